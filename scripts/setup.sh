@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 machine for petrel, as root (e.g. `sudo scripts/setup.sh`):
+#   1. install the Debian packages petrel needs to build, test and fetch its guest,
+#   2. configure and build petrel into build/ (build/petrel),
+#   3. fetch the default guest into guest/ (scripts/fetch-guest.sh).
+# Safe to run again: each step skips work already done, so a second run takes seconds.
+# When run through sudo, the build and the guest are made as the invoking user.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export DEBIAN_FRONTEND=noninteractive
+
+# Every package the project needs, with why.
+PACKAGES=(
+	build-essential   # gcc, make, libc headers, binutils (readelf/objcopy for the test guests)
+	gcc               # the C compiler (C11/gnu11)
+	clang             # second compiler: sanitizer builds, freestanding test guests, warnings
+	meson             # the build system
+	ninja-build       # the build backend meson drives
+	pkg-config        # how meson finds the libraries below
+	libjansson-dev    # JSON: VM config files and the REST API bodies
+	liburing-dev      # io_uring for the block backends
+	libseccomp-dev    # seccomp filters for the VMM's threads (isolation)
+	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
+	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
+	cpio              # packs the initramfs (newc format)
+	gzip              # compresses the initramfs
+	lz4               # unpacks the cloud kernel's LZ4 payload into guest/vmlinux (PVH boot)
+	python3           # test runner language
+	python3-pytest    # the Linux-guest and integration tests (tests/linux, tests/integration)
+	python3-yaml      # reads the Firecracker API spec (YAML) in the API tests
+	iproute2          # ip/tap/netns setup for the network tests
+	socat             # talks to the API and vsock Unix sockets from scripts and tests
+	curl              # REST API calls over the Unix socket (curl --unix-socket)
+)
+
+log() { echo "setup: $*"; }
+die() { echo "setup: $*" >&2; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "run as root (sudo $0): it installs packages with apt-get"
+command -v apt-get >/dev/null || die "apt-get not found: petrel's setup expects Debian 12"
+
+# Run a command as the user who invoked sudo (so build/ and guest/ are theirs), else as root.
+as_user() {
+	if [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then
+		sudo -u "$SUDO_USER" -H -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# --- 1. packages ------------------------------------------------------------------------------
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true) != installed ]]; then
+		missing+=("$p")
+	fi
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+	log "installing: ${missing[*]}"
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+	log "all ${#PACKAGES[@]} packages already installed"
+fi
+# fetch-guest.sh resolves the kernel through apt's package lists: make sure there are some.
+if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
+	log "apt has no package lists yet; updating"
+	apt-get update -q
+fi
+
+# --- 2. build ---------------------------------------------------------------------------------
+cd "$ROOT"
+if [[ -f build/meson-private/coredata.dat && -f build/build.ninja ]]; then
+	# Configured before: ninja re-runs meson itself whenever a meson.build changed.
+	log "build/ already configured"
+elif [[ -f build/meson-private/coredata.dat ]]; then
+	log "build/ half configured; reconfiguring"
+	as_user meson setup --reconfigure build
+else
+	log "configuring build/"
+	as_user meson setup build
+fi
+log "building"
+as_user ninja -C build
+
+# --- 3. guest ---------------------------------------------------------------------------------
+as_user "$ROOT/scripts/fetch-guest.sh"
+
+log "done: build/petrel is built and the default guest is in guest/ (boot it: scripts/boot.sh)"

@@ -1,0 +1,201 @@
+/* Builds just enough ACPI for a stock Linux: CPUs and interrupt controllers (MADT),
+ * power-off through PM1a_CNT with the DSDT's \_S5 package, reset through the FADT reset
+ * register, and the IAPC_BOOT_ARCH flags that say an i8042 and legacy devices exist. */
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
+#include "devices/legacy/acpi_pm.h"
+#include "memory/guest_mem.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define HDR_LEN 36
+
+struct tbl {
+	uint8_t *base;  /* host pointer of the table */
+	size_t len;
+};
+
+static void put(uint8_t *p, size_t off, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[off + (size_t)i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint8_t checksum(const uint8_t *p, size_t len)
+{
+	uint8_t s = 0;
+	for (size_t i = 0; i < len; i++)
+		s = (uint8_t)(s + p[i]);
+	return (uint8_t)(0 - s);
+}
+
+static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
+{
+	memcpy(t, sig, 4);
+	put(t, 4, len, 4);
+	t[8] = rev;
+	memcpy(t + 10, "PETREL", 6);
+	memcpy(t + 16, "PETRELVM", 8);
+	put(t, 24, 1, 4);
+	memcpy(t + 28, "PTRL", 4);
+	put(t, 32, 1, 4);
+}
+
+static void finish(uint8_t *t, uint32_t len)
+{
+	t[9] = 0;
+	t[9] = checksum(t, len);
+}
+
+/* Generic Address Structure for an I/O port register. */
+static void gas_io(uint8_t *p, size_t off, uint8_t bits, uint8_t access, uint64_t port)
+{
+	p[off] = 1; /* SystemIO */
+	p[off + 1] = bits;
+	p[off + 2] = 0;
+	p[off + 3] = access;
+	put(p, off + 4, port, 8);
+}
+
+/* DSDT: DefinitionBlock with one object, Name (_S5, Package (4) { 5, 5, 0, 0 }). */
+static uint32_t build_dsdt(uint8_t *t)
+{
+	static const uint8_t aml[] = {
+		0x08, '_', 'S', '5', '_',            /* NameOp "_S5_" */
+		0x12, 0x08, 0x04,                    /* PackageOp, PkgLength 8, 4 elements */
+		0x0a, ACPI_S5_TYP, 0x0a, ACPI_S5_TYP, /* BytePrefix 5, BytePrefix 5 */
+		0x00, 0x00,                          /* Zero, Zero */
+	};
+	uint32_t len = HDR_LEN + sizeof(aml);
+	header(t, "DSDT", len, 2);
+	memcpy(t + HDR_LEN, aml, sizeof(aml));
+	finish(t, len);
+	return len;
+}
+
+static uint32_t build_facs(uint8_t *t)
+{
+	memset(t, 0, 64);
+	memcpy(t, "FACS", 4);
+	put(t, 4, 64, 4);
+	t[32] = 2; /* version */
+	return 64;
+}
+
+static uint32_t build_fadt(uint8_t *t, uint64_t dsdt, uint64_t facs)
+{
+	const uint32_t len = 276; /* ACPI 6.x FADT */
+	memset(t, 0, len);
+	header(t, "FACP", len, 6);
+	put(t, 36, facs, 4);
+	put(t, 40, dsdt, 4);
+	put(t, 46, ACPI_SCI_IRQ, 2);
+	/* SMI_CMD (48) = 0: no SMM; the machine starts in ACPI mode. */
+	put(t, 56, ACPI_PM_BASE + ACPI_PM1_EVT_OFF, 4);
+	put(t, 64, ACPI_PM_BASE + ACPI_PM1_CNT_OFF, 4);
+	t[88] = 4;     /* PM1_EVT_LEN */
+	t[89] = 2;     /* PM1_CNT_LEN */
+	put(t, 96, 101, 2);   /* P_LVL2_LAT > 100: C2 unsupported */
+	put(t, 98, 1001, 2);  /* P_LVL3_LAT > 1000: C3 unsupported */
+	t[108] = 0x32; /* CENTURY: CMOS register of the century */
+	put(t, 109, 0x0003, 2);  /* IAPC_BOOT_ARCH: LEGACY_DEVICES | 8042 */
+	/* Flags: WBINVD, PWR_BUTTON and SLP_BUTTON absent (control-method style), RESET_REG_SUP */
+	put(t, 112, (1u << 0) | (1u << 4) | (1u << 5) | (1u << 10), 4);
+	gas_io(t, 116, 8, 1, ACPI_PM_BASE + ACPI_RESET_OFF);
+	t[128] = ACPI_RESET_VALUE;
+	t[131] = 4;    /* FADT minor version: 6.4 */
+	put(t, 132, facs, 8);
+	put(t, 140, dsdt, 8);
+	gas_io(t, 148, 32, 2, ACPI_PM_BASE + ACPI_PM1_EVT_OFF);
+	gas_io(t, 172, 16, 2, ACPI_PM_BASE + ACPI_PM1_CNT_OFF);
+	memcpy(t + 268, "PETRELVM", 8); /* hypervisor vendor identity */
+	finish(t, len);
+	return len;
+}
+
+static uint32_t build_madt(uint8_t *t, unsigned ncpus)
+{
+	uint32_t off = HDR_LEN + 8;
+	put(t, HDR_LEN, LAYOUT_LAPIC, 4);
+	put(t, HDR_LEN + 4, 1, 4); /* PCAT_COMPAT: there are 8259s too */
+	for (unsigned i = 0; i < ncpus; i++) {
+		uint8_t *e = t + off;
+		e[0] = 0; e[1] = 8;            /* Processor Local APIC */
+		e[2] = (uint8_t)i;             /* ACPI processor UID */
+		e[3] = (uint8_t)i;             /* APIC ID */
+		put(e, 4, 1, 4);               /* enabled */
+		off += 8;
+	}
+	uint8_t *io = t + off;               /* I/O APIC */
+	io[0] = 1; io[1] = 12; io[2] = 0; io[3] = 0;
+	put(io, 4, LAYOUT_IOAPIC, 4);
+	put(io, 8, 0, 4);
+	off += 12;
+	/* ISA IRQ 0 (PIT) is wired to IOAPIC pin 2, as KVM's default routing does. */
+	uint8_t *iso = t + off;
+	iso[0] = 2; iso[1] = 10; iso[2] = 0; iso[3] = 0;
+	put(iso, 4, 2, 4);
+	put(iso, 8, 0, 2);
+	off += 10;
+	/* SCI: level-triggered, active high. */
+	iso = t + off;
+	iso[0] = 2; iso[1] = 10; iso[2] = 0; iso[3] = ACPI_SCI_IRQ;
+	put(iso, 4, ACPI_SCI_IRQ, 4);
+	put(iso, 8, 0x000d, 2);
+	off += 10;
+	uint8_t *nmi = t + off;              /* LINT1 of every CPU is NMI */
+	nmi[0] = 4; nmi[1] = 6; nmi[2] = 0xff;
+	put(nmi, 3, 0, 2);
+	nmi[5] = 1;
+	off += 6;
+	header(t, "APIC", off, 5);
+	finish(t, off);
+	return off;
+}
+
+int acpi_build(struct guest_mem *mem, unsigned ncpus, uint64_t *rsdp_out)
+{
+	const uint64_t base = LAYOUT_ACPI, size = LAYOUT_ACPI_END - LAYOUT_ACPI;
+	uint8_t *p = guest_mem_ptr(mem, base, size);
+	if (!p || ncpus == 0 || ncpus > 255)
+		return -EINVAL;
+	memset(p, 0, size);
+	uint64_t off = 0x100; /* RSDP first, at 0xe0000 */
+#define NEXT(len) do { off = ALIGN_UP(off + (len), 16); } while (0)
+	uint64_t dsdt = base + off;   NEXT(build_dsdt(p + off));
+	uint64_t facs = ALIGN_UP(base + off, 64); off = facs - base; NEXT(build_facs(p + off));
+	uint64_t fadt = base + off;   NEXT(build_fadt(p + off, dsdt, facs));
+	uint64_t madt = base + off;   NEXT(build_madt(p + off, ncpus));
+	uint64_t tables[] = { fadt, madt };
+	uint64_t xsdt = base + off;
+	uint32_t xlen = HDR_LEN + (uint32_t)(8 * ARRAY_SIZE(tables));
+	header(p + off, "XSDT", xlen, 1);
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
+		put(p + off, HDR_LEN + 8 * i, tables[i], 8);
+	finish(p + off, xlen);
+	NEXT(xlen);
+	uint64_t rsdt = base + off;
+	uint32_t rlen = HDR_LEN + (uint32_t)(4 * ARRAY_SIZE(tables));
+	header(p + off, "RSDT", rlen, 1);
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
+		put(p + off, HDR_LEN + 4 * i, tables[i], 4);
+	finish(p + off, rlen);
+	NEXT(rlen);
+#undef NEXT
+	if (off > size)
+		return -ENOSPC;
+
+	uint8_t *r = p; /* RSDP, ACPI 2.0+ */
+	memcpy(r, "RSD PTR ", 8);
+	memcpy(r + 9, "PETREL", 6);
+	r[15] = 2;
+	put(r, 16, rsdt, 4);
+	put(r, 20, 36, 4);
+	put(r, 24, xsdt, 8);
+	r[8] = checksum(r, 20);
+	r[32] = checksum(r, 36);
+	*rsdp_out = base;
+	return 0;
+}

@@ -1,0 +1,125 @@
+#include "arch/x86/cpuid.h"
+#include "arch/x86/cpu_template.h"
+#include "kvm/kvm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_U(a, b) ((a) < (b) ? (a) : (b))
+
+#define CPUID1_ECX_CX16 (1u << 13)
+#define CPUID1_ECX_HYPERVISOR (1u << 31)
+#define CPUID1_EDX_HTT (1u << 28)
+#define KVM_CPUID_SIGNATURE 0x40000000u
+
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t leaf, uint32_t index)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function != leaf)
+			continue;
+		if (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index == index)
+			return e;
+	}
+	return NULL;
+}
+
+int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2 **out)
+{
+	struct kvm_cpuid2 *c;
+	int err = kvm_get_supported_cpuid(kvm, &c);
+	if (err < 0)
+		return err;
+	struct kvm_cpuid_entry2 *e = cpuid_find(c, 1, 0);
+	if (e) {
+		e->ecx |= CPUID1_ECX_HYPERVISOR;
+		/* PVM's instruction emulator cannot run lock cmpxchg16b in guest ring 0. */
+		if (o->pvm)
+			e->ecx &= ~CPUID1_ECX_CX16;
+	}
+	e = cpuid_find(c, KVM_CPUID_SIGNATURE, 0);
+	if (e && e->eax < KVM_CPUID_SIGNATURE + 1)
+		e->eax = KVM_CPUID_SIGNATURE + 1;
+	if (o->tmpl)
+		cpu_template_apply(o->tmpl, c->entries, c->nent);
+	*out = c;
+	return 0;
+}
+
+static unsigned ceil_log2(unsigned v)
+{
+	unsigned s = 0;
+	while ((1u << s) < v)
+		s++;
+	return s;
+}
+
+static bool vendor_is_amd(struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *e = cpuid_find(c, 0, 0);
+	return e && e->ebx == 0x68747541; /* "Auth"enticAMD */
+}
+
+int cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, const struct cpuid_opts *o,
+		   struct kvm_cpuid2 **out)
+{
+	size_t sz = sizeof(*base) + base->nent * sizeof(base->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, base, sz);
+
+	unsigned threads = (o->smt && o->ncpus > 1) ? 2 : 1;
+	unsigned cores = (o->ncpus + threads - 1) / threads;
+	unsigned smt_shift = ceil_log2(threads);
+	unsigned pkg_shift = smt_shift + ceil_log2(cores);
+	unsigned apic_id = id;
+
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		switch (e->function) {
+		case 1: {
+			unsigned count = 1u << pkg_shift;
+			e->ebx = (e->ebx & 0xffff) | (MIN_U(count, 255) << 16) | (apic_id << 24);
+			if (o->ncpus > 1)
+				e->edx |= CPUID1_EDX_HTT;
+			else
+				e->edx &= ~CPUID1_EDX_HTT;
+			break;
+		}
+		case 4: {
+			if ((e->eax & 0x1f) == 0)
+				break; /* no more caches */
+			unsigned level = (e->eax >> 5) & 7;
+			unsigned sharing = level >= 3 ? (1u << pkg_shift) : threads;
+			e->eax = (e->eax & 0x3fff) | ((sharing - 1) << 14) | ((cores - 1) << 26);
+			break;
+		}
+		case 0xb:
+		case 0x1f:
+			e->edx = apic_id;
+			if (e->index == 0) {
+				e->eax = smt_shift;
+				e->ebx = threads;
+				e->ecx = (1u << 8) | 0;   /* level type SMT */
+			} else if (e->index == 1) {
+				e->eax = pkg_shift;
+				e->ebx = o->ncpus;
+				e->ecx = (2u << 8) | 1;   /* level type core */
+			} else {
+				e->eax = e->ebx = 0;
+				e->ecx = e->index;        /* invalid level ends the list */
+			}
+			break;
+		case 0x80000008:
+			if (vendor_is_amd(c))
+				e->ecx = (e->ecx & ~0xf0ffu) | (pkg_shift << 12) | (o->ncpus - 1);
+			break;
+		default:
+			break;
+		}
+	}
+	*out = c;
+	return 0;
+}

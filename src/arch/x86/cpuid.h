@@ -1,0 +1,28 @@
+/* The CPUID the guest sees: KVM's supported set, minus what the CPU template hides,
+ * with per-vCPU topology (APIC IDs, cores/threads) filled in. */
+#ifndef PETREL_ARCH_X86_CPUID_H
+#define PETREL_ARCH_X86_CPUID_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kvm;
+struct cpu_template;
+
+struct cpuid_opts {
+	unsigned ncpus;
+	bool smt;                        /* two threads per core */
+	bool pvm;                        /* apply the PVM-host defaults */
+	const struct cpu_template *tmpl; /* may be NULL */
+};
+
+/* CPUID for all vCPUs (before topology). Caller frees. */
+int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2 **out);
+/* A copy of base with vCPU `id`'s topology. Caller frees. */
+int cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, const struct cpuid_opts *o,
+		   struct kvm_cpuid2 **out);
+/* The entry for leaf/subleaf, or NULL. */
+struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t leaf, uint32_t index);
+
+#endif

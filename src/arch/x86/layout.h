@@ -1,0 +1,22 @@
+/* Where petrel puts things in guest physical memory (x86-64). */
+#ifndef PETREL_ARCH_X86_LAYOUT_H
+#define PETREL_ARCH_X86_LAYOUT_H
+
+#define LAYOUT_GDT            0x500ull     /* boot GDT (6 entries) */
+#define LAYOUT_START_INFO     0x6000ull    /* PVH hvm_start_info, modlist, memmap */
+#define LAYOUT_ZERO_PAGE      0x7000ull    /* Linux boot_params */
+#define LAYOUT_BOOT_STACK     0x8ff0ull
+#define LAYOUT_PML4           0x9000ull    /* identity map of 0-4 GiB: PML4, PDPT, 4 PDs */
+#define LAYOUT_PDPT           0xa000ull
+#define LAYOUT_PD             0xb000ull
+#define LAYOUT_CMDLINE        0x20000ull
+#define LAYOUT_CMDLINE_MAX    0x10000ull
+#define LAYOUT_EBDA           0x9fc00ull   /* reserved: [EBDA, 1 MiB) except ACPI below */
+#define LAYOUT_ACPI           0xe0000ull   /* RSDP and ACPI tables live in [0xe0000, 1 MiB) */
+#define LAYOUT_ACPI_END       0x100000ull
+#define LAYOUT_KERNEL         0x100000ull  /* bzImage protected-mode code */
+#define LAYOUT_MMIO_HOLE      0xc0000000ull /* 3 GiB - 4 GiB: no RAM (IOAPIC, LAPIC, devices) */
+#define LAYOUT_IOAPIC         0xfec00000ull
+#define LAYOUT_LAPIC          0xfee00000ull
+
+#endif

@@ -1,0 +1,80 @@
+/* Kernel loading: Linux bzImage (64-bit boot protocol) and ELF vmlinux (PVH). */
+#ifndef PETREL_BOOT_BOOT_H
+#define PETREL_BOOT_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum boot_mode { BOOT_LINUX64, BOOT_PVH };
+
+/* What the loader leaves for vCPU setup: where and how the BSP starts. */
+struct boot_info {
+	enum boot_mode mode;
+	uint64_t entry;       /* 64-bit RIP (BOOT_LINUX64) or 32-bit EIP (BOOT_PVH) */
+	uint64_t params;      /* zero page (RSI) or hvm_start_info (EBX) */
+	uint64_t kernel_end;  /* first byte after what the kernel may use */
+};
+
+/* Parsed bzImage setup header (see Documentation/arch/x86/boot.rst). */
+struct bzimage_info {
+	uint16_t version;
+	uint8_t setup_sects;
+	uint8_t loadflags;
+	uint16_t xloadflags;
+	uint32_t initrd_addr_max;
+	uint32_t cmdline_size;
+	uint32_t init_size;
+	uint32_t kernel_alignment;
+	uint8_t relocatable;
+	uint64_t pref_address;
+	size_t kernel_offset;  /* file offset of the protected-mode kernel */
+	size_t kernel_size;
+	size_t hdr_end;        /* file offset just past the setup header */
+};
+
+#define PVH_MAX_SEGMENTS 16
+
+struct elf_segment {
+	uint64_t paddr, filesz, memsz, offset;
+};
+
+struct pvh_info {
+	uint32_t entry;        /* XEN_ELFNOTE_PHYS32_ENTRY */
+	struct elf_segment seg[PVH_MAX_SEGMENTS];
+	unsigned nseg;
+};
+
+/* Pure parsers over an in-memory image: never trust the image; -EINVAL + message. */
+int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, char *err,
+		  size_t errlen);
+int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err, size_t errlen);
+/* 1 if the image starts with the ELF magic, 0 otherwise. */
+int image_is_elf(const uint8_t *img, size_t len);
+
+struct guest_mem;
+struct e820_entry;
+
+struct boot_request {
+	const uint8_t *kernel;
+	size_t kernel_len;
+	const uint8_t *initrd;   /* may be NULL */
+	size_t initrd_len;
+	const char *cmdline;
+	const struct e820_entry *e820;
+	int e820_n;
+	uint64_t rsdp;           /* guest address of the ACPI RSDP */
+};
+
+int bzimage_load(struct guest_mem *mem, const struct boot_request *req, struct boot_info *out);
+int pvh_load(struct guest_mem *mem, const struct boot_request *req, struct boot_info *out);
+/* Read the kernel/initrd files, detect the format and load. Logs why on failure. */
+int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd_path,
+	      const char *cmdline, const struct e820_entry *e820, int e820_n, uint64_t rsdp,
+	      struct boot_info *out);
+
+/* Place an initrd of len bytes at the highest 4 KiB-aligned address that ends at or below
+ * `limit` (exclusive) and starts at or above `floor`. Returns the address or 0. */
+uint64_t boot_place_initrd(const struct guest_mem *mem, uint64_t len, uint64_t floor,
+			   uint64_t limit);
+
+#endif

@@ -1,0 +1,45 @@
+#include "boot/boot.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define KERNEL_MAX (512ull << 20)
+#define INITRD_MAX (2048ull << 20)
+
+int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd_path,
+	      const char *cmdline, const struct e820_entry *e820, int e820_n, uint64_t rsdp,
+	      struct boot_info *out)
+{
+	_cleanup_free_ char *kernel = NULL;
+	_cleanup_free_ char *initrd = NULL;
+	size_t klen = 0, ilen = 0;
+	int err = read_whole_file(kernel_path, KERNEL_MAX, &kernel, &klen);
+	if (err < 0) {
+		log_error("cannot read kernel image '%s': %s", kernel_path, strerror(-err));
+		return err;
+	}
+	if (initrd_path) {
+		err = read_whole_file(initrd_path, INITRD_MAX, &initrd, &ilen);
+		if (err < 0) {
+			log_error("cannot read initrd '%s': %s", initrd_path, strerror(-err));
+			return err;
+		}
+	}
+	struct boot_request req = {
+		.kernel = (const uint8_t *)kernel, .kernel_len = klen,
+		.initrd = (const uint8_t *)initrd, .initrd_len = ilen,
+		.cmdline = cmdline, .e820 = e820, .e820_n = e820_n, .rsdp = rsdp,
+	};
+	if (image_is_elf(req.kernel, klen))
+		return pvh_load(mem, &req, out);
+	struct bzimage_info bz;
+	char msg[256];
+	if (bzimage_parse(req.kernel, klen, &bz, msg, sizeof(msg)) < 0) {
+		log_error("kernel image '%s' is neither a bzImage nor an ELF vmlinux with a PVH note: %s",
+			  kernel_path, msg);
+		return -EINVAL;
+	}
+	return bzimage_load(mem, &req, out);
+}

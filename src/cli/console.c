@@ -1,0 +1,120 @@
+/* The host side of the guest console: stdin goes to the UART, and the main thread waits
+ * here for the VM to stop. On a terminal, stdin is put in raw mode and Ctrl-A x quits. */
+#include "cli/cli.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define ESCAPE_CHAR 0x01 /* Ctrl-A */
+
+struct console {
+	struct vm *vm;
+	bool tty;
+	struct termios saved;
+	bool escape;
+	uint8_t pending[256];
+	size_t npending;
+};
+
+static void raw_mode(struct console *c)
+{
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &c->saved) < 0)
+		return;
+	struct termios t = c->saved;
+	cfmakeraw(&t);
+	t.c_oflag |= OPOST | ONLCR; /* keep the host's own messages readable */
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+		c->tty = true;
+		fprintf(stderr, "petrel: console attached; press Ctrl-A x to stop the VM\r\n");
+	}
+}
+
+static void restore_mode(struct console *c)
+{
+	if (c->tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &c->saved);
+}
+
+/* Queue input, handling the Ctrl-A escape on a terminal. */
+static void take_input(struct console *c, const uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n && c->npending < sizeof(c->pending); i++) {
+		uint8_t b = buf[i];
+		if (c->tty && c->escape) {
+			c->escape = false;
+			if (b == 'x' || b == 'X') {
+				vm_request_stop(c->vm, VM_STOP_USER, 0, "stopped from the console (Ctrl-A x)");
+				return;
+			}
+			if (b != ESCAPE_CHAR)
+				continue;
+		} else if (c->tty && b == ESCAPE_CHAR) {
+			c->escape = true;
+			continue;
+		}
+		c->pending[c->npending++] = b;
+	}
+}
+
+static void flush_pending(struct console *c)
+{
+	if (!c->npending)
+		return;
+	size_t n = serial_receive(&c->vm->serial, c->pending, c->npending);
+	memmove(c->pending, c->pending + n, c->npending - n);
+	c->npending -= n;
+}
+
+int console_loop(struct vm *vm)
+{
+	struct console c = { .vm = vm };
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	raw_mode(&c);
+	bool stdin_open = true;
+
+	while (!__atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE)) {
+		struct pollfd p[3] = {
+			{ .fd = vm->stop_efd, .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = (stdin_open && c.npending < sizeof(c.pending) / 2) ? STDIN_FILENO : -1,
+			  .events = POLLIN },
+		};
+		/* While input waits for room in the UART FIFO, retry every few milliseconds. */
+		int r = poll(p, 3, c.npending ? 5 : -1);
+		if (r < 0 && errno != EINTR) {
+			log_error("console poll: %s", strerror(errno));
+			break;
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				vm_request_stop(vm, VM_STOP_USER, 0, "stopped by signal %u", si.ssi_signo);
+		}
+		if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
+			uint8_t buf[128];
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n > 0)
+				take_input(&c, buf, (size_t)n);
+			else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+				stdin_open = false; /* EOF: the guest keeps running without input */
+		}
+		flush_pending(&c);
+	}
+	restore_mode(&c);
+	if (sfd >= 0)
+		close(sfd);
+	return 0;
+}

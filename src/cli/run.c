@@ -1,0 +1,217 @@
+/* `petrel run`: boot one VM from command-line options and/or a Firecracker-format JSON file. */
+#include "cli/cli.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+enum {
+	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
+	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
+};
+
+static const struct option options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "cpu-template", required_argument, NULL, OPT_CPU_TEMPLATE },
+	{ "cpu-config", required_argument, NULL, OPT_CPU_CONFIG },
+	{ "smt", no_argument, NULL, OPT_SMT },
+	{ "pvm", required_argument, NULL, OPT_PVM },
+	{ "level", required_argument, NULL, OPT_LEVEL },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: petrel run --kernel PATH [--initrd PATH] [--cmdline STR] [--cpus N] [--mem MIB]\n"
+		"       petrel run --config vm.json [options to override it]\n"
+		"\n"
+		"  --kernel PATH        bzImage or ELF vmlinux with a PVH note\n"
+		"  --initrd PATH        initial ramdisk\n"
+		"  --cmdline STR        kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
+		"  --cpus N             vCPUs, 1-%d (default 1)\n"
+		"  --mem MIB            guest memory in MiB (default 128)\n"
+		"  --config FILE        Firecracker --config-file JSON (boot-source, machine-config, cpu-config)\n"
+		"  --smt                two threads per core in the CPU topology\n"
+		"  --cpu-template NAME  hide CPU features: None, T2, T2S, C3, T2CL, T2A\n"
+		"  --cpu-config FILE    custom CPU template JSON (Firecracker format)\n"
+		"  --stats              print exit statistics when the VM stops\n"
+		"  --level LEVEL        log level: Error, Warning, Info, Debug (default Warning)\n"
+		"  --pvm auto|on|off    PVM-host workarounds (default auto: on when kvm_pvm is loaded)\n"
+		"  --debug-exit         enable the test ports 0xf4 (exit with status) and 0xf5 (null)\n"
+		"\n"
+		"The serial console is on stdin/stdout; on a terminal, Ctrl-A x stops the VM.\n"
+		"Exit status: 0 when the guest powers off or resets, non-zero with a reason on errors.\n",
+		VM_MAX_VCPUS);
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || s[0] == '-' || v > max) {
+		log_error("--%s: '%s' is not a number between 0 and %llu", opt, s, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int replace(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = strdup(src);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static int apply_option(struct vm_config *cfg, int opt, const char *arg)
+{
+	unsigned long long v;
+	switch (opt) {
+	case OPT_KERNEL: return replace(&cfg->kernel_path, arg);
+	case OPT_INITRD: return replace(&cfg->initrd_path, arg);
+	case OPT_CMDLINE: return replace(&cfg->cmdline, arg);
+	case OPT_CPU_TEMPLATE: return replace(&cfg->cpu_template, arg);
+	case OPT_CPU_CONFIG: return replace(&cfg->cpu_config_path, arg);
+	case OPT_CPUS:
+		if (parse_uint("cpus", arg, UINT_MAX, &v) < 0)
+			return -EINVAL;
+		cfg->vcpus = (unsigned)v;
+		return 0;
+	case OPT_MEM:
+		if (parse_uint("mem", arg, 1ull << 40, &v) < 0)
+			return -EINVAL;
+		cfg->mem_mib = v;
+		return 0;
+	case OPT_STATS: cfg->stats = true; return 0;
+	case OPT_DEBUG_EXIT: cfg->debug_exit = true; return 0;
+	case OPT_SMT: cfg->smt = true; return 0;
+	case OPT_PVM:
+		if (!strcmp(arg, "auto"))
+			cfg->pvm_workarounds = -1;
+		else if (!strcmp(arg, "on"))
+			cfg->pvm_workarounds = 1;
+		else if (!strcmp(arg, "off"))
+			cfg->pvm_workarounds = 0;
+		else {
+			log_error("--pvm: expected auto, on or off, not '%s'", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_LEVEL: {
+		enum log_level l;
+		if (log_level_from_name(arg, &l) < 0) {
+			log_error("--level: unknown log level '%s'", arg);
+			return -EINVAL;
+		}
+		log_set_level(l);
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+/* The JSON file is read first; every other option then overrides what it says. */
+static int parse_args(int argc, char **argv, struct vm_config *cfg)
+{
+	char err[512];
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+		if (path && vm_config_load_file(path, cfg, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			return -EINVAL;
+		}
+	}
+	optind = 1;
+	opterr = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (opt == 'h' || opt == OPT_HELP) {
+			usage(stdout);
+			return 1;
+		}
+		if (opt == '?') {
+			log_error("unknown or incomplete option '%s' (see petrel run --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (opt == OPT_CONFIG)
+			continue;
+		if (apply_option(cfg, opt, optarg) < 0)
+			return -EINVAL;
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see petrel run --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (vm_config_validate(cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cli_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	int r = parse_args(argc, argv, &cfg);
+	if (r != 0) {
+		vm_config_free(&cfg);
+		return r > 0 ? 0 : 2;
+	}
+	/* Signals are taken by the console loop through a signalfd; vCPU threads inherit
+	 * this mask and unblock only their kick signal. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	static struct vm vm; /* large (vCPU array); one per process */
+	int status;
+	if (vm_create(&vm, &cfg, STDOUT_FILENO) < 0) {
+		status = 1;
+	} else if (vm_start(&vm) < 0) {
+		status = vm_join(&vm);
+	} else {
+		console_loop(&vm);
+		status = vm_join(&vm);
+	}
+	if (vm.stopping) {
+		if (vm.stop_reason == VM_STOP_ERROR)
+			log_error("%s", vm.stop_msg);
+		else
+			fprintf(stderr, "petrel: %s\n", vm.stop_msg);
+	}
+	if (cfg.stats && vm.nvcpus) {
+		struct exit_stats st;
+		vm_exit_stats(&vm, &st);
+		exit_stats_print(&st, now_ns() - vm.start_ns, stderr);
+	}
+	vm_destroy(&vm);
+	vm_config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,427 @@
+/* The VM definition and its Firecracker --config-file JSON form.
+ *
+ * Parsing is strict the way Firecracker's serde(deny_unknown_fields) is: unknown fields and
+ * wrongly typed values are errors that name the field. Everything is parsed into a `pending`
+ * set of values first and only copied into the caller's config once the whole document is
+ * known to be good, so a bad file never leaves a half-updated config behind.
+ */
+#include "config/vm_config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "arch/x86/cpu_template.h"
+#include "util/util.h"
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int oom(char *err, size_t errlen)
+{
+	set_err(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+void vm_config_init(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->vcpus = 1;
+	cfg->mem_mib = 128;
+	cfg->pvm_workarounds = -1;
+}
+
+void vm_config_free(struct vm_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->kernel_path);
+	free(cfg->initrd_path);
+	free(cfg->cmdline);
+	free(cfg->cpu_template);
+	free(cfg->cpu_config_path);
+	free(cfg->cpu_config_json);
+	cfg->kernel_path = cfg->initrd_path = cfg->cmdline = NULL;
+	cfg->cpu_template = cfg->cpu_config_path = cfg->cpu_config_json = NULL;
+}
+
+static int check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen)
+{
+	if (vcpus < 1 || vcpus > VM_MAX_VCPUS)
+		return set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
+			       "(got %llu)", VM_MAX_VCPUS, (unsigned long long)vcpus);
+	if (smt && vcpus > 1 && vcpus % 2)
+		return set_err(err, errlen, "machine-config.vcpu_count: must be 1 or an even number "
+			       "when smt is enabled (got %llu)", (unsigned long long)vcpus);
+	return 0;
+}
+
+static int check_mem(uint64_t mib, char *err, size_t errlen)
+{
+	if (mib < VM_MIN_MEM_MIB || mib > VM_MAX_MEM_MIB)
+		return set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
+			       "(got %llu)", VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (unsigned long long)mib);
+	return 0;
+}
+
+int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	int r;
+	if (!cfg->kernel_path || !*cfg->kernel_path)
+		return set_err(err, errlen, "no kernel image given (boot-source.kernel_image_path)");
+	if ((r = check_vcpus(cfg->vcpus, cfg->smt, err, errlen)) < 0)
+		return r;
+	return check_mem(cfg->mem_mib, err, errlen);
+}
+
+/* ---- JSON ---- */
+
+/* Values from the document, applied to the config only when all of it has parsed. */
+struct pending {
+	bool has_kernel, has_initrd, has_cmdline;
+	char *kernel, *initrd, *cmdline;
+	bool has_machine;
+	uint64_t vcpus, mem_mib;
+	bool has_smt, smt;
+	bool has_dirty, dirty;
+	bool has_template;
+	char *template_name;     /* NULL for "None" */
+	char *cpu_config_json;
+};
+
+static void pending_free(struct pending *p)
+{
+	free(p->kernel);
+	free(p->initrd);
+	free(p->cmdline);
+	free(p->template_name);
+	free(p->cpu_config_json);
+}
+
+static int check_keys(json_t *obj, const char *section, const char *const *allowed, char *err,
+		      size_t errlen)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(obj, key, val) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a; a++)
+			ok |= strcmp(*a, key) == 0;
+		if (!ok)
+			return set_err(err, errlen, "%s.%s: unknown field", section, key);
+	}
+	return 0;
+}
+
+/* An optional string: absent or null leaves *has false. Empty strings are refused when
+ * the field is a path. */
+static int opt_string(json_t *obj, const char *section, const char *key, bool is_path,
+		      bool *has, char **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return set_err(err, errlen, "%s.%s: expected a string", section, key);
+	if (is_path && json_string_length(v) == 0)
+		return set_err(err, errlen, "%s.%s: must not be empty", section, key);
+	*out = strdup(json_string_value(v));
+	if (!*out)
+		return oom(err, errlen);
+	*has = true;
+	return 0;
+}
+
+static int opt_bool(json_t *obj, const char *section, const char *key, bool *has, bool *out,
+		    char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return set_err(err, errlen, "%s.%s: expected a boolean", section, key);
+	*out = json_is_true(v);
+	*has = true;
+	return 0;
+}
+
+static int req_integer(json_t *obj, const char *section, const char *key, json_int_t *out,
+		       char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return set_err(err, errlen, "%s.%s: missing required field", section, key);
+	if (!json_is_integer(v))
+		return set_err(err, errlen, "%s.%s: expected an integer", section, key);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int parse_boot_source(json_t *obj, struct pending *p, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", NULL };
+	const char *sec = "boot-source";
+	int r;
+
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "boot-source: expected an object");
+	if ((r = check_keys(obj, sec, keys, err, errlen)) < 0)
+		return r;
+	json_t *k = json_object_get(obj, "kernel_image_path");
+	if (!k || json_is_null(k))
+		return set_err(err, errlen, "boot-source.kernel_image_path: missing required field");
+	if ((r = opt_string(obj, sec, "kernel_image_path", true, &p->has_kernel, &p->kernel, err,
+			    errlen)) < 0 ||
+	    (r = opt_string(obj, sec, "initrd_path", true, &p->has_initrd, &p->initrd, err,
+			    errlen)) < 0 ||
+	    (r = opt_string(obj, sec, "boot_args", false, &p->has_cmdline, &p->cmdline, err,
+			    errlen)) < 0)
+		return r;
+	return 0;
+}
+
+static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p, char *err,
+				size_t errlen)
+{
+	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
+					    "track_dirty_pages", "huge_pages", NULL };
+	const char *sec = "machine-config";
+	json_int_t vcpus = 0, mem = 0;
+	int r;
+
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "machine-config: expected an object");
+	if ((r = check_keys(obj, sec, keys, err, errlen)) < 0)
+		return r;
+	if ((r = req_integer(obj, sec, "vcpu_count", &vcpus, err, errlen)) < 0 ||
+	    (r = req_integer(obj, sec, "mem_size_mib", &mem, err, errlen)) < 0 ||
+	    (r = opt_bool(obj, sec, "smt", &p->has_smt, &p->smt, err, errlen)) < 0 ||
+	    (r = opt_bool(obj, sec, "track_dirty_pages", &p->has_dirty, &p->dirty, err,
+			  errlen)) < 0)
+		return r;
+
+	/* Negative values must not wrap into something that passes the range check. */
+	if (vcpus < 1 || vcpus > VM_MAX_VCPUS)
+		return set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
+			       "(got %lld)", VM_MAX_VCPUS, (long long)vcpus);
+	if (mem < VM_MIN_MEM_MIB || mem > VM_MAX_MEM_MIB)
+		return set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
+			       "(got %lld)", VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (long long)mem);
+	p->vcpus = (uint64_t)vcpus;
+	p->mem_mib = (uint64_t)mem;
+	if ((r = check_vcpus(p->vcpus, p->has_smt ? p->smt : smt_default, err, errlen)) < 0)
+		return r;
+
+	json_t *tpl = json_object_get(obj, "cpu_template");
+	if (tpl && !json_is_null(tpl)) {
+		struct cpu_template t;
+		if (!json_is_string(tpl))
+			return set_err(err, errlen, "machine-config.cpu_template: expected a string");
+		const char *name = json_string_value(tpl);
+		if (strcmp(name, "V1N1") == 0)
+			return set_err(err, errlen, "machine-config.cpu_template: V1N1 is an aarch64 "
+				       "template; on x86 use one of None, C3, T2, T2S, T2CL, T2A");
+		r = cpu_template_named(name, &t);
+		cpu_template_free(&t);
+		if (r == -ENOENT)
+			return set_err(err, errlen, "machine-config.cpu_template: unknown template "
+				       "'%s' (expected one of None, C3, T2, T2S, T2CL, T2A)", name);
+		if (r < 0)
+			return oom(err, errlen);
+		p->has_template = true;
+		if (strcmp(name, "None") != 0) {
+			p->template_name = strdup(name);
+			if (!p->template_name)
+				return oom(err, errlen);
+		}
+	}
+
+	json_t *hp = json_object_get(obj, "huge_pages");
+	if (hp) {
+		if (!json_is_string(hp))
+			return set_err(err, errlen, "machine-config.huge_pages: expected a string");
+		const char *v = json_string_value(hp);
+		if (strcmp(v, "Transparent") == 0 || strcmp(v, "2M") == 0)
+			return set_err(err, errlen, "machine-config.huge_pages: '%s' is not supported "
+				       "yet (only None)", v);
+		if (strcmp(v, "None") != 0)
+			return set_err(err, errlen, "machine-config.huge_pages: expected one of None, "
+				       "Transparent, 2M");
+	}
+	p->has_machine = true;
+	return 0;
+}
+
+static int parse_cpu_config(json_t *obj, struct pending *p, char *err, size_t errlen)
+{
+	struct cpu_template t;
+	char msg[256];
+
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "cpu-config: expected an object");
+	char *text = json_dumps(obj, JSON_COMPACT);
+	if (!text)
+		return oom(err, errlen);
+	int r = cpu_template_parse_json(text, &t, msg, sizeof(msg));
+	cpu_template_free(&t);
+	if (r < 0) {
+		free(text);
+		/* The text is a valid object, so every message starts with a field path. */
+		set_err(err, errlen, "cpu-config.%s", msg);
+		return r;
+	}
+	p->cpu_config_json = text;
+	return 0;
+}
+
+/* Sections of Firecracker's format that petrel will implement later. */
+static const struct {
+	const char *key;
+	bool is_array;
+} later_sections[] = {
+	{ "drives", true },
+	{ "network-interfaces", true },
+	{ "pmem", true },
+	{ "vsock", false },
+	{ "entropy", false },
+	{ "logger", false },
+	{ "metrics", false },
+	{ "balloon", false },
+	{ "mmds-config", false },
+	{ "memory-hotplug", false },
+};
+
+/* Returns 1 if key is one of the later sections (0 if not), or an error. */
+static int check_later_section(const char *key, json_t *val, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(later_sections); i++) {
+		if (strcmp(key, later_sections[i].key) != 0)
+			continue;
+		if (json_is_null(val))
+			return 1;
+		if (later_sections[i].is_array) {
+			if (!json_is_array(val))
+				return set_err(err, errlen, "%s: expected an array", key);
+			if (json_array_size(val) == 0)
+				return 1;
+		} else if (!json_is_object(val)) {
+			return set_err(err, errlen, "%s: expected an object", key);
+		}
+		return set_err(err, errlen, "%s: not supported yet", key);
+	}
+	return 0;
+}
+
+static int parse_root(json_t *root, const struct vm_config *cfg, struct pending *p, char *err,
+		      size_t errlen)
+{
+	const char *key;
+	json_t *val;
+	int r;
+
+	if (!json_is_object(root))
+		return set_err(err, errlen, "expected a JSON object at the top level");
+	json_object_foreach(root, key, val) {
+		if (strcmp(key, "boot-source") == 0)
+			r = parse_boot_source(val, p, err, errlen);
+		else if (strcmp(key, "machine-config") == 0)
+			r = parse_machine_config(val, cfg->smt, p, err, errlen);
+		else if (strcmp(key, "cpu-config") == 0)
+			r = parse_cpu_config(val, p, err, errlen);
+		else if ((r = check_later_section(key, val, err, errlen)) == 0)
+			r = set_err(err, errlen, "unknown field '%s'", key);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void take(char **dst, char **src)
+{
+	free(*dst);
+	*dst = *src;
+	*src = NULL;
+}
+
+int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct pending p = { 0 };
+	json_error_t jerr;
+
+	if (!json)
+		return set_err(err, errlen, "no JSON text");
+	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return set_err(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line,
+			       jerr.column, jerr.text);
+	int r = parse_root(root, cfg, &p, err, errlen);
+	json_decref(root);
+	if (r < 0) {
+		pending_free(&p);
+		return r;
+	}
+
+	if (p.has_kernel)
+		take(&cfg->kernel_path, &p.kernel);
+	if (p.has_initrd)
+		take(&cfg->initrd_path, &p.initrd);
+	if (p.has_cmdline)
+		take(&cfg->cmdline, &p.cmdline);
+	if (p.has_machine) {
+		cfg->vcpus = (unsigned)p.vcpus;
+		cfg->mem_mib = p.mem_mib;
+	}
+	if (p.has_smt)
+		cfg->smt = p.smt;
+	if (p.has_dirty)
+		cfg->track_dirty_pages = p.dirty;
+	if (p.has_template)
+		take(&cfg->cpu_template, &p.template_name);
+	if (p.cpu_config_json)
+		take(&cfg->cpu_config_json, &p.cpu_config_json);
+	pending_free(&p);
+	return 0;
+}
+
+int vm_config_load_file(const char *path, struct vm_config *cfg, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	char msg[512];
+
+	int r = read_whole_file(path, VM_CONFIG_FILE_MAX, &buf, &len);
+	if (r < 0) {
+		if (r == -EFBIG)
+			set_err(err, errlen, "%s: config file is larger than %d bytes", path,
+				VM_CONFIG_FILE_MAX);
+		else if (r == -EINVAL)
+			set_err(err, errlen, "%s: not a regular file", path);
+		else
+			set_err(err, errlen, "cannot read config file %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (strlen(buf) != len) {
+		free(buf);
+		return set_err(err, errlen, "%s: file contains a NUL byte", path);
+	}
+	r = vm_config_parse_json(buf, cfg, msg, sizeof(msg));
+	free(buf);
+	if (r < 0)
+		set_err(err, errlen, "%s: %s", path, msg);
+	return r;
+}

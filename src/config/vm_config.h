@@ -1,0 +1,49 @@
+/* The VM definition: what the user asked for, from the CLI or a Firecracker-format JSON file. */
+#ifndef PETREL_CONFIG_VM_CONFIG_H
+#define PETREL_CONFIG_VM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VM_MAX_VCPUS 64
+#define VM_MIN_MEM_MIB 16
+#define VM_MAX_MEM_MIB (1024 * 1024)   /* 1 TiB */
+#define VM_CONFIG_FILE_MAX (1 << 20)   /* largest config file vm_config_load_file reads */
+
+struct vm_config {
+	char *kernel_path;       /* boot-source.kernel_image_path (required) */
+	char *initrd_path;       /* boot-source.initrd_path, or NULL */
+	char *cmdline;           /* boot-source.boot_args, or NULL for the default */
+	unsigned vcpus;          /* machine-config.vcpu_count, 1..VM_MAX_VCPUS */
+	uint64_t mem_mib;        /* machine-config.mem_size_mib */
+	bool smt;                /* machine-config.smt */
+	char *cpu_template;      /* machine-config.cpu_template name, or NULL ("None") */
+	char *cpu_config_path;   /* path of a custom CPU template JSON (CLI --cpu-config), or NULL */
+	char *cpu_config_json;   /* inline "cpu-config" object from the JSON file, or NULL */
+	bool track_dirty_pages;  /* machine-config.track_dirty_pages */
+
+	/* Not in Firecracker's format: petrel CLI options. */
+	bool stats;              /* --stats: print exit statistics when the VM ends */
+	bool debug_exit;         /* --debug-exit: enable the test-exit port (tests/guests) */
+	int pvm_workarounds;     /* -1 auto-detect, 0 off, 1 on */
+};
+
+void vm_config_init(struct vm_config *cfg);          /* defaults: 1 vCPU, 128 MiB */
+void vm_config_free(struct vm_config *cfg);
+/* Check ranges and required fields (a kernel, 1..VM_MAX_VCPUS vCPUs, VM_MIN_MEM_MIB..
+ * VM_MAX_MEM_MIB of memory, 1 or an even number of vCPUs with SMT). Returns 0 or -EINVAL
+ * with a message in err. */
+int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
+/* Parse Firecracker --config-file JSON text into cfg (which holds defaults/CLI values).
+ * Unknown or wrongly typed fields are rejected: -EINVAL, err names the field
+ * (e.g. "machine-config.vcpu_count: expected an integer"). Fields the JSON sets replace
+ * cfg's; fields it leaves out (or sets to null where Firecracker allows that) keep cfg's.
+ * On error cfg is unchanged. "boot-source" is not required here: the kernel may come from
+ * the CLI, and vm_config_validate() checks that there is one. */
+int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, size_t errlen);
+/* Read and parse a config file. Returns 0, -EINVAL (bad content) or the -errno of the read
+ * failure; err starts with the path. */
+int vm_config_load_file(const char *path, struct vm_config *cfg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,34 @@
+/* ACPI fixed-hardware power management: PM1a event/control blocks and the FADT reset
+ * register, as I/O ports. Writing SLP_TYP=5 with SLP_EN powers the VM off. */
+#ifndef PETREL_DEVICES_LEGACY_ACPI_PM_H
+#define PETREL_DEVICES_LEGACY_ACPI_PM_H
+
+#include "devices/power.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define ACPI_PM_BASE 0x600
+#define ACPI_PM1_EVT_OFF 0   /* PM1_STS (2 bytes), PM1_EN (2 bytes) */
+#define ACPI_PM1_CNT_OFF 4   /* PM1_CNT (2 bytes) */
+#define ACPI_RESET_OFF 6     /* reset register (1 byte) */
+#define ACPI_PM_LEN 8
+#define ACPI_RESET_VALUE 0x01
+#define ACPI_S5_TYP 5        /* must match the _S5_ package in the DSDT */
+#define ACPI_SCI_IRQ 9
+
+struct acpi_pm_state {
+	uint16_t pm1_sts, pm1_en, pm1_cnt;
+};
+
+struct acpi_pm {
+	struct acpi_pm_state st;
+	pthread_mutex_t lock;
+	struct power_ctl power;
+};
+
+void acpi_pm_init(struct acpi_pm *pm, struct power_ctl power);
+void acpi_pm_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
+void acpi_pm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
+
+#endif

@@ -1,0 +1,151 @@
+#include "devices/legacy/rtc.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+	REG_SEC = 0, REG_MIN = 2, REG_HOUR = 4, REG_WDAY = 6, REG_MDAY = 7, REG_MON = 8,
+	REG_YEAR = 9, REG_A = 0x0a, REG_B = 0x0b, REG_C = 0x0c, REG_D = 0x0d,
+	B_SET = 0x80, B_DM_BINARY = 0x04, B_24H = 0x02, D_VRT = 0x80,
+};
+
+void rtc_init(struct rtc *r, uint64_t mem_bytes)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	uint8_t *c = r->st.cmos;
+	c[REG_A] = 0x26;               /* 32.768 kHz time base, 1024 Hz periodic rate */
+	c[REG_B] = B_24H;              /* BCD, 24-hour mode */
+	c[REG_D] = D_VRT;              /* battery good */
+	/* Memory sizes as PC firmware records them: KiB between 1 and 16 MiB ... */
+	uint64_t ext = mem_bytes > (1 << 20) ? (mem_bytes - (1 << 20)) >> 10 : 0;
+	if (ext > 0xffff)
+		ext = 0xffff;
+	c[0x17] = c[0x30] = (uint8_t)ext;
+	c[0x18] = c[0x31] = (uint8_t)(ext >> 8);
+	/* ... 64 KiB blocks between 16 MiB and 4 GiB ... */
+	uint64_t low = mem_bytes > (16 << 20) ? (mem_bytes - (16 << 20)) >> 16 : 0;
+	if (low > 0xffff)
+		low = 0xffff;
+	c[0x34] = (uint8_t)low;
+	c[0x35] = (uint8_t)(low >> 8);
+	/* ... and 64 KiB blocks above 4 GiB. */
+	uint64_t high = mem_bytes > (4ull << 30) ? (mem_bytes - (4ull << 30)) >> 16 : 0;
+	c[0x5b] = (uint8_t)high;
+	c[0x5c] = (uint8_t)(high >> 8);
+	c[0x5d] = (uint8_t)(high >> 16);
+}
+
+static uint8_t to_bcd(unsigned v) { return (uint8_t)(((v / 10) << 4) | (v % 10)); }
+static unsigned from_bcd(uint8_t v) { return (v >> 4) * 10 + (v & 0x0f); }
+
+static uint8_t encode(const struct rtc_state *st, unsigned v)
+{
+	return (st->cmos[REG_B] & B_DM_BINARY) ? (uint8_t)v : to_bcd(v);
+}
+
+static unsigned decode(const struct rtc_state *st, uint8_t v)
+{
+	return (st->cmos[REG_B] & B_DM_BINARY) ? v : from_bcd(v);
+}
+
+static void guest_tm(const struct rtc_state *st, struct tm *tm)
+{
+	time_t t = time(NULL) + st->offset_sec;
+	gmtime_r(&t, tm);
+}
+
+static uint8_t encode_hour(const struct rtc_state *st, int hour)
+{
+	if (st->cmos[REG_B] & B_24H)
+		return encode(st, (unsigned)hour);
+	unsigned h12 = hour % 12 == 0 ? 12 : (unsigned)hour % 12;
+	return (uint8_t)(encode(st, h12) | (hour >= 12 ? 0x80 : 0));
+}
+
+static uint8_t read_reg(struct rtc_state *st, unsigned idx)
+{
+	struct tm tm;
+	switch (idx) {
+	case REG_SEC: case REG_MIN: case REG_HOUR: case REG_WDAY:
+	case REG_MDAY: case REG_MON: case REG_YEAR: case RTC_CENTURY_REG:
+		guest_tm(st, &tm);
+		switch (idx) {
+		case REG_SEC: return encode(st, (unsigned)tm.tm_sec);
+		case REG_MIN: return encode(st, (unsigned)tm.tm_min);
+		case REG_HOUR: return encode_hour(st, tm.tm_hour);
+		case REG_WDAY: return encode(st, (unsigned)tm.tm_wday + 1);
+		case REG_MDAY: return encode(st, (unsigned)tm.tm_mday);
+		case REG_MON: return encode(st, (unsigned)tm.tm_mon + 1);
+		case REG_YEAR: return encode(st, (unsigned)(tm.tm_year % 100));
+		default: return encode(st, (unsigned)(tm.tm_year + 1900) / 100);
+		}
+	case REG_A:
+		return st->cmos[REG_A] & 0x7f; /* never "update in progress" */
+	case REG_C: {
+		uint8_t v = st->cmos[REG_C]; /* interrupt flags clear on read */
+		st->cmos[REG_C] = 0;
+		return v;
+	}
+	default:
+		return st->cmos[idx];
+	}
+}
+
+/* The guest sets the clock: recompute the offset from the register it changed. */
+static void write_time(struct rtc_state *st, unsigned idx, uint8_t v)
+{
+	struct tm tm;
+	guest_tm(st, &tm);
+	unsigned val = decode(st, (uint8_t)(v & 0x7f));
+	switch (idx) {
+	case REG_SEC: tm.tm_sec = (int)val; break;
+	case REG_MIN: tm.tm_min = (int)val; break;
+	case REG_HOUR:
+		if (st->cmos[REG_B] & B_24H)
+			tm.tm_hour = (int)val;
+		else
+			tm.tm_hour = (int)(val % 12) + ((v & 0x80) ? 12 : 0);
+		break;
+	case REG_WDAY: return; /* derived from the date */
+	case REG_MDAY: tm.tm_mday = (int)val; break;
+	case REG_MON: tm.tm_mon = (int)val - 1; break;
+	case REG_YEAR: tm.tm_year = (tm.tm_year / 100) * 100 + (int)val; break;
+	default: tm.tm_year = (int)val * 100 + tm.tm_year % 100 - 1900; break;
+	}
+	time_t t = timegm(&tm);
+	if (t != (time_t)-1)
+		st->offset_sec = (int64_t)t - (int64_t)time(NULL);
+}
+
+void rtc_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct rtc *r = opaque;
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t i = 0; i < len; i++)
+		data[i] = ((off + i) & 1) ? read_reg(&r->st, r->st.index) : 0xff;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct rtc *r = opaque;
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t i = 0; i < len; i++) {
+		uint8_t v = data[i];
+		if (!((off + i) & 1)) {
+			r->st.index = v & 0x7f; /* bit 7 is the NMI mask */
+			continue;
+		}
+		unsigned idx = r->st.index;
+		bool alarm = idx == 1 || idx == 3 || idx == 5;
+		if ((idx <= REG_YEAR && !alarm) || idx == RTC_CENTURY_REG)
+			write_time(&r->st, idx, v);
+		else if (idx == REG_C || idx == REG_D)
+			; /* read-only */
+		else
+			r->st.cmos[idx] = v;
+	}
+	pthread_mutex_unlock(&r->lock);
+}

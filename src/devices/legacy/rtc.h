@@ -1,0 +1,28 @@
+/* MC146818 CMOS real-time clock and NVRAM at ports 0x70/0x71. The time is the host's
+ * UTC clock plus an offset the guest sets by writing the time registers. */
+#ifndef PETREL_DEVICES_LEGACY_RTC_H
+#define PETREL_DEVICES_LEGACY_RTC_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define RTC_INDEX_PORT 0x70
+#define RTC_CENTURY_REG 0x32
+
+struct rtc_state {
+	uint8_t index;
+	uint8_t cmos[128];     /* NVRAM; time registers 0-9 are computed on read */
+	int64_t offset_sec;    /* guest time minus host time */
+};
+
+struct rtc {
+	struct rtc_state st;
+	pthread_mutex_t lock;
+};
+
+/* mem_bytes is recorded in the NVRAM the way PC firmware does (0x34/0x35, 0x5b-0x5d). */
+void rtc_init(struct rtc *r, uint64_t mem_bytes);
+void rtc_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
+void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
+
+#endif

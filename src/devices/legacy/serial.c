@@ -1,0 +1,189 @@
+/* 16550A UART model. Register map (offset from base, DLAB = LCR bit 7):
+ *   0 RBR/THR (DLL with DLAB)   1 IER (DLM with DLAB)   2 IIR (read) / FCR (write)
+ *   3 LCR   4 MCR   5 LSR   6 MSR   7 SCR
+ * Transmission is instantaneous: THR is always empty again right after a write. */
+#include "devices/legacy/serial.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	IER_RDI = 0x01, IER_THRI = 0x02, IER_RLSI = 0x04, IER_MSI = 0x08,
+	IIR_NO_INT = 0x01, IIR_THRI = 0x02, IIR_RDI = 0x04, IIR_FIFO = 0xc0,
+	LSR_DR = 0x01, LSR_THRE = 0x20, LSR_TEMT = 0x40,
+	LCR_DLAB = 0x80,
+	MCR_LOOP = 0x10, MCR_OUT2 = 0x08,
+	MSR_CTS = 0x10, MSR_DSR = 0x20, MSR_DCD = 0x80,
+	FCR_ENABLE = 0x01, FCR_CLEAR_RX = 0x02,
+};
+
+void serial_init(struct serial *s, int out_fd, struct irq_line irq)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->out_fd = out_fd;
+	s->irq = irq;
+	s->st.lsr = LSR_THRE | LSR_TEMT;
+	s->st.msr = MSR_CTS | MSR_DSR | MSR_DCD;
+	s->st.dll = 0x0c; /* 9600 baud, as after a BIOS */
+}
+
+static uint8_t iir_of(const struct serial_state *st)
+{
+	uint8_t fifo = (st->fcr & FCR_ENABLE) ? IIR_FIFO : 0;
+	if ((st->ier & IER_RDI) && st->rx_count)
+		return IIR_RDI | fifo;
+	if ((st->ier & IER_THRI) && st->iir_pending_thri)
+		return IIR_THRI | fifo;
+	return IIR_NO_INT | fifo;
+}
+
+/* Level-triggered line: high while an enabled condition is pending. As on a PC, the
+ * line reaches the interrupt controller only when MCR.OUT2 is set. */
+static void update_irq(struct serial *s)
+{
+	uint8_t level = !(iir_of(&s->st) & IIR_NO_INT) && (s->st.mcr & MCR_OUT2) &&
+			!(s->st.mcr & MCR_LOOP);
+	if (level != s->st.irq_level) {
+		s->st.irq_level = level;
+		irq_line_set(&s->irq, level);
+	}
+}
+
+static void rx_push(struct serial_state *st, uint8_t b)
+{
+	if (st->rx_count == SERIAL_FIFO_LEN)
+		return;
+	st->rx[(st->rx_head + st->rx_count) % SERIAL_FIFO_LEN] = b;
+	st->rx_count++;
+	st->lsr |= LSR_DR;
+}
+
+static void emit(struct serial *s, uint8_t b)
+{
+	s->tx_bytes++;
+	if (s->out_fd < 0)
+		return;
+	for (;;) {
+		ssize_t n = write(s->out_fd, &b, 1);
+		if (n == 1 || (n < 0 && errno != EINTR))
+			return;
+	}
+}
+
+static uint8_t reg_read(struct serial *s, unsigned off)
+{
+	struct serial_state *st = &s->st;
+	switch (off) {
+	case 0:
+		if (st->lcr & LCR_DLAB)
+			return st->dll;
+		if (!st->rx_count)
+			return 0;
+		{
+			uint8_t b = st->rx[st->rx_head];
+			st->rx_head = (st->rx_head + 1) % SERIAL_FIFO_LEN;
+			if (--st->rx_count == 0)
+				st->lsr &= ~LSR_DR;
+			return b;
+		}
+	case 1:
+		return (st->lcr & LCR_DLAB) ? st->dlm : st->ier;
+	case 2: {
+		uint8_t iir = iir_of(st);
+		if ((iir & 0x0f) == IIR_THRI)
+			st->iir_pending_thri = 0; /* reading IIR acknowledges THRE */
+		return iir;
+	}
+	case 3: return st->lcr;
+	case 4: return st->mcr;
+	case 5: return st->lsr;
+	case 6:
+		if (st->mcr & MCR_LOOP) /* loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
+			return (uint8_t)(((st->mcr & 0x01) << 5) | ((st->mcr & 0x02) << 3) |
+					 ((st->mcr & 0x0c) << 4));
+		return st->msr;
+	default: return st->scr;
+	}
+}
+
+static void reg_write(struct serial *s, unsigned off, uint8_t v)
+{
+	struct serial_state *st = &s->st;
+	switch (off) {
+	case 0:
+		if (st->lcr & LCR_DLAB) {
+			st->dll = v;
+			break;
+		}
+		if (st->mcr & MCR_LOOP)
+			rx_push(st, v);
+		else
+			emit(s, v);
+		st->iir_pending_thri = 1;
+		break;
+	case 1:
+		if (st->lcr & LCR_DLAB) {
+			st->dlm = v;
+			break;
+		}
+		/* Enabling THRI while THR is empty raises the interrupt at once. */
+		if ((v & IER_THRI) && !(st->ier & IER_THRI))
+			st->iir_pending_thri = 1;
+		st->ier = v & 0x0f;
+		break;
+	case 2:
+		if (v & FCR_CLEAR_RX) {
+			st->rx_count = 0;
+			st->lsr &= ~LSR_DR;
+		}
+		st->fcr = v & 0xc9;
+		break;
+	case 3: st->lcr = v; break;
+	case 4: st->mcr = v & 0x1f; break;
+	case 5: break; /* LSR is read-only */
+	case 6: break;
+	default: st->scr = v; break;
+	}
+}
+
+void serial_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct serial *s = opaque;
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < len; i++)
+		data[i] = reg_read(s, (unsigned)((off + i) & 7));
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct serial *s = opaque;
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < len; i++)
+		reg_write(s, (unsigned)((off + i) & 7), data[i]);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+size_t serial_rx_space(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t n = SERIAL_FIFO_LEN - s->st.rx_count;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t n = 0;
+	while (n < len && s->st.rx_count < SERIAL_FIFO_LEN)
+		rx_push(&s->st, buf[n++]);
+	s->rx_bytes += n;
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}

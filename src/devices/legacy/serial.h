@@ -1,0 +1,39 @@
+/* 16550A UART (COM1): the guest console, with FIFO and interrupts. */
+#ifndef PETREL_DEVICES_LEGACY_SERIAL_H
+#define PETREL_DEVICES_LEGACY_SERIAL_H
+
+#include "devices/irq.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SERIAL_COM1_BASE 0x3f8
+#define SERIAL_COM1_IRQ 4
+#define SERIAL_FIFO_LEN 64
+
+/* Everything the guest can observe; snapshot/migration serialize exactly this. */
+struct serial_state {
+	uint8_t ier, iir_pending_thri, lcr, mcr, lsr, msr, scr, fcr, dll, dlm;
+	uint8_t rx[SERIAL_FIFO_LEN];
+	uint8_t rx_head, rx_count;
+	uint8_t irq_level;
+};
+
+struct serial {
+	struct serial_state st;
+	pthread_mutex_t lock;
+	int out_fd;             /* where guest output goes (stdout), -1 to discard */
+	struct irq_line irq;
+	uint64_t tx_bytes, rx_bytes;
+};
+
+void serial_init(struct serial *s, int out_fd, struct irq_line irq);
+void serial_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
+void serial_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
+/* Feed host input to the guest. Returns how many bytes fit in the receive FIFO. */
+size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
+/* Room left in the receive FIFO. */
+size_t serial_rx_space(struct serial *s);
+
+#endif

@@ -1,0 +1,174 @@
+#include "kvm/kvm.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+bool kvm_host_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+int kvm_open(struct kvm *kvm)
+{
+	memset(kvm, 0, sizeof(*kvm));
+	kvm->vm_fd = -1;
+	kvm->fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm->fd < 0) {
+		int err = -errno;
+		if (err == -ENOENT)
+			log_error("/dev/kvm does not exist: KVM is not available on this host (load kvm_intel/kvm_amd or enable virtualization)");
+		else if (err == -EACCES || err == -EPERM)
+			log_error("no permission to open /dev/kvm: run as root or add the user to the 'kvm' group");
+		else
+			log_error("cannot open /dev/kvm: %s", strerror(-err));
+		return err;
+	}
+	int ver = ioctl(kvm->fd, KVM_GET_API_VERSION, 0);
+	if (ver != KVM_API_VERSION) {
+		log_error("KVM API version %d, expected %d", ver, KVM_API_VERSION);
+		kvm_close(kvm);
+		return -ENOTSUP;
+	}
+	static const struct { long cap; const char *name; } need[] = {
+		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	};
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
+			log_error("host KVM lacks %s, which petrel needs", need[i].name);
+			kvm_close(kvm);
+			return -ENOTSUP;
+		}
+	}
+	int sz = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (sz <= 0) {
+		log_error("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		kvm_close(kvm);
+		return -EIO;
+	}
+	kvm->run_size = (size_t)sz;
+	kvm->vm_fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+	if (kvm->vm_fd < 0) {
+		int err = -errno;
+		log_error("KVM_CREATE_VM: %s", strerror(errno));
+		kvm_close(kvm);
+		return err;
+	}
+	kvm->pvm = kvm_host_is_pvm();
+	return 0;
+}
+
+void kvm_close(struct kvm *kvm)
+{
+	if (kvm->vm_fd >= 0)
+		close(kvm->vm_fd);
+	if (kvm->fd >= 0)
+		close(kvm->fd);
+	kvm->vm_fd = kvm->fd = -1;
+}
+
+int kvm_check_extension(struct kvm *kvm, long cap)
+{
+	int r = ioctl(kvm->vm_fd >= 0 ? kvm->vm_fd : kvm->fd, KVM_CHECK_EXTENSION, cap);
+	return r < 0 ? 0 : r;
+}
+
+int kvm_set_user_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
+			uint32_t flags)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+	if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		int err = -errno;
+		log_error("KVM_SET_USER_MEMORY_REGION slot %u gpa 0x%llx size 0x%llx: %s", slot,
+			  (unsigned long long)gpa, (unsigned long long)size, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+int kvm_create_irqchip(struct kvm *kvm)
+{
+	/* The TSS and identity-map pages are needed by VMX for real-mode guests; place them
+	 * just below the 4 GiB boundary, inside the MMIO hole that guest RAM never uses. */
+	if (ioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0) {
+		log_error("KVM_SET_TSS_ADDR: %s", strerror(errno));
+		return -errno;
+	}
+	uint64_t idmap = 0xfffbc000ull;
+	if (ioctl(kvm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
+		log_error("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		log_error("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return -errno;
+	}
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		log_error("KVM_CREATE_PIT2: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int kvm_irq_line(struct kvm *kvm, uint32_t irq, int level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = (uint32_t)level };
+	if (ioctl(kvm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		return -errno;
+	return 0;
+}
+
+int kvm_get_supported_cpuid(struct kvm *kvm, struct kvm_cpuid2 **out)
+{
+	for (uint32_t n = 128; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return -ENOMEM;
+		c->nent = n;
+		if (ioctl(kvm->fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			*out = c;
+			return 0;
+		}
+		int err = errno;
+		free(c);
+		if (err != E2BIG) {
+			log_error("KVM_GET_SUPPORTED_CPUID: %s", strerror(err));
+			return -err;
+		}
+	}
+	log_error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+	return -E2BIG;
+}
+
+int kvm_create_vcpu(struct kvm *kvm, unsigned id, int *fd, struct kvm_run **run)
+{
+	int vfd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (vfd < 0) {
+		int err = -errno;
+		log_error("KVM_CREATE_VCPU %u: %s", id, strerror(errno));
+		return err;
+	}
+	void *p = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vfd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+		log_error("mmap kvm_run for vCPU %u: %s", id, strerror(errno));
+		close(vfd);
+		return err;
+	}
+	*fd = vfd;
+	*run = p;
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* Thin wrappers over the KVM ioctls. Nothing else in petrel opens /dev/kvm. */
+#ifndef PETREL_KVM_KVM_H
+#define PETREL_KVM_KVM_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kvm {
+	int fd;          /* /dev/kvm */
+	int vm_fd;
+	size_t run_size; /* size of each vCPU's kvm_run mapping */
+	bool pvm;        /* host KVM is PVM (nested, software ring 0) */
+};
+
+/* Open /dev/kvm and create a VM. Errors are logged with what to do about them. */
+int kvm_open(struct kvm *kvm);
+void kvm_close(struct kvm *kvm);
+int kvm_check_extension(struct kvm *kvm, long cap);
+/* True when the host KVM is PVM (/sys/module/kvm_pvm exists). */
+bool kvm_host_is_pvm(void);
+
+int kvm_set_user_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
+			uint32_t flags);
+int kvm_create_irqchip(struct kvm *kvm);
+int kvm_irq_line(struct kvm *kvm, uint32_t irq, int level);
+
+/* KVM_GET_SUPPORTED_CPUID, growing the array until the kernel is satisfied. Caller frees. */
+int kvm_get_supported_cpuid(struct kvm *kvm, struct kvm_cpuid2 **out);
+
+int kvm_create_vcpu(struct kvm *kvm, unsigned id, int *fd, struct kvm_run **run);
+
+#endif

@@ -1,0 +1,85 @@
+#include "memory/guest_mem.h"
+#include "kvm/kvm.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+		log_error("cannot allocate %llu MiB of guest memory: %s",
+			  (unsigned long long)(size >> 20), strerror(errno));
+		return err;
+	}
+	madvise(p, size, MADV_MERGEABLE);
+	struct guest_region *r = &mem->regions[mem->nregions];
+	r->gpa = gpa;
+	r->size = size;
+	r->hva = p;
+	int err = kvm_set_user_memory(kvm, mem->nregions, gpa, size, p, 0);
+	if (err < 0) {
+		munmap(p, size);
+		return err;
+	}
+	mem->nregions++;
+	mem->total += size;
+	return 0;
+}
+
+int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start)
+{
+	memset(mem, 0, sizeof(*mem));
+	uint64_t low = size < hole_start ? size : hole_start;
+	int err = add_region(mem, kvm, 0, low);
+	if (err == 0 && size > low)
+		err = add_region(mem, kvm, 1ull << 32, size - low);
+	if (err < 0)
+		guest_mem_free(mem);
+	return err;
+}
+
+void guest_mem_free(struct guest_mem *mem)
+{
+	for (unsigned i = 0; i < mem->nregions; i++)
+		munmap(mem->regions[i].hva, mem->regions[i].size);
+	mem->nregions = 0;
+	mem->total = 0;
+}
+
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+			return r->hva + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len)
+{
+	void *p = guest_mem_ptr(mem, gpa, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(buf, p, len);
+	return 0;
+}
+
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len)
+{
+	void *p = guest_mem_ptr(mem, gpa, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(p, buf, len);
+	return 0;
+}
+
+uint64_t guest_mem_low_end(const struct guest_mem *mem)
+{
+	return mem->nregions ? mem->regions[0].gpa + mem->regions[0].size : 0;
+}

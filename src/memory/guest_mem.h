@@ -1,0 +1,39 @@
+/* Guest RAM: a set of regions mapped into the host, and GPA -> HVA translation.
+ * Every access on behalf of the guest goes through the bounds-checked helpers here. */
+#ifndef PETREL_MEMORY_GUEST_MEM_H
+#define PETREL_MEMORY_GUEST_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_MEM_MAX_REGIONS 4
+
+struct guest_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+};
+
+struct guest_mem {
+	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
+	unsigned nregions;
+	uint64_t total;      /* bytes of RAM */
+};
+
+struct kvm;
+
+/* Allocate `size` bytes of RAM, split around the 32-bit MMIO hole [hole_start, 4 GiB),
+ * and register it with KVM. */
+int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start);
+void guest_mem_free(struct guest_mem *mem);
+
+/* Host pointer for [gpa, gpa+len) if the whole range is RAM inside one region, else NULL. */
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+/* Copy to/from guest RAM; -EFAULT if any byte is outside RAM. */
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len);
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len);
+/* Highest RAM address below 4 GiB + 1. */
+uint64_t guest_mem_low_end(const struct guest_mem *mem);
+
+#endif

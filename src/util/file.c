@@ -1,0 +1,46 @@
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int read_whole_file(const char *path, size_t max_len, char **buf, size_t *len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((uint64_t)st.st_size > max_len)
+		return -EFBIG;
+	char *p = malloc((size_t)st.st_size + 1);
+	if (!p)
+		return -ENOMEM;
+	size_t done = 0;
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, p + done, (size_t)st.st_size - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? -errno : -EIO;
+			free(p);
+			return err;
+		}
+		done += (size_t)n;
+	}
+	p[done] = '\0';
+	*buf = p;
+	*len = done;
+	return 0;
+}
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}

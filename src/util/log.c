@@ -1,0 +1,168 @@
+/* The logger: the one piece of global state petrel has. */
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+#define LOG_ID_MAX 64
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_fd = STDERR_FILENO;          /* under log_lock */
+static char log_id[LOG_ID_MAX] = "petrel";  /* under log_lock */
+static int log_level = LOG_INFO;            /* read without the lock: __atomic */
+
+static const char *const level_names[] = {
+	[LOG_ERROR] = "ERROR",
+	[LOG_WARN] = "WARN",
+	[LOG_INFO] = "INFO",
+	[LOG_DEBUG] = "DEBUG",
+	[LOG_TRACE] = "TRACE",
+};
+
+void log_set_level(enum log_level level)
+{
+	__atomic_store_n(&log_level, (int)level, __ATOMIC_RELAXED);
+}
+
+enum log_level log_get_level(void)
+{
+	return (enum log_level)__atomic_load_n(&log_level, __ATOMIC_RELAXED);
+}
+
+int log_level_from_name(const char *name, enum log_level *out)
+{
+	static const struct {
+		const char *name;
+		enum log_level level;
+	} names[] = {
+		{ "error", LOG_ERROR }, { "warning", LOG_WARN }, { "warn", LOG_WARN },
+		{ "info", LOG_INFO },   { "debug", LOG_DEBUG },  { "trace", LOG_TRACE },
+		{ "off", LOG_OFF },
+	};
+	if (!name)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(name, names[i].name) == 0) {
+			*out = names[i].level;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void log_set_id(const char *id)
+{
+	pthread_mutex_lock(&log_lock);
+	snprintf(log_id, sizeof(log_id), "%s", id ? id : "petrel");
+	pthread_mutex_unlock(&log_lock);
+}
+
+int log_set_path(const char *path)
+{
+	int fd = STDERR_FILENO;
+	if (path) {
+		/* O_NONBLOCK: a named pipe nobody reads fails here (ENXIO) instead of hanging,
+		 * and a full one drops lines instead of stalling vCPU threads. */
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+			  0640);
+		if (fd < 0)
+			return -errno;
+	}
+	pthread_mutex_lock(&log_lock);
+	int old = log_fd;
+	log_fd = fd;
+	pthread_mutex_unlock(&log_lock);
+	if (old != STDERR_FILENO)
+		close(old);
+	return 0;
+}
+
+/* Append at most what fits; returns the new length (never past cap - 1). */
+static size_t append(char *buf, size_t len, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static size_t append(char *buf, size_t len, size_t cap, const char *fmt, ...)
+{
+	if (len >= cap - 1)
+		return len;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + len, cap - len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return len;
+	return (size_t)n >= cap - len ? cap - 1 : len + (size_t)n;
+}
+
+static void thread_name(char *name, size_t size)
+{
+	/* Like Firecracker, call the main thread "main" (its kernel name is the program's). */
+	if (gettid() == getpid())
+		snprintf(name, size, "main");
+	else if (pthread_getname_np(pthread_self(), name, size) != 0 || !name[0])
+		snprintf(name, size, "tid-%d", (int)gettid());
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	int saved_errno = errno;   /* callers often log strerror(errno) and then use errno */
+	if ((int)level < LOG_ERROR || (int)level > LOG_TRACE || (int)level > (int)log_get_level()) {
+		errno = saved_errno;
+		return;
+	}
+
+	char line[LOG_LINE_MAX];
+	char tname[16];
+	struct timespec ts;
+	struct tm tm;
+	size_t len = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	thread_name(tname, sizeof(tname));
+
+	pthread_mutex_lock(&log_lock);
+	len = append(line, len, sizeof(line), ".%09ld [%s:%s] %s ", ts.tv_nsec, log_id, tname,
+		     level_names[level]);
+	size_t msg_start = len;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		len = (size_t)n >= sizeof(line) - len ? sizeof(line) - 1 : len + (size_t)n;
+	if (n > 0 && (size_t)n >= sizeof(line) - msg_start)
+		memcpy(line + sizeof(line) - 4, "...", 3);   /* mark truncation */
+
+	/* One line per message: drop trailing newlines, neutralize embedded control characters
+	 * (messages may carry guest-supplied text; it must not forge extra log lines). */
+	while (len > msg_start && line[len - 1] == '\n')
+		len--;
+	for (size_t i = msg_start; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			line[i] = '?';
+	}
+	line[len++] = '\n';
+
+	/* A single write() keeps lines from different threads whole. */
+	size_t done = 0;
+	while (done < len) {
+		ssize_t w = write(log_fd, line + done, len - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;   /* EAGAIN on a full pipe, or a broken destination: drop the line */
+		done += (size_t)w;
+	}
+	pthread_mutex_unlock(&log_lock);
+	errno = saved_errno;
+}

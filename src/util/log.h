@@ -1,0 +1,34 @@
+/* One logging API for all of petrel. The logger is the only global state. */
+#ifndef PETREL_UTIL_LOG_H
+#define PETREL_UTIL_LOG_H
+
+#include <stdio.h>
+
+/* LOG_OFF as the current level silences everything; it is not a level to log at. */
+enum log_level { LOG_OFF = -1, LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
+
+/* Lines look like Firecracker's:
+ *   2026-11-21T08:57:34.123456789 [petrel:main] ERROR message
+ * local time, the instance id (log_set_id, default "petrel"), the thread name ("main" for the
+ * main thread), the level. Each line is one write(); a line that cannot be written without
+ * blocking (a full FIFO) is dropped rather than stalling the caller. Default level: LOG_INFO. */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Send log lines to the file or named pipe at path (appending; created if missing), or back to
+ * stderr when path is NULL. Returns 0 or -errno (the previous destination stays in use). */
+int log_set_path(const char *path);
+/* Firecracker's names, case-insensitive: Error, Warning (or Warn), Info, Debug, Trace, Off.
+ * Returns 0 or -EINVAL. */
+int log_level_from_name(const char *name, enum log_level *out);
+/* The instance id shown in every line (at most 63 characters are kept); NULL restores "petrel". */
+void log_set_id(const char *id);
+void log_msg(enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_trace(...) log_msg(LOG_TRACE, __VA_ARGS__)
+
+#endif

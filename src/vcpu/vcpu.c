@@ -1,0 +1,295 @@
+/* One thread per vCPU: the KVM_RUN loop and exit dispatch. */
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/emulate.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#define KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig) { (void)sig; }
+
+int vcpu_create(struct vm *vm, unsigned id)
+{
+	struct vcpu *v = &vm->vcpus[id];
+	memset(v, 0, sizeof(*v));
+	v->vm = vm;
+	v->id = id;
+	int err = kvm_create_vcpu(&vm->kvm, id, &v->fd, &v->run);
+	if (err < 0)
+		return err;
+	struct kvm_cpuid2 *c;
+	err = cpuid_for_vcpu(vm->cpuid, id, &vm->cpuid_opts, &c);
+	if (err < 0)
+		return err;
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+		err = -errno;
+		log_error("vCPU %u: KVM_SET_CPUID2: %s", id, strerror(errno));
+		free(c);
+		return err;
+	}
+	free(c);
+	err = x86_vcpu_init(v->fd, id);
+	if (err < 0)
+		return err;
+	if (id == 0)
+		return x86_boot_regs(v->fd, &vm->boot);
+	return 0; /* APs wait in KVM for INIT/SIPI from the guest */
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (!v->run)
+		return;
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (v->started)
+		pthread_kill(v->thread, KICK_SIGNAL);
+}
+
+/* ---- reading guest memory by linear address (for the emulator and error reports) ---- */
+
+static int translate(struct vcpu *v, uint64_t la, uint64_t *gpa)
+{
+	struct kvm_translation t = { .linear_address = la };
+	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+		return -EFAULT;
+	*gpa = t.physical_address;
+	return 0;
+}
+
+static int linear_access(void *opaque, uint64_t la, void *buf, unsigned len, bool write)
+{
+	struct vcpu *v = opaque;
+	uint8_t *p = buf;
+	while (len) {
+		unsigned chunk = (unsigned)MIN((uint64_t)len, 4096 - (la & 4095));
+		uint64_t gpa;
+		if (translate(v, la, &gpa) < 0)
+			return -EFAULT;
+		int err = write ? guest_mem_write(&v->vm->mem, gpa, p, chunk)
+				: guest_mem_read(&v->vm->mem, gpa, p, chunk);
+		if (err < 0)
+			return err;
+		la += chunk;
+		p += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+static int linear_read(void *opaque, uint64_t la, void *buf, unsigned len)
+{
+	return linear_access(opaque, la, buf, len, false);
+}
+
+static int linear_write(void *opaque, uint64_t la, const void *buf, unsigned len)
+{
+	return linear_access(opaque, la, (void *)buf, len, true);
+}
+
+/* Fetch up to EMU_MAX_INSN bytes at RIP; returns how many could be read. */
+static unsigned fetch_code(struct vcpu *v, const struct kvm_regs *regs,
+			   const struct kvm_sregs *sregs, uint8_t *code)
+{
+	uint64_t la = sregs->cs.l ? regs->rip : sregs->cs.base + (regs->rip & 0xffffffff);
+	unsigned n = 0;
+	while (n < EMU_MAX_INSN && linear_read(v, la + n, code + n, 1) == 0)
+		n++;
+	return n;
+}
+
+static void format_bytes(const uint8_t *code, unsigned n, char *out, size_t outlen)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (unsigned i = 0; i < n && o + 4 < outlen; i++)
+		o += (size_t)snprintf(out + o, outlen - o, "%s%02x", i ? " " : "", code[i]);
+	if (!n)
+		snprintf(out, outlen, "(unreadable)");
+}
+
+/* Stop the VM with a one-line description of where the guest was. */
+static void fail_at_rip(struct vcpu *v, const char *what)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	uint8_t code[EMU_MAX_INSN];
+	char bytes[64];
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u: %s (registers unavailable)", v->id, what);
+		return;
+	}
+	unsigned n = fetch_code(v, &regs, &sregs, code);
+	format_bytes(code, n, bytes, sizeof(bytes));
+	vm_request_stop(v->vm, VM_STOP_ERROR, 1,
+			"vCPU %u: %s at RIP 0x%llx (CPL %u, %s), instruction bytes: %s", v->id, what,
+			(unsigned long long)regs.rip, sregs.cs.selector & 3u,
+			sregs.cs.l ? "64-bit" : sregs.cs.db ? "32-bit" : "16-bit", bytes);
+}
+
+/* KVM could not emulate an instruction (on PVM: anything its ring-0 emulator lacks). */
+static void handle_emulation_failure(struct vcpu *v)
+{
+	if (!v->vm->pvm) {
+		fail_at_rip(v, "unhandled exit KVM_EXIT_INTERNAL_ERROR (emulation failure)");
+		return;
+	}
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		fail_at_rip(v, "emulation failure");
+		return;
+	}
+	uint8_t code[EMU_MAX_INSN];
+	unsigned n = fetch_code(v, &regs, &sregs, code);
+	struct emu_env env = {
+		.opaque = v, .read = linear_read, .write = linear_write,
+		.fs_base = sregs.fs.base, .gs_base = sregs.gs.base,
+		.long_mode = sregs.cs.l, .cs_db = sregs.cs.db, .cpl = sregs.cs.selector & 3u,
+	};
+	struct emu_regs r = { .rip = regs.rip, .rflags = regs.rflags };
+	__u64 *g = &regs.rax; /* kvm_regs lays out rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8.. */
+	static const int order[16] = { EMU_RAX, EMU_RBX, EMU_RCX, EMU_RDX, EMU_RSI, EMU_RDI,
+					EMU_RSP, EMU_RBP, EMU_R8, EMU_R9, EMU_R10, EMU_R11,
+					EMU_R12, EMU_R13, EMU_R14, EMU_R15 };
+	for (int i = 0; i < 16; i++)
+		r.gpr[order[i]] = g[i];
+	struct emu_result res;
+	emu_step(&env, &r, code, n, &res);
+	if (res.status == EMU_UNSUPPORTED || res.status == EMU_FAULT) {
+		fail_at_rip(v, res.status == EMU_FAULT
+				       ? "emulated instruction faulted on its memory operand"
+				       : "unhandled exit KVM_EXIT_INTERNAL_ERROR: instruction the host cannot emulate and petrel does not know");
+		return;
+	}
+	for (int i = 0; i < 16; i++)
+		g[i] = r.gpr[order[i]];
+	regs.rip = r.rip;
+	regs.rflags = r.rflags;
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
+		fail_at_rip(v, "KVM_SET_REGS after emulation failed");
+		return;
+	}
+	if (res.status == EMU_EXCEPTION) {
+		struct kvm_vcpu_events ev;
+		if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) == 0) {
+			ev.exception.injected = 1;
+			ev.exception.nr = (uint8_t)res.vector;
+			ev.exception.has_error_code = 0;
+			ev.flags = 0;
+			if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+				log_warn("vCPU %u: cannot inject exception %u: %s", v->id, res.vector,
+					 strerror(errno));
+		}
+	}
+	if (exit_stats_emulated(&v->stats, res.name) == 1)
+		log_info("vCPU %u: emulating '%s' for the host (PVM) at RIP 0x%llx; further ones are counted in --stats",
+			 v->id, res.name, (unsigned long long)regs.rip);
+}
+
+static enum exit_kind handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool out = run->io.direction == KVM_EXIT_IO_OUT;
+	for (uint32_t i = 0; i < run->io.count; i++) {
+		bus_access(&v->vm->pio, run->io.port, data, run->io.size, out);
+		data += run->io.size;
+	}
+	return out ? EXIT_IO_OUT : EXIT_IO_IN;
+}
+
+static enum exit_kind handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		return handle_io(v);
+	case KVM_EXIT_MMIO:
+		bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+			   run->mmio.is_write);
+		return run->mmio.is_write ? EXIT_MMIO_WRITE : EXIT_MMIO_READ;
+	case KVM_EXIT_SHUTDOWN:
+		vm_request_stop(v->vm, VM_STOP_RESET, 0, "guest reset (triple fault on vCPU %u)", v->id);
+		return EXIT_SHUTDOWN;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+			vm_request_stop(v->vm, VM_STOP_POWEROFF, 0, "guest powered off");
+		else if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			vm_request_stop(v->vm, VM_STOP_RESET, 0, "guest reset");
+		else
+			vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u: system event %u", v->id,
+					run->system_event.type);
+		return EXIT_SYSTEM_EVENT;
+	case KVM_EXIT_HLT:
+		/* With the in-kernel LAPIC, HLT only exits if the guest halts for good. */
+		vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u halted with no way to wake up", v->id);
+		return EXIT_HLT;
+	case KVM_EXIT_INTERNAL_ERROR:
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
+			handle_emulation_failure(v);
+			return EXIT_EMULATED;
+		}
+		{
+			char what[96];
+			snprintf(what, sizeof(what), "unhandled exit KVM_EXIT_INTERNAL_ERROR (suberror %u)",
+				 run->internal.suberror);
+			fail_at_rip(v, what);
+		}
+		return EXIT_OTHER;
+	case KVM_EXIT_FAIL_ENTRY: {
+		char what[128];
+		snprintf(what, sizeof(what), "KVM_EXIT_FAIL_ENTRY (hardware reason 0x%llx): invalid guest state",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		fail_at_rip(v, what);
+		return EXIT_OTHER;
+	}
+	default: {
+		char what[64];
+		snprintf(what, sizeof(what), "unhandled exit reason %u", run->exit_reason);
+		fail_at_rip(v, what);
+		return EXIT_OTHER;
+	}
+	}
+}
+
+void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	char name[16];
+	snprintf(name, sizeof(name), "fc_vcpu %u", v->id);
+	pthread_setname_np(pthread_self(), name);
+
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigaction(KICK_SIGNAL, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!__atomic_load_n(&v->vm->stopping, __ATOMIC_ACQUIRE)) {
+		uint64_t t0 = now_ns();
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		uint64_t t1 = now_ns();
+		v->stats.run_ns += t1 - t0;
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				v->run->immediate_exit = 0;
+				exit_stats_add(&v->stats, EXIT_INTR, now_ns() - t1);
+				continue;
+			}
+			vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u: KVM_RUN failed: %s", v->id,
+					strerror(errno));
+			break;
+		}
+		enum exit_kind k = handle_exit(v);
+		exit_stats_add(&v->stats, k, now_ns() - t1);
+	}
+	return NULL;
+}

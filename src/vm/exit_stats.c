@@ -1,0 +1,68 @@
+#include "vm/exit_stats.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static const char *const names[EXIT_KIND_COUNT] = {
+	[EXIT_IO_IN] = "io-in", [EXIT_IO_OUT] = "io-out", [EXIT_MMIO_READ] = "mmio-read",
+	[EXIT_MMIO_WRITE] = "mmio-write", [EXIT_HLT] = "hlt", [EXIT_SHUTDOWN] = "shutdown",
+	[EXIT_EMULATED] = "emulated-insn", [EXIT_INTR] = "interrupted",
+	[EXIT_SYSTEM_EVENT] = "system-event", [EXIT_OTHER] = "other",
+};
+
+const char *exit_kind_name(enum exit_kind k)
+{
+	return k < EXIT_KIND_COUNT ? names[k] : "?";
+}
+
+void exit_stats_add(struct exit_stats *s, enum exit_kind k, uint64_t ns)
+{
+	s->count[k]++;
+	s->handle_ns[k] += ns;
+}
+
+static uint64_t emulated_add(struct exit_stats *s, const char *name, uint64_t n)
+{
+	for (int i = 0; i < EMU_STAT_MAX; i++) {
+		if (!s->emu_name[i])
+			s->emu_name[i] = name;
+		if (strcmp(s->emu_name[i], name) == 0)
+			return s->emu_count[i] += n;
+	}
+	return 0;
+}
+
+uint64_t exit_stats_emulated(struct exit_stats *s, const char *name)
+{
+	return emulated_add(s, name, 1);
+}
+
+void exit_stats_merge(struct exit_stats *into, const struct exit_stats *from)
+{
+	for (int k = 0; k < EXIT_KIND_COUNT; k++) {
+		into->count[k] += from->count[k];
+		into->handle_ns[k] += from->handle_ns[k];
+	}
+	into->run_ns += from->run_ns;
+	for (int i = 0; i < EMU_STAT_MAX && from->emu_name[i]; i++)
+		emulated_add(into, from->emu_name[i], from->emu_count[i]);
+}
+
+void exit_stats_print(const struct exit_stats *s, uint64_t wall_ns, FILE *out)
+{
+	uint64_t total = 0, total_ns = 0;
+	fprintf(out, "petrel exit statistics (wall %.3f s, in KVM_RUN %.3f s summed over vCPUs)\n",
+		(double)wall_ns / 1e9, (double)s->run_ns / 1e9);
+	fprintf(out, "  %-14s %12s %14s %12s\n", "exit", "count", "handling ms", "avg ns");
+	for (int k = 0; k < EXIT_KIND_COUNT; k++) {
+		if (!s->count[k])
+			continue;
+		total += s->count[k];
+		total_ns += s->handle_ns[k];
+		fprintf(out, "  %-14s %12" PRIu64 " %14.3f %12" PRIu64 "\n", names[k], s->count[k],
+			(double)s->handle_ns[k] / 1e6, s->handle_ns[k] / s->count[k]);
+	}
+	fprintf(out, "  %-14s %12" PRIu64 " %14.3f\n", "total", total, (double)total_ns / 1e6);
+	for (int i = 0; i < EMU_STAT_MAX && s->emu_name[i]; i++)
+		fprintf(out, "  emulated %-10s %10" PRIu64 "\n", s->emu_name[i], s->emu_count[i]);
+}

@@ -1,0 +1,236 @@
+#include "vm/vm.h"
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot_cpu.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/layout.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+
+static void power_cb(void *opaque, enum vm_stop_reason reason, int code, const char *why)
+{
+	vm_request_stop(opaque, reason, code, "%s", why);
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const char *fmt, ...)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->stopping) {
+		pthread_mutex_unlock(&vm->lock);
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->stop_msg, sizeof(vm->stop_msg), fmt, ap);
+	va_end(ap);
+	vm->stop_reason = reason;
+	vm->stop_code = code;
+	__atomic_store_n(&vm->stopping, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	uint64_t one = 1;
+	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
+		log_warn("cannot signal VM stop: %s", strerror(errno));
+}
+
+static char *build_cmdline(const struct vm_config *cfg, bool pvm)
+{
+	const char *base = cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE;
+	/* PVM's emulator cannot run xsave/xrstor in guest ring 0, and CPUID cannot hide them. */
+	const char *extra = pvm && !strstr(base, "noxsave") ? " noxsave" : "";
+	char *s = NULL;
+	if (asprintf(&s, "%s%s", base, extra) < 0)
+		return NULL;
+	return s;
+}
+
+static int setup_devices(struct vm *vm, int console_out_fd)
+{
+	struct power_ctl power = { power_cb, vm };
+	struct bus *pio = &vm->pio;
+	int err = 0;
+	serial_init(&vm->serial, console_out_fd, (struct irq_line){ &vm->kvm, SERIAL_COM1_IRQ });
+	i8042_init(&vm->i8042, (struct irq_line){ &vm->kvm, I8042_KBD_IRQ }, power);
+	rtc_init(&vm->rtc, vm->mem.total);
+	acpi_pm_init(&vm->pm, power);
+	vm->debug.power = power;
+
+	err = err ?: bus_register(pio, SERIAL_COM1_BASE, 8, "serial", serial_io_read, serial_io_write, &vm->serial);
+	err = err ?: bus_register(pio, I8042_DATA_PORT, 1, "i8042-data", i8042_data_read, i8042_data_write, &vm->i8042);
+	err = err ?: bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_read, i8042_cmd_write, &vm->i8042);
+	err = err ?: bus_register(pio, RTC_INDEX_PORT, 2, "rtc", rtc_io_read, rtc_io_write, &vm->rtc);
+	err = err ?: bus_register(pio, ACPI_PM_BASE, ACPI_PM_LEN, "acpi-pm", acpi_pm_read, acpi_pm_write, &vm->pm);
+	if (vm->cfg->debug_exit)
+		err = err ?: bus_register(pio, DEBUG_EXIT_PORT, 2, "debug-exit", debug_port_read, debug_port_write, &vm->debug);
+	return err;
+}
+
+static int setup_cpu_template(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	char msg[256];
+	int err;
+	memset(&vm->tmpl, 0, sizeof(vm->tmpl));
+	if (cfg->cpu_template && strcmp(cfg->cpu_template, "None") != 0) {
+		err = cpu_template_named(cfg->cpu_template, &vm->tmpl);
+		if (err < 0) {
+			log_error("unknown CPU template '%s'", cfg->cpu_template);
+			return err;
+		}
+	}
+	const char *srcs[2] = { cfg->cpu_config_json, NULL };
+	for (int i = 0; i < 2; i++) {
+		struct cpu_template extra;
+		if (i == 0 && !cfg->cpu_config_json)
+			continue;
+		if (i == 1 && !cfg->cpu_config_path)
+			continue;
+		err = i == 0 ? cpu_template_parse_json(srcs[0], &extra, msg, sizeof(msg))
+			     : cpu_template_load_file(cfg->cpu_config_path, &extra, msg, sizeof(msg));
+		if (err < 0) {
+			log_error("custom CPU template: %s", msg);
+			return err;
+		}
+		err = cpu_template_append(&vm->tmpl, &extra);
+		cpu_template_free(&extra);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->start_ns = now_ns();
+	pthread_mutex_init(&vm->lock, NULL);
+	vm->kvm.fd = vm->kvm.vm_fd = -1;
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_efd < 0)
+		return -errno;
+	bus_init(&vm->pio, "port I/O");
+	bus_init(&vm->mmio, "MMIO");
+
+	int err = kvm_open(&vm->kvm);
+	if (err < 0)
+		return err;
+	vm->pvm = cfg->pvm_workarounds < 0 ? vm->kvm.pvm : cfg->pvm_workarounds > 0;
+	if (vm->pvm)
+		log_info("PVM host detected: hiding CX16, adding noxsave, emulating instructions the host rejects");
+
+	err = kvm_create_irqchip(&vm->kvm);
+	if (err < 0)
+		return err;
+	err = guest_mem_init(&vm->mem, &vm->kvm, cfg->mem_mib << 20, LAYOUT_MMIO_HOLE);
+	if (err < 0)
+		return err;
+
+	vm->cmdline = build_cmdline(cfg, vm->pvm);
+	if (!vm->cmdline)
+		return -ENOMEM;
+	uint64_t rsdp;
+	err = acpi_build(&vm->mem, cfg->vcpus, &rsdp);
+	if (err < 0) {
+		log_error("cannot build ACPI tables: %s", strerror(-err));
+		return err;
+	}
+	struct e820_entry e820[E820_MAX];
+	int n = e820_build(&vm->mem, e820);
+	err = boot_load(&vm->mem, cfg->kernel_path, cfg->initrd_path, vm->cmdline, e820, n, rsdp,
+			&vm->boot);
+	if (err < 0)
+		return err;
+	err = x86_boot_tables(&vm->mem, vm->boot.mode);
+	if (err < 0)
+		return err;
+
+	err = setup_devices(vm, console_out_fd);
+	if (err < 0)
+		return err;
+	err = setup_cpu_template(vm);
+	if (err < 0)
+		return err;
+	vm->cpuid_opts = (struct cpuid_opts){ .ncpus = cfg->vcpus, .smt = cfg->smt, .pvm = vm->pvm,
+					      .tmpl = &vm->tmpl };
+	err = cpuid_prepare(&vm->kvm, &vm->cpuid_opts, &vm->cpuid);
+	if (err < 0)
+		return err;
+	for (unsigned i = 0; i < cfg->vcpus; i++) {
+		err = vcpu_create(vm, i);
+		if (err < 0)
+			return err;
+		vm->nvcpus++;
+	}
+	return 0;
+}
+
+int vm_start(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		if (err) {
+			vm_request_stop(vm, VM_STOP_ERROR, 1, "cannot start vCPU thread: %s", strerror(err));
+			return -err;
+		}
+		v->started = true;
+	}
+	return 0;
+}
+
+int vm_join(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		if (vm->vcpus[i].started) {
+			pthread_join(vm->vcpus[i].thread, NULL);
+			vm->vcpus[i].started = false;
+		}
+	}
+	switch (vm->stop_reason) {
+	case VM_STOP_POWEROFF:
+	case VM_STOP_RESET:
+	case VM_STOP_USER:
+		return 0;
+	case VM_STOP_DEBUG_EXIT:
+		return vm->stop_code & 0xff;
+	default:
+		return vm->stop_code ? vm->stop_code : 1;
+	}
+}
+
+void vm_exit_stats(struct vm *vm, struct exit_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		exit_stats_merge(out, &vm->vcpus[i].stats);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (v->run)
+			munmap(v->run, vm->kvm.run_size);
+		if (v->fd >= 0)
+			close(v->fd);
+	}
+	vm->nvcpus = 0;
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+	cpu_template_free(&vm->tmpl);
+	free(vm->cmdline);
+	vm->cmdline = NULL;
+	guest_mem_free(&vm->mem);
+	kvm_close(&vm->kvm);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	vm->stop_efd = -1;
+}

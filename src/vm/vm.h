@@ -1,0 +1,84 @@
+/* One VM: KVM handles, guest memory, address buses, vCPUs and devices, and its lifecycle. */
+#ifndef PETREL_VM_VM_H
+#define PETREL_VM_VM_H
+
+#include "arch/x86/cpu_template.h"
+#include "arch/x86/cpuid.h"
+#include "boot/boot.h"
+#include "bus/bus.h"
+#include "config/vm_config.h"
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/debug_port.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/rtc.h"
+#include "devices/legacy/serial.h"
+#include "devices/power.h"
+#include "kvm/kvm.h"
+#include "memory/guest_mem.h"
+#include "vm/exit_stats.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+	struct exit_stats stats;
+};
+
+struct vm {
+	const struct vm_config *cfg;
+	struct kvm kvm;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct vcpu vcpus[VM_MAX_VCPUS];
+	unsigned nvcpus;
+	bool pvm;                     /* PVM host workarounds active */
+	struct cpu_template tmpl;
+	struct cpuid_opts cpuid_opts;
+	struct kvm_cpuid2 *cpuid;
+	struct boot_info boot;
+	char *cmdline;                /* what the kernel gets */
+
+	struct serial serial;
+	struct i8042 i8042;
+	struct rtc rtc;
+	struct acpi_pm pm;
+	struct debug_port debug;
+
+	pthread_mutex_t lock;
+	bool stopping;
+	enum vm_stop_reason stop_reason;
+	int stop_code;
+	char stop_msg[512];
+	int stop_efd;                 /* eventfd, readable once the VM is stopping */
+	uint64_t start_ns;
+};
+
+#define VM_DEFAULT_CMDLINE "console=ttyS0 panic=1"
+
+/* Build everything up to the first instruction: nothing runs yet. Logs why on failure. */
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd);
+/* Start one thread per vCPU. */
+int vm_start(struct vm *vm);
+/* Ask the VM to stop; the first request wins. Safe from any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Join the vCPU threads after a stop; returns petrel's exit status. */
+int vm_join(struct vm *vm);
+void vm_destroy(struct vm *vm);
+/* All vCPUs' statistics merged. */
+void vm_exit_stats(struct vm *vm, struct exit_stats *out);
+
+/* vcpu.c */
+int vcpu_create(struct vm *vm, unsigned id);
+void *vcpu_thread(void *arg);
+void vcpu_kick(struct vcpu *v);
+
+#endif
