@@ -74,7 +74,7 @@ else
 		# Fall back to reading the meta package's own control file.
 		(cd "$tmp" && apt-get download -q "$META" >/dev/null) ||
 			die "cannot find $META: run 'apt-get update' first (scripts/setup.sh does)"
-		pkg=$(dpkg-deb -f "$tmp"/"$META"_*.deb Depends | tr ',|' '\n\n' |
+		pkg=$(dpkg-deb -f "$tmp"/"$META"_*.deb Depends | sed 's/[,|]/\n/g' |
 			sed -n 's/^ *\(linux-image-[0-9][^ ]*\).*/\1/p' | head -n1)
 		[[ -n $pkg ]] || die "$META depends on no linux-image-<version> package"
 	fi
@@ -88,8 +88,9 @@ pkgver=$(dpkg-deb -f "$deb" Version)
 x=$tmp/x
 dpkg-deb -x "$deb" "$x"
 
-vmlinuz=$(ls "$x"/boot/vmlinuz-* 2>/dev/null | head -n1)
-[[ -n $vmlinuz ]] || die "$pkgname ships no boot/vmlinuz-*"
+images=("$x"/boot/vmlinuz-*)
+vmlinuz=${images[0]}
+[[ -f $vmlinuz ]] || die "$pkgname ships no boot/vmlinuz-*"
 kver=${vmlinuz##*/vmlinuz-}
 config=$x/boot/config-$kver
 moddir=$x/lib/modules/$kver
@@ -141,22 +142,22 @@ status=()
 # Depth-first: dependencies before the module; built-in ones need nothing.
 visit() {
 	local name=$1 file dep deps
-	[[ ${state[$name]:-} == done ]] && return 0
-	[[ ${state[$name]:-} == active ]] && die "module dependency cycle at $name"
+	[[ ${state[$name]:-} == visited ]] && return 0
+	[[ ${state[$name]:-} == visiting ]] && die "module dependency cycle at $name"
 	if [[ -n ${builtin[$name]:-} ]]; then
-		state[$name]=done
+		state[$name]=visited
 		status+=("$name builtin")
 		return 0
 	fi
 	[[ -n ${modpath[$name]:-} ]] || return 1
-	state[$name]=active
+	state[$name]=visiting
 	file=$(unpack_module "${modpath[$name]}") || die "cannot copy ${modpath[$name]}"
 	deps=$(module_depends "$out/modules/$file") || die "cannot read $file"
 	for dep in ${deps//,/ }; do
 		dep=$(norm "$dep")
 		visit "$dep" || die "$name needs $dep, which $pkgname has neither built in nor as a module"
 	done
-	state[$name]=done
+	state[$name]=visited
 	order+=("$file")
 	status+=("$name module $file")
 }

@@ -210,6 +210,9 @@ int cli_run(int argc, char **argv)
 		struct exit_stats st;
 		vm_exit_stats(&vm, &st);
 		exit_stats_print(&st, now_ns() - vm.start_ns, stderr);
+		fprintf(stderr, "  guest memory resident: %llu KiB of %llu MiB\n",
+			(unsigned long long)(guest_mem_resident(&vm.mem) >> 10),
+			(unsigned long long)cfg.mem_mib);
 	}
 	vm_destroy(&vm);
 	vm_config_free(&cfg);

@@ -1,8 +1,10 @@
 #include "memory/guest_mem.h"
 #include "kvm/kvm.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -77,6 +79,27 @@ int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, 
 		return -EFAULT;
 	memcpy(p, buf, len);
 	return 0;
+}
+
+uint64_t guest_mem_resident(const struct guest_mem *mem)
+{
+	const size_t page = 4096, chunk = 1 << 16; /* pages per mincore() call */
+	unsigned char *vec = malloc(chunk);
+	uint64_t total = 0;
+	if (!vec)
+		return 0;
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		for (uint64_t off = 0; off < r->size; off += (uint64_t)chunk * page) {
+			size_t len = (size_t)MIN((uint64_t)chunk * page, r->size - off);
+			if (mincore(r->hva + off, len, vec) < 0)
+				continue;
+			for (size_t p = 0; p < len / page; p++)
+				total += vec[p] & 1;
+		}
+	}
+	free(vec);
+	return total * page;
 }
 
 uint64_t guest_mem_low_end(const struct guest_mem *mem)

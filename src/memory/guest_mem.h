@@ -33,6 +33,8 @@ void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 /* Copy to/from guest RAM; -EFAULT if any byte is outside RAM. */
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len);
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len);
+/* Bytes of guest RAM backed by host memory right now (pages the guest or petrel touched). */
+uint64_t guest_mem_resident(const struct guest_mem *mem);
 /* Highest RAM address below 4 GiB + 1. */
 uint64_t guest_mem_low_end(const struct guest_mem *mem);
 

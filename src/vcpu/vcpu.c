@@ -93,15 +93,37 @@ static int linear_write(void *opaque, uint64_t la, const void *buf, unsigned len
 	return linear_access(opaque, la, (void *)buf, len, true);
 }
 
-/* Fetch up to EMU_MAX_INSN bytes at RIP; returns how many could be read. */
+/* Fetch up to EMU_MAX_INSN bytes at RIP, stopping at an unmapped page; returns how many. */
 static unsigned fetch_code(struct vcpu *v, const struct kvm_regs *regs,
 			   const struct kvm_sregs *sregs, uint8_t *code)
 {
 	uint64_t la = sregs->cs.l ? regs->rip : sregs->cs.base + (regs->rip & 0xffffffff);
-	unsigned n = 0;
-	while (n < EMU_MAX_INSN && linear_read(v, la + n, code + n, 1) == 0)
-		n++;
-	return n;
+	unsigned first = (unsigned)MIN((uint64_t)EMU_MAX_INSN, 4096 - (la & 4095));
+	if (linear_read(v, la, code, first) < 0)
+		return 0;
+	if (first < EMU_MAX_INSN && linear_read(v, la + first, code + first, EMU_MAX_INSN - first) == 0)
+		return EMU_MAX_INSN;
+	return first;
+}
+
+static int get_mxcsr(void *opaque, uint32_t *mxcsr)
+{
+	struct vcpu *v = opaque;
+	struct kvm_fpu fpu;
+	if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
+		return -errno;
+	*mxcsr = fpu.mxcsr;
+	return 0;
+}
+
+static int set_mxcsr(void *opaque, uint32_t mxcsr)
+{
+	struct vcpu *v = opaque;
+	struct kvm_fpu fpu;
+	if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
+		return -errno;
+	fpu.mxcsr = mxcsr;
+	return ioctl(v->fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
 }
 
 static void format_bytes(const uint8_t *code, unsigned n, char *out, size_t outlen)
@@ -150,6 +172,7 @@ static void handle_emulation_failure(struct vcpu *v)
 	unsigned n = fetch_code(v, &regs, &sregs, code);
 	struct emu_env env = {
 		.opaque = v, .read = linear_read, .write = linear_write,
+		.get_mxcsr = get_mxcsr, .set_mxcsr = set_mxcsr,
 		.fs_base = sregs.fs.base, .gs_base = sregs.gs.base,
 		.long_mode = sregs.cs.l, .cs_db = sregs.cs.db, .cpl = sregs.cs.selector & 3u,
 	};
@@ -181,7 +204,8 @@ static void handle_emulation_failure(struct vcpu *v)
 		if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) == 0) {
 			ev.exception.injected = 1;
 			ev.exception.nr = (uint8_t)res.vector;
-			ev.exception.has_error_code = 0;
+			ev.exception.has_error_code = res.has_error_code;
+			ev.exception.error_code = res.error_code;
 			ev.flags = 0;
 			if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 				log_warn("vCPU %u: cannot inject exception %u: %s", v->id, res.vector,

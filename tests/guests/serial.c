@@ -73,7 +73,7 @@ void test_main(void)
 
 	/* 1. THR empty interrupt */
 	outb(COM1 + UART_IER, IER_THRI);
-	wait_while_eq(&thri_irqs, 0);
+	check(wait_while_eq(&thri_irqs, 0, 10), "no THR-empty interrupt (IRQ 4) after setting IER.THRI");
 	printf("serial: thri irq ok (iir=%x)\n", last_iir);
 
 	/* 2. receive interrupts */
@@ -81,7 +81,7 @@ void test_main(void)
 	outb(COM1 + UART_IER, IER_RDI);
 	printf("READY\n");
 	for (uint32_t done = 0; done < (uint32_t)want;) {
-		wait_while_eq(&lines_done, done);
+		check(wait_while_eq(&lines_done, done, 50), "no input line after 50 s (rx irqs=%u)", rx_irqs);
 		for (; done < lines_done && done < ARRAY_SIZE(lines); done++) {
 			printf("got: %s\n", lines[done]);
 			if (!strcmp(lines[done], "quit"))

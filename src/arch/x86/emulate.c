@@ -88,8 +88,9 @@ static void modrm(const struct emu_env *env, struct insn *in, const struct emu_r
 		in->rm |= (uint8_t)((in->rex & 1) << 3);
 		return;
 	}
-	bool a32 = env->long_mode ? in->addr32 : !in->addr32;
-	if (!env->long_mode && !env->cs_db) {
+	/* Outside long mode the address size is CS.D, flipped by 0x67. */
+	bool a32 = env->long_mode ? in->addr32 : true;
+	if (!env->long_mode && env->cs_db == in->addr32) {
 		in->bad = true; /* 16-bit addressing: not supported */
 		return;
 	}
@@ -139,11 +140,12 @@ static uint64_t linear(const struct emu_env *env, const struct insn *in, const s
 	return ea + seg_base(env, in);
 }
 
-static unsigned opsize(const struct insn *in)
+static unsigned opsize(const struct emu_env *env, const struct insn *in)
 {
 	if (in->rex & 8)
 		return 8;
-	return in->opsize16 ? 2 : 4;
+	bool def16 = !env->long_mode && !env->cs_db; /* 16-bit code segment */
+	return in->opsize16 != def16 ? 2 : 4;
 }
 
 static uint64_t mask_of(unsigned size)
@@ -190,7 +192,7 @@ static void bit_count(const struct emu_env *env, struct insn *in, struct emu_reg
 	modrm(env, in, r);
 	if (in->bad)
 		return;
-	unsigned size = opsize(in);
+	unsigned size = opsize(env, in);
 	uint64_t src;
 	if (read_rm(env, in, r, size, &src) < 0) {
 		res->status = EMU_FAULT;
@@ -221,6 +223,54 @@ static void bit_count(const struct emu_env *env, struct insn *in, struct emu_reg
 	res->status = EMU_DONE;
 }
 
+#define MXCSR_VALID 0xffffu
+
+/* 0F AE group 15 with a memory operand: ldmxcsr (/2) and stmxcsr (/3). Fences (mod 3)
+ * have no effect to emulate: the vCPU is stopped while petrel runs. */
+static void group15(const struct emu_env *env, struct insn *in, struct emu_regs *r,
+		    struct emu_result *res)
+{
+	modrm(env, in, r);
+	if (in->bad)
+		return;
+	if (in->rm_is_reg) {
+		unsigned ext = in->reg & 7;
+		if (ext >= 5 && !in->rep && !in->repne && !in->opsize16 && !in->lock) { /* F2: umwait */
+			res->name = ext == 5 ? "lfence" : ext == 6 ? "mfence" : "sfence";
+			res->status = EMU_DONE;
+		}
+		return;
+	}
+	unsigned ext = in->reg & 7;
+	if ((ext != 2 && ext != 3) || in->rep || in->repne || in->opsize16 || in->lock ||
+	    !env->get_mxcsr || !env->set_mxcsr)
+		return;
+	uint64_t la = linear(env, in, r);
+	uint32_t v;
+	if (ext == 2) {
+		res->name = "ldmxcsr";
+		if (env->read(env->opaque, la, &v, 4) < 0) {
+			res->status = EMU_FAULT;
+			return;
+		}
+		if (v & ~MXCSR_VALID) { /* reserved bits: #GP(0), RIP stays */
+			res->status = EMU_EXCEPTION;
+			res->vector = 13;
+			res->has_error_code = true;
+			res->error_code = 0;
+			return;
+		}
+		res->status = env->set_mxcsr(env->opaque, v) < 0 ? EMU_FAULT : EMU_DONE;
+	} else {
+		res->name = "stmxcsr";
+		if (env->get_mxcsr(env->opaque, &v) < 0 || env->write(env->opaque, la, &v, 4) < 0) {
+			res->status = EMU_FAULT;
+			return;
+		}
+		res->status = EMU_DONE;
+	}
+}
+
 void emu_step(const struct emu_env *env, struct emu_regs *r, const uint8_t *code, unsigned avail,
 	      struct emu_result *res)
 {
@@ -237,7 +287,7 @@ void emu_step(const struct emu_env *env, struct emu_regs *r, const uint8_t *code
 	} else if (op == 0x9b) {               /* fwait: no x87 exception is ever pending here */
 		res->name = "fwait";
 		res->status = EMU_DONE;
-	} else if (op == 0x90 && in.rep) {     /* pause */
+	} else if (op == 0x90 && in.rep && !(in.rex & 1)) { /* pause (41 90 is xchg r8) */
 		res->name = "pause";
 		res->status = EMU_DONE;
 	} else if (op == 0x0f) {
@@ -252,6 +302,8 @@ void emu_step(const struct emu_env *env, struct emu_regs *r, const uint8_t *code
 					r->rflags |= RFLAGS_AC;
 				res->status = EMU_DONE;
 			}
+		} else if (op2 == 0xae) {
+			group15(env, &in, r, res);
 		} else if ((op2 == 0xb8 || op2 == 0xbc || op2 == 0xbd) && in.rep && !in.lock) {
 			bit_count(env, &in, r, op2, res);
 		}
@@ -261,6 +313,7 @@ void emu_step(const struct emu_env *env, struct emu_regs *r, const uint8_t *code
 		return;
 	}
 	res->len = in.pos;
-	if (res->status == EMU_DONE || res->status == EMU_EXCEPTION)
+	/* Traps (int3) leave RIP after the instruction; faults (#GP) leave it on it. */
+	if (res->status == EMU_DONE || (res->status == EMU_EXCEPTION && res->vector == 3))
 		r->rip += in.pos;
 }

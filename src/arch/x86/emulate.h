@@ -1,5 +1,5 @@
 /* A small x86 instruction emulator for what the host's KVM refuses to run in guest ring 0
- * (on PVM hosts: int3, clac/stac, popcnt, fwait, ...). Pure logic over a register file and
+ * (on PVM hosts: int3, clac/stac, popcnt, fwait, ldmxcsr, ...). Pure logic over a register file and
  * memory callbacks, so it can be unit-tested and fuzzed without KVM. */
 #ifndef PETREL_ARCH_X86_EMULATE_H
 #define PETREL_ARCH_X86_EMULATE_H
@@ -21,6 +21,9 @@ struct emu_env {
 	/* Access guest memory at a linear address; 0 or -EFAULT. */
 	int (*read)(void *opaque, uint64_t la, void *buf, unsigned len);
 	int (*write)(void *opaque, uint64_t la, const void *buf, unsigned len);
+	/* SSE control/status register, for ldmxcsr/stmxcsr; 0 or -errno. */
+	int (*get_mxcsr)(void *opaque, uint32_t *mxcsr);
+	int (*set_mxcsr)(void *opaque, uint32_t mxcsr);
 	uint64_t fs_base, gs_base;
 	bool long_mode;   /* CS.L: 64-bit code */
 	bool cs_db;       /* CS.D: 32-bit default operand size outside long mode */
@@ -37,6 +40,8 @@ enum emu_status {
 struct emu_result {
 	enum emu_status status;
 	unsigned vector;
+	bool has_error_code;
+	uint32_t error_code;
 	const char *name; /* mnemonic, for statistics */
 	unsigned len;     /* instruction length */
 };

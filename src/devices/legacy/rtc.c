@@ -64,12 +64,19 @@ static uint8_t encode_hour(const struct rtc_state *st, int hour)
 	return (uint8_t)(encode(st, h12) | (hour >= 12 ? 0x80 : 0));
 }
 
+static bool is_time_reg(unsigned idx)
+{
+	return (idx <= REG_YEAR && idx != 1 && idx != 3 && idx != 5) || idx == RTC_CENTURY_REG;
+}
+
 static uint8_t read_reg(struct rtc_state *st, unsigned idx)
 {
 	struct tm tm;
 	switch (idx) {
 	case REG_SEC: case REG_MIN: case REG_HOUR: case REG_WDAY:
 	case REG_MDAY: case REG_MON: case REG_YEAR: case RTC_CENTURY_REG:
+		if (st->cmos[REG_B] & B_SET)
+			return st->cmos[idx]; /* frozen while the guest sets the clock */
 		guest_tm(st, &tm);
 		switch (idx) {
 		case REG_SEC: return encode(st, (unsigned)tm.tm_sec);
@@ -93,21 +100,24 @@ static uint8_t read_reg(struct rtc_state *st, unsigned idx)
 	}
 }
 
-/* The guest sets the clock: recompute the offset from the register it changed. */
+static int decode_hour(const struct rtc_state *st, uint8_t v)
+{
+	unsigned val = decode(st, (uint8_t)(v & 0x7f));
+	if (st->cmos[REG_B] & B_24H)
+		return (int)val;
+	return (int)(val % 12) + ((v & 0x80) ? 12 : 0);
+}
+
+/* The guest sets the clock without SET: recompute the offset from the register it changed. */
 static void write_time(struct rtc_state *st, unsigned idx, uint8_t v)
 {
 	struct tm tm;
 	guest_tm(st, &tm);
-	unsigned val = decode(st, (uint8_t)(v & 0x7f));
+	unsigned val = decode(st, v); /* bit 7 is the PM flag only in the hour register */
 	switch (idx) {
 	case REG_SEC: tm.tm_sec = (int)val; break;
 	case REG_MIN: tm.tm_min = (int)val; break;
-	case REG_HOUR:
-		if (st->cmos[REG_B] & B_24H)
-			tm.tm_hour = (int)val;
-		else
-			tm.tm_hour = (int)(val % 12) + ((v & 0x80) ? 12 : 0);
-		break;
+	case REG_HOUR: tm.tm_hour = decode_hour(st, v); break;
 	case REG_WDAY: return; /* derived from the date */
 	case REG_MDAY: tm.tm_mday = (int)val; break;
 	case REG_MON: tm.tm_mon = (int)val - 1; break;
@@ -117,6 +127,33 @@ static void write_time(struct rtc_state *st, unsigned idx, uint8_t v)
 	time_t t = timegm(&tm);
 	if (t != (time_t)-1)
 		st->offset_sec = (int64_t)t - (int64_t)time(NULL);
+}
+
+/* Register B. Setting SET freezes the time registers (the guest then writes them one by
+ * one, e.g. year, month, day, ... as Linux does); clearing it starts the clock at the time
+ * they hold. Applying each write at once instead would let an intermediate date such as
+ * February 31 roll over into March. */
+static void write_reg_b(struct rtc_state *st, uint8_t v)
+{
+	uint8_t old = st->cmos[REG_B];
+	if ((v & B_SET) && !(old & B_SET)) {
+		for (unsigned i = 0; i <= RTC_CENTURY_REG; i++)
+			if (is_time_reg(i))
+				st->cmos[i] = read_reg(st, i);
+	}
+	st->cmos[REG_B] = v;
+	if (!(v & B_SET) && (old & B_SET)) {
+		const uint8_t *c = st->cmos;
+		struct tm tm = {
+			.tm_sec = (int)decode(st, c[REG_SEC]), .tm_min = (int)decode(st, c[REG_MIN]),
+			.tm_hour = decode_hour(st, c[REG_HOUR]), .tm_mday = (int)decode(st, c[REG_MDAY]),
+			.tm_mon = (int)decode(st, c[REG_MON]) - 1,
+			.tm_year = (int)(decode(st, c[RTC_CENTURY_REG]) * 100 + decode(st, c[REG_YEAR])) - 1900,
+		};
+		time_t t = timegm(&tm);
+		if (t != (time_t)-1)
+			st->offset_sec = (int64_t)t - (int64_t)time(NULL);
+	}
 }
 
 void rtc_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
@@ -139,9 +176,12 @@ void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 			continue;
 		}
 		unsigned idx = r->st.index;
-		bool alarm = idx == 1 || idx == 3 || idx == 5;
-		if ((idx <= REG_YEAR && !alarm) || idx == RTC_CENTURY_REG)
+		if (is_time_reg(idx) && (r->st.cmos[REG_B] & B_SET))
+			r->st.cmos[idx] = v;
+		else if (is_time_reg(idx))
 			write_time(&r->st, idx, v);
+		else if (idx == REG_B)
+			write_reg_b(&r->st, v);
 		else if (idx == REG_C || idx == REG_D)
 			; /* read-only */
 		else

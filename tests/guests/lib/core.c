@@ -237,10 +237,6 @@ static void syscall_dispatch(struct irq_frame *f)
 	switch (f->rax) {
 	case SYS_USER_RETURN:
 		user_return((long)f->rdi);
-	case SYS_WAIT_WHILE_EQ:
-		wait_while_eq((volatile uint32_t *)f->rdi, (uint32_t)f->rsi);
-		f->rax = 0;
-		return;
 	case SYS_EXIT:
 		guest_exit((int)f->rdi);
 	default:
@@ -279,20 +275,37 @@ void isr_dispatch(struct irq_frame *f)
 	}
 }
 
-void wait_while_eq(volatile uint32_t *p, uint32_t v)
+/* Waiting spins in ring 3 with interrupts enabled rather than halting in
+ * ring 0: PVM ignores the STI interrupt shadow, so "sti; hlt" can lose the
+ * wakeup, and ring-0 loops are emulated.  Ring 3 spins natively. */
+struct wait_args {
+	volatile uint32_t *p;
+	uint32_t v;
+	int seconds;
+};
+
+static long wait_spin(long arg)
 {
-	if (cpl() != 0) {
-		syscall2(SYS_WAIT_WHILE_EQ, (long)(uintptr_t)p, v);
-		return;
+	const struct wait_args *w = (const struct wait_args *)arg;
+	struct deadline d;
+	deadline_start(&d, w->seconds);
+	for (;;) {
+		for (int i = 0; i < 20000; i++) {
+			if (*w->p != w->v)
+				return 1;
+			pause();
+		}
+		if (deadline_expired(&d))
+			return *w->p != w->v;
 	}
-	uint64_t flags;
-	__asm__ __volatile__("pushfq; pop %0" : "=r"(flags));
-	/* Checked with IF=0; "sti; hlt" has no window (STI shadow). */
-	cli();
-	while (*p == v)
-		__asm__ __volatile__("sti; hlt; cli" ::: "memory");
-	if (flags & 0x200)
-		sti();
+}
+
+bool wait_while_eq(volatile uint32_t *p, uint32_t v, int seconds)
+{
+	struct wait_args w = { p, v, seconds };
+	if (cpl() != 0)
+		return wait_spin((long)&w);
+	return user_call(wait_spin, (long)&w, USER_IF);
 }
 
 /* ---- ring 3 ---- */

@@ -12,7 +12,7 @@
  *
  * Under PVM every ring-0 instruction is emulated (~1000x slower than native),
  * so ring-0 code must stay short: run loops in ring 3 with user_call()
- * (RFLAGS.IOPL=3, so port I/O and cli/sti work there too).
+ * (port I/O works there; see "ring 3" below for what does not under PVM).
  *
  * Results go to the serial console ("ok NAME" / "FAIL NAME: why") and the VM
  * ends through petrel's debug-exit port 0xF4 (exit status = value written).
@@ -226,9 +226,9 @@ void pic_unmask(int irq);
 void pit_periodic(unsigned hz); /* PIT channel 0, mode 2, IRQ 0 */
 const char *exception_name(unsigned vector);
 
-/* Wait, without burning CPU, until *p != v: hlt with interrupts enabled in
- * ring 0 (works from ring 0 and, through the int3 system call, from ring 3). */
-void wait_while_eq(volatile uint32_t *p, uint32_t v);
+/* Wait until *p != v, at most `seconds` (RTC): spins in ring 3 with
+ * interrupts enabled (callable from ring 0 or 3).  True if *p changed. */
+bool wait_while_eq(volatile uint32_t *p, uint32_t v, int seconds);
 
 /* ---- local APIC / IOAPIC ---- */
 #define LAPIC_BASE 0xFEE00000ul
@@ -291,7 +291,7 @@ bool deadline_expired(struct deadline *d);
 /* Run fn(arg) in ring 3 on the user stack; returns its value in ring 0.
  * Returns with interrupts disabled. */
 long user_call(long (*fn)(long), long arg, unsigned flags);
-enum syscall_nr { SYS_USER_RETURN = 0, SYS_WAIT_WHILE_EQ = 1, SYS_EXIT = 2 };
+enum syscall_nr { SYS_USER_RETURN = 0, SYS_EXIT = 2 };
 static inline long syscall2(long nr, long a, long b)
 {
 	long ret;
