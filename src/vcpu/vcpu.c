@@ -283,6 +283,18 @@ static enum exit_kind handle_exit(struct vcpu *v)
 	}
 }
 
+void vcpu_park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	pthread_mutex_lock(&vm->lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->cond);
+	while (vm->pause_requested && !vm->stopping)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->lock);
+}
+
 void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -298,6 +310,10 @@ void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!__atomic_load_n(&v->vm->stopping, __ATOMIC_ACQUIRE)) {
+		if (__atomic_load_n(&v->vm->pause_requested, __ATOMIC_ACQUIRE)) {
+			vcpu_park(v);
+			continue;
+		}
 		uint64_t t0 = now_ns();
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		uint64_t t1 = now_ns();

@@ -32,6 +32,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
 	vm->stop_reason = reason;
 	vm->stop_code = code;
 	__atomic_store_n(&vm->stopping, true, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&vm->cond); /* parked vCPUs leave too */
 	pthread_mutex_unlock(&vm->lock);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
@@ -112,6 +113,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 	vm->cfg = cfg;
 	vm->start_ns = now_ns();
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
 	vm->kvm.fd = vm->kvm.vm_fd = -1;
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_efd < 0)
@@ -124,7 +126,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 		return err;
 	vm->pvm = cfg->pvm_workarounds < 0 ? vm->kvm.pvm : cfg->pvm_workarounds > 0;
 	if (vm->pvm)
-		log_info("PVM host detected: hiding CX16, adding noxsave, emulating instructions the host rejects");
+		log_info("PVM host detected: hiding CX16 and SIMD extensions, adding noxsave, emulating instructions the host rejects");
 
 	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)
@@ -184,6 +186,43 @@ int vm_start(struct vm *vm)
 		v->started = true;
 	}
 	return 0;
+}
+
+int vm_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->stopping) {
+		pthread_mutex_unlock(&vm->lock);
+		return -ESHUTDOWN;
+	}
+	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->lock);
+	unsigned running = 0;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		running += vm->vcpus[i].started;
+	while (vm->parked < running && !vm->stopping)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	int err = vm->stopping ? -ESHUTDOWN : 0;
+	pthread_mutex_unlock(&vm->lock);
+	return err;
+}
+
+int vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&vm->cond);
+	int err = vm->stopping ? -ESHUTDOWN : 0;
+	pthread_mutex_unlock(&vm->lock);
+	return err;
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	return __atomic_load_n(&vm->pause_requested, __ATOMIC_ACQUIRE);
 }
 
 int vm_join(struct vm *vm)

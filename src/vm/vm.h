@@ -53,6 +53,9 @@ struct vm {
 	struct debug_port debug;
 
 	pthread_mutex_t lock;
+	pthread_cond_t cond;          /* pause/resume handshakes, under lock */
+	bool pause_requested;
+	unsigned parked;              /* vCPUs waiting in vcpu_park() */
 	bool stopping;
 	enum vm_stop_reason stop_reason;
 	int stop_code;
@@ -70,6 +73,11 @@ int vm_start(struct vm *vm);
 /* Ask the VM to stop; the first request wins. Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Stop all vCPUs (they finish their current exit and wait) / let them run again.
+ * vm_pause returns once every vCPU is parked. Both are idempotent. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
 /* Join the vCPU threads after a stop; returns petrel's exit status. */
 int vm_join(struct vm *vm);
 void vm_destroy(struct vm *vm);
@@ -80,5 +88,7 @@ void vm_exit_stats(struct vm *vm, struct exit_stats *out);
 int vcpu_create(struct vm *vm, unsigned id);
 void *vcpu_thread(void *arg);
 void vcpu_kick(struct vcpu *v);
+/* Called by a vCPU thread between runs: waits while the VM is paused. */
+void vcpu_park(struct vcpu *v);
 
 #endif

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Run each libFuzzer target for FUZZ_SECONDS (default 20) seconds, starting from the seeds
+# in tests/fuzz/corpus/<target>/ (copied, so the checked-in seeds stay small).
+# Fails (exit 1) if any target crashes, leaks, times out or hits a sanitizer report; the
+# reproducer is left in OUTDIR/artifacts/<target>/.
+#
+# Usage: tests/fuzz/run.sh [target...]     (default: every fuzz_*.c)
+# Env:   FUZZ_SECONDS, FUZZ_OUT (build dir, default build/fuzz), FUZZ_NO_BUILD=1 to skip building
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OUT=${FUZZ_OUT:-$ROOT/build/fuzz}
+SECONDS_EACH=${FUZZ_SECONDS:-20}
+
+if [[ -z ${FUZZ_NO_BUILD:-} ]]; then
+	"$ROOT/tests/fuzz/build.sh" "$OUT" || { echo "fuzz/run: build failed"; exit 1; }
+fi
+
+if [[ $# -gt 0 ]]; then
+	TARGETS=("$@")
+else
+	TARGETS=()
+	for f in "$ROOT"/tests/fuzz/fuzz_*.c; do
+		TARGETS+=("$(basename "$f" .c)")
+	done
+fi
+
+failed=()
+for t in "${TARGETS[@]}"; do
+	bin="$OUT/$t"
+	if [[ ! -x $bin ]]; then
+		echo "fuzz/run: $bin is missing"
+		failed+=("$t")
+		continue
+	fi
+	work="$OUT/corpus/$t"
+	art="$OUT/artifacts/$t"
+	mkdir -p "$work" "$art"
+	seeds=()
+	[[ -d $ROOT/tests/fuzz/corpus/$t ]] && seeds=("$ROOT/tests/fuzz/corpus/$t")
+	dict=()
+	[[ -f $ROOT/tests/fuzz/$t.dict ]] && dict=(-dict="$ROOT/tests/fuzz/$t.dict")
+	log="$OUT/$t.log"
+	echo "fuzz/run: $t for ${SECONDS_EACH}s"
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+		"$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=4096 \
+		-max_len=65536 -print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
+		"$work" "${seeds[@]}" >"$log" 2>&1
+	rc=$?
+	stats=$(grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$log" | tr '\n' ' ')
+	cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
+	if [[ $rc -ne 0 ]]; then
+		echo "fuzz/run: $t FAILED (exit $rc), see $log and $art/"
+		grep -E 'ERROR|SUMMARY|runtime error|deadly signal' "$log" | head -5
+		failed+=("$t")
+	else
+		echo "fuzz/run: $t ok ($cov, $stats)"
+	fi
+done
+
+if [[ ${#failed[@]} -gt 0 ]]; then
+	echo "fuzz/run: failed: ${failed[*]}"
+	exit 1
+fi
+echo "fuzz/run: all ${#TARGETS[@]} targets ran ${SECONDS_EACH}s without crashing"
