@@ -41,13 +41,22 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
 		log_warn("cannot signal VM stop: %s", strerror(errno));
 }
 
+/* What a PVM host needs on the kernel command line. PVM's ring-0 emulator cannot run
+ * xsave/xrstor, nor the SIMD arithmetic that Linux's crypto and checksum code uses in
+ * kernel_fpu_begin() sections (seen: movd/paddq in the SSSE3 BLAKE2s/ChaCha code). PVM
+ * passes most host CPUID bits through whatever KVM_SET_CPUID2 says, so the kernel is told
+ * instead: noxsave (which also drops AVX and later), and clearcpuid= with Linux's
+ * X86_FEATURE numbers (word * 32 + bit) for PCLMULQDQ (4*32+1), SSSE3 (4*32+9),
+ * CX16 (4*32+13), SSE4.1 (4*32+19), SSE4.2 (4*32+20), AES (4*32+25), SHA-NI (9*32+29),
+ * GFNI (16*32+8), VAES (16*32+9) and VPCLMULQDQ (16*32+10). User space runs natively
+ * and keeps them all. */
+#define PVM_CMDLINE " noxsave clearcpuid=129,137,141,147,148,153,317,520,521,522"
+
 static char *build_cmdline(const struct vm_config *cfg, bool pvm)
 {
 	const char *base = cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE;
-	/* PVM's emulator cannot run xsave/xrstor in guest ring 0, and CPUID cannot hide them. */
-	const char *extra = pvm && !strstr(base, "noxsave") ? " noxsave" : "";
 	char *s = NULL;
-	if (asprintf(&s, "%s%s", base, extra) < 0)
+	if (asprintf(&s, "%s%s", base, pvm ? PVM_CMDLINE : "") < 0)
 		return NULL;
 	return s;
 }
@@ -126,7 +135,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 		return err;
 	vm->pvm = cfg->pvm_workarounds < 0 ? vm->kvm.pvm : cfg->pvm_workarounds > 0;
 	if (vm->pvm)
-		log_info("PVM host detected: hiding CX16 and SIMD extensions, adding noxsave, emulating instructions the host rejects");
+		log_info("PVM host detected: hiding CX16, adding \"%s\" to the command line, emulating instructions the host rejects", PVM_CMDLINE + 1);
 
 	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)

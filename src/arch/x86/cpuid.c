@@ -8,6 +8,7 @@
 
 #define MIN_U(a, b) ((a) < (b) ? (a) : (b))
 
+#define CPUID1_ECX_CX16 (1u << 13)
 #define CPUID1_ECX_HYPERVISOR (1u << 31)
 #define CPUID1_EDX_HTT (1u << 28)
 #define KVM_CPUID_SIGNATURE 0x40000000u
@@ -24,43 +25,6 @@ struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t leaf, uint32_
 	return NULL;
 }
 
-/* On PVM hosts, guest ring 0 runs in the host's instruction emulator, which knows the
- * general-purpose instructions and SSE moves but not SIMD arithmetic (seen: movd, pshufb in the
- * kernel's ChaCha code, reached through kernel_fpu_begin). Linux picks its SIMD crypto and
- * checksum code by CPUID, so hiding these extensions keeps the kernel on scalar code; user
- * space (ring 3, native) loses nothing it needs. XSAVE cannot be hidden: noxsave on the
- * command line makes the kernel drop AVX and everything built on it. */
-struct cpuid_hide {
-	uint32_t leaf, index;
-	enum cpuid_reg reg;
-	uint32_t bits;
-};
-
-static const struct cpuid_hide pvm_hidden[] = {
-	{ 1, 0, CPUID_ECX,
-	  (1u << 1) /* PCLMULQDQ */ | (1u << 9) /* SSSE3 */ | (1u << 12) /* FMA */ |
-	  (1u << 13) /* CX16 */ | (1u << 19) /* SSE4.1 */ | (1u << 20) /* SSE4.2 */ |
-	  (1u << 25) /* AES */ | (1u << 28) /* AVX */ | (1u << 29) /* F16C */ },
-	{ 7, 0, CPUID_EBX,
-	  (1u << 5) /* AVX2 */ | (1u << 16) /* AVX512F */ | (1u << 17) /* AVX512DQ */ |
-	  (1u << 21) /* AVX512IFMA */ | (1u << 26) | (1u << 27) | (1u << 28) /* AVX512PF/ER/CD */ |
-	  (1u << 29) /* SHA */ | (1u << 30) /* AVX512BW */ | (1u << 31) /* AVX512VL */ },
-	{ 7, 0, CPUID_ECX,
-	  (1u << 1) /* AVX512VBMI */ | (1u << 6) /* AVX512VBMI2 */ | (1u << 8) /* GFNI */ |
-	  (1u << 9) /* VAES */ | (1u << 10) /* VPCLMULQDQ */ | (1u << 11) /* AVX512VNNI */ |
-	  (1u << 12) /* AVX512BITALG */ | (1u << 14) /* AVX512VPOPCNTDQ */ },
-};
-
-static uint32_t *cpuid_reg_ptr(struct kvm_cpuid_entry2 *e, enum cpuid_reg r)
-{
-	switch (r) {
-	case CPUID_EAX: return &e->eax;
-	case CPUID_EBX: return &e->ebx;
-	case CPUID_ECX: return &e->ecx;
-	default: return &e->edx;
-	}
-}
-
 int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2 **out)
 {
 	struct kvm_cpuid2 *c;
@@ -68,13 +32,11 @@ int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2
 	if (err < 0)
 		return err;
 	struct kvm_cpuid_entry2 *e = cpuid_find(c, 1, 0);
-	if (e)
+	if (e) {
 		e->ecx |= CPUID1_ECX_HYPERVISOR;
-	for (size_t i = 0; o->pvm && i < sizeof(pvm_hidden) / sizeof(pvm_hidden[0]); i++) {
-		const struct cpuid_hide *h = &pvm_hidden[i];
-		e = cpuid_find(c, h->leaf, h->index);
-		if (e)
-			*cpuid_reg_ptr(e, h->reg) &= ~h->bits;
+		/* PVM's instruction emulator cannot run lock cmpxchg16b in guest ring 0. */
+		if (o->pvm)
+			e->ecx &= ~CPUID1_ECX_CX16;
 	}
 	e = cpuid_find(c, KVM_CPUID_SIGNATURE, 0);
 	if (e && e->eax < KVM_CPUID_SIGNATURE + 1)
