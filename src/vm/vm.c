@@ -68,7 +68,7 @@ static int setup_devices(struct vm *vm, int console_out_fd)
 	int err = 0;
 	serial_init(&vm->serial, console_out_fd, (struct irq_line){ &vm->kvm, SERIAL_COM1_IRQ });
 	i8042_init(&vm->i8042, (struct irq_line){ &vm->kvm, I8042_KBD_IRQ }, power);
-	rtc_init(&vm->rtc, vm->mem.total);
+	rtc_init(&vm->rtc, guest_mem_low_end(&vm->mem), vm->mem.total - guest_mem_low_end(&vm->mem));
 	acpi_pm_init(&vm->pm, power);
 	vm->debug.power = power;
 
@@ -143,12 +143,22 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 	err = guest_mem_init(&vm->mem, &vm->kvm, cfg->mem_mib << 20, LAYOUT_MMIO_HOLE);
 	if (err < 0)
 		return err;
+	err = vm_devices_create(vm);
+	if (err < 0)
+		return err;
 
 	vm->cmdline = build_cmdline(cfg, vm->pvm);
 	if (!vm->cmdline)
 		return -ENOMEM;
+	if (cfg->virtio_mmio_cmdline && vm->devs.cmdline_extra[0]) {
+		char *s = NULL;
+		if (asprintf(&s, "%s%s", vm->cmdline, vm->devs.cmdline_extra) < 0)
+			return -ENOMEM;
+		free(vm->cmdline);
+		vm->cmdline = s;
+	}
 	uint64_t rsdp;
-	err = acpi_build(&vm->mem, cfg->vcpus, &rsdp);
+	err = acpi_build_devices(&vm->mem, cfg->vcpus, &vm->devs.acpi, &rsdp);
 	if (err < 0) {
 		log_error("cannot build ACPI tables: %s", strerror(-err));
 		return err;
@@ -185,6 +195,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 
 int vm_start(struct vm *vm)
 {
+	int ioerr = vm_devices_start(vm);
+	if (ioerr < 0) {
+		vm_request_stop(vm, VM_STOP_ERROR, 1, "cannot start the I/O thread: %s", strerror(-ioerr));
+		return ioerr;
+	}
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
@@ -263,6 +278,7 @@ void vm_exit_stats(struct vm *vm, struct exit_stats *out)
 
 void vm_destroy(struct vm *vm)
 {
+	vm_devices_destroy(vm); /* the I/O thread stops before memory and KVM go away */
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		if (v->run)

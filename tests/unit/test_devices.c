@@ -572,7 +572,7 @@ static long long absdiff(time_t a, time_t b) { return a > b ? (long long)(a - b)
 TEST(rtc_bcd_time_matches_host)
 {
 	struct rtc r;
-	rtc_init(&r, 128 << 20);
+	rtc_init(&r, 128 << 20, 0);
 	CHECK_EQ_HEX(rtc_get(&r, 0x0b), 0x02); /* BCD, 24 h */
 	time_t now = time(NULL);
 	time_t t = rtc_time(&r);
@@ -600,7 +600,7 @@ TEST(rtc_bcd_time_matches_host)
 TEST(rtc_binary_and_12h_modes)
 {
 	struct rtc r;
-	rtc_init(&r, 128 << 20);
+	rtc_init(&r, 128 << 20, 0);
 	rtc_set(&r, 0x0b, 0x06); /* binary, 24 h */
 	time_t now = time(NULL);
 	CHECK(absdiff(rtc_time(&r), now) <= 2);
@@ -634,7 +634,7 @@ TEST(rtc_binary_and_12h_modes)
 TEST(rtc_set_time_shifts_offset)
 {
 	struct rtc r;
-	rtc_init(&r, 128 << 20);
+	rtc_init(&r, 128 << 20, 0);
 	rtc_set(&r, 9, 0x99); /* year 2099 (BCD, century stays 20) */
 	CHECK_EQ_HEX(rtc_get(&r, 9), 0x99);
 	CHECK_EQ_HEX(rtc_get(&r, RTC_CENTURY_REG), 0x20);
@@ -685,7 +685,7 @@ static time_t utc(int year, int mon, int mday, int h, int m, int s)
 TEST(rtc_set_time_like_linux)
 {
 	struct rtc r;
-	rtc_init(&r, 128 << 20);
+	rtc_init(&r, 128 << 20, 0);
 	linux_set_time(&r, 2031, 1, 31, 10, 20, 30);
 	CHECK(absdiff(rtc_time(&r), utc(2031, 1, 31, 10, 20, 30)) <= 2);
 	/* Jan 31 -> Feb 15: a one-register-at-a-time clock would pass through "Feb 31" = Mar 3 */
@@ -709,7 +709,7 @@ TEST(rtc_set_time_like_linux)
 TEST(rtc_set_bit_freezes_registers)
 {
 	struct rtc r;
-	rtc_init(&r, 128 << 20);
+	rtc_init(&r, 128 << 20, 0);
 	rtc_set(&r, 0x0b, 0x82);
 	CHECK_EQ_HEX(rtc_get(&r, 0x0b), 0x82);
 	rtc_set(&r, 0, 0x00);
@@ -730,7 +730,7 @@ TEST(rtc_set_bit_freezes_registers)
 TEST(rtc_index_and_control_registers)
 {
 	struct rtc r;
-	rtc_init(&r, 128 << 20);
+	rtc_init(&r, 128 << 20, 0);
 	/* bit 7 of the index is the NMI mask: ignored */
 	CHECK_EQ_HEX(rtc_get(&r, 0x80 | 0x0b), 0x02);
 	CHECK_EQ_HEX(r.st.index, 0x0b);
@@ -775,17 +775,22 @@ TEST(rtc_index_and_control_registers)
 TEST(rtc_memory_size_nvram)
 {
 	struct rtc r;
-	rtc_init(&r, 128 << 20);
+	rtc_init(&r, 128 << 20, 0);
 	/* KiB above 1 MiB (clamped to 0xffff), 64 KiB blocks above 16 MiB */
 	CHECK_EQ_HEX(rtc_get(&r, 0x30) | rtc_get(&r, 0x31) << 8, 0xffff);
 	CHECK_EQ_HEX(rtc_get(&r, 0x17) | rtc_get(&r, 0x18) << 8, 0xffff);
 	CHECK_EQ_HEX(rtc_get(&r, 0x34) | rtc_get(&r, 0x35) << 8, (128 - 16) * 16);
 	CHECK_EQ_HEX(rtc_get(&r, 0x5b) | rtc_get(&r, 0x5c) << 8 | rtc_get(&r, 0x5d) << 16, 0);
-	rtc_init(&r, 32 << 20);
+	rtc_init(&r, 32 << 20, 0);
 	CHECK_EQ_HEX(rtc_get(&r, 0x34) | rtc_get(&r, 0x35) << 8, 16 * 16);
-	rtc_init(&r, 16 << 20);
+	rtc_init(&r, 16 << 20, 0);
 	CHECK_EQ_HEX(rtc_get(&r, 0x30) | rtc_get(&r, 0x31) << 8, 15 * 1024);
 	CHECK_EQ_HEX(rtc_get(&r, 0x34) | rtc_get(&r, 0x35) << 8, 0);
+	/* 8 GiB guest: 3 GiB below the MMIO hole, 5 GiB above 4 GiB */
+	rtc_init(&r, 3ull << 30, 5ull << 30);
+	CHECK_EQ_HEX(rtc_get(&r, 0x34) | rtc_get(&r, 0x35) << 8, ((3ull << 30) - (16 << 20)) >> 16);
+	CHECK_EQ_HEX(rtc_get(&r, 0x5b) | rtc_get(&r, 0x5c) << 8 | rtc_get(&r, 0x5d) << 16,
+		     (5ull << 30) >> 16);
 }
 
 /* ---- ACPI PM ---- */
@@ -1018,7 +1023,7 @@ TEST(bus_with_real_devices)
 	struct serial s;
 	struct rtc r;
 	serial_init(&s, -1, NO_IRQ);
-	rtc_init(&r, 64 << 20);
+	rtc_init(&r, 64 << 20, 0);
 	REQUIRE_EQ(bus_register(&b, SERIAL_COM1_BASE, 8, "com1", serial_io_read, serial_io_write, &s), 0);
 	REQUIRE_EQ(bus_register(&b, RTC_INDEX_PORT, 2, "rtc", rtc_io_read, rtc_io_write, &r), 0);
 	uint8_t v = 0x5a;

@@ -10,7 +10,7 @@ enum {
 	B_SET = 0x80, B_DM_BINARY = 0x04, B_24H = 0x02, D_VRT = 0x80,
 };
 
-void rtc_init(struct rtc *r, uint64_t mem_bytes)
+void rtc_init(struct rtc *r, uint64_t low_end, uint64_t high_bytes)
 {
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
@@ -19,19 +19,19 @@ void rtc_init(struct rtc *r, uint64_t mem_bytes)
 	c[REG_B] = B_24H;              /* BCD, 24-hour mode */
 	c[REG_D] = D_VRT;              /* battery good */
 	/* Memory sizes as PC firmware records them: KiB between 1 and 16 MiB ... */
-	uint64_t ext = mem_bytes > (1 << 20) ? (mem_bytes - (1 << 20)) >> 10 : 0;
+	uint64_t ext = low_end > (1 << 20) ? (low_end - (1 << 20)) >> 10 : 0;
 	if (ext > 0xffff)
 		ext = 0xffff;
 	c[0x17] = c[0x30] = (uint8_t)ext;
 	c[0x18] = c[0x31] = (uint8_t)(ext >> 8);
 	/* ... 64 KiB blocks between 16 MiB and 4 GiB ... */
-	uint64_t low = mem_bytes > (16 << 20) ? (mem_bytes - (16 << 20)) >> 16 : 0;
+	uint64_t low = low_end > (16 << 20) ? (low_end - (16 << 20)) >> 16 : 0;
 	if (low > 0xffff)
 		low = 0xffff;
 	c[0x34] = (uint8_t)low;
 	c[0x35] = (uint8_t)(low >> 8);
 	/* ... and 64 KiB blocks above 4 GiB. */
-	uint64_t high = mem_bytes > (4ull << 30) ? (mem_bytes - (4ull << 30)) >> 16 : 0;
+	uint64_t high = high_bytes >> 16;
 	c[0x5b] = (uint8_t)high;
 	c[0x5c] = (uint8_t)(high >> 8);
 	c[0x5d] = (uint8_t)(high >> 16);

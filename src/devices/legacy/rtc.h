@@ -20,8 +20,10 @@ struct rtc {
 	pthread_mutex_t lock;
 };
 
-/* mem_bytes is recorded in the NVRAM the way PC firmware does (0x34/0x35, 0x5b-0x5d). */
-void rtc_init(struct rtc *r, uint64_t mem_bytes);
+/* The RAM layout is recorded in the NVRAM the way PC firmware does: low_end is where RAM
+ * below 4 GiB ends (0x17/0x18, 0x30/0x31, 0x34/0x35), high_bytes is RAM above 4 GiB
+ * (0x5b-0x5d). */
+void rtc_init(struct rtc *r, uint64_t low_end, uint64_t high_bytes);
 void rtc_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 
