@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """petrel benchmarks: prints figures and ratios, asserts nothing.
 
-  python3 bench/run.py [startup] [exits] [linux]     (default: startup exits)
+  python3 bench/run.py [startup] [exits] [linux] [blk]     (default: startup exits)
 
 startup  VMM start -> first guest instruction: a test guest whose first act is to write the
          debug-exit port; wall time and CPU time of the whole petrel process, peak RSS, and
@@ -10,6 +10,11 @@ exits    port-I/O exit round trip: the `exitloop` test guest does N `out`s to th
          0xf5 from ring 3 (and from ring 0); ns per exit from the difference of two runs,
          next to bench/bare_exit_loop (raw KVM_RUN loop, ring 3) measured in the same run.
 linux    boot the default Debian guest to init and power off; seconds, with --stats table.
+blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequential read/write
+         MB/s (queue depth 8) from the ring-3 `virtio_blkbench` guest over virtio-pci, next
+         to the same pattern run directly on the image file with io_uring
+         (bench/virtio_blk_host) in the same run; the ratio is guest / host. The image is a
+         256 MiB file of random data in the page cache (buffered I/O on both sides).
 """
 import os
 import pathlib
@@ -109,12 +114,51 @@ def bench_linux():
     print("\n".join(l for l in err.splitlines() if l.startswith(("petrel", "  "))))
 
 
+def bench_blk():
+    img = BUILD / "bench-virtio-blk.img"
+    size = 256 << 20
+    if not img.exists() or img.stat().st_size != size:
+        with open(img, "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+    with open(img, "rb") as f:  # warm the page cache for both sides
+        while f.read(8 << 20):
+            pass
+    host_bin = BUILD / "bench" / "virtio_blk_host"
+    cases = [("randread", 4096, 32, int(os.environ.get("BENCH_BLK_RAND_OPS", "100000"))),
+             ("seqread", 1 << 20, 8, int(os.environ.get("BENCH_BLK_SEQ_OPS", "2048"))),
+             ("seqwrite", 1 << 20, 8, int(os.environ.get("BENCH_BLK_SEQ_OPS", "2048")))]
+    print(f"virtio-blk (virtio-pci, io_uring backend, 256 MiB image in the page cache):")
+    for mode, bs, qd, ops in cases:
+        wall, cpu, _, out, err, rc = run_petrel(
+            ["--kernel", str(GUESTS / "virtio_blkbench.elf"), "--debug-exit", "--mem", "512",
+             "--cmdline", f"mode={mode} bs={bs} qd={qd} ops={ops}", "--disk", str(img)],
+            timeout=1200)
+        m = re.search(r"blkbench .* tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", out)
+        if rc != 0 or not m:
+            print(f"  {mode}: guest failed ({rc}): {(out + err)[-400:]}")
+            continue
+        guest_s = int(m.group(1)) / int(m.group(2))
+        h = subprocess.run([str(host_bin), str(img), mode, str(bs), str(qd), str(ops)],
+                           capture_output=True, text=True, timeout=600)
+        hm = re.search(r"ns=(\d+)", h.stdout)
+        host_s = int(hm.group(1)) / 1e9 if hm else float("nan")
+        if bs == 4096:
+            g, hst, unit = ops / guest_s, ops / host_s, "IOPS"
+            print(f"  4 KiB random read, qd {qd}:   guest {g:10.0f} {unit}   host {hst:10.0f} {unit}"
+                  f"   ratio {g / hst:5.2f}   ({m.group(3)} notifications for {ops} requests)")
+        else:
+            g, hst = ops * bs / guest_s / 1e6, ops * bs / host_s / 1e6
+            label = "1 MiB sequential read, qd 8: " if mode == "seqread" else "1 MiB sequential write, qd 8:"
+            print(f"  {label} guest {g:8.0f} MB/s   host {hst:8.0f} MB/s   ratio {g / hst:5.2f}")
+
+
 def main():
     which = sys.argv[1:] or ["startup", "exits"]
     if not PETREL.exists():
         sys.exit(f"{PETREL} not built (scripts/setup.sh)")
     for w in which:
-        {"startup": bench_startup, "exits": bench_exits, "linux": bench_linux}[w]()
+        {"startup": bench_startup, "exits": bench_exits, "linux": bench_linux, "blk": bench_blk}[w]()
         print()
 
 

@@ -32,6 +32,7 @@ PACKAGES=(
 	iproute2          # ip/tap/netns setup for the network tests
 	socat             # talks to the API and vsock Unix sockets from scripts and tests
 	curl              # REST API calls over the Unix socket (curl --unix-socket)
+	e2fsprogs         # mkfs.ext4/debugfs: the ext4 disk image of the Linux virtio-blk test
 )
 
 log() { echo "setup: $*"; }

@@ -8,6 +8,9 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: petrel run [options]     boot a VM (petrel run --help)\n"
+		   "       petrel [--api-sock PATH] [--config-file FILE] [--no-api] [options]\n"
+		   "                                 Firecracker-style: REST API and/or config file\n"
+		   "                                 (petrel --api-sock PATH --help)\n"
 		   "       petrel --version\n");
 }
 
@@ -24,6 +27,6 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	usage(stderr);
-	return 2;
+	/* No subcommand: Firecracker's command line. */
+	return cli_firecracker(argc, argv);
 }

@@ -14,6 +14,7 @@
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
+	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE,
 };
 
 static const struct option options[] = {
@@ -31,6 +32,10 @@ static const struct option options[] = {
 	{ "pvm", required_argument, NULL, OPT_PVM },
 	{ "level", required_argument, NULL, OPT_LEVEL },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "rng", optional_argument, NULL, OPT_RNG },
+	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
+	{ "virtio-mmio-cmdline", no_argument, NULL, OPT_VIRTIO_MMIO_CMDLINE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -53,6 +58,11 @@ static void usage(FILE *f)
 		"  --level LEVEL        log level: Error, Warning, Info, Debug (default Warning)\n"
 		"  --pvm auto|on|off    PVM-host workarounds (default auto: on when kvm_pvm is loaded)\n"
 		"  --debug-exit         enable the test ports 0xf4 (exit with status) and 0xf5 (null)\n"
+		"  --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,transport=pci|mmio]\n"
+		"                       virtio-blk disk on a raw image (repeatable; default cache=writeback, io=async)\n"
+		"  --rng[=transport=pci|mmio]  virtio-rng entropy device fed by the host's getrandom()\n"
+		"  --virtio-transport pci|mmio  default transport of virtio devices (default pci)\n"
+		"  --virtio-mmio-cmdline  also announce virtio-mmio devices on the kernel command line\n"
 		"\n"
 		"The serial console is on stdin/stdout; on a terminal, Ctrl-A x stops the VM.\n"
 		"Exit status: 0 when the guest powers off or resets, non-zero with a reason on errors.\n",
@@ -113,6 +123,43 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_DISK: {
+		char msg[256];
+		struct drive_config d;
+		if (drive_config_from_cli(arg, cfg->ndrives, &d, msg, sizeof(msg)) < 0) {
+			log_error("%s", msg);
+			return -EINVAL;
+		}
+		if (!d.has_cache_type) {
+			d.cache_type = DRIVE_CACHE_WRITEBACK; /* flushes reach the host file */
+			d.has_cache_type = true;
+		}
+		int r = vm_config_add_drive(cfg, &d, msg, sizeof(msg));
+		drive_config_free(&d);
+		if (r < 0) {
+			log_error("--disk %s: %s", arg, msg);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	case OPT_RNG: {
+		char msg[256];
+		struct entropy_config e;
+		if (entropy_config_from_cli(arg, &e, msg, sizeof(msg)) < 0) {
+			log_error("%s", msg);
+			return -EINVAL;
+		}
+		cfg->entropy = e;
+		cfg->has_entropy = true;
+		return 0;
+	}
+	case OPT_VIRTIO_TRANSPORT:
+		if (virtio_transport_from_name(arg, &cfg->virtio_transport) < 0) {
+			log_error("--virtio-transport: expected pci or mmio, not '%s'", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_VIRTIO_MMIO_CMDLINE: cfg->virtio_mmio_cmdline = true; return 0;
 	case OPT_LEVEL: {
 		enum log_level l;
 		if (log_level_from_name(arg, &l) < 0) {

@@ -58,6 +58,48 @@ void vm_config_free(struct vm_config *cfg)
 	free(cfg->cpu_config_json);
 	cfg->kernel_path = cfg->initrd_path = cfg->cmdline = NULL;
 	cfg->cpu_template = cfg->cpu_config_path = cfg->cpu_config_json = NULL;
+	for (unsigned i = 0; i < cfg->ndrives; i++)
+		drive_config_free(&cfg->drives[i]);
+	cfg->ndrives = 0;
+	for (unsigned i = 0; i < cfg->nnets; i++)
+		net_config_free(&cfg->nets[i]);
+	cfg->nnets = 0;
+	vsock_config_free(&cfg->vsock);
+	cfg->has_vsock = false;
+	entropy_config_free(&cfg->entropy);
+	cfg->has_entropy = false;
+}
+
+int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		if (!strcmp(cfg->drives[i].drive_id, d->drive_id))
+			return set_err(err, errlen, "drive '%s' is defined twice", d->drive_id), -EEXIST;
+		if (d->is_root_device && cfg->drives[i].is_root_device)
+			return set_err(err, errlen, "drive '%s': '%s' is already the root device",
+				       d->drive_id, cfg->drives[i].drive_id), -EEXIST;
+	}
+	if (cfg->ndrives == DEVICES_MAX_DRIVES)
+		return set_err(err, errlen, "at most %d drives", DEVICES_MAX_DRIVES), -ENOSPC;
+	cfg->drives[cfg->ndrives++] = *d;
+	memset(d, 0, sizeof(*d));
+	return 0;
+}
+
+int vm_config_add_net(struct vm_config *cfg, struct net_config *n, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		if (!strcmp(cfg->nets[i].iface_id, n->iface_id))
+			return set_err(err, errlen, "network interface '%s' is defined twice", n->iface_id), -EEXIST;
+		if (!strcmp(cfg->nets[i].host_dev_name, n->host_dev_name))
+			return set_err(err, errlen, "network interfaces '%s' and '%s' use the same tap '%s'",
+				       cfg->nets[i].iface_id, n->iface_id, n->host_dev_name), -EEXIST;
+	}
+	if (cfg->nnets == DEVICES_MAX_NETS)
+		return set_err(err, errlen, "at most %d network interfaces", DEVICES_MAX_NETS), -ENOSPC;
+	cfg->nets[cfg->nnets++] = *n;
+	memset(n, 0, sizeof(*n));
+	return 0;
 }
 
 static int check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen)
@@ -102,6 +144,9 @@ struct pending {
 	bool has_template;
 	char *template_name;     /* NULL for "None" */
 	char *cpu_config_json;
+	/* Device sections: present ones replace what the config had. */
+	struct vm_config devs;   /* only the device fields are used */
+	bool has_drives, has_nets, has_vsock, has_entropy;
 };
 
 static void pending_free(struct pending *p)
@@ -111,6 +156,7 @@ static void pending_free(struct pending *p)
 	free(p->cmdline);
 	free(p->template_name);
 	free(p->cpu_config_json);
+	vm_config_free(&p->devs);
 }
 
 static int check_keys(json_t *obj, const char *section, const char *const *allowed, char *err,
@@ -294,11 +340,7 @@ static const struct {
 	const char *key;
 	bool is_array;
 } later_sections[] = {
-	{ "drives", true },
-	{ "network-interfaces", true },
 	{ "pmem", true },
-	{ "vsock", false },
-	{ "entropy", false },
 	{ "logger", false },
 	{ "metrics", false },
 	{ "balloon", false },
@@ -327,6 +369,62 @@ static int check_later_section(const char *key, json_t *val, char *err, size_t e
 	return 0;
 }
 
+static int parse_devices(const char *key, json_t *val, struct pending *p, char *err, size_t errlen)
+{
+	char where[64];
+	int r;
+	if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces")) {
+		bool drives = key[0] == 'd';
+		if (json_is_null(val))
+			return 0;
+		if (!json_is_array(val))
+			return set_err(err, errlen, "%s: expected an array", key);
+		size_t i;
+		json_t *el;
+		json_array_foreach(val, i, el) {
+			snprintf(where, sizeof(where), "%s[%zu]", key, i);
+			if (drives) {
+				struct drive_config d;
+				if ((r = drive_config_from_json(el, where, &d, err, errlen)) < 0)
+					return r;
+				char msg[256];
+				r = vm_config_add_drive(&p->devs, &d, msg, sizeof(msg));
+				drive_config_free(&d);
+				if (r < 0)
+					return set_err(err, errlen, "%s: %s", where, msg);
+			} else {
+				struct net_config n;
+				if ((r = net_config_from_json(el, where, &n, err, errlen)) < 0)
+					return r;
+				char msg[256];
+				r = vm_config_add_net(&p->devs, &n, msg, sizeof(msg));
+				net_config_free(&n);
+				if (r < 0)
+					return set_err(err, errlen, "%s: %s", where, msg);
+			}
+		}
+		if (drives)
+			p->has_drives = true;
+		else
+			p->has_nets = true;
+		return 0;
+	}
+	if (!strcmp(key, "vsock")) {
+		if (json_is_null(val))
+			return 0;
+		if ((r = vsock_config_from_json(val, "vsock", &p->devs.vsock, err, errlen)) < 0)
+			return r;
+		p->has_vsock = p->devs.has_vsock = true;
+		return 0;
+	}
+	if (json_is_null(val))
+		return 0;
+	if ((r = entropy_config_from_json(val, "entropy", &p->devs.entropy, err, errlen)) < 0)
+		return r;
+	p->has_entropy = p->devs.has_entropy = true;
+	return 0;
+}
+
 static int parse_root(json_t *root, const struct vm_config *cfg, struct pending *p, char *err,
 		      size_t errlen)
 {
@@ -343,6 +441,9 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			r = parse_machine_config(val, cfg->smt, p, err, errlen);
 		else if (strcmp(key, "cpu-config") == 0)
 			r = parse_cpu_config(val, p, err, errlen);
+		else if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
+			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
+			r = parse_devices(key, val, p, err, errlen);
 		else if ((r = check_later_section(key, val, err, errlen)) == 0)
 			r = set_err(err, errlen, "unknown field '%s'", key);
 		if (r < 0)
@@ -394,6 +495,31 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		take(&cfg->cpu_template, &p.template_name);
 	if (p.cpu_config_json)
 		take(&cfg->cpu_config_json, &p.cpu_config_json);
+	if (p.has_drives) {
+		for (unsigned i = 0; i < cfg->ndrives; i++)
+			drive_config_free(&cfg->drives[i]);
+		memcpy(cfg->drives, p.devs.drives, sizeof(cfg->drives));
+		cfg->ndrives = p.devs.ndrives;
+		p.devs.ndrives = 0;
+	}
+	if (p.has_nets) {
+		for (unsigned i = 0; i < cfg->nnets; i++)
+			net_config_free(&cfg->nets[i]);
+		memcpy(cfg->nets, p.devs.nets, sizeof(cfg->nets));
+		cfg->nnets = p.devs.nnets;
+		p.devs.nnets = 0;
+	}
+	if (p.has_vsock) {
+		vsock_config_free(&cfg->vsock);
+		cfg->vsock = p.devs.vsock;
+		cfg->has_vsock = true;
+		memset(&p.devs.vsock, 0, sizeof(p.devs.vsock));
+		p.devs.has_vsock = false;
+	}
+	if (p.has_entropy) {
+		cfg->entropy = p.devs.entropy;
+		cfg->has_entropy = true;
+	}
 	pending_free(&p);
 	return 0;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/devices_config.h"
+
 #define VM_MAX_VCPUS 64
 #define VM_MIN_MEM_MIB 16
 #define VM_MAX_MEM_MIB (1024 * 1024)   /* 1 TiB */
@@ -22,6 +24,20 @@ struct vm_config {
 	char *cpu_config_path;   /* path of a custom CPU template JSON (CLI --cpu-config), or NULL */
 	char *cpu_config_json;   /* inline "cpu-config" object from the JSON file, or NULL */
 	bool track_dirty_pages;  /* machine-config.track_dirty_pages */
+
+	/* Devices: "drives", "network-interfaces", "vsock", "entropy" (and --disk, --net,
+	 * --vsock, --rng, which add to what the file says). */
+	struct drive_config drives[DEVICES_MAX_DRIVES];
+	unsigned ndrives;
+	struct net_config nets[DEVICES_MAX_NETS];
+	unsigned nnets;
+	bool has_vsock;
+	struct vsock_config vsock;
+	bool has_entropy;
+	struct entropy_config entropy;
+	enum virtio_transport_kind virtio_transport; /* --virtio-transport: default for devices */
+	bool virtio_mmio_cmdline;  /* --virtio-mmio-cmdline: also announce virtio-mmio devices with
+				    * virtio_mmio.device= on the kernel command line */
 
 	/* Not in Firecracker's format: petrel CLI options. */
 	bool stats;              /* --stats: print exit statistics when the VM ends */
@@ -45,5 +61,9 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 /* Read and parse a config file. Returns 0, -EINVAL (bad content) or the -errno of the read
  * failure; err starts with the path. */
 int vm_config_load_file(const char *path, struct vm_config *cfg, char *err, size_t errlen);
+/* Add a device (taking ownership of *d, which is zeroed): -EEXIST with a message if the id
+ * is already used or a second root drive is added, -ENOSPC if the table is full. */
+int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen);
+int vm_config_add_net(struct vm_config *cfg, struct net_config *n, char *err, size_t errlen);
 
 #endif

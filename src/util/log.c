@@ -13,10 +13,19 @@
 #define LOG_LINE_MAX 4096
 #define LOG_ID_MAX 64
 
+#define LOG_MODULE_MAX 128
+
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = STDERR_FILENO;          /* under log_lock */
 static char log_id[LOG_ID_MAX] = "petrel";  /* under log_lock */
 static int log_level = LOG_INFO;            /* read without the lock: __atomic */
+static bool log_show_level = true;          /* under log_lock */
+static bool log_show_origin = false;        /* under log_lock */
+static char log_module[LOG_MODULE_MAX];     /* under log_lock; "" keeps everything */
+
+/* log_capture_begin(): the first ERROR message of this thread is copied here. */
+static __thread char *capture_buf;
+static __thread size_t capture_len;
 
 static const char *const level_names[] = {
 	[LOG_ERROR] = "ERROR",
@@ -55,6 +64,60 @@ int log_level_from_name(const char *name, enum log_level *out)
 		}
 	}
 	return -EINVAL;
+}
+
+void log_set_format(bool show_level, bool show_origin)
+{
+	pthread_mutex_lock(&log_lock);
+	log_show_level = show_level;
+	log_show_origin = show_origin;
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_set_module(const char *module)
+{
+	pthread_mutex_lock(&log_lock);
+	snprintf(log_module, sizeof(log_module), "%s", module ? module : "");
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_capture_begin(char *buf, size_t len)
+{
+	capture_buf = len ? buf : NULL;
+	capture_len = len;
+	if (capture_buf)
+		capture_buf[0] = '\0';
+}
+
+void log_capture_end(void)
+{
+	capture_buf = NULL;
+	capture_len = 0;
+}
+
+/* __FILE__ as the build gives it ("../src/api/http.c") -> "api/http.c". */
+static const char *source_path(const char *file)
+{
+	if (!file)
+		return "?";
+	const char *p = strstr(file, "src/");
+	while (p) {
+		const char *next = strstr(p + 4, "src/");
+		if (!next)
+			break;
+		p = next;
+	}
+	return p ? p + 4 : file;
+}
+
+static bool module_matches(const char *path)
+{
+	size_t n = strlen(log_module);
+	if (!n)
+		return true;
+	if (strncmp(path, log_module, n) != 0)
+		return false;
+	return log_module[n - 1] == '/' || path[n] == '/' || path[n] == '.' || path[n] == '\0';
 }
 
 void log_set_id(const char *id)
@@ -110,9 +173,19 @@ static void thread_name(char *name, size_t size)
 		snprintf(name, size, "tid-%d", (int)gettid());
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+static void vlog_msg_at(enum log_level level, const char *file, int line_no, const char *fmt,
+			va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void vlog_msg_at(enum log_level level, const char *file, int line_no, const char *fmt,
+			va_list ap)
 {
 	int saved_errno = errno;   /* callers often log strerror(errno) and then use errno */
+	if (level == LOG_ERROR && capture_buf && !capture_buf[0]) {
+		va_list cap;
+		va_copy(cap, ap);
+		vsnprintf(capture_buf, capture_len, fmt, cap);
+		va_end(cap);
+	}
 	if ((int)level < LOG_ERROR || (int)level > LOG_TRACE || (int)level > (int)log_get_level()) {
 		errno = saved_errno;
 		return;
@@ -123,6 +196,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	struct timespec ts;
 	struct tm tm;
 	size_t len = 0;
+	const char *src = source_path(file);
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
@@ -130,13 +204,19 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	thread_name(tname, sizeof(tname));
 
 	pthread_mutex_lock(&log_lock);
-	len = append(line, len, sizeof(line), ".%09ld [%s:%s] %s ", ts.tv_nsec, log_id, tname,
-		     level_names[level]);
+	if (file && !module_matches(src)) {
+		pthread_mutex_unlock(&log_lock);
+		errno = saved_errno;
+		return;
+	}
+	len = append(line, len, sizeof(line), ".%09ld [%s:%s", ts.tv_nsec, log_id, tname);
+	if (log_show_origin && file)
+		len = append(line, len, sizeof(line), ":%s:%d", src, line_no);
+	len = append(line, len, sizeof(line), "] ");
+	if (log_show_level)
+		len = append(line, len, sizeof(line), "%s ", level_names[level]);
 	size_t msg_start = len;
-	va_list ap;
-	va_start(ap, fmt);
 	int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
-	va_end(ap);
 	if (n > 0)
 		len = (size_t)n >= sizeof(line) - len ? sizeof(line) - 1 : len + (size_t)n;
 	if (n > 0 && (size_t)n >= sizeof(line) - msg_start)
@@ -165,4 +245,20 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	}
 	pthread_mutex_unlock(&log_lock);
 	errno = saved_errno;
+}
+
+void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog_msg_at(level, file, line, fmt, ap);
+	va_end(ap);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog_msg_at(level, NULL, 0, fmt, ap);
+	va_end(ap);
 }

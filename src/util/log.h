@@ -2,6 +2,8 @@
 #ifndef PETREL_UTIL_LOG_H
 #define PETREL_UTIL_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 /* LOG_OFF as the current level silences everything; it is not a level to log at. */
@@ -24,11 +26,27 @@ int log_level_from_name(const char *name, enum log_level *out);
 void log_set_id(const char *id);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* log_msg with the source location (what the log_* macros use): `file` is __FILE__, shown
+ * relative to src/ when the origin is shown, and matched against the module filter. */
+void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_trace(...) log_msg(LOG_TRACE, __VA_ARGS__)
+/* Firecracker's logger options (PUT /logger, --show-level, --show-log-origin, --module):
+ * show the level and/or "file:line" in each line (both on by default for petrel run; the
+ * Firecracker-style CLI turns them off like Firecracker does), and keep only messages from
+ * source files under src/<module> (NULL or "" keeps all). */
+void log_set_format(bool show_level, bool show_origin);
+void log_set_module(const char *module);
+/* Copy the first ERROR message the calling thread logs from now on into buf (NUL-terminated,
+ * whatever the level filter says), until log_capture_end(). Lets a caller turn "vm_create
+ * failed, and logged why" into an API fault message. */
+void log_capture_begin(char *buf, size_t len);
+void log_capture_end(void);
+
+#define log_error(...) log_msg_at(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...)  log_msg_at(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...)  log_msg_at(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...) log_msg_at(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+#define log_trace(...) log_msg_at(LOG_TRACE, __FILE__, __LINE__, __VA_ARGS__)
 
 #endif

@@ -251,6 +251,17 @@ static enum exit_kind handle_exit(struct vcpu *v)
 			vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u: system event %u", v->id,
 					run->system_event.type);
 		return EXIT_SYSTEM_EVENT;
+	case KVM_EXIT_X86_WRMSR:
+		/* Only MSRs petrel filters arrive here: MSR_LSTAR on PVM hosts. */
+		if (run->msr.index == MSR_LSTAR && v->vm->pvm)
+			run->msr.error = pvm_syscall_lstar_write(&v->vm->pvm_syscall, v->fd, &v->vm->mem,
+								 run->msr.data) < 0;
+		else
+			run->msr.error = 1; /* #GP, as for an MSR the CPU does not have */
+		return EXIT_MSR;
+	case KVM_EXIT_X86_RDMSR:
+		run->msr.error = 1;
+		return EXIT_MSR;
 	case KVM_EXIT_HLT:
 		/* With the in-kernel LAPIC, HLT only exits if the guest halts for good. */
 		vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u halted with no way to wake up", v->id);

@@ -6,7 +6,7 @@
 static const char *const names[EXIT_KIND_COUNT] = {
 	[EXIT_IO_IN] = "io-in", [EXIT_IO_OUT] = "io-out", [EXIT_MMIO_READ] = "mmio-read",
 	[EXIT_MMIO_WRITE] = "mmio-write", [EXIT_HLT] = "hlt", [EXIT_SHUTDOWN] = "shutdown",
-	[EXIT_EMULATED] = "emulated-insn", [EXIT_INTR] = "interrupted",
+	[EXIT_EMULATED] = "emulated-insn", [EXIT_MSR] = "msr", [EXIT_INTR] = "interrupted",
 	[EXIT_SYSTEM_EVENT] = "system-event", [EXIT_OTHER] = "other",
 };
 

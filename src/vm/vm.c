@@ -137,6 +137,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 	if (vm->pvm)
 		log_info("PVM host detected: hiding CX16, adding \"%s\" to the command line, emulating instructions the host rejects", PVM_CMDLINE + 1);
 
+	if (vm->pvm)
+		pvm_syscall_init(&vm->pvm_syscall, &vm->kvm); /* failure is logged; boot goes on */
 	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)
 		return err;

@@ -4,6 +4,7 @@
 
 #include "arch/x86/cpu_template.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/pvm_syscall.h"
 #include "boot/boot.h"
 #include "bus/bus.h"
 #include "config/vm_config.h"
@@ -16,6 +17,7 @@
 #include "kvm/kvm.h"
 #include "memory/guest_mem.h"
 #include "vm/exit_stats.h"
+#include "vm/vm_devices.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -40,6 +42,7 @@ struct vm {
 	struct vcpu vcpus[VM_MAX_VCPUS];
 	unsigned nvcpus;
 	bool pvm;                     /* PVM host workarounds active */
+	struct pvm_syscall pvm_syscall;
 	struct cpu_template tmpl;
 	struct cpuid_opts cpuid_opts;
 	struct kvm_cpuid2 *cpuid;
@@ -51,6 +54,7 @@ struct vm {
 	struct rtc rtc;
 	struct acpi_pm pm;
 	struct debug_port debug;
+	struct vm_devices devs;       /* I/O thread, PCI bus, virtio devices (vm_devices.c) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;          /* pause/resume handshakes, under lock */

@@ -6,6 +6,11 @@ PETREL-ECHO:<line> and powers off. This test drives that over petrel's stdin/std
 all vCPUs seen, the CMOS RTC reads host time, typed input reaches the guest, and petrel exits 0
 after the power-off.
 
+Virtio in the same boot: an ext4 image made here with mkfs.ext4 is attached with --disk (virtio-pci);
+/init mounts /dev/vda, writes /petrel-test.txt (known content), prints its sha256, syncs and
+unmounts; after the power-off the file is read back from the image with debugfs and checked. A
+virtio-rng device on virtio-mmio (found through the DSDT) must become the guest's hwrng.
+
 A boot takes minutes on a nested (PVM) host, so the timeout is generous. The whole console
 (and petrel's stderr, marked) is written to build/linux-boot.log as it arrives:
 `tail -f build/linux-boot.log` shows a boot in progress.
@@ -13,9 +18,11 @@ A boot takes minutes on a nested (PVM) host, so the timeout is generous. The who
 Env: PETREL (binary), PETREL_LINUX_TIMEOUT (seconds, default 1200), PETREL_CMDLINE_EXTRA.
 """
 
+import hashlib
 import os
 import re
 import selectors
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -53,7 +60,32 @@ CMDLINE = [
     # Full log level on purpose: the printk timestamps in the log show where a slow boot
     # spends its time, and a hang shows its last message.
     "petrel.test=1",  # /init runs the checks and powers off (scripts/guest-init)
+    "petrel.disk=ext4",  # /dev/vda is ext4: mount it, write /petrel-test.txt, unmount
 ]
+
+DISK = ROOT / "build" / "linux-boot-disk.img"
+DISK_FILE = "/petrel-test.txt"
+# What scripts/guest-init writes into DISK_FILE.
+DISK_CONTENT = "".join(f"petrel virtio-blk line {i}\n" for i in range(2000)).encode()
+
+
+def _make_disk():
+    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
+    if not os.path.exists(mkfs):
+        pytest.fail("mkfs.ext4 not found: install e2fsprogs (scripts/setup.sh does)")
+    DISK.parent.mkdir(parents=True, exist_ok=True)
+    if DISK.exists():
+        DISK.unlink()
+    with open(DISK, "wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run([mkfs, "-F", "-q", "-L", "petrel", str(DISK)], check=True, capture_output=True)
+
+
+def _read_back(path):
+    """The file's bytes from the ext4 image, without mounting it."""
+    debugfs = shutil.which("debugfs") or "/sbin/debugfs"
+    p = subprocess.run([debugfs, "-R", f"cat {path}", str(DISK)], capture_output=True)
+    return p.stdout
 
 
 def _missing_guest():
@@ -125,9 +157,11 @@ def test_linux_boots_checks_echoes_and_powers_off():
     _missing_guest()
     assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
 
+    _make_disk()
     cmdline = " ".join(CMDLINE + os.environ.get("PETREL_CMDLINE_EXTRA", "").split())
     argv = [str(PETREL), "run", "--kernel", str(KERNEL), "--initrd", str(INITRD),
-            "--cmdline", cmdline, "--cpus", str(CPUS), "--mem", str(MEM_MIB), "--stats"]
+            "--cmdline", cmdline, "--cpus", str(CPUS), "--mem", str(MEM_MIB), "--stats",
+            "--disk", f"{DISK},id=petrel_disk", "--rng=transport=mmio"]
     LOG.parent.mkdir(parents=True, exist_ok=True)
 
     start = time.time()
@@ -216,3 +250,21 @@ def test_linux_boots_checks_echoes_and_powers_off():
     irqs = checks.get("serial-irqs", (0, "0"))[1]
     assert irqs.isdigit() and int(irqs) > 0, \
         f"ttyS0 took {irqs} interrupts: the UART is polled, not interrupt driven" + where
+
+    # virtio: PCI enumeration, the disk, the file written through it, the MMIO rng.
+    pci = checks.get("pci-devices", (0, "0"))[1]
+    assert pci.isdigit() and int(pci) >= 2, f"guest sees {pci} PCI functions (host bridge + virtio-blk)" + where
+    assert checks.get("disk", (0, "none"))[1] == "vda", "no /dev/vda in the guest" + where
+    assert checks.get("disk-sectors", (0, ""))[1] == str((64 << 20) // 512), \
+        f"/dev/vda has {checks.get('disk-sectors')} sectors, expected {(64 << 20) // 512}" + where
+    want = hashlib.sha256(DISK_CONTENT).hexdigest()
+    got = checks.get("disk-file-sha256", (0, "missing"))[1]
+    assert got == want, f"guest wrote a file with sha256 {got}, expected {want}" + where
+    data = _read_back(DISK_FILE)
+    assert hashlib.sha256(data).hexdigest() == want, \
+        f"{DISK_FILE} in the image after power-off: {len(data)} bytes, sha256 " \
+        f"{hashlib.sha256(data).hexdigest()}, expected {len(DISK_CONTENT)} bytes {want}" + where
+    assert checks.get("hwrng", (0, "none"))[1].startswith("virtio_rng"), \
+        f"guest hwrng is {checks.get('hwrng')}, expected virtio_rng (virtio-mmio via the DSDT)" + where
+    rng = checks.get("hwrng-bytes", (0, ""))[1]
+    assert len(rng) == 32 and len(set(rng)) > 4, f"/dev/hwrng gave {rng!r}" + where

@@ -265,11 +265,11 @@ TEST(unknown_top_level_key)
 
 TEST(later_sections_not_supported_yet)
 {
-	EXPECT_ERR("{" BOOT ", \"drives\": [{\"drive_id\": \"rootfs\"}]}", "drives: not supported yet");
-	EXPECT_ERR("{" BOOT ", \"network-interfaces\": [{}]}", "network-interfaces: not supported yet");
+	EXPECT_ERR("{" BOOT ", \"drives\": [{\"drive_id\": \"rootfs\"}]}", "drives[0].path_on_host: missing required field");
+	EXPECT_ERR("{" BOOT ", \"network-interfaces\": [{}]}", "network-interfaces[0].iface_id: missing required field");
 	EXPECT_ERR("{" BOOT ", \"pmem\": [{}]}", "pmem: not supported yet");
-	EXPECT_ERR("{" BOOT ", \"vsock\": {\"guest_cid\": 3}}", "vsock: not supported yet");
-	EXPECT_ERR("{" BOOT ", \"entropy\": {}}", "entropy: not supported yet");
+	EXPECT_ERR("{" BOOT ", \"vsock\": {\"guest_cid\": 3}}", "vsock.uds_path: missing required field");
+	EXPECT_ERR("{" BOOT ", \"entropy\": []}", "entropy: expected an object");
 	EXPECT_ERR("{" BOOT ", \"logger\": {\"level\": \"Info\"}}", "logger: not supported yet");
 	EXPECT_ERR("{" BOOT ", \"metrics\": {}}", "metrics: not supported yet");
 	EXPECT_ERR("{" BOOT ", \"balloon\": {}}", "balloon: not supported yet");

@@ -8,6 +8,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define HDR_LEN 36
@@ -59,18 +60,242 @@ static void gas_io(uint8_t *p, size_t off, uint8_t bits, uint8_t access, uint64_
 	put(p, off + 4, port, 8);
 }
 
-/* DSDT: DefinitionBlock with one object, Name (_S5, Package (4) { 5, 5, 0, 0 }). */
-static uint32_t build_dsdt(uint8_t *t)
+/* ---- a small AML writer for the DSDT ---- */
+
+struct aml {
+	uint8_t *p;
+	size_t len, cap;
+	bool overflow;
+};
+
+static void aml_byte(struct aml *a, uint8_t b)
 {
-	static const uint8_t aml[] = {
+	if (a->len < a->cap)
+		a->p[a->len] = b;
+	else
+		a->overflow = true;
+	a->len++;
+}
+
+static void aml_bytes(struct aml *a, const void *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		aml_byte(a, ((const uint8_t *)src)[i]);
+}
+
+static void aml_le(struct aml *a, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		aml_byte(a, (uint8_t)(v >> (8 * i)));
+}
+
+/* Open a PkgLength-prefixed object: reserve 4 bytes for the length, patched by aml_close. */
+static size_t aml_open(struct aml *a)
+{
+	size_t at = a->len;
+	aml_le(a, 0, 4);
+	return at;
+}
+
+/* Encode the length in 4 bytes (always valid AML: bits 7-6 of the lead byte = 3 more bytes). */
+static void aml_close(struct aml *a, size_t at)
+{
+	size_t n = a->len - at; /* includes the 4 length bytes */
+	if (at + 4 > a->cap)
+		return;
+	a->p[at] = (uint8_t)(0xc0 | (n & 0xf));
+	a->p[at + 1] = (uint8_t)(n >> 4);
+	a->p[at + 2] = (uint8_t)(n >> 12);
+	a->p[at + 3] = (uint8_t)(n >> 20);
+}
+
+static void aml_int(struct aml *a, uint64_t v)
+{
+	if (v == 0) {
+		aml_byte(a, 0x00);
+	} else if (v == 1) {
+		aml_byte(a, 0x01);
+	} else if (v <= 0xff) {
+		aml_byte(a, 0x0a);
+		aml_le(a, v, 1);
+	} else if (v <= 0xffff) {
+		aml_byte(a, 0x0b);
+		aml_le(a, v, 2);
+	} else if (v <= 0xffffffff) {
+		aml_byte(a, 0x0c);
+		aml_le(a, v, 4);
+	} else {
+		aml_byte(a, 0x0e);
+		aml_le(a, v, 8);
+	}
+}
+
+static void aml_name(struct aml *a, const char *seg) /* NameOp + a 4-character segment */
+{
+	aml_byte(a, 0x08);
+	aml_bytes(a, seg, 4);
+}
+
+static void aml_string(struct aml *a, const char *s)
+{
+	aml_byte(a, 0x0d);
+	aml_bytes(a, s, strlen(s) + 1);
+}
+
+/* EISA id "PNP0A03" -> compressed DWORD. */
+static uint32_t eisa_id(const char *id)
+{
+	uint16_t vendor = (uint16_t)(((id[0] - 0x40) << 10) | ((id[1] - 0x40) << 5) | (id[2] - 0x40));
+	uint32_t prod = 0;
+	for (int i = 3; i < 7; i++) {
+		char c = id[i];
+		prod = prod << 4 | (uint32_t)(c <= '9' ? c - '0' : c - 'A' + 10);
+	}
+	/* Bytes in memory: vendor big-endian, then product big-endian. */
+	return (uint32_t)(vendor >> 8) | (uint32_t)(vendor & 0xff) << 8 | (prod >> 8 & 0xff) << 16 | (prod & 0xff) << 24;
+}
+
+static size_t aml_device(struct aml *a, const char *seg)
+{
+	aml_byte(a, 0x5b);
+	aml_byte(a, 0x82);
+	size_t at = aml_open(a);
+	aml_bytes(a, seg, 4);
+	return at;
+}
+
+/* Name (_CRS, ResourceTemplate () { ... }): call with the descriptors already in rt. */
+static void aml_crs(struct aml *a, const uint8_t *rt, size_t n)
+{
+	aml_name(a, "_CRS");
+	aml_byte(a, 0x11);
+	size_t at = aml_open(a);
+	aml_int(a, n + 2);
+	aml_bytes(a, rt, n);
+	aml_byte(a, 0x79); /* end tag */
+	aml_byte(a, 0x00);
+	aml_close(a, at);
+}
+
+/* Word address space descriptor (bus numbers or I/O ports), producer, min/max fixed. */
+static size_t rt_word(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
+{
+	uint8_t d[16] = { 0x88, 0x0d, 0x00, type, 0x0c, tflags };
+	put(d, 6, 0, 2);
+	put(d, 8, min, 2);
+	put(d, 10, max, 2);
+	put(d, 12, 0, 2);
+	put(d, 14, (uint32_t)max - min + 1, 2);
+	memcpy(p, d, 16);
+	return 16;
+}
+
+static void build_pci_host(struct aml *a, const struct acpi_devices *devs)
+{
+	size_t dev = aml_device(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_byte(a, 0x0c);
+	aml_le(a, eisa_id("PNP0A03"), 4);
+	aml_name(a, "_UID");
+	aml_int(a, 0);
+	aml_name(a, "_SEG");
+	aml_int(a, 0);
+	aml_name(a, "_BBN");
+	aml_int(a, 0);
+	uint8_t rt[128];
+	size_t n = 0;
+	n += rt_word(rt + n, 2, 0, 0, 0);                 /* bus 0 only */
+	uint8_t io[8] = { 0x47, 0x01 };                  /* IO (Decode16, 0xCF8, 0xCF8, 1, 8) */
+	put(io, 2, 0xcf8, 2);
+	put(io, 4, 0xcf8, 2);
+	io[6] = 1;
+	io[7] = 8;
+	memcpy(rt + n, io, 8);
+	n += 8;
+	n += rt_word(rt + n, 1, 0x03, 0x0000, 0x0cf7);     /* I/O ports around the config ports */
+	n += rt_word(rt + n, 1, 0x03, 0x0d00, 0xffff);
+	uint8_t mem[26] = { 0x87, 0x17, 0x00, 0x00, 0x0c, 0x01 }; /* DWordMemory, RW, non-cacheable */
+	put(mem, 6, 0, 4);
+	put(mem, 10, devs->pci_mmio_base, 4);
+	put(mem, 14, devs->pci_mmio_base + devs->pci_mmio_size - 1, 4);
+	put(mem, 18, 0, 4);
+	put(mem, 22, devs->pci_mmio_size, 4);
+	memcpy(rt + n, mem, 26);
+	n += 26;
+	aml_crs(a, rt, n);
+	/* _PRT: INTA-INTD of every slot to the IOAPIC, swizzled over four GSIs. */
+	aml_name(a, "_PRT");
+	aml_byte(a, 0x12);
+	size_t pkg = aml_open(a);
+	aml_byte(a, 31 * 4);
+	for (uint32_t slot = 1; slot < 32; slot++) {
+		for (uint32_t pin = 0; pin < 4; pin++) {
+			aml_byte(a, 0x12);
+			size_t e = aml_open(a);
+			aml_byte(a, 4);
+			aml_int(a, (uint64_t)slot << 16 | 0xffff);
+			aml_int(a, pin);
+			aml_int(a, 0);
+			aml_int(a, devs->pci_intx_gsi_base + (slot + pin) % 4);
+			aml_close(a, e);
+		}
+	}
+	aml_close(a, pkg);
+	aml_close(a, dev);
+}
+
+static void build_virtio_mmio(struct aml *a, unsigned i, uint64_t base, uint32_t size, uint32_t gsi)
+{
+	char seg[5];
+	snprintf(seg, sizeof(seg), "VR%02X", i & 0xff);
+	size_t dev = aml_device(a, seg);
+	aml_name(a, "_HID");
+	aml_string(a, "LNRO0005");
+	aml_name(a, "_UID");
+	aml_int(a, i);
+	aml_name(a, "_CCA");
+	aml_int(a, 1);
+	uint8_t rt[32];
+	size_t n = 0;
+	uint8_t m[12] = { 0x86, 0x09, 0x00, 0x01 };        /* Memory32Fixed (ReadWrite) */
+	put(m, 4, base, 4);
+	put(m, 8, size, 4);
+	memcpy(rt + n, m, 12);
+	n += 12;
+	uint8_t irq[9] = { 0x89, 0x06, 0x00, 0x01, 0x01 }; /* Interrupt (Consumer, Level, ActiveHigh, Exclusive) */
+	put(irq, 5, gsi, 4);
+	memcpy(rt + n, irq, 9);
+	n += 9;
+	aml_crs(a, rt, n);
+	aml_close(a, dev);
+}
+
+/* DSDT: \_S5 (Package (4) { 5, 5, 0, 0 }) and, in \_SB, the PCI host bridge and the
+ * virtio-mmio devices. */
+static uint32_t build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *devs)
+{
+	static const uint8_t s5[] = {
 		0x08, '_', 'S', '5', '_',            /* NameOp "_S5_" */
 		0x12, 0x08, 0x04,                    /* PackageOp, PkgLength 8, 4 elements */
 		0x0a, ACPI_S5_TYP, 0x0a, ACPI_S5_TYP, /* BytePrefix 5, BytePrefix 5 */
 		0x00, 0x00,                          /* Zero, Zero */
 	};
-	uint32_t len = HDR_LEN + sizeof(aml);
+	struct aml a = { t + HDR_LEN, 0, room > HDR_LEN ? room - HDR_LEN : 0, false };
+	aml_bytes(&a, s5, sizeof(s5));
+	if (devs && (devs->pci || devs->nmmio)) {
+		aml_byte(&a, 0x10); /* Scope (\_SB) */
+		size_t sc = aml_open(&a);
+		aml_bytes(&a, "\\_SB_", 5);
+		if (devs->pci)
+			build_pci_host(&a, devs);
+		for (unsigned i = 0; i < devs->nmmio && i < ACPI_MAX_VIRTIO_MMIO; i++)
+			build_virtio_mmio(&a, i, devs->mmio[i].base, devs->mmio[i].size, devs->mmio[i].gsi);
+		aml_close(&a, sc);
+	}
+	if (a.overflow)
+		return 0;
+	uint32_t len = HDR_LEN + (uint32_t)a.len;
 	header(t, "DSDT", len, 2);
-	memcpy(t + HDR_LEN, aml, sizeof(aml));
 	finish(t, len);
 	return len;
 }
@@ -157,6 +382,12 @@ static uint32_t build_madt(uint8_t *t, unsigned ncpus)
 
 int acpi_build(struct guest_mem *mem, unsigned ncpus, uint64_t *rsdp_out)
 {
+	return acpi_build_devices(mem, ncpus, NULL, rsdp_out);
+}
+
+int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_devices *devs,
+		       uint64_t *rsdp_out)
+{
 	const uint64_t base = LAYOUT_ACPI, size = LAYOUT_ACPI_END - LAYOUT_ACPI;
 	uint8_t *p = guest_mem_ptr(mem, base, size);
 	if (!p || ncpus == 0 || ncpus > 255)
@@ -164,7 +395,11 @@ int acpi_build(struct guest_mem *mem, unsigned ncpus, uint64_t *rsdp_out)
 	memset(p, 0, size);
 	uint64_t off = 0x100; /* RSDP first, at 0xe0000 */
 #define NEXT(len) do { off = ALIGN_UP(off + (len), 16); } while (0)
-	uint64_t dsdt = base + off;   NEXT(build_dsdt(p + off));
+	uint64_t dsdt = base + off;
+	uint32_t dsdt_len = build_dsdt(p + off, size - off - 0x1000, devs);
+	if (!dsdt_len)
+		return -ENOSPC;
+	NEXT(dsdt_len);
 	uint64_t facs = ALIGN_UP(base + off, 64); off = facs - base; NEXT(build_facs(p + off));
 	uint64_t fadt = base + off;   NEXT(build_fadt(p + off, dsdt, facs));
 	uint64_t madt = base + off;   NEXT(build_madt(p + off, ncpus));

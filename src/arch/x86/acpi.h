@@ -2,6 +2,7 @@
 #ifndef PETREL_ARCH_X86_ACPI_H
 #define PETREL_ARCH_X86_ACPI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct guest_mem;
@@ -9,5 +10,23 @@ struct guest_mem;
 /* Writes the tables into [LAYOUT_ACPI, LAYOUT_ACPI_END) and returns the RSDP address in
  * *rsdp. ncpus local APICs with IDs 0..ncpus-1 are listed. */
 int acpi_build(struct guest_mem *mem, unsigned ncpus, uint64_t *rsdp);
+
+#define ACPI_MAX_VIRTIO_MMIO 32
+
+/* Devices the DSDT describes besides the fixed ones. */
+struct acpi_devices {
+	bool pci;                       /* a PCI host bridge (PNP0A03) on config mechanism #1 */
+	uint64_t pci_mmio_base, pci_mmio_size;  /* its memory window (_CRS) */
+	uint32_t pci_intx_gsi_base;     /* _PRT: slot s, pin p -> GSI base + (s + p) % 4 */
+	unsigned nmmio;                 /* virtio-mmio devices (LNRO0005) */
+	struct {
+		uint64_t base;
+		uint32_t size, gsi;
+	} mmio[ACPI_MAX_VIRTIO_MMIO];
+};
+
+/* acpi_build with a PCI host bridge and/or virtio-mmio devices in the DSDT (devs may be NULL). */
+int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_devices *devs,
+		       uint64_t *rsdp);
 
 #endif

@@ -16,6 +16,14 @@
 #define LAYOUT_ACPI_END       0x100000ull
 #define LAYOUT_KERNEL         0x100000ull  /* bzImage protected-mode code */
 #define LAYOUT_MMIO_HOLE      0xc0000000ull /* 3 GiB - 4 GiB: no RAM (IOAPIC, LAPIC, devices) */
+#define LAYOUT_PCI_MMIO       0xc0000000ull /* PCI BARs: [3 GiB, 3.25 GiB), the host bridge window */
+#define LAYOUT_PCI_MMIO_SIZE  0x10000000ull
+#define LAYOUT_VIRTIO_MMIO    0xd0000000ull /* virtio-mmio devices, 4 KiB apart */
+#define LAYOUT_VIRTIO_MMIO_STRIDE 0x1000ull
+#define LAYOUT_VIRTIO_MMIO_MAX 32
+#define LAYOUT_VIRTIO_MMIO_GSI 20           /* their interrupts: GSI 20-23 (PCI INTx uses 16-19) */
+#define LAYOUT_BOOT_TIMER     (LAYOUT_VIRTIO_MMIO + LAYOUT_VIRTIO_MMIO_MAX * LAYOUT_VIRTIO_MMIO_STRIDE)
+                                            /* --boot-timer register, one page (0xd0020000) */
 #define LAYOUT_IOAPIC         0xfec00000ull
 #define LAYOUT_LAPIC          0xfee00000ull
 

@@ -29,6 +29,8 @@ struct i8042 {
 	pthread_mutex_t lock;
 	struct irq_line irq;
 	struct power_ctl power;
+	/* Host-side counters for metrics (not guest state), under lock. */
+	uint64_t read_count, write_count, reset_count, ctrl_alt_del_count;
 };
 
 void i8042_init(struct i8042 *k, struct irq_line irq, struct power_ctl power);

@@ -1,0 +1,156 @@
+/* The controller: one microVM instance as the management plane sees it.
+ *
+ * It holds what Firecracker calls the VM resources (boot source, machine config, CPU config,
+ * devices, logger, metrics, serial output) while the instance is "Not started", builds and
+ * starts the VM on InstanceStart, and afterwards pauses/resumes it, injects Ctrl-Alt-Del and
+ * flushes metrics. Both the REST API (src/api/router.c) and the --config-file start of the
+ * Firecracker-style CLI go through it, so a config file means exactly what the same PUTs mean.
+ *
+ * Threads: API requests call the ctl_* functions from the API thread; they only take `lock`
+ * briefly and never wait for the guest. Work that has to wait for vCPUs (building and
+ * starting the VM, pausing, resuming) runs on the controller's worker thread ("fc_vmm"), which
+ * reports back through a callback; the worker also flushes metrics every 60 s. The main thread
+ * waits for the VM to start (event_fd), runs the console, then calls ctl_finish().
+ */
+#ifndef PETREL_API_CONTROLLER_H
+#define PETREL_API_CONTROLLER_H
+
+#include "api/metrics.h"
+#include "config/vm_config.h"
+#include "devices/legacy/boot_timer.h"
+#include "util/log.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+
+#define CTL_ID_MAX 64
+#define CTL_DEFAULT_ID "anonymous-instance"
+
+enum instance_state {
+	INSTANCE_NOT_STARTED = 0,
+	INSTANCE_STARTING,     /* InstanceStart accepted, VM being built ("Not started" to clients) */
+	INSTANCE_RUNNING,
+	INSTANCE_PAUSED,
+	INSTANCE_STOPPED,      /* the guest stopped; the process is about to exit */
+};
+
+/* Work for the worker thread. */
+enum ctl_action {
+	CTL_ACTION_START,
+	CTL_ACTION_PAUSE,
+	CTL_ACTION_RESUME,
+};
+
+/* Called once per submitted action, on the worker thread: err is 0 or a negative errno
+ * (-ENOMEM: internal error; anything else: the request was refused), msg says why. */
+typedef void (*ctl_done_fn)(void *opaque, int err, const char *msg);
+
+struct ctl_job {
+	enum ctl_action action;
+	ctl_done_fn done;
+	void *opaque;
+	struct ctl_job *next;
+};
+
+struct logger_settings {
+	bool configured;       /* by PUT /logger (what GET /vm/config reports) */
+	char *log_path;        /* NULL: stderr */
+	enum log_level level;
+	bool show_level, show_log_origin;
+	char *module;
+};
+
+struct controller {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;          /* wakes the worker */
+	char id[CTL_ID_MAX + 1];
+
+	/* The VM definition (devices included). Read without the lock by the thread that builds
+	 * the VM: every writer checks state == NOT_STARTED under the lock first. */
+	struct vm_config cfg;
+	int serial_fd;                /* PUT /serial serial_out_path, opened; -1: stdout */
+	char *serial_path;
+	struct logger_settings logger;
+	struct metrics metrics;
+	json_t *api_counts;           /* API request counters (router.c keeps them) */
+	bool boot_timer_enabled;
+	struct boot_timer boot_timer;
+	/* tests/fuzz: validate requests but touch nothing outside the controller: no host file
+	 * is opened (paths of kernels and disks are taken as they are; log, metrics and serial
+	 * paths are refused) and the global logger is left alone. */
+	bool dry_run;
+
+	enum instance_state state;
+	struct vm *vm;                /* from InstanceStart on */
+	int event_fd;                 /* eventfd: written when the VM runs (main thread waits) */
+
+	/* worker */
+	pthread_t worker;
+	bool worker_started, shutting_down;
+	struct ctl_job *jobs, **jobs_tail;
+	uint64_t next_flush_ns;       /* 0: no periodic flush */
+};
+
+/* id: the instance id (NULL: "anonymous-instance"). 0 or -errno. */
+int ctl_init(struct controller *ctl, const char *id);
+/* Stop the worker (failing queued jobs), destroy the VM, free everything. */
+void ctl_free(struct controller *ctl);
+/* Start the worker thread. Block the signals the console takes before calling this: the
+ * worker creates the vCPU threads, which inherit its signal mask. */
+int ctl_start_worker(struct controller *ctl);
+/* Queue work for the worker. 0 (done() will be called) or -ESHUTDOWN. */
+int ctl_submit(struct controller *ctl, enum ctl_action action, ctl_done_fn done, void *opaque);
+
+/* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main
+ * for --config-file). 0, or -errno with the reason in err. */
+int ctl_start_vm(struct controller *ctl, char *err, size_t errlen);
+/* The VM once it runs, or NULL (main thread, after event_fd fired). */
+struct vm *ctl_running_vm(struct controller *ctl);
+/* After the console loop returned (the VM is stopping): join the vCPUs, flush metrics a last
+ * time, mark the instance stopped. Returns petrel's exit status. */
+int ctl_finish(struct controller *ctl);
+/* Stop the worker thread: queued and later jobs fail with -ESHUTDOWN. */
+void ctl_stop_worker(struct controller *ctl);
+
+/* ---- requests (the REST API and the config file). Bodies are borrowed JSON values.
+ * Return 0, or -errno with a message in err: -ENOMEM means an internal error, anything else
+ * a bad request. ---- */
+int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_put_machine_config(struct controller *ctl, json_t *body, bool patch, char *err,
+			   size_t errlen);
+int ctl_put_cpu_config(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_put_drive(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *err,
+		    size_t errlen);
+int ctl_put_net(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+int ctl_put_vsock(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_put_entropy(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_put_logger(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_put_metrics(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_send_ctrl_alt_del(struct controller *ctl, char *err, size_t errlen);
+int ctl_flush_metrics(struct controller *ctl, char *err, size_t errlen);
+/* Checks done before queueing InstanceStart / a pause or resume, so a bad request is answered
+ * at once: 0 or -EINVAL with a message. */
+int ctl_check_start(struct controller *ctl, char *err, size_t errlen);
+int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen);
+
+/* Load a Firecracker --config-file document: every section is applied like the matching PUT
+ * ("drives" and "network-interfaces" as one PUT per element). 0 or -errno with err. */
+int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t errlen);
+
+/* ---- GET responses: new references (NULL only when out of memory) ---- */
+json_t *ctl_instance_info(struct controller *ctl);
+json_t *ctl_machine_config(struct controller *ctl);
+json_t *ctl_vm_config(struct controller *ctl);
+/* The cumulative counters a metrics line is made of (for tests and FlushMetrics). */
+json_t *ctl_metrics_counters(struct controller *ctl);
+
+const char *instance_state_name(enum instance_state s);
+
+#endif

@@ -1,0 +1,318 @@
+/* libmicrohttpd behind the API. See http.h. */
+#include "api/http.h"
+#include "api/controller.h"
+#include "api/router.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONNECTION_MEMORY 65536     /* per connection: request line and headers must fit */
+#define LISTEN_BACKLOG 128
+
+struct api_server {
+	struct MHD_Daemon *daemon;
+	struct controller *ctl;
+	int fd;
+	char *path;
+	size_t max_payload;
+};
+
+/* One request (MHD's per-request closure). */
+struct request {
+	struct api_server *srv;
+	struct MHD_Connection *conn;
+	char *body;
+	size_t len;
+	bool too_large;
+	bool dispatched;
+	/* the answer of a pending request, handed over by the controller's worker */
+	pthread_mutex_t lock;
+	bool suspended;
+	bool have_result;
+	struct api_response result;
+};
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_response *r)
+{
+	struct MHD_Response *resp;
+	if (r->body)
+		resp = MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_COPY);
+	else
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	if (r->body)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "petrel API");
+	enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result send_fault(struct MHD_Connection *conn, unsigned status, const char *fmt,
+				  ...) __attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result send_fault(struct MHD_Connection *conn, unsigned status, const char *fmt,
+				  ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct api_response r;
+	api_response_fault(&r, status, "%s", msg);
+	enum MHD_Result ret = send_response(conn, &r);
+	api_response_free(&r);
+	return ret;
+}
+
+/* The controller's answer to a pending request (worker thread). */
+static void request_done(void *opaque, struct api_response *resp)
+{
+	struct request *rq = opaque;
+	pthread_mutex_lock(&rq->lock);
+	rq->result = *resp;
+	rq->have_result = true;
+	if (rq->suspended) {
+		rq->suspended = false;
+		MHD_resume_connection(rq->conn);   /* MHD calls on_request again to send it */
+	}
+	pthread_mutex_unlock(&rq->lock);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	struct api_server *srv = cls;
+	struct request *rq = *con_cls;
+	static __thread bool named;
+
+	if (!named) {
+		/* MHD's thread: give it Firecracker's name for the API thread (logs, top). */
+		pthread_setname_np(pthread_self(), "fc_api");
+		named = true;
+	}
+	if (!rq) {
+		/* Headers are in. Refuse a body announced too large before it is sent: MHD then
+		 * discards the rest and closes the connection after the answer. */
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return MHD_NO;
+		rq->srv = srv;
+		rq->conn = conn;
+		pthread_mutex_init(&rq->lock, NULL);
+		*con_cls = rq;
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl) {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(cl, &end, 10);
+			if (!errno && end != cl && n > srv->max_payload) {
+				rq->too_large = true;
+				return send_fault(conn, 400, "request body of %llu bytes is larger than "
+						  "the limit of %zu bytes", n, srv->max_payload);
+			}
+		}
+		return MHD_YES;
+	}
+
+	if (*upload_size) {
+		/* Body data. Past the limit (a chunked body has no length up front) keep reading
+		 * but drop it; the answer is given once the request is complete. */
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (rq->too_large)
+			return MHD_YES;
+		if (rq->len + n > srv->max_payload) {
+			rq->too_large = true;
+			free(rq->body);
+			rq->body = NULL;
+			return MHD_YES;
+		}
+		char *b = realloc(rq->body, rq->len + n + 1);
+		if (!b)
+			return MHD_NO;
+		memcpy(b + rq->len, upload, n);
+		rq->len += n;
+		b[rq->len] = '\0';
+		rq->body = b;
+		return MHD_YES;
+	}
+
+	/* The whole request is in (or we are called again after a resume). */
+	pthread_mutex_lock(&rq->lock);
+	if (rq->have_result) {
+		pthread_mutex_unlock(&rq->lock);
+		enum MHD_Result ret = send_response(conn, &rq->result);
+		api_response_free(&rq->result);
+		rq->have_result = false;
+		return ret;
+	}
+	if (rq->dispatched) {
+		/* Woken without an answer (should not happen): wait again. */
+		rq->suspended = true;
+		MHD_suspend_connection(conn);
+		pthread_mutex_unlock(&rq->lock);
+		return MHD_YES;
+	}
+	rq->dispatched = true;
+	pthread_mutex_unlock(&rq->lock);
+
+	if (rq->too_large)
+		return send_fault(conn, 400, "request body larger than the limit of %zu bytes",
+				  srv->max_payload);
+	struct api_response resp;
+	enum api_result r = api_handle(srv->ctl, method, url, rq->body, rq->len, &resp,
+				       request_done, rq);
+	if (r == API_DONE) {
+		enum MHD_Result ret = send_response(conn, &resp);
+		api_response_free(&resp);
+		return ret;
+	}
+	/* Pending: the answer may already be there (the worker can be quick). */
+	pthread_mutex_lock(&rq->lock);
+	enum MHD_Result ret = MHD_YES;
+	if (rq->have_result) {
+		ret = send_response(conn, &rq->result);
+		api_response_free(&rq->result);
+		rq->have_result = false;
+	} else {
+		rq->suspended = true;
+		MHD_suspend_connection(conn);
+	}
+	pthread_mutex_unlock(&rq->lock);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+	if (!rq)
+		return;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_debug("API connection ended early (reason %d)", (int)toe);
+	free(rq->body);
+	api_response_free(&rq->result);
+	pthread_mutex_destroy(&rq->lock);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_debug("http: %s", msg);
+}
+
+/* Bind a listening Unix socket at path. A socket file nobody listens on is stale (a petrel
+ * that died): replace it. A live socket or any other file is left alone. */
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("API socket path '%s' is too long (at most %zu bytes)", path,
+			  sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno != EADDRINUSE)
+			goto fail;
+		struct stat st;
+		bool is_sock = lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+		int probe = is_sock ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+		bool stale = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+			     errno == ECONNREFUSED;
+		if (probe >= 0)
+			close(probe);
+		if (!stale) {
+			log_error("API socket '%s' already exists%s", path,
+				  is_sock ? " and is in use" : " and is not a socket");
+			close(fd);
+			return -EADDRINUSE;
+		}
+		log_info("replacing stale API socket %s", path);
+		unlink(path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			goto fail;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0)
+		goto fail;
+	return fd;
+fail:;
+	int e = errno;
+	log_error("cannot listen on API socket '%s': %s", path, strerror(e));
+	close(fd);
+	return -e;
+}
+
+int api_server_start(struct api_server **out, struct controller *ctl, const char *path,
+		     size_t max_payload)
+{
+	struct api_server *srv = calloc(1, sizeof(*srv));
+	if (!srv || !(srv->path = strdup(path))) {
+		free(srv);
+		return -ENOMEM;
+	}
+	srv->ctl = ctl;
+	srv->max_payload = max_payload;
+	srv->fd = listen_unix(path);
+	if (srv->fd < 0) {
+		int e = srv->fd;
+		free(srv->path);
+		free(srv);
+		return e;
+	}
+	srv->daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->fd,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+		MHD_OPTION_END);
+	if (!srv->daemon) {
+		log_error("cannot start the API server on %s", path);
+		close(srv->fd);
+		unlink(path);
+		free(srv->path);
+		free(srv);
+		return -EIO;
+	}
+	log_info("API server listening on %s", path);
+	*out = srv;
+	return 0;
+}
+
+void api_server_stop(struct api_server *srv)
+{
+	if (!srv)
+		return;
+	/* Take the listening socket back first: MHD would close it, and it is ours. */
+	MHD_quiesce_daemon(srv->daemon);
+	MHD_stop_daemon(srv->daemon);
+	close(srv->fd);
+	unlink(srv->path);
+	free(srv->path);
+	free(srv);
+}

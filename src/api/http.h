@@ -1,0 +1,24 @@
+/* The API's transport: HTTP/1.1 on a Unix socket, served by libmicrohttpd on one internal
+ * thread (keep-alive, pipelining, many clients). Requests go to api_handle(); those that wait
+ * for the VM suspend their connection until the controller answers, so the server thread
+ * itself never waits for the guest. */
+#ifndef PETREL_API_HTTP_H
+#define PETREL_API_HTTP_H
+
+#include <stddef.h>
+
+struct controller;
+struct api_server;
+
+#define API_DEFAULT_MAX_PAYLOAD 51200   /* bytes of request body, as Firecracker's default */
+
+/* Create, bind and listen on the socket at path, then start serving. A stale socket file
+ * (nothing listening) is replaced; a live one or another kind of file is an error.
+ * Returns 0 or -errno (logged). */
+int api_server_start(struct api_server **out, struct controller *ctl, const char *path,
+		     size_t max_payload);
+/* Stop serving, close and remove the socket. Every request must have been answered (the
+ * controller's worker stopped) before. */
+void api_server_stop(struct api_server *srv);
+
+#endif

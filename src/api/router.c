@@ -1,0 +1,507 @@
+/* Routing and validation of API requests. See router.h. */
+#include "api/router.h"
+#include "api/controller.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PATH_SEGMENTS_MAX 4
+#define FAULT_MAX 1024
+
+/* One request on its way through a handler. */
+struct call {
+	struct controller *ctl;
+	const char *method;
+	const char *path;
+	const char *id;           /* the {id} segment, or NULL */
+	json_t *body;             /* parsed object (PUT/PATCH), or NULL */
+	const char *group;        /* "get_api_requests", ... (metrics) */
+	const char *metric;
+	struct api_response *resp;
+	api_done_fn done;
+	void *opaque;
+};
+
+typedef enum api_result (*handler_fn)(struct call *c);
+
+struct route {
+	const char *path;         /* '/'-separated; "*" is one {id} segment */
+	const char *metric;       /* counter name: <metric>_count, <metric>_fails */
+	handler_fn get, put, patch;
+	/* In the spec but not implemented: the methods the spec has, and what to say. */
+	const char *unsupported_methods;
+	const char *unsupported;
+};
+
+/* ---- responses ---- */
+
+void api_response_free(struct api_response *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+}
+
+/* Fault messages may quote what the client sent: keep them printable ASCII so the JSON
+ * encoder never meets invalid UTF-8 and logs cannot be forged. */
+static void sanitize(char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch < 0x20 || ch >= 0x7f)
+			*s = '?';
+	}
+}
+
+static void set_json(struct api_response *resp, unsigned status, json_t *body)
+{
+	resp->status = status;
+	resp->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	if (!resp->body) {
+		resp->status = 500;
+		resp->body = strdup("{\"fault_message\":\"out of memory\"}");
+	}
+}
+
+void api_response_fault(struct api_response *resp, unsigned status, const char *fmt, ...)
+{
+	char msg[FAULT_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sanitize(msg);
+	set_json(resp, status, json_pack("{s:s}", "fault_message", msg));
+}
+
+static enum api_result ok_empty(struct call *c)
+{
+	c->resp->status = 204;
+	c->resp->body = NULL;
+	return API_DONE;
+}
+
+/* 0 -> 204; -ENOMEM -> 500; other errors -> 400 with the message. */
+static enum api_result from_result(struct call *c, int r, const char *msg)
+{
+	if (r == 0)
+		return ok_empty(c);
+	api_response_fault(c->resp, r == -ENOMEM ? 500 : 400, "%s", msg);
+	return API_DONE;
+}
+
+static enum api_result from_json(struct call *c, json_t *obj)
+{
+	if (!obj) {
+		api_response_fault(c->resp, 500, "out of memory");
+		return API_DONE;
+	}
+	set_json(c->resp, 200, obj);
+	return API_DONE;
+}
+
+/* ---- metrics: request counters ---- */
+
+static const char *const groups[] = { "get_api_requests", "put_api_requests",
+				      "patch_api_requests" };
+
+static void count_locked(json_t *counts, const char *group, const char *metric, bool failed)
+{
+	json_t *g = json_object_get(counts, group);
+	if (!g) {
+		g = json_object();
+		if (!g || json_object_set_new(counts, group, g) < 0)
+			return;
+	}
+	char key[64];
+	snprintf(key, sizeof(key), "%s_%s", metric, failed ? "fails" : "count");
+	json_t *v = json_object_get(g, key);
+	json_object_set_new(g, key, json_integer(v ? json_integer_value(v) + 1 : 1));
+}
+
+static void count(struct controller *ctl, const char *group, const char *metric, bool failed)
+{
+	if (!group || !metric)
+		return;
+	pthread_mutex_lock(&ctl->lock);
+	count_locked(ctl->api_counts, group, metric, false);
+	if (failed)
+		count_locked(ctl->api_counts, group, metric, true);
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+/* ---- handlers ---- */
+
+static enum api_result get_instance_info(struct call *c)
+{
+	return from_json(c, ctl_instance_info(c->ctl));
+}
+
+static enum api_result get_version(struct call *c)
+{
+	return from_json(c, json_pack("{s:s}", "firecracker_version", PETREL_VERSION));
+}
+
+static enum api_result get_machine_config(struct call *c)
+{
+	return from_json(c, ctl_machine_config(c->ctl));
+}
+
+static enum api_result get_vm_config(struct call *c)
+{
+	return from_json(c, ctl_vm_config(c->ctl));
+}
+
+#define SIMPLE_PUT(name, call_expr)                                                            \
+	static enum api_result name(struct call *c)                                            \
+	{                                                                                      \
+		char msg[FAULT_MAX];                                                           \
+		int r = (call_expr);                                                           \
+		return from_result(c, r, msg);                                                 \
+	}
+
+SIMPLE_PUT(put_boot_source, ctl_put_boot_source(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_machine_config, ctl_put_machine_config(c->ctl, c->body, false, msg, sizeof(msg)))
+SIMPLE_PUT(patch_machine_config, ctl_put_machine_config(c->ctl, c->body, true, msg, sizeof(msg)))
+SIMPLE_PUT(put_cpu_config, ctl_put_cpu_config(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_logger, ctl_put_logger(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_metrics, ctl_put_metrics(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_serial, ctl_put_serial(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_drive, ctl_put_drive(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_drive, ctl_patch_drive(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_net, ctl_put_net(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_net, ctl_patch_net(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_vsock, ctl_put_vsock(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
+
+/* Work that waits for the VM goes to the controller's worker; this carries the answer back. */
+struct pending {
+	struct controller *ctl;
+	const char *group, *metric;
+	api_done_fn done;
+	void *opaque;
+};
+
+static void pending_done(void *opaque, int err, const char *msg)
+{
+	struct pending *p = opaque;
+	struct api_response resp = { 204, NULL };
+	if (err)
+		api_response_fault(&resp, err == -ENOMEM ? 500 : 400, "%s",
+				   msg ? msg : strerror(-err));
+	count(p->ctl, p->group, p->metric, resp.status >= 400);
+	if (resp.status >= 400)
+		log_info("API request failed (%u): %s", resp.status, msg ? msg : "");
+	p->done(p->opaque, &resp);
+	free(p);
+}
+
+static enum api_result submit(struct call *c, enum ctl_action action)
+{
+	if (!c->done) {
+		api_response_fault(c->resp, 400, "this request cannot be served here");
+		return API_DONE;
+	}
+	struct pending *p = malloc(sizeof(*p));
+	if (!p) {
+		api_response_fault(c->resp, 500, "out of memory");
+		return API_DONE;
+	}
+	*p = (struct pending){ c->ctl, c->group, c->metric, c->done, c->opaque };
+	int r = ctl_submit(c->ctl, action, pending_done, p);
+	if (r < 0) {
+		free(p);
+		api_response_fault(c->resp, r == -ENOMEM ? 500 : 400, "%s",
+				   r == -ESHUTDOWN ? "petrel is shutting down" : strerror(-r));
+		return API_DONE;
+	}
+	return API_PENDING;
+}
+
+/* A body of exactly one string field whose value is one of `values`. */
+static int one_enum_field(json_t *body, const char *field, const char *const *values,
+			  const char **out, char *msg, size_t len)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(body, key, val) {
+		if (strcmp(key, field) != 0) {
+			snprintf(msg, len, "%s: unknown field", key);
+			return -EINVAL;
+		}
+	}
+	json_t *v = json_object_get(body, field);
+	if (!v) {
+		snprintf(msg, len, "%s: missing required field", field);
+		return -EINVAL;
+	}
+	if (!json_is_string(v)) {
+		snprintf(msg, len, "%s: expected a string", field);
+		return -EINVAL;
+	}
+	for (const char *const *p = values; *p; p++) {
+		if (!strcmp(*p, json_string_value(v)) &&
+		    strlen(json_string_value(v)) == json_string_length(v)) {
+			*out = *p;
+			return 0;
+		}
+	}
+	char list[128] = "";
+	for (const char *const *p = values; *p; p++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 p == values ? "" : ", ", *p);
+	snprintf(msg, len, "%s: '%s' is not one of %s", field, json_string_value(v), list);
+	return -EINVAL;
+}
+
+static enum api_result put_actions(struct call *c)
+{
+	static const char *const actions[] = { "FlushMetrics", "InstanceStart", "SendCtrlAltDel",
+					       NULL };
+	char msg[FAULT_MAX];
+	const char *action;
+	int r = one_enum_field(c->body, "action_type", actions, &action, msg, sizeof(msg));
+	if (r < 0)
+		return from_result(c, r, msg);
+	if (!strcmp(action, "InstanceStart")) {
+		if ((r = ctl_check_start(c->ctl, msg, sizeof(msg))) < 0)
+			return from_result(c, r, msg);
+		return submit(c, CTL_ACTION_START);
+	}
+	if (!strcmp(action, "SendCtrlAltDel"))
+		r = ctl_send_ctrl_alt_del(c->ctl, msg, sizeof(msg));
+	else
+		r = ctl_flush_metrics(c->ctl, msg, sizeof(msg));
+	return from_result(c, r, msg);
+}
+
+static enum api_result patch_vm(struct call *c)
+{
+	static const char *const states[] = { "Paused", "Resumed", NULL };
+	char msg[FAULT_MAX];
+	const char *state;
+	int r = one_enum_field(c->body, "state", states, &state, msg, sizeof(msg));
+	if (r == 0)
+		r = ctl_check_vm_state_change(c->ctl, msg, sizeof(msg));
+	if (r < 0)
+		return from_result(c, r, msg);
+	return submit(c, !strcmp(state, "Paused") ? CTL_ACTION_PAUSE : CTL_ACTION_RESUME);
+}
+
+static const struct route routes[] = {
+	{ "", "instance_info", get_instance_info, NULL, NULL, NULL, NULL },
+	{ "version", "vmm_version", get_version, NULL, NULL, NULL, NULL },
+	{ "machine-config", "machine_cfg", get_machine_config, put_machine_config,
+	  patch_machine_config, NULL, NULL },
+	{ "vm/config", "vm_config", get_vm_config, NULL, NULL, NULL, NULL },
+	{ "vm", "vm", NULL, NULL, patch_vm, NULL, NULL },
+	{ "actions", "actions", NULL, put_actions, NULL, NULL, NULL },
+	{ "boot-source", "boot_source", NULL, put_boot_source, NULL, NULL, NULL },
+	{ "cpu-config", "cpu_cfg", NULL, put_cpu_config, NULL, NULL, NULL },
+	{ "logger", "logger", NULL, put_logger, NULL, NULL, NULL },
+	{ "metrics", "metrics", NULL, put_metrics, NULL, NULL, NULL },
+	{ "serial", "serial", NULL, put_serial, NULL, NULL, NULL },
+	{ "drives/*", "drive", NULL, put_drive, patch_drive, NULL, NULL },
+	{ "network-interfaces/*", "network", NULL, put_net, patch_net, NULL, NULL },
+	{ "vsock", "vsock", NULL, put_vsock, NULL, NULL, NULL },
+	{ "entropy", "entropy", NULL, put_entropy, NULL, NULL, NULL },
+	/* In the spec, not in petrel yet. */
+	{ "balloon", "balloon", NULL, NULL, NULL, "GET PUT PATCH", "balloon devices are not supported yet" },
+	{ "balloon/statistics", "balloon", NULL, NULL, NULL, "GET PATCH", "balloon devices are not supported yet" },
+	{ "balloon/hinting/start", "balloon", NULL, NULL, NULL, "PATCH", "balloon devices are not supported yet" },
+	{ "balloon/hinting/status", "balloon", NULL, NULL, NULL, "GET", "balloon devices are not supported yet" },
+	{ "balloon/hinting/stop", "balloon", NULL, NULL, NULL, "PATCH", "balloon devices are not supported yet" },
+	{ "mmds", "mmds", NULL, NULL, NULL, "GET PUT PATCH", "MMDS (the microVM metadata service) is not supported yet" },
+	{ "mmds/config", "mmds", NULL, NULL, NULL, "PUT", "MMDS (the microVM metadata service) is not supported yet" },
+	{ "snapshot/create", "snapshot", NULL, NULL, NULL, "PUT", "snapshots are not supported yet" },
+	{ "snapshot/load", "snapshot", NULL, NULL, NULL, "PUT", "snapshots are not supported yet" },
+	{ "pmem/*", "pmem", NULL, NULL, NULL, "PUT PATCH", "pmem devices are not supported yet" },
+	{ "hotplug/memory", "hotplug_memory", NULL, NULL, NULL, "GET PUT PATCH", "memory hotplug is not supported yet" },
+};
+
+json_t *api_counters_new(void)
+{
+	json_t *c = json_object();
+	for (size_t i = 0; c && i < ARRAY_SIZE(groups); i++)
+		if (json_object_set_new(c, groups[i], json_object()) < 0)
+			goto fail;
+	for (size_t i = 0; c && i < ARRAY_SIZE(routes); i++) {
+		const struct route *r = &routes[i];
+		handler_fn h[3] = { r->get, r->put, r->patch };
+		for (int g = 0; g < 3; g++) {
+			if (!h[g])
+				continue;
+			json_t *grp = json_object_get(c, groups[g]);
+			char key[64];
+			snprintf(key, sizeof(key), "%s_count", r->metric);
+			if (json_object_set_new(grp, key, json_integer(0)) < 0)
+				goto fail;
+			snprintf(key, sizeof(key), "%s_fails", r->metric);
+			if (json_object_set_new(grp, key, json_integer(0)) < 0)
+				goto fail;
+		}
+	}
+	return c;
+fail:
+	json_decref(c);
+	return NULL;
+}
+
+/* Split "/a/b/c" (one trailing '/' allowed) into segments; -1 if malformed. */
+static int split_path(char *p, char **seg, int max)
+{
+	if (p[0] != '/')
+		return -1;
+	p++;
+	size_t n = strlen(p);
+	if (n && p[n - 1] == '/')
+		p[--n] = '\0';
+	if (!n)
+		return 0;
+	int count = 0;
+	for (;;) {
+		char *slash = strchr(p, '/');
+		if (count == max)
+			return -1;
+		seg[count++] = p;
+		if (!slash)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+	}
+	for (int i = 0; i < count; i++)
+		if (!seg[i][0])
+			return -1;
+	return count;
+}
+
+/* Match segments against a route pattern; sets *id for a "*" segment. */
+static bool match(const char *pattern, char **seg, int nseg, const char **id)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "%s", pattern);
+	char *pseg[PATH_SEGMENTS_MAX];
+	int np = 0;
+	if (pat[0]) {
+		for (char *s = pat;; ) {
+			pseg[np++] = s;
+			char *slash = strchr(s, '/');
+			if (!slash)
+				break;
+			*slash = '\0';
+			s = slash + 1;
+		}
+	}
+	if (np != nseg)
+		return false;
+	for (int i = 0; i < np; i++) {
+		if (!strcmp(pseg[i], "*"))
+			*id = seg[i];
+		else if (strcmp(pseg[i], seg[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
+static bool method_in(const char *method, const char *list)
+{
+	size_t n = strlen(method);
+	for (const char *p = list; p && *p; ) {
+		const char *sp = strchr(p, ' ');
+		size_t len = sp ? (size_t)(sp - p) : strlen(p);
+		if (len == n && !strncmp(p, method, n))
+			return true;
+		p = sp ? sp + 1 : NULL;
+	}
+	return false;
+}
+
+static enum api_result route_request(struct controller *ctl, const char *method, const char *path,
+				     const char *body, size_t len, struct api_response *resp,
+				     api_done_fn done, void *opaque, const char **group,
+				     const char **metric)
+{
+	char buf[512];
+	char *seg[PATH_SEGMENTS_MAX];
+	const char *id = NULL;
+	const struct route *rt = NULL;
+
+	int nseg = strlen(path) < sizeof(buf) ? (snprintf(buf, sizeof(buf), "%s", path),
+						   split_path(buf, seg, PATH_SEGMENTS_MAX)) : -1;
+	for (size_t i = 0; nseg >= 0 && i < ARRAY_SIZE(routes) && !rt; i++)
+		if (match(routes[i].path, seg, nseg, &id))
+			rt = &routes[i];
+
+	int g = !strcmp(method, "GET") ? 0 : !strcmp(method, "PUT") ? 1 : !strcmp(method, "PATCH") ? 2 : -1;
+	handler_fn h = NULL;
+	if (rt && g >= 0)
+		h = g == 0 ? rt->get : g == 1 ? rt->put : rt->patch;
+	if (rt && rt->unsupported && method_in(method, rt->unsupported_methods)) {
+		api_response_fault(resp, 400, "%s %s: %s", method, path, rt->unsupported);
+		return API_DONE;
+	}
+	if (!h) {
+		api_response_fault(resp, 400, "invalid request method and/or path: %s %s", method, path);
+		return API_DONE;
+	}
+	*group = groups[g];
+	*metric = rt->metric;
+
+	if (g == 0) {
+		if (len) {
+			api_response_fault(resp, 400, "GET %s takes no request body", path);
+			return API_DONE;
+		}
+		struct call c = { ctl, method, path, id, NULL, *group, *metric, resp, done, opaque };
+		return h(&c);
+	}
+	if (!len) {
+		api_response_fault(resp, 400, "%s %s needs a JSON request body", method, path);
+		return API_DONE;
+	}
+	json_error_t jerr;
+	json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!obj) {
+		api_response_fault(resp, 400, "invalid JSON in the request body at line %d, column "
+				   "%d: %s", jerr.line, jerr.column, jerr.text);
+		return API_DONE;
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		api_response_fault(resp, 400, "the request body must be a JSON object");
+		return API_DONE;
+	}
+	struct call c = { ctl, method, path, id, obj, *group, *metric, resp, done, opaque };
+	enum api_result r = h(&c);
+	json_decref(obj);
+	return r;
+}
+
+enum api_result api_handle(struct controller *ctl, const char *method, const char *path,
+			   const char *body, size_t len, struct api_response *resp,
+			   api_done_fn done, void *opaque)
+{
+	const char *group = NULL, *metric = NULL;
+	resp->status = 500;
+	resp->body = NULL;
+	enum api_result r = route_request(ctl, method, path, body, len, resp, done, opaque, &group,
+					  &metric);
+	if (r == API_PENDING) {
+		log_debug("API %s %s: in progress", method, path);
+		return r;
+	}
+	count(ctl, group, metric, resp->status >= 400);
+	if (resp->status >= 400) {
+		char p[128];
+		snprintf(p, sizeof(p), "%s", path);
+		sanitize(p);
+		log_info("API %s %s: %u %s", method, p, resp->status, resp->body ? resp->body : "");
+	} else {
+		log_debug("API %s %s: %u", method, path, resp->status);
+	}
+	return r;
+}

@@ -1,0 +1,313 @@
+/* Raw image files: io_uring for the hot path, preadv/pwritev/fdatasync/fallocate otherwise. */
+#include "block/raw.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int raw_open(struct raw_file *f, const char *path, bool read_only, bool direct, bool async, unsigned depth)
+{
+	memset(f, 0, sizeof(*f));
+	f->fd = f->efd = -1;
+	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
+	f->fd = open(path, flags);
+	if (f->fd < 0) {
+		int err = -errno;
+		if (direct && errno == EINVAL)
+			log_error("disk %s: the file system does not support O_DIRECT", path);
+		else
+			log_error("cannot open disk image %s%s: %s", path, read_only ? " (read-only)" : "",
+				  strerror(errno));
+		return err;
+	}
+	struct stat st;
+	if (fstat(f->fd, &st) < 0) {
+		int err = -errno;
+		raw_close(f);
+		return err;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		uint64_t sz = 0;
+		if (ioctl(f->fd, BLKGETSIZE64, &sz) < 0) {
+			int err = -errno;
+			log_error("disk %s: BLKGETSIZE64: %s", path, strerror(errno));
+			raw_close(f);
+			return err;
+		}
+		f->size = sz;
+	} else if (S_ISREG(st.st_mode)) {
+		f->size = (uint64_t)st.st_size;
+	} else {
+		log_error("disk %s: not a regular file or block device", path);
+		raw_close(f);
+		return -EINVAL;
+	}
+	f->path = strdup(path);
+	f->read_only = read_only;
+	f->direct = direct;
+	f->dio_align = 512;
+	if (direct && S_ISBLK(st.st_mode)) {
+		int lbs = 0;
+		if (ioctl(f->fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
+			f->dio_align = (uint32_t)lbs;
+	} else if (direct && st.st_blksize > 512) {
+		/* Regular files: the file system block size is safe (it may accept less). */
+		f->dio_align = 512;
+	}
+	if (!async)
+		return 0;
+	f->depth = depth ? depth : 128;
+	int r = io_uring_queue_init(f->depth, &f->ring, 0);
+	if (r < 0) {
+		log_warn("disk %s: io_uring unavailable (%s): using synchronous I/O", path, strerror(-r));
+		return 0;
+	}
+	f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->efd < 0 || (r = io_uring_register_eventfd(&f->ring, f->efd)) < 0) {
+		log_warn("disk %s: cannot attach an eventfd to io_uring: using synchronous I/O", path);
+		io_uring_queue_exit(&f->ring);
+		if (f->efd >= 0)
+			close(f->efd);
+		f->efd = -1;
+		return 0;
+	}
+	f->async = true;
+	return 0;
+}
+
+void raw_close(struct raw_file *f)
+{
+	if (f->async) {
+		raw_reap(f, NULL, NULL, true);
+		io_uring_queue_exit(&f->ring);
+		f->async = false;
+	}
+	if (f->efd >= 0)
+		close(f->efd);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = f->efd = -1;
+	free(f->path);
+	f->path = NULL;
+}
+
+static bool aligned(const struct raw_file *f, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	uint64_t a = f->dio_align - 1;
+	if (off & a)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (((uintptr_t)iov[i].iov_base & a) || (iov[i].iov_len & a))
+			return false;
+	return true;
+}
+
+int raw_queue(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n, void *tag)
+{
+	if (!f->async)
+		return -EAGAIN;
+	if (f->direct && op != RAW_FLUSH && !aligned(f, off, iov, n))
+		return -EAGAIN;
+	if (f->inflight + f->queued >= f->depth)
+		return -EAGAIN;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring);
+	if (!sqe)
+		return -EAGAIN;
+	switch (op) {
+	case RAW_READ: io_uring_prep_readv(sqe, f->fd, iov, n, off); break;
+	case RAW_WRITE: io_uring_prep_writev(sqe, f->fd, iov, n, off); break;
+	case RAW_FLUSH: io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC); break;
+	}
+	io_uring_sqe_set_data(sqe, tag);
+	f->queued++;
+	return 0;
+}
+
+int raw_kick(struct raw_file *f)
+{
+	if (!f->async || !f->queued)
+		return 0;
+	int r = io_uring_submit(&f->ring);
+	if (r < 0) {
+		log_warn("disk %s: io_uring_submit: %s", f->path, strerror(-r));
+		return r;
+	}
+	f->inflight += f->queued;
+	f->submitted += f->queued;
+	f->queued = 0;
+	return 0;
+}
+
+int raw_reap(struct raw_file *f, raw_done_fn fn, void *ctx, bool wait)
+{
+	if (!f->async)
+		return 0;
+	if (f->efd >= 0) {
+		uint64_t v;
+		if (read(f->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			log_warn("disk %s: eventfd read: %s", f->path, strerror(errno));
+	}
+	if (wait && f->queued)
+		raw_kick(f);
+	int n = 0;
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		int r;
+		if (wait && f->inflight)
+			r = io_uring_wait_cqe(&f->ring, &cqe);
+		else
+			r = io_uring_peek_cqe(&f->ring, &cqe);
+		if (r == -EINTR)
+			continue;
+		if (r < 0 || !cqe)
+			break;
+		void *tag = io_uring_cqe_get_data(cqe);
+		int64_t res = cqe->res;
+		io_uring_cqe_seen(&f->ring, cqe);
+		f->inflight--;
+		f->completed++;
+		n++;
+		if (fn)
+			fn(ctx, tag, res);
+	}
+	return n;
+}
+
+static int64_t bounce(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	/* O_DIRECT with buffers or offsets it cannot take: go through an aligned buffer over
+	 * the aligned byte range. Writes of a partial block read the block first. */
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	uint64_t a = f->dio_align, start = ALIGN_DOWN(off, a), end = ALIGN_UP(off + total, a);
+	void *buf = NULL;
+	if (posix_memalign(&buf, 4096, end - start))
+		return -ENOMEM;
+	int64_t r = 0;
+	if (op == RAW_READ || (off != start || off + total != end)) {
+		ssize_t got = pread(f->fd, buf, end - start, (off_t)start);
+		if (got < 0) {
+			r = -errno;
+			goto out;
+		}
+		if ((uint64_t)got < end - start)
+			memset((uint8_t *)buf + got, 0, end - start - (uint64_t)got);
+	}
+	uint8_t *p = (uint8_t *)buf + (off - start);
+	for (unsigned i = 0; i < n; i++) {
+		if (op == RAW_READ)
+			memcpy(iov[i].iov_base, p, iov[i].iov_len);
+		else
+			memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	if (op == RAW_WRITE) {
+		ssize_t put = pwrite(f->fd, buf, end - start, (off_t)start);
+		if (put < 0) {
+			r = -errno;
+			goto out;
+		}
+		if ((uint64_t)put != end - start) {
+			r = -EIO;
+			goto out;
+		}
+	}
+	r = (int64_t)total;
+out:
+	free(buf);
+	return r;
+}
+
+int64_t raw_sync(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	f->sync_ops++;
+	if (op == RAW_FLUSH)
+		return fdatasync(f->fd) < 0 ? -errno : 0;
+	if (f->direct && !aligned(f, off, iov, n))
+		return bounce(f, op, off, iov, n);
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	/* preadv/pwritev take at most IOV_MAX iovecs and may transfer less than asked: loop. */
+	uint64_t done = 0;
+	unsigned i = 0;
+	size_t skip = 0;
+	while (done < total) {
+		struct iovec tmp[64];
+		unsigned k = 0;
+		for (unsigned j = i; j < n && k < 64; j++, k++) {
+			tmp[k] = iov[j];
+			if (j == i) {
+				tmp[k].iov_base = (uint8_t *)tmp[k].iov_base + skip;
+				tmp[k].iov_len -= skip;
+			}
+		}
+		ssize_t r = op == RAW_READ ? preadv(f->fd, tmp, (int)k, (off_t)(off + done))
+					   : pwritev(f->fd, tmp, (int)k, (off_t)(off + done));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return op == RAW_READ ? -EIO : -ENOSPC;
+		done += (uint64_t)r;
+		size_t left = (size_t)r;
+		while (left && i < n) {
+			size_t avail = iov[i].iov_len - skip;
+			if (left < avail) {
+				skip += left;
+				left = 0;
+			} else {
+				left -= avail;
+				i++;
+				skip = 0;
+			}
+		}
+		while (i < n && iov[i].iov_len == 0)
+			i++;
+	}
+	return (int64_t)total;
+}
+
+int raw_discard(struct raw_file *f, uint64_t off, uint64_t len)
+{
+	if (!len)
+		return 0;
+	if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0 &&
+	    errno != EOPNOTSUPP)
+		return -errno;
+	return 0;
+}
+
+int raw_write_zeroes(struct raw_file *f, uint64_t off, uint64_t len, bool unmap)
+{
+	if (!len)
+		return 0;
+	int mode = unmap ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	if (fallocate(f->fd, mode, (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EINVAL)
+		return -errno;
+	/* No fallocate mode for it here: write zeroes. */
+	static const uint8_t zero[65536] __attribute__((aligned(4096)));
+	while (len) {
+		size_t chunk = (size_t)MIN(len, (uint64_t)sizeof(zero));
+		struct iovec iov = { (void *)zero, chunk };
+		int64_t r = raw_sync(f, RAW_WRITE, off, &iov, 1);
+		if (r < 0)
+			return (int)r;
+		off += chunk;
+		len -= chunk;
+	}
+	return 0;
+}

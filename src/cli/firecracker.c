@@ -1,0 +1,385 @@
+/* `petrel [--api-sock PATH] [--config-file FILE] ...`: petrel started the way Firecracker is.
+ *
+ * Without --no-api, the REST API is served on the socket; with --config-file the microVM is
+ * configured from the file (exactly as the same PUTs would) and started at once, otherwise it
+ * waits for PUT /actions {"action_type": "InstanceStart"}. The guest console is on
+ * stdin/stdout, and petrel exits when the guest stops, with the status of `petrel run`. */
+#include "api/controller.h"
+#include "api/http.h"
+#include "cli/cli.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+
+#define FC_DEFAULT_API_SOCK "/run/petrel.socket"
+
+enum {
+	OPT_API_SOCK = 256, OPT_CONFIG_FILE, OPT_NO_API, OPT_ID, OPT_LOG_PATH, OPT_LEVEL,
+	OPT_SHOW_LEVEL, OPT_SHOW_ORIGIN, OPT_MODULE, OPT_METRICS_PATH, OPT_BOOT_TIMER,
+	OPT_MAX_PAYLOAD, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER, OPT_START_TIME_US,
+	OPT_START_TIME_CPU_US, OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
+	/* petrel extras, for tests and diagnostics */
+	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM,
+};
+
+static const struct option options[] = {
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
+	{ "no-api", no_argument, NULL, OPT_NO_API },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "log-path", required_argument, NULL, OPT_LOG_PATH },
+	{ "level", required_argument, NULL, OPT_LEVEL },
+	{ "show-level", no_argument, NULL, OPT_SHOW_LEVEL },
+	{ "show-log-origin", no_argument, NULL, OPT_SHOW_ORIGIN },
+	{ "module", required_argument, NULL, OPT_MODULE },
+	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
+	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
+	{ "http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER },
+	{ "start-time-us", required_argument, NULL, OPT_START_TIME_US },
+	{ "start-time-cpu-us", required_argument, NULL, OPT_START_TIME_CPU_US },
+	{ "parent-cpu-time-us", required_argument, NULL, OPT_PARENT_CPU_TIME_US },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "pvm", required_argument, NULL, OPT_PVM },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct fc_opts {
+	const char *api_sock;
+	const char *config_file;
+	bool no_api;
+	const char *id;
+	const char *log_path;
+	enum log_level level;
+	bool show_level, show_origin;
+	const char *module;
+	const char *metrics_path;
+	bool boot_timer;
+	size_t max_payload;
+	bool debug_exit, stats;
+	int pvm;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: petrel [--api-sock PATH] [--config-file FILE] [--no-api] [options]\n"
+		"       petrel run ...      (petrel run --help)\n"
+		"\n"
+		"Starts like Firecracker: serves Firecracker's REST API on a Unix socket and/or boots the\n"
+		"microVM described by a Firecracker --config-file.\n"
+		"\n"
+		"  --api-sock PATH              API socket (default " FC_DEFAULT_API_SOCK ")\n"
+		"  --config-file FILE           configure the microVM from FILE and start it at once\n"
+		"  --no-api                     no API server (needs --config-file)\n"
+		"  --id ID                      instance id, 1-64 of [A-Za-z0-9-] (default " CTL_DEFAULT_ID ")\n"
+		"  --log-path PATH              log to this file or named pipe (default stderr)\n"
+		"  --level LEVEL                Error, Warning, Info (default), Debug, Trace, Off\n"
+		"  --show-level                 show the level in log lines\n"
+		"  --show-log-origin            show the source file and line in log lines\n"
+		"  --module PATH                only log from source files under src/PATH (e.g. api)\n"
+		"  --metrics-path PATH          write metrics (JSON lines) to this file or named pipe\n"
+		"  --boot-timer                 log the guest boot time when the guest writes 123 to\n"
+		"                               MMIO 0xd0020000\n"
+		"  --http-api-max-payload-size N  largest request body in bytes (default %d)\n"
+		"  --no-seccomp                 accepted for compatibility (petrel has no seccomp filters yet)\n"
+		"  --version                    print the version\n"
+		"\n"
+		"Also: --debug-exit (test ports 0xf4/0xf5), --stats (exit statistics on stderr at the end),\n"
+		"--pvm auto|on|off (see petrel run --help).\n"
+		"The guest console is on stdin/stdout; petrel exits when the guest stops.\n",
+		API_DEFAULT_MAX_PAYLOAD);
+}
+
+static bool valid_id(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > CTL_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* 0 ok, 1 printed help/version (exit 0), -1 bad usage (exit 2). */
+static int parse_args(int argc, char **argv, struct fc_opts *o)
+{
+	char *end;
+	unsigned long long v;
+	optind = 1;
+	opterr = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_API_SOCK: o->api_sock = optarg; break;
+		case OPT_CONFIG_FILE: o->config_file = optarg; break;
+		case OPT_NO_API: o->no_api = true; break;
+		case OPT_ID:
+			if (!valid_id(optarg)) {
+				log_error("--id: '%s' must be 1 to %d letters, digits or '-'", optarg,
+					  CTL_ID_MAX);
+				return -1;
+			}
+			o->id = optarg;
+			break;
+		case OPT_LOG_PATH: o->log_path = optarg; break;
+		case OPT_LEVEL:
+			if (log_level_from_name(optarg, &o->level) < 0) {
+				log_error("--level: unknown log level '%s' (Error, Warning, Info, Debug, "
+					  "Trace, Off)", optarg);
+				return -1;
+			}
+			break;
+		case OPT_SHOW_LEVEL: o->show_level = true; break;
+		case OPT_SHOW_ORIGIN: o->show_origin = true; break;
+		case OPT_MODULE: o->module = optarg; break;
+		case OPT_METRICS_PATH: o->metrics_path = optarg; break;
+		case OPT_BOOT_TIMER: o->boot_timer = true; break;
+		case OPT_MAX_PAYLOAD:
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 ||
+			    v > (64u << 20)) {
+				log_error("--http-api-max-payload-size: '%s' is not a size between 1 and "
+					  "%u bytes", optarg, 64u << 20);
+				return -1;
+			}
+			o->max_payload = (size_t)v;
+			break;
+		case OPT_NO_SECCOMP:
+		case OPT_START_TIME_US:
+		case OPT_START_TIME_CPU_US:
+		case OPT_PARENT_CPU_TIME_US:
+			break;   /* accepted for compatibility with Firecracker's jailer and scripts */
+		case OPT_SECCOMP_FILTER:
+			log_error("--seccomp-filter: custom seccomp filters are not supported yet");
+			return -1;
+		case OPT_VERSION:
+			printf("petrel %s\n", PETREL_VERSION);
+			return 1;
+		case OPT_HELP:
+		case 'h':
+			usage(stdout);
+			return 1;
+		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
+		case OPT_STATS: o->stats = true; break;
+		case OPT_PVM:
+			if (!strcmp(optarg, "auto"))
+				o->pvm = -1;
+			else if (!strcmp(optarg, "on"))
+				o->pvm = 1;
+			else if (!strcmp(optarg, "off"))
+				o->pvm = 0;
+			else {
+				log_error("--pvm: expected auto, on or off, not '%s'", optarg);
+				return -1;
+			}
+			break;
+		default:
+			log_error("unknown or incomplete option '%s' (see petrel --help)",
+				  argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see petrel --help)", argv[optind]);
+		return -1;
+	}
+	if (o->no_api && !o->config_file) {
+		log_error("--no-api needs --config-file (nothing could configure the microVM)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Before InstanceStart: wait for the VM to run, or for a signal to stop. Returns the VM, or
+ * NULL when petrel should exit (*signo says which signal, 0 on error). */
+static struct vm *wait_for_start(struct controller *ctl, int *signo)
+{
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	struct vm *vm = NULL;
+	*signo = 0;
+	while (!(vm = ctl_running_vm(ctl))) {
+		struct pollfd p[2] = { { .fd = ctl->event_fd, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+		if (p[0].revents & POLLIN) {
+			uint64_t n;
+			if (read(ctl->event_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+				log_warn("event read: %s", strerror(errno));
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				*signo = (int)si.ssi_signo;
+				break;
+			}
+		}
+	}
+	if (sfd >= 0)
+		close(sfd);
+	return vm;
+}
+
+static int configure(struct controller *ctl, const struct fc_opts *o)
+{
+	char err[640];
+	struct vm_config *cfg = &ctl->cfg;
+	cfg->debug_exit = o->debug_exit;
+	cfg->stats = o->stats;
+	cfg->pvm_workarounds = o->pvm;
+	ctl->boot_timer_enabled = o->boot_timer;
+	if (o->log_path) {
+		ctl->logger.configured = true;
+		ctl->logger.log_path = strdup(o->log_path);
+	}
+	ctl->logger.level = o->level;
+	ctl->logger.show_level = o->show_level;
+	ctl->logger.show_log_origin = o->show_origin;
+	ctl->logger.module = o->module ? strdup(o->module) : NULL;
+	if (o->metrics_path) {
+		json_t *m = json_pack("{s:s}", "metrics_path", o->metrics_path);
+		int r = m ? ctl_put_metrics(ctl, m, err, sizeof(err)) : -ENOMEM;
+		json_decref(m);
+		if (r < 0) {
+			log_error("--metrics-path: %s", r == -ENOMEM ? "out of memory" : err);
+			return r;
+		}
+	}
+	if (o->config_file) {
+		char *text = NULL;
+		size_t len;
+		int r = read_whole_file(o->config_file, VM_CONFIG_FILE_MAX, &text, &len);
+		if (r < 0) {
+			log_error("cannot read config file '%s': %s", o->config_file, strerror(-r));
+			return r;
+		}
+		if (strlen(text) != len) {
+			free(text);
+			log_error("%s: contains a NUL byte", o->config_file);
+			return -EINVAL;
+		}
+		r = ctl_load_config(ctl, text, err, sizeof(err));
+		free(text);
+		if (r < 0) {
+			log_error("%s: %s", o->config_file, err);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void report_stop(struct vm *vm, bool stats, const struct vm_config *cfg)
+{
+	if (vm->stopping) {
+		if (vm->stop_reason == VM_STOP_ERROR)
+			log_error("%s", vm->stop_msg);
+		else
+			fprintf(stderr, "petrel: %s\n", vm->stop_msg);
+	}
+	if (stats && vm->nvcpus) {
+		struct exit_stats st;
+		vm_exit_stats(vm, &st);
+		exit_stats_print(&st, now_ns() - vm->start_ns, stderr);
+		fprintf(stderr, "  guest memory resident: %llu KiB of %llu MiB\n",
+			(unsigned long long)(guest_mem_resident(&vm->mem) >> 10),
+			(unsigned long long)cfg->mem_mib);
+	}
+}
+
+int cli_firecracker(int argc, char **argv)
+{
+	struct fc_opts o = { .api_sock = FC_DEFAULT_API_SOCK, .level = LOG_INFO,
+			     .max_payload = API_DEFAULT_MAX_PAYLOAD, .pvm = -1 };
+	int r = parse_args(argc, argv, &o);
+	if (r)
+		return r > 0 ? 0 : 2;
+
+	/* Firecracker's logger defaults: level Info, no level or origin in the lines. */
+	log_set_id(o.id ? o.id : CTL_DEFAULT_ID);
+	log_set_level(o.level);
+	log_set_format(o.show_level, o.show_origin);
+	log_set_module(o.module);
+	if (o.log_path && (r = log_set_path(o.log_path)) < 0) {
+		log_error("--log-path: cannot open '%s': %s", o.log_path, strerror(-r));
+		return 2;
+	}
+
+	/* The console loop takes these through a signalfd; every thread started from here on
+	 * (API server, worker, vCPUs) inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	static struct controller ctl;
+	if ((r = ctl_init(&ctl, o.id)) < 0) {
+		log_error("cannot set up: %s", strerror(-r));
+		return 1;
+	}
+	int status = 2;
+	struct api_server *srv = NULL;
+	log_info("Running petrel v%s", PETREL_VERSION);
+	if (configure(&ctl, &o) < 0)
+		goto out;
+	status = 1;
+	if ((r = ctl_start_worker(&ctl)) < 0) {
+		log_error("cannot start the controller thread: %s", strerror(-r));
+		goto out;
+	}
+	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0)
+		goto out;
+	if (o.config_file) {
+		char err[640];
+		if (ctl_start_vm(&ctl, err, sizeof(err)) < 0 && !ctl_running_vm(&ctl)) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+
+	int signo;
+	struct vm *vm = wait_for_start(&ctl, &signo);
+	if (!vm) {
+		if (signo)
+			fprintf(stderr, "petrel: stopped by signal %d before the microVM started\n", signo);
+		status = signo ? 0 : 1;
+		goto out;
+	}
+	console_loop(vm);
+	status = ctl_finish(&ctl);
+	report_stop(vm, o.stats, &ctl.cfg);
+out:
+	ctl_stop_worker(&ctl);
+	api_server_stop(srv);
+	ctl_free(&ctl);
+	return status;
+}

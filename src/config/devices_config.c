@@ -1,0 +1,906 @@
+/* Firecracker's device objects (Drive, NetworkInterface, Vsock, EntropyDevice) in JSON and
+ * petrel's CLI forms of them. See devices_config.h. */
+#include "config/devices_config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int oom(char *err, size_t errlen)
+{
+	set_err(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+/* "where.key" or just "key". */
+#define FIELD(where, key) (where) && *(where) ? (where) : "", (where) && *(where) ? "." : "", (key)
+
+static int check_keys(json_t *obj, const char *where, const char *const *allowed, char *err,
+		      size_t errlen)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(obj, key, val) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a; a++)
+			ok |= strcmp(*a, key) == 0;
+		if (!ok)
+			return set_err(err, errlen, "%s%s%s: unknown field", FIELD(where, key));
+	}
+	return 0;
+}
+
+static int get_string(json_t *obj, const char *where, const char *key, bool required, bool nonempty,
+		      char **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+		return 0;
+	}
+	if (!json_is_string(v))
+		return set_err(err, errlen, "%s%s%s: expected a string", FIELD(where, key));
+	if (nonempty && json_string_length(v) == 0)
+		return set_err(err, errlen, "%s%s%s: must not be empty", FIELD(where, key));
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return set_err(err, errlen, "%s%s%s: contains a NUL character", FIELD(where, key));
+	*out = strdup(json_string_value(v));
+	return *out ? 0 : oom(err, errlen);
+}
+
+/* Returns 1 if present, 0 if absent. */
+static int get_bool(json_t *obj, const char *where, const char *key, bool required, bool *out,
+		    char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v) {
+		if (required)
+			return set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+		return 0;
+	}
+	if (!json_is_boolean(v))
+		return set_err(err, errlen, "%s%s%s: expected a boolean", FIELD(where, key));
+	*out = json_is_true(v);
+	return 1;
+}
+
+/* Returns 1 if present, 0 if absent. */
+static int get_uint(json_t *obj, const char *where, const char *key, bool required, uint64_t min,
+		    uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v) {
+		if (required)
+			return set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return set_err(err, errlen, "%s%s%s: expected an integer", FIELD(where, key));
+	json_int_t i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+		return set_err(err, errlen, "%s%s%s: must be between %llu and %llu (got %lld)",
+			       FIELD(where, key), (unsigned long long)min, (unsigned long long)max,
+			       (long long)i);
+	*out = (uint64_t)i;
+	return 1;
+}
+
+static int check_id(const char *id, const char *where, const char *key, char *err, size_t errlen)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > DEVICES_ID_MAX)
+		return set_err(err, errlen, "%s%s%s: must be 1 to %d characters", FIELD(where, key),
+			       DEVICES_ID_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+			return set_err(err, errlen, "%s%s%s: '%s' has a character other than letters, "
+				       "digits and '_'", FIELD(where, key), id);
+	}
+	return 0;
+}
+
+static char *join(char *buf, size_t len, const char *where, const char *key)
+{
+	snprintf(buf, len, "%s%s%s", FIELD(where, key));
+	return buf;
+}
+
+/* ---- rate limiters ---- */
+
+static int bucket_from_json(json_t *obj, const char *where, struct token_bucket_config *b,
+			    char *err, size_t errlen)
+{
+	static const char *const keys[] = { "size", "one_time_burst", "refill_time", NULL };
+	int r;
+	memset(b, 0, sizeof(*b));
+	if (json_is_null(obj))
+		return 0;
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "%s: expected an object", where);
+	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+	    (r = get_uint(obj, where, "size", true, 0, INT64_MAX, &b->size, err, errlen)) < 0 ||
+	    (r = get_uint(obj, where, "refill_time", true, 0, INT64_MAX, &b->refill_time, err, errlen)) < 0 ||
+	    (r = get_uint(obj, where, "one_time_burst", false, 0, INT64_MAX, &b->one_time_burst, err, errlen)) < 0)
+		return r;
+	b->has_one_time_burst = r == 1;
+	b->present = true;
+	return 0;
+}
+
+static int rate_limiter_from_json(json_t *parent, const char *where, const char *key,
+				  struct rate_limiter_config *rl, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "bandwidth", "ops", NULL };
+	char w[192], wb[256];
+	int r;
+	memset(rl, 0, sizeof(*rl));
+	json_t *obj = json_object_get(parent, key);
+	if (!obj || json_is_null(obj))
+		return 0;
+	join(w, sizeof(w), where, key);
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "%s: expected an object", w);
+	if ((r = check_keys(obj, w, keys, err, errlen)) < 0)
+		return r;
+	json_t *b = json_object_get(obj, "bandwidth");
+	if (b && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "bandwidth"), &rl->bandwidth, err, errlen)) < 0)
+		return r;
+	b = json_object_get(obj, "ops");
+	if (b && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "ops"), &rl->ops, err, errlen)) < 0)
+		return r;
+	rl->present = true;
+	return 0;
+}
+
+static json_t *bucket_to_json(const struct token_bucket_config *b)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "size", json_integer((json_int_t)b->size));
+	if (b->has_one_time_burst)
+		json_object_set_new(o, "one_time_burst", json_integer((json_int_t)b->one_time_burst));
+	json_object_set_new(o, "refill_time", json_integer((json_int_t)b->refill_time));
+	return o;
+}
+
+static void rate_limiter_to_json(json_t *parent, const char *key, const struct rate_limiter_config *rl)
+{
+	if (!rl->present)
+		return;
+	json_t *o = json_object();
+	if (!o)
+		return;
+	if (rl->bandwidth.present)
+		json_object_set_new(o, "bandwidth", bucket_to_json(&rl->bandwidth));
+	if (rl->ops.present)
+		json_object_set_new(o, "ops", bucket_to_json(&rl->ops));
+	json_object_set_new(parent, key, o);
+}
+
+/* ---- free / copy ---- */
+
+void drive_config_free(struct drive_config *c)
+{
+	if (!c)
+		return;
+	free(c->drive_id);
+	free(c->path_on_host);
+	free(c->partuuid);
+	memset(c, 0, sizeof(*c));
+}
+
+void net_config_free(struct net_config *c)
+{
+	if (!c)
+		return;
+	free(c->iface_id);
+	free(c->host_dev_name);
+	memset(c, 0, sizeof(*c));
+}
+
+void vsock_config_free(struct vsock_config *c)
+{
+	if (!c)
+		return;
+	free(c->uds_path);
+	free(c->vsock_id);
+	memset(c, 0, sizeof(*c));
+}
+
+void entropy_config_free(struct entropy_config *c)
+{
+	if (c)
+		memset(c, 0, sizeof(*c));
+}
+
+void drive_update_free(struct drive_update *u)
+{
+	if (!u)
+		return;
+	free(u->drive_id);
+	free(u->path_on_host);
+	memset(u, 0, sizeof(*u));
+}
+
+void net_update_free(struct net_update *u)
+{
+	if (!u)
+		return;
+	free(u->iface_id);
+	memset(u, 0, sizeof(*u));
+}
+
+static int dup_opt(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -ENOMEM;
+}
+
+int drive_config_copy(struct drive_config *dst, const struct drive_config *src)
+{
+	*dst = *src;
+	dst->drive_id = dst->path_on_host = dst->partuuid = NULL;
+	if (dup_opt(&dst->drive_id, src->drive_id) < 0 || dup_opt(&dst->path_on_host, src->path_on_host) < 0 ||
+	    dup_opt(&dst->partuuid, src->partuuid) < 0) {
+		drive_config_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int net_config_copy(struct net_config *dst, const struct net_config *src)
+{
+	*dst = *src;
+	dst->iface_id = dst->host_dev_name = NULL;
+	if (dup_opt(&dst->iface_id, src->iface_id) < 0 || dup_opt(&dst->host_dev_name, src->host_dev_name) < 0) {
+		net_config_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int vsock_config_copy(struct vsock_config *dst, const struct vsock_config *src)
+{
+	*dst = *src;
+	dst->uds_path = dst->vsock_id = NULL;
+	if (dup_opt(&dst->uds_path, src->uds_path) < 0 || dup_opt(&dst->vsock_id, src->vsock_id) < 0) {
+		vsock_config_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- MAC addresses ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mac_parse(const char *s, uint8_t mac[6])
+{
+	if (!s || strlen(s) != 17)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return -EINVAL;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+void mac_format(const uint8_t mac[6], char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+/* ---- Drive ---- */
+
+int drive_config_from_json(json_t *obj, const char *where, struct drive_config *out, char *err,
+			   size_t errlen)
+{
+	static const char *const keys[] = { "drive_id", "partuuid", "is_root_device", "cache_type",
+					    "is_read_only", "path_on_host", "rate_limiter",
+					    "io_engine", "socket", NULL };
+	struct drive_config c = { 0 };
+	char *s = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
+	if ((r = check_keys(obj, where, keys, err, errlen)) < 0)
+		return r;
+	if (json_object_get(obj, "socket")) {
+		r = set_err(err, errlen, "%s%s%s: vhost-user block devices are not supported", FIELD(where, "socket"));
+		goto fail;
+	}
+	if ((r = get_string(obj, where, "drive_id", true, true, &c.drive_id, err, errlen)) < 0 ||
+	    (r = check_id(c.drive_id, where, "drive_id", err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "path_on_host", true, true, &c.path_on_host, err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "partuuid", false, false, &c.partuuid, err, errlen)) < 0 ||
+	    (r = get_bool(obj, where, "is_root_device", true, &c.is_root_device, err, errlen)) < 0 ||
+	    (r = get_bool(obj, where, "is_read_only", false, &c.is_read_only, err, errlen)) < 0 ||
+	    (r = rate_limiter_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
+		goto fail;
+	if ((r = get_string(obj, where, "cache_type", false, false, &s, err, errlen)) < 0)
+		goto fail;
+	if (s) {
+		if (!strcmp(s, "Unsafe"))
+			c.cache_type = DRIVE_CACHE_UNSAFE;
+		else if (!strcmp(s, "Writeback"))
+			c.cache_type = DRIVE_CACHE_WRITEBACK;
+		else {
+			r = set_err(err, errlen, "%s%s%s: expected Unsafe or Writeback", FIELD(where, "cache_type"));
+			goto fail;
+		}
+		c.has_cache_type = true;
+		free(s);
+		s = NULL;
+	}
+	if ((r = get_string(obj, where, "io_engine", false, false, &s, err, errlen)) < 0)
+		goto fail;
+	if (s) {
+		if (!strcmp(s, "Sync"))
+			c.io_engine = DRIVE_IO_SYNC;
+		else if (!strcmp(s, "Async"))
+			c.io_engine = DRIVE_IO_ASYNC;
+		else {
+			r = set_err(err, errlen, "%s%s%s: expected Sync or Async", FIELD(where, "io_engine"));
+			goto fail;
+		}
+		c.has_io_engine = true;
+		free(s);
+		s = NULL;
+	}
+	*out = c;
+	return 0;
+fail:
+	free(s);
+	drive_config_free(&c);
+	return r;
+}
+
+json_t *drive_config_to_json(const struct drive_config *c)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "drive_id", json_string(c->drive_id ? c->drive_id : ""));
+	if (c->partuuid)
+		json_object_set_new(o, "partuuid", json_string(c->partuuid));
+	json_object_set_new(o, "is_root_device", json_boolean(c->is_root_device));
+	if (c->has_cache_type)
+		json_object_set_new(o, "cache_type", json_string(c->cache_type == DRIVE_CACHE_WRITEBACK ? "Writeback" : "Unsafe"));
+	json_object_set_new(o, "is_read_only", json_boolean(c->is_read_only));
+	if (c->path_on_host)
+		json_object_set_new(o, "path_on_host", json_string(c->path_on_host));
+	rate_limiter_to_json(o, "rate_limiter", &c->rate_limiter);
+	if (c->has_io_engine)
+		json_object_set_new(o, "io_engine", json_string(c->io_engine == DRIVE_IO_ASYNC ? "Async" : "Sync"));
+	return o;
+}
+
+int drive_update_from_json(json_t *obj, const char *where, struct drive_update *out, char *err,
+			   size_t errlen)
+{
+	static const char *const keys[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
+	struct drive_update u = { 0 };
+	int r;
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
+	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "drive_id", true, true, &u.drive_id, err, errlen)) < 0 ||
+	    (r = check_id(u.drive_id, where, "drive_id", err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "path_on_host", false, true, &u.path_on_host, err, errlen)) < 0 ||
+	    (r = rate_limiter_from_json(obj, where, "rate_limiter", &u.rate_limiter, err, errlen)) < 0) {
+		drive_update_free(&u);
+		return r;
+	}
+	*out = u;
+	return 0;
+}
+
+/* ---- NetworkInterface ---- */
+
+int net_config_from_json(json_t *obj, const char *where, struct net_config *out, char *err,
+			 size_t errlen)
+{
+	static const char *const keys[] = { "iface_id", "host_dev_name", "guest_mac", "mtu",
+					    "rx_rate_limiter", "tx_rate_limiter", NULL };
+	struct net_config c = { 0 };
+	char *mac = NULL;
+	uint64_t mtu = 0;
+	int r;
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
+	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "iface_id", true, true, &c.iface_id, err, errlen)) < 0 ||
+	    (r = check_id(c.iface_id, where, "iface_id", err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "host_dev_name", true, true, &c.host_dev_name, err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "guest_mac", false, false, &mac, err, errlen)) < 0 ||
+	    (r = get_uint(obj, where, "mtu", false, 68, 65535, &mtu, err, errlen)) < 0)
+		goto fail;
+	c.has_mtu = r == 1;
+	c.mtu = (uint32_t)mtu;
+	if (strlen(c.host_dev_name) >= 16) {
+		r = set_err(err, errlen, "%s%s%s: interface names are at most 15 characters", FIELD(where, "host_dev_name"));
+		goto fail;
+	}
+	if (mac) {
+		if (mac_parse(mac, c.guest_mac) < 0) {
+			r = set_err(err, errlen, "%s%s%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
+				    FIELD(where, "guest_mac"), mac);
+			goto fail;
+		}
+		c.has_mac = true;
+	}
+	if ((r = rate_limiter_from_json(obj, where, "rx_rate_limiter", &c.rx_rate_limiter, err, errlen)) < 0 ||
+	    (r = rate_limiter_from_json(obj, where, "tx_rate_limiter", &c.tx_rate_limiter, err, errlen)) < 0)
+		goto fail;
+	free(mac);
+	*out = c;
+	return 0;
+fail:
+	free(mac);
+	net_config_free(&c);
+	return r;
+}
+
+json_t *net_config_to_json(const struct net_config *c)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "iface_id", json_string(c->iface_id ? c->iface_id : ""));
+	json_object_set_new(o, "host_dev_name", json_string(c->host_dev_name ? c->host_dev_name : ""));
+	if (c->has_mac) {
+		char m[18];
+		mac_format(c->guest_mac, m);
+		json_object_set_new(o, "guest_mac", json_string(m));
+	}
+	if (c->has_mtu)
+		json_object_set_new(o, "mtu", json_integer(c->mtu));
+	rate_limiter_to_json(o, "rx_rate_limiter", &c->rx_rate_limiter);
+	rate_limiter_to_json(o, "tx_rate_limiter", &c->tx_rate_limiter);
+	return o;
+}
+
+int net_update_from_json(json_t *obj, const char *where, struct net_update *out, char *err,
+			 size_t errlen)
+{
+	static const char *const keys[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL };
+	struct net_update u = { 0 };
+	int r;
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
+	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "iface_id", true, true, &u.iface_id, err, errlen)) < 0 ||
+	    (r = check_id(u.iface_id, where, "iface_id", err, errlen)) < 0 ||
+	    (r = rate_limiter_from_json(obj, where, "rx_rate_limiter", &u.rx_rate_limiter, err, errlen)) < 0 ||
+	    (r = rate_limiter_from_json(obj, where, "tx_rate_limiter", &u.tx_rate_limiter, err, errlen)) < 0) {
+		net_update_free(&u);
+		return r;
+	}
+	*out = u;
+	return 0;
+}
+
+/* ---- Vsock ---- */
+
+int vsock_config_from_json(json_t *obj, const char *where, struct vsock_config *out, char *err,
+			   size_t errlen)
+{
+	static const char *const keys[] = { "guest_cid", "uds_path", "vsock_id", NULL };
+	struct vsock_config c = { 0 };
+	uint64_t cid = 0;
+	int r;
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "vsock");
+	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+	    (r = get_uint(obj, where, "guest_cid", true, 3, UINT32_MAX - 1, &cid, err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "uds_path", true, true, &c.uds_path, err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "vsock_id", false, false, &c.vsock_id, err, errlen)) < 0) {
+		vsock_config_free(&c);
+		return r;
+	}
+	c.guest_cid = (uint32_t)cid;
+	*out = c;
+	return 0;
+}
+
+json_t *vsock_config_to_json(const struct vsock_config *c)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "guest_cid", json_integer(c->guest_cid));
+	json_object_set_new(o, "uds_path", json_string(c->uds_path ? c->uds_path : ""));
+	if (c->vsock_id)
+		json_object_set_new(o, "vsock_id", json_string(c->vsock_id));
+	return o;
+}
+
+/* ---- Entropy ---- */
+
+int entropy_config_from_json(json_t *obj, const char *where, struct entropy_config *out, char *err,
+			     size_t errlen)
+{
+	static const char *const keys[] = { "rate_limiter", NULL };
+	struct entropy_config c = { 0 };
+	int r;
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj))
+		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "entropy");
+	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+	    (r = rate_limiter_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
+		return r;
+	*out = c;
+	return 0;
+}
+
+json_t *entropy_config_to_json(const struct entropy_config *c)
+{
+	json_t *o = json_object();
+	if (o)
+		rate_limiter_to_json(o, "rate_limiter", &c->rate_limiter);
+	return o;
+}
+
+/* ---- text forms ---- */
+
+static json_t *load(const char *json, const char *where, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	if (!json) {
+		set_err(err, errlen, "%s%sno JSON body", where ? where : "", where ? ": " : "");
+		return NULL;
+	}
+	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		set_err(err, errlen, "%s%sinvalid JSON at line %d, column %d: %s", where ? where : "",
+			where ? ": " : "", jerr.line, jerr.column, jerr.text);
+	return root;
+}
+
+#define TEXT_PARSER(name, type)                                                              \
+	int name##_parse(const char *json, const char *where, type *out, char *err, size_t errlen) \
+	{                                                                                    \
+		memset(out, 0, sizeof(*out));                                                \
+		json_t *root = load(json, where, err, errlen);                               \
+		if (!root)                                                                   \
+			return -EINVAL;                                                      \
+		int r = name##_from_json(root, where, out, err, errlen);                     \
+		json_decref(root);                                                           \
+		return r;                                                                    \
+	}
+
+TEXT_PARSER(drive_config, struct drive_config)
+TEXT_PARSER(net_config, struct net_config)
+TEXT_PARSER(vsock_config, struct vsock_config)
+TEXT_PARSER(entropy_config, struct entropy_config)
+TEXT_PARSER(drive_update, struct drive_update)
+TEXT_PARSER(net_update, struct net_update)
+
+/* ---- CLI forms ---- */
+
+int virtio_transport_from_name(const char *name, enum virtio_transport_kind *out)
+{
+	if (!strcmp(name, "pci"))
+		*out = VIRTIO_TRANSPORT_PCI;
+	else if (!strcmp(name, "mmio"))
+		*out = VIRTIO_TRANSPORT_MMIO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Split "a,b=c,..." in place: calls fn(key, value-or-NULL, first) for each item. */
+typedef int (*kv_fn)(void *ctx, char *key, char *val, bool first, char *err, size_t errlen);
+
+static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errlen)
+{
+	char *copy = strdup(arg ? arg : "");
+	if (!copy)
+		return oom(err, errlen);
+	int r = 0;
+	bool first = true;
+	char *save = NULL;
+	if (*copy == '\0') {
+		free(copy);
+		return 0;
+	}
+	/* strtok_r would merge empty items; walk by hand so "a,,b" is an error. */
+	char *p = copy;
+	(void)save;
+	for (;;) {
+		char *comma = strchr(p, ',');
+		if (comma)
+			*comma = '\0';
+		if (*p == '\0') {
+			r = set_err(err, errlen, "empty item in '%s'", arg);
+			break;
+		}
+		char *eq = strchr(p, '=');
+		if (eq)
+			*eq++ = '\0';
+		if ((r = fn(ctx, p, eq, first, err, errlen)) < 0)
+			break;
+		first = false;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	free(copy);
+	return r;
+}
+
+static int need_value(const char *opt, const char *key, const char *val, char *err, size_t errlen)
+{
+	if (!val || !*val)
+		return set_err(err, errlen, "--%s: '%s' needs a value (%s=...)", opt, key, key);
+	return 0;
+}
+
+static int flag_no_value(const char *opt, const char *key, const char *val, char *err, size_t errlen)
+{
+	if (val)
+		return set_err(err, errlen, "--%s: '%s' takes no value", opt, key);
+	return 0;
+}
+
+static int cli_transport(const char *opt, const char *val, enum virtio_transport_kind *t, char *err,
+			 size_t errlen)
+{
+	if (need_value(opt, "transport", val, err, errlen) < 0)
+		return -EINVAL;
+	if (virtio_transport_from_name(val, t) < 0)
+		return set_err(err, errlen, "--%s: transport must be pci or mmio, not '%s'", opt, val);
+	return 0;
+}
+
+static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_t errlen)
+{
+	struct drive_config *c = ctx;
+	if (first && !val) {
+		c->path_on_host = strdup(key);
+		return c->path_on_host ? 0 : oom(err, errlen);
+	}
+	if (first)
+		return set_err(err, errlen, "--disk: the first item must be the image path, not '%s=%s'", key, val);
+	if (!strcmp(key, "ro") || !strcmp(key, "readonly")) {
+		c->is_read_only = true;
+		return flag_no_value("disk", key, val, err, errlen);
+	}
+	if (!strcmp(key, "direct")) {
+		c->direct = true;
+		return flag_no_value("disk", key, val, err, errlen);
+	}
+	if (!strcmp(key, "root")) {
+		c->is_root_device = true;
+		return flag_no_value("disk", key, val, err, errlen);
+	}
+	if (!strcmp(key, "id")) {
+		if (need_value("disk", key, val, err, errlen) < 0 || check_id(val, "--disk", "id", err, errlen) < 0)
+			return -EINVAL;
+		free(c->drive_id);
+		c->drive_id = strdup(val);
+		return c->drive_id ? 0 : oom(err, errlen);
+	}
+	if (!strcmp(key, "cache")) {
+		if (need_value("disk", key, val, err, errlen) < 0)
+			return -EINVAL;
+		if (!strcmp(val, "unsafe"))
+			c->cache_type = DRIVE_CACHE_UNSAFE;
+		else if (!strcmp(val, "writeback"))
+			c->cache_type = DRIVE_CACHE_WRITEBACK;
+		else
+			return set_err(err, errlen, "--disk: cache must be unsafe or writeback, not '%s'", val);
+		c->has_cache_type = true;
+		return 0;
+	}
+	if (!strcmp(key, "io")) {
+		if (need_value("disk", key, val, err, errlen) < 0)
+			return -EINVAL;
+		if (!strcmp(val, "sync"))
+			c->io_engine = DRIVE_IO_SYNC;
+		else if (!strcmp(val, "async"))
+			c->io_engine = DRIVE_IO_ASYNC;
+		else
+			return set_err(err, errlen, "--disk: io must be sync or async, not '%s'", val);
+		c->has_io_engine = true;
+		return 0;
+	}
+	if (!strcmp(key, "transport"))
+		return cli_transport("disk", val, &c->transport, err, errlen);
+	return set_err(err, errlen, "--disk: unknown item '%s' (expected ro, id=NAME, direct, root, "
+		       "cache=, io=, transport=)", key);
+}
+
+int drive_config_from_cli(const char *arg, unsigned index, struct drive_config *out, char *err,
+			  size_t errlen)
+{
+	struct drive_config c = { 0 };
+	memset(out, 0, sizeof(*out));
+	if (!arg || !*arg)
+		return set_err(err, errlen, "--disk: expected PATH[,ro][,id=NAME][,direct]");
+	int r = split_kv(arg, &c, disk_kv, err, errlen);
+	if (r == 0 && !c.path_on_host)
+		r = set_err(err, errlen, "--disk: no image path in '%s'", arg);
+	if (r == 0 && !c.drive_id) {
+		char id[32];
+		snprintf(id, sizeof(id), "drive%u", index);
+		c.drive_id = strdup(id);
+		if (!c.drive_id)
+			r = oom(err, errlen);
+	}
+	if (r == 0 && !c.has_io_engine)
+		c.io_engine = DRIVE_IO_ASYNC; /* petrel's CLI default; JSON keeps Firecracker's Sync */
+	if (r < 0) {
+		drive_config_free(&c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t errlen)
+{
+	struct net_config *c = ctx;
+	(void)first;
+	if (!strcmp(key, "tap")) {
+		if (need_value("net", key, val, err, errlen) < 0)
+			return -EINVAL;
+		if (strlen(val) >= 16)
+			return set_err(err, errlen, "--net: tap names are at most 15 characters");
+		free(c->host_dev_name);
+		c->host_dev_name = strdup(val);
+		return c->host_dev_name ? 0 : oom(err, errlen);
+	}
+	if (!strcmp(key, "mac")) {
+		if (need_value("net", key, val, err, errlen) < 0)
+			return -EINVAL;
+		if (mac_parse(val, c->guest_mac) < 0)
+			return set_err(err, errlen, "--net: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", val);
+		c->has_mac = true;
+		return 0;
+	}
+	if (!strcmp(key, "id")) {
+		if (need_value("net", key, val, err, errlen) < 0 || check_id(val, "--net", "id", err, errlen) < 0)
+			return -EINVAL;
+		free(c->iface_id);
+		c->iface_id = strdup(val);
+		return c->iface_id ? 0 : oom(err, errlen);
+	}
+	if (!strcmp(key, "mtu")) {
+		char *end;
+		if (need_value("net", key, val, err, errlen) < 0)
+			return -EINVAL;
+		unsigned long v = strtoul(val, &end, 10);
+		if (*end || v < 68 || v > 65535)
+			return set_err(err, errlen, "--net: mtu must be between 68 and 65535, not '%s'", val);
+		c->mtu = (uint32_t)v;
+		c->has_mtu = true;
+		return 0;
+	}
+	if (!strcmp(key, "transport"))
+		return cli_transport("net", val, &c->transport, err, errlen);
+	return set_err(err, errlen, "--net: unknown item '%s' (expected tap=, mac=, id=, mtu=, transport=)", key);
+}
+
+int net_config_from_cli(const char *arg, unsigned index, struct net_config *out, char *err, size_t errlen)
+{
+	struct net_config c = { 0 };
+	memset(out, 0, sizeof(*out));
+	int r = split_kv(arg, &c, net_kv, err, errlen);
+	if (r == 0 && !c.host_dev_name)
+		r = set_err(err, errlen, "--net: expected tap=NAME[,mac=MAC]");
+	if (r == 0 && !c.iface_id) {
+		char id[32];
+		snprintf(id, sizeof(id), "net%u", index);
+		c.iface_id = strdup(id);
+		if (!c.iface_id)
+			r = oom(err, errlen);
+	}
+	if (r < 0) {
+		net_config_free(&c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+static int vsock_kv(void *ctx, char *key, char *val, bool first, char *err, size_t errlen)
+{
+	struct vsock_config *c = ctx;
+	(void)first;
+	if (!strcmp(key, "cid")) {
+		char *end;
+		if (need_value("vsock", key, val, err, errlen) < 0)
+			return -EINVAL;
+		unsigned long long v = strtoull(val, &end, 0);
+		if (*end || val[0] == '-' || v < 3 || v >= UINT32_MAX)
+			return set_err(err, errlen, "--vsock: cid must be a number from 3 to %u, not '%s'",
+				       UINT32_MAX - 1, val);
+		c->guest_cid = (uint32_t)v;
+		return 0;
+	}
+	if (!strcmp(key, "uds")) {
+		if (need_value("vsock", key, val, err, errlen) < 0)
+			return -EINVAL;
+		free(c->uds_path);
+		c->uds_path = strdup(val);
+		return c->uds_path ? 0 : oom(err, errlen);
+	}
+	if (!strcmp(key, "transport"))
+		return cli_transport("vsock", val, &c->transport, err, errlen);
+	return set_err(err, errlen, "--vsock: unknown item '%s' (expected cid=, uds=, transport=)", key);
+}
+
+int vsock_config_from_cli(const char *arg, struct vsock_config *out, char *err, size_t errlen)
+{
+	struct vsock_config c = { 0 };
+	memset(out, 0, sizeof(*out));
+	int r = split_kv(arg, &c, vsock_kv, err, errlen);
+	if (r == 0 && (!c.guest_cid || !c.uds_path))
+		r = set_err(err, errlen, "--vsock: expected cid=N,uds=PATH");
+	if (r < 0) {
+		vsock_config_free(&c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+static int rng_kv(void *ctx, char *key, char *val, bool first, char *err, size_t errlen)
+{
+	struct entropy_config *c = ctx;
+	(void)first;
+	if (!strcmp(key, "transport"))
+		return cli_transport("rng", val, &c->transport, err, errlen);
+	return set_err(err, errlen, "--rng: unknown item '%s' (expected transport=pci|mmio)", key);
+}
+
+int entropy_config_from_cli(const char *arg, struct entropy_config *out, char *err, size_t errlen)
+{
+	struct entropy_config c = { 0 };
+	memset(out, 0, sizeof(*out));
+	int r = arg && *arg ? split_kv(arg, &c, rng_kv, err, errlen) : 0;
+	if (r < 0)
+		return r;
+	*out = c;
+	return 0;
+}

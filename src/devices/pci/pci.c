@@ -1,0 +1,303 @@
+/* PCI bus 0: host bridge, configuration mechanism #1, BARs in the MMIO window, INTx. */
+#include "devices/pci/pci.h"
+#include "bus/bus.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PCI_CONF1_PORT 0xcf8
+
+void pci_device_init(struct pci_device *dev, const char *name, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id,
+		     const struct pci_device_ops *ops, void *opaque)
+{
+	memset(dev, 0, sizeof(*dev));
+	snprintf(dev->name, sizeof(dev->name), "%s", name);
+	uint8_t *c = dev->st.cfg;
+	pci_put(c, PCI_VENDOR_ID, vendor, 2);
+	pci_put(c, PCI_DEVICE_ID, device, 2);
+	c[PCI_REVISION_ID] = revision;
+	pci_put(c, PCI_CLASS_PROG, class_code, 3);
+	c[PCI_HEADER_TYPE] = 0;
+	pci_put(c, PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor, 2);
+	pci_put(c, PCI_SUBSYSTEM_ID, subsys_id, 2);
+	pci_put(dev->wmask, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+		PCI_COMMAND_INTX_DISABLE, 2);
+	dev->wmask[PCI_INTERRUPT_LINE] = 0xff;
+	dev->ops = ops;
+	dev->opaque = opaque;
+	dev->next_cap = 0x40;
+}
+
+void pci_device_set_bar(struct pci_device *dev, int bar, uint32_t size)
+{
+	dev->bar_size[bar] = size;
+	pci_put(dev->wmask, PCI_BAR0 + 4 * (unsigned)bar, ~(size - 1), 4);
+}
+
+uint8_t pci_add_capability(struct pci_device *dev, uint8_t id, uint8_t len)
+{
+	unsigned off = (dev->next_cap + 3u) & ~3u;
+	if (off + len > PCI_CFG_SIZE)
+		return 0;
+	dev->st.cfg[off] = id;
+	dev->st.cfg[off + 1] = 0;
+	if (dev->last_cap)
+		dev->st.cfg[dev->last_cap + 1] = (uint8_t)off;
+	else
+		dev->st.cfg[PCI_CAPABILITY_LIST] = (uint8_t)off;
+	dev->st.cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+	dev->last_cap = (uint8_t)off;
+	dev->next_cap = (uint8_t)(off + len);
+	return (uint8_t)off;
+}
+
+uint32_t pci_intx_gsi(unsigned slot)
+{
+	return PCI_INTX_GSI_BASE + (slot % 4); /* INTA of slot s (pin 0): swizzle (s + 0) % 4 */
+}
+
+void pci_irq_init(struct pci_irq *irq, struct pci_bus *bus, uint32_t gsi)
+{
+	irq->bus = bus;
+	irq->gsi = gsi;
+	irq->asserted = false;
+}
+
+void pci_irq_set(struct pci_irq *irq, bool level)
+{
+	struct pci_bus *bus = irq->bus;
+	if (!bus || irq->gsi >= 24)
+		return;
+	pthread_mutex_lock(&bus->irq_lock);
+	if (level != irq->asserted) {
+		irq->asserted = level;
+		unsigned before = bus->irq_count[irq->gsi];
+		bus->irq_count[irq->gsi] = level ? before + 1 : before - 1;
+		if ((before == 0) != (bus->irq_count[irq->gsi] == 0) && bus->kvm)
+			kvm_irq_line(bus->kvm, irq->gsi, level);
+	}
+	pthread_mutex_unlock(&bus->irq_lock);
+}
+
+/* ---- BAR decoding ---- */
+
+static uint64_t bar_address(const struct pci_device *dev, int bar)
+{
+	return pci_get(dev->st.cfg, PCI_BAR0 + 4 * (unsigned)bar, 4) & ~0xfu;
+}
+
+/* Recompute where each BAR decodes after a command or BAR write. bus->lock held exclusively. */
+static void update_mappings(struct pci_device *dev)
+{
+	struct pci_bus *bus = dev->bus;
+	bool mem = pci_get(dev->st.cfg, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY;
+	for (int b = 0; b < PCI_NUM_BARS; b++) {
+		if (!dev->bar_size[b])
+			continue;
+		uint64_t a = bar_address(dev, b), want = 0;
+		/* Only addresses inside the window reach us; anything else does not decode. */
+		if (mem && a && bus && a >= bus->mmio_base && a + dev->bar_size[b] <= bus->mmio_base + bus->mmio_size)
+			want = a;
+		if (want == dev->bar_mapped[b])
+			continue;
+		uint64_t old = dev->bar_mapped[b];
+		dev->bar_mapped[b] = want;
+		if (dev->ops && dev->ops->bar_moved)
+			dev->ops->bar_moved(dev, b, old, want);
+	}
+}
+
+static struct pci_device *lookup(struct pci_bus *bus, unsigned slot, unsigned fn)
+{
+	if (slot >= PCI_SLOTS || fn != 0)
+		return NULL;
+	return bus->slots[slot];
+}
+
+void pci_config_read(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct pci_device *dev = lookup(bus, slot, fn);
+	if (!dev || off >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - off) {
+		memset(data, 0xff, len);
+		return;
+	}
+	memcpy(data, dev->st.cfg + off, len);
+	if (dev->ops && dev->ops->cfg_read)
+		dev->ops->cfg_read(dev, off, data, len);
+}
+
+void pci_config_write(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	struct pci_device *dev = lookup(bus, slot, fn);
+	if (!dev || off >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - off)
+		return;
+	bool touches_decode = false;
+	for (uint32_t i = 0; i < len; i++) {
+		uint32_t o = off + i;
+		uint8_t m = dev->wmask[o];
+		dev->st.cfg[o] = (uint8_t)((dev->st.cfg[o] & ~m) | (data[i] & m));
+		if ((o >= PCI_BAR0 && o < PCI_BAR0 + 4 * PCI_NUM_BARS) || o == PCI_COMMAND)
+			touches_decode = true;
+	}
+	if (touches_decode)
+		update_mappings(dev);
+	if (dev->ops && dev->ops->cfg_write)
+		dev->ops->cfg_write(dev, off, data, len);
+}
+
+/* ---- configuration mechanism #1 ---- */
+
+static void conf1_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct pci_bus *bus = opaque;
+	memset(data, 0xff, len);
+	if (off < 4) {
+		/* Only a dword access at 0xCF8 is the address register (a byte at 0xCFB is the
+		 * legacy mechanism #2 probe, which is absent). */
+		if (off == 0 && len == 4) {
+			pthread_rwlock_rdlock(&bus->lock);
+			pci_put(data, 0, bus->cfg_addr, 4);
+			pthread_rwlock_unlock(&bus->lock);
+		}
+		return;
+	}
+	pthread_rwlock_rdlock(&bus->lock);
+	uint32_t a = bus->cfg_addr;
+	if ((a & 0x80000000u) && ((a >> 16) & 0xff) == 0 && (off - 4) + len <= 4) {
+		uint32_t reg = (a & 0xfc) + (uint32_t)(off - 4);
+		pci_config_read(bus, (a >> 11) & 0x1f, (a >> 8) & 7, reg, data, len);
+	}
+	pthread_rwlock_unlock(&bus->lock);
+}
+
+static void conf1_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct pci_bus *bus = opaque;
+	if (off < 4) {
+		if (off == 0 && len == 4) {
+			pthread_rwlock_wrlock(&bus->lock);
+			bus->cfg_addr = pci_get(data, 0, 4) & 0x80fffffcu;
+			pthread_rwlock_unlock(&bus->lock);
+		}
+		return;
+	}
+	pthread_rwlock_wrlock(&bus->lock);
+	uint32_t a = bus->cfg_addr;
+	if ((a & 0x80000000u) && ((a >> 16) & 0xff) == 0 && (off - 4) + len <= 4) {
+		uint32_t reg = (a & 0xfc) + (uint32_t)(off - 4);
+		pci_config_write(bus, (a >> 11) & 0x1f, (a >> 8) & 7, reg, data, len);
+	}
+	pthread_rwlock_unlock(&bus->lock);
+}
+
+/* ---- the MMIO window ---- */
+
+static struct pci_device *find_bar(struct pci_bus *bus, uint64_t addr, uint32_t len, int *bar, uint64_t *off)
+{
+	for (unsigned s = 0; s < PCI_SLOTS; s++) {
+		struct pci_device *dev = bus->slots[s];
+		if (!dev)
+			continue;
+		for (int b = 0; b < PCI_NUM_BARS; b++) {
+			uint64_t base = dev->bar_mapped[b];
+			if (base && addr >= base && addr - base < dev->bar_size[b] &&
+			    len <= dev->bar_size[b] - (addr - base)) {
+				*bar = b;
+				*off = addr - base;
+				return dev;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct pci_bus *bus = opaque;
+	int bar;
+	uint64_t boff;
+	pthread_rwlock_rdlock(&bus->lock);
+	struct pci_device *dev = find_bar(bus, bus->mmio_base + off, len, &bar, &boff);
+	if (dev && dev->ops && dev->ops->bar_read)
+		dev->ops->bar_read(dev, bar, boff, data, len);
+	else
+		memset(data, 0xff, len);
+	pthread_rwlock_unlock(&bus->lock);
+}
+
+static void window_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct pci_bus *bus = opaque;
+	int bar;
+	uint64_t boff;
+	pthread_rwlock_rdlock(&bus->lock);
+	struct pci_device *dev = find_bar(bus, bus->mmio_base + off, len, &bar, &boff);
+	if (dev && dev->ops && dev->ops->bar_write)
+		dev->ops->bar_write(dev, bar, boff, data, len);
+	pthread_rwlock_unlock(&bus->lock);
+}
+
+int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
+		 uint64_t mmio_base, uint64_t mmio_size)
+{
+	memset(bus, 0, sizeof(*bus));
+	pthread_rwlock_init(&bus->lock, NULL);
+	pthread_mutex_init(&bus->irq_lock, NULL);
+	bus->kvm = kvm;
+	bus->mmio_base = bus->mmio_next = mmio_base;
+	bus->mmio_size = mmio_size;
+	/* 00:00.0: the host bridge Linux's pci_sanity_check looks for (class 06/00). */
+	pci_device_init(&bus->host_bridge, "host-bridge", 0x1b36, 0x0008, 0x060000, 0, 0x1af4, 0x1100,
+			NULL, NULL);
+	bus->host_bridge.bus = bus;
+	bus->slots[0] = &bus->host_bridge;
+	int err = bus_register(pio, PCI_CONF1_PORT, 8, "pci-conf1", conf1_read, conf1_write, bus);
+	if (err == 0)
+		err = bus_register(mmio, mmio_base, mmio_size, "pci-mmio", window_read, window_write, bus);
+	return err;
+}
+
+void pci_bus_destroy(struct pci_bus *bus)
+{
+	pthread_rwlock_destroy(&bus->lock);
+	pthread_mutex_destroy(&bus->irq_lock);
+}
+
+int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
+{
+	unsigned slot;
+	for (slot = 1; slot < PCI_SLOTS && bus->slots[slot]; slot++)
+		;
+	if (slot == PCI_SLOTS) {
+		log_error("PCI: no free slot for %s", dev->name);
+		return -ENOSPC;
+	}
+	uint64_t next = bus->mmio_next;
+	for (int b = 0; b < PCI_NUM_BARS; b++) {
+		uint32_t size = dev->bar_size[b];
+		if (!size)
+			continue;
+		uint64_t a = (next + size - 1) & ~(uint64_t)(size - 1);
+		if (a + size > bus->mmio_base + bus->mmio_size) {
+			log_error("PCI: no room for BAR %d of %s in the MMIO window", b, dev->name);
+			return -ENOSPC;
+		}
+		pci_put(dev->st.cfg, PCI_BAR0 + 4 * (unsigned)b, (uint32_t)a, 4);
+		next = a + size;
+	}
+	bus->mmio_next = next;
+	dev->slot = slot;
+	dev->bus = bus;
+	dev->st.cfg[PCI_INTERRUPT_PIN] = 1; /* INTA */
+	dev->st.cfg[PCI_INTERRUPT_LINE] = (uint8_t)pci_intx_gsi(slot);
+	pci_put(dev->st.cfg, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	pthread_rwlock_wrlock(&bus->lock);
+	bus->slots[slot] = dev;
+	update_mappings(dev);
+	pthread_rwlock_unlock(&bus->lock);
+	log_debug("PCI: %s at 00:%02x.0", dev->name, slot);
+	return 0;
+}

@@ -1,0 +1,150 @@
+/* A PCI bus 0 with a host bridge at 00:00.0, configuration mechanism #1 (ports 0xCF8/0xCFC),
+ * 32-bit memory BARs allocated in the MMIO window below 4 GiB, and shared INTx lines.
+ *
+ * Devices put their guest-visible configuration space in a pci_config_state; the bus handles
+ * the standard header (IDs are read-only, BAR sizing and relocation, the command register's
+ * memory-decode bit) and forwards accesses to a device's BARs. The whole MMIO window is one
+ * range on the VM's MMIO bus; the PCI bus looks up the BAR under its own lock, so the guest
+ * may move BARs at any time.
+ *
+ * Lock order: bus->lock (rwlock), then a device's own lock. A device's callbacks are called
+ * with bus->lock held (shared for BAR accesses, exclusive for configuration writes).
+ */
+#ifndef PETREL_DEVICES_PCI_PCI_H
+#define PETREL_DEVICES_PCI_PCI_H
+
+#include "devices/irq.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bus;
+
+#define PCI_SLOTS 32
+#define PCI_NUM_BARS 6
+#define PCI_CFG_SIZE 256
+
+/* Standard header offsets */
+#define PCI_VENDOR_ID 0x00
+#define PCI_DEVICE_ID 0x02
+#define PCI_COMMAND 0x04
+#define PCI_STATUS 0x06
+#define PCI_REVISION_ID 0x08
+#define PCI_CLASS_PROG 0x09
+#define PCI_CLASS_DEVICE 0x0a
+#define PCI_HEADER_TYPE 0x0e
+#define PCI_BAR0 0x10
+#define PCI_SUBSYSTEM_VENDOR_ID 0x2c
+#define PCI_SUBSYSTEM_ID 0x2e
+#define PCI_CAPABILITY_LIST 0x34
+#define PCI_INTERRUPT_LINE 0x3c
+#define PCI_INTERRUPT_PIN 0x3d
+
+#define PCI_COMMAND_IO 0x1
+#define PCI_COMMAND_MEMORY 0x2
+#define PCI_COMMAND_MASTER 0x4
+#define PCI_COMMAND_INTX_DISABLE 0x400
+#define PCI_STATUS_CAP_LIST 0x10
+#define PCI_STATUS_INTERRUPT 0x08
+
+#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_MSIX 0x11
+
+/* The guest-visible state of one function: its 256-byte configuration space. */
+struct pci_config_state {
+	uint8_t cfg[PCI_CFG_SIZE];
+};
+
+struct pci_device;
+
+struct pci_device_ops {
+	/* An access to BAR `bar` at `off` (the bus checked it lies inside the BAR). */
+	void (*bar_read)(struct pci_device *dev, int bar, uint64_t off, uint8_t *data, uint32_t len);
+	void (*bar_write)(struct pci_device *dev, int bar, uint64_t off, const uint8_t *data, uint32_t len);
+	/* The BAR now decodes at new_addr (0: not decoding); old_addr is where it did. Optional:
+	 * for ioeventfds, which KVM matches by guest physical address. */
+	void (*bar_moved)(struct pci_device *dev, int bar, uint64_t old_addr, uint64_t new_addr);
+	/* Configuration space hooks for capabilities (MSI-X control, virtio's PCI cfg window).
+	 * cfg_read may overwrite data after the generic read; cfg_write runs after the generic
+	 * write stored the writable bits. Optional. */
+	void (*cfg_read)(struct pci_device *dev, uint32_t off, uint8_t *data, uint32_t len);
+	void (*cfg_write)(struct pci_device *dev, uint32_t off, const uint8_t *data, uint32_t len);
+};
+
+struct pci_device {
+	struct pci_config_state st;
+	uint8_t wmask[PCI_CFG_SIZE];      /* writable bits of cfg */
+	uint32_t bar_size[PCI_NUM_BARS];  /* 0: BAR not implemented; memory BARs only */
+	uint64_t bar_mapped[PCI_NUM_BARS]; /* where the BAR decodes now, 0 if not */
+	const struct pci_device_ops *ops;
+	void *opaque;
+	char name[32];
+	unsigned slot;
+	uint8_t next_cap;                 /* where pci_add_capability puts the next one */
+	uint8_t last_cap;
+	struct pci_bus *bus;
+};
+
+/* INTx lines shared by several devices: the KVM line is asserted while any source asserts. */
+struct pci_irq {
+	struct pci_bus *bus;
+	uint32_t gsi;
+	bool asserted;
+};
+
+#define PCI_INTX_GSI_BASE 16   /* INTA..INTD of slot s go to GSI 16 + (s + pin) % 4 */
+
+struct pci_bus {
+	pthread_rwlock_t lock;
+	uint32_t cfg_addr;                /* 0xCF8 latch */
+	struct pci_device *slots[PCI_SLOTS];
+	struct pci_device host_bridge;
+	uint64_t mmio_base, mmio_size, mmio_next;
+	struct kvm *kvm;
+	pthread_mutex_t irq_lock;
+	unsigned irq_count[24];
+};
+
+/* Create the bus and its host bridge; claims ports 0xCF8-0xCFF on pio and the window
+ * [mmio_base, mmio_base + mmio_size) on mmio. */
+int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
+		 uint64_t mmio_base, uint64_t mmio_size);
+void pci_bus_destroy(struct pci_bus *bus);
+
+/* Prepare a type-0 function: IDs, class (24 bits: class << 16 | subclass << 8 | prog-if). */
+void pci_device_init(struct pci_device *dev, const char *name, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision, uint16_t subsys_vendor, uint16_t subsys_id,
+		     const struct pci_device_ops *ops, void *opaque);
+/* Declare a 32-bit memory BAR of `size` bytes (a power of two, >= 4 KiB). */
+void pci_device_set_bar(struct pci_device *dev, int bar, uint32_t size);
+/* Append a capability of `len` bytes with id; returns its offset (its bytes after the two
+ * header bytes are zero and read-only until the caller sets wmask). 0 if no room. */
+uint8_t pci_add_capability(struct pci_device *dev, uint8_t id, uint8_t len);
+/* Put the device in the next free slot, allocate its BARs in the window and enable memory
+ * decoding (as firmware would). Fills dev->slot. */
+int pci_bus_add(struct pci_bus *bus, struct pci_device *dev);
+/* The GSI the device's INTA is routed to (the DSDT's _PRT says the same). */
+uint32_t pci_intx_gsi(unsigned slot);
+void pci_irq_init(struct pci_irq *irq, struct pci_bus *bus, uint32_t gsi);
+void pci_irq_set(struct pci_irq *irq, bool level);
+
+/* Little-endian helpers over configuration space (and any byte array). */
+static inline void pci_put(uint8_t *p, unsigned off, uint32_t v, unsigned bytes)
+{
+	for (unsigned i = 0; i < bytes; i++)
+		p[off + i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t pci_get(const uint8_t *p, unsigned off, unsigned bytes)
+{
+	uint32_t v = 0;
+	for (unsigned i = 0; i < bytes; i++)
+		v |= (uint32_t)p[off + i] << (8 * i);
+	return v;
+}
+
+/* The configuration space accessors the 0xCF8/0xCFC handlers use (exported for tests). */
+void pci_config_read(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, uint8_t *data, uint32_t len);
+void pci_config_write(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, const uint8_t *data, uint32_t len);
+
+#endif

@@ -1,0 +1,364 @@
+/* virtio-blk. Every request is checked before any byte reaches the image: header and status
+ * present, data a multiple of 512 bytes, sectors inside the disk, no writes to a read-only
+ * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
+#include "devices/virtio/blk.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/io_thread.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SECTOR 512u
+
+static struct virtio_blk *to_blk(struct virtio_dev *d)
+{
+	return (struct virtio_blk *)((char *)d - offsetof(struct virtio_blk, vdev));
+}
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+static void blk_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_blk *b = to_blk(d);
+	uint8_t c[VIRTIO_BLK_CONFIG_LEN] = { 0 };
+	put_le(c + 0, b->st.capacity, 8);
+	put_le(c + 12, VIRTQ_MAX_CHAIN - 2, 4);          /* seg_max */
+	put_le(c + 20, SECTOR, 4);                       /* blk_size */
+	put_le(c + 36, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
+	put_le(c + 40, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+	put_le(c + 44, 1, 4);                            /* discard_sector_alignment */
+	put_le(c + 48, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
+	put_le(c + 52, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+	c[56] = 1;                                       /* write_zeroes_may_unmap */
+	memcpy(data, c + off, len);
+}
+
+static struct blk_req *req_get(struct virtio_blk *b)
+{
+	struct blk_req *r = b->free_reqs;
+	if (r) {
+		b->free_reqs = r->next_free;
+		b->inflight++;
+	}
+	return r;
+}
+
+static void req_put(struct virtio_blk *b, struct blk_req *r)
+{
+	r->next_free = b->free_reqs;
+	b->free_reqs = r;
+	b->inflight--;
+}
+
+static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t data_len)
+{
+	*r->status = status;
+	if (status != VIRTIO_BLK_S_OK)
+		b->errors++;
+	virtq_push(&b->vdev.vq[0], r->head, (status == VIRTIO_BLK_S_OK ? data_len : 0) + 1);
+	req_put(b, r);
+}
+
+/* Take bytes [skip, skip+len) of iov[0..n) into out[]; returns the count of iovecs. */
+static unsigned sub_iov(const struct iovec *iov, unsigned n, uint64_t skip, uint64_t len, struct iovec *out)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && len; i++) {
+		uint64_t l = iov[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		uint64_t take = MIN(l - skip, len);
+		out[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
+		out[k].iov_len = take;
+		if (take)
+			k++;
+		len -= take;
+		skip = 0;
+	}
+	return k;
+}
+
+static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t nsect)
+{
+	return sector <= b->st.capacity && nsect <= b->st.capacity - sector;
+}
+
+/* Discard / write-zeroes: segments follow the header in the readable part. */
+static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, uint32_t type)
+{
+	uint64_t bytes = c->out_len - 16;
+	if (b->st.read_only)
+		return VIRTIO_BLK_S_IOERR;
+	if (bytes == 0 || bytes % 16 || bytes / 16 > VIRTIO_BLK_MAX_DISCARD_SEG)
+		return VIRTIO_BLK_S_UNSUPP;
+	uint8_t seg[16 * VIRTIO_BLK_MAX_DISCARD_SEG];
+	virtq_chain_read(c, 16, seg, (size_t)bytes);
+	/* Validate every segment before touching the image. */
+	for (uint64_t i = 0; i < bytes / 16; i++) {
+		uint64_t sector = get_le(seg + 16 * i, 8);
+		uint32_t n = (uint32_t)get_le(seg + 16 * i + 8, 4), flags = (uint32_t)get_le(seg + 16 * i + 12, 4);
+		if (flags & ~(uint32_t)VIRTIO_BLK_DISCARD_F_UNMAP)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (type == VIRTIO_BLK_T_DISCARD && flags)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (n > VIRTIO_BLK_MAX_DISCARD_SECTORS || !range_ok(b, sector, n))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	for (uint64_t i = 0; i < bytes / 16; i++) {
+		uint64_t sector = get_le(seg + 16 * i, 8);
+		uint32_t n = (uint32_t)get_le(seg + 16 * i + 8, 4), flags = (uint32_t)get_le(seg + 16 * i + 12, 4);
+		int r = type == VIRTIO_BLK_T_DISCARD
+				? raw_discard(&b->file, sector * SECTOR, (uint64_t)n * SECTOR)
+				: raw_write_zeroes(&b->file, sector * SECTOR, (uint64_t)n * SECTOR,
+						   flags & VIRTIO_BLK_DISCARD_F_UNMAP);
+		if (r < 0) {
+			log_warn("%s: %s at sector %llu: %s", b->vdev.name,
+				 type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
+				 (unsigned long long)sector, strerror(-r));
+			return VIRTIO_BLK_S_IOERR;
+		}
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Handle one chain. Returns true if it went to io_uring (completes later). */
+static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk_req *r)
+{
+	r->head = c->head;
+	r->ndata = 0;
+	/* Header (16 readable bytes) and status (last writable byte) must exist; without a
+	 * status byte there is no way to answer, so the chain goes back with nothing written. */
+	if (c->in_len < 1) {
+		b->errors++;
+		virtq_push(&b->vdev.vq[0], c->head, 0);
+		req_put(b, r);
+		return false;
+	}
+	struct iovec st;
+	sub_iov(c->iov + c->n_out, c->n_in, c->in_len - 1, 1, &st);
+	r->status = st.iov_base;
+	if (c->out_len < 16) {
+		finish(b, r, VIRTIO_BLK_S_IOERR, 0);
+		return false;
+	}
+	uint8_t hdr[16];
+	virtq_chain_read(c, 0, hdr, 16);
+	uint32_t type = (uint32_t)get_le(hdr, 4);
+	uint64_t sector = get_le(hdr + 8, 8);
+	r->type = (uint8_t)type;
+
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool wr = type == VIRTIO_BLK_T_OUT;
+		uint64_t len = wr ? c->out_len - 16 : c->in_len - 1;
+		/* A read carries no data in its readable part (beyond the header); a write none in
+		 * its writable part (beyond the status). Anything else is malformed. */
+		if ((wr && c->in_len != 1) || (!wr && c->out_len != 16) || len % SECTOR ||
+		    !range_ok(b, sector, len / SECTOR)) {
+			finish(b, r, VIRTIO_BLK_S_IOERR, 0);
+			return false;
+		}
+		if (wr && b->st.read_only) {
+			finish(b, r, VIRTIO_BLK_S_IOERR, 0);
+			return false;
+		}
+		if (len == 0) {
+			finish(b, r, VIRTIO_BLK_S_OK, 0);
+			return false;
+		}
+		r->ndata = wr ? sub_iov(c->iov, c->n_out, 16, len, r->data)
+			      : sub_iov(c->iov + c->n_out, c->n_in, 0, len, r->data);
+		r->expect = len;
+		r->used_len = wr ? 0 : (uint32_t)len;
+		if (wr)
+			b->writes++;
+		else
+			b->reads++;
+		enum raw_op op = wr ? RAW_WRITE : RAW_READ;
+		if (raw_queue(&b->file, op, sector * SECTOR, r->data, r->ndata, r) == 0)
+			return true;
+		int64_t res = raw_sync(&b->file, op, sector * SECTOR, r->data, r->ndata);
+		if (res < 0)
+			log_warn("%s: %s at sector %llu: %s", b->vdev.name, wr ? "write" : "read",
+				 (unsigned long long)sector, strerror((int)-res));
+		finish(b, r, res == (int64_t)len ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, r->used_len);
+		return false;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		b->flushes++;
+		if (!b->flush_enabled || b->st.read_only) {
+			finish(b, r, VIRTIO_BLK_S_OK, 0);
+			return false;
+		}
+		r->expect = 0;
+		r->used_len = 0;
+		if (raw_queue(&b->file, RAW_FLUSH, 0, NULL, 0, r) == 0)
+			return true;
+		finish(b, r, raw_sync(&b->file, RAW_FLUSH, 0, NULL, 0) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, 0);
+		return false;
+	case VIRTIO_BLK_T_GET_ID: {
+		if (c->in_len - 1 < VIRTIO_BLK_ID_BYTES) {
+			finish(b, r, VIRTIO_BLK_S_IOERR, 0);
+			return false;
+		}
+		virtq_chain_write(c, 0, b->st.id, VIRTIO_BLK_ID_BYTES);
+		finish(b, r, VIRTIO_BLK_S_OK, VIRTIO_BLK_ID_BYTES);
+		return false;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		finish(b, r, do_segments(b, c, type), 0);
+		return false;
+	default:
+		finish(b, r, VIRTIO_BLK_S_UNSUPP, 0);
+		return false;
+	}
+}
+
+static void blk_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_blk *b = to_blk(d);
+	struct virtq *vq = &d->vq[q];
+	bool any = false;
+	for (;;) {
+		while (virtio_is_running(d)) {
+			struct blk_req *r = req_get(b);
+			if (!r)
+				break; /* every request in flight: completions will call us again */
+			if (virtio_queue_pop(d, q, &b->chain) <= 0) {
+				req_put(b, r);
+				break;
+			}
+			handle(b, &b->chain, r);
+			any = true;
+		}
+		raw_kick(&b->file);
+		if (!virtio_is_running(d) || !b->free_reqs || !virtq_enable_notify(vq))
+			break;
+	}
+	if (any)
+		virtio_queue_interrupt(d, q);
+}
+
+static void complete_one(void *ctx, void *tag, int64_t res)
+{
+	struct virtio_blk *b = ctx;
+	struct blk_req *r = tag;
+	uint8_t status = VIRTIO_BLK_S_OK;
+	if (res < 0 || (r->type != VIRTIO_BLK_T_FLUSH && (uint64_t)res != r->expect)) {
+		log_warn("%s: %s failed: %s", b->vdev.name,
+			 r->type == VIRTIO_BLK_T_IN ? "read" : r->type == VIRTIO_BLK_T_OUT ? "write" : "flush",
+			 res < 0 ? strerror((int)-res) : "short transfer");
+		status = VIRTIO_BLK_S_IOERR;
+	}
+	finish(b, r, status, r->used_len);
+}
+
+/* Discard completions after a reset: the ring they belonged to is gone. */
+static void drop_one(void *ctx, void *tag, int64_t res)
+{
+	(void)res;
+	req_put(ctx, tag);
+}
+
+static void blk_completions(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_blk *b = opaque;
+	struct virtio_dev *d = &b->vdev;
+	pthread_mutex_lock(&d->lock);
+	bool was_full = !b->free_reqs;
+	if (raw_reap(&b->file, complete_one, b, false) > 0)
+		virtio_queue_interrupt(d, 0);
+	/* Requests held back for lack of slots can go now. */
+	if (was_full && virtio_is_running(d) && virtq_is_enabled(&d->vq[0]))
+		blk_queue_notify(d, 0);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void blk_reset(struct virtio_dev *d)
+{
+	struct virtio_blk *b = to_blk(d);
+	raw_reap(&b->file, drop_one, b, true);
+}
+
+static void blk_destroy(struct virtio_dev *d)
+{
+	struct virtio_blk *b = to_blk(d);
+	if (b->file.efd >= 0 && d->io)
+		io_thread_remove(d->io, b->file.efd);
+	raw_close(&b->file);
+	free(b->reqs);
+	b->reqs = NULL;
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.config_read = blk_config_read,
+	.reset = blk_reset,
+	.queue_notify = blk_queue_notify,
+	.destroy = blk_destroy,
+};
+
+int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsigned index,
+		      const struct guest_mem *mem, struct io_thread *io)
+{
+	memset(b, 0, sizeof(*b));
+	b->file.fd = b->file.efd = -1;
+	int err = raw_open(&b->file, cfg->path_on_host, cfg->is_read_only, cfg->direct,
+			   cfg->io_engine == DRIVE_IO_ASYNC, VIRTIO_BLK_QUEUE_SIZE);
+	if (err < 0)
+		return err;
+	b->st.capacity = b->file.size / SECTOR;
+	b->st.read_only = cfg->is_read_only;
+	strncpy(b->st.id, cfg->drive_id ? cfg->drive_id : "", VIRTIO_BLK_ID_BYTES);
+	/* Firecracker: Unsafe (its default) does not offer flushes; Writeback does. */
+	b->flush_enabled = cfg->cache_type == DRIVE_CACHE_WRITEBACK;
+	b->reqs = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(*b->reqs));
+	if (!b->reqs) {
+		raw_close(&b->file);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
+		b->reqs[i].next_free = b->free_reqs;
+		b->free_reqs = &b->reqs[i];
+	}
+	b->inflight = 0;
+	uint64_t features = VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+			    VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE);
+	if (b->flush_enabled)
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
+	if (cfg->is_read_only)
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+	else
+		features |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
+	char name[32];
+	snprintf(name, sizeof(name), "virtio-blk%u", index);
+	err = virtio_dev_init(&b->vdev, name, VIRTIO_ID_BLOCK, features, 1, VIRTIO_BLK_QUEUE_SIZE,
+			      VIRTIO_BLK_CONFIG_LEN, &blk_ops, mem, io);
+	if (err == 0 && b->file.async && io)
+		err = io_thread_add(io, b->file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
+	if (err < 0) {
+		virtio_dev_destroy(&b->vdev);
+		return err;
+	}
+	log_info("%s: %s, %llu sectors%s%s, %s I/O", name, cfg->path_on_host,
+		 (unsigned long long)b->st.capacity, cfg->is_read_only ? ", read-only" : "",
+		 cfg->direct ? ", O_DIRECT" : "", b->file.async ? "io_uring" : "synchronous");
+	return 0;
+}

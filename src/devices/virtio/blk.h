@@ -1,0 +1,72 @@
+/* virtio-blk (virtio 1.x section 5.2) over a raw image file: read, write, flush, get-id,
+ * discard, write-zeroes, read-only. One request queue; requests go to io_uring when the
+ * backend is asynchronous and complete on the I/O thread. */
+#ifndef PETREL_DEVICES_VIRTIO_BLK_H
+#define PETREL_DEVICES_VIRTIO_BLK_H
+
+#include "block/raw.h"
+#include "config/devices_config.h"
+#include "devices/virtio/virtio.h"
+
+#define VIRTIO_BLK_F_SIZE_MAX 1
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define VIRTIO_BLK_ID_BYTES 20
+#define VIRTIO_BLK_QUEUE_SIZE 256
+#define VIRTIO_BLK_CONFIG_LEN 60
+#define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22)   /* 2 GiB per segment */
+#define VIRTIO_BLK_MAX_DISCARD_SEG 32
+#define VIRTIO_BLK_DISCARD_F_UNMAP 1
+
+/* Guest-visible state beyond struct virtio_state: the configuration space is derived from
+ * the image (capacity) and the options, so only these need saving. */
+struct blk_state {
+	uint64_t capacity;            /* 512-byte sectors */
+	char id[VIRTIO_BLK_ID_BYTES]; /* GET_ID answer (the drive id) */
+	bool read_only;
+};
+
+struct blk_req {
+	uint16_t head;
+	uint8_t type;
+	uint8_t *status;              /* host pointer to the status byte */
+	uint32_t used_len;            /* bytes written into the chain on success */
+	uint64_t expect;              /* bytes the I/O must transfer */
+	unsigned ndata;
+	struct iovec data[VIRTQ_MAX_CHAIN];
+	struct blk_req *next_free;
+};
+
+struct virtio_blk {
+	struct virtio_dev vdev;
+	struct blk_state st;
+	struct raw_file file;
+	bool flush_enabled;           /* Writeback cache: FLUSH offered and done */
+	struct blk_req *reqs;         /* VIRTIO_BLK_QUEUE_SIZE of them */
+	struct blk_req *free_reqs;
+	unsigned inflight;
+	struct virtq_chain chain;     /* scratch for popping */
+	uint64_t reads, writes, flushes, errors;
+};
+
+/* Open the image and set up the device (no transport yet). */
+int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsigned index,
+		      const struct guest_mem *mem, struct io_thread *io);
+
+#endif

@@ -1,0 +1,74 @@
+#include "devices/virtio/rng.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+static struct virtio_rng *to_rng(struct virtio_dev *d)
+{
+	return (struct virtio_rng *)((char *)d - offsetof(struct virtio_rng, vdev));
+}
+
+/* Fill up to `len` bytes of one iovec; returns the bytes written. */
+static size_t fill(void *p, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = getrandom((uint8_t *)p + done, len - done, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		done += (size_t)n;
+	}
+	return done;
+}
+
+static void rng_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_rng *r = to_rng(d);
+	bool any = false;
+	for (;;) {
+		while (virtio_is_running(d) && virtio_queue_pop(d, q, &r->chain) > 0) {
+			struct virtq_chain *c = &r->chain;
+			uint64_t total = 0;
+			/* Cap each request at 64 KiB: a guest cannot make us spend long on one. */
+			for (unsigned i = 0; i < c->n_in && total < 65536; i++) {
+				struct iovec *v = &c->iov[c->n_out + i];
+				size_t want = v->iov_len < 65536 - total ? v->iov_len : (size_t)(65536 - total);
+				size_t got = fill(v->iov_base, want);
+				total += got;
+				if (got < want)
+					break;
+			}
+			r->bytes += total;
+			virtq_push(&d->vq[q], c->head, (uint32_t)total);
+			any = true;
+		}
+		if (!virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
+			break;
+	}
+	if (any)
+		virtio_queue_interrupt(d, q);
+}
+
+static const struct virtio_dev_ops rng_ops = {
+	.queue_notify = rng_queue_notify,
+};
+
+int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct guest_mem *mem, struct io_thread *io)
+{
+	memset(r, 0, sizeof(*r));
+	char name[32];
+	snprintf(name, sizeof(name), "virtio-rng%u", index);
+	int err = virtio_dev_init(&r->vdev, name, VIRTIO_ID_RNG,
+				  VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1,
+				  VIRTIO_RNG_QUEUE_SIZE, 0, &rng_ops, mem, io);
+	if (err < 0)
+		virtio_dev_destroy(&r->vdev);
+	return err;
+}

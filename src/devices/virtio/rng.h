@@ -1,0 +1,23 @@
+/* virtio-rng (virtio 1.x section 5.4): fills the driver's buffers from getrandom(2). */
+#ifndef PETREL_DEVICES_VIRTIO_RNG_H
+#define PETREL_DEVICES_VIRTIO_RNG_H
+
+#include "devices/virtio/virtio.h"
+
+#define VIRTIO_RNG_QUEUE_SIZE 64
+
+/* No state beyond struct virtio_state. */
+struct rng_state {
+	uint8_t unused;
+};
+
+struct virtio_rng {
+	struct virtio_dev vdev;
+	struct rng_state st;
+	struct virtq_chain chain;
+	uint64_t bytes;
+};
+
+int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct guest_mem *mem, struct io_thread *io);
+
+#endif

@@ -1,0 +1,168 @@
+#include "vm/io_thread.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int io_thread_init(struct io_thread *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->stop_efd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd < 0)
+		return -errno;
+	t->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->stop_efd < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->stop_efd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int io_thread_add(struct io_thread *t, int fd, uint32_t events, io_handler_fn fn, void *opaque)
+{
+	pthread_mutex_lock(&t->lock);
+	struct io_handler *h = NULL;
+	for (unsigned i = 0; i < IO_THREAD_MAX_HANDLERS; i++) {
+		if (!t->handlers[i].used) {
+			h = &t->handlers[i];
+			break;
+		}
+	}
+	if (!h) {
+		pthread_mutex_unlock(&t->lock);
+		log_error("I/O thread: more than %d file descriptors", IO_THREAD_MAX_HANDLERS);
+		return -ENOSPC;
+	}
+	*h = (struct io_handler){ fd, events, fn, opaque, true };
+	struct epoll_event ev = { .events = events, .data.ptr = h };
+	int err = 0;
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		err = -errno;
+		h->used = false;
+		log_error("I/O thread: cannot watch fd %d: %s", fd, strerror(errno));
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+static struct io_handler *find(struct io_thread *t, int fd)
+{
+	for (unsigned i = 0; i < IO_THREAD_MAX_HANDLERS; i++)
+		if (t->handlers[i].used && t->handlers[i].fd == fd)
+			return &t->handlers[i];
+	return NULL;
+}
+
+int io_thread_modify(struct io_thread *t, int fd, uint32_t events)
+{
+	pthread_mutex_lock(&t->lock);
+	struct io_handler *h = find(t, fd);
+	int err = -ENOENT;
+	if (h) {
+		struct epoll_event ev = { .events = events, .data.ptr = h };
+		err = epoll_ctl(t->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+		if (!err)
+			h->events = events;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+int io_thread_remove(struct io_thread *t, int fd)
+{
+	/* The loop holds t->lock while it runs callbacks, so once we have the lock no callback
+	 * for fd is in progress, and after EPOLL_CTL_DEL none will start. */
+	bool self = io_thread_is_current(t);
+	if (!self)
+		pthread_mutex_lock(&t->lock);
+	struct io_handler *h = find(t, fd);
+	int err = -ENOENT;
+	if (h) {
+		epoll_ctl(t->epfd, EPOLL_CTL_DEL, fd, NULL);
+		h->used = false;
+		h->fn = NULL;
+		err = 0;
+	}
+	if (!self)
+		pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+static void *io_loop(void *arg)
+{
+	struct io_thread *t = arg;
+	struct epoll_event evs[64];
+	for (;;) {
+		int n = epoll_wait(t->epfd, evs, 64, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("I/O thread: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		t->wakeups++;
+		bool stop = false;
+		pthread_mutex_lock(&t->lock);
+		for (int i = 0; i < n; i++) {
+			struct io_handler *h = evs[i].data.ptr;
+			if (!h) {
+				stop = true;
+				continue;
+			}
+			/* A handler removed by an earlier callback in this batch has fn == NULL. */
+			if (h->used && h->fn)
+				h->fn(h->opaque, h->fd, evs[i].events);
+		}
+		pthread_mutex_unlock(&t->lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+int io_thread_start(struct io_thread *t, const char *name)
+{
+	if (t->running)
+		return 0;
+	int err = pthread_create(&t->thread, NULL, io_loop, t);
+	if (err) {
+		log_error("cannot start the I/O thread: %s", strerror(err));
+		return -err;
+	}
+	pthread_setname_np(t->thread, name ? name : "fc_io");
+	t->running = true;
+	return 0;
+}
+
+void io_thread_stop(struct io_thread *t)
+{
+	if (!t->running)
+		return;
+	uint64_t one = 1;
+	if (write(t->stop_efd, &one, sizeof(one)) < 0)
+		log_warn("I/O thread: cannot signal stop: %s", strerror(errno));
+	pthread_join(t->thread, NULL);
+	t->running = false;
+}
+
+void io_thread_destroy(struct io_thread *t)
+{
+	io_thread_stop(t);
+	if (t->epfd >= 0)
+		close(t->epfd);
+	if (t->stop_efd >= 0)
+		close(t->stop_efd);
+	t->epfd = t->stop_efd = -1;
+	pthread_mutex_destroy(&t->lock);
+}
+
+bool io_thread_is_current(const struct io_thread *t)
+{
+	return t->running && pthread_equal(pthread_self(), t->thread);
+}

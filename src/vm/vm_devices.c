@@ -1,0 +1,165 @@
+/* Build the PCI bus and the virtio devices of a VM from its configuration. */
+#include "vm/vm_devices.h"
+#include "arch/x86/layout.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum virtio_transport_kind resolve(const struct vm *vm, enum virtio_transport_kind k)
+{
+	if (k != VIRTIO_TRANSPORT_DEFAULT)
+		return k;
+	return vm->cfg->virtio_transport == VIRTIO_TRANSPORT_MMIO ? VIRTIO_TRANSPORT_MMIO : VIRTIO_TRANSPORT_PCI;
+}
+
+int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enum virtio_transport_kind kind)
+{
+	struct vm_devices *vd = &vm->devs;
+	if (vd->nvirtio == VM_MAX_VIRTIO) {
+		log_error("more than %d virtio devices", VM_MAX_VIRTIO);
+		return -ENOSPC;
+	}
+	struct vm_virtio *v = &vd->virtio[vd->nvirtio];
+	memset(v, 0, sizeof(*v));
+	v->vdev = vdev;
+	v->dev = dev;
+	int err;
+	if (resolve(vm, kind) == VIRTIO_TRANSPORT_MMIO) {
+		if (vd->nmmio == LAYOUT_VIRTIO_MMIO_MAX || vd->nmmio == ACPI_MAX_VIRTIO_MMIO) {
+			log_error("%s: more than %d virtio-mmio devices", vdev->name, LAYOUT_VIRTIO_MMIO_MAX);
+			return -ENOSPC;
+		}
+		uint64_t base = LAYOUT_VIRTIO_MMIO + vd->nmmio * LAYOUT_VIRTIO_MMIO_STRIDE;
+		uint32_t gsi = LAYOUT_VIRTIO_MMIO_GSI + vd->nmmio % 4;
+		v->mmio = true;
+		err = virtio_mmio_create(&v->tr.mmio, vdev, &vm->mmio, base, gsi, &vd->pci, &vm->kvm);
+		if (err < 0) {
+			log_error("%s: cannot map virtio-mmio registers at 0x%llx: %s", vdev->name,
+				  (unsigned long long)base, strerror(-err));
+			virtio_mmio_destroy(&v->tr.mmio);
+			return err;
+		}
+		vd->acpi.mmio[vd->nmmio].base = base;
+		vd->acpi.mmio[vd->nmmio].size = VIRTIO_MMIO_SIZE;
+		vd->acpi.mmio[vd->nmmio].gsi = gsi;
+		vd->acpi.nmmio = ++vd->nmmio;
+		size_t used = strlen(vd->cmdline_extra);
+		snprintf(vd->cmdline_extra + used, sizeof(vd->cmdline_extra) - used,
+			 " virtio_mmio.device=%u@0x%llx:%u", VIRTIO_MMIO_SIZE, (unsigned long long)base, gsi);
+		log_info("%s: virtio-mmio at 0x%llx, GSI %u", vdev->name, (unsigned long long)base, gsi);
+	} else {
+		err = virtio_pci_create(&v->tr.pci, vdev, &vd->pci, &vm->kvm, &vd->routes);
+		if (err < 0) {
+			log_error("%s: cannot add the PCI function: %s", vdev->name, strerror(-err));
+			virtio_pci_destroy(&v->tr.pci);
+			return err;
+		}
+		log_info("%s: virtio-pci at 00:%02x.0, BAR0 0x%llx", vdev->name, v->tr.pci.pci.slot,
+			 (unsigned long long)v->tr.pci.pci.bar_mapped[0]);
+	}
+	vd->nvirtio++;
+	return 0;
+}
+
+int vm_devices_create(struct vm *vm)
+{
+	struct vm_devices *vd = &vm->devs;
+	const struct vm_config *cfg = vm->cfg;
+	int err;
+
+	if (cfg->nnets) {
+		log_error("network-interfaces: virtio-net is not supported yet");
+		return -ENOTSUP;
+	}
+	if (cfg->has_vsock) {
+		log_error("vsock: virtio-vsock is not supported yet");
+		return -ENOTSUP;
+	}
+	if ((err = io_thread_init(&vd->io)) < 0) {
+		log_error("cannot create the I/O thread's epoll set: %s", strerror(-err));
+		return err;
+	}
+	vd->io_ready = true;
+	kvm_routes_init(&vd->routes, &vm->kvm);
+	vd->routes_ready = true;
+	err = pci_bus_init(&vd->pci, &vm->kvm, &vm->pio, &vm->mmio, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE);
+	if (err < 0) {
+		log_error("cannot create the PCI bus: %s", strerror(-err));
+		return err;
+	}
+	vd->pci_ready = true;
+	vd->acpi.pci = true;
+	vd->acpi.pci_mmio_base = LAYOUT_PCI_MMIO;
+	vd->acpi.pci_mmio_size = LAYOUT_PCI_MMIO_SIZE;
+	vd->acpi.pci_intx_gsi_base = PCI_INTX_GSI_BASE;
+
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		struct virtio_blk *b = calloc(1, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		err = virtio_blk_create(b, &cfg->drives[i], i, &vm->mem, &vd->io);
+		if (err < 0) {
+			free(b);
+			log_error("drive '%s': cannot create the virtio-blk device", cfg->drives[i].drive_id);
+			return err;
+		}
+		if ((err = vm_devices_add_virtio(vm, &b->vdev, b, cfg->drives[i].transport)) < 0) {
+			virtio_dev_destroy(&b->vdev);
+			free(b);
+			return err;
+		}
+		vd->blk[vd->nblk++] = b;
+	}
+	if (cfg->has_entropy) {
+		struct virtio_rng *r = calloc(1, sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		if ((err = virtio_rng_create(r, 0, &vm->mem, &vd->io)) < 0 ||
+		    (err = vm_devices_add_virtio(vm, &r->vdev, r, cfg->entropy.transport)) < 0) {
+			virtio_dev_destroy(&r->vdev);
+			free(r);
+			log_error("cannot create the virtio-rng device");
+			return err;
+		}
+		vd->rng = r;
+	}
+	return 0;
+}
+
+int vm_devices_start(struct vm *vm)
+{
+	if (!vm->devs.io_ready)
+		return 0;
+	return io_thread_start(&vm->devs.io, "fc_io");
+}
+
+void vm_devices_destroy(struct vm *vm)
+{
+	struct vm_devices *vd = &vm->devs;
+	if (vd->io_ready)
+		io_thread_stop(&vd->io);
+	for (unsigned i = vd->nvirtio; i-- > 0;) {
+		struct vm_virtio *v = &vd->virtio[i];
+		if (v->mmio)
+			virtio_mmio_destroy(&v->tr.mmio);
+		else
+			virtio_pci_destroy(&v->tr.pci);
+		virtio_dev_destroy(v->vdev);
+		free(v->dev);
+	}
+	vd->nvirtio = vd->nmmio = vd->nblk = 0;
+	vd->rng = NULL;
+	if (vd->pci_ready)
+		pci_bus_destroy(&vd->pci);
+	vd->pci_ready = false;
+	if (vd->routes_ready)
+		kvm_routes_destroy(&vd->routes);
+	vd->routes_ready = false;
+	if (vd->io_ready)
+		io_thread_destroy(&vd->io);
+	vd->io_ready = false;
+}

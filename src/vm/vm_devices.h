@@ -1,0 +1,58 @@
+/* The VM's paravirtual devices: the I/O thread, the GSI routing table, the PCI bus and the
+ * virtio devices on their transports (PCI or MMIO), built from the vm_config device lists. */
+#ifndef PETREL_VM_VM_DEVICES_H
+#define PETREL_VM_VM_DEVICES_H
+
+#include "arch/x86/acpi.h"
+#include "devices/pci/pci.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/virtio_mmio.h"
+#include "devices/virtio/virtio_pci.h"
+#include "kvm/kvm_irq.h"
+#include "vm/io_thread.h"
+
+#define VM_MAX_VIRTIO 32
+
+/* One virtio device on its transport. */
+struct vm_virtio {
+	struct virtio_dev *vdev;     /* embedded in the device struct below */
+	bool mmio;
+	union {
+		struct virtio_pci pci;
+		struct virtio_mmio mmio;
+	} tr;
+	void *dev;                   /* the device struct (malloc'd) */
+};
+
+struct vm_devices {
+	struct io_thread io;
+	bool io_ready;
+	struct kvm_routes routes;
+	bool routes_ready;
+	struct pci_bus pci;
+	bool pci_ready;
+	struct vm_virtio virtio[VM_MAX_VIRTIO];
+	unsigned nvirtio;
+	unsigned nmmio;
+	struct virtio_blk *blk[DEVICES_MAX_DRIVES];
+	unsigned nblk;
+	struct virtio_rng *rng;
+	struct acpi_devices acpi;    /* what the DSDT must describe */
+	char cmdline_extra[1024];    /* virtio_mmio.device=... (with --virtio-mmio-cmdline) */
+};
+
+struct vm;
+
+/* Create the PCI bus and every configured device (after guest memory exists, before the ACPI
+ * tables are written). Logs why on failure. */
+int vm_devices_create(struct vm *vm);
+/* Start the I/O thread. */
+int vm_devices_start(struct vm *vm);
+/* Stop the I/O thread, detach from KVM, free everything. Idempotent. */
+void vm_devices_destroy(struct vm *vm);
+/* Register an already-initialized virtio device (net/vsock engineers: create the device with
+ * virtio_dev_init, then call this) on the transport `kind`. dev is freed at destroy. */
+int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enum virtio_transport_kind kind);
+
+#endif

@@ -1,0 +1,502 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every endpoint before InstanceStart, with good and bad requests. Each answer is checked
+against Firecracker's API spec (status allowed for the operation, body shape) by apilib."""
+import json
+import re
+
+import pytest
+
+import apilib
+
+KERNEL = "build/tests/guests/boot.elf"
+
+
+def kernel():
+    return str(apilib.guest("boot"))
+
+
+# ---- GET /, /version ----
+
+def test_instance_info(api):
+    r = api.get("/")
+    assert r.status == 200
+    assert r.json == {"id": "anonymous-instance", "state": "Not started", "vmm_version": r.json["vmm_version"],
+                      "app_name": "petrel"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", r.json["vmm_version"])
+
+
+def test_instance_id_from_cli(workdir):
+    p = apilib.Petrel(workdir, ["--id", "vm-42"])
+    try:
+        assert p.client().get("/").json["id"] == "vm-42"
+    finally:
+        p.close()
+
+
+def test_version(api):
+    r = api.get("/version")
+    assert r.status == 200
+    assert r.json["firecracker_version"] == api.get("/").json["vmm_version"]
+
+
+def test_trailing_slash_and_query_are_accepted(api):
+    assert api.get("/machine-config/").status == 200
+    assert api.get("/version?x=1").status == 200
+
+
+# ---- machine-config ----
+
+DEFAULT_MC = {"vcpu_count": 1, "mem_size_mib": 128, "smt": False, "cpu_template": "None",
+              "track_dirty_pages": False, "huge_pages": "None"}
+
+
+def test_machine_config_default(api):
+    r = api.get("/machine-config")
+    assert r.status == 200 and r.json == DEFAULT_MC
+
+
+def test_machine_config_put_get(api):
+    body = {"vcpu_count": 2, "mem_size_mib": 256, "smt": True, "cpu_template": "T2",
+            "track_dirty_pages": True, "huge_pages": "None"}
+    apilib.validate(body, apilib.request_schema("PUT", "/machine-config"))
+    assert api.put("/machine-config", body).status == 204
+    assert api.get("/machine-config").json == body
+    # PUT resets what it leaves out to the defaults.
+    assert api.put("/machine-config", {"vcpu_count": 4, "mem_size_mib": 512}).status == 204
+    assert api.get("/machine-config").json == dict(DEFAULT_MC, vcpu_count=4, mem_size_mib=512)
+
+
+def test_machine_config_patch(api):
+    assert api.patch("/machine-config", {"mem_size_mib": 300}).status == 204
+    assert api.patch("/machine-config", {"smt": True, "vcpu_count": 2}).status == 204
+    assert api.get("/machine-config").json == dict(DEFAULT_MC, mem_size_mib=300, smt=True, vcpu_count=2)
+    # null means "not given"
+    assert api.patch("/machine-config", {"vcpu_count": 4, "smt": None}).status == 204
+    assert api.get("/machine-config").json["smt"] is True
+
+
+@pytest.mark.parametrize("body,word", [
+    ({}, "empty"),
+    ({"vcpu_count": None}, "empty"),
+    ({"bogus": 1}, "bogus"),
+    ({"vcpu_count": 3, "smt": True}, "even"),
+    ({"mem_size_mib": "big"}, "integer"),
+])
+def test_machine_config_patch_bad(api, body, word):
+    r = api.patch("/machine-config", body)
+    assert r.status == 400 and word in r.fault, r
+    assert api.get("/machine-config").json == DEFAULT_MC
+
+
+@pytest.mark.parametrize("body,word", [
+    ({"mem_size_mib": 128}, "vcpu_count"),
+    ({"vcpu_count": 1}, "mem_size_mib"),
+    ({"vcpu_count": "2", "mem_size_mib": 128}, "integer"),
+    ({"vcpu_count": 2.0, "mem_size_mib": 128}, "integer"),
+    ({"vcpu_count": True, "mem_size_mib": 128}, "integer"),
+    ({"vcpu_count": 0, "mem_size_mib": 128}, "vcpu_count"),
+    ({"vcpu_count": 65, "mem_size_mib": 128}, "vcpu_count"),
+    ({"vcpu_count": -1, "mem_size_mib": 128}, "vcpu_count"),
+    ({"vcpu_count": 1, "mem_size_mib": -5}, "mem_size_mib"),
+    ({"vcpu_count": 1, "mem_size_mib": 8}, "mem_size_mib"),
+    ({"vcpu_count": 1, "mem_size_mib": 2 ** 64}, "integer"),
+    ({"vcpu_count": 3, "mem_size_mib": 128, "smt": True}, "even"),
+    ({"vcpu_count": 1, "mem_size_mib": 128, "smt": "yes"}, "boolean"),
+    ({"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "Fast"}, "cpu_template"),
+    ({"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "V1N1"}, "aarch64"),
+    ({"vcpu_count": 1, "mem_size_mib": 128, "huge_pages": "2M"}, "not supported"),
+    ({"vcpu_count": 1, "mem_size_mib": 128, "huge_pages": "1G"}, "huge_pages"),
+    ({"vcpu_count": 1, "mem_size_mib": 128, "track_dirty_pages": 1}, "boolean"),
+    ({"vcpu_count": 1, "mem_size_mib": 128, "gdb_socket_path": "/x"}, "unknown"),
+])
+def test_machine_config_put_bad(api, body, word):
+    r = api.put("/machine-config", raw=json.dumps(body).encode())
+    assert r.status == 400, r
+    assert word in r.fault, r
+    assert api.get("/machine-config").json == DEFAULT_MC  # nothing changed
+
+
+# ---- boot-source ----
+
+def test_boot_source(api, workdir):
+    initrd = workdir / "initrd"
+    initrd.write_bytes(b"x" * 100)
+    body = {"kernel_image_path": kernel(), "initrd_path": str(initrd), "boot_args": "console=ttyS0 x=1"}
+    apilib.validate(body, apilib.request_schema("PUT", "/boot-source"))
+    assert api.put("/boot-source", body).status == 204
+    assert api.get("/vm/config").json["boot-source"] == body
+    # A second PUT replaces the whole boot source: no initrd, no boot_args any more.
+    assert api.put("/boot-source", {"kernel_image_path": kernel()}).status == 204
+    assert api.get("/vm/config").json["boot-source"] == {"kernel_image_path": kernel()}
+
+
+@pytest.mark.parametrize("body,word", [
+    ({}, "kernel_image_path"),
+    ({"boot_args": "x"}, "kernel_image_path"),
+    ({"kernel_image_path": 5}, "string"),
+    ({"kernel_image_path": ""}, "empty"),
+    ({"kernel_image_path": "/nonexistent/vmlinux"}, "cannot be opened"),
+    ({"kernel_image_path": "/"}, "directory"),
+    ({"kernel_image_path": "KERNEL", "initrd_path": "/nonexistent/initrd"}, "initrd"),
+    ({"kernel_image_path": "KERNEL", "boot_args": ["a"]}, "string"),
+    ({"kernel_image_path": "KERNEL", "kernel_args": "a"}, "unknown"),
+])
+def test_boot_source_bad(api, body, word):
+    body = {k: (kernel() if v == "KERNEL" else v) for k, v in body.items()}
+    r = api.put("/boot-source", body)
+    assert r.status == 400 and word in r.fault, r
+    assert "boot-source" not in api.get("/vm/config").json
+
+
+# ---- cpu-config ----
+
+CPU_CONFIG = {"cpuid_modifiers": [{"leaf": "0x7", "subleaf": "0x0", "flags": 1, "modifiers": [
+    {"register": "ebx", "bitmap": "0bxxxxxxxxxxxxxxxxxxxxxxxxxxx0xxxx"}]}]}
+
+
+def test_cpu_config(api):
+    apilib.validate(CPU_CONFIG, apilib.request_schema("PUT", "/cpu-config"))
+    assert api.put("/cpu-config", CPU_CONFIG).status == 204
+    got = api.get("/vm/config").json["cpu-config"]
+    assert got["cpuid_modifiers"][0]["leaf"] == "0x7"
+
+
+@pytest.mark.parametrize("body,word", [
+    ({"cpuid_modifiers": [{"leaf": "0x7"}]}, "subleaf"),
+    ({"cpuid_modifiers": [{"leaf": "0x7", "subleaf": "0", "flags": 0, "modifiers": [
+        {"register": "r9", "bitmap": "0b" + "x" * 32}]}]}, "register"),
+    ({"cpuid_modifiers": [{"leaf": "0x7", "subleaf": "0", "flags": 0, "modifiers": [
+        {"register": "eax", "bitmap": "0b1"}]}]}, "bitmap"),
+    ({"reg_modifiers": []}, "aarch64"),
+    ({"what": []}, "unknown"),
+])
+def test_cpu_config_bad(api, body, word):
+    r = api.put("/cpu-config", body)
+    assert r.status == 400 and word in r.fault, r
+
+
+# ---- logger ----
+
+def test_logger(api, workdir, petrel):
+    log = workdir / "fc.log"
+    body = {"log_path": str(log), "level": "debug", "show_level": True, "show_log_origin": True}
+    apilib.validate(dict(body, level="Debug"), apilib.request_schema("PUT", "/logger"))  # any case
+    assert api.put("/logger", body).status == 204
+    api.get("/machine-config")
+    text = log.read_text()
+    # Firecracker-style: timestamp [id:thread:origin] LEVEL message
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[anonymous-instance:fc_api:"
+                     r"api/router\.c:\d+\] DEBUG API GET /machine-config: 200$", text, re.M), text
+    cfg = api.get("/vm/config").json["logger"]
+    assert cfg == {"log_path": str(log), "level": "Debug", "show_level": True, "show_log_origin": True}
+    # Defaults of a new PUT: level Info, no level, no origin; module filters by source path.
+    assert api.put("/logger", {"level": "Info", "module": "api"}).status == 204
+    api.put("/boot-source", {"kernel_image_path": "/nonexistent"})
+    last = log.read_text().splitlines()[-1]
+    assert re.search(r"\[anonymous-instance:fc_api\] API PUT /boot-source: 400 ", last), last
+
+
+@pytest.mark.parametrize("body,word", [
+    ({"level": "Loud"}, "level"),
+    ({"level": 3}, "string"),
+    ({"show_level": "yes"}, "boolean"),
+    ({"log_path": "/nonexistent/dir/log"}, "cannot open"),
+    ({"log_path": ""}, "empty"),
+    ({"colour": True}, "unknown"),
+])
+def test_logger_bad(api, body, word):
+    r = api.put("/logger", body)
+    assert r.status == 400 and word in r.fault, r
+
+
+# ---- metrics ----
+
+def test_metrics(api, workdir):
+    m = workdir / "metrics.json"
+    body = {"metrics_path": str(m), "emit_id": True, "properties": {"team": "petrel"}}
+    apilib.validate(body, apilib.request_schema("PUT", "/metrics"))
+    assert api.put("/metrics", body).status == 204
+    assert api.get("/vm/config").json["metrics"] == body
+    # Only once, like Firecracker.
+    r = api.put("/metrics", {"metrics_path": str(workdir / "other")})
+    assert r.status == 400 and "already" in r.fault
+    assert api.put("/actions", {"action_type": "FlushMetrics"}).status == 204
+    line = json.loads(m.read_text().splitlines()[-1])
+    assert line["id"] == "anonymous-instance" and line["properties"] == {"team": "petrel"}
+    assert line["put_api_requests"]["metrics_count"] == 2
+    assert line["put_api_requests"]["metrics_fails"] == 1
+    assert line["put_api_requests"]["actions_count"] == 0  # still in progress when counted
+    assert line["get_api_requests"]["vm_config_count"] == 1
+    assert isinstance(line["utc_timestamp_ms"], int)
+
+
+@pytest.mark.parametrize("body,word", [
+    ({}, "metrics_path"),
+    ({"metrics_path": 1}, "string"),
+    ({"metrics_path": "/nonexistent/dir/m"}, "cannot open"),
+    ({"metrics_path": "/tmp/x", "properties": {"a": 1}}, "properties.a"),
+    ({"metrics_path": "/tmp/x", "properties": []}, "properties"),
+    ({"metrics_path": "/tmp/x", "emit_id": "no"}, "boolean"),
+    ({"metrics_path": "/tmp/x", "format": "json"}, "unknown"),
+])
+def test_metrics_bad(api, body, word):
+    r = api.put("/metrics", body)
+    assert r.status == 400 and word in r.fault, r
+    assert "metrics" not in api.get("/vm/config").json
+
+
+def test_flush_metrics_needs_metrics(api):
+    r = api.put("/actions", {"action_type": "FlushMetrics"})
+    assert r.status == 400 and "metrics" in r.fault
+
+
+# ---- devices (validated and kept; the VM cannot attach them until virtio lands) ----
+
+def test_drives(api, workdir):
+    disk = workdir / "disk.img"
+    disk.write_bytes(b"\0" * 4096)
+    body = {"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": True,
+            "is_read_only": False, "cache_type": "Writeback", "io_engine": "Sync",
+            "partuuid": "0eaa91a0-01",
+            "rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100, "one_time_burst": 10},
+                             "ops": {"size": 10, "refill_time": 1000}}}
+    apilib.validate(body, apilib.request_schema("PUT", "/drives/rootfs"))
+    assert api.put("/drives/rootfs", body).status == 204
+    data = {"drive_id": "data", "path_on_host": str(disk), "is_root_device": False, "is_read_only": True}
+    assert api.put("/drives/data", data).status == 204
+    drives = api.get("/vm/config").json["drives"]
+    assert [d["drive_id"] for d in drives] == ["rootfs", "data"]
+    assert drives[0] == body
+    # PUT on an existing id updates it in place.
+    assert api.put("/drives/rootfs", dict(body, is_read_only=True)).status == 204
+    drives = api.get("/vm/config").json["drives"]
+    assert [d["drive_id"] for d in drives] == ["rootfs", "data"] and drives[0]["is_read_only"]
+    # A second root device is refused.
+    r = api.put("/drives/data", dict(data, is_root_device=True))
+    assert r.status == 400 and "root" in r.fault
+    # PATCH is for a running microVM only.
+    r = api.patch("/drives/data", {"drive_id": "data", "path_on_host": str(disk)})
+    assert r.status == 400 and "after the microVM has started" in r.fault
+
+
+@pytest.mark.parametrize("path,body,word", [
+    ("/drives/a", {"drive_id": "b", "path_on_host": "DISK", "is_root_device": False}, "does not match"),
+    ("/drives/a-b", {"drive_id": "a-b", "path_on_host": "DISK", "is_root_device": False}, "drive_id"),
+    ("/drives/a", {"drive_id": "a", "path_on_host": "DISK"}, "is_root_device"),
+    ("/drives/a", {"drive_id": "a", "is_root_device": False}, "path_on_host"),
+    ("/drives/a", {"drive_id": "a", "path_on_host": "DISK", "is_root_device": 0}, "boolean"),
+    ("/drives/a", {"drive_id": "a", "path_on_host": "DISK", "is_root_device": False,
+                   "cache_type": "Lazy"}, "cache_type"),
+    ("/drives/a", {"drive_id": "a", "path_on_host": "DISK", "is_root_device": False,
+                   "io_engine": "Turbo"}, "io_engine"),
+    ("/drives/a", {"drive_id": "a", "path_on_host": "DISK", "is_root_device": False,
+                   "rate_limiter": {"ops": {"size": 1}}}, "refill_time"),
+    ("/drives/a", {"drive_id": "a", "path_on_host": "DISK", "is_root_device": False,
+                   "rate_limiter": {"ops": {"size": -1, "refill_time": 1}}}, "size"),
+    ("/drives/a", {"drive_id": "a", "socket": "/tmp/vhost.sock", "is_root_device": False}, "vhost-user"),
+    ("/drives/a", {"drive_id": "a", "path_on_host": "/nonexistent/disk", "is_root_device": False},
+     "cannot be opened"),
+    ("/drives/a", {"drive_id": "a", "path_on_host": "DISK", "is_root_device": False, "size": 1}, "unknown"),
+])
+def test_drives_bad(api, workdir, path, body, word):
+    disk = workdir / "disk.img"
+    disk.write_bytes(b"\0" * 512)
+    body = {k: (str(disk) if v == "DISK" else v) for k, v in body.items()}
+    r = api.put(path, body)
+    assert r.status == 400 and word in r.fault, r
+    assert api.get("/vm/config").json["drives"] == []
+
+
+def test_drive_path_needs_an_id(api):
+    r = api.put("/drives/", {"drive_id": "", "path_on_host": "/x", "is_root_device": False}, check=False)
+    assert r.status == 400
+
+
+def test_network_interfaces(api):
+    body = {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02", "mtu": 1500,
+            "rx_rate_limiter": {"bandwidth": {"size": 100, "refill_time": 10}}}
+    apilib.validate(body, apilib.request_schema("PUT", "/network-interfaces/eth0"))
+    assert api.put("/network-interfaces/eth0", body).status == 204
+    nets = api.get("/vm/config").json["network-interfaces"]
+    assert nets == [body]
+    r = api.put("/network-interfaces/eth1", {"iface_id": "eth1", "host_dev_name": "tap0"})
+    assert r.status == 400 and "tap0" in r.fault
+    r = api.put("/network-interfaces/eth1", {"iface_id": "eth1", "host_dev_name": "tap1",
+                                             "guest_mac": "06:00:AC:10:00:02"})
+    assert r.status == 400 and "guest_mac" in r.fault
+    r = api.patch("/network-interfaces/eth0", {"iface_id": "eth0"})
+    assert r.status == 400 and "after the microVM has started" in r.fault
+
+
+@pytest.mark.parametrize("body,word", [
+    ({"iface_id": "eth0"}, "host_dev_name"),
+    ({"host_dev_name": "tap0"}, "iface_id"),
+    ({"iface_id": "eth1", "host_dev_name": "tap0"}, "does not match"),
+    ({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "zz:00:00:00:00:00"}, "guest_mac"),
+    ({"iface_id": "eth0", "host_dev_name": "tap0", "mtu": 67}, "mtu"),
+    ({"iface_id": "eth0", "host_dev_name": "tap0", "mtu": 65536}, "mtu"),
+    ({"iface_id": "eth0", "host_dev_name": "tap0", "allow_mmds_requests": True}, "unknown"),
+])
+def test_network_interfaces_bad(api, body, word):
+    r = api.put("/network-interfaces/eth0", body)
+    assert r.status == 400 and word in r.fault, r
+    assert api.get("/vm/config").json["network-interfaces"] == []
+
+
+def test_vsock(api):
+    body = {"guest_cid": 3, "uds_path": "/tmp/petrel-v.sock"}
+    apilib.validate(body, apilib.request_schema("PUT", "/vsock"))
+    assert api.put("/vsock", body).status == 204
+    assert api.get("/vm/config").json["vsock"] == body
+    assert api.put("/vsock", {"guest_cid": 7, "uds_path": "/tmp/b.sock", "vsock_id": "v"}).status == 204
+    assert api.get("/vm/config").json["vsock"]["guest_cid"] == 7
+
+
+@pytest.mark.parametrize("body,word", [
+    ({"guest_cid": 2, "uds_path": "/tmp/v.sock"}, "guest_cid"),
+    ({"guest_cid": 2 ** 32, "uds_path": "/tmp/v.sock"}, "guest_cid"),
+    ({"guest_cid": 3}, "uds_path"),
+    ({"uds_path": "/tmp/v.sock"}, "guest_cid"),
+    ({"guest_cid": 3, "uds_path": "/tmp/v.sock", "port": 1}, "unknown"),
+])
+def test_vsock_bad(api, body, word):
+    r = api.put("/vsock", body)
+    assert r.status == 400 and word in r.fault, r
+    assert "vsock" not in api.get("/vm/config").json
+
+
+def test_entropy(api):
+    assert api.put("/entropy", {}).status == 204
+    body = {"rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}}
+    assert api.put("/entropy", body).status == 204
+    assert api.get("/vm/config").json["entropy"] == body
+    r = api.put("/entropy", {"rate_limiter": {"bandwidth": {"refill_time": 100}}})
+    assert r.status == 400 and "size" in r.fault
+    r = api.put("/entropy", {"rate": 1})
+    assert r.status == 400 and "unknown" in r.fault
+
+
+def test_serial(api, workdir):
+    r = api.put("/serial", {"serial_out_path": str(workdir / "console.txt")})
+    assert r.status == 204
+    r = api.put("/serial", {"rate_limiter": {"size": 1, "refill_time": 1}})
+    assert r.status == 400 and "not supported" in r.fault
+    r = api.put("/serial", {"serial_out_path": "/nonexistent/dir/x"})
+    assert r.status == 400 and "cannot open" in r.fault
+
+
+@pytest.mark.parametrize("path,body,word", [
+    ("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"}, "network-interfaces"),
+    ("/vsock", {"guest_cid": 3, "uds_path": "/tmp/petrel-v.sock"}, "vsock"),
+])
+def test_instance_start_refuses_devices_it_cannot_attach(api, path, body, word):
+    """A configured device is never silently left out: while petrel has no virtio-net or
+    virtio-vsock, InstanceStart with one fails with a 400 naming it."""
+    assert api.put("/boot-source", {"kernel_image_path": kernel()}).status == 204
+    assert api.put(path, body).status == 204
+    r = api.put("/actions", {"action_type": "InstanceStart"})
+    assert r.status == 400 and "cannot start the microVM" in r.fault and word in r.fault, r
+    assert "not supported" in r.fault, r
+    assert api.get("/").json["state"] == "Not started"
+
+
+# ---- vm/config as a whole ----
+
+def test_vm_config_full(api, workdir):
+    api.put("/boot-source", {"kernel_image_path": kernel(), "boot_args": "a=b"})
+    api.put("/machine-config", {"vcpu_count": 2, "mem_size_mib": 64})
+    api.put("/cpu-config", CPU_CONFIG)
+    api.put("/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
+    api.put("/entropy", {})
+    api.put("/logger", {"level": "Debug"})
+    api.put("/metrics", {"metrics_path": str(workdir / "m")})
+    cfg = api.get("/vm/config").json  # validated against FullVmConfiguration
+    assert set(cfg) == {"boot-source", "machine-config", "cpu-config", "drives", "network-interfaces",
+                        "vsock", "entropy", "logger", "metrics"}
+
+
+# ---- actions and state rules before start ----
+
+@pytest.mark.parametrize("body,word", [
+    ({}, "action_type"),
+    ({"action_type": "Reboot"}, "not one of"),
+    ({"action_type": 1}, "string"),
+    ({"action_type": "InstanceStart", "payload": {}}, "unknown"),
+])
+def test_actions_bad(api, body, word):
+    r = api.put("/actions", body)
+    assert r.status == 400 and word in r.fault, r
+
+
+def test_actions_before_start(api):
+    r = api.put("/actions", {"action_type": "InstanceStart"})
+    assert r.status == 400 and "boot-source" in r.fault
+    r = api.put("/actions", {"action_type": "SendCtrlAltDel"})
+    assert r.status == 400 and "not started" in r.fault
+    for state in ("Paused", "Resumed"):
+        r = api.patch("/vm", {"state": state})
+        assert r.status == 400 and "not running" in r.fault
+    r = api.patch("/vm", {"state": "Stopped"})
+    assert r.status == 400 and "not one of" in r.fault
+    assert api.get("/").json["state"] == "Not started"
+
+
+def test_instance_start_reports_a_bad_kernel(api, workdir):
+    bogus = workdir / "not-a-kernel"
+    bogus.write_bytes(b"hello" * 1000)
+    assert api.put("/boot-source", {"kernel_image_path": str(bogus)}).status == 204
+    r = api.put("/actions", {"action_type": "InstanceStart"})
+    assert r.status == 400 and "cannot start the microVM" in r.fault, r
+    assert len(r.fault) > len("cannot start the microVM: ") + 5  # says why
+    assert api.get("/").json["state"] == "Not started"
+    # The instance can still be configured and started afterwards.
+    assert api.put("/boot-source", {"kernel_image_path": kernel(),
+                                    "boot_args": "petrel-test-token=1234 expect_mem=128"}).status == 204
+
+
+# ---- endpoints petrel does not implement yet ----
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/balloon", None),
+    ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True}),
+    ("PATCH", "/balloon", {"amount_mib": 1}),
+    ("GET", "/balloon/statistics", None),
+    ("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 1}),
+    ("PATCH", "/balloon/hinting/start", {}),
+    ("GET", "/balloon/hinting/status", None),
+    ("PATCH", "/balloon/hinting/stop", None),
+    ("GET", "/mmds", None),
+    ("PUT", "/mmds", {"a": 1}),
+    ("PATCH", "/mmds", {"a": 1}),
+    ("PUT", "/mmds/config", {"network_interfaces": ["eth0"]}),
+    ("PUT", "/snapshot/create", {"mem_file_path": "/m", "snapshot_path": "/s"}),
+    ("PUT", "/snapshot/load", {"snapshot_path": "/s"}),
+    ("PUT", "/pmem/p0", {"id": "p0", "path_on_host": "/x"}),
+    ("PATCH", "/pmem/p0", {"id": "p0"}),
+    ("GET", "/hotplug/memory", None),
+    ("PUT", "/hotplug/memory", {"total_size_mib": 1024}),
+    ("PATCH", "/hotplug/memory", {"requested_size_mib": 0}),
+])
+def test_not_supported_yet(api, method, path, body):
+    r = api.request(method, path, body)
+    assert r.status == 400 and "not supported yet" in r.fault, r
+
+
+@pytest.mark.parametrize("method,path", [
+    ("GET", "/nothing"), ("GET", "/actions"), ("DELETE", "/"), ("POST", "/actions"),
+    ("PUT", "/"), ("GET", "/drives/x"), ("GET", "/vm"), ("PUT", "/vm/config"), ("GET", "//version"),
+    ("GET", "/machine-config/extra"), ("GET", "/drives/a/b"),
+])
+def test_invalid_method_or_path(api, method, path):
+    r = api.request(method, path, check=False)
+    assert r.status == 400, r
+    assert "invalid request method and/or path" in r.json["fault_message"]
+
+
+def test_body_rules(api):
+    r = api.request("GET", "/machine-config", raw=b'{"a": 1}')
+    assert r.status == 400 and "no request body" in r.fault
+    r = api.request("PUT", "/machine-config")
+    assert r.status == 400 and "needs a JSON request body" in r.fault
+    r = api.request("PATCH", "/vm", raw=b"")
+    assert r.status == 400

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio_blkbench: benchmark driver for virtio-blk, run from ring 3 with polling (no
+ * interrupts) and EVENT_IDX (a notification only when the device asks for one).
+ * Command line:
+ *   mode=randread|seqread|seqwrite   (default randread)
+ *   bs=BYTES    request size, a multiple of 512 up to 1 MiB (default 4096)
+ *   qd=N        requests in flight, 1-32 (default 32)
+ *   ops=N       requests to complete (default 20000)
+ *   transport=pci|mmio
+ * Prints "blkbench mode=M bs=B qd=Q ops=N tsc=CYCLES tsc_hz=HZ notifies=K" and
+ * "ok virtio_blkbench".
+ */
+#include "virtio_common.h"
+
+DEFINE_GUEST("virtio_blkbench");
+
+#define MAXQD 32
+#define MAXBS (1u << 20)
+#define QSIZE 128
+
+static struct vdev dev;
+static struct vq vq;
+static struct vq_mem ring;
+static uint8_t bufs[MAXQD][MAXBS] __attribute__((aligned(4096)));
+static struct blk_hdr hdrs[MAXQD];
+static uint8_t status[MAXQD];
+static uint64_t cap, tsc_cycles, tsc_hz, notifies;
+static long mode, bs, qd, ops;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull, seq_next;
+
+static uint64_t xorshift(void)
+{
+	uint64_t x = rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+static uint64_t next_sector(void)
+{
+	uint64_t per = (uint64_t)bs / 512, slots = cap / per;
+	if (mode == 0)
+		return (xorshift() % slots) * per;
+	uint64_t s = seq_next;
+	seq_next = (seq_next + per) % (slots * per);
+	return s;
+}
+
+static void fill_slot(unsigned i)
+{
+	hdrs[i] = (struct blk_hdr){ mode == 2 ? BLK_T_OUT : BLK_T_IN, 0, next_sector() };
+	status[i] = 0xff;
+	uint16_t d = (uint16_t)(3 * i);
+	vq.desc[d] = (struct vring_desc){ (uintptr_t)&hdrs[i], 16, VD_NEXT, (uint16_t)(d + 1) };
+	vq.desc[d + 1] = (struct vring_desc){ (uintptr_t)bufs[i], (uint32_t)bs,
+					      (uint16_t)(VD_NEXT | (mode == 2 ? 0 : VD_WRITE)), (uint16_t)(d + 2) };
+	vq.desc[d + 2] = (struct vring_desc){ (uintptr_t)&status[i], 1, VD_WRITE, 0 };
+	vq.avail[2 + (vq.avail_idx & (QSIZE - 1))] = d;
+	vq.avail_idx++;
+}
+
+/* Publish what fill_slot queued and notify if the device asked (EVENT_IDX). */
+static void publish(uint16_t old)
+{
+	__asm__ __volatile__("mfence" ::: "memory");
+	vq.avail[1] = vq.avail_idx;
+	__asm__ __volatile__("mfence" ::: "memory");
+	uint16_t avail_event = *(volatile uint16_t *)(vq.used + 4 + 8 * QSIZE);
+	if ((uint16_t)(vq.avail_idx - avail_event - 1) < (uint16_t)(vq.avail_idx - old)) {
+		vq_kick(&vq);
+		notifies++;
+	}
+}
+
+static long run(long arg)
+{
+	(void)arg;
+	uint64_t f;
+	check(vdev_negotiate(&dev, VF_VERSION_1 | VF_EVENT_IDX, &f), "FEATURES_OK refused");
+	check(f & VF_EVENT_IDX, "no EVENT_IDX");
+	cap = vdev_cfg_read(&dev, 0, 4) | (uint64_t)vdev_cfg_read(&dev, 4, 4) << 32;
+	check(cap >= (uint64_t)bs / 512, "disk too small");
+	check(vq_setup(&dev, &vq, 0, &ring, QSIZE, 0xffff), "queue setup failed");
+	vq.avail[0] = 1; /* VRING_AVAIL_F_NO_INTERRUPT: we poll */
+	vq.avail[2 + QSIZE] = 0xffff; /* used_event: never interrupt */
+	vdev_driver_ok(&dev);
+
+	/* Touch the buffers (writes must not come from never-written zero pages). */
+	for (long i = 0; i < qd; i++)
+		memset(bufs[i], (int)(0x5a + i), (size_t)bs);
+
+	/* TSC frequency over one RTC second */
+	uint8_t s0 = rtc_read(0);
+	while (rtc_read(0) == s0)
+		;
+	uint64_t t0 = rdtsc();
+	s0 = rtc_read(0);
+	while (rtc_read(0) == s0)
+		;
+	tsc_hz = rdtsc() - t0;
+
+	long submitted = 0, done = 0;
+	uint64_t start = rdtsc();
+	uint16_t old = vq.avail_idx;
+	for (long i = 0; i < qd && submitted < ops; i++, submitted++)
+		fill_slot((unsigned)i);
+	publish(old);
+	struct deadline dl;
+	deadline_start(&dl, 600);
+	unsigned spins = 0;
+	while (done < ops) {
+		uint32_t id;
+		old = vq.avail_idx;
+		bool any = false;
+		while (vq_poll(&vq, &id, NULL)) {
+			unsigned slot = id / 3;
+			check(status[slot] == BLK_S_OK, "request failed: status %u", status[slot]);
+			done++;
+			any = true;
+			if (submitted < ops) {
+				fill_slot(slot);
+				submitted++;
+			}
+		}
+		if (any) {
+			publish(old);
+		} else if (++spins > 100000) {
+			spins = 0;
+			check(!deadline_expired(&dl), "timed out after %ld of %ld requests", done, ops);
+		}
+	}
+	tsc_cycles = rdtsc() - start;
+	return 0;
+}
+
+void test_main(void)
+{
+	mode = cmdline_is("mode", "seqread") ? 1 : cmdline_is("mode", "seqwrite") ? 2 : 0;
+	bs = cmdline_int("bs", 4096);
+	qd = cmdline_int("qd", 32);
+	ops = cmdline_int("ops", 20000);
+	check(bs >= 512 && bs % 512 == 0 && bs <= (long)MAXBS, "bad bs=%ld", bs);
+	check(qd >= 1 && qd <= MAXQD, "bad qd=%ld", qd);
+	bool mmio = cmdline_is("transport", "mmio");
+	bool found = mmio ? vmmio_find(VIRTIO_ID_BLOCK, 0, &dev) : vpci_find(VIRTIO_ID_BLOCK, 0, &dev);
+	check(found, "no virtio-blk device");
+	user_call(run, 0, USER_IF);
+	static const char *const names[] = { "randread", "seqread", "seqwrite" };
+	printf("blkbench mode=%s bs=%ld qd=%ld ops=%ld tsc=%lu tsc_hz=%lu notifies=%lu\n", names[mode], bs, qd,
+	       ops, (unsigned long)tsc_cycles, (unsigned long)tsc_hz, (unsigned long)notifies);
+	pass();
+}

@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: Apache-2.0
+"""virtio devices driven from ring 3 by freestanding test guests (tests/guests/virtio_*.c),
+plus the CLI and JSON forms of --disk/--rng.
+
+The host writes a known pattern over a disk image, the guest checks what it reads and
+writes, and the test then checks the image file: written sectors hold the guest's data,
+write-zeroes/discard ranges are zero, read-only disks and failed requests change nothing.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
+from guestlib import REPO, assert_passed, build_dir, petrel_bin, require, run_guest  # noqa: E402
+
+SECTORS = 32768  # 16 MiB images
+
+
+def pattern(n, start=0):
+    """disk_pattern() of tests/guests/virtio_common.h for offsets start..start+n."""
+    return bytes((((o * 7) ^ (o >> 9) ^ 0x5A) & 0xFF) for o in range(start, start + n))
+
+
+def pattern2(n, start):
+    return bytes(((0xA5 ^ (o * 13)) & 0xFF) for o in range(start, start + n))
+
+
+@pytest.fixture(scope="module")
+def base_image(tmp_path_factory):
+    p = tmp_path_factory.mktemp("virtio") / "pattern.img"
+    p.write_bytes(pattern(SECTORS * 512))
+    return p
+
+
+@pytest.fixture
+def disk(tmp_path, base_image):
+    p = tmp_path / "disk.img"
+    p.write_bytes(base_image.read_bytes())
+    return p
+
+
+def check_blk_rw_image(path):
+    """What virtio_blk (rw) leaves on the image."""
+    data = path.read_bytes()
+    assert len(data) == SECTORS * 512
+    w0, w1 = 2048 * 512, 2048 * 512 + 16 * 512
+    assert data[w0:w1] == pattern2(w1 - w0, w0), "written sectors 2048-2063 do not hold the guest's data"
+    z0, z1 = 4096 * 512, 4104 * 512
+    assert data[z0:z1] == bytes(z1 - z0), "write-zeroes range 4096-4103 is not zero"
+    d0, d1 = 8192 * 512, 8200 * 512
+    assert data[d0:d1] == bytes(d1 - d0), "discarded range 8192-8199 does not read as zeroes"
+    # everything else untouched
+    expect = bytearray(pattern(SECTORS * 512))
+    expect[w0:w1] = pattern2(w1 - w0, w0)
+    expect[z0:z1] = bytes(z1 - z0)
+    expect[d0:d1] = bytes(d1 - d0)
+    assert data == bytes(expect), "bytes outside the written ranges changed"
+
+
+@pytest.mark.parametrize("kind", ["elf", "bzimage"])
+def test_blk_pci(kind, disk):
+    res = run_guest("virtio_blk", kind, mem=128, cmdline=f"sectors={SECTORS} id=drive0",
+                    extra=["--disk", str(disk)])
+    assert_passed(res, "virtio_blk")
+    irqs = int(re.search(r"virtio-blk irqs=(\d+)", res.stdout).group(1))
+    assert irqs > 0, res.describe()
+    check_blk_rw_image(disk)
+
+
+def test_blk_pci_intx(disk):
+    res = run_guest("virtio_blk", "elf", mem=128, cmdline=f"intx=1 sectors={SECTORS}",
+                    extra=["--disk", str(disk)])
+    assert_passed(res, "virtio_blk")
+    irqs = int(re.search(r"virtio-blk irqs=(\d+)", res.stdout).group(1))
+    assert irqs > 0, res.describe()
+    check_blk_rw_image(disk)
+
+
+def test_blk_mmio(disk):
+    res = run_guest("virtio_blk", "elf", mem=128, cmdline=f"transport=mmio sectors={SECTORS} id=data_1",
+                    extra=["--disk", f"{disk},id=data_1,transport=mmio"])
+    assert_passed(res, "virtio_blk")
+    assert "virtio-blk: mmio" in res.stdout
+    check_blk_rw_image(disk)
+
+
+def test_blk_mmio_default_transport(disk):
+    res = run_guest("virtio_blk", "elf", mem=128, cmdline=f"transport=mmio sectors={SECTORS}",
+                    extra=["--virtio-transport", "mmio", "--disk", str(disk)])
+    assert_passed(res, "virtio_blk")
+
+
+@pytest.mark.parametrize("opts", ["io=sync", "direct", "direct,io=sync", "cache=unsafe"])
+def test_blk_backend_options(opts, disk):
+    res = run_guest("virtio_blk", "elf", mem=128, cmdline=f"sectors={SECTORS}",
+                    extra=["--disk", f"{disk},{opts}"])
+    assert_passed(res, "virtio_blk")
+    check_blk_rw_image(disk)
+
+
+def test_blk_read_only(disk, base_image):
+    res = run_guest("virtio_blk", "elf", mem=128, cmdline=f"ro=1 sectors={SECTORS}",
+                    extra=["--disk", f"{disk},ro"])
+    assert_passed(res, "virtio_blk")
+    assert disk.read_bytes() == base_image.read_bytes(), "a read-only disk changed"
+
+
+def test_blk_two_disks(disk, tmp_path, base_image):
+    # Two drives: the guest drives the first one found (slot order); the second must exist.
+    other = tmp_path / "other.img"
+    other.write_bytes(b"\0" * 4096)
+    res = run_guest("virtio_blk", "elf", mem=128, cmdline=f"sectors={SECTORS} id=first",
+                    extra=["--disk", f"{disk},id=first", "--disk", f"{other},id=second,ro"])
+    assert_passed(res, "virtio_blk")
+    assert other.read_bytes() == b"\0" * 4096
+
+
+def petrel_for_hostile():
+    """The hostile guest runs under the sanitizer build when there is one."""
+    asan = Path(os.environ.get("PETREL_ASAN_BUILD", REPO / "build-asan")) / "petrel"
+    return asan if asan.exists() else petrel_bin()
+
+
+@pytest.mark.parametrize("transport", ["pci", "mmio"])
+def test_blk_hostile_guest(transport, disk, base_image):
+    img = require("virtio_evil", "elf")
+    binary = petrel_for_hostile()
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
+               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    p = subprocess.run([str(binary), "run", "--kernel", str(img), "--debug-exit", "--mem", "128",
+                        "--cmdline", f"transport={transport}",
+                        "--disk", f"{disk},transport={transport}"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env)
+    out = p.stdout.replace("\r", "")
+    assert p.returncode == 0 and re.search(r"^ok virtio_evil$", out, re.M), \
+        f"{binary} exit {p.returncode}\n{out}\n{p.stderr}"
+    assert "ERROR: AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
+    cases = int(re.search(r"virtio-evil cases=(\d+)", out).group(1))
+    assert cases >= 20, out
+    # Only the final good write (sector 300) changed the image.
+    data = disk.read_bytes()
+    expect = bytearray(base_image.read_bytes())
+    expect[300 * 512:301 * 512] = b"EVIL" * 128
+    assert data == bytes(expect), "malformed requests changed the backing file"
+
+
+@pytest.mark.parametrize("transport", ["pci", "mmio"])
+def test_rng(transport):
+    res = run_guest("virtio_rng", "elf", mem=64, cmdline=f"transport={transport}",
+                    extra=[f"--rng=transport={transport}"] if transport == "mmio" else ["--rng"])
+    assert_passed(res, "virtio_rng")
+    assert "virtio-rng bytes=256" in res.stdout
+
+
+def test_rng_absent_without_option():
+    res = run_guest("virtio_rng", "elf", mem=64)
+    assert res.returncode == 1 and "no virtio-rng device" in res.stdout, res.describe()
+
+
+# ---- configuration: CLI and JSON ----
+
+def petrel_run(args, timeout=60):
+    return subprocess.run([str(petrel_bin()), "run", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("bad,msg", [
+    ("x.img,rw", "unknown item 'rw'"),
+    ("x.img,id=a b", "id"),
+    ("x.img,transport=usb", "transport must be pci or mmio"),
+    (",ro", "empty item"),
+    ("id=foo", "first item must be the image path"),
+])
+def test_cli_disk_errors(bad, msg):
+    require("virtio_blk")
+    p = petrel_run(["--kernel", str(build_dir() / "tests/guests/virtio_blk.elf"), "--disk", bad])
+    assert p.returncode == 2 and msg in p.stderr, p.stderr
+
+
+def test_cli_duplicate_drive_id(disk):
+    require("virtio_blk")
+    p = petrel_run(["--kernel", str(build_dir() / "tests/guests/virtio_blk.elf"),
+                    "--disk", f"{disk},id=a", "--disk", f"{disk},id=a"])
+    assert p.returncode == 2 and "defined twice" in p.stderr, p.stderr
+
+
+def test_missing_image_is_an_error(tmp_path):
+    require("virtio_blk")
+    p = petrel_run(["--kernel", str(build_dir() / "tests/guests/virtio_blk.elf"),
+                    "--disk", str(tmp_path / "nope.img"), "--debug-exit"])
+    assert p.returncode != 0 and "nope.img" in p.stderr, p.stderr
+
+
+def test_json_drives_and_entropy(disk, tmp_path):
+    img = require("virtio_blk")
+    cfg = {
+        "boot-source": {"kernel_image_path": str(img), "boot_args": f"sectors={SECTORS} id=rootfs"},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 128},
+        "drives": [{"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": True,
+                    "is_read_only": False, "cache_type": "Writeback", "io_engine": "Async"}],
+        "entropy": {},
+    }
+    path = tmp_path / "vm.json"
+    path.write_text(json.dumps(cfg))
+    p = petrel_run(["--config", str(path), "--debug-exit"])
+    assert p.returncode == 0 and "ok virtio_blk" in p.stdout, p.stdout + p.stderr
+    check_blk_rw_image(disk)
+    # The same file drives the rng guest (the entropy device is there).
+    cfg["boot-source"]["kernel_image_path"] = str(require("virtio_rng"))
+    path.write_text(json.dumps(cfg))
+    p = petrel_run(["--config", str(path), "--debug-exit"])
+    assert p.returncode == 0 and "ok virtio_rng" in p.stdout, p.stdout + p.stderr
+
+
+def test_json_read_only_sync_drive(disk, base_image, tmp_path):
+    img = require("virtio_blk")
+    cfg = {
+        "boot-source": {"kernel_image_path": str(img), "boot_args": f"sectors={SECTORS} ro=1"},
+        "drives": [{"drive_id": "ro_disk", "path_on_host": str(disk), "is_root_device": False,
+                    "is_read_only": True}],
+    }
+    path = tmp_path / "vm.json"
+    path.write_text(json.dumps(cfg))
+    p = petrel_run(["--config", str(path), "--debug-exit"])
+    assert p.returncode == 0 and "ok virtio_blk" in p.stdout, p.stdout + p.stderr
+    assert disk.read_bytes() == base_image.read_bytes()
+
+
+@pytest.mark.parametrize("section,value,msg", [
+    ("drives", [{"drive_id": "x", "is_root_device": False}], "drives[0].path_on_host: missing required field"),
+    ("drives", [{"drive_id": "x", "path_on_host": "p", "is_root_device": False, "foo": 1}], "drives[0].foo: unknown field"),
+    ("entropy", {"rate_limiter": {"ops": {"size": 1}}}, "entropy.rate_limiter.ops.refill_time"),
+    ("network-interfaces", [{"iface_id": "eth0"}], "network-interfaces[0].host_dev_name: missing"),
+])
+def test_json_errors(section, value, msg, tmp_path):
+    img = require("virtio_blk")
+    path = tmp_path / "vm.json"
+    path.write_text(json.dumps({"boot-source": {"kernel_image_path": str(img)}, section: value}))
+    p = petrel_run(["--config", str(path)])
+    assert p.returncode == 2 and msg in p.stderr, p.stderr
+
+
+def test_json_network_rejected_until_implemented(tmp_path):
+    img = require("virtio_blk")
+    path = tmp_path / "vm.json"
+    path.write_text(json.dumps({"boot-source": {"kernel_image_path": str(img)},
+                                "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0"}]}))
+    p = petrel_run(["--config", str(path), "--debug-exit"])
+    assert p.returncode != 0 and "not supported yet" in p.stderr, p.stderr
