@@ -15,7 +15,7 @@
 enum {
 	BP_ACPI_RSDP = 0x070, BP_EXT_RAMDISK_IMAGE = 0x0c0, BP_EXT_RAMDISK_SIZE = 0x0c4,
 	BP_EXT_CMD_LINE_PTR = 0x0c8, BP_E820_ENTRIES = 0x1e8,
-	HDR_SETUP_SECTS = 0x1f1, HDR_BOOT_FLAG = 0x1fe, HDR_JUMP = 0x200, HDR_MAGIC = 0x202,
+	HDR_SETUP_SECTS = 0x1f1, HDR_SYSSIZE = 0x1f4, HDR_BOOT_FLAG = 0x1fe, HDR_JUMP = 0x200, HDR_MAGIC = 0x202,
 	HDR_VERSION = 0x206, HDR_TYPE_OF_LOADER = 0x210, HDR_LOADFLAGS = 0x211,
 	HDR_CODE32_START = 0x214, HDR_RAMDISK_IMAGE = 0x218, HDR_RAMDISK_SIZE = 0x21c,
 	HDR_HEAP_END_PTR = 0x224, HDR_CMD_LINE_PTR = 0x228, HDR_INITRD_ADDR_MAX = 0x22c,
@@ -79,6 +79,13 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, cha
 		return -EINVAL;
 	}
 	info->kernel_size = len - info->kernel_offset;
+	/* syssize (16-byte units, rounded up) says how much protected-mode code the file holds. */
+	uint64_t syssize = (uint64_t)get32(img, HDR_SYSSIZE) * 16;
+	if (syssize > (uint64_t)info->kernel_size + 15) {
+		snprintf(err, errlen, "bzImage is truncated: its header announces %llu bytes of kernel but the file holds %zu",
+			 (unsigned long long)syssize, info->kernel_size);
+		return -EINVAL;
+	}
 	return 0;
 }
 

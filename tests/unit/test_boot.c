@@ -116,6 +116,22 @@ TEST(bzimage_parse_valid)
 	free(b.img);
 }
 
+TEST(bzimage_parse_checks_syssize)
+{
+	struct bz b = bz_make(BZ_PAYLOAD);
+	struct bzimage_info info;
+	char err[256];
+	wr32(b.img + 0x1f4, BZ_PAYLOAD / 16);          /* exactly the payload */
+	CHECK_EQ(bz_parse(&b, &info, err), 0);
+	wr32(b.img + 0x1f4, (BZ_PAYLOAD + 15) / 16 + 1); /* one 16-byte unit more than the file */
+	CHECK_EQ(bz_parse(&b, &info, err), -EINVAL);
+	CHECK_CONTAINS(err, "truncated");
+	b.len -= 16;                                    /* or the file lost its tail */
+	wr32(b.img + 0x1f4, BZ_PAYLOAD / 16);
+	CHECK_EQ(bz_parse(&b, &info, err), -EINVAL);
+	free(b.img);
+}
+
 TEST(bzimage_parse_setup_sects_zero_means_four)
 {
 	struct bz b = bz_make(6 * 512);

@@ -61,14 +61,38 @@ static bool vendor_is_amd(struct kvm_cpuid2 *c)
 	return e && e->ebx == 0x68747541; /* "Auth"enticAMD */
 }
 
+/* Some hosts (PVM here) list only subleaf 0 of the topology leaves; the guest needs the SMT
+ * and core levels and a terminating level, so add the missing subleaves. */
+static void add_topology_subleaves(struct kvm_cpuid2 *c, uint32_t leaf)
+{
+	if (!cpuid_find(c, leaf, 0))
+		return;
+	for (uint32_t sub = 0; sub <= 2; sub++) {
+		struct kvm_cpuid_entry2 *e = cpuid_find(c, leaf, sub);
+		if (e && (e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e->index == sub)
+			continue;
+		if (e && !(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX)) {
+			e->flags |= KVM_CPUID_FLAG_SIGNIFCANT_INDEX; /* it was meant as subleaf 0 */
+			e->index = 0;
+			if (sub == 0)
+				continue;
+		}
+		c->entries[c->nent++] = (struct kvm_cpuid_entry2){
+			.function = leaf, .index = sub, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
+	}
+}
+
 int cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, const struct cpuid_opts *o,
 		   struct kvm_cpuid2 **out)
 {
 	size_t sz = sizeof(*base) + base->nent * sizeof(base->entries[0]);
-	struct kvm_cpuid2 *c = malloc(sz);
+	const size_t extra = 6; /* subleaves add_topology_subleaves() may append */
+	struct kvm_cpuid2 *c = malloc(sz + extra * sizeof(base->entries[0]));
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, base, sz);
+	add_topology_subleaves(c, 0xb);
+	add_topology_subleaves(c, 0x1f);
 
 	unsigned threads = (o->smt && o->ncpus > 1) ? 2 : 1;
 	unsigned cores = (o->ncpus + threads - 1) / threads;

@@ -1,0 +1,134 @@
+/* Unit tests for the PVM SYSCALL shim's pure parts (src/arch/x86/pvm_syscall.c) and the guest
+ * page-table walker it relies on (src/arch/x86/pagewalk.c), over a fake guest memory. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86/pagewalk.h"
+#include "arch/x86/pvm_syscall.h"
+#include "memory/guest_mem.h"
+#include "unit.h"
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static int32_t rd32s(const uint8_t *p)
+{
+	int32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+TEST(shim_code_points_at_its_constants)
+{
+	uint8_t code[PVM_SHIM_SIZE];
+	pvm_syscall_shim_code(code, 0xffffffff81c00080ull, 0xffffffff81a01230ull);
+	CHECK_EQ_HEX(rd64(code + 0x30), 0xffffffff81c00080ull);
+	CHECK_EQ_HEX(rd64(code + 0x38), 0xffffffff81a01230ull);
+	/* mov 0x30(%rip),%rax at 1 (7 bytes), jmp *disp(%rip) at 0x1f and 0x25 (6 bytes each) */
+	CHECK_EQ(code[1], 0x48);
+	CHECK_EQ(0x08 + rd32s(code + 4), 0x30);
+	CHECK_EQ(code[0x1f], 0xff);
+	CHECK_EQ(0x25 + rd32s(code + 0x21), 0x30);
+	CHECK_EQ(code[0x25], 0xff);
+	CHECK_EQ(0x2b + rd32s(code + 0x27), 0x38);
+	/* both conditional branches go to the pass-through jump at 0x25 */
+	CHECK_EQ(code[0x0e], 0x75);
+	CHECK_EQ(0x10 + (int8_t)code[0x0f], 0x25);
+	CHECK_EQ(code[0x15], 0x74);
+	CHECK_EQ(0x17 + (int8_t)code[0x16], 0x25);
+}
+
+TEST(find_padding)
+{
+	uint8_t buf[4096];
+	memset(buf, 0x90, sizeof(buf));
+	CHECK_EQ(pvm_syscall_find_padding(buf, sizeof(buf), 0x1000), -1);
+	memset(buf + 100, 0xcc, PVM_SHIM_SIZE + 20); /* too short with the margins */
+	CHECK_EQ(pvm_syscall_find_padding(buf, sizeof(buf), 0x1000), -1);
+	memset(buf + 1000, 0xcc, 200);
+	long off = pvm_syscall_find_padding(buf, sizeof(buf), 0x1000);
+	REQUIRE(off >= 0);
+	CHECK_EQ((0x1000 + off) % 16, 0);
+	CHECK(off >= 1000 + 16);
+	CHECK(off + PVM_SHIM_SIZE <= 1200);
+	for (long i = off; i < off + PVM_SHIM_SIZE; i++)
+		CHECK_EQ(buf[i], 0xcc);
+}
+
+/* ---- page walk over hand-built tables ---- */
+
+#define MEM (8u << 20)
+#define CR0_PG (1ull << 31)
+#define CR4_PAE (1ull << 5)
+#define CR4_LA57 (1ull << 12)
+#define EFER_LMA (1ull << 10)
+#define EFER_NXE (1ull << 11)
+
+static void mem_make(struct guest_mem *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->regions[0] = (struct guest_region){ 0, MEM, calloc(1, MEM) };
+	m->nregions = 1;
+	m->total = MEM;
+}
+
+static void put(struct guest_mem *m, uint64_t gpa, uint64_t v) { memcpy(m->regions[0].hva + gpa, &v, 8); }
+
+TEST(page_walk_4_level)
+{
+	struct guest_mem m;
+	mem_make(&m);
+	const uint64_t va = 0xffffffff81c00080ull, va2m = 0xffff888000200000ull;
+	/* PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000 -> PT 0x4000 -> page 0x5000 */
+	put(&m, 0x1000 + ((va >> 39) & 511) * 8, 0x2000 | 3);
+	put(&m, 0x2000 + ((va >> 30) & 511) * 8, 0x3000 | 3);
+	put(&m, 0x3000 + ((va >> 21) & 511) * 8, 0x4000 | 3);
+	put(&m, 0x4000 + ((va >> 12) & 511) * 8, 0x5000 | 1); /* present, read-only, supervisor */
+	/* a user 2 MiB page, NX */
+	put(&m, 0x1000 + ((va2m >> 39) & 511) * 8, 0x6000 | 7);
+	put(&m, 0x6000 + ((va2m >> 30) & 511) * 8, 0x7000 | 7);
+	put(&m, 0x7000 + ((va2m >> 21) & 511) * 8, 0x400000 | 0x87 | (1ull << 63));
+	struct page_walk w;
+	uint64_t cr0 = CR0_PG, cr4 = CR4_PAE, efer = EFER_LMA | EFER_NXE;
+	REQUIRE(x86_page_walk(&m, cr0, 0x1000, cr4, efer, va, &w) == 0);
+	CHECK_EQ_HEX(w.gpa, 0x5080);
+	CHECK(!w.user && !w.writable && w.executable);
+	CHECK_EQ(w.page_size, 4096);
+	REQUIRE(x86_page_walk(&m, cr0, 0x1000, cr4, efer, va2m + 0x1234, &w) == 0);
+	CHECK_EQ_HEX(w.gpa, 0x401234);
+	CHECK(w.user && w.writable && !w.executable);
+	CHECK_EQ(w.page_size, 2u << 20);
+	/* not mapped, no long mode, table outside RAM */
+	CHECK_EQ(x86_page_walk(&m, cr0, 0x1000, cr4, efer, 0x1000, &w), -EFAULT);
+	CHECK_EQ(x86_page_walk(&m, 0, 0x1000, cr4, efer, va, &w), -EINVAL);
+	CHECK_EQ(x86_page_walk(&m, cr0, 0x1000, cr4, 0, va, &w), -EINVAL);
+	put(&m, 0x4000 + ((va >> 12) & 511) * 8, 0);
+	put(&m, 0x3000 + ((va >> 21) & 511) * 8, (64ull << 20) | 3); /* PT beyond RAM */
+	CHECK_EQ(x86_page_walk(&m, cr0, 0x1000, cr4, efer, va, &w), -EFAULT);
+	free(m.regions[0].hva);
+}
+
+TEST(page_walk_5_level)
+{
+	struct guest_mem m;
+	mem_make(&m);
+	const uint64_t va = 0xff11000000001000ull;
+	put(&m, 0x1000 + ((va >> 48) & 511) * 8, 0x2000 | 3);
+	put(&m, 0x2000 + ((va >> 39) & 511) * 8, 0x3000 | 3);
+	put(&m, 0x3000 + ((va >> 30) & 511) * 8, 0x40000000ull | 0x83); /* 1 GiB page */
+	struct page_walk w;
+	REQUIRE(x86_page_walk(&m, CR0_PG, 0x1000, CR4_PAE | CR4_LA57, EFER_LMA, va, &w) == 0);
+	CHECK_EQ_HEX(w.gpa, 0x40000000ull + (va & ((1u << 30) - 1)));
+	CHECK_EQ(w.page_size, 1u << 30);
+	free(m.regions[0].hva);
+}
+
+int main(int argc, char **argv)
+{
+	return unit_main(argc, argv);
+}
