@@ -259,6 +259,12 @@ int vm_join(struct vm *vm)
 			vm->vcpus[i].started = false;
 		}
 	}
+	/* Each instruction emulated for the host was logged when first seen; now its count. */
+	struct exit_stats st;
+	vm_exit_stats(vm, &st);
+	for (int i = 0; i < EMU_STAT_MAX && st.emu_name[i]; i++)
+		log_info("emulated '%s' for the host %llu times", st.emu_name[i],
+			 (unsigned long long)st.emu_count[i]);
 	switch (vm->stop_reason) {
 	case VM_STOP_POWEROFF:
 	case VM_STOP_RESET:
