@@ -75,7 +75,7 @@ def test_reset(mode):
     assert re.search(r"reset|triple|shutdown", res.stderr, re.I), res.describe()
 
 
-@pytest.mark.parametrize("cpus", [1, 2, 4, 8])
+@pytest.mark.parametrize("cpus", [1, 2, 4, 8, 64])
 def test_smp_bringup(cpus):
     res = run_guest("smp", "elf", cpus=cpus, mem=128, cmdline=f"cpus={cpus}")
     assert_passed(res, "smp")
