@@ -18,7 +18,6 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 			  (unsigned long long)(size >> 20), strerror(errno));
 		return err;
 	}
-	madvise(p, size, MADV_MERGEABLE);
 	struct guest_region *r = &mem->regions[mem->nregions];
 	r->gpa = gpa;
 	r->size = size;
