@@ -5,15 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: petrel run [options]     boot a VM (petrel run --help)\n"
-		   "       petrel [--api-sock PATH] [--config-file FILE] [--no-api] [options]\n"
-		   "                                 Firecracker-style: REST API and/or config file\n"
-		   "                                 (petrel --api-sock PATH --help)\n"
-		   "       petrel --version\n");
-}
-
 int main(int argc, char **argv)
 {
 	log_set_level(LOG_WARN);
@@ -23,10 +14,6 @@ int main(int argc, char **argv)
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;
 	}
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		usage(stdout);
-		return 0;
-	}
-	/* No subcommand: Firecracker's command line. */
+	/* No subcommand: Firecracker's command line (its --help also names `petrel run`). */
 	return cli_firecracker(argc, argv);
 }

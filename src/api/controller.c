@@ -73,6 +73,11 @@ int ctl_init(struct controller *ctl, const char *id)
 void ctl_free(struct controller *ctl)
 {
 	ctl_stop_worker(ctl);
+	if (ctl->vm && !ctl->vm_joined) {
+		/* petrel is leaving before the guest stopped (a signal raced with the start). */
+		vm_request_stop(ctl->vm, VM_STOP_USER, 0, "petrel is exiting");
+		vm_join(ctl->vm);
+	}
 	if (ctl->vm) {
 		vm_destroy(ctl->vm);
 		free(ctl->vm);
@@ -227,6 +232,7 @@ int ctl_finish(struct controller *ctl)
 	struct vm *vm = ctl->vm;   /* written before event_fd fired; main reads it after */
 	int status = vm ? vm_join(vm) : 0;
 	pthread_mutex_lock(&ctl->lock);
+	ctl->vm_joined = vm != NULL;
 	ctl->state = INSTANCE_STOPPED;
 	if (metrics_configured(&ctl->metrics)) {
 		json_t *c = counters_locked(ctl);
@@ -675,8 +681,9 @@ int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *er
 		for (unsigned i = 0; i < ctl->cfg.nnets; i++)
 			exists |= !strcmp(ctl->cfg.nets[i].iface_id, id);
 		r = patch_device(ctl, "network interface", exists, id, err, errlen);
-		if (r == 0)   /* unreachable until virtio-net exists: the VM refuses to start */
-			r = fail(err, errlen, -EINVAL, "updating a network interface is not supported yet");
+		if (r == 0)   /* rate limiters are not enforced yet: nothing to update live */
+			r = fail(err, errlen, -EINVAL, "updating the rate limiters of a running network "
+				 "interface is not supported yet");
 		pthread_mutex_unlock(&ctl->lock);
 	}
 	net_update_free(&u);
@@ -1025,6 +1032,8 @@ static json_t *counters_locked(struct controller *ctl)
 			json_object_set_new(c, key, one);
 	}
 	json_object_set_new(c, "block", blk);
+	json_object_set_new(c, "entropy", json_pack("{s:I}", "entropy_bytes",
+			    (json_int_t)(vm && vm->devs.rng ? load64(&vm->devs.rng->bytes) : 0)));
 	json_object_set_new(c, "uart", uart);
 	json_object_set_new(c, "i8042", kbd);
 	json_object_set_new(c, "vcpu", vcpu);

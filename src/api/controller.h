@@ -86,6 +86,7 @@ struct controller {
 
 	enum instance_state state;
 	struct vm *vm;                /* from InstanceStart on */
+	bool vm_joined;               /* ctl_finish() joined its vCPU threads */
 	int event_fd;                 /* eventfd: written when the VM runs (main thread waits) */
 
 	/* worker */

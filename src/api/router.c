@@ -358,7 +358,7 @@ static int split_path(char *p, char **seg, int max)
 		return -1;
 	p++;
 	size_t n = strlen(p);
-	if (n && p[n - 1] == '/')
+	if (n > 1 && p[n - 1] == '/')   /* "/machine-config/", but not "//" */
 		p[--n] = '\0';
 	if (!n)
 		return 0;

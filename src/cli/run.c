@@ -14,7 +14,7 @@
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
-	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE,
+	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 };
 
 static const struct option options[] = {
@@ -34,6 +34,8 @@ static const struct option options[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", optional_argument, NULL, OPT_RNG },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "virtio-mmio-cmdline", no_argument, NULL, OPT_VIRTIO_MMIO_CMDLINE },
 	{ NULL, 0, NULL, 0 },
@@ -61,6 +63,11 @@ static void usage(FILE *f)
 		"  --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,transport=pci|mmio]\n"
 		"                       virtio-blk disk on a raw image (repeatable; default cache=writeback, io=async)\n"
 		"  --rng[=transport=pci|mmio]  virtio-rng entropy device fed by the host's getrandom()\n"
+		"  --net tap=NAME[,mac=MAC][,id=ID][,mtu=N][,transport=pci|mmio]\n"
+		"                       virtio-net on the host tap device NAME (repeatable)\n"
+		"  --vsock cid=N,uds=PATH[,transport=pci|mmio]\n"
+		"                       virtio-vsock: host connects to PATH and writes \"CONNECT <port>\\n\";\n"
+		"                       guest connections to host port P go to PATH_P\n"
 		"  --virtio-transport pci|mmio  default transport of virtio devices (default pci)\n"
 		"  --virtio-mmio-cmdline  also announce virtio-mmio devices on the kernel command line\n"
 		"\n"
@@ -151,6 +158,33 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		}
 		cfg->entropy = e;
 		cfg->has_entropy = true;
+		return 0;
+	}
+	case OPT_NET: {
+		char msg[256];
+		struct net_config n;
+		if (net_config_from_cli(arg, cfg->nnets, &n, msg, sizeof(msg)) < 0) {
+			log_error("%s", msg);
+			return -EINVAL;
+		}
+		int r = vm_config_add_net(cfg, &n, msg, sizeof(msg));
+		if (r < 0) {
+			net_config_free(&n);
+			log_error("--net %s: %s", arg, msg);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	case OPT_VSOCK: {
+		char msg[256];
+		struct vsock_config vs;
+		if (vsock_config_from_cli(arg, &vs, msg, sizeof(msg)) < 0) {
+			log_error("%s", msg);
+			return -EINVAL;
+		}
+		vsock_config_free(&cfg->vsock);
+		cfg->vsock = vs;
+		cfg->has_vsock = true;
 		return 0;
 	}
 	case OPT_VIRTIO_TRANSPORT:

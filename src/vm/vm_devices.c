@@ -71,14 +71,6 @@ int vm_devices_create(struct vm *vm)
 	const struct vm_config *cfg = vm->cfg;
 	int err;
 
-	if (cfg->nnets) {
-		log_error("network-interfaces: virtio-net is not supported yet");
-		return -ENOTSUP;
-	}
-	if (cfg->has_vsock) {
-		log_error("vsock: virtio-vsock is not supported yet");
-		return -ENOTSUP;
-	}
 	if ((err = io_thread_init(&vd->io)) < 0) {
 		log_error("cannot create the I/O thread's epoll set: %s", strerror(-err));
 		return err;
@@ -127,6 +119,38 @@ int vm_devices_create(struct vm *vm)
 		}
 		vd->rng = r;
 	}
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		struct virtio_net *n = calloc(1, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		if ((err = virtio_net_create(n, &cfg->nets[i], i, &vm->mem, &vd->io)) < 0) {
+			free(n);
+			log_error("network interface '%s': cannot create the virtio-net device", cfg->nets[i].iface_id);
+			return err;
+		}
+		if ((err = vm_devices_add_virtio(vm, &n->vdev, n, cfg->nets[i].transport)) < 0) {
+			virtio_dev_destroy(&n->vdev);
+			free(n);
+			return err;
+		}
+		vd->net[vd->nnet++] = n;
+	}
+	if (cfg->has_vsock) {
+		struct virtio_vsock *v = calloc(1, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		if ((err = virtio_vsock_create(v, &cfg->vsock, &vm->mem, &vd->io)) < 0) {
+			free(v);
+			log_error("cannot create the virtio-vsock device");
+			return err;
+		}
+		if ((err = vm_devices_add_virtio(vm, &v->vdev, v, cfg->vsock.transport)) < 0) {
+			virtio_dev_destroy(&v->vdev);
+			free(v);
+			return err;
+		}
+		vd->vsock = v;
+	}
 	return 0;
 }
 
@@ -153,6 +177,8 @@ void vm_devices_destroy(struct vm *vm)
 	}
 	vd->nvirtio = vd->nmmio = vd->nblk = 0;
 	vd->rng = NULL;
+	vd->nnet = 0;
+	vd->vsock = NULL;
 	if (vd->pci_ready)
 		pci_bus_destroy(&vd->pci);
 	vd->pci_ready = false;

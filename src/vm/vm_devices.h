@@ -6,7 +6,9 @@
 #include "arch/x86/acpi.h"
 #include "devices/pci/pci.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
 #include "devices/virtio/virtio_mmio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm_irq.h"
@@ -38,6 +40,9 @@ struct vm_devices {
 	struct virtio_blk *blk[DEVICES_MAX_DRIVES];
 	unsigned nblk;
 	struct virtio_rng *rng;
+	struct virtio_net *net[DEVICES_MAX_NETS];
+	unsigned nnet;
+	struct virtio_vsock *vsock;
 	struct acpi_devices acpi;    /* what the DSDT must describe */
 	char cmdline_extra[1024];    /* virtio_mmio.device=... (with --virtio-mmio-cmdline) */
 };

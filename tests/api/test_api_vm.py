@@ -196,6 +196,7 @@ def test_drive_and_entropy_attached(petrel, api, workdir):
     line = json.loads((workdir / "m.json").read_text().splitlines()[-1])
     assert set(line["block_rootfs"]) == {"read_count", "write_count", "flush_count", "io_errors"}
     assert set(line["block"]) == set(line["block_rootfs"])
+    assert isinstance(line["entropy"]["entropy_bytes"], int)
     petrel.signal(signal.SIGTERM)
     assert petrel.wait() == 0
 
@@ -321,11 +322,11 @@ def test_config_file_errors(workdir, doc, word):
 
 
 def test_config_file_with_a_device_petrel_cannot_attach(workdir):
-    cfg = write_config(workdir, extra={"network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0"}]})
+    cfg = write_config(workdir, extra={"vsock": {"guest_cid": 3, "uds_path": "/nonexistent/dir/v.sock"}})
     p = apilib.Petrel(workdir, ["--no-api", "--config-file", cfg], api=False, level=None)
     try:
         assert p.wait() == 1, p.describe()
-        assert "network-interfaces" in p.err.text() and "not supported" in p.err.text()
+        assert "cannot start the microVM: vsock" in p.err.text(), p.describe()
     finally:
         p.close()
 
@@ -355,8 +356,10 @@ def test_cli_usage_errors(args, word):
 def test_cli_version_and_help():
     r = run_petrel(["--version"])
     assert r.returncode == 0 and re.fullmatch(r"petrel \d+\.\d+\.\d+\S*\n", r.stdout)
-    r = run_petrel(["--api-sock", "/tmp/x", "--help"])
-    assert r.returncode == 0 and "--api-sock" in r.stdout and "--config-file" in r.stdout
+    for args in (["--help"], ["-h"], ["--api-sock", "/tmp/x", "--help"]):
+        r = run_petrel(args)
+        assert r.returncode == 0 and "--api-sock" in r.stdout and "--config-file" in r.stdout
+        assert "petrel run" in r.stdout
 
 
 def test_signal_before_start(petrel):

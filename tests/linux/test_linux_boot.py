@@ -63,7 +63,8 @@ CMDLINE = [
     "petrel.disk=ext4",  # /dev/vda is ext4: mount it, write /petrel-test.txt, unmount
 ]
 
-DISK = ROOT / "build" / "linux-boot-disk.img"
+# Per run (two runs at once must not share an image); removed when the test passes.
+DISK = ROOT / "build" / f"linux-boot-disk.{os.getpid()}.img"
 DISK_FILE = "/petrel-test.txt"
 # What scripts/guest-init writes into DISK_FILE.
 DISK_CONTENT = "".join(f"petrel virtio-blk line {i}\n" for i in range(2000)).encode()
@@ -268,3 +269,4 @@ def test_linux_boots_checks_echoes_and_powers_off():
         f"guest hwrng is {checks.get('hwrng')}, expected virtio_rng (virtio-mmio via the DSDT)" + where
     rng = checks.get("hwrng-bytes", (0, ""))[1]
     assert len(rng) == 32 and len(set(rng)) > 4, f"/dev/hwrng gave {rng!r}" + where
+    DISK.unlink()

@@ -232,6 +232,8 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 	}
 }
 
+static void complete_one(void *ctx, void *tag, int64_t res);
+
 static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_blk *b = to_blk(d);
@@ -250,6 +252,10 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 			any = true;
 		}
 		raw_kick(&b->file);
+		/* Page-cache hits complete during the submit: answer them now rather than after
+		 * another trip through epoll. */
+		if (raw_reap(&b->file, complete_one, b, false) > 0)
+			any = true;
 		if (!virtio_is_running(d) || !b->free_reqs || !virtq_enable_notify(vq))
 			break;
 	}

@@ -223,6 +223,23 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 	__atomic_store_n((uint16_t *)(q->used + 2), st->used_idx, __ATOMIC_RELEASE);
 }
 
+void virtq_push_n(struct virtq *q, const struct virtq_used_elem *elems, unsigned n)
+{
+	struct virtq_state *st = q->st;
+	if (!q->used || !n)
+		return;
+	uint16_t idx = st->used_idx;
+	for (unsigned i = 0; i < n; i++, idx++)
+		memcpy(q->used + 4 + 8 * (size_t)(idx & (st->size - 1)), &elems[i], sizeof(elems[i]));
+	st->used_idx = idx;
+	__atomic_store_n((uint16_t *)(q->used + 2), st->used_idx, __ATOMIC_RELEASE);
+}
+
+void virtq_unpop(struct virtq *q, uint16_t n)
+{
+	q->st->last_avail_idx = (uint16_t)(q->st->last_avail_idx - n);
+}
+
 bool virtq_should_notify(struct virtq *q)
 {
 	struct virtq_state *st = q->st;

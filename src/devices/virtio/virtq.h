@@ -99,6 +99,12 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c, enum virtq_error *err);
 bool virtq_has_work(struct virtq *q);
 /* Return a chain to the driver with len bytes written. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+/* Return n chains at once: the driver sees all of them or none (virtio-net's mergeable
+ * receive buffers need this). */
+void virtq_push_n(struct virtq *q, const struct virtq_used_elem *elems, unsigned n);
+/* Give back the last n chains popped and not pushed (e.g. a receive that did not happen):
+ * they will be popped again. */
+void virtq_unpop(struct virtq *q, uint16_t n);
 /* After pushing a batch: whether the driver wants an interrupt (NO_INTERRUPT / used_event).
  * Updates the EVENT_IDX bookkeeping when it returns true. */
 bool virtq_should_notify(struct virtq *q);

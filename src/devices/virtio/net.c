@@ -1,0 +1,557 @@
+/* virtio-net over a tap device: see net.h for the design. */
+#include "devices/virtio/net.h"
+#include "util/log.h"
+#include "vm/io_thread.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define RX_BUDGET 256   /* frames per wakeup before giving the I/O thread back */
+#define TX_BUDGET 256
+
+static struct virtio_net *to_net(struct virtio_dev *d)
+{
+	return (struct virtio_net *)((char *)d - offsetof(struct virtio_net, vdev));
+}
+
+static int tap_fd(const struct virtio_net *n)
+{
+	return n->tap.fd;
+}
+
+static bool rx_usable(struct virtio_net *n)
+{
+	return virtio_is_running(&n->vdev) && virtq_is_enabled(&n->vdev.vq[VIRTIO_NET_RXQ]);
+}
+
+static bool tx_usable(struct virtio_net *n)
+{
+	return virtio_is_running(&n->vdev) && virtq_is_enabled(&n->vdev.vq[VIRTIO_NET_TXQ]);
+}
+
+/* Watch the tap for what we can act on now. Safe from any thread (our own epoll set). */
+static void set_interest(struct virtio_net *n, bool allow)
+{
+	uint32_t ev = 0;
+	if (allow && rx_usable(n) && !n->rx_waiting)
+		ev |= EPOLLIN;
+	if (allow && n->tx_waiting)
+		ev |= EPOLLOUT;
+	if (ev == n->tap_events)
+		return;
+	struct epoll_event e = { .events = ev, .data.fd = tap_fd(n) };
+	if (epoll_ctl(n->epfd, EPOLL_CTL_MOD, tap_fd(n), &e) < 0)
+		log_warn("%s: cannot watch the tap: %s", n->vdev.name, strerror(errno));
+	else
+		n->tap_events = ev;
+}
+
+/* Write len bytes at byte offset off of an iovec array. */
+static void iov_write_at(const struct iovec *iov, unsigned niov, size_t off, const void *src, size_t len)
+{
+	const uint8_t *s = src;
+	for (unsigned i = 0; i < niov && len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t k = iov[i].iov_len - off;
+		if (k > len)
+			k = len;
+		memcpy((uint8_t *)iov[i].iov_base + off, s, k);
+		s += k;
+		len -= k;
+		off = 0;
+	}
+}
+
+/* ---- receive ---- */
+
+static uint64_t held_capacity(const struct virtio_net *n)
+{
+	uint64_t cap = 0;
+	for (unsigned i = 0; i < n->nheld; i++)
+		cap += n->held[i].cap;
+	return cap;
+}
+
+/* Pop receive chains until the held ones can take `want` bytes (or the ring is empty).
+ * Chains without writable space are returned at once (used length 0). Returns true if
+ * it pushed any such chain. */
+static bool fill_held(struct virtio_net *n, uint64_t want)
+{
+	struct virtio_dev *d = &n->vdev;
+	struct virtq_chain *c = &n->chain;
+	bool pushed = false;
+	uint64_t cap = held_capacity(n);
+	bool mrg = virtio_has_feature(d, VIRTIO_NET_F_MRG_RXBUF);
+	while (n->nheld < VIRTIO_NET_RX_HELD && (mrg ? cap < want : n->nheld == 0)) {
+		if (!virtio_is_running(d) || virtio_queue_pop(d, VIRTIO_NET_RXQ, c) <= 0)
+			break;
+		if (c->n_in == 0 || c->in_len < VIRTIO_NET_HDR_LEN) {
+			/* Nothing we can put a frame in (a driver bug or a hostile one). */
+			n->stats.rx_bad_bufs++;
+			virtq_push(&d->vq[VIRTIO_NET_RXQ], c->head, 0);
+			pushed = true;
+			continue;
+		}
+		if (n->rx_niov + c->n_in > VIRTIO_NET_RX_IOV) {
+			virtq_unpop(&d->vq[VIRTIO_NET_RXQ], 1);
+			break;
+		}
+		struct net_rx_held *h = &n->held[n->nheld++];
+		h->head = c->head;
+		h->cap = (uint32_t)c->in_len;
+		h->iov_first = n->rx_niov;
+		h->niov = c->n_in;
+		memcpy(&n->rx_iov[n->rx_niov], &c->iov[c->n_out], c->n_in * sizeof(struct iovec));
+		n->rx_niov += c->n_in;
+		cap += h->cap;
+	}
+	return pushed;
+}
+
+/* Forget the first k held chains (they were pushed). */
+static void drop_held(struct virtio_net *n, unsigned k)
+{
+	if (k >= n->nheld) {
+		n->nheld = 0;
+		n->rx_niov = 0;
+		return;
+	}
+	unsigned first_iov = n->held[k].iov_first;
+	memmove(&n->held[0], &n->held[k], (n->nheld - k) * sizeof(n->held[0]));
+	n->nheld -= k;
+	memmove(&n->rx_iov[0], &n->rx_iov[first_iov], (n->rx_niov - first_iov) * sizeof(struct iovec));
+	n->rx_niov -= first_iov;
+	for (unsigned i = 0; i < n->nheld; i++)
+		n->held[i].iov_first -= first_iov;
+}
+
+/* How many held chains a frame of len bytes takes (0 if they cannot hold it). */
+static unsigned chains_for(const struct virtio_net *n, uint64_t len, bool mrg)
+{
+	if (!mrg)
+		return n->nheld && n->held[0].cap >= len ? 1 : 0;
+	uint64_t cap = 0;
+	for (unsigned i = 0; i < n->nheld; i++) {
+		cap += n->held[i].cap;
+		if (cap >= len)
+			return i + 1;
+	}
+	return 0;
+}
+
+/* The first k held chains now hold a frame of len bytes (header first): set num_buffers,
+ * publish them together. */
+static void publish_frame(struct virtio_net *n, unsigned k, uint32_t len)
+{
+	struct virtq_used_elem used[VIRTIO_NET_RX_HELD];
+	uint16_t nb = (uint16_t)k;
+	iov_write_at(&n->rx_iov[n->held[0].iov_first], n->held[0].niov, 10, &nb, sizeof(nb));
+	uint32_t left = len;
+	for (unsigned i = 0; i < k; i++) {
+		uint32_t part = left < n->held[i].cap ? left : n->held[i].cap;
+		used[i].id = n->held[i].head;
+		used[i].len = part;
+		left -= part;
+	}
+	virtq_push_n(&n->vdev.vq[VIRTIO_NET_RXQ], used, k);
+	drop_held(n, k);
+	n->stats.rx_frames++;
+	n->stats.rx_bytes += len - VIRTIO_NET_HDR_LEN;
+}
+
+/* Copy the frame waiting in the bounce buffer into held chains. 1: delivered (or dropped
+ * for good), 0: not enough buffers yet. */
+static int deliver_bounce(struct virtio_net *n, bool mrg)
+{
+	uint32_t len = n->bounce_len;
+	unsigned k = chains_for(n, len, mrg);
+	if (!k) {
+		if (!mrg && n->nheld) {
+			/* One chain per frame and this one is too small: the frame cannot go. */
+			n->stats.rx_dropped++;
+			n->bounce_len = 0;
+			return 1;
+		}
+		return 0;
+	}
+	uint16_t nb = (uint16_t)k;
+	memcpy(n->bounce + 10, &nb, sizeof(nb));
+	uint32_t done = 0;
+	for (unsigned i = 0; i < k; i++) {
+		const struct net_rx_held *h = &n->held[i];
+		uint32_t part = len - done < h->cap ? len - done : h->cap;
+		uint32_t off = 0;
+		for (unsigned j = 0; j < h->niov && off < part; j++) {
+			const struct iovec *v = &n->rx_iov[h->iov_first + j];
+			size_t m = v->iov_len < part - off ? v->iov_len : part - off;
+			memcpy(v->iov_base, n->bounce + done + off, m);
+			off += (uint32_t)m;
+		}
+		done += part;
+	}
+	n->bounce_len = 0;
+	publish_frame(n, k, len);
+	return 1;
+}
+
+/* Move frames from the tap to the guest until the tap is empty, the budget is spent or the
+ * driver runs out of buffers (then rx_waiting is set). Returns true if it used buffers. */
+static bool net_rx(struct virtio_net *n)
+{
+	struct virtio_dev *d = &n->vdev;
+	struct virtq *vq = &d->vq[VIRTIO_NET_RXQ];
+	bool pushed = false;
+	if (!rx_usable(n) || n->rx_waiting)
+		return false;
+	bool mrg = virtio_has_feature(d, VIRTIO_NET_F_MRG_RXBUF);
+	for (unsigned budget = RX_BUDGET; budget && rx_usable(n);) {
+		if (n->bounce_len) {
+			pushed |= fill_held(n, n->bounce_len);
+			if (deliver_bounce(n, mrg)) {
+				pushed = true;
+				budget--;
+				continue;
+			}
+			/* Not enough buffers: make sure the driver tells us when it adds some. */
+			if (virtq_enable_notify(vq))
+				continue;
+			n->rx_waiting = true;
+			n->stats.rx_blocked++;
+			break;
+		}
+		pushed |= fill_held(n, n->rx_max);
+		if (!n->nheld) {
+			if (virtq_enable_notify(vq))
+				continue;
+			n->rx_waiting = true;
+			n->stats.rx_blocked++;
+			break;
+		}
+		bool direct = mrg ? held_capacity(n) >= n->rx_max : n->held[0].cap >= n->rx_max;
+		ssize_t r;
+		if (direct) {
+			unsigned niov = mrg ? n->rx_niov : n->held[0].niov;
+			r = readv(tap_fd(n), n->rx_iov, (int)niov);
+		} else {
+			r = read(tap_fd(n), n->bounce, VIRTIO_NET_MAX_FRAME);
+		}
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				/* The tap went away or broke: wait for the driver's next buffers rather
+				 * than spin on a descriptor that stays readable. */
+				if (!n->stats.rx_errors++)
+					log_warn("%s: reading tap '%s': %s", d->name, n->tap.ifname, strerror(errno));
+				n->rx_waiting = true;
+			}
+			break;
+		}
+		budget--;
+		if (r < VIRTIO_NET_HDR_LEN) {
+			n->stats.rx_dropped++;
+			continue;
+		}
+		if (!direct) {
+			n->bounce_len = (uint32_t)r;
+			continue;
+		}
+		unsigned k = chains_for(n, (uint64_t)r, mrg);
+		if (!k) {
+			/* Longer than the buffers: the tap cut it short (its MTU grew). */
+			n->stats.rx_dropped++;
+			continue;
+		}
+		publish_frame(n, k, (uint32_t)r);
+		pushed = true;
+	}
+	return pushed;
+}
+
+/* ---- transmit ---- */
+
+static bool net_tx(struct virtio_net *n)
+{
+	struct virtio_dev *d = &n->vdev;
+	struct virtq *vq = &d->vq[VIRTIO_NET_TXQ];
+	struct virtq_chain *c = &n->chain;
+	bool pushed = false;
+	unsigned budget = TX_BUDGET;
+	if (n->tx_waiting || !tx_usable(n))
+		return false;
+	for (;;) {
+		while (budget && tx_usable(n) && virtio_queue_pop(d, VIRTIO_NET_TXQ, c) > 0) {
+			budget--;
+			if (c->out_len < VIRTIO_NET_HDR_LEN || c->out_len > VIRTIO_NET_MAX_FRAME) {
+				n->stats.tx_malformed++;
+				virtq_push(vq, c->head, 0);
+				pushed = true;
+				continue;
+			}
+			ssize_t r;
+			do
+				r = writev(tap_fd(n), c->iov, (int)c->n_out);
+			while (r < 0 && errno == EINTR);
+			if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+				virtq_unpop(vq, 1);
+				n->tx_waiting = true;
+				n->stats.tx_blocked++;
+				return pushed;
+			}
+			if (r < 0) {
+				/* The kernel refused the frame (bad vnet header, interface down): drop it. */
+				n->stats.tx_errors++;
+				if (n->stats.tx_errors <= 5)
+					log_debug("%s: tap write of %llu bytes: %s", d->name,
+						  (unsigned long long)c->out_len, strerror(errno));
+			} else {
+				n->stats.tx_frames++;
+				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
+			}
+			virtq_push(vq, c->head, 0);
+			pushed = true;
+		}
+		if (!budget) {
+			/* More may be queued: come back after others had their turn. */
+			virtio_queue_kick(d, VIRTIO_NET_TXQ);
+			break;
+		}
+		if (!tx_usable(n) || !virtq_enable_notify(vq))
+			break;
+	}
+	return pushed;
+}
+
+/* ---- device ops ---- */
+
+static void net_work(struct virtio_net *n, bool rx, bool tx)
+{
+	struct virtio_dev *d = &n->vdev;
+	if (tx && net_tx(n))
+		virtio_queue_interrupt(d, VIRTIO_NET_TXQ);
+	if (rx && net_rx(n))
+		virtio_queue_interrupt(d, VIRTIO_NET_RXQ);
+	set_interest(n, true);
+}
+
+static void net_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_net *n = to_net(d);
+	if (q == VIRTIO_NET_RXQ) {
+		n->rx_waiting = false; /* new buffers: try again */
+		net_work(n, true, false);
+	} else if (q == VIRTIO_NET_TXQ) {
+		net_work(n, false, true);
+	}
+}
+
+/* The tap (our epoll set) is ready: on the I/O thread. */
+static void net_ready(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+	(void)fd;
+	(void)events;
+	struct epoll_event ev[1];
+	pthread_mutex_lock(&n->vdev.lock);
+	int k = epoll_wait(n->epfd, ev, 1, 0);
+	uint32_t got = k > 0 ? ev[0].events : 0;
+	if (!virtio_is_running(&n->vdev)) {
+		set_interest(n, false);
+	} else {
+		bool tx = false;
+		if ((got & (EPOLLOUT | EPOLLERR)) && n->tx_waiting) {
+			n->tx_waiting = false;
+			tx = true;
+		}
+		net_work(n, (got & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0, tx);
+	}
+	pthread_mutex_unlock(&n->vdev.lock);
+}
+
+static void net_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_net *n = to_net(d);
+	uint8_t cfg[VIRTIO_NET_CONFIG_LEN];
+	memset(cfg, 0, sizeof(cfg));
+	memcpy(cfg, n->st.mac, 6);
+	uint16_t pairs = 1;
+	memcpy(cfg + 6, &n->st.status, 2);
+	memcpy(cfg + 8, &pairs, 2);
+	memcpy(cfg + 10, &n->st.mtu, 2);
+	memcpy(data, cfg + off, len);  /* the core checked off + len <= config_len */
+}
+
+static int net_activate(struct virtio_dev *d)
+{
+	struct virtio_net *n = to_net(d);
+	unsigned off = 0;
+	if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_CSUM)) {
+		off |= TAP_OFFLOAD_CSUM;
+		if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_TSO4))
+			off |= TAP_OFFLOAD_TSO4;
+		if (virtio_has_feature(d, VIRTIO_NET_F_GUEST_TSO6))
+			off |= TAP_OFFLOAD_TSO6;
+		if ((off & (TAP_OFFLOAD_TSO4 | TAP_OFFLOAD_TSO6)) && virtio_has_feature(d, VIRTIO_NET_F_GUEST_ECN))
+			off |= TAP_OFFLOAD_TSO_ECN;
+	}
+	n->rx_max = VIRTIO_NET_MAX_FRAME;
+	if (n->is_tap) {
+		if (tap_set_offload(&n->tap, off) < 0)
+			return -EIO;
+		int mtu = tap_get_mtu(&n->tap);
+		if (!(off & (TAP_OFFLOAD_TSO4 | TAP_OFFLOAD_TSO6)) && mtu > 0 && mtu <= 65535)
+			n->rx_max = VIRTIO_NET_HDR_LEN + (uint32_t)mtu + 18;
+	}
+	n->rx_waiting = false;
+	n->tx_waiting = false;
+	log_debug("%s: active, features 0x%llx, tap offloads 0x%x, largest receive %u", d->name,
+		  (unsigned long long)d->st.driver_features, off, n->rx_max);
+	set_interest(n, true);
+	return 0;
+}
+
+static void net_reset(struct virtio_dev *d)
+{
+	struct virtio_net *n = to_net(d);
+	/* The driver takes its buffers back: forget held chains and any frame in flight. */
+	n->nheld = 0;
+	n->rx_niov = 0;
+	if (n->bounce_len)
+		n->stats.rx_dropped++;
+	n->bounce_len = 0;
+	n->rx_waiting = false;
+	n->tx_waiting = false;
+	set_interest(n, false);
+	if (n->is_tap)
+		tap_set_offload(&n->tap, 0);
+}
+
+static void net_destroy(struct virtio_dev *d)
+{
+	struct virtio_net *n = to_net(d);
+	if (n->epfd >= 0) {
+		if (d->io)
+			io_thread_remove(d->io, n->epfd);
+		close(n->epfd);
+		n->epfd = -1;
+	}
+	if (n->stats.rx_frames || n->stats.tx_frames)
+		log_info("%s: rx %llu frames %llu bytes (%llu dropped, waited %llu times), tx %llu frames "
+			 "%llu bytes (%llu errors, %llu malformed)", d->name,
+			 (unsigned long long)n->stats.rx_frames, (unsigned long long)n->stats.rx_bytes,
+			 (unsigned long long)n->stats.rx_dropped, (unsigned long long)n->stats.rx_blocked,
+			 (unsigned long long)n->stats.tx_frames, (unsigned long long)n->stats.tx_bytes,
+			 (unsigned long long)n->stats.tx_errors, (unsigned long long)n->stats.tx_malformed);
+	tap_close(&n->tap);
+	free(n->bounce);
+	n->bounce = NULL;
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.config_read = net_config_read,
+	.activate = net_activate,
+	.reset = net_reset,
+	.queue_notify = net_queue_notify,
+	.destroy = net_destroy,
+};
+
+static int net_setup(struct virtio_net *n, const struct net_config *cfg, unsigned index,
+		     const struct guest_mem *mem, struct io_thread *io)
+{
+	n->st.has_mac = cfg->has_mac;
+	if (cfg->has_mac)
+		memcpy(n->st.mac, cfg->guest_mac, 6);
+	n->st.status = VIRTIO_NET_S_LINK_UP;
+	n->st.mtu = cfg->has_mtu ? (uint16_t)cfg->mtu : 0;
+	snprintf(n->iface_id, sizeof(n->iface_id), "%s", cfg->iface_id ? cfg->iface_id : "");
+	n->rx_max = VIRTIO_NET_MAX_FRAME;
+	n->bounce = malloc(VIRTIO_NET_MAX_FRAME);
+	if (!n->bounce)
+		return -ENOMEM;
+
+	uint64_t f = VIRTIO_BIT(VIRTIO_NET_F_CSUM) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+		     VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+		     VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+		     VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN) |
+		     VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+		     VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
+	if (cfg->has_mac)
+		f |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
+	if (cfg->has_mtu)
+		f |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
+	char name[32];
+	snprintf(name, sizeof(name), "virtio-net%u", index);
+	int err = virtio_dev_init(&n->vdev, name, VIRTIO_ID_NET, f, 2, VIRTIO_NET_QUEUE_SIZE,
+				  VIRTIO_NET_CONFIG_LEN, &net_ops, mem, io);
+	if (err < 0)
+		return err;
+
+	n->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (n->epfd < 0)
+		return -errno;
+	struct epoll_event e = { .events = 0, .data.fd = tap_fd(n) };
+	if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, tap_fd(n), &e) < 0)
+		return -errno;
+	if (io && (err = io_thread_add(io, n->epfd, EPOLLIN, net_ready, n)) < 0) {
+		close(n->epfd);
+		n->epfd = -1;
+		return err;
+	}
+	return 0;
+}
+
+static void net_init_struct(struct virtio_net *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->tap.fd = -1;
+	n->epfd = -1;
+	/* virtio_dev_destroy expects closed notify fds until virtio_dev_init ran. */
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+		n->vdev.notify_fd[i] = -1;
+	n->vdev.ops = &net_ops;
+}
+
+int virtio_net_create(struct virtio_net *n, const struct net_config *cfg, unsigned index,
+		      const struct guest_mem *mem, struct io_thread *io)
+{
+	net_init_struct(n);
+	int err = tap_open(&n->tap, cfg->host_dev_name);
+	if (err < 0)
+		return err;
+	n->is_tap = true;
+	if ((err = net_setup(n, cfg, index, mem, io)) < 0) {
+		log_error("network interface '%s': cannot set up virtio-net: %s", cfg->iface_id, strerror(-err));
+		virtio_dev_destroy(&n->vdev);
+		net_destroy(&n->vdev); /* idempotent: in case virtio_dev_init failed before ops were set */
+		return err;
+	}
+	log_info("%s: interface '%s' on tap '%s'", n->vdev.name, n->iface_id, n->tap.ifname);
+	return 0;
+}
+
+int virtio_net_create_fd(struct virtio_net *n, const struct net_config *cfg, unsigned index, int fd,
+			 const struct guest_mem *mem, struct io_thread *io)
+{
+	net_init_struct(n);
+	n->tap.fd = fd;
+	snprintf(n->tap.ifname, sizeof(n->tap.ifname), "fd%d", fd);
+	int err = net_setup(n, cfg, index, mem, io);
+	if (err < 0) {
+		virtio_dev_destroy(&n->vdev);
+		net_destroy(&n->vdev);
+	}
+	return err;
+}
+
+void virtio_net_poll(struct virtio_net *n)
+{
+	net_ready(n, n->epfd, EPOLLIN);
+}

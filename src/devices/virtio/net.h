@@ -1,0 +1,114 @@
+/* virtio-net (virtio 1.x section 5.1) over a host tap device with the vnet header.
+ *
+ * Queues: 0 = receive (tap -> guest), 1 = transmit (guest -> tap); no control queue, one
+ * queue pair. Offered: MAC (when configured), STATUS (link always up), MTU (when configured),
+ * MRG_RXBUF, CSUM / GUEST_CSUM, HOST_TSO4/6 + HOST_ECN, GUEST_TSO4/6 + GUEST_ECN, EVENT_IDX,
+ * INDIRECT_DESC. What the driver accepts of the GUEST_* offloads goes to the tap with
+ * TUNSETOFFLOAD; transmitted frames go to the tap as the driver built them (header included),
+ * and the kernel checks their headers.
+ *
+ * Both directions run on the I/O thread. Receive reads a frame straight into the driver's
+ * buffers when they can hold the largest frame the tap may deliver, else into a bounce buffer
+ * that is copied once enough buffers arrive. When the driver has no buffers, petrel stops
+ * reading the tap (the frames wait in the tap's queue) until the driver adds some and
+ * notifies the receive queue. Transmit stops while the tap refuses writes (EAGAIN) and resumes
+ * when it is writable.
+ */
+#ifndef PETREL_DEVICES_VIRTIO_NET_H
+#define PETREL_DEVICES_VIRTIO_NET_H
+
+#include "config/devices_config.h"
+#include "devices/virtio/virtio.h"
+#include "net/tap.h"
+
+#include <sys/uio.h>
+
+/* Feature bits (5.1.3) */
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU 3
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_GUEST_UFO 10
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_HOST_UFO 14
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+
+#define VIRTIO_NET_S_LINK_UP 1
+
+#define VIRTIO_NET_RXQ 0
+#define VIRTIO_NET_TXQ 1
+#define VIRTIO_NET_QUEUE_SIZE 256
+#define VIRTIO_NET_CONFIG_LEN 12   /* mac[6], status, max_virtqueue_pairs, mtu */
+#define VIRTIO_NET_HDR_LEN 12      /* struct virtio_net_hdr_v1 (with num_buffers) */
+/* Largest frame the tap hands out when segmentation offloads are on: a 64 KiB IP packet,
+ * Ethernet + VLAN header, and the vnet header. */
+#define VIRTIO_NET_MAX_FRAME (VIRTIO_NET_HDR_LEN + 65535 + 18)
+/* Receive buffers held between frames (popped from the ring, not yet used). */
+#define VIRTIO_NET_RX_HELD 64
+#define VIRTIO_NET_RX_IOV 1024
+
+/* Guest-visible state beyond struct virtio_state. */
+struct net_state {
+	uint8_t mac[6];
+	bool has_mac;
+	uint16_t status;
+	uint16_t mtu;          /* 0: VIRTIO_NET_F_MTU not offered */
+};
+
+/* A receive chain popped from the ring and not yet returned. */
+struct net_rx_held {
+	uint16_t head;
+	uint32_t cap;          /* writable bytes */
+	unsigned iov_first, niov;   /* in rx_iov */
+};
+
+struct virtio_net_stats {
+	uint64_t rx_frames, rx_bytes, rx_dropped, rx_bad_bufs, rx_errors;
+	uint64_t tx_frames, tx_bytes, tx_errors, tx_malformed;
+	uint64_t rx_blocked, tx_blocked;   /* times each direction had to wait */
+};
+
+struct virtio_net {
+	struct virtio_dev vdev;
+	struct net_state st;
+	char iface_id[DEVICES_ID_MAX + 1];
+	struct tap tap;
+	bool is_tap;           /* false: a datagram socket stands in (unit tests) */
+	int epfd;              /* private epoll set holding the tap fd (watched by the I/O thread) */
+	uint32_t tap_events;   /* current interest in epfd */
+	bool rx_waiting;       /* no receive buffers: not reading the tap */
+	bool tx_waiting;       /* the tap refused a write: waiting for EPOLLOUT */
+	uint32_t rx_max;       /* largest frame (with header) the tap may deliver now */
+
+	struct net_rx_held held[VIRTIO_NET_RX_HELD];
+	unsigned nheld;
+	struct iovec rx_iov[VIRTIO_NET_RX_IOV];
+	unsigned rx_niov;
+
+	uint8_t *bounce;       /* VIRTIO_NET_MAX_FRAME bytes */
+	uint32_t bounce_len;   /* a frame waits in bounce when non-zero */
+
+	struct virtq_chain chain;   /* scratch */
+	struct iovec tx_iov[VIRTQ_MAX_CHAIN];
+	struct virtio_net_stats stats;
+};
+
+/* Open the tap and set up the device (no transport yet). */
+int virtio_net_create(struct virtio_net *n, const struct net_config *cfg, unsigned index,
+		      const struct guest_mem *mem, struct io_thread *io);
+/* The same over an already-open file descriptor that reads and writes whole frames with the
+ * vnet header (a SOCK_DGRAM/SOCK_SEQPACKET socket in tests); no offload ioctls. Takes fd. */
+int virtio_net_create_fd(struct virtio_net *n, const struct net_config *cfg, unsigned index, int fd,
+			 const struct guest_mem *mem, struct io_thread *io);
+/* Run the receive/transmit work now (what the I/O thread does when the tap is ready);
+ * takes the device lock. For tests that drive the device without an I/O thread. */
+void virtio_net_poll(struct virtio_net *n);
+
+#endif

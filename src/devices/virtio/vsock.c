@@ -1,0 +1,245 @@
+/* virtio-vsock: virtqueues <-> the host-side connection mux. See vsock.h. */
+#include "devices/virtio/vsock.h"
+#include "util/log.h"
+#include "vm/io_thread.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#define VIRTIO_VSOCK_F_STREAM 0
+#define BUDGET 256   /* packets per direction per wakeup */
+
+static struct virtio_vsock *to_vsock(struct virtio_dev *d)
+{
+	return (struct virtio_vsock *)((char *)d - offsetof(struct virtio_vsock, vdev));
+}
+
+/* iov[off, off+len) as a new iovec array (at most VIRTQ_MAX_CHAIN entries). */
+static unsigned iov_slice(const struct iovec *iov, unsigned niov, size_t off, size_t len, struct iovec *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < niov && len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t k = iov[i].iov_len - off;
+		if (k > len)
+			k = len;
+		out[n].iov_base = (uint8_t *)iov[i].iov_base + off;
+		out[n].iov_len = k;
+		n++;
+		len -= k;
+		off = 0;
+	}
+	return n;
+}
+
+int virtio_vsock_parse_tx(const struct virtq_chain *c, struct vsock_hdr *h, struct iovec *payload, unsigned *niov)
+{
+	*niov = 0;
+	if (c->out_len < VSOCK_HDR_LEN) {
+		memset(h, 0, sizeof(*h));
+		return -EINVAL;
+	}
+	/* The header may be split over any number of descriptors. */
+	virtq_chain_read(c, 0, h, VSOCK_HDR_LEN);
+	if (h->len > c->out_len - VSOCK_HDR_LEN || h->len > VSOCK_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	*niov = iov_slice(c->iov, c->n_out, VSOCK_HDR_LEN, h->len, payload);
+	return 0;
+}
+
+/* Give the guest what the mux has for it. Returns true if buffers were used. */
+static bool vsock_rx(struct virtio_vsock *v)
+{
+	struct virtio_dev *d = &v->vdev;
+	struct virtq *vq = &d->vq[VIRTIO_VSOCK_RXQ];
+	struct virtq_chain *c = &v->chain;
+	bool pushed = false;
+	unsigned budget = BUDGET;
+	if (!virtio_is_running(d) || !virtq_is_enabled(vq))
+		return false;
+	while (vsock_mux_has_rx(&v->mux) && virtio_is_running(d)) {
+		if (!budget--) {
+			virtio_queue_kick(d, VIRTIO_VSOCK_RXQ); /* the rest after others had a turn */
+			break;
+		}
+		if (virtio_queue_pop(d, VIRTIO_VSOCK_RXQ, c) <= 0) {
+			if (virtio_is_running(d) && virtq_enable_notify(vq))
+				continue;
+			v->rx_waiting = true;
+			break;
+		}
+		if (c->in_len < VSOCK_HDR_LEN) {
+			v->stats.bad_bufs++;
+			virtq_push(vq, c->head, 0);
+			pushed = true;
+			continue;
+		}
+		uint64_t room = c->in_len - VSOCK_HDR_LEN;
+		unsigned n = iov_slice(&c->iov[c->n_out], c->n_in, VSOCK_HDR_LEN, room, v->payload);
+		struct vsock_hdr h;
+		if (!vsock_mux_rx(&v->mux, &h, v->payload, n, room)) {
+			virtq_unpop(vq, 1);
+			break;
+		}
+		virtq_chain_write(c, 0, &h, VSOCK_HDR_LEN);
+		virtq_push(vq, c->head, VSOCK_HDR_LEN + h.len);
+		v->stats.rx_packets++;
+		pushed = true;
+	}
+	return pushed;
+}
+
+static bool vsock_tx(struct virtio_vsock *v)
+{
+	struct virtio_dev *d = &v->vdev;
+	struct virtq *vq = &d->vq[VIRTIO_VSOCK_TXQ];
+	struct virtq_chain *c = &v->chain;
+	bool pushed = false;
+	unsigned budget = BUDGET;
+	if (!virtio_is_running(d) || !virtq_is_enabled(vq))
+		return false;
+	for (;;) {
+		while (budget && virtio_is_running(d) && virtio_queue_pop(d, VIRTIO_VSOCK_TXQ, c) > 0) {
+			budget--;
+			struct vsock_hdr h;
+			unsigned n;
+			int r = virtio_vsock_parse_tx(c, &h, v->payload, &n);
+			if (r == -EMSGSIZE) {
+				/* Claims more payload than it carries: reset that connection. */
+				v->stats.malformed++;
+				h.op = VSOCK_OP_INVALID;
+				h.len = 0;
+				vsock_mux_tx(&v->mux, &h, NULL, 0);
+			} else if (r < 0) {
+				v->stats.malformed++; /* not even a header: nobody to answer */
+			} else {
+				v->stats.tx_packets++;
+				vsock_mux_tx(&v->mux, &h, v->payload, n);
+			}
+			virtq_push(vq, c->head, 0);
+			pushed = true;
+		}
+		if (!budget) {
+			virtio_queue_kick(d, VIRTIO_VSOCK_TXQ);
+			break;
+		}
+		if (!virtio_is_running(d) || !virtq_enable_notify(vq))
+			break;
+	}
+	return pushed;
+}
+
+static void vsock_work(struct virtio_vsock *v, bool tx)
+{
+	struct virtio_dev *d = &v->vdev;
+	if (tx && vsock_tx(v))
+		virtio_queue_interrupt(d, VIRTIO_VSOCK_TXQ);
+	if (!v->rx_waiting && vsock_rx(v))
+		virtio_queue_interrupt(d, VIRTIO_VSOCK_RXQ);
+}
+
+static void vsock_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_vsock *v = to_vsock(d);
+	if (q == VIRTIO_VSOCK_RXQ) {
+		v->rx_waiting = false;
+		vsock_work(v, false);
+	} else if (q == VIRTIO_VSOCK_TXQ) {
+		vsock_work(v, true);
+	}
+	/* event queue: the driver's buffers wait for an event we never send */
+}
+
+/* The mux's epoll set is ready: host sockets, the listener, the timer (I/O thread). */
+static void vsock_ready(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_vsock *v = opaque;
+	(void)fd;
+	(void)events;
+	pthread_mutex_lock(&v->vdev.lock);
+	vsock_mux_poll(&v->mux);
+	vsock_work(v, false);
+	pthread_mutex_unlock(&v->vdev.lock);
+}
+
+static void vsock_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_vsock *v = to_vsock(d);
+	uint8_t cfg[VIRTIO_VSOCK_CONFIG_LEN];
+	memcpy(cfg, &v->st.guest_cid, 8);
+	memcpy(data, cfg + off, len);
+}
+
+static void vsock_reset(struct virtio_dev *d)
+{
+	struct virtio_vsock *v = to_vsock(d);
+	vsock_mux_reset(&v->mux);
+	v->rx_waiting = false;
+}
+
+static void vsock_destroy(struct virtio_dev *d)
+{
+	struct virtio_vsock *v = to_vsock(d);
+	if (!v->mux_ready)
+		return;
+	if (d->io)
+		io_thread_remove(d->io, vsock_mux_fd(&v->mux));
+	const struct vsock_mux_stats *s = &v->mux.stats;
+	if (s->conns_host || s->conns_guest)
+		log_info("%s: %llu host-initiated and %llu guest-initiated connections (%llu refused), "
+			 "%llu bytes to the host, %llu to the guest, %llu resets sent, %llu malformed packets",
+			 d->name, (unsigned long long)s->conns_host, (unsigned long long)s->conns_guest,
+			 (unsigned long long)s->refused, (unsigned long long)s->bytes_to_host,
+			 (unsigned long long)s->bytes_to_guest, (unsigned long long)s->resets_sent,
+			 (unsigned long long)(v->stats.malformed + s->bad_packets));
+	vsock_mux_destroy(&v->mux);
+	v->mux_ready = false;
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+	.config_read = vsock_config_read,
+	.reset = vsock_reset,
+	.queue_notify = vsock_queue_notify,
+	.destroy = vsock_destroy,
+};
+
+int virtio_vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg,
+			const struct guest_mem *mem, struct io_thread *io)
+{
+	memset(v, 0, sizeof(*v));
+	if (cfg->guest_cid < 3) {
+		log_error("vsock: guest_cid %u: CIDs 0-2 are reserved", cfg->guest_cid);
+		return -EINVAL;
+	}
+	int err = virtio_dev_init(&v->vdev, "virtio-vsock0", VIRTIO_ID_VSOCK,
+				  VIRTIO_BIT(VIRTIO_VSOCK_F_STREAM) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
+				  VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC),
+				  3, VIRTIO_VSOCK_QUEUE_SIZE, VIRTIO_VSOCK_CONFIG_LEN, &vsock_ops, mem, io);
+	if (err < 0) {
+		virtio_dev_destroy(&v->vdev);
+		return err;
+	}
+	v->st.guest_cid = cfg->guest_cid;
+	if ((err = vsock_mux_init(&v->mux, cfg->uds_path, cfg->guest_cid)) < 0) {
+		virtio_dev_destroy(&v->vdev);
+		return err;
+	}
+	v->mux_ready = true;
+	if (io && (err = io_thread_add(io, vsock_mux_fd(&v->mux), EPOLLIN, vsock_ready, v)) < 0) {
+		virtio_dev_destroy(&v->vdev); /* destroys the mux too */
+		return err;
+	}
+	log_info("%s: guest CID %u, host socket %s", v->vdev.name, cfg->guest_cid, cfg->uds_path);
+	return 0;
+}
+
+void virtio_vsock_poll(struct virtio_vsock *v)
+{
+	vsock_ready(v, vsock_mux_fd(&v->mux), EPOLLIN);
+}

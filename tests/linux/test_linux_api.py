@@ -1,0 +1,160 @@
+"""Firecracker's getting-started flow with the real Linux guest, through the REST API only.
+
+petrel starts with just --api-sock; the microVM is then configured with the requests curl would
+send (PUT /logger, /metrics, /boot-source, /machine-config, /drives/rootfs, /entropy) and started
+with PUT /actions InstanceStart. During the boot it is paused and resumed (PATCH /vm), and the
+instance state is read back (GET /). The guest's /init runs with petrel.test=1 (see
+scripts/guest-init): it prints PETREL-CHECK lines, prompts PETREL-READ>, echoes the line typed on
+the console and powers off, and petrel must exit 0. Checks: the API answers per the spec, the
+guest saw the drive (as /dev/vda with the image's size) and the entropy device (hwrng), the
+typed line came back, and the metrics written at exit count the guest's exits.
+
+One real boot (minutes on a nested PVM host; the test gives up after PETREL_LINUX_TIMEOUT);
+console in build/linux-api-boot.log.
+Env: PETREL (binary), PETREL_LINUX_TIMEOUT (seconds, default 1500), PETREL_API_SPEC.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import test_linux_boot as linux_boot  # Console, the kernel command line, the guest's files
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "api"))
+import apilib  # noqa: E402
+
+PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
+LOG = ROOT / "build" / "linux-api-boot.log"
+TIMEOUT_S = float(os.environ.get("PETREL_LINUX_TIMEOUT", 25 * 60))
+CPUS, MEM_MIB = 2, 512
+DISK_MIB = 8
+INPUT_LINE = "hello-petrel-api"
+# The same command line as tests/linux/test_linux_boot.py, without its ext4 check (the drive
+# here is a blank image: the guest only has to see it).
+CMDLINE = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")]
+
+
+def test_linux_getting_started_through_the_api():
+    linux_boot._missing_guest()
+    assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
+    apilib.spec()  # the responses are checked against it
+
+    work = Path(tempfile.mkdtemp(prefix="petrel-linux-api-", dir="/tmp"))
+    sock, metrics, disk = work / "api.sock", work / "metrics.json", work / "rootfs.img"
+    with open(disk, "wb") as f:
+        f.truncate(DISK_MIB << 20)
+    argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info", "--show-level"]
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+
+    start = time.time()
+    deadline = start + TIMEOUT_S
+    checks, seen = {}, {"init": None, "echo": None, "done": None}
+    sent = paused = False
+    timed_out = False
+    rc = None
+    with open(LOG, "wb") as log:
+        log.write(f"# {' '.join(argv)}\n".encode())
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=ROOT)
+        con = linux_boot.Console(proc, log)
+        api = apilib.Client(sock)
+        try:
+            while not sock.exists() and proc.poll() is None and time.time() < start + 10:
+                time.sleep(0.01)
+            assert api.get("/").json["state"] == "Not started"
+            requests = [
+                ("/logger", {"level": "Info", "show_level": True}),
+                ("/metrics", {"metrics_path": str(metrics)}),
+                ("/boot-source", {"kernel_image_path": str(linux_boot.KERNEL),
+                                  "initrd_path": str(linux_boot.INITRD),
+                                  "boot_args": " ".join(CMDLINE)}),
+                ("/machine-config", {"vcpu_count": CPUS, "mem_size_mib": MEM_MIB}),
+                ("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk),
+                                    "is_root_device": True, "is_read_only": True}),
+                ("/entropy", {}),
+                ("/actions", {"action_type": "InstanceStart"}),
+            ]
+            for path, body in requests:
+                r = api.put(path, body)
+                assert r.status == 204, f"PUT {path}: {r}"
+            assert api.get("/").json["state"] == "Running"
+            booted_at = time.time()
+
+            while con.open_streams():
+                left = deadline - time.time()
+                if left <= 0:
+                    timed_out = True
+                    break
+                for when, line in con.pump(min(left, 1.0)):
+                    if "PETREL-INIT:" in line and seen["init"] is None:
+                        seen["init"] = when
+                        print(f"user space after {when - start:.1f}s: {line.strip()}")
+                    m = re.search(r"PETREL-CHECK (\S+)=(.*)$", line)
+                    if m:
+                        checks[m.group(1)] = m.group(2).strip()
+                    if "PETREL-ECHO:" in line:
+                        seen["echo"] = line.split("PETREL-ECHO:", 1)[1].strip()
+                    if "PETREL-DONE" in line:
+                        seen["done"] = when
+                # Once, early in the kernel's boot: pause for two seconds, then resume.
+                if not paused and time.time() - booted_at > 5 and proc.poll() is None:
+                    paused = True
+                    assert api.patch("/vm", {"state": "Paused"}).status == 204
+                    assert api.get("/").json["state"] == "Paused"
+                    time.sleep(2)
+                    assert api.patch("/vm", {"state": "Resumed"}).status == 204
+                    assert api.get("/").json["state"] == "Running"
+                if not sent and ("PETREL-READ>" in con.pending_text() or
+                                 any("PETREL-READ>" in l for _, l in con.lines[-5:])):
+                    sent = True
+                    try:
+                        proc.stdin.write(f"{INPUT_LINE}\n".encode())
+                        proc.stdin.flush()
+                    except BrokenPipeError:
+                        pass
+            try:
+                rc = proc.wait(timeout=max(1.0, min(60.0, deadline - time.time())))
+            except subprocess.TimeoutExpired:
+                timed_out = True
+        finally:
+            api.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for s in (proc.stdin, proc.stdout, proc.stderr):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        elapsed = time.time() - start
+        log.write(f"\n# petrel exit status {proc.returncode} after {elapsed:.1f}s\n".encode())
+
+    where = (f"\n--- petrel exit status {proc.returncode} after {elapsed:.0f}s; last console lines"
+             f" (full log: {LOG}) ---\n{con.tail()}")
+    try:
+        assert not timed_out, f"no power-off within {TIMEOUT_S:.0f}s" + where
+        assert not any("Kernel panic" in l for _, l in con.lines), "guest kernel panicked" + where
+        assert seen["init"] is not None, "guest never reached /init" + where
+        assert checks.get("cpus") == str(CPUS), f"guest sees {checks.get('cpus')} CPUs" + where
+        assert checks.get("disk") == "vda", "the drive did not show up as /dev/vda" + where
+        assert checks.get("disk-sectors") == str((DISK_MIB << 20) // 512), \
+            f"/dev/vda has {checks.get('disk-sectors')} sectors" + where
+        assert checks.get("hwrng", "none").startswith("virtio_rng"), \
+            f"guest hwrng is {checks.get('hwrng')}, expected virtio_rng" + where
+        assert sent and seen["echo"] == INPUT_LINE, f"guest echoed {seen['echo']!r}" + where
+        assert seen["done"] is not None, "guest did not finish its checks" + where
+        assert rc == 0, f"petrel exited {rc} after the guest powered off, expected 0" + where
+        assert not sock.exists(), "the API socket was left behind"
+        last = json.loads(metrics.read_text().splitlines()[-1])  # written at exit
+        assert last["exits"]["io-out"]["count"] > 0 and last["uart"]["tx_bytes"] > 0, last
+        assert "block_rootfs" in last, last
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

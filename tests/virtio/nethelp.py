@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Host-side helpers for the virtio-net and virtio-vsock tests: tap devices, network
+namespaces and the test frame format of tests/guests/virtio_net_common.h.
+
+Taps are created by `ip tuntap` with a per-test name, get no address and no IPv6 (so the
+host sends nothing on them by itself), and are deleted afterwards. Creating them needs
+CAP_NET_ADMIN: tests skip without it (and fail under CI)."""
+import ctypes
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+
+import pytest
+
+ETH_P_ALL = 0x0003
+TEST_ETHERTYPE = 0x88B5
+TEST_HDR_LEN = 25
+PACKET_OUTGOING = 4
+_counter = [0]
+
+
+def pattern(seq, i):
+    return (seq * 31 + i * 7 + 0x3C) & 0xFF
+
+
+def build_frame(dst, src, kind, seq, length):
+    hdr = dst + src + struct.pack("!H", TEST_ETHERTYPE) + b"PTST" + kind.encode() + struct.pack("<IH", seq, length)
+    body = bytes(pattern(seq, i) for i in range(TEST_HDR_LEN, length))
+    return hdr + body
+
+
+def parse_frame(data):
+    """(kind, seq) of a good test frame, or raise AssertionError saying what is wrong."""
+    assert len(data) >= TEST_HDR_LEN, f"short frame ({len(data)} bytes)"
+    assert data[12:14] == struct.pack("!H", TEST_ETHERTYPE) and data[14:18] == b"PTST", "not a test frame"
+    kind = chr(data[18])
+    seq, length = struct.unpack("<IH", data[19:25])
+    assert length == len(data), f"frame says {length} bytes, is {len(data)}"
+    want = bytes(pattern(seq, i) for i in range(TEST_HDR_LEN, length))
+    assert data[TEST_HDR_LEN:] == want, f"frame {kind}{seq}: payload differs from the pattern"
+    return kind, seq
+
+
+def mac_bytes(mac):
+    return bytes(int(x, 16) for x in mac.split(":"))
+
+
+def run(*cmd, check=True):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def need_net_admin():
+    msg = None
+    if os.geteuid() != 0:
+        msg = "needs root (CAP_NET_ADMIN) for tap devices"
+    elif not os.path.exists("/dev/net/tun"):
+        msg = "no /dev/net/tun"
+    elif not shutil.which("ip"):
+        msg = "no `ip` (iproute2)"
+    if msg:
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def unique_name(prefix):
+    _counter[0] += 1
+    return f"{prefix}{os.getpid() % 100000}{_counter[0]}"[:15]
+
+
+class Tap:
+    """A persistent tap `name` (up, no addresses, IPv6 off) and a packet socket bound to it."""
+
+    def __init__(self, name=None, mtu=None, netns=None):
+        need_net_admin()
+        self.name = name or unique_name("pt")
+        self.netns = netns
+        pre = ["ip", "netns", "exec", netns] if netns else []
+        run(*pre, "ip", "tuntap", "add", "dev", self.name, "mode", "tap", "vnet_hdr")
+        run(*pre, "sysctl", "-qw", f"net.ipv6.conf.{self.name}.disable_ipv6=1", check=False)
+        if mtu:
+            run(*pre, "ip", "link", "set", self.name, "mtu", str(mtu))
+        run(*pre, "ip", "link", "set", self.name, "up")
+        out = run(*pre, "ip", "-o", "link", "show", self.name).stdout
+        self.mac = mac_bytes(out.split("link/ether ")[1].split()[0])
+        self.sock = None
+
+    def _sys(self, key):
+        return f"/sys/class/net/{self.name}/{key}"
+
+    def open_socket(self, proto=TEST_ETHERTYPE):
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        s.bind((self.name, proto))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock = s
+        return s
+
+    def recv(self, timeout):
+        """The next frame the tap received (from petrel), skipping our own outgoing ones."""
+        self.sock.settimeout(timeout)
+        while True:
+            data, addr = self.sock.recvfrom(65536)
+            if addr[2] != PACKET_OUTGOING:
+                return data
+
+    def stat(self, key):
+        return int(open(self._sys(f"statistics/{key}")).read())
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+        pre = ["ip", "netns", "exec", self.netns] if self.netns else []
+        run(*pre, "ip", "link", "del", self.name, check=False)
+
+
+class Netns:
+    """A network namespace `name`, deleted on close."""
+
+    def __init__(self, name=None):
+        need_net_admin()
+        self.name = name or unique_name("petrel-ns")
+        run("ip", "netns", "add", self.name)
+        run("ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up")
+
+    def exec_prefix(self):
+        return ["ip", "netns", "exec", self.name]
+
+    def socket(self, *args):
+        """A socket created inside the namespace (setns on a helper thread)."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        result = {}
+
+        def work():
+            fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+                    result["err"] = OSError(ctypes.get_errno(), "setns")
+                    return
+                result["sock"] = socket.socket(*args)
+            finally:
+                os.close(fd)
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        if "err" in result:
+            raise result["err"]
+        return result["sock"]
+
+    def close(self):
+        run("ip", "netns", "del", self.name, check=False)
