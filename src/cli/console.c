@@ -81,6 +81,7 @@ int console_loop(struct vm *vm)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2);
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	raw_mode(&c);
 	bool stdin_open = true;
@@ -100,7 +101,11 @@ int console_loop(struct vm *vm)
 		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				;
+			else if (si.ssi_signo == SIGUSR2)
+				vm_dump_vcpus(vm); /* debugging: where is each vCPU? */
+			else
 				vm_request_stop(vm, VM_STOP_USER, 0, "stopped by signal %u", si.ssi_signo);
 		}
 		if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {

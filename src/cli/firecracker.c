@@ -218,6 +218,7 @@ static struct vm *wait_for_start(struct controller *ctl, int *signo)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2);
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	struct vm *vm = NULL;
 	*signo = 0;
@@ -235,9 +236,9 @@ static struct vm *wait_for_start(struct controller *ctl, int *signo)
 		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGUSR2) {
 				*signo = (int)si.ssi_signo;
-				break;
+				break; /* SIGUSR2 (dump vCPUs) means nothing before the VM runs */
 			}
 		}
 	}
@@ -337,6 +338,7 @@ int cli_firecracker(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2);
 	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);

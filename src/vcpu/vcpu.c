@@ -294,6 +294,19 @@ static enum exit_kind handle_exit(struct vcpu *v)
 	}
 }
 
+static void dump_state(struct vcpu *v)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	struct kvm_mp_state mp = { 0 };
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return;
+	ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+	log_warn("vCPU %u: mp_state %u RIP 0x%llx RSP 0x%llx RFLAGS 0x%llx CS 0x%x CR3 0x%llx",
+		 v->id, mp.mp_state, (unsigned long long)r.rip, (unsigned long long)r.rsp,
+		 (unsigned long long)r.rflags, s.cs.selector, (unsigned long long)s.cr3);
+}
+
 void vcpu_park(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
@@ -332,6 +345,8 @@ void *vcpu_thread(void *arg)
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				v->run->immediate_exit = 0;
+				if (__atomic_exchange_n(&v->dump_requested, false, __ATOMIC_ACQ_REL))
+					dump_state(v);
 				exit_stats_add(&v->stats, EXIT_INTR, now_ns() - t1);
 				continue;
 			}

@@ -214,6 +214,14 @@ int vm_start(struct vm *vm)
 	return 0;
 }
 
+void vm_dump_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		__atomic_store_n(&vm->vcpus[i].dump_requested, true, __ATOMIC_RELEASE);
+		vcpu_kick(&vm->vcpus[i]);
+	}
+}
+
 int vm_pause(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);

@@ -31,6 +31,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	bool dump_requested;          /* print where the vCPU is at its next stop (SIGUSR2) */
 	struct exit_stats stats;
 };
 
@@ -92,6 +93,8 @@ void vm_exit_stats(struct vm *vm, struct exit_stats *out);
 int vcpu_create(struct vm *vm, unsigned id);
 void *vcpu_thread(void *arg);
 void vcpu_kick(struct vcpu *v);
+/* Ask every vCPU to log its registers (debugging a guest that seems stuck). */
+void vm_dump_vcpus(struct vm *vm);
 /* Called by a vCPU thread between runs: waits while the VM is paused. */
 void vcpu_park(struct vcpu *v);
 

@@ -90,7 +90,10 @@ static bool fill_held(struct virtio_net *n, uint64_t want)
 	bool pushed = false;
 	uint64_t cap = held_capacity(n);
 	bool mrg = virtio_has_feature(d, VIRTIO_NET_F_MRG_RXBUF);
-	while (n->nheld < VIRTIO_NET_RX_HELD && (mrg ? cap < want : n->nheld == 0)) {
+	/* At most a queue's worth of chains per call: a driver whose rings overlap can make
+	 * the ring look endless. */
+	for (unsigned tries = d->st.queues[VIRTIO_NET_RXQ].size;
+	     tries && n->nheld < VIRTIO_NET_RX_HELD && (mrg ? cap < want : n->nheld == 0); tries--) {
 		if (!virtio_is_running(d) || virtio_queue_pop(d, VIRTIO_NET_RXQ, c) <= 0)
 			break;
 		if (c->n_in == 0 || c->in_len < VIRTIO_NET_HDR_LEN) {
@@ -192,6 +195,8 @@ static int deliver_bounce(struct virtio_net *n, bool mrg)
 		for (unsigned j = 0; j < h->niov && off < part; j++) {
 			const struct iovec *v = &n->rx_iov[h->iov_first + j];
 			size_t m = v->iov_len < part - off ? v->iov_len : part - off;
+			if (!m)
+				continue; /* empty descriptors have no address */
 			memcpy(v->iov_base, n->bounce + done + off, m);
 			off += (uint32_t)m;
 		}
@@ -212,12 +217,17 @@ static bool net_rx(struct virtio_net *n)
 	if (!rx_usable(n) || n->rx_waiting)
 		return false;
 	bool mrg = virtio_has_feature(d, VIRTIO_NET_F_MRG_RXBUF);
-	for (unsigned budget = RX_BUDGET; budget && rx_usable(n);) {
+	for (unsigned budget = RX_BUDGET; rx_usable(n); budget--) {
+		if (!budget) {
+			/* More may be waiting (in the tap or the bounce buffer): come back after
+			 * others had their turn. */
+			virtio_queue_kick(d, VIRTIO_NET_RXQ);
+			break;
+		}
 		if (n->bounce_len) {
 			pushed |= fill_held(n, n->bounce_len);
 			if (deliver_bounce(n, mrg)) {
 				pushed = true;
-				budget--;
 				continue;
 			}
 			/* Not enough buffers: make sure the driver tells us when it adds some. */
@@ -255,7 +265,6 @@ static bool net_rx(struct virtio_net *n)
 			}
 			break;
 		}
-		budget--;
 		if (r < VIRTIO_NET_HDR_LEN) {
 			n->stats.rx_dropped++;
 			continue;
