@@ -876,6 +876,8 @@ int vsock_mux_rx(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *p
 			}
 			return 1;
 		}
+		if (conn_has_rx(c))
+			return 0; /* it has data but the buffer has no room for any: wait for a bigger one */
 		rxq_remove(m, c);
 	}
 	return 0;

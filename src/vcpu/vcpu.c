@@ -347,6 +347,8 @@ void *vcpu_thread(void *arg)
 				v->run->immediate_exit = 0;
 				if (__atomic_exchange_n(&v->dump_requested, false, __ATOMIC_ACQ_REL))
 					dump_state(v);
+				if (v->vm->pvm)
+					pvm_idle_refresh(&v->vm->pvm_idle, v->id, v->fd);
 				exit_stats_add(&v->stats, EXIT_INTR, now_ns() - t1);
 				continue;
 			}
@@ -355,6 +357,8 @@ void *vcpu_thread(void *arg)
 			break;
 		}
 		enum exit_kind k = handle_exit(v);
+		if (v->vm->pvm)
+			pvm_idle_refresh(&v->vm->pvm_idle, v->id, v->fd);
 		exit_stats_add(&v->stats, k, now_ns() - t1);
 	}
 	return NULL;

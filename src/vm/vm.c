@@ -195,6 +195,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 	return 0;
 }
 
+static void poke_vcpu(void *opaque, unsigned id)
+{
+	struct vm *vm = opaque;
+	if (id < vm->nvcpus)
+		vcpu_kick(&vm->vcpus[id]);
+}
+
 int vm_start(struct vm *vm)
 {
 	int ioerr = vm_devices_start(vm);
@@ -211,6 +218,8 @@ int vm_start(struct vm *vm)
 		}
 		v->started = true;
 	}
+	if (vm->pvm)
+		pvm_idle_start(&vm->pvm_idle, &vm->kvm, vm->nvcpus, poke_vcpu, vm);
 	return 0;
 }
 
@@ -267,6 +276,7 @@ int vm_join(struct vm *vm)
 			vm->vcpus[i].started = false;
 		}
 	}
+	pvm_idle_stop(&vm->pvm_idle);
 	/* Each instruction emulated for the host was logged when first seen; now its count. */
 	struct exit_stats st;
 	vm_exit_stats(vm, &st);
@@ -294,6 +304,7 @@ void vm_exit_stats(struct vm *vm, struct exit_stats *out)
 
 void vm_destroy(struct vm *vm)
 {
+	pvm_idle_stop(&vm->pvm_idle);
 	vm_devices_destroy(vm); /* the I/O thread stops before memory and KVM go away */
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];

@@ -4,6 +4,7 @@
 
 #include "arch/x86/cpu_template.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/pvm_idle.h"
 #include "arch/x86/pvm_syscall.h"
 #include "boot/boot.h"
 #include "bus/bus.h"
@@ -44,6 +45,7 @@ struct vm {
 	unsigned nvcpus;
 	bool pvm;                     /* PVM host workarounds active */
 	struct pvm_syscall pvm_syscall;
+	struct pvm_idle pvm_idle;
 	struct cpu_template tmpl;
 	struct cpuid_opts cpuid_opts;
 	struct kvm_cpuid2 *cpuid;

@@ -1,0 +1,96 @@
+#include "arch/x86/pvm_idle.h"
+#include "kvm/kvm.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+
+#define APIC_LVTT 0x320
+#define LVT_MASKED (1u << 16)
+#define REFRESH_NS (100ull * 1000 * 1000)
+
+uint32_t pvm_idle_vector_of_lvtt(uint32_t lvtt)
+{
+	uint32_t vector = lvtt & 0xff;
+	if ((lvtt & LVT_MASKED) || vector < 32)
+		return 0;
+	return vector;
+}
+
+void pvm_idle_refresh(struct pvm_idle *pi, unsigned id, int vcpu_fd)
+{
+	if (!pi->running || id >= pi->nvcpus)
+		return;
+	uint64_t now = now_ns();
+	if (now - pi->last_refresh_ns[id] < REFRESH_NS)
+		return;
+	pi->last_refresh_ns[id] = now;
+	struct kvm_lapic_state lapic;
+	if (ioctl(vcpu_fd, KVM_GET_LAPIC, &lapic) < 0)
+		return;
+	uint32_t lvtt;
+	memcpy(&lvtt, &lapic.regs[APIC_LVTT], sizeof(lvtt));
+	__atomic_store_n(&pi->timer_vector[id], pvm_idle_vector_of_lvtt(lvtt), __ATOMIC_RELAXED);
+}
+
+static void *kicker(void *arg)
+{
+	struct pvm_idle *pi = arg;
+	pthread_setname_np(pthread_self(), "fc_pvm_idle");
+	for (unsigned round = 1;; round++) {
+		struct pollfd p = { .fd = pi->stop_efd, .events = POLLIN };
+		if (poll(&p, 1, PVM_IDLE_KICK_MS) != 0)
+			break;
+		bool refresh = round % (REFRESH_NS / 1000000 / PVM_IDLE_KICK_MS) == 0;
+		for (unsigned i = 0; i < pi->nvcpus; i++) {
+			uint32_t vector = __atomic_load_n(&pi->timer_vector[i], __ATOMIC_RELAXED);
+			if (!vector) {
+				if (refresh && pi->poke)
+					pi->poke(pi->poke_opaque, i); /* not known yet: let it look */
+				continue;
+			}
+			/* Fixed delivery, edge, physical destination = APIC ID i. */
+			struct kvm_msi msi = { .address_lo = 0xfee00000u | (i << 12), .data = vector };
+			if (ioctl(pi->kvm->vm_fd, KVM_SIGNAL_MSI, &msi) >= 0)
+				pi->kicks++;
+		}
+	}
+	return NULL;
+}
+
+int pvm_idle_start(struct pvm_idle *pi, struct kvm *kvm, unsigned nvcpus,
+		   void (*poke)(void *opaque, unsigned id), void *poke_opaque)
+{
+	memset(pi, 0, sizeof(*pi));
+	pi->kvm = kvm;
+	pi->poke = poke;
+	pi->poke_opaque = poke_opaque;
+	pi->nvcpus = MIN(nvcpus, (unsigned)PVM_IDLE_MAX_VCPUS);
+	pi->stop_efd = eventfd(0, EFD_CLOEXEC);
+	if (pi->stop_efd < 0)
+		return -errno;
+	pi->running = true;
+	int err = pthread_create(&pi->thread, NULL, kicker, pi);
+	if (err) {
+		pi->running = false;
+		log_warn("PVM: cannot start the idle kicker: %s", strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+void pvm_idle_stop(struct pvm_idle *pi)
+{
+	if (!pi->running)
+		return;
+	uint64_t one = 1;
+	if (write(pi->stop_efd, &one, sizeof(one)) < 0)
+		log_warn("PVM: cannot stop the idle kicker: %s", strerror(errno));
+	pthread_join(pi->thread, NULL);
+	close(pi->stop_efd);
+	pi->running = false;
+}
