@@ -1,10 +1,12 @@
-/* Unit tests for the PVM SYSCALL shim's pure parts (src/arch/x86/pvm_syscall.c) and the guest
- * page-table walker it relies on (src/arch/x86/pagewalk.c), over a fake guest memory. */
+/* Unit tests for the PVM workarounds' pure parts: the SYSCALL shim (src/arch/x86/pvm_syscall.c),
+ * the idle kicker's vector choice (pvm_idle.c), and the guest page-table walker the shim relies
+ * on (src/arch/x86/pagewalk.c), over a fake guest memory. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/pagewalk.h"
+#include "arch/x86/pvm_idle.h"
 #include "arch/x86/pvm_syscall.h"
 #include "memory/guest_mem.h"
 #include "unit.h"
@@ -58,6 +60,15 @@ TEST(find_padding)
 	CHECK(off + PVM_SHIM_SIZE <= 1200);
 	for (long i = off; i < off + PVM_SHIM_SIZE; i++)
 		CHECK_EQ(buf[i], 0xcc);
+}
+
+TEST(idle_kick_vector_from_lvtt)
+{
+	CHECK_EQ(pvm_idle_vector_of_lvtt(0x000ec), 0xec);          /* one-shot, unmasked */
+	CHECK_EQ(pvm_idle_vector_of_lvtt(0x400ec), 0xec);          /* TSC-deadline mode */
+	CHECK_EQ(pvm_idle_vector_of_lvtt(0x100ec), 0);             /* masked */
+	CHECK_EQ(pvm_idle_vector_of_lvtt(0x10000), 0);             /* reset value */
+	CHECK_EQ(pvm_idle_vector_of_lvtt(0x0000f), 0);             /* reserved vector */
 }
 
 /* ---- page walk over hand-built tables ---- */
