@@ -60,7 +60,7 @@ static void usage(FILE *f)
 		"  --level LEVEL        log level: Error, Warning, Info, Debug (default Warning)\n"
 		"  --pvm auto|on|off    PVM-host workarounds (default auto: on when kvm_pvm is loaded)\n"
 		"  --debug-exit         enable the test ports 0xf4 (exit with status) and 0xf5 (null)\n"
-		"  --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,transport=pci|mmio]\n"
+		"  --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,poll=USEC][,transport=pci|mmio]\n"
 		"                       virtio-blk disk on a raw image (repeatable; default cache=writeback, io=async)\n"
 		"  --rng[=transport=pci|mmio]  virtio-rng entropy device fed by the host's getrandom()\n"
 		"  --net tap=NAME[,mac=MAC][,id=ID][,mtu=N][,transport=pci|mmio]\n"

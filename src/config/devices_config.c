@@ -744,10 +744,20 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		c->has_io_engine = true;
 		return 0;
 	}
+	if (!strcmp(key, "poll")) {
+		char *end;
+		if (need_value("disk", key, val, err, errlen) < 0)
+			return -EINVAL;
+		unsigned long v = strtoul(val, &end, 10);
+		if (*end || val[0] == '-' || v > 1000)
+			return set_err(err, errlen, "--disk: poll must be 0 to 1000 microseconds, not '%s'", val);
+		c->poll_us = (uint32_t)v;
+		return 0;
+	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("disk", val, &c->transport, err, errlen);
 	return set_err(err, errlen, "--disk: unknown item '%s' (expected ro, id=NAME, direct, root, "
-		       "cache=, io=, transport=)", key);
+		       "cache=, io=, poll=, transport=)", key);
 }
 
 int drive_config_from_cli(const char *arg, unsigned index, struct drive_config *out, char *err,

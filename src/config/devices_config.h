@@ -59,6 +59,7 @@ struct drive_config {
 	struct rate_limiter_config rate_limiter;
 	/* petrel extensions (CLI only; not in JSON) */
 	bool direct;               /* open the file with O_DIRECT */
+	uint32_t poll_us;          /* busy-poll the queue this long before sleeping (0: never) */
 	enum virtio_transport_kind transport;
 };
 
@@ -121,7 +122,7 @@ json_t *vsock_config_to_json(const struct vsock_config *c);
 json_t *entropy_config_to_json(const struct entropy_config *c);
 
 /* ---- CLI forms ----
- *   --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,transport=pci|mmio]
+ *   --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,poll=USEC][,transport=pci|mmio]
  *          (id defaults to "driveN" with N = index; io defaults to async)
  *   --net  tap=NAME[,mac=MAC][,id=NAME][,mtu=N][,transport=pci|mmio]
  *   --vsock cid=N,uds=PATH[,transport=pci|mmio]

@@ -10,6 +10,9 @@ Virtio in the same boot: an ext4 image made here with mkfs.ext4 is attached with
 /init mounts /dev/vda, writes /petrel-test.txt (known content), prints its sha256, syncs and
 unmounts; after the power-off the file is read back from the image with debugfs and checked. A
 virtio-rng device on virtio-mmio (found through the DSDT) must become the guest's hwrng.
+As root, petrel runs in a network namespace with a tap (10.213.0.1/24, removed afterwards):
+with --net the guest's virtio-net interface gets 10.213.0.2, pings the host side, and sends
+64 KiB with busybox nc over one TCP connection that carries the host's reply back.
 
 A boot takes minutes on a nested (PVM) host, so the timeout is generous. The whole console
 (and petrel's stderr, marked) is written to build/linux-boot.log as it arrives:
@@ -18,12 +21,15 @@ A boot takes minutes on a nested (PVM) host, so the timeout is generous. The who
 Env: PETREL (binary), PETREL_LINUX_TIMEOUT (seconds, default 1200), PETREL_CMDLINE_EXTRA.
 """
 
+import ctypes
 import hashlib
 import os
 import re
 import selectors
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -80,6 +86,96 @@ def _make_disk():
     with open(DISK, "wb") as f:
         f.truncate(64 << 20)
     subprocess.run([mkfs, "-F", "-q", "-L", "petrel", str(DISK)], check=True, capture_output=True)
+
+
+class _NetPeer:
+    """The host end of virtio-net: a network namespace holding a tap (HOST_IP/24) that petrel
+    runs in, and one TCP server there that reads the guest's data until EOF, then answers
+    with NET_REPLY and closes. Needs root; None when that is not available (outside CI)."""
+
+    NS = f"petrel-lnx-{os.getpid()}"
+    TAP, MAC, HOST_IP, GUEST_IP, PORT = "ptap0", "02:70:65:74:72:01", "10.213.0.1", "10.213.0.2", 5555
+    NET_REPLY = bytes((i * 7 + 3) & 0xFF for i in range(48 * 1024))
+
+    @classmethod
+    def start(cls):
+        missing = [w for w, ok in (("root", os.geteuid() == 0), ("/dev/net/tun", os.path.exists("/dev/net/tun")),
+                                   ("ip", shutil.which("ip"))) if not ok]
+        if missing:
+            if os.environ.get("CI"):
+                pytest.fail(f"virtio-net check needs {', '.join(missing)}")
+            return None
+        peer = cls()
+        ns = ["ip", "netns", "exec", cls.NS]
+        try:
+            subprocess.run(["ip", "netns", "add", cls.NS], check=True, capture_output=True)
+            for cmd in (["ip", "tuntap", "add", "dev", cls.TAP, "mode", "tap", "vnet_hdr"],
+                        ["ip", "addr", "add", f"{cls.HOST_IP}/24", "dev", cls.TAP],
+                        ["ip", "link", "set", cls.TAP, "up"], ["ip", "link", "set", "lo", "up"]):
+                subprocess.run(ns + cmd, check=True, capture_output=True)
+            peer.server = peer._listen()
+        except Exception:
+            peer.close()
+            raise
+        peer.got = None
+        peer.thread = threading.Thread(target=peer._serve, daemon=True)
+        peer.thread.start()
+        return peer
+
+    def _listen(self):
+        """A listening socket inside the namespace (setns on a helper thread)."""
+        out = {}
+
+        def work():
+            fd = os.open(f"/run/netns/{self.NS}", os.O_RDONLY)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+                    raise OSError(ctypes.get_errno(), "setns")
+                s = socket.socket()
+                s.bind((self.HOST_IP, self.PORT))
+                s.listen(1)
+                out["sock"] = s
+            except Exception as e:
+                out["err"] = e
+            finally:
+                os.close(fd)
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        if "err" in out:
+            raise out["err"]
+        return out["sock"]
+
+    def _serve(self):
+        self.server.settimeout(TIMEOUT_S)
+        try:
+            conn, _ = self.server.accept()
+            with conn:
+                conn.settimeout(300)
+                data = b""
+                while chunk := conn.recv(65536):
+                    data += chunk
+                self.got = data
+                conn.sendall(self.NET_REPLY)
+        except OSError:
+            pass
+
+    def argv_prefix(self):
+        return ["ip", "netns", "exec", self.NS]
+
+    def close(self):
+        if getattr(self, "server", None):
+            self.server.close()
+        subprocess.run(["ip", "netns", "del", self.NS], capture_output=True)
+
+
+@pytest.fixture
+def netpeer():
+    peer = _NetPeer.start()
+    yield peer
+    if peer:
+        peer.close()
 
 
 def _read_back(path):
@@ -154,7 +250,7 @@ class Console:
         return "\n".join(out + [f"[petrel stderr] {l}" for l in self.stderr_lines[-10:]])
 
 
-def test_linux_boots_checks_echoes_and_powers_off():
+def test_linux_boots_checks_echoes_and_powers_off(netpeer):
     _missing_guest()
     assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
 
@@ -163,6 +259,10 @@ def test_linux_boots_checks_echoes_and_powers_off():
     argv = [str(PETREL), "run", "--kernel", str(KERNEL), "--initrd", str(INITRD),
             "--cmdline", cmdline, "--cpus", str(CPUS), "--mem", str(MEM_MIB), "--stats",
             "--disk", f"{DISK},id=petrel_disk", "--rng=transport=mmio"]
+    if netpeer:  # virtio-net on a tap in a namespace of its own: petrel runs there too
+        argv[argv.index("--cmdline") + 1] += (f" petrel.net={netpeer.GUEST_IP}/24,{netpeer.HOST_IP},"
+                                              f"{netpeer.PORT}")
+        argv = netpeer.argv_prefix() + argv + ["--net", f"tap={netpeer.TAP},mac={netpeer.MAC}"]
     LOG.parent.mkdir(parents=True, exist_ok=True)
 
     start = time.time()
@@ -269,4 +369,21 @@ def test_linux_boots_checks_echoes_and_powers_off():
         f"guest hwrng is {checks.get('hwrng')}, expected virtio_rng (virtio-mmio via the DSDT)" + where
     rng = checks.get("hwrng-bytes", (0, ""))[1]
     assert len(rng) == 32 and len(set(rng)) > 4, f"/dev/hwrng gave {rng!r}" + where
+
+    # virtio-net: the MAC, offloads and mergeable buffers negotiated, a ping to the host side of
+    # the tap, and 64 KiB each way over one TCP connection (busybox nc).
+    if netpeer:
+        net = {k: checks.get(k, (0, "missing"))[1] for k in
+               ("net-iface", "net-mac", "net-features", "net-ping", "net-tx-sha256", "net-rx-sha256")}
+        assert net["net-mac"] == netpeer.MAC, f"guest interface: {net}" + where
+        bits = net["net-features"]
+        for bit, name in ((0, "CSUM"), (1, "GUEST_CSUM"), (7, "GUEST_TSO4"), (11, "HOST_TSO4"),
+                          (15, "MRG_RXBUF"), (16, "STATUS")):
+            assert len(bits) > bit and bits[bit] == "1", f"virtio-net {name} not negotiated: {bits}" + where
+        assert net["net-ping"] == "ok", f"guest could not ping {netpeer.HOST_IP}: {net}" + where
+        netpeer.thread.join(30)
+        assert netpeer.got is not None and hashlib.sha256(netpeer.got).hexdigest() == net["net-tx-sha256"], \
+            f"host got {len(netpeer.got or b'')} bytes over TCP, not what the guest sent: {net}" + where
+        assert net["net-rx-sha256"] == hashlib.sha256(netpeer.NET_REPLY).hexdigest(), \
+            f"guest did not receive the host's {len(netpeer.NET_REPLY)}-byte reply: {net}" + where
     DISK.unlink()

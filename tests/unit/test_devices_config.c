@@ -128,6 +128,10 @@ TEST(cli_forms)
 	CHECK_EQ(drive_config_from_cli("id=x", 0, &d, err, sizeof(err)), -EINVAL);
 	CHECK_EQ(drive_config_from_cli("x.img,ro=1", 0, &d, err, sizeof(err)), -EINVAL);
 	CHECK_EQ(drive_config_from_cli("x.img,transport=usb", 0, &d, err, sizeof(err)), -EINVAL);
+	REQUIRE_EQ(drive_config_from_cli("x.img,poll=20", 0, &d, err, sizeof(err)), 0);
+	CHECK_EQ(d.poll_us, 20);
+	drive_config_free(&d);
+	CHECK_EQ(drive_config_from_cli("x.img,poll=5000", 0, &d, err, sizeof(err)), -EINVAL);
 
 	struct net_config n;
 	REQUIRE_EQ(net_config_from_cli("tap=tap0,mac=02:00:00:00:00:05", 0, &n, err, sizeof(err)), 0);

@@ -95,7 +95,7 @@ def test_blk_mmio_default_transport(disk):
     assert_passed(res, "virtio_blk")
 
 
-@pytest.mark.parametrize("opts", ["io=sync", "direct", "direct,io=sync", "cache=unsafe"])
+@pytest.mark.parametrize("opts", ["io=sync", "direct", "direct,io=sync", "cache=unsafe", "poll=50"])
 def test_blk_backend_options(opts, disk):
     res = run_guest("virtio_blk", "elf", mem=128, cmdline=f"sectors={SECTORS}",
                     extra=["--disk", f"{disk},{opts}"])
@@ -245,10 +245,16 @@ def test_json_errors(section, value, msg, tmp_path):
     assert p.returncode == 2 and msg in p.stderr, p.stderr
 
 
-def test_json_network_rejected_until_implemented(tmp_path):
-    img = require("virtio_blk")
-    path = tmp_path / "vm.json"
-    path.write_text(json.dumps({"boot-source": {"kernel_image_path": str(img)},
-                                "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0"}]}))
-    p = petrel_run(["--config", str(path), "--debug-exit"])
-    assert p.returncode != 0 and "not supported yet" in p.stderr, p.stderr
+# network-interfaces and vsock from JSON: tests/virtio/test_net.py and test_vsock.py.
+
+
+def test_virtio_mmio_cmdline_announcement(disk):
+    # For kernels with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES: the boot guest prints its command line.
+    res = run_guest("boot", "elf", mem=128, cmdline="petrel-test-token=1234",
+                    extra=["--disk", f"{disk},transport=mmio", "--rng=transport=mmio",
+                           "--virtio-mmio-cmdline"])
+    assert_passed(res, "boot")
+    assert "virtio_mmio.device=512@0xd0000000:20 virtio_mmio.device=512@0xd0001000:21" in res.stdout, res.describe()
+    res = run_guest("boot", "elf", mem=128, cmdline="petrel-test-token=1234",
+                    extra=["--disk", f"{disk},transport=mmio"])
+    assert "virtio_mmio.device" not in res.stdout, res.describe()

@@ -61,6 +61,7 @@ struct virtio_blk {
 	struct blk_req *reqs;         /* VIRTIO_BLK_QUEUE_SIZE of them */
 	struct blk_req *free_reqs;
 	unsigned inflight;
+	uint64_t poll_ns;             /* busy-poll the queue this long before sleeping */
 	struct virtq_chain chain;     /* scratch for popping */
 	uint64_t reads, writes, flushes, errors;
 };

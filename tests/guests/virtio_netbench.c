@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio_netbench: benchmark driver for virtio-net, run from ring 3 with polling (no
+ * interrupts) and EVENT_IDX (notifications only when the device asks for them).
+ * Command line:
+ *   mode=tx|rx     tx: send `frames` frames of `size` bytes as fast as the device takes them;
+ *                  rx: receive until `frames` arrived or nothing came for 2 s (after the first)
+ *   frames=N       (default 200000)
+ *   size=BYTES     tx frame size, 60..65535 (default 1514)
+ *   bufsize=BYTES  rx: mergeable receive buffer size (default 4096)
+ *   transport=pci|mmio
+ * Prints "netbench mode=M frames=N bytes=B tsc=CYCLES tsc_hz=HZ notifies=K" (bytes: Ethernet
+ * frames without the vnet header; tsc: first to last frame) and "ok virtio_netbench"; rx
+ * prints "netbench: ready" once its buffers are posted.
+ */
+#include "virtio_net_common.h"
+
+DEFINE_GUEST("virtio_netbench");
+
+#define QSIZE 256
+#define MAXFRAME 65535
+
+static struct vdev dev;
+static struct vq vq;
+static struct vq_mem ring;
+static uint8_t txbuf[QSIZE][NET_HDR_LEN + MAXFRAME] __attribute__((aligned(4096)));
+static uint8_t rxbuf[QSIZE][16384] __attribute__((aligned(4096)));
+static long mode, nframes, size, bufsize;
+static uint64_t tsc_hz, tsc_cycles, notifies, frames_done, bytes_done;
+
+static void publish(uint16_t old)
+{
+	__asm__ __volatile__("mfence" ::: "memory");
+	vq.avail[1] = vq.avail_idx;
+	__asm__ __volatile__("mfence" ::: "memory");
+	uint16_t avail_event = *(volatile uint16_t *)(vq.used + 4 + 8 * QSIZE);
+	if ((uint16_t)(vq.avail_idx - avail_event - 1) < (uint16_t)(vq.avail_idx - old)) {
+		vq_kick(&vq);
+		notifies++;
+	}
+}
+
+static void calibrate(void)
+{
+	uint8_t s0 = rtc_read(0);
+	while (rtc_read(0) == s0)
+		;
+	uint64_t t0 = rdtsc();
+	s0 = rtc_read(0);
+	while (rtc_read(0) == s0)
+		;
+	tsc_hz = rdtsc() - t0;
+}
+
+static void run_tx(void)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, src[6] = { 2, 0, 0, 0, 0, 1 };
+	check(vq_setup(&dev, &vq, NET_TXQ, &ring, QSIZE, 0xffff), "tx queue setup failed");
+	vq.avail[0] = 1;               /* VRING_AVAIL_F_NO_INTERRUPT: we poll */
+	vq.avail[2 + QSIZE] = 0xffff;  /* used_event */
+	vdev_driver_ok(&dev);
+	for (unsigned i = 0; i < QSIZE; i++) {
+		memset(txbuf[i], 0, NET_HDR_LEN);
+		net_build_frame(txbuf[i] + NET_HDR_LEN, bcast, src, 'D', i, (uint16_t)size);
+		vq.desc[i] = (struct vring_desc){ (uintptr_t)txbuf[i], (uint32_t)(NET_HDR_LEN + size), 0, 0 };
+	}
+	long submitted = 0;
+	uint64_t start = rdtsc();
+	struct deadline dl;
+	deadline_start(&dl, 600);
+	unsigned spins = 0;
+	while ((long)frames_done < nframes) {
+		uint16_t old = vq.avail_idx;
+		while (submitted - (long)frames_done < QSIZE && submitted < nframes) {
+			vq.avail[2 + (vq.avail_idx & (QSIZE - 1))] = (uint16_t)(vq.avail_idx & (QSIZE - 1));
+			vq.avail_idx++;
+			submitted++;
+		}
+		if (vq.avail_idx != old)
+			publish(old);
+		uint32_t id;
+		bool any = false;
+		while (vq_poll(&vq, &id, NULL)) {
+			frames_done++;
+			any = true;
+		}
+		if (!any && ++spins > 1000000) {
+			spins = 0;
+			check(!deadline_expired(&dl), "timed out after %lu of %ld frames", (unsigned long)frames_done, nframes);
+		}
+	}
+	tsc_cycles = rdtsc() - start;
+	bytes_done = frames_done * (uint64_t)size;
+}
+
+static void run_rx(void)
+{
+	check(vq_setup(&dev, &vq, NET_RXQ, &ring, QSIZE, 0xffff), "rx queue setup failed");
+	vq.avail[0] = 1;
+	vq.avail[2 + QSIZE] = 0xffff;
+	vdev_driver_ok(&dev);
+	for (unsigned i = 0; i < QSIZE; i++) {
+		vq.desc[i] = (struct vring_desc){ (uintptr_t)rxbuf[i], (uint32_t)bufsize, VD_WRITE, 0 };
+		vq.avail[2 + i] = (uint16_t)i;
+	}
+	vq.avail_idx = QSIZE;
+	publish(0);
+	printf("netbench: ready\n");
+	uint64_t first = 0, last = 0;
+	unsigned remaining = 0;
+	uint64_t idle_limit = 2 * tsc_hz, wait_start = rdtsc();
+	while ((long)frames_done < nframes) {
+		uint16_t old = vq.avail_idx;
+		uint32_t id, len;
+		bool any = false;
+		while (vq_poll(&vq, &id, &len)) {
+			check(id < QSIZE && len <= (uint32_t)bufsize, "used id %u len %u", id, len);
+			if (!remaining) {
+				struct net_hdr h;
+				memcpy(&h, rxbuf[id], sizeof(h));
+				check(h.num_buffers >= 1 && len >= NET_HDR_LEN, "frame start: num_buffers %u len %u",
+				      h.num_buffers, len);
+				remaining = h.num_buffers;
+				bytes_done += len - NET_HDR_LEN;
+			} else {
+				bytes_done += len;
+			}
+			if (!--remaining) {
+				frames_done++;
+				last = rdtsc();
+				if (!first)
+					first = last;
+			}
+			vq.avail[2 + (vq.avail_idx & (QSIZE - 1))] = (uint16_t)id;
+			vq.avail_idx++;
+			any = true;
+		}
+		if (any) {
+			publish(old);
+		} else if (first ? rdtsc() - last > idle_limit : rdtsc() - wait_start > 120 * tsc_hz) {
+			break;
+		}
+	}
+	tsc_cycles = last - first;
+}
+
+static long body(long arg)
+{
+	(void)arg;
+	calibrate();
+	uint64_t f;
+	check(vdev_negotiate(&dev, VF_VERSION_1 | VF_EVENT_IDX | NET_F_MRG_RXBUF, &f), "FEATURES_OK refused");
+	check(f & VF_EVENT_IDX, "no EVENT_IDX");
+	if (mode)
+		run_rx();
+	else
+		run_tx();
+	return 0;
+}
+
+void test_main(void)
+{
+	mode = cmdline_is("mode", "rx");
+	nframes = cmdline_int("frames", 200000);
+	size = cmdline_int("size", 1514);
+	bufsize = cmdline_int("bufsize", 4096);
+	check(size >= 60 && size <= MAXFRAME, "bad size=%ld", size);
+	check(bufsize >= 64 && bufsize <= 16384, "bad bufsize=%ld", bufsize);
+	bool mmio = cmdline_is("transport", "mmio");
+	bool found = mmio ? vmmio_find(VIRTIO_ID_NET, 0, &dev) : vpci_find(VIRTIO_ID_NET, 0, &dev);
+	check(found, "no virtio-net device");
+	user_call(body, 0, USER_IF);
+	printf("netbench mode=%s frames=%lu bytes=%lu tsc=%lu tsc_hz=%lu notifies=%lu\n", mode ? "rx" : "tx",
+	       (unsigned long)frames_done, (unsigned long)bytes_done, (unsigned long)tsc_cycles,
+	       (unsigned long)tsc_hz, (unsigned long)notifies);
+	pass();
+}
