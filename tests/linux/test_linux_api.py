@@ -1,4 +1,5 @@
-"""Firecracker's getting-started flow with the real Linux guest, through the REST API only.
+"""Firecracker's getting-started flow with the real Linux guest, through the REST API only,
+booting the ELF vmlinux through PVH.
 
 petrel starts with just --api-sock; the microVM is then configured with the requests curl would
 send (PUT /logger, /metrics, /boot-source, /machine-config, /drives/rootfs, /entropy) and started
@@ -33,6 +34,9 @@ import apilib  # noqa: E402
 
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-api-boot.log"
+# The same Debian kernel, uncompressed (scripts/fetch-guest.sh): this boot goes through PVH, so
+# the two real-Linux tests cover both boot protocols (test_linux_boot.py uses the bzImage).
+VMLINUX = ROOT / "guest" / "vmlinux"
 TIMEOUT_S = float(os.environ.get("PETREL_LINUX_TIMEOUT", 25 * 60))
 CPUS, MEM_MIB = 2, 512
 DISK_MIB = 8
@@ -44,6 +48,7 @@ CMDLINE = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")]
 
 def test_linux_getting_started_through_the_api():
     linux_boot._missing_guest()
+    assert VMLINUX.is_file(), f"{VMLINUX} missing: run scripts/fetch-guest.sh"
     assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
     apilib.spec()  # the responses are checked against it
 
@@ -73,7 +78,7 @@ def test_linux_getting_started_through_the_api():
             requests = [
                 ("/logger", {"level": "Info", "show_level": True}),
                 ("/metrics", {"metrics_path": str(metrics)}),
-                ("/boot-source", {"kernel_image_path": str(linux_boot.KERNEL),
+                ("/boot-source", {"kernel_image_path": str(VMLINUX),
                                   "initrd_path": str(linux_boot.INITRD),
                                   "boot_args": " ".join(CMDLINE)}),
                 ("/machine-config", {"vcpu_count": CPUS, "mem_size_mib": MEM_MIB}),
