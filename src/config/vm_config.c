@@ -8,7 +8,6 @@
 #include "config/vm_config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,27 +15,9 @@
 #include <jansson.h>
 
 #include "arch/x86/cpu_template.h"
+#include "util/json_util.h"
 #include "util/util.h"
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-static int oom(char *err, size_t errlen)
-{
-	set_err(err, errlen, "out of memory");
-	return -ENOMEM;
-}
 
 void vm_config_init(struct vm_config *cfg)
 {
@@ -74,13 +55,13 @@ int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err
 {
 	for (unsigned i = 0; i < cfg->ndrives; i++) {
 		if (!strcmp(cfg->drives[i].drive_id, d->drive_id))
-			return set_err(err, errlen, "drive '%s' is defined twice", d->drive_id), -EEXIST;
+			return json_set_err(err, errlen, "drive '%s' is defined twice", d->drive_id), -EEXIST;
 		if (d->is_root_device && cfg->drives[i].is_root_device)
-			return set_err(err, errlen, "drive '%s': '%s' is already the root device",
+			return json_set_err(err, errlen, "drive '%s': '%s' is already the root device",
 				       d->drive_id, cfg->drives[i].drive_id), -EEXIST;
 	}
 	if (cfg->ndrives == DEVICES_MAX_DRIVES)
-		return set_err(err, errlen, "at most %d drives", DEVICES_MAX_DRIVES), -ENOSPC;
+		return json_set_err(err, errlen, "at most %d drives", DEVICES_MAX_DRIVES), -ENOSPC;
 	cfg->drives[cfg->ndrives++] = *d;
 	memset(d, 0, sizeof(*d));
 	return 0;
@@ -90,13 +71,13 @@ int vm_config_add_net(struct vm_config *cfg, struct net_config *n, char *err, si
 {
 	for (unsigned i = 0; i < cfg->nnets; i++) {
 		if (!strcmp(cfg->nets[i].iface_id, n->iface_id))
-			return set_err(err, errlen, "network interface '%s' is defined twice", n->iface_id), -EEXIST;
+			return json_set_err(err, errlen, "network interface '%s' is defined twice", n->iface_id), -EEXIST;
 		if (!strcmp(cfg->nets[i].host_dev_name, n->host_dev_name))
-			return set_err(err, errlen, "network interfaces '%s' and '%s' use the same tap '%s'",
+			return json_set_err(err, errlen, "network interfaces '%s' and '%s' use the same tap '%s'",
 				       cfg->nets[i].iface_id, n->iface_id, n->host_dev_name), -EEXIST;
 	}
 	if (cfg->nnets == DEVICES_MAX_NETS)
-		return set_err(err, errlen, "at most %d network interfaces", DEVICES_MAX_NETS), -ENOSPC;
+		return json_set_err(err, errlen, "at most %d network interfaces", DEVICES_MAX_NETS), -ENOSPC;
 	cfg->nets[cfg->nnets++] = *n;
 	memset(n, 0, sizeof(*n));
 	return 0;
@@ -105,10 +86,10 @@ int vm_config_add_net(struct vm_config *cfg, struct net_config *n, char *err, si
 static int check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen)
 {
 	if (vcpus < 1 || vcpus > VM_MAX_VCPUS)
-		return set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
+		return json_set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
 			       "(got %llu)", VM_MAX_VCPUS, (unsigned long long)vcpus);
 	if (smt && vcpus > 1 && vcpus % 2)
-		return set_err(err, errlen, "machine-config.vcpu_count: must be 1 or an even number "
+		return json_set_err(err, errlen, "machine-config.vcpu_count: must be 1 or an even number "
 			       "when smt is enabled (got %llu)", (unsigned long long)vcpus);
 	return 0;
 }
@@ -116,7 +97,7 @@ static int check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen)
 static int check_mem(uint64_t mib, char *err, size_t errlen)
 {
 	if (mib < VM_MIN_MEM_MIB || mib > VM_MAX_MEM_MIB)
-		return set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
+		return json_set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
 			       "(got %llu)", VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (unsigned long long)mib);
 	return 0;
 }
@@ -125,7 +106,7 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int r;
 	if (!cfg->kernel_path || !*cfg->kernel_path)
-		return set_err(err, errlen, "no kernel image given (boot-source.kernel_image_path)");
+		return json_set_err(err, errlen, "no kernel image given (boot-source.kernel_image_path)");
 	if ((r = check_vcpus(cfg->vcpus, cfg->smt, err, errlen)) < 0)
 		return r;
 	return check_mem(cfg->mem_mib, err, errlen);
@@ -159,20 +140,6 @@ static void pending_free(struct pending *p)
 	vm_config_free(&p->devs);
 }
 
-static int check_keys(json_t *obj, const char *section, const char *const *allowed, char *err,
-		      size_t errlen)
-{
-	const char *key;
-	json_t *val;
-	json_object_foreach(obj, key, val) {
-		bool ok = false;
-		for (const char *const *a = allowed; *a; a++)
-			ok |= strcmp(*a, key) == 0;
-		if (!ok)
-			return set_err(err, errlen, "%s.%s: unknown field", section, key);
-	}
-	return 0;
-}
 
 /* An optional string: absent or null leaves *has false. Empty strings are refused when
  * the field is a path. */
@@ -183,12 +150,12 @@ static int opt_string(json_t *obj, const char *section, const char *key, bool is
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return set_err(err, errlen, "%s.%s: expected a string", section, key);
+		return json_set_err(err, errlen, "%s.%s: expected a string", section, key);
 	if (is_path && json_string_length(v) == 0)
-		return set_err(err, errlen, "%s.%s: must not be empty", section, key);
+		return json_set_err(err, errlen, "%s.%s: must not be empty", section, key);
 	*out = strdup(json_string_value(v));
 	if (!*out)
-		return oom(err, errlen);
+		return json_oom(err, errlen);
 	*has = true;
 	return 0;
 }
@@ -200,7 +167,7 @@ static int opt_bool(json_t *obj, const char *section, const char *key, bool *has
 	if (!v)
 		return 0;
 	if (!json_is_boolean(v))
-		return set_err(err, errlen, "%s.%s: expected a boolean", section, key);
+		return json_set_err(err, errlen, "%s.%s: expected a boolean", section, key);
 	*out = json_is_true(v);
 	*has = true;
 	return 0;
@@ -211,9 +178,9 @@ static int req_integer(json_t *obj, const char *section, const char *key, json_i
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
-		return set_err(err, errlen, "%s.%s: missing required field", section, key);
+		return json_set_err(err, errlen, "%s.%s: missing required field", section, key);
 	if (!json_is_integer(v))
-		return set_err(err, errlen, "%s.%s: expected an integer", section, key);
+		return json_set_err(err, errlen, "%s.%s: expected an integer", section, key);
 	*out = json_integer_value(v);
 	return 0;
 }
@@ -225,12 +192,12 @@ static int parse_boot_source(json_t *obj, struct pending *p, char *err, size_t e
 	int r;
 
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "boot-source: expected an object");
-	if ((r = check_keys(obj, sec, keys, err, errlen)) < 0)
+		return json_set_err(err, errlen, "boot-source: expected an object");
+	if ((r = json_check_keys(obj, sec, keys, err, errlen)) < 0)
 		return r;
 	json_t *k = json_object_get(obj, "kernel_image_path");
 	if (!k || json_is_null(k))
-		return set_err(err, errlen, "boot-source.kernel_image_path: missing required field");
+		return json_set_err(err, errlen, "boot-source.kernel_image_path: missing required field");
 	if ((r = opt_string(obj, sec, "kernel_image_path", true, &p->has_kernel, &p->kernel, err,
 			    errlen)) < 0 ||
 	    (r = opt_string(obj, sec, "initrd_path", true, &p->has_initrd, &p->initrd, err,
@@ -251,8 +218,8 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 	int r;
 
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "machine-config: expected an object");
-	if ((r = check_keys(obj, sec, keys, err, errlen)) < 0)
+		return json_set_err(err, errlen, "machine-config: expected an object");
+	if ((r = json_check_keys(obj, sec, keys, err, errlen)) < 0)
 		return r;
 	if ((r = req_integer(obj, sec, "vcpu_count", &vcpus, err, errlen)) < 0 ||
 	    (r = req_integer(obj, sec, "mem_size_mib", &mem, err, errlen)) < 0 ||
@@ -263,10 +230,10 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 
 	/* Negative values must not wrap into something that passes the range check. */
 	if (vcpus < 1 || vcpus > VM_MAX_VCPUS)
-		return set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
+		return json_set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
 			       "(got %lld)", VM_MAX_VCPUS, (long long)vcpus);
 	if (mem < VM_MIN_MEM_MIB || mem > VM_MAX_MEM_MIB)
-		return set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
+		return json_set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
 			       "(got %lld)", VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (long long)mem);
 	p->vcpus = (uint64_t)vcpus;
 	p->mem_mib = (uint64_t)mem;
@@ -277,36 +244,36 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 	if (tpl && !json_is_null(tpl)) {
 		struct cpu_template t;
 		if (!json_is_string(tpl))
-			return set_err(err, errlen, "machine-config.cpu_template: expected a string");
+			return json_set_err(err, errlen, "machine-config.cpu_template: expected a string");
 		const char *name = json_string_value(tpl);
 		if (strcmp(name, "V1N1") == 0)
-			return set_err(err, errlen, "machine-config.cpu_template: V1N1 is an aarch64 "
+			return json_set_err(err, errlen, "machine-config.cpu_template: V1N1 is an aarch64 "
 				       "template; on x86 use one of None, C3, T2, T2S, T2CL, T2A");
 		r = cpu_template_named(name, &t);
 		cpu_template_free(&t);
 		if (r == -ENOENT)
-			return set_err(err, errlen, "machine-config.cpu_template: unknown template "
+			return json_set_err(err, errlen, "machine-config.cpu_template: unknown template "
 				       "'%s' (expected one of None, C3, T2, T2S, T2CL, T2A)", name);
 		if (r < 0)
-			return oom(err, errlen);
+			return json_oom(err, errlen);
 		p->has_template = true;
 		if (strcmp(name, "None") != 0) {
 			p->template_name = strdup(name);
 			if (!p->template_name)
-				return oom(err, errlen);
+				return json_oom(err, errlen);
 		}
 	}
 
 	json_t *hp = json_object_get(obj, "huge_pages");
 	if (hp) {
 		if (!json_is_string(hp))
-			return set_err(err, errlen, "machine-config.huge_pages: expected a string");
+			return json_set_err(err, errlen, "machine-config.huge_pages: expected a string");
 		const char *v = json_string_value(hp);
 		if (strcmp(v, "Transparent") == 0 || strcmp(v, "2M") == 0)
-			return set_err(err, errlen, "machine-config.huge_pages: '%s' is not supported "
+			return json_set_err(err, errlen, "machine-config.huge_pages: '%s' is not supported "
 				       "yet (only None)", v);
 		if (strcmp(v, "None") != 0)
-			return set_err(err, errlen, "machine-config.huge_pages: expected one of None, "
+			return json_set_err(err, errlen, "machine-config.huge_pages: expected one of None, "
 				       "Transparent, 2M");
 	}
 	p->has_machine = true;
@@ -319,16 +286,16 @@ static int parse_cpu_config(json_t *obj, struct pending *p, char *err, size_t er
 	char msg[256];
 
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "cpu-config: expected an object");
+		return json_set_err(err, errlen, "cpu-config: expected an object");
 	char *text = json_dumps(obj, JSON_COMPACT);
 	if (!text)
-		return oom(err, errlen);
+		return json_oom(err, errlen);
 	int r = cpu_template_parse_json(text, &t, msg, sizeof(msg));
 	cpu_template_free(&t);
 	if (r < 0) {
 		free(text);
 		/* The text is a valid object, so every message starts with a field path. */
-		set_err(err, errlen, "cpu-config.%s", msg);
+		json_set_err(err, errlen, "cpu-config.%s", msg);
 		return r;
 	}
 	p->cpu_config_json = text;
@@ -358,13 +325,13 @@ static int check_later_section(const char *key, json_t *val, char *err, size_t e
 			return 1;
 		if (later_sections[i].is_array) {
 			if (!json_is_array(val))
-				return set_err(err, errlen, "%s: expected an array", key);
+				return json_set_err(err, errlen, "%s: expected an array", key);
 			if (json_array_size(val) == 0)
 				return 1;
 		} else if (!json_is_object(val)) {
-			return set_err(err, errlen, "%s: expected an object", key);
+			return json_set_err(err, errlen, "%s: expected an object", key);
 		}
-		return set_err(err, errlen, "%s: not supported yet", key);
+		return json_set_err(err, errlen, "%s: not supported yet", key);
 	}
 	return 0;
 }
@@ -378,7 +345,7 @@ static int parse_devices(const char *key, json_t *val, struct pending *p, char *
 		if (json_is_null(val))
 			return 0;
 		if (!json_is_array(val))
-			return set_err(err, errlen, "%s: expected an array", key);
+			return json_set_err(err, errlen, "%s: expected an array", key);
 		size_t i;
 		json_t *el;
 		json_array_foreach(val, i, el) {
@@ -391,7 +358,7 @@ static int parse_devices(const char *key, json_t *val, struct pending *p, char *
 				r = vm_config_add_drive(&p->devs, &d, msg, sizeof(msg));
 				drive_config_free(&d);
 				if (r < 0)
-					return set_err(err, errlen, "%s: %s", where, msg);
+					return json_set_err(err, errlen, "%s: %s", where, msg);
 			} else {
 				struct net_config n;
 				if ((r = net_config_from_json(el, where, &n, err, errlen)) < 0)
@@ -400,7 +367,7 @@ static int parse_devices(const char *key, json_t *val, struct pending *p, char *
 				r = vm_config_add_net(&p->devs, &n, msg, sizeof(msg));
 				net_config_free(&n);
 				if (r < 0)
-					return set_err(err, errlen, "%s: %s", where, msg);
+					return json_set_err(err, errlen, "%s: %s", where, msg);
 			}
 		}
 		if (drives)
@@ -433,7 +400,7 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 	int r;
 
 	if (!json_is_object(root))
-		return set_err(err, errlen, "expected a JSON object at the top level");
+		return json_set_err(err, errlen, "expected a JSON object at the top level");
 	json_object_foreach(root, key, val) {
 		if (strcmp(key, "boot-source") == 0)
 			r = parse_boot_source(val, p, err, errlen);
@@ -445,7 +412,7 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
 			r = parse_devices(key, val, p, err, errlen);
 		else if ((r = check_later_section(key, val, err, errlen)) == 0)
-			r = set_err(err, errlen, "unknown field '%s'", key);
+			r = json_set_err(err, errlen, "unknown field '%s'", key);
 		if (r < 0)
 			return r;
 	}
@@ -465,10 +432,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	json_error_t jerr;
 
 	if (!json)
-		return set_err(err, errlen, "no JSON text");
+		return json_set_err(err, errlen, "no JSON text");
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return set_err(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line,
+		return json_set_err(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line,
 			       jerr.column, jerr.text);
 	int r = parse_root(root, cfg, &p, err, errlen);
 	json_decref(root);
@@ -527,27 +494,14 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 int vm_config_load_file(const char *path, struct vm_config *cfg, char *err, size_t errlen)
 {
 	char *buf = NULL;
-	size_t len = 0;
 	char msg[512];
 
-	int r = read_whole_file(path, VM_CONFIG_FILE_MAX, &buf, &len);
-	if (r < 0) {
-		if (r == -EFBIG)
-			set_err(err, errlen, "%s: config file is larger than %d bytes", path,
-				VM_CONFIG_FILE_MAX);
-		else if (r == -EINVAL)
-			set_err(err, errlen, "%s: not a regular file", path);
-		else
-			set_err(err, errlen, "cannot read config file %s: %s", path, strerror(-r));
+	int r = json_read_text_file(path, VM_CONFIG_FILE_MAX, "config file", &buf, err, errlen);
+	if (r < 0)
 		return r;
-	}
-	if (strlen(buf) != len) {
-		free(buf);
-		return set_err(err, errlen, "%s: file contains a NUL byte", path);
-	}
 	r = vm_config_parse_json(buf, cfg, msg, sizeof(msg));
 	free(buf);
 	if (r < 0)
-		set_err(err, errlen, "%s: %s", path, msg);
+		json_set_err(err, errlen, "%s: %s", path, msg);
 	return r;
 }

@@ -37,9 +37,9 @@
  * Bit positions are from the Intel SDM vol. 2A (CPUID) and the AMD APM vol. 3 (appendix E).
  */
 #include "arch/x86/cpu_template.h"
+#include "util/json_util.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,19 +298,6 @@ static const struct named_template named_templates[] = {
 		   GROUP(hide_icelake_and_later), GROUP(hide_amd_only) } },
 };
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static void set_name(struct cpu_template *t, const char *name)
 {
@@ -516,13 +503,13 @@ static int parse_u32_field(json_t *val, const char *path, uint32_t *out, char *e
 	if (json_is_integer(val)) {
 		json_int_t i = json_integer_value(val);
 		if (i < 0 || (uint64_t)i > UINT32_MAX)
-			return set_err(err, errlen, "%s: %lld is out of range for a 32-bit value",
+			return json_set_err(err, errlen, "%s: %lld is out of range for a 32-bit value",
 				       path, (long long)i);
 		*out = (uint32_t)i;
 		return 0;
 	}
 	if (!json_is_string(val) || !parse_number_str(json_string_value(val), UINT32_MAX, &v))
-		return set_err(err, errlen,
+		return json_set_err(err, errlen,
 			       "%s: expected a 32-bit number (integer, or string in decimal, "
 			       "0x hex or 0b binary)", path);
 	*out = (uint32_t)v;
@@ -562,34 +549,18 @@ static int bitmap_field(json_t *val, const char *path, unsigned bits, uint64_t *
 			uint64_t *value, char *err, size_t errlen)
 {
 	if (!json_is_string(val) || !parse_bitmap(json_string_value(val), bits, mask, value))
-		return set_err(err, errlen,
+		return json_set_err(err, errlen,
 			       "%s: expected 0b followed by %u characters of 0, 1 or x", path, bits);
 	return 0;
 }
 
-static int check_keys(json_t *obj, const char *path, const char *const *allowed, char *err,
-		      size_t errlen)
-{
-	const char *key;
-	json_t *val;
-	json_object_foreach(obj, key, val) {
-		bool ok = false;
-		for (const char *const *a = allowed; *a; a++)
-			ok |= strcmp(*a, key) == 0;
-		if (!ok)
-			return set_err(err, errlen, "%s%s%s: unknown field", path, *path ? "." : "",
-				       key);
-	}
-	return 0;
-}
 
-/* Check that every name in `required` (NULL-terminated) is present; names the first missing. */
 static int check_required(json_t *obj, const char *path, const char *const *required, char *err,
 			  size_t errlen)
 {
 	for (const char *const *k = required; *k; k++)
 		if (!json_object_get(obj, *k))
-			return set_err(err, errlen, "%s.%s: missing required field", path, *k);
+			return json_set_err(err, errlen, "%s.%s: missing required field", path, *k);
 	return 0;
 }
 
@@ -605,7 +576,7 @@ static int parse_register(json_t *val, const char *path, enum cpuid_reg *out, ch
 			}
 		}
 	}
-	return set_err(err, errlen, "%s: expected one of eax, ebx, ecx, edx", path);
+	return json_set_err(err, errlen, "%s: expected one of eax, ebx, ecx, edx", path);
 }
 
 #define KVM_CPUID_FLAGS_KNOWN (KVM_CPUID_FLAG_SIGNIFCANT_INDEX | KVM_CPUID_FLAG_STATEFUL_FUNC | \
@@ -620,8 +591,8 @@ static int parse_cpuid_leaf(json_t *obj, const char *path, struct vec *mods, cha
 	int r;
 
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", path);
-	if ((r = check_keys(obj, path, keys, err, errlen)) < 0 ||
+		return json_set_err(err, errlen, "%s: expected an object", path);
+	if ((r = json_check_keys(obj, path, keys, err, errlen)) < 0 ||
 	    (r = check_required(obj, path, keys, err, errlen)) < 0)
 		return r;
 	json_t *jleaf = json_object_get(obj, "leaf");
@@ -636,14 +607,14 @@ static int parse_cpuid_leaf(json_t *obj, const char *path, struct vec *mods, cha
 	if ((r = parse_u32_field(jsub, sub, &subleaf, err, errlen)) < 0)
 		return r;
 	if (!json_is_integer(jflags))
-		return set_err(err, errlen, "%s.flags: expected an integer", path);
+		return json_set_err(err, errlen, "%s.flags: expected an integer", path);
 	json_int_t flags = json_integer_value(jflags);
 	if (flags < 0 || (flags & ~(json_int_t)KVM_CPUID_FLAGS_KNOWN))
-		return set_err(err, errlen,
+		return json_set_err(err, errlen,
 			       "%s.flags: %lld has bits that are not KVM CPUID flags (allowed: 0x%x)",
 			       path, (long long)flags, KVM_CPUID_FLAGS_KNOWN);
 	if (!json_is_array(jmods))
-		return set_err(err, errlen, "%s.modifiers: expected an array", path);
+		return json_set_err(err, errlen, "%s.modifiers: expected an array", path);
 
 	size_t i;
 	json_t *jm;
@@ -655,8 +626,8 @@ static int parse_cpuid_leaf(json_t *obj, const char *path, struct vec *mods, cha
 
 		snprintf(mpath, sizeof(mpath), "%s.modifiers[%zu]", path, i);
 		if (!json_is_object(jm))
-			return set_err(err, errlen, "%s: expected an object", mpath);
-		if ((r = check_keys(jm, mpath, mkeys, err, errlen)) < 0 ||
+			return json_set_err(err, errlen, "%s: expected an object", mpath);
+		if ((r = json_check_keys(jm, mpath, mkeys, err, errlen)) < 0 ||
 		    (r = check_required(jm, mpath, mkeys, err, errlen)) < 0)
 			return r;
 		snprintf(sub, sizeof(sub), "%s.register", mpath);
@@ -690,8 +661,8 @@ static int parse_msr(json_t *obj, const char *path, struct vec *msrs, char *err,
 	int r;
 
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", path);
-	if ((r = check_keys(obj, path, keys, err, errlen)) < 0 ||
+		return json_set_err(err, errlen, "%s: expected an object", path);
+	if ((r = json_check_keys(obj, path, keys, err, errlen)) < 0 ||
 	    (r = check_required(obj, path, keys, err, errlen)) < 0)
 		return r;
 	snprintf(sub, sizeof(sub), "%s.addr", path);
@@ -722,7 +693,7 @@ static int parse_kvm_cap(json_t *val, const char *path, struct vec *caps, char *
 	/* Decimal only, as in Firecracker ("121" or "!121"). */
 	if (!s || !*s || strspn(s, "0123456789") != strlen(s) ||
 	    !parse_number_str(s, UINT32_MAX, &cap))
-		return set_err(err, errlen,
+		return json_set_err(err, errlen,
 			       "%s: expected a KVM capability number, optionally prefixed with '!' "
 			       "(e.g. \"121\" or \"!121\")", path);
 	struct kvm_cap_modifier *c = vec_push(caps, sizeof(*c));
@@ -743,7 +714,7 @@ static int parse_array(json_t *root, const char *key, item_parser parse, struct 
 	if (!arr || json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
-		return set_err(err, errlen, "%s: expected an array", key);
+		return json_set_err(err, errlen, "%s: expected an array", key);
 	size_t i;
 	json_t *item;
 	json_array_foreach(arr, i, item) {
@@ -766,20 +737,20 @@ static int parse_root(json_t *root, struct cpu_template *out, char *err, size_t 
 	int r;
 
 	if (!json_is_object(root))
-		return set_err(err, errlen, "expected a JSON object at the top level");
+		return json_set_err(err, errlen, "expected a JSON object at the top level");
 	json_object_foreach(root, key, val) {
 		/* Firecracker's aarch64-only fields get a clearer message than "unknown". */
 		if (strcmp(key, "reg_modifiers") == 0 || strcmp(key, "vcpu_features") == 0)
-			return set_err(err, errlen, "%s: only supported on aarch64", key);
+			return json_set_err(err, errlen, "%s: only supported on aarch64", key);
 	}
-	if ((r = check_keys(root, "", keys, err, errlen)) < 0)
+	if ((r = json_check_keys(root, "", keys, err, errlen)) < 0)
 		return r;
 
 	if ((r = parse_array(root, "cpuid_modifiers", parse_cpuid_leaf, &mods, err, errlen)) < 0 ||
 	    (r = parse_array(root, "msr_modifiers", parse_msr, &msrs, err, errlen)) < 0 ||
 	    (r = parse_array(root, "kvm_capabilities", parse_kvm_cap, &caps, err, errlen)) < 0) {
 		if (r == -ENOMEM)
-			set_err(err, errlen, "out of memory");
+			json_set_err(err, errlen, "out of memory");
 		free(mods.data);
 		free(msrs.data);
 		free(caps.data);
@@ -801,10 +772,10 @@ int cpu_template_parse_json(const char *json, struct cpu_template *out, char *er
 
 	memset(out, 0, sizeof(*out));
 	if (!json)
-		return set_err(err, errlen, "no JSON text");
+		return json_set_err(err, errlen, "no JSON text");
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return set_err(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line,
+		return json_set_err(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line,
 			       jerr.column, jerr.text);
 	int r = parse_root(root, out, err, errlen);
 	json_decref(root);
@@ -816,28 +787,15 @@ int cpu_template_parse_json(const char *json, struct cpu_template *out, char *er
 int cpu_template_load_file(const char *path, struct cpu_template *out, char *err, size_t errlen)
 {
 	char *buf = NULL;
-	size_t len = 0;
 	char msg[256];
 
 	memset(out, 0, sizeof(*out));
-	int r = read_whole_file(path, TEMPLATE_FILE_MAX, &buf, &len);
-	if (r < 0) {
-		if (r == -EFBIG)
-			set_err(err, errlen, "%s: CPU template file is larger than %u bytes", path,
-				TEMPLATE_FILE_MAX);
-		else if (r == -EINVAL)
-			set_err(err, errlen, "%s: not a regular file", path);
-		else
-			set_err(err, errlen, "cannot read CPU template %s: %s", path, strerror(-r));
+	int r = json_read_text_file(path, TEMPLATE_FILE_MAX, "CPU template file", &buf, err, errlen);
+	if (r < 0)
 		return r;
-	}
-	if (strlen(buf) != len) {
-		free(buf);
-		return set_err(err, errlen, "%s: file contains a NUL byte", path);
-	}
 	r = cpu_template_parse_json(buf, out, msg, sizeof(msg));
 	free(buf);
 	if (r < 0)
-		set_err(err, errlen, "%s: %s", path, msg);
+		json_set_err(err, errlen, "%s: %s", path, msg);
 	return r;
 }

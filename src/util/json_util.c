@@ -1,0 +1,63 @@
+#include "util/json_util.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+int json_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int json_oom(char *err, size_t errlen)
+{
+	json_set_err(err, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+int json_check_keys(json_t *obj, const char *where, const char *const *allowed, char *err,
+		    size_t errlen)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(obj, key, val) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, key) == 0;
+		if (!ok)
+			return json_set_err(err, errlen, "%s%s%s: unknown field", where ? where : "",
+					    where && *where ? "." : "", key);
+	}
+	return 0;
+}
+
+int json_read_text_file(const char *path, size_t max, const char *what, char **buf, char *err,
+			size_t errlen)
+{
+	size_t len = 0;
+	int r = read_whole_file(path, max, buf, &len);
+	if (r < 0) {
+		if (r == -EFBIG)
+			json_set_err(err, errlen, "%s: %s is larger than %zu bytes", path, what, max);
+		else if (r == -EINVAL)
+			json_set_err(err, errlen, "%s: not a regular file", path);
+		else
+			json_set_err(err, errlen, "cannot read %s %s: %s", what, path, strerror(-r));
+		return r;
+	}
+	if (strlen(*buf) != len) {
+		free(*buf);
+		*buf = NULL;
+		return json_set_err(err, errlen, "%s: file contains a NUL byte", path);
+	}
+	return 0;
+}

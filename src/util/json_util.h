@@ -1,0 +1,22 @@
+/* Shared pieces of petrel's strict JSON parsers (VM config, device objects, CPU templates,
+ * API bodies): error messages that name the field, unknown-key checks, reading a JSON file. */
+#ifndef PETREL_UTIL_JSON_UTIL_H
+#define PETREL_UTIL_JSON_UTIL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Format a message into err (if any) and return -EINVAL. */
+int json_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "out of memory" into err, -ENOMEM. */
+int json_oom(char *err, size_t errlen);
+/* Every key of obj must be in allowed (NULL-terminated); otherwise -EINVAL with
+ * "where.key: unknown field" ("key: unknown field" when where is empty). */
+int json_check_keys(json_t *obj, const char *where, const char *const *allowed, char *err,
+		    size_t errlen);
+/* Read a JSON text file of at most max bytes into a NUL-terminated buffer (caller frees),
+ * refusing NUL bytes inside; `what` names the file in messages ("config file"). */
+int json_read_text_file(const char *path, size_t max, const char *what, char **buf, char *err,
+			size_t errlen);
+
+#endif
