@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,10 +48,21 @@ static int unix_listen(const char *path)
 	return s;
 }
 
+static void cleanup(void)
+{
+	char p[128];
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/v.sock_%d", dir, i + 1);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
 static void setup_once(void)
 {
 	if (dir[0])
 		return;
+	atexit(cleanup);
 	snprintf(dir, sizeof(dir), "/tmp/petrel-fuzz-vsock-%d", (int)getpid());
 	mkdir(dir, 0700);
 	char p[128];

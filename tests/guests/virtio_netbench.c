@@ -4,14 +4,15 @@
  * interrupts) and EVENT_IDX (notifications only when the device asks for them).
  * Command line:
  *   mode=tx|rx     tx: send `frames` frames of `size` bytes as fast as the device takes them;
- *                  rx: receive until `frames` arrived or nothing came for 2 s (after the first)
+ *                  rx: set up the queue, print "netbench: ready", wait for a byte on the
+ *                  serial console (the host fills the tap meanwhile), then post the buffers
+ *                  and receive until `frames` arrived or nothing came for 2 s
  *   frames=N       (default 200000)
  *   size=BYTES     tx frame size, 60..65535 (default 1514)
  *   bufsize=BYTES  rx: mergeable receive buffer size (default 4096)
  *   transport=pci|mmio
  * Prints "netbench mode=M frames=N bytes=B tsc=CYCLES tsc_hz=HZ notifies=K" (bytes: Ethernet
- * frames without the vnet header; tsc: first to last frame) and "ok virtio_netbench"; rx
- * prints "netbench: ready" once its buffers are posted.
+ * frames without the vnet header; tsc: first to last frame) and "ok virtio_netbench".
  */
 #include "virtio_net_common.h"
 
@@ -103,9 +104,14 @@ static void run_rx(void)
 		vq.desc[i] = (struct vring_desc){ (uintptr_t)rxbuf[i], (uint32_t)bufsize, VD_WRITE, 0 };
 		vq.avail[2 + i] = (uint16_t)i;
 	}
+	printf("netbench: ready\n");
+	uint64_t until = rdtsc() + 120 * tsc_hz;
+	while (!(inb(COM1 + UART_LSR) & LSR_DR))
+		check(rdtsc() < until, "no go from the host");
+	(void)inb(COM1 + UART_RBR);
 	vq.avail_idx = QSIZE;
 	publish(0);
-	printf("netbench: ready\n");
+	vq_kick(&vq);
 	uint64_t first = 0, last = 0;
 	unsigned remaining = 0;
 	uint64_t idle_limit = 2 * tsc_hz, wait_start = rdtsc();
