@@ -24,9 +24,25 @@ int io_thread_init(struct io_thread *t)
 	return 0;
 }
 
+/* The loop holds t->lock while it runs callbacks; a callback that changes the table already
+ * has it. So once a caller holds the lock, no callback is running (other than its own). */
+static bool lock_table(struct io_thread *t)
+{
+	bool self = io_thread_is_current(t);
+	if (!self)
+		pthread_mutex_lock(&t->lock);
+	return self;
+}
+
+static void unlock_table(struct io_thread *t, bool self)
+{
+	if (!self)
+		pthread_mutex_unlock(&t->lock);
+}
+
 int io_thread_add(struct io_thread *t, int fd, uint32_t events, io_handler_fn fn, void *opaque)
 {
-	pthread_mutex_lock(&t->lock);
+	bool self = lock_table(t);
 	struct io_handler *h = NULL;
 	for (unsigned i = 0; i < IO_THREAD_MAX_HANDLERS; i++) {
 		if (!t->handlers[i].used) {
@@ -35,7 +51,7 @@ int io_thread_add(struct io_thread *t, int fd, uint32_t events, io_handler_fn fn
 		}
 	}
 	if (!h) {
-		pthread_mutex_unlock(&t->lock);
+		unlock_table(t, self);
 		log_error("I/O thread: more than %d file descriptors", IO_THREAD_MAX_HANDLERS);
 		return -ENOSPC;
 	}
@@ -47,7 +63,7 @@ int io_thread_add(struct io_thread *t, int fd, uint32_t events, io_handler_fn fn
 		h->used = false;
 		log_error("I/O thread: cannot watch fd %d: %s", fd, strerror(errno));
 	}
-	pthread_mutex_unlock(&t->lock);
+	unlock_table(t, self);
 	return err;
 }
 
@@ -61,7 +77,7 @@ static struct io_handler *find(struct io_thread *t, int fd)
 
 int io_thread_modify(struct io_thread *t, int fd, uint32_t events)
 {
-	pthread_mutex_lock(&t->lock);
+	bool self = lock_table(t);
 	struct io_handler *h = find(t, fd);
 	int err = -ENOENT;
 	if (h) {
@@ -70,17 +86,15 @@ int io_thread_modify(struct io_thread *t, int fd, uint32_t events)
 		if (!err)
 			h->events = events;
 	}
-	pthread_mutex_unlock(&t->lock);
+	unlock_table(t, self);
 	return err;
 }
 
 int io_thread_remove(struct io_thread *t, int fd)
 {
-	/* The loop holds t->lock while it runs callbacks, so once we have the lock no callback
-	 * for fd is in progress, and after EPOLL_CTL_DEL none will start. */
-	bool self = io_thread_is_current(t);
-	if (!self)
-		pthread_mutex_lock(&t->lock);
+	/* Once we hold the table no callback for fd is in progress; after EPOLL_CTL_DEL none
+	 * will start. */
+	bool self = lock_table(t);
 	struct io_handler *h = find(t, fd);
 	int err = -ENOENT;
 	if (h) {
@@ -89,8 +103,7 @@ int io_thread_remove(struct io_thread *t, int fd)
 		h->fn = NULL;
 		err = 0;
 	}
-	if (!self)
-		pthread_mutex_unlock(&t->lock);
+	unlock_table(t, self);
 	return err;
 }
 

@@ -135,7 +135,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 		return err;
 	vm->pvm = cfg->pvm_workarounds < 0 ? vm->kvm.pvm : cfg->pvm_workarounds > 0;
 	if (vm->pvm)
-		log_info("PVM host detected: hiding CX16, adding \"%s\" to the command line, emulating instructions the host rejects", PVM_CMDLINE + 1);
+		log_info("PVM host detected: hiding CX16, adding \"%s\" to the command line, emulating instructions the host rejects", &PVM_CMDLINE[1]);
 
 	if (vm->pvm)
 		pvm_syscall_init(&vm->pvm_syscall, &vm->kvm); /* failure is logged; boot goes on */
