@@ -1,50 +1,15 @@
 /* Firecracker's device objects (Drive, NetworkInterface, Vsock, EntropyDevice) in JSON and
  * petrel's CLI forms of them. See devices_config.h. */
 #include "config/devices_config.h"
+#include "util/json_util.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-static int oom(char *err, size_t errlen)
-{
-	set_err(err, errlen, "out of memory");
-	return -ENOMEM;
-}
-
 /* "where.key" or just "key". */
 #define FIELD(where, key) (where) && *(where) ? (where) : "", (where) && *(where) ? "." : "", (key)
-
-static int check_keys(json_t *obj, const char *where, const char *const *allowed, char *err,
-		      size_t errlen)
-{
-	const char *key;
-	json_t *val;
-	json_object_foreach(obj, key, val) {
-		bool ok = false;
-		for (const char *const *a = allowed; *a; a++)
-			ok |= strcmp(*a, key) == 0;
-		if (!ok)
-			return set_err(err, errlen, "%s%s%s: unknown field", FIELD(where, key));
-	}
-	return 0;
-}
 
 static int get_string(json_t *obj, const char *where, const char *key, bool required, bool nonempty,
 		      char **out, char *err, size_t errlen)
@@ -52,17 +17,17 @@ static int get_string(json_t *obj, const char *where, const char *key, bool requ
 	json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
 		return 0;
 	}
 	if (!json_is_string(v))
-		return set_err(err, errlen, "%s%s%s: expected a string", FIELD(where, key));
+		return json_set_err(err, errlen, "%s%s%s: expected a string", FIELD(where, key));
 	if (nonempty && json_string_length(v) == 0)
-		return set_err(err, errlen, "%s%s%s: must not be empty", FIELD(where, key));
+		return json_set_err(err, errlen, "%s%s%s: must not be empty", FIELD(where, key));
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return set_err(err, errlen, "%s%s%s: contains a NUL character", FIELD(where, key));
+		return json_set_err(err, errlen, "%s%s%s: contains a NUL character", FIELD(where, key));
 	*out = strdup(json_string_value(v));
-	return *out ? 0 : oom(err, errlen);
+	return *out ? 0 : json_oom(err, errlen);
 }
 
 /* Returns 1 if present, 0 if absent. */
@@ -72,11 +37,11 @@ static int get_bool(json_t *obj, const char *where, const char *key, bool requir
 	json_t *v = json_object_get(obj, key);
 	if (!v) {
 		if (required)
-			return set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
 		return 0;
 	}
 	if (!json_is_boolean(v))
-		return set_err(err, errlen, "%s%s%s: expected a boolean", FIELD(where, key));
+		return json_set_err(err, errlen, "%s%s%s: expected a boolean", FIELD(where, key));
 	*out = json_is_true(v);
 	return 1;
 }
@@ -88,14 +53,14 @@ static int get_uint(json_t *obj, const char *where, const char *key, bool requir
 	json_t *v = json_object_get(obj, key);
 	if (!v) {
 		if (required)
-			return set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
 		return 0;
 	}
 	if (!json_is_integer(v))
-		return set_err(err, errlen, "%s%s%s: expected an integer", FIELD(where, key));
+		return json_set_err(err, errlen, "%s%s%s: expected an integer", FIELD(where, key));
 	json_int_t i = json_integer_value(v);
 	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-		return set_err(err, errlen, "%s%s%s: must be between %llu and %llu (got %lld)",
+		return json_set_err(err, errlen, "%s%s%s: must be between %llu and %llu (got %lld)",
 			       FIELD(where, key), (unsigned long long)min, (unsigned long long)max,
 			       (long long)i);
 	*out = (uint64_t)i;
@@ -106,12 +71,12 @@ static int check_id(const char *id, const char *where, const char *key, char *er
 {
 	size_t n = strlen(id);
 	if (n == 0 || n > DEVICES_ID_MAX)
-		return set_err(err, errlen, "%s%s%s: must be 1 to %d characters", FIELD(where, key),
+		return json_set_err(err, errlen, "%s%s%s: must be 1 to %d characters", FIELD(where, key),
 			       DEVICES_ID_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-			return set_err(err, errlen, "%s%s%s: '%s' has a character other than letters, "
+			return json_set_err(err, errlen, "%s%s%s: '%s' has a character other than letters, "
 				       "digits and '_'", FIELD(where, key), id);
 	}
 	return 0;
@@ -134,8 +99,8 @@ static int bucket_from_json(json_t *obj, const char *where, struct token_bucket_
 	if (json_is_null(obj))
 		return 0;
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", where);
-	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+		return json_set_err(err, errlen, "%s: expected an object", where);
+	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_uint(obj, where, "size", true, 0, INT64_MAX, &b->size, err, errlen)) < 0 ||
 	    (r = get_uint(obj, where, "refill_time", true, 0, INT64_MAX, &b->refill_time, err, errlen)) < 0 ||
 	    (r = get_uint(obj, where, "one_time_burst", false, 0, INT64_MAX, &b->one_time_burst, err, errlen)) < 0)
@@ -157,8 +122,8 @@ static int rate_limiter_from_json(json_t *parent, const char *where, const char 
 		return 0;
 	join(w, sizeof(w), where, key);
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", w);
-	if ((r = check_keys(obj, w, keys, err, errlen)) < 0)
+		return json_set_err(err, errlen, "%s: expected an object", w);
+	if ((r = json_check_keys(obj, w, keys, err, errlen)) < 0)
 		return r;
 	json_t *b = json_object_get(obj, "bandwidth");
 	if (b && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "bandwidth"), &rl->bandwidth, err, errlen)) < 0)
@@ -337,11 +302,11 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
-	if ((r = check_keys(obj, where, keys, err, errlen)) < 0)
+		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
+	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0)
 		return r;
 	if (json_object_get(obj, "socket")) {
-		r = set_err(err, errlen, "%s%s%s: vhost-user block devices are not supported", FIELD(where, "socket"));
+		r = json_set_err(err, errlen, "%s%s%s: vhost-user block devices are not supported", FIELD(where, "socket"));
 		goto fail;
 	}
 	if ((r = get_string(obj, where, "drive_id", true, true, &c.drive_id, err, errlen)) < 0 ||
@@ -360,7 +325,7 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 		else if (!strcmp(s, "Writeback"))
 			c.cache_type = DRIVE_CACHE_WRITEBACK;
 		else {
-			r = set_err(err, errlen, "%s%s%s: expected Unsafe or Writeback", FIELD(where, "cache_type"));
+			r = json_set_err(err, errlen, "%s%s%s: expected Unsafe or Writeback", FIELD(where, "cache_type"));
 			goto fail;
 		}
 		c.has_cache_type = true;
@@ -375,7 +340,7 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 		else if (!strcmp(s, "Async"))
 			c.io_engine = DRIVE_IO_ASYNC;
 		else {
-			r = set_err(err, errlen, "%s%s%s: expected Sync or Async", FIELD(where, "io_engine"));
+			r = json_set_err(err, errlen, "%s%s%s: expected Sync or Async", FIELD(where, "io_engine"));
 			goto fail;
 		}
 		c.has_io_engine = true;
@@ -418,8 +383,8 @@ int drive_update_from_json(json_t *obj, const char *where, struct drive_update *
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
-	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
+	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "drive_id", true, true, &u.drive_id, err, errlen)) < 0 ||
 	    (r = check_id(u.drive_id, where, "drive_id", err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "path_on_host", false, true, &u.path_on_host, err, errlen)) < 0 ||
@@ -444,8 +409,8 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
-	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
+	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "iface_id", true, true, &c.iface_id, err, errlen)) < 0 ||
 	    (r = check_id(c.iface_id, where, "iface_id", err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "host_dev_name", true, true, &c.host_dev_name, err, errlen)) < 0 ||
@@ -455,12 +420,12 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 	c.has_mtu = r == 1;
 	c.mtu = (uint32_t)mtu;
 	if (strlen(c.host_dev_name) >= 16) {
-		r = set_err(err, errlen, "%s%s%s: interface names are at most 15 characters", FIELD(where, "host_dev_name"));
+		r = json_set_err(err, errlen, "%s%s%s: interface names are at most 15 characters", FIELD(where, "host_dev_name"));
 		goto fail;
 	}
 	if (mac) {
 		if (mac_parse(mac, c.guest_mac) < 0) {
-			r = set_err(err, errlen, "%s%s%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
+			r = json_set_err(err, errlen, "%s%s%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
 				    FIELD(where, "guest_mac"), mac);
 			goto fail;
 		}
@@ -505,8 +470,8 @@ int net_update_from_json(json_t *obj, const char *where, struct net_update *out,
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
-	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
+	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "iface_id", true, true, &u.iface_id, err, errlen)) < 0 ||
 	    (r = check_id(u.iface_id, where, "iface_id", err, errlen)) < 0 ||
 	    (r = rate_limiter_from_json(obj, where, "rx_rate_limiter", &u.rx_rate_limiter, err, errlen)) < 0 ||
@@ -529,8 +494,8 @@ int vsock_config_from_json(json_t *obj, const char *where, struct vsock_config *
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "vsock");
-	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "vsock");
+	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_uint(obj, where, "guest_cid", true, 3, UINT32_MAX - 1, &cid, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "uds_path", true, true, &c.uds_path, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "vsock_id", false, false, &c.vsock_id, err, errlen)) < 0) {
@@ -564,8 +529,8 @@ int entropy_config_from_json(json_t *obj, const char *where, struct entropy_conf
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return set_err(err, errlen, "%s: expected an object", where && *where ? where : "entropy");
-	if ((r = check_keys(obj, where, keys, err, errlen)) < 0 ||
+		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "entropy");
+	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = rate_limiter_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
 		return r;
 	*out = c;
@@ -586,12 +551,12 @@ static json_t *load(const char *json, const char *where, char *err, size_t errle
 {
 	json_error_t jerr;
 	if (!json) {
-		set_err(err, errlen, "%s%sno JSON body", where ? where : "", where ? ": " : "");
+		json_set_err(err, errlen, "%s%sno JSON body", where ? where : "", where ? ": " : "");
 		return NULL;
 	}
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		set_err(err, errlen, "%s%sinvalid JSON at line %d, column %d: %s", where ? where : "",
+		json_set_err(err, errlen, "%s%sinvalid JSON at line %d, column %d: %s", where ? where : "",
 			where ? ": " : "", jerr.line, jerr.column, jerr.text);
 	return root;
 }
@@ -635,7 +600,7 @@ static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errl
 {
 	char *copy = strdup(arg ? arg : "");
 	if (!copy)
-		return oom(err, errlen);
+		return json_oom(err, errlen);
 	int r = 0;
 	bool first = true;
 	char *save = NULL;
@@ -651,7 +616,7 @@ static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errl
 		if (comma)
 			*comma = '\0';
 		if (*p == '\0') {
-			r = set_err(err, errlen, "empty item in '%s'", arg);
+			r = json_set_err(err, errlen, "empty item in '%s'", arg);
 			break;
 		}
 		char *eq = strchr(p, '=');
@@ -671,14 +636,14 @@ static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errl
 static int need_value(const char *opt, const char *key, const char *val, char *err, size_t errlen)
 {
 	if (!val || !*val)
-		return set_err(err, errlen, "--%s: '%s' needs a value (%s=...)", opt, key, key);
+		return json_set_err(err, errlen, "--%s: '%s' needs a value (%s=...)", opt, key, key);
 	return 0;
 }
 
 static int flag_no_value(const char *opt, const char *key, const char *val, char *err, size_t errlen)
 {
 	if (val)
-		return set_err(err, errlen, "--%s: '%s' takes no value", opt, key);
+		return json_set_err(err, errlen, "--%s: '%s' takes no value", opt, key);
 	return 0;
 }
 
@@ -688,7 +653,7 @@ static int cli_transport(const char *opt, const char *val, enum virtio_transport
 	if (need_value(opt, "transport", val, err, errlen) < 0)
 		return -EINVAL;
 	if (virtio_transport_from_name(val, t) < 0)
-		return set_err(err, errlen, "--%s: transport must be pci or mmio, not '%s'", opt, val);
+		return json_set_err(err, errlen, "--%s: transport must be pci or mmio, not '%s'", opt, val);
 	return 0;
 }
 
@@ -697,10 +662,10 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 	struct drive_config *c = ctx;
 	if (first && !val) {
 		c->path_on_host = strdup(key);
-		return c->path_on_host ? 0 : oom(err, errlen);
+		return c->path_on_host ? 0 : json_oom(err, errlen);
 	}
 	if (first)
-		return set_err(err, errlen, "--disk: the first item must be the image path, not '%s=%s'", key, val);
+		return json_set_err(err, errlen, "--disk: the first item must be the image path, not '%s=%s'", key, val);
 	if (!strcmp(key, "ro") || !strcmp(key, "readonly")) {
 		c->is_read_only = true;
 		return flag_no_value("disk", key, val, err, errlen);
@@ -718,7 +683,7 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 			return -EINVAL;
 		free(c->drive_id);
 		c->drive_id = strdup(val);
-		return c->drive_id ? 0 : oom(err, errlen);
+		return c->drive_id ? 0 : json_oom(err, errlen);
 	}
 	if (!strcmp(key, "cache")) {
 		if (need_value("disk", key, val, err, errlen) < 0)
@@ -728,7 +693,7 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		else if (!strcmp(val, "writeback"))
 			c->cache_type = DRIVE_CACHE_WRITEBACK;
 		else
-			return set_err(err, errlen, "--disk: cache must be unsafe or writeback, not '%s'", val);
+			return json_set_err(err, errlen, "--disk: cache must be unsafe or writeback, not '%s'", val);
 		c->has_cache_type = true;
 		return 0;
 	}
@@ -740,7 +705,7 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		else if (!strcmp(val, "async"))
 			c->io_engine = DRIVE_IO_ASYNC;
 		else
-			return set_err(err, errlen, "--disk: io must be sync or async, not '%s'", val);
+			return json_set_err(err, errlen, "--disk: io must be sync or async, not '%s'", val);
 		c->has_io_engine = true;
 		return 0;
 	}
@@ -750,13 +715,13 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 			return -EINVAL;
 		unsigned long v = strtoul(val, &end, 10);
 		if (*end || val[0] == '-' || v > 1000)
-			return set_err(err, errlen, "--disk: poll must be 0 to 1000 microseconds, not '%s'", val);
+			return json_set_err(err, errlen, "--disk: poll must be 0 to 1000 microseconds, not '%s'", val);
 		c->poll_us = (uint32_t)v;
 		return 0;
 	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("disk", val, &c->transport, err, errlen);
-	return set_err(err, errlen, "--disk: unknown item '%s' (expected ro, id=NAME, direct, root, "
+	return json_set_err(err, errlen, "--disk: unknown item '%s' (expected ro, id=NAME, direct, root, "
 		       "cache=, io=, poll=, transport=)", key);
 }
 
@@ -766,16 +731,16 @@ int drive_config_from_cli(const char *arg, unsigned index, struct drive_config *
 	struct drive_config c = { 0 };
 	memset(out, 0, sizeof(*out));
 	if (!arg || !*arg)
-		return set_err(err, errlen, "--disk: expected PATH[,ro][,id=NAME][,direct]");
+		return json_set_err(err, errlen, "--disk: expected PATH[,ro][,id=NAME][,direct]");
 	int r = split_kv(arg, &c, disk_kv, err, errlen);
 	if (r == 0 && !c.path_on_host)
-		r = set_err(err, errlen, "--disk: no image path in '%s'", arg);
+		r = json_set_err(err, errlen, "--disk: no image path in '%s'", arg);
 	if (r == 0 && !c.drive_id) {
 		char id[32];
 		snprintf(id, sizeof(id), "drive%u", index);
 		c.drive_id = strdup(id);
 		if (!c.drive_id)
-			r = oom(err, errlen);
+			r = json_oom(err, errlen);
 	}
 	if (r == 0 && !c.has_io_engine)
 		c.io_engine = DRIVE_IO_ASYNC; /* petrel's CLI default; JSON keeps Firecracker's Sync */
@@ -795,16 +760,16 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 		if (need_value("net", key, val, err, errlen) < 0)
 			return -EINVAL;
 		if (strlen(val) >= 16)
-			return set_err(err, errlen, "--net: tap names are at most 15 characters");
+			return json_set_err(err, errlen, "--net: tap names are at most 15 characters");
 		free(c->host_dev_name);
 		c->host_dev_name = strdup(val);
-		return c->host_dev_name ? 0 : oom(err, errlen);
+		return c->host_dev_name ? 0 : json_oom(err, errlen);
 	}
 	if (!strcmp(key, "mac")) {
 		if (need_value("net", key, val, err, errlen) < 0)
 			return -EINVAL;
 		if (mac_parse(val, c->guest_mac) < 0)
-			return set_err(err, errlen, "--net: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", val);
+			return json_set_err(err, errlen, "--net: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", val);
 		c->has_mac = true;
 		return 0;
 	}
@@ -813,7 +778,7 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 			return -EINVAL;
 		free(c->iface_id);
 		c->iface_id = strdup(val);
-		return c->iface_id ? 0 : oom(err, errlen);
+		return c->iface_id ? 0 : json_oom(err, errlen);
 	}
 	if (!strcmp(key, "mtu")) {
 		char *end;
@@ -821,14 +786,14 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 			return -EINVAL;
 		unsigned long v = strtoul(val, &end, 10);
 		if (*end || v < 68 || v > 65535)
-			return set_err(err, errlen, "--net: mtu must be between 68 and 65535, not '%s'", val);
+			return json_set_err(err, errlen, "--net: mtu must be between 68 and 65535, not '%s'", val);
 		c->mtu = (uint32_t)v;
 		c->has_mtu = true;
 		return 0;
 	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("net", val, &c->transport, err, errlen);
-	return set_err(err, errlen, "--net: unknown item '%s' (expected tap=, mac=, id=, mtu=, transport=)", key);
+	return json_set_err(err, errlen, "--net: unknown item '%s' (expected tap=, mac=, id=, mtu=, transport=)", key);
 }
 
 int net_config_from_cli(const char *arg, unsigned index, struct net_config *out, char *err, size_t errlen)
@@ -837,13 +802,13 @@ int net_config_from_cli(const char *arg, unsigned index, struct net_config *out,
 	memset(out, 0, sizeof(*out));
 	int r = split_kv(arg, &c, net_kv, err, errlen);
 	if (r == 0 && !c.host_dev_name)
-		r = set_err(err, errlen, "--net: expected tap=NAME[,mac=MAC]");
+		r = json_set_err(err, errlen, "--net: expected tap=NAME[,mac=MAC]");
 	if (r == 0 && !c.iface_id) {
 		char id[32];
 		snprintf(id, sizeof(id), "net%u", index);
 		c.iface_id = strdup(id);
 		if (!c.iface_id)
-			r = oom(err, errlen);
+			r = json_oom(err, errlen);
 	}
 	if (r < 0) {
 		net_config_free(&c);
@@ -863,7 +828,7 @@ static int vsock_kv(void *ctx, char *key, char *val, bool first, char *err, size
 			return -EINVAL;
 		unsigned long long v = strtoull(val, &end, 0);
 		if (*end || val[0] == '-' || v < 3 || v >= UINT32_MAX)
-			return set_err(err, errlen, "--vsock: cid must be a number from 3 to %u, not '%s'",
+			return json_set_err(err, errlen, "--vsock: cid must be a number from 3 to %u, not '%s'",
 				       UINT32_MAX - 1, val);
 		c->guest_cid = (uint32_t)v;
 		return 0;
@@ -873,11 +838,11 @@ static int vsock_kv(void *ctx, char *key, char *val, bool first, char *err, size
 			return -EINVAL;
 		free(c->uds_path);
 		c->uds_path = strdup(val);
-		return c->uds_path ? 0 : oom(err, errlen);
+		return c->uds_path ? 0 : json_oom(err, errlen);
 	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("vsock", val, &c->transport, err, errlen);
-	return set_err(err, errlen, "--vsock: unknown item '%s' (expected cid=, uds=, transport=)", key);
+	return json_set_err(err, errlen, "--vsock: unknown item '%s' (expected cid=, uds=, transport=)", key);
 }
 
 int vsock_config_from_cli(const char *arg, struct vsock_config *out, char *err, size_t errlen)
@@ -886,7 +851,7 @@ int vsock_config_from_cli(const char *arg, struct vsock_config *out, char *err, 
 	memset(out, 0, sizeof(*out));
 	int r = split_kv(arg, &c, vsock_kv, err, errlen);
 	if (r == 0 && (!c.guest_cid || !c.uds_path))
-		r = set_err(err, errlen, "--vsock: expected cid=N,uds=PATH");
+		r = json_set_err(err, errlen, "--vsock: expected cid=N,uds=PATH");
 	if (r < 0) {
 		vsock_config_free(&c);
 		return r;
@@ -901,7 +866,7 @@ static int rng_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 	(void)first;
 	if (!strcmp(key, "transport"))
 		return cli_transport("rng", val, &c->transport, err, errlen);
-	return set_err(err, errlen, "--rng: unknown item '%s' (expected transport=pci|mmio)", key);
+	return json_set_err(err, errlen, "--rng: unknown item '%s' (expected transport=pci|mmio)", key);
 }
 
 int entropy_config_from_cli(const char *arg, struct entropy_config *out, char *err, size_t errlen)
