@@ -1,7 +1,19 @@
 #ifndef PETREL_CLI_CLI_H
 #define PETREL_CLI_CLI_H
 
+#include <signal.h>
+
 struct vm;
+
+/* Signals petrel takes through a signalfd (stop: INT, TERM, HUP; dump vCPUs: USR2). */
+void cli_control_signals(sigset_t *set);
+/* Block those (and the vCPU kick signal) in this thread and every thread it starts; call
+ * before starting threads. Ignores SIGPIPE. */
+void cli_block_signals(void);
+/* A signalfd for the control signals, or -1. */
+int cli_control_signalfd(void);
+/* --pvm auto|on|off -> -1/1/0; -EINVAL (logged) otherwise. */
+int cli_parse_pvm(const char *arg, int *out);
 
 /* `petrel run ...`: returns the process exit status. */
 int cli_run(int argc, char **argv);

@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -76,13 +75,7 @@ static void flush_pending(struct console *c)
 int console_loop(struct vm *vm)
 {
 	struct console c = { .vm = vm };
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR2);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	int sfd = cli_control_signalfd();
 	raw_mode(&c);
 	bool stdin_open = true;
 

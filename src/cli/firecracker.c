@@ -18,7 +18,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 
 #define FC_DEFAULT_API_SOCK "/run/petrel.socket"
 
@@ -181,16 +180,8 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
 		case OPT_STATS: o->stats = true; break;
 		case OPT_PVM:
-			if (!strcmp(optarg, "auto"))
-				o->pvm = -1;
-			else if (!strcmp(optarg, "on"))
-				o->pvm = 1;
-			else if (!strcmp(optarg, "off"))
-				o->pvm = 0;
-			else {
-				log_error("--pvm: expected auto, on or off, not '%s'", optarg);
+			if (cli_parse_pvm(optarg, &o->pvm) < 0)
 				return -1;
-			}
 			break;
 		default:
 			log_error("unknown or incomplete option '%s' (see petrel --help)",
@@ -213,13 +204,7 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
  * NULL when petrel should exit (*signo says which signal, 0 on error). */
 static struct vm *wait_for_start(struct controller *ctl, int *signo)
 {
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR2);
-	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	int sfd = cli_control_signalfd();
 	struct vm *vm = NULL;
 	*signo = 0;
 	while (!(vm = ctl_running_vm(ctl))) {
@@ -333,15 +318,7 @@ int cli_firecracker(int argc, char **argv)
 
 	/* The console loop takes these through a signalfd; every thread started from here on
 	 * (API server, worker, vCPUs) inherits the mask. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR2);
-	sigaddset(&sigs, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_block_signals();
 
 	static struct controller ctl;
 	if ((r = ctl_init(&ctl, o.id)) < 0) {

@@ -119,17 +119,7 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 	case OPT_DEBUG_EXIT: cfg->debug_exit = true; return 0;
 	case OPT_SMT: cfg->smt = true; return 0;
 	case OPT_PVM:
-		if (!strcmp(arg, "auto"))
-			cfg->pvm_workarounds = -1;
-		else if (!strcmp(arg, "on"))
-			cfg->pvm_workarounds = 1;
-		else if (!strcmp(arg, "off"))
-			cfg->pvm_workarounds = 0;
-		else {
-			log_error("--pvm: expected auto, on or off, not '%s'", arg);
-			return -EINVAL;
-		}
-		return 0;
+		return cli_parse_pvm(arg, &cfg->pvm_workarounds);
 	case OPT_DISK: {
 		char msg[256];
 		struct drive_config d;
@@ -262,15 +252,7 @@ int cli_run(int argc, char **argv)
 	}
 	/* Signals are taken by the console loop through a signalfd; vCPU threads inherit
 	 * this mask and unblock only their kick signal. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR2);
-	sigaddset(&sigs, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	cli_block_signals();
 
 	static struct vm vm; /* large (vCPU array); one per process */
 	int status;

@@ -1,0 +1,49 @@
+/* The process-wide signal setup both command lines share, and their common option values. */
+#include "cli/cli.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+
+void cli_control_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);  /* stop the VM */
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR2); /* log where every vCPU is */
+}
+
+void cli_block_signals(void)
+{
+	sigset_t set;
+	cli_control_signals(&set);
+	sigaddset(&set, SIGUSR1); /* vCPU kicks: each vCPU thread unblocks it for itself */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int cli_control_signalfd(void)
+{
+	sigset_t set;
+	cli_control_signals(&set);
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int cli_parse_pvm(const char *arg, int *out)
+{
+	if (!strcmp(arg, "auto"))
+		*out = -1;
+	else if (!strcmp(arg, "on"))
+		*out = 1;
+	else if (!strcmp(arg, "off"))
+		*out = 0;
+	else {
+		log_error("--pvm: expected auto, on or off, not '%s'", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
