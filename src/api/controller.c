@@ -1,5 +1,6 @@
 /* The controller: VM resources before the start, the VM and its actions after. See controller.h. */
 #include "api/controller.h"
+#include "devices/virtio/blk.h"
 #include "api/router.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -592,6 +593,30 @@ static int patch_device(struct controller *ctl, const char *kind, bool exists, c
 	return 0;
 }
 
+/* PATCH path_on_host: the running virtio-blk device switches to the new file. */
+static int swap_drive_file(struct controller *ctl, int idx, const char *path, char *err,
+			   size_t errlen)
+{
+	struct drive_config *dc = &ctl->cfg.drives[idx];
+	struct vm_devices *vd = &ctl->vm->devs;
+	for (unsigned i = 0; i < vd->nblk; i++) {
+		struct virtio_blk *b = vd->blk[i];
+		if (strncmp(b->st.id, dc->drive_id, VIRTIO_BLK_ID_BYTES) != 0)
+			continue;
+		int r = virtio_blk_swap_file(b, path);
+		if (r < 0)
+			return fail(err, errlen, -EINVAL, "path_on_host: cannot use '%s': %s", path,
+				    strerror(-r));
+		char *copy = strdup(path);
+		if (!copy)
+			return oom(err, errlen);
+		free(dc->path_on_host);
+		dc->path_on_host = copy;
+		return 0;
+	}
+	return fail(err, errlen, -EINVAL, "drive '%s' has no running device", dc->drive_id);
+}
+
 int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *err,
 		    size_t errlen)
 {
@@ -612,11 +637,9 @@ int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *
 			if (!strcmp(ctl->cfg.drives[i].drive_id, id))
 				idx = (int)i;
 		r = patch_device(ctl, "drive", idx >= 0, id, err, errlen);
-		if (r == 0 && u.path_on_host) {
-			/* Needs a hook in virtio-blk to reopen the image and signal a config change. */
-			r = fail(err, errlen, -EINVAL, "path_on_host: swapping the backing file of a "
-				 "running drive is not supported yet");
-		} else if (r == 0) {
+		if (r == 0 && u.path_on_host)
+			r = swap_drive_file(ctl, idx, u.path_on_host, err, errlen);
+		if (r == 0 && u.rate_limiter.present) {
 			/* Kept (GET /vm/config shows it), like at PUT; not enforced yet. */
 			ctl->cfg.drives[idx].rate_limiter = u.rate_limiter;
 		}

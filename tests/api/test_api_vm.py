@@ -180,12 +180,16 @@ def test_drive_and_entropy_attached(petrel, api, workdir):
     assert api.get("/").json["state"] == "Running"
     cfg = api.get("/vm/config").json
     assert cfg["drives"] == [drive] and cfg["entropy"] == {}
-    # PATCH: the rate limiter is kept; swapping the backing file is not possible yet.
+    # PATCH: the rate limiter is kept; the backing file can be swapped while running.
     rl = {"bandwidth": {"size": 4096, "refill_time": 100}}
     assert api.patch("/drives/rootfs", {"drive_id": "rootfs", "rate_limiter": rl}).status == 204
     assert api.get("/vm/config").json["drives"][0]["rate_limiter"] == rl
-    r = api.patch("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk)})
-    assert r.status == 400 and "not supported yet" in r.fault
+    disk2 = workdir / "disk2.img"
+    disk2.write_bytes(b"\0" * (2 << 20))
+    r = api.patch("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk2)})
+    assert r.status == 204, r.fault
+    assert api.get("/vm/config").json["drives"][0]["path_on_host"] == str(disk2)
+    petrel.expect(r"backing file is now .*disk2\.img, 4096 sectors", stream="err")
     r = api.patch("/drives/rootfs", {"drive_id": "rootfs"})
     assert r.status == 400 and "nothing to update" in r.fault
     r = api.patch("/drives/other", {"drive_id": "other", "rate_limiter": rl})

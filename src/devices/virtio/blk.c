@@ -384,3 +384,31 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 		 cfg->direct ? ", O_DIRECT" : "", b->file.async ? "io_uring" : "synchronous");
 	return 0;
 }
+
+int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
+{
+	struct virtio_dev *d = &b->vdev;
+	struct raw_file nf = { .fd = -1, .efd = -1 };
+	int err = raw_open(&nf, path, b->st.read_only, b->file.direct, b->file.async,
+			   VIRTIO_BLK_QUEUE_SIZE);
+	if (err < 0)
+		return err;
+	/* Stop completion callbacks for the old file first (never while holding d->lock: the
+	 * I/O thread may be inside blk_completions waiting for it). */
+	if (b->file.async && b->file.efd >= 0 && d->io)
+		io_thread_remove(d->io, b->file.efd);
+	pthread_mutex_lock(&d->lock);
+	/* Requests already on the old file finish there, and the guest hears about them. */
+	if (raw_reap(&b->file, complete_one, b, true) > 0)
+		virtio_queue_interrupt(d, 0);
+	raw_close(&b->file);
+	b->file = nf;
+	b->st.capacity = b->file.size / SECTOR;
+	virtio_config_changed(d); /* the capacity may have changed */
+	pthread_mutex_unlock(&d->lock);
+	if (b->file.async && d->io)
+		err = io_thread_add(d->io, b->file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
+	log_info("%s: backing file is now %s, %llu sectors", d->name, path,
+		 (unsigned long long)b->st.capacity);
+	return err;
+}

@@ -70,4 +70,9 @@ struct virtio_blk {
 int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsigned index,
 		      const struct guest_mem *mem, struct io_thread *io);
 
+/* Replace the backing file of a running drive (PATCH /drives/{id} path_on_host): requests in
+ * flight finish on the old file, later ones go to the new one, and the guest gets a
+ * configuration-change interrupt for the new capacity. 0 or -errno (the old file stays). */
+int virtio_blk_swap_file(struct virtio_blk *b, const char *path);
+
 #endif
