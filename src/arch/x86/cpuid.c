@@ -1,12 +1,11 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/cpu_template.h"
 #include "kvm/kvm.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MIN_U(a, b) ((a) < (b) ? (a) : (b))
 
 #define CPUID1_ECX_CX16 (1u << 13)
 #define CPUID1_ECX_HYPERVISOR (1u << 31)
@@ -105,7 +104,7 @@ int cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, const struct cpui
 		switch (e->function) {
 		case 1: {
 			unsigned count = 1u << pkg_shift;
-			e->ebx = (e->ebx & 0xffff) | (MIN_U(count, 255) << 16) | (apic_id << 24);
+			e->ebx = (e->ebx & 0xffff) | (MIN(count, 255u) << 16) | (apic_id << 24);
 			if (o->ncpus > 1)
 				e->edx |= CPUID1_EDX_HTT;
 			else
