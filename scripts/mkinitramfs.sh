@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Build guest/initramfs.cpio.gz: busybox-static, its applet links, scripts/guest-init as /init,
+# /bin/envcheck (tests/linux/guest/envcheck.c, built static here: the check /init runs first),
 # and the kernel modules fetch-guest.sh put in guest/modules (with their load order).
 #
 # Usage: scripts/mkinitramfs.sh [--force]
@@ -26,7 +27,10 @@ fi
 command -v cpio >/dev/null || die "cpio not found: install cpio"
 
 # Up to date? Compare against every input: busybox, init, this script, the modules.
-inputs=("$BUSYBOX" "$INIT" "${BASH_SOURCE[0]}")
+ENVCHECK_SRC=$ROOT/tests/linux/guest/envcheck.c
+[[ -f $ENVCHECK_SRC ]] || die "$ENVCHECK_SRC missing"
+command -v gcc >/dev/null || die "gcc not found: install build-essential (scripts/setup.sh does)"
+inputs=("$BUSYBOX" "$INIT" "$ENVCHECK_SRC" "${BASH_SOURCE[0]}")
 if [[ -d $GUEST/modules ]]; then
 	inputs+=("$GUEST/modules")
 	while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$GUEST/modules" -type f -print0)
@@ -52,6 +56,9 @@ mkdir -p bin sbin usr/bin usr/sbin dev proc sys etc root tmp run lib/modules
 chmod 1777 tmp
 install -m 0755 "$BUSYBOX" bin/busybox
 install -m 0755 "$INIT" init
+# The user-space self-check /init runs first in test mode (static: the initramfs has no libc).
+gcc -static -O2 -s -pthread -Wall -Wextra -Werror -o bin/envcheck "$ENVCHECK_SRC" ||
+	die "cannot build envcheck (needs gcc and libc6-dev's static libc)"
 
 # One symlink per applet, at the path busybox itself reports (bin/ls, sbin/poweroff, ...).
 nlinks=0

@@ -1,6 +1,7 @@
 /* One thread per vCPU: the KVM_RUN loop and exit dispatch. */
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/emulate.h"
+#include "arch/x86/pagewalk.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -54,28 +55,51 @@ void vcpu_kick(struct vcpu *v)
 
 /* ---- reading guest memory by linear address (for the emulator and error reports) ---- */
 
-static int translate(struct vcpu *v, uint64_t la, uint64_t *gpa)
+/* What the emulator's callbacks see: the vCPU and its control registers at the exit. */
+struct emu_ctx {
+	struct vcpu *v;
+	const struct kvm_sregs *s;
+};
+
+#define CR0_WP (1ull << 16)
+
+/* One page's worth: the guest's own page tables in long mode (with the permission checks of a
+ * real access, and A/D bits set as the CPU would); KVM_TRANSLATE before that. */
+static int translate(const struct emu_ctx *c, uint64_t la, bool write, uint64_t *gpa)
 {
-	struct kvm_translation t = { .linear_address = la };
-	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+	struct page_walk w;
+	int err = x86_page_walk(&c->v->vm->mem, c->s->cr0, c->s->cr3, c->s->cr4, c->s->efer, la, &w);
+	if (err == -EINVAL) { /* paging not in long mode: no permissions to check here */
+		struct kvm_translation t = { .linear_address = la };
+		if (ioctl(c->v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+			return -EFAULT;
+		*gpa = t.physical_address;
+		return 0;
+	}
+	if (err < 0)
 		return -EFAULT;
-	*gpa = t.physical_address;
+	unsigned cpl = c->s->cs.selector & 3u;
+	if ((cpl == 3 && !w.user) || (write && !w.writable && (cpl == 3 || (c->s->cr0 & CR0_WP))))
+		return -EMU_EPROT;
+	x86_page_mark_used(&c->v->vm->mem, &w, write);
+	*gpa = w.gpa;
 	return 0;
 }
 
 static int linear_access(void *opaque, uint64_t la, void *buf, unsigned len, bool write)
 {
-	struct vcpu *v = opaque;
+	const struct emu_ctx *c = opaque;
 	uint8_t *p = buf;
 	while (len) {
 		unsigned chunk = (unsigned)MIN((uint64_t)len, 4096 - (la & 4095));
 		uint64_t gpa;
-		if (translate(v, la, &gpa) < 0)
-			return -EFAULT;
-		int err = write ? guest_mem_write(&v->vm->mem, gpa, p, chunk)
-				: guest_mem_read(&v->vm->mem, gpa, p, chunk);
+		int err = translate(c, la, write, &gpa);
 		if (err < 0)
 			return err;
+		err = write ? guest_mem_write(&c->v->vm->mem, gpa, p, chunk)
+			    : guest_mem_read(&c->v->vm->mem, gpa, p, chunk);
+		if (err < 0)
+			return -EIO; /* not RAM (MMIO): nothing the guest's #PF handler can mend */
 		la += chunk;
 		p += chunk;
 		len -= chunk;
@@ -97,20 +121,21 @@ static int linear_write(void *opaque, uint64_t la, const void *buf, unsigned len
 static unsigned fetch_code(struct vcpu *v, const struct kvm_regs *regs,
 			   const struct kvm_sregs *sregs, uint8_t *code)
 {
+	struct emu_ctx c = { v, sregs };
 	uint64_t la = sregs->cs.l ? regs->rip : sregs->cs.base + (regs->rip & 0xffffffff);
 	unsigned first = (unsigned)MIN((uint64_t)EMU_MAX_INSN, 4096 - (la & 4095));
-	if (linear_read(v, la, code, first) < 0)
+	if (linear_read(&c, la, code, first) < 0)
 		return 0;
-	if (first < EMU_MAX_INSN && linear_read(v, la + first, code + first, EMU_MAX_INSN - first) == 0)
+	if (first < EMU_MAX_INSN && linear_read(&c, la + first, code + first, EMU_MAX_INSN - first) == 0)
 		return EMU_MAX_INSN;
 	return first;
 }
 
 static int get_mxcsr(void *opaque, uint32_t *mxcsr)
 {
-	struct vcpu *v = opaque;
+	const struct emu_ctx *c = opaque;
 	struct kvm_fpu fpu;
-	if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
+	if (ioctl(c->v->fd, KVM_GET_FPU, &fpu) < 0)
 		return -errno;
 	*mxcsr = fpu.mxcsr;
 	return 0;
@@ -118,12 +143,47 @@ static int get_mxcsr(void *opaque, uint32_t *mxcsr)
 
 static int set_mxcsr(void *opaque, uint32_t mxcsr)
 {
-	struct vcpu *v = opaque;
+	const struct emu_ctx *c = opaque;
 	struct kvm_fpu fpu;
-	if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
+	if (ioctl(c->v->fd, KVM_GET_FPU, &fpu) < 0)
 		return -errno;
 	fpu.mxcsr = mxcsr;
-	return ioctl(v->fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
+	return ioctl(c->v->fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
+}
+
+_Static_assert(sizeof(struct kvm_xsave) == EMU_XSAVE_SIZE, "KVM's XSAVE area size");
+
+static int get_xsave(void *opaque, uint8_t buf[EMU_XSAVE_SIZE])
+{
+	const struct emu_ctx *c = opaque;
+	return ioctl(c->v->fd, KVM_GET_XSAVE, buf) < 0 ? -errno : 0;
+}
+
+static int set_xsave(void *opaque, const uint8_t buf[EMU_XSAVE_SIZE])
+{
+	const struct emu_ctx *c = opaque;
+	return ioctl(c->v->fd, KVM_SET_XSAVE, buf) < 0 ? -errno : 0;
+}
+
+static int get_xcr(void *opaque, uint32_t index, uint64_t *value)
+{
+	const struct emu_ctx *c = opaque;
+	struct kvm_xcrs x;
+	if (ioctl(c->v->fd, KVM_GET_XCRS, &x) < 0)
+		return -errno;
+	for (uint32_t i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (x.xcrs[i].xcr == index) {
+			*value = x.xcrs[i].value;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int set_xcr(void *opaque, uint32_t index, uint64_t value)
+{
+	const struct emu_ctx *c = opaque;
+	struct kvm_xcrs x = { .nr_xcrs = 1, .xcrs = { { .xcr = index, .value = value } } };
+	return ioctl(c->v->fd, KVM_SET_XCRS, &x) < 0 ? -errno : 0;
 }
 
 static void format_bytes(const uint8_t *code, unsigned n, char *out, size_t outlen)
@@ -170,9 +230,12 @@ static void handle_emulation_failure(struct vcpu *v)
 	}
 	uint8_t code[EMU_MAX_INSN];
 	unsigned n = fetch_code(v, &regs, &sregs, code);
+	struct emu_ctx ctx = { v, &sregs };
 	struct emu_env env = {
-		.opaque = v, .read = linear_read, .write = linear_write,
+		.opaque = &ctx, .read = linear_read, .write = linear_write,
 		.get_mxcsr = get_mxcsr, .set_mxcsr = set_mxcsr,
+		.get_xsave = get_xsave, .set_xsave = set_xsave, .get_xcr = get_xcr, .set_xcr = set_xcr,
+		.xsave_layout = &v->vm->xsave_layout,
 		.fs_base = sregs.fs.base, .gs_base = sregs.gs.base,
 		.long_mode = sregs.cs.l, .cs_db = sregs.cs.db, .cpl = sregs.cs.selector & 3u,
 	};
@@ -198,6 +261,13 @@ static void handle_emulation_failure(struct vcpu *v)
 	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
 		fail_at_rip(v, "KVM_SET_REGS after emulation failed");
 		return;
+	}
+	if (res.status == EMU_EXCEPTION && res.vector == 14) {
+		sregs.cr2 = res.cr2; /* the #PF's address, before the exception is queued */
+		if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0) {
+			fail_at_rip(v, "KVM_SET_SREGS (CR2 for an emulated #PF) failed");
+			return;
+		}
 	}
 	if (res.status == EMU_EXCEPTION) {
 		struct kvm_vcpu_events ev;

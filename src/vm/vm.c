@@ -41,16 +41,24 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
 		log_warn("cannot signal VM stop: %s", strerror(errno));
 }
 
-/* What a PVM host needs on the kernel command line. PVM's ring-0 emulator cannot run
- * xsave/xrstor, nor the SIMD arithmetic that Linux's crypto and checksum code uses in
- * kernel_fpu_begin() sections (seen: movd/paddq in the SSSE3 BLAKE2s/ChaCha code). PVM
- * passes most host CPUID bits through whatever KVM_SET_CPUID2 says, so the kernel is told
- * instead: noxsave (which also drops AVX and later), and clearcpuid= with Linux's
- * X86_FEATURE numbers (word * 32 + bit) for PCLMULQDQ (4*32+1), SSSE3 (4*32+9),
- * CX16 (4*32+13), SSE4.1 (4*32+19), SSE4.2 (4*32+20), AES (4*32+25), SHA-NI (9*32+29),
- * GFNI (16*32+8), VAES (16*32+9) and VPCLMULQDQ (16*32+10). User space runs natively
- * and keeps them all. */
-#define PVM_CMDLINE " noxsave clearcpuid=129,137,141,147,148,153,317,520,521,522"
+/* What a PVM host needs on the kernel command line.
+ * - PVM's ring-0 emulator cannot run the SIMD arithmetic that Linux's crypto and checksum
+ *   code uses in kernel_fpu_begin() sections (seen: movd/paddq in the SSSE3 BLAKE2s/ChaCha
+ *   code), and PVM passes most host CPUID bits through whatever KVM_SET_CPUID2 says, so the
+ *   kernel is told with clearcpuid= (Linux's X86_FEATURE numbers, word * 32 + bit):
+ *   PCLMULQDQ (4*32+1), SSSE3 (4*32+9), CX16 (4*32+13), SSE4.1 (4*32+19), SSE4.2 (4*32+20),
+ *   AES (4*32+25), AVX2 (9*32+5), SHA-NI (9*32+29), GFNI (16*32+8), VAES (16*32+9),
+ *   VPCLMULQDQ (16*32+10). AVX and AVX-512F stay: without them the kernel would not save
+ *   those registers, and guest user space uses them natively (PVM runs it under the host's
+ *   XCR0 whatever the guest sets).
+ * - XSAVE stays on for the same reason; petrel runs xsave/xrstor itself (emulate_xsave.c)
+ *   in the standard form, so XSAVEOPT (7*32+4), XSAVEC (10*32+1), XGETBV1 (10*32+2) and
+ *   XSAVES (10*32+3) go, as they do in petrel's CPUID.
+ * - nowatchdog: with ring 0 ~1000x slower, the soft/hard lockup detectors' 10-20 s limits
+ *   are crossed by ordinary kernel work, and each report (a stack dump through the emulated
+ *   UART) takes longer than the limit itself, so the guest can spend all its time reporting.
+ *   The RCU stall detector (21 s) likewise. */
+#define PVM_CMDLINE " nowatchdog rcupdate.rcu_cpu_stall_suppress=1 clearcpuid=129,137,141,147,148,153,228,293,317,321,322,323,520,521,522"
 
 static char *build_cmdline(const struct vm_config *cfg, bool pvm)
 {
@@ -186,6 +194,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 	err = cpuid_prepare(&vm->kvm, &vm->cpuid_opts, &vm->cpuid);
 	if (err < 0)
 		return err;
+	cpuid_xsave_layout(vm->cpuid, &vm->xsave_layout);
 	for (unsigned i = 0; i < cfg->vcpus; i++) {
 		err = vcpu_create(vm, i);
 		if (err < 0)

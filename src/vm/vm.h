@@ -4,6 +4,7 @@
 
 #include "arch/x86/cpu_template.h"
 #include "arch/x86/cpuid.h"
+#include "arch/x86/emulate.h"
 #include "arch/x86/pvm_idle.h"
 #include "arch/x86/pvm_syscall.h"
 #include "boot/boot.h"
@@ -49,6 +50,7 @@ struct vm {
 	struct cpu_template tmpl;
 	struct cpuid_opts cpuid_opts;
 	struct kvm_cpuid2 *cpuid;
+	struct emu_xsave_layout xsave_layout; /* from cpuid, for the PVM XSAVE emulation */
 	struct boot_info boot;
 	char *cmdline;                /* what the kernel gets */
 

@@ -27,7 +27,7 @@ static int in_mem(uint64_t la, unsigned len)
 static int fake_read(void *opaque, uint64_t la, void *buf, unsigned len)
 {
 	struct fake *f = opaque;
-	FUZZ_CHECK(len >= 1 && len <= 8);
+	FUZZ_CHECK(len >= 1 && len <= 4096 && ((la & 4095) + len <= 4096 || len <= 8));
 	if (f->fail || !in_mem(la, len))
 		return -EFAULT;
 	memcpy(buf, f->mem + (la - MEM_BASE), len);
@@ -37,9 +37,9 @@ static int fake_read(void *opaque, uint64_t la, void *buf, unsigned len)
 static int fake_write(void *opaque, uint64_t la, const void *buf, unsigned len)
 {
 	struct fake *f = opaque;
-	FUZZ_CHECK(len >= 1 && len <= 8);
+	FUZZ_CHECK(len >= 1 && len <= 4096 && ((la & 4095) + len <= 4096 || len <= 8));
 	if (f->fail || !in_mem(la, len))
-		return -EFAULT;
+		return la >= MEM_BASE + 0x1000 ? -EMU_EPROT : -EFAULT; /* second page read-only */
 	memcpy(f->mem + (la - MEM_BASE), buf, len);
 	return 0;
 }
@@ -56,6 +56,47 @@ static int set_mxcsr(void *opaque, uint32_t v)
 	((struct fake *)opaque)->mxcsr = v;
 	return 0;
 }
+
+static uint8_t xstate[EMU_XSAVE_SIZE];
+
+static int get_xsave(void *opaque, uint8_t buf[EMU_XSAVE_SIZE])
+{
+	(void)opaque;
+	memcpy(buf, xstate, EMU_XSAVE_SIZE);
+	return 0;
+}
+
+static int set_xsave(void *opaque, const uint8_t buf[EMU_XSAVE_SIZE])
+{
+	(void)opaque;
+	uint64_t bv;
+	memcpy(&bv, buf + 512, 8);
+	FUZZ_CHECK((bv & ~0xe7ull) == 0); /* never more than XCR0 */
+	memcpy(xstate, buf, EMU_XSAVE_SIZE);
+	return 0;
+}
+
+static int get_xcr(void *opaque, uint32_t index, uint64_t *v)
+{
+	(void)opaque;
+	if (index)
+		return -EINVAL;
+	*v = 0xe7;
+	return 0;
+}
+
+static int set_xcr(void *opaque, uint32_t index, uint64_t v)
+{
+	(void)opaque;
+	return index || (v & ~0xe7ull) || !(v & 1) ? -EINVAL : 0;
+}
+
+/* AVX, opmask, ZMM_Hi256, Hi16_ZMM where a Zen 4 puts them. */
+static const struct emu_xsave_layout layout = {
+	.supported = 0xe7,
+	.offset = { [2] = 576, [5] = 1088, [6] = 1152, [7] = 1664 },
+	.size = { [2] = 256, [5] = 64, [6] = 512, [7] = 1024 },
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -79,6 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.opaque = &f, .read = fake_read, .write = fake_write,
 		.get_mxcsr = (mode & 0x20) ? NULL : get_mxcsr,
 		.set_mxcsr = (mode & 0x20) ? NULL : set_mxcsr,
+		.get_xsave = get_xsave, .set_xsave = set_xsave, .get_xcr = get_xcr, .set_xcr = set_xcr,
+		.xsave_layout = &layout,
 		.fs_base = MEM_BASE + 0x100, .gs_base = MEM_BASE + 0x200,
 		.long_mode = mode & 1, .cs_db = mode & 2, .cpl = (mode >> 2) & 3,
 	};

@@ -1,5 +1,6 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/cpu_template.h"
+#include "arch/x86/emulate.h"
 #include "kvm/kvm.h"
 #include "util/util.h"
 
@@ -11,6 +12,7 @@
 #define CPUID1_ECX_HYPERVISOR (1u << 31)
 #define CPUID1_EDX_HTT (1u << 28)
 #define KVM_CPUID_SIGNATURE 0x40000000u
+#define CPUID_D1_EAX_XSAVE_EXTRAS 0xfu /* XSAVEOPT, XSAVEC, XGETBV1, XSAVES */
 
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t leaf, uint32_t index)
 {
@@ -37,6 +39,13 @@ int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2
 		if (o->pvm)
 			e->ecx &= ~CPUID1_ECX_CX16;
 	}
+	/* On PVM petrel runs the kernel's XSAVE instructions itself (emulate_xsave.c), in the
+	 * standard form only: no XSAVEOPT, XSAVEC, XGETBV with ECX=1, XSAVES. */
+	e = cpuid_find(c, 0xd, 1);
+	if (e && o->pvm) {
+		e->eax &= ~CPUID_D1_EAX_XSAVE_EXTRAS;
+		e->ebx = e->ecx = e->edx = 0; /* no supervisor (XSS) components without XSAVES */
+	}
 	e = cpuid_find(c, KVM_CPUID_SIGNATURE, 0);
 	if (e && e->eax < KVM_CPUID_SIGNATURE + 1)
 		e->eax = KVM_CPUID_SIGNATURE + 1;
@@ -44,6 +53,22 @@ int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2
 		cpu_template_apply(o->tmpl, c->entries, c->nent);
 	*out = c;
 	return 0;
+}
+
+void cpuid_xsave_layout(struct kvm_cpuid2 *c, struct emu_xsave_layout *l)
+{
+	memset(l, 0, sizeof(*l));
+	struct kvm_cpuid_entry2 *e = cpuid_find(c, 0xd, 0);
+	if (!e)
+		return;
+	l->supported = ((uint64_t)e->edx << 32) | e->eax;
+	for (uint32_t i = 2; i < EMU_XSAVE_MAX_COMPONENTS; i++) {
+		struct kvm_cpuid_entry2 *s = (l->supported & (1ull << i)) ? cpuid_find(c, 0xd, i) : NULL;
+		if (s && s->index == i) {
+			l->offset[i] = s->ebx;
+			l->size[i] = s->eax;
+		}
+	}
 }
 
 static unsigned ceil_log2(unsigned v)

@@ -23,6 +23,9 @@ int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2
 int cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, const struct cpuid_opts *o,
 		   struct kvm_cpuid2 **out);
 /* The entry for leaf/subleaf, or NULL. */
+/* Where each XSAVE component sits (leaf 0xD), for the emulator's xsave/xrstor. */
+struct emu_xsave_layout;
+void cpuid_xsave_layout(struct kvm_cpuid2 *c, struct emu_xsave_layout *l);
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t leaf, uint32_t index);
 
 #endif

@@ -225,7 +225,8 @@ static void bit_count(const struct emu_env *env, struct insn *in, struct emu_reg
 
 #define MXCSR_VALID 0xffffu
 
-/* 0F AE group 15 with a memory operand: ldmxcsr (/2) and stmxcsr (/3). Fences (mod 3)
+/* 0F AE group 15 with a memory operand: ldmxcsr (/2), stmxcsr (/3), and the XSAVE family
+ * (/4 xsave, /5 xrstor, /6 xsaveopt: emulate_xsave.c). Fences (mod 3)
  * have no effect to emulate: the vCPU is stopped while petrel runs. */
 static void group15(const struct emu_env *env, struct insn *in, struct emu_regs *r,
 		    struct emu_result *res)
@@ -242,6 +243,10 @@ static void group15(const struct emu_env *env, struct insn *in, struct emu_regs 
 		return;
 	}
 	unsigned ext = in->reg & 7;
+	if (ext >= 4 && ext <= 6 && !in->rep && !in->repne && !in->opsize16 && !in->lock) {
+		emu_xsave_op(env, r, ext, linear(env, in, r), res);
+		return;
+	}
 	if ((ext != 2 && ext != 3) || in->rep || in->repne || in->opsize16 || in->lock ||
 	    !env->get_mxcsr || !env->set_mxcsr)
 		return;
@@ -294,7 +299,9 @@ void emu_step(const struct emu_env *env, struct emu_regs *r, const uint8_t *code
 		uint8_t op2 = next(&in);
 		if (op2 == 0x01) {
 			uint8_t m = next(&in);
-			if ((m == 0xca || m == 0xcb) && env->cpl == 0) {
+			if ((m == 0xd0 || m == 0xd1) && !in.rep && !in.repne && !in.opsize16 && !in.lock) {
+				emu_xcr(env, r, m == 0xd1, res);
+			} else if ((m == 0xca || m == 0xcb) && env->cpl == 0) {
 				res->name = m == 0xca ? "clac" : "stac";
 				if (m == 0xca)
 					r->rflags &= ~RFLAGS_AC;

@@ -11,6 +11,8 @@
 #define PTE_P (1ull << 0)
 #define PTE_RW (1ull << 1)
 #define PTE_US (1ull << 2)
+#define PTE_A (1ull << 5)
+#define PTE_D (1ull << 6)
 #define PTE_PS (1ull << 7)
 #define PTE_NX (1ull << 63)
 #define PTE_ADDR 0x000ffffffffff000ull
@@ -36,6 +38,7 @@ int x86_page_walk(const struct guest_mem *mem, uint64_t cr0, uint64_t cr3, uint6
 			out->executable = false;
 		if (level == 1 || ((pte & PTE_PS) && level <= 3)) {
 			uint64_t size = 1ull << shift;
+			out->pte_gpa = table + ((gva >> shift) & 511) * 8;
 			out->page_size = size;
 			out->gpa = (pte & PTE_ADDR & ~(size - 1)) | (gva & (size - 1));
 			return 0;
@@ -43,4 +46,11 @@ int x86_page_walk(const struct guest_mem *mem, uint64_t cr0, uint64_t cr3, uint6
 		table = pte & PTE_ADDR;
 	}
 	return -EFAULT;
+}
+
+void x86_page_mark_used(const struct guest_mem *mem, const struct page_walk *w, bool write)
+{
+	uint64_t *pte = guest_mem_ptr(mem, w->pte_gpa, sizeof(*pte));
+	if (pte) /* atomically: the guest may be changing other bits on another vCPU */
+		__atomic_fetch_or(pte, PTE_A | (write ? PTE_D : 0), __ATOMIC_SEQ_CST);
 }

@@ -1,0 +1,178 @@
+"""Driving a real Linux guest over petrel's console, shared by the tests in tests/linux.
+
+The guest's /init (scripts/guest-init, with petrel.test=1) speaks a small line protocol:
+PETREL-INIT (user space is up), PETREL-CHECK key=value, PETREL-FAIL: why (a check that makes
+going on pointless: the VM stops next), PETREL-READ> (waits for one console line),
+PETREL-ECHO:<line>, PETREL-DONE. `run_console` pumps petrel's output until the guest powers off
+and never waits without a deadline:
+  - the kernel must reach /init within `init_timeout` seconds,
+  - after that, the checks must finish (PETREL-DONE and the exit) within `checks_timeout`,
+  - a line that shows the guest is broken (a PETREL-FAIL, a user-space segfault, a kernel
+    oops or panic) ends the wait at once;
+and the result carries the console tail for the assertion message.
+"""
+import os
+import re
+import selectors
+import subprocess
+import time
+
+# Slow days on nested (PVM) hosts: one boot reached /init only after ~870 s of guest time.
+INIT_TIMEOUT_S = float(os.environ.get("PETREL_LINUX_INIT_TIMEOUT", 20 * 60))
+CHECKS_TIMEOUT_S = float(os.environ.get("PETREL_LINUX_CHECKS_TIMEOUT", 8 * 60))
+
+# Console lines that mean the guest is broken: waiting longer only hides the failure.
+BROKEN = re.compile(r"PETREL-FAIL|segfault at|general protection fault|Kernel panic|"
+                    r"BUG: |Oops: |invalid opcode: |traps: .* trap ")
+
+
+class Console:
+    """petrel's stdout (the guest console) and stderr, read without blocking, logged."""
+
+    def __init__(self, proc, log):
+        self.proc = proc
+        self.log = log
+        self.sel = selectors.DefaultSelector()
+        for stream, name in ((proc.stdout, "out"), (proc.stderr, "err")):
+            os.set_blocking(stream.fileno(), False)
+            self.sel.register(stream, selectors.EVENT_READ, name)
+        self.partial = {"out": b"", "err": b""}
+        self.lines = []  # (host time the line arrived, console line without CR/LF)
+        self.stderr_lines = []
+
+    def open_streams(self):
+        return len(self.sel.get_map()) > 0
+
+    def pump(self, timeout):
+        """Read whatever arrives within timeout seconds; return the new console lines."""
+        new = []
+        for key, _ in self.sel.select(timeout):
+            try:
+                data = os.read(key.fileobj.fileno(), 65536)
+            except BlockingIOError:
+                continue
+            name = key.data
+            if not data:
+                self.sel.unregister(key.fileobj)
+                data = b"\n" if self.partial[name] else b""
+            now = time.time()
+            if name == "out":
+                self.log.write(data)
+            buf = self.partial[name] + data
+            *complete, self.partial[name] = buf.split(b"\n")
+            for raw in complete:
+                line = raw.decode("utf-8", "replace").replace("\r", "")
+                if name == "out":
+                    self.lines.append((now, line))
+                    new.append((now, line))
+                else:
+                    self.stderr_lines.append(line)
+                    self.log.write(f"[petrel stderr] {line}\n".encode())
+        self.log.flush()
+        return new
+
+    def pending_text(self):
+        return self.partial["out"].decode("utf-8", "replace")
+
+    def tail(self, n=40):
+        out = [line for _, line in self.lines[-n:]]
+        if self.partial["out"]:
+            out.append(self.pending_text())
+        return "\n".join(out + [f"[petrel stderr] {l}" for l in self.stderr_lines[-10:]])
+
+
+class Run:
+    """What run_console saw."""
+
+    def __init__(self):
+        self.checks = {}       # key -> (host time the line arrived, value)
+        self.init = None       # host time of PETREL-INIT
+        self.read = None       # host time the input line was sent
+        self.echo = None       # the line the guest echoed
+        self.done = None       # host time of PETREL-DONE
+        self.broken = None     # the first console line that showed the guest broken
+        self.timed_out = None  # which deadline passed, or None
+        self.rc = None         # petrel's exit status (None: killed)
+        self.elapsed = 0.0
+
+    def value(self, key, default=None):
+        return self.checks[key][1] if key in self.checks else default
+
+
+def run_console(proc, con, start, input_line, on_tick=None,
+                init_timeout=INIT_TIMEOUT_S, checks_timeout=CHECKS_TIMEOUT_S):
+    """Follow the guest until petrel exits, a deadline passes or the guest shows it is broken.
+    Types input_line at PETREL-READ>. on_tick(run) is called about once a second (pausing
+    and resuming through the API, say). Kills petrel if it is still running at the end."""
+    run = Run()
+    sent = False
+    try:
+        while con.open_streams():
+            now = time.time()
+            deadline = start + init_timeout if run.init is None else run.init + checks_timeout
+            if now >= deadline:
+                run.timed_out = ("reach /init" if run.init is None else "finish the checks")
+                run.timed_out += f" within {deadline - (start if run.init is None else run.init):.0f}s"
+                break
+            for when, line in con.pump(min(deadline - now, 1.0)):
+                if "PETREL-INIT:" in line and run.init is None:
+                    run.init = when
+                    print(f"user space after {when - start:.1f}s: {line.strip()}")
+                m = re.search(r"PETREL-CHECK (\S+)=(.*)$", line)
+                if m:
+                    run.checks[m.group(1)] = (when, m.group(2).strip())
+                if "PETREL-ECHO:" in line:
+                    run.echo = line.split("PETREL-ECHO:", 1)[1].strip()
+                if "PETREL-DONE" in line:
+                    run.done = when
+                if run.broken is None and BROKEN.search(line):
+                    run.broken = line.strip()
+            if run.broken:
+                con.pump(2.0)  # the lines that explain it
+                break
+            if on_tick:
+                on_tick(run)
+            # The prompt line may still sit in the partial buffer: look there too.
+            if not sent and ("PETREL-READ>" in con.pending_text() or
+                             any("PETREL-READ>" in l for _, l in con.lines[-5:])):
+                run.read = time.time()
+                sent = True
+                try:
+                    proc.stdin.write(f"{input_line}\n".encode())
+                    proc.stdin.flush()
+                except BrokenPipeError:
+                    pass  # petrel already gone: the exit status tells why
+        if run.timed_out is None and run.broken is None:
+            try:
+                run.rc = proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                run.timed_out = "exit within 60s of closing its console"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for s in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                s.close()
+            except OSError:
+                pass
+    run.elapsed = time.time() - start
+    return run
+
+
+def describe(run, proc, con, log):
+    """The tail of an assertion message: exit status, time and the console's last lines."""
+    return (f"\n--- petrel exit status {proc.returncode} after {run.elapsed:.0f}s; last console lines"
+            f" (full log: {log}) ---\n{con.tail()}")
+
+
+def assert_healthy(run, proc, con, log):
+    """The checks every real-Linux run shares: no deadline passed, nothing broke, /init ran
+    and its environment check passed."""
+    where = describe(run, proc, con, log)
+    assert run.broken is None, f"guest broke: {run.broken}" + where
+    assert run.timed_out is None, f"guest did not {run.timed_out}" + where
+    assert run.init is not None, "guest never reached /init (no PETREL-INIT line)" + where
+    env = run.value("env", "missing")
+    assert env.startswith("ok"), f"guest user-space environment check: {env}" + where
+    return where
