@@ -64,6 +64,12 @@ int kvm_open(struct kvm *kvm)
 		return err;
 	}
 	kvm->pvm = kvm_host_is_pvm();
+	/* Exceptions petrel injects (the emulator's #PF) then carry their payload (CR2), so CR2
+	 * is set when the guest takes the exception, not written ahead with KVM_SET_SREGS; and
+	 * the vCPU event state a snapshot saves says pending and injected apart. */
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_EXCEPTION_PAYLOAD, .args = { 1 } };
+	kvm->exception_payload = kvm_check_extension(kvm, KVM_CAP_EXCEPTION_PAYLOAD) > 0 &&
+				 ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
 	return 0;
 }
 

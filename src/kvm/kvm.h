@@ -12,6 +12,7 @@ struct kvm {
 	int vm_fd;
 	size_t run_size; /* size of each vCPU's kvm_run mapping */
 	bool pvm;        /* host KVM is PVM (nested, software ring 0) */
+	bool exception_payload; /* KVM_CAP_EXCEPTION_PAYLOAD on: #PF's CR2 travels with the event */
 };
 
 /* Open /dev/kvm and create a VM. Errors are logged with what to do about them. */

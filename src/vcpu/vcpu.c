@@ -215,6 +215,33 @@ static void fail_at_rip(struct vcpu *v, const char *what)
 			sregs.cs.l ? "64-bit" : sregs.cs.db ? "32-bit" : "16-bit", bytes);
 }
 
+/* Queue the exception an emulated instruction raised, as the CPU would have. */
+static int inject_exception(struct vcpu *v, const struct emu_result *res, struct kvm_sregs *sregs)
+{
+	struct kvm_vcpu_events ev;
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	memset(&ev.exception, 0, sizeof(ev.exception));
+	ev.exception.nr = (uint8_t)res->vector;
+	ev.exception.has_error_code = res->has_error_code;
+	ev.exception.error_code = res->error_code;
+	ev.flags = 0;
+	if (v->vm->kvm.exception_payload) {
+		ev.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
+		ev.exception.pending = 1;
+		ev.exception_has_payload = res->vector == 14;
+		ev.exception_payload = res->vector == 14 ? res->cr2 : 0;
+	} else {
+		ev.exception.injected = 1;
+		if (res->vector == 14) { /* no payload support: CR2 must be in place beforehand */
+			sregs->cr2 = res->cr2;
+			if (ioctl(v->fd, KVM_SET_SREGS, sregs) < 0)
+				return -errno;
+		}
+	}
+	return ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 ? -errno : 0;
+}
+
 /* KVM could not emulate an instruction (on PVM: anything its ring-0 emulator lacks). */
 static void handle_emulation_failure(struct vcpu *v)
 {
@@ -262,25 +289,9 @@ static void handle_emulation_failure(struct vcpu *v)
 		fail_at_rip(v, "KVM_SET_REGS after emulation failed");
 		return;
 	}
-	if (res.status == EMU_EXCEPTION && res.vector == 14) {
-		sregs.cr2 = res.cr2; /* the #PF's address, before the exception is queued */
-		if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0) {
-			fail_at_rip(v, "KVM_SET_SREGS (CR2 for an emulated #PF) failed");
-			return;
-		}
-	}
-	if (res.status == EMU_EXCEPTION) {
-		struct kvm_vcpu_events ev;
-		if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) == 0) {
-			ev.exception.injected = 1;
-			ev.exception.nr = (uint8_t)res.vector;
-			ev.exception.has_error_code = res.has_error_code;
-			ev.exception.error_code = res.error_code;
-			ev.flags = 0;
-			if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-				log_warn("vCPU %u: cannot inject exception %u: %s", v->id, res.vector,
-					 strerror(errno));
-		}
+	if (res.status == EMU_EXCEPTION && inject_exception(v, &res, &sregs) < 0) {
+		fail_at_rip(v, "cannot inject the exception an emulated instruction raised");
+		return;
 	}
 	if (exit_stats_emulated(&v->stats, res.name) == 1)
 		log_info("vCPU %u: emulating '%s' for the host (PVM) at RIP 0x%llx; further ones are counted in --stats",

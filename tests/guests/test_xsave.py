@@ -24,6 +24,9 @@ def test_xsave_xrstor_switch_ring3_vector_registers(kind):
     assert_passed(res, "xsave")
     m = re.search(r"^xsave xcr0=0x([0-9a-f]+) avx512=(\d)$", res.stdout, re.M)
     assert m and int(m.group(1), 16) & 7 == 7, res.describe()
+    # the page faults the emulated instructions raise: error code and CR2 as the CPU's
+    assert "xsave pf=xsave count=1 err=3 cr2=1000000" in res.stdout, res.describe()
+    assert "xsave pf=xrstor count=1 err=0 cr2=1000200" in res.stdout, res.describe()
     if PVM_HOST:  # the host refused them and petrel ran them
         for insn in ("xsave", "xrstor"):
             assert re.search(rf"emulated {insn}\s+[1-9]", res.stdout + res.stderr), res.describe()

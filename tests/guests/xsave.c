@@ -12,7 +12,11 @@
  * Checked: ymm upper halves (AVX) and, when the CPU has AVX-512, zmm16's
  * upper half and k1; XSTATE_BV in the image; an xrstor whose XSTATE_BV
  * lacks the AVX bit puts the ymm upper halves back to their init state (0);
- * xgetbv returns what xsetbv wrote.  Prints "xsave xcr0=0x.. avx512=N".
+ * xgetbv returns what xsetbv wrote; and the #PF an xsave to a write-protected
+ * page and an xrstor from a missing page raise (error code, CR2), after which
+ * the handler mends the page and the instruction runs again, as a kernel does
+ * for a signal frame on a copy-on-write stack.
+ * Prints "xsave xcr0=0x.. avx512=N" and "xsave pf=..." lines.
  */
 #include "guest.h"
 
@@ -83,6 +87,41 @@ static void check_regs(long value, bool ymm_upper_init)
 	}
 }
 
+extern uint64_t pd[]; /* lib/head.S: 2 MiB identity pages */
+#define PF_PAGE 8        /* pd index: 16 MiB */
+#define PF_ADDR ((uintptr_t)PF_PAGE << 21)
+static volatile uint64_t pf_cr2, pf_err, pf_count, pf_bits;
+
+static void invlpg(uintptr_t a) { __asm__ __volatile__("invlpg (%0)" ::"r"(a) : "memory"); }
+
+static void on_pf(struct irq_frame *f)
+{
+	pf_cr2 = read_cr2();
+	pf_err = f->error_code;
+	pf_count++;
+	pd[PF_PAGE] |= pf_bits; /* mend the page; returning retries the instruction */
+	invlpg(PF_ADDR);
+}
+
+static void fault_once(uint64_t clear_bits, bool restore, uint64_t want_err, uint64_t want_cr2)
+{
+	pf_count = 0;
+	pf_bits = clear_bits;
+	pd[PF_PAGE] &= ~clear_bits;
+	invlpg(PF_ADDR);
+	if (restore)
+		xrstor64((void *)PF_ADDR, ~0ull);
+	else
+		xsave64((void *)PF_ADDR, ~0ull);
+	printf("xsave pf=%s count=%lu err=%lx cr2=%lx\n", restore ? "xrstor" : "xsave",
+	       (unsigned long)pf_count, (unsigned long)pf_err, (unsigned long)pf_cr2);
+	check(pf_count == 1, "%lu page faults, expected 1", (unsigned long)pf_count);
+	check(pf_err == want_err, "#PF error code %lx, expected %lx", (unsigned long)pf_err,
+	      (unsigned long)want_err);
+	check(pf_cr2 == want_cr2, "#PF CR2 %lx, expected %lx", (unsigned long)pf_cr2,
+	      (unsigned long)want_cr2);
+}
+
 void test_main(void)
 {
 	uint32_t a, b, c, d;
@@ -120,5 +159,12 @@ void test_main(void)
 	user_call(fill, 0x22, 0);
 	xrstor64(image, ~0ull);
 	check_regs(0x40, true);
+
+	/* #PF from an emulated xsave (write-protected page, CR0.WP on) and xrstor (not present) */
+	write_cr0(read_cr0() | (1ul << 16));
+	set_handler(14, on_pf);
+	fault_once(1ul << 1, false, 0x3, PF_ADDR);     /* present | write; first write at offset 0 */
+	fault_once(1ul << 0, true, 0x0, PF_ADDR + 512); /* not present; the header is read first */
+	check_regs(0x40, true);                          /* that xrstor loaded what xsave stored */
 	pass();
 }

@@ -234,6 +234,7 @@ pdpt:
 	.quad	pd + 0x2000 + (PTE_P | PTE_W | PTE_U)
 	.quad	pd + 0x3000 + (PTE_P | PTE_W | PTE_U)
 	.fill	508, 8, 0
+	.globl pd
 pd:
 	.set	pg, 0
 	.rept	1536
