@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Boot the default guest (guest/vmlinuz + guest/initramfs.cpio.gz, from scripts/fetch-guest.sh)
+# Boot the default guest (guest/vmlinuz + guest/initramfs.cpio, from scripts/fetch-guest.sh)
 # in petrel with its serial console on this terminal: a busybox shell; `poweroff -f` stops it.
 #
 # Usage: scripts/boot.sh [extra petrel run options...]    e.g. scripts/boot.sh --stats
@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PETREL=${PETREL:-$ROOT/build/petrel}
 KERNEL=${PETREL_KERNEL:-$ROOT/guest/vmlinuz}
-INITRD=${PETREL_INITRD:-$ROOT/guest/initramfs.cpio.gz}
+INITRD=${PETREL_INITRD:-$ROOT/guest/initramfs.cpio}
 
 # Kernel command line. Everything past console= is there to make a boot under very slow
 # ring-0 emulation quicker or to make failures end the VM instead of hanging it.

@@ -12,7 +12,7 @@
 #                            uncompressed
 #   guest/modules/load-order those modules, dependencies first (busybox insmod reads no
 #                            modules.dep)
-# then builds guest/initramfs.cpio.gz with scripts/mkinitramfs.sh.
+# then builds guest/initramfs.cpio with scripts/mkinitramfs.sh.
 #
 # Usage: scripts/fetch-guest.sh [--force]     (--force: fetch the kernel again)
 # Env:   PETREL_GUEST_DIR     where to put it (default: guest/)

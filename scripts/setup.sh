@@ -24,7 +24,7 @@ PACKAGES=(
 	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	cpio              # packs the initramfs (newc format)
-	gzip              # compresses the initramfs
+	gzip              # unpacks gzip-compressed kernel payloads and modules (fetch-guest.sh)
 	lz4               # unpacks the cloud kernel's LZ4 payload into guest/vmlinux (PVH boot)
 	python3           # test runner language
 	python3-pytest    # the Linux-guest and integration tests (tests/linux, tests/integration)

@@ -40,7 +40,7 @@ from linuxlib import Console, assert_healthy, run_console
 ROOT = Path(__file__).resolve().parents[2]
 GUEST = ROOT / "guest"
 KERNEL = GUEST / "vmlinuz"
-INITRD = GUEST / "initramfs.cpio.gz"
+INITRD = GUEST / "initramfs.cpio"
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-boot.log"
 
