@@ -10,8 +10,9 @@
 int io_thread_init(struct io_thread *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->stop_efd = -1;
+	t->stop_efd = t->pause_efd = -1;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epfd < 0)
 		return -errno;
@@ -20,6 +21,12 @@ int io_thread_init(struct io_thread *t)
 		return -errno;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->stop_efd, &ev) < 0)
+		return -errno;
+	t->pause_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->pause_efd < 0)
+		return -errno;
+	ev.data.ptr = &t->pause_efd;
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->pause_efd, &ev) < 0)
 		return -errno;
 	return 0;
 }
@@ -122,10 +129,28 @@ static void *io_loop(void *arg)
 		t->wakeups++;
 		bool stop = false;
 		pthread_mutex_lock(&t->lock);
+		if (t->pause_requested) {
+			uint64_t v;
+			if (read(t->pause_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_warn("I/O thread: pause eventfd: %s", strerror(errno));
+			t->parked = true;
+			pthread_cond_broadcast(&t->cond);
+			while (t->pause_requested)
+				pthread_cond_wait(&t->cond, &t->lock);
+			t->parked = false;
+			pthread_mutex_unlock(&t->lock);
+			continue; /* this batch may be stale: ask epoll again */
+		}
 		for (int i = 0; i < n; i++) {
 			struct io_handler *h = evs[i].data.ptr;
 			if (!h) {
 				stop = true;
+				continue;
+			}
+			if (h == (void *)&t->pause_efd) {
+				uint64_t v;
+				if (read(t->pause_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					log_warn("I/O thread: pause eventfd: %s", strerror(errno));
 				continue;
 			}
 			/* A handler removed by an earlier callback in this batch has fn == NULL. */
@@ -153,10 +178,39 @@ int io_thread_start(struct io_thread *t, const char *name)
 	return 0;
 }
 
+int io_thread_pause(struct io_thread *t)
+{
+	if (!t->running)
+		return 0;
+	if (io_thread_is_current(t))
+		return -EDEADLK;
+	pthread_mutex_lock(&t->lock);
+	t->pause_requested = true;
+	uint64_t one = 1;
+	int err = 0;
+	if (write(t->pause_efd, &one, sizeof(one)) < 0)
+		err = -errno;
+	while (!err && !t->parked)
+		pthread_cond_wait(&t->cond, &t->lock);
+	if (err)
+		t->pause_requested = false;
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+void io_thread_resume(struct io_thread *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->pause_requested = false;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
 void io_thread_stop(struct io_thread *t)
 {
 	if (!t->running)
 		return;
+	io_thread_resume(t);
 	uint64_t one = 1;
 	if (write(t->stop_efd, &one, sizeof(one)) < 0)
 		log_warn("I/O thread: cannot signal stop: %s", strerror(errno));
@@ -171,7 +225,10 @@ void io_thread_destroy(struct io_thread *t)
 		close(t->epfd);
 	if (t->stop_efd >= 0)
 		close(t->stop_efd);
-	t->epfd = t->stop_efd = -1;
+	if (t->pause_efd >= 0)
+		close(t->pause_efd);
+	t->epfd = t->stop_efd = t->pause_efd = -1;
+	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->lock);
 }
 

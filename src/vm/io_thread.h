@@ -32,6 +32,10 @@ struct io_thread {
 	pthread_mutex_t lock;                 /* the handler table */
 	struct io_handler handlers[IO_THREAD_MAX_HANDLERS];
 	uint64_t wakeups;                     /* epoll_wait returns, for statistics */
+	/* Pausing (under lock): the loop parks between batches until resumed. */
+	int pause_efd;                        /* wakes the loop to notice a pause request */
+	pthread_cond_t cond;
+	bool pause_requested, parked;
 };
 
 int io_thread_init(struct io_thread *t);
@@ -44,6 +48,11 @@ int io_thread_modify(struct io_thread *t, int fd, uint32_t events);
  * called again (unless called from the I/O thread itself, where that is trivially so). */
 int io_thread_remove(struct io_thread *t, int fd);
 int io_thread_start(struct io_thread *t, const char *name);
+/* Park the thread between callbacks and return once it is parked: no device work runs until
+ * io_thread_resume (events that arrive meanwhile are served then: epoll is level-triggered).
+ * Not from the I/O thread itself. Idempotent; 0 at once if the thread is not running. */
+int io_thread_pause(struct io_thread *t);
+void io_thread_resume(struct io_thread *t);
 /* Stop the thread and wait for it; idempotent. */
 void io_thread_stop(struct io_thread *t);
 void io_thread_destroy(struct io_thread *t);

@@ -124,7 +124,9 @@ static int setup_cpu_template(struct vm *vm)
 	return 0;
 }
 
-int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
+/* Everything but the guest's contents: KVM, memory (anonymous, or mapped from a snapshot's
+ * memory file when mem_fd >= 0), devices, CPUID and vCPUs. */
+static int create_machine(struct vm *vm, const struct vm_config *cfg, int console_out_fd, int mem_fd)
 {
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = cfg;
@@ -150,13 +152,39 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)
 		return err;
-	err = guest_mem_init(&vm->mem, &vm->kvm, cfg->mem_mib << 20, LAYOUT_MMIO_HOLE);
+	err = guest_mem_init_from(&vm->mem, &vm->kvm, cfg->mem_mib << 20, LAYOUT_MMIO_HOLE, mem_fd,
+				  cfg->track_dirty_pages);
 	if (err < 0)
 		return err;
 	err = vm_devices_create(vm);
 	if (err < 0)
 		return err;
+	err = setup_devices(vm, console_out_fd);
+	if (err < 0)
+		return err;
+	err = setup_cpu_template(vm);
+	if (err < 0)
+		return err;
+	vm->cpuid_opts = (struct cpuid_opts){ .ncpus = cfg->vcpus, .smt = cfg->smt, .pvm = vm->pvm,
+					      .tmpl = &vm->tmpl };
+	err = cpuid_prepare(&vm->kvm, &vm->cpuid_opts, &vm->cpuid);
+	if (err < 0)
+		return err;
+	cpuid_xsave_layout(vm->cpuid, &vm->xsave_layout);
+	for (unsigned i = 0; i < cfg->vcpus; i++) {
+		err = vcpu_create(vm, i);
+		if (err < 0)
+			return err;
+		vm->nvcpus++;
+	}
+	return 0;
+}
 
+int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
+{
+	int err = create_machine(vm, cfg, console_out_fd, -1);
+	if (err < 0)
+		return err;
 	vm->cmdline = build_cmdline(cfg, vm->pvm);
 	if (!vm->cmdline)
 		return -ENOMEM;
@@ -182,26 +210,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 	err = x86_boot_tables(&vm->mem, vm->boot.mode);
 	if (err < 0)
 		return err;
+	return x86_boot_regs(vm->vcpus[0].fd, &vm->boot); /* APs wait in KVM for INIT/SIPI */
+}
 
-	err = setup_devices(vm, console_out_fd);
-	if (err < 0)
-		return err;
-	err = setup_cpu_template(vm);
-	if (err < 0)
-		return err;
-	vm->cpuid_opts = (struct cpuid_opts){ .ncpus = cfg->vcpus, .smt = cfg->smt, .pvm = vm->pvm,
-					      .tmpl = &vm->tmpl };
-	err = cpuid_prepare(&vm->kvm, &vm->cpuid_opts, &vm->cpuid);
-	if (err < 0)
-		return err;
-	cpuid_xsave_layout(vm->cpuid, &vm->xsave_layout);
-	for (unsigned i = 0; i < cfg->vcpus; i++) {
-		err = vcpu_create(vm, i);
-		if (err < 0)
-			return err;
-		vm->nvcpus++;
-	}
-	return 0;
+int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int console_out_fd, int mem_fd)
+{
+	int err = create_machine(vm, cfg, console_out_fd, mem_fd);
+	if (err == 0)
+		vm->restored = true;
+	return err;
 }
 
 static void poke_vcpu(void *opaque, unsigned id)
@@ -258,13 +275,25 @@ int vm_pause(struct vm *vm)
 	while (vm->parked < running && !vm->stopping)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	int err = vm->stopping ? -ESHUTDOWN : 0;
+	bool devices = !err && !vm->devices_paused;
+	vm->devices_paused |= devices;
 	pthread_mutex_unlock(&vm->lock);
+	/* vCPUs first (no new requests), then the devices finish what is in flight. */
+	if (devices && (err = vm_devices_pause(vm)) < 0) {
+		pthread_mutex_lock(&vm->lock);
+		vm->devices_paused = false;
+		pthread_mutex_unlock(&vm->lock);
+	}
 	return err;
 }
 
 int vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
+	if (vm->devices_paused) {
+		vm->devices_paused = false;
+		vm_devices_resume(vm);
+	}
 	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->cond);
 	int err = vm->stopping ? -ESHUTDOWN : 0;

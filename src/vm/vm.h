@@ -65,18 +65,23 @@ struct vm {
 	pthread_cond_t cond;          /* pause/resume handshakes, under lock */
 	bool pause_requested;
 	unsigned parked;              /* vCPUs waiting in vcpu_park() */
+	bool devices_paused;          /* vm_devices_pause done by vm_pause */
 	bool stopping;
 	enum vm_stop_reason stop_reason;
 	int stop_code;
 	char stop_msg[512];
 	int stop_efd;                 /* eventfd, readable once the VM is stopping */
 	uint64_t start_ns;
+	bool restored;                /* built from a snapshot (vm_create_restored) */
 };
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=1"
 
 /* Build everything up to the first instruction: nothing runs yet. Logs why on failure. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd);
+/* The same machine for a snapshot to be loaded into: guest memory mapped privately from
+ * mem_fd (the memory file), nothing booted; the caller restores every state before vm_start. */
+int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int console_out_fd, int mem_fd);
 /* Start one thread per vCPU. */
 int vm_start(struct vm *vm);
 /* Ask the VM to stop; the first request wins. Safe from any thread. */

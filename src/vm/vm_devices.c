@@ -161,6 +161,25 @@ int vm_devices_start(struct vm *vm)
 	return io_thread_start(&vm->devs.io, "fc_io");
 }
 
+int vm_devices_pause(struct vm *vm)
+{
+	struct vm_devices *vd = &vm->devs;
+	if (!vd->io_ready)
+		return 0;
+	int err = io_thread_pause(&vd->io);
+	if (err < 0)
+		return err;
+	for (unsigned i = 0; i < vd->nvirtio; i++)
+		virtio_quiesce(vd->virtio[i].vdev);
+	return 0;
+}
+
+void vm_devices_resume(struct vm *vm)
+{
+	if (vm->devs.io_ready)
+		io_thread_resume(&vm->devs.io);
+}
+
 void vm_devices_destroy(struct vm *vm)
 {
 	struct vm_devices *vd = &vm->devs;

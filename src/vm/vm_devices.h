@@ -54,6 +54,11 @@ struct vm;
 int vm_devices_create(struct vm *vm);
 /* Start the I/O thread. */
 int vm_devices_start(struct vm *vm);
+/* Pausing the VM: park the I/O thread (no queue is served, no tap read) and quiesce every
+ * virtio device (in-flight block I/O completes, held receive buffers go back), so the device
+ * state is all in the *_state structs and guest memory. Resume undoes it. */
+int vm_devices_pause(struct vm *vm);
+void vm_devices_resume(struct vm *vm);
 /* Stop the I/O thread, detach from KVM, free everything. Idempotent. */
 void vm_devices_destroy(struct vm *vm);
 /* Register an already-initialized virtio device (net/vsock engineers: create the device with

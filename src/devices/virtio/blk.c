@@ -319,6 +319,14 @@ static void blk_reset(struct virtio_dev *d)
 	raw_reap(&b->file, drop_one, b, true);
 }
 
+/* Pausing: every request in flight completes and reaches the used ring now. */
+static void blk_quiesce(struct virtio_dev *d)
+{
+	struct virtio_blk *b = to_blk(d);
+	if (raw_reap(&b->file, complete_one, b, true) > 0)
+		virtio_queue_interrupt(d, 0);
+}
+
 static void blk_destroy(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
@@ -332,6 +340,7 @@ static void blk_destroy(struct virtio_dev *d)
 static const struct virtio_dev_ops blk_ops = {
 	.config_read = blk_config_read,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
 };

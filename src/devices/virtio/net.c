@@ -464,10 +464,22 @@ static void net_destroy(struct virtio_dev *d)
 	n->bounce = NULL;
 }
 
+/* Pausing: receive chains held for the next frame go back to the ring (Firecracker's
+ * prepare_save rewinds the same way); they are popped again after the resume. */
+static void net_quiesce(struct virtio_dev *d)
+{
+	struct virtio_net *n = to_net(d);
+	if (n->nheld) {
+		virtq_unpop(&d->vq[VIRTIO_NET_RXQ], (uint16_t)n->nheld);
+		drop_held(n, n->nheld);
+	}
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
 	.activate = net_activate,
 	.reset = net_reset,
+	.quiesce = net_quiesce,
 	.queue_notify = net_queue_notify,
 	.destroy = net_destroy,
 };

@@ -139,6 +139,77 @@ bool virtio_is_running(const struct virtio_dev *d)
 	return (d->st.status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) == VIRTIO_STATUS_DRIVER_OK;
 }
 
+void virtio_quiesce(struct virtio_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->ops->quiesce)
+		d->ops->quiesce(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int check_state(const struct virtio_dev *d, const struct virtio_state *st, uint64_t saved_features,
+		       char *err, size_t errlen)
+{
+	if (saved_features != d->host_features) {
+		snprintf(err, errlen, "%s: saved device offered features %#llx, this one offers %#llx",
+			 d->name, (unsigned long long)saved_features, (unsigned long long)d->host_features);
+		return -EINVAL;
+	}
+	if (st->driver_features & ~d->host_features) {
+		snprintf(err, errlen, "%s: saved driver features %#llx were never offered", d->name,
+			 (unsigned long long)st->driver_features);
+		return -EINVAL;
+	}
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		const struct virtq_state *s = &st->queues[q];
+		if (q >= d->nqueues) {
+			if (s->ready) {
+				snprintf(err, errlen, "%s: saved queue %u is ready, the device has %u queues",
+					 d->name, q, d->nqueues);
+				return -EINVAL;
+			}
+			continue;
+		}
+		if (s->max_size != d->st.queues[q].max_size || (s->ready && (!s->size || s->size > s->max_size ||
+									     (s->size & (s->size - 1))))) {
+			snprintf(err, errlen, "%s: saved queue %u has size %u of %u (this device: %u)", d->name,
+				 q, s->size, s->max_size, d->st.queues[q].max_size);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int virtio_restore(struct virtio_dev *d, const struct virtio_state *st, uint64_t saved_features,
+		   char *err, size_t errlen)
+{
+	pthread_mutex_lock(&d->lock);
+	int e = check_state(d, st, saved_features, err, errlen);
+	if (e < 0) {
+		pthread_mutex_unlock(&d->lock);
+		return e;
+	}
+	d->st = *st;
+	for (unsigned q = 0; q < d->nqueues && !e; q++) {
+		virtq_disable(&d->vq[q]);
+		if (d->st.queues[q].ready && virtq_enable(&d->vq[q], &d->st.queues[q], d->mem) < 0) {
+			snprintf(err, errlen, "%s: saved queue %u has rings outside guest memory", d->name, q);
+			e = -EINVAL;
+		}
+	}
+	if (!e && virtio_is_running(d)) {
+		if (d->ops->activate && d->ops->activate(d) < 0)
+			virtio_set_needs_reset(d, "activation after restore failed");
+		for (unsigned q = 0; q < d->nqueues; q++)
+			if (virtq_is_enabled(&d->vq[q]))
+				virtio_queue_kick(d, q);
+	}
+	if (e)
+		reset_state(d);
+	pthread_mutex_unlock(&d->lock);
+	return e;
+}
+
 void virtio_reset(struct virtio_dev *d)
 {
 	if (d->ops->reset)

@@ -81,6 +81,11 @@ struct virtio_dev_ops {
 	/* The driver reset the device: finish or drop in-flight work (nothing may touch guest
 	 * memory for this device afterwards). Optional. */
 	void (*reset)(struct virtio_dev *d);
+	/* The VM is pausing (for a snapshot, say): finish in-flight work so its completions are in
+	 * the guest's rings, and give back chains popped but not used (virtq_unpop), so the queue
+	 * positions alone describe the device. Called with dev->lock held while the I/O thread is
+	 * paused. Optional. */
+	void (*quiesce)(struct virtio_dev *d);
 	/* The driver notified queue q (on the I/O thread). Only called while DRIVER_OK is set,
 	 * NEEDS_RESET is not, and the queue is enabled. */
 	void (*queue_notify)(struct virtio_dev *d, unsigned q);
@@ -129,6 +134,15 @@ void virtio_dev_set_transport(struct virtio_dev *d, const struct virtio_transpor
 uint32_t virtio_get_device_features(struct virtio_dev *d);        /* the word at device_feature_sel */
 void virtio_set_driver_features(struct virtio_dev *d, uint32_t v); /* the word at driver_feature_sel */
 void virtio_set_status(struct virtio_dev *d, uint8_t status);
+/* ops->quiesce under the device lock (see there); from a thread other than the I/O thread,
+ * while it is paused. */
+void virtio_quiesce(struct virtio_dev *d);
+/* Load saved common state into a device created the same way (same features offered, queue
+ * count and sizes; saved_features is what the saved device offered). Checks it all first,
+ * then enables the ready queues (their rings must lie in guest RAM) and, if the driver had
+ * the device running, activates it and looks at every queue once. 0, or -EINVAL and why. */
+int virtio_restore(struct virtio_dev *d, const struct virtio_state *st, uint64_t saved_features,
+		   char *err, size_t errlen);
 /* Reset to the power-on state (ops->reset first). */
 void virtio_reset(struct virtio_dev *d);
 /* Currently selected queue's state, or NULL if queue_sel is out of range. */
