@@ -66,4 +66,13 @@ int vm_config_load_file(const char *path, struct vm_config *cfg, char *err, size
 int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen);
 int vm_config_add_net(struct vm_config *cfg, struct net_config *n, char *err, size_t errlen);
 
+/* vm_config_json.c: the VM definition as Firecracker's JSON document (GET /vm/config) and
+ * its "machine-config" part; NULL on allocation failure. */
+json_t *vm_config_to_json(const struct vm_config *c);
+json_t *vm_machine_config_to_json(const struct vm_config *c);
+/* petrel's options that Firecracker's document has no place for (transports, O_DIRECT, ...),
+ * and back: o must describe the devices cfg already has. -EINVAL and why on bad input. */
+json_t *vm_config_extensions_to_json(const struct vm_config *c);
+int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, size_t errlen);
+
 #endif

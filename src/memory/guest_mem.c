@@ -8,10 +8,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint64_t size)
+/* fd < 0: anonymous memory; else the region's bytes start at file_off in fd (private
+ * mapping: the guest's writes never reach the file). */
+static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint64_t size, int fd,
+		      uint64_t file_off)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		       MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0), fd, (off_t)file_off);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 		log_error("cannot allocate %llu MiB of guest memory: %s",
@@ -22,7 +25,8 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 	r->gpa = gpa;
 	r->size = size;
 	r->hva = p;
-	int err = kvm_set_user_memory(kvm, mem->nregions, gpa, size, p, 0);
+	r->file_off = file_off;
+	int err = kvm_set_user_memory(kvm, mem->nregions, gpa, size, p, mem->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 	if (err < 0) {
 		munmap(p, size);
 		return err;
@@ -32,16 +36,23 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 	return 0;
 }
 
-int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start)
+int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
+			int fd, bool dirty_log)
 {
 	memset(mem, 0, sizeof(*mem));
+	mem->dirty_log = dirty_log;
 	uint64_t low = size < hole_start ? size : hole_start;
-	int err = add_region(mem, kvm, 0, low);
+	int err = add_region(mem, kvm, 0, low, fd, 0);
 	if (err == 0 && size > low)
-		err = add_region(mem, kvm, 1ull << 32, size - low);
+		err = add_region(mem, kvm, 1ull << 32, size - low, fd, low);
 	if (err < 0)
 		guest_mem_free(mem);
 	return err;
+}
+
+int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start)
+{
+	return guest_mem_init_from(mem, kvm, size, hole_start, -1, false);
 }
 
 void guest_mem_free(struct guest_mem *mem)

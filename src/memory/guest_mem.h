@@ -13,12 +13,14 @@ struct guest_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *hva;
+	uint64_t file_off;   /* where the region's bytes are in a memory file (regions in order) */
 };
 
 struct guest_mem {
 	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
 	unsigned nregions;
 	uint64_t total;      /* bytes of RAM */
+	bool dirty_log;      /* KVM logs the pages the guest writes (diff snapshots) */
 };
 
 struct kvm;
@@ -26,6 +28,10 @@ struct kvm;
 /* Allocate `size` bytes of RAM, split around the 32-bit MMIO hole [hole_start, 4 GiB),
  * and register it with KVM. */
 int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start);
+/* The same layout with every region's bytes mapped privately from fd (a snapshot's memory
+ * file: region i at the sum of the sizes before it), optionally with dirty logging on. */
+int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
+			int fd, bool dirty_log);
 void guest_mem_free(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa+len) if the whole range is RAM inside one region, else NULL. */

@@ -36,12 +36,7 @@ int vcpu_create(struct vm *vm, unsigned id)
 		return err;
 	}
 	free(c);
-	err = x86_vcpu_init(v->fd, id);
-	if (err < 0)
-		return err;
-	if (id == 0)
-		return x86_boot_regs(v->fd, &vm->boot);
-	return 0; /* APs wait in KVM for INIT/SIPI from the guest */
+	return x86_vcpu_init(v->fd, id);
 }
 
 void vcpu_kick(struct vcpu *v)

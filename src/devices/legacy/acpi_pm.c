@@ -1,5 +1,6 @@
 #include "devices/legacy/acpi_pm.h"
 
+#include <stdio.h>
 #include <string.h>
 
 enum { CNT_SCI_EN = 0x0001, CNT_SLP_EN = 0x2000, CNT_SLP_TYP_SHIFT = 10 };
@@ -72,4 +73,11 @@ void acpi_pm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len
 		power_request(&pm->power, stop, 0, "guest powered off (ACPI S5)");
 	else if (stop == VM_STOP_RESET)
 		power_request(&pm->power, stop, 0, "guest reset (ACPI reset register)");
+}
+
+void acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->st = *st;
+	pthread_mutex_unlock(&pm->lock);
 }

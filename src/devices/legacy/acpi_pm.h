@@ -28,6 +28,7 @@ struct acpi_pm {
 };
 
 void acpi_pm_init(struct acpi_pm *pm, struct power_ctl power);
+void acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st);
 void acpi_pm_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void acpi_pm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 

@@ -1,6 +1,7 @@
 #include "devices/legacy/i8042.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 enum {
@@ -26,6 +27,22 @@ static void update_irq(struct i8042 *k)
 		k->st.irq_level = level;
 		irq_line_set(&k->irq, level);
 	}
+}
+
+int i8042_restore(struct i8042 *k, const struct i8042_state *st, char *err, size_t errlen)
+{
+	if (st->out_head >= I8042_QUEUE_LEN || st->out_count > I8042_QUEUE_LEN) {
+		snprintf(err, errlen, "i8042: saved output queue at %u with %u bytes (of %u)", st->out_head,
+			 st->out_count, I8042_QUEUE_LEN);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&k->lock);
+	k->st = *st;
+	k->st.irq_level = 0;
+	irq_line_set(&k->irq, 0);
+	update_irq(k);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }
 
 static int push(struct i8042_state *st, uint8_t b)

@@ -1,6 +1,8 @@
 #include "devices/legacy/rtc.h"
 
 #include <stdbool.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -188,4 +190,17 @@ void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 			r->st.cmos[idx] = v;
 	}
 	pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_restore(struct rtc *r, const struct rtc_state *st, char *err, size_t errlen)
+{
+	if (st->index >= sizeof(st->cmos)) {
+		snprintf(err, errlen, "rtc: saved index register %u is past the %zu NVRAM bytes", st->index,
+			 sizeof(st->cmos));
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->st = *st;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }

@@ -24,6 +24,8 @@ struct rtc {
  * below 4 GiB ends (0x17/0x18, 0x30/0x31, 0x34/0x35), high_bytes is RAM above 4 GiB
  * (0x5b-0x5d). */
 void rtc_init(struct rtc *r, uint64_t low_end, uint64_t high_bytes);
+/* Load saved state (the index register is checked: -EINVAL and why). */
+int rtc_restore(struct rtc *r, const struct rtc_state *st, char *err, size_t errlen);
 void rtc_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 

@@ -5,6 +5,7 @@
 #include "devices/legacy/serial.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -49,6 +50,22 @@ static void update_irq(struct serial *s)
 		s->st.irq_level = level;
 		irq_line_set(&s->irq, level);
 	}
+}
+
+int serial_restore(struct serial *s, const struct serial_state *st, char *err, size_t errlen)
+{
+	if (st->rx_head >= SERIAL_FIFO_LEN || st->rx_count > SERIAL_FIFO_LEN) {
+		snprintf(err, errlen, "serial: saved receive FIFO at %u with %u bytes (of %u)", st->rx_head,
+			 st->rx_count, SERIAL_FIFO_LEN);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->st = *st;
+	s->st.irq_level = 0;
+	irq_line_set(&s->irq, 0);
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 static void rx_push(struct serial_state *st, uint8_t b)

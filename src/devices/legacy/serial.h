@@ -31,6 +31,8 @@ struct serial {
 void serial_init(struct serial *s, int out_fd, struct irq_line irq);
 void serial_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void serial_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
+/* Load saved state (queue bounds checked: -EINVAL and why) and drive the IRQ line to match. */
+int serial_restore(struct serial *s, const struct serial_state *st, char *err, size_t errlen);
 /* Feed host input to the guest. Returns how many bytes fit in the receive FIFO. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 /* Room left in the receive FIFO. */

@@ -91,6 +91,28 @@ static void sync_vector(struct msix *m, unsigned v)
 	}
 }
 
+int msix_restore(struct msix *m, const struct msix_state *st, char *err, size_t errlen)
+{
+	uint64_t have = m->nvec >= 64 ? ~0ull : (1ull << m->nvec) - 1;
+	if (st->pba & ~have) {
+		snprintf(err, errlen, "%s: saved MSI-X state has pending vectors beyond its %u", m->pdev->name,
+			 m->nvec);
+		return -EINVAL;
+	}
+	for (unsigned v = m->nvec; v < MSIX_MAX_VECTORS; v++)
+		if (st->table[v].addr_lo || st->table[v].addr_hi || st->table[v].data || st->table[v].ctrl) {
+			snprintf(err, errlen, "%s: saved MSI-X table has vector %u of %u", m->pdev->name, v, m->nvec);
+			return -EINVAL;
+		}
+	m->st = *st;
+	for (unsigned v = 0; v < m->nvec; v++) {
+		m->st.table[v].ctrl &= MSIX_VECTOR_MASKED;
+		m->routed[v] = false;
+		sync_vector(m, v);
+	}
+	return 0;
+}
+
 void msix_notify(struct msix *m, unsigned v)
 {
 	if (v >= m->nvec)

@@ -110,6 +110,42 @@ static void update_mappings(struct pci_device *dev)
 	}
 }
 
+int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++) {
+		if (i == PCI_STATUS || i == PCI_STATUS + 1)
+			continue; /* status bits are the device's to set */
+		uint8_t ro = (uint8_t)~dev->wmask[i];
+		if ((st->cfg[i] & ro) != (dev->st.cfg[i] & ro)) {
+			snprintf(err, errlen, "%s: saved PCI configuration byte %#x is %#x, this device has %#x",
+				 dev->name, i, st->cfg[i], dev->st.cfg[i]);
+			return -EINVAL;
+		}
+	}
+	if (dev->bus)
+		pthread_rwlock_wrlock(&dev->bus->lock);
+	dev->st = *st;
+	update_mappings(dev);
+	if (dev->bus)
+		pthread_rwlock_unlock(&dev->bus->lock);
+	return 0;
+}
+
+uint32_t pci_bus_cfg_addr(struct pci_bus *bus)
+{
+	pthread_rwlock_rdlock(&bus->lock);
+	uint32_t v = bus->cfg_addr;
+	pthread_rwlock_unlock(&bus->lock);
+	return v;
+}
+
+void pci_bus_set_cfg_addr(struct pci_bus *bus, uint32_t v)
+{
+	pthread_rwlock_wrlock(&bus->lock);
+	bus->cfg_addr = v;
+	pthread_rwlock_unlock(&bus->lock);
+}
+
 static struct pci_device *lookup(struct pci_bus *bus, unsigned slot, unsigned fn)
 {
 	if (slot >= PCI_SLOTS || fn != 0)

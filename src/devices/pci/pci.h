@@ -124,6 +124,13 @@ uint8_t pci_add_capability(struct pci_device *dev, uint8_t id, uint8_t len);
 /* Put the device in the next free slot, allocate its BARs in the window and enable memory
  * decoding (as firmware would). Fills dev->slot. */
 int pci_bus_add(struct pci_bus *bus, struct pci_device *dev);
+/* Load a saved configuration space into a function created the same way: every bit the guest
+ * cannot write must match (else -EINVAL and a reason: another device, another build), and
+ * the BARs decode where the saved space says. */
+int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st, char *err, size_t errlen);
+/* The 0xCF8 address latch, for the bus's own state. */
+uint32_t pci_bus_cfg_addr(struct pci_bus *bus);
+void pci_bus_set_cfg_addr(struct pci_bus *bus, uint32_t v);
 /* The GSI the device's INTA is routed to (the DSDT's _PRT says the same). */
 uint32_t pci_intx_gsi(unsigned slot);
 void pci_irq_init(struct pci_irq *irq, struct pci_bus *bus, uint32_t gsi);

@@ -133,6 +133,14 @@ int virtio_mmio_create(struct virtio_mmio *m, struct virtio_dev *vdev, struct bu
 	return 0;
 }
 
+void virtio_mmio_restore(struct virtio_mmio *m)
+{
+	pthread_mutex_lock(&m->vdev->lock);
+	if (m->vdev->st.isr)
+		pci_irq_set(&m->irq, true);
+	pthread_mutex_unlock(&m->vdev->lock);
+}
+
 void virtio_mmio_destroy(struct virtio_mmio *m)
 {
 	if (m->notify_bound && m->kvm)

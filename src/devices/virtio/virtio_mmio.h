@@ -30,6 +30,8 @@ struct virtio_mmio {
 int virtio_mmio_create(struct virtio_mmio *vm, struct virtio_dev *vdev, struct bus *mmio,
 		       uint64_t base, uint32_t gsi, struct pci_bus *irqs, struct kvm *kvm);
 void virtio_mmio_destroy(struct virtio_mmio *vm);
+/* After virtio_restore: raise the interrupt line again if an interrupt was pending. */
+void virtio_mmio_restore(struct virtio_mmio *vm);
 
 /* Register accesses (exported for unit tests). */
 void virtio_mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);

@@ -295,6 +295,20 @@ int virtio_pci_create(struct virtio_pci *vp, struct virtio_dev *vdev, struct pci
 	return 0;
 }
 
+int virtio_pci_restore(struct virtio_pci *vp, const struct pci_config_state *cfg,
+		       const struct msix_state *msix, char *err, size_t errlen)
+{
+	int e = pci_device_restore(&vp->pci, cfg, err, errlen);
+	if (e < 0)
+		return e;
+	pthread_mutex_lock(&vp->vdev->lock);
+	e = msix_restore(&vp->msix, msix, err, errlen);
+	if (!e && !msix_enabled(&vp->msix) && vp->vdev->st.isr)
+		pci_irq_set(&vp->intx, true);
+	pthread_mutex_unlock(&vp->vdev->lock);
+	return e;
+}
+
 void virtio_pci_destroy(struct virtio_pci *vp)
 {
 	bind_notify(vp, vp->notify_gpa, false);

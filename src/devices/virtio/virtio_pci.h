@@ -45,6 +45,10 @@ struct virtio_pci {
 /* Put vdev on the bus. kvm/routes may be NULL (tests): then no ioeventfds/irqfds. */
 int virtio_pci_create(struct virtio_pci *vp, struct virtio_dev *vdev, struct pci_bus *bus,
 		      struct kvm *kvm, struct kvm_routes *routes);
+/* After virtio_restore: the function's saved configuration space (BARs, and with them the
+ * notification ioeventfds) and MSI-X state; a pending INTx is raised again. */
+int virtio_pci_restore(struct virtio_pci *vp, const struct pci_config_state *cfg,
+		       const struct msix_state *msix, char *err, size_t errlen);
 /* Unbind ioeventfds and irqfds (before virtio_dev_destroy). */
 void virtio_pci_destroy(struct virtio_pci *vp);
 

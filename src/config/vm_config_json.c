@@ -1,0 +1,196 @@
+/* A VM definition as JSON: Firecracker's document (GET /vm/config, what a snapshot records)
+ * and petrel's own extensions to it (device transports, O_DIRECT, polling: CLI options that
+ * Firecracker's format has no place for, which a snapshot must carry to rebuild the same
+ * machine). */
+#include "config/vm_config.h"
+#include "util/json_util.h"
+
+#include <errno.h>
+#include <string.h>
+
+json_t *vm_machine_config_to_json(const struct vm_config *c)
+{
+	return json_pack("{s:i, s:I, s:b, s:s, s:b, s:s}", "vcpu_count", (int)c->vcpus,
+			 "mem_size_mib", (json_int_t)c->mem_mib, "smt", c->smt, "cpu_template",
+			 c->cpu_template ? c->cpu_template : "None", "track_dirty_pages",
+			 c->track_dirty_pages, "huge_pages", "None");
+}
+
+static int set_opt_string(json_t *o, const char *key, const char *val)
+{
+	return val ? json_object_set_new(o, key, json_string(val)) : 0;
+}
+
+static int append(json_t *arr, json_t *el)
+{
+	return !el || json_array_append_new(arr, el) < 0;
+}
+
+json_t *vm_config_to_json(const struct vm_config *c)
+{
+	json_t *o = json_object(), *drives = json_array(), *nets = json_array();
+	json_t *mc = vm_machine_config_to_json(c);
+	int err = !o || !drives || !nets || !mc;
+	if (!err && c->kernel_path) {
+		json_t *bs = json_object();
+		err = !bs || set_opt_string(bs, "kernel_image_path", c->kernel_path) < 0 ||
+		      set_opt_string(bs, "initrd_path", c->initrd_path) < 0 ||
+		      set_opt_string(bs, "boot_args", c->cmdline) < 0 ||
+		      json_object_set_new(o, "boot-source", bs) < 0;
+	}
+	if (!err)
+		err = json_object_set_new(o, "machine-config", mc) < 0;
+	mc = NULL;
+	if (!err && c->cpu_config_json) {
+		json_t *cc = json_loads(c->cpu_config_json, 0, NULL);
+		err = !cc || json_object_set_new(o, "cpu-config", cc) < 0;
+	}
+	for (unsigned i = 0; !err && i < c->ndrives; i++)
+		err = append(drives, drive_config_to_json(&c->drives[i]));
+	for (unsigned i = 0; !err && i < c->nnets; i++)
+		err = append(nets, net_config_to_json(&c->nets[i]));
+	if (!err) {
+		err = json_object_set_new(o, "drives", drives) < 0 ||
+		      json_object_set_new(o, "network-interfaces", nets) < 0;
+		drives = nets = NULL;
+	}
+	if (!err && c->has_vsock) {
+		json_t *v = vsock_config_to_json(&c->vsock);
+		err = !v || json_object_set_new(o, "vsock", v) < 0;
+	}
+	if (!err && c->has_entropy) {
+		json_t *e = entropy_config_to_json(&c->entropy);
+		err = !e || json_object_set_new(o, "entropy", e) < 0;
+	}
+	json_decref(drives);
+	json_decref(nets);
+	json_decref(mc);
+	if (err) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- petrel's extensions ---- */
+
+static const char *const transport_names[] = { "default", "pci", "mmio" };
+
+static json_t *transport_json(enum virtio_transport_kind k)
+{
+	return json_string(transport_names[k <= VIRTIO_TRANSPORT_MMIO ? k : 0]);
+}
+
+json_t *vm_config_extensions_to_json(const struct vm_config *c)
+{
+	json_t *o = json_pack("{s:o, s:b, s:b, s:i, s:b}", "virtio_transport",
+			      transport_json(c->virtio_transport), "virtio_mmio_cmdline",
+			      c->virtio_mmio_cmdline, "debug_exit", c->debug_exit, "pvm",
+			      c->pvm_workarounds, "stats", c->stats);
+	json_t *drives = json_array(), *nets = json_array();
+	int err = !o || !drives || !nets;
+	for (unsigned i = 0; !err && i < c->ndrives; i++)
+		err = append(drives, json_pack("{s:o, s:b, s:i}", "transport",
+					       transport_json(c->drives[i].transport), "direct",
+					       c->drives[i].direct, "poll_us", (int)c->drives[i].poll_us));
+	for (unsigned i = 0; !err && i < c->nnets; i++)
+		err = append(nets, json_pack("{s:o}", "transport", transport_json(c->nets[i].transport)));
+	if (!err)
+		err = json_object_set_new(o, "drives", drives) < 0 ||
+		      json_object_set_new(o, "network-interfaces", nets) < 0;
+	drives = nets = NULL;
+	if (!err && c->has_vsock)
+		err = json_object_set_new(o, "vsock", json_pack("{s:o}", "transport",
+								 transport_json(c->vsock.transport))) < 0;
+	if (!err && c->has_entropy)
+		err = json_object_set_new(o, "entropy", json_pack("{s:o}", "transport",
+								   transport_json(c->entropy.transport))) < 0;
+	json_decref(drives);
+	json_decref(nets);
+	if (err) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int get_transport(json_t *obj, const char *where, enum virtio_transport_kind *out, char *err,
+			 size_t errlen)
+{
+	static const char *const keys[] = { "transport", "direct", "poll_us", NULL };
+	int r = json_check_keys(obj, where, keys, err, errlen);
+	if (r < 0)
+		return r;
+	const char *s = json_string_value(json_object_get(obj, "transport"));
+	for (int k = 0; s && k <= VIRTIO_TRANSPORT_MMIO; k++)
+		if (strcmp(s, transport_names[k]) == 0) {
+			*out = (enum virtio_transport_kind)k;
+			return 0;
+		}
+	return json_set_err(err, errlen, "%s.transport: expected \"default\", \"pci\" or \"mmio\"", where);
+}
+
+static int get_array(json_t *o, const char *key, unsigned want, json_t **out, char *err, size_t errlen)
+{
+	*out = json_object_get(o, key);
+	if (!json_is_array(*out) || json_array_size(*out) != want)
+		return json_set_err(err, errlen, "petrel.%s: expected an array of %u", key, want);
+	return 0;
+}
+
+int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "virtio_transport", "virtio_mmio_cmdline", "debug_exit",
+					    "pvm", "stats", "drives", "network-interfaces", "vsock",
+					    "entropy", NULL };
+	if (!json_is_object(o))
+		return json_set_err(err, errlen, "petrel: expected an object");
+	int r = json_check_keys(o, "petrel", keys, err, errlen);
+	if (r < 0)
+		return r;
+	json_t *pvm = json_object_get(o, "pvm");
+	if (!json_is_boolean(json_object_get(o, "virtio_mmio_cmdline")) ||
+	    !json_is_boolean(json_object_get(o, "debug_exit")) ||
+	    !json_is_boolean(json_object_get(o, "stats")) || !json_is_integer(pvm) ||
+	    json_integer_value(pvm) < -1 || json_integer_value(pvm) > 1)
+		return json_set_err(err, errlen, "petrel: missing or mistyped options");
+	json_t *vt = json_pack("{s:O}", "transport", json_object_get(o, "virtio_transport"));
+	r = vt ? get_transport(vt, "petrel.virtio_transport", &c->virtio_transport, err, errlen)
+	       : json_oom(err, errlen);
+	json_decref(vt);
+	if (r < 0)
+		return r;
+	c->virtio_mmio_cmdline = json_is_true(json_object_get(o, "virtio_mmio_cmdline"));
+	c->debug_exit = json_is_true(json_object_get(o, "debug_exit"));
+	c->stats = json_is_true(json_object_get(o, "stats"));
+	c->pvm_workarounds = (int)json_integer_value(pvm);
+	json_t *arr;
+	if ((r = get_array(o, "drives", c->ndrives, &arr, err, errlen)) < 0)
+		return r;
+	for (unsigned i = 0; i < c->ndrives; i++) {
+		json_t *d = json_array_get(arr, i);
+		json_t *poll = json_object_get(d, "poll_us");
+		if (!json_is_object(d) || !json_is_boolean(json_object_get(d, "direct")) ||
+		    !json_is_integer(poll) || json_integer_value(poll) < 0 ||
+		    json_integer_value(poll) > 1000000)
+			return json_set_err(err, errlen, "petrel.drives[%u]: missing or mistyped options", i);
+		if ((r = get_transport(d, "petrel.drives[]", &c->drives[i].transport, err, errlen)) < 0)
+			return r;
+		c->drives[i].direct = json_is_true(json_object_get(d, "direct"));
+		c->drives[i].poll_us = (uint32_t)json_integer_value(poll);
+	}
+	if ((r = get_array(o, "network-interfaces", c->nnets, &arr, err, errlen)) < 0)
+		return r;
+	for (unsigned i = 0; i < c->nnets; i++)
+		if ((r = get_transport(json_array_get(arr, i), "petrel.network-interfaces[]",
+				       &c->nets[i].transport, err, errlen)) < 0)
+			return r;
+	json_t *v = json_object_get(o, "vsock"), *e = json_object_get(o, "entropy");
+	if (!v != !c->has_vsock || !e != !c->has_entropy)
+		return json_set_err(err, errlen, "petrel: vsock/entropy options do not match the devices");
+	if (v && (r = get_transport(v, "petrel.vsock", &c->vsock.transport, err, errlen)) < 0)
+		return r;
+	if (e && (r = get_transport(e, "petrel.entropy", &c->entropy.transport, err, errlen)) < 0)
+		return r;
+	return 0;
+}
