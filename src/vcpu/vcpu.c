@@ -401,6 +401,8 @@ void *vcpu_thread(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "fc_vcpu %u", v->id);
 	pthread_setname_np(pthread_self(), name);
+	if (v->vm->pvm)
+		pvm_idle_set_thread(&v->vm->pvm_idle, v->id, (int)gettid());
 
 	struct sigaction sa = { .sa_handler = kick_handler };
 	sigaction(KICK_SIGNAL, &sa, NULL);

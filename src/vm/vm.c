@@ -235,6 +235,9 @@ int vm_start(struct vm *vm)
 		vm_request_stop(vm, VM_STOP_ERROR, 1, "cannot start the I/O thread: %s", strerror(-ioerr));
 		return ioerr;
 	}
+	/* The kicker first: each vCPU thread registers itself with it as it starts. */
+	if (vm->pvm)
+		pvm_idle_start(&vm->pvm_idle, &vm->kvm, vm->nvcpus, poke_vcpu, vm);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
@@ -244,8 +247,6 @@ int vm_start(struct vm *vm)
 		}
 		v->started = true;
 	}
-	if (vm->pvm)
-		pvm_idle_start(&vm->pvm_idle, &vm->kvm, vm->nvcpus, poke_vcpu, vm);
 	return 0;
 }
 
@@ -276,6 +277,8 @@ int vm_pause(struct vm *vm)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	int err = vm->stopping ? -ESHUTDOWN : 0;
 	bool devices = !err && !vm->devices_paused;
+	if (!err)
+		pvm_idle_pause(&vm->pvm_idle, true);
 	vm->devices_paused |= devices;
 	pthread_mutex_unlock(&vm->lock);
 	/* vCPUs first (no new requests), then the devices finish what is in flight. */
@@ -294,6 +297,7 @@ int vm_resume(struct vm *vm)
 		vm->devices_paused = false;
 		vm_devices_resume(vm);
 	}
+	pvm_idle_pause(&vm->pvm_idle, false);
 	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->cond);
 	int err = vm->stopping ? -ESHUTDOWN : 0;

@@ -2,6 +2,8 @@
  * the idle kicker's vector choice (pvm_idle.c), and the guest page-table walker the shim relies
  * on (src/arch/x86/pagewalk.c), over a fake guest memory. */
 #include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,28 @@ static int32_t rd32s(const uint8_t *p)
 	int32_t v;
 	memcpy(&v, p, 4);
 	return v;
+}
+
+static int sleeper_tid;
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&sleeper_tid, (int)gettid(), __ATOMIC_RELEASE);
+	sleep(5); /* interrupted by the test's end */
+	return NULL;
+}
+
+TEST(idle_kicker_tells_sleeping_threads_from_running_ones)
+{
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, sleeper, NULL), 0);
+	while (!__atomic_load_n(&sleeper_tid, __ATOMIC_ACQUIRE))
+		;
+	usleep(50000); /* let it reach sleep() */
+	CHECK(pvm_idle_thread_sleeping(sleeper_tid));
+	CHECK(!pvm_idle_thread_sleeping((int)gettid())); /* this thread, reading its own state: running */
+	pthread_cancel(t);
+	pthread_join(t, NULL);
 }
 
 TEST(shim_code_points_at_its_constants)

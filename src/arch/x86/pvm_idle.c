@@ -4,6 +4,9 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -37,6 +40,33 @@ void pvm_idle_refresh(struct pvm_idle *pi, unsigned id, int vcpu_fd)
 	__atomic_store_n(&pi->timer_vector[id], pvm_idle_vector_of_lvtt(lvtt), __ATOMIC_RELAXED);
 }
 
+void pvm_idle_set_thread(struct pvm_idle *pi, unsigned id, int tid)
+{
+	if (id < PVM_IDLE_MAX_VCPUS)
+		__atomic_store_n(&pi->tid[id], tid, __ATOMIC_RELEASE);
+}
+
+void pvm_idle_pause(struct pvm_idle *pi, bool paused)
+{
+	__atomic_store_n(&pi->paused, paused, __ATOMIC_RELEASE);
+}
+
+bool pvm_idle_thread_sleeping(int tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* cannot tell: kick, as before */
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* the name may contain spaces and parentheses */
+	return !p || p[1] != ' ' || p[2] != 'R';
+}
+
 static void *kicker(void *arg)
 {
 	struct pvm_idle *pi = arg;
@@ -46,7 +76,14 @@ static void *kicker(void *arg)
 		if (poll(&p, 1, PVM_IDLE_KICK_MS) != 0)
 			break;
 		bool refresh = round % (REFRESH_NS / 1000000 / PVM_IDLE_KICK_MS) == 0;
+		if (__atomic_load_n(&pi->paused, __ATOMIC_ACQUIRE))
+			continue;
 		for (unsigned i = 0; i < pi->nvcpus; i++) {
+			int tid = __atomic_load_n(&pi->tid[i], __ATOMIC_ACQUIRE);
+			if (tid && !pvm_idle_thread_sleeping(tid)) {
+				pi->skipped++;
+				continue; /* running guest code: it needs no wakeup */
+			}
 			uint32_t vector = __atomic_load_n(&pi->timer_vector[i], __ATOMIC_RELAXED);
 			if (!vector) {
 				if (refresh && pi->poke)

@@ -6,7 +6,9 @@
  * sends each vCPU a spurious interrupt on the vector of its own LAPIC timer (read from the
  * LAPIC by the vCPU's own thread, which petrel pokes out of KVM_RUN while the vector is
  * unknown; nothing is sent while the timer LVT is masked). Timer handlers tolerate early fires
- * by design, so the guest just rechecks its timers and its run queue. */
+ * by design, so the guest just rechecks its timers and its run queue. Only a vCPU whose thread
+ * sleeps (halted in KVM) is kicked: a running one needs no wakeup, and with ring 0 emulated
+ * every interrupt costs milliseconds of guest time. */
 #ifndef PETREL_ARCH_X86_PVM_IDLE_H
 #define PETREL_ARCH_X86_PVM_IDLE_H
 
@@ -26,11 +28,13 @@ struct pvm_idle {
 	void *poke_opaque;
 	unsigned nvcpus;
 	uint32_t timer_vector[PVM_IDLE_MAX_VCPUS]; /* 0: masked or not known yet */
+	int tid[PVM_IDLE_MAX_VCPUS];               /* the vCPU threads (0: not known yet) */
+	bool paused;                               /* VM paused: send nothing */
 	uint64_t last_refresh_ns[PVM_IDLE_MAX_VCPUS];
 	pthread_t thread;
 	bool running;
 	int stop_efd;
-	uint64_t kicks;
+	uint64_t kicks, skipped;
 };
 
 int pvm_idle_start(struct pvm_idle *pi, struct kvm *kvm, unsigned nvcpus,
@@ -38,6 +42,13 @@ int pvm_idle_start(struct pvm_idle *pi, struct kvm *kvm, unsigned nvcpus,
 void pvm_idle_stop(struct pvm_idle *pi);
 /* From vCPU `id`'s own thread, between runs: re-read its LAPIC timer vector now and then. */
 void pvm_idle_refresh(struct pvm_idle *pi, unsigned id, int vcpu_fd);
+/* From vCPU `id`'s own thread when it starts: which thread to watch. */
+void pvm_idle_set_thread(struct pvm_idle *pi, unsigned id, int tid);
+/* While the VM is paused nothing is sent (the guest's interrupt state must not change under a
+ * snapshot). */
+void pvm_idle_pause(struct pvm_idle *pi, bool paused);
+/* Whether a thread is asleep ('S' in /proc/self/task/TID/stat): a vCPU halted in KVM. */
+bool pvm_idle_thread_sleeping(int tid);
 /* The vector of an LVT timer register value, or 0 when masked (pure, unit-tested). */
 uint32_t pvm_idle_vector_of_lvtt(uint32_t lvtt);
 
