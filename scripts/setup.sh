@@ -21,6 +21,7 @@ PACKAGES=(
 	libjansson-dev    # JSON: VM config files and the REST API bodies
 	liburing-dev      # io_uring for the block backends
 	libseccomp-dev    # seccomp filters for the VMM's threads (isolation)
+	zlib1g-dev        # CRC-32 of VM state files (snapshot, migration): zlib's crc32()
 	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	cpio              # packs the initramfs (newc format)

@@ -153,7 +153,7 @@ int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen)
 	return r;
 }
 
-static void notify_main(struct controller *ctl)
+void ctl_notify_main(struct controller *ctl)
 {
 	uint64_t one = 1;
 	if (write(ctl->event_fd, &one, sizeof(one)) < 0)
@@ -210,7 +210,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	ctl->vm = vm;
 	ctl->state = INSTANCE_RUNNING;
 	pthread_mutex_unlock(&ctl->lock);
-	notify_main(ctl);
+	ctl_notify_main(ctl);
 	if (r < 0)
 		return fail(err, errlen, -ENOMEM, "cannot start the vCPU threads: %s", strerror(-r));
 	log_info("microVM started: %u vCPU(s), %llu MiB, kernel %s", ctl->cfg.vcpus,
@@ -286,6 +286,12 @@ static void run_job(struct controller *ctl, struct ctl_job *job)
 	case CTL_ACTION_RESUME:
 		run_state_change(ctl, job);
 		break;
+	case CTL_ACTION_SNAPSHOT: {
+		int r = ctl_snapshot_is_load(job->arg) ? ctl_snapshot_load(ctl, job->arg, msg, sizeof(msg))
+						       : ctl_snapshot_create(ctl, job->arg, msg, sizeof(msg));
+		job->done(job->opaque, r, r < 0 ? msg : NULL);
+		break;
+	}
 	}
 }
 
@@ -334,6 +340,8 @@ static void *worker_main(void *arg)
 			job->done(job->opaque, -ESHUTDOWN, "petrel is shutting down");
 		else
 			run_job(ctl, job);
+		if (job->action == CTL_ACTION_SNAPSHOT)
+			ctl_snapshot_request_free(job->arg);
 		free(job);
 		pthread_mutex_lock(&ctl->lock);
 	}
@@ -364,17 +372,24 @@ void ctl_stop_worker(struct controller *ctl)
 
 int ctl_submit(struct controller *ctl, enum ctl_action action, ctl_done_fn done, void *opaque)
 {
+	return ctl_submit_arg(ctl, action, NULL, done, opaque);
+}
+
+int ctl_submit_arg(struct controller *ctl, enum ctl_action action, void *arg, ctl_done_fn done,
+		   void *opaque)
+{
 	struct ctl_job *job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
 	job->action = action;
+	job->arg = arg;
 	job->done = done;
 	job->opaque = opaque;
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->shutting_down || !ctl->worker_started) {
 		pthread_mutex_unlock(&ctl->lock);
 		free(job);
-		return -ESHUTDOWN;
+		return -ESHUTDOWN; /* the caller still owns arg */
 	}
 	*ctl->jobs_tail = job;
 	ctl->jobs_tail = &job->next;

@@ -43,14 +43,18 @@ enum ctl_action {
 	CTL_ACTION_START,
 	CTL_ACTION_PAUSE,
 	CTL_ACTION_RESUME,
+	CTL_ACTION_SNAPSHOT, /* arg: struct snapshot_request (create or load) */
 };
 
 /* Called once per submitted action, on the worker thread: err is 0 or a negative errno
  * (-ENOMEM: internal error; anything else: the request was refused), msg says why. */
 typedef void (*ctl_done_fn)(void *opaque, int err, const char *msg);
 
+struct snapshot_request;
+
 struct ctl_job {
 	enum ctl_action action;
+	void *arg;               /* owned by the job (CTL_ACTION_SNAPSHOT) */
 	ctl_done_fn done;
 	void *opaque;
 	struct ctl_job *next;
@@ -105,6 +109,19 @@ void ctl_free(struct controller *ctl);
 int ctl_start_worker(struct controller *ctl);
 /* Queue work for the worker. 0 (done() will be called) or -ESHUTDOWN. */
 int ctl_submit(struct controller *ctl, enum ctl_action action, ctl_done_fn done, void *opaque);
+/* The same with an argument the job owns (freed after it ran, or if it cannot be queued). */
+int ctl_submit_arg(struct controller *ctl, enum ctl_action action, void *arg, ctl_done_fn done,
+		   void *opaque);
+/* Wake the main thread: the VM now runs (ctl->vm set). */
+void ctl_notify_main(struct controller *ctl);
+
+/* ctl_snapshot.c: PUT /snapshot/create and /snapshot/load bodies (strict, -EINVAL and why),
+ * and their work on the worker thread. */
+int ctl_snapshot_parse(json_t *body, bool load, struct snapshot_request **out, char *err, size_t errlen);
+void ctl_snapshot_request_free(struct snapshot_request *q);
+int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen);
+int ctl_snapshot_load(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen);
+bool ctl_snapshot_is_load(const struct snapshot_request *q);
 
 /* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main
  * for --config-file). 0, or -errno with the reason in err. */

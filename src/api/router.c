@@ -200,7 +200,14 @@ static void pending_done(void *opaque, int err, const char *msg)
 	free(p);
 }
 
+static enum api_result submit_arg(struct call *c, enum ctl_action action, void *arg);
+
 static enum api_result submit(struct call *c, enum ctl_action action)
+{
+	return submit_arg(c, action, NULL);
+}
+
+static enum api_result submit_arg(struct call *c, enum ctl_action action, void *arg)
 {
 	if (!c->done) {
 		api_response_fault(c->resp, 400, "this request cannot be served here");
@@ -212,9 +219,11 @@ static enum api_result submit(struct call *c, enum ctl_action action)
 		return API_DONE;
 	}
 	*p = (struct pending){ c->ctl, c->group, c->metric, c->done, c->opaque };
-	int r = ctl_submit(c->ctl, action, pending_done, p);
+	int r = ctl_submit_arg(c->ctl, action, arg, pending_done, p);
 	if (r < 0) {
 		free(p);
+		if (action == CTL_ACTION_SNAPSHOT)
+			ctl_snapshot_request_free(arg);
 		api_response_fault(c->resp, r == -ENOMEM ? 500 : 400, "%s",
 				   r == -ESHUTDOWN ? "petrel is shutting down" : strerror(-r));
 		return API_DONE;
@@ -292,6 +301,19 @@ static enum api_result patch_vm(struct call *c)
 	return submit(c, !strcmp(state, "Paused") ? CTL_ACTION_PAUSE : CTL_ACTION_RESUME);
 }
 
+static enum api_result put_snapshot(struct call *c, bool load)
+{
+	char msg[FAULT_MAX];
+	struct snapshot_request *q;
+	int r = ctl_snapshot_parse(c->body, load, &q, msg, sizeof(msg));
+	if (r < 0)
+		return from_result(c, r, msg);
+	return submit_arg(c, CTL_ACTION_SNAPSHOT, q);
+}
+
+static enum api_result put_snapshot_create(struct call *c) { return put_snapshot(c, false); }
+static enum api_result put_snapshot_load(struct call *c) { return put_snapshot(c, true); }
+
 static const struct route routes[] = {
 	{ "", "instance_info", get_instance_info, NULL, NULL, NULL, NULL },
 	{ "version", "vmm_version", get_version, NULL, NULL, NULL, NULL },
@@ -317,8 +339,8 @@ static const struct route routes[] = {
 	{ "balloon/hinting/stop", "balloon", NULL, NULL, NULL, "PATCH", "balloon devices are not supported yet" },
 	{ "mmds", "mmds", NULL, NULL, NULL, "GET PUT PATCH", "MMDS (the microVM metadata service) is not supported yet" },
 	{ "mmds/config", "mmds", NULL, NULL, NULL, "PUT", "MMDS (the microVM metadata service) is not supported yet" },
-	{ "snapshot/create", "snapshot", NULL, NULL, NULL, "PUT", "snapshots are not supported yet" },
-	{ "snapshot/load", "snapshot", NULL, NULL, NULL, "PUT", "snapshots are not supported yet" },
+	{ "snapshot/create", "snapshot", NULL, put_snapshot_create, NULL, NULL, NULL },
+	{ "snapshot/load", "snapshot", NULL, put_snapshot_load, NULL, NULL, NULL },
 	{ "pmem/*", "pmem", NULL, NULL, NULL, "PUT PATCH", "pmem devices are not supported yet" },
 	{ "hotplug/memory", "hotplug_memory", NULL, NULL, NULL, "GET PUT PATCH", "memory hotplug is not supported yet" },
 };

@@ -1,5 +1,6 @@
 /* `petrel run`: boot one VM from command-line options and/or a Firecracker-format JSON file. */
 #include "cli/cli.h"
+#include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -15,6 +16,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
+	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME,
 };
 
 static const struct option options[] = {
@@ -38,6 +40,9 @@ static const struct option options[] = {
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "virtio-mmio-cmdline", no_argument, NULL, OPT_VIRTIO_MMIO_CMDLINE },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "mem-file", required_argument, NULL, OPT_MEM_FILE },
+	{ "clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -46,6 +51,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: petrel run --kernel PATH [--initrd PATH] [--cmdline STR] [--cpus N] [--mem MIB]\n"
 		"       petrel run --config vm.json [options to override it]\n"
+		"       petrel run --restore STATE --mem-file MEM [--clock-realtime] [--stats] [--level L]\n"
 		"\n"
 		"  --kernel PATH        bzImage or ELF vmlinux with a PVH note\n"
 		"  --initrd PATH        initial ramdisk\n"
@@ -241,11 +247,61 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg)
 	return 0;
 }
 
+/* --restore: the machine comes from the snapshot; only a few options make sense with it. */
+static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, bool *stats, bool *found)
+{
+	*found = false;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--restore") || !strncmp(argv[i], "--restore=", 10))
+			*found = true;
+	if (!*found)
+		return 0;
+	optind = 1;
+	opterr = 0;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_RESTORE: o->state_path = optarg; break;
+		case OPT_MEM_FILE: o->mem_path = optarg; break;
+		case OPT_CLOCK_REALTIME: o->clock_realtime = true; break;
+		case OPT_STATS: *stats = true; break;
+		case OPT_LEVEL:
+			if (apply_option(NULL, opt, optarg) < 0)
+				return -EINVAL;
+			break;
+		default:
+			log_error("'%s' does not go with --restore: the machine comes from the snapshot",
+				  argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (!o->mem_path) {
+		log_error("--restore needs --mem-file (the snapshot's memory file)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int cli_run(int argc, char **argv)
 {
 	struct vm_config cfg;
-	vm_config_init(&cfg);
-	int r = parse_args(argc, argv, &cfg);
+	struct snapshot_load_opts ro = { 0 };
+	bool restore, stats = false;
+	if (restore_args(argc, argv, &ro, &stats, &restore) < 0)
+		return 2;
+	char err[512];
+	int r;
+	if (restore) {
+		r = snapshot_read_config(&ro, &cfg, err, sizeof(err));
+		if (r < 0) {
+			log_error("%s: %s", ro.state_path, err);
+			return 2;
+		}
+		cfg.stats = stats;
+	} else {
+		vm_config_init(&cfg);
+		r = parse_args(argc, argv, &cfg);
+	}
 	if (r != 0) {
 		vm_config_free(&cfg);
 		return r > 0 ? 0 : 2;
@@ -256,7 +312,10 @@ int cli_run(int argc, char **argv)
 
 	static struct vm vm; /* large (vCPU array); one per process */
 	int status;
-	if (vm_create(&vm, &cfg, STDOUT_FILENO) < 0) {
+	if (restore && snapshot_load(&vm, &cfg, &ro, STDOUT_FILENO, err, sizeof(err)) < 0) {
+		log_error("%s: %s", ro.state_path, err);
+		status = 1;
+	} else if (!restore && vm_create(&vm, &cfg, STDOUT_FILENO) < 0) {
 		status = 1;
 	} else if (vm_start(&vm) < 0) {
 		status = vm_join(&vm);

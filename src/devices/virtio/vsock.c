@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
@@ -174,6 +175,22 @@ static void vsock_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data,
 	uint8_t cfg[VIRTIO_VSOCK_CONFIG_LEN];
 	memcpy(cfg, &v->st.guest_cid, 8);
 	memcpy(data, cfg + off, len);
+}
+
+void virtio_vsock_transport_reset(struct virtio_vsock *v)
+{
+	struct virtio_dev *d = &v->vdev;
+	pthread_mutex_lock(&d->lock);
+	struct virtq_chain *c = malloc(sizeof(*c));
+	if (c && virtio_is_running(d) && virtq_is_enabled(&d->vq[VIRTIO_VSOCK_EVQ]) &&
+	    virtio_queue_pop(d, VIRTIO_VSOCK_EVQ, c) > 0) {
+		uint8_t ev[4] = { 0 }; /* le32 id: VIRTIO_VSOCK_EVENT_TRANSPORT_RESET */
+		size_t n = virtq_chain_write(c, 0, ev, sizeof(ev));
+		virtq_push(&d->vq[VIRTIO_VSOCK_EVQ], c->head, (uint32_t)n);
+		virtio_queue_interrupt(d, VIRTIO_VSOCK_EVQ);
+	}
+	free(c);
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void vsock_reset(struct virtio_dev *d)

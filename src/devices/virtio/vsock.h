@@ -40,6 +40,9 @@ struct virtio_vsock {
 	struct virtio_vsock_stats stats;
 };
 
+/* After a restore: the host-side connections are gone; tell the driver so it drops its own
+ * (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue) and re-reads the guest CID. */
+void virtio_vsock_transport_reset(struct virtio_vsock *v);
 int virtio_vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg,
 			const struct guest_mem *mem, struct io_thread *io);
 

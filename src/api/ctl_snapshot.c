@@ -1,0 +1,269 @@
+/* PUT /snapshot/create and PUT /snapshot/load: the bodies (Firecracker's SnapshotCreateParams
+ * and SnapshotLoadParams, checked strictly) and their work on the controller's worker. */
+#include "api/controller.h"
+#include "snapshot/snapshot.h"
+#include "util/json_util.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct snapshot_request {
+	bool load;
+	/* create */
+	char *state_path, *mem_path;
+	bool diff;
+	/* load */
+	bool uffd, resume, track_dirty, clock_realtime;
+	char *net_iface[SNAP_MAX_NET_OVERRIDES], *net_dev[SNAP_MAX_NET_OVERRIDES];
+	unsigned nnet;
+	char *vsock_uds;
+};
+
+void ctl_snapshot_request_free(struct snapshot_request *q)
+{
+	if (!q)
+		return;
+	free(q->state_path);
+	free(q->mem_path);
+	for (unsigned i = 0; i < q->nnet; i++) {
+		free(q->net_iface[i]);
+		free(q->net_dev[i]);
+	}
+	free(q->vsock_uds);
+	free(q);
+}
+
+static int str(json_t *o, const char *where, const char *key, bool required, char **out, char *err,
+	       size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v || json_is_null(v))
+		return required ? json_set_err(err, errlen, "%s%s: missing required field", where, key) : 0;
+	if (!json_is_string(v) || !json_string_length(v) ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return json_set_err(err, errlen, "%s%s: expected a non-empty string", where, key);
+	*out = strdup(json_string_value(v));
+	return *out ? 0 : json_oom(err, errlen);
+}
+
+static int boolean(json_t *o, const char *key, bool *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return json_set_err(err, errlen, "%s: expected a boolean", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int parse_create(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "snapshot_path", "mem_file_path", "snapshot_type",
+					    "version", NULL };
+	int r;
+	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
+	    (r = str(b, "", "snapshot_path", true, &q->state_path, err, errlen)) < 0 ||
+	    (r = str(b, "", "mem_file_path", true, &q->mem_path, err, errlen)) < 0)
+		return r;
+	json_t *t = json_object_get(b, "snapshot_type");
+	if (t && !json_is_null(t)) {
+		const char *s = json_string_value(t);
+		if (!s || (strcmp(s, "Full") && strcmp(s, "Diff")))
+			return json_set_err(err, errlen, "snapshot_type: expected \"Full\" or \"Diff\"");
+		q->diff = !strcmp(s, "Diff");
+	}
+	if (q->diff)
+		return json_set_err(err, errlen, "snapshot_type: Diff snapshots are not supported yet");
+	return 0;
+}
+
+static int parse_overrides(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
+{
+	json_t *arr = json_object_get(b, "network_overrides");
+	if (arr && !json_is_null(arr)) {
+		if (!json_is_array(arr) || json_array_size(arr) > SNAP_MAX_NET_OVERRIDES)
+			return json_set_err(err, errlen, "network_overrides: expected an array of at most %d",
+					    SNAP_MAX_NET_OVERRIDES);
+		static const char *const keys[] = { "iface_id", "host_dev_name", NULL };
+		size_t i;
+		json_t *el;
+		json_array_foreach(arr, i, el) {
+			int r;
+			if (!json_is_object(el))
+				return json_set_err(err, errlen, "network_overrides[%zu]: expected an object", i);
+			if ((r = json_check_keys(el, "network_overrides[]", keys, err, errlen)) < 0 ||
+			    (r = str(el, "network_overrides[].", "iface_id", true, &q->net_iface[q->nnet], err, errlen)) < 0 ||
+			    (r = str(el, "network_overrides[].", "host_dev_name", true, &q->net_dev[q->nnet++], err, errlen)) < 0)
+				return r;
+		}
+	}
+	json_t *vs = json_object_get(b, "vsock_override");
+	if (vs && !json_is_null(vs)) {
+		static const char *const keys[] = { "uds_path", NULL };
+		int r;
+		if (!json_is_object(vs))
+			return json_set_err(err, errlen, "vsock_override: expected an object");
+		if ((r = json_check_keys(vs, "vsock_override", keys, err, errlen)) < 0 ||
+		    (r = str(vs, "vsock_override.", "uds_path", true, &q->vsock_uds, err, errlen)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "snapshot_path", "mem_file_path", "mem_backend",
+					    "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
+					    "network_overrides", "vsock_override", "clock_realtime",
+					    "huge_pages", NULL };
+	int r;
+	bool diff_old = false;
+	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
+	    (r = str(b, "", "snapshot_path", true, &q->state_path, err, errlen)) < 0 ||
+	    (r = boolean(b, "enable_diff_snapshots", &diff_old, err, errlen)) < 0 ||
+	    (r = boolean(b, "track_dirty_pages", &q->track_dirty, err, errlen)) < 0 ||
+	    (r = boolean(b, "resume_vm", &q->resume, err, errlen)) < 0 ||
+	    (r = boolean(b, "clock_realtime", &q->clock_realtime, err, errlen)) < 0)
+		return r;
+	q->track_dirty |= diff_old;
+	json_t *mb = json_object_get(b, "mem_backend"), *mf = json_object_get(b, "mem_file_path");
+	if (!mb == !mf)
+		return json_set_err(err, errlen, "exactly one of mem_backend and mem_file_path must be given");
+	if (mf) {
+		if ((r = str(b, "", "mem_file_path", true, &q->mem_path, err, errlen)) < 0)
+			return r;
+	} else {
+		static const char *const mkeys[] = { "backend_type", "backend_path", NULL };
+		if (!json_is_object(mb))
+			return json_set_err(err, errlen, "mem_backend: expected an object");
+		if ((r = json_check_keys(mb, "mem_backend", mkeys, err, errlen)) < 0 ||
+		    (r = str(mb, "mem_backend.", "backend_path", true, &q->mem_path, err, errlen)) < 0)
+			return r;
+		const char *t = json_string_value(json_object_get(mb, "backend_type"));
+		if (!t || (strcmp(t, "File") && strcmp(t, "Uffd")))
+			return json_set_err(err, errlen, "mem_backend.backend_type: expected \"File\" or \"Uffd\"");
+		q->uffd = !strcmp(t, "Uffd");
+		if (q->uffd)
+			return json_set_err(err, errlen, "mem_backend.backend_type: Uffd is not supported yet");
+	}
+	json_t *hp = json_object_get(b, "huge_pages");
+	if (hp && !json_is_null(hp)) {
+		const char *s = json_string_value(hp);
+		if (!s || (strcmp(s, "None") && strcmp(s, "Snapshot")))
+			return json_set_err(err, errlen, "huge_pages: only \"None\" and \"Snapshot\" are supported");
+	}
+	return parse_overrides(b, q, err, errlen);
+}
+
+int ctl_snapshot_parse(json_t *body, bool load, struct snapshot_request **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!json_is_object(body))
+		return json_set_err(err, errlen, "expected a JSON object");
+	struct snapshot_request *q = calloc(1, sizeof(*q));
+	if (!q)
+		return json_oom(err, errlen);
+	q->load = load;
+	int r = load ? parse_load(body, q, err, errlen) : parse_create(body, q, err, errlen);
+	if (r < 0) {
+		ctl_snapshot_request_free(q);
+		return r;
+	}
+	*out = q;
+	return 0;
+}
+
+bool ctl_snapshot_is_load(const struct snapshot_request *q)
+{
+	return q->load;
+}
+
+/* ---- on the worker ---- */
+
+int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ctl->lock);
+	struct vm *vm = ctl->vm;
+	bool paused = ctl->state == INSTANCE_PAUSED;
+	pthread_mutex_unlock(&ctl->lock);
+	if (!vm || !paused) {
+		snprintf(err, errlen, "the microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot");
+		return -EINVAL;
+	}
+	struct snapshot_create_opts o = { .state_path = q->state_path, .mem_path = q->mem_path };
+	int r = snapshot_create(vm, &o, err, errlen);
+	if (r == 0)
+		log_info("snapshot written: %s, %s", q->state_path, q->mem_path);
+	return r;
+}
+
+int ctl_snapshot_load(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ctl->lock);
+	int r = 0;
+	if (ctl->state != INSTANCE_NOT_STARTED)
+		r = json_set_err(err, errlen, "a snapshot can only be loaded into a microVM that was not started");
+	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.nnets || ctl->cfg.has_vsock ||
+		 ctl->cfg.has_entropy)
+		r = json_set_err(err, errlen, "loading a snapshot is not allowed after configuring "
+				 "boot-specific resources (the snapshot brings its own)");
+	if (r == 0)
+		ctl->state = INSTANCE_STARTING;
+	int out_fd = ctl->serial_fd >= 0 ? ctl->serial_fd : STDOUT_FILENO;
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0)
+		return r;
+
+	struct snapshot_load_opts o = { .state_path = q->state_path, .mem_path = q->mem_path,
+					.track_dirty_pages = q->track_dirty,
+					.clock_realtime = q->clock_realtime, .vsock_uds_path = q->vsock_uds,
+					.nnet = q->nnet };
+	for (unsigned i = 0; i < q->nnet; i++)
+		o.net[i] = (struct snapshot_net_override){ q->net_iface[i], q->net_dev[i] };
+	struct vm_config cfg;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	r = vm ? snapshot_read_config(&o, &cfg, err, errlen) : json_oom(err, errlen);
+	bool have_cfg = vm && r == 0;
+	if (r == 0) {
+		/* GET /vm/config describes the restored VM from here on. */
+		cfg.stats = ctl->cfg.stats;
+		vm_config_free(&ctl->cfg);
+		ctl->cfg = cfg;
+		have_cfg = false;
+		r = snapshot_load(vm, &ctl->cfg, &o, out_fd, err, errlen);
+	}
+	if (have_cfg)
+		vm_config_free(&cfg);
+	if (r < 0) {
+		free(vm);
+		pthread_mutex_lock(&ctl->lock);
+		if (!have_cfg && vm) { /* the snapshot's definition went in: a later load starts afresh */
+			bool stats = ctl->cfg.stats;
+			vm_config_free(&ctl->cfg);
+			vm_config_init(&ctl->cfg);
+			ctl->cfg.stats = stats;
+		}
+		ctl->state = INSTANCE_NOT_STARTED;
+		pthread_mutex_unlock(&ctl->lock);
+		return r;
+	}
+	/* Paused unless resume_vm: the vCPUs park before their first KVM_RUN. */
+	vm->pause_requested = !q->resume;
+	r = vm_start(vm);
+	if (r == 0 && !q->resume)
+		r = vm_pause(vm);
+	pthread_mutex_lock(&ctl->lock);
+	ctl->vm = vm;
+	ctl->state = q->resume ? INSTANCE_RUNNING : INSTANCE_PAUSED;
+	pthread_mutex_unlock(&ctl->lock);
+	ctl_notify_main(ctl);
+	if (r < 0)
+		return json_set_err(err, errlen, "cannot start the restored microVM: %s", strerror(-r));
+	log_info("microVM restored from %s (%s)", q->state_path, q->resume ? "running" : "paused");
+	return 0;
+}

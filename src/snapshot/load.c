@@ -1,0 +1,348 @@
+/* Loading a snapshot into a new VM: check everything, build the machine, load every state. */
+#include "snapshot/snapshot.h"
+#include "arch/x86/cpu_state.h"
+#include "snapshot/sections.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+struct loaded {
+	uint8_t *buf;
+	size_t len;
+	struct snap_reader r;
+	struct snap_vm vm;
+};
+
+static int open_state(const char *path, struct loaded *l, char *err, size_t errlen)
+{
+	memset(l, 0, sizeof(*l));
+	int e = snap_read_file(path, &l->buf, &l->len, err, errlen);
+	if (e < 0)
+		return e;
+	if ((e = snap_open(&l->r, l->buf, l->len, err, errlen)) < 0 ||
+	    (e = snap_get(&l->r, SEC_VM, 0, SEC_VERSION, &l->vm, sizeof(l->vm), err, errlen)) < 0) {
+		if (e == -ENOENT)
+			snprintf(err, errlen, "%s: not a VM snapshot (no VM section)", path);
+		free(l->buf);
+		l->buf = NULL;
+		return e == -ENOENT ? -EINVAL : e;
+	}
+	return 0;
+}
+
+/* A JSON text section, parsed (NULL and a message if absent or not JSON). */
+static json_t *json_of(struct snap_reader *r, uint32_t id, char *err, size_t errlen)
+{
+	uint32_t version;
+	const void *p;
+	uint64_t len;
+	if (snap_find(r, id, 0, &version, &p, &len) < 0 || version != SEC_VERSION) {
+		char name[5];
+		snap_id_name(id, name);
+		snprintf(err, errlen, "snapshot lacks its '%s' section (or has another version of it)", name);
+		return NULL;
+	}
+	json_error_t je;
+	json_t *o = json_loadb(p, (size_t)len, JSON_REJECT_DUPLICATES, &je);
+	if (!o)
+		snprintf(err, errlen, "snapshot's VM definition is not valid JSON: %s", je.text);
+	return o;
+}
+
+static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config *cfg, char *err,
+			   size_t errlen)
+{
+	for (unsigned i = 0; i < o->nnet; i++) {
+		unsigned k;
+		for (k = 0; k < cfg->nnets; k++)
+			if (strcmp(cfg->nets[k].iface_id, o->net[i].iface_id) == 0)
+				break;
+		if (k == cfg->nnets) {
+			snprintf(err, errlen, "network_overrides: the snapshot has no interface '%s'",
+				 o->net[i].iface_id);
+			return -EINVAL;
+		}
+		char *dev = strdup(o->net[i].host_dev_name);
+		if (!dev)
+			return -ENOMEM;
+		free(cfg->nets[k].host_dev_name);
+		cfg->nets[k].host_dev_name = dev;
+	}
+	if (o->vsock_uds_path) {
+		if (!cfg->has_vsock) {
+			snprintf(err, errlen, "vsock_override: the snapshot has no vsock device");
+			return -EINVAL;
+		}
+		char *p = strdup(o->vsock_uds_path);
+		if (!p)
+			return -ENOMEM;
+		free(cfg->vsock.uds_path);
+		cfg->vsock.uds_path = p;
+	}
+	cfg->track_dirty_pages = o->track_dirty_pages;
+	return 0;
+}
+
+int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *cfg, char *err,
+			 size_t errlen)
+{
+	vm_config_init(cfg);
+	struct loaded l;
+	int e = open_state(o->state_path, &l, err, errlen);
+	if (e < 0)
+		return e;
+	json_t *conf = json_of(&l.r, SEC_CONF, err, errlen), *extn = NULL;
+	char *text = conf ? json_dumps(conf, JSON_COMPACT) : NULL;
+	e = !conf ? -EINVAL : !text ? -ENOMEM : vm_config_parse_json(text, cfg, err, errlen);
+	if (!e)
+		e = (extn = json_of(&l.r, SEC_EXTN, err, errlen)) ? 0 : -EINVAL;
+	if (!e)
+		e = vm_config_extensions_from_json(extn, cfg, err, errlen);
+	if (!e)
+		e = apply_overrides(o, cfg, err, errlen);
+	if (!e)
+		e = vm_config_validate(cfg, err, errlen);
+	if (!e && cfg->vcpus != l.vm.nvcpus) {
+		snprintf(err, errlen, "snapshot records %u vCPUs and a definition with %u", l.vm.nvcpus, cfg->vcpus);
+		e = -EINVAL;
+	}
+	free(text);
+	json_decref(conf);
+	json_decref(extn);
+	free(l.buf);
+	if (e < 0)
+		vm_config_free(cfg);
+	return e;
+}
+
+static int open_mem(const char *path, const struct snap_vm *sv, const struct snap_mem *sm, char *err,
+		    size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	uint8_t id[16];
+	ssize_t n = fgetxattr(fd, SNAP_XATTR, id, sizeof(id));
+	int e = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < sm->total) {
+		snprintf(err, errlen, "memory file %s: not a regular file of at least %llu bytes", path,
+			 (unsigned long long)sm->total);
+		e = -EINVAL;
+	} else if (n == (ssize_t)sizeof(id) && memcmp(id, sv->id, sizeof(id)) != 0) {
+		snprintf(err, errlen, "memory file %s belongs to another snapshot than its state file", path);
+		e = -EINVAL;
+	}
+	if (e) {
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static int check_layout(const struct vm *vm, const struct snap_mem *sm, char *err, size_t errlen)
+{
+	bool same = sm->nregions == vm->mem.nregions && sm->total == vm->mem.total;
+	for (unsigned r = 0; same && r < sm->nregions; r++)
+		same = sm->r[r].gpa == vm->mem.regions[r].gpa && sm->r[r].size == vm->mem.regions[r].size &&
+		       sm->r[r].file_off == vm->mem.regions[r].file_off;
+	if (!same)
+		snprintf(err, errlen, "snapshot's memory layout does not match its machine definition");
+	return same ? 0 : -EINVAL;
+}
+
+/* Fixed-size sections into caller storage. */
+#define GET(r, id, inst, out) snap_get((r), (id), (inst), SEC_VERSION, (out), sizeof(*(out)), err, errlen)
+
+static int load_cpus(struct vm *vm, struct snap_reader *r, char *err, size_t errlen)
+{
+	struct cpu_state *cs = malloc(sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	int e = 0;
+	for (unsigned i = 0; !e && i < vm->nvcpus; i++) {
+		e = GET(r, SEC_CPU, i, cs);
+		if (!e)
+			e = cpu_state_set(vm->vcpus[i].fd, cs, err, errlen);
+	}
+	free(cs);
+	return e;
+}
+
+static int load_legacy(struct vm *vm, struct snap_reader *r, char *err, size_t errlen)
+{
+	struct serial_state ser;
+	struct i8042_state kbd;
+	struct rtc_state rtc;
+	struct acpi_pm_state pm;
+	uint32_t latch;
+	int e;
+	if ((e = GET(r, SEC_SERIAL, 0, &ser)) < 0 || (e = GET(r, SEC_I8042, 0, &kbd)) < 0 ||
+	    (e = GET(r, SEC_RTC, 0, &rtc)) < 0 || (e = GET(r, SEC_ACPI, 0, &pm)) < 0 ||
+	    (e = GET(r, SEC_PCIBUS, 0, &latch)) < 0)
+		return e;
+	if ((e = serial_restore(&vm->serial, &ser, err, errlen)) < 0 ||
+	    (e = i8042_restore(&vm->i8042, &kbd, err, errlen)) < 0 ||
+	    (e = rtc_restore(&vm->rtc, &rtc, err, errlen)) < 0)
+		return e;
+	acpi_pm_restore(&vm->pm, &pm);
+	pci_bus_set_cfg_addr(&vm->devs.pci, latch);
+	return 0;
+}
+
+static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, char *err, size_t errlen)
+{
+	int e = 0;
+	switch (v->vdev->device_id) {
+	case VIRTIO_ID_BLOCK: {
+		struct virtio_blk *b = v->dev;
+		struct blk_state bs;
+		if ((e = GET(r, SEC_BLK, i, &bs)) < 0)
+			return e;
+		if (bs.capacity != b->st.capacity || bs.read_only != b->st.read_only ||
+		    memcmp(bs.id, b->st.id, sizeof(bs.id)) != 0) {
+			snprintf(err, errlen, "%s: the disk has %llu sectors now, %llu when the snapshot was taken "
+				 "(or another id or read-only setting)", v->vdev->name,
+				 (unsigned long long)b->st.capacity, (unsigned long long)bs.capacity);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	case VIRTIO_ID_NET: {
+		struct virtio_net *n = v->dev;
+		struct net_state ns;
+		if ((e = GET(r, SEC_NET, i, &ns)) < 0)
+			return e;
+		if (ns.has_mac != n->st.has_mac || ns.mtu != n->st.mtu ||
+		    (ns.has_mac && memcmp(ns.mac, n->st.mac, 6) != 0)) {
+			snprintf(err, errlen, "%s: MAC address or MTU differ from the snapshot's", v->vdev->name);
+			return -EINVAL;
+		}
+		n->st.status = ns.status;
+		return 0;
+	}
+	case VIRTIO_ID_VSOCK: {
+		struct virtio_vsock *s = v->dev;
+		struct vsock_state vs;
+		if ((e = GET(r, SEC_VSOCK, i, &vs)) < 0)
+			return e;
+		if (vs.guest_cid != s->st.guest_cid) {
+			snprintf(err, errlen, "%s: guest CID %llu differs from the snapshot's %llu", v->vdev->name,
+				 (unsigned long long)s->st.guest_cid, (unsigned long long)vs.guest_cid);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+static int load_virtio(struct vm *vm, struct snap_reader *r, const struct snap_vm *sv, char *err, size_t errlen)
+{
+	struct vm_devices *vd = &vm->devs;
+	if (sv->nvirtio != vd->nvirtio) {
+		snprintf(err, errlen, "snapshot has %u virtio devices, its definition builds %u", sv->nvirtio,
+			 vd->nvirtio);
+		return -EINVAL;
+	}
+	struct snap_virtio *s = malloc(sizeof(*s));
+	struct snap_vpci *p = malloc(sizeof(*p));
+	int e = !s || !p ? -ENOMEM : 0;
+	for (unsigned i = 0; !e && i < vd->nvirtio; i++) {
+		struct vm_virtio *v = &vd->virtio[i];
+		if ((e = GET(r, SEC_VIRTIO, i, s)) < 0)
+			break;
+		if (s->device_id != v->vdev->device_id || s->mmio != v->mmio) {
+			snprintf(err, errlen, "%s: the snapshot has virtio device %u (%s) in its place",
+				 v->vdev->name, s->device_id, s->mmio ? "MMIO" : "PCI");
+			e = -EINVAL;
+			break;
+		}
+		if ((e = load_device(v, i, r, err, errlen)) < 0 ||
+		    (!v->mmio && (e = GET(r, SEC_VPCI, i, p)) < 0) ||
+		    (e = virtio_restore(v->vdev, &s->st, s->host_features, err, errlen)) < 0)
+			break;
+		if (v->mmio)
+			virtio_mmio_restore(&v->tr.mmio);
+		else
+			e = virtio_pci_restore(&v->tr.pci, &p->cfg, &p->msix, err, errlen);
+		if (!e && v->vdev->device_id == VIRTIO_ID_VSOCK)
+			virtio_vsock_transport_reset(v->dev);
+	}
+	free(s);
+	free(p);
+	return e;
+}
+
+static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_vm *sv,
+		       const struct snapshot_load_opts *o, char *err, size_t errlen)
+{
+	struct vm_kvm_state ks;
+	int e;
+	if ((e = GET(r, SEC_KVM, 0, &ks)) < 0 ||
+	    (e = vm_kvm_state_set(vm->kvm.vm_fd, &ks, o->clock_realtime, err, errlen)) < 0 ||
+	    (e = load_cpus(vm, r, err, errlen)) < 0 || (e = load_legacy(vm, r, err, errlen)) < 0 ||
+	    (e = load_virtio(vm, r, sv, err, errlen)) < 0)
+		return e;
+	struct snap_pvm sp;
+	e = GET(r, SEC_PVM, 0, &sp);
+	if (e == -ENOENT)
+		return 0; /* taken without the PVM workarounds */
+	if (e < 0)
+		return e;
+	struct pvm_syscall *ps = &vm->pvm_syscall;
+	pthread_mutex_lock(&ps->lock);
+	ps->lstar = sp.lstar;
+	ps->shim = sp.shim;
+	ps->shim_gpa = sp.shim_gpa;
+	ps->orig_pf = sp.orig_pf;
+	ps->installed = sp.installed && guest_mem_ptr(&vm->mem, sp.shim_gpa, PVM_SHIM_SIZE);
+	pthread_mutex_unlock(&ps->lock);
+	return 0;
+}
+
+int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snapshot_load_opts *o,
+		  int console_out_fd, char *err, size_t errlen)
+{
+	uint64_t t0 = now_ns();
+	struct loaded l;
+	int e = open_state(o->state_path, &l, err, errlen);
+	if (e < 0)
+		return e;
+	struct snap_mem sm;
+	if ((e = GET(&l.r, SEC_MEM, 0, &sm)) < 0) {
+		free(l.buf);
+		return e;
+	}
+	int fd = open_mem(o->mem_path, &l.vm, &sm, err, errlen);
+	if (fd < 0) {
+		free(l.buf);
+		return fd;
+	}
+	e = vm_create_restored(vm, cfg, console_out_fd, fd);
+	close(fd); /* the mappings keep the file */
+	if (e < 0)
+		snprintf(err, errlen, "cannot build the snapshot's machine: %s", strerror(-e));
+	if (!e && (e = check_layout(vm, &sm, err, errlen)) == 0)
+		e = load_states(vm, &l.r, &l.vm, o, err, errlen);
+	free(l.buf);
+	if (e < 0) {
+		vm_destroy(vm);
+		return e;
+	}
+	log_info("snapshot: loaded %s in %.2f ms", o->state_path, (double)(now_ns() - t0) / 1e6);
+	return 0;
+}

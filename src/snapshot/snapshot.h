@@ -1,0 +1,49 @@
+/* Snapshots of a whole VM: its state file (every component's *_state, in the sectioned format
+ * of format.h) and its memory file (guest RAM, region after region, zero pages left as holes).
+ * Live migration and replication carry the same sections. */
+#ifndef PETREL_SNAPSHOT_SNAPSHOT_H
+#define PETREL_SNAPSHOT_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+struct vm_config;
+
+#define SNAP_MAX_NET_OVERRIDES 16
+
+struct snapshot_create_opts {
+	const char *state_path;
+	const char *mem_path;     /* NULL: state only */
+};
+
+struct snapshot_net_override {
+	const char *iface_id, *host_dev_name;
+};
+
+struct snapshot_load_opts {
+	const char *state_path;
+	const char *mem_path;
+	bool track_dirty_pages;
+	bool clock_realtime;
+	struct snapshot_net_override net[SNAP_MAX_NET_OVERRIDES];
+	unsigned nnet;
+	const char *vsock_uds_path;   /* NULL: keep the saved one */
+};
+
+/* Write the snapshot of a paused VM (vm_pause done: vCPUs parked, devices quiesced). Files go
+ * to temporary names first and replace the targets only when complete. */
+int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *err, size_t errlen);
+
+/* Read and check a state file, and give the VM definition it records (with the load options'
+ * overrides applied) in *cfg (initialised here; vm_config_free it). Nothing is created. */
+int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *cfg, char *err,
+			 size_t errlen);
+/* Build the VM the snapshot describes into *vm (cfg from snapshot_read_config, which must stay
+ * alive with the VM) and load every state; the caller starts it with vm_start. On failure the
+ * VM is destroyed: no half-restored guest remains. */
+int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snapshot_load_opts *o,
+		  int console_out_fd, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Snapshots through Firecracker's API with ring-3 test guests (tests/guests): pause, create,
+load into a fresh petrel, and the guest goes on where it was."""
+import os
+import re
+import subprocess
+
+import pytest
+
+import apilib
+
+PETREL = apilib.petrel_bin()
+
+
+def start(api, name, args="", vcpus=1, mem=128):
+    img = str(apilib.guest(name))
+    assert api.put("/boot-source", {"kernel_image_path": img, "boot_args": args}).status == 204
+    assert api.put("/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem}).status == 204
+    r = api.put("/actions", {"action_type": "InstanceStart"})
+    assert r.status == 204, r
+
+
+def counts(p):
+    return [int(n) for n in p.lines(r"^count=(\d+)$")]
+
+
+def snapshot(api, workdir, name="snap"):
+    assert api.patch("/vm", {"state": "Paused"}).status == 204
+    state, mem = workdir / f"{name}.state", workdir / f"{name}.mem"
+    r = api.put("/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(state),
+                                     "mem_file_path": str(mem)})
+    assert r.status == 204, r
+    return state, mem
+
+
+def test_counter_resumes_with_its_count_after_load(petrel, api, workdir):
+    start(api, "counter", "every=1048576", vcpus=2)
+    petrel.expect(r"^count=3$")
+    state, mem = snapshot(api, workdir)
+    last = max(counts(petrel))
+    assert state.stat().st_size > 0 and mem.stat().st_size == 128 << 20
+    # The memory file is sparse: far fewer blocks than 128 MiB.
+    assert mem.stat().st_blocks * 512 < 64 << 20, mem.stat()
+    petrel.close()
+
+    d2 = workdir / "second"
+    d2.mkdir()
+    p2 = apilib.Petrel(d2)
+    try:
+        api2 = p2.client()
+        r = api2.put("/snapshot/load", {"snapshot_path": str(state),
+                                        "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
+                                        "resume_vm": True})
+        assert r.status == 204, f"{r}\n{p2.describe()}"
+        assert api2.get("/").json["state"] == "Running"
+        cfg = api2.get("/vm/config").json
+        assert cfg["machine-config"]["vcpu_count"] == 2 and cfg["machine-config"]["mem_size_mib"] == 128
+        p2.expect(rf"^count={last + 2}$")
+        got = counts(p2)
+        # The count went on from where it was: the first line after the restore is the next one.
+        assert got[0] == last + 1, got
+    finally:
+        p2.close()
+
+
+def test_load_paused_then_resume(petrel, api, workdir):
+    start(api, "counter", "every=1048576")
+    petrel.expect(r"^count=2$")
+    state, mem = snapshot(api, workdir)
+    last = max(counts(petrel))
+    petrel.close()
+    d2 = workdir / "second"
+    d2.mkdir()
+    p2 = apilib.Petrel(d2)
+    try:
+        api2 = p2.client()
+        r = api2.put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem)})
+        assert r.status == 204, f"{r}\n{p2.describe()}"
+        assert api2.get("/").json["state"] == "Paused"
+        assert not counts(p2)
+        assert api2.patch("/vm", {"state": "Resumed"}).status == 204
+        p2.expect(rf"^count={last + 1}$")
+    finally:
+        p2.close()
+
+
+def test_create_needs_a_paused_vm(petrel, api, workdir):
+    start(api, "counter")
+    petrel.expect(r"^count=1$")
+    r = api.put("/snapshot/create", {"snapshot_path": str(workdir / "s"), "mem_file_path": str(workdir / "m")})
+    assert r.status == 400 and "paused" in r.fault, r
+
+
+def test_corrupt_truncated_and_foreign_files_are_refused(petrel, api, workdir):
+    start(api, "counter", "every=1048576")
+    petrel.expect(r"^count=1$")
+    state, mem = snapshot(api, workdir)
+    petrel.close()
+    good = state.read_bytes()
+    cases = {
+        "truncated": good[: len(good) // 2],
+        "flipped": good[:100] + bytes([good[100] ^ 0x40]) + good[101:],
+        "newer-version": good[:8] + (99).to_bytes(4, "little") + good[12:],
+        "not-a-snapshot": b"hello, world\n" * 10,
+        "empty": b"",
+    }
+    for name, data in cases.items():
+        bad = workdir / f"bad-{name}"
+        bad.write_bytes(data)
+        d = workdir / f"p-{name}"
+        d.mkdir()
+        p = apilib.Petrel(d)
+        try:
+            r = p.client().put("/snapshot/load", {"snapshot_path": str(bad), "mem_file_path": str(mem)})
+            assert r.status == 400 and r.fault, (name, r)
+            # petrel is still there, not started, and can still load the good snapshot
+            assert p.client().get("/").json["state"] == "Not started", name
+            r = p.client().put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem),
+                                                  "resume_vm": True})
+            assert r.status == 204, (name, r, p.describe())
+            p.expect(r"^count=2$")
+        finally:
+            p.close()
+
+
+def test_cli_restore(petrel, api, workdir):
+    start(api, "counter", "every=1048576")
+    petrel.expect(r"^count=2$")
+    state, mem = snapshot(api, workdir)
+    last = max(counts(petrel))
+    petrel.close()
+    p = subprocess.Popen([str(PETREL), "run", "--restore", str(state), "--mem-file", str(mem)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        out = b""
+        while f"count={last + 2}".encode() not in out:
+            line = p.stdout.readline()
+            assert line, p.stderr.read().decode()
+            out += line
+        assert re.search(rf"^count={last + 1}\r?$", out.decode(), re.M), out
+    finally:
+        p.kill()
+        p.wait()
