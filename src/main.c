@@ -10,6 +10,8 @@ int main(int argc, char **argv)
 	log_set_level(LOG_WARN);
 	if (argc >= 2 && !strcmp(argv[1], "run"))
 		return cli_run(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "snapshot"))
+		return cli_snapshot(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "--version")) {
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;

@@ -20,6 +20,8 @@ int cli_run(int argc, char **argv);
 /* `petrel [--api-sock PATH] [--config-file FILE] ...` (Firecracker's command line):
  * returns the process exit status. */
 int cli_firecracker(int argc, char **argv);
+/* `petrel snapshot info FILE`. */
+int cli_snapshot(int argc, char **argv);
 /* Serve the console (stdin -> serial) until the VM stops. */
 int console_loop(struct vm *vm);
 

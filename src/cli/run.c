@@ -341,3 +341,17 @@ int cli_run(int argc, char **argv)
 	vm_config_free(&cfg);
 	return status;
 }
+
+int cli_snapshot(int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[1], "info") != 0) {
+		fprintf(stderr, "usage: petrel snapshot info STATE_FILE\n");
+		return 2;
+	}
+	char err[512];
+	if (snapshot_info(argv[2], stdout, err, sizeof(err)) < 0) {
+		fprintf(stderr, "petrel: %s\n", err);
+		return 1;
+	}
+	return 0;
+}

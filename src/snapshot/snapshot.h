@@ -46,4 +46,8 @@ int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *c
 int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snapshot_load_opts *o,
 		  int console_out_fd, char *err, size_t errlen);
 
+/* Describe a state file (version, id, vCPUs, memory layout, sections, the VM definition). */
+#include <stdio.h>
+int snapshot_info(const char *path, FILE *out, char *err, size_t errlen);
+
 #endif

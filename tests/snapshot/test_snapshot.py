@@ -141,3 +141,46 @@ def test_cli_restore(petrel, api, workdir):
     finally:
         p.kill()
         p.wait()
+
+
+def test_info_describes_the_file(petrel, api, workdir):
+    start(api, "counter", "every=1048576", vcpus=2)
+    petrel.expect(r"^count=1$")
+    state, mem = snapshot(api, workdir)
+    r = subprocess.run([str(PETREL), "snapshot", "info", str(state)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "format version 1, checksum good" in r.stdout
+    assert "vCPUs: 2" in r.stdout and "memory: 128 MiB" in r.stdout
+    assert re.search(r"CPU  #1 ", r.stdout) and '"vcpu_count": 2' in r.stdout, r.stdout
+    bad = workdir / "bad"
+    bad.write_bytes(state.read_bytes()[:-1])
+    r = subprocess.run([str(PETREL), "snapshot", "info", str(bad)], capture_output=True, text=True)
+    assert r.returncode == 1 and "petrel:" in r.stderr
+
+
+def test_four_clones_of_one_snapshot_run_at_once(petrel, api, workdir):
+    """Fast deployment: one prepared snapshot, many processes loading it; the memory file is
+    mapped privately, so each clone's writes stay its own and the file is never changed."""
+    start(api, "counter", "every=1048576")
+    petrel.expect(r"^count=2$")
+    state, mem = snapshot(api, workdir)
+    last = max(counts(petrel))
+    petrel.close()
+    before = mem.read_bytes()
+    clones = []
+    try:
+        for i in range(4):
+            d = workdir / f"clone{i}"
+            d.mkdir()
+            p = apilib.Petrel(d)
+            clones.append(p)
+            r = p.client().put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem),
+                                                  "resume_vm": True})
+            assert r.status == 204, (i, r, p.describe())
+        for p in clones:  # all four count on, concurrently, from the same point
+            p.expect(rf"^count={last + 3}$")
+            assert counts(p)[0] == last + 1
+    finally:
+        for p in clones:
+            p.close()
+    assert mem.read_bytes() == before

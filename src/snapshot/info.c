@@ -1,0 +1,62 @@
+/* `petrel snapshot info FILE`: what a state file holds, for people and scripts. */
+#include "snapshot/snapshot.h"
+#include "snapshot/sections.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_json_section(FILE *out, const struct snap_reader *r, uint32_t id, const char *title)
+{
+	uint32_t v;
+	const void *p;
+	uint64_t len;
+	if (snap_find(r, id, 0, &v, &p, &len) < 0)
+		return;
+	json_t *o = json_loadb(p, (size_t)len, 0, NULL);
+	char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	fprintf(out, "%s:\n%s\n", title, text ? text : "  (not valid JSON)");
+	free(text);
+	json_decref(o);
+}
+
+int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	int e = snap_read_file(path, &buf, &len, err, errlen);
+	if (e < 0)
+		return e;
+	struct snap_reader r;
+	struct snap_vm sv;
+	struct snap_mem sm;
+	if ((e = snap_open(&r, buf, len, err, errlen)) < 0 ||
+	    (e = snap_get(&r, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv), err, errlen)) < 0 ||
+	    (e = snap_get(&r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) < 0) {
+		free(buf);
+		return e == -ENOENT ? -EINVAL : e;
+	}
+	fprintf(out, "file: %s (%zu bytes, format version %u, checksum good)\nsnapshot id: ", path, len,
+		SNAP_FORMAT_VERSION);
+	for (int i = 0; i < 16; i++)
+		fprintf(out, "%02x", sv.id[i]);
+	fprintf(out, "\nparent: none (full snapshot)\nvCPUs: %u, virtio devices: %u, PVM workarounds: %s\n",
+		sv.nvcpus, sv.nvirtio, sv.pvm ? "on" : "off");
+	fprintf(out, "memory: %llu MiB in %u region(s)\n", (unsigned long long)(sm.total >> 20), sm.nregions);
+	for (unsigned i = 0; i < sm.nregions && i < GUEST_MEM_MAX_REGIONS; i++)
+		fprintf(out, "  guest 0x%llx-0x%llx at file offset 0x%llx\n", (unsigned long long)sm.r[i].gpa,
+			(unsigned long long)(sm.r[i].gpa + sm.r[i].size), (unsigned long long)sm.r[i].file_off);
+	fprintf(out, "sections (%u):\n", r.nsections);
+	size_t cur = 0;
+	struct snap_section s;
+	while (snap_next(&r, &cur, &s)) {
+		char name[5];
+		snap_id_name(s.id, name);
+		fprintf(out, "  %s #%-3u v%u %8llu bytes\n", name, s.instance, s.version, (unsigned long long)s.len);
+	}
+	print_json_section(out, &r, SEC_CONF, "VM config");
+	free(buf);
+	return 0;
+}
