@@ -28,7 +28,7 @@ enum {
 	OPT_MAX_PAYLOAD, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER, OPT_START_TIME_US,
 	OPT_START_TIME_CPU_US, OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
 	/* petrel extras, for tests and diagnostics */
-	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM,
+	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM, OPT_VIRTIO_TRANSPORT,
 };
 
 static const struct option options[] = {
@@ -54,6 +54,7 @@ static const struct option options[] = {
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "pvm", required_argument, NULL, OPT_PVM },
+	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -71,6 +72,7 @@ struct fc_opts {
 	size_t max_payload;
 	bool debug_exit, stats;
 	int pvm;
+	enum virtio_transport_kind transport;
 };
 
 static void usage(FILE *f)
@@ -99,7 +101,7 @@ static void usage(FILE *f)
 		"  --version                    print the version\n"
 		"\n"
 		"Also: --debug-exit (test ports 0xf4/0xf5), --stats (exit statistics on stderr at the end),\n"
-		"--pvm auto|on|off (see petrel run --help).\n"
+		"--pvm auto|on|off, --virtio-transport pci|mmio (see petrel run --help).\n"
 		"The guest console is on stdin/stdout; petrel exits when the guest stops.\n",
 		API_DEFAULT_MAX_PAYLOAD);
 }
@@ -184,6 +186,12 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 			if (cli_parse_pvm(optarg, &o->pvm) < 0)
 				return -1;
 			break;
+		case OPT_VIRTIO_TRANSPORT:
+			if (virtio_transport_from_name(optarg, &o->transport) < 0) {
+				log_error("--virtio-transport: expected pci or mmio, got '%s'", optarg);
+				return -1;
+			}
+			break;
 		default:
 			log_error("unknown or incomplete option '%s' (see petrel --help)",
 				  argv[optind - 1]);
@@ -240,6 +248,7 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 	cfg->debug_exit = o->debug_exit;
 	cfg->stats = o->stats;
 	cfg->pvm_workarounds = o->pvm;
+	cfg->virtio_transport = o->transport;
 	ctl->boot_timer_enabled = o->boot_timer;
 	if (o->log_path) {
 		ctl->logger.configured = true;

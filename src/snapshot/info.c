@@ -48,6 +48,17 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	for (unsigned i = 0; i < sm.nregions && i < GUEST_MEM_MAX_REGIONS; i++)
 		fprintf(out, "  guest 0x%llx-0x%llx at file offset 0x%llx\n", (unsigned long long)sm.r[i].gpa,
 			(unsigned long long)(sm.r[i].gpa + sm.r[i].size), (unsigned long long)sm.r[i].file_off);
+	for (unsigned i = 0; i < sv.nvirtio; i++) {
+		static const char *const kinds[] = { [VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLOCK] = "blk",
+						     [VIRTIO_ID_RNG] = "rng", [VIRTIO_ID_VSOCK] = "vsock" };
+		struct snap_virtio v;
+		if (snap_get(&r, SEC_VIRTIO, i, SEC_VERSION, &v, sizeof(v), err, errlen) < 0)
+			continue;
+		const char *kind = v.device_id < sizeof(kinds) / sizeof(kinds[0]) && kinds[v.device_id]
+					   ? kinds[v.device_id] : "?";
+		fprintf(out, "virtio #%u: %s (device id %u) on virtio-%s, driver status %#x\n", i, kind,
+			v.device_id, v.mmio ? "mmio" : "pci", v.st.status);
+	}
 	fprintf(out, "sections (%u):\n", r.nsections);
 	size_t cur = 0;
 	struct snap_section s;
