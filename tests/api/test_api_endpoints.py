@@ -472,8 +472,9 @@ def test_instance_start_reports_a_bad_kernel(api, workdir):
     ("PUT", "/mmds", {"a": 1}),
     ("PATCH", "/mmds", {"a": 1}),
     ("PUT", "/mmds/config", {"network_interfaces": ["eth0"]}),
-    ("PUT", "/snapshot/create", {"mem_file_path": "/m", "snapshot_path": "/s"}),
-    ("PUT", "/snapshot/load", {"snapshot_path": "/s"}),
+    ("PUT", "/snapshot/create", {"mem_file_path": "/m", "snapshot_path": "/s", "snapshot_type": "Diff"}),
+    ("PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_backend": {"backend_type": "Uffd",
+                                                                      "backend_path": "/u"}}),
     ("PUT", "/pmem/p0", {"id": "p0", "path_on_host": "/x"}),
     ("PATCH", "/pmem/p0", {"id": "p0"}),
     ("GET", "/hotplug/memory", None),
@@ -483,6 +484,32 @@ def test_instance_start_reports_a_bad_kernel(api, workdir):
 def test_not_supported_yet(api, method, path, body):
     r = api.request(method, path, body)
     assert r.status == 400 and "not supported yet" in r.fault, r
+
+
+@pytest.mark.parametrize("path,body,why", [
+    ("/snapshot/create", {"snapshot_path": "/s"}, "mem_file_path: missing"),
+    ("/snapshot/create", {"snapshot_path": "/s", "mem_file_path": "/m", "extra": 1}, "extra"),
+    ("/snapshot/create", {"snapshot_path": "/s", "mem_file_path": "/m", "snapshot_type": "Half"}, "snapshot_type"),
+    ("/snapshot/create", {"snapshot_path": 5, "mem_file_path": "/m"}, "snapshot_path"),
+    ("/snapshot/load", {"mem_file_path": "/m"}, "snapshot_path: missing"),
+    ("/snapshot/load", {"snapshot_path": "/s"}, "exactly one of mem_backend and mem_file_path"),
+    ("/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m",
+                        "mem_backend": {"backend_type": "File", "backend_path": "/m"}}, "exactly one"),
+    ("/snapshot/load", {"snapshot_path": "/s", "mem_backend": {"backend_type": "Disk", "backend_path": "/m"}},
+     "backend_type"),
+    ("/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m", "resume_vm": "yes"}, "resume_vm"),
+    ("/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m", "network_overrides": [{"iface_id": "a"}]},
+     "host_dev_name"),
+    ("/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m", "vsock_override": {}}, "uds_path"),
+    ("/snapshot/load", {"snapshot_path": "/nonexistent.state", "mem_file_path": "/m"}, "nonexistent.state"),
+    ("/snapshot/create", {"snapshot_path": "/s", "mem_file_path": "/m"}, "paused"),
+])
+def test_snapshot_requests_checked(api, path, body, why):
+    """Bodies are checked like Firecracker's (unknown fields, types, the mem_* rule) and the
+    state rules hold (create needs a paused VM); every refusal says why."""
+    r = api.put(path, body)
+    assert r.status == 400 and why in r.fault, r
+    assert api.get("/").json["state"] == "Not started"
 
 
 @pytest.mark.parametrize("method,path", [

@@ -81,6 +81,13 @@ class Console:
         return "\n".join(out + [f"[petrel stderr] {l}" for l in self.stderr_lines[-10:]])
 
 
+def wait_for_socket(sock, proc, timeout=10.0):
+    """Until petrel's API socket exists (or petrel died)."""
+    deadline = time.time() + timeout
+    while not sock.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+
+
 class Run:
     """What run_console saw."""
 
@@ -99,12 +106,17 @@ class Run:
         return self.checks[key][1] if key in self.checks else default
 
 
-def run_console(proc, con, start, input_line, on_tick=None,
+def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, restored=False,
                 init_timeout=INIT_TIMEOUT_S, checks_timeout=CHECKS_TIMEOUT_S):
     """Follow the guest until petrel exits, a deadline passes or the guest shows it is broken.
     Types input_line at PETREL-READ>. on_tick(run) is called about once a second (pausing
-    and resuming through the API, say). Kills petrel if it is still running at the end."""
+    and resuming through the API, say); on_prompt(run) once the prompt is there, before the
+    line is typed (a snapshot at that point). restored: the guest was loaded from such a
+    snapshot, so it is past /init and at the prompt already. Kills petrel if it is still
+    running at the end."""
     run = Run()
+    if restored:
+        run.init = start
     sent = False
     try:
         while con.open_streams():
@@ -133,8 +145,10 @@ def run_console(proc, con, start, input_line, on_tick=None,
             if on_tick:
                 on_tick(run)
             # The prompt line may still sit in the partial buffer: look there too.
-            if not sent and ("PETREL-READ>" in con.pending_text() or
+            if not sent and (restored or "PETREL-READ>" in con.pending_text() or
                              any("PETREL-READ>" in l for _, l in con.lines[-5:])):
+                if on_prompt:
+                    on_prompt(run)
                 run.read = time.time()
                 sent = True
                 try:
@@ -174,5 +188,6 @@ def assert_healthy(run, proc, con, log):
     assert run.timed_out is None, f"guest did not {run.timed_out}" + where
     assert run.init is not None, "guest never reached /init (no PETREL-INIT line)" + where
     env = run.value("env", "missing")
-    assert env.startswith("ok"), f"guest user-space environment check: {env}" + where
+    assert env.startswith("ok") or run.value("restored-uptime"), \
+        f"guest user-space environment check: {env}" + where
     return where

@@ -41,6 +41,9 @@ INPUT_LINE = "hello-petrel-api"
 # The same command line as tests/linux/test_linux_boot.py, without its ext4 check (the drive
 # here is a blank image: the guest only has to see it).
 CMDLINE = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")]
+# The snapshot taken at the guest's console prompt, which test_linux_restore.py loads.
+SNAP_DIR = ROOT / "build" / "linux-snapshot"
+SNAP_STATE, SNAP_MEM = SNAP_DIR / "vm.state", SNAP_DIR / "vm.mem"
 
 
 def test_linux_getting_started_through_the_api():
@@ -50,12 +53,17 @@ def test_linux_getting_started_through_the_api():
     apilib.spec()  # the responses are checked against it
 
     work = Path(tempfile.mkdtemp(prefix="petrel-linux-api-", dir="/tmp"))
-    sock, metrics, disk = work / "api.sock", work / "metrics.json", work / "rootfs.img"
+    # The drive outlives this test: the snapshot taken here refers to it.
+    SNAP_DIR.mkdir(parents=True, exist_ok=True)
+    sock, metrics, disk = work / "api.sock", work / "metrics.json", SNAP_DIR / "rootfs.img"
     with open(disk, "wb") as f:
         f.truncate(DISK_MIB << 20)
     argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info", "--show-level"]
     LOG.parent.mkdir(parents=True, exist_ok=True)
 
+    for f in (SNAP_STATE, SNAP_MEM):
+        f.unlink(missing_ok=True)
+    snapshots = []
     start = time.time()
     paused = False
     with open(LOG, "wb") as log:
@@ -65,8 +73,7 @@ def test_linux_getting_started_through_the_api():
         con = linuxlib.Console(proc, log)
         api = apilib.Client(sock)
         try:
-            while not sock.exists() and proc.poll() is None and time.time() < start + 10:
-                time.sleep(0.01)
+            linuxlib.wait_for_socket(sock, proc)
             assert api.get("/").json["state"] == "Not started"
             requests = [
                 ("/logger", {"level": "Info", "show_level": True}),
@@ -98,7 +105,18 @@ def test_linux_getting_started_through_the_api():
                 assert api.patch("/vm", {"state": "Resumed"}).status == 204
                 assert api.get("/").json["state"] == "Running"
 
-            run = linuxlib.run_console(proc, con, start, INPUT_LINE, on_tick=pause_once)
+            def snapshot_at_prompt(run):
+                """The guest waits for its console line: snapshot it there (paused), for
+                tests/linux/test_linux_restore.py, then let it go on."""
+                SNAP_DIR.mkdir(parents=True, exist_ok=True)
+                assert api.patch("/vm", {"state": "Paused"}).status == 204
+                r = api.put("/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(SNAP_STATE),
+                                                 "mem_file_path": str(SNAP_MEM)})
+                snapshots.append(r)
+                assert api.patch("/vm", {"state": "Resumed"}).status == 204
+
+            run = linuxlib.run_console(proc, con, start, INPUT_LINE, on_tick=pause_once,
+                                       on_prompt=snapshot_at_prompt)
         finally:
             api.close()
             if proc.poll() is None:
@@ -110,6 +128,7 @@ def test_linux_getting_started_through_the_api():
     try:
         where = linuxlib.assert_healthy(run, proc, con, LOG)
         assert paused, "the VM was never paused and resumed" + where
+        assert snapshots and snapshots[0].status == 204, f"snapshot at the prompt: {snapshots}" + where
         assert checks.get("cpus") == str(CPUS), f"guest sees {checks.get('cpus')} CPUs" + where
         assert checks.get("disk") == "vda", "the drive did not show up as /dev/vda" + where
         assert checks.get("disk-sectors") == str((DISK_MIB << 20) // 512), \

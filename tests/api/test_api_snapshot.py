@@ -1,27 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Snapshots through Firecracker's API with ring-3 test guests (tests/guests): pause, create,
 load into a fresh petrel, and the guest goes on where it was."""
-import os
 import re
 import subprocess
 
 import pytest
 
 import apilib
+from test_api_vm import counts, start
 
 PETREL = apilib.petrel_bin()
-
-
-def start(api, name, args="", vcpus=1, mem=128):
-    img = str(apilib.guest(name))
-    assert api.put("/boot-source", {"kernel_image_path": img, "boot_args": args}).status == 204
-    assert api.put("/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem}).status == 204
-    r = api.put("/actions", {"action_type": "InstanceStart"})
-    assert r.status == 204, r
-
-
-def counts(p):
-    return [int(n) for n in p.lines(r"^count=(\d+)$")]
 
 
 def snapshot(api, workdir, name="snap"):
@@ -31,6 +19,20 @@ def snapshot(api, workdir, name="snap"):
                                      "mem_file_path": str(mem)})
     assert r.status == 204, r
     return state, mem
+
+
+def load(workdir, name, state, mem, resume=True, **extra):
+    """A fresh petrel in workdir/name that loaded the snapshot (the caller closes it)."""
+    d = workdir / name
+    d.mkdir()
+    p = apilib.Petrel(d)
+    body = {"snapshot_path": str(state), "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
+            "resume_vm": resume, **extra}
+    r = p.client().put("/snapshot/load", body)
+    if r.status != 204:
+        p.close()
+        pytest.fail(f"snapshot load: {r}\n{p.describe()}")
+    return p
 
 
 def test_counter_resumes_with_its_count_after_load(petrel, api, workdir):
@@ -43,15 +45,9 @@ def test_counter_resumes_with_its_count_after_load(petrel, api, workdir):
     assert mem.stat().st_blocks * 512 < 64 << 20, mem.stat()
     petrel.close()
 
-    d2 = workdir / "second"
-    d2.mkdir()
-    p2 = apilib.Petrel(d2)
+    p2 = load(workdir, "second", state, mem)
     try:
         api2 = p2.client()
-        r = api2.put("/snapshot/load", {"snapshot_path": str(state),
-                                        "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
-                                        "resume_vm": True})
-        assert r.status == 204, f"{r}\n{p2.describe()}"
         assert api2.get("/").json["state"] == "Running"
         cfg = api2.get("/vm/config").json
         assert cfg["machine-config"]["vcpu_count"] == 2 and cfg["machine-config"]["mem_size_mib"] == 128
@@ -74,6 +70,7 @@ def test_load_paused_then_resume(petrel, api, workdir):
     p2 = apilib.Petrel(d2)
     try:
         api2 = p2.client()
+        # Firecracker's older form: mem_file_path instead of mem_backend; resume_vm left out
         r = api2.put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem)})
         assert r.status == 204, f"{r}\n{p2.describe()}"
         assert api2.get("/").json["state"] == "Paused"
@@ -170,13 +167,7 @@ def test_four_clones_of_one_snapshot_run_at_once(petrel, api, workdir):
     clones = []
     try:
         for i in range(4):
-            d = workdir / f"clone{i}"
-            d.mkdir()
-            p = apilib.Petrel(d)
-            clones.append(p)
-            r = p.client().put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem),
-                                                  "resume_vm": True})
-            assert r.status == 204, (i, r, p.describe())
+            clones.append(load(workdir, f"clone{i}", state, mem))
         for p in clones:  # all four count on, concurrently, from the same point
             p.expect(rf"^count={last + 3}$")
             assert counts(p)[0] == last + 1
@@ -211,13 +202,8 @@ def test_block_io_in_flight_survives_a_snapshot(petrel, api, workdir, transport)
     petrel.close()
     assert "virtio-mmio" in subprocess.run([str(PETREL), "snapshot", "info", str(state)],
                                            capture_output=True, text=True).stdout or transport == "pci"
-    d2 = workdir / "second"
-    d2.mkdir()
-    p2 = apilib.Petrel(d2)
+    p2 = load(workdir, "second", state, mem)
     try:
-        r = p2.client().put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem),
-                                               "resume_vm": True})
-        assert r.status == 204, f"{r}\n{p2.describe()}"
         p2.expect(rf"^blkloop round={last + 20} ok$")
         assert rounds(p2)[0] == last + 1, rounds(p2)[:3]
         assert "FAIL" not in p2.out.text()
