@@ -11,6 +11,11 @@
  * starting the VM, pausing, resuming) runs on the controller's worker thread ("fc_vmm"), which
  * reports back through a callback; the worker also flushes metrics every 60 s. The main thread
  * waits for the VM to start (event_fd), runs the console, then calls ctl_finish().
+ *
+ * Files: controller.c (lifecycle, the worker), ctl_preboot.c (resources before the start and
+ * the config file), ctl_runtime.c (requests on a running microVM), ctl_output.c (logger,
+ * metrics, serial output), ctl_describe.c (GET bodies), ctl_snapshot.c (snapshots). The
+ * router (router.c) calls in here; nothing here calls the router.
  */
 #ifndef PETREL_API_CONTROLLER_H
 #define PETREL_API_CONTROLLER_H
@@ -60,6 +65,18 @@ struct ctl_job {
 	struct ctl_job *next;
 };
 
+/* Firecracker's API request counters: each is {name}_count and {name}_fails in the metrics
+ * group get_api_requests, put_api_requests or patch_api_requests (see ctl_output.c). The
+ * router says which one a request counts under (ctl_count_request). */
+enum api_counter {
+	API_GET_INSTANCE_INFO, API_GET_VMM_VERSION, API_GET_MACHINE_CFG, API_GET_VM_CONFIG,
+	API_PUT_MACHINE_CFG, API_PUT_ACTIONS, API_PUT_BOOT_SOURCE, API_PUT_CPU_CFG, API_PUT_LOGGER,
+	API_PUT_METRICS, API_PUT_SERIAL, API_PUT_DRIVE, API_PUT_NETWORK, API_PUT_VSOCK,
+	API_PUT_ENTROPY, API_PUT_SNAPSHOT,
+	API_PATCH_MACHINE_CFG, API_PATCH_VM, API_PATCH_DRIVE, API_PATCH_NETWORK,
+	API_COUNTERS
+};
+
 struct logger_settings {
 	bool configured;       /* by PUT /logger (what GET /vm/config reports) */
 	char *log_path;        /* NULL: stderr */
@@ -80,7 +97,7 @@ struct controller {
 	char *serial_path;
 	struct logger_settings logger;
 	struct metrics metrics;
-	json_t *api_counts;           /* API request counters (router.c keeps them) */
+	struct { uint64_t count, fails; } api_requests[API_COUNTERS];   /* ctl_count_request */
 	bool boot_timer_enabled;
 	struct boot_timer boot_timer;
 	/* tests/fuzz: validate requests but touch nothing outside the controller: no host file
@@ -157,6 +174,9 @@ int ctl_flush_metrics(struct controller *ctl, char *err, size_t errlen);
  * at once: 0 or -EINVAL with a message. */
 int ctl_check_start(struct controller *ctl, char *err, size_t errlen);
 int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen);
+
+/* Count one API request (and a failure when it failed) for the metrics. */
+void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);
 
 /* Load a Firecracker --config-file document: every section is applied like the matching PUT
  * ("drives" and "network-interfaces" as one PUT per element). 0 or -errno with err. */

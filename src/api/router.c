@@ -19,8 +19,7 @@ struct call {
 	const char *path;
 	const char *id;           /* the {id} segment, or NULL */
 	json_t *body;             /* parsed object (PUT/PATCH), or NULL */
-	const char *group;        /* "get_api_requests", ... (metrics) */
-	const char *metric;
+	enum api_counter counter; /* what the request counts under (metrics) */
 	struct api_response *resp;
 	api_done_fn done;
 	void *opaque;
@@ -28,10 +27,15 @@ struct call {
 
 typedef enum api_result (*handler_fn)(struct call *c);
 
+/* One method of a route: its handler (NULL: none) and the counter its requests count under. */
+struct method {
+	handler_fn fn;
+	enum api_counter counter;
+};
+
 struct route {
 	const char *path;         /* '/'-separated; "*" is one {id} segment */
-	const char *metric;       /* counter name: <metric>_count, <metric>_fails */
-	handler_fn get, put, patch;
+	struct method get, put, patch;
 	/* In the spec but not implemented: the methods the spec has, and what to say. */
 	const char *unsupported_methods;
 	const char *unsupported;
@@ -104,36 +108,6 @@ static enum api_result from_json(struct call *c, json_t *obj)
 	return API_DONE;
 }
 
-/* ---- metrics: request counters ---- */
-
-static const char *const groups[] = { "get_api_requests", "put_api_requests",
-				      "patch_api_requests" };
-
-static void count_locked(json_t *counts, const char *group, const char *metric, bool failed)
-{
-	json_t *g = json_object_get(counts, group);
-	if (!g) {
-		g = json_object();
-		if (!g || json_object_set_new(counts, group, g) < 0)
-			return;
-	}
-	char key[64];
-	snprintf(key, sizeof(key), "%s_%s", metric, failed ? "fails" : "count");
-	json_t *v = json_object_get(g, key);
-	json_object_set_new(g, key, json_integer(v ? json_integer_value(v) + 1 : 1));
-}
-
-static void count(struct controller *ctl, const char *group, const char *metric, bool failed)
-{
-	if (!group || !metric)
-		return;
-	pthread_mutex_lock(&ctl->lock);
-	count_locked(ctl->api_counts, group, metric, false);
-	if (failed)
-		count_locked(ctl->api_counts, group, metric, true);
-	pthread_mutex_unlock(&ctl->lock);
-}
-
 /* ---- handlers ---- */
 
 static enum api_result get_instance_info(struct call *c)
@@ -181,7 +155,7 @@ SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
 /* Work that waits for the VM goes to the controller's worker; this carries the answer back. */
 struct pending {
 	struct controller *ctl;
-	const char *group, *metric;
+	enum api_counter counter;
 	api_done_fn done;
 	void *opaque;
 };
@@ -193,7 +167,7 @@ static void pending_done(void *opaque, int err, const char *msg)
 	if (err)
 		api_response_fault(&resp, err == -ENOMEM ? 500 : 400, "%s",
 				   msg ? msg : strerror(-err));
-	count(p->ctl, p->group, p->metric, resp.status >= 400);
+	ctl_count_request(p->ctl, p->counter, resp.status >= 400);
 	if (resp.status >= 400)
 		log_info("API request failed (%u): %s", resp.status, msg ? msg : "");
 	p->done(p->opaque, &resp);
@@ -218,7 +192,7 @@ static enum api_result submit_arg(struct call *c, enum ctl_action action, void *
 		api_response_fault(c->resp, 500, "out of memory");
 		return API_DONE;
 	}
-	*p = (struct pending){ c->ctl, c->group, c->metric, c->done, c->opaque };
+	*p = (struct pending){ c->ctl, c->counter, c->done, c->opaque };
 	int r = ctl_submit_arg(c->ctl, action, arg, pending_done, p);
 	if (r < 0) {
 		free(p);
@@ -315,63 +289,37 @@ static enum api_result put_snapshot_create(struct call *c) { return put_snapshot
 static enum api_result put_snapshot_load(struct call *c) { return put_snapshot(c, true); }
 
 static const struct route routes[] = {
-	{ "", "instance_info", get_instance_info, NULL, NULL, NULL, NULL },
-	{ "version", "vmm_version", get_version, NULL, NULL, NULL, NULL },
-	{ "machine-config", "machine_cfg", get_machine_config, put_machine_config,
-	  patch_machine_config, NULL, NULL },
-	{ "vm/config", "vm_config", get_vm_config, NULL, NULL, NULL, NULL },
-	{ "vm", "vm", NULL, NULL, patch_vm, NULL, NULL },
-	{ "actions", "actions", NULL, put_actions, NULL, NULL, NULL },
-	{ "boot-source", "boot_source", NULL, put_boot_source, NULL, NULL, NULL },
-	{ "cpu-config", "cpu_cfg", NULL, put_cpu_config, NULL, NULL, NULL },
-	{ "logger", "logger", NULL, put_logger, NULL, NULL, NULL },
-	{ "metrics", "metrics", NULL, put_metrics, NULL, NULL, NULL },
-	{ "serial", "serial", NULL, put_serial, NULL, NULL, NULL },
-	{ "drives/*", "drive", NULL, put_drive, patch_drive, NULL, NULL },
-	{ "network-interfaces/*", "network", NULL, put_net, patch_net, NULL, NULL },
-	{ "vsock", "vsock", NULL, put_vsock, NULL, NULL, NULL },
-	{ "entropy", "entropy", NULL, put_entropy, NULL, NULL, NULL },
+	{ "", .get = { get_instance_info, API_GET_INSTANCE_INFO } },
+	{ "version", .get = { get_version, API_GET_VMM_VERSION } },
+	{ "machine-config", .get = { get_machine_config, API_GET_MACHINE_CFG },
+	  .put = { put_machine_config, API_PUT_MACHINE_CFG },
+	  .patch = { patch_machine_config, API_PATCH_MACHINE_CFG } },
+	{ "vm/config", .get = { get_vm_config, API_GET_VM_CONFIG } },
+	{ "vm", .patch = { patch_vm, API_PATCH_VM } },
+	{ "actions", .put = { put_actions, API_PUT_ACTIONS } },
+	{ "boot-source", .put = { put_boot_source, API_PUT_BOOT_SOURCE } },
+	{ "cpu-config", .put = { put_cpu_config, API_PUT_CPU_CFG } },
+	{ "logger", .put = { put_logger, API_PUT_LOGGER } },
+	{ "metrics", .put = { put_metrics, API_PUT_METRICS } },
+	{ "serial", .put = { put_serial, API_PUT_SERIAL } },
+	{ "drives/*", .put = { put_drive, API_PUT_DRIVE }, .patch = { patch_drive, API_PATCH_DRIVE } },
+	{ "network-interfaces/*", .put = { put_net, API_PUT_NETWORK },
+	  .patch = { patch_net, API_PATCH_NETWORK } },
+	{ "vsock", .put = { put_vsock, API_PUT_VSOCK } },
+	{ "entropy", .put = { put_entropy, API_PUT_ENTROPY } },
+	{ "snapshot/create", .put = { put_snapshot_create, API_PUT_SNAPSHOT } },
+	{ "snapshot/load", .put = { put_snapshot_load, API_PUT_SNAPSHOT } },
 	/* In the spec, not in petrel yet. */
-	{ "balloon", "balloon", NULL, NULL, NULL, "GET PUT PATCH", "balloon devices are not supported yet" },
-	{ "balloon/statistics", "balloon", NULL, NULL, NULL, "GET PATCH", "balloon devices are not supported yet" },
-	{ "balloon/hinting/start", "balloon", NULL, NULL, NULL, "PATCH", "balloon devices are not supported yet" },
-	{ "balloon/hinting/status", "balloon", NULL, NULL, NULL, "GET", "balloon devices are not supported yet" },
-	{ "balloon/hinting/stop", "balloon", NULL, NULL, NULL, "PATCH", "balloon devices are not supported yet" },
-	{ "mmds", "mmds", NULL, NULL, NULL, "GET PUT PATCH", "MMDS (the microVM metadata service) is not supported yet" },
-	{ "mmds/config", "mmds", NULL, NULL, NULL, "PUT", "MMDS (the microVM metadata service) is not supported yet" },
-	{ "snapshot/create", "snapshot", NULL, put_snapshot_create, NULL, NULL, NULL },
-	{ "snapshot/load", "snapshot", NULL, put_snapshot_load, NULL, NULL, NULL },
-	{ "pmem/*", "pmem", NULL, NULL, NULL, "PUT PATCH", "pmem devices are not supported yet" },
-	{ "hotplug/memory", "hotplug_memory", NULL, NULL, NULL, "GET PUT PATCH", "memory hotplug is not supported yet" },
+	{ "balloon", .unsupported_methods = "GET PUT PATCH", .unsupported = "balloon devices are not supported yet" },
+	{ "balloon/statistics", .unsupported_methods = "GET PATCH", .unsupported = "balloon devices are not supported yet" },
+	{ "balloon/hinting/start", .unsupported_methods = "PATCH", .unsupported = "balloon devices are not supported yet" },
+	{ "balloon/hinting/status", .unsupported_methods = "GET", .unsupported = "balloon devices are not supported yet" },
+	{ "balloon/hinting/stop", .unsupported_methods = "PATCH", .unsupported = "balloon devices are not supported yet" },
+	{ "mmds", .unsupported_methods = "GET PUT PATCH", .unsupported = "MMDS (the microVM metadata service) is not supported yet" },
+	{ "mmds/config", .unsupported_methods = "PUT", .unsupported = "MMDS (the microVM metadata service) is not supported yet" },
+	{ "pmem/*", .unsupported_methods = "PUT PATCH", .unsupported = "pmem devices are not supported yet" },
+	{ "hotplug/memory", .unsupported_methods = "GET PUT PATCH", .unsupported = "memory hotplug is not supported yet" },
 };
-
-json_t *api_counters_new(void)
-{
-	json_t *c = json_object();
-	for (size_t i = 0; c && i < ARRAY_SIZE(groups); i++)
-		if (json_object_set_new(c, groups[i], json_object()) < 0)
-			goto fail;
-	for (size_t i = 0; c && i < ARRAY_SIZE(routes); i++) {
-		const struct route *r = &routes[i];
-		handler_fn h[3] = { r->get, r->put, r->patch };
-		for (int g = 0; g < 3; g++) {
-			if (!h[g])
-				continue;
-			json_t *grp = json_object_get(c, groups[g]);
-			char key[64];
-			snprintf(key, sizeof(key), "%s_count", r->metric);
-			if (json_object_set_new(grp, key, json_integer(0)) < 0)
-				goto fail;
-			snprintf(key, sizeof(key), "%s_fails", r->metric);
-			if (json_object_set_new(grp, key, json_integer(0)) < 0)
-				goto fail;
-		}
-	}
-	return c;
-fail:
-	json_decref(c);
-	return NULL;
-}
 
 /* Split "/a/b/c" (one trailing '/' allowed) into segments; -1 if malformed. */
 static int split_path(char *p, char **seg, int max)
@@ -444,8 +392,7 @@ static bool method_in(const char *method, const char *list)
 
 static enum api_result route_request(struct controller *ctl, const char *method, const char *path,
 				     const char *body, size_t len, struct api_response *resp,
-				     api_done_fn done, void *opaque, const char **group,
-				     const char **metric)
+				     api_done_fn done, void *opaque, const struct method **counted)
 {
 	char buf[512];
 	char *seg[PATH_SEGMENTS_MAX];
@@ -459,27 +406,26 @@ static enum api_result route_request(struct controller *ctl, const char *method,
 			rt = &routes[i];
 
 	int g = !strcmp(method, "GET") ? 0 : !strcmp(method, "PUT") ? 1 : !strcmp(method, "PATCH") ? 2 : -1;
-	handler_fn h = NULL;
+	const struct method *m = NULL;
 	if (rt && g >= 0)
-		h = g == 0 ? rt->get : g == 1 ? rt->put : rt->patch;
+		m = g == 0 ? &rt->get : g == 1 ? &rt->put : &rt->patch;
 	if (rt && rt->unsupported && method_in(method, rt->unsupported_methods)) {
 		api_response_fault(resp, 400, "%s %s: %s", method, path, rt->unsupported);
 		return API_DONE;
 	}
-	if (!h) {
+	if (!m || !m->fn) {
 		api_response_fault(resp, 400, "invalid request method and/or path: %s %s", method, path);
 		return API_DONE;
 	}
-	*group = groups[g];
-	*metric = rt->metric;
+	*counted = m;
 
 	if (g == 0) {
 		if (len) {
 			api_response_fault(resp, 400, "GET %s takes no request body", path);
 			return API_DONE;
 		}
-		struct call c = { ctl, method, path, id, NULL, *group, *metric, resp, done, opaque };
-		return h(&c);
+		struct call c = { ctl, method, path, id, NULL, m->counter, resp, done, opaque };
+		return m->fn(&c);
 	}
 	if (!len) {
 		api_response_fault(resp, 400, "%s %s needs a JSON request body", method, path);
@@ -497,8 +443,8 @@ static enum api_result route_request(struct controller *ctl, const char *method,
 		api_response_fault(resp, 400, "the request body must be a JSON object");
 		return API_DONE;
 	}
-	struct call c = { ctl, method, path, id, obj, *group, *metric, resp, done, opaque };
-	enum api_result r = h(&c);
+	struct call c = { ctl, method, path, id, obj, m->counter, resp, done, opaque };
+	enum api_result r = m->fn(&c);
 	json_decref(obj);
 	return r;
 }
@@ -507,16 +453,16 @@ enum api_result api_handle(struct controller *ctl, const char *method, const cha
 			   const char *body, size_t len, struct api_response *resp,
 			   api_done_fn done, void *opaque)
 {
-	const char *group = NULL, *metric = NULL;
+	const struct method *m = NULL;   /* set once the request has a handler: it counts */
 	resp->status = 500;
 	resp->body = NULL;
-	enum api_result r = route_request(ctl, method, path, body, len, resp, done, opaque, &group,
-					  &metric);
+	enum api_result r = route_request(ctl, method, path, body, len, resp, done, opaque, &m);
 	if (r == API_PENDING) {
 		log_debug("API %s %s: in progress", method, path);
 		return r;
 	}
-	count(ctl, group, metric, resp->status >= 400);
+	if (m)
+		ctl_count_request(ctl, m->counter, resp->status >= 400);
 	if (resp->status >= 400) {
 		char p[128];
 		snprintf(p, sizeof(p), "%s", path);

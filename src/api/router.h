@@ -10,7 +10,6 @@
 #ifndef PETREL_API_ROUTER_H
 #define PETREL_API_ROUTER_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,8 +38,5 @@ enum api_result api_handle(struct controller *ctl, const char *method, const cha
 void api_response_fault(struct api_response *resp, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void api_response_free(struct api_response *resp);
-
-/* The API request counters of a controller (metrics), all zero. */
-json_t *api_counters_new(void);
 
 #endif

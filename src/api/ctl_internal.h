@@ -1,0 +1,58 @@
+/* What the controller's files (controller.c, ctl_*.c) share with each other and nobody else.
+ * See controller.h for the public side. */
+#ifndef PETREL_API_CTL_INTERNAL_H
+#define PETREL_API_CTL_INTERNAL_H
+
+#include "api/controller.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+/* Format a message into err (if any) and return code. */
+static inline int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static inline int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static inline int oom(char *err, size_t errlen)
+{
+	return fail(err, errlen, -ENOMEM, "out of memory");
+}
+
+/* Running or paused: the VM exists. The caller holds the lock. */
+static inline bool started(const struct controller *ctl)
+{
+	return ctl->state == INSTANCE_RUNNING || ctl->state == INSTANCE_PAUSED;
+}
+
+/* ctl_preboot.c */
+/* Pre-boot-only requests: 0 or -EBUSY naming `what`. The caller holds the lock. */
+int ctl_check_not_started(const struct controller *ctl, const char *what, char *err,
+			  size_t errlen);
+/* The file must exist and be readable (and writable when asked) when it is configured. */
+int ctl_check_file(struct controller *ctl, const char *what, const char *path, bool write,
+		   char *err, size_t errlen);
+/* The id in a device body must be the one in the path. */
+int ctl_check_path_id(const char *field, const char *body_id, const char *path_id, char *err,
+		      size_t errlen);
+
+/* ctl_runtime.c: PATCH /vm on the calling thread (the worker): waits for the vCPUs. */
+int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errlen);
+
+/* ctl_output.c */
+const char *ctl_level_name(enum log_level l);
+/* Write one metrics line now: 0 or -errno (-ENOMEM: no counters). The caller holds the lock
+ * and has checked that metrics are configured. */
+int ctl_metrics_flush_locked(struct controller *ctl);
+
+#endif

@@ -1,0 +1,147 @@
+/* Requests on a running microVM: PATCH of a drive or network interface, Ctrl-Alt-Del, and
+ * pausing and resuming (checked here, done on the worker). See controller.h. */
+#include "api/ctl_internal.h"
+#include "devices/virtio/blk.h"
+#include "vm/vm.h"
+
+#include <string.h>
+
+/* PATCH of a device: only on a running microVM, only for a device it has. */
+static int patch_device(struct controller *ctl, const char *kind, bool exists, const char *id,
+			char *err, size_t errlen)
+{
+	if (!started(ctl))
+		return fail(err, errlen, -EINVAL, "PATCH of a %s is only possible after the microVM "
+			    "has started (use PUT before)", kind);
+	if (!exists)
+		return fail(err, errlen, -EINVAL, "no %s with id '%s'", kind, id);
+	return 0;
+}
+
+/* PATCH path_on_host: the running virtio-blk device switches to the new file. */
+static int swap_drive_file(struct controller *ctl, int idx, const char *path, char *err,
+			   size_t errlen)
+{
+	struct drive_config *dc = &ctl->cfg.drives[idx];
+	struct vm_devices *vd = &ctl->vm->devs;
+	for (unsigned i = 0; i < vd->nblk; i++) {
+		struct virtio_blk *b = vd->blk[i];
+		if (strncmp(b->st.id, dc->drive_id, VIRTIO_BLK_ID_BYTES) != 0)
+			continue;
+		int r = virtio_blk_swap_file(b, path);
+		if (r < 0)
+			return fail(err, errlen, -EINVAL, "path_on_host: cannot use '%s': %s", path,
+				    strerror(-r));
+		char *copy = strdup(path);
+		if (!copy)
+			return oom(err, errlen);
+		free(dc->path_on_host);
+		dc->path_on_host = copy;
+		return 0;
+	}
+	return fail(err, errlen, -EINVAL, "drive '%s' has no running device", dc->drive_id);
+}
+
+int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *err,
+		    size_t errlen)
+{
+	struct drive_update u;
+	int r = drive_update_from_json(body, NULL, &u, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	r = ctl_check_path_id("drive_id", u.drive_id, id, err, errlen);
+	if (r == 0 && u.path_on_host)
+		r = ctl_check_file(ctl, "drive backing file", u.path_on_host, false, err, errlen);
+	if (r == 0 && !u.path_on_host && !u.rate_limiter.present)
+		r = fail(err, errlen, -EINVAL, "nothing to update: give path_on_host and/or "
+			 "rate_limiter");
+	if (r == 0) {
+		pthread_mutex_lock(&ctl->lock);
+		int idx = -1;
+		for (unsigned i = 0; i < ctl->cfg.ndrives; i++)
+			if (!strcmp(ctl->cfg.drives[i].drive_id, id))
+				idx = (int)i;
+		r = patch_device(ctl, "drive", idx >= 0, id, err, errlen);
+		if (r == 0 && u.path_on_host)
+			r = swap_drive_file(ctl, idx, u.path_on_host, err, errlen);
+		if (r == 0 && u.rate_limiter.present) {
+			/* Kept (GET /vm/config shows it), like at PUT; not enforced yet. */
+			ctl->cfg.drives[idx].rate_limiter = u.rate_limiter;
+		}
+		pthread_mutex_unlock(&ctl->lock);
+	}
+	drive_update_free(&u);
+	return r;
+}
+
+int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen)
+{
+	struct net_update u;
+	int r = net_update_from_json(body, NULL, &u, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	r = ctl_check_path_id("iface_id", u.iface_id, id, err, errlen);
+	if (r == 0) {
+		pthread_mutex_lock(&ctl->lock);
+		bool exists = false;
+		for (unsigned i = 0; i < ctl->cfg.nnets; i++)
+			exists |= !strcmp(ctl->cfg.nets[i].iface_id, id);
+		r = patch_device(ctl, "network interface", exists, id, err, errlen);
+		if (r == 0)   /* rate limiters are not enforced yet: nothing to update live */
+			r = fail(err, errlen, -EINVAL, "updating the rate limiters of a running network "
+				 "interface is not supported yet");
+		pthread_mutex_unlock(&ctl->lock);
+	}
+	net_update_free(&u);
+	return r;
+}
+
+int ctl_send_ctrl_alt_del(struct controller *ctl, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ctl->lock);
+	int r;
+	if (!started(ctl))
+		r = fail(err, errlen, -EINVAL, "SendCtrlAltDel needs a running microVM (%s)",
+			 ctl->state == INSTANCE_STOPPED ? "it has stopped" : "it has not started");
+	else if (i8042_send_ctrl_alt_del(&ctl->vm->i8042) < 0)
+		r = fail(err, errlen, -EINVAL, "the guest keyboard buffer is full (the guest is not "
+			 "reading the i8042)");
+	else
+		r = 0;
+	pthread_mutex_unlock(&ctl->lock);
+	if (r == 0)
+		log_info("sent Ctrl-Alt-Del to the guest");
+	return r;
+}
+
+int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ctl->lock);
+	int r = started(ctl) ? 0 : fail(err, errlen, -EINVAL, "the microVM is not running (%s)",
+					 ctl->state == INSTANCE_STOPPED ? "it has stopped" :
+					 "PUT /actions InstanceStart first");
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+/* PATCH /vm: vm_pause waits for every vCPU to leave KVM_RUN, the reason this runs on the
+ * worker and not on the API thread. */
+int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ctl->lock);
+	if (!started(ctl)) {
+		pthread_mutex_unlock(&ctl->lock);
+		return fail(err, errlen, -EINVAL, "the microVM is not running");
+	}
+	struct vm *vm = ctl->vm;
+	pthread_mutex_unlock(&ctl->lock);
+	int r = pause ? vm_pause(vm) : vm_resume(vm);
+	pthread_mutex_lock(&ctl->lock);
+	if (r == 0 && started(ctl))
+		ctl->state = pause ? INSTANCE_PAUSED : INSTANCE_RUNNING;
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0)
+		return fail(err, errlen, -EINVAL, "the microVM is shutting down");
+	log_info("microVM %s", pause ? "paused" : "resumed");
+	return 0;
+}
