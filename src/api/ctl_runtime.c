@@ -18,28 +18,28 @@ static int patch_device(struct controller *ctl, const char *kind, bool exists, c
 	return 0;
 }
 
-/* PATCH path_on_host: the running virtio-blk device switches to the new file. */
+/* PATCH path_on_host: the running virtio-blk device switches to the new file. The VM made
+ * one device per drive, in the order of cfg.drives, so drives[idx] is blk[idx]: a device's
+ * id (its GET_ID answer) holds only the first VIRTIO_BLK_ID_BYTES of a drive id, which
+ * another drive may share. The id check only guards that correspondence. */
 static int swap_drive_file(struct controller *ctl, int idx, const char *path, char *err,
 			   size_t errlen)
 {
 	struct drive_config *dc = &ctl->cfg.drives[idx];
 	struct vm_devices *vd = &ctl->vm->devs;
-	for (unsigned i = 0; i < vd->nblk; i++) {
-		struct virtio_blk *b = vd->blk[i];
-		if (strncmp(b->st.id, dc->drive_id, VIRTIO_BLK_ID_BYTES) != 0)
-			continue;
-		int r = virtio_blk_swap_file(b, path);
-		if (r < 0)
-			return fail(err, errlen, -EINVAL, "path_on_host: cannot use '%s': %s", path,
-				    strerror(-r));
-		char *copy = strdup(path);
-		if (!copy)
-			return oom(err, errlen);
-		free(dc->path_on_host);
-		dc->path_on_host = copy;
-		return 0;
-	}
-	return fail(err, errlen, -EINVAL, "drive '%s' has no running device", dc->drive_id);
+	struct virtio_blk *b = (unsigned)idx < vd->nblk ? vd->blk[idx] : NULL;
+	if (!b || strncmp(b->st.id, dc->drive_id, VIRTIO_BLK_ID_BYTES) != 0)
+		return fail(err, errlen, -EINVAL, "drive '%s' has no running device", dc->drive_id);
+	int r = virtio_blk_swap_file(b, path);
+	if (r < 0)
+		return fail(err, errlen, -EINVAL, "path_on_host: cannot use '%s': %s", path,
+			    strerror(-r));
+	char *copy = strdup(path);
+	if (!copy)
+		return oom(err, errlen);
+	free(dc->path_on_host);
+	dc->path_on_host = copy;
+	return 0;
 }
 
 int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *err,

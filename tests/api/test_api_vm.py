@@ -205,6 +205,32 @@ def test_drive_and_entropy_attached(petrel, api, workdir):
     assert petrel.wait() == 0
 
 
+def test_patch_drive_matches_the_whole_id(petrel, api, workdir):
+    """Two drive ids that share their first 20 characters (all a virtio-blk device's GET_ID
+    answer holds): PATCH swaps the file of the drive it names, not of the other one."""
+    ids = ["data_disk_0123456789_a", "data_disk_0123456789_b"]
+    for i, drive_id in enumerate(ids):
+        disk = workdir / f"{drive_id}.img"
+        disk.write_bytes(b"\0" * (1 << 20))
+        drive = {"drive_id": drive_id, "path_on_host": str(disk), "is_root_device": False,
+                 "is_read_only": False}
+        assert api.put(f"/drives/{drive_id}", drive).status == 204
+    start(api, "counter")
+    petrel.expect(r"^count=1$")
+    # The device of the second drive, as petrel named it when it opened the drive's file.
+    dev = petrel.expect(rf"(virtio-blk\d+): \S*{ids[1]}\.img", stream="err").group(1)
+    new = workdir / "new.img"
+    new.write_bytes(b"\0" * (2 << 20))
+    r = api.patch(f"/drives/{ids[1]}", {"drive_id": ids[1], "path_on_host": str(new)})
+    assert r.status == 204, r.fault
+    m = petrel.expect(r"(virtio-blk\d+): backing file is now .*new\.img", stream="err")
+    assert m.group(1) == dev, petrel.describe()
+    drives = api.get("/vm/config").json["drives"]
+    assert [d["path_on_host"] for d in drives] == [str(workdir / f"{ids[0]}.img"), str(new)]
+    petrel.signal(signal.SIGTERM)
+    assert petrel.wait() == 0
+
+
 def test_boot_timer(workdir):
     p = apilib.Petrel(workdir, ["--boot-timer"])
     try:
