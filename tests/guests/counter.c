@@ -11,6 +11,8 @@
  *
  * boot_timer=1: first write the boot timer's magic byte (123) to its MMIO
  * register at 0xd0020000 (petrel --boot-timer logs the boot time).
+ * fill_mib=N: first write a non-zero pattern over N MiB of RAM from 16 MiB up
+ * (in ring 3), so snapshots have that much memory to save (bench/snapshot.py).
  */
 #include "guest.h"
 
@@ -34,6 +36,14 @@ static long count(long lines)
 	return 0;
 }
 
+static long fill(long mib)
+{
+	uint64_t *p = (uint64_t *)(uintptr_t)(16ul << 20);
+	for (unsigned long i = 0; i < ((unsigned long)mib << 20) / 8; i++)
+		p[i] = 0x9e3779b97f4a7c15ull * (i + 1);
+	return 0;
+}
+
 void test_main(void)
 {
 	long e = cmdline_int("every", 1l << 24);
@@ -41,6 +51,11 @@ void test_main(void)
 	if (cmdline_int("boot_timer", 0)) {
 		*(volatile uint8_t *)BOOT_TIMER_MMIO = BOOT_TIMER_MAGIC;
 		printf("counter: signalled the boot timer\n");
+	}
+	long fill_mib = cmdline_int("fill_mib", 0);
+	if (fill_mib > 0) {
+		user_call(fill, fill_mib, USER_IF);
+		printf("counter: filled %ld MiB\n", fill_mib);
 	}
 	long lines = cmdline_int("lines", 0);
 	printf("counter: counting in ring 3, a line every %lu\n", every);
