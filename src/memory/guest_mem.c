@@ -26,6 +26,7 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 	r->size = size;
 	r->hva = p;
 	r->file_off = file_off;
+	r->from_file = fd >= 0;
 	int err = kvm_set_user_memory(kvm, mem->nregions, gpa, size, p, mem->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 	if (err < 0) {
 		munmap(p, size);

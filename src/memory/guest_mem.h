@@ -14,6 +14,7 @@ struct guest_region {
 	uint64_t size;
 	uint8_t *hva;
 	uint64_t file_off;   /* where the region's bytes are in a memory file (regions in order) */
+	bool from_file;      /* mapped from a snapshot's memory file (else anonymous memory) */
 };
 
 struct guest_mem {

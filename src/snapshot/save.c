@@ -116,6 +116,37 @@ static bool page_is_zero(const uint8_t *p)
 	return acc == 0;
 }
 
+/* Which pages of an anonymous region hold anything: present or swapped out, per
+ * /proc/self/pagemap (bits 63 and 62). The others were never touched and read as zero, so
+ * they need not even be looked at. A region mapped from a file may have data in pages that
+ * are neither: there every page counts. NULL: no map (scan every page). */
+static uint8_t *touched_map(const struct guest_region *g)
+{
+	if (g->from_file)
+		return NULL;
+	size_t n = g->size / 4096;
+	uint8_t *v = malloc(n);
+	uint64_t *ent = malloc(4096 * sizeof(*ent));
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	bool ok = v && ent && fd >= 0;
+	for (size_t i = 0; ok && i < n;) {
+		size_t k = n - i < 4096 ? n - i : 4096;
+		off_t off = (off_t)(((uintptr_t)g->hva / 4096 + i) * sizeof(*ent));
+		ok = pread(fd, ent, k * sizeof(*ent), off) == (ssize_t)(k * sizeof(*ent));
+		for (size_t j = 0; ok && j < k; j++)
+			v[i + j] = (ent[j] >> 62) != 0;
+		i += k;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(ent);
+	if (!ok) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
 /* Guest RAM into path: regions back to back, zero pages left as holes; then fsync, tag it with
  * the snapshot id and rename it over path. */
 static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16], char *err, size_t errlen)
@@ -131,10 +162,12 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 	uint64_t off = 0;
 	for (unsigned r = 0; !e && r < vm->mem.nregions; r++) {
 		const struct guest_region *g = &vm->mem.regions[r];
+		uint8_t *touched = touched_map(g);
 		for (uint64_t p = 0; !e && p < g->size;) {
 			/* Runs of non-zero pages go out in one write. */
 			uint64_t run = 0;
-			while (p + run < g->size && run < (64u << 20) && !page_is_zero(g->hva + p + run))
+			while (p + run < g->size && run < (64u << 20) &&
+			       (!touched || touched[(p + run) / 4096]) && !page_is_zero(g->hva + p + run))
 				run += 4096;
 			if (!run) {
 				p += 4096;
@@ -149,6 +182,7 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 			}
 			p += run;
 		}
+		free(touched);
 		off += g->size;
 	}
 	if (!e && fsync(fd) < 0)
