@@ -231,9 +231,11 @@ int ctl_snapshot_load(struct controller *ctl, const struct snapshot_request *q, 
 	bool have_cfg = vm && r == 0;
 	if (r == 0) {
 		/* GET /vm/config describes the restored VM from here on. */
+		pthread_mutex_lock(&ctl->lock);
 		cfg.stats = ctl->cfg.stats;
 		vm_config_free(&ctl->cfg);
 		ctl->cfg = cfg;
+		pthread_mutex_unlock(&ctl->lock);
 		have_cfg = false;
 		r = snapshot_load(vm, &ctl->cfg, &o, out_fd, err, errlen);
 	}
