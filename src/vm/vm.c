@@ -52,13 +52,15 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
  *   those registers, and guest user space uses them natively (PVM runs it under the host's
  *   XCR0 whatever the guest sets).
  * - XSAVE stays on for the same reason; petrel runs xsave/xrstor itself (emulate_xsave.c)
- *   in the standard form, so XSAVEOPT (7*32+4), XSAVEC (10*32+1), XGETBV1 (10*32+2) and
- *   XSAVES (10*32+3) go, as they do in petrel's CPUID.
+ *   in the standard form, so XSAVEC (10*32+1), XGETBV1 (10*32+2) and XSAVES (10*32+3) go, as
+ *   they do in petrel's CPUID, and XSAVEOPT (10*32+0) too (PVM shows the kernel the host's
+ *   leaf 0xD.1 regardless: measured, a kernel without this used xsaveopt, which petrel runs
+ *   as xsave anyway).
  * - nowatchdog: with ring 0 ~1000x slower, the soft/hard lockup detectors' 10-20 s limits
  *   are crossed by ordinary kernel work, and each report (a stack dump through the emulated
  *   UART) takes longer than the limit itself, so the guest can spend all its time reporting.
  *   The RCU stall detector (21 s) likewise. */
-#define PVM_CMDLINE " nowatchdog rcupdate.rcu_cpu_stall_suppress=1 clearcpuid=129,137,141,147,148,153,228,293,317,321,322,323,520,521,522"
+#define PVM_CMDLINE " nowatchdog rcupdate.rcu_cpu_stall_suppress=1 clearcpuid=129,137,141,147,148,153,293,317,320,321,322,323,520,521,522"
 
 static char *build_cmdline(const struct vm_config *cfg, bool pvm)
 {
