@@ -23,6 +23,17 @@ def snapshot(api, workdir, name="snap"):
     return state, mem
 
 
+def counter_snapshot(petrel, api, workdir, args="every=1048576", upto=2, vcpus=1):
+    """Boot the counting guest, let it count to `upto`, snapshot it; returns (state, mem, the
+    last count before the snapshot). The first petrel is closed."""
+    start(api, "counter", args, vcpus=vcpus)
+    petrel.expect(rf"^count={upto}$")
+    state, mem = snapshot(api, workdir)
+    last = max(counts(petrel))
+    petrel.close()
+    return state, mem, last
+
+
 def load(workdir, name, state, mem, resume=True, **extra):
     """A fresh petrel in workdir/name that loaded the snapshot (the caller closes it)."""
     d = workdir / name
@@ -62,11 +73,7 @@ def test_counter_resumes_with_its_count_after_load(petrel, api, workdir):
 
 
 def test_load_paused_then_resume(petrel, api, workdir):
-    start(api, "counter", "every=1048576")
-    petrel.expect(r"^count=2$")
-    state, mem = snapshot(api, workdir)
-    last = max(counts(petrel))
-    petrel.close()
+    state, mem, last = counter_snapshot(petrel, api, workdir)
     d2 = workdir / "second"
     d2.mkdir()
     p2 = apilib.Petrel(d2)
@@ -123,11 +130,7 @@ def test_corrupt_truncated_and_foreign_files_are_refused(petrel, api, workdir):
 
 
 def test_cli_restore(petrel, api, workdir):
-    start(api, "counter", "every=1048576")
-    petrel.expect(r"^count=2$")
-    state, mem = snapshot(api, workdir)
-    last = max(counts(petrel))
-    petrel.close()
+    state, mem, last = counter_snapshot(petrel, api, workdir)
     p = subprocess.Popen([str(PETREL), "run", "--restore", str(state), "--mem-file", str(mem)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
@@ -160,11 +163,7 @@ def test_info_describes_the_file(petrel, api, workdir):
 def test_four_clones_of_one_snapshot_run_at_once(petrel, api, workdir):
     """Fast deployment: one prepared snapshot, many processes loading it; the memory file is
     mapped privately, so each clone's writes stay its own and the file is never changed."""
-    start(api, "counter", "every=1048576")
-    petrel.expect(r"^count=2$")
-    state, mem = snapshot(api, workdir)
-    last = max(counts(petrel))
-    petrel.close()
+    state, mem, last = counter_snapshot(petrel, api, workdir)
     before = mem.read_bytes()
     clones = []
     try:

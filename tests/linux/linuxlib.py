@@ -81,6 +81,14 @@ class Console:
         return "\n".join(out + [f"[petrel stderr] {l}" for l in self.stderr_lines[-10:]])
 
 
+def spawn(argv, log, cwd=None):
+    """Start petrel with its console on pipes, the command line first in the log."""
+    log.write(f"# {' '.join(argv)}\n".encode())
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=cwd)
+    return proc, Console(proc, log)
+
+
 def wait_for_socket(sock, proc, timeout=10.0):
     """Until petrel's API socket exists (or petrel died)."""
     deadline = time.time() + timeout

@@ -13,7 +13,6 @@ import argparse
 import itertools
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,10 +37,7 @@ def boot(n, cpus, kernel, cmdline_kind):
     log_path = OUT / f"boot-{n}.log"
     start = time.time()
     with open(log_path, "wb") as log:
-        log.write(f"# {' '.join(argv)}\n".encode())
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=ROOT)
-        con = linuxlib.Console(proc, log)
+        proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
         run = linuxlib.run_console(proc, con, start, "soak")
         log.write(f"\n# petrel exit status {proc.returncode} after {run.elapsed:.1f}s\n".encode())
     guest_s = None

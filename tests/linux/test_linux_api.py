@@ -17,7 +17,6 @@ Env: PETREL (binary), PETREL_LINUX_INIT_TIMEOUT / PETREL_LINUX_CHECKS_TIMEOUT, P
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -67,10 +66,7 @@ def test_linux_getting_started_through_the_api():
     start = time.time()
     paused = False
     with open(LOG, "wb") as log:
-        log.write(f"# {' '.join(argv)}\n".encode())
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=ROOT)
-        con = linuxlib.Console(proc, log)
+        proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
         api = apilib.Client(sock)
         try:
             linuxlib.wait_for_socket(sock, proc)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from linuxlib import Console, assert_healthy, run_console
+from linuxlib import assert_healthy, run_console, spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 GUEST = ROOT / "guest"
@@ -222,10 +222,7 @@ def test_linux_boots_checks_echoes_and_powers_off(netpeer):
 
     start = time.time()
     with open(LOG, "wb") as log:
-        log.write(f"# {' '.join(argv)}\n".encode())
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=ROOT)
-        con = Console(proc, log)
+        proc, con = spawn(argv, log, cwd=ROOT)
         run = run_console(proc, con, start, INPUT_LINE)
         log.write(f"\n# petrel exit status {proc.returncode} after {run.elapsed:.1f}s\n".encode())
     checks, rc = run.checks, run.rc

@@ -9,7 +9,6 @@ Runs after test_linux_api.py (file order); fails if that test left no snapshot.
 Console in build/linux-restore.log."""
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,10 +34,7 @@ def test_linux_restores_from_a_snapshot_at_its_prompt():
     argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info", "--show-level"]
     try:
         with open(LOG, "wb") as log:
-            log.write(f"# {' '.join(argv)}\n".encode())
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, cwd=ROOT)
-            con = linuxlib.Console(proc, log)
+            proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
             api = apilib.Client(sock)
             try:
                 linuxlib.wait_for_socket(sock, proc)
