@@ -103,7 +103,7 @@ def bench_load():
                                                   "resume_vm": True})
             walls.append((time.monotonic() - t0) * 1000)
             assert r.status == 204, r
-            m = re.search(r"snapshot: loaded \S+ in ([0-9.]+) ms", q.err.text())
+            m = re.search(r"snapshot: loaded \S+ \(\d+ in its chain\) in ([0-9.]+) ms", q.err.text())
             own.append(float(m.group(1)))
         finally:
             q.close()

@@ -77,8 +77,6 @@ static int parse_create(json_t *b, struct snapshot_request *q, char *err, size_t
 			return json_set_err(err, errlen, "snapshot_type: expected \"Full\" or \"Diff\"");
 		q->diff = !strcmp(s, "Diff");
 	}
-	if (q->diff)
-		return json_set_err(err, errlen, "snapshot_type: Diff snapshots are not supported yet");
 	return 0;
 }
 
@@ -195,7 +193,8 @@ int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q
 		snprintf(err, errlen, "the microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot");
 		return -EINVAL;
 	}
-	struct snapshot_create_opts o = { .state_path = q->state_path, .mem_path = q->mem_path };
+	struct snapshot_create_opts o = { .state_path = q->state_path, .mem_path = q->mem_path,
+					  .diff = q->diff };
 	int r = snapshot_create(vm, &o, err, errlen);
 	if (r == 0)
 		log_info("snapshot written: %s, %s", q->state_path, q->mem_path);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 /* fd < 0: anonymous memory; else the region's bytes start at file_off in fd (private
@@ -31,6 +32,10 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 	if (err < 0) {
 		munmap(p, size);
 		return err;
+	}
+	if (mem->dirty_log && !(r->dirty = calloc((size / 4096 + 63) / 64, 8))) {
+		munmap(p, size);
+		return -ENOMEM;
 	}
 	mem->nregions++;
 	mem->total += size;
@@ -58,8 +63,11 @@ int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64
 
 void guest_mem_free(struct guest_mem *mem)
 {
-	for (unsigned i = 0; i < mem->nregions; i++)
+	for (unsigned i = 0; i < mem->nregions; i++) {
 		munmap(mem->regions[i].hva, mem->regions[i].size);
+		free(mem->regions[i].dirty);
+		mem->regions[i].dirty = NULL;
+	}
 	mem->nregions = 0;
 	mem->total = 0;
 }
@@ -89,6 +97,7 @@ int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, 
 	if (!p)
 		return -EFAULT;
 	memcpy(p, buf, len);
+	guest_mem_mark_dirty(mem, gpa, len);
 	return 0;
 }
 
@@ -116,4 +125,52 @@ uint64_t guest_mem_resident(const struct guest_mem *mem)
 uint64_t guest_mem_low_end(const struct guest_mem *mem)
 {
 	return mem->nregions ? mem->regions[0].gpa + mem->regions[0].size : 0;
+}
+
+void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	if (!mem->dirty_log || !len)
+		return;
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		if (gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		uint64_t first = (gpa - r->gpa) / 4096;
+		uint64_t end = gpa - r->gpa + len > r->size ? r->size : gpa - r->gpa + len;
+		uint64_t last = (end - 1) / 4096;
+		for (uint64_t pg = first; pg <= last; pg++)
+			__atomic_fetch_or(&r->dirty[pg / 64], 1ull << (pg % 64), __ATOMIC_RELAXED);
+		return;
+	}
+}
+
+void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64_t len)
+{
+	if (!mem->dirty_log)
+		return;
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		const uint8_t *b = p;
+		if (b >= r->hva && b < r->hva + r->size) {
+			guest_mem_mark_dirty(mem, r->gpa + (uint64_t)(b - r->hva), len);
+			return;
+		}
+	}
+}
+
+int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps)
+{
+	if (!mem->dirty_log)
+		return -EINVAL;
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		struct guest_region *r = &mem->regions[i];
+		size_t words = (r->size / 4096 + 63) / 64;
+		memset(bitmaps[i], 0, words * 8);
+		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = bitmaps[i] };
+		if (ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			return -errno;
+		for (size_t w = 0; w < words; w++)
+			bitmaps[i][w] |= __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_RELAXED);
+	}
+	return 0;
 }

@@ -15,6 +15,7 @@ struct guest_region {
 	uint8_t *hva;
 	uint64_t file_off;   /* where the region's bytes are in a memory file (regions in order) */
 	bool from_file;      /* mapped from a snapshot's memory file (else anonymous memory) */
+	uint64_t *dirty;     /* with dirty logging: pages petrel itself wrote (bit per page) */
 };
 
 struct guest_mem {
@@ -40,6 +41,15 @@ void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 /* Copy to/from guest RAM; -EFAULT if any byte is outside RAM. */
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len);
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len);
+/* With dirty logging on: note that petrel (a device, the emulator) wrote [gpa, gpa+len), which
+ * KVM's dirty log does not see. Safe from any thread; a no-op otherwise. */
+void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+/* The same for a host pointer into guest RAM. */
+void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64_t len);
+/* Every page written since the last call (KVM's dirty log of each region, ORed with petrel's
+ * own), into bitmaps[r] (a bit per page, caller-allocated, zeroed here), and start over.
+ * -EINVAL if dirty logging is off. */
+int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps);
 /* Bytes of guest RAM backed by host memory right now (pages the guest or petrel touched). */
 uint64_t guest_mem_resident(const struct guest_mem *mem);
 /* Highest RAM address below 4 GiB + 1. */

@@ -42,8 +42,18 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 		SNAP_FORMAT_VERSION);
 	for (int i = 0; i < 16; i++)
 		fprintf(out, "%02x", sv.id[i]);
-	fprintf(out, "\nparent: none (full snapshot)\nvCPUs: %u, virtio devices: %u, PVM workarounds: %s\n",
-		sv.nvcpus, sv.nvirtio, sv.pvm ? "on" : "off");
+	uint32_t v;
+	const void *pp;
+	uint64_t plen;
+	if (snap_find(&r, SEC_PRNT, 0, &v, &pp, &plen) == 0 && plen > sizeof(struct snap_parent))
+		fprintf(out, "\nparent: %.*s (a Diff snapshot: only pages written since then)",
+			(int)(plen - sizeof(struct snap_parent)), (const char *)pp + sizeof(struct snap_parent));
+	else
+		fprintf(out, "\nparent: none (full snapshot)");
+	if (snap_find(&r, SEC_MEMF, 0, &v, &pp, &plen) == 0)
+		fprintf(out, "\nmemory file written to: %.*s", (int)plen, (const char *)pp);
+	fprintf(out, "\nvCPUs: %u, virtio devices: %u, PVM workarounds: %s\n", sv.nvcpus, sv.nvirtio,
+		sv.pvm ? "on" : "off");
 	fprintf(out, "memory: %llu MiB in %u region(s)\n", (unsigned long long)(sm.total >> 20), sm.nregions);
 	for (unsigned i = 0; i < sm.nregions && i < GUEST_MEM_MAX_REGIONS; i++)
 		fprintf(out, "  guest 0x%llx-0x%llx at file offset 0x%llx\n", (unsigned long long)sm.r[i].gpa,
@@ -51,13 +61,13 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	for (unsigned i = 0; i < sv.nvirtio; i++) {
 		static const char *const kinds[] = { [VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLOCK] = "blk",
 						     [VIRTIO_ID_RNG] = "rng", [VIRTIO_ID_VSOCK] = "vsock" };
-		struct snap_virtio v;
-		if (snap_get(&r, SEC_VIRTIO, i, SEC_VERSION, &v, sizeof(v), err, errlen) < 0)
+		struct snap_virtio dev;
+		if (snap_get(&r, SEC_VIRTIO, i, SEC_VERSION, &dev, sizeof(dev), err, errlen) < 0)
 			continue;
-		const char *kind = v.device_id < sizeof(kinds) / sizeof(kinds[0]) && kinds[v.device_id]
-					   ? kinds[v.device_id] : "?";
+		const char *kind = dev.device_id < sizeof(kinds) / sizeof(kinds[0]) && kinds[dev.device_id]
+					   ? kinds[dev.device_id] : "?";
 		fprintf(out, "virtio #%u: %s (device id %u) on virtio-%s, driver status %#x\n", i, kind,
-			v.device_id, v.mmio ? "mmio" : "pci", v.st.status);
+			dev.device_id, dev.mmio ? "mmio" : "pci", dev.st.status);
 	}
 	fprintf(out, "sections (%u):\n", r.nsections);
 	size_t cur = 0;

@@ -1,6 +1,7 @@
 /* Loading a snapshot into a new VM: check everything, build the machine, load every state. */
 #include "snapshot/snapshot.h"
 #include "arch/x86/cpu_state.h"
+#include "snapshot/chain.h"
 #include "snapshot/sections.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -123,33 +124,6 @@ int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *c
 	if (e < 0)
 		vm_config_free(cfg);
 	return e;
-}
-
-static int open_mem(const char *path, const struct snap_vm *sv, const struct snap_mem *sm, char *err,
-		    size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	struct stat st;
-	uint8_t id[16];
-	ssize_t n = fgetxattr(fd, SNAP_XATTR, id, sizeof(id));
-	int e = 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < sm->total) {
-		snprintf(err, errlen, "memory file %s: not a regular file of at least %llu bytes", path,
-			 (unsigned long long)sm->total);
-		e = -EINVAL;
-	} else if (n == (ssize_t)sizeof(id) && memcmp(id, sv->id, sizeof(id)) != 0) {
-		snprintf(err, errlen, "memory file %s belongs to another snapshot than its state file", path);
-		e = -EINVAL;
-	}
-	if (e) {
-		close(fd);
-		return e;
-	}
-	return fd;
 }
 
 static int check_layout(const struct vm *vm, const struct snap_mem *sm, char *err, size_t errlen)
@@ -323,26 +297,41 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 	if (e < 0)
 		return e;
 	struct snap_mem sm;
-	if ((e = GET(&l.r, SEC_MEM, 0, &sm)) < 0) {
+	struct snap_chain *chain = calloc(1, sizeof(*chain));
+	if (!chain || (e = GET(&l.r, SEC_MEM, 0, &sm)) < 0 ||
+	    (e = snap_chain_resolve(o->state_path, o->mem_path, chain, err, errlen)) < 0) {
 		free(l.buf);
-		return e;
+		free(chain);
+		return e < 0 ? e : -ENOMEM;
 	}
-	int fd = open_mem(o->mem_path, &l.vm, &sm, err, errlen);
-	if (fd < 0) {
-		free(l.buf);
-		return fd;
+	/* The full snapshot's memory is mapped; the Diffs' pages go over it. */
+	int fd = snap_mem_open(chain->link[0].mem, chain->link[0].id, sm.total, err, errlen);
+	if (fd >= 0) {
+		e = vm_create_restored(vm, cfg, console_out_fd, fd);
+		close(fd); /* the mappings keep the file */
+		if (e < 0)
+			snprintf(err, errlen, "cannot build the snapshot's machine: %s", strerror(-e));
+	} else {
+		e = fd;
 	}
-	e = vm_create_restored(vm, cfg, console_out_fd, fd);
-	close(fd); /* the mappings keep the file */
-	if (e < 0)
-		snprintf(err, errlen, "cannot build the snapshot's machine: %s", strerror(-e));
-	if (!e && (e = check_layout(vm, &sm, err, errlen)) == 0)
+	if (!e && (e = check_layout(vm, &sm, err, errlen)) == 0 &&
+	    (e = snap_chain_apply(chain, &vm->mem, err, errlen)) == 0)
 		e = load_states(vm, &l.r, &l.vm, o, err, errlen);
+	/* A Diff taken from here on builds on this snapshot. */
+	if (!e && !(vm->snap_parent = realpath(o->state_path, NULL)))
+		e = -errno;
+	if (!e)
+		memcpy(vm->snap_parent_id, l.vm.id, sizeof(l.vm.id));
+	unsigned depth = chain->n;
+	snap_chain_free(chain);
+	free(chain);
 	free(l.buf);
 	if (e < 0) {
-		vm_destroy(vm);
+		if (fd >= 0)
+			vm_destroy(vm);
 		return e;
 	}
-	log_info("snapshot: loaded %s in %.2f ms", o->state_path, (double)(now_ns() - t0) / 1e6);
+	log_info("snapshot: loaded %s (%u in its chain) in %.2f ms", o->state_path, depth,
+		 (double)(now_ns() - t0) / 1e6);
 	return 0;
 }

@@ -148,8 +148,10 @@ static uint8_t *touched_map(const struct guest_region *g)
 }
 
 /* Guest RAM into path: regions back to back, zero pages left as holes; then fsync, tag it with
- * the snapshot id and rename it over path. */
-static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16], char *err, size_t errlen)
+ * the snapshot id and rename it over path. With dirty (a Diff): only those pages, each written
+ * even if zero, so the file's data extents are exactly the pages that changed. */
+static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16], uint64_t *const *dirty,
+			  char *err, size_t errlen)
 {
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
@@ -162,12 +164,13 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 	uint64_t off = 0;
 	for (unsigned r = 0; !e && r < vm->mem.nregions; r++) {
 		const struct guest_region *g = &vm->mem.regions[r];
-		uint8_t *touched = touched_map(g);
+		uint8_t *touched = dirty ? NULL : touched_map(g);
 		for (uint64_t p = 0; !e && p < g->size;) {
-			/* Runs of non-zero pages go out in one write. */
-			uint64_t run = 0;
+			/* Runs of pages to write go out in one write. */
+			uint64_t run = 0, pg;
 			while (p + run < g->size && run < (64u << 20) &&
-			       (!touched || touched[(p + run) / 4096]) && !page_is_zero(g->hva + p + run))
+			       (pg = (p + run) / 4096, dirty ? (dirty[r][pg / 64] >> (pg % 64)) & 1
+							     : (!touched || touched[pg]) && !page_is_zero(g->hva + p + run)))
 				run += 4096;
 			if (!run) {
 				p += 4096;
@@ -201,12 +204,73 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 	return 0;
 }
 
+static int create(struct vm *vm, const struct snapshot_create_opts *o, const char *mem_abs,
+		  uint64_t *const *dirty, char *err, size_t errlen);
+
+static void free_bitmaps(uint64_t **b)
+{
+	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
+		free(b[r]);
+}
+
+/* Every page written since the last snapshot (KVM's log and petrel's own), and a fresh start:
+ * a Full snapshot is the new base as much as a Diff. */
+static int take_dirty(struct vm *vm, uint64_t **b)
+{
+	memset(b, 0, GUEST_MEM_MAX_REGIONS * sizeof(*b));
+	for (unsigned r = 0; r < vm->mem.nregions; r++)
+		if (!(b[r] = calloc((vm->mem.regions[r].size / 4096 + 63) / 64, 8)))
+			return -ENOMEM;
+	return guest_mem_take_dirty(&vm->mem, &vm->kvm, b);
+}
+
+static char *absolute(const char *path)
+{
+	if (path[0] == '/')
+		return strdup(path);
+	char cwd[4096], *s = NULL;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&s, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return s;
+}
+
 int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *err, size_t errlen)
 {
 	if (!vm_is_paused(vm) || !vm->devices_paused) {
 		snprintf(err, errlen, "the VM must be paused for a snapshot");
 		return -EBUSY;
 	}
+	if (o->diff && !vm->mem.dirty_log) {
+		snprintf(err, errlen, "a Diff snapshot needs dirty page tracking (machine-config "
+			 "track_dirty_pages, or track_dirty_pages when loading)");
+		return -EINVAL;
+	}
+	if (o->diff && !vm->snap_parent) {
+		snprintf(err, errlen, "a Diff snapshot needs an earlier snapshot of this VM to build on: take a Full one first");
+		return -EINVAL;
+	}
+	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
+	int de = vm->mem.dirty_log ? take_dirty(vm, dirty) : 0;
+	char *state_abs = absolute(o->state_path), *mem_abs = absolute(o->mem_path);
+	int e = de < 0 ? de : !state_abs || !mem_abs ? -ENOMEM : 0;
+	if (e == 0)
+		e = create(vm, o, mem_abs, o->diff ? dirty : NULL, err, errlen);
+	else
+		snprintf(err, errlen, "reading the dirty page log: %s", strerror(-e));
+	if (vm->mem.dirty_log)
+		free_bitmaps(dirty);
+	free(mem_abs);
+	free(vm->snap_parent);
+	vm->snap_parent = e == 0 ? state_abs : NULL; /* after a failure only a Full can follow */
+	if (e)
+		free(state_abs);
+	return e;
+}
+
+/* The snapshot itself: the state file's sections, then both files (memory first). */
+static int create(struct vm *vm, const struct snapshot_create_opts *o, const char *mem_abs,
+		  uint64_t *const *dirty, char *err, size_t errlen)
+{
 	uint64_t t0 = now_ns();
 	struct snap_writer w;
 	snap_writer_init(&w);
@@ -214,6 +278,15 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 	if (getrandom(sv.id, sizeof(sv.id), 0) != sizeof(sv.id))
 		return fail(err, errlen, -EIO, "getrandom");
 	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
+	snap_section(&w, SEC_MEMF, 0, SEC_VERSION, mem_abs, strlen(mem_abs));
+	if (dirty) {
+		struct snap_parent par;
+		memcpy(par.id, vm->snap_parent_id, sizeof(par.id));
+		snap_begin(&w, SEC_PRNT, 0, SEC_VERSION);
+		snap_put(&w, &par, sizeof(par));
+		snap_put(&w, vm->snap_parent, strlen(vm->snap_parent));
+		snap_end(&w);
+	}
 	json_section(&w, SEC_CONF, vm_config_to_json(vm->cfg));
 	json_section(&w, SEC_EXTN, vm_config_extensions_to_json(vm->cfg));
 
@@ -253,13 +326,15 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 	uint64_t t1 = now_ns();
 	/* Memory first, state last: a state file at state_path always has its memory beside it
 	 * (the id in both catches a pair torn by a crash between the two renames). */
-	if (o->mem_path && (e = write_mem_file(vm, o->mem_path, sv.id, err, errlen)) < 0) {
+	if ((e = write_mem_file(vm, o->mem_path, sv.id, dirty, err, errlen)) < 0) {
 		snap_writer_free(&w);
 		return e;
 	}
 	uint64_t t2 = now_ns();
 	e = snap_write_file(o->state_path, w.buf, w.len, err, errlen);
 	snap_writer_free(&w);
+	if (e == 0)
+		memcpy(vm->snap_parent_id, sv.id, sizeof(sv.id));
 	if (e == 0)
 		log_info("snapshot: state %s (%.2f ms), memory %s (%.2f ms)", o->state_path,
 			 (double)(t1 - t0) / 1e6, o->mem_path ? o->mem_path : "-", (double)(t2 - t1) / 1e6);

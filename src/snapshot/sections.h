@@ -26,6 +26,10 @@
 #define SEC_BLK SNAP_ID('B', 'L', 'K', ' ')    /* struct blk_state */
 #define SEC_NET SNAP_ID('N', 'E', 'T', ' ')    /* struct net_state */
 #define SEC_VSOCK SNAP_ID('V', 'S', 'C', 'K')  /* struct vsock_state */
+#define SEC_MEMF SNAP_ID('M', 'E', 'M', 'F')   /* text: where this snapshot's memory file was written */
+#define SEC_PRNT SNAP_ID('P', 'R', 'N', 'T')   /* struct snap_parent + its state file's path: a Diff's parent */
+
+#define SNAP_MAX_CHAIN 64      /* Diff snapshots on one full one */
 
 #define SEC_VERSION 1
 #define SNAP_XATTR "user.petrel.snapshot" /* on the memory file: the state file's snapshot id */
@@ -47,6 +51,11 @@ struct snap_mem {
 struct snap_pvm {
 	uint64_t lstar, shim, shim_gpa, orig_pf;
 	uint8_t installed, pad[7];
+};
+
+struct snap_parent {
+	uint8_t id[16];          /* the parent's snapshot id */
+	/* followed by the parent state file's path (not NUL-terminated) */
 };
 
 struct snap_virtio {

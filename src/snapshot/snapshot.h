@@ -15,7 +15,9 @@ struct vm_config;
 
 struct snapshot_create_opts {
 	const char *state_path;
-	const char *mem_path;     /* NULL: state only */
+	const char *mem_path;
+	bool diff;                /* only the pages written since the last snapshot (needs dirty
+				   * tracking: track_dirty_pages) */
 };
 
 struct snapshot_net_override {

@@ -363,6 +363,8 @@ void vm_destroy(struct vm *vm)
 	cpu_template_free(&vm->tmpl);
 	free(vm->cmdline);
 	vm->cmdline = NULL;
+	free(vm->snap_parent);
+	vm->snap_parent = NULL;
 	guest_mem_free(&vm->mem);
 	kvm_close(&vm->kvm);
 	if (vm->stop_efd >= 0)

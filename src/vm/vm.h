@@ -73,6 +73,9 @@ struct vm {
 	int stop_efd;                 /* eventfd, readable once the VM is stopping */
 	uint64_t start_ns;
 	bool restored;                /* built from a snapshot (vm_create_restored) */
+	/* The last snapshot written or loaded (the parent of a Diff): its state file and id. */
+	char *snap_parent;
+	uint8_t snap_parent_id[16];
 };
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=1"

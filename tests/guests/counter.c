@@ -13,6 +13,10 @@
  * register at 0xd0020000 (petrel --boot-timer logs the boot time).
  * fill_mib=N: first write a non-zero pattern over N MiB of RAM from 16 MiB up
  * (in ring 3), so snapshots have that much memory to save (bench/snapshot.py).
+ * rewrite=1 (with fill_mib): before each count line, check the region still
+ * holds generation G's pattern, then write generation G+1's and print
+ * "gen=G+1 ok" (a mismatch fails the guest): memory restored from a chain of
+ * Diff snapshots must be exactly what was written (tests/api).
  */
 #include "guest.h"
 
@@ -22,6 +26,24 @@ DEFINE_GUEST("counter");
 #define BOOT_TIMER_MAGIC 123
 
 static unsigned long every;
+static long fill_mib, rewrite;
+static uint64_t gen = 1;
+
+static uint64_t pattern(uint64_t g, unsigned long i) { return 0x9e3779b97f4a7c15ull * (i + 1) ^ (g << 56); }
+
+static void regen(void)
+{
+	uint64_t *p = (uint64_t *)(uintptr_t)(16ul << 20);
+	unsigned long n = ((unsigned long)fill_mib << 20) / 8;
+	for (unsigned long i = 0; i < n; i++)
+		if (p[i] != pattern(gen, i))
+			fail("memory at %#lx holds %#lx, generation %lu wrote %#lx", (unsigned long)(uintptr_t)&p[i],
+			     (unsigned long)p[i], (unsigned long)gen, (unsigned long)pattern(gen, i));
+	gen++;
+	for (unsigned long i = 0; i < n; i++)
+		p[i] = pattern(gen, i);
+	printf("gen=%lu ok\n", (unsigned long)gen);
+}
 
 static long count(long lines)
 {
@@ -31,6 +53,8 @@ static long count(long lines)
 			n++;
 			barrier();
 		}
+		if (rewrite)
+			regen();
 		printf("count=%lu\n", n / every);
 	}
 	return 0;
@@ -40,7 +64,7 @@ static long fill(long mib)
 {
 	uint64_t *p = (uint64_t *)(uintptr_t)(16ul << 20);
 	for (unsigned long i = 0; i < ((unsigned long)mib << 20) / 8; i++)
-		p[i] = 0x9e3779b97f4a7c15ull * (i + 1);
+		p[i] = pattern(gen, i);
 	return 0;
 }
 
@@ -52,7 +76,8 @@ void test_main(void)
 		*(volatile uint8_t *)BOOT_TIMER_MMIO = BOOT_TIMER_MAGIC;
 		printf("counter: signalled the boot timer\n");
 	}
-	long fill_mib = cmdline_int("fill_mib", 0);
+	fill_mib = cmdline_int("fill_mib", 0);
+	rewrite = cmdline_int("rewrite", 0);
 	if (fill_mib > 0) {
 		user_call(fill, fill_mib, USER_IF);
 		printf("counter: filled %ld MiB\n", fill_mib);

@@ -51,6 +51,9 @@ int x86_page_walk(const struct guest_mem *mem, uint64_t cr0, uint64_t cr3, uint6
 void x86_page_mark_used(const struct guest_mem *mem, const struct page_walk *w, bool write)
 {
 	uint64_t *pte = guest_mem_ptr(mem, w->pte_gpa, sizeof(*pte));
-	if (pte) /* atomically: the guest may be changing other bits on another vCPU */
-		__atomic_fetch_or(pte, PTE_A | (write ? PTE_D : 0), __ATOMIC_SEQ_CST);
+	if (!pte)
+		return;
+	/* atomically: the guest may be changing other bits on another vCPU */
+	__atomic_fetch_or(pte, PTE_A | (write ? PTE_D : 0), __ATOMIC_SEQ_CST);
+	guest_mem_mark_dirty(mem, w->pte_gpa, sizeof(*pte));
 }

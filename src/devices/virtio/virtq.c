@@ -110,6 +110,7 @@ static int add_buf(struct virtq *q, struct walk *w, const struct virtq_desc *d, 
 	iov->iov_base = p;
 	iov->iov_len = d->len;
 	if (wr) {
+		guest_mem_mark_dirty(q->mem, d->addr, d->len); /* the device may write it from now on */
 		w->seen_write = true;
 		w->c->n_in++;
 		w->c->in_len += d->len;
@@ -212,12 +213,19 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c, enum virtq_error *err)
 	return 1;
 }
 
+/* With dirty logging, the used ring (entries, index, avail_event) counts as written. */
+static void mark_used_ring(const struct virtq *q)
+{
+	guest_mem_mark_dirty(q->mem, q->st->used_gpa, 6 + 8 * (uint64_t)q->st->size);
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct virtq_state *st = q->st;
 	if (!q->used)
 		return;
 	struct virtq_used_elem e = { head, len };
+	mark_used_ring(q);
 	memcpy(q->used + 4 + 8 * (size_t)(st->used_idx & (st->size - 1)), &e, sizeof(e));
 	st->used_idx++;
 	__atomic_store_n((uint16_t *)(q->used + 2), st->used_idx, __ATOMIC_RELEASE);
@@ -229,6 +237,7 @@ void virtq_push_n(struct virtq *q, const struct virtq_used_elem *elems, unsigned
 	if (!q->used || !n)
 		return;
 	uint16_t idx = st->used_idx;
+	mark_used_ring(q);
 	for (unsigned i = 0; i < n; i++, idx++)
 		memcpy(q->used + 4 + 8 * (size_t)(idx & (st->size - 1)), &elems[i], sizeof(elems[i]));
 	st->used_idx = idx;
@@ -265,6 +274,7 @@ bool virtq_enable_notify(struct virtq *q)
 	struct virtq_state *st = q->st;
 	if (!q->used)
 		return false;
+	mark_used_ring(q);
 	if (st->event_idx) {
 		uint16_t *avail_event = (uint16_t *)(q->used + 4 + 8 * (size_t)st->size);
 		__atomic_store_n(avail_event, st->last_avail_idx, __ATOMIC_RELAXED);

@@ -1,0 +1,178 @@
+/* Diff snapshots: a state file whose 'PRNT' section names the snapshot it builds on, and a
+ * memory file holding only the pages written since then (every one of them, zero or not: its
+ * data extents are exactly the dirty pages; the rest are holes). Loading the newest of a chain
+ * maps the full snapshot's memory and lays every diff's pages over it, oldest first. */
+#include "snapshot/chain.h"
+#include "snapshot/sections.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+void snap_chain_free(struct snap_chain *c)
+{
+	for (unsigned i = 0; i < c->n; i++) {
+		free(c->link[i].state);
+		free(c->link[i].mem);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+/* One state file's id, parent (id and path) and recorded memory path. */
+static int read_links(const char *path, uint8_t id[16], struct snap_parent *parent, char **parent_path,
+		      char **mem_path, char *err, size_t errlen)
+{
+	uint8_t *buf;
+	size_t len;
+	int e = snap_read_file(path, &buf, &len, err, errlen);
+	if (e < 0)
+		return e;
+	struct snap_reader r;
+	struct snap_vm sv;
+	*parent_path = *mem_path = NULL;
+	if ((e = snap_open(&r, buf, len, err, errlen)) < 0 ||
+	    (e = snap_get(&r, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv), err, errlen)) < 0) {
+		free(buf);
+		return e == -ENOENT ? -EINVAL : e;
+	}
+	memcpy(id, sv.id, 16);
+	uint32_t v;
+	const void *p;
+	uint64_t n;
+	if (snap_find(&r, SEC_MEMF, 0, &v, &p, &n) == 0 && n && n < PATH_MAX)
+		*mem_path = strndup(p, (size_t)n);
+	if (snap_find(&r, SEC_PRNT, 0, &v, &p, &n) == 0) {
+		if (v != SEC_VERSION || n <= sizeof(*parent) || n - sizeof(*parent) >= PATH_MAX) {
+			snprintf(err, errlen, "%s: malformed parent section", path);
+			e = -EINVAL;
+		} else {
+			memcpy(parent, p, sizeof(*parent));
+			*parent_path = strndup((const char *)p + sizeof(*parent), (size_t)n - sizeof(*parent));
+		}
+	}
+	free(buf);
+	return e;
+}
+
+int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	char *cur = strdup(state), *cur_mem = mem ? strdup(mem) : NULL;
+	uint8_t want[16];
+	bool check = false;
+	int e = cur ? 0 : -ENOMEM;
+	while (!e) {
+		if (c->n == SNAP_MAX_CHAIN) {
+			snprintf(err, errlen, "%s: more than %d snapshots in its chain (or a loop)", state, SNAP_MAX_CHAIN);
+			e = -EINVAL;
+			break;
+		}
+		struct snap_parent par;
+		char *ppath = NULL, *recorded = NULL;
+		uint8_t id[16];
+		e = read_links(cur, id, &par, &ppath, &recorded, err, errlen);
+		if (!e && check && memcmp(id, want, 16) != 0) {
+			snprintf(err, errlen, "%s is not the snapshot its child was taken after (it was replaced)", cur);
+			e = -EINVAL;
+		}
+		if (!e && !cur_mem && !(cur_mem = recorded ? strdup(recorded) : NULL)) {
+			snprintf(err, errlen, "%s: no memory file recorded for this snapshot", cur);
+			e = -EINVAL;
+		}
+		free(recorded);
+		if (e) {
+			free(ppath);
+			break;
+		}
+		/* The chain is kept oldest first: shift and put this one in front. */
+		memmove(&c->link[1], &c->link[0], c->n * sizeof(c->link[0]));
+		c->link[0] = (struct snap_link){ cur, cur_mem };
+		memcpy(c->link[0].id, id, 16);
+		c->n++;
+		cur = cur_mem = NULL;
+		if (!ppath)
+			return 0; /* a full snapshot: the chain is complete */
+		memcpy(want, par.id, 16);
+		check = true;
+		cur = ppath;
+	}
+	free(cur);
+	free(cur_mem);
+	snap_chain_free(c);
+	return e;
+}
+
+int snap_mem_open(const char *path, const uint8_t id[16], uint64_t min_size, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	struct stat st;
+	uint8_t got[16];
+	ssize_t n = fgetxattr(fd, SNAP_XATTR, got, sizeof(got));
+	int e = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min_size) {
+		snprintf(err, errlen, "memory file %s: not a regular file of at least %llu bytes", path,
+			 (unsigned long long)min_size);
+		e = -EINVAL;
+	} else if (n == (ssize_t)sizeof(got) && memcmp(got, id, sizeof(got)) != 0) {
+		snprintf(err, errlen, "memory file %s belongs to another snapshot than its state file", path);
+		e = -EINVAL;
+	}
+	if (e) {
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* Copy the data extents of a diff memory file over guest memory. */
+static int apply_one(const struct snap_link *l, struct guest_mem *mem, char *err, size_t errlen)
+{
+	int fd = snap_mem_open(l->mem, l->id, mem->total, err, errlen);
+	if (fd < 0)
+		return fd;
+	int e = 0;
+	for (unsigned r = 0; !e && r < mem->nregions; r++) {
+		const struct guest_region *g = &mem->regions[r];
+		off_t end = (off_t)(g->file_off + g->size), pos = (off_t)g->file_off;
+		while (!e && pos < end) {
+			off_t data = lseek(fd, pos, SEEK_DATA);
+			if (data < 0 || data >= end)
+				break; /* no more data in this region */
+			off_t hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0 || hole > end)
+				hole = end;
+			for (off_t o = data; !e && o < hole;) {
+				ssize_t n = pread(fd, g->hva + (o - (off_t)g->file_off), (size_t)(hole - o), o);
+				if (n <= 0)
+					e = n < 0 ? -errno : -EIO;
+				else
+					o += n;
+			}
+			pos = hole;
+		}
+	}
+	close(fd);
+	if (e)
+		snprintf(err, errlen, "memory file %s: %s", l->mem, strerror(-e));
+	return e;
+}
+
+int snap_chain_apply(const struct snap_chain *c, struct guest_mem *mem, char *err, size_t errlen)
+{
+	for (unsigned i = 1; i < c->n; i++) {
+		int e = apply_one(&c->link[i], mem, err, errlen);
+		if (e < 0)
+			return e;
+	}
+	return 0;
+}
