@@ -344,14 +344,25 @@ int cli_run(int argc, char **argv)
 
 int cli_snapshot(int argc, char **argv)
 {
-	if (argc != 3 || strcmp(argv[1], "info") != 0) {
-		fprintf(stderr, "usage: petrel snapshot info STATE_FILE\n");
-		return 2;
+	char err[512] = "";
+	if (argc == 3 && !strcmp(argv[1], "info")) {
+		if (snapshot_info(argv[2], stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "petrel: %s\n", err);
+			return 1;
+		}
+		return 0;
 	}
-	char err[512];
-	if (snapshot_info(argv[2], stdout, err, sizeof(err)) < 0) {
-		fprintf(stderr, "petrel: %s\n", err);
-		return 1;
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "merge")) {
+		const char *mem = argc == 6 ? argv[3] : NULL;
+		const char *out_state = argv[argc - 2], *out_mem = argv[argc - 1];
+		if (snapshot_merge(argv[2], mem, out_state, out_mem, err, sizeof(err)) < 0) {
+			fprintf(stderr, "petrel: %s\n", err);
+			return 1;
+		}
+		printf("merged %s into %s and %s\n", argv[2], out_state, out_mem);
+		return 0;
 	}
-	return 0;
+	fprintf(stderr, "usage: petrel snapshot info STATE\n"
+			"       petrel snapshot merge STATE [MEM] OUT_STATE OUT_MEM\n");
+	return 2;
 }

@@ -51,5 +51,9 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 /* Describe a state file (version, id, vCPUs, memory layout, sections, the VM definition). */
 #include <stdio.h>
 int snapshot_info(const char *path, FILE *out, char *err, size_t errlen);
+/* Fold the chain ending at state (mem: its memory file; NULL: the recorded one) into one full
+ * snapshot written to out_state and out_mem (atomically, like a create). */
+int snapshot_merge(const char *state, const char *mem, const char *out_state, const char *out_mem,
+		   char *err, size_t errlen);
 
 #endif

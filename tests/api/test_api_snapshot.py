@@ -253,7 +253,7 @@ def gens(p):
     return [int(n) for n in p.lines(r"^gen=(\d+) ok$")]
 
 
-def test_diff_chain_of_three_restores_exactly(petrel, api, workdir):
+def test_diff_chain_of_three_restores_exactly_and_merges(petrel, api, workdir):
     """With track_dirty_pages, a Diff snapshot holds just the pages written since the last
     snapshot: KVM's dirty log sees the ring-3 guest's writes (8 MiB rewritten per count line)
     and petrel adds its own. A chain full + 3 diffs loads from its newest link, and the guest
@@ -289,6 +289,21 @@ def test_diff_chain_of_three_restores_exactly(petrel, api, workdir):
         p.expect(rf"^gen={last + 2} ok$")
         assert_counts_go_on(petrel.out.text(), p.out.text(), r"^gen=(\d+) ok$")
         assert "FAIL" not in p.out.text(), p.describe()
+    finally:
+        p.close()
+    # Folded into one full snapshot, the chain loads alone and gives the same memory.
+    merged = workdir / "merged.state", workdir / "merged.mem"
+    r = subprocess.run([str(PETREL), "snapshot", "merge", str(files[-1][0]), *map(str, merged)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    info = subprocess.run([str(PETREL), "snapshot", "info", str(merged[0])], capture_output=True, text=True)
+    assert "parent: none" in info.stdout, info.stdout
+    for state, mem in files[1:]:
+        mem.unlink()  # the merged snapshot needs none of the chain's files
+    p = load(workdir, "merged", *merged)
+    try:
+        p.expect(rf"^gen={last + 2} ok$")
+        assert_counts_go_on(petrel.out.text(), p.out.text(), r"^gen=(\d+) ok$")
     finally:
         p.close()
     # A Diff needs dirty tracking and a base.

@@ -1,0 +1,137 @@
+/* `petrel snapshot merge`: fold a chain (a full snapshot and its Diffs) into one full snapshot,
+ * so it loads without the chain's files and can be copied or archived alone. */
+#include "snapshot/chain.h"
+#include "snapshot/sections.h"
+#include "snapshot/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* Copy the data extents of src (the whole file's, up to size) to the same offsets of dst. */
+static int copy_extents(int src, int dst, uint64_t size)
+{
+	static uint8_t buf[1 << 20];
+	off_t pos = 0;
+	while ((uint64_t)pos < size) {
+		off_t data = lseek(src, pos, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno; /* ENXIO: no more data */
+		off_t hole = lseek(src, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if ((uint64_t)hole > size)
+			hole = (off_t)size;
+		for (off_t o = data; o < hole;) {
+			size_t want = (size_t)(hole - o) < sizeof(buf) ? (size_t)(hole - o) : sizeof(buf);
+			ssize_t n = pread(src, buf, want, o);
+			if (n <= 0)
+				return n < 0 ? -errno : -EIO;
+			if (pwrite(dst, buf, (size_t)n, o) != n)
+				return -errno;
+			o += n;
+		}
+		pos = hole;
+	}
+	return 0;
+}
+
+static int merge_memory(const struct snap_chain *c, uint64_t total, const char *out, const uint8_t id[16],
+			char *err, size_t errlen)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
+	int dst = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (dst < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	int e = ftruncate(dst, (off_t)total) < 0 ? -errno : 0;
+	for (unsigned i = 0; !e && i < c->n; i++) {
+		int src = snap_mem_open(c->link[i].mem, c->link[i].id, total, err, errlen);
+		if (src < 0) {
+			close(dst);
+			unlink(tmp);
+			return src;
+		}
+		e = copy_extents(src, dst, total);
+		close(src);
+	}
+	if (!e && fsync(dst) < 0)
+		e = -errno;
+	if (!e && fsetxattr(dst, SNAP_XATTR, id, 16, 0) < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
+		e = -errno;
+	close(dst);
+	if (!e && rename(tmp, out) < 0)
+		e = -errno;
+	if (e) {
+		unlink(tmp);
+		snprintf(err, errlen, "%s: %s", out, strerror(-e));
+	}
+	return e;
+}
+
+int snapshot_merge(const char *state, const char *mem, const char *out_state, const char *out_mem,
+		   char *err, size_t errlen)
+{
+	struct snap_chain *c = calloc(1, sizeof(*c));
+	uint8_t *buf = NULL;
+	size_t len;
+	struct snap_reader r;
+	struct snap_vm sv;
+	struct snap_mem sm;
+	int e = c ? snap_chain_resolve(state, mem, c, err, errlen) : -ENOMEM;
+	if (!e)
+		e = snap_read_file(state, &buf, &len, err, errlen);
+	if (!e && ((e = snap_open(&r, buf, len, err, errlen)) < 0 ||
+		   (e = snap_get(&r, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv), err, errlen)) < 0 ||
+		   (e = snap_get(&r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) < 0))
+		e = e == -ENOENT ? -EINVAL : e;
+	char *out_abs = !e ? realpath(".", NULL) : NULL;
+	char *mem_abs = NULL;
+	if (out_abs && asprintf(&mem_abs, "%s/%s", out_abs, out_mem) < 0)
+		mem_abs = NULL;
+	if (!e && !mem_abs)
+		e = -ENOMEM;
+	if (!e && getrandom(sv.id, sizeof(sv.id), 0) != sizeof(sv.id))
+		e = -EIO;
+	if (!e)
+		e = merge_memory(c, sm.total, out_mem, sv.id, err, errlen);
+	if (!e) {
+		/* The newest state, as a full snapshot of its own: a new id, no parent. */
+		struct snap_writer w;
+		snap_writer_init(&w);
+		size_t cur = 0;
+		struct snap_section s;
+		while (snap_next(&r, &cur, &s)) {
+			if (s.id == SEC_PRNT)
+				continue;
+			if (s.id == SEC_VM)
+				snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
+			else if (s.id == SEC_MEMF)
+				snap_section(&w, SEC_MEMF, 0, SEC_VERSION, out_mem[0] == '/' ? out_mem : mem_abs,
+					     strlen(out_mem[0] == '/' ? out_mem : mem_abs));
+			else
+				snap_section(&w, s.id, s.instance, s.version, s.payload, (size_t)s.len);
+		}
+		e = snap_finish(&w);
+		if (!e)
+			e = snap_write_file(out_state, w.buf, w.len, err, errlen);
+		snap_writer_free(&w);
+	}
+	if (e && !err[0])
+		snprintf(err, errlen, "%s", strerror(-e));
+	free(out_abs);
+	free(mem_abs);
+	free(buf);
+	if (c) {
+		snap_chain_free(c);
+		free(c);
+	}
+	return e;
+}
