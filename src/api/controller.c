@@ -197,8 +197,7 @@ static void run_job(struct controller *ctl, struct ctl_job *job)
 		r = ctl_pause_resume(ctl, job->action == CTL_ACTION_PAUSE, msg, sizeof(msg));
 		break;
 	case CTL_ACTION_SNAPSHOT:
-		r = ctl_snapshot_is_load(job->arg) ? ctl_snapshot_load(ctl, job->arg, msg, sizeof(msg))
-						   : ctl_snapshot_create(ctl, job->arg, msg, sizeof(msg));
+		r = ctl_snapshot_run(ctl, job->arg, msg, sizeof(msg));
 		break;
 	}
 	job->done(job->opaque, r, r < 0 ? msg : NULL);

@@ -132,13 +132,13 @@ int ctl_submit_arg(struct controller *ctl, enum ctl_action action, void *arg, ct
 /* Wake the main thread: the VM now runs (ctl->vm set). */
 void ctl_notify_main(struct controller *ctl);
 
-/* ctl_snapshot.c: PUT /snapshot/create and /snapshot/load bodies (strict, -EINVAL and why),
- * and their work on the worker thread. */
-int ctl_snapshot_parse(json_t *body, bool load, struct snapshot_request **out, char *err, size_t errlen);
+/* ctl_snapshot.c: PUT /snapshot/create, /snapshot/load and petrel's /snapshot/backup bodies
+ * (strict, -EINVAL and why), and their work on the worker thread. */
+enum snapshot_request_kind { SNAP_REQ_CREATE, SNAP_REQ_LOAD, SNAP_REQ_BACKUP };
+int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct snapshot_request **out,
+		       char *err, size_t errlen);
 void ctl_snapshot_request_free(struct snapshot_request *q);
-int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen);
-int ctl_snapshot_load(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen);
-bool ctl_snapshot_is_load(const struct snapshot_request *q);
+int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen);
 
 /* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main
  * for --config-file). 0, or -errno with the reason in err. */

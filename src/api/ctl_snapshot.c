@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 struct snapshot_request {
-	bool load;
+	enum snapshot_request_kind kind;
 	/* create */
 	char *state_path, *mem_path;
 	bool diff;
@@ -21,6 +21,8 @@ struct snapshot_request {
 	char *net_iface[SNAP_MAX_NET_OVERRIDES], *net_dev[SNAP_MAX_NET_OVERRIDES];
 	unsigned nnet;
 	char *vsock_uds;
+	/* backup */
+	char *backup_dir;
 };
 
 void ctl_snapshot_request_free(struct snapshot_request *q)
@@ -28,6 +30,7 @@ void ctl_snapshot_request_free(struct snapshot_request *q)
 	if (!q)
 		return;
 	free(q->state_path);
+	free(q->backup_dir);
 	free(q->mem_path);
 	for (unsigned i = 0; i < q->nnet; i++) {
 		free(q->net_iface[i]);
@@ -158,7 +161,15 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 	return parse_overrides(b, q, err, errlen);
 }
 
-int ctl_snapshot_parse(json_t *body, bool load, struct snapshot_request **out, char *err, size_t errlen)
+static int parse_backup(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "backup_dir", NULL };
+	int r = json_check_keys(b, "", keys, err, errlen);
+	return r < 0 ? r : str(b, "", "backup_dir", true, &q->backup_dir, err, errlen);
+}
+
+int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct snapshot_request **out,
+		       char *err, size_t errlen)
 {
 	*out = NULL;
 	if (!json_is_object(body))
@@ -166,8 +177,10 @@ int ctl_snapshot_parse(json_t *body, bool load, struct snapshot_request **out, c
 	struct snapshot_request *q = calloc(1, sizeof(*q));
 	if (!q)
 		return json_oom(err, errlen);
-	q->load = load;
-	int r = load ? parse_load(body, q, err, errlen) : parse_create(body, q, err, errlen);
+	q->kind = kind;
+	int r = kind == SNAP_REQ_LOAD ? parse_load(body, q, err, errlen)
+	      : kind == SNAP_REQ_BACKUP ? parse_backup(body, q, err, errlen)
+					: parse_create(body, q, err, errlen);
 	if (r < 0) {
 		ctl_snapshot_request_free(q);
 		return r;
@@ -176,14 +189,9 @@ int ctl_snapshot_parse(json_t *body, bool load, struct snapshot_request **out, c
 	return 0;
 }
 
-bool ctl_snapshot_is_load(const struct snapshot_request *q)
-{
-	return q->load;
-}
-
 /* ---- on the worker ---- */
 
-int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+static int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct vm *vm = ctl->vm;
@@ -201,7 +209,7 @@ int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q
 	return r;
 }
 
-int ctl_snapshot_load(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
 	int r = 0;
@@ -267,4 +275,27 @@ int ctl_snapshot_load(struct controller *ctl, const struct snapshot_request *q, 
 		return json_set_err(err, errlen, "cannot start the restored microVM: %s", strerror(-r));
 	log_info("microVM restored from %s (%s)", q->state_path, q->resume ? "running" : "paused");
 	return 0;
+}
+
+static int ctl_snapshot_backup(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ctl->lock);
+	struct vm *vm = ctl->vm;
+	bool ok = ctl->state == INSTANCE_RUNNING || ctl->state == INSTANCE_PAUSED;
+	pthread_mutex_unlock(&ctl->lock);
+	if (!vm || !ok)
+		return json_set_err(err, errlen, "the microVM is not running");
+	return snapshot_backup(vm, q->backup_dir, err, errlen);
+}
+
+int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+{
+	switch (q->kind) {
+	case SNAP_REQ_LOAD:
+		return ctl_snapshot_load(ctl, q, err, errlen);
+	case SNAP_REQ_BACKUP:
+		return ctl_snapshot_backup(ctl, q, err, errlen);
+	default:
+		return ctl_snapshot_create(ctl, q, err, errlen);
+	}
 }

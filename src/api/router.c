@@ -275,18 +275,20 @@ static enum api_result patch_vm(struct call *c)
 	return submit(c, !strcmp(state, "Paused") ? CTL_ACTION_PAUSE : CTL_ACTION_RESUME);
 }
 
-static enum api_result put_snapshot(struct call *c, bool load)
+static enum api_result put_snapshot(struct call *c, enum snapshot_request_kind kind)
 {
 	char msg[FAULT_MAX];
 	struct snapshot_request *q;
-	int r = ctl_snapshot_parse(c->body, load, &q, msg, sizeof(msg));
+	int r = ctl_snapshot_parse(c->body, kind, &q, msg, sizeof(msg));
 	if (r < 0)
 		return from_result(c, r, msg);
 	return submit_arg(c, CTL_ACTION_SNAPSHOT, q);
 }
 
-static enum api_result put_snapshot_create(struct call *c) { return put_snapshot(c, false); }
-static enum api_result put_snapshot_load(struct call *c) { return put_snapshot(c, true); }
+static enum api_result put_snapshot_create(struct call *c) { return put_snapshot(c, SNAP_REQ_CREATE); }
+static enum api_result put_snapshot_load(struct call *c) { return put_snapshot(c, SNAP_REQ_LOAD); }
+/* petrel's own: a backup of the running VM (docs/snapshots.md). */
+static enum api_result put_snapshot_backup(struct call *c) { return put_snapshot(c, SNAP_REQ_BACKUP); }
 
 static const struct route routes[] = {
 	{ "", .get = { get_instance_info, API_GET_INSTANCE_INFO } },
@@ -309,6 +311,7 @@ static const struct route routes[] = {
 	{ "entropy", .put = { put_entropy, API_PUT_ENTROPY } },
 	{ "snapshot/create", .put = { put_snapshot_create, API_PUT_SNAPSHOT } },
 	{ "snapshot/load", .put = { put_snapshot_load, API_PUT_SNAPSHOT } },
+	{ "snapshot/backup", .put = { put_snapshot_backup, API_PUT_SNAPSHOT } },
 	/* In the spec, not in petrel yet. */
 	{ "balloon", .unsupported_methods = "GET PUT PATCH", .unsupported = "balloon devices are not supported yet" },
 	{ "balloon/statistics", .unsupported_methods = "GET PATCH", .unsupported = "balloon devices are not supported yet" },

@@ -287,7 +287,11 @@ static int create(struct vm *vm, const struct snapshot_create_opts *o, const cha
 		snap_put(&w, vm->snap_parent, strlen(vm->snap_parent));
 		snap_end(&w);
 	}
-	json_section(&w, SEC_CONF, vm_config_to_json(vm->cfg));
+	json_t *conf = vm_config_to_json(vm->cfg);
+	json_t *drives = json_object_get(conf, "drives");
+	for (unsigned i = 0; o->drive_paths && i < vm->cfg->ndrives; i++)
+		json_object_set_new(json_array_get(drives, i), "path_on_host", json_string(o->drive_paths[i]));
+	json_section(&w, SEC_CONF, conf);
 	json_section(&w, SEC_EXTN, vm_config_extensions_to_json(vm->cfg));
 
 	struct snap_mem sm = { .nregions = vm->mem.nregions, .total = vm->mem.total };

@@ -18,6 +18,8 @@ struct snapshot_create_opts {
 	const char *mem_path;
 	bool diff;                /* only the pages written since the last snapshot (needs dirty
 				   * tracking: track_dirty_pages) */
+	char **drive_paths;       /* NULL, or per drive: the image the snapshot's definition names
+				   * instead of the drive's own (a backup's copies) */
 };
 
 struct snapshot_net_override {
@@ -51,6 +53,9 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 /* Describe a state file (version, id, vCPUs, memory layout, sections, the VM definition). */
 #include <stdio.h>
 int snapshot_info(const char *path, FILE *out, char *err, size_t errlen);
+/* A running (or paused) VM into dir: vm.state, vm.mem and a copy of every disk (DRIVE_ID.img,
+ * reflinked where the file system can), the VM paused only meanwhile and resumed after. */
+int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen);
 /* Fold the chain ending at state (mem: its memory file; NULL: the recorded one) into one full
  * snapshot written to out_state and out_mem (atomically, like a create). */
 int snapshot_merge(const char *state, const char *mem, const char *out_state, const char *out_mem,

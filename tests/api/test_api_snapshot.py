@@ -314,3 +314,43 @@ def test_diff_chain_of_three_restores_exactly_and_merges(petrel, api, workdir):
         assert r.status == 400 and "track_dirty_pages" in r.fault, r
     finally:
         q.close()
+
+
+def test_backup_of_a_running_vm_with_its_disk(petrel, api, workdir):
+    """PUT /snapshot/backup (petrel's own): memory, state and a copy of every disk, the guest
+    paused only meanwhile. The VM runs on; loading the backup gives it back as it was, on its
+    own copy of the disk (blkloop checks what it reads)."""
+    disk = workdir / "disk.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    img = str(apilib.guest("blkloop"))
+    assert api.put("/boot-source", {"kernel_image_path": img}).status == 204
+    assert api.put("/drives/data", {"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
+                                    "is_read_only": False}).status == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+    petrel.expect(r"^blkloop round=10 ok$")
+    backup = workdir / "backup"
+    r = api.put("/snapshot/backup", {"backup_dir": str(backup)}, check=False)  # not in Firecracker's spec
+    assert r.status == 204, r
+    at = max(rounds(petrel))
+    assert api.get("/").json["state"] == "Running"
+    petrel.expect(rf"^blkloop round={at + 30} ok$")  # it went on, writing its disk
+    before = petrel.out.text()
+    petrel.close()
+    assert (backup / "data.img").read_bytes() != disk.read_bytes()  # the copy is its own
+    info = subprocess.run([str(PETREL), "snapshot", "info", str(backup / "vm.state")], capture_output=True, text=True)
+    assert str(backup / "data.img") in info.stdout, info.stdout
+    p = load(workdir, "restored", backup / "vm.state", backup / "vm.mem")
+    try:
+        p.expect(rf"^blkloop round={at + 5} ok$")
+        got = [int(n) for n in re.findall(r"^blkloop round=(\d+) ok$", p.out.text(), re.M)]
+        # it goes on from the round it was in when the backup paused it (round 10 had passed)
+        assert 10 <= got[0] <= at + 1 and "FAIL" not in p.out.text(), (at, got[:3], p.describe())
+    finally:
+        p.close()
+    assert before  # (the original run's console, for a failure message)
+
+
+def test_backup_request_checked(petrel, api, workdir):
+    assert api.put("/snapshot/backup", {}, check=False).status == 400
+    r = api.put("/snapshot/backup", {"backup_dir": str(workdir / "b")}, check=False)
+    assert r.status == 400 and "not running" in r.fault, r

@@ -1,0 +1,98 @@
+/* Backups: a consistent point-in-time copy of a running VM — memory, device state and its
+ * disks — in one directory. The guest is paused only while the state is captured and the disk
+ * images are cloned: a reflink (FICLONE: no data copied) where the file system can, a copy
+ * otherwise (the guest then stays paused for the copy). The backup's definition names the
+ * copies, so loading it gives the VM back as it was, on disks of its own. */
+#include "snapshot/snapshot.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* src -> dst: reflink, else a copy that keeps holes. *how says which. */
+static int clone_file(const char *src, const char *dst, const char **how)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		int e = -errno;
+		close(in);
+		return e;
+	}
+	int e = 0;
+	*how = "reflink";
+	if (ioctl(out, FICLONE, in) < 0) {
+		*how = "copy";
+		struct stat st;
+		e = fstat(in, &st) < 0 || ftruncate(out, st.st_size) < 0 ? -errno : 0;
+		for (off_t pos = 0; !e && pos < st.st_size;) {
+			off_t data = lseek(in, pos, SEEK_DATA);
+			if (data < 0)
+				break; /* the rest is a hole */
+			off_t hole = lseek(in, data, SEEK_HOLE);
+			off_t o_in = data, o_out = data;
+			while (!e && o_in < hole) {
+				ssize_t n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
+				if (n <= 0)
+					e = n < 0 ? -errno : -EIO;
+			}
+			pos = hole;
+		}
+	}
+	if (!e && fsync(out) < 0)
+		e = -errno;
+	close(in);
+	close(out);
+	return e;
+}
+
+int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	char *paths[DEVICES_MAX_DRIVES] = { 0 }, state[4096], mem[4096];
+	snprintf(state, sizeof(state), "%s/vm.state", dir);
+	snprintf(mem, sizeof(mem), "%s/vm.mem", dir);
+	int e = 0;
+	for (unsigned i = 0; !e && i < vm->cfg->ndrives; i++)
+		if (asprintf(&paths[i], "%s/%s.img", dir, vm->cfg->drives[i].drive_id) < 0)
+			e = -ENOMEM;
+	uint64_t t0 = now_ns();
+	bool was_paused = vm_is_paused(vm);
+	if (!e && (e = vm_pause(vm)) < 0)
+		snprintf(err, errlen, "cannot pause the VM: %s", strerror(-e));
+	uint64_t t1 = now_ns();
+	if (!e) {
+		struct snapshot_create_opts o = { .state_path = state, .mem_path = mem, .drive_paths = paths };
+		e = snapshot_create(vm, &o, err, errlen);
+		for (unsigned i = 0; !e && i < vm->cfg->ndrives; i++) {
+			const char *how = "?";
+			if ((e = clone_file(vm->cfg->drives[i].path_on_host, paths[i], &how)) < 0)
+				snprintf(err, errlen, "disk %s -> %s: %s", vm->cfg->drives[i].path_on_host, paths[i],
+					 strerror(-e));
+			else
+				log_info("backup: disk %s -> %s (%s)", vm->cfg->drives[i].path_on_host, paths[i], how);
+		}
+		if (!was_paused)
+			vm_resume(vm);
+	}
+	if (!e)
+		log_info("backup: %s, guest paused for %.1f ms (%.1f ms in all)", dir,
+			 (double)(now_ns() - t1) / 1e6, (double)(now_ns() - t0) / 1e6);
+	for (unsigned i = 0; i < DEVICES_MAX_DRIVES; i++)
+		free(paths[i]);
+	return e;
+}
