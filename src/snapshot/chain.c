@@ -3,7 +3,7 @@
  * data extents are exactly the dirty pages; the rest are holes). Loading the newest of a chain
  * maps the full snapshot's memory and lays every diff's pages over it, oldest first. */
 #include "snapshot/chain.h"
-#include "snapshot/sections.h"
+#include "snapshot/state_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,26 +28,19 @@ void snap_chain_free(struct snap_chain *c)
 static int read_links(const char *path, uint8_t id[16], struct snap_parent *parent, char **parent_path,
 		      char **mem_path, char *err, size_t errlen)
 {
-	uint8_t *buf;
-	size_t len;
-	int e = snap_read_file(path, &buf, &len, err, errlen);
+	struct snap_state_file f;
+	*parent_path = *mem_path = NULL;
+	int e = snap_state_open(path, &f, err, errlen);
 	if (e < 0)
 		return e;
-	struct snap_reader r;
-	struct snap_vm sv;
-	*parent_path = *mem_path = NULL;
-	if ((e = snap_open(&r, buf, len, err, errlen)) < 0 ||
-	    (e = snap_get(&r, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv), err, errlen)) < 0) {
-		free(buf);
-		return e == -ENOENT ? -EINVAL : e;
-	}
-	memcpy(id, sv.id, 16);
+	const struct snap_reader *r = &f.r;
+	memcpy(id, f.vm.id, 16);
 	uint32_t v;
 	const void *p;
 	uint64_t n;
-	if (snap_find(&r, SEC_MEMF, 0, &v, &p, &n) == 0 && n && n < PATH_MAX)
+	if (snap_find(r, SEC_MEMF, 0, &v, &p, &n) == 0 && n && n < PATH_MAX)
 		*mem_path = strndup(p, (size_t)n);
-	if (snap_find(&r, SEC_PRNT, 0, &v, &p, &n) == 0) {
+	if (snap_find(r, SEC_PRNT, 0, &v, &p, &n) == 0) {
 		if (v != SEC_VERSION || n <= sizeof(*parent) || n - sizeof(*parent) >= PATH_MAX) {
 			snprintf(err, errlen, "%s: malformed parent section", path);
 			e = -EINVAL;
@@ -56,7 +49,7 @@ static int read_links(const char *path, uint8_t id[16], struct snap_parent *pare
 			*parent_path = strndup((const char *)p + sizeof(*parent), (size_t)n - sizeof(*parent));
 		}
 	}
-	free(buf);
+	snap_state_close(&f);
 	return e;
 }
 

@@ -1,6 +1,6 @@
 /* `petrel snapshot info FILE`: what a state file holds, for people and scripts. */
 #include "snapshot/snapshot.h"
-#include "snapshot/sections.h"
+#include "snapshot/state_file.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -24,20 +24,18 @@ static void print_json_section(FILE *out, const struct snap_reader *r, uint32_t 
 
 int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 {
-	uint8_t *buf;
-	size_t len;
-	int e = snap_read_file(path, &buf, &len, err, errlen);
+	struct snap_state_file f;
+	int e = snap_state_open(path, &f, err, errlen);
 	if (e < 0)
 		return e;
-	struct snap_reader r;
-	struct snap_vm sv;
 	struct snap_mem sm;
-	if ((e = snap_open(&r, buf, len, err, errlen)) < 0 ||
-	    (e = snap_get(&r, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv), err, errlen)) < 0 ||
-	    (e = snap_get(&r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) < 0) {
-		free(buf);
+	if ((e = snap_get(&f.r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) < 0) {
+		snap_state_close(&f);
 		return e == -ENOENT ? -EINVAL : e;
 	}
+	const struct snap_reader *rd = &f.r;
+	const struct snap_vm sv = f.vm;
+	size_t len = f.len;
 	fprintf(out, "file: %s (%zu bytes, format version %u, checksum good)\nsnapshot id: ", path, len,
 		SNAP_FORMAT_VERSION);
 	for (int i = 0; i < 16; i++)
@@ -45,12 +43,12 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	uint32_t v;
 	const void *pp;
 	uint64_t plen;
-	if (snap_find(&r, SEC_PRNT, 0, &v, &pp, &plen) == 0 && plen > sizeof(struct snap_parent))
+	if (snap_find(rd, SEC_PRNT, 0, &v, &pp, &plen) == 0 && plen > sizeof(struct snap_parent))
 		fprintf(out, "\nparent: %.*s (a Diff snapshot: only pages written since then)",
 			(int)(plen - sizeof(struct snap_parent)), (const char *)pp + sizeof(struct snap_parent));
 	else
 		fprintf(out, "\nparent: none (full snapshot)");
-	if (snap_find(&r, SEC_MEMF, 0, &v, &pp, &plen) == 0)
+	if (snap_find(rd, SEC_MEMF, 0, &v, &pp, &plen) == 0)
 		fprintf(out, "\nmemory file written to: %.*s", (int)plen, (const char *)pp);
 	fprintf(out, "\nvCPUs: %u, virtio devices: %u, PVM workarounds: %s\n", sv.nvcpus, sv.nvirtio,
 		sv.pvm ? "on" : "off");
@@ -62,22 +60,22 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 		static const char *const kinds[] = { [VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLOCK] = "blk",
 						     [VIRTIO_ID_RNG] = "rng", [VIRTIO_ID_VSOCK] = "vsock" };
 		struct snap_virtio dev;
-		if (snap_get(&r, SEC_VIRTIO, i, SEC_VERSION, &dev, sizeof(dev), err, errlen) < 0)
+		if (snap_get(rd, SEC_VIRTIO, i, SEC_VERSION, &dev, sizeof(dev), err, errlen) < 0)
 			continue;
 		const char *kind = dev.device_id < sizeof(kinds) / sizeof(kinds[0]) && kinds[dev.device_id]
 					   ? kinds[dev.device_id] : "?";
 		fprintf(out, "virtio #%u: %s (device id %u) on virtio-%s, driver status %#x\n", i, kind,
 			dev.device_id, dev.mmio ? "mmio" : "pci", dev.st.status);
 	}
-	fprintf(out, "sections (%u):\n", r.nsections);
+	fprintf(out, "sections (%u):\n", rd->nsections);
 	size_t cur = 0;
 	struct snap_section s;
-	while (snap_next(&r, &cur, &s)) {
+	while (snap_next(rd, &cur, &s)) {
 		char name[5];
 		snap_id_name(s.id, name);
 		fprintf(out, "  %s #%-3u v%u %8llu bytes\n", name, s.instance, s.version, (unsigned long long)s.len);
 	}
-	print_json_section(out, &r, SEC_CONF, "VM config");
-	free(buf);
+	print_json_section(out, rd, SEC_CONF, "VM config");
+	snap_state_close(&f);
 	return 0;
 }

@@ -2,7 +2,7 @@
 #include "snapshot/snapshot.h"
 #include "arch/x86/cpu_state.h"
 #include "snapshot/chain.h"
-#include "snapshot/sections.h"
+#include "snapshot/state_file.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -16,30 +16,6 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-struct loaded {
-	uint8_t *buf;
-	size_t len;
-	struct snap_reader r;
-	struct snap_vm vm;
-};
-
-static int open_state(const char *path, struct loaded *l, char *err, size_t errlen)
-{
-	memset(l, 0, sizeof(*l));
-	int e = snap_read_file(path, &l->buf, &l->len, err, errlen);
-	if (e < 0)
-		return e;
-	if ((e = snap_open(&l->r, l->buf, l->len, err, errlen)) < 0 ||
-	    (e = snap_get(&l->r, SEC_VM, 0, SEC_VERSION, &l->vm, sizeof(l->vm), err, errlen)) < 0) {
-		if (e == -ENOENT)
-			snprintf(err, errlen, "%s: not a VM snapshot (no VM section)", path);
-		free(l->buf);
-		l->buf = NULL;
-		return e == -ENOENT ? -EINVAL : e;
-	}
-	return 0;
-}
 
 /* A JSON text section, parsed (NULL and a message if absent or not JSON). */
 static json_t *json_of(struct snap_reader *r, uint32_t id, char *err, size_t errlen)
@@ -98,8 +74,8 @@ int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *c
 			 size_t errlen)
 {
 	vm_config_init(cfg);
-	struct loaded l;
-	int e = open_state(o->state_path, &l, err, errlen);
+	struct snap_state_file l;
+	int e = snap_state_open(o->state_path, &l, err, errlen);
 	if (e < 0)
 		return e;
 	json_t *conf = json_of(&l.r, SEC_CONF, err, errlen), *extn = NULL;
@@ -120,7 +96,7 @@ int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *c
 	free(text);
 	json_decref(conf);
 	json_decref(extn);
-	free(l.buf);
+	snap_state_close(&l);
 	if (e < 0)
 		vm_config_free(cfg);
 	return e;
@@ -292,15 +268,15 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 		  int console_out_fd, char *err, size_t errlen)
 {
 	uint64_t t0 = now_ns();
-	struct loaded l;
-	int e = open_state(o->state_path, &l, err, errlen);
+	struct snap_state_file l;
+	int e = snap_state_open(o->state_path, &l, err, errlen);
 	if (e < 0)
 		return e;
 	struct snap_mem sm;
 	struct snap_chain *chain = calloc(1, sizeof(*chain));
 	if (!chain || (e = GET(&l.r, SEC_MEM, 0, &sm)) < 0 ||
 	    (e = snap_chain_resolve(o->state_path, o->mem_path, chain, err, errlen)) < 0) {
-		free(l.buf);
+		snap_state_close(&l);
 		free(chain);
 		return e < 0 ? e : -ENOMEM;
 	}
@@ -325,7 +301,7 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 	unsigned depth = chain->n;
 	snap_chain_free(chain);
 	free(chain);
-	free(l.buf);
+	snap_state_close(&l);
 	if (e < 0) {
 		if (fd >= 0)
 			vm_destroy(vm);

@@ -1,7 +1,7 @@
 /* `petrel snapshot merge`: fold a chain (a full snapshot and its Diffs) into one full snapshot,
  * so it loads without the chain's files and can be copied or archived alone. */
 #include "snapshot/chain.h"
-#include "snapshot/sections.h"
+#include "snapshot/state_file.h"
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
@@ -62,36 +62,21 @@ static int merge_memory(const struct snap_chain *c, uint64_t total, const char *
 		e = copy_extents(src, dst, total);
 		close(src);
 	}
-	if (!e && fsync(dst) < 0)
-		e = -errno;
-	if (!e && fsetxattr(dst, SNAP_XATTR, id, 16, 0) < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
-		e = -errno;
-	close(dst);
-	if (!e && rename(tmp, out) < 0)
-		e = -errno;
-	if (e) {
-		unlink(tmp);
-		snprintf(err, errlen, "%s: %s", out, strerror(-e));
-	}
-	return e;
+	return snap_mem_commit(dst, tmp, out, id, e, err, errlen);
 }
 
 int snapshot_merge(const char *state, const char *mem, const char *out_state, const char *out_mem,
 		   char *err, size_t errlen)
 {
 	struct snap_chain *c = calloc(1, sizeof(*c));
-	uint8_t *buf = NULL;
-	size_t len;
-	struct snap_reader r;
-	struct snap_vm sv;
+	struct snap_state_file f = { 0 };
 	struct snap_mem sm;
 	int e = c ? snap_chain_resolve(state, mem, c, err, errlen) : -ENOMEM;
 	if (!e)
-		e = snap_read_file(state, &buf, &len, err, errlen);
-	if (!e && ((e = snap_open(&r, buf, len, err, errlen)) < 0 ||
-		   (e = snap_get(&r, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv), err, errlen)) < 0 ||
-		   (e = snap_get(&r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) < 0))
-		e = e == -ENOENT ? -EINVAL : e;
+		e = snap_state_open(state, &f, err, errlen);
+	if (!e && (e = snap_get(&f.r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) == -ENOENT)
+		e = -EINVAL;
+	struct snap_vm sv = f.vm;
 	char *out_abs = !e ? realpath(".", NULL) : NULL;
 	char *mem_abs = NULL;
 	if (out_abs && asprintf(&mem_abs, "%s/%s", out_abs, out_mem) < 0)
@@ -108,7 +93,7 @@ int snapshot_merge(const char *state, const char *mem, const char *out_state, co
 		snap_writer_init(&w);
 		size_t cur = 0;
 		struct snap_section s;
-		while (snap_next(&r, &cur, &s)) {
+		while (snap_next(&f.r, &cur, &s)) {
 			if (s.id == SEC_PRNT)
 				continue;
 			if (s.id == SEC_VM)
@@ -128,7 +113,7 @@ int snapshot_merge(const char *state, const char *mem, const char *out_state, co
 		snprintf(err, errlen, "%s", strerror(-e));
 	free(out_abs);
 	free(mem_abs);
-	free(buf);
+	snap_state_close(&f);
 	if (c) {
 		snap_chain_free(c);
 		free(c);

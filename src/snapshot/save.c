@@ -1,7 +1,7 @@
 /* Writing a paused VM's snapshot: the state file and the memory file. */
 #include "snapshot/snapshot.h"
 #include "arch/x86/cpu_state.h"
-#include "snapshot/sections.h"
+#include "snapshot/state_file.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -188,20 +188,7 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 		free(touched);
 		off += g->size;
 	}
-	if (!e && fsync(fd) < 0)
-		e = -errno;
-	/* The id pairs the memory file with its state file; file systems without user xattrs
-	 * just do without the check. */
-	if (!e && fsetxattr(fd, SNAP_XATTR, id, 16, 0) < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
-		e = -errno;
-	close(fd);
-	if (!e && rename(tmp, path) < 0)
-		e = -errno;
-	if (e) {
-		unlink(tmp);
-		return fail(err, errlen, e, path);
-	}
-	return 0;
+	return snap_mem_commit(fd, tmp, path, id, e, err, errlen);
 }
 
 static int create(struct vm *vm, const struct snapshot_create_opts *o, const char *mem_abs,

@@ -1,0 +1,53 @@
+/* Opening a state file and finishing a memory file: what loading, chains, info, merge and
+ * saving all do the same way. */
+#include "snapshot/state_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+int snap_state_open(const char *path, struct snap_state_file *f, char *err, size_t errlen)
+{
+	memset(f, 0, sizeof(*f));
+	int e = snap_read_file(path, &f->buf, &f->len, err, errlen);
+	if (e < 0)
+		return e;
+	if ((e = snap_open(&f->r, f->buf, f->len, err, errlen)) < 0 ||
+	    (e = snap_get(&f->r, SEC_VM, 0, SEC_VERSION, &f->vm, sizeof(f->vm), err, errlen)) < 0) {
+		if (e == -ENOENT)
+			snprintf(err, errlen, "%s: not a VM snapshot (no VM section)", path);
+		snap_state_close(f);
+		return e == -ENOENT ? -EINVAL : e;
+	}
+	return 0;
+}
+
+void snap_state_close(struct snap_state_file *f)
+{
+	free(f->buf);
+	f->buf = NULL;
+}
+
+int snap_mem_commit(int fd, const char *tmp, const char *path, const uint8_t id[16], int e,
+		    char *err, size_t errlen)
+{
+	if (!e && fsync(fd) < 0)
+		e = -errno;
+	/* The id pairs the memory file with its state file; file systems without user xattrs
+	 * just do without the check. */
+	if (!e && fsetxattr(fd, SNAP_XATTR, id, 16, 0) < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
+		e = -errno;
+	close(fd);
+	if (!e && rename(tmp, path) < 0)
+		e = -errno;
+	if (e) {
+		unlink(tmp);
+		if (!err[0])
+			snprintf(err, errlen, "%s: %s", path, strerror(-e));
+	}
+	return e;
+}
