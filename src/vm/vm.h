@@ -18,6 +18,7 @@
 #include "devices/power.h"
 #include "kvm/kvm.h"
 #include "memory/guest_mem.h"
+#include "vcpu/vcpu.h"
 #include "vm/exit_stats.h"
 #include "vm/vm_devices.h"
 
@@ -25,17 +26,6 @@
 #include <stdbool.h>
 
 struct vm;
-
-struct vcpu {
-	struct vm *vm;
-	unsigned id;
-	int fd;
-	struct kvm_run *run;
-	pthread_t thread;
-	bool started;
-	bool dump_requested;          /* print where the vCPU is at its next stop (SIGUSR2) */
-	struct exit_stats stats;
-};
 
 struct vm {
 	const struct vm_config *cfg;
@@ -101,13 +91,7 @@ void vm_destroy(struct vm *vm);
 /* All vCPUs' statistics merged. */
 void vm_exit_stats(struct vm *vm, struct exit_stats *out);
 
-/* vcpu.c */
-int vcpu_create(struct vm *vm, unsigned id);
-void *vcpu_thread(void *arg);
-void vcpu_kick(struct vcpu *v);
 /* Ask every vCPU to log its registers (debugging a guest that seems stuck). */
 void vm_dump_vcpus(struct vm *vm);
-/* Called by a vCPU thread between runs: waits while the VM is paused. */
-void vcpu_park(struct vcpu *v);
 
 #endif

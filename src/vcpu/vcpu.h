@@ -1,0 +1,32 @@
+/* One vCPU: its KVM handles and thread, and the KVM_RUN loop (vcpu.c). The VM owns an array of
+ * these; a vCPU knows its VM only through the pointer. */
+#ifndef PETREL_VCPU_VCPU_H
+#define PETREL_VCPU_VCPU_H
+
+#include "vm/exit_stats.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+	bool dump_requested;          /* print where the vCPU is at its next stop (SIGUSR2) */
+	struct exit_stats stats;
+};
+
+int vcpu_create(struct vm *vm, unsigned id);
+void *vcpu_thread(void *arg);
+/* Make the vCPU leave KVM_RUN (from any thread). */
+void vcpu_kick(struct vcpu *v);
+/* Called by a vCPU thread between runs: waits while the VM is paused. */
+void vcpu_park(struct vcpu *v);
+
+#endif
