@@ -14,8 +14,7 @@
 static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint64_t size, int fd,
 		      uint64_t file_off)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0), fd, (off_t)file_off);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		int err = -errno;
 		log_error("cannot allocate %llu MiB of guest memory: %s",
@@ -29,6 +28,15 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 	r->file_off = file_off;
 	r->from_file = fd >= 0;
 	int err = kvm_set_user_memory(kvm, mem->nregions, gpa, size, p, mem->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+	/* A memory file goes over the registered range afterwards (KVM follows the new mapping
+	 * through its MMU notifier): the slot is then registered the same way for a boot and a
+	 * restore. */
+	if (err == 0 && fd >= 0 &&
+	    mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd,
+		 (off_t)file_off) == MAP_FAILED) {
+		err = -errno;
+		log_error("cannot map the memory file: %s", strerror(errno));
+	}
 	if (err < 0) {
 		munmap(p, size);
 		return err;

@@ -128,11 +128,13 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 
 	if (vm->pvm)
 		pvm_syscall_init(&vm->pvm_syscall, &vm->kvm); /* failure is logged; boot goes on */
-	err = kvm_create_irqchip(&vm->kvm);
-	if (err < 0)
-		return err;
+	/* Memory before the in-kernel irqchip: registering a 256 MiB slot took 0.09 ms before it
+	 * and 7-15 ms after it on this PVM host (measured). */
 	err = guest_mem_init_from(&vm->mem, &vm->kvm, cfg->mem_mib << 20, LAYOUT_MMIO_HOLE, mem_fd,
 				  cfg->track_dirty_pages);
+	if (err < 0)
+		return err;
+	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)
 		return err;
 	err = vm_devices_create(vm);
