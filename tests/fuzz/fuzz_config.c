@@ -1,5 +1,6 @@
 /* libFuzzer target: vm_config_parse_json() (Firecracker --config-file JSON), then
- * vm_config_validate() on what it accepted. */
+ * vm_config_validate() on what it accepted; and a snapshot's "EXTN" section parser
+ * (vm_config_extensions_from_json) on the same text, against the devices it defined. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(cfg.kernel_path != NULL);
 			FUZZ_CHECK(cfg.vcpus >= 1 && cfg.vcpus <= VM_MAX_VCPUS);
 			FUZZ_CHECK(cfg.mem_mib >= VM_MIN_MEM_MIB && cfg.mem_mib <= VM_MAX_MEM_MIB);
+		}
+		/* a snapshot's petrel extensions for these devices: accepted or -EINVAL, never more */
+		json_t *ext = json_loads(json, 0, NULL);
+		if (ext) {
+			r = vm_config_extensions_from_json(ext, &cfg, err, sizeof(err));
+			FUZZ_CHECK(r == 0 || r == -EINVAL);
+			FUZZ_CHECK(cfg.virtio_transport <= VIRTIO_TRANSPORT_MMIO);
+			json_decref(ext);
+		}
+		/* and the extensions this config writes are read back as they were */
+		json_t *out = vm_config_extensions_to_json(&cfg);
+		if (out) {
+			struct vm_config copy = cfg;
+			FUZZ_CHECK(vm_config_extensions_from_json(out, &copy, err, sizeof(err)) == 0);
+			json_decref(out);
 		}
 		/* parsing again on top of a filled config replaces fields without leaking */
 		struct vm_config again = cfg;
