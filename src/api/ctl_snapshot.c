@@ -17,7 +17,8 @@ struct snapshot_request {
 	char *state_path, *mem_path;
 	bool diff;
 	/* load */
-	bool uffd, resume, track_dirty, clock_realtime;
+	enum snap_mem_backend backend;
+	bool resume, track_dirty, clock_realtime;
 	char *net_iface[SNAP_MAX_NET_OVERRIDES], *net_dev[SNAP_MAX_NET_OVERRIDES];
 	unsigned nnet;
 	char *vsock_uds;
@@ -146,11 +147,10 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 		    (r = str(mb, "mem_backend.", "backend_path", true, &q->mem_path, err, errlen)) < 0)
 			return r;
 		const char *t = json_string_value(json_object_get(mb, "backend_type"));
-		if (!t || (strcmp(t, "File") && strcmp(t, "Uffd")))
-			return json_set_err(err, errlen, "mem_backend.backend_type: expected \"File\" or \"Uffd\"");
-		q->uffd = !strcmp(t, "Uffd");
-		if (q->uffd)
-			return json_set_err(err, errlen, "mem_backend.backend_type: Uffd is not supported yet");
+		if (!t || (strcmp(t, "File") && strcmp(t, "Uffd") && strcmp(t, "Lazy")))
+			return json_set_err(err, errlen, "mem_backend.backend_type: expected \"File\", \"Uffd\" "
+					    "or petrel's \"Lazy\"");
+		q->backend = !strcmp(t, "Uffd") ? SNAP_MEM_UFFD : !strcmp(t, "Lazy") ? SNAP_MEM_LAZY : SNAP_MEM_FILE;
 	}
 	json_t *hp = json_object_get(b, "huge_pages");
 	if (hp && !json_is_null(hp)) {
@@ -227,7 +227,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 		return r;
 
 	struct snapshot_load_opts o = { .state_path = q->state_path, .mem_path = q->mem_path,
-					.track_dirty_pages = q->track_dirty,
+					.backend = q->backend, .track_dirty_pages = q->track_dirty,
 					.clock_realtime = q->clock_realtime, .vsock_uds_path = q->vsock_uds,
 					.nnet = q->nnet };
 	for (unsigned i = 0; i < q->nnet; i++)

@@ -16,7 +16,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
-	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME,
+	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD,
 };
 
 static const struct option options[] = {
@@ -43,6 +43,8 @@ static const struct option options[] = {
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "mem-file", required_argument, NULL, OPT_MEM_FILE },
 	{ "clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME },
+	{ "lazy", no_argument, NULL, OPT_LAZY },
+	{ "uffd", required_argument, NULL, OPT_UFFD },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -51,7 +53,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: petrel run --kernel PATH [--initrd PATH] [--cmdline STR] [--cpus N] [--mem MIB]\n"
 		"       petrel run --config vm.json [options to override it]\n"
-		"       petrel run --restore STATE --mem-file MEM [--clock-realtime] [--stats] [--level L]\n"
+		"       petrel run --restore STATE (--mem-file MEM [--lazy] | --uffd SOCKET) [--clock-realtime]\n"
+		"                  [--stats] [--level L]\n"
 		"\n"
 		"  --kernel PATH        bzImage or ELF vmlinux with a PVH note\n"
 		"  --initrd PATH        initial ramdisk\n"
@@ -259,11 +262,14 @@ static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, boo
 	optind = 1;
 	opterr = 0;
 	int opt;
+	const char *uffd = NULL;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_RESTORE: o->state_path = optarg; break;
 		case OPT_MEM_FILE: o->mem_path = optarg; break;
 		case OPT_CLOCK_REALTIME: o->clock_realtime = true; break;
+		case OPT_LAZY: o->backend = SNAP_MEM_LAZY; break;
+		case OPT_UFFD: uffd = optarg; break;
 		case OPT_STATS: *stats = true; break;
 		case OPT_LEVEL:
 			if (apply_option(NULL, opt, optarg) < 0)
@@ -275,9 +281,14 @@ static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, boo
 			return -EINVAL;
 		}
 	}
-	if (!o->mem_path) {
-		log_error("--restore needs --mem-file (the snapshot's memory file)");
+	if (!o->mem_path == !uffd || (uffd && o->backend == SNAP_MEM_LAZY)) {
+		log_error("--restore needs --mem-file MEM (the snapshot's memory file, optionally --lazy) "
+			  "or --uffd SOCKET (an external page-fault handler), not both");
 		return -EINVAL;
+	}
+	if (uffd) {
+		o->mem_path = uffd;
+		o->backend = SNAP_MEM_UFFD;
 	}
 	return 0;
 }

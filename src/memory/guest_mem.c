@@ -1,5 +1,6 @@
 #include "memory/guest_mem.h"
 #include "kvm/kvm.h"
+#include "memory/uffd.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -71,6 +72,7 @@ int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64
 
 void guest_mem_free(struct guest_mem *mem)
 {
+	uffd_lazy_end(mem); /* its pager stops before the memory it fills goes away */
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		munmap(mem->regions[i].hva, mem->regions[i].size);
 		free(mem->regions[i].dirty);

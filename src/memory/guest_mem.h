@@ -15,6 +15,8 @@ struct guest_region {
 	uint8_t *hva;
 	uint64_t file_off;   /* where the region's bytes are in a memory file (regions in order) */
 	bool from_file;      /* mapped from a snapshot's memory file (else anonymous memory) */
+	bool lazy;           /* filled on first touch through a userfaultfd (uffd.h): which pages
+			      * are present says nothing about which hold data */
 	uint64_t *dirty;     /* with dirty logging: pages petrel itself wrote (bit per page) */
 };
 
@@ -23,6 +25,7 @@ struct guest_mem {
 	unsigned nregions;
 	uint64_t total;      /* bytes of RAM */
 	bool dirty_log;      /* KVM logs the pages the guest writes (diff snapshots) */
+	struct guest_lazy *lazy; /* lazy restore in progress (uffd.h), else NULL */
 };
 
 struct kvm;

@@ -1,6 +1,7 @@
 /* Loading a snapshot into a new VM: check everything, build the machine, load every state. */
 #include "snapshot/snapshot.h"
 #include "arch/x86/cpu_state.h"
+#include "memory/uffd.h"
 #include "snapshot/chain.h"
 #include "snapshot/state_file.h"
 #include "util/log.h"
@@ -264,6 +265,37 @@ static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_v
 	return 0;
 }
 
+/* Guest memory for the chain: the full snapshot's memory file mapped (File) or anonymous
+ * memory to be filled lazily, with the Diffs' pages laid over it either way; then a lazy
+ * backend takes over the pages still missing. */
+static int build_memory(struct vm *vm, const struct vm_config *cfg, const struct snapshot_load_opts *o,
+			const struct snap_chain *chain, const struct snap_mem *sm, int console_out_fd,
+			char *err, size_t errlen)
+{
+	int fd = -1;
+	if (o->backend != SNAP_MEM_UFFD &&
+	    (fd = snap_mem_open(chain->link[0].mem, chain->link[0].id, sm->total, err, errlen)) < 0)
+		return fd;
+	int e = vm_create_restored(vm, cfg, console_out_fd, o->backend == SNAP_MEM_FILE ? fd : -1);
+	if (e < 0) {
+		snprintf(err, errlen, "cannot build the snapshot's machine: %s", strerror(-e));
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
+	if ((e = check_layout(vm, sm, err, errlen)) == 0 && (e = snap_chain_apply(chain, &vm->mem, err, errlen)) == 0) {
+		if (o->backend == SNAP_MEM_LAZY)
+			e = uffd_lazy_pager(&vm->mem, fd, err, errlen);
+		else if (o->backend == SNAP_MEM_UFFD)
+			e = uffd_lazy_external(&vm->mem, o->mem_path, err, errlen);
+	}
+	if (fd >= 0)
+		close(fd); /* the mappings keep the file */
+	if (e < 0)
+		vm_destroy(vm);
+	return e;
+}
+
 int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snapshot_load_opts *o,
 		  int console_out_fd, char *err, size_t errlen)
 {
@@ -273,6 +305,16 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 	if (e < 0)
 		return e;
 	struct snap_mem sm;
+	uint32_t v;
+	const void *p;
+	uint64_t n;
+	if (o->backend == SNAP_MEM_UFFD && snap_find(&l.r, SEC_PRNT, 0, &v, &p, &n) == 0) {
+		snprintf(err, errlen, "a Diff snapshot cannot be served by an external page-fault handler "
+			 "(its memory file holds only the changed pages): merge the chain first (petrel "
+			 "snapshot merge), or load it with the File or Lazy backend");
+		snap_state_close(&l);
+		return -EINVAL;
+	}
 	struct snap_chain *chain = calloc(1, sizeof(*chain));
 	if (!chain || (e = GET(&l.r, SEC_MEM, 0, &sm)) < 0 ||
 	    (e = snap_chain_resolve(o->state_path, o->mem_path, chain, err, errlen)) < 0) {
@@ -280,18 +322,8 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 		free(chain);
 		return e < 0 ? e : -ENOMEM;
 	}
-	/* The full snapshot's memory is mapped; the Diffs' pages go over it. */
-	int fd = snap_mem_open(chain->link[0].mem, chain->link[0].id, sm.total, err, errlen);
-	if (fd >= 0) {
-		e = vm_create_restored(vm, cfg, console_out_fd, fd);
-		close(fd); /* the mappings keep the file */
-		if (e < 0)
-			snprintf(err, errlen, "cannot build the snapshot's machine: %s", strerror(-e));
-	} else {
-		e = fd;
-	}
-	if (!e && (e = check_layout(vm, &sm, err, errlen)) == 0 &&
-	    (e = snap_chain_apply(chain, &vm->mem, err, errlen)) == 0)
+	bool built = (e = build_memory(vm, cfg, o, chain, &sm, console_out_fd, err, errlen)) == 0;
+	if (built)
 		e = load_states(vm, &l.r, &l.vm, o, err, errlen);
 	/* A Diff taken from here on builds on this snapshot. */
 	if (!e && !(vm->snap_parent = realpath(o->state_path, NULL)))
@@ -303,11 +335,13 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 	free(chain);
 	snap_state_close(&l);
 	if (e < 0) {
-		if (fd >= 0)
+		if (built)
 			vm_destroy(vm);
 		return e;
 	}
-	log_info("snapshot: loaded %s (%u in its chain) in %.2f ms", o->state_path, depth,
+	log_info("snapshot: loaded %s (%u in its chain, memory: %s) in %.2f ms", o->state_path, depth,
+		 o->backend == SNAP_MEM_FILE ? "file" : o->backend == SNAP_MEM_LAZY ? "petrel's pager"
+										  : "external handler",
 		 (double)(now_ns() - t0) / 1e6);
 	return 0;
 }

@@ -119,10 +119,11 @@ static bool page_is_zero(const uint8_t *p)
 /* Which pages of an anonymous region hold anything: present or swapped out, per
  * /proc/self/pagemap (bits 63 and 62). The others were never touched and read as zero, so
  * they need not even be looked at. A region mapped from a file may have data in pages that
- * are neither: there every page counts. NULL: no map (scan every page). */
+ * are neither, and so may a lazily restored one (pages not yet copied in): there every page
+ * counts (reading it brings it in). NULL: no map (scan every page). */
 static uint8_t *touched_map(const struct guest_region *g)
 {
-	if (g->from_file)
+	if (g->from_file || g->lazy)
 		return NULL;
 	size_t n = g->size / 4096;
 	uint8_t *v = malloc(n);

@@ -26,9 +26,17 @@ struct snapshot_net_override {
 	const char *iface_id, *host_dev_name;
 };
 
+/* Where a restored guest's memory comes from. */
+enum snap_mem_backend {
+	SNAP_MEM_FILE,   /* the memory file mapped privately: pages come from the page cache */
+	SNAP_MEM_UFFD,   /* Firecracker's: an external page-fault handler (mem_path: its socket) */
+	SNAP_MEM_LAZY,   /* petrel's own pager copies the memory file in (memory/pager.h) */
+};
+
 struct snapshot_load_opts {
 	const char *state_path;
-	const char *mem_path;
+	const char *mem_path;     /* the memory file; with SNAP_MEM_UFFD the handler's socket */
+	enum snap_mem_backend backend;
 	bool track_dirty_pages;
 	bool clock_realtime;
 	struct snapshot_net_override net[SNAP_MAX_NET_OVERRIDES];
