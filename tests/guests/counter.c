@@ -79,6 +79,7 @@ void test_main(void)
 	fill_mib = cmdline_int("fill_mib", 0);
 	rewrite = cmdline_int("rewrite", 0);
 	if (fill_mib > 0) {
+		printf("counter: filling %ld MiB\n", fill_mib);
 		user_call(fill, fill_mib, USER_IF);
 		printf("counter: filled %ld MiB\n", fill_mib);
 	}
