@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 /* A JSON text section, parsed (NULL and a message if absent or not JSON). */
-static json_t *json_of(struct snap_reader *r, uint32_t id, char *err, size_t errlen)
+static json_t *json_of(const struct snap_reader *r, uint32_t id, char *err, size_t errlen)
 {
 	uint32_t version;
 	const void *p;
@@ -71,6 +71,33 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 	return 0;
 }
 
+static int config_of(const struct snap_state_file *l, const struct snapshot_load_opts *o,
+		     struct vm_config *cfg, char *err, size_t errlen)
+{
+	int e = 0;
+	json_t *conf = json_of(&l->r, SEC_CONF, err, errlen), *extn = NULL;
+	char *text = conf ? json_dumps(conf, JSON_COMPACT) : NULL;
+	e = !conf ? -EINVAL : !text ? -ENOMEM : vm_config_parse_json(text, cfg, err, errlen);
+	if (!e)
+		e = (extn = json_of(&l->r, SEC_EXTN, err, errlen)) ? 0 : -EINVAL;
+	if (!e)
+		e = vm_config_extensions_from_json(extn, cfg, err, errlen);
+	if (!e)
+		e = apply_overrides(o, cfg, err, errlen);
+	if (!e)
+		e = vm_config_validate(cfg, err, errlen);
+	if (!e && cfg->vcpus != l->vm.nvcpus) {
+		snprintf(err, errlen, "snapshot records %u vCPUs and a definition with %u", l->vm.nvcpus, cfg->vcpus);
+		e = -EINVAL;
+	}
+	free(text);
+	json_decref(conf);
+	json_decref(extn);
+	if (e < 0)
+		vm_config_free(cfg);
+	return e;
+}
+
 int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *cfg, char *err,
 			 size_t errlen)
 {
@@ -79,27 +106,21 @@ int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *c
 	int e = snap_state_open(o->state_path, &l, err, errlen);
 	if (e < 0)
 		return e;
-	json_t *conf = json_of(&l.r, SEC_CONF, err, errlen), *extn = NULL;
-	char *text = conf ? json_dumps(conf, JSON_COMPACT) : NULL;
-	e = !conf ? -EINVAL : !text ? -ENOMEM : vm_config_parse_json(text, cfg, err, errlen);
-	if (!e)
-		e = (extn = json_of(&l.r, SEC_EXTN, err, errlen)) ? 0 : -EINVAL;
-	if (!e)
-		e = vm_config_extensions_from_json(extn, cfg, err, errlen);
-	if (!e)
-		e = apply_overrides(o, cfg, err, errlen);
-	if (!e)
-		e = vm_config_validate(cfg, err, errlen);
-	if (!e && cfg->vcpus != l.vm.nvcpus) {
-		snprintf(err, errlen, "snapshot records %u vCPUs and a definition with %u", l.vm.nvcpus, cfg->vcpus);
-		e = -EINVAL;
-	}
-	free(text);
-	json_decref(conf);
-	json_decref(extn);
+	e = config_of(&l, o, cfg, err, errlen);
 	snap_state_close(&l);
+	return e;
+}
+
+int snapshot_config_from_buf(const uint8_t *buf, size_t len, const struct snapshot_load_opts *o,
+			     struct vm_config *cfg, char *err, size_t errlen)
+{
+	vm_config_init(cfg);
+	struct snap_state_file l;
+	int e = snap_state_open_buf(buf, len, &l, err, errlen);
 	if (e < 0)
-		vm_config_free(cfg);
+		return e;
+	e = config_of(&l, o, cfg, err, errlen);
+	snap_state_close(&l);
 	return e;
 }
 
@@ -263,6 +284,20 @@ static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_v
 	ps->installed = sp.installed && guest_mem_ptr(&vm->mem, sp.shim_gpa, PVM_SHIM_SIZE);
 	pthread_mutex_unlock(&ps->lock);
 	return 0;
+}
+
+int snapshot_states_from_buf(struct vm *vm, const uint8_t *buf, size_t len, const struct snapshot_load_opts *o,
+			     char *err, size_t errlen)
+{
+	struct snap_state_file l;
+	struct snap_mem sm;
+	int e = snap_state_open_buf(buf, len, &l, err, errlen);
+	if (e < 0)
+		return e;
+	if ((e = GET(&l.r, SEC_MEM, 0, &sm)) == 0 && (e = check_layout(vm, &sm, err, errlen)) == 0)
+		e = load_states(vm, &l.r, &l.vm, o, err, errlen);
+	snap_state_close(&l);
+	return e;
 }
 
 /* Guest memory for the chain: the full snapshot's memory file mapped (File) or anonymous

@@ -255,32 +255,19 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 	return e;
 }
 
-/* The snapshot itself: the state file's sections, then both files (memory first). */
-static int create(struct vm *vm, const struct snapshot_create_opts *o, const char *mem_abs,
-		  uint64_t *const *dirty, char *err, size_t errlen)
+/* The VM section and the machine's definition: what a receiver needs to build the machine
+ * before any state arrives (migration sends just these first, while the guest runs). */
+static void put_definition(struct vm *vm, struct snap_writer *w, const struct snap_vm *sv,
+			   const char *mem_abs, char *const *drive_paths)
 {
-	uint64_t t0 = now_ns();
-	struct snap_writer w;
-	snap_writer_init(&w);
-	struct snap_vm sv = { .nvcpus = vm->nvcpus, .nvirtio = vm->devs.nvirtio, .pvm = vm->pvm };
-	if (getrandom(sv.id, sizeof(sv.id), 0) != sizeof(sv.id))
-		return fail(err, errlen, -EIO, "getrandom");
-	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
-	snap_section(&w, SEC_MEMF, 0, SEC_VERSION, mem_abs, strlen(mem_abs));
-	if (dirty) {
-		struct snap_parent par;
-		memcpy(par.id, vm->snap_parent_id, sizeof(par.id));
-		snap_begin(&w, SEC_PRNT, 0, SEC_VERSION);
-		snap_put(&w, &par, sizeof(par));
-		snap_put(&w, vm->snap_parent, strlen(vm->snap_parent));
-		snap_end(&w);
-	}
+	snap_section(w, SEC_VM, 0, SEC_VERSION, sv, sizeof(*sv));
+	snap_section(w, SEC_MEMF, 0, SEC_VERSION, mem_abs, strlen(mem_abs));
 	json_t *conf = vm_config_to_json(vm->cfg);
 	json_t *drives = json_object_get(conf, "drives");
-	for (unsigned i = 0; o->drive_paths && i < vm->cfg->ndrives; i++)
-		json_object_set_new(json_array_get(drives, i), "path_on_host", json_string(o->drive_paths[i]));
-	json_section(&w, SEC_CONF, conf);
-	json_section(&w, SEC_EXTN, vm_config_extensions_to_json(vm->cfg));
+	for (unsigned i = 0; drive_paths && i < vm->cfg->ndrives; i++)
+		json_object_set_new(json_array_get(drives, i), "path_on_host", json_string(drive_paths[i]));
+	json_section(w, SEC_CONF, conf);
+	json_section(w, SEC_EXTN, vm_config_extensions_to_json(vm->cfg));
 
 	struct snap_mem sm = { .nregions = vm->mem.nregions, .total = vm->mem.total };
 	for (unsigned r = 0; r < vm->mem.nregions; r++) {
@@ -288,37 +275,81 @@ static int create(struct vm *vm, const struct snapshot_create_opts *o, const cha
 		sm.r[r].size = vm->mem.regions[r].size;
 		sm.r[r].file_off = r ? sm.r[r - 1].file_off + sm.r[r - 1].size : 0;
 	}
-	snap_section(&w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
+	snap_section(w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
+}
 
+static int new_id(struct vm *vm, struct snap_vm *sv, char *err, size_t errlen)
+{
+	*sv = (struct snap_vm){ .nvcpus = vm->nvcpus, .nvirtio = vm->devs.nvirtio, .pvm = vm->pvm };
+	if (getrandom(sv->id, sizeof(sv->id), 0) != sizeof(sv->id))
+		return fail(err, errlen, -EIO, "getrandom");
+	return 0;
+}
+
+int snapshot_definition_build(struct vm *vm, struct snap_writer *w, char *err, size_t errlen)
+{
+	struct snap_vm sv;
+	int e = new_id(vm, &sv, err, errlen);
+	if (e < 0)
+		return e;
+	put_definition(vm, w, &sv, "", NULL);
+	e = snap_finish(w);
+	return e < 0 ? fail(err, errlen, e, "building the VM definition") : 0;
+}
+
+int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_paths, bool diff,
+			 struct snap_writer *w, uint8_t id[16], char *err, size_t errlen)
+{
+	struct snap_vm sv;
+	int e = new_id(vm, &sv, err, errlen);
+	if (e < 0)
+		return e;
+	memcpy(id, sv.id, sizeof(sv.id));
+	put_definition(vm, w, &sv, mem_abs, drive_paths);
+	if (diff) {
+		struct snap_parent par;
+		memcpy(par.id, vm->snap_parent_id, sizeof(par.id));
+		snap_begin(w, SEC_PRNT, 0, SEC_VERSION);
+		snap_put(w, &par, sizeof(par));
+		snap_put(w, vm->snap_parent, strlen(vm->snap_parent));
+		snap_end(w);
+	}
 	struct vm_kvm_state ks;
-	int e = vm_kvm_state_get(vm->kvm.vm_fd, &ks);
-	if (e < 0) {
-		snap_writer_free(&w);
+	if ((e = vm_kvm_state_get(vm->kvm.vm_fd, &ks)) < 0)
 		return fail(err, errlen, e, "reading the interrupt controllers and clock");
-	}
-	snap_section(&w, SEC_KVM, 0, SEC_VERSION, &ks, sizeof(ks));
-	if ((e = save_cpus(vm, &w)) < 0) {
-		snap_writer_free(&w);
+	snap_section(w, SEC_KVM, 0, SEC_VERSION, &ks, sizeof(ks));
+	if ((e = save_cpus(vm, w)) < 0)
 		return fail(err, errlen, e, "reading the vCPUs");
-	}
 	if (vm->pvm) {
 		struct pvm_syscall *ps = &vm->pvm_syscall;
 		pthread_mutex_lock(&ps->lock);
 		struct snap_pvm sp = { ps->lstar, ps->shim, ps->shim_gpa, ps->orig_pf, ps->installed, { 0 } };
 		pthread_mutex_unlock(&ps->lock);
-		snap_section(&w, SEC_PVM, 0, SEC_VERSION, &sp, sizeof(sp));
+		snap_section(w, SEC_PVM, 0, SEC_VERSION, &sp, sizeof(sp));
 	}
-	save_legacy(vm, &w);
-	save_virtio(vm, &w);
-	e = snap_finish(&w);
+	save_legacy(vm, w);
+	save_virtio(vm, w);
+	e = snap_finish(w);
+	return e < 0 ? fail(err, errlen, e, "building the state file") : 0;
+}
+
+/* The snapshot itself: the state file's sections, then both files (memory first). */
+static int create(struct vm *vm, const struct snapshot_create_opts *o, const char *mem_abs,
+		  uint64_t *const *dirty, char *err, size_t errlen)
+{
+	uint64_t t0 = now_ns();
+	struct snap_writer w;
+	snap_writer_init(&w);
+	uint8_t id[16];
+	int e = snapshot_state_build(vm, mem_abs, o->drive_paths, dirty != NULL, &w, id, err, errlen);
 	if (e < 0) {
 		snap_writer_free(&w);
-		return fail(err, errlen, e, "building the state file");
+		return e;
 	}
 	uint64_t t1 = now_ns();
 	/* Memory first, state last: a state file at state_path always has its memory beside it
 	 * (the id in both catches a pair torn by a crash between the two renames). */
-	if ((e = write_mem_file(vm, o->mem_path, sv.id, dirty, err, errlen)) < 0) {
+	if ((e = write_mem_file(vm, o->mem_path, id, dirty, err, errlen)) < 0) {
 		snap_writer_free(&w);
 		return e;
 	}
@@ -326,7 +357,7 @@ static int create(struct vm *vm, const struct snapshot_create_opts *o, const cha
 	e = snap_write_file(o->state_path, w.buf, w.len, err, errlen);
 	snap_writer_free(&w);
 	if (e == 0)
-		memcpy(vm->snap_parent_id, sv.id, sizeof(sv.id));
+		memcpy(vm->snap_parent_id, id, sizeof(id));
 	if (e == 0)
 		log_info("snapshot: state %s (%.2f ms), memory %s (%.2f ms)", o->state_path,
 			 (double)(t1 - t0) / 1e6, o->mem_path ? o->mem_path : "-", (double)(t2 - t1) / 1e6);

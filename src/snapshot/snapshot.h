@@ -69,4 +69,22 @@ int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen);
 int snapshot_merge(const char *state, const char *mem, const char *out_state, const char *out_mem,
 		   char *err, size_t errlen);
 
+/* ---- the same state for live migration and replication (no files) ---- */
+struct snap_writer;
+/* The VM section, the machine's definition and memory layout, finished: what a receiver needs
+ * to build the machine (the guest may be running). */
+int snapshot_definition_build(struct vm *vm, struct snap_writer *w, char *err, size_t errlen);
+/* Every section of a paused VM's state into w, finished (a state file's bytes); mem_abs: the
+ * memory file it will name ("" for none), drive_paths as in snapshot_create_opts, diff: name
+ * the parent. The new snapshot id goes to id. */
+int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_paths, bool diff,
+			 struct snap_writer *w, uint8_t id[16], char *err, size_t errlen);
+/* snapshot_read_config over a state in memory (buf, len); o gives only the overrides. */
+int snapshot_config_from_buf(const uint8_t *buf, size_t len, const struct snapshot_load_opts *o,
+			     struct vm_config *cfg, char *err, size_t errlen);
+/* Load every state in buf into vm, built from its definition (vm_create_restored) with its
+ * memory filled; the caller starts it. On failure the caller destroys the VM. */
+int snapshot_states_from_buf(struct vm *vm, const uint8_t *buf, size_t len, const struct snapshot_load_opts *o,
+			     char *err, size_t errlen);
+
 #endif

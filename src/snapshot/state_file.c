@@ -10,20 +10,31 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-int snap_state_open(const char *path, struct snap_state_file *f, char *err, size_t errlen)
+static int open_reader(const char *what, struct snap_state_file *f, const uint8_t *buf, size_t len,
+		       char *err, size_t errlen)
 {
-	memset(f, 0, sizeof(*f));
-	int e = snap_read_file(path, &f->buf, &f->len, err, errlen);
-	if (e < 0)
-		return e;
-	if ((e = snap_open(&f->r, f->buf, f->len, err, errlen)) < 0 ||
+	int e;
+	if ((e = snap_open(&f->r, buf, len, err, errlen)) < 0 ||
 	    (e = snap_get(&f->r, SEC_VM, 0, SEC_VERSION, &f->vm, sizeof(f->vm), err, errlen)) < 0) {
 		if (e == -ENOENT)
-			snprintf(err, errlen, "%s: not a VM snapshot (no VM section)", path);
+			snprintf(err, errlen, "%s: not a VM snapshot (no VM section)", what);
 		snap_state_close(f);
 		return e == -ENOENT ? -EINVAL : e;
 	}
 	return 0;
+}
+
+int snap_state_open(const char *path, struct snap_state_file *f, char *err, size_t errlen)
+{
+	memset(f, 0, sizeof(*f));
+	int e = snap_read_file(path, &f->buf, &f->len, err, errlen);
+	return e < 0 ? e : open_reader(path, f, f->buf, f->len, err, errlen);
+}
+
+int snap_state_open_buf(const uint8_t *buf, size_t len, struct snap_state_file *f, char *err, size_t errlen)
+{
+	memset(f, 0, sizeof(*f)); /* buf stays the caller's: close frees nothing */
+	return open_reader("the VM state", f, buf, len, err, errlen);
 }
 
 void snap_state_close(struct snap_state_file *f)

@@ -14,6 +14,8 @@ struct snap_state_file {
 
 /* Read, check (format.c) and take the VM section; -EINVAL and why for anything else. */
 int snap_state_open(const char *path, struct snap_state_file *f, char *err, size_t errlen);
+/* The same over a buffer in memory (a migration stream's), which stays the caller's. */
+int snap_state_open_buf(const uint8_t *buf, size_t len, struct snap_state_file *f, char *err, size_t errlen);
 void snap_state_close(struct snap_state_file *f);
 /* A memory file written to tmp (fd) with result e so far: fsync, tag with the snapshot id,
  * close, rename over path; on any failure remove tmp. Returns the final result. */
