@@ -45,6 +45,7 @@ int ctl_init(struct controller *ctl, const char *id)
 void ctl_free(struct controller *ctl)
 {
 	ctl_stop_worker(ctl);
+	ctl_migration_free(ctl); /* a source resumes its guest, a destination drops its half VM */
 	if (ctl->vm && !ctl->vm_joined) {
 		/* petrel is leaving before the guest stopped (a signal raced with the start). */
 		vm_request_stop(ctl->vm, VM_STOP_USER, 0, "petrel is exiting");

@@ -72,7 +72,7 @@ enum api_counter {
 	API_GET_INSTANCE_INFO, API_GET_VMM_VERSION, API_GET_MACHINE_CFG, API_GET_VM_CONFIG,
 	API_PUT_MACHINE_CFG, API_PUT_ACTIONS, API_PUT_BOOT_SOURCE, API_PUT_CPU_CFG, API_PUT_LOGGER,
 	API_PUT_METRICS, API_PUT_SERIAL, API_PUT_DRIVE, API_PUT_NETWORK, API_PUT_VSOCK,
-	API_PUT_ENTROPY, API_PUT_SNAPSHOT,
+	API_PUT_ENTROPY, API_PUT_SNAPSHOT, API_PUT_MIGRATION, API_GET_MIGRATION,
 	API_PATCH_MACHINE_CFG, API_PATCH_VM, API_PATCH_DRIVE, API_PATCH_NETWORK,
 	API_COUNTERS
 };
@@ -110,6 +110,12 @@ struct controller {
 	bool vm_joined;               /* ctl_finish() joined its vCPU threads */
 	int event_fd;                 /* eventfd: written when the VM runs (main thread waits) */
 
+	/* live migration (ctl_migration.c): the current or last one, and on a destination the
+	 * VM being received (ctl->vm once it runs) and the request's overrides */
+	struct migration *mig;
+	struct vm *mig_vm;
+	struct ctl_overrides *mig_overrides;
+
 	/* worker */
 	pthread_t worker;
 	bool worker_started, shutting_down;
@@ -139,6 +145,15 @@ int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct sna
 		       char *err, size_t errlen);
 void ctl_snapshot_request_free(struct snapshot_request *q);
 int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen);
+
+/* ctl_migration.c: PUT /migration/receive and /migration/send (0 or -errno with err; the
+ * migration goes on in the background), GET /migration, and whether one is under way. */
+int ctl_migration_receive(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_migration_send(struct controller *ctl, json_t *body, char *err, size_t errlen);
+json_t *ctl_migration_status(struct controller *ctl);
+bool ctl_migration_active(struct controller *ctl);
+/* Cancel and free it (ctl_free). */
+void ctl_migration_free(struct controller *ctl);
 
 /* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main
  * for --config-file). 0, or -errno with the reason in err. */

@@ -49,6 +49,19 @@ int ctl_check_path_id(const char *field, const char *body_id, const char *path_i
 /* ctl_runtime.c: PATCH /vm on the calling thread (the worker): waits for the vCPUs. */
 int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errlen);
 
+/* ctl_snapshot.c: a snapshot load's or an incoming migration's network_overrides and
+ * vsock_override (strict; copies kept until ctl_overrides_free). */
+#include "snapshot/snapshot.h"
+struct ctl_overrides {
+	char *net_iface[SNAP_MAX_NET_OVERRIDES], *net_dev[SNAP_MAX_NET_OVERRIDES];
+	unsigned nnet;
+	char *vsock_uds;
+};
+int ctl_overrides_parse(json_t *body, struct ctl_overrides *ov, char *err, size_t errlen);
+/* Point the load options at them (they must outlive o's use). */
+void ctl_overrides_apply(const struct ctl_overrides *ov, struct snapshot_load_opts *o);
+void ctl_overrides_free(struct ctl_overrides *ov);
+
 /* ctl_output.c */
 const char *ctl_level_name(enum log_level l);
 /* Write one metrics line now: 0 or -errno (-ENOMEM: no counters). The caller holds the lock

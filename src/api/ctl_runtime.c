@@ -120,6 +120,8 @@ int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen)
 	int r = started(ctl) ? 0 : fail(err, errlen, -EINVAL, "the microVM is not running (%s)",
 					 ctl->state == INSTANCE_STOPPED ? "it has stopped" :
 					 "PUT /actions InstanceStart first");
+	if (r == 0 && ctl_migration_active(ctl))
+		r = fail(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
 	pthread_mutex_unlock(&ctl->lock);
 	return r;
 }

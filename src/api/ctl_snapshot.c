@@ -1,6 +1,6 @@
 /* PUT /snapshot/create and PUT /snapshot/load: the bodies (Firecracker's SnapshotCreateParams
  * and SnapshotLoadParams, checked strictly) and their work on the controller's worker. */
-#include "api/controller.h"
+#include "api/ctl_internal.h"
 #include "snapshot/snapshot.h"
 #include "util/json_util.h"
 #include "util/log.h"
@@ -19,9 +19,7 @@ struct snapshot_request {
 	/* load */
 	enum snap_mem_backend backend;
 	bool resume, track_dirty, clock_realtime;
-	char *net_iface[SNAP_MAX_NET_OVERRIDES], *net_dev[SNAP_MAX_NET_OVERRIDES];
-	unsigned nnet;
-	char *vsock_uds;
+	struct ctl_overrides ov;
 	/* backup */
 	char *backup_dir;
 };
@@ -33,11 +31,7 @@ void ctl_snapshot_request_free(struct snapshot_request *q)
 	free(q->state_path);
 	free(q->backup_dir);
 	free(q->mem_path);
-	for (unsigned i = 0; i < q->nnet; i++) {
-		free(q->net_iface[i]);
-		free(q->net_dev[i]);
-	}
-	free(q->vsock_uds);
+	ctl_overrides_free(&q->ov);
 	free(q);
 }
 
@@ -84,7 +78,25 @@ static int parse_create(json_t *b, struct snapshot_request *q, char *err, size_t
 	return 0;
 }
 
-static int parse_overrides(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
+void ctl_overrides_free(struct ctl_overrides *q)
+{
+	for (unsigned i = 0; i < q->nnet; i++) {
+		free(q->net_iface[i]);
+		free(q->net_dev[i]);
+	}
+	free(q->vsock_uds);
+	memset(q, 0, sizeof(*q));
+}
+
+void ctl_overrides_apply(const struct ctl_overrides *q, struct snapshot_load_opts *o)
+{
+	o->vsock_uds_path = q->vsock_uds;
+	o->nnet = q->nnet;
+	for (unsigned i = 0; i < q->nnet; i++)
+		o->net[i] = (struct snapshot_net_override){ q->net_iface[i], q->net_dev[i] };
+}
+
+int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t errlen)
 {
 	json_t *arr = json_object_get(b, "network_overrides");
 	if (arr && !json_is_null(arr)) {
@@ -158,7 +170,7 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 		if (!s || (strcmp(s, "None") && strcmp(s, "Snapshot")))
 			return json_set_err(err, errlen, "huge_pages: only \"None\" and \"Snapshot\" are supported");
 	}
-	return parse_overrides(b, q, err, errlen);
+	return ctl_overrides_parse(b, &q->ov, err, errlen);
 }
 
 static int parse_backup(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
@@ -195,8 +207,12 @@ static int ctl_snapshot_create(struct controller *ctl, const struct snapshot_req
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct vm *vm = ctl->vm;
-	bool paused = ctl->state == INSTANCE_PAUSED;
+	bool paused = ctl->state == INSTANCE_PAUSED, migrating = ctl_migration_active(ctl);
 	pthread_mutex_unlock(&ctl->lock);
+	if (migrating) {
+		snprintf(err, errlen, "a live migration is in progress (GET /migration)");
+		return -EBUSY;
+	}
 	if (!vm || !paused) {
 		snprintf(err, errlen, "the microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot");
 		return -EINVAL;
@@ -228,10 +244,8 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 
 	struct snapshot_load_opts o = { .state_path = q->state_path, .mem_path = q->mem_path,
 					.backend = q->backend, .track_dirty_pages = q->track_dirty,
-					.clock_realtime = q->clock_realtime, .vsock_uds_path = q->vsock_uds,
-					.nnet = q->nnet };
-	for (unsigned i = 0; i < q->nnet; i++)
-		o.net[i] = (struct snapshot_net_override){ q->net_iface[i], q->net_dev[i] };
+					.clock_realtime = q->clock_realtime };
+	ctl_overrides_apply(&q->ov, &o);
 	struct vm_config cfg;
 	struct vm *vm = calloc(1, sizeof(*vm));
 	r = vm ? snapshot_read_config(&o, &cfg, err, errlen) : json_oom(err, errlen);

@@ -290,6 +290,14 @@ static enum api_result put_snapshot_load(struct call *c) { return put_snapshot(c
 /* petrel's own: a backup of the running VM (docs/snapshots.md). */
 static enum api_result put_snapshot_backup(struct call *c) { return put_snapshot(c, SNAP_REQ_BACKUP); }
 
+/* petrel's own: live migration (docs/migration.md). */
+SIMPLE_PUT(put_migration_receive, ctl_migration_receive(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_migration_send, ctl_migration_send(c->ctl, c->body, msg, sizeof(msg)))
+static enum api_result get_migration(struct call *c)
+{
+	return from_json(c, ctl_migration_status(c->ctl));
+}
+
 static const struct route routes[] = {
 	{ "", .get = { get_instance_info, API_GET_INSTANCE_INFO } },
 	{ "version", .get = { get_version, API_GET_VMM_VERSION } },
@@ -312,6 +320,9 @@ static const struct route routes[] = {
 	{ "snapshot/create", .put = { put_snapshot_create, API_PUT_SNAPSHOT } },
 	{ "snapshot/load", .put = { put_snapshot_load, API_PUT_SNAPSHOT } },
 	{ "snapshot/backup", .put = { put_snapshot_backup, API_PUT_SNAPSHOT } },
+	{ "migration", .get = { get_migration, API_GET_MIGRATION } },
+	{ "migration/receive", .put = { put_migration_receive, API_PUT_MIGRATION } },
+	{ "migration/send", .put = { put_migration_send, API_PUT_MIGRATION } },
 	/* In the spec, not in petrel yet. */
 	{ "balloon", .unsupported_methods = "GET PUT PATCH", .unsupported = "balloon devices are not supported yet" },
 	{ "balloon/statistics", .unsupported_methods = "GET PATCH", .unsupported = "balloon devices are not supported yet" },

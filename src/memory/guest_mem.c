@@ -168,6 +168,41 @@ void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64
 	}
 }
 
+static int set_logging(struct guest_mem *mem, struct kvm *kvm, bool on)
+{
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		struct guest_region *r = &mem->regions[i];
+		int e = kvm_set_user_memory(kvm, i, r->gpa, r->size, r->hva, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+		if (e < 0)
+			return e;
+	}
+	return 0;
+}
+
+int guest_mem_dirty_log_start(struct guest_mem *mem, struct kvm *kvm)
+{
+	if (mem->dirty_log)
+		return 0;
+	for (unsigned i = 0; i < mem->nregions; i++) {
+		struct guest_region *r = &mem->regions[i];
+		if (!r->dirty && !(r->dirty = calloc((r->size / 4096 + 63) / 64, 8)))
+			return -ENOMEM;
+	}
+	/* petrel's own record first, so no write falls between the two. */
+	__atomic_store_n(&mem->dirty_log, true, __ATOMIC_RELEASE);
+	int e = set_logging(mem, kvm, true);
+	if (e < 0)
+		guest_mem_dirty_log_stop(mem, kvm);
+	return e;
+}
+
+int guest_mem_dirty_log_stop(struct guest_mem *mem, struct kvm *kvm)
+{
+	/* The bitmaps stay: a device thread may be marking one right now. */
+	__atomic_store_n(&mem->dirty_log, false, __ATOMIC_RELEASE);
+	return set_logging(mem, kvm, false);
+}
+
 int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps)
 {
 	if (!mem->dirty_log)

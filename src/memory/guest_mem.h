@@ -53,6 +53,18 @@ void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64
  * own), into bitmaps[r] (a bit per page, caller-allocated, zeroed here), and start over.
  * -EINVAL if dirty logging is off. */
 int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps);
+/* Turn dirty logging on for a running VM (live migration): KVM logs every slot's writes and
+ * petrel its own from now on. A no-op when it is on already. */
+int guest_mem_dirty_log_start(struct guest_mem *mem, struct kvm *kvm);
+/* And off again (a migration failed on a VM that does not track dirty pages otherwise). */
+int guest_mem_dirty_log_stop(struct guest_mem *mem, struct kvm *kvm);
+
+/* mem_scan.c: which pages of a region were ever touched (a byte per page; present or swapped
+ * out), or NULL where that says nothing (mapped from a file, filled lazily) or cannot be
+ * read: then every page counts. Untouched pages read as zero. Free the map. */
+uint8_t *guest_region_touched(const struct guest_region *g);
+bool guest_page_is_zero(const void *page);
+
 /* Bytes of guest RAM backed by host memory right now (pages the guest or petrel touched). */
 uint64_t guest_mem_resident(const struct guest_mem *mem);
 /* Highest RAM address below 4 GiB + 1. */

@@ -107,47 +107,6 @@ static void save_legacy(struct vm *vm, struct snap_writer *w)
 	snap_section(w, SEC_PCIBUS, 0, SEC_VERSION, &latch, sizeof(latch));
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-	const uint64_t *q = (const uint64_t *)p;
-	uint64_t acc = 0;
-	for (unsigned i = 0; i < 4096 / 8; i += 8)
-		acc |= q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] | q[i + 7];
-	return acc == 0;
-}
-
-/* Which pages of an anonymous region hold anything: present or swapped out, per
- * /proc/self/pagemap (bits 63 and 62). The others were never touched and read as zero, so
- * they need not even be looked at. A region mapped from a file may have data in pages that
- * are neither, and so may a lazily restored one (pages not yet copied in): there every page
- * counts (reading it brings it in). NULL: no map (scan every page). */
-static uint8_t *touched_map(const struct guest_region *g)
-{
-	if (g->from_file || g->lazy)
-		return NULL;
-	size_t n = g->size / 4096;
-	uint8_t *v = malloc(n);
-	uint64_t *ent = malloc(4096 * sizeof(*ent));
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	bool ok = v && ent && fd >= 0;
-	for (size_t i = 0; ok && i < n;) {
-		size_t k = n - i < 4096 ? n - i : 4096;
-		off_t off = (off_t)(((uintptr_t)g->hva / 4096 + i) * sizeof(*ent));
-		ok = pread(fd, ent, k * sizeof(*ent), off) == (ssize_t)(k * sizeof(*ent));
-		for (size_t j = 0; ok && j < k; j++)
-			v[i + j] = (ent[j] >> 62) != 0;
-		i += k;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(ent);
-	if (!ok) {
-		free(v);
-		return NULL;
-	}
-	return v;
-}
-
 /* Guest RAM into path: regions back to back, zero pages left as holes; then fsync, tag it with
  * the snapshot id and rename it over path. With dirty (a Diff): only those pages, each written
  * even if zero, so the file's data extents are exactly the pages that changed. */
@@ -165,13 +124,13 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 	uint64_t off = 0;
 	for (unsigned r = 0; !e && r < vm->mem.nregions; r++) {
 		const struct guest_region *g = &vm->mem.regions[r];
-		uint8_t *touched = dirty ? NULL : touched_map(g);
+		uint8_t *touched = dirty ? NULL : guest_region_touched(g);
 		for (uint64_t p = 0; !e && p < g->size;) {
 			/* Runs of pages to write go out in one write. */
 			uint64_t run = 0, pg;
 			while (p + run < g->size && run < (64u << 20) &&
 			       (pg = (p + run) / 4096, dirty ? (dirty[r][pg / 64] >> (pg % 64)) & 1
-							     : (!touched || touched[pg]) && !page_is_zero(g->hva + p + run)))
+							     : (!touched || touched[pg]) && !guest_page_is_zero(g->hva + p + run)))
 				run += 4096;
 			if (!run) {
 				p += 4096;

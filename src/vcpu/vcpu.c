@@ -417,6 +417,8 @@ void *vcpu_thread(void *arg)
 			continue;
 		}
 		uint64_t t0 = now_ns();
+		if (!__atomic_load_n(&v->vm->first_run_ns, __ATOMIC_RELAXED))
+			__atomic_store_n(&v->vm->first_run_ns, t0, __ATOMIC_RELEASE);
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		uint64_t t1 = now_ns();
 		v->stats.run_ns += t1 - t0;

@@ -62,6 +62,7 @@ struct vm {
 	char stop_msg[512];
 	int stop_efd;                 /* eventfd, readable once the VM is stopping */
 	uint64_t start_ns;
+	uint64_t first_run_ns;        /* a vCPU's first KVM_RUN (migration's downtime ends there) */
 	bool restored;                /* built from a snapshot (vm_create_restored) */
 	/* The last snapshot written or loaded (the parent of a Diff): its state file and id. */
 	char *snap_parent;

@@ -1,0 +1,231 @@
+/* PUT /migration/receive, PUT /migration/send and GET /migration (petrel's, docs/migration.md):
+ * the bodies, checked strictly, and the controller's side of a migration: a destination turns
+ * into a running instance when the VM arrives, a source stops (exit status 0) once the
+ * destination runs its guest. The migration itself runs on its own thread (src/migration). */
+#include "api/ctl_internal.h"
+#include "migration/migration.h"
+#include "migration/url.h"
+#include "util/json_util.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int uint_field(json_t *b, const char *key, unsigned max, unsigned *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(b, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max)
+		return json_set_err(err, errlen, "%s: expected an integer 0-%u", key, max);
+	*out = (unsigned)json_integer_value(v);
+	return 0;
+}
+
+static int url_field(json_t *b, const char *key, const char **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(b, key);
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+		return json_set_err(err, errlen, "%s: missing, or not a string", key);
+	*out = json_string_value(v);
+	return mig_url_check(*out, err, errlen);
+}
+
+/* Called on the migration thread when it ends. */
+static void receive_done(void *opaque, struct migration *m, int e)
+{
+	struct controller *ctl = opaque;
+	pthread_mutex_lock(&ctl->lock);
+	if (e == 0) {
+		ctl->vm = ctl->mig_vm;
+		ctl->mig_vm = NULL;
+		ctl->state = INSTANCE_RUNNING;
+	} else {
+		free(ctl->mig_vm); /* the migration destroyed what it had built */
+		ctl->mig_vm = NULL;
+		ctl->state = INSTANCE_NOT_STARTED;
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	if (e == 0)
+		ctl_notify_main(ctl);
+}
+
+int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "receiver_url", "timeout_s", "network_overrides", "vsock_override", NULL };
+	struct mig_receive_opts o = { .console_out_fd = STDOUT_FILENO };
+	int r;
+	if (!json_is_object(b))
+		return json_set_err(err, errlen, "expected a JSON object");
+	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 || (r = url_field(b, "receiver_url", &o.url, err, errlen)) < 0 ||
+	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0)
+		return r;
+	struct ctl_overrides *ov = calloc(1, sizeof(*ov));
+	if (!ov)
+		return json_oom(err, errlen);
+	if ((r = ctl_overrides_parse(b, ov, err, errlen)) < 0) {
+		ctl_overrides_free(ov);
+		free(ov);
+		return r;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	struct migration *old = ctl->state == INSTANCE_NOT_STARTED ? ctl->mig : NULL;
+	ctl->mig = old ? NULL : ctl->mig;
+	pthread_mutex_unlock(&ctl->lock);
+	/* A failed receive before this one: its thread has ended or is ending (not holding the lock). */
+	migration_free(old);
+	if (ctl->mig_overrides) {
+		ctl_overrides_free(ctl->mig_overrides);
+		free(ctl->mig_overrides);
+		ctl->mig_overrides = NULL;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->state != INSTANCE_NOT_STARTED || ctl->mig)
+		r = json_set_err(err, errlen, "a migration can only be received by a microVM that was not started");
+	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy)
+		r = json_set_err(err, errlen, "receiving a migration is not allowed after configuring boot-specific "
+				 "resources (the source sends its own)");
+	else if (!(ctl->mig_vm = calloc(1, sizeof(*ctl->mig_vm))))
+		r = json_oom(err, errlen);
+	if (r == 0) {
+		ctl->mig_overrides = ov;
+		ctl_overrides_apply(ov, &o.load);
+		if (ctl->serial_fd >= 0)
+			o.console_out_fd = ctl->serial_fd;
+		ctl->state = INSTANCE_STARTING;
+		/* The definition that arrives goes straight into ctl->cfg: GET /vm/config describes
+		 * the received VM. Nothing else writes it while the state is STARTING. */
+		bool stats = ctl->cfg.stats;
+		vm_config_free(&ctl->cfg);
+		vm_config_init(&ctl->cfg);
+		ctl->cfg.stats = stats;
+		r = migration_receive_start(ctl->mig_vm, &ctl->cfg, &o, receive_done, ctl, &ctl->mig, err, errlen);
+		if (r < 0) {
+			free(ctl->mig_vm);
+			ctl->mig_vm = NULL;
+			ctl->state = INSTANCE_NOT_STARTED;
+		}
+	} else {
+		ctl_overrides_free(ov);
+		free(ov);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+static void send_done(void *opaque, struct migration *m, int e)
+{
+	struct controller *ctl = opaque;
+	if (e)
+		return; /* the guest goes on here */
+	pthread_mutex_lock(&ctl->lock);
+	struct vm *vm = ctl->vm;
+	pthread_mutex_unlock(&ctl->lock);
+	struct mig_status st;
+	migration_status(m, &st);
+	vm_request_stop(vm, VM_STOP_USER, 0, "migrated to %s (downtime %.2f ms)", st.peer, st.downtime_ms);
+}
+
+int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "destination_url", "downtime_ms", "mode", "timeout_s", "migrate_disks", NULL };
+	struct mig_send_opts o = { .downtime_ms = 300, .mode = MIG_MODE_PRECOPY, .timeout_s = 600 };
+	int r;
+	if (!json_is_object(b))
+		return json_set_err(err, errlen, "expected a JSON object");
+	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
+	    (r = url_field(b, "destination_url", &o.url, err, errlen)) < 0 ||
+	    (r = uint_field(b, "downtime_ms", 600000, &o.downtime_ms, err, errlen)) < 0 ||
+	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0)
+		return r;
+	json_t *mode = json_object_get(b, "mode");
+	if (mode && !json_is_null(mode)) {
+		const char *s = json_string_value(mode);
+		if (!s || (strcmp(s, "precopy") && strcmp(s, "postcopy") && strcmp(s, "auto")))
+			return json_set_err(err, errlen, "mode: expected \"precopy\", \"postcopy\" or \"auto\"");
+		if (strcmp(s, "precopy"))
+			return json_set_err(err, errlen, "mode: only \"precopy\" is supported yet");
+	}
+	json_t *disks = json_object_get(b, "migrate_disks");
+	if (disks && !json_is_null(disks) && !json_is_boolean(disks))
+		return json_set_err(err, errlen, "migrate_disks: expected a boolean");
+	if (json_is_true(disks))
+		return json_set_err(err, errlen, "migrate_disks: copying disks is not supported yet (use shared storage)");
+	pthread_mutex_lock(&ctl->lock);
+	if (!started(ctl) || !ctl->vm)
+		r = json_set_err(err, errlen, "the microVM is not running");
+	else if (ctl->mig) {
+		struct mig_status st;
+		migration_status(ctl->mig, &st);
+		if (st.state == MIG_STATE_ACTIVE || st.state == MIG_STATE_COMPLETED)
+			r = json_set_err(err, errlen, "a migration is %s", st.state == MIG_STATE_ACTIVE ? "in progress" : "done");
+	}
+	struct migration *old = r == 0 ? ctl->mig : NULL;
+	if (r == 0)
+		ctl->mig = NULL;
+	struct vm *vm = ctl->vm;
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0)
+		return r;
+	migration_free(old); /* a failed one: its status gives way to the new one */
+	struct migration *m;
+	r = migration_send_start(vm, &o, send_done, ctl, &m, err, errlen);
+	if (r == 0) {
+		pthread_mutex_lock(&ctl->lock);
+		ctl->mig = m;
+		pthread_mutex_unlock(&ctl->lock);
+		log_info("migration to %s started (downtime limit %u ms)", o.url, o.downtime_ms);
+	}
+	return r;
+}
+
+bool ctl_migration_active(struct controller *ctl)
+{
+	if (!ctl->mig)
+		return false;
+	struct mig_status st;
+	migration_status(ctl->mig, &st);
+	return st.state == MIG_STATE_ACTIVE;
+}
+
+json_t *ctl_migration_status(struct controller *ctl)
+{
+	struct mig_status st = { 0 };
+	pthread_mutex_lock(&ctl->lock);
+	bool any = ctl->mig != NULL;
+	if (any)
+		migration_status(ctl->mig, &st);
+	pthread_mutex_unlock(&ctl->lock);
+	if (!any)
+		return json_pack("{s:s}", "state", "none");
+	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:i,s:i}",
+			      "state", mig_state_name(st.state), "role", st.source ? "source" : "destination",
+			      "mode", mig_mode_name(st.mode), "peer", st.peer, "iteration", (int)st.iteration,
+			      "bytes_sent", (json_int_t)st.bytes_sent, "bytes_remaining", (json_int_t)st.bytes_remaining,
+			      "pages_sent", (json_int_t)st.pages_sent, "zero_pages", (json_int_t)st.zero_pages,
+			      "dirty_rate_mib_s", st.dirty_rate_mib_s, "bandwidth_mib_s", st.bandwidth_mib_s,
+			      "expected_downtime_ms", st.expected_downtime_ms, "downtime_limit_ms", (int)st.downtime_limit_ms,
+			      "throttle_percent", (int)st.throttle_percent);
+	if (o && st.state == MIG_STATE_COMPLETED) {
+		json_object_set_new(o, "downtime_ms", json_real(st.downtime_ms));
+		json_object_set_new(o, "total_ms", json_real(st.total_ms));
+		json_object_set_new(o, "restore_ms", json_real(st.restore_ms));
+	}
+	if (o && st.state == MIG_STATE_FAILED)
+		json_object_set_new(o, "reason", json_string(st.reason));
+	return o;
+}
+
+void ctl_migration_free(struct controller *ctl)
+{
+	migration_free(ctl->mig);
+	ctl->mig = NULL;
+	free(ctl->mig_vm);
+	ctl->mig_vm = NULL;
+	if (ctl->mig_overrides)
+		ctl_overrides_free(ctl->mig_overrides);
+	free(ctl->mig_overrides);
+	ctl->mig_overrides = NULL;
+}

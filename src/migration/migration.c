@@ -1,0 +1,162 @@
+/* A migration's lifecycle: its thread, its status, cancelling it. */
+#include "migration/migration_int.h"
+#include "migration/url.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+const char *mig_state_name(enum mig_state s)
+{
+	static const char *const n[] = { "none", "active", "completed", "failed" };
+	return s <= MIG_STATE_FAILED ? n[s] : "?";
+}
+
+const char *mig_mode_name(enum mig_mode m)
+{
+	static const char *const n[] = { "precopy", "postcopy", "auto" };
+	return m <= MIG_MODE_AUTO ? n[m] : "?";
+}
+
+static struct migration *alloc(const char *url, mig_done_fn done, void *opaque)
+{
+	struct migration *m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	m->fd = m->lfd = -1;
+	m->url = strdup(url);
+	m->cancel_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!m->url || m->cancel_efd < 0) {
+		free(m->url);
+		if (m->cancel_efd >= 0)
+			close(m->cancel_efd);
+		free(m);
+		return NULL;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	m->done = done;
+	m->opaque = opaque;
+	m->st.state = MIG_STATE_ACTIVE;
+	snprintf(m->st.peer, sizeof(m->st.peer), "%s", url);
+	return m;
+}
+
+static int start(struct migration *m, void *(*fn)(void *), char *err, size_t errlen)
+{
+	/* Signals are the console's: the thread (and the vCPU threads a destination starts from
+	 * it, which unblock only their kick signal) is born with all of them blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int e = pthread_create(&m->thread, NULL, fn, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(e));
+		return -e;
+	}
+	m->thread_started = true;
+	return 0;
+}
+
+int migration_send_start(struct vm *vm, const struct mig_send_opts *o, mig_done_fn done, void *opaque,
+			 struct migration **out, char *err, size_t errlen)
+{
+	int e = mig_url_check(o->url, err, errlen);
+	if (e < 0)
+		return e;
+	struct migration *m = alloc(o->url, done, opaque);
+	if (!m)
+		return -ENOMEM;
+	m->vm = vm;
+	m->so = *o;
+	m->so.url = m->url;
+	m->st.source = true;
+	m->st.mode = o->mode;
+	m->st.downtime_limit_ms = o->downtime_ms;
+	if ((e = start(m, mig_send_main, err, errlen)) < 0) {
+		migration_free(m);
+		return e;
+	}
+	*out = m;
+	return 0;
+}
+
+int migration_receive_start(struct vm *vm, struct vm_config *cfg, const struct mig_receive_opts *o,
+			    mig_done_fn done, void *opaque, struct migration **out, char *err, size_t errlen)
+{
+	struct migration *m = alloc(o->url, done, opaque);
+	if (!m)
+		return -ENOMEM;
+	m->vm = vm;
+	m->cfg = cfg;
+	m->ro = *o;
+	m->ro.url = m->url;
+	int e = m->lfd = mig_listen(o->url, err, errlen);
+	if (e >= 0)
+		e = start(m, mig_receive_main, err, errlen);
+	if (e < 0) {
+		migration_free(m);
+		return e;
+	}
+	log_info("migration: waiting for the source on %s", o->url);
+	*out = m;
+	return 0;
+}
+
+void migration_status(struct migration *m, struct mig_status *out)
+{
+	MIG_LOCKED(m, *out = m->st);
+}
+
+bool mig_cancelled(struct migration *m)
+{
+	struct pollfd pf = { .fd = m->cancel_efd, .events = POLLIN };
+	return poll(&pf, 1, 0) > 0;
+}
+
+void mig_finish(struct migration *m, int e, const char *why)
+{
+	pthread_mutex_lock(&m->lock);
+	m->st.state = e ? MIG_STATE_FAILED : MIG_STATE_COMPLETED;
+	if (e)
+		snprintf(m->st.reason, sizeof(m->st.reason), "%s", why && *why ? why : strerror(-e));
+	struct mig_status st = m->st;
+	pthread_mutex_unlock(&m->lock);
+	if (e)
+		log_error("migration %s %s failed: %s", st.source ? "to" : "from", st.peer, st.reason);
+	else
+		log_info("migration %s %s completed: downtime %.2f ms, total %.1f ms, %llu MiB sent in %u rounds",
+			 st.source ? "to" : "from", st.peer, st.downtime_ms, st.total_ms,
+			 (unsigned long long)(st.bytes_sent >> 20), st.iteration + 1);
+	if (m->done)
+		m->done(m->opaque, m, e);
+}
+
+void migration_free(struct migration *m)
+{
+	if (!m)
+		return;
+	uint64_t one = 1;
+	if (write(m->cancel_efd, &one, sizeof(one)) < 0)
+		log_warn("migration: cannot cancel: %s", strerror(errno));
+	if (m->fd >= 0)
+		shutdown(m->fd, SHUT_RDWR); /* wakes a thread blocked on the socket */
+	if (m->thread_started)
+		pthread_join(m->thread, NULL);
+	if (m->fd >= 0)
+		close(m->fd);
+	if (m->lfd >= 0)
+		close(m->lfd);
+	close(m->cancel_efd);
+	pthread_mutex_destroy(&m->lock);
+	free(m->url);
+	free(m);
+}

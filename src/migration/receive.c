@@ -1,0 +1,229 @@
+/* The destination side: accept one source, build the machine from its definition, take its
+ * memory page runs, load its states and run the guest. Everything on the wire is checked:
+ * message types and lengths (wire.c), every page run against guest RAM, the definition and
+ * states as strictly as a snapshot file. On any failure the half-built VM is destroyed and the
+ * source, told why, keeps its guest. */
+#include "migration/migration_int.h"
+#include "migration/url.h"
+#include "migration/wire.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGE 4096ull
+#define STREAM_TIMEOUT_MS 60000  /* the source went silent */
+
+struct receiver {
+	struct migration *m;
+	struct vm *vm;
+	int fd;
+	bool built;
+	uint64_t t_state;
+	char *err;
+	size_t errlen;
+};
+
+static int bad(struct receiver *r, int e, const char *fmt, const char *what)
+{
+	snprintf(r->err, r->errlen, fmt, what);
+	return e;
+}
+
+/* A state-sized payload (DEFN, STAT) into a new buffer. */
+static int read_blob(struct receiver *r, const struct mig_hdr *h, uint8_t **out)
+{
+	*out = malloc(h->len ? h->len : 1);
+	if (!*out)
+		return -ENOMEM;
+	int e = mig_recv_all(r->fd, *out, h->len, STREAM_TIMEOUT_MS);
+	if (e < 0) {
+		free(*out);
+		*out = NULL;
+		return bad(r, e, "receiving %s: the source went away", "the VM state");
+	}
+	return 0;
+}
+
+static int handshake(struct receiver *r)
+{
+	struct migration *m = r->m;
+	struct mig_hdr h;
+	struct mig_hello hello;
+	int e = mig_recv_hdr(r->fd, &h, STREAM_TIMEOUT_MS, r->err, r->errlen);
+	if (e < 0)
+		return e;
+	if (h.type != MIG_HELLO || h.len != sizeof(hello) ||
+	    mig_recv_all(r->fd, &hello, sizeof(hello), STREAM_TIMEOUT_MS) < 0 ||
+	    memcmp(hello.magic, MIG_MAGIC, sizeof(hello.magic)) != 0)
+		return bad(r, -EPROTO, "%s", "not a petrel migration stream");
+	if (hello.version != MIG_VERSION || hello.page_size != PAGE) {
+		snprintf(r->err, r->errlen, "migration stream version %u (page size %u); this petrel speaks %u (4096)",
+			 hello.version, hello.page_size, MIG_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	uint8_t *defn;
+	if ((e = mig_recv_hdr(r->fd, &h, STREAM_TIMEOUT_MS, r->err, r->errlen)) < 0)
+		return e;
+	if (h.type != MIG_DEFN)
+		return bad(r, -EPROTO, "%s", "malformed migration stream: no VM definition after the greeting");
+	if ((e = read_blob(r, &h, &defn)) < 0)
+		return e;
+	e = snapshot_config_from_buf(defn, h.len, &m->ro.load, m->cfg, r->err, r->errlen);
+	free(defn);
+	if (e < 0)
+		return e;
+	if ((e = vm_create_restored(r->vm, m->cfg, m->ro.console_out_fd, -1)) < 0) {
+		vm_config_free(m->cfg);
+		vm_config_init(m->cfg);
+		return bad(r, e, "cannot build the machine: %s", strerror(-e));
+	}
+	r->built = true;
+	if ((e = mig_send(r->fd, MIG_READY, NULL, 0, NULL, 0)) < 0)
+		return bad(r, e, "%s", "the source went away");
+	return 0;
+}
+
+static int take_pages(struct receiver *r, const struct mig_hdr *h)
+{
+	struct mig_pages p;
+	if (h->len < sizeof(p) || mig_recv_all(r->fd, &p, sizeof(p), STREAM_TIMEOUT_MS) < 0)
+		return bad(r, -EPROTO, "%s", "malformed migration stream: short page message");
+	bool zero = p.flags & MIG_PAGES_ZERO;
+	uint64_t bytes = (uint64_t)p.npages * PAGE;
+	void *dst = guest_mem_ptr(&r->vm->mem, p.gpa, bytes);
+	if (p.npages == 0 || p.npages > MIG_MAX_RUN || (p.flags & ~MIG_PAGES_ZERO) || p.gpa % PAGE || !dst ||
+	    h->len != sizeof(p) + (zero ? 0 : bytes)) {
+		snprintf(r->err, r->errlen, "malformed migration stream: %u pages at %#llx are not guest RAM "
+			 "(or the message has %llu bytes)", p.npages, (unsigned long long)p.gpa,
+			 (unsigned long long)h->len);
+		return -EPROTO;
+	}
+	if (zero) {
+		/* Private anonymous memory: dropped pages read as zero again. */
+		if (madvise(dst, bytes, MADV_DONTNEED) < 0)
+			memset(dst, 0, bytes);
+	} else if (mig_recv_all(r->fd, dst, bytes, STREAM_TIMEOUT_MS) < 0) {
+		return bad(r, -ECONNRESET, "%s", "the source went away in the middle of a page run");
+	}
+	MIG_LOCKED(r->m, {
+		r->m->st.bytes_sent += h->len;
+		r->m->st.pages_sent += zero ? 0 : p.npages;
+		r->m->st.zero_pages += zero ? p.npages : 0;
+	});
+	return 0;
+}
+
+/* The states, then the vCPUs: the guest runs here from now on. */
+static int take_state(struct receiver *r, const struct mig_hdr *h)
+{
+	struct migration *m = r->m;
+	r->t_state = now_ns();
+	uint8_t *buf;
+	int e = read_blob(r, h, &buf);
+	if (e < 0)
+		return e;
+	e = snapshot_states_from_buf(r->vm, buf, h->len, &m->ro.load, r->err, r->errlen);
+	free(buf);
+	if (e < 0)
+		return e;
+	uint64_t t_loaded = now_ns();
+	if ((e = vm_start(r->vm)) < 0)
+		return bad(r, e, "cannot start the vCPUs: %s", strerror(-e));
+	/* The downtime ends at the first KVM_RUN here: wait for it (briefly) to report it. */
+	uint64_t first = 0;
+	for (int i = 0; i < 5000 && !(first = __atomic_load_n(&r->vm->first_run_ns, __ATOMIC_ACQUIRE)); i++)
+		usleep(200);
+	uint64_t now = now_ns();
+	struct mig_go go = { .since_first_run_ns = first ? now - first : 0, .restore_ns = t_loaded - r->t_state };
+	MIG_LOCKED(m, m->st.restore_ms = (double)go.restore_ns / 1e6);
+	if (mig_send(r->fd, MIG_GO, &go, sizeof(go), NULL, 0) < 0)
+		log_warn("migration: the source went away before it heard the guest runs here");
+	/* The source's figure for the downtime, if it still says it. */
+	struct mig_hdr d;
+	uint64_t down_ns;
+	char why[64];
+	if (mig_recv_hdr(r->fd, &d, 2000, why, sizeof(why)) == 0 && d.type == MIG_DONE && d.len == sizeof(down_ns) &&
+	    mig_recv_all(r->fd, &down_ns, sizeof(down_ns), 2000) == 0)
+		MIG_LOCKED(m, m->st.downtime_ms = (double)down_ns / 1e6);
+	return 0;
+}
+
+static int stream(struct receiver *r)
+{
+	struct migration *m = r->m;
+	for (;;) {
+		struct mig_hdr h;
+		int e = mig_recv_hdr(r->fd, &h, STREAM_TIMEOUT_MS, r->err, r->errlen);
+		if (e < 0)
+			return e;
+		switch (h.type) {
+		case MIG_PAGES:
+			if ((e = take_pages(r, &h)) < 0)
+				return e;
+			break;
+		case MIG_ROUND: {
+			struct mig_round rd;
+			if (h.len != sizeof(rd) || mig_recv_all(r->fd, &rd, sizeof(rd), STREAM_TIMEOUT_MS) < 0)
+				return bad(r, -EPROTO, "%s", "malformed migration stream: bad round message");
+			MIG_LOCKED(m, {
+				m->st.iteration = rd.round;
+				m->st.bytes_remaining = rd.dirty_pages * PAGE;
+			});
+			break;
+		}
+		case MIG_STATE:
+			return take_state(r, &h);
+		case MIG_FAIL: {
+			char why[MIG_MAX_TEXT + 1];
+			mig_recv_fail(r->fd, &h, why, sizeof(why));
+			snprintf(r->err, r->errlen, "the source gave up: %.400s", why);
+			return -ECANCELED;
+		}
+		default:
+			return bad(r, -EPROTO, "%s", "malformed migration stream: a message out of turn");
+		}
+		if (mig_cancelled(m))
+			return bad(r, -ECANCELED, "%s", "cancelled");
+	}
+}
+
+void *mig_receive_main(void *arg)
+{
+	struct migration *m = arg;
+	pthread_setname_np(pthread_self(), "petrel_mig");
+	char err[512] = "";
+	struct receiver r = { .m = m, .vm = m->vm, .fd = -1, .err = err, .errlen = sizeof(err) };
+	int timeout = m->ro.timeout_s ? (int)m->ro.timeout_s * 1000 : -1;
+	int e = r.fd = mig_accept(m->lfd, timeout, m->cancel_efd, err, sizeof(err));
+	uint64_t t0 = now_ns();
+	if (e >= 0) {
+		m->fd = r.fd;
+		close(m->lfd); /* one migration per receive */
+		m->lfd = -1;
+		log_info("migration: the source connected");
+		e = handshake(&r);
+	}
+	if (e >= 0)
+		e = stream(&r);
+	if (e < 0) {
+		if (r.fd >= 0)
+			mig_send_fail(r.fd, err[0] ? err : strerror(-e));
+		if (r.built) {
+			vm_request_stop(r.vm, VM_STOP_ERROR, 1, "migration failed");
+			vm_join(r.vm);
+			vm_destroy(r.vm);
+			vm_config_free(m->cfg);
+			vm_config_init(m->cfg);
+		}
+	}
+	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);
+	mig_finish(m, e < 0 ? e : 0, err);
+	return NULL;
+}

@@ -1,0 +1,289 @@
+/* The source side: pre-copy rounds while the guest runs, then pause, the last pages, every
+ * state, and wait for the destination to run the guest. Any failure before that resumes the
+ * guest here (if this side paused it) and leaves it as it was. */
+#include "migration/migration_int.h"
+#include "migration/url.h"
+#include "migration/wire.h"
+#include "snapshot/format.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PAGE 4096ull
+#define MAX_ROUNDS 30
+#define CONNECT_TIMEOUT_MS 10000
+#define READY_TIMEOUT_MS 60000   /* the destination builds the machine (taps, disks) */
+#define GO_TIMEOUT_MS 30000      /* states loaded and vCPUs started over there */
+
+struct sender {
+	struct migration *m;
+	struct vm *vm;
+	int fd;
+	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
+	char *err;
+	size_t errlen;
+};
+
+static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
+
+/* A send failed: the destination may have said why before it hung up. */
+static int peer_reason(struct sender *s, int e, const char *what)
+{
+	struct mig_hdr h;
+	char why[MIG_MAX_TEXT + 1];
+	if (recv(s->fd, &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK) == (ssize_t)sizeof(h) &&
+	    mig_recv_hdr(s->fd, &h, 100, why, sizeof(why)) == 0 && h.type == MIG_FAIL) {
+		mig_recv_fail(s->fd, &h, why, sizeof(why));
+		snprintf(s->err, s->errlen, "the destination failed: %.400s", why);
+	} else {
+		snprintf(s->err, s->errlen, "%s: %s", what, strerror(-e));
+	}
+	return e;
+}
+
+static int send_run(struct sender *s, uint64_t gpa, const uint8_t *hva, uint32_t n, bool zero)
+{
+	struct mig_pages p = { .gpa = gpa, .npages = n, .flags = zero ? MIG_PAGES_ZERO : 0 };
+	int e = mig_send(s->fd, MIG_PAGES, &p, sizeof(p), zero ? NULL : hva, zero ? 0 : n * PAGE);
+	if (e < 0)
+		return peer_reason(s, e, "sending guest memory");
+	MIG_LOCKED(s->m, {
+		s->m->st.bytes_sent += sizeof(p) + (zero ? 0 : n * PAGE);
+		s->m->st.pages_sent += zero ? 0 : n;
+		s->m->st.zero_pages += zero ? n : 0;
+	});
+	return 0;
+}
+
+/* The chosen pages of region r: every touched page (sel NULL: round 0 on a fresh destination,
+ * whose memory is zero: zero pages are skipped) or those set in sel (later rounds: a page
+ * that became zero must be zeroed there). Runs of like pages go in one message. */
+static int send_region(struct sender *s, unsigned r, const uint64_t *sel)
+{
+	const struct guest_region *g = &s->vm->mem.regions[r];
+	uint64_t npages = g->size / PAGE;
+	uint8_t *touched = sel ? NULL : guest_region_touched(g);
+	int e = 0;
+	for (uint64_t p = 0; !e && p < npages;) {
+		bool want = sel ? bit(sel, p) : !touched || touched[p];
+		if (!want) {
+			p++;
+			continue;
+		}
+		bool zero = guest_page_is_zero(g->hva + p * PAGE);
+		uint32_t n = 1;
+		while (n < MIG_MAX_RUN && p + n < npages && (sel ? bit(sel, p + n) : !touched || touched[p + n]) &&
+		       guest_page_is_zero(g->hva + (p + n) * PAGE) == zero)
+			n++;
+		if (!zero || sel)
+			e = send_run(s, g->gpa + p * PAGE, g->hva + p * PAGE, n, zero);
+		p += n;
+		if (mig_cancelled(s->m))
+			e = -ECANCELED;
+	}
+	free(touched);
+	return e;
+}
+
+static uint64_t take_dirty(struct sender *s, int *e)
+{
+	*e = guest_mem_take_dirty(&s->vm->mem, &s->vm->kvm, s->dirty);
+	uint64_t n = 0;
+	for (unsigned r = 0; !*e && r < s->vm->mem.nregions; r++)
+		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / PAGE + 63) / 64; w++)
+			n += (uint64_t)__builtin_popcountll(s->dirty[r][w]);
+	if (*e)
+		snprintf(s->err, s->errlen, "reading the dirty page log: %s", strerror(-*e));
+	return n;
+}
+
+static int send_dirty(struct sender *s)
+{
+	int e = 0;
+	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
+		e = send_region(s, r, s->dirty[r]);
+	return e;
+}
+
+static int expect(struct sender *s, uint32_t type, void *payload, size_t len, int timeout_ms, const char *what)
+{
+	struct mig_hdr h;
+	char why[MIG_MAX_TEXT + 1];
+	int e = mig_recv_hdr(s->fd, &h, timeout_ms, why, sizeof(why));
+	if (e < 0) {
+		snprintf(s->err, s->errlen, "waiting for the destination (%s): %s", what, why);
+		return e;
+	}
+	if (h.type == MIG_FAIL) {
+		mig_recv_fail(s->fd, &h, why, sizeof(why));
+		snprintf(s->err, s->errlen, "the destination failed: %.400s", why);
+		return -EREMOTEIO;
+	}
+	if (h.type != type || h.len != len || (len && mig_recv_all(s->fd, payload, len, 5000) < 0)) {
+		snprintf(s->err, s->errlen, "the destination answered out of turn (%s)", what);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Connect, say hello, send the definition, wait until the machine is built over there. */
+static int open_stream(struct sender *s)
+{
+	struct migration *m = s->m;
+	s->fd = m->fd = mig_connect(m->so.url, CONNECT_TIMEOUT_MS, s->err, s->errlen);
+	if (s->fd < 0)
+		return s->fd;
+	struct mig_hello h = { .version = MIG_VERSION, .page_size = PAGE };
+	memcpy(h.magic, MIG_MAGIC, sizeof(h.magic));
+	struct snap_writer w;
+	snap_writer_init(&w);
+	int e = snapshot_definition_build(s->vm, &w, s->err, s->errlen);
+	if (!e && ((e = mig_send(s->fd, MIG_HELLO, &h, sizeof(h), NULL, 0)) < 0 ||
+		   (e = mig_send(s->fd, MIG_DEFN, w.buf, w.len, NULL, 0)) < 0))
+		peer_reason(s, e, "sending the VM definition");
+	snap_writer_free(&w);
+	return e ? e : expect(s, MIG_READY, NULL, 0, READY_TIMEOUT_MS, "machine built");
+}
+
+/* Pre-copy: every touched page, then what the guest dirtied meanwhile, round after round,
+ * until what is left fits the downtime at the measured bandwidth. */
+static int precopy(struct sender *s, uint64_t t0)
+{
+	struct migration *m = s->m;
+	int e = 0;
+	uint64_t round_start = now_ns(), sent_before = 0;
+	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
+		e = send_region(s, r, NULL);
+	for (unsigned round = 1; !e; round++) {
+		uint64_t now = now_ns(), dirty = take_dirty(s, &e);
+		if (e)
+			break;
+		double secs = (double)(now - round_start) / 1e9;
+		uint64_t sent;
+		MIG_LOCKED(m, sent = m->st.bytes_sent);
+		double bw = secs > 0 ? (double)(sent - sent_before) / secs : 0;
+		double expect_ms = bw > 0 ? (double)(dirty * PAGE) / bw * 1000 : 1e9;
+		MIG_LOCKED(m, {
+			m->st.bytes_remaining = dirty * PAGE;
+			m->st.bandwidth_mib_s = bw / (1 << 20);
+			m->st.dirty_rate_mib_s = secs > 0 ? (double)(dirty * PAGE) / secs / (1 << 20) : 0;
+			m->st.expected_downtime_ms = expect_ms;
+		});
+		bool timed_out = now - t0 > (uint64_t)m->so.timeout_s * 1000000000ull;
+		if (expect_ms <= m->so.downtime_ms || round > MAX_ROUNDS || timed_out) {
+			if (timed_out || round > MAX_ROUNDS)
+				log_warn("migration: stopping pre-copy after %u rounds with %llu MiB dirty "
+					 "(expected downtime %.0f ms, limit %u ms)", round, (unsigned long long)(dirty * PAGE >> 20),
+					 expect_ms, m->so.downtime_ms);
+			/* The pages just taken go out in the final round, with the guest paused. */
+			return 1;
+		}
+		struct mig_round rd = { .round = round, .dirty_pages = dirty };
+		MIG_LOCKED(m, m->st.iteration = round);
+		round_start = now;
+		sent_before = sent;
+		if ((e = mig_send(s->fd, MIG_ROUND, &rd, sizeof(rd), NULL, 0)) < 0)
+			return peer_reason(s, e, "sending a round");
+		e = send_dirty(s);
+	}
+	return e;
+}
+
+/* Pause, the last pages (those taken at the end of pre-copy and those dirtied since), the
+ * states; the destination runs the guest and says so. */
+static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
+{
+	struct migration *m = s->m;
+	*t_pause = now_ns();
+	int e = vm_pause(s->vm);
+	if (e < 0) {
+		snprintf(s->err, s->errlen, "cannot pause the VM: %s", strerror(-e));
+		return e;
+	}
+	*paused = true;
+	uint64_t *before[GUEST_MEM_MAX_REGIONS] = { 0 };
+	for (unsigned r = 0; r < s->vm->mem.nregions; r++) {
+		size_t words = (s->vm->mem.regions[r].size / PAGE + 63) / 64;
+		if (!(before[r] = malloc(words * 8)))
+			e = -ENOMEM;
+		else
+			memcpy(before[r], s->dirty[r], words * 8);
+	}
+	if (!e)
+		take_dirty(s, &e);
+	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
+		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / PAGE + 63) / 64; w++)
+			s->dirty[r][w] |= before[r][w];
+	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
+		free(before[r]);
+	if (!e)
+		e = send_dirty(s);
+	struct snap_writer w;
+	snap_writer_init(&w);
+	uint8_t id[16];
+	if (!e && (e = snapshot_state_build(s->vm, "", NULL, false, &w, id, s->err, s->errlen)) == 0 &&
+	    (e = mig_send(s->fd, MIG_STATE, w.buf, w.len, NULL, 0)) < 0)
+		peer_reason(s, e, "sending the VM state");
+	if (!e)
+		MIG_LOCKED(m, m->st.bytes_sent += w.len);
+	snap_writer_free(&w);
+	struct mig_go go;
+	if (!e && (e = expect(s, MIG_GO, &go, sizeof(go), GO_TIMEOUT_MS, "guest running")) == 0) {
+		uint64_t now = now_ns();
+		double down = (double)(now - *t_pause - go.since_first_run_ns) / 1e6;
+		MIG_LOCKED(m, {
+			m->st.downtime_ms = down;
+			m->st.restore_ms = (double)go.restore_ns / 1e6;
+		});
+		uint64_t down_ns = now - *t_pause - go.since_first_run_ns;
+		mig_send(s->fd, MIG_DONE, &down_ns, sizeof(down_ns), NULL, 0); /* tells the destination */
+	}
+	return e;
+}
+
+void *mig_send_main(void *arg)
+{
+	struct migration *m = arg;
+	pthread_setname_np(pthread_self(), "petrel_mig");
+	char err[512] = "";
+	struct sender s = { .m = m, .vm = m->vm, .fd = -1, .err = err, .errlen = sizeof(err) };
+	uint64_t t0 = now_ns(), t_pause = 0;
+	bool had_log = s.vm->mem.dirty_log, paused = false, was_paused = vm_is_paused(s.vm);
+	int e = 0;
+	for (unsigned r = 0; !e && r < s.vm->mem.nregions; r++)
+		if (!(s.dirty[r] = calloc((s.vm->mem.regions[r].size / PAGE + 63) / 64, 8)))
+			e = -ENOMEM;
+	if (!e)
+		e = open_stream(&s);
+	if (!e && (e = guest_mem_dirty_log_start(&s.vm->mem, &s.vm->kvm)) < 0)
+		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
+	if (!e && (e = precopy(&s, t0)) > 0)
+		e = 0;
+	if (!e)
+		e = switch_over(&s, &t_pause, &paused);
+	if (e) {
+		if (e == -ECANCELED)
+			snprintf(err, sizeof(err), "cancelled");
+		if (s.fd >= 0)
+			mig_send_fail(s.fd, err[0] ? err : strerror(-e));
+		if (paused && !was_paused)
+			vm_resume(s.vm); /* the guest goes on here as if nothing happened */
+		if (!had_log)
+			guest_mem_dirty_log_stop(&s.vm->mem, &s.vm->kvm);
+		/* The dirty log was consumed: a Diff snapshot can no longer build on the last one. */
+		free(s.vm->snap_parent);
+		s.vm->snap_parent = NULL;
+	}
+	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
+		free(s.dirty[r]);
+	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);
+	mig_finish(m, e, err);
+	return NULL;
+}

@@ -1,0 +1,224 @@
+#include "migration/url.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct endpoint {
+	bool unix_path;
+	char host[256], port[16];
+	struct sockaddr_un sun;
+};
+
+static int parse(const char *url, struct endpoint *ep, char *err, size_t errlen)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (!strncmp(url, "unix:", 5)) {
+		const char *path = url + 5;
+		if (!*path || strlen(path) >= sizeof(ep->sun.sun_path)) {
+			snprintf(err, errlen, "%s: a unix: path must be 1 to %zu bytes", url, sizeof(ep->sun.sun_path) - 1);
+			return -EINVAL;
+		}
+		ep->unix_path = true;
+		ep->sun.sun_family = AF_UNIX;
+		strcpy(ep->sun.sun_path, path);
+		return 0;
+	}
+	if (strncmp(url, "tcp:", 4)) {
+		snprintf(err, errlen, "%s: expected tcp:HOST:PORT or unix:PATH", url);
+		return -EINVAL;
+	}
+	const char *h = url + 4, *colon;
+	size_t hl;
+	if (*h == '[') { /* [IPv6]:PORT */
+		const char *close = strchr(h, ']');
+		if (!close || close[1] != ':') {
+			snprintf(err, errlen, "%s: expected tcp:[ADDRESS]:PORT", url);
+			return -EINVAL;
+		}
+		h++;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(h, ':');
+		hl = colon ? (size_t)(colon - h) : 0;
+	}
+	char *end;
+	long port = colon ? strtol(colon + 1, &end, 10) : -1;
+	if (!colon || hl >= sizeof(ep->host) || !colon[1] || *end || port < 0 || port > 65535) {
+		snprintf(err, errlen, "%s: expected tcp:HOST:PORT with a port 0-65535", url);
+		return -EINVAL;
+	}
+	memcpy(ep->host, h, hl);
+	snprintf(ep->port, sizeof(ep->port), "%ld", port);
+	return 0;
+}
+
+int mig_url_check(const char *url, char *err, size_t errlen)
+{
+	struct endpoint ep;
+	return parse(url, &ep, err, errlen);
+}
+
+static int resolve(const struct endpoint *ep, bool passive, struct addrinfo **out, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = passive ? AI_PASSIVE : 0 };
+	int r = getaddrinfo(ep->host[0] ? ep->host : NULL, ep->port, &hints, out);
+	if (r) {
+		snprintf(err, errlen, "%s:%s: %s", ep->host, ep->port, gai_strerror(r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int mig_listen(const char *url, char *err, size_t errlen)
+{
+	struct endpoint ep;
+	int e = parse(url, &ep, err, errlen);
+	if (e < 0)
+		return e;
+	if (ep.unix_path) {
+		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct stat st;
+		/* Replace only a stale socket, never another kind of file. */
+		if (lstat(ep.sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(ep.sun.sun_path);
+		if (s < 0 || bind(s, (struct sockaddr *)&ep.sun, sizeof(ep.sun)) < 0 || listen(s, 1) < 0) {
+			e = -errno;
+			snprintf(err, errlen, "cannot listen on %s: %s", url, strerror(errno));
+			if (s >= 0)
+				close(s);
+			return e;
+		}
+		return s;
+	}
+	struct addrinfo *ai;
+	if ((e = resolve(&ep, true, &ai, err, errlen)) < 0)
+		return e;
+	int s = -1;
+	e = -EADDRNOTAVAIL;
+	for (struct addrinfo *a = ai; a && s < 0; a = a->ai_next) {
+		s = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+		int one = 1;
+		if (s >= 0 && (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+			       bind(s, a->ai_addr, a->ai_addrlen) < 0 || listen(s, 1) < 0)) {
+			e = -errno;
+			close(s);
+			s = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	if (s < 0)
+		snprintf(err, errlen, "cannot listen on %s: %s", url, strerror(-e));
+	return s < 0 ? e : s;
+}
+
+static void tune(int s)
+{
+	int one = 1, buf = 4 << 20;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on unix */
+	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(s, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+}
+
+int mig_accept(int lfd, int timeout_ms, int cancel_fd, char *err, size_t errlen)
+{
+	struct pollfd pf[2] = { { .fd = lfd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
+	int r = poll(pf, cancel_fd >= 0 ? 2 : 1, timeout_ms);
+	if (r == 0) {
+		snprintf(err, errlen, "no migration came in within %d ms", timeout_ms);
+		return -ETIMEDOUT;
+	}
+	if (r > 0 && cancel_fd >= 0 && pf[1].revents) {
+		snprintf(err, errlen, "cancelled while waiting for the migration");
+		return -ECANCELED;
+	}
+	int s = r < 0 ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (s < 0) {
+		int e = -errno;
+		snprintf(err, errlen, "accepting the migration: %s", strerror(errno));
+		return e;
+	}
+	tune(s);
+	return s;
+}
+
+/* connect() with a deadline: non-blocking, then poll. */
+static int connect_within(int s, const struct sockaddr *sa, socklen_t len, int timeout_ms)
+{
+	int fl = fcntl(s, F_GETFL);
+	fcntl(s, F_SETFL, fl | O_NONBLOCK);
+	int r = connect(s, sa, len);
+	if (r < 0 && errno == EINPROGRESS) {
+		struct pollfd pf = { .fd = s, .events = POLLOUT };
+		r = poll(&pf, 1, timeout_ms);
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			r = -1;
+		} else if (r > 0) {
+			int soerr = 0;
+			socklen_t sl = sizeof(soerr);
+			getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+			errno = soerr;
+			r = soerr ? -1 : 0;
+		}
+	}
+	fcntl(s, F_SETFL, fl);
+	return r;
+}
+
+int mig_connect(const char *url, int timeout_ms, char *err, size_t errlen)
+{
+	struct endpoint ep;
+	int e = parse(url, &ep, err, errlen);
+	if (e < 0)
+		return e;
+	if (ep.unix_path) {
+		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0 || connect_within(s, (struct sockaddr *)&ep.sun, sizeof(ep.sun), timeout_ms) < 0) {
+			e = -errno;
+			snprintf(err, errlen, "cannot connect to %s: %s", url, strerror(errno));
+			if (s >= 0)
+				close(s);
+			return e;
+		}
+		tune(s);
+		return s;
+	}
+	if (!ep.host[0]) {
+		snprintf(err, errlen, "%s: the destination needs a host", url);
+		return -EINVAL;
+	}
+	struct addrinfo *ai;
+	if ((e = resolve(&ep, false, &ai, err, errlen)) < 0)
+		return e;
+	int s = -1;
+	e = -EHOSTUNREACH;
+	for (struct addrinfo *a = ai; a && s < 0; a = a->ai_next) {
+		s = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+		if (s >= 0 && connect_within(s, a->ai_addr, a->ai_addrlen, timeout_ms) < 0) {
+			e = -errno;
+			close(s);
+			s = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	if (s < 0) {
+		snprintf(err, errlen, "cannot connect to %s: %s", url, strerror(-e));
+		return e;
+	}
+	tune(s);
+	return s;
+}

@@ -1,0 +1,76 @@
+/* The migration stream: typed messages, each a 16-byte header (type, flags, payload length)
+ * and its payload, over one stream socket. The sender's side (source) and the receiver's
+ * (destination) both use these; the receiver trusts no length, address or count.
+ *
+ *   source -> destination: HELO, DEFN (the VM's definition, snapshot sections), then PAGE
+ *   messages round after round (ROND between rounds), STAT (every state, at the switch)
+ *   destination -> source: REDY (machine built), GOGO (guest running), or FAIL (why)
+ *   source -> destination after GOGO: DONE (the downtime the source measured)
+ *   either way: FAIL with a reason ends the migration. */
+#ifndef PETREL_MIGRATION_WIRE_H
+#define PETREL_MIGRATION_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIG_FOURCC(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+enum mig_type {
+	MIG_HELLO = MIG_FOURCC('H', 'E', 'L', 'O'),
+	MIG_DEFN = MIG_FOURCC('D', 'E', 'F', 'N'),
+	MIG_READY = MIG_FOURCC('R', 'E', 'D', 'Y'),
+	MIG_PAGES = MIG_FOURCC('P', 'A', 'G', 'E'),
+	MIG_ROUND = MIG_FOURCC('R', 'O', 'N', 'D'),
+	MIG_STATE = MIG_FOURCC('S', 'T', 'A', 'T'),
+	MIG_GO = MIG_FOURCC('G', 'O', 'G', 'O'),
+	MIG_FAIL = MIG_FOURCC('F', 'A', 'I', 'L'),
+	MIG_DONE = MIG_FOURCC('D', 'O', 'N', 'E'),
+};
+
+#define MIG_MAGIC "PETRELMG"
+#define MIG_VERSION 1
+#define MIG_MAX_STATE (64u << 20)   /* a DEFN or STAT payload */
+#define MIG_MAX_RUN 256u            /* pages in one PAGE message (1 MiB) */
+#define MIG_MAX_TEXT 1024u          /* a FAIL reason */
+
+struct mig_hdr {
+	uint32_t type;
+	uint32_t flags;
+	uint64_t len;
+};
+
+struct mig_hello {
+	char magic[8];
+	uint32_t version;
+	uint32_t page_size;
+};
+
+#define MIG_PAGES_ZERO 1u  /* the run is all zero: no data follows */
+struct mig_pages {
+	uint64_t gpa;
+	uint32_t npages;
+	uint32_t flags;
+};
+
+struct mig_round {
+	uint32_t round;
+	uint32_t pad;
+	uint64_t dirty_pages;    /* what the source is about to send in this round */
+};
+
+struct mig_go {
+	uint64_t since_first_run_ns;  /* destination: first KVM_RUN -> this message */
+	uint64_t restore_ns;          /* STAT received -> states loaded */
+};
+
+/* Write a whole message (header + up to two payload pieces). 0 or -errno. */
+int mig_send(int fd, uint32_t type, const void *a, size_t alen, const void *b, size_t blen);
+/* Read exactly n bytes within timeout_ms (< 0: no limit). 0, -ECONNRESET at EOF, -ETIMEDOUT. */
+int mig_recv_all(int fd, void *buf, size_t n, int timeout_ms);
+/* Read a header and check the type is known and the length within limit for it. */
+int mig_recv_hdr(int fd, struct mig_hdr *h, int timeout_ms, char *err, size_t errlen);
+/* Send FAIL with a reason (best effort). */
+void mig_send_fail(int fd, const char *why);
+/* Read a FAIL payload of h->len bytes into why (NUL-terminated, cut to fit). */
+void mig_recv_fail(int fd, const struct mig_hdr *h, char *why, size_t whylen);
+
+#endif
