@@ -12,6 +12,8 @@ int main(int argc, char **argv)
 		return cli_run(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "snapshot"))
 		return cli_snapshot(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "migrate"))
+		return cli_migrate(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "--version")) {
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;

@@ -22,6 +22,8 @@ int cli_run(int argc, char **argv);
 int cli_firecracker(int argc, char **argv);
 /* `petrel snapshot info FILE`. */
 int cli_snapshot(int argc, char **argv);
+/* `petrel migrate --api-sock S --to URL`: migrate a running petrel's VM and follow it. */
+int cli_migrate(int argc, char **argv);
 /* Serve the console (stdin -> serial) until the VM stops. */
 int console_loop(struct vm *vm);
 

@@ -1,22 +1,25 @@
 /* `petrel run`: boot one VM from command-line options and/or a Firecracker-format JSON file. */
 #include "cli/cli.h"
+#include "migration/migration.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
-	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD,
+	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING,
 };
 
 static const struct option options[] = {
@@ -45,6 +48,7 @@ static const struct option options[] = {
 	{ "clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME },
 	{ "lazy", no_argument, NULL, OPT_LAZY },
 	{ "uffd", required_argument, NULL, OPT_UFFD },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -55,6 +59,7 @@ static void usage(FILE *f)
 		"       petrel run --config vm.json [options to override it]\n"
 		"       petrel run --restore STATE (--mem-file MEM [--lazy] | --uffd SOCKET) [--clock-realtime]\n"
 		"                  [--stats] [--level L]\n"
+		"       petrel run --incoming tcp:ADDR:PORT|unix:PATH [--stats] [--level L]\n"
 		"\n"
 		"  --kernel PATH        bzImage or ELF vmlinux with a PVH note\n"
 		"  --initrd PATH        initial ramdisk\n"
@@ -250,12 +255,15 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg)
 	return 0;
 }
 
-/* --restore: the machine comes from the snapshot; only a few options make sense with it. */
-static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, bool *stats, bool *found)
+/* --restore and --incoming: the machine comes from the snapshot or the migration source;
+ * only a few options make sense with them. */
+static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, const char **incoming,
+			bool *stats, bool *found)
 {
 	*found = false;
 	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--restore") || !strncmp(argv[i], "--restore=", 10))
+		if (!strcmp(argv[i], "--restore") || !strncmp(argv[i], "--restore=", 10) ||
+		    !strcmp(argv[i], "--incoming") || !strncmp(argv[i], "--incoming=", 11))
 			*found = true;
 	if (!*found)
 		return 0;
@@ -270,16 +278,24 @@ static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, boo
 		case OPT_CLOCK_REALTIME: o->clock_realtime = true; break;
 		case OPT_LAZY: o->backend = SNAP_MEM_LAZY; break;
 		case OPT_UFFD: uffd = optarg; break;
+		case OPT_INCOMING: *incoming = optarg; break;
 		case OPT_STATS: *stats = true; break;
 		case OPT_LEVEL:
 			if (apply_option(NULL, opt, optarg) < 0)
 				return -EINVAL;
 			break;
 		default:
-			log_error("'%s' does not go with --restore: the machine comes from the snapshot",
-				  argv[optind - 1]);
+			log_error("'%s' does not go with --restore or --incoming: the machine comes from the "
+				  "snapshot or the migration", argv[optind - 1]);
 			return -EINVAL;
 		}
+	}
+	if (*incoming) {
+		if (o->state_path || o->mem_path || uffd) {
+			log_error("--incoming takes the VM from a migration source: no --restore, --mem-file or --uffd");
+			return -EINVAL;
+		}
+		return 0;
 	}
 	if (!o->mem_path == !uffd || (uffd && o->backend == SNAP_MEM_LAZY)) {
 		log_error("--restore needs --mem-file MEM (the snapshot's memory file, optionally --lazy) "
@@ -293,13 +309,85 @@ static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, boo
 	return 0;
 }
 
+static void print_stats(struct vm *vm, const struct vm_config *cfg)
+{
+	struct exit_stats st;
+	vm_exit_stats(vm, &st);
+	exit_stats_print(&st, now_ns() - vm->start_ns, stderr);
+	fprintf(stderr, "  guest memory resident: %llu KiB of %llu MiB\n",
+		(unsigned long long)(guest_mem_resident(&vm->mem) >> 10), (unsigned long long)cfg->mem_mib);
+}
+
+static void report_stop(const struct vm *vm)
+{
+	if (!vm->stopping)
+		return;
+	if (vm->stop_reason == VM_STOP_ERROR)
+		log_error("%s", vm->stop_msg);
+	else
+		fprintf(stderr, "petrel: %s\n", vm->stop_msg);
+}
+
+static void incoming_done(void *opaque, struct migration *m, int e)
+{
+	int fd = *(int *)opaque;
+	char c = e ? 1 : 0;
+	if (write(fd, &c, 1) < 0)
+		log_error("cannot report the migration's end: %s", strerror(errno));
+}
+
+/* --incoming: wait for one migration, then run the VM it brought like any other. */
+static int run_incoming(const char *url, bool stats)
+{
+	cli_block_signals();
+	static struct vm vm;
+	static struct vm_config cfg;
+	vm_config_init(&cfg);
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return 1;
+	struct mig_receive_opts o = { .url = url, .console_out_fd = STDOUT_FILENO };
+	struct migration *m = NULL;
+	char err[512] = "", ok = 1;
+	if (migration_receive_start(&vm, &cfg, &o, incoming_done, &pfd[1], &m, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	fprintf(stderr, "petrel: waiting for a migration on %s\n", url);
+	if (read(pfd[0], &ok, 1) != 1)
+		ok = 1;
+	struct mig_status st;
+	migration_status(m, &st);
+	int status = 1;
+	if (ok == 0) {
+		cfg.stats = stats;
+		fprintf(stderr, "petrel: migrated in from %s (downtime %.2f ms)\n", st.peer, st.downtime_ms);
+		console_loop(&vm);
+		status = vm_join(&vm);
+		report_stop(&vm);
+		if (stats)
+			print_stats(&vm, &cfg);
+		vm_destroy(&vm);
+	} else {
+		log_error("migration from %s failed: %s", st.peer, st.reason);
+	}
+	migration_free(m);
+	close(pfd[0]);
+	close(pfd[1]);
+	vm_config_free(&cfg);
+	return status;
+}
+
 int cli_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct snapshot_load_opts ro = { 0 };
+	const char *incoming = NULL;
 	bool restore, stats = false;
-	if (restore_args(argc, argv, &ro, &stats, &restore) < 0)
+	if (restore_args(argc, argv, &ro, &incoming, &stats, &restore) < 0)
 		return 2;
+	if (incoming)
+		return run_incoming(incoming, stats);
 	char err[512];
 	int r;
 	if (restore) {
@@ -334,20 +422,9 @@ int cli_run(int argc, char **argv)
 		console_loop(&vm);
 		status = vm_join(&vm);
 	}
-	if (vm.stopping) {
-		if (vm.stop_reason == VM_STOP_ERROR)
-			log_error("%s", vm.stop_msg);
-		else
-			fprintf(stderr, "petrel: %s\n", vm.stop_msg);
-	}
-	if (cfg.stats && vm.nvcpus) {
-		struct exit_stats st;
-		vm_exit_stats(&vm, &st);
-		exit_stats_print(&st, now_ns() - vm.start_ns, stderr);
-		fprintf(stderr, "  guest memory resident: %llu KiB of %llu MiB\n",
-			(unsigned long long)(guest_mem_resident(&vm.mem) >> 10),
-			(unsigned long long)cfg.mem_mib);
-	}
+	report_stop(&vm);
+	if (cfg.stats && vm.nvcpus)
+		print_stats(&vm, &cfg);
 	vm_destroy(&vm);
 	vm_config_free(&cfg);
 	return status;

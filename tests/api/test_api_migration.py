@@ -160,3 +160,32 @@ def test_garbage_stream_is_refused_and_the_destination_stays_usable(petrel, api,
         assert "migration stream" in st["reason"] or "closed" in st["reason"], st
     # Still a fresh instance: it boots a guest normally.
     boot(petrel, api)
+
+
+def test_cli_incoming_and_migrate(petrel, api, workdir):
+    """`petrel run --incoming URL` waits for a VM; `petrel migrate` drives the source's API."""
+    import subprocess
+    boot(petrel, api)
+    url = f"unix:{workdir / 'cli.sock'}"
+    dst = subprocess.Popen([str(apilib.petrel_bin()), "run", "--incoming", url, "--level", "Info"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 10
+        while not (workdir / "cli.sock").exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        r = subprocess.run([str(apilib.petrel_bin()), "migrate", "--api-sock", str(petrel.sock), "--to", url],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert wait_exit(petrel) == 0
+        last = max(gens(petrel))
+        out = b""
+        while f"gen={last + 2} ok".encode() not in out:
+            line = dst.stdout.readline()
+            assert line, dst.stderr.read().decode()
+            out += line
+        assert_counts_go_on(petrel.out.text(), out.decode(), GEN)
+        r = subprocess.run([str(apilib.petrel_bin()), "migrate", "--to", url], capture_output=True, text=True)
+        assert r.returncode == 2 and "usage" in r.stderr
+    finally:
+        dst.kill()
+        dst.wait()
