@@ -130,7 +130,8 @@ static void send_done(void *opaque, struct migration *m, int e)
 
 int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "destination_url", "downtime_ms", "mode", "timeout_s", "migrate_disks", NULL };
+	static const char *const keys[] = { "destination_url", "downtime_ms", "mode", "timeout_s", "migrate_disks",
+					    "max_bandwidth_mib_s", NULL };
 	struct mig_send_opts o = { .downtime_ms = 300, .mode = MIG_MODE_PRECOPY, .timeout_s = 600 };
 	int r;
 	if (!json_is_object(b))
@@ -138,7 +139,8 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
 	    (r = url_field(b, "destination_url", &o.url, err, errlen)) < 0 ||
 	    (r = uint_field(b, "downtime_ms", 600000, &o.downtime_ms, err, errlen)) < 0 ||
-	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0)
+	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0 ||
+	    (r = uint_field(b, "max_bandwidth_mib_s", 1 << 20, &o.max_bandwidth_mib_s, err, errlen)) < 0)
 		return r;
 	json_t *mode = json_object_get(b, "mode");
 	if (mode && !json_is_null(mode)) {

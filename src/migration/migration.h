@@ -44,6 +44,7 @@ struct mig_send_opts {
 	unsigned downtime_ms;           /* the pause the guest may see (default 300) */
 	enum mig_mode mode;
 	unsigned timeout_s;             /* give up (and keep running here) after this (default 600) */
+	unsigned max_bandwidth_mib_s;   /* pace the stream to this (0: as fast as it goes) */
 };
 
 struct mig_receive_opts {

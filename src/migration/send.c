@@ -2,6 +2,7 @@
  * state, and wait for the destination to run the guest. Any failure before that resumes the
  * guest here (if this side paused it) and leaves it as it was. */
 #include "migration/migration_int.h"
+#include "migration/throttle.h"
 #include "migration/url.h"
 #include "migration/wire.h"
 #include "snapshot/format.h"
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 #define PAGE 4096ull
-#define MAX_ROUNDS 30
+#define MAX_ROUNDS 100     /* auto-converge gets there long before */
 #define CONNECT_TIMEOUT_MS 10000
 #define READY_TIMEOUT_MS 60000   /* the destination builds the machine (taps, disks) */
 #define GO_TIMEOUT_MS 30000      /* states loaded and vCPUs started over there */
@@ -26,6 +27,9 @@ struct sender {
 	struct migration *m;
 	struct vm *vm;
 	int fd;
+	struct throttle *throttle;   /* auto-converge, started when first needed */
+	unsigned strikes;            /* rounds in a row the guest dirtied more than half what was sent */
+	uint64_t pace_start, paced;  /* max_bandwidth: when pacing began and bytes since */
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
 	char *err;
 	size_t errlen;
@@ -48,12 +52,27 @@ static int peer_reason(struct sender *s, int e, const char *what)
 	return e;
 }
 
+/* max_bandwidth_mib_s: sleep until the bytes sent so far are due. */
+static void pace(struct sender *s, uint64_t bytes)
+{
+	unsigned mib_s = s->m->so.max_bandwidth_mib_s;
+	if (!mib_s)
+		return;
+	if (!s->pace_start)
+		s->pace_start = now_ns();
+	s->paced += bytes;
+	uint64_t due = s->pace_start + s->paced * 1000000000ull / ((uint64_t)mib_s << 20), now = now_ns();
+	if (due > now)
+		usleep((useconds_t)((due - now) / 1000));
+}
+
 static int send_run(struct sender *s, uint64_t gpa, const uint8_t *hva, uint32_t n, bool zero)
 {
 	struct mig_pages p = { .gpa = gpa, .npages = n, .flags = zero ? MIG_PAGES_ZERO : 0 };
 	int e = mig_send(s->fd, MIG_PAGES, &p, sizeof(p), zero ? NULL : hva, zero ? 0 : n * PAGE);
 	if (e < 0)
 		return peer_reason(s, e, "sending guest memory");
+	pace(s, sizeof(p) + (zero ? 0 : n * PAGE));
 	MIG_LOCKED(s->m, {
 		s->m->st.bytes_sent += sizeof(p) + (zero ? 0 : n * PAGE);
 		s->m->st.pages_sent += zero ? 0 : n;
@@ -152,6 +171,27 @@ static int open_stream(struct sender *s)
 	return e ? e : expect(s, MIG_READY, NULL, 0, READY_TIMEOUT_MS, "machine built");
 }
 
+/* Auto-converge, as QEMU does: two rounds in a row in which the guest dirtied more than half
+ * of what was sent, and the vCPUs are held 20% of the time, then 10% more each time. */
+static void converge(struct sender *s, uint64_t dirtied, uint64_t sent)
+{
+	if (dirtied * 2 <= sent) {
+		s->strikes = 0;
+		return;
+	}
+	if (++s->strikes < 2)
+		return;
+	s->strikes = 0;
+	if (!s->throttle && throttle_start(s->vm, &s->throttle) < 0)
+		return;
+	unsigned pct = throttle_get(s->throttle);
+	pct = pct ? pct + 10 : 20;
+	throttle_set(s->throttle, pct);
+	MIG_LOCKED(s->m, s->m->st.throttle_percent = throttle_get(s->throttle));
+	log_info("migration: the guest dirties memory faster than it is sent: vCPUs throttled to %u%%",
+		 throttle_get(s->throttle));
+}
+
 /* Pre-copy: every touched page, then what the guest dirtied meanwhile, round after round,
  * until what is left fits the downtime at the measured bandwidth. */
 static int precopy(struct sender *s, uint64_t t0)
@@ -176,6 +216,8 @@ static int precopy(struct sender *s, uint64_t t0)
 			m->st.dirty_rate_mib_s = secs > 0 ? (double)(dirty * PAGE) / secs / (1 << 20) : 0;
 			m->st.expected_downtime_ms = expect_ms;
 		});
+		log_debug("migration: round %u: %llu pages dirty, %.0f MiB/s, expected downtime %.1f ms", round,
+			  (unsigned long long)dirty, bw / (1 << 20), expect_ms);
 		bool timed_out = now - t0 > (uint64_t)m->so.timeout_s * 1000000000ull;
 		if (expect_ms <= m->so.downtime_ms || round > MAX_ROUNDS || timed_out) {
 			if (timed_out || round > MAX_ROUNDS)
@@ -185,6 +227,8 @@ static int precopy(struct sender *s, uint64_t t0)
 			/* The pages just taken go out in the final round, with the guest paused. */
 			return 1;
 		}
+		if (round > 1)
+			converge(s, dirty * PAGE, sent - sent_before);
 		struct mig_round rd = { .round = round, .dirty_pages = dirty };
 		MIG_LOCKED(m, m->st.iteration = round);
 		round_start = now;
@@ -266,6 +310,8 @@ void *mig_send_main(void *arg)
 		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
 	if (!e && (e = precopy(&s, t0)) > 0)
 		e = 0;
+	throttle_stop(s.throttle); /* the switch pauses the guest anyway; a failure resumes it whole */
+	s.throttle = NULL;
 	if (!e)
 		e = switch_over(&s, &t_pause, &paused);
 	if (e) {

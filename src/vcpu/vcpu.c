@@ -416,6 +416,9 @@ void *vcpu_thread(void *arg)
 			vcpu_park(v);
 			continue;
 		}
+		uint32_t nap = __atomic_exchange_n(&v->throttle_us, 0, __ATOMIC_ACQ_REL);
+		if (nap)
+			usleep(nap);
 		uint64_t t0 = now_ns();
 		if (!__atomic_load_n(&v->vm->first_run_ns, __ATOMIC_RELAXED))
 			__atomic_store_n(&v->vm->first_run_ns, t0, __ATOMIC_RELEASE);

@@ -19,6 +19,8 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	bool dump_requested;          /* print where the vCPU is at its next stop (SIGUSR2) */
+	uint32_t throttle_us;         /* sleep this long before the next KVM_RUN (migration's
+				       * auto-converge sets it and kicks) */
 	struct exit_stats stats;
 };
 

@@ -17,6 +17,9 @@
  * holds generation G's pattern, then write generation G+1's and print
  * "gen=G+1 ok" (a mismatch fails the guest): memory restored from a chain of
  * Diff snapshots must be exactly what was written (tests/api).
+ * passes=K (with rewrite): K such check-and-rewrite passes per line, in ring 3 with no
+ * output between them: a guest dirtying memory as fast as it can (live migration's
+ * auto-converge); the line then says the last generation.
  */
 #include "guest.h"
 
@@ -26,7 +29,7 @@ DEFINE_GUEST("counter");
 #define BOOT_TIMER_MAGIC 123
 
 static unsigned long every;
-static long fill_mib, rewrite;
+static long fill_mib, rewrite, passes = 1;
 static uint64_t gen = 1;
 
 static uint64_t pattern(uint64_t g, unsigned long i) { return 0x9e3779b97f4a7c15ull * (i + 1) ^ (g << 56); }
@@ -42,7 +45,6 @@ static void regen(void)
 	gen++;
 	for (unsigned long i = 0; i < n; i++)
 		p[i] = pattern(gen, i);
-	printf("gen=%lu ok\n", (unsigned long)gen);
 }
 
 static long count(long lines)
@@ -53,8 +55,11 @@ static long count(long lines)
 			n++;
 			barrier();
 		}
-		if (rewrite)
-			regen();
+		if (rewrite) {
+			for (long k = 0; k < passes; k++)
+				regen();
+			printf("gen=%lu ok\n", (unsigned long)gen);
+		}
 		printf("count=%lu\n", n / every);
 	}
 	return 0;
@@ -78,6 +83,9 @@ void test_main(void)
 	}
 	fill_mib = cmdline_int("fill_mib", 0);
 	rewrite = cmdline_int("rewrite", 0);
+	passes = cmdline_int("passes", 1);
+	if (passes < 1)
+		passes = 1;
 	if (fill_mib > 0) {
 		printf("counter: filling %ld MiB\n", fill_mib);
 		user_call(fill, fill_mib, USER_IF);
