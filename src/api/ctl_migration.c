@@ -147,8 +147,7 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 		const char *s = json_string_value(mode);
 		if (!s || (strcmp(s, "precopy") && strcmp(s, "postcopy") && strcmp(s, "auto")))
 			return json_set_err(err, errlen, "mode: expected \"precopy\", \"postcopy\" or \"auto\"");
-		if (strcmp(s, "precopy"))
-			return json_set_err(err, errlen, "mode: only \"precopy\" is supported yet");
+		o.mode = !strcmp(s, "postcopy") ? MIG_MODE_POSTCOPY : !strcmp(s, "auto") ? MIG_MODE_AUTO : MIG_MODE_PRECOPY;
 	}
 	json_t *disks = json_object_get(b, "migrate_disks");
 	if (disks && !json_is_null(disks) && !json_is_boolean(disks))
@@ -214,6 +213,15 @@ json_t *ctl_migration_status(struct controller *ctl)
 		json_object_set_new(o, "downtime_ms", json_real(st.downtime_ms));
 		json_object_set_new(o, "total_ms", json_real(st.total_ms));
 		json_object_set_new(o, "restore_ms", json_real(st.restore_ms));
+	}
+	if (o && st.postcopy) {
+		json_object_set_new(o, "postcopy", json_true());
+		json_object_set_new(o, "postcopy_pages", json_integer((json_int_t)st.postcopy_pushed));
+		if (!st.source) {
+			json_object_set_new(o, "postcopy_faults", json_integer((json_int_t)st.postcopy_faults));
+			json_object_set_new(o, "postcopy_fault_us_p50", json_real(st.postcopy_fault_us_p50));
+			json_object_set_new(o, "postcopy_fault_us_max", json_real(st.postcopy_fault_us_max));
+		}
 	}
 	if (o && st.state == MIG_STATE_FAILED)
 		json_object_set_new(o, "reason", json_string(st.reason));

@@ -1,6 +1,7 @@
 /* A migration's lifecycle: its thread, its status, cancelling it. */
 #include "migration/migration_int.h"
 #include "migration/url.h"
+#include "migration/wire.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -138,6 +139,16 @@ void mig_finish(struct migration *m, int e, const char *why)
 			 (unsigned long long)(st.bytes_sent >> 20), st.iteration + 1);
 	if (m->done)
 		m->done(m->opaque, m, e);
+}
+
+void mig_record_go(struct migration *m, int fd, const struct mig_go *go, uint64_t t_pause)
+{
+	uint64_t down_ns = now_ns() - t_pause - go->since_first_run_ns;
+	MIG_LOCKED(m, {
+		m->st.downtime_ms = (double)down_ns / 1e6;
+		m->st.restore_ms = (double)go->restore_ns / 1e6;
+	});
+	mig_send(fd, MIG_DONE, &down_ns, sizeof(down_ns), NULL, 0);
 }
 
 void migration_free(struct migration *m)

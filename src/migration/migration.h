@@ -37,6 +37,11 @@ struct mig_status {
 	double restore_ms;              /* destination: states received -> loaded */
 	unsigned downtime_limit_ms;
 	unsigned throttle_percent;      /* auto-converge: share of time the vCPUs are held */
+	bool postcopy;                  /* switched to post-copy */
+	uint64_t postcopy_faults;       /* destination: pages the guest waited for (requested) */
+	uint64_t postcopy_pushed;       /* pages sent after the switch, requested or pushed */
+	double postcopy_fault_us_p50;   /* destination: fault -> page in, for requested pages */
+	double postcopy_fault_us_max;
 };
 
 struct mig_send_opts {

@@ -25,6 +25,10 @@ struct migration {
 bool mig_cancelled(struct migration *m);
 /* Record the end on the status and call done. */
 void mig_finish(struct migration *m, int e, const char *why);
+/* Source: the destination said the guest runs (go) after a pause at t_pause: record the
+ * downtime and tell the destination (DONE). */
+struct mig_go;
+void mig_record_go(struct migration *m, int fd, const struct mig_go *go, uint64_t t_pause);
 void *mig_send_main(void *arg);
 void *mig_receive_main(void *arg);
 

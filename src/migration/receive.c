@@ -4,6 +4,7 @@
  * states as strictly as a snapshot file. On any failure the half-built VM is destroyed and the
  * source, told why, keeps its guest. */
 #include "migration/migration_int.h"
+#include "migration/postcopy.h"
 #include "migration/url.h"
 #include "migration/wire.h"
 #include "util/log.h"
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define PAGE 4096ull
@@ -25,6 +27,10 @@ struct receiver {
 	struct vm *vm;
 	int fd;
 	bool built;
+	pthread_mutex_t wlock;          /* the socket's writers: this thread, post-copy's fault thread */
+	uint8_t *postcopy;              /* PCPY: the pages to fetch after the switch */
+	size_t postcopy_len;
+	struct postcopy_dst *pc;
 	uint64_t t_state;
 	char *err;
 	size_t errlen;
@@ -120,7 +126,8 @@ static int take_pages(struct receiver *r, const struct mig_hdr *h)
 	return 0;
 }
 
-/* The states, then the vCPUs: the guest runs here from now on. */
+/* The states, then the vCPUs: the guest runs here from now on. With post-copy the pages
+ * still missing are fetched from the source meanwhile (postcopy_dst.c reads the stream). */
 static int take_state(struct receiver *r, const struct mig_hdr *h)
 {
 	struct migration *m = r->m;
@@ -129,6 +136,13 @@ static int take_state(struct receiver *r, const struct mig_hdr *h)
 	int e = read_blob(r, h, &buf);
 	if (e < 0)
 		return e;
+	uint64_t t_read = now_ns();
+	if (r->postcopy && (e = postcopy_dst_start(m, r->vm, r->fd, &r->wlock, r->postcopy, r->postcopy_len, &r->pc,
+						  r->err, r->errlen)) < 0) {
+		free(buf);
+		return e;
+	}
+	uint64_t t_pc = now_ns();
 	e = snapshot_states_from_buf(r->vm, buf, h->len, &m->ro.load, r->err, r->errlen);
 	free(buf);
 	if (e < 0)
@@ -141,10 +155,18 @@ static int take_state(struct receiver *r, const struct mig_hdr *h)
 	for (int i = 0; i < 5000 && !(first = __atomic_load_n(&r->vm->first_run_ns, __ATOMIC_ACQUIRE)); i++)
 		usleep(200);
 	uint64_t now = now_ns();
+	log_debug("migration: state in: read %.2f ms, post-copy set up by %.2f ms, loaded by %.2f ms, first run %.2f ms",
+		  (double)(t_read - r->t_state) / 1e6, (double)(t_pc - r->t_state) / 1e6,
+		  (double)(t_loaded - r->t_state) / 1e6, first ? (double)(first - r->t_state) / 1e6 : -1.0);
 	struct mig_go go = { .since_first_run_ns = first ? now - first : 0, .restore_ns = t_loaded - r->t_state };
 	MIG_LOCKED(m, m->st.restore_ms = (double)go.restore_ns / 1e6);
-	if (mig_send(r->fd, MIG_GO, &go, sizeof(go), NULL, 0) < 0)
+	pthread_mutex_lock(&r->wlock);
+	e = mig_send(r->fd, MIG_GO, &go, sizeof(go), NULL, 0);
+	pthread_mutex_unlock(&r->wlock);
+	if (e < 0)
 		log_warn("migration: the source went away before it heard the guest runs here");
+	if (r->pc)
+		return postcopy_dst_wait(r->pc, r->err, r->errlen);
 	/* The source's figure for the downtime, if it still says it. */
 	struct mig_hdr d;
 	uint64_t down_ns;
@@ -178,6 +200,11 @@ static int stream(struct receiver *r)
 			});
 			break;
 		}
+		case MIG_POSTCOPY:
+			if (r->postcopy || (e = read_blob(r, &h, &r->postcopy)) < 0)
+				return r->postcopy && e == 0 ? bad(r, -EPROTO, "%s", "malformed migration stream: two post-copy lists") : e;
+			r->postcopy_len = h.len;
+			break;
 		case MIG_STATE:
 			return take_state(r, &h);
 		case MIG_FAIL: {
@@ -200,6 +227,7 @@ void *mig_receive_main(void *arg)
 	pthread_setname_np(pthread_self(), "petrel_mig");
 	char err[512] = "";
 	struct receiver r = { .m = m, .vm = m->vm, .fd = -1, .err = err, .errlen = sizeof(err) };
+	pthread_mutex_init(&r.wlock, NULL);
 	int timeout = m->ro.timeout_s ? (int)m->ro.timeout_s * 1000 : -1;
 	int e = r.fd = mig_accept(m->lfd, timeout, m->cancel_efd, err, sizeof(err));
 	uint64_t t0 = now_ns();
@@ -213,8 +241,14 @@ void *mig_receive_main(void *arg)
 	if (e >= 0)
 		e = stream(&r);
 	if (e < 0) {
-		if (r.fd >= 0)
+		if (r.fd >= 0) {
+			pthread_mutex_lock(&r.wlock);
 			mig_send_fail(r.fd, err[0] ? err : strerror(-e));
+			pthread_mutex_unlock(&r.wlock);
+			shutdown(r.fd, SHUT_RDWR); /* post-copy's page thread stops reading */
+		}
+		postcopy_dst_free(r.pc);
+		r.pc = NULL;
 		if (r.built) {
 			vm_request_stop(r.vm, VM_STOP_ERROR, 1, "migration failed");
 			vm_join(r.vm);
@@ -223,6 +257,9 @@ void *mig_receive_main(void *arg)
 			vm_config_init(m->cfg);
 		}
 	}
+	postcopy_dst_free(r.pc);
+	free(r.postcopy);
+	pthread_mutex_destroy(&r.wlock);
 	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);
 	mig_finish(m, e < 0 ? e : 0, err);
 	return NULL;

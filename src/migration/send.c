@@ -2,6 +2,7 @@
  * state, and wait for the destination to run the guest. Any failure before that resumes the
  * guest here (if this side paused it) and leaves it as it was. */
 #include "migration/migration_int.h"
+#include "migration/postcopy.h"
 #include "migration/throttle.h"
 #include "migration/url.h"
 #include "migration/wire.h"
@@ -30,6 +31,9 @@ struct sender {
 	struct throttle *throttle;   /* auto-converge, started when first needed */
 	unsigned strikes;            /* rounds in a row the guest dirtied more than half what was sent */
 	uint64_t pace_start, paced;  /* max_bandwidth: when pacing began and bytes since */
+	bool postcopy;               /* switch to post-copy (mode postcopy, or auto not converging) */
+	bool committed;              /* the destination runs the guest: no way back */
+	uint64_t remaining;          /* pages dirty at the last count */
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
 	char *err;
 	size_t errlen;
@@ -182,6 +186,10 @@ static void converge(struct sender *s, uint64_t dirtied, uint64_t sent)
 	if (++s->strikes < 2)
 		return;
 	s->strikes = 0;
+	if (s->m->so.mode == MIG_MODE_AUTO) {
+		s->postcopy = true; /* rather than slow the guest down, let it run there now */
+		return;
+	}
 	if (!s->throttle && throttle_start(s->vm, &s->throttle) < 0)
 		return;
 	unsigned pct = throttle_get(s->throttle);
@@ -227,8 +235,13 @@ static int precopy(struct sender *s, uint64_t t0)
 			/* The pages just taken go out in the final round, with the guest paused. */
 			return 1;
 		}
+		s->remaining = dirty;
+		if (m->so.mode == MIG_MODE_POSTCOPY)
+			s->postcopy = true; /* one full pass, then switch */
 		if (round > 1)
 			converge(s, dirty * PAGE, sent - sent_before);
+		if (s->postcopy)
+			return 1;
 		struct mig_round rd = { .round = round, .dirty_pages = dirty };
 		MIG_LOCKED(m, m->st.iteration = round);
 		round_start = now;
@@ -252,6 +265,7 @@ static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
 		return e;
 	}
 	*paused = true;
+	uint64_t t_paused = now_ns();
 	uint64_t *before[GUEST_MEM_MAX_REGIONS] = { 0 };
 	for (unsigned r = 0; r < s->vm->mem.nregions; r++) {
 		size_t words = (s->vm->mem.regions[r].size / PAGE + 63) / 64;
@@ -267,8 +281,25 @@ static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
 			s->dirty[r][w] |= before[r][w];
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(before[r]);
-	if (!e)
+	if (!e && !s->postcopy)
 		e = send_dirty(s);
+	if (!e && s->postcopy) {
+		/* Not the pages: which pages the destination must fetch from here. */
+		size_t len = 0;
+		for (unsigned r = 0; r < s->vm->mem.nregions; r++)
+			len += (s->vm->mem.regions[r].size / PAGE + 63) / 64 * 8;
+		uint8_t *bm = malloc(len), *at = bm;
+		for (unsigned r = 0; bm && r < s->vm->mem.nregions; r++) {
+			size_t n = (s->vm->mem.regions[r].size / PAGE + 63) / 64 * 8;
+			memcpy(at, s->dirty[r], n);
+			at += n;
+		}
+		if (!bm)
+			e = -ENOMEM;
+		else if ((e = mig_send(s->fd, MIG_POSTCOPY, bm, len, NULL, 0)) < 0)
+			peer_reason(s, e, "sending the post-copy page list");
+		free(bm);
+	}
 	struct snap_writer w;
 	snap_writer_init(&w);
 	uint8_t id[16];
@@ -279,15 +310,16 @@ static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
 		MIG_LOCKED(m, m->st.bytes_sent += w.len);
 	snap_writer_free(&w);
 	struct mig_go go;
-	if (!e && (e = expect(s, MIG_GO, &go, sizeof(go), GO_TIMEOUT_MS, "guest running")) == 0) {
-		uint64_t now = now_ns();
-		double down = (double)(now - *t_pause - go.since_first_run_ns) / 1e6;
-		MIG_LOCKED(m, {
-			m->st.downtime_ms = down;
-			m->st.restore_ms = (double)go.restore_ns / 1e6;
-		});
-		uint64_t down_ns = now - *t_pause - go.since_first_run_ns;
-		mig_send(s->fd, MIG_DONE, &down_ns, sizeof(down_ns), NULL, 0); /* tells the destination */
+	log_debug("migration: switch: paused in %.2f ms, state out after %.2f ms", (double)(t_paused - *t_pause) / 1e6,
+		  (double)(now_ns() - *t_pause) / 1e6);
+	if (!e && s->postcopy) {
+		log_info("migration: switched to post-copy with %llu pages still to send",
+			 (unsigned long long)s->remaining);
+		MIG_LOCKED(m, m->st.postcopy = true);
+		e = postcopy_serve(m, s->fd, s->vm, s->dirty, *t_pause, &s->committed, s->err, s->errlen);
+	} else if (!e && (e = expect(s, MIG_GO, &go, sizeof(go), GO_TIMEOUT_MS, "guest running")) == 0) {
+		s->committed = true;
+		mig_record_go(m, s->fd, &go, *t_pause);
 	}
 	return e;
 }
@@ -319,7 +351,11 @@ void *mig_send_main(void *arg)
 			snprintf(err, sizeof(err), "cancelled");
 		if (s.fd >= 0)
 			mig_send_fail(s.fd, err[0] ? err : strerror(-e));
-		if (paused && !was_paused)
+		if (s.committed)
+			/* The destination runs the guest (post-copy lost its source of pages): this
+			 * copy must never run again. */
+			vm_request_stop(s.vm, VM_STOP_ERROR, 1, "migration failed after the switch: %s", err);
+		else if (paused && !was_paused)
 			vm_resume(s.vm); /* the guest goes on here as if nothing happened */
 		if (!had_log)
 			guest_mem_dirty_log_stop(&s.vm->mem, &s.vm->kvm);

@@ -71,6 +71,9 @@ static uint64_t limit_of(uint32_t type)
 	case MIG_ROUND: return sizeof(struct mig_round);
 	case MIG_GO: return sizeof(struct mig_go);
 	case MIG_DONE: return sizeof(uint64_t);
+	case MIG_POSTCOPY: return MIG_MAX_BITMAP;
+	case MIG_REQUEST: return sizeof(uint64_t);
+	case MIG_END: return 0;
 	case MIG_FAIL: return MIG_MAX_TEXT;
 	default: return UINT64_MAX;
 	}

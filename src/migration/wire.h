@@ -6,7 +6,10 @@
  *   messages round after round (ROND between rounds), STAT (every state, at the switch)
  *   destination -> source: REDY (machine built), GOGO (guest running), or FAIL (why)
  *   source -> destination after GOGO: DONE (the downtime the source measured)
- *   either way: FAIL with a reason ends the migration. */
+ *   post-copy: PCPY (a bitmap per region of the pages the destination must fetch) before STAT;
+ *   after STAT the destination runs the guest and sends RQST for pages it faults on, the
+ *   source answers them first and pushes the rest as PAGE messages, then PEND; DONE follows
+ *   GOGO as above. */
 #ifndef PETREL_MIGRATION_WIRE_H
 #define PETREL_MIGRATION_WIRE_H
 
@@ -24,6 +27,9 @@ enum mig_type {
 	MIG_GO = MIG_FOURCC('G', 'O', 'G', 'O'),
 	MIG_FAIL = MIG_FOURCC('F', 'A', 'I', 'L'),
 	MIG_DONE = MIG_FOURCC('D', 'O', 'N', 'E'),
+	MIG_POSTCOPY = MIG_FOURCC('P', 'C', 'P', 'Y'),
+	MIG_REQUEST = MIG_FOURCC('R', 'Q', 'S', 'T'),
+	MIG_END = MIG_FOURCC('P', 'E', 'N', 'D'),
 };
 
 #define MIG_MAGIC "PETRELMG"
@@ -31,6 +37,7 @@ enum mig_type {
 #define MIG_MAX_STATE (64u << 20)   /* a DEFN or STAT payload */
 #define MIG_MAX_RUN 256u            /* pages in one PAGE message (1 MiB) */
 #define MIG_MAX_TEXT 1024u          /* a FAIL reason */
+#define MIG_MAX_BITMAP (16u << 20)  /* PCPY: the pages of up to 512 GiB */
 
 struct mig_hdr {
 	uint32_t type;

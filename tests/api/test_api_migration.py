@@ -217,3 +217,30 @@ def test_a_guest_dirtying_faster_than_the_link_converges(petrel, api, workdir):
         assert st["iteration"] >= 2, st
     finally:
         dst.close()
+
+
+@pytest.mark.parametrize("mode", ["postcopy", "auto"])
+def test_postcopy_moves_a_busy_guest(petrel, api, workdir, mode):
+    """Post-copy: the guest runs on the destination before all its memory is there; pages it
+    touches are fetched on demand while the rest is pushed. "auto" switches to it when
+    pre-copy does not converge (here: a guest rewriting 32 MiB, the stream paced to 64 MiB/s)."""
+    boot(petrel, api, args="every=1 fill_mib=32 rewrite=1 passes=50", first=r"^count=1$")
+    dst = destination(workdir)
+    try:
+        url = f"unix:{workdir / 'mig.sock'}"
+        dapi = dst.client()
+        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
+        body = {"destination_url": url, "downtime_ms": 5, "mode": mode}
+        if mode == "auto":
+            body["max_bandwidth_mib_s"] = 64
+        assert api.put("/migration/send", body, check=False).status == 204
+        st = wait_state(dapi, "completed", timeout=120)
+        assert wait_exit(petrel) == 0, petrel.describe()
+        assert st["postcopy"] and st["postcopy_pages"] > 0, st
+        last = max(counts(petrel))
+        dst.expect(rf"^count={last + 2}$", timeout=60)
+        assert_counts_go_on(petrel.out.text(), dst.out.text())
+        assert "FAIL" not in dst.out.text(), dst.describe()
+        assert "switched to post-copy" in petrel.err.text()
+    finally:
+        dst.close()
