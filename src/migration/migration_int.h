@@ -30,6 +30,22 @@ void mig_finish(struct migration *m, int e, const char *why);
 struct mig_go;
 void mig_record_go(struct migration *m, int fd, const struct mig_go *go, uint64_t t_pause);
 void *mig_send_main(void *arg);
+
+/* What a destination does to the machine, replaceable for the fuzzer (tests/fuzz). */
+struct postcopy_dst;
+struct mig_receive_hooks {
+	int (*build)(struct vm *vm, struct vm_config *cfg, int console_fd);
+	int (*postcopy)(struct migration *m, struct vm *vm, int fd, pthread_mutex_t *wlock, const uint8_t *needed,
+			size_t len, struct postcopy_dst **out, char *err, size_t errlen);
+	int (*load)(struct vm *vm, const uint8_t *buf, size_t len, const struct snapshot_load_opts *o, char *err,
+		    size_t errlen);
+	int (*start)(struct vm *vm);
+	void (*destroy)(struct vm *vm);   /* stop, join and free a built machine */
+};
+extern const struct mig_receive_hooks mig_receive_default;
+/* Receive one VM from a connected source on fd into m->vm / m->cfg: 0 when it runs here, or
+ * -errno with err (the source was told; nothing is left built). */
+int mig_receive_stream(struct migration *m, int fd, const struct mig_receive_hooks *h, char *err, size_t errlen);
 void *mig_receive_main(void *arg);
 
 #define MIG_LOCKED(m, stmt) do { pthread_mutex_lock(&(m)->lock); stmt; pthread_mutex_unlock(&(m)->lock); } while (0)

@@ -24,6 +24,7 @@
 
 struct receiver {
 	struct migration *m;
+	const struct mig_receive_hooks *h;
 	struct vm *vm;
 	int fd;
 	bool built;
@@ -85,7 +86,7 @@ static int handshake(struct receiver *r)
 	free(defn);
 	if (e < 0)
 		return e;
-	if ((e = vm_create_restored(r->vm, m->cfg, m->ro.console_out_fd, -1)) < 0) {
+	if ((e = r->h->build(r->vm, m->cfg, m->ro.console_out_fd)) < 0) {
 		vm_config_free(m->cfg);
 		vm_config_init(m->cfg);
 		return bad(r, e, "cannot build the machine: %s", strerror(-e));
@@ -137,18 +138,18 @@ static int take_state(struct receiver *r, const struct mig_hdr *h)
 	if (e < 0)
 		return e;
 	uint64_t t_read = now_ns();
-	if (r->postcopy && (e = postcopy_dst_start(m, r->vm, r->fd, &r->wlock, r->postcopy, r->postcopy_len, &r->pc,
+	if (r->postcopy && (e = r->h->postcopy(m, r->vm, r->fd, &r->wlock, r->postcopy, r->postcopy_len, &r->pc,
 						  r->err, r->errlen)) < 0) {
 		free(buf);
 		return e;
 	}
 	uint64_t t_pc = now_ns();
-	e = snapshot_states_from_buf(r->vm, buf, h->len, &m->ro.load, r->err, r->errlen);
+	e = r->h->load(r->vm, buf, h->len, &m->ro.load, r->err, r->errlen);
 	free(buf);
 	if (e < 0)
 		return e;
 	uint64_t t_loaded = now_ns();
-	if ((e = vm_start(r->vm)) < 0)
+	if ((e = r->h->start(r->vm)) < 0)
 		return bad(r, e, "cannot start the vCPUs: %s", strerror(-e));
 	/* The downtime ends at the first KVM_RUN here: wait for it (briefly) to report it. */
 	uint64_t first = 0;
@@ -200,11 +201,18 @@ static int stream(struct receiver *r)
 			});
 			break;
 		}
-		case MIG_POSTCOPY:
-			if (r->postcopy || (e = read_blob(r, &h, &r->postcopy)) < 0)
-				return r->postcopy && e == 0 ? bad(r, -EPROTO, "%s", "malformed migration stream: two post-copy lists") : e;
+		case MIG_POSTCOPY: {
+			size_t want = 0;
+			for (unsigned i = 0; i < r->vm->mem.nregions; i++)
+				want += (r->vm->mem.regions[i].size / PAGE + 63) / 64 * 8;
+			if (r->postcopy || h.len != want)
+				return bad(r, -EPROTO, "%s", "malformed migration stream: a second post-copy list, or "
+					   "one that does not fit guest memory");
+			if ((e = read_blob(r, &h, &r->postcopy)) < 0)
+				return e;
 			r->postcopy_len = h.len;
 			break;
+		}
 		case MIG_STATE:
 			return take_state(r, &h);
 		case MIG_FAIL: {
@@ -221,38 +229,39 @@ static int stream(struct receiver *r)
 	}
 }
 
-void *mig_receive_main(void *arg)
+static int build_machine(struct vm *vm, struct vm_config *cfg, int console_fd)
 {
-	struct migration *m = arg;
-	pthread_setname_np(pthread_self(), "petrel_mig");
-	char err[512] = "";
-	struct receiver r = { .m = m, .vm = m->vm, .fd = -1, .err = err, .errlen = sizeof(err) };
+	return vm_create_restored(vm, cfg, console_fd, -1);
+}
+
+static void destroy_machine(struct vm *vm)
+{
+	vm_request_stop(vm, VM_STOP_ERROR, 1, "migration failed");
+	vm_join(vm);
+	vm_destroy(vm);
+}
+
+const struct mig_receive_hooks mig_receive_default = {
+	.build = build_machine, .postcopy = postcopy_dst_start, .load = snapshot_states_from_buf,
+	.start = vm_start, .destroy = destroy_machine,
+};
+
+int mig_receive_stream(struct migration *m, int fd, const struct mig_receive_hooks *h, char *err, size_t errlen)
+{
+	struct receiver r = { .m = m, .h = h, .vm = m->vm, .fd = fd, .err = err, .errlen = errlen };
 	pthread_mutex_init(&r.wlock, NULL);
-	int timeout = m->ro.timeout_s ? (int)m->ro.timeout_s * 1000 : -1;
-	int e = r.fd = mig_accept(m->lfd, timeout, m->cancel_efd, err, sizeof(err));
-	uint64_t t0 = now_ns();
-	if (e >= 0) {
-		m->fd = r.fd;
-		close(m->lfd); /* one migration per receive */
-		m->lfd = -1;
-		log_info("migration: the source connected");
-		e = handshake(&r);
-	}
+	int e = handshake(&r);
 	if (e >= 0)
 		e = stream(&r);
 	if (e < 0) {
-		if (r.fd >= 0) {
-			pthread_mutex_lock(&r.wlock);
-			mig_send_fail(r.fd, err[0] ? err : strerror(-e));
-			pthread_mutex_unlock(&r.wlock);
-			shutdown(r.fd, SHUT_RDWR); /* post-copy's page thread stops reading */
-		}
+		pthread_mutex_lock(&r.wlock);
+		mig_send_fail(fd, err[0] ? err : strerror(-e));
+		pthread_mutex_unlock(&r.wlock);
+		shutdown(fd, SHUT_RDWR); /* post-copy's page thread stops reading */
 		postcopy_dst_free(r.pc);
 		r.pc = NULL;
 		if (r.built) {
-			vm_request_stop(r.vm, VM_STOP_ERROR, 1, "migration failed");
-			vm_join(r.vm);
-			vm_destroy(r.vm);
+			h->destroy(r.vm);
 			vm_config_free(m->cfg);
 			vm_config_init(m->cfg);
 		}
@@ -260,7 +269,26 @@ void *mig_receive_main(void *arg)
 	postcopy_dst_free(r.pc);
 	free(r.postcopy);
 	pthread_mutex_destroy(&r.wlock);
+	return e < 0 ? e : 0;
+}
+
+void *mig_receive_main(void *arg)
+{
+	struct migration *m = arg;
+	pthread_setname_np(pthread_self(), "petrel_mig");
+	char err[512] = "";
+	int timeout = m->ro.timeout_s ? (int)m->ro.timeout_s * 1000 : -1;
+	int fd = mig_accept(m->lfd, timeout, m->cancel_efd, err, sizeof(err));
+	uint64_t t0 = now_ns();
+	int e = fd < 0 ? fd : 0;
+	if (fd >= 0) {
+		m->fd = fd;
+		close(m->lfd); /* one migration per receive */
+		m->lfd = -1;
+		log_info("migration: the source connected");
+		e = mig_receive_stream(m, fd, &mig_receive_default, err, sizeof(err));
+	}
 	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);
-	mig_finish(m, e < 0 ? e : 0, err);
+	mig_finish(m, e, err);
 	return NULL;
 }
