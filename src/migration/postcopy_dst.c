@@ -21,8 +21,8 @@
 
 #define PAGE 4096ull
 #define STREAM_TIMEOUT_MS 60000
-#define LAT_BUCKETS 64    /* fault latency histogram: bucket i holds [2^(i/4), 2^((i+1)/4)) us */
-#define QUARTER_OCTAVE 1.189207115002721 /* 2^(1/4) */
+#define LAT_BUCKETS 400   /* fault latency histogram: bucket i holds [2^(i/16), 2^((i+1)/16)) us */
+#define STEP 1.044273782427414 /* 2^(1/16): 4.4% wide buckets */
 
 struct pc_region {
 	uint8_t *hva;
@@ -121,7 +121,7 @@ static void account(struct postcopy_dst *p, struct pc_region *g, uint64_t pg)
 		return;
 	double us = (double)(now_ns() - g->asked_ns[pg]) / 1e3;
 	unsigned b = 0;
-	for (double th = QUARTER_OCTAVE; b + 1 < LAT_BUCKETS && us >= th; th *= QUARTER_OCTAVE)
+	for (double th = STEP; b + 1 < LAT_BUCKETS && us >= th; th *= STEP)
 		b++;
 	pthread_mutex_lock(&p->lock);
 	p->lat[b]++;
@@ -292,10 +292,10 @@ static void publish_latency(struct postcopy_dst *p)
 	pthread_mutex_lock(&p->lock);
 	uint64_t half = (p->faults + 1) / 2, seen = 0;
 	double p50 = 0, th = 1;
-	for (unsigned b = 0; b < LAT_BUCKETS && p->faults; b++, th *= QUARTER_OCTAVE) {
+	for (unsigned b = 0; b < LAT_BUCKETS && p->faults; b++, th *= STEP) {
 		seen += p->lat[b];
 		if (seen >= half) {
-			p50 = th * QUARTER_OCTAVE; /* the bucket's upper bound */
+			p50 = th * STEP; /* the bucket's upper bound */
 			break;
 		}
 	}
