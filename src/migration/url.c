@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -127,6 +128,9 @@ int mig_listen(const char *url, char *err, size_t errlen)
 
 static void tune(int s)
 {
+	/* A peer that stops reading without closing fails a send after this long. */
+	struct timeval tv = { .tv_sec = 60 };
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	int one = 1, buf = 4 << 20;
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on unix */
 	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));

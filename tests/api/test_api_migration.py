@@ -244,3 +244,25 @@ def test_postcopy_moves_a_busy_guest(petrel, api, workdir, mode):
         assert "switched to post-copy" in petrel.err.text()
     finally:
         dst.close()
+
+
+def test_source_killed_mid_stream_leaves_nothing_on_the_destination(petrel, api, workdir):
+    boot(petrel, api, args="every=4194304 fill_mib=96 rewrite=1")
+    dst = destination(workdir)
+    try:
+        url = f"unix:{workdir / 'mig.sock'}"
+        dapi = dst.client()
+        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
+        assert api.put("/migration/send", {"destination_url": url, "max_bandwidth_mib_s": 64},
+                       check=False).status == 204
+        end = time.monotonic() + 30
+        while dapi.get("/migration", check=False).json.get("bytes_sent", 0) < 1 << 20 and time.monotonic() < end:
+            time.sleep(0.01)
+        petrel.proc.kill()
+        st = wait_state(dapi, "failed")
+        assert "closed" in st["reason"] or "went away" in st["reason"], st
+        assert dapi.get("/").json["state"] == "Not started"
+        # A fresh instance again: it boots a guest of its own.
+        boot(dst, dapi)
+    finally:
+        dst.close()
