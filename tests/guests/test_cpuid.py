@@ -607,3 +607,22 @@ def test_pvm_hides_cx16(shim, tmp_path):
     assert off.has(1, 0, "ecx", 13), f"--pvm off: CX16 hidden\n{off.res.describe()}"
     if not PVM_HOST:
         assert default.has(1, 0, "ecx", 13), "not a PVM host, yet CX16 is hidden by default"
+
+
+def test_pv_spinlock_kick():
+    """Paravirtual spinlocks need KVM_HC_KICK_CPU to wake a vCPU halted with interrupts off.
+    On a PVM host a hypercall never completes, so petrel must not offer the hypercall-based
+    features there (PV_UNHALT, PV_SEND_IPI, PV_SCHED_YIELD): a Linux guest deadlocked on
+    them. Elsewhere the kick must wake the AP."""
+    res = run_guest("pvkick", "elf", cpus=2, mem=128, cmdline="cpus=2")
+    assert_passed(res, "pvkick")
+    m = re.search(r"^pvkick features=0x([0-9a-f]+) unhalt=(\d)$", res.stdout, re.M)
+    assert m, res.describe()
+    features = int(m.group(1), 16)
+    if PVM_HOST:
+        for b, name in ((7, "PV_UNHALT"), (11, "PV_SEND_IPI"), (13, "PV_SCHED_YIELD")):
+            assert not features & bit(b), f"PVM host: KVM_FEATURE_{name} offered ({features:#x})"
+    elif m.group(2) == "1":
+        assert re.search(r"^pvkick woke=yes$", res.stdout, re.M), res.describe()
+    else:
+        pytest.skip("KVM offers no PV_UNHALT here")

@@ -13,6 +13,10 @@
 #define CPUID1_EDX_HTT (1u << 28)
 #define KVM_CPUID_SIGNATURE 0x40000000u
 #define CPUID_D1_EAX_XSAVE_EXTRAS 0xfu /* XSAVEOPT, XSAVEC, XGETBV1, XSAVES */
+/* KVM paravirtual features that work through hypercalls (CPUID 0x40000001 EAX): PV_UNHALT
+ * (paravirtual spinlocks: a waiter halts with interrupts off until a KVM_HC_KICK_CPU),
+ * PV_SEND_IPI (KVM_HC_SEND_IPI), PV_SCHED_YIELD (KVM_HC_SCHED_YIELD). */
+#define KVM_FEATURES_BY_HYPERCALL ((1u << 7) | (1u << 11) | (1u << 13))
 
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t leaf, uint32_t index)
 {
@@ -49,6 +53,15 @@ int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2
 	e = cpuid_find(c, KVM_CPUID_SIGNATURE, 0);
 	if (e && e->eax < KVM_CPUID_SIGNATURE + 1)
 		e->eax = KVM_CPUID_SIGNATURE + 1;
+	/* On PVM a hypercall (vmcall/vmmcall) from guest ring 0 never completes: the vCPU spins in
+	 * the host kernel at the instruction (measured with tests/guests/pvkick.c). A Linux guest
+	 * with paravirtual spinlocks then deadlocks: a waiter halts with interrupts off and the
+	 * unlocker hangs in KVM_HC_KICK_CPU (seen in a soak boot: vCPU 0 in hlt, vCPU 1 on the
+	 * vmcall with eax=5). Without these the guest spins on its locks and sends IPIs through
+	 * the local APIC, which works. */
+	e = cpuid_find(c, KVM_CPUID_SIGNATURE + 1, 0);
+	if (e && o->pvm)
+		e->eax &= ~KVM_FEATURES_BY_HYPERCALL;
 	if (o->tmpl)
 		cpu_template_apply(o->tmpl, c->entries, c->nent);
 	*out = c;
