@@ -70,6 +70,14 @@ int kvm_open(struct kvm *kvm)
 	struct kvm_enable_cap cap = { .cap = KVM_CAP_EXCEPTION_PAYLOAD, .args = { 1 } };
 	kvm->exception_payload = kvm_check_extension(kvm, KVM_CAP_EXCEPTION_PAYLOAD) > 0 &&
 				 ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+	/* Dirty logging for snapshots and migration: pages are re-protected only when petrel is
+	 * about to copy them (guest_mem.c), not all at once when the log is read. */
+	struct kvm_enable_cap manual = { .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+					 .args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } };
+	kvm->manual_protect = kvm_check_extension(kvm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0 &&
+			      ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &manual) == 0;
+	log_debug("KVM: exception payloads %s, manual dirty-log protection %s", kvm->exception_payload ? "on" : "off",
+		  kvm->manual_protect ? "on" : "off");
 	return 0;
 }
 

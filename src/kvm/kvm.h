@@ -13,6 +13,8 @@ struct kvm {
 	size_t run_size; /* size of each vCPU's kvm_run mapping */
 	bool pvm;        /* host KVM is PVM (nested, software ring 0) */
 	bool exception_payload; /* KVM_CAP_EXCEPTION_PAYLOAD on: #PF's CR2 travels with the event */
+	bool manual_protect;     /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on: reading the dirty log
+				  * does not re-protect; KVM_CLEAR_DIRTY_LOG does, chunk by chunk */
 };
 
 /* Open /dev/kvm and create a VM. Errors are logged with what to do about them. */

@@ -203,7 +203,23 @@ int guest_mem_dirty_log_stop(struct guest_mem *mem, struct kvm *kvm)
 	return set_logging(mem, kvm, false);
 }
 
-int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps)
+int guest_mem_clear_dirty(struct guest_mem *mem, struct kvm *kvm, unsigned r, uint64_t first, uint64_t npages,
+			  uint64_t *bitmap)
+{
+	if (!kvm->manual_protect)
+		return 0; /* reading the log re-protected the pages already */
+	const struct guest_region *g = &mem->regions[r];
+	uint64_t total = g->size / 4096;
+	if (first % 64 || first >= total)
+		return -EINVAL;
+	if (npages > total - first)
+		npages = total - first;
+	struct kvm_clear_dirty_log c = { .slot = r, .first_page = first, .num_pages = (uint32_t)npages,
+					 .dirty_bitmap = bitmap };
+	return ioctl(kvm->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0 ? -errno : 0;
+}
+
+int guest_mem_fetch_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps)
 {
 	if (!mem->dirty_log)
 		return -EINVAL;
@@ -218,4 +234,13 @@ int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitm
 			bitmaps[i][w] |= __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_RELAXED);
 	}
 	return 0;
+}
+
+int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps)
+{
+	int e = guest_mem_fetch_dirty(mem, kvm, bitmaps);
+	/* KVM_CLEAR_DIRTY_LOG works in chunks of 2^32 pages at most: a slot here is smaller. */
+	for (unsigned i = 0; !e && i < mem->nregions; i++)
+		e = guest_mem_clear_dirty(mem, kvm, i, 0, mem->regions[i].size / 4096, bitmaps[i]);
+	return e;
 }

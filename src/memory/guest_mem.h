@@ -53,6 +53,14 @@ void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64
  * own), into bitmaps[r] (a bit per page, caller-allocated, zeroed here), and start over.
  * -EINVAL if dirty logging is off. */
 int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps);
+/* The same in two steps (live migration): fetch which pages are dirty, then, just before
+ * copying each chunk of them, clear their bits in KVM's log and write-protect them again
+ * (first: a multiple of 64 pages into region r; bitmap: those pages' bits, clear happens for
+ * the set ones). Writes between the two still count: their pages are copied after the clear.
+ * Without manual protection (old KVM) the fetch re-protected them and clearing does nothing. */
+int guest_mem_fetch_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps);
+int guest_mem_clear_dirty(struct guest_mem *mem, struct kvm *kvm, unsigned r, uint64_t first, uint64_t npages,
+			  uint64_t *bitmap);
 /* Turn dirty logging on for a running VM (live migration): KVM logs every slot's writes and
  * petrel its own from now on. A no-op when it is on already. */
 int guest_mem_dirty_log_start(struct guest_mem *mem, struct kvm *kvm);

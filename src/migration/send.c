@@ -87,15 +87,29 @@ static int send_run(struct sender *s, uint64_t gpa, const uint8_t *hva, uint32_t
 
 /* The chosen pages of region r: every touched page (sel NULL: round 0 on a fresh destination,
  * whose memory is zero: zero pages are skipped) or those set in sel (later rounds: a page
- * that became zero must be zeroed there). Runs of like pages go in one message. */
-static int send_region(struct sender *s, unsigned r, const uint64_t *sel)
+ * that became zero must be zeroed there). Runs of like pages go in one message. With sel and
+ * clear, each 64-page chunk's bits are cleared in KVM's log (its pages write-protected
+ * again) just before its pages are read and sent. */
+static int send_region(struct sender *s, unsigned r, uint64_t *sel, bool clear)
 {
 	const struct guest_region *g = &s->vm->mem.regions[r];
-	uint64_t npages = g->size / PAGE;
+	uint64_t npages = g->size / PAGE, cleared_to = 0;
 	uint8_t *touched = sel ? NULL : guest_region_touched(g);
 	int e = 0;
 	for (uint64_t p = 0; !e && p < npages;) {
 		bool want = sel ? bit(sel, p) : !touched || touched[p];
+		if (want && clear && p + MIG_MAX_RUN > cleared_to && cleared_to < npages) {
+			/* the chunks this page's run may reach, ahead of reading them */
+			uint64_t from = cleared_to > p / 64 * 64 ? cleared_to : p / 64 * 64;
+			uint64_t to = (p + MIG_MAX_RUN + 63) / 64 * 64;
+			for (uint64_t c = from; !e && c < to && c < npages; c += 64)
+				e = guest_mem_clear_dirty(&s->vm->mem, &s->vm->kvm, r, c, 64, &sel[c / 64]);
+			cleared_to = to;
+			if (e) {
+				snprintf(s->err, s->errlen, "clearing the dirty page log: %s", strerror(-e));
+				break;
+			}
+		}
 		if (!want) {
 			p++;
 			continue;
@@ -115,9 +129,12 @@ static int send_region(struct sender *s, unsigned r, const uint64_t *sel)
 	return e;
 }
 
-static uint64_t take_dirty(struct sender *s, int *e)
+/* Which pages are dirty now. fetch_only: KVM's log is cleared later, chunk by chunk, as the
+ * pages go out (send_dirty with clear); else now (the guest is paused: the last round). */
+static uint64_t take_dirty(struct sender *s, int *e, bool fetch_only)
 {
-	*e = guest_mem_take_dirty(&s->vm->mem, &s->vm->kvm, s->dirty);
+	*e = fetch_only ? guest_mem_fetch_dirty(&s->vm->mem, &s->vm->kvm, s->dirty)
+			: guest_mem_take_dirty(&s->vm->mem, &s->vm->kvm, s->dirty);
 	uint64_t n = 0;
 	for (unsigned r = 0; !*e && r < s->vm->mem.nregions; r++)
 		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / PAGE + 63) / 64; w++)
@@ -127,11 +144,11 @@ static uint64_t take_dirty(struct sender *s, int *e)
 	return n;
 }
 
-static int send_dirty(struct sender *s)
+static int send_dirty(struct sender *s, bool clear)
 {
 	int e = 0;
 	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
-		e = send_region(s, r, s->dirty[r]);
+		e = send_region(s, r, s->dirty[r], clear);
 	return e;
 }
 
@@ -208,9 +225,9 @@ static int precopy(struct sender *s, uint64_t t0)
 	int e = 0;
 	uint64_t round_start = now_ns(), sent_before = 0;
 	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
-		e = send_region(s, r, NULL);
+		e = send_region(s, r, NULL, false);
 	for (unsigned round = 1; !e; round++) {
-		uint64_t now = now_ns(), dirty = take_dirty(s, &e);
+		uint64_t now = now_ns(), dirty = take_dirty(s, &e, true);
 		if (e)
 			break;
 		double secs = (double)(now - round_start) / 1e9;
@@ -248,7 +265,7 @@ static int precopy(struct sender *s, uint64_t t0)
 		sent_before = sent;
 		if ((e = mig_send(s->fd, MIG_ROUND, &rd, sizeof(rd), NULL, 0)) < 0)
 			return peer_reason(s, e, "sending a round");
-		e = send_dirty(s);
+		e = send_dirty(s, true);
 	}
 	return e;
 }
@@ -275,14 +292,14 @@ static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
 			memcpy(before[r], s->dirty[r], words * 8);
 	}
 	if (!e)
-		take_dirty(s, &e);
+		take_dirty(s, &e, false);
 	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
 		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / PAGE + 63) / 64; w++)
 			s->dirty[r][w] |= before[r][w];
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(before[r]);
 	if (!e && !s->postcopy)
-		e = send_dirty(s);
+		e = send_dirty(s, false);
 	if (!e && s->postcopy) {
 		/* Not the pages: which pages the destination must fetch from here. */
 		size_t len = 0;
