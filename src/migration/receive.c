@@ -6,6 +6,7 @@
 #include "migration/migration_int.h"
 #include "migration/postcopy.h"
 #include "migration/url.h"
+#include "net/announce.h"
 #include "migration/wire.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -127,6 +128,22 @@ static int take_pages(struct receiver *r, const struct mig_hdr *h)
 	return 0;
 }
 
+/* The guest's MAC addresses now live behind this host's taps: say so, three times in the first
+ * 150 ms (a RARP each, as QEMU's announce-self; switches learn the new port). */
+static void announce(struct vm *vm)
+{
+	for (int round = 0; round < 3; round++) {
+		if (round)
+			usleep(round * 50000);
+		for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
+			struct vm_virtio *v = &vm->devs.virtio[i];
+			struct virtio_net *n = v->vdev->device_id == VIRTIO_ID_NET ? v->dev : NULL;
+			if (n && n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
+				log_warn("migration: cannot announce %s on %s", v->vdev->name, n->tap.ifname);
+		}
+	}
+}
+
 /* The states, then the vCPUs: the guest runs here from now on. With post-copy the pages
  * still missing are fetched from the source meanwhile (postcopy_dst.c reads the stream). */
 static int take_state(struct receiver *r, const struct mig_hdr *h)
@@ -166,6 +183,8 @@ static int take_state(struct receiver *r, const struct mig_hdr *h)
 	pthread_mutex_unlock(&r->wlock);
 	if (e < 0)
 		log_warn("migration: the source went away before it heard the guest runs here");
+	if (r->h == &mig_receive_default)
+		announce(r->vm);
 	if (r->pc)
 		return postcopy_dst_wait(r->pc, r->err, r->errlen);
 	/* The source's figure for the downtime, if it still says it. */

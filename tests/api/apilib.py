@@ -329,7 +329,7 @@ class Petrel:
     Extra args are appended; --debug-exit is on by default so test guests end the VM."""
 
     def __init__(self, tmp_path, args=(), api=True, debug_exit=True, level="Debug", wait=True,
-                 timeout=60.0):
+                 timeout=60.0, prefix=()):
         self.sock = Path(tmp_path) / "api.sock"
         self.log = Path(tmp_path) / "petrel.log"
         self.cmd = [str(petrel_bin())]
@@ -340,6 +340,7 @@ class Petrel:
         if level:
             self.cmd += ["--level", level, "--show-level"]
         self.cmd += [str(a) for a in args]
+        self.cmd = [str(a) for a in prefix] + self.cmd  # e.g. ip netns exec NS
         if not petrel_bin().exists():
             pytest.skip(f"{petrel_bin()} not built")
         self.deadline = time.monotonic() + timeout
