@@ -5,6 +5,7 @@
  * source, told why, keeps its guest. */
 #include "migration/migration_int.h"
 #include "migration/postcopy.h"
+#include "migration/receiver.h"
 #include "migration/url.h"
 #include "net/announce.h"
 #include "migration/wire.h"
@@ -23,29 +24,15 @@
 #define PAGE 4096ull
 #define STREAM_TIMEOUT_MS 60000  /* the source went silent */
 
-struct receiver {
-	struct migration *m;
-	const struct mig_receive_hooks *h;
-	struct vm *vm;
-	int fd;
-	bool built;
-	pthread_mutex_t wlock;          /* the socket's writers: this thread, post-copy's fault thread */
-	uint8_t *postcopy;              /* PCPY: the pages to fetch after the switch */
-	size_t postcopy_len;
-	struct postcopy_dst *pc;
-	uint64_t t_state;
-	char *err;
-	size_t errlen;
-};
 
-static int bad(struct receiver *r, int e, const char *fmt, const char *what)
+static int bad(struct mig_receiver *r, int e, const char *fmt, const char *what)
 {
 	snprintf(r->err, r->errlen, fmt, what);
 	return e;
 }
 
 /* A state-sized payload (DEFN, STAT) into a new buffer. */
-static int read_blob(struct receiver *r, const struct mig_hdr *h, uint8_t **out)
+static int read_blob(struct mig_receiver *r, const struct mig_hdr *h, uint8_t **out)
 {
 	*out = malloc(h->len ? h->len : 1);
 	if (!*out)
@@ -59,7 +46,7 @@ static int read_blob(struct receiver *r, const struct mig_hdr *h, uint8_t **out)
 	return 0;
 }
 
-static int handshake(struct receiver *r)
+int mig_receiver_handshake(struct mig_receiver *r)
 {
 	struct migration *m = r->m;
 	struct mig_hdr h;
@@ -98,7 +85,7 @@ static int handshake(struct receiver *r)
 	return 0;
 }
 
-static int take_pages(struct receiver *r, const struct mig_hdr *h)
+int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 {
 	struct mig_pages p;
 	if (h->len < sizeof(p) || mig_recv_all(r->fd, &p, sizeof(p), STREAM_TIMEOUT_MS) < 0)
@@ -146,7 +133,7 @@ static void announce(struct vm *vm)
 
 /* The states, then the vCPUs: the guest runs here from now on. With post-copy the pages
  * still missing are fetched from the source meanwhile (postcopy_dst.c reads the stream). */
-static int take_state(struct receiver *r, const struct mig_hdr *h)
+static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 {
 	struct migration *m = r->m;
 	r->t_state = now_ns();
@@ -197,7 +184,7 @@ static int take_state(struct receiver *r, const struct mig_hdr *h)
 	return 0;
 }
 
-static int stream(struct receiver *r)
+static int stream(struct mig_receiver *r)
 {
 	struct migration *m = r->m;
 	for (;;) {
@@ -207,7 +194,7 @@ static int stream(struct receiver *r)
 			return e;
 		switch (h.type) {
 		case MIG_PAGES:
-			if ((e = take_pages(r, &h)) < 0)
+			if ((e = mig_receiver_take_pages(r, &h)) < 0)
 				return e;
 			break;
 		case MIG_ROUND: {
@@ -267,9 +254,9 @@ const struct mig_receive_hooks mig_receive_default = {
 
 int mig_receive_stream(struct migration *m, int fd, const struct mig_receive_hooks *h, char *err, size_t errlen)
 {
-	struct receiver r = { .m = m, .h = h, .vm = m->vm, .fd = fd, .err = err, .errlen = errlen };
+	struct mig_receiver r = { .m = m, .h = h, .vm = m->vm, .fd = fd, .err = err, .errlen = errlen };
 	pthread_mutex_init(&r.wlock, NULL);
-	int e = handshake(&r);
+	int e = mig_receiver_handshake(&r);
 	if (e >= 0)
 		e = stream(&r);
 	if (e < 0) {

@@ -3,6 +3,7 @@
  * guest here (if this side paused it) and leaves it as it was. */
 #include "migration/migration_int.h"
 #include "migration/postcopy.h"
+#include "migration/sender.h"
 #include "migration/throttle.h"
 #include "migration/url.h"
 #include "migration/wire.h"
@@ -24,25 +25,11 @@
 #define READY_TIMEOUT_MS 60000   /* the destination builds the machine (taps, disks) */
 #define GO_TIMEOUT_MS 30000      /* states loaded and vCPUs started over there */
 
-struct sender {
-	struct migration *m;
-	struct vm *vm;
-	int fd;
-	struct throttle *throttle;   /* auto-converge, started when first needed */
-	unsigned strikes;            /* rounds in a row the guest dirtied more than half what was sent */
-	uint64_t pace_start, paced;  /* max_bandwidth: when pacing began and bytes since */
-	bool postcopy;               /* switch to post-copy (mode postcopy, or auto not converging) */
-	bool committed;              /* the destination runs the guest: no way back */
-	uint64_t remaining;          /* pages dirty at the last count */
-	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
-	char *err;
-	size_t errlen;
-};
 
 static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
 
 /* A send failed: the destination may have said why before it hung up. */
-static int peer_reason(struct sender *s, int e, const char *what)
+int mig_sender_peer_reason(struct mig_sender *s, int e, const char *what)
 {
 	struct mig_hdr h;
 	char why[MIG_MAX_TEXT + 1];
@@ -57,7 +44,7 @@ static int peer_reason(struct sender *s, int e, const char *what)
 }
 
 /* max_bandwidth_mib_s: sleep until the bytes sent so far are due. */
-static void pace(struct sender *s, uint64_t bytes)
+static void pace(struct mig_sender *s, uint64_t bytes)
 {
 	unsigned mib_s = s->m->so.max_bandwidth_mib_s;
 	if (!mib_s)
@@ -70,12 +57,12 @@ static void pace(struct sender *s, uint64_t bytes)
 		usleep((useconds_t)((due - now) / 1000));
 }
 
-static int send_run(struct sender *s, uint64_t gpa, const uint8_t *hva, uint32_t n, bool zero)
+static int send_run(struct mig_sender *s, uint64_t gpa, const uint8_t *hva, uint32_t n, bool zero)
 {
 	struct mig_pages p = { .gpa = gpa, .npages = n, .flags = zero ? MIG_PAGES_ZERO : 0 };
 	int e = mig_send(s->fd, MIG_PAGES, &p, sizeof(p), zero ? NULL : hva, zero ? 0 : n * PAGE);
 	if (e < 0)
-		return peer_reason(s, e, "sending guest memory");
+		return mig_sender_peer_reason(s, e, "sending guest memory");
 	pace(s, sizeof(p) + (zero ? 0 : n * PAGE));
 	MIG_LOCKED(s->m, {
 		s->m->st.bytes_sent += sizeof(p) + (zero ? 0 : n * PAGE);
@@ -90,7 +77,7 @@ static int send_run(struct sender *s, uint64_t gpa, const uint8_t *hva, uint32_t
  * that became zero must be zeroed there). Runs of like pages go in one message. With sel and
  * clear, each 64-page chunk's bits are cleared in KVM's log (its pages write-protected
  * again) just before its pages are read and sent. */
-static int send_region(struct sender *s, unsigned r, uint64_t *sel, bool clear)
+static int send_region(struct mig_sender *s, unsigned r, uint64_t *sel, bool clear)
 {
 	const struct guest_region *g = &s->vm->mem.regions[r];
 	uint64_t npages = g->size / PAGE, cleared_to = 0;
@@ -131,7 +118,7 @@ static int send_region(struct sender *s, unsigned r, uint64_t *sel, bool clear)
 
 /* Which pages are dirty now. fetch_only: KVM's log is cleared later, chunk by chunk, as the
  * pages go out (send_dirty with clear); else now (the guest is paused: the last round). */
-static uint64_t take_dirty(struct sender *s, int *e, bool fetch_only)
+uint64_t mig_sender_take_dirty(struct mig_sender *s, int *e, bool fetch_only)
 {
 	*e = fetch_only ? guest_mem_fetch_dirty(&s->vm->mem, &s->vm->kvm, s->dirty)
 			: guest_mem_take_dirty(&s->vm->mem, &s->vm->kvm, s->dirty);
@@ -144,7 +131,7 @@ static uint64_t take_dirty(struct sender *s, int *e, bool fetch_only)
 	return n;
 }
 
-static int send_dirty(struct sender *s, bool clear)
+int mig_sender_send_dirty(struct mig_sender *s, bool clear)
 {
 	int e = 0;
 	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
@@ -152,7 +139,7 @@ static int send_dirty(struct sender *s, bool clear)
 	return e;
 }
 
-static int expect(struct sender *s, uint32_t type, void *payload, size_t len, int timeout_ms, const char *what)
+int mig_sender_expect(struct mig_sender *s, uint32_t type, void *payload, size_t len, int timeout_ms, const char *what)
 {
 	struct mig_hdr h;
 	char why[MIG_MAX_TEXT + 1];
@@ -174,7 +161,7 @@ static int expect(struct sender *s, uint32_t type, void *payload, size_t len, in
 }
 
 /* Connect, say hello, send the definition, wait until the machine is built over there. */
-static int open_stream(struct sender *s)
+int mig_sender_open(struct mig_sender *s)
 {
 	struct migration *m = s->m;
 	s->fd = m->fd = mig_connect(m->so.url, CONNECT_TIMEOUT_MS, s->err, s->errlen);
@@ -187,14 +174,14 @@ static int open_stream(struct sender *s)
 	int e = snapshot_definition_build(s->vm, &w, s->err, s->errlen);
 	if (!e && ((e = mig_send(s->fd, MIG_HELLO, &h, sizeof(h), NULL, 0)) < 0 ||
 		   (e = mig_send(s->fd, MIG_DEFN, w.buf, w.len, NULL, 0)) < 0))
-		peer_reason(s, e, "sending the VM definition");
+		mig_sender_peer_reason(s, e, "sending the VM definition");
 	snap_writer_free(&w);
-	return e ? e : expect(s, MIG_READY, NULL, 0, READY_TIMEOUT_MS, "machine built");
+	return e ? e : mig_sender_expect(s, MIG_READY, NULL, 0, READY_TIMEOUT_MS, "machine built");
 }
 
 /* Auto-converge, as QEMU does: two rounds in a row in which the guest dirtied more than half
  * of what was sent, and the vCPUs are held 20% of the time, then 10% more each time. */
-static void converge(struct sender *s, uint64_t dirtied, uint64_t sent)
+static void converge(struct mig_sender *s, uint64_t dirtied, uint64_t sent)
 {
 	if (dirtied * 2 <= sent) {
 		s->strikes = 0;
@@ -219,7 +206,7 @@ static void converge(struct sender *s, uint64_t dirtied, uint64_t sent)
 
 /* Pre-copy: every touched page, then what the guest dirtied meanwhile, round after round,
  * until what is left fits the downtime at the measured bandwidth. */
-static int precopy(struct sender *s, uint64_t t0)
+int mig_sender_precopy(struct mig_sender *s, uint64_t t0)
 {
 	struct migration *m = s->m;
 	int e = 0;
@@ -227,7 +214,7 @@ static int precopy(struct sender *s, uint64_t t0)
 	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
 		e = send_region(s, r, NULL, false);
 	for (unsigned round = 1; !e; round++) {
-		uint64_t now = now_ns(), dirty = take_dirty(s, &e, true);
+		uint64_t now = now_ns(), dirty = mig_sender_take_dirty(s, &e, true);
 		if (e)
 			break;
 		double secs = (double)(now - round_start) / 1e9;
@@ -264,15 +251,15 @@ static int precopy(struct sender *s, uint64_t t0)
 		round_start = now;
 		sent_before = sent;
 		if ((e = mig_send(s->fd, MIG_ROUND, &rd, sizeof(rd), NULL, 0)) < 0)
-			return peer_reason(s, e, "sending a round");
-		e = send_dirty(s, true);
+			return mig_sender_peer_reason(s, e, "sending a round");
+		e = mig_sender_send_dirty(s, true);
 	}
 	return e;
 }
 
 /* Pause, the last pages (those taken at the end of pre-copy and those dirtied since), the
  * states; the destination runs the guest and says so. */
-static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
+static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 {
 	struct migration *m = s->m;
 	*t_pause = now_ns();
@@ -292,14 +279,14 @@ static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
 			memcpy(before[r], s->dirty[r], words * 8);
 	}
 	if (!e)
-		take_dirty(s, &e, false);
+		mig_sender_take_dirty(s, &e, false);
 	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
 		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / PAGE + 63) / 64; w++)
 			s->dirty[r][w] |= before[r][w];
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(before[r]);
 	if (!e && !s->postcopy)
-		e = send_dirty(s, false);
+		e = mig_sender_send_dirty(s, false);
 	if (!e && s->postcopy) {
 		/* Not the pages: which pages the destination must fetch from here. */
 		size_t len = 0;
@@ -314,7 +301,7 @@ static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
 		if (!bm)
 			e = -ENOMEM;
 		else if ((e = mig_send(s->fd, MIG_POSTCOPY, bm, len, NULL, 0)) < 0)
-			peer_reason(s, e, "sending the post-copy page list");
+			mig_sender_peer_reason(s, e, "sending the post-copy page list");
 		free(bm);
 	}
 	struct snap_writer w;
@@ -322,7 +309,7 @@ static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
 	uint8_t id[16];
 	if (!e && (e = snapshot_state_build(s->vm, "", NULL, false, &w, id, s->err, s->errlen)) == 0 &&
 	    (e = mig_send(s->fd, MIG_STATE, w.buf, w.len, NULL, 0)) < 0)
-		peer_reason(s, e, "sending the VM state");
+		mig_sender_peer_reason(s, e, "sending the VM state");
 	if (!e)
 		MIG_LOCKED(m, m->st.bytes_sent += w.len);
 	snap_writer_free(&w);
@@ -334,7 +321,7 @@ static int switch_over(struct sender *s, uint64_t *t_pause, bool *paused)
 			 (unsigned long long)s->remaining);
 		MIG_LOCKED(m, m->st.postcopy = true);
 		e = postcopy_serve(m, s->fd, s->vm, s->dirty, *t_pause, &s->committed, s->err, s->errlen);
-	} else if (!e && (e = expect(s, MIG_GO, &go, sizeof(go), GO_TIMEOUT_MS, "guest running")) == 0) {
+	} else if (!e && (e = mig_sender_expect(s, MIG_GO, &go, sizeof(go), GO_TIMEOUT_MS, "guest running")) == 0) {
 		s->committed = true;
 		mig_record_go(m, s->fd, &go, *t_pause);
 	}
@@ -346,7 +333,7 @@ void *mig_send_main(void *arg)
 	struct migration *m = arg;
 	pthread_setname_np(pthread_self(), "petrel_mig");
 	char err[512] = "";
-	struct sender s = { .m = m, .vm = m->vm, .fd = -1, .err = err, .errlen = sizeof(err) };
+	struct mig_sender s = { .m = m, .vm = m->vm, .fd = -1, .err = err, .errlen = sizeof(err) };
 	uint64_t t0 = now_ns(), t_pause = 0;
 	bool had_log = s.vm->mem.dirty_log, paused = false, was_paused = vm_is_paused(s.vm);
 	int e = 0;
@@ -354,10 +341,10 @@ void *mig_send_main(void *arg)
 		if (!(s.dirty[r] = calloc((s.vm->mem.regions[r].size / PAGE + 63) / 64, 8)))
 			e = -ENOMEM;
 	if (!e)
-		e = open_stream(&s);
+		e = mig_sender_open(&s);
 	if (!e && (e = guest_mem_dirty_log_start(&s.vm->mem, &s.vm->kvm)) < 0)
 		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
-	if (!e && (e = precopy(&s, t0)) > 0)
+	if (!e && (e = mig_sender_precopy(&s, t0)) > 0)
 		e = 0;
 	throttle_stop(s.throttle); /* the switch pauses the guest anyway; a failure resumes it whole */
 	s.throttle = NULL;
