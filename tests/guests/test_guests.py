@@ -130,7 +130,7 @@ FORBIDDEN = re.compile(r"\b(popcnt|lzcnt|tzcnt|cmpxchg16b|xsave\w*|xrstor\w*|fxs
 
 
 @pytest.mark.parametrize("name", ["boot", "serial", "rtc", "reset", "smp", "timer", "traps", "exitloop",
-                                  "unhandled"])
+                                  "unhandled", "uartloop"])
 def test_guest_code_is_emulatable(name):
     img = guest_image(name, "elf")
     if not img.exists():
