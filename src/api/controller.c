@@ -46,6 +46,7 @@ void ctl_free(struct controller *ctl)
 {
 	ctl_stop_worker(ctl);
 	ctl_migration_free(ctl); /* a source resumes its guest, a destination drops its half VM */
+	ctl_replication_free(ctl); /* a primary tells its standby not to take over */
 	if (ctl->vm && !ctl->vm_joined) {
 		/* petrel is leaving before the guest stopped (a signal raced with the start). */
 		vm_request_stop(ctl->vm, VM_STOP_USER, 0, "petrel is exiting");

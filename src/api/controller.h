@@ -72,7 +72,7 @@ enum api_counter {
 	API_GET_INSTANCE_INFO, API_GET_VMM_VERSION, API_GET_MACHINE_CFG, API_GET_VM_CONFIG,
 	API_PUT_MACHINE_CFG, API_PUT_ACTIONS, API_PUT_BOOT_SOURCE, API_PUT_CPU_CFG, API_PUT_LOGGER,
 	API_PUT_METRICS, API_PUT_SERIAL, API_PUT_DRIVE, API_PUT_NETWORK, API_PUT_VSOCK,
-	API_PUT_ENTROPY, API_PUT_SNAPSHOT, API_PUT_MIGRATION, API_GET_MIGRATION,
+	API_PUT_ENTROPY, API_PUT_SNAPSHOT, API_PUT_MIGRATION, API_GET_MIGRATION, API_PUT_REPLICATION, API_GET_REPLICATION,
 	API_PATCH_MACHINE_CFG, API_PATCH_VM, API_PATCH_DRIVE, API_PATCH_NETWORK,
 	API_COUNTERS
 };
@@ -115,6 +115,11 @@ struct controller {
 	struct migration *mig;
 	struct vm *mig_vm;
 	struct ctl_overrides *mig_overrides;
+	/* replication (ctl_replication.c): the primary's or standby's, and on a standby the VM it
+	 * keeps (ctl->vm once it takes over) and the request's overrides */
+	struct replication *repl;
+	struct vm *repl_vm;
+	struct ctl_overrides *repl_overrides;
 
 	/* worker */
 	pthread_t worker;
@@ -154,6 +159,11 @@ json_t *ctl_migration_status(struct controller *ctl);
 bool ctl_migration_active(struct controller *ctl);
 /* Cancel and free it (ctl_free). */
 void ctl_migration_free(struct controller *ctl);
+
+/* ctl_replication.c: PUT /replication (either role) and GET /replication. */
+int ctl_replication_put(struct controller *ctl, json_t *body, char *err, size_t errlen);
+json_t *ctl_replication_status(struct controller *ctl);
+void ctl_replication_free(struct controller *ctl);
 
 /* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main
  * for --config-file). 0, or -errno with the reason in err. */

@@ -293,6 +293,11 @@ static enum api_result put_snapshot_backup(struct call *c) { return put_snapshot
 /* petrel's own: live migration (docs/migration.md). */
 SIMPLE_PUT(put_migration_receive, ctl_migration_receive(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_migration_send, ctl_migration_send(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_replication, ctl_replication_put(c->ctl, c->body, msg, sizeof(msg)))
+static enum api_result get_replication(struct call *c)
+{
+	return from_json(c, ctl_replication_status(c->ctl));
+}
 static enum api_result get_migration(struct call *c)
 {
 	return from_json(c, ctl_migration_status(c->ctl));
@@ -323,6 +328,7 @@ static const struct route routes[] = {
 	{ "migration", .get = { get_migration, API_GET_MIGRATION } },
 	{ "migration/receive", .put = { put_migration_receive, API_PUT_MIGRATION } },
 	{ "migration/send", .put = { put_migration_send, API_PUT_MIGRATION } },
+	{ "replication", .get = { get_replication, API_GET_REPLICATION }, .put = { put_replication, API_PUT_REPLICATION } },
 	/* In the spec, not in petrel yet. */
 	{ "balloon", .unsupported_methods = "GET PUT PATCH", .unsupported = "balloon devices are not supported yet" },
 	{ "balloon/statistics", .unsupported_methods = "GET PATCH", .unsupported = "balloon devices are not supported yet" },

@@ -67,21 +67,29 @@ static int start(struct migration *m, void *(*fn)(void *), char *err, size_t err
 	return 0;
 }
 
-int migration_send_start(struct vm *vm, const struct mig_send_opts *o, mig_done_fn done, void *opaque,
-			 struct migration **out, char *err, size_t errlen)
+struct migration *mig_new_source(struct vm *vm, const struct mig_send_opts *o, mig_done_fn done, void *opaque)
 {
-	int e = mig_url_check(o->url, err, errlen);
-	if (e < 0)
-		return e;
 	struct migration *m = alloc(o->url, done, opaque);
 	if (!m)
-		return -ENOMEM;
+		return NULL;
 	m->vm = vm;
 	m->so = *o;
 	m->so.url = m->url;
 	m->st.source = true;
 	m->st.mode = o->mode;
 	m->st.downtime_limit_ms = o->downtime_ms;
+	return m;
+}
+
+int migration_send_start(struct vm *vm, const struct mig_send_opts *o, mig_done_fn done, void *opaque,
+			 struct migration **out, char *err, size_t errlen)
+{
+	int e = mig_url_check(o->url, err, errlen);
+	if (e < 0)
+		return e;
+	struct migration *m = mig_new_source(vm, o, done, opaque);
+	if (!m)
+		return -ENOMEM;
 	if ((e = start(m, mig_send_main, err, errlen)) < 0) {
 		migration_free(m);
 		return e;

@@ -21,6 +21,9 @@ struct migration {
 	void *opaque;
 };
 
+/* A source's migration object without its thread (replication's primary drives the sender
+ * itself); migration_free frees it. */
+struct migration *mig_new_source(struct vm *vm, const struct mig_send_opts *o, mig_done_fn done, void *opaque);
 /* Is the migration being cancelled (migration_free)? */
 bool mig_cancelled(struct migration *m);
 /* Record the end on the status and call done. */

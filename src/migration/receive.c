@@ -85,6 +85,21 @@ int mig_receiver_handshake(struct mig_receiver *r)
 	return 0;
 }
 
+void *mig_pages_target(struct vm *vm, const struct mig_pages *p, uint64_t msg_len, char *err, size_t errlen)
+{
+	bool zero = p->flags & MIG_PAGES_ZERO;
+	uint64_t bytes = (uint64_t)p->npages * PAGE;
+	void *dst = guest_mem_ptr(&vm->mem, p->gpa, bytes);
+	if (p->npages == 0 || p->npages > MIG_MAX_RUN || (p->flags & ~MIG_PAGES_ZERO) || p->gpa % PAGE || !dst ||
+	    msg_len != sizeof(*p) + (zero ? 0 : bytes)) {
+		snprintf(err, errlen, "malformed migration stream: %u pages at %#llx are not guest RAM "
+			 "(or the message has %llu bytes)", p->npages, (unsigned long long)p->gpa,
+			 (unsigned long long)msg_len);
+		return NULL;
+	}
+	return dst;
+}
+
 int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 {
 	struct mig_pages p;
@@ -92,14 +107,9 @@ int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 		return bad(r, -EPROTO, "%s", "malformed migration stream: short page message");
 	bool zero = p.flags & MIG_PAGES_ZERO;
 	uint64_t bytes = (uint64_t)p.npages * PAGE;
-	void *dst = guest_mem_ptr(&r->vm->mem, p.gpa, bytes);
-	if (p.npages == 0 || p.npages > MIG_MAX_RUN || (p.flags & ~MIG_PAGES_ZERO) || p.gpa % PAGE || !dst ||
-	    h->len != sizeof(p) + (zero ? 0 : bytes)) {
-		snprintf(r->err, r->errlen, "malformed migration stream: %u pages at %#llx are not guest RAM "
-			 "(or the message has %llu bytes)", p.npages, (unsigned long long)p.gpa,
-			 (unsigned long long)h->len);
+	void *dst = mig_pages_target(r->vm, &p, h->len, r->err, r->errlen);
+	if (!dst)
 		return -EPROTO;
-	}
 	if (zero) {
 		/* Private anonymous memory: dropped pages read as zero again. */
 		if (madvise(dst, bytes, MADV_DONTNEED) < 0)
@@ -117,7 +127,7 @@ int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 
 /* The guest's MAC addresses now live behind this host's taps: say so, three times in the first
  * 150 ms (a RARP each, as QEMU's announce-self; switches learn the new port). */
-static void announce(struct vm *vm)
+void mig_announce(struct vm *vm)
 {
 	for (int round = 0; round < 3; round++) {
 		if (round)
@@ -171,7 +181,7 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 	if (e < 0)
 		log_warn("migration: the source went away before it heard the guest runs here");
 	if (r->h == &mig_receive_default)
-		announce(r->vm);
+		mig_announce(r->vm);
 	if (r->pc)
 		return postcopy_dst_wait(r->pc, r->err, r->errlen);
 	/* The source's figure for the downtime, if it still says it. */

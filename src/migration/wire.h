@@ -30,6 +30,10 @@ enum mig_type {
 	MIG_POSTCOPY = MIG_FOURCC('P', 'C', 'P', 'Y'),
 	MIG_REQUEST = MIG_FOURCC('R', 'Q', 'S', 'T'),
 	MIG_END = MIG_FOURCC('P', 'E', 'N', 'D'),
+	/* replication (src/ha): after the initial sync, checkpoint after checkpoint */
+	MIG_CKPT = MIG_FOURCC('C', 'K', 'P', 'T'),  /* primary: a checkpoint begins (struct mig_ckpt) */
+	MIG_CEND = MIG_FOURCC('C', 'E', 'N', 'D'),  /* primary: it is complete (struct mig_ckpt) */
+	MIG_CACK = MIG_FOURCC('C', 'A', 'C', 'K'),  /* standby: it has it (struct mig_ckpt) */
 };
 
 #define MIG_MAGIC "PETRELMG"
@@ -62,6 +66,13 @@ struct mig_round {
 	uint32_t round;
 	uint32_t pad;
 	uint64_t dirty_pages;    /* what the source is about to send in this round */
+};
+
+/* A replication checkpoint: its epoch, and the primary's generation (fencing: a standby
+ * that took over, or a primary that restarted, has a higher one). */
+struct mig_ckpt {
+	uint64_t epoch;
+	uint64_t generation;
 };
 
 struct mig_go {

@@ -3,6 +3,7 @@
  *   3 LCR   4 MCR   5 LSR   6 MSR   7 SCR
  * Transmission is instantaneous: THR is always empty again right after a write. */
 #include "devices/legacy/serial.h"
+#include "ha/outgate.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -77,16 +78,31 @@ static void rx_push(struct serial_state *st, uint8_t b)
 	st->lsr |= LSR_DR;
 }
 
+static void write_out(void *opaque, const void *data, size_t len)
+{
+	struct serial *s = opaque;
+	const uint8_t *p = data;
+	while (len) {
+		ssize_t n = write(s->out_fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
 static void emit(struct serial *s, uint8_t b)
 {
 	s->tx_bytes++;
 	if (s->out_fd < 0)
 		return;
-	for (;;) {
-		ssize_t n = write(s->out_fd, &b, 1);
-		if (n == 1 || (n < 0 && errno != EINTR))
-			return;
-	}
+	/* Replicated (src/ha): the byte goes out once the standby has this epoch. */
+	struct outgate *g = __atomic_load_n(&s->gate, __ATOMIC_ACQUIRE);
+	if (g && outgate_hold(g, write_out, s, &b, 1))
+		return;
+	write_out(s, &b, 1);
 }
 
 static uint8_t reg_read(struct serial *s, unsigned off)

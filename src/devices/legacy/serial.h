@@ -20,10 +20,13 @@ struct serial_state {
 	uint8_t irq_level;
 };
 
+struct outgate;
+
 struct serial {
 	struct serial_state st;
 	pthread_mutex_t lock;
 	int out_fd;             /* where guest output goes (stdout), -1 to discard */
+	struct outgate *gate;   /* while replicated: output is held per epoch (ha/outgate.h) */
 	struct irq_line irq;
 	uint64_t tx_bytes, rx_bytes;
 };

@@ -1,0 +1,185 @@
+/* PUT /replication and GET /replication (petrel's, docs/high-availability.md): the bodies,
+ * checked strictly, and the controller's side: a standby becomes a running instance when it
+ * takes over; a primary whose policy says stop stops with its standby. */
+#include "api/ctl_internal.h"
+#include "ha/replication.h"
+#include "migration/url.h"
+#include "util/json_util.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int uint_field(json_t *b, const char *key, unsigned min, unsigned max, unsigned *out, char *err,
+		      size_t errlen)
+{
+	json_t *v = json_object_get(b, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return json_set_err(err, errlen, "%s: expected an integer %u-%u", key, min, max);
+	*out = (unsigned)json_integer_value(v);
+	return 0;
+}
+
+static const char *url_of(json_t *b, const char *key, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(b, key);
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+		json_set_err(err, errlen, "%s: missing, or not a string", key);
+		return NULL;
+	}
+	return mig_url_check(json_string_value(v), err, errlen) < 0 ? NULL : json_string_value(v);
+}
+
+/* On the replication thread. */
+static void on_event(void *opaque, struct replication *r, enum repl_state st)
+{
+	struct controller *ctl = opaque;
+	if (st != REPL_ACTIVE)
+		return;
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->repl_vm) { /* the standby took over: this instance runs the guest now */
+		ctl->vm = ctl->repl_vm;
+		ctl->repl_vm = NULL;
+		ctl->state = INSTANCE_RUNNING;
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	ctl_notify_main(ctl);
+}
+
+static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "role", "listen_url", "failure_timeout_ms", "network_overrides",
+					    "vsock_override", NULL };
+	struct repl_standby_opts o = { .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO };
+	int r;
+	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
+	    (r = uint_field(b, "failure_timeout_ms", 10, 600000, &o.failure_timeout_ms, err, errlen)) < 0)
+		return r;
+	if (!(o.listen_url = url_of(b, "listen_url", err, errlen)))
+		return -EINVAL;
+	struct ctl_overrides *ov = calloc(1, sizeof(*ov));
+	if (!ov)
+		return json_oom(err, errlen);
+	if ((r = ctl_overrides_parse(b, ov, err, errlen)) < 0) {
+		ctl_overrides_free(ov);
+		free(ov);
+		return r;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->state != INSTANCE_NOT_STARTED || ctl->repl || ctl->mig)
+		r = json_set_err(err, errlen, "a standby must be a microVM that was not started");
+	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy)
+		r = json_set_err(err, errlen, "a standby takes its VM from the primary: configure nothing first");
+	else if (!(ctl->repl_vm = calloc(1, sizeof(*ctl->repl_vm))))
+		r = json_oom(err, errlen);
+	if (r == 0) {
+		ctl->repl_overrides = ov;
+		ctl_overrides_apply(ov, &o.load);
+		if (ctl->serial_fd >= 0)
+			o.console_out_fd = ctl->serial_fd;
+		ctl->state = INSTANCE_STARTING; /* nothing else may configure it meanwhile */
+		bool stats = ctl->cfg.stats;
+		vm_config_free(&ctl->cfg);
+		vm_config_init(&ctl->cfg);
+		ctl->cfg.stats = stats;
+		r = replication_standby_start(ctl->repl_vm, &ctl->cfg, &o, on_event, ctl, &ctl->repl, err, errlen);
+		if (r < 0) {
+			free(ctl->repl_vm);
+			ctl->repl_vm = NULL;
+			ctl->state = INSTANCE_NOT_STARTED;
+		}
+	} else {
+		ctl_overrides_free(ov);
+		free(ov);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "role", "peer_url", "checkpoint_interval_ms", "failure_timeout_ms",
+					    "on_standby_loss", NULL };
+	struct repl_primary_opts o = { .interval_ms = 50, .failure_timeout_ms = 1000, .on_loss = REPL_LOSS_CONTINUE };
+	int r;
+	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
+	    (r = uint_field(b, "checkpoint_interval_ms", 1, 60000, &o.interval_ms, err, errlen)) < 0 ||
+	    (r = uint_field(b, "failure_timeout_ms", 10, 600000, &o.failure_timeout_ms, err, errlen)) < 0)
+		return r;
+	if (!(o.peer_url = url_of(b, "peer_url", err, errlen)))
+		return -EINVAL;
+	json_t *loss = json_object_get(b, "on_standby_loss");
+	if (loss && !json_is_null(loss)) {
+		const char *s = json_string_value(loss);
+		if (!s || (strcmp(s, "continue") && strcmp(s, "stop")))
+			return json_set_err(err, errlen, "on_standby_loss: expected \"continue\" or \"stop\"");
+		o.on_loss = !strcmp(s, "stop") ? REPL_LOSS_STOP : REPL_LOSS_CONTINUE;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->state != INSTANCE_RUNNING || !ctl->vm)
+		r = json_set_err(err, errlen, "the microVM must be running to be replicated");
+	else if (ctl->repl || ctl_migration_active(ctl))
+		r = json_set_err(err, errlen, "a replication or migration is under way already");
+	struct vm *vm = ctl->vm;
+	if (r == 0)
+		r = replication_primary_start(vm, &o, on_event, ctl, &ctl->repl, err, errlen);
+	pthread_mutex_unlock(&ctl->lock);
+	if (r == 0)
+		log_info("replication to %s started (checkpoint every %u ms)", o.peer_url, o.interval_ms);
+	return r;
+}
+
+int ctl_replication_put(struct controller *ctl, json_t *b, char *err, size_t errlen)
+{
+	if (!json_is_object(b))
+		return json_set_err(err, errlen, "expected a JSON object");
+	const char *role = json_string_value(json_object_get(b, "role"));
+	if (role && !strcmp(role, "standby"))
+		return standby(ctl, b, err, errlen);
+	if (role && !strcmp(role, "primary"))
+		return primary(ctl, b, err, errlen);
+	return json_set_err(err, errlen, "role: expected \"primary\" or \"standby\"");
+}
+
+json_t *ctl_replication_status(struct controller *ctl)
+{
+	struct repl_status st;
+	pthread_mutex_lock(&ctl->lock);
+	bool any = ctl->repl != NULL;
+	if (any)
+		replication_status(ctl->repl, &st);
+	pthread_mutex_unlock(&ctl->lock);
+	if (!any)
+		return json_pack("{s:s}", "role", "none");
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:f,s:I,s:I,s:f,s:I,s:i,s:i}",
+			      "role", st.role == REPL_PRIMARY ? "primary" : "standby", "state", repl_state_name(st.state),
+			      "peer", st.peer, "generation", (json_int_t)st.generation,
+			      "checkpoints", (json_int_t)st.checkpoints, "last_pause_us", st.last_pause_us,
+			      "mean_pause_us", st.mean_pause_us, "max_pause_us", st.max_pause_us,
+			      "last_checkpoint_bytes", (json_int_t)st.last_bytes,
+			      "total_bytes", (json_int_t)st.total_bytes,
+			      "mean_checkpoint_bytes", st.checkpoints ? (double)st.total_bytes / (double)st.checkpoints : 0.0,
+			      "output_held_bytes", (json_int_t)st.output_held, "checkpoint_interval_ms", (int)st.interval_ms,
+			      "failure_timeout_ms", (int)st.failure_timeout_ms);
+	if (o && st.reason[0])
+		json_object_set_new(o, "reason", json_string(st.reason));
+	if (o && st.state == REPL_ACTIVE)
+		json_object_set_new(o, "failover_ms", json_real(st.failover_ms));
+	return o;
+}
+
+void ctl_replication_free(struct controller *ctl)
+{
+	replication_free(ctl->repl);
+	ctl->repl = NULL;
+	free(ctl->repl_vm); /* a standby that never took over: its thread took the machine down */
+	ctl->repl_vm = NULL;
+	if (ctl->repl_overrides)
+		ctl_overrides_free(ctl->repl_overrides);
+	free(ctl->repl_overrides);
+	ctl->repl_overrides = NULL;
+}

@@ -1,0 +1,126 @@
+#include "ha/outgate.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUTGATE_MAX (64u << 20) /* held bytes; beyond, output is written unheld (logged) */
+
+struct held {
+	struct held *next;
+	uint64_t epoch;
+	outgate_emit_fn emit;
+	void *opaque;
+	size_t len, cap;
+	uint8_t data[];
+};
+
+struct outgate {
+	pthread_mutex_t lock;
+	bool open;                  /* not holding */
+	uint64_t epoch;             /* the open epoch */
+	struct held *head, **tail;
+	uint64_t bytes;
+};
+
+struct outgate *outgate_new(void)
+{
+	struct outgate *g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	pthread_mutex_init(&g->lock, NULL);
+	g->epoch = 1;
+	g->tail = &g->head;
+	return g;
+}
+
+bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const void *data, size_t len)
+{
+	pthread_mutex_lock(&g->lock);
+	bool held = false;
+	if (!g->open && g->bytes + len <= OUTGATE_MAX) {
+		/* Console bytes come one at a time: they join the last entry when they can. */
+		struct held *last = g->head ? (struct held *)((char *)g->tail - offsetof(struct held, next)) : NULL;
+		if (last && last->epoch == g->epoch && last->emit == emit && last->opaque == opaque &&
+		    last->cap - last->len >= len && len < 64) {
+			memcpy(last->data + last->len, data, len);
+			last->len += len;
+			held = true;
+		} else {
+			size_t cap = len < 256 ? 256 : len;
+			struct held *h = malloc(sizeof(*h) + cap);
+			if (h) {
+				*h = (struct held){ .epoch = g->epoch, .emit = emit, .opaque = opaque, .len = len, .cap = cap };
+				memcpy(h->data, data, len);
+				*g->tail = h;
+				g->tail = &h->next;
+				held = true;
+			}
+		}
+		if (held)
+			g->bytes += len;
+	}
+	pthread_mutex_unlock(&g->lock);
+	return held;
+}
+
+uint64_t outgate_close_epoch(struct outgate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	uint64_t n = g->epoch++;
+	pthread_mutex_unlock(&g->lock);
+	return n;
+}
+
+/* Take the entries of epochs <= n off the list (under the lock), write them (outside it). */
+static void flush(struct outgate *g, uint64_t n, bool open)
+{
+	pthread_mutex_lock(&g->lock);
+	struct held *out = NULL, **out_tail = &out;
+	while (g->head && g->head->epoch <= n) {
+		struct held *h = g->head;
+		g->head = h->next;
+		g->bytes -= h->len;
+		h->next = NULL;
+		*out_tail = h;
+		out_tail = &h->next;
+	}
+	if (!g->head)
+		g->tail = &g->head;
+	if (open)
+		g->open = true;
+	pthread_mutex_unlock(&g->lock);
+	while (out) {
+		struct held *h = out;
+		out = h->next;
+		h->emit(h->opaque, h->data, h->len);
+		free(h);
+	}
+}
+
+void outgate_release(struct outgate *g, uint64_t n)
+{
+	flush(g, n, false);
+}
+
+void outgate_open(struct outgate *g)
+{
+	flush(g, UINT64_MAX, true);
+}
+
+uint64_t outgate_held(struct outgate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	uint64_t b = g->bytes;
+	pthread_mutex_unlock(&g->lock);
+	return b;
+}
+
+void outgate_free(struct outgate *g)
+{
+	if (!g)
+		return;
+	outgate_open(g);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}

@@ -1,0 +1,32 @@
+/* Output commit (Remus): what the guest sends to the outside world while it is replicated —
+ * console bytes, network frames — is held per epoch and released only once the standby has
+ * the checkpoint that ends that epoch, so after a failover nothing the outside saw is missing
+ * from the standby's state (and the standby, re-running from there, repeats nothing it saw). */
+#ifndef PETREL_HA_OUTGATE_H
+#define PETREL_HA_OUTGATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Writes held output for real (a tap write, a console write). */
+typedef void (*outgate_emit_fn)(void *opaque, const void *data, size_t len);
+
+struct outgate;
+
+struct outgate *outgate_new(void);
+void outgate_free(struct outgate *g);
+/* Hold data for the open epoch: true, or false when the gate is open (not holding: the caller
+ * writes it itself) or full (the caller then waits: outgate_wait_room). */
+bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const void *data, size_t len);
+/* End the open epoch (at a checkpoint, the guest paused): its number (1, 2, ...). */
+uint64_t outgate_close_epoch(struct outgate *g);
+/* The standby has every checkpoint up to epoch n: write their output, in order. */
+void outgate_release(struct outgate *g, uint64_t n);
+/* Stop holding: write everything held and pass output straight through from now on
+ * (replication ended; the VM runs unprotected). */
+void outgate_open(struct outgate *g);
+/* Bytes held now (status). */
+uint64_t outgate_held(struct outgate *g);
+
+#endif

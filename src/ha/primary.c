@@ -1,0 +1,253 @@
+/* The primary: an initial sync (pre-copy, as a live migration's, with the guest running), then
+ * a checkpoint every interval: pause, copy the dirty pages and every state to a staging
+ * buffer, resume, send, and release the epoch's held output when the standby acknowledges. */
+#include "ha/ha_int.h"
+#include "ha/outgate.h"
+#include "migration/sender.h"
+#include "migration/wire.h"
+#include "snapshot/format.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096ull
+
+struct run {
+	uint64_t gpa;
+	uint32_t npages;
+	size_t off;          /* in the staging buffer */
+};
+
+struct primary {
+	struct replication *r;
+	struct mig_sender s;
+	struct vm *vm;
+	uint8_t *stage;      /* the dirty pages of the checkpoint being sent */
+	size_t stage_cap;
+	struct run *runs;
+	size_t nruns, runs_cap;
+	uint64_t pause_sum_ns;
+};
+
+static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 64;
+	while (n < need)
+		n *= 2;
+	void *q = realloc(*p, n * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+/* The dirty pages (s.dirty) into the staging buffer as runs: the guest is paused. */
+static int stage_pages(struct primary *p)
+{
+	p->nruns = 0;
+	size_t used = 0;
+	for (unsigned r = 0; r < p->vm->mem.nregions; r++) {
+		const struct guest_region *g = &p->vm->mem.regions[r];
+		uint64_t npages = g->size / PAGE;
+		for (uint64_t pg = 0; pg < npages;) {
+			if (!bit(p->s.dirty[r], pg)) {
+				pg++;
+				continue;
+			}
+			uint32_t n = 1;
+			while (n < MIG_MAX_RUN && pg + n < npages && bit(p->s.dirty[r], pg + n))
+				n++;
+			size_t stage_cap = p->stage_cap;
+			if (grow((void **)&p->stage, &stage_cap, used + n * PAGE, 1) < 0 ||
+			    grow((void **)&p->runs, &p->runs_cap, p->nruns + 1, sizeof(*p->runs)) < 0)
+				return -ENOMEM;
+			p->stage_cap = stage_cap;
+			memcpy(p->stage + used, g->hva + pg * PAGE, n * PAGE);
+			p->runs[p->nruns++] = (struct run){ g->gpa + pg * PAGE, n, used };
+			used += n * PAGE;
+			pg += n;
+		}
+	}
+	return 0;
+}
+
+static int send_checkpoint(struct primary *p, const struct mig_ckpt *ck, const struct snap_writer *w, uint64_t *bytes)
+{
+	int fd = p->s.fd, e = mig_send(fd, MIG_CKPT, ck, sizeof(*ck), NULL, 0);
+	*bytes = 0;
+	for (size_t i = 0; !e && i < p->nruns; i++) {
+		struct mig_pages mp = { .gpa = p->runs[i].gpa, .npages = p->runs[i].npages };
+		e = mig_send(fd, MIG_PAGES, &mp, sizeof(mp), p->stage + p->runs[i].off, mp.npages * PAGE);
+		*bytes += mp.npages * PAGE;
+	}
+	if (!e)
+		e = mig_send(fd, MIG_STATE, w->buf, w->len, NULL, 0);
+	if (!e)
+		e = mig_send(fd, MIG_CEND, ck, sizeof(*ck), NULL, 0);
+	*bytes += w->len;
+	return e;
+}
+
+/* One epoch ends: the checkpoint that captures it goes to the standby, and once the standby
+ * has it, the epoch's output goes out. first: right after the initial sync (its last dirty
+ * pages are still in s.dirty; the output gate goes up now). */
+static int checkpoint(struct primary *p, uint64_t epoch, bool first)
+{
+	struct replication *r = p->r;
+	uint64_t t0 = now_ns(), *pending[GUEST_MEM_MAX_REGIONS] = { 0 };
+	int e = vm_pause(p->vm);
+	if (e < 0)
+		return e; /* the guest stopped */
+	for (unsigned i = 0; first && !e && i < p->vm->mem.nregions; i++) {
+		size_t words = (p->vm->mem.regions[i].size / PAGE + 63) / 64;
+		if (!(pending[i] = malloc(words * 8)))
+			e = -ENOMEM;
+		else
+			memcpy(pending[i], p->s.dirty[i], words * 8);
+	}
+	if (!e)
+		mig_sender_take_dirty(&p->s, &e, false);
+	for (unsigned i = 0; first && !e && i < p->vm->mem.nregions; i++)
+		for (size_t w = 0; w < (p->vm->mem.regions[i].size / PAGE + 63) / 64; w++)
+			p->s.dirty[i][w] |= pending[i][w];
+	for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+		free(pending[i]);
+	struct snap_writer w;
+	snap_writer_init(&w);
+	uint8_t id[16];
+	if (!e)
+		e = stage_pages(p);
+	if (!e)
+		e = snapshot_state_build(p->vm, "", NULL, false, &w, id, p->s.err, p->s.errlen);
+	if (!e && first) /* output from now on waits for acknowledgements */
+		__atomic_store_n(&p->vm->serial.gate, r->gate, __ATOMIC_RELEASE);
+	if (!e)
+		outgate_close_epoch(r->gate);
+	vm_resume(p->vm);
+	uint64_t paused = now_ns() - t0, bytes = 0;
+	struct mig_ckpt ck = { .epoch = epoch, .generation = r->st.generation };
+	if (!e && (e = send_checkpoint(p, &ck, &w, &bytes)) < 0)
+		mig_sender_peer_reason(&p->s, e, "sending a checkpoint");
+	snap_writer_free(&w);
+	struct mig_ckpt ack;
+	if (!e && (e = mig_sender_expect(&p->s, MIG_CACK, &ack, sizeof(ack), (int)r->po.failure_timeout_ms,
+					 "checkpoint acknowledgement")) == 0 && ack.epoch != epoch) {
+		snprintf(p->s.err, p->s.errlen, "the standby acknowledged epoch %llu, not %llu",
+			 (unsigned long long)ack.epoch, (unsigned long long)epoch);
+		e = -EPROTO;
+	}
+	if (e)
+		return e;
+	outgate_release(r->gate, epoch);
+	p->pause_sum_ns += paused;
+	REPL_LOCKED(r, {
+		r->st.checkpoints++;
+		r->st.last_pause_us = (double)paused / 1e3;
+		r->st.mean_pause_us = (double)p->pause_sum_ns / 1e3 / (double)r->st.checkpoints;
+		if (r->st.last_pause_us > r->st.max_pause_us)
+			r->st.max_pause_us = r->st.last_pause_us;
+		r->st.last_bytes = bytes;
+		r->st.total_bytes += bytes;
+	});
+	return 0;
+}
+
+static void sleep_until(uint64_t t)
+{
+	uint64_t now = now_ns();
+	if (t > now) {
+		struct timespec ts = { (time_t)((t - now) / 1000000000ull), (long)((t - now) % 1000000000ull) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* The standby is gone (or never came): the policy decides. */
+static void lost(struct primary *p, const char *why, bool had_log)
+{
+	struct replication *r = p->r;
+	if (r->gate) {
+		__atomic_store_n(&p->vm->serial.gate, NULL, __ATOMIC_RELEASE);
+		outgate_open(r->gate); /* nobody will acknowledge these any more */
+	}
+	if (!had_log)
+		guest_mem_dirty_log_stop(&p->vm->mem, &p->vm->kvm);
+	if (r->po.on_loss == REPL_LOSS_STOP) {
+		vm_request_stop(p->vm, VM_STOP_ERROR, 1, "replication: lost the standby (%s); policy: stop", why);
+		repl_set_state(r, REPL_STOPPED, why);
+	} else {
+		repl_set_state(r, REPL_UNPROTECTED, why);
+	}
+}
+
+void *repl_primary_main(void *arg)
+{
+	struct replication *r = arg;
+	pthread_setname_np(pthread_self(), "petrel_repl");
+	char err[512] = "";
+	struct mig_send_opts so = { .url = r->po.peer_url, .downtime_ms = 50, .mode = MIG_MODE_PRECOPY, .timeout_s = 600 };
+	struct migration *m = mig_new_source(r->vm, &so, NULL, NULL);
+	struct primary p = { .r = r, .vm = r->vm, .s = { .m = m, .vm = r->vm, .fd = -1, .err = err, .errlen = sizeof(err) } };
+	bool had_log = r->vm->mem.dirty_log;
+	int e = m && (r->gate = outgate_new()) ? 0 : -ENOMEM;
+	for (unsigned i = 0; !e && i < r->vm->mem.nregions; i++)
+		if (!(p.s.dirty[i] = calloc((r->vm->mem.regions[i].size / PAGE + 63) / 64, 8)))
+			e = -ENOMEM;
+	uint64_t t0 = now_ns();
+	if (!e)
+		e = mig_sender_open(&p.s);
+	if (!e && (e = guest_mem_dirty_log_start(&r->vm->mem, &r->vm->kvm)) < 0)
+		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
+	if (!e && (e = mig_sender_precopy(&p.s, t0)) > 0)
+		e = 0;
+	r->fd = p.s.fd;
+	bool vm_gone = false;
+	for (uint64_t epoch = 1; !e; epoch++) {
+		uint64_t start = now_ns();
+		if ((e = checkpoint(&p, epoch, epoch == 1)) == -ESHUTDOWN) {
+			vm_gone = true;
+			break;
+		}
+		if (!e && epoch == 1)
+			repl_set_state(r, REPL_PROTECTED, NULL);
+		if (!e && repl_cancelled(r))
+			e = -ECANCELED;
+		if (!e)
+			sleep_until(start + (uint64_t)r->po.interval_ms * 1000000ull);
+	}
+	if (vm_gone || e == -ECANCELED) {
+		/* Stopped on purpose (the guest stopped, or replication was ended): the standby must
+		 * not take over. */
+		if (p.s.fd >= 0)
+			mig_send_fail(p.s.fd, vm_gone ? "the primary's guest stopped" : "replication stopped on the primary");
+		if (r->gate) {
+			__atomic_store_n(&r->vm->serial.gate, NULL, __ATOMIC_RELEASE);
+			outgate_open(r->gate);
+		}
+		repl_set_state(r, REPL_STOPPED, vm_gone ? "the guest stopped" : "stopped");
+	} else {
+		if (p.s.fd >= 0)
+			mig_send_fail(p.s.fd, err[0] ? err : strerror(-e));
+		lost(&p, err[0] ? err : strerror(-e), had_log);
+	}
+	for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+		free(p.s.dirty[i]);
+	free(p.stage);
+	free(p.runs);
+	if (m) {
+		m->fd = -1; /* the socket is r->fd's */
+		migration_free(m);
+	}
+	return NULL;
+}

@@ -1,0 +1,157 @@
+/* A replication's lifecycle: its thread, its status, stopping it. */
+#include "ha/ha_int.h"
+#include "ha/outgate.h"
+#include "migration/url.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+const char *repl_state_name(enum repl_state s)
+{
+	static const char *const n[] = { "waiting", "syncing", "protected", "unprotected", "active", "stopped" };
+	return s <= REPL_STOPPED ? n[s] : "?";
+}
+
+static struct replication *alloc(const char *url, repl_event_fn ev, void *opaque)
+{
+	struct replication *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->fd = r->lfd = -1;
+	r->url = strdup(url);
+	r->cancel_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!r->url || r->cancel_efd < 0) {
+		free(r->url);
+		if (r->cancel_efd >= 0)
+			close(r->cancel_efd);
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	r->ev = ev;
+	r->opaque = opaque;
+	snprintf(r->st.peer, sizeof(r->st.peer), "%s", url);
+	return r;
+}
+
+static int start(struct replication *r, void *(*fn)(void *), char *err, size_t errlen)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals are the console's (and vCPUs' kicks) */
+	int e = pthread_create(&r->thread, NULL, fn, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(e));
+		return -e;
+	}
+	r->thread_started = true;
+	return 0;
+}
+
+int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, repl_event_fn ev, void *opaque,
+			      struct replication **out, char *err, size_t errlen)
+{
+	int e = mig_url_check(o->peer_url, err, errlen);
+	if (e < 0)
+		return e;
+	struct replication *r = alloc(o->peer_url, ev, opaque);
+	if (!r)
+		return -ENOMEM;
+	r->vm = vm;
+	r->po = *o;
+	r->po.peer_url = r->url;
+	r->st = (struct repl_status){ .role = REPL_PRIMARY, .state = REPL_SYNCING, .generation = 1,
+				      .interval_ms = o->interval_ms, .failure_timeout_ms = o->failure_timeout_ms };
+	snprintf(r->st.peer, sizeof(r->st.peer), "%s", o->peer_url);
+	if ((e = start(r, repl_primary_main, err, errlen)) < 0) {
+		replication_free(r);
+		return e;
+	}
+	*out = r;
+	return 0;
+}
+
+int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct repl_standby_opts *o,
+			      repl_event_fn ev, void *opaque, struct replication **out, char *err, size_t errlen)
+{
+	struct replication *r = alloc(o->listen_url, ev, opaque);
+	if (!r)
+		return -ENOMEM;
+	r->vm = vm;
+	r->cfg = cfg;
+	r->so = *o;
+	r->so.listen_url = r->url;
+	r->st.role = REPL_STANDBY;
+	r->st.state = REPL_WAITING;
+	r->st.failure_timeout_ms = o->failure_timeout_ms;
+	int e = r->lfd = mig_listen(o->listen_url, err, errlen);
+	if (e >= 0)
+		e = start(r, repl_standby_main, err, errlen);
+	if (e < 0) {
+		replication_free(r);
+		return e;
+	}
+	log_info("replication: standby waiting for a primary on %s", o->listen_url);
+	*out = r;
+	return 0;
+}
+
+void replication_status(struct replication *r, struct repl_status *out)
+{
+	REPL_LOCKED(r, *out = r->st);
+	if (r->gate)
+		out->output_held = outgate_held(r->gate);
+}
+
+void repl_set_state(struct replication *r, enum repl_state st, const char *why)
+{
+	pthread_mutex_lock(&r->lock);
+	bool changed = r->st.state != st;
+	r->st.state = st;
+	if (why)
+		snprintf(r->st.reason, sizeof(r->st.reason), "%s", why);
+	pthread_mutex_unlock(&r->lock);
+	if (!changed)
+		return;
+	if (why)
+		log_info("replication: %s (%s)", repl_state_name(st), why);
+	else
+		log_info("replication: %s", repl_state_name(st));
+	if (r->ev)
+		r->ev(r->opaque, r, st);
+}
+
+bool repl_cancelled(struct replication *r)
+{
+	struct pollfd pf = { .fd = r->cancel_efd, .events = POLLIN };
+	return poll(&pf, 1, 0) > 0;
+}
+
+void replication_free(struct replication *r)
+{
+	if (!r)
+		return;
+	uint64_t one = 1;
+	if (write(r->cancel_efd, &one, sizeof(one)) < 0)
+		log_warn("replication: cannot cancel: %s", strerror(errno));
+	if (r->thread_started)
+		pthread_join(r->thread, NULL);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->lfd >= 0)
+		close(r->lfd);
+	outgate_free(r->gate);
+	close(r->cancel_efd);
+	pthread_mutex_destroy(&r->lock);
+	free(r->url);
+	free(r);
+}

@@ -1,0 +1,74 @@
+/* Active-passive replication (docs/high-availability.md), Remus's design: the primary runs the
+ * guest and every checkpoint interval pauses it, copies what changed (dirty pages, every
+ * vCPU and device state) to a staging buffer, resumes it and sends the checkpoint; the guest's
+ * output to the outside is held per epoch until the standby has acknowledged that epoch's
+ * checkpoint. The standby applies a checkpoint only once it has all of it, so it always holds
+ * one complete state; when the primary dies (the stream ends, or goes silent past the failure
+ * timeout) it resumes the guest from there by itself. */
+#ifndef PETREL_HA_REPLICATION_H
+#define PETREL_HA_REPLICATION_H
+
+#include "snapshot/snapshot.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct vm_config;
+struct replication;
+
+enum repl_role { REPL_PRIMARY, REPL_STANDBY };
+enum repl_state {
+	REPL_WAITING,      /* standby: no primary yet */
+	REPL_SYNCING,      /* the initial copy of memory while the guest runs */
+	REPL_PROTECTED,    /* checkpoints flow: a failover loses nothing */
+	REPL_UNPROTECTED,  /* primary: lost the standby, runs on (policy continue) */
+	REPL_ACTIVE,       /* standby: took over, runs the guest */
+	REPL_STOPPED,      /* ended: failed, stopped by policy, or the primary gave up */
+};
+enum repl_on_loss { REPL_LOSS_CONTINUE, REPL_LOSS_STOP };
+
+struct repl_status {
+	enum repl_role role;
+	enum repl_state state;
+	char peer[256];
+	char reason[512];              /* why it stopped, or why the standby took over */
+	uint64_t generation;
+	uint64_t checkpoints;          /* complete and acknowledged */
+	double last_pause_us, mean_pause_us, max_pause_us;   /* primary: guest paused per checkpoint */
+	uint64_t last_bytes, total_bytes;                    /* checkpoint payload */
+	uint64_t output_held;          /* primary: bytes of guest output waiting for an ack */
+	double failover_ms;            /* standby: failure noticed -> guest running */
+	unsigned interval_ms, failure_timeout_ms;
+};
+
+struct repl_primary_opts {
+	const char *peer_url;          /* the standby's listen_url */
+	unsigned interval_ms;          /* checkpoint interval (default 50) */
+	unsigned failure_timeout_ms;   /* no acknowledgement this long: the standby is lost (default 1000) */
+	enum repl_on_loss on_loss;     /* then: run on unprotected (default), or stop the guest */
+};
+
+struct repl_standby_opts {
+	const char *listen_url;
+	unsigned failure_timeout_ms;   /* the primary silent this long after protection: take over */
+	struct snapshot_load_opts load;/* network_overrides, vsock_override for this host */
+	int console_out_fd;
+};
+
+/* Called on the replication's thread at each change of state (the standby's REPL_ACTIVE: the
+ * VM runs here now). */
+typedef void (*repl_event_fn)(void *opaque, struct replication *r, enum repl_state st);
+
+int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, repl_event_fn ev, void *opaque,
+			      struct replication **out, char *err, size_t errlen);
+/* Listen now (errors here) and receive into vm/cfg (zeroed storage; cfg must outlive the VM). */
+int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct repl_standby_opts *o,
+			      repl_event_fn ev, void *opaque, struct replication **out, char *err, size_t errlen);
+void replication_status(struct replication *r, struct repl_status *out);
+/* Stop replicating (a primary tells its standby, which then does not take over), join, free. */
+void replication_free(struct replication *r);
+
+const char *repl_state_name(enum repl_state s);
+
+#endif

@@ -1,0 +1,255 @@
+/* The standby: builds the machine from the primary's definition, takes the initial sync's
+ * pages straight into guest memory, then checkpoint after checkpoint stages the pages and the
+ * state and applies them only when the checkpoint is complete, then acknowledges. It always
+ * holds one complete state. When the primary dies — the stream ends, or is silent past the
+ * failure timeout — it loads that state, starts the vCPUs and announces the guest: the VM runs
+ * here. A FAIL from the primary (its guest stopped, replication ended) ends it without that.
+ * Everything on the wire is checked as a migration stream is (src/migration/receive.c). */
+#include "ha/ha_int.h"
+#include "migration/receiver.h"
+#include "migration/url.h"
+#include "migration/wire.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PAGE 4096ull
+#define SYNC_TIMEOUT_MS 60000      /* before the first checkpoint: the initial copy can take a while */
+#define MAX_STAGED (1ull << 31)    /* a checkpoint's pages held until it is complete */
+
+struct staged {
+	void *dst;
+	uint32_t npages;
+	size_t off;
+};
+
+struct standby {
+	struct replication *r;
+	struct mig_receiver rx;
+	uint8_t *pages;            /* the open checkpoint's page data */
+	size_t pages_len, pages_cap;
+	struct staged *runs;
+	size_t nruns, runs_cap;
+	uint8_t *state, *next_state; /* the last complete checkpoint's states; the open one's */
+	size_t state_len, next_len;
+	struct mig_ckpt open;      /* the checkpoint being received (epoch 0: none) */
+	uint64_t generation;
+};
+
+static int bad(struct standby *b, int e, const char *why)
+{
+	snprintf(b->rx.err, b->rx.errlen, "%s", why);
+	return e;
+}
+
+static int stage_run(struct standby *b, const struct mig_hdr *h)
+{
+	struct mig_pages mp;
+	if (h->len < sizeof(mp) || mig_recv_all(b->rx.fd, &mp, sizeof(mp), SYNC_TIMEOUT_MS) < 0)
+		return bad(b, -EPROTO, "malformed replication stream: short page message");
+	void *dst = mig_pages_target(b->rx.vm, &mp, h->len, b->rx.err, b->rx.errlen);
+	if (!dst)
+		return -EPROTO;
+	if (mp.flags & MIG_PAGES_ZERO)
+		return bad(b, -EPROTO, "malformed replication stream: a zero run in a checkpoint");
+	size_t bytes = (size_t)mp.npages * PAGE;
+	if (b->pages_len + bytes > MAX_STAGED)
+		return bad(b, -EPROTO, "malformed replication stream: a checkpoint larger than guest memory can be");
+	if (b->pages_len + bytes > b->pages_cap) {
+		size_t cap = b->pages_cap ? b->pages_cap : 1 << 20;
+		while (cap < b->pages_len + bytes)
+			cap *= 2;
+		uint8_t *q = realloc(b->pages, cap);
+		if (!q)
+			return -ENOMEM;
+		b->pages = q;
+		b->pages_cap = cap;
+	}
+	if (b->nruns == b->runs_cap) {
+		size_t cap = b->runs_cap ? b->runs_cap * 2 : 256;
+		struct staged *q = realloc(b->runs, cap * sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		b->runs = q;
+		b->runs_cap = cap;
+	}
+	if (mig_recv_all(b->rx.fd, b->pages + b->pages_len, bytes, SYNC_TIMEOUT_MS) < 0)
+		return bad(b, -ECONNRESET, "the primary went away in the middle of a checkpoint");
+	b->runs[b->nruns++] = (struct staged){ dst, mp.npages, b->pages_len };
+	b->pages_len += bytes;
+	return 0;
+}
+
+/* The checkpoint is complete: into guest memory, its state kept; then the acknowledgement. */
+static int commit(struct standby *b, const struct mig_ckpt *ck)
+{
+	struct replication *r = b->r;
+	if (!b->open.epoch || ck->epoch != b->open.epoch || !b->next_state)
+		return bad(b, -EPROTO, "malformed replication stream: a checkpoint ends that did not begin, or has no state");
+	for (size_t i = 0; i < b->nruns; i++)
+		memcpy(b->runs[i].dst, b->pages + b->runs[i].off, (size_t)b->runs[i].npages * PAGE);
+	free(b->state);
+	b->state = b->next_state;
+	b->state_len = b->next_len;
+	b->next_state = NULL;
+	uint64_t bytes = b->pages_len + b->state_len;
+	b->nruns = b->pages_len = 0;
+	b->open.epoch = 0;
+	if (mig_send(b->rx.fd, MIG_CACK, ck, sizeof(*ck), NULL, 0) < 0)
+		return bad(b, -ECONNRESET, "the primary went away before the acknowledgement");
+	REPL_LOCKED(r, {
+		r->st.checkpoints++;
+		r->st.last_bytes = bytes;
+		r->st.total_bytes += bytes;
+		r->st.generation = ck->generation;
+	});
+	if (r->st.checkpoints == 1)
+		repl_set_state(r, REPL_PROTECTED, NULL);
+	return 0;
+}
+
+/* Messages until the stream fails: 0 never; -ECONNRESET / -ETIMEDOUT: the primary died (take
+ * over); -ECANCELED: it ended replication on purpose; anything else: a bad stream. */
+static int follow(struct standby *b)
+{
+	struct replication *r = b->r;
+	for (;;) {
+		struct mig_hdr h;
+		char why[256];
+		int timeout = r->st.checkpoints ? (int)r->so.failure_timeout_ms : SYNC_TIMEOUT_MS;
+		int e = mig_recv_hdr(b->rx.fd, &h, timeout, why, sizeof(why));
+		if (e == -ECONNRESET || e == -ETIMEDOUT)
+			return bad(b, e, e == -ETIMEDOUT ? "the primary went silent" : "the primary's stream ended");
+		if (e < 0)
+			return bad(b, e, why);
+		if (repl_cancelled(r))
+			return bad(b, -ECANCELED, "stopped on the standby");
+		switch (h.type) {
+		case MIG_PAGES:
+			e = b->open.epoch ? stage_run(b, &h) : mig_receiver_take_pages(&b->rx, &h);
+			break;
+		case MIG_ROUND: {
+			struct mig_round rd;
+			e = h.len == sizeof(rd) ? mig_recv_all(b->rx.fd, &rd, sizeof(rd), timeout) : -EPROTO;
+			break;
+		}
+		case MIG_CKPT: {
+			struct mig_ckpt ck;
+			if (h.len != sizeof(ck) || mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout) < 0 || b->open.epoch ||
+			    !ck.epoch)
+				return bad(b, -EPROTO, "malformed replication stream: a checkpoint inside a checkpoint");
+			if (ck.generation < b->generation)
+				return bad(b, -EPROTO, "a primary of an older generation (fenced)");
+			b->generation = ck.generation;
+			b->open = ck;
+			break;
+		}
+		case MIG_STATE:
+			if (!b->open.epoch || b->next_state)
+				return bad(b, -EPROTO, "malformed replication stream: a state outside a checkpoint");
+			if (!(b->next_state = malloc(h.len ? h.len : 1)))
+				return -ENOMEM;
+			b->next_len = h.len;
+			if (mig_recv_all(b->rx.fd, b->next_state, h.len, timeout) < 0)
+				return bad(b, -ECONNRESET, "the primary went away in the middle of a checkpoint");
+			break;
+		case MIG_CEND: {
+			struct mig_ckpt ck;
+			if (h.len != sizeof(ck) || mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout) < 0)
+				return bad(b, -EPROTO, "malformed replication stream: bad checkpoint end");
+			e = commit(b, &ck);
+			break;
+		}
+		case MIG_FAIL:
+			mig_recv_fail(b->rx.fd, &h, why, sizeof(why));
+			snprintf(b->rx.err, b->rx.errlen, "the primary ended replication: %s", why);
+			return -ECANCELED;
+		default:
+			return bad(b, -EPROTO, "malformed replication stream: a message out of turn");
+		}
+		if (e < 0)
+			return e;
+	}
+}
+
+/* The primary is gone: run the last complete checkpoint here. */
+static int take_over(struct standby *b, uint64_t t_detect)
+{
+	struct replication *r = b->r;
+	if (!b->state)
+		return bad(b, -ENODATA, "the primary died before the first checkpoint: nothing to run");
+	int e = snapshot_states_from_buf(b->rx.vm, b->state, b->state_len, &r->so.load, b->rx.err, b->rx.errlen);
+	if (e < 0)
+		return e;
+	if ((e = vm_start(b->rx.vm)) < 0)
+		return bad(b, e, "cannot start the vCPUs");
+	mig_announce(b->rx.vm);
+	REPL_LOCKED(r, {
+		r->st.failover_ms = (double)(now_ns() - t_detect) / 1e6;
+		r->st.generation++; /* fences the old primary */
+	});
+	return 0;
+}
+
+void *repl_standby_main(void *arg)
+{
+	struct replication *r = arg;
+	pthread_setname_np(pthread_self(), "petrel_repl");
+	char err[512] = "";
+	/* The receiver's machine and definition go into r's storage; its migration object is only
+	 * a status holder the receiver code updates. */
+	struct migration *m = calloc(1, sizeof(*m));
+	struct standby b = { .r = r, .rx = { .m = m, .h = &mig_receive_default, .vm = r->vm, .fd = -1, .err = err,
+					     .errlen = sizeof(err) } };
+	int e = m ? 0 : -ENOMEM;
+	if (m) {
+		pthread_mutex_init(&m->lock, NULL);
+		pthread_mutex_init(&b.rx.wlock, NULL);
+		m->cfg = r->cfg;
+		m->ro.load = r->so.load;
+		m->ro.console_out_fd = r->so.console_out_fd;
+		m->cancel_efd = r->cancel_efd;
+	}
+	if (!e)
+		e = b.rx.fd = r->fd = mig_accept(r->lfd, -1, r->cancel_efd, err, sizeof(err));
+	if (e >= 0) {
+		repl_set_state(r, REPL_SYNCING, NULL);
+		e = mig_receiver_handshake(&b.rx);
+	}
+	if (e >= 0)
+		e = follow(&b);
+	uint64_t t_detect = now_ns();
+	bool died = e == -ECONNRESET || e == -ETIMEDOUT;
+	if (died && (e = take_over(&b, t_detect)) == 0) {
+		log_warn("replication: the primary died (%s): the guest runs here from checkpoint %llu", err,
+			 (unsigned long long)r->st.checkpoints);
+		repl_set_state(r, REPL_ACTIVE, err);
+	} else {
+		if (b.rx.built) {
+			vm_request_stop(r->vm, VM_STOP_ERROR, 1, "replication ended");
+			vm_join(r->vm);
+			vm_destroy(r->vm);
+			vm_config_free(r->cfg);
+			vm_config_init(r->cfg);
+		}
+		if (b.rx.fd >= 0 && e != -ECANCELED)
+			mig_send_fail(b.rx.fd, err[0] ? err : strerror(-e));
+		repl_set_state(r, REPL_STOPPED, err[0] ? err : strerror(-e));
+	}
+	free(b.pages);
+	free(b.runs);
+	free(b.state);
+	free(b.next_state);
+	if (m) {
+		pthread_mutex_destroy(&b.rx.wlock);
+		pthread_mutex_destroy(&m->lock);
+		free(m);
+	}
+	return NULL;
+}

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Active-passive replication (PUT /replication) with ring-3 test guests: a primary petrel
+checkpoints its VM to a standby petrel; killed (or silenced), the standby runs the guest on from
+the last checkpoint by itself. The counting guest checks its 8 MiB of memory on every line and
+its console output is held per epoch, so what the outside saw from the primary followed by what
+the standby prints is one count with no gap and no repeat."""
+import os
+import signal
+import time
+
+import pytest
+
+import apilib
+from test_api_migration import GEN, assert_counts_go_on, gens, wait_exit
+
+ARGS = "every=4194304 fill_mib=8 rewrite=1"
+
+
+def boot(petrel, api, args=ARGS):
+    img = str(apilib.guest("counter"))
+    assert api.put("/boot-source", {"kernel_image_path": img, "boot_args": args}).status == 204
+    assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}).status == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+    petrel.expect(r"^gen=2 ok$")
+
+
+def repl(api):
+    return api.get("/replication", check=False).json
+
+
+def wait_repl(api, want, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        st = repl(api)
+        if st.get("state") == want:
+            return st
+        time.sleep(0.02)
+    pytest.fail(f"replication never {want}: {repl(api)}")
+
+
+def wait_checkpoints(api, n, timeout=30):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        st = repl(api)
+        if st.get("checkpoints", 0) >= n:
+            return st
+        time.sleep(0.02)
+    pytest.fail(f"fewer than {n} checkpoints: {repl(api)}")
+
+
+def pair(petrel, api, workdir, interval=50, timeout=500, **primary):
+    boot(petrel, api)
+    d = workdir / "standby"
+    d.mkdir()
+    sb = apilib.Petrel(d)
+    url = f"unix:{workdir / 'repl.sock'}"
+    r = sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": timeout},
+                        check=False)
+    assert r.status == 204, r
+    r = api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": interval,
+                                 "failure_timeout_ms": timeout, **primary}, check=False)
+    assert r.status == 204, r
+    wait_repl(api, "protected")
+    wait_repl(sb.client(), "protected")
+    return sb
+
+
+def test_primary_killed_standby_runs_on_with_no_gap_and_no_repeat(petrel, api, workdir):
+    sb = pair(petrel, api, workdir)
+    try:
+        # A few checkpoints' worth of counting, then the primary dies without warning.
+        st = wait_checkpoints(api, 4)
+        assert st["last_pause_us"] > 0 and st["mean_checkpoint_bytes"] > 0, st
+        petrel.proc.kill()
+        petrel.proc.wait()
+        sapi = sb.client()
+        st = wait_repl(sapi, "active", timeout=10)
+        assert sapi.get("/").json["state"] == "Running"
+        seen = petrel.out.text()
+        last = max(gens(petrel))
+        sb.expect(rf"^gen={last + 2} ok$")
+        assert_counts_go_on(seen, sb.out.text(), GEN)
+        assert "FAIL" not in sb.out.text(), sb.describe()
+        assert st["failover_ms"] >= 0 and st["generation"] == 2, st
+    finally:
+        sb.close()
+
+
+def test_silent_primary_is_taken_over_after_the_timeout(petrel, api, workdir):
+    sb = pair(petrel, api, workdir, timeout=300)
+    try:
+        wait_checkpoints(api, 3)
+        os.kill(petrel.proc.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        sapi = sb.client()
+        wait_repl(sapi, "active", timeout=10)
+        assert time.monotonic() - t0 >= 0.25
+        last = max(gens(petrel))
+        sb.expect(rf"^gen={last + 2} ok$")
+        assert_counts_go_on(petrel.out.text(), sb.out.text(), GEN)
+    finally:
+        os.kill(petrel.proc.pid, signal.SIGKILL)
+        sb.close()
+
+
+def test_standby_killed_primary_runs_on_unprotected(petrel, api, workdir):
+    sb = pair(petrel, api, workdir)
+    sb.proc.kill()
+    sb.close()
+    st = wait_repl(api, "unprotected", timeout=10)
+    assert st["output_held_bytes"] == 0, st
+    before = max(gens(petrel))
+    petrel.expect(rf"^gen={before + 2} ok$")  # its output flows again
+    assert api.get("/").json["state"] == "Running"
+
+
+def test_standby_killed_primary_stops_by_policy(petrel, api, workdir):
+    sb = pair(petrel, api, workdir, on_standby_loss="stop")
+    sb.proc.kill()
+    sb.close()
+    assert wait_exit(petrel, timeout=15) == 1
+    assert "lost the standby" in petrel.err.text()
+
+
+def test_guest_stopping_on_the_primary_is_not_taken_over(petrel, api, workdir):
+    img = str(apilib.guest("counter"))
+    assert api.put("/boot-source", {"kernel_image_path": img, "boot_args": "every=4194304 lines=40"}).status == 204
+    assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}).status == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+    d = workdir / "standby"
+    d.mkdir()
+    sb = apilib.Petrel(d)
+    try:
+        url = f"unix:{workdir / 'repl.sock'}"
+        assert sb.client().put("/replication", {"role": "standby", "listen_url": url}, check=False).status == 204
+        assert api.put("/replication", {"role": "primary", "peer_url": url}, check=False).status == 204
+        assert wait_exit(petrel, timeout=60) == 0  # the guest passes after 40 lines
+        st = wait_repl(sb.client(), "stopped", timeout=10)
+        assert "ended replication" in st["reason"], st
+        assert sb.client().get("/").json["state"] == "Not started"
+    finally:
+        sb.close()
+
+
+def test_requests_checked(petrel, api, workdir):
+    for body, msg in (({}, "role"), ({"role": "primary"}, "peer_url"), ({"role": "standby"}, "listen_url"),
+                      ({"role": "primary", "peer_url": "unix:/x", "on_standby_loss": "panic"}, "on_standby_loss"),
+                      ({"role": "primary", "peer_url": "unix:/x", "checkpoint_interval_ms": 0}, "interval"),
+                      ({"role": "standby", "listen_url": "unix:/x", "bogus": 1}, "bogus")):
+        r = api.put("/replication", body, check=False)
+        assert r.status == 400 and msg in r.fault, (body, r)
+    assert repl(api) == {"role": "none"}
+    r = api.put("/replication", {"role": "primary", "peer_url": "unix:/x"}, check=False)
+    assert r.status == 400 and "running" in r.fault, r
