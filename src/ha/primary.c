@@ -38,6 +38,18 @@ struct primary {
 
 static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
 
+/* Put every output to the outside behind the gate (g), or take it away (NULL): the console and
+ * each network interface's transmit. */
+static void gate_outputs(struct vm *vm, struct outgate *g)
+{
+	__atomic_store_n(&vm->serial.gate, g, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
+		struct vm_virtio *v = &vm->devs.virtio[i];
+		if (v->vdev->device_id == VIRTIO_ID_NET)
+			__atomic_store_n(&((struct virtio_net *)v->dev)->gate, g, __ATOMIC_RELEASE);
+	}
+}
+
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
@@ -132,7 +144,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	if (!e)
 		e = snapshot_state_build(p->vm, "", NULL, false, &w, id, p->s.err, p->s.errlen);
 	if (!e && first) /* output from now on waits for acknowledgements */
-		__atomic_store_n(&p->vm->serial.gate, r->gate, __ATOMIC_RELEASE);
+		gate_outputs(p->vm, r->gate);
 	if (!e)
 		outgate_close_epoch(r->gate);
 	vm_resume(p->vm);
@@ -178,7 +190,7 @@ static void lost(struct primary *p, const char *why, bool had_log)
 {
 	struct replication *r = p->r;
 	if (r->gate) {
-		__atomic_store_n(&p->vm->serial.gate, NULL, __ATOMIC_RELEASE);
+		gate_outputs(p->vm, NULL);
 		outgate_open(r->gate); /* nobody will acknowledge these any more */
 	}
 	if (!had_log)
@@ -232,7 +244,7 @@ void *repl_primary_main(void *arg)
 		if (p.s.fd >= 0)
 			mig_send_fail(p.s.fd, vm_gone ? "the primary's guest stopped" : "replication stopped on the primary");
 		if (r->gate) {
-			__atomic_store_n(&r->vm->serial.gate, NULL, __ATOMIC_RELEASE);
+			gate_outputs(r->vm, NULL);
 			outgate_open(r->gate);
 		}
 		repl_set_state(r, REPL_STOPPED, vm_gone ? "the guest stopped" : "stopped");

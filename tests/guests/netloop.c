@@ -23,7 +23,11 @@
  * next used entry (used_event) and notifies only when the device's avail_event asks for it, so
  * the queues' event-index state must survive the snapshot too.
  *
- * Command line: transport=pci|mmio, mac=MAC (config space must say it), event_idx=0|1.
+ * beacon=N: also, unprompted, send a 'B' frame numbered 0, 1, 2, ... every N idle polls
+ * (replication's output commit: a listener on the tap must see them with no gap or repeat
+ * across a failover), and print "netloop beacon=N" every 256th.
+ *
+ * Command line: transport=pci|mmio, mac=MAC (config space must say it), event_idx=0|1, beacon=N.
  */
 #include "virtio_net_common.h"
 
@@ -52,6 +56,7 @@ static uint8_t mac[6];
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static uint32_t frames, expect, gseq, dups, gaps, others;
 static uint32_t tx_slot, tx_inflight;
+static uint32_t beacon, bseq, idle;
 
 static void on_irq(struct irq_frame *f)
 {
@@ -211,6 +216,12 @@ static long body(long arg)
 		}
 		kick(&rxq, &rx_kicked);
 		tx_reap();
+		if (beacon && ++idle >= beacon) {
+			idle = 0;
+			tx_send('B', bseq, 60);
+			if (++bseq % 256 == 0)
+				printf("netloop beacon=%u\n", bseq);
+		}
 		pause();
 	}
 	return 0;
@@ -220,6 +231,7 @@ void test_main(void)
 {
 	mmio = cmdline_is("transport", "mmio");
 	event_idx = cmdline_int("event_idx", 0) != 0;
+	beacon = (uint32_t)cmdline_int("beacon", 0);
 	bool found = mmio ? vmmio_find(VIRTIO_ID_NET, 0, &dev) : vpci_find(VIRTIO_ID_NET, 0, &dev);
 	check(found, "no virtio-net device on %s", mmio ? "virtio-mmio" : "PCI");
 	lapic_enable();

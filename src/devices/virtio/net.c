@@ -1,5 +1,6 @@
 /* virtio-net over a tap device: see net.h for the design. */
 #include "devices/virtio/net.h"
+#include "ha/outgate.h"
 #include "util/log.h"
 #include "vm/io_thread.h"
 
@@ -287,6 +288,35 @@ static bool net_rx(struct virtio_net *n)
 
 /* ---- transmit ---- */
 
+/* A held frame's time has come (the standby acknowledged its epoch). A full tap drops it, as a
+ * congested link would. */
+static void write_held(void *opaque, const void *frame, size_t len)
+{
+	struct virtio_net *n = opaque;
+	ssize_t r;
+	do
+		r = write(tap_fd(n), frame, len);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		n->stats.tx_errors++;
+}
+
+/* While the VM is replicated its frames wait for their epoch's acknowledgement: copied out of
+ * the chain (which goes back to the guest at once) into the output gate. */
+static bool gated(struct virtio_net *n, const struct virtq_chain *c)
+{
+	struct outgate *g = __atomic_load_n(&n->gate, __ATOMIC_ACQUIRE);
+	if (!g || !n->is_tap)
+		return false;
+	uint8_t frame[VIRTIO_NET_MAX_FRAME];
+	size_t off = 0;
+	for (unsigned i = 0; i < c->n_out; i++) {
+		memcpy(frame + off, c->iov[i].iov_base, c->iov[i].iov_len);
+		off += c->iov[i].iov_len;
+	}
+	return outgate_hold(g, write_held, n, frame, off);
+}
+
 static bool net_tx(struct virtio_net *n)
 {
 	struct virtio_dev *d = &n->vdev;
@@ -306,6 +336,13 @@ static bool net_tx(struct virtio_net *n)
 				continue;
 			}
 			ssize_t r;
+			if (gated(n, c)) {
+				n->stats.tx_frames++; /* out when the standby has this epoch (src/ha) */
+				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
+				virtq_push(vq, c->head, 0);
+				pushed = true;
+				continue;
+			}
 			do
 				r = writev(tap_fd(n), c->iov, (int)c->n_out);
 			while (r < 0 && errno == EINTR);

@@ -75,11 +75,14 @@ struct virtio_net_stats {
 	uint64_t rx_blocked, tx_blocked;   /* times each direction had to wait */
 };
 
+struct outgate;
+
 struct virtio_net {
 	struct virtio_dev vdev;
 	struct net_state st;
 	char iface_id[DEVICES_ID_MAX + 1];
 	struct tap tap;
+	struct outgate *gate;  /* while replicated: transmitted frames held per epoch (ha/outgate.h) */
 	bool is_tap;           /* false: a datagram socket stands in (unit tests) */
 	int epfd;              /* private epoll set holding the tap fd (watched by the I/O thread) */
 	uint32_t tap_events;   /* current interest in epfd */
