@@ -178,18 +178,57 @@ static int follow(struct standby *b)
 	}
 }
 
-/* The primary is gone: run the last complete checkpoint here. */
-static int take_over(struct standby *b, uint64_t t_detect)
+int repl_standby_stream(struct replication *r, int fd, const struct mig_receive_hooks *h, struct repl_standby_run *out,
+			char *err, size_t errlen)
 {
-	struct replication *r = b->r;
-	if (!b->state)
-		return bad(b, -ENODATA, "the primary died before the first checkpoint: nothing to run");
-	int e = snapshot_states_from_buf(b->rx.vm, b->state, b->state_len, &r->so.load, b->rx.err, b->rx.errlen);
+	/* The receiver's machine and definition go into r's storage; its migration object is only
+	 * a status holder the receiver code updates. */
+	memset(out, 0, sizeof(*out));
+	struct migration *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	pthread_mutex_init(&m->lock, NULL);
+	m->cfg = r->cfg;
+	m->ro.load = r->so.load;
+	m->ro.console_out_fd = r->so.console_out_fd;
+	m->cancel_efd = r->cancel_efd;
+	m->fd = -1;
+	struct standby b = { .r = r, .rx = { .m = m, .h = h, .vm = r->vm, .fd = fd, .err = err, .errlen = errlen } };
+	pthread_mutex_init(&b.rx.wlock, NULL);
+	int e = mig_receiver_handshake(&b.rx);
+	if (e >= 0) {
+		if (r->st.state == REPL_WAITING)
+			repl_set_state(r, REPL_SYNCING, NULL);
+		e = follow(&b);
+	}
+	out->built = b.rx.built;
+	out->state = b.state;
+	out->state_len = b.state_len;
+	free(b.pages);
+	free(b.runs);
+	free(b.next_state);
+	pthread_mutex_destroy(&b.rx.wlock);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+	return e;
+}
+
+/* The primary is gone: run the last complete checkpoint here. */
+static int take_over(struct replication *r, const struct repl_standby_run *run, uint64_t t_detect, char *err,
+		     size_t errlen)
+{
+	if (!run->state) {
+		snprintf(err, errlen, "the primary died before the first checkpoint: nothing to run");
+		return -ENODATA;
+	}
+	int e = snapshot_states_from_buf(r->vm, run->state, run->state_len, &r->so.load, err, errlen);
 	if (e < 0)
 		return e;
-	if ((e = vm_start(b->rx.vm)) < 0)
-		return bad(b, e, "cannot start the vCPUs");
-	mig_announce(b->rx.vm);
+	if ((e = vm_start(r->vm)) < 0) {
+		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));
+		return e;
+	}
+	mig_announce(r->vm);
 	REPL_LOCKED(r, {
 		r->st.failover_ms = (double)(now_ns() - t_detect) / 1e6;
 		r->st.generation++; /* fences the old primary */
@@ -202,54 +241,30 @@ void *repl_standby_main(void *arg)
 	struct replication *r = arg;
 	pthread_setname_np(pthread_self(), "petrel_repl");
 	char err[512] = "";
-	/* The receiver's machine and definition go into r's storage; its migration object is only
-	 * a status holder the receiver code updates. */
-	struct migration *m = calloc(1, sizeof(*m));
-	struct standby b = { .r = r, .rx = { .m = m, .h = &mig_receive_default, .vm = r->vm, .fd = -1, .err = err,
-					     .errlen = sizeof(err) } };
-	int e = m ? 0 : -ENOMEM;
-	if (m) {
-		pthread_mutex_init(&m->lock, NULL);
-		pthread_mutex_init(&b.rx.wlock, NULL);
-		m->cfg = r->cfg;
-		m->ro.load = r->so.load;
-		m->ro.console_out_fd = r->so.console_out_fd;
-		m->cancel_efd = r->cancel_efd;
-	}
-	if (!e)
-		e = b.rx.fd = r->fd = mig_accept(r->lfd, -1, r->cancel_efd, err, sizeof(err));
-	if (e >= 0) {
-		repl_set_state(r, REPL_SYNCING, NULL);
-		e = mig_receiver_handshake(&b.rx);
-	}
+	struct repl_standby_run run = { 0 };
+	int e = r->fd = mig_accept(r->lfd, -1, r->cancel_efd, err, sizeof(err));
 	if (e >= 0)
-		e = follow(&b);
+		e = repl_standby_stream(r, r->fd, &mig_receive_default, &run, err, sizeof(err));
 	uint64_t t_detect = now_ns();
 	bool died = e == -ECONNRESET || e == -ETIMEDOUT;
-	if (died && (e = take_over(&b, t_detect)) == 0) {
-		log_warn("replication: the primary died (%s): the guest runs here from checkpoint %llu", err,
+	char why[512];
+	snprintf(why, sizeof(why), "%s", err);
+	if (died && (e = take_over(r, &run, t_detect, err, sizeof(err))) == 0) {
+		log_warn("replication: the primary died (%s): the guest runs here from checkpoint %llu", why,
 			 (unsigned long long)r->st.checkpoints);
-		repl_set_state(r, REPL_ACTIVE, err);
+		repl_set_state(r, REPL_ACTIVE, why);
 	} else {
-		if (b.rx.built) {
+		if (run.built) {
 			vm_request_stop(r->vm, VM_STOP_ERROR, 1, "replication ended");
 			vm_join(r->vm);
 			vm_destroy(r->vm);
 			vm_config_free(r->cfg);
 			vm_config_init(r->cfg);
 		}
-		if (b.rx.fd >= 0 && e != -ECANCELED)
-			mig_send_fail(b.rx.fd, err[0] ? err : strerror(-e));
+		if (r->fd >= 0 && e != -ECANCELED)
+			mig_send_fail(r->fd, err[0] ? err : strerror(-e));
 		repl_set_state(r, REPL_STOPPED, err[0] ? err : strerror(-e));
 	}
-	free(b.pages);
-	free(b.runs);
-	free(b.state);
-	free(b.next_state);
-	if (m) {
-		pthread_mutex_destroy(&b.rx.wlock);
-		pthread_mutex_destroy(&m->lock);
-		free(m);
-	}
+	free(run.state);
 	return NULL;
 }
