@@ -136,7 +136,8 @@ static int follow(struct standby *b)
 			break;
 		case MIG_ROUND: {
 			struct mig_round rd;
-			e = h.len == sizeof(rd) ? mig_recv_all(b->rx.fd, &rd, sizeof(rd), timeout) : -EPROTO;
+			if (h.len != sizeof(rd) || mig_recv_all(b->rx.fd, &rd, sizeof(rd), timeout) < 0)
+				return bad(b, -EPROTO, "malformed replication stream: bad round message");
 			break;
 		}
 		case MIG_CKPT: {
@@ -173,8 +174,11 @@ static int follow(struct standby *b)
 		default:
 			return bad(b, -EPROTO, "malformed replication stream: a message out of turn");
 		}
-		if (e < 0)
+		if (e < 0) {
+			if (!b->rx.err[0])
+				snprintf(b->rx.err, b->rx.errlen, "replication stream: %s", strerror(-e));
 			return e;
+		}
 	}
 }
 
