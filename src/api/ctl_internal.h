@@ -49,13 +49,15 @@ int ctl_check_path_id(const char *field, const char *body_id, const char *path_i
 /* ctl_runtime.c: PATCH /vm on the calling thread (the worker): waits for the vCPUs. */
 int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errlen);
 
-/* ctl_snapshot.c: a snapshot load's or an incoming migration's network_overrides and
- * vsock_override (strict; copies kept until ctl_overrides_free). */
+/* ctl_snapshot.c: a snapshot load's or an incoming migration's network_overrides,
+ * vsock_override and petrel's drive_overrides (strict; copies kept until ctl_overrides_free). */
 #include "snapshot/snapshot.h"
 struct ctl_overrides {
 	char *net_iface[SNAP_MAX_NET_OVERRIDES], *net_dev[SNAP_MAX_NET_OVERRIDES];
 	unsigned nnet;
 	char *vsock_uds;
+	char *drive_id[SNAP_MAX_NET_OVERRIDES], *drive_path[SNAP_MAX_NET_OVERRIDES];  /* petrel's */
+	unsigned ndrive;
 };
 int ctl_overrides_parse(json_t *body, struct ctl_overrides *ov, char *err, size_t errlen);
 /* Point the load options at them (they must outlive o's use). */

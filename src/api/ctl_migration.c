@@ -54,7 +54,8 @@ static void receive_done(void *opaque, struct migration *m, int e)
 
 int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "receiver_url", "timeout_s", "network_overrides", "vsock_override", NULL };
+	static const char *const keys[] = { "receiver_url", "timeout_s", "network_overrides", "vsock_override",
+					    "drive_overrides", NULL };
 	struct mig_receive_opts o = { .console_out_fd = STDOUT_FILENO };
 	int r;
 	if (!json_is_object(b))

@@ -53,7 +53,7 @@ static void on_event(void *opaque, struct replication *r, enum repl_state st)
 static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "role", "listen_url", "failure_timeout_ms", "network_overrides",
-					    "vsock_override", NULL };
+					    "vsock_override", "drive_overrides", NULL };
 	struct repl_standby_opts o = { .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO };
 	int r;
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||

@@ -85,6 +85,10 @@ void ctl_overrides_free(struct ctl_overrides *q)
 		free(q->net_dev[i]);
 	}
 	free(q->vsock_uds);
+	for (unsigned i = 0; i < q->ndrive; i++) {
+		free(q->drive_id[i]);
+		free(q->drive_path[i]);
+	}
 	memset(q, 0, sizeof(*q));
 }
 
@@ -94,6 +98,9 @@ void ctl_overrides_apply(const struct ctl_overrides *q, struct snapshot_load_opt
 	o->nnet = q->nnet;
 	for (unsigned i = 0; i < q->nnet; i++)
 		o->net[i] = (struct snapshot_net_override){ q->net_iface[i], q->net_dev[i] };
+	o->ndrive = q->ndrive;
+	for (unsigned i = 0; i < q->ndrive; i++)
+		o->drive[i] = (struct snapshot_drive_override){ q->drive_id[i], q->drive_path[i] };
 }
 
 int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t errlen)
@@ -116,6 +123,24 @@ int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t er
 				return r;
 		}
 	}
+	json_t *drv = json_object_get(b, "drive_overrides");
+	if (drv && !json_is_null(drv)) {
+		if (!json_is_array(drv) || json_array_size(drv) > SNAP_MAX_NET_OVERRIDES)
+			return json_set_err(err, errlen, "drive_overrides: expected an array of at most %d",
+					    SNAP_MAX_NET_OVERRIDES);
+		static const char *const keys[] = { "drive_id", "path_on_host", NULL };
+		size_t i;
+		json_t *el;
+		json_array_foreach(drv, i, el) {
+			int r;
+			if (!json_is_object(el))
+				return json_set_err(err, errlen, "drive_overrides[%zu]: expected an object", i);
+			if ((r = json_check_keys(el, "drive_overrides[]", keys, err, errlen)) < 0 ||
+			    (r = str(el, "drive_overrides[].", "drive_id", true, &q->drive_id[q->ndrive], err, errlen)) < 0 ||
+			    (r = str(el, "drive_overrides[].", "path_on_host", true, &q->drive_path[q->ndrive++], err, errlen)) < 0)
+				return r;
+		}
+	}
 	json_t *vs = json_object_get(b, "vsock_override");
 	if (vs && !json_is_null(vs)) {
 		static const char *const keys[] = { "uds_path", NULL };
@@ -134,7 +159,7 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 	static const char *const keys[] = { "snapshot_path", "mem_file_path", "mem_backend",
 					    "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
 					    "network_overrides", "vsock_override", "clock_realtime",
-					    "huge_pages", NULL };
+					    "huge_pages", "drive_overrides", NULL };
 	int r;
 	bool diff_old = false;
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||

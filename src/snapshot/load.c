@@ -67,6 +67,21 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 		free(cfg->vsock.uds_path);
 		cfg->vsock.uds_path = p;
 	}
+	for (unsigned i = 0; i < o->ndrive; i++) {
+		unsigned k;
+		for (k = 0; k < cfg->ndrives; k++)
+			if (strcmp(cfg->drives[k].drive_id, o->drive[i].drive_id) == 0)
+				break;
+		if (k == cfg->ndrives) {
+			snprintf(err, errlen, "drive_overrides: the snapshot has no drive '%s'", o->drive[i].drive_id);
+			return -EINVAL;
+		}
+		char *path = strdup(o->drive[i].path_on_host);
+		if (!path)
+			return -ENOMEM;
+		free(cfg->drives[k].path_on_host);
+		cfg->drives[k].path_on_host = path;
+	}
 	cfg->track_dirty_pages = o->track_dirty_pages;
 	return 0;
 }

@@ -26,6 +26,11 @@ struct snapshot_net_override {
 	const char *iface_id, *host_dev_name;
 };
 
+/* petrel's: another image for a drive (a clone's own copy or overlay, a backup's disk moved). */
+struct snapshot_drive_override {
+	const char *drive_id, *path_on_host;
+};
+
 /* Where a restored guest's memory comes from. */
 enum snap_mem_backend {
 	SNAP_MEM_FILE,   /* the memory file mapped privately: pages come from the page cache */
@@ -42,6 +47,8 @@ struct snapshot_load_opts {
 	struct snapshot_net_override net[SNAP_MAX_NET_OVERRIDES];
 	unsigned nnet;
 	const char *vsock_uds_path;   /* NULL: keep the saved one */
+	struct snapshot_drive_override drive[SNAP_MAX_NET_OVERRIDES];
+	unsigned ndrive;
 };
 
 /* Write the snapshot of a paused VM (vm_pause done: vCPUs parked, devices quiesced). Files go

@@ -472,8 +472,6 @@ def test_instance_start_reports_a_bad_kernel(api, workdir):
     ("PUT", "/mmds", {"a": 1}),
     ("PATCH", "/mmds", {"a": 1}),
     ("PUT", "/mmds/config", {"network_interfaces": ["eth0"]}),
-    ("PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_backend": {"backend_type": "Uffd",
-                                                                      "backend_path": "/u"}}),
     ("PUT", "/pmem/p0", {"id": "p0", "path_on_host": "/x"}),
     ("PATCH", "/pmem/p0", {"id": "p0"}),
     ("GET", "/hotplug/memory", None),
