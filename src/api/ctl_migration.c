@@ -153,8 +153,7 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 	json_t *disks = json_object_get(b, "migrate_disks");
 	if (disks && !json_is_null(disks) && !json_is_boolean(disks))
 		return json_set_err(err, errlen, "migrate_disks: expected a boolean");
-	if (json_is_true(disks))
-		return json_set_err(err, errlen, "migrate_disks: copying disks is not supported yet (use shared storage)");
+	o.migrate_disks = json_is_true(disks);
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl) || !ctl->vm)
 		r = json_set_err(err, errlen, "the microVM is not running");

@@ -50,6 +50,7 @@ struct mig_send_opts {
 	enum mig_mode mode;
 	unsigned timeout_s;             /* give up (and keep running here) after this (default 600) */
 	unsigned max_bandwidth_mib_s;   /* pace the stream to this (0: as fast as it goes) */
+	bool migrate_disks;             /* copy the drives too (no shared storage) */
 };
 
 struct mig_receive_opts {

@@ -4,6 +4,7 @@
  * states as strictly as a snapshot file. On any failure the half-built VM is destroyed and the
  * source, told why, keeps its guest. */
 #include "migration/migration_int.h"
+#include "migration/disks.h"
 #include "migration/postcopy.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
@@ -215,6 +216,13 @@ static int stream(struct mig_receiver *r)
 				m->st.iteration = rd.round;
 				m->st.bytes_remaining = rd.dirty_pages * PAGE;
 			});
+			break;
+		}
+		case MIG_DISK: {
+			uint64_t bytes = 0;
+			if ((e = mig_disks_receive(r->vm, r->fd, &h, &bytes, r->err, r->errlen)) < 0)
+				return e;
+			MIG_LOCKED(m, m->st.bytes_sent += bytes);
 			break;
 		}
 		case MIG_POSTCOPY: {

@@ -2,6 +2,7 @@
  * state, and wait for the destination to run the guest. Any failure before that resumes the
  * guest here (if this side paused it) and leaves it as it was. */
 #include "migration/migration_int.h"
+#include "migration/disks.h"
 #include "migration/postcopy.h"
 #include "migration/sender.h"
 #include "migration/throttle.h"
@@ -179,6 +180,15 @@ int mig_sender_open(struct mig_sender *s)
 	return e ? e : mig_sender_expect(s, MIG_READY, NULL, 0, READY_TIMEOUT_MS, "machine built");
 }
 
+/* migrate_disks: the chunks the guest wrote since the last round. */
+static int send_disk_changes(struct mig_sender *s)
+{
+	uint64_t bytes = 0;
+	int e = mig_disks_send_dirty(s->vm, s->fd, &bytes, s->err, s->errlen);
+	MIG_LOCKED(s->m, s->m->st.bytes_sent += bytes);
+	return e;
+}
+
 /* Auto-converge, as QEMU does: two rounds in a row in which the guest dirtied more than half
  * of what was sent, and the vCPUs are held 20% of the time, then 10% more each time. */
 static void converge(struct mig_sender *s, uint64_t dirtied, uint64_t sent)
@@ -253,6 +263,8 @@ int mig_sender_precopy(struct mig_sender *s, uint64_t t0)
 		if ((e = mig_send(s->fd, MIG_ROUND, &rd, sizeof(rd), NULL, 0)) < 0)
 			return mig_sender_peer_reason(s, e, "sending a round");
 		e = mig_sender_send_dirty(s, true);
+		if (!e && m->so.migrate_disks)
+			e = send_disk_changes(s);
 	}
 	return e;
 }
@@ -285,6 +297,8 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 			s->dirty[r][w] |= before[r][w];
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(before[r]);
+	if (!e && m->so.migrate_disks) /* devices quiesced: the disks' last changes */
+		e = send_disk_changes(s);
 	if (!e && !s->postcopy)
 		e = mig_sender_send_dirty(s, false);
 	if (!e && s->postcopy) {
@@ -344,6 +358,11 @@ void *mig_send_main(void *arg)
 		e = mig_sender_open(&s);
 	if (!e && (e = guest_mem_dirty_log_start(&s.vm->mem, &s.vm->kvm)) < 0)
 		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
+	if (!e && m->so.migrate_disks) {
+		uint64_t bytes = 0;
+		e = mig_disks_start(s.vm, s.fd, &bytes, err, sizeof(err));
+		MIG_LOCKED(m, m->st.bytes_sent += bytes);
+	}
 	if (!e && (e = mig_sender_precopy(&s, t0)) > 0)
 		e = 0;
 	throttle_stop(s.throttle); /* the switch pauses the guest anyway; a failure resumes it whole */
@@ -367,6 +386,8 @@ void *mig_send_main(void *arg)
 		free(s.vm->snap_parent);
 		s.vm->snap_parent = NULL;
 	}
+	if (m->so.migrate_disks)
+		mig_disks_stop(s.vm);
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(s.dirty[r]);
 	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);

@@ -34,6 +34,8 @@ enum mig_type {
 	MIG_CKPT = MIG_FOURCC('C', 'K', 'P', 'T'),  /* primary: a checkpoint begins (struct mig_ckpt) */
 	MIG_CEND = MIG_FOURCC('C', 'E', 'N', 'D'),  /* primary: it is complete (struct mig_ckpt) */
 	MIG_CACK = MIG_FOURCC('C', 'A', 'C', 'K'),  /* standby: it has it (struct mig_ckpt) */
+	/* migrate_disks: a drive's size, then its data (struct mig_disk + data) */
+	MIG_DISK = MIG_FOURCC('D', 'I', 'S', 'K'),
 };
 
 #define MIG_MAGIC "PETRELMG"
@@ -74,6 +76,16 @@ struct mig_ckpt {
 	uint64_t epoch;
 	uint64_t generation;
 };
+
+#define MIG_DISK_SIZE 1u   /* no data: the drive has `offset` bytes (the receiver truncates to it) */
+struct mig_disk {
+	uint32_t drive;     /* index among the VM's virtio-blk devices, in device order */
+	uint32_t flags;
+	uint64_t offset;
+	uint64_t len;       /* data bytes that follow (at most MIG_MAX_DISK_RUN) */
+	uint64_t dev, ino;  /* MIG_DISK_SIZE: the source's image (the receiver refuses to write it) */
+};
+#define MIG_MAX_DISK_RUN (1u << 20)
 
 struct mig_go {
 	uint64_t since_first_run_ns;  /* destination: first KVM_RUN -> this message */

@@ -266,3 +266,41 @@ def test_source_killed_mid_stream_leaves_nothing_on_the_destination(petrel, api,
         boot(dst, dapi)
     finally:
         dst.close()
+
+
+def test_migrate_disks_without_shared_storage(petrel, api, workdir):
+    """migrate_disks: the disk goes with the VM. blkloop keeps 32 writes in flight and (keep=1)
+    checks on each round what it wrote the round before, so a chunk written during the copy and
+    not sent again fails it on the destination, which runs on an image of its own
+    (drive_overrides)."""
+    disk, copy = workdir / "src.img", workdir / "dst.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    copy.write_bytes(b"")
+    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
+                                    "boot_args": "keep=1"}).status == 204
+    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False,
+                                    "is_read_only": False}).status == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+    petrel.expect(r"^blkloop round=5 ok$")
+    dst = destination(workdir)
+    try:
+        dapi = dst.client()
+        url = f"unix:{workdir / 'mig.sock'}"
+        # Without an image of its own the destination would write into the source's disk.
+        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
+        assert api.put("/migration/send", {"destination_url": url, "migrate_disks": True}, check=False).status == 204
+        st = wait_state(dapi, "failed")
+        assert "source's own file" in st["reason"], st
+        assert wait_state(api, "failed")["role"] == "source"
+        assert dapi.put("/migration/receive", {"receiver_url": url, "drive_overrides": [
+            {"drive_id": "disk", "path_on_host": str(copy)}]}, check=False).status == 204
+        assert api.put("/migration/send", {"destination_url": url, "migrate_disks": True}, check=False).status == 204
+        wait_state(dapi, "completed")
+        assert wait_exit(petrel) == 0, petrel.describe()
+        rounds = [int(n) for n in petrel.lines(r"^blkloop round=(\d+) ok$")]
+        dst.expect(rf"^blkloop round={max(rounds) + 10} ok$")
+        assert_counts_go_on(petrel.out.text(), dst.out.text(), r"^blkloop round=(\d+) ok$")
+        assert "FAIL" not in dst.out.text(), dst.describe()
+        assert copy.stat().st_size == 1 << 20
+    finally:
+        dst.close()

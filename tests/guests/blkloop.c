@@ -7,7 +7,10 @@
  * rounds (default: until the VM is stopped). A snapshot taken while requests
  * are in flight must restore with their completions in the used ring, and the
  * data the device wrote must be what comes back.
- * Command line: rounds=N, transport=pci|mmio.
+ * keep=1: each round writes to its own eighth of the first 1 MiB (round r to slot r % 8) and
+ * first reads back the previous round's slot: data must survive whatever happened between
+ * two rounds (a live migration copying the disk: a chunk not sent again fails the guest).
+ * Command line: rounds=N, transport=pci|mmio, keep=1.
  */
 #include "virtio_common.h"
 
@@ -22,7 +25,7 @@ static struct vq_mem ring;
 static uint8_t buf[BATCH][4096] __attribute__((aligned(4096)));
 static struct blk_hdr hdrs[BATCH];
 static uint8_t status[BATCH];
-static bool mmio;
+static bool mmio, keep;
 
 static void on_irq(struct irq_frame *f)
 {
@@ -35,8 +38,9 @@ static uint8_t pat(uint64_t round, unsigned i, unsigned b) { return (uint8_t)(ro
 
 static void batch(uint32_t type, uint64_t round)
 {
+	uint64_t base = keep ? (round % 8) * BATCH * 8 : 0; /* sectors */
 	for (unsigned i = 0; i < BATCH; i++) {
-		hdrs[i] = (struct blk_hdr){ type, 0, 8ull * i };
+		hdrs[i] = (struct blk_hdr){ type, 0, base + 8ull * i };
 		status[i] = 0xff;
 		struct vbuf b[] = { { &hdrs[i], 16, false }, { buf[i], 4096, type == BLK_T_IN }, { &status[i], 1, true } };
 		vq_add(&vq, b, 3);
@@ -59,6 +63,14 @@ static long body(long rounds)
 	}
 	vdev_driver_ok(&dev);
 	for (uint64_t r = 1; rounds <= 0 || r <= (uint64_t)rounds; r++) {
+		if (keep && r > 1) {
+			memset(buf, 0, sizeof(buf));
+			batch(BLK_T_IN, r - 1);
+			for (unsigned i = 0; i < BATCH; i++)
+				for (unsigned b = 0; b < 4096; b++)
+					check(buf[i][b] == pat(r - 1, i, b), "round %lu: round %lu's block %u lost its data",
+					      (unsigned long)r, (unsigned long)(r - 1), i);
+		}
 		for (unsigned i = 0; i < BATCH; i++)
 			for (unsigned b = 0; b < 4096; b++)
 				buf[i][b] = pat(r, i, b);
@@ -77,6 +89,7 @@ static long body(long rounds)
 void test_main(void)
 {
 	mmio = cmdline_is("transport", "mmio");
+	keep = cmdline_int("keep", 0) != 0;
 	bool found = mmio ? vmmio_find(VIRTIO_ID_BLOCK, 0, &dev) : vpci_find(VIRTIO_ID_BLOCK, 0, &dev);
 	check(found, "no virtio-blk device on %s", mmio ? "virtio-mmio" : "PCI");
 	lapic_enable();

@@ -2,6 +2,7 @@
  * present, data a multiple of 512 bytes, sectors inside the disk, no writes to a read-only
  * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
 #include "devices/virtio/blk.h"
+#include "block/dirty.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
@@ -124,6 +125,7 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 	for (uint64_t i = 0; i < bytes / 16; i++) {
 		uint64_t sector = get_le(seg + 16 * i, 8);
 		uint32_t n = (uint32_t)get_le(seg + 16 * i + 8, 4), flags = (uint32_t)get_le(seg + 16 * i + 12, 4);
+		blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), sector * SECTOR, (uint64_t)n * SECTOR);
 		int r = type == VIRTIO_BLK_T_DISCARD
 				? raw_discard(&b->file, sector * SECTOR, (uint64_t)n * SECTOR)
 				: raw_write_zeroes(&b->file, sector * SECTOR, (uint64_t)n * SECTOR,
@@ -188,6 +190,9 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 			      : sub_iov(c->iov + c->n_out, c->n_in, 0, len, r->data);
 		r->expect = len;
 		r->used_len = wr ? 0 : (uint32_t)len;
+		r->off = sector * SECTOR;
+		if (wr)
+			blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), r->off, len);
 		if (wr)
 			b->writes++;
 		else
@@ -289,6 +294,8 @@ static void complete_one(void *ctx, void *tag, int64_t res)
 			 res < 0 ? strerror((int)-res) : "short transfer");
 		status = VIRTIO_BLK_S_IOERR;
 	}
+	if (r->type == VIRTIO_BLK_T_OUT) /* again: a copy may have read the chunk meanwhile */
+		blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), r->off, r->expect);
 	finish(b, r, status, r->used_len);
 }
 
@@ -335,6 +342,8 @@ static void blk_destroy(struct virtio_dev *d)
 	raw_close(&b->file);
 	free(b->reqs);
 	b->reqs = NULL;
+	blk_dirty_free(b->dirty);
+	b->dirty = NULL;
 }
 
 static const struct virtio_dev_ops blk_ops = {

@@ -48,10 +48,13 @@ struct blk_req {
 	uint8_t *status;              /* host pointer to the status byte */
 	uint32_t used_len;            /* bytes written into the chain on success */
 	uint64_t expect;              /* bytes the I/O must transfer */
+	uint64_t off;                 /* a write's byte offset (dirty tracking marks it again when done) */
 	unsigned ndata;
 	struct iovec data[VIRTQ_MAX_CHAIN];
 	struct blk_req *next_free;
 };
+
+struct blk_dirty;
 
 struct virtio_blk {
 	struct virtio_dev vdev;
@@ -64,6 +67,7 @@ struct virtio_blk {
 	uint64_t poll_ns;             /* busy-poll the queue this long before sleeping */
 	struct virtq_chain chain;     /* scratch for popping */
 	uint64_t reads, writes, flushes, errors;
+	struct blk_dirty *dirty;      /* chunks written (live migration, replication); NULL: never tracked */
 };
 
 /* Open the image and set up the device (no transport yet). */

@@ -1,0 +1,183 @@
+/* migrate_disks: the disks go with the VM, so the hosts need no shared storage. The source
+ * marks what the guest writes (block/dirty.h) from the start, sends each drive's size and its
+ * data extents while the guest runs, then the chunks written meanwhile with each pre-copy
+ * round and, with the guest paused, the last ones. The destination writes them into its own
+ * images (drive_overrides names them; they must not be the source's files). */
+#include "migration/disks.h"
+#include "block/dirty.h"
+#include "migration/wire.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The VM's virtio-blk devices in device order: drive index i is the i-th of them. */
+static struct virtio_blk *drive(struct vm *vm, uint32_t i)
+{
+	for (unsigned k = 0; k < vm->devs.nvirtio; k++) {
+		struct vm_virtio *v = &vm->devs.virtio[k];
+		if (v->vdev->device_id == VIRTIO_ID_BLOCK && i-- == 0)
+			return v->dev;
+	}
+	return NULL;
+}
+
+static uint8_t *chunk_buffer(void)
+{
+	void *p = NULL;
+	return posix_memalign(&p, 4096, MIG_MAX_DISK_RUN) == 0 ? p : NULL; /* O_DIRECT files too */
+}
+
+static int send_range(int fd, struct virtio_blk *b, uint32_t idx, uint64_t off, uint64_t len, uint8_t *buf,
+		      uint64_t *sent)
+{
+	while (len) {
+		uint64_t n = len < MIG_MAX_DISK_RUN ? len : MIG_MAX_DISK_RUN;
+		struct iovec iov = { buf, n };
+		int64_t got = raw_sync(&b->file, RAW_READ, off, &iov, 1);
+		if (got != (int64_t)n)
+			return got < 0 ? (int)got : -EIO;
+		struct mig_disk d = { .drive = idx, .offset = off, .len = n };
+		int e = mig_send(fd, MIG_DISK, &d, sizeof(d), buf, n);
+		if (e < 0)
+			return e;
+		*sent += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int mig_disks_start(struct vm *vm, int fd, uint64_t *sent, char *err, size_t errlen)
+{
+	uint8_t *buf = chunk_buffer();
+	int e = buf ? 0 : -ENOMEM;
+	struct virtio_blk *b;
+	for (uint32_t i = 0; !e && (b = drive(vm, i)); i++) {
+		uint64_t size = b->st.capacity * 512;
+		if (!b->dirty && !(b->dirty = blk_dirty_new(size))) {
+			e = -ENOMEM;
+			break;
+		}
+		blk_dirty_enable(b->dirty, true); /* from now on: what the guest writes comes round again */
+		struct stat st;
+		struct mig_disk d = { .drive = i, .flags = MIG_DISK_SIZE, .offset = size };
+		if (fstat(b->file.fd, &st) == 0) {
+			d.dev = (uint64_t)st.st_dev;
+			d.ino = (uint64_t)st.st_ino;
+		}
+		if ((e = mig_send(fd, MIG_DISK, &d, sizeof(d), NULL, 0)) < 0)
+			break;
+		/* The data extents only: holes stay holes (zero) over there. */
+		for (off_t pos = 0; !e && (uint64_t)pos < size;) {
+			off_t data = lseek(b->file.fd, pos, SEEK_DATA);
+			if (data < 0 || (uint64_t)data >= size)
+				break;
+			off_t hole = lseek(b->file.fd, data, SEEK_HOLE);
+			if (hole < 0 || (uint64_t)hole > size)
+				hole = (off_t)size;
+			e = send_range(fd, b, i, (uint64_t)data, (uint64_t)(hole - data), buf, sent);
+			pos = hole;
+		}
+	}
+	free(buf);
+	if (e)
+		snprintf(err, errlen, "copying the disks: %s", strerror(-e));
+	return e;
+}
+
+int mig_disks_send_dirty(struct vm *vm, int fd, uint64_t *sent, char *err, size_t errlen)
+{
+	uint8_t *buf = chunk_buffer();
+	int e = buf ? 0 : -ENOMEM;
+	struct virtio_blk *b;
+	for (uint32_t i = 0; !e && (b = drive(vm, i)); i++) {
+		if (!b->dirty)
+			continue;
+		uint64_t *bits = calloc((b->dirty->nchunks + 63) / 64 + 1, 8), size = b->st.capacity * 512;
+		if (!bits) {
+			e = -ENOMEM;
+			break;
+		}
+		blk_dirty_take(b->dirty, bits);
+		for (uint64_t c = 0; !e && c < b->dirty->nchunks; c++) {
+			if (!(bits[c / 64] >> (c % 64) & 1))
+				continue;
+			uint64_t off = c * BLK_DIRTY_CHUNK, len = BLK_DIRTY_CHUNK;
+			if (off + len > size)
+				len = size - off;
+			e = send_range(fd, b, i, off, len, buf, sent);
+		}
+		free(bits);
+	}
+	free(buf);
+	if (e)
+		snprintf(err, errlen, "copying the disks' changes: %s", strerror(-e));
+	return e;
+}
+
+void mig_disks_stop(struct vm *vm)
+{
+	struct virtio_blk *b;
+	for (uint32_t i = 0; (b = drive(vm, i)); i++)
+		if (b->dirty)
+			blk_dirty_enable(b->dirty, false);
+}
+
+int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint64_t *received, char *err, size_t errlen)
+{
+	struct mig_disk d;
+	if (h->len < sizeof(d) || mig_recv_all(fd, &d, sizeof(d), 60000) < 0) {
+		snprintf(err, errlen, "malformed migration stream: short disk message");
+		return -EPROTO;
+	}
+	struct virtio_blk *b = drive(vm, d.drive);
+	bool size_only = d.flags & MIG_DISK_SIZE;
+	if (!b || (d.flags & ~MIG_DISK_SIZE) || h->len != sizeof(d) + (size_only ? 0 : d.len) ||
+	    (size_only && d.len) || d.len > MIG_MAX_DISK_RUN || (!size_only && d.offset + d.len < d.offset)) {
+		snprintf(err, errlen, "malformed migration stream: disk message for drive %u", d.drive);
+		return -EPROTO;
+	}
+	if (b->st.read_only) {
+		snprintf(err, errlen, "%s: a read-only drive cannot take the source's disk", b->vdev.name);
+		return -EROFS;
+	}
+	struct stat st;
+	if (size_only && fstat(b->file.fd, &st) == 0 && (uint64_t)st.st_dev == d.dev && (uint64_t)st.st_ino == d.ino) {
+		snprintf(err, errlen, "%s: the destination's image is the source's own file: give the destination "
+			 "an image of its own (drive_overrides)", b->vdev.name);
+		return -EINVAL;
+	}
+	if (size_only) {
+		/* Start from an empty image of the source's size: its holes are zero here too. */
+		if (ftruncate(b->file.fd, 0) < 0 || ftruncate(b->file.fd, (off_t)d.offset) < 0) {
+			snprintf(err, errlen, "%s: cannot size the image: %s", b->vdev.name, strerror(errno));
+			return -errno;
+		}
+		b->file.size = d.offset;
+		b->st.capacity = d.offset / 512; /* the guest sees the source's size (the state says so too) */
+		return 0;
+	}
+	if (d.offset + d.len > b->file.size) {
+		snprintf(err, errlen, "malformed migration stream: disk data past the drive's end");
+		return -EPROTO;
+	}
+	uint8_t *buf = chunk_buffer();
+	if (!buf)
+		return -ENOMEM;
+	int e = mig_recv_all(fd, buf, d.len, 60000);
+	struct iovec iov = { buf, d.len };
+	if (!e && raw_sync(&b->file, RAW_WRITE, d.offset, &iov, 1) != (int64_t)d.len) {
+		snprintf(err, errlen, "%s: cannot write the image", b->vdev.name);
+		e = -EIO;
+	}
+	free(buf);
+	if (!e)
+		*received += d.len;
+	return e;
+}
