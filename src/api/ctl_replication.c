@@ -103,8 +103,9 @@ static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
 static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "role", "peer_url", "checkpoint_interval_ms", "failure_timeout_ms",
-					    "on_standby_loss", NULL };
-	struct repl_primary_opts o = { .interval_ms = 50, .failure_timeout_ms = 1000, .on_loss = REPL_LOSS_CONTINUE };
+					    "on_standby_loss", "mirror_disks", NULL };
+	struct repl_primary_opts o = { .interval_ms = 50, .failure_timeout_ms = 1000, .on_loss = REPL_LOSS_CONTINUE,
+				       .mirror_disks = true };
 	int r;
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
 	    (r = uint_field(b, "checkpoint_interval_ms", 1, 60000, &o.interval_ms, err, errlen)) < 0 ||
@@ -112,6 +113,11 @@ static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 		return r;
 	if (!(o.peer_url = url_of(b, "peer_url", err, errlen)))
 		return -EINVAL;
+	json_t *mirror = json_object_get(b, "mirror_disks");
+	if (mirror && !json_is_null(mirror) && !json_is_boolean(mirror))
+		return json_set_err(err, errlen, "mirror_disks: expected a boolean");
+	if (mirror && json_is_boolean(mirror))
+		o.mirror_disks = json_is_true(mirror);
 	json_t *loss = json_object_get(b, "on_standby_loss");
 	if (loss && !json_is_null(loss)) {
 		const char *s = json_string_value(loss);

@@ -3,6 +3,7 @@
  * buffer, resume, send, and release the epoch's held output when the standby acknowledges. */
 #include "ha/ha_int.h"
 #include "ha/outgate.h"
+#include "migration/disks.h"
 #include "migration/sender.h"
 #include "migration/wire.h"
 #include "snapshot/format.h"
@@ -33,6 +34,7 @@ struct primary {
 	size_t stage_cap;
 	struct run *runs;
 	size_t nruns, runs_cap;
+	struct disk_stage disks;  /* the checkpoint's disk writes (mirror_disks) */
 	uint64_t pause_sum_ns;
 };
 
@@ -105,6 +107,8 @@ static int send_checkpoint(struct primary *p, const struct mig_ckpt *ck, const s
 		*bytes += mp.npages * PAGE;
 	}
 	if (!e)
+		e = mig_disks_send_stage(fd, &p->disks, bytes);
+	if (!e)
 		e = mig_send(fd, MIG_STATE, w->buf, w->len, NULL, 0);
 	if (!e)
 		e = mig_send(fd, MIG_CEND, ck, sizeof(*ck), NULL, 0);
@@ -141,6 +145,8 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	uint8_t id[16];
 	if (!e)
 		e = stage_pages(p);
+	if (!e && r->po.mirror_disks) /* devices quiesced: every write of the epoch is done */
+		e = mig_disks_stage(p->vm, &p->disks);
 	if (!e)
 		e = snapshot_state_build(p->vm, "", NULL, false, &w, id, p->s.err, p->s.errlen);
 	if (!e && first) /* output from now on waits for acknowledgements */
@@ -208,7 +214,8 @@ void *repl_primary_main(void *arg)
 	struct replication *r = arg;
 	pthread_setname_np(pthread_self(), "petrel_repl");
 	char err[512] = "";
-	struct mig_send_opts so = { .url = r->po.peer_url, .downtime_ms = 50, .mode = MIG_MODE_PRECOPY, .timeout_s = 600 };
+	struct mig_send_opts so = { .url = r->po.peer_url, .downtime_ms = 50, .mode = MIG_MODE_PRECOPY, .timeout_s = 600,
+				    .migrate_disks = r->po.mirror_disks };
 	struct migration *m = mig_new_source(r->vm, &so, NULL, NULL);
 	struct primary p = { .r = r, .vm = r->vm, .s = { .m = m, .vm = r->vm, .fd = -1, .err = err, .errlen = sizeof(err) } };
 	bool had_log = r->vm->mem.dirty_log;
@@ -221,6 +228,9 @@ void *repl_primary_main(void *arg)
 		e = mig_sender_open(&p.s);
 	if (!e && (e = guest_mem_dirty_log_start(&r->vm->mem, &r->vm->kvm)) < 0)
 		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
+	uint64_t disk_bytes = 0;
+	if (!e && r->po.mirror_disks)
+		e = mig_disks_start(r->vm, p.s.fd, &disk_bytes, err, sizeof(err));
 	if (!e && (e = mig_sender_precopy(&p.s, t0)) > 0)
 		e = 0;
 	r->fd = p.s.fd;
@@ -253,6 +263,9 @@ void *repl_primary_main(void *arg)
 			mig_send_fail(p.s.fd, err[0] ? err : strerror(-e));
 		lost(&p, err[0] ? err : strerror(-e), had_log);
 	}
+	if (r->po.mirror_disks)
+		mig_disks_stop(r->vm);
+	mig_disks_stage_free(&p.disks);
 	for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
 		free(p.s.dirty[i]);
 	free(p.stage);

@@ -47,6 +47,8 @@ struct repl_primary_opts {
 	unsigned interval_ms;          /* checkpoint interval (default 50) */
 	unsigned failure_timeout_ms;   /* no acknowledgement this long: the standby is lost (default 1000) */
 	enum repl_on_loss on_loss;     /* then: run on unprotected (default), or stop the guest */
+	bool mirror_disks;             /* copy the drives to the standby's own images and send each
+					* checkpoint's disk writes with it (default); off: shared storage */
 };
 
 struct repl_standby_opts {

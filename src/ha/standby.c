@@ -6,6 +6,7 @@
  * here. A FAIL from the primary (its guest stopped, replication ended) ends it without that.
  * Everything on the wire is checked as a migration stream is (src/migration/receive.c). */
 #include "ha/ha_int.h"
+#include "migration/disks.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
 #include "migration/wire.h"
@@ -38,6 +39,7 @@ struct standby {
 	size_t nruns, runs_cap;
 	uint8_t *state, *next_state; /* the last complete checkpoint's states; the open one's */
 	size_t state_len, next_len;
+	struct disk_stage disks;   /* the open checkpoint's disk writes */
 	struct mig_ckpt open;      /* the checkpoint being received (epoch 0: none) */
 	uint64_t generation;
 };
@@ -94,6 +96,10 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 		return bad(b, -EPROTO, "malformed replication stream: a checkpoint ends that did not begin, or has no state");
 	for (size_t i = 0; i < b->nruns; i++)
 		memcpy(b->runs[i].dst, b->pages + b->runs[i].off, (size_t)b->runs[i].npages * PAGE);
+	int e = mig_disks_apply(b->rx.vm, &b->disks, b->rx.err, b->rx.errlen);
+	mig_disks_stage_reset(&b->disks);
+	if (e < 0)
+		return e;
 	free(b->state);
 	b->state = b->next_state;
 	b->state_len = b->next_len;
@@ -134,6 +140,12 @@ static int follow(struct standby *b)
 		case MIG_PAGES:
 			e = b->open.epoch ? stage_run(b, &h) : mig_receiver_take_pages(&b->rx, &h);
 			break;
+		case MIG_DISK: {
+			uint64_t bytes = 0;
+			e = b->open.epoch ? mig_disks_receive_staged(b->rx.vm, b->rx.fd, &h, &b->disks, b->rx.err, b->rx.errlen)
+					  : mig_disks_receive(b->rx.vm, b->rx.fd, &h, &bytes, b->rx.err, b->rx.errlen);
+			break;
+		}
 		case MIG_ROUND: {
 			struct mig_round rd;
 			if (h.len != sizeof(rd) || mig_recv_all(b->rx.fd, &rd, sizeof(rd), timeout) < 0)
@@ -211,6 +223,7 @@ int repl_standby_stream(struct replication *r, int fd, const struct mig_receive_
 	free(b.pages);
 	free(b.runs);
 	free(b.next_state);
+	mig_disks_stage_free(&b.disks);
 	pthread_mutex_destroy(&b.rx.wlock);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

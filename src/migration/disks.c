@@ -93,29 +93,11 @@ int mig_disks_start(struct vm *vm, int fd, uint64_t *sent, char *err, size_t err
 
 int mig_disks_send_dirty(struct vm *vm, int fd, uint64_t *sent, char *err, size_t errlen)
 {
-	uint8_t *buf = chunk_buffer();
-	int e = buf ? 0 : -ENOMEM;
-	struct virtio_blk *b;
-	for (uint32_t i = 0; !e && (b = drive(vm, i)); i++) {
-		if (!b->dirty)
-			continue;
-		uint64_t *bits = calloc((b->dirty->nchunks + 63) / 64 + 1, 8), size = b->st.capacity * 512;
-		if (!bits) {
-			e = -ENOMEM;
-			break;
-		}
-		blk_dirty_take(b->dirty, bits);
-		for (uint64_t c = 0; !e && c < b->dirty->nchunks; c++) {
-			if (!(bits[c / 64] >> (c % 64) & 1))
-				continue;
-			uint64_t off = c * BLK_DIRTY_CHUNK, len = BLK_DIRTY_CHUNK;
-			if (off + len > size)
-				len = size - off;
-			e = send_range(fd, b, i, off, len, buf, sent);
-		}
-		free(bits);
-	}
-	free(buf);
+	struct disk_stage st = { 0 };
+	int e = mig_disks_stage(vm, &st);
+	if (!e)
+		e = mig_disks_send_stage(fd, &st, sent);
+	mig_disks_stage_free(&st);
 	if (e)
 		snprintf(err, errlen, "copying the disks' changes: %s", strerror(-e));
 	return e;
@@ -129,6 +111,56 @@ void mig_disks_stop(struct vm *vm)
 			blk_dirty_enable(b->dirty, false);
 }
 
+/* A MIG_DISK message's header: checked against the drives; the drive, or NULL with why. */
+static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, const struct mig_disk *d, char *err,
+				    size_t errlen)
+{
+	struct virtio_blk *b = drive(vm, d->drive);
+	bool size_only = d->flags & MIG_DISK_SIZE;
+	if (!b || (d->flags & ~MIG_DISK_SIZE) || h->len != sizeof(*d) + (size_only ? 0 : d->len) ||
+	    (size_only && d->len) || d->len > MIG_MAX_DISK_RUN || (!size_only && d->offset + d->len < d->offset)) {
+		snprintf(err, errlen, "malformed migration stream: disk message for drive %u", d->drive);
+		return NULL;
+	}
+	if (b->st.read_only) {
+		snprintf(err, errlen, "%s: a read-only drive cannot take the source's disk", b->vdev.name);
+		return NULL;
+	}
+	if (!size_only && d->offset + d->len > b->file.size) {
+		snprintf(err, errlen, "malformed migration stream: disk data past the drive's end");
+		return NULL;
+	}
+	return b;
+}
+
+static int resize(struct virtio_blk *b, const struct mig_disk *d, char *err, size_t errlen)
+{
+	struct stat st;
+	if (fstat(b->file.fd, &st) == 0 && (uint64_t)st.st_dev == d->dev && (uint64_t)st.st_ino == d->ino) {
+		snprintf(err, errlen, "%s: the destination's image is the source's own file: give the destination "
+			 "an image of its own (drive_overrides)", b->vdev.name);
+		return -EINVAL;
+	}
+	/* Start from an empty image of the source's size: its holes are zero here too. */
+	if (ftruncate(b->file.fd, 0) < 0 || ftruncate(b->file.fd, (off_t)d->offset) < 0) {
+		snprintf(err, errlen, "%s: cannot size the image: %s", b->vdev.name, strerror(errno));
+		return -errno;
+	}
+	b->file.size = d->offset;
+	b->st.capacity = d->offset / 512; /* the guest sees the source's size (the state says so too) */
+	return 0;
+}
+
+static int write_at(struct virtio_blk *b, uint64_t off, uint8_t *data, uint64_t len, char *err, size_t errlen)
+{
+	struct iovec iov = { data, len };
+	if (raw_sync(&b->file, RAW_WRITE, off, &iov, 1) != (int64_t)len) {
+		snprintf(err, errlen, "%s: cannot write the image", b->vdev.name);
+		return -EIO;
+	}
+	return 0;
+}
+
 int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint64_t *received, char *err, size_t errlen)
 {
 	struct mig_disk d;
@@ -136,48 +168,134 @@ int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint64_t *
 		snprintf(err, errlen, "malformed migration stream: short disk message");
 		return -EPROTO;
 	}
-	struct virtio_blk *b = drive(vm, d.drive);
-	bool size_only = d.flags & MIG_DISK_SIZE;
-	if (!b || (d.flags & ~MIG_DISK_SIZE) || h->len != sizeof(d) + (size_only ? 0 : d.len) ||
-	    (size_only && d.len) || d.len > MIG_MAX_DISK_RUN || (!size_only && d.offset + d.len < d.offset)) {
-		snprintf(err, errlen, "malformed migration stream: disk message for drive %u", d.drive);
+	struct virtio_blk *b = check_msg(vm, h, &d, err, errlen);
+	if (!b)
 		return -EPROTO;
-	}
-	if (b->st.read_only) {
-		snprintf(err, errlen, "%s: a read-only drive cannot take the source's disk", b->vdev.name);
-		return -EROFS;
-	}
-	struct stat st;
-	if (size_only && fstat(b->file.fd, &st) == 0 && (uint64_t)st.st_dev == d.dev && (uint64_t)st.st_ino == d.ino) {
-		snprintf(err, errlen, "%s: the destination's image is the source's own file: give the destination "
-			 "an image of its own (drive_overrides)", b->vdev.name);
-		return -EINVAL;
-	}
-	if (size_only) {
-		/* Start from an empty image of the source's size: its holes are zero here too. */
-		if (ftruncate(b->file.fd, 0) < 0 || ftruncate(b->file.fd, (off_t)d.offset) < 0) {
-			snprintf(err, errlen, "%s: cannot size the image: %s", b->vdev.name, strerror(errno));
-			return -errno;
-		}
-		b->file.size = d.offset;
-		b->st.capacity = d.offset / 512; /* the guest sees the source's size (the state says so too) */
-		return 0;
-	}
-	if (d.offset + d.len > b->file.size) {
-		snprintf(err, errlen, "malformed migration stream: disk data past the drive's end");
-		return -EPROTO;
-	}
+	if (d.flags & MIG_DISK_SIZE)
+		return resize(b, &d, err, errlen);
 	uint8_t *buf = chunk_buffer();
 	if (!buf)
 		return -ENOMEM;
 	int e = mig_recv_all(fd, buf, d.len, 60000);
-	struct iovec iov = { buf, d.len };
-	if (!e && raw_sync(&b->file, RAW_WRITE, d.offset, &iov, 1) != (int64_t)d.len) {
-		snprintf(err, errlen, "%s: cannot write the image", b->vdev.name);
-		e = -EIO;
-	}
+	if (!e)
+		e = write_at(b, d.offset, buf, d.len, err, errlen);
 	free(buf);
 	if (!e)
 		*received += d.len;
 	return e;
+}
+
+/* ---- replication: a checkpoint's disk changes, staged on both sides ---- */
+
+static int stage_add(struct disk_stage *s, uint32_t drive_idx, uint64_t off, uint64_t len)
+{
+	if (s->n == s->ncap) {
+		size_t cap = s->ncap ? s->ncap * 2 : 64;
+		struct disk_chunk *c = realloc(s->c, cap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		s->c = c;
+		s->ncap = cap;
+	}
+	if (s->len + len > s->cap) {
+		size_t cap = s->cap ? s->cap : MIG_MAX_DISK_RUN;
+		while (cap < s->len + len)
+			cap *= 2;
+		void *p = NULL;
+		if (posix_memalign(&p, 4096, cap))
+			return -ENOMEM;
+		if (s->len)
+			memcpy(p, s->data, s->len);
+		free(s->data);
+		s->data = p;
+		s->cap = cap;
+	}
+	s->c[s->n++] = (struct disk_chunk){ drive_idx, off, len, s->len };
+	s->len += len;
+	return 0;
+}
+
+void mig_disks_stage_reset(struct disk_stage *s)
+{
+	s->n = 0;
+	s->len = 0;
+}
+
+void mig_disks_stage_free(struct disk_stage *s)
+{
+	free(s->data);
+	free(s->c);
+	memset(s, 0, sizeof(*s));
+}
+
+int mig_disks_stage(struct vm *vm, struct disk_stage *s)
+{
+	mig_disks_stage_reset(s);
+	struct virtio_blk *b;
+	int e = 0;
+	for (uint32_t i = 0; !e && (b = drive(vm, i)); i++) {
+		if (!b->dirty)
+			continue;
+		uint64_t *bits = calloc((b->dirty->nchunks + 63) / 64 + 1, 8), size = b->st.capacity * 512;
+		if (!bits)
+			return -ENOMEM;
+		blk_dirty_take(b->dirty, bits);
+		for (uint64_t c = 0; !e && c < b->dirty->nchunks; c++) {
+			if (!(bits[c / 64] >> (c % 64) & 1))
+				continue;
+			uint64_t off = c * BLK_DIRTY_CHUNK, len = off + BLK_DIRTY_CHUNK > size ? size - off : BLK_DIRTY_CHUNK;
+			if ((e = stage_add(s, i, off, len)) < 0)
+				break;
+			struct iovec iov = { s->data + s->c[s->n - 1].at, len };
+			if (raw_sync(&b->file, RAW_READ, off, &iov, 1) != (int64_t)len)
+				e = -EIO;
+		}
+		free(bits);
+	}
+	return e;
+}
+
+int mig_disks_send_stage(int fd, const struct disk_stage *s, uint64_t *sent)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const struct disk_chunk *c = &s->c[i];
+		struct mig_disk d = { .drive = c->drive, .offset = c->off, .len = c->len };
+		int e = mig_send(fd, MIG_DISK, &d, sizeof(d), s->data + c->at, c->len);
+		if (e < 0)
+			return e;
+		*sent += c->len;
+	}
+	return 0;
+}
+
+int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, struct disk_stage *s, char *err,
+			     size_t errlen)
+{
+	struct mig_disk d;
+	if (h->len < sizeof(d) || mig_recv_all(fd, &d, sizeof(d), 60000) < 0) {
+		snprintf(err, errlen, "malformed replication stream: short disk message");
+		return -EPROTO;
+	}
+	if (!check_msg(vm, h, &d, err, errlen) || (d.flags & MIG_DISK_SIZE)) {
+		if (!err[0])
+			snprintf(err, errlen, "malformed replication stream: a disk resize inside a checkpoint");
+		return -EPROTO;
+	}
+	int e = stage_add(s, d.drive, d.offset, d.len);
+	if (!e && mig_recv_all(fd, s->data + s->c[s->n - 1].at, d.len, 60000) < 0) {
+		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
+		e = -ECONNRESET;
+	}
+	return e;
+}
+
+int mig_disks_apply(struct vm *vm, const struct disk_stage *s, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const struct disk_chunk *c = &s->c[i];
+		int e = write_at(drive(vm, c->drive), c->off, s->data + c->at, c->len, err, errlen);
+		if (e < 0)
+			return e;
+	}
+	return 0;
 }

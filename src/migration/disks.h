@@ -17,4 +17,27 @@ void mig_disks_stop(struct vm *vm);
 /* Destination: a MIG_DISK message whose header is h, into the drive's image. */
 int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint64_t *received, char *err, size_t errlen);
 
+/* Replication: a checkpoint's disk changes, read while the guest is paused (primary) or
+ * received (standby), and sent or applied later. */
+struct disk_chunk {
+	uint32_t drive;
+	uint64_t off, len;
+	size_t at;                 /* in data */
+};
+struct disk_stage {
+	uint8_t *data;
+	size_t len, cap;
+	struct disk_chunk *c;
+	size_t n, ncap;
+};
+/* Primary, guest paused: the chunks written since the last call, read into s. */
+int mig_disks_stage(struct vm *vm, struct disk_stage *s);
+int mig_disks_send_stage(int fd, const struct disk_stage *s, uint64_t *sent);
+/* Standby: a MIG_DISK message of a checkpoint, checked and staged; applied at commit. */
+int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, struct disk_stage *s, char *err,
+			     size_t errlen);
+int mig_disks_apply(struct vm *vm, const struct disk_stage *s, char *err, size_t errlen);
+void mig_disks_stage_reset(struct disk_stage *s);
+void mig_disks_stage_free(struct disk_stage *s);
+
 #endif
