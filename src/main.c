@@ -14,6 +14,8 @@ int main(int argc, char **argv)
 		return cli_snapshot(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "migrate"))
 		return cli_migrate(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "replicate"))
+		return cli_replicate(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "--version")) {
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;

@@ -24,6 +24,8 @@ int cli_firecracker(int argc, char **argv);
 int cli_snapshot(int argc, char **argv);
 /* `petrel migrate --api-sock S --to URL`: migrate a running petrel's VM and follow it. */
 int cli_migrate(int argc, char **argv);
+/* `petrel replicate --api-sock S --to URL`: make a running petrel a replication primary. */
+int cli_replicate(int argc, char **argv);
 /* Serve the console (stdin -> serial) until the VM stops. */
 int console_loop(struct vm *vm);
 

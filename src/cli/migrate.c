@@ -1,9 +1,8 @@
 /* `petrel migrate`: ask a running petrel (its API socket) to migrate its VM, follow the
- * progress and say how it ended. HTTP through libcurl, loaded only here (dlopen): petrel's
- * own start-up does not pay for it. libcurl comes with Debian's curl package (scripts/setup.sh). */
+ * progress and say how it ended. */
+#include "cli/api_client.h"
 #include "cli/cli.h"
 
-#include <dlfcn.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -11,93 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* The few libcurl calls used, with their stable ABI values (curl/curl.h). */
-enum { CURLOPT_URL = 10002, CURLOPT_UNIX_SOCKET_PATH = 10231, CURLOPT_CUSTOMREQUEST = 10036,
-       CURLOPT_POSTFIELDS = 10015, CURLOPT_HTTPHEADER = 10023, CURLOPT_WRITEFUNCTION = 20011,
-       CURLOPT_WRITEDATA = 10001, CURLINFO_RESPONSE_CODE = 0x200002 };
-
-struct curl_api {
-	void *(*easy_init)(void);
-	int (*easy_setopt)(void *, int, ...);
-	int (*easy_perform)(void *);
-	int (*easy_getinfo)(void *, int, ...);
-	void (*easy_cleanup)(void *);
-	void *(*slist_append)(void *, const char *);
-	void (*slist_free_all)(void *);
-	const char *(*easy_strerror)(int);
-};
-
-static int load_curl(struct curl_api *c)
-{
-	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		fprintf(stderr, "petrel: migrate needs libcurl (Debian's libcurl4): %s\n", dlerror());
-		return -1;
-	}
-	c->easy_init = (void *(*)(void))dlsym(h, "curl_easy_init");
-	c->easy_setopt = (int (*)(void *, int, ...))dlsym(h, "curl_easy_setopt");
-	c->easy_perform = (int (*)(void *))dlsym(h, "curl_easy_perform");
-	c->easy_getinfo = (int (*)(void *, int, ...))dlsym(h, "curl_easy_getinfo");
-	c->easy_cleanup = (void (*)(void *))dlsym(h, "curl_easy_cleanup");
-	c->slist_append = (void *(*)(void *, const char *))dlsym(h, "curl_slist_append");
-	c->slist_free_all = (void (*)(void *))dlsym(h, "curl_slist_free_all");
-	c->easy_strerror = (const char *(*)(int))dlsym(h, "curl_easy_strerror");
-	if (!c->easy_init || !c->easy_setopt || !c->easy_perform || !c->easy_getinfo || !c->easy_cleanup ||
-	    !c->slist_append || !c->slist_free_all || !c->easy_strerror) {
-		fprintf(stderr, "petrel: libcurl lacks a function petrel needs\n");
-		return -1;
-	}
-	return 0;
-}
-
-struct buf {
-	char data[65536];
-	size_t len;
-};
-
-static size_t collect(char *p, size_t size, size_t n, void *opaque)
-{
-	struct buf *b = opaque;
-	size_t k = size * n;
-	if (k > sizeof(b->data) - 1 - b->len)
-		k = sizeof(b->data) - 1 - b->len;
-	memcpy(b->data + b->len, p, k);
-	b->len += k;
-	b->data[b->len] = 0;
-	return size * n;
-}
-
-/* One request to the API socket: the HTTP status (or -1) and the body in out. */
-static long request(struct curl_api *c, const char *sock, const char *method, const char *path,
-		    const char *body, struct buf *out)
-{
-	void *h = c->easy_init();
-	if (!h)
-		return -1;
-	char url[256];
-	snprintf(url, sizeof(url), "http://localhost%s", path);
-	void *hdrs = c->slist_append(NULL, "Content-Type: application/json");
-	out->len = 0;
-	out->data[0] = 0;
-	c->easy_setopt(h, CURLOPT_URL, url);
-	c->easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
-	c->easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	c->easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	c->easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	c->easy_setopt(h, CURLOPT_WRITEDATA, out);
-	if (body)
-		c->easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	long code = -1;
-	int r = c->easy_perform(h);
-	if (r == 0)
-		c->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	else
-		snprintf(out->data, sizeof(out->data), "%s", c->easy_strerror(r));
-	c->slist_free_all(hdrs);
-	c->easy_cleanup(h);
-	return code;
-}
 
 static void usage(FILE *f)
 {
@@ -134,14 +46,14 @@ int cli_migrate(int argc, char **argv)
 		return 2;
 	}
 	struct curl_api c;
-	if (load_curl(&c) < 0)
+	if (api_client_load(&c) < 0)
 		return 1;
 	json_t *req = json_pack("{s:s,s:I,s:I}", "destination_url", to, "downtime_ms", (json_int_t)downtime,
 				"timeout_s", (json_int_t)timeout);
 	char *body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	static struct buf out;
-	long code = request(&c, sock, "PUT", "/migration/send", body, &out);
+	static struct api_buf out;
+	long code = api_client_request(&c, sock, "PUT", "/migration/send", body, &out);
 	free(body);
 	if (code != 204) {
 		fprintf(stderr, "petrel: migrate: %s\n", code < 0 ? out.data : out.data[0] ? out.data : "refused");
@@ -150,7 +62,7 @@ int cli_migrate(int argc, char **argv)
 	unsigned last_iter = ~0u;
 	for (;;) {
 		usleep(100000);
-		code = request(&c, sock, "GET", "/migration", NULL, &out);
+		code = api_client_request(&c, sock, "GET", "/migration", NULL, &out);
 		json_t *st = code == 200 ? json_loads(out.data, 0, NULL) : NULL;
 		const char *state = json_string_value(json_object_get(st, "state"));
 		if (!st || !state) {

@@ -1,5 +1,6 @@
 /* `petrel run`: boot one VM from command-line options and/or a Firecracker-format JSON file. */
 #include "cli/cli.h"
+#include "ha/replication.h"
 #include "migration/migration.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
@@ -19,7 +20,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
-	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING,
+	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
 };
 
 static const struct option options[] = {
@@ -49,6 +50,7 @@ static const struct option options[] = {
 	{ "lazy", no_argument, NULL, OPT_LAZY },
 	{ "uffd", required_argument, NULL, OPT_UFFD },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "standby", required_argument, NULL, OPT_STANDBY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -60,6 +62,7 @@ static void usage(FILE *f)
 		"       petrel run --restore STATE (--mem-file MEM [--lazy] | --uffd SOCKET) [--clock-realtime]\n"
 		"                  [--stats] [--level L]\n"
 		"       petrel run --incoming tcp:ADDR:PORT|unix:PATH [--stats] [--level L]\n"
+		"       petrel run --standby tcp:ADDR:PORT|unix:PATH [--stats] [--level L]\n"
 		"\n"
 		"  --kernel PATH        bzImage or ELF vmlinux with a PVH note\n"
 		"  --initrd PATH        initial ramdisk\n"
@@ -258,12 +261,13 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg)
 /* --restore and --incoming: the machine comes from the snapshot or the migration source;
  * only a few options make sense with them. */
 static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, const char **incoming,
-			bool *stats, bool *found)
+			const char **standby, bool *stats, bool *found)
 {
 	*found = false;
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--restore") || !strncmp(argv[i], "--restore=", 10) ||
-		    !strcmp(argv[i], "--incoming") || !strncmp(argv[i], "--incoming=", 11))
+		    !strcmp(argv[i], "--incoming") || !strncmp(argv[i], "--incoming=", 11) ||
+		    !strcmp(argv[i], "--standby") || !strncmp(argv[i], "--standby=", 10))
 			*found = true;
 	if (!*found)
 		return 0;
@@ -271,6 +275,7 @@ static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, con
 	opterr = 0;
 	int opt;
 	const char *uffd = NULL;
+	*standby = NULL;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_RESTORE: o->state_path = optarg; break;
@@ -279,6 +284,7 @@ static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, con
 		case OPT_LAZY: o->backend = SNAP_MEM_LAZY; break;
 		case OPT_UFFD: uffd = optarg; break;
 		case OPT_INCOMING: *incoming = optarg; break;
+		case OPT_STANDBY: *standby = optarg; break;
 		case OPT_STATS: *stats = true; break;
 		case OPT_LEVEL:
 			if (apply_option(NULL, opt, optarg) < 0)
@@ -290,9 +296,10 @@ static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, con
 			return -EINVAL;
 		}
 	}
-	if (*incoming) {
-		if (o->state_path || o->mem_path || uffd) {
-			log_error("--incoming takes the VM from a migration source: no --restore, --mem-file or --uffd");
+	if (*incoming || *standby) {
+		if (o->state_path || o->mem_path || uffd || (*incoming && *standby)) {
+			log_error("--incoming and --standby take the VM from another petrel: one of them, and no --restore, "
+				  "--mem-file or --uffd");
 			return -EINVAL;
 		}
 		return 0;
@@ -378,16 +385,69 @@ static int run_incoming(const char *url, bool stats)
 	return status;
 }
 
+static void standby_event(void *opaque, struct replication *r, enum repl_state st)
+{
+	int fd = *(int *)opaque;
+	char c = st == REPL_ACTIVE ? 0 : 1;
+	if ((st == REPL_ACTIVE || st == REPL_STOPPED) && write(fd, &c, 1) < 0)
+		log_error("cannot report the replication's end: %s", strerror(errno));
+}
+
+/* --standby: a replication standby; when the primary dies the VM runs here like any other. */
+static int run_standby(const char *url, bool stats)
+{
+	cli_block_signals();
+	static struct vm vm;
+	static struct vm_config cfg;
+	vm_config_init(&cfg);
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return 1;
+	struct repl_standby_opts o = { .listen_url = url, .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO };
+	struct replication *r = NULL;
+	char err[512] = "", active = 1;
+	if (replication_standby_start(&vm, &cfg, &o, standby_event, &pfd[1], &r, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	fprintf(stderr, "petrel: standby for a primary on %s\n", url);
+	if (read(pfd[0], &active, 1) != 1)
+		active = 1;
+	struct repl_status st;
+	replication_status(r, &st);
+	int status = 1;
+	if (active == 0) {
+		cfg.stats = stats;
+		fprintf(stderr, "petrel: the primary died (%s): the VM runs here\n", st.reason);
+		console_loop(&vm);
+		status = vm_join(&vm);
+		report_stop(&vm);
+		if (stats)
+			print_stats(&vm, &cfg);
+		vm_destroy(&vm);
+	} else {
+		fprintf(stderr, "petrel: replication ended: %s\n", st.reason);
+		status = 0;
+	}
+	replication_free(r);
+	close(pfd[0]);
+	close(pfd[1]);
+	vm_config_free(&cfg);
+	return status;
+}
+
 int cli_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct snapshot_load_opts ro = { 0 };
-	const char *incoming = NULL;
+	const char *incoming = NULL, *standby = NULL;
 	bool restore, stats = false;
-	if (restore_args(argc, argv, &ro, &incoming, &stats, &restore) < 0)
+	if (restore_args(argc, argv, &ro, &incoming, &standby, &stats, &restore) < 0)
 		return 2;
 	if (incoming)
 		return run_incoming(incoming, stats);
+	if (standby)
+		return run_standby(standby, stats);
 	char err[512];
 	int r;
 	if (restore) {

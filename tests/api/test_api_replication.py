@@ -262,3 +262,33 @@ def test_disk_writes_are_mirrored_to_the_standby(petrel, api, workdir):
         assert "FAIL" not in sb.out.text(), sb.describe()
     finally:
         sb.close()
+
+
+def test_cli_standby_and_replicate(petrel, api, workdir):
+    """`petrel run --standby URL` waits as a standby and runs the VM when the primary dies;
+    `petrel replicate` makes a running petrel its primary."""
+    import subprocess
+    boot(petrel, api)
+    url = f"unix:{workdir / 'cli.sock'}"
+    sb = subprocess.Popen([str(apilib.petrel_bin()), "run", "--standby", url], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 10
+        while not (workdir / "cli.sock").exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        r = subprocess.run([str(apilib.petrel_bin()), "replicate", "--api-sock", str(petrel.sock), "--to", url,
+                            "--interval-ms", "30"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "protected" in r.stdout, (r.stdout, r.stderr)
+        wait_checkpoints(api, 3)
+        petrel.proc.kill()
+        petrel.proc.wait()
+        last = max(gens(petrel))
+        out = b""
+        while f"gen={last + 2} ok".encode() not in out:
+            line = sb.stdout.readline()
+            assert line, sb.stderr.read().decode()
+            out += line
+        assert_counts_go_on(petrel.out.text(), out.decode(), GEN)
+    finally:
+        sb.kill()
+        sb.wait()
