@@ -63,6 +63,14 @@ int ctl_overrides_parse(json_t *body, struct ctl_overrides *ov, char *err, size_
 /* Point the load options at them (they must outlive o's use). */
 void ctl_overrides_apply(const struct ctl_overrides *ov, struct snapshot_load_opts *o);
 void ctl_overrides_free(struct ctl_overrides *ov);
+/* A fresh instance takes a VM from elsewhere (an incoming migration, a standby): it must not
+ * be started nor have boot resources; the body's overrides go to a new *ov applied to *load, a
+ * new *vm is zeroed storage for the machine, the instance is STARTING with an empty definition
+ * the arriving one fills. The caller holds the lock. 0 or -errno with err. */
+int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, struct ctl_overrides **ov,
+		    struct vm **vm, struct snapshot_load_opts *load, int *console_fd, char *err, size_t errlen);
+/* Undo it (the receive could not start): a fresh instance again. Lock held. */
+void ctl_adopt_abort(struct controller *ctl, struct ctl_overrides **ov, struct vm **vm);
 
 /* ctl_output.c */
 const char *ctl_level_name(enum log_level l);

@@ -63,55 +63,26 @@ int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t e
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 || (r = url_field(b, "receiver_url", &o.url, err, errlen)) < 0 ||
 	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0)
 		return r;
-	struct ctl_overrides *ov = calloc(1, sizeof(*ov));
-	if (!ov)
-		return json_oom(err, errlen);
-	if ((r = ctl_overrides_parse(b, ov, err, errlen)) < 0) {
-		ctl_overrides_free(ov);
-		free(ov);
-		return r;
-	}
 	pthread_mutex_lock(&ctl->lock);
 	struct migration *old = ctl->state == INSTANCE_NOT_STARTED ? ctl->mig : NULL;
 	ctl->mig = old ? NULL : ctl->mig;
+	struct ctl_overrides *prev = old ? ctl->mig_overrides : NULL;
+	ctl->mig_overrides = old ? NULL : ctl->mig_overrides;
 	pthread_mutex_unlock(&ctl->lock);
 	/* A failed receive before this one: its thread has ended or is ending (not holding the lock). */
 	migration_free(old);
-	if (ctl->mig_overrides) {
-		ctl_overrides_free(ctl->mig_overrides);
-		free(ctl->mig_overrides);
-		ctl->mig_overrides = NULL;
-	}
+	if (prev)
+		ctl_overrides_free(prev);
+	free(prev);
 	pthread_mutex_lock(&ctl->lock);
-	if (ctl->state != INSTANCE_NOT_STARTED || ctl->mig)
-		r = json_set_err(err, errlen, "a migration can only be received by a microVM that was not started");
-	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy)
-		r = json_set_err(err, errlen, "receiving a migration is not allowed after configuring boot-specific "
-				 "resources (the source sends its own)");
-	else if (!(ctl->mig_vm = calloc(1, sizeof(*ctl->mig_vm))))
-		r = json_oom(err, errlen);
-	if (r == 0) {
-		ctl->mig_overrides = ov;
-		ctl_overrides_apply(ov, &o.load);
-		if (ctl->serial_fd >= 0)
-			o.console_out_fd = ctl->serial_fd;
-		ctl->state = INSTANCE_STARTING;
-		/* The definition that arrives goes straight into ctl->cfg: GET /vm/config describes
-		 * the received VM. Nothing else writes it while the state is STARTING. */
-		bool stats = ctl->cfg.stats;
-		vm_config_free(&ctl->cfg);
-		vm_config_init(&ctl->cfg);
-		ctl->cfg.stats = stats;
-		r = migration_receive_start(ctl->mig_vm, &ctl->cfg, &o, receive_done, ctl, &ctl->mig, err, errlen);
-		if (r < 0) {
-			free(ctl->mig_vm);
-			ctl->mig_vm = NULL;
-			ctl->state = INSTANCE_NOT_STARTED;
-		}
-	} else {
-		ctl_overrides_free(ov);
-		free(ov);
-	}
+	if (ctl->mig)
+		r = json_set_err(err, errlen, "a migration is being received already");
+	else
+		r = ctl_adopt_begin(ctl, b, "receiving a migration", &ctl->mig_overrides, &ctl->mig_vm, &o.load,
+				    &o.console_out_fd, err, errlen);
+	if (r == 0 && (r = migration_receive_start(ctl->mig_vm, &ctl->cfg, &o, receive_done, ctl, &ctl->mig, err,
+						  errlen)) < 0)
+		ctl_adopt_abort(ctl, &ctl->mig_overrides, &ctl->mig_vm);
 	pthread_mutex_unlock(&ctl->lock);
 	return r;
 }

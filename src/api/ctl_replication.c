@@ -61,41 +61,15 @@ static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
 		return r;
 	if (!(o.listen_url = url_of(b, "listen_url", err, errlen)))
 		return -EINVAL;
-	struct ctl_overrides *ov = calloc(1, sizeof(*ov));
-	if (!ov)
-		return json_oom(err, errlen);
-	if ((r = ctl_overrides_parse(b, ov, err, errlen)) < 0) {
-		ctl_overrides_free(ov);
-		free(ov);
-		return r;
-	}
 	pthread_mutex_lock(&ctl->lock);
-	if (ctl->state != INSTANCE_NOT_STARTED || ctl->repl || ctl->mig)
-		r = json_set_err(err, errlen, "a standby must be a microVM that was not started");
-	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy)
-		r = json_set_err(err, errlen, "a standby takes its VM from the primary: configure nothing first");
-	else if (!(ctl->repl_vm = calloc(1, sizeof(*ctl->repl_vm))))
-		r = json_oom(err, errlen);
-	if (r == 0) {
-		ctl->repl_overrides = ov;
-		ctl_overrides_apply(ov, &o.load);
-		if (ctl->serial_fd >= 0)
-			o.console_out_fd = ctl->serial_fd;
-		ctl->state = INSTANCE_STARTING; /* nothing else may configure it meanwhile */
-		bool stats = ctl->cfg.stats;
-		vm_config_free(&ctl->cfg);
-		vm_config_init(&ctl->cfg);
-		ctl->cfg.stats = stats;
-		r = replication_standby_start(ctl->repl_vm, &ctl->cfg, &o, on_event, ctl, &ctl->repl, err, errlen);
-		if (r < 0) {
-			free(ctl->repl_vm);
-			ctl->repl_vm = NULL;
-			ctl->state = INSTANCE_NOT_STARTED;
-		}
-	} else {
-		ctl_overrides_free(ov);
-		free(ov);
-	}
+	if (ctl->repl || ctl->mig)
+		r = json_set_err(err, errlen, "a replication or migration is under way already");
+	else
+		r = ctl_adopt_begin(ctl, b, "a standby", &ctl->repl_overrides, &ctl->repl_vm, &o.load, &o.console_out_fd,
+				    err, errlen);
+	if (r == 0 && (r = replication_standby_start(ctl->repl_vm, &ctl->cfg, &o, on_event, ctl, &ctl->repl, err,
+						    errlen)) < 0)
+		ctl_adopt_abort(ctl, &ctl->repl_overrides, &ctl->repl_vm);
 	pthread_mutex_unlock(&ctl->lock);
 	return r;
 }

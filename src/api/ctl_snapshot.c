@@ -103,6 +103,48 @@ void ctl_overrides_apply(const struct ctl_overrides *q, struct snapshot_load_opt
 		o->drive[i] = (struct snapshot_drive_override){ q->drive_id[i], q->drive_path[i] };
 }
 
+int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, struct ctl_overrides **ov,
+		    struct vm **vm, struct snapshot_load_opts *load, int *console_fd, char *err, size_t errlen)
+{
+	int r = 0;
+	if (ctl->state != INSTANCE_NOT_STARTED)
+		return json_set_err(err, errlen, "%s: only a microVM that was not started can take one", what);
+	if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy)
+		return json_set_err(err, errlen, "%s: not allowed after configuring boot-specific resources "
+				    "(the VM brings its own)", what);
+	if (!(*ov = calloc(1, sizeof(**ov))) || !(*vm = calloc(1, sizeof(**vm)))) {
+		free(*ov);
+		*ov = NULL;
+		return json_oom(err, errlen);
+	}
+	if ((r = ctl_overrides_parse(body, *ov, err, errlen)) < 0) {
+		ctl_adopt_abort(ctl, ov, vm);
+		return r;
+	}
+	ctl_overrides_apply(*ov, load);
+	*console_fd = ctl->serial_fd >= 0 ? ctl->serial_fd : STDOUT_FILENO;
+	ctl->state = INSTANCE_STARTING;
+	/* The definition that arrives goes straight into ctl->cfg: GET /vm/config describes the
+	 * received VM. Nothing else writes it while the state is STARTING. */
+	bool stats = ctl->cfg.stats;
+	vm_config_free(&ctl->cfg);
+	vm_config_init(&ctl->cfg);
+	ctl->cfg.stats = stats;
+	return 0;
+}
+
+void ctl_adopt_abort(struct controller *ctl, struct ctl_overrides **ov, struct vm **vm)
+{
+	if (*ov)
+		ctl_overrides_free(*ov);
+	free(*ov);
+	*ov = NULL;
+	free(*vm);
+	*vm = NULL;
+	if (ctl->state == INSTANCE_STARTING)
+		ctl->state = INSTANCE_NOT_STARTED;
+}
+
 int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t errlen)
 {
 	json_t *arr = json_object_get(b, "network_overrides");

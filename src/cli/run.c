@@ -335,6 +335,19 @@ static void report_stop(const struct vm *vm)
 		fprintf(stderr, "petrel: %s\n", vm->stop_msg);
 }
 
+/* A VM that arrived from another petrel (a migration, a takeover) runs like any other. */
+static int run_arrived(struct vm *vm, struct vm_config *cfg, bool stats)
+{
+	cfg->stats = stats;
+	console_loop(vm);
+	int status = vm_join(vm);
+	report_stop(vm);
+	if (stats)
+		print_stats(vm, cfg);
+	vm_destroy(vm);
+	return status;
+}
+
 static void incoming_done(void *opaque, struct migration *m, int e)
 {
 	int fd = *(int *)opaque;
@@ -367,14 +380,8 @@ static int run_incoming(const char *url, bool stats)
 	migration_status(m, &st);
 	int status = 1;
 	if (ok == 0) {
-		cfg.stats = stats;
 		fprintf(stderr, "petrel: migrated in from %s (downtime %.2f ms)\n", st.peer, st.downtime_ms);
-		console_loop(&vm);
-		status = vm_join(&vm);
-		report_stop(&vm);
-		if (stats)
-			print_stats(&vm, &cfg);
-		vm_destroy(&vm);
+		status = run_arrived(&vm, &cfg, stats);
 	} else {
 		log_error("migration from %s failed: %s", st.peer, st.reason);
 	}
@@ -417,14 +424,8 @@ static int run_standby(const char *url, bool stats)
 	replication_status(r, &st);
 	int status = 1;
 	if (active == 0) {
-		cfg.stats = stats;
 		fprintf(stderr, "petrel: the primary died (%s): the VM runs here\n", st.reason);
-		console_loop(&vm);
-		status = vm_join(&vm);
-		report_stop(&vm);
-		if (stats)
-			print_stats(&vm, &cfg);
-		vm_destroy(&vm);
+		status = run_arrived(&vm, &cfg, stats);
 	} else {
 		fprintf(stderr, "petrel: replication ended: %s\n", st.reason);
 		status = 0;

@@ -3,10 +3,10 @@
 #include "ha/outgate.h"
 #include "migration/url.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,14 +44,10 @@ static struct replication *alloc(const char *url, repl_event_fn ev, void *opaque
 
 static int start(struct replication *r, void *(*fn)(void *), char *err, size_t errlen)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old); /* signals are the console's (and vCPUs' kicks) */
-	int e = pthread_create(&r->thread, NULL, fn, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = thread_start(&r->thread, fn, r);
 	if (e) {
-		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(e));
-		return -e;
+		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(-e));
+		return e;
 	}
 	r->thread_started = true;
 	return 0;

@@ -3,11 +3,11 @@
 #include "migration/url.h"
 #include "migration/wire.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,16 +52,10 @@ static struct migration *alloc(const char *url, mig_done_fn done, void *opaque)
 
 static int start(struct migration *m, void *(*fn)(void *), char *err, size_t errlen)
 {
-	/* Signals are the console's: the thread (and the vCPU threads a destination starts from
-	 * it, which unblock only their kick signal) is born with all of them blocked. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int e = pthread_create(&m->thread, NULL, fn, m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = thread_start(&m->thread, fn, m);
 	if (e) {
-		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(e));
-		return -e;
+		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(-e));
+		return e;
 	}
 	m->thread_started = true;
 	return 0;

@@ -5,13 +5,13 @@
 #include "migration/postcopy.h"
 #include "memory/uffd.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,17 +261,13 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 		snprintf(err, errlen, "post-copy: cannot set up a userfaultfd: %s", strerror(-e));
 	if (!e && (p->stop_efd = eventfd(0, EFD_CLOEXEC)) < 0)
 		e = -errno;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (!e && (e = -pthread_create(&p->fault_thread, NULL, fault_main, p)) == 0 &&
-	    (e = -pthread_create(&p->page_thread, NULL, page_main, p)) < 0) {
+	if (!e && (e = thread_start(&p->fault_thread, fault_main, p)) == 0 &&
+	    (e = thread_start(&p->page_thread, page_main, p)) < 0) {
 		uint64_t one = 1;
 		if (write(p->stop_efd, &one, sizeof(one)) < 0)
 			log_warn("post-copy: cannot stop the fault thread");
 		pthread_join(p->fault_thread, NULL);
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e < 0) {
 		free_regions(p);
 		if (p->uffd >= 0)

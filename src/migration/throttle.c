@@ -1,8 +1,8 @@
 #include "migration/throttle.h"
+#include "util/thread.h"
 #include "vm/vm.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -40,14 +40,10 @@ int throttle_start(struct vm *vm, struct throttle **out)
 	if (!t)
 		return -ENOMEM;
 	t->vm = vm;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int e = pthread_create(&t->thread, NULL, throttle_main, t);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = thread_start(&t->thread, throttle_main, t);
 	if (e) {
 		free(t);
-		return -e;
+		return e;
 	}
 	*out = t;
 	return 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "migration/migration_int.h"
 #include "vm/vm.h"
@@ -78,6 +79,23 @@ static void *writer(void *arg)
 	while (recv(f->fd, sink, sizeof(sink), 0) > 0)
 		;
 	return NULL;
+}
+
+/* A socket pair with a writer thread feeding data into sv[1]; the receiver reads sv[0]. */
+static int feed_start(struct feed *f, pthread_t *t, int sv[2], const uint8_t *data, size_t size)
+{
+	if (size > (8u << 20) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	*f = (struct feed){ sv[1], data, size };
+	pthread_create(t, NULL, writer, f);
+	return 0;
+}
+
+static void feed_end(pthread_t t, int sv[2])
+{
+	close(sv[0]);
+	pthread_join(t, NULL);
+	close(sv[1]);
 }
 
 #endif

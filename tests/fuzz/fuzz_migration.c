@@ -24,7 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct vm vm;
 	static struct vm_config cfg;
 	int sv[2];
-	if (size > (8u << 20) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	struct feed f;
+	pthread_t t;
+	if (feed_start(&f, &t, sv, data, size) < 0)
 		return 0;
 	struct migration *m = calloc(1, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
@@ -32,16 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m->vm = &vm;
 	m->cfg = &cfg;
 	vm_config_init(&cfg);
-	struct feed f = { sv[1], data, size };
-	pthread_t t;
-	pthread_create(&t, NULL, writer, &f);
 	char err[512] = "";
 	int e = mig_receive_stream(m, sv[0], &hooks, err, sizeof(err));
 	FUZZ_CHECK(e < 0 && err[0]); /* never "running": nothing can be started here */
 	FUZZ_CHECK(vm.mem.nregions == 0); /* a built machine is always taken down */
-	close(sv[0]);
-	pthread_join(t, NULL);
-	close(sv[1]);
+	feed_end(t, sv);
 	vm_config_free(&cfg);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -18,7 +18,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct vm vm;
 	static struct vm_config cfg;
 	int sv[2];
-	if (size > (8u << 20) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	struct feed f;
+	pthread_t t;
+	if (feed_start(&f, &t, sv, data, size) < 0)
 		return 0;
 	struct replication *r = calloc(1, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
@@ -28,9 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r->st.role = REPL_STANDBY;
 	r->so.failure_timeout_ms = 50;
 	vm_config_init(&cfg);
-	struct feed f = { sv[1], data, size };
-	pthread_t t;
-	pthread_create(&t, NULL, writer, &f);
 	char err[512] = "";
 	struct repl_standby_run run;
 	int e = repl_standby_stream(r, sv[0], &hooks, &run, err, sizeof(err));
@@ -39,9 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		hooks.destroy(&vm);
 	FUZZ_CHECK(vm.mem.nregions == 0);
 	free(run.state);
-	close(sv[0]);
-	pthread_join(t, NULL);
-	close(sv[1]);
+	feed_end(t, sv);
 	vm_config_free(&cfg);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
