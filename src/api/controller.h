@@ -163,6 +163,8 @@ void ctl_migration_free(struct controller *ctl);
 /* ctl_replication.c: PUT /replication (either role) and GET /replication. */
 int ctl_replication_put(struct controller *ctl, json_t *body, char *err, size_t errlen);
 json_t *ctl_replication_status(struct controller *ctl);
+/* This instance is a primary checkpointing its VM (it owns the dirty page log). Lock held. */
+bool ctl_replication_active(struct controller *ctl);
 void ctl_replication_free(struct controller *ctl);
 
 /* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main

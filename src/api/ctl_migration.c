@@ -128,7 +128,7 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl) || !ctl->vm)
 		r = json_set_err(err, errlen, "the microVM is not running");
-	else if (ctl->repl)
+	else if (ctl_replication_active(ctl))
 		r = json_set_err(err, errlen, "the microVM is replicated: it cannot migrate meanwhile");
 	else if (ctl->mig) {
 		struct mig_status st;

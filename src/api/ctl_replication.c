@@ -152,6 +152,15 @@ json_t *ctl_replication_status(struct controller *ctl)
 	return o;
 }
 
+bool ctl_replication_active(struct controller *ctl)
+{
+	if (!ctl->repl)
+		return false;
+	struct repl_status st;
+	replication_status(ctl->repl, &st);
+	return st.role == REPL_PRIMARY && (st.state == REPL_SYNCING || st.state == REPL_PROTECTED);
+}
+
 void ctl_replication_free(struct controller *ctl)
 {
 	replication_free(ctl->repl);

@@ -274,10 +274,11 @@ static int ctl_snapshot_create(struct controller *ctl, const struct snapshot_req
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct vm *vm = ctl->vm;
-	bool paused = ctl->state == INSTANCE_PAUSED, migrating = ctl_migration_active(ctl);
+	bool paused = ctl->state == INSTANCE_PAUSED, migrating = ctl_migration_active(ctl) || ctl_replication_active(ctl);
 	pthread_mutex_unlock(&ctl->lock);
 	if (migrating) {
-		snprintf(err, errlen, "a live migration is in progress (GET /migration)");
+		snprintf(err, errlen, "a live migration or replication is under way (GET /migration, GET /replication): "
+			 "they own the dirty page log a snapshot would take");
 		return -EBUSY;
 	}
 	if (!vm || !paused) {

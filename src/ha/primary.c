@@ -123,6 +123,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 {
 	struct replication *r = p->r;
 	uint64_t t0 = now_ns(), *pending[GUEST_MEM_MAX_REGIONS] = { 0 };
+	bool was_paused = vm_is_paused(p->vm); /* by its user: it stays so */
 	int e = vm_pause(p->vm);
 	if (e < 0)
 		return e; /* the guest stopped */
@@ -153,7 +154,8 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 		gate_outputs(p->vm, r->gate);
 	if (!e)
 		outgate_close_epoch(r->gate);
-	vm_resume(p->vm);
+	if (!was_paused)
+		vm_resume(p->vm);
 	uint64_t paused = now_ns() - t0, bytes = 0;
 	struct mig_ckpt ck = { .epoch = epoch, .generation = r->st.generation };
 	if (!e && (e = send_checkpoint(p, &ck, &w, &bytes)) < 0)

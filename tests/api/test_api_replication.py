@@ -292,3 +292,26 @@ def test_cli_standby_and_replicate(petrel, api, workdir):
     finally:
         sb.kill()
         sb.wait()
+
+
+def test_pause_and_snapshots_while_replicated(petrel, api, workdir):
+    """A replicated VM paused by its user stays paused across checkpoints; a snapshot (which
+    would take the dirty page log from under the checkpoints) and a migration are refused."""
+    sb = pair(petrel, api, workdir)
+    try:
+        wait_checkpoints(api, 2)
+        assert api.patch("/vm", {"state": "Paused"}).status == 204
+        n = repl(api)["checkpoints"]
+        wait_checkpoints(api, n + 3)
+        assert api.get("/").json["state"] == "Paused"
+        before = len(gens(petrel))
+        time.sleep(0.3)
+        assert len(gens(petrel)) == before, "the guest ran while paused"
+        r = api.put("/snapshot/create", {"snapshot_path": str(workdir / "s"), "mem_file_path": str(workdir / "m")})
+        assert r.status == 400 and "replication" in r.fault, r
+        r = api.put("/migration/send", {"destination_url": "unix:/nowhere"}, check=False)
+        assert r.status == 400 and "replicated" in r.fault, r
+        assert api.patch("/vm", {"state": "Resumed"}).status == 204
+        petrel.expect(rf"^gen={max(gens(petrel)) + 2} ok$")
+    finally:
+        sb.close()
