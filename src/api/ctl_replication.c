@@ -99,6 +99,21 @@ static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 			return json_set_err(err, errlen, "on_standby_loss: expected \"continue\" or \"stop\"");
 		o.on_loss = !strcmp(s, "stop") ? REPL_LOSS_STOP : REPL_LOSS_CONTINUE;
 	}
+	/* A replication that ended (a standby that took over, a primary that lost its standby or
+	 * stopped) gives way: this VM gets a new standby, one generation on (fencing). */
+	pthread_mutex_lock(&ctl->lock);
+	struct replication *old = NULL;
+	if (ctl->repl) {
+		struct repl_status st;
+		replication_status(ctl->repl, &st);
+		if (st.state == REPL_ACTIVE || st.state == REPL_UNPROTECTED || st.state == REPL_STOPPED) {
+			old = ctl->repl;
+			ctl->repl = NULL;
+			o.generation = st.generation + 1;
+		}
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	replication_free(old); /* its thread has ended or is ending (not holding the lock) */
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->state != INSTANCE_RUNNING || !ctl->vm)
 		r = json_set_err(err, errlen, "the microVM must be running to be replicated");

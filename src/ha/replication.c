@@ -65,7 +65,8 @@ int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, 
 	r->vm = vm;
 	r->po = *o;
 	r->po.peer_url = r->url;
-	r->st = (struct repl_status){ .role = REPL_PRIMARY, .state = REPL_SYNCING, .generation = 1,
+	r->st = (struct repl_status){ .role = REPL_PRIMARY, .state = REPL_SYNCING,
+				      .generation = o->generation ? o->generation : 1,
 				      .interval_ms = o->interval_ms, .failure_timeout_ms = o->failure_timeout_ms };
 	snprintf(r->st.peer, sizeof(r->st.peer), "%s", o->peer_url);
 	if ((e = start(r, repl_primary_main, err, errlen)) < 0) {

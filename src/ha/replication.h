@@ -49,6 +49,7 @@ struct repl_primary_opts {
 	enum repl_on_loss on_loss;     /* then: run on unprotected (default), or stop the guest */
 	bool mirror_disks;             /* copy the drives to the standby's own images and send each
 					* checkpoint's disk writes with it (default); off: shared storage */
+	uint64_t generation;           /* 0: 1; a VM that took over replicates at its next one */
 };
 
 struct repl_standby_opts {

@@ -315,3 +315,37 @@ def test_pause_and_snapshots_while_replicated(petrel, api, workdir):
         petrel.expect(rf"^gen={max(gens(petrel)) + 2} ok$")
     finally:
         sb.close()
+
+
+def test_a_standby_that_took_over_gets_a_new_standby(petrel, api, workdir):
+    """After a failover the running VM is protected again by attaching a new standby to it; its
+    checkpoints carry the next generation."""
+    sb = pair(petrel, api, workdir)
+    sb2 = None
+    try:
+        wait_checkpoints(api, 2)
+        petrel.proc.kill()
+        petrel.proc.wait()
+        sapi = sb.client()
+        wait_repl(sapi, "active", timeout=10)
+        d = workdir / "standby2"
+        d.mkdir()
+        sb2 = apilib.Petrel(d)
+        url2 = f"unix:{workdir / 'repl2.sock'}"
+        assert sb2.client().put("/replication", {"role": "standby", "listen_url": url2}, check=False).status == 204
+        r = sapi.put("/replication", {"role": "primary", "peer_url": url2}, check=False)
+        assert r.status == 204, r
+        st = wait_repl(sapi, "protected")
+        assert st["role"] == "primary" and st["generation"] == 3, st
+        st2 = wait_repl(sb2.client(), "protected")
+        assert st2["generation"] == 3, st2
+        # And the second failover works too.
+        sb.proc.kill()
+        sb.proc.wait()
+        wait_repl(sb2.client(), "active", timeout=10)
+        sb2.expect(r"^gen=\d+ ok$")
+        assert "FAIL" not in sb2.out.text()
+    finally:
+        sb.close()
+        if sb2:
+            sb2.close()
