@@ -37,7 +37,7 @@ static void power_cb(void *opaque, enum vm_stop_reason reason, int code, const c
  *   are crossed by ordinary kernel work, and each report (a stack dump through the emulated
  *   UART) takes longer than the limit itself, so the guest can spend all its time reporting.
  *   The RCU stall detector (21 s) likewise. */
-#define PVM_CMDLINE " nowatchdog rcupdate.rcu_cpu_stall_suppress=1 clearcpuid=129,137,141,147,148,153,293,317,320,321,322,323,520,521,522"
+#define PVM_CMDLINE " nowatchdog rcupdate.rcu_cpu_stall_suppress=1 cryptomgr.notests clearcpuid=129,137,141,147,148,153,293,317,320,321,322,323,520,521,522"
 
 static char *build_cmdline(const struct vm_config *cfg, bool pvm)
 {
