@@ -126,19 +126,18 @@ int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 	return 0;
 }
 
-/* The guest's MAC addresses now live behind this host's taps: say so, three times in the first
- * 150 ms (a RARP each, as QEMU's announce-self; switches learn the new port). */
-void mig_announce(struct vm *vm)
+/* The guest's MAC addresses now live behind this host's taps: say so (a RARP each, as QEMU's
+ * announce-self; switches learn the new port). round 0 at once, rounds 1 and 2 50 and 100 ms
+ * after the one before: the caller does them once the VM is reported running. */
+void mig_announce(struct vm *vm, int round)
 {
-	for (int round = 0; round < 3; round++) {
-		if (round)
-			usleep(round * 50000);
-		for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
-			struct vm_virtio *v = &vm->devs.virtio[i];
-			struct virtio_net *n = v->vdev->device_id == VIRTIO_ID_NET ? v->dev : NULL;
-			if (n && n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
-				log_warn("migration: cannot announce %s on %s", v->vdev->name, n->tap.ifname);
-		}
+	if (round)
+		usleep(round * 50000);
+	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
+		struct vm_virtio *v = &vm->devs.virtio[i];
+		struct virtio_net *n = v->vdev->device_id == VIRTIO_ID_NET ? v->dev : NULL;
+		if (n && n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
+			log_warn("cannot announce %s on %s", v->vdev->name, n->tap.ifname);
 	}
 }
 
@@ -182,7 +181,7 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 	if (e < 0)
 		log_warn("migration: the source went away before it heard the guest runs here");
 	if (r->h == &mig_receive_default)
-		mig_announce(r->vm);
+		mig_announce(r->vm, 0);
 	if (r->pc)
 		return postcopy_dst_wait(r->pc, r->err, r->errlen);
 	/* The source's figure for the downtime, if it still says it. */
@@ -314,5 +313,7 @@ void *mig_receive_main(void *arg)
 	}
 	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);
 	mig_finish(m, e, err);
+	for (int round = 1; e == 0 && round < 3; round++)
+		mig_announce(m->vm, round);
 	return NULL;
 }
