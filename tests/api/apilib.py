@@ -299,6 +299,22 @@ def parse_responses(data: bytes):
 
 # ---- a petrel process ----
 
+def read_until(proc, needle: bytes, timeout=60.0) -> bytes:
+    """A CLI petrel's stdout until needle appears, within timeout seconds (it fails the test
+    with what came, instead of waiting for ever on a guest that went silent)."""
+    os.set_blocking(proc.stdout.fileno(), False)
+    out, end = b"", time.monotonic() + timeout
+    while needle not in out:
+        assert time.monotonic() < end and proc.poll() is None, \
+            f"{needle!r} never came (exit {proc.poll()}): ...{out[-800:]!r}"
+        chunk = proc.stdout.read()
+        if chunk:
+            out += chunk
+        else:
+            time.sleep(0.02)
+    return out
+
+
 class _Reader(threading.Thread):
     def __init__(self, stream):
         super().__init__(daemon=True)

@@ -182,11 +182,7 @@ def test_cli_incoming_and_migrate(petrel, api, workdir):
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert wait_exit(petrel) == 0
         last = max(gens(petrel))
-        out = b""
-        while f"gen={last + 2} ok".encode() not in out:
-            line = dst.stdout.readline()
-            assert line, dst.stderr.read().decode()
-            out += line
+        out = apilib.read_until(dst, f"gen={last + 2} ok".encode())
         assert_counts_go_on(petrel.out.text(), out.decode(), GEN)
         r = subprocess.run([str(apilib.petrel_bin()), "migrate", "--to", url], capture_output=True, text=True)
         assert r.returncode == 2 and "usage" in r.stderr

@@ -283,15 +283,7 @@ def test_cli_standby_and_replicate(petrel, api, workdir):
         petrel.proc.kill()
         petrel.proc.wait()
         last = max(gens(petrel))
-        out, end = b"", time.monotonic() + 60
-        os.set_blocking(sb.stdout.fileno(), False)
-        while f"gen={last + 2} ok".encode() not in out:
-            assert time.monotonic() < end and sb.poll() is None, (out[-500:], sb.poll())
-            chunk = sb.stdout.read()
-            if chunk:
-                out += chunk
-            else:
-                time.sleep(0.05)
+        out = apilib.read_until(sb, f"gen={last + 2} ok".encode())
         assert_counts_go_on(petrel.out.text(), out.decode(), GEN)
     finally:
         sb.kill()

@@ -142,11 +142,7 @@ def test_cli_restore(petrel, api, workdir):
     p = subprocess.Popen([str(PETREL), "run", "--restore", str(state), "--mem-file", str(mem)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     try:
-        out = b""
-        while f"count={last + 2}".encode() not in out:
-            line = p.stdout.readline()
-            assert line, p.stderr.read().decode()
-            out += line
+        out = apilib.read_until(p, f"count={last + 2}".encode())
         assert_counts_go_on(petrel.out.text(), out.decode())
     finally:
         p.kill()

@@ -200,11 +200,7 @@ def test_cli_lazy_and_uffd(petrel, api, workdir):
             p = subprocess.Popen([str(PETREL), "run", "--restore", str(state), *args],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
             try:
-                out, end = b"", time.monotonic() + 60
-                while f"gen={last + 2} ok".encode() not in out:
-                    line = p.stdout.readline()
-                    assert line and time.monotonic() < end, (args, out, p.stderr.read())
-                    out += line
+                out = apilib.read_until(p, f"gen={last + 2} ok".encode())
                 assert b"FAIL" not in out
             finally:
                 p.kill()
