@@ -408,7 +408,10 @@ class Petrel:
         pytest.fail(f"petrel {stream} never matched {pattern!r}\n{self.describe()}")
 
     def lines(self, pattern):
-        return re.findall(pattern, self.out.text(), re.M)
+        """Matches of `pattern` in the complete lines so far: a line still being written
+        (say "count=1" of "count=12") must not match."""
+        text = self.out.text()
+        return re.findall(pattern, text[:text.rfind("\n") + 1], re.M)
 
     def wait(self, timeout=DEFAULT_TIMEOUT) -> int:
         try:

@@ -170,7 +170,7 @@ class NetPeer(threading.Thread):
 
 
 def net_lines(text):
-    return [tuple(map(int, m)) for m in re.findall(r"^netloop q=(\d+) g=(\d+) dups=(\d+) gaps=(\d+) irqs=(\d+)$",
+    return [tuple(map(int, m)) for m in re.findall(r"^netloop q=(\d+) g=(\d+) dups=(\d+) gaps=(\d+) irqs=(\d+)\n",
                                                    text, re.M)]
 
 
@@ -343,7 +343,7 @@ class EchoClient(threading.Thread):
 
 
 def vsock_progress(text, gen):
-    got = re.findall(rf"^vsockloop gen={gen} out=(\d+) in=(\d+)$", text, re.M)
+    got = re.findall(rf"^vsockloop gen={gen} out=(\d+) in=(\d+)\n", text, re.M)
     return tuple(map(int, got[-1])) if got else (0, 0)
 
 
