@@ -24,6 +24,7 @@ PACKAGES=(
 	zlib1g-dev        # CRC-32 of VM state files (snapshot, migration): zlib's crc32()
 	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
+	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)
 	cpio              # packs the initramfs (newc format)
 	gzip              # unpacks gzip-compressed kernel payloads and modules (fetch-guest.sh)
 	lz4               # unpacks the cloud kernel's LZ4 payload into guest/vmlinux (PVH boot)

@@ -1,6 +1,7 @@
 /* Firecracker's device objects (Drive, NetworkInterface, Vsock, EntropyDevice) in JSON and
  * petrel's CLI forms of them. See devices_config.h. */
 #include "config/devices_config.h"
+#include "block/disk.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -295,7 +296,7 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 {
 	static const char *const keys[] = { "drive_id", "partuuid", "is_root_device", "cache_type",
 					    "is_read_only", "path_on_host", "rate_limiter",
-					    "io_engine", "socket", NULL };
+					    "io_engine", "socket", "format", NULL };
 	struct drive_config c = { 0 };
 	char *s = NULL;
 	int r;
@@ -347,6 +348,15 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 		free(s);
 		s = NULL;
 	}
+	/* petrel's extension: the image format, not probed when given. */
+	if ((r = get_string(obj, where, "format", false, false, &s, err, errlen)) < 0)
+		goto fail;
+	if (s && (c.format = disk_format_parse(s)) < 0) {
+		r = json_set_err(err, errlen, "%s%s%s: expected raw, qcow2 or auto", FIELD(where, "format"));
+		goto fail;
+	}
+	free(s);
+	s = NULL;
 	*out = c;
 	return 0;
 fail:
@@ -372,6 +382,8 @@ json_t *drive_config_to_json(const struct drive_config *c)
 	rate_limiter_to_json(o, "rate_limiter", &c->rate_limiter);
 	if (c->has_io_engine)
 		json_object_set_new(o, "io_engine", json_string(c->io_engine == DRIVE_IO_ASYNC ? "Async" : "Sync"));
+	if (c->format)
+		json_object_set_new(o, "format", json_string(disk_format_name((enum disk_format)c->format)));
 	return o;
 }
 
@@ -721,8 +733,15 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("disk", val, &c->transport, err, errlen);
+	if (!strcmp(key, "format")) {
+		if (need_value("disk", key, val, err, errlen) < 0)
+			return -EINVAL;
+		if ((c->format = disk_format_parse(val)) < 0)
+			return json_set_err(err, errlen, "--disk: format must be raw, qcow2 or auto, not '%s'", val);
+		return 0;
+	}
 	return json_set_err(err, errlen, "--disk: unknown item '%s' (expected ro, id=NAME, direct, root, "
-		       "cache=, io=, poll=, transport=)", key);
+		       "cache=, io=, poll=, transport=, format=)", key);
 }
 
 int drive_config_from_cli(const char *arg, unsigned index, struct drive_config *out, char *err,

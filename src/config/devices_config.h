@@ -59,6 +59,7 @@ struct drive_config {
 	struct rate_limiter_config rate_limiter;
 	/* petrel extensions (CLI only; not in JSON) */
 	bool direct;               /* open the file with O_DIRECT */
+	int format;                /* enum disk_format: 0 auto (probe), 1 raw, 2 qcow2 ("format") */
 	uint32_t poll_us;          /* busy-poll the queue this long before sleeping (0: never) */
 	enum virtio_transport_kind transport;
 };

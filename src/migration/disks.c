@@ -5,6 +5,7 @@
  * images (drive_overrides names them; they must not be the source's files). */
 #include "migration/disks.h"
 #include "block/dirty.h"
+#include "block/disk.h"
 #include "migration/wire.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -39,7 +40,7 @@ static int send_range(int fd, struct virtio_blk *b, uint32_t idx, uint64_t off, 
 	while (len) {
 		uint64_t n = len < MIG_MAX_DISK_RUN ? len : MIG_MAX_DISK_RUN;
 		struct iovec iov = { buf, n };
-		int64_t got = raw_sync(&b->file, RAW_READ, off, &iov, 1);
+		int64_t got = disk_sync(&b->disk, RAW_READ, off, &iov, 1);
 		if (got != (int64_t)n)
 			return got < 0 ? (int)got : -EIO;
 		struct mig_disk d = { .drive = idx, .offset = off, .len = n };
@@ -67,22 +68,21 @@ int mig_disks_start(struct vm *vm, int fd, uint64_t *sent, char *err, size_t err
 		blk_dirty_enable(b->dirty, true); /* from now on: what the guest writes comes round again */
 		struct stat st;
 		struct mig_disk d = { .drive = i, .flags = MIG_DISK_SIZE, .offset = size };
-		if (fstat(b->file.fd, &st) == 0) {
+		if (fstat(b->disk.file.fd, &st) == 0) {
 			d.dev = (uint64_t)st.st_dev;
 			d.ino = (uint64_t)st.st_ino;
 		}
 		if ((e = mig_send(fd, MIG_DISK, &d, sizeof(d), NULL, 0)) < 0)
 			break;
 		/* The data extents only: holes stay holes (zero) over there. */
-		for (off_t pos = 0; !e && (uint64_t)pos < size;) {
-			off_t data = lseek(b->file.fd, pos, SEEK_DATA);
-			if (data < 0 || (uint64_t)data >= size)
+		for (uint64_t pos = 0; !e && pos < size;) {
+			uint64_t len = size - pos;
+			bool data;
+			if ((e = disk_status(&b->disk, pos, &len, &data)) < 0)
 				break;
-			off_t hole = lseek(b->file.fd, data, SEEK_HOLE);
-			if (hole < 0 || (uint64_t)hole > size)
-				hole = (off_t)size;
-			e = send_range(fd, b, i, (uint64_t)data, (uint64_t)(hole - data), buf, sent);
-			pos = hole;
+			if (data)
+				e = send_range(fd, b, i, pos, len, buf, sent);
+			pos += len;
 		}
 	}
 	free(buf);
@@ -126,7 +126,7 @@ static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, cons
 		snprintf(err, errlen, "%s: a read-only drive cannot take the source's disk", b->vdev.name);
 		return NULL;
 	}
-	if (!size_only && d->offset + d->len > b->file.size) {
+	if (!size_only && d->offset + d->len > disk_size(&b->disk)) {
 		snprintf(err, errlen, "malformed migration stream: disk data past the drive's end");
 		return NULL;
 	}
@@ -136,17 +136,25 @@ static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, cons
 static int resize(struct virtio_blk *b, const struct mig_disk *d, char *err, size_t errlen)
 {
 	struct stat st;
-	if (fstat(b->file.fd, &st) == 0 && (uint64_t)st.st_dev == d->dev && (uint64_t)st.st_ino == d->ino) {
+	if (fstat(b->disk.file.fd, &st) == 0 && (uint64_t)st.st_dev == d->dev && (uint64_t)st.st_ino == d->ino) {
 		snprintf(err, errlen, "%s: the destination's image is the source's own file: give the destination "
 			 "an image of its own (drive_overrides)", b->vdev.name);
 		return -EINVAL;
 	}
-	/* Start from an empty image of the source's size: its holes are zero here too. */
-	if (ftruncate(b->file.fd, 0) < 0 || ftruncate(b->file.fd, (off_t)d->offset) < 0) {
+	if (b->disk.qcow2) {
+		/* A qcow2 image keeps its format: it must have the source's size, and starts all zero. */
+		int e = disk_size(&b->disk) == d->offset ? disk_write_zeroes(&b->disk, 0, d->offset, true) : -EINVAL;
+		if (e < 0) {
+			snprintf(err, errlen, "%s: the qcow2 image must be %llu bytes (it is %llu) and writable",
+				 b->vdev.name, (unsigned long long)d->offset, (unsigned long long)disk_size(&b->disk));
+			return e;
+		}
+	} else if (ftruncate(b->disk.file.fd, 0) < 0 || ftruncate(b->disk.file.fd, (off_t)d->offset) < 0) {
+		/* Start from an empty image of the source's size: its holes are zero here too. */
 		snprintf(err, errlen, "%s: cannot size the image: %s", b->vdev.name, strerror(errno));
 		return -errno;
 	}
-	b->file.size = d->offset;
+	b->disk.file.size = b->disk.size = d->offset;
 	b->st.capacity = d->offset / 512; /* the guest sees the source's size (the state says so too) */
 	return 0;
 }
@@ -154,7 +162,7 @@ static int resize(struct virtio_blk *b, const struct mig_disk *d, char *err, siz
 static int write_at(struct virtio_blk *b, uint64_t off, uint8_t *data, uint64_t len, char *err, size_t errlen)
 {
 	struct iovec iov = { data, len };
-	if (raw_sync(&b->file, RAW_WRITE, off, &iov, 1) != (int64_t)len) {
+	if (disk_sync(&b->disk, RAW_WRITE, off, &iov, 1) != (int64_t)len) {
 		snprintf(err, errlen, "%s: cannot write the image", b->vdev.name);
 		return -EIO;
 	}
@@ -247,7 +255,7 @@ int mig_disks_stage(struct vm *vm, struct disk_stage *s)
 			if ((e = stage_add(s, i, off, len)) < 0)
 				break;
 			struct iovec iov = { s->data + s->c[s->n - 1].at, len };
-			if (raw_sync(&b->file, RAW_READ, off, &iov, 1) != (int64_t)len)
+			if (disk_sync(&b->disk, RAW_READ, off, &iov, 1) != (int64_t)len)
 				e = -EIO;
 		}
 		free(bits);

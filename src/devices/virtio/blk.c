@@ -3,6 +3,7 @@
  * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
 #include "devices/virtio/blk.h"
 #include "block/dirty.h"
+#include "block/iov.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
@@ -75,27 +76,6 @@ static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint
 	req_put(b, r);
 }
 
-/* Take bytes [skip, skip+len) of iov[0..n) into out[]; returns the count of iovecs. */
-static unsigned sub_iov(const struct iovec *iov, unsigned n, uint64_t skip, uint64_t len, struct iovec *out)
-{
-	unsigned k = 0;
-	for (unsigned i = 0; i < n && len; i++) {
-		uint64_t l = iov[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		uint64_t take = MIN(l - skip, len);
-		out[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
-		out[k].iov_len = take;
-		if (take)
-			k++;
-		len -= take;
-		skip = 0;
-	}
-	return k;
-}
-
 static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t nsect)
 {
 	return sector <= b->st.capacity && nsect <= b->st.capacity - sector;
@@ -127,8 +107,8 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 		uint32_t n = (uint32_t)get_le(seg + 16 * i + 8, 4), flags = (uint32_t)get_le(seg + 16 * i + 12, 4);
 		blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), sector * SECTOR, (uint64_t)n * SECTOR);
 		int r = type == VIRTIO_BLK_T_DISCARD
-				? raw_discard(&b->file, sector * SECTOR, (uint64_t)n * SECTOR)
-				: raw_write_zeroes(&b->file, sector * SECTOR, (uint64_t)n * SECTOR,
+				? disk_discard(&b->disk, sector * SECTOR, (uint64_t)n * SECTOR)
+				: disk_write_zeroes(&b->disk, sector * SECTOR, (uint64_t)n * SECTOR,
 						   flags & VIRTIO_BLK_DISCARD_F_UNMAP);
 		if (r < 0) {
 			log_warn("%s: %s at sector %llu: %s", b->vdev.name,
@@ -153,8 +133,8 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		req_put(b, r);
 		return false;
 	}
-	struct iovec st;
-	sub_iov(c->iov + c->n_out, c->n_in, c->in_len - 1, 1, &st);
+	struct iovec st = { 0 };
+	iov_sub(c->iov + c->n_out, c->n_in, c->in_len - 1, 1, &st);
 	r->status = st.iov_base;
 	if (c->out_len < 16) {
 		finish(b, r, VIRTIO_BLK_S_IOERR, 0);
@@ -186,8 +166,8 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 			finish(b, r, VIRTIO_BLK_S_OK, 0);
 			return false;
 		}
-		r->ndata = wr ? sub_iov(c->iov, c->n_out, 16, len, r->data)
-			      : sub_iov(c->iov + c->n_out, c->n_in, 0, len, r->data);
+		r->ndata = wr ? iov_sub(c->iov, c->n_out, 16, len, r->data)
+			      : iov_sub(c->iov + c->n_out, c->n_in, 0, len, r->data);
 		r->expect = len;
 		r->used_len = wr ? 0 : (uint32_t)len;
 		r->off = sector * SECTOR;
@@ -198,9 +178,9 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		else
 			b->reads++;
 		enum raw_op op = wr ? RAW_WRITE : RAW_READ;
-		if (raw_queue(&b->file, op, sector * SECTOR, r->data, r->ndata, r) == 0)
+		if (disk_queue(&b->disk, op, sector * SECTOR, r->data, r->ndata, r) == 0)
 			return true;
-		int64_t res = raw_sync(&b->file, op, sector * SECTOR, r->data, r->ndata);
+		int64_t res = disk_sync(&b->disk, op, sector * SECTOR, r->data, r->ndata);
 		if (res < 0)
 			log_warn("%s: %s at sector %llu: %s", b->vdev.name, wr ? "write" : "read",
 				 (unsigned long long)sector, strerror((int)-res));
@@ -215,9 +195,9 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		}
 		r->expect = 0;
 		r->used_len = 0;
-		if (raw_queue(&b->file, RAW_FLUSH, 0, NULL, 0, r) == 0)
+		if (disk_queue(&b->disk, RAW_FLUSH, 0, NULL, 0, r) == 0)
 			return true;
-		finish(b, r, raw_sync(&b->file, RAW_FLUSH, 0, NULL, 0) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, 0);
+		finish(b, r, disk_sync(&b->disk, RAW_FLUSH, 0, NULL, 0) == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, 0);
 		return false;
 	case VIRTIO_BLK_T_GET_ID: {
 		if (c->in_len - 1 < VIRTIO_BLK_ID_BYTES) {
@@ -257,10 +237,10 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 			handle(b, &b->chain, r);
 			any = true;
 		}
-		raw_kick(&b->file);
+		disk_kick(&b->disk);
 		/* Page-cache hits complete during the submit: answer them now rather than after
 		 * another trip through epoll. */
-		if (raw_reap(&b->file, complete_one, b, false) > 0)
+		if (disk_reap(&b->disk, complete_one, b, false) > 0)
 			any = true;
 		if (!virtio_is_running(d) || !b->free_reqs)
 			break;
@@ -312,7 +292,7 @@ static void blk_completions(void *opaque, int fd, uint32_t events)
 	struct virtio_dev *d = &b->vdev;
 	pthread_mutex_lock(&d->lock);
 	bool was_full = !b->free_reqs;
-	if (raw_reap(&b->file, complete_one, b, false) > 0)
+	if (disk_reap(&b->disk, complete_one, b, false) > 0)
 		virtio_queue_interrupt(d, 0);
 	/* Requests held back for lack of slots can go now. */
 	if (was_full && virtio_is_running(d) && virtq_is_enabled(&d->vq[0]))
@@ -323,23 +303,23 @@ static void blk_completions(void *opaque, int fd, uint32_t events)
 static void blk_reset(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
-	raw_reap(&b->file, drop_one, b, true);
+	disk_reap(&b->disk, drop_one, b, true);
 }
 
 /* Pausing: every request in flight completes and reaches the used ring now. */
 static void blk_quiesce(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
-	if (raw_reap(&b->file, complete_one, b, true) > 0)
+	if (disk_reap(&b->disk, complete_one, b, true) > 0)
 		virtio_queue_interrupt(d, 0);
 }
 
 static void blk_destroy(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
-	if (b->file.efd >= 0 && d->io)
-		io_thread_remove(d->io, b->file.efd);
-	raw_close(&b->file);
+	if (disk_async(&b->disk) && d->io)
+		io_thread_remove(d->io, b->disk.file.efd);
+	disk_close(&b->disk);
 	free(b->reqs);
 	b->reqs = NULL;
 	blk_dirty_free(b->dirty);
@@ -358,12 +338,13 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 		      const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(b, 0, sizeof(*b));
-	b->file.fd = b->file.efd = -1;
-	int err = raw_open(&b->file, cfg->path_on_host, cfg->is_read_only, cfg->direct,
-			   cfg->io_engine == DRIVE_IO_ASYNC, VIRTIO_BLK_QUEUE_SIZE);
+	b->opts = (struct disk_options){ .format = (enum disk_format)cfg->format, .read_only = cfg->is_read_only,
+					 .direct = cfg->direct, .async = cfg->io_engine == DRIVE_IO_ASYNC,
+					 .depth = VIRTIO_BLK_QUEUE_SIZE };
+	int err = disk_open(&b->disk, cfg->path_on_host, &b->opts);
 	if (err < 0)
 		return err;
-	b->st.capacity = b->file.size / SECTOR;
+	b->st.capacity = disk_size(&b->disk) / SECTOR;
 	b->st.read_only = cfg->is_read_only;
 	strncpy(b->st.id, cfg->drive_id ? cfg->drive_id : "", VIRTIO_BLK_ID_BYTES);
 	/* Firecracker: Unsafe (its default) does not offer flushes; Writeback does. */
@@ -371,7 +352,7 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 	b->poll_ns = (uint64_t)cfg->poll_us * 1000;
 	b->reqs = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(*b->reqs));
 	if (!b->reqs) {
-		raw_close(&b->file);
+		disk_close(&b->disk);
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
@@ -391,42 +372,41 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 	snprintf(name, sizeof(name), "virtio-blk%u", index);
 	err = virtio_dev_init(&b->vdev, name, VIRTIO_ID_BLOCK, features, 1, VIRTIO_BLK_QUEUE_SIZE,
 			      VIRTIO_BLK_CONFIG_LEN, &blk_ops, mem, io);
-	if (err == 0 && b->file.async && io)
-		err = io_thread_add(io, b->file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
+	if (err == 0 && disk_async(&b->disk) && io)
+		err = io_thread_add(io, b->disk.file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
 	if (err < 0) {
 		virtio_dev_destroy(&b->vdev);
 		return err;
 	}
-	log_info("%s: %s, %llu sectors%s%s, %s I/O", name, cfg->path_on_host,
+	log_info("%s: %s (%s), %llu sectors%s%s, %s I/O", name, cfg->path_on_host, disk_format_name(b->disk.format),
 		 (unsigned long long)b->st.capacity, cfg->is_read_only ? ", read-only" : "",
-		 cfg->direct ? ", O_DIRECT" : "", b->file.async ? "io_uring" : "synchronous");
+		 b->disk.file.direct ? ", O_DIRECT" : "", disk_async(&b->disk) ? "io_uring" : "synchronous");
 	return 0;
 }
 
 int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
 {
 	struct virtio_dev *d = &b->vdev;
-	struct raw_file nf = { .fd = -1, .efd = -1 };
-	int err = raw_open(&nf, path, b->st.read_only, b->file.direct, b->file.async,
-			   VIRTIO_BLK_QUEUE_SIZE);
+	struct disk nd;
+	int err = disk_open(&nd, path, &b->opts);
 	if (err < 0)
 		return err;
 	/* Stop completion callbacks for the old file first (never while holding d->lock: the
 	 * I/O thread may be inside blk_completions waiting for it). */
-	if (b->file.async && b->file.efd >= 0 && d->io)
-		io_thread_remove(d->io, b->file.efd);
+	if (disk_async(&b->disk) && d->io)
+		io_thread_remove(d->io, b->disk.file.efd);
 	pthread_mutex_lock(&d->lock);
 	/* Requests already on the old file finish there, and the guest hears about them. */
-	if (raw_reap(&b->file, complete_one, b, true) > 0)
+	if (disk_reap(&b->disk, complete_one, b, true) > 0)
 		virtio_queue_interrupt(d, 0);
-	raw_close(&b->file);
-	b->file = nf;
-	b->st.capacity = b->file.size / SECTOR;
+	disk_close(&b->disk);
+	disk_move(&b->disk, &nd);
+	b->st.capacity = disk_size(&b->disk) / SECTOR;
 	virtio_config_changed(d); /* the capacity may have changed */
 	pthread_mutex_unlock(&d->lock);
-	if (b->file.async && d->io)
-		err = io_thread_add(d->io, b->file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
-	log_info("%s: backing file is now %s, %llu sectors", d->name, path,
+	if (disk_async(&b->disk) && d->io)
+		err = io_thread_add(d->io, b->disk.file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
+	log_info("%s: backing file is now %s (%s), %llu sectors", d->name, path, disk_format_name(b->disk.format),
 		 (unsigned long long)b->st.capacity);
 	return err;
 }

@@ -1,10 +1,10 @@
-/* virtio-blk (virtio 1.x section 5.2) over a raw image file: read, write, flush, get-id,
+/* virtio-blk (virtio 1.x section 5.2) over a disk image (raw or qcow2): read, write, flush, get-id,
  * discard, write-zeroes, read-only. One request queue; requests go to io_uring when the
  * backend is asynchronous and complete on the I/O thread. */
 #ifndef PETREL_DEVICES_VIRTIO_BLK_H
 #define PETREL_DEVICES_VIRTIO_BLK_H
 
-#include "block/raw.h"
+#include "block/disk.h"
 #include "config/devices_config.h"
 #include "devices/virtio/virtio.h"
 
@@ -59,7 +59,8 @@ struct blk_dirty;
 struct virtio_blk {
 	struct virtio_dev vdev;
 	struct blk_state st;
-	struct raw_file file;
+	struct disk disk;             /* the image (raw or qcow2) */
+	struct disk_options opts;     /* how it was opened (a path swap opens the new one alike) */
 	bool flush_enabled;           /* Writeback cache: FLUSH offered and done */
 	struct blk_req *reqs;         /* VIRTIO_BLK_QUEUE_SIZE of them */
 	struct blk_req *free_reqs;

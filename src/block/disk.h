@@ -1,0 +1,58 @@
+/* A disk image of any supported format (raw, qcow2 with its backing chain) behind one
+ * interface: what virtio-blk, disk migration and replication read and write. Raw images
+ * keep their io_uring path; qcow2 images are served synchronously on the caller's thread. */
+#ifndef PETREL_BLOCK_DISK_H
+#define PETREL_BLOCK_DISK_H
+
+#include "block/raw.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+enum disk_format { DISK_FORMAT_AUTO = 0, DISK_FORMAT_RAW, DISK_FORMAT_QCOW2 };
+
+#define DISK_MAX_CHAIN 16 /* images in a backing chain, the top one included */
+
+struct qcow2;
+
+struct disk {
+	struct raw_file file;     /* the image file itself */
+	struct qcow2 *qcow2;      /* NULL: raw */
+	enum disk_format format;  /* as opened (never AUTO) */
+	uint64_t size;            /* guest-visible bytes */
+};
+
+struct disk_options {
+	enum disk_format format;  /* AUTO: qcow2 if the file starts with its magic, else raw */
+	bool read_only, direct, async;
+	unsigned depth;           /* io_uring entries */
+};
+
+/* Open path and, for qcow2, its backing chain (read-only; a relative name is relative to the
+ * directory of the image naming it; at most DISK_MAX_CHAIN images; loops refused). 0 or
+ * -errno, logged. */
+int disk_open(struct disk *d, const char *path, const struct disk_options *o);
+void disk_close(struct disk *d);
+/* Move an open disk to another place in memory (src is then empty). */
+void disk_move(struct disk *dst, struct disk *src);
+const char *disk_format_name(enum disk_format f);
+/* "raw", "qcow2", "auto" -> format; -1 if unknown. */
+int disk_format_parse(const char *s);
+
+static inline uint64_t disk_size(const struct disk *d) { return d->size; }
+static inline bool disk_async(const struct disk *d) { return !d->qcow2 && d->file.async; }
+
+/* As raw_queue/raw_kick/raw_reap; a qcow2 disk never queues (-EAGAIN: use disk_sync). */
+int disk_queue(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n, void *tag);
+int disk_kick(struct disk *d);
+int disk_reap(struct disk *d, raw_done_fn fn, void *ctx, bool wait);
+/* Bytes transferred (all of them) or -errno; RAW_FLUSH: 0 or -errno. */
+int64_t disk_sync(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
+/* Whether the guest bytes from off may hold data (false: they read as zeroes); *len is cut to
+ * a run with the same answer (never to 0). */
+int disk_status(struct disk *d, uint64_t off, uint64_t *len, bool *data);
+int disk_discard(struct disk *d, uint64_t off, uint64_t len);
+int disk_write_zeroes(struct disk *d, uint64_t off, uint64_t len, bool unmap);
+
+#endif

@@ -1,0 +1,532 @@
+/* qcow2 images: open, the guest-offset -> host-offset mapping, reads and writes. */
+#include "block/disk.h"
+#include "block/iov.h"
+#include "block/qcow2_int.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define L2_CACHE_MAX_BYTES (32u << 20)
+#define RB_CACHE_ENTRIES 8
+#define IOV_MAX_PIECES 256  /* iovecs per request (a virtqueue chain has at most 256) */
+
+enum ctype { C_UNALLOC, C_ZERO, C_NORMAL, C_COMPRESSED };
+
+static int read_at(struct qcow2 *q, void *buf, size_t len, uint64_t off)
+{
+	struct iovec iov = { buf, len };
+	int64_t r = raw_sync(q->f, RAW_READ, off, &iov, 1);
+	return r < 0 ? (int)r : 0;
+}
+
+/* Everything read at open is checked here; a bad table is refused before the guest runs. */
+static int load_tables(struct qcow2 *q, char *err, size_t errlen)
+{
+	uint64_t l1_bytes = (uint64_t)q->h.l1_size * 8, rt_bytes = (uint64_t)q->h.refcount_table_clusters * q->cs;
+	uint8_t *raw = malloc(MAX(l1_bytes, rt_bytes) + 8);
+	q->l1 = calloc(q->h.l1_size + 1, 8);
+	q->rt_entries = rt_bytes / 8;
+	q->rt = calloc(q->rt_entries, 8);
+	if (!raw || !q->l1 || !q->rt) {
+		free(raw);
+		snprintf(err, errlen, "out of memory for the tables");
+		return -ENOMEM;
+	}
+	int r = l1_bytes ? read_at(q, raw, l1_bytes, q->h.l1_table_offset) : 0;
+	for (uint32_t i = 0; r == 0 && i < q->h.l1_size; i++) {
+		uint64_t e = qcow2_be64(raw + 8 * i), off = e & QCOW2_OFFSET_MASK;
+		if ((e & ~(QCOW2_OFFSET_MASK | QCOW2_OFLAG_COPIED)) || off % q->cs || off >= q->file_size) {
+			snprintf(err, errlen, "L1 entry %u (0x%016llx) is invalid or points past the end of the file", i,
+				 (unsigned long long)e);
+			r = -EINVAL;
+		}
+		q->l1[i] = e;
+	}
+	if (r == 0)
+		r = read_at(q, raw, rt_bytes, q->rt_off);
+	for (uint64_t i = 0; r == 0 && i < q->rt_entries; i++) {
+		uint64_t off = qcow2_be64(raw + 8 * i) & QCOW2_REFT_OFFSET_MASK;
+		if (off % q->cs || off >= q->file_size) {
+			snprintf(err, errlen, "refcount table entry %llu (%llu) is misaligned or past the end of the file",
+				 (unsigned long long)i, (unsigned long long)off);
+			r = -EINVAL;
+		}
+		q->rt[i] = off;
+	}
+	if (r == -EIO)
+		snprintf(err, errlen, "the tables are truncated");
+	else if (r < 0 && r != -EINVAL)
+		snprintf(err, errlen, "reading the tables: %s", strerror(-r));
+	free(raw);
+	return r;
+}
+
+int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err, size_t errlen)
+{
+	*out = NULL;
+	uint8_t *hdr = calloc(1, 1u << QCOW2_MAX_CLUSTER_BITS);
+	struct qcow2 *q = calloc(1, sizeof(*q));
+	if (!hdr || !q) {
+		free(hdr);
+		free(q);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	q->f = f;
+	q->fd = f->fd;
+	q->file_size = f->size;
+	q->read_only = read_only;
+	size_t got = (size_t)MIN(f->size, (uint64_t)1 << QCOW2_MAX_CLUSTER_BITS);
+	int r = read_at(q, hdr, got, 0);
+	if (r < 0)
+		snprintf(err, errlen, "cannot read the header: %s", strerror(-r));
+	else
+		r = qcow2_header_parse(hdr, got, f->size, &q->h, err, errlen);
+	free(hdr);
+	if (r < 0)
+		goto fail;
+	q->cbits = q->h.cluster_bits;
+	q->cs = 1ull << q->cbits;
+	q->l2_bits = q->cbits - 3;
+	q->rc_bits = 1u << q->h.refcount_order;
+	q->rb_entries = q->cs * 8 / q->rc_bits;
+	q->rc_max = q->rc_bits == 64 ? UINT64_MAX : (1ull << q->rc_bits) - 1;
+	q->rt_off = q->h.refcount_table_offset;
+	if (!read_only && q->h.nb_snapshots) {
+		snprintf(err, errlen, "the image has %u internal snapshots: petrel opens it read-only only",
+			 q->h.nb_snapshots);
+		r = -ENOTSUP;
+		goto fail;
+	}
+	if (!read_only && (q->h.incompatible & QCOW2_INCOMPAT_DIRTY)) {
+		snprintf(err, errlen, "the image's refcounts are dirty (lazy refcounts): repair it with "
+				      "qemu-img check -r all, or open it read-only");
+		r = -ENOTSUP;
+		goto fail;
+	}
+	if ((r = load_tables(q, err, errlen)) < 0)
+		goto fail;
+	/* An L2 table maps cs/8 clusters: cache enough of them for the whole disk, up to a cap. */
+	uint64_t per_l2 = q->cs << q->l2_bits, tables = (q->h.size + per_l2 - 1) / per_l2;
+	unsigned n = (unsigned)MAX(4u, MIN(tables, (uint64_t)(L2_CACHE_MAX_BYTES >> q->cbits)));
+	q->buf = malloc(q->cs);
+	q->zout = malloc(q->cs);
+	q->zin = malloc(2 * q->cs);
+	if (!q->buf || !q->zout || !q->zin || qcow2_cache_init(&q->l2c, n, q->cs) < 0 ||
+	    qcow2_cache_init(&q->rbc, RB_CACHE_ENTRIES, q->cs) < 0) {
+		snprintf(err, errlen, "out of memory for the caches");
+		r = -ENOMEM;
+		goto fail;
+	}
+	if ((r = qcow2_find_end(q)) < 0) {
+		snprintf(err, errlen, "reading the refcount blocks: %s", r == -EIO ? "truncated" : strerror(-r));
+		goto fail;
+	}
+	if (!read_only && q->h.version >= 3 && q->h.autoclear) {
+		/* Features this writer does not keep up to date (bitmaps, ...) are declared stale. */
+		uint8_t zero[8] = { 0 };
+		if ((r = qcow2_pwrite(q, zero, 8, QCOW2_OFF_AUTOCLEAR)) < 0) {
+			snprintf(err, errlen, "cannot write the header: %s", strerror(-r));
+			goto fail;
+		}
+		q->h.autoclear = 0;
+	}
+	*out = q;
+	return 0;
+fail:
+	qcow2_close(q);
+	return r;
+}
+
+const struct qcow2_header *qcow2_header(const struct qcow2 *q) { return &q->h; }
+const struct qcow2_stats *qcow2_stats(const struct qcow2 *q) { return &q->stats; }
+
+void qcow2_set_backing(struct qcow2 *q, struct disk *backing)
+{
+	q->backing = backing;
+}
+
+void qcow2_set_file(struct qcow2 *q, struct raw_file *f)
+{
+	q->f = f;
+	q->fd = f->fd;
+}
+
+void qcow2_close(struct qcow2 *q)
+{
+	if (!q)
+		return;
+	if (!q->read_only && q->rt)
+		qcow2_release_reserved(q);
+	if (q->backing) {
+		disk_close(q->backing);
+		free(q->backing);
+	}
+	qcow2_cache_free(&q->l2c);
+	qcow2_cache_free(&q->rbc);
+	free(q->l1);
+	free(q->rt);
+	free(q->buf);
+	free(q->zin);
+	free(q->zout);
+	free(q);
+}
+
+/* ---- mapping ---- */
+
+struct map {
+	enum ctype type;
+	uint64_t entry;     /* the L2 entry (0 if there is no L2 table) */
+	uint64_t host;      /* C_NORMAL: cluster offset in the file */
+	uint64_t l2_off;    /* the L2 table (0: none) */
+	uint64_t l2_index;
+};
+
+static int corrupt(struct qcow2 *q, uint64_t voff, const char *what, uint64_t v)
+{
+	log_error("qcow2 %s: guest offset %llu: %s (0x%llx): corrupt image", q->f->path,
+		  (unsigned long long)voff, what, (unsigned long long)v);
+	return -EIO;
+}
+
+static int lookup(struct qcow2 *q, uint64_t voff, struct map *m)
+{
+	memset(m, 0, sizeof(*m));
+	uint64_t l1i = voff >> (q->cbits + q->l2_bits);
+	m->l2_index = (voff >> q->cbits) & ((1ull << q->l2_bits) - 1);
+	if (l1i >= q->h.l1_size)
+		return corrupt(q, voff, "outside the L1 table", l1i);
+	m->l2_off = q->l1[l1i] & QCOW2_OFFSET_MASK;
+	if (!m->l2_off) {
+		m->type = C_UNALLOC;
+		return 0;
+	}
+	int err = 0;
+	uint8_t *l2 = qcow2_cache_get(&q->l2c, q->fd, m->l2_off, 0, &err);
+	if (!l2)
+		return err == -EIO ? corrupt(q, voff, "L2 table past the end of the file", m->l2_off) : err;
+	uint64_t e = m->entry = qcow2_be64(l2 + 8 * m->l2_index);
+	if (e & QCOW2_OFLAG_COMPRESSED) {
+		m->type = C_COMPRESSED;
+		return 0;
+	}
+	if (e & QCOW2_L2E_RESERVED)
+		return corrupt(q, voff, "L2 entry with reserved bits set", e);
+	m->host = e & QCOW2_OFFSET_MASK;
+	if ((e & QCOW2_OFLAG_ZERO) && q->h.version >= 3)
+		m->type = C_ZERO;
+	else if (!m->host)
+		m->type = C_UNALLOC;
+	else if (m->host % q->cs || m->host >= q->file_size)
+		return corrupt(q, voff, "data cluster misaligned or past the end of the file", m->host);
+	else
+		m->type = C_NORMAL;
+	return 0;
+}
+
+/* A compressed cluster's extent in the file. */
+static void compressed_extent(struct qcow2 *q, uint64_t e, uint64_t *off, uint64_t *len)
+{
+	unsigned x = 62 - (q->cbits - 8);
+	*off = e & ((1ull << x) - 1);
+	uint64_t sectors = (e >> x) & ((1ull << (62 - x)) - 1);
+	*len = (sectors + 1) * 512 - (*off & 511);
+}
+
+/* Inflate a compressed cluster into q->zout; it must fill exactly one cluster. */
+static int decompress(struct qcow2 *q, uint64_t voff, uint64_t e)
+{
+	if (q->zcached == e)
+		return 0;
+	uint64_t off, len;
+	compressed_extent(q, e, &off, &len);
+	if (off >= q->file_size)
+		return corrupt(q, voff, "compressed cluster past the end of the file", off);
+	len = MIN(len, MIN(2 * q->cs, q->file_size - off));
+	if (read_at(q, q->zin, len, off) < 0)
+		return corrupt(q, voff, "compressed cluster cannot be read", off);
+	z_stream z = { 0 };
+	if (inflateInit2(&z, -15) != Z_OK)
+		return -ENOMEM;
+	z.next_in = q->zin;
+	z.avail_in = (uInt)len;
+	z.next_out = q->zout;
+	z.avail_out = (uInt)q->cs;
+	int r = inflate(&z, Z_FINISH);
+	bool full = z.avail_out == 0;
+	inflateEnd(&z);
+	q->zcached = 0;
+	if (!((r == Z_STREAM_END || r == Z_BUF_ERROR) && full))
+		return corrupt(q, voff, "compressed cluster does not inflate to one cluster", off);
+	q->zcached = e;
+	q->stats.compressed_reads++;
+	return 0;
+}
+
+/* ---- reads ---- */
+
+/* Read [voff, voff+len) of one cluster, whose mapping is m, into iov. */
+static int read_piece(struct qcow2 *q, const struct map *m, uint64_t voff, const struct iovec *iov, unsigned n,
+		      uint64_t len)
+{
+	switch (m->type) {
+	case C_ZERO:
+		iov_copy(iov, n, NULL, true);
+		return 0;
+	case C_UNALLOC: {
+		uint64_t bsize = q->backing ? disk_size(q->backing) : 0;
+		uint64_t have = voff < bsize ? MIN(len, bsize - voff) : 0;
+		struct iovec part[IOV_MAX_PIECES];
+		if (have) {
+			unsigned k = iov_sub(iov, n, 0, have, part);
+			int64_t r = disk_sync(q->backing, RAW_READ, voff, part, k);
+			if (r < 0)
+				return (int)r;
+			q->stats.backing_reads++;
+		}
+		if (have < len) {
+			unsigned k = iov_sub(iov, n, have, len - have, part);
+			iov_copy(part, k, NULL, true);
+		}
+		return 0;
+	}
+	case C_COMPRESSED: {
+		int r = decompress(q, voff, m->entry);
+		if (r == 0)
+			iov_copy(iov, n, q->zout + (voff & (q->cs - 1)), true);
+		return r;
+	}
+	case C_NORMAL: {
+		uint64_t at = m->host + (voff & (q->cs - 1));
+		/* A cluster at the end of the file may be short: the rest reads as zeroes. */
+		uint64_t have = at < q->file_size ? MIN(len, q->file_size - at) : 0;
+		struct iovec part[IOV_MAX_PIECES];
+		unsigned k = iov_sub(iov, n, 0, have, part);
+		int64_t r = have ? raw_sync(q->f, RAW_READ, at, part, k) : 0;
+		if (r < 0)
+			return (int)r;
+		if (have < len) {
+			k = iov_sub(iov, n, have, len - have, part);
+			iov_copy(part, k, NULL, true);
+		}
+		return 0;
+	}
+	}
+	return -EIO;
+}
+
+/* ---- writes ---- */
+
+/* The L2 table for voff, allocated (all unallocated) if there is none. */
+static int ensure_l2(struct qcow2 *q, uint64_t voff, struct map *m)
+{
+	uint64_t l1i = voff >> (q->cbits + q->l2_bits);
+	if (m->l2_off) {
+		if (!(q->l1[l1i] & QCOW2_OFLAG_COPIED))
+			return corrupt(q, voff, "L2 table shared with a snapshot cannot be written", m->l2_off);
+		return 0;
+	}
+	uint64_t off;
+	int err = qcow2_alloc_cluster(q, &off);
+	if (err < 0)
+		return err;
+	uint8_t *l2 = qcow2_cache_get(&q->l2c, q->fd, off, 1, &err);
+	if (!l2 || (err = qcow2_pwrite(q, l2, q->cs, off)) < 0)
+		return err;
+	uint64_t e = off | QCOW2_OFLAG_COPIED;
+	uint8_t be[8];
+	qcow2_put_be64(be, e);
+	if ((err = qcow2_pwrite(q, be, 8, q->h.l1_table_offset + 8 * l1i)) < 0)
+		return err;
+	q->l1[l1i] = e;
+	m->l2_off = off;
+	return 0;
+}
+
+static int set_l2(struct qcow2 *q, struct map *m, uint64_t e)
+{
+	int err = 0;
+	uint8_t *l2 = qcow2_cache_get(&q->l2c, q->fd, m->l2_off, 0, &err);
+	if (!l2)
+		return err;
+	qcow2_put_be64(l2 + 8 * m->l2_index, e);
+	return qcow2_pwrite(q, l2 + 8 * m->l2_index, 8, m->l2_off + 8 * m->l2_index);
+}
+
+/* Drop the cluster m pointed at before its entry changed. */
+static int release(struct qcow2 *q, const struct map *m)
+{
+	if (m->type == C_COMPRESSED) {
+		uint64_t off, len;
+		compressed_extent(q, m->entry, &off, &len);
+		if (q->zcached == m->entry)
+			q->zcached = 0;
+		return qcow2_unref(q, off, len);
+	}
+	uint64_t host = m->entry & QCOW2_OFFSET_MASK;
+	return host ? qcow2_unref(q, host, q->cs) : 0;
+}
+
+/* Write [voff, voff+len) of one cluster; n == 0: zeroes. In place if the cluster is this
+ * image's alone; else into a new cluster holding the old content around the new bytes. */
+static int write_piece(struct qcow2 *q, uint64_t voff, const struct iovec *iov, unsigned n, uint64_t len)
+{
+	struct map m;
+	int err = lookup(q, voff, &m);
+	if (err < 0)
+		return err;
+	uint64_t in = voff & (q->cs - 1), cstart = voff - in;
+	if (m.type == C_NORMAL && (m.entry & QCOW2_OFLAG_COPIED)) {
+		if (!n) {
+			memset(q->buf, 0, len);
+			return qcow2_pwrite(q, q->buf, len, m.host + in);
+		}
+		int64_t r = raw_sync(q->f, RAW_WRITE, m.host + in, iov, n);
+		return r < 0 ? (int)r : 0;
+	}
+	uint64_t host;
+	if ((err = ensure_l2(q, voff, &m)) < 0 || (err = qcow2_alloc_cluster(q, &host)) < 0)
+		return err;
+	if (len == q->cs && n) {
+		int64_t r = raw_sync(q->f, RAW_WRITE, host, iov, n);
+		if (r < 0)
+			return (int)r;
+	} else {
+		struct iovec whole = { q->buf, q->cs };
+		if (len < q->cs && (err = read_piece(q, &m, cstart, &whole, 1, q->cs)) < 0)
+			return err;
+		if (n)
+			iov_copy(iov, n, q->buf + in, false);
+		else
+			memset(q->buf + in, 0, len);
+		if ((err = qcow2_pwrite(q, q->buf, q->cs, host)) < 0)
+			return err;
+	}
+	if (m.type != C_UNALLOC)
+		q->stats.cows++;
+	/* The data is written, the refcount was counted before: now point at it, then let go of
+	 * what was there. */
+	if ((err = set_l2(q, &m, host | QCOW2_OFLAG_COPIED)) < 0)
+		return err;
+	return release(q, &m);
+}
+
+int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	if (op == RAW_FLUSH)
+		return qcow2_flush(q);
+	uint64_t total = iov_total(iov, n), done = 0;
+	if (off > q->h.size || total > q->h.size - off)
+		return -EINVAL;
+	if (op == RAW_WRITE && q->read_only)
+		return -EROFS;
+	if (n > IOV_MAX_PIECES)
+		return -EINVAL;
+	while (done < total) {
+		uint64_t voff = off + done, len = MIN(total - done, q->cs - (voff & (q->cs - 1)));
+		struct iovec part[IOV_MAX_PIECES];
+		unsigned k = iov_sub(iov, n, done, len, part);
+		int err;
+		if (op == RAW_WRITE) {
+			err = write_piece(q, voff, part, k, len);
+		} else {
+			struct map m;
+			err = lookup(q, voff, &m);
+			/* Clusters that follow each other in the file too are read in one go. */
+			uint64_t expect = m.host + q->cs;
+			while (err == 0 && m.type == C_NORMAL && done + len < total) {
+				struct map next;
+				uint64_t nlen = MIN(total - done - len, q->cs);
+				if (lookup(q, voff + len, &next) < 0 || next.type != C_NORMAL || next.host != expect)
+					break;
+				len += nlen;
+				expect += q->cs;
+			}
+			k = iov_sub(iov, n, done, len, part);
+			if (err == 0)
+				err = read_piece(q, &m, voff, part, k, len);
+		}
+		if (err < 0)
+			return err;
+		done += len;
+	}
+	return (int64_t)total;
+}
+
+int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
+{
+	if (q->read_only)
+		return -EROFS;
+	if (off > q->h.size || len > q->h.size - off)
+		return -EINVAL;
+	bool v3 = q->h.version >= 3;
+	while (len) {
+		uint64_t in = off & (q->cs - 1), piece = MIN(len, q->cs - in);
+		int err = 0;
+		struct map m;
+		bool whole = piece == q->cs || (in == 0 && off + piece == q->h.size);
+		if (!whole || (!v3 && q->backing)) {
+			/* Part of a cluster (or no zero clusters in v2 over a backing file): a discard
+			 * may do nothing, write-zeroes writes them. */
+			if (!discard) {
+				err = write_piece(q, off, NULL, 0, piece);
+			}
+		} else if ((err = lookup(q, off, &m)) == 0) {
+			uint64_t e = (q->backing && v3) || (v3 && !discard) ? QCOW2_OFLAG_ZERO : 0;
+			bool same = m.type == (e ? C_ZERO : C_UNALLOC) && !(m.entry & QCOW2_OFFSET_MASK);
+			if (!same && !(e == 0 && !m.l2_off) && (err = ensure_l2(q, off, &m)) == 0 &&
+			    (err = set_l2(q, &m, e)) == 0)
+				err = release(q, &m);
+		}
+		if (err < 0)
+			return err;
+		off += piece;
+		len -= piece;
+	}
+	return 0;
+}
+
+int qcow2_flush(struct qcow2 *q)
+{
+	return fdatasync(q->fd) < 0 ? -errno : 0;
+}
+
+int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t *len, bool *data)
+{
+	uint64_t done = 0, want = MIN(*len, q->h.size > off ? q->h.size - off : 0);
+	int kind = -1; /* 0 zero, 1 data, 2 backing */
+	while (done < want) {
+		struct map m;
+		uint64_t voff = off + done, piece = MIN(want - done, q->cs - (voff & (q->cs - 1)));
+		int err = lookup(q, voff, &m);
+		if (err < 0)
+			return err;
+		int k = m.type == C_NORMAL || m.type == C_COMPRESSED ? 1 : m.type == C_UNALLOC && q->backing ? 2 : 0;
+		if (kind >= 0 && k != kind)
+			break;
+		kind = k;
+		done += piece;
+	}
+	if (kind < 0) { /* past the end */
+		*data = false;
+		return 0;
+	}
+	*len = done;
+	*data = kind == 1;
+	if (kind == 2) {
+		uint64_t bsize = disk_size(q->backing);
+		if (off >= bsize) {
+			*data = false;
+		} else {
+			*len = MIN(*len, bsize - off);
+			return disk_status(q->backing, off, len, data);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* qcow2 images (versions 2 and 3): reads through backing chains, compressed and zero
+ * clusters; writes allocate clusters in this image only; discard and write-zeroes become
+ * unallocated or zero clusters. Metadata is written through in an order that leaves a
+ * consistent image (at worst leaked clusters) wherever the process stops: a cluster's
+ * refcount is on disk before anything points at it, and nothing is freed while something
+ * still points at it. Synchronous: the caller's thread does the I/O. */
+#ifndef PETREL_BLOCK_QCOW2_H
+#define PETREL_BLOCK_QCOW2_H
+
+#include "block/qcow2_format.h"
+#include "block/raw.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct qcow2;
+struct disk;
+
+struct qcow2_stats {
+	uint64_t allocs, cows, compressed_reads, backing_reads;
+};
+
+/* Parse the image in f (which stays the caller's) and load its tables. The backing file it
+ * names, if any, is in qcow2_header(q)->backing_file: open it and hand it to
+ * qcow2_set_backing. 0, or -errno with a message in err. */
+int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err, size_t errlen);
+const struct qcow2_header *qcow2_header(const struct qcow2 *q);
+/* The backing disk (qcow2 then owns it and closes it). */
+void qcow2_set_backing(struct qcow2 *q, struct disk *backing);
+/* The raw_file moved (struct disk_move). */
+void qcow2_set_file(struct qcow2 *q, struct raw_file *f);
+/* Free unused reserved clusters and everything held; the file stays open. */
+void qcow2_close(struct qcow2 *q);
+
+/* Read or write guest bytes [off, off+len of iov): the byte count or -errno. */
+int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
+/* Make [off, off+len) read as zeroes (write-zeroes), or drop it (discard: reads may then
+ * return zeroes or the backing file's data). */
+int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool discard);
+int qcow2_flush(struct qcow2 *q);
+/* As disk_status: data in this image or, where it has nothing, in its backing chain. */
+int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t *len, bool *data);
+const struct qcow2_stats *qcow2_stats(const struct qcow2 *q);
+
+#endif

@@ -1,0 +1,135 @@
+/* diskio: drive petrel's block layer (src/block/disk.c: raw and qcow2 images with backing
+ * chains) from a script, without a VM, for the image tests and benchmarks.
+ *
+ *   diskio [--format raw|qcow2|auto] [--ro] IMAGE < SCRIPT
+ *
+ * One command per line:
+ *   w OFF LEN SEED    write LEN bytes of pattern SEED at OFF
+ *   z OFF LEN         write zeroes          d OFF LEN   discard
+ *   r OFF LEN FILE    read into FILE        f           flush
+ *   dump FILE         read the whole disk into FILE
+ *   status            print "size N" and qcow2 counters
+ *   loop N OFF SPAN LEN   N writes of LEN bytes at random aligned offsets in [OFF, OFF+SPAN)
+ * Prints "ok" after each command (so a test can kill it mid-way) and "error: ..." and exits 1
+ * on the first failure. The pattern of SEED at byte i is ((i * 131) ^ (SEED * 7919)) >> 3
+ * truncated to a byte, with i the disk offset: the same bytes however a write is split. */
+#include "block/disk.h"
+#include "block/qcow2.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint8_t pattern(uint64_t i, uint64_t seed)
+{
+	return (uint8_t)(((i * 131) ^ (seed * 7919)) >> 3);
+}
+
+static int dump(struct disk *d, const char *path, uint64_t off, uint64_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -errno;
+	static uint8_t buf[1 << 20];
+	int err = 0;
+	for (uint64_t pos = off; pos < off + len && !err;) {
+		uint64_t n = off + len - pos < sizeof(buf) ? off + len - pos : sizeof(buf);
+		/* Two iovecs, to exercise splitting. */
+		struct iovec iov[2] = { { buf, n / 2 }, { buf + n / 2, n - n / 2 } };
+		int64_t r = disk_sync(d, RAW_READ, pos, iov, 2);
+		if (r != (int64_t)n)
+			err = r < 0 ? (int)r : -EIO;
+		else if (write(fd, buf, n) != (ssize_t)n)
+			err = -errno;
+		pos += n;
+	}
+	close(fd);
+	return err;
+}
+
+static int put(struct disk *d, uint64_t off, uint64_t len, uint64_t seed)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < len; i++)
+		buf[i] = pattern(off + i, seed);
+	struct iovec iov[3] = { { buf, len / 3 }, { buf + len / 3, len / 3 }, { buf + 2 * (len / 3), len - 2 * (len / 3) } };
+	int64_t r = disk_sync(d, RAW_WRITE, off, iov, 3);
+	free(buf);
+	return r == (int64_t)len ? 0 : r < 0 ? (int)r : -EIO;
+}
+
+int main(int argc, char **argv)
+{
+	struct disk_options o = { .format = DISK_FORMAT_AUTO, .async = false };
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--ro")) {
+			o.read_only = true;
+		} else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+			int f = disk_format_parse(argv[++i]);
+			if (f < 0)
+				return fprintf(stderr, "diskio: bad format\n"), 2;
+			o.format = (enum disk_format)f;
+		} else {
+			return fprintf(stderr, "usage: diskio [--format F] [--ro] IMAGE < SCRIPT\n"), 2;
+		}
+	}
+	if (i + 1 != argc)
+		return fprintf(stderr, "usage: diskio [--format F] [--ro] IMAGE < SCRIPT\n"), 2;
+	struct disk d;
+	if (disk_open(&d, argv[i], &o) < 0) {
+		printf("error: open failed\n");
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	char line[4096];
+	srandom(1);
+	while (fgets(line, sizeof(line), stdin)) {
+		unsigned long long a = 0, b = 0, c = 0, e = 0;
+		char path[1024];
+		int err = 0;
+		if (sscanf(line, "w %llu %llu %llu", &a, &b, &c) == 3)
+			err = put(&d, a, b, c);
+		else if (sscanf(line, "z %llu %llu", &a, &b) == 2)
+			err = disk_write_zeroes(&d, a, b, false);
+		else if (sscanf(line, "d %llu %llu", &a, &b) == 2)
+			err = disk_discard(&d, a, b);
+		else if (sscanf(line, "r %llu %llu %1023s", &a, &b, path) == 3)
+			err = dump(&d, path, a, b);
+		else if (sscanf(line, "dump %1023s", path) == 1)
+			err = dump(&d, path, 0, disk_size(&d));
+		else if (!strcmp(line, "f\n"))
+			err = (int)disk_sync(&d, RAW_FLUSH, 0, NULL, 0);
+		else if (sscanf(line, "loop %llu %llu %llu %llu", &a, &b, &c, &e) == 4) {
+			for (unsigned long long k = 0; k < a && !err; k++) {
+				uint64_t slots = c / e;
+				err = put(&d, b + (uint64_t)random() % slots * e, e, k + 1);
+			}
+		} else if (!strcmp(line, "status\n")) {
+			printf("size %llu\n", (unsigned long long)disk_size(&d));
+			if (d.qcow2) {
+				const struct qcow2_stats *s = qcow2_stats(d.qcow2);
+				printf("allocs %llu cows %llu compressed_reads %llu backing_reads %llu\n",
+				       (unsigned long long)s->allocs, (unsigned long long)s->cows,
+				       (unsigned long long)s->compressed_reads, (unsigned long long)s->backing_reads);
+			}
+		} else if (line[0] != '\n' && line[0] != '#') {
+			printf("error: unknown command %s", line);
+			return 1;
+		}
+		if (err < 0) {
+			printf("error: %s: %s", strerror(-err), line);
+			disk_close(&d);
+			return 1;
+		}
+		printf("ok\n");
+	}
+	disk_close(&d);
+	return 0;
+}
