@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include "config/devices_config.h"
+#include "block/disk.h"
 #include "config/vm_config.h"
 
 #include <errno.h>
@@ -106,6 +107,21 @@ TEST(net_vsock_entropy)
 	CHECK_STR_EQ(u.path_on_host, "/new");
 	drive_update_free(&u);
 	CHECK_EQ(drive_update_parse("{\"drive_id\": \"d\", \"is_read_only\": true}", NULL, &u, err, sizeof(err)), -EINVAL);
+	DRIVE_ERR("{\"drive_id\": \"a\", \"path_on_host\": \"p\", \"is_root_device\": false, \"format\": \"vdi\"}",
+		  "drives[0].format: expected raw, qcow2 or auto");
+}
+
+TEST(drive_format_round_trip)
+{
+	struct drive_config d;
+	REQUIRE_EQ(drive_config_parse("{\"drive_id\": \"a\", \"path_on_host\": \"p\", \"is_root_device\": false,"
+				      " \"format\": \"raw\"}", NULL, &d, err, sizeof(err)), 0);
+	CHECK_EQ(d.format, DISK_FORMAT_RAW);
+	json_t *j = drive_config_to_json(&d);
+	REQUIRE(j);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "format")), "raw");
+	json_decref(j);
+	drive_config_free(&d);
 }
 
 TEST(cli_forms)
@@ -132,6 +148,15 @@ TEST(cli_forms)
 	CHECK_EQ(d.poll_us, 20);
 	drive_config_free(&d);
 	CHECK_EQ(drive_config_from_cli("x.img,poll=5000", 0, &d, err, sizeof(err)), -EINVAL);
+	/* The image format: probed unless pinned. */
+	REQUIRE_EQ(drive_config_from_cli("x.img", 0, &d, err, sizeof(err)), 0);
+	CHECK_EQ(d.format, DISK_FORMAT_AUTO);
+	drive_config_free(&d);
+	REQUIRE_EQ(drive_config_from_cli("x.qcow2,format=qcow2", 0, &d, err, sizeof(err)), 0);
+	CHECK_EQ(d.format, DISK_FORMAT_QCOW2);
+	drive_config_free(&d);
+	CHECK_EQ(drive_config_from_cli("x.img,format=vmdk", 0, &d, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "format must be raw, qcow2 or auto");
 
 	struct net_config n;
 	REQUIRE_EQ(net_config_from_cli("tap=tap0,mac=02:00:00:00:00:05", 0, &n, err, sizeof(err)), 0);
