@@ -40,7 +40,7 @@ static inline bool started(const struct controller *ctl)
 int ctl_check_not_started(const struct controller *ctl, const char *what, char *err,
 			  size_t errlen);
 /* The file must exist and be readable (and writable when asked) when it is configured. */
-int ctl_check_file(struct controller *ctl, const char *what, const char *path, bool write,
+int ctl_check_file(struct controller *ctl, const char *what, const char *path, bool write, bool block_ok,
 		   char *err, size_t errlen);
 /* The id in a device body must be the one in the path. */
 int ctl_check_path_id(const char *field, const char *body_id, const char *path_id, char *err,

@@ -49,7 +49,7 @@ static void take(char **dst, char **src)
 
 /* The file must exist and be readable (and writable when asked) when it is configured, like
  * Firecracker checks at PUT time, so mistakes surface before InstanceStart. */
-int ctl_check_file(struct controller *ctl, const char *what, const char *path, bool write,
+int ctl_check_file(struct controller *ctl, const char *what, const char *path, bool write, bool block_ok,
 		   char *err, size_t errlen)
 {
 	if (ctl->dry_run)
@@ -61,8 +61,16 @@ int ctl_check_file(struct controller *ctl, const char *what, const char *path, b
 	struct stat st;
 	int r = fstat(fd, &st);
 	close(fd);
-	if (r == 0 && S_ISDIR(st.st_mode))
-		return fail(err, errlen, -EINVAL, "%s '%s' is a directory", what, path);
+	if (r < 0)
+		return fail(err, errlen, -EINVAL, "%s '%s': %s", what, path, strerror(errno));
+	/* Regular files, and block devices for disks: not FIFOs (they would block petrel or feed it
+	 * a stream), sockets, directories or character devices (/dev/zero, /dev/kvm). */
+	if (!S_ISREG(st.st_mode) && !(block_ok && S_ISBLK(st.st_mode)))
+		return fail(err, errlen, -EINVAL, "%s '%s' is %s, not a regular file%s", what, path,
+			    S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+			    : S_ISCHR(st.st_mode) ? "a character device" : S_ISSOCK(st.st_mode) ? "a socket"
+			    : S_ISBLK(st.st_mode) ? "a block device" : "a special file",
+			    block_ok ? " or block device" : "");
 	return 0;
 }
 
@@ -72,8 +80,8 @@ int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t 
 	int r = parse_section("boot-source", body, &tmp, err, errlen);
 	if (r < 0)
 		return r;
-	if ((r = ctl_check_file(ctl, "kernel image", tmp.kernel_path, false, err, errlen)) < 0 ||
-	    (tmp.initrd_path && (r = ctl_check_file(ctl, "initrd", tmp.initrd_path, false, err, errlen)) < 0)) {
+	if ((r = ctl_check_file(ctl, "kernel image", tmp.kernel_path, false, false, err, errlen)) < 0 ||
+	    (tmp.initrd_path && (r = ctl_check_file(ctl, "initrd", tmp.initrd_path, false, false, err, errlen)) < 0)) {
 		vm_config_free(&tmp);
 		return r;
 	}
@@ -175,7 +183,7 @@ int ctl_put_drive(struct controller *ctl, const char *id, json_t *body, char *er
 	if (r < 0)
 		return r == -ENOMEM ? r : -EINVAL;
 	if ((r = ctl_check_path_id("drive_id", d.drive_id, id, err, errlen)) < 0 ||
-	    (r = ctl_check_file(ctl, "drive backing file", d.path_on_host, !d.is_read_only, err, errlen)) < 0) {
+	    (r = ctl_check_file(ctl, "drive backing file", d.path_on_host, !d.is_read_only, true, err, errlen)) < 0) {
 		drive_config_free(&d);
 		return r;
 	}

@@ -51,7 +51,7 @@ int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *
 		return r == -ENOMEM ? r : -EINVAL;
 	r = ctl_check_path_id("drive_id", u.drive_id, id, err, errlen);
 	if (r == 0 && u.path_on_host)
-		r = ctl_check_file(ctl, "drive backing file", u.path_on_host, false, err, errlen);
+		r = ctl_check_file(ctl, "drive backing file", u.path_on_host, false, true, err, errlen);
 	if (r == 0 && !u.path_on_host && !u.rate_limiter.present)
 		r = fail(err, errlen, -EINVAL, "nothing to update: give path_on_host and/or "
 			 "rate_limiter");

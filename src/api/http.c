@@ -10,8 +10,10 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -92,6 +94,84 @@ static void request_done(void *opaque, struct api_response *resp)
 	pthread_mutex_unlock(&rq->lock);
 }
 
+/* MHD hands the request path over as a C string: a NUL byte in it ("GET /\0x") would cut it
+ * short and the rest would go unseen. Before MHD splits off the query and unescapes the path
+ * in place, this callback notes the raw path's length (tagged in the closure pointer: odd, so it
+ * cannot be mistaken for a request, and nothing to free if the request never reaches us). In
+ * the request line "METHOD PATH VERSION" MHD points `version` one byte past the path, so a path
+ * whose C-string length ends earlier held a NUL. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)conn;
+	return (void *)(((uintptr_t)strlen(uri) << 1) | 1);
+}
+
+static int hex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decoding of the path and query, in place, except "%00": decoded, it would cut the
+ * path short as a NUL byte does; kept as is, the router refuses it as an unknown path. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	char *r = s, *w = s;
+	while (*r) {
+		int hi = r[0] == '%' ? hex(r[1]) : -1, lo = hi >= 0 ? hex(r[2]) : -1;
+		if (lo >= 0 && (hi | lo)) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static bool is_tag(const void *p)
+{
+	return (uintptr_t)p & 1;
+}
+
+struct header_count {
+	unsigned content_length, transfer_encoding;
+	bool differ;
+	const char *first;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct header_count *c = cls;
+	(void)kind;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		if (c->content_length++ && strcmp(c->first, value ? value : ""))
+			c->differ = true;
+		if (!c->first)
+			c->first = value ? value : "";
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		c->transfer_encoding++;
+	}
+	return MHD_YES;
+}
+
+/* Framing the request body two ways at once (request smuggling): refused. */
+static const char *bad_framing(struct MHD_Connection *conn)
+{
+	struct header_count c = { 0 };
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
+	if (c.differ)
+		return "conflicting Content-Length headers";
+	if (c.content_length > 1)
+		return "more than one Content-Length header";
+	if (c.content_length && c.transfer_encoding)
+		return "both Content-Length and Transfer-Encoding";
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -105,9 +185,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		pthread_setname_np(pthread_self(), "fc_api");
 		named = true;
 	}
-	if (!rq) {
+	if (!rq || is_tag(rq)) {
 		/* Headers are in. Refuse a body announced too large before it is sent: MHD then
 		 * discards the rest and closes the connection after the answer. */
+		size_t raw_len = rq ? (size_t)((uintptr_t)rq >> 1) : strlen(url);
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)
 			return MHD_NO;
@@ -115,6 +196,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->conn = conn;
 		pthread_mutex_init(&rq->lock, NULL);
 		*con_cls = rq;
+		if (!version || version != url + raw_len + 1) {
+			rq->too_large = true; /* nothing more is read into it */
+			return send_fault(conn, 400, "malformed request line (a NUL byte in the path?)");
+		}
+		const char *framing = bad_framing(conn);
+		if (framing) {
+			rq->too_large = true;
+			return send_fault(conn, 400, "%s", framing);
+		}
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl) {
@@ -202,7 +292,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct request *rq = *con_cls;
-	if (!rq)
+	*con_cls = NULL;
+	if (!rq || is_tag(rq))
 		return;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_debug("API connection ended early (reason %d)", (int)toe);
@@ -289,6 +380,8 @@ int api_server_start(struct api_server **out, struct controller *ctl, const char
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_END);
 	if (!srv->daemon) {

@@ -17,7 +17,9 @@ int raw_open(struct raw_file *f, const char *path, bool read_only, bool direct, 
 {
 	memset(f, 0, sizeof(*f));
 	f->fd = f->efd = -1;
-	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
+	/* O_NONBLOCK so that a FIFO cannot hang us here; it is refused below, and the flag is
+	 * cleared for what is kept. */
+	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (direct ? O_DIRECT : 0);
 	f->fd = open(path, flags);
 	if (f->fd < 0) {
 		int err = -errno;
@@ -49,6 +51,11 @@ int raw_open(struct raw_file *f, const char *path, bool read_only, bool direct, 
 		log_error("disk %s: not a regular file or block device", path);
 		raw_close(f);
 		return -EINVAL;
+	}
+	if (fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int err = -errno;
+		raw_close(f);
+		return err;
 	}
 	f->path = strdup(path);
 	f->read_only = read_only;

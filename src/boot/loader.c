@@ -1,4 +1,5 @@
 #include "boot/boot.h"
+#include "memory/guest_mem.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -15,15 +16,25 @@ int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd
 	_cleanup_free_ char *kernel = NULL;
 	_cleanup_free_ char *initrd = NULL;
 	size_t klen = 0, ilen = 0;
-	int err = read_whole_file(kernel_path, KERNEL_MAX, &kernel, &klen);
+	/* Neither can be larger than the guest's RAM: refuse that from the size, before reading. */
+	uint64_t kmax = MIN(KERNEL_MAX, mem->total), imax = MIN(INITRD_MAX, mem->total);
+	int err = read_whole_file(kernel_path, kmax, &kernel, &klen);
 	if (err < 0) {
-		log_error("cannot read kernel image '%s': %s", kernel_path, strerror(-err));
+		if (err == -EFBIG)
+			log_error("kernel image '%s' is larger than %llu MiB (the guest's memory, at most %llu MiB)",
+				  kernel_path, (unsigned long long)(kmax >> 20), KERNEL_MAX >> 20);
+		else
+			log_error("cannot read kernel image '%s': %s", kernel_path, strerror(-err));
 		return err;
 	}
 	if (initrd_path) {
-		err = read_whole_file(initrd_path, INITRD_MAX, &initrd, &ilen);
+		err = read_whole_file(initrd_path, imax, &initrd, &ilen);
 		if (err < 0) {
-			log_error("cannot read initrd '%s': %s", initrd_path, strerror(-err));
+			if (err == -EFBIG)
+				log_error("initrd '%s' does not fit: it is larger than %llu MiB (the guest's memory, "
+					  "at most %llu MiB)", initrd_path, (unsigned long long)(imax >> 20), INITRD_MAX >> 20);
+			else
+				log_error("cannot read initrd '%s': %s", initrd_path, strerror(-err));
 			return err;
 		}
 	}

@@ -441,6 +441,11 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 				    FIELD(where, "guest_mac"), mac);
 			goto fail;
 		}
+		if (c.guest_mac[0] & 1) {
+			r = json_set_err(err, errlen, "%s%s%s: '%s' is a multicast address: a NIC needs a unicast one",
+				    FIELD(where, "guest_mac"), mac);
+			goto fail;
+		}
 		c.has_mac = true;
 	}
 	if ((r = rate_limiter_from_json(obj, where, "rx_rate_limiter", &c.rx_rate_limiter, err, errlen)) < 0 ||
@@ -789,6 +794,8 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 			return -EINVAL;
 		if (mac_parse(val, c->guest_mac) < 0)
 			return json_set_err(err, errlen, "--net: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", val);
+		if (c->guest_mac[0] & 1)
+			return json_set_err(err, errlen, "--net: '%s' is a multicast address: a NIC needs a unicast one", val);
 		c->has_mac = true;
 		return 0;
 	}

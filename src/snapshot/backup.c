@@ -21,7 +21,7 @@
 /* src -> dst: reflink, else a copy that keeps holes. *how says which. */
 static int clone_file(const char *src, const char *dst, const char **how)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
+	int in = open(src, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (in < 0)
 		return -errno;
 	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -103,7 +103,7 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 
 int snap_mem_open(const char *path, const uint8_t id[16], uint64_t min_size, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO must not block us */
 	if (fd < 0) {
 		snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
 		return -errno;

@@ -314,3 +314,13 @@ def test_chain_depth_is_limited(tmp_path):
     diskio(tmp_path / "l15.qcow2", "status\n")  # 16 images: the limit
     r = diskio(prev, "status\n", expect_ok=False)
     assert r.returncode == 1 and "longer than 16" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["auto", "raw", "qcow2"])
+def test_fifo_image_is_refused_without_blocking(tmp_path, fmt):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    r = diskio(fifo, "status\n", "--format", fmt, expect_ok=False)
+    assert r.returncode == 1 and "not a regular file or block device" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 10

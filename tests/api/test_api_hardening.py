@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Hardening (issue 9): what an attacker tried through the API and the command line, and the
+answer petrel must give now. None of these needs a VM."""
+import os
+import subprocess
+import time
+
+import pytest
+
+import apilib
+
+
+def status_and_body(raw: bytes):
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode(errors="replace")
+
+
+@pytest.mark.parametrize("path", [b"/\x00x", b"/machine-config\x00/x", b"/%00x", b"/machine-config%00"])
+def test_nul_in_the_path_is_refused(petrel, path):
+    raw = apilib.raw_exchange(petrel.sock, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, body = status_and_body(raw)
+    assert status == 400, raw
+    assert petrel.client().get("/").status == 200  # and the API keeps serving
+
+
+@pytest.mark.parametrize("headers,msg", [
+    (b"Content-Length: 34\r\nContent-Length: 20\r\n", "conflicting Content-Length"),
+    (b"Content-Length: 34\r\nContent-Length: 34\r\n", "more than one Content-Length"),
+    (b"Content-Length: 34\r\nTransfer-Encoding: chunked\r\n", "both Content-Length and Transfer-Encoding"),
+])
+def test_ambiguous_body_framing_is_refused(petrel, headers, msg):
+    body = b'{"vcpu_count":1,"mem_size_mib":64}'
+    raw = apilib.raw_exchange(petrel.sock, b"PUT /machine-config HTTP/1.1\r\nHost: x\r\n" + headers +
+                              b"Content-Type: application/json\r\nConnection: close\r\n\r\n" + body)
+    status, text = status_and_body(raw)
+    assert status == 400 and msg in text, raw
+    assert petrel.client().get("/machine-config").json["mem_size_mib"] != 64  # nothing applied
+
+
+def test_percent_escapes_still_work(api):
+    assert api.get("/mach%69ne-config", check=False).status == 200
+
+
+@pytest.fixture
+def fifo(workdir):
+    p = workdir / "fifo"
+    os.mkfifo(p)
+    return p
+
+
+def drive(path, ro=True):
+    return {"drive_id": "d", "path_on_host": str(path), "is_root_device": False, "is_read_only": ro}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "fifo_rw", "chardev", "directory"])
+def test_drive_must_be_a_file_or_block_device(api, workdir, fifo, kind):
+    path = {"fifo": fifo, "fifo_rw": fifo, "chardev": "/dev/zero", "directory": workdir}[kind]
+    t0 = time.monotonic()
+    r = api.put("/drives/d", drive(path, ro=kind != "fifo_rw"))
+    assert r.status == 400, r
+    assert time.monotonic() - t0 < 5, "the check blocked"
+    want = {"fifo": "a FIFO", "fifo_rw": "a FIFO", "chardev": "a character device", "directory": "a directory"}[kind]
+    assert want in r.fault, r.fault
+    assert api.get("/").status == 200
+
+
+@pytest.mark.parametrize("field", ["kernel_image_path", "initrd_path"])
+def test_boot_files_must_be_regular(api, workdir, fifo, field):
+    kernel = workdir / "k"
+    kernel.write_bytes(b"\0" * 4096)
+    body = {"kernel_image_path": str(kernel)}
+    body[field] = str(fifo)
+    r = api.put("/boot-source", body)
+    assert r.status == 400 and "a FIFO" in r.fault, r
+    r = api.put("/boot-source", {"kernel_image_path": "/dev/zero"})
+    assert r.status == 400 and "character device" in r.fault, r
+
+
+def test_config_file_fifo_does_not_hang(workdir, fifo):
+    t0 = time.monotonic()
+    r = subprocess.run([str(apilib.petrel_bin()), "--no-api", "--config-file", str(fifo)],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert time.monotonic() - t0 < 10
+    assert "config" in r.stderr.lower(), r.stderr
+
+
+@pytest.mark.parametrize("mac", ["01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff", "33:33:00:00:00:01"])
+def test_multicast_guest_mac_is_refused(api, mac):
+    r = api.put("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": mac})
+    assert r.status == 400 and "multicast" in r.fault, r
+
+
+def test_multicast_mac_on_the_command_line(workdir):
+    r = subprocess.run([str(apilib.petrel_bin()), "run", "--kernel", "/nonexistent", "--net", "tap=tap0,mac=03:00:00:00:00:01"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0 and "multicast" in r.stderr, r.stderr
