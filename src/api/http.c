@@ -3,6 +3,7 @@
 #include "api/controller.h"
 #include "api/router.h"
 #include "util/log.h"
+#include "util/unix_socket.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -311,49 +312,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", msg);
 }
 
-/* Bind a listening Unix socket at path. A socket file nobody listens on is stale (a petrel
- * that died): replace it. A live socket or any other file is left alone. */
+/* The API socket: a stale one (a petrel that died) is replaced, a live one or another file
+ * is left alone. */
 static int listen_unix(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	int fd = unix_listen(path, LISTEN_BACKLOG, false);
+	if (fd == -ENAMETOOLONG)
 		log_error("API socket path '%s' is too long (at most %zu bytes)", path,
-			  sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (errno != EADDRINUSE)
-			goto fail;
-		struct stat st;
-		bool is_sock = lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
-		int probe = is_sock ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
-		bool stale = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-			     errno == ECONNREFUSED;
-		if (probe >= 0)
-			close(probe);
-		if (!stale) {
-			log_error("API socket '%s' already exists%s", path,
-				  is_sock ? " and is in use" : " and is not a socket");
-			close(fd);
-			return -EADDRINUSE;
-		}
-		log_info("replacing stale API socket %s", path);
-		unlink(path);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			goto fail;
-	}
-	if (listen(fd, LISTEN_BACKLOG) < 0)
-		goto fail;
+			  sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	else if (fd == -EADDRINUSE)
+		log_error("API socket '%s' already exists and is in use, or is not a socket", path);
+	else if (fd < 0)
+		log_error("cannot listen on API socket '%s': %s", path, strerror(-fd));
 	return fd;
-fail:;
-	int e = errno;
-	log_error("cannot listen on API socket '%s': %s", path, strerror(e));
-	close(fd);
-	return -e;
 }
 
 int api_server_start(struct api_server **out, struct controller *ctl, const char *path,

@@ -1,4 +1,5 @@
 #include "migration/url.h"
+#include "util/unix_socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,18 +92,11 @@ int mig_listen(const char *url, char *err, size_t errlen)
 	if (e < 0)
 		return e;
 	if (ep.unix_path) {
-		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct stat st;
-		/* Replace only a stale socket, never another kind of file. */
-		if (lstat(ep.sun.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(ep.sun.sun_path);
-		if (s < 0 || bind(s, (struct sockaddr *)&ep.sun, sizeof(ep.sun)) < 0 || listen(s, 1) < 0) {
-			e = -errno;
-			snprintf(err, errlen, "cannot listen on %s: %s", url, strerror(errno));
-			if (s >= 0)
-				close(s);
-			return e;
-		}
+		/* Replace only a stale socket, never a live one or another kind of file. */
+		int s = unix_listen(ep.sun.sun_path, 1, false);
+		if (s < 0)
+			snprintf(err, errlen, "cannot listen on %s: %s", url,
+				 s == -EADDRINUSE ? "another process listens there, or it is not a socket" : strerror(-s));
 		return s;
 	}
 	struct addrinfo *ai;

@@ -2,6 +2,7 @@
  * sockets. See vsock_mux.h for the conventions and the trust model. */
 #include "net/vsock_mux.h"
 #include "util/log.h"
+#include "util/unix_socket.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -928,19 +929,13 @@ int vsock_mux_init(struct vsock_mux *m, const char *uds_path, uint64_t guest_cid
 		err = -errno;
 		goto fail;
 	}
-	m->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* Never take over a socket another process is listening on (an API socket, say). */
+	m->listen_fd = unix_listen(sa.sun_path, 64, true);
 	if (m->listen_fd < 0) {
-		err = -errno;
-		goto fail;
-	}
-	struct stat stt;
-	if (lstat(uds_path, &stt) == 0 && S_ISSOCK(stt.st_mode))
-		unlink(uds_path); /* a stale socket from an earlier run */
-	if (bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(m->listen_fd, 64) < 0) {
-		err = -errno;
-		log_error("vsock: cannot listen on %s: %s", uds_path, strerror(errno));
-		close(m->listen_fd);
+		err = m->listen_fd;
 		m->listen_fd = -1;
+		log_error("vsock: cannot listen on %s: %s", uds_path,
+			  err == -EADDRINUSE ? "another process listens there, or it is not a socket" : strerror(-err));
 		goto fail;
 	}
 	e.data.u64 = ID_LISTENER;

@@ -95,3 +95,24 @@ def test_multicast_mac_on_the_command_line(workdir):
     r = subprocess.run([str(apilib.petrel_bin()), "run", "--kernel", "/nonexistent", "--net", "tap=tap0,mac=03:00:00:00:00:01"],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode != 0 and "multicast" in r.stderr, r.stderr
+
+
+def test_vsock_never_takes_a_live_socket(workdir):
+    """uds_path naming another petrel's live API socket is refused; a stale one is fine."""
+    other = apilib.Petrel(workdir)
+    b_dir = workdir / "b"
+    b_dir.mkdir()
+    b = apilib.Petrel(b_dir)
+    try:
+        api = b.client()
+        r = api.put("/vsock", {"guest_cid": 3, "uds_path": str(other.sock)})
+        assert r.status == 400 and "in use" in r.fault, r
+        assert other.client().get("/").status == 200  # untouched
+        plain = workdir / "plain"
+        plain.write_text("x")
+        r = api.put("/vsock", {"guest_cid": 3, "uds_path": str(plain)})
+        assert r.status == 400 and plain.read_text() == "x"
+        assert api.put("/vsock", {"guest_cid": 3, "uds_path": str(workdir / "v.sock")}).status == 204
+    finally:
+        b.close()
+        other.close()

@@ -411,7 +411,7 @@ def test_socket_in_use_stale_and_not_a_socket(workdir):
         c = apilib.Petrel(workdir)
         try:
             assert c.client().get("/").status == 200
-            c.expect(r"replacing stale API socket", stream="err", timeout=5)
+            c.expect(r"replacing stale socket", stream="err", timeout=5)
         finally:
             c.close()
     finally:

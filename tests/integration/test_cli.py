@@ -407,6 +407,7 @@ def test_guest_failure_status():
 
 @pytest.mark.parametrize("how", ["acpi-s5", "acpi-reset", "i8042", "triple"])
 def test_guest_stop_is_status_0(tmp_path, how):
+    need_kvm()
     if how == "acpi-s5":
         p = petrel("run", "--kernel", write(tmp_path, "s5.elf", pvh_kernel(CODE_ACPI_S5)), "--mem", "32",
                    timeout=10)
