@@ -1,5 +1,6 @@
 /* libmicrohttpd behind the API. See http.h. */
 #include "api/http.h"
+#include "api/http_conns.h"
 #include "api/controller.h"
 #include "api/router.h"
 #include "util/log.h"
@@ -29,6 +30,7 @@ struct api_server {
 	int fd;
 	char *path;
 	size_t max_payload;
+	struct http_conns conns;
 };
 
 /* One request (MHD's per-request closure). */
@@ -262,6 +264,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	rq->dispatched = true;
 	pthread_mutex_unlock(&rq->lock);
+	http_conns_busy(conn, true); /* its connection is not cut while we handle it */
 
 	if (rq->too_large)
 		return send_fault(conn, 400, "request body larger than the limit of %zu bytes",
@@ -294,6 +297,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct request *rq = *con_cls;
 	*con_cls = NULL;
+	http_conns_busy(conn, false);
 	if (!rq || is_tag(rq))
 		return;
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -352,6 +356,8 @@ int api_server_start(struct api_server **out, struct controller *ctl, const char
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->fd,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, http_conns_notify, &srv->conns,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNS_HARD,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, srv,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 		MHD_OPTION_END);

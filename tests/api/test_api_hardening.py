@@ -116,3 +116,66 @@ def test_vsock_never_takes_a_live_socket(workdir):
     finally:
         b.close()
         other.close()
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_slow_clients_cannot_hold_the_api(petrel):
+    """Hundreds of connections trickling one header byte at a time (and idle ones) must not
+    keep a client out, nor eat petrel's file descriptors."""
+    import socket
+    import threading
+    base = open_fds(petrel.proc.pid)
+    stop = threading.Event()
+    socks = []
+    line = b"GET /machine-config HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10000
+
+    def trickle():
+        i = 0
+        while not stop.is_set():
+            for s in list(socks):
+                try:
+                    s.send(line[i % len(line):i % len(line) + 1])
+                except OSError:
+                    socks.remove(s)
+                    try:
+                        n = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                        n.connect(str(petrel.sock))
+                        socks.append(n)  # the attacker comes back at once
+                    except OSError:
+                        pass
+            i += 1
+            time.sleep(0.05)
+
+    for _ in range(300):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(petrel.sock))
+        socks.append(s)
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    try:
+        time.sleep(1)
+        for _ in range(10):
+            t0 = time.monotonic()
+            raw = apilib.raw_exchange(petrel.sock, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                      timeout=3)
+            assert raw.startswith(b"HTTP/1.1 200"), raw[:100]
+            assert time.monotonic() - t0 < 2
+        assert open_fds(petrel.proc.pid) <= base + 70, "petrel kept the slow connections' descriptors"
+    finally:
+        stop.set()
+        t.join(5)
+        for s in socks:
+            s.close()
+    assert petrel.client().get("/").status == 200
+
+
+def test_patch_drive_to_a_fifo_is_refused_at_once(api, workdir, fifo):
+    """PATCH /drives/{id} checks the new file before taking any lock: a FIFO cannot hang it."""
+    t0 = time.monotonic()
+    r = api.patch("/drives/d", {"drive_id": "d", "path_on_host": str(fifo)})
+    assert r.status == 400 and "a FIFO" in r.fault, r
+    assert time.monotonic() - t0 < 5
+    assert api.get("/").status == 200
