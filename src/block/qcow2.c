@@ -190,7 +190,7 @@ struct map {
 
 static int corrupt(struct qcow2 *q, uint64_t voff, const char *what, uint64_t v)
 {
-	log_error("qcow2 %s: guest offset %llu: %s (0x%llx): corrupt image", q->f->path,
+	log_limited(LOG_ERROR, "qcow2 %s: guest offset %llu: %s (0x%llx): corrupt image", q->f->path,
 		  (unsigned long long)voff, what, (unsigned long long)v);
 	return -EIO;
 }

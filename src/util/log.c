@@ -1,5 +1,6 @@
 /* The logger: the one piece of global state petrel has. */
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -261,4 +262,26 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog_msg_at(level, NULL, 0, fmt, ap);
 	va_end(ap);
+}
+
+bool log_limit_take(struct log_limit *l, unsigned *dropped)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	uint64_t now = now_ns(), window = l->window_ns ? l->window_ns : 10ull * 1000000000ull;
+	pthread_mutex_lock(&lock);
+	if (!l->start || now - l->start >= window) {
+		l->start = now;
+		l->n = 0;
+	}
+	bool ok = l->n < LOG_LIMIT_BURST;
+	if (ok) {
+		l->n++;
+		*dropped = l->dropped;
+		l->dropped = 0;
+	} else {
+		l->dropped++;
+		*dropped = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return ok;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* LOG_OFF as the current level silences everything; it is not a level to log at. */
@@ -42,6 +43,30 @@ void log_set_module(const char *module);
  * failed, and logged why" into an API fault message. */
 void log_capture_begin(char *buf, size_t len);
 void log_capture_end(void);
+
+/* Lines a guest (or an image, or a peer) can make us write over and over get a budget per
+ * call site: LOG_LIMIT_BURST lines per window (10 s unless window_ns says otherwise); the rest
+ * are dropped and counted, and the next line let through says how many went. */
+#define LOG_LIMIT_BURST 10
+struct log_limit {
+	uint64_t window_ns;     /* 0: 10 s */
+	uint64_t start;
+	unsigned n, dropped;
+};
+/* True if a line may be written now; *dropped: lines dropped since the last one let through. */
+bool log_limit_take(struct log_limit *l, unsigned *dropped);
+
+#define log_limited(level, ...)                                                                     \
+	do {                                                                                        \
+		static struct log_limit lim_;                                                       \
+		unsigned dropped_;                                                                  \
+		if (log_limit_take(&lim_, &dropped_)) {                                             \
+			if (dropped_)                                                               \
+				log_msg_at(level, __FILE__, __LINE__, "(%u more like the next line were " \
+					   "dropped)", dropped_);                                            \
+			log_msg_at(level, __FILE__, __LINE__, __VA_ARGS__);                         \
+		}                                                                                   \
+	} while (0)
 
 #define log_error(...) log_msg_at(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
 #define log_warn(...)  log_msg_at(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)

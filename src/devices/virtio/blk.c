@@ -111,7 +111,7 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 				: disk_write_zeroes(&b->disk, sector * SECTOR, (uint64_t)n * SECTOR,
 						   flags & VIRTIO_BLK_DISCARD_F_UNMAP);
 		if (r < 0) {
-			log_warn("%s: %s at sector %llu: %s", b->vdev.name,
+			log_limited(LOG_WARN, "%s: %s at sector %llu: %s", b->vdev.name,
 				 type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
 				 (unsigned long long)sector, strerror(-r));
 			return VIRTIO_BLK_S_IOERR;
@@ -182,7 +182,7 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 			return true;
 		int64_t res = disk_sync(&b->disk, op, sector * SECTOR, r->data, r->ndata);
 		if (res < 0)
-			log_warn("%s: %s at sector %llu: %s", b->vdev.name, wr ? "write" : "read",
+			log_limited(LOG_WARN, "%s: %s at sector %llu: %s", b->vdev.name, wr ? "write" : "read",
 				 (unsigned long long)sector, strerror((int)-res));
 		finish(b, r, res == (int64_t)len ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR, r->used_len);
 		return false;
@@ -269,7 +269,7 @@ static void complete_one(void *ctx, void *tag, int64_t res)
 	struct blk_req *r = tag;
 	uint8_t status = VIRTIO_BLK_S_OK;
 	if (res < 0 || (r->type != VIRTIO_BLK_T_FLUSH && (uint64_t)res != r->expect)) {
-		log_warn("%s: %s failed: %s", b->vdev.name,
+		log_limited(LOG_WARN, "%s: %s failed: %s", b->vdev.name,
 			 r->type == VIRTIO_BLK_T_IN ? "read" : r->type == VIRTIO_BLK_T_OUT ? "write" : "flush",
 			 res < 0 ? strerror((int)-res) : "short transfer");
 		status = VIRTIO_BLK_S_IOERR;

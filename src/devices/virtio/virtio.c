@@ -230,7 +230,7 @@ void virtio_set_status(struct virtio_dev *d, uint8_t v)
 		uint64_t f = d->st.driver_features;
 		/* Modern only: VERSION_1 is required; nothing we did not offer. */
 		if ((f & ~d->host_features) || !(f & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
-			log_warn("%s: driver accepted features 0x%llx (offered 0x%llx): refusing FEATURES_OK",
+			log_limited(LOG_WARN, "%s: driver accepted features 0x%llx (offered 0x%llx): refusing FEATURES_OK",
 				 d->name, (unsigned long long)f, (unsigned long long)d->host_features);
 			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 		}
