@@ -14,7 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RESERVE_BYTES (4u << 20) /* clusters reserved at a time */
+/* Clusters are reserved in runs that start at RESERVE_MIN bytes and double up to RESERVE_MAX
+ * while the image keeps growing: one fdatasync per run, so a guest filling its disk is not
+ * held to the disk's sync speed, and a crash leaks at most one run (sparse: no space used). */
+#define RESERVE_MIN (1ull << 20)
+#define RESERVE_MAX (64ull << 20)
 
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 {
@@ -236,7 +240,8 @@ int qcow2_unref(struct qcow2 *q, uint64_t off, uint64_t len)
 
 static int reserve(struct qcow2 *q)
 {
-	uint64_t n = MAX(RESERVE_BYTES >> q->cbits, 1u), start = q->end;
+	q->reserve_bytes = q->reserve_bytes ? MIN(q->reserve_bytes * 2, RESERVE_MAX) : RESERVE_MIN;
+	uint64_t n = MAX(q->reserve_bytes >> q->cbits, 1u), start = q->end;
 	q->end += n * q->cs;
 	int err = extend(q, q->end);
 	for (uint64_t i = 0; i < n && err == 0; i++)

@@ -27,6 +27,7 @@ struct qcow2 {
 	uint64_t file_size;
 	uint64_t end;                /* every cluster from here on is free */
 	uint64_t res_next, res_end;  /* clusters whose refcount is already 1, not yet used */
+	uint64_t reserve_bytes;      /* size of the last run reserved */
 	uint8_t *buf;                /* one cluster: copy-on-write */
 	uint8_t *zin, *zout;         /* compressed clusters: input (2 clusters) and output */
 	uint64_t zcached;            /* descriptor of the cluster in zout; 0: none */

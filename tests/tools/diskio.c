@@ -9,13 +9,17 @@
  *   r OFF LEN FILE    read into FILE        f           flush
  *   dump FILE         read the whole disk into FILE
  *   status            print "size N" and qcow2 counters
+ *   seed N            restart the random offsets of loop/rloop (same N: same offsets)
  *   loop N OFF SPAN LEN   N writes of LEN bytes at random aligned offsets in [OFF, OFF+SPAN)
+ *   rloop N OFF SPAN LEN  N reads likewise;  seq r|w OFF LEN CHUNK  one pass in CHUNK pieces
+ *   (loop, rloop and seq print "ns T" first: the time they took, for bench/qcow2.py)
  * Prints "ok" after each command (so a test can kill it mid-way) and "error: ..." and exits 1
  * on the first failure. The pattern of SEED at byte i is ((i * 131) ^ (SEED * 7919)) >> 3
  * truncated to a byte, with i the disk offset: the same bytes however a write is split. */
 #include "block/disk.h"
 #include "block/qcow2.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -107,10 +111,34 @@ int main(int argc, char **argv)
 		else if (!strcmp(line, "f\n"))
 			err = (int)disk_sync(&d, RAW_FLUSH, 0, NULL, 0);
 		else if (sscanf(line, "loop %llu %llu %llu %llu", &a, &b, &c, &e) == 4) {
+			uint64_t t0 = now_ns();
 			for (unsigned long long k = 0; k < a && !err; k++) {
 				uint64_t slots = c / e;
 				err = put(&d, b + (uint64_t)random() % slots * e, e, k + 1);
 			}
+			printf("ns %llu\n", (unsigned long long)(now_ns() - t0));
+		} else if (sscanf(line, "rloop %llu %llu %llu %llu", &a, &b, &c, &e) == 4) {
+			static uint8_t rb[1 << 20];
+			uint64_t t0 = now_ns();
+			for (unsigned long long k = 0; k < a && !err && e <= sizeof(rb); k++) {
+				struct iovec iov = { rb, e };
+				int64_t r = disk_sync(&d, RAW_READ, b + (uint64_t)random() % (c / e) * e, &iov, 1);
+				err = r == (int64_t)e ? 0 : r < 0 ? (int)r : -EIO;
+			}
+			printf("ns %llu\n", (unsigned long long)(now_ns() - t0));
+		} else if (sscanf(line, "seq %1023s %llu %llu %llu", path, &a, &b, &c) == 4 && c <= (1 << 20)) {
+			static uint8_t sb[1 << 20];
+			bool wr = path[0] == 'w';
+			memset(sb, 0x5a, sizeof(sb));
+			uint64_t t0 = now_ns();
+			for (uint64_t pos = a; pos < a + b && !err; pos += c) {
+				struct iovec iov = { sb, c };
+				int64_t r = disk_sync(&d, wr ? RAW_WRITE : RAW_READ, pos, &iov, 1);
+				err = r == (int64_t)c ? 0 : r < 0 ? (int)r : -EIO;
+			}
+			printf("ns %llu\n", (unsigned long long)(now_ns() - t0));
+		} else if (sscanf(line, "seed %llu", &a) == 1) {
+			srandom((unsigned)a);
 		} else if (!strcmp(line, "status\n")) {
 			printf("size %llu\n", (unsigned long long)disk_size(&d));
 			if (d.qcow2) {
