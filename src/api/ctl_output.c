@@ -35,7 +35,7 @@ static int opt_str(json_t *obj, const char *key, const char **out, char *err, si
 {
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;
-	if (!v)
+	if (!v || json_is_null(v)) /* Firecracker: null is "not given" */
 		return 0;
 	if (!json_is_string(v))
 		return fail(err, errlen, -EINVAL, "%s: expected a string", key);
@@ -51,7 +51,7 @@ static int opt_bool(json_t *obj, const char *key, bool dflt, bool *out, char *er
 {
 	json_t *v = json_object_get(obj, key);
 	*out = dflt;
-	if (!v)
+	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_boolean(v))
 		return fail(err, errlen, -EINVAL, "%s: expected a boolean", key);
@@ -139,7 +139,7 @@ int ctl_put_metrics(struct controller *ctl, json_t *body, char *err, size_t errl
 	if (!path)
 		return fail(err, errlen, -EINVAL, "metrics_path: missing required field");
 	json_t *props = json_object_get(body, "properties");
-	if (props) {
+	if (props && !json_is_null(props)) {
 		if (!json_is_object(props))
 			return fail(err, errlen, -EINVAL, "properties: expected an object");
 		const char *key;
@@ -172,7 +172,8 @@ int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errle
 	if ((r = check_fields(body, "serial", keys, err, errlen)) < 0 ||
 	    (r = opt_str(body, "serial_out_path", &path, err, errlen)) < 0)
 		return r;
-	if (json_object_get(body, "rate_limiter"))
+	json_t *rl = json_object_get(body, "rate_limiter");
+	if (rl && !json_is_null(rl))
 		return fail(err, errlen, -EINVAL, "rate_limiter: rate limiting the serial console is "
 			    "not supported yet");
 	int fd = -1;

@@ -31,12 +31,12 @@ static int get_string(json_t *obj, const char *where, const char *key, bool requ
 	return *out ? 0 : json_oom(err, errlen);
 }
 
-/* Returns 1 if present, 0 if absent. */
+/* Returns 1 if present, 0 if absent. As everywhere in Firecracker's API, null is absent. */
 static int get_bool(json_t *obj, const char *where, const char *key, bool required, bool *out,
 		    char *err, size_t errlen)
 {
 	json_t *v = json_object_get(obj, key);
-	if (!v) {
+	if (!v || json_is_null(v)) {
 		if (required)
 			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
 		return 0;
@@ -52,7 +52,7 @@ static int get_uint(json_t *obj, const char *where, const char *key, bool requir
 		    uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(obj, key);
-	if (!v) {
+	if (!v || json_is_null(v)) {
 		if (required)
 			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
 		return 0;
@@ -127,10 +127,10 @@ static int rate_limiter_from_json(json_t *parent, const char *where, const char 
 	if ((r = json_check_keys(obj, w, keys, err, errlen)) < 0)
 		return r;
 	json_t *b = json_object_get(obj, "bandwidth");
-	if (b && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "bandwidth"), &rl->bandwidth, err, errlen)) < 0)
+	if (b && !json_is_null(b) && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "bandwidth"), &rl->bandwidth, err, errlen)) < 0)
 		return r;
 	b = json_object_get(obj, "ops");
-	if (b && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "ops"), &rl->ops, err, errlen)) < 0)
+	if (b && !json_is_null(b) && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "ops"), &rl->ops, err, errlen)) < 0)
 		return r;
 	rl->present = true;
 	return 0;
@@ -306,7 +306,8 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0)
 		return r;
-	if (json_object_get(obj, "socket")) {
+	json_t *sock = json_object_get(obj, "socket");
+	if (sock && !json_is_null(sock)) {
 		r = json_set_err(err, errlen, "%s%s%s: vhost-user block devices are not supported", FIELD(where, "socket"));
 		goto fail;
 	}

@@ -164,7 +164,7 @@ static int opt_bool(json_t *obj, const char *section, const char *key, bool *has
 		    char *err, size_t errlen)
 {
 	json_t *v = json_object_get(obj, key);
-	if (!v)
+	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_boolean(v))
 		return json_set_err(err, errlen, "%s.%s: expected a boolean", section, key);
