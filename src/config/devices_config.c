@@ -150,8 +150,10 @@ static json_t *bucket_to_json(const struct token_bucket_config *b)
 
 static void rate_limiter_to_json(json_t *parent, const char *key, const struct rate_limiter_config *rl)
 {
-	if (!rl->present)
+	if (!rl->present) {
+		json_object_set_new(parent, key, json_null()); /* as Firecracker reports it */
 		return;
+	}
 	json_t *o = json_object();
 	if (!o)
 		return;
@@ -372,17 +374,15 @@ json_t *drive_config_to_json(const struct drive_config *c)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "drive_id", json_string(c->drive_id ? c->drive_id : ""));
-	if (c->partuuid)
-		json_object_set_new(o, "partuuid", json_string(c->partuuid));
+	json_object_set_new(o, "partuuid", c->partuuid ? json_string(c->partuuid) : json_null());
 	json_object_set_new(o, "is_root_device", json_boolean(c->is_root_device));
-	if (c->has_cache_type)
-		json_object_set_new(o, "cache_type", json_string(c->cache_type == DRIVE_CACHE_WRITEBACK ? "Writeback" : "Unsafe"));
+	json_object_set_new(o, "cache_type", json_string(c->cache_type == DRIVE_CACHE_WRITEBACK ? "Writeback" : "Unsafe"));
 	json_object_set_new(o, "is_read_only", json_boolean(c->is_read_only));
 	if (c->path_on_host)
 		json_object_set_new(o, "path_on_host", json_string(c->path_on_host));
 	rate_limiter_to_json(o, "rate_limiter", &c->rate_limiter);
-	if (c->has_io_engine)
-		json_object_set_new(o, "io_engine", json_string(c->io_engine == DRIVE_IO_ASYNC ? "Async" : "Sync"));
+	json_object_set_new(o, "io_engine", json_string(c->io_engine == DRIVE_IO_ASYNC ? "Async" : "Sync"));
+	json_object_set_new(o, "socket", json_null());
 	if (c->format)
 		json_object_set_new(o, "format", json_string(disk_format_name((enum disk_format)c->format)));
 	return o;
@@ -472,9 +472,10 @@ json_t *net_config_to_json(const struct net_config *c)
 		char m[18];
 		mac_format(c->guest_mac, m);
 		json_object_set_new(o, "guest_mac", json_string(m));
+	} else {
+		json_object_set_new(o, "guest_mac", json_null());
 	}
-	if (c->has_mtu)
-		json_object_set_new(o, "mtu", json_integer(c->mtu));
+	json_object_set_new(o, "mtu", c->has_mtu ? json_integer(c->mtu) : json_null());
 	rate_limiter_to_json(o, "rx_rate_limiter", &c->rx_rate_limiter);
 	rate_limiter_to_json(o, "tx_rate_limiter", &c->tx_rate_limiter);
 	return o;

@@ -10,15 +10,19 @@
 
 json_t *vm_machine_config_to_json(const struct vm_config *c)
 {
-	return json_pack("{s:i, s:I, s:b, s:s, s:b, s:s}", "vcpu_count", (int)c->vcpus,
-			 "mem_size_mib", (json_int_t)c->mem_mib, "smt", c->smt, "cpu_template",
-			 c->cpu_template ? c->cpu_template : "None", "track_dirty_pages",
-			 c->track_dirty_pages, "huge_pages", "None");
+	json_t *o = json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)c->vcpus, "mem_size_mib",
+			      (json_int_t)c->mem_mib, "smt", c->smt, "track_dirty_pages", c->track_dirty_pages,
+			      "huge_pages", "None");
+	/* Firecracker leaves cpu_template out when there is none. */
+	if (o && c->cpu_template && strcmp(c->cpu_template, "None"))
+		json_object_set_new(o, "cpu_template", json_string(c->cpu_template));
+	return o;
 }
 
+/* Firecracker writes its unset optionals as null. */
 static int set_opt_string(json_t *o, const char *key, const char *val)
 {
-	return val ? json_object_set_new(o, key, json_string(val)) : 0;
+	return json_object_set_new(o, key, val ? json_string(val) : json_null());
 }
 
 static int append(json_t *arr, json_t *el)
@@ -54,14 +58,16 @@ json_t *vm_config_to_json(const struct vm_config *c)
 		      json_object_set_new(o, "network-interfaces", nets) < 0;
 		drives = nets = NULL;
 	}
-	if (!err && c->has_vsock) {
-		json_t *v = vsock_config_to_json(&c->vsock);
-		err = !v || json_object_set_new(o, "vsock", v) < 0;
-	}
-	if (!err && c->has_entropy) {
-		json_t *e = entropy_config_to_json(&c->entropy);
-		err = !e || json_object_set_new(o, "entropy", e) < 0;
-	}
+	json_t *v = !err && c->has_vsock ? vsock_config_to_json(&c->vsock) : json_null();
+	err = err || !v || json_object_set_new(o, "vsock", v) < 0;
+	json_t *e = !err && c->has_entropy ? entropy_config_to_json(&c->entropy) : json_null();
+	err = err || !e || json_object_set_new(o, "entropy", e) < 0;
+	/* Sections Firecracker reports and petrel does not have, or does not report: null. */
+	static const char *const unset[] = { "balloon", "logger", "metrics", "mmds-config" };
+	for (unsigned i = 0; !err && i < sizeof(unset) / sizeof(unset[0]); i++)
+		err = json_object_set_new(o, unset[i], json_null()) < 0;
+	if (!err && !c->cpu_config_json)
+		err = json_object_set_new(o, "cpu-config", json_null()) < 0;
 	json_decref(drives);
 	json_decref(nets);
 	json_decref(mc);

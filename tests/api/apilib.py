@@ -96,6 +96,8 @@ def _validate(v, s, where, errors):
                 errors.append(f"{where}: required property {r!r} missing")
         extra = s.get("additionalProperties")
         for k, val in v.items():
+            if val is None and k not in s.get("required", []):
+                continue  # Firecracker writes unset optionals as null
             if k in props:
                 _validate(val, props[k], f"{where}.{k}", errors)
             elif isinstance(extra, dict):
