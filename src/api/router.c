@@ -181,14 +181,23 @@ static enum api_result submit(struct call *c, enum ctl_action action)
 	return submit_arg(c, action, NULL);
 }
 
+/* The argument of an action that never reached the controller. */
+static void drop_arg(enum ctl_action action, void *arg)
+{
+	if (action == CTL_ACTION_SNAPSHOT)
+		ctl_snapshot_request_free(arg);
+}
+
 static enum api_result submit_arg(struct call *c, enum ctl_action action, void *arg)
 {
 	if (!c->done) {
+		drop_arg(action, arg);
 		api_response_fault(c->resp, 400, "this request cannot be served here");
 		return API_DONE;
 	}
 	struct pending *p = malloc(sizeof(*p));
 	if (!p) {
+		drop_arg(action, arg);
 		api_response_fault(c->resp, 500, "out of memory");
 		return API_DONE;
 	}
@@ -196,8 +205,7 @@ static enum api_result submit_arg(struct call *c, enum ctl_action action, void *
 	int r = ctl_submit_arg(c->ctl, action, arg, pending_done, p);
 	if (r < 0) {
 		free(p);
-		if (action == CTL_ACTION_SNAPSHOT)
-			ctl_snapshot_request_free(arg);
+		drop_arg(action, arg);
 		api_response_fault(c->resp, r == -ENOMEM ? 500 : 400, "%s",
 				   r == -ESHUTDOWN ? "petrel is shutting down" : strerror(-r));
 		return API_DONE;
