@@ -179,7 +179,9 @@ def test_drive_and_entropy_attached(petrel, api, workdir):
     petrel.expect(r"^count=1$")
     assert api.get("/").json["state"] == "Running"
     cfg = api.get("/vm/config").json
-    assert cfg["drives"] == [drive] and cfg["entropy"] == {}
+    # Firecracker's shape: the defaults and unset optionals are reported too.
+    assert cfg["drives"] == [dict(drive, partuuid=None, cache_type="Unsafe", io_engine="Sync", rate_limiter=None,
+                                  socket=None)] and cfg["entropy"] == {}
     # PATCH: the rate limiter is kept; the backing file can be swapped while running.
     rl = {"bandwidth": {"size": 4096, "refill_time": 100}}
     assert api.patch("/drives/rootfs", {"drive_id": "rootfs", "rate_limiter": rl}).status == 204
