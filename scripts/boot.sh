@@ -37,5 +37,11 @@ for f in "$KERNEL" "$INITRD"; do
 	[[ -f $f ]] || { echo "boot: $f not found: run scripts/fetch-guest.sh" >&2; exit 1; }
 done
 
-exec "$PETREL" run --kernel "$KERNEL" --initrd "$INITRD" --cmdline "$CMDLINE_STR" \
+# A user outside the kvm group cannot open /dev/kvm: go through sudo for petrel alone.
+PREFIX=()
+if [[ -e /dev/kvm && ! ( -r /dev/kvm && -w /dev/kvm ) ]] && command -v sudo >/dev/null; then
+	PREFIX=(sudo --)
+fi
+
+exec "${PREFIX[@]}" "$PETREL" run --kernel "$KERNEL" --initrd "$INITRD" --cmdline "$CMDLINE_STR" \
 	--cpus "${PETREL_CPUS:-2}" --mem "${PETREL_MEM:-512}" "$@"

@@ -40,7 +40,12 @@ PACKAGES=(
 log() { echo "setup: $*"; }
 die() { echo "setup: $*" >&2; exit 1; }
 
-[[ $(id -u) == 0 ]] || die "run as root (sudo $0): it installs packages with apt-get"
+# Root installs packages; a sudo user gets there through sudo (the build and the guest files
+# stay theirs, see as_user). A root shell without sudo (a container) runs as it is.
+if [[ $(id -u) != 0 ]]; then
+	command -v sudo >/dev/null || die "run as root: it installs packages with apt-get (and sudo is not installed)"
+	exec sudo -- "$0" "$@"
+fi
 command -v apt-get >/dev/null || die "apt-get not found: petrel's setup expects Debian 12"
 
 # Run a command as the user who invoked sudo (so build/ and guest/ are theirs), else as root.
