@@ -372,11 +372,13 @@ int ctl_metrics_flush_locked(struct controller *ctl)
 int ctl_flush_metrics(struct controller *ctl, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
-	int r;
-	if (!metrics_configured(&ctl->metrics)) {
-		r = fail(err, errlen, -EINVAL, "metrics are not configured (PUT /metrics or "
-			 "--metrics-path first)");
-	} else {
+	int r = 0;
+	/* As Firecracker: a pre-boot action refused before the start; nothing to do (204) when no
+	 * metrics are configured. */
+	if (ctl->state == INSTANCE_NOT_STARTED) {
+		r = fail(err, errlen, -EINVAL, "The requested operation is not supported before starting the "
+			 "microVM.");
+	} else if (metrics_configured(&ctl->metrics)) {
 		r = ctl_metrics_flush_locked(ctl);
 		if (r == -ENOMEM)
 			oom(err, errlen);

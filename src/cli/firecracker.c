@@ -360,6 +360,7 @@ int cli_firecracker(int argc, char **argv)
 	if (!vm) {
 		if (signo)
 			fprintf(stderr, "petrel: stopped by signal %d before the microVM started\n", signo);
+		ctl_finish(&ctl); /* no VM to join: the last metrics line, as at every exit */
 		status = signo ? 0 : 1;
 		goto out;
 	}
