@@ -60,6 +60,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_res
 	if (r->body)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "petrel API");
+	if (r->deprecated)
+		MHD_add_response_header(resp, "Deprecation", "true");
 	enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -76,7 +78,7 @@ static enum MHD_Result send_fault(struct MHD_Connection *conn, unsigned status, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	struct api_response r;
+	struct api_response r = { 0 };
 	api_response_fault(&r, status, "%s", msg);
 	enum MHD_Result ret = send_response(conn, &r);
 	api_response_free(&r);

@@ -158,12 +158,13 @@ struct pending {
 	enum api_counter counter;
 	api_done_fn done;
 	void *opaque;
+	bool deprecated;
 };
 
 static void pending_done(void *opaque, int err, const char *msg)
 {
 	struct pending *p = opaque;
-	struct api_response resp = { 204, NULL };
+	struct api_response resp = { 204, NULL, p->deprecated };
 	if (err)
 		api_response_fault(&resp, err == -ENOMEM ? 500 : 400, "%s",
 				   msg ? msg : strerror(-err));
@@ -201,7 +202,7 @@ static enum api_result submit_arg(struct call *c, enum ctl_action action, void *
 		api_response_fault(c->resp, 500, "out of memory");
 		return API_DONE;
 	}
-	*p = (struct pending){ c->ctl, c->counter, c->done, c->opaque };
+	*p = (struct pending){ c->ctl, c->counter, c->done, c->opaque, c->resp->deprecated };
 	int r = ctl_submit_arg(c->ctl, action, arg, pending_done, p);
 	if (r < 0) {
 		free(p);
@@ -418,6 +419,25 @@ static bool method_in(const char *method, const char *list)
 	return false;
 }
 
+/* Fields Firecracker marks deprecated: it answers requests that use them with a
+ * "Deprecation" header (and still serves them). */
+static bool uses_deprecated(const char *path, json_t *body)
+{
+	static const struct { const char *path, *field; } fields[] = {
+		{ "/machine-config", "cpu_template" },
+		{ "/vsock", "vsock_id" },
+		{ "/snapshot/load", "mem_file_path" },
+		{ "/snapshot/load", "enable_diff_snapshots" },
+		{ "/snapshot/create", "version" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		json_t *v = json_object_get(body, fields[i].field);
+		if (v && !json_is_null(v) && !strcmp(path, fields[i].path))
+			return true;
+	}
+	return false;
+}
+
 static enum api_result route_request(struct controller *ctl, const char *method, const char *path,
 				     const char *body, size_t len, struct api_response *resp,
 				     api_done_fn done, void *opaque, const struct method **counted)
@@ -471,6 +491,7 @@ static enum api_result route_request(struct controller *ctl, const char *method,
 		api_response_fault(resp, 400, "the request body must be a JSON object");
 		return API_DONE;
 	}
+	resp->deprecated = uses_deprecated(path, obj);
 	struct call c = { ctl, method, path, id, obj, m->counter, resp, done, opaque };
 	enum api_result r = m->fn(&c);
 	json_decref(obj);
@@ -484,6 +505,7 @@ enum api_result api_handle(struct controller *ctl, const char *method, const cha
 	const struct method *m = NULL;   /* set once the request has a handler: it counts */
 	resp->status = 500;
 	resp->body = NULL;
+	resp->deprecated = false;
 	enum api_result r = route_request(ctl, method, path, body, len, resp, done, opaque, &m);
 	if (r == API_PENDING) {
 		log_debug("API %s %s: in progress", method, path);

@@ -18,6 +18,7 @@ struct controller;
 struct api_response {
 	unsigned status;   /* HTTP status */
 	char *body;        /* malloc'd JSON text, or NULL for no body (204) */
+	bool deprecated;   /* the request used a deprecated field: a "Deprecation: true" header */
 };
 
 /* Called once with the answer of a request that api_handle() left pending; takes ownership

@@ -596,3 +596,17 @@ def test_firecracker_layout_config_file_with_nulls_parses(workdir):
     # configuration (exit status 2 with a field named).
     assert r.returncode == 1, r.stderr
     assert "expected" not in r.stderr and "missing required" not in r.stderr, r.stderr
+
+
+# ---- deprecated fields: served, with a Deprecation header (Firecracker's api_server) ----
+
+@pytest.mark.parametrize("path,body,deprecated", [
+    ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "None"}, True),
+    ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}, False),
+    ("/vsock", {"guest_cid": 3, "uds_path": "/tmp/petrel-dep.sock", "vsock_id": "v"}, True),
+    ("/vsock", {"guest_cid": 3, "uds_path": "/tmp/petrel-dep.sock"}, False),
+])
+def test_deprecation_header(api, path, body, deprecated):
+    r = api.put(path, body)
+    assert r.status == 204, r
+    assert (r.headers.get("Deprecation") == "true") == deprecated, dict(r.headers)
