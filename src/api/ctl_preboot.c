@@ -16,7 +16,9 @@ int ctl_check_not_started(const struct controller *ctl, const char *what, char *
 		return 0;
 	if (ctl->state == INSTANCE_STARTING)
 		return fail(err, errlen, -EBUSY, "%s cannot be changed: the microVM is starting", what);
-	return fail(err, errlen, -EBUSY, "%s cannot be changed after the microVM has started", what);
+	/* Firecracker's wording first: clients match it. */
+	return fail(err, errlen, -EBUSY, "The requested operation is not supported after starting the microVM: "
+		    "%s cannot be changed after the microVM has started.", what);
 }
 
 /* Parse one section of the config-file format with vm_config_parse_json (so the API and

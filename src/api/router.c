@@ -462,7 +462,7 @@ static enum api_result route_request(struct controller *ctl, const char *method,
 		return API_DONE;
 	}
 	if (!m || !m->fn) {
-		api_response_fault(resp, 400, "invalid request method and/or path: %s %s", method, path);
+		api_response_fault(resp, 400, "Invalid request method and/or path: %s %s.", method, path);
 		return API_DONE;
 	}
 	*counted = m;

@@ -532,7 +532,7 @@ def test_snapshot_requests_checked(api, path, body, why):
 def test_invalid_method_or_path(api, method, path):
     r = api.request(method, path, check=False)
     assert r.status == 400, r
-    assert "invalid request method and/or path" in r.json["fault_message"]
+    assert "Invalid request method and/or path" in r.json["fault_message"]
 
 
 def test_body_rules(api):

@@ -117,7 +117,7 @@ TEST(routing_errors)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct answer a = call(&ctl, bad[i][0], bad[i][1], NULL);
 		CHECK_EQ(a.status, 400);
-		CHECK_CONTAINS(fault(&a), "invalid request method and/or path");
+		CHECK_CONTAINS(fault(&a), "Invalid request method and/or path");
 		drop(&a);
 	}
 	struct answer a = call(&ctl, "GET", "/machine-config/", NULL);
@@ -208,7 +208,7 @@ TEST(devices_and_vm_config)
 	CHECK(json_is_object(json_object_get(a.body, "entropy")));
 	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(a.body, "boot-source"),
 						       "boot_args")), "x");
-	CHECK_NULL(json_object_get(a.body, "logger"));
+	CHECK(json_is_null(json_object_get(a.body, "logger"))); /* unset: null, as Firecracker writes it */
 	drop(&a);
 	/* the dry run opens no files */
 	a = call(&ctl, "PUT", "/metrics", "{\"metrics_path\": \"/tmp/x\"}");
@@ -230,7 +230,7 @@ TEST(actions_without_a_vm)
 	drop(&a);
 	a = call(&ctl, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
 	CHECK_EQ(a.status, 400);
-	CHECK_CONTAINS(fault(&a), "metrics");
+	CHECK_CONTAINS(fault(&a), "not supported before starting the microVM");
 	drop(&a);
 	a = call(&ctl, "PUT", "/actions", "{\"action_type\": \"Dance\"}");
 	CHECK_EQ(a.status, 400);

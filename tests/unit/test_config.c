@@ -323,7 +323,6 @@ TEST(machine_config_wrong_types)
 		   "machine-config.mem_size_mib: expected an integer");
 	EXPECT_ERR(MACHINE(MC_OK ", \"smt\": \"true\""), "machine-config.smt: expected a boolean");
 	EXPECT_ERR(MACHINE(MC_OK ", \"smt\": 1"), "machine-config.smt: expected a boolean");
-	EXPECT_ERR(MACHINE(MC_OK ", \"smt\": null"), "machine-config.smt: expected a boolean");
 	EXPECT_ERR(MACHINE(MC_OK ", \"track_dirty_pages\": 0"),
 		   "machine-config.track_dirty_pages: expected a boolean");
 	EXPECT_ERR(MACHINE(MC_OK ", \"cpu_template\": 2"),
