@@ -78,6 +78,7 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&q->lock, NULL);
 	q->f = f;
 	q->fd = f->fd;
 	q->file_size = f->size;
@@ -175,6 +176,7 @@ void qcow2_close(struct qcow2 *q)
 	free(q->buf);
 	free(q->zin);
 	free(q->zout);
+	pthread_mutex_destroy(&q->lock);
 	free(q);
 }
 
@@ -417,10 +419,10 @@ static int write_piece(struct qcow2 *q, uint64_t voff, const struct iovec *iov, 
 	return release(q, &m);
 }
 
-int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+static int64_t rw_locked(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
 {
 	if (op == RAW_FLUSH)
-		return qcow2_flush(q);
+		return fdatasync(q->fd) < 0 ? -errno : 0;
 	uint64_t total = iov_total(iov, n), done = 0;
 	if (off > q->h.size || total > q->h.size - off)
 		return -EINVAL;
@@ -459,7 +461,7 @@ int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iov
 	return (int64_t)total;
 }
 
-int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
+static int zero_locked(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
 {
 	if (q->read_only)
 		return -EROFS;
@@ -497,7 +499,7 @@ int qcow2_flush(struct qcow2 *q)
 	return fdatasync(q->fd) < 0 ? -errno : 0;
 }
 
-int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t *len, bool *data)
+static int status_locked(struct qcow2 *q, uint64_t off, uint64_t *len, bool *data)
 {
 	uint64_t done = 0, want = MIN(*len, q->h.size > off ? q->h.size - off : 0);
 	int kind = -1; /* 0 zero, 1 data, 2 backing */
@@ -529,4 +531,30 @@ int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t *len, bool *data)
 		}
 	}
 	return 0;
+}
+
+/* ---- the entry points: one request at a time ---- */
+
+int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	pthread_mutex_lock(&q->lock);
+	int64_t r = rw_locked(q, op, off, iov, n);
+	pthread_mutex_unlock(&q->lock);
+	return r;
+}
+
+int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
+{
+	pthread_mutex_lock(&q->lock);
+	int r = zero_locked(q, off, len, discard);
+	pthread_mutex_unlock(&q->lock);
+	return r;
+}
+
+int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t *len, bool *data)
+{
+	pthread_mutex_lock(&q->lock);
+	int r = status_locked(q, off, len, data);
+	pthread_mutex_unlock(&q->lock);
+	return r;
 }

@@ -8,7 +8,12 @@
 #include "block/qcow2_format.h"
 #include "block/raw.h"
 
+#include <pthread.h>
+
 struct qcow2 {
+	/* Guest requests (I/O thread) and disk copies (migration, replication threads) may come
+	 * at once: one request at a time inside (caches, reservation and scratch buffers). */
+	pthread_mutex_t lock;
 	struct raw_file *f;
 	int fd;
 	struct qcow2_header h;
