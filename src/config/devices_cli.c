@@ -28,6 +28,12 @@ typedef int (*kv_fn)(void *ctx, char *key, char *val, bool first, char *err, siz
 
 static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errlen)
 {
+	/* What an option holds ends up in JSON (GET /vm/config, snapshots, migration), which
+	 * carries UTF-8 only: a path of other bytes would be lost there, so it is refused here. */
+	json_t *probe = json_string(arg ? arg : "");
+	if (!probe)
+		return json_set_err(err, errlen, "option value is not valid UTF-8");
+	json_decref(probe);
 	char *copy = strdup(arg ? arg : "");
 	if (!copy)
 		return json_oom(err, errlen);
