@@ -1,0 +1,88 @@
+/* The jailed process's last steps: resource limits, --daemonize's stdio, giving up root,
+ * and the execve of the exec file's copy as "/<exec name> --id ID [petrel args...]", with
+ * an empty environment (as Firecracker's jailer: nothing of the caller's leaks in). */
+#include "jail/jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* setrlimit for each --resource-limit (soft = hard); no-file is 2048 unless given. */
+int jail_set_rlimits(const struct jail_args *a)
+{
+	bool nofile = false;
+	for (size_t i = 0; i < a->n_rlimits; i++) {
+		const struct jail_rlimit_arg *r = &a->rlimits[i];
+		struct rlimit rl = { r->value, r->value };
+		nofile |= r->resource == RLIMIT_NOFILE;
+		if (setrlimit(r->resource, &rl) < 0)
+			return jail_err(errno, "setrlimit %s=%llu",
+					r->resource == RLIMIT_NOFILE ? "no-file" : "fsize",
+					(unsigned long long)r->value);
+	}
+	struct rlimit rl = { JAIL_DEFAULT_NOFILE, JAIL_DEFAULT_NOFILE };
+	if (!nofile && setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return jail_err(errno, "setrlimit no-file=%d (the default)", JAIL_DEFAULT_NOFILE);
+	return 0;
+}
+
+/* Raw system calls, not glibc's wrappers: those may try to change the ids of every thread of
+ * the process, and a --new-pid-ns child shares the jailer's memory (spawn.c). Group ids
+ * first: without CAP_SETGID after setuid they could not change any more. */
+static int drop_privileges(const struct jail_args *a)
+{
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		return jail_err(errno, "setgroups(0)");
+	if (syscall(SYS_setresgid, a->gid, a->gid, a->gid) < 0)
+		return jail_err(errno, "setgid %u", a->gid);
+	if (syscall(SYS_setresuid, a->uid, a->uid, a->uid) < 0)
+		return jail_err(errno, "setuid %u", a->uid);
+	/* petrel never needs to gain privileges through an exec (setuid files, capabilities). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return jail_err(errno, "prctl(PR_SET_NO_NEW_PRIVS)");
+	return 0;
+}
+
+int jail_exec(struct jail *j)
+{
+	const struct jail_args *a = j->args;
+	char path[4096];
+	int saved_stderr = -1;
+	int ret = jail_path(path, sizeof(path), "/%s", a->exec_name);
+	if (ret < 0)
+		return ret;
+	char **argv = calloc((size_t)a->petrel_argc + 4, sizeof(*argv));
+	if (!argv)
+		return jail_err(ENOMEM, "exec arguments");
+	argv[0] = (char *)a->exec_name;
+	argv[1] = "--id";
+	argv[2] = (char *)a->id;
+	memcpy(argv + 3, a->petrel_argv, (size_t)a->petrel_argc * sizeof(*argv));
+	char *envp[] = { NULL };
+	/* With --new-pid-ns this is a fresh child; otherwise main.c called setsid() early. */
+	if (a->daemonize && a->new_pid_ns && setsid() < 0)
+		ret = jail_err(errno, "setsid");
+	if (!ret)
+		ret = drop_privileges(a);
+	if (ret < 0) {
+		free(argv);
+		return ret;
+	}
+	if (a->daemonize) {
+		saved_stderr = fcntl(2, F_DUPFD_CLOEXEC, 3);  /* to report a failed exec */
+		for (int fd = 0; fd < 3; fd++)
+			dup2(j->devnull_fd, fd);
+	}
+	umask(j->umask);
+	execve(path, argv, envp);
+	int err = errno;
+	if (saved_stderr >= 0)
+		dup2(saved_stderr, 2);
+	free(argv);
+	return jail_err(err, "execve %s in the jail %s as %u:%u", path, j->root, a->uid, a->gid);
+}

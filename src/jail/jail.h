@@ -1,0 +1,117 @@
+/* petrel-jailer: starts petrel inside a chroot jail (pivot_root), its own mount namespace,
+ * optionally a new pid namespace and a network namespace, cgroups and resource limits, as
+ * an unprivileged uid/gid. The command line is Firecracker's jailer's (docs/security.md).
+ *
+ * Conventions: functions return 0 or a negative errno; the function that fails prints the
+ * one line that says which step failed and why (jail_err), callers only pass the value up. */
+#ifndef PETREL_JAIL_H
+#define PETREL_JAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#define JAIL_ID_MAX 64
+#define JAIL_MAX_CGROUPS 32
+#define JAIL_MAX_RLIMITS 8
+#define JAIL_MAX_LIBS 64
+#define JAIL_DEFAULT_BASE "/srv/jailer"
+#define JAIL_DEFAULT_NOFILE 2048   /* Firecracker's default when no no-file limit is given */
+
+struct jail_cgroup_arg {
+	const char *file;         /* e.g. "memory.limit_in_bytes" */
+	const char *value;
+	char controller[32];      /* the part of file before the first '.' */
+};
+
+struct jail_rlimit_arg {
+	int resource;             /* RLIMIT_FSIZE or RLIMIT_NOFILE */
+	rlim_t value;
+};
+
+struct jail_args {
+	const char *id;
+	const char *exec_file;
+	const char *exec_name;    /* basename of exec_file */
+	const char *base_dir;
+	const char *netns;
+	const char *parent_cgroup;
+	uid_t uid;
+	gid_t gid;
+	bool daemonize, new_pid_ns;
+	int cgroup_version;
+	struct jail_cgroup_arg cgroups[JAIL_MAX_CGROUPS];
+	size_t n_cgroups;
+	struct jail_rlimit_arg rlimits[JAIL_MAX_RLIMITS];
+	size_t n_rlimits;
+	char **petrel_argv;       /* the arguments after "--" */
+	int petrel_argc;
+};
+
+/* The shared libraries (and ELF interpreter) a dynamically linked exec file needs, by their
+ * host paths; they are bind-mounted read-only at the same paths inside the jail. */
+struct jail_libs {
+	char *paths[JAIL_MAX_LIBS];
+	size_t n;
+};
+
+struct jail_cgroups;
+
+/* Everything built on the host for one jail: what a failure before exec removes again. */
+struct jail {
+	const struct jail_args *args;
+	char id_dir[4096];        /* <base>/<exec name>/<id> */
+	char root[4096];          /* <id_dir>/root */
+	bool id_dir_created;
+	struct jail_libs libs;
+	struct jail_cgroups *cgroups;
+	int netns_fd;             /* -1 without --netns */
+	int devnull_fd;           /* -1 without --daemonize */
+	volatile bool child_failed;  /* --new-pid-ns: set by the child before it exits */
+	mode_t umask;             /* the caller's, given back to petrel */
+};
+
+/* report.c */
+int jail_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* args.c: 0 ok, 1 help/version printed (exit 0), -1 bad usage (message printed, exit 2). */
+int jail_parse_args(int argc, char **argv, struct jail_args *a);
+void jail_usage(FILE *f);
+
+/* files.c */
+int jail_mkdir_p(const char *path, mode_t mode);
+int jail_copy_file(const char *src, const char *dst, mode_t mode);
+int jail_remove_tree(const char *path);
+int jail_path(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* libs.c */
+int jail_libs_resolve(const char *exec_file, struct jail_libs *libs);
+void jail_libs_free(struct jail_libs *libs);
+
+/* root.c, devices.c: the jail's directory tree, the exec file copy, its device nodes. */
+int jail_root_build(struct jail *j);
+int jail_devices_create(const struct jail *j);
+
+/* cgroup.c */
+int jail_cgroups_setup(const struct jail_args *a, struct jail_cgroups **out);
+int jail_cgroups_join(struct jail_cgroups *cg);
+void jail_cgroups_remove(struct jail_cgroups *cg);
+void jail_cgroups_free(struct jail_cgroups *cg);
+
+/* mounts.c: new mount namespace whose root is the jail. */
+int jail_enter_root(struct jail *j);
+
+/* spawn.c: --new-pid-ns: run fn, the jailed process's steps (they end in petrel's exec), in
+ * a child in a new pid namespace. The parent does not return but exits: with the child's
+ * status, or at once with --daemonize, or 1 after cleaning up when the child failed before
+ * its exec. Returns (negative errno) only when the child could not be made. */
+int jail_spawn(struct jail *j, int (*fn)(struct jail *j));
+void jail_cleanup(struct jail *j);   /* main.c: remove what a failed run built */
+
+/* exec.c: resource limits, then the last steps in the jailed process (stdio, ids, execve). */
+int jail_set_rlimits(const struct jail_args *a);
+int jail_exec(struct jail *j);
+
+#endif

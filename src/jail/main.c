@@ -1,0 +1,107 @@
+/* petrel-jailer: build a jail, then become (or fork) petrel inside it. The steps, in order:
+ *
+ *   as root, on the host:   parse and check the arguments; find the exec file's shared
+ *                           libraries; open --netns and /dev/null; build the jail tree
+ *                           (root.c); set resource limits; create and fill the cgroups
+ *   --new-pid-ns:           clone into a new pid namespace (spawn.c); the rest is the child
+ *   the jailed process:     move into the cgroups; join --netns; new mount namespace and
+ *                           pivot_root into the jail (mounts.c); --daemonize's stdio; drop
+ *                           to uid:gid; execve /<exec name> --id ID [petrel args] (exec.c)
+ *
+ * A failure prints one line (step and errno) and exits 1; bad arguments exit 2 with the
+ * usage. Before the jailed process has joined its cgroups, a failure removes what this run
+ * built, so the id can be used again; after success nothing is cleaned up (as Firecracker:
+ * the jail directory and cgroups are the caller's to remove once petrel has exited). */
+#include "jail/jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Remove the jail tree and the cgroup directories a failed run created. */
+void jail_cleanup(struct jail *j)
+{
+	if (j->id_dir_created)
+		jail_remove_tree(j->id_dir);
+	jail_cgroups_remove(j->cgroups);
+	j->id_dir_created = false;
+}
+
+/* Free what the jailer holds (on the way out after a failure). */
+static void release(struct jail *j)
+{
+	jail_libs_free(&j->libs);
+	jail_cgroups_free(j->cgroups);
+	j->cgroups = NULL;
+	if (j->netns_fd >= 0)
+		close(j->netns_fd);
+	if (j->devnull_fd >= 0)
+		close(j->devnull_fd);
+	j->netns_fd = j->devnull_fd = -1;
+}
+
+/* On the host, still the jailer process itself: everything that can be undone. */
+static int prepare(struct jail *j)
+{
+	const struct jail_args *a = j->args;
+	int ret = jail_libs_resolve(a->exec_file, &j->libs);
+	if (ret < 0)
+		return ret;
+	if (a->netns && (j->netns_fd = open(a->netns, O_RDONLY | O_CLOEXEC)) < 0)
+		return jail_err(errno, "open --netns %s", a->netns);
+	if (a->daemonize && (j->devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		return jail_err(errno, "open /dev/null");
+	/* Without a fork, setsid() must work for this very process: find out before building
+	 * anything (it fails in a process group leader, e.g. a shell's job). */
+	if (a->daemonize && !a->new_pid_ns && setsid() < 0)
+		return jail_err(errno, "--daemonize: setsid (the jailer must not be a process "
+				"group leader; start it from a child process or add --new-pid-ns)");
+	if ((ret = jail_root_build(j)) < 0)
+		return ret;
+	if ((ret = jail_set_rlimits(a)) < 0)
+		return ret;
+	return jail_cgroups_setup(a, &j->cgroups);
+}
+
+/* In the process that becomes petrel. */
+static int enter(struct jail *j)
+{
+	int ret = jail_cgroups_join(j->cgroups);
+	if (ret < 0)
+		return ret;
+	if (j->netns_fd >= 0 && setns(j->netns_fd, CLONE_NEWNET) < 0)
+		return jail_err(errno, "setns into the network namespace %s", j->args->netns);
+	if ((ret = jail_enter_root(j)) < 0)
+		return ret;
+	return jail_exec(j);   /* returns only on failure */
+}
+
+int main(int argc, char **argv)
+{
+	struct jail_args a;
+	struct jail j = { .args = &a, .netns_fd = -1, .devnull_fd = -1 };
+	/* As Firecracker's jailer: no file descriptor of the caller's reaches petrel. */
+	close_range(3, ~0U, 0);
+	int ret = jail_parse_args(argc, argv, &a);
+	if (ret)
+		return ret > 0 ? 0 : 2;
+	if (geteuid() != 0) {
+		jail_err(EPERM, "the jailer must run as root (it mounts, mknods and changes ids)");
+		return 1;
+	}
+	j.umask = umask(0);
+	if (prepare(&j) < 0 || (a.new_pid_ns && jail_spawn(&j, enter) < 0)) {
+		/* jail_spawn returns only if the child could not be made. */
+		jail_cleanup(&j);
+	} else if (!a.new_pid_ns) {
+		/* This process becomes petrel: enter() returns only on failure, and by then it
+		 * may have joined the cgroups and left the host's mount namespace, so what it
+		 * built stays in place (the message names the step). */
+		enter(&j);
+	}
+	release(&j);
+	return 1;
+}

@@ -1,0 +1,63 @@
+/* The jailed process's view of the file system: a new mount namespace whose root is the
+ * jail, with nothing of the host left in it but the exec file's shared libraries.
+ *
+ *   unshare(CLONE_NEWNS); make every mount private (nothing propagates back to the host);
+ *   bind-mount the jail root on itself (pivot_root needs a mount point), nosuid, and with
+ *   dev and exec allowed whatever the host mount of the base directory says (/dev/kvm and
+ *   /<exec name> must work there); bind each shared library read-only onto its empty file;
+ *   pivot_root(".", ".") and detach the old root stacked on top.
+ *
+ * The host sees none of this: the mounts die with the namespace, nothing is unmounted on
+ * the host, and nothing needs cleaning up there. */
+#include "jail/jail.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int bind_library(const struct jail *j, const char *host_path)
+{
+	char target[4096];
+	int ret = jail_path(target, sizeof(target), "%s%s", j->root, host_path);
+	if (ret < 0)
+		return ret;
+	if (mount(host_path, target, NULL, MS_BIND, NULL) < 0)
+		return jail_err(errno, "bind-mount %s on %s", host_path, target);
+	if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+		  NULL) < 0)
+		return jail_err(errno, "remount %s read-only", target);
+	return 0;
+}
+
+int jail_enter_root(struct jail *j)
+{
+	struct statvfs sv;
+	if (unshare(CLONE_NEWNS) < 0)
+		return jail_err(errno, "unshare(CLONE_NEWNS)");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return jail_err(errno, "make / private in the new mount namespace");
+	if (mount(j->root, j->root, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return jail_err(errno, "bind-mount %s on itself", j->root);
+	if (statvfs(j->root, &sv) < 0)
+		return jail_err(errno, "statvfs %s", j->root);
+	unsigned long ro = sv.f_flag & ST_RDONLY ? MS_RDONLY : 0;
+	if (mount(NULL, j->root, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | ro, NULL) < 0)
+		return jail_err(errno, "remount %s nosuid", j->root);
+	for (size_t i = 0; i < j->libs.n; i++) {
+		int ret = bind_library(j, j->libs.paths[i]);
+		if (ret < 0)
+			return ret;
+	}
+	if (chdir(j->root) < 0)
+		return jail_err(errno, "chdir %s", j->root);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return jail_err(errno, "pivot_root into %s", j->root);
+	if (umount2(".", MNT_DETACH) < 0)
+		return jail_err(errno, "detach the old root");
+	if (chdir("/") < 0)
+		return jail_err(errno, "chdir / in the jail");
+	return 0;
+}

@@ -1,0 +1,77 @@
+/* The jail's directory tree on the host: <base>/<exec name>/<id>/root with the exec file
+ * copy, device nodes, /run, and empty files where the exec file's shared libraries will be
+ * bind-mounted (mounts.c). The root and /run belong to uid:gid so petrel can create its API
+ * socket; everything else belongs to root. */
+#include "jail/jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int make_dir_owned(const struct jail *j, const char *path)
+{
+	if (mkdir(path, 0755) < 0)
+		return jail_err(errno, "mkdir %s", path);
+	if (chown(path, j->args->uid, j->args->gid) < 0)
+		return jail_err(errno, "chown %s to %u:%u", path, j->args->uid, j->args->gid);
+	return 0;
+}
+
+/* An empty, root-owned file at <root><host path>, with its directories. */
+static int make_mount_target(const struct jail *j, const char *host_path)
+{
+	char path[4096];
+	int ret = jail_path(path, sizeof(path), "%s%s", j->root, host_path);
+	if (ret < 0)
+		return ret;
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	ret = jail_mkdir_p(path, 0755);
+	*slash = '/';
+	if (ret < 0)
+		return ret;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return jail_err(errno, "create %s (mount point for a shared library)", path);
+	close(fd);
+	return 0;
+}
+
+int jail_root_build(struct jail *j)
+{
+	const struct jail_args *a = j->args;
+	char path[4096];
+	int ret = jail_path(j->id_dir, sizeof(j->id_dir), "%s/%s/%s", a->base_dir, a->exec_name,
+			    a->id);
+	if (!ret)
+		ret = jail_path(j->root, sizeof(j->root), "%s/root", j->id_dir);
+	if (!ret)
+		ret = jail_path(path, sizeof(path), "%s/%s", a->base_dir, a->exec_name);
+	if (!ret)
+		ret = jail_mkdir_p(path, 0755);
+	if (ret)
+		return ret;
+	if (mkdir(j->id_dir, 0755) < 0) {
+		if (errno == EEXIST)
+			return jail_err(EEXIST, "jail %s already exists: id '%s' is in use or was used "
+					"(remove the directory to reuse the id)", j->id_dir, a->id);
+		return jail_err(errno, "mkdir %s", j->id_dir);
+	}
+	j->id_dir_created = true;
+	ret = make_dir_owned(j, j->root);
+	if (!ret)
+		ret = jail_path(path, sizeof(path), "%s/%s", j->root, a->exec_name);
+	if (!ret)
+		ret = jail_copy_file(a->exec_file, path, 0755);
+	if (!ret)
+		ret = jail_devices_create(j);
+	if (!ret)
+		ret = jail_path(path, sizeof(path), "%s/run", j->root);
+	if (!ret)
+		ret = make_dir_owned(j, path);
+	for (size_t i = 0; i < j->libs.n && !ret; i++)
+		ret = make_mount_target(j, j->libs.paths[i]);
+	return ret;
+}
