@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers for the jailer's tests and bench/jailer.py: run build/petrel-jailer, talk HTTP to
+the jailed petrel's API socket from the host, find the jailed process through its cgroup,
+and tear everything down again (kill, wait, rmdir the cgroups, remove the jail tree)."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("PETREL_BUILD", REPO / "build")).resolve()
+JAILER = Path(os.environ.get("PETREL_JAILER", BUILD / "petrel-jailer"))
+PETREL = BUILD / "petrel"
+CGROUP_V1 = Path("/sys/fs/cgroup")
+
+
+def cgroup2_mount():
+    """Where the cgroup2 hierarchy is mounted (/sys/fs/cgroup/unified on a hybrid host)."""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        f = line.split()
+        if f[2] == "cgroup2":
+            return Path(f[1])
+    return None
+
+
+def http_get(sock_path, url="/", timeout=2.0):
+    """GET url over the Unix socket; returns (status, body) or raises OSError."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(sock_path))
+        s.sendall(f"GET {url} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, body
+
+
+def wait_api(sock_path, proc=None, timeout=10.0, poll=0.0001):
+    """Poll until GET / answers 200; returns the time it first did (time.perf_counter())."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            if http_get(sock_path)[0] == 200:
+                return time.perf_counter()
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise AssertionError(f"jailer exited with {proc.returncode} before the API "
+                                 f"answered:\n{out}")
+        if time.perf_counter() > deadline:
+            raise AssertionError(f"{sock_path} did not answer GET / in {timeout}s")
+        time.sleep(poll)
+
+
+def short_tmpdir(prefix="petrel-jail-"):
+    # Short paths: the API socket's host path must fit in a sockaddr_un (108 bytes).
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+class Jail:
+    """One jailer run. args are the jailer's options before "--"; petrel_args after it."""
+
+    def __init__(self, base, jail_id, args=(), petrel_args=(), parent_cgroup=None,
+                 exec_file=PETREL, uid=12345, gid=12345):
+        self.base = Path(base)
+        self.id = jail_id
+        self.exec_name = Path(exec_file).name
+        self.parent_cgroup = parent_cgroup or self.exec_name
+        self.root = self.base / self.exec_name / jail_id / "root"
+        self.cmd = [str(JAILER), "--id", jail_id, "--exec-file", str(exec_file),
+                    "--uid", str(uid), "--gid", str(gid), "--chroot-base-dir", str(self.base),
+                    *(["--parent-cgroup", parent_cgroup] if parent_cgroup else []),
+                    *args, "--", *petrel_args]
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return self
+
+    def cgroup_dirs(self):
+        """The cgroup directories (v1 and v2) this jail may have created, existing ones."""
+        bases = [CGROUP_V1 / c for c in ("pids", "memory", "cpu", "cpuacct", "cpuset")]
+        if cgroup2_mount() and cgroup2_mount() != CGROUP_V1:
+            bases.append(cgroup2_mount())
+        return [b / self.parent_cgroup / self.id for b in bases
+                if (b / self.parent_cgroup / self.id).is_dir()]
+
+    def pids(self):
+        """The jailed processes, by host pid, from the jail's cgroups."""
+        pids = set()
+        for d in self.cgroup_dirs():
+            pids |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+        return sorted(pids)
+
+    def close(self):
+        """Kill the jailed process, wait for the jailer, remove the cgroups (after the
+        processes are gone) and the jail tree. Nothing is unmounted on the host: the jail's
+        mount namespace dies with its last process."""
+        pids = set(self.pids())
+        pid_file = self.root / f"{self.exec_name}.pid"
+        if pid_file.exists() and pid_file.read_text().strip():
+            pids.add(int(pid_file.read_text()))
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            if self.proc.stdout:
+                self.proc.stdout.close()
+        for d in self.cgroup_dirs():
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    d.rmdir()
+                    break
+                except OSError:   # EBUSY until the last task has left
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+            try:
+                d.parent.rmdir()   # the parent cgroup, if no other jail uses it
+            except OSError:
+                pass
+        shutil.rmtree(self.base / self.exec_name / self.id, ignore_errors=True)
