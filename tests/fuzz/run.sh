@@ -4,13 +4,19 @@
 # Fails (exit 1) if any target crashes, leaks, times out or hits a sanitizer report; the
 # reproducer is left in OUTDIR/artifacts/<target>/.
 #
-# Usage: tests/fuzz/run.sh [target...]     (default: every fuzz_*.c)
+# Usage: tests/fuzz/run.sh [MINUTES] [target...]     (default: every fuzz_*.c; MINUTES per
+#        target, else FUZZ_SECONDS)
 # Env:   FUZZ_SECONDS, FUZZ_OUT (build dir, default build/fuzz), FUZZ_NO_BUILD=1 to skip building
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${FUZZ_OUT:-$ROOT/build/fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-20}
+if [[ $# -gt 0 && $1 =~ ^[0-9]+$ ]]; then
+	[[ $1 -gt 0 ]] || { echo "fuzz/run: MINUTES must be at least 1" >&2; exit 2; }
+	SECONDS_EACH=$(($1 * 60))
+	shift
+fi
 
 if [[ -z ${FUZZ_NO_BUILD:-} ]]; then
 	"$ROOT/tests/fuzz/build.sh" "$OUT" || { echo "fuzz/run: build failed"; exit 1; }
