@@ -102,6 +102,11 @@ int ctl_put_logger(struct controller *ctl, json_t *body, char *err, size_t errle
 	if (ctl->dry_run)
 		return path ? fail(err, errlen, -EINVAL, "log_path: no host files in a dry run") : 0;
 	pthread_mutex_lock(&ctl->lock);
+	/* Firecracker: the logger is pre-boot configuration. */
+	if ((r = ctl_check_not_started(ctl, "the logger", err, errlen)) < 0) {
+		pthread_mutex_unlock(&ctl->lock);
+		return r;
+	}
 	if (path && (r = log_set_path(path)) < 0) {
 		pthread_mutex_unlock(&ctl->lock);
 		return fail(err, errlen, -EINVAL, "log_path: cannot open '%s': %s", path, strerror(-r));
@@ -152,7 +157,9 @@ int ctl_put_metrics(struct controller *ctl, json_t *body, char *err, size_t errl
 	if (ctl->dry_run)
 		return fail(err, errlen, -EINVAL, "metrics_path: no host files in a dry run");
 	pthread_mutex_lock(&ctl->lock);
-	r = metrics_configure(&ctl->metrics, path, emit_id, props, err, errlen);
+	r = ctl_check_not_started(ctl, "metrics", err, errlen); /* pre-boot only, as in Firecracker */
+	if (r == 0)
+		r = metrics_configure(&ctl->metrics, path, emit_id, props, err, errlen);
 	if (r == 0) {
 		ctl->next_flush_ns = now_ns() + METRICS_FLUSH_INTERVAL_NS;
 		pthread_cond_broadcast(&ctl->cond);

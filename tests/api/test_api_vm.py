@@ -78,11 +78,12 @@ def test_state_rules_after_start(petrel, api, workdir):
     assert r.status == 400 and "no drive" in r.fault
     r = api.patch("/network-interfaces/eth0", {"iface_id": "eth0"})
     assert r.status == 400 and "no network interface" in r.fault
-    # Still allowed: reading, logging and metrics.
+    # Still allowed: reading. Logger and metrics are pre-boot configuration, as in Firecracker.
     assert api.get("/machine-config").json["vcpu_count"] == 1
     assert api.get("/vm/config").json["boot-source"]["kernel_image_path"].endswith("counter.elf")
-    assert api.put("/logger", {"level": "Debug"}).status == 204
-    assert api.put("/metrics", {"metrics_path": str(workdir / "m")}).status == 204
+    for path, body in (("/logger", {"level": "Debug"}), ("/metrics", {"metrics_path": str(workdir / "m")})):
+        r = api.put(path, body)
+        assert r.status == 400 and "after the microVM has started" in r.fault, (path, r)
     petrel.signal(signal.SIGTERM)
     assert petrel.wait() == 0
     assert "stopped by signal" in petrel.err.text()
