@@ -345,15 +345,17 @@ int cli_firecracker(int argc, char **argv)
 		log_error("cannot start the controller thread: %s", strerror(-r));
 		goto out;
 	}
-	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0)
-		goto out;
 	if (o.config_file) {
+		/* As Firecracker: with a config file the API serves a running microVM, never one
+		 * still "Not started". */
 		char err[640];
 		if (ctl_start_vm(&ctl, err, sizeof(err)) < 0 && !ctl_running_vm(&ctl)) {
 			log_error("%s", err);
 			goto out;
 		}
 	}
+	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0)
+		goto out;
 
 	int signo;
 	struct vm *vm = wait_for_start(&ctl, &signo);
