@@ -65,8 +65,13 @@ int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *
 		if (r == 0 && u.path_on_host)
 			r = swap_drive_file(ctl, idx, u.path_on_host, err, errlen);
 		if (r == 0 && u.rate_limiter.present) {
-			/* Kept (GET /vm/config shows it), like at PUT; not enforced yet. */
-			ctl->cfg.drives[idx].rate_limiter = u.rate_limiter;
+			/* The running device takes the new limits at once (buckets start full). */
+			struct vm_devices *vd = &ctl->vm->devs;
+			struct virtio_blk *b = (unsigned)idx < vd->nblk ? vd->blk[idx] : NULL;
+			if (b && (r = virtio_blk_set_rate_limiter(b, &u.rate_limiter)) < 0)
+				r = fail(err, errlen, -EIO, "rate_limiter: %s", strerror(-r));
+			if (r == 0)
+				ctl->cfg.drives[idx].rate_limiter = u.rate_limiter;
 		}
 		pthread_mutex_unlock(&ctl->lock);
 	}

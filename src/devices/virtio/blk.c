@@ -220,11 +220,32 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 
 static void complete_one(void *ctx, void *tag, int64_t res);
 
+/* The drive's rate limiter lets this request through now (one operation, and the bytes of a
+ * read or write), or the request waits in the ring for the limiter's timer. */
+static bool admit(struct virtio_blk *b, const struct virtq_chain *c)
+{
+	if (!rate_limiter_active(&b->rl))
+		return true;
+	if (b->rl.blocked)
+		return false; /* an earlier request waits: keep the order */
+	uint8_t hdr[16] = { 0 };
+	uint64_t bytes = 0;
+	if (c->out_len >= 16) {
+		virtq_chain_read(c, 0, hdr, 16);
+		uint32_t type = (uint32_t)get_le(hdr, 4);
+		if (type == VIRTIO_BLK_T_IN && c->in_len >= 1)
+			bytes = c->in_len - 1;
+		else if (type == VIRTIO_BLK_T_OUT)
+			bytes = c->out_len - 16;
+	}
+	return rate_limiter_consume(&b->rl, bytes, now_ns());
+}
+
 static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_blk *b = to_blk(d);
 	struct virtq *vq = &d->vq[q];
-	bool any = false;
+	bool any = false, throttled = false;
 	for (;;) {
 		while (virtio_is_running(d)) {
 			struct blk_req *r = req_get(b);
@@ -232,6 +253,13 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 				break; /* every request in flight: completions will call us again */
 			if (virtio_queue_pop(d, q, &b->chain) <= 0) {
 				req_put(b, r);
+				break;
+			}
+			if (!admit(b, &b->chain)) {
+				/* Back into the ring: the limiter's timer calls us again. */
+				virtq_unpop(vq, 1);
+				req_put(b, r);
+				throttled = true;
 				break;
 			}
 			handle(b, &b->chain, r);
@@ -242,7 +270,7 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 		 * another trip through epoll. */
 		if (disk_reap(&b->disk, complete_one, b, false) > 0)
 			any = true;
-		if (!virtio_is_running(d) || !b->free_reqs)
+		if (!virtio_is_running(d) || !b->free_reqs || throttled)
 			break;
 		/* Busy-poll briefly before asking for a notification: a driver that refills the
 		 * queue right after reaping completions then needs no exit to tell us. */
@@ -300,6 +328,26 @@ static void blk_completions(void *opaque, int fd, uint32_t events)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* The rate limiter's timer: requests held back may go now. */
+static void blk_limiter_timer(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_blk *b = opaque;
+	struct virtio_dev *d = &b->vdev;
+	pthread_mutex_lock(&d->lock);
+	rate_limiter_timer_event(&b->rl);
+	if (virtio_is_running(d) && virtq_is_enabled(&d->vq[0]))
+		blk_queue_notify(d, 0);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_blk_set_rate_limiter(struct virtio_blk *b, const struct rate_limiter_config *c)
+{
+	pthread_mutex_lock(&b->vdev.lock);
+	int r = rate_limiter_update(&b->rl, c, now_ns());
+	pthread_mutex_unlock(&b->vdev.lock);
+	return r;
+}
+
 static void blk_reset(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
@@ -319,6 +367,9 @@ static void blk_destroy(struct virtio_dev *d)
 	struct virtio_blk *b = to_blk(d);
 	if (disk_async(&b->disk) && d->io)
 		io_thread_remove(d->io, b->disk.file.efd);
+	if (b->rl.timer_fd >= 0 && d->io)
+		io_thread_remove(d->io, b->rl.timer_fd);
+	rate_limiter_destroy(&b->rl);
 	disk_close(&b->disk);
 	free(b->reqs);
 	b->reqs = NULL;
@@ -338,6 +389,7 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 		      const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(b, 0, sizeof(*b));
+	b->rl.timer_fd = -1;
 	b->opts = (struct disk_options){ .format = (enum disk_format)cfg->format, .read_only = cfg->is_read_only,
 					 .direct = cfg->direct, .async = cfg->io_engine == DRIVE_IO_ASYNC,
 					 .depth = VIRTIO_BLK_QUEUE_SIZE };
@@ -351,9 +403,14 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 	b->flush_enabled = cfg->cache_type == DRIVE_CACHE_WRITEBACK;
 	b->poll_ns = (uint64_t)cfg->poll_us * 1000;
 	b->reqs = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(*b->reqs));
-	if (!b->reqs) {
+	err = b->reqs ? rate_limiter_init(&b->rl, &cfg->rate_limiter, now_ns()) : -ENOMEM;
+	if (err == 0 && io)
+		err = rate_limiter_make_timer(&b->rl); /* PATCH may add limits later */
+	if (err < 0) {
+		rate_limiter_destroy(&b->rl);
+		free(b->reqs);
 		disk_close(&b->disk);
-		return -ENOMEM;
+		return err;
 	}
 	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
 		b->reqs[i].next_free = b->free_reqs;
@@ -374,6 +431,8 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 			      VIRTIO_BLK_CONFIG_LEN, &blk_ops, mem, io);
 	if (err == 0 && disk_async(&b->disk) && io)
 		err = io_thread_add(io, b->disk.file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
+	if (err == 0 && io && b->rl.timer_fd >= 0)
+		err = io_thread_add(io, b->rl.timer_fd, 0x001 /* EPOLLIN */, blk_limiter_timer, b);
 	if (err < 0) {
 		virtio_dev_destroy(&b->vdev);
 		return err;

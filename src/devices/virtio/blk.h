@@ -5,6 +5,7 @@
 #define PETREL_DEVICES_VIRTIO_BLK_H
 
 #include "block/disk.h"
+#include "util/rate_limiter.h"
 #include "config/devices_config.h"
 #include "devices/virtio/virtio.h"
 
@@ -69,6 +70,7 @@ struct virtio_blk {
 	struct virtq_chain chain;     /* scratch for popping */
 	uint64_t reads, writes, flushes, errors;
 	struct blk_dirty *dirty;      /* chunks written (live migration, replication); NULL: never tracked */
+	struct rate_limiter rl;       /* the drive's rate_limiter (unlimited unless configured) */
 };
 
 /* Open the image and set up the device (no transport yet). */
@@ -79,5 +81,8 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
  * flight finish on the old file, later ones go to the new one, and the guest gets a
  * configuration-change interrupt for the new capacity. 0 or -errno (the old file stays). */
 int virtio_blk_swap_file(struct virtio_blk *b, const char *path);
+
+/* New rate limits for a running drive (PATCH /drives rate_limiter). 0 or -errno. */
+int virtio_blk_set_rate_limiter(struct virtio_blk *b, const struct rate_limiter_config *c);
 
 #endif

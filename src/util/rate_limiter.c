@@ -1,0 +1,132 @@
+/* Token buckets with exact refill timing. See rate_limiter.h. */
+#include "util/rate_limiter.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+static void bucket_set(struct token_bucket *b, const struct token_bucket_config *c, uint64_t now)
+{
+	memset(b, 0, sizeof(*b));
+	/* Firecracker: a bucket of size 0 or refill time 0 does not limit. */
+	if (!c || !c->present || !c->size || !c->refill_time)
+		return;
+	b->active = true;
+	b->size = c->size;
+	b->refill_ns = c->refill_time * 1000000ull;
+	b->burst = c->has_one_time_burst ? c->one_time_burst : 0;
+	b->budget = (__int128)b->size * b->refill_ns; /* starts full */
+	b->last_ns = now;
+}
+
+static void refill(struct token_bucket *b, uint64_t now)
+{
+	if (now <= b->last_ns)
+		return;
+	__int128 full = (__int128)b->size * b->refill_ns;
+	b->budget += (__int128)(now - b->last_ns) * b->size;
+	if (b->budget > full)
+		b->budget = full;
+	b->last_ns = now;
+}
+
+/* ns until the bucket can pay n (0: now). */
+static uint64_t bucket_wait(struct token_bucket *b, uint64_t n, uint64_t now)
+{
+	if (!b->active)
+		return 0;
+	refill(b, now);
+	uint64_t from_burst = n < b->burst ? n : b->burst;
+	uint64_t rest = n - from_burst;
+	if (!rest)
+		return 0;
+	/* More than the bucket holds: wait for a full bucket, then run into debt. */
+	uint64_t need_tokens = rest < b->size ? rest : b->size;
+	__int128 need = (__int128)need_tokens * b->refill_ns;
+	if (b->budget >= need)
+		return 0;
+	__int128 deficit = need - b->budget;
+	return (uint64_t)((deficit + b->size - 1) / b->size);
+}
+
+static void bucket_take(struct token_bucket *b, uint64_t n)
+{
+	if (!b->active)
+		return;
+	uint64_t from_burst = n < b->burst ? n : b->burst;
+	b->burst -= from_burst;
+	b->budget -= (__int128)(n - from_burst) * b->refill_ns;
+}
+
+int rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns)
+{
+	memset(rl, 0, sizeof(*rl));
+	rl->timer_fd = -1;
+	return rate_limiter_update(rl, c, now_ns);
+}
+
+int rate_limiter_update(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns)
+{
+	bucket_set(&rl->bw, c ? &c->bandwidth : NULL, now_ns);
+	bucket_set(&rl->ops, c ? &c->ops : NULL, now_ns);
+	if (rate_limiter_active(rl) && rl->timer_fd < 0) {
+		rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (rl->timer_fd < 0)
+			return -errno;
+	}
+	if (rl->blocked && rl->timer_fd >= 0) {
+		/* Whoever waits may go now: fire at once. */
+		struct itimerspec its = { .it_value = { 0, 1 } };
+		timerfd_settime(rl->timer_fd, 0, &its, NULL);
+	}
+	return 0;
+}
+
+int rate_limiter_make_timer(struct rate_limiter *rl)
+{
+	if (rl->timer_fd < 0)
+		rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	return rl->timer_fd < 0 ? -errno : 0;
+}
+
+void rate_limiter_destroy(struct rate_limiter *rl)
+{
+	if (rl->timer_fd >= 0)
+		close(rl->timer_fd);
+	rl->timer_fd = -1;
+	rl->bw.active = rl->ops.active = false;
+}
+
+uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
+{
+	uint64_t a = bucket_wait(&rl->bw, bytes, now_ns), b = bucket_wait(&rl->ops, 1, now_ns);
+	return a > b ? a : b;
+}
+
+bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
+{
+	if (!rate_limiter_active(rl))
+		return true;
+	uint64_t wait = rate_limiter_wait_ns(rl, bytes, now_ns);
+	if (!wait) {
+		bucket_take(&rl->bw, bytes);
+		bucket_take(&rl->ops, 1);
+		return true;
+	}
+	rl->throttled++;
+	rl->blocked = true;
+	if (rl->timer_fd >= 0) {
+		struct itimerspec its = { .it_value = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) } };
+		timerfd_settime(rl->timer_fd, 0, &its, NULL);
+	}
+	return false;
+}
+
+void rate_limiter_timer_event(struct rate_limiter *rl)
+{
+	uint64_t n;
+	if (rl->timer_fd >= 0 && read(rl->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	rl->blocked = false;
+}

@@ -1,0 +1,49 @@
+/* Firecracker's RateLimiter: two token buckets, bandwidth (bytes) and operations, each with a
+ * size, a refill time (the bucket goes from empty to full in refill_time ms, continuously) and
+ * a one-time burst spent first and never refilled. An operation goes through only if both
+ * buckets can pay; otherwise nothing is taken and a timerfd fires when they can. Unlike
+ * Firecracker's fixed 100 ms re-arm, the timer waits exactly for the deficit, so small buckets
+ * keep their rate. An operation larger than a bucket goes through when the bucket is full and
+ * leaves it in debt. */
+#ifndef PETREL_UTIL_RATE_LIMITER_H
+#define PETREL_UTIL_RATE_LIMITER_H
+
+#include "config/devices_config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct token_bucket {
+	bool active;
+	uint64_t size, refill_ns;
+	uint64_t burst;                /* one-time burst left */
+	__int128 budget;               /* tokens x refill_ns (may go below 0: debt) */
+	uint64_t last_ns;
+};
+
+struct rate_limiter {
+	struct token_bucket bw, ops;
+	int timer_fd;                  /* -1 when neither bucket is active */
+	bool blocked;                  /* an operation waits for the timer */
+	uint64_t throttled;            /* operations that had to wait */
+};
+
+/* Set up from a configuration (NULL or not present: unlimited). 0 or -errno (timerfd). */
+int rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns);
+/* New limits at run time (PATCH): buckets restart full. The timer fd stays the same. */
+int rate_limiter_update(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns);
+void rate_limiter_destroy(struct rate_limiter *rl);
+/* Make the timer fd now even while unlimited (a device registers it once; PATCH may add
+ * limits later). 0 or -errno. */
+int rate_limiter_make_timer(struct rate_limiter *rl);
+static inline bool rate_limiter_active(const struct rate_limiter *rl) { return rl->bw.active || rl->ops.active; }
+
+/* Take `bytes` from the bandwidth bucket and one from the operations bucket, or nothing:
+ * false then, and the timer is armed for when both can pay. */
+bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
+/* How long until an operation of `bytes` could pass (0: now). */
+uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
+/* The timer fired: read it and clear `blocked`. */
+void rate_limiter_timer_event(struct rate_limiter *rl);
+
+#endif
