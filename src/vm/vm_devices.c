@@ -110,7 +110,7 @@ int vm_devices_create(struct vm *vm)
 		struct virtio_rng *r = calloc(1, sizeof(*r));
 		if (!r)
 			return -ENOMEM;
-		if ((err = virtio_rng_create(r, 0, &vm->mem, &vd->io)) < 0 ||
+		if ((err = virtio_rng_create(r, 0, &cfg->entropy.rate_limiter, &vm->mem, &vd->io)) < 0 ||
 		    (err = vm_devices_add_virtio(vm, &r->vdev, r, cfg->entropy.transport)) < 0) {
 			virtio_dev_destroy(&r->vdev);
 			free(r);

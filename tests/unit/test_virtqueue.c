@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MEM_SIZE (1u << 20)
@@ -587,7 +588,7 @@ TEST(rng_fills_buffers)
 	struct virtio_rng r;
 	struct virtio_mmio m;
 	struct bus bus;
-	REQUIRE_EQ(virtio_rng_create(&r, 0, &mem, NULL), 0);
+	REQUIRE_EQ(virtio_rng_create(&r, 0, NULL, &mem, NULL), 0);
 	bus_init(&bus, "mmio");
 	REQUIRE_EQ(virtio_mmio_create(&m, &r.vdev, &bus, 0xd0000000, 20, NULL, NULL), 0);
 	mmio_start(&m, VIRTIO_BIT(VIRTIO_F_VERSION_1));
@@ -602,6 +603,39 @@ TEST(rng_fills_buffers)
 	for (int i = 0; i < 64; i++)
 		zeroes += ram[0x11000 + i] == 0;
 	CHECK(zeroes < 16);
+	virtio_mmio_destroy(&m);
+	virtio_dev_destroy(&r.vdev);
+}
+
+/* The entropy device's rate limiter: one request per 20 ms; a request it cannot pay for stays
+ * in the ring until the timer (here: the test) calls the device again. */
+TEST(rng_rate_limited)
+{
+	mem_setup();
+	struct virtio_rng r;
+	struct virtio_mmio m;
+	struct bus bus;
+	struct rate_limiter_config rl = { .present = true };
+	rl.ops = (struct token_bucket_config){ .present = true, .size = 1, .refill_time = 20 };
+	REQUIRE_EQ(virtio_rng_create(&r, 0, &rl, &mem, NULL), 0);
+	CHECK(r.rl.timer_fd >= 0);
+	bus_init(&bus, "mmio");
+	REQUIRE_EQ(virtio_mmio_create(&m, &r.vdev, &bus, 0xd0000000, 20, NULL, NULL), 0);
+	mmio_start(&m, VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	desc(0, 0x11000, 64, VIRTQ_DESC_F_WRITE, 0);
+	desc(1, 0x12000, 64, VIRTQ_DESC_F_WRITE, 0);
+	publish(0, 0);
+	publish(1, 1);
+	r.vdev.ops->queue_notify(&r.vdev, 0);
+	CHECK_EQ(used_idx(), 1); /* the bucket held one */
+	CHECK(r.rl.blocked);
+	r.vdev.ops->queue_notify(&r.vdev, 0); /* a kick before the timer changes nothing */
+	CHECK_EQ(used_idx(), 1);
+	struct timespec ts = { 0, 25 * 1000000 };
+	nanosleep(&ts, NULL);
+	rate_limiter_timer_event(&r.rl); /* what the I/O thread does when the timerfd fires */
+	r.vdev.ops->queue_notify(&r.vdev, 0);
+	CHECK_EQ(used_idx(), 2);
 	virtio_mmio_destroy(&m);
 	virtio_dev_destroy(&r.vdev);
 }
@@ -644,7 +678,7 @@ TEST(pci_conf1_bars_and_capabilities)
 	bus_init(&pio, "pio");
 	bus_init(&mmio, "mmio");
 	REQUIRE_EQ(pci_bus_init(&pci, NULL, &pio, &mmio, 0xc0000000, 0x10000000), 0);
-	REQUIRE_EQ(virtio_rng_create(&r, 0, &mem, NULL), 0);
+	REQUIRE_EQ(virtio_rng_create(&r, 0, NULL, &mem, NULL), 0);
 	REQUIRE_EQ(virtio_pci_create(&vp, &r.vdev, &pci, NULL, NULL), 0);
 	CHECK_EQ(vp.pci.slot, 1);
 

@@ -1,5 +1,7 @@
 #include "devices/virtio/rng.h"
 #include "util/log.h"
+#include "util/util.h"
+#include "vm/io_thread.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -33,8 +35,16 @@ static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 	struct virtio_rng *r = to_rng(d);
 	bool any = false;
 	for (;;) {
+		bool throttled = false;
 		while (virtio_is_running(d) && virtio_queue_pop(d, q, &r->chain) > 0) {
 			struct virtq_chain *c = &r->chain;
+			/* The rate limiter pays for the bytes asked (at most 64 KiB, as below). */
+			if (rate_limiter_active(&r->rl) &&
+			    (r->rl.blocked || !rate_limiter_consume(&r->rl, MIN(c->in_len, 65536u), now_ns()))) {
+				virtq_unpop(&d->vq[q], 1); /* back into the ring: the timer calls us again */
+				throttled = true;
+				break;
+			}
 			uint64_t total = 0;
 			/* Cap each request at 64 KiB: a guest cannot make us spend long on one. */
 			for (unsigned i = 0; i < c->n_in && total < 65536; i++) {
@@ -49,25 +59,52 @@ static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 			virtq_push(&d->vq[q], c->head, (uint32_t)total);
 			any = true;
 		}
-		if (!virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
+		if (throttled || !virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
 			break;
 	}
 	if (any)
 		virtio_queue_interrupt(d, q);
 }
 
+static void rng_limiter_timer(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_rng *r = opaque;
+	struct virtio_dev *d = &r->vdev;
+	pthread_mutex_lock(&d->lock);
+	rate_limiter_timer_event(&r->rl);
+	if (virtio_is_running(d) && virtq_is_enabled(&d->vq[0]))
+		rng_queue_notify(d, 0);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void rng_destroy(struct virtio_dev *d)
+{
+	struct virtio_rng *r = to_rng(d);
+	if (r->rl.timer_fd >= 0 && d->io)
+		io_thread_remove(d->io, r->rl.timer_fd);
+	rate_limiter_destroy(&r->rl);
+}
+
 static const struct virtio_dev_ops rng_ops = {
 	.queue_notify = rng_queue_notify,
+	.destroy = rng_destroy,
 };
 
-int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct guest_mem *mem, struct io_thread *io)
+int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct rate_limiter_config *rl,
+		      const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(r, 0, sizeof(*r));
+	r->rl.timer_fd = -1;
 	char name[32];
 	snprintf(name, sizeof(name), "virtio-rng%u", index);
-	int err = virtio_dev_init(&r->vdev, name, VIRTIO_ID_RNG,
-				  VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1,
-				  VIRTIO_RNG_QUEUE_SIZE, 0, &rng_ops, mem, io);
+	int err = rate_limiter_init(&r->rl, rl, now_ns());
+	if (err < 0)
+		return err;
+	err = virtio_dev_init(&r->vdev, name, VIRTIO_ID_RNG,
+			      VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1,
+			      VIRTIO_RNG_QUEUE_SIZE, 0, &rng_ops, mem, io);
+	if (err == 0 && io && r->rl.timer_fd >= 0)
+		err = io_thread_add(io, r->rl.timer_fd, 0x001 /* EPOLLIN */, rng_limiter_timer, r);
 	if (err < 0)
 		virtio_dev_destroy(&r->vdev);
 	return err;

@@ -3,6 +3,7 @@
 #define PETREL_DEVICES_VIRTIO_RNG_H
 
 #include "devices/virtio/virtio.h"
+#include "util/rate_limiter.h"
 
 #define VIRTIO_RNG_QUEUE_SIZE 64
 
@@ -16,8 +17,11 @@ struct virtio_rng {
 	struct rng_state st;
 	struct virtq_chain chain;
 	uint64_t bytes;
+	struct rate_limiter rl;       /* the entropy device's rate_limiter (bytes handed out) */
 };
 
-int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct guest_mem *mem, struct io_thread *io);
+/* rl: the device's rate limiter configuration (NULL: unlimited). */
+int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct rate_limiter_config *rl,
+		      const struct guest_mem *mem, struct io_thread *io);
 
 #endif
