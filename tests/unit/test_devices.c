@@ -113,6 +113,44 @@ TEST(serial_transmit_to_fd)
 	CHECK_EQ(s.tx_bytes, 1);
 }
 
+/* Hardening item 3: output into a pipe nobody reads must not hold the vCPU. The UART waits
+ * SERIAL_STALL_MS once, then drops (and counts) at once, and writes again once read. */
+TEST(serial_output_never_blocks)
+{
+	int p[2];
+	REQUIRE_EQ(pipe(p), 0); /* blocking, as a console may be */
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	char junk[4096];
+	memset(junk, 'j', sizeof(junk));
+	while (write(p[1], junk, sizeof(junk)) > 0)
+		;
+	while (write(p[1], junk, 1) > 0)
+		;
+	fcntl(p[1], F_SETFL, 0); /* full, and blocking again */
+	struct serial s;
+	serial_init(&s, p[1], NO_IRQ);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 10000; i++)
+		sw(&s, THR, 'x');
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	CHECK(secs < 3.0);            /* one stall of about a second, not 10000 of them */
+	CHECK_EQ(s.tx_dropped, 10000);
+	CHECK(s.out_stalled);
+	/* Someone reads: output flows again. */
+	char buf[65536];
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	while (read(p[0], buf, sizeof(buf)) > 0)
+		;
+	sw(&s, THR, 'y');
+	CHECK(!s.out_stalled);
+	CHECK_EQ(s.tx_dropped, 10000);
+	CHECK_EQ(s.tx_bytes, 10001);
+	close(p[0]);
+	close(p[1]);
+}
+
 TEST(serial_dlab)
 {
 	int p[2];

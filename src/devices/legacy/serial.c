@@ -3,9 +3,11 @@
  *   3 LCR   4 MCR   5 LSR   6 MSR   7 SCR
  * Transmission is instantaneous: THR is always empty again right after a write. */
 #include "devices/legacy/serial.h"
+#include "util/log.h"
 #include "ha/outgate.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,11 +80,29 @@ static void rx_push(struct serial_state *st, uint8_t b)
 	st->lsr |= LSR_DR;
 }
 
+/* Guest output must never hold a vCPU for long: a console that takes nothing (a pipe or FIFO
+ * nobody reads, a stopped terminal) gets SERIAL_STALL_MS to make room; then the bytes are
+ * dropped and counted, and later ones are dropped at once until it takes output again. A
+ * reader that is only slow for a moment loses nothing. A vCPU kicked while it waits (pause,
+ * exit) drops the byte and goes. poll() rather than O_NONBLOCK, which would change the file
+ * for everyone sharing it (the user's terminal). */
+#define SERIAL_STALL_MS 1000
+
 static void write_out(void *opaque, const void *data, size_t len)
 {
 	struct serial *s = opaque;
 	const uint8_t *p = data;
 	while (len) {
+		struct pollfd pf = { .fd = s->out_fd, .events = POLLOUT };
+		if (poll(&pf, 1, s->out_stalled ? 0 : SERIAL_STALL_MS) != 1 || !(pf.revents & POLLOUT)) {
+			if (!s->out_stalled)
+				log_limited(LOG_WARN, "serial: the console took no output for %d ms (nobody reads "
+					    "it?): dropping guest output until it does", SERIAL_STALL_MS);
+			s->out_stalled = true;
+			s->tx_dropped += len;
+			return;
+		}
+		s->out_stalled = false;
 		ssize_t n = write(s->out_fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -29,6 +29,8 @@ struct serial {
 	struct outgate *gate;   /* while replicated: output is held per epoch (ha/outgate.h) */
 	struct irq_line irq;
 	uint64_t tx_bytes, rx_bytes;
+	uint64_t tx_dropped;    /* output bytes the console did not take */
+	bool out_stalled;       /* the console took nothing lately: do not wait for it */
 };
 
 void serial_init(struct serial *s, int out_fd, struct irq_line irq);
