@@ -12,6 +12,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -56,6 +57,29 @@ static int probe(struct disk *d, enum disk_format *out)
 	if (qcow2_probe(magic, sizeof(magic)))
 		*out = DISK_FORMAT_QCOW2;
 	return 0;
+}
+
+static int lock_file(struct raw_file *f, const char *path)
+{
+	struct flock fl = { .l_type = f->read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(f->fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	int e = errno;
+	if (e == EAGAIN || e == EACCES) {
+		log_error("disk %s is in use by another process (%s): refusing to open it %s", path,
+			  f->read_only ? "it is open for writing" : "it is open",
+			  f->read_only ? "read-only beside a writer" : "for writing");
+		return -EBUSY;
+	}
+	if (e == EINVAL || e == ENOLCK || e == EOPNOTSUPP)
+		return 0; /* a file system without locks: nothing to hold */
+	log_error("disk %s: cannot lock it: %s", path, strerror(e));
+	return -e;
+}
+
+int disk_lock(struct disk *d)
+{
+	return lock_file(&d->file, d->file.path ? d->file.path : "?");
 }
 
 static int open_chain(struct disk *d, const char *path, const struct disk_options *o, struct chain *ch);
@@ -124,6 +148,8 @@ static int open_chain(struct disk *d, const char *path, const struct disk_option
 	ch->dev[ch->depth] = st.st_dev;
 	ch->ino[ch->depth] = st.st_ino;
 	ch->depth++;
+	if ((!o->no_lock || ch->depth > 1) && (err = lock_file(&d->file, path)) < 0)
+		goto fail;
 	d->format = o->format;
 	if (d->format == DISK_FORMAT_AUTO && (err = probe(d, &d->format)) < 0)
 		goto fail;

@@ -27,6 +27,7 @@ struct disk_options {
 	enum disk_format format;  /* AUTO: qcow2 if the file starts with its magic, else raw */
 	bool read_only, direct, async;
 	unsigned depth;           /* io_uring entries */
+	bool no_lock;             /* do not lock the top image (disk_lock later) */
 };
 
 /* Open path and, for qcow2, its backing chain (read-only; a relative name is relative to the
@@ -34,6 +35,11 @@ struct disk_options {
  * -errno, logged. */
 int disk_open(struct disk *d, const char *path, const struct disk_options *o);
 void disk_close(struct disk *d);
+/* Every image of a disk is locked while open (open file description locks, as QEMU does):
+ * the top image exclusively when writable, shared otherwise, backing files shared. A second
+ * writer, or a writer beside readers, is refused: "in use by another process". disk_lock
+ * takes the top image's lock for a disk opened with no_lock. 0 or -errno. */
+int disk_lock(struct disk *d);
 /* Move an open disk to another place in memory (src is then empty). */
 void disk_move(struct disk *dst, struct disk *src);
 const char *disk_format_name(enum disk_format f);

@@ -75,10 +75,14 @@ int mig_receiver_handshake(struct mig_receiver *r)
 	free(defn);
 	if (e < 0)
 		return e;
-	if ((e = r->h->build(r->vm, m->cfg, m->ro.console_out_fd)) < 0) {
+	char why[256] = "";
+	log_capture_begin(why, sizeof(why)); /* what went wrong, e.g. a disk in use elsewhere */
+	e = r->h->build(r->vm, m->cfg, m->ro.console_out_fd);
+	log_capture_end();
+	if (e < 0) {
 		vm_config_free(m->cfg);
 		vm_config_init(m->cfg);
-		return bad(r, e, "cannot build the machine: %s", strerror(-e));
+		return bad(r, e, "cannot build the machine: %s", why[0] ? why : strerror(-e));
 	}
 	r->built = true;
 	if ((e = mig_send(r->fd, MIG_READY, NULL, 0, NULL, 0)) < 0)

@@ -324,3 +324,54 @@ def test_fifo_image_is_refused_without_blocking(tmp_path, fmt):
     r = diskio(fifo, "status\n", "--format", fmt, expect_ok=False)
     assert r.returncode == 1 and "not a regular file or block device" in r.stderr, r.stderr
     assert time.monotonic() - t0 < 10
+
+
+def hold(image, *opts):
+    """A diskio that keeps the image open (and locked) until closed."""
+    p = subprocess.Popen([str(DISKIO), *opts, str(image)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdin.write("status\n")
+    p.stdin.flush()
+    assert p.stdout.readline().startswith("size"), p.stderr.read()
+    return p
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_images_are_locked(tmp_path, fmt):
+    """A second writer, or a writer beside a reader, is refused; readers share (issue 9)."""
+    img = tmp_path / f"img.{fmt}"
+    qimg("create", "-f", fmt, img, 1 * MiB)
+    w = hold(img)
+    try:
+        r = diskio(img, "status\n", expect_ok=False)
+        assert r.returncode == 1 and "in use by another process" in r.stderr, r.stderr
+        r = diskio(img, "status\n", "--ro", expect_ok=False)
+        assert r.returncode == 1 and "in use by another process" in r.stderr, r.stderr
+    finally:
+        w.stdin.close()
+        w.wait(10)
+    ro = hold(img, "--ro")
+    try:
+        diskio(img, "status\n", "--ro")  # readers share
+        r = diskio(img, "status\n", expect_ok=False)
+        assert r.returncode == 1 and "in use by another process" in r.stderr, r.stderr
+    finally:
+        ro.stdin.close()
+        ro.wait(10)
+    diskio(img, "status\n")  # free again
+
+
+def test_backing_file_is_shared_not_written(tmp_path):
+    base = tmp_path / "base.raw"
+    qimg("create", "-f", "raw", base, 1 * MiB)
+    a, b = tmp_path / "a.qcow2", tmp_path / "b.qcow2"
+    for o in (a, b):
+        qimg("create", "-f", "qcow2", "-b", base, "-F", "raw", o)
+    h = hold(a)
+    try:
+        diskio(b, "w 0 4096 1\n")  # two overlays share their base
+        r = diskio(base, "status\n", expect_ok=False)  # but nobody may write it
+        assert r.returncode == 1 and "in use by another process" in r.stderr, r.stderr
+    finally:
+        h.stdin.close()
+        h.wait(10)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SECTOR 512u
 
@@ -447,7 +448,14 @@ int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
 {
 	struct virtio_dev *d = &b->vdev;
 	struct disk nd;
-	int err = disk_open(&nd, path, &b->opts);
+	/* The same file again (Firecracker's clients PATCH it after resizing it): its lock is
+	 * ours already, held by the old open; take it over once that one is closed. */
+	struct stat now, cur;
+	bool same = stat(path, &now) == 0 && fstat(b->disk.file.fd, &cur) == 0 && now.st_dev == cur.st_dev &&
+		    now.st_ino == cur.st_ino;
+	struct disk_options o = b->opts;
+	o.no_lock = same;
+	int err = disk_open(&nd, path, &o);
 	if (err < 0)
 		return err;
 	/* Stop completion callbacks for the old file first (never while holding d->lock: the
@@ -460,6 +468,8 @@ int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
 		virtio_queue_interrupt(d, 0);
 	disk_close(&b->disk);
 	disk_move(&b->disk, &nd);
+	if (same && disk_lock(&b->disk) < 0)
+		log_warn("%s: %s is no longer locked against other writers", d->name, path);
 	b->st.capacity = disk_size(&b->disk) / SECTOR;
 	virtio_config_changed(d); /* the capacity may have changed */
 	pthread_mutex_unlock(&d->lock);
