@@ -98,6 +98,7 @@ struct controller {
 	struct logger_settings logger;
 	struct metrics metrics;
 	struct { uint64_t count, fails; } api_requests[API_COUNTERS];   /* ctl_count_request */
+	uint64_t deprecated_api_calls;  /* requests that used a deprecated field (metrics) */
 	bool boot_timer_enabled;
 	struct boot_timer boot_timer;
 	/* tests/fuzz: validate requests but touch nothing outside the controller: no host file

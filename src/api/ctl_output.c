@@ -305,6 +305,9 @@ static json_t *counters_locked(struct controller *ctl)
 		goto fail;
 	json_object_set_new(uart, "tx_bytes", json_integer(vm ? (json_int_t)load64(&vm->serial.tx_bytes) : 0));
 	json_object_set_new(uart, "rx_bytes", json_integer(vm ? (json_int_t)load64(&vm->serial.rx_bytes) : 0));
+	/* Firecracker's name: output bytes the console did not take (dropped, never waited for) */
+	json_object_set_new(uart, "missed_write_count",
+			    json_integer(vm ? (json_int_t)load64(&vm->serial.tx_dropped) : 0));
 	json_object_set_new(kbd, "read_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.read_count) : 0));
 	json_object_set_new(kbd, "write_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.write_count) : 0));
 	json_object_set_new(kbd, "reset_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.reset_count) : 0));
@@ -326,18 +329,20 @@ static json_t *counters_locked(struct controller *ctl)
 	for (int i = 0; i < EMU_STAT_MAX && st.emu_name[i]; i++)
 		json_object_set_new(emu, st.emu_name[i], json_integer((json_int_t)st.emu_count[i]));
 	/* Block devices: all drives summed ("block") and one group per drive, as Firecracker. */
-	json_t *blk = json_pack("{s:I, s:I, s:I, s:I}", "read_count", (json_int_t)0, "write_count",
-				(json_int_t)0, "flush_count", (json_int_t)0, "io_errors", (json_int_t)0);
+	json_t *blk = json_pack("{s:I, s:I, s:I, s:I, s:I}", "read_count", (json_int_t)0, "write_count",
+				(json_int_t)0, "flush_count", (json_int_t)0, "io_errors", (json_int_t)0,
+				"rate_limiter_throttled_events", (json_int_t)0);
 	if (!blk)
 		goto fail;
 	for (unsigned i = 0; vm && i < vm->devs.nblk && i < ctl->cfg.ndrives; i++) {
 		const struct virtio_blk *b = vm->devs.blk[i];
-		json_int_t v[4] = { (json_int_t)load64(&b->reads), (json_int_t)load64(&b->writes),
-				    (json_int_t)load64(&b->flushes), (json_int_t)load64(&b->errors) };
-		static const char *const names[4] = { "read_count", "write_count", "flush_count",
-						      "io_errors" };
+		json_int_t v[5] = { (json_int_t)load64(&b->reads), (json_int_t)load64(&b->writes),
+				    (json_int_t)load64(&b->flushes), (json_int_t)load64(&b->errors),
+				    (json_int_t)load64(&b->rl.throttled) };
+		static const char *const names[5] = { "read_count", "write_count", "flush_count",
+						      "io_errors", "rate_limiter_throttled_events" };
 		json_t *one = json_object();
-		for (int k = 0; one && k < 4; k++) {
+		for (int k = 0; one && k < 5; k++) {
 			json_object_set_new(one, names[k], json_integer(v[k]));
 			json_object_set_new(blk, names[k],
 					    json_integer(json_integer_value(json_object_get(blk, names[k])) + v[k]));
@@ -357,6 +362,8 @@ static json_t *counters_locked(struct controller *ctl)
 	json_object_set_new(c, "emulated_instructions", emu);
 	json_object_set_new(c, "boot_timer", json_pack("{s:I}", "reports",
 				(json_int_t)load64(&ctl->boot_timer.reports)));
+	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
+				(json_int_t)load64(&ctl->deprecated_api_calls)));
 	return c;
 fail:
 	json_decref(c);

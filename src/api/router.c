@@ -513,6 +513,8 @@ enum api_result api_handle(struct controller *ctl, const char *method, const cha
 	}
 	if (m)
 		ctl_count_request(ctl, m->counter, resp->status >= 400);
+	if (resp->deprecated)
+		__atomic_fetch_add(&ctl->deprecated_api_calls, 1, __ATOMIC_RELAXED);
 	if (resp->status >= 400) {
 		char p[128];
 		snprintf(p, sizeof(p), "%s", path);

@@ -229,6 +229,8 @@ def test_metrics(petrel, api, workdir):
     r = api.put("/actions", {"action_type": "FlushMetrics"})
     assert r.status == 400 and "not supported before starting the microVM" in r.fault, r
     api.get("/vm/config")
+    # a deprecated field is served and counted (Firecracker's deprecated_api group)
+    assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "None"}).status == 204
     petrel.signal(signal.SIGTERM)  # the last line is written at exit
     assert petrel.wait() == 0, petrel.describe()
     line = json.loads(m.read_text().splitlines()[-1])
@@ -238,6 +240,8 @@ def test_metrics(petrel, api, workdir):
     assert line["put_api_requests"]["actions_count"] == 1
     assert line["put_api_requests"]["actions_fails"] == 1
     assert line["get_api_requests"]["vm_config_count"] == 2
+    assert line["deprecated_api"]["deprecated_http_api_calls"] == 1
+    assert line["uart"]["missed_write_count"] == 0 and line["block"]["rate_limiter_throttled_events"] == 0
     assert isinstance(line["utc_timestamp_ms"], int)
 
 
