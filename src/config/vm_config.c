@@ -402,6 +402,10 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 	if (!json_is_object(root))
 		return json_set_err(err, errlen, "expected a JSON object at the top level");
 	json_object_foreach(root, key, val) {
+		/* null is "not given", as in Firecracker (GET /vm/config writes unset sections so) */
+		if (json_is_null(val) && (!strcmp(key, "boot-source") || !strcmp(key, "machine-config") ||
+					  !strcmp(key, "cpu-config")))
+			continue;
 		if (strcmp(key, "boot-source") == 0)
 			r = parse_boot_source(val, p, err, errlen);
 		else if (strcmp(key, "machine-config") == 0)

@@ -152,6 +152,46 @@ TEST(full_config)
 	CHECK_NULL(c.cpu_config_json);
 }
 
+/* What GET /vm/config and a snapshot write (vm_config_to_json, nulls for what is unset) must
+ * load again: snapshot restore and migration parse exactly this. */
+static void round_trip(const char *json)
+{
+	struct vm_config c, back;
+	char err[512] = "";
+	vm_config_init(&c);
+	REQUIRE_EQ(vm_config_parse_json(json, &c, err, sizeof(err)), 0);
+	json_t *out = vm_config_to_json(&c);
+	REQUIRE(out != NULL);
+	char *text = json_dumps(out, 0);
+	REQUIRE(text != NULL);
+	vm_config_init(&back);
+	int r = vm_config_parse_json(text, &back, err, sizeof(err));
+	if (r)
+		printf("  error: %s\n  in: %s\n", err, text);
+	CHECK_EQ(r, 0);
+	CHECK_STR_EQ(back.kernel_path, c.kernel_path);
+	CHECK_EQ(back.vcpus, c.vcpus);
+	CHECK_EQ(back.mem_mib, c.mem_mib);
+	CHECK_EQ(back.ndrives, c.ndrives);
+	CHECK_EQ(back.has_vsock, c.has_vsock);
+	CHECK_EQ(back.has_entropy, c.has_entropy);
+	CHECK_EQ(back.cpu_config_json != NULL, c.cpu_config_json != NULL);
+	free(text);
+	json_decref(out);
+	vm_config_free(&back);
+	vm_config_free(&c);
+}
+
+TEST(to_json_loads_again)
+{
+	round_trip(MACHINE(MC_OK)); /* no devices, no cpu-config: nulls everywhere */
+	round_trip(full_config);
+	round_trip("{" BOOT ", \"machine-config\": {" MC_OK "}, \"drives\": [{\"drive_id\": \"d\", "
+		   "\"path_on_host\": \"/d.img\", \"is_root_device\": true, \"format\": \"qcow2\", "
+		   "\"rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 100}}}], "
+		   "\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v.sock\"}, \"entropy\": {}}");
+}
+
 TEST(all_cpu_template_names)
 {
 	static const char *const names[] = { "C3", "T2", "T2S", "T2CL", "T2A" };
