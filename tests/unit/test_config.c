@@ -173,6 +173,7 @@ static void round_trip(const char *json)
 	CHECK_EQ(back.vcpus, c.vcpus);
 	CHECK_EQ(back.mem_mib, c.mem_mib);
 	CHECK_EQ(back.ndrives, c.ndrives);
+	CHECK_EQ(back.nnets, c.nnets);
 	CHECK_EQ(back.has_vsock, c.has_vsock);
 	CHECK_EQ(back.has_entropy, c.has_entropy);
 	CHECK_EQ(back.cpu_config_json != NULL, c.cpu_config_json != NULL);
@@ -189,6 +190,7 @@ TEST(to_json_loads_again)
 	round_trip("{" BOOT ", \"machine-config\": {" MC_OK "}, \"drives\": [{\"drive_id\": \"d\", "
 		   "\"path_on_host\": \"/d.img\", \"is_root_device\": true, \"format\": \"qcow2\", "
 		   "\"rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 100}}}], "
+		   "\"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}], "
 		   "\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v.sock\"}, \"entropy\": {}}");
 }
 
