@@ -150,6 +150,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 		return fail(err, errlen, -EINVAL, "cannot start the microVM: %s",
 			    why[0] ? why : strerror(-r));
 	}
+	serial_set_rate_limiter(&vm->serial, &ctl->serial_limit); /* fixed while STARTING */
 	r = vm_start(vm);   /* on failure the VM is already stopping: main joins it */
 	pthread_mutex_lock(&ctl->lock);
 	ctl->vm = vm;

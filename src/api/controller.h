@@ -95,6 +95,7 @@ struct controller {
 	struct vm_config cfg;
 	int serial_fd;                /* PUT /serial serial_out_path, opened; -1: stdout */
 	char *serial_path;
+	struct token_bucket_config serial_limit; /* PUT /serial rate_limiter (not present: none) */
 	struct logger_settings logger;
 	struct metrics metrics;
 	struct { uint64_t count, fails; } api_requests[API_COUNTERS];   /* ctl_count_request */

@@ -179,10 +179,13 @@ int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errle
 	if ((r = check_fields(body, "serial", keys, err, errlen)) < 0 ||
 	    (r = opt_str(body, "serial_out_path", &path, err, errlen)) < 0)
 		return r;
+	/* A TokenBucket for the output bandwidth (bytes): what exceeds it is dropped and counted in
+	 * uart.rate_limiter_dropped_bytes, as in Firecracker. */
+	struct token_bucket_config limit;
 	json_t *rl = json_object_get(body, "rate_limiter");
-	if (rl && !json_is_null(rl))
-		return fail(err, errlen, -EINVAL, "rate_limiter: rate limiting the serial console is "
-			    "not supported yet");
+	if ((r = token_bucket_config_from_json(rl ? rl : json_null(), "rate_limiter", &limit, err,
+					       errlen)) < 0)
+		return r;
 	int fd = -1;
 	if (path && ctl->dry_run)
 		return fail(err, errlen, -EINVAL, "serial_out_path: no host files in a dry run");
@@ -204,6 +207,7 @@ int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errle
 	if (r == 0 && (r = dup_opt(&ctl->serial_path, path)) < 0)
 		r = oom(err, errlen);
 	if (r == 0) {
+		ctl->serial_limit = limit;
 		if (ctl->serial_fd >= 0)
 			close(ctl->serial_fd);
 		ctl->serial_fd = fd;
@@ -308,6 +312,8 @@ static json_t *counters_locked(struct controller *ctl)
 	/* Firecracker's name: output bytes the console did not take (dropped, never waited for) */
 	json_object_set_new(uart, "missed_write_count",
 			    json_integer(vm ? (json_int_t)load64(&vm->serial.tx_dropped) : 0));
+	json_object_set_new(uart, "rate_limiter_dropped_bytes",
+			    json_integer(vm ? (json_int_t)load64(&vm->serial.rl_dropped) : 0));
 	json_object_set_new(kbd, "read_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.read_count) : 0));
 	json_object_set_new(kbd, "write_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.write_count) : 0));
 	json_object_set_new(kbd, "reset_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.reset_count) : 0));

@@ -345,6 +345,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	}
 	/* Paused unless resume_vm: the vCPUs park before their first KVM_RUN. */
 	vm->pause_requested = !q->resume;
+	serial_set_rate_limiter(&vm->serial, &ctl->serial_limit); /* fixed while STARTING */
 	r = vm_start(vm);
 	if (r == 0 && !q->resume)
 		r = vm_pause(vm);

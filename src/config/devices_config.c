@@ -48,27 +48,6 @@ static int get_bool(json_t *obj, const char *where, const char *key, bool requir
 	return 1;
 }
 
-/* Returns 1 if present, 0 if absent. */
-static int get_uint(json_t *obj, const char *where, const char *key, bool required, uint64_t min,
-		    uint64_t max, uint64_t *out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(obj, key);
-	if (!v || json_is_null(v)) {
-		if (required)
-			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
-		return 0;
-	}
-	if (!json_is_integer(v))
-		return json_set_err(err, errlen, "%s%s%s: expected an integer", FIELD(where, key));
-	json_int_t i = json_integer_value(v);
-	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-		return json_set_err(err, errlen, "%s%s%s: must be between %llu and %llu (got %lld)",
-			       FIELD(where, key), (unsigned long long)min, (unsigned long long)max,
-			       (long long)i);
-	*out = (uint64_t)i;
-	return 1;
-}
-
 int devices_check_id(const char *id, const char *where, const char *key, char *err, size_t errlen)
 {
 	size_t n = strlen(id);
@@ -82,87 +61,6 @@ int devices_check_id(const char *id, const char *where, const char *key, char *e
 				       "digits and '_'", FIELD(where, key), id);
 	}
 	return 0;
-}
-
-static char *join(char *buf, size_t len, const char *where, const char *key)
-{
-	snprintf(buf, len, "%s%s%s", FIELD(where, key));
-	return buf;
-}
-
-/* ---- rate limiters ---- */
-
-static int bucket_from_json(json_t *obj, const char *where, struct token_bucket_config *b,
-			    char *err, size_t errlen)
-{
-	static const char *const keys[] = { "size", "one_time_burst", "refill_time", NULL };
-	int r;
-	memset(b, 0, sizeof(*b));
-	if (json_is_null(obj))
-		return 0;
-	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where);
-	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
-	    (r = get_uint(obj, where, "size", true, 0, INT64_MAX, &b->size, err, errlen)) < 0 ||
-	    (r = get_uint(obj, where, "refill_time", true, 0, INT64_MAX, &b->refill_time, err, errlen)) < 0 ||
-	    (r = get_uint(obj, where, "one_time_burst", false, 0, INT64_MAX, &b->one_time_burst, err, errlen)) < 0)
-		return r;
-	b->has_one_time_burst = r == 1;
-	b->present = true;
-	return 0;
-}
-
-static int rate_limiter_from_json(json_t *parent, const char *where, const char *key,
-				  struct rate_limiter_config *rl, char *err, size_t errlen)
-{
-	static const char *const keys[] = { "bandwidth", "ops", NULL };
-	char w[192], wb[256];
-	int r;
-	memset(rl, 0, sizeof(*rl));
-	json_t *obj = json_object_get(parent, key);
-	if (!obj || json_is_null(obj))
-		return 0;
-	join(w, sizeof(w), where, key);
-	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", w);
-	if ((r = json_check_keys(obj, w, keys, err, errlen)) < 0)
-		return r;
-	json_t *b = json_object_get(obj, "bandwidth");
-	if (b && !json_is_null(b) && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "bandwidth"), &rl->bandwidth, err, errlen)) < 0)
-		return r;
-	b = json_object_get(obj, "ops");
-	if (b && !json_is_null(b) && (r = bucket_from_json(b, join(wb, sizeof(wb), w, "ops"), &rl->ops, err, errlen)) < 0)
-		return r;
-	rl->present = true;
-	return 0;
-}
-
-static json_t *bucket_to_json(const struct token_bucket_config *b)
-{
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_object_set_new(o, "size", json_integer((json_int_t)b->size));
-	if (b->has_one_time_burst)
-		json_object_set_new(o, "one_time_burst", json_integer((json_int_t)b->one_time_burst));
-	json_object_set_new(o, "refill_time", json_integer((json_int_t)b->refill_time));
-	return o;
-}
-
-static void rate_limiter_to_json(json_t *parent, const char *key, const struct rate_limiter_config *rl)
-{
-	if (!rl->present) {
-		json_object_set_new(parent, key, json_null()); /* as Firecracker reports it */
-		return;
-	}
-	json_t *o = json_object();
-	if (!o)
-		return;
-	if (rl->bandwidth.present)
-		json_object_set_new(o, "bandwidth", bucket_to_json(&rl->bandwidth));
-	if (rl->ops.present)
-		json_object_set_new(o, "ops", bucket_to_json(&rl->ops));
-	json_object_set_new(parent, key, o);
 }
 
 /* ---- free / copy ---- */
@@ -320,7 +218,7 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 	    (r = get_string(obj, where, "partuuid", false, false, &c.partuuid, err, errlen)) < 0 ||
 	    (r = get_bool(obj, where, "is_root_device", true, &c.is_root_device, err, errlen)) < 0 ||
 	    (r = get_bool(obj, where, "is_read_only", false, &c.is_read_only, err, errlen)) < 0 ||
-	    (r = rate_limiter_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
+	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
 		goto fail;
 	if ((r = get_string(obj, where, "cache_type", false, false, &s, err, errlen)) < 0)
 		goto fail;
@@ -381,7 +279,7 @@ json_t *drive_config_to_json(const struct drive_config *c)
 	json_object_set_new(o, "is_read_only", json_boolean(c->is_read_only));
 	if (c->path_on_host)
 		json_object_set_new(o, "path_on_host", json_string(c->path_on_host));
-	rate_limiter_to_json(o, "rate_limiter", &c->rate_limiter);
+	rate_limiter_config_to_json(o, "rate_limiter", &c->rate_limiter);
 	json_object_set_new(o, "io_engine", json_string(c->io_engine == DRIVE_IO_ASYNC ? "Async" : "Sync"));
 	json_object_set_new(o, "socket", json_null());
 	if (c->format)
@@ -402,7 +300,7 @@ int drive_update_from_json(json_t *obj, const char *where, struct drive_update *
 	    (r = get_string(obj, where, "drive_id", true, true, &u.drive_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(u.drive_id, where, "drive_id", err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "path_on_host", false, true, &u.path_on_host, err, errlen)) < 0 ||
-	    (r = rate_limiter_from_json(obj, where, "rate_limiter", &u.rate_limiter, err, errlen)) < 0) {
+	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &u.rate_limiter, err, errlen)) < 0) {
 		drive_update_free(&u);
 		return r;
 	}
@@ -429,7 +327,7 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 	    (r = devices_check_id(c.iface_id, where, "iface_id", err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "host_dev_name", true, true, &c.host_dev_name, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "guest_mac", false, false, &mac, err, errlen)) < 0 ||
-	    (r = get_uint(obj, where, "mtu", false, 68, 65535, &mtu, err, errlen)) < 0)
+	    (r = json_get_uint(obj, where, "mtu", false, 68, 65535, &mtu, err, errlen)) < 0)
 		goto fail;
 	c.has_mtu = r == 1;
 	c.mtu = (uint32_t)mtu;
@@ -450,8 +348,8 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 		}
 		c.has_mac = true;
 	}
-	if ((r = rate_limiter_from_json(obj, where, "rx_rate_limiter", &c.rx_rate_limiter, err, errlen)) < 0 ||
-	    (r = rate_limiter_from_json(obj, where, "tx_rate_limiter", &c.tx_rate_limiter, err, errlen)) < 0)
+	if ((r = rate_limiter_config_from_json(obj, where, "rx_rate_limiter", &c.rx_rate_limiter, err, errlen)) < 0 ||
+	    (r = rate_limiter_config_from_json(obj, where, "tx_rate_limiter", &c.tx_rate_limiter, err, errlen)) < 0)
 		goto fail;
 	free(mac);
 	*out = c;
@@ -477,8 +375,8 @@ json_t *net_config_to_json(const struct net_config *c)
 		json_object_set_new(o, "guest_mac", json_null());
 	}
 	json_object_set_new(o, "mtu", c->has_mtu ? json_integer(c->mtu) : json_null());
-	rate_limiter_to_json(o, "rx_rate_limiter", &c->rx_rate_limiter);
-	rate_limiter_to_json(o, "tx_rate_limiter", &c->tx_rate_limiter);
+	rate_limiter_config_to_json(o, "rx_rate_limiter", &c->rx_rate_limiter);
+	rate_limiter_config_to_json(o, "tx_rate_limiter", &c->tx_rate_limiter);
 	return o;
 }
 
@@ -494,8 +392,8 @@ int net_update_from_json(json_t *obj, const char *where, struct net_update *out,
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "iface_id", true, true, &u.iface_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(u.iface_id, where, "iface_id", err, errlen)) < 0 ||
-	    (r = rate_limiter_from_json(obj, where, "rx_rate_limiter", &u.rx_rate_limiter, err, errlen)) < 0 ||
-	    (r = rate_limiter_from_json(obj, where, "tx_rate_limiter", &u.tx_rate_limiter, err, errlen)) < 0) {
+	    (r = rate_limiter_config_from_json(obj, where, "rx_rate_limiter", &u.rx_rate_limiter, err, errlen)) < 0 ||
+	    (r = rate_limiter_config_from_json(obj, where, "tx_rate_limiter", &u.tx_rate_limiter, err, errlen)) < 0) {
 		net_update_free(&u);
 		return r;
 	}
@@ -516,7 +414,7 @@ int vsock_config_from_json(json_t *obj, const char *where, struct vsock_config *
 	if (!json_is_object(obj))
 		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "vsock");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
-	    (r = get_uint(obj, where, "guest_cid", true, 3, UINT32_MAX - 1, &cid, err, errlen)) < 0 ||
+	    (r = json_get_uint(obj, where, "guest_cid", true, 3, UINT32_MAX - 1, &cid, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "uds_path", true, true, &c.uds_path, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "vsock_id", false, false, &c.vsock_id, err, errlen)) < 0) {
 		vsock_config_free(&c);
@@ -551,7 +449,7 @@ int entropy_config_from_json(json_t *obj, const char *where, struct entropy_conf
 	if (!json_is_object(obj))
 		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "entropy");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
-	    (r = rate_limiter_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
+	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
 		return r;
 	*out = c;
 	return 0;
@@ -561,7 +459,7 @@ json_t *entropy_config_to_json(const struct entropy_config *c)
 {
 	json_t *o = json_object();
 	if (o)
-		rate_limiter_to_json(o, "rate_limiter", &c->rate_limiter);
+		rate_limiter_config_to_json(o, "rate_limiter", &c->rate_limiter);
 	return o;
 }
 

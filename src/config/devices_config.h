@@ -121,6 +121,14 @@ json_t *drive_config_to_json(const struct drive_config *c);
 json_t *net_config_to_json(const struct net_config *c);
 json_t *vsock_config_to_json(const struct vsock_config *c);
 json_t *entropy_config_to_json(const struct entropy_config *c);
+/* RateLimiter {bandwidth, ops} under parent[key] (absent or null: not present) and TokenBucket
+ * {size, one_time_burst, refill_time} objects (rate_limiter_json.c). */
+int rate_limiter_config_from_json(json_t *parent, const char *where, const char *key,
+				  struct rate_limiter_config *rl, char *err, size_t errlen);
+void rate_limiter_config_to_json(json_t *parent, const char *key, const struct rate_limiter_config *rl);
+int token_bucket_config_from_json(json_t *obj, const char *where, struct token_bucket_config *b,
+				  char *err, size_t errlen);
+json_t *token_bucket_config_to_json(const struct token_bucket_config *b);
 
 /* ---- CLI forms ----
  *   --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,poll=USEC][,transport=pci|mmio]

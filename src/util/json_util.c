@@ -61,3 +61,23 @@ int json_read_text_file(const char *path, size_t max, const char *what, char **b
 	}
 	return 0;
 }
+
+int json_get_uint(json_t *obj, const char *where, const char *key, bool required, uint64_t min,
+		  uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	const char *w = where && *where ? where : "", *dot = where && *where ? "." : "";
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return json_set_err(err, errlen, "%s%s%s: missing required field", w, dot, key);
+		return 0;
+	}
+	if (!json_is_integer(v))
+		return json_set_err(err, errlen, "%s%s%s: expected an integer", w, dot, key);
+	json_int_t i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
+		return json_set_err(err, errlen, "%s%s%s: must be between %llu and %llu (got %lld)", w, dot,
+				    key, (unsigned long long)min, (unsigned long long)max, (long long)i);
+	*out = (uint64_t)i;
+	return 1;
+}

@@ -4,7 +4,9 @@
 #define PETREL_UTIL_JSON_UTIL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Format a message into err (if any) and return -EINVAL. */
 int json_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -18,5 +20,10 @@ int json_check_keys(json_t *obj, const char *where, const char *const *allowed, 
  * refusing NUL bytes inside; `what` names the file in messages ("config file"). */
 int json_read_text_file(const char *path, size_t max, const char *what, char **buf, char *err,
 			size_t errlen);
+/* An integer field in [min, max]: 1 if present, 0 if absent (null counts as absent, as in
+ * Firecracker's API), -EINVAL with "where.key: ..." in err when required and missing, not an
+ * integer or out of range. */
+int json_get_uint(json_t *obj, const char *where, const char *key, bool required, uint64_t min,
+		  uint64_t max, uint64_t *out, char *err, size_t errlen);
 
 #endif

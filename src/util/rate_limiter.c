@@ -59,6 +59,19 @@ static void bucket_take(struct token_bucket *b, uint64_t n)
 	b->budget -= (__int128)(n - from_burst) * b->refill_ns;
 }
 
+void token_bucket_init(struct token_bucket *b, const struct token_bucket_config *c, uint64_t now_ns)
+{
+	bucket_set(b, c, now_ns);
+}
+
+bool token_bucket_take(struct token_bucket *b, uint64_t n, uint64_t now_ns)
+{
+	if (bucket_wait(b, n, now_ns))
+		return false;
+	bucket_take(b, n);
+	return true;
+}
+
 int rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns)
 {
 	memset(rl, 0, sizeof(*rl));

@@ -28,6 +28,11 @@ struct rate_limiter {
 	uint64_t throttled;            /* operations that had to wait */
 };
 
+/* One bucket alone, for a device that drops what exceeds it rather than waiting (the serial
+ * console): NULL or not present: unlimited. take() pays n tokens (true) or nothing (false). */
+void token_bucket_init(struct token_bucket *b, const struct token_bucket_config *c, uint64_t now_ns);
+bool token_bucket_take(struct token_bucket *b, uint64_t n, uint64_t now_ns);
+
 /* Set up from a configuration (NULL or not present: unlimited). 0 or -errno (timerfd). */
 int rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns);
 /* New limits at run time (PATCH): buckets restart full. The timer fd stays the same. */

@@ -395,8 +395,19 @@ def test_entropy(api):
 def test_serial(api, workdir):
     r = api.put("/serial", {"serial_out_path": str(workdir / "console.txt")})
     assert r.status == 204
-    r = api.put("/serial", {"rate_limiter": {"size": 1, "refill_time": 1}})
-    assert r.status == 400 and "not supported" in r.fault
+    # Firecracker's SerialDevice.rate_limiter is a TokenBucket (bytes of output)
+    r = api.put("/serial", {"rate_limiter": {"size": 1024, "refill_time": 100}})
+    assert r.status == 204
+    r = api.put("/serial", {"rate_limiter": {"size": 1024, "refill_time": 100, "one_time_burst": 10}})
+    assert r.status == 204
+    r = api.put("/serial", {"rate_limiter": {"size": 1024}})
+    assert r.status == 400 and "rate_limiter.refill_time" in r.fault
+    r = api.put("/serial", {"rate_limiter": {"bandwidth": {"size": 1, "refill_time": 1}}})
+    assert r.status == 400 and "rate_limiter.bandwidth: unknown field" in r.fault
+    r = api.put("/serial", {"rate_limiter": {"size": -1, "refill_time": 1}})
+    assert r.status == 400 and "rate_limiter.size" in r.fault
+    r = api.put("/serial", {"rate_limiter": 5})
+    assert r.status == 400 and "rate_limiter: expected an object" in r.fault
     r = api.put("/serial", {"serial_out_path": "/nonexistent/dir/x"})
     assert r.status == 400 and "cannot open" in r.fault
 

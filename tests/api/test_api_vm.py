@@ -260,6 +260,23 @@ def test_serial_out_path(petrel, api, workdir):
     assert "ok boot" not in petrel.out.text()
 
 
+def test_serial_rate_limiter(petrel, api, workdir):
+    # Firecracker's serial rate_limiter: output past the bucket is dropped and counted in
+    # uart.rate_limiter_dropped_bytes. 4 bytes, refilled at 4 bytes an hour: "ok b" gets out.
+    out = workdir / "console.txt"
+    metrics = workdir / "metrics.json"
+    assert api.put("/metrics", {"metrics_path": str(metrics)}).status == 204
+    assert api.put("/serial", {"serial_out_path": str(out),
+                               "rate_limiter": {"size": 4, "refill_time": 3600 * 1000}}).status == 204
+    start(api, "boot", "petrel-test-token=1234 expect_mem=128")
+    assert petrel.wait() == 0, petrel.describe()
+    assert out.read_text() == "ok b"
+    lines = [json.loads(line) for line in metrics.read_text().strip().splitlines()]
+    dropped = sum(m["uart"]["rate_limiter_dropped_bytes"] for m in lines)  # increments per line
+    assert dropped > 0
+    assert sum(m["uart"]["tx_bytes"] for m in lines) == 4 + dropped
+
+
 def test_concurrent_instance_start(petrel, api):
     img = str(apilib.guest("counter"))
     assert api.put("/boot-source", {"kernel_image_path": img}).status == 204

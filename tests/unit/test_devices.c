@@ -113,6 +113,52 @@ TEST(serial_transmit_to_fd)
 	CHECK_EQ(s.tx_bytes, 1);
 }
 
+/* Firecracker's serial rate_limiter: a byte bucket; output past it is dropped and counted,
+ * never waited for; the bucket refills with time; no limiter or size 0 means unlimited. */
+TEST(serial_rate_limiter_drops_excess)
+{
+	int p[2];
+	REQUIRE_EQ(pipe2(p, O_NONBLOCK), 0);
+	struct serial s;
+	serial_init(&s, p[1], NO_IRQ);
+	struct token_bucket_config c = { .present = true, .size = 4, .refill_time = 3600 * 1000 };
+	serial_set_rate_limiter(&s, &c);
+	for (const char *m = "abcdefgh"; *m; m++)
+		sw(&s, THR, (uint8_t)*m);
+	char buf[64] = "";
+	size_t n = drain(p[0], buf, sizeof(buf) - 1);
+	buf[n] = 0;
+	CHECK_STR_EQ(buf, "abcd");
+	CHECK_EQ(s.tx_bytes, 8);
+	CHECK_EQ(s.rl_dropped, 4);
+
+	/* a one-time burst is spent first; a fast refill lets output through again */
+	c = (struct token_bucket_config){ .present = true, .size = 2, .refill_time = 50,
+					  .has_one_time_burst = true, .one_time_burst = 3 };
+	serial_set_rate_limiter(&s, &c);
+	for (const char *m = "12345678"; *m; m++)
+		sw(&s, THR, (uint8_t)*m);
+	n = drain(p[0], buf, sizeof(buf) - 1);
+	buf[n] = 0;
+	CHECK_STR_EQ(buf, "12345");
+	usleep(60 * 1000); /* 2 bytes per 50 ms: full again */
+	sw(&s, THR, 'x');
+	sw(&s, THR, 'y');
+	n = drain(p[0], buf, sizeof(buf) - 1);
+	buf[n] = 0;
+	CHECK_STR_EQ(buf, "xy");
+
+	/* removed: unlimited again */
+	serial_set_rate_limiter(&s, NULL);
+	uint64_t dropped = s.rl_dropped;
+	for (int i = 0; i < 100; i++)
+		sw(&s, THR, 'z');
+	CHECK_EQ(drain(p[0], buf, sizeof(buf)) + drain(p[0], buf, sizeof(buf)), 100);
+	CHECK_EQ(s.rl_dropped, dropped);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* Hardening item 3: output into a pipe nobody reads must not hold the vCPU. The UART waits
  * SERIAL_STALL_MS once, then drops (and counts) at once, and writes again once read. */
 TEST(serial_output_never_blocks)

@@ -4,6 +4,7 @@
  * Transmission is instantaneous: THR is always empty again right after a write. */
 #include "devices/legacy/serial.h"
 #include "util/log.h"
+#include "util/util.h"
 #include "ha/outgate.h"
 
 #include <errno.h>
@@ -113,11 +114,23 @@ static void write_out(void *opaque, const void *data, size_t len)
 	}
 }
 
+void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config *c)
+{
+	pthread_mutex_lock(&s->lock);
+	token_bucket_init(&s->out_limit, c, now_ns());
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void emit(struct serial *s, uint8_t b)
 {
 	s->tx_bytes++;
 	if (s->out_fd < 0)
 		return;
+	/* Firecracker's serial rate limiter: output past the bucket is dropped, never waited for. */
+	if (s->out_limit.active && !token_bucket_take(&s->out_limit, 1, now_ns())) {
+		s->rl_dropped++;
+		return;
+	}
 	/* Replicated (src/ha): the byte goes out once the standby has this epoch. */
 	struct outgate *g = __atomic_load_n(&s->gate, __ATOMIC_ACQUIRE);
 	if (g && outgate_hold(g, write_out, s, &b, 1))

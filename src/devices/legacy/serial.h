@@ -3,6 +3,7 @@
 #define PETREL_DEVICES_LEGACY_SERIAL_H
 
 #include "devices/irq.h"
+#include "util/rate_limiter.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -31,11 +32,16 @@ struct serial {
 	uint64_t tx_bytes, rx_bytes;
 	uint64_t tx_dropped;    /* output bytes the console did not take */
 	bool out_stalled;       /* the console took nothing lately: do not wait for it */
+	struct token_bucket out_limit; /* PUT /serial rate_limiter: bytes past it are dropped */
+	uint64_t rl_dropped;    /* output bytes the rate limiter dropped */
 };
 
 void serial_init(struct serial *s, int out_fd, struct irq_line irq);
 void serial_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void serial_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
+/* Limit guest output to a byte bucket (Firecracker's serial rate_limiter; NULL or not present:
+ * unlimited). What exceeds it is dropped and counted in rl_dropped. Callable while running. */
+void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config *c);
 /* Load saved state (queue bounds checked: -EINVAL and why) and drive the IRQ line to match. */
 int serial_restore(struct serial *s, const struct serial_state *st, char *err, size_t errlen);
 /* Feed host input to the guest. Returns how many bytes fit in the receive FIFO. */
