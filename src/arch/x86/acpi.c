@@ -2,6 +2,7 @@
  * power-off through PM1a_CNT with the DSDT's \_S5 package, reset through the FADT reset
  * register, and the IAPC_BOOT_ARCH flags that say an i8042 and legacy devices exist. */
 #include "arch/x86/acpi.h"
+#include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
 #include "devices/legacy/acpi_pm.h"
 #include "memory/guest_mem.h"
@@ -60,123 +61,6 @@ static void gas_io(uint8_t *p, size_t off, uint8_t bits, uint8_t access, uint64_
 	put(p, off + 4, port, 8);
 }
 
-/* ---- a small AML writer for the DSDT ---- */
-
-struct aml {
-	uint8_t *p;
-	size_t len, cap;
-	bool overflow;
-};
-
-static void aml_byte(struct aml *a, uint8_t b)
-{
-	if (a->len < a->cap)
-		a->p[a->len] = b;
-	else
-		a->overflow = true;
-	a->len++;
-}
-
-static void aml_bytes(struct aml *a, const void *src, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		aml_byte(a, ((const uint8_t *)src)[i]);
-}
-
-static void aml_le(struct aml *a, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		aml_byte(a, (uint8_t)(v >> (8 * i)));
-}
-
-/* Open a PkgLength-prefixed object: reserve 4 bytes for the length, patched by aml_close. */
-static size_t aml_open(struct aml *a)
-{
-	size_t at = a->len;
-	aml_le(a, 0, 4);
-	return at;
-}
-
-/* Encode the length in 4 bytes (always valid AML: bits 7-6 of the lead byte = 3 more bytes). */
-static void aml_close(struct aml *a, size_t at)
-{
-	size_t n = a->len - at; /* includes the 4 length bytes */
-	if (at + 4 > a->cap)
-		return;
-	a->p[at] = (uint8_t)(0xc0 | (n & 0xf));
-	a->p[at + 1] = (uint8_t)(n >> 4);
-	a->p[at + 2] = (uint8_t)(n >> 12);
-	a->p[at + 3] = (uint8_t)(n >> 20);
-}
-
-static void aml_int(struct aml *a, uint64_t v)
-{
-	if (v == 0) {
-		aml_byte(a, 0x00);
-	} else if (v == 1) {
-		aml_byte(a, 0x01);
-	} else if (v <= 0xff) {
-		aml_byte(a, 0x0a);
-		aml_le(a, v, 1);
-	} else if (v <= 0xffff) {
-		aml_byte(a, 0x0b);
-		aml_le(a, v, 2);
-	} else if (v <= 0xffffffff) {
-		aml_byte(a, 0x0c);
-		aml_le(a, v, 4);
-	} else {
-		aml_byte(a, 0x0e);
-		aml_le(a, v, 8);
-	}
-}
-
-static void aml_name(struct aml *a, const char *seg) /* NameOp + a 4-character segment */
-{
-	aml_byte(a, 0x08);
-	aml_bytes(a, seg, 4);
-}
-
-static void aml_string(struct aml *a, const char *s)
-{
-	aml_byte(a, 0x0d);
-	aml_bytes(a, s, strlen(s) + 1);
-}
-
-/* EISA id "PNP0A03" -> compressed DWORD. */
-static uint32_t eisa_id(const char *id)
-{
-	uint16_t vendor = (uint16_t)(((id[0] - 0x40) << 10) | ((id[1] - 0x40) << 5) | (id[2] - 0x40));
-	uint32_t prod = 0;
-	for (int i = 3; i < 7; i++) {
-		char c = id[i];
-		prod = prod << 4 | (uint32_t)(c <= '9' ? c - '0' : c - 'A' + 10);
-	}
-	/* Bytes in memory: vendor big-endian, then product big-endian. */
-	return (uint32_t)(vendor >> 8) | (uint32_t)(vendor & 0xff) << 8 | (prod >> 8 & 0xff) << 16 | (prod & 0xff) << 24;
-}
-
-static size_t aml_device(struct aml *a, const char *seg)
-{
-	aml_byte(a, 0x5b);
-	aml_byte(a, 0x82);
-	size_t at = aml_open(a);
-	aml_bytes(a, seg, 4);
-	return at;
-}
-
-/* Name (_CRS, ResourceTemplate () { ... }): call with the descriptors already in rt. */
-static void aml_crs(struct aml *a, const uint8_t *rt, size_t n)
-{
-	aml_name(a, "_CRS");
-	aml_byte(a, 0x11);
-	size_t at = aml_open(a);
-	aml_int(a, n + 2);
-	aml_bytes(a, rt, n);
-	aml_byte(a, 0x79); /* end tag */
-	aml_byte(a, 0x00);
-	aml_close(a, at);
-}
-
 /* Word address space descriptor (bus numbers or I/O ports), producer, min/max fixed. */
 static size_t rt_word(uint8_t *p, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
 {
@@ -195,7 +79,7 @@ static void build_pci_host(struct aml *a, const struct acpi_devices *devs)
 	size_t dev = aml_device(a, "PCI0");
 	aml_name(a, "_HID");
 	aml_byte(a, 0x0c);
-	aml_le(a, eisa_id("PNP0A03"), 4);
+	aml_le(a, aml_eisa_id("PNP0A03"), 4);
 	aml_name(a, "_UID");
 	aml_int(a, 0);
 	aml_name(a, "_SEG");
@@ -225,14 +109,10 @@ static void build_pci_host(struct aml *a, const struct acpi_devices *devs)
 	aml_crs(a, rt, n);
 	/* _PRT: INTA-INTD of every slot to the IOAPIC, swizzled over four GSIs. */
 	aml_name(a, "_PRT");
-	aml_byte(a, 0x12);
-	size_t pkg = aml_open(a);
-	aml_byte(a, 31 * 4);
+	size_t pkg = aml_package(a, 31 * 4);
 	for (uint32_t slot = 1; slot < 32; slot++) {
 		for (uint32_t pin = 0; pin < 4; pin++) {
-			aml_byte(a, 0x12);
-			size_t e = aml_open(a);
-			aml_byte(a, 4);
+			size_t e = aml_package(a, 4);
 			aml_int(a, (uint64_t)slot << 16 | 0xffff);
 			aml_int(a, pin);
 			aml_int(a, 0);
@@ -280,12 +160,11 @@ static uint32_t build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *d
 		0x0a, ACPI_S5_TYP, 0x0a, ACPI_S5_TYP, /* BytePrefix 5, BytePrefix 5 */
 		0x00, 0x00,                          /* Zero, Zero */
 	};
-	struct aml a = { t + HDR_LEN, 0, room > HDR_LEN ? room - HDR_LEN : 0, false };
+	struct aml a;
+	aml_init(&a, t + HDR_LEN, room > HDR_LEN ? room - HDR_LEN : 0);
 	aml_bytes(&a, s5, sizeof(s5));
 	if (devs && (devs->pci || devs->nmmio)) {
-		aml_byte(&a, 0x10); /* Scope (\_SB) */
-		size_t sc = aml_open(&a);
-		aml_bytes(&a, "\\_SB_", 5);
+		size_t sc = aml_scope(&a, "\\_SB_");
 		if (devs->pci)
 			build_pci_host(&a, devs);
 		for (unsigned i = 0; i < devs->nmmio && i < ACPI_MAX_VIRTIO_MMIO; i++)
