@@ -498,6 +498,32 @@ static enum api_result route_request(struct controller *ctl, const char *method,
 	return r;
 }
 
+/* As Firecracker does, every request at Info: 'The API server received a Put request on
+ * "/actions" with body "...".' The metadata store's bodies are left out (they may hold secrets);
+ * long bodies are cut. sanitize() keeps control characters out of the line. */
+static void log_request(const char *method, const char *path, const char *body, size_t len)
+{
+	if (log_get_level() < LOG_INFO)
+		return;
+	char m[16], p[128], b[513];
+	snprintf(m, sizeof(m), "%s", method);
+	for (char *c = m; *c; c++)   /* PUT -> Put, as Firecracker writes it */
+		if (c > m && *c >= 'A' && *c <= 'Z')
+			*c = (char)(*c + 32);
+	snprintf(p, sizeof(p), "%s", path);
+	sanitize(p);
+	if (!body || !len || !strncmp(path, "/mmds", 5)) {
+		log_info("The API server received a %s request on \"%s\".", m, p);
+		return;
+	}
+	size_t n = len < sizeof(b) - 1 ? len : sizeof(b) - 1;
+	memcpy(b, body, n);
+	b[n] = 0;
+	sanitize(b);
+	log_info("The API server received a %s request on \"%s\" with body \"%s%s\".", m, p, b,
+		 len > n ? "..." : "");
+}
+
 enum api_result api_handle(struct controller *ctl, const char *method, const char *path,
 			   const char *body, size_t len, struct api_response *resp,
 			   api_done_fn done, void *opaque)
@@ -506,6 +532,7 @@ enum api_result api_handle(struct controller *ctl, const char *method, const cha
 	resp->status = 500;
 	resp->body = NULL;
 	resp->deprecated = false;
+	log_request(method, path, body, len);
 	enum api_result r = route_request(ctl, method, path, body, len, resp, done, opaque, &m);
 	if (r == API_PENDING) {
 		log_debug("API %s %s: in progress", method, path);

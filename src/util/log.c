@@ -210,12 +210,13 @@ static void vlog_msg_at(enum log_level level, const char *file, int line_no, con
 		errno = saved_errno;
 		return;
 	}
+	/* Firecracker's tag: [instance:thread:LEVEL:file:line], level and origin optional. */
 	len = append(line, len, sizeof(line), ".%09ld [%s:%s", ts.tv_nsec, log_id, tname);
+	if (log_show_level)
+		len = append(line, len, sizeof(line), ":%s", level_names[level]);
 	if (log_show_origin && file)
 		len = append(line, len, sizeof(line), ":%s:%d", src, line_no);
 	len = append(line, len, sizeof(line), "] ");
-	if (log_show_level)
-		len = append(line, len, sizeof(line), "%s ", level_names[level]);
 	size_t msg_start = len;
 	int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	if (n > 0)

@@ -11,9 +11,10 @@
 enum log_level { LOG_OFF = -1, LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 
 /* Lines look like Firecracker's:
- *   2026-11-21T08:57:34.123456789 [petrel:main] ERROR message
- * local time, the instance id (log_set_id, default "petrel"), the thread name ("main" for the
- * main thread), the level. Each line is one write(); a line that cannot be written without
+ *   2026-11-21T08:57:34.123456789 [petrel:main:ERROR:vm/vm.c:120] message
+ * local time, then Firecracker's tag: the instance id (log_set_id, default "petrel"), the
+ * thread name ("main" for the main thread), the level and the origin (each optional, see
+ * log_set_format). Each line is one write(); a line that cannot be written without
  * blocking (a full FIFO) is dropped rather than stalling the caller. Default level: LOG_INFO. */
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

@@ -42,7 +42,7 @@ def test_getting_started_flow(petrel, api, workdir):
         assert petrel.wait() == 0, petrel.describe()
         assert re.search(r"^ok boot$", petrel.out.text(), re.M), petrel.describe()
         assert "guest wrote 0 to the debug-exit port" in petrel.err.text()
-        assert re.search(r"INFO microVM started: 1 vCPU\(s\), 256 MiB", log.read_text())
+        assert re.search(r"INFO\] microVM started: 1 vCPU\(s\), 256 MiB", log.read_text())
         # The last metrics line is written at exit, through the named pipe.
         lines = reader.read().decode().splitlines()
         final = json.loads(lines[-1])
@@ -239,7 +239,7 @@ def test_boot_timer(workdir):
     try:
         start(p.client(), "counter", "boot_timer=1 lines=2")
         assert p.wait() == 0, p.describe()
-        assert re.search(r"INFO Guest-boot-time = \d+ us \d+ ms, \d+ CPU us \d+ CPU ms", p.err.text()), \
+        assert re.search(r"INFO\] Guest-boot-time = \d+ us \d+ ms, \d+ CPU us \d+ CPU ms", p.err.text()), \
             p.describe()
     finally:
         p.close()
@@ -329,7 +329,7 @@ def test_config_file_no_api(workdir):
     try:
         assert p.wait() == 0, p.describe()
         assert re.search(r"^ok boot$", p.out.text(), re.M)
-        assert "INFO microVM started" in p.err.text()
+        assert "INFO] microVM started" in p.err.text()
         assert json.loads(m.read_text().splitlines()[-1])["exits"]["io-out"]["count"] > 0
     finally:
         p.close()

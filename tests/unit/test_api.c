@@ -385,10 +385,11 @@ TEST(logger_format_module_and_capture)
 	CHECK(fgets(c, sizeof(c), f) == NULL);
 	fclose(f);
 	unlink(path);
+	CHECK_CONTAINS(a, ":main:"); /* [instance:thread:file:line] */
 	CHECK_CONTAINS(a, "test_api.c:");
 	CHECK_CONTAINS(a, "] first 1\n");
 	CHECK(strstr(a, "INFO") == NULL);
-	CHECK_CONTAINS(b, "] WARN second\n");
+	CHECK_CONTAINS(b, ":WARN] second\n"); /* Firecracker's [instance:thread:LEVEL] */
 	log_set_format(true, false);
 }
 
