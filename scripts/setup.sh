@@ -22,6 +22,13 @@ PACKAGES=(
 	liburing-dev      # io_uring for the block backends
 	libseccomp-dev    # seccomp filters for the VMM's threads (isolation)
 	zlib1g-dev        # CRC-32 of VM state files (snapshot, migration): zlib's crc32()
+	liblz4-dev        # bzImage payloads petrel decompresses on the host (LZ4: the Debian cloud kernel's)
+	libzstd-dev       # ... zstd payloads (zlib above does gzip ones)
+	liblzma-dev       # ... xz and legacy lzma payloads
+	libbz2-dev        # ... bzip2 payloads
+	zstd              # the decompression tests/benchmark compress synthetic and real kernels with it
+	xz-utils          # ... with xz and lzma
+	bzip2             # ... with bzip2
 	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)

@@ -7,6 +7,15 @@
 
 enum boot_mode { BOOT_LINUX64, BOOT_PVH };
 
+/* Who decompresses a bzImage's payload (--kernel-decompress, docs/performance.md). */
+enum boot_decompress {
+	BOOT_DECOMPRESS_HOST,         /* petrel, then the kernel's PVH entry, else startup_64 */
+	BOOT_DECOMPRESS_HOST_LINUX64, /* petrel, then always startup_64 (tests that entry) */
+	BOOT_DECOMPRESS_GUEST,        /* the kernel's own decompressor (the classic path) */
+};
+/* "host", "host-linux64", "guest" -> enum boot_decompress; -EINVAL (logged) otherwise. */
+int boot_decompress_from_name(const char *s, unsigned *out);
+
 /* What the loader leaves for vCPU setup: where and how the BSP starts. */
 struct boot_info {
 	enum boot_mode mode;
@@ -30,6 +39,8 @@ struct bzimage_info {
 	size_t kernel_offset;  /* file offset of the protected-mode kernel */
 	size_t kernel_size;
 	size_t hdr_end;        /* file offset just past the setup header */
+	uint32_t payload_offset; /* the compressed kernel, relative to kernel_offset (2.08+); */
+	uint32_t payload_length; /* unchecked here: see bzimage_unpack() */
 };
 
 #define PVH_MAX_SEGMENTS 16
@@ -39,7 +50,9 @@ struct elf_segment {
 };
 
 struct pvh_info {
-	uint32_t entry;        /* XEN_ELFNOTE_PHYS32_ENTRY */
+	uint32_t entry;        /* XEN_ELFNOTE_PHYS32_ENTRY, if has_pvh */
+	int has_pvh;
+	uint64_t elf_entry;    /* e_entry: in a Linux vmlinux, startup_64's physical address */
 	struct elf_segment seg[PVH_MAX_SEGMENTS];
 	unsigned nseg;
 };
@@ -48,6 +61,9 @@ struct pvh_info {
 int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, char *err,
 		  size_t errlen);
 int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err, size_t errlen);
+/* pvh_parse() without requiring the PVH note (has_pvh says whether there is one). */
+int elf_kernel_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err,
+		     size_t errlen);
 /* 1 if the image starts with the ELF magic, 0 otherwise. */
 int image_is_elf(const uint8_t *img, size_t len);
 
@@ -63,6 +79,7 @@ struct boot_request {
 	const struct e820_entry *e820;
 	int e820_n;
 	uint64_t rsdp;           /* guest address of the ACPI RSDP */
+	enum boot_decompress decompress; /* bzImage only; 0 = BOOT_DECOMPRESS_HOST */
 };
 
 int bzimage_load(struct guest_mem *mem, const struct boot_request *req, struct boot_info *out);
@@ -70,7 +87,19 @@ int pvh_load(struct guest_mem *mem, const struct boot_request *req, struct boot_
 /* Read the kernel/initrd files, detect the format and load. Logs why on failure. */
 int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd_path,
 	      const char *cmdline, const struct e820_entry *e820, int e820_n, uint64_t rsdp,
-	      struct boot_info *out);
+	      enum boot_decompress decompress, struct boot_info *out);
+
+/* Shared by the loaders. Copy the PT_LOAD segments to their physical addresses (above
+ * 1 MiB, inside RAM, else -EINVAL logged); *end = first byte after the highest one. */
+int elf_load_segments(struct guest_mem *mem, const uint8_t *img, const struct pvh_info *pi,
+		      uint64_t *end);
+/* Fill the zero page (setup header copied from the bzImage, loader fields, e820, RSDP), the
+ * command line and the initrd (placed above kernel_end) for a 64-bit-protocol entry into a
+ * kernel loaded at `load`. -EINVAL/-ENOMEM logged. */
+/* -EINVAL (logged) if a command line of clen bytes is longer than the kernel accepts. */
+int bzimage_check_cmdline(const struct bzimage_info *bz, size_t clen);
+int bzimage_setup_params(struct guest_mem *mem, const struct boot_request *req,
+			 const struct bzimage_info *bz, uint64_t load, uint64_t kernel_end);
 
 /* Place an initrd of len bytes at the highest 4 KiB-aligned address that ends at or below
  * `limit` (exclusive) and starts at or above `floor`. Returns the address or 0. */

@@ -1,6 +1,7 @@
 /* Linux bzImage, entered through the 64-bit boot protocol: petrel plays the boot loader,
  * fills the zero page (struct boot_params) and jumps to startup_64 at load address + 0x200. */
 #include "boot/boot.h"
+#include "boot/bzimage_unpack.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "memory/guest_mem.h"
@@ -20,7 +21,7 @@ enum {
 	HDR_CODE32_START = 0x214, HDR_RAMDISK_IMAGE = 0x218, HDR_RAMDISK_SIZE = 0x21c,
 	HDR_HEAP_END_PTR = 0x224, HDR_CMD_LINE_PTR = 0x228, HDR_INITRD_ADDR_MAX = 0x22c,
 	HDR_KERNEL_ALIGNMENT = 0x230, HDR_RELOCATABLE = 0x234, HDR_XLOADFLAGS = 0x236,
-	HDR_CMDLINE_SIZE = 0x238, HDR_PREF_ADDRESS = 0x258, HDR_INIT_SIZE = 0x260,
+	HDR_CMDLINE_SIZE = 0x238, HDR_PAYLOAD_OFFSET = 0x248, HDR_PAYLOAD_LENGTH = 0x24c, HDR_PREF_ADDRESS = 0x258, HDR_INIT_SIZE = 0x260,
 	BP_E820_TABLE = 0x2d0, BP_E820_MAX = 128, BP_SIZE = 0x1000,
 	LOADED_HIGH = 0x01, CAN_USE_HEAP = 0x80, XLF_KERNEL_64 = 0x01,
 };
@@ -59,6 +60,8 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, cha
 	info->relocatable = img[HDR_RELOCATABLE];
 	info->pref_address = get64(img, HDR_PREF_ADDRESS);
 	info->init_size = get32(img, HDR_INIT_SIZE);
+	info->payload_offset = get32(img, HDR_PAYLOAD_OFFSET);
+	info->payload_length = get32(img, HDR_PAYLOAD_LENGTH);
 	info->hdr_end = HDR_JUMP + 2 + (size_t)img[HDR_JUMP + 1];
 	if (!(info->xloadflags & XLF_KERNEL_64)) {
 		snprintf(err, errlen, "bzImage has no 64-bit entry point (XLF_KERNEL_64 clear)");
@@ -89,6 +92,16 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, cha
 	return 0;
 }
 
+int bzimage_check_cmdline(const struct bzimage_info *bz, size_t clen)
+{
+	uint32_t cmax = bz->version >= 0x0206 ? bz->cmdline_size : 255;
+	if (clen > cmax || clen >= LAYOUT_CMDLINE_MAX) {
+		log_error("kernel command line is %zu bytes; this kernel accepts at most %u", clen, cmax);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 uint64_t boot_place_initrd(const struct guest_mem *mem, uint64_t len, uint64_t floor,
 			   uint64_t limit)
 {
@@ -101,46 +114,25 @@ uint64_t boot_place_initrd(const struct guest_mem *mem, uint64_t len, uint64_t f
 	return addr;
 }
 
-int bzimage_load(struct guest_mem *mem, const struct boot_request *req, struct boot_info *out)
+int bzimage_setup_params(struct guest_mem *mem, const struct boot_request *req,
+			 const struct bzimage_info *bz, uint64_t load, uint64_t kernel_end)
 {
-	struct bzimage_info bz;
-	char err[256];
-	if (bzimage_parse(req->kernel, req->kernel_len, &bz, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return -EINVAL;
-	}
-	uint64_t load = LAYOUT_KERNEL;
-	if (bz.pref_address >= LAYOUT_KERNEL && bz.pref_address < LAYOUT_MMIO_HOLE)
-		load = bz.pref_address;
-	uint64_t need = MAX((uint64_t)bz.init_size, (uint64_t)bz.kernel_size);
-	void *dst = guest_mem_ptr(mem, load, need);
-	if (!dst) {
-		log_error("guest memory is too small for this kernel: it needs %llu MiB above 0x%llx",
-			  (unsigned long long)((need >> 20) + 1), (unsigned long long)load);
-		return -ENOMEM;
-	}
-	memcpy(dst, req->kernel + bz.kernel_offset, bz.kernel_size);
-
 	uint8_t *zp = guest_mem_ptr(mem, LAYOUT_ZERO_PAGE, BP_SIZE);
 	memset(zp, 0, BP_SIZE);
-	memcpy(zp + HDR_SETUP_SECTS, req->kernel + HDR_SETUP_SECTS, bz.hdr_end - HDR_SETUP_SECTS);
+	memcpy(zp + HDR_SETUP_SECTS, req->kernel + HDR_SETUP_SECTS, bz->hdr_end - HDR_SETUP_SECTS);
 	zp[HDR_TYPE_OF_LOADER] = 0xff;
 	zp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
 	put16(zp, HDR_HEAP_END_PTR, 0xfe00);
 	put32(zp, HDR_CODE32_START, (uint32_t)load);
 
 	size_t clen = strlen(req->cmdline);
-	uint32_t cmax = bz.version >= 0x0206 ? bz.cmdline_size : 255;
-	if (clen > cmax || clen >= LAYOUT_CMDLINE_MAX) {
-		log_error("kernel command line is %zu bytes; this kernel accepts at most %u", clen, cmax);
+	if (bzimage_check_cmdline(bz, clen) < 0)
 		return -EINVAL;
-	}
 	guest_mem_write(mem, LAYOUT_CMDLINE, req->cmdline, clen + 1);
 	put32(zp, HDR_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE);
 
-	uint64_t kernel_end = load + need;
 	if (req->initrd) {
-		uint64_t limit = (uint64_t)bz.initrd_addr_max + 1;
+		uint64_t limit = (uint64_t)bz->initrd_addr_max + 1;
 		uint64_t addr = boot_place_initrd(mem, req->initrd_len, kernel_end, limit);
 		if (!addr) {
 			log_error("initrd (%zu bytes) does not fit in guest memory between the kernel and 0x%llx",
@@ -163,6 +155,36 @@ int bzimage_load(struct guest_mem *mem, const struct boot_request *req, struct b
 		put32(zp, o + 16, req->e820[i].type);
 	}
 	put64(zp, BP_ACPI_RSDP, req->rsdp);
+	return 0;
+}
+
+int bzimage_load(struct guest_mem *mem, const struct boot_request *req, struct boot_info *out)
+{
+	struct bzimage_info bz;
+	char err[256];
+	if (bzimage_parse(req->kernel, req->kernel_len, &bz, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	int done = bzimage_load_unpacked(mem, req, &bz, out);
+	if (done != 0)
+		return done < 0 ? done : 0;
+	uint64_t load = LAYOUT_KERNEL;
+	if (bz.pref_address >= LAYOUT_KERNEL && bz.pref_address < LAYOUT_MMIO_HOLE)
+		load = bz.pref_address;
+	uint64_t need = MAX((uint64_t)bz.init_size, (uint64_t)bz.kernel_size);
+	void *dst = guest_mem_ptr(mem, load, need);
+	if (!dst) {
+		log_error("guest memory is too small for this kernel: it needs %llu MiB above 0x%llx",
+			  (unsigned long long)((need >> 20) + 1), (unsigned long long)load);
+		return -ENOMEM;
+	}
+	memcpy(dst, req->kernel + bz.kernel_offset, bz.kernel_size);
+
+	uint64_t kernel_end = load + need;
+	int r = bzimage_setup_params(mem, req, &bz, load, kernel_end);
+	if (r < 0)
+		return r;
 
 	out->mode = BOOT_LINUX64;
 	out->entry = load + 0x200;

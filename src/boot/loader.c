@@ -9,9 +9,21 @@
 #define KERNEL_MAX (512ull << 20)
 #define INITRD_MAX (2048ull << 20)
 
+int boot_decompress_from_name(const char *s, unsigned *out)
+{
+	static const char *const names[] = { "host", "host-linux64", "guest" };
+	for (unsigned i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i]) == 0) {
+			*out = i; /* enum boot_decompress */
+			return 0;
+		}
+	log_error("--kernel-decompress: expected host, host-linux64 or guest, not '%s'", s);
+	return -EINVAL;
+}
+
 int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd_path,
 	      const char *cmdline, const struct e820_entry *e820, int e820_n, uint64_t rsdp,
-	      struct boot_info *out)
+	      enum boot_decompress decompress, struct boot_info *out)
 {
 	_cleanup_free_ char *kernel = NULL;
 	_cleanup_free_ char *initrd = NULL;
@@ -42,6 +54,7 @@ int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd
 		.kernel = (const uint8_t *)kernel, .kernel_len = klen,
 		.initrd = (const uint8_t *)initrd, .initrd_len = ilen,
 		.cmdline = cmdline, .e820 = e820, .e820_n = e820_n, .rsdp = rsdp,
+		.decompress = decompress,
 	};
 	if (image_is_elf(req.kernel, klen))
 		return pvh_load(mem, &req, out);

@@ -60,7 +60,8 @@ static int find_pvh_note(const uint8_t *p, size_t len, uint32_t *entry)
 	return 0;
 }
 
-int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err, size_t errlen)
+int elf_kernel_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err,
+		     size_t errlen)
 {
 	memset(info, 0, sizeof(*info));
 	Elf64_Ehdr eh;
@@ -79,6 +80,7 @@ int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err, 
 		snprintf(err, errlen, "ELF program headers are missing or outside the file");
 		return -EINVAL;
 	}
+	info->elf_entry = eh.e_entry;
 	int found = 0;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
@@ -109,14 +111,41 @@ int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err, 
 		}
 		info->seg[info->nseg++] = (struct elf_segment){ ph.p_paddr, ph.p_filesz, ph.p_memsz, ph.p_offset };
 	}
-	if (!found) {
-		snprintf(err, errlen, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build it with CONFIG_PVH=y or use a bzImage");
-		return -EINVAL;
-	}
+	info->has_pvh = found;
 	if (!info->nseg) {
 		snprintf(err, errlen, "ELF image has no loadable segments");
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err, size_t errlen)
+{
+	int r = elf_kernel_parse(img, len, info, err, errlen);
+	if (r == 0 && !info->has_pvh) {
+		snprintf(err, errlen, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build it with CONFIG_PVH=y or use a bzImage");
+		return -EINVAL;
+	}
+	return r;
+}
+
+int elf_load_segments(struct guest_mem *mem, const uint8_t *img, const struct pvh_info *pi,
+		      uint64_t *end)
+{
+	uint64_t kernel_end = 0;
+	for (unsigned i = 0; i < pi->nseg; i++) {
+		const struct elf_segment *s = &pi->seg[i];
+		uint8_t *dst = guest_mem_ptr(mem, s->paddr, s->memsz);
+		if (!dst || s->paddr < LAYOUT_KERNEL) {
+			log_error("ELF segment at 0x%llx (+0x%llx) is outside guest RAM above 1 MiB",
+				  (unsigned long long)s->paddr, (unsigned long long)s->memsz);
+			return -EINVAL;
+		}
+		memcpy(dst, img + s->offset, s->filesz);
+		memset(dst + s->filesz, 0, s->memsz - s->filesz);
+		kernel_end = MAX(kernel_end, s->paddr + s->memsz);
+	}
+	*end = kernel_end;
 	return 0;
 }
 
@@ -128,19 +157,9 @@ int pvh_load(struct guest_mem *mem, const struct boot_request *req, struct boot_
 		log_error("%s", err);
 		return -EINVAL;
 	}
-	uint64_t kernel_end = 0;
-	for (unsigned i = 0; i < pi.nseg; i++) {
-		const struct elf_segment *s = &pi.seg[i];
-		uint8_t *dst = guest_mem_ptr(mem, s->paddr, s->memsz);
-		if (!dst || s->paddr < LAYOUT_KERNEL) {
-			log_error("ELF segment at 0x%llx (+0x%llx) is outside guest RAM above 1 MiB",
-				  (unsigned long long)s->paddr, (unsigned long long)s->memsz);
-			return -EINVAL;
-		}
-		memcpy(dst, req->kernel + s->offset, s->filesz);
-		memset(dst + s->filesz, 0, s->memsz - s->filesz);
-		kernel_end = MAX(kernel_end, s->paddr + s->memsz);
-	}
+	uint64_t kernel_end;
+	if (elf_load_segments(mem, req->kernel, &pi, &kernel_end) < 0)
+		return -EINVAL;
 
 	size_t clen = strlen(req->cmdline);
 	if (clen >= LAYOUT_CMDLINE_MAX) {

@@ -28,7 +28,7 @@ enum {
 	OPT_MAX_PAYLOAD, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER, OPT_START_TIME_US,
 	OPT_START_TIME_CPU_US, OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
 	/* petrel extras, for tests and diagnostics */
-	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM, OPT_VIRTIO_TRANSPORT,
+	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM, OPT_VIRTIO_TRANSPORT, OPT_KERNEL_DECOMPRESS,
 };
 
 static const struct option options[] = {
@@ -55,6 +55,7 @@ static const struct option options[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "pvm", required_argument, NULL, OPT_PVM },
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
+	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -73,6 +74,7 @@ struct fc_opts {
 	bool debug_exit, stats;
 	int pvm;
 	enum virtio_transport_kind transport;
+	unsigned kernel_decompress;
 };
 
 static void usage(FILE *f)
@@ -101,7 +103,8 @@ static void usage(FILE *f)
 		"  --version                    print the version\n"
 		"\n"
 		"Also: --debug-exit (test ports 0xf4/0xf5), --stats (exit statistics on stderr at the end),\n"
-		"--pvm auto|on|off, --virtio-transport pci|mmio (see petrel run --help).\n"
+		"--pvm auto|on|off, --virtio-transport pci|mmio, --kernel-decompress host|host-linux64|guest\n"
+		"(see petrel run --help).\n"
 		"The guest console is on stdin/stdout; petrel exits when the guest stops.\n",
 		API_DEFAULT_MAX_PAYLOAD);
 }
@@ -186,6 +189,10 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 			if (cli_parse_pvm(optarg, &o->pvm) < 0)
 				return -1;
 			break;
+		case OPT_KERNEL_DECOMPRESS:
+			if (boot_decompress_from_name(optarg, &o->kernel_decompress) < 0)
+				return -1;
+			break;
 		case OPT_VIRTIO_TRANSPORT:
 			if (virtio_transport_from_name(optarg, &o->transport) < 0) {
 				log_error("--virtio-transport: expected pci or mmio, got '%s'", optarg);
@@ -249,6 +256,7 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 	cfg->stats = o->stats;
 	cfg->pvm_workarounds = o->pvm;
 	cfg->virtio_transport = o->transport;
+	cfg->kernel_decompress = o->kernel_decompress;
 	ctl->boot_timer_enabled = o->boot_timer;
 	if (o->log_path) {
 		ctl->logger.configured = true;

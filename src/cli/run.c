@@ -21,6 +21,7 @@ enum {
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
+	OPT_KERNEL_DECOMPRESS,
 };
 
 static const struct option options[] = {
@@ -51,6 +52,7 @@ static const struct option options[] = {
 	{ "uffd", required_argument, NULL, OPT_UFFD },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "standby", required_argument, NULL, OPT_STANDBY },
+	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -87,6 +89,8 @@ static void usage(FILE *f)
 		"                       guest connections to host port P go to PATH_P\n"
 		"  --virtio-transport pci|mmio  default transport of virtio devices (default pci)\n"
 		"  --virtio-mmio-cmdline  also announce virtio-mmio devices on the kernel command line\n"
+		"  --kernel-decompress host|host-linux64|guest  who decompresses a bzImage (default host:\n"
+		"                       petrel, then the kernel's PVH or 64-bit entry; guest: the kernel)\n"
 		"\n"
 		"The serial console is on stdin/stdout; on a terminal, Ctrl-A x stops the VM.\n"
 		"Exit status: 0 when the guest powers off or resets, non-zero with a reason on errors.\n",
@@ -201,6 +205,8 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		}
 		return 0;
 	case OPT_VIRTIO_MMIO_CMDLINE: cfg->virtio_mmio_cmdline = true; return 0;
+	case OPT_KERNEL_DECOMPRESS:
+		return boot_decompress_from_name(arg, &cfg->kernel_decompress);
 	case OPT_LEVEL: {
 		enum log_level l;
 		if (log_level_from_name(arg, &l) < 0) {

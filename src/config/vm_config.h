@@ -43,6 +43,8 @@ struct vm_config {
 	bool stats;              /* --stats: print exit statistics when the VM ends */
 	bool debug_exit;         /* --debug-exit: enable the test-exit port (tests/guests) */
 	int pvm_workarounds;     /* -1 auto-detect, 0 off, 1 on */
+	unsigned kernel_decompress; /* --kernel-decompress: enum boot_decompress (boot/boot.h),
+				     * 0 = petrel decompresses a bzImage's payload */
 };
 
 void vm_config_init(struct vm_config *cfg);          /* defaults: 1 vCPU, 128 MiB */

@@ -1,0 +1,48 @@
+/* bzImage payload formats: detection by magic and dispatch to the per-format wrappers. */
+#include "boot/payload.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	enum payload_format f;
+	const char *name;
+	const char *magic;
+	size_t len;
+	int (*unpack)(const uint8_t *, size_t, uint8_t *, size_t, char *, size_t);
+} formats[] = {
+	{ PAYLOAD_GZIP, "gzip", "\x1f\x8b", 2, unpack_gzip },
+	{ PAYLOAD_BZIP2, "bzip2", "BZh", 3, unpack_bzip2 },
+	{ PAYLOAD_LZMA, "lzma", "\x5d\x00\x00", 3, unpack_lzma },
+	{ PAYLOAD_XZ, "xz", "\xfd" "7zXZ\x00", 6, unpack_xz },
+	{ PAYLOAD_LZ4, "lz4", "\x02\x21\x4c\x18", 4, unpack_lz4 },
+	{ PAYLOAD_ZSTD, "zstd", "\x28\xb5\x2f\xfd", 4, unpack_zstd },
+	{ PAYLOAD_LZO, "lzo", "\x89LZO", 4, NULL },
+};
+
+enum payload_format payload_detect(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (len >= formats[i].len && memcmp(p, formats[i].magic, formats[i].len) == 0)
+			return formats[i].f;
+	return PAYLOAD_UNKNOWN;
+}
+
+const char *payload_format_name(enum payload_format f)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].f == f)
+			return formats[i].name;
+	return "unknown";
+}
+
+int payload_decompress(enum payload_format f, const uint8_t *in, size_t inlen, uint8_t *out,
+		       size_t outlen, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].f == f && formats[i].unpack)
+			return formats[i].unpack(in, inlen, out, outlen, err, errlen);
+	snprintf(err, errlen, "petrel does not decompress %s payloads", payload_format_name(f));
+	return -ENOTSUP;
+}

@@ -1,0 +1,58 @@
+/* bzip2 payloads (CONFIG_KERNEL_BZIP2), with libbz2 (its decoder needs at most ~3.7 MiB,
+ * whatever the input says). Block CRCs and the stream CRC are checked by libbz2. */
+#include "boot/payload.h"
+
+#include <bzlib.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+
+int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
+{
+	bz_stream s = { 0 };
+	int r = BZ2_bzDecompressInit(&s, 0, 0);
+	if (r != BZ_OK) {
+		snprintf(err, errlen, "bzip2: cannot initialise libbz2 (%d)", r);
+		return r == BZ_MEM_ERROR ? -ENOMEM : -EINVAL;
+	}
+	size_t in_done = 0, out_done = 0;
+	int ret = -EINVAL;
+	for (;;) {
+		size_t ia = inlen - in_done, oa = outlen - out_done;
+		s.next_in = (char *)(uintptr_t)(in + in_done);
+		s.avail_in = (unsigned)(ia > UINT_MAX ? UINT_MAX : ia);
+		s.next_out = (char *)out + out_done;
+		s.avail_out = (unsigned)(oa > UINT_MAX ? UINT_MAX : oa);
+		unsigned ai = s.avail_in, ao = s.avail_out;
+		r = BZ2_bzDecompress(&s);
+		in_done += ai - s.avail_in;
+		out_done += ao - s.avail_out;
+		if (r == BZ_STREAM_END) {
+			if (out_done == outlen)
+				ret = 0;
+			else
+				snprintf(err, errlen, "bzip2: stream ends after %zu bytes, %zu expected",
+					 out_done, outlen);
+			break;
+		}
+		if (r == BZ_MEM_ERROR) {
+			snprintf(err, errlen, "bzip2: out of memory");
+			ret = -ENOMEM;
+			break;
+		}
+		if (r != BZ_OK) {
+			snprintf(err, errlen, "bzip2: corrupt stream (%d)", r);
+			break;
+		}
+		if (ai == s.avail_in && ao == s.avail_out) {
+			if (in_done == inlen)
+				snprintf(err, errlen, "bzip2: stream is truncated after %zu bytes of output",
+					 out_done);
+			else
+				snprintf(err, errlen, "bzip2: stream holds more than %zu bytes", outlen);
+			break;
+		}
+	}
+	BZ2_bzDecompressEnd(&s);
+	return ret;
+}

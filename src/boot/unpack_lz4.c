@@ -1,0 +1,58 @@
+/* LZ4 payloads (CONFIG_KERNEL_LZ4), with liblz4. The kernel build writes LZ4's legacy frame
+ * format (`lz4 -l`): a 4-byte magic, then blocks of [le32 compressed size][LZ4 block], each
+ * decompressing to at most 8 MiB, until the input ends; a repeated magic starts a new frame.
+ * The format carries no checksum: the exact output length is the only end check. */
+#include "boot/payload.h"
+
+#include <errno.h>
+#include <lz4.h>
+#include <stdio.h>
+
+#define LZ4_LEGACY_MAGIC 0x184c2102u
+#define LZ4_LEGACY_BLOCK (8u << 20)
+
+static uint32_t le32(const uint8_t *p)
+{
+	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int unpack_lz4(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
+{
+	if (inlen < 4 || le32(in) != LZ4_LEGACY_MAGIC) {
+		snprintf(err, errlen, "lz4: not a legacy-format LZ4 stream");
+		return -EINVAL;
+	}
+	size_t pos = 4, done = 0;
+	const size_t bound = (size_t)LZ4_compressBound(LZ4_LEGACY_BLOCK);
+	while (pos < inlen) {
+		if (inlen - pos < 4) {
+			snprintf(err, errlen, "lz4: stream is truncated inside a block header");
+			return -EINVAL;
+		}
+		uint32_t csize = le32(in + pos);
+		pos += 4;
+		if (csize == LZ4_LEGACY_MAGIC)
+			continue; /* a concatenated frame */
+		if (csize == 0 || csize > bound || csize > inlen - pos) {
+			snprintf(err, errlen, "lz4: block of %u bytes at offset %zu is invalid or truncated",
+				 csize, pos - 4);
+			return -EINVAL;
+		}
+		size_t room = outlen - done;
+		if (room > LZ4_LEGACY_BLOCK)
+			room = LZ4_LEGACY_BLOCK;
+		int n = LZ4_decompress_safe((const char *)in + pos, (char *)out + done, (int)csize, (int)room);
+		if (n < 0) {
+			snprintf(err, errlen, "lz4: block at offset %zu is corrupt or decompresses past %zu bytes",
+				 pos - 4, outlen);
+			return -EINVAL;
+		}
+		pos += csize;
+		done += (size_t)n;
+	}
+	if (done != outlen) {
+		snprintf(err, errlen, "lz4: stream ends after %zu bytes, %zu expected", done, outlen);
+		return -EINVAL;
+	}
+	return 0;
+}
