@@ -30,6 +30,7 @@ PACKAGES=(
 	xz-utils          # ... with xz and lzma
 	bzip2             # ... with bzip2
 	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
+	nettle-dev        # HMAC-SHA256 and base64 for MMDS V2 session tokens (nettle is already loaded through libmicrohttpd's GnuTLS)
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)
 	cpio              # packs the initramfs (newc format)
