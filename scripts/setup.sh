@@ -43,6 +43,7 @@ PACKAGES=(
 	socat             # talks to the API and vsock Unix sockets from scripts and tests
 	curl              # REST API calls over the Unix socket (curl --unix-socket)
 	e2fsprogs         # mkfs.ext4/debugfs: the ext4 disk image of the Linux virtio-blk test
+	acpica-tools      # iasl: the unit tests disassemble petrel's DSDT to prove its AML well-formed
 )
 
 log() { echo "setup: $*"; }

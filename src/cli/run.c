@@ -21,6 +21,7 @@ enum {
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
+	OPT_NO_VMGENID,
 	OPT_KERNEL_DECOMPRESS,
 };
 
@@ -45,6 +46,7 @@ static const struct option options[] = {
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "virtio-mmio-cmdline", no_argument, NULL, OPT_VIRTIO_MMIO_CMDLINE },
+	{ "no-vmgenid", no_argument, NULL, OPT_NO_VMGENID },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "mem-file", required_argument, NULL, OPT_MEM_FILE },
 	{ "clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME },
@@ -89,6 +91,7 @@ static void usage(FILE *f)
 		"                       guest connections to host port P go to PATH_P\n"
 		"  --virtio-transport pci|mmio  default transport of virtio devices (default pci)\n"
 		"  --virtio-mmio-cmdline  also announce virtio-mmio devices on the kernel command line\n"
+		"  --no-vmgenid         no VM generation ID device (ACPI VMGENCTR, renewed on snapshot loads)\n"
 		"  --kernel-decompress host|host-linux64|guest  who decompresses a bzImage (default host:\n"
 		"                       petrel, then the kernel's PVH or 64-bit entry; guest: the kernel)\n"
 		"\n"
@@ -205,6 +208,7 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		}
 		return 0;
 	case OPT_VIRTIO_MMIO_CMDLINE: cfg->virtio_mmio_cmdline = true; return 0;
+	case OPT_NO_VMGENID: cfg->no_vmgenid = true; return 0;
 	case OPT_KERNEL_DECOMPRESS:
 		return boot_decompress_from_name(arg, &cfg->kernel_decompress);
 	case OPT_LEVEL: {

@@ -43,6 +43,7 @@ struct vm_config {
 	bool stats;              /* --stats: print exit statistics when the VM ends */
 	bool debug_exit;         /* --debug-exit: enable the test-exit port (tests/guests) */
 	int pvm_workarounds;     /* -1 auto-detect, 0 off, 1 on */
+	bool no_vmgenid;         /* --no-vmgenid: no VM generation ID device (and no ACPI GED) */
 	unsigned kernel_decompress; /* --kernel-decompress: enum boot_decompress (boot/boot.h),
 				     * 0 = petrel decompresses a bzImage's payload */
 };

@@ -89,10 +89,10 @@ static json_t *transport_json(enum virtio_transport_kind k)
 
 json_t *vm_config_extensions_to_json(const struct vm_config *c)
 {
-	json_t *o = json_pack("{s:o, s:b, s:b, s:i, s:b}", "virtio_transport",
+	json_t *o = json_pack("{s:o, s:b, s:b, s:i, s:b, s:b}", "virtio_transport",
 			      transport_json(c->virtio_transport), "virtio_mmio_cmdline",
 			      c->virtio_mmio_cmdline, "debug_exit", c->debug_exit, "pvm",
-			      c->pvm_workarounds, "stats", c->stats);
+			      c->pvm_workarounds, "stats", c->stats, "vmgenid", !c->no_vmgenid);
 	json_t *drives = json_array(), *nets = json_array();
 	int err = !o || !drives || !nets;
 	for (unsigned i = 0; !err && i < c->ndrives; i++)
@@ -148,7 +148,7 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 {
 	static const char *const keys[] = { "virtio_transport", "virtio_mmio_cmdline", "debug_exit",
 					    "pvm", "stats", "drives", "network-interfaces", "vsock",
-					    "entropy", NULL };
+					    "entropy", "vmgenid", NULL };
 	if (!json_is_object(o))
 		return json_set_err(err, errlen, "petrel: expected an object");
 	int r = json_check_keys(o, "petrel", keys, err, errlen);
@@ -158,7 +158,8 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 	if (!json_is_boolean(json_object_get(o, "virtio_mmio_cmdline")) ||
 	    !json_is_boolean(json_object_get(o, "debug_exit")) ||
 	    !json_is_boolean(json_object_get(o, "stats")) || !json_is_integer(pvm) ||
-	    json_integer_value(pvm) < -1 || json_integer_value(pvm) > 1)
+	    json_integer_value(pvm) < -1 || json_integer_value(pvm) > 1 ||
+	    (json_object_get(o, "vmgenid") && !json_is_boolean(json_object_get(o, "vmgenid"))))
 		return json_set_err(err, errlen, "petrel: missing or mistyped options");
 	json_t *vt = json_pack("{s:O}", "transport", json_object_get(o, "virtio_transport"));
 	r = vt ? get_transport(vt, "petrel.virtio_transport", &c->virtio_transport, err, errlen)
@@ -170,6 +171,7 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 	c->debug_exit = json_is_true(json_object_get(o, "debug_exit"));
 	c->stats = json_is_true(json_object_get(o, "stats"));
 	c->pvm_workarounds = (int)json_integer_value(pvm);
+	c->no_vmgenid = json_is_false(json_object_get(o, "vmgenid")); /* absent (older petrel): on */
 	json_t *arr;
 	if ((r = get_array(o, "drives", c->ndrives, &arr, err, errlen)) < 0)
 		return r;

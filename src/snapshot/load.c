@@ -189,6 +189,34 @@ static int load_legacy(struct vm *vm, struct snap_reader *r, char *err, size_t e
 	return 0;
 }
 
+/* The GED and the VM generation ID: a snapshot without their sections (taken before petrel
+ * had them, or with --no-vmgenid) loads with both absent, as its guest's DSDT has them. */
+static int load_genid(struct vm *vm, struct snap_reader *r, char *err, size_t errlen)
+{
+	struct vm_devices *vd = &vm->devs;
+	uint32_t version;
+	const void *p;
+	uint64_t len;
+	struct ged_state gs;
+	struct vmgenid_state vs;
+	int e = 0;
+	if (snap_find(r, SEC_GED, 0, &version, &p, &len) < 0)
+		vd->ged.present = false;
+	else if ((e = GET(r, SEC_GED, 0, &gs)) < 0 || (e = ged_restore(&vd->ged, &gs, err, errlen)) < 0)
+		return e;
+	if (snap_find(r, SEC_VMGENID, 0, &version, &p, &len) < 0) {
+		vd->genid.present = false;
+		return 0;
+	}
+	if (!vd->ged.present) {
+		snprintf(err, errlen, "snapshot has a VM generation ID and no event device to notify it");
+		return -EINVAL;
+	}
+	if ((e = GET(r, SEC_VMGENID, 0, &vs)) < 0)
+		return e;
+	return vmgenid_restore(&vd->genid, &vs, err, errlen);
+}
+
 static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, char *err, size_t errlen)
 {
 	int e = 0;
@@ -282,7 +310,7 @@ static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_v
 	if ((e = GET(r, SEC_KVM, 0, &ks)) < 0 ||
 	    (e = vm_kvm_state_set(vm->kvm.vm_fd, &ks, o->clock_realtime, err, errlen)) < 0 ||
 	    (e = load_cpus(vm, r, err, errlen)) < 0 || (e = load_legacy(vm, r, err, errlen)) < 0 ||
-	    (e = load_virtio(vm, r, sv, err, errlen)) < 0)
+	    (e = load_genid(vm, r, err, errlen)) < 0 || (e = load_virtio(vm, r, sv, err, errlen)) < 0)
 		return e;
 	struct snap_pvm sp;
 	e = GET(r, SEC_PVM, 0, &sp);
@@ -375,6 +403,10 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 	bool built = (e = build_memory(vm, cfg, o, chain, &sm, console_out_fd, err, errlen)) == 0;
 	if (built)
 		e = load_states(vm, &l.r, &l.vm, o, err, errlen);
+	/* A loaded snapshot may be one of many clones: a new generation ID, notified when the VM
+	 * runs (migration and replication load the same states and keep the ID: the same VM). */
+	if (!e && vm->devs.genid.present && (e = vmgenid_new_id(&vm->devs.genid, true)) < 0)
+		snprintf(err, errlen, "cannot write a new VM generation ID: %s", strerror(-e));
 	/* A Diff taken from here on builds on this snapshot. */
 	if (!e && !(vm->snap_parent = realpath(o->state_path, NULL)))
 		e = -errno;

@@ -105,6 +105,16 @@ static void save_legacy(struct vm *vm, struct snap_writer *w)
 	pthread_mutex_unlock(&vm->pm.lock);
 	uint32_t latch = pci_bus_cfg_addr(&vm->devs.pci);
 	snap_section(w, SEC_PCIBUS, 0, SEC_VERSION, &latch, sizeof(latch));
+	if (vm->devs.ged.present) {
+		struct ged_state gs;
+		ged_save(&vm->devs.ged, &gs);
+		snap_section(w, SEC_GED, 0, SEC_VERSION, &gs, sizeof(gs));
+	}
+	if (vm->devs.genid.present) {
+		struct vmgenid_state vs;
+		vmgenid_save(&vm->devs.genid, &vs);
+		snap_section(w, SEC_VMGENID, 0, SEC_VERSION, &vs, sizeof(vs));
+	}
 }
 
 /* Guest RAM into path: regions back to back, zero pages left as holes; then fsync, tag it with

@@ -182,6 +182,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 		log_error("cannot build ACPI tables: %s", strerror(-err));
 		return err;
 	}
+	if (vm->devs.genid.present && (err = vmgenid_new_id(&vm->devs.genid, false)) < 0) {
+		log_error("cannot write the VM generation ID: %s", strerror(-err));
+		return err;
+	}
 	struct e820_entry e820[E820_MAX];
 	int n = e820_build(&vm->mem, e820);
 	err = boot_load(&vm->mem, cfg->kernel_path, cfg->initrd_path, vm->cmdline, e820, n, rsdp,

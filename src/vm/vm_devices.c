@@ -65,6 +65,24 @@ int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enu
 	return 0;
 }
 
+/* The GED and the VM generation ID device (its ID is written at boot, vm_create). */
+static int create_vmgenid(struct vm *vm)
+{
+	struct vm_devices *vd = &vm->devs;
+	ged_init(&vd->ged, (struct irq_line){ &vm->kvm, LAYOUT_GED_GSI }, GED_PORT);
+	int err = bus_register(&vm->pio, GED_PORT, GED_LEN, "acpi-ged", ged_read, ged_write, &vd->ged);
+	if (err < 0) {
+		log_error("cannot register the ACPI event device: %s", strerror(-err));
+		return err;
+	}
+	vmgenid_init(&vd->genid, &vm->mem, &vd->ged, LAYOUT_VMGENID);
+	vd->acpi.ged = vd->acpi.vmgenid = true;
+	vd->acpi.ged_port = GED_PORT;
+	vd->acpi.ged_gsi = LAYOUT_GED_GSI;
+	vd->acpi.vmgenid_gpa = LAYOUT_VMGENID;
+	return 0;
+}
+
 int vm_devices_create(struct vm *vm)
 {
 	struct vm_devices *vd = &vm->devs;
@@ -88,6 +106,8 @@ int vm_devices_create(struct vm *vm)
 	vd->acpi.pci_mmio_base = LAYOUT_PCI_MMIO;
 	vd->acpi.pci_mmio_size = LAYOUT_PCI_MMIO_SIZE;
 	vd->acpi.pci_intx_gsi_base = PCI_INTX_GSI_BASE;
+	if (!cfg->no_vmgenid && (err = create_vmgenid(vm)) < 0)
+		return err;
 
 	for (unsigned i = 0; i < cfg->ndrives; i++) {
 		struct virtio_blk *b = calloc(1, sizeof(*b));
@@ -156,6 +176,8 @@ int vm_devices_create(struct vm *vm)
 
 int vm_devices_start(struct vm *vm)
 {
+	if (!vm_is_paused(vm))
+		vmgenid_resumed(&vm->devs.genid);
 	if (!vm->devs.io_ready)
 		return 0;
 	return io_thread_start(&vm->devs.io, "fc_io");
@@ -176,6 +198,7 @@ int vm_devices_pause(struct vm *vm)
 
 void vm_devices_resume(struct vm *vm)
 {
+	vmgenid_resumed(&vm->devs.genid);
 	if (vm->devs.io_ready)
 		io_thread_resume(&vm->devs.io);
 }

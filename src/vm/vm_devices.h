@@ -4,6 +4,8 @@
 #define PETREL_VM_VM_DEVICES_H
 
 #include "arch/x86/acpi.h"
+#include "devices/legacy/ged.h"
+#include "devices/legacy/vmgenid.h"
 #include "devices/pci/pci.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
@@ -43,6 +45,8 @@ struct vm_devices {
 	struct virtio_net *net[DEVICES_MAX_NETS];
 	unsigned nnet;
 	struct virtio_vsock *vsock;
+	struct ged ged;              /* ACPI event device and VM generation ID (unless --no-vmgenid) */
+	struct vmgenid genid;
 	struct acpi_devices acpi;    /* what the DSDT must describe */
 	char cmdline_extra[1024];    /* virtio_mmio.device=... (with --virtio-mmio-cmdline) */
 };
@@ -52,11 +56,13 @@ struct vm;
 /* Create the PCI bus and every configured device (after guest memory exists, before the ACPI
  * tables are written). Logs why on failure. */
 int vm_devices_create(struct vm *vm);
-/* Start the I/O thread. */
+/* Start the I/O thread; a VM not paused runs from here: pending notifications go out (a
+ * restored VM's new generation ID). */
 int vm_devices_start(struct vm *vm);
 /* Pausing the VM: park the I/O thread (no queue is served, no tap read) and quiesce every
  * virtio device (in-flight block I/O completes, held receive buffers go back), so the device
- * state is all in the *_state structs and guest memory. Resume undoes it. */
+ * state is all in the *_state structs and guest memory. Resume undoes it (and sends pending
+ * notifications, as vm_devices_start does). */
 int vm_devices_pause(struct vm *vm);
 void vm_devices_resume(struct vm *vm);
 /* Stop the I/O thread, detach from KVM, free everything. Idempotent. */

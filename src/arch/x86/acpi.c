@@ -5,6 +5,7 @@
 #include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
 #include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/ged.h"
 #include "memory/guest_mem.h"
 #include "util/util.h"
 
@@ -150,8 +151,64 @@ static void build_virtio_mmio(struct aml *a, unsigned i, uint64_t base, uint32_t
 	aml_close(a, dev);
 }
 
-/* DSDT: \_S5 (Package (4) { 5, 5, 0, 0 }) and, in \_SB, the PCI host bridge and the
- * virtio-mmio devices. */
+/* Device (VGEN): the VM generation ID as Linux's vmgenid driver finds it (_HID or _CID; ACPICA
+ * upper-cases the _CID to the driver's "VM_GEN_COUNTER"), ADDR: Package { low, high } of its
+ * guest-physical address. */
+static void build_vmgenid(struct aml *a, uint64_t gpa)
+{
+	size_t dev = aml_device(a, "VGEN");
+	aml_name(a, "_HID");
+	aml_string(a, "VMGENCTR");
+	aml_name(a, "_CID");
+	aml_string(a, "VM_Gen_Counter");
+	aml_name(a, "_DDN");
+	aml_string(a, "VM_Gen_Counter");
+	size_t m = aml_method(a, "ADDR", 0, false);
+	aml_byte(a, AML_RETURN);
+	size_t pkg = aml_package(a, 2);
+	aml_int(a, gpa & 0xffffffffu);
+	aml_int(a, gpa >> 32);
+	aml_close(a, pkg);
+	aml_close(a, m);
+	aml_close(a, dev);
+}
+
+/* Device (GED0): the Generic Event Device (ged.h). Linux's evged runs _EVT (Arg0 = the GSI)
+ * on each interrupt; _EVT reads the event register once (the read clears it) and handles
+ * each bit: Local0 = GDAT; If (Local0 & bit) { ... }. */
+static void build_ged(struct aml *a, const struct acpi_devices *devs)
+{
+	size_t dev = aml_device(a, "GED0");
+	aml_name(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name(a, "_UID");
+	aml_int(a, 0);
+	uint8_t irq[9] = { 0x89, 0x06, 0x00, 0x03, 0x01 }; /* Interrupt (Consumer, Edge, ActiveHigh, Exclusive) */
+	put(irq, 5, devs->ged_gsi, 4);
+	aml_crs(a, irq, sizeof(irq));
+	aml_op_region(a, "GDST", AML_SYSTEM_IO, devs->ged_port, GED_LEN);
+	size_t f = aml_field(a, "GDST", AML_FIELD_DWORD_ACC | AML_FIELD_WRITE_AS_ZEROS);
+	aml_field_unit(a, "GDAT", 32);
+	aml_close(a, f);
+	size_t m = aml_method(a, "_EVT", 1, true);
+	aml_byte(a, AML_STORE);
+	aml_path(a, "GDAT");
+	aml_byte(a, AML_LOCAL0);
+	if (devs->vmgenid) {
+		size_t i = aml_if(a);
+		aml_byte(a, AML_AND);
+		aml_byte(a, AML_LOCAL0);
+		aml_int(a, GED_EVT_VMGENID);
+		aml_byte(a, AML_ZERO); /* no target */
+		aml_notify(a, "\\_SB_.VGEN", 0x80);
+		aml_close(a, i);
+	}
+	aml_close(a, m);
+	aml_close(a, dev);
+}
+
+/* DSDT: \_S5 (Package (4) { 5, 5, 0, 0 }) and, in \_SB, the PCI host bridge, the
+ * virtio-mmio devices, the VM generation ID and the GED. */
 static uint32_t build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *devs)
 {
 	static const uint8_t s5[] = {
@@ -163,12 +220,16 @@ static uint32_t build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *d
 	struct aml a;
 	aml_init(&a, t + HDR_LEN, room > HDR_LEN ? room - HDR_LEN : 0);
 	aml_bytes(&a, s5, sizeof(s5));
-	if (devs && (devs->pci || devs->nmmio)) {
+	if (devs && (devs->pci || devs->nmmio || devs->ged)) {
 		size_t sc = aml_scope(&a, "\\_SB_");
 		if (devs->pci)
 			build_pci_host(&a, devs);
 		for (unsigned i = 0; i < devs->nmmio && i < ACPI_MAX_VIRTIO_MMIO; i++)
 			build_virtio_mmio(&a, i, devs->mmio[i].base, devs->mmio[i].size, devs->mmio[i].gsi);
+		if (devs->ged && devs->vmgenid)
+			build_vmgenid(&a, devs->vmgenid_gpa);
+		if (devs->ged)
+			build_ged(&a, devs);
 		aml_close(&a, sc);
 	}
 	if (a.overflow)
@@ -267,11 +328,12 @@ int acpi_build(struct guest_mem *mem, unsigned ncpus, uint64_t *rsdp_out)
 int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_devices *devs,
 		       uint64_t *rsdp_out)
 {
-	const uint64_t base = LAYOUT_ACPI, size = LAYOUT_ACPI_END - LAYOUT_ACPI;
-	uint8_t *p = guest_mem_ptr(mem, base, size);
+	/* The tables below LAYOUT_VMGENID; the whole area is cleared. */
+	const uint64_t base = LAYOUT_ACPI, size = LAYOUT_VMGENID - LAYOUT_ACPI;
+	uint8_t *p = guest_mem_ptr(mem, base, LAYOUT_ACPI_END - base);
 	if (!p || ncpus == 0 || ncpus > 255)
 		return -EINVAL;
-	memset(p, 0, size);
+	memset(p, 0, LAYOUT_ACPI_END - base);
 	uint64_t off = 0x100; /* RSDP first, at 0xe0000 */
 #define NEXT(len) do { off = ALIGN_UP(off + (len), 16); } while (0)
 	uint64_t dsdt = base + off;

@@ -7,7 +7,8 @@
 
 struct guest_mem;
 
-/* Writes the tables into [LAYOUT_ACPI, LAYOUT_ACPI_END) and returns the RSDP address in
+/* Writes the tables into [LAYOUT_ACPI, LAYOUT_VMGENID), zeroes the rest of the area up to
+ * LAYOUT_ACPI_END (the VM generation ID's page: written after) and returns the RSDP address in
  * *rsdp. ncpus local APICs with IDs 0..ncpus-1 are listed. */
 int acpi_build(struct guest_mem *mem, unsigned ncpus, uint64_t *rsdp);
 
@@ -23,6 +24,11 @@ struct acpi_devices {
 		uint64_t base;
 		uint32_t size, gsi;
 	} mmio[ACPI_MAX_VIRTIO_MMIO];
+	bool ged;                       /* the Generic Event Device (ACPI0013, devices/legacy/ged.h) */
+	uint16_t ged_port;              /* its event register */
+	uint32_t ged_gsi;               /* its interrupt (edge, active high) */
+	bool vmgenid;                   /* the VM generation ID device (VMGENCTR); needs the GED */
+	uint64_t vmgenid_gpa;           /* where the 16-byte ID is (ADDR) */
 };
 
 /* acpi_build with a PCI host bridge and/or virtio-mmio devices in the DSDT (devs may be NULL). */

@@ -1,0 +1,46 @@
+/* ACPI Generic Event Device (ACPI0013, Linux drivers/acpi/evged.c): petrel's way to tell the
+ * guest's ACPI code that something happened. One edge-triggered GSI and a 32-bit event
+ * register at an I/O port: petrel sets event bits and pulses the GSI; the DSDT's _EVT method
+ * reads the register (a read returns and clears the bits it covers) and runs the handler of
+ * each bit set. New events (issue 14's CPU and memory hot-plug) are new bits and new If
+ * blocks in _EVT (acpi.c); the GSI and the register stay. */
+#ifndef PETREL_DEVICES_LEGACY_GED_H
+#define PETREL_DEVICES_LEGACY_GED_H
+
+#include "devices/irq.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GED_PORT 0x610           /* the event register (4 bytes), next to the ACPI PM block */
+#define GED_LEN 4
+
+#define GED_EVT_VMGENID (1u << 0) /* the VM generation ID changed: Notify (\_SB.VGEN, 0x80) */
+#define GED_EVT_ALL GED_EVT_VMGENID
+
+struct ged_state {
+	uint32_t pending;        /* events raised and not yet read by the guest */
+	uint32_t gsi;            /* what the DSDT in guest memory says: checked on restore */
+	uint16_t port;
+	uint8_t pad[6];
+};
+
+struct ged {
+	struct ged_state st;
+	pthread_mutex_t lock;
+	struct irq_line irq;
+	bool present;            /* false: restored from a snapshot whose guest has no GED */
+};
+
+void ged_init(struct ged *g, struct irq_line irq, uint16_t port);
+/* Set event bits and pulse the GSI (an edge). Safe from any thread. */
+void ged_raise(struct ged *g, uint32_t events);
+void ged_save(struct ged *g, struct ged_state *out);
+/* The state must be this device's (its GSI and port) with known event bits; -EINVAL and why. */
+int ged_restore(struct ged *g, const struct ged_state *st, char *err, size_t errlen);
+void ged_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
+void ged_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
+
+#endif

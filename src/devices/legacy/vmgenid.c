@@ -1,0 +1,86 @@
+/* The VM generation ID (vmgenid.h). */
+#include "devices/legacy/vmgenid.h"
+#include "arch/x86/layout.h"
+#include "memory/guest_mem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+void vmgenid_init(struct vmgenid *v, struct guest_mem *mem, struct ged *ged, uint64_t gpa)
+{
+	memset(v, 0, sizeof(*v));
+	pthread_mutex_init(&v->lock, NULL);
+	v->mem = mem;
+	v->ged = ged;
+	v->st.gpa = gpa;
+	v->present = true;
+}
+
+bool vmgenid_gpa_ok(uint64_t gpa)
+{
+	if (gpa % 8)
+		return false;
+	return (gpa >= LAYOUT_EBDA && gpa <= 0xa0000 - VMGENID_SIZE) ||
+	       (gpa >= LAYOUT_ACPI && gpa <= LAYOUT_ACPI_END - VMGENID_SIZE);
+}
+
+int vmgenid_new_id(struct vmgenid *v, bool notify)
+{
+	uint8_t id[VMGENID_SIZE];
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id))
+		return -EIO;
+	pthread_mutex_lock(&v->lock);
+	uint8_t *p = guest_mem_ptr(v->mem, v->st.gpa, VMGENID_SIZE);
+	if (p) {
+		memcpy(v->st.id, id, sizeof(id));
+		/* The guest reads it after the notification; the ID goes in whole before that. */
+		memcpy(p, id, sizeof(id));
+		guest_mem_mark_dirty(v->mem, v->st.gpa, VMGENID_SIZE);
+		v->st.notify |= notify;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return p ? 0 : -EFAULT;
+}
+
+void vmgenid_resumed(struct vmgenid *v)
+{
+	pthread_mutex_lock(&v->lock);
+	bool send = v->present && v->st.notify;
+	v->st.notify = 0;
+	pthread_mutex_unlock(&v->lock);
+	if (send)
+		ged_raise(v->ged, GED_EVT_VMGENID);
+}
+
+void vmgenid_save(struct vmgenid *v, struct vmgenid_state *out)
+{
+	pthread_mutex_lock(&v->lock);
+	*out = v->st;
+	pthread_mutex_unlock(&v->lock);
+}
+
+int vmgenid_restore(struct vmgenid *v, const struct vmgenid_state *st, char *err, size_t errlen)
+{
+	if (!v->mem) {
+		snprintf(err, errlen, "the snapshot has a VM generation ID and its definition turns it off");
+		return -EINVAL;
+	}
+	if (!vmgenid_gpa_ok(st->gpa) || !guest_mem_ptr(v->mem, st->gpa, VMGENID_SIZE)) {
+		snprintf(err, errlen, "VM generation ID at 0x%llx: not 8-byte aligned in petrel's reserved "
+			 "low memory", (unsigned long long)st->gpa);
+		return -EINVAL;
+	}
+	if (st->notify > 1) {
+		snprintf(err, errlen, "VM generation ID: bad notify flag %u", st->notify);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&v->lock);
+	v->st.gpa = st->gpa;
+	memcpy(v->st.id, st->id, sizeof(v->st.id));
+	v->st.notify = st->notify;
+	v->present = true;
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
