@@ -188,16 +188,24 @@ def test_logger(api, workdir, petrel):
     assert api.put("/logger", body).status == 204
     api.get("/machine-config")
     text = log.read_text()
-    # Firecracker-style: timestamp [id:thread:origin] LEVEL message
-    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[anonymous-instance:fc_api:"
-                     r"api/router\.c:\d+\] DEBUG API GET /machine-config: 200$", text, re.M), text
+    # Firecracker's shape: timestamp [id:thread:LEVEL:file:line] message
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[anonymous-instance:fc_api:DEBUG:"
+                     r"api/router\.c:\d+\] API GET /machine-config: 200$", text, re.M), text
+    # and, as Firecracker, each request at Info when it arrives
+    assert re.search(r"\[anonymous-instance:fc_api:INFO:api/router\.c:\d+\] The API server received a "
+                     r"Get request on \"/machine-config\"\.$", text, re.M), text
     cfg = api.get("/vm/config").json["logger"]
     assert cfg == {"log_path": str(log), "level": "Debug", "show_level": True, "show_log_origin": True}
     # Defaults of a new PUT: level Info, no level, no origin; module filters by source path.
     assert api.put("/logger", {"level": "Info", "module": "api"}).status == 204
     api.put("/boot-source", {"kernel_image_path": "/nonexistent"})
-    last = log.read_text().splitlines()[-1]
-    assert re.search(r"\[anonymous-instance:fc_api\] API PUT /boot-source: 400 ", last), last
+    lines = log.read_text().splitlines()
+    assert re.search(r"\[anonymous-instance:fc_api\] API PUT /boot-source: 400 ", lines[-1]), lines[-1]
+    assert lines[-2].endswith('[anonymous-instance:fc_api] The API server received a Put request on '
+                              '"/boot-source" with body "{"kernel_image_path": "/nonexistent"}".'), lines[-2]
+    # the metadata store's bodies stay out of the log
+    api.put("/mmds", {"secret": "s3cr3t"})
+    assert "s3cr3t" not in log.read_text()
 
 
 @pytest.mark.parametrize("body,word", [
