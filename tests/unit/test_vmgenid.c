@@ -8,6 +8,7 @@
 
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
+#include "config/vm_config.h"
 #include "devices/legacy/ged.h"
 #include "devices/legacy/vmgenid.h"
 #include "memory/guest_mem.h"
@@ -240,6 +241,31 @@ TEST(hostile_states_refused)
 	CHECK_CONTAINS(err, "turns it off");
 	CHECK_EQ(vmgenid_restore(&V, &vs, err, sizeof(err)), 0);
 	teardown();
+}
+
+/* --no-vmgenid travels in petrel's extensions to the VM definition (a snapshot's EXTN
+ * section); a definition from before has no key and means on. */
+TEST(config_extension_round_trip)
+{
+	struct vm_config c;
+	vm_config_init(&c);
+	c.no_vmgenid = true;
+	json_t *o = vm_config_extensions_to_json(&c);
+	REQUIRE(o != NULL);
+	CHECK(json_is_false(json_object_get(o, "vmgenid")));
+	struct vm_config d;
+	vm_config_init(&d);
+	char err[256] = "";
+	CHECK_EQ(vm_config_extensions_from_json(o, &d, err, sizeof(err)), 0);
+	CHECK(d.no_vmgenid);
+	json_object_del(o, "vmgenid");
+	CHECK_EQ(vm_config_extensions_from_json(o, &d, err, sizeof(err)), 0);
+	CHECK(!d.no_vmgenid);
+	json_object_set_new(o, "vmgenid", json_string("yes"));
+	CHECK_EQ(vm_config_extensions_from_json(o, &d, err, sizeof(err)), -EINVAL);
+	json_decref(o);
+	vm_config_free(&c);
+	vm_config_free(&d);
 }
 
 int main(int argc, char **argv)
