@@ -58,6 +58,7 @@ void ctl_free(struct controller *ctl)
 		ctl->vm = NULL;
 	}
 	vm_config_free(&ctl->cfg);
+	ctl_mmds_free(ctl);
 	metrics_free(&ctl->metrics);
 	if (ctl->serial_fd >= 0)
 		close(ctl->serial_fd);
@@ -116,6 +117,8 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	ctl->state = INSTANCE_STARTING;
 	int out_fd = ctl->serial_fd >= 0 ? ctl->serial_fd : STDOUT_FILENO;
 	bool boot_timer = ctl->boot_timer_enabled;
+	if (ctl->cfg.mmds.configured)
+		ctl->cfg.mmds_service = ctl_mmds_service_locked(ctl);   /* PUT /mmds reaches the guest */
 	pthread_mutex_unlock(&ctl->lock);
 
 	/* From here on nobody changes ctl->cfg (state is STARTING), so it is read unlocked. */

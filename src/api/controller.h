@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 struct vm;
+struct mmds;
 
 #define CTL_ID_MAX 64
 #define CTL_DEFAULT_ID "anonymous-instance"
@@ -74,6 +75,7 @@ enum api_counter {
 	API_PUT_METRICS, API_PUT_SERIAL, API_PUT_DRIVE, API_PUT_NETWORK, API_PUT_VSOCK,
 	API_PUT_ENTROPY, API_PUT_SNAPSHOT, API_PUT_MIGRATION, API_GET_MIGRATION, API_PUT_REPLICATION, API_GET_REPLICATION,
 	API_PATCH_MACHINE_CFG, API_PATCH_VM, API_PATCH_DRIVE, API_PATCH_NETWORK,
+	API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS,
 	API_COUNTERS
 };
 
@@ -97,6 +99,8 @@ struct controller {
 	char *serial_path;
 	struct token_bucket_config serial_limit; /* PUT /serial rate_limiter (not present: none) */
 	struct logger_settings logger;
+	struct mmds *mmds;            /* the metadata service (ctl_mmds.c), made on first use */
+	size_t mmds_limit;            /* its data store limit in bytes (0: Firecracker's 51200) */
 	struct metrics metrics;
 	struct { uint64_t count, fails; } api_requests[API_COUNTERS];   /* ctl_count_request */
 	uint64_t deprecated_api_calls;  /* requests that used a deprecated field (metrics) */
@@ -203,6 +207,16 @@ int ctl_flush_metrics(struct controller *ctl, char *err, size_t errlen);
  * at once: 0 or -EINVAL with a message. */
 int ctl_check_start(struct controller *ctl, char *err, size_t errlen);
 int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen);
+
+/* ctl_mmds.c: PUT/PATCH /mmds (-E2BIG: over the data store limit, a 413), GET /mmds (NULL:
+ * out of memory) and PUT /mmds/config; the service for a VM being built, its metrics (lock
+ * held for both; the service may be NULL when out of memory), and its release (ctl_free). */
+int ctl_put_mmds(struct controller *ctl, json_t *body, bool patch, char *err, size_t errlen);
+json_t *ctl_get_mmds(struct controller *ctl);
+int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t errlen);
+struct mmds *ctl_mmds_service_locked(struct controller *ctl);
+json_t *ctl_mmds_metrics_locked(struct controller *ctl);
+void ctl_mmds_free(struct controller *ctl);
 
 /* Count one API request (and a failure when it failed) for the metrics. */
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);

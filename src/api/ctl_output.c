@@ -253,6 +253,9 @@ static const struct {
 	[API_PATCH_VM] = { PATCH, "vm" },
 	[API_PATCH_DRIVE] = { PATCH, "drive" },
 	[API_PATCH_NETWORK] = { PATCH, "network" },
+	[API_GET_MMDS] = { GET, "mmds" },
+	[API_PUT_MMDS] = { PUT, "mmds" },
+	[API_PATCH_MMDS] = { PATCH, "mmds" },
 };
 
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed)
@@ -368,6 +371,7 @@ static json_t *counters_locked(struct controller *ctl)
 	json_object_set_new(c, "emulated_instructions", emu);
 	json_object_set_new(c, "boot_timer", json_pack("{s:I}", "reports",
 				(json_int_t)load64(&ctl->boot_timer.reports)));
+	json_object_set_new(c, "mmds", ctl_mmds_metrics_locked(ctl));
 	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
 				(json_int_t)load64(&ctl->deprecated_api_calls)));
 	return c;

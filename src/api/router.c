@@ -152,6 +152,30 @@ SIMPLE_PUT(patch_net, ctl_patch_net(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_vsock, ctl_put_vsock(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
 
+/* MMDS (docs/mmds.md): a PUT or PATCH over the data store limit is Firecracker's 413. */
+static enum api_result put_or_patch_mmds(struct call *c, bool patch)
+{
+	char msg[FAULT_MAX];
+	int r = ctl_put_mmds(c->ctl, c->body, patch, msg, sizeof(msg));
+	if (r == -E2BIG) {
+		api_response_fault(c->resp, 413, "%s", msg);
+		return API_DONE;
+	}
+	return from_result(c, r, msg);
+}
+static enum api_result put_mmds(struct call *c) { return put_or_patch_mmds(c, false); }
+static enum api_result patch_mmds(struct call *c) { return put_or_patch_mmds(c, true); }
+static enum api_result get_mmds(struct call *c) { return from_json(c, ctl_get_mmds(c->ctl)); }
+static enum api_result put_mmds_config(struct call *c)
+{
+	/* Firecracker marks V1 (also when it is the default) deprecated. */
+	json_t *v = json_object_get(c->body, "version");
+	c->resp->deprecated = !v || json_is_null(v) || (json_is_string(v) && !strcmp(json_string_value(v), "V1"));
+	char msg[FAULT_MAX];
+	int r = ctl_put_mmds_config(c->ctl, c->body, msg, sizeof(msg));
+	return from_result(c, r, msg);
+}
+
 /* Work that waits for the VM goes to the controller's worker; this carries the answer back. */
 struct pending {
 	struct controller *ctl;
@@ -344,8 +368,9 @@ static const struct route routes[] = {
 	{ "balloon/hinting/start", .unsupported_methods = "PATCH", .unsupported = "balloon devices are not supported yet" },
 	{ "balloon/hinting/status", .unsupported_methods = "GET", .unsupported = "balloon devices are not supported yet" },
 	{ "balloon/hinting/stop", .unsupported_methods = "PATCH", .unsupported = "balloon devices are not supported yet" },
-	{ "mmds", .unsupported_methods = "GET PUT PATCH", .unsupported = "MMDS (the microVM metadata service) is not supported yet" },
-	{ "mmds/config", .unsupported_methods = "PUT", .unsupported = "MMDS (the microVM metadata service) is not supported yet" },
+	{ "mmds", .get = { get_mmds, API_GET_MMDS }, .put = { put_mmds, API_PUT_MMDS },
+	  .patch = { patch_mmds, API_PATCH_MMDS } },
+	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },
 	{ "pmem/*", .unsupported_methods = "PUT PATCH", .unsupported = "pmem devices are not supported yet" },
 	{ "hotplug/memory", .unsupported_methods = "GET PUT PATCH", .unsupported = "memory hotplug is not supported yet" },
 };

@@ -49,6 +49,7 @@ void vm_config_free(struct vm_config *cfg)
 	cfg->has_vsock = false;
 	entropy_config_free(&cfg->entropy);
 	cfg->has_entropy = false;
+	mmds_config_free(&cfg->mmds);
 }
 
 int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen)
@@ -128,6 +129,7 @@ struct pending {
 	/* Device sections: present ones replace what the config had. */
 	struct vm_config devs;   /* only the device fields are used */
 	bool has_drives, has_nets, has_vsock, has_entropy;
+	struct mmds_config mmds;  /* configured: "mmds-config" was given */
 };
 
 static void pending_free(struct pending *p)
@@ -138,6 +140,7 @@ static void pending_free(struct pending *p)
 	free(p->template_name);
 	free(p->cpu_config_json);
 	vm_config_free(&p->devs);
+	mmds_config_free(&p->mmds);
 }
 
 
@@ -311,7 +314,6 @@ static const struct {
 	{ "logger", false },
 	{ "metrics", false },
 	{ "balloon", false },
-	{ "mmds-config", false },
 	{ "memory-hotplug", false },
 };
 
@@ -412,6 +414,8 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			r = parse_machine_config(val, cfg->smt, p, err, errlen);
 		else if (strcmp(key, "cpu-config") == 0)
 			r = parse_cpu_config(val, p, err, errlen);
+		else if (!strcmp(key, "mmds-config"))
+			r = json_is_null(val) ? 0 : mmds_config_from_json(val, "mmds-config", &p->mmds, err, errlen);
 		else if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
 			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
 			r = parse_devices(key, val, p, err, errlen);
@@ -443,6 +447,13 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 			       jerr.column, jerr.text);
 	int r = parse_root(root, cfg, &p, err, errlen);
 	json_decref(root);
+	/* MMDS interfaces must exist (the document's network interfaces, or the config's). */
+	if (r == 0 && p.mmds.configured) {
+		char msg[256];
+		const struct vm_config *n = p.has_nets ? &p.devs : cfg;
+		if ((r = mmds_config_check_ifaces(&p.mmds, n->nets, n->nnets, msg, sizeof(msg))) < 0)
+			json_set_err(err, errlen, "mmds-config: %s", msg);
+	}
 	if (r < 0) {
 		pending_free(&p);
 		return r;
@@ -490,6 +501,11 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_entropy) {
 		cfg->entropy = p.devs.entropy;
 		cfg->has_entropy = true;
+	}
+	if (p.mmds.configured) {
+		mmds_config_free(&cfg->mmds);
+		cfg->mmds = p.mmds;
+		memset(&p.mmds, 0, sizeof(p.mmds));
 	}
 	pending_free(&p);
 	return 0;

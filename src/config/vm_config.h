@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config/devices_config.h"
+#include "config/mmds_config.h"
 
 #define VM_MAX_VCPUS 64
 #define VM_MIN_MEM_MIB 16
@@ -36,6 +37,10 @@ struct vm_config {
 	bool has_entropy;
 	struct entropy_config entropy;
 	enum virtio_transport_kind virtio_transport; /* --virtio-transport: default for devices */
+	struct mmds_config mmds;  /* "mmds-config" (docs/mmds.md) */
+	/* Not part of the definition: the metadata service the MMDS interfaces answer from (the
+	 * controller's, borrowed; NULL: vm_devices_create makes the VM its own empty one). */
+	struct mmds *mmds_service;
 	bool virtio_mmio_cmdline;  /* --virtio-mmio-cmdline: also announce virtio-mmio devices with
 				    * virtio_mmio.device= on the kernel command line */
 

@@ -63,7 +63,9 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	json_t *e = !err && c->has_entropy ? entropy_config_to_json(&c->entropy) : json_null();
 	err = err || !e || json_object_set_new(o, "entropy", e) < 0;
 	/* Sections Firecracker reports and petrel does not have, or does not report: null. */
-	static const char *const unset[] = { "balloon", "logger", "metrics", "mmds-config" };
+	json_t *mm = !err && c->mmds.configured ? mmds_config_to_json(&c->mmds) : json_null();
+	err = err || !mm || json_object_set_new(o, "mmds-config", mm) < 0;
+	static const char *const unset[] = { "balloon", "logger", "metrics" };
 	for (unsigned i = 0; !err && i < sizeof(unset) / sizeof(unset[0]); i++)
 		err = json_object_set_new(o, unset[i], json_null()) < 0;
 	if (!err && !c->cpu_config_json)

@@ -55,11 +55,17 @@ void mmds_unref(struct mmds *m)
 	free(m);
 }
 
-void mmds_configure(struct mmds *m, enum mmds_version v, bool imds_compat, const char *instance_id)
+void mmds_configure(struct mmds *m, enum mmds_version v, bool imds_compat)
 {
 	pthread_mutex_lock(&m->lock);
 	m->version = v;
 	m->imds_compat = imds_compat;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void mmds_set_instance(struct mmds *m, const char *instance_id)
+{
+	pthread_mutex_lock(&m->lock);
 	mmds_tokens_set_instance(&m->tokens, instance_id);
 	pthread_mutex_unlock(&m->lock);
 }
@@ -90,7 +96,7 @@ json_t *mmds_get(struct mmds *m)
 
 json_t *mmds_metrics_json(struct mmds *m)
 {
-#define LD(f) (json_int_t)__atomic_load_n(&m->metrics.f, __ATOMIC_RELAXED)
+#define LD(f) (m ? (json_int_t)__atomic_load_n(&m->metrics.f, __ATOMIC_RELAXED) : 0)
 	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 			 "rx_accepted", LD(rx_accepted), "rx_accepted_err", LD(rx_accepted_err),
 			 "rx_accepted_unusual", LD(rx_accepted_unusual), "rx_bad_eth", LD(rx_bad_eth),

@@ -39,13 +39,15 @@ struct mmds {
 struct mmds *mmds_new(size_t limit);
 struct mmds *mmds_ref(struct mmds *m);
 void mmds_unref(struct mmds *m);
-void mmds_configure(struct mmds *m, enum mmds_version v, bool imds_compat, const char *instance_id);
+void mmds_configure(struct mmds *m, enum mmds_version v, bool imds_compat);
+/* The instance id V2 tokens are bound to ("microvmid=<id>"). */
+void mmds_set_instance(struct mmds *m, const char *instance_id);
 
 /* The API's side: PUT, PATCH (status as store.h) and GET (a copy; NULL out of memory). */
 enum mmds_store_status mmds_put(struct mmds *m, const json_t *data);
 enum mmds_store_status mmds_patch(struct mmds *m, const json_t *patch);
 json_t *mmds_get(struct mmds *m);
-/* The metrics as a JSON object (Firecracker's field names). */
+/* The metrics as a JSON object (Firecracker's field names); zeros for m NULL. */
 json_t *mmds_metrics_json(struct mmds *m);
 #define mmds_count(m, field, n) __atomic_fetch_add(&(m)->metrics.field, (n), __ATOMIC_RELAXED)
 

@@ -1,5 +1,6 @@
 /* Build the PCI bus and the virtio devices of a VM from its configuration. */
 #include "vm/vm_devices.h"
+#include "devices/virtio/net_mmds.h"
 #include "arch/x86/layout.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -8,6 +9,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The interfaces "mmds-config" lists answer the metadata service: the controller's (so its
+ * PUT /mmds reaches the guest) or, without one (petrel run), an empty one of the VM's own. */
+static int attach_mmds(struct vm *vm)
+{
+	const struct mmds_config *mc = &vm->cfg->mmds;
+	struct vm_devices *vd = &vm->devs;
+	if (!mc->configured)
+		return 0;
+	vd->mmds = vm->cfg->mmds_service ? mmds_ref(vm->cfg->mmds_service) : mmds_new(MMDS_STORE_DEFAULT_LIMIT);
+	if (!vd->mmds)
+		return -ENOMEM;
+	mmds_configure(vd->mmds, mc->version == 2 ? MMDS_V2 : MMDS_V1, mc->imds_compat);
+	for (unsigned i = 0; i < vd->nnet; i++) {
+		if (!mmds_config_has_iface(mc, vd->net[i]->iface_id))
+			continue;
+		int err = net_mmds_enable(vd->net[i], vd->mmds, mc->ipv4);
+		if (err < 0) {
+			log_error("network interface '%s': cannot set up MMDS: %s", vd->net[i]->iface_id, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
 
 static enum virtio_transport_kind resolve(const struct vm *vm, enum virtio_transport_kind k)
 {
@@ -155,6 +180,8 @@ int vm_devices_create(struct vm *vm)
 		}
 		vd->net[vd->nnet++] = n;
 	}
+	if ((err = attach_mmds(vm)) < 0)
+		return err;
 	if (cfg->has_vsock) {
 		struct virtio_vsock *v = calloc(1, sizeof(*v));
 		if (!v)
@@ -221,6 +248,8 @@ void vm_devices_destroy(struct vm *vm)
 	vd->rng = NULL;
 	vd->nnet = 0;
 	vd->vsock = NULL;
+	mmds_unref(vd->mmds);
+	vd->mmds = NULL;
 	if (vd->pci_ready)
 		pci_bus_destroy(&vd->pci);
 	vd->pci_ready = false;

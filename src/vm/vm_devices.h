@@ -45,6 +45,7 @@ struct vm_devices {
 	struct virtio_net *net[DEVICES_MAX_NETS];
 	unsigned nnet;
 	struct virtio_vsock *vsock;
+	struct mmds *mmds;           /* the metadata service the MMDS interfaces answer from */
 	struct ged ged;              /* ACPI event device and VM generation ID (unless --no-vmgenid) */
 	struct vmgenid genid;
 	struct acpi_devices acpi;    /* what the DSDT must describe */

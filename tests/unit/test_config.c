@@ -192,6 +192,43 @@ TEST(to_json_loads_again)
 		   "\"rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 100}}}], "
 		   "\"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}], "
 		   "\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v.sock\"}, \"entropy\": {}}");
+	round_trip("{" BOOT ", \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}], "
+		   "\"mmds-config\": {\"version\": \"V2\", \"network_interfaces\": [\"eth0\"], "
+		   "\"ipv4_address\": \"169.254.170.2\", \"imds_compat\": true}}");
+}
+
+/* Firecracker's MmdsConfig rules (vmm_config/mmds.rs, resources.rs set_mmds_config). */
+TEST(mmds_config_section)
+{
+	const char *net = "\"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]";
+	char doc[512];
+	struct vm_config c;
+	char err[512] = "";
+	snprintf(doc, sizeof(doc), "{%s, \"mmds-config\": {\"network_interfaces\": [\"eth0\"]}}", net);
+	vm_config_init(&c);
+	REQUIRE_EQ(vm_config_parse_json(doc, &c, err, sizeof(err)), 0);
+	CHECK(c.mmds.configured);
+	CHECK_EQ(c.mmds.version, 1);
+	CHECK_EQ(c.mmds.ipv4, 0xa9fea9fe);
+	CHECK_EQ(c.mmds.nifaces, 1);
+	CHECK(!c.mmds.imds_compat);
+	vm_config_free(&c);
+	EXPECT_ERR("{\"mmds-config\": {\"network_interfaces\": [\"eth0\"]}}",
+		   "mmds-config: The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface.");
+	snprintf(doc, sizeof(doc), "{%s, \"mmds-config\": {\"network_interfaces\": []}}", net);
+	EXPECT_ERR(doc, "The list of network interface IDs that allow forwarding MMDS requests is empty.");
+	snprintf(doc, sizeof(doc), "{%s, \"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"10.0.0.1\"}}", net);
+	EXPECT_ERR(doc, "The MMDS IPv4 address is not link local.");
+	snprintf(doc, sizeof(doc), "{%s, \"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"version\": \"V3\"}}", net);
+	EXPECT_ERR(doc, "mmds-config.version: expected one of V1, V2");
+	snprintf(doc, sizeof(doc), "{%s, \"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"x\": 1}}", net);
+	EXPECT_ERR(doc, "mmds-config.x: unknown field");
+	snprintf(doc, sizeof(doc), "{%s, \"mmds-config\": {\"network_interfaces\": [1]}}", net);
+	EXPECT_ERR(doc, "mmds-config.network_interfaces[0]: expected a string");
+	snprintf(doc, sizeof(doc), "{%s, \"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"imds_compat\": 1}}", net);
+	EXPECT_ERR(doc, "mmds-config.imds_compat: expected a boolean");
+	snprintf(doc, sizeof(doc), "{%s, \"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"version\": null, \"ipv4_address\": null}}", net);
+	EXPECT_OK(doc);
 }
 
 TEST(all_cpu_template_names)
@@ -315,7 +352,7 @@ TEST(later_sections_not_supported_yet)
 	EXPECT_ERR("{" BOOT ", \"logger\": {\"level\": \"Info\"}}", "logger: not supported yet");
 	EXPECT_ERR("{" BOOT ", \"metrics\": {}}", "metrics: not supported yet");
 	EXPECT_ERR("{" BOOT ", \"balloon\": {}}", "balloon: not supported yet");
-	EXPECT_ERR("{" BOOT ", \"mmds-config\": {}}", "mmds-config: not supported yet");
+	EXPECT_ERR("{" BOOT ", \"mmds-config\": {}}", "mmds-config.network_interfaces: missing required field");
 	EXPECT_ERR("{" BOOT ", \"memory-hotplug\": {}}", "memory-hotplug: not supported yet");
 	EXPECT_ERR("{" BOOT ", \"drives\": {}}", "drives: expected an array");
 	EXPECT_ERR("{" BOOT ", \"drives\": \"\"}", "drives: expected an array");

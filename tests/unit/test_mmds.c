@@ -338,12 +338,12 @@ TEST(respond_v1_and_v2)
 	CHECK_EQ(m->metrics.rx_invalid_token, 1);
 
 	/* imds_compat: text regardless of Accept. */
-	mmds_configure(m, MMDS_V1, true, "id");
+	mmds_configure(m, MMDS_V1, true);
 	r = respond(m, "GET /latest HTTP/1.1\r\nAccept: application/json\r\n\r\n", 0);
 	CHECK_STR_EQ(body_of(r), "meta-data/");
 	free(r);
 
-	mmds_configure(m, MMDS_V2, false, "id");
+	mmds_configure(m, MMDS_V2, false);
 	r = respond(m, "GET /latest HTTP/1.1\r\n\r\n", 0);
 	CHECK_CONTAINS(r, " 401 ");
 	CHECK_STR_EQ(body_of(r), "No MMDS token provided. Use `X-metadata-token` or `X-aws-ec2-metadata-token` "

@@ -1,5 +1,6 @@
 /* virtio-net over a tap device: see net.h for the design. */
 #include "devices/virtio/net.h"
+#include "devices/virtio/net_mmds.h"
 #include "ha/outgate.h"
 #include "util/log.h"
 #include "vm/io_thread.h"
@@ -171,23 +172,21 @@ static void publish_frame(struct virtio_net *n, unsigned k, uint32_t len)
 	n->stats.rx_bytes += len - VIRTIO_NET_HDR_LEN;
 }
 
-/* Copy the frame waiting in the bounce buffer into held chains. 1: delivered (or dropped
- * for good), 0: not enough buffers yet. */
-static int deliver_bounce(struct virtio_net *n, bool mrg)
+/* Copy a frame (vnet header first) into held chains. 1: delivered (or dropped for good),
+ * 0: not enough buffers yet. */
+static int deliver_buf(struct virtio_net *n, uint8_t *buf, uint32_t len, bool mrg)
 {
-	uint32_t len = n->bounce_len;
 	unsigned k = chains_for(n, len, mrg);
 	if (!k) {
 		if (!mrg && n->nheld) {
 			/* One chain per frame and this one is too small: the frame cannot go. */
 			n->stats.rx_dropped++;
-			n->bounce_len = 0;
 			return 1;
 		}
 		return 0;
 	}
 	uint16_t nb = (uint16_t)k;
-	memcpy(n->bounce + 10, &nb, sizeof(nb));
+	memcpy(buf + 10, &nb, sizeof(nb));
 	uint32_t done = 0;
 	for (unsigned i = 0; i < k; i++) {
 		const struct net_rx_held *h = &n->held[i];
@@ -198,14 +197,41 @@ static int deliver_bounce(struct virtio_net *n, bool mrg)
 			size_t m = v->iov_len < part - off ? v->iov_len : part - off;
 			if (!m)
 				continue; /* empty descriptors have no address */
-			memcpy(v->iov_base, n->bounce + done + off, m);
+			memcpy(v->iov_base, buf + done + off, m);
 			off += (uint32_t)m;
 		}
 		done += part;
 	}
-	n->bounce_len = 0;
 	publish_frame(n, k, len);
 	return 1;
+}
+
+static int deliver_bounce(struct virtio_net *n, bool mrg)
+{
+	int r = deliver_buf(n, n->bounce, n->bounce_len, mrg);
+	if (r)
+		n->bounce_len = 0;
+	return r;
+}
+
+int virtio_net_inject(struct virtio_net *n, uint8_t *frame, uint32_t len, bool *pushed)
+{
+	struct virtq *vq = &n->vdev.vq[VIRTIO_NET_RXQ];
+	bool mrg = virtio_has_feature(&n->vdev, VIRTIO_NET_F_MRG_RXBUF);
+	for (unsigned tries = 0; tries < 2 && rx_usable(n); tries++) {
+		*pushed |= fill_held(n, len);
+		if (deliver_buf(n, frame, len, mrg)) {
+			*pushed = true;
+			return 1;
+		}
+		/* No room: have the driver tell us when it adds buffers (a race is retried once). */
+		if (!virtq_enable_notify(vq)) {
+			n->rx_waiting = true;
+			n->stats.rx_blocked++;
+			return 0;
+		}
+	}
+	return 0;
 }
 
 /* Move frames from the tap to the guest until the tap is empty, the budget is spent or the
@@ -336,6 +362,12 @@ static bool net_tx(struct virtio_net *n)
 				continue;
 			}
 			ssize_t r;
+			if (n->mmds && net_mmds_tx(n, c)) {
+				/* For the metadata service: answered by petrel, never on the tap. */
+				virtq_push(vq, c->head, 0);
+				pushed = true;
+				continue;
+			}
 			if (gated(n, c)) {
 				n->stats.tx_frames++; /* out when the standby has this epoch (src/ha) */
 				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
@@ -383,7 +415,10 @@ static void net_work(struct virtio_net *n, bool rx, bool tx)
 	struct virtio_dev *d = &n->vdev;
 	if (tx && net_tx(n))
 		virtio_queue_interrupt(d, VIRTIO_NET_TXQ);
-	if (rx && net_rx(n))
+	bool rx_pushed = rx && net_rx(n);
+	if (n->mmds)
+		rx_pushed |= net_mmds_rx(n);   /* its replies need no tap traffic to go out */
+	if (rx_pushed)
 		virtio_queue_interrupt(d, VIRTIO_NET_RXQ);
 	set_interest(n, true);
 }
@@ -405,10 +440,16 @@ static void net_ready(void *opaque, int fd, uint32_t events)
 	struct virtio_net *n = opaque;
 	(void)fd;
 	(void)events;
-	struct epoll_event ev[1];
+	struct epoll_event ev[2];
 	pthread_mutex_lock(&n->vdev.lock);
-	int k = epoll_wait(n->epfd, ev, 1, 0);
-	uint32_t got = k > 0 ? ev[0].events : 0;
+	int k = epoll_wait(n->epfd, ev, 2, 0);
+	uint32_t got = 0;
+	for (int i = 0; i < k; i++) {
+		if (n->mmds && ev[i].data.fd == net_mmds_timer_fd(n))
+			net_mmds_timer(n);   /* a retransmission is due: net_work sends it */
+		else
+			got |= ev[i].events;
+	}
 	if (!virtio_is_running(&n->vdev)) {
 		set_interest(n, false);
 	} else {
@@ -496,6 +537,7 @@ static void net_destroy(struct virtio_dev *d)
 			 (unsigned long long)n->stats.rx_dropped, (unsigned long long)n->stats.rx_blocked,
 			 (unsigned long long)n->stats.tx_frames, (unsigned long long)n->stats.tx_bytes,
 			 (unsigned long long)n->stats.tx_errors, (unsigned long long)n->stats.tx_malformed);
+	net_mmds_destroy(n);
 	tap_close(&n->tap);
 	free(n->bounce);
 	n->bounce = NULL;

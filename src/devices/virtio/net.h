@@ -76,6 +76,7 @@ struct virtio_net_stats {
 };
 
 struct outgate;
+struct net_mmds;
 
 struct virtio_net {
 	struct virtio_dev vdev;
@@ -83,6 +84,7 @@ struct virtio_net {
 	char iface_id[DEVICES_ID_MAX + 1];
 	struct tap tap;
 	struct outgate *gate;  /* while replicated: transmitted frames held per epoch (ha/outgate.h) */
+	struct net_mmds *mmds; /* this interface answers MMDS (net_mmds.h), or NULL */
 	bool is_tap;           /* false: a datagram socket stands in (unit tests) */
 	int epfd;              /* private epoll set holding the tap fd (watched by the I/O thread) */
 	uint32_t tap_events;   /* current interest in epfd */
@@ -110,6 +112,11 @@ int virtio_net_create(struct virtio_net *n, const struct net_config *cfg, unsign
  * vnet header (a SOCK_DGRAM/SOCK_SEQPACKET socket in tests); no offload ioctls. Takes fd. */
 int virtio_net_create_fd(struct virtio_net *n, const struct net_config *cfg, unsigned index, int fd,
 			 const struct guest_mem *mem, struct io_thread *io);
+/* Put one frame (a zeroed vnet header first, len bytes in all) into the receive queue now
+ * (net_mmds.c). Device lock held. 1: delivered (or dropped as too large for a driver without
+ * mergeable buffers), 0: no buffers (the driver's next receive notification retries). *pushed
+ * is set when used buffers were published (the caller interrupts). */
+int virtio_net_inject(struct virtio_net *n, uint8_t *frame, uint32_t len, bool *pushed);
 /* Run the receive/transmit work now (what the I/O thread does when the tap is ready);
  * takes the device lock. For tests that drive the device without an I/O thread. */
 void virtio_net_poll(struct virtio_net *n);

@@ -1,0 +1,95 @@
+/* The metadata service's requests: PUT, PATCH and GET /mmds (the data store, at any time) and
+ * PUT /mmds/config (pre-boot; the "mmds-config" section of the definition). The service
+ * (src/mmds/mmds.h) is made on first use and shared with the VM's MMDS interfaces, so what the
+ * API puts in the store is what the guest reads. Texts are Firecracker's (docs/mmds.md). */
+#include "api/ctl_internal.h"
+#include "mmds/mmds.h"
+
+#include <string.h>
+
+/* The service, made on first use. The caller holds the lock. NULL: out of memory. */
+static struct mmds *service_locked(struct controller *ctl)
+{
+	if (!ctl->mmds) {
+		ctl->mmds = mmds_new(ctl->mmds_limit ? ctl->mmds_limit : MMDS_STORE_DEFAULT_LIMIT);
+		if (ctl->mmds)
+			mmds_set_instance(ctl->mmds, ctl->id);
+	}
+	return ctl->mmds;
+}
+
+struct mmds *ctl_mmds_service_locked(struct controller *ctl)
+{
+	return service_locked(ctl);
+}
+
+static struct mmds *service(struct controller *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+	struct mmds *m = mmds_ref(service_locked(ctl));
+	pthread_mutex_unlock(&ctl->lock);
+	return m;
+}
+
+int ctl_put_mmds(struct controller *ctl, json_t *body, bool patch, char *err, size_t errlen)
+{
+	struct mmds *m = service(ctl);
+	if (!m)
+		return oom(err, errlen);
+	enum mmds_store_status st = patch ? mmds_patch(m, body) : mmds_put(m, body);
+	mmds_unref(m);
+	switch (st) {
+	case MMDS_STORE_OK:
+		return 0;
+	case MMDS_STORE_LIMIT:
+		return fail(err, errlen, -E2BIG, "MMDS limit exceeded error: %s", mmds_store_strerror(st));
+	case MMDS_STORE_NOT_INIT:
+		return fail(err, errlen, -EINVAL, "MMDS error: %s", mmds_store_strerror(st));
+	default:
+		return oom(err, errlen);
+	}
+}
+
+json_t *ctl_get_mmds(struct controller *ctl)
+{
+	struct mmds *m = service(ctl);
+	json_t *v = m ? mmds_get(m) : NULL;
+	mmds_unref(m);
+	return v;
+}
+
+int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t errlen)
+{
+	struct mmds_config mc = { 0 };
+	char msg[512];
+	int r = mmds_config_from_json(body, "mmds-config", &mc, msg, sizeof(msg));
+	if (r < 0)
+		return fail(err, errlen, r == -ENOMEM ? -ENOMEM : -EINVAL, "%s", msg);
+	pthread_mutex_lock(&ctl->lock);
+	r = ctl_check_not_started(ctl, "the MMDS configuration", err, errlen);
+	if (r == 0 && mmds_config_check_ifaces(&mc, ctl->cfg.nets, ctl->cfg.nnets, msg, sizeof(msg)) < 0)
+		r = fail(err, errlen, -EINVAL, "mmds-config: %s", msg);
+	struct mmds *m = r == 0 ? service_locked(ctl) : NULL;
+	if (r == 0 && !m)
+		r = oom(err, errlen);
+	if (r == 0) {
+		mmds_configure(m, mc.version == 2 ? MMDS_V2 : MMDS_V1, mc.imds_compat);
+		mmds_config_free(&ctl->cfg.mmds);
+		ctl->cfg.mmds = mc;
+		memset(&mc, 0, sizeof(mc));
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	mmds_config_free(&mc);
+	return r;
+}
+
+json_t *ctl_mmds_metrics_locked(struct controller *ctl)
+{
+	return mmds_metrics_json(ctl->mmds);
+}
+
+void ctl_mmds_free(struct controller *ctl)
+{
+	mmds_unref(ctl->mmds);
+	ctl->mmds = NULL;
+}
