@@ -148,6 +148,7 @@ int ctl_put_machine_config(struct controller *ctl, json_t *body, bool patch, cha
 		ctl->cfg.mem_mib = tmp.mem_mib;
 		ctl->cfg.smt = tmp.smt;
 		ctl->cfg.track_dirty_pages = tmp.track_dirty_pages;
+		ctl->cfg.huge_pages = tmp.huge_pages;
 		take(&ctl->cfg.cpu_template, &tmp.cpu_template);
 	}
 	pthread_mutex_unlock(&ctl->lock);

@@ -19,6 +19,8 @@ struct snapshot_request {
 	/* load */
 	enum snap_mem_backend backend;
 	bool resume, track_dirty, clock_realtime;
+	bool has_huge_pages;            /* huge_pages given and not "Snapshot" */
+	enum guest_mem_backing huge_pages;
 	struct ctl_overrides ov;
 	/* backup */
 	char *backup_dir;
@@ -233,9 +235,12 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 	}
 	json_t *hp = json_object_get(b, "huge_pages");
 	if (hp && !json_is_null(hp)) {
+		/* "Snapshot" (the default) keeps what the snapshot's machine-config says */
 		const char *s = json_string_value(hp);
-		if (!s || (strcmp(s, "None") && strcmp(s, "Snapshot")))
-			return json_set_err(err, errlen, "huge_pages: only \"None\" and \"Snapshot\" are supported");
+		if (!s || (strcmp(s, "Snapshot") && guest_mem_backing_from_name(s, &q->huge_pages) < 0))
+			return json_set_err(err, errlen, "huge_pages: expected one of Snapshot, None, "
+					    "Transparent, 2M");
+		q->has_huge_pages = strcmp(s, "Snapshot") != 0;
 	}
 	return ctl_overrides_parse(b, &q->ov, err, errlen);
 }
@@ -312,7 +317,8 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 
 	struct snapshot_load_opts o = { .state_path = q->state_path, .mem_path = q->mem_path,
 					.backend = q->backend, .track_dirty_pages = q->track_dirty,
-					.clock_realtime = q->clock_realtime };
+					.clock_realtime = q->clock_realtime,
+					.has_huge_pages = q->has_huge_pages, .huge_pages = q->huge_pages };
 	ctl_overrides_apply(&q->ov, &o);
 	struct vm_config cfg;
 	struct vm *vm = calloc(1, sizeof(*vm));

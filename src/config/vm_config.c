@@ -123,6 +123,8 @@ struct pending {
 	uint64_t vcpus, mem_mib;
 	bool has_smt, smt;
 	bool has_dirty, dirty;
+	bool has_huge;
+	enum guest_mem_backing huge_pages;
 	bool has_template;
 	char *template_name;     /* NULL for "None" */
 	char *cpu_config_json;
@@ -268,16 +270,16 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 	}
 
 	json_t *hp = json_object_get(obj, "huge_pages");
-	if (hp) {
-		if (!json_is_string(hp))
-			return json_set_err(err, errlen, "machine-config.huge_pages: expected a string");
-		const char *v = json_string_value(hp);
-		if (strcmp(v, "Transparent") == 0 || strcmp(v, "2M") == 0)
-			return json_set_err(err, errlen, "machine-config.huge_pages: '%s' is not supported "
-				       "yet (only None)", v);
-		if (strcmp(v, "None") != 0)
+	if (hp && !json_is_null(hp)) {
+		if (!json_is_string(hp) ||
+		    guest_mem_backing_from_name(json_string_value(hp), &p->huge_pages) < 0)
 			return json_set_err(err, errlen, "machine-config.huge_pages: expected one of None, "
 				       "Transparent, 2M");
+		/* as Firecracker: 2 MiB pages need a memory size they divide */
+		if (p->huge_pages == GUEST_MEM_PAGES_2M && p->mem_mib % 2)
+			return json_set_err(err, errlen, "machine-config.huge_pages: 2M needs an even "
+				       "mem_size_mib (got %llu)", (unsigned long long)p->mem_mib);
+		p->has_huge = true;
 	}
 	p->has_machine = true;
 	return 0;
@@ -473,6 +475,8 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		cfg->smt = p.smt;
 	if (p.has_dirty)
 		cfg->track_dirty_pages = p.dirty;
+	if (p.has_huge)
+		cfg->huge_pages = p.huge_pages;
 	if (p.has_template)
 		take(&cfg->cpu_template, &p.template_name);
 	if (p.cpu_config_json)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config/devices_config.h"
+#include "memory/backing.h"
 #include "config/mmds_config.h"
 
 #define VM_MAX_VCPUS 64
@@ -25,6 +26,7 @@ struct vm_config {
 	char *cpu_config_path;   /* path of a custom CPU template JSON (CLI --cpu-config), or NULL */
 	char *cpu_config_json;   /* inline "cpu-config" object from the JSON file, or NULL */
 	bool track_dirty_pages;  /* machine-config.track_dirty_pages */
+	enum guest_mem_backing huge_pages; /* machine-config.huge_pages: None, Transparent, 2M */
 
 	/* Devices: "drives", "network-interfaces", "vsock", "entropy" (and --disk, --net,
 	 * --vsock, --rng, which add to what the file says). */

@@ -12,7 +12,7 @@ json_t *vm_machine_config_to_json(const struct vm_config *c)
 {
 	json_t *o = json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)c->vcpus, "mem_size_mib",
 			      (json_int_t)c->mem_mib, "smt", c->smt, "track_dirty_pages", c->track_dirty_pages,
-			      "huge_pages", "None");
+			      "huge_pages", guest_mem_backing_name(c->huge_pages));
 	/* Firecracker leaves cpu_template out when there is none. */
 	if (o && c->cpu_template && strcmp(c->cpu_template, "None"))
 		json_object_set_new(o, "cpu_template", json_string(c->cpu_template));

@@ -1,4 +1,5 @@
 #include "memory/guest_mem.h"
+#include "memory/backing.h"
 #include "kvm/kvm.h"
 #include "memory/uffd.h"
 #include "util/log.h"
@@ -15,11 +16,17 @@
 static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint64_t size, int fd,
 		      uint64_t file_off)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
+	if (fd >= 0 && mem->backing == GUEST_MEM_PAGES_2M) {
+		/* a memory file is mapped over the slot: its pages are the file's, not hugetlbfs' */
+		log_error("guest memory mapped from a file cannot use 2 MiB huge pages");
+		return -EINVAL;
+	}
+	void *p = guest_mem_backing_map(mem->backing, size);
+	if (!p) {
 		int err = -errno;
-		log_error("cannot allocate %llu MiB of guest memory: %s",
-			  (unsigned long long)(size >> 20), strerror(errno));
+		log_error("cannot allocate %llu MiB of guest memory (huge_pages %s): %s",
+			  (unsigned long long)(size >> 20), guest_mem_backing_name(mem->backing),
+			  strerror(errno));
 		return err;
 	}
 	struct guest_region *r = &mem->regions[mem->nregions];
@@ -52,10 +59,11 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 }
 
 int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
-			int fd, bool dirty_log)
+			int fd, bool dirty_log, enum guest_mem_backing backing)
 {
 	memset(mem, 0, sizeof(*mem));
 	mem->dirty_log = dirty_log;
+	mem->backing = backing;
 	uint64_t low = size < hole_start ? size : hole_start;
 	int err = add_region(mem, kvm, 0, low, fd, 0);
 	if (err == 0 && size > low)
@@ -67,7 +75,7 @@ int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, u
 
 int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start)
 {
-	return guest_mem_init_from(mem, kvm, size, hole_start, -1, false);
+	return guest_mem_init_from(mem, kvm, size, hole_start, -1, false, GUEST_MEM_PAGES_4K);
 }
 
 void guest_mem_free(struct guest_mem *mem)

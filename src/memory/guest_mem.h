@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memory/backing.h"
+
 #define GUEST_MEM_MAX_REGIONS 4
 
 struct guest_region {
@@ -25,6 +27,7 @@ struct guest_mem {
 	unsigned nregions;
 	uint64_t total;      /* bytes of RAM */
 	bool dirty_log;      /* KVM logs the pages the guest writes (diff snapshots) */
+	enum guest_mem_backing backing; /* 4 KiB pages, THP or hugetlbfs 2 MiB pages */
 	struct guest_lazy *lazy; /* lazy restore in progress (uffd.h), else NULL */
 };
 
@@ -34,9 +37,10 @@ struct kvm;
  * and register it with KVM. */
 int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start);
 /* The same layout with every region's bytes mapped privately from fd (a snapshot's memory
- * file: region i at the sum of the sizes before it), optionally with dirty logging on. */
+ * file: region i at the sum of the sizes before it) or, with fd < 0, anonymous memory backed
+ * as `backing` says (2M: not with a file); optionally with dirty logging on. */
 int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
-			int fd, bool dirty_log);
+			int fd, bool dirty_log, enum guest_mem_backing backing);
 void guest_mem_free(struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa+len) if the whole range is RAM inside one region, else NULL. */

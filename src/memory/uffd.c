@@ -1,6 +1,7 @@
 #include "memory/uffd.h"
 #include "memory/guest_mem.h"
 #include "memory/pager.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,13 @@ int uffd_open(void)
 
 int uffd_register(int uffd, struct guest_mem *mem)
 {
+	if (mem->backing == GUEST_MEM_PAGES_2M) {
+		/* UFFDIO_COPY fills hugetlbfs memory only in whole 2 MiB pages; lazy restore and
+		 * post-copy move 4 KiB pages. */
+		log_error("guest memory on 2 MiB huge pages cannot be filled lazily (lazy restore, "
+			  "post-copy migration)");
+		return -EOPNOTSUPP;
+	}
 	for (unsigned r = 0; r < mem->nregions; r++) {
 		struct guest_region *g = &mem->regions[r];
 		struct uffdio_register reg = {

@@ -83,6 +83,14 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 		cfg->drives[k].path_on_host = path;
 	}
 	cfg->track_dirty_pages = o->track_dirty_pages;
+	if (o->has_huge_pages)
+		cfg->huge_pages = o->huge_pages;
+	if (cfg->huge_pages == GUEST_MEM_PAGES_2M) {
+		/* the memory comes from a file mapping or a userfaultfd, both in 4 KiB pages */
+		snprintf(err, errlen, "huge_pages: a snapshot cannot be restored into 2 MiB huge pages; "
+			 "load it with huge_pages None or Transparent");
+		return -EINVAL;
+	}
 	return 0;
 }
 

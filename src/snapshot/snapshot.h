@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memory/backing.h"
+
 struct vm;
 struct vm_config;
 
@@ -49,6 +51,8 @@ struct snapshot_load_opts {
 	const char *vsock_uds_path;   /* NULL: keep the saved one */
 	struct snapshot_drive_override drive[SNAP_MAX_NET_OVERRIDES];
 	unsigned ndrive;
+	bool has_huge_pages;      /* huge_pages other than "Snapshot": back memory this way */
+	enum guest_mem_backing huge_pages;
 };
 
 /* Write the snapshot of a paused VM (vm_pause done: vCPUs parked, devices quiesced). Files go

@@ -407,7 +407,7 @@ TEST(machine_config_wrong_types)
 	EXPECT_ERR(MACHINE(MC_OK ", \"cpu_template\": 2"),
 		   "machine-config.cpu_template: expected a string");
 	EXPECT_ERR(MACHINE(MC_OK ", \"huge_pages\": 2"),
-		   "machine-config.huge_pages: expected a string");
+		   "machine-config.huge_pages: expected one of None, Transparent, 2M");
 	EXPECT_ERR("{" BOOT ", \"machine-config\": [2, 256]}", "machine-config: expected an object");
 	EXPECT_OK("{" BOOT ", \"machine-config\": null}"); /* null is "not given" */
 }
@@ -483,15 +483,37 @@ TEST(machine_config_cpu_template_and_huge_pages)
 		   "machine-config.cpu_template: unknown template ''");
 	EXPECT_ERR(MACHINE(MC_OK ", \"cpu_template\": \"V1N1\""),
 		   "machine-config.cpu_template: V1N1 is an aarch64 template");
-	EXPECT_ERR(MACHINE(MC_OK ", \"huge_pages\": \"2M\""),
-		   "machine-config.huge_pages: '2M' is not supported yet");
-	EXPECT_ERR(MACHINE(MC_OK ", \"huge_pages\": \"Transparent\""),
-		   "machine-config.huge_pages: 'Transparent' is not supported yet");
+	/* Firecracker's three: 4 KiB pages, THP, hugetlbfs 2 MiB pages (an even size in MiB) */
+	EXPECT_OK(MACHINE(MC_OK ", \"huge_pages\": \"2M\""));
+	EXPECT_OK(MACHINE(MC_OK ", \"huge_pages\": \"Transparent\""));
+	EXPECT_OK(MACHINE(MC_OK ", \"huge_pages\": null"));
+	EXPECT_ERR(MACHINE("\"vcpu_count\": 1, \"mem_size_mib\": 129, \"huge_pages\": \"2M\""),
+		   "machine-config.huge_pages: 2M needs an even mem_size_mib (got 129)");
+	EXPECT_OK(MACHINE("\"vcpu_count\": 1, \"mem_size_mib\": 129, \"huge_pages\": \"Transparent\""));
 	EXPECT_ERR(MACHINE(MC_OK ", \"huge_pages\": \"1G\""),
 		   "machine-config.huge_pages: expected one of None, Transparent, 2M");
 	EXPECT_ERR(MACHINE(MC_OK ", \"huge_pages\": \"none\""),
 		   "machine-config.huge_pages: expected one of");
 	EXPECT_OK(MACHINE(MC_OK ", \"huge_pages\": \"None\""));
+}
+
+/* huge_pages is kept and written back as it was given (GET /vm/config, snapshots). */
+TEST(machine_config_huge_pages_round_trip)
+{
+	static const char *const names[] = { "None", "Transparent", "2M" };
+	for (int i = 0; i < 3; i++) {
+		char json[256], e[512] = "";
+		snprintf(json, sizeof(json), MACHINE(MC_OK ", \"huge_pages\": \"%s\""), names[i]);
+		struct vm_config c;
+		vm_config_init(&c);
+		REQUIRE_EQ(vm_config_parse_json(json, &c, e, sizeof(e)), 0);
+		CHECK_EQ(c.huge_pages, i);
+		json_t *mc = vm_machine_config_to_json(&c);
+		REQUIRE(mc != NULL);
+		CHECK_STR_EQ(json_string_value(json_object_get(mc, "huge_pages")), names[i]);
+		json_decref(mc);
+		vm_config_free(&c);
+	}
 }
 
 TEST(cpu_config_errors)
