@@ -1,4 +1,4 @@
-/* qcow2 images: open, the guest-offset -> host-offset mapping, reads and writes. */
+/* qcow2 images: open, the guest-offset -> host-offset mapping, reads (writes: qcow2_write.c). */
 #include "block/disk.h"
 #include "block/iov.h"
 #include "block/qcow2_int.h"
@@ -14,9 +14,6 @@
 
 #define L2_CACHE_MAX_BYTES (32u << 20)
 #define RB_CACHE_ENTRIES 8
-#define IOV_MAX_PIECES 256  /* iovecs per request (a virtqueue chain has at most 256) */
-
-enum ctype { C_UNALLOC, C_ZERO, C_NORMAL, C_COMPRESSED };
 
 static int read_at(struct qcow2 *q, void *buf, size_t len, uint64_t off)
 {
@@ -138,6 +135,7 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 		}
 		q->h.autoclear = 0;
 	}
+	qcow2_reserve_init(q);
 	*out = q;
 	return 0;
 fail:
@@ -182,28 +180,21 @@ void qcow2_close(struct qcow2 *q)
 
 /* ---- mapping ---- */
 
-struct map {
-	enum ctype type;
-	uint64_t entry;     /* the L2 entry (0 if there is no L2 table) */
-	uint64_t host;      /* C_NORMAL: cluster offset in the file */
-	uint64_t l2_off;    /* the L2 table (0: none) */
-	uint64_t l2_index;
-};
 
-static int corrupt(struct qcow2 *q, uint64_t voff, const char *what, uint64_t v)
+int qcow2_corrupt(struct qcow2 *q, uint64_t voff, const char *what, uint64_t v)
 {
 	log_limited(LOG_ERROR, "qcow2 %s: guest offset %llu: %s (0x%llx): corrupt image", q->f->path,
 		  (unsigned long long)voff, what, (unsigned long long)v);
 	return -EIO;
 }
 
-static int lookup(struct qcow2 *q, uint64_t voff, struct map *m)
+int qcow2_lookup(struct qcow2 *q, uint64_t voff, struct map *m)
 {
 	memset(m, 0, sizeof(*m));
 	uint64_t l1i = voff >> (q->cbits + q->l2_bits);
 	m->l2_index = (voff >> q->cbits) & ((1ull << q->l2_bits) - 1);
 	if (l1i >= q->h.l1_size)
-		return corrupt(q, voff, "outside the L1 table", l1i);
+		return qcow2_corrupt(q, voff, "outside the L1 table", l1i);
 	m->l2_off = q->l1[l1i] & QCOW2_OFFSET_MASK;
 	if (!m->l2_off) {
 		m->type = C_UNALLOC;
@@ -212,28 +203,28 @@ static int lookup(struct qcow2 *q, uint64_t voff, struct map *m)
 	int err = 0;
 	uint8_t *l2 = qcow2_cache_get(&q->l2c, q->fd, m->l2_off, 0, &err);
 	if (!l2)
-		return err == -EIO ? corrupt(q, voff, "L2 table past the end of the file", m->l2_off) : err;
+		return err == -EIO ? qcow2_corrupt(q, voff, "L2 table past the end of the file", m->l2_off) : err;
 	uint64_t e = m->entry = qcow2_be64(l2 + 8 * m->l2_index);
 	if (e & QCOW2_OFLAG_COMPRESSED) {
 		m->type = C_COMPRESSED;
 		return 0;
 	}
 	if (e & QCOW2_L2E_RESERVED)
-		return corrupt(q, voff, "L2 entry with reserved bits set", e);
+		return qcow2_corrupt(q, voff, "L2 entry with reserved bits set", e);
 	m->host = e & QCOW2_OFFSET_MASK;
 	if ((e & QCOW2_OFLAG_ZERO) && q->h.version >= 3)
 		m->type = C_ZERO;
 	else if (!m->host)
 		m->type = C_UNALLOC;
 	else if (m->host % q->cs || m->host >= q->file_size)
-		return corrupt(q, voff, "data cluster misaligned or past the end of the file", m->host);
+		return qcow2_corrupt(q, voff, "data cluster misaligned or past the end of the file", m->host);
 	else
 		m->type = C_NORMAL;
 	return 0;
 }
 
 /* A compressed cluster's extent in the file. */
-static void compressed_extent(struct qcow2 *q, uint64_t e, uint64_t *off, uint64_t *len)
+void qcow2_compressed_extent(struct qcow2 *q, uint64_t e, uint64_t *off, uint64_t *len)
 {
 	unsigned x = 62 - (q->cbits - 8);
 	*off = e & ((1ull << x) - 1);
@@ -247,12 +238,12 @@ static int decompress(struct qcow2 *q, uint64_t voff, uint64_t e)
 	if (q->zcached == e)
 		return 0;
 	uint64_t off, len;
-	compressed_extent(q, e, &off, &len);
+	qcow2_compressed_extent(q, e, &off, &len);
 	if (off >= q->file_size)
-		return corrupt(q, voff, "compressed cluster past the end of the file", off);
+		return qcow2_corrupt(q, voff, "compressed cluster past the end of the file", off);
 	len = MIN(len, MIN(2 * q->cs, q->file_size - off));
 	if (read_at(q, q->zin, len, off) < 0)
-		return corrupt(q, voff, "compressed cluster cannot be read", off);
+		return qcow2_corrupt(q, voff, "compressed cluster cannot be read", off);
 	z_stream z = { 0 };
 	if (inflateInit2(&z, -15) != Z_OK)
 		return -ENOMEM;
@@ -265,7 +256,7 @@ static int decompress(struct qcow2 *q, uint64_t voff, uint64_t e)
 	inflateEnd(&z);
 	q->zcached = 0;
 	if (!((r == Z_STREAM_END || r == Z_BUF_ERROR) && full))
-		return corrupt(q, voff, "compressed cluster does not inflate to one cluster", off);
+		return qcow2_corrupt(q, voff, "compressed cluster does not inflate to one cluster", off);
 	q->zcached = e;
 	q->stats.compressed_reads++;
 	return 0;
@@ -274,7 +265,7 @@ static int decompress(struct qcow2 *q, uint64_t voff, uint64_t e)
 /* ---- reads ---- */
 
 /* Read [voff, voff+len) of one cluster, whose mapping is m, into iov. */
-static int read_piece(struct qcow2 *q, const struct map *m, uint64_t voff, const struct iovec *iov, unsigned n,
+int qcow2_read_piece(struct qcow2 *q, const struct map *m, uint64_t voff, const struct iovec *iov, unsigned n,
 		      uint64_t len)
 {
 	switch (m->type) {
@@ -323,106 +314,18 @@ static int read_piece(struct qcow2 *q, const struct map *m, uint64_t voff, const
 	return -EIO;
 }
 
-/* ---- writes ---- */
-
-/* The L2 table for voff, allocated (all unallocated) if there is none. */
-static int ensure_l2(struct qcow2 *q, uint64_t voff, struct map *m)
+static int flush_locked(struct qcow2 *q)
 {
-	uint64_t l1i = voff >> (q->cbits + q->l2_bits);
-	if (m->l2_off) {
-		if (!(q->l1[l1i] & QCOW2_OFLAG_COPIED))
-			return corrupt(q, voff, "L2 table shared with a snapshot cannot be written", m->l2_off);
-		return 0;
-	}
-	uint64_t off;
-	int err = qcow2_alloc_cluster(q, &off);
-	if (err < 0)
-		return err;
-	uint8_t *l2 = qcow2_cache_get(&q->l2c, q->fd, off, 1, &err);
-	if (!l2 || (err = qcow2_pwrite(q, l2, q->cs, off)) < 0)
-		return err;
-	uint64_t e = off | QCOW2_OFLAG_COPIED;
-	uint8_t be[8];
-	qcow2_put_be64(be, e);
-	if ((err = qcow2_pwrite(q, be, 8, q->h.l1_table_offset + 8 * l1i)) < 0)
-		return err;
-	q->l1[l1i] = e;
-	m->l2_off = off;
+	if (fdatasync(q->fd) < 0)
+		return -errno;
+	qcow2_reserve_synced(q);
 	return 0;
-}
-
-static int set_l2(struct qcow2 *q, struct map *m, uint64_t e)
-{
-	int err = 0;
-	uint8_t *l2 = qcow2_cache_get(&q->l2c, q->fd, m->l2_off, 0, &err);
-	if (!l2)
-		return err;
-	qcow2_put_be64(l2 + 8 * m->l2_index, e);
-	return qcow2_pwrite(q, l2 + 8 * m->l2_index, 8, m->l2_off + 8 * m->l2_index);
-}
-
-/* Drop the cluster m pointed at before its entry changed. */
-static int release(struct qcow2 *q, const struct map *m)
-{
-	if (m->type == C_COMPRESSED) {
-		uint64_t off, len;
-		compressed_extent(q, m->entry, &off, &len);
-		if (q->zcached == m->entry)
-			q->zcached = 0;
-		return qcow2_unref(q, off, len);
-	}
-	uint64_t host = m->entry & QCOW2_OFFSET_MASK;
-	return host ? qcow2_unref(q, host, q->cs) : 0;
-}
-
-/* Write [voff, voff+len) of one cluster; n == 0: zeroes. In place if the cluster is this
- * image's alone; else into a new cluster holding the old content around the new bytes. */
-static int write_piece(struct qcow2 *q, uint64_t voff, const struct iovec *iov, unsigned n, uint64_t len)
-{
-	struct map m;
-	int err = lookup(q, voff, &m);
-	if (err < 0)
-		return err;
-	uint64_t in = voff & (q->cs - 1), cstart = voff - in;
-	if (m.type == C_NORMAL && (m.entry & QCOW2_OFLAG_COPIED)) {
-		if (!n) {
-			memset(q->buf, 0, len);
-			return qcow2_pwrite(q, q->buf, len, m.host + in);
-		}
-		int64_t r = raw_sync(q->f, RAW_WRITE, m.host + in, iov, n);
-		return r < 0 ? (int)r : 0;
-	}
-	uint64_t host;
-	if ((err = ensure_l2(q, voff, &m)) < 0 || (err = qcow2_alloc_cluster(q, &host)) < 0)
-		return err;
-	if (len == q->cs && n) {
-		int64_t r = raw_sync(q->f, RAW_WRITE, host, iov, n);
-		if (r < 0)
-			return (int)r;
-	} else {
-		struct iovec whole = { q->buf, q->cs };
-		if (len < q->cs && (err = read_piece(q, &m, cstart, &whole, 1, q->cs)) < 0)
-			return err;
-		if (n)
-			iov_copy(iov, n, q->buf + in, false);
-		else
-			memset(q->buf + in, 0, len);
-		if ((err = qcow2_pwrite(q, q->buf, q->cs, host)) < 0)
-			return err;
-	}
-	if (m.type != C_UNALLOC)
-		q->stats.cows++;
-	/* The data is written, the refcount was counted before: now point at it, then let go of
-	 * what was there. */
-	if ((err = set_l2(q, &m, host | QCOW2_OFLAG_COPIED)) < 0)
-		return err;
-	return release(q, &m);
 }
 
 static int64_t rw_locked(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
 {
 	if (op == RAW_FLUSH)
-		return fdatasync(q->fd) < 0 ? -errno : 0;
+		return flush_locked(q);
 	uint64_t total = iov_total(iov, n), done = 0;
 	if (off > q->h.size || total > q->h.size - off)
 		return -EINVAL;
@@ -433,26 +336,26 @@ static int64_t rw_locked(struct qcow2 *q, enum raw_op op, uint64_t off, const st
 	while (done < total) {
 		uint64_t voff = off + done, len = MIN(total - done, q->cs - (voff & (q->cs - 1)));
 		struct iovec part[IOV_MAX_PIECES];
-		unsigned k = iov_sub(iov, n, done, len, part);
+		unsigned k;
 		int err;
 		if (op == RAW_WRITE) {
-			err = write_piece(q, voff, part, k, len);
+			err = qcow2_write_clusters(q, voff, iov, n, done, &len, total - done);
 		} else {
 			struct map m;
-			err = lookup(q, voff, &m);
+			err = qcow2_lookup(q, voff, &m);
 			/* Clusters that follow each other in the file too are read in one go. */
 			uint64_t expect = m.host + q->cs;
 			while (err == 0 && m.type == C_NORMAL && done + len < total) {
 				struct map next;
 				uint64_t nlen = MIN(total - done - len, q->cs);
-				if (lookup(q, voff + len, &next) < 0 || next.type != C_NORMAL || next.host != expect)
+				if (qcow2_lookup(q, voff + len, &next) < 0 || next.type != C_NORMAL || next.host != expect)
 					break;
 				len += nlen;
 				expect += q->cs;
 			}
 			k = iov_sub(iov, n, done, len, part);
 			if (err == 0)
-				err = read_piece(q, &m, voff, part, k, len);
+				err = qcow2_read_piece(q, &m, voff, part, k, len);
 		}
 		if (err < 0)
 			return err;
@@ -461,42 +364,12 @@ static int64_t rw_locked(struct qcow2 *q, enum raw_op op, uint64_t off, const st
 	return (int64_t)total;
 }
 
-static int zero_locked(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
-{
-	if (q->read_only)
-		return -EROFS;
-	if (off > q->h.size || len > q->h.size - off)
-		return -EINVAL;
-	bool v3 = q->h.version >= 3;
-	while (len) {
-		uint64_t in = off & (q->cs - 1), piece = MIN(len, q->cs - in);
-		int err = 0;
-		struct map m;
-		bool whole = piece == q->cs || (in == 0 && off + piece == q->h.size);
-		if (!whole || (!v3 && q->backing)) {
-			/* Part of a cluster (or no zero clusters in v2 over a backing file): a discard
-			 * may do nothing, write-zeroes writes them. */
-			if (!discard) {
-				err = write_piece(q, off, NULL, 0, piece);
-			}
-		} else if ((err = lookup(q, off, &m)) == 0) {
-			uint64_t e = (q->backing && v3) || (v3 && !discard) ? QCOW2_OFLAG_ZERO : 0;
-			bool same = m.type == (e ? C_ZERO : C_UNALLOC) && !(m.entry & QCOW2_OFFSET_MASK);
-			if (!same && !(e == 0 && !m.l2_off) && (err = ensure_l2(q, off, &m)) == 0 &&
-			    (err = set_l2(q, &m, e)) == 0)
-				err = release(q, &m);
-		}
-		if (err < 0)
-			return err;
-		off += piece;
-		len -= piece;
-	}
-	return 0;
-}
-
 int qcow2_flush(struct qcow2 *q)
 {
-	return fdatasync(q->fd) < 0 ? -errno : 0;
+	pthread_mutex_lock(&q->lock);
+	int r = flush_locked(q);
+	pthread_mutex_unlock(&q->lock);
+	return r;
 }
 
 static int status_locked(struct qcow2 *q, uint64_t off, uint64_t *len, bool *data)
@@ -506,7 +379,7 @@ static int status_locked(struct qcow2 *q, uint64_t off, uint64_t *len, bool *dat
 	while (done < want) {
 		struct map m;
 		uint64_t voff = off + done, piece = MIN(want - done, q->cs - (voff & (q->cs - 1)));
-		int err = lookup(q, voff, &m);
+		int err = qcow2_lookup(q, voff, &m);
 		if (err < 0)
 			return err;
 		int k = m.type == C_NORMAL || m.type == C_COMPRESSED ? 1 : m.type == C_UNALLOC && q->backing ? 2 : 0;
@@ -546,7 +419,7 @@ int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iov
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
 {
 	pthread_mutex_lock(&q->lock);
-	int r = zero_locked(q, off, len, discard);
+	int r = qcow2_zero_locked(q, off, len, discard);
 	pthread_mutex_unlock(&q->lock);
 	return r;
 }

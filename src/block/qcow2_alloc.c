@@ -1,10 +1,7 @@
-/* qcow2 refcounts and cluster allocation.
- *
- * New clusters come from the end of the used area, in reserved runs: a run's refcounts are
- * set to 1 and synced before any of its clusters is used, so an L2 entry never points at a
- * cluster whose refcount could still be 0 on disk. A run left over when the process dies is
- * leaked (qemu-img check reports leaks, not corruption); a clean close gives it back.
- * Refcount blocks and a grown refcount table are written before anything points at them. */
+/* qcow2 refcounts: reading and setting them, refcount blocks and a growing refcount table.
+ * Refcount blocks and a grown refcount table are written (and synced) before anything points
+ * at them; a cluster's count drops only after nothing points at it. Cluster allocation, in
+ * reserved runs, is qcow2_reserve.c. */
 #include "block/qcow2_int.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -13,12 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Clusters are reserved in runs that start at RESERVE_MIN bytes and double up to RESERVE_MAX
- * while the image keeps growing: one fdatasync per run, so a guest filling its disk is not
- * held to the disk's sync speed, and a crash leaks at most one run (sparse: no space used). */
-#define RESERVE_MIN (1ull << 20)
-#define RESERVE_MAX (64ull << 20)
 
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off)
 {
@@ -81,7 +72,7 @@ int qcow2_refcount_get(struct qcow2 *q, uint64_t cluster, uint64_t *out)
 	return 0;
 }
 
-static int extend(struct qcow2 *q, uint64_t end)
+int qcow2_extend(struct qcow2 *q, uint64_t end)
 {
 	if (end <= q->file_size)
 		return 0;
@@ -96,7 +87,7 @@ static int take_end(struct qcow2 *q, uint64_t *off)
 {
 	*off = q->end;
 	q->end += q->cs;
-	return extend(q, q->end);
+	return qcow2_extend(q, q->end);
 }
 
 static int grow_reftable(struct qcow2 *q, uint64_t need);
@@ -123,7 +114,11 @@ static int alloc_refblock(struct qcow2 *q, uint64_t ri)
 		return err;
 	q->rt[ri] = off;
 	if (q->rt_pending)
-		return 0;
+		return 0; /* the new table is synced before the header names it */
+	/* The block (and its own count) on disk before the table entry naming it: rare (one
+	 * block counts thousands of clusters), so a sync here costs nothing that matters. */
+	if (fdatasync(q->fd) < 0)
+		return -errno;
 	uint8_t be[8];
 	qcow2_put_be64(be, off);
 	return qcow2_pwrite(q, be, 8, q->rt_off + 8 * ri);
@@ -149,6 +144,8 @@ int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t v)
 	uint64_t at;
 	size_t len;
 	rc_write(blk, cluster % q->rb_entries, q->rc_bits, v, &at, &len);
+	q->rc_lo = MIN(q->rc_lo, q->rt[ri] + at);
+	q->rc_hi = MAX(q->rc_hi, q->rt[ri] + at + len);
 	return qcow2_pwrite(q, blk + at, len, q->rt[ri] + at);
 }
 
@@ -187,7 +184,7 @@ static int grow_reftable(struct qcow2 *q, uint64_t need)
 	q->rt = nt;
 	q->rt_entries = entries;
 	q->rt_pending = true;
-	if ((err = extend(q, q->end)) == 0)
+	if ((err = qcow2_extend(q, q->end)) == 0)
 		for (uint64_t c = 0; c < nclu && err == 0; c++)
 			err = qcow2_refcount_set(q, (off >> q->cbits) + c, 1);
 	q->rt_pending = false;
@@ -238,47 +235,37 @@ int qcow2_unref(struct qcow2 *q, uint64_t off, uint64_t len)
 	return 0;
 }
 
-static int reserve(struct qcow2 *q)
+int qcow2_refcount_set_run(struct qcow2 *q, uint64_t first, uint64_t n, uint64_t v)
 {
-	q->reserve_bytes = q->reserve_bytes ? MIN(q->reserve_bytes * 2, RESERVE_MAX) : RESERVE_MIN;
-	uint64_t n = MAX(q->reserve_bytes >> q->cbits, 1u), start = q->end;
-	q->end += n * q->cs;
-	int err = extend(q, q->end);
-	for (uint64_t i = 0; i < n && err == 0; i++)
-		err = qcow2_refcount_set(q, (start >> q->cbits) + i, 1);
-	if (err == 0 && fdatasync(q->fd) < 0)
-		err = -errno;
-	if (err < 0)
-		return err; /* whatever was counted is leaked */
-	q->res_next = start;
-	q->res_end = start + n * q->cs;
-	return 0;
-}
-
-int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off)
-{
-	if (q->res_next == q->res_end) {
-		int err = reserve(q);
+	if (v > q->rc_max)
+		return -EOVERFLOW;
+	while (n) {
+		uint64_t ri = first / q->rb_entries, i0 = first % q->rb_entries, k = MIN(n, q->rb_entries - i0);
+		/* The first one through qcow2_refcount_set: it makes the block (and grows the table)
+		 * if need be; the rest of this block's share in one write. */
+		int err = qcow2_refcount_set(q, first, v);
 		if (err < 0)
 			return err;
+		if (k > 1) {
+			uint8_t *blk = qcow2_cache_get(&q->rbc, q->fd, q->rt[ri], 0, &err);
+			if (!blk)
+				return err;
+			uint64_t at, lo = UINT64_MAX, hi = 0;
+			size_t len;
+			for (uint64_t i = i0 + 1; i < i0 + k; i++) {
+				rc_write(blk, i, q->rc_bits, v, &at, &len);
+				lo = MIN(lo, at);
+				hi = MAX(hi, at + len);
+			}
+			q->rc_lo = MIN(q->rc_lo, q->rt[ri] + lo);
+			q->rc_hi = MAX(q->rc_hi, q->rt[ri] + hi);
+			if ((err = qcow2_pwrite(q, blk + lo, hi - lo, q->rt[ri] + lo)) < 0)
+				return err;
+		}
+		first += k;
+		n -= k;
 	}
-	*off = q->res_next;
-	q->res_next += q->cs;
-	q->stats.allocs++;
 	return 0;
-}
-
-void qcow2_release_reserved(struct qcow2 *q)
-{
-	for (uint64_t off = q->res_next; off < q->res_end; off += q->cs)
-		if (qcow2_refcount_set(q, off >> q->cbits, 0) < 0)
-			break;
-	if (q->res_next < q->res_end) {
-		raw_discard(q->f, q->res_next, q->res_end - q->res_next);
-		if (q->res_end == q->file_size && ftruncate(q->fd, (off_t)q->res_next) == 0)
-			q->file_size = q->f->size = q->res_next;
-	}
-	q->res_next = q->res_end = 0;
 }
 
 int qcow2_find_end(struct qcow2 *q)

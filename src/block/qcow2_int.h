@@ -8,6 +8,7 @@
 #include "block/qcow2_format.h"
 #include "block/raw.h"
 
+#include <liburing.h>
 #include <pthread.h>
 
 struct qcow2 {
@@ -31,7 +32,14 @@ struct qcow2 {
 	struct disk *backing;        /* NULL: unallocated clusters read as zeroes */
 	uint64_t file_size;
 	uint64_t end;                /* every cluster from here on is free */
-	uint64_t res_next, res_end;  /* clusters whose refcount is already 1, not yet used */
+	/* Reserved runs (qcow2_reserve.c). */
+	uint64_t res_next, res_end;  /* clusters whose refcount is 1 on disk, not yet used */
+	uint64_t ahead_start, ahead_end; /* the next run: counted, durable once ahead_synced */
+	bool ahead_synced;
+	uint64_t rc_lo, rc_hi;       /* file bytes the refcount writes of the last run touched */
+	bool sync_inflight;          /* an fdatasync for the next run is on sync_ring */
+	bool sync_ring_up;
+	struct io_uring sync_ring;
 	uint64_t reserve_bytes;      /* size of the last run reserved */
 	uint8_t *buf;                /* one cluster: copy-on-write */
 	uint8_t *zin, *zout;         /* compressed clusters: input (2 clusters) and output */
@@ -45,13 +53,56 @@ int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t v);
 /* Drop one reference to each cluster of [off, off+len); a cluster left unreferenced is
  * punched out of the file. */
 int qcow2_unref(struct qcow2 *q, uint64_t off, uint64_t len);
-/* A free cluster with refcount 1, for data or a table. */
-int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off);
+/* Set the refcounts of clusters [first, first+n) to v: one write per refcount block. */
+int qcow2_refcount_set_run(struct qcow2 *q, uint64_t first, uint64_t n, uint64_t v);
+/* Grow the file to at least end bytes. */
+int qcow2_extend(struct qcow2 *q, uint64_t end);
 /* Scan the refcounts for the end of the used area (at open). */
 int qcow2_find_end(struct qcow2 *q);
-/* Return the reserved, unused clusters (at close). */
+
+/* Reserved runs (qcow2_reserve.c). A free cluster with refcount 1 on disk, for data or a
+ * table; every cluster it hands out is past the end of the file at open and was never handed
+ * out before, so it reads as zeroes until written. */
+int qcow2_alloc_cluster(struct qcow2 *q, uint64_t *off);
+/* Up to want clusters that follow each other in the file: *got (at least 1) from *off. */
+int qcow2_alloc_clusters(struct qcow2 *q, unsigned want, uint64_t *off, unsigned *got);
+/* Writable images: the ring for syncing runs ahead (none: they are synced in line). */
+void qcow2_reserve_init(struct qcow2 *q);
+/* An fdatasync of the whole file just succeeded: the run counted ahead is durable. */
+void qcow2_reserve_synced(struct qcow2 *q);
+/* Return the reserved, unused clusters and stop the ring (at close). */
 void qcow2_release_reserved(struct qcow2 *q);
 
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off);
+
+#define IOV_MAX_PIECES 256  /* iovecs per request (a virtqueue chain has at most 256) */
+
+/* Mapping and reads (qcow2.c). */
+enum ctype { C_UNALLOC, C_ZERO, C_NORMAL, C_COMPRESSED };
+
+struct map {
+	enum ctype type;
+	uint64_t entry;     /* the L2 entry (0 if there is no L2 table) */
+	uint64_t host;      /* C_NORMAL: cluster offset in the file */
+	uint64_t l2_off;    /* the L2 table (0: none) */
+	uint64_t l2_index;
+};
+
+/* Log a corrupt entry met at guest offset voff: -EIO. */
+int qcow2_corrupt(struct qcow2 *q, uint64_t voff, const char *what, uint64_t v);
+int qcow2_lookup(struct qcow2 *q, uint64_t voff, struct map *m);
+/* Read [voff, voff+len) of one cluster, whose mapping is m, into iov. */
+int qcow2_read_piece(struct qcow2 *q, const struct map *m, uint64_t voff, const struct iovec *iov, unsigned n,
+		     uint64_t len);
+/* A compressed cluster's extent in the file. */
+void qcow2_compressed_extent(struct qcow2 *q, uint64_t e, uint64_t *off, uint64_t *len);
+
+/* Writes (qcow2_write.c). Write iov (n == 0: zeroes) at voff: the cluster voff is in, and
+ * following whole clusters of the next `avail` bytes when they can go in one write; *len is
+ * the bytes of the first cluster on entry, the bytes written on return. The data for voff
+ * is at byte skip of iov. */
+int qcow2_write_clusters(struct qcow2 *q, uint64_t voff, const struct iovec *iov, unsigned n, uint64_t skip,
+			 uint64_t *len, uint64_t avail);
+int qcow2_zero_locked(struct qcow2 *q, uint64_t off, uint64_t len, bool discard);
 
 #endif
