@@ -343,6 +343,11 @@ int api_server_start(struct api_server **out, struct controller *ctl, const char
 	}
 	srv->ctl = ctl;
 	srv->max_payload = max_payload;
+	/* Firecracker's default --mmds-size-limit is the API's payload limit. */
+	pthread_mutex_lock(&ctl->lock);
+	if (!ctl->mmds_limit)
+		ctl->mmds_limit = max_payload;
+	pthread_mutex_unlock(&ctl->lock);
 	srv->fd = listen_unix(path);
 	if (srv->fd < 0) {
 		int e = srv->fd;
