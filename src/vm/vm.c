@@ -123,7 +123,7 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 	char why[320];
 	if (mem_fd < 0 && guest_mem_backing_check(cfg->huge_pages, cfg->mem_mib << 20, why, sizeof(why)) < 0) {
 		log_error("%s", why);
-		return -ENOMEM;
+		return -EINVAL;
 	}
 	int err = kvm_open(&vm->kvm);
 	if (err < 0)
