@@ -16,6 +16,8 @@ int main(int argc, char **argv)
 		return cli_migrate(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "replicate"))
 		return cli_replicate(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "image"))
+		return cli_image(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "--version")) {
 		printf("petrel %s\n", PETREL_VERSION);
 		return 0;

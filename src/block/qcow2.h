@@ -44,4 +44,21 @@ int qcow2_flush(struct qcow2 *q);
 int qcow2_status(struct qcow2 *q, uint64_t off, uint64_t *len, bool *data);
 const struct qcow2_stats *qcow2_stats(const struct qcow2 *q);
 
+/* New images (qcow2_create.c). */
+struct qcow2_create_opts {
+	const char *backing;         /* the backing file name recorded (NULL: none); a relative name
+	                              * is relative to the new image's directory */
+	const char *backing_format;  /* "raw", "qcow2", or NULL/"auto": probed now, and recorded */
+	uint64_t size;               /* virtual bytes; 0: the backing file's size */
+	bool sync;                   /* fsync the new file */
+};
+/* Create path (never over an existing file): an empty qcow2 v3 image, 64 KiB clusters, with
+ * the backing file and its format recorded. Reads only the backing file's first cluster:
+ * the cost does not depend on its size. 0, or -errno with a message in err. */
+int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err, size_t errlen);
+/* The format (format NULL or "auto": probed) and virtual size of the image at path, from its
+ * header alone. 0, or -errno with a message in err. */
+int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t fmt_len, uint64_t *size,
+		     char *err, size_t errlen);
+
 #endif

@@ -26,6 +26,10 @@ int cli_snapshot(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 /* `petrel replicate --api-sock S --to URL`: make a running petrel a replication primary. */
 int cli_replicate(int argc, char **argv);
+/* `petrel image create-overlay|deploy ...` (image.c, deploy.c): qcow2 overlays, and clones of
+ * a snapshotted VM on overlays of their own. */
+int cli_image(int argc, char **argv);
+int cli_deploy(int argc, char **argv);
 /* Serve the console (stdin -> serial) until the VM stops. */
 int console_loop(struct vm *vm);
 
