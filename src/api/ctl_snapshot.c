@@ -132,6 +132,7 @@ int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, stru
 	vm_config_free(&ctl->cfg);
 	vm_config_init(&ctl->cfg);
 	ctl->cfg.stats = stats;
+	ctl->cfg.mmds_service = ctl_mmds_service_locked(ctl);   /* its store starts empty here */
 	return 0;
 }
 
