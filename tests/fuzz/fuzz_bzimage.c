@@ -1,6 +1,8 @@
-/* libFuzzer target: bzimage_parse() and bzimage_load() on arbitrary images.
- * Input: the image. Its first byte also picks an initrd (a tail of the input) and a command
- * line length, so the loader's initrd and cmdline paths are exercised too. */
+/* libFuzzer target: bzimage_parse() and bzimage_load() on arbitrary images, including the
+ * host-side payload decompression it tries first (seeds with LZ4/gzip payloads:
+ * tests/fuzz/mkseeds_payload.py). Input: the image. Its first byte also picks an initrd (a
+ * tail of the input) and a command line length, so the loader's initrd and cmdline paths are
+ * exercised too. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,11 +52,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = bzimage_load(mem, &req, &bi);
 		FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
 		if (r == 0) {
-			FUZZ_CHECK(bi.mode == BOOT_LINUX64);
-			FUZZ_CHECK(bi.entry >= 0x100000 + 0x200 && bi.entry < RAM);
+			/* The classic entry (load + 0x200), or, for a payload petrel decompressed,
+			 * the vmlinux's startup_64 or PVH entry: inside its segments above 1 MiB. */
+			FUZZ_CHECK(bi.mode == BOOT_LINUX64 || bi.mode == BOOT_PVH);
+			FUZZ_CHECK(bi.entry >= 0x100000 && bi.entry < RAM);
 			FUZZ_CHECK(bi.kernel_end <= RAM);
-			uint8_t *zp = guest_mem_ptr(mem, 0x7000, 0x1000);
-			uint32_t rd = zp[0x218] | zp[0x219] << 8 | zp[0x21a] << 16 | (uint32_t)zp[0x21b] << 24;
+			uint32_t rd = 0;
+			if (bi.mode == BOOT_LINUX64) {
+				uint8_t *zp = guest_mem_ptr(mem, 0x7000, 0x1000);
+				rd = zp[0x218] | zp[0x219] << 8 | zp[0x21a] << 16 | (uint32_t)zp[0x21b] << 24;
+			} else if (ilen) {
+				FUZZ_CHECK(guest_mem_read(mem, 0x6040, &rd, 4) == 0); /* modlist[0].paddr */
+			}
 			if (ilen) {
 				FUZZ_CHECK(rd >= bi.kernel_end && rd + ilen <= RAM);
 				FUZZ_CHECK(memcmp(guest_mem_ptr(mem, rd, ilen), req.initrd, ilen) == 0);
