@@ -79,6 +79,12 @@ enum api_counter {
 	API_COUNTERS
 };
 
+/* Firecracker's latencies_us metrics: how long the last of each took (ctl_note_latency). */
+enum ctl_latency {
+	LAT_FULL_CREATE_SNAPSHOT, LAT_DIFF_CREATE_SNAPSHOT, LAT_LOAD_SNAPSHOT, LAT_PAUSE_VM,
+	LAT_RESUME_VM, CTL_LATENCIES
+};
+
 struct logger_settings {
 	bool configured;       /* by PUT /logger (what GET /vm/config reports) */
 	char *log_path;        /* NULL: stderr */
@@ -104,6 +110,7 @@ struct controller {
 	struct metrics metrics;
 	struct { uint64_t count, fails; } api_requests[API_COUNTERS];   /* ctl_count_request */
 	uint64_t deprecated_api_calls;  /* requests that used a deprecated field (metrics) */
+	uint64_t latency_us[CTL_LATENCIES]; /* the last of each (metrics latencies_us) */
 	bool boot_timer_enabled;
 	struct boot_timer boot_timer;
 	/* tests/fuzz: validate requests but touch nothing outside the controller: no host file

@@ -4,6 +4,7 @@
 #define PETREL_API_CTL_INTERNAL_H
 
 #include "api/controller.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -67,6 +68,8 @@ void ctl_overrides_free(struct ctl_overrides *ov);
  * be started nor have boot resources; the body's overrides go to a new *ov applied to *load, a
  * new *vm is zeroed storage for the machine, the instance is STARTING with an empty definition
  * the arriving one fills. The caller holds the lock. 0 or -errno with err. */
+/* Record how long an operation that succeeded took since t0_ns (now_ns()). */
+void ctl_note_latency(struct controller *ctl, enum ctl_latency which, uint64_t t0_ns);
 int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, struct ctl_overrides **ov,
 		    struct vm **vm, struct snapshot_load_opts *load, int *console_fd, char *err, size_t errlen);
 /* Undo it (the receive could not start): a fresh instance again. Lock held. */

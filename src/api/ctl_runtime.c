@@ -2,6 +2,7 @@
  * pausing and resuming (checked here, done on the worker). See controller.h. */
 #include "api/ctl_internal.h"
 #include "devices/virtio/blk.h"
+#include "util/util.h"
 #include "vm/vm.h"
 
 #include <string.h>
@@ -142,7 +143,10 @@ int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errle
 	}
 	struct vm *vm = ctl->vm;
 	pthread_mutex_unlock(&ctl->lock);
+	uint64_t t0 = now_ns();
 	int r = pause ? vm_pause(vm) : vm_resume(vm);
+	if (r == 0)
+		ctl_note_latency(ctl, pause ? LAT_PAUSE_VM : LAT_RESUME_VM, t0);
 	pthread_mutex_lock(&ctl->lock);
 	if (r == 0 && started(ctl))
 		ctl->state = pause ? INSTANCE_PAUSED : INSTANCE_RUNNING;

@@ -381,12 +381,18 @@ static int ctl_snapshot_backup(struct controller *ctl, const struct snapshot_req
 
 int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
 {
+	uint64_t t0 = now_ns();
+	int r;
 	switch (q->kind) {
 	case SNAP_REQ_LOAD:
-		return ctl_snapshot_load(ctl, q, err, errlen);
+		if ((r = ctl_snapshot_load(ctl, q, err, errlen)) == 0)
+			ctl_note_latency(ctl, LAT_LOAD_SNAPSHOT, t0);
+		return r;
 	case SNAP_REQ_BACKUP:
 		return ctl_snapshot_backup(ctl, q, err, errlen);
 	default:
-		return ctl_snapshot_create(ctl, q, err, errlen);
+		if ((r = ctl_snapshot_create(ctl, q, err, errlen)) == 0)
+			ctl_note_latency(ctl, q->diff ? LAT_DIFF_CREATE_SNAPSHOT : LAT_FULL_CREATE_SNAPSHOT, t0);
+		return r;
 	}
 }

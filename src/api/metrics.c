@@ -77,7 +77,9 @@ json_t *metrics_delta(json_t *cur, json_t *prev)
 	const char *key;
 	json_t *val;
 	json_object_foreach(cur, key, val) {
-		json_t *d = metrics_delta(val, json_is_object(prev) ? json_object_get(prev, key) : NULL);
+		/* Firecracker's store metrics (latencies) are the latest value, not an increase */
+		json_t *d = !strcmp(key, METRICS_STORE_GROUP) ? json_deep_copy(val) :
+			    metrics_delta(val, json_is_object(prev) ? json_object_get(prev, key) : NULL);
 		if (!d || json_object_set_new(out, key, d) < 0) {
 			json_decref(out);
 			return NULL;

@@ -14,6 +14,8 @@
 #include <jansson.h>
 
 #define METRICS_FLUSH_INTERVAL_NS (60ull * 1000000000ull)  /* periodic flush, as Firecracker */
+/* The group whose values are written as they are (the latest measurement), not as increases. */
+#define METRICS_STORE_GROUP "latencies_us"
 
 struct metrics {
 	int fd;                 /* -1 while not configured */

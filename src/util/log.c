@@ -19,6 +19,7 @@
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_fd = STDERR_FILENO;          /* under log_lock */
 static char log_id[LOG_ID_MAX] = "petrel";  /* under log_lock */
+static uint64_t lines_dropped;              /* under log_lock */
 static int log_level = LOG_INFO;            /* read without the lock: __atomic */
 static bool log_show_level = true;          /* under log_lock */
 static bool log_show_origin = false;        /* under log_lock */
@@ -126,6 +127,14 @@ void log_set_id(const char *id)
 	pthread_mutex_lock(&log_lock);
 	snprintf(log_id, sizeof(log_id), "%s", id ? id : "petrel");
 	pthread_mutex_unlock(&log_lock);
+}
+
+uint64_t log_lines_dropped(void)
+{
+	pthread_mutex_lock(&log_lock);
+	uint64_t n = lines_dropped;
+	pthread_mutex_unlock(&log_lock);
+	return n;
 }
 
 int log_set_path(const char *path)
@@ -241,8 +250,10 @@ static void vlog_msg_at(enum log_level level, const char *file, int line_no, con
 		ssize_t w = write(log_fd, line + done, len - done);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			break;   /* EAGAIN on a full pipe, or a broken destination: drop the line */
+		if (w <= 0) {   /* EAGAIN on a full pipe, or a broken destination: drop the line */
+			lines_dropped++;
+			break;
+		}
 		done += (size_t)w;
 	}
 	pthread_mutex_unlock(&log_lock);

@@ -21,6 +21,9 @@ enum log_level log_get_level(void);
 /* Send log lines to the file or named pipe at path (appending; created if missing), or back to
  * stderr when path is NULL. Returns 0 or -errno (the previous destination stays in use). */
 int log_set_path(const char *path);
+/* Lines that could not be written (a full pipe, a broken destination) and were dropped
+ * (metrics: logger.missed_log_count). */
+uint64_t log_lines_dropped(void);
 /* Firecracker's names, case-insensitive: Error, Warning (or Warn), Info, Debug, Trace, Off.
  * Returns 0 or -EINVAL. */
 int log_level_from_name(const char *name, enum log_level *out);

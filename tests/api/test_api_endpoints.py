@@ -273,6 +273,15 @@ def test_metrics(petrel, api, workdir):
     assert line["deprecated_api"]["deprecated_http_api_calls"] == 1
     assert line["uart"]["missed_write_count"] == 0 and line["block"]["rate_limiter_throttled_events"] == 0
     assert isinstance(line["utc_timestamp_ms"], int)
+    # Firecracker's groups for the devices, the logger and latencies (a VM fills them in:
+    # tests/api/test_api_vm.py), with its field names
+    assert {"rx_bytes_count", "rx_packets_count", "rx_fails", "tx_bytes_count", "tx_packets_count",
+            "tx_fails", "tx_malformed_frames", "no_rx_avail_buffer"} <= set(line["net"])
+    assert {"rx_packets_count", "tx_packets_count", "rx_bytes_count", "tx_bytes_count",
+            "conns_added", "conns_killed"} <= set(line["vsock"])
+    assert line["logger"] == {"missed_log_count": 0, "metrics_fails": 0}
+    assert line["latencies_us"] == {"full_create_snapshot": 0, "diff_create_snapshot": 0,
+                                    "load_snapshot": 0, "pause_vm": 0, "resume_vm": 0}
 
 
 @pytest.mark.parametrize("body,word", [

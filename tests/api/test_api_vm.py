@@ -161,10 +161,17 @@ def test_flush_metrics_has_exit_statistics(workdir):
         assert second["put_api_requests"]["boot_source_count"] == 0
         assert 0 < second["exits"]["io-out"]["count"]
         assert second["utc_timestamp_ms"] >= first["utc_timestamp_ms"]
+        # latencies_us: the last pause and resume, as they are (not increases)
+        assert api.patch("/vm", {"state": "Paused"}).status == 204
+        assert api.patch("/vm", {"state": "Resumed"}).status == 204
+        assert api.put("/actions", {"action_type": "FlushMetrics"}).status == 204
+        third = json.loads(m.read_text().splitlines()[-1])
+        assert third["latencies_us"]["pause_vm"] > 0 and third["latencies_us"]["resume_vm"] >= 0
         p.signal(signal.SIGTERM)
         assert p.wait() == 0
         lines = m.read_text().splitlines()
-        assert len(lines) == 3  # and one more at exit
+        assert len(lines) == 4  # and one more at exit
+        assert json.loads(lines[-1])["latencies_us"] == third["latencies_us"]
     finally:
         p.close()
 

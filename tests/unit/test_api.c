@@ -285,6 +285,14 @@ TEST(metrics_delta_and_flush)
 	CHECK_EQ(json_integer_value(json_object_get(json_object_get(d, "g"), "z")), 3);
 	CHECK_STR_EQ(json_string_value(json_object_get(d, "name")), "n");
 	json_decref(d);
+	/* latencies are the latest value, as Firecracker's store metrics, not an increase */
+	json_t *lp = json_pack("{s:{s:i}}", METRICS_STORE_GROUP, "pause_vm", 40);
+	json_t *lc = json_pack("{s:{s:i}}", METRICS_STORE_GROUP, "pause_vm", 30);
+	d = metrics_delta(lc, lp);
+	CHECK_EQ(json_integer_value(json_object_get(json_object_get(d, METRICS_STORE_GROUP), "pause_vm")), 30);
+	json_decref(d);
+	json_decref(lp);
+	json_decref(lc);
 
 	char path[] = "/tmp/petrel-unit-metrics-XXXXXX";
 	int fd = mkstemp(path);

@@ -1,0 +1,281 @@
+/* The counters a metrics line is made of, in Firecracker's groups (and petrel's own), and
+ * FlushMetrics. See controller.h and metrics.h (which turns cumulative counters into the
+ * increments each line carries). */
+#include "api/ctl_internal.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/vsock.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/vm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Firecracker's names for enum api_counter: the group and the prefix of its two counters. */
+enum { GET, PUT, PATCH };
+static const char *const api_groups[] = { "get_api_requests", "put_api_requests",
+					  "patch_api_requests" };
+static const struct {
+	int group;
+	const char *name;
+} api_counters[API_COUNTERS] = {
+	[API_GET_INSTANCE_INFO] = { GET, "instance_info" },
+	[API_GET_VMM_VERSION] = { GET, "vmm_version" },
+	[API_GET_MACHINE_CFG] = { GET, "machine_cfg" },
+	[API_GET_VM_CONFIG] = { GET, "vm_config" },
+	[API_PUT_MACHINE_CFG] = { PUT, "machine_cfg" },
+	[API_PUT_ACTIONS] = { PUT, "actions" },
+	[API_PUT_BOOT_SOURCE] = { PUT, "boot_source" },
+	[API_PUT_CPU_CFG] = { PUT, "cpu_cfg" },
+	[API_PUT_LOGGER] = { PUT, "logger" },
+	[API_PUT_METRICS] = { PUT, "metrics" },
+	[API_PUT_SERIAL] = { PUT, "serial" },
+	[API_PUT_DRIVE] = { PUT, "drive" },
+	[API_PUT_NETWORK] = { PUT, "network" },
+	[API_PUT_VSOCK] = { PUT, "vsock" },
+	[API_PUT_ENTROPY] = { PUT, "entropy" },
+	[API_PUT_SNAPSHOT] = { PUT, "snapshot" },
+	[API_PUT_MIGRATION] = { PUT, "migration" },
+	[API_GET_MIGRATION] = { GET, "migration" },
+	[API_PUT_REPLICATION] = { PUT, "replication" },
+	[API_GET_REPLICATION] = { GET, "replication" },
+	[API_PATCH_MACHINE_CFG] = { PATCH, "machine_cfg" },
+	[API_PATCH_VM] = { PATCH, "vm" },
+	[API_PATCH_DRIVE] = { PATCH, "drive" },
+	[API_PATCH_NETWORK] = { PATCH, "network" },
+	[API_GET_MMDS] = { GET, "mmds" },
+	[API_PUT_MMDS] = { PUT, "mmds" },
+	[API_PATCH_MMDS] = { PATCH, "mmds" },
+};
+
+void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->api_requests[counter].count++;
+	ctl->api_requests[counter].fails += failed;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
+/* {"get_api_requests": {"instance_info_count": N, "instance_info_fails": N, ...}, ...}: every
+ * counter, zeros included, so that each metrics line has the same shape. */
+static json_t *api_counters_locked(const struct controller *ctl)
+{
+	json_t *c = json_object();
+	for (int i = 0; c && i < API_COUNTERS; i++) {
+		const char *group = api_groups[api_counters[i].group];
+		json_t *g = json_object_get(c, group);
+		if (!g && json_object_set_new(c, group, g = json_object()) < 0)
+			goto fail;
+		char key[64];
+		snprintf(key, sizeof(key), "%s_count", api_counters[i].name);
+		if (json_object_set_new(g, key, json_integer((json_int_t)ctl->api_requests[i].count)) < 0)
+			goto fail;
+		snprintf(key, sizeof(key), "%s_fails", api_counters[i].name);
+		if (json_object_set_new(g, key, json_integer((json_int_t)ctl->api_requests[i].fails)) < 0)
+			goto fail;
+	}
+	return c;
+fail:
+	json_decref(c);
+	return NULL;
+}
+
+static uint64_t load64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Firecracker's NetDeviceMetrics names for what virtio-net counts, and petrel's own for the
+ * rest. `sum` (when not NULL) adds this interface's numbers to the all-interfaces group. */
+static json_t *net_group(const struct virtio_net_stats *st, json_t *sum)
+{
+	const struct { const char *name; const uint64_t *v; } f[] = {
+		{ "rx_bytes_count", &st->rx_bytes }, { "rx_packets_count", &st->rx_frames },
+		{ "rx_fails", &st->rx_errors }, { "no_rx_avail_buffer", &st->rx_blocked },
+		{ "tx_bytes_count", &st->tx_bytes }, { "tx_packets_count", &st->tx_frames },
+		{ "tx_fails", &st->tx_errors }, { "tx_malformed_frames", &st->tx_malformed },
+		{ "rx_dropped_frames", &st->rx_dropped }, { "rx_bad_buffers", &st->rx_bad_bufs },
+		{ "tap_write_waits", &st->tx_blocked },
+	};
+	json_t *g = json_object();
+	for (size_t i = 0; g && i < sizeof(f) / sizeof(f[0]); i++) {
+		json_int_t v = st ? (json_int_t)load64(f[i].v) : 0;
+		json_object_set_new(g, f[i].name, json_integer(v));
+		if (sum)
+			json_object_set_new(sum, f[i].name,
+					    json_integer(json_integer_value(json_object_get(sum, f[i].name)) + v));
+	}
+	return g;
+}
+
+/* Firecracker's VsockDeviceMetrics: rx is host -> guest, tx guest -> host. */
+static json_t *vsock_group(const struct virtio_vsock *v)
+{
+	const struct vsock_mux_stats *m = v && v->mux_ready ? &v->mux.stats : NULL;
+	const struct virtio_vsock_stats *d = v ? &v->stats : NULL;
+#define V(p, f) (json_int_t)((p) ? load64(&(p)->f) : 0)
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "rx_packets_count", V(d, rx_packets), "tx_packets_count", V(d, tx_packets),
+			 "rx_bytes_count", V(m, bytes_to_guest), "tx_bytes_count", V(m, bytes_to_host),
+			 "conns_added", V(m, conns_host) + V(m, conns_guest),
+			 "conns_killed", V(m, resets_sent) + V(m, resets_got),
+			 "conns_refused", V(m, refused),
+			 "malformed_packets", V(d, malformed) + V(m, bad_packets));
+#undef V
+}
+
+void ctl_note_latency(struct controller *ctl, enum ctl_latency which, uint64_t t0_ns)
+{
+	__atomic_store_n(&ctl->latency_us[which], (now_ns() - t0_ns) / 1000, __ATOMIC_RELAXED);
+}
+
+/* Cumulative counters; metrics_flush turns them into increments. Same shape before the VM
+ * exists (zeros) and after. */
+static json_t *counters_locked(struct controller *ctl)
+{
+	struct vm *vm = ctl->state >= INSTANCE_RUNNING ? ctl->vm : NULL;
+	struct exit_stats st;
+	memset(&st, 0, sizeof(st));
+	if (vm)
+		vm_exit_stats(vm, &st);
+
+	json_t *c = api_counters_locked(ctl);
+	json_t *uart = json_object(), *kbd = json_object(), *vcpu = json_object(),
+	       *exits = json_object(), *emu = json_object();
+	if (!c || !uart || !kbd || !vcpu || !exits || !emu)
+		goto fail;
+	json_object_set_new(uart, "tx_bytes", json_integer(vm ? (json_int_t)load64(&vm->serial.tx_bytes) : 0));
+	json_object_set_new(uart, "rx_bytes", json_integer(vm ? (json_int_t)load64(&vm->serial.rx_bytes) : 0));
+	/* Firecracker's name: output bytes the console did not take (dropped, never waited for) */
+	json_object_set_new(uart, "missed_write_count",
+			    json_integer(vm ? (json_int_t)load64(&vm->serial.tx_dropped) : 0));
+	json_object_set_new(uart, "rate_limiter_dropped_bytes",
+			    json_integer(vm ? (json_int_t)load64(&vm->serial.rl_dropped) : 0));
+	json_object_set_new(kbd, "read_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.read_count) : 0));
+	json_object_set_new(kbd, "write_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.write_count) : 0));
+	json_object_set_new(kbd, "reset_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.reset_count) : 0));
+	json_object_set_new(kbd, "ctrl_alt_del_count",
+			    json_integer(vm ? (json_int_t)load64(&vm->i8042.ctrl_alt_del_count) : 0));
+	/* Firecracker's names for the exits it counts per vCPU... */
+	json_object_set_new(vcpu, "exit_io_in", json_integer((json_int_t)st.count[EXIT_IO_IN]));
+	json_object_set_new(vcpu, "exit_io_out", json_integer((json_int_t)st.count[EXIT_IO_OUT]));
+	json_object_set_new(vcpu, "exit_mmio_read", json_integer((json_int_t)st.count[EXIT_MMIO_READ]));
+	json_object_set_new(vcpu, "exit_mmio_write", json_integer((json_int_t)st.count[EXIT_MMIO_WRITE]));
+	json_object_set_new(vcpu, "kvm_run_us", json_integer((json_int_t)(st.run_ns / 1000)));
+	/* ...and petrel's full exit statistics: count and handling time by reason. */
+	for (int k = 0; k < EXIT_KIND_COUNT; k++) {
+		json_t *e = json_pack("{s:I, s:I}", "count", (json_int_t)st.count[k], "handle_us",
+				      (json_int_t)(st.handle_ns[k] / 1000));
+		if (!e || json_object_set_new(exits, exit_kind_name((enum exit_kind)k), e) < 0)
+			goto fail;
+	}
+	for (int i = 0; i < EMU_STAT_MAX && st.emu_name[i]; i++)
+		json_object_set_new(emu, st.emu_name[i], json_integer((json_int_t)st.emu_count[i]));
+	/* Block devices: all drives summed ("block") and one group per drive, as Firecracker. */
+	json_t *blk = json_pack("{s:I, s:I, s:I, s:I, s:I}", "read_count", (json_int_t)0, "write_count",
+				(json_int_t)0, "flush_count", (json_int_t)0, "io_errors", (json_int_t)0,
+				"rate_limiter_throttled_events", (json_int_t)0);
+	if (!blk)
+		goto fail;
+	for (unsigned i = 0; vm && i < vm->devs.nblk && i < ctl->cfg.ndrives; i++) {
+		const struct virtio_blk *b = vm->devs.blk[i];
+		json_int_t v[5] = { (json_int_t)load64(&b->reads), (json_int_t)load64(&b->writes),
+				    (json_int_t)load64(&b->flushes), (json_int_t)load64(&b->errors),
+				    (json_int_t)load64(&b->rl.throttled) };
+		static const char *const names[5] = { "read_count", "write_count", "flush_count",
+						      "io_errors", "rate_limiter_throttled_events" };
+		json_t *one = json_object();
+		for (int k = 0; one && k < 5; k++) {
+			json_object_set_new(one, names[k], json_integer(v[k]));
+			json_object_set_new(blk, names[k],
+					    json_integer(json_integer_value(json_object_get(blk, names[k])) + v[k]));
+		}
+		char key[80];
+		snprintf(key, sizeof(key), "block_%s", ctl->cfg.drives[i].drive_id);
+		if (one)
+			json_object_set_new(c, key, one);
+	}
+	json_object_set_new(c, "block", blk);
+	json_object_set_new(c, "entropy", json_pack("{s:I}", "entropy_bytes",
+			    (json_int_t)(vm && vm->devs.rng ? load64(&vm->devs.rng->bytes) : 0)));
+	json_object_set_new(c, "uart", uart);
+	json_object_set_new(c, "i8042", kbd);
+	json_object_set_new(c, "vcpu", vcpu);
+	json_object_set_new(c, "exits", exits);
+	json_object_set_new(c, "emulated_instructions", emu);
+	json_object_set_new(c, "boot_timer", json_pack("{s:I}", "reports",
+				(json_int_t)load64(&ctl->boot_timer.reports)));
+	json_object_set_new(c, "mmds", ctl_mmds_metrics_locked(ctl));
+	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
+				(json_int_t)load64(&ctl->deprecated_api_calls)));
+	/* Network interfaces: all summed ("net") and one group per interface, as Firecracker. */
+	json_t *net = net_group(&(struct virtio_net_stats){ 0 }, NULL);
+	for (unsigned i = 0; net && vm && i < vm->devs.nnet; i++) {
+		const struct virtio_net *n = vm->devs.net[i];
+		char key[80];
+		snprintf(key, sizeof(key), "net_%s", n->iface_id);
+		json_object_set_new(c, key, net_group(&n->stats, net));
+	}
+	json_object_set_new(c, "net", net);
+	json_object_set_new(c, "vsock", vsock_group(vm ? vm->devs.vsock : NULL));
+	json_object_set_new(c, "logger", json_pack("{s:I, s:I}", "missed_log_count",
+				(json_int_t)log_lines_dropped(), "metrics_fails",
+				(json_int_t)ctl->metrics.failed));
+	static const char *const lat[CTL_LATENCIES] = {
+		[LAT_FULL_CREATE_SNAPSHOT] = "full_create_snapshot",
+		[LAT_DIFF_CREATE_SNAPSHOT] = "diff_create_snapshot",
+		[LAT_LOAD_SNAPSHOT] = "load_snapshot", [LAT_PAUSE_VM] = "pause_vm",
+		[LAT_RESUME_VM] = "resume_vm",
+	};
+	json_t *lg = json_object();
+	for (int i = 0; lg && i < CTL_LATENCIES; i++)
+		json_object_set_new(lg, lat[i], json_integer((json_int_t)load64(&ctl->latency_us[i])));
+	json_object_set_new(c, METRICS_STORE_GROUP, lg);
+	return c;
+fail:
+	json_decref(c);
+	json_decref(uart);
+	json_decref(kbd);
+	json_decref(vcpu);
+	json_decref(exits);
+	json_decref(emu);
+	return NULL;
+}
+
+int ctl_metrics_flush_locked(struct controller *ctl)
+{
+	json_t *c = counters_locked(ctl);
+	int r = c ? metrics_flush(&ctl->metrics, c, ctl->id) : -ENOMEM;
+	json_decref(c);
+	return r;
+}
+
+int ctl_flush_metrics(struct controller *ctl, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&ctl->lock);
+	int r = 0;
+	/* As Firecracker: a pre-boot action refused before the start; nothing to do (204) when no
+	 * metrics are configured. */
+	if (ctl->state == INSTANCE_NOT_STARTED) {
+		r = fail(err, errlen, -EINVAL, "The requested operation is not supported before starting the "
+			 "microVM.");
+	} else if (metrics_configured(&ctl->metrics)) {
+		r = ctl_metrics_flush_locked(ctl);
+		if (r == -ENOMEM)
+			oom(err, errlen);
+		else if (r < 0)
+			r = fail(err, errlen, -EIO, "cannot write metrics to %s: %s", ctl->metrics.path,
+				 r == -EAGAIN ? "the pipe is full" : strerror(-r));
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+json_t *ctl_metrics_counters(struct controller *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+	json_t *c = counters_locked(ctl);
+	pthread_mutex_unlock(&ctl->lock);
+	return c;
+}
