@@ -161,8 +161,12 @@ void qcow2_close(struct qcow2 *q)
 {
 	if (!q)
 		return;
-	if (!q->read_only && q->rt)
+	if (!q->read_only && q->rt) {
+		if (q->nfrees && fdatasync(q->fd) == 0)
+			qcow2_apply_frees(q);
 		qcow2_release_reserved(q);
+	}
+	free(q->frees);
 	if (q->backing) {
 		disk_close(q->backing);
 		free(q->backing);
@@ -319,7 +323,7 @@ static int flush_locked(struct qcow2 *q)
 	if (fdatasync(q->fd) < 0)
 		return -errno;
 	qcow2_reserve_synced(q);
-	return 0;
+	return qcow2_apply_frees(q);
 }
 
 static int64_t rw_locked(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)

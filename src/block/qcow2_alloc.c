@@ -235,6 +235,41 @@ int qcow2_unref(struct qcow2 *q, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* Frees waiting for a sync: beyond this many, one is done on the spot. */
+#define MAX_FREES 4096
+
+int qcow2_unref_later(struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	if (q->nfrees == q->frees_cap) {
+		if (q->frees_cap >= MAX_FREES) {
+			if (fdatasync(q->fd) < 0)
+				return -errno;
+			int err = qcow2_apply_frees(q);
+			if (err < 0)
+				return err;
+		} else {
+			size_t cap = q->frees_cap ? q->frees_cap * 2 : 64;
+			void *p = realloc(q->frees, cap * sizeof(*q->frees));
+			if (!p)
+				return -ENOMEM;
+			q->frees = p;
+			q->frees_cap = cap;
+		}
+	}
+	q->frees[q->nfrees].off = off;
+	q->frees[q->nfrees++].len = len;
+	return 0;
+}
+
+int qcow2_apply_frees(struct qcow2 *q)
+{
+	int err = 0;
+	for (size_t i = 0; i < q->nfrees && err == 0; i++)
+		err = qcow2_unref(q, q->frees[i].off, q->frees[i].len);
+	q->nfrees = 0; /* on an error, the rest leak */
+	return err;
+}
+
 int qcow2_refcount_set_run(struct qcow2 *q, uint64_t first, uint64_t n, uint64_t v)
 {
 	if (v > q->rc_max)

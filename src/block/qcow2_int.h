@@ -46,6 +46,9 @@ struct qcow2 {
 	uint8_t *zin, *zout;         /* compressed clusters: input (2 clusters) and output */
 	uint64_t zcached;            /* descriptor of the cluster in zout; 0: none */
 	struct qcow2_stats stats;
+	/* Clusters let go of whose refcounts drop at the next sync (qcow2_unref_later). */
+	struct { uint64_t off, len; } *frees;
+	size_t nfrees, frees_cap;
 };
 
 /* Refcounts (qcow2_alloc.c). */
@@ -54,6 +57,11 @@ int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t v);
 /* Drop one reference to each cluster of [off, off+len); a cluster left unreferenced is
  * punched out of the file. */
 int qcow2_unref(struct qcow2 *q, uint64_t off, uint64_t len);
+/* qcow2_unref once the L2 entries that no longer point at [off, off+len) are durable: at the
+ * next fdatasync (qcow2_apply_frees after it), or now after one if many are waiting. */
+int qcow2_unref_later(struct qcow2 *q, uint64_t off, uint64_t len);
+/* After a successful fdatasync: drop the refcounts qcow2_unref_later kept. */
+int qcow2_apply_frees(struct qcow2 *q);
 /* Set the refcounts of clusters [first, first+n) to v: one write per refcount block. */
 int qcow2_refcount_set_run(struct qcow2 *q, uint64_t first, uint64_t n, uint64_t v);
 /* Grow the file to at least end bytes. */

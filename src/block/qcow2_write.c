@@ -50,7 +50,8 @@ static int set_l2(struct qcow2 *q, struct map *m, uint64_t e)
 	return qcow2_pwrite(q, l2 + 8 * m->l2_index, 8, m->l2_off + 8 * m->l2_index);
 }
 
-/* Drop the cluster m pointed at before its entry changed. */
+/* Drop the cluster m pointed at before its entry changed, once the new entry is durable: a
+ * power cut must not find the old entry on disk with its cluster's count already dropped. */
 static int release(struct qcow2 *q, const struct map *m)
 {
 	if (m->type == C_COMPRESSED) {
@@ -58,10 +59,10 @@ static int release(struct qcow2 *q, const struct map *m)
 		qcow2_compressed_extent(q, m->entry, &off, &len);
 		if (q->zcached == m->entry)
 			q->zcached = 0;
-		return qcow2_unref(q, off, len);
+		return qcow2_unref_later(q, off, len);
 	}
 	uint64_t host = m->entry & QCOW2_OFFSET_MASK;
-	return host ? qcow2_unref(q, host, q->cs) : 0;
+	return host ? qcow2_unref_later(q, host, q->cs) : 0;
 }
 
 /* Fill the new cluster at host with the old content of the cluster m maps around the new

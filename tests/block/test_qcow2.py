@@ -451,3 +451,27 @@ def test_killed_at_random_points_of_first_write_allocation(tmp_path, cluster, ba
         diskio(top, f"seed {rnd + 100}\nloop 50 0 {size} 4096\nf\n")
         r = qimg("check", top, check=False)
         assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout
+
+
+def test_freed_clusters_are_counted_down_only_after_a_sync(tmp_path):
+    """A discarded (or overwritten compressed) cluster's refcount drops only after the L2
+    change is durable: killed before a flush, the image has leaks, never a refcount of 0 for
+    a cluster an entry on disk may still name; after a flush (or a clean close) it is clean."""
+    size = 8 * MiB
+    img = tmp_path / "f.qcow2"
+    qimg("create", "-f", "qcow2", img, size)
+    diskio(img, f"w 0 {size} 1\nf\n")
+    p = subprocess.Popen([str(DISKIO), str(img)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p.stdin.write(f"d 0 {size // 2}\nstatus\n")
+    p.stdin.flush()
+    while not p.stdout.readline().startswith("allocs"):
+        pass
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    r = qimg("check", img, check=False)
+    assert r.returncode == 3 and "leaked" in r.stdout and "ERROR" not in r.stdout, r.stdout
+    qimg("check", "-r", "leaks", img)
+    diskio(img, f"d {size // 2} {size // 4}\nf\n")
+    assert_clean(img)
+    diskio(img, f"d {3 * size // 4} {size // 4}\n")  # no flush: the close does it
+    assert_clean(img)
