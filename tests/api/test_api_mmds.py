@@ -6,6 +6,7 @@ test_mmds.py, docs/mmds/mmds-user-guide.md). The guest side is tests/guests/mmds
 import json
 import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -180,3 +181,48 @@ def test_metrics(petrel, api, workdir):
     assert line["patch_api_requests"]["mmds_count"] == 1
     assert line["get_api_requests"]["mmds_count"] == 1
     assert line["mmds"]["rx_accepted"] == 0 and "rx_invalid_token" in line["mmds"]
+
+
+# ---- the guest side (needs /dev/kvm: skips without it) ----
+
+GUEST_MAC = "02:50:45:54:4d:44"
+
+
+@pytest.mark.parametrize("version", ["V1", "V2"])
+def test_guest_reads_metadata(workdir, version):
+    """tests/guests/mmds.c through virtio-net (Firecracker test_mmds.py test_mmds_response,
+    test_mmds_v2_negative, test_guest_mmds_hang): ARP, listings, strings, JSON, 404, V1 without
+    and with a bad token, V2's 401s and token, an oversized request reset; nothing for the
+    metadata address reaches the tap."""
+    img = str(apilib.guest("mmds"))
+    sys.path.insert(0, str(apilib.REPO / "tests" / "virtio"))
+    from nethelp import Tap  # noqa: E402
+    tap = Tap()
+    sock = tap.open_socket(proto=0x0003)   # everything petrel writes to the tap
+    p = apilib.Petrel(workdir)
+    try:
+        api = p.client()
+        assert api.put("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": tap.name,
+                                                    "guest_mac": GUEST_MAC}).status == 204
+        assert api.put("/mmds/config", {"network_interfaces": ["eth0"], "version": version}).status == 204
+        assert api.put("/mmds", {"latest": {"meta-data": {"ami-id": "ami-12345678",
+                                                          "reservation-id": "r-fea54097"}}}).status == 204
+        assert api.put("/boot-source", {"kernel_image_path": img,
+                                        "boot_args": f"mac={GUEST_MAC} version={version[1]}"}).status == 204
+        assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}).status == 204
+        assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+        assert p.wait(120) == 0, p.describe()
+        assert "ok mmds" in p.out.text(), p.describe()
+        sock.setblocking(False)
+        leaked = []
+        while True:
+            try:
+                data = sock.recv(65536)
+            except BlockingIOError:
+                break
+            if b"\xa9\xfe\xa9\xfe" in data[14:42]:
+                leaked.append(data[:42].hex())
+        assert not leaked, f"frames for the metadata address reached the tap: {leaked}"
+    finally:
+        p.close()
+        tap.close()
