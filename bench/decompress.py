@@ -36,6 +36,7 @@ FORMATS = [
     ("xz", ["xz", "--check=crc32", "--x86", "--lzma2=,dict=32MiB", "-c"], True),
     ("lz4", ["lz4", "-l", "-9", "-c"], True),
     ("zstd", ["zstd", "-19", "-q", "-c"], True),
+    ("lzo", ["lzop", "-9", "-c"], True),
 ]
 
 

@@ -26,9 +26,11 @@ PACKAGES=(
 	libzstd-dev       # ... zstd payloads (zlib above does gzip ones)
 	liblzma-dev       # ... xz and legacy lzma payloads
 	libbz2-dev        # ... bzip2 payloads
+	liblzo2-dev       # ... LZO payloads (lzop's format)
 	zstd              # the decompression tests/benchmark compress synthetic and real kernels with it
 	xz-utils          # ... with xz and lzma
 	bzip2             # ... with bzip2
+	lzop              # ... with lzop
 	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
 	nettle-dev        # HMAC-SHA256 and base64 for MMDS V2 session tokens (nettle is already loaded through libmicrohttpd's GnuTLS)
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)

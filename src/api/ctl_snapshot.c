@@ -329,7 +329,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 		/* GET /vm/config describes the restored VM from here on. */
 		pthread_mutex_lock(&ctl->lock);
 		cfg.stats = ctl->cfg.stats;
-		cfg.mmds_service = ctl_mmds_service_locked(ctl);   /* an empty store, as Firecracker */
+		cfg.mmds_service = ctl_mmds_service_locked(ctl);   /* the snapshot carries no store */
 		vm_config_free(&ctl->cfg);
 		ctl->cfg = cfg;
 		pthread_mutex_unlock(&ctl->lock);

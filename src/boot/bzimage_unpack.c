@@ -92,9 +92,8 @@ int bzimage_unpack(const uint8_t *img, size_t len, const struct bzimage_info *bz
 	const uint8_t *p = img + bz->kernel_offset + bz->payload_offset;
 	size_t plen = bz->payload_length;
 	u->format = payload_detect(p, plen);
-	if (u->format == PAYLOAD_UNKNOWN || u->format == PAYLOAD_LZO) {
-		snprintf(msg, msglen, "petrel does not decompress this payload (%s)",
-			 u->format == PAYLOAD_LZO ? "lzo" : "unknown format");
+	if (u->format == PAYLOAD_UNKNOWN) {
+		snprintf(msg, msglen, "petrel does not decompress this payload (unknown format)");
 		return 0;
 	}
 	const char *fmt = payload_format_name(u->format);

@@ -18,7 +18,7 @@ static const struct {
 	{ PAYLOAD_XZ, "xz", "\xfd" "7zXZ\x00", 6, unpack_xz },
 	{ PAYLOAD_LZ4, "lz4", "\x02\x21\x4c\x18", 4, unpack_lz4 },
 	{ PAYLOAD_ZSTD, "zstd", "\x28\xb5\x2f\xfd", 4, unpack_zstd },
-	{ PAYLOAD_LZO, "lzo", "\x89LZO", 4, NULL },
+	{ PAYLOAD_LZO, "lzo", "\x89LZO", 4, unpack_lzo },
 };
 
 enum payload_format payload_detect(const uint8_t *p, size_t len)

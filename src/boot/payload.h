@@ -16,7 +16,7 @@ enum payload_format {
 	PAYLOAD_XZ,     /* liblzma */
 	PAYLOAD_LZ4,    /* liblz4, the legacy frame format (lz4 -l) the kernel build uses */
 	PAYLOAD_ZSTD,   /* libzstd */
-	PAYLOAD_LZO,    /* recognised, not decompressed by petrel: the guest does it */
+	PAYLOAD_LZO,    /* liblzo2, lzop's file format */
 };
 
 /* Largest dictionary/window memory a decoder may allocate (xz/lzma dictionaries, zstd
@@ -40,5 +40,6 @@ int unpack_lzma(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, ch
 int unpack_xz(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen);
 int unpack_lz4(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen);
 int unpack_zstd(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen);
+int unpack_lzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen);
 
 #endif

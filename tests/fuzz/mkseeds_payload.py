@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seeds for the bzImage-payload fuzz targets, made with the command-line compressors the
-kernel build uses (gzip, bzip2, lzma, xz, lz4 -l, zstd; Debian packages of the same names).
+kernel build uses (gzip, bzip2, lzma, xz, lz4 -l, zstd, lzop; Debian packages of the same names).
 
     tests/fuzz/mkseeds_payload.py      (writes tests/fuzz/corpus/fuzz_{payload,bzimage_unpack,bzimage}/)
 
@@ -28,6 +28,7 @@ FORMATS = [
     ("xz", ["xz", "--check=crc32", "--x86", "--lzma2=dict=1MiB", "-c"], 4, True),
     ("lz4", ["lz4", "-l", "-9", "-c"], 5, True),
     ("zstd", ["zstd", "-19", "-q", "-c"], 6, True),
+    ("lzo", ["lzop", "-9", "-c"], 7, True),
 ]
 
 

@@ -32,6 +32,7 @@ RECOMPRESS = {
     "xz": (["xz", "--check=crc32", "--x86", "--lzma2=preset=0,dict=32MiB", "-c"], True),
     "lz4": (["lz4", "-l", "-1", "-c"], True),
     "zstd": (["zstd", "-3", "-q", "-c"], True),
+    "lzo": (["lzop", "-1", "-c"], True),
 }
 
 

@@ -7,6 +7,7 @@
 #include <bzlib.h>
 #include <elf.h>
 #include <lz4.h>
+#include <lzo/lzo1x.h>
 #include <lzma.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +30,46 @@ struct ki_buf {
 };
 
 static inline void ki_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void ki_be32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
+
+/* lzop's file format as `lzop` 1.04 writes it: header with an Adler-32, then 256 KiB blocks
+ * [be32 dlen][be32 clen][Adler-32 of the data][LZO1X-1 data, or the data stored]. */
+static inline size_t ki_lzop(const uint8_t *in, size_t len, uint8_t *o, size_t cap)
+{
+	static const uint8_t hdr[] = { 0x89, 'L', 'Z', 'O', 0, 0x0d, 0x0a, 0x1a, 0x0a,
+				       0x10, 0x40, 0x20, 0xa0, 0x09, 0x40, /* versions */
+				       1, 5,                               /* LZO1X-1, level 5 */
+				       0, 0, 0, 1,                         /* F_ADLER32_D */
+				       0, 0, 0x81, 0xa4, 0, 0, 0, 0, 0, 0, 0, 0, /* mode, mtime */
+				       0 };                                /* no name */
+	if (lzo_init() != LZO_E_OK || cap < sizeof(hdr) + 8)
+		return 0;
+	memcpy(o, hdr, sizeof(hdr));
+	size_t n = sizeof(hdr);
+	ki_be32(o + n, (uint32_t)adler32(1, hdr + 9, sizeof(hdr) - 9));
+	n += 4;
+	static uint8_t wrk[LZO1X_1_MEM_COMPRESS];
+	for (size_t off = 0; off < len; off += 256 * 1024) {
+		size_t d = len - off < 256 * 1024 ? len - off : 256 * 1024;
+		if (cap - n < 12 + d + d / 16 + 64 + 3)
+			return 0;
+		lzo_uint c = 0;
+		if (lzo1x_1_compress(in + off, d, o + n + 12, &c, wrk) != LZO_E_OK)
+			return 0;
+		if (c >= d) {
+			memcpy(o + n + 12, in + off, d);
+			c = d;
+		}
+		ki_be32(o + n, (uint32_t)d);
+		ki_be32(o + n + 4, (uint32_t)c);
+		ki_be32(o + n + 8, (uint32_t)adler32(1, in + off, (uInt)d));
+		n += 12 + c;
+	}
+	if (cap - n < 4)
+		return 0;
+	ki_be32(o + n, 0);
+	return n + 4;
+}
 static inline void ki_put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /* An ELF64 x86-64 vmlinux: one PT_LOAD of body bytes at KI_LOAD (e_entry = KI_LOAD, the
@@ -135,6 +176,10 @@ static inline struct ki_buf ki_compress(enum payload_format f, const uint8_t *in
 		}
 		break;
 	}
+	case PAYLOAD_LZO:
+		n = ki_lzop(in, len, o.p, cap);
+		ok = n > 0;
+		break;
 	case PAYLOAD_ZSTD: { /* with a checksum, as the zstd tool writes by default */
 		ZSTD_CCtx *z = ZSTD_createCCtx();
 		ZSTD_CCtx_setParameter(z, ZSTD_c_compressionLevel, 19);
