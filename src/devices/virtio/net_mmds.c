@@ -20,6 +20,7 @@ struct net_mmds {
 	uint8_t *frame;                  /* a transmitted frame, linear (VIRTIO_NET_MAX_FRAME) */
 	uint8_t out[VIRTIO_NET_HDR_LEN + MMDS_FRAME_MAX];
 	uint32_t out_len;                /* a reply waiting for receive buffers when non-zero */
+	int64_t armed_at;                /* the timer's deadline (ms, mmds_now_ms), -1: disarmed */
 };
 
 int net_mmds_enable(struct virtio_net *n, struct mmds *svc, uint32_t ip)
@@ -28,6 +29,7 @@ int net_mmds_enable(struct virtio_net *n, struct mmds *svc, uint32_t ip)
 	if (!m)
 		return -ENOMEM;
 	m->timerfd = -1;
+	m->armed_at = -1;
 	m->frame = malloc(VIRTIO_NET_MAX_FRAME);
 	int err = m->frame ? mmds_stack_init(&m->stack, svc, ip) : -ENOMEM;
 	if (err == 0) {
@@ -77,6 +79,7 @@ int net_mmds_timer_fd(const struct virtio_net *n)
 void net_mmds_timer(struct virtio_net *n)
 {
 	uint64_t ticks;
+	n->mmds->armed_at = -1;   /* it fired: the next net_mmds_rx arms it again if needed */
 	if (read(n->mmds->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		log_debug("%s: MMDS timer: %s", n->vdev.name, strerror(errno));
 }
@@ -112,9 +115,14 @@ bool net_mmds_tx(struct virtio_net *n, const struct virtq_chain *c)
 	return true;
 }
 
+/* Only when the deadline changes: this runs on every wake-up of the device. */
 static void arm_timer(struct net_mmds *m, uint64_t now)
 {
 	int64_t ms = mmds_stack_next_timer(&m->stack, now);
+	int64_t at = ms < 0 ? -1 : (int64_t)now + ms;
+	if (at == m->armed_at)
+		return;
+	m->armed_at = at;
 	struct itimerspec its = { 0 };
 	if (ms >= 0) {
 		if (ms == 0)
