@@ -1,6 +1,7 @@
 /* The controller's lifecycle: set-up and tear-down, starting the VM, the worker thread that
  * runs what waits for the guest, the end of the instance. See controller.h. */
 #include "api/ctl_internal.h"
+#include "util/thread.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
@@ -263,9 +264,9 @@ static void *worker_main(void *arg)
 
 int ctl_start_worker(struct controller *ctl)
 {
-	int r = pthread_create(&ctl->worker, NULL, worker_main, ctl);
+	int r = thread_start(&ctl->worker, SC_VMM, "fc_vmm", worker_main, ctl);
 	if (r)
-		return -r;
+		return r;
 	ctl->worker_started = true;
 	return 0;
 }

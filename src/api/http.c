@@ -3,6 +3,7 @@
 #include "api/http_conns.h"
 #include "api/controller.h"
 #include "api/router.h"
+#include "seccomp/seccomp.h"
 #include "util/log.h"
 #include "util/unix_socket.h"
 
@@ -189,6 +190,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		/* MHD's thread: give it Firecracker's name for the API thread (logs, top). */
 		pthread_setname_np(pthread_self(), "fc_api");
 		named = true;
+		seccomp_test_point(SC_API);
 	}
 	if (!rq || is_tag(rq)) {
 		/* Headers are in. Refuse a body announced too large before it is sent: MHD then

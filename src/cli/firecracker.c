@@ -7,6 +7,8 @@
 #include "api/controller.h"
 #include "api/http.h"
 #include "cli/cli.h"
+#include "seccomp/seccomp.h"
+#include "util/thread.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -75,6 +77,7 @@ struct fc_opts {
 	int pvm;
 	enum virtio_transport_kind transport;
 	unsigned kernel_decompress;
+	struct sc_options seccomp;
 };
 
 static void usage(FILE *f)
@@ -99,7 +102,8 @@ static void usage(FILE *f)
 		"  --boot-timer                 log the guest boot time when the guest writes 123 to\n"
 		"                               MMIO 0xd0020000\n"
 		"  --http-api-max-payload-size N  largest request body in bytes (default %d)\n"
-		"  --no-seccomp                 accepted for compatibility (petrel has no seccomp filters yet)\n"
+		"  --no-seccomp                 no seccomp filters (default: one allow-list per thread)\n"
+		"  --seccomp-filter FILE        per-thread filters from FILE (JSON, see docs/security.md)\n"
 		"  --version                    print the version\n"
 		"\n"
 		"Also: --debug-exit (test ports 0xf4/0xf5), --stats (exit statistics on stderr at the end),\n"
@@ -168,14 +172,12 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 			}
 			o->max_payload = (size_t)v;
 			break;
-		case OPT_NO_SECCOMP:
+		case OPT_NO_SECCOMP: o->seccomp.disabled = true; break;
+		case OPT_SECCOMP_FILTER: o->seccomp.filter_path = optarg; break;
 		case OPT_START_TIME_US:
 		case OPT_START_TIME_CPU_US:
 		case OPT_PARENT_CPU_TIME_US:
 			break;   /* accepted for compatibility with Firecracker's jailer and scripts */
-		case OPT_SECCOMP_FILTER:
-			log_error("--seccomp-filter: custom seccomp filters are not supported yet");
-			return -1;
 		case OPT_VERSION:
 			printf("petrel %s\n", PETREL_VERSION);
 			return 1;
@@ -316,6 +318,29 @@ static void report_stop(struct vm *vm, bool stats, const struct vm_config *cfg)
 	}
 }
 
+struct api_start {
+	struct api_server **srv;
+	struct controller *ctl;
+	const struct fc_opts *o;
+	int r;
+};
+
+static void *api_start_main(void *arg)
+{
+	struct api_start *a = arg;
+	a->r = api_server_start(a->srv, a->ctl, a->o->api_sock, a->o->max_payload);
+	return NULL;
+}
+
+/* On a thread of the api kind: libmicrohttpd's thread, made there, is born under the api
+ * filter (docs/security.md#seccomp). */
+static int start_api(struct api_server **srv, struct controller *ctl, const struct fc_opts *o)
+{
+	struct api_start a = { srv, ctl, o, 0 };
+	int e = thread_run_as(SC_API, "fc_api", api_start_main, &a, NULL);
+	return e < 0 ? e : a.r;
+}
+
 int cli_firecracker(int argc, char **argv)
 {
 	struct fc_opts o = { .api_sock = FC_DEFAULT_API_SOCK, .level = LOG_INFO,
@@ -337,6 +362,9 @@ int cli_firecracker(int argc, char **argv)
 	/* The console loop takes these through a signalfd; every thread started from here on
 	 * (API server, worker, vCPUs) inherits the mask. */
 	cli_block_signals();
+	/* Filters before anything untrusted is read and before any thread exists. */
+	if (seccomp_start(&o.seccomp) < 0)
+		return o.seccomp.filter_path ? 2 : 1;
 
 	static struct controller ctl;
 	if ((r = ctl_init(&ctl, o.id)) < 0) {
@@ -362,7 +390,7 @@ int cli_firecracker(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0)
+	if (!o.no_api && start_api(&srv, &ctl, &o) < 0)
 		goto out;
 
 	int signo;

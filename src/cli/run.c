@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "ha/replication.h"
 #include "migration/migration.h"
+#include "seccomp/seccomp.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -453,6 +454,11 @@ int cli_run(int argc, char **argv)
 	struct snapshot_load_opts ro = { 0 };
 	const char *incoming = NULL, *standby = NULL;
 	bool restore, stats = false;
+	struct sc_options sc = { 0 };
+	if (seccomp_take_args(&argc, argv, &sc) < 0)
+		return 2;
+	if (seccomp_start(&sc) < 0)   /* before any file is read or thread started */
+		return sc.filter_path ? 2 : 1;
 	if (restore_args(argc, argv, &ro, &incoming, &standby, &stats, &restore) < 0)
 		return 2;
 	if (incoming)

@@ -44,7 +44,7 @@ static struct replication *alloc(const char *url, repl_event_fn ev, void *opaque
 
 static int start(struct replication *r, void *(*fn)(void *), char *err, size_t errlen)
 {
-	int e = thread_start(&r->thread, fn, r);
+	int e = thread_start(&r->thread, SC_REPLICATION, "petrel_repl", fn, r);
 	if (e) {
 		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(-e));
 		return e;

@@ -260,7 +260,7 @@ int pager_start(struct guest_mem *mem, int uffd, int fd, struct pager **out)
 	pthread_cond_init(&p->cond, NULL);
 	if (!e && (p->stop_efd = eventfd(0, EFD_CLOEXEC)) < 0)
 		e = -errno;
-	if (!e && (e = thread_start(&p->thread, pager_thread, p)) < 0)
+	if (!e && (e = thread_start(&p->thread, SC_PAGER, "petrel_pager", pager_thread, p)) < 0)
 		close(p->stop_efd);
 	if (e) {
 		free_regions(p);

@@ -52,7 +52,7 @@ static struct migration *alloc(const char *url, mig_done_fn done, void *opaque)
 
 static int start(struct migration *m, void *(*fn)(void *), char *err, size_t errlen)
 {
-	int e = thread_start(&m->thread, fn, m);
+	int e = thread_start(&m->thread, SC_MIGRATION, "petrel_mig", fn, m);
 	if (e) {
 		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(-e));
 		return e;

@@ -261,8 +261,8 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 		snprintf(err, errlen, "post-copy: cannot set up a userfaultfd: %s", strerror(-e));
 	if (!e && (p->stop_efd = eventfd(0, EFD_CLOEXEC)) < 0)
 		e = -errno;
-	if (!e && (e = thread_start(&p->fault_thread, fault_main, p)) == 0 &&
-	    (e = thread_start(&p->page_thread, page_main, p)) < 0) {
+	if (!e && (e = thread_start(&p->fault_thread, SC_POSTCOPY, "petrel_pcfault", fault_main, p)) == 0 &&
+	    (e = thread_start(&p->page_thread, SC_POSTCOPY, "petrel_pcpage", page_main, p)) < 0) {
 		uint64_t one = 1;
 		if (write(p->stop_efd, &one, sizeof(one)) < 0)
 			log_warn("post-copy: cannot stop the fault thread");

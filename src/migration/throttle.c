@@ -40,7 +40,7 @@ int throttle_start(struct vm *vm, struct throttle **out)
 	if (!t)
 		return -ENOMEM;
 	t->vm = vm;
-	int e = thread_start(&t->thread, throttle_main, t);
+	int e = thread_start(&t->thread, SC_THROTTLE, "petrel_thrott", throttle_main, t);
 	if (e) {
 		free(t);
 		return e;

@@ -157,6 +157,11 @@ int log_set_path(const char *path)
 	return 0;
 }
 
+int log_current_fd(void)
+{
+	return __atomic_load_n(&log_fd, __ATOMIC_RELAXED);   /* no lock: signal handlers read it */
+}
+
 /* Append at most what fits; returns the new length (never past cap - 1). */
 static size_t append(char *buf, size_t len, size_t cap, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -24,6 +24,8 @@ int log_set_path(const char *path);
 /* Lines that could not be written (a full pipe, a broken destination) and were dropped
  * (metrics: logger.missed_log_count). */
 uint64_t log_lines_dropped(void);
+/* The descriptor lines go to now, without the lock (the SIGSYS handler's, src/seccomp). */
+int log_current_fd(void);
 /* Firecracker's names, case-insensitive: Error, Warning (or Warn), Info, Debug, Trace, Off.
  * Returns 0 or -EINVAL. */
 int log_level_from_name(const char *name, enum log_level *out);

@@ -1,13 +1,139 @@
+/* Thread creation: names, signal masks, seccomp filters, and the spawner. See thread.h. */
 #include "util/thread.h"
+#include "seccomp/seccomp.h"
+#include "util/log.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
 
-int thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+struct start {
+	void *(*fn)(void *);
+	void *arg;
+	int kind;
+	char name[16];
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done, exists;   /* exists: the child reported (it is a thread to join) */
+	int status;
+	struct start *next;
+};
+
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spawn_cond = PTHREAD_COND_INITIALIZER;
+static struct start *spawn_queue;
+static bool spawner_running;
+
+static void report(struct start *s, int status, bool child)
+{
+	pthread_mutex_lock(&s->lock);
+	s->status = status;
+	s->exists = child;
+	s->done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *trampoline(void *p)
+{
+	struct start *s = p;
+	void *(*fn)(void *) = s->fn;
+	void *arg = s->arg;
+	if (s->name[0])
+		prctl(PR_SET_NAME, s->name, 0, 0, 0);
+	int e = seccomp_enter(s->kind);
+	s->thread = pthread_self();   /* whether or not the creator's pthread_create wrote it yet */
+	report(s, e, true);   /* s is the creator's: not touched after this */
+	return e < 0 ? NULL : fn(arg);
+}
+
+/* pthread_create with every signal blocked (the child inherits the mask). */
+static int create(struct start *s)
 {
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int e = pthread_create(t, NULL, fn, arg);
+	int e = pthread_create(&s->thread, NULL, trampoline, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -e;
+}
+
+static void *spawner(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&spawn_lock);
+	for (;;) {
+		while (!spawn_queue)
+			pthread_cond_wait(&spawn_cond, &spawn_lock);
+		struct start *s = spawn_queue;
+		spawn_queue = s->next;
+		pthread_mutex_unlock(&spawn_lock);
+		int e = create(s);
+		if (e < 0)
+			report(s, e, false);
+		pthread_mutex_lock(&spawn_lock);
+	}
+	return NULL;
+}
+
+int thread_start(pthread_t *t, int kind, const char *name, void *(*fn)(void *), void *arg)
+{
+	struct start s = { .fn = fn, .arg = arg, .kind = kind };
+	snprintf(s.name, sizeof(s.name), "%s", name ? name : "");
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	int e = 0;
+	pthread_mutex_lock(&spawn_lock);
+	bool queued = spawner_running && seccomp_enabled();
+	if (queued) {
+		s.next = spawn_queue;
+		spawn_queue = &s;
+		pthread_cond_signal(&spawn_cond);
+	}
+	pthread_mutex_unlock(&spawn_lock);
+	if (!queued)
+		e = create(&s);
+	if (e == 0) {
+		pthread_mutex_lock(&s.lock);
+		while (!s.done)
+			pthread_cond_wait(&s.cond, &s.lock);
+		e = s.status;
+		pthread_mutex_unlock(&s.lock);
+		/* a thread that could not be filtered has ended without running fn */
+		if (e < 0 && s.exists)
+			pthread_join(s.thread, NULL);
+	}
+	pthread_mutex_destroy(&s.lock);
+	pthread_cond_destroy(&s.cond);
+	if (e < 0) {
+		log_error("cannot start thread '%s' (%s): %s", s.name, sc_kind_name(kind), strerror(-e));
+		return e;
+	}
+	*t = s.thread;
+	return 0;
+}
+
+int thread_run_as(int kind, const char *name, void *(*fn)(void *), void *arg, void **ret)
+{
+	pthread_t t;
+	int e = thread_start(&t, kind, name, fn, arg);
+	if (e < 0)
+		return e;
+	return -pthread_join(t, ret);
+}
+
+int thread_spawner_start(void)
+{
+	pthread_t t;
+	int e = thread_start(&t, SC_SPAWN, "fc_spawn", spawner, NULL);
+	if (e == 0) {
+		pthread_mutex_lock(&spawn_lock);
+		spawner_running = true;
+		pthread_mutex_unlock(&spawn_lock);
+	}
+	return e;
 }

@@ -1,5 +1,6 @@
 #include "vm/io_thread.h"
 #include "util/log.h"
+#include "util/thread.h"
 
 #include <errno.h>
 #include <string.h>
@@ -168,12 +169,11 @@ int io_thread_start(struct io_thread *t, const char *name)
 {
 	if (t->running)
 		return 0;
-	int err = pthread_create(&t->thread, NULL, io_loop, t);
+	int err = -thread_start(&t->thread, SC_IO, name ? name : "fc_io", io_loop, t);
 	if (err) {
 		log_error("cannot start the I/O thread: %s", strerror(err));
 		return -err;
 	}
-	pthread_setname_np(t->thread, name ? name : "fc_io");
 	t->running = true;
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -231,7 +232,7 @@ int vm_start(struct vm *vm)
 		pvm_idle_start(&vm->pvm_idle, &vm->kvm, vm->nvcpus, poke_vcpu, vm);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		int err = -thread_start(&v->thread, SC_VCPU, "fc_vcpu", vcpu_thread, v);
 		if (err) {
 			vm_request_stop(vm, VM_STOP_ERROR, 1, "cannot start vCPU thread: %s", strerror(err));
 			return -err;

@@ -401,7 +401,7 @@ def run_petrel(args, timeout=10):
     (["--api-sock"], "incomplete"),
     (["--bogus"], "--bogus"),
     (["extra"], "unexpected argument"),
-    (["--seccomp-filter", "f.bpf"], "not supported"),
+    (["--seccomp-filter", "f.bpf"], "cannot read"),
     (["--http-api-max-payload-size", "0"], "payload"),
 ])
 def test_cli_usage_errors(args, word):

@@ -1,6 +1,7 @@
 #include "arch/x86/pvm_idle.h"
 #include "kvm/kvm.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -111,7 +112,7 @@ int pvm_idle_start(struct pvm_idle *pi, struct kvm *kvm, unsigned nvcpus,
 	if (pi->stop_efd < 0)
 		return -errno;
 	pi->running = true;
-	int err = pthread_create(&pi->thread, NULL, kicker, pi);
+	int err = -thread_start(&pi->thread, SC_PVM_IDLE, "fc_pvm_idle", kicker, pi);
 	if (err) {
 		pi->running = false;
 		log_warn("PVM: cannot start the idle kicker: %s", strerror(err));
