@@ -19,7 +19,7 @@ fi
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 CFLAGS=(-g -O1 -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-gnu-variable-sized-type-not-at-end
 	-D_GNU_SOURCE '-DPETREL_VERSION="fuzz"' -I"$ROOT/src" -pthread "${SAN[@]}")
-LIBS=(-ljansson -lpthread -luring -lmicrohttpd -lz -llz4 -lzstd -llzma -lbz2 -llzo2 -lnettle)
+LIBS=(-ljansson -lseccomp -lpthread -luring -lmicrohttpd -lz -llz4 -lzstd -llzma -lbz2 -llzo2 -lnettle)
 
 mkdir -p "$OUT/obj"
 
