@@ -24,7 +24,7 @@ STUB = 0x200  # stand-in decompressor bytes before the payload (keeps images > 1
 FORMATS = [
     ("gzip", ["gzip", "-9", "-n", "-c"], 1, False),
     ("bzip2", ["bzip2", "-9", "-c"], 2, True),
-    ("lzma", ["xz", "--format=lzma", "-9", "-c"], 3, True),
+    ("lzma", ["xz", "--format=lzma", "--lzma1=preset=9,dict=1MiB", "-c"], 3, True),  # small dictionary: fast fuzzing
     ("xz", ["xz", "--check=crc32", "--x86", "--lzma2=dict=1MiB", "-c"], 4, True),
     ("lz4", ["lz4", "-l", "-9", "-c"], 5, True),
     ("zstd", ["zstd", "-19", "-q", "-c"], 6, True),
