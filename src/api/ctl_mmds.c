@@ -27,7 +27,11 @@ static struct mmds *service(struct controller *ctl)
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct mmds *m = mmds_ref(service_locked(ctl));
+	size_t limit = ctl->mmds_limit;
 	pthread_mutex_unlock(&ctl->lock);
+	/* A --config-file may have made the service before the API server set the limit. */
+	if (m && limit)
+		mmds_set_limit(m, limit);
 	return m;
 }
 

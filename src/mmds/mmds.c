@@ -63,6 +63,13 @@ void mmds_configure(struct mmds *m, enum mmds_version v, bool imds_compat)
 	pthread_mutex_unlock(&m->lock);
 }
 
+void mmds_set_limit(struct mmds *m, size_t limit)
+{
+	pthread_mutex_lock(&m->lock);
+	m->store.limit = limit;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void mmds_set_instance(struct mmds *m, const char *instance_id)
 {
 	pthread_mutex_lock(&m->lock);

@@ -40,6 +40,8 @@ struct mmds *mmds_new(size_t limit);
 struct mmds *mmds_ref(struct mmds *m);
 void mmds_unref(struct mmds *m);
 void mmds_configure(struct mmds *m, enum mmds_version v, bool imds_compat);
+/* The data store limit (bytes of compact JSON) for later PUTs and PATCHes. */
+void mmds_set_limit(struct mmds *m, size_t limit);
 /* The instance id V2 tokens are bound to ("microvmid=<id>"). */
 void mmds_set_instance(struct mmds *m, const char *instance_id);
 
