@@ -23,7 +23,7 @@ enum {
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
 	OPT_NO_VMGENID,
-	OPT_KERNEL_DECOMPRESS,
+	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES,
 };
 
 static const struct option options[] = {
@@ -32,6 +32,7 @@ static const struct option options[] = {
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "huge-pages", required_argument, NULL, OPT_HUGE_PAGES },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
@@ -74,6 +75,7 @@ static void usage(FILE *f)
 		"  --cmdline STR        kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
 		"  --cpus N             vCPUs, 1-%d (default 1)\n"
 		"  --mem MIB            guest memory in MiB (default 128)\n"
+		"  --huge-pages None|Transparent|2M  back guest memory with huge pages (default None)\n"
 		"  --config FILE        Firecracker --config-file JSON (boot-source, machine-config, cpu-config)\n"
 		"  --smt                two threads per core in the CPU topology\n"
 		"  --cpu-template NAME  hide CPU features: None, T2, T2S, C3, T2CL, T2A\n"
@@ -139,6 +141,12 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		if (parse_uint("mem", arg, 1ull << 40, &v) < 0)
 			return -EINVAL;
 		cfg->mem_mib = v;
+		return 0;
+	case OPT_HUGE_PAGES:
+		if (guest_mem_backing_from_name(arg, &cfg->huge_pages) < 0) {
+			log_error("--huge-pages: expected None, Transparent or 2M (got '%s')", arg);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_STATS: cfg->stats = true; return 0;
 	case OPT_DEBUG_EXIT: cfg->debug_exit = true; return 0;

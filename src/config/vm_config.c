@@ -110,6 +110,9 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		return json_set_err(err, errlen, "no kernel image given (boot-source.kernel_image_path)");
 	if ((r = check_vcpus(cfg->vcpus, cfg->smt, err, errlen)) < 0)
 		return r;
+	if (cfg->huge_pages == GUEST_MEM_PAGES_2M && cfg->mem_mib % 2)
+		return json_set_err(err, errlen, "huge_pages 2M needs an even memory size in MiB (got %llu)",
+				    (unsigned long long)cfg->mem_mib);
 	return check_mem(cfg->mem_mib, err, errlen);
 }
 

@@ -184,6 +184,8 @@ def test_good_command_line_boots():
     (["--mem", "abc"], r"mem"),
     (["--mem", str(1 << 40)], r"mem"),
     (["--smt", "--cpus", "3"], r"smt|cpus|vcpu_count"),
+    (["--huge-pages", "1G"], r"--huge-pages: expected None, Transparent or 2M"),
+    (["--huge-pages", "2M", "--mem", "65"], r"huge_pages 2M needs an even memory size"),
     (["--pvm", "maybe"], r"--pvm"),
     (["--level", "Loud"], r"--level"),
     (["stray-argument"], r"stray-argument"),
