@@ -58,8 +58,7 @@ def measure(image, runs):
     return dict(kv.split("=", 1) for kv in r.stdout.split()), ""
 
 
-def main():
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+def main(runs=5):
     if not TOOL.exists():
         sys.exit(f"decompress: {TOOL} is not built (ninja -C {BUILD})")
     if not VMLINUZ.exists() or not VMLINUX.exists():
@@ -96,4 +95,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
