@@ -41,7 +41,7 @@ static const struct entry base[] = {
 	ANY("futex"), ANY("set_robust_list"), ANY("rseq"), ANY("sched_yield"),
 	ANY("clock_gettime"), ANY("clock_getres"), ANY("gettimeofday"), ANY("time"),
 	ANY("clock_nanosleep"), ANY("nanosleep"), ANY("getpid"), ANY("gettid"), ANY("getrandom"),
-	ANY("sysinfo"),
+	ANY("sysinfo"), ANY("getcpu"),
 	ANY("rt_sigprocmask"), ANY("rt_sigreturn"), ANY("rt_sigaction"), ANY("sigaltstack"),
 	ANY("restart_syscall"), ANY("exit"), ANY("exit_group"),
 	ANY("poll"), ANY("ppoll"), ANY("epoll_wait"), ANY("epoll_pwait"), ANY("epoll_pwait2"),
@@ -70,7 +70,8 @@ static const struct entry data[] = {
 	ANY("fdatasync"), ANY("fsync"), ANY("fallocate"), ANY("ftruncate"), ANY("fadvise64"),
 	ANY("mincore"),
 	EQ32("socket", 0, AF_UNIX), ANY("connect"), ANY("accept4"), ANY("recvfrom"), ANY("recvmsg"),
-	ANY("sendto"), ANY("sendmsg"), ANY("shutdown"), ANY("getsockopt"), ANY("setsockopt"),
+	ANY("sendto"), ANY("sendmsg"), ANY("sendmmsg"), ANY("recvmmsg"), ANY("shutdown"),
+	ANY("getsockopt"), ANY("setsockopt"),
 	ANY("getsockname"), ANY("getpeername"),
 	/* tap offloads follow the guest's features (set when the driver activates) */
 	EQ32("ioctl", 1, TUNSETOFFLOAD), EQ32("ioctl", 1, TUNSETVNETHDRSZ),
