@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #define ALLOC_BATCH 128 /* whole clusters allocated and written at once */
 
@@ -69,44 +68,6 @@ static int release(struct qcow2 *q, const struct map *m)
  * bytes [in, in+len) (n == 0: zeroes). The new cluster reads as zeroes (qcow2_alloc_cluster):
  * only the bytes that must not read as zeroes are written, so a cluster that read as zeroes
  * before (zero cluster, no backing data) costs just the new bytes. */
-/* Bytes of a raw backing file into this image, in the kernel (one copy, not two). */
-static int copy_range(struct qcow2 *q, uint64_t from, uint64_t to, uint64_t len)
-{
-	while (len) {
-		loff_t i = (loff_t)from, o = (loff_t)to;
-		ssize_t r = copy_file_range(q->backing->file.fd, &i, q->fd, &o, len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		from += (uint64_t)r;
-		to += (uint64_t)r;
-		len -= (uint64_t)r;
-	}
-	return 0;
-}
-
-/* fill_cluster's way for a raw backing file: the old bytes before and after the new ones are
- * copied file to file. -EOPNOTSUPP: not here (nothing written yet; use the other way). */
-static int fill_from_raw(struct qcow2 *q, uint64_t cstart, uint64_t in, uint64_t len, uint64_t have,
-			 const struct iovec *iov, unsigned n, uint64_t host)
-{
-	int err = 0;
-	if (in && (err = copy_range(q, cstart, host, MIN(in, have))) < 0) {
-		if (err == -EXDEV || err == -EINVAL || err == -ENOSYS || err == -EOPNOTSUPP) {
-			q->no_copy_range = true;
-			return -EOPNOTSUPP;
-		}
-		return err;
-	}
-	int64_t r = raw_sync(q->f, RAW_WRITE, host + in, iov, n);
-	if (r < 0)
-		return (int)r;
-	if (have > in + len && (err = copy_range(q, cstart + in + len, host + in + len, have - in - len)) < 0)
-		return err == -EOPNOTSUPP ? -EIO : err;
-	return 0;
-}
-
 static int fill_cluster(struct qcow2 *q, const struct map *m, uint64_t cstart, uint64_t in, uint64_t len,
 			const struct iovec *iov, unsigned n, uint64_t host)
 {
@@ -118,11 +79,6 @@ static int fill_cluster(struct qcow2 *q, const struct map *m, uint64_t cstart, u
 	if (!have) {
 		int64_t r = n ? raw_sync(q->f, RAW_WRITE, host + in, iov, n) : 0;
 		return r < 0 ? (int)r : 0;
-	}
-	if (n && m->type == C_UNALLOC && !q->backing->qcow2 && !q->no_copy_range) {
-		int err = fill_from_raw(q, cstart, in, len, have, iov, n, host);
-		if (err != -EOPNOTSUPP)
-			return err;
 	}
 	struct iovec old = { q->buf, have };
 	int err = qcow2_read_piece(q, m, cstart, &old, 1, have);
