@@ -2,6 +2,7 @@
  * pausing and resuming (checked here, done on the worker). See controller.h. */
 #include "api/ctl_internal.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
@@ -89,13 +90,26 @@ int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *er
 	r = ctl_check_path_id("iface_id", u.iface_id, id, err, errlen);
 	if (r == 0) {
 		pthread_mutex_lock(&ctl->lock);
-		bool exists = false;
+		int idx = -1;
 		for (unsigned i = 0; i < ctl->cfg.nnets; i++)
-			exists |= !strcmp(ctl->cfg.nets[i].iface_id, id);
-		r = patch_device(ctl, "network interface", exists, id, err, errlen);
-		if (r == 0)   /* rate limiters are not enforced yet: nothing to update live */
-			r = fail(err, errlen, -EINVAL, "updating the rate limiters of a running network "
-				 "interface is not supported yet");
+			if (!strcmp(ctl->cfg.nets[i].iface_id, id))
+				idx = (int)i;
+		r = patch_device(ctl, "network interface", idx >= 0, id, err, errlen);
+		if (r == 0 && !u.rx_rate_limiter.present && !u.tx_rate_limiter.present)
+			r = fail(err, errlen, -EINVAL, "nothing to update: give rx_rate_limiter and/or "
+				 "tx_rate_limiter");
+		if (r == 0) {
+			/* The running device takes the new limits at once (buckets start full); the
+			 * VM made one device per interface, in the order of cfg.nets. */
+			struct vm_devices *vd = &ctl->vm->devs;
+			struct virtio_net *n = (unsigned)idx < vd->nnet ? vd->net[idx] : NULL;
+			if (n && (r = virtio_net_set_rate_limiters(n, &u.rx_rate_limiter, &u.tx_rate_limiter)) < 0)
+				r = fail(err, errlen, -EIO, "rate limiter: %s", strerror(-r));
+			if (r == 0 && u.rx_rate_limiter.present)
+				ctl->cfg.nets[idx].rx_rate_limiter = u.rx_rate_limiter;
+			if (r == 0 && u.tx_rate_limiter.present)
+				ctl->cfg.nets[idx].tx_rate_limiter = u.tx_rate_limiter;
+		}
 		pthread_mutex_unlock(&ctl->lock);
 	}
 	net_update_free(&u);

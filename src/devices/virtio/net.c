@@ -40,7 +40,7 @@ static bool tx_usable(struct virtio_net *n)
 static void set_interest(struct virtio_net *n, bool allow)
 {
 	uint32_t ev = 0;
-	if (allow && rx_usable(n) && !n->rx_waiting)
+	if (allow && rx_usable(n) && !n->rx_waiting && !n->rx_rl.blocked)
 		ev |= EPOLLIN;
 	if (allow && n->tx_waiting)
 		ev |= EPOLLOUT;
@@ -209,8 +209,10 @@ static int deliver_buf(struct virtio_net *n, uint8_t *buf, uint32_t len, bool mr
 static int deliver_bounce(struct virtio_net *n, bool mrg)
 {
 	int r = deliver_buf(n, n->bounce, n->bounce_len, mrg);
-	if (r)
+	if (r) {
 		n->bounce_len = 0;
+		n->bounce_paid = false;
+	}
 	return r;
 }
 
@@ -252,6 +254,10 @@ static bool net_rx(struct virtio_net *n)
 			break;
 		}
 		if (n->bounce_len) {
+			/* rx_rate_limiter: the frame waits here (the tap unread) for the timer */
+			if (!n->bounce_paid &&
+			    !(n->bounce_paid = net_limit_pass(&n->rx_rl, n->bounce_len - VIRTIO_NET_HDR_LEN)))
+				break;
 			pushed |= fill_held(n, n->bounce_len);
 			if (deliver_bounce(n, mrg)) {
 				pushed = true;
@@ -272,7 +278,9 @@ static bool net_rx(struct virtio_net *n)
 			n->stats.rx_blocked++;
 			break;
 		}
-		bool direct = mrg ? held_capacity(n) >= n->rx_max : n->held[0].cap >= n->rx_max;
+		/* A limited interface reads into the bounce buffer, where a frame can wait. */
+		bool direct = !rate_limiter_active(&n->rx_rl) &&
+			      (mrg ? held_capacity(n) >= n->rx_max : n->held[0].cap >= n->rx_max);
 		ssize_t r;
 		if (direct) {
 			unsigned niov = mrg ? n->rx_niov : n->held[0].niov;
@@ -350,7 +358,7 @@ static bool net_tx(struct virtio_net *n)
 	struct virtq_chain *c = &n->chain;
 	bool pushed = false;
 	unsigned budget = TX_BUDGET;
-	if (n->tx_waiting || !tx_usable(n))
+	if (n->tx_waiting || n->tx_rl.blocked || !tx_usable(n))
 		return false;
 	for (;;) {
 		while (budget && tx_usable(n) && virtio_queue_pop(d, VIRTIO_NET_TXQ, c) > 0) {
@@ -360,6 +368,10 @@ static bool net_tx(struct virtio_net *n)
 				virtq_push(vq, c->head, 0);
 				pushed = true;
 				continue;
+			}
+			if (!net_limit_pass(&n->tx_rl, c->out_len - VIRTIO_NET_HDR_LEN)) {
+				virtq_unpop(vq, 1);   /* tx_rate_limiter: again when its timer fires */
+				return pushed;
 			}
 			ssize_t r;
 			if (n->mmds && net_mmds_tx(n, c)) {
@@ -440,13 +452,16 @@ static void net_ready(void *opaque, int fd, uint32_t events)
 	struct virtio_net *n = opaque;
 	(void)fd;
 	(void)events;
-	struct epoll_event ev[2];
+	struct epoll_event ev[4];   /* tap, MMDS timer, two limiter timers */
 	pthread_mutex_lock(&n->vdev.lock);
-	int k = epoll_wait(n->epfd, ev, 2, 0);
+	int k = epoll_wait(n->epfd, ev, 4, 0);
 	uint32_t got = 0;
+	bool limits = false;
 	for (int i = 0; i < k; i++) {
 		if (n->mmds && ev[i].data.fd == net_mmds_timer_fd(n))
 			net_mmds_timer(n);   /* a retransmission is due: net_work sends it */
+		else if (net_limit_timer(n, ev[i].data.fd))
+			limits = true;       /* a limited direction may go on */
 		else
 			got |= ev[i].events;
 	}
@@ -458,7 +473,7 @@ static void net_ready(void *opaque, int fd, uint32_t events)
 			n->tx_waiting = false;
 			tx = true;
 		}
-		net_work(n, (got & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0, tx);
+		net_work(n, limits || (got & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0, tx || limits);
 	}
 	pthread_mutex_unlock(&n->vdev.lock);
 }
@@ -514,6 +529,7 @@ static void net_reset(struct virtio_dev *d)
 	if (n->bounce_len)
 		n->stats.rx_dropped++;
 	n->bounce_len = 0;
+	n->bounce_paid = false;
 	n->rx_waiting = false;
 	n->tx_waiting = false;
 	set_interest(n, false);
@@ -538,6 +554,7 @@ static void net_destroy(struct virtio_dev *d)
 			 (unsigned long long)n->stats.tx_frames, (unsigned long long)n->stats.tx_bytes,
 			 (unsigned long long)n->stats.tx_errors, (unsigned long long)n->stats.tx_malformed);
 	net_mmds_destroy(n);
+	net_limit_destroy(n);
 	tap_close(&n->tap);
 	free(n->bounce);
 	n->bounce = NULL;
@@ -600,6 +617,8 @@ static int net_setup(struct virtio_net *n, const struct net_config *cfg, unsigne
 	struct epoll_event e = { .events = 0, .data.fd = tap_fd(n) };
 	if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, tap_fd(n), &e) < 0)
 		return -errno;
+	if ((err = net_limit_init(n, cfg)) < 0)
+		return err;
 	if (io && (err = io_thread_add(io, n->epfd, EPOLLIN, net_ready, n)) < 0) {
 		close(n->epfd);
 		n->epfd = -1;
@@ -613,6 +632,7 @@ static void net_init_struct(struct virtio_net *n)
 	memset(n, 0, sizeof(*n));
 	n->tap.fd = -1;
 	n->epfd = -1;
+	n->rx_rl.timer_fd = n->tx_rl.timer_fd = -1;
 	/* virtio_dev_destroy expects closed notify fds until virtio_dev_init ran. */
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		n->vdev.notify_fd[i] = -1;

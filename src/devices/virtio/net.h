@@ -20,6 +20,7 @@
 #include "config/devices_config.h"
 #include "devices/virtio/virtio.h"
 #include "net/tap.h"
+#include "util/rate_limiter.h"
 
 #include <sys/uio.h>
 
@@ -99,10 +100,12 @@ struct virtio_net {
 
 	uint8_t *bounce;       /* VIRTIO_NET_MAX_FRAME bytes */
 	uint32_t bounce_len;   /* a frame waits in bounce when non-zero */
+	bool bounce_paid;      /* ...and the receive rate limiter has charged for it */
 
 	struct virtq_chain chain;   /* scratch */
 	struct iovec tx_iov[VIRTQ_MAX_CHAIN];
 	struct virtio_net_stats stats;
+	struct rate_limiter rx_rl, tx_rl;   /* rx_rate_limiter, tx_rate_limiter (net_limit.c) */
 };
 
 /* Open the tap and set up the device (no transport yet). */
@@ -117,6 +120,16 @@ int virtio_net_create_fd(struct virtio_net *n, const struct net_config *cfg, uns
  * mergeable buffers), 0: no buffers (the driver's next receive notification retries). *pushed
  * is set when used buffers were published (the caller interrupts). */
 int virtio_net_inject(struct virtio_net *n, uint8_t *frame, uint32_t len, bool *pushed);
+/* net_limit.c: the rate limiters. Set up from the config (timers in the device's epoll set);
+ * pass: may a frame of `bytes` go now (else its timer is armed); timer: fd is one of the
+ * limiters' timers (read, the direction may go on); set: new limits at run time (PATCH; a
+ * config not present leaves that direction as it is). */
+int net_limit_init(struct virtio_net *n, const struct net_config *cfg);
+void net_limit_destroy(struct virtio_net *n);
+bool net_limit_pass(struct rate_limiter *rl, uint64_t bytes);
+bool net_limit_timer(struct virtio_net *n, int fd);
+int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
+				 const struct rate_limiter_config *tx);
 /* Run the receive/transmit work now (what the I/O thread does when the tap is ready);
  * takes the device lock. For tests that drive the device without an I/O thread. */
 void virtio_net_poll(struct virtio_net *n);
