@@ -156,10 +156,12 @@ int bzimage_load_unpacked(struct guest_mem *mem, const struct boot_request *req,
 	char msg[256];
 	int r = bzimage_unpack(req->kernel, req->kernel_len, bz, mem, req->decompress, &u, msg,
 			       sizeof(msg));
+#define CLASSIC "booting it the classic way (its own startup_64, which decompresses the kernel)"
 	if (r < 0)
-		log_warn("bzImage: %s; booting it through the kernel's own decompressor", msg);
+		log_warn("bzImage: %s; " CLASSIC, msg);
 	if (r == 0)
-		log_info("bzImage: %s; booting it through the kernel's own decompressor", msg);
+		log_info("bzImage: %s; " CLASSIC, msg);
+#undef CLASSIC
 	if (r <= 0)
 		return 0;
 	int err = bzimage_check_cmdline(bz, strlen(req->cmdline));

@@ -92,8 +92,9 @@ int unpack_lzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, cha
 	}
 	r.pos = hdr_end;
 	uint32_t hsum = take(&r, 4);
-	uint32_t calc = flags & F_H_CRC32 ? (uint32_t)crc32(0, in + sizeof(lzop_magic), (uInt)(hdr_end - sizeof(lzop_magic)))
-					  : (uint32_t)adler32(1, in + sizeof(lzop_magic), (uInt)(hdr_end - sizeof(lzop_magic)));
+	const uint8_t *h = in + sizeof(lzop_magic);
+	uInt hlen = (uInt)(hdr_end - sizeof(lzop_magic));
+	uint32_t calc = flags & F_H_CRC32 ? (uint32_t)crc32(0, h, hlen) : (uint32_t)adler32(1, h, hlen);
 	if (r.bad || hsum != calc) {
 		snprintf(err, errlen, "lzo: lzop header checksum mismatch");
 		return -EINVAL;

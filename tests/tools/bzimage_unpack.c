@@ -53,7 +53,8 @@ int main(int argc, char **argv)
 		else if (argv[i][0] != '-' && !path)
 			path = argv[i];
 		else {
-			fprintf(stderr, "usage: bzimage_unpack [--mem MIB] [--runs N] [--how host|host-linux64|guest] [--out FILE] BZIMAGE\n");
+			fprintf(stderr, "usage: bzimage_unpack [--mem MIB] [--runs N] "
+				"[--how host|host-linux64|guest] [--out FILE] BZIMAGE\n");
 			return 1;
 		}
 	}
@@ -101,7 +102,8 @@ int main(int argc, char **argv)
 	qsort(cpu, runs, sizeof(*cpu), cmp_u64);
 	printf("path=host format=%s mode=%s entry=0x%llx payload=%u out=%zu ms=%.2f cpu_ms=%.2f\n",
 	       payload_format_name(u.format), u.mode == BOOT_PVH ? "pvh" : "linux64",
-	       (unsigned long long)u.entry, bz.payload_length, u.elf_len, (double)ns[runs / 2] / 1e6, (double)cpu[runs / 2] / 1e6);
+	       (unsigned long long)u.entry, bz.payload_length, u.elf_len, (double)ns[runs / 2] / 1e6,
+	       (double)cpu[runs / 2] / 1e6);
 	if (out) {
 		FILE *f = fopen(out, "wb");
 		if (!f || fwrite(u.elf, 1, u.elf_len, f) != u.elf_len || fclose(f) != 0) {

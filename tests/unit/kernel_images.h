@@ -30,7 +30,11 @@ struct ki_buf {
 };
 
 static inline void ki_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void ki_be32(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
+static inline void ki_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
 
 /* lzop's file format as `lzop` 1.04 writes it: header with an Adler-32, then 256 KiB blocks
  * [be32 dlen][be32 clen][Adler-32 of the data][LZO1X-1 data, or the data stored]. */
