@@ -1,12 +1,32 @@
 # SPDX-License-Identifier: Apache-2.0
 """The real-Linux tests need /dev/kvm, like every guest test (tests/guests/guestlib.require):
-without it they are skipped, not failed."""
+without it they are skipped, not failed.
+
+Real-Linux boots are the suite's budget (minutes each where guest ring 0 is emulated): the
+default run boots as few times as it can and restores the rest from a snapshot. The modules in
+EXTRA_BOOTS each boot Linux again for one feature; they run only with PETREL_LINUX_EXTRA=1
+(scripts/linux-extra.sh), never in the default suite or CI."""
 import os
 
 import pytest
+
+EXTRA_BOOTS = {
+    "test_linux_mmds.py": "boots Linux once more for the metadata service",
+    "test_linux_bzimage_entry.py": "boots Linux twice more through the 64-bit entries",
+}
 
 
 @pytest.fixture(autouse=True)
 def _needs_kvm():
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("no access to /dev/kvm")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("PETREL_LINUX_EXTRA") == "1":
+        return
+    for item in items:
+        why = EXTRA_BOOTS.get(item.path.name)
+        if why:
+            item.add_marker(pytest.mark.skip(reason=f"{why}: run with PETREL_LINUX_EXTRA=1 "
+                                             "(scripts/linux-extra.sh)"))

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The real-Linux tests that each boot the guest again for one feature (tests/linux/conftest.py
+# EXTRA_BOOTS: MMDS through busybox, the bzImage's 64-bit entries). Minutes per boot on a host
+# whose guest ring 0 is emulated: run them alone, never beside other boots or fuzzers.
+# Usage: scripts/linux-extra.sh [pytest args...]
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PETREL_LINUX_EXTRA=1 exec /usr/bin/python3 -m pytest -v -rfEs \
+	tests/linux/test_linux_mmds.py tests/linux/test_linux_bzimage_entry.py "$@"
