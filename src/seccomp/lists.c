@@ -69,6 +69,8 @@ static const struct entry data[] = {
 	ANY("timerfd_settime"), ANY("timerfd_gettime"), ANY("io_uring_enter"), ANY("io_uring_register"),
 	ANY("fdatasync"), ANY("fsync"), ANY("fallocate"), ANY("ftruncate"), ANY("fadvise64"),
 	ANY("mincore"),
+	/* qcow2 copy-on-write from a raw backing file (block/qcow2_write.c), on the I/O thread */
+	ANY("copy_file_range"),
 	EQ32("socket", 0, AF_UNIX), ANY("connect"), ANY("accept4"), ANY("recvfrom"), ANY("recvmsg"),
 	ANY("sendto"), ANY("sendmsg"), ANY("sendmmsg"), ANY("recvmmsg"), ANY("shutdown"),
 	ANY("getsockopt"), ANY("setsockopt"),
