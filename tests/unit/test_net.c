@@ -2,6 +2,7 @@
  * one frame with its vnet header) and for virtio-vsock's packet parser and connection mux
  * (real Unix sockets in a temporary directory). Guest memory is a heap buffer; no KVM. */
 #include "unit.h"
+#include "fake_ring.h"
 
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
@@ -16,75 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define MEM_SIZE (1u << 20)
-#define QS 16
 #define BUF 0x10000   /* buffers from here */
-
-static struct guest_mem mem;
-static uint8_t *ram;
-
-static void mem_setup(void)
-{
-	if (!ram) {
-		ram = calloc(1, MEM_SIZE);
-		mem.regions[0] = (struct guest_region){ 0, MEM_SIZE, ram };
-		mem.nregions = 1;
-		mem.total = MEM_SIZE;
-		log_set_level(LOG_OFF);
-	}
-	memset(ram, 0, MEM_SIZE);
-}
-
-/* Queue q's rings at 0x1000 + 0x3000 q: desc, avail, used one page apart. */
-static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
-static uint16_t *qavail(unsigned q) { return (uint16_t *)(ram + qdesc(q) + 0x1000); }
-static uint8_t *qused(unsigned q) { return ram + qdesc(q) + 0x2000; }
-static uint16_t used_idx(unsigned q) { uint16_t v; memcpy(&v, qused(q) + 2, 2); return v; }
-static struct virtq_used_elem used_elem(unsigned q, unsigned i)
-{
-	struct virtq_used_elem e;
-	memcpy(&e, qused(q) + 4 + 8 * (i % QS), 8);
-	return e;
-}
-
-static void set_desc(unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-	struct virtq_desc d = { addr, len, flags, next };
-	memcpy(ram + qdesc(q) + 16 * i, &d, 16);
-}
-
-static void publish(unsigned q, uint16_t head)
-{
-	uint16_t *a = qavail(q);
-	a[2 + a[1] % QS] = head;
-	a[1]++;
-}
-
-static void start(struct virtio_dev *d, uint64_t features, unsigned nq)
-{
-	d->st.driver_feature_sel = 0;
-	virtio_set_driver_features(d, (uint32_t)features);
-	d->st.driver_feature_sel = 1;
-	virtio_set_driver_features(d, (uint32_t)(features >> 32));
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < nq; q++) {
-		struct virtq_state *st = &d->st.queues[q];
-		st->size = QS;
-		st->desc_gpa = qdesc(q);
-		st->avail_gpa = qdesc(q) + 0x1000;
-		st->used_gpa = qdesc(q) + 0x2000;
-		virtio_queue_set_ready(d, q, true);
-	}
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
-}
-
-static void notify(struct virtio_dev *d, unsigned q)
-{
-	pthread_mutex_lock(&d->lock);
-	d->ops->queue_notify(d, q);
-	pthread_mutex_unlock(&d->lock);
-}
 
 /* ======================= virtio-net ======================= */
 

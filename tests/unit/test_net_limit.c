@@ -5,6 +5,7 @@
  * tests check the same (src/vmm/src/devices/virtio/net/device.rs test_rx_rate_limiter_handling,
  * test_tx_rate_limiter_handling). */
 #include "unit.h"
+#include "fake_ring.h"
 
 #include "devices/virtio/net.h"
 #include "memory/guest_mem.h"
@@ -14,37 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MEM_SIZE (1u << 20)
-#define QS 16
 #define TXBUF 0x10000
 #define RXBUF 0x40000
-
-static struct guest_mem mem;
-static uint8_t *ram;
-
-static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
-static uint16_t *qavail(unsigned q) { return (uint16_t *)(ram + qdesc(q) + 0x1000); }
-static uint16_t used_idx(unsigned q) { uint16_t v; memcpy(&v, ram + qdesc(q) + 0x2000 + 2, 2); return v; }
-
-static void set_desc(unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-	struct virtq_desc d = { addr, len, flags, next };
-	memcpy(ram + qdesc(q) + 16 * i, &d, 16);
-}
-
-static void publish(unsigned q, uint16_t head)
-{
-	uint16_t *a = qavail(q);
-	a[2 + a[1] % QS] = head;
-	a[1]++;
-}
-
-static void notify(struct virtio_dev *d, unsigned q)
-{
-	pthread_mutex_lock(&d->lock);
-	d->ops->queue_notify(d, q);
-	pthread_mutex_unlock(&d->lock);
-}
 
 struct fixture {
 	struct virtio_net n;
@@ -59,14 +31,7 @@ static struct token_bucket_config per_second(uint64_t ops)
 
 static int setup(struct fixture *f, const struct rate_limiter_config *rx, const struct rate_limiter_config *tx)
 {
-	if (!ram) {
-		ram = calloc(1, MEM_SIZE);
-		mem.regions[0] = (struct guest_region){ 0, MEM_SIZE, ram };
-		mem.nregions = 1;
-		mem.total = MEM_SIZE;
-		log_set_level(LOG_OFF);
-	}
-	memset(ram, 0, MEM_SIZE);
+	mem_setup();
 	memset(f, 0, sizeof(*f));
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) < 0)
@@ -80,23 +45,7 @@ static int setup(struct fixture *f, const struct rate_limiter_config *rx, const 
 	if (err < 0)
 		return err;
 	f->peer = sv[1];
-	struct virtio_dev *v = &f->n.vdev;
-	uint64_t feat = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF);
-	v->st.driver_feature_sel = 0;
-	virtio_set_driver_features(v, (uint32_t)feat);
-	v->st.driver_feature_sel = 1;
-	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < 2; q++) {
-		struct virtq_state *st = &v->st.queues[q];
-		st->size = QS;
-		st->desc_gpa = qdesc(q);
-		st->avail_gpa = qdesc(q) + 0x1000;
-		st->used_gpa = qdesc(q) + 0x2000;
-		virtio_queue_set_ready(v, q, true);
-	}
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	start(&f->n.vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF), 2);
 	return 0;
 }
 
