@@ -124,7 +124,8 @@ def test_cli_rejects_a_bad_kernel_decompress_value():
     petrel = BUILD / "petrel"
     if not petrel.exists():
         pytest.skip(f"{petrel} not built")
-    r = subprocess.run([str(petrel), "run", "--kernel", "/nonexistent", "--kernel-decompress", "fast"],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0
-    assert "--kernel-decompress" in r.stderr and "host, host-linux64 or guest" in r.stderr
+    for argv in (["run", "--kernel", "/nonexistent", "--kernel-decompress", "fast"],
+                 ["--no-api", "--config-file", "/nonexistent", "--kernel-decompress", "fast"]):
+        r = subprocess.run([str(petrel), *argv], capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0, argv
+        assert "--kernel-decompress" in r.stderr and "host, host-linux64 or guest" in r.stderr, r.stderr
