@@ -38,7 +38,7 @@
 
 struct deploy {
 	const char *state, *mem, *dir, *exe;
-	char state_abs[PATH_MAX], mem_abs[PATH_MAX], exe_buf[PATH_MAX];
+	char state_abs[PATH_MAX], mem_abs[PATH_MAX], exe_buf[PATH_MAX], dir_abs[PATH_MAX];
 	long count, first, timeout_ms;
 	bool start, sync;
 	const char *net_iface[MAX_NET], *net_tap[MAX_NET];
@@ -310,10 +310,11 @@ int cli_deploy(int argc, char **argv)
 	struct curl_api c;
 	d.pids = calloc((size_t)d.count, sizeof(pid_t));
 	bool ok = d.pids && check_drives(&d) == 0;
-	if (ok && mkdir(d.dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "petrel: deploy: mkdir %s: %s\n", d.dir, strerror(errno));
+	if (ok && ((mkdir(d.dir, 0755) < 0 && errno != EEXIST) || !realpath(d.dir, d.dir_abs))) {
+		fprintf(stderr, "petrel: deploy: %s: %s\n", d.dir, strerror(errno));
 		ok = false;
 	}
+	d.dir = d.dir_abs; /* the clones are given absolute paths */
 	if (!ok || (d.start && api_client_load(&c) < 0)) {
 		vm_config_free(&d.cfg);
 		free(d.pids);
