@@ -241,13 +241,16 @@ def test_deploy_without_kvm_stops_what_it_started(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/kvm"), reason="needs /dev/kvm")
-def test_deploy_ten_clones_each_writing_its_own_overlay(tmp_path):
+def test_deploy_ten_clones_each_writing_its_own_overlay():
     """Issue 12: 10 clones from one template (the blkloop guest writing its disk), each
     running, each writing its own overlay; the template's image unchanged."""
     import sys
+    import tempfile
     sys.path.insert(0, str(ROOT / "tests" / "api"))
     import apilib
     from test_api_snapshot import snapshot
+    # Short paths: DIR/clone-N/api.sock must fit a Unix socket's 108 bytes.
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="petrel-deploy-", dir="/tmp"))
 
     disk = tmp_path / "template.img"
     disk.write_bytes(bytes(MiB))
@@ -283,3 +286,4 @@ def test_deploy_ten_clones_each_writing_its_own_overlay(tmp_path):
         assert_clean(over)
         assert info(over)["actual-size"] > 4 * 65536, "the clone wrote its overlay"
     assert disk.read_bytes() == template
+    shutil.rmtree(tmp_path, ignore_errors=True)
