@@ -1,0 +1,381 @@
+/* virtio-balloon: see balloon.h. */
+#include "devices/virtio/balloon.h"
+#include "memory/guest_mem.h"
+#include "util/log.h"
+#include "vm/io_thread.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+const char *const balloon_stat_names[BALLOON_S_NR] = {
+	"swap_in", "swap_out", "major_faults", "minor_faults", "free_memory", "total_memory",
+	"available_memory", "disk_caches", "hugetlb_allocations", "hugetlb_failures", "oom_kill",
+	"alloc_stall", "async_scan", "direct_scan", "async_reclaim", "direct_reclaim",
+};
+
+static struct virtio_balloon *to_balloon(struct virtio_dev *d)
+{
+	return (struct virtio_balloon *)((char *)d - offsetof(struct virtio_balloon, vdev));
+}
+
+enum balloon_queue virtio_balloon_queue_role(const struct virtio_dev *d, unsigned q)
+{
+	if (q < 2)
+		return q == 0 ? BALLOON_Q_INFLATE : BALLOON_Q_DEFLATE;
+	unsigned next = 2;
+	if (virtio_has_feature(d, VIRTIO_BALLOON_F_STATS_VQ) && q == next++)
+		return BALLOON_Q_STATS;
+	if (virtio_has_feature(d, VIRTIO_BALLOON_F_FREE_PAGE_HINT) && q == next++)
+		return BALLOON_Q_NONE; /* hinting is not offered */
+	if (virtio_has_feature(d, VIRTIO_BALLOON_F_REPORTING) && q == next)
+		return BALLOON_Q_REPORTING;
+	return BALLOON_Q_NONE;
+}
+
+static unsigned stats_queue(const struct virtio_balloon *b)
+{
+	return 2; /* when negotiated it is always the third */
+}
+
+/* The region holding [gpa, gpa+len), or NULL. */
+static const struct guest_region *region_of(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < m->nregions; i++) {
+		const struct guest_region *g = &m->regions[i];
+		if (gpa >= g->gpa && len <= g->size && gpa - g->gpa <= g->size - len)
+			return g;
+	}
+	return NULL;
+}
+
+/* Give [gpa, gpa+len) (page aligned, checked by the caller) back to the host. Anonymous memory
+ * reads as zero afterwards, a private file mapping (a restored snapshot) as the file says.
+ * 2 MiB hugetlbfs pages cannot be dropped 4 KiB at a time, pages filled lazily through a
+ * userfaultfd are left alone (the handler would not know they went): both count as failures. */
+static bool release(struct virtio_balloon *b, uint64_t gpa, uint64_t len)
+{
+	const struct guest_mem *m = b->vdev.mem;
+	const struct guest_region *g = region_of(m, gpa, len);
+	if (!g || g->lazy || m->backing == GUEST_MEM_PAGES_2M) {
+		b->ctr.madvise_failures++;
+		return false;
+	}
+	uint8_t *hva = g->hva + (gpa - g->gpa);
+	if (madvise(hva, len, MADV_DONTNEED) < 0) {
+		b->ctr.madvise_failures++;
+		return false;
+	}
+	/* The page changed under KVM's dirty log (it reads as zero now): diff snapshots and
+	 * migration must send it. */
+	guest_mem_mark_dirty(m, gpa, len);
+	return true;
+}
+
+/* One inflate or deflate request: a list of 32-bit page frame numbers. */
+static void handle_pfns(struct virtio_balloon *b, const struct virtq_chain *c, bool inflate)
+{
+	const struct guest_mem *m = b->vdev.mem;
+	uint64_t n = c->out_len / 4;
+	if (n > BALLOON_MAX_PFNS_PER_REQ) {
+		b->ctr.pfns_ignored += n - BALLOON_MAX_PFNS_PER_REQ;
+		n = BALLOON_MAX_PFNS_PER_REQ;
+	}
+	uint64_t run_start = 0, run_len = 0; /* contiguous pages are released in one call */
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t pfn;
+		virtq_chain_read(c, i * 4, &pfn, 4);
+		pfn = le32toh(pfn);
+		uint64_t gpa = (uint64_t)pfn << BALLOON_PAGE_SHIFT;
+		if (!guest_mem_ptr(m, gpa, BALLOON_PAGE_SIZE)) {
+			b->ctr.pages_refused++;
+			continue;
+		}
+		if (!inflate)
+			continue;
+		if (run_len && gpa == run_start + run_len && run_len < (64u << 20) &&
+		    region_of(m, run_start, run_len + BALLOON_PAGE_SIZE)) {
+			run_len += BALLOON_PAGE_SIZE;
+			continue;
+		}
+		if (run_len && release(b, run_start, run_len))
+			b->ctr.pages_released += run_len >> BALLOON_PAGE_SHIFT;
+		run_start = gpa;
+		run_len = BALLOON_PAGE_SIZE;
+	}
+	if (run_len && release(b, run_start, run_len))
+		b->ctr.pages_released += run_len >> BALLOON_PAGE_SHIFT;
+	if (inflate)
+		b->ctr.inflate_count++;
+	else
+		b->ctr.deflate_count++;
+}
+
+/* Free page reporting: each device-writable buffer is a free range of guest RAM (virtq_pop
+ * checked it lies in RAM); whole pages inside it go back to the host. */
+static void handle_report(struct virtio_balloon *b, const struct virtq_chain *c)
+{
+	for (unsigned i = 0; i < c->n_out + c->n_in; i++) {
+		const struct iovec *v = &c->iov[i];
+		uintptr_t start = ((uintptr_t)v->iov_base + BALLOON_PAGE_SIZE - 1) & ~(uintptr_t)(BALLOON_PAGE_SIZE - 1);
+		uintptr_t end = ((uintptr_t)v->iov_base + v->iov_len) & ~(uintptr_t)(BALLOON_PAGE_SIZE - 1);
+		if (end <= start)
+			continue;
+		/* back from host pointer to guest address */
+		const struct guest_mem *m = b->vdev.mem;
+		for (unsigned r = 0; r < m->nregions; r++) {
+			const struct guest_region *g = &m->regions[r];
+			if (start >= (uintptr_t)g->hva && end <= (uintptr_t)g->hva + g->size) {
+				uint64_t gpa = g->gpa + (start - (uintptr_t)g->hva);
+				if (release(b, gpa, end - start))
+					b->ctr.reported_bytes += end - start;
+				break;
+			}
+		}
+	}
+	b->ctr.free_page_report_count++;
+}
+
+/* A statistics buffer: 10-byte entries (le16 tag, le64 value). */
+static void parse_stats(struct virtio_balloon *b, const struct virtq_chain *c)
+{
+	uint64_t n = c->out_len / 10;
+	if (c->out_len % 10)
+		b->ctr.stats_invalid++;
+	for (uint64_t i = 0; i < n && i < 4096; i++) {
+		uint8_t e[10];
+		virtq_chain_read(c, i * 10, e, 10);
+		uint16_t tag;
+		uint64_t val;
+		memcpy(&tag, e, 2);
+		memcpy(&val, e + 2, 8);
+		tag = le16toh(tag);
+		if (tag >= BALLOON_S_NR) {
+			b->ctr.stats_invalid++;
+			continue;
+		}
+		b->st.stats[tag] = le64toh(val);
+		b->st.stats_present |= 1u << tag;
+	}
+	b->ctr.stats_updates++;
+}
+
+static void balloon_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_balloon *b = to_balloon(d);
+	enum balloon_queue role = virtio_balloon_queue_role(d, q);
+	bool any = false;
+	for (;;) {
+		while (virtio_is_running(d) && virtio_queue_pop(d, q, &b->chain) > 0) {
+			struct virtq_chain *c = &b->chain;
+			switch (role) {
+			case BALLOON_Q_INFLATE:
+			case BALLOON_Q_DEFLATE:
+				handle_pfns(b, c, role == BALLOON_Q_INFLATE);
+				break;
+			case BALLOON_Q_REPORTING:
+				handle_report(b, c);
+				break;
+			case BALLOON_Q_STATS:
+				parse_stats(b, c);
+				if (b->stats_held) { /* a driver that queued two: the older goes back */
+					virtq_push(&d->vq[q], b->stats_head, 0);
+					any = true;
+				}
+				b->stats_held = true;
+				b->stats_head = c->head;
+				continue; /* kept until the next polling tick */
+			default:
+				break;
+			}
+			virtq_push(&d->vq[q], c->head, 0);
+			any = true;
+		}
+		if (!virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
+			break;
+	}
+	if (any)
+		virtio_queue_interrupt(d, q);
+}
+
+static void stats_tick_locked(struct virtio_balloon *b)
+{
+	struct virtio_dev *d = &b->vdev;
+	unsigned q = stats_queue(b);
+	if (!b->stats_held || !virtio_is_running(d) || !virtio_has_feature(d, VIRTIO_BALLOON_F_STATS_VQ) ||
+	    !virtq_is_enabled(&d->vq[q]))
+		return;
+	b->stats_held = false;
+	virtq_push(&d->vq[q], b->stats_head, 0);
+	virtio_queue_interrupt(d, q);
+}
+
+void virtio_balloon_stats_tick(struct virtio_balloon *b)
+{
+	pthread_mutex_lock(&b->vdev.lock);
+	stats_tick_locked(b);
+	pthread_mutex_unlock(&b->vdev.lock);
+}
+
+static void stats_timer(void *opaque, int fd, uint32_t events)
+{
+	uint64_t expirations;
+	(void)events;
+	if (read(fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return;
+	virtio_balloon_stats_tick(opaque);
+}
+
+static void arm_timer(struct virtio_balloon *b, bool now)
+{
+	if (b->timer_fd < 0)
+		return;
+	time_t s = b->st.stats_polling_interval_s;
+	struct itimerspec its = { .it_interval = { s, 0 }, .it_value = { now ? 0 : s, now ? 1 : 0 } };
+	timerfd_settime(b->timer_fd, 0, &its, NULL);
+}
+
+static void balloon_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_balloon *b = to_balloon(d);
+	uint32_t cfg[BALLOON_CONFIG_LEN / 4] = { htole32(b->st.num_pages), htole32(b->st.actual), 0, 0 };
+	memcpy(data, (uint8_t *)cfg + off, len);
+}
+
+static void balloon_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	struct virtio_balloon *b = to_balloon(d);
+	/* Only `actual` is the driver's to write. */
+	if (off < 4 || off + len > 8)
+		return;
+	uint32_t v = htole32(b->st.actual);
+	memcpy((uint8_t *)&v + (off - 4), data, len);
+	b->st.actual = le32toh(v);
+}
+
+static void balloon_reset(struct virtio_dev *d)
+{
+	struct virtio_balloon *b = to_balloon(d);
+	b->stats_held = false;
+	b->st.actual = 0;
+}
+
+static void balloon_quiesce(struct virtio_dev *d)
+{
+	struct virtio_balloon *b = to_balloon(d);
+	/* The held statistics buffer is the last one popped: back into the ring, so the queue
+	 * positions alone describe the device (it is popped again after a restore). */
+	if (b->stats_held && virtq_is_enabled(&d->vq[stats_queue(b)])) {
+		virtq_unpop(&d->vq[stats_queue(b)], 1);
+		b->stats_held = false;
+	}
+}
+
+static void balloon_destroy(struct virtio_dev *d)
+{
+	struct virtio_balloon *b = to_balloon(d);
+	if (b->timer_fd >= 0) {
+		if (d->io)
+			io_thread_remove(d->io, b->timer_fd);
+		close(b->timer_fd);
+		b->timer_fd = -1;
+	}
+}
+
+static const struct virtio_dev_ops balloon_ops = {
+	.config_read = balloon_config_read,
+	.config_write = balloon_config_write,
+	.reset = balloon_reset,
+	.quiesce = balloon_quiesce,
+	.queue_notify = balloon_queue_notify,
+	.destroy = balloon_destroy,
+};
+
+static uint32_t mib_to_pages(uint32_t mib)
+{
+	uint64_t p = (uint64_t)mib * BALLOON_PAGES_PER_MIB;
+	return p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
+}
+
+int virtio_balloon_create(struct virtio_balloon *b, const struct balloon_params *p,
+			  const struct guest_mem *mem, struct io_thread *io)
+{
+	memset(b, 0, sizeof(*b));
+	b->timer_fd = -1;
+	b->st.num_pages = mib_to_pages(p->amount_mib);
+	b->st.stats_polling_interval_s = p->stats_polling_interval_s;
+	uint64_t features = VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
+	unsigned nq = 2;
+	if (p->stats_polling_interval_s) {
+		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ);
+		nq++;
+	}
+	if (p->deflate_on_oom) {
+		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+		b->st.flags |= BALLOON_STATE_DEFLATE_ON_OOM;
+	}
+	if (p->free_page_reporting) {
+		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_REPORTING);
+		b->st.flags |= BALLOON_STATE_REPORTING;
+		nq++;
+	}
+	int err = virtio_dev_init(&b->vdev, "virtio-balloon0", VIRTIO_ID_BALLOON, features, nq,
+				  BALLOON_QUEUE_SIZE, BALLOON_CONFIG_LEN, &balloon_ops, mem, io);
+	if (err < 0)
+		return err;
+	if (p->stats_polling_interval_s) {
+		b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (b->timer_fd < 0)
+			err = -errno;
+		else if (io)
+			err = io_thread_add(io, b->timer_fd, 0x001 /* EPOLLIN */, stats_timer, b);
+		if (err == 0)
+			arm_timer(b, false);
+	}
+	if (err < 0)
+		virtio_dev_destroy(&b->vdev);
+	return err;
+}
+
+void virtio_balloon_set_target_mib(struct virtio_balloon *b, uint32_t mib)
+{
+	pthread_mutex_lock(&b->vdev.lock);
+	b->st.num_pages = mib_to_pages(mib);
+	if (b->vdev.st.status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_config_changed(&b->vdev);
+	pthread_mutex_unlock(&b->vdev.lock);
+}
+
+int virtio_balloon_set_stats_interval(struct virtio_balloon *b, uint32_t seconds)
+{
+	if (!seconds || !b->st.stats_polling_interval_s)
+		return -EINVAL;
+	pthread_mutex_lock(&b->vdev.lock);
+	b->st.stats_polling_interval_s = seconds;
+	arm_timer(b, true);
+	pthread_mutex_unlock(&b->vdev.lock);
+	return 0;
+}
+
+void virtio_balloon_snapshot(struct virtio_balloon *b, struct balloon_state *st, struct balloon_counters *c)
+{
+	pthread_mutex_lock(&b->vdev.lock);
+	if (st)
+		*st = b->st;
+	if (c)
+		*c = b->ctr;
+	pthread_mutex_unlock(&b->vdev.lock);
+}
+
+void virtio_balloon_load_state(struct virtio_balloon *b, const struct balloon_state *st)
+{
+	pthread_mutex_lock(&b->vdev.lock);
+	b->st = *st;
+	b->stats_held = false;
+	arm_timer(b, false);
+	pthread_mutex_unlock(&b->vdev.lock);
+}

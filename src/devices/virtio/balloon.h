@@ -1,0 +1,102 @@
+/* virtio-balloon (virtio 1.x section 5.5, device ID 5): the host asks the guest to give back
+ * memory (config num_pages, the target in 4 KiB pages); the guest lists the pages it gave on
+ * the inflate queue and the host drops them (madvise MADV_DONTNEED: anonymous memory reads as
+ * zero afterwards), lists pages it took back on the deflate queue (nothing to do on the host),
+ * and reports `actual`. Optional: the statistics queue (VIRTIO_BALLOON_F_STATS_VQ: the driver
+ * fills one buffer with tag/value pairs, the device hands it back every polling interval for
+ * fresh values), VIRTIO_BALLOON_F_DEFLATE_ON_OOM (only a feature bit) and free page reporting
+ * (VIRTIO_BALLOON_F_REPORTING: the driver lists free page ranges, the host drops them).
+ *
+ * Everything the guest writes is untrusted: every page frame number is checked to lie in guest
+ * RAM (refused ones are counted, never touched), one inflate request handles at most
+ * BALLOON_MAX_PFNS_PER_REQ numbers, statistics tags the device does not know are ignored. */
+#ifndef PETREL_DEVICES_VIRTIO_BALLOON_H
+#define PETREL_DEVICES_VIRTIO_BALLOON_H
+
+#include "devices/virtio/virtio.h"
+
+#define VIRTIO_ID_BALLOON 5
+
+#define VIRTIO_BALLOON_F_MUST_TELL_HOST 0
+#define VIRTIO_BALLOON_F_STATS_VQ 1
+#define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
+#define VIRTIO_BALLOON_F_FREE_PAGE_HINT 3
+#define VIRTIO_BALLOON_F_PAGE_POISON 4
+#define VIRTIO_BALLOON_F_REPORTING 5
+
+#define BALLOON_PAGE_SHIFT 12
+#define BALLOON_PAGE_SIZE (1u << BALLOON_PAGE_SHIFT)
+#define BALLOON_PAGES_PER_MIB (1u << (20 - BALLOON_PAGE_SHIFT))
+#define BALLOON_QUEUE_SIZE 256
+#define BALLOON_MAX_PFNS_PER_REQ 65536   /* numbers past these in one chain are ignored */
+#define BALLOON_CONFIG_LEN 16            /* num_pages, actual, free_page_hint_cmd_id, poison_val */
+
+/* Statistics tags (5.5.6.3; 10..15 as Linux defines them). */
+enum balloon_stat_tag {
+	BALLOON_S_SWAP_IN, BALLOON_S_SWAP_OUT, BALLOON_S_MAJFLT, BALLOON_S_MINFLT,
+	BALLOON_S_MEMFREE, BALLOON_S_MEMTOT, BALLOON_S_AVAIL, BALLOON_S_CACHES,
+	BALLOON_S_HTLB_PGALLOC, BALLOON_S_HTLB_PGFAIL, BALLOON_S_OOM_KILL, BALLOON_S_ALLOC_STALL,
+	BALLOON_S_ASYNC_SCAN, BALLOON_S_DIRECT_SCAN, BALLOON_S_ASYNC_RECLAIM, BALLOON_S_DIRECT_RECLAIM,
+	BALLOON_S_NR
+};
+/* Firecracker's name of each statistic (GET /balloon/statistics). */
+extern const char *const balloon_stat_names[BALLOON_S_NR];
+
+/* What the device needs from the configuration. */
+struct balloon_params {
+	uint32_t amount_mib;
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s;   /* 0: no statistics queue */
+	bool free_page_reporting;
+};
+
+/* Guest-visible state beyond struct virtio_state (snapshots save this). */
+struct balloon_state {
+	uint32_t num_pages;                  /* target */
+	uint32_t actual;                     /* what the driver last wrote */
+	uint32_t stats_polling_interval_s;
+	uint32_t flags;                      /* BALLOON_STATE_* */
+	uint64_t stats[BALLOON_S_NR];
+	uint32_t stats_present;              /* bit per tag the guest reported */
+	uint32_t reserved;
+};
+#define BALLOON_STATE_DEFLATE_ON_OOM 1
+#define BALLOON_STATE_REPORTING 2
+
+struct balloon_counters {
+	uint64_t inflate_count, deflate_count, stats_updates, free_page_report_count;
+	uint64_t pages_released, pages_refused, pfns_ignored, madvise_failures, stats_invalid;
+	uint64_t reported_bytes;
+};
+
+enum balloon_queue { BALLOON_Q_INFLATE, BALLOON_Q_DEFLATE, BALLOON_Q_STATS, BALLOON_Q_REPORTING, BALLOON_Q_NONE };
+
+struct virtio_balloon {
+	struct virtio_dev vdev;
+	struct balloon_state st;
+	struct virtq_chain chain;
+	struct balloon_counters ctr;
+	bool stats_held;                     /* a statistics buffer waits to be handed back */
+	uint16_t stats_head;
+	int timer_fd;                        /* statistics polling, -1 without */
+};
+
+int virtio_balloon_create(struct virtio_balloon *b, const struct balloon_params *p,
+			  const struct guest_mem *mem, struct io_thread *io);
+/* The role of queue q under the negotiated features (queues of absent features are skipped). */
+enum balloon_queue virtio_balloon_queue_role(const struct virtio_dev *d, unsigned q);
+
+/* ---- for the controller (they take the device lock) ---- */
+/* New target: the driver is told through a configuration change interrupt. */
+void virtio_balloon_set_target_mib(struct virtio_balloon *b, uint32_t mib);
+/* New polling interval (not 0, and only with statistics on): -EINVAL otherwise. Hands the
+ * held buffer back at once for a first update. */
+int virtio_balloon_set_stats_interval(struct virtio_balloon *b, uint32_t seconds);
+/* The statistics timer fired (what the I/O thread does; tests call it). */
+void virtio_balloon_stats_tick(struct virtio_balloon *b);
+/* A copy of the state and counters under the lock. */
+void virtio_balloon_snapshot(struct virtio_balloon *b, struct balloon_state *st, struct balloon_counters *c);
+/* Restore: after virtio_restore; re-arms the timer. */
+void virtio_balloon_load_state(struct virtio_balloon *b, const struct balloon_state *st);
+
+#endif

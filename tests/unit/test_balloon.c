@@ -1,0 +1,250 @@
+/* virtio-balloon without KVM: guest memory an anonymous mapping, rings written by the test as
+ * a driver would. Inflated pages read as zero afterwards (MADV_DONTNEED), page numbers outside
+ * RAM are refused and counted, statistics are parsed and handed back on the polling tick,
+ * the target and `actual` go through the configuration space, free page reports drop pages. */
+#include "unit.h"
+
+#include "devices/virtio/balloon.h"
+#include "memory/guest_mem.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+#define MEM_SIZE (4u << 20)
+#define QS 16
+#define BUF 0x20000        /* request buffers */
+#define DATA 0x100000      /* pages the "guest" gives away */
+
+static struct guest_mem mem;
+static uint8_t *ram;
+
+static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
+static uint16_t *qavail(unsigned q) { return (uint16_t *)(ram + qdesc(q) + 0x1000); }
+static uint16_t used_idx(unsigned q) { uint16_t v; memcpy(&v, ram + qdesc(q) + 0x2000 + 2, 2); return v; }
+
+static void set_desc(unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	struct virtq_desc d = { addr, len, flags, next };
+	memcpy(ram + qdesc(q) + 16 * i, &d, 16);
+}
+
+static void publish(unsigned q, uint16_t head)
+{
+	uint16_t *a = qavail(q);
+	a[2 + a[1] % QS] = head;
+	a[1]++;
+}
+
+static void notify(struct virtio_dev *d, unsigned q)
+{
+	pthread_mutex_lock(&d->lock);
+	d->ops->queue_notify(d, q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int setup(struct virtio_balloon *b, const struct balloon_params *p)
+{
+	if (!ram) {
+		ram = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (ram == MAP_FAILED)
+			return -1;
+		mem.regions[0] = (struct guest_region){ 0, MEM_SIZE, ram };
+		mem.nregions = 1;
+		mem.total = MEM_SIZE;
+		log_set_level(LOG_OFF);
+	}
+	memset(ram, 0, MEM_SIZE);
+	int err = virtio_balloon_create(b, p, &mem, NULL);
+	if (err < 0)
+		return err;
+	struct virtio_dev *v = &b->vdev;
+	uint64_t feat = v->host_features;
+	v->st.driver_feature_sel = 0;
+	virtio_set_driver_features(v, (uint32_t)feat);
+	v->st.driver_feature_sel = 1;
+	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
+	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned q = 0; q < v->nqueues; q++) {
+		struct virtq_state *st = &v->st.queues[q];
+		st->size = QS;
+		st->desc_gpa = qdesc(q);
+		st->avail_gpa = qdesc(q) + 0x1000;
+		st->used_gpa = qdesc(q) + 0x2000;
+		virtio_queue_set_ready(v, q, true);
+	}
+	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			     VIRTIO_STATUS_DRIVER_OK);
+	return 0;
+}
+
+/* Queue one request of page frame numbers on queue q (descriptor i). */
+static void send_pfns(struct virtio_balloon *b, unsigned q, unsigned i, const uint32_t *pfns, unsigned n)
+{
+	uint64_t a = BUF + 0x1000ull * q;
+	memcpy(ram + a, pfns, 4 * n);
+	set_desc(q, i, a, 4 * n, 0, 0);
+	publish(q, (uint16_t)i);
+	notify(&b->vdev, q);
+}
+
+static uint32_t cfg32(struct virtio_balloon *b, uint32_t off)
+{
+	uint32_t v;
+	pthread_mutex_lock(&b->vdev.lock);
+	virtio_config_access(&b->vdev, off, (uint8_t *)&v, 4, false);
+	pthread_mutex_unlock(&b->vdev.lock);
+	return v;
+}
+
+TEST(inflate_returns_pages_to_the_host)
+{
+	struct virtio_balloon b;
+	struct balloon_params p = { .amount_mib = 1 };
+	REQUIRE_EQ(setup(&b, &p), 0);
+	CHECK_EQ(b.vdev.device_id, 5);
+	CHECK_EQ(cfg32(&b, 0), 256);                 /* num_pages: 1 MiB */
+	memset(ram + DATA, 0xab, 4 * 4096);
+	uint32_t pfns[3] = { DATA >> 12, (DATA >> 12) + 1, (DATA >> 12) + 3 };
+	send_pfns(&b, BALLOON_Q_INFLATE, 0, pfns, 3);
+	CHECK_EQ(used_idx(0), 1);
+	CHECK_EQ(ram[DATA], 0);                      /* dropped: reads as zero */
+	CHECK_EQ(ram[DATA + 4096 + 17], 0);
+	CHECK_EQ(ram[DATA + 2 * 4096], 0xab);        /* not listed: kept */
+	CHECK_EQ(ram[DATA + 3 * 4096 + 4095], 0);
+	CHECK_EQ(b.ctr.pages_released, 3);
+	CHECK_EQ(b.ctr.inflate_count, 1);
+	/* the driver writes actual */
+	uint32_t actual = 3;
+	pthread_mutex_lock(&b.vdev.lock);
+	virtio_config_access(&b.vdev, 4, (uint8_t *)&actual, 4, true);
+	pthread_mutex_unlock(&b.vdev.lock);
+	CHECK_EQ(b.st.actual, 3);
+	/* num_pages is the host's: a driver write is ignored */
+	uint32_t bogus = 7;
+	pthread_mutex_lock(&b.vdev.lock);
+	virtio_config_access(&b.vdev, 0, (uint8_t *)&bogus, 4, true);
+	pthread_mutex_unlock(&b.vdev.lock);
+	CHECK_EQ(cfg32(&b, 0), 256);
+	/* deflate: nothing for the host, the request is used */
+	send_pfns(&b, BALLOON_Q_DEFLATE, 0, pfns, 1);
+	CHECK_EQ(used_idx(1), 1);
+	CHECK_EQ(b.ctr.deflate_count, 1);
+	virtio_dev_destroy(&b.vdev);
+}
+
+TEST(out_of_range_pfns_are_refused_and_counted)
+{
+	struct virtio_balloon b;
+	struct balloon_params p = { 0 };
+	REQUIRE_EQ(setup(&b, &p), 0);
+	memset(ram + DATA, 0xcd, 4096);
+	uint32_t pfns[4] = { MEM_SIZE >> 12, 0xffffffffu, (MEM_SIZE >> 12) - 1 + 1000, DATA >> 12 };
+	send_pfns(&b, BALLOON_Q_INFLATE, 0, pfns, 4);
+	CHECK_EQ(used_idx(0), 1);
+	CHECK_EQ(b.ctr.pages_refused, 3);
+	CHECK_EQ(b.ctr.pages_released, 1);
+	CHECK(virtio_is_running(&b.vdev));          /* bad numbers do not break the device */
+	/* a request that is not a whole number of PFNs: the tail is ignored */
+	send_pfns(&b, BALLOON_Q_INFLATE, 1, pfns, 1);
+	CHECK_EQ(used_idx(0), 2);
+	virtio_dev_destroy(&b.vdev);
+}
+
+TEST(target_change_reaches_config_space)
+{
+	struct virtio_balloon b;
+	struct balloon_params p = { .amount_mib = 0, .deflate_on_oom = true };
+	REQUIRE_EQ(setup(&b, &p), 0);
+	CHECK(b.vdev.host_features & VIRTIO_BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+	CHECK(!(b.vdev.host_features & VIRTIO_BIT(VIRTIO_BALLOON_F_STATS_VQ)));
+	CHECK_EQ(b.vdev.nqueues, 2);
+	uint32_t gen = b.vdev.st.config_generation;
+	virtio_balloon_set_target_mib(&b, 3);
+	CHECK_EQ(cfg32(&b, 0), 3 * 256);
+	CHECK(b.vdev.st.config_generation != gen);
+	CHECK_EQ(virtio_balloon_set_stats_interval(&b, 1), -EINVAL); /* statistics are off */
+	virtio_dev_destroy(&b.vdev);
+}
+
+static void put_stat(uint8_t *p, uint16_t tag, uint64_t v)
+{
+	memcpy(p, &tag, 2);
+	memcpy(p + 2, &v, 8);
+}
+
+TEST(statistics_parsed_and_handed_back_on_tick)
+{
+	struct virtio_balloon b;
+	struct balloon_params p = { .stats_polling_interval_s = 5, .free_page_reporting = true };
+	REQUIRE_EQ(setup(&b, &p), 0);
+	CHECK_EQ(b.vdev.nqueues, 4);
+	CHECK_EQ(virtio_balloon_queue_role(&b.vdev, 2), BALLOON_Q_STATS);
+	CHECK_EQ(virtio_balloon_queue_role(&b.vdev, 3), BALLOON_Q_REPORTING);
+	uint8_t *s = ram + BUF + 0x8000;
+	put_stat(s, BALLOON_S_MEMFREE, 123456789);
+	put_stat(s + 10, BALLOON_S_MEMTOT, 1ull << 30);
+	put_stat(s + 20, 999, 1);                    /* unknown tag: ignored */
+	put_stat(s + 30, BALLOON_S_DIRECT_RECLAIM, 42);
+	set_desc(2, 0, BUF + 0x8000, 40, 0, 0);
+	publish(2, 0);
+	notify(&b.vdev, 2);
+	CHECK_EQ(used_idx(2), 0);                    /* held until the polling tick */
+	CHECK_EQ_HEX(b.st.stats[BALLOON_S_MEMFREE], 123456789);
+	CHECK_EQ_HEX(b.st.stats[BALLOON_S_MEMTOT], 1ull << 30);
+	CHECK_EQ(b.st.stats[BALLOON_S_DIRECT_RECLAIM], 42);
+	CHECK_EQ(b.ctr.stats_invalid, 1);
+	CHECK(b.st.stats_present & (1u << BALLOON_S_MEMFREE));
+	CHECK(!(b.st.stats_present & (1u << BALLOON_S_SWAP_IN)));
+	virtio_balloon_stats_tick(&b);
+	CHECK_EQ(used_idx(2), 1);                    /* handed back for fresh values */
+	virtio_balloon_stats_tick(&b);
+	CHECK_EQ(used_idx(2), 1);                    /* nothing held: nothing to do */
+	CHECK_EQ(virtio_balloon_set_stats_interval(&b, 0), -EINVAL);
+	CHECK_EQ(virtio_balloon_set_stats_interval(&b, 2), 0);
+	CHECK_EQ(b.st.stats_polling_interval_s, 2);
+
+	/* a held buffer goes back into the ring when the VM pauses */
+	set_desc(2, 1, BUF + 0x8000, 10, 0, 0);
+	publish(2, 1);
+	notify(&b.vdev, 2);
+	CHECK(b.stats_held);
+	virtio_quiesce(&b.vdev);
+	CHECK(!b.stats_held);
+	CHECK_EQ(b.vdev.st.queues[2].last_avail_idx, 1);
+
+	/* free page reporting: a writable buffer over free RAM is dropped */
+	memset(ram + DATA, 0xee, 8192);
+	set_desc(3, 0, DATA, 8192, VIRTQ_DESC_F_WRITE, 0);
+	publish(3, 0);
+	notify(&b.vdev, 3);
+	CHECK_EQ(used_idx(3), 1);
+	CHECK_EQ(ram[DATA + 100], 0);
+	CHECK_EQ(ram[DATA + 8191], 0);
+	CHECK_EQ(b.ctr.reported_bytes, 8192);
+	virtio_dev_destroy(&b.vdev);
+}
+
+TEST(short_stats_buffer_and_huge_request_are_bounded)
+{
+	struct virtio_balloon b;
+	struct balloon_params p = { .stats_polling_interval_s = 1 };
+	REQUIRE_EQ(setup(&b, &p), 0);
+	set_desc(2, 0, BUF + 0x8000, 7, 0, 0);       /* less than one entry */
+	publish(2, 0);
+	notify(&b.vdev, 2);
+	CHECK_EQ(b.ctr.stats_invalid, 1);
+	CHECK_EQ(b.st.stats_present, 0);
+	/* an inflate request of 512 KiB of zeros: PFN 0 (in RAM) many times, capped */
+	set_desc(0, 0, 0x200000, 512 << 10, 0, 0);
+	publish(0, 0);
+	notify(&b.vdev, 0);
+	CHECK_EQ(used_idx(0), 1);
+	CHECK_EQ(b.ctr.pfns_ignored, (512u << 10) / 4 - BALLOON_MAX_PFNS_PER_REQ);
+	virtio_dev_destroy(&b.vdev);
+}
+
+int main(int argc, char **argv)
+{
+	return unit_main(argc, argv);
+}
