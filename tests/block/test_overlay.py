@@ -10,6 +10,7 @@ import random
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 
 import pytest
@@ -272,7 +273,6 @@ def test_deploy_ten_clones_each_writing_its_own_overlay():
     pids = [int(l.split(" pid ")[1].split()[0]) for l in r.stdout.splitlines()]
     try:
         assert len(pids) == 10, r.stdout
-        import time
         time.sleep(3)
         for i, pid in enumerate(pids):
             os.kill(pid, 0)  # running
@@ -281,6 +281,14 @@ def test_deploy_ten_clones_each_writing_its_own_overlay():
     finally:
         for pid in pids:
             os.kill(pid, 15)
+        for pid in pids:  # gone (or a zombie: deploy's children are reparented) within 10 s
+            for _ in range(1000):
+                try:
+                    if "\nState:\tZ" in pathlib.Path(f"/proc/{pid}/status").read_text():
+                        break
+                except FileNotFoundError:
+                    break
+                time.sleep(0.01)
     for i in range(10):
         over = tmp_path / "c" / f"clone-{i}" / "disk.qcow2"
         assert_clean(over)
