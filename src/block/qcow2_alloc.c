@@ -240,6 +240,11 @@ int qcow2_unref(struct qcow2 *q, uint64_t off, uint64_t len)
 
 int qcow2_unref_later(struct qcow2 *q, uint64_t off, uint64_t len)
 {
+	if (q->nfrees && q->frees[q->nfrees - 1].off + q->frees[q->nfrees - 1].len == off &&
+	    !(off & (q->cs - 1)) && !(len & (q->cs - 1))) {
+		q->frees[q->nfrees - 1].len += len; /* whole clusters after the last: one range */
+		return 0;
+	}
 	if (q->nfrees == q->frees_cap) {
 		if (q->frees_cap >= MAX_FREES) {
 			if (fdatasync(q->fd) < 0)
