@@ -49,6 +49,7 @@ void vm_config_free(struct vm_config *cfg)
 	cfg->has_vsock = false;
 	entropy_config_free(&cfg->entropy);
 	cfg->has_entropy = false;
+	cfg->has_balloon = false;
 	mmds_config_free(&cfg->mmds);
 }
 
@@ -113,6 +114,9 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	if (cfg->huge_pages == GUEST_MEM_PAGES_2M && cfg->mem_mib % 2)
 		return json_set_err(err, errlen, "huge_pages 2M needs an even memory size in MiB (got %llu)",
 				    (unsigned long long)cfg->mem_mib);
+	if (cfg->has_balloon && cfg->balloon.amount_mib > cfg->mem_mib)
+		return json_set_err(err, errlen, "balloon.amount_mib: %u MiB is more than the guest's %llu MiB of "
+				    "memory", cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
 	return check_mem(cfg->mem_mib, err, errlen);
 }
 
@@ -135,6 +139,8 @@ struct pending {
 	struct vm_config devs;   /* only the device fields are used */
 	bool has_drives, has_nets, has_vsock, has_entropy;
 	struct mmds_config mmds;  /* configured: "mmds-config" was given */
+	bool has_balloon;
+	struct balloon_config balloon;
 };
 
 static void pending_free(struct pending *p)
@@ -318,7 +324,6 @@ static const struct {
 	{ "pmem", true },
 	{ "logger", false },
 	{ "metrics", false },
-	{ "balloon", false },
 	{ "memory-hotplug", false },
 };
 
@@ -421,6 +426,10 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			r = parse_cpu_config(val, p, err, errlen);
 		else if (!strcmp(key, "mmds-config"))
 			r = json_is_null(val) ? 0 : mmds_config_from_json(val, "mmds-config", &p->mmds, err, errlen);
+		else if (!strcmp(key, "balloon")) {
+			r = json_is_null(val) ? 0 : balloon_config_from_json(val, "balloon", &p->balloon, err, errlen);
+			p->has_balloon = r == 0 && !json_is_null(val);
+		}
 		else if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
 			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
 			r = parse_devices(key, val, p, err, errlen);
@@ -508,6 +517,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_entropy) {
 		cfg->entropy = p.devs.entropy;
 		cfg->has_entropy = true;
+	}
+	if (p.has_balloon) {
+		cfg->balloon = p.balloon;
+		cfg->has_balloon = true;
 	}
 	if (p.mmds.configured) {
 		mmds_config_free(&cfg->mmds);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/balloon_config.h"
 #include "config/devices_config.h"
 #include "memory/backing.h"
 #include "config/mmds_config.h"
@@ -38,6 +39,8 @@ struct vm_config {
 	struct vsock_config vsock;
 	bool has_entropy;
 	struct entropy_config entropy;
+	bool has_balloon;         /* "balloon" (docs/balloon.md) */
+	struct balloon_config balloon;
 	enum virtio_transport_kind virtio_transport; /* --virtio-transport: default for devices */
 	struct mmds_config mmds;  /* "mmds-config" (docs/mmds.md) */
 	/* Not part of the definition: the metadata service the MMDS interfaces answer from (the

@@ -65,7 +65,9 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	/* Sections Firecracker reports and petrel does not have, or does not report: null. */
 	json_t *mm = !err && c->mmds.configured ? mmds_config_to_json(&c->mmds) : json_null();
 	err = err || !mm || json_object_set_new(o, "mmds-config", mm) < 0;
-	static const char *const unset[] = { "balloon", "logger", "metrics" };
+	json_t *bl = !err && c->has_balloon ? balloon_config_to_json(&c->balloon) : json_null();
+	err = err || !bl || json_object_set_new(o, "balloon", bl) < 0;
+	static const char *const unset[] = { "logger", "metrics" };
 	for (unsigned i = 0; !err && i < sizeof(unset) / sizeof(unset[0]); i++)
 		err = json_object_set_new(o, unset[i], json_null()) < 0;
 	if (!err && !c->cpu_config_json)

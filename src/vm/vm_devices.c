@@ -198,6 +198,25 @@ int vm_devices_create(struct vm *vm)
 		}
 		vd->vsock = v;
 	}
+	if (cfg->has_balloon) {
+		struct virtio_balloon *b = calloc(1, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		const struct balloon_config *bc = &cfg->balloon;
+		struct balloon_params bp = { bc->amount_mib, bc->deflate_on_oom, bc->stats_polling_interval_s,
+					     bc->free_page_reporting };
+		if ((err = virtio_balloon_create(b, &bp, &vm->mem, &vd->io)) < 0) {
+			free(b);
+			log_error("cannot create the virtio-balloon device: %s", strerror(-err));
+			return err;
+		}
+		if ((err = vm_devices_add_virtio(vm, &b->vdev, b, VIRTIO_TRANSPORT_DEFAULT)) < 0) {
+			virtio_dev_destroy(&b->vdev);
+			free(b);
+			return err;
+		}
+		vd->balloon = b;
+	}
 	return 0;
 }
 
@@ -248,6 +267,7 @@ void vm_devices_destroy(struct vm *vm)
 	vd->rng = NULL;
 	vd->nnet = 0;
 	vd->vsock = NULL;
+	vd->balloon = NULL;
 	mmds_unref(vd->mmds);
 	vd->mmds = NULL;
 	if (vd->pci_ready)

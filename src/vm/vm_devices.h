@@ -7,6 +7,7 @@
 #include "devices/legacy/ged.h"
 #include "devices/legacy/vmgenid.h"
 #include "devices/pci/pci.h"
+#include "devices/virtio/balloon.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
@@ -45,6 +46,7 @@ struct vm_devices {
 	struct virtio_net *net[DEVICES_MAX_NETS];
 	unsigned nnet;
 	struct virtio_vsock *vsock;
+	struct virtio_balloon *balloon;
 	struct mmds *mmds;           /* the metadata service the MMDS interfaces answer from */
 	struct ged ged;              /* ACPI event device and VM generation ID (unless --no-vmgenid) */
 	struct vmgenid genid;

@@ -195,6 +195,34 @@ TEST(to_json_loads_again)
 	round_trip("{" BOOT ", \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}], "
 		   "\"mmds-config\": {\"version\": \"V2\", \"network_interfaces\": [\"eth0\"], "
 		   "\"ipv4_address\": \"169.254.170.2\", \"imds_compat\": true}}");
+	round_trip("{" BOOT ", \"balloon\": {\"amount_mib\": 64, \"deflate_on_oom\": true, "
+		   "\"stats_polling_interval_s\": 2, \"free_page_reporting\": true}}");
+}
+
+/* The "balloon" section (Firecracker's Balloon object; docs/balloon.md). */
+TEST(balloon_section)
+{
+	struct vm_config c;
+	char err[512] = "";
+	vm_config_init(&c);
+	REQUIRE_EQ(vm_config_parse_json("{" BOOT ", \"balloon\": {\"amount_mib\": 16, \"deflate_on_oom\": false}}",
+					&c, err, sizeof(err)), 0);
+	CHECK(c.has_balloon);
+	CHECK_EQ(c.balloon.amount_mib, 16);
+	CHECK_EQ(c.balloon.stats_polling_interval_s, 0);
+	CHECK_EQ(vm_config_validate(&c, err, sizeof(err)), 0);
+	c.balloon.amount_mib = (uint32_t)c.mem_mib + 1;
+	CHECK(vm_config_validate(&c, err, sizeof(err)) < 0);
+	CHECK_CONTAINS(err, "balloon.amount_mib");
+	vm_config_free(&c);
+	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1}}", "balloon.deflate_on_oom: missing required field");
+	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": -1, \"deflate_on_oom\": true}}", "balloon.amount_mib");
+	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": 1}}", "balloon.deflate_on_oom: expected a boolean");
+	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true, \"x\": 1}}", "balloon.x: unknown field");
+	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}}",
+		   "free_page_hinting: not supported yet");
+	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 70000}}",
+		   "balloon.stats_polling_interval_s");
 }
 
 /* Firecracker's MmdsConfig rules (vmm_config/mmds.rs, resources.rs set_mmds_config). */
@@ -351,7 +379,7 @@ TEST(later_sections_not_supported_yet)
 	EXPECT_ERR("{" BOOT ", \"entropy\": []}", "entropy: expected an object");
 	EXPECT_ERR("{" BOOT ", \"logger\": {\"level\": \"Info\"}}", "logger: not supported yet");
 	EXPECT_ERR("{" BOOT ", \"metrics\": {}}", "metrics: not supported yet");
-	EXPECT_ERR("{" BOOT ", \"balloon\": {}}", "balloon: not supported yet");
+	EXPECT_ERR("{" BOOT ", \"balloon\": {}}", "balloon.amount_mib: missing required field");
 	EXPECT_ERR("{" BOOT ", \"mmds-config\": {}}", "mmds-config.network_interfaces: missing required field");
 	EXPECT_ERR("{" BOOT ", \"memory-hotplug\": {}}", "memory-hotplug: not supported yet");
 	EXPECT_ERR("{" BOOT ", \"drives\": {}}", "drives: expected an array");
