@@ -138,7 +138,7 @@ int bzimage_unpack(const uint8_t *img, size_t len, const struct bzimage_info *bz
 		snprintf(msg, msglen, "the payload does not decompress: %s", err);
 	if (r != 1)
 		bzimage_unpacked_free(u);
-	return r == -ENOTSUP || r == -ENOMEM ? 0 : r;
+	return r == -ENOMEM ? 0 : r;
 }
 
 void bzimage_unpacked_free(struct bzimage_unpacked *u)

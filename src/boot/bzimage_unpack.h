@@ -24,7 +24,8 @@ struct bzimage_unpacked {
  *   0        boot it through the kernel's own decompressor (disabled, no or unknown
  *            payload, a kernel petrel cannot place): why in msg;
  *   -EINVAL  the same fall-back, but the payload is damaged (corrupt, truncated, inconsistent
- *            sizes): why in msg; the kernel's decompressor will probably fail too.
+ *            sizes): why in msg; the kernel's decompressor will probably fail too;
+ *   -ENOTSUP the same fall-back: the format's library is not installed (why in msg).
  * Output is bounded by min(init_size, guest RAM, BZIMAGE_UNPACK_MAX) before anything is
  * allocated. mem is only read (its size and layout). */
 int bzimage_unpack(const uint8_t *img, size_t len, const struct bzimage_info *bz,

@@ -1,16 +1,32 @@
 /* bzip2 payloads (CONFIG_KERNEL_BZIP2), with libbz2 (its decoder needs at most ~3.7 MiB,
  * whatever the input says). Block CRCs and the stream CRC are checked by libbz2. */
 #include "boot/payload.h"
+#include "boot/payload_lib.h"
 
 #include <bzlib.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 
+static __typeof__(&BZ2_bzDecompressInit) p_BZ2_bzDecompressInit;
+static __typeof__(&BZ2_bzDecompress) p_BZ2_bzDecompress;
+static __typeof__(&BZ2_bzDecompressEnd) p_BZ2_bzDecompressEnd;
+#define BZ2_bzDecompressInit p_BZ2_bzDecompressInit
+#define BZ2_bzDecompress p_BZ2_bzDecompress
+#define BZ2_bzDecompressEnd p_BZ2_bzDecompressEnd
+static const struct payload_sym syms[] = {
+	{ "BZ2_bzDecompressInit", (void **)&p_BZ2_bzDecompressInit },
+	{ "BZ2_bzDecompress", (void **)&p_BZ2_bzDecompress },
+	{ "BZ2_bzDecompressEnd", (void **)&p_BZ2_bzDecompressEnd },
+};
+
 int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
 {
+	int r = payload_lib_load("libbz2.so.1.0", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (r < 0)
+		return r;
 	bz_stream s = { 0 };
-	int r = BZ2_bzDecompressInit(&s, 0, 0);
+	r = BZ2_bzDecompressInit(&s, 0, 0);
 	if (r != BZ_OK) {
 		snprintf(err, errlen, "bzip2: cannot initialise libbz2 (%d)", r);
 		return r == BZ_MEM_ERROR ? -ENOMEM : -EINVAL;

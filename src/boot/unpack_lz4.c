@@ -3,10 +3,17 @@
  * decompressing to at most 8 MiB, until the input ends; a repeated magic starts a new frame.
  * The format carries no checksum: the exact output length is the only end check. */
 #include "boot/payload.h"
+#include "boot/payload_lib.h"
 
 #include <errno.h>
 #include <lz4.h>
 #include <stdio.h>
+
+static __typeof__(&LZ4_decompress_safe) p_LZ4_decompress_safe;
+#define LZ4_decompress_safe p_LZ4_decompress_safe
+static const struct payload_sym syms[] = {
+	{ "LZ4_decompress_safe", (void **)&p_LZ4_decompress_safe },
+};
 
 #define LZ4_LEGACY_MAGIC 0x184c2102u
 #define LZ4_LEGACY_BLOCK (8u << 20)
@@ -18,12 +25,15 @@ static uint32_t le32(const uint8_t *p)
 
 int unpack_lz4(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
 {
+	int r = payload_lib_load("liblz4.so.1", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (r < 0)
+		return r;
 	if (inlen < 4 || le32(in) != LZ4_LEGACY_MAGIC) {
 		snprintf(err, errlen, "lz4: not a legacy-format LZ4 stream");
 		return -EINVAL;
 	}
 	size_t pos = 4, done = 0;
-	const size_t bound = (size_t)LZ4_compressBound(LZ4_LEGACY_BLOCK);
+	const size_t bound = (size_t)LZ4_COMPRESSBOUND(LZ4_LEGACY_BLOCK);
 	while (pos < inlen) {
 		if (inlen - pos < 4) {
 			snprintf(err, errlen, "lz4: stream is truncated inside a block header");

@@ -3,10 +3,26 @@
  * that needs more than PAYLOAD_DECODER_MEM_MAX is refused (LZMA_MEMLIMIT_ERROR), not
  * allocated. xz's integrity check (the kernel uses CRC-32) is verified by liblzma. */
 #include "boot/payload.h"
+#include "boot/payload_lib.h"
 
 #include <errno.h>
 #include <lzma.h>
 #include <stdio.h>
+
+static __typeof__(&lzma_stream_decoder) p_lzma_stream_decoder;
+static __typeof__(&lzma_alone_decoder) p_lzma_alone_decoder;
+static __typeof__(&lzma_code) p_lzma_code;
+static __typeof__(&lzma_end) p_lzma_end;
+#define lzma_stream_decoder p_lzma_stream_decoder
+#define lzma_alone_decoder p_lzma_alone_decoder
+#define lzma_code p_lzma_code
+#define lzma_end p_lzma_end
+static const struct payload_sym syms[] = {
+	{ "lzma_stream_decoder", (void **)&p_lzma_stream_decoder },
+	{ "lzma_alone_decoder", (void **)&p_lzma_alone_decoder },
+	{ "lzma_code", (void **)&p_lzma_code },
+	{ "lzma_end", (void **)&p_lzma_end },
+};
 
 static int run(lzma_stream *s, const char *fmt, const uint8_t *in, size_t inlen, uint8_t *out,
 	       size_t outlen, char *err, size_t errlen)
@@ -54,6 +70,9 @@ static int unpack(int alone, const uint8_t *in, size_t inlen, uint8_t *out, size
 		  char *err, size_t errlen)
 {
 	const char *fmt = alone ? "lzma" : "xz";
+	int lr = payload_lib_load("liblzma.so.5", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (lr < 0)
+		return lr;
 	lzma_stream s = LZMA_STREAM_INIT;
 	/* LZMA_TELL_UNSUPPORTED_CHECK: an xz check liblzma cannot verify is an error, not a
 	 * silent pass. */

@@ -6,12 +6,23 @@
  * CRC-32, zlib's functions) are verified. Headers with extra fields or multipart/filter
  * flags, which no kernel build writes, are refused. */
 #include "boot/payload.h"
+#include "boot/payload_lib.h"
 
 #include <errno.h>
 #include <lzo/lzo1x.h>
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
+
+/* lzo_init() is a macro around __lzo_init_v2(). */
+static __typeof__(&__lzo_init_v2) p_lzo_init_v2;
+static __typeof__(&lzo1x_decompress_safe) p_lzo1x_decompress_safe;
+#define __lzo_init_v2 p_lzo_init_v2
+#define lzo1x_decompress_safe p_lzo1x_decompress_safe
+static const struct payload_sym syms[] = {
+	{ "__lzo_init_v2", (void **)&p_lzo_init_v2 },
+	{ "lzo1x_decompress_safe", (void **)&p_lzo1x_decompress_safe },
+};
 
 enum {
 	F_ADLER32_D = 0x1, F_ADLER32_C = 0x2, F_H_EXTRA_FIELD = 0x40, F_CRC32_D = 0x100,
@@ -58,6 +69,9 @@ static int check(struct rd *r, uint32_t flags, uint32_t adler_f, uint32_t crc_f,
 
 int unpack_lzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
 {
+	int lr = payload_lib_load("liblzo2.so.2", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (lr < 0)
+		return lr;
 	if (lzo_init() != LZO_E_OK) {
 		snprintf(err, errlen, "lzo: cannot initialise liblzo2");
 		return -EINVAL;

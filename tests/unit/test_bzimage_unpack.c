@@ -12,6 +12,7 @@
 #include "boot/boot.h"
 #include "boot/bzimage_unpack.h"
 #include "boot/payload.h"
+#include "boot/payload_lib.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 #include "kernel_images.h"
@@ -416,6 +417,20 @@ TEST(load_falls_back_to_the_classic_path)
 	CHECK_EQ_HEX(bi.entry, KI_LOAD + 0x200);
 	free_case(&k);
 	mem_free(&m);
+}
+
+TEST(missing_library_is_not_supported)
+{
+	static void (*fn)(void);
+	const struct payload_sym syms[] = { { "nothing", (void **)&fn } };
+	char err[256];
+	CHECK_EQ(payload_lib_load("libpetrel-no-such-library.so.9", syms, 1, err, sizeof(err)), -ENOTSUP);
+	CHECK_CONTAINS(err, "libpetrel-no-such-library.so.9");
+	CHECK_NULL(fn);
+	const struct payload_sym missing[] = { { "LZ4_no_such_function", (void **)&fn } };
+	CHECK_EQ(payload_lib_load("liblz4.so.1", missing, 1, err, sizeof(err)), -ENOTSUP);
+	CHECK_CONTAINS(err, "LZ4_no_such_function");
+	CHECK_NULL(fn);
 }
 
 TEST(decompress_option_names)

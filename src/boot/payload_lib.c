@@ -1,0 +1,33 @@
+#include "boot/payload_lib.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+
+int payload_lib_load(const char *soname, const struct payload_sym *syms, size_t n, char *err,
+		     size_t errlen)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	int r = 0;
+	pthread_mutex_lock(&lock);
+	if (!*syms[0].ptr) {   /* the first symbol is set last: set means all are */
+		void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+		if (!h) {
+			snprintf(err, errlen, "cannot load %s: %s", soname, dlerror());
+			r = -ENOTSUP;
+		}
+		for (size_t i = n; r == 0 && i-- > 0;) {
+			void *f = dlsym(h, syms[i].name);
+			if (!f) {
+				snprintf(err, errlen, "%s has no %s", soname, syms[i].name);
+				r = -ENOTSUP;
+			}
+			*syms[i].ptr = f;
+		}
+		for (size_t i = 0; r < 0 && i < n; i++)
+			*syms[i].ptr = NULL;
+	}
+	pthread_mutex_unlock(&lock);
+	return r;
+}
