@@ -14,7 +14,7 @@
 enum {
 	OPT_ID = 256, OPT_EXEC_FILE, OPT_UID, OPT_GID, OPT_BASE, OPT_NETNS, OPT_DAEMONIZE,
 	OPT_NEW_PID_NS, OPT_CGROUP_VERSION, OPT_CGROUP, OPT_PARENT_CGROUP, OPT_RLIMIT,
-	OPT_VERSION, OPT_HELP,
+	OPT_ROOTLESS, OPT_VERSION, OPT_HELP,
 };
 
 static const struct option options[] = {
@@ -30,6 +30,7 @@ static const struct option options[] = {
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "parent-cgroup", required_argument, NULL, OPT_PARENT_CGROUP },
 	{ "resource-limit", required_argument, NULL, OPT_RLIMIT },
+	{ "rootless", no_argument, NULL, OPT_ROOTLESS },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
@@ -58,6 +59,10 @@ void jail_usage(FILE *f)
 		"                             pids.max=64 (repeatable; controller = FILE up to the first '.')\n"
 		"  --parent-cgroup NAME       cgroups are <hierarchy>/NAME/ID (default: exec file name)\n"
 		"  --resource-limit fsize=N|no-file=N  setrlimit (repeatable; no-file defaults to %d)\n"
+		"  --rootless                 for a caller without root: a new user namespace maps\n"
+		"                             the caller's uid/gid to --uid/--gid (default: the\n"
+		"                             same numbers); host devices the caller may open are\n"
+		"                             bind-mounted; cgroups only where delegated to it\n"
 		"  --version, --help\n",
 		JAIL_ID_MAX, JAIL_DEFAULT_NOFILE);
 }
@@ -178,8 +183,15 @@ static int check(struct jail_args *a, bool have_uid, bool have_gid)
 		return bad("--id is required");
 	if (!a->exec_file)
 		return bad("--exec-file is required");
-	if (!have_uid || !have_gid)
-		return bad("--uid and --gid are required");
+	if (a->rootless) {
+		/* The caller's own ids unless told otherwise: one id each way is mapped. */
+		if (!have_uid)
+			a->uid = geteuid();
+		if (!have_gid)
+			a->gid = getegid();
+	} else if (!have_uid || !have_gid) {
+		return bad("--uid and --gid are required (or --rootless)");
+	}
 	if (stat(a->exec_file, &st) < 0)
 		return bad("--exec-file: %s: %s", a->exec_file, strerror(errno));
 	if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
@@ -237,6 +249,7 @@ int jail_parse_args(int argc, char **argv, struct jail_args *a)
 		case OPT_NETNS: a->netns = optarg; break;
 		case OPT_DAEMONIZE: a->daemonize = true; break;
 		case OPT_NEW_PID_NS: a->new_pid_ns = true; break;
+		case OPT_ROOTLESS: a->rootless = true; break;
 		case OPT_CGROUP_VERSION:
 			if (strcmp(optarg, "1") && strcmp(optarg, "2"))
 				return bad("--cgroup-version: '%s' is not 1 or 2", optarg);

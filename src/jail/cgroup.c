@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -159,6 +160,21 @@ static int make_dirs(struct jail_cgroups *cg, struct cg_dir *d)
 	}
 }
 
+/* v2: is controller listed in dir's cgroup.subtree_control already? Then it is not written
+ * again: a --rootless caller may own only the lower part of the path (a delegated subtree),
+ * and the levels above are the administrator's. */
+static bool enabled(const char *dir, const char *controller)
+{
+	char path[4096], list[4096], *tok, *save = NULL;
+	if (jail_path(path, sizeof(path), "%s/cgroup.subtree_control", dir) < 0 ||
+	    read_small(path, list, sizeof(list)) < 0)
+		return false;
+	for (tok = strtok_r(list, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		if (!strcmp(tok, controller))
+			return true;
+	return false;
+}
+
 /* v2: check that the controller is available and enable it from the top down to the parent
  * of the id directory. "cgroup.*" files belong to no controller. */
 static int v2_enable(struct cg_dir *d, const char *controller)
@@ -190,7 +206,8 @@ static int v2_enable(struct cg_dir *d, const char *controller)
 			continue;
 		char c = *p;
 		*p = '\0';
-		if ((ret = write_file(path, "cgroup.subtree_control", plus)) < 0)
+		if (!enabled(path, controller) &&
+		    (ret = write_file(path, "cgroup.subtree_control", plus)) < 0)
 			return ret;
 		*p = c;
 		if (!c)
@@ -256,6 +273,11 @@ int jail_cgroups_setup(const struct jail_args *a, struct jail_cgroups **out)
 	}
 	for (size_t i = 0; i < cg->n && !ret; i++)
 		ret = open_procs(&cg->dirs[i], cg->version);
+	if (a->rootless && (ret == -EACCES || ret == -EPERM))
+		fprintf(stderr, "petrel-jailer: note: --rootless: --cgroup works only in a cgroup "
+			"subtree delegated to the calling user (its directory and files chowned to it, "
+			"and for v2 the jailer already in that subtree): give --parent-cgroup as its "
+			"path below the hierarchy's mount, or leave out --cgroup (docs/security.md)\n");
 	return ret;
 }
 

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,12 +38,27 @@ int jail_set_rlimits(const struct jail_args *a)
  * first: without CAP_SETGID after setuid they could not change any more. */
 static int drop_privileges(const struct jail_args *a)
 {
-	if (syscall(SYS_setgroups, 0, NULL) < 0)
+	/* --rootless: setgroups is denied in the user namespace (userns.c); the caller's
+	 * supplementary groups stay, shown as the overflow gid (docs/security.md). */
+	if (!a->rootless && syscall(SYS_setgroups, 0, NULL) < 0)
 		return jail_err(errno, "setgroups(0)");
 	if (syscall(SYS_setresgid, a->gid, a->gid, a->gid) < 0)
 		return jail_err(errno, "setgid %u", a->gid);
 	if (syscall(SYS_setresuid, a->uid, a->uid, a->uid) < 0)
 		return jail_err(errno, "setuid %u", a->uid);
+	if (a->rootless) {
+		/* The ids were never 0 on the way here, so nothing dropped the capabilities held
+		 * in the user namespace: drop them all, and with --uid 0 make sure the exec
+		 * gives none back (SECBIT_NOROOT, locked). */
+		struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+		struct __user_cap_data_struct none[2] = { { 0 } };
+		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
+			return jail_err(errno, "prctl(PR_SET_SECUREBITS, NOROOT)");
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+			return jail_err(errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+		if (syscall(SYS_capset, &hdr, none) < 0)
+			return jail_err(errno, "capset: drop every capability");
+	}
 	/* petrel never needs to gain privileges through an exec (setuid files, capabilities). */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return jail_err(errno, "prctl(PR_SET_NO_NEW_PRIVS)");

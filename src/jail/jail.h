@@ -41,6 +41,7 @@ struct jail_args {
 	uid_t uid;
 	gid_t gid;
 	bool daemonize, new_pid_ns;
+	bool rootless;            /* --rootless: user namespace, no root needed (userns.c) */
 	int cgroup_version;
 	struct jail_cgroup_arg cgroups[JAIL_MAX_CGROUPS];
 	size_t n_cgroups;
@@ -71,7 +72,19 @@ struct jail {
 	int devnull_fd;           /* -1 without --daemonize */
 	volatile bool child_failed;  /* --new-pid-ns: set by the child before it exits */
 	mode_t umask;             /* the caller's, given back to petrel */
+	uid_t host_uid;           /* --rootless: the caller's ids, mapped to --uid/--gid */
+	gid_t host_gid;
+	unsigned dev_bound;       /* --rootless: bit i: jail_devices[i] is bind-mounted */
 };
+
+/* The device nodes petrel may need in the jail: mknod'ed as root, bind-mounted from the
+ * host with --rootless (only those the caller may open). */
+struct jail_device {
+	const char *path;         /* in the jail and on the host */
+	unsigned major, minor;    /* minor ~0u: read from /sys/class/misc/userfaultfd/dev */
+};
+extern const struct jail_device jail_devices[];
+extern const size_t jail_n_devices;
 
 /* report.c */
 int jail_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -92,7 +105,17 @@ void jail_libs_free(struct jail_libs *libs);
 
 /* root.c, devices.c: the jail's directory tree, the exec file copy, its device nodes. */
 int jail_root_build(struct jail *j);
-int jail_devices_create(const struct jail *j);
+int jail_devices_create(struct jail *j);
+int jail_devices_bind(const struct jail *j);   /* --rootless, in the new mount namespace */
+
+/* userns.c: --rootless. enter = unshare(CLONE_NEWUSER) then map; map alone after a clone
+ * with CLONE_NEWUSER. refused prints the step and why the host may refuse it. hint is the
+ * explanation alone, from the sysctls' values (-1: absent), for the unit tests. */
+int jail_userns_enter(const struct jail *j);
+int jail_userns_map(const struct jail *j);
+int jail_userns_refused(int err, const char *step);
+const char *jail_userns_hint(int err, long max_userns, long unpriv_clone, long apparmor,
+			     char *buf, size_t size);
 
 /* cgroup.c */
 int jail_cgroups_setup(const struct jail_args *a, struct jail_cgroups **out);

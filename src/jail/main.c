@@ -1,10 +1,11 @@
 /* petrel-jailer: build a jail, then become (or fork) petrel inside it. The steps, in order:
  *
- *   as root, on the host:   parse and check the arguments; find the exec file's shared
+ *   as root (or the caller with --rootless), on the host: parse and check the arguments; find the exec file's shared
  *                           libraries; open --netns and /dev/null; build the jail tree
  *                           (root.c); set resource limits; create and fill the cgroups
  *   --new-pid-ns:           clone into a new pid namespace (spawn.c); the rest is the child
- *   the jailed process:     move into the cgroups; join --netns; new mount namespace and
+ *   the jailed process:     move into the cgroups; --rootless: new user namespace (with
+ *                           --new-pid-ns made by the clone) and its id maps; join --netns; new mount namespace and
  *                           pivot_root into the jail (mounts.c); --daemonize's stdio; drop
  *                           to uid:gid; execve /<exec name> --id ID [petrel args] (exec.c)
  *
@@ -47,7 +48,13 @@ static void release(struct jail *j)
 static int prepare(struct jail *j)
 {
 	const struct jail_args *a = j->args;
-	int ret = jail_libs_resolve(a->exec_file, &j->libs);
+	/* --rootless without --new-pid-ns: this process becomes petrel and makes the user
+	 * namespace first thing, so that a host refusing it is told before anything is built
+	 * (with --new-pid-ns, the clone makes it and a refusal is cleaned up after). The rest
+	 * is done as the caller still: the caller's ids are mapped, nothing else is. */
+	int ret = a->rootless && !a->new_pid_ns ? jail_userns_enter(j) : 0;
+	if (!ret)
+		ret = jail_libs_resolve(a->exec_file, &j->libs);
 	if (ret < 0)
 		return ret;
 	if (a->netns && (j->netns_fd = open(a->netns, O_RDONLY | O_CLOEXEC)) < 0)
@@ -69,11 +76,21 @@ static int prepare(struct jail *j)
 /* In the process that becomes petrel. */
 static int enter(struct jail *j)
 {
+	const struct jail_args *a = j->args;
 	int ret = jail_cgroups_join(j->cgroups);
 	if (ret < 0)
 		return ret;
-	if (j->netns_fd >= 0 && setns(j->netns_fd, CLONE_NEWNET) < 0)
-		return jail_err(errno, "setns into the network namespace %s", j->args->netns);
+	/* --rootless --new-pid-ns: the clone made the user namespace; its id maps. */
+	if (a->rootless && a->new_pid_ns && (ret = jail_userns_map(j)) < 0)
+		return ret;
+	if (j->netns_fd >= 0 && setns(j->netns_fd, CLONE_NEWNET) < 0) {
+		if (a->rootless && errno == EPERM)
+			return jail_err(errno, "--rootless: setns into the network namespace %s: "
+					"joining needs CAP_SYS_ADMIN over the user namespace that owns "
+					"it, and the jail's new user namespace is not that one",
+					a->netns);
+		return jail_err(errno, "setns into the network namespace %s", a->netns);
+	}
 	if ((ret = jail_enter_root(j)) < 0)
 		return ret;
 	return jail_exec(j);   /* returns only on failure */
@@ -88,10 +105,13 @@ int main(int argc, char **argv)
 	int ret = jail_parse_args(argc, argv, &a);
 	if (ret)
 		return ret > 0 ? 0 : 2;
-	if (geteuid() != 0) {
-		jail_err(EPERM, "the jailer must run as root (it mounts, mknods and changes ids)");
+	if (geteuid() != 0 && !a.rootless) {
+		jail_err(EPERM, "the jailer must run as root (it mounts, mknods and changes ids); "
+			 "without root, use --rootless");
 		return 1;
 	}
+	j.host_uid = geteuid();
+	j.host_gid = getegid();
 	j.umask = umask(0);
 	if (prepare(&j) < 0 || (a.new_pid_ns && jail_spawn(&j, enter) < 0)) {
 		/* jail_spawn returns only if the child could not be made. */

@@ -7,6 +7,13 @@
  *   /<exec name> must work there); bind each shared library read-only onto its empty file;
  *   pivot_root(".", ".") and detach the old root stacked on top.
  *
+ * --rootless: the same, in the user namespace made just before (userns.c). Mounts copied
+ * from the host's namespace are locked there: their nodev, noexec, nosuid and read-only
+ * flags cannot be cleared, so the jail's bind keeps the ones its file system has (a base
+ * directory on a noexec file system cannot run petrel), and the old root can only be
+ * detached whole, which is what happens. The host devices the caller may open are
+ * bind-mounted on their files (devices.c).
+ *
  * The host sees none of this: the mounts die with the namespace, nothing is unmounted on
  * the host, and nothing needs cleaning up there. */
 #include "jail/jail.h"
@@ -43,9 +50,16 @@ int jail_enter_root(struct jail *j)
 		return jail_err(errno, "bind-mount %s on itself", j->root);
 	if (statvfs(j->root, &sv) < 0)
 		return jail_err(errno, "statvfs %s", j->root);
-	unsigned long ro = sv.f_flag & ST_RDONLY ? MS_RDONLY : 0;
-	if (mount(NULL, j->root, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | ro, NULL) < 0)
+	unsigned long keep = sv.f_flag & ST_RDONLY ? MS_RDONLY : 0;
+	if (j->args->rootless)
+		keep |= (sv.f_flag & ST_NODEV ? MS_NODEV : 0) | (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+	if (mount(NULL, j->root, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | keep, NULL) < 0)
 		return jail_err(errno, "remount %s nosuid", j->root);
+	if (j->args->rootless) {
+		int ret = jail_devices_bind(j);
+		if (ret < 0)
+			return ret;
+	}
 	for (size_t i = 0; i < j->libs.n; i++) {
 		int ret = bind_library(j, j->libs.paths[i]);
 		if (ret < 0)

@@ -1,7 +1,8 @@
 /* The jail's directory tree on the host: <base>/<exec name>/<id>/root with the exec file
  * copy, device nodes, /run, and empty files where the exec file's shared libraries will be
  * bind-mounted (mounts.c). The root and /run belong to uid:gid so petrel can create its API
- * socket; everything else belongs to root. */
+ * socket; everything else belongs to root. With --rootless everything belongs to the caller,
+ * whose ids are uid:gid inside the jail's user namespace. */
 #include "jail/jail.h"
 
 #include <errno.h>
@@ -14,6 +15,8 @@ static int make_dir_owned(const struct jail *j, const char *path)
 {
 	if (mkdir(path, 0755) < 0)
 		return jail_err(errno, "mkdir %s", path);
+	if (j->args->rootless)
+		return 0;   /* the caller's, which is uid:gid in the jail's user namespace */
 	if (chown(path, j->args->uid, j->args->gid) < 0)
 		return jail_err(errno, "chown %s to %u:%u", path, j->args->uid, j->args->gid);
 	return 0;

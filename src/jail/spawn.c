@@ -91,12 +91,17 @@ int jail_spawn(struct jail *j, int (*fn)(struct jail *j))
 		sigaddset(&block, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &block, &c.mask);
 	j->child_failed = false;
-	pid_t pid = clone(child, stack + CHILD_STACK, CLONE_NEWPID | CLONE_VM | CLONE_VFORK | SIGCHLD,
-			  &c);
+	/* --rootless: the pid namespace must belong to a user namespace the child holds
+	 * CAP_SYS_ADMIN in, so both are made together; the child writes its id maps first. */
+	int userns = j->args->rootless ? CLONE_NEWUSER : 0;
+	pid_t pid = clone(child, stack + CHILD_STACK,
+			  CLONE_NEWPID | userns | CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
 	int err = errno;
 	free(stack);
 	if (pid < 0) {
 		sigprocmask(SIG_SETMASK, &c.mask, NULL);
+		if (userns)
+			return jail_userns_refused(err, "clone into new user and pid namespaces");
 		return jail_err(err, "clone into a new pid namespace");
 	}
 	/* Here the child has exec'd petrel, or failed and exited. */

@@ -68,21 +68,29 @@ class Jail:
     """One jailer run. args are the jailer's options before "--"; petrel_args after it."""
 
     def __init__(self, base, jail_id, args=(), petrel_args=(), parent_cgroup=None,
-                 exec_file=PETREL, uid=12345, gid=12345):
+                 exec_file=PETREL, uid=12345, gid=12345, user=None, prefix=()):
+        """uid/gid None: no --uid/--gid (--rootless). user: run the jailer as this uid and
+        gid, with no supplementary groups (a caller without root); prefix: a command line
+        the jailer's is appended to (run as root, before the switch to user)."""
         self.base = Path(base)
         self.id = jail_id
         self.exec_name = Path(exec_file).name
         self.parent_cgroup = parent_cgroup or self.exec_name
         self.root = self.base / self.exec_name / jail_id / "root"
-        self.cmd = [str(JAILER), "--id", jail_id, "--exec-file", str(exec_file),
-                    "--uid", str(uid), "--gid", str(gid), "--chroot-base-dir", str(self.base),
+        self.user = user
+        ids = [*(["--uid", str(uid)] if uid is not None else []),
+               *(["--gid", str(gid)] if gid is not None else [])]
+        self.cmd = [*prefix, str(JAILER), "--id", jail_id, "--exec-file", str(exec_file),
+                    *ids, "--chroot-base-dir", str(self.base),
                     *(["--parent-cgroup", parent_cgroup] if parent_cgroup else []),
                     *args, "--", *petrel_args]
         self.proc = None
 
     def start(self):
+        as_user = {"user": self.user, "group": self.user, "extra_groups": []} \
+            if self.user is not None else {}
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **as_user)
         return self
 
     def cgroup_dirs(self):

@@ -1,0 +1,299 @@
+# SPDX-License-Identifier: Apache-2.0
+"""petrel-jailer --rootless: the jail built by a caller without root, through a user namespace.
+
+The test runner is root only to play the unprivileged caller: each jailer runs as uid/gid
+USER (no passwd entry needed) with no supplementary groups, in a base directory USER owns.
+From the host the tests check the jailed petrel: its user, mount and pid namespaces, its id
+maps, its capabilities (none), its root (the jail), its mounts, and that the API answers.
+A host that refuses user namespaces is made by a user namespace whose own
+max_user_namespaces is 0 (the limit is per user namespace: nothing outside it changes)."""
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import jaillib
+
+USER = 23456          # the unprivileged caller, on the host
+INSIDE = 1000         # --uid/--gid: what the caller is in the jail's user namespace
+API_ARGS = ["--api-sock", "/run/api.sock"]
+
+
+def userns_works():
+    if os.geteuid() != 0:
+        return False
+    r = subprocess.run(["unshare", "-U", "true"], user=USER, group=USER, extra_groups=[],
+                       capture_output=True)
+    return r.returncode == 0
+
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="root plays the unprivileged caller"),
+    pytest.mark.skipif(not jaillib.JAILER.exists(), reason=f"{jaillib.JAILER} not built"),
+    pytest.mark.skipif(not userns_works(), reason="no unprivileged user namespaces here"),
+]
+
+
+@pytest.fixture
+def base():
+    d = jaillib.short_tmpdir("petrel-rl-")
+    os.chown(d, USER, USER)
+    yield d
+    jaillib.shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def jails():
+    started = []
+    yield started
+    for j in started:
+        j.close()
+
+
+def start(jails, base, jail_id, args, uid=INSIDE, gid=INSIDE, prefix=(), parent_cgroup=None):
+    j = jaillib.Jail(base, jail_id, args=["--rootless", *args], petrel_args=API_ARGS,
+                     uid=uid, gid=gid, user=USER, prefix=prefix, parent_cgroup=parent_cgroup)
+    jails.append(j)
+    return j.start()
+
+
+def run_as_user(*cmd):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=30,
+                          user=USER, group=USER, extra_groups=[])
+
+
+def status_fields(pid):
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.split()
+    return out
+
+
+def errors(text):
+    """The jailer's lines but its notes (and petrel's log lines)."""
+    return [ln for ln in text.splitlines()
+            if ln.startswith("petrel-jailer: ") and not ln.startswith("petrel-jailer: note:")]
+
+
+def check_unprivileged(pid, uid_map, gid_map):
+    st = status_fields(pid)
+    assert st["Uid"] == [str(USER)] * 4 and st["Gid"] == [str(USER)] * 4
+    assert st["Groups"] == []
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(st[cap][0], 16) == 0, (cap, st[cap])
+    assert st["NoNewPrivs"] == ["1"]
+    assert Path(f"/proc/{pid}/uid_map").read_text().split() == uid_map
+    assert Path(f"/proc/{pid}/gid_map").read_text().split() == gid_map
+    assert Path(f"/proc/{pid}/setgroups").read_text().strip() == "deny"
+    for ns in ("user", "mnt"):
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+    assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
+
+
+def check_jailed(j, pid):
+    # Its root is the jail, and only the jail's mounts are there.
+    r = os.stat(f"/proc/{pid}/root")
+    assert (r.st_dev, r.st_ino) == (os.stat(j.root).st_dev, os.stat(j.root).st_ino)
+    mounts = {}
+    for line in Path(f"/proc/{pid}/mounts").read_text().splitlines():
+        _, where, fstype, opts = line.split()[:4]
+        mounts[where] = (fstype, opts.split(","))
+        if where == "/":
+            assert "nosuid" in mounts[where][1], line
+        elif where.startswith("/dev/"):
+            assert fstype == "devtmpfs" and {"nosuid", "noexec"} <= set(mounts[where][1]), line
+        else:
+            assert where.startswith(("/lib", "/usr/lib")) and "ro" in mounts[where][1], line
+    assert {"/dev/null", "/dev/urandom"} <= set(mounts)
+    for name, rdev in (("null", os.makedev(1, 3)), ("urandom", os.makedev(1, 9))):
+        s = os.stat(f"/proc/{pid}/root/dev/{name}")
+        assert stat.S_ISCHR(s.st_mode) and s.st_rdev == rdev, name
+    assert Path(f"/proc/{pid}/environ").read_bytes() == b""
+    # Everything in the jail is the caller's (no chown, no mknod needed).
+    for p in (j.root, j.root / "run", j.root / "petrel", j.root / "run" / "api.sock"):
+        assert os.stat(p).st_uid == USER, p
+
+
+def test_rootless_petrel_runs_jailed_in_new_user_mount_pid_namespaces(jails, base):
+    j = start(jails, base, "rl-1", ["--new-pid-ns"])
+    sock = j.root / "run" / "api.sock"
+    jaillib.wait_api(sock, j.proc)
+    status, body = jaillib.http_get(sock)
+    assert status == 200 and b'"id":"rl-1"' in body
+    pid = int((j.root / "petrel.pid").read_text())
+    assert pid != j.proc.pid
+    check_unprivileged(pid, ["1000", str(USER), "1"], ["1000", str(USER), "1"])
+    st = status_fields(pid)
+    assert st["NSpid"] == [str(pid), "1"]
+    assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    # The pid namespace belongs to the new user namespace (it was made in the same clone):
+    # /proc/PID/ns/pid's owner is not visible from Python, but the jailer (in our user
+    # namespace) could not have made one otherwise.
+    check_jailed(j, pid)
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] == \
+        [b"petrel", b"--id", b"rl-1", *[a.encode() for a in API_ARGS]]
+    # The waiting jailer stays the caller, on the host, in our namespaces.
+    jst = status_fields(j.proc.pid)
+    assert jst["Uid"] == [str(USER)] * 4
+    assert os.readlink(f"/proc/{j.proc.pid}/ns/user") == os.readlink("/proc/self/ns/user")
+    os.kill(pid, 9)
+    assert j.proc.wait(timeout=10) == 128 + 9
+
+
+def test_rootless_without_new_pid_ns_maps_the_callers_own_ids(jails, base):
+    # No --uid/--gid: the caller's numbers inside too.
+    j = start(jails, base, "rl-2", [], uid=None, gid=None)
+    jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
+    pid = j.proc.pid   # the jailer became petrel
+    check_unprivileged(pid, [str(USER), str(USER), "1"], [str(USER), str(USER), "1"])
+    assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink("/proc/self/ns/pid")
+    check_jailed(j, pid)
+    assert not (j.root / "petrel.pid").exists()
+
+
+def test_rootless_uid_0_inside_gets_no_capabilities(jails, base):
+    # Root of its user namespace, yet the exec gave it nothing (SECBIT_NOROOT).
+    j = start(jails, base, "rl-3", ["--new-pid-ns"], uid=0, gid=0)
+    jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
+    pid = int((j.root / "petrel.pid").read_text())
+    check_unprivileged(pid, ["0", str(USER), "1"], ["0", str(USER), "1"])
+
+
+def test_rootless_devices_the_caller_cannot_open_are_left_out(jails, base):
+    # /dev/net/tun is 0600 root here (and there is no /dev/kvm): a note says so, one line.
+    j = start(jails, base, "rl-4", ["--new-pid-ns"])
+    jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
+    pid = int((j.root / "petrel.pid").read_text())
+    for dev in ("kvm", "net/tun", "userfaultfd"):
+        host = Path("/dev") / dev
+        usable = host.exists() and os.stat(host).st_mode & 0o006 == 0o006
+        assert (j.root / "dev" / dev).exists() == usable, dev
+    os.kill(pid, 9)
+    out = j.proc.stdout.read().decode()
+    notes = [ln for ln in out.splitlines() if ln.startswith("petrel-jailer: note:")]
+    assert len(notes) <= 1, out
+    if not Path("/dev/kvm").exists():
+        assert "/dev/kvm (the host has none)" in notes[0], out
+    if os.stat("/dev/net/tun").st_mode & 0o006 != 0o006:
+        assert f"/dev/net/tun (uid {USER} may not open it: Permission denied)" in notes[0], out
+
+
+@pytest.mark.parametrize("pid_ns", [True, False])
+def test_a_host_without_user_namespaces_gets_a_clear_error(base, pid_ns):
+    # Inside `unshare -U -r` the caller may lower its own namespace's limit to 0; the
+    # jailer (uid 0 there, USER on the host) then cannot make a user namespace.
+    jailer = [str(jaillib.JAILER), "--rootless", "--id", "rl-no", "--exec-file",
+              str(jaillib.PETREL), "--chroot-base-dir", str(base),
+              *(["--new-pid-ns"] if pid_ns else []), "--", *API_ARGS]
+    r = run_as_user("unshare", "-U", "-r", "sh", "-c",
+                    'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', "sh", *jailer)
+    assert r.returncode == 1, r
+    (line,) = errors(r.stderr)
+    step = "clone into new user and pid namespaces" if pid_ns else "unshare(CLONE_NEWUSER)"
+    assert line.startswith(f"petrel-jailer: --rootless: {step}: user namespaces are disabled "
+                           "on this host (/proc/sys/user/max_user_namespaces is 0)"), line
+    assert line.endswith("(errno 28)"), line
+    assert not (base / "petrel" / "rl-no").exists()   # built and removed, or never built
+
+
+def test_not_root_and_not_rootless_says_use_rootless(base):
+    r = run_as_user(jaillib.JAILER, "--id", "rl-x", "--exec-file", jaillib.PETREL, "--uid", "1",
+                    "--gid", "1", "--chroot-base-dir", base)
+    assert r.returncode == 1
+    assert "the jailer must run as root" in r.stderr and "use --rootless" in r.stderr, r.stderr
+    assert list(base.iterdir()) == []
+
+
+def test_rootless_netns_of_another_user_namespace_is_refused_clearly(base):
+    # A network namespace the caller made in a user namespace of its own: the jail's new
+    # user namespace is not its owner, so setns is refused, and the message says why.
+    holder = subprocess.Popen(["unshare", "-U", "-r", "--net", "sleep", "60"], user=USER,
+                              group=USER, extra_groups=[])
+    try:
+        netns = f"/proc/{holder.pid}/ns/net"
+        deadline = jaillib.time.monotonic() + 5
+        while os.readlink(netns) == os.readlink("/proc/self/ns/net"):
+            assert jaillib.time.monotonic() < deadline
+            jaillib.time.sleep(0.01)
+        r = run_as_user(jaillib.JAILER, "--rootless", "--id", "rl-net", "--exec-file",
+                        jaillib.PETREL, "--chroot-base-dir", base, "--new-pid-ns",
+                        "--netns", netns)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.returncode == 1
+    (line,) = errors(r.stderr)
+    assert line.startswith(f"petrel-jailer: --rootless: setns into the network namespace "
+                           f"{netns}: joining needs CAP_SYS_ADMIN"), line
+    assert not (base / "petrel" / "rl-net").exists()
+
+
+def test_rootless_cgroup_not_delegated_is_refused_clearly(base):
+    parent = f"petrel-rl-{os.getpid()}"
+    r = run_as_user(jaillib.JAILER, "--rootless", "--id", "rl-cg", "--exec-file", jaillib.PETREL,
+                    "--chroot-base-dir", base, "--parent-cgroup", parent,
+                    "--cgroup", "pids.max=10")
+    assert r.returncode == 1
+    (line,) = errors(r.stderr)
+    assert line.startswith(f"petrel-jailer: cgroup: mkdir /sys/fs/cgroup/pids/{parent}"), line
+    assert "errno 13" in line
+    assert "delegated to the calling user" in r.stderr, r.stderr
+    assert not (base / "petrel" / "rl-cg").exists()
+    assert not (jaillib.CGROUP_V1 / "pids" / parent).exists()
+
+
+def test_rootless_cgroup_v2_in_a_delegated_subtree(jails, base):
+    # What an administrator (or systemd's Delegate=yes) does: a v2 cgroup owned by the user,
+    # the user's processes started in it. Then the jailer makes <delegated>/<id>, writes
+    # the values, and petrel moves in (the common ancestor's cgroup.procs is the user's).
+    v2 = jaillib.cgroup2_mount()
+    if v2 is None:
+        pytest.skip("no cgroup2 hierarchy")
+    parent = f"petrel-rl-deleg-{os.getpid()}"
+    deleg = v2 / parent
+    deleg.mkdir()
+    try:
+        for f in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+            os.chown(deleg / f, USER, USER)
+        # The shell (still root) moves itself into the delegated cgroup, then becomes the
+        # jailer as USER (subprocess's user= switch happens before the shell runs: so the
+        # switch is setpriv's here).
+        prefix = ["sh", "-c", f'echo $$ > {deleg}/cgroup.procs && exec "$@"', "sh", "setpriv",
+                  f"--reuid={USER}", f"--regid={USER}", "--clear-groups"]
+        j = jaillib.Jail(base, "rl-v2", args=["--rootless", "--new-pid-ns", "--cgroup-version",
+                                              "2", "--cgroup", "cgroup.max.descendants=2"],
+                         petrel_args=API_ARGS, uid=INSIDE, gid=INSIDE, prefix=prefix,
+                         parent_cgroup=parent)
+        jails.append(j)
+        j.start()
+        jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
+        pid = int((j.root / "petrel.pid").read_text())
+        d = deleg / "rl-v2"
+        assert (d / "cgroup.max.descendants").read_text().strip() == "2"
+        assert [int(p) for p in (d / "cgroup.procs").read_text().split()] == [pid]
+        assert os.stat(d).st_uid == USER
+        check_unprivileged(pid, ["1000", str(USER), "1"], ["1000", str(USER), "1"])
+        j.close()
+    finally:
+        if deleg.exists():
+            for sub in deleg.iterdir():
+                if sub.is_dir():
+                    sub.rmdir()
+            deleg.rmdir()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rootless=yes", "--id", "x1", "--exec-file", str(jaillib.PETREL)],
+     "unknown option or missing value: '--rootless=yes'"),
+    (["--rootless", "--id", "x1"], "--exec-file is required"),
+    (["--rootless", "--id", "x1", "--exec-file", str(jaillib.PETREL), "--uid", "-3"],
+     "--uid: '-3'"),
+])
+def test_rootless_bad_arguments_exit_2(base, args, message):
+    r = run_as_user(jaillib.JAILER, *args, "--chroot-base-dir", base)
+    assert r.returncode == 2, r
+    assert message in r.stderr.splitlines()[0] and "--rootless" in r.stderr, r.stderr
+    assert list(base.iterdir()) == []
