@@ -76,6 +76,7 @@ enum api_counter {
 	API_PUT_ENTROPY, API_PUT_SNAPSHOT, API_PUT_MIGRATION, API_GET_MIGRATION, API_PUT_REPLICATION, API_GET_REPLICATION,
 	API_PATCH_MACHINE_CFG, API_PATCH_VM, API_PATCH_DRIVE, API_PATCH_NETWORK,
 	API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS,
+	API_GET_BALLOON, API_PUT_BALLOON, API_PATCH_BALLOON,
 	API_COUNTERS
 };
 
@@ -224,6 +225,18 @@ int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t 
 struct mmds *ctl_mmds_service_locked(struct controller *ctl);
 json_t *ctl_mmds_metrics_locked(struct controller *ctl);
 void ctl_mmds_free(struct controller *ctl);
+
+/* ctl_balloon.c (docs/balloon.md): PUT /balloon (pre-boot), PATCH /balloon and PATCH
+ * /balloon/statistics (after the start), GET /balloon and GET /balloon/statistics (*out: a
+ * new reference), the "balloon" metrics group (lock held). */
+int ctl_put_balloon(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_patch_balloon(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_patch_balloon_stats(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_get_balloon(struct controller *ctl, json_t **out, char *err, size_t errlen);
+int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_t errlen);
+struct balloon_state;
+json_t *ctl_balloon_stats_json(const struct balloon_state *st);
+json_t *ctl_balloon_metrics_locked(struct controller *ctl);
 
 /* Count one API request (and a failure when it failed) for the metrics. */
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);

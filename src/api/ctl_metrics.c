@@ -47,6 +47,9 @@ static const struct {
 	[API_GET_MMDS] = { GET, "mmds" },
 	[API_PUT_MMDS] = { PUT, "mmds" },
 	[API_PATCH_MMDS] = { PATCH, "mmds" },
+	[API_GET_BALLOON] = { GET, "balloon" },
+	[API_PUT_BALLOON] = { PUT, "balloon" },
+	[API_PATCH_BALLOON] = { PATCH, "balloon" },
 };
 
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed)
@@ -207,6 +210,7 @@ static json_t *counters_locked(struct controller *ctl)
 	json_object_set_new(c, "boot_timer", json_pack("{s:I}", "reports",
 				(json_int_t)load64(&ctl->boot_timer.reports)));
 	json_object_set_new(c, "mmds", ctl_mmds_metrics_locked(ctl));
+	json_object_set_new(c, "balloon", ctl_balloon_metrics_locked(ctl));
 	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
 				(json_int_t)load64(&ctl->deprecated_api_calls)));
 	/* Network interfaces: all summed ("net") and one group per interface, as Firecracker. */

@@ -348,8 +348,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 	/* The order Firecracker applies them in: logging first, so the rest is logged there. */
 	static const char *const order[] = { "logger", "metrics", "boot-source", "machine-config",
 					     "cpu-config", "drives", "network-interfaces", "vsock",
-					     "entropy", "mmds-config", NULL };
-	static const char *const later[] = { "balloon", "pmem", "memory-hotplug", NULL };
+					     "entropy", "balloon", "mmds-config", NULL };
+	static const char *const later[] = { "pmem", "memory-hotplug", NULL };
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
@@ -394,6 +394,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 			r = prefixed(ctl_put_vsock(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "entropy"))
 			r = prefixed(ctl_put_entropy(ctl, v, err, errlen), *k, err, errlen);
+		else if (!strcmp(*k, "balloon"))
+			r = prefixed(ctl_put_balloon(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "mmds-config"))
 			r = ctl_put_mmds_config(ctl, v, err, errlen);   /* its messages name the section */
 		else if (!strcmp(*k, "logger"))

@@ -151,6 +151,20 @@ SIMPLE_PUT(put_net, ctl_put_net(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_net, ctl_patch_net(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_vsock, ctl_put_vsock(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_balloon, ctl_put_balloon(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_balloon, ctl_patch_balloon(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, sizeof(msg)))
+
+/* GETs that may fail with a 400 (docs/balloon.md). */
+static enum api_result get_balloon_common(struct call *c, bool stats)
+{
+	char msg[FAULT_MAX];
+	json_t *o;
+	int r = stats ? ctl_get_balloon_stats(c->ctl, &o, msg, sizeof(msg)) : ctl_get_balloon(c->ctl, &o, msg, sizeof(msg));
+	return r < 0 ? from_result(c, r, msg) : from_json(c, o);
+}
+static enum api_result get_balloon(struct call *c) { return get_balloon_common(c, false); }
+static enum api_result get_balloon_stats(struct call *c) { return get_balloon_common(c, true); }
 
 /* MMDS (docs/mmds.md): a PUT or PATCH over the data store limit is Firecracker's 413. */
 static enum api_result put_or_patch_mmds(struct call *c, bool patch)
@@ -355,6 +369,10 @@ static const struct route routes[] = {
 	  .patch = { patch_net, API_PATCH_NETWORK } },
 	{ "vsock", .put = { put_vsock, API_PUT_VSOCK } },
 	{ "entropy", .put = { put_entropy, API_PUT_ENTROPY } },
+	{ "balloon", .get = { get_balloon, API_GET_BALLOON }, .put = { put_balloon, API_PUT_BALLOON },
+	  .patch = { patch_balloon, API_PATCH_BALLOON } },
+	{ "balloon/statistics", .get = { get_balloon_stats, API_GET_BALLOON },
+	  .patch = { patch_balloon_stats, API_PATCH_BALLOON } },
 	{ "snapshot/create", .put = { put_snapshot_create, API_PUT_SNAPSHOT } },
 	{ "snapshot/load", .put = { put_snapshot_load, API_PUT_SNAPSHOT } },
 	{ "snapshot/backup", .put = { put_snapshot_backup, API_PUT_SNAPSHOT } },
@@ -363,11 +381,9 @@ static const struct route routes[] = {
 	{ "migration/send", .put = { put_migration_send, API_PUT_MIGRATION } },
 	{ "replication", .get = { get_replication, API_GET_REPLICATION }, .put = { put_replication, API_PUT_REPLICATION } },
 	/* In the spec, not in petrel yet. */
-	{ "balloon", .unsupported_methods = "GET PUT PATCH", .unsupported = "balloon devices are not supported yet" },
-	{ "balloon/statistics", .unsupported_methods = "GET PATCH", .unsupported = "balloon devices are not supported yet" },
-	{ "balloon/hinting/start", .unsupported_methods = "PATCH", .unsupported = "balloon devices are not supported yet" },
-	{ "balloon/hinting/status", .unsupported_methods = "GET", .unsupported = "balloon devices are not supported yet" },
-	{ "balloon/hinting/stop", .unsupported_methods = "PATCH", .unsupported = "balloon devices are not supported yet" },
+	{ "balloon/hinting/start", .unsupported_methods = "PATCH", .unsupported = "free page hinting is not supported yet" },
+	{ "balloon/hinting/status", .unsupported_methods = "GET", .unsupported = "free page hinting is not supported yet" },
+	{ "balloon/hinting/stop", .unsupported_methods = "PATCH", .unsupported = "free page hinting is not supported yet" },
 	{ "mmds", .get = { get_mmds, API_GET_MMDS }, .put = { put_mmds, API_PUT_MMDS },
 	  .patch = { patch_mmds, API_PATCH_MMDS } },
 	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },

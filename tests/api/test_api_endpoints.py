@@ -529,11 +529,6 @@ def test_instance_start_reports_a_bad_kernel(api, workdir):
 # ---- endpoints petrel does not implement yet ----
 
 @pytest.mark.parametrize("method,path,body", [
-    ("GET", "/balloon", None),
-    ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True}),
-    ("PATCH", "/balloon", {"amount_mib": 1}),
-    ("GET", "/balloon/statistics", None),
-    ("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 1}),
     ("PATCH", "/balloon/hinting/start", {}),
     ("GET", "/balloon/hinting/status", None),
     ("PATCH", "/balloon/hinting/stop", None),

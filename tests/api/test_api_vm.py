@@ -362,7 +362,7 @@ def test_config_file_with_api(workdir):
     ("{", "invalid JSON"),
     ('{"boot-source": {"kernel_image_path": "/nonexistent"}}', "cannot be opened"),
     ('{"machine-config": {"vcpu_count": 0, "mem_size_mib": 64}}', "vcpu_count"),
-    ('{"balloon": {"amount_mib": 1, "deflate_on_oom": true}}', "balloon: not supported yet"),
+    ('{"balloon": {"amount_mib": 1}}', "deflate_on_oom: missing required field"),
     ('{"drives": [{"drive_id": "x", "path_on_host": "/nonexistent", "is_root_device": true}]}',
      "drives[0]"),
     ('{"what": 1}', "unknown field 'what'"),

@@ -125,6 +125,10 @@ TEST(routing_errors)
 	drop(&a);
 	a = call(&ctl, "GET", "/balloon", NULL);
 	CHECK_EQ(a.status, 400);
+	CHECK_CONTAINS(fault(&a), "No balloon device found");
+	drop(&a);
+	a = call(&ctl, "GET", "/hotplug/memory", NULL);
+	CHECK_EQ(a.status, 400);
 	CHECK_CONTAINS(fault(&a), "not supported yet");
 	drop(&a);
 	a = call(&ctl, "GET", "/", "{}");
@@ -260,7 +264,7 @@ TEST(config_file)
 	CHECK_EQ(ctl.cfg.vcpus, 2u);
 	CHECK_EQ(ctl.cfg.ndrives, 1u);
 	CHECK_EQ(ctl_load_config(&ctl, "{\"balloon\": {}}", err, sizeof(err)), -EINVAL);
-	CHECK_CONTAINS(err, "balloon: not supported yet");
+	CHECK_CONTAINS(err, "amount_mib: missing required field");
 	CHECK_EQ(ctl_load_config(&ctl, "{\"drives\": [{\"path_on_host\": \"/a\"}]}", err, sizeof(err)),
 		 -EINVAL);
 	CHECK_CONTAINS(err, "drives[0]");

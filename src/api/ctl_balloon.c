@@ -1,0 +1,155 @@
+/* The balloon's requests (Firecracker's API, docs/balloon.md): PUT /balloon before the start,
+ * PATCH /balloon and PATCH /balloon/statistics after it, GET /balloon and GET
+ * /balloon/statistics. See controller.h. */
+#include "api/ctl_internal.h"
+#include "config/balloon_config.h"
+#include "devices/virtio/balloon.h"
+#include "vm/vm.h"
+
+#include <string.h>
+
+#define NO_BALLOON "No balloon device found."
+#define NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
+
+static int too_large(const struct controller *ctl, uint32_t mib, char *err, size_t errlen)
+{
+	if (mib <= ctl->cfg.mem_mib)
+		return 0;
+	return fail(err, errlen, -EINVAL, "Amount of pages requested is too large: amount_mib %u is more than "
+		    "the guest's %llu MiB of memory.", mib, (unsigned long long)ctl->cfg.mem_mib);
+}
+
+/* The running device (lock held), or NULL with err set. */
+static struct virtio_balloon *running_balloon(struct controller *ctl, int *r, char *err, size_t errlen)
+{
+	*r = 0;
+	if (!started(ctl))
+		*r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
+	else if (!ctl->cfg.has_balloon || !ctl->vm || !ctl->vm->devs.balloon)
+		*r = fail(err, errlen, -EINVAL, NO_BALLOON);
+	return *r ? NULL : ctl->vm->devs.balloon;
+}
+
+int ctl_put_balloon(struct controller *ctl, json_t *body, char *err, size_t errlen)
+{
+	struct balloon_config b;
+	int r = balloon_config_from_json(body, NULL, &b, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	pthread_mutex_lock(&ctl->lock);
+	r = ctl_check_not_started(ctl, "the balloon device", err, errlen);
+	if (r == 0)
+		r = too_large(ctl, b.amount_mib, err, errlen);
+	if (r == 0) {
+		ctl->cfg.balloon = b;
+		ctl->cfg.has_balloon = true;
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+int ctl_patch_balloon(struct controller *ctl, json_t *body, char *err, size_t errlen)
+{
+	uint32_t mib;
+	int r = balloon_update_from_json(body, &mib, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	pthread_mutex_lock(&ctl->lock);
+	struct virtio_balloon *b = running_balloon(ctl, &r, err, errlen);
+	if (b && (r = too_large(ctl, mib, err, errlen)) == 0) {
+		virtio_balloon_set_target_mib(b, mib);
+		ctl->cfg.balloon.amount_mib = mib;
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+int ctl_patch_balloon_stats(struct controller *ctl, json_t *body, char *err, size_t errlen)
+{
+	uint32_t s;
+	int r = balloon_stats_update_from_json(body, &s, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	pthread_mutex_lock(&ctl->lock);
+	struct virtio_balloon *b = running_balloon(ctl, &r, err, errlen);
+	if (b && (!s != !ctl->cfg.balloon.stats_polling_interval_s))
+		r = fail(err, errlen, -EINVAL, "Cannot enable or disable the statistics after boot: "
+			 "stats_polling_interval_s must stay %s.", s ? "0" : "above 0");
+	else if (b && virtio_balloon_set_stats_interval(b, s) < 0)
+		r = fail(err, errlen, -EINVAL, "Statistics for the balloon device are not enabled.");
+	else if (b)
+		ctl->cfg.balloon.stats_polling_interval_s = s;
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+int ctl_get_balloon(struct controller *ctl, json_t **out, char *err, size_t errlen)
+{
+	int r = 0;
+	*out = NULL;
+	pthread_mutex_lock(&ctl->lock);
+	if (!ctl->cfg.has_balloon)
+		r = fail(err, errlen, -EINVAL, NO_BALLOON);
+	else if (!(*out = balloon_config_to_json(&ctl->cfg.balloon)))
+		r = oom(err, errlen);
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+json_t *ctl_balloon_stats_json(const struct balloon_state *st)
+{
+	uint64_t target = st->num_pages, actual = st->actual;
+	json_t *o = json_pack("{s:I,s:I,s:I,s:I}", "target_pages", (json_int_t)target, "actual_pages",
+			      (json_int_t)actual, "target_mib", (json_int_t)(target / BALLOON_PAGES_PER_MIB),
+			      "actual_mib", (json_int_t)(actual / BALLOON_PAGES_PER_MIB));
+	for (unsigned t = 0; o && t < BALLOON_S_NR; t++)
+		if (st->stats_present & (1u << t))
+			json_object_set_new(o, balloon_stat_names[t],
+					    json_integer((json_int_t)(st->stats[t] > INT64_MAX ? INT64_MAX : st->stats[t])));
+	return o;
+}
+
+int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_t errlen)
+{
+	int r;
+	*out = NULL;
+	pthread_mutex_lock(&ctl->lock);
+	struct virtio_balloon *b = running_balloon(ctl, &r, err, errlen);
+	if (b && !ctl->cfg.balloon.stats_polling_interval_s)
+		r = fail(err, errlen, -EINVAL, "Statistics for the balloon device are not enabled.");
+	else if (b) {
+		struct balloon_state st;
+		virtio_balloon_snapshot(b, &st, NULL);
+		if (!(*out = ctl_balloon_stats_json(&st)))
+			r = oom(err, errlen);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+json_t *ctl_balloon_metrics_locked(struct controller *ctl)
+{
+	struct balloon_counters c = { 0 };
+	if (ctl->vm && ctl->vm->devs.balloon)
+		virtio_balloon_snapshot(ctl->vm->devs.balloon, NULL, &c);
+	json_t *o = json_object();
+	const struct { const char *name; uint64_t v; } f[] = {
+		{ "activate_fails", 0 },
+		{ "inflate_count", c.inflate_count },
+		{ "stats_updates_count", c.stats_updates },
+		{ "stats_update_fails", c.stats_invalid },
+		{ "deflate_count", c.deflate_count },
+		{ "event_fails", 0 },
+		{ "free_page_report_count", c.free_page_report_count },
+		{ "free_page_report_freed", c.reported_bytes },
+		{ "free_page_report_fails", 0 },
+		/* petrel's */
+		{ "pages_released", c.pages_released },
+		{ "pages_refused", c.pages_refused },
+		{ "pfns_ignored", c.pfns_ignored },
+		{ "madvise_fails", c.madvise_failures },
+	};
+	for (unsigned i = 0; o && i < ARRAY_SIZE(f); i++)
+		json_object_set_new(o, f[i].name, json_integer((json_int_t)f[i].v));
+	return o;
+}

@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The balloon's API without a VM (docs/balloon.md): PUT /balloon validation, GET before and
+after, the runtime-only requests refused before the start, the "balloon" section of a config
+file and of GET /vm/config. Every answer is checked against Firecracker's spec by apilib. The
+device itself is tested in tests/unit/test_balloon.c."""
+import json
+import signal
+
+import pytest
+
+import apilib
+
+GOOD = {"amount_mib": 16, "deflate_on_oom": True, "stats_polling_interval_s": 1}
+
+
+def test_get_before_put(api):
+    r = api.get("/balloon")
+    assert r.status == 400 and "No balloon device found" in r.fault
+
+
+def test_put_then_get(api):
+    assert api.put("/balloon", GOOD).status == 204
+    r = api.get("/balloon")
+    assert r.status == 200
+    assert r.json == {**GOOD, "free_page_reporting": False, "free_page_hinting": False}
+    # PUT replaces the whole device definition
+    assert api.put("/balloon", {"amount_mib": 0, "deflate_on_oom": False, "free_page_reporting": True}).status == 204
+    assert api.get("/balloon").json["stats_polling_interval_s"] == 0
+    assert api.get("/balloon").json["free_page_reporting"] is True
+    cfg = api.get("/vm/config").json
+    assert cfg["balloon"]["amount_mib"] == 0 and cfg["balloon"]["free_page_reporting"] is True
+
+
+@pytest.mark.parametrize("body,word", [
+    ({}, "amount_mib: missing required field"),
+    ({"amount_mib": 1}, "deflate_on_oom: missing required field"),
+    ({"amount_mib": -1, "deflate_on_oom": True}, "amount_mib"),
+    ({"amount_mib": "1", "deflate_on_oom": True}, "amount_mib"),
+    ({"amount_mib": 1, "deflate_on_oom": "yes"}, "deflate_on_oom: expected a boolean"),
+    ({"amount_mib": 1, "deflate_on_oom": True, "stats_polling_interval_s": 70000}, "stats_polling_interval_s"),
+    ({"amount_mib": 1, "deflate_on_oom": True, "free_page_hinting": True}, "free_page_hinting: not supported yet"),
+    ({"amount_mib": 1, "deflate_on_oom": True, "what": 1}, "what: unknown field"),
+    ({"amount_mib": 129, "deflate_on_oom": True}, "Amount of pages requested is too large"),
+])
+def test_put_bad(api, body, word):
+    r = api.put("/balloon", body)
+    assert r.status == 400 and word in r.fault, r
+    assert api.get("/balloon").status == 400  # nothing was configured
+
+
+def test_amount_follows_machine_memory(api):
+    assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}).status == 204
+    assert api.put("/balloon", {"amount_mib": 200, "deflate_on_oom": False}).status == 204
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("PATCH", "/balloon", {"amount_mib": 1}),
+    ("GET", "/balloon/statistics", None),
+    ("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 2}),
+])
+def test_runtime_requests_refused_before_start(api, method, path, body):
+    assert api.put("/balloon", GOOD).status == 204
+    r = api.request(method, path, body)
+    assert r.status == 400 and "not supported before starting the microVM" in r.fault, r
+
+
+@pytest.mark.parametrize("path,body,word", [
+    ("/balloon", {}, "amount_mib: missing required field"),
+    ("/balloon", {"amount_mib": 1, "deflate_on_oom": True}, "deflate_on_oom: unknown field"),
+    ("/balloon/statistics", {}, "stats_polling_interval_s: missing required field"),
+    ("/balloon/statistics", {"stats_polling_interval_s": -3}, "stats_polling_interval_s"),
+])
+def test_patch_bodies_checked(api, path, body, word):
+    r = api.patch(path, body)
+    assert r.status == 400 and word in r.fault, r
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("PATCH", "/balloon/hinting/start", {}),
+    ("GET", "/balloon/hinting/status", None),
+    ("PATCH", "/balloon/hinting/stop", None),
+])
+def test_hinting_not_supported_yet(api, method, path, body):
+    r = api.request(method, path, body)
+    assert r.status == 400 and "not supported yet" in r.fault, r
+
+
+def test_config_file_balloon_section_checked(workdir):
+    cfg = workdir / "bad.json"
+    cfg.write_text('{"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}, '
+                   '"balloon": {"amount_mib": 65, "deflate_on_oom": true}}')
+    p = apilib.Petrel(workdir, ["--no-api", "--config-file", cfg], api=False, level=None)
+    try:
+        assert p.wait() == 2, p.describe()
+        assert "too large" in p.err.text(), p.describe()
+    finally:
+        p.close()
+
+
+def test_metrics_group(petrel, api, workdir):
+    m = workdir / "metrics.json"
+    assert api.put("/metrics", {"metrics_path": str(m)}).status == 204
+    assert api.put("/balloon", GOOD).status == 204
+    assert api.patch("/balloon", {"amount_mib": 1}).status == 400
+    assert api.get("/balloon").status == 200
+    petrel.signal(signal.SIGTERM)  # the last line is written at exit
+    assert petrel.wait() == 0, petrel.describe()
+    line = json.loads(m.read_text().splitlines()[-1])
+    # Firecracker's balloon group, with its names (zero without a VM)
+    assert {"activate_fails", "inflate_count", "stats_updates_count", "stats_update_fails", "deflate_count",
+            "event_fails", "free_page_report_count", "free_page_report_freed"} <= set(line["balloon"])
+    assert line["balloon"]["inflate_count"] == 0
+    assert line["put_api_requests"]["balloon_count"] == 1
+    assert line["patch_api_requests"]["balloon_fails"] == 1
+    assert line["get_api_requests"]["balloon_count"] == 1
