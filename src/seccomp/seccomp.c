@@ -189,26 +189,64 @@ static unsigned rank(uint32_t act)
 	return 4;
 }
 
+static int cmp_rule(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct sc_rule));
+}
+
+/* Every kind's rules once each: the lists share most of their groups, and libseccomp takes
+ * far longer to merge a thousand duplicates than to compile two hundred rules. */
+static int add_unique(struct sc_list *u, const struct sc_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct sc_rule r;
+		memset(&r, 0, sizeof(r));
+		r.nr = l->rules[i].nr;
+		r.nargs = l->rules[i].nargs > SC_MAX_ARGS ? SC_MAX_ARGS : l->rules[i].nargs;
+		memcpy(r.args, l->rules[i].args, r.nargs * sizeof(r.args[0]));
+		int e = sc_list_add(u, &r);
+		if (e < 0)
+			return e;
+	}
+	return 0;
+}
+
+static void dedupe(struct sc_list *u)
+{
+	if (!u->n)
+		return;
+	qsort(u->rules, u->n, sizeof(u->rules[0]), cmp_rule);
+	size_t w = 1;
+	for (size_t i = 1; i < u->n; i++)
+		if (cmp_rule(&u->rules[i], &u->rules[w - 1]))
+			u->rules[w++] = u->rules[i];
+	u->n = w;
+}
+
 static int compile_spawner(const struct sc_policy *p, void **bpf, size_t *len)
 {
 	uint32_t def = SCMP_ACT_TRAP;
 	for (int k = 0; k < SC_KIND_MAX; k++)
 		if (rank(p->kinds[k].default_action) > rank(def))
 			def = p->kinds[k].default_action;
-	struct sc_list own = { 0 };
+	struct sc_list own = { 0 }, all = { 0 };
 	int e = sc_spawner_own(&own);
-	scmp_filter_ctx ctx = e < 0 ? NULL : new_ctx(def);
-	if (!ctx) {
-		sc_list_free(&own);
-		return e < 0 ? e : -ENOMEM;
-	}
-	e = add_list(ctx, &own, SCMP_ACT_ALLOW, def);
 	bool clone3 = false;
+	if (!e)
+		e = add_unique(&all, &own);
 	for (int k = 0; k < SC_KIND_MAX && !e; k++) {
-		e = add_list(ctx, &p->kinds[k], SCMP_ACT_ALLOW, def);
+		e = add_unique(&all, &p->kinds[k]);
 		clone3 |= has_call(&p->kinds[k], SCMP_SYS(clone3));
 	}
+	dedupe(&all);
 	sc_list_free(&own);
+	scmp_filter_ctx ctx = e < 0 ? NULL : new_ctx(def);
+	if (!ctx) {
+		sc_list_free(&all);
+		return e < 0 ? e : -ENOMEM;
+	}
+	e = add_list(ctx, &all, SCMP_ACT_ALLOW, def);
+	sc_list_free(&all);
 	if (e < 0) {
 		seccomp_release(ctx);
 		return e;
