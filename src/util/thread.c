@@ -16,6 +16,7 @@ struct start {
 	int kind;
 	char name[16];
 	pthread_t thread;
+	pthread_t *out;      /* the caller's: written by the thread itself before fn runs */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done, exists;   /* exists: the child reported (it is a thread to join) */
@@ -46,7 +47,10 @@ static void *trampoline(void *p)
 	if (s->name[0])
 		prctl(PR_SET_NAME, s->name, 0, 0, 0);
 	int e = seccomp_enter(s->kind);
-	s->thread = pthread_self();   /* whether or not the creator's pthread_create wrote it yet */
+	/* The caller's handle is valid before fn runs (fn may compare it with pthread_self(), as
+	 * the I/O thread does, or others may kick it), as with a plain pthread_create. */
+	s->thread = pthread_self();
+	*s->out = s->thread;
 	report(s, e, true);   /* s is the creator's: not touched after this */
 	return e < 0 ? NULL : fn(arg);
 }
@@ -82,7 +86,7 @@ static void *spawner(void *arg)
 
 int thread_start(pthread_t *t, int kind, const char *name, void *(*fn)(void *), void *arg)
 {
-	struct start s = { .fn = fn, .arg = arg, .kind = kind };
+	struct start s = { .fn = fn, .arg = arg, .kind = kind, .out = t };
 	snprintf(s.name, sizeof(s.name), "%s", name ? name : "");
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.cond, NULL);
