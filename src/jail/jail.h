@@ -114,6 +114,7 @@ int jail_devices_bind(const struct jail *j);   /* --rootless, in the new mount n
 int jail_userns_enter(const struct jail *j);
 int jail_userns_map(const struct jail *j);
 int jail_userns_refused(int err, const char *step);
+bool jail_userns_is_host_root(void);   /* euid 0, mapped to 0 outside (not `unshare -r`) */
 const char *jail_userns_hint(int err, long max_userns, long unpriv_clone, long apparmor,
 			     char *buf, size_t size);
 

@@ -110,6 +110,13 @@ int main(int argc, char **argv)
 			 "without root, use --rootless");
 		return 1;
 	}
+	if (a.rootless && jail_userns_is_host_root()) {
+		/* Mapped into the jail, host root would own petrel's files and reach every file
+		 * root owns through the owner bits, capabilities or not. */
+		jail_err(EPERM, "--rootless maps the caller's uid into the jail, and the caller is "
+			 "root: run it as an unprivileged user, or use the root mode (no --rootless)");
+		return 1;
+	}
 	j.host_uid = geteuid();
 	j.host_gid = getegid();
 	j.umask = umask(0);

@@ -112,6 +112,23 @@ int jail_userns_map(const struct jail *j)
 	return write_proc("gid_map", map);
 }
 
+bool jail_userns_is_host_root(void)
+{
+	char buf[256];
+	unsigned long inside, outside, count;
+	if (geteuid() != 0)
+		return false;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	if (!f)
+		return true;   /* cannot tell: assume the worst */
+	bool root = false;
+	while (!root && fgets(buf, sizeof(buf), f))
+		root = sscanf(buf, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
+		       outside == 0;
+	fclose(f);
+	return root;
+}
+
 int jail_userns_enter(const struct jail *j)
 {
 	if (unshare(CLONE_NEWUSER) < 0)

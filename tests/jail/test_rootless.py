@@ -297,3 +297,15 @@ def test_rootless_bad_arguments_exit_2(base, args, message):
     assert r.returncode == 2, r
     assert message in r.stderr.splitlines()[0] and "--rootless" in r.stderr, r.stderr
     assert list(base.iterdir()) == []
+
+
+def test_rootless_refuses_host_root(base):
+    # Host root mapped into the jail would own petrel's files and every root-owned file's
+    # owner bits: refused before anything is built.
+    r = subprocess.run([str(jaillib.JAILER), "--rootless", "--id", "rl-root", "--exec-file",
+                        str(jaillib.PETREL), "--chroot-base-dir", str(base)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    (line,) = errors(r.stderr)
+    assert "the caller is root: run it as an unprivileged user" in line, line
+    assert list(base.iterdir()) == []
