@@ -11,6 +11,14 @@ polled every 0.5 ms: polling every 50 us took so much CPU from the starting petr
 2-CPU host that plain petrel measured 3x slower). The same measured for plain `petrel --api-sock` (no jailer, empty
 environment) is the floor; runs alternate between the two so that both see the same load,
 and the difference of the medians is what the jail costs. Goal (docs/security.md): <= 5 ms.
+
+The same for --rootless (issue 9): the jailer run as an unprivileged uid (RL_USER, no
+supplementary groups), --new-pid-ns, no cgroups (none are delegated on this host), --uid/--gid
+1000 inside; next to it the root mode with the same arguments (no cgroups) so that the two
+differ only in the user namespace. Each rootless run is timed by a child of this script that
+is already RL_USER (this script again, with --rootless-once): letting subprocess switch ids
+itself would make it fork instead of vfork, milliseconds more on this host, and not the
+jailer's.
 """
 import os
 import statistics
@@ -25,6 +33,42 @@ import jaillib  # noqa: E402
 POLL = 0.0005   # a tighter loop takes CPU time from the petrel starting up (2-CPU host)
 ARGS = ["--new-pid-ns", "--cgroup-version", "1", "--cgroup", "pids.max=64",
         "--cgroup", "memory.limit_in_bytes=268435456"]
+RL_USER = 23456
+
+
+def rootless(base, i):
+    """One --rootless run, timed by a child process that is RL_USER already."""
+    r = subprocess.run([sys.executable, __file__, "--rootless-once", str(base), str(i)],
+                       user=RL_USER, group=RL_USER, extra_groups=[], capture_output=True,
+                       text=True, timeout=60, env={"PETREL_BUILD": str(jaillib.BUILD),
+                                                   "PETREL_JAILER": str(jaillib.JAILER)})
+    if r.returncode != 0:
+        sys.exit(f"rootless run failed:\n{r.stdout}{r.stderr}")
+    return float(r.stdout)
+
+
+def rootless_once(base, i):
+    j = jaillib.Jail(base, f"rl-{os.getpid()}-{i}", args=["--rootless", "--new-pid-ns"],
+                     petrel_args=["--api-sock", "/run/api.sock"], uid=1000, gid=1000)
+    try:
+        t0 = time.perf_counter()
+        j.start()
+        t1 = jaillib.wait_api(j.root / "run" / "api.sock", j.proc, poll=POLL)
+        return t1 - t0
+    finally:
+        j.close()
+
+
+def root_no_cgroups(base, i):
+    j = jaillib.Jail(base, f"nc-{os.getpid()}-{i}", args=["--new-pid-ns"],
+                     petrel_args=["--api-sock", "/run/api.sock"])
+    try:
+        t0 = time.perf_counter()
+        j.start()
+        t1 = jaillib.wait_api(j.root / "run" / "api.sock", j.proc, poll=POLL)
+        return t1 - t0
+    finally:
+        j.close()
 
 
 def jailed(base, i):
@@ -62,22 +106,35 @@ def row(name, xs):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--rootless-once":
+        print(rootless_once(Path(sys.argv[2]), sys.argv[3]))
+        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     if os.geteuid() != 0:
         sys.exit("bench/jailer.py: needs root (the jailer mounts, mknods and changes ids)")
     base = jaillib.short_tmpdir("petrel-bench-")
+    rl_base = jaillib.short_tmpdir("petrel-bench-rl-")
+    os.chown(rl_base, RL_USER, RL_USER)
     try:
         jailed(base, "warm")   # page cache, cgroup parent directories' first creation
         plain(base, "warm")
-        j, p = [], []
-        for i in range(n):   # interleaved: both see the same load on a shared host
+        rootless(rl_base, "warm")
+        j, p, r, nc = [], [], [], []
+        for i in range(n):   # interleaved: all see the same load on a shared host
             j.append(jailed(base, i))
             p.append(plain(base, i))
+            r.append(rootless(rl_base, i))
+            nc.append(root_no_cgroups(base, i))
     finally:
         jaillib.shutil.rmtree(base, ignore_errors=True)
+        jaillib.shutil.rmtree(rl_base, ignore_errors=True)
     mj = row("jailer -> API answers (jailed)", j)
     mp = row("petrel -> API answers (no jail)", p)
     print(f"{'jail overhead (difference)':<34} median {mj - mp:6.2f} ms")
+    mn = row("root mode, no cgroups", nc)
+    mr = row("--rootless (uid %d), no cgroups" % RL_USER, r)
+    print(f"{'rootless overhead (vs no jail)':<34} median {mr - mp:6.2f} ms")
+    print(f"{'rootless - root mode (no cgroups)':<34} median {mr - mn:6.2f} ms")
 
 
 if __name__ == "__main__":
