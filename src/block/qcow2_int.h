@@ -30,6 +30,7 @@ struct qcow2 {
 	uint64_t rc_max;
 	struct qcow2_cache l2c, rbc;
 	struct disk *backing;        /* NULL: unallocated clusters read as zeroes */
+	bool no_copy_range;          /* copy_file_range failed from the backing file: read and write */
 	uint64_t file_size;
 	uint64_t end;                /* every cluster from here on is free */
 	/* Reserved runs (qcow2_reserve.c). */

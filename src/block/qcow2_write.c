@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ALLOC_BATCH 128 /* whole clusters allocated and written at once */
 
@@ -68,6 +69,54 @@ static int release(struct qcow2 *q, const struct map *m)
  * bytes [in, in+len) (n == 0: zeroes). The new cluster reads as zeroes (qcow2_alloc_cluster):
  * only the bytes that must not read as zeroes are written, so a cluster that read as zeroes
  * before (zero cluster, no backing data) costs just the new bytes. */
+/* Bytes of a raw backing file into this image, in the kernel (one copy, not two). */
+static int copy_range(struct qcow2 *q, uint64_t from, uint64_t to, uint64_t len)
+{
+	while (len) {
+		loff_t i = (loff_t)from, o = (loff_t)to;
+		ssize_t r = copy_file_range(q->backing->file.fd, &i, q->fd, &o, len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		from += (uint64_t)r;
+		to += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Old bytes [from, from+len) of the raw backing file to `to` in this image: copy_file_range,
+ * or where the kernel cannot (another file system, a sandbox without it) a read and a write. */
+static int copy_old(struct qcow2 *q, uint64_t from, uint64_t to, uint64_t len)
+{
+	if (!q->no_copy_range) {
+		int err = copy_range(q, from, to, len);
+		if (err != -EXDEV && err != -EINVAL && err != -ENOSYS && err != -EOPNOTSUPP && err != -EPERM)
+			return err;
+		q->no_copy_range = true; /* from now on fill_cluster reads and writes */
+	}
+	struct iovec v = { q->buf, len };
+	int64_t r = disk_sync(q->backing, RAW_READ, from, &v, 1);
+	return r < 0 ? (int)r : qcow2_pwrite(q, q->buf, len, to);
+}
+
+/* fill_cluster's way for a raw backing file: the old bytes before and after the new ones are
+ * copied file to file, the new ones written between. */
+static int fill_from_raw(struct qcow2 *q, uint64_t cstart, uint64_t in, uint64_t len, uint64_t have,
+			 const struct iovec *iov, unsigned n, uint64_t host)
+{
+	int err;
+	if (in && (err = copy_old(q, cstart, host, MIN(in, have))) < 0)
+		return err;
+	int64_t r = raw_sync(q->f, RAW_WRITE, host + in, iov, n);
+	if (r < 0)
+		return (int)r;
+	if (have > in + len && (err = copy_old(q, cstart + in + len, host + in + len, have - in - len)) < 0)
+		return err;
+	return 0;
+}
+
 static int fill_cluster(struct qcow2 *q, const struct map *m, uint64_t cstart, uint64_t in, uint64_t len,
 			const struct iovec *iov, unsigned n, uint64_t host)
 {
@@ -80,6 +129,8 @@ static int fill_cluster(struct qcow2 *q, const struct map *m, uint64_t cstart, u
 		int64_t r = n ? raw_sync(q->f, RAW_WRITE, host + in, iov, n) : 0;
 		return r < 0 ? (int)r : 0;
 	}
+	if (n && m->type == C_UNALLOC && !q->backing->qcow2 && !q->no_copy_range)
+		return fill_from_raw(q, cstart, in, len, have, iov, n, host);
 	struct iovec old = { q->buf, have };
 	int err = qcow2_read_piece(q, m, cstart, &old, 1, have);
 	if (err < 0)

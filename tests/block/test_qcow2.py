@@ -475,3 +475,31 @@ def test_freed_clusters_are_counted_down_only_after_a_sync(tmp_path):
     assert_clean(img)
     diskio(img, f"d {3 * size // 4} {size // 4}\n")  # no flush: the close does it
     assert_clean(img)
+
+
+def test_copy_on_write_from_a_base_on_another_file_system(tmp_path):
+    """Copy-on-write from a raw base uses copy_file_range; where the kernel cannot (the base on
+    another file system: EXDEV) it reads and writes instead, whichever part of the cluster the
+    first failing copy was for."""
+    shm = pathlib.Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("no second file system at /dev/shm")
+    size = 4 * MiB
+    base = shm / f"petrel-test-base-{os.getpid()}.raw"
+    try:
+        base.write_bytes(pattern(0, size, 42))
+        top, ref = tmp_path / "top.qcow2", tmp_path / "ref.raw"
+        qimg("create", "-f", "qcow2", "-b", base, "-F", "raw", top)
+        data = bytearray(base.read_bytes())
+        lines = []
+        # The first write starts a cluster (only its tail is copied), the next ones do not.
+        for k, (off, length) in enumerate([(0, 4096), (65536 + 8192, 4096), (3 * 65536 + 512, 512),
+                                           (5 * 65536, 60000), (7 * 65536 + 4096, 65536)]):
+            lines.append(f"w {off} {length} {k + 1}")
+            data[off:off + length] = pattern(off, length, k + 1)
+        ref.write_bytes(bytes(data))
+        diskio(top, "\n".join(lines) + "\nf\n")
+        assert_clean(top)
+        assert_same(top, ref)
+    finally:
+        base.unlink(missing_ok=True)
