@@ -309,3 +309,15 @@ def test_rootless_refuses_host_root(base):
     (line,) = errors(r.stderr)
     assert "the caller is root: run it as an unprivileged user" in line, line
     assert list(base.iterdir()) == []
+
+
+def test_rootless_daemonize_returns_once_petrel_runs(jails, base):
+    j = start(jails, base, "rl-d", ["--new-pid-ns", "--daemonize"])
+    assert j.proc.wait(timeout=10) == 0, j.proc.stdout.read()
+    jaillib.wait_api(j.root / "run" / "api.sock")
+    pid = int((j.root / "petrel.pid").read_text())
+    check_unprivileged(pid, ["1000", str(USER), "1"], ["1000", str(USER), "1"])
+    stat_fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    assert int(stat_fields[3]) == pid   # a session of its own
+    for fd in (0, 1, 2):
+        assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
