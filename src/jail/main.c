@@ -1,13 +1,17 @@
 /* petrel-jailer: build a jail, then become (or fork) petrel inside it. The steps, in order:
  *
- *   as root (or the caller with --rootless), on the host: parse and check the arguments; find the exec file's shared
+ *   as root, on the host:   parse and check the arguments; find the exec file's shared
  *                           libraries; open --netns and /dev/null; build the jail tree
  *                           (root.c); set resource limits; create and fill the cgroups
  *   --new-pid-ns:           clone into a new pid namespace (spawn.c); the rest is the child
- *   the jailed process:     move into the cgroups; --rootless: new user namespace (with
- *                           --new-pid-ns made by the clone) and its id maps; join --netns; new mount namespace and
+ *   the jailed process:     move into the cgroups; join --netns; new mount namespace and
  *                           pivot_root into the jail (mounts.c); --daemonize's stdio; drop
  *                           to uid:gid; execve /<exec name> --id ID [petrel args] (exec.c)
+ *
+ * --rootless (userns.c): the caller instead of root on the host. A new user namespace comes
+ * first: without --new-pid-ns the jailer unshares it before building anything; with it the
+ * clone makes it together with the pid namespace and the child writes its id maps before
+ * the cgroups and --netns.
  *
  * A failure prints one line (step and errno) and exits 1; bad arguments exit 2 with the
  * usage. Before the jailed process has joined its cgroups, a failure removes what this run
