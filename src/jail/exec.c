@@ -47,9 +47,9 @@ static int drop_privileges(const struct jail_args *a)
 	if (syscall(SYS_setresuid, a->uid, a->uid, a->uid) < 0)
 		return jail_err(errno, "setuid %u", a->uid);
 	if (a->rootless) {
-		/* The ids were never 0 on the way here, so nothing dropped the capabilities held
-		 * in the user namespace: drop them all, and with --uid 0 make sure the exec
-		 * gives none back (SECBIT_NOROOT, locked). */
+		/* The id map made the ids uid:gid from the start, so no change away from 0
+		 * dropped the capabilities held in the user namespace: drop them all here, and
+		 * with --uid 0 make sure the exec gives none back (SECBIT_NOROOT, locked). */
 		struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 		struct __user_cap_data_struct none[2] = { { 0 } };
 		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
