@@ -321,3 +321,42 @@ def test_rootless_daemonize_returns_once_petrel_runs(jails, base):
     assert int(stat_fields[3]) == pid   # a session of its own
     for fd in (0, 1, 2):
         assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
+
+
+def test_rootless_cgroup_v1_in_a_delegated_subtree(jails, base):
+    # On this hybrid host the controllers are in v1: an administrator delegates a subtree by
+    # chowning its directory, tasks and cgroup.procs, and keeps the limits above it. The
+    # jailer (as the user) makes <delegated>/<id>, whose files are then the user's, sets
+    # the limits there and moves petrel in (v1 wants only write access to tasks and the
+    # same uid: no common-ancestor rule, so no need to start inside the subtree).
+    parent = f"petrel-rl-v1-{os.getpid()}"
+    delegated = [jaillib.CGROUP_V1 / c / parent for c in ("pids", "memory")]
+    try:
+        for d in delegated:
+            d.mkdir()
+            for f in ("", "tasks", "cgroup.procs"):
+                os.chown(d / f, USER, USER)
+        (delegated[0] / "pids.max").write_text("100")   # the administrator's cap, above
+        j = start(jails, base, "rl-v1", ["--new-pid-ns", "--cgroup-version", "1",
+                                         "--cgroup", "pids.max=16",
+                                         "--cgroup", "memory.limit_in_bytes=268435456"],
+                  parent_cgroup=parent)
+        jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
+        pid = int((j.root / "petrel.pid").read_text())
+        pids_dir, mem_dir = (d / "rl-v1" for d in delegated)
+        assert (pids_dir / "pids.max").read_text().strip() == "16"
+        assert (mem_dir / "memory.limit_in_bytes").read_text().strip() == "268435456"
+        for d in (pids_dir, mem_dir):
+            assert [int(p) for p in (d / "cgroup.procs").read_text().split()] == [pid]
+            assert os.stat(d).st_uid == USER
+        cg = Path(f"/proc/{pid}/cgroup").read_text()
+        assert f":pids:/{parent}/rl-v1\n" in cg and f":memory:/{parent}/rl-v1\n" in cg
+        check_unprivileged(pid, ["1000", str(USER), "1"], ["1000", str(USER), "1"])
+        j.close()   # kills petrel, removes <delegated>/rl-v1 (and tries the parent)
+    finally:
+        for d in delegated:
+            if d.exists():
+                for sub in d.iterdir():
+                    if sub.is_dir():
+                        sub.rmdir()
+                d.rmdir()
