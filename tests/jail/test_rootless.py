@@ -323,7 +323,8 @@ def test_rootless_daemonize_returns_once_petrel_runs(jails, base):
         assert os.readlink(f"/proc/{pid}/fd/{fd}") == "/dev/null"
 
 
-def test_rootless_cgroup_v1_in_a_delegated_subtree(jails, base):
+@pytest.mark.parametrize("pid_ns", [True, False])
+def test_rootless_cgroup_v1_in_a_delegated_subtree(jails, base, pid_ns):
     # On this hybrid host the controllers are in v1: an administrator delegates a subtree by
     # chowning its directory, tasks and cgroup.procs, and keeps the limits above it. The
     # jailer (as the user) makes <delegated>/<id>, whose files are then the user's, sets
@@ -337,12 +338,12 @@ def test_rootless_cgroup_v1_in_a_delegated_subtree(jails, base):
             for f in ("", "tasks", "cgroup.procs"):
                 os.chown(d / f, USER, USER)
         (delegated[0] / "pids.max").write_text("100")   # the administrator's cap, above
-        j = start(jails, base, "rl-v1", ["--new-pid-ns", "--cgroup-version", "1",
-                                         "--cgroup", "pids.max=16",
+        j = start(jails, base, "rl-v1", [*(["--new-pid-ns"] if pid_ns else []),
+                                         "--cgroup-version", "1", "--cgroup", "pids.max=16",
                                          "--cgroup", "memory.limit_in_bytes=268435456"],
                   parent_cgroup=parent)
         jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
-        pid = int((j.root / "petrel.pid").read_text())
+        pid = int((j.root / "petrel.pid").read_text()) if pid_ns else j.proc.pid
         pids_dir, mem_dir = (d / "rl-v1" for d in delegated)
         assert (pids_dir / "pids.max").read_text().strip() == "16"
         assert (mem_dir / "memory.limit_in_bytes").read_text().strip() == "268435456"
