@@ -45,7 +45,8 @@ def base():
 
 
 @pytest.fixture
-def jails():
+def jails(base):
+    # Depends on base so that it is torn down first: close() finds petrel by its pid file.
     started = []
     yield started
     for j in started:
