@@ -41,6 +41,22 @@ def http_get(sock_path, url="/", timeout=2.0):
     return status, body
 
 
+def http_request(sock_path, method, url, body=None, timeout=5.0):
+    """One request with a JSON body (a str) over the Unix socket; returns (status, body)."""
+    data = body.encode() if body is not None else b""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(sock_path))
+        s.sendall(f"{method} {url} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                  f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+                  .encode() + data)
+        resp = b""
+        while chunk := s.recv(65536):
+            resp += chunk
+    head, _, rbody = resp.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), rbody
+
+
 def wait_api(sock_path, proc=None, timeout=10.0, poll=0.0001):
     """Poll until GET / answers 200; returns the time it first did (time.perf_counter())."""
     deadline = time.perf_counter() + timeout
@@ -68,10 +84,12 @@ class Jail:
     """One jailer run. args are the jailer's options before "--"; petrel_args after it."""
 
     def __init__(self, base, jail_id, args=(), petrel_args=(), parent_cgroup=None,
-                 exec_file=PETREL, uid=12345, gid=12345, user=None, prefix=()):
+                 exec_file=PETREL, uid=12345, gid=12345, user=None, prefix=(), groups=()):
         """uid/gid None: no --uid/--gid (--rootless). user: run the jailer as this uid and
         gid, with no supplementary groups (a caller without root); prefix: a command line
-        the jailer's is appended to (run as root, before the switch to user)."""
+        the jailer's is appended to (run as root, before the switch to user); groups: the
+        user's supplementary groups (none by default)."""
+        self.groups = list(groups)
         self.base = Path(base)
         self.id = jail_id
         self.exec_name = Path(exec_file).name
@@ -87,7 +105,7 @@ class Jail:
         self.proc = None
 
     def start(self):
-        as_user = {"user": self.user, "group": self.user, "extra_groups": []} \
+        as_user = {"user": self.user, "group": self.user, "extra_groups": self.groups} \
             if self.user is not None else {}
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **as_user)
