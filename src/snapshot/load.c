@@ -268,6 +268,21 @@ static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, c
 		}
 		return 0;
 	}
+	case VIRTIO_ID_BALLOON: {
+		/* Target, actual and the last statistics; the device's options come from the
+		 * definition (the same, or the feature check in virtio_restore refuses it). */
+		struct virtio_balloon *b = v->dev;
+		struct balloon_state bs;
+		if ((e = GET(r, SEC_BALLOON, i, &bs)) < 0)
+			return e;
+		if (bs.flags != b->st.flags || !bs.stats_polling_interval_s != !b->st.stats_polling_interval_s) {
+			snprintf(err, errlen, "%s: deflate_on_oom, free_page_reporting or statistics differ from the "
+				 "snapshot's", v->vdev->name);
+			return -EINVAL;
+		}
+		virtio_balloon_load_state(b, &bs);
+		return 0;
+	}
 	default:
 		return 0;
 	}

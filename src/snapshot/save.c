@@ -81,6 +81,11 @@ static void save_virtio(struct vm *vm, struct snap_writer *w)
 			snap_section(w, SEC_VSOCK, i, SEC_VERSION, &s->st, sizeof(s->st));
 			break;
 		}
+		case VIRTIO_ID_BALLOON: {
+			struct virtio_balloon *b = v->dev;
+			snap_section(w, SEC_BALLOON, i, SEC_VERSION, &b->st, sizeof(b->st));
+			break;
+		}
 		default:
 			break; /* rng: nothing beyond the common state */
 		}

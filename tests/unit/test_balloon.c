@@ -244,6 +244,41 @@ TEST(short_stats_buffer_and_huge_request_are_bounded)
 	virtio_dev_destroy(&b.vdev);
 }
 
+/* What a snapshot keeps (struct virtio_state + struct balloon_state, after the pause quiesced
+ * the device) brings a new device back to the same place: target, actual, statistics, and the
+ * statistics buffer popped again. load.c does these steps in this order. */
+TEST(state_survives_save_and_restore)
+{
+	struct virtio_balloon a, b;
+	struct balloon_params p = { .amount_mib = 2, .stats_polling_interval_s = 3 };
+	REQUIRE_EQ(setup(&a, &p), 0);
+	virtio_balloon_set_target_mib(&a, 3);
+	a.st.actual = 100;
+	put_stat(ram + BUF + 0x8000, BALLOON_S_MEMFREE, 777);
+	set_desc(2, 0, BUF + 0x8000, 10, 0, 0);
+	publish(2, 0);
+	notify(&a.vdev, 2);
+	REQUIRE(a.stats_held);
+	virtio_quiesce(&a.vdev);                     /* vm_devices_pause */
+	struct virtio_state vs = a.vdev.st;
+	struct balloon_state bs = a.st;
+	uint64_t features = a.vdev.host_features;
+	virtio_dev_destroy(&a.vdev);
+
+	REQUIRE_EQ(virtio_balloon_create(&b, &p, &mem, NULL), 0);
+	virtio_balloon_load_state(&b, &bs);
+	char err[256] = "";
+	REQUIRE_EQ(virtio_restore(&b.vdev, &vs, features, err, sizeof(err)), 0);
+	CHECK_EQ(cfg32(&b, 0), 3 * 256);
+	CHECK_EQ(cfg32(&b, 4), 100);
+	CHECK_EQ(b.st.stats[BALLOON_S_MEMFREE], 777);
+	notify(&b.vdev, 2);                          /* the restore kicked every queue: the I/O thread */
+	CHECK(b.stats_held);                         /* the buffer is popped again */
+	virtio_balloon_stats_tick(&b);
+	CHECK_EQ(used_idx(2), 1);
+	virtio_dev_destroy(&b.vdev);
+}
+
 int main(int argc, char **argv)
 {
 	return unit_main(argc, argv);
