@@ -113,3 +113,11 @@ def test_metrics_group(petrel, api, workdir):
     assert line["put_api_requests"]["balloon_count"] == 1
     assert line["patch_api_requests"]["balloon_fails"] == 1
     assert line["get_api_requests"]["balloon_count"] == 1
+
+
+def test_snapshot_load_refused_after_put(api):
+    # a snapshot brings its own devices (its balloon included)
+    assert api.put("/balloon", GOOD).status == 204
+    r = api.put("/snapshot/load", {"snapshot_path": "/nonexistent", "mem_backend":
+                                   {"backend_type": "File", "backend_path": "/nonexistent"}})
+    assert r.status == 400 and "boot-specific resources" in r.fault, r
