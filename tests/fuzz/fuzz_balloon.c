@@ -1,0 +1,201 @@
+/* libFuzzer target: virtio-balloon (src/devices/virtio/balloon.c) driven through its queues
+ * by a hostile driver, without KVM. Guest RAM is an anonymous mapping (so MADV_DONTNEED really
+ * drops pages); the rings live at fixed places in it and the input is a script:
+ *   byte 0: options (bit 0 statistics, bit 1 free page reporting, bit 2 deflate_on_oom)
+ *   then actions, one byte (low 3 bits = action, the rest an argument) plus arguments:
+ *   0 write up to 64 input bytes into RAM at a 16-byte-aligned offset (PFN lists, stats)
+ *   1 descriptor: queue, index, 4-byte address, 2-byte length, flags, next
+ *   2 publish a head on a queue and notify it
+ *   3 an inflate or deflate request of up to 32 PFNs read from the input (mostly in RAM)
+ *   4 statistics polling tick
+ *   5 configuration space access (offset, length, write or read)
+ *   6 new target (PATCH /balloon)
+ *   7 pause (quiesce) or reset by the driver and set up again
+ * Nothing may crash, hang or touch memory outside RAM; the counters must add up. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "devices/virtio/balloon.h"
+#include "fuzz_common.h"
+
+FUZZ_QUIET_LOGS()
+
+#define RAM_SIZE (1u << 20)
+#define QS 16
+#define LIST_BUF 0xc000
+
+static struct guest_mem mem;
+static uint8_t *ram;
+
+static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
+
+struct input {
+	const uint8_t *p;
+	size_t left;
+};
+
+static bool take(struct input *in, void *dst, size_t n)
+{
+	if (in->left < n)
+		return false;
+	memcpy(dst, in->p, n);
+	in->p += n;
+	in->left -= n;
+	return true;
+}
+
+static uint8_t byte(struct input *in)
+{
+	uint8_t b = 0;
+	take(in, &b, 1);
+	return b;
+}
+
+static void notify(struct virtio_dev *d, unsigned q)
+{
+	pthread_mutex_lock(&d->lock);
+	if (q < d->nqueues && virtio_is_running(d) && virtq_is_enabled(&d->vq[q]))
+		d->ops->queue_notify(d, q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void publish(struct virtio_dev *d, unsigned q, uint16_t head)
+{
+	uint16_t *a = (uint16_t *)(ram + qdesc(q) + 0x1000);
+	a[2 + a[1] % QS] = head;
+	a[1]++;
+	notify(d, q);
+}
+
+static void driver_setup(struct virtio_dev *v)
+{
+	uint64_t feat = v->host_features;
+	pthread_mutex_lock(&v->lock);
+	virtio_set_status(v, 0);
+	v->st.driver_feature_sel = 0;
+	virtio_set_driver_features(v, (uint32_t)feat);
+	v->st.driver_feature_sel = 1;
+	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
+	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned q = 0; q < v->nqueues; q++) {
+		memset(ram + qdesc(q), 0, 0x3000);
+		struct virtq_state *st = &v->st.queues[q];
+		st->size = QS;
+		st->desc_gpa = qdesc(q);
+		st->avail_gpa = qdesc(q) + 0x1000;
+		st->used_gpa = qdesc(q) + 0x2000;
+		virtio_queue_set_ready(v, q, true);
+	}
+	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			     VIRTIO_STATUS_DRIVER_OK);
+	pthread_mutex_unlock(&v->lock);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!ram) {
+		ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (ram == MAP_FAILED)
+			abort();
+		mem.regions[0] = (struct guest_region){ 0, RAM_SIZE, ram };
+		mem.nregions = 1;
+		mem.total = RAM_SIZE;
+	}
+	madvise(ram, RAM_SIZE, MADV_DONTNEED); /* a fresh, zeroed RAM per input */
+	struct input in = { data, size };
+	uint8_t opt = byte(&in);
+	struct balloon_params p = { .amount_mib = 1, .stats_polling_interval_s = opt & 1 ? 1 : 0,
+				    .free_page_reporting = opt & 2, .deflate_on_oom = opt & 4 };
+	static struct virtio_balloon b;
+	if (virtio_balloon_create(&b, &p, &mem, NULL) < 0)
+		abort();
+	struct virtio_dev *d = &b.vdev;
+	driver_setup(d);
+	uint64_t pfns_sent = 0;
+
+	for (int steps = 0; in.left && steps < 300; steps++) {
+		uint8_t a = byte(&in);
+		switch (a & 7) {
+		case 0: {
+			uint16_t off = 0;
+			uint8_t n = 0;
+			take(&in, &off, 2);
+			n = byte(&in) % 65;
+			uint64_t at = (uint64_t)off * 16;
+			if (at + n <= RAM_SIZE)
+				take(&in, ram + at, n > in.left ? in.left : n);
+			break;
+		}
+		case 1: {
+			unsigned q = (a >> 3) % d->nqueues, i = byte(&in) % QS;
+			struct virtq_desc desc = { 0 };
+			uint32_t addr = 0;
+			uint16_t len = 0;
+			take(&in, &addr, 4);
+			take(&in, &len, 2);
+			desc.addr = addr % (RAM_SIZE + 0x10000); /* sometimes past the end */
+			desc.len = len;
+			desc.flags = byte(&in) & 7;
+			desc.next = byte(&in);
+			memcpy(ram + qdesc(q) + 16 * i, &desc, 16);
+			break;
+		}
+		case 2:
+			publish(d, (a >> 3) % d->nqueues, byte(&in) % QS);
+			break;
+		case 3: {
+			unsigned q = (a >> 3) & 1, n = byte(&in) % 33, i = byte(&in) % QS;
+			uint32_t *list = (uint32_t *)(ram + LIST_BUF + 0x1000 * q);
+			for (unsigned k = 0; k < n; k++) {
+				uint16_t v = 0;
+				take(&in, &v, 2);
+				/* mostly pages above the rings, sometimes anywhere in 32 bits */
+				list[k] = v & 0x8000 ? (uint32_t)v << 12 | v : 0x20 + v % ((RAM_SIZE >> 12) - 0x20);
+			}
+			struct virtq_desc desc = { LIST_BUF + 0x1000ull * q, 4 * n, 0, 0 };
+			memcpy(ram + qdesc(q) + 16 * i, &desc, 16);
+			publish(d, q, (uint16_t)i);
+			pfns_sent += n;
+			break;
+		}
+		case 4:
+			virtio_balloon_stats_tick(&b);
+			break;
+		case 5: {
+			uint8_t off = byte(&in) % BALLOON_CONFIG_LEN, len = 1u << (byte(&in) % 3);
+			uint8_t buf[4] = { 0 };
+			take(&in, buf, 4);
+			if (off + len <= BALLOON_CONFIG_LEN) {
+				pthread_mutex_lock(&d->lock);
+				virtio_config_access(d, off, buf, len, (a >> 3) & 1);
+				pthread_mutex_unlock(&d->lock);
+			}
+			break;
+		}
+		case 6: {
+			uint32_t mib = 0;
+			take(&in, &mib, 4);
+			virtio_balloon_set_target_mib(&b, mib % 4096);
+			if ((a >> 3) & 1)
+				virtio_balloon_set_stats_interval(&b, mib % 5);
+			break;
+		}
+		case 7:
+			if ((a >> 3) & 1)
+				virtio_quiesce(d);
+			else
+				driver_setup(d);
+			break;
+		}
+	}
+	/* Released and refused pages come from PFN lists: never more of them than sent, except
+	 * for lists the script wrote itself (case 0/1), which a chain caps per request. */
+	if (b.ctr.pages_released > pfns_sent + (uint64_t)BALLOON_MAX_PFNS_PER_REQ * (b.ctr.inflate_count + 1))
+		abort();
+	virtio_dev_destroy(d);
+	return 0;
+}
