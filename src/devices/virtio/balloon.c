@@ -7,6 +7,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/timerfd.h>
@@ -76,6 +77,12 @@ static bool release(struct virtio_balloon *b, uint64_t gpa, uint64_t len)
 	return true;
 }
 
+static int cmp_pfn(const void *a, const void *b)
+{
+	uint32_t x = le32toh(*(const uint32_t *)a), y = le32toh(*(const uint32_t *)b);
+	return (x > y) - (x < y);
+}
+
 /* One inflate or deflate request: a list of 32-bit page frame numbers. */
 static void handle_pfns(struct virtio_balloon *b, const struct virtq_chain *c, bool inflate)
 {
@@ -85,17 +92,20 @@ static void handle_pfns(struct virtio_balloon *b, const struct virtq_chain *c, b
 		b->ctr.pfns_ignored += n - BALLOON_MAX_PFNS_PER_REQ;
 		n = BALLOON_MAX_PFNS_PER_REQ;
 	}
-	uint64_t run_start = 0, run_len = 0; /* contiguous pages are released in one call */
+	n = virtq_chain_read(c, 0, b->pfns, n * 4) / 4;
+	/* Sorted, contiguous pages are released in one call (Linux's driver takes its pages one
+	 * at a time from the allocator, often neighbours in either order); duplicates once. */
+	if (inflate)
+		qsort(b->pfns, n, sizeof(uint32_t), cmp_pfn);
+	uint64_t run_start = 0, run_len = 0;
 	for (uint64_t i = 0; i < n; i++) {
-		uint32_t pfn;
-		virtq_chain_read(c, i * 4, &pfn, 4);
-		pfn = le32toh(pfn);
+		uint32_t pfn = le32toh(b->pfns[i]);
 		uint64_t gpa = (uint64_t)pfn << BALLOON_PAGE_SHIFT;
 		if (!guest_mem_ptr(m, gpa, BALLOON_PAGE_SIZE)) {
 			b->ctr.pages_refused++;
 			continue;
 		}
-		if (!inflate)
+		if (!inflate || (i && b->pfns[i] == b->pfns[i - 1]))
 			continue;
 		if (run_len && gpa == run_start + run_len && run_len < (64u << 20) &&
 		    region_of(m, run_start, run_len + BALLOON_PAGE_SIZE)) {
@@ -284,6 +294,8 @@ static void balloon_destroy(struct virtio_dev *d)
 		close(b->timer_fd);
 		b->timer_fd = -1;
 	}
+	free(b->pfns);
+	b->pfns = NULL;
 }
 
 static const struct virtio_dev_ops balloon_ops = {
@@ -323,10 +335,16 @@ int virtio_balloon_create(struct virtio_balloon *b, const struct balloon_params 
 		b->st.flags |= BALLOON_STATE_REPORTING;
 		nq++;
 	}
+	b->pfns = malloc(BALLOON_MAX_PFNS_PER_REQ * sizeof(uint32_t));
+	if (!b->pfns)
+		return -ENOMEM;
 	int err = virtio_dev_init(&b->vdev, "virtio-balloon0", VIRTIO_ID_BALLOON, features, nq,
 				  BALLOON_QUEUE_SIZE, BALLOON_CONFIG_LEN, &balloon_ops, mem, io);
-	if (err < 0)
+	if (err < 0) {
+		free(b->pfns);
+		b->pfns = NULL;
 		return err;
+	}
 	if (p->stats_polling_interval_s) {
 		b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (b->timer_fd < 0)

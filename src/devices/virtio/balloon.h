@@ -79,6 +79,7 @@ struct virtio_balloon {
 	bool stats_held;                     /* a statistics buffer waits to be handed back */
 	uint16_t stats_head;
 	int timer_fd;                        /* statistics polling, -1 without */
+	uint32_t *pfns;                      /* one request's page numbers (BALLOON_MAX_PFNS_PER_REQ) */
 };
 
 int virtio_balloon_create(struct virtio_balloon *b, const struct balloon_params *p,
