@@ -149,10 +149,10 @@ static scmp_filter_ctx new_ctx(uint32_t def)
 	return ctx;
 }
 
-static int finish(scmp_filter_ctx ctx, bool clone3_named, void **bpf, size_t *len)
+static int finish(scmp_filter_ctx ctx, bool clone3_named, uint32_t def, void **bpf, size_t *len)
 {
 	int e = 0;
-	if (!clone3_named)
+	if (!clone3_named && def != SCMP_ACT_ERRNO(ENOSYS))   /* libseccomp refuses a rule = default */
 		e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	if (!e)
 		e = export(ctx, bpf, len);
@@ -170,7 +170,7 @@ int seccomp_compile(const struct sc_list *l, void **bpf, size_t *len)
 		seccomp_release(ctx);
 		return e;
 	}
-	return finish(ctx, has_call(l, SCMP_SYS(clone3)), bpf, len);
+	return finish(ctx, has_call(l, SCMP_SYS(clone3)), l->default_action, bpf, len);
 }
 
 /* The kernel runs every filter of a thread and keeps the most restrictive answer, so the
@@ -251,7 +251,7 @@ static int compile_spawner(const struct sc_policy *p, void **bpf, size_t *len)
 		seccomp_release(ctx);
 		return e;
 	}
-	return finish(ctx, clone3, bpf, len);
+	return finish(ctx, clone3, def, bpf, len);
 }
 
 static int load_file(struct sc_policy *p, const char *path)

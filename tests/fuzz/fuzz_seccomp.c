@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		void *bpf = NULL;
 		size_t len = 0;
 		int e = seccomp_compile(&p.kinds[k], &bpf, &len);
-		FUZZ_CHECK(e == 0 || e < 0);
+		FUZZ_CHECK(e == 0);   /* a document the parser takes always compiles */
 		FUZZ_CHECK(e < 0 || (bpf && len % 8 == 0));
 		free(bpf);
 	}

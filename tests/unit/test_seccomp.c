@@ -47,6 +47,28 @@ TEST(parses_a_document)
 	sc_policy_free(&p);
 }
 
+/* Every action a document may give compiles, whatever it meets (clone3's own ENOSYS rule). */
+TEST(every_default_action_compiles)
+{
+	static const char *const acts[] = { "\"trap\"", "\"kill_process\"", "\"kill\"", "\"log\"",
+					    "\"allow\"", "{\"errno\": 38}", "{\"errno\": 0}" };
+	for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
+		for (int rule_log = 0; rule_log < 2; rule_log++) {
+			char doc[512], err[512] = "";
+			snprintf(doc, sizeof(doc), "{\"vcpu\": {\"default_action\": %s, \"filter_action\": \"%s\", "
+				 "\"filter\": [{\"syscall\": \"read\"}, {\"syscall\": \"read\"}]}}", acts[i],
+				 rule_log ? "log" : "allow");
+			struct sc_policy p;
+			REQUIRE_EQ(parse(&p, doc, err, sizeof(err)), 0);
+			void *bpf = NULL;
+			size_t len = 0;
+			CHECK_EQ(seccomp_compile(&p.kinds[SC_VCPU], &bpf, &len), 0);
+			free(bpf);
+			sc_policy_free(&p);
+		}
+	}
+}
+
 TEST(refuses_bad_documents)
 {
 	static const struct { const char *doc, *word; } bad[] = {
