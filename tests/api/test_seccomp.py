@@ -202,3 +202,27 @@ def test_vm_thread_filters_kill(workdir, monkeypatch, kind, name):
         assert f"seccomp: thread {name}" in p.err.text() and "forbidden system call 100 (times)" in p.err.text()
     finally:
         p.close()
+
+
+# ---- the threads a receiving petrel starts before any VM exists ----
+
+@pytest.mark.parametrize("opt,kind,name", [("--incoming", "migration", "petrel_mig"),
+                                           ("--standby", "replication", "petrel_repl")])
+def test_receiving_threads(workdir, monkeypatch, opt, kind, name):
+    url = f"unix:{workdir / 'peer.sock'}"
+    cmd = [str(apilib.petrel_bin()), "run", opt, url]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + 10
+        while not (workdir / "peer.sock").exists() and time.monotonic() < end and p.poll() is None:
+            time.sleep(0.01)
+        assert p.poll() is None, p.stderr.read()
+        assert_all_filtered(p.pid, ["petrel", "fc_spawn", name])
+    finally:
+        p.kill()
+        p.wait()
+        p.stderr.close()
+    monkeypatch.setenv(TRIGGER, kind)
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    assert r.returncode == -signal.SIGSYS, r
+    assert f"seccomp: thread {name}: forbidden system call 100 (times)" in r.stderr, r.stderr
