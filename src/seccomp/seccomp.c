@@ -311,8 +311,8 @@ int seccomp_start(const struct sc_options *o)
 		sc_policy_free(&p);
 		return e;
 	}
-	if (!p.from_file[SC_API] || !has_call(&p.kinds[SC_API], SCMP_SYS(clone)))
-		e = sc_api_threads(&p.kinds[SC_API]);
+	if (p.from_file[SC_API] && !has_call(&p.kinds[SC_API], SCMP_SYS(clone)))
+		e = sc_api_threads(&p.kinds[SC_API]);   /* libmicrohttpd's thread (docs) */
 	for (int k = 0; k < SC_KIND_MAX && !e; k++) {
 		void *bpf;
 		size_t len;

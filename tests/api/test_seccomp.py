@@ -217,6 +217,9 @@ def test_receiving_threads(workdir, monkeypatch, opt, kind, name):
         while not (workdir / "peer.sock").exists() and time.monotonic() < end and p.poll() is None:
             time.sleep(0.01)
         assert p.poll() is None, p.stderr.read()
+        # the socket is there before the thread that will accept on it: wait for the thread
+        while time.monotonic() < end and not any(n == name for n, _, _ in task_status(p.pid).values()):
+            time.sleep(0.01)
         assert_all_filtered(p.pid, ["petrel", "fc_spawn", name])
     finally:
         p.kill()
