@@ -4,7 +4,10 @@
  * the target and `actual` go through the configuration space, free page reports drop pages. */
 #include "unit.h"
 
+#include "api/controller.h"
+#include "api/router.h"
 #include "devices/virtio/balloon.h"
+#include "vm/vm.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 
@@ -276,6 +279,88 @@ TEST(state_survives_save_and_restore)
 	CHECK(b.stats_held);                         /* the buffer is popped again */
 	virtio_balloon_stats_tick(&b);
 	CHECK_EQ(used_idx(2), 1);
+	virtio_dev_destroy(&b.vdev);
+}
+
+static unsigned api(struct controller *ctl, const char *method, const char *path, const char *body,
+		    json_t **out)
+{
+	struct api_response r;
+	api_handle(ctl, method, path, body, body ? strlen(body) : 0, &r, NULL, NULL);
+	if (out)
+		*out = r.body ? json_loads(r.body, 0, NULL) : NULL;
+	unsigned st = r.status;
+	api_response_free(&r);
+	return st;
+}
+
+/* The runtime requests (PATCH /balloon, GET and PATCH /balloon/statistics) on a controller
+ * whose "running VM" is just the device: what they do to it and what they answer. */
+TEST(api_on_a_running_device)
+{
+	struct virtio_balloon b;
+	struct balloon_params p = { .amount_mib = 4, .stats_polling_interval_s = 1 };
+	REQUIRE_EQ(setup(&b, &p), 0);
+	struct controller ctl;
+	REQUIRE_EQ(ctl_init(&ctl, NULL), 0);
+	ctl.dry_run = true;
+	json_t *o = NULL;
+	CHECK_EQ(api(&ctl, "PUT", "/balloon", "{\"amount_mib\": 4, \"deflate_on_oom\": false, "
+		     "\"stats_polling_interval_s\": 1}", NULL), 204);
+	struct vm *vm = calloc(1, sizeof(*vm));
+	REQUIRE(vm != NULL);
+	vm->devs.balloon = &b;
+	ctl.vm = vm;
+	ctl.state = INSTANCE_RUNNING;
+
+	uint32_t gen = b.vdev.st.config_generation;
+	CHECK_EQ(api(&ctl, "PATCH", "/balloon", "{\"amount_mib\": 2}", NULL), 204);
+	CHECK_EQ(cfg32(&b, 0), 512);
+	CHECK(b.vdev.st.config_generation != gen);
+	CHECK_EQ(api(&ctl, "GET", "/balloon", NULL, &o), 200);
+	CHECK_EQ(json_integer_value(json_object_get(o, "amount_mib")), 2);
+	json_decref(o);
+	CHECK_EQ(api(&ctl, "PATCH", "/balloon", "{\"amount_mib\": 100000}", &o), 400);
+	CHECK_CONTAINS(json_string_value(json_object_get(o, "fault_message")), "too large");
+	json_decref(o);
+	CHECK_EQ(api(&ctl, "PUT", "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": true}", &o), 400);
+	CHECK_CONTAINS(json_string_value(json_object_get(o, "fault_message")), "after starting");
+	json_decref(o);
+
+	/* the guest reports statistics and takes 100 pages */
+	put_stat(ram + BUF + 0x8000, BALLOON_S_AVAIL, 5000);
+	put_stat(ram + BUF + 0x800a, BALLOON_S_OOM_KILL, 2);
+	set_desc(2, 0, BUF + 0x8000, 20, 0, 0);
+	publish(2, 0);
+	notify(&b.vdev, 2);
+	uint32_t actual = 100;
+	pthread_mutex_lock(&b.vdev.lock);
+	virtio_config_access(&b.vdev, 4, (uint8_t *)&actual, 4, true);
+	pthread_mutex_unlock(&b.vdev.lock);
+	CHECK_EQ(api(&ctl, "GET", "/balloon/statistics", NULL, &o), 200);
+	CHECK_EQ(json_integer_value(json_object_get(o, "target_pages")), 512);
+	CHECK_EQ(json_integer_value(json_object_get(o, "target_mib")), 2);
+	CHECK_EQ(json_integer_value(json_object_get(o, "actual_pages")), 100);
+	CHECK_EQ(json_integer_value(json_object_get(o, "actual_mib")), 0);
+	CHECK_EQ(json_integer_value(json_object_get(o, "available_memory")), 5000);
+	CHECK_EQ(json_integer_value(json_object_get(o, "oom_kill")), 2);
+	CHECK(json_object_get(o, "swap_in") == NULL);      /* not reported: left out */
+	json_decref(o);
+	CHECK_EQ(api(&ctl, "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 0}", &o), 400);
+	CHECK_CONTAINS(json_string_value(json_object_get(o, "fault_message")), "Cannot enable or disable");
+	json_decref(o);
+	CHECK_EQ(api(&ctl, "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 7}", NULL), 204);
+	CHECK_EQ(b.st.stats_polling_interval_s, 7);
+	pthread_mutex_lock(&ctl.lock);
+	o = ctl_balloon_metrics_locked(&ctl);
+	pthread_mutex_unlock(&ctl.lock);
+	CHECK_EQ(json_integer_value(json_object_get(o, "stats_updates_count")), 1);
+	json_decref(o);
+
+	ctl.vm = NULL;
+	ctl.state = INSTANCE_NOT_STARTED;
+	free(vm);
+	ctl_free(&ctl);
 	virtio_dev_destroy(&b.vdev);
 }
 
