@@ -364,6 +364,29 @@ TEST(api_on_a_running_device)
 	virtio_dev_destroy(&b.vdev);
 }
 
+/* While a lazy restore fills RAM through a userfaultfd, inflated pages stay (the pager would
+ * not know they went); after it ended they are dropped. */
+TEST(no_release_during_lazy_restore)
+{
+	struct virtio_balloon b;
+	struct balloon_params p = { 0 };
+	REQUIRE_EQ(setup(&b, &p), 0);
+	memset(ram + DATA, 0x77, 4096);
+	uint32_t pfn = DATA >> 12;
+	mem.regions[0].lazy = true;
+	mem.lazy = (struct guest_lazy *)&b;          /* any non-NULL: restore in progress */
+	send_pfns(&b, BALLOON_Q_INFLATE, 0, &pfn, 1);
+	CHECK_EQ(ram[DATA], 0x77);
+	CHECK_EQ(b.ctr.madvise_failures, 1);
+	CHECK_EQ(b.ctr.pages_released, 0);
+	mem.lazy = NULL;                             /* uffd_lazy_end */
+	send_pfns(&b, BALLOON_Q_INFLATE, 1, &pfn, 1);
+	CHECK_EQ(ram[DATA], 0);
+	CHECK_EQ(b.ctr.pages_released, 1);
+	mem.regions[0].lazy = false;
+	virtio_dev_destroy(&b.vdev);
+}
+
 int main(int argc, char **argv)
 {
 	return unit_main(argc, argv);
