@@ -160,7 +160,8 @@ static enum api_result get_balloon_common(struct call *c, bool stats)
 {
 	char msg[FAULT_MAX];
 	json_t *o;
-	int r = stats ? ctl_get_balloon_stats(c->ctl, &o, msg, sizeof(msg)) : ctl_get_balloon(c->ctl, &o, msg, sizeof(msg));
+	int r = stats ? ctl_get_balloon_stats(c->ctl, &o, msg, sizeof(msg))
+		      : ctl_get_balloon(c->ctl, &o, msg, sizeof(msg));
 	return r < 0 ? from_result(c, r, msg) : from_json(c, o);
 }
 static enum api_result get_balloon(struct call *c) { return get_balloon_common(c, false); }

@@ -69,7 +69,9 @@ struct balloon_counters {
 	uint64_t reported_bytes;
 };
 
-enum balloon_queue { BALLOON_Q_INFLATE, BALLOON_Q_DEFLATE, BALLOON_Q_STATS, BALLOON_Q_REPORTING, BALLOON_Q_NONE };
+enum balloon_queue {
+	BALLOON_Q_INFLATE, BALLOON_Q_DEFLATE, BALLOON_Q_STATS, BALLOON_Q_REPORTING, BALLOON_Q_NONE
+};
 
 struct virtio_balloon {
 	struct virtio_dev vdev;
