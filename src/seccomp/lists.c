@@ -104,8 +104,10 @@ static const struct entry build[] = {
 	ANY("fsetxattr"), ANY("pipe2"), ANY("bind"), ANY("listen"), ANY("sched_getaffinity"),
 	ANY("uname"), ANY("getuid"), ANY("geteuid"), ANY("getgid"), ANY("getegid"),
 	EQ32("prlimit64", 2, 0), /* reading limits only */
-	/* migration and replication peers (getaddrinfo also asks netlink) */
+	/* migration and replication peers (getaddrinfo also asks netlink, and glibc's resolver
+	 * sends its A and AAAA queries with one sendmmsg when the peer is a host name) */
 	EQ32("socket", 0, AF_INET), EQ32("socket", 0, AF_INET6), EQ32("socket", 0, AF_NETLINK),
+	ANY("sendmmsg"),
 	EQ32("ioctl", 1, TUNSETIFF), EQ32("ioctl", 1, SIOCGIFMTU), EQ32("ioctl", 1, BLKGETSIZE64),
 	EQ32("ioctl", 1, BLKSSZGET), EQ32("ioctl", 1, FICLONE), EQ32("ioctl", 1, TCGETS),
 	END,
