@@ -27,7 +27,7 @@
 enum {
 	OPT_API_SOCK = 256, OPT_CONFIG_FILE, OPT_NO_API, OPT_ID, OPT_LOG_PATH, OPT_LEVEL,
 	OPT_SHOW_LEVEL, OPT_SHOW_ORIGIN, OPT_MODULE, OPT_METRICS_PATH, OPT_BOOT_TIMER,
-	OPT_MAX_PAYLOAD, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER, OPT_START_TIME_US,
+	OPT_MAX_PAYLOAD, OPT_MMDS_SIZE_LIMIT, OPT_METADATA, OPT_NO_SECCOMP, OPT_SECCOMP_FILTER, OPT_START_TIME_US,
 	OPT_START_TIME_CPU_US, OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
 	/* petrel extras, for tests and diagnostics */
 	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM, OPT_VIRTIO_TRANSPORT, OPT_KERNEL_DECOMPRESS,
@@ -46,6 +46,8 @@ static const struct option options[] = {
 	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
 	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
 	{ "http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD },
+	{ "mmds-size-limit", required_argument, NULL, OPT_MMDS_SIZE_LIMIT },
+	{ "metadata", required_argument, NULL, OPT_METADATA },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER },
 	{ "start-time-us", required_argument, NULL, OPT_START_TIME_US },
@@ -73,6 +75,8 @@ struct fc_opts {
 	const char *metrics_path;
 	bool boot_timer;
 	size_t max_payload;
+	size_t mmds_limit;          /* --mmds-size-limit (0: the API payload limit, as Firecracker) */
+	const char *metadata;       /* --metadata FILE: the MMDS store at start */
 	bool debug_exit, stats;
 	int pvm;
 	enum virtio_transport_kind transport;
@@ -102,6 +106,8 @@ static void usage(FILE *f)
 		"  --boot-timer                 log the guest boot time when the guest writes 123 to\n"
 		"                               MMIO 0xd0020000\n"
 		"  --http-api-max-payload-size N  largest request body in bytes (default %d)\n"
+		"  --mmds-size-limit N          metadata store limit in bytes (default: the payload size)\n"
+		"  --metadata FILE              JSON document the metadata store starts with\n"
 		"  --no-seccomp                 no seccomp filters (default: one allow-list per thread)\n"
 		"  --seccomp-filter FILE        per-thread filters from FILE (JSON, see docs/security.md)\n"
 		"  --version                    print the version\n"
@@ -172,6 +178,18 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 			}
 			o->max_payload = (size_t)v;
 			break;
+		case OPT_MMDS_SIZE_LIMIT:
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 ||
+			    v > (64u << 20)) {
+				log_error("--mmds-size-limit: '%s' is not a size between 1 and %u bytes",
+					  optarg, 64u << 20);
+				return -1;
+			}
+			o->mmds_limit = (size_t)v;
+			break;
+		case OPT_METADATA: o->metadata = optarg; break;
 		case OPT_NO_SECCOMP: o->seccomp.disabled = true; break;
 		case OPT_SECCOMP_FILTER: o->seccomp.filter_path = optarg; break;
 		case OPT_START_TIME_US:
@@ -250,6 +268,37 @@ static struct vm *wait_for_start(struct controller *ctl, int *signo)
 	return vm;
 }
 
+/* --metadata FILE: a JSON document for the metadata store, as Firecracker loads it at start.
+ * The file is untrusted: at most the store's limit plus slack is read, and the store checks
+ * the rest (an object, within the limit). */
+static int load_metadata(struct controller *ctl, const struct fc_opts *o)
+{
+	char *text = NULL, err[256];
+	size_t len;
+	int r = read_whole_file(o->metadata, ctl->mmds_limit + 65536, &text, &len);
+	if (r < 0) {
+		log_error("--metadata: cannot read '%s': %s", o->metadata,
+			  r == -EFBIG ? "larger than the metadata store's limit" : strerror(-r));
+		return r;
+	}
+	json_error_t je;
+	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
+	if (!doc || !json_is_object(doc)) {
+		if (doc)
+			log_error("--metadata: '%s' must hold a JSON object (as PUT /mmds takes)", o->metadata);
+		else
+			log_error("--metadata: '%s' is not JSON: %s (line %d)", o->metadata, je.text, je.line);
+		json_decref(doc);
+		return -EINVAL;
+	}
+	r = ctl_put_mmds(ctl, doc, false, err, sizeof(err));
+	json_decref(doc);
+	if (r < 0)
+		log_error("--metadata: %s", r == -ENOMEM ? "out of memory" : err);
+	return r;
+}
+
 static int configure(struct controller *ctl, const struct fc_opts *o)
 {
 	char err[640];
@@ -260,6 +309,9 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 	cfg->virtio_transport = o->transport;
 	cfg->kernel_decompress = o->kernel_decompress;
 	ctl->boot_timer_enabled = o->boot_timer;
+	ctl->mmds_limit = o->mmds_limit ? o->mmds_limit : o->max_payload;
+	if (o->metadata && load_metadata(ctl, o) < 0)
+		return -EINVAL;
 	if (o->log_path) {
 		ctl->logger.configured = true;
 		ctl->logger.log_path = strdup(o->log_path);

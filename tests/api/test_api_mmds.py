@@ -74,6 +74,39 @@ def test_store_limit_follows_payload_limit(workdir):
         p.close()
 
 
+# Firecracker's command line: --metadata FILE fills the store at start, --mmds-size-limit sets
+# its limit (default: the API payload limit). Firecracker test_mmds.py test_mmds_limit_scenario
+# and the --metadata flow of docs/mmds/mmds-user-guide.md.
+def test_metadata_file_and_size_limit(workdir):
+    md = workdir / "metadata.json"
+    md.write_text(json.dumps(DATA))
+    p = apilib.Petrel(workdir, ["--metadata", md, "--mmds-size-limit", "1000"])
+    try:
+        api = p.client()
+        assert api.get("/mmds").json == DATA
+        r = api.patch("/mmds", {"k": "a" * 1000})
+        assert r.status == 413 and "The MMDS patch request doesn't fit." in r.fault, r
+        assert api.get("/mmds").json == DATA
+    finally:
+        p.close()
+
+
+@pytest.mark.parametrize("content,args,word", [
+    ("[1, 2]", [], "must hold a JSON object"),
+    ("{\"a\": ", [], "is not JSON"),
+    (json.dumps({"k": "a" * 2000}), ["--mmds-size-limit", "1000"], "MMDS limit exceeded"),
+    (None, [], "cannot read"),
+    ("{}", ["--mmds-size-limit", "0"], "--mmds-size-limit: '0' is not a size"),
+])
+def test_metadata_file_refused(workdir, content, args, word):
+    md = workdir / "metadata.json"
+    if content is not None:
+        md.write_text(content)
+    r = subprocess.run([str(apilib.petrel_bin()), "--api-sock", str(workdir / "s.sock"), "--metadata",
+                        str(md), *args], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and word in r.stderr, (r.returncode, r.stderr)
+
+
 @pytest.mark.parametrize("raw,word", [
     (b"[1, 2]", "JSON object"),
     (b"\"text\"", "JSON"),
