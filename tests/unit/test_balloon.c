@@ -4,6 +4,9 @@
  * the target and `actual` go through the configuration space, free page reports drop pages. */
 #include "unit.h"
 
+#define MEM_SIZE (4u << 20)
+#include "fake_ring.h"
+
 #include "api/controller.h"
 #include "api/router.h"
 #include "devices/virtio/balloon.h"
@@ -14,70 +17,16 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#define MEM_SIZE (4u << 20)
-#define QS 16
 #define BUF 0x20000        /* request buffers */
 #define DATA 0x100000      /* pages the "guest" gives away */
 
-static struct guest_mem mem;
-static uint8_t *ram;
-
-static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
-static uint16_t *qavail(unsigned q) { return (uint16_t *)(ram + qdesc(q) + 0x1000); }
-static uint16_t used_idx(unsigned q) { uint16_t v; memcpy(&v, ram + qdesc(q) + 0x2000 + 2, 2); return v; }
-
-static void set_desc(unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-	struct virtq_desc d = { addr, len, flags, next };
-	memcpy(ram + qdesc(q) + 16 * i, &d, 16);
-}
-
-static void publish(unsigned q, uint16_t head)
-{
-	uint16_t *a = qavail(q);
-	a[2 + a[1] % QS] = head;
-	a[1]++;
-}
-
-static void notify(struct virtio_dev *d, unsigned q)
-{
-	pthread_mutex_lock(&d->lock);
-	d->ops->queue_notify(d, q);
-	pthread_mutex_unlock(&d->lock);
-}
-
 static int setup(struct virtio_balloon *b, const struct balloon_params *p)
 {
-	if (!ram) {
-		ram = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (ram == MAP_FAILED)
-			return -1;
-		mem.regions[0] = (struct guest_region){ 0, MEM_SIZE, ram };
-		mem.nregions = 1;
-		mem.total = MEM_SIZE;
-		log_set_level(LOG_OFF);
-	}
-	memset(ram, 0, MEM_SIZE);
+	mem_setup();
 	int err = virtio_balloon_create(b, p, &mem, NULL);
 	if (err < 0)
 		return err;
-	struct virtio_dev *v = &b->vdev;
-	uint64_t feat = v->host_features;
-	v->st.driver_feature_sel = 0;
-	virtio_set_driver_features(v, (uint32_t)feat);
-	v->st.driver_feature_sel = 1;
-	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < v->nqueues; q++) {
-		struct virtq_state *st = &v->st.queues[q];
-		st->size = QS;
-		st->desc_gpa = qdesc(q);
-		st->avail_gpa = qdesc(q) + 0x1000;
-		st->used_gpa = qdesc(q) + 0x2000;
-		virtio_queue_set_ready(v, q, true);
-	}
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	start(&b->vdev, b->vdev.host_features, b->vdev.nqueues);
 	return 0;
 }
 
