@@ -1,6 +1,7 @@
 """Boot the real Linux guest N times in a row and print a table of outcomes and times
-(scripts/soak-linux.sh N). The boots cycle through 1 and 2 vCPUs, the bzImage (64-bit boot
-protocol) and the ELF vmlinux (PVH), and two kernel command lines: the project's (the one
+(scripts/soak-linux.sh N). The boots cycle through 1 and 2 vCPUs, the bzImage (decompressed
+by petrel on the host, then PVH: the default path) and the ELF vmlinux (PVH), and two kernel
+command lines: the project's (the one
 tests/linux uses, with its boot shortcuts) and a plain one (just the console and the test
 switch: what a user would type). Each boot runs /init's checks (scripts/guest-init with
 petrel.test=1, envcheck first), answers its console prompt and must power off; the deadlines

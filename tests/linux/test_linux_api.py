@@ -31,8 +31,10 @@ import apilib  # noqa: E402
 
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-api-boot.log"
-# The same Debian kernel, uncompressed (scripts/fetch-guest.sh): this boot goes through PVH, so
-# the two real-Linux tests cover both boot protocols (test_linux_boot.py uses the bzImage).
+# The same Debian kernel, uncompressed (scripts/fetch-guest.sh): this boot goes through PVH.
+# test_linux_boot.py boots the bzImage, which petrel decompresses on the host and enters
+# through PVH too by default; the 64-bit boot protocol's entries (startup_64 and the kernel's
+# own decompressor) are test_linux_bzimage_entry.py's (scripts/linux-extra.sh).
 VMLINUX = ROOT / "guest" / "vmlinux"
 CPUS, MEM_MIB = 2, 512
 DISK_MIB = 8
