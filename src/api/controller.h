@@ -112,6 +112,7 @@ struct controller {
 	struct { uint64_t count, fails; } api_requests[API_COUNTERS];   /* ctl_count_request */
 	uint64_t deprecated_api_calls;  /* requests that used a deprecated field (metrics) */
 	uint64_t latency_us[CTL_LATENCIES]; /* the last of each (metrics latencies_us) */
+	uint64_t startup_us, startup_cpu_us; /* process start -> API serving (metrics api_server) */
 	bool boot_timer_enabled;
 	struct boot_timer boot_timer;
 	/* tests/fuzz: validate requests but touch nothing outside the controller: no host file
@@ -223,6 +224,12 @@ int ctl_put_mmds(struct controller *ctl, json_t *body, bool patch, char *err, si
 json_t *ctl_get_mmds(struct controller *ctl);
 int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t errlen);
 struct mmds *ctl_mmds_service_locked(struct controller *ctl);
+/* The API serves now: record Firecracker's api_server startup metrics. start_us (CLOCK_MONOTONIC)
+ * and start_cpu_us come from a launcher (--start-time-us, --start-time-cpu-us; 0: not given):
+ * the wall time is known only with start_us; the CPU time is this process's own since exec
+ * (less start_cpu_us when given) plus parent_cpu_us (--parent-cpu-time-us, the launcher's). */
+void ctl_note_startup(struct controller *ctl, uint64_t start_us, uint64_t start_cpu_us,
+		      uint64_t parent_cpu_us);
 json_t *ctl_mmds_metrics_locked(struct controller *ctl);
 void ctl_mmds_free(struct controller *ctl);
 

@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Firecracker's names for enum api_counter: the group and the prefix of its two counters. */
 enum { GET, PUT, PATCH };
@@ -133,6 +134,26 @@ void ctl_note_latency(struct controller *ctl, enum ctl_latency which, uint64_t t
 	__atomic_store_n(&ctl->latency_us[which], (now_ns() - t0_ns) / 1000, __ATOMIC_RELAXED);
 }
 
+static uint64_t clock_us(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void ctl_note_startup(struct controller *ctl, uint64_t start_us, uint64_t start_cpu_us,
+		      uint64_t parent_cpu_us)
+{
+	uint64_t now = clock_us(CLOCK_MONOTONIC), cpu = clock_us(CLOCK_PROCESS_CPUTIME_ID);
+	/* saturating: a launcher's clock reading from the future counts as 0 */
+	uint64_t wall = start_us && now > start_us ? now - start_us : 0;
+	cpu = (cpu > start_cpu_us ? cpu - start_cpu_us : 0) + parent_cpu_us;
+	__atomic_store_n(&ctl->startup_us, wall, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctl->startup_cpu_us, cpu, __ATOMIC_RELAXED);
+	log_info("API serving %llu us of CPU after exec%s", (unsigned long long)cpu,
+		 parent_cpu_us ? " (with the launcher's)" : "");
+}
+
 /* Cumulative counters; metrics_flush turns them into increments. Same shape before the VM
  * exists (zeros) and after. */
 static json_t *counters_locked(struct controller *ctl)
@@ -236,6 +257,9 @@ static json_t *counters_locked(struct controller *ctl)
 	for (int i = 0; lg && i < CTL_LATENCIES; i++)
 		json_object_set_new(lg, lat[i], json_integer((json_int_t)load64(&ctl->latency_us[i])));
 	json_object_set_new(c, METRICS_STORE_GROUP, lg);
+	json_object_set_new(c, METRICS_STARTUP_GROUP, json_pack("{s:I, s:I}",
+			    "process_startup_time_us", (json_int_t)load64(&ctl->startup_us),
+			    "process_startup_time_cpu_us", (json_int_t)load64(&ctl->startup_cpu_us)));
 	return c;
 fail:
 	json_decref(c);

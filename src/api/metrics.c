@@ -62,6 +62,11 @@ int metrics_configure(struct metrics *m, const char *path, bool emit_id, json_t 
 	return 0;
 }
 
+bool metrics_is_store_group(const char *key)
+{
+	return !strcmp(key, METRICS_STORE_GROUP) || !strcmp(key, METRICS_STARTUP_GROUP);
+}
+
 json_t *metrics_delta(json_t *cur, json_t *prev)
 {
 	if (json_is_integer(cur)) {
@@ -78,7 +83,7 @@ json_t *metrics_delta(json_t *cur, json_t *prev)
 	json_t *val;
 	json_object_foreach(cur, key, val) {
 		/* Firecracker's store metrics (latencies) are the latest value, not an increase */
-		json_t *d = !strcmp(key, METRICS_STORE_GROUP) ? json_deep_copy(val) :
+		json_t *d = metrics_is_store_group(key) ? json_deep_copy(val) :
 			    metrics_delta(val, json_is_object(prev) ? json_object_get(prev, key) : NULL);
 		if (!d || json_object_set_new(out, key, d) < 0) {
 			json_decref(out);

@@ -14,8 +14,11 @@
 #include <jansson.h>
 
 #define METRICS_FLUSH_INTERVAL_NS (60ull * 1000000000ull)  /* periodic flush, as Firecracker */
-/* The group whose values are written as they are (the latest measurement), not as increases. */
+/* Groups whose values are written as they are (the latest measurement), not as increases:
+ * Firecracker's store metrics. */
 #define METRICS_STORE_GROUP "latencies_us"
+#define METRICS_STARTUP_GROUP "api_server"
+bool metrics_is_store_group(const char *key);
 
 struct metrics {
 	int fd;                 /* -1 while not configured */

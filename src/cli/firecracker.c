@@ -77,6 +77,7 @@ struct fc_opts {
 	size_t max_payload;
 	size_t mmds_limit;          /* --mmds-size-limit (0: the API payload limit, as Firecracker) */
 	const char *metadata;       /* --metadata FILE: the MMDS store at start */
+	uint64_t start_us, start_cpu_us, parent_cpu_us;   /* a launcher's --start-time-us, ... */
 	bool debug_exit, stats;
 	int pvm;
 	enum virtio_transport_kind transport;
@@ -140,8 +141,8 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 	unsigned long long v;
 	optind = 1;
 	opterr = 0;
-	int opt;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	int opt, idx = 0;
+	while ((opt = getopt_long(argc, argv, "h", options, &idx)) != -1) {
 		switch (opt) {
 		case OPT_API_SOCK: o->api_sock = optarg; break;
 		case OPT_CONFIG_FILE: o->config_file = optarg; break;
@@ -194,8 +195,20 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 		case OPT_SECCOMP_FILTER: o->seccomp.filter_path = optarg; break;
 		case OPT_START_TIME_US:
 		case OPT_START_TIME_CPU_US:
-		case OPT_PARENT_CPU_TIME_US:
-			break;   /* accepted for compatibility with Firecracker's jailer and scripts */
+		case OPT_PARENT_CPU_TIME_US: {
+			/* Firecracker's jailer passes these: the api_server startup metrics */
+			uint64_t *dst = opt == OPT_START_TIME_US ? &o->start_us :
+					opt == OPT_START_TIME_CPU_US ? &o->start_cpu_us : &o->parent_cpu_us;
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-') {
+				log_error("--%s: '%s' is not a number of microseconds",
+					  options[idx].name, optarg);
+				return -1;
+			}
+			*dst = v;
+			break;
+		}
 		case OPT_VERSION:
 			printf("petrel %s\n", PETREL_VERSION);
 			return 1;
@@ -444,6 +457,8 @@ int cli_firecracker(int argc, char **argv)
 	}
 	if (!o.no_api && start_api(&srv, &ctl, &o) < 0)
 		goto out;
+	if (!o.no_api)
+		ctl_note_startup(&ctl, o.start_us, o.start_cpu_us, o.parent_cpu_us);
 
 	int signo;
 	struct vm *vm = wait_for_start(&ctl, &signo);

@@ -5,6 +5,7 @@ import json
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -282,6 +283,30 @@ def test_metrics(petrel, api, workdir):
     assert line["logger"] == {"missed_log_count": 0, "metrics_fails": 0}
     assert line["latencies_us"] == {"full_create_snapshot": 0, "diff_create_snapshot": 0,
                                     "load_snapshot": 0, "pause_vm": 0, "resume_vm": 0}
+    # api_server: CPU from exec to the API serving; the wall time needs a launcher's clock
+    assert line["api_server"]["process_startup_time_cpu_us"] > 0
+    assert line["api_server"]["process_startup_time_us"] == 0
+
+
+def test_startup_metrics_from_a_launcher(workdir):
+    # Firecracker's jailer passes --start-time-us (CLOCK_MONOTONIC), --start-time-cpu-us and
+    # --parent-cpu-time-us; its test_startup_time reads api_server from the metrics.
+    m = workdir / "metrics.json"
+    start = time.monotonic_ns() // 1000
+    p = apilib.Petrel(workdir, ["--metrics-path", m, "--start-time-us", str(start),
+                                "--start-time-cpu-us", "0", "--parent-cpu-time-us", "5000"])
+    try:
+        p.client().get("/")
+        p.signal(signal.SIGTERM)
+        assert p.wait() == 0, p.describe()
+    finally:
+        p.close()
+    api_server = json.loads(m.read_text().splitlines()[-1])["api_server"]
+    assert 0 < api_server["process_startup_time_us"] < 60_000_000
+    assert api_server["process_startup_time_cpu_us"] > 5000
+    r = subprocess.run([str(apilib.petrel_bin()), "--api-sock", str(workdir / "x.sock"),
+                        "--start-time-us", "soon"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--start-time-us: 'soon' is not a number" in r.stderr
 
 
 @pytest.mark.parametrize("body,word", [
