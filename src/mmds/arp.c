@@ -16,15 +16,16 @@ bool arp_parse_request(const uint8_t *a, size_t len, uint32_t target_ip, uint8_t
 	return true;
 }
 
-void arp_write_reply(uint8_t *a, const uint8_t mac[6], uint32_t ip, const uint8_t tha[6], uint32_t tpa)
+void arp_write(uint8_t *a, uint16_t op, const uint8_t sha[6], uint32_t spa, const uint8_t tha[6],
+	       uint32_t tpa)
 {
 	wr16(a, 1);
 	wr16(a + 2, ETHERTYPE_IPV4);
 	a[4] = 6;
 	a[5] = 4;
-	wr16(a + 6, 2);
-	memcpy(a + 8, mac, 6);
-	wr32(a + 14, ip);
+	wr16(a + 6, op);
+	memcpy(a + 8, sha, 6);
+	wr32(a + 14, spa);
 	memcpy(a + 18, tha, 6);
 	wr32(a + 24, tpa);
 }

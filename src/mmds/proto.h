@@ -36,8 +36,12 @@ uint16_t inet_fold(uint32_t sum);
 
 /* arp.c: an ARP request for target_ip (sender's MAC and IP out); false if it is not one. */
 bool arp_parse_request(const uint8_t *arp, size_t len, uint32_t target_ip, uint8_t sha[6], uint32_t *spa);
-/* The reply "target_ip is at mac" to (tha, tpa); writes ARP_LEN bytes. */
-void arp_write_reply(uint8_t *arp, const uint8_t mac[6], uint32_t ip, const uint8_t tha[6], uint32_t tpa);
+#define ARP_OP_REQUEST 1
+#define ARP_OP_REPLY 2
+/* An ARP packet for IPv4 over Ethernet (ARP_LEN bytes): op from (sha, spa) to (tha, tpa). The
+ * stack answers with ARP_OP_REPLY ("spa is at sha"); tests and fuzzers ask with requests. */
+void arp_write(uint8_t *arp, uint16_t op, const uint8_t sha[6], uint32_t spa, const uint8_t tha[6],
+	       uint32_t tpa);
 
 /* ip.c */
 enum ip_parse {

@@ -112,7 +112,7 @@ size_t mmds_stack_tx(struct mmds_stack *s, uint8_t *buf, uint64_t now)
 	if (s->arp_due) {
 		s->arp_due = false;
 		eth_header(s, buf, s->arp_tha, ETHERTYPE_ARP);
-		arp_write_reply(buf + ETH_HDR_LEN, s->mac, s->ip, s->arp_tha, s->arp_tpa);
+		arp_write(buf + ETH_HDR_LEN, ARP_OP_REPLY, s->mac, s->ip, s->arp_tha, s->arp_tpa);
 		len = ETH_HDR_LEN + ARP_LEN;
 	} else {
 		struct mmds_tcp_seg seg;

@@ -32,28 +32,6 @@ static uint8_t *ram;
 
 static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static bool take(struct input *in, void *dst, size_t n)
-{
-	if (in->left < n)
-		return false;
-	memcpy(dst, in->p, n);
-	in->p += n;
-	in->left -= n;
-	return true;
-}
-
-static uint8_t byte(struct input *in)
-{
-	uint8_t b = 0;
-	take(in, &b, 1);
-	return b;
-}
-
 static void notify(struct virtio_dev *d, unsigned q)
 {
 	pthread_mutex_lock(&d->lock);
@@ -106,8 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mem.total = RAM_SIZE;
 	}
 	madvise(ram, RAM_SIZE, MADV_DONTNEED); /* a fresh, zeroed RAM per input */
-	struct input in = { data, size };
-	uint8_t opt = byte(&in);
+	struct fuzz_input in = { data, size };
+	uint8_t opt = fuzz_byte(&in);
 	struct balloon_params p = { .amount_mib = 1, .stats_polling_interval_s = opt & 1 ? 1 : 0,
 				    .free_page_reporting = opt & 2, .deflate_on_oom = opt & 4 };
 	static struct virtio_balloon b;
@@ -118,41 +96,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t pfns_sent = 0;
 
 	for (int steps = 0; in.left && steps < 300; steps++) {
-		uint8_t a = byte(&in);
+		uint8_t a = fuzz_byte(&in);
 		switch (a & 7) {
 		case 0: {
 			uint16_t off = 0;
 			uint8_t n = 0;
-			take(&in, &off, 2);
-			n = byte(&in) % 65;
+			fuzz_take(&in, &off, 2);
+			n = fuzz_byte(&in) % 65;
 			uint64_t at = (uint64_t)off * 16;
 			if (at + n <= RAM_SIZE)
-				take(&in, ram + at, n > in.left ? in.left : n);
+				fuzz_take(&in, ram + at, n > in.left ? in.left : n);
 			break;
 		}
 		case 1: {
-			unsigned q = (a >> 3) % d->nqueues, i = byte(&in) % QS;
+			unsigned q = (a >> 3) % d->nqueues, i = fuzz_byte(&in) % QS;
 			struct virtq_desc desc = { 0 };
 			uint32_t addr = 0;
 			uint16_t len = 0;
-			take(&in, &addr, 4);
-			take(&in, &len, 2);
+			fuzz_take(&in, &addr, 4);
+			fuzz_take(&in, &len, 2);
 			desc.addr = addr % (RAM_SIZE + 0x10000); /* sometimes past the end */
 			desc.len = len;
-			desc.flags = byte(&in) & 7;
-			desc.next = byte(&in);
+			desc.flags = fuzz_byte(&in) & 7;
+			desc.next = fuzz_byte(&in);
 			memcpy(ram + qdesc(q) + 16 * i, &desc, 16);
 			break;
 		}
 		case 2:
-			publish(d, (a >> 3) % d->nqueues, byte(&in) % QS);
+			publish(d, (a >> 3) % d->nqueues, fuzz_byte(&in) % QS);
 			break;
 		case 3: {
-			unsigned q = (a >> 3) & 1, n = byte(&in) % 33, i = byte(&in) % QS;
+			unsigned q = (a >> 3) & 1, n = fuzz_byte(&in) % 33, i = fuzz_byte(&in) % QS;
 			uint32_t *list = (uint32_t *)(ram + LIST_BUF + 0x1000 * q);
 			for (unsigned k = 0; k < n; k++) {
 				uint16_t v = 0;
-				take(&in, &v, 2);
+				fuzz_take(&in, &v, 2);
 				/* mostly pages above the rings, sometimes anywhere in 32 bits */
 				list[k] = v & 0x8000 ? (uint32_t)v << 12 | v : 0x20 + v % ((RAM_SIZE >> 12) - 0x20);
 			}
@@ -166,9 +144,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtio_balloon_stats_tick(&b);
 			break;
 		case 5: {
-			uint8_t off = byte(&in) % BALLOON_CONFIG_LEN, len = 1u << (byte(&in) % 3);
+			uint8_t off = fuzz_byte(&in) % BALLOON_CONFIG_LEN, len = 1u << (fuzz_byte(&in) % 3);
 			uint8_t buf[4] = { 0 };
-			take(&in, buf, 4);
+			fuzz_take(&in, buf, 4);
 			if (off + len <= BALLOON_CONFIG_LEN) {
 				pthread_mutex_lock(&d->lock);
 				virtio_config_access(d, off, buf, len, (a >> 3) & 1);
@@ -178,7 +156,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case 6: {
 			uint32_t mib = 0;
-			take(&in, &mib, 4);
+			fuzz_take(&in, &mib, 4);
 			virtio_balloon_set_target_mib(&b, mib % 4096);
 			if ((a >> 3) & 1)
 				virtio_balloon_set_stats_interval(&b, mib % 5);

@@ -2,6 +2,8 @@
 #ifndef PETREL_TESTS_FUZZ_COMMON_H
 #define PETREL_TESTS_FUZZ_COMMON_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,30 @@ static inline uint8_t *fuzz_dup(const uint8_t *data, size_t len)
 	if (len)
 		memcpy(p, data, len);
 	return p;
+}
+
+/* Reading a fuzzer's input as a script: fuzz_take copies n bytes or, when fewer are left,
+ * nothing (false); fuzz_byte gives 0 once the input is spent. */
+struct fuzz_input {
+	const uint8_t *p;
+	size_t left;
+};
+
+static inline bool fuzz_take(struct fuzz_input *in, void *dst, size_t n)
+{
+	if (in->left < n)
+		return false;
+	memcpy(dst, in->p, n);
+	in->p += n;
+	in->left -= n;
+	return true;
+}
+
+static inline uint8_t fuzz_byte(struct fuzz_input *in)
+{
+	uint8_t b = 0;
+	fuzz_take(in, &b, 1);
+	return b;
 }
 
 #define FUZZ_QUIET_LOGS()                                                                    \

@@ -91,16 +91,8 @@ static void arp_record(struct mmds_stack *s, const uint8_t *p, size_t n, uint64_
 	memset(f, 0xff, 6);
 	memcpy(f + 6, guest_mac, 6);
 	wr16(f + 12, ETHERTYPE_ARP);
-	uint8_t *a = f + ETH_HDR_LEN;
-	wr16(a, 1);
-	wr16(a + 2, ETHERTYPE_IPV4);
-	a[4] = 6;
-	a[5] = 4;
-	wr16(a + 6, 1);
-	memcpy(a + 8, guest_mac, 6);
-	wr32(a + 14, n >= 4 ? rd32(p) : GUEST_IP);
-	memset(a + 18, 0, 6);
-	wr32(a + 24, s->ip);
+	static const uint8_t unknown[6];
+	arp_write(f + ETH_HDR_LEN, ARP_OP_REQUEST, guest_mac, n >= 4 ? rd32(p) : GUEST_IP, unknown, s->ip);
 	if (mmds_stack_wants(s, f, sizeof(f)))
 		mmds_stack_rx(s, f, sizeof(f), false, now);
 }

@@ -72,28 +72,6 @@ static void setup_once(void)
 	}
 }
 
-struct input {
-	const uint8_t *p;
-	size_t left;
-};
-
-static bool take(struct input *in, void *dst, size_t n)
-{
-	if (in->left < n)
-		return false;
-	memcpy(dst, in->p, n);
-	in->p += n;
-	in->left -= n;
-	return true;
-}
-
-static uint8_t byte(struct input *in)
-{
-	uint8_t b = 0;
-	take(in, &b, 1);
-	return b;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -110,13 +88,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t pkt[44 + 300], rx[4096];
 	static struct virtq_chain chain;
 	static struct iovec payload[VIRTQ_MAX_CHAIN];
-	struct input in = { data, size };
+	struct fuzz_input in = { data, size };
 
 	for (int steps = 0; in.left && steps < 200; steps++) {
-		uint8_t a = byte(&in);
+		uint8_t a = fuzz_byte(&in);
 		switch (a & 15) {
 		case 0: {
-			if (!take(&in, pkt, 44))
+			if (!fuzz_take(&in, pkt, 44))
 				break;
 			struct vsock_hdr *h = (struct vsock_hdr *)pkt;
 			if (a & 16) {
@@ -127,14 +105,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			if (a & 32)
 				h->dst_port = 1 + (h->dst_port & 1);
-			size_t plen = h->len < 300 ? h->len : byte(&in) % 300;
+			size_t plen = h->len < 300 ? h->len : fuzz_byte(&in) % 300;
 			plen = plen < in.left ? plen : in.left;
-			take(&in, pkt + 44, plen);
+			fuzz_take(&in, pkt + 44, plen);
 			/* split the packet into descriptors at input-chosen points */
 			size_t total = 44 + plen, off = 0;
 			unsigned n = 0;
 			while (off < total && n < 8) {
-				size_t k = (byte(&in) % 64) + 1;
+				size_t k = (fuzz_byte(&in) % 64) + 1;
 				if (k > total - off || n == 7)
 					k = total - off;
 				chain.iov[n++] = (struct iovec){ pkt + off, k };
@@ -161,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 1: {
-			size_t room = (size_t)byte(&in) * 32;
+			size_t room = (size_t)fuzz_byte(&in) * 32;
 			if (room > sizeof(rx))
 				room = sizeof(rx);
 			struct iovec iov[2] = { { rx, room / 2 }, { rx + room / 2, room - room / 2 } };
@@ -187,9 +165,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			if (!npeers)
 				break;
-			int k = byte(&in) % npeers;
+			int k = fuzz_byte(&in) % npeers;
 			if ((a & 15) == 3) {
-				uint8_t n = byte(&in);
+				uint8_t n = fuzz_byte(&in);
 				static uint8_t junk[256];
 				if (send(peers[k], junk, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 					/* full or gone: fine */
@@ -211,13 +189,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			}
 			char line[40];
-			uint8_t kind = byte(&in);
+			uint8_t kind = fuzz_byte(&in);
 			int n;
 			if (kind & 1) {
-				n = snprintf(line, sizeof(line), "CONNECT %u\n", (unsigned)byte(&in));
+				n = snprintf(line, sizeof(line), "CONNECT %u\n", (unsigned)fuzz_byte(&in));
 			} else {
 				n = (int)(kind % sizeof(line));
-				if (!take(&in, line, (size_t)n))
+				if (!fuzz_take(&in, line, (size_t)n))
 					n = 0;
 			}
 			if (send(s, line, (size_t)n, MSG_NOSIGNAL) < 0) {
@@ -227,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 6:
-			fake_now += (uint64_t)byte(&in) * 100;
+			fake_now += (uint64_t)fuzz_byte(&in) * 100;
 			break;
 		default:
 			break;

@@ -478,14 +478,8 @@ TEST(stack_arp_reply)
 	memcpy(f + 6, guest_mac, 6);
 	wr16(f + 12, ETHERTYPE_ARP);
 	uint8_t *a = f + ETH_HDR_LEN;
-	wr16(a, 1);
-	wr16(a + 2, ETHERTYPE_IPV4);
-	a[4] = 6;
-	a[5] = 4;
-	wr16(a + 6, 1);
-	memcpy(a + 8, guest_mac, 6);
-	wr32(a + 14, GUEST_IP);
-	wr32(a + 24, 0x0a000001);
+	static const uint8_t unknown[6];
+	arp_write(a, ARP_OP_REQUEST, guest_mac, GUEST_IP, unknown, 0x0a000001);
 	CHECK(!mmds_stack_wants(&p.s, f, 42));   /* someone else's address: to the tap */
 	wr32(a + 24, MMDS_DEFAULT_IPV4);
 	REQUIRE(mmds_stack_wants(&p.s, f, 42));

@@ -129,14 +129,8 @@ TEST(arp_answered_not_forwarded)
 	memcpy(fr + 6, guest_mac, 6);
 	wr16(fr + 12, ETHERTYPE_ARP);
 	uint8_t *a = fr + ETH_HDR_LEN;
-	wr16(a, 1);
-	wr16(a + 2, ETHERTYPE_IPV4);
-	a[4] = 6;
-	a[5] = 4;
-	wr16(a + 6, 1);
-	memcpy(a + 8, guest_mac, 6);
-	wr32(a + 14, GUEST_IP);
-	wr32(a + 24, MMDS_DEFAULT_IPV4);
+	static const uint8_t unknown[6];
+	arp_write(a, ARP_OP_REQUEST, guest_mac, GUEST_IP, unknown, MMDS_DEFAULT_IPV4);
 	guest_tx(&f, fr, 42, 0);
 	CHECK_EQ(used_idx(1), 1);              /* the chain went back to the driver */
 	CHECK(tap_got_nothing(&f));
