@@ -136,6 +136,15 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_
 	return false;
 }
 
+bool rate_limiter_admit(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
+{
+	if (!rate_limiter_active(rl))
+		return true;
+	if (rl->blocked)
+		return false;
+	return rate_limiter_consume(rl, bytes, now_ns);
+}
+
 void rate_limiter_timer_event(struct rate_limiter *rl)
 {
 	uint64_t n;

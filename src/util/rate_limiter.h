@@ -46,6 +46,9 @@ static inline bool rate_limiter_active(const struct rate_limiter *rl) { return r
 /* Take `bytes` from the bandwidth bucket and one from the operations bucket, or nothing:
  * false then, and the timer is armed for when both can pay. */
 bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
+/* rate_limiter_consume for devices that keep their operations in order: while an earlier one
+ * waits for the timer (blocked), later ones wait too. True when unlimited. */
+bool rate_limiter_admit(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
 /* How long until an operation of `bytes` could pass (0: now). */
 uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
 /* The timer fired: read it and clear `blocked`. */

@@ -226,9 +226,7 @@ static void complete_one(void *ctx, void *tag, int64_t res);
 static bool admit(struct virtio_blk *b, const struct virtq_chain *c)
 {
 	if (!rate_limiter_active(&b->rl))
-		return true;
-	if (b->rl.blocked)
-		return false; /* an earlier request waits: keep the order */
+		return true;   /* no header to read */
 	uint8_t hdr[16] = { 0 };
 	uint64_t bytes = 0;
 	if (c->out_len >= 16) {
@@ -239,7 +237,7 @@ static bool admit(struct virtio_blk *b, const struct virtq_chain *c)
 		else if (type == VIRTIO_BLK_T_OUT)
 			bytes = c->out_len - 16;
 	}
-	return rate_limiter_consume(&b->rl, bytes, now_ns());
+	return rate_limiter_admit(&b->rl, bytes, now_ns()); /* behind an earlier request that waits */
 }
 
 static void blk_queue_notify(struct virtio_dev *d, unsigned q)

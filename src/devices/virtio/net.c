@@ -3,6 +3,7 @@
 #include "devices/virtio/net_mmds.h"
 #include "ha/outgate.h"
 #include "util/log.h"
+#include "util/util.h"
 #include "vm/io_thread.h"
 
 #include <errno.h>
@@ -256,7 +257,7 @@ static bool net_rx(struct virtio_net *n)
 		if (n->bounce_len) {
 			/* rx_rate_limiter: the frame waits here (the tap unread) for the timer */
 			if (!n->bounce_paid &&
-			    !(n->bounce_paid = net_limit_pass(&n->rx_rl, n->bounce_len - VIRTIO_NET_HDR_LEN)))
+			    !(n->bounce_paid = rate_limiter_admit(&n->rx_rl, n->bounce_len - VIRTIO_NET_HDR_LEN, now_ns())))
 				break;
 			pushed |= fill_held(n, n->bounce_len);
 			if (deliver_bounce(n, mrg)) {
@@ -369,7 +370,7 @@ static bool net_tx(struct virtio_net *n)
 				pushed = true;
 				continue;
 			}
-			if (!net_limit_pass(&n->tx_rl, c->out_len - VIRTIO_NET_HDR_LEN)) {
+			if (!rate_limiter_admit(&n->tx_rl, c->out_len - VIRTIO_NET_HDR_LEN, now_ns())) {
 				virtq_unpop(vq, 1);   /* tx_rate_limiter: again when its timer fires */
 				return pushed;
 			}

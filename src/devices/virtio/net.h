@@ -120,13 +120,12 @@ int virtio_net_create_fd(struct virtio_net *n, const struct net_config *cfg, uns
  * mergeable buffers), 0: no buffers (the driver's next receive notification retries). *pushed
  * is set when used buffers were published (the caller interrupts). */
 int virtio_net_inject(struct virtio_net *n, uint8_t *frame, uint32_t len, bool *pushed);
-/* net_limit.c: the rate limiters. Set up from the config (timers in the device's epoll set);
- * pass: may a frame of `bytes` go now (else its timer is armed); timer: fd is one of the
+/* net_limit.c: the rate limiters. Set up from the config (timers in the device's epoll set)
+ * (a frame may go when rate_limiter_admit says so); timer: fd is one of the
  * limiters' timers (read, the direction may go on); set: new limits at run time (PATCH; a
  * config not present leaves that direction as it is). */
 int net_limit_init(struct virtio_net *n, const struct net_config *cfg);
 void net_limit_destroy(struct virtio_net *n);
-bool net_limit_pass(struct rate_limiter *rl, uint64_t bytes);
 bool net_limit_timer(struct virtio_net *n, int fd);
 int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
 				 const struct rate_limiter_config *tx);

@@ -4,7 +4,6 @@
  * in the bounce buffer, and the tap is not read, until the limiter's timer fires. The timers
  * live in the device's own epoll set (net_ready). See net.h. */
 #include "devices/virtio/net.h"
-#include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -37,15 +36,6 @@ void net_limit_destroy(struct virtio_net *n)
 {
 	rate_limiter_destroy(&n->rx_rl);   /* closing the timers takes them out of the epoll set */
 	rate_limiter_destroy(&n->tx_rl);
-}
-
-bool net_limit_pass(struct rate_limiter *rl, uint64_t bytes)
-{
-	if (!rate_limiter_active(rl))
-		return true;
-	if (rl->blocked)
-		return false;   /* an earlier frame waits: keep the order */
-	return rate_limiter_consume(rl, bytes, now_ns());
 }
 
 bool net_limit_timer(struct virtio_net *n, int fd)
