@@ -5,22 +5,6 @@
 #include <errno.h>
 #include <string.h>
 
-static int get_bool(json_t *obj, const char *where, const char *key, bool required, bool *out,
-		    char *err, size_t errlen)
-{
-	json_t *v = json_object_get(obj, key);
-	const char *w = where && *where ? where : "", *dot = where && *where ? "." : "";
-	if (!v || json_is_null(v)) {
-		if (required)
-			return json_set_err(err, errlen, "%s%s%s: missing required field", w, dot, key);
-		return 0;
-	}
-	if (!json_is_boolean(v))
-		return json_set_err(err, errlen, "%s%s%s: expected a boolean", w, dot, key);
-	*out = json_is_true(v);
-	return 1;
-}
-
 static int not_object(const char *where, char *err, size_t errlen)
 {
 	return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "balloon");
@@ -42,11 +26,11 @@ int balloon_config_from_json(json_t *obj, const char *where, struct balloon_conf
 		return r;
 	c.amount_mib = (uint32_t)v;
 	v = 0;
-	if ((r = get_bool(obj, where, "deflate_on_oom", true, &c.deflate_on_oom, err, errlen)) < 0 ||
+	if ((r = json_get_bool(obj, where, "deflate_on_oom", true, &c.deflate_on_oom, err, errlen)) < 0 ||
 	    (r = json_get_uint(obj, where, "stats_polling_interval_s", false, 0, BALLOON_MAX_STATS_INTERVAL_S,
 			       &v, err, errlen)) < 0 ||
-	    (r = get_bool(obj, where, "free_page_reporting", false, &c.free_page_reporting, err, errlen)) < 0 ||
-	    (r = get_bool(obj, where, "free_page_hinting", false, &c.free_page_hinting, err, errlen)) < 0)
+	    (r = json_get_bool(obj, where, "free_page_reporting", false, &c.free_page_reporting, err, errlen)) < 0 ||
+	    (r = json_get_bool(obj, where, "free_page_hinting", false, &c.free_page_hinting, err, errlen)) < 0)
 		return r;
 	c.stats_polling_interval_s = (uint32_t)v;
 	if (c.free_page_hinting)

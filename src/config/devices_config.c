@@ -32,22 +32,6 @@ static int get_string(json_t *obj, const char *where, const char *key, bool requ
 	return *out ? 0 : json_oom(err, errlen);
 }
 
-/* Returns 1 if present, 0 if absent. As everywhere in Firecracker's API, null is absent. */
-static int get_bool(json_t *obj, const char *where, const char *key, bool required, bool *out,
-		    char *err, size_t errlen)
-{
-	json_t *v = json_object_get(obj, key);
-	if (!v || json_is_null(v)) {
-		if (required)
-			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
-		return 0;
-	}
-	if (!json_is_boolean(v))
-		return json_set_err(err, errlen, "%s%s%s: expected a boolean", FIELD(where, key));
-	*out = json_is_true(v);
-	return 1;
-}
-
 int devices_check_id(const char *id, const char *where, const char *key, char *err, size_t errlen)
 {
 	size_t n = strlen(id);
@@ -216,8 +200,8 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 	    (r = devices_check_id(c.drive_id, where, "drive_id", err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "path_on_host", true, true, &c.path_on_host, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "partuuid", false, false, &c.partuuid, err, errlen)) < 0 ||
-	    (r = get_bool(obj, where, "is_root_device", true, &c.is_root_device, err, errlen)) < 0 ||
-	    (r = get_bool(obj, where, "is_read_only", false, &c.is_read_only, err, errlen)) < 0 ||
+	    (r = json_get_bool(obj, where, "is_root_device", true, &c.is_root_device, err, errlen)) < 0 ||
+	    (r = json_get_bool(obj, where, "is_read_only", false, &c.is_read_only, err, errlen)) < 0 ||
 	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
 		goto fail;
 	if ((r = get_string(obj, where, "cache_type", false, false, &s, err, errlen)) < 0)

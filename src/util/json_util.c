@@ -62,6 +62,22 @@ int json_read_text_file(const char *path, size_t max, const char *what, char **b
 	return 0;
 }
 
+int json_get_bool(json_t *obj, const char *where, const char *key, bool required, bool *out,
+		  char *err, size_t errlen)
+{
+	const char *w = where && *where ? where : "", *dot = where && *where ? "." : "";
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v)) {
+		if (required)
+			return json_set_err(err, errlen, "%s%s%s: missing required field", w, dot, key);
+		return 0;
+	}
+	if (!json_is_boolean(v))
+		return json_set_err(err, errlen, "%s%s%s: expected a boolean", w, dot, key);
+	*out = json_is_true(v);
+	return 1;
+}
+
 int json_get_uint(json_t *obj, const char *where, const char *key, bool required, uint64_t min,
 		  uint64_t max, uint64_t *out, char *err, size_t errlen)
 {

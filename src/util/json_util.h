@@ -20,6 +20,10 @@ int json_check_keys(json_t *obj, const char *where, const char *const *allowed, 
  * refusing NUL bytes inside; `what` names the file in messages ("config file"). */
 int json_read_text_file(const char *path, size_t max, const char *what, char **buf, char *err,
 			size_t errlen);
+/* A boolean field: 1 if present, 0 if absent (null counts as absent, as in Firecracker's API),
+ * -EINVAL with "where.key: ..." in err when required and missing or not a boolean. */
+int json_get_bool(json_t *obj, const char *where, const char *key, bool required, bool *out,
+		  char *err, size_t errlen);
 /* An integer field in [min, max]: 1 if present, 0 if absent (null counts as absent, as in
  * Firecracker's API), -EINVAL with "where.key: ..." in err when required and missing, not an
  * integer or out of range. */
