@@ -141,6 +141,10 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 				  cfg->track_dirty_pages, cfg->huge_pages);
 	if (err < 0)
 		return err;
+	{
+		const struct guest_region *last = &vm->mem.regions[vm->mem.nregions - 1];
+		devmem_init(&vm->devmem, last->gpa + last->size);
+	}
 	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)
 		return err;

@@ -17,6 +17,7 @@
 #include "devices/legacy/serial.h"
 #include "devices/power.h"
 #include "kvm/kvm.h"
+#include "memory/devmem.h"
 #include "memory/guest_mem.h"
 #include "vcpu/vcpu.h"
 #include "vm/exit_stats.h"
@@ -31,6 +32,7 @@ struct vm {
 	const struct vm_config *cfg;
 	struct kvm kvm;
 	struct guest_mem mem;
+	struct devmem devmem;         /* device memory above RAM (pmem, virtio-mem) */
 	struct bus pio, mmio;
 	struct vcpu vcpus[VM_MAX_VCPUS];
 	unsigned nvcpus;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "memory/backing.h"
+#include "memory/devmem.h"
 #include "unit.h"
 
 #define NR_HUGEPAGES "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
@@ -141,6 +142,36 @@ TEST(backing_2m_pages)
 		}
 	}
 	CHECK_EQ(write_long(NR_HUGEPAGES, total), 0);
+}
+
+/* Device memory above RAM (src/memory/devmem.c): the window starts on a GiB at or above 4 GiB
+ * and the end of RAM, ranges are aligned and never overlap, slots follow RAM's, and running out
+ * of space or slots is an error, not a wrap. */
+TEST(devmem_layout)
+{
+	struct devmem d;
+	devmem_init(&d, 256ull << 20);                 /* 256 MiB of RAM: window at 4 GiB */
+	CHECK_EQ(d.base, 4ull << 30);
+	devmem_init(&d, (5ull << 30) + 4096);          /* RAM ends past 5 GiB: next GiB */
+	CHECK_EQ(d.base, 6ull << 30);
+
+	uint64_t gpa, gpa2;
+	uint32_t slot, slot2;
+	REQUIRE_EQ(devmem_alloc(&d, 2ull << 20, 0, &gpa, &slot), 0);
+	CHECK_EQ(gpa, 6ull << 30);
+	CHECK_EQ(slot, DEVMEM_SLOT_FIRST);
+	REQUIRE_EQ(devmem_alloc(&d, 128ull << 20, 128ull << 20, &gpa2, &slot2), 0);
+	CHECK_EQ(gpa2, (6ull << 30) + (128ull << 20)); /* aligned up past the first range */
+	CHECK_EQ(slot2, DEVMEM_SLOT_FIRST + 1);
+
+	CHECK_EQ(devmem_alloc(&d, 0, 0, &gpa, &slot), -EINVAL);
+	CHECK_EQ(devmem_alloc(&d, 4095, 0, &gpa, &slot), -EINVAL);
+	CHECK_EQ(devmem_alloc(&d, 4096, 3 << 12, &gpa, &slot), -EINVAL);
+	CHECK_EQ(devmem_alloc(&d, DEVMEM_LIMIT, 0, &gpa, &slot), -ENOSPC);
+	CHECK_EQ(devmem_alloc(&d, UINT64_MAX & ~4095ull, 0, &gpa, &slot), -ENOSPC);
+	while (d.next_slot < DEVMEM_SLOT_FIRST + DEVMEM_MAX_SLOTS)
+		REQUIRE_EQ(devmem_alloc(&d, 4096, 0, &gpa, &slot), 0);
+	CHECK_EQ(devmem_alloc(&d, 4096, 0, &gpa, &slot), -ENOSPC);
 }
 
 int main(int argc, char **argv)
