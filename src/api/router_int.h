@@ -1,0 +1,55 @@
+/* What the router (router.c: paths, methods, bodies) and the handlers (routes.c: one function
+ * per endpoint and the table of routes) share. Private to src/api. */
+#ifndef PETREL_API_ROUTER_INT_H
+#define PETREL_API_ROUTER_INT_H
+
+#include "api/controller.h"
+#include "api/router.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define FAULT_MAX 1024 /* longest fault_message */
+
+/* One request on its way through a handler. */
+struct call {
+	struct controller *ctl;
+	const char *method;
+	const char *path;
+	const char *id;           /* the {id} segment, or NULL */
+	json_t *body;             /* parsed object (PUT/PATCH), or NULL */
+	enum api_counter counter; /* what the request counts under (metrics) */
+	struct api_response *resp;
+	api_done_fn done;
+	void *opaque;
+};
+
+typedef enum api_result (*handler_fn)(struct call *c);
+
+/* One method of a route: its handler (NULL: none) and the counter its requests count under. */
+struct method {
+	handler_fn fn;
+	enum api_counter counter;
+};
+
+struct route {
+	const char *path;         /* '/'-separated; "*" is one {id} segment */
+	struct method get, put, patch;
+	/* In the spec but not implemented: the methods the spec has, and what to say. */
+	const char *unsupported_methods;
+	const char *unsupported;
+};
+
+/* The routes, in matching order (routes.c). */
+extern const struct route api_routes[];
+extern const size_t api_nroutes;
+
+/* Answers (router.c). */
+void api_set_json(struct api_response *resp, unsigned status, json_t *body); /* takes body */
+enum api_result api_ok_empty(struct call *c);
+/* 0 -> 204; -ENOMEM -> 500; other errors -> 400 with the message. */
+enum api_result api_from_result(struct call *c, int r, const char *msg);
+/* 200 with obj (taken), or 500 when it is NULL. */
+enum api_result api_from_json(struct call *c, json_t *obj);
+
+#endif
