@@ -40,8 +40,9 @@ struct primary {
 
 static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
 
-/* Put every output to the outside behind the gate (g), or take it away (NULL): the console and
- * each network interface's transmit. */
+/* Put every output to the outside behind the gate (g), or take it away (NULL): the console,
+ * each network interface's transmit, and vsock data to host sockets (held in the device's own
+ * buffers, by the same epoch numbers). */
 static void gate_outputs(struct vm *vm, struct outgate *g)
 {
 	__atomic_store_n(&vm->serial.gate, g, __ATOMIC_RELEASE);
@@ -49,6 +50,22 @@ static void gate_outputs(struct vm *vm, struct outgate *g)
 		struct vm_virtio *v = &vm->devs.virtio[i];
 		if (v->vdev->device_id == VIRTIO_ID_NET)
 			__atomic_store_n(&((struct virtio_net *)v->dev)->gate, g, __ATOMIC_RELEASE);
+		else if (v->vdev->device_id == VIRTIO_ID_VSOCK)
+			virtio_vsock_gate(v->dev, g != NULL);
+	}
+}
+
+/* vsock's part of closing (release false) or releasing (true) epoch n. */
+static void vsock_epoch(struct vm *vm, uint64_t n, bool release)
+{
+	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
+		struct vm_virtio *v = &vm->devs.virtio[i];
+		if (v->vdev->device_id != VIRTIO_ID_VSOCK)
+			continue;
+		if (release)
+			virtio_vsock_release(v->dev, n);
+		else
+			virtio_vsock_close_epoch(v->dev, n);
 	}
 }
 
@@ -153,7 +170,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	if (!e && first) /* output from now on waits for acknowledgements */
 		gate_outputs(p->vm, r->gate);
 	if (!e)
-		outgate_close_epoch(r->gate);
+		vsock_epoch(p->vm, outgate_close_epoch(r->gate), false);
 	if (!was_paused)
 		vm_resume(p->vm);
 	uint64_t paused = now_ns() - t0, bytes = 0;
@@ -171,6 +188,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	if (e)
 		return e;
 	outgate_release(r->gate, epoch);
+	vsock_epoch(p->vm, epoch, true);
 	p->pause_sum_ns += paused;
 	REPL_LOCKED(r, {
 		r->st.checkpoints++;

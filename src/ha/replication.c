@@ -4,6 +4,7 @@
 #include "migration/url.h"
 #include "util/log.h"
 #include "util/thread.h"
+#include "vm/vm.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -105,8 +106,12 @@ int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct
 void replication_status(struct replication *r, struct repl_status *out)
 {
 	REPL_LOCKED(r, *out = r->st);
-	if (r->gate)
+	if (r->gate) {
 		out->output_held = outgate_held(r->gate);
+		for (unsigned i = 0; r->vm && i < r->vm->devs.nvirtio; i++)
+			if (r->vm->devs.virtio[i].vdev->device_id == VIRTIO_ID_VSOCK)
+				out->output_held += virtio_vsock_held(r->vm->devs.virtio[i].dev);
+	}
 }
 
 void repl_set_state(struct replication *r, enum repl_state st, const char *why)

@@ -95,6 +95,8 @@ struct vsock_mux {
 	uint32_t next_local_port;
 	uint64_t (*now_ms)(void);      /* monotonic milliseconds (tests may replace it) */
 	struct vsock_mux_stats stats;
+	bool gated;                    /* output commit: guest data held per epoch (vsock_gate.c) */
+	uint64_t held_bytes;           /* ...bytes held now, over all connections */
 };
 
 /* Listen on uds_path (a stale socket file there is replaced). 0 or -errno, logged. */
@@ -115,5 +117,16 @@ bool vsock_mux_has_rx(const struct vsock_mux *m);
 /* Produce the next packet for the guest: fills *h, writes h->len <= room payload bytes into
  * the iovecs. 1: a packet; 0: nothing to send now. */
 int vsock_mux_rx(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *payload, unsigned niov, size_t room);
+
+/* Output commit while the VM is replicated (vsock_gate.c; ha/outgate.h holds the console and
+ * the network the same way). With the gate up, data the guest sends to host sockets is kept in
+ * each connection's buffer (it still counts against the guest's credit) until the epoch it was
+ * sent in is released. Connection set-up and close are not held. */
+/* Up: hold from now on. Down: release everything held and pass data straight through. */
+void vsock_mux_gate(struct vsock_mux *m, bool up);
+/* End epoch n (the guest paused at a checkpoint): what was sent so far belongs to it. */
+void vsock_mux_close_epoch(struct vsock_mux *m, uint64_t n);
+/* The standby has every checkpoint up to epoch n: let their data go to the host. */
+void vsock_mux_release(struct vsock_mux *m, uint64_t n);
 
 #endif

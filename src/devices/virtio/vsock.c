@@ -260,3 +260,39 @@ void virtio_vsock_poll(struct virtio_vsock *v)
 {
 	vsock_ready(v, vsock_mux_fd(&v->mux), EPOLLIN);
 }
+
+void virtio_vsock_gate(struct virtio_vsock *v, bool up)
+{
+	pthread_mutex_lock(&v->vdev.lock);
+	if (v->mux_ready) {
+		vsock_mux_gate(&v->mux, up);
+		vsock_work(v, false);
+	}
+	pthread_mutex_unlock(&v->vdev.lock);
+}
+
+void virtio_vsock_close_epoch(struct virtio_vsock *v, uint64_t n)
+{
+	pthread_mutex_lock(&v->vdev.lock);
+	if (v->mux_ready)
+		vsock_mux_close_epoch(&v->mux, n);
+	pthread_mutex_unlock(&v->vdev.lock);
+}
+
+void virtio_vsock_release(struct virtio_vsock *v, uint64_t n)
+{
+	pthread_mutex_lock(&v->vdev.lock);
+	if (v->mux_ready) {
+		vsock_mux_release(&v->mux, n);
+		vsock_work(v, false);
+	}
+	pthread_mutex_unlock(&v->vdev.lock);
+}
+
+uint64_t virtio_vsock_held(struct virtio_vsock *v)
+{
+	pthread_mutex_lock(&v->vdev.lock);
+	uint64_t b = v->mux_ready ? v->mux.held_bytes : 0;
+	pthread_mutex_unlock(&v->vdev.lock);
+	return b;
+}

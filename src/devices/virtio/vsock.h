@@ -55,4 +55,12 @@ int virtio_vsock_parse_tx(const struct virtq_chain *c, struct vsock_hdr *h, stru
 /* Run pending work now (what the I/O thread does when the mux's fd is ready); takes the lock. */
 void virtio_vsock_poll(struct virtio_vsock *v);
 
+/* Output commit while the VM is replicated (vsock_mux_gate and friends, under the device
+ * lock; a release also gives the guest the credit its released bytes free). */
+void virtio_vsock_gate(struct virtio_vsock *v, bool up);
+void virtio_vsock_close_epoch(struct virtio_vsock *v, uint64_t n);
+void virtio_vsock_release(struct virtio_vsock *v, uint64_t n);
+/* Bytes held now. */
+uint64_t virtio_vsock_held(struct virtio_vsock *v);
+
 #endif
