@@ -132,7 +132,9 @@ int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 
 /* The guest's MAC addresses now live behind this host's taps: say so (a RARP each, as QEMU's
  * announce-self; switches learn the new port). round 0 at once, rounds 1 and 2 50 and 100 ms
- * after the one before: the caller does them once the VM is reported running. */
+ * after the one before: the caller does them once the VM is reported running. In round 0 a
+ * guest whose driver took VIRTIO_NET_F_GUEST_ANNOUNCE is also asked to announce itself: its
+ * gratuitous ARPs and neighbour advertisements cover its IP addresses and VLANs too. */
 void mig_announce(struct vm *vm, int round)
 {
 	if (round)
@@ -140,7 +142,11 @@ void mig_announce(struct vm *vm, int round)
 	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
 		struct vm_virtio *v = &vm->devs.virtio[i];
 		struct virtio_net *n = v->vdev->device_id == VIRTIO_ID_NET ? v->dev : NULL;
-		if (n && n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
+		if (!n)
+			continue;
+		if (!round && virtio_net_request_announce(n))
+			log_debug("%s: the guest was asked to announce itself", v->vdev->name);
+		if (n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
 			log_warn("cannot announce %s on %s", v->vdev->name, n->tap.ifname);
 	}
 }

@@ -253,7 +253,7 @@ static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, c
 			snprintf(err, errlen, "%s: MAC address or MTU differ from the snapshot's", v->vdev->name);
 			return -EINVAL;
 		}
-		n->st.status = ns.status;
+		n->st.status = ns.status & (VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
 		return 0;
 	}
 	case VIRTIO_ID_VSOCK: {

@@ -1,9 +1,11 @@
-/* libFuzzer target: virtio-net's receive and transmit paths over rings the fuzzer writes.
- * A datagram socket pair stands in for the tap. Input: byte 0 = flags (bit 0 MRG_RXBUF,
- * bit 1 indirect descriptors, bit 2 event index), byte 1 = queue size exponent, bytes 2-3 =
- * avail index of the rx and tx queues, then up to 4 frame lengths (2 bytes each) the "tap"
- * delivers, then guest RAM from address 0 (rx rings at 0/0x1000/0x2000, tx rings at
- * 0x3000/0x4000/0x5000, buffers anywhere). Nothing may crash or write outside RAM, every
+/* libFuzzer target: virtio-net's receive, transmit and control paths over rings the fuzzer
+ * writes. A datagram socket pair stands in for the tap. Input: byte 0 = flags (bit 0
+ * MRG_RXBUF, bit 1 indirect descriptors, bit 2 event index, bit 3 the control queue with
+ * GUEST_ANNOUNCE, an announcement requested; bits 4-7 its avail index), byte 1 = queue size
+ * exponent, bytes 2-3 = avail index of the rx and tx queues, then up to 4 frame lengths (2 bytes
+ * each) the "tap" delivers, then guest RAM from address 0 (rx rings at 0/0x1000/0x2000, tx
+ * rings at 0x3000/0x4000/0x5000, control rings at 0x6000/0x7000/0x8000, buffers anywhere).
+ * Nothing may crash or write outside RAM, every
  * transmitted frame is at least a vnet header long, and no more frames or bytes reach the
  * guest than the tap delivered. */
 #include <errno.h>
@@ -57,6 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f |= VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
 	if (data[0] & 4)
 		f |= VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+	bool ctrl = data[0] & 8;
+	if (ctrl)
+		f |= VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
 	d->st.driver_feature_sel = 0;
 	virtio_set_driver_features(d, (uint32_t)f);
 	d->st.driver_feature_sel = 1;
@@ -65,10 +70,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t qs = (uint16_t)(1u << (data[1] % 9));
 	ready(d, 0, 0, qs);
 	ready(d, 1, 0x3000, qs);
+	if (ctrl)
+		ready(d, VIRTIO_NET_CTRLQ, 0x6000, qs);
 	virtio_set_status(d, 1 | 2 | 8 | 4);
 	/* the avail indices say how many chains there are */
 	memcpy(ram + 0x1000 + 2, &data[2], 1);
 	memcpy(ram + 0x4000 + 2, &data[3], 1);
+	ram[0x7000 + 2] = data[0] >> 4;
+	if (ctrl)
+		virtio_net_request_announce(&n);
 
 	static uint8_t frame[70000];
 	uint32_t total = 0;
@@ -84,6 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (virtio_is_running(d)) {
 		d->ops->queue_notify(d, 0);
 		d->ops->queue_notify(d, 1);
+		if (ctrl)
+			d->ops->queue_notify(d, VIRTIO_NET_CTRLQ);
 	}
 	pthread_mutex_unlock(&d->lock);
 	virtio_net_poll(&n);

@@ -77,7 +77,10 @@ TEST(net_config_space_and_features)
 	CHECK(nf.n.vdev.host_features & VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
 	CHECK(nf.n.vdev.host_features & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4));
 	CHECK(!(nf.n.vdev.host_features & VIRTIO_BIT(VIRTIO_NET_F_MTU)));
-	CHECK(!(nf.n.vdev.host_features & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ)));
+	/* a control queue, for the announcement acknowledgement only (test_net_ctrl.c) */
+	CHECK(nf.n.vdev.host_features & VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ));
+	CHECK(nf.n.vdev.host_features & VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE));
+	CHECK_EQ(nf.n.vdev.nqueues, 3u);
 	/* writes to the MAC are ignored */
 	uint8_t z = 0xff;
 	virtio_config_access(&nf.n.vdev, 0, &z, 1, true);

@@ -167,6 +167,8 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
 		net_work(n, true, false);
 	} else if (q == VIRTIO_NET_TXQ) {
 		net_work(n, false, true);
+	} else if (q == VIRTIO_NET_CTRLQ && net_ctrl(n)) {
+		virtio_queue_interrupt(d, VIRTIO_NET_CTRLQ);
 	}
 }
 
@@ -256,6 +258,7 @@ static void net_reset(struct virtio_dev *d)
 	n->bounce_paid = false;
 	n->rx_waiting = false;
 	n->tx_waiting = false;
+	n->st.status &= (uint16_t)~VIRTIO_NET_S_ANNOUNCE; /* a new driver has nothing to announce */
 	set_interest(n, false);
 	if (n->is_tap)
 		tap_set_offload(&n->tap, 0);
@@ -323,6 +326,7 @@ static int net_setup(struct virtio_net *n, const struct net_config *cfg, unsigne
 		     VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN) | VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
 		     VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) | VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN) |
 		     VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+		     VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
 		     VIRTIO_BIT(VIRTIO_F_EVENT_IDX) | VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
 	if (cfg->has_mac)
 		f |= VIRTIO_BIT(VIRTIO_NET_F_MAC);
@@ -330,7 +334,7 @@ static int net_setup(struct virtio_net *n, const struct net_config *cfg, unsigne
 		f |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
 	char name[32];
 	snprintf(name, sizeof(name), "virtio-net%u", index);
-	int err = virtio_dev_init(&n->vdev, name, VIRTIO_ID_NET, f, 2, VIRTIO_NET_QUEUE_SIZE,
+	int err = virtio_dev_init(&n->vdev, name, VIRTIO_ID_NET, f, VIRTIO_NET_NQUEUES, VIRTIO_NET_QUEUE_SIZE,
 				  VIRTIO_NET_CONFIG_LEN, &net_ops, mem, io);
 	if (err < 0)
 		return err;

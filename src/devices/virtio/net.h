@@ -1,8 +1,9 @@
 /* virtio-net (virtio 1.x section 5.1) over a host tap device with the vnet header.
  *
- * Queues: 0 = receive (tap -> guest), 1 = transmit (guest -> tap); no control queue, one
- * queue pair. Offered: MAC (when configured), STATUS (link always up), MTU (when configured),
- * MRG_RXBUF, CSUM / GUEST_CSUM, HOST_TSO4/6 + HOST_ECN, GUEST_TSO4/6 + GUEST_ECN, EVENT_IDX,
+ * Queues: 0 = receive (tap -> guest), 1 = transmit (guest -> tap), 2 = control (only the
+ * guest's acknowledgement of an announcement: net_ctrl.c); one queue pair. Offered: MAC (when
+ * configured), STATUS (link always up), MTU (when configured), MRG_RXBUF, CSUM / GUEST_CSUM,
+ * HOST_TSO4/6 + HOST_ECN, GUEST_TSO4/6 + GUEST_ECN, CTRL_VQ + GUEST_ANNOUNCE, EVENT_IDX,
  * INDIRECT_DESC. What the driver accepts of the GUEST_* offloads goes to the tap with
  * TUNSETOFFLOAD; transmitted frames go to the tap as the driver built them (header included),
  * and the kernel checks their headers.
@@ -40,11 +41,21 @@
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
 
 #define VIRTIO_NET_S_LINK_UP 1
+#define VIRTIO_NET_S_ANNOUNCE 2
+
+/* Control queue commands (5.1.6.5): only the announcement's acknowledgement (net_ctrl.c). */
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
+#define VIRTIO_NET_CTRL_ANNOUNCE 3
+#define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
 
 #define VIRTIO_NET_RXQ 0
 #define VIRTIO_NET_TXQ 1
+#define VIRTIO_NET_CTRLQ 2
+#define VIRTIO_NET_NQUEUES 3
 #define VIRTIO_NET_QUEUE_SIZE 256
 #define VIRTIO_NET_CONFIG_LEN 12   /* mac[6], status, max_virtqueue_pairs, mtu */
 #define VIRTIO_NET_HDR_LEN 12      /* struct virtio_net_hdr_v1 (with num_buffers) */
@@ -74,6 +85,7 @@ struct virtio_net_stats {
 	uint64_t rx_frames, rx_bytes, rx_dropped, rx_bad_bufs, rx_errors;
 	uint64_t tx_frames, tx_bytes, tx_errors, tx_malformed;
 	uint64_t rx_blocked, tx_blocked;   /* times each direction had to wait */
+	uint64_t announce_acks, ctrl_bad;  /* control queue: acknowledged announcements, refused */
 };
 
 struct outgate;
@@ -132,5 +144,10 @@ int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter
 /* Run the receive/transmit work now (what the I/O thread does when the tap is ready);
  * takes the device lock. For tests that drive the device without an I/O thread. */
 void virtio_net_poll(struct virtio_net *n);
+
+/* After a migration or failover: ask the guest to announce itself (VIRTIO_NET_S_ANNOUNCE and a
+ * configuration interrupt). false when its driver did not take GUEST_ANNOUNCE (petrel's RARP
+ * is then all the network hears). Takes the device lock. */
+bool virtio_net_request_announce(struct virtio_net *n);
 
 #endif

@@ -20,5 +20,7 @@ static inline bool rx_usable(struct virtio_net *n)
 bool net_rx(struct virtio_net *n);
 /* Forget the first k held receive chains (they were pushed to the used ring). */
 void net_drop_held(struct virtio_net *n, unsigned k);
+/* Answer the control queue's commands (net_ctrl.c). true: the guest got answers. Lock held. */
+bool net_ctrl(struct virtio_net *n);
 
 #endif
