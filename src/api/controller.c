@@ -2,6 +2,7 @@
  * runs what waits for the guest, the end of the instance. See controller.h. */
 #include "api/ctl_internal.h"
 #include "util/thread.h"
+#include "util/proc_metrics.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
@@ -60,6 +61,7 @@ void ctl_free(struct controller *ctl)
 	}
 	vm_config_free(&ctl->cfg);
 	ctl_mmds_free(ctl);
+	proc_metrics_set_sink(-1, NULL);   /* before its descriptor closes */
 	metrics_free(&ctl->metrics);
 	if (ctl->serial_fd >= 0)
 		close(ctl->serial_fd);

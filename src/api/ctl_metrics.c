@@ -6,6 +6,7 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
 #include "util/log.h"
+#include "util/proc_metrics.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
@@ -244,6 +245,15 @@ static json_t *counters_locked(struct controller *ctl)
 	}
 	json_object_set_new(c, "net", net);
 	json_object_set_new(c, "vsock", vsock_group(vm ? vm->devs.vsock : NULL));
+	/* Firecracker's signals, seccomp and vmm groups: process-wide counters */
+	for (int m = 0; m < PM_COUNT; m++) {
+		const char *group = proc_metric_group((enum proc_metric)m);
+		json_t *g = json_object_get(c, group);
+		if (!g && json_object_set_new(c, group, g = json_object()) < 0)
+			goto fail;
+		json_object_set_new(g, proc_metric_name((enum proc_metric)m),
+				    json_integer((json_int_t)proc_metric_get((enum proc_metric)m)));
+	}
 	json_object_set_new(c, "logger", json_pack("{s:I, s:I}", "missed_log_count",
 				(json_int_t)log_lines_dropped(), "metrics_fails",
 				(json_int_t)ctl->metrics.failed));

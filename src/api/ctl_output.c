@@ -3,6 +3,7 @@
  * output (PUT /serial). See controller.h. */
 #include "api/ctl_internal.h"
 #include "util/util.h"
+#include "util/proc_metrics.h"
 #include "vm/vm.h"
 
 #include <fcntl.h>
@@ -160,6 +161,8 @@ int ctl_put_metrics(struct controller *ctl, json_t *body, char *err, size_t errl
 	if (r == 0)
 		r = metrics_configure(&ctl->metrics, path, emit_id, props, err, errlen);
 	if (r == 0) {
+		/* a fatal signal's last line goes there too (util/proc_metrics.h) */
+		proc_metrics_set_sink(ctl->metrics.fd, emit_id ? ctl->id : NULL);
 		ctl->next_flush_ns = now_ns() + METRICS_FLUSH_INTERVAL_NS;
 		pthread_cond_broadcast(&ctl->cond);
 	}

@@ -343,12 +343,29 @@ static int load_device_array(struct controller *ctl, const char *section, const 
 	return 0;
 }
 
+/* petrel's "cpu-affinity" (host placement, not a Firecracker resource: no endpoint; the CLI
+ * makes it the process's before any VM thread starts). */
+static int load_cpu_affinity(struct controller *ctl, json_t *v, char *err, size_t errlen)
+{
+	struct cpu_affinity *a = malloc(sizeof(*a));
+	int r = a ? cpu_affinity_from_json(v, "cpu-affinity", a, err, errlen) : oom(err, errlen);
+	if (r < 0) {
+		free(a);
+		return r;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	free(ctl->cfg.cpu_affinity);
+	ctl->cfg.cpu_affinity = a;
+	pthread_mutex_unlock(&ctl->lock);
+	return 0;
+}
+
 int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t errlen)
 {
 	/* The order Firecracker applies them in: logging first, so the rest is logged there. */
 	static const char *const order[] = { "logger", "metrics", "boot-source", "machine-config",
 					     "cpu-config", "drives", "network-interfaces", "vsock",
-					     "entropy", "balloon", "mmds-config", NULL };
+					     "entropy", "balloon", "mmds-config", "cpu-affinity", NULL };
 	static const char *const later[] = { "pmem", "memory-hotplug", NULL };
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
@@ -396,6 +413,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 			r = prefixed(ctl_put_entropy(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "balloon"))
 			r = prefixed(ctl_put_balloon(ctl, v, err, errlen), *k, err, errlen);
+		else if (!strcmp(*k, "cpu-affinity"))
+			r = load_cpu_affinity(ctl, v, err, errlen);
 		else if (!strcmp(*k, "mmds-config"))
 			r = ctl_put_mmds_config(ctl, v, err, errlen);   /* its messages name the section */
 		else if (!strcmp(*k, "logger"))

@@ -12,6 +12,8 @@ void cli_control_signals(sigset_t *set);
 void cli_block_signals(void);
 /* A signalfd for the control signals, or -1. */
 int cli_control_signalfd(void);
+/* A control signal read from that signalfd: counted for the metrics (SIGHUP). */
+void cli_note_signal(int signo);
 /* --pvm auto|on|off -> -1/1/0; -EINVAL (logged) otherwise. */
 int cli_parse_pvm(const char *arg, int *out);
 

@@ -99,8 +99,10 @@ int console_loop(struct vm *vm)
 				;
 			else if (si.ssi_signo == SIGUSR2)
 				vm_dump_vcpus(vm); /* debugging: where is each vCPU? */
-			else
+			else {
+				cli_note_signal((int)si.ssi_signo);
 				vm_request_stop(vm, VM_STOP_USER, 0, "stopped by signal %u", si.ssi_signo);
+			}
 		}
 		if (p[2].revents & (POLLIN | POLLHUP | POLLERR)) {
 			uint8_t buf[128];

@@ -8,6 +8,7 @@
 #include "api/http.h"
 #include "cli/cli.h"
 #include "seccomp/seccomp.h"
+#include "util/affinity.h"
 #include "util/thread.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -31,6 +32,7 @@ enum {
 	OPT_START_TIME_CPU_US, OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
 	/* petrel extras, for tests and diagnostics */
 	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM, OPT_VIRTIO_TRANSPORT, OPT_KERNEL_DECOMPRESS,
+	OPT_CPU_AFFINITY,
 };
 
 static const struct option options[] = {
@@ -60,6 +62,7 @@ static const struct option options[] = {
 	{ "pvm", required_argument, NULL, OPT_PVM },
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
+	{ "cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -83,6 +86,7 @@ struct fc_opts {
 	enum virtio_transport_kind transport;
 	unsigned kernel_decompress;
 	struct sc_options seccomp;
+	const char *cpu_affinity;   /* --cpu-affinity: over the config file's "cpu-affinity" */
 };
 
 static void usage(FILE *f)
@@ -114,7 +118,8 @@ static void usage(FILE *f)
 		"  --version                    print the version\n"
 		"\n"
 		"Also: --debug-exit (test ports 0xf4/0xf5), --stats (exit statistics on stderr at the end),\n"
-		"--pvm auto|on|off, --virtio-transport pci|mmio, --kernel-decompress host|host-linux64|guest\n"
+		"--pvm auto|on|off, --virtio-transport pci|mmio, --kernel-decompress host|host-linux64|guest,\n"
+		"--cpu-affinity [WHO@[CPUS],...] (host CPUs of the vCPU, io and vmm threads)\n"
 		"(see petrel run --help).\n"
 		"The guest console is on stdin/stdout; petrel exits when the guest stops.\n",
 		API_DEFAULT_MAX_PAYLOAD);
@@ -218,6 +223,7 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 			return 1;
 		case OPT_DEBUG_EXIT: o->debug_exit = true; break;
 		case OPT_STATS: o->stats = true; break;
+		case OPT_CPU_AFFINITY: o->cpu_affinity = optarg; break;
 		case OPT_PVM:
 			if (cli_parse_pvm(optarg, &o->pvm) < 0)
 				return -1;
@@ -271,6 +277,7 @@ static struct vm *wait_for_start(struct controller *ctl, int *signo)
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGUSR2) {
+				cli_note_signal((int)si.ssi_signo);
 				*signo = (int)si.ssi_signo;
 				break; /* SIGUSR2 (dump vCPUs) means nothing before the VM runs */
 			}
@@ -361,6 +368,18 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 			log_error("%s: %s", o->config_file, err);
 			return r;
 		}
+	}
+	/* Host CPUs: before the worker, the API and the VM's threads start. With a config file
+	 * the vCPU count is known; over the API it may still change (vm_start warns). */
+	if (o->cpu_affinity && !cfg->cpu_affinity && !(cfg->cpu_affinity = calloc(1, sizeof(*cfg->cpu_affinity))))
+		return -ENOMEM;
+	if (o->cpu_affinity && cpu_affinity_from_cli(o->cpu_affinity, cfg->cpu_affinity, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	if (affinity_set(cfg->cpu_affinity, o->config_file ? cfg->vcpus : 0, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "migration/migration.h"
 #include "seccomp/seccomp.h"
 #include "snapshot/snapshot.h"
+#include "util/affinity.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -23,7 +24,7 @@ enum {
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
 	OPT_NO_VMGENID,
-	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES,
+	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES, OPT_CPU_AFFINITY,
 };
 
 static const struct option options[] = {
@@ -57,6 +58,7 @@ static const struct option options[] = {
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "standby", required_argument, NULL, OPT_STANDBY },
 	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
+	{ "cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -97,6 +99,9 @@ static void usage(FILE *f)
 		"  --no-vmgenid         no VM generation ID device (ACPI VMGENCTR, renewed on snapshot loads)\n"
 		"  --kernel-decompress host|host-linux64|guest  who decompresses a bzImage (default host:\n"
 		"                       petrel, then the kernel's PVH or 64-bit entry; guest: the kernel)\n"
+		"  --cpu-affinity [WHO@[CPUS],...]  host CPUs of vCPU threads (WHO a vCPU number), the I/O\n"
+		"                       thread (io) and the other threads (vmm), e.g. 0@[2],1@[3],io@[4];\n"
+		"                       also with --restore, --incoming and --standby (docs/user-guide.md)\n"
 		"\n"
 		"The serial console is on stdin/stdout; on a terminal, Ctrl-A x stops the VM.\n"
 		"Exit status: 0 when the guest powers off or resets, non-zero with a reason on errors.\n",
@@ -121,6 +126,19 @@ static int replace(char **dst, const char *src)
 	free(*dst);
 	*dst = strdup(src);
 	return *dst ? 0 : -ENOMEM;
+}
+
+/* --cpu-affinity: entries added to *a (made when NULL). */
+static int parse_affinity(struct cpu_affinity **a, const char *arg)
+{
+	char msg[256];
+	if (!*a && !(*a = calloc(1, sizeof(**a))))
+		return -ENOMEM;
+	if (cpu_affinity_from_cli(arg, *a, msg, sizeof(msg)) < 0) {
+		log_error("%s", msg);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int apply_option(struct vm_config *cfg, int opt, const char *arg)
@@ -220,6 +238,8 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 	case OPT_NO_VMGENID: cfg->no_vmgenid = true; return 0;
 	case OPT_KERNEL_DECOMPRESS:
 		return boot_decompress_from_name(arg, &cfg->kernel_decompress);
+	case OPT_CPU_AFFINITY:
+		return parse_affinity(&cfg->cpu_affinity, arg);
 	case OPT_LEVEL: {
 		enum log_level l;
 		if (log_level_from_name(arg, &l) < 0) {
@@ -280,7 +300,7 @@ static int parse_args(int argc, char **argv, struct vm_config *cfg)
 /* --restore and --incoming: the machine comes from the snapshot or the migration source;
  * only a few options make sense with them. */
 static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, const char **incoming,
-			const char **standby, bool *stats, bool *found)
+			const char **standby, bool *stats, struct cpu_affinity **aff, bool *found)
 {
 	*found = false;
 	for (int i = 1; i < argc; i++)
@@ -305,6 +325,11 @@ static int restore_args(int argc, char **argv, struct snapshot_load_opts *o, con
 		case OPT_INCOMING: *incoming = optarg; break;
 		case OPT_STANDBY: *standby = optarg; break;
 		case OPT_STATS: *stats = true; break;
+		case OPT_CPU_AFFINITY:
+			/* host placement is this petrel's, never the snapshot's or the source's */
+			if (parse_affinity(aff, optarg) < 0)
+				return -EINVAL;
+			break;
 		case OPT_LEVEL:
 			if (apply_option(NULL, opt, optarg) < 0)
 				return -EINVAL;
@@ -463,29 +488,42 @@ int cli_run(int argc, char **argv)
 	const char *incoming = NULL, *standby = NULL;
 	bool restore, stats = false;
 	struct sc_options sc = { 0 };
+	struct cpu_affinity *aff = NULL;   /* --cpu-affinity with --restore/--incoming/--standby */
+	char err[512];
+	int r;
 	if (seccomp_take_args(&argc, argv, &sc) < 0)
 		return 2;
 	if (seccomp_start(&sc) < 0)   /* before any file is read or thread started */
 		return sc.filter_path ? 2 : 1;
-	if (restore_args(argc, argv, &ro, &incoming, &standby, &stats, &restore) < 0)
+	r = restore_args(argc, argv, &ro, &incoming, &standby, &stats, &aff, &restore);
+	/* the VM's vCPU count comes with it: checked when its threads start */
+	if (r == 0 && (incoming || standby) && (r = affinity_set(aff, 0, err, sizeof(err))) < 0)
+		log_error("%s", err);
+	if (r < 0) {
+		free(aff);
 		return 2;
-	if (incoming)
-		return run_incoming(incoming, stats);
-	if (standby)
-		return run_standby(standby, stats);
-	char err[512];
-	int r;
+	}
+	if (incoming || standby) {
+		free(aff);
+		return incoming ? run_incoming(incoming, stats) : run_standby(standby, stats);
+	}
 	if (restore) {
 		r = snapshot_read_config(&ro, &cfg, err, sizeof(err));
 		if (r < 0) {
 			log_error("%s: %s", ro.state_path, err);
+			free(aff);
 			return 2;
 		}
 		cfg.stats = stats;
+		cfg.cpu_affinity = aff;   /* cfg owns it now */
 	} else {
 		vm_config_init(&cfg);
 		r = parse_args(argc, argv, &cfg);
 	}
+	/* Checked against the host and the vCPU count, main moved to the vmm set, before any of
+	 * the VM's threads exist. */
+	if (r == 0 && (r = affinity_set(cfg.cpu_affinity, cfg.vcpus, err, sizeof(err))) < 0)
+		log_error("%s", err);
 	if (r != 0) {
 		vm_config_free(&cfg);
 		return r > 0 ? 0 : 2;

@@ -1,6 +1,7 @@
 /* The process-wide signal setup both command lines share, and their common option values. */
 #include "cli/cli.h"
 #include "util/log.h"
+#include "util/proc_metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +24,17 @@ void cli_block_signals(void)
 	cli_control_signals(&set);
 	sigaddset(&set, SIGUSR1); /* vCPU kicks: each vCPU thread unblocks it for itself */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	/* SIGPIPE counted and otherwise ignored (the write sees EPIPE), faults counted for the
+	 * metrics' signals group before they kill */
+	if (proc_metrics_install() < 0) {
+		log_warn("cannot install the signal handlers of the metrics: %s", strerror(errno));
+		signal(SIGPIPE, SIG_IGN);
+	}
+}
+
+void cli_note_signal(int signo)
+{
+	proc_metric_signal(signo);   /* SIGHUP for the metrics; the others count nothing */
 }
 
 int cli_control_signalfd(void)

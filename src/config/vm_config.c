@@ -51,6 +51,8 @@ void vm_config_free(struct vm_config *cfg)
 	cfg->has_entropy = false;
 	cfg->has_balloon = false;
 	mmds_config_free(&cfg->mmds);
+	free(cfg->cpu_affinity);
+	cfg->cpu_affinity = NULL;
 }
 
 int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen)
@@ -141,6 +143,7 @@ struct pending {
 	struct mmds_config mmds;  /* configured: "mmds-config" was given */
 	bool has_balloon;
 	struct balloon_config balloon;
+	struct cpu_affinity *cpu_affinity;   /* "cpu-affinity", or NULL */
 };
 
 static void pending_free(struct pending *p)
@@ -152,6 +155,7 @@ static void pending_free(struct pending *p)
 	free(p->cpu_config_json);
 	vm_config_free(&p->devs);
 	mmds_config_free(&p->mmds);
+	free(p->cpu_affinity);
 }
 
 
@@ -430,6 +434,10 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			r = json_is_null(val) ? 0 : balloon_config_from_json(val, "balloon", &p->balloon, err, errlen);
 			p->has_balloon = r == 0 && !json_is_null(val);
 		}
+		else if (!strcmp(key, "cpu-affinity")) {
+			r = json_is_null(val) ? 0 : !p->cpu_affinity && !(p->cpu_affinity = malloc(sizeof(*p->cpu_affinity)))
+				? json_oom(err, errlen) : cpu_affinity_from_json(val, key, p->cpu_affinity, err, errlen);
+		}
 		else if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
 			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
 			r = parse_devices(key, val, p, err, errlen);
@@ -521,6 +529,11 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_balloon) {
 		cfg->balloon = p.balloon;
 		cfg->has_balloon = true;
+	}
+	if (p.cpu_affinity) {
+		free(cfg->cpu_affinity);
+		cfg->cpu_affinity = p.cpu_affinity;
+		p.cpu_affinity = NULL;
 	}
 	if (p.mmds.configured) {
 		mmds_config_free(&cfg->mmds);

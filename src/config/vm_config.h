@@ -10,6 +10,7 @@
 #include "config/devices_config.h"
 #include "memory/backing.h"
 #include "config/mmds_config.h"
+#include "config/cpu_affinity_config.h"
 
 #define VM_MAX_VCPUS 64
 #define VM_MIN_MEM_MIB 16
@@ -56,6 +57,10 @@ struct vm_config {
 	bool no_vmgenid;         /* --no-vmgenid: no VM generation ID device (and no ACPI GED) */
 	unsigned kernel_decompress; /* --kernel-decompress: enum boot_decompress (boot/boot.h),
 				     * 0 = petrel decompresses a bzImage's payload */
+	/* "cpu-affinity" / --cpu-affinity (config/cpu_affinity_config.h), or NULL. Host policy,
+	 * not the guest's: never in GET /vm/config, snapshots or migration streams; the CLI
+	 * makes it the process's placement (util/affinity.h) before the VM's threads start. */
+	struct cpu_affinity *cpu_affinity;
 };
 
 void vm_config_init(struct vm_config *cfg);          /* defaults: 1 vCPU, 128 MiB */

@@ -48,6 +48,8 @@ static const struct entry base[] = {
 	EQ32("prctl", 0, PR_GET_NAME), EQ32("prctl", 0, PR_SET_NAME),
 	/* tgkill(pid, ...): filled in with our own pid (kicks, pthread_kill) */
 	EQ32("tgkill", 0, 0),
+	/* a thread pinning itself (pid 0) to its host CPUs (util/affinity.c, --cpu-affinity) */
+	EQ32("sched_setaffinity", 0, 0),
 	END,
 };
 

@@ -5,6 +5,7 @@
  * calls here, and only system calls every list allows (write, prctl(PR_GET_NAME), gettid). */
 #include "seccomp/seccomp_int.h"
 #include "util/log.h"
+#include "util/proc_metrics.h"
 
 #include <errno.h>
 #include <seccomp.h>
@@ -75,6 +76,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	int lfd = log_current_fd();
 	if (lfd >= 0 && lfd != STDERR_FILENO)
 		write_all(lfd, line, n);
+	proc_metrics_fatal(SIGSYS);   /* seccomp.num_faults, in a last metrics line */
 	/* Die by SIGSYS: a call no filter allows, made while SIGSYS is blocked (we are in its
 	 * handler), makes the kernel take the default action: the whole process ends (and
 	 * dumps core where that is enabled), as SECCOMP_RET_KILL_PROCESS would. */

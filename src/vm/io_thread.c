@@ -1,5 +1,6 @@
 #include "vm/io_thread.h"
 #include "util/log.h"
+#include "util/proc_metrics.h"
 #include "util/thread.h"
 
 #include <errno.h>
@@ -155,8 +156,10 @@ static void *io_loop(void *arg)
 				continue;
 			}
 			/* A handler removed by an earlier callback in this batch has fn == NULL. */
-			if (h->used && h->fn)
+			if (h->used && h->fn) {
+				proc_metric_inc(PM_DEVICE_EVENTS);   /* the metrics' vmm.device_events */
 				h->fn(h->opaque, h->fd, evs[i].events);
+			}
 		}
 		pthread_mutex_unlock(&t->lock);
 		if (stop)

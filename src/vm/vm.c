@@ -3,6 +3,7 @@
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
+#include "util/affinity.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/util.h"
@@ -231,12 +232,17 @@ int vm_start(struct vm *vm)
 		vm_request_stop(vm, VM_STOP_ERROR, 1, "cannot start the I/O thread: %s", strerror(-ioerr));
 		return ioerr;
 	}
+	/* A placement made before the vCPU count was known (a snapshot's, a migration's VM). */
+	for (unsigned i = vm->nvcpus; i < AFFINITY_MAX_VCPUS; i++)
+		if (affinity_names_vcpu(i))
+			log_warn("cpu-affinity: vCPU %u: the VM has %u vCPUs; ignored", i, vm->nvcpus);
 	/* The kicker first: each vCPU thread registers itself with it as it starts. */
 	if (vm->pvm)
 		pvm_idle_start(&vm->pvm_idle, &vm->kvm, vm->nvcpus, poke_vcpu, vm);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		int err = -thread_start(&v->thread, SC_VCPU, "fc_vcpu", vcpu_thread, v);
+		/* each on its own host CPUs when the placement names it (util/affinity.h) */
+		int err = -thread_start_on(&v->thread, SC_VCPU, "fc_vcpu", affinity_for_vcpu(i), vcpu_thread, v);
 		if (err) {
 			vm_request_stop(vm, VM_STOP_ERROR, 1, "cannot start vCPU thread: %s", strerror(err));
 			return -err;
