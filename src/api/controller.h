@@ -77,6 +77,7 @@ enum api_counter {
 	API_PATCH_MACHINE_CFG, API_PATCH_VM, API_PATCH_DRIVE, API_PATCH_NETWORK,
 	API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS,
 	API_GET_BALLOON, API_PUT_BALLOON, API_PATCH_BALLOON,
+	API_GET_HOTPLUG_VCPU, API_PUT_HOTPLUG_VCPU, API_PATCH_HOTPLUG_VCPU,
 	API_COUNTERS
 };
 
@@ -244,6 +245,14 @@ int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_
 struct balloon_state;
 json_t *ctl_balloon_stats_json(const struct balloon_state *st);
 json_t *ctl_balloon_metrics_locked(struct controller *ctl);
+
+/* ctl_hotplug_vcpu.c (petrel's vCPU hot-plug, vm/vcpu_hotplug.h): PUT /hotplug/vcpu
+ * (pre-boot), PATCH /hotplug/vcpu (after the start), GET /hotplug/vcpu (*out: a new
+ * reference), the "vcpu_hotplug" metrics group (lock held). */
+int ctl_put_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t errlen);
+json_t *ctl_hotplug_vcpu_metrics_locked(struct controller *ctl);
 
 /* Count one API request (and a failure when it failed) for the metrics. */
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);

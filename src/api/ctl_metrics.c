@@ -52,6 +52,9 @@ static const struct {
 	[API_GET_BALLOON] = { GET, "balloon" },
 	[API_PUT_BALLOON] = { PUT, "balloon" },
 	[API_PATCH_BALLOON] = { PATCH, "balloon" },
+	[API_GET_HOTPLUG_VCPU] = { GET, "hotplug_vcpu" },
+	[API_PUT_HOTPLUG_VCPU] = { PUT, "hotplug_vcpu" },
+	[API_PATCH_HOTPLUG_VCPU] = { PATCH, "hotplug_vcpu" },
 };
 
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed)
@@ -233,6 +236,7 @@ static json_t *counters_locked(struct controller *ctl)
 				(json_int_t)load64(&ctl->boot_timer.reports)));
 	json_object_set_new(c, "mmds", ctl_mmds_metrics_locked(ctl));
 	json_object_set_new(c, "balloon", ctl_balloon_metrics_locked(ctl));
+	json_object_set_new(c, "vcpu_hotplug", ctl_hotplug_vcpu_metrics_locked(ctl));
 	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
 				(json_int_t)load64(&ctl->deprecated_api_calls)));
 	/* Network interfaces: all summed ("net") and one group per interface, as Firecracker. */

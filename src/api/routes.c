@@ -56,6 +56,16 @@ SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_balloon, ctl_put_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon, ctl_patch_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, sizeof(msg)))
+/* petrel's vCPU hot-plug (docs/user-guide.md) */
+SIMPLE_PUT(put_hotplug_vcpu, ctl_put_hotplug_vcpu(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_hotplug_vcpu, ctl_patch_hotplug_vcpu(c->ctl, c->body, msg, sizeof(msg)))
+static enum api_result get_hotplug_vcpu(struct call *c)
+{
+	char msg[FAULT_MAX];
+	json_t *o = NULL;
+	int r = ctl_get_hotplug_vcpu(c->ctl, &o, msg, sizeof(msg));
+	return r < 0 ? api_from_result(c, r, msg) : api_from_json(c, o);
+}
 
 /* GETs that may fail with a 400 (docs/balloon.md). */
 static enum api_result get_balloon_common(struct call *c, bool stats)
@@ -276,6 +286,8 @@ const struct route api_routes[] = {
 	  .patch = { patch_balloon, API_PATCH_BALLOON } },
 	{ "balloon/statistics", .get = { get_balloon_stats, API_GET_BALLOON },
 	  .patch = { patch_balloon_stats, API_PATCH_BALLOON } },
+	{ "hotplug/vcpu", .get = { get_hotplug_vcpu, API_GET_HOTPLUG_VCPU },
+	  .put = { put_hotplug_vcpu, API_PUT_HOTPLUG_VCPU }, .patch = { patch_hotplug_vcpu, API_PATCH_HOTPLUG_VCPU } },
 	{ "snapshot/create", .put = { put_snapshot_create, API_PUT_SNAPSHOT } },
 	{ "snapshot/load", .put = { put_snapshot_load, API_PUT_SNAPSHOT } },
 	{ "snapshot/backup", .put = { put_snapshot_backup, API_PUT_SNAPSHOT } },

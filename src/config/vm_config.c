@@ -50,6 +50,7 @@ void vm_config_free(struct vm_config *cfg)
 	entropy_config_free(&cfg->entropy);
 	cfg->has_entropy = false;
 	cfg->has_balloon = false;
+	cfg->has_vcpu_hotplug = false;
 	mmds_config_free(&cfg->mmds);
 	free(cfg->cpu_affinity);
 	cfg->cpu_affinity = NULL;
@@ -119,6 +120,9 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	if (cfg->has_balloon && cfg->balloon.amount_mib > cfg->mem_mib)
 		return json_set_err(err, errlen, "balloon.amount_mib: %u MiB is more than the guest's %llu MiB of "
 				    "memory", cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
+	if (cfg->has_vcpu_hotplug &&
+	    (r = hotplug_vcpu_config_check(&cfg->vcpu_hotplug, cfg->vcpus, cfg->smt, err, errlen)) < 0)
+		return r;
 	return check_mem(cfg->mem_mib, err, errlen);
 }
 
@@ -143,6 +147,8 @@ struct pending {
 	struct mmds_config mmds;  /* configured: "mmds-config" was given */
 	bool has_balloon;
 	struct balloon_config balloon;
+	bool has_vcpu_hotplug;
+	struct hotplug_vcpu_config vcpu_hotplug;
 	struct cpu_affinity *cpu_affinity;   /* "cpu-affinity", or NULL */
 };
 
@@ -434,6 +440,10 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			r = json_is_null(val) ? 0 : balloon_config_from_json(val, "balloon", &p->balloon, err, errlen);
 			p->has_balloon = r == 0 && !json_is_null(val);
 		}
+		else if (!strcmp(key, "vcpu-hotplug")) {
+			r = json_is_null(val) ? 0 : hotplug_vcpu_config_from_json(val, key, &p->vcpu_hotplug, err, errlen);
+			p->has_vcpu_hotplug = r == 0 && !json_is_null(val);
+		}
 		else if (!strcmp(key, "cpu-affinity")) {
 			r = json_is_null(val) ? 0 : !p->cpu_affinity && !(p->cpu_affinity = malloc(sizeof(*p->cpu_affinity)))
 				? json_oom(err, errlen) : cpu_affinity_from_json(val, key, p->cpu_affinity, err, errlen);
@@ -529,6 +539,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_balloon) {
 		cfg->balloon = p.balloon;
 		cfg->has_balloon = true;
+	}
+	if (p.has_vcpu_hotplug) {
+		cfg->vcpu_hotplug = p.vcpu_hotplug;
+		cfg->has_vcpu_hotplug = true;
 	}
 	if (p.cpu_affinity) {
 		free(cfg->cpu_affinity);

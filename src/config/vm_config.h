@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config/balloon_config.h"
+#include "config/hotplug_vcpu_config.h"
 #include "config/devices_config.h"
 #include "memory/backing.h"
 #include "config/mmds_config.h"
@@ -42,6 +43,9 @@ struct vm_config {
 	struct entropy_config entropy;
 	bool has_balloon;         /* "balloon" (docs/balloon.md) */
 	struct balloon_config balloon;
+	bool has_vcpu_hotplug;    /* "vcpu-hotplug" (petrel's, docs/user-guide.md): vCPUs can be
+				   * added up to max_vcpu_count and removed after the start */
+	struct hotplug_vcpu_config vcpu_hotplug;
 	enum virtio_transport_kind virtio_transport; /* --virtio-transport: default for devices */
 	struct mmds_config mmds;  /* "mmds-config" (docs/mmds.md) */
 	/* Not part of the definition: the metadata service the MMDS interfaces answer from (the

@@ -67,6 +67,11 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	err = err || !mm || json_object_set_new(o, "mmds-config", mm) < 0;
 	json_t *bl = !err && c->has_balloon ? balloon_config_to_json(&c->balloon) : json_null();
 	err = err || !bl || json_object_set_new(o, "balloon", bl) < 0;
+	/* petrel's "vcpu-hotplug" only when configured: Firecracker's document has no such key */
+	if (!err && c->has_vcpu_hotplug) {
+		json_t *hv = hotplug_vcpu_config_to_json(&c->vcpu_hotplug);
+		err = !hv || json_object_set_new(o, "vcpu-hotplug", hv) < 0;
+	}
 	static const char *const unset[] = { "logger", "metrics" };
 	for (unsigned i = 0; !err && i < sizeof(unset) / sizeof(unset[0]); i++)
 		err = json_object_set_new(o, unset[i], json_null()) < 0;

@@ -109,7 +109,8 @@ static int config_of(const struct snap_state_file *l, const struct snapshot_load
 		e = apply_overrides(o, cfg, err, errlen);
 	if (!e)
 		e = vm_config_validate(cfg, err, errlen);
-	if (!e && cfg->vcpus != l->vm.nvcpus) {
+	/* with vCPU hot-plug the present ones are saved: load_cpu_hotplug checks their count */
+	if (!e && !cfg->has_vcpu_hotplug && cfg->vcpus != l->vm.nvcpus) {
 		snprintf(err, errlen, "snapshot records %u vCPUs and a definition with %u", l->vm.nvcpus, cfg->vcpus);
 		e = -EINVAL;
 	}
@@ -168,6 +169,8 @@ static int load_cpus(struct vm *vm, struct snap_reader *r, char *err, size_t err
 		return -ENOMEM;
 	int e = 0;
 	for (unsigned i = 0; !e && i < vm->nvcpus; i++) {
+		if (!vcpu_hotplug_is_present(vm, i))
+			continue;
 		e = GET(r, SEC_CPU, i, cs);
 		if (!e)
 			e = cpu_state_set(vm->vcpus[i].fd, cs, err, errlen);
@@ -223,6 +226,30 @@ static int load_genid(struct vm *vm, struct snap_reader *r, char *err, size_t er
 	if ((e = GET(r, SEC_VMGENID, 0, &vs)) < 0)
 		return e;
 	return vmgenid_restore(&vd->genid, &vs, err, errlen);
+}
+
+/* vCPU hot-plug (vm/vcpu_hotplug.h): before the vCPUs' registers, as it creates those
+ * hot-added after the boot. A snapshot without the section has the boot vCPUs, all present. */
+static int load_cpu_hotplug(struct vm *vm, struct snap_reader *r, const struct snap_vm *sv, char *err,
+			    size_t errlen)
+{
+	uint32_t version;
+	const void *p;
+	uint64_t len;
+	struct vcpu_hotplug_state hs;
+	bool has = snap_find(r, SEC_CPUHP, 0, &version, &p, &len) == 0;
+	if (!has && !vm->devs.vcpuhp.on)
+		return 0;
+	if (!has) {
+		snprintf(err, errlen, "snapshot's definition has vcpu-hotplug and it lacks its 'CPUH' section");
+		return -EINVAL;
+	}
+	if (snap_find(r, SEC_GED, 0, &version, &p, &len) < 0) {
+		snprintf(err, errlen, "snapshot has CPU hot-plug and no event device to announce it");
+		return -EINVAL;
+	}
+	int e = GET(r, SEC_CPUHP, 0, &hs);
+	return e < 0 ? e : vcpu_hotplug_load(vm, &hs, sv->nvcpus, err, errlen);
 }
 
 static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, char *err, size_t errlen)
@@ -332,6 +359,7 @@ static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_v
 	int e;
 	if ((e = GET(r, SEC_KVM, 0, &ks)) < 0 ||
 	    (e = vm_kvm_state_set(vm->kvm.vm_fd, &ks, o->clock_realtime, err, errlen)) < 0 ||
+	    (e = load_cpu_hotplug(vm, r, sv, err, errlen)) < 0 ||
 	    (e = load_cpus(vm, r, err, errlen)) < 0 || (e = load_legacy(vm, r, err, errlen)) < 0 ||
 	    (e = load_genid(vm, r, err, errlen)) < 0 || (e = load_virtio(vm, r, sv, err, errlen)) < 0)
 		return e;

@@ -24,6 +24,9 @@ static int fail(char *err, size_t errlen, int e, const char *what)
 	return e;
 }
 
+static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem_abs, char *const *drive_paths,
+		       bool diff, struct snap_writer *w, char *err, size_t errlen);
+
 static void json_section(struct snap_writer *w, uint32_t id, json_t *o)
 {
 	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -42,6 +45,8 @@ static int save_cpus(struct vm *vm, struct snap_writer *w)
 	struct cpu_state *cs = malloc(sizeof(*cs));
 	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(vm->kvm.fd, vm->vcpus[0].fd, msrs);
 	for (unsigned i = 0; !e && i < vm->nvcpus; i++) {
+		if (!vcpu_hotplug_is_present(vm, i))
+			continue; /* ejected by the guest: nothing of it to keep */
 		e = cpu_state_get(vm->vcpus[i].fd, msrs, cs);
 		if (!e)
 			snap_section(w, SEC_CPU, i, SEC_VERSION, cs, sizeof(*cs));
@@ -114,6 +119,11 @@ static void save_legacy(struct vm *vm, struct snap_writer *w)
 		struct ged_state gs;
 		ged_save(&vm->devs.ged, &gs);
 		snap_section(w, SEC_GED, 0, SEC_VERSION, &gs, sizeof(gs));
+	}
+	if (vm->devs.vcpuhp.on) {
+		struct vcpu_hotplug_state hs;
+		cpu_hotplug_save(&vm->devs.vcpuhp.dev, &hs);
+		snap_section(w, SEC_CPUHP, 0, SEC_VERSION, &hs, sizeof(hs));
 	}
 	if (vm->devs.genid.present) {
 		struct vmgenid_state vs;
@@ -254,7 +264,9 @@ static void put_definition(struct vm *vm, struct snap_writer *w, const struct sn
 
 static int new_id(struct vm *vm, struct snap_vm *sv, char *err, size_t errlen)
 {
-	*sv = (struct snap_vm){ .nvcpus = vm->nvcpus, .nvirtio = vm->devs.nvirtio, .pvm = vm->pvm };
+	unsigned present, target;
+	vcpu_hotplug_counts(vm, &present, &target); /* the vCPUs whose registers are saved */
+	*sv = (struct snap_vm){ .nvcpus = present, .nvirtio = vm->devs.nvirtio, .pvm = vm->pvm };
 	if (getrandom(sv->id, sizeof(sv->id), 0) != sizeof(sv->id))
 		return fail(err, errlen, -EIO, "getrandom");
 	return 0;
@@ -275,10 +287,21 @@ int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_
 			 struct snap_writer *w, uint8_t id[16], char *err, size_t errlen)
 {
 	struct snap_vm sv;
+	vcpu_hotplug_hold(vm); /* the vCPUs saved and the CPUH section agree */
 	int e = new_id(vm, &sv, err, errlen);
-	if (e < 0)
-		return e;
-	memcpy(id, sv.id, sizeof(sv.id));
+	if (e == 0)
+		e = state_build(vm, &sv, mem_abs, drive_paths, diff, w, err, errlen);
+	vcpu_hotplug_release(vm);
+	if (e == 0)
+		memcpy(id, sv.id, sizeof(sv.id));
+	return e;
+}
+
+static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem_abs, char *const *drive_paths,
+		       bool diff, struct snap_writer *w, char *err, size_t errlen)
+{
+	const struct snap_vm sv = *svp;
+	int e;
 	put_definition(vm, w, &sv, mem_abs, drive_paths);
 	if (diff) {
 		struct snap_parent par;

@@ -23,6 +23,7 @@
 #define SEC_PCIBUS SNAP_ID('P', 'C', 'I', 'B') /* uint32_t: the 0xCF8 latch */
 #define SEC_GED SNAP_ID('G', 'E', 'D', ' ')    /* struct ged_state (absent: the guest has no GED) */
 #define SEC_VMGENID SNAP_ID('V', 'G', 'I', 'D') /* struct vmgenid_state (absent: no VM generation ID) */
+#define SEC_CPUHP SNAP_ID('C', 'P', 'U', 'H')  /* struct vcpu_hotplug_state (absent: no vCPU hot-plug) */
 #define SEC_VIRTIO SNAP_ID('V', 'I', 'R', 'T') /* struct snap_virtio, instance = device */
 #define SEC_VPCI SNAP_ID('V', 'P', 'C', 'I')   /* struct snap_vpci, instance = device */
 #define SEC_BLK SNAP_ID('B', 'L', 'K', ' ')    /* struct blk_state */

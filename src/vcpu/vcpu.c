@@ -389,7 +389,7 @@ void vcpu_park(struct vcpu *v)
 	pthread_mutex_lock(&vm->lock);
 	vm->parked++;
 	pthread_cond_broadcast(&vm->cond);
-	while (vm->pause_requested && !vm->stopping)
+	while ((vm->pause_requested || __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) && !vm->stopping)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	vm->parked--;
 	pthread_mutex_unlock(&vm->lock);
@@ -412,8 +412,9 @@ void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	while (!__atomic_load_n(&v->vm->stopping, __ATOMIC_ACQUIRE)) {
-		if (__atomic_load_n(&v->vm->pause_requested, __ATOMIC_ACQUIRE)) {
-			vcpu_park(v);
+		if (__atomic_load_n(&v->vm->pause_requested, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) {
+			vcpu_park(v); /* paused, or ejected by the guest (vm/vcpu_hotplug.c) */
 			continue;
 		}
 		uint32_t nap = __atomic_exchange_n(&v->throttle_us, 0, __ATOMIC_ACQ_REL);

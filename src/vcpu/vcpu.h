@@ -18,6 +18,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	bool unplugged;               /* ejected by the guest (vCPU hot-plug): parked until it is
+				       * added again; atomic */
 	bool dump_requested;          /* print where the vCPU is at its next stop (SIGUSR2) */
 	uint32_t throttle_us;         /* sleep this long before the next KVM_RUN (migration's
 				       * auto-converge sets it and kicks) */

@@ -158,7 +158,8 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 	err = setup_cpu_template(vm);
 	if (err < 0)
 		return err;
-	vm->cpuid_opts = (struct cpuid_opts){ .ncpus = cfg->vcpus, .smt = cfg->smt, .pvm = vm->pvm,
+	/* topology over every possible vCPU: a hot-added one is a core of the same package */
+	vm->cpuid_opts = (struct cpuid_opts){ .ncpus = vcpu_hotplug_possible(cfg), .smt = cfg->smt, .pvm = vm->pvm,
 					      .tmpl = &vm->tmpl };
 	err = cpuid_prepare(&vm->kvm, &vm->cpuid_opts, &vm->cpuid);
 	if (err < 0)

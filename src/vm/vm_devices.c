@@ -90,7 +90,8 @@ int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enu
 	return 0;
 }
 
-/* The GED and the VM generation ID device (its ID is written at boot, vm_create). */
+/* The GED and the VM generation ID device (its ID is written at boot, vm_create), each
+ * unless --no-vmgenid; the GED also for vCPU hot-plug (vm/vcpu_hotplug.c), which it announces. */
 static int create_vmgenid(struct vm *vm)
 {
 	struct vm_devices *vd = &vm->devs;
@@ -100,12 +101,15 @@ static int create_vmgenid(struct vm *vm)
 		log_error("cannot register the ACPI event device: %s", strerror(-err));
 		return err;
 	}
-	vmgenid_init(&vd->genid, &vm->mem, &vd->ged, LAYOUT_VMGENID);
-	vd->acpi.ged = vd->acpi.vmgenid = true;
+	if (!vm->cfg->no_vmgenid) {
+		vmgenid_init(&vd->genid, &vm->mem, &vd->ged, LAYOUT_VMGENID);
+		vd->acpi.vmgenid = true;
+		vd->acpi.vmgenid_gpa = LAYOUT_VMGENID;
+	}
+	vd->acpi.ged = true;
 	vd->acpi.ged_port = GED_PORT;
 	vd->acpi.ged_gsi = LAYOUT_GED_GSI;
-	vd->acpi.vmgenid_gpa = LAYOUT_VMGENID;
-	return 0;
+	return vcpu_hotplug_create(vm);
 }
 
 int vm_devices_create(struct vm *vm)
@@ -131,7 +135,7 @@ int vm_devices_create(struct vm *vm)
 	vd->acpi.pci_mmio_base = LAYOUT_PCI_MMIO;
 	vd->acpi.pci_mmio_size = LAYOUT_PCI_MMIO_SIZE;
 	vd->acpi.pci_intx_gsi_base = PCI_INTX_GSI_BASE;
-	if (!cfg->no_vmgenid && (err = create_vmgenid(vm)) < 0)
+	if ((!cfg->no_vmgenid || cfg->has_vcpu_hotplug) && (err = create_vmgenid(vm)) < 0)
 		return err;
 
 	for (unsigned i = 0; i < cfg->ndrives; i++) {

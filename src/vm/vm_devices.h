@@ -16,6 +16,7 @@
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm_irq.h"
 #include "vm/io_thread.h"
+#include "vm/vcpu_hotplug.h"
 
 #define VM_MAX_VIRTIO 32
 
@@ -50,6 +51,7 @@ struct vm_devices {
 	struct mmds *mmds;           /* the metadata service the MMDS interfaces answer from */
 	struct ged ged;              /* ACPI event device and VM generation ID (unless --no-vmgenid) */
 	struct vmgenid genid;
+	struct vcpu_hotplug vcpuhp;  /* "vcpu-hotplug" (vm/vcpu_hotplug.h) */
 	struct acpi_devices acpi;    /* what the DSDT must describe */
 	char cmdline_extra[1024];    /* virtio_mmio.device=... (with --virtio-mmio-cmdline) */
 };

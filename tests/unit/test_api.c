@@ -351,7 +351,7 @@ TEST(periodic_metrics_flush_on_the_worker)
 	ctl_free(&ctl);
 	CHECK(next > now_ns() + 50ull * 1000000000ull);   /* rescheduled a minute ahead */
 	FILE *f = fopen(path, "r");
-	char line[4096];
+	char line[16384]; /* one metrics line: every group, zeros included */
 	int n = 0;
 	REQUIRE(f != NULL);
 	while (fgets(line, sizeof(line), f))

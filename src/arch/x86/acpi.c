@@ -203,6 +203,15 @@ static void build_ged(struct aml *a, const struct acpi_devices *devs)
 		aml_notify(a, "\\_SB_.VGEN", 0x80);
 		aml_close(a, i);
 	}
+	if (devs->cpu_max) {
+		size_t i = aml_if(a);
+		aml_byte(a, AML_AND);
+		aml_byte(a, AML_LOCAL0);
+		aml_int(a, GED_EVT_CPU_HOTPLUG);
+		aml_byte(a, AML_ZERO);
+		aml_path(a, "\\_SB_.CPUS.CSCN"); /* no arguments */
+		aml_close(a, i);
+	}
 	aml_close(a, m);
 	aml_close(a, dev);
 }
@@ -220,7 +229,7 @@ static uint32_t build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *d
 	struct aml a;
 	aml_init(&a, t + HDR_LEN, room > HDR_LEN ? room - HDR_LEN : 0);
 	aml_bytes(&a, s5, sizeof(s5));
-	if (devs && (devs->pci || devs->nmmio || devs->ged)) {
+	if (devs && (devs->pci || devs->nmmio || devs->ged || devs->cpu_max)) {
 		size_t sc = aml_scope(&a, "\\_SB_");
 		if (devs->pci)
 			build_pci_host(&a, devs);
@@ -228,6 +237,8 @@ static uint32_t build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *d
 			build_virtio_mmio(&a, i, devs->mmio[i].base, devs->mmio[i].size, devs->mmio[i].gsi);
 		if (devs->ged && devs->vmgenid)
 			build_vmgenid(&a, devs->vmgenid_gpa);
+		if (devs->cpu_max)
+			acpi_build_cpus(&a, devs->cpu_max, devs->cpuhp_port);
 		if (devs->ged)
 			build_ged(&a, devs);
 		aml_close(&a, sc);
@@ -280,17 +291,20 @@ static uint32_t build_fadt(uint8_t *t, uint64_t dsdt, uint64_t facs)
 	return len;
 }
 
-static uint32_t build_madt(uint8_t *t, unsigned ncpus)
+/* ncpus enabled processors, then up to max (vCPU hot-plug) disabled but online capable: Linux
+ * (MADT revision 5) counts those as possible CPUs and hot-adds them later; without the
+ * online-capable bit it would ignore them. */
+static uint32_t build_madt(uint8_t *t, unsigned ncpus, unsigned max)
 {
 	uint32_t off = HDR_LEN + 8;
 	put(t, HDR_LEN, LAYOUT_LAPIC, 4);
 	put(t, HDR_LEN + 4, 1, 4); /* PCAT_COMPAT: there are 8259s too */
-	for (unsigned i = 0; i < ncpus; i++) {
+	for (unsigned i = 0; i < ncpus || i < max; i++) {
 		uint8_t *e = t + off;
 		e[0] = 0; e[1] = 8;            /* Processor Local APIC */
 		e[2] = (uint8_t)i;             /* ACPI processor UID */
 		e[3] = (uint8_t)i;             /* APIC ID */
-		put(e, 4, 1, 4);               /* enabled */
+		put(e, 4, i < ncpus ? 1 : 2, 4); /* enabled, or online capable */
 		off += 8;
 	}
 	uint8_t *io = t + off;               /* I/O APIC */
@@ -331,7 +345,8 @@ int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_
 	/* The tables below LAYOUT_VMGENID; the whole area is cleared. */
 	const uint64_t base = LAYOUT_ACPI, size = LAYOUT_VMGENID - LAYOUT_ACPI;
 	uint8_t *p = guest_mem_ptr(mem, base, LAYOUT_ACPI_END - base);
-	if (!p || ncpus == 0 || ncpus > 255)
+	unsigned max = devs ? devs->cpu_max : 0;
+	if (!p || ncpus == 0 || ncpus > 255 || max > 255 || (max && max < ncpus))
 		return -EINVAL;
 	memset(p, 0, LAYOUT_ACPI_END - base);
 	uint64_t off = 0x100; /* RSDP first, at 0xe0000 */
@@ -343,7 +358,7 @@ int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_
 	NEXT(dsdt_len);
 	uint64_t facs = ALIGN_UP(base + off, 64); off = facs - base; NEXT(build_facs(p + off));
 	uint64_t fadt = base + off;   NEXT(build_fadt(p + off, dsdt, facs));
-	uint64_t madt = base + off;   NEXT(build_madt(p + off, ncpus));
+	uint64_t madt = base + off;   NEXT(build_madt(p + off, ncpus, max));
 	uint64_t tables[] = { fadt, madt };
 	uint64_t xsdt = base + off;
 	uint32_t xlen = HDR_LEN + (uint32_t)(8 * ARRAY_SIZE(tables));

@@ -29,10 +29,18 @@ struct acpi_devices {
 	uint32_t ged_gsi;               /* its interrupt (edge, active high) */
 	bool vmgenid;                   /* the VM generation ID device (VMGENCTR); needs the GED */
 	uint64_t vmgenid_gpa;           /* where the 16-byte ID is (ADDR) */
+	unsigned cpu_max;               /* vCPU hot-plug (0: none): the processor container
+					 * \_SB.CPUS lists this many CPUs, the MADT too (those past
+					 * ncpus disabled, online capable); needs the GED */
+	uint16_t cpuhp_port;            /* its register block (devices/legacy/cpu_hotplug.h) */
 };
 
 /* acpi_build with a PCI host bridge and/or virtio-mmio devices in the DSDT (devs may be NULL). */
 int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_devices *devs,
 		       uint64_t *rsdp);
+
+struct aml;
+/* acpi_cpus.c: Device (CPUS) with max processor devices over the register block at port. */
+void acpi_build_cpus(struct aml *a, unsigned max, uint16_t port);
 
 #endif

@@ -155,12 +155,50 @@ size_t aml_if(struct aml *a)
 	return aml_open(a);
 }
 
+size_t aml_while(struct aml *a)
+{
+	aml_byte(a, AML_WHILE);
+	return aml_open(a);
+}
+
 size_t aml_package(struct aml *a, unsigned n)
 {
 	aml_byte(a, 0x12);
 	size_t at = aml_open(a);
 	aml_byte(a, (uint8_t)n);
 	return at;
+}
+
+void aml_buffer(struct aml *a, const uint8_t *bytes, size_t n)
+{
+	aml_byte(a, 0x11); /* BufferOp */
+	size_t at = aml_open(a);
+	aml_int(a, n);
+	aml_bytes(a, bytes, n);
+	aml_close(a, at);
+}
+
+void aml_mutex(struct aml *a, const char *seg, uint8_t sync_level)
+{
+	aml_byte(a, 0x5b);
+	aml_byte(a, 0x01);
+	aml_seg(a, seg, strlen(seg));
+	aml_byte(a, sync_level & 0x0f);
+}
+
+void aml_acquire(struct aml *a, const char *path, uint16_t timeout)
+{
+	aml_byte(a, 0x5b);
+	aml_byte(a, 0x23);
+	aml_path(a, path);
+	aml_le(a, timeout, 2); /* WordData: no prefix */
+}
+
+void aml_release(struct aml *a, const char *path)
+{
+	aml_byte(a, 0x5b);
+	aml_byte(a, 0x27);
+	aml_path(a, path);
 }
 
 void aml_crs(struct aml *a, const uint8_t *rt, size_t n)
@@ -195,10 +233,9 @@ size_t aml_field(struct aml *a, const char *region, uint8_t flags)
 	return at;
 }
 
-void aml_field_unit(struct aml *a, const char *seg, unsigned bits)
+/* PkgLength of a field's bit count, shortest form. */
+static void field_bits(struct aml *a, unsigned bits)
 {
-	aml_seg(a, seg, strlen(seg));
-	/* PkgLength of the bit count, shortest form. */
 	if (bits < 0x40) {
 		aml_byte(a, (uint8_t)bits);
 	} else if (bits < 0x1000) {
@@ -209,6 +246,18 @@ void aml_field_unit(struct aml *a, const char *seg, unsigned bits)
 		aml_byte(a, (uint8_t)(bits >> 4));
 		aml_byte(a, (uint8_t)(bits >> 12));
 	}
+}
+
+void aml_field_unit(struct aml *a, const char *seg, unsigned bits)
+{
+	aml_seg(a, seg, strlen(seg));
+	field_bits(a, bits);
+}
+
+void aml_field_skip(struct aml *a, unsigned bits)
+{
+	aml_byte(a, 0x00); /* ReservedField */
+	field_bits(a, bits);
 }
 
 void aml_notify(struct aml *a, const char *path, uint8_t value)

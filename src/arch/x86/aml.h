@@ -21,14 +21,20 @@ struct aml {
 #define AML_ONE 0x01
 #define AML_LOCAL0 0x60
 #define AML_ARG0 0x68
+#define AML_ARG1 0x69
 #define AML_STORE 0x70
+#define AML_INCREMENT 0x75
 #define AML_AND 0x7b
 #define AML_NOTIFY 0x86
+#define AML_LEQUAL 0x93
+#define AML_LLESS 0x95
 #define AML_IF 0xa0
+#define AML_WHILE 0xa2
 #define AML_RETURN 0xa4
 
 /* Operation region spaces and field flags (ACPI 6.4, 19.6.100 and 19.6.48). */
 #define AML_SYSTEM_IO 0x01
+#define AML_FIELD_BYTE_ACC 0x01
 #define AML_FIELD_DWORD_ACC 0x03
 #define AML_FIELD_WRITE_AS_ZEROS 0x40
 
@@ -57,8 +63,16 @@ size_t aml_device(struct aml *a, const char *seg);
 size_t aml_method(struct aml *a, const char *seg, unsigned nargs, bool serialized);
 /* If (predicate) {: the predicate and the body follow; close with aml_close. */
 size_t aml_if(struct aml *a);
+/* While (predicate) {: the predicate and the body follow; close with aml_close. */
+size_t aml_while(struct aml *a);
 /* Package (n) { : n elements follow; close with aml_close. */
 size_t aml_package(struct aml *a, unsigned n);
+/* Buffer (n) { bytes } */
+void aml_buffer(struct aml *a, const uint8_t *bytes, size_t n);
+/* Mutex (SEG, sync level) / Acquire (path, timeout ms; 0xffff: forever) / Release (path) */
+void aml_mutex(struct aml *a, const char *seg, uint8_t sync_level);
+void aml_acquire(struct aml *a, const char *path, uint16_t timeout);
+void aml_release(struct aml *a, const char *path);
 
 /* Name (_CRS, ResourceTemplate () { rt[0..n) }) with the end tag added. */
 void aml_crs(struct aml *a, const uint8_t *rt, size_t n);
@@ -67,6 +81,8 @@ void aml_op_region(struct aml *a, const char *seg, uint8_t space, uint64_t offse
 /* Field (REGION, flags) {: then aml_field_unit for each named field; close with aml_close. */
 size_t aml_field(struct aml *a, const char *region, uint8_t flags);
 void aml_field_unit(struct aml *a, const char *seg, unsigned bits);
+/* Offset (bits / 8) in a field list: bits skipped (a ReservedField). */
+void aml_field_skip(struct aml *a, unsigned bits);
 /* Notify (path, value) */
 void aml_notify(struct aml *a, const char *path, uint8_t value);
 

@@ -18,7 +18,8 @@
 #define GED_LEN 4
 
 #define GED_EVT_VMGENID (1u << 0) /* the VM generation ID changed: Notify (\_SB.VGEN, 0x80) */
-#define GED_EVT_ALL GED_EVT_VMGENID
+#define GED_EVT_CPU_HOTPLUG (1u << 1) /* a vCPU comes or is asked to go: \_SB.CPUS.CSCN () */
+#define GED_EVT_ALL (GED_EVT_VMGENID | GED_EVT_CPU_HOTPLUG)
 
 struct ged_state {
 	uint32_t pending;        /* events raised and not yet read by the guest */

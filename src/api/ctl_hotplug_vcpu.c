@@ -1,0 +1,89 @@
+/* vCPU hot-plug requests (petrel's /hotplug/vcpu, in the shape of Firecracker's
+ * /hotplug/memory): PUT {"max_vcpu_count"} before the start, PATCH {"vcpu_count"} after it,
+ * GET at any time once configured. See controller.h, vm/vcpu_hotplug.h and
+ * docs/user-guide.md. */
+#include "api/ctl_internal.h"
+#include "config/hotplug_vcpu_config.h"
+#include "vm/vm.h"
+
+#include <string.h>
+
+#define NOT_CONFIGURED "vCPU hot-plug is not configured (PUT /hotplug/vcpu before starting the microVM)."
+#define NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
+
+int ctl_put_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen)
+{
+	struct hotplug_vcpu_config c;
+	int r = hotplug_vcpu_config_from_json(body, NULL, &c, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	pthread_mutex_lock(&ctl->lock);
+	r = ctl_check_not_started(ctl, "vCPU hot-plug", err, errlen);
+	/* machine-config may still change: InstanceStart checks the two again */
+	if (r == 0 && c.max_vcpu_count < ctl->cfg.vcpus)
+		r = fail(err, errlen, -EINVAL, "Invalid max_vcpu_count %u: it must be at least the microVM's "
+			 "vcpu_count (%u).", c.max_vcpu_count, ctl->cfg.vcpus);
+	if (r == 0) {
+		ctl->cfg.vcpu_hotplug = c;
+		ctl->cfg.has_vcpu_hotplug = true;
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen)
+{
+	unsigned want;
+	int r = hotplug_vcpu_update_from_json(body, &want, err, errlen);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	pthread_mutex_lock(&ctl->lock);
+	if (!started(ctl))
+		r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
+	else if (!ctl->cfg.has_vcpu_hotplug || !ctl->vm || !ctl->vm->devs.vcpuhp.on)
+		r = fail(err, errlen, -EINVAL, NOT_CONFIGURED);
+	else if (want > ctl->vm->devs.vcpuhp.dev.st.max_cpus)
+		r = fail(err, errlen, -EINVAL, "Invalid vcpu_count %u: it must be between 1 and max_vcpu_count (%u).",
+			 want, ctl->vm->devs.vcpuhp.dev.st.max_cpus);
+	else
+		r = vcpu_hotplug_set(ctl->vm, want, err, errlen);
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t errlen)
+{
+	int r = 0;
+	*out = NULL;
+	pthread_mutex_lock(&ctl->lock);
+	if (!ctl->cfg.has_vcpu_hotplug) {
+		r = fail(err, errlen, -EINVAL, NOT_CONFIGURED);
+	} else {
+		/* Before the start: the boot vCPUs, all plugged. */
+		unsigned present = ctl->cfg.vcpus, target = ctl->cfg.vcpus, max = ctl->cfg.vcpu_hotplug.max_vcpu_count;
+		if (started(ctl) && ctl->vm && ctl->vm->devs.vcpuhp.on) {
+			vcpu_hotplug_counts(ctl->vm, &present, &target);
+			max = ctl->vm->devs.vcpuhp.dev.st.max_cpus;
+		}
+		*out = json_pack("{s:i,s:i,s:i}", "max_vcpu_count", (int)max, "vcpu_count", (int)target,
+				 "plugged_vcpu_count", (int)present);
+		if (!*out)
+			r = oom(err, errlen);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+json_t *ctl_hotplug_vcpu_metrics_locked(struct controller *ctl)
+{
+	struct vcpu_hotplug *hp = ctl->vm ? &ctl->vm->devs.vcpuhp : NULL;
+	bool on = hp && hp->on;
+	unsigned present = 0, target = 0;
+	if (on)
+		vcpu_hotplug_counts(ctl->vm, &present, &target);
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "add_count", (json_int_t)(on ? hp->added : 0),
+			 "remove_request_count", (json_int_t)(on ? hp->remove_requests : 0),
+			 "eject_count", (json_int_t)(on ? hp->ejected : 0),
+			 "last_add_us", (json_int_t)(on ? hp->last_add_ns / 1000 : 0),
+			 "plugged_vcpus", (json_int_t)present, "requested_vcpus", (json_int_t)target);
+}
