@@ -83,6 +83,7 @@ int rate_limiter_update(struct rate_limiter *rl, const struct rate_limiter_confi
 {
 	bucket_set(&rl->bw, c ? &c->bandwidth : NULL, now_ns);
 	bucket_set(&rl->ops, c ? &c->ops : NULL, now_ns);
+	rl->due_ns = 0;
 	if (rate_limiter_active(rl) && rl->timer_fd < 0) {
 		rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (rl->timer_fd < 0)
@@ -121,7 +122,13 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_
 {
 	if (!rate_limiter_active(rl))
 		return true;
-	uint64_t wait = rate_limiter_wait_ns(rl, bytes, now_ns);
+	/* The operation that waited, taken late: charge it at its due time (the buckets refill up
+	 * to then, and from then on for what comes next), so the lateness is not lost to the cap. */
+	uint64_t due = rl->due_ns;
+	rl->due_ns = 0;
+	uint64_t wait = due && due < now_ns ? rate_limiter_wait_ns(rl, bytes, due) : 1;
+	if (wait)
+		wait = rate_limiter_wait_ns(rl, bytes, now_ns);
 	if (!wait) {
 		bucket_take(&rl->bw, bytes);
 		bucket_take(&rl->ops, 1);
@@ -129,6 +136,7 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_
 	}
 	rl->throttled++;
 	rl->blocked = true;
+	rl->due_ns = now_ns + wait;
 	if (rl->timer_fd >= 0) {
 		struct itimerspec its = { .it_value = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) } };
 		timerfd_settime(rl->timer_fd, 0, &its, NULL);

@@ -4,7 +4,9 @@
  * buckets can pay; otherwise nothing is taken and a timerfd fires when they can. Unlike
  * Firecracker's fixed 100 ms re-arm, the timer waits exactly for the deficit, so small buckets
  * keep their rate. An operation larger than a bucket goes through when the bucket is full and
- * leaves it in debt. */
+ * leaves it in debt. The operation that waited is charged as of the time it was due, not the
+ * time the I/O thread got round to it: a late wake-up (scheduling latency, timer slack) does
+ * not lower the rate, where a bucket capped at its size would lose the late part. */
 #ifndef PETREL_UTIL_RATE_LIMITER_H
 #define PETREL_UTIL_RATE_LIMITER_H
 
@@ -26,6 +28,7 @@ struct rate_limiter {
 	int timer_fd;                  /* -1 when neither bucket is active */
 	bool blocked;                  /* an operation waits for the timer */
 	uint64_t throttled;            /* operations that had to wait */
+	uint64_t due_ns;               /* when the waiting operation could pass (0: none) */
 };
 
 /* One bucket alone, for a device that drops what exceeds it rather than waiting (the serial
