@@ -204,18 +204,23 @@ static enum api_result route_request(struct controller *ctl, const char *method,
 		struct call c = { ctl, method, path, id, NULL, m->counter, resp, done, opaque };
 		return m->fn(&c);
 	}
+	if (!len && (rt->body & ROUTE_BODY_OPTIONAL)) {
+		struct call c = { ctl, method, path, id, NULL, m->counter, resp, done, opaque };
+		return m->fn(&c);
+	}
 	if (!len) {
 		api_response_fault(resp, 400, "%s %s needs a JSON request body", method, path);
 		return API_DONE;
 	}
 	json_error_t jerr;
-	json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	bool any = rt->body & ROUTE_BODY_ANY_JSON;
+	json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES | (any ? JSON_DECODE_ANY : 0), &jerr);
 	if (!obj) {
 		api_response_fault(resp, 400, "invalid JSON in the request body at line %d, column "
 				   "%d: %s", jerr.line, jerr.column, jerr.text);
 		return API_DONE;
 	}
-	if (!json_is_object(obj)) {
+	if (!any && !json_is_object(obj)) {
 		json_decref(obj);
 		api_response_fault(resp, 400, "the request body must be a JSON object");
 		return API_DONE;

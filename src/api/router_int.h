@@ -38,7 +38,11 @@ struct route {
 	/* In the spec but not implemented: the methods the spec has, and what to say. */
 	const char *unsupported_methods;
 	const char *unsupported;
+	unsigned body;            /* ROUTE_BODY_*: what PUT and PATCH bodies may be */
 };
+/* Without flags a PUT or PATCH needs a body holding a JSON object. */
+#define ROUTE_BODY_OPTIONAL 1u    /* no body at all is fine: the handler gets body NULL */
+#define ROUTE_BODY_ANY_JSON 2u    /* any JSON value (the metadata store), not only an object */
 
 /* The routes, in matching order (routes.c). */
 extern const struct route api_routes[];

@@ -3,6 +3,7 @@
  * hand the rest to the controller. */
 #include "api/controller.h"
 #include "api/router_int.h"
+#include "mmds/text.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -92,7 +93,24 @@ static enum api_result put_or_patch_mmds(struct call *c, bool patch)
 }
 static enum api_result put_mmds(struct call *c) { return put_or_patch_mmds(c, false); }
 static enum api_result patch_mmds(struct call *c) { return put_or_patch_mmds(c, true); }
-static enum api_result get_mmds(struct call *c) { return api_from_json(c, ctl_get_mmds(c->ctl)); }
+/* The document in serde_json's text, as Firecracker answers it (sorted keys, the shortest
+ * reals: jansson would write 12.12 as 12.119999999999999). */
+static enum api_result get_mmds(struct call *c)
+{
+	json_t *v = ctl_get_mmds(c->ctl);
+	struct mmds_buf b = { 0 };
+	if (v)
+		mmds_json_write(&b, v);
+	json_decref(v);
+	if (!v || b.oom || !b.data) {
+		mmds_buf_free(&b);
+		api_response_fault(c->resp, 500, "out of memory");
+		return API_DONE;
+	}
+	c->resp->status = 200;
+	c->resp->body = b.data;   /* the response owns it now */
+	return API_DONE;
+}
 static enum api_result put_mmds_config(struct call *c)
 {
 	/* Firecracker marks V1 (also when it is the default) deprecated. */
@@ -299,8 +317,9 @@ const struct route api_routes[] = {
 	{ "balloon/hinting/start", .unsupported_methods = "PATCH", .unsupported = "free page hinting is not supported yet" },
 	{ "balloon/hinting/status", .unsupported_methods = "GET", .unsupported = "free page hinting is not supported yet" },
 	{ "balloon/hinting/stop", .unsupported_methods = "PATCH", .unsupported = "free page hinting is not supported yet" },
+	/* Firecracker's store takes any JSON value (a PATCH that is not an object replaces it). */
 	{ "mmds", .get = { get_mmds, API_GET_MMDS }, .put = { put_mmds, API_PUT_MMDS },
-	  .patch = { patch_mmds, API_PATCH_MMDS } },
+	  .patch = { patch_mmds, API_PATCH_MMDS }, .body = ROUTE_BODY_ANY_JSON },
 	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },
 	{ "pmem/*", .unsupported_methods = "PUT PATCH", .unsupported = "pmem devices are not supported yet" },
 	{ "hotplug/memory", .unsupported_methods = "GET PUT PATCH", .unsupported = "memory hotplug is not supported yet" },

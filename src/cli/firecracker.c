@@ -288,9 +288,9 @@ static struct vm *wait_for_start(struct controller *ctl, int *signo)
 	return vm;
 }
 
-/* --metadata FILE: a JSON document for the metadata store, as Firecracker loads it at start.
- * The file is untrusted: at most the store's limit plus slack is read, and the store checks
- * the rest (an object, within the limit). */
+/* --metadata FILE: a JSON document for the metadata store, as Firecracker loads it at start
+ * (any JSON value, as PUT /mmds takes). The file is untrusted: at most the store's limit plus
+ * slack is read, and the store checks the rest (within the limit). */
 static int load_metadata(struct controller *ctl, const struct fc_opts *o)
 {
 	char *text = NULL, err[256];
@@ -302,14 +302,10 @@ static int load_metadata(struct controller *ctl, const struct fc_opts *o)
 		return r;
 	}
 	json_error_t je;
-	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	free(text);
-	if (!doc || !json_is_object(doc)) {
-		if (doc)
-			log_error("--metadata: '%s' must hold a JSON object (as PUT /mmds takes)", o->metadata);
-		else
-			log_error("--metadata: '%s' is not JSON: %s (line %d)", o->metadata, je.text, je.line);
-		json_decref(doc);
+	if (!doc) {
+		log_error("--metadata: '%s' is not JSON: %s (line %d)", o->metadata, je.text, je.line);
 		return -EINVAL;
 	}
 	r = ctl_put_mmds(ctl, doc, false, err, sizeof(err));

@@ -386,6 +386,131 @@ TEST(respond_v1_and_v2)
 	mmds_unref(m);
 }
 
+/* Firecracker's store is a serde_json Value: PUT /mmds takes any JSON value, a PATCH that is
+ * not an object replaces the document (RFC 7396), and guests read whatever is there: JSON
+ * as it is, IMDS text only for objects and strings (501 otherwise). Firecracker's
+ * data_store.rs put_data/patch_data/get_value, mmds/mod.rs respond_to_get_request. */
+static void check_get(struct mmds *m, const char *path, bool json, const char *status, const char *body)
+{
+	char req[256];
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n%s\r\n", path, json ? "Accept: application/json\r\n" : "");
+	char *r = respond(m, req, 0);
+	CHECK_CONTAINS(r, status);
+	if (body)
+		CHECK_STR_EQ(body_of(r), body);
+	free(r);
+}
+
+static char *api_view(struct mmds *m)
+{
+	json_t *v = mmds_get(m);
+	char *t = dump(v);
+	json_decref(v);
+	return t;
+}
+
+TEST(documents_that_are_not_objects)
+{
+	struct mmds *m = mmds_new(MMDS_STORE_DEFAULT_LIMIT);
+	REQUIRE(m);
+	json_t *v = J("\"just text\"");
+	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_NOT_INIT);     /* a PATCH of any kind needs a PUT first */
+	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	char *t = api_view(m);
+	CHECK_STR_EQ(t, "\"just text\"");
+	free(t);
+	check_get(m, "/", false, " 200 ", "just text");
+	check_get(m, "/", true, " 200 ", "\"just text\"");
+	check_get(m, "", true, " 400 ", "Invalid URI.");
+	check_get(m, "/x", true, " 404 ", "Resource not found: /x.");
+	mmds_configure(m, MMDS_V1, true);                    /* IMDS compat: text whatever Accept says */
+	check_get(m, "/", true, " 200 ", "just text");
+	mmds_configure(m, MMDS_V1, false);
+
+	v = J("[1,\"a\",{\"k\":\"v\",\"o\":{}},null]");
+	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	check_get(m, "/", true, " 200 ", "[1,\"a\",{\"k\":\"v\",\"o\":{}},null]");
+	check_get(m, "/", false, " 501 ", "Cannot retrieve value. The value has an unsupported type.");
+	check_get(m, "/1", false, " 200 ", "a");
+	check_get(m, "/2/", false, " 200 ", "k\no/");
+	check_get(m, "/2/k", true, " 200 ", "\"v\"");
+	check_get(m, "/0", true, " 200 ", "1");
+	check_get(m, "/3", true, " 200 ", "null");
+	check_get(m, "/4", true, " 404 ", NULL);
+	check_get(m, "/-1", true, " 404 ", NULL);
+
+	v = J("42");
+	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	check_get(m, "/", true, " 200 ", "42");
+	check_get(m, "/", false, " 501 ", NULL);
+	v = J("false");
+	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	check_get(m, "/", true, " 200 ", "false");
+
+	/* PUT null: initialized, but the API shows {} (Firecracker answers a null store so) and a
+	 * guest gets null as JSON */
+	v = J("null");
+	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	t = api_view(m);
+	CHECK_STR_EQ(t, "{}");
+	free(t);
+	check_get(m, "/", true, " 200 ", "null");
+	check_get(m, "/", false, " 501 ", NULL);
+
+	/* PATCH: an object patch turns any document into an object; anything else replaces it */
+	v = J("{\"a\":{\"b\":1},\"gone\":null}");
+	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	t = api_view(m);
+	CHECK_STR_EQ(t, "{\"a\":{\"b\":1}}");
+	free(t);
+	v = J("[\"x\"]");
+	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	t = api_view(m);
+	CHECK_STR_EQ(t, "[\"x\"]");
+	free(t);
+	v = J("\"y\"");
+	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	check_get(m, "/", false, " 200 ", "y");
+	v = J("null");
+	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_OK);
+	json_decref(v);
+	t = api_view(m);
+	CHECK_STR_EQ(t, "{}");
+	free(t);
+	mmds_unref(m);
+}
+
+/* The limit counts a scalar's compact JSON too: a string of n bytes is n + 2. */
+TEST(limit_on_scalar_documents)
+{
+	struct mmds_store s;
+	mmds_store_init(&s, 100);
+	char text[128];
+	memset(text, 'a', sizeof(text));
+	json_t *v = json_stringn(text, 98);
+	CHECK_EQ(mmds_store_put(&s, v), MMDS_STORE_OK);
+	CHECK_EQ(mmds_json_size(s.data), 100);
+	json_decref(v);
+	v = json_stringn(text, 99);
+	CHECK_EQ(mmds_store_put(&s, v), MMDS_STORE_LIMIT);
+	CHECK_EQ(mmds_store_patch(&s, v), MMDS_STORE_LIMIT);
+	CHECK_EQ(mmds_json_size(s.data), 100);               /* unchanged */
+	json_decref(v);
+	v = J("12345678901234567");
+	CHECK_EQ(mmds_store_patch(&s, v), MMDS_STORE_OK);
+	CHECK(json_is_integer(s.data));
+	json_decref(v);
+	mmds_store_free(&s);
+}
+
 /* ---- the network stack, frame by frame ---- */
 
 #define GUEST_IP 0x0a000002u    /* 10.0.0.2 */
