@@ -245,6 +245,11 @@ int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_
 struct balloon_state;
 json_t *ctl_balloon_stats_json(const struct balloon_state *st);
 json_t *ctl_balloon_metrics_locked(struct controller *ctl);
+/* Free page hinting after the start: PATCH /balloon/hinting/start (body: NULL or
+ * {"acknowledge_on_stop"}), PATCH /balloon/hinting/stop, GET /balloon/hinting/status. */
+int ctl_balloon_hint_start(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_balloon_hint_stop(struct controller *ctl, char *err, size_t errlen);
+int ctl_balloon_hint_status(struct controller *ctl, json_t **out, char *err, size_t errlen);
 
 /* ctl_hotplug_vcpu.c (petrel's vCPU hot-plug, vm/vcpu_hotplug.h): PUT /hotplug/vcpu
  * (pre-boot), PATCH /hotplug/vcpu (after the start), GET /hotplug/vcpu (*out: a new

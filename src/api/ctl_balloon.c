@@ -1,15 +1,20 @@
 /* The balloon's requests (Firecracker's API, docs/balloon.md): PUT /balloon before the start,
- * PATCH /balloon and PATCH /balloon/statistics after it, GET /balloon and GET
- * /balloon/statistics. See controller.h. */
+ * PATCH /balloon, PATCH /balloon/statistics and /balloon/hinting/... after it, GET /balloon
+ * and GET /balloon/statistics. See controller.h. */
 #include "api/ctl_internal.h"
 #include "config/balloon_config.h"
 #include "devices/virtio/balloon.h"
+#include "util/json_util.h"
 #include "vm/vm.h"
 
 #include <string.h>
 
 #define NO_BALLOON "No balloon device found."
 #define NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
+/* Firecracker's words for the hinting requests' failures (VmmActionError::BalloonUpdate). */
+#define HINT_NO_DEVICE "Balloon update error: Failed perform action on device: Device not found"
+#define HINT_NOT_ENABLED "Balloon update error: Balloon: Attempting to use hinting when not enabled"
+#define HINT_NOT_ACTIVE "Balloon update error: Balloon: Device not activated yet."
 
 static int too_large(const struct controller *ctl, uint32_t mib, char *err, size_t errlen)
 {
@@ -143,13 +148,86 @@ json_t *ctl_balloon_metrics_locked(struct controller *ctl)
 		{ "free_page_report_count", c.free_page_report_count },
 		{ "free_page_report_freed", c.reported_bytes },
 		{ "free_page_report_fails", 0 },
+		{ "free_page_hint_count", c.hint_count },
+		{ "free_page_hint_freed", c.hint_bytes },
+		{ "free_page_hint_fails", c.hint_fails },
 		/* petrel's */
 		{ "pages_released", c.pages_released },
 		{ "pages_refused", c.pages_refused },
 		{ "pfns_ignored", c.pfns_ignored },
 		{ "madvise_fails", c.madvise_failures },
+		{ "free_page_hint_ignored", c.hint_ignored },
+		{ "free_page_hint_invalid", c.hint_invalid },
 	};
 	for (unsigned i = 0; o && i < ARRAY_SIZE(f); i++)
 		json_object_set_new(o, f[i].name, json_integer((json_int_t)f[i].v));
 	return o;
+}
+
+/* The running device for a hinting request (lock held), or NULL with err set. */
+static struct virtio_balloon *hint_device(struct controller *ctl, int *r, char *err, size_t errlen)
+{
+	*r = 0;
+	if (!started(ctl))
+		*r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
+	else if (!ctl->cfg.has_balloon || !ctl->vm || !ctl->vm->devs.balloon)
+		*r = fail(err, errlen, -EINVAL, HINT_NO_DEVICE);
+	return *r ? NULL : ctl->vm->devs.balloon;
+}
+
+static int hint_result(int r, char *err, size_t errlen)
+{
+	if (r == -EOPNOTSUPP)
+		return fail(err, errlen, -EINVAL, HINT_NOT_ENABLED);
+	if (r == -EAGAIN)
+		return fail(err, errlen, -EINVAL, HINT_NOT_ACTIVE);
+	return r;
+}
+
+int ctl_balloon_hint_start(struct controller *ctl, json_t *body, char *err, size_t errlen)
+{
+	/* Firecracker's StartHintingCmd: no body or {} acknowledges on stop; other keys are
+	 * ignored (it does not refuse unknown fields here). */
+	bool ack = true;
+	int r = 0;
+	if (body && !json_is_object(body))
+		return fail(err, errlen, -EINVAL, "the request body must be a JSON object");
+	if (body && (r = json_get_bool(body, NULL, "acknowledge_on_stop", false, &ack, err, errlen)) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&ctl->lock);
+	struct virtio_balloon *b = hint_device(ctl, &r, err, errlen);
+	if (b)
+		r = hint_result(virtio_balloon_hint_start(b, ack), err, errlen);
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+int ctl_balloon_hint_stop(struct controller *ctl, char *err, size_t errlen)
+{
+	int r;
+	pthread_mutex_lock(&ctl->lock);
+	struct virtio_balloon *b = hint_device(ctl, &r, err, errlen);
+	if (b)
+		r = hint_result(virtio_balloon_hint_stop(b), err, errlen);
+	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+int ctl_balloon_hint_status(struct controller *ctl, json_t **out, char *err, size_t errlen)
+{
+	int r;
+	*out = NULL;
+	pthread_mutex_lock(&ctl->lock);
+	struct virtio_balloon *b = hint_device(ctl, &r, err, errlen);
+	uint32_t host, guest;
+	bool has_guest;
+	if (b)
+		r = hint_result(virtio_balloon_hint_status(b, &host, &has_guest, &guest), err, errlen);
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0)
+		return r;
+	/* guest_cmd is null until the driver sent one, as Firecracker writes it */
+	*out = json_pack("{s:I,s:o}", "host_cmd", (json_int_t)host, "guest_cmd",
+			 has_guest ? json_integer((json_int_t)guest) : json_null());
+	return *out ? 0 : oom(err, errlen);
 }

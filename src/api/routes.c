@@ -57,6 +57,8 @@ SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_balloon, ctl_put_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon, ctl_patch_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_balloon_hint_start, ctl_balloon_hint_start(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_balloon_hint_stop, ctl_balloon_hint_stop(c->ctl, msg, sizeof(msg)))
 /* petrel's vCPU hot-plug (docs/user-guide.md) */
 SIMPLE_PUT(put_hotplug_vcpu, ctl_put_hotplug_vcpu(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_hotplug_vcpu, ctl_patch_hotplug_vcpu(c->ctl, c->body, msg, sizeof(msg)))
@@ -79,6 +81,13 @@ static enum api_result get_balloon_common(struct call *c, bool stats)
 }
 static enum api_result get_balloon(struct call *c) { return get_balloon_common(c, false); }
 static enum api_result get_balloon_stats(struct call *c) { return get_balloon_common(c, true); }
+static enum api_result get_balloon_hint_status(struct call *c)
+{
+	char msg[FAULT_MAX];
+	json_t *o;
+	int r = ctl_balloon_hint_status(c->ctl, &o, msg, sizeof(msg));
+	return r < 0 ? api_from_result(c, r, msg) : api_from_json(c, o);
+}
 
 /* MMDS (docs/mmds.md): a PUT or PATCH over the data store limit is Firecracker's 413. */
 static enum api_result put_or_patch_mmds(struct call *c, bool patch)
@@ -304,6 +313,12 @@ const struct route api_routes[] = {
 	  .patch = { patch_balloon, API_PATCH_BALLOON } },
 	{ "balloon/statistics", .get = { get_balloon_stats, API_GET_BALLOON },
 	  .patch = { patch_balloon_stats, API_PATCH_BALLOON } },
+	/* Firecracker takes these without a body (start: acknowledge_on_stop defaults to true). */
+	{ "balloon/hinting/start", .patch = { patch_balloon_hint_start, API_PATCH_BALLOON },
+	  .body = ROUTE_BODY_OPTIONAL },
+	{ "balloon/hinting/status", .get = { get_balloon_hint_status, API_GET_BALLOON } },
+	{ "balloon/hinting/stop", .patch = { patch_balloon_hint_stop, API_PATCH_BALLOON },
+	  .body = ROUTE_BODY_OPTIONAL },
 	{ "hotplug/vcpu", .get = { get_hotplug_vcpu, API_GET_HOTPLUG_VCPU },
 	  .put = { put_hotplug_vcpu, API_PUT_HOTPLUG_VCPU }, .patch = { patch_hotplug_vcpu, API_PATCH_HOTPLUG_VCPU } },
 	{ "snapshot/create", .put = { put_snapshot_create, API_PUT_SNAPSHOT } },
@@ -314,9 +329,6 @@ const struct route api_routes[] = {
 	{ "migration/send", .put = { put_migration_send, API_PUT_MIGRATION } },
 	{ "replication", .get = { get_replication, API_GET_REPLICATION }, .put = { put_replication, API_PUT_REPLICATION } },
 	/* In the spec, not in petrel yet. */
-	{ "balloon/hinting/start", .unsupported_methods = "PATCH", .unsupported = "free page hinting is not supported yet" },
-	{ "balloon/hinting/status", .unsupported_methods = "GET", .unsupported = "free page hinting is not supported yet" },
-	{ "balloon/hinting/stop", .unsupported_methods = "PATCH", .unsupported = "free page hinting is not supported yet" },
 	/* Firecracker's store takes any JSON value (a PATCH that is not an object replaces it). */
 	{ "mmds", .get = { get_mmds, API_GET_MMDS }, .put = { put_mmds, API_PUT_MMDS },
 	  .patch = { patch_mmds, API_PATCH_MMDS }, .body = ROUTE_BODY_ANY_JSON },

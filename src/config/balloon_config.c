@@ -33,9 +33,6 @@ int balloon_config_from_json(json_t *obj, const char *where, struct balloon_conf
 	    (r = json_get_bool(obj, where, "free_page_hinting", false, &c.free_page_hinting, err, errlen)) < 0)
 		return r;
 	c.stats_polling_interval_s = (uint32_t)v;
-	if (c.free_page_hinting)
-		return json_set_err(err, errlen, "%s%sfree_page_hinting: not supported yet (free_page_reporting "
-				    "is)", where && *where ? where : "", where && *where ? "." : "");
 	*out = c;
 	return 0;
 }

@@ -16,7 +16,7 @@ struct balloon_config {
 	bool deflate_on_oom;
 	uint32_t stats_polling_interval_s; /* 0: no statistics */
 	bool free_page_reporting;
-	bool free_page_hinting;            /* refused: not implemented */
+	bool free_page_hinting;
 };
 
 /* Strict: unknown keys, wrong types and out-of-range numbers are -EINVAL with "where.key: ...".

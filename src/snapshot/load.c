@@ -300,11 +300,19 @@ static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, c
 		 * definition (the same, or the feature check in virtio_restore refuses it). */
 		struct virtio_balloon *b = v->dev;
 		struct balloon_state bs;
-		if ((e = GET(r, SEC_BALLOON, i, &bs)) < 0)
+		uint32_t version;
+		const void *p;
+		uint64_t len;
+		if (snap_find(r, SEC_BALLOON, i, &version, &p, &len) < 0) {
+			snprintf(err, errlen, "state file lacks section 'BALN' #%u", i);
+			return -ENOENT;
+		}
+		/* versioned: a snapshot from before free page hinting (version 1) loads too */
+		if ((e = virtio_balloon_state_decode(version, p, len, &bs, err, errlen)) < 0)
 			return e;
 		if (bs.flags != b->st.flags || !bs.stats_polling_interval_s != !b->st.stats_polling_interval_s) {
-			snprintf(err, errlen, "%s: deflate_on_oom, free_page_reporting or statistics differ from the "
-				 "snapshot's", v->vdev->name);
+			snprintf(err, errlen, "%s: deflate_on_oom, free_page_reporting, free_page_hinting or "
+				 "statistics differ from the snapshot's", v->vdev->name);
 			return -EINVAL;
 		}
 		virtio_balloon_load_state(b, &bs);

@@ -88,7 +88,7 @@ static void save_virtio(struct vm *vm, struct snap_writer *w)
 		}
 		case VIRTIO_ID_BALLOON: {
 			struct virtio_balloon *b = v->dev;
-			snap_section(w, SEC_BALLOON, i, SEC_VERSION, &b->st, sizeof(b->st));
+			snap_section(w, SEC_BALLOON, i, BALLOON_STATE_VERSION, &b->st, sizeof(b->st));
 			break;
 		}
 		default:

@@ -208,7 +208,7 @@ int vm_devices_create(struct vm *vm)
 			return -ENOMEM;
 		const struct balloon_config *bc = &cfg->balloon;
 		struct balloon_params bp = { bc->amount_mib, bc->deflate_on_oom, bc->stats_polling_interval_s,
-					     bc->free_page_reporting };
+					     bc->free_page_reporting, bc->free_page_hinting };
 		if ((err = virtio_balloon_create(b, &bp, &vm->mem, &vd->io)) < 0) {
 			free(b);
 			log_error("cannot create the virtio-balloon device: %s", strerror(-err));

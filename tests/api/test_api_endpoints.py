@@ -554,9 +554,6 @@ def test_instance_start_reports_a_bad_kernel(api, workdir):
 # ---- endpoints petrel does not implement yet ----
 
 @pytest.mark.parametrize("method,path,body", [
-    ("PATCH", "/balloon/hinting/start", {}),
-    ("GET", "/balloon/hinting/status", None),
-    ("PATCH", "/balloon/hinting/stop", None),
     ("PUT", "/pmem/p0", {"id": "p0", "path_on_host": "/x"}),
     ("PATCH", "/pmem/p0", {"id": "p0"}),
     ("GET", "/hotplug/memory", None),

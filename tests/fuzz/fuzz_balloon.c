@@ -1,17 +1,21 @@
 /* libFuzzer target: virtio-balloon (src/devices/virtio/balloon.c) driven through its queues
  * by a hostile driver, without KVM. Guest RAM is an anonymous mapping (so MADV_DONTNEED really
  * drops pages); the rings live at fixed places in it and the input is a script:
- *   byte 0: options (bit 0 statistics, bit 1 free page reporting, bit 2 deflate_on_oom)
+ *   byte 0: options (bit 0 statistics, bit 1 free page reporting, bit 2 deflate_on_oom,
+ *           bit 3 free page hinting)
  *   then actions, one byte (low 3 bits = action, the rest an argument) plus arguments:
  *   0 write up to 64 input bytes into RAM at a 16-byte-aligned offset (PFN lists, stats)
  *   1 descriptor: queue, index, 4-byte address, 2-byte length, flags, next
  *   2 publish a head on a queue and notify it
- *   3 an inflate or deflate request of up to 32 PFNs read from the input (mostly in RAM)
+ *   3 an inflate or deflate request of up to 32 PFNs read from the input (mostly in RAM), or
+ *     (bit 4) a hinting chain: a command id (mostly the open run's) and up to 4 ranges
+ *   4 statistics polling tick
  *   4 statistics polling tick
  *   5 configuration space access (offset, length, write or read)
- *   6 new target (PATCH /balloon)
+ *   6 new target (PATCH /balloon); bits 4-5: hinting start (bit 6: acknowledge), stop, status
  *   7 pause (quiesce) or reset by the driver and set up again
- * Nothing may crash, hang or touch memory outside RAM; the counters must add up. */
+ * Nothing may crash, hang or touch memory outside RAM; the counters must add up; a hinted
+ * page sent while no hinting run is open keeps its data. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,6 +30,8 @@ FUZZ_QUIET_LOGS()
 #define RAM_SIZE (1u << 20)
 #define QS 16
 #define LIST_BUF 0xc000
+#define HINT_CMD 0xe000     /* the driver's command id buffer */
+#define CANARY 0x1f000      /* a page hinted while no run is open: must keep its bytes */
 
 static struct guest_mem mem;
 static uint8_t *ram;
@@ -72,6 +78,61 @@ static void driver_setup(struct virtio_dev *v)
 	pthread_mutex_unlock(&v->lock);
 }
 
+/* A chain on the hinting queue (when there is one): descriptor 0 the command id (mostly the
+ * open run's, else STOP, DONE or anything), then up to 4 writable ranges. While no run is open
+ * the canary page rides along and must come back untouched. */
+static void hint_chain(struct virtio_balloon *b, struct fuzz_input *in)
+{
+	struct virtio_dev *d = &b->vdev;
+	if (!(b->st.flags & BALLOON_STATE_HINTING))
+		return;
+	unsigned q = 0;
+	while (q < d->nqueues && virtio_balloon_queue_role(d, q) != BALLOON_Q_HINTING)
+		q++;
+	if (q == d->nqueues)
+		return;
+	uint8_t k = fuzz_byte(in);
+	uint32_t cmd = b->st.hint_cmd_id;
+	if ((k & 3) == 1)
+		cmd = k & 4 ? BALLOON_HINT_CMD_DONE : BALLOON_HINT_CMD_STOP;
+	else if ((k & 3) == 2)
+		fuzz_take(in, &cmd, 4);
+	memcpy(ram + HINT_CMD, &cmd, 4);
+	unsigned n = (k >> 3) % 5, di = 0;
+	bool with_cmd = !(k & 0x80);
+	bool open = b->st.hint_cmd_id >= BALLOON_HINT_CMD_FIRST;
+	struct virtq_desc desc;
+	if (with_cmd) {
+		desc = (struct virtq_desc){ HINT_CMD, 4, n ? 1 : 0, 1 };
+		memcpy(ram + qdesc(q), &desc, 16);
+		di = 1;
+	}
+	for (unsigned r = 0; r < n; r++, di++) {
+		uint32_t addr = 0;
+		uint16_t len = 0;
+		fuzz_take(in, &addr, 4);
+		fuzz_take(in, &len, 2);
+		/* mostly pages above the rings; the canary while no run is open */
+		uint64_t gpa = 0x20000 + (uint64_t)addr % (RAM_SIZE - 0x20000);
+		uint32_t l = 1 + len % 0x4000;
+		if (!open && r == 0) {
+			gpa = CANARY;
+			l = 0x1000;
+		}
+		if (gpa + l > RAM_SIZE)
+			l = (uint32_t)(RAM_SIZE - gpa);
+		desc = (struct virtq_desc){ gpa, l, 2 | (r + 1 < n ? 1 : 0), (uint16_t)(di + 1) };
+		memcpy(ram + qdesc(q) + 16 * di, &desc, 16);
+	}
+	if (!di)
+		return;
+	memset(ram + CANARY, 0xc5, 0x1000);
+	publish(d, q, 0);
+	/* Recheck: the chain's own STOP may have closed the run (ack), never opened one. */
+	if (!open && n && ram[CANARY] != 0xc5)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -87,7 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_input in = { data, size };
 	uint8_t opt = fuzz_byte(&in);
 	struct balloon_params p = { .amount_mib = 1, .stats_polling_interval_s = opt & 1 ? 1 : 0,
-				    .free_page_reporting = opt & 2, .deflate_on_oom = opt & 4 };
+				    .free_page_reporting = opt & 2, .deflate_on_oom = opt & 4,
+				    .free_page_hinting = opt & 8 };
 	static struct virtio_balloon b;
 	if (virtio_balloon_create(&b, &p, &mem, NULL) < 0)
 		abort();
@@ -126,6 +188,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			publish(d, (a >> 3) % d->nqueues, fuzz_byte(&in) % QS);
 			break;
 		case 3: {
+			if ((a >> 4) & 1) {
+				hint_chain(&b, &in);
+				break;
+			}
 			unsigned q = (a >> 3) & 1, n = fuzz_byte(&in) % 33, i = fuzz_byte(&in) % QS;
 			uint32_t *list = (uint32_t *)(ram + LIST_BUF + 0x1000 * q);
 			for (unsigned k = 0; k < n; k++) {
@@ -160,6 +226,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtio_balloon_set_target_mib(&b, mib % 4096);
 			if ((a >> 3) & 1)
 				virtio_balloon_set_stats_interval(&b, mib % 5);
+			uint32_t host, guest;
+			bool has_guest;
+			switch ((a >> 4) & 3) {
+			case 1:
+				virtio_balloon_hint_start(&b, (a >> 6) & 1);
+				break;
+			case 2:
+				virtio_balloon_hint_stop(&b);
+				break;
+			case 3:
+				virtio_balloon_hint_status(&b, &host, &has_guest, &guest);
+				break;
+			}
 			break;
 		}
 		case 7:

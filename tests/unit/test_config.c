@@ -219,8 +219,8 @@ TEST(balloon_section)
 	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": -1, \"deflate_on_oom\": true}}", "balloon.amount_mib");
 	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": 1}}", "balloon.deflate_on_oom: expected a boolean");
 	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true, \"x\": 1}}", "balloon.x: unknown field");
-	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}}",
-		   "free_page_hinting: not supported yet");
+	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": 1}}",
+		   "balloon.free_page_hinting: expected a boolean");
 	EXPECT_ERR("{" BOOT ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 70000}}",
 		   "balloon.stats_polling_interval_s");
 }

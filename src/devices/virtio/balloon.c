@@ -1,5 +1,5 @@
 /* virtio-balloon: see balloon.h. */
-#include "devices/virtio/balloon.h"
+#include "devices/virtio/balloon_int.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 #include "vm/io_thread.h"
@@ -7,6 +7,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,7 +33,7 @@ enum balloon_queue virtio_balloon_queue_role(const struct virtio_dev *d, unsigne
 	if (virtio_has_feature(d, VIRTIO_BALLOON_F_STATS_VQ) && q == next++)
 		return BALLOON_Q_STATS;
 	if (virtio_has_feature(d, VIRTIO_BALLOON_F_FREE_PAGE_HINT) && q == next++)
-		return BALLOON_Q_NONE; /* hinting is not offered */
+		return BALLOON_Q_HINTING;
 	if (virtio_has_feature(d, VIRTIO_BALLOON_F_REPORTING) && q == next)
 		return BALLOON_Q_REPORTING;
 	return BALLOON_Q_NONE;
@@ -126,27 +127,36 @@ static void handle_pfns(struct virtio_balloon *b, const struct virtq_chain *c, b
 		b->ctr.deflate_count++;
 }
 
+bool balloon_release_iov(struct virtio_balloon *b, const struct iovec *v, uint64_t *bytes)
+{
+	uintptr_t start = ((uintptr_t)v->iov_base + BALLOON_PAGE_SIZE - 1) & ~(uintptr_t)(BALLOON_PAGE_SIZE - 1);
+	uintptr_t end = ((uintptr_t)v->iov_base + v->iov_len) & ~(uintptr_t)(BALLOON_PAGE_SIZE - 1);
+	*bytes = 0;
+	if (end <= start)
+		return true;
+	/* back from host pointer to guest address (virtq_pop checked it lies in one region) */
+	const struct guest_mem *m = b->vdev.mem;
+	for (unsigned r = 0; r < m->nregions; r++) {
+		const struct guest_region *g = &m->regions[r];
+		if (start >= (uintptr_t)g->hva && end <= (uintptr_t)g->hva + g->size) {
+			if (!release(b, g->gpa + (start - (uintptr_t)g->hva), end - start))
+				return false;
+			*bytes = end - start;
+			return true;
+		}
+	}
+	b->ctr.madvise_failures++;
+	return false;
+}
+
 /* Free page reporting: each device-writable buffer is a free range of guest RAM (virtq_pop
  * checked it lies in RAM); whole pages inside it go back to the host. */
 static void handle_report(struct virtio_balloon *b, const struct virtq_chain *c)
 {
 	for (unsigned i = 0; i < c->n_out + c->n_in; i++) {
-		const struct iovec *v = &c->iov[i];
-		uintptr_t start = ((uintptr_t)v->iov_base + BALLOON_PAGE_SIZE - 1) & ~(uintptr_t)(BALLOON_PAGE_SIZE - 1);
-		uintptr_t end = ((uintptr_t)v->iov_base + v->iov_len) & ~(uintptr_t)(BALLOON_PAGE_SIZE - 1);
-		if (end <= start)
-			continue;
-		/* back from host pointer to guest address */
-		const struct guest_mem *m = b->vdev.mem;
-		for (unsigned r = 0; r < m->nregions; r++) {
-			const struct guest_region *g = &m->regions[r];
-			if (start >= (uintptr_t)g->hva && end <= (uintptr_t)g->hva + g->size) {
-				uint64_t gpa = g->gpa + (start - (uintptr_t)g->hva);
-				if (release(b, gpa, end - start))
-					b->ctr.reported_bytes += end - start;
-				break;
-			}
-		}
+		uint64_t n;
+		if (balloon_release_iov(b, &c->iov[i], &n))
+			b->ctr.reported_bytes += n;
 	}
 	b->ctr.free_page_report_count++;
 }
@@ -180,6 +190,10 @@ static void balloon_queue_notify(struct virtio_dev *d, unsigned q)
 	struct virtio_balloon *b = to_balloon(d);
 	enum balloon_queue role = virtio_balloon_queue_role(d, q);
 	bool any = false;
+	if (b->hint_config_pending) { /* restored: the driver learns of DONE now */
+		b->hint_config_pending = false;
+		virtio_config_changed(d);
+	}
 	for (;;) {
 		while (virtio_is_running(d) && virtio_queue_pop(d, q, &b->chain) > 0) {
 			struct virtq_chain *c = &b->chain;
@@ -190,6 +204,9 @@ static void balloon_queue_notify(struct virtio_dev *d, unsigned q)
 				break;
 			case BALLOON_Q_REPORTING:
 				handle_report(b, c);
+				break;
+			case BALLOON_Q_HINTING:
+				balloon_hint_chain(b, c);
 				break;
 			case BALLOON_Q_STATS:
 				parse_stats(b, c);
@@ -253,14 +270,15 @@ static void arm_timer(struct virtio_balloon *b, bool now)
 static void balloon_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
 {
 	struct virtio_balloon *b = to_balloon(d);
-	uint32_t cfg[BALLOON_CONFIG_LEN / 4] = { htole32(b->st.num_pages), htole32(b->st.actual), 0, 0 };
+	uint32_t cfg[BALLOON_CONFIG_LEN / 4] = { htole32(b->st.num_pages), htole32(b->st.actual),
+						 htole32(b->st.hint_cmd_id), 0 };
 	memcpy(data, (uint8_t *)cfg + off, len);
 }
 
 static void balloon_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len)
 {
 	struct virtio_balloon *b = to_balloon(d);
-	/* Only `actual` is the driver's to write. */
+	/* Only `actual` is the driver's to write (free_page_hint_cmd_id is read-only for it). */
 	if (off < 4 || off + len > 8)
 		return;
 	uint32_t v = htole32(b->st.actual);
@@ -273,6 +291,8 @@ static void balloon_reset(struct virtio_dev *d)
 	struct virtio_balloon *b = to_balloon(d);
 	b->stats_held = false;
 	b->st.actual = 0;
+	b->hint_config_pending = false;
+	balloon_hint_reset(b);
 }
 
 static void balloon_quiesce(struct virtio_dev *d)
@@ -330,6 +350,11 @@ int virtio_balloon_create(struct virtio_balloon *b, const struct balloon_params 
 	if (p->deflate_on_oom) {
 		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 		b->st.flags |= BALLOON_STATE_DEFLATE_ON_OOM;
+	}
+	if (p->free_page_hinting) { /* its queue comes before the reporting one */
+		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+		b->st.flags |= BALLOON_STATE_HINTING;
+		nq++;
 	}
 	if (p->free_page_reporting) {
 		features |= VIRTIO_BIT(VIRTIO_BALLOON_F_REPORTING);
@@ -395,6 +420,28 @@ void virtio_balloon_load_state(struct virtio_balloon *b, const struct balloon_st
 	pthread_mutex_lock(&b->vdev.lock);
 	b->st = *st;
 	b->stats_held = false;
+	/* As Firecracker does: after a restore the guest may reclaim its hinted pages. */
+	b->hint_config_pending = false;
+	if ((b->st.flags & BALLOON_STATE_HINTING) && b->st.hint_cmd_id != BALLOON_HINT_CMD_DONE) {
+		b->st.hint_cmd_id = BALLOON_HINT_CMD_DONE;
+		b->st.hint_flags &= ~BALLOON_HINT_JOINED;
+		b->hint_config_pending = true;
+	}
 	arm_timer(b, false);
 	pthread_mutex_unlock(&b->vdev.lock);
+}
+
+int virtio_balloon_state_decode(uint32_t version, const void *p, uint64_t len, struct balloon_state *st,
+				char *err, size_t errlen)
+{
+	size_t want = version == 1 ? BALLOON_STATE_V1_SIZE : sizeof(*st);
+	if ((version != 1 && version != BALLOON_STATE_VERSION) || len != want) {
+		snprintf(err, errlen, "balloon state: section version %u with %llu bytes (this petrel reads "
+			 "version 1 with %zu bytes and %u with %zu)", version, (unsigned long long)len,
+			 (size_t)BALLOON_STATE_V1_SIZE, BALLOON_STATE_VERSION, sizeof(*st));
+		return -EINVAL;
+	}
+	memset(st, 0, sizeof(*st));
+	memcpy(st, p, want);
+	return 0;
 }
