@@ -9,7 +9,6 @@
 #include <linux/seccomp.h>
 #include <linux/sockios.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -143,7 +142,7 @@ static const struct entry read_only_open[] = {
 
 /* ASan/UBSan builds: the runtime's reports, symbolizer and leak checker (a ptrace'ing
  * helper at exit). Never in a normal build. */
-static const struct entry sanitizer[] = {
+static const struct entry sanitizer_group[] = {
 	ANY("openat"), ANY("readlink"), ANY("prctl"), ANY("clone"), ANY("ptrace"), ANY("wait4"),
 	ANY("waitid"), ANY("getdents64"), ANY("sched_getaffinity"), ANY("getppid"), ANY("pipe2"),
 	ANY("execve"), ANY("dup2"), ANY("dup3"), ANY("mmap"), ANY("mprotect"), ANY("kill"),
@@ -172,16 +171,15 @@ static const struct entry *const *const kind_groups[SC_KIND_MAX] = {
 	[SC_REPLICATION] = (const struct entry *const[])G(base, mem_any, data, kvm, uffd, build),
 };
 
-static int add_group(struct sc_list *l, const struct entry *e)
+static int add_group(struct sc_list *l, const struct entry *e, uint32_t pid)
 {
 	for (; e->name; e++) {
-		struct sc_rule r = { .nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, e->name),
-				     .nargs = e->nargs };
+		struct sc_rule r = { .nr = sc_syscall_nr(e->name), .nargs = e->nargs };
 		if (r.nr < 0)
 			continue;   /* not a system call on this libseccomp: nothing to allow */
 		memcpy(r.args, e->args, sizeof(e->args));
 		if (!strcmp(e->name, "tgkill"))
-			r.args[0].val = (uint32_t)getpid();
+			r.args[0].val = pid;
 		int err = sc_list_add(l, &r);
 		if (err < 0)
 			return err;
@@ -189,21 +187,25 @@ static int add_group(struct sc_list *l, const struct entry *e)
 	return 0;
 }
 
-int sc_policy_builtin(struct sc_policy *p)
+int sc_policy_builtin_as(struct sc_policy *p, bool sanitizer, uint32_t pid)
 {
 	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	/* names are resolved by libseccomp: without it every list would be empty */
+	if (sc_lib_load(NULL, 0) < 0)
+		return -ENOTSUP;
 	for (int k = 0; k < SC_KIND_MAX; k++) {
 		struct sc_list *l = &p->kinds[k];
 		l->default_action = SCMP_ACT_TRAP;
 		l->rule_action = SCMP_ACT_ALLOW;
 		for (const struct entry *const *g = kind_groups[k]; *g; g++) {
-			int err = add_group(l, *g);
+			int err = add_group(l, *g, pid);
 			if (err < 0) {
 				sc_policy_free(p);
 				return err;
 			}
 		}
-		if (SC_SANITIZER && add_group(l, sanitizer) < 0) {
+		if (sanitizer && add_group(l, sanitizer_group, pid) < 0) {
 			sc_policy_free(p);
 			return -ENOMEM;
 		}
@@ -211,21 +213,26 @@ int sc_policy_builtin(struct sc_policy *p)
 	return 0;
 }
 
-/* What the spawner itself needs on top of the union of every kind (pthread_create). */
-int sc_spawner_own(struct sc_list *l)
+int sc_policy_builtin(struct sc_policy *p)
 {
-	int err = add_group(l, base);
+	return sc_policy_builtin_as(p, SC_SANITIZER, (uint32_t)getpid());
+}
+
+/* What the spawner itself needs on top of the union of every kind (pthread_create). */
+int sc_spawner_own(struct sc_list *l, uint32_t pid)
+{
+	int err = add_group(l, base, pid);
 	if (!err)
-		err = add_group(l, mem_any);
+		err = add_group(l, mem_any, pid);
 	if (!err)
-		err = add_group(l, threads);
+		err = add_group(l, threads, pid);
 	if (!err)
-		err = add_group(l, spawner_own);
+		err = add_group(l, spawner_own, pid);
 	return err;
 }
 
 /* The api kind always may create threads (libmicrohttpd's is made under its filter). */
 int sc_api_threads(struct sc_list *l)
 {
-	return add_group(l, threads);
+	return add_group(l, threads, 0);
 }

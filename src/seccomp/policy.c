@@ -1,11 +1,10 @@
 /* Seccomp policies: lists of rules per thread kind, and the --seccomp-filter JSON format
  * (docs/security.md#the-filter-file-format). The document is untrusted input: every field is
  * checked, errors name the place, and nothing is applied unless all of it is valid. */
-#include "seccomp/seccomp.h"
+#include "seccomp/seccomp_int.h"
 
 #include <errno.h>
 #include <jansson.h>
-#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +155,7 @@ static int parse_rule(json_t *r, struct sc_rule *out, const char *kname, size_t 
 	const char *name = json_string_value(json_object_get(r, "syscall"));
 	if (!name)
 		FAIL("%s: 'syscall' must be a system call name", where);
-	int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_X86_64, name);
+	int nr = sc_syscall_nr(name);
 	if (nr < 0)
 		FAIL("%s: '%.64s' is not an x86-64 system call", where, name);
 	memset(out, 0, sizeof(*out));
@@ -214,6 +213,11 @@ static int parse_kind(json_t *o, const char *kname, struct sc_list *l, char *err
 
 int sc_policy_parse_json(struct sc_policy *p, const char *text, size_t len, char *err, size_t errlen)
 {
+	char why[256];
+	if (sc_lib_load(why, sizeof(why)) < 0) {   /* system call names and compiling */
+		snprintf(err, errlen, "a filter file needs libseccomp: %s", why);
+		return -EINVAL;
+	}
 	json_error_t je;
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {

@@ -1,19 +1,16 @@
-/* Seccomp start-up: compile each kind's list, the spawner's union, install on threads.
- * See seccomp.h and docs/security.md#seccomp. */
+/* Seccomp start-up: take the filters (compiled at build time, or from --seccomp-filter FILE
+ * now), install them on threads. See seccomp.h and docs/security.md#seccomp. */
 #include "seccomp/seccomp_int.h"
 #include "util/util.h"
 #include "util/log.h"
 #include "util/thread.h"
 
 #include <errno.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -25,6 +22,7 @@ int sc_sigsys_install(void);   /* sigsys.c */
 
 static bool enabled;
 static struct sock_fprog progs[SC_KIND_ALL];
+static bool progs_from_file;   /* progs were malloc'ed by compiling (else: the built-in ones) */
 static int trigger_kind = SC_KIND_NONE;
 
 bool seccomp_enabled(void)
@@ -59,199 +57,6 @@ int seccomp_take_args(int *argc, char **argv, struct sc_options *o)
 	argv[w] = NULL;
 	*argc = w;
 	return 0;
-}
-
-static int to_cmp(const struct sc_arg *a, struct scmp_arg_cmp *c)
-{
-	static const enum scmp_compare ops[] = {
-		[SC_OP_EQ] = SCMP_CMP_EQ, [SC_OP_NE] = SCMP_CMP_NE, [SC_OP_LT] = SCMP_CMP_LT,
-		[SC_OP_LE] = SCMP_CMP_LE, [SC_OP_GT] = SCMP_CMP_GT, [SC_OP_GE] = SCMP_CMP_GE,
-		[SC_OP_MASKED_EQ] = SCMP_CMP_MASKED_EQ,
-	};
-	if (a->index >= SC_MAX_ARGS || (unsigned)a->op > SC_OP_MASKED_EQ)
-		return -EINVAL;
-	*c = (struct scmp_arg_cmp){ .arg = a->index, .op = ops[a->op], .datum_a = a->val, .datum_b = 0 };
-	if (a->op == SC_OP_MASKED_EQ)
-		*c = (struct scmp_arg_cmp){ a->index, SCMP_CMP_MASKED_EQ, a->mask, a->val };
-	/* A dword compares the low 32 bits whatever the upper half holds (an int ioctl request
-	 * is sign-extended by some callers): as a masked comparison. */
-	if (a->dword)
-		*c = (struct scmp_arg_cmp){ a->index, SCMP_CMP_MASKED_EQ,
-					    a->op == SC_OP_MASKED_EQ ? a->mask & 0xffffffffu : 0xffffffffu,
-					    a->val & 0xffffffffu };
-	return 0;
-}
-
-static int add_rule(scmp_filter_ctx ctx, uint32_t act, const struct sc_rule *r)
-{
-	struct scmp_arg_cmp c[SC_MAX_ARGS];
-	if (r->nargs > SC_MAX_ARGS)
-		return -EINVAL;
-	for (unsigned i = 0; i < r->nargs; i++)
-		if (to_cmp(&r->args[i], &c[i]) < 0)
-			return -EINVAL;
-	return seccomp_rule_add_array(ctx, act, r->nr, r->nargs, c);
-}
-
-static bool has_call(const struct sc_list *l, int nr)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (l->rules[i].nr == nr)
-			return true;
-	return false;
-}
-
-/* Rules of `l` into ctx (whose default is `def`), then clone3 -> ENOSYS unless a rule names it. */
-static int add_list(scmp_filter_ctx ctx, const struct sc_list *l, uint32_t act, uint32_t def)
-{
-	if (act == def)
-		return 0;   /* every call gets the same answer anyway */
-	for (size_t i = 0; i < l->n; i++) {
-		int e = add_rule(ctx, act, &l->rules[i]);
-		if (e < 0)
-			return e;
-	}
-	return 0;
-}
-
-static int export(scmp_filter_ctx ctx, void **bpf, size_t *len)
-{
-	int fd = memfd_create("petrel-seccomp", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int e = seccomp_export_bpf(ctx, fd);
-	off_t n = e < 0 ? 0 : lseek(fd, 0, SEEK_END);
-	void *buf = NULL;
-	if (!e && (n <= 0 || n % sizeof(struct sock_filter) || n > (off_t)(BPF_MAXINSNS * sizeof(struct sock_filter))))
-		e = -E2BIG;
-	if (!e && !(buf = malloc((size_t)n)))
-		e = -ENOMEM;
-	if (!e && pread(fd, buf, (size_t)n, 0) != n)
-		e = -EIO;
-	close(fd);
-	if (e < 0) {
-		free(buf);
-		return e;
-	}
-	*bpf = buf;
-	*len = (size_t)n;
-	return 0;
-}
-
-static scmp_filter_ctx new_ctx(uint32_t def)
-{
-	scmp_filter_ctx ctx = seccomp_init(def);
-	/* i386 or x32 calls: no name to give, no use for them: the process goes. */
-	if (ctx && seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0) {
-		seccomp_release(ctx);
-		return NULL;
-	}
-	return ctx;
-}
-
-static int finish(scmp_filter_ctx ctx, bool clone3_named, uint32_t def, void **bpf, size_t *len)
-{
-	int e = 0;
-	if (!clone3_named && def != SCMP_ACT_ERRNO(ENOSYS))   /* libseccomp refuses a rule = default */
-		e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-	if (!e)
-		e = export(ctx, bpf, len);
-	seccomp_release(ctx);
-	return e;
-}
-
-int seccomp_compile(const struct sc_list *l, void **bpf, size_t *len)
-{
-	scmp_filter_ctx ctx = new_ctx(l->default_action);
-	if (!ctx)
-		return -ENOMEM;
-	int e = add_list(ctx, l, l->rule_action, l->default_action);
-	if (e < 0) {
-		seccomp_release(ctx);
-		return e;
-	}
-	return finish(ctx, has_call(l, SCMP_SYS(clone3)), l->default_action, bpf, len);
-}
-
-/* The kernel runs every filter of a thread and keeps the most restrictive answer, so the
- * spawner's must never be stricter than a child's: the least restrictive default of all. */
-static unsigned rank(uint32_t act)
-{
-	switch (act & SECCOMP_RET_ACTION_FULL) {
-	case SCMP_ACT_KILL_PROCESS: return 0;
-	case SCMP_ACT_KILL_THREAD: return 1;
-	case SCMP_ACT_TRAP: return 2;
-	case SCMP_ACT_LOG: return 6;
-	case SCMP_ACT_ALLOW: return 7;
-	}
-	if ((act & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ERRNO)
-		return 3;
-	return 4;
-}
-
-static int cmp_rule(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct sc_rule));
-}
-
-/* Every kind's rules once each: the lists share most of their groups, and libseccomp takes
- * far longer to merge a thousand duplicates than to compile two hundred rules. */
-static int add_unique(struct sc_list *u, const struct sc_list *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		struct sc_rule r;
-		memset(&r, 0, sizeof(r));
-		r.nr = l->rules[i].nr;
-		r.nargs = l->rules[i].nargs > SC_MAX_ARGS ? SC_MAX_ARGS : l->rules[i].nargs;
-		memcpy(r.args, l->rules[i].args, r.nargs * sizeof(r.args[0]));
-		int e = sc_list_add(u, &r);
-		if (e < 0)
-			return e;
-	}
-	return 0;
-}
-
-static void dedupe(struct sc_list *u)
-{
-	if (!u->n)
-		return;
-	qsort(u->rules, u->n, sizeof(u->rules[0]), cmp_rule);
-	size_t w = 1;
-	for (size_t i = 1; i < u->n; i++)
-		if (cmp_rule(&u->rules[i], &u->rules[w - 1]))
-			u->rules[w++] = u->rules[i];
-	u->n = w;
-}
-
-static int compile_spawner(const struct sc_policy *p, void **bpf, size_t *len)
-{
-	uint32_t def = SCMP_ACT_TRAP;
-	for (int k = 0; k < SC_KIND_MAX; k++)
-		if (rank(p->kinds[k].default_action) > rank(def))
-			def = p->kinds[k].default_action;
-	struct sc_list own = { 0 }, all = { 0 };
-	int e = sc_spawner_own(&own);
-	bool clone3 = false;
-	if (!e)
-		e = add_unique(&all, &own);
-	for (int k = 0; k < SC_KIND_MAX && !e; k++) {
-		e = add_unique(&all, &p->kinds[k]);
-		clone3 |= has_call(&p->kinds[k], SCMP_SYS(clone3));
-	}
-	dedupe(&all);
-	sc_list_free(&own);
-	scmp_filter_ctx ctx = e < 0 ? NULL : new_ctx(def);
-	if (!ctx) {
-		sc_list_free(&all);
-		return e < 0 ? e : -ENOMEM;
-	}
-	e = add_list(ctx, &all, SCMP_ACT_ALLOW, def);
-	sc_list_free(&all);
-	if (e < 0) {
-		seccomp_release(ctx);
-		return e;
-	}
-	return finish(ctx, clone3, def, bpf, len);
 }
 
 static int load_file(struct sc_policy *p, const char *path)
@@ -295,43 +100,55 @@ void seccomp_test_point(int kind)
 	syscall(SYS_times, NULL);   /* on no list: the SIGSYS handler logs it and ends petrel */
 }
 
+/* --seccomp-filter FILE: the kinds it names replace the built-in lists, compiled now with
+ * libseccomp (the spawner's union too, as it depends on every list). */
+static int compile_with_file(const char *path)
+{
+	struct sc_policy p;
+	int e = sc_policy_builtin(&p);
+	if (e < 0) {
+		char why[256] = "";
+		sc_lib_load(why, sizeof(why));
+		log_error("seccomp: --seccomp-filter needs libseccomp: %s", why[0] ? why : strerror(-e));
+		return e;
+	}
+	if ((e = load_file(&p, path)) < 0) {
+		sc_policy_free(&p);
+		return e;
+	}
+	if (p.from_file[SC_API] && !sc_has_call(&p.kinds[SC_API], SCMP_SYS(clone)))
+		e = sc_api_threads(&p.kinds[SC_API]);   /* libmicrohttpd's thread (docs) */
+	for (int k = 0; k < SC_KIND_ALL && !e; k++) {
+		void *bpf;
+		size_t len;
+		e = k == SC_SPAWN ? sc_compile_spawner(&p, &bpf, &len) : seccomp_compile(&p.kinds[k], &bpf, &len);
+		if (!e)
+			progs[k] = (struct sock_fprog){ (unsigned short)(len / sizeof(struct sock_filter)), bpf };
+		else
+			log_error("seccomp: cannot compile the '%s' filter: %s", sc_kind_name(k), strerror(-e));
+	}
+	progs_from_file = true;
+	sc_policy_free(&p);
+	return e;
+}
+
 int seccomp_start(const struct sc_options *o)
 {
 	if (o->disabled) {
 		log_info("seccomp is off (--no-seccomp)");
 		return 0;
 	}
-	struct sc_policy p;
-	int e = sc_policy_builtin(&p);
-	if (e < 0) {
-		log_error("seccomp: cannot build the filters: %s", strerror(-e));
-		return e;
+	if (progs_from_file) {   /* a second start (tests): the built-in ones again, or a new file */
+		for (int k = 0; k < SC_KIND_ALL; k++)
+			free(progs[k].filter);
+		memset(progs, 0, sizeof(progs));
+		progs_from_file = false;
 	}
-	if (o->filter_path && (e = load_file(&p, o->filter_path)) < 0) {
-		sc_policy_free(&p);
-		return e;
-	}
-	if (p.from_file[SC_API] && !has_call(&p.kinds[SC_API], SCMP_SYS(clone)))
-		e = sc_api_threads(&p.kinds[SC_API]);   /* libmicrohttpd's thread (docs) */
-	for (int k = 0; k < SC_KIND_MAX && !e; k++) {
-		void *bpf;
-		size_t len;
-		e = seccomp_compile(&p.kinds[k], &bpf, &len);
-		if (!e)
-			progs[k] = (struct sock_fprog){ (unsigned short)(len / sizeof(struct sock_filter)), bpf };
-		else
-			log_error("seccomp: cannot compile the '%s' filter: %s", sc_kind_name(k), strerror(-e));
-	}
-	if (!e) {
-		void *bpf;
-		size_t len;
-		e = compile_spawner(&p, &bpf, &len);
-		if (!e)
-			progs[SC_SPAWN] = (struct sock_fprog){ (unsigned short)(len / sizeof(struct sock_filter)), bpf };
-		else
-			log_error("seccomp: cannot compile the spawner's filter: %s", strerror(-e));
-	}
-	sc_policy_free(&p);
+	int e = 0;
+	if (o->filter_path)
+		e = compile_with_file(o->filter_path);
+	else
+		sc_builtin_progs(progs, SC_SANITIZER, (uint32_t)getpid());
 	if (e < 0)
 		return e;
 

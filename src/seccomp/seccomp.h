@@ -1,8 +1,10 @@
 /* Seccomp filters: one allow-list per kind of petrel thread (docs/security.md#seccomp).
  *
  * seccomp_start() runs once on the main thread before anything untrusted is read or any
- * thread exists: it sets no_new_privs, installs the SIGSYS handler, compiles every kind's
- * list to BPF, starts the spawner thread (util/thread.c) and filters the main thread.
+ * thread exists: it sets no_new_privs, installs the SIGSYS handler, takes every kind's BPF
+ * program (compiled at build time from lists.c by gen/sc_gen.c; compiled now with libseccomp
+ * only for --seccomp-filter), starts the spawner thread (util/thread.c) and filters the main
+ * thread.
  * From then on every thread starts through thread_start(), which installs its kind's filter
  * before the thread runs any of petrel's code. */
 #ifndef PETREL_SECCOMP_H
@@ -63,13 +65,16 @@ struct sc_list {
 struct sc_policy {
 	struct sc_list kinds[SC_KIND_MAX];
 	bool from_file[SC_KIND_MAX];
+	uint32_t pid;   /* the pid the built-in lists let tgkill signal (0: ours) */
 };
 
 void sc_list_free(struct sc_list *l);
 int sc_list_add(struct sc_list *l, const struct sc_rule *r);
 void sc_policy_free(struct sc_policy *p);
 
-/* petrel's own lists (lists.c). */
+/* petrel's own lists (lists.c), resolved by libseccomp (loaded for it: -ENOTSUP without).
+ * petrel itself installs them as compiled at build time (gen/sc_gen.c); this is for
+ * --seccomp-filter, which replaces some kinds, and for tests. */
 int sc_policy_builtin(struct sc_policy *p);
 
 /* Replace the kinds a --seccomp-filter document names (format in docs/security.md). The
@@ -101,7 +106,7 @@ int seccomp_enter(int kind);
  * thread of that kind makes a system call no list allows, as soon as its filter is on. */
 void seccomp_test_point(int kind);
 
-/* The compiled program of a kind (tests, bench). */
+/* A list compiled by libseccomp (compile.c; loads the library): 0 or -errno. */
 int seccomp_compile(const struct sc_list *l, void **bpf, size_t *len);
 
 #endif

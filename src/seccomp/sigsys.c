@@ -8,17 +8,12 @@
 #include "util/proc_metrics.h"
 
 #include <errno.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#define NAMES 512
-
-static const char *names[NAMES];   /* x86-64 system call names, resolved at start */
 
 static size_t put(char *buf, size_t len, size_t cap, const char *s)
 {
@@ -69,7 +64,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	n = put(line, n, sizeof(line), ": forbidden system call ");
 	n = put_num(line, n, sizeof(line), nr);
 	n = put(line, n, sizeof(line), " (");
-	n = put(line, n, sizeof(line), nr >= 0 && nr < NAMES && names[nr] ? names[nr] : "unknown");
+	const char *name = sc_syscall_name(nr);   /* a table made at build time */
+	n = put(line, n, sizeof(line), name ? name : "unknown");
 	n = put(line, n, sizeof(line) - 1, ")");
 	line[n++] = '\n';
 	write_all(STDERR_FILENO, line, n);
@@ -88,9 +84,6 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 
 int sc_sigsys_install(void)
 {
-	for (int i = 0; i < NAMES; i++)
-		if (!names[i])
-			names[i] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, i);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;

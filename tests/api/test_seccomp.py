@@ -47,6 +47,18 @@ def test_every_thread_is_filtered(petrel, api):
     assert len(names) == 4, names
 
 
+def maps(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return f.read()
+
+
+def test_the_builtin_filters_need_no_libseccomp(petrel, api):
+    # compiled to BPF at build time (src/seccomp/gen/sc_gen.c): a default start installs them
+    # without loading libseccomp, which only --seccomp-filter FILE needs
+    assert api.get("/").status == 200
+    assert "libseccomp" not in maps(petrel.proc.pid)
+
+
 def test_the_api_keeps_working_under_its_filter(petrel, api, workdir):
     # requests that open files, configure logging and metrics, and fail InstanceStart
     kernel = workdir / "k"
@@ -128,6 +140,7 @@ def test_seccomp_filter_file(workdir, monkeypatch):
         time.sleep(0.2)
         assert p.proc.poll() is None, p.describe()
         assert_all_filtered(p.proc.pid, ["fc_vmm", "fc_api"])
+        assert "libseccomp" in maps(p.proc.pid)   # compiled at start from the file
         p.signal()
         assert p.wait() == 0, p.describe()
     finally:

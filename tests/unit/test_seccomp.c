@@ -1,6 +1,7 @@
-/* Seccomp: the --seccomp-filter parser, the built-in lists, the compiled filters' behaviour
- * (in forked children), the spawner and the SIGSYS report. */
-#include "seccomp/seccomp.h"
+/* Seccomp: the --seccomp-filter parser, the built-in lists, the filters compiled at build
+ * time (equal to what libseccomp makes of lists.c now; their behaviour in forked children),
+ * the spawner and the SIGSYS report. */
+#include "seccomp/seccomp_int.h"
 #include "util/thread.h"
 #include "unit.h"
 
@@ -120,19 +121,77 @@ TEST(builtin_lists_compile)
 	sc_policy_free(&p);
 }
 
-/* Run fn in a child under kind's built-in filter; returns the wait status. */
+/* Sanitizer builds add what their runtime needs (exec, clone, open, mmap) to every list. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define SANITIZER 1
+#else
+#define SANITIZER 0
+#endif
+
+static bool same_program(const struct sock_fprog *built, const void *bpf, size_t len)
+{
+	return built->len * sizeof(struct sock_filter) == len && !memcmp(built->filter, bpf, len);
+}
+
+/* The programs compiled at build time are exactly what libseccomp makes of lists.c now, for
+ * builds with and without sanitizers, spawner included: the two can never drift apart. */
+TEST(builtin_programs_equal_the_lists)
+{
+	for (int san = 0; san < 2; san++) {
+		uint32_t pid = (uint32_t)getpid() + (uint32_t)san;   /* the pid is put in where tgkill compares */
+		struct sc_policy p;
+		struct sock_fprog built[SC_KIND_ALL];
+		REQUIRE_EQ(sc_policy_builtin_as(&p, san, pid), 0);
+		sc_builtin_progs(built, san, pid);
+		for (int k = 0; k < SC_KIND_ALL; k++) {
+			void *bpf = NULL;
+			size_t len = 0;
+			if (k == SC_SPAWN)
+				REQUIRE_EQ(sc_compile_spawner(&p, &bpf, &len), 0);
+			else
+				REQUIRE_EQ(seccomp_compile(&p.kinds[k], &bpf, &len), 0);
+			if (!same_program(&built[k], bpf, len))
+				fprintf(stderr, "  %s%s: built-in program differs from lists.c's (rebuild?)\n",
+					sc_kind_name(k), san ? " (sanitizer)" : "");
+			CHECK(same_program(&built[k], bpf, len));
+			free(bpf);
+		}
+		sc_policy_free(&p);
+	}
+	/* this build's own variant, with our pid, is what seccomp_start installs */
+	struct sock_fprog built[SC_KIND_ALL];
+	sc_builtin_progs(built, SANITIZER, (uint32_t)getpid());
+	CHECK(built[SC_VCPU].len > 20);
+}
+
+/* The SIGSYS report's names (a table made at build time) are libseccomp's. */
+TEST(syscall_names_match_libseccomp)
+{
+	REQUIRE_EQ(sc_lib_load(NULL, 0), 0);
+	CHECK_STR_EQ(sc_syscall_name(0), "read");
+	CHECK_STR_EQ(sc_syscall_name(100), "times");
+	CHECK_STR_EQ(sc_syscall_name(__NR_io_uring_setup), "io_uring_setup");
+	CHECK(sc_syscall_name(-1) == NULL && sc_syscall_name(SC_SYSCALL_NAMES) == NULL);
+	for (int nr = 0; nr < SC_SYSCALL_NAMES; nr++) {
+		char *name = sc_lib.resolve_num_arch(SCMP_ARCH_X86_64, nr);
+		const char *ours = sc_syscall_name(nr);
+		CHECK((name && *name) == (ours != NULL));
+		if (name && ours)
+			CHECK_STR_EQ(ours, name);
+		free(name);
+	}
+}
+
+/* Run fn in a child under kind's built-in filter (the one petrel installs: compiled at build
+ * time, with the child's pid); returns the wait status. */
 static int in_child(int kind, void (*fn)(void))
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		struct sc_policy p;
-		void *bpf;
-		size_t len;
+		struct sock_fprog progs[SC_KIND_ALL];
 		signal(SIGSYS, SIG_DFL);
-		if (sc_policy_builtin(&p) || seccomp_compile(&p.kinds[kind], &bpf, &len))
-			_exit(100);
-		struct sock_fprog prog = { (unsigned short)(len / sizeof(struct sock_filter)), bpf };
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+		sc_builtin_progs(progs, SANITIZER, (uint32_t)getpid());
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[kind]))
 			_exit(101);
 		fn();
 		_exit(0);
@@ -162,13 +221,13 @@ static void call_clone3(void)
 static void call_socket_inet(void) { syscall(SYS_socket, AF_INET, SOCK_STREAM, 0); }
 static void call_mmap_exec(void) { syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); }
 static void call_open(void) { syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY); }
-
-/* Sanitizer builds add what their runtime needs (exec, clone, open, mmap) to every list. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
-#define SANITIZER 1
-#else
-#define SANITIZER 0
-#endif
+/* tgkill only on our own pid, put into the built-in programs at start */
+static void call_tgkill_self(void)
+{
+	if (syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0) != 0)
+		_exit(6);
+}
+static void call_tgkill_other(void) { syscall(SYS_tgkill, getpid() + 1, 1, 0); }
 
 static bool killed_by_sigsys(int st)
 {
@@ -197,6 +256,10 @@ TEST(filters_allow_and_trap)
 		CHECK(killed_by_sigsys(in_child(SC_VCPU, call_mmap_exec)));
 		CHECK(killed_by_sigsys(in_child(SC_IO, call_open)));
 	}
+	st = in_child(SC_VCPU, call_tgkill_self);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (!SANITIZER)
+		CHECK(killed_by_sigsys(in_child(SC_VCPU, call_tgkill_other)));
 	st = in_child(SC_VMM, call_open);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	st = in_child(SC_MAIN, call_socket_inet);
