@@ -373,7 +373,7 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 		log_error("%s", err);
 		return -EINVAL;
 	}
-	if (affinity_set(cfg->cpu_affinity, o->config_file ? cfg->vcpus : 0, err, sizeof(err)) < 0) {
+	if (affinity_set(cfg->cpu_affinity, o->config_file ? vcpu_hotplug_possible(cfg) : 0, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -EINVAL;
 	}

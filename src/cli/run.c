@@ -522,7 +522,7 @@ int cli_run(int argc, char **argv)
 	}
 	/* Checked against the host and the vCPU count, main moved to the vmm set, before any of
 	 * the VM's threads exist. */
-	if (r == 0 && (r = affinity_set(cfg.cpu_affinity, cfg.vcpus, err, sizeof(err))) < 0)
+	if (r == 0 && (r = affinity_set(cfg.cpu_affinity, vcpu_hotplug_possible(&cfg), err, sizeof(err))) < 0)
 		log_error("%s", err);
 	if (r != 0) {
 		vm_config_free(&cfg);

@@ -1,6 +1,7 @@
 /* vCPU hot-plug on the VMM's side (vcpu_hotplug.h). */
 #include "vm/vcpu_hotplug.h"
 #include "arch/x86/boot_cpu.h"
+#include "util/affinity.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/util.h"
@@ -71,7 +72,7 @@ static int start_thread(struct vm *vm, unsigned i)
 	struct vcpu *v = &vm->vcpus[i];
 	if (!vm->vcpus[0].started || v->started)
 		return 0;
-	int err = thread_start(&v->thread, SC_VCPU, "fc_vcpu", vcpu_thread, v);
+	int err = thread_start_on(&v->thread, SC_VCPU, "fc_vcpu", affinity_for_vcpu(i), vcpu_thread, v);
 	if (err)
 		return -err;
 	v->started = true;

@@ -234,9 +234,9 @@ int vm_start(struct vm *vm)
 		return ioerr;
 	}
 	/* A placement made before the vCPU count was known (a snapshot's, a migration's VM). */
-	for (unsigned i = vm->nvcpus; i < AFFINITY_MAX_VCPUS; i++)
+	for (unsigned i = vcpu_hotplug_possible(vm->cfg); i < AFFINITY_MAX_VCPUS; i++) /* hot-plug's too */
 		if (affinity_names_vcpu(i))
-			log_warn("cpu-affinity: vCPU %u: the VM has %u vCPUs; ignored", i, vm->nvcpus);
+			log_warn("cpu-affinity: vCPU %u: the VM has %u vCPUs; ignored", i, vcpu_hotplug_possible(vm->cfg));
 	/* The kicker first: each vCPU thread registers itself with it as it starts. */
 	if (vm->pvm)
 		pvm_idle_start(&vm->pvm_idle, &vm->kvm, vm->nvcpus, poke_vcpu, vm);
