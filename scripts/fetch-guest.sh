@@ -39,6 +39,7 @@ WANTED=(
 	virtio_balloon                                          # memory balloon
 	vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport  # vsock
 	crc16 crc32c_generic mbcache jbd2 ext4                  # ext4 root disks
+	libnvdimm nd_btt nd_pmem virtio_pmem                    # virtio-pmem (/dev/pmemN)
 )
 # The config symbols behind them, recorded in drivers.txt.
 CONFIG_RE='^(# )?CONFIG_(VIRTIO[A-Z0-9_]*|HW_RANDOM_VIRTIO|VSOCKETS|VIRTIO_VSOCKETS[A-Z_]*|FAILOVER|NET_FAILOVER|EXT4_FS|JBD2|FS_MBCACHE|CRC16|CRYPTO_CRC32C|X86_MPPARSE|ACPI|PVH|KVM_GUEST|SERIAL_8250|RTC_DRV_CMOS|SERIO_I8042|KERNEL_(GZIP|XZ|LZ4|ZSTD|LZMA|LZO|BZIP2))( is not set|=)'
@@ -47,7 +48,14 @@ log() { echo "fetch-guest: $*"; }
 die() { echo "fetch-guest: $*" >&2; exit 1; }
 
 STAMP=$GUEST/.kernel-fetched
-if [[ $FORCE == 0 && -f $STAMP && -s $GUEST/vmlinuz && -s $GUEST/kernel-version ]]; then
+# A guest fetched before a driver was added to WANTED lacks it: fetch again then.
+wanted_recorded() {
+	local name
+	for name in "${WANTED[@]}"; do
+		grep -q "^$name " "$GUEST/drivers.txt" 2>/dev/null || return 1
+	done
+}
+if [[ $FORCE == 0 && -f $STAMP && -s $GUEST/vmlinuz && -s $GUEST/kernel-version ]] && wanted_recorded; then
 	log "kernel $(cat "$GUEST/kernel-version") already in $GUEST (--force fetches again)"
 	exec "$ROOT/scripts/mkinitramfs.sh"
 fi

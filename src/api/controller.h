@@ -78,6 +78,7 @@ enum api_counter {
 	API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS,
 	API_GET_BALLOON, API_PUT_BALLOON, API_PATCH_BALLOON,
 	API_GET_HOTPLUG_VCPU, API_PUT_HOTPLUG_VCPU, API_PATCH_HOTPLUG_VCPU,
+	API_PUT_PMEM, API_PATCH_PMEM,
 	API_COUNTERS
 };
 
@@ -258,6 +259,14 @@ int ctl_put_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t
 int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t errlen);
 json_t *ctl_hotplug_vcpu_metrics_locked(struct controller *ctl);
+
+/* ctl_pmem.c (docs/pmem.md): PUT /pmem/{id} (pre-boot), PATCH /pmem/{id} (a new rate limiter,
+ * after the start), the config file's "pmem" array (one PUT per element), and the metrics
+ * groups "pmem_<id>" and "pmem" (all devices) added to out (lock held; -ENOMEM). */
+int ctl_put_pmem(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+int ctl_patch_pmem(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+int ctl_load_pmem(struct controller *ctl, json_t *arr, char *err, size_t errlen);
+int ctl_pmem_metrics_locked(struct controller *ctl, json_t *out);
 
 /* Count one API request (and a failure when it failed) for the metrics. */
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);

@@ -55,6 +55,8 @@ static const struct {
 	[API_GET_HOTPLUG_VCPU] = { GET, "hotplug_vcpu" },
 	[API_PUT_HOTPLUG_VCPU] = { PUT, "hotplug_vcpu" },
 	[API_PATCH_HOTPLUG_VCPU] = { PATCH, "hotplug_vcpu" },
+	[API_PUT_PMEM] = { PUT, "pmem" },
+	[API_PATCH_PMEM] = { PATCH, "pmem" },
 };
 
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed)
@@ -237,6 +239,7 @@ static json_t *counters_locked(struct controller *ctl)
 	json_object_set_new(c, "mmds", ctl_mmds_metrics_locked(ctl));
 	json_object_set_new(c, "balloon", ctl_balloon_metrics_locked(ctl));
 	json_object_set_new(c, "vcpu_hotplug", ctl_hotplug_vcpu_metrics_locked(ctl));
+	ctl_pmem_metrics_locked(ctl, c);  /* out of memory: the groups it could not add are missing */
 	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
 				(json_int_t)load64(&ctl->deprecated_api_calls)));
 	/* Network interfaces: all summed ("net") and one group per interface, as Firecracker. */

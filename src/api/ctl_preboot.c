@@ -202,6 +202,9 @@ int ctl_put_drive(struct controller *ctl, const char *id, json_t *body, char *er
 			r = fail(err, errlen, -EINVAL, "drive '%s' cannot be the root device: '%s' "
 				 "already is", d.drive_id, cfg->drives[i].drive_id);
 	}
+	if (r == 0 && d.is_root_device && pmem_root_index(cfg) >= 0)
+		r = fail(err, errlen, -EINVAL, "drive '%s' cannot be the root device: pmem device '%s' already is",
+			 d.drive_id, cfg->pmem[pmem_root_index(cfg)].id);
 	if (r == 0 && found >= 0) {
 		/* PUT on an existing id replaces that drive in place (keeping its position). */
 		drive_config_free(&cfg->drives[found]);
@@ -364,9 +367,9 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 {
 	/* The order Firecracker applies them in: logging first, so the rest is logged there. */
 	static const char *const order[] = { "logger", "metrics", "boot-source", "machine-config",
-					     "cpu-config", "drives", "network-interfaces", "vsock",
+					     "cpu-config", "drives", "pmem", "network-interfaces", "vsock",
 					     "entropy", "balloon", "mmds-config", "cpu-affinity", "vcpu-hotplug", NULL };
-	static const char *const later[] = { "pmem", "memory-hotplug", NULL };
+	static const char *const later[] = { "memory-hotplug", NULL };
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
@@ -401,6 +404,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 			r = load_device_array(ctl, "drives", "drive_id", v, err, errlen);
 		else if (!strcmp(*k, "network-interfaces"))
 			r = load_device_array(ctl, "network-interfaces", "iface_id", v, err, errlen);
+		else if (!strcmp(*k, "pmem"))
+			r = ctl_load_pmem(ctl, v, err, errlen);
 		else if (!strcmp(*k, "boot-source"))
 			r = ctl_put_boot_source(ctl, v, err, errlen);
 		else if (!strcmp(*k, "machine-config"))

@@ -57,6 +57,8 @@ SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_balloon, ctl_put_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon, ctl_patch_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_pmem, ctl_put_pmem(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_pmem, ctl_patch_pmem(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_hint_start, ctl_balloon_hint_start(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_hint_stop, ctl_balloon_hint_stop(c->ctl, msg, sizeof(msg)))
 /* petrel's vCPU hot-plug (docs/user-guide.md) */
@@ -333,7 +335,7 @@ const struct route api_routes[] = {
 	{ "mmds", .get = { get_mmds, API_GET_MMDS }, .put = { put_mmds, API_PUT_MMDS },
 	  .patch = { patch_mmds, API_PATCH_MMDS }, .body = ROUTE_BODY_ANY_JSON },
 	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },
-	{ "pmem/*", .unsupported_methods = "PUT PATCH", .unsupported = "pmem devices are not supported yet" },
+	{ "pmem/*", .put = { put_pmem, API_PUT_PMEM }, .patch = { patch_pmem, API_PATCH_PMEM } },
 	{ "hotplug/memory", .unsupported_methods = "GET PUT PATCH", .unsupported = "memory hotplug is not supported yet" },
 };
 

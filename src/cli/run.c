@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 enum {
-	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
+	OPT_KERNEL = 256, OPT_PMEM, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
@@ -47,6 +47,7 @@ static const struct option options[] = {
 	{ "rng", optional_argument, NULL, OPT_RNG },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "pmem", required_argument, NULL, OPT_PMEM },
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "virtio-mmio-cmdline", no_argument, NULL, OPT_VIRTIO_MMIO_CMDLINE },
 	{ "no-vmgenid", no_argument, NULL, OPT_NO_VMGENID },
@@ -94,6 +95,9 @@ static void usage(FILE *f)
 		"  --vsock cid=N,uds=PATH[,transport=pci|mmio]\n"
 		"                       virtio-vsock: host connects to PATH and writes \"CONNECT <port>\\n\";\n"
 		"                       guest connections to host port P go to PATH_P\n"
+		"  --pmem PATH[,ro][,root][,id=NAME][,transport=pci|mmio]\n"
+		"                       virtio-pmem: the file mapped into the guest as /dev/pmemN (repeatable;\n"
+		"                       root adds root=/dev/pmemN to the kernel command line; docs/pmem.md)\n"
 		"  --virtio-transport pci|mmio  default transport of virtio devices (default pci)\n"
 		"  --virtio-mmio-cmdline  also announce virtio-mmio devices on the kernel command line\n"
 		"  --no-vmgenid         no VM generation ID device (ACPI VMGENCTR, renewed on snapshot loads)\n"
@@ -226,6 +230,21 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		vsock_config_free(&cfg->vsock);
 		cfg->vsock = vs;
 		cfg->has_vsock = true;
+		return 0;
+	}
+	case OPT_PMEM: {
+		char msg[256];
+		struct pmem_config p;
+		if (pmem_config_from_cli(arg, cfg->npmem, &p, msg, sizeof(msg)) < 0) {
+			log_error("%s", msg);
+			return -EINVAL;
+		}
+		int r = vm_config_add_pmem(cfg, &p, msg, sizeof(msg));
+		pmem_config_free(&p);
+		if (r < 0) {
+			log_error("--pmem %s: %s", arg, msg);
+			return -EINVAL;
+		}
 		return 0;
 	}
 	case OPT_VIRTIO_TRANSPORT:

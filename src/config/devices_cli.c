@@ -324,3 +324,8 @@ int entropy_config_from_cli(const char *arg, struct entropy_config *out, char *e
 	*out = c;
 	return 0;
 }
+
+int devices_split_kv(const char *arg, void *ctx, devices_kv_fn fn, char *err, size_t errlen)
+{
+	return split_kv(arg, ctx, fn, err, errlen);
+}

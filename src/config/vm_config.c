@@ -50,6 +50,7 @@ void vm_config_free(struct vm_config *cfg)
 	entropy_config_free(&cfg->entropy);
 	cfg->has_entropy = false;
 	cfg->has_balloon = false;
+	pmem_section_free(cfg);
 	cfg->has_vcpu_hotplug = false;
 	mmds_config_free(&cfg->mmds);
 	free(cfg->cpu_affinity);
@@ -65,6 +66,9 @@ int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err
 			return json_set_err(err, errlen, "drive '%s': '%s' is already the root device",
 				       d->drive_id, cfg->drives[i].drive_id), -EEXIST;
 	}
+	if (d->is_root_device && pmem_root_index(cfg) >= 0)
+		return json_set_err(err, errlen, "drive '%s': pmem device '%s' is already the root device",
+				    d->drive_id, cfg->pmem[pmem_root_index(cfg)].id), -EEXIST;
 	if (cfg->ndrives == DEVICES_MAX_DRIVES)
 		return json_set_err(err, errlen, "at most %d drives", DEVICES_MAX_DRIVES), -ENOSPC;
 	cfg->drives[cfg->ndrives++] = *d;
@@ -120,6 +124,8 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	if (cfg->has_balloon && cfg->balloon.amount_mib > cfg->mem_mib)
 		return json_set_err(err, errlen, "balloon.amount_mib: %u MiB is more than the guest's %llu MiB of "
 				    "memory", cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
+	if ((r = pmem_check_root(cfg, err, errlen)) < 0)
+		return r;
 	if (cfg->has_vcpu_hotplug &&
 	    (r = hotplug_vcpu_config_check(&cfg->vcpu_hotplug, cfg->vcpus, cfg->smt, err, errlen)) < 0)
 		return r;
@@ -143,7 +149,7 @@ struct pending {
 	char *cpu_config_json;
 	/* Device sections: present ones replace what the config had. */
 	struct vm_config devs;   /* only the device fields are used */
-	bool has_drives, has_nets, has_vsock, has_entropy;
+	bool has_drives, has_nets, has_vsock, has_entropy, has_pmem;
 	struct mmds_config mmds;  /* configured: "mmds-config" was given */
 	bool has_balloon;
 	struct balloon_config balloon;
@@ -331,7 +337,6 @@ static const struct {
 	const char *key;
 	bool is_array;
 } later_sections[] = {
-	{ "pmem", true },
 	{ "logger", false },
 	{ "metrics", false },
 	{ "memory-hotplug", false },
@@ -448,6 +453,10 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			r = json_is_null(val) ? 0 : !p->cpu_affinity && !(p->cpu_affinity = malloc(sizeof(*p->cpu_affinity)))
 				? json_oom(err, errlen) : cpu_affinity_from_json(val, key, p->cpu_affinity, err, errlen);
 		}
+		else if (!strcmp(key, "pmem")) {
+			r = pmem_section_from_json(val, &p->devs, err, errlen);
+			p->has_pmem = r == 0 && !json_is_null(val);
+		}
 		else if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
 			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
 			r = parse_devices(key, val, p, err, errlen);
@@ -539,6 +548,12 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_balloon) {
 		cfg->balloon = p.balloon;
 		cfg->has_balloon = true;
+	}
+	if (p.has_pmem) {
+		pmem_section_free(cfg);
+		memcpy(cfg->pmem, p.devs.pmem, sizeof(cfg->pmem));
+		cfg->npmem = p.devs.npmem;
+		p.devs.npmem = 0;
 	}
 	if (p.has_vcpu_hotplug) {
 		cfg->vcpu_hotplug = p.vcpu_hotplug;

@@ -11,6 +11,7 @@
 #include "config/devices_config.h"
 #include "memory/backing.h"
 #include "config/mmds_config.h"
+#include "config/pmem_config.h"
 #include "config/cpu_affinity_config.h"
 
 #define VM_MAX_VCPUS 64
@@ -43,6 +44,8 @@ struct vm_config {
 	struct entropy_config entropy;
 	bool has_balloon;         /* "balloon" (docs/balloon.md) */
 	struct balloon_config balloon;
+	struct pmem_config pmem[PMEM_MAX_DEVICES]; /* "pmem" (docs/pmem.md), in guest order */
+	unsigned npmem;
 	bool has_vcpu_hotplug;    /* "vcpu-hotplug" (petrel's, docs/user-guide.md): vCPUs can be
 				   * added up to max_vcpu_count and removed after the start */
 	struct hotplug_vcpu_config vcpu_hotplug;

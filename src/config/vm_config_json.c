@@ -67,6 +67,8 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	err = err || !mm || json_object_set_new(o, "mmds-config", mm) < 0;
 	json_t *bl = !err && c->has_balloon ? balloon_config_to_json(&c->balloon) : json_null();
 	err = err || !bl || json_object_set_new(o, "balloon", bl) < 0;
+	json_t *pm = !err ? pmem_section_to_json(c) : NULL;
+	err = err || !pm || json_object_set_new(o, "pmem", pm) < 0;
 	/* petrel's "vcpu-hotplug" only when configured: Firecracker's document has no such key */
 	if (!err && c->has_vcpu_hotplug) {
 		json_t *hv = hotplug_vcpu_config_to_json(&c->vcpu_hotplug);
@@ -120,6 +122,13 @@ json_t *vm_config_extensions_to_json(const struct vm_config *c)
 	if (!err && c->has_entropy)
 		err = json_object_set_new(o, "entropy", json_pack("{s:o}", "transport",
 								   transport_json(c->entropy.transport))) < 0;
+	json_t *pmem = !err && c->npmem ? json_array() : NULL;
+	for (unsigned i = 0; pmem && !err && i < c->npmem; i++)
+		err = append(pmem, json_pack("{s:o}", "transport", transport_json(c->pmem[i].transport)));
+	if (pmem && err)
+		json_decref(pmem);
+	else if (pmem)
+		err = json_object_set_new(o, "pmem", pmem) < 0;
 	json_decref(drives);
 	json_decref(nets);
 	if (err) {
@@ -157,7 +166,7 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 {
 	static const char *const keys[] = { "virtio_transport", "virtio_mmio_cmdline", "debug_exit",
 					    "pvm", "stats", "drives", "network-interfaces", "vsock",
-					    "entropy", "vmgenid", NULL };
+					    "entropy", "vmgenid", "pmem", NULL };
 	if (!json_is_object(o))
 		return json_set_err(err, errlen, "petrel: expected an object");
 	int r = json_check_keys(o, "petrel", keys, err, errlen);
@@ -209,5 +218,12 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 		return r;
 	if (e && (r = get_transport(e, "petrel.entropy", &c->entropy.transport, err, errlen)) < 0)
 		return r;
+	/* pmem transports: absent (no pmem devices, or a snapshot older than them) is the default */
+	json_t *pm = json_object_get(o, "pmem");
+	if (pm && (r = get_array(o, "pmem", c->npmem, &arr, err, errlen)) < 0)
+		return r;
+	for (unsigned i = 0; pm && i < c->npmem; i++)
+		if ((r = get_transport(json_array_get(arr, i), "petrel.pmem[]", &c->pmem[i].transport, err, errlen)) < 0)
+			return r;
 	return 0;
 }

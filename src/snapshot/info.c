@@ -1,6 +1,7 @@
 /* `petrel snapshot info FILE`: what a state file holds, for people and scripts. */
 #include "snapshot/snapshot.h"
 #include "snapshot/state_file.h"
+#include "devices/virtio/pmem.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -58,7 +59,8 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 			(unsigned long long)(sm.r[i].gpa + sm.r[i].size), (unsigned long long)sm.r[i].file_off);
 	for (unsigned i = 0; i < sv.nvirtio; i++) {
 		static const char *const kinds[] = { [VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLOCK] = "blk",
-						     [VIRTIO_ID_RNG] = "rng", [VIRTIO_ID_VSOCK] = "vsock" };
+						     [VIRTIO_ID_RNG] = "rng", [VIRTIO_ID_VSOCK] = "vsock",
+						     [VIRTIO_ID_PMEM] = "pmem" };
 		struct snap_virtio dev;
 		if (snap_get(rd, SEC_VIRTIO, i, SEC_VERSION, &dev, sizeof(dev), err, errlen) < 0)
 			continue;

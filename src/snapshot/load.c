@@ -318,6 +318,14 @@ static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, c
 		virtio_balloon_load_state(b, &bs);
 		return 0;
 	}
+	case VIRTIO_ID_PMEM: {
+		/* The file was mapped again (same path, docs/pmem.md): it must be the same size at the
+		 * same place; its bytes are the file's, not the snapshot's. */
+		struct pmem_state ps;
+		if ((e = GET(r, SEC_PMEM, i, &ps)) < 0)
+			return e;
+		return virtio_pmem_check_state(v->dev, &ps, err, errlen);
+	}
 	default:
 		return 0;
 	}

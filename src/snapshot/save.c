@@ -91,6 +91,11 @@ static void save_virtio(struct vm *vm, struct snap_writer *w)
 			snap_section(w, SEC_BALLOON, i, BALLOON_STATE_VERSION, &b->st, sizeof(b->st));
 			break;
 		}
+		case VIRTIO_ID_PMEM: {
+			struct virtio_pmem *pm = v->dev;
+			snap_section(w, SEC_PMEM, i, SEC_VERSION, &pm->st, sizeof(pm->st));
+			break;
+		}
 		default:
 			break; /* rng: nothing beyond the common state */
 		}

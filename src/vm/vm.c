@@ -44,8 +44,9 @@ static void power_cb(void *opaque, enum vm_stop_reason reason, int code, const c
 static char *build_cmdline(const struct vm_config *cfg, bool pvm)
 {
 	const char *base = cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE;
-	char *s = NULL;
-	if (asprintf(&s, "%s%s", base, pvm ? PVM_CMDLINE : "") < 0)
+	char *s = NULL, root[64];
+	pmem_root_cmdline(cfg, root, sizeof(root)); /* a root pmem device, as Firecracker: last wins */
+	if (asprintf(&s, "%s%s%s", base, pvm ? PVM_CMDLINE : "", root) < 0)
 		return NULL;
 	return s;
 }

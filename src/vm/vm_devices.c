@@ -112,6 +112,35 @@ static int create_vmgenid(struct vm *vm)
 	return vcpu_hotplug_create(vm);
 }
 
+/* virtio-pmem devices (docs/pmem.md), in configuration order: the guest names them /dev/pmem0,
+ * 1, ... in that order, and their device memory follows the same order in vm->devmem. */
+static int create_pmem(struct vm *vm)
+{
+	struct vm_devices *vd = &vm->devs;
+	for (unsigned i = 0; i < vm->cfg->npmem; i++) {
+		const struct pmem_config *c = &vm->cfg->pmem[i];
+		struct virtio_pmem *p = calloc(1, sizeof(*p));
+		char msg[512];
+		if (!p)
+			return -ENOMEM;
+		int err = virtio_pmem_create(p, c, i, &vm->mem, &vd->io, msg, sizeof(msg));
+		if (err < 0) {
+			free(p);
+			log_error("%s", msg);
+			return err;
+		}
+		if ((err = virtio_pmem_plug(p, &vm->devmem, &vm->kvm, msg, sizeof(msg))) < 0)
+			log_error("%s", msg);
+		if (err < 0 || (err = vm_devices_add_virtio(vm, &p->vdev, p, c->transport)) < 0) {
+			virtio_dev_destroy(&p->vdev);
+			free(p);
+			return err;
+		}
+		vd->pmem[vd->npmem++] = p;
+	}
+	return 0;
+}
+
 int vm_devices_create(struct vm *vm)
 {
 	struct vm_devices *vd = &vm->devs;
@@ -221,6 +250,8 @@ int vm_devices_create(struct vm *vm)
 		}
 		vd->balloon = b;
 	}
+	if ((err = create_pmem(vm)) < 0)
+		return err;
 	return 0;
 }
 
@@ -272,6 +303,7 @@ void vm_devices_destroy(struct vm *vm)
 	vd->nnet = 0;
 	vd->vsock = NULL;
 	vd->balloon = NULL;
+	vd->npmem = 0;
 	mmds_unref(vd->mmds);
 	vd->mmds = NULL;
 	if (vd->pci_ready)

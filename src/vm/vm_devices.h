@@ -10,6 +10,7 @@
 #include "devices/virtio/balloon.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/pmem.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "devices/virtio/virtio_mmio.h"
@@ -48,6 +49,8 @@ struct vm_devices {
 	unsigned nnet;
 	struct virtio_vsock *vsock;
 	struct virtio_balloon *balloon;
+	struct virtio_pmem *pmem[PMEM_MAX_DEVICES]; /* in configuration order */
+	unsigned npmem;
 	struct mmds *mmds;           /* the metadata service the MMDS interfaces answer from */
 	struct ged ged;              /* ACPI event device and VM generation ID (unless --no-vmgenid) */
 	struct vmgenid genid;

@@ -554,8 +554,6 @@ def test_instance_start_reports_a_bad_kernel(api, workdir):
 # ---- endpoints petrel does not implement yet ----
 
 @pytest.mark.parametrize("method,path,body", [
-    ("PUT", "/pmem/p0", {"id": "p0", "path_on_host": "/x"}),
-    ("PATCH", "/pmem/p0", {"id": "p0"}),
     ("GET", "/hotplug/memory", None),
     ("PUT", "/hotplug/memory", {"total_size_mib": 1024}),
     ("PATCH", "/hotplug/memory", {"requested_size_mib": 0}),

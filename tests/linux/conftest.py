@@ -12,6 +12,7 @@ import pytest
 
 EXTRA_BOOTS = {
     "test_linux_mmds.py": "boots Linux once more for the metadata service",
+    "test_linux_pmem.py": "boots Linux once more for virtio-pmem",
     "test_linux_hotplug_vcpu.py": "boots Linux once more for vCPU hot-plug",
     "test_linux_bzimage_entry.py": "boots Linux twice more through the 64-bit entries",
 }

@@ -187,6 +187,8 @@ TEST(to_json_loads_again)
 {
 	round_trip(MACHINE(MC_OK)); /* no devices, no cpu-config: nulls everywhere */
 	round_trip(full_config);
+	round_trip("{" BOOT ", \"pmem\": [{\"id\": \"p0\", \"path_on_host\": \"/p.img\", \"root_device\": true, "
+		   "\"read_only\": true, \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 10}}}]}");
 	round_trip("{" BOOT ", \"machine-config\": {" MC_OK "}, \"drives\": [{\"drive_id\": \"d\", "
 		   "\"path_on_host\": \"/d.img\", \"is_root_device\": true, \"format\": \"qcow2\", "
 		   "\"rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 100}}}], "
@@ -374,7 +376,7 @@ TEST(later_sections_not_supported_yet)
 {
 	EXPECT_ERR("{" BOOT ", \"drives\": [{\"drive_id\": \"rootfs\"}]}", "drives[0].path_on_host: missing required field");
 	EXPECT_ERR("{" BOOT ", \"network-interfaces\": [{}]}", "network-interfaces[0].iface_id: missing required field");
-	EXPECT_ERR("{" BOOT ", \"pmem\": [{}]}", "pmem: not supported yet");
+	EXPECT_ERR("{" BOOT ", \"pmem\": [{}]}", "pmem[0].id: missing required field");
 	EXPECT_ERR("{" BOOT ", \"vsock\": {\"guest_cid\": 3}}", "vsock.uds_path: missing required field");
 	EXPECT_ERR("{" BOOT ", \"entropy\": []}", "entropy: expected an object");
 	EXPECT_ERR("{" BOOT ", \"logger\": {\"level\": \"Info\"}}", "logger: not supported yet");

@@ -1,0 +1,326 @@
+/* virtio-pmem: see pmem.h. */
+#include "devices/virtio/pmem.h"
+#include "kvm/kvm.h"
+#include "memory/devmem.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vm/io_thread.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static struct virtio_pmem *to_pmem(struct virtio_dev *d)
+{
+	return (struct virtio_pmem *)((char *)d - offsetof(struct virtio_pmem, vdev));
+}
+
+enum pmem_req_kind virtio_pmem_parse(const struct virtq_chain *c, struct pmem_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->head = c->head;
+	/* The status goes into the first 4 writable bytes, wherever the driver split them. */
+	uint64_t want = 4;
+	for (unsigned i = 0; i < c->n_in && want && r->nstatus < 4; i++) {
+		const struct iovec *v = &c->iov[c->n_out + i];
+		if (!v->iov_len)
+			continue;
+		size_t n = v->iov_len < want ? v->iov_len : (size_t)want;
+		r->status[r->nstatus++] = (struct iovec){ v->iov_base, n };
+		want -= n;
+	}
+	if (want) {
+		r->nstatus = 0;
+		r->kind = PMEM_REQ_NO_STATUS;
+		return PMEM_REQ_NO_STATUS;
+	}
+	uint32_t type;
+	if (c->out_len < 4 || virtq_chain_read(c, 0, &type, 4) != 4 || le32toh(type) != VIRTIO_PMEM_REQ_TYPE_FLUSH) {
+		r->kind = PMEM_REQ_BAD;
+		return PMEM_REQ_BAD;
+	}
+	r->kind = PMEM_REQ_FLUSH;
+	return PMEM_REQ_FLUSH;
+}
+
+static void answer(const struct pmem_req *r, uint32_t status)
+{
+	uint32_t le = htole32(status);
+	size_t off = 0;
+	for (unsigned i = 0; i < r->nstatus; i++) {
+		memcpy(r->status[i].iov_base, (uint8_t *)&le + off, r->status[i].iov_len);
+		off += r->status[i].iov_len;
+	}
+}
+
+/* Make the guest's writes durable: they are in the file's page cache already (MAP_SHARED). */
+static int flush_file(struct virtio_pmem *p)
+{
+	if (p->st.read_only)
+		return 0;
+	while (fdatasync(p->fd) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Everything the driver queued so far: pop it all first, so that one fdatasync covers every
+ * write the driver made before any of these requests (one sync per batch, as a driver that
+ * queues flushes from many CPUs at once gets them), then answer them all. */
+static bool serve_batch(struct virtio_pmem *p, unsigned q, bool *throttled)
+{
+	struct virtio_dev *d = &p->vdev;
+	unsigned n = 0, flushes = 0;
+	while (n < PMEM_QUEUE_SIZE && virtio_is_running(d) && virtio_queue_pop(d, q, &p->chain) > 0) {
+		if (virtio_pmem_parse(&p->chain, &p->batch[n]) == PMEM_REQ_FLUSH)
+			flushes++;
+		n++;
+	}
+	if (!n)
+		return false;
+	/* A flush costs one operation and the file's size in bytes (Firecracker's accounting). */
+	if (flushes && !rate_limiter_admit(&p->rl, p->st.file_size, now_ns())) {
+		virtq_unpop(&d->vq[q], (uint16_t)n); /* all of them again when the timer fires */
+		p->ctr.rate_limiter_throttled_events++;
+		*throttled = true;
+		return false;
+	}
+	int status = PMEM_STATUS_OK;
+	if (flushes) {
+		int e = flush_file(p);
+		p->ctr.flush_count++;
+		if (e < 0) {
+			p->ctr.flush_fails++;
+			status = PMEM_STATUS_ERROR;
+			log_limited(LOG_WARN, "%s: fdatasync of the backing file failed: %s", d->name, strerror(-e));
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct pmem_req *r = &p->batch[i];
+		if (r->kind != PMEM_REQ_FLUSH) {
+			p->ctr.bad_requests++;
+			p->ctr.event_fails++;
+		}
+		if (r->kind == PMEM_REQ_NO_STATUS) {
+			virtq_push(&d->vq[q], r->head, 0);
+			continue;
+		}
+		answer(r, r->kind == PMEM_REQ_FLUSH ? (uint32_t)status : PMEM_STATUS_ERROR);
+		virtq_push(&d->vq[q], r->head, 4);
+	}
+	return true;
+}
+
+static void pmem_queue_notify(struct virtio_dev *d, unsigned q)
+{
+	struct virtio_pmem *p = to_pmem(d);
+	bool any = false, throttled = false;
+	p->ctr.queue_event_count++;
+	for (;;) {
+		while (!throttled && virtio_is_running(d) && serve_batch(p, q, &throttled))
+			any = true;
+		if (throttled || !virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
+			break;
+	}
+	if (any)
+		virtio_queue_interrupt(d, q);
+}
+
+static void pmem_limiter_timer(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_pmem *p = opaque;
+	struct virtio_dev *d = &p->vdev;
+	(void)fd;
+	(void)events;
+	pthread_mutex_lock(&d->lock);
+	rate_limiter_timer_event(&p->rl);
+	p->ctr.rate_limiter_event_count++;
+	if (virtio_is_running(d) && virtq_is_enabled(&d->vq[0]))
+		pmem_queue_notify(d, 0);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void pmem_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
+{
+	struct virtio_pmem *p = to_pmem(d);
+	uint64_t cfg[2] = { htole64(p->st.start), htole64(p->st.size) };
+	memcpy(data, (uint8_t *)cfg + off, len);
+}
+
+static void pmem_config_write(struct virtio_dev *d, uint32_t off, const uint8_t *data, uint32_t len)
+{
+	/* The configuration space is read-only for the driver. */
+	to_pmem(d)->ctr.cfg_fails++;
+	log_limited(LOG_WARN, "%s: the driver wrote %u bytes at offset %u of the read-only configuration space",
+		    d->name, len, off);
+}
+
+static int pmem_activate(struct virtio_dev *d)
+{
+	to_pmem(d)->ctr.activate_count++;
+	return 0;
+}
+
+static void pmem_destroy(struct virtio_dev *d)
+{
+	struct virtio_pmem *p = to_pmem(d);
+	if (p->rl.timer_fd >= 0 && d->io)
+		io_thread_remove(d->io, p->rl.timer_fd);
+	rate_limiter_destroy(&p->rl);
+	/* The slot goes before the memory behind it. */
+	if (p->kvm)
+		kvm_set_user_memory(p->kvm, p->slot, p->st.start, 0, NULL, 0);
+	p->kvm = NULL;
+	if (p->map)
+		munmap(p->map, p->st.size);
+	p->map = NULL;
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+}
+
+static const struct virtio_dev_ops pmem_ops = {
+	.config_read = pmem_config_read,
+	.config_write = pmem_config_write,
+	.activate = pmem_activate,
+	.queue_notify = pmem_queue_notify,
+	.destroy = pmem_destroy,
+};
+
+/* The file, then anonymous zero pages up to the next PMEM_SIZE_ALIGN: one reservation of the
+ * whole size with the file mapped over its start. */
+static int map_file(struct virtio_pmem *p)
+{
+	uint64_t len = (p->st.file_size + PMEM_SIZE_ALIGN - 1) & ~(PMEM_SIZE_ALIGN - 1);
+	int prot = PROT_READ | (p->st.read_only ? 0 : PROT_WRITE);
+	void *base = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return -errno;
+	if (mmap(base, p->st.file_size, prot, MAP_SHARED | MAP_FIXED, p->fd, 0) == MAP_FAILED) {
+		int e = -errno;
+		munmap(base, len);
+		return e;
+	}
+	madvise(base, len, MADV_DONTDUMP); /* a core dump would carry the whole image */
+	p->map = base;
+	p->st.size = len;
+	return 0;
+}
+
+int virtio_pmem_create(struct virtio_pmem *p, const struct pmem_config *c, unsigned index,
+		       const struct guest_mem *mem, struct io_thread *io, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	p->rl.timer_fd = -1;
+	snprintf(p->id, sizeof(p->id), "%s", c->id ? c->id : "");
+	uint64_t size;
+	int fd = pmem_open_file(c, &size, err, errlen);
+	if (fd < 0)
+		return fd;
+	p->fd = fd;
+	p->st.file_size = size;
+	p->st.read_only = c->read_only;
+	int e = map_file(p);
+	if (e < 0)
+		snprintf(err, errlen, "pmem '%s': cannot map '%s': %s", p->id, c->path_on_host, strerror(-e));
+	else if ((e = rate_limiter_init(&p->rl, &c->rate_limiter, now_ns())) < 0 ||
+		 (e = rate_limiter_make_timer(&p->rl)) < 0) /* PATCH may add limits later */
+		snprintf(err, errlen, "pmem '%s': rate limiter: %s", p->id, strerror(-e));
+	if (e < 0) {
+		pmem_destroy(&p->vdev);
+		return e;
+	}
+	char name[32];
+	snprintf(name, sizeof(name), "virtio-pmem%u", index);
+	e = virtio_dev_init(&p->vdev, name, VIRTIO_ID_PMEM,
+			    VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1, PMEM_QUEUE_SIZE,
+			    PMEM_CONFIG_LEN, &pmem_ops, mem, io);
+	if (e == 0 && io)
+		e = io_thread_add(io, p->rl.timer_fd, 0x001 /* EPOLLIN */, pmem_limiter_timer, p);
+	if (e < 0) {
+		snprintf(err, errlen, "pmem '%s': cannot create the virtio device: %s", p->id, strerror(-e));
+		virtio_dev_destroy(&p->vdev); /* closes the file and the mapping (pmem_destroy) */
+		return e;
+	}
+	return 0;
+}
+
+int virtio_pmem_plug(struct virtio_pmem *p, struct devmem *dm, struct kvm *kvm, char *err, size_t errlen)
+{
+	uint64_t gpa;
+	uint32_t slot;
+	uint32_t flags = 0;
+	if (p->st.read_only) {
+		if (kvm_check_extension(kvm, KVM_CAP_READONLY_MEM) <= 0) {
+			snprintf(err, errlen, "pmem '%s': read_only needs read-only memory slots, which this KVM lacks",
+				 p->id);
+			return -EOPNOTSUPP;
+		}
+		flags = KVM_MEM_READONLY;
+	}
+	int e = devmem_alloc(dm, p->st.size, PMEM_GPA_ALIGN, &gpa, &slot);
+	if (e < 0) {
+		snprintf(err, errlen, "pmem '%s': no room for %llu MiB of device memory: %s", p->id,
+			 (unsigned long long)(p->st.size >> 20), strerror(-e));
+		return e;
+	}
+	e = kvm_set_user_memory(kvm, slot, gpa, p->st.size, p->map, flags);
+	if (e < 0) {
+		snprintf(err, errlen, "pmem '%s': cannot map it at 0x%llx: %s", p->id, (unsigned long long)gpa,
+			 strerror(-e));
+		return e;
+	}
+	pthread_mutex_lock(&p->vdev.lock);
+	p->st.start = gpa;
+	p->slot = slot;
+	p->kvm = kvm;
+	pthread_mutex_unlock(&p->vdev.lock);
+	log_info("%s: '%s' (%llu bytes%s) at guest 0x%llx-0x%llx", p->vdev.name, p->id,
+		 (unsigned long long)p->st.file_size, p->st.read_only ? ", read-only" : "",
+		 (unsigned long long)gpa, (unsigned long long)(gpa + p->st.size));
+	return 0;
+}
+
+void virtio_pmem_snapshot(struct virtio_pmem *p, struct pmem_state *st, struct pmem_counters *c)
+{
+	pthread_mutex_lock(&p->vdev.lock);
+	if (st)
+		*st = p->st;
+	if (c)
+		*c = p->ctr;
+	pthread_mutex_unlock(&p->vdev.lock);
+}
+
+int virtio_pmem_check_state(struct virtio_pmem *p, const struct pmem_state *st, char *err, size_t errlen)
+{
+	struct pmem_state cur;
+	virtio_pmem_snapshot(p, &cur, NULL);
+	if (st->file_size != cur.file_size) {
+		snprintf(err, errlen, "%s: pmem '%s': the backing file has %llu bytes now, %llu when the snapshot "
+			 "was taken (it must be the same file, unchanged in size)", p->vdev.name, p->id,
+			 (unsigned long long)cur.file_size, (unsigned long long)st->file_size);
+		return -EINVAL;
+	}
+	if (st->start != cur.start || st->size != cur.size || st->read_only != cur.read_only) {
+		snprintf(err, errlen, "%s: pmem '%s': mapped at 0x%llx (%llu bytes%s) now, at 0x%llx (%llu bytes%s) "
+			 "in the snapshot", p->vdev.name, p->id, (unsigned long long)cur.start,
+			 (unsigned long long)cur.size, cur.read_only ? ", read-only" : "", (unsigned long long)st->start,
+			 (unsigned long long)st->size, st->read_only ? ", read-only" : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int virtio_pmem_update_limiter(struct virtio_pmem *p, const struct rate_limiter_config *rl)
+{
+	pthread_mutex_lock(&p->vdev.lock);
+	int e = rate_limiter_update(&p->rl, rl, now_ns());
+	pthread_mutex_unlock(&p->vdev.lock);
+	return e;
+}
