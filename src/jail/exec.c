@@ -73,13 +73,29 @@ int jail_exec(struct jail *j)
 	int ret = jail_path(path, sizeof(path), "/%s", a->exec_name);
 	if (ret < 0)
 		return ret;
-	char **argv = calloc((size_t)a->petrel_argc + 4, sizeof(*argv));
+	char **argv = calloc((size_t)a->petrel_argc + 7, sizeof(*argv));
 	if (!argv)
 		return jail_err(ENOMEM, "exec arguments");
-	argv[0] = (char *)a->exec_name;
-	argv[1] = "--id";
-	argv[2] = (char *)a->id;
-	memcpy(argv + 3, a->petrel_argv, (size_t)a->petrel_argc * sizeof(*argv));
+	int n = 0;
+	argv[n++] = (char *)a->exec_name;
+	argv[n++] = "--id";
+	argv[n++] = (char *)a->id;
+	/* Firecracker's jailer passes its start and CPU time for the api_server metrics. Only
+	 * to petrel's Firecracker-style command line (arguments that are options): a petrel
+	 * subcommand (`run`, ...) takes none of them. The CPU start is 0, so the metric counts
+	 * this process's jailer work before the exec as well; with --new-pid-ns the parent's
+	 * comes as --parent-cpu-time-us. Options after "--" come later and win. */
+	char t_start[48], t_cpu[48], t_parent[48];
+	if (!a->petrel_argc || a->petrel_argv[0][0] == '-') {
+		snprintf(t_start, sizeof(t_start), "--start-time-us=%llu", (unsigned long long)j->start_us);
+		snprintf(t_cpu, sizeof(t_cpu), "--start-time-cpu-us=0");
+		snprintf(t_parent, sizeof(t_parent), "--parent-cpu-time-us=%llu",
+			 (unsigned long long)j->parent_cpu_us);
+		argv[n++] = t_start;
+		argv[n++] = t_cpu;
+		argv[n++] = t_parent;
+	}
+	memcpy(argv + n, a->petrel_argv, (size_t)a->petrel_argc * sizeof(*argv));
 	char *envp[] = { NULL };
 	/* With --new-pid-ns this is a fresh child; otherwise main.c called setsid() early. */
 	if (a->daemonize && a->new_pid_ns && setsid() < 0)

@@ -10,8 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define JAIL_ID_MAX 64
 #define JAIL_MAX_CGROUPS 32
@@ -75,7 +77,17 @@ struct jail {
 	uid_t host_uid;           /* --rootless: the caller's ids, mapped to --uid/--gid */
 	gid_t host_gid;
 	unsigned dev_bound;       /* --rootless: bit i: jail_devices[i] is bind-mounted */
+	/* For petrel's api_server metrics, as Firecracker's jailer passes them: the jailer's start
+	 * (CLOCK_MONOTONIC, µs) and, with --new-pid-ns, the parent's CPU time at the clone. */
+	uint64_t start_us, parent_cpu_us;
 };
+
+static inline uint64_t jail_clock_us(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* The device nodes petrel may need in the jail: mknod'ed as root, bind-mounted from the
  * host with --rootless (only those the caller may open). */

@@ -103,7 +103,8 @@ static int enter(struct jail *j)
 int main(int argc, char **argv)
 {
 	struct jail_args a;
-	struct jail j = { .args = &a, .netns_fd = -1, .devnull_fd = -1 };
+	struct jail j = { .args = &a, .netns_fd = -1, .devnull_fd = -1,
+			  .start_us = jail_clock_us(CLOCK_MONOTONIC) };
 	/* As Firecracker's jailer: no file descriptor of the caller's reaches petrel. */
 	close_range(3, ~0U, 0);
 	int ret = jail_parse_args(argc, argv, &a);
@@ -124,6 +125,8 @@ int main(int argc, char **argv)
 	j.host_uid = geteuid();
 	j.host_gid = getegid();
 	j.umask = umask(0);
+	/* the child of --new-pid-ns is a new process: what this one spent is the parent's */
+	j.parent_cpu_us = a.new_pid_ns ? jail_clock_us(CLOCK_PROCESS_CPUTIME_ID) : 0;
 	if (prepare(&j) < 0 || (a.new_pid_ns && jail_spawn(&j, enter) < 0)) {
 		/* jail_spawn returns only if the child could not be made. */
 		jail_cleanup(&j);

@@ -11,6 +11,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,14 @@ def test_petrel_runs_jailed(jails, base, parent_cgroup):
         _, where, _, opts = line.split()[:4]
         if where != "/":
             assert where.startswith(("/lib", "/usr/lib")) and "ro" in opts.split(","), line
-    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] == \
-        [b"petrel", b"--id", b"jail-test-1", b"--api-sock", b"/run/api.sock"]
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    assert cmdline[:3] == [b"petrel", b"--id", b"jail-test-1"], cmdline
+    assert cmdline[-2:] == [b"--api-sock", b"/run/api.sock"], cmdline
+    # Firecracker's jailer's timing options, for petrel's api_server metrics
+    times = dict(a.decode()[2:].split("=") for a in cmdline[3:-2])
+    assert set(times) == {"start-time-us", "start-time-cpu-us", "parent-cpu-time-us"}, cmdline
+    assert 0 < int(times["start-time-us"]) <= time.monotonic_ns() // 1000
+    assert times["start-time-cpu-us"] == "0" and int(times["parent-cpu-time-us"]) > 0
     assert Path(f"/proc/{pid}/environ").read_bytes() == b""
     limits = Path(f"/proc/{pid}/limits").read_text()
     assert [ln.split()[3:5] for ln in limits.splitlines() if ln.startswith("Max open files")] \
@@ -141,6 +148,22 @@ def test_petrel_runs_jailed(jails, base, parent_cgroup):
     assert j.proc.poll() is None
     os.kill(pid, 9)
     assert j.proc.wait(timeout=10) == 128 + 9
+
+
+def test_startup_metrics_under_the_jailer(jails, base, parent_cgroup):
+    # Firecracker's test_startup_time reads api_server from the metrics of a jailed
+    # Firecracker: the jailer's start and CPU reach petrel, so both figures are filled in.
+    for new_pid_ns in (["--new-pid-ns"], []):
+        j = start(jails, base, f"jail-metrics{len(new_pid_ns)}", [*new_pid_ns, *CGROUP_ARGS],
+                  parent_cgroup, petrel_args=[*API_ARGS, "--metrics-path", "/run/metrics.json"])
+        jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
+        (pid,) = j.pids()
+        os.kill(pid, 15)   # the last metrics line is written at exit
+        assert j.proc.wait(timeout=10) == 0
+        line = json.loads((j.root / "run" / "metrics.json").read_text().splitlines()[-1])
+        api = line["api_server"]
+        assert 0 < api["process_startup_time_us"] < 60_000_000, api
+        assert api["process_startup_time_cpu_us"] > 0, api
 
 
 def test_without_new_pid_ns_the_jailer_becomes_petrel(jails, base, parent_cgroup):

@@ -134,8 +134,12 @@ def test_rootless_petrel_runs_jailed_in_new_user_mount_pid_namespaces(jails, bas
     # /proc/PID/ns/pid's owner is not visible from Python, but the jailer (in our user
     # namespace) could not have made one otherwise.
     check_jailed(j, pid)
-    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] == \
-        [b"petrel", b"--id", b"rl-1", *[a.encode() for a in API_ARGS]]
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    # --id, the jailer's timing options (api_server metrics), then what followed "--"
+    assert cmdline[:3] == [b"petrel", b"--id", b"rl-1"], cmdline
+    assert [a.split(b"=")[0] for a in cmdline[3:6]] == \
+        [b"--start-time-us", b"--start-time-cpu-us", b"--parent-cpu-time-us"], cmdline
+    assert cmdline[6:] == [a.encode() for a in API_ARGS], cmdline
     # The waiting jailer stays the caller, on the host, in our namespaces.
     jst = status_fields(j.proc.pid)
     assert jst["Uid"] == [str(USER)] * 4
