@@ -1,6 +1,7 @@
 /* libmicrohttpd behind the API. See http.h. */
 #include "api/http.h"
 #include "api/http_conns.h"
+#include "api/mhd_lib.h"
 #include "api/controller.h"
 #include "api/router.h"
 #include "seccomp/seccomp.h"
@@ -53,18 +54,18 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct api_res
 {
 	struct MHD_Response *resp;
 	if (r->body)
-		resp = MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_COPY);
+		resp = mhd.create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_COPY);
 	else
-		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		resp = mhd.create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
 	if (r->body)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_SERVER, "petrel API");
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	mhd.add_response_header(resp, MHD_HTTP_HEADER_SERVER, "petrel API");
 	if (r->deprecated)
-		MHD_add_response_header(resp, "Deprecation", "true");
-	enum MHD_Result ret = MHD_queue_response(conn, r->status, resp);
-	MHD_destroy_response(resp);
+		mhd.add_response_header(resp, "Deprecation", "true");
+	enum MHD_Result ret = mhd.queue_response(conn, r->status, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -95,7 +96,7 @@ static void request_done(void *opaque, struct api_response *resp)
 	rq->have_result = true;
 	if (rq->suspended) {
 		rq->suspended = false;
-		MHD_resume_connection(rq->conn);   /* MHD calls on_request again to send it */
+		mhd.resume_connection(rq->conn);   /* MHD calls on_request again to send it */
 	}
 	pthread_mutex_unlock(&rq->lock);
 }
@@ -168,7 +169,7 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 static const char *bad_framing(struct MHD_Connection *conn)
 {
 	struct header_count c = { 0 };
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
+	mhd.get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
 	if (c.differ)
 		return "conflicting Content-Length headers";
 	if (c.content_length > 1)
@@ -212,7 +213,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			rq->too_large = true;
 			return send_fault(conn, 400, "%s", framing);
 		}
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		const char *cl = mhd.lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl) {
 			char *end;
@@ -262,7 +263,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (rq->dispatched) {
 		/* Woken without an answer (should not happen): wait again. */
 		rq->suspended = true;
-		MHD_suspend_connection(conn);
+		mhd.suspend_connection(conn);
 		pthread_mutex_unlock(&rq->lock);
 		return MHD_YES;
 	}
@@ -290,7 +291,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq->have_result = false;
 	} else {
 		rq->suspended = true;
-		MHD_suspend_connection(conn);
+		mhd.suspend_connection(conn);
 	}
 	pthread_mutex_unlock(&rq->lock);
 	return ret;
@@ -338,6 +339,11 @@ static int listen_unix(const char *path)
 int api_server_start(struct api_server **out, struct controller *ctl, const char *path,
 		     size_t max_payload)
 {
+	char why[256];
+	if (mhd_lib_load(why, sizeof(why)) < 0) {   /* loaded only now (api/mhd_lib.h) */
+		log_error("cannot serve the API: %s", why);
+		return -ENOTSUP;
+	}
 	struct api_server *srv = calloc(1, sizeof(*srv));
 	if (!srv || !(srv->path = strdup(path))) {
 		free(srv);
@@ -357,7 +363,7 @@ int api_server_start(struct api_server **out, struct controller *ctl, const char
 		free(srv);
 		return e;
 	}
-	srv->daemon = MHD_start_daemon(
+	srv->daemon = mhd.start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, srv,
@@ -388,8 +394,8 @@ void api_server_stop(struct api_server *srv)
 	if (!srv)
 		return;
 	/* Take the listening socket back first: MHD would close it, and it is ours. */
-	MHD_quiesce_daemon(srv->daemon);
-	MHD_stop_daemon(srv->daemon);
+	mhd.quiesce_daemon(srv->daemon);
+	mhd.stop_daemon(srv->daemon);
 	close(srv->fd);
 	unlink(srv->path);
 	free(srv->path);

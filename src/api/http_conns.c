@@ -1,5 +1,6 @@
 /* API connection bookkeeping. See http_conns.h. */
 #include "api/http_conns.h"
+#include "api/mhd_lib.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -54,7 +55,7 @@ void http_conns_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 		}
 		return;
 	}
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	k = calloc(1, sizeof(*k));
 	if (!k || !ci) {
 		free(k);
@@ -79,7 +80,7 @@ void http_conns_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 
 void http_conns_busy(struct MHD_Connection *c, bool busy)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct http_conn *k = ci ? ci->socket_context : NULL;
 	if (k)
 		k->busy = busy;

@@ -1,5 +1,7 @@
 /* See token.h. */
 #include "mmds/token.h"
+#include "boot/payload_lib.h"
+#include "util/log.h"
 
 #include <errno.h>
 #include <nettle/base64.h>
@@ -11,6 +13,42 @@
 
 #define TAG_LEN 16
 #define RAW_LEN (8 + TAG_LEN)
+
+/* nettle is loaded (dlopen) with the first token store, not linked: linking it cost every
+ * petrel start about 330 000 instructions of relocation, 40% of `petrel run`'s start-up
+ * before a VM exists (docs/performance.md#start-up-to-the-api). Stores are made where
+ * loading is allowed (the API thread, or where a VM is built), tokens used later. */
+static struct {
+	__typeof__(nettle_hmac_sha256_set_key) *hmac_set_key;
+	__typeof__(nettle_hmac_sha256_update) *hmac_update;
+	__typeof__(nettle_hmac_sha256_digest) *hmac_digest;
+	__typeof__(nettle_base64_encode_raw) *b64_encode_raw;
+	__typeof__(nettle_base64_decode_init) *b64_decode_init;
+	__typeof__(nettle_base64_decode_update) *b64_decode_update;
+	__typeof__(nettle_base64_decode_final) *b64_decode_final;
+	__typeof__(nettle_memeql_sec) *eq_sec;
+} nt;
+
+static int nettle_load(void)
+{
+	/* the first symbol is set last (payload_lib_load): set means all are */
+	const struct payload_sym syms[] = {
+		{ "nettle_hmac_sha256_set_key", (void **)&nt.hmac_set_key },
+		{ "nettle_hmac_sha256_update", (void **)&nt.hmac_update },
+		{ "nettle_hmac_sha256_digest", (void **)&nt.hmac_digest },
+		{ "nettle_base64_encode_raw", (void **)&nt.b64_encode_raw },
+		{ "nettle_base64_decode_init", (void **)&nt.b64_decode_init },
+		{ "nettle_base64_decode_update", (void **)&nt.b64_decode_update },
+		{ "nettle_base64_decode_final", (void **)&nt.b64_decode_final },
+		{ "nettle_memeql_sec", (void **)&nt.eq_sec },
+	};
+	char err[256];
+	if (payload_lib_load("libnettle.so.8", syms, sizeof(syms) / sizeof(syms[0]), err, sizeof(err)) < 0) {
+		log_error("MMDS tokens: %s", err);
+		return -ENOTSUP;
+	}
+	return 0;
+}
 
 static int fill_random(void *p, size_t n)
 {
@@ -31,7 +69,9 @@ static int fill_random(void *p, size_t n)
 int mmds_tokens_init(struct mmds_tokens *t)
 {
 	memset(t, 0, sizeof(*t));
-	int r = fill_random(t->key, sizeof(t->key));
+	int r = nettle_load();
+	if (r == 0)
+		r = fill_random(t->key, sizeof(t->key));
 	if (r == 0)
 		r = fill_random(&t->offset, sizeof(t->offset));
 	t->offset >>= 2;   /* room for a few centuries of clock before it wraps */
@@ -48,10 +88,10 @@ static void tag_of(const struct mmds_tokens *t, const uint8_t expiry[8], uint8_t
 {
 	struct hmac_sha256_ctx ctx;
 	uint8_t digest[SHA256_DIGEST_SIZE];
-	hmac_sha256_set_key(&ctx, sizeof(t->key), t->key);
-	hmac_sha256_update(&ctx, strlen(t->aad), (const uint8_t *)t->aad);
-	hmac_sha256_update(&ctx, 8, expiry);
-	hmac_sha256_digest(&ctx, sizeof(digest), digest);
+	nt.hmac_set_key(&ctx, sizeof(t->key), t->key);
+	nt.hmac_update(&ctx, strlen(t->aad), (const uint8_t *)t->aad);
+	nt.hmac_update(&ctx, 8, expiry);
+	nt.hmac_digest(&ctx, sizeof(digest), digest);
 	memcpy(tag, digest, TAG_LEN);
 }
 
@@ -65,7 +105,7 @@ int mmds_token_new(const struct mmds_tokens *t, uint32_t ttl, uint64_t now_ms,
 	for (int i = 0; i < 8; i++)
 		raw[i] = (uint8_t)(expiry >> (8 * i));
 	tag_of(t, raw, raw + 8);
-	base64_encode_raw(out, RAW_LEN, raw);
+	nt.b64_encode_raw(out, RAW_LEN, raw);
 	out[MMDS_TOKEN_LEN] = '\0';
 	return 0;
 }
@@ -77,13 +117,13 @@ bool mmds_token_valid(const struct mmds_tokens *t, const char *tok, size_t len, 
 	uint8_t raw[BASE64_DECODE_LENGTH(MMDS_TOKEN_LEN)];
 	size_t n = sizeof(raw);
 	struct base64_decode_ctx ctx;
-	base64_decode_init(&ctx);
-	if (!base64_decode_update(&ctx, &n, raw, len, tok) || !base64_decode_final(&ctx) ||
+	nt.b64_decode_init(&ctx);
+	if (!nt.b64_decode_update(&ctx, &n, raw, len, tok) || !nt.b64_decode_final(&ctx) ||
 	    n != RAW_LEN)
 		return false;
 	uint8_t tag[TAG_LEN];
 	tag_of(t, raw, tag);
-	if (!memeql_sec(tag, raw + 8, TAG_LEN))
+	if (!nt.eq_sec(tag, raw + 8, TAG_LEN))
 		return false;
 	uint64_t expiry = 0;
 	for (int i = 0; i < 8; i++)
