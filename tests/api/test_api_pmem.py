@@ -11,6 +11,7 @@ mounting it: tests/linux/test_linux_pmem.py."""
 import json
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -185,3 +186,38 @@ def test_after_start(api, image):
     assert api.get("/vm/config").json["pmem"][0]["rate_limiter"] == {"ops": {"size": 5, "refill_time": 100}}
     r = api.patch("/pmem/p9", {"id": "p9"})
     assert r.status == 400 and "No pmem device" in r.fault, r
+
+
+# A snapshot carries the device's state, not the file: the load maps the same path again
+# (docs/pmem.md). Needs /dev/kvm and the test guests: skips without.
+def test_snapshot_maps_the_file_again(petrel, api, workdir, image):
+    from test_api_snapshot import load, snapshot
+    from test_api_vm import counts, start
+    assert api.put("/pmem/p0", body(image, read_only=True)).status == 204
+    start(api, "counter", "every=1048576")
+    petrel.expect(r"^count=2$")
+    state, mem = snapshot(api, workdir)
+    last = max(counts(petrel))
+    petrel.close()
+    info = subprocess.run([str(apilib.petrel_bin()), "snapshot", "info", str(state)],
+                          capture_output=True, text=True)
+    assert "pmem (device id 27)" in info.stdout and "PMEM" in info.stdout, info.stdout
+    p2 = load(workdir, "second", state, mem)
+    try:
+        api2 = p2.client()
+        assert api2.get("/vm/config").json["pmem"][0]["path_on_host"] == str(image)
+        p2.expect(rf"^count={last + 2}$")
+    finally:
+        p2.close()
+    # the file changed size since: the load is refused and says why
+    with open(image, "ab") as f:
+        f.write(b"x")
+    d = workdir / "third"
+    d.mkdir()
+    p3 = apilib.Petrel(d)
+    try:
+        r = p3.client().put("/snapshot/load", {"snapshot_path": str(state), "mem_backend":
+                                               {"backend_type": "File", "backend_path": str(mem)}})
+        assert r.status == 400 and "unchanged in size" in r.fault, r
+    finally:
+        p3.close()
