@@ -7,9 +7,12 @@
 
 #include "fake_ring.h"
 
+#include "api/controller.h"
+#include "api/router.h"
 #include "config/pmem_config.h"
 #include "config/vm_config.h"
 #include "devices/virtio/pmem.h"
+#include "vm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,13 +23,13 @@
 #define REQ 0x40000         /* request buffers in fake RAM */
 #define STATUS 0x41000
 
-static char path[64];
+static char file_path[64];
 
-/* A backing file of `size` bytes (bytes i hold i * 7), named in path. */
+/* A backing file of `size` bytes (bytes i hold i * 7), named in file_path. */
 static int make_file(uint64_t size)
 {
-	snprintf(path, sizeof(path), "/tmp/petrel-test-pmem-XXXXXX");
-	int fd = mkstemp(path);
+	snprintf(file_path, sizeof(file_path), "/tmp/petrel-test-pmem-XXXXXX");
+	int fd = mkstemp(file_path);
 	if (fd < 0)
 		return -1;
 	uint8_t buf[4096];
@@ -48,7 +51,7 @@ static int setup(struct virtio_pmem *p, uint64_t size, bool ro, const struct rat
 	mem_setup();
 	if (make_file(size) < 0)
 		return -EIO;
-	struct pmem_config c = { .id = "pm0", .path_on_host = path, .read_only = ro };
+	struct pmem_config c = { .id = "pm0", .path_on_host = file_path, .read_only = ro };
 	if (rl)
 		c.rate_limiter = *rl;
 	char err[256];
@@ -65,12 +68,12 @@ static int setup(struct virtio_pmem *p, uint64_t size, bool ro, const struct rat
 static void teardown(struct virtio_pmem *p)
 {
 	virtio_dev_destroy(&p->vdev);
-	unlink(path);
+	unlink(file_path);
 }
 
 /* A request chain at descriptor i: `req_len` readable bytes holding `type`, then `status_len`
  * bytes for the status (writable unless ro_status). */
-static void send(struct virtio_pmem *p, unsigned i, uint32_t type, uint32_t req_len, uint32_t status_len,
+static void send_req(struct virtio_pmem *p, unsigned i, uint32_t type, uint32_t req_len, uint32_t status_len,
 		 bool ro_status, bool kick)
 {
 	memcpy(ram + REQ + 64 * i, &type, 4);
@@ -126,7 +129,7 @@ TEST(flush_reaches_the_file_and_answers_ok)
 	struct virtio_pmem p;
 	REQUIRE_EQ(setup(&p, 2u << 20, false, NULL), 0);
 	memcpy(p.map + 4096, "written by the guest", 20); /* a store through the mapping */
-	send(&p, 0, VIRTIO_PMEM_REQ_TYPE_FLUSH, 4, 4, false, true);
+	send_req(&p, 0, VIRTIO_PMEM_REQ_TYPE_FLUSH, 4, 4, false, true);
 	CHECK_EQ(used_idx(0), 1);
 	CHECK_EQ(used_elem(0, 0).id, 0);
 	CHECK_EQ(used_elem(0, 0).len, 4);
@@ -135,7 +138,7 @@ TEST(flush_reaches_the_file_and_answers_ok)
 	CHECK_EQ(p.ctr.queue_event_count, 1);
 	/* MAP_SHARED: the file has the bytes */
 	char back[21] = "";
-	int fd = open(path, O_RDONLY);
+	int fd = open(file_path, O_RDONLY);
 	REQUIRE(fd >= 0);
 	CHECK_EQ(pread(fd, back, 20, 4096), 20);
 	close(fd);
@@ -147,9 +150,9 @@ TEST(one_fdatasync_per_batch)
 {
 	struct virtio_pmem p;
 	REQUIRE_EQ(setup(&p, 4096, false, NULL), 0);
-	send(&p, 0, 0, 4, 4, false, false);
-	send(&p, 2, 0, 4, 4, false, false);
-	send(&p, 4, 0, 4, 4, false, true);
+	send_req(&p, 0, 0, 4, 4, false, false);
+	send_req(&p, 2, 0, 4, 4, false, false);
+	send_req(&p, 4, 0, 4, 4, false, true);
 	CHECK_EQ(used_idx(0), 3);
 	CHECK_EQ(p.ctr.flush_count, 1);
 	CHECK_EQ(status_of(0), 0);
@@ -163,32 +166,32 @@ TEST(bad_requests_are_answered_and_the_device_goes_on)
 	struct virtio_pmem p;
 	REQUIRE_EQ(setup(&p, 4096, false, NULL), 0);
 	/* an unknown request type: error status */
-	send(&p, 0, 7, 4, 4, false, true);
+	send_req(&p, 0, 7, 4, 4, false, true);
 	CHECK_EQ(used_idx(0), 1);
 	CHECK_EQ(status_of(0), PMEM_STATUS_ERROR);
 	CHECK_EQ(used_elem(0, 0).len, 4);
 	/* a request shorter than its type: error status */
-	send(&p, 2, 0, 2, 4, false, true);
+	send_req(&p, 2, 0, 2, 4, false, true);
 	CHECK_EQ(used_idx(0), 2);
 	CHECK_EQ(status_of(2), PMEM_STATUS_ERROR);
 	/* no room for a status (the status descriptor is read-only, or there is none): returned
 	 * with nothing written */
-	send(&p, 4, 0, 4, 4, true, true);
+	send_req(&p, 4, 0, 4, 4, true, true);
 	CHECK_EQ(used_idx(0), 3);
 	CHECK_EQ(used_elem(0, 2).len, 0);
 	CHECK_EQ(status_of(4), 0xeeeeeeeeu);
-	send(&p, 6, 0, 4, 0, false, true);
+	send_req(&p, 6, 0, 4, 0, false, true);
 	CHECK_EQ(used_idx(0), 4);
 	CHECK_EQ(used_elem(0, 3).len, 0);
 	/* a status too short */
-	send(&p, 8, 0, 4, 2, false, true);
+	send_req(&p, 8, 0, 4, 2, false, true);
 	CHECK_EQ(used_idx(0), 5);
 	CHECK_EQ(used_elem(0, 4).len, 0);
 	CHECK_EQ(p.ctr.bad_requests, 5);
 	CHECK_EQ(p.ctr.flush_count, 0);             /* nothing to sync for bad requests */
 	/* still serving: a good flush */
 	CHECK(virtio_is_running(&p.vdev));
-	send(&p, 10, 0, 4, 4, false, true);
+	send_req(&p, 10, 0, 4, 4, false, true);
 	CHECK_EQ(used_idx(0), 6);
 	CHECK_EQ(status_of(10), PMEM_STATUS_OK);
 	CHECK_EQ(p.ctr.flush_count, 1);
@@ -255,13 +258,13 @@ TEST(read_only_file_is_mapped_read_only)
 	REQUIRE_EQ(setup(&p, 8192, true, NULL), 0);
 	CHECK_EQ(p.st.read_only, 1);
 	CHECK_EQ(p.map[100], (uint8_t)(100 * 7));
-	send(&p, 0, 0, 4, 4, false, true);         /* a flush has nothing to do, and succeeds */
+	send_req(&p, 0, 0, 4, 4, false, true);         /* a flush has nothing to do, and succeeds */
 	CHECK_EQ(status_of(0), PMEM_STATUS_OK);
 	teardown(&p);
 	/* a read-only file cannot be mapped for writing */
 	REQUIRE_EQ(make_file(4096), 0);
-	chmod(path, 0444);
-	struct pmem_config c = { .id = "ro", .path_on_host = path };
+	chmod(file_path, 0444);
+	struct pmem_config c = { .id = "ro", .path_on_host = file_path };
 	char err[256] = "";
 	uint64_t size;
 	int fd = pmem_open_file(&c, &size, err, sizeof(err));
@@ -275,7 +278,7 @@ TEST(read_only_file_is_mapped_read_only)
 	CHECK_EQ(size, 4096);
 	if (fd >= 0)
 		close(fd);
-	unlink(path);
+	unlink(file_path);
 }
 
 TEST(unusable_files_are_refused)
@@ -286,10 +289,10 @@ TEST(unusable_files_are_refused)
 	CHECK(pmem_open_file(&c, &size, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, "cannot be opened");
 	REQUIRE_EQ(make_file(0), 0);
-	c.path_on_host = path;
+	c.path_on_host = file_path;
 	CHECK_EQ(pmem_open_file(&c, &size, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "is empty");
-	unlink(path);
+	unlink(file_path);
 	c.path_on_host = "/tmp";
 	c.read_only = true;
 	CHECK_EQ(pmem_open_file(&c, &size, err, sizeof(err)), -EINVAL);
@@ -314,9 +317,9 @@ TEST(rate_limiter_holds_flushes_back)
 	struct virtio_pmem p;
 	struct rate_limiter_config rl = { .present = true, .ops = { .present = true, .size = 1, .refill_time = 100000 } };
 	REQUIRE_EQ(setup(&p, 4096, false, &rl), 0);
-	send(&p, 0, 0, 4, 4, false, true);
+	send_req(&p, 0, 0, 4, 4, false, true);
 	CHECK_EQ(used_idx(0), 1);
-	send(&p, 2, 0, 4, 4, false, true);          /* the bucket is empty: waits in the ring */
+	send_req(&p, 2, 0, 4, 4, false, true);          /* the bucket is empty: waits in the ring */
 	CHECK_EQ(used_idx(0), 1);
 	CHECK_EQ(p.ctr.rate_limiter_throttled_events, 1);
 	CHECK_EQ(p.ctr.flush_count, 1);
@@ -345,6 +348,81 @@ TEST(saved_state_must_match_the_file)
 	other.start += PMEM_GPA_ALIGN;
 	CHECK_EQ(virtio_pmem_check_state(&p, &other, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "in the snapshot");
+	teardown(&p);
+}
+
+static unsigned api(struct controller *ctl, const char *method, const char *url, const char *body,
+		    json_t **out)
+{
+	struct api_response r;
+	api_handle(ctl, method, url, body, body ? strlen(body) : 0, &r, NULL, NULL);
+	if (out)
+		*out = r.body ? json_loads(r.body, 0, NULL) : NULL;
+	unsigned st = r.status;
+	api_response_free(&r);
+	return st;
+}
+
+static void check_fault(json_t *o, const char *word)
+{
+	CHECK_CONTAINS(json_string_value(json_object_get(o, "fault_message")), word);
+	json_decref(o);
+}
+
+/* The requests on a controller whose "running VM" is just the device: PUT refused after the
+ * start, PATCH changes the device's rate limiter, the metrics groups count what it did. */
+TEST(api_on_a_running_device)
+{
+	struct virtio_pmem p;
+	REQUIRE_EQ(setup(&p, 4096, false, NULL), 0);
+	struct controller ctl;
+	REQUIRE_EQ(ctl_init(&ctl, NULL), 0);
+	json_t *o = NULL;
+	/* before the start: the file is checked (a FIFO or a missing file is refused at once) */
+	CHECK_EQ(api(&ctl, "PUT", "/pmem/pm0", "{\"id\": \"pm0\", \"path_on_host\": \"/nonexistent\"}", &o), 400);
+	check_fault(o, "cannot be opened");
+	char body[256];
+	snprintf(body, sizeof(body), "{\"id\": \"pm0\", \"path_on_host\": \"%s\"}", file_path);
+	CHECK_EQ(api(&ctl, "PUT", "/pmem/pm0", body, NULL), 204);
+	CHECK_EQ(api(&ctl, "PATCH", "/pmem/pm0", "{\"id\": \"pm0\"}", &o), 400);
+	check_fault(o, "not supported before starting the microVM");
+	struct vm *vm = calloc(1, sizeof(*vm));
+	REQUIRE(vm != NULL);
+	vm->devs.pmem[0] = &p;
+	vm->devs.npmem = 1;
+	ctl.vm = vm;
+	ctl.state = INSTANCE_RUNNING;
+
+	CHECK_EQ(api(&ctl, "PUT", "/pmem/pm0", body, &o), 400);
+	check_fault(o, "after starting the microVM");
+	CHECK_EQ(api(&ctl, "PATCH", "/pmem/pm0", "{\"id\": \"pm0\", \"rate_limiter\": {\"ops\": {\"size\": 1, "
+		     "\"refill_time\": 100000}}}", NULL), 204);
+	CHECK(rate_limiter_active(&p.rl));
+	CHECK_EQ(api(&ctl, "PATCH", "/pmem/nope", "{\"id\": \"nope\"}", &o), 400);
+	check_fault(o, "No pmem device");
+	CHECK_EQ(api(&ctl, "GET", "/vm/config", NULL, &o), 200);
+	CHECK_EQ(json_integer_value(json_object_get(json_object_get(json_object_get(json_array_get(
+		 json_object_get(o, "pmem"), 0), "rate_limiter"), "ops"), "size")), 1);
+	json_decref(o);
+	/* two flushes: the second waits for the ops bucket */
+	send_req(&p, 0, 0, 4, 4, false, true);
+	send_req(&p, 2, 0, 4, 4, false, true);
+	CHECK_EQ(used_idx(0), 1);
+	o = json_object();
+	pthread_mutex_lock(&ctl.lock);
+	CHECK_EQ(ctl_pmem_metrics_locked(&ctl, o), 0);
+	pthread_mutex_unlock(&ctl.lock);
+	json_t *g = json_object_get(o, "pmem_pm0");
+	CHECK_EQ(json_integer_value(json_object_get(g, "flush_count")), 1);
+	CHECK_EQ(json_integer_value(json_object_get(g, "rate_limiter_throttled_events")), 1);
+	CHECK_EQ(json_integer_value(json_object_get(g, "activate_count")), 1);
+	CHECK_EQ(json_integer_value(json_object_get(json_object_get(o, "pmem"), "queue_event_count")), 2);
+	json_decref(o);
+
+	ctl.vm = NULL;
+	ctl.state = INSTANCE_NOT_STARTED;
+	free(vm);
+	ctl_free(&ctl);
 	teardown(&p);
 }
 
