@@ -1,0 +1,389 @@
+/* The device data paths under the seccomp filters petrel really installs: each scenario runs
+ * in a forked child that calls seccomp_start() (the built-in programs, compiled at build
+ * time) and then does each step on a thread of the kind that does it in a running VM — the
+ * driver's register writes (activation) on a vCPU thread, queue work on the I/O thread, a
+ * pause's quiesce on the VMM thread, replication's epochs on its thread. A system call missing
+ * from a kind's list kills the child with SIGSYS and the log names it; so this catches, without
+ * KVM, a list that would kill every guest test on a KVM host. Setting the devices up happens
+ * before seccomp_start, as the VM is built before its threads run (the build lists are wide).
+ *
+ * Covered: virtio-blk on a raw image and on a qcow2 overlay (io_uring reads and writes, flush,
+ * first-write allocation with copy from the base, discard), virtio-net (receive, transmit
+ * through a rate limiter's timer, the control queue), the vsock mux (guest connecting to a
+ * host socket, data both ways, the output gate and its release). */
+#include "unit.h"
+
+#define MEM_SIZE (2u << 20)
+#include "fake_ring.h"
+
+#include "block/qcow2.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
+#include "net/vsock_mux.h"
+#include "seccomp/seccomp.h"
+#include "util/thread.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define HDR 0x10000      /* blk request headers, 16 bytes per slot */
+#define STATUS 0x11000   /* blk status bytes */
+#define DATA 0x20000     /* blk data, 64 KiB per slot; net buffers */
+#define DISK (1u << 20)
+
+/* ---- running steps on threads of a kind, in a child under the filters ---- */
+
+struct step {
+	int kind;
+	const char *name;
+	void (*fn)(void);
+};
+
+static void *trampoline(void *arg)
+{
+	((void (*)(void))arg)();
+	return NULL;
+}
+
+/* A step that finds something wrong exits the child with its own code (not SIGSYS). */
+static void fail(int code)
+{
+	_exit(code);
+}
+
+/* Runs the steps; returns the child's wait status, its stderr in log. */
+static int run_steps(const struct step *s, unsigned n, char *log, size_t loglen)
+{
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], STDERR_FILENO);
+		log_set_level(LOG_WARN);
+		struct sc_options o = { 0 };
+		if (seccomp_start(&o) < 0)
+			_exit(90);
+		for (unsigned i = 0; i < n; i++) {
+			pthread_t t;
+			if (thread_start(&t, s[i].kind, s[i].name, trampoline, (void *)s[i].fn) < 0)
+				_exit(91);
+			pthread_join(t, NULL);
+		}
+		_exit(0);
+	}
+	close(pfd[1]);
+	size_t got = 0;
+	ssize_t r;
+	while (got < loglen - 1 && (r = read(pfd[0], log + got, loglen - 1 - got)) > 0)
+		got += (size_t)r;
+	log[got] = 0;
+	close(pfd[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+#define CHECK_CLEAN(st, log)                                                                  \
+	do {                                                                                  \
+		CHECK(WIFEXITED(st));                                                         \
+		CHECK_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), 0);            \
+		if (!WIFEXITED(st) || WEXITSTATUS(st))                                        \
+			fprintf(stderr, "child's log:\n%s\n", log);                           \
+	} while (0)
+
+static char dir[] = "/tmp/petrel-test-scdev-XXXXXX";
+
+static const char *file(const char *name)
+{
+	static char path[4][128];
+	static unsigned k;
+	char *p = path[k++ % 4];
+	snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+	return p;
+}
+
+/* ---- virtio-blk ---- */
+
+static struct virtio_blk blk;
+
+static const char *raw_image(const char *name)
+{
+	const char *p = file(name);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	static uint8_t sec[512];
+	for (uint64_t s = 0; s < DISK / 512; s++) {
+		memset(sec, (int)(s & 0xff), 512);
+		if (write(fd, sec, 512) != 512)
+			abort();
+	}
+	close(fd);
+	return p;
+}
+
+static void blk_req(unsigned i, uint32_t type, uint64_t sector, uint32_t len)
+{
+	uint8_t *h = ram + HDR + 16 * i;
+	memset(h, 0, 16);
+	memcpy(h, &type, 4);
+	memcpy(h + 8, &sector, 8);
+	ram[STATUS + i] = 0xff;
+	uint16_t d = (uint16_t)(3 * i % QS);
+	uint16_t wr = type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0;
+	set_desc(0, d, HDR + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
+	set_desc(0, d + 1, DATA + 0x10000ull * i, len, VIRTQ_DESC_F_NEXT | wr, (uint16_t)(d + 2));
+	set_desc(0, d + 2, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(0, d);
+}
+
+static void blk_activate(void) /* vCPU: the driver's status writes */
+{
+	start(&blk.vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1);
+	if (!virtio_is_running(&blk.vdev))
+		fail(20);
+}
+
+static void blk_requests(void) /* I/O thread: a notification's worth of requests */
+{
+	memset(ram + DATA + 0x10000, 0x5a, 8192);
+	blk_req(0, VIRTIO_BLK_T_IN, 8, 4096);
+	blk_req(1, VIRTIO_BLK_T_OUT, 64, 8192);   /* a first write: allocation on qcow2 */
+	blk_req(2, VIRTIO_BLK_T_FLUSH, 0, 0);
+	notify(&blk.vdev, 0);
+}
+
+static void blk_reread(void) /* after the write completed: requests in one batch are unordered */
+{
+	blk_req(3, VIRTIO_BLK_T_IN, 64, 4096);
+	notify(&blk.vdev, 0);
+}
+
+static void blk_quiesce(void) /* VMM thread: a pause waits for what is in flight */
+{
+	pthread_mutex_lock(&blk.vdev.lock);
+	blk.vdev.ops->quiesce(&blk.vdev);
+	pthread_mutex_unlock(&blk.vdev.lock);
+}
+
+static void blk_check(void)
+{
+	for (unsigned i = 0; i < 4; i++)
+		if (ram[STATUS + i] != VIRTIO_BLK_S_OK)
+			fail(21 + (int)i);
+	if (ram[DATA] != 8 || ram[DATA + 0x30000] != 0x5a)
+		fail(25);
+}
+
+static void blk_scenario(const char *path, int format)
+{
+	mem_setup();
+	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)path, .format = format,
+				    .io_engine = DRIVE_IO_ASYNC, .cache_type = DRIVE_CACHE_WRITEBACK };
+	REQUIRE_EQ(virtio_blk_create(&blk, &cfg, 0, &mem, NULL), 0);
+	const struct step steps[] = {
+		{ SC_VCPU, "fc_vcpu 0", blk_activate },
+		{ SC_IO, "fc_io", blk_requests },
+		{ SC_VMM, "fc_vmm", blk_quiesce },
+		{ SC_IO, "fc_io", blk_reread },
+		{ SC_VMM, "fc_vmm", blk_quiesce },
+		{ SC_IO, "fc_io", blk_check },
+	};
+	char log[4096];
+	int st = run_steps(steps, 6, log, sizeof(log));
+	CHECK_CLEAN(st, log);
+	virtio_dev_destroy(&blk.vdev);
+}
+
+TEST(blk_raw_under_filters)
+{
+	blk_scenario(raw_image("r.raw"), DISK_FORMAT_RAW);
+}
+
+TEST(blk_qcow2_overlay_under_filters)
+{
+	const char *base = raw_image("base.raw"), *top = file("top.qcow2");
+	char err[256];
+	struct qcow2_create_opts o = { .backing = base, .backing_format = "raw" };
+	REQUIRE_EQ(qcow2_create(top, &o, err, sizeof(err)), 0);
+	blk_scenario(top, DISK_FORMAT_QCOW2);
+}
+
+/* ---- virtio-net ---- */
+
+static struct virtio_net net;
+static int net_peer;
+
+static void net_activate(void)
+{
+	start(&net.vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
+				 VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE),
+	      VIRTIO_NET_NQUEUES);
+	if (!virtio_is_running(&net.vdev))
+		fail(30);
+}
+
+static void net_traffic(void)
+{
+	for (unsigned i = 0; i < 4; i++) {
+		set_desc(VIRTIO_NET_RXQ, i, DATA + 0x2000ull * i, 2000, VIRTQ_DESC_F_WRITE, 0);
+		publish(VIRTIO_NET_RXQ, (uint16_t)i);
+	}
+	notify(&net.vdev, VIRTIO_NET_RXQ);
+	virtio_net_poll(&net);
+	/* three frames to the "tap", the last waits for the limiter's timer */
+	for (unsigned i = 0; i < 3; i++) {
+		memset(ram + DATA + 0x10000 + 0x1000 * i, 0, 12);
+		set_desc(VIRTIO_NET_TXQ, i, DATA + 0x10000 + 0x1000ull * i, 12 + 600, 0, 0);
+		publish(VIRTIO_NET_TXQ, (uint16_t)i);
+	}
+	notify(&net.vdev, VIRTIO_NET_TXQ);
+	for (int k = 0; k < 200 && used_idx(VIRTIO_NET_TXQ) < 3; k++) {
+		usleep(2000);
+		virtio_net_poll(&net);   /* the timer fd fires through the device's epoll set */
+	}
+	if (used_idx(VIRTIO_NET_RXQ) < 1)
+		fail(31);
+	if (used_idx(VIRTIO_NET_TXQ) != 3)
+		fail(32);
+	/* the control queue: an announcement's acknowledgement */
+	ram[DATA + 0x18000] = VIRTIO_NET_CTRL_ANNOUNCE;
+	ram[DATA + 0x18001] = VIRTIO_NET_CTRL_ANNOUNCE_ACK;
+	set_desc(VIRTIO_NET_CTRLQ, 0, DATA + 0x18000, 2, VIRTQ_DESC_F_NEXT, 1);
+	set_desc(VIRTIO_NET_CTRLQ, 1, DATA + 0x18100, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(VIRTIO_NET_CTRLQ, 0);
+	notify(&net.vdev, VIRTIO_NET_CTRLQ);
+	if (used_idx(VIRTIO_NET_CTRLQ) != 1)
+		fail(33);
+}
+
+static void net_announce(void) /* the migration or replication thread after the switch */
+{
+	if (!virtio_net_request_announce(&net))
+		fail(34);
+}
+
+TEST(net_under_filters)
+{
+	mem_setup();
+	int sv[2];
+	REQUIRE_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv), 0);
+	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = true,
+				  .guest_mac = { 2, 0, 0, 0, 0, 7 } };
+	cfg.tx_rate_limiter = (struct rate_limiter_config){
+		.present = true, .bandwidth = { .present = true, .size = 1300, .refill_time = 5 } };
+	REQUIRE_EQ(virtio_net_create_fd(&net, &cfg, 0, sv[0], &mem, NULL), 0);
+	net_peer = sv[1];
+	static uint8_t frame[512];
+	memset(frame, 0, sizeof(frame));
+	CHECK_EQ(send(net_peer, frame, sizeof(frame), 0), (ssize_t)sizeof(frame));
+	const struct step steps[] = {
+		{ SC_VCPU, "fc_vcpu 0", net_activate },
+		{ SC_IO, "fc_io", net_traffic },
+		{ SC_MIGRATION, "petrel_mig", net_announce },
+	};
+	char log[4096];
+	int st = run_steps(steps, 3, log, sizeof(log));
+	CHECK_CLEAN(st, log);
+	virtio_dev_destroy(&net.vdev);
+	close(net_peer);
+}
+
+/* ---- the vsock mux ---- */
+
+static struct vsock_mux mux;
+static int vsock_listener;
+
+static struct vsock_hdr vhdr(uint16_t op, uint32_t len)
+{
+	return (struct vsock_hdr){ .src_cid = 3, .dst_cid = VSOCK_HOST_CID, .src_port = 5000, .dst_port = 1234,
+				   .len = len, .type = VSOCK_TYPE_STREAM, .op = op, .buf_alloc = 1 << 20 };
+}
+
+static void vsock_guest_connects(void) /* I/O thread: connect(2) to <uds>_1234 */
+{
+	struct vsock_hdr h = vhdr(VSOCK_OP_REQUEST, 0);
+	vsock_mux_tx(&mux, &h, NULL, 0);
+	struct vsock_hdr r;
+	uint8_t room[64];
+	struct iovec iov = { room, sizeof(room) };
+	if (vsock_mux_rx(&mux, &r, &iov, 1, sizeof(room)) != 1 || r.op != VSOCK_OP_RESPONSE)
+		fail(40);
+}
+
+static void vsock_gate_up(void) /* replication: the output gate goes up at its first checkpoint */
+{
+	vsock_mux_gate(&mux, true);
+}
+
+static void vsock_data(void) /* I/O thread: data both ways, host events */
+{
+	int peer = accept4(vsock_listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (peer < 0)
+		fail(41);
+	struct vsock_hdr h = vhdr(VSOCK_OP_RW, 5);
+	struct iovec iov = { (void *)"hello", 5 };
+	vsock_mux_tx(&mux, &h, &iov, 1);
+	if (send(peer, "back", 4, MSG_NOSIGNAL) != 4)
+		fail(42);
+	usleep(1000);
+	vsock_mux_poll(&mux);
+	struct vsock_hdr r;
+	uint8_t room[256];
+	struct iovec riov = { room, sizeof(room) };
+	bool got = false;
+	while (vsock_mux_rx(&mux, &r, &riov, 1, sizeof(room)) == 1)
+		got |= r.op == VSOCK_OP_RW;
+	if (!got)
+		fail(43);
+	close(peer);
+}
+
+static void vsock_epochs(void) /* replication: a checkpoint, its acknowledgement, the end */
+{
+	vsock_mux_close_epoch(&mux, 1);
+	vsock_mux_release(&mux, 1);
+	vsock_mux_gate(&mux, false);
+}
+
+TEST(vsock_under_filters)
+{
+	char uds[128], hostp[128];
+	snprintf(uds, sizeof(uds), "%s/v.sock", dir);
+	snprintf(hostp, sizeof(hostp), "%s/v.sock_1234", dir);
+	vsock_listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	REQUIRE(strlen(hostp) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, hostp, strlen(hostp) + 1);
+	REQUIRE_EQ(bind(vsock_listener, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	REQUIRE_EQ(listen(vsock_listener, 4), 0);
+	REQUIRE_EQ(vsock_mux_init(&mux, uds, 3), 0);
+	const struct step steps[] = {
+		{ SC_IO, "fc_io", vsock_guest_connects },
+		{ SC_REPLICATION, "petrel_repl", vsock_gate_up },
+		{ SC_IO, "fc_io", vsock_data },
+		{ SC_REPLICATION, "petrel_repl", vsock_epochs },
+	};
+	char log[4096];
+	int st = run_steps(steps, 4, log, sizeof(log));
+	CHECK_CLEAN(st, log);
+	vsock_mux_destroy(&mux);
+	close(vsock_listener);
+	unlink(hostp);
+}
+
+int main(int argc, char **argv)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	int r = unit_main(argc, argv);
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		r = 1;
+	return r;
+}
