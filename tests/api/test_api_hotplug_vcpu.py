@@ -8,6 +8,7 @@ plugged count, snapshot and load with a hot-added vCPU); tests/linux/test_linux_
 checks what a real Linux guest sees. The device and the AML are in tests/unit/test_cpu_hotplug.c."""
 import json
 import signal
+import time
 
 import pytest
 
@@ -185,3 +186,25 @@ def test_snapshot_load_refused_after_put(api):
     r = api.put("/snapshot/load", {"snapshot_path": "/nonexistent", "mem_backend":
                                    {"backend_type": "File", "backend_path": "/nonexistent"}})
     assert r.status == 400 and "boot-specific resources" in r.fault, r
+
+
+def test_guest_adds_starts_and_ejects_a_vcpu(petrel, api):
+    """tests/guests/cpuhp.c does by hand what the DSDT's methods and Linux do: on each GED event
+    it reads vCPU 1's status, starts it with INIT/SIPI and ejects it when asked; twice, so the
+    second add reuses the vCPU parked at the first eject."""
+    assert api.put("/hotplug/vcpu", {"max_vcpu_count": 2}, check=False).status == 204
+    start(api, "cpuhp", "", vcpus=1)
+    for rnd in (1, 2):
+        petrel.expect(rf"^cpuhp: want add {rnd}$")
+        assert api.patch("/hotplug/vcpu", {"vcpu_count": 2}, check=False).status == 204
+        petrel.expect(rf"^cpuhp: cpu 1 up \(round {rnd}\)$")
+        assert get(api).json["plugged_vcpu_count"] == 2
+        assert api.patch("/hotplug/vcpu", {"vcpu_count": 1}, check=False).status == 204
+        petrel.expect(rf"^cpuhp: cpu 1 ejected \(round {rnd}\)$")
+        deadline = time.monotonic() + 10
+        while get(api).json["plugged_vcpu_count"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert get(api).json == {"max_vcpu_count": 2, "vcpu_count": 1, "plugged_vcpu_count": 1}
+    assert petrel.wait() == 0, petrel.describe()
+    assert "cpuhp ok" in petrel.out.text()
+    assert petrel.err.text().count("vCPU 1: ejected by the guest") == 2, petrel.describe()
