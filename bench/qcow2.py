@@ -4,9 +4,17 @@ requests through tests/tools/diskio on a raw image and on a qcow2 overlay, same 
 files in the page cache (buffered I/O both ways: the figure is petrel's mapping and metadata
 cost, not the disk's). Prints figures and ratios; asserts nothing.
 
-  python3 bench/qcow2.py [SIZE_MIB]        (default 256)
+  python3 bench/qcow2.py [SIZE_MIB] [ROUNDS]     (default 256 MiB, 3 rounds: medians)
 
-Rows (qcow2 / raw):
+Requests take virtio-blk's way (diskio --aio: disk_queue with 32 in flight, disk_sync where
+the block layer says so), and each row is measured three ways in the same run:
+  raw            the raw image on io_uring
+  qcow2 sync     the qcow2 image served synchronously, one request at a time (how virtio-blk
+                 served every qcow2 request before its data went to io_uring)
+  qcow2 ring     the qcow2 image as virtio-blk serves it now: one run of one file on io_uring
+                 (reads of allocated clusters or of the backing file, rewrites in place), the
+                 rest (allocation, copy-on-write) synchronous
+Rows:
   4K rand read, data in the base   overlay over the raw image: every read goes through the
                                    overlay's empty L2 entries to the backing file
   4K rand read, data in overlay    a qcow2 image holding all the data itself
@@ -29,8 +37,9 @@ DISKIO = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build")) / "tests" 
 MiB = 1 << 20
 
 
-def run(image, script):
-    r = subprocess.run([str(DISKIO), str(image)], input=script, capture_output=True, text=True, check=True)
+def run(image, script, aio=True):
+    r = subprocess.run([str(DISKIO), *(["--aio"] if aio else []), str(image)], input=script, capture_output=True,
+                       text=True, check=True)
     ns = [int(l.split()[1]) for l in r.stdout.splitlines() if l.startswith("ns ")]
     assert "error" not in r.stdout, r.stdout
     return ns
@@ -40,63 +49,80 @@ def qimg(*args):
     subprocess.run(["qemu-img", *map(str, args)], check=True, capture_output=True)
 
 
-def main():
-    size = int(sys.argv[1]) * MiB if len(sys.argv) > 1 else 256 * MiB
-    n = 20000
-    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
-        d = pathlib.Path(d)
-        base = d / "base.raw"
+def one_round(d, size, n):
+    """{row: (raw, qcow2 sync, qcow2 ring, unit)} in ops/s or MiB/s."""
+    base = d / "base.raw"
+    if not base.exists():
         with open(base, "wb") as f:
             f.write(os.urandom(size))
-        full = d / "full.qcow2"
+    full = d / "full.qcow2"
+    if not full.exists():
         qimg("convert", "-f", "raw", "-O", "qcow2", base, full)
-        rows = []
+    rows = {}
 
-        def row(name, raw_ns, q_ns, ops, unit="ops/s", per=1):
-            raw_v, q_v = ops * per / (raw_ns / 1e9), ops * per / (q_ns / 1e9)
-            rows.append((name, raw_v, q_v, unit))
+    def row(name, ns, ops, unit="ops/s", per=1):
+        rows[name] = tuple(ops * per / (t / 1e9) for t in ns) + (unit,)
 
-        # Warm the page cache for both files.
-        run(base, f"seq r 0 {size} {MiB}\n")
-        run(full, f"seq r 0 {size} {MiB}\n")
-        rr = run(base, f"rloop {n} 0 {size} 4096\n" * 3)
-        over = d / "over.qcow2"
-        qimg("create", "-f", "qcow2", "-b", base, "-F", "raw", over)
-        ro = run(over, f"rloop {n} 0 {size} 4096\n" * 3)
-        row("4K rand read, data in the base", min(rr), min(ro), n)
-        rf = run(full, f"rloop {n} 0 {size} 4096\n" * 3)
-        row("4K rand read, data in overlay", min(rr), min(rf), n)
-        # Writes: a scratch copy of the raw image, and a fresh overlay.
-        scratch = d / "scratch.raw"
-        subprocess.run(["cp", "--sparse=never", base, scratch], check=True)
-        # The same offsets twice (seed): first writes, then rewrites; a flush between them so
-        # the rewrites do not pay for the first pass's writeback.
-        script = f"seed 7\nloop {n} 0 {size} 4096\nf\nseed 7\nloop {n} 0 {size} 4096\n"
-        # Each write row starts with nothing dirty on the file system: qcow2's allocation path
-        # syncs (refcounts before use), and on ext4 (data=ordered) a journal commit also writes
-        # out other files' dirty data, so setting up the files must not be charged to it.
-        os.sync()
-        wr = run(scratch, script)
+    # Warm the page cache for both files.
+    run(base, f"seq r 0 {size} {MiB}\n")
+    run(full, f"seq r 0 {size} {MiB}\n")
+    over = d / "over.qcow2"
+    over.unlink(missing_ok=True)
+    qimg("create", "-f", "qcow2", "-b", base, "-F", "raw", over)
+    rl = f"rloop {n} 0 {size} 4096\n"
+    rr = min(run(base, rl * 3))
+    row("4K rand read, data in the base", (rr, min(run(over, rl * 3, False)), min(run(over, rl * 3))), n)
+    row("4K rand read, data in overlay", (rr, min(run(full, rl * 3, False)), min(run(full, rl * 3))), n)
+    # Writes: a scratch copy of the raw image, and fresh overlays. The same offsets twice
+    # (seed): first writes, then rewrites; a flush between them so the rewrites do not pay for
+    # the first pass's writeback. Each write row starts with nothing dirty on the file system:
+    # qcow2's allocation path syncs (refcounts before use), and on ext4 (data=ordered) a
+    # journal commit also writes out other files' dirty data.
+    scratch = d / "scratch.raw"
+    subprocess.run(["cp", "--sparse=never", base, scratch], check=True)
+    script = f"seed 7\nloop {n} 0 {size} 4096\nf\nseed 7\nloop {n} 0 {size} 4096\n"
+    os.sync()
+    wr = run(scratch, script)
+    wq = []
+    for aio in (False, True):
         fresh = d / "fresh.qcow2"
+        fresh.unlink(missing_ok=True)
         qimg("create", "-f", "qcow2", "-b", base, "-F", "raw", fresh)
         os.sync()
-        wq = run(fresh, script)
-        row("4K rand write, first write", wr[0], wq[0], n)
-        row("4K rand write, rewrite", wr[1], wq[1], n)
-        sr = run(base, f"seq r 0 {size} {MiB}\n")
-        sq = run(full, f"seq r 0 {size} {MiB}\n")
-        row("1M seq read", sr[0], sq[0], size // MiB, "MiB/s")
-        os.sync()
-        sw = run(scratch, f"seq w 0 {size} {MiB}\n")
+        wq.append(run(fresh, script, aio))
+    row("4K rand write, first write", (wr[0], wq[0][0], wq[1][0]), n)
+    row("4K rand write, rewrite", (wr[1], wq[0][1], wq[1][1]), n)
+    sl = f"seq r 0 {size} {MiB}\n"
+    row("1M seq read", (run(base, sl)[0], run(full, sl, False)[0], run(full, sl)[0]), size // MiB, "MiB/s")
+    os.sync()
+    sw = run(scratch, f"seq w 0 {size} {MiB}\n")[0]
+    sqw = []
+    for aio in (False, True):
         seqw = d / "seqw.qcow2"
+        seqw.unlink(missing_ok=True)
         qimg("create", "-f", "qcow2", seqw, size)
         os.sync()
-        sqw = run(seqw, f"seq w 0 {size} {MiB}\n")
-        row("1M seq write (qcow2 allocates)", sw[0], sqw[0], size // MiB, "MiB/s")
-    print(f"petrel block layer, {size // MiB} MiB image, page cache, {n} random ops per row")
-    print(f"{'':34} {'raw':>12} {'qcow2':>12} {'qcow2/raw':>10}")
-    for name, raw_v, q_v, unit in rows:
-        print(f"{name:34} {raw_v:12,.0f} {q_v:12,.0f} {q_v / raw_v:9.0%}  {unit}")
+        sqw.append(run(seqw, f"seq w 0 {size} {MiB}\n", aio)[0])
+    row("1M seq write (qcow2 allocates)", (sw, *sqw), size // MiB, "MiB/s")
+    return rows
+
+
+def main():
+    size = int(sys.argv[1]) * MiB if len(sys.argv) > 1 else 256 * MiB
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    n = 20000
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+        results = [one_round(pathlib.Path(d), size, n) for _ in range(rounds)]
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    print(f"petrel block layer, {size // MiB} MiB image, page cache, {n} random ops per row, 32 in flight, "
+          f"medians of {rounds} rounds (ratios per round, then the median)")
+    print(f"{'':34} {'raw':>12} {'qcow2 sync':>12} {'qcow2 ring':>12} {'sync/raw':>9} {'ring/raw':>9}")
+    for name in results[0]:
+        unit = results[0][name][3]
+        raw_v, s_v, r_v = (med([r[name][k] for r in results]) for k in range(3))
+        s_ratio = med([r[name][1] / r[name][0] for r in results])
+        r_ratio = med([r[name][2] / r[name][0] for r in results])
+        print(f"{name:34} {raw_v:12,.0f} {s_v:12,.0f} {r_v:12,.0f} {s_ratio:8.0%} {r_ratio:8.0%}  {unit}")
 
 
 if __name__ == "__main__":

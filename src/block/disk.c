@@ -7,6 +7,7 @@
  * extension) or, if it names none, probed. A top-level image given with an explicit format
  * is never probed: pin format=raw for images whose guest could have written qcow2's magic. */
 #include "block/disk.h"
+#include "block/iov.h"
 #include "block/qcow2.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -84,6 +85,17 @@ int disk_lock(struct disk *d)
 
 static int open_chain(struct disk *d, const char *path, const struct disk_options *o, struct chain *ch);
 
+/* The files of a qcow2 chain, registered with the top image's ring: reads that land in a
+ * backing file go through that ring too (qcow2_map_extent). Best effort. */
+static void register_chain(struct disk *d)
+{
+	int fds[RAW_MAX_FILES];
+	unsigned n = 0;
+	for (struct disk *x = d; x && n < RAW_MAX_FILES; x = x->qcow2 ? qcow2_backing(x->qcow2) : NULL)
+		fds[n++] = x->file.fd;
+	raw_register_files(&d->file, fds, n);
+}
+
 static int open_backing(struct disk *d, const char *path, struct chain *ch)
 {
 	const struct qcow2_header *h = qcow2_header(d->qcow2);
@@ -129,9 +141,10 @@ static int open_chain(struct disk *d, const char *path, const struct disk_option
 		log_error("disk %s: the backing chain is longer than %d images", path, DISK_MAX_CHAIN);
 		return -ELOOP;
 	}
-	/* qcow2 is served synchronously through the page cache: no ring, no O_DIRECT. */
+	/* qcow2 is served through the page cache (no O_DIRECT); its data goes through the ring
+	 * where the mapping allows (disk_queue), its metadata synchronously. */
 	bool q = o->format == DISK_FORMAT_QCOW2;
-	int err = raw_open(&d->file, path, o->read_only, o->direct && !q, o->async && !q, o->depth);
+	int err = raw_open(&d->file, path, o->read_only, o->direct && !q, o->async, o->depth);
 	if (err < 0)
 		return err;
 	struct stat st;
@@ -158,11 +171,11 @@ static int open_chain(struct disk *d, const char *path, const struct disk_option
 		return 0;
 	if (o->direct)
 		log_warn("disk %s: qcow2 images are not opened with O_DIRECT", path);
-	if (d->file.async || d->file.direct) {
-		/* Probed as qcow2 after opening with a ring or O_DIRECT: reopen without them. */
+	if (d->file.direct) {
+		/* Probed as qcow2 after opening with O_DIRECT: reopen without it. */
 		struct disk_options so = *o;
 		so.format = DISK_FORMAT_QCOW2;
-		so.async = so.direct = false;
+		so.direct = false;
 		raw_close(&d->file);
 		ch->depth--;
 		return open_chain(d, path, &so, ch);
@@ -176,6 +189,8 @@ static int open_chain(struct disk *d, const char *path, const struct disk_option
 	d->size = qcow2_header(d->qcow2)->size;
 	if (qcow2_header(d->qcow2)->backing_file[0] && (err = open_backing(d, path, ch)) < 0)
 		goto fail;
+	if (d->file.async)
+		register_chain(d);
 	return 0;
 fail:
 	disk_close(d);
@@ -206,17 +221,30 @@ void disk_move(struct disk *dst, struct disk *src)
 
 int disk_queue(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n, void *tag)
 {
-	return d->qcow2 ? -EAGAIN : raw_queue(&d->file, op, off, iov, n, tag);
+	if (!d->qcow2)
+		return raw_queue(&d->file, op, off, iov, n, tag);
+	if (!d->file.async || op == RAW_FLUSH || d->file.inflight + d->file.queued >= d->file.depth)
+		return -EAGAIN;
+	int fd;
+	uint64_t host;
+	if (qcow2_map_extent(d->qcow2, op, off, iov_total(iov, n), &fd, &host) < 0)
+		return -EAGAIN;
+	return raw_queue_at(&d->file, fd, false, op, host, iov, n, tag);
 }
 
 int disk_kick(struct disk *d)
 {
-	return d->qcow2 ? 0 : raw_kick(&d->file);
+	return raw_kick(&d->file);
 }
 
 int disk_reap(struct disk *d, raw_done_fn fn, void *ctx, bool wait)
 {
-	return d->qcow2 ? 0 : raw_reap(&d->file, fn, ctx, wait);
+	return raw_reap(&d->file, fn, ctx, wait);
+}
+
+unsigned disk_inflight(const struct disk *d)
+{
+	return d->file.async ? d->file.inflight + d->file.queued : 0;
 }
 
 int64_t disk_sync(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)

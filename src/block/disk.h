@@ -1,6 +1,9 @@
 /* A disk image of any supported format (raw, qcow2 with its backing chain) behind one
- * interface: what virtio-blk, disk migration and replication read and write. Raw images
- * keep their io_uring path; qcow2 images are served synchronously on the caller's thread. */
+ * interface: what virtio-blk, disk migration and replication read and write. Data goes
+ * through io_uring: all of a raw image's, and a qcow2 request's whose guest range maps onto
+ * one run of one file of the chain (a read from allocated clusters or from the backing file,
+ * a rewrite in place); the rest of qcow2 (allocation, copy-on-write, zero and compressed
+ * clusters, metadata, flush) is synchronous on the caller's thread. */
 #ifndef PETREL_BLOCK_DISK_H
 #define PETREL_BLOCK_DISK_H
 
@@ -47,12 +50,17 @@ const char *disk_format_name(enum disk_format f);
 int disk_format_parse(const char *s);
 
 static inline uint64_t disk_size(const struct disk *d) { return d->size; }
-static inline bool disk_async(const struct disk *d) { return !d->qcow2 && d->file.async; }
+static inline bool disk_async(const struct disk *d) { return d->file.async; }
 
-/* As raw_queue/raw_kick/raw_reap; a qcow2 disk never queues (-EAGAIN: use disk_sync). */
+/* As raw_queue/raw_kick/raw_reap. -EAGAIN: use disk_sync (no ring, ring full, O_DIRECT
+ * alignment, or a qcow2 request that is not one run of one file: see above). A qcow2 disk's
+ * synchronous writes, zeroes, discards and flushes must not run while its queued requests are
+ * in flight (they may free or move clusters those use): reap them first (disk_inflight). */
 int disk_queue(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n, void *tag);
 int disk_kick(struct disk *d);
 int disk_reap(struct disk *d, raw_done_fn fn, void *ctx, bool wait);
+/* Requests queued or in flight on the ring. */
+unsigned disk_inflight(const struct disk *d);
 /* Bytes transferred (all of them) or -errno; RAW_FLUSH: 0 or -errno. */
 int64_t disk_sync(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
 /* Whether the guest bytes from off may hold data (false: they read as zeroes); *len is cut to

@@ -151,6 +151,11 @@ void qcow2_set_backing(struct qcow2 *q, struct disk *backing)
 	q->backing = backing;
 }
 
+struct disk *qcow2_backing(const struct qcow2 *q)
+{
+	return q->backing;
+}
+
 void qcow2_set_file(struct qcow2 *q, struct raw_file *f)
 {
 	q->f = f;
@@ -408,6 +413,64 @@ static int status_locked(struct qcow2 *q, uint64_t off, uint64_t *len, bool *dat
 		}
 	}
 	return 0;
+}
+
+/* ---- one run of one file (qcow2_map_extent) ---- */
+
+static int map_extent_locked(struct qcow2 *q, enum raw_op op, uint64_t off, uint64_t len, int *fd, uint64_t *host)
+{
+	if (!len || off > q->h.size || len > q->h.size - off || (op == RAW_WRITE && q->read_only))
+		return -EAGAIN;
+	enum ctype kind = C_UNALLOC;
+	uint64_t start = 0;
+	for (uint64_t done = 0; done < len;) {
+		struct map m;
+		uint64_t voff = off + done, in = voff & (q->cs - 1);
+		if (qcow2_lookup(q, voff, &m) < 0)
+			return -EAGAIN; /* qcow2_rw reports it */
+		if (m.type != C_NORMAL && (m.type != C_UNALLOC || op != RAW_READ))
+			return -EAGAIN;
+		if (op == RAW_WRITE && !(m.entry & QCOW2_OFLAG_COPIED))
+			return -EAGAIN; /* shared with a snapshot: copy-on-write */
+		if (done == 0) {
+			kind = m.type;
+			start = m.host + in;
+		} else if (m.type != kind || (kind == C_NORMAL && m.host + in != start + done)) {
+			return -EAGAIN;
+		}
+		done += MIN(len - done, q->cs - in);
+	}
+	if (kind == C_NORMAL) {
+		if (start + len > q->file_size)
+			return -EAGAIN; /* a short last cluster reads as zeroes past the end */
+		*fd = q->fd;
+		*host = start;
+		return 0;
+	}
+	/* Unallocated all through: the backing file's bytes at the same offsets. */
+	struct disk *b = q->backing;
+	if (!b || off + len > disk_size(b))
+		return -EAGAIN;
+	if (b->qcow2) {
+		int r = qcow2_map_extent(b->qcow2, RAW_READ, off, len, fd, host);
+		if (r == 0)
+			q->stats.backing_reads++;
+		return r;
+	}
+	if (b->file.direct)
+		return -EAGAIN;
+	*fd = b->file.fd;
+	*host = off;
+	q->stats.backing_reads++;
+	return 0;
+}
+
+int qcow2_map_extent(struct qcow2 *q, enum raw_op op, uint64_t off, uint64_t len, int *fd, uint64_t *host)
+{
+	pthread_mutex_lock(&q->lock);
+	int r = map_extent_locked(q, op, off, len, fd, host);
+	pthread_mutex_unlock(&q->lock);
+	return r;
 }
 
 /* ---- the entry points: one request at a time ---- */

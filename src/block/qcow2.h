@@ -29,6 +29,8 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 const struct qcow2_header *qcow2_header(const struct qcow2 *q);
 /* The backing disk (qcow2 then owns it and closes it). */
 void qcow2_set_backing(struct qcow2 *q, struct disk *backing);
+/* The backing disk, or NULL. */
+struct disk *qcow2_backing(const struct qcow2 *q);
 /* The raw_file moved (struct disk_move). */
 void qcow2_set_file(struct qcow2 *q, struct raw_file *f);
 /* Free unused reserved clusters and everything held; the file stays open. */
@@ -36,6 +38,14 @@ void qcow2_close(struct qcow2 *q);
 
 /* Read or write guest bytes [off, off+len of iov): the byte count or -errno. */
 int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
+/* Where guest bytes [off, off+len) are when all of them are one run of one file of the chain
+ * that a single read (op RAW_READ: allocated clusters following each other in this image's
+ * file, or clusters unallocated all through to a raw backing file) or a single write in place
+ * (RAW_WRITE: allocated clusters of this image's alone) can serve: 0 with *fd, *host. -EAGAIN
+ * otherwise (zero or compressed clusters, allocation needed, pieces in several places, a
+ * short file or a corrupt entry: qcow2_rw serves those and reports errors). Only the mapping
+ * is read (under the lock): the caller does the data I/O. */
+int qcow2_map_extent(struct qcow2 *q, enum raw_op op, uint64_t off, uint64_t len, int *fd, uint64_t *host);
 /* Make [off, off+len) read as zeroes (write-zeroes), or drop it (discard: reads may then
  * return zeroes or the backing file's data). */
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool discard);

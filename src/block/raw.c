@@ -8,7 +8,6 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,14 +76,15 @@ int raw_open(struct raw_file *f, const char *path, bool read_only, bool direct, 
 		log_warn("disk %s: io_uring unavailable (%s): using synchronous I/O", path, strerror(-r));
 		return 0;
 	}
-	f->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (f->efd < 0 || (r = io_uring_register_eventfd(&f->ring, f->efd)) < 0) {
-		log_warn("disk %s: cannot attach an eventfd to io_uring: using synchronous I/O", path);
-		io_uring_queue_exit(&f->ring);
-		if (f->efd >= 0)
-			close(f->efd);
-		f->efd = -1;
-		return 0;
+	/* Completions are waited for by polling the ring's own fd (readable while completions
+	 * wait in it): unlike an eventfd registered with the ring, nothing needs reading after
+	 * the completions that the submit itself produced were reaped, and there is no stale
+	 * wakeup for them. */
+	f->efd = f->ring.ring_fd;
+	/* A registered file spares the kernel a file-table lookup and reference per request. */
+	if (io_uring_register_files(&f->ring, &f->fd, 1) == 0) {
+		f->reg_fd[0] = f->fd;
+		f->nreg = 1;
 	}
 	f->async = true;
 	return 0;
@@ -94,11 +94,14 @@ void raw_close(struct raw_file *f)
 {
 	if (f->async) {
 		raw_reap(f, NULL, NULL, true);
-		io_uring_queue_exit(&f->ring);
+		/* The ring is torn down asynchronously after its fd is closed, and registered files
+		 * stay open (with their locks) until then: unregister them first, which waits. */
+		if (f->nreg)
+			io_uring_unregister_files(&f->ring);
+		f->nreg = 0;
+		io_uring_queue_exit(&f->ring); /* closes the ring's fd, f->efd */
 		f->async = false;
 	}
-	if (f->efd >= 0)
-		close(f->efd);
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = f->efd = -1;
@@ -119,22 +122,60 @@ static bool aligned(const struct raw_file *f, uint64_t off, const struct iovec *
 
 int raw_queue(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n, void *tag)
 {
+	return raw_queue_at(f, f->fd, f->direct, op, off, iov, n, tag);
+}
+
+int raw_queue_at(struct raw_file *f, int fd, bool direct, enum raw_op op, uint64_t off, const struct iovec *iov,
+		 unsigned n, void *tag)
+{
 	if (!f->async)
 		return -EAGAIN;
-	if (f->direct && op != RAW_FLUSH && !aligned(f, off, iov, n))
+	if (direct && op != RAW_FLUSH && !aligned(f, off, iov, n))
 		return -EAGAIN;
 	if (f->inflight + f->queued >= f->depth)
 		return -EAGAIN;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&f->ring);
 	if (!sqe)
 		return -EAGAIN;
+	/* One buffer (the usual request): a plain read or write, no iovec array to import. */
 	switch (op) {
-	case RAW_READ: io_uring_prep_readv(sqe, f->fd, iov, n, off); break;
-	case RAW_WRITE: io_uring_prep_writev(sqe, f->fd, iov, n, off); break;
-	case RAW_FLUSH: io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC); break;
+	case RAW_READ:
+		if (n == 1)
+			io_uring_prep_read(sqe, fd, iov[0].iov_base, (unsigned)iov[0].iov_len, off);
+		else
+			io_uring_prep_readv(sqe, fd, iov, n, off);
+		break;
+	case RAW_WRITE:
+		if (n == 1)
+			io_uring_prep_write(sqe, fd, iov[0].iov_base, (unsigned)iov[0].iov_len, off);
+		else
+			io_uring_prep_writev(sqe, fd, iov, n, off);
+		break;
+	case RAW_FLUSH: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
 	}
+	for (unsigned i = 0; i < f->nreg; i++)
+		if (f->reg_fd[i] == fd) {
+			sqe->fd = (int)i;
+			sqe->flags |= IOSQE_FIXED_FILE;
+			break;
+		}
 	io_uring_sqe_set_data(sqe, tag);
 	f->queued++;
+	return 0;
+}
+
+int raw_register_files(struct raw_file *f, const int *fds, unsigned n)
+{
+	if (!f->async || n > RAW_MAX_FILES)
+		return -EINVAL;
+	if (f->nreg)
+		io_uring_unregister_files(&f->ring);
+	f->nreg = 0;
+	int r = io_uring_register_files(&f->ring, fds, n);
+	if (r < 0)
+		return r;
+	memcpy(f->reg_fd, fds, n * sizeof(*fds));
+	f->nreg = n;
 	return 0;
 }
 
@@ -147,6 +188,7 @@ int raw_kick(struct raw_file *f)
 		log_warn("disk %s: io_uring_submit: %s", f->path, strerror(-r));
 		return r;
 	}
+	f->kicks++;
 	f->inflight += f->queued;
 	f->submitted += f->queued;
 	f->queued = 0;
@@ -157,11 +199,6 @@ int raw_reap(struct raw_file *f, raw_done_fn fn, void *ctx, bool wait)
 {
 	if (!f->async)
 		return 0;
-	if (f->efd >= 0) {
-		uint64_t v;
-		if (read(f->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			log_warn("disk %s: eventfd read: %s", f->path, strerror(errno));
-	}
 	if (wait && f->queued)
 		raw_kick(f);
 	int n = 0;

@@ -1,7 +1,12 @@
 /* diskio: drive petrel's block layer (src/block/disk.c: raw and qcow2 images with backing
  * chains) from a script, without a VM, for the image tests and benchmarks.
  *
- *   diskio [--format raw|qcow2|auto] [--ro] IMAGE < SCRIPT
+ *   diskio [--format raw|qcow2|auto] [--ro] [--aio] IMAGE < SCRIPT
+ *
+ * --aio: the image is opened with an io_uring and requests take virtio-blk's way
+ * (disk_queue, then disk_sync where it says -EAGAIN, after reaping what is in flight for a
+ * synchronous write); w, r and dump wait for each request, loop/rloop/seq keep AIO_QD in
+ * flight (offsets and bytes as without it).
  *
  * One command per line:
  *   w OFF LEN SEED    write LEN bytes of pattern SEED at OFF
@@ -28,6 +33,105 @@
 #include <string.h>
 #include <unistd.h>
 
+#define AIO_QD 32
+
+static bool aio;
+static int aio_err;
+static unsigned aio_busy;
+
+struct aio_slot {
+	uint8_t *buf;
+	uint64_t len;
+	bool busy;
+};
+
+static void aio_done(void *ctx, void *tag, int64_t res)
+{
+	struct aio_slot *s = tag;
+	if (res != (int64_t)s->len && !aio_err)
+		aio_err = res < 0 ? (int)res : -EIO;
+	s->busy = false;
+	aio_busy--;
+}
+
+/* Start one request: through the ring, else synchronously (what is in flight reaped first
+ * for a write, as virtio-blk does). 0 or -errno. */
+static int aio_start(struct disk *d, enum raw_op op, uint64_t off, struct aio_slot *s)
+{
+	struct iovec iov = { s->buf, s->len };
+	if (disk_queue(d, op, off, &iov, 1, s) == 0) {
+		s->busy = true;
+		aio_busy++;
+		return 0;
+	}
+	if (op == RAW_WRITE && disk_inflight(d))
+		disk_reap(d, aio_done, NULL, true);
+	int64_t r = disk_sync(d, op, off, &iov, 1);
+	return r == (int64_t)s->len ? 0 : r < 0 ? (int)r : -EIO;
+}
+
+/* One request, waited for: disk_sync, or with --aio the ring's way. */
+static int64_t io_one(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	if (!aio)
+		return disk_sync(d, op, off, iov, n);
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	struct aio_slot s = { .len = total };
+	if (disk_queue(d, op, off, iov, n, &s) == 0) {
+		s.busy = true;
+		aio_busy++;
+		aio_err = 0;
+		disk_reap(d, aio_done, NULL, true);
+		return aio_err ? aio_err : (int64_t)total;
+	}
+	if (op == RAW_WRITE && disk_inflight(d))
+		disk_reap(d, aio_done, NULL, true);
+	return disk_sync(d, op, off, iov, n);
+}
+
+/* AIO_QD requests in flight: next(k) gives the k-th request's offset; n of them. */
+static int aio_run(struct disk *d, enum raw_op op, uint64_t n, uint64_t len, uint64_t (*next)(uint64_t k, void *), void *arg)
+{
+	static struct aio_slot slots[AIO_QD];
+	if (!len || len > (1 << 20))
+		return -EINVAL;
+	for (unsigned i = 0; i < AIO_QD; i++) {
+		if (!slots[i].buf) {
+			if (posix_memalign((void **)&slots[i].buf, 4096, 1 << 20))
+				return -ENOMEM;
+			memset(slots[i].buf, 0x5a, 1 << 20); /* no page faults in what is timed */
+		}
+		slots[i].len = len;
+	}
+	aio_err = 0;
+	uint64_t k = 0;
+	int err = 0;
+	while ((k < n || aio_busy) && !err && !aio_err) {
+		for (unsigned i = 0; i < AIO_QD && k < n && !err; i++)
+			if (!slots[i].busy)
+				err = aio_start(d, op, next(k++, arg), &slots[i]);
+		disk_kick(d);
+		disk_reap(d, aio_done, NULL, aio_busy == AIO_QD || k == n);
+	}
+	disk_reap(d, aio_done, NULL, true);
+	return err ? err : aio_err;
+}
+
+static uint64_t next_random(uint64_t k, void *arg)
+{
+	const uint64_t *a = arg; /* off, span, len */
+	(void)k;
+	return a[0] + (uint64_t)random() % (a[1] / a[2]) * a[2];
+}
+
+static uint64_t next_seq(uint64_t k, void *arg)
+{
+	const uint64_t *a = arg; /* off, chunk */
+	return a[0] + k * a[1];
+}
+
 static uint8_t pattern(uint64_t i, uint64_t seed)
 {
 	return (uint8_t)(((i * 131) ^ (seed * 7919)) >> 3);
@@ -44,7 +148,7 @@ static int dump(struct disk *d, const char *path, uint64_t off, uint64_t len)
 		uint64_t n = off + len - pos < sizeof(buf) ? off + len - pos : sizeof(buf);
 		/* Two iovecs, to exercise splitting. */
 		struct iovec iov[2] = { { buf, n / 2 }, { buf + n / 2, n - n / 2 } };
-		int64_t r = disk_sync(d, RAW_READ, pos, iov, 2);
+		int64_t r = io_one(d, RAW_READ, pos, iov, 2);
 		if (r != (int64_t)n)
 			err = r < 0 ? (int)r : -EIO;
 		else if (write(fd, buf, n) != (ssize_t)n)
@@ -63,7 +167,7 @@ static int put(struct disk *d, uint64_t off, uint64_t len, uint64_t seed)
 	for (uint64_t i = 0; i < len; i++)
 		buf[i] = pattern(off + i, seed);
 	struct iovec iov[3] = { { buf, len / 3 }, { buf + len / 3, len / 3 }, { buf + 2 * (len / 3), len - 2 * (len / 3) } };
-	int64_t r = disk_sync(d, RAW_WRITE, off, iov, 3);
+	int64_t r = io_one(d, RAW_WRITE, off, iov, 3);
 	free(buf);
 	return r == (int64_t)len ? 0 : r < 0 ? (int)r : -EIO;
 }
@@ -75,13 +179,16 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--ro")) {
 			o.read_only = true;
+		} else if (!strcmp(argv[i], "--aio")) {
+			aio = o.async = true;
+			o.depth = 2 * AIO_QD;
 		} else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
 			int f = disk_format_parse(argv[++i]);
 			if (f < 0)
 				return fprintf(stderr, "diskio: bad format\n"), 2;
 			o.format = (enum disk_format)f;
 		} else {
-			return fprintf(stderr, "usage: diskio [--format F] [--ro] IMAGE < SCRIPT\n"), 2;
+			return fprintf(stderr, "usage: diskio [--format F] [--ro] [--aio] IMAGE < SCRIPT\n"), 2;
 		}
 	}
 	if (i + 1 != argc)
@@ -110,7 +217,16 @@ int main(int argc, char **argv)
 			err = dump(&d, path, 0, disk_size(&d));
 		else if (!strcmp(line, "f\n"))
 			err = (int)disk_sync(&d, RAW_FLUSH, 0, NULL, 0);
-		else if (sscanf(line, "loop %llu %llu %llu %llu", &a, &b, &c, &e) == 4) {
+		else if (aio && (sscanf(line, "loop %llu %llu %llu %llu", &a, &b, &c, &e) == 4 ||
+						   sscanf(line, "rloop %llu %llu %llu %llu", &a, &b, &c, &e) == 4)) {
+			uint64_t arg[3] = { b, c, e }, t0 = now_ns();
+			err = !e || c < e ? -EINVAL : aio_run(&d, line[0] == 'l' ? RAW_WRITE : RAW_READ, a, e, next_random, arg);
+			printf("ns %llu\n", (unsigned long long)(now_ns() - t0));
+		} else if (aio && sscanf(line, "seq %1023s %llu %llu %llu", path, &a, &b, &c) == 4 && c <= (1 << 20)) {
+			uint64_t arg[2] = { a, c }, t0 = now_ns();
+			err = aio_run(&d, path[0] == 'w' ? RAW_WRITE : RAW_READ, b / c, c, next_seq, arg);
+			printf("ns %llu\n", (unsigned long long)(now_ns() - t0));
+		} else if (sscanf(line, "loop %llu %llu %llu %llu", &a, &b, &c, &e) == 4) {
 			uint64_t t0 = now_ns();
 			for (unsigned long long k = 0; k < a && !err; k++) {
 				uint64_t slots = c / e;

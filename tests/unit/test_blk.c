@@ -1,0 +1,217 @@
+/* virtio-blk without KVM, driven through fake_ring.h as a driver would: requests over a raw
+ * image on io_uring (one submit per notification batch, completions in the used ring, the
+ * interrupt when the driver's event index asks for it) and over a qcow2 overlay, whose reads
+ * of the backing file and rewrites in place take the same ring while allocation stays
+ * synchronous. */
+#include "unit.h"
+
+#define MEM_SIZE (2u << 20)
+#include "fake_ring.h"
+
+#include "block/qcow2.h"
+#include "devices/virtio/blk.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#define HDR 0x10000      /* request headers, 16 bytes per slot */
+#define STATUS 0x11000   /* status bytes */
+#define DATA 0x20000     /* data, 64 KiB per slot */
+#define DISK (4u << 20)
+
+static unsigned irqs;
+
+static void count_irq(void *opaque, int q)
+{
+	(void)opaque;
+	if (q >= 0)
+		irqs++;
+}
+
+static const struct virtio_transport_ops transport = { count_irq };
+
+static char dir[] = "/tmp/petrel-test-blk-XXXXXX";
+
+static const char *file(const char *name)
+{
+	static char path[4][128];
+	static unsigned k;
+	char *p = path[k++ % 4];
+	snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
+	return p;
+}
+
+/* A raw image of DISK bytes, byte i = (i / 512 + seed) & 0xff. */
+static const char *raw_image(const char *name, unsigned seed)
+{
+	const char *p = file(name);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	static uint8_t sec[512];
+	for (uint64_t s = 0; s < DISK / 512; s++) {
+		memset(sec, (int)((s + seed) & 0xff), 512);
+		if (write(fd, sec, 512) != 512)
+			abort();
+	}
+	close(fd);
+	return p;
+}
+
+static int setup(struct virtio_blk *b, const char *path, int format, uint64_t features)
+{
+	mem_setup();
+	irqs = 0;
+	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)path, .format = format,
+				    .io_engine = DRIVE_IO_ASYNC, .cache_type = DRIVE_CACHE_WRITEBACK };
+	int err = virtio_blk_create(b, &cfg, 0, &mem, NULL);
+	if (err < 0)
+		return err;
+	virtio_dev_set_transport(&b->vdev, &transport, NULL);
+	start(&b->vdev, features | VIRTIO_BIT(VIRTIO_F_VERSION_1), 1);
+	return 0;
+}
+
+/* Request slot i (descriptors 3i..3i+2): header, data (len bytes at DATA + 64 KiB i), status. */
+static void queue_req(unsigned i, uint32_t type, uint64_t sector, uint32_t len)
+{
+	uint8_t *h = ram + HDR + 16 * i;
+	memset(h, 0, 16);
+	memcpy(h, &type, 4);
+	memcpy(h + 8, &sector, 8);
+	ram[STATUS + i] = 0xff;
+	uint16_t d = (uint16_t)(3 * i % QS);
+	uint16_t wr = type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0;
+	set_desc(0, d, HDR + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
+	set_desc(0, d + 1, DATA + 0x10000ull * i, len, VIRTQ_DESC_F_NEXT | wr, (uint16_t)(d + 2));
+	set_desc(0, d + 2, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(0, d);
+}
+
+/* The notification, then every request finished (completions the submit did not produce
+ * come in through the pause path's reap, as the I/O thread would hand them over). */
+static void run(struct virtio_blk *b)
+{
+	notify(&b->vdev, 0);
+	pthread_mutex_lock(&b->vdev.lock);
+	b->vdev.ops->quiesce(&b->vdev);
+	pthread_mutex_unlock(&b->vdev.lock);
+}
+
+static bool data_is(unsigned slot, uint64_t sector, uint32_t len, unsigned seed)
+{
+	for (uint32_t k = 0; k < len; k++)
+		if (ram[DATA + 0x10000ull * slot + k] != (uint8_t)((sector + k / 512 + seed) & 0xff))
+			return false;
+	return true;
+}
+
+TEST(reads_go_through_io_uring_with_one_submit_per_batch)
+{
+	static struct virtio_blk b;
+	REQUIRE_EQ(setup(&b, raw_image("r.raw", 0), DISK_FORMAT_RAW, VIRTIO_BIT(VIRTIO_F_EVENT_IDX)), 0);
+	REQUIRE(disk_async(&b.disk));
+	for (unsigned i = 0; i < 5; i++)
+		queue_req(i, VIRTIO_BLK_T_IN, 100 * i + 3, 4096);
+	run(&b);
+	CHECK_EQ(used_idx(0), 5);
+	for (unsigned i = 0; i < 5; i++) {
+		CHECK_EQ(ram[STATUS + i], VIRTIO_BLK_S_OK);
+		CHECK(data_is(i, 100 * i + 3, 4096, 0));
+		CHECK_EQ(used_elem(0, i).len, 4097);
+	}
+	CHECK_EQ(b.disk.file.kicks, 1);           /* five requests, one io_uring_enter */
+	CHECK_EQ(b.disk.file.submitted, 5);
+	CHECK_EQ(b.disk.file.sync_ops, 0);
+	CHECK_EQ(b.disk.file.nreg, 1);            /* the image is a registered file */
+	CHECK_EQ(irqs, 1);                        /* used_event 0: the first completion asked for one */
+	virtio_dev_destroy(&b.vdev);
+}
+
+TEST(the_event_index_decides_the_interrupt)
+{
+	static struct virtio_blk b;
+	REQUIRE_EQ(setup(&b, raw_image("e.raw", 1), DISK_FORMAT_RAW, VIRTIO_BIT(VIRTIO_F_EVENT_IDX)), 0);
+	uint16_t *used_event = &qavail(0)[2 + QS];
+	*used_event = 0xffff;                     /* a polling driver: never */
+	queue_req(0, VIRTIO_BLK_T_IN, 7, 512);
+	run(&b);
+	queue_req(1, VIRTIO_BLK_T_IN, 8, 512);
+	run(&b);
+	CHECK_EQ(used_idx(0), 2);
+	CHECK_EQ(irqs, 1);                        /* the device's first, before it knew */
+	*used_event = 2;                          /* interrupt once the third is used */
+	queue_req(2, VIRTIO_BLK_T_IN, 9, 512);
+	run(&b);
+	CHECK_EQ(irqs, 2);
+	virtio_dev_destroy(&b.vdev);
+}
+
+TEST(writes_reach_the_file)
+{
+	static struct virtio_blk b;
+	const char *path = raw_image("w.raw", 2);
+	REQUIRE_EQ(setup(&b, path, DISK_FORMAT_RAW, 0), 0);
+	memset(ram + DATA, 0xc3, 8192);
+	queue_req(0, VIRTIO_BLK_T_OUT, 16, 8192);
+	queue_req(1, VIRTIO_BLK_T_FLUSH, 0, 0);
+	run(&b);
+	CHECK_EQ(ram[STATUS], VIRTIO_BLK_S_OK);
+	CHECK_EQ(ram[STATUS + 1], VIRTIO_BLK_S_OK);
+	CHECK_EQ(b.disk.file.sync_ops, 0);        /* the write and the flush both on the ring */
+	virtio_dev_destroy(&b.vdev);
+	uint8_t buf[8192];
+	int fd = open(path, O_RDONLY);
+	CHECK_EQ(pread(fd, buf, sizeof(buf), 16 * 512), 8192);
+	close(fd);
+	CHECK(buf[0] == 0xc3 && buf[8191] == 0xc3);
+}
+
+TEST(qcow2_reads_from_the_base_and_rewrites_take_the_ring)
+{
+	static struct virtio_blk b;
+	const char *base = raw_image("base.raw", 5), *top = file("top.qcow2");
+	char err[256];
+	struct qcow2_create_opts o = { .backing = base, .backing_format = "raw" };
+	REQUIRE_EQ(qcow2_create(top, &o, err, sizeof(err)), 0);
+	REQUIRE_EQ(setup(&b, top, DISK_FORMAT_QCOW2, 0), 0);
+	REQUIRE(b.disk.qcow2 && disk_async(&b.disk));
+	CHECK_EQ(b.disk.file.nreg, 2);            /* the overlay and its base */
+	/* Reads of unallocated clusters: the base's bytes, through the ring. */
+	queue_req(0, VIRTIO_BLK_T_IN, 1000, 4096);
+	queue_req(1, VIRTIO_BLK_T_IN, 3000, 65536);
+	run(&b);
+	CHECK(data_is(0, 1000, 4096, 5) && data_is(1, 3000, 65536, 5));
+	CHECK_EQ(b.disk.file.submitted, 2);
+	CHECK_EQ(qcow2_stats(b.disk.qcow2)->backing_reads, 2);
+	/* A first write allocates (synchronous: copy-on-write and metadata)... */
+	memset(ram + DATA + 0x20000, 0x77, 4096);
+	queue_req(2, VIRTIO_BLK_T_OUT, 1000, 4096);
+	run(&b);
+	CHECK_EQ(ram[STATUS + 2], VIRTIO_BLK_S_OK);
+	CHECK(qcow2_stats(b.disk.qcow2)->allocs >= 1);
+	CHECK_EQ(b.disk.file.submitted, 2);
+	/* ... a rewrite of that cluster, and a read of it, go through the ring. */
+	memset(ram + DATA + 0x30000, 0x99, 4096);
+	queue_req(3, VIRTIO_BLK_T_OUT, 1008, 4096);
+	run(&b);
+	queue_req(4, VIRTIO_BLK_T_IN, 1000, 12288); /* to the end of the cluster */
+	run(&b);
+	CHECK_EQ(b.disk.file.submitted, 4);
+	CHECK_EQ(ram[STATUS + 3], VIRTIO_BLK_S_OK);
+	CHECK_EQ(ram[STATUS + 4], VIRTIO_BLK_S_OK);
+	uint8_t *got = ram + DATA + 0x40000;
+	CHECK(got[0] == 0x77 && got[4095] == 0x77 && got[4096] == 0x99 && got[8191] == 0x99);
+	/* Past the rewritten bytes: the cluster holds the base's old content (copy-on-write). */
+	CHECK_EQ(got[8192], (uint8_t)((1000 + 16 + 5) & 0xff));
+	virtio_dev_destroy(&b.vdev);
+	unlink(top);
+}
+
+int main(int argc, char **argv)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	int r = unit_main(argc, argv);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? r : 1;
+}
