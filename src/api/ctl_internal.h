@@ -58,6 +58,7 @@ struct ctl_overrides {
 	unsigned nnet;
 	char *vsock_uds;
 	char *drive_id[SNAP_MAX_NET_OVERRIDES], *drive_path[SNAP_MAX_NET_OVERRIDES];  /* petrel's */
+	int drive_format[SNAP_MAX_NET_OVERRIDES];   /* -1: keep the drive's; else enum disk_format */
 	unsigned ndrive;
 };
 int ctl_overrides_parse(json_t *body, struct ctl_overrides *ov, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* PUT /snapshot/create and PUT /snapshot/load: the bodies (Firecracker's SnapshotCreateParams
  * and SnapshotLoadParams, checked strictly) and their work on the controller's worker. */
 #include "api/ctl_internal.h"
+#include "block/disk.h"
 #include "snapshot/snapshot.h"
 #include "util/json_util.h"
 #include "util/log.h"
@@ -102,7 +103,8 @@ void ctl_overrides_apply(const struct ctl_overrides *q, struct snapshot_load_opt
 		o->net[i] = (struct snapshot_net_override){ q->net_iface[i], q->net_dev[i] };
 	o->ndrive = q->ndrive;
 	for (unsigned i = 0; i < q->ndrive; i++)
-		o->drive[i] = (struct snapshot_drive_override){ q->drive_id[i], q->drive_path[i] };
+		o->drive[i] = (struct snapshot_drive_override){ q->drive_id[i], q->drive_path[i],
+								q->drive_format[i] >= 0, q->drive_format[i] };
 }
 
 int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, struct ctl_overrides **ov,
@@ -112,7 +114,7 @@ int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, stru
 	if (ctl->state != INSTANCE_NOT_STARTED)
 		return json_set_err(err, errlen, "%s: only a microVM that was not started can take one", what);
 	if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy ||
-	    ctl->cfg.has_balloon || ctl->cfg.has_vcpu_hotplug)
+	    ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
 		return json_set_err(err, errlen, "%s: not allowed after configuring boot-specific resources "
 				    "(the VM brings its own)", what);
 	if (!(*ov = calloc(1, sizeof(**ov))) || !(*vm = calloc(1, sizeof(**vm)))) {
@@ -174,17 +176,28 @@ int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t er
 		if (!json_is_array(drv) || json_array_size(drv) > SNAP_MAX_NET_OVERRIDES)
 			return json_set_err(err, errlen, "drive_overrides: expected an array of at most %d",
 					    SNAP_MAX_NET_OVERRIDES);
-		static const char *const keys[] = { "drive_id", "path_on_host", NULL };
+		static const char *const keys[] = { "drive_id", "path_on_host", "format", NULL };
 		size_t i;
 		json_t *el;
 		json_array_foreach(drv, i, el) {
 			int r;
+			char *fmt = NULL;
 			if (!json_is_object(el))
 				return json_set_err(err, errlen, "drive_overrides[%zu]: expected an object", i);
+			q->drive_format[q->ndrive] = -1;
 			if ((r = json_check_keys(el, "drive_overrides[]", keys, err, errlen)) < 0 ||
 			    (r = str(el, "drive_overrides[].", "drive_id", true, &q->drive_id[q->ndrive], err, errlen)) < 0 ||
-			    (r = str(el, "drive_overrides[].", "path_on_host", true, &q->drive_path[q->ndrive++], err, errlen)) < 0)
+			    (r = str(el, "drive_overrides[].", "path_on_host", true, &q->drive_path[q->ndrive++], err, errlen)) < 0 ||
+			    (r = str(el, "drive_overrides[].", "format", false, &fmt, err, errlen)) < 0)
 				return r;
+			/* petrel's: the new image's format (raw, qcow2, auto), else the drive's own */
+			if (fmt) {
+				int f = disk_format_parse(fmt);
+				free(fmt);
+				if (f < 0)
+					return json_set_err(err, errlen, "drive_overrides[].format: expected raw, qcow2 or auto");
+				q->drive_format[q->ndrive - 1] = f;
+			}
 		}
 	}
 	json_t *vs = json_object_get(b, "vsock_override");
@@ -307,7 +320,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	if (ctl->state != INSTANCE_NOT_STARTED)
 		r = json_set_err(err, errlen, "a snapshot can only be loaded into a microVM that was not started");
 	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.nnets || ctl->cfg.has_vsock ||
-		 ctl->cfg.has_entropy || ctl->cfg.has_balloon || ctl->cfg.has_vcpu_hotplug)
+		 ctl->cfg.has_entropy || ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
 		r = json_set_err(err, errlen, "loading a snapshot is not allowed after configuring "
 				 "boot-specific resources (the snapshot brings its own)");
 	if (r == 0)

@@ -132,24 +132,6 @@ static int parse(struct deploy *d, int argc, char **argv)
 	return 0;
 }
 
-/* Which drives get overlays, checked before anything is made. */
-static int check_drives(struct deploy *d)
-{
-	for (unsigned i = 0; i < d->cfg.ndrives; i++) {
-		const struct drive_config *dr = &d->cfg.drives[i];
-		if (dr->is_read_only)
-			continue;
-		if (dr->format == DISK_FORMAT_RAW) {
-			/* drive_overrides keeps a drive's format: the clone would read its overlay as raw. */
-			fprintf(stderr, "petrel: deploy: drive %s is pinned format=raw, so a clone would open its qcow2 "
-					"overlay as raw; make the template with the drive's format auto or qcow2 (the "
-					"overlay records the base's format, raw included)\n", dr->drive_id);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 static int make_overlays(struct deploy *d, long id, const char *cdir, uint64_t *us)
 {
 	uint64_t t0 = now_ns();
@@ -170,8 +152,10 @@ static int make_overlays(struct deploy *d, long id, const char *cdir, uint64_t *
 			fprintf(stderr, "petrel: deploy: %s: path too long\n", cdir);
 			return -ENAMETOOLONG;
 		}
+		/* The overlay records the base's format: the drive's pinned one, else probed now. */
 		struct qcow2_create_opts o = { .backing = base, .sync = d->sync,
-					       .backing_format = dr->format == DISK_FORMAT_QCOW2 ? "qcow2" : NULL };
+					       .backing_format = dr->format == DISK_FORMAT_AUTO ? NULL
+								 : disk_format_name((enum disk_format)dr->format) };
 		if (qcow2_create(path, &o, err, sizeof(err)) < 0) {
 			fprintf(stderr, "petrel: deploy: clone %ld: %s\n", id, err);
 			return -EIO;
@@ -221,7 +205,9 @@ static char *load_body(struct deploy *d, long id, const char *cdir)
 		char path[PATH_MAX];
 		if (join(path, sizeof(path), cdir, dr->drive_id, ".qcow2") < 0)
 			continue; /* make_overlays refused it already */
-		json_array_append_new(drives, json_pack("{s:s,s:s}", "drive_id", dr->drive_id, "path_on_host", path));
+		/* Pinned qcow2: a drive the template pinned raw must not read its overlay as raw. */
+		json_array_append_new(drives, json_pack("{s:s,s:s,s:s}", "drive_id", dr->drive_id, "path_on_host", path,
+							"format", "qcow2"));
 	}
 	for (unsigned i = 0; i < d->nnet; i++) {
 		char tap[64];
@@ -309,7 +295,7 @@ int cli_deploy(int argc, char **argv)
 	}
 	struct curl_api c;
 	d.pids = calloc((size_t)d.count, sizeof(pid_t));
-	bool ok = d.pids && check_drives(&d) == 0;
+	bool ok = d.pids != NULL;
 	if (ok && ((mkdir(d.dir, 0755) < 0 && errno != EEXIST) || !realpath(d.dir, d.dir_abs))) {
 		fprintf(stderr, "petrel: deploy: %s: %s\n", d.dir, strerror(errno));
 		ok = false;

@@ -81,6 +81,8 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 			return -ENOMEM;
 		free(cfg->drives[k].path_on_host);
 		cfg->drives[k].path_on_host = path;
+		if (o->drive[i].has_format)
+			cfg->drives[k].format = o->drive[i].format;
 	}
 	cfg->track_dirty_pages = o->track_dirty_pages;
 	if (o->has_huge_pages)

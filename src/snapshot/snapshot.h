@@ -28,9 +28,13 @@ struct snapshot_net_override {
 	const char *iface_id, *host_dev_name;
 };
 
-/* petrel's: another image for a drive (a clone's own copy or overlay, a backup's disk moved). */
+/* petrel's: another image for a drive (a clone's own copy or overlay, a backup's disk moved),
+ * and with has_format its format (enum disk_format: a clone's qcow2 overlay over a drive the
+ * template pinned raw); without, the drive keeps the format it had. */
 struct snapshot_drive_override {
 	const char *drive_id, *path_on_host;
+	bool has_format;
+	int format;
 };
 
 /* Where a restored guest's memory comes from. */

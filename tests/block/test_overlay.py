@@ -206,16 +206,21 @@ def test_deploy_makes_an_overlay_per_clone_and_writable_drive(tmp_path):
     assert r.returncode == 1 and "File exists" in r.stderr, r.stderr
 
 
-def test_deploy_refuses_a_drive_pinned_raw(tmp_path):
+def test_deploy_of_a_drive_pinned_raw_records_raw_and_bad_arguments(tmp_path):
+    """A template drive pinned format=raw: the overlay records the base as raw (never probed),
+    and the clone's drive_overrides pins the overlay as qcow2 (tests/unit/test_drive_overrides.c)."""
     base = tmp_path / "root.raw"
-    base.write_bytes(bytes(MiB))
+    base.write_bytes(b"QFI\xfb" + bytes(MiB - 4))  # what a guest may write: probing would say qcow2
     state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
     mem.write_bytes(bytes(4096))
     state_with_drives(STATE, state, [drive("rootfs", base, fmt="raw")])
-    r = petrel("image", "deploy", "--snapshot", state, "--mem-file", mem, "--count", 2, "--dir", tmp_path / "c",
-               "--no-start", ok=False)
-    assert r.returncode == 1 and "pinned format=raw" in r.stderr, r.stderr
-    assert not (tmp_path / "c").exists()
+    petrel("image", "deploy", "--snapshot", state, "--mem-file", mem, "--count", 2, "--dir", tmp_path / "c",
+           "--no-start")
+    for i in range(2):
+        over = tmp_path / "c" / f"clone-{i}" / "rootfs.qcow2"
+        assert_clean(over)
+        i_ = info(over)
+        assert i_["backing-filename"] == str(base) and i_["backing-filename-format"] == "raw", i_
     r = petrel("image", "deploy", "--snapshot", tmp_path / "nope", "--mem-file", mem, "--count", 1,
                "--dir", tmp_path / "c", ok=False)
     assert r.returncode == 2, r.stderr
