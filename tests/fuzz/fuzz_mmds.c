@@ -1,6 +1,7 @@
 /* libFuzzer target: the MMDS network stack (src/mmds/stack.h) fed guest frames, with a store.
  *
- * Input: byte 0 = settings (bit 0 V2, bit 1 imds_compat, bit 2 frames marked NEEDS_CSUM), then
+ * Input: byte 0 = settings (bit 0 V2, bit 1 imds_compat, bit 2 frames marked NEEDS_CSUM, bits
+ * 3-4 the document: an object, a string, an array or a number, as PUT /mmds takes any), then
  * records of [kind, len_lo, len_hi, payload...]:
  *   kind % 4 == 0: a raw Ethernet frame;
  *   kind % 4 == 1: a TCP segment to port 80 of the MMDS address, built with valid checksums:
@@ -103,16 +104,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	static struct mmds *m;
+	static json_t *docs[4];
 	if (!m) {
 		m = mmds_new(MMDS_STORE_DEFAULT_LIMIT);
-		json_t *d = json_loads("{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-12345678\",\"n\":[1,2.5,"
-				       "{\"x\":\"y\"}],\"big\":\"" "0123456789abcdef0123456789abcdef0123456789"
-				       "abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}},\"user-data\":"
-				       "\"hello\",\"t\":true}", 0, NULL);
-		if (!m || !d || mmds_put(m, d) != MMDS_STORE_OK)
+		docs[0] = json_loads("{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-12345678\",\"n\":[1,2.5,"
+				     "{\"x\":\"y\"}],\"big\":\"" "0123456789abcdef0123456789abcdef0123456789"
+				     "abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}},\"user-data\":"
+				     "\"hello\",\"t\":true}", 0, NULL);
+		docs[1] = json_loads("\"just a string\"", JSON_DECODE_ANY, NULL);
+		docs[2] = json_loads("[1,\"a\",{\"k\":[true,null]},2.5]", JSON_DECODE_ANY, NULL);
+		docs[3] = json_loads("-42", JSON_DECODE_ANY, NULL);
+		if (!m || !docs[0] || !docs[1] || !docs[2] || !docs[3])
 			abort();
-		json_decref(d);
 	}
+	if (mmds_put(m, docs[(data[0] >> 3) & 3]) != MMDS_STORE_OK)
+		abort();
 	mmds_configure(m, (data[0] & 1) ? MMDS_V2 : MMDS_V1, (data[0] & 2) != 0);
 	bool partial = (data[0] & 4) != 0;
 	struct mmds_stack s;
