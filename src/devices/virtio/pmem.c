@@ -212,6 +212,17 @@ static int map_file(struct virtio_pmem *p)
 	return 0;
 }
 
+/* A read-only device without read-only KVM slots: the same bytes, writable copy-on-write. */
+static int remap_private(struct virtio_pmem *p)
+{
+	if (mprotect(p->map, p->st.size, PROT_READ | PROT_WRITE) < 0)
+		return -errno;
+	if (mmap(p->map, p->st.file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, p->fd, 0) == MAP_FAILED)
+		return -errno;
+	madvise(p->map, p->st.size, MADV_DONTDUMP);
+	return 0;
+}
+
 int virtio_pmem_create(struct virtio_pmem *p, const struct pmem_config *c, unsigned index,
 		       const struct guest_mem *mem, struct io_thread *io, char *err, size_t errlen)
 {
@@ -256,15 +267,20 @@ int virtio_pmem_plug(struct virtio_pmem *p, struct devmem *dm, struct kvm *kvm, 
 	uint64_t gpa;
 	uint32_t slot;
 	uint32_t flags = 0;
-	if (p->st.read_only) {
-		if (kvm_check_extension(kvm, KVM_CAP_READONLY_MEM) <= 0) {
-			snprintf(err, errlen, "pmem '%s': read_only needs read-only memory slots, which this KVM lacks",
-				 p->id);
-			return -EOPNOTSUPP;
-		}
+	int e;
+	if (p->st.read_only && kvm_check_extension(kvm, KVM_CAP_READONLY_MEM) > 0) {
 		flags = KVM_MEM_READONLY;
+	} else if (p->st.read_only) {
+		/* No read-only slots (some nested KVMs): the file stays untouched all the same, the
+		 * guest's stores going to private copies of its pages that vanish with the VM. */
+		if ((e = remap_private(p)) < 0) {
+			snprintf(err, errlen, "pmem '%s': cannot map the file privately: %s", p->id, strerror(-e));
+			return e;
+		}
+		log_warn("%s: KVM has no read-only memory slots: the guest's stores to read-only pmem '%s' go to "
+			 "private copies of the pages, never to the file", p->vdev.name, p->id);
 	}
-	int e = devmem_alloc(dm, p->st.size, PMEM_GPA_ALIGN, &gpa, &slot);
+	e = devmem_alloc(dm, p->st.size, PMEM_GPA_ALIGN, &gpa, &slot);
 	if (e < 0) {
 		snprintf(err, errlen, "pmem '%s': no room for %llu MiB of device memory: %s", p->id,
 			 (unsigned long long)(p->st.size >> 20), strerror(-e));

@@ -6,7 +6,9 @@
  *
  * Layout: the file is mapped MAP_SHARED (guest writes go to the host's page cache of the file;
  * read_only maps it PROT_READ in a KVM_MEM_READONLY slot, so guest writes exit and are
- * dropped) and the mapping is padded up to PMEM_SIZE_ALIGN with anonymous zero pages that are
+ * dropped; where KVM has no read-only slots the file is mapped MAP_PRIVATE instead, so stores
+ * go to private copies of the pages and never to the file) and the mapping is padded up to
+ * PMEM_SIZE_ALIGN with anonymous zero pages that are
  * never written back (what Firecracker does: Linux's memremap of the region wants 2 MiB
  * sub-sections). The guest-physical start is PMEM_GPA_ALIGN (a 128 MiB memory section)
  * aligned, so any guest kernel can map the region with struct pages (DAX).
