@@ -164,3 +164,62 @@ def test_run_refuses_cpus_it_may_not_use(workdir):
     r = subprocess.run([str(apilib.petrel_bin()), "run", "--kernel", "/nonexistent",
                         "--cpu-affinity", "0@[0"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "--cpu-affinity" in r.stderr
+
+
+# ---- with a VM (these need /dev/kvm: apilib.guest skips without it) ----
+
+def _start_counter(api, vcpus=2):
+    img = str(apilib.guest("counter"))
+    assert api.put("/boot-source", {"kernel_image_path": img, "boot_args": "every=1048576"}).status == 204
+    assert api.put("/machine-config", {"vcpu_count": vcpus, "mem_size_mib": 128}).status == 204
+    r = api.put("/actions", {"action_type": "InstanceStart"})
+    assert r.status == 204, r
+
+
+def test_vcpu_and_io_threads_pinned(workdir):
+    cpus = _allowed()
+    first, last = cpus[0], cpus[-1]
+    p = apilib.Petrel(workdir, ["--cpu-affinity", f"0@[{first}],1@[{last}],io@[{last}],vmm@[{first}]"])
+    try:
+        api = p.client()
+        _start_counter(api)
+        p.expect(r"^count=2$")
+        threads = _thread_cpus(p.proc.pid)
+        assert sorted(map(sorted, threads["fc_vcpu"])) == sorted([[first], [last]]), threads
+        assert threads["fc_io"] == [{last}], threads
+        assert all(c == {first} for c in threads["fc_vmm"] + threads["fc_api"]), threads
+    finally:
+        p.close()
+
+
+def test_snapshot_load_takes_the_loading_petrels_placement(workdir):
+    # The placement is not guest state: a snapshot taken with vCPUs on one CPU loads with
+    # the CPUs the loading petrel was given.
+    cpus = _allowed()
+    first, last = cpus[0], cpus[-1]
+    d1, d2 = workdir / "one", workdir / "two"
+    d1.mkdir()
+    d2.mkdir()
+    p = apilib.Petrel(d1, ["--cpu-affinity", f"0@[{first}],1@[{first}]"])
+    try:
+        api = p.client()
+        _start_counter(api)
+        p.expect(r"^count=2$")
+        assert api.patch("/vm", {"state": "Paused"}).status == 204
+        r = api.put("/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(workdir / "s"),
+                                         "mem_file_path": str(workdir / "m")})
+        assert r.status == 204, r
+    finally:
+        p.close()
+    p = apilib.Petrel(d2, ["--cpu-affinity", f"0@[{last}],1@[{last}]"])
+    try:
+        r = p.client().put("/snapshot/load", {"snapshot_path": str(workdir / "s"),
+                                              "mem_backend": {"backend_type": "File",
+                                                              "backend_path": str(workdir / "m")},
+                                              "resume_vm": True})
+        assert r.status == 204, r
+        assert "cpu-affinity" not in json.dumps(p.client().get("/vm/config").json)
+        threads = _thread_cpus(p.proc.pid)
+        assert threads["fc_vcpu"] == [{last}, {last}], threads
+    finally:
+        p.close()
