@@ -47,6 +47,8 @@ enum pmem_req_kind virtio_pmem_parse(const struct virtq_chain *c, struct pmem_re
 	return PMEM_REQ_FLUSH;
 }
 
+#define PMEM_BATCH_BUDGET 4   /* batches (fdatasyncs) per wakeup of the I/O thread */
+
 static void answer(const struct pmem_req *r, uint32_t status)
 {
 	uint32_t le = htole32(status);
@@ -81,7 +83,7 @@ static bool serve_batch(struct virtio_pmem *p, unsigned q, bool *throttled)
 			flushes++;
 		n++;
 	}
-	if (!n)
+	if (!n || !virtio_is_running(d)) /* a malformed chain broke the device: it waits for a reset */
 		return false;
 	/* A flush costs one operation and the file's size in bytes (Firecracker's accounting). */
 	if (flushes && !rate_limiter_admit(&p->rl, p->st.file_size, now_ns())) {
@@ -120,10 +122,16 @@ static void pmem_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_pmem *p = to_pmem(d);
 	bool any = false, throttled = false;
+	unsigned budget = PMEM_BATCH_BUDGET;
 	p->ctr.queue_event_count++;
 	for (;;) {
-		while (!throttled && virtio_is_running(d) && serve_batch(p, q, &throttled))
-			any = true;
+		while (budget && !throttled && virtio_is_running(d) && serve_batch(p, q, &throttled))
+			budget--, any = true;
+		if (!budget) {
+			/* a driver that keeps queueing does not keep the I/O thread: more next turn */
+			virtio_queue_kick(d, q);
+			break;
+		}
 		if (throttled || !virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
 			break;
 	}
