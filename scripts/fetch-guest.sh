@@ -45,7 +45,17 @@ WANTED=(
 CONFIG_RE='^(# )?CONFIG_(VIRTIO[A-Z0-9_]*|HW_RANDOM_VIRTIO|VSOCKETS|VIRTIO_VSOCKETS[A-Z_]*|FAILOVER|NET_FAILOVER|EXT4_FS|JBD2|FS_MBCACHE|CRC16|CRYPTO_CRC32C|X86_MPPARSE|ACPI|PVH|KVM_GUEST|SERIAL_8250|RTC_DRV_CMOS|SERIO_I8042|KERNEL_(GZIP|XZ|LZ4|ZSTD|LZMA|LZO|BZIP2))( is not set|=)'
 
 log() { echo "fetch-guest: $*"; }
-die() { echo "fetch-guest: $*" >&2; exit 1; }
+die() {
+	echo "fetch-guest: $*" >&2
+	# A guest that only lacks drivers added since it was fetched still boots: keep it rather
+	# than fail the whole setup (no network, say).
+	if [[ -n ${KEEP_OLD:-} ]]; then
+		echo "fetch-guest: keeping the guest in $GUEST as it is (without the newer drivers)" >&2
+		rm -rf "${tmp:-}"
+		exec "$ROOT/scripts/mkinitramfs.sh"
+	fi
+	exit 1
+}
 
 STAMP=$GUEST/.kernel-fetched
 # A guest fetched before a driver was added to WANTED lacks it: fetch again then.
@@ -55,9 +65,13 @@ wanted_recorded() {
 		grep -q "^$name " "$GUEST/drivers.txt" 2>/dev/null || return 1
 	done
 }
-if [[ $FORCE == 0 && -f $STAMP && -s $GUEST/vmlinuz && -s $GUEST/kernel-version ]] && wanted_recorded; then
-	log "kernel $(cat "$GUEST/kernel-version") already in $GUEST (--force fetches again)"
-	exec "$ROOT/scripts/mkinitramfs.sh"
+if [[ $FORCE == 0 && -f $STAMP && -s $GUEST/vmlinuz && -s $GUEST/kernel-version ]]; then
+	if wanted_recorded; then
+		log "kernel $(cat "$GUEST/kernel-version") already in $GUEST (--force fetches again)"
+		exec "$ROOT/scripts/mkinitramfs.sh"
+	fi
+	log "the guest in $GUEST lacks drivers added to WANTED since it was fetched: fetching again"
+	KEEP_OLD=1
 fi
 
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (this script needs a Debian-based host)"
