@@ -549,6 +549,32 @@ TEST(config_section_and_one_root_device)
 	vm_config_free(&c);
 }
 
+/* petrel's extensions (what a snapshot records beside Firecracker's document) carry each pmem
+ * device's transport, so a restored VM puts it on the same one; an older snapshot without them
+ * loads with the default. */
+TEST(transport_in_the_extensions)
+{
+	struct vm_config c;
+	char err[256] = "";
+	vm_config_init(&c);
+	struct pmem_config p;
+	REQUIRE_EQ(pmem_config_from_cli("/a,transport=mmio", 0, &p, err, sizeof(err)), 0);
+	REQUIRE_EQ(vm_config_add_pmem(&c, &p, err, sizeof(err)), 0);
+	json_t *ext = vm_config_extensions_to_json(&c);
+	REQUIRE(ext != NULL);
+	c.pmem[0].transport = VIRTIO_TRANSPORT_DEFAULT;
+	CHECK_EQ(vm_config_extensions_from_json(ext, &c, err, sizeof(err)), 0);
+	CHECK_EQ(c.pmem[0].transport, VIRTIO_TRANSPORT_MMIO);
+	json_object_del(ext, "pmem");
+	c.pmem[0].transport = VIRTIO_TRANSPORT_DEFAULT;
+	CHECK_EQ(vm_config_extensions_from_json(ext, &c, err, sizeof(err)), 0);
+	CHECK_EQ(c.pmem[0].transport, VIRTIO_TRANSPORT_DEFAULT);
+	json_object_set_new(ext, "pmem", json_pack("[{s:s},{s:s}]", "transport", "pci", "transport", "pci"));
+	CHECK(vm_config_extensions_from_json(ext, &c, err, sizeof(err)) < 0);   /* one device, two entries */
+	json_decref(ext);
+	vm_config_free(&c);
+}
+
 int main(int argc, char **argv)
 {
 	return unit_main(argc, argv);
