@@ -221,3 +221,11 @@ def test_snapshot_maps_the_file_again(petrel, api, workdir, image):
         assert r.status == 400 and "unchanged in size" in r.fault, r
     finally:
         p3.close()
+
+
+def test_snapshot_load_refused_after_put(api, image):
+    # a snapshot brings its own devices (its pmem devices included)
+    assert api.put("/pmem/p0", body(image)).status == 204
+    r = api.put("/snapshot/load", {"snapshot_path": "/nonexistent", "mem_backend":
+                                   {"backend_type": "File", "backend_path": "/nonexistent"}})
+    assert r.status == 400 and "boot-specific resources" in r.fault, r
