@@ -1,11 +1,20 @@
 #!/usr/bin/env python3
-"""Seccomp's cost (docs/security.md#seccomp): prints figures, asserts nothing.
+"""Start-up and seccomp's cost (docs/performance.md#start-up, docs/security.md#seccomp):
+prints figures, asserts nothing.
 
   python3 bench/seccomp.py [startup] [exits]       (default: both; exits needs /dev/kvm)
 
-startup  spawn `petrel --api-sock` -> first 200 to GET /, with the filters (the default) and
-         with --no-seccomp, alternating, median and min of BENCH_SECCOMP_RUNS (20) each: what
-         compiling every kind's list and installing the filters adds to start-up.
+startup  Interleaved runs (BENCH_SECCOMP_RUNS, default 20, of each variant in turn), medians
+         and minimums, of:
+         - API mode: `petrel --api-sock S` from spawn to the first 200 to GET / (wall), the
+           CPU petrel itself counts from exec to its API serving (metrics.api_server's
+           process_startup_time_cpu_us, read from its Info log line), and its peak RSS
+           (VmHWM) once serving;
+         - `petrel run` to where it fails for lack of /dev/kvm (a host without KVM: the
+           whole process's CPU, wall and peak RSS from wait4), or, with /dev/kvm, to the
+           first guest instruction (bench/run.py's first-insn guest: the whole run);
+         each with the filters (the default) and with --no-seccomp. BENCH_SECCOMP_OTHER=PATH
+         adds another petrel binary (e.g. a build of an older commit) to the same rotation.
 exits    port-I/O exit round trip from guest ring 3 (the `exitloop` test guest, N `out`s to
          the null port 0xf5, ns per exit from the difference of a run with N and one with 0),
          with and without --no-seccomp, BENCH_EXIT_ITERS (200000) exits: the vCPU thread's
@@ -14,6 +23,7 @@ exits    port-I/O exit round trip from guest ring 3 (the `exitloop` test guest, 
 """
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -26,44 +36,103 @@ PETREL = BUILD / "petrel"
 GUESTS = BUILD / "tests" / "guests"
 
 
-def api_ready_ms(extra):
+def vm_hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        m = re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def api_start(petrel, extra):
+    """(wall ms to the first 200 to GET /, CPU ms exec -> API serving, peak RSS KiB)."""
     d = tempfile.mkdtemp(prefix="petrel-sc-", dir="/tmp")
     sock = os.path.join(d, "api.sock")
     t0 = time.monotonic()
-    p = subprocess.Popen([str(PETREL), "--api-sock", sock, "--level", "Error", *extra],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([str(petrel), "--api-sock", sock, "--level", "Info", *extra],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True)
     try:
+        cpu = None
+        for line in p.stderr:   # the line comes once the API serves
+            m = re.search(r"API serving (\d+) us of CPU after exec", line)
+            if m:
+                cpu = int(m.group(1)) / 1000
+                break
+        if cpu is None:
+            raise RuntimeError(f"petrel exited {p.wait()} before serving")
         while True:
+            s = socket.socket(socket.AF_UNIX)
             try:
-                s = socket.socket(socket.AF_UNIX)
                 s.connect(sock)
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return (time.monotonic() - t0) * 1000
+                    wall = (time.monotonic() - t0) * 1000
+                    break
             except OSError:
                 time.sleep(0.0002)
             finally:
                 s.close()
-            if p.poll() is not None:
-                raise RuntimeError(f"petrel exited {p.returncode}")
+        return wall, cpu, vm_hwm_kib(p.pid)
     finally:
         p.kill()
         p.wait()
+        p.stderr.close()
         for f in os.listdir(d):
             os.unlink(os.path.join(d, f))
         os.rmdir(d)
 
 
+def spawn_rusage(cmd):
+    out = subprocess.run([str(BUILD / "bench" / "spawn_rusage"), *map(str, cmd)], stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, check=True).stdout
+    wall_us, cpu_us, maxrss, _ = (int(x) for x in out.split())
+    return wall_us / 1000, cpu_us / 1000, maxrss
+
+
+def run_start(petrel, extra, kernel):
+    """`petrel run` of the first-insn guest, whole process: (wall ms, CPU ms, peak RSS KiB),
+    through bench/spawn_rusage (a process Python spawns carries Python's peak RSS). Without
+    /dev/kvm it ends where it would create the VM."""
+    return spawn_rusage([petrel, "run", *extra, "--kernel", kernel, "--debug-exit", "--mem", "128"])
+
+
 def bench_startup(runs=int(os.environ.get("BENCH_SECCOMP_RUNS", "20"))):
-    on, off = [], []
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run as bench_run   # the first-insn guest
+    (BUILD / "bench").mkdir(exist_ok=True)
+    kernel = bench_run.first_insn_guest()
+    binaries = [("", PETREL)]
+    if os.environ.get("BENCH_SECCOMP_OTHER"):
+        binaries.append((" [other]", pathlib.Path(os.environ["BENCH_SECCOMP_OTHER"])))
+    variants = [(f"{label}{tag}", b, extra) for tag, b in binaries
+                for label, extra in (("seccomp on (default)", []), ("--no-seccomp", ["--no-seccomp"]))]
+    api = {v[0]: [] for v in variants}
+    run = {v[0]: [] for v in variants}
+    run["/bin/true (an empty process)"] = []
     for _ in range(runs):
-        on.append(api_ready_ms([]))
-        off.append(api_ready_ms(["--no-seccomp"]))
-    med = lambda xs: sorted(xs)[len(xs) // 2]
-    print(f"petrel --api-sock -> first 200 to GET / ({runs} runs each, alternating):")
-    print(f"  seccomp on (default)   median {med(on):6.2f} ms   min {min(on):6.2f} ms")
-    print(f"  --no-seccomp           median {med(off):6.2f} ms   min {min(off):6.2f} ms")
-    print(f"  difference             median {med(on) - med(off):6.2f} ms")
+        for name, b, extra in variants:
+            api[name].append(api_start(b, extra))
+            run[name].append(run_start(b, extra, kernel))
+        run["/bin/true (an empty process)"].append(spawn_rusage(["/bin/true"]))
+
+    def med(xs):
+        return sorted(xs)[len(xs) // 2]
+
+    def table(title, res, cols):
+        print(title)
+        for name, rows in res.items():
+            cells = []
+            for i, label in cols:
+                xs = [r[i] for r in rows]
+                cells.append(f"{label} {med(xs):7.2f} (min {min(xs):7.2f})" if label != "RSS"
+                             else f"peak RSS {med(xs) / 1024:5.2f} MiB")
+            print(f"  {name:32s} " + "   ".join(cells))
+
+    kvm = os.path.exists("/dev/kvm")
+    print(f"{runs} interleaved runs of each; medians (min), ms")
+    table("petrel --api-sock: CPU exec -> API serving, wall spawn -> first 200 to GET /:", api,
+          [(1, "CPU"), (0, "wall"), (2, "RSS")])
+    table("petrel run, whole process " + ("to the first guest instruction and exit:" if kvm else
+          "to the missing /dev/kvm (no VM on this host):"), run, [(1, "CPU"), (0, "wall"), (2, "RSS")])
 
 
 def exitloop(iters, extra):

@@ -16,7 +16,7 @@
 
 /* nettle is loaded (dlopen) with the first token store, not linked: linking it cost every
  * petrel start about 330 000 instructions of relocation, 40% of `petrel run`'s start-up
- * before a VM exists (docs/performance.md#start-up-to-the-api). Stores are made where
+ * before a VM exists (docs/performance.md#start-up). Stores are made where
  * loading is allowed (the API thread, or where a VM is built), tokens used later. */
 static struct {
 	__typeof__(nettle_hmac_sha256_set_key) *hmac_set_key;

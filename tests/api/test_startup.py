@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Start-up stays lean (issue 15, docs/performance.md#start-up-to-the-api): libraries petrel
+"""Start-up stays lean (issue 15, docs/performance.md#start-up): libraries petrel
 needs only for some work are loaded when that work comes, not at exec. libmicrohttpd (and its
 GnuTLS chain) only when an API is served; libseccomp only for --seccomp-filter (the built-in
 filters are compiled at build time). No VM needed."""
