@@ -215,10 +215,26 @@ static int scan(const char *path, bool top, struct jail_libs *libs)
 	return ret;
 }
 
+/* Libraries petrel loads with dlopen when a feature needs them, so they are no DT_NEEDED of
+ * its: the API server (src/api/mhd_lib.c), MMDS tokens (nettle), `petrel migrate` (curl), a
+ * bzImage's decompressors (src/boot/payload_lib.c), seccomp. Keep in step with those files.
+ * Each is bound in when the host has it (with what it needs in turn); one the host lacks is
+ * left out, as petrel itself then reports the feature missing. */
+static const char *const dlopened[] = {
+	"libmicrohttpd.so.12", "libnettle.so.8", "libcurl.so.4", "libseccomp.so.2", "liblz4.so.1",
+	"libzstd.so.1", "liblzma.so.5", "libbz2.so.1.0", "liblzo2.so.2",
+};
+
 int jail_libs_resolve(const char *exec_file, struct jail_libs *libs)
 {
 	libs->n = 0;
 	int ret = scan(exec_file, true, libs);
+	/* a dynamically linked petrel (one with an interpreter) can dlopen */
+	for (size_t i = 0; !ret && libs->n && i < sizeof(dlopened) / sizeof(dlopened[0]); i++) {
+		char found[4096];
+		if (find_lib(dlopened[i], NULL, found, sizeof(found)))
+			ret = add_path(libs, found);
+	}
 	/* Breadth first: each object is scanned once, its new needs are appended to the list. */
 	for (size_t i = 0; i < libs->n && !ret; i++)
 		ret = scan(libs->paths[i], false, libs);
