@@ -37,6 +37,7 @@ WANTED=(
 	failover net_failover virtio_net                        # network
 	virtio_rng                                              # entropy
 	virtio_balloon                                          # memory balloon
+	virtio_mem                                              # memory hot-plug
 	vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport  # vsock
 	crc16 crc32c_generic mbcache jbd2 ext4                  # ext4 root disks
 	libnvdimm nd_btt nd_pmem virtio_pmem                    # virtio-pmem (/dev/pmemN)

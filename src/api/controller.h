@@ -77,6 +77,7 @@ enum api_counter {
 	API_PATCH_MACHINE_CFG, API_PATCH_VM, API_PATCH_DRIVE, API_PATCH_NETWORK,
 	API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS,
 	API_GET_BALLOON, API_PUT_BALLOON, API_PATCH_BALLOON,
+	API_GET_HOTPLUG_MEMORY, API_PUT_HOTPLUG_MEMORY, API_PATCH_HOTPLUG_MEMORY,
 	API_GET_HOTPLUG_VCPU, API_PUT_HOTPLUG_VCPU, API_PATCH_HOTPLUG_VCPU,
 	API_PUT_PMEM, API_PATCH_PMEM,
 	API_COUNTERS
@@ -246,6 +247,14 @@ int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_
 struct balloon_state;
 json_t *ctl_balloon_stats_json(const struct balloon_state *st);
 json_t *ctl_balloon_metrics_locked(struct controller *ctl);
+
+/* ctl_hotplug_memory.c (virtio-mem, docs/user-guide.md): PUT /hotplug/memory (pre-boot), PATCH
+ * /hotplug/memory (after the start), GET /hotplug/memory (*out: a new reference), the
+ * "memory_hotplug" metrics group (lock held). */
+int ctl_put_hotplug_memory(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_patch_hotplug_memory(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_get_hotplug_memory(struct controller *ctl, json_t **out, char *err, size_t errlen);
+json_t *ctl_hotplug_memory_metrics_locked(struct controller *ctl);
 /* Free page hinting after the start: PATCH /balloon/hinting/start (body: NULL or
  * {"acknowledge_on_stop"}), PATCH /balloon/hinting/stop, GET /balloon/hinting/status. */
 int ctl_balloon_hint_start(struct controller *ctl, json_t *body, char *err, size_t errlen);

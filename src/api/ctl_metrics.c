@@ -52,6 +52,9 @@ static const struct {
 	[API_GET_BALLOON] = { GET, "balloon" },
 	[API_PUT_BALLOON] = { PUT, "balloon" },
 	[API_PATCH_BALLOON] = { PATCH, "balloon" },
+	[API_GET_HOTPLUG_MEMORY] = { GET, "hotplug_memory" },
+	[API_PUT_HOTPLUG_MEMORY] = { PUT, "hotplug_memory" },
+	[API_PATCH_HOTPLUG_MEMORY] = { PATCH, "hotplug_memory" },
 	[API_GET_HOTPLUG_VCPU] = { GET, "hotplug_vcpu" },
 	[API_PUT_HOTPLUG_VCPU] = { PUT, "hotplug_vcpu" },
 	[API_PATCH_HOTPLUG_VCPU] = { PATCH, "hotplug_vcpu" },
@@ -238,6 +241,7 @@ static json_t *counters_locked(struct controller *ctl)
 				(json_int_t)load64(&ctl->boot_timer.reports)));
 	json_object_set_new(c, "mmds", ctl_mmds_metrics_locked(ctl));
 	json_object_set_new(c, "balloon", ctl_balloon_metrics_locked(ctl));
+	json_object_set_new(c, "memory_hotplug", ctl_hotplug_memory_metrics_locked(ctl));
 	json_object_set_new(c, "vcpu_hotplug", ctl_hotplug_vcpu_metrics_locked(ctl));
 	ctl_pmem_metrics_locked(ctl, c);  /* out of memory: the groups it could not add are missing */
 	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",

@@ -368,8 +368,9 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 	/* The order Firecracker applies them in: logging first, so the rest is logged there. */
 	static const char *const order[] = { "logger", "metrics", "boot-source", "machine-config",
 					     "cpu-config", "drives", "pmem", "network-interfaces", "vsock",
-					     "entropy", "balloon", "mmds-config", "cpu-affinity", "vcpu-hotplug", NULL };
-	static const char *const later[] = { "memory-hotplug", NULL };
+					     "entropy", "balloon", "mmds-config", "memory-hotplug",
+					     "cpu-affinity", "vcpu-hotplug", NULL };
+	static const char *const later[] = { NULL };
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
@@ -418,6 +419,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 			r = prefixed(ctl_put_entropy(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "balloon"))
 			r = prefixed(ctl_put_balloon(ctl, v, err, errlen), *k, err, errlen);
+		else if (!strcmp(*k, "memory-hotplug"))
+			r = prefixed(ctl_put_hotplug_memory(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "vcpu-hotplug"))
 			r = prefixed(ctl_put_hotplug_vcpu(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "cpu-affinity"))

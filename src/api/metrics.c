@@ -64,7 +64,10 @@ int metrics_configure(struct metrics *m, const char *path, bool emit_id, json_t 
 
 bool metrics_is_store_group(const char *key)
 {
-	return !strcmp(key, METRICS_STORE_GROUP) || !strcmp(key, METRICS_STARTUP_GROUP);
+	/* and latency aggregates ("plug_agg": min_us, max_us, sum_us over the device's life) */
+	size_t n = strlen(key);
+	return !strcmp(key, METRICS_STORE_GROUP) || !strcmp(key, METRICS_STARTUP_GROUP) ||
+	       (n > 4 && !strcmp(key + n - 4, "_agg"));
 }
 
 json_t *metrics_delta(json_t *cur, json_t *prev)

@@ -83,6 +83,16 @@ static enum api_result get_balloon_common(struct call *c, bool stats)
 }
 static enum api_result get_balloon(struct call *c) { return get_balloon_common(c, false); }
 static enum api_result get_balloon_stats(struct call *c) { return get_balloon_common(c, true); }
+
+SIMPLE_PUT(put_hotplug_memory, ctl_put_hotplug_memory(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_hotplug_memory, ctl_patch_hotplug_memory(c->ctl, c->body, msg, sizeof(msg)))
+static enum api_result get_hotplug_memory(struct call *c)
+{
+	char msg[FAULT_MAX];
+	json_t *o = NULL;
+	int r = ctl_get_hotplug_memory(c->ctl, &o, msg, sizeof(msg));
+	return r < 0 ? api_from_result(c, r, msg) : api_from_json(c, o);
+}
 static enum api_result get_balloon_hint_status(struct call *c)
 {
 	char msg[FAULT_MAX];
@@ -336,7 +346,9 @@ const struct route api_routes[] = {
 	  .patch = { patch_mmds, API_PATCH_MMDS }, .body = ROUTE_BODY_ANY_JSON },
 	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },
 	{ "pmem/*", .put = { put_pmem, API_PUT_PMEM }, .patch = { patch_pmem, API_PATCH_PMEM } },
-	{ "hotplug/memory", .unsupported_methods = "GET PUT PATCH", .unsupported = "memory hotplug is not supported yet" },
+	{ "hotplug/memory", .get = { get_hotplug_memory, API_GET_HOTPLUG_MEMORY },
+	  .put = { put_hotplug_memory, API_PUT_HOTPLUG_MEMORY },
+	  .patch = { patch_hotplug_memory, API_PATCH_HOTPLUG_MEMORY } },
 };
 
 const size_t api_nroutes = ARRAY_SIZE(api_routes);

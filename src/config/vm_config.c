@@ -50,6 +50,7 @@ void vm_config_free(struct vm_config *cfg)
 	entropy_config_free(&cfg->entropy);
 	cfg->has_entropy = false;
 	cfg->has_balloon = false;
+	cfg->has_memory_hotplug = false;
 	pmem_section_free(cfg);
 	cfg->has_vcpu_hotplug = false;
 	mmds_config_free(&cfg->mmds);
@@ -153,6 +154,8 @@ struct pending {
 	struct mmds_config mmds;  /* configured: "mmds-config" was given */
 	bool has_balloon;
 	struct balloon_config balloon;
+	bool has_memory_hotplug;
+	struct hotplug_memory_config memory_hotplug;
 	bool has_vcpu_hotplug;
 	struct hotplug_vcpu_config vcpu_hotplug;
 	struct cpu_affinity *cpu_affinity;   /* "cpu-affinity", or NULL */
@@ -339,7 +342,6 @@ static const struct {
 } later_sections[] = {
 	{ "logger", false },
 	{ "metrics", false },
-	{ "memory-hotplug", false },
 };
 
 /* Returns 1 if key is one of the later sections (0 if not), or an error. */
@@ -445,6 +447,10 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			r = json_is_null(val) ? 0 : balloon_config_from_json(val, "balloon", &p->balloon, err, errlen);
 			p->has_balloon = r == 0 && !json_is_null(val);
 		}
+		else if (!strcmp(key, "memory-hotplug")) {
+			r = json_is_null(val) ? 0 : hotplug_memory_config_from_json(val, key, &p->memory_hotplug, err, errlen);
+			p->has_memory_hotplug = r == 0 && !json_is_null(val);
+		}
 		else if (!strcmp(key, "vcpu-hotplug")) {
 			r = json_is_null(val) ? 0 : hotplug_vcpu_config_from_json(val, key, &p->vcpu_hotplug, err, errlen);
 			p->has_vcpu_hotplug = r == 0 && !json_is_null(val);
@@ -548,6 +554,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_balloon) {
 		cfg->balloon = p.balloon;
 		cfg->has_balloon = true;
+	}
+	if (p.has_memory_hotplug) {
+		cfg->memory_hotplug = p.memory_hotplug;
+		cfg->has_memory_hotplug = true;
 	}
 	if (p.has_pmem) {
 		pmem_section_free(cfg);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config/balloon_config.h"
+#include "config/hotplug_memory_config.h"
 #include "config/hotplug_vcpu_config.h"
 #include "config/devices_config.h"
 #include "memory/backing.h"
@@ -44,6 +45,8 @@ struct vm_config {
 	struct entropy_config entropy;
 	bool has_balloon;         /* "balloon" (docs/balloon.md) */
 	struct balloon_config balloon;
+	bool has_memory_hotplug;  /* "memory-hotplug" (virtio-mem, docs/user-guide.md) */
+	struct hotplug_memory_config memory_hotplug;
 	struct pmem_config pmem[PMEM_MAX_DEVICES]; /* "pmem" (docs/pmem.md), in guest order */
 	unsigned npmem;
 	bool has_vcpu_hotplug;    /* "vcpu-hotplug" (petrel's, docs/user-guide.md): vCPUs can be

@@ -67,6 +67,8 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	err = err || !mm || json_object_set_new(o, "mmds-config", mm) < 0;
 	json_t *bl = !err && c->has_balloon ? balloon_config_to_json(&c->balloon) : json_null();
 	err = err || !bl || json_object_set_new(o, "balloon", bl) < 0;
+	json_t *hm = !err && c->has_memory_hotplug ? hotplug_memory_config_to_json(&c->memory_hotplug) : json_null();
+	err = err || !hm || json_object_set_new(o, "memory-hotplug", hm) < 0;
 	json_t *pm = !err ? pmem_section_to_json(c) : NULL;
 	err = err || !pm || json_object_set_new(o, "pmem", pm) < 0;
 	/* petrel's "vcpu-hotplug" only when configured: Firecracker's document has no such key */

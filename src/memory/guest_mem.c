@@ -78,6 +78,32 @@ int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64
 	return guest_mem_init_from(mem, kvm, size, hole_start, -1, false, GUEST_MEM_PAGES_4K);
 }
 
+int guest_mem_add_hotplug(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint64_t size, int fd)
+{
+	if (mem->nregions == GUEST_MEM_MAX_REGIONS)
+		return -ENOSPC;
+	/* Transparent huge pages whatever RAM uses: blocks are 2 MiB-aligned multiples of 2 MiB,
+	 * so each is whole huge pages, which come and go with the plugged blocks (an unplug of 128
+	 * MiB drops 64 huge pages instead of 32768 small ones: bench/virtio_mem_host). hugetlbfs
+	 * 2 MiB pages would be reserved whole at start. 4 KiB pages on hosts without THP. */
+	enum guest_mem_backing b = mem->backing;
+	bool thp = guest_mem_backing_check(GUEST_MEM_PAGES_THP, size, NULL, 0) == 0;
+	mem->backing = thp ? GUEST_MEM_PAGES_THP : GUEST_MEM_PAGES_4K;
+	int err = add_region(mem, kvm, gpa, size, fd, mem->total);
+	mem->backing = b;
+	if (err == 0)
+		mem->regions[mem->nregions - 1].hotplug = true;
+	return err;
+}
+
+uint64_t guest_mem_ram_size(const struct guest_mem *mem)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < mem->nregions; i++)
+		n += mem->regions[i].hotplug ? 0 : mem->regions[i].size;
+	return n;
+}
+
 void guest_mem_free(struct guest_mem *mem)
 {
 	uffd_lazy_end(mem); /* its pager stops before the memory it fills goes away */

@@ -20,12 +20,13 @@ struct guest_region {
 	bool lazy;           /* filled on first touch through a userfaultfd (uffd.h): which pages
 			      * are present says nothing about which hold data */
 	uint64_t *dirty;     /* with dirty logging: pages petrel itself wrote (bit per page) */
+	bool hotplug;        /* virtio-mem's region (guest_mem_add_hotplug): not boot RAM */
 };
 
 struct guest_mem {
 	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
 	unsigned nregions;
-	uint64_t total;      /* bytes of RAM */
+	uint64_t total;      /* bytes of every region (RAM and hot-pluggable: the memory file's size) */
 	bool dirty_log;      /* KVM logs the pages the guest writes (diff snapshots) */
 	enum guest_mem_backing backing; /* 4 KiB pages, THP or hugetlbfs 2 MiB pages */
 	struct guest_lazy *lazy; /* lazy restore in progress (uffd.h), else NULL */
@@ -42,6 +43,13 @@ int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64
 int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
 			int fd, bool dirty_log, enum guest_mem_backing backing);
 void guest_mem_free(struct guest_mem *mem);
+/* Add virtio-mem's region [gpa, gpa+size) after RAM (a KVM slot of its own, dirty logging as
+ * RAM's, its bytes at the end of a memory file fd, else anonymous MAP_NORESERVE memory on
+ * transparent huge pages whatever RAM's backing): in snapshots and migration like RAM, but not
+ * in the e820 map nor in guest_mem_ram_size. */
+int guest_mem_add_hotplug(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint64_t size, int fd);
+/* Bytes of boot RAM (every region but the hot-pluggable one). */
+uint64_t guest_mem_ram_size(const struct guest_mem *mem);
 
 /* Host pointer for [gpa, gpa+len) if the whole range is RAM inside one region, else NULL. */
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);

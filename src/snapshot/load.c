@@ -320,6 +320,17 @@ static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, c
 		virtio_balloon_load_state(b, &bs);
 		return 0;
 	}
+	case VIRTIO_ID_MEM: {
+		/* Which blocks are plugged and the sizes; their bytes are in the memory file. */
+		uint32_t version;
+		const void *p;
+		uint64_t len;
+		if (snap_find(r, SEC_VMEM, i, &version, &p, &len) < 0 || version != SEC_VERSION) {
+			snprintf(err, errlen, "%s: the snapshot has no virtio-mem state", v->vdev->name);
+			return -EINVAL;
+		}
+		return virtio_mem_load_state(v->dev, p, len, err, errlen);
+	}
 	case VIRTIO_ID_PMEM: {
 		/* The file was mapped again (same path, docs/pmem.md): it must be the same size at the
 		 * same place; its bytes are the file's, not the snapshot's. */

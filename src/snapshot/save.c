@@ -91,6 +91,15 @@ static void save_virtio(struct vm *vm, struct snap_writer *w)
 			snap_section(w, SEC_BALLOON, i, BALLOON_STATE_VERSION, &b->st, sizeof(b->st));
 			break;
 		}
+		case VIRTIO_ID_MEM: {
+			size_t len = 0;
+			void *blob = virtio_mem_save_locked(v->dev, &len);
+			/* a missing section fails the load, which names it */
+			if (blob)
+				snap_section(w, SEC_VMEM, i, SEC_VERSION, blob, len);
+			free(blob);
+			break;
+		}
 		case VIRTIO_ID_PMEM: {
 			struct virtio_pmem *pm = v->dev;
 			snap_section(w, SEC_PMEM, i, SEC_VERSION, &pm->st, sizeof(pm->st));

@@ -31,6 +31,7 @@
 #define SEC_VSOCK SNAP_ID('V', 'S', 'C', 'K')  /* struct vsock_state */
 #define SEC_BALLOON SNAP_ID('B', 'A', 'L', 'N') /* struct balloon_state (BALLOON_STATE_VERSION) */
 #define SEC_PMEM SNAP_ID('P', 'M', 'E', 'M')   /* struct pmem_state (the file's bytes are not saved) */
+#define SEC_VMEM SNAP_ID('V', 'M', 'E', 'M')   /* struct virtio_mem_state + plugged-block bitmap */
 #define SEC_MEMF SNAP_ID('M', 'E', 'M', 'F')   /* text: where this snapshot's memory file was written */
 #define SEC_PRNT SNAP_ID('P', 'R', 'N', 'T')   /* struct snap_parent + its state file's path: a Diff's parent */
 

@@ -58,7 +58,7 @@ static int setup_devices(struct vm *vm, int console_out_fd)
 	int err = 0;
 	serial_init(&vm->serial, console_out_fd, (struct irq_line){ &vm->kvm, SERIAL_COM1_IRQ });
 	i8042_init(&vm->i8042, (struct irq_line){ &vm->kvm, I8042_KBD_IRQ }, power);
-	rtc_init(&vm->rtc, guest_mem_low_end(&vm->mem), vm->mem.total - guest_mem_low_end(&vm->mem));
+	rtc_init(&vm->rtc, guest_mem_low_end(&vm->mem), guest_mem_ram_size(&vm->mem) - guest_mem_low_end(&vm->mem));
 	acpi_pm_init(&vm->pm, power);
 	vm->debug.power = power;
 
@@ -147,6 +147,11 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 		const struct guest_region *last = &vm->mem.regions[vm->mem.nregions - 1];
 		devmem_init(&vm->devmem, last->gpa + last->size);
 	}
+	/* virtio-mem's region right after RAM: its bytes follow RAM's in a memory file */
+	if (cfg->has_memory_hotplug &&
+	    (err = virtio_mem_map_region(&vm->mem, &vm->kvm, &vm->devmem,
+					 (uint64_t)cfg->memory_hotplug.total_size_mib << 20, mem_fd)) < 0)
+		return err;
 	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)
 		return err;

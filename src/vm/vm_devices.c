@@ -141,6 +141,36 @@ static int create_pmem(struct vm *vm)
 	return 0;
 }
 
+/* virtio-mem over the hot-pluggable region vm.c mapped after RAM. */
+static int create_vmem(struct vm *vm)
+{
+	const struct hotplug_memory_config *c = &vm->cfg->memory_hotplug;
+	const struct guest_region *g = NULL;
+	for (unsigned i = 0; i < vm->mem.nregions; i++)
+		if (vm->mem.regions[i].hotplug)
+			g = &vm->mem.regions[i];
+	struct virtio_mem *m = calloc(1, sizeof(*m));
+	if (!g || !m) {
+		free(m);
+		return g ? -ENOMEM : -ENOENT;
+	}
+	struct virtio_mem_params p = { g->gpa, g->size, (uint64_t)c->block_size_mib << 20,
+				       (uint64_t)c->slot_size_mib << 20 };
+	int err = virtio_mem_create(m, &p, &vm->mem, &vm->devs.io);
+	if (err < 0) {
+		free(m);
+		log_error("cannot create the virtio-mem device: %s", strerror(-err));
+		return err;
+	}
+	if ((err = vm_devices_add_virtio(vm, &m->vdev, m, VIRTIO_TRANSPORT_DEFAULT)) < 0) {
+		virtio_dev_destroy(&m->vdev);
+		free(m);
+		return err;
+	}
+	vm->devs.vmem = m;
+	return 0;
+}
+
 int vm_devices_create(struct vm *vm)
 {
 	struct vm_devices *vd = &vm->devs;
@@ -250,6 +280,8 @@ int vm_devices_create(struct vm *vm)
 		}
 		vd->balloon = b;
 	}
+	if (cfg->has_memory_hotplug && (err = create_vmem(vm)) < 0)
+		return err;
 	if ((err = create_pmem(vm)) < 0)
 		return err;
 	return 0;
@@ -303,6 +335,7 @@ void vm_devices_destroy(struct vm *vm)
 	vd->nnet = 0;
 	vd->vsock = NULL;
 	vd->balloon = NULL;
+	vd->vmem = NULL;
 	vd->npmem = 0;
 	mmds_unref(vd->mmds);
 	vd->mmds = NULL;

@@ -13,6 +13,7 @@
 #include "devices/virtio/pmem.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
+#include "devices/virtio/virtio_mem.h"
 #include "devices/virtio/virtio_mmio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm_irq.h"
@@ -49,6 +50,7 @@ struct vm_devices {
 	unsigned nnet;
 	struct virtio_vsock *vsock;
 	struct virtio_balloon *balloon;
+	struct virtio_mem *vmem;     /* virtio-mem ("memory-hotplug"), or NULL */
 	struct virtio_pmem *pmem[PMEM_MAX_DEVICES]; /* in configuration order */
 	unsigned npmem;
 	struct mmds *mmds;           /* the metadata service the MMDS interfaces answer from */

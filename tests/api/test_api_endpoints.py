@@ -554,9 +554,6 @@ def test_instance_start_reports_a_bad_kernel(api, workdir):
 # ---- endpoints petrel does not implement yet ----
 
 @pytest.mark.parametrize("method,path,body", [
-    ("GET", "/hotplug/memory", None),
-    ("PUT", "/hotplug/memory", {"total_size_mib": 1024}),
-    ("PATCH", "/hotplug/memory", {"requested_size_mib": 0}),
 ])
 def test_not_supported_yet(api, method, path, body):
     r = api.request(method, path, body)

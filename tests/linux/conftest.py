@@ -15,6 +15,7 @@ EXTRA_BOOTS = {
     "test_linux_pmem.py": "boots Linux once more for virtio-pmem",
     "test_linux_hotplug_vcpu.py": "boots Linux once more for vCPU hot-plug",
     "test_linux_bzimage_entry.py": "boots Linux twice more through the 64-bit entries",
+    "test_linux_vmem.py": "boots Linux once more for memory hot-plug",
 }
 
 

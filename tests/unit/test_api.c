@@ -129,7 +129,7 @@ TEST(routing_errors)
 	drop(&a);
 	a = call(&ctl, "GET", "/hotplug/memory", NULL);
 	CHECK_EQ(a.status, 400);
-	CHECK_CONTAINS(fault(&a), "not supported yet");
+	CHECK_CONTAINS(fault(&a), "No memory hotplug device found");
 	drop(&a);
 	a = call(&ctl, "GET", "/", "{}");
 	CHECK_EQ(a.status, 400);

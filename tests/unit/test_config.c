@@ -199,6 +199,8 @@ TEST(to_json_loads_again)
 		   "\"ipv4_address\": \"169.254.170.2\", \"imds_compat\": true}}");
 	round_trip("{" BOOT ", \"balloon\": {\"amount_mib\": 64, \"deflate_on_oom\": true, "
 		   "\"stats_polling_interval_s\": 2, \"free_page_reporting\": true}}");
+	round_trip("{" BOOT ", \"memory-hotplug\": {\"total_size_mib\": 1024, \"slot_size_mib\": 256, "
+		   "\"block_size_mib\": 4}}");
 }
 
 /* The "balloon" section (Firecracker's Balloon object; docs/balloon.md). */
@@ -383,7 +385,7 @@ TEST(later_sections_not_supported_yet)
 	EXPECT_ERR("{" BOOT ", \"metrics\": {}}", "metrics: not supported yet");
 	EXPECT_ERR("{" BOOT ", \"balloon\": {}}", "balloon.amount_mib: missing required field");
 	EXPECT_ERR("{" BOOT ", \"mmds-config\": {}}", "mmds-config.network_interfaces: missing required field");
-	EXPECT_ERR("{" BOOT ", \"memory-hotplug\": {}}", "memory-hotplug: not supported yet");
+	EXPECT_ERR("{" BOOT ", \"memory-hotplug\": {}}", "memory-hotplug.total_size_mib: missing required field");
 	EXPECT_ERR("{" BOOT ", \"drives\": {}}", "drives: expected an array");
 	EXPECT_ERR("{" BOOT ", \"drives\": \"\"}", "drives: expected an array");
 	EXPECT_ERR("{" BOOT ", \"vsock\": []}", "vsock: expected an object");

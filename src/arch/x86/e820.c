@@ -10,6 +10,8 @@ int e820_build(const struct guest_mem *mem, struct e820_entry *map)
 	map[n++] = (struct e820_entry){ LAYOUT_ACPI, LAYOUT_ACPI_END - LAYOUT_ACPI, E820_RESERVED };
 	for (unsigned i = 0; i < mem->nregions && n < E820_MAX; i++) {
 		const struct guest_region *r = &mem->regions[i];
+		if (r->hotplug)
+			continue; /* virtio-mem tells the guest of its region itself */
 		uint64_t start = r->gpa < LAYOUT_ACPI_END ? LAYOUT_ACPI_END : r->gpa;
 		if (r->gpa + r->size > start)
 			map[n++] = (struct e820_entry){ start, r->gpa + r->size - start, E820_RAM };
