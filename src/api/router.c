@@ -204,7 +204,7 @@ static enum api_result route_request(struct controller *ctl, const char *method,
 		struct call c = { ctl, method, path, id, NULL, m->counter, resp, done, opaque };
 		return m->fn(&c);
 	}
-	if (!len && (rt->body & ROUTE_BODY_OPTIONAL)) {
+	if ((!len && (rt->body & ROUTE_BODY_OPTIONAL)) || (rt->body & ROUTE_BODY_IGNORED)) {
 		struct call c = { ctl, method, path, id, NULL, m->counter, resp, done, opaque };
 		return m->fn(&c);
 	}

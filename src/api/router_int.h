@@ -43,6 +43,7 @@ struct route {
 /* Without flags a PUT or PATCH needs a body holding a JSON object. */
 #define ROUTE_BODY_OPTIONAL 1u    /* no body at all is fine: the handler gets body NULL */
 #define ROUTE_BODY_ANY_JSON 2u    /* any JSON value (the metadata store), not only an object */
+#define ROUTE_BODY_IGNORED 4u     /* a body is not read at all (Firecracker's hinting/stop): NULL */
 
 /* The routes, in matching order (routes.c). */
 extern const struct route api_routes[];

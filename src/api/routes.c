@@ -325,12 +325,13 @@ const struct route api_routes[] = {
 	  .patch = { patch_balloon, API_PATCH_BALLOON } },
 	{ "balloon/statistics", .get = { get_balloon_stats, API_GET_BALLOON },
 	  .patch = { patch_balloon_stats, API_PATCH_BALLOON } },
-	/* Firecracker takes these without a body (start: acknowledge_on_stop defaults to true). */
+	/* Firecracker takes these without a body (start: acknowledge_on_stop defaults to true;
+	 * stop does not read one at all). */
 	{ "balloon/hinting/start", .patch = { patch_balloon_hint_start, API_PATCH_BALLOON },
 	  .body = ROUTE_BODY_OPTIONAL },
 	{ "balloon/hinting/status", .get = { get_balloon_hint_status, API_GET_BALLOON } },
 	{ "balloon/hinting/stop", .patch = { patch_balloon_hint_stop, API_PATCH_BALLOON },
-	  .body = ROUTE_BODY_OPTIONAL },
+	  .body = ROUTE_BODY_IGNORED },
 	{ "hotplug/vcpu", .get = { get_hotplug_vcpu, API_GET_HOTPLUG_VCPU },
 	  .put = { put_hotplug_vcpu, API_PUT_HOTPLUG_VCPU }, .patch = { patch_hotplug_vcpu, API_PATCH_HOTPLUG_VCPU } },
 	{ "snapshot/create", .put = { put_snapshot_create, API_PUT_SNAPSHOT } },
