@@ -35,6 +35,7 @@ PACKAGES=(
 	nettle-dev        # HMAC-SHA256 and base64 for MMDS V2 session tokens (nettle is already loaded through libmicrohttpd's GnuTLS)
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)
+	fio               # bench/blk_host.py: fio's io_uring engine on the same file, a peer figure beside petrel's
 	cpio              # packs the initramfs (newc format)
 	gzip              # unpacks gzip-compressed kernel payloads and modules (fetch-guest.sh)
 	lz4               # unpacks the cloud kernel's LZ4 payload into guest/vmlinux (PVH boot)
