@@ -63,8 +63,8 @@ def fio(img, mode, bs, qd, ops, direct):
     return side["iops"]
 
 
-def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+def main(rounds=None):
+    rounds = rounds or (int(sys.argv[1]) if len(sys.argv) > 1 else 7)
     names = os.environ.get("BENCH_BLK_CASES", ",".join(CASES)).split(",")
     img = image()
     print(f"virtio-blk device path vs host io_uring, no KVM; {img} (256 MiB), {rounds} interleaved rounds, medians")
@@ -82,7 +82,7 @@ def main():
             continue
         h, p, q = (int(x) for x in m.groups())
         per = {k: v for k, v in re.findall(r"per-request (\w+) (.*)", r.stdout)}
-        scale, unit = (ops / 1e9, "IOPS") if bs == 4096 else (ops * bs / 1e6 / 1e9, "MB/s")
+        unit = "IOPS" if bs == 4096 else "MB/s"
 
         def fig(ns):
             return ops / (ns / 1e9) if bs == 4096 else ops * bs / 1e6 / (ns / 1e9)

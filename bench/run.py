@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """petrel benchmarks: prints figures and ratios, asserts nothing.
 
-  python3 bench/run.py [startup] [exits] [linux] [blk] [net] [decompress]   (default: startup exits)
+  python3 bench/run.py [startup] [exits] [linux] [blk] [blkhost] [net] [decompress]   (default: startup exits)
 
 startup  VMM start -> first guest instruction: a test guest whose first act is to write the
          debug-exit port; wall time and CPU time of the whole petrel process, peak RSS, and
@@ -22,6 +22,8 @@ blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequentia
          256 MiB file of random data in the page cache (buffered I/O on both sides). Random
          reads run twice: plain, and with --disk ...,poll=20 (the I/O thread busy-polls 20 us
          before asking for a notification). BENCH_BLK_RAND_OPS / BENCH_BLK_SEQ_OPS: counts.
+blkhost  virtio-blk's device path without KVM (bench/blk_host.py): blk.c driven through its
+         queue on a real I/O thread against the host's io_uring loop on the same file, and fio.
 net      virtio-net through a tap (needs root): the ring-3 `virtio_netbench` guest sends
          frames of 60, 1514, 9014 and 65535 bytes as fast as petrel takes them (guest->host;
          the tap's rx counter confirms they arrived), then receives a burst bench/net_host
@@ -223,6 +225,12 @@ def bench_blk():
             print(f"  {label} guest {g:9.0f} MB/s   host {hst:9.0f} MB/s   ratio {g / hst:5.2f}")
 
 
+def bench_blkhost():
+    sys.path.insert(0, str(ROOT / "bench"))
+    import blk_host  # bench/blk_host.py
+    blk_host.main(int(os.environ.get("BENCH_BLK_ROUNDS", "7")))
+
+
 def bench_net():
     if os.geteuid() != 0:
         print("net: needs root for the tap device; skipped")
@@ -295,7 +303,7 @@ def main():
     if not PETREL.exists():
         sys.exit(f"{PETREL} not built (scripts/setup.sh)")
     for w in which:
-        {"startup": bench_startup, "exits": bench_exits, "linux": bench_linux, "blk": bench_blk,
+        {"startup": bench_startup, "exits": bench_exits, "linux": bench_linux, "blk": bench_blk, "blkhost": bench_blkhost,
          "net": bench_net, "decompress": bench_decompress}[w]()
         print()
 
