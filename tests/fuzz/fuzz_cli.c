@@ -1,5 +1,5 @@
 /* libFuzzer target: the command line's device options (--disk, --net, --vsock, --rng:
- * src/config/devices_cli.c) on arbitrary strings. Byte 0 picks the parser, the rest is the
+ * src/config/devices_cli.c; --pmem: src/config/pmem_config.c) on arbitrary strings. Byte 0 picks the parser, the rest is the
  * option's argument. Each must accept or refuse with a message, never read past the string,
  * and what it accepts must turn into JSON (drive_config_to_json, ...) that the JSON parser
  * takes back. */
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config/devices_config.h"
+#include "config/pmem_config.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()
@@ -23,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(arg, data + 1, size - 1);
 	arg[size - 1] = 0; /* strings from argv end at the first NUL */
 	char err[256] = "";
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0: {
 		struct drive_config d;
 		if (drive_config_from_cli(arg, 1, &d, err, sizeof(err)) == 0) {
@@ -61,6 +62,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			vsock_config_free(&v);
 		else
 			FUZZ_CHECK(err[0]);
+		break;
+	}
+	case 4: {
+		struct pmem_config p;
+		if (pmem_config_from_cli(arg, 1, &p, err, sizeof(err)) == 0) {
+			json_t *j = pmem_config_to_json(&p);
+			FUZZ_CHECK(j != NULL);
+			struct pmem_config back;
+			char e2[256];
+			FUZZ_CHECK(pmem_config_from_json(j, "p", &back, e2, sizeof(e2)) == 0);
+			FUZZ_CHECK(!strcmp(back.path_on_host, p.path_on_host) && !strcmp(back.id, p.id) &&
+				   back.read_only == p.read_only && back.root_device == p.root_device);
+			pmem_config_free(&back);
+			json_decref(j);
+			pmem_config_free(&p);
+		} else {
+			FUZZ_CHECK(err[0]);
+		}
 		break;
 	}
 	default: {
