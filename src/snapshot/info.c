@@ -1,6 +1,7 @@
 /* `petrel snapshot info FILE`: what a state file holds, for people and scripts. */
 #include "snapshot/snapshot.h"
 #include "snapshot/state_file.h"
+#include "devices/legacy/cpu_hotplug.h"
 #include "devices/virtio/pmem.h"
 
 #include <errno.h>
@@ -53,6 +54,16 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 		fprintf(out, "\nmemory file written to: %.*s", (int)plen, (const char *)pp);
 	fprintf(out, "\nvCPUs: %u, virtio devices: %u, PVM workarounds: %s\n", sv.nvcpus, sv.nvirtio,
 		sv.pvm ? "on" : "off");
+	struct vcpu_hotplug_state hs;
+	if (snap_find(rd, SEC_CPUHP, 0, &v, &pp, &plen) == 0 &&
+	    snap_get(rd, SEC_CPUHP, 0, SEC_VERSION, &hs, sizeof(hs), err, errlen) == 0) {
+		fprintf(out, "vCPU hot-plug: %u possible, present", hs.max_cpus);
+		for (unsigned i = 0; i < 64; i++)
+			if ((hs.present >> i) & 1)
+				fprintf(out, " %u%s%s", i, (hs.inserting >> i) & 1 ? " (inserting)" : "",
+					(hs.removing >> i) & 1 ? " (asked to leave)" : "");
+		fprintf(out, "\n");
+	}
 	fprintf(out, "memory: %llu MiB in %u region(s)\n", (unsigned long long)(sm.total >> 20), sm.nregions);
 	for (unsigned i = 0; i < sm.nregions && i < GUEST_MEM_MAX_REGIONS; i++)
 		fprintf(out, "  guest 0x%llx-0x%llx at file offset 0x%llx\n", (unsigned long long)sm.r[i].gpa,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/aml.h"
@@ -18,6 +19,7 @@
 #include "memory/guest_mem.h"
 #include "snapshot/format.h"
 #include "snapshot/sections.h"
+#include "snapshot/snapshot.h"
 #include "unit.h"
 #include "vm/vm.h"
 
@@ -314,6 +316,48 @@ TEST(state_round_trip_and_corrupt_states_refused)
 	CHECK_EQ(snap_get(&r, SEC_CPUHP, 0, SEC_VERSION, &back, sizeof(back), err, sizeof(err)), -EINVAL);
 	snap_writer_free(&w);
 	fake_vm_free();
+}
+
+/* `petrel snapshot info` names the present vCPUs and what is pending: an older state file
+ * (the fuzzer's seed) with a CPUH section added. */
+TEST(snapshot_info_shows_the_vcpus)
+{
+	const char *seed = PETREL_SRC_ROOT "/tests/fuzz/corpus/fuzz_snapshot/counter-1vcpu.state";
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char err[256] = "";
+	if (snap_read_file(seed, &buf, &len, err, sizeof(err)) < 0) {
+		printf("SKIP snapshot_info_shows_the_vcpus: %s\n", err);
+		return;
+	}
+	struct snap_reader r;
+	REQUIRE_EQ(snap_open(&r, buf, len, err, sizeof(err)), 0);
+	struct snap_writer w;
+	snap_writer_init(&w);
+	size_t cur = 0;
+	struct snap_section sec;
+	while (snap_next(&r, &cur, &sec))
+		snap_section(&w, sec.id, sec.instance, sec.version, sec.payload, (size_t)sec.len);
+	struct vcpu_hotplug_state hs = { .present = 0x7, .inserting = 0x4, .removing = 0x2, .max_cpus = 4,
+					 .port = CPUHP_PORT };
+	snap_section(&w, SEC_CPUHP, 0, SEC_VERSION, &hs, sizeof(hs));
+	REQUIRE_EQ(snap_finish(&w), 0);
+	char path[] = "/tmp/petrel-cpuhp-info-XXXXXX";
+	int fd = mkstemp(path);
+	REQUIRE(fd >= 0);
+	CHECK_EQ(write(fd, w.buf, w.len), (ssize_t)w.len);
+	close(fd);
+	char *text = NULL;
+	size_t tlen = 0;
+	FILE *out = open_memstream(&text, &tlen);
+	REQUIRE(out != NULL);
+	CHECK_EQ(snapshot_info(path, out, err, sizeof(err)), 0);
+	fclose(out);
+	CHECK_CONTAINS(text, "vCPU hot-plug: 4 possible, present 0 1 (asked to leave) 2 (inserting)");
+	unlink(path);
+	free(text);
+	snap_writer_free(&w);
+	free(buf);
 }
 
 /* The GED carries the new event bit through a snapshot. */
