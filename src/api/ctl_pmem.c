@@ -22,6 +22,14 @@ int ctl_put_pmem(struct controller *ctl, const char *id, json_t *body, char *err
 		pmem_config_free(&p);
 		return r;
 	}
+	/* After the start the answer is that, whatever the file (Firecracker's order). */
+	pthread_mutex_lock(&ctl->lock);
+	r = ctl_check_not_started(ctl, "pmem devices", err, errlen);
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0) {
+		pmem_config_free(&p);
+		return r;
+	}
 	/* The file as the device will open it (a FIFO never blocks us, an empty file is refused),
 	 * so a mistake is reported here rather than at InstanceStart. */
 	if (!ctl->dry_run) {

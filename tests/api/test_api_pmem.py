@@ -182,6 +182,8 @@ def test_after_start(api, image):
     assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
     r = api.put("/pmem/p1", {"id": "p1", "path_on_host": str(image)})
     assert r.status == 400 and "not supported after starting the microVM" in r.fault, r
+    r = api.put("/pmem/p1", {"id": "p1", "path_on_host": "/nonexistent"})  # the state first
+    assert r.status == 400 and "not supported after starting the microVM" in r.fault, r
     assert api.patch("/pmem/p0", {"id": "p0", "rate_limiter": {"ops": {"size": 5, "refill_time": 100}}}).status == 204
     assert api.get("/vm/config").json["pmem"][0]["rate_limiter"] == {"ops": {"size": 5, "refill_time": 100}}
     r = api.patch("/pmem/p9", {"id": "p9"})

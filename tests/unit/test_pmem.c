@@ -395,6 +395,8 @@ TEST(api_on_a_running_device)
 
 	CHECK_EQ(api(&ctl, "PUT", "/pmem/pm0", body, &o), 400);
 	check_fault(o, "after starting the microVM");
+	CHECK_EQ(api(&ctl, "PUT", "/pmem/pm0", "{\"id\": \"pm0\", \"path_on_host\": \"/nonexistent\"}", &o), 400);
+	check_fault(o, "after starting the microVM");  /* the state is answered before the file */
 	CHECK_EQ(api(&ctl, "PATCH", "/pmem/pm0", "{\"id\": \"pm0\", \"rate_limiter\": {\"ops\": {\"size\": 1, "
 		     "\"refill_time\": 100000}}}", NULL), 204);
 	CHECK(rate_limiter_active(&p.rl));
