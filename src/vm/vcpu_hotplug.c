@@ -94,7 +94,12 @@ static int bring_up(struct vm *vm, unsigned i, char *err, size_t errlen)
 			return e;
 		}
 		set_unplugged(vm, i, false);
-		return 0;
+		/* its thread, if starting it failed when the vCPU was created */
+		if ((e = start_thread(vm, i)) < 0) {
+			snprintf(err, errlen, "vCPU %u: cannot start its thread: %s", i, strerror(-e));
+			set_unplugged(vm, i, true);
+		}
+		return e;
 	}
 	/* i == n: the lowest absent index is the next never created */
 	if ((e = vcpu_create(vm, i)) < 0) {
