@@ -8,6 +8,7 @@
 
 #include "fake_ring.h"
 
+#include "arch/x86/e820.h"
 #include "config/hotplug_memory_config.h"
 #include "config/vm_config.h"
 #include "devices/virtio/virtio_mem.h"
@@ -395,6 +396,24 @@ TEST(state_round_trip_and_corrupt_states)
 	free(blob);
 	virtio_dev_destroy(&n.vdev);
 	teardown(&m);
+}
+
+/* The guest boots without the region: not in the e820 map (nor the PVH map built from it),
+ * not in the RAM size; the memory file's size (total) has it. */
+TEST(region_not_in_boot_memory_map)
+{
+	mem_with_region(-1);
+	mem.total = MEM_SIZE + REGION_SIZE;
+	struct e820_entry map[E820_MAX];
+	int n = e820_build(&mem, map);
+	REQUIRE(n > 0);
+	for (int i = 0; i < n; i++)
+		CHECK(map[i].addr + map[i].size <= REGION_GPA || map[i].addr >= REGION_GPA + REGION_SIZE);
+	CHECK_EQ(guest_mem_ram_size(&mem), MEM_SIZE);
+	mem.regions[1].hotplug = false;            /* the same region as RAM would be listed */
+	CHECK_EQ(e820_build(&mem, map), n + 1);
+	mem.regions[1].hotplug = true;
+	mem.total = MEM_SIZE;
 }
 
 TEST(config_objects)
