@@ -32,7 +32,7 @@ PACKAGES=(
 	bzip2             # ... with bzip2
 	lzop              # ... with lzop
 	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
-	nettle-dev        # HMAC-SHA256 and base64 for MMDS V2 session tokens (nettle is already loaded through libmicrohttpd's GnuTLS)
+	nettle-dev        # HMAC-SHA256 and base64 for MMDS V2 session tokens (loaded with dlopen by the first MMDS store)
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)
 	fio               # bench/blk_host.py: fio's io_uring engine on the same file, a peer figure beside petrel's
