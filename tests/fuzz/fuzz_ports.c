@@ -1,5 +1,5 @@
 /* libFuzzer target: the guest's register surface without KVM — the legacy port devices
- * (16550A serial, i8042, CMOS RTC, ACPI PM block, ACPI GED), the PCI configuration mechanism
+ * (16550A serial, i8042, CMOS RTC, ACPI PM block, ACPI GED, the CPU hot-plug block), the PCI configuration mechanism
  * (0xCF8/0xCFC) with its host bridge, BARs, capabilities and MSI-X table, and the virtio-pci
  * and virtio-mmio transports of a virtio-rng device each. After the accesses, each device's
  * queues are served as the I/O thread would, so a driver the fuzzer programmed through the
@@ -15,6 +15,7 @@
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
 #include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/cpu_hotplug.h"
 #include "devices/legacy/ged.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/rtc.h"
@@ -29,7 +30,14 @@ FUZZ_QUIET_LOGS()
 
 #define RAM (1u << 16)
 
-static unsigned power_requests;
+static unsigned power_requests, ejects;
+
+static void eject(void *opaque, unsigned cpu)
+{
+	(void)opaque;
+	FUZZ_CHECK(cpu > 0 && cpu < 8);   /* never the boot CPU, never past max_cpus */
+	ejects++;
+}
 
 static void power(void *opaque, enum vm_stop_reason reason, int code, const char *why)
 {
@@ -49,6 +57,7 @@ static const struct region regions[] = {
 	{ false, RTC_INDEX_PORT, 2 },
 	{ false, ACPI_PM_BASE, ACPI_PM_LEN },
 	{ false, GED_PORT, GED_LEN },
+	{ false, CPUHP_PORT, CPUHP_LEN },
 	{ false, 0xcf8, 8 },                                  /* PCI configuration mechanism #1 */
 	{ true, LAYOUT_PCI_MMIO, 0x100000 },                  /* where BARs are placed first */
 	{ true, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE },      /* the whole window */
@@ -72,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct rtc rtc;
 	static struct acpi_pm pm;
 	static struct ged ged;
+	static struct cpu_hotplug cpuhp;
 	static struct pci_bus pci;
 	static struct virtio_rng rng_pci, rng_mmio;
 	static struct virtio_pci vp;
@@ -86,12 +96,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rtc_init(&rtc, RAM, 0);
 	acpi_pm_init(&pm, pc);
 	ged_init(&ged, none, GED_PORT);
+	cpu_hotplug_init(&cpuhp, 8, 2, CPUHP_PORT, eject, NULL);
+	cpu_hotplug_insert(&cpuhp, 2);
+	cpu_hotplug_insert(&cpuhp, 3);
+	cpu_hotplug_request_remove(&cpuhp, 1);
 	bool ok = bus_register(&pio, SERIAL_COM1_BASE, 8, "serial", serial_io_read, serial_io_write, &serial) == 0 &&
 		  bus_register(&pio, I8042_DATA_PORT, 1, "i8042-data", i8042_data_read, i8042_data_write, &kbd) == 0 &&
 		  bus_register(&pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_read, i8042_cmd_write, &kbd) == 0 &&
 		  bus_register(&pio, RTC_INDEX_PORT, 2, "rtc", rtc_io_read, rtc_io_write, &rtc) == 0 &&
 		  bus_register(&pio, ACPI_PM_BASE, ACPI_PM_LEN, "acpi-pm", acpi_pm_read, acpi_pm_write, &pm) == 0 &&
 		  bus_register(&pio, GED_PORT, GED_LEN, "ged", ged_read, ged_write, &ged) == 0 &&
+		  bus_register(&pio, CPUHP_PORT, CPUHP_LEN, "cpuhp", cpu_hotplug_read, cpu_hotplug_write, &cpuhp) == 0 &&
 		  pci_bus_init(&pci, NULL, &pio, &mmio, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE) == 0;
 	bool have_pci = ok && virtio_rng_create(&rng_pci, 0, NULL, mem, NULL) == 0;
 	ok = have_pci && virtio_pci_create(&vp, &rng_pci.vdev, &pci, NULL, NULL) == 0;
