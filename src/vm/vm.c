@@ -150,7 +150,8 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 	/* virtio-mem's region right after RAM: its bytes follow RAM's in a memory file */
 	if (cfg->has_memory_hotplug &&
 	    (err = virtio_mem_map_region(&vm->mem, &vm->kvm, &vm->devmem,
-					 (uint64_t)cfg->memory_hotplug.total_size_mib << 20, mem_fd)) < 0)
+					 (uint64_t)cfg->memory_hotplug.total_size_mib << 20,
+					 (uint64_t)cfg->memory_hotplug.block_size_mib << 20, mem_fd)) < 0)
 		return err;
 	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)

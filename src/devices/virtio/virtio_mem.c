@@ -290,11 +290,13 @@ static const struct virtio_dev_ops mem_ops = {
 	.destroy = mem_destroy,
 };
 
-int virtio_mem_map_region(struct guest_mem *mem, struct kvm *kvm, struct devmem *dm, uint64_t size, int fd)
+int virtio_mem_map_region(struct guest_mem *mem, struct kvm *kvm, struct devmem *dm, uint64_t size,
+			  uint64_t block_size, int fd)
 {
 	uint64_t gpa;
 	uint32_t slot;
-	int err = devmem_alloc(dm, size, VIRTIO_MEM_REGION_ALIGN, &gpa, &slot);
+	uint64_t align = block_size > VIRTIO_MEM_REGION_ALIGN ? block_size : VIRTIO_MEM_REGION_ALIGN;
+	int err = devmem_alloc(dm, size, align, &gpa, &slot);
 	if (err < 0) {
 		log_error("memory-hotplug: no guest-physical room for %llu MiB of hot-pluggable memory below 1 TiB",
 			  (unsigned long long)(size >> 20));

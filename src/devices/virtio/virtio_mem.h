@@ -102,13 +102,15 @@ int virtio_mem_check_range(const struct virtio_mem_state *st, uint64_t addr, uin
 
 /* Map the device's region before the device exists (vm.c, right after RAM): size bytes of
  * guest-physical space from dm, aligned to VIRTIO_MEM_REGION_ALIGN (Linux adds hot-plugged
- * memory in memory blocks of 128 MiB on x86), as a hot-pluggable region of mem whose bytes
+ * memory in memory blocks of 128 MiB on x86) or to block_size if larger (the device's blocks
+ * are aligned to their size), as a hot-pluggable region of mem whose bytes
  * follow RAM's in a memory file fd (a snapshot, a migration), else anonymous memory. Its KVM
  * slot is its region index, like RAM's: the slot devmem hands out goes unused. */
 #define VIRTIO_MEM_REGION_ALIGN (128ull << 20)
 struct devmem;
 struct kvm;
-int virtio_mem_map_region(struct guest_mem *mem, struct kvm *kvm, struct devmem *dm, uint64_t size, int fd);
+int virtio_mem_map_region(struct guest_mem *mem, struct kvm *kvm, struct devmem *dm, uint64_t size,
+			  uint64_t block_size, int fd);
 /* The region [p->addr, +region_size) must be a hot-pluggable region of mem already. */
 int virtio_mem_create(struct virtio_mem *m, const struct virtio_mem_params *p, const struct guest_mem *mem,
 		      struct io_thread *io);
