@@ -9,6 +9,11 @@
  *       driven by an interrupt-driven driver (in a rotating order); per-round lines and the
  *       medians.
  *
+ *   virtio_blk_host --versus ROUNDS FILE2 FILE MODE BS QD OPS
+ *       the device on FILE (raw) against the device on FILE2 (format probed, e.g. a qcow2
+ *       overlay over FILE), both drivers, ROUNDS rounds of the same offsets: "versus" lines.
+ * MODE: randread, seqread, seqwrite, randwrite.
+ *
  * The host loop: one thread keeps QD requests in flight on an io_uring over FILE (one
  * io_uring_submit per batch of completions, buffers of its own). The same random-slot
  * generator and sequential wrap-around as the virtio_blkbench guest.
@@ -56,7 +61,8 @@
 #define BUF_GPA 0x10000
 
 static uint64_t rng_state, seq_next;
-static int mode; /* 0 randread, 1 seqread, 2 seqwrite */
+static int mode; /* 0 randread, 1 seqread, 2 seqwrite, 3 randwrite */
+#define WRITES (mode >= 2)
 static uint64_t bs, qd, ops, slots, per;
 
 static uint64_t xorshift(void)
@@ -76,7 +82,7 @@ static void reset_pattern(void)
 
 static uint64_t next_sector(void)
 {
-	if (mode == 0)
+	if (mode == 0 || mode == 3)
 		return (xorshift() % slots) * per;
 	uint64_t s = seq_next;
 	seq_next = (seq_next + per) % (slots * per);
@@ -104,7 +110,7 @@ static uint64_t host_cpu_ns; /* the host loop's CPU time in its last run */
 
 static uint64_t run_host(const char *path, bool direct)
 {
-	int fd = open(path, (mode == 2 ? O_RDWR : O_RDONLY) | (direct ? O_DIRECT : 0));
+	int fd = open(path, (WRITES ? O_RDWR : O_RDONLY) | (direct ? O_DIRECT : 0));
 	if (fd < 0) {
 		perror(path);
 		exit(1);
@@ -126,7 +132,7 @@ static uint64_t run_host(const char *path, bool direct)
 	uint64_t submitted = 0, done = 0, t0 = now_ns();
 	for (uint64_t i = 0; i < qd && submitted < ops; i++, submitted++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-		if (mode == 2)
+		if (WRITES)
 			io_uring_prep_write(sqe, fd, bufs[i], (unsigned)bs, next_sector() * 512);
 		else
 			io_uring_prep_read(sqe, fd, bufs[i], (unsigned)bs, next_sector() * 512);
@@ -150,7 +156,7 @@ static uint64_t run_host(const char *path, bool direct)
 			done++;
 			if (submitted < ops) {
 				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-				if (mode == 2)
+				if (WRITES)
 					io_uring_prep_write(sqe, fd, bufs[slot], (unsigned)bs, next_sector() * 512);
 				else
 					io_uring_prep_read(sqe, fd, bufs[slot], (unsigned)bs, next_sector() * 512);
@@ -205,7 +211,7 @@ struct driver {
 static void fill_slot(struct driver *d, unsigned i)
 {
 	uint8_t *hdr = ram + HDR_GPA + 16 * i;
-	uint32_t type = mode == 2 ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+	uint32_t type = WRITES ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
 	uint64_t sector = next_sector();
 	memset(hdr, 0, 16);
 	memcpy(hdr, &type, 4);
@@ -214,7 +220,7 @@ static void fill_slot(struct driver *d, unsigned i)
 	uint16_t k = (uint16_t)(3 * i);
 	d->desc[k] = (struct virtq_desc){ HDR_GPA + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(k + 1) };
 	d->desc[k + 1] = (struct virtq_desc){ BUF_GPA + i * bs, (uint32_t)bs,
-					      (uint16_t)(VIRTQ_DESC_F_NEXT | (mode == 2 ? 0 : VIRTQ_DESC_F_WRITE)),
+					      (uint16_t)(VIRTQ_DESC_F_NEXT | (WRITES ? 0 : VIRTQ_DESC_F_WRITE)),
 					      (uint16_t)(k + 2) };
 	d->desc[k + 2] = (struct virtq_desc){ STATUS_GPA + i, 1, VIRTQ_DESC_F_WRITE, 0 };
 	d->avail[2 + (d->avail_idx & (QSIZE - 1))] = k;
@@ -247,14 +253,14 @@ static bool poll_used(struct driver *d, uint32_t *id)
 	return true;
 }
 
-static void run_vmm(const char *path, bool direct, bool irq, unsigned poll_us, struct vmm_result *res)
+static void run_vmm(const char *path, int format, bool direct, bool irq, unsigned poll_us, struct vmm_result *res)
 {
 	memset(ram, 0, BUF_GPA);
 	struct io_thread io;
 	if (io_thread_init(&io) < 0 || io_thread_start(&io, "blk_io") < 0)
 		exit(1);
 	struct drive_config cfg = { .drive_id = "bench", .path_on_host = (char *)path, .direct = direct,
-				    .format = DISK_FORMAT_RAW, .io_engine = DRIVE_IO_ASYNC, .poll_us = poll_us };
+				    .format = format, .io_engine = DRIVE_IO_ASYNC, .poll_us = poll_us };
 	static struct virtio_blk b;
 	if (virtio_blk_create(&b, &cfg, 0, &mem, &io) < 0) {
 		fprintf(stderr, "virtio_blk_create failed\n");
@@ -361,18 +367,21 @@ static uint64_t median(uint64_t *v, unsigned n)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: virtio_blk_host [--compare ROUNDS [--poll-us N]] FILE randread|seqread|seqwrite "
-			"BS QD OPS [direct]\n");
+	fprintf(stderr, "usage: virtio_blk_host [--compare ROUNDS | --versus ROUNDS FILE2] [--poll-us N] FILE "
+			"randread|seqread|seqwrite|randwrite BS QD OPS [direct]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	unsigned rounds = 0, poll_us = 0;
+	const char *versus = NULL;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--compare") && i + 1 < argc)
 			rounds = (unsigned)strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--versus") && i + 2 < argc)
+			rounds = (unsigned)strtoul(argv[++i], NULL, 0), versus = argv[++i];
 		else if (!strcmp(argv[i], "--poll-us") && i + 1 < argc)
 			poll_us = (unsigned)strtoul(argv[++i], NULL, 0);
 		else
@@ -381,7 +390,8 @@ int main(int argc, char **argv)
 	if (argc - i < 5)
 		usage();
 	const char *path = argv[i], *mname = argv[i + 1];
-	mode = !strcmp(mname, "seqread") ? 1 : !strcmp(mname, "seqwrite") ? 2 : !strcmp(mname, "randread") ? 0 : -1;
+	mode = !strcmp(mname, "seqread") ? 1 : !strcmp(mname, "seqwrite") ? 2 : !strcmp(mname, "randread") ? 0 :
+	       !strcmp(mname, "randwrite") ? 3 : -1;
 	bs = strtoull(argv[i + 2], NULL, 0);
 	qd = strtoull(argv[i + 3], NULL, 0);
 	ops = strtoull(argv[i + 4], NULL, 0);
@@ -414,6 +424,22 @@ int main(int argc, char **argv)
 	mem.nregions = 1;
 	mem.total = size;
 	irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (versus) {
+		/* The device on FILE (raw) against the device on FILE2 (its format probed: a qcow2
+		 * overlay), each driver, alternating; every round repeats the same offsets. */
+		for (unsigned r = 0; r < rounds; r++) {
+			struct vmm_result a[2], b[2];
+			for (int irq = 0; irq < 2; irq++) {
+				run_vmm(path, DISK_FORMAT_RAW, direct, irq, poll_us, &a[irq]);
+				run_vmm(versus, DISK_FORMAT_AUTO, direct, irq, poll_us, &b[irq]);
+			}
+			printf("versus round %u mode=%s bs=%llu qd=%llu ops=%llu raw_poll_ns=%llu other_poll_ns=%llu "
+			       "raw_irq_ns=%llu other_irq_ns=%llu\n", r, mname, (unsigned long long)bs, (unsigned long long)qd,
+			       (unsigned long long)ops, (unsigned long long)a[0].ns, (unsigned long long)b[0].ns,
+			       (unsigned long long)a[1].ns, (unsigned long long)b[1].ns);
+		}
+		return 0;
+	}
 	uint64_t *host = calloc(rounds, 8), *vpoll = calloc(rounds, 8), *virq = calloc(rounds, 8);
 	struct vmm_result sum[2] = { 0 };
 	uint64_t host_cpu = 0;
@@ -427,7 +453,7 @@ int main(int argc, char **argv)
 				host[r] = run_host(path, direct);
 				host_cpu += host_cpu_ns;
 			} else {
-				run_vmm(path, direct, which == 2, poll_us, which == 2 ? &q : &p);
+				run_vmm(path, DISK_FORMAT_RAW, direct, which == 2, poll_us, which == 2 ? &q : &p);
 			}
 		}
 		vpoll[r] = p.ns;
