@@ -6,6 +6,8 @@
  * median and worst time per range (notify -> used), the whole run, and the process RSS before
  * and after, with guest memory on 4 KiB pages and on transparent huge pages.
  * Usage: balloon_hint_host [MIB [HINT]]   (default 192 128) */
+#include "bench_util.h"
+#include "../tests/fake_driver.h"
 #include "devices/virtio/balloon.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -26,32 +28,6 @@ static struct guest_mem mem;
 
 static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
 
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			v = strtol(line + 6, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static void setup(struct virtio_balloon *b)
 {
 	struct balloon_params p = { .free_page_hinting = true };
@@ -59,21 +35,7 @@ static void setup(struct virtio_balloon *b)
 		exit(1);
 	struct virtio_dev *v = &b->vdev;
 	uint64_t feat = v->host_features;
-	v->st.driver_feature_sel = 0;
-	virtio_set_driver_features(v, (uint32_t)feat);
-	v->st.driver_feature_sel = 1;
-	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < v->nqueues; q++) {
-		struct virtq_state *st = &v->st.queues[q];
-		st->size = QS;
-		st->desc_gpa = qdesc(q);
-		st->avail_gpa = qdesc(q) + 0x1000;
-		st->used_gpa = qdesc(q) + 0x2000;
-		virtio_queue_set_ready(v, q, true);
-	}
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(v, feat, v->nqueues, 0x1000, QS);
 }
 
 /* One chain on the hinting queue: a command id or a range; returns the notify time in us. */

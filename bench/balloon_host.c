@@ -9,6 +9,8 @@
  * (MADV_NOHUGEPAGE) and on transparent huge pages (MADV_HUGEPAGE: dropping 4 KiB of a huge
  * page splits it, which the host kernel pays for).
  * Usage: balloon_host [MIB [INFLATE]]   (default 192 128) */
+#include "bench_util.h"
+#include "../tests/fake_driver.h"
 #include "devices/virtio/balloon.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -27,32 +29,6 @@ static struct guest_mem mem;
 
 static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
 
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			v = strtol(line + 6, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static void setup(struct virtio_balloon *b)
 {
 	struct balloon_params p = { .amount_mib = 128 };
@@ -60,21 +36,7 @@ static void setup(struct virtio_balloon *b)
 		exit(1);
 	struct virtio_dev *v = &b->vdev;
 	uint64_t feat = v->host_features;
-	v->st.driver_feature_sel = 0;
-	virtio_set_driver_features(v, (uint32_t)feat);
-	v->st.driver_feature_sel = 1;
-	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < 2; q++) {
-		struct virtq_state *st = &v->st.queues[q];
-		st->size = QS;
-		st->desc_gpa = qdesc(q);
-		st->avail_gpa = qdesc(q) + 0x1000;
-		st->used_gpa = qdesc(q) + 0x2000;
-		virtio_queue_set_ready(v, q, true);
-	}
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(v, feat, 2, 0x1000, QS);
 }
 
 static void run(uint64_t mib, uint64_t inflate_mib, int order, bool thp)

@@ -8,6 +8,7 @@
  * The real hot-add latency (request -> new vCPU ready to run: KVM_CREATE_VCPU, CPUID, LAPIC,
  * thread start) needs KVM: bench/vcpu_hotplug.py measures it on a KVM host.
  * Usage: cpu_hotplug_host [MAX [ROUNDS]]   (default 64 2001) */
+#include "bench_util.h"
 #include "devices/legacy/cpu_hotplug.h"
 
 #include <stdio.h>
@@ -20,12 +21,6 @@ static double now_ns(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1e9 + t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 static unsigned ejects;

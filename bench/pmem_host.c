@@ -4,6 +4,8 @@
  * what the guest waits and what the I/O thread is busy for (the device answers after
  * fdatasync). D is 0, 1, 8 and 64; each is repeated N times. Prints the median and the worst.
  * Usage: pmem_host [DIR [N]]   (default /tmp 10) */
+#include "bench_util.h"
+#include "../tests/fake_driver.h"
 #include "devices/virtio/pmem.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -21,35 +23,10 @@
 static uint8_t *ram;
 static struct guest_mem mem;
 
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static void driver_setup(struct virtio_dev *d)
 {
 	uint64_t f = d->host_features;
-	d->st.driver_feature_sel = 0;
-	virtio_set_driver_features(d, (uint32_t)f);
-	d->st.driver_feature_sel = 1;
-	virtio_set_driver_features(d, (uint32_t)(f >> 32));
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	struct virtq_state *st = &d->st.queues[0];
-	st->size = QS;
-	st->desc_gpa = 0x1000;
-	st->avail_gpa = 0x2000;
-	st->used_gpa = 0x3000;
-	virtio_queue_set_ready(d, 0, true);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(d, f, 1, 0x1000, QS);
 }
 
 /* One flush request (descriptors 0 and 1), published and notified; the time until it is used. */

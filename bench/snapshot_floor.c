@@ -1,6 +1,7 @@
 /* The floor under a snapshot load: what any VMM pays before the first instruction — a new VM,
  * its memory registered, one vCPU. Prints the median of N runs. bench/snapshot.py compares
  * petrel's load with it. Usage: snapshot_floor MIB N */
+#include "bench_util.h"
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -15,12 +16,6 @@ static double now_ms(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)

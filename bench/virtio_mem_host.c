@@ -9,6 +9,8 @@
  * pages (MADV_NOHUGEPAGE) and on transparent huge pages (MADV_HUGEPAGE, what petrel asks for:
  * blocks are 2 MiB-aligned multiples of 2 MiB, so each is whole huge pages).
  * Usage: virtio_mem_host [ROUNDS [REGION]]   (default 20 1024) */
+#include "bench_util.h"
+#include "../tests/fake_driver.h"
 #include "devices/virtio/virtio_mem.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -32,42 +34,10 @@ static uint8_t *ram;
 static struct guest_mem mem;
 static unsigned sent;
 
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &v) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return v;
-}
-
 static void start(struct virtio_dev *d)
 {
 	uint64_t feat = d->host_features;
-	d->st.driver_feature_sel = 0;
-	virtio_set_driver_features(d, (uint32_t)feat);
-	d->st.driver_feature_sel = 1;
-	virtio_set_driver_features(d, (uint32_t)(feat >> 32));
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	struct virtq_state *st = &d->st.queues[0];
-	st->size = QS;
-	st->desc_gpa = 0x1000;
-	st->avail_gpa = 0x2000;
-	st->used_gpa = 0x3000;
-	virtio_queue_set_ready(d, 0, true);
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(d, feat, 1, 0x1000, QS);
 }
 
 /* One request; returns the device's time in microseconds (the response must be ACK). */
@@ -100,12 +70,6 @@ static double request(struct virtio_mem *m, uint16_t type, uint64_t addr, uint16
 		exit(1);
 	}
 	return t1 - t0;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
 }
 
 static void run(unsigned rounds, uint64_t size, bool thp);

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "devices/virtio/balloon.h"
+#include "../fake_driver.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()
@@ -59,22 +60,9 @@ static void driver_setup(struct virtio_dev *v)
 	uint64_t feat = v->host_features;
 	pthread_mutex_lock(&v->lock);
 	virtio_set_status(v, 0);
-	v->st.driver_feature_sel = 0;
-	virtio_set_driver_features(v, (uint32_t)feat);
-	v->st.driver_feature_sel = 1;
-	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < v->nqueues; q++) {
+	for (unsigned q = 0; q < v->nqueues; q++)
 		memset(ram + qdesc(q), 0, 0x3000);
-		struct virtq_state *st = &v->st.queues[q];
-		st->size = QS;
-		st->desc_gpa = qdesc(q);
-		st->avail_gpa = qdesc(q) + 0x1000;
-		st->used_gpa = qdesc(q) + 0x2000;
-		virtio_queue_set_ready(v, q, true);
-	}
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(v, feat, v->nqueues, 0x1000, QS);
 	pthread_mutex_unlock(&v->lock);
 }
 

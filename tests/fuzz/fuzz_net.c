@@ -16,21 +16,12 @@
 #include <unistd.h>
 
 #include "devices/virtio/net.h"
+#include "../fake_driver.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()
 
 #define RAM (1u << 16)
-
-static void ready(struct virtio_dev *d, unsigned q, uint64_t base, uint16_t size)
-{
-	struct virtq_state *st = &d->st.queues[q];
-	st->size = size;
-	st->desc_gpa = base;
-	st->avail_gpa = base + 0x1000;
-	st->used_gpa = base + 0x2000;
-	virtio_queue_set_ready(d, q, true);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -62,17 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool ctrl = data[0] & 8;
 	if (ctrl)
 		f |= VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) | VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
-	d->st.driver_feature_sel = 0;
-	virtio_set_driver_features(d, (uint32_t)f);
-	d->st.driver_feature_sel = 1;
-	virtio_set_driver_features(d, (uint32_t)(f >> 32));
-	virtio_set_status(d, 1 | 2 | 8);
 	uint16_t qs = (uint16_t)(1u << (data[1] % 9));
-	ready(d, 0, 0, qs);
-	ready(d, 1, 0x3000, qs);
-	if (ctrl)
-		ready(d, VIRTIO_NET_CTRLQ, 0x6000, qs);
-	virtio_set_status(d, 1 | 2 | 8 | 4);
+	fake_driver_start(d, f, ctrl ? VIRTIO_NET_NQUEUES : 2, 0, qs);
 	/* the avail indices say how many chains there are */
 	memcpy(ram + 0x1000 + 2, &data[2], 1);
 	memcpy(ram + 0x4000 + 2, &data[3], 1);

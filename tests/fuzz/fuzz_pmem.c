@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "devices/virtio/pmem.h"
+#include "../fake_driver.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()
@@ -57,20 +58,8 @@ static void driver_setup(struct virtio_dev *v)
 	uint64_t feat = v->host_features;
 	pthread_mutex_lock(&v->lock);
 	virtio_set_status(v, 0);
-	v->st.driver_feature_sel = 0;
-	virtio_set_driver_features(v, (uint32_t)feat);
-	v->st.driver_feature_sel = 1;
-	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	memset(ram + qdesc(), 0, 0x3000);
-	struct virtq_state *st = &v->st.queues[0];
-	st->size = QS;
-	st->desc_gpa = qdesc();
-	st->avail_gpa = qdesc() + 0x1000;
-	st->used_gpa = qdesc() + 0x2000;
-	virtio_queue_set_ready(v, 0, true);
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(v, feat, 1, qdesc(), QS);
 	pthread_mutex_unlock(&v->lock);
 }
 

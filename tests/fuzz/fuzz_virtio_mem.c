@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 
 #include "devices/virtio/virtio_mem.h"
+#include "../fake_driver.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()
@@ -54,20 +55,8 @@ static void driver_setup(struct virtio_dev *v)
 	uint64_t feat = v->host_features;
 	pthread_mutex_lock(&v->lock);
 	virtio_set_status(v, 0);
-	v->st.driver_feature_sel = 0;
-	virtio_set_driver_features(v, (uint32_t)feat);
-	v->st.driver_feature_sel = 1;
-	virtio_set_driver_features(v, (uint32_t)(feat >> 32));
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	memset(ram + 0x1000, 0, 0x3000);
-	struct virtq_state *st = &v->st.queues[0];
-	st->size = QS;
-	st->desc_gpa = 0x1000;
-	st->avail_gpa = 0x2000;
-	st->used_gpa = 0x3000;
-	virtio_queue_set_ready(v, 0, true);
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(v, feat, 1, 0x1000, QS);
 	pthread_mutex_unlock(&v->lock);
 }
 

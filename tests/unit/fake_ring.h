@@ -5,6 +5,7 @@
 #ifndef PETREL_TESTS_UNIT_FAKE_RING_H
 #define PETREL_TESTS_UNIT_FAKE_RING_H
 
+#include "../fake_driver.h"
 #include "devices/virtio/virtio.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -38,7 +39,7 @@ static inline void mem_setup(void)
 	memset(ram, 0, MEM_SIZE);
 }
 
-static inline uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
+static inline uint64_t qdesc(unsigned q) { return fake_driver_desc(0x1000, q); }
 static inline uint16_t *qavail(unsigned q) { return (uint16_t *)(ram + qdesc(q) + 0x1000); }
 static inline uint8_t *qused(unsigned q) { return ram + qdesc(q) + 0x2000; }
 static inline uint16_t used_idx(unsigned q) { uint16_t v; memcpy(&v, qused(q) + 2, 2); return v; }
@@ -67,21 +68,7 @@ static inline void publish(unsigned q, uint16_t head)
 /* The driver negotiates `features`, sets up queues 0..nq-1 and says DRIVER_OK. */
 static inline void start(struct virtio_dev *d, uint64_t features, unsigned nq)
 {
-	d->st.driver_feature_sel = 0;
-	virtio_set_driver_features(d, (uint32_t)features);
-	d->st.driver_feature_sel = 1;
-	virtio_set_driver_features(d, (uint32_t)(features >> 32));
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < nq; q++) {
-		struct virtq_state *st = &d->st.queues[q];
-		st->size = QS;
-		st->desc_gpa = qdesc(q);
-		st->avail_gpa = qdesc(q) + 0x1000;
-		st->used_gpa = qdesc(q) + 0x2000;
-		virtio_queue_set_ready(d, q, true);
-	}
-	virtio_set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(d, features, nq, 0x1000, QS);
 }
 
 /* The driver's queue notification, as the transport delivers it (device lock held). */
