@@ -32,6 +32,7 @@
  *         interrupt eventfd until the device raises it.
  * Counted per request: notifications, interrupts, io_uring_enter calls of the device
  * (submits), I/O thread wakeups, and the I/O thread's CPU time. */
+#include "../tests/fake_driver.h"
 #include "devices/virtio/blk.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -54,8 +55,8 @@
 #define QSIZE 128
 #define MAXQD 32
 #define DESC_GPA 0x1000
-#define AVAIL_GPA 0x2000
-#define USED_GPA 0x3000
+#define AVAIL_GPA (DESC_GPA + 0x1000) /* tests/fake_driver.h's layout */
+#define USED_GPA (DESC_GPA + 0x2000)
 #define HDR_GPA 0x4000
 #define STATUS_GPA 0x5000
 #define BUF_GPA 0x10000
@@ -270,19 +271,7 @@ static void run_vmm(const char *path, int format, bool direct, bool irq, unsigne
 	struct virtio_dev *v = &b.vdev;
 	uint64_t f = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
 	pthread_mutex_lock(&v->lock);
-	v->st.driver_feature_sel = 0;
-	virtio_set_driver_features(v, (uint32_t)f);
-	v->st.driver_feature_sel = 1;
-	virtio_set_driver_features(v, (uint32_t)(f >> 32));
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	struct virtq_state *st = &v->st.queues[0];
-	st->size = QSIZE;
-	st->desc_gpa = DESC_GPA;
-	st->avail_gpa = AVAIL_GPA;
-	st->used_gpa = USED_GPA;
-	virtio_queue_set_ready(v, 0, true);
-	virtio_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			     VIRTIO_STATUS_DRIVER_OK);
+	fake_driver_start(v, f, 1, DESC_GPA, QSIZE);
 	pthread_mutex_unlock(&v->lock);
 	if (!virtio_is_running(v)) {
 		fprintf(stderr, "the device did not start\n");

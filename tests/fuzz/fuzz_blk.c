@@ -15,6 +15,7 @@
 #include "block/disk.h"
 #include "block/qcow2_format.h"
 #include "devices/virtio/blk.h"
+#include "../fake_driver.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()
@@ -89,18 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		f |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
 	else
 		f |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
-	d->st.driver_feature_sel = 0;
-	virtio_set_driver_features(d, (uint32_t)f);
-	d->st.driver_feature_sel = 1;
-	virtio_set_driver_features(d, (uint32_t)(f >> 32));
-	virtio_set_status(d, 1 | 2 | 8);
-	struct virtq_state *st = &d->st.queues[0];
-	st->size = (uint16_t)(1u << (data[1] % 9));
-	st->desc_gpa = 0;
-	st->avail_gpa = 0x1000;
-	st->used_gpa = 0x2000;
-	virtio_queue_set_ready(d, 0, true);
-	virtio_set_status(d, 1 | 2 | 8 | 4);
+	fake_driver_start(d, f, 1, 0, (uint16_t)(1u << (data[1] % 9)));
 	ram[0x1000 + 2] = data[2]; /* avail idx: how many chains */
 
 	pthread_mutex_lock(&d->lock);
