@@ -7,7 +7,7 @@
  * extension) or, if it names none, probed. A top-level image given with an explicit format
  * is never probed: pin format=raw for images whose guest could have written qcow2's magic. */
 #include "block/disk.h"
-#include "block/iov.h"
+#include "util/iov.h"
 #include "block/qcow2.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -84,17 +84,6 @@ int disk_lock(struct disk *d)
 }
 
 static int open_chain(struct disk *d, const char *path, const struct disk_options *o, struct chain *ch);
-
-/* The files of a qcow2 chain, registered with the top image's ring: reads that land in a
- * backing file go through that ring too (qcow2_map_extent). Best effort. */
-static void register_chain(struct disk *d)
-{
-	int fds[RAW_MAX_FILES];
-	unsigned n = 0;
-	for (struct disk *x = d; x && n < RAW_MAX_FILES; x = x->qcow2 ? qcow2_backing(x->qcow2) : NULL)
-		fds[n++] = x->file.fd;
-	raw_register_files(&d->file, fds, n);
-}
 
 static int open_backing(struct disk *d, const char *path, struct chain *ch)
 {
@@ -189,8 +178,6 @@ static int open_chain(struct disk *d, const char *path, const struct disk_option
 	d->size = qcow2_header(d->qcow2)->size;
 	if (qcow2_header(d->qcow2)->backing_file[0] && (err = open_backing(d, path, ch)) < 0)
 		goto fail;
-	if (d->file.async)
-		register_chain(d);
 	return 0;
 fail:
 	disk_close(d);

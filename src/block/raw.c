@@ -81,11 +81,10 @@ int raw_open(struct raw_file *f, const char *path, bool read_only, bool direct, 
 	 * the completions that the submit itself produced were reaped, and there is no stale
 	 * wakeup for them. */
 	f->efd = f->ring.ring_fd;
-	/* A registered file spares the kernel a file-table lookup and reference per request. */
-	if (io_uring_register_files(&f->ring, &f->fd, 1) == 0) {
-		f->reg_fd[0] = f->fd;
-		f->nreg = 1;
-	}
+	/* No registered files: a ring is torn down asynchronously when its process dies, and a
+	 * registered image stays open with its lock until then, so after a SIGKILL the next
+	 * petrel (or qemu-img) found the image locked (tests/block/test_qcow2.py's SIGKILL test
+	 * caught it). The per-request file lookup they would save is small beside that. */
 	f->async = true;
 	return 0;
 }
@@ -94,11 +93,6 @@ void raw_close(struct raw_file *f)
 {
 	if (f->async) {
 		raw_reap(f, NULL, NULL, true);
-		/* The ring is torn down asynchronously after its fd is closed, and registered files
-		 * stay open (with their locks) until then: unregister them first, which waits. */
-		if (f->nreg)
-			io_uring_unregister_files(&f->ring);
-		f->nreg = 0;
 		io_uring_queue_exit(&f->ring); /* closes the ring's fd, f->efd */
 		f->async = false;
 	}
@@ -153,29 +147,8 @@ int raw_queue_at(struct raw_file *f, int fd, bool direct, enum raw_op op, uint64
 		break;
 	case RAW_FLUSH: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
 	}
-	for (unsigned i = 0; i < f->nreg; i++)
-		if (f->reg_fd[i] == fd) {
-			sqe->fd = (int)i;
-			sqe->flags |= IOSQE_FIXED_FILE;
-			break;
-		}
 	io_uring_sqe_set_data(sqe, tag);
 	f->queued++;
-	return 0;
-}
-
-int raw_register_files(struct raw_file *f, const int *fds, unsigned n)
-{
-	if (!f->async || n > RAW_MAX_FILES)
-		return -EINVAL;
-	if (f->nreg)
-		io_uring_unregister_files(&f->ring);
-	f->nreg = 0;
-	int r = io_uring_register_files(&f->ring, fds, n);
-	if (r < 0)
-		return r;
-	memcpy(f->reg_fd, fds, n * sizeof(*fds));
-	f->nreg = n;
 	return 0;
 }
 

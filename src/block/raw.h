@@ -25,8 +25,6 @@ struct raw_file {
 	bool async;             /* io_uring ring is up */
 	struct io_uring ring;
 	int efd;                /* readable when completions are waiting (async only: the ring's fd) */
-	int reg_fd[RAW_MAX_FILES]; /* files registered with the ring (index = fixed file) */
-	unsigned nreg;
 	unsigned depth, inflight, queued;
 	uint64_t submitted, completed, sync_ops;
 	uint64_t kicks;         /* io_uring_submit calls that submitted something */
@@ -45,9 +43,6 @@ int raw_queue(struct raw_file *f, enum raw_op op, uint64_t off, const struct iov
  * ring: the files of a backing chain share their top image's ring. */
 int raw_queue_at(struct raw_file *f, int fd, bool direct, enum raw_op op, uint64_t off, const struct iovec *iov,
 		 unsigned n, void *tag);
-/* Register these files with the ring (raw_queue_at then uses fixed files for them; the
- * image's own fd is registered at open). 0 or -errno (ops still work unregistered). */
-int raw_register_files(struct raw_file *f, const int *fds, unsigned n);
 /* Submit everything queued. */
 int raw_kick(struct raw_file *f);
 /* Call fn(ctx, tag, result) for each finished op (result: bytes or -errno). With wait, block
