@@ -1,6 +1,6 @@
 /* qcow2 images: open, the guest-offset -> host-offset mapping, reads (writes: qcow2_write.c). */
 #include "block/disk.h"
-#include "block/iov.h"
+#include "util/iov.h"
 #include "block/qcow2_int.h"
 #include "util/log.h"
 #include "util/util.h"

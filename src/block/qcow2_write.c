@@ -4,7 +4,7 @@
  * cluster's data, then the L2 entry pointing at it, then the old cluster let go of (its
  * refcount was durable before it was handed out: qcow2_reserve.c). */
 #include "block/disk.h"
-#include "block/iov.h"
+#include "util/iov.h"
 #include "block/qcow2_int.h"
 #include "util/util.h"
 

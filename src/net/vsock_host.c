@@ -2,6 +2,7 @@
  * ("CONNECT <port>"), data on its way to the host, and the mux's epoll events. See vsock_mux.h. */
 #include "net/vsock_mux.h"
 #include "net/vsock_mux_int.h"
+#include "util/iov.h"
 #include "util/log.h"
 #include "util/unix_socket.h"
 
@@ -74,7 +75,7 @@ int vsk_write_payload(struct vsock_mux *m, struct vsock_conn *c, const struct io
 	size_t done = 0;
 	if (!c->buf_len && !m->gated) {
 		struct iovec iov[64];
-		unsigned n = vsk_iov_head(payload, niov, len, iov, 64);
+		unsigned n = iov_sub_max(payload, niov, 0, len, iov, 64);
 		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = n };
 		ssize_t r;
 		do
@@ -96,9 +97,9 @@ int vsk_write_payload(struct vsock_mux *m, struct vsock_conn *c, const struct io
 		size_t rest = len - done;
 		uint32_t tail = (c->buf_head + c->buf_len) % VSOCK_BUF_ALLOC;
 		size_t first = VSOCK_BUF_ALLOC - tail < rest ? VSOCK_BUF_ALLOC - tail : rest;
-		vsk_iov_copy_out(payload, niov, done, c->buf + tail, first);
+		iov_copy_at(payload, niov, done, c->buf + tail, first, false);
 		if (rest > first)
-			vsk_iov_copy_out(payload, niov, done + first, c->buf, rest - first);
+			iov_copy_at(payload, niov, done + first, c->buf, rest - first, false);
 		c->buf_len += (uint32_t)rest;
 		if (m->gated)
 			c->gate_in += rest;

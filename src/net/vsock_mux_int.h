@@ -115,8 +115,5 @@ void vsk_flush(struct vsock_mux *m, struct vsock_conn *c);
 void vsk_guest_connect(struct vsock_mux *m, const struct vsock_hdr *h);
 /* RW payload from the guest: straight to the socket, the rest into the ring. */
 int vsk_write_payload(struct vsock_mux *m, struct vsock_conn *c, const struct iovec *payload, unsigned niov, uint32_t len);
-size_t vsk_iov_copy_out(const struct iovec *iov, unsigned niov, size_t off, void *dst, size_t len);
-/* The first `len` bytes of iov as a new iovec array in out (at most max entries). */
-unsigned vsk_iov_head(const struct iovec *iov, unsigned niov, size_t len, struct iovec *out, unsigned max);
 
 #endif

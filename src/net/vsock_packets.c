@@ -2,6 +2,7 @@
  * (vsock_mux_rx). Every field the guest sets is checked here. See vsock_mux.h. */
 #include "net/vsock_mux.h"
 #include "net/vsock_mux_int.h"
+#include "util/iov.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -10,41 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-/* ---- iovec helpers ---- */
-
-size_t vsk_iov_copy_out(const struct iovec *iov, unsigned niov, size_t off, void *dst, size_t len)
-{
-	size_t done = 0;
-	for (unsigned i = 0; i < niov && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t k = iov[i].iov_len - off;
-		if (k > len - done)
-			k = len - done;
-		memcpy((uint8_t *)dst + done, (const uint8_t *)iov[i].iov_base + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
-/* The first `len` bytes of iov as a new iovec array in out (at most max entries). */
-unsigned vsk_iov_head(const struct iovec *iov, unsigned niov, size_t len, struct iovec *out, unsigned max)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < niov && len && n < max; i++) {
-		if (!iov[i].iov_len)
-			continue;
-		out[n].iov_base = iov[i].iov_base;
-		out[n].iov_len = iov[i].iov_len < len ? iov[i].iov_len : len;
-		len -= out[n].iov_len;
-		n++;
-	}
-	return n;
-}
 
 /* ---- packets from the guest ---- */
 
@@ -188,7 +154,7 @@ static int conn_rx(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *
 			max = VSOCK_MAX_PAYLOAD;
 		if (max) {
 			struct iovec iov[64];
-			unsigned n = vsk_iov_head(payload, niov, max, iov, 64);
+			unsigned n = iov_sub_max(payload, niov, 0, max, iov, 64);
 			ssize_t r = readv(c->fd, iov, (int)n);
 			if (r > 0) {
 				vsk_conn_hdr(m, c, h, VSOCK_OP_RW, 0, (uint32_t)r);

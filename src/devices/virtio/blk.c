@@ -3,7 +3,7 @@
  * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
 #include "devices/virtio/blk.h"
 #include "block/dirty.h"
-#include "block/iov.h"
+#include "util/iov.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/io_thread.h"

@@ -4,6 +4,7 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/net_int.h"
 #include "devices/virtio/net_mmds.h"
+#include "util/iov.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -15,25 +16,6 @@
 #include <unistd.h>
 
 #define RX_BUDGET 256   /* frames per wakeup before giving the I/O thread back */
-
-/* Write len bytes at byte offset off of an iovec array. */
-static void iov_write_at(const struct iovec *iov, unsigned niov, size_t off, const void *src, size_t len)
-{
-	const uint8_t *s = src;
-	for (unsigned i = 0; i < niov && len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t k = iov[i].iov_len - off;
-		if (k > len)
-			k = len;
-		memcpy((uint8_t *)iov[i].iov_base + off, s, k);
-		s += k;
-		len -= k;
-		off = 0;
-	}
-}
 
 static uint64_t held_capacity(const struct virtio_net *n)
 {
@@ -119,7 +101,7 @@ static void publish_frame(struct virtio_net *n, unsigned k, uint32_t len)
 {
 	struct virtq_used_elem used[VIRTIO_NET_RX_HELD];
 	uint16_t nb = (uint16_t)k;
-	iov_write_at(&n->rx_iov[n->held[0].iov_first], n->held[0].niov, 10, &nb, sizeof(nb));
+	iov_copy_at(&n->rx_iov[n->held[0].iov_first], n->held[0].niov, 10, &nb, sizeof(nb), true);
 	uint32_t left = len;
 	for (unsigned i = 0; i < k; i++) {
 		uint32_t part = left < n->held[i].cap ? left : n->held[i].cap;

@@ -1,5 +1,6 @@
 /* Split virtqueues, device side. See virtq.h for the rules every chain is checked against. */
 #include "devices/virtio/virtq.h"
+#include "util/iov.h"
 #include "memory/guest_mem.h"
 
 #include <errno.h>
@@ -283,33 +284,12 @@ bool virtq_enable_notify(struct virtq *q)
 	return avail_idx(q) != st->last_avail_idx;
 }
 
-static size_t copy_iov(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len, bool to_iov)
-{
-	size_t done = 0;
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t chunk = iov[i].iov_len - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		if (to_iov)
-			memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, chunk);
-		else
-			memcpy((uint8_t *)buf + done, (const uint8_t *)iov[i].iov_base + off, chunk);
-		done += chunk;
-		off = 0;
-	}
-	return done;
-}
-
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len)
 {
-	return copy_iov(c->iov, c->n_out, off, buf, len, false);
+	return iov_copy_at(c->iov, c->n_out, off, buf, len, false);
 }
 
 size_t virtq_chain_write(const struct virtq_chain *c, size_t off, const void *buf, size_t len)
 {
-	return copy_iov(c->iov + c->n_out, c->n_in, off, (void *)buf, len, true);
+	return iov_copy_at(c->iov + c->n_out, c->n_in, off, (void *)buf, len, true);
 }

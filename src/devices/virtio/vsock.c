@@ -1,5 +1,6 @@
 /* virtio-vsock: virtqueues <-> the host-side connection mux. See vsock.h. */
 #include "devices/virtio/vsock.h"
+#include "util/iov.h"
 #include "util/log.h"
 #include "vm/io_thread.h"
 
@@ -18,27 +19,6 @@ static struct virtio_vsock *to_vsock(struct virtio_dev *d)
 	return (struct virtio_vsock *)((char *)d - offsetof(struct virtio_vsock, vdev));
 }
 
-/* iov[off, off+len) as a new iovec array (at most VIRTQ_MAX_CHAIN entries). */
-static unsigned iov_slice(const struct iovec *iov, unsigned niov, size_t off, size_t len, struct iovec *out)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < niov && len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t k = iov[i].iov_len - off;
-		if (k > len)
-			k = len;
-		out[n].iov_base = (uint8_t *)iov[i].iov_base + off;
-		out[n].iov_len = k;
-		n++;
-		len -= k;
-		off = 0;
-	}
-	return n;
-}
-
 int virtio_vsock_parse_tx(const struct virtq_chain *c, struct vsock_hdr *h, struct iovec *payload, unsigned *niov)
 {
 	*niov = 0;
@@ -50,7 +30,7 @@ int virtio_vsock_parse_tx(const struct virtq_chain *c, struct vsock_hdr *h, stru
 	virtq_chain_read(c, 0, h, VSOCK_HDR_LEN);
 	if (h->len > c->out_len - VSOCK_HDR_LEN || h->len > VSOCK_MAX_PAYLOAD)
 		return -EMSGSIZE;
-	*niov = iov_slice(c->iov, c->n_out, VSOCK_HDR_LEN, h->len, payload);
+	*niov = iov_sub(c->iov, c->n_out, VSOCK_HDR_LEN, h->len, payload);
 	return 0;
 }
 
@@ -82,7 +62,7 @@ static bool vsock_rx(struct virtio_vsock *v)
 			continue;
 		}
 		uint64_t room = c->in_len - VSOCK_HDR_LEN;
-		unsigned n = iov_slice(&c->iov[c->n_out], c->n_in, VSOCK_HDR_LEN, room, v->payload);
+		unsigned n = iov_sub(&c->iov[c->n_out], c->n_in, VSOCK_HDR_LEN, room, v->payload);
 		struct vsock_hdr h;
 		if (!vsock_mux_rx(&v->mux, &h, v->payload, n, room)) {
 			virtq_unpop(vq, 1);
