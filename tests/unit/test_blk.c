@@ -7,6 +7,8 @@
 
 #define MEM_SIZE (2u << 20)
 #include "fake_ring.h"
+#define DISK (4u << 20)
+#include "fake_blk.h"
 
 #include "block/qcow2.h"
 #include "devices/virtio/blk.h"
@@ -14,10 +16,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#define HDR 0x10000      /* request headers, 16 bytes per slot */
-#define STATUS 0x11000   /* status bytes */
-#define DATA 0x20000     /* data, 64 KiB per slot */
-#define DISK (4u << 20)
 
 static unsigned irqs;
 
@@ -29,32 +27,6 @@ static void count_irq(void *opaque, int q)
 }
 
 static const struct virtio_transport_ops transport = { count_irq };
-
-static char dir[] = "/tmp/petrel-test-blk-XXXXXX";
-
-static const char *file(const char *name)
-{
-	static char path[4][128];
-	static unsigned k;
-	char *p = path[k++ % 4];
-	snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
-	return p;
-}
-
-/* A raw image of DISK bytes, byte i = (i / 512 + seed) & 0xff. */
-static const char *raw_image(const char *name, unsigned seed)
-{
-	const char *p = file(name);
-	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	static uint8_t sec[512];
-	for (uint64_t s = 0; s < DISK / 512; s++) {
-		memset(sec, (int)((s + seed) & 0xff), 512);
-		if (write(fd, sec, 512) != 512)
-			abort();
-	}
-	close(fd);
-	return p;
-}
 
 static int setup(struct virtio_blk *b, const char *path, int format, uint64_t features)
 {
@@ -68,22 +40,6 @@ static int setup(struct virtio_blk *b, const char *path, int format, uint64_t fe
 	virtio_dev_set_transport(&b->vdev, &transport, NULL);
 	start(&b->vdev, features | VIRTIO_BIT(VIRTIO_F_VERSION_1), 1);
 	return 0;
-}
-
-/* Request slot i (descriptors 3i..3i+2): header, data (len bytes at DATA + 64 KiB i), status. */
-static void queue_req(unsigned i, uint32_t type, uint64_t sector, uint32_t len)
-{
-	uint8_t *h = ram + HDR + 16 * i;
-	memset(h, 0, 16);
-	memcpy(h, &type, 4);
-	memcpy(h + 8, &sector, 8);
-	ram[STATUS + i] = 0xff;
-	uint16_t d = (uint16_t)(3 * i % QS);
-	uint16_t wr = type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0;
-	set_desc(0, d, HDR + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
-	set_desc(0, d + 1, DATA + 0x10000ull * i, len, VIRTQ_DESC_F_NEXT | wr, (uint16_t)(d + 2));
-	set_desc(0, d + 2, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
-	publish(0, d);
 }
 
 /* The notification, then every request finished (completions the submit did not produce

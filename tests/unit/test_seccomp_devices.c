@@ -14,7 +14,9 @@
 #include "unit.h"
 
 #define MEM_SIZE (2u << 20)
+#define DISK (1u << 20)
 #include "fake_ring.h"
+#include "fake_blk.h"
 
 #include "block/qcow2.h"
 #include "devices/virtio/blk.h"
@@ -31,10 +33,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define HDR 0x10000      /* blk request headers, 16 bytes per slot */
-#define STATUS 0x11000   /* blk status bytes */
-#define DATA 0x20000     /* blk data, 64 KiB per slot; net buffers */
-#define DISK (1u << 20)
 
 /* ---- running steps on threads of a kind, in a child under the filters ---- */
 
@@ -97,49 +95,9 @@ static int run_steps(const struct step *s, unsigned n, char *log, size_t loglen)
 			fprintf(stderr, "child's log:\n%s\n", log);                           \
 	} while (0)
 
-static char dir[] = "/tmp/petrel-test-scdev-XXXXXX";
-
-static const char *file(const char *name)
-{
-	static char path[4][128];
-	static unsigned k;
-	char *p = path[k++ % 4];
-	snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
-	return p;
-}
-
 /* ---- virtio-blk ---- */
 
 static struct virtio_blk blk;
-
-static const char *raw_image(const char *name)
-{
-	const char *p = file(name);
-	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	static uint8_t sec[512];
-	for (uint64_t s = 0; s < DISK / 512; s++) {
-		memset(sec, (int)(s & 0xff), 512);
-		if (write(fd, sec, 512) != 512)
-			abort();
-	}
-	close(fd);
-	return p;
-}
-
-static void blk_req(unsigned i, uint32_t type, uint64_t sector, uint32_t len)
-{
-	uint8_t *h = ram + HDR + 16 * i;
-	memset(h, 0, 16);
-	memcpy(h, &type, 4);
-	memcpy(h + 8, &sector, 8);
-	ram[STATUS + i] = 0xff;
-	uint16_t d = (uint16_t)(3 * i % QS);
-	uint16_t wr = type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0;
-	set_desc(0, d, HDR + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
-	set_desc(0, d + 1, DATA + 0x10000ull * i, len, VIRTQ_DESC_F_NEXT | wr, (uint16_t)(d + 2));
-	set_desc(0, d + 2, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
-	publish(0, d);
-}
 
 static void blk_activate(void) /* vCPU: the driver's status writes */
 {
@@ -151,15 +109,15 @@ static void blk_activate(void) /* vCPU: the driver's status writes */
 static void blk_requests(void) /* I/O thread: a notification's worth of requests */
 {
 	memset(ram + DATA + 0x10000, 0x5a, 8192);
-	blk_req(0, VIRTIO_BLK_T_IN, 8, 4096);
-	blk_req(1, VIRTIO_BLK_T_OUT, 64, 8192);   /* a first write: allocation on qcow2 */
-	blk_req(2, VIRTIO_BLK_T_FLUSH, 0, 0);
+	queue_req(0, VIRTIO_BLK_T_IN, 8, 4096);
+	queue_req(1, VIRTIO_BLK_T_OUT, 64, 8192);   /* a first write: allocation on qcow2 */
+	queue_req(2, VIRTIO_BLK_T_FLUSH, 0, 0);
 	notify(&blk.vdev, 0);
 }
 
 static void blk_reread(void) /* after the write completed: requests in one batch are unordered */
 {
-	blk_req(3, VIRTIO_BLK_T_IN, 64, 4096);
+	queue_req(3, VIRTIO_BLK_T_IN, 64, 4096);
 	notify(&blk.vdev, 0);
 }
 
@@ -201,12 +159,12 @@ static void blk_scenario(const char *path, int format)
 
 TEST(blk_raw_under_filters)
 {
-	blk_scenario(raw_image("r.raw"), DISK_FORMAT_RAW);
+	blk_scenario(raw_image("r.raw", 0), DISK_FORMAT_RAW);
 }
 
 TEST(blk_qcow2_overlay_under_filters)
 {
-	const char *base = raw_image("base.raw"), *top = file("top.qcow2");
+	const char *base = raw_image("base.raw", 0), *top = file("top.qcow2");
 	char err[256];
 	struct qcow2_create_opts o = { .backing = base, .backing_format = "raw" };
 	REQUIRE_EQ(qcow2_create(top, &o, err, sizeof(err)), 0);
