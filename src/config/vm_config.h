@@ -79,6 +79,8 @@ void vm_config_free(struct vm_config *cfg);
  * VM_MAX_MEM_MIB of memory, 1 or an even number of vCPUs with SMT). Returns 0 or -EINVAL
  * with a message in err. */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
+/* The vCPU count alone (1..VM_MAX_VCPUS, even with SMT): 0 or -EINVAL and why. */
+int vm_config_check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen);
 /* Parse Firecracker --config-file JSON text into cfg (which holds defaults/CLI values).
  * Unknown or wrongly typed fields are rejected: -EINVAL, err names the field
  * (e.g. "machine-config.vcpu_count: expected an integer"). Fields the JSON sets replace

@@ -1,0 +1,482 @@
+/* Firecracker's --config-file document into a VM definition.
+ *
+ * Parsing is strict the way Firecracker's serde(deny_unknown_fields) is: unknown fields and
+ * wrongly typed values are errors that name the field. Everything is parsed into a `pending`
+ * set of values first and only copied into the caller's config once the whole document is
+ * known to be good, so a bad file never leaves a half-updated config behind.
+ */
+#include "config/vm_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "arch/x86/cpu_template.h"
+#include "util/json_util.h"
+#include "util/util.h"
+
+/* Values from the document, applied to the config only when all of it has parsed. */
+struct pending {
+	bool has_kernel, has_initrd, has_cmdline;
+	char *kernel, *initrd, *cmdline;
+	bool has_machine;
+	uint64_t vcpus, mem_mib;
+	bool has_smt, smt;
+	bool has_dirty, dirty;
+	bool has_huge;
+	enum guest_mem_backing huge_pages;
+	bool has_template;
+	char *template_name;     /* NULL for "None" */
+	char *cpu_config_json;
+	/* Device sections: present ones replace what the config had. */
+	struct vm_config devs;   /* only the device fields are used */
+	bool has_drives, has_nets, has_vsock, has_entropy, has_pmem;
+	struct mmds_config mmds;  /* configured: "mmds-config" was given */
+	bool has_balloon;
+	struct balloon_config balloon;
+	bool has_memory_hotplug;
+	struct hotplug_memory_config memory_hotplug;
+	bool has_vcpu_hotplug;
+	struct hotplug_vcpu_config vcpu_hotplug;
+	struct cpu_affinity *cpu_affinity;   /* "cpu-affinity", or NULL */
+};
+
+static void pending_free(struct pending *p)
+{
+	free(p->kernel);
+	free(p->initrd);
+	free(p->cmdline);
+	free(p->template_name);
+	free(p->cpu_config_json);
+	vm_config_free(&p->devs);
+	mmds_config_free(&p->mmds);
+	free(p->cpu_affinity);
+}
+
+
+/* An optional string: absent or null leaves *has false. Empty strings are refused when
+ * the field is a path. */
+static int opt_string(json_t *obj, const char *section, const char *key, bool is_path,
+		      bool *has, char **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return json_set_err(err, errlen, "%s.%s: expected a string", section, key);
+	if (is_path && json_string_length(v) == 0)
+		return json_set_err(err, errlen, "%s.%s: must not be empty", section, key);
+	*out = strdup(json_string_value(v));
+	if (!*out)
+		return json_oom(err, errlen);
+	*has = true;
+	return 0;
+}
+
+static int opt_bool(json_t *obj, const char *section, const char *key, bool *has, bool *out,
+		    char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return json_set_err(err, errlen, "%s.%s: expected a boolean", section, key);
+	*out = json_is_true(v);
+	*has = true;
+	return 0;
+}
+
+static int req_integer(json_t *obj, const char *section, const char *key, json_int_t *out,
+		       char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v)
+		return json_set_err(err, errlen, "%s.%s: missing required field", section, key);
+	if (!json_is_integer(v))
+		return json_set_err(err, errlen, "%s.%s: expected an integer", section, key);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static int parse_boot_source(json_t *obj, struct pending *p, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", NULL };
+	const char *sec = "boot-source";
+	int r;
+
+	if (!json_is_object(obj))
+		return json_set_err(err, errlen, "boot-source: expected an object");
+	if ((r = json_check_keys(obj, sec, keys, err, errlen)) < 0)
+		return r;
+	json_t *k = json_object_get(obj, "kernel_image_path");
+	if (!k || json_is_null(k))
+		return json_set_err(err, errlen, "boot-source.kernel_image_path: missing required field");
+	if ((r = opt_string(obj, sec, "kernel_image_path", true, &p->has_kernel, &p->kernel, err,
+			    errlen)) < 0 ||
+	    (r = opt_string(obj, sec, "initrd_path", true, &p->has_initrd, &p->initrd, err,
+			    errlen)) < 0 ||
+	    (r = opt_string(obj, sec, "boot_args", false, &p->has_cmdline, &p->cmdline, err,
+			    errlen)) < 0)
+		return r;
+	return 0;
+}
+
+static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p, char *err,
+				size_t errlen)
+{
+	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
+					    "track_dirty_pages", "huge_pages", NULL };
+	const char *sec = "machine-config";
+	json_int_t vcpus = 0, mem = 0;
+	int r;
+
+	if (!json_is_object(obj))
+		return json_set_err(err, errlen, "machine-config: expected an object");
+	if ((r = json_check_keys(obj, sec, keys, err, errlen)) < 0)
+		return r;
+	if ((r = req_integer(obj, sec, "vcpu_count", &vcpus, err, errlen)) < 0 ||
+	    (r = req_integer(obj, sec, "mem_size_mib", &mem, err, errlen)) < 0 ||
+	    (r = opt_bool(obj, sec, "smt", &p->has_smt, &p->smt, err, errlen)) < 0 ||
+	    (r = opt_bool(obj, sec, "track_dirty_pages", &p->has_dirty, &p->dirty, err,
+			  errlen)) < 0)
+		return r;
+
+	/* Negative values must not wrap into something that passes the range check. */
+	if (vcpus < 1 || vcpus > VM_MAX_VCPUS)
+		return json_set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
+			       "(got %lld)", VM_MAX_VCPUS, (long long)vcpus);
+	if (mem < VM_MIN_MEM_MIB || mem > VM_MAX_MEM_MIB)
+		return json_set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
+			       "(got %lld)", VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (long long)mem);
+	p->vcpus = (uint64_t)vcpus;
+	p->mem_mib = (uint64_t)mem;
+	if ((r = vm_config_check_vcpus(p->vcpus, p->has_smt ? p->smt : smt_default, err, errlen)) < 0)
+		return r;
+
+	json_t *tpl = json_object_get(obj, "cpu_template");
+	if (tpl && !json_is_null(tpl)) {
+		struct cpu_template t;
+		if (!json_is_string(tpl))
+			return json_set_err(err, errlen, "machine-config.cpu_template: expected a string");
+		const char *name = json_string_value(tpl);
+		if (strcmp(name, "V1N1") == 0)
+			return json_set_err(err, errlen, "machine-config.cpu_template: V1N1 is an aarch64 "
+				       "template; on x86 use one of None, C3, T2, T2S, T2CL, T2A");
+		r = cpu_template_named(name, &t);
+		cpu_template_free(&t);
+		if (r == -ENOENT)
+			return json_set_err(err, errlen, "machine-config.cpu_template: unknown template "
+				       "'%s' (expected one of None, C3, T2, T2S, T2CL, T2A)", name);
+		if (r < 0)
+			return json_oom(err, errlen);
+		p->has_template = true;
+		if (strcmp(name, "None") != 0) {
+			p->template_name = strdup(name);
+			if (!p->template_name)
+				return json_oom(err, errlen);
+		}
+	}
+
+	json_t *hp = json_object_get(obj, "huge_pages");
+	if (hp && !json_is_null(hp)) {
+		if (!json_is_string(hp) ||
+		    guest_mem_backing_from_name(json_string_value(hp), &p->huge_pages) < 0)
+			return json_set_err(err, errlen, "machine-config.huge_pages: expected one of None, "
+				       "Transparent, 2M");
+		/* as Firecracker: 2 MiB pages need a memory size they divide */
+		if (p->huge_pages == GUEST_MEM_PAGES_2M && p->mem_mib % 2)
+			return json_set_err(err, errlen, "machine-config.huge_pages: 2M needs an even "
+				       "mem_size_mib (got %llu)", (unsigned long long)p->mem_mib);
+		p->has_huge = true;
+	}
+	p->has_machine = true;
+	return 0;
+}
+
+static int parse_cpu_config(json_t *obj, struct pending *p, char *err, size_t errlen)
+{
+	struct cpu_template t;
+	char msg[256];
+
+	if (!json_is_object(obj))
+		return json_set_err(err, errlen, "cpu-config: expected an object");
+	char *text = json_dumps(obj, JSON_COMPACT);
+	if (!text)
+		return json_oom(err, errlen);
+	int r = cpu_template_parse_json(text, &t, msg, sizeof(msg));
+	cpu_template_free(&t);
+	if (r < 0) {
+		free(text);
+		/* The text is a valid object, so every message starts with a field path. */
+		json_set_err(err, errlen, "cpu-config.%s", msg);
+		return r;
+	}
+	p->cpu_config_json = text;
+	return 0;
+}
+
+/* Sections of Firecracker's format that petrel will implement later. */
+static const struct {
+	const char *key;
+	bool is_array;
+} later_sections[] = {
+	{ "logger", false },
+	{ "metrics", false },
+};
+
+/* Returns 1 if key is one of the later sections (0 if not), or an error. */
+static int check_later_section(const char *key, json_t *val, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(later_sections); i++) {
+		if (strcmp(key, later_sections[i].key) != 0)
+			continue;
+		if (json_is_null(val))
+			return 1;
+		if (later_sections[i].is_array) {
+			if (!json_is_array(val))
+				return json_set_err(err, errlen, "%s: expected an array", key);
+			if (json_array_size(val) == 0)
+				return 1;
+		} else if (!json_is_object(val)) {
+			return json_set_err(err, errlen, "%s: expected an object", key);
+		}
+		return json_set_err(err, errlen, "%s: not supported yet", key);
+	}
+	return 0;
+}
+
+static int parse_devices(const char *key, json_t *val, struct pending *p, char *err, size_t errlen)
+{
+	char where[64];
+	int r;
+	if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces")) {
+		bool drives = key[0] == 'd';
+		if (json_is_null(val))
+			return 0;
+		if (!json_is_array(val))
+			return json_set_err(err, errlen, "%s: expected an array", key);
+		size_t i;
+		json_t *el;
+		json_array_foreach(val, i, el) {
+			snprintf(where, sizeof(where), "%s[%zu]", key, i);
+			if (drives) {
+				struct drive_config d;
+				if ((r = drive_config_from_json(el, where, &d, err, errlen)) < 0)
+					return r;
+				char msg[256];
+				r = vm_config_add_drive(&p->devs, &d, msg, sizeof(msg));
+				drive_config_free(&d);
+				if (r < 0)
+					return json_set_err(err, errlen, "%s: %s", where, msg);
+			} else {
+				struct net_config n;
+				if ((r = net_config_from_json(el, where, &n, err, errlen)) < 0)
+					return r;
+				char msg[256];
+				r = vm_config_add_net(&p->devs, &n, msg, sizeof(msg));
+				net_config_free(&n);
+				if (r < 0)
+					return json_set_err(err, errlen, "%s: %s", where, msg);
+			}
+		}
+		if (drives)
+			p->has_drives = true;
+		else
+			p->has_nets = true;
+		return 0;
+	}
+	if (!strcmp(key, "vsock")) {
+		if (json_is_null(val))
+			return 0;
+		if ((r = vsock_config_from_json(val, "vsock", &p->devs.vsock, err, errlen)) < 0)
+			return r;
+		p->has_vsock = p->devs.has_vsock = true;
+		return 0;
+	}
+	if (json_is_null(val))
+		return 0;
+	if ((r = entropy_config_from_json(val, "entropy", &p->devs.entropy, err, errlen)) < 0)
+		return r;
+	p->has_entropy = p->devs.has_entropy = true;
+	return 0;
+}
+
+static int parse_root(json_t *root, const struct vm_config *cfg, struct pending *p, char *err,
+		      size_t errlen)
+{
+	const char *key;
+	json_t *val;
+	int r;
+
+	if (!json_is_object(root))
+		return json_set_err(err, errlen, "expected a JSON object at the top level");
+	json_object_foreach(root, key, val) {
+		/* null is "not given", as in Firecracker (GET /vm/config writes unset sections so) */
+		if (json_is_null(val) && (!strcmp(key, "boot-source") || !strcmp(key, "machine-config") ||
+					  !strcmp(key, "cpu-config")))
+			continue;
+		if (strcmp(key, "boot-source") == 0)
+			r = parse_boot_source(val, p, err, errlen);
+		else if (strcmp(key, "machine-config") == 0)
+			r = parse_machine_config(val, cfg->smt, p, err, errlen);
+		else if (strcmp(key, "cpu-config") == 0)
+			r = parse_cpu_config(val, p, err, errlen);
+		else if (!strcmp(key, "mmds-config"))
+			r = json_is_null(val) ? 0 : mmds_config_from_json(val, "mmds-config", &p->mmds, err, errlen);
+		else if (!strcmp(key, "balloon")) {
+			r = json_is_null(val) ? 0 : balloon_config_from_json(val, "balloon", &p->balloon, err, errlen);
+			p->has_balloon = r == 0 && !json_is_null(val);
+		}
+		else if (!strcmp(key, "memory-hotplug")) {
+			r = json_is_null(val) ? 0 : hotplug_memory_config_from_json(val, key, &p->memory_hotplug, err, errlen);
+			p->has_memory_hotplug = r == 0 && !json_is_null(val);
+		}
+		else if (!strcmp(key, "vcpu-hotplug")) {
+			r = json_is_null(val) ? 0 : hotplug_vcpu_config_from_json(val, key, &p->vcpu_hotplug, err, errlen);
+			p->has_vcpu_hotplug = r == 0 && !json_is_null(val);
+		}
+		else if (!strcmp(key, "cpu-affinity")) {
+			r = json_is_null(val) ? 0 : !p->cpu_affinity && !(p->cpu_affinity = malloc(sizeof(*p->cpu_affinity)))
+				? json_oom(err, errlen) : cpu_affinity_from_json(val, key, p->cpu_affinity, err, errlen);
+		}
+		else if (!strcmp(key, "pmem")) {
+			r = pmem_section_from_json(val, &p->devs, err, errlen);
+			p->has_pmem = r == 0 && !json_is_null(val);
+		}
+		else if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
+			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
+			r = parse_devices(key, val, p, err, errlen);
+		else if ((r = check_later_section(key, val, err, errlen)) == 0)
+			r = json_set_err(err, errlen, "unknown field '%s'", key);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void take(char **dst, char **src)
+{
+	free(*dst);
+	*dst = *src;
+	*src = NULL;
+}
+
+int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct pending p = { 0 };
+	json_error_t jerr;
+
+	if (!json)
+		return json_set_err(err, errlen, "no JSON text");
+	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return json_set_err(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line,
+			       jerr.column, jerr.text);
+	int r = parse_root(root, cfg, &p, err, errlen);
+	json_decref(root);
+	/* MMDS interfaces must exist (the document's network interfaces, or the config's). */
+	if (r == 0 && p.mmds.configured) {
+		char msg[256];
+		const struct vm_config *n = p.has_nets ? &p.devs : cfg;
+		if ((r = mmds_config_check_ifaces(&p.mmds, n->nets, n->nnets, msg, sizeof(msg))) < 0)
+			json_set_err(err, errlen, "mmds-config: %s", msg);
+	}
+	if (r < 0) {
+		pending_free(&p);
+		return r;
+	}
+
+	if (p.has_kernel)
+		take(&cfg->kernel_path, &p.kernel);
+	if (p.has_initrd)
+		take(&cfg->initrd_path, &p.initrd);
+	if (p.has_cmdline)
+		take(&cfg->cmdline, &p.cmdline);
+	if (p.has_machine) {
+		cfg->vcpus = (unsigned)p.vcpus;
+		cfg->mem_mib = p.mem_mib;
+	}
+	if (p.has_smt)
+		cfg->smt = p.smt;
+	if (p.has_dirty)
+		cfg->track_dirty_pages = p.dirty;
+	if (p.has_huge)
+		cfg->huge_pages = p.huge_pages;
+	if (p.has_template)
+		take(&cfg->cpu_template, &p.template_name);
+	if (p.cpu_config_json)
+		take(&cfg->cpu_config_json, &p.cpu_config_json);
+	if (p.has_drives) {
+		for (unsigned i = 0; i < cfg->ndrives; i++)
+			drive_config_free(&cfg->drives[i]);
+		memcpy(cfg->drives, p.devs.drives, sizeof(cfg->drives));
+		cfg->ndrives = p.devs.ndrives;
+		p.devs.ndrives = 0;
+	}
+	if (p.has_nets) {
+		for (unsigned i = 0; i < cfg->nnets; i++)
+			net_config_free(&cfg->nets[i]);
+		memcpy(cfg->nets, p.devs.nets, sizeof(cfg->nets));
+		cfg->nnets = p.devs.nnets;
+		p.devs.nnets = 0;
+	}
+	if (p.has_vsock) {
+		vsock_config_free(&cfg->vsock);
+		cfg->vsock = p.devs.vsock;
+		cfg->has_vsock = true;
+		memset(&p.devs.vsock, 0, sizeof(p.devs.vsock));
+		p.devs.has_vsock = false;
+	}
+	if (p.has_entropy) {
+		cfg->entropy = p.devs.entropy;
+		cfg->has_entropy = true;
+	}
+	if (p.has_balloon) {
+		cfg->balloon = p.balloon;
+		cfg->has_balloon = true;
+	}
+	if (p.has_memory_hotplug) {
+		cfg->memory_hotplug = p.memory_hotplug;
+		cfg->has_memory_hotplug = true;
+	}
+	if (p.has_pmem) {
+		pmem_section_free(cfg);
+		memcpy(cfg->pmem, p.devs.pmem, sizeof(cfg->pmem));
+		cfg->npmem = p.devs.npmem;
+		p.devs.npmem = 0;
+	}
+	if (p.has_vcpu_hotplug) {
+		cfg->vcpu_hotplug = p.vcpu_hotplug;
+		cfg->has_vcpu_hotplug = true;
+	}
+	if (p.cpu_affinity) {
+		free(cfg->cpu_affinity);
+		cfg->cpu_affinity = p.cpu_affinity;
+		p.cpu_affinity = NULL;
+	}
+	if (p.mmds.configured) {
+		mmds_config_free(&cfg->mmds);
+		cfg->mmds = p.mmds;
+		memset(&p.mmds, 0, sizeof(p.mmds));
+	}
+	pending_free(&p);
+	return 0;
+}
+
+int vm_config_load_file(const char *path, struct vm_config *cfg, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	char msg[512];
+
+	int r = json_read_text_file(path, VM_CONFIG_FILE_MAX, "config file", &buf, err, errlen);
+	if (r < 0)
+		return r;
+	r = vm_config_parse_json(buf, cfg, msg, sizeof(msg));
+	free(buf);
+	if (r < 0)
+		json_set_err(err, errlen, "%s: %s", path, msg);
+	return r;
+}
