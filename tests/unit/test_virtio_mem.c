@@ -7,6 +7,7 @@
 #include "unit.h"
 
 #include "fake_ring.h"
+#include "sc_steps.h"
 
 #include "arch/x86/e820.h"
 #include "config/hotplug_memory_config.h"
@@ -322,6 +323,58 @@ TEST(unplug_from_file_reads_zero)
 	close(fd);
 	munmap(region, REGION_SIZE);
 	region = NULL;
+}
+
+/* Plug and unplug on the I/O thread and the new size from the API thread, under the filters
+ * petrel installs (sc_steps.h): over anonymous memory (madvise) and over a snapshot's memory
+ * file (fresh memory mapped over the block). A call missing from a list fails here. */
+static struct virtio_mem sc_m;
+
+static void sc_request_size(void) /* the API thread: PATCH /hotplug/memory */
+{
+	if (virtio_mem_set_requested(&sc_m, 8 * MIB) < 0)
+		fail(60);
+}
+
+static void sc_plug_unplug(void) /* the I/O thread: the driver's requests */
+{
+	if (request(&sc_m, VIRTIO_MEM_REQ_PLUG, REGION_GPA + BLOCK, 2) != VIRTIO_MEM_RESP_ACK)
+		fail(61);
+	region[BLOCK] = 1;
+	if (request(&sc_m, VIRTIO_MEM_REQ_UNPLUG, REGION_GPA + BLOCK, 2) != VIRTIO_MEM_RESP_ACK)
+		fail(62);
+	if (region[BLOCK] != 0 || sc_m.ctr.unplug_discard_fails)
+		fail(63);
+	if (request(&sc_m, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0) != VIRTIO_MEM_RESP_ACK)
+		fail(64);
+}
+
+TEST(plug_and_unplug_under_the_filters)
+{
+	const struct step steps[] = {
+		{ SC_API, "fc_api", sc_request_size },
+		{ SC_IO, "fc_io", sc_plug_unplug },
+	};
+	char log[4096];
+	for (int from_file = 0; from_file < 2; from_file++) {
+		int fd = -1;
+		if (from_file) {
+			char path[] = "/tmp/petrel-vmem-XXXXXX";
+			fd = mkstemp(path);
+			REQUIRE(fd >= 0);
+			unlink(path);
+			REQUIRE_EQ(ftruncate(fd, REGION_SIZE), 0);
+		}
+		sent = 0;
+		REQUIRE_EQ(setup_fd(&sc_m, fd), 0);
+		int st = run_steps(steps, 2, log, sizeof(log));
+		CHECK_CLEAN(st, log);
+		teardown(&sc_m);
+		if (fd >= 0)
+			close(fd);
+		munmap(region, REGION_SIZE);
+		region = NULL;
+	}
 }
 
 /* 128 MiB plugged and written, then unplugged: the process's resident memory drops by it. */
