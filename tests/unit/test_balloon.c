@@ -6,6 +6,7 @@
 
 #define MEM_SIZE (4u << 20)
 #include "fake_ring.h"
+#include "sc_steps.h"
 
 #include "api/controller.h"
 #include "api/router.h"
@@ -83,6 +84,52 @@ TEST(inflate_returns_pages_to_the_host)
 	CHECK_EQ(used_idx(1), 1);
 	CHECK_EQ(b.ctr.deflate_count, 1);
 	virtio_dev_destroy(&b.vdev);
+}
+
+/* The balloon under the seccomp filters petrel installs (sc_steps.h): the API thread sets a
+ * target and a statistics interval, the I/O thread serves inflate (madvise) and deflate, the
+ * vCPU thread writes `actual`. A call missing from a list fails here. */
+static struct virtio_balloon sc_b;
+
+static void sc_target(void)
+{
+	virtio_balloon_set_target_mib(&sc_b, 1);
+	if (virtio_balloon_set_stats_interval(&sc_b, 1) < 0)
+		fail(70);
+}
+
+static void sc_inflate_deflate(void)
+{
+	uint32_t pfns[2] = { DATA >> 12, (DATA >> 12) + 1 };
+	send_pfns(&sc_b, BALLOON_Q_INFLATE, 0, pfns, 2);
+	send_pfns(&sc_b, BALLOON_Q_DEFLATE, 0, pfns, 1);
+	if (used_idx(0) != 1 || used_idx(1) != 1 || sc_b.ctr.pages_released != 2 || ram[DATA] != 0)
+		fail(71);
+}
+
+static void sc_actual(void)
+{
+	uint32_t actual = 2;
+	pthread_mutex_lock(&sc_b.vdev.lock);
+	virtio_config_access(&sc_b.vdev, 4, (uint8_t *)&actual, 4, true);
+	pthread_mutex_unlock(&sc_b.vdev.lock);
+}
+
+TEST(balloon_under_the_filters)
+{
+	struct balloon_params p = { .amount_mib = 0, .deflate_on_oom = true, .stats_polling_interval_s = 5,
+				    .free_page_reporting = true };
+	REQUIRE_EQ(setup(&sc_b, &p), 0);
+	memset(ram + DATA, 0xab, 2 * 4096);
+	const struct step steps[] = {
+		{ SC_API, "fc_api", sc_target },
+		{ SC_IO, "fc_io", sc_inflate_deflate },
+		{ SC_VCPU, "fc_vcpu 0", sc_actual },
+	};
+	char log[4096];
+	int st = run_steps(steps, 3, log, sizeof(log));
+	CHECK_CLEAN(st, log);
+	virtio_dev_destroy(&sc_b.vdev);
 }
 
 TEST(out_of_range_pfns_are_refused_and_counted)
