@@ -21,6 +21,7 @@
 #include "snapshot/sections.h"
 #include "snapshot/snapshot.h"
 #include "unit.h"
+#include "sc_steps.h"
 #include "vm/vm.h"
 
 static unsigned ejected[8], nejected;
@@ -242,6 +243,38 @@ TEST(vmm_removal_and_eject)
 	CHECK_EQ(vcpu_hotplug_set(&V, 2, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "not configured");
 	V.devs.vcpuhp = saved;
+	fake_vm_free();
+}
+
+/* Removal asked from the API thread and the guest's eject through the port bus on a vCPU
+ * thread, under the seccomp filters petrel installs (sc_steps.h). */
+static void sc_ask_removal(void)
+{
+	char err[256];
+	if (vcpu_hotplug_set(&V, 3, err, sizeof(err)) < 0)
+		fail(50);
+}
+
+static void sc_guest_ejects(void)
+{
+	uint8_t s[4] = { 3, 0, 0, 0 }, e = CPUHP_CTL_EJECT | CPUHP_ST_REMOVING;
+	bus_access(&V.pio, CPUHP_PORT + CPUHP_SEL_OFF, s, 4, true);
+	bus_access(&V.pio, CPUHP_PORT + CPUHP_STATUS_OFF, &e, 1, true);
+	if (!V.vcpus[3].unplugged)
+		fail(51);
+}
+
+TEST(removal_and_eject_under_the_filters)
+{
+	fake_vm(4, 8);
+	REQUIRE_EQ(vcpu_hotplug_create(&V), 0);
+	const struct step steps[] = {
+		{ SC_API, "fc_api", sc_ask_removal },
+		{ SC_VCPU, "fc_vcpu 1", sc_guest_ejects },
+	};
+	char log[4096];
+	int st = run_steps(steps, 2, log, sizeof(log));
+	CHECK_CLEAN(st, log);
 	fake_vm_free();
 }
 
