@@ -72,4 +72,13 @@ static inline int run_steps(const struct step *s, unsigned n, char *log, size_t 
 			fprintf(stderr, "child's log:\n%s\n", log);                           \
 	} while (0)
 
+/* Run the steps in a child under the filters: the test fails, with the child's log, unless it
+ * ended cleanly. */
+#define CHECK_STEPS_CLEAN(steps)                                                               \
+	do {                                                                                   \
+		char log_[4096];                                                               \
+		int st_ = run_steps(steps, sizeof(steps) / sizeof((steps)[0]), log_, sizeof(log_)); \
+		CHECK_CLEAN(st_, log_);                                                        \
+	} while (0)
+
 #endif

@@ -3,6 +3,7 @@
  * RAM are refused and counted, statistics are parsed and handed back on the polling tick,
  * the target and `actual` go through the configuration space, free page reports drop pages. */
 #include "unit.h"
+#include "api_call.h"
 
 #define MEM_SIZE (4u << 20)
 #include "fake_ring.h"
@@ -126,9 +127,7 @@ TEST(balloon_under_the_filters)
 		{ SC_IO, "fc_io", sc_inflate_deflate },
 		{ SC_VCPU, "fc_vcpu 0", sc_actual },
 	};
-	char log[4096];
-	int st = run_steps(steps, 3, log, sizeof(log));
-	CHECK_CLEAN(st, log);
+	CHECK_STEPS_CLEAN(steps);
 	virtio_dev_destroy(&sc_b.vdev);
 }
 
@@ -276,18 +275,6 @@ TEST(state_survives_save_and_restore)
 	virtio_balloon_stats_tick(&b);
 	CHECK_EQ(used_idx(2), 1);
 	virtio_dev_destroy(&b.vdev);
-}
-
-static unsigned api(struct controller *ctl, const char *method, const char *path, const char *body,
-		    json_t **out)
-{
-	struct api_response r;
-	api_handle(ctl, method, path, body, body ? strlen(body) : 0, &r, NULL, NULL);
-	if (out)
-		*out = r.body ? json_loads(r.body, 0, NULL) : NULL;
-	unsigned st = r.status;
-	api_response_free(&r);
-	return st;
 }
 
 /* The runtime requests (PATCH /balloon, GET and PATCH /balloon/statistics) on a controller

@@ -4,6 +4,7 @@
  * across a restore and the BALN section's versions, and /balloon/hinting/... on a controller
  * whose running VM is just the device. */
 #include "unit.h"
+#include "api_call.h"
 
 #define MEM_SIZE (4u << 20)
 #include "fake_ring.h"
@@ -35,18 +36,6 @@ static uint32_t cfg32(struct virtio_balloon *b, uint32_t off)
 	virtio_config_access(&b->vdev, off, (uint8_t *)&v, 4, false);
 	pthread_mutex_unlock(&b->vdev.lock);
 	return v;
-}
-
-static unsigned api(struct controller *ctl, const char *method, const char *path, const char *body,
-		    json_t **out)
-{
-	struct api_response r;
-	api_handle(ctl, method, path, body, body ? strlen(body) : 0, &r, NULL, NULL);
-	if (out)
-		*out = r.body ? json_loads(r.body, 0, NULL) : NULL;
-	unsigned st = r.status;
-	api_response_free(&r);
-	return st;
 }
 
 #define HQ 2               /* the hinting queue without statistics */

@@ -4,6 +4,7 @@
  * while the device keeps serving, the rate limiter, saved-state checks; and the Pmem JSON
  * object, the --pmem form, the "pmem" config section and the one-root-device rule. */
 #include "unit.h"
+#include "api_call.h"
 
 #include "fake_ring.h"
 #include "sc_steps.h"
@@ -165,9 +166,7 @@ TEST(flush_under_the_filters)
 {
 	REQUIRE_EQ(setup(&sc_p, 2u << 20, false, NULL), 0);
 	const struct step steps[] = { { SC_IO, "fc_io", sc_flush } };
-	char log[4096];
-	int st = run_steps(steps, 1, log, sizeof(log));
-	CHECK_CLEAN(st, log);
+	CHECK_STEPS_CLEAN(steps);
 	teardown(&sc_p);
 }
 
@@ -374,18 +373,6 @@ TEST(saved_state_must_match_the_file)
 	CHECK_EQ(virtio_pmem_check_state(&p, &other, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "in the snapshot");
 	teardown(&p);
-}
-
-static unsigned api(struct controller *ctl, const char *method, const char *url, const char *body,
-		    json_t **out)
-{
-	struct api_response r;
-	api_handle(ctl, method, url, body, body ? strlen(body) : 0, &r, NULL, NULL);
-	if (out)
-		*out = r.body ? json_loads(r.body, 0, NULL) : NULL;
-	unsigned st = r.status;
-	api_response_free(&r);
-	return st;
 }
 
 static void check_fault(json_t *o, const char *word)

@@ -90,9 +90,7 @@ static void blk_scenario(const char *path, int format)
 		{ SC_VMM, "fc_vmm", blk_quiesce },
 		{ SC_IO, "fc_io", blk_check },
 	};
-	char log[4096];
-	int st = run_steps(steps, 6, log, sizeof(log));
-	CHECK_CLEAN(st, log);
+	CHECK_STEPS_CLEAN(steps);
 	virtio_dev_destroy(&blk.vdev);
 }
 
@@ -183,9 +181,7 @@ TEST(net_under_filters)
 		{ SC_IO, "fc_io", net_traffic },
 		{ SC_MIGRATION, "petrel_mig", net_announce },
 	};
-	char log[4096];
-	int st = run_steps(steps, 3, log, sizeof(log));
-	CHECK_CLEAN(st, log);
+	CHECK_STEPS_CLEAN(steps);
 	virtio_dev_destroy(&net.vdev);
 	close(net_peer);
 }
@@ -265,9 +261,7 @@ TEST(vsock_under_filters)
 		{ SC_IO, "fc_io", vsock_data },
 		{ SC_REPLICATION, "petrel_repl", vsock_epochs },
 	};
-	char log[4096];
-	int st = run_steps(steps, 4, log, sizeof(log));
-	CHECK_CLEAN(st, log);
+	CHECK_STEPS_CLEAN(steps);
 	vsock_mux_destroy(&mux);
 	close(vsock_listener);
 	unlink(hostp);

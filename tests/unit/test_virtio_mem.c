@@ -355,7 +355,6 @@ TEST(plug_and_unplug_under_the_filters)
 		{ SC_API, "fc_api", sc_request_size },
 		{ SC_IO, "fc_io", sc_plug_unplug },
 	};
-	char log[4096];
 	for (int from_file = 0; from_file < 2; from_file++) {
 		int fd = -1;
 		if (from_file) {
@@ -367,8 +366,7 @@ TEST(plug_and_unplug_under_the_filters)
 		}
 		sent = 0;
 		REQUIRE_EQ(setup_fd(&sc_m, fd), 0);
-		int st = run_steps(steps, 2, log, sizeof(log));
-		CHECK_CLEAN(st, log);
+		CHECK_STEPS_CLEAN(steps);
 		teardown(&sc_m);
 		if (fd >= 0)
 			close(fd);
