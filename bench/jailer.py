@@ -47,9 +47,8 @@ def rootless(base, i):
     return float(r.stdout)
 
 
-def rootless_once(base, i):
-    j = jaillib.Jail(base, f"rl-{os.getpid()}-{i}", args=["--rootless", "--new-pid-ns"],
-                     petrel_args=["--api-sock", "/run/api.sock"], uid=1000, gid=1000)
+def time_to_api(j):
+    """Seconds from starting the jail to its petrel answering on /run/api.sock; closes it."""
     try:
         t0 = time.perf_counter()
         j.start()
@@ -57,31 +56,25 @@ def rootless_once(base, i):
         return t1 - t0
     finally:
         j.close()
+
+
+def rootless_once(base, i):
+    j = jaillib.Jail(base, f"rl-{os.getpid()}-{i}", args=["--rootless", "--new-pid-ns"],
+                     petrel_args=["--api-sock", "/run/api.sock"], uid=1000, gid=1000)
+    return time_to_api(j)
 
 
 def root_no_cgroups(base, i):
     j = jaillib.Jail(base, f"nc-{os.getpid()}-{i}", args=["--new-pid-ns"],
                      petrel_args=["--api-sock", "/run/api.sock"])
-    try:
-        t0 = time.perf_counter()
-        j.start()
-        t1 = jaillib.wait_api(j.root / "run" / "api.sock", j.proc, poll=POLL)
-        return t1 - t0
-    finally:
-        j.close()
+    return time_to_api(j)
 
 
 def jailed(base, i):
     j = jaillib.Jail(base, f"bench-{os.getpid()}-{i}", args=ARGS,
                      petrel_args=["--api-sock", "/run/api.sock"],
                      parent_cgroup=f"petrel-bench-{os.getpid()}")
-    try:
-        t0 = time.perf_counter()
-        j.start()
-        t1 = jaillib.wait_api(j.root / "run" / "api.sock", j.proc, poll=POLL)
-        return t1 - t0
-    finally:
-        j.close()
+    return time_to_api(j)
 
 
 def plain(base, i):
