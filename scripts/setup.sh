@@ -15,6 +15,7 @@ PACKAGES=(
 	build-essential   # gcc, make, libc headers, binutils (readelf/objcopy for the test guests)
 	gcc               # the C compiler (C11/gnu11)
 	clang             # second compiler: sanitizer builds, freestanding test guests, warnings
+	libclang-rt-14-dev # clang's libFuzzer and sanitizer runtimes (tests/fuzz, -Dfuzz=true): only recommended by clang
 	meson             # the build system
 	ninja-build       # the build backend meson drives
 	pkg-config        # how meson finds the libraries below
