@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Run a command on a machine that has no /dev/kvm, inside a VM that has one.
+#
+# Some development machines (containers, PVM guests that do not bind kvm-pvm) offer no /dev/kvm,
+# and then every guest test skips. This script boots a Debian kernel in QEMU's TCG emulator with
+# an emulated AMD CPU that has SVM and nested paging; that kernel loads kvm_amd, so /dev/kvm
+# exists inside, and the command runs there in a chroot of this machine's own root filesystem
+# (shared over 9p, read-write: builds and logs land in the same tree). petrel's guests then run
+# under real KVM (nested on emulated SVM): much slower than hardware, faster than a PVM host's
+# emulated ring 0, and it exercises every KVM path except PVM's own quirks.
+#
+# Usage: scripts/nested-kvm.sh 'COMMAND'        e.g. scripts/nested-kvm.sh 'cd /work/main &&
+#            PETREL_SKIP_SETUP=1 python3 -m pytest tests/guests'
+# Env:   PETREL_L1_DIR  where the kernel and initramfs are kept (default /var/tmp/petrel-l1)
+#        PETREL_L1_CPUS, PETREL_L1_MEM   the VM's size (default 2 CPUs, 8G)
+#        PETREL_L1_TIMEOUT  seconds before the VM is stopped (default 3600)
+# The command's output goes to stdout and to $PETREL_L1_DIR/job.log; the VM's console to
+# $PETREL_L1_DIR/console.log; the exit status is the command's. While it runs, QEMU's monitor
+# listens on $PETREL_L1_DIR/monitor.sock (e.g. `info registers -a` for a hang).
+# Needs root (9p passthrough, apt). Packages: qemu-system-x86, kmod, busybox-static (Debian's).
+set -euo pipefail
+
+[[ $# == 1 ]] || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
+[[ $(id -u) == 0 ]] || { echo "nested-kvm: run as root" >&2; exit 2; }
+DIR=${PETREL_L1_DIR:-/var/tmp/petrel-l1}
+mkdir -p "$DIR"
+log() { echo "nested-kvm: $*" >&2; }
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v depmod >/dev/null || [[ -x /usr/sbin/depmod ]] || need+=(kmod)
+[[ -x /bin/busybox ]] || need+=(busybox-static)
+if ((${#need[@]})); then
+	log "installing ${need[*]}"
+	apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+# --- the L1 kernel: Debian's generic one (it has kvm_amd, 9p, virtio as modules) ---------------
+if [[ ! -f $DIR/kernel-version ]]; then
+	pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	[[ -n $pkg ]] || { log "apt knows no linux-image-amd64 (apt-get update?)"; exit 1; }
+	log "fetching $pkg"
+	(cd "$DIR" && rm -rf root ./*.deb && apt-get download "$pkg" && dpkg-deb -x ./*.deb root && rm ./*.deb)
+	ver=${pkg#linux-image-}
+	/usr/sbin/depmod -b "$DIR/root" "$ver"
+	echo "$ver" >"$DIR/kernel-version"
+	rm -f "$DIR/initrd.gz"
+fi
+VER=$(cat "$DIR/kernel-version")
+MODS=$DIR/root/lib/modules/$VER
+
+# --- the initramfs: busybox, the modules to reach 9p, and an init that chroots into the host --
+if [[ ! -f $DIR/initrd.gz ]]; then
+	log "making the initramfs"
+	t=$(mktemp -d)
+	mkdir -p "$t"/{bin,m,proc,sys,dev,newroot}
+	cp /bin/busybox "$t/bin/"
+	for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci \
+		9pnet 9pnet_virtio netfs fscache 9p; do
+		cp "$(find "$MODS/kernel" -name "$m.ko" | head -1)" "$t/m/"
+	done
+	cat >"$t/init" <<-'EOF'
+	#!/bin/busybox sh
+	/bin/busybox --install -s /bin
+	mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+	# modules in dependency order; a second pass catches any the first found out of order
+	for pass in 1 2; do
+		for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci \
+			9pnet 9pnet_virtio netfs fscache 9p; do
+			grep -q "^$m " /proc/modules || insmod /m/$m.ko 2>/dev/null
+		done
+	done
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,access=any hostroot /newroot ||
+		{ echo "nested-kvm: 9p mount failed"; poweroff -f; }
+	R=/newroot
+	mount -t proc proc $R/proc; mount -t sysfs sys $R/sys; mount -t devtmpfs dev $R/dev
+	mkdir -p $R/dev/pts $R/dev/shm; mount -t devpts devpts $R/dev/pts; mount -t tmpfs shm $R/dev/shm
+	mount -t tmpfs -o size=50% tmp $R/tmp; mount -t tmpfs run $R/run
+	# cgroups laid out as on the PVM hosts: v1 controllers, an empty v2 hierarchy at unified/
+	mount -t tmpfs cg $R/sys/fs/cgroup
+	for c in memory cpu,cpuacct cpuset pids; do
+		d=$R/sys/fs/cgroup/${c%%,*}; mkdir -p $d; mount -t cgroup -o $c cgroup $d
+	done
+	mkdir -p $R/sys/fs/cgroup/unified; mount -t cgroup2 none $R/sys/fs/cgroup/unified
+	hostname nested-kvm
+	chroot $R /bin/bash "$(sed -n 's/.*petrel_l1_dir=\([^ ]*\).*/\1/p' /proc/cmdline)/job-wrapper.sh"
+	poweroff -f
+	EOF
+	chmod +x "$t/init"
+	(cd "$t" && find . | cpio -o -H newc 2>/dev/null | gzip -1 >"$DIR/initrd.gz")
+	rm -rf "$t"
+fi
+
+# --- the job ------------------------------------------------------------------------------------
+printf '%s\n' "$1" >"$DIR/job.sh"
+cat >"$DIR/job-wrapper.sh" <<EOF
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+for m in kvm_amd tun veth; do modprobe -d "$DIR/root" \$m || echo "nested-kvm: no module \$m"; done
+ip link set lo up
+cd "$PWD"
+bash "$DIR/job.sh" >"$DIR/job.log" 2>&1
+echo \$? >"$DIR/job.rc"
+sync
+EOF
+rm -f "$DIR/job.rc" "$DIR/job.log"
+: >"$DIR/job.log"
+tail -n +1 -f "$DIR/job.log" &
+tailer=$!
+trap 'kill $tailer 2>/dev/null' EXIT
+log "booting the L1 VM (kernel $VER)"
+timeout "${PETREL_L1_TIMEOUT:-3600}" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max \
+	-smp "${PETREL_L1_CPUS:-2}" -m "${PETREL_L1_MEM:-8G}" \
+	-kernel "$DIR/root/boot/vmlinuz-$VER" -initrd "$DIR/initrd.gz" \
+	-append "console=ttyS0 panic=-1 mitigations=off petrel_l1_dir=$DIR" \
+	-nographic -no-reboot -monitor "unix:$DIR/monitor.sock,server,nowait" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap \
+	>"$DIR/console.log" 2>&1 </dev/null || true
+sleep 0.5
+[[ -f $DIR/job.rc ]] || { log "the VM stopped before the command ended (see $DIR/console.log)"; exit 1; }
+exit "$(cat "$DIR/job.rc")"
