@@ -17,6 +17,7 @@
 # The command's output goes to stdout and to $PETREL_L1_DIR/job.log; the VM's console to
 # $PETREL_L1_DIR/console.log; the exit status is the command's. While it runs, QEMU's monitor
 # listens on $PETREL_L1_DIR/monitor.sock (e.g. `info registers -a` for a hang).
+# Inside, /tmp, /run and /dev/shm are the VM's own (tmpfs): put files the command needs elsewhere.
 # Needs root (9p passthrough, apt). Packages: qemu-system-x86, kmod, busybox-static (Debian's).
 set -euo pipefail
 

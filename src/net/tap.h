@@ -24,6 +24,7 @@
 struct tap {
 	int fd;
 	char ifname[16];
+	int mtu; /* read when opened (SIOCGIFMTU needs a socket, which device threads may not make) */
 };
 
 /* Open (or create, if it does not exist and we may) the tap named `name`, with the vnet
@@ -32,7 +33,7 @@ int tap_open(struct tap *t, const char *name);
 void tap_close(struct tap *t);
 /* TUNSETOFFLOAD: which offloaded frames the kernel may hand us (0: checksummed, unsegmented). */
 int tap_set_offload(struct tap *t, unsigned offloads);
-/* The interface MTU (SIOCGIFMTU), or -errno. */
+/* The interface's MTU as it was when the tap was opened, or -errno if it could not be read. */
 int tap_get_mtu(const struct tap *t);
 
 #endif
