@@ -186,6 +186,25 @@ TEST(net_under_filters)
 	close(net_peer);
 }
 
+/* A real tap (root with /dev/net/tun only): the driver's activation reads the tap's MTU and sets
+ * its offloads on a vCPU thread, whose filter makes no sockets. */
+TEST(net_tap_activates_under_vcpu_filter)
+{
+	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0) {
+		printf("  (not root or no /dev/net/tun: nothing to check)\n");
+		return;
+	}
+	mem_setup();
+	char name[16];
+	snprintf(name, sizeof(name), "ptsc%d", (int)(getpid() % 100000));
+	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = name, .has_mac = true,
+				  .guest_mac = { 2, 0, 0, 0, 0, 8 } };
+	REQUIRE_EQ(virtio_net_create(&net, &cfg, 0, &mem, NULL), 0);
+	const struct step steps[] = { { SC_VCPU, "fc_vcpu 0", net_activate } };
+	CHECK_STEPS_CLEAN(steps);
+	virtio_dev_destroy(&net.vdev);
+}
+
 /* ---- the vsock mux ---- */
 
 static struct vsock_mux mux;
