@@ -12,7 +12,7 @@
 # Usage: scripts/nested-kvm.sh 'COMMAND'        e.g. scripts/nested-kvm.sh 'cd /work/main &&
 #            PETREL_SKIP_SETUP=1 python3 -m pytest tests/guests'
 # Env:   PETREL_L1_DIR  where the kernel and initramfs are kept (default /var/tmp/petrel-l1)
-#        PETREL_L1_CPUS, PETREL_L1_MEM   the VM's size (default 2 CPUs, 8G)
+#        PETREL_L1_CPUS, PETREL_L1_MEM   the VM's size (default 1 CPU, 8G: see README for why 1)
 #        PETREL_L1_CPU  QEMU -cpu model of the VM (default max: every feature TCG emulates)
 #        PETREL_L1_TIMEOUT  seconds before the VM is stopped (default 3600)
 # The command's output goes to stdout and to $PETREL_L1_DIR/job.log; the VM's console to
@@ -111,7 +111,7 @@ tailer=$!
 trap 'kill $tailer 2>/dev/null' EXIT
 log "booting the L1 VM (kernel $VER)"
 timeout "${PETREL_L1_TIMEOUT:-3600}" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu "${PETREL_L1_CPU:-max}" \
-	-smp "${PETREL_L1_CPUS:-2}" -m "${PETREL_L1_MEM:-8G}" \
+	-smp "${PETREL_L1_CPUS:-1}" -m "${PETREL_L1_MEM:-8G}" \
 	-kernel "$DIR/root/boot/vmlinuz-$VER" -initrd "$DIR/initrd.gz" \
 	-append "console=ttyS0 panic=-1 mitigations=off petrel_l1_dir=$DIR" \
 	-nographic -no-reboot -monitor "unix:$DIR/monitor.sock,server,nowait" \
