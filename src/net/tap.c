@@ -12,7 +12,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int query_mtu(const char *ifname);
+/* SIOCGIFMTU on a throwaway socket: only where the VM is built (the seccomp lists let device
+ * threads use descriptors, not make sockets). */
+static int query_mtu(const char *ifname)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	int r = ioctl(s, SIOCGIFMTU, &ifr) < 0 ? -errno : ifr.ifr_mtu;
+	close(s);
+	return r;
+}
 
 int tap_open(struct tap *t, const char *name)
 {
@@ -76,21 +89,6 @@ int tap_set_offload(struct tap *t, unsigned offloads)
 		return -err;
 	}
 	return 0;
-}
-
-/* SIOCGIFMTU on a throwaway socket: only where the VM is built (the seccomp lists let device
- * threads use descriptors, not make sockets). */
-static int query_mtu(const char *ifname)
-{
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -errno;
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	int r = ioctl(s, SIOCGIFMTU, &ifr) < 0 ? -errno : ifr.ifr_mtu;
-	close(s);
-	return r;
 }
 
 int tap_get_mtu(const struct tap *t)
