@@ -40,11 +40,17 @@ int kvm_signal_msi(struct kvm *kvm, uint32_t addr_lo, uint32_t addr_hi, uint32_t
 	return ioctl(kvm->vm_fd, KVM_SIGNAL_MSI, &m) < 0 ? -errno : 0;
 }
 
-void kvm_routes_init(struct kvm_routes *r, struct kvm *kvm)
+static int commit(struct kvm_routes *r);
+
+int kvm_routes_init(struct kvm_routes *r, struct kvm *kvm)
 {
 	memset(r, 0, sizeof(*r));
 	r->kvm = kvm;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_lock(&r->lock);
+	int err = commit(r); /* the irqchip routes, before any device raises a line */
+	pthread_mutex_unlock(&r->lock);
+	return err;
 }
 
 void kvm_routes_destroy(struct kvm_routes *r)
@@ -72,16 +78,25 @@ static int commit(struct kvm_routes *r)
 	if (!t)
 		return -ENOMEM;
 	unsigned n = 0;
-	/* KVM's default table: GSI 0-15 to both 8259s and the IOAPIC, 16-23 to the IOAPIC. */
+	/* A PC's wiring: GSI 0-15 to the 8259s (pin 2 of the master is the cascade), and to the
+	 * IOAPIC pin of the same number except ISA IRQ 0, the PIT, which is wired to pin 2 as
+	 * the MADT's interrupt source override says. KVM's own default table sends GSI 0 to pin
+	 * 0: a guest whose local APIC timer is unusable then takes its ticks from a pin that
+	 * never fires and waits forever in its first sleep (seen: a Linux guest under nested
+	 * KVM, its APIC timer failed calibration). */
 	for (uint32_t g = 0; g < 16; g++) {
+		if (g == 2)
+			continue;
 		t->entries[n++] = (struct kvm_irq_routing_entry){
 			.gsi = g, .type = KVM_IRQ_ROUTING_IRQCHIP,
 			.u.irqchip = { .irqchip = g < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, .pin = g % 8 } };
 	}
 	for (uint32_t g = 0; g < KVM_IOAPIC_PINS; g++) {
+		if (g == 2)
+			continue;
 		t->entries[n++] = (struct kvm_irq_routing_entry){
 			.gsi = g, .type = KVM_IRQ_ROUTING_IRQCHIP,
-			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = g } };
+			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = g == 0 ? KVM_PIT_IOAPIC_PIN : g } };
 	}
 	for (unsigned i = 0; i < r->nmsi; i++) {
 		if (!r->msi[i].valid)

@@ -21,8 +21,11 @@ int kvm_irqfd(struct kvm *kvm, int fd, uint32_t gsi, bool assign);
 #define KVM_IOAPIC_PINS 24
 #define KVM_MSI_GSI_BASE 24   /* GSIs below are the irqchip pins */
 
-/* The VM's GSI routing table: KVM's default irqchip routes (PIC 0-15, IOAPIC 0-23) plus one
- * MSI route per allocated GSI. Changing any route rewrites the whole table (KVM's API). */
+#define KVM_PIT_IOAPIC_PIN 2  /* ISA IRQ 0 (the PIT): the MADT's interrupt source override */
+
+/* The VM's GSI routing table: a PC's irqchip routes (PIC 0-15 but the cascade, IOAPIC 0-23 with
+ * GSI 0 on pin 2) plus one MSI route per allocated GSI. Changing any route rewrites the whole
+ * table (KVM's API). */
 struct kvm_routes {
 	struct kvm *kvm;
 	pthread_mutex_t lock;
@@ -33,7 +36,8 @@ struct kvm_routes {
 	} msi[KVM_ROUTES_MAX];
 };
 
-void kvm_routes_init(struct kvm_routes *r, struct kvm *kvm);
+/* Set up the irqchip routes (KVM_SET_GSI_ROUTING): 0 or -errno. */
+int kvm_routes_init(struct kvm_routes *r, struct kvm *kvm);
 void kvm_routes_destroy(struct kvm_routes *r);
 /* A new GSI for an MSI source (not routed until kvm_routes_set_msi). -ENOSPC when full. */
 int kvm_routes_alloc_msi(struct kvm_routes *r, uint32_t *gsi);

@@ -182,8 +182,10 @@ int vm_devices_create(struct vm *vm)
 		return err;
 	}
 	vd->io_ready = true;
-	kvm_routes_init(&vd->routes, &vm->kvm);
-	vd->routes_ready = true;
+	err = kvm_routes_init(&vd->routes, &vm->kvm);
+	vd->routes_ready = true; /* initialised even when the table was refused: destroy it */
+	if (err < 0)
+		return err;
 	err = pci_bus_init(&vd->pci, &vm->kvm, &vm->pio, &vm->mmio, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE);
 	if (err < 0) {
 		log_error("cannot create the PCI bus: %s", strerror(-err));

@@ -94,6 +94,15 @@ def test_timer_interrupts():
     assert m and int(m.group(1)) >= 20, res.describe()
 
 
+def test_timer_interrupts_through_the_ioapic():
+    """ISA IRQ 0 reaches IOAPIC pin 2, as the MADT's interrupt source override tells the guest
+    (Linux takes its PIT ticks there when the local APIC timer is unusable)."""
+    res = run_guest("timer", "elf", mem=64, cmdline="ioapic=1")
+    assert_passed(res, "timer")
+    m = re.search(r"^timer ticks=(\d+)", res.stdout, re.M)
+    assert m and int(m.group(1)) >= 20, res.describe()
+
+
 def test_traps():
     res = run_guest("traps", "elf", mem=64)
     assert_passed(res, "traps")

@@ -6,6 +6,7 @@
 #include "arch/x86/layout.h"
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/ged.h"
+#include "kvm/kvm_irq.h"
 #include "memory/guest_mem.h"
 #include "util/util.h"
 
@@ -312,10 +313,10 @@ static uint32_t build_madt(uint8_t *t, unsigned ncpus, unsigned max)
 	put(io, 4, LAYOUT_IOAPIC, 4);
 	put(io, 8, 0, 4);
 	off += 12;
-	/* ISA IRQ 0 (PIT) is wired to IOAPIC pin 2, as KVM's default routing does. */
+	/* ISA IRQ 0 (PIT) is wired to IOAPIC pin 2, as on a PC (the GSI routes, kvm/kvm_irq.c). */
 	uint8_t *iso = t + off;
 	iso[0] = 2; iso[1] = 10; iso[2] = 0; iso[3] = 0;
-	put(iso, 4, 2, 4);
+	put(iso, 4, KVM_PIT_IOAPIC_PIN, 4);
 	put(iso, 8, 0, 2);
 	off += 10;
 	/* SCI: level-triggered, active high. */
