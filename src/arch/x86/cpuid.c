@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define CPUID1_ECX_CX16 (1u << 13)
+#define CPUID1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID1_ECX_HYPERVISOR (1u << 31)
 #define CPUID1_EDX_HTT (1u << 28)
 #define KVM_CPUID_SIGNATURE 0x40000000u
@@ -42,6 +43,14 @@ int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2
 		/* PVM's instruction emulator cannot run lock cmpxchg16b in guest ring 0. */
 		if (o->pvm)
 			e->ecx &= ~CPUID1_ECX_CX16;
+		/* KVM emulates the TSC-deadline timer but leaves the bit to the VMM. With it Linux
+		 * arms its local APIC timer in TSC ticks instead of calibrating it against the PIT
+		 * first; that calibration fails under nested virtualization (timing too uneven:
+		 * "APIC timer disabled due to verification failure") and the guest falls back to
+		 * PIT ticks. Not on PVM hosts yet: their guests run on the calibrated timer, and
+		 * the switch is unmeasured there. */
+		if (!o->pvm && kvm_check_extension(kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+			e->ecx |= CPUID1_ECX_TSC_DEADLINE;
 	}
 	/* On PVM petrel runs the kernel's XSAVE instructions itself (emulate_xsave.c), in the
 	 * standard form only: no XSAVEOPT, XSAVEC, XGETBV with ECX=1, XSAVES. */
