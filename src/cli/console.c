@@ -1,5 +1,7 @@
 /* The host side of the guest console: stdin goes to the UART, and the main thread waits
- * here for the VM to stop. On a terminal, stdin is put in raw mode and Ctrl-A x quits. */
+ * here for the VM to stop. On a terminal, stdin is put in raw mode; Ctrl-A x quits, Ctrl-A b
+ * sends a break (then a letter: Linux's magic SysRq, e.g. t to list its tasks), Ctrl-A Ctrl-A
+ * sends one Ctrl-A. */
 #include "cli/cli.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -7,6 +9,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/signalfd.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +25,7 @@ struct console {
 	bool escape;
 	uint8_t pending[256];
 	size_t npending;
+	size_t break_at; /* a break goes before pending[break_at]; SIZE_MAX: none */
 };
 
 static void raw_mode(struct console *c)
@@ -54,6 +58,10 @@ static void take_input(struct console *c, const uint8_t *buf, size_t n)
 				vm_request_stop(c->vm, VM_STOP_USER, 0, "stopped from the console (Ctrl-A x)");
 				return;
 			}
+			if ((b == 'b' || b == 'B') && c->break_at == SIZE_MAX) {
+				c->break_at = c->npending;
+				continue;
+			}
 			if (b != ESCAPE_CHAR)
 				continue;
 		} else if (c->tty && b == ESCAPE_CHAR) {
@@ -66,16 +74,23 @@ static void take_input(struct console *c, const uint8_t *buf, size_t n)
 
 static void flush_pending(struct console *c)
 {
+	if (c->break_at == 0) {
+		if (!serial_send_break(&c->vm->serial))
+			return;
+		c->break_at = SIZE_MAX;
+	}
 	if (!c->npending)
 		return;
-	size_t n = serial_receive(&c->vm->serial, c->pending, c->npending);
+	size_t n = serial_receive(&c->vm->serial, c->pending, c->break_at < c->npending ? c->break_at : c->npending);
+	if (c->break_at != SIZE_MAX)
+		c->break_at -= n;
 	memmove(c->pending, c->pending + n, c->npending - n);
 	c->npending -= n;
 }
 
 int console_loop(struct vm *vm)
 {
-	struct console c = { .vm = vm };
+	struct console c = { .vm = vm, .break_at = SIZE_MAX };
 	int sfd = cli_control_signalfd();
 	raw_mode(&c);
 	bool stdin_open = true;
@@ -88,7 +103,7 @@ int console_loop(struct vm *vm)
 			  .events = POLLIN },
 		};
 		/* While input waits for room in the UART FIFO, retry every few milliseconds. */
-		int r = poll(p, 3, c.npending ? 5 : -1);
+		int r = poll(p, 3, (c.npending || c.break_at != SIZE_MAX) ? 5 : -1);
 		if (r < 0 && errno != EINTR) {
 			log_error("console poll: %s", strerror(errno));
 			break;

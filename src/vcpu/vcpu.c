@@ -381,6 +381,28 @@ static void dump_state(struct vcpu *v)
 	log_warn("vCPU %u: mp_state %u RIP 0x%llx RSP 0x%llx RFLAGS 0x%llx CS 0x%x CR3 0x%llx",
 		 v->id, mp.mp_state, (unsigned long long)r.rip, (unsigned long long)r.rsp,
 		 (unsigned long long)r.rflags, s.cs.selector, (unsigned long long)s.cr3);
+	/* Where its interrupts are: the highest vector requested (IRR) and in service (ISR). */
+	struct kvm_lapic_state l;
+	if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
+		return;
+	int irr = -1, isr = -1;
+	for (int vec = 255; vec >= 0 && (irr < 0 || isr < 0); vec--) {
+		uint32_t bit = 1u << (vec & 31);
+		uint32_t w_irr, w_isr;
+		memcpy(&w_irr, &l.regs[0x200 + 0x10 * (vec >> 5)], 4);
+		memcpy(&w_isr, &l.regs[0x100 + 0x10 * (vec >> 5)], 4);
+		if (irr < 0 && (w_irr & bit))
+			irr = vec;
+		if (isr < 0 && (w_isr & bit))
+			isr = vec;
+	}
+	uint32_t tpr, lvt_timer, tmict, tmcct;
+	memcpy(&tpr, &l.regs[0x80], 4);
+	memcpy(&lvt_timer, &l.regs[0x320], 4);
+	memcpy(&tmict, &l.regs[0x380], 4);
+	memcpy(&tmcct, &l.regs[0x390], 4);
+	log_warn("vCPU %u: LAPIC highest IRR %d ISR %d TPR %#x LVT timer %#x initial %u current %u",
+		 v->id, irr, isr, tpr, lvt_timer, tmict, tmcct);
 }
 
 void vcpu_park(struct vcpu *v)

@@ -4,9 +4,11 @@
 #include "vm/vm.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const char *fmt, ...)
@@ -32,8 +34,31 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
 		log_warn("cannot signal VM stop: %s", strerror(errno));
 }
 
+/* The console's UART and its IOAPIC pin: the usual suspects when a guest stops talking. */
+static void dump_console(struct vm *vm)
+{
+	struct serial *s = &vm->serial;
+	pthread_mutex_lock(&s->lock);
+	struct serial_state st = s->st;
+	uint64_t tx = s->tx_bytes, rx = s->rx_bytes, dropped = s->tx_dropped;
+	pthread_mutex_unlock(&s->lock);
+	log_warn("serial: IER %#x IIR-THRI %u LCR %#x MCR %#x LSR %#x FCR %#x rx queued %u line %u; "
+		 "%" PRIu64 " bytes out (%" PRIu64 " dropped), %" PRIu64 " in",
+		 st.ier, st.iir_pending_thri, st.lcr, st.mcr, st.lsr, st.fcr, st.rx_count, st.irq_level, tx,
+		 dropped, rx);
+	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	if (ioctl(vm->kvm.vm_fd, KVM_GET_IRQCHIP, &chip) == 0) {
+		uint64_t e = chip.chip.ioapic.redirtbl[SERIAL_COM1_IRQ].bits;
+		log_warn("IOAPIC pin %d: vector %u %s %s%s%s, IRR %u", SERIAL_COM1_IRQ, (unsigned)(e & 0xff),
+			 (e >> 15) & 1 ? "level" : "edge", (e >> 16) & 1 ? "masked" : "unmasked",
+			 (e >> 12) & 1 ? " delivery-pending" : "", (e >> 14) & 1 ? " remote-IRR" : "",
+			 (unsigned)((chip.chip.ioapic.irr >> SERIAL_COM1_IRQ) & 1));
+	}
+}
+
 void vm_dump_vcpus(struct vm *vm)
 {
+	dump_console(vm);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		__atomic_store_n(&vm->vcpus[i].dump_requested, true, __ATOMIC_RELEASE);
 		vcpu_kick(&vm->vcpus[i]);

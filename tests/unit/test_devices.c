@@ -327,6 +327,30 @@ TEST(serial_interrupts_and_priorities)
 	CHECK_EQ_HEX(sr(&s, IIR) & 0x0f, 0x01);
 }
 
+TEST(serial_break)
+{
+	struct serial s;
+	serial_init(&s, -1, NO_IRQ);
+	sw(&s, MCR, 0x0b);
+	sw(&s, IER, 0x05); /* received data and line status, as Linux's 8250 driver enables */
+	/* only into an empty FIFO, so it stays in order with what came before */
+	CHECK_EQ(serial_receive(&s, (const uint8_t *)"a", 1), 1);
+	CHECK(!serial_send_break(&s));
+	CHECK_EQ(sr(&s, THR), 'a');
+	CHECK(serial_send_break(&s));
+	CHECK(!serial_send_break(&s)); /* one at a time */
+	/* the line-status interrupt outranks received data; LSR shows BI and data ready */
+	CHECK_EQ(s.st.irq_level, 1);
+	CHECK_EQ_HEX(sr(&s, IIR) & 0x0f, 0x06);
+	CHECK_EQ_HEX(sr(&s, LSR) & 0x11, 0x11);
+	/* reading LSR cleared BI; the break's character is a zero */
+	CHECK_EQ_HEX(sr(&s, LSR) & 0x11, 0x01);
+	CHECK_EQ_HEX(sr(&s, IIR) & 0x0f, 0x04);
+	CHECK_EQ(sr(&s, THR), 0);
+	CHECK_EQ(s.st.irq_level, 0);
+	CHECK(serial_send_break(&s));
+}
+
 TEST(serial_irq_gated_by_out2)
 {
 	struct serial s;

@@ -15,8 +15,8 @@
 
 enum {
 	IER_RDI = 0x01, IER_THRI = 0x02, IER_RLSI = 0x04, IER_MSI = 0x08,
-	IIR_NO_INT = 0x01, IIR_THRI = 0x02, IIR_RDI = 0x04, IIR_FIFO = 0xc0,
-	LSR_DR = 0x01, LSR_THRE = 0x20, LSR_TEMT = 0x40,
+	IIR_NO_INT = 0x01, IIR_THRI = 0x02, IIR_RDI = 0x04, IIR_RLS = 0x06, IIR_FIFO = 0xc0,
+	LSR_DR = 0x01, LSR_BI = 0x10, LSR_THRE = 0x20, LSR_TEMT = 0x40,
 	LCR_DLAB = 0x80,
 	MCR_LOOP = 0x10, MCR_OUT2 = 0x08,
 	MSR_CTS = 0x10, MSR_DSR = 0x20, MSR_DCD = 0x80,
@@ -37,6 +37,8 @@ void serial_init(struct serial *s, int out_fd, struct irq_line irq)
 static uint8_t iir_of(const struct serial_state *st)
 {
 	uint8_t fifo = (st->fcr & FCR_ENABLE) ? IIR_FIFO : 0;
+	if ((st->ier & IER_RLSI) && (st->lsr & LSR_BI))
+		return IIR_RLS | fifo;
 	if ((st->ier & IER_RDI) && st->rx_count)
 		return IIR_RDI | fifo;
 	if ((st->ier & IER_THRI) && st->iir_pending_thri)
@@ -164,7 +166,11 @@ static uint8_t reg_read(struct serial *s, unsigned off)
 	}
 	case 3: return st->lcr;
 	case 4: return st->mcr;
-	case 5: return st->lsr;
+	case 5: {
+		uint8_t lsr = st->lsr;
+		st->lsr &= ~LSR_BI; /* reading LSR clears the line-status bits */
+		return lsr;
+	}
 	case 6:
 		if (st->mcr & MCR_LOOP) /* loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
 			return (uint8_t)(((st->mcr & 0x01) << 5) | ((st->mcr & 0x02) << 3) |
@@ -252,4 +258,17 @@ size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+bool serial_send_break(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool ok = s->st.rx_count == 0 && !(s->st.lsr & LSR_BI);
+	if (ok) {
+		rx_push(&s->st, 0); /* a break arrives as a zero character with BI set */
+		s->st.lsr |= LSR_BI;
+		update_irq(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ok;
 }

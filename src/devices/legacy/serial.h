@@ -46,6 +46,9 @@ void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config 
 int serial_restore(struct serial *s, const struct serial_state *st, char *err, size_t errlen);
 /* Feed host input to the guest. Returns how many bytes fit in the receive FIFO. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
+/* Send a break (Linux's serial console reads break + a letter as a magic SysRq). Only into an
+ * empty receive FIFO, so it stays in order with the bytes before it: false means try again. */
+bool serial_send_break(struct serial *s);
 /* Room left in the receive FIFO. */
 size_t serial_rx_space(struct serial *s);
 
