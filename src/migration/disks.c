@@ -122,8 +122,8 @@ static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, cons
 		snprintf(err, errlen, "malformed migration stream: disk message for drive %u", d->drive);
 		return NULL;
 	}
-	if (b->st.read_only) {
-		snprintf(err, errlen, "%s: a read-only drive cannot take the source's disk", b->vdev.name);
+	if (!size_only && b->disk.file.read_only) { /* the size message comes first: resize() */
+		snprintf(err, errlen, "malformed migration stream: data for %s before its size", b->vdev.name);
 		return NULL;
 	}
 	if (!size_only && d->offset + d->len > disk_size(&b->disk)) {
@@ -141,9 +141,17 @@ static int resize(struct virtio_blk *b, const struct mig_disk *d, char *err, siz
 			 "an image of its own (drive_overrides)", b->vdev.name);
 		return -EINVAL;
 	}
+	/* A read-only drive needs the source's data too: its image is written here, while the
+	 * guest keeps seeing a read-only disk. */
+	int e = virtio_blk_reopen_writable(b);
+	if (e < 0) {
+		snprintf(err, errlen, "%s: cannot open the image for writing the source's disk: %s", b->vdev.name,
+			 strerror(-e));
+		return e;
+	}
 	if (b->disk.qcow2) {
 		/* A qcow2 image keeps its format: it must have the source's size, and starts all zero. */
-		int e = disk_size(&b->disk) == d->offset ? disk_write_zeroes(&b->disk, 0, d->offset, true) : -EINVAL;
+		e = disk_size(&b->disk) == d->offset ? disk_write_zeroes(&b->disk, 0, d->offset, true) : -EINVAL;
 		if (e < 0) {
 			snprintf(err, errlen, "%s: the qcow2 image must be %llu bytes (it is %llu) and writable",
 				 b->vdev.name, (unsigned long long)d->offset, (unsigned long long)disk_size(&b->disk));

@@ -497,3 +497,18 @@ int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
 		 (unsigned long long)b->st.capacity);
 	return err;
 }
+
+int virtio_blk_reopen_writable(struct virtio_blk *b)
+{
+	if (!b->disk.file.read_only)
+		return 0;
+	char *path = strdup(b->disk.file.path);
+	if (!path)
+		return -ENOMEM;
+	bool ro = b->opts.read_only;
+	b->opts.read_only = false;
+	int err = virtio_blk_swap_file(b, path);
+	b->opts.read_only = ro; /* a later path swap opens read-only again */
+	free(path);
+	return err;
+}

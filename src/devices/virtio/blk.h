@@ -81,6 +81,10 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
  * flight finish on the old file, later ones go to the new one, and the guest gets a
  * configuration-change interrupt for the new capacity. 0 or -errno (the old file stays). */
 int virtio_blk_swap_file(struct virtio_blk *b, const char *path);
+/* Reopen a read-only drive's image for writing (the same file, locked exclusively), for a
+ * migration or replication that copies the source's disk into it. The guest still sees a
+ * read-only disk: its requests are checked against the drive's state, not the file's mode. */
+int virtio_blk_reopen_writable(struct virtio_blk *b);
 
 /* New rate limits for a running drive (PATCH /drives rate_limiter). 0 or -errno. */
 int virtio_blk_set_rate_limiter(struct virtio_blk *b, const struct rate_limiter_config *c);
