@@ -199,3 +199,26 @@ def assert_healthy(run, proc, con, log):
     assert env.startswith("ok") or run.value("restored-uptime"), \
         f"guest user-space environment check: {env}" + where
     return where
+
+
+def load_snapshot(api, state, mem):
+    """PUT /snapshot/load of a snapshot taken at the guest's prompt, resumed at once."""
+    r = api.put("/snapshot/load", {"snapshot_path": str(state),
+                                   "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
+                                   "resume_vm": True})
+    assert r.status == 204, f"snapshot load: {r}"
+
+
+def assert_goes_on_from_the_prompt(run, proc, con, log, input_line, after="restore"):
+    """What a guest taken from the snapshot at its prompt (restored, migrated, failed over)
+    must do: read and echo the typed line, use virtio-rng and virtio-blk again, sleep on a
+    timer, power off, and petrel exits 0."""
+    where = assert_healthy(run, proc, con, log)
+    assert run.echo == input_line, f"guest echoed {run.echo!r}" + where
+    rng = run.value("restored-hwrng-bytes", "")
+    assert len(rng) == 32 and len(set(rng)) > 4, f"hwrng after {after} gave {rng!r}" + where
+    assert run.value("restored-disk-read") == str(16 * 4096), \
+        f"disk read after {after}: {run.value('restored-disk-read')}" + where
+    assert run.value("restored-sleep") == "ok", f"a 1 s sleep did not end after {after}" + where
+    assert run.done is not None and run.rc == 0, f"petrel exited {run.rc}" + where
+    return where

@@ -1,0 +1,78 @@
+"""Two "hosts" for the real-Linux migration and failover tests: two network namespaces joined
+by a veth pair (A at 10.213.9.1, B at 10.213.9.2), and petrels started inside them with the
+guest console on pipes (linuxlib.Console) and the API on a socket."""
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import linuxlib
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "api"))
+sys.path.insert(0, str(ROOT / "tests" / "virtio"))
+import apilib  # noqa: E402
+from nethelp import Netns, run, unique_name  # noqa: E402
+
+IP_A, IP_B = "10.213.9.1", "10.213.9.2"
+
+
+@contextlib.contextmanager
+def two_hosts():
+    a, b = Netns(), Netns()
+    va, vb = unique_name("pla"), unique_name("plb")
+    try:
+        run("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
+        run("ip", "link", "set", va, "netns", a.name)
+        run("ip", "link", "set", vb, "netns", b.name)
+        for ns, dev, ip in ((a, va, IP_A), (b, vb, IP_B)):
+            run(*ns.exec_prefix(), "ip", "addr", "add", f"{ip}/24", "dev", dev)
+            run(*ns.exec_prefix(), "ip", "link", "set", dev, "up")
+        yield a, b
+    finally:
+        a.close()  # the veth goes with its namespaces
+        b.close()
+
+
+class HostPetrel:
+    """petrel --api-sock in namespace ns; its console logged to log_path."""
+
+    def __init__(self, petrel, ns, sock, log_path):
+        argv = ns.exec_prefix() + [str(petrel), "--api-sock", str(sock), "--level", "Info", "--show-level"]
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.proc, self.con = linuxlib.spawn(argv, self.log, cwd=ROOT)
+        linuxlib.wait_for_socket(sock, self.proc)
+        self.api = apilib.Client(sock)
+
+    def close(self):
+        try:
+            self.api.close()
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def pump(self):
+        """Drain its console and log pipes (a full pipe would stall petrel's threads)."""
+        if self.con.open_streams():
+            self.con.pump(0)
+
+
+def wait_for(host, path, done, hosts, timeout):
+    """GET path on host's API until done(json), host's petrel exits or timeout passes, draining
+    every host's pipes meanwhile; returns the last answer."""
+    end = time.monotonic() + timeout
+    st = {}
+    while time.monotonic() < end and host.proc.poll() is None:
+        st = host.api.get(path, check=False).json
+        if done(st):
+            break
+        for h in hosts:
+            h.pump()
+        time.sleep(0.1)
+    for h in hosts:
+        h.pump()
+    return st
