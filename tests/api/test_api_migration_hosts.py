@@ -5,7 +5,6 @@ virtio-net interface: after the switch the destination announces its MAC (a RARP
 tap, so a switch behind it would learn the new port."""
 import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import apilib
 from test_api_migration import GEN, assert_counts_go_on, gens, wait_exit, wait_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "virtio"))
-from nethelp import Netns, Tap, mac_bytes, run, unique_name  # noqa: E402
+from nethelp import Tap, mac_bytes, two_hosts  # noqa: E402
 
 GUEST_MAC = "06:00:00:00:0a:07"
 ETH_P_RARP = 0x8035
@@ -22,15 +21,8 @@ ETH_P_RARP = 0x8035
 
 @pytest.fixture
 def hosts():
-    a, b = Netns(), Netns()
-    va, vb = unique_name("pva"), unique_name("pvb")
+    a, b = two_hosts("10.213.7.1", "10.213.7.2")
     try:
-        run("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
-        run("ip", "link", "set", va, "netns", a.name)
-        run("ip", "link", "set", vb, "netns", b.name)
-        for ns, dev, ip in ((a, va, "10.213.7.1/24"), (b, vb, "10.213.7.2/24")):
-            run(*ns.exec_prefix(), "ip", "addr", "add", ip, "dev", dev)
-            run(*ns.exec_prefix(), "ip", "link", "set", dev, "up")
         taps = [Tap(name="ptmig", netns=a.name), Tap(name="ptmig", netns=b.name)]
         yield a, b
         for t in taps:

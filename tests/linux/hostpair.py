@@ -2,6 +2,7 @@
 by a veth pair (A at 10.213.9.1, B at 10.213.9.2), and petrels started inside them with the
 guest console on pipes (linuxlib.Console) and the API on a socket."""
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,22 +13,16 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 sys.path.insert(0, str(ROOT / "tests" / "virtio"))
 import apilib  # noqa: E402
-from nethelp import Netns, run, unique_name  # noqa: E402
+import nethelp  # noqa: E402
 
 IP_A, IP_B = "10.213.9.1", "10.213.9.2"
+PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 
 
 @contextlib.contextmanager
 def two_hosts():
-    a, b = Netns(), Netns()
-    va, vb = unique_name("pla"), unique_name("plb")
+    a, b = nethelp.two_hosts(IP_A, IP_B)
     try:
-        run("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
-        run("ip", "link", "set", va, "netns", a.name)
-        run("ip", "link", "set", vb, "netns", b.name)
-        for ns, dev, ip in ((a, va, IP_A), (b, vb, IP_B)):
-            run(*ns.exec_prefix(), "ip", "addr", "add", f"{ip}/24", "dev", dev)
-            run(*ns.exec_prefix(), "ip", "link", "set", dev, "up")
         yield a, b
     finally:
         a.close()  # the veth goes with its namespaces
@@ -35,11 +30,11 @@ def two_hosts():
 
 
 class HostPetrel:
-    """petrel --api-sock in namespace ns; its console logged to log_path."""
+    """petrel --api-sock SOCK in namespace ns; its console logged to build/linux-NAME.log."""
 
-    def __init__(self, petrel, ns, sock, log_path):
-        argv = ns.exec_prefix() + [str(petrel), "--api-sock", str(sock), "--level", "Info", "--show-level"]
-        self.log_path = log_path
+    def __init__(self, ns, sock, name):
+        argv = ns.exec_prefix() + [str(PETREL), "--api-sock", str(sock), "--level", "Info", "--show-level"]
+        self.log_path = log_path = ROOT / "build" / f"linux-{name}.log"
         self.log = open(log_path, "wb")
         self.proc, self.con = linuxlib.spawn(argv, self.log, cwd=ROOT)
         linuxlib.wait_for_socket(sock, self.proc)

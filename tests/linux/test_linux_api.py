@@ -47,6 +47,12 @@ SNAP_DIR = ROOT / "build" / "linux-snapshot"
 SNAP_STATE, SNAP_MEM = SNAP_DIR / "vm.state", SNAP_DIR / "vm.mem"
 
 
+def require_snapshot():
+    """For the tests that start from this test's snapshot (they run after it, in file order)."""
+    assert SNAP_STATE.is_file() and SNAP_MEM.is_file(), \
+        "no snapshot from test_linux_api.py (it must run first and pass)"
+
+
 def test_linux_getting_started_through_the_api():
     linux_boot._missing_guest()
     assert VMLINUX.is_file(), f"{VMLINUX} missing: run scripts/fetch-guest.sh"

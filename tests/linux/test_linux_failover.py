@@ -9,7 +9,6 @@ and powers off; petrel exits 0.
 
 Runs after test_linux_api.py (file order); fails if that test left no snapshot.
 Consoles in build/linux-failover-{primary,standby}.log."""
-import os
 import shutil
 import tempfile
 import time
@@ -19,8 +18,6 @@ import hostpair
 import linuxlib
 import test_linux_api as linux_api
 
-ROOT = Path(__file__).resolve().parents[2]
-PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 INPUT_LINE = "restored-by-failover"  # "restored...": /init uses its devices again
 PORT = 47141
 # The initial sync copies 512 MiB of guest memory and the drive; on a PVM host the guest's
@@ -29,17 +26,16 @@ PROTECT_TIMEOUT_S = 10 * 60
 
 
 def test_linux_fails_over_to_the_standby_and_answers_there():
-    assert linux_api.SNAP_STATE.is_file() and linux_api.SNAP_MEM.is_file(), \
-        "no snapshot from test_linux_api.py (it must run first and pass)"
+    linux_api.require_snapshot()
     work = Path(tempfile.mkdtemp(prefix="petrel-linux-ha-", dir="/tmp"))
     copy = work / "standby-rootfs.img"
     copy.write_bytes(b"")
     hosts = []
     try:
         with hostpair.two_hosts() as (a, b):
-            pri = hostpair.HostPetrel(PETREL, a, work / "p.sock", ROOT / "build" / "linux-failover-primary.log")
+            pri = hostpair.HostPetrel(a, work / "p.sock", "failover-primary")
             hosts.append(pri)
-            sb = hostpair.HostPetrel(PETREL, b, work / "s.sock", ROOT / "build" / "linux-failover-standby.log")
+            sb = hostpair.HostPetrel(b, work / "s.sock", "failover-standby")
             hosts.append(sb)
             linuxlib.load_snapshot(pri.api, linux_api.SNAP_STATE, linux_api.SNAP_MEM)
             url = f"tcp:{hostpair.IP_B}:{PORT}"

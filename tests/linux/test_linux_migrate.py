@@ -9,7 +9,6 @@ echoes it, uses virtio-rng and virtio-blk again, sleeps on a timer and powers of
 
 Runs after test_linux_api.py (file order); fails if that test left no snapshot.
 Consoles in build/linux-migrate-{source,destination}.log."""
-import os
 import shutil
 import subprocess
 import tempfile
@@ -20,8 +19,6 @@ import hostpair
 import linuxlib
 import test_linux_api as linux_api
 
-ROOT = Path(__file__).resolve().parents[2]
-PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 INPUT_LINE = "restored-by-migration"  # "restored...": /init uses its devices again
 PORT = 47139
 # Generous: on a PVM host the guest's ring 0 is emulated and every page the guest touches
@@ -30,16 +27,14 @@ MIGRATION_TIMEOUT_S = 10 * 60
 
 
 def test_linux_migrates_between_namespaces_and_answers_on_the_destination():
-    assert linux_api.SNAP_STATE.is_file() and linux_api.SNAP_MEM.is_file(), \
-        "no snapshot from test_linux_api.py (it must run first and pass)"
+    linux_api.require_snapshot()
     work = Path(tempfile.mkdtemp(prefix="petrel-linux-mig-", dir="/tmp"))
     hosts = []
     try:
         with hostpair.two_hosts() as (a, b):
-            src = hostpair.HostPetrel(PETREL, a, work / "src.sock", ROOT / "build" / "linux-migrate-source.log")
+            src = hostpair.HostPetrel(a, work / "src.sock", "migrate-source")
             hosts.append(src)
-            dst = hostpair.HostPetrel(PETREL, b, work / "dst.sock",
-                                      ROOT / "build" / "linux-migrate-destination.log")
+            dst = hostpair.HostPetrel(b, work / "dst.sock", "migrate-destination")
             hosts.append(dst)
             linuxlib.load_snapshot(src.api, linux_api.SNAP_STATE, linux_api.SNAP_MEM)
             url = f"tcp:{hostpair.IP_B}:{PORT}"

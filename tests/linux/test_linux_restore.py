@@ -27,8 +27,7 @@ INPUT_LINE = "restored-from-snapshot"
 
 
 def test_linux_restores_from_a_snapshot_at_its_prompt():
-    assert linux_api.SNAP_STATE.is_file() and linux_api.SNAP_MEM.is_file(), \
-        "no snapshot from test_linux_api.py (it must run first and pass)"
+    linux_api.require_snapshot()
     work = Path(tempfile.mkdtemp(prefix="petrel-linux-restore-", dir="/tmp"))
     sock = work / "api.sock"
     argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info", "--show-level"]

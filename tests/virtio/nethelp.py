@@ -152,3 +152,23 @@ class Netns:
 
     def close(self):
         run("ip", "netns", "del", self.name, check=False)
+
+
+def two_hosts(ip_a="10.213.7.1", ip_b="10.213.7.2"):
+    """Two "hosts" for migration and failover tests: two namespaces joined by a veth pair, with
+    ip_a and ip_b (/24) on its ends. Returns (a, b); closing the namespaces removes the veth.
+    On an error both are closed and it is raised."""
+    a, b = Netns(), Netns()
+    try:
+        va, vb = unique_name("pva"), unique_name("pvb")
+        run("ip", "link", "add", va, "type", "veth", "peer", "name", vb)
+        run("ip", "link", "set", va, "netns", a.name)
+        run("ip", "link", "set", vb, "netns", b.name)
+        for ns, dev, ip in ((a, va, ip_a), (b, vb, ip_b)):
+            run(*ns.exec_prefix(), "ip", "addr", "add", f"{ip}/24", "dev", dev)
+            run(*ns.exec_prefix(), "ip", "link", "set", dev, "up")
+    except BaseException:
+        a.close()
+        b.close()
+        raise
+    return a, b
