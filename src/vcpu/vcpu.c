@@ -405,6 +405,23 @@ static void dump_state(struct vcpu *v)
 		 v->id, irr, isr, tpr, lvt_timer, tmict, tmcct);
 }
 
+/* An I/O, MMIO or MSR exit is finished (RIP past the instruction, the value read in place)
+ * only when KVM_RUN is entered again, and none of that is visible in the state userspace
+ * reads (KVM's API documentation): before the vCPU parks, so that a snapshot, migration or
+ * checkpoint taken while paused is consistent, enter once with immediate_exit set, which
+ * finishes the exit and runs no guest instruction. Without it a restored vCPU started at the
+ * `out` it had already done, with KVM's half-done state for it lost (under nested KVM the
+ * restored ring-3 test guests died there with a #BR). */
+static void complete_exit(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(v->fd, KVM_RUN, 0) == 0)
+		handle_exit(v); /* not expected: KVM ran the guest after all, so serve its exit */
+	else if (errno != EINTR && errno != EAGAIN)
+		log_warn("vCPU %u: finishing its last exit before the pause: %s", v->id, strerror(errno));
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
 void vcpu_park(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
@@ -433,9 +450,13 @@ void *vcpu_thread(void *arg)
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	bool exit_open = false; /* the last KVM_RUN returned an exit KVM completes at the next one */
 	while (!__atomic_load_n(&v->vm->stopping, __ATOMIC_ACQUIRE)) {
 		if (__atomic_load_n(&v->vm->pause_requested, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) {
+			if (exit_open)
+				complete_exit(v);
+			exit_open = false;
 			vcpu_park(v); /* paused, or ejected by the guest (vm/vcpu_hotplug.c) */
 			continue;
 		}
@@ -450,6 +471,7 @@ void *vcpu_thread(void *arg)
 		v->stats.run_ns += t1 - t0;
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				exit_open = false; /* KVM finished it before it looked at the signal */
 				v->run->immediate_exit = 0;
 				if (__atomic_exchange_n(&v->dump_requested, false, __ATOMIC_ACQ_REL))
 					dump_state(v);
@@ -463,6 +485,7 @@ void *vcpu_thread(void *arg)
 			break;
 		}
 		enum exit_kind k = handle_exit(v);
+		exit_open = true;
 		if (v->vm->pvm)
 			pvm_idle_refresh(&v->vm->pvm_idle, v->id, v->fd);
 		exit_stats_add(&v->stats, k, now_ns() - t1);
