@@ -1,5 +1,6 @@
 /* `petrel snapshot info FILE`: what a state file holds, for people and scripts. */
 #include "snapshot/snapshot.h"
+#include "arch/x86/cpu_state.h"
 #include "snapshot/state_file.h"
 #include "devices/legacy/cpu_hotplug.h"
 #include "devices/virtio/pmem.h"
@@ -22,6 +23,49 @@ static void print_json_section(FILE *out, const struct snap_reader *r, uint32_t 
 	fprintf(out, "%s:\n%s\n", title, text ? text : "  (not valid JSON)");
 	free(text);
 	json_decref(o);
+}
+
+/* Where each vCPU stands: enough to tell a guest stopped mid-event from a settled one. */
+static void print_vcpus(FILE *out, const struct snap_reader *rd, unsigned n)
+{
+	struct cpu_state *cs = malloc(sizeof(*cs));
+	char err[160];
+	for (unsigned i = 0; cs && i < n; i++) {
+		if (snap_get(rd, SEC_CPU, i, SEC_VERSION, cs, sizeof(*cs), err, sizeof(err)) < 0)
+			continue;
+		const struct kvm_vcpu_events *e = &cs->events;
+		fprintf(out, "vCPU %u: mp_state %u rip %#llx cs %#x cpl %u rflags %#llx; exception %s%s nr %u; "
+			"interrupt %s nr %u; nmi %s%s; interrupt shadow %u\n", i, cs->mp_state.mp_state,
+			(unsigned long long)cs->regs.rip, cs->sregs.cs.selector, cs->sregs.cs.dpl,
+			(unsigned long long)cs->regs.rflags, e->exception.injected ? "injected" : "-",
+			e->exception.pending ? " pending" : "", e->exception.nr, e->interrupt.injected ? "injected" : "-",
+			e->interrupt.nr, e->nmi.injected ? "injected" : "-", e->nmi.pending ? " pending" : "",
+			e->interrupt.shadow);
+		int irr = -1, isr = -1;
+		for (int v = 255; v >= 0; v--) {
+			uint32_t wi, ws;
+			memcpy(&wi, &cs->lapic.regs[0x200 + 0x10 * (v >> 5)], 4);
+			memcpy(&ws, &cs->lapic.regs[0x100 + 0x10 * (v >> 5)], 4);
+			if (irr < 0 && (wi >> (v & 31)) & 1)
+				irr = v;
+			if (isr < 0 && (ws >> (v & 31)) & 1)
+				isr = v;
+		}
+		uint32_t svr, lvt0, lvtt;
+		memcpy(&svr, &cs->lapic.regs[0xf0], 4);
+		memcpy(&lvt0, &cs->lapic.regs[0x350], 4);
+		memcpy(&lvtt, &cs->lapic.regs[0x320], 4);
+		fprintf(out, "  local APIC: base %#llx SVR %#x LINT0 %#x timer %#x, highest IRR %d ISR %d\n",
+			(unsigned long long)cs->sregs.apic_base, svr, lvt0, lvtt, irr, isr);
+	}
+	free(cs);
+	struct vm_kvm_state *ks = malloc(sizeof(*ks));
+	if (ks && snap_get(rd, SEC_KVM, 0, SEC_VERSION, ks, sizeof(*ks), err, sizeof(err)) == 0) {
+		const struct kvm_pic_state *m = &ks->pic_master.chip.pic, *sl = &ks->pic_slave.chip.pic;
+		fprintf(out, "8259s: master base %#x IMR %#x IRR %#x ISR %#x; slave base %#x IMR %#x IRR %#x ISR %#x\n",
+			m->irq_base, m->imr, m->irr, m->isr, sl->irq_base, sl->imr, sl->irr, sl->isr);
+	}
+	free(ks);
 }
 
 int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
@@ -68,6 +112,7 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	for (unsigned i = 0; i < sm.nregions && i < GUEST_MEM_MAX_REGIONS; i++)
 		fprintf(out, "  guest 0x%llx-0x%llx at file offset 0x%llx\n", (unsigned long long)sm.r[i].gpa,
 			(unsigned long long)(sm.r[i].gpa + sm.r[i].size), (unsigned long long)sm.r[i].file_off);
+	print_vcpus(out, rd, sv.nvcpus);
 	for (unsigned i = 0; i < sv.nvirtio; i++) {
 		static const char *const kinds[] = { [VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLOCK] = "blk",
 						     [VIRTIO_ID_RNG] = "rng", [VIRTIO_ID_VSOCK] = "vsock",
