@@ -112,6 +112,34 @@ int kvm_set_user_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t s
 	return 0;
 }
 
+/* KVM's 8259s start as after a hardware reset: vector base 0 and no line masked, so an
+ * interrupt the guest never asked for arrives on an exception's vector. A PC's firmware
+ * programs them before any OS runs (vectors 0x08 and 0x70, lines masked); petrel starts
+ * guests without firmware, so it does the same: bases 0x08/0x70, every line masked but the
+ * cascade. Linux reprograms them early anyway. Without this a test guest that never touched
+ * the PIC took the ACPI GED's VM generation ID interrupt (GSI 5), sent after each snapshot
+ * load, as a #BR (vector 5). */
+static int pic_as_firmware_leaves_it(struct kvm *kvm)
+{
+	static const struct { uint32_t chip; uint8_t base, imr; } pics[] = {
+		{ KVM_IRQCHIP_PIC_MASTER, 0x08, 0xfb }, /* IRQ 2: the slave */
+		{ KVM_IRQCHIP_PIC_SLAVE, 0x70, 0xff },
+	};
+	for (size_t i = 0; i < sizeof(pics) / sizeof(pics[0]); i++) {
+		struct kvm_irqchip c = { .chip_id = pics[i].chip };
+		if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &c) < 0)
+			return -errno;
+		c.chip.pic.irq_base = pics[i].base;
+		c.chip.pic.imr = pics[i].imr;
+		c.chip.pic.init4 = 1; /* ICW4 present: 8086 mode, as a BIOS sets it */
+		if (ioctl(kvm->vm_fd, KVM_SET_IRQCHIP, &c) < 0) {
+			log_error("KVM_SET_IRQCHIP (8259 %zu): %s", i, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
 int kvm_create_irqchip(struct kvm *kvm)
 {
 	/* The TSS and identity-map pages are needed by VMX for real-mode guests; place them
@@ -134,7 +162,7 @@ int kvm_create_irqchip(struct kvm *kvm)
 		log_error("KVM_CREATE_PIT2: %s", strerror(errno));
 		return -errno;
 	}
-	return 0;
+	return pic_as_firmware_leaves_it(kvm);
 }
 
 int kvm_irq_line(struct kvm *kvm, uint32_t irq, int level)
