@@ -41,20 +41,9 @@ static void print_vcpus(FILE *out, const struct snap_reader *rd, unsigned n)
 			e->exception.pending ? " pending" : "", e->exception.nr, e->interrupt.injected ? "injected" : "-",
 			e->interrupt.nr, e->nmi.injected ? "injected" : "-", e->nmi.pending ? " pending" : "",
 			e->interrupt.shadow);
-		int irr = -1, isr = -1;
-		for (int v = 255; v >= 0; v--) {
-			uint32_t wi, ws;
-			memcpy(&wi, &cs->lapic.regs[0x200 + 0x10 * (v >> 5)], 4);
-			memcpy(&ws, &cs->lapic.regs[0x100 + 0x10 * (v >> 5)], 4);
-			if (irr < 0 && (wi >> (v & 31)) & 1)
-				irr = v;
-			if (isr < 0 && (ws >> (v & 31)) & 1)
-				isr = v;
-		}
-		uint32_t svr, lvt0, lvtt;
-		memcpy(&svr, &cs->lapic.regs[0xf0], 4);
-		memcpy(&lvt0, &cs->lapic.regs[0x350], 4);
-		memcpy(&lvtt, &cs->lapic.regs[0x320], 4);
+		const struct kvm_lapic_state *l = &cs->lapic;
+		uint32_t svr = lapic_reg(l, 0xf0), lvt0 = lapic_reg(l, 0x350), lvtt = lapic_reg(l, 0x320);
+		int irr = lapic_highest_vector(l, 0x200), isr = lapic_highest_vector(l, 0x100);
 		fprintf(out, "  local APIC: base %#llx SVR %#x LINT0 %#x timer %#x, highest IRR %d ISR %d\n",
 			(unsigned long long)cs->sregs.apic_base, svr, lvt0, lvtt, irr, isr);
 	}

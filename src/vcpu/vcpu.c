@@ -1,5 +1,6 @@
 /* One thread per vCPU: the KVM_RUN loop and exit dispatch. */
 #include "arch/x86/boot_cpu.h"
+#include "arch/x86/cpu_state.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/pagewalk.h"
 #include "util/log.h"
@@ -385,22 +386,9 @@ static void dump_state(struct vcpu *v)
 	struct kvm_lapic_state l;
 	if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
 		return;
-	int irr = -1, isr = -1;
-	for (int vec = 255; vec >= 0 && (irr < 0 || isr < 0); vec--) {
-		uint32_t bit = 1u << (vec & 31);
-		uint32_t w_irr, w_isr;
-		memcpy(&w_irr, &l.regs[0x200 + 0x10 * (vec >> 5)], 4);
-		memcpy(&w_isr, &l.regs[0x100 + 0x10 * (vec >> 5)], 4);
-		if (irr < 0 && (w_irr & bit))
-			irr = vec;
-		if (isr < 0 && (w_isr & bit))
-			isr = vec;
-	}
-	uint32_t tpr, lvt_timer, tmict, tmcct;
-	memcpy(&tpr, &l.regs[0x80], 4);
-	memcpy(&lvt_timer, &l.regs[0x320], 4);
-	memcpy(&tmict, &l.regs[0x380], 4);
-	memcpy(&tmcct, &l.regs[0x390], 4);
+	int irr = lapic_highest_vector(&l, 0x200), isr = lapic_highest_vector(&l, 0x100);
+	uint32_t tpr = lapic_reg(&l, 0x80), lvt_timer = lapic_reg(&l, 0x320), tmict = lapic_reg(&l, 0x380),
+		 tmcct = lapic_reg(&l, 0x390);
 	log_warn("vCPU %u: LAPIC highest IRR %d ISR %d TPR %#x LVT timer %#x initial %u current %u",
 		 v->id, irr, isr, tpr, lvt_timer, tmict, tmcct);
 }

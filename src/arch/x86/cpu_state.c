@@ -188,3 +188,18 @@ int vm_kvm_state_set(int vm_fd, const struct vm_kvm_state *s, bool realtime, cha
 	}
 	return set(vm_fd, KVM_SET_CLOCK, &c, "kvmclock", err, errlen);
 }
+
+uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off)
+{
+	uint32_t v;
+	memcpy(&v, &l->regs[off], sizeof(v));
+	return v;
+}
+
+int lapic_highest_vector(const struct kvm_lapic_state *l, unsigned map)
+{
+	for (int v = 255; v >= 0; v--)
+		if (lapic_reg(l, map + 0x10 * (unsigned)(v >> 5)) >> (v & 31) & 1)
+			return v;
+	return -1;
+}

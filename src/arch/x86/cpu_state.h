@@ -48,6 +48,11 @@ int cpu_state_check(const struct cpu_state *s, char *err, size_t errlen);
 /* Load it into a freshly created vCPU (after KVM_SET_CPUID2). */
 int cpu_state_set(int vcpu_fd, const struct cpu_state *s, char *err, size_t errlen);
 
+/* A local APIC register (offset as in the APIC's MMIO page), and the highest vector set in
+ * one of its 256-bit maps (0x100 ISR, 0x200 IRR), or -1: for the debugging dumps. */
+uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off);
+int lapic_highest_vector(const struct kvm_lapic_state *l, unsigned map);
+
 int vm_kvm_state_get(int vm_fd, struct vm_kvm_state *s);
 int vm_kvm_state_check(const struct vm_kvm_state *s, char *err, size_t errlen);
 /* Restore the in-kernel devices; the clock continues from where it was saved, or, with
