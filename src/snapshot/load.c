@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -423,6 +424,20 @@ int snapshot_states_from_buf(struct vm *vm, const uint8_t *buf, size_t len, cons
 	return e;
 }
 
+/* A lazily filled guest memory gets the Diffs' pages written before userfaultfd takes over,
+ * and every page present then is left alone. With transparent huge pages (the host's
+ * "always", or huge_pages Transparent) one written page makes its whole 2 MiB present, as
+ * zeros, and the full snapshot's data for the rest of it never came in: under nested KVM a
+ * Lazy load of a Diff chain read zeros over the guest's kernel and triple-faulted. Small
+ * pages only for such memory (khugepaged leaves it alone too). */
+static void small_pages_only(struct guest_mem *mem)
+{
+	for (unsigned r = 0; r < mem->nregions; r++)
+		if (madvise(mem->regions[r].hva, mem->regions[r].size, MADV_NOHUGEPAGE) < 0)
+			log_warn("snapshot: cannot keep huge pages out of guest memory (%s): a lazy load of a "
+				 "Diff chain may read zeros", strerror(errno));
+}
+
 /* Guest memory for the chain: the full snapshot's memory file mapped (File) or anonymous
  * memory to be filled lazily, with the Diffs' pages laid over it either way; then a lazy
  * backend takes over the pages still missing. */
@@ -441,6 +456,8 @@ static int build_memory(struct vm *vm, const struct vm_config *cfg, const struct
 			close(fd);
 		return e;
 	}
+	if (o->backend != SNAP_MEM_FILE && chain->n > 1)
+		small_pages_only(&vm->mem);
 	if ((e = check_layout(vm, sm, err, errlen)) == 0 && (e = snap_chain_apply(chain, &vm->mem, err, errlen)) == 0) {
 		if (o->backend == SNAP_MEM_LAZY)
 			e = uffd_lazy_pager(&vm->mem, fd, err, errlen);
