@@ -42,8 +42,8 @@ static void print_vcpus(FILE *out, const struct snap_reader *rd, unsigned n)
 			e->interrupt.nr, e->nmi.injected ? "injected" : "-", e->nmi.pending ? " pending" : "",
 			e->interrupt.shadow);
 		const struct kvm_lapic_state *l = &cs->lapic;
-		uint32_t svr = lapic_reg(l, 0xf0), lvt0 = lapic_reg(l, 0x350), lvtt = lapic_reg(l, 0x320);
-		int irr = lapic_highest_vector(l, 0x200), isr = lapic_highest_vector(l, 0x100);
+		uint32_t svr = lapic_reg(l, LAPIC_SVR), lvt0 = lapic_reg(l, LAPIC_LVT0), lvtt = lapic_reg(l, LAPIC_LVTT);
+		int irr = lapic_highest_vector(l, LAPIC_IRR), isr = lapic_highest_vector(l, LAPIC_ISR);
 		fprintf(out, "  local APIC: base %#llx SVR %#x LINT0 %#x timer %#x, highest IRR %d ISR %d\n",
 			(unsigned long long)cs->sregs.apic_base, svr, lvt0, lvtt, irr, isr);
 	}

@@ -386,9 +386,9 @@ static void dump_state(struct vcpu *v)
 	struct kvm_lapic_state l;
 	if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
 		return;
-	int irr = lapic_highest_vector(&l, 0x200), isr = lapic_highest_vector(&l, 0x100);
-	uint32_t tpr = lapic_reg(&l, 0x80), lvt_timer = lapic_reg(&l, 0x320), tmict = lapic_reg(&l, 0x380),
-		 tmcct = lapic_reg(&l, 0x390);
+	int irr = lapic_highest_vector(&l, LAPIC_IRR), isr = lapic_highest_vector(&l, LAPIC_ISR);
+	uint32_t tpr = lapic_reg(&l, LAPIC_TPR), lvt_timer = lapic_reg(&l, LAPIC_LVTT),
+		 tmict = lapic_reg(&l, LAPIC_TMICT), tmcct = lapic_reg(&l, LAPIC_TMCCT);
 	log_warn("vCPU %u: LAPIC highest IRR %d ISR %d TPR %#x LVT timer %#x initial %u current %u",
 		 v->id, irr, isr, tpr, lvt_timer, tmict, tmcct);
 }

@@ -48,8 +48,14 @@ int cpu_state_check(const struct cpu_state *s, char *err, size_t errlen);
 /* Load it into a freshly created vCPU (after KVM_SET_CPUID2). */
 int cpu_state_set(int vcpu_fd, const struct cpu_state *s, char *err, size_t errlen);
 
-/* A local APIC register (offset as in the APIC's MMIO page), and the highest vector set in
- * one of its 256-bit maps (0x100 ISR, 0x200 IRR), or -1: for the debugging dumps. */
+/* Local APIC registers: offsets in its MMIO page, as in struct kvm_lapic_state's regs. */
+enum {
+	LAPIC_TPR = 0x80, LAPIC_SVR = 0xf0, LAPIC_ISR = 0x100, LAPIC_IRR = 0x200, LAPIC_LVTT = 0x320,
+	LAPIC_LVT0 = 0x350, LAPIC_TMICT = 0x380, LAPIC_TMCCT = 0x390,
+};
+
+/* A local APIC register, and the highest vector set in one of its 256-bit maps (LAPIC_ISR,
+ * LAPIC_IRR), or -1. */
 uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off);
 int lapic_highest_vector(const struct kvm_lapic_state *l, unsigned map);
 

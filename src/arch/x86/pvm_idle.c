@@ -1,4 +1,5 @@
 #include "arch/x86/pvm_idle.h"
+#include "arch/x86/cpu_state.h"
 #include "kvm/kvm.h"
 #include "util/log.h"
 #include "util/thread.h"
@@ -13,7 +14,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 
-#define APIC_LVTT 0x320
 #define LVT_MASKED (1u << 16)
 #define REFRESH_NS (100ull * 1000 * 1000)
 
@@ -36,9 +36,8 @@ void pvm_idle_refresh(struct pvm_idle *pi, unsigned id, int vcpu_fd)
 	struct kvm_lapic_state lapic;
 	if (ioctl(vcpu_fd, KVM_GET_LAPIC, &lapic) < 0)
 		return;
-	uint32_t lvtt;
-	memcpy(&lvtt, &lapic.regs[APIC_LVTT], sizeof(lvtt));
-	__atomic_store_n(&pi->timer_vector[id], pvm_idle_vector_of_lvtt(lvtt), __ATOMIC_RELAXED);
+	__atomic_store_n(&pi->timer_vector[id], pvm_idle_vector_of_lvtt(lapic_reg(&lapic, LAPIC_LVTT)),
+			 __ATOMIC_RELAXED);
 }
 
 void pvm_idle_set_thread(struct pvm_idle *pi, unsigned id, int tid)
