@@ -98,6 +98,7 @@ def one_round(n, interval):
 
 def main():
     import pytest  # noqa: F401  (apilib needs it)
+    del pytest
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     interval = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     bad = lost = 0

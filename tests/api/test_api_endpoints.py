@@ -506,8 +506,9 @@ def test_vm_config_full(api, workdir):
     api.put("/metrics", {"metrics_path": str(workdir / "m")})
     cfg = api.get("/vm/config").json  # validated against FullVmConfiguration
     assert {k for k, v in cfg.items() if v is not None} == {
-        "boot-source", "machine-config", "cpu-config", "drives", "network-interfaces", "vsock", "entropy", "logger",
-        "metrics"}
+        "boot-source", "machine-config", "cpu-config", "drives", "network-interfaces", "pmem", "vsock", "entropy",
+        "logger", "metrics"}
+    assert cfg["drives"] == [] and cfg["pmem"] == [] and cfg["network-interfaces"] == []
     # What petrel does not have is there as null, as Firecracker reports it.
     assert cfg["balloon"] is None and cfg["mmds-config"] is None
 

@@ -3,7 +3,6 @@
 PUT /migration/send on the source) with ring-3 test guests. The counting guest rewrites and
 checks an 8 MiB region on every line, so a page lost or stale on the destination fails it,
 and its count must go on without a gap or a repeat."""
-import json
 import re
 import time
 

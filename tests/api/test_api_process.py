@@ -96,14 +96,15 @@ def _allowed():
 
 
 def _thread_cpus(pid):
-    """{thread name: set of CPUs} from /proc/PID/task/*/status."""
+    """{thread name: [set of CPUs, ...]} from /proc/PID/task/*/status; vCPU threads ("fc_vcpu N")
+    are listed together under "fc_vcpu"."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             st = open(f"/proc/{pid}/task/{tid}/status").read()
         except OSError:
             continue
-        name = re.search(r"^Name:\s*(.*)$", st, re.M).group(1)
+        name = re.sub(r" \d+$", "", re.search(r"^Name:\s*(.*)$", st, re.M).group(1))
         lst = re.search(r"^Cpus_allowed_list:\s*(.*)$", st, re.M).group(1)
         cpus = set()
         for part in lst.split(","):

@@ -5,7 +5,6 @@ memory arrives page by page after the load; the counting guest checks every byte
 region on each line, so a page served wrong or twice shows."""
 import re
 import subprocess
-import time
 
 import pytest
 
