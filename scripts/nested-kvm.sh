@@ -97,7 +97,7 @@ fi
 printf '%s\n' "$1" >"$DIR/job.sh"
 cat >"$DIR/job-wrapper.sh" <<EOF
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
-for m in kvm_amd tun veth; do modprobe -d "$DIR/root" \$m || echo "nested-kvm: no module \$m"; done
+for m in kvm_amd tun veth bridge; do modprobe -d "$DIR/root" \$m || echo "nested-kvm: no module \$m"; done
 ip link set lo up
 cd "$PWD"
 bash "$DIR/job.sh" >"$DIR/job.log" 2>&1

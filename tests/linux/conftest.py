@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from netpeer import NetPeer
+
 EXTRA_BOOTS = {
     "test_linux_mmds.py": "boots Linux once more for the metadata service",
     "test_linux_pmem.py": "boots Linux once more for virtio-pmem",
@@ -33,3 +35,12 @@ def pytest_collection_modifyitems(config, items):
         if why:
             item.add_marker(pytest.mark.skip(reason=f"{why}: run with PETREL_LINUX_EXTRA=1 "
                                              "(scripts/linux-extra.sh)"))
+
+
+@pytest.fixture
+def netpeer():
+    """The host end of the guest's virtio-net (netpeer.py); None without root or a tun device."""
+    peer = NetPeer.start()
+    yield peer
+    if peer:
+        peer.close()

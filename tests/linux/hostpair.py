@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import linuxlib
+from netpeer import NetPeer, ip
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
@@ -29,6 +30,37 @@ def two_hosts():
         b.close()
 
 
+@contextlib.contextmanager
+def lan(a, b, release=None):
+    """The guest's network on both hosts, for a guest that moves: a third namespace (the LAN)
+    holds a bridge with NetPeer.HOST_IP and the peer's TCP server; each host has a bridge that
+    joins its own tap NetPeer.TAP to the LAN over a veth. Yields the NetPeer (None without
+    root); release: see NetPeer."""
+    def setup(ns):
+        ip(ns, "link", "add", "plan0", "type", "bridge")
+        ip(ns, "link", "set", "plan0", "address", NetPeer.TAP_MAC)  # what the guest's ARP entry says
+        ip(ns, "addr", "add", f"{NetPeer.HOST_IP}/24", "dev", "plan0")
+        ip(ns, "link", "set", "plan0", "up")
+        for host in (a, b):
+            mine, theirs = nethelp.unique_name("pl"), nethelp.unique_name("pl")
+            nethelp.run("ip", "link", "add", mine, "type", "veth", "peer", "name", theirs)
+            nethelp.run("ip", "link", "set", mine, "netns", host.name)
+            nethelp.run("ip", "link", "set", theirs, "netns", ns)
+            ip(ns, "link", "set", theirs, "master", "plan0", "up")
+            ip(host.name, "link", "add", "pbr0", "type", "bridge")
+            ip(host.name, "tuntap", "add", "dev", NetPeer.TAP, "mode", "tap", "vnet_hdr")
+            for dev in (NetPeer.TAP, mine):
+                ip(host.name, "link", "set", dev, "master", "pbr0", "up")
+            ip(host.name, "link", "set", "pbr0", "up")
+
+    peer = NetPeer.start("lan", setup, release)
+    try:
+        yield peer
+    finally:
+        if peer:
+            peer.close()
+
+
 class HostPetrel:
     """petrel --api-sock SOCK in namespace ns; its console logged to build/linux-NAME.log."""
 
@@ -37,7 +69,7 @@ class HostPetrel:
         self.log_path = log_path = ROOT / "build" / f"linux-{name}.log"
         self.log = open(log_path, "wb")
         self.proc, self.con = linuxlib.spawn(argv, self.log, cwd=ROOT)
-        linuxlib.wait_for_socket(sock, self.proc)
+        linuxlib.wait_for_socket(sock, self.proc, self.con)
         self.api = apilib.Client(sock)
 
     def close(self):

@@ -14,6 +14,7 @@ and the result carries the console tail for the assertion message.
 import os
 import re
 import selectors
+import socket
 import subprocess
 import time
 
@@ -89,11 +90,27 @@ def spawn(argv, log, cwd=None):
     return proc, Console(proc, log)
 
 
-def wait_for_socket(sock, proc, timeout=10.0):
-    """Until petrel's API socket exists (or petrel died)."""
+def wait_for_socket(sock, proc, con=None, timeout=30.0):
+    """Until petrel's API socket accepts connections (the file appears at bind(), a moment
+    before listen()); fails with what petrel said if it died or never listened."""
     deadline = time.time() + timeout
-    while not sock.exists() and proc.poll() is None and time.time() < deadline:
+    while proc.poll() is None and time.time() < deadline:
+        if sock.exists():
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(str(sock))
+                return
+            except OSError:
+                pass
+            finally:
+                s.close()
         time.sleep(0.01)
+    said = ""
+    if con:
+        con.pump(1.0)
+        said = "\n" + con.tail()
+    raise AssertionError(f"petrel's API socket {sock} never accepted a connection (exit status "
+                         f"{proc.poll()}){said}")
 
 
 class Run:
@@ -113,11 +130,34 @@ class Run:
     def value(self, key, default=None):
         return self.checks[key][1] if key in self.checks else default
 
+    def absorb(self, when, line):
+        """Take in one console line of the protocol."""
+        m = re.search(r"PETREL-CHECK (\S+)=(.*)$", line)
+        if m:
+            self.checks[m.group(1)] = (when, m.group(2).strip())
+        if "PETREL-ECHO:" in line:
+            self.echo = line.split("PETREL-ECHO:", 1)[1].strip()
+        if "PETREL-DONE" in line:
+            self.done = when
+        if self.broken is None and BROKEN.search(line):
+            self.broken = line.strip()
+
+    def absorb_earlier(self, con):
+        """Take in what another console showed before this run's (the source's, before a
+        migration): its lines first, this run's own lines win."""
+        mine = dict(self.checks)
+        echo, done, broken = self.echo, self.done, self.broken
+        for when, line in con.lines:
+            self.absorb(when, line)
+        self.checks.update(mine)
+        self.echo, self.done = echo or self.echo, done or self.done
+        self.broken = broken or self.broken
+
 
 def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, restored=False,
                 init_timeout=INIT_TIMEOUT_S, checks_timeout=CHECKS_TIMEOUT_S):
     """Follow the guest until petrel exits, a deadline passes or the guest shows it is broken.
-    Types input_line at PETREL-READ>. on_tick(run) is called about once a second (pausing
+    Types input_line at PETREL-READ> (nothing when it is None: typed already). on_tick(run) is called about once a second (pausing
     and resuming through the API, say); on_prompt(run) once the prompt is there, before the
     line is typed (a snapshot at that point). restored: the guest was loaded from such a
     snapshot, so it is past /init and at the prompt already. Kills petrel if it is still
@@ -138,22 +178,14 @@ def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, rest
                 if "PETREL-INIT:" in line and run.init is None:
                     run.init = when
                     print(f"user space after {when - start:.1f}s: {line.strip()}")
-                m = re.search(r"PETREL-CHECK (\S+)=(.*)$", line)
-                if m:
-                    run.checks[m.group(1)] = (when, m.group(2).strip())
-                if "PETREL-ECHO:" in line:
-                    run.echo = line.split("PETREL-ECHO:", 1)[1].strip()
-                if "PETREL-DONE" in line:
-                    run.done = when
-                if run.broken is None and BROKEN.search(line):
-                    run.broken = line.strip()
+                run.absorb(when, line)
             if run.broken:
                 con.pump(2.0)  # the lines that explain it
                 break
             if on_tick:
                 on_tick(run)
             # The prompt line may still sit in the partial buffer: look there too.
-            if not sent and (restored or "PETREL-READ>" in con.pending_text() or
+            if not sent and input_line is not None and (restored or "PETREL-READ>" in con.pending_text() or
                              any("PETREL-READ>" in l for _, l in con.lines[-5:])):
                 if on_prompt:
                     on_prompt(run)

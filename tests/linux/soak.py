@@ -20,24 +20,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import linuxlib  # noqa: E402
-import test_linux_boot as linux_boot  # noqa: E402
+import linuxguest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 OUT = ROOT / "build" / "soak"
 PLAIN = ["console=ttyS0", "petrel.test=1"]
-# A plain command line has none of the test's shortcuts (tests/linux/test_linux_boot.py): on a
+# A plain command line has none of the test's shortcuts (tests/linux/linuxguest.py): on a
 # nested PVM host it spent 800+ s of guest time before /init (BTF parsing, tracefs, crypto
 # self-tests), over the test suite's 20-minute deadline. Its own deadline here:
 PLAIN_INIT_TIMEOUT_S = float(os.environ.get("PETREL_SOAK_PLAIN_INIT_TIMEOUT", 40 * 60))
-PROJECT = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")]
-KERNELS = {"bzImage": linux_boot.KERNEL, "pvh": ROOT / "guest" / "vmlinux"}
+PROJECT = [a for a in linuxguest.CMDLINE if not a.startswith("petrel.disk=")]
+KERNELS = {"bzImage": linuxguest.KERNEL, "pvh": ROOT / "guest" / "vmlinux"}
 CONFIGS = list(itertools.product([2, 1], ["bzImage", "pvh"], ["project", "plain"]))
 
 
 def boot(n, cpus, kernel, cmdline_kind):
     cmdline = " ".join(PROJECT if cmdline_kind == "project" else PLAIN)
-    argv = [str(PETREL), "run", "--kernel", str(KERNELS[kernel]), "--initrd", str(linux_boot.INITRD),
+    argv = [str(PETREL), "run", "--kernel", str(KERNELS[kernel]), "--initrd", str(linuxguest.INITRD),
             "--cmdline", cmdline, "--cpus", str(cpus), "--mem", "512", "--rng"]
     log_path = OUT / f"boot-{n}.log"
     start = time.time()

@@ -1,19 +1,26 @@
-"""Firecracker's getting-started flow with the real Linux guest, through the REST API only,
-booting the ELF vmlinux through PVH.
+"""The suite's one real Linux boot: Firecracker's getting-started flow through the REST API, with
+every device the Linux tests use, snapshotted at the console prompt for the tests that follow.
 
-petrel starts with just --api-sock; the microVM is then configured with the requests curl would
-send (PUT /logger, /metrics, /boot-source, /machine-config, /drives/rootfs, /entropy) and started
-with PUT /actions InstanceStart. During the boot it is paused and resumed (PATCH /vm), and the
-instance state is read back (GET /). The guest's /init runs with petrel.test=1 (see
-scripts/guest-init): it prints PETREL-CHECK lines, prompts PETREL-READ>, echoes the line typed on
-the console and powers off, and petrel must exit 0. Checks: the API answers per the spec, the
-guest saw the drive (as /dev/vda with the image's size) and the entropy device (hwrng), the
-typed line came back, and the metrics written at exit count the guest's exits.
+petrel starts with just --api-sock (as root: in a network namespace with a tap, netpeer.py); the
+microVM is configured with the requests curl would send (PUT /logger, /metrics, /boot-source
+with Debian's bzImage, which petrel decompresses and enters through PVH, /machine-config,
+/drives/rootfs on an ext4 image, /network-interfaces/eth0, /entropy) and started with PUT
+/actions InstanceStart. During the boot it is paused and resumed (PATCH /vm). The guest's /init
+(scripts/guest-init, petrel.test=1) checks its environment and devices and prints PETREL-CHECK
+lines: all vCPUs seen, the CMOS RTC reads host time, PCI enumeration, the drive as /dev/vda with
+a file written through ext4 (read back from the image with debugfs after the power-off),
+virtio-rng as the hwrng, virtio-net's MAC and offloads, a ping and 64 KiB each way over one TCP
+connection to the host side. At PETREL-READ> the VM is paused and snapshotted (PUT
+/snapshot/create) into build/linux-snapshot/; test_linux_restore.py, test_linux_migrate.py and
+test_linux_failover.py start from it instead of booting. Then the typed line comes back, the
+UART counted interrupts, the guest powers off, petrel exits 0 and its metrics count the exits.
 
-One real boot (minutes on a nested PVM host; linuxlib.py bounds every wait); console in
-build/linux-api-boot.log.
-Env: PETREL (binary), PETREL_LINUX_INIT_TIMEOUT / PETREL_LINUX_CHECKS_TIMEOUT, PETREL_API_SPEC.
+Real-Linux boots are the suite's budget (minutes where guest ring 0 is emulated): this is the
+only one in the default run. linuxlib.py bounds every wait; console in build/linux-api-boot.log.
+Env: PETREL (binary), PETREL_LINUX_INIT_TIMEOUT / PETREL_LINUX_CHECKS_TIMEOUT, PETREL_API_SPEC,
+PETREL_CMDLINE_EXTRA.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -22,29 +29,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import linuxguest
 import linuxlib  # the console protocol and its deadlines
-import test_linux_boot as linux_boot  # the kernel command line, the guest's files
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = linuxguest.ROOT
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 import apilib  # noqa: E402
 
-PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
+PETREL = linuxguest.PETREL
 LOG = ROOT / "build" / "linux-api-boot.log"
-# The same Debian kernel, uncompressed (scripts/fetch-guest.sh): this boot goes through PVH.
-# test_linux_boot.py boots the bzImage, which petrel decompresses on the host and enters
-# through PVH too by default; the 64-bit boot protocol's entries (startup_64 and the kernel's
-# own decompressor) are test_linux_bzimage_entry.py's (scripts/linux-extra.sh).
-VMLINUX = ROOT / "guest" / "vmlinux"
 CPUS, MEM_MIB = 2, 512
-DISK_MIB = 8
+DISK_MIB = 64
 INPUT_LINE = "hello-petrel-api"
-# The same command line as tests/linux/test_linux_boot.py, without its ext4 check (the drive
-# here is a blank image: the guest only has to see it).
-CMDLINE = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")]
-# The snapshot taken at the guest's console prompt, which test_linux_restore.py loads.
+RTC_TOLERANCE_S = 120  # RTC vs host clock when the line arrives; a frozen RTC drifts past it
+# The snapshot taken at the guest's console prompt, and the drive it refers to (kept with it).
 SNAP_DIR = ROOT / "build" / "linux-snapshot"
-SNAP_STATE, SNAP_MEM = SNAP_DIR / "vm.state", SNAP_DIR / "vm.mem"
+SNAP_STATE, SNAP_MEM, DISK = SNAP_DIR / "vm.state", SNAP_DIR / "vm.mem", SNAP_DIR / "rootfs.img"
 
 
 def require_snapshot():
@@ -53,23 +53,41 @@ def require_snapshot():
         "no snapshot from test_linux_api.py (it must run first and pass)"
 
 
-def test_linux_getting_started_through_the_api():
-    linux_boot._missing_guest()
-    assert VMLINUX.is_file(), f"{VMLINUX} missing: run scripts/fetch-guest.sh"
+def snapshot_has_net():
+    """Whether the snapshot's VM has the virtio-net interface (the boot had a netpeer)."""
+    return (SNAP_DIR / "has-net").exists()
+
+
+def test_linux_getting_started_through_the_api(netpeer):
+    linuxguest.missing_guest()
     assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
     apilib.spec()  # the responses are checked against it
 
     work = Path(tempfile.mkdtemp(prefix="petrel-linux-api-", dir="/tmp"))
-    # The drive outlives this test: the snapshot taken here refers to it.
     SNAP_DIR.mkdir(parents=True, exist_ok=True)
-    sock, metrics, disk = work / "api.sock", work / "metrics.json", SNAP_DIR / "rootfs.img"
-    with open(disk, "wb") as f:
-        f.truncate(DISK_MIB << 20)
+    for f in (SNAP_STATE, SNAP_MEM, SNAP_DIR / "has-net"):
+        f.unlink(missing_ok=True)
+    linuxguest.make_ext4(DISK, DISK_MIB)
+    sock, metrics = work / "api.sock", work / "metrics.json"
+    cmdline = linuxguest.CMDLINE + os.environ.get("PETREL_CMDLINE_EXTRA", "").split()
     argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info", "--show-level"]
+    requests = [
+        ("/logger", {"level": "Info", "show_level": True}),
+        ("/metrics", {"metrics_path": str(metrics)}),
+        ("/boot-source", {"kernel_image_path": str(linuxguest.KERNEL), "initrd_path": str(linuxguest.INITRD),
+                          "boot_args": " ".join(cmdline + ([netpeer.cmdline_arg()] if netpeer else []))}),
+        ("/machine-config", {"vcpu_count": CPUS, "mem_size_mib": MEM_MIB}),
+        ("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(DISK), "is_root_device": True,
+                            "is_read_only": False}),
+        ("/entropy", {}),
+    ]
+    if netpeer:  # petrel runs in the namespace that holds the tap
+        argv = netpeer.argv_prefix() + argv
+        requests.append(("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": netpeer.TAP,
+                                                      "guest_mac": netpeer.MAC}))
+    requests.append(("/actions", {"action_type": "InstanceStart"}))
     LOG.parent.mkdir(parents=True, exist_ok=True)
 
-    for f in (SNAP_STATE, SNAP_MEM):
-        f.unlink(missing_ok=True)
     snapshots = []
     start = time.time()
     paused = False
@@ -77,20 +95,8 @@ def test_linux_getting_started_through_the_api():
         proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
         api = apilib.Client(sock)
         try:
-            linuxlib.wait_for_socket(sock, proc)
+            linuxlib.wait_for_socket(sock, proc, con)
             assert api.get("/").json["state"] == "Not started"
-            requests = [
-                ("/logger", {"level": "Info", "show_level": True}),
-                ("/metrics", {"metrics_path": str(metrics)}),
-                ("/boot-source", {"kernel_image_path": str(VMLINUX),
-                                  "initrd_path": str(linux_boot.INITRD),
-                                  "boot_args": " ".join(CMDLINE)}),
-                ("/machine-config", {"vcpu_count": CPUS, "mem_size_mib": MEM_MIB}),
-                ("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk),
-                                    "is_root_device": True, "is_read_only": True}),
-                ("/entropy", {}),
-                ("/actions", {"action_type": "InstanceStart"}),
-            ]
             for path, body in requests:
                 r = api.put(path, body)
                 assert r.status == 204, f"PUT {path}: {r}"
@@ -110,13 +116,14 @@ def test_linux_getting_started_through_the_api():
                 assert api.get("/").json["state"] == "Running"
 
             def snapshot_at_prompt(run):
-                """The guest waits for its console line: snapshot it there (paused), for
-                tests/linux/test_linux_restore.py, then let it go on."""
-                SNAP_DIR.mkdir(parents=True, exist_ok=True)
+                """The guest waits for its console line: snapshot it there (paused), for the
+                tests that follow, then let it go on."""
                 assert api.patch("/vm", {"state": "Paused"}).status == 204
                 r = api.put("/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(SNAP_STATE),
                                                  "mem_file_path": str(SNAP_MEM)})
                 snapshots.append(r)
+                if netpeer:
+                    (SNAP_DIR / "has-net").touch()
                 assert api.patch("/vm", {"state": "Resumed"}).status == 204
 
             run = linuxlib.run_console(proc, con, start, INPUT_LINE, on_tick=pause_once,
@@ -127,6 +134,8 @@ def test_linux_getting_started_through_the_api():
                 proc.kill()
                 proc.wait()
         log.write(f"\n# petrel exit status {proc.returncode} after {time.time() - start:.1f}s\n".encode())
+    print(f"console log: {LOG}; boot + checks took {run.elapsed:.1f}s; checks: "
+          + ", ".join(f"{k}={v}" for k, (_, v) in run.checks.items()))
 
     checks = {k: v for k, (_, v) in run.checks.items()}
     try:
@@ -134,14 +143,44 @@ def test_linux_getting_started_through_the_api():
         assert paused, "the VM was never paused and resumed" + where
         assert snapshots and snapshots[0].status == 204, f"snapshot at the prompt: {snapshots}" + where
         assert checks.get("cpus") == str(CPUS), f"guest sees {checks.get('cpus')} CPUs" + where
-        assert checks.get("disk") == "vda", "the drive did not show up as /dev/vda" + where
-        assert checks.get("disk-sectors") == str((DISK_MIB << 20) // 512), \
-            f"/dev/vda has {checks.get('disk-sectors')} sectors" + where
-        assert checks.get("hwrng", "none").startswith("virtio_rng"), \
-            f"guest hwrng is {checks.get('hwrng')}, expected virtio_rng" + where
+        assert "rtc" in run.checks and checks["rtc"] != "none", "guest has no RTC (rtc0)" + where
+        when, rtc = run.checks["rtc"]
+        assert abs(int(rtc) - when) <= RTC_TOLERANCE_S, \
+            f"guest RTC reads {rtc}, {int(rtc) - when:+.0f}s from the host clock when it was printed" + where
         assert run.read and run.echo == INPUT_LINE, f"guest echoed {run.echo!r}" + where
         assert run.done is not None, "guest did not finish its checks" + where
         assert run.rc == 0, f"petrel exited {run.rc} after the guest powered off, expected 0" + where
+        # The 8250 is interrupt driven, not polled: its IRQ line counted interrupts.
+        irqs = checks.get("serial-irqs", "0")
+        assert irqs.isdigit() and int(irqs) > 0, f"ttyS0 took {irqs} interrupts: the UART is polled" + where
+
+        # virtio: PCI enumeration, the disk and the file written through ext4, the rng.
+        pci = checks.get("pci-devices", "0")
+        assert pci.isdigit() and int(pci) >= 3, f"guest sees {pci} PCI functions (bridge, blk, rng)" + where
+        assert checks.get("disk") == "vda", "the drive did not show up as /dev/vda" + where
+        assert checks.get("disk-sectors") == str((DISK_MIB << 20) // 512), \
+            f"/dev/vda has {checks.get('disk-sectors')} sectors" + where
+        want = hashlib.sha256(linuxguest.DISK_CONTENT).hexdigest()
+        assert checks.get("disk-file-sha256") == want, \
+            f"guest wrote a file with sha256 {checks.get('disk-file-sha256')}, expected {want}" + where
+        data = linuxguest.read_back(DISK, linuxguest.DISK_FILE)
+        assert hashlib.sha256(data).hexdigest() == want, \
+            f"{linuxguest.DISK_FILE} in the image after power-off: {len(data)} bytes, not what was written" + where
+        assert checks.get("hwrng", "none").startswith("virtio_rng"), \
+            f"guest hwrng is {checks.get('hwrng')}, expected virtio_rng" + where
+        rng = checks.get("hwrng-bytes", "")
+        assert len(rng) == 32 and len(set(rng)) > 4, f"/dev/hwrng gave {rng!r}" + where
+
+        # virtio-net: the MAC, offloads and mergeable buffers negotiated, a ping to the host side
+        # of the tap, and 64 KiB each way over one TCP connection (busybox nc).
+        if netpeer:
+            assert checks.get("net-mac") == netpeer.MAC, f"guest interface MAC {checks.get('net-mac')}" + where
+            bits = checks.get("net-features", "")
+            for bit, name in ((0, "CSUM"), (1, "GUEST_CSUM"), (7, "GUEST_TSO4"), (11, "HOST_TSO4"),
+                              (15, "MRG_RXBUF"), (16, "STATUS")):
+                assert len(bits) > bit and bits[bit] == "1", f"virtio-net {name} not negotiated: {bits}" + where
+            netpeer.check(checks, "net", where)
+
         assert not sock.exists(), "the API socket was left behind"
         last = json.loads(metrics.read_text().splitlines()[-1])  # written at exit
         assert last["exits"]["io-out"]["count"] > 0 and last["uart"]["tx_bytes"] > 0, last

@@ -1,7 +1,7 @@
 """The Debian bzImage through the two 64-bit entries other tests no longer take (issue 15).
 
 By default petrel decompresses a bzImage's payload on the host and, as Debian's kernel has a
-PVH note, enters it through PVH: that is what test_linux_boot.py now exercises. This test
+PVH note, enters it through PVH: that is what test_linux_api.py exercises. This test
 boots the same bzImage + initramfs with
   --kernel-decompress host-linux64  petrel decompresses, then startup_64 of the vmlinux at its
                                     link address with a zero page (RSI), and
@@ -27,7 +27,7 @@ PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-bzimage-entry.log"
 INPUT_LINE = "hello-entry"
 
-# test_linux_boot.py's command line without its disk check (no --disk here).
+# linuxguest.CMDLINE without its disk check (no --disk here).
 CMDLINE = ("console=ttyS0 panic=-1 nokaslr tsc=reliable no_timer_check i8042.noaux 8250.nr_uarts=1 "
            "random.trust_cpu=on cryptomgr.notests mitigations=off nowatchdog audit=0 "
            "initcall_blacklist=init_kprobe_trace,init_dynamic_event,init_uprobe_trace,cubictcp_register,"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import linuxlib
-import test_linux_boot as linux_boot
+import linuxguest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
@@ -27,11 +27,11 @@ PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-hotplug-vcpu-boot.log"
 VMLINUX = ROOT / "guest" / "vmlinux"
 BOOT, MAX = 2, 4
-CMDLINE = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")]
+CMDLINE = [a for a in linuxguest.CMDLINE if not a.startswith("petrel.disk=")]
 
 
 def test_linux_adds_and_removes_a_vcpu():
-    linux_boot._missing_guest()
+    linuxguest.missing_guest()
     assert VMLINUX.is_file(), f"{VMLINUX} missing: run scripts/fetch-guest.sh"
     assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
     work = Path(tempfile.mkdtemp(prefix="petrel-linux-vcpu-", dir="/tmp"))
@@ -61,9 +61,9 @@ def test_linux_adds_and_removes_a_vcpu():
                 seen["removed"] = time.time()
 
         try:
-            linuxlib.wait_for_socket(sock, proc)
+            linuxlib.wait_for_socket(sock, proc, con)
             requests = [
-                ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(linux_boot.INITRD),
+                ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(linuxguest.INITRD),
                                   "boot_args": cmdline}),
                 ("/machine-config", {"vcpu_count": BOOT, "mem_size_mib": 512}),
                 ("/hotplug/vcpu", {"max_vcpu_count": MAX}),

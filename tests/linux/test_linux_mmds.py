@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import linuxlib
-import test_linux_boot as linux_boot
+import linuxguest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
@@ -29,12 +29,12 @@ from nethelp import Tap  # noqa: E402  (skips without CAP_NET_ADMIN)
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-mmds-boot.log"
 VMLINUX = ROOT / "guest" / "vmlinux"
-CMDLINE = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")]
+CMDLINE = [a for a in linuxguest.CMDLINE if not a.startswith("petrel.disk=")]
 DATA = {"latest": {"meta-data": {"ami-id": "ami-87654321", "reservation-id": "r-79054aef"}}}
 
 
 def test_linux_reads_mmds_v2_with_busybox():
-    linux_boot._missing_guest()
+    linuxguest.missing_guest()
     assert VMLINUX.is_file(), f"{VMLINUX} missing: run scripts/fetch-guest.sh"
     assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
     tap = Tap()
@@ -49,9 +49,9 @@ def test_linux_reads_mmds_v2_with_busybox():
             proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
             api = apilib.Client(sock)
             try:
-                linuxlib.wait_for_socket(sock, proc)
+                linuxlib.wait_for_socket(sock, proc, con)
                 requests = [
-                    ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(linux_boot.INITRD),
+                    ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(linuxguest.INITRD),
                                       "boot_args": cmdline}),
                     ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
                     ("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": tap.name,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import linuxlib
-import test_linux_boot as linux_boot
+import linuxguest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
@@ -32,7 +32,7 @@ PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-pmem-boot.log"
 VMLINUX = ROOT / "guest" / "vmlinux"
 MODULES = ROOT / "guest" / "modules"
-CMDLINE = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")] + ["petrel.pmem=1"]
+CMDLINE = [a for a in linuxguest.CMDLINE if not a.startswith("petrel.disk=")] + ["petrel.pmem=1"]
 HELLO = "hello from the host through virtio-pmem"
 
 
@@ -44,7 +44,7 @@ def _tool(name):
 
 
 def test_linux_mounts_ext4_from_pmem():
-    linux_boot._missing_guest()
+    linuxguest.missing_guest()
     assert VMLINUX.is_file(), f"{VMLINUX} missing: run scripts/fetch-guest.sh"
     assert (MODULES / "virtio_pmem.ko").is_file() and (MODULES / "nd_pmem.ko").is_file(), \
         "the guest has no virtio_pmem/nd_pmem modules: run scripts/fetch-guest.sh (it fetches again)"
@@ -68,9 +68,9 @@ def test_linux_mounts_ext4_from_pmem():
             proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
             api = apilib.Client(sock)
             try:
-                linuxlib.wait_for_socket(sock, proc)
+                linuxlib.wait_for_socket(sock, proc, con)
                 requests = [
-                    ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(linux_boot.INITRD),
+                    ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(linuxguest.INITRD),
                                       "boot_args": " ".join(CMDLINE)}),
                     ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
                     ("/pmem/data", {"id": "data", "path_on_host": str(image), "root_device": False,

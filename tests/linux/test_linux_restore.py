@@ -1,58 +1,44 @@
-"""The real Linux guest loaded from a snapshot instead of booted: test_linux_api.py boots it
-through the API and snapshots it while /init waits at its console prompt; here a fresh petrel
-loads that snapshot (PUT /snapshot/load, resume_vm) and the guest goes on from the prompt: it
-reads the typed line, echoes it, uses its devices again (virtio-rng and virtio-blk through
-their queues, a timer sleep) and powers off; petrel exits 0. A restore takes milliseconds where
-a boot takes minutes on a nested host.
+"""The real Linux guest loaded from a snapshot instead of booted, from the command line: the
+snapshot test_linux_api.py took while /init waited at its console prompt is restored with
+`petrel run --restore STATE --mem-file MEM` (no API) and the guest goes on from the prompt: it
+reads the typed line, echoes it, uses its devices again (virtio-rng and virtio-blk through their
+queues, a timer sleep) and, when the boot had a network, talks over it again: a fresh peer in a
+namespace of its own stands where the boot's stood (same tap name, addresses and MAC), and the
+guest pings it and sends and receives 64 KiB over a new TCP connection. Then it powers off and
+petrel exits 0. A restore takes milliseconds where a boot takes minutes on a nested host.
 
 Runs after test_linux_api.py (file order); fails if that test left no snapshot.
 Console in build/linux-restore.log."""
-import os
-import shutil
-import sys
-import tempfile
 import time
-from pathlib import Path
 
+import linuxguest
 import linuxlib
 import test_linux_api as linux_api
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "api"))
-import apilib  # noqa: E402
-
-PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
-LOG = ROOT / "build" / "linux-restore.log"
-INPUT_LINE = "restored-from-snapshot"
+LOG = linuxguest.ROOT / "build" / "linux-restore.log"
 
 
-def test_linux_restores_from_a_snapshot_at_its_prompt():
+def test_linux_restores_from_a_snapshot_at_its_prompt(netpeer):
     linux_api.require_snapshot()
-    work = Path(tempfile.mkdtemp(prefix="petrel-linux-restore-", dir="/tmp"))
-    sock = work / "api.sock"
-    argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info", "--show-level"]
-    try:
-        with open(LOG, "wb") as log:
-            proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
-            api = apilib.Client(sock)
-            try:
-                linuxlib.wait_for_socket(sock, proc)
-                t0 = time.time()
-                linuxlib.load_snapshot(api, linux_api.SNAP_STATE, linux_api.SNAP_MEM)
-                load_s = time.time() - t0
-                print(f"snapshot loaded and resumed in {load_s * 1000:.1f} ms")
-                assert api.get("/").json["state"] == "Running"
-                run = linuxlib.run_console(proc, con, time.time(), INPUT_LINE, restored=True,
-                                           checks_timeout=10 * 60)
-            finally:
-                api.close()
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-        where = linuxlib.assert_goes_on_from_the_prompt(run, proc, con, LOG, INPUT_LINE)
-        # petrel's VMGenID device and GED in the DSDT, found by Linux (an initramfs older than
-        # this check prints nothing)
-        genid = run.value("restored-acpi-genid")
-        assert genid in (None, "2"), f"ACPI VMGENCTR + ACPI0013 devices after restore: {genid}" + where
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    net = bool(netpeer) and linux_api.snapshot_has_net()
+    line = "restored-from-snapshot" + ("+net" if net else "")
+    argv = [str(linuxguest.PETREL), "run", "--restore", str(linux_api.SNAP_STATE),
+            "--mem-file", str(linux_api.SNAP_MEM), "--level", "Info"]
+    if net:
+        argv = netpeer.argv_prefix() + argv
+    with open(LOG, "wb") as log:
+        t0 = time.time()
+        proc, con = linuxlib.spawn(argv, log, cwd=linuxguest.ROOT)
+        try:
+            run = linuxlib.run_console(proc, con, t0, line, restored=True, checks_timeout=10 * 60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    print(f"restored, went on and powered off in {run.elapsed:.1f} s")
+    where = linuxlib.assert_goes_on_from_the_prompt(run, proc, con, LOG, line)
+    # petrel's VMGenID device and GED in the DSDT, found by Linux
+    assert run.value("restored-acpi-genid") == "2", \
+        f"ACPI VMGENCTR + ACPI0013 devices after restore: {run.value('restored-acpi-genid')}" + where
+    if net:
+        netpeer.check({k: v for k, (_, v) in run.checks.items()}, "restored-net", where)

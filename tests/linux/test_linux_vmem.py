@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import linuxlib
-import test_linux_boot as linux_boot
+import linuxguest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
@@ -26,7 +26,7 @@ PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-vmem-boot.log"
 VMLINUX = ROOT / "guest" / "vmlinux"
 PLUG_MIB = 256
-CMDLINE = [a for a in linux_boot.CMDLINE if not a.startswith("petrel.disk=")]
+CMDLINE = [a for a in linuxguest.CMDLINE if not a.startswith("petrel.disk=")]
 
 
 def rss_kib(pid):
@@ -38,7 +38,7 @@ def rss_kib(pid):
 
 
 def test_linux_plugs_and_unplugs_256_mib():
-    linux_boot._missing_guest()
+    linuxguest.missing_guest()
     assert VMLINUX.is_file(), f"{VMLINUX} missing: run scripts/fetch-guest.sh"
     assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
     work = Path(tempfile.mkdtemp(prefix="petrel-linux-vmem-", dir="/tmp"))
@@ -70,9 +70,9 @@ def test_linux_plugs_and_unplugs_256_mib():
                     seen["rss-unplugged"] = rss_kib(proc.pid)
 
         try:
-            linuxlib.wait_for_socket(sock, proc)
+            linuxlib.wait_for_socket(sock, proc, con)
             requests = [
-                ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(linux_boot.INITRD),
+                ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(linuxguest.INITRD),
                                   "boot_args": cmdline}),
                 ("/machine-config", {"vcpu_count": 2, "mem_size_mib": 512}),
                 ("/hotplug/memory", {"total_size_mib": 1024}),

@@ -1,0 +1,77 @@
+"""The default real-Linux guest (scripts/fetch-guest.sh, scripts/mkinitramfs.sh) as the tests in
+tests/linux use it: its files, the kernel command line, and the ext4 disk /init writes to."""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUEST = ROOT / "guest"
+KERNEL = GUEST / "vmlinuz"     # Debian's bzImage: petrel decompresses it and enters through PVH
+VMLINUX = GUEST / "vmlinux"    # the same kernel, uncompressed
+INITRD = GUEST / "initramfs.cpio"
+PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
+
+# Kernel command line: console on the UART petrel wires to stdio, then options that shorten a
+# boot under very slow ring-0 emulation or turn a failure into an exit instead of a hang.
+CMDLINE = [
+    "console=ttyS0",  # all kernel output on the 8250 UART -> petrel's stdout
+    "panic=-1",  # on a panic reboot at once, so petrel exits instead of hanging
+    "nokaslr",  # no random placement: no relocation pass, RIPs match System.map
+    "tsc=reliable",  # trust the TSC: no clocksource watchdog, no TSC sync checks
+    "no_timer_check",  # skip the IO-APIC timer check (a timed loop)
+    "i8042.noaux",  # no PS/2 mouse port probing
+    "8250.nr_uarts=1",  # probe ttyS0 only, not ttyS1..3
+    "random.trust_cpu=on",  # seed the RNG from RDRAND, never wait for entropy
+    "cryptomgr.notests",  # skip the crypto self-tests (ring-0 number crunching)
+    "mitigations=off",  # cheaper kernel entry/exit (no PTI, retpolines, buffer clears)
+    "nowatchdog",  # no lockup detectors: a slow guest would trip them
+    "audit=0",  # no audit subsystem
+    # Initcalls that cost minutes of emulated ring 0 and do nothing this guest needs (measured
+    # with initcall_debug on a PVM host): waiting for the tracefs event files (135 s) in the
+    # kprobe/uprobe/dynamic-event tracing interfaces; parsing the kernel's BTF (93 s) for BPF
+    # kfunc sets and TCP CUBIC (TCP falls back to Reno); crypto self-tests that
+    # cryptomgr.notests does not cover (KDF108 21 s, BLAKE2s 9 s).
+    "initcall_blacklist=init_kprobe_trace,init_dynamic_event,init_uprobe_trace,cubictcp_register,"
+    "bpf_rstat_kfunc_init,bpf_key_sig_kfuncs_init,kfunc_init,bpf_prog_test_run_init,"
+    "bpf_tcp_ca_kfunc_init,crypto_kdf108_init,blake2s_mod_init",
+    # Full log level on purpose: the printk timestamps in the log show where a slow boot
+    # spends its time, and a hang shows its last message.
+    "petrel.test=1",  # /init runs the checks and powers off (scripts/guest-init)
+    "petrel.disk=ext4",  # /dev/vda is ext4: mount it, write /petrel-test.txt, unmount
+]
+
+# What /init writes into DISK_FILE on an ext4 /dev/vda (petrel.disk=ext4).
+DISK_FILE = "/petrel-test.txt"
+DISK_CONTENT = "".join(f"petrel virtio-blk line {i}\n" for i in range(2000)).encode()
+
+
+def missing_guest():
+    """Skip (fail in CI) when the default guest was not fetched and built."""
+    missing = [str(p.relative_to(ROOT)) for p in (KERNEL, INITRD) if not p.is_file()]
+    if not missing:
+        return
+    msg = f"default guest missing ({', '.join(missing)}): run scripts/fetch-guest.sh"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def make_ext4(path, mib):
+    """An empty ext4 file system of mib MiB in the file path (replaced if there)."""
+    mkfs = shutil.which("mkfs.ext4") or "/sbin/mkfs.ext4"
+    if not os.path.exists(mkfs):
+        pytest.fail("mkfs.ext4 not found: install e2fsprogs (scripts/setup.sh does)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(mib << 20)
+    subprocess.run([mkfs, "-F", "-q", "-L", "petrel", str(path)], check=True, capture_output=True)
+
+
+def read_back(image, path):
+    """A file's bytes from an ext4 image, without mounting it."""
+    debugfs = shutil.which("debugfs") or "/sbin/debugfs"
+    return subprocess.run([debugfs, "-R", f"cat {path}", str(image)], capture_output=True).stdout
