@@ -83,6 +83,14 @@ int disk_lock(struct disk *d)
 	return lock_file(&d->file, d->file.path ? d->file.path : "?");
 }
 
+int disk_unlock(struct disk *d)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+	if (fcntl(d->file.fd, F_OFD_SETLK, &fl) == 0 || errno == EINVAL || errno == ENOLCK || errno == EOPNOTSUPP)
+		return 0;
+	return -errno;
+}
+
 static int open_chain(struct disk *d, const char *path, const struct disk_options *o, struct chain *ch);
 
 static int open_backing(struct disk *d, const char *path, struct chain *ch)

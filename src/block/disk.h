@@ -43,6 +43,9 @@ void disk_close(struct disk *d);
  * writer, or a writer beside readers, is refused: "in use by another process". disk_lock
  * takes the top image's lock for a disk opened with no_lock. 0 or -errno. */
 int disk_lock(struct disk *d);
+/* Let go of the top image's lock (the file stays open): another process may now open it for
+ * writing. A live migration's source does this once its guest is paused for good. 0 or -errno. */
+int disk_unlock(struct disk *d);
 /* Move an open disk to another place in memory (src is then empty). */
 void disk_move(struct disk *dst, struct disk *src);
 const char *disk_format_name(enum disk_format f);

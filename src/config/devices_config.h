@@ -62,6 +62,9 @@ struct drive_config {
 	int format;                /* enum disk_format: 0 auto (probe), 1 raw, 2 qcow2 ("format") */
 	uint32_t poll_us;          /* busy-poll the queue this long before sleeping (0: never) */
 	enum virtio_transport_kind transport;
+	/* not configuration: set by a migration's destination and a standby, which open the
+	 * drive before the other side has let go of it and lock it when they run the guest */
+	bool defer_lock;
 };
 
 struct net_config {

@@ -241,6 +241,10 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 	int e = snapshot_states_from_buf(r->vm, run->state, run->state_len, &r->so.load, err, errlen);
 	if (e < 0)
 		return e;
+	/* Shared storage: the dead primary's locks went with it; a live one still holding them
+	 * (a silent link, not a death) keeps its guest, and this side must not run a second. */
+	if ((e = mig_disks_lock(r->vm, true, err, errlen)) < 0)
+		return e;
 	if ((e = vm_start(r->vm)) < 0) {
 		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));
 		return e;

@@ -28,6 +28,32 @@ static struct virtio_blk *drive(struct vm *vm, uint32_t i)
 	return NULL;
 }
 
+void mig_disks_defer_locks(struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndrives; i++)
+		cfg->drives[i].defer_lock = true;
+}
+
+int mig_disks_lock(struct vm *vm, bool take, char *err, size_t errlen)
+{
+	struct virtio_blk *b;
+	for (uint32_t i = 0; (b = drive(vm, i)); i++) {
+		if (!take) {
+			if (disk_unlock(&b->disk) < 0)
+				log_warn("%s: cannot let go of the lock on %s", b->vdev.name, b->disk.file.path);
+			continue;
+		}
+		if (disk_lock(&b->disk) == 0)
+			continue;
+		snprintf(err, errlen, "%s: %s is in use by another process (locked): not running the guest beside it",
+			 b->vdev.name, b->disk.file.path);
+		while (i--)
+			disk_unlock(&drive(vm, i)->disk);
+		return -EBUSY;
+	}
+	return 0;
+}
+
 static uint8_t *chunk_buffer(void)
 {
 	void *p = NULL;

@@ -2,6 +2,7 @@
 #ifndef PETREL_MIGRATION_DISKS_H
 #define PETREL_MIGRATION_DISKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,16 @@ int mig_disks_send_dirty(struct vm *vm, int fd, uint64_t *sent, char *err, size_
 void mig_disks_stop(struct vm *vm);
 /* Destination: a MIG_DISK message whose header is h, into the drive's image. */
 int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint64_t *received, char *err, size_t errlen);
+
+/* Shared storage: the drives' images are the same files on both sides, and only the side that
+ * runs the guest holds their write locks (block/disk.h). The destination (and a standby) opens
+ * them unlocked (mig_disks_defer_locks on the definition, before building); the source lets go
+ * of its locks once its guest is paused for good (take false) and takes them back if the
+ * migration fails after all; the destination takes them just before it runs the guest. 0, or
+ * -EBUSY with err naming the drive still locked elsewhere (nothing taken then). */
+struct vm_config;
+void mig_disks_defer_locks(struct vm_config *cfg);
+int mig_disks_lock(struct vm *vm, bool take, char *err, size_t errlen);
 
 /* Replication: a checkpoint's disk changes, read while the guest is paused (primary) or
  * received (standby), and sent or applied later. */

@@ -75,6 +75,7 @@ int mig_receiver_handshake(struct mig_receiver *r)
 	free(defn);
 	if (e < 0)
 		return e;
+	mig_disks_defer_locks(m->cfg); /* the other side still runs the guest on them */
 	char why[256] = "";
 	log_capture_begin(why, sizeof(why)); /* what went wrong, e.g. a disk in use elsewhere */
 	e = r->h->build(r->vm, m->cfg, m->ro.console_out_fd);
@@ -173,6 +174,8 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 	if (e < 0)
 		return e;
 	uint64_t t_loaded = now_ns();
+	if ((e = mig_disks_lock(r->vm, true, r->err, r->errlen)) < 0)
+		return e;
 	if ((e = r->h->start(r->vm)) < 0)
 		return bad(r, e, "cannot start the vCPUs: %s", strerror(-e));
 	/* The downtime ends at the first KVM_RUN here: wait for it (briefly) to report it. */

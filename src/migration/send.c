@@ -318,6 +318,10 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 			mig_sender_peer_reason(s, e, "sending the post-copy page list");
 		free(bm);
 	}
+	if (!e) { /* the destination takes the drives' locks when it runs the guest */
+		mig_disks_lock(s->vm, false, NULL, 0);
+		s->unlocked = true;
+	}
 	struct snap_writer w;
 	snap_writer_init(&w);
 	uint8_t id[16];
@@ -340,6 +344,19 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 		mig_record_go(m, s->fd, &go, *t_pause);
 	}
 	return e;
+}
+
+/* The migration failed after the source let go of its drives' locks: take them back. The
+ * destination lets go of its own when it destroys its half-built VM, which may take a moment. */
+static void relock(struct mig_sender *s)
+{
+	char why[256] = "";
+	for (int i = 0; i < 100; i++) {
+		if (mig_disks_lock(s->vm, true, why, sizeof(why)) == 0)
+			return;
+		usleep(20000);
+	}
+	log_warn("migration: %s; the guest goes on here without it", why);
 }
 
 void *mig_send_main(void *arg)
@@ -378,7 +395,9 @@ void *mig_send_main(void *arg)
 			/* The destination runs the guest (post-copy lost its source of pages): this
 			 * copy must never run again. */
 			vm_request_stop(s.vm, VM_STOP_ERROR, 1, "migration failed after the switch: %s", err);
-		else if (paused && !was_paused)
+		else if (s.unlocked)
+			relock(&s);
+		if (!s.committed && paused && !was_paused)
 			vm_resume(s.vm); /* the guest goes on here as if nothing happened */
 		if (!had_log)
 			guest_mem_dirty_log_stop(&s.vm->mem, &s.vm->kvm);

@@ -21,6 +21,7 @@ struct mig_sender {
 	uint64_t pace_start, paced;  /* max_bandwidth: when pacing began and bytes since */
 	bool postcopy;               /* switch to post-copy (mode postcopy, or auto not converging) */
 	bool committed;              /* the destination runs the guest: no way back */
+	bool unlocked;               /* the drives' locks were let go for the destination */
 	uint64_t remaining;          /* pages dirty at the last count */
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
 	char *err;

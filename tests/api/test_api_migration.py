@@ -301,3 +301,42 @@ def test_migrate_disks_without_shared_storage(petrel, api, workdir):
         assert copy.stat().st_size == 1 << 20
     finally:
         dst.close()
+
+
+def test_shared_storage_hands_the_disk_lock_over(petrel, api, workdir):
+    """Shared storage (no migrate_disks): both sides open the same writable image. Only the side
+    running the guest may hold its write lock, so the destination opens it unlocked and takes
+    the lock when it runs the guest, after the source let go of it; blkloop's writes go on
+    from the destination into the same file, and a third petrel still cannot open it."""
+    disk = workdir / "shared.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
+                                    "boot_args": "keep=1"}).status == 204
+    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False,
+                                    "is_read_only": False}).status == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+    petrel.expect(r"^blkloop round=5 ok$")
+    dst = destination(workdir)
+    other = destination(workdir, "other")
+    try:
+        dapi = dst.client()
+        url = f"unix:{workdir / 'mig.sock'}"
+        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
+        assert api.put("/migration/send", {"destination_url": url}, check=False).status == 204
+        wait_state(dapi, "completed")
+        assert wait_exit(petrel) == 0, petrel.describe()
+        rounds = [int(n) for n in petrel.lines(r"^blkloop round=(\d+) ok$")]
+        dst.expect(rf"^blkloop round={max(rounds) + 10} ok$")
+        assert_counts_go_on(petrel.out.text(), dst.out.text(), r"^blkloop round=(\d+) ok$")
+        assert "FAIL" not in dst.out.text(), dst.describe()
+        # The destination holds the lock now.
+        oapi = other.client()
+        r = oapi.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False,
+                                      "is_read_only": False}, check=False)
+        if r.status == 204:  # opened at the start, not when configured
+            assert oapi.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop"))}).status == 204
+            r = oapi.put("/actions", {"action_type": "InstanceStart"}, check=False)
+        assert r.status == 400 and "in use by another process" in r.fault, r
+    finally:
+        other.close()
+        dst.close()

@@ -411,7 +411,7 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 	b->rl.timer_fd = -1;
 	b->opts = (struct disk_options){ .format = (enum disk_format)cfg->format, .read_only = cfg->is_read_only,
 					 .direct = cfg->direct, .async = cfg->io_engine == DRIVE_IO_ASYNC,
-					 .depth = VIRTIO_BLK_QUEUE_SIZE };
+					 .depth = VIRTIO_BLK_QUEUE_SIZE, .no_lock = cfg->defer_lock };
 	int err = disk_open(&b->disk, cfg->path_on_host, &b->opts);
 	if (err < 0)
 		return err;
