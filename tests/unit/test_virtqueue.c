@@ -212,6 +212,47 @@ TEST(rejects_malformed_chains)
 	CHECK_EQ(pop_err(&q), VIRTQ_ERR_ADDR);
 }
 
+/* With dirty logging, a writable buffer counts as written when the chain is pushed back, also
+ * when the log was harvested (cleared) between the pop and the push: the page must not reach
+ * a migration's destination, a standby or a Diff snapshot stale. Only the bytes the device says
+ * it wrote (the used length) count; readable buffers never do. */
+TEST(push_marks_the_written_buffers_dirty_again)
+{
+	uint64_t bits[MEM_SIZE / 4096 / 64];
+	struct virtq q;
+	struct virtq_state st;
+	for (int indirect = 0; indirect < 2; indirect++) {
+		q_setup(&q, &st, indirect, false);
+		struct virtq_desc t[3] = {
+			{ 0x10000, 16, VIRTQ_DESC_F_NEXT, 1 },                          /* read: header */
+			{ 0x11000, 4096, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2 },   /* written whole */
+			{ 0x12000, 8192, VIRTQ_DESC_F_WRITE, 0 },                       /* 100 bytes of it */
+		};
+		if (indirect) {
+			memcpy(ram + 0x20000, t, sizeof(t));
+			desc(0, 0x20000, sizeof(t), VIRTQ_DESC_F_INDIRECT, 0);
+		} else {
+			for (unsigned i = 0; i < 3; i++)
+				desc(i, t[i].addr, t[i].len, t[i].flags, t[i].next);
+		}
+		publish(0, 0);
+		memset(bits, 0, sizeof(bits));
+		mem.regions[0].dirty = bits;
+		mem.dirty_log = true;
+		REQUIRE_EQ(virtq_pop(&q, &chain, NULL), 1);
+		CHECK(bits[0x11000 / 4096 / 64] & (1ull << (0x11000 / 4096 % 64))); /* marked at the pop */
+		memset(bits, 0, sizeof(bits));                                    /* a round harvests */
+		virtq_push(&q, chain.head, 4096 + 100);
+		CHECK(bits[0] & (1ull << 0x11));            /* the whole buffer */
+		CHECK(bits[0] & (1ull << 0x12));            /* the first page of the last one */
+		CHECK(!(bits[0] & (1ull << 0x13)));         /* not past the used length */
+		CHECK(!(bits[0] & (1ull << 0x10)));         /* the device only read this one */
+		CHECK(bits[0] & (1ull << (USED / 4096)));   /* and the used ring */
+		mem.dirty_log = false;
+		mem.regions[0].dirty = NULL;
+	}
+}
+
 TEST(length_overflow)
 {
 	/* Two descriptors whose lengths sum past 4 GiB: needs RAM that big, so fake a region

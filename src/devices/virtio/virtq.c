@@ -220,12 +220,49 @@ static void mark_used_ring(const struct virtq *q)
 	guest_mem_mark_dirty(q->mem, q->st->used_gpa, 6 + 8 * (uint64_t)q->st->size);
 }
 
+/* Mark dirty the device-writable buffers of the chain at table[i] (count entries), up to *len
+ * bytes, following one indirect table. Bounded as virtq_pop's walk; stops quietly at anything
+ * malformed (a guest that changed a chain it had made available only loses its own pages). */
+static void mark_written(const struct virtq *q, const struct virtq_desc *table, uint32_t count, uint32_t i,
+			 uint32_t *len, bool nested)
+{
+	for (uint32_t steps = 0; steps < count && *len; steps++) {
+		struct virtq_desc d = load_desc(&table[i]);
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			const struct virtq_desc *t = d.len % 16 == 0 && d.len / 16 <= VIRTQ_MAX_CHAIN ?
+							     guest_mem_ptr(q->mem, d.addr, d.len) : NULL;
+			if (!nested && t)
+				mark_written(q, t, d.len / 16, 0, len, true);
+			return;
+		}
+		if (d.flags & VIRTQ_DESC_F_WRITE) {
+			uint32_t n = d.len < *len ? d.len : *len;
+			guest_mem_mark_dirty(q->mem, d.addr, n);
+			*len -= n;
+		}
+		if (!(d.flags & VIRTQ_DESC_F_NEXT) || d.next >= count)
+			return;
+		i = d.next;
+	}
+}
+
+/* With dirty logging, a chain's device-writable buffers count as written again when the device
+ * hands the chain back, not only when it took it (add_buf): a buffer taken before a migration
+ * round, a checkpoint or a Diff snapshot harvested the log and filled after it (an rx buffer
+ * waiting for a frame, a read in flight) would otherwise leave a stale page behind. */
+static void mark_chain_written(const struct virtq *q, uint16_t head, uint32_t len)
+{
+	if (q->mem->dirty_log && len && head < q->st->size)
+		mark_written(q, q->desc, q->st->size, head, &len, false);
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct virtq_state *st = q->st;
 	if (!q->used)
 		return;
 	struct virtq_used_elem e = { head, len };
+	mark_chain_written(q, head, len);
 	mark_used_ring(q);
 	memcpy(q->used + 4 + 8 * (size_t)(st->used_idx & (st->size - 1)), &e, sizeof(e));
 	st->used_idx++;
@@ -238,6 +275,8 @@ void virtq_push_n(struct virtq *q, const struct virtq_used_elem *elems, unsigned
 	if (!q->used || !n)
 		return;
 	uint16_t idx = st->used_idx;
+	for (unsigned i = 0; i < n; i++)
+		mark_chain_written(q, (uint16_t)elems[i].id, elems[i].len);
 	mark_used_ring(q);
 	for (unsigned i = 0; i < n; i++, idx++)
 		memcpy(q->used + 4 + 8 * (size_t)(idx & (st->size - 1)), &elems[i], sizeof(elems[i]));
