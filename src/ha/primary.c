@@ -5,6 +5,7 @@
 #include "ha/outgate.h"
 #include "migration/disks.h"
 #include "migration/sender.h"
+#include "migration/throttle.h"
 #include "migration/wire.h"
 #include "snapshot/format.h"
 #include "util/log.h"
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,6 +256,16 @@ void *repl_primary_main(void *arg)
 		e = mig_disks_start(r->vm, p.s.fd, &disk_bytes, err, sizeof(err));
 	if (!e && (e = mig_sender_precopy(&p.s, t0)) > 0)
 		e = 0;
+	/* The initial sync may have throttled a busy guest (auto-converge); from here on each
+	 * checkpoint pauses it briefly instead, and the throttle must not outlive the VM. */
+	throttle_stop(p.s.throttle);
+	p.s.throttle = NULL;
+	if (!e) { /* a standby that stops reading is lost as one that stops answering: a
+		   * checkpoint sent with the guest paused must not wait longer than that */
+		struct timeval tv = { .tv_sec = r->po.failure_timeout_ms / 1000,
+				      .tv_usec = (r->po.failure_timeout_ms % 1000) * 1000 };
+		setsockopt(p.s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	r->fd = p.s.fd;
 	bool vm_gone = false;
 	for (uint64_t epoch = 1; !e; epoch++) {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define PAGE 4096ull
@@ -286,6 +287,8 @@ void *repl_standby_main(void *arg)
 		}
 		if (r->fd >= 0 && e != -ECANCELED)
 			mig_send_fail(r->fd, err[0] ? err : strerror(-e));
+		if (r->fd >= 0) /* a primary still sending hears at once that nobody reads */
+			shutdown(r->fd, SHUT_RDWR);
 		repl_set_state(r, REPL_STOPPED, err[0] ? err : strerror(-e));
 	}
 	free(run.state);
