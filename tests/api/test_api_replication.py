@@ -313,8 +313,9 @@ def test_pause_and_snapshots_while_replicated(petrel, api, workdir):
         n = repl(api)["checkpoints"]
         wait_checkpoints(api, n + 3)
         assert api.get("/").json["state"] == "Paused"
+        time.sleep(0.5)  # the last epoch's held output is out and read
         before = len(gens(petrel))
-        time.sleep(0.3)
+        time.sleep(0.5)
         assert len(gens(petrel)) == before, "the guest ran while paused"
         r = api.put("/snapshot/create", {"snapshot_path": str(workdir / "s"), "mem_file_path": str(workdir / "m")})
         assert r.status == 400 and "replication" in r.fault, r
