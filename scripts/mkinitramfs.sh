@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build guest/initramfs.cpio (uncompressed): busybox-static, its applet links, scripts/guest-init as /init,
 # /bin/envcheck (tests/linux/guest/envcheck.c, built static here: the check /init runs first),
+# /bin/vsockcat (tests/linux/guest/vsockcat.c: a vsock client for the checks after a restore),
 # and the kernel modules fetch-guest.sh put in guest/modules (with their load order).
 #
 # Usage: scripts/mkinitramfs.sh [--force]
@@ -28,9 +29,10 @@ command -v cpio >/dev/null || die "cpio not found: install cpio"
 
 # Up to date? Compare against every input: busybox, init, this script, the modules.
 ENVCHECK_SRC=$ROOT/tests/linux/guest/envcheck.c
-[[ -f $ENVCHECK_SRC ]] || die "$ENVCHECK_SRC missing"
+VSOCKCAT_SRC=$ROOT/tests/linux/guest/vsockcat.c
+[[ -f $ENVCHECK_SRC && -f $VSOCKCAT_SRC ]] || die "$ENVCHECK_SRC or $VSOCKCAT_SRC missing"
 command -v gcc >/dev/null || die "gcc not found: install build-essential (scripts/setup.sh does)"
-inputs=("$BUSYBOX" "$INIT" "$ENVCHECK_SRC" "${BASH_SOURCE[0]}")
+inputs=("$BUSYBOX" "$INIT" "$ENVCHECK_SRC" "$VSOCKCAT_SRC" "${BASH_SOURCE[0]}")
 if [[ -d $GUEST/modules ]]; then
 	inputs+=("$GUEST/modules")
 	while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$GUEST/modules" -type f -print0)
@@ -59,6 +61,8 @@ install -m 0755 "$INIT" init
 # The user-space self-check /init runs first in test mode (static: the initramfs has no libc).
 gcc -static -O2 -s -pthread -Wall -Wextra -Werror -o bin/envcheck "$ENVCHECK_SRC" ||
 	die "cannot build envcheck (needs gcc and libc6-dev's static libc)"
+# A vsock client (busybox has none), for the checks after a restore.
+gcc -static -O2 -s -Wall -Wextra -Werror -o bin/vsockcat "$VSOCKCAT_SRC" || die "cannot build vsockcat"
 
 # One symlink per applet, at the path busybox itself reports (bin/ls, sbin/poweroff, ...).
 nlinks=0

@@ -1,5 +1,6 @@
 """The host side of the real Linux guest's network: a network namespace holding HOST_IP and one
-TCP server there that the guest's /init talks to (petrel.net=GUEST_IP/24,HOST_IP,PORT).
+TCP server there that the guest's /init talks to (petrel.net=GUEST_IP/24,HOST_IP,PORT); and
+the host end of its vsock (VsockPeer).
 
 By default the namespace holds the tap itself (petrel runs in it). hostpair.lan() instead puts
 the peer on a bridge that both migration "hosts" reach, so a guest can move and keep talking."""
@@ -145,3 +146,49 @@ class NetPeer:
             f"host got {len(self.got or b'')} bytes over TCP, not what the guest sent: {net}" + where
         assert self.sent is not None and net["rx-sha256"] == hashlib.sha256(self.sent).hexdigest(), \
             f"guest did not receive the host's {len(self.sent or b'')}-byte answer: {net}" + where
+
+
+class VsockPeer:
+    """The host end of a guest-initiated vsock connection: petrel hands a connection to port
+    PORT to the Unix socket UDS_PATH_PORT (Firecracker's scheme). Listens there, reads one line,
+    answers REPLY and closes; `got` is the line."""
+
+    PORT = 5000
+    REPLY = b"hello from the host over vsock\n"
+
+    def __init__(self, uds_path):
+        self.path = f"{uds_path}_{self.PORT}"
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(self.path)
+        self.server.listen(1)
+        self.got = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.server.settimeout(TIMEOUT_S)
+        try:
+            conn, _ = self.server.accept()
+            with conn:
+                conn.settimeout(120)
+                data = b""
+                while b"\n" not in data and (chunk := conn.recv(4096)):
+                    data += chunk
+                self.got = data
+                conn.sendall(self.REPLY)
+        except OSError:
+            pass
+
+    def check(self, checks, where):
+        """The guest's PETREL-CHECK restored-vsock line against what this peer saw."""
+        self.thread.join(30)
+        assert self.got == b"hello from the guest\n", f"host got {self.got!r} over vsock" + where
+        assert checks.get("restored-vsock") == self.REPLY.decode().strip(), \
+            f"guest got {checks.get('restored-vsock')!r} over vsock" + where
+
+    def close(self):
+        self.server.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)

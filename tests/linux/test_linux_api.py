@@ -4,7 +4,7 @@ every device the Linux tests use, snapshotted at the console prompt for the test
 petrel starts with just --api-sock (as root: in a network namespace with a tap, netpeer.py); the
 microVM is configured with the requests curl would send (PUT /logger, /metrics, /boot-source
 with Debian's bzImage, which petrel decompresses and enters through PVH, /machine-config,
-/drives/rootfs on an ext4 image, /network-interfaces/eth0, /entropy) and started with PUT
+/drives/rootfs on an ext4 image, /network-interfaces/eth0, /entropy, /vsock) and started with PUT
 /actions InstanceStart. During the boot it is paused and resumed (PATCH /vm). The guest's /init
 (scripts/guest-init, petrel.test=1) checks its environment and devices and prints PETREL-CHECK
 lines: all vCPUs seen, the CMOS RTC reads host time, PCI enumeration, the drive as /dev/vda with
@@ -45,6 +45,9 @@ RTC_TOLERANCE_S = 120  # RTC vs host clock when the line arrives; a frozen RTC d
 # The snapshot taken at the guest's console prompt, and the drive it refers to (kept with it).
 SNAP_DIR = ROOT / "build" / "linux-snapshot"
 SNAP_STATE, SNAP_MEM, DISK = SNAP_DIR / "vm.state", SNAP_DIR / "vm.mem", SNAP_DIR / "rootfs.img"
+# The vsock device's Unix socket (restores reuse it or override it): in /tmp, not beside the
+# snapshot, because the build directory may be on a file system without Unix sockets (9p).
+VSOCK = Path(tempfile.gettempdir()) / f"petrel-linux-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}-v.sock"
 
 
 def require_snapshot():
@@ -80,6 +83,7 @@ def test_linux_getting_started_through_the_api(netpeer):
         ("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(DISK), "is_root_device": True,
                             "is_read_only": False}),
         ("/entropy", {}),
+        ("/vsock", {"guest_cid": 3, "uds_path": str(VSOCK)}),
     ]
     if netpeer:  # petrel runs in the namespace that holds the tap
         argv = netpeer.argv_prefix() + argv

@@ -4,8 +4,9 @@ standby petrel (namespace B) over TCP across a veth (PUT /replication; the drive
 standby's own image). Once both say protected and a few checkpoints went over, the primary is
 killed with SIGKILL. The standby must take over by itself (state active, the VM running), and
 the guest then answers on the standby's console from its last checkpoint: it reads the typed
-line, echoes it, uses virtio-rng and virtio-blk (reading its mirrored disk), sleeps on a timer
-and powers off; petrel exits 0.
+line, echoes it, uses virtio-rng and virtio-blk (reading its mirrored disk), sleeps on a timer,
+talks to the host over vsock (the standby's own Unix socket, vsock_override) and powers off;
+petrel exits 0.
 
 Runs after test_linux_api.py (file order); fails if that test left no snapshot.
 Consoles in build/linux-failover-{primary,standby}.log."""
@@ -17,8 +18,9 @@ from pathlib import Path
 import hostpair
 import linuxlib
 import test_linux_api as linux_api
+from netpeer import VsockPeer
 
-INPUT_LINE = "restored-by-failover"  # "restored...": /init uses its devices again
+INPUT_LINE = "restored-by-failover+vsock"  # "restored...": /init uses its devices again
 PORT = 47141
 # The initial sync copies 512 MiB of guest memory and the drive; on a PVM host the guest's
 # ring 0 is emulated, and every checkpoint pauses it.
@@ -39,7 +41,9 @@ def test_linux_fails_over_to_the_standby_and_answers_there():
             hosts.append(sb)
             linuxlib.load_snapshot(pri.api, linux_api.SNAP_STATE, linux_api.SNAP_MEM)
             url = f"tcp:{hostpair.IP_B}:{PORT}"
+            vsock = VsockPeer(work / "sb-v.sock")  # the standby's own vsock socket
             r = sb.api.put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 2000,
+                                            "vsock_override": {"uds_path": str(work / "sb-v.sock")},
                                             "drive_overrides": [{"drive_id": "rootfs",
                                                                  "path_on_host": str(copy)}]}, check=False)
             assert r.status == 204, f"standby: {r}"
@@ -63,8 +67,10 @@ def test_linux_fails_over_to_the_standby_and_answers_there():
             assert sb.api.get("/").json["state"] == "Running"
             run = linuxlib.run_console(sb.proc, sb.con, time.time(), INPUT_LINE, restored=True,
                                        checks_timeout=10 * 60)
-            linuxlib.assert_goes_on_from_the_prompt(run, sb.proc, sb.con, sb.log_path, INPUT_LINE,
-                                                    after="failover")
+            where = linuxlib.assert_goes_on_from_the_prompt(run, sb.proc, sb.con, sb.log_path, INPUT_LINE,
+                                                            after="failover")
+            vsock.check({k: v for k, (_, v) in run.checks.items()}, where)
+            vsock.close()
     finally:
         for h in hosts:
             h.close()

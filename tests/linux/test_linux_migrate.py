@@ -9,7 +9,8 @@ across the veth (PUT /migration/receive, then /migration/send on the source); th
 exit 0 once the destination runs the guest; the peer sends on for a while and closes; the guest
 must have received every byte over the one connection (the bytes sent after the switch reach it
 through the destination's tap, once the guest has announced where it is now), then uses
-virtio-rng and virtio-blk, sleeps on a timer and powers off on the destination; petrel exits 0.
+virtio-rng and virtio-blk, sleeps on a timer, opens a vsock connection to the host (through the
+destination's own Unix socket, vsock_override) and powers off on the destination; petrel exits 0.
 The drive is shared storage (the same path on both hosts).
 
 Runs after test_linux_api.py (file order); fails if that test left no snapshot.
@@ -25,7 +26,7 @@ from pathlib import Path
 import hostpair
 import linuxlib
 import test_linux_api as linux_api
-from netpeer import NetPeer
+from netpeer import NetPeer, VsockPeer
 
 INPUT_LINE = "restored-by-migration"  # "restored...": /init uses its devices again; "+net": the LAN
 PORT = 47139
@@ -49,7 +50,8 @@ def test_linux_migrates_between_namespaces_and_answers_on_the_destination():
             dst = hostpair.HostPetrel(b, work / "dst.sock", "migrate-destination")
             hosts.append(dst)
             linuxlib.load_snapshot(src.api, linux_api.SNAP_STATE, linux_api.SNAP_MEM)
-            line = INPUT_LINE + ("+net" if peer else "")
+            line = INPUT_LINE + "+vsock" + ("+net" if peer else "")
+            vsock = VsockPeer(work / "dst-v.sock")  # the destination's own vsock socket
             src.proc.stdin.write(f"{line}\n".encode())
             src.proc.stdin.flush()
             if peer:  # the connection is open and the peer is sending: move the guest now
@@ -58,7 +60,8 @@ def test_linux_migrates_between_namespaces_and_answers_on_the_destination():
                     src.pump()
                 assert peer.streaming.is_set(), f"the guest never sent its data to the peer\n{src.con.tail()}"
             url = f"tcp:{hostpair.IP_B}:{PORT}"
-            r = dst.api.put("/migration/receive", {"receiver_url": url}, check=False)
+            r = dst.api.put("/migration/receive", {"receiver_url": url, "vsock_override": {
+                "uds_path": str(work / "dst-v.sock")}}, check=False)
             assert r.status == 204, f"migration receive: {r}"
             t0 = time.time()
             r = src.api.put("/migration/send", {"destination_url": url}, check=False)
@@ -89,8 +92,11 @@ def test_linux_migrates_between_namespaces_and_answers_on_the_destination():
             run.absorb_earlier(src.con)  # the echo and the first checks came before the switch
             where = linuxlib.assert_goes_on_from_the_prompt(run, dst.proc, dst.con, dst.log_path, line,
                                                             after="migration")
+            checks = {k: v for k, (_, v) in run.checks.items()}
+            vsock.check(checks, where)
+            vsock.close()
             if peer:
-                peer.check({k: v for k, (_, v) in run.checks.items()}, "restored-net", where)
+                peer.check(checks, "restored-net", where)
                 print(f"one TCP connection across the move: {len(peer.sent)} bytes to the guest, "
                       f"{len(peer.sent) - sent_at_switch} of them after the switch")
                 assert len(peer.sent) > sent_at_switch, "the peer sent nothing after the switch" + where
