@@ -30,6 +30,29 @@ def boot(petrel, api, args="every=4194304 fill_mib=8 rewrite=1", vcpus=1, first=
     petrel.expect(first, timeout=60)
 
 
+def boot_blkloop(petrel, api, disk, rounds=5):
+    """blkloop (keep=1: each round checks what the round before wrote) on a fresh 1 MiB
+    writable drive `disk`, running until its round `rounds`."""
+    disk.write_bytes(b"\0" * (1 << 20))
+    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
+                                    "boot_args": "keep=1"}).status == 204
+    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False,
+                                    "is_read_only": False}).status == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+    petrel.expect(rf"^blkloop round={rounds} ok$")
+
+
+def blkloop_moved(petrel, dapi, dst):
+    """The migration completes, the source exits 0 and blkloop goes on on the destination, each
+    round's check of the round before passing, with no gap or repeat in its rounds."""
+    wait_state(dapi, "completed")
+    assert wait_exit(petrel) == 0, petrel.describe()
+    rounds = [int(n) for n in petrel.lines(r"^blkloop round=(\d+) ok$")]
+    dst.expect(rf"^blkloop round={max(rounds) + 10} ok$")
+    assert_counts_go_on(petrel.out.text(), dst.out.text(), r"^blkloop round=(\d+) ok$")
+    assert "FAIL" not in dst.out.text(), dst.describe()
+
+
 def destination(workdir, name="dst"):
     d = workdir / name
     d.mkdir()
@@ -269,14 +292,8 @@ def test_migrate_disks_without_shared_storage(petrel, api, workdir):
     not sent again fails it on the destination, which runs on an image of its own
     (drive_overrides)."""
     disk, copy = workdir / "src.img", workdir / "dst.img"
-    disk.write_bytes(b"\0" * (1 << 20))
     copy.write_bytes(b"")
-    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
-                                    "boot_args": "keep=1"}).status == 204
-    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False,
-                                    "is_read_only": False}).status == 204
-    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
-    petrel.expect(r"^blkloop round=5 ok$")
+    boot_blkloop(petrel, api, disk)
     dst = destination(workdir)
     try:
         dapi = dst.client()
@@ -292,12 +309,7 @@ def test_migrate_disks_without_shared_storage(petrel, api, workdir):
         assert dapi.put("/migration/receive", {"receiver_url": url, "drive_overrides": [
             {"drive_id": "disk", "path_on_host": str(copy)}]}, check=False).status == 204
         assert api.put("/migration/send", {"destination_url": url, "migrate_disks": True}, check=False).status == 204
-        wait_state(dapi, "completed")
-        assert wait_exit(petrel) == 0, petrel.describe()
-        rounds = [int(n) for n in petrel.lines(r"^blkloop round=(\d+) ok$")]
-        dst.expect(rf"^blkloop round={max(rounds) + 10} ok$")
-        assert_counts_go_on(petrel.out.text(), dst.out.text(), r"^blkloop round=(\d+) ok$")
-        assert "FAIL" not in dst.out.text(), dst.describe()
+        blkloop_moved(petrel, dapi, dst)
         assert copy.stat().st_size == 1 << 20
     finally:
         dst.close()
@@ -309,13 +321,7 @@ def test_shared_storage_hands_the_disk_lock_over(petrel, api, workdir):
     the lock when it runs the guest, after the source let go of it; blkloop's writes go on
     from the destination into the same file, and a third petrel still cannot open it."""
     disk = workdir / "shared.img"
-    disk.write_bytes(b"\0" * (1 << 20))
-    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
-                                    "boot_args": "keep=1"}).status == 204
-    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False,
-                                    "is_read_only": False}).status == 204
-    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
-    petrel.expect(r"^blkloop round=5 ok$")
+    boot_blkloop(petrel, api, disk)
     dst = destination(workdir)
     other = destination(workdir, "other")
     try:
@@ -323,12 +329,7 @@ def test_shared_storage_hands_the_disk_lock_over(petrel, api, workdir):
         url = f"unix:{workdir / 'mig.sock'}"
         assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
         assert api.put("/migration/send", {"destination_url": url}, check=False).status == 204
-        wait_state(dapi, "completed")
-        assert wait_exit(petrel) == 0, petrel.describe()
-        rounds = [int(n) for n in petrel.lines(r"^blkloop round=(\d+) ok$")]
-        dst.expect(rf"^blkloop round={max(rounds) + 10} ok$")
-        assert_counts_go_on(petrel.out.text(), dst.out.text(), r"^blkloop round=(\d+) ok$")
-        assert "FAIL" not in dst.out.text(), dst.describe()
+        blkloop_moved(petrel, dapi, dst)
         # The destination holds the lock now.
         oapi = other.client()
         r = oapi.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False,

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import apilib
-from test_api_migration import GEN, assert_counts_go_on, gens, wait_exit
+from test_api_migration import GEN, assert_counts_go_on, boot_blkloop, gens, wait_exit
 
 ARGS = "every=4194304 fill_mib=8 rewrite=1"
 
@@ -245,14 +245,8 @@ def test_disk_writes_are_mirrored_to_the_standby(petrel, api, workdir):
     (keep=1) checks on each round what the round before wrote: after the failover the standby's
     disk has exactly what its memory says was written."""
     disk, copy = workdir / "p.img", workdir / "s.img"
-    disk.write_bytes(b"\0" * (1 << 20))
     copy.write_bytes(b"")
-    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
-                                    "boot_args": "keep=1"}).status == 204
-    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(disk), "is_root_device": False,
-                                    "is_read_only": False}).status == 204
-    assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
-    petrel.expect(r"^blkloop round=3 ok$")
+    boot_blkloop(petrel, api, disk, rounds=3)
     d = workdir / "standby"
     d.mkdir()
     sb = apilib.Petrel(d)

@@ -4,18 +4,33 @@ the host end of its vsock (VsockPeer).
 
 By default the namespace holds the tap itself (petrel runs in it). hostpair.lan() instead puts
 the peer on a bridge that both migration "hosts" reach, so a guest can move and keep talking."""
-import ctypes
 import hashlib
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "virtio"))
+import nethelp  # noqa: E402
+
 TIMEOUT_S = 30 * 60  # the server gives up waiting for the guest after this
+
+
+def accept_and_read(server, enough):
+    """One connection on server and what it sends until EOF or enough(data); (conn, data)."""
+    server.settimeout(TIMEOUT_S)
+    conn, _ = server.accept()
+    conn.settimeout(300)
+    data = b""
+    while not enough(data) and (chunk := conn.recv(65536)):
+        data += chunk
+    return conn, data
 
 
 def ip(ns, *args):
@@ -74,40 +89,15 @@ class NetPeer:
         ip(ns, "link", "set", self.TAP, "up")
 
     def _listen(self):
-        """A listening socket inside the namespace (setns on a helper thread)."""
-        out = {}
-
-        def work():
-            fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-            try:
-                if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-                    raise OSError(ctypes.get_errno(), "setns")
-                s = socket.socket()
-                s.bind((self.HOST_IP, self.PORT))
-                s.listen(1)
-                out["sock"] = s
-            except Exception as e:
-                out["err"] = e
-            finally:
-                os.close(fd)
-
-        t = threading.Thread(target=work)
-        t.start()
-        t.join()
-        if "err" in out:
-            raise out["err"]
-        return out["sock"]
+        s = nethelp.socket_in(self.ns)
+        s.bind((self.HOST_IP, self.PORT))
+        s.listen(1)
+        return s
 
     def _serve(self):
-        self.server.settimeout(TIMEOUT_S)
         try:
-            conn, _ = self.server.accept()
+            conn, self.got = accept_and_read(self.server, lambda data: False)
             with conn:
-                conn.settimeout(300)
-                data = b""
-                while chunk := conn.recv(65536):
-                    data += chunk
-                self.got = data
                 self.streaming.set()
                 if self.release is None:
                     conn.sendall(self.NET_REPLY)
@@ -168,15 +158,9 @@ class VsockPeer:
         self.thread.start()
 
     def _serve(self):
-        self.server.settimeout(TIMEOUT_S)
         try:
-            conn, _ = self.server.accept()
+            conn, self.got = accept_and_read(self.server, lambda data: b"\n" in data)
             with conn:
-                conn.settimeout(120)
-                data = b""
-                while b"\n" not in data and (chunk := conn.recv(4096)):
-                    data += chunk
-                self.got = data
                 conn.sendall(self.REPLY)
         except OSError:
             pass

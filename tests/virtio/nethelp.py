@@ -116,6 +116,30 @@ class Tap:
         run(*pre, "ip", "link", "del", self.name, check=False)
 
 
+def socket_in(netns, *args):
+    """A socket created inside network namespace netns (setns on a helper thread: the
+    socket stays in that namespace wherever it is used from)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    result = {}
+
+    def work():
+        fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+                result["err"] = OSError(ctypes.get_errno(), "setns")
+                return
+            result["sock"] = socket.socket(*args)
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    if "err" in result:
+        raise result["err"]
+    return result["sock"]
+
+
 class Netns:
     """A network namespace `name`, deleted on close."""
 
@@ -129,26 +153,8 @@ class Netns:
         return ["ip", "netns", "exec", self.name]
 
     def socket(self, *args):
-        """A socket created inside the namespace (setns on a helper thread)."""
-        libc = ctypes.CDLL(None, use_errno=True)
-        result = {}
-
-        def work():
-            fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-                    result["err"] = OSError(ctypes.get_errno(), "setns")
-                    return
-                result["sock"] = socket.socket(*args)
-            finally:
-                os.close(fd)
-
-        t = threading.Thread(target=work)
-        t.start()
-        t.join()
-        if "err" in result:
-            raise result["err"]
-        return result["sock"]
+        """A socket created inside the namespace."""
+        return socket_in(self.name, *args)
 
     def close(self):
         run("ip", "netns", "del", self.name, check=False)
