@@ -1,5 +1,7 @@
 /* libFuzzer target: the virtqueue parser (virtq_pop and friends) over guest memory the fuzzer
- * writes. Input: byte 0 = feature flags (bit 0 indirect, bit 1 event idx), byte 1 = queue
+ * writes. Input: byte 0 = feature flags (bit 0 indirect, bit 1 event idx, bit 2 dirty logging:
+ * virtq_push walks the chain again to mark it; bit 3 the guest rewrites the descriptor table
+ * between each pop and its push, as a hostile driver may), byte 1 = queue
  * size exponent, bytes 2.. = guest RAM from address 0 (descriptor table at 0, avail ring at
  * 0x1000, used ring at 0x2000, buffers anywhere). Every chain virtq_pop returns must lie
  * inside guest RAM and respect the documented limits; nothing may crash or hang. */
@@ -35,6 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	st.used_gpa = 0x2000;
 	st.indirect = data[0] & 1;
 	st.event_idx = data[0] & 2;
+	static uint64_t dirty[(RAM / 4096 + 63) / 64];
+	memset(dirty, 0, sizeof(dirty));
+	mem->dirty_log = data[0] & 4;
+	mem->regions[0].dirty = dirty;
 	struct virtq q;
 	if (virtq_enable(&q, &st, mem) < 0)
 		return 0;
@@ -59,9 +65,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t tmp[64];
 		virtq_chain_read(&chain, 0, tmp, sizeof(tmp));
 		virtq_chain_write(&chain, chain.in_len > 8 ? chain.in_len - 8 : 0, tmp, 8);
+		if (data[0] & 8) /* the chain changes under the device: every field, any value */
+			for (unsigned i = 0; i < 16u * st.size; i++)
+				ram[i] = (uint8_t)(ram[i] * 31 + n + 7);
 		virtq_push(&q, chain.head, (uint32_t)chain.in_len);
 		virtq_should_notify(&q);
 	}
 	virtq_enable_notify(&q);
+	mem->dirty_log = false;
 	return 0;
 }
