@@ -158,7 +158,9 @@ int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errle
 	struct vm *vm = ctl->vm;
 	pthread_mutex_unlock(&ctl->lock);
 	uint64_t t0 = now_ns();
+	pthread_mutex_lock(&vm->pause_hold);
 	int r = pause ? vm_pause(vm) : vm_resume(vm);
+	pthread_mutex_unlock(&vm->pause_hold);
 	if (r == 0)
 		ctl_note_latency(ctl, pause ? LAT_PAUSE_VM : LAT_RESUME_VM, t0);
 	pthread_mutex_lock(&ctl->lock);

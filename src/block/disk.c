@@ -60,13 +60,15 @@ static int probe(struct disk *d, enum disk_format *out)
 	return 0;
 }
 
-static int lock_file(struct raw_file *f, const char *path)
+static int lock_file(struct raw_file *f, const char *path, bool quiet)
 {
 	struct flock fl = { .l_type = f->read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
 	if (fcntl(f->fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
 	int e = errno;
 	if (e == EAGAIN || e == EACCES) {
+		if (quiet)
+			return -EBUSY;
 		log_error("disk %s is in use by another process (%s): refusing to open it %s", path,
 			  f->read_only ? "it is open for writing" : "it is open",
 			  f->read_only ? "read-only beside a writer" : "for writing");
@@ -78,9 +80,9 @@ static int lock_file(struct raw_file *f, const char *path)
 	return -e;
 }
 
-int disk_lock(struct disk *d)
+int disk_lock(struct disk *d, bool quiet)
 {
-	return lock_file(&d->file, d->file.path ? d->file.path : "?");
+	return lock_file(&d->file, d->file.path ? d->file.path : "?", quiet);
 }
 
 int disk_unlock(struct disk *d)
@@ -158,7 +160,7 @@ static int open_chain(struct disk *d, const char *path, const struct disk_option
 	ch->dev[ch->depth] = st.st_dev;
 	ch->ino[ch->depth] = st.st_ino;
 	ch->depth++;
-	if ((!o->no_lock || ch->depth > 1) && (err = lock_file(&d->file, path)) < 0)
+	if ((!o->no_lock || ch->depth > 1) && (err = lock_file(&d->file, path, false)) < 0)
 		goto fail;
 	d->format = o->format;
 	if (d->format == DISK_FORMAT_AUTO && (err = probe(d, &d->format)) < 0)

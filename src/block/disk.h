@@ -41,8 +41,9 @@ void disk_close(struct disk *d);
 /* Every image of a disk is locked while open (open file description locks, as QEMU does):
  * the top image exclusively when writable, shared otherwise, backing files shared. A second
  * writer, or a writer beside readers, is refused: "in use by another process". disk_lock
- * takes the top image's lock for a disk opened with no_lock. 0 or -errno. */
-int disk_lock(struct disk *d);
+ * takes the top image's lock for a disk opened with no_lock (quiet: -EBUSY is not logged, for
+ * a caller that tries again). 0 or -errno. */
+int disk_lock(struct disk *d, bool quiet);
 /* Let go of the top image's lock (the file stays open): another process may now open it for
  * writing. A live migration's source does this once its guest is paused for good. 0 or -errno. */
 int disk_unlock(struct disk *d);

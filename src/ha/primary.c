@@ -143,10 +143,13 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 {
 	struct replication *r = p->r;
 	uint64_t t0 = now_ns(), *pending[GUEST_MEM_MAX_REGIONS] = { 0 };
+	pthread_mutex_lock(&p->vm->pause_hold); /* no user's pause or resume in between */
 	bool was_paused = vm_is_paused(p->vm); /* by its user: it stays so */
 	int e = vm_pause(p->vm);
-	if (e < 0)
+	if (e < 0) {
+		pthread_mutex_unlock(&p->vm->pause_hold);
 		return e; /* the guest stopped */
+	}
 	for (unsigned i = 0; first && !e && i < p->vm->mem.nregions; i++) {
 		size_t words = (p->vm->mem.regions[i].size / PAGE + 63) / 64;
 		if (!(pending[i] = malloc(words * 8)))
@@ -176,6 +179,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 		vsock_epoch(p->vm, outgate_close_epoch(r->gate), false);
 	if (!was_paused)
 		vm_resume(p->vm);
+	pthread_mutex_unlock(&p->vm->pause_hold);
 	uint64_t paused = now_ns() - t0, bytes = 0;
 	struct mig_ckpt ck = { .epoch = epoch, .generation = r->st.generation };
 	if (!e && (e = send_checkpoint(p, &ck, &w, &bytes)) < 0)

@@ -43,7 +43,7 @@ int mig_disks_lock(struct vm *vm, bool take, char *err, size_t errlen)
 				log_warn("%s: cannot let go of the lock on %s", b->vdev.name, b->disk.file.path);
 			continue;
 		}
-		if (disk_lock(&b->disk) == 0)
+		if (disk_lock(&b->disk, true) == 0)
 			continue;
 		snprintf(err, errlen, "%s: %s is in use by another process (locked): not running the guest beside it",
 			 b->vdev.name, b->disk.file.path);

@@ -114,6 +114,7 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 	vm->cfg = cfg;
 	vm->start_ns = now_ns();
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->pause_hold, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	vm->kvm.fd = vm->kvm.vm_fd = -1;
 	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -486,7 +486,7 @@ int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
 		virtio_queue_interrupt(d, 0);
 	disk_close(&b->disk);
 	disk_move(&b->disk, &nd);
-	if (same && disk_lock(&b->disk) < 0)
+	if (same && disk_lock(&b->disk, false) < 0)
 		log_warn("%s: %s is no longer locked against other writers", d->name, path);
 	b->st.capacity = disk_size(&b->disk) / SECTOR;
 	virtio_config_changed(d); /* the capacity may have changed */
