@@ -6,6 +6,7 @@
 #include "migration/disks.h"
 #include "migration/sender.h"
 #include "migration/throttle.h"
+#include "migration/url.h"
 #include "migration/wire.h"
 #include "snapshot/format.h"
 #include "util/log.h"
@@ -16,8 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -264,12 +263,10 @@ void *repl_primary_main(void *arg)
 	 * checkpoint pauses it briefly instead, and the throttle must not outlive the VM. */
 	throttle_stop(p.s.throttle);
 	p.s.throttle = NULL;
-	if (!e) { /* a standby that stops reading is lost as one that stops answering: a
-		   * checkpoint sent with the guest paused must not wait longer than that */
-		struct timeval tv = { .tv_sec = r->po.failure_timeout_ms / 1000,
-				      .tv_usec = (r->po.failure_timeout_ms % 1000) * 1000 };
-		setsockopt(p.s.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	}
+	/* A standby that stops reading is lost as one that stops answering: a checkpoint sent
+	 * with the guest paused must not wait longer than that. */
+	if (!e)
+		mig_send_timeout(p.s.fd, r->po.failure_timeout_ms);
 	r->fd = p.s.fd;
 	bool vm_gone = false;
 	for (uint64_t epoch = 1; !e; epoch++) {

@@ -231,7 +231,7 @@ int repl_standby_stream(struct replication *r, int fd, const struct mig_receive_
 	return e;
 }
 
-#define TAKEOVER_LOCK_TRIES 200 /* x 5 ms */
+#define TAKEOVER_LOCK_WAIT_MS 1000
 
 /* The primary is gone: run the last complete checkpoint here. */
 static int take_over(struct replication *r, const struct repl_standby_run *run, uint64_t t_detect, char *err,
@@ -244,11 +244,10 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 	int e = snapshot_states_from_buf(r->vm, run->state, run->state_len, &r->so.load, err, errlen);
 	if (e < 0)
 		return e;
-	/* Shared storage: the dead primary's locks went with it; a live one still holding them
-	 * (a silent link, not a death) keeps its guest, and this side must not run a second. */
-	for (int i = 0; (e = mig_disks_lock(r->vm, true, err, errlen)) == -EBUSY && i < TAKEOVER_LOCK_TRIES; i++)
-		usleep(5000); /* a dying primary's files close a moment after its socket */
-	if (e < 0)
+	/* Shared storage: the dead primary's locks went with it (its files close a moment after
+	 * its socket: wait a little); a live one still holding them (a silent link, not a death)
+	 * keeps its guest, and this side must not run a second. */
+	if ((e = mig_disks_lock(r->vm, TAKEOVER_LOCK_WAIT_MS, err, errlen)) < 0)
 		return e;
 	if ((e = vm_start(r->vm)) < 0) {
 		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));

@@ -34,15 +34,19 @@ void mig_disks_defer_locks(struct vm_config *cfg)
 		cfg->drives[i].defer_lock = true;
 }
 
-int mig_disks_lock(struct vm *vm, bool take, char *err, size_t errlen)
+void mig_disks_unlock(struct vm *vm)
+{
+	struct virtio_blk *b;
+	for (uint32_t i = 0; (b = drive(vm, i)); i++)
+		if (disk_unlock(&b->disk) < 0)
+			log_warn("%s: cannot let go of the lock on %s", b->vdev.name, b->disk.file.path);
+}
+
+/* Every drive's lock, or none (-EBUSY naming the first one held elsewhere). */
+static int lock_all(struct vm *vm, char *err, size_t errlen)
 {
 	struct virtio_blk *b;
 	for (uint32_t i = 0; (b = drive(vm, i)); i++) {
-		if (!take) {
-			if (disk_unlock(&b->disk) < 0)
-				log_warn("%s: cannot let go of the lock on %s", b->vdev.name, b->disk.file.path);
-			continue;
-		}
 		if (disk_lock(&b->disk, true) == 0)
 			continue;
 		snprintf(err, errlen, "%s: %s is in use by another process (locked): not running the guest beside it",
@@ -52,6 +56,14 @@ int mig_disks_lock(struct vm *vm, bool take, char *err, size_t errlen)
 		return -EBUSY;
 	}
 	return 0;
+}
+
+int mig_disks_lock(struct vm *vm, unsigned wait_ms, char *err, size_t errlen)
+{
+	int e;
+	for (unsigned waited = 0; (e = lock_all(vm, err, errlen)) == -EBUSY && waited < wait_ms; waited += 5)
+		usleep(5000);
+	return e;
 }
 
 static uint8_t *chunk_buffer(void)

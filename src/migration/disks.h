@@ -2,7 +2,6 @@
 #ifndef PETREL_MIGRATION_DISKS_H
 #define PETREL_MIGRATION_DISKS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,12 +20,14 @@ int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint64_t *
 /* Shared storage: the drives' images are the same files on both sides, and only the side that
  * runs the guest holds their write locks (block/disk.h). The destination (and a standby) opens
  * them unlocked (mig_disks_defer_locks on the definition, before building); the source lets go
- * of its locks once its guest is paused for good (take false) and takes them back if the
- * migration fails after all; the destination takes them just before it runs the guest. 0, or
- * -EBUSY with err naming the drive still locked elsewhere (nothing taken then). */
+ * of its locks once its guest is paused for good (mig_disks_unlock) and takes them back if the
+ * migration fails after all; the destination takes them just before it runs the guest.
+ * mig_disks_lock tries every 5 ms for up to wait_ms (another process may be letting go of
+ * them): 0, or -EBUSY with err naming a drive still locked elsewhere (nothing taken then). */
 struct vm_config;
 void mig_disks_defer_locks(struct vm_config *cfg);
-int mig_disks_lock(struct vm *vm, bool take, char *err, size_t errlen);
+void mig_disks_unlock(struct vm *vm);
+int mig_disks_lock(struct vm *vm, unsigned wait_ms, char *err, size_t errlen);
 
 /* Replication: a checkpoint's disk changes, read while the guest is paused (primary) or
  * received (standby), and sent or applied later. */

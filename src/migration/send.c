@@ -23,6 +23,7 @@
 #define PAGE 4096ull
 #define MAX_ROUNDS 100     /* auto-converge gets there long before */
 #define CONNECT_TIMEOUT_MS 10000
+#define RELOCK_WAIT_MS 2000     /* the failed destination lets go of the drives' locks */
 #define READY_TIMEOUT_MS 60000   /* the destination builds the machine (taps, disks) */
 #define GO_TIMEOUT_MS 30000      /* states loaded and vCPUs started over there */
 
@@ -319,7 +320,7 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 		free(bm);
 	}
 	if (!e) { /* the destination takes the drives' locks when it runs the guest */
-		mig_disks_lock(s->vm, false, NULL, 0);
+		mig_disks_unlock(s->vm);
 		s->unlocked = true;
 	}
 	struct snap_writer w;
@@ -351,12 +352,8 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 static void relock(struct mig_sender *s)
 {
 	char why[256] = "";
-	for (int i = 0; i < 100; i++) {
-		if (mig_disks_lock(s->vm, true, why, sizeof(why)) == 0)
-			return;
-		usleep(20000);
-	}
-	log_warn("migration: %s; the guest goes on here without it", why);
+	if (mig_disks_lock(s->vm, RELOCK_WAIT_MS, why, sizeof(why)) < 0)
+		log_warn("migration: %s; the guest goes on here without it", why);
 }
 
 void *mig_send_main(void *arg)

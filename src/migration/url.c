@@ -120,11 +120,15 @@ int mig_listen(const char *url, char *err, size_t errlen)
 	return s < 0 ? e : s;
 }
 
+void mig_send_timeout(int s, unsigned ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 static void tune(int s)
 {
-	/* A peer that stops reading without closing fails a send after this long. */
-	struct timeval tv = { .tv_sec = 60 };
-	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	mig_send_timeout(s, 60000);
 	int one = 1, buf = 4 << 20;
 	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on unix */
 	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));

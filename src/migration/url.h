@@ -15,5 +15,8 @@ int mig_accept(int lfd, int timeout_ms, int cancel_fd, char *err, size_t errlen)
 int mig_connect(const char *url, int timeout_ms, char *err, size_t errlen);
 /* Is url well formed (for request validation)? 0 or -EINVAL with why. */
 int mig_url_check(const char *url, char *err, size_t errlen);
+/* A peer that stops reading without closing fails a send on s after ms without progress
+ * (60 s on every migration socket; replication sets its failure timeout). */
+void mig_send_timeout(int s, unsigned ms);
 
 #endif

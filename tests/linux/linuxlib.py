@@ -145,21 +145,21 @@ class Run:
     def absorb_earlier(self, con):
         """Take in what another console showed before this run's (the source's, before a
         migration): its lines first, this run's own lines win."""
-        mine = dict(self.checks)
-        echo, done, broken = self.echo, self.done, self.broken
+        earlier = Run()
         for when, line in con.lines:
-            self.absorb(when, line)
-        self.checks.update(mine)
-        self.echo, self.done = echo or self.echo, done or self.done
-        self.broken = broken or self.broken
+            earlier.absorb(when, line)
+        self.checks = {**earlier.checks, **self.checks}
+        self.echo = self.echo or earlier.echo
+        self.done = self.done or earlier.done
+        self.broken = self.broken or earlier.broken
 
 
 def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, restored=False,
                 init_timeout=INIT_TIMEOUT_S, checks_timeout=CHECKS_TIMEOUT_S):
     """Follow the guest until petrel exits, a deadline passes or the guest shows it is broken.
-    Types input_line at PETREL-READ> (nothing when it is None: typed already). on_tick(run) is called about once a second (pausing
-    and resuming through the API, say); on_prompt(run) once the prompt is there, before the
-    line is typed (a snapshot at that point). restored: the guest was loaded from such a
+    Types input_line at PETREL-READ> (nothing when it is None: typed already). on_tick(run) is
+    called about once a second (pausing and resuming through the API, say); on_prompt(run) once
+    the prompt is there, before the line is typed (a snapshot at that point). restored: the guest was loaded from such a
     snapshot, so it is past /init and at the prompt already. Kills petrel if it is still
     running at the end."""
     run = Run()
