@@ -347,10 +347,10 @@ class Petrel:
     Extra args are appended; --debug-exit is on by default so test guests end the VM."""
 
     def __init__(self, tmp_path, args=(), api=True, debug_exit=True, level="Debug", wait=True,
-                 timeout=60.0, prefix=()):
+                 timeout=60.0, prefix=(), binary=None, env=None):
         self.sock = Path(tmp_path) / "api.sock"
         self.log = Path(tmp_path) / "petrel.log"
-        self.cmd = [str(petrel_bin())]
+        self.cmd = [str(binary or petrel_bin())]
         if api:
             self.cmd += ["--api-sock", str(self.sock)]
         if debug_exit:
@@ -363,7 +363,7 @@ class Petrel:
             pytest.skip(f"{petrel_bin()} not built")
         self.deadline = time.monotonic() + timeout
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, cwd=REPO)
+                                     stderr=subprocess.PIPE, cwd=REPO, env=env)
         self.out = _Reader(self.proc.stdout)
         self.err = _Reader(self.proc.stderr)
         self.out.start()

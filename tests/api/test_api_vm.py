@@ -3,6 +3,7 @@
 getting-started flow, the state rules after InstanceStart, pause/resume with a counting guest,
 Ctrl-Alt-Del through the i8042, metrics with exit statistics, the boot timer, --config-file
 and the Firecracker-style command line."""
+import http.client
 import json
 import os
 import re
@@ -239,6 +240,45 @@ def test_patch_drive_matches_the_whole_id(petrel, api, workdir):
     assert [d["path_on_host"] for d in drives] == [str(workdir / f"{ids[0]}.img"), str(new)]
     petrel.signal(signal.SIGTERM)
     assert petrel.wait() == 0
+
+
+@pytest.mark.parametrize("engine", ["Sync", "Async"])
+def test_drive_swaps_race_the_guest_resetting_its_device(workdir, engine):
+    """Issue 9: the host swaps a drive's backing file between two images (PATCH /drives) as fast
+    as the API answers while the guest resets its virtio-blk device again and again, half the
+    time with reads in flight. Every read comes wholly from one of the two images, both images
+    are seen, every PATCH succeeds, and the sanitizer build stays clean."""
+    guestlib = apilib.guestlib
+    a, b = workdir / "a.img", workdir / "b.img"
+    data = bytes((((o * 7) ^ (o >> 9) ^ 0x5A) & 0xFF) for o in range(4 << 20))
+    a.write_bytes(data)
+    b.write_bytes(bytes(x ^ 0xFF for x in data))
+    p = apilib.Petrel(workdir, binary=guestlib.petrel_for_hostile(), env=dict(os.environ, **guestlib.HOSTILE_ENV),
+                      timeout=240)
+    try:
+        api = p.client()
+        drive = {"drive_id": "d", "path_on_host": str(a), "is_root_device": False, "is_read_only": False,
+                 "io_engine": engine}
+        assert api.put("/drives/d", drive).status == 204
+        start(api, "blkswap", "secs=4")
+        swaps = 0
+        while p.proc.poll() is None and swaps < 100000:
+            try:
+                r = api.patch("/drives/d", {"drive_id": "d", "path_on_host": str(b if swaps % 2 == 0 else a)})
+            except (OSError, http.client.HTTPException):
+                break  # petrel exited while answering: its exit status tells why
+            if r.status != 204:
+                time.sleep(0.5)
+                assert p.proc.poll() is not None, r.fault  # only a VM that has just ended may refuse
+                break
+            swaps += 1
+        assert p.wait(120) == 0, p.describe()
+        m = re.search(r"^blkswap rounds=(\d+) from_a=(\d+) from_b=(\d+)$", p.out.text(), re.M)
+        assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, p.describe()
+        guestlib.assert_sanitizer_clean(p.err.text())
+        assert swaps >= 10, swaps
+    finally:
+        p.close()
 
 
 def test_boot_timer(workdir):

@@ -27,6 +27,37 @@ def petrel_bin() -> Path:
     return build_dir() / "petrel"
 
 
+def petrel_for_hostile() -> Path:
+    """Hostile guests run under the sanitizer build when there is one."""
+    asan = Path(os.environ.get("PETREL_ASAN_BUILD", REPO / "build-asan")) / "petrel"
+    return asan if asan.exists() else petrel_bin()
+
+
+# Sanitizer reports end the run at once, and leaks count.
+HOSTILE_ENV = dict(ASAN_OPTIONS="detect_leaks=1:abort_on_error=1", UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+
+
+def assert_sanitizer_clean(stderr: str):
+    assert "ERROR: AddressSanitizer" not in stderr and "runtime error" not in stderr, stderr
+
+
+def run_hostile(name: str, args, cases_at_least: int, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run hostile guest `name` (petrel run ARGS) under the sanitizer build to its end: it must
+    pass, with a clean sanitizer report and at least that many "<name> cases=N"."""
+    img = require(name, "elf")
+    binary = petrel_for_hostile()
+    p = subprocess.run([str(binary), "run", "--kernel", str(img), "--debug-exit", *args],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **HOSTILE_ENV))
+    p.stdout = p.stdout.replace("\r", "")
+    assert p.returncode == 0 and re.search(rf"^ok {re.escape(name)}$", p.stdout, re.M), \
+        f"{binary} exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    assert_sanitizer_clean(p.stderr)
+    m = re.search(rf"^{re.escape(name.replace('_', '-'))} cases=(\d+)", p.stdout, re.M)
+    assert m and int(m.group(1)) >= cases_at_least, p.stdout
+    return p
+
+
 def guest_image(name: str, kind: str = "elf") -> Path:
     assert kind in ("elf", "bzimage"), kind
     return build_dir() / "tests" / "guests" / f"{name}.{kind}"

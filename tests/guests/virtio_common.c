@@ -89,6 +89,24 @@ uint8_t vdev_status(struct vdev *d)
 	return d->mmio ? (uint8_t)r32(d->base + 0x70) : r8(d->common + 0x14);
 }
 
+bool vdev_broken(struct vdev *d)
+{
+	return vdev_status(d) & VS_NEEDS_RESET;
+}
+
+bool vdev_wait_broken(struct vdev *d, int seconds)
+{
+	struct deadline dl;
+	deadline_start(&dl, seconds);
+	for (;;) {
+		for (int i = 0; i < 2000; i++)
+			if (vdev_broken(d))
+				return true;
+		if (deadline_expired(&dl))
+			return false;
+	}
+}
+
 void vdev_reset(struct vdev *d)
 {
 	vdev_set_status(d, 0);

@@ -81,6 +81,9 @@ bool vpci_find(uint32_t device_id, unsigned nth, struct vdev *d);
 bool vmmio_find(uint32_t device_id, unsigned nth, struct vdev *d);
 
 void vdev_reset(struct vdev *d);
+/* NEEDS_RESET is set (a hostile driver broke the device); wait up to `seconds` for it. */
+bool vdev_broken(struct vdev *d);
+bool vdev_wait_broken(struct vdev *d, int seconds);
 uint8_t vdev_status(struct vdev *d);
 void vdev_set_status(struct vdev *d, uint8_t s);
 uint64_t vdev_features(struct vdev *d);

@@ -52,24 +52,11 @@ static void check_alive(const char *after)
 		check(data[i] == disk_pattern(5 * 512 + (uint64_t)i), "after %s: good read returned wrong data", after);
 }
 
-static bool wait_broken(int seconds)
-{
-	struct deadline dl;
-	deadline_start(&dl, seconds);
-	for (;;) {
-		for (int i = 0; i < 2000; i++)
-			if (vdev_status(&dev) & VS_NEEDS_RESET)
-				return true;
-		if (deadline_expired(&dl))
-			return false;
-	}
-}
-
 /* The chain must break the device. */
 static void expect_broken(const char *name)
 {
 	vq_kick(&vq);
-	check(wait_broken(5), "%s: device did not go NEEDS_RESET (status 0x%x)", name, vdev_status(&dev));
+	check(vdev_wait_broken(&dev, 5), "%s: device did not go NEEDS_RESET (status 0x%x)", name, vdev_status(&dev));
 	check(!vq_poll(&vq, NULL, NULL), "%s: a used buffer came back from a malformed chain", name);
 	printf("virtio-evil: %s -> NEEDS_RESET\n", name);
 	cases++;
@@ -248,12 +235,12 @@ static long body(long arg)
 	vdev_negotiate(&dev, VF_VERSION_1, NULL);
 	vq_setup_raw(&dev, 0, QSIZE, OUTSIDE_RAM, OUTSIDE_RAM + 0x1000, OUTSIDE_RAM + 0x2000, true);
 	vdev_driver_ok(&dev);
-	check(wait_broken(5), "rings outside RAM: device did not go NEEDS_RESET");
+	check(vdev_wait_broken(&dev, 5), "rings outside RAM: device did not go NEEDS_RESET");
 	cases++;
 	vdev_negotiate(&dev, VF_VERSION_1, NULL);
 	vq_setup_raw(&dev, 0, 12, (uintptr_t)ring.desc, (uintptr_t)ring.avail, (uintptr_t)ring.used, true);
 	vdev_driver_ok(&dev);
-	check(wait_broken(5), "queue size 12: device did not go NEEDS_RESET");
+	check(vdev_wait_broken(&dev, 5), "queue size 12: device did not go NEEDS_RESET");
 	cases++;
 	printf("virtio-evil: bad ring setup -> NEEDS_RESET\n");
 	/* and FEATURES_OK must be refused without VERSION_1 */

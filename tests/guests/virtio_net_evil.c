@@ -39,11 +39,6 @@ static void setup(uint64_t extra)
 	check(vdev_status(&dev) & VS_DRIVER_OK, "DRIVER_OK did not stick");
 }
 
-static bool broken(void)
-{
-	return vdev_status(&dev) & VS_NEEDS_RESET;
-}
-
 /* Submit a transmit chain; it must come back (used) and the device stay healthy. */
 static void tx_case(const char *what, const struct vbuf *b, unsigned n)
 {
@@ -52,7 +47,7 @@ static void tx_case(const char *what, const struct vbuf *b, unsigned n)
 	uint32_t id, len;
 	check(vq_wait(&txq, &id, &len, 5), "%s: the transmit chain never came back", what);
 	check(id == head, "%s: used id %u, expected %u", what, id, head);
-	check(!broken(), "%s: device broke (NEEDS_RESET) over a well-formed chain", what);
+	check(!vdev_broken(&dev), "%s: device broke (NEEDS_RESET) over a well-formed chain", what);
 	cases++;
 }
 
@@ -63,7 +58,7 @@ static void rx_case(const char *what, const struct vbuf *b, unsigned n)
 	uint32_t id, len;
 	check(vq_wait(&rxq, &id, &len, 5), "%s: petrel kept an unusable receive buffer", what);
 	check(id == head && len == 0, "%s: used id %u len %u, expected %u len 0", what, id, len, head);
-	check(!broken(), "%s: device broke", what);
+	check(!vdev_broken(&dev), "%s: device broke", what);
 	cases++;
 }
 
@@ -78,9 +73,7 @@ static void evil_frame(uint8_t *p, uint32_t len)
 
 static void wait_broken(const char *what)
 {
-	for (int i = 0; i < 2000000 && !broken(); i++)
-		pause();
-	check(broken(), "%s: device did not set NEEDS_RESET", what);
+	check(vdev_wait_broken(&dev, 5), "%s: device did not set NEEDS_RESET", what);
 	cases++;
 }
 

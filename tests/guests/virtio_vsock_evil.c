@@ -29,11 +29,6 @@ static void on_stray(const struct vsock_hdr *h)
 	nstray++;
 }
 
-static bool broken(void)
-{
-	return vdev_status(&vdev) & VS_NEEDS_RESET;
-}
-
 static void hdr(struct vsock_hdr *h, uint32_t lport, uint32_t pport, uint16_t op, uint32_t len)
 {
 	*h = (struct vsock_hdr){ my_cid, HOST_CID, lport, pport, len, TYPE_STREAM, op, 0, 65536, 0 };
@@ -47,7 +42,7 @@ static void expect_rst(const char *what, const struct vsock_hdr *h, const void *
 	WAIT_FOR(nstray != before, 5, "%s: no answer", what);
 	check(stray.op == OP_RST && stray.dst_port == h->src_port && stray.src_port == h->dst_port,
 	      "%s: answered op %u ports %u->%u", what, stray.op, stray.src_port, stray.dst_port);
-	check(!broken(), "%s: device broke", what);
+	check(!vdev_broken(&vdev), "%s: device broke", what);
 	cases++;
 }
 
@@ -61,7 +56,7 @@ static void expect_silence(const char *what, const struct vsock_hdr *h, const vo
 	while (!deadline_expired(&dl))
 		vs_poll();
 	check(nstray == before, "%s: petrel answered (op %u)", what, stray.op);
-	check(!broken(), "%s: device broke", what);
+	check(!vdev_broken(&vdev), "%s: device broke", what);
 	cases++;
 }
 
@@ -77,7 +72,7 @@ static struct conn *open_conn(uint32_t lport, uint32_t pport, uint32_t buf_alloc
 static void expect_conn_rst(const char *what, struct conn *c)
 {
 	WAIT_FOR(c->state == 2, 10, "%s: petrel did not reset the connection", what);
-	check(!broken(), "%s: device broke", what);
+	check(!vdev_broken(&vdev), "%s: device broke", what);
 	c->used = false;
 	cases++;
 }
@@ -95,7 +90,7 @@ static long body(long arg)
 		vq_kick(&txq);
 		uint32_t id;
 		check(vq_wait(&txq, &id, NULL, 5) && id == head, "20-byte packet not returned");
-		check(!broken(), "20-byte packet broke the device");
+		check(!vdev_broken(&vdev), "20-byte packet broke the device");
 		cases++;
 	}
 	/* 2. a header in 44 one-byte descriptors: legal, must connect */
@@ -200,7 +195,7 @@ static long body(long arg)
 		uint32_t id, len;
 		check(vq_wait(&rxq, &id, &len, 5), "20-byte receive buffer kept");
 		check(id == head && len == 0, "20-byte receive buffer: id %u len %u", id, len);
-		check(!broken(), "small receive buffer broke the device");
+		check(!vdev_broken(&vdev), "small receive buffer broke the device");
 		cases++;
 	}
 	/* 10. a descriptor loop: NEEDS_RESET; after a reset all is well */
@@ -211,9 +206,7 @@ static long body(long arg)
 		txq.next_desc = (uint16_t)((d + 1) & (TXQ_SIZE - 1));
 		vq_publish(&txq, d);
 		vq_kick(&txq);
-		for (int i = 0; i < 2000000 && !broken(); i++)
-			pause();
-		check(broken(), "descriptor loop: no NEEDS_RESET");
+		check(vdev_wait_broken(&vdev, 5), "descriptor loop: no NEEDS_RESET");
 		cases++;
 	}
 	vs_setup();

@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guestlib import REPO, Guest, assert_passed, petrel_bin, require  # noqa: E402
+from guestlib import HOSTILE_ENV, Guest, assert_passed, petrel_bin, petrel_for_hostile, require  # noqa: E402
 from nethelp import Tap, build_frame, mac_bytes, parse_frame  # noqa: E402
 
 MAC = "02:50:45:54:52:4c"
@@ -151,17 +151,11 @@ def test_net_cli_errors():
         assert msg in p.stderr, (arg, p.stderr)
 
 
-def petrel_for_hostile():
-    asan = Path(os.environ.get("PETREL_ASAN_BUILD", REPO / "build-asan")) / "petrel"
-    return asan if asan.exists() else petrel_bin()
-
-
 @pytest.mark.parametrize("transport", ["pci", "mmio"])
 def test_net_hostile_guest(tap, transport):
     img = require("virtio_net_evil", "elf")
     binary = petrel_for_hostile()
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    env = dict(os.environ, **HOSTILE_ENV)
     p = subprocess.Popen([str(binary), "run", "--kernel", str(img), "--debug-exit", "--mem", "128",
                           "--cmdline", f"transport={transport} mac={MAC}",
                           "--net", f"tap={tap.name},mac={MAC},transport={transport}"],

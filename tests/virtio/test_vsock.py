@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-from guestlib import REPO, Guest, assert_passed, petrel_bin, require  # noqa: E402
+from guestlib import Guest, assert_passed, petrel_bin, require, run_hostile  # noqa: E402
 
 CID = 42
 OUT_PORT = 6000
@@ -166,14 +166,8 @@ def test_vsock_cli_errors(tmp_path):
     assert p.returncode == 1 and "uds_path" in p.stderr, p.stderr
 
 
-def petrel_for_hostile():
-    asan = Path(os.environ.get("PETREL_ASAN_BUILD", REPO / "build-asan")) / "petrel"
-    return asan if asan.exists() else petrel_bin()
-
-
 @pytest.mark.parametrize("transport", ["pci", "mmio"])
 def test_vsock_hostile_guest(tmp_path, transport):
-    img = require("virtio_vsock_evil", "elf")
     uds = tmp_path / "v.sock"
     # Port 7000: accepts and never reads (the credit test); port 7001: echo for the final check.
     sink = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -199,26 +193,17 @@ def test_vsock_hostile_guest(tmp_path, transport):
 
     t = threading.Thread(target=echo_server, daemon=True)
     t.start()
-    binary = petrel_for_hostile()
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-    p = subprocess.run([str(binary), "run", "--kernel", str(img), "--debug-exit", "--mem", "128",
-                        "--cmdline", f"transport={transport} cid={CID}",
-                        "--vsock", f"cid={CID},uds={uds},transport={transport}"],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env)
-    sink.settimeout(0.1)
     try:
-        while True:
-            accepted.append(sink.accept()[0])
-    except OSError:
-        pass
-    for a in accepted:
-        a.close()
-    echo.close()
-    sink.close()
-    out = p.stdout.replace("\r", "")
-    assert p.returncode == 0 and re.search(r"^ok virtio_vsock_evil$", out, re.M), \
-        f"{binary} exit {p.returncode}\n{out}\n{p.stderr}"
-    assert "ERROR: AddressSanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr
-    cases = int(re.search(r"virtio-vsock-evil cases=(\d+)", out).group(1))
-    assert cases >= 12, out
+        run_hostile("virtio_vsock_evil", ["--mem", "128", "--cmdline", f"transport={transport} cid={CID}",
+                                          "--vsock", f"cid={CID},uds={uds},transport={transport}"], cases_at_least=12)
+    finally:
+        sink.settimeout(0.1)
+        try:
+            while True:
+                accepted.append(sink.accept()[0])
+        except OSError:
+            pass
+        for a in accepted:
+            a.close()
+        echo.close()
+        sink.close()
