@@ -40,12 +40,24 @@ int vcpu_create(struct vm *vm, unsigned id)
 	return x86_vcpu_init(v->fd, id);
 }
 
+void vcpu_set_started(struct vcpu *v, bool started)
+{
+	__atomic_store_n(&v->started, started, __ATOMIC_RELEASE);
+}
+
+bool vcpu_started(const struct vcpu *v)
+{
+	return __atomic_load_n(&v->started, __ATOMIC_ACQUIRE);
+}
+
 void vcpu_kick(struct vcpu *v)
 {
 	if (!v->run)
 		return;
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (v->started)
+	/* v->thread is valid once `started` says so (vcpu_set_started); a vCPU not started yet
+	 * sees immediate_exit at its first KVM_RUN */
+	if (vcpu_started(v))
 		pthread_kill(v->thread, KICK_SIGNAL);
 }
 
@@ -460,7 +472,11 @@ void *vcpu_thread(void *arg)
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				exit_open = false; /* KVM finished it before it looked at the signal */
-				v->run->immediate_exit = 0;
+				/* A full barrier between this store and the flag loads at the top of the
+				 * loop: a kicker sets its flag, then immediate_exit; were the clear to
+				 * become visible after a new kick's store while the flag load read the old
+				 * value, that kick would be lost until the next exit. */
+				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				if (__atomic_exchange_n(&v->dump_requested, false, __ATOMIC_ACQ_REL))
 					dump_state(v);
 				if (v->vm->pvm)

@@ -30,6 +30,10 @@ int vcpu_create(struct vm *vm, unsigned id);
 void *vcpu_thread(void *arg);
 /* Make the vCPU leave KVM_RUN (from any thread). */
 void vcpu_kick(struct vcpu *v);
+/* Whether v's thread runs (v->thread valid): set by its starter once the thread exists, read
+ * by any thread that kicks it. */
+void vcpu_set_started(struct vcpu *v, bool started);
+bool vcpu_started(const struct vcpu *v);
 /* Called by a vCPU thread between runs: waits while the VM is paused. */
 void vcpu_park(struct vcpu *v);
 

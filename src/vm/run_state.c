@@ -79,7 +79,7 @@ int vm_pause(struct vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	unsigned running = 0;
 	for (unsigned i = 0; i < vm->nvcpus; i++)
-		running += vm->vcpus[i].started;
+		running += vcpu_started(&vm->vcpus[i]);
 	while (vm->parked < running && !vm->stopping)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	int err = vm->stopping ? -ESHUTDOWN : 0;

@@ -70,12 +70,12 @@ int vcpu_hotplug_create(struct vm *vm)
 static int start_thread(struct vm *vm, unsigned i)
 {
 	struct vcpu *v = &vm->vcpus[i];
-	if (!vm->vcpus[0].started || v->started)
+	if (!vcpu_started(&vm->vcpus[0]) || vcpu_started(v))
 		return 0;
 	int err = thread_start_on(&v->thread, SC_VCPU, "fc_vcpu", affinity_for_vcpu(i), vcpu_thread, v);
 	if (err)
 		return -err;
-	v->started = true;
+	vcpu_set_started(v, true);
 	return 0;
 }
 

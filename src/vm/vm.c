@@ -256,7 +256,7 @@ int vm_start(struct vm *vm)
 			vm_request_stop(vm, VM_STOP_ERROR, 1, "cannot start vCPU thread: %s", strerror(err));
 			return -err;
 		}
-		v->started = true;
+		vcpu_set_started(v, true);
 	}
 	return 0;
 }
@@ -264,9 +264,9 @@ int vm_start(struct vm *vm)
 int vm_join(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
-		if (vm->vcpus[i].started) {
+		if (vcpu_started(&vm->vcpus[i])) {
 			pthread_join(vm->vcpus[i].thread, NULL);
-			vm->vcpus[i].started = false;
+			vcpu_set_started(&vm->vcpus[i], false);
 		}
 	}
 	pvm_idle_stop(&vm->pvm_idle);

@@ -2,6 +2,7 @@
 """Hardening (issue 9): what an attacker tried through the API and the command line, and the
 answer petrel must give now. None of these needs a VM."""
 import os
+import socket
 import subprocess
 import time
 
@@ -35,6 +36,24 @@ def test_ambiguous_body_framing_is_refused(petrel, headers, msg):
     status, text = status_and_body(raw)
     assert status == 400 and msg in text, raw
     assert petrel.client().get("/machine-config").json["mem_size_mib"] != 64  # nothing applied
+
+
+@pytest.mark.parametrize("sent", [b"GET / HT", b"GET / HTTP/1.1\r\nHost: x\r\n", b"G\xf9\x01T\x00TH\x00P/",
+                                  b"PUT /vm HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n{"])
+def test_a_client_that_closes_mid_request_is_let_go(petrel, sent):
+    """Half a request, then the client closes its side: the server closes the connection at
+    once instead of keeping the slot until 64 newer connections push it out (found by
+    fuzz_http: libmicrohttpd's edge-triggered epoll mode missed an end of file that arrived
+    with the data; the API now runs its poll mode)."""
+    for _ in range(10):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(petrel.sock))
+            s.sendall(sent)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(5)
+            while s.recv(4096):
+                pass  # an answer (400) may come first; then the end
+    assert petrel.client().get("/").status == 200
 
 
 def test_percent_escapes_still_work(api):
