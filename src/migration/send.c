@@ -276,6 +276,11 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 {
 	struct migration *m = s->m;
 	*t_pause = now_ns();
+	/* No user's pause or resume until the outcome: a failed switch resumes the guest only if
+	 * it was running when the switch began (mig_send_main lets go). */
+	pthread_mutex_lock(&s->vm->pause_hold);
+	s->holding = true;
+	s->was_paused = vm_is_paused(s->vm);
 	int e = vm_pause(s->vm);
 	if (e < 0) {
 		snprintf(s->err, s->errlen, "cannot pause the VM: %s", strerror(-e));
@@ -363,7 +368,7 @@ void *mig_send_main(void *arg)
 	char err[512] = "";
 	struct mig_sender s = { .m = m, .vm = m->vm, .fd = -1, .err = err, .errlen = sizeof(err) };
 	uint64_t t0 = now_ns(), t_pause = 0;
-	bool had_log = s.vm->mem.dirty_log, paused = false, was_paused = vm_is_paused(s.vm);
+	bool had_log = s.vm->mem.dirty_log, paused = false;
 	int e = 0;
 	for (unsigned r = 0; !e && r < s.vm->mem.nregions; r++)
 		if (!(s.dirty[r] = calloc((s.vm->mem.regions[r].size / PAGE + 63) / 64, 8)))
@@ -394,7 +399,7 @@ void *mig_send_main(void *arg)
 			vm_request_stop(s.vm, VM_STOP_ERROR, 1, "migration failed after the switch: %s", err);
 		else if (s.unlocked)
 			relock(&s);
-		if (!s.committed && paused && !was_paused)
+		if (!s.committed && paused && !s.was_paused)
 			vm_resume(s.vm); /* the guest goes on here as if nothing happened */
 		if (!had_log)
 			guest_mem_dirty_log_stop(&s.vm->mem, &s.vm->kvm);
@@ -402,6 +407,8 @@ void *mig_send_main(void *arg)
 		free(s.vm->snap_parent);
 		s.vm->snap_parent = NULL;
 	}
+	if (s.holding)
+		pthread_mutex_unlock(&s.vm->pause_hold);
 	if (m->so.migrate_disks)
 		mig_disks_stop(s.vm);
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)

@@ -22,6 +22,8 @@ struct mig_sender {
 	bool postcopy;               /* switch to post-copy (mode postcopy, or auto not converging) */
 	bool committed;              /* the destination runs the guest: no way back */
 	bool unlocked;               /* the drives' locks were let go for the destination */
+	bool holding;                /* vm->pause_hold is ours: from the switch's pause to its outcome */
+	bool was_paused;             /* the VM was paused (by its user) when the switch began */
 	uint64_t remaining;          /* pages dirty at the last count */
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
 	char *err;
