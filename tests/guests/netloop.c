@@ -232,7 +232,7 @@ void test_main(void)
 	mmio = cmdline_is("transport", "mmio");
 	event_idx = cmdline_int("event_idx", 0) != 0;
 	beacon = (uint32_t)cmdline_int("beacon", 0);
-	bool found = mmio ? vmmio_find(VIRTIO_ID_NET, 0, &dev) : vpci_find(VIRTIO_ID_NET, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_NET, mmio, &dev);
 	check(found, "no virtio-net device on %s", mmio ? "virtio-mmio" : "PCI");
 	lapic_enable();
 	set_handler(IRQ_VECTOR, on_irq);

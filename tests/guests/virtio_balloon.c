@@ -187,7 +187,7 @@ void test_main(void)
 {
 	bool mmio = cmdline_is("transport", "mmio");
 	stats = cmdline_int("stats", 0) != 0;
-	bool found = mmio ? vmmio_find(VIRTIO_ID_BALLOON, 0, &dev) : vpci_find(VIRTIO_ID_BALLOON, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_BALLOON, mmio, &dev);
 	check(found, "no virtio-balloon device on %s", mmio ? "virtio-mmio" : "PCI");
 	if (cmdline_int("hint", 0)) {
 		user_call(hint_body, 0, USER_IF);

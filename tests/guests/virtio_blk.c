@@ -218,7 +218,7 @@ void test_main(void)
 	mmio = cmdline_is("transport", "mmio");
 	ro = cmdline_int("ro", 0) != 0;
 	intx = cmdline_int("intx", 0) != 0;
-	bool found = mmio ? vmmio_find(VIRTIO_ID_BLOCK, 0, &dev) : vpci_find(VIRTIO_ID_BLOCK, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_BLOCK, mmio, &dev);
 	check(found, "no virtio-blk device on %s", mmio ? "virtio-mmio" : "PCI");
 	lapic_enable();
 	set_handler(IRQ_VECTOR, on_irq);

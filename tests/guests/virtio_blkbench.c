@@ -144,7 +144,7 @@ void test_main(void)
 	check(bs >= 512 && bs % 512 == 0 && bs <= (long)MAXBS, "bad bs=%ld", bs);
 	check(qd >= 1 && qd <= MAXQD, "bad qd=%ld", qd);
 	bool mmio = cmdline_is("transport", "mmio");
-	bool found = mmio ? vmmio_find(VIRTIO_ID_BLOCK, 0, &dev) : vpci_find(VIRTIO_ID_BLOCK, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_BLOCK, mmio, &dev);
 	check(found, "no virtio-blk device");
 	user_call(run, 0, USER_IF);
 	static const char *const names[] = { "randread", "seqread", "seqwrite" };

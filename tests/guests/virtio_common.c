@@ -89,6 +89,20 @@ uint8_t vdev_status(struct vdev *d)
 	return d->mmio ? (uint8_t)r32(d->base + 0x70) : r8(d->common + 0x14);
 }
 
+bool vdev_find(uint32_t device_id, bool mmio, struct vdev *d)
+{
+	return mmio ? vmmio_find(device_id, 0, d) : vpci_find(device_id, 0, d);
+}
+
+bool vdev_find_on_cmdline_transport(uint32_t device_id, struct vdev *d)
+{
+	static const char *const names[] = { [1] = "net", [2] = "blk", [4] = "rng", [5] = "balloon", [19] = "vsock", [27] = "pmem" };
+	const char *name = device_id < sizeof(names) / sizeof(names[0]) && names[device_id] ? names[device_id] : "?";
+	bool mmio = cmdline_is("transport", "mmio");
+	check(vdev_find(device_id, mmio, d), "no virtio-%s device on %s", name, mmio ? "virtio-mmio" : "PCI");
+	return mmio;
+}
+
 bool vdev_broken(struct vdev *d)
 {
 	return vdev_status(d) & VS_NEEDS_RESET;

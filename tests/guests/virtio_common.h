@@ -79,6 +79,11 @@ void pci_cfg_write16(unsigned slot, unsigned off, uint16_t v);
 /* Find the nth (0-based) device with this virtio id. */
 bool vpci_find(uint32_t device_id, unsigned nth, struct vdev *d);
 bool vmmio_find(uint32_t device_id, unsigned nth, struct vdev *d);
+/* The first device with this id on virtio-mmio (mmio) or PCI. */
+bool vdev_find(uint32_t device_id, bool mmio, struct vdev *d);
+/* The same on the transport the command line names (transport=mmio, else PCI); fails the
+ * test when there is none. Returns whether it is virtio-mmio. */
+bool vdev_find_on_cmdline_transport(uint32_t device_id, struct vdev *d);
 
 void vdev_reset(struct vdev *d);
 /* NEEDS_RESET is set (a hostile driver broke the device); wait up to `seconds` for it. */

@@ -8,12 +8,11 @@
  * "EVIL" x 128 at sector 300 (the host checks that only that sector changed).
  * Command line: transport=pci|mmio.  Prints "virtio-evil cases=N" and "ok virtio_evil".
  */
-#include "virtio_common.h"
+#include "evil.h"
 
 DEFINE_GUEST("virtio_evil");
 
 #define QSIZE 16
-#define OUTSIDE_RAM 0x30000000ull   /* 768 MiB: above the test's RAM, below the MMIO hole */
 
 static struct vdev dev;
 static struct vq vq;
@@ -23,7 +22,6 @@ static uint8_t status_b;
 static uint8_t data[4096] __attribute__((aligned(4096)));
 static struct vring_desc table[400] __attribute__((aligned(16)));
 static struct vring_desc table2[4] __attribute__((aligned(16)));
-static unsigned cases;
 static uint64_t cap;
 
 static void reinit(void)
@@ -52,17 +50,7 @@ static void check_alive(const char *after)
 		check(data[i] == disk_pattern(5 * 512 + (uint64_t)i), "after %s: good read returned wrong data", after);
 }
 
-/* The chain must break the device. */
-static void expect_broken(const char *name)
-{
-	vq_kick(&vq);
-	check(vdev_wait_broken(&dev, 5), "%s: device did not go NEEDS_RESET (status 0x%x)", name, vdev_status(&dev));
-	check(!vq_poll(&vq, NULL, NULL), "%s: a used buffer came back from a malformed chain", name);
-	printf("virtio-evil: %s -> NEEDS_RESET\n", name);
-	cases++;
-	reinit();
-	check_alive(name);
-}
+static struct evil ev = { "virtio-evil", &dev, &vq, reinit, check_alive, 0 };
 
 /* The request must complete with a failure status (or, if want_status is 0xff, with the
  * status byte untouched). */
@@ -74,13 +62,18 @@ static void expect_status(const char *name, uint8_t want_status)
 	check(!(vdev_status(&dev) & VS_NEEDS_RESET), "%s: device broke instead of failing the request", name);
 	check(status_b == want_status, "%s: status %u, expected %u", name, status_b, want_status);
 	printf("virtio-evil: %s -> status %u\n", name, status_b);
-	cases++;
+	ev.cases++;
 	check_alive(name);
 }
 
 static void set(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-	vq.desc[i] = (struct vring_desc){ addr, len, flags, next };
+	evil_set(&ev, i, addr, len, flags, next);
+}
+
+static void expect_broken(const char *name)
+{
+	evil_expect_broken(&ev, name);
 }
 
 static void hdr_set(uint32_t type, uint64_t sector)
@@ -96,51 +89,8 @@ static long body(long arg)
 	cap = vdev_cfg_read(&dev, 0, 4) | (uint64_t)vdev_cfg_read(&dev, 4, 4) << 32;
 	check_alive("init");
 
-	/* 1: data buffer outside guest RAM */
-	hdr_set(BLK_T_IN, 0);
-	set(0, (uintptr_t)&hdr, 16, VD_NEXT, 1);
-	set(1, OUTSIDE_RAM, 512, VD_NEXT | VD_WRITE, 2);
-	set(2, (uintptr_t)&status_b, 1, VD_WRITE, 0);
-	vq_publish(&vq, 0);
-	expect_broken("buffer outside RAM");
-
-	/* 2: buffer in the MMIO hole (the device's own BAR) */
-	hdr_set(BLK_T_IN, 0);
-	set(0, (uintptr_t)&hdr, 16, VD_NEXT, 1);
-	set(1, 0xc0000000ull, 512, VD_NEXT | VD_WRITE, 2);
-	set(2, (uintptr_t)&status_b, 1, VD_WRITE, 0);
-	vq_publish(&vq, 0);
-	expect_broken("buffer in the MMIO hole");
-
-	/* 3: length that runs off the end of RAM (and overflows 32-bit sums) */
-	hdr_set(BLK_T_IN, 0);
-	set(0, (uintptr_t)&hdr, 16, VD_NEXT, 1);
-	set(1, (uintptr_t)data, 0xfffffe00u, VD_NEXT | VD_WRITE, 2);
-	set(2, (uintptr_t)&status_b, 1, VD_WRITE, 0);
-	vq_publish(&vq, 0);
-	expect_broken("huge length");
-
-	/* 4: a loop 0 -> 1 -> 0 */
-	hdr_set(BLK_T_IN, 0);
-	set(0, (uintptr_t)&hdr, 16, VD_NEXT, 1);
-	set(1, (uintptr_t)data, 512, VD_NEXT | VD_WRITE, 0);
-	vq_publish(&vq, 0);
-	expect_broken("descriptor loop");
-
-	/* 5: next index out of range */
-	hdr_set(BLK_T_IN, 0);
-	set(0, (uintptr_t)&hdr, 16, VD_NEXT, 200);
-	vq_publish(&vq, 0);
-	expect_broken("next index out of range");
-
-	/* 6: head index out of range */
-	vq_publish(&vq, 500);
-	expect_broken("head index out of range");
-
-	/* 7: avail index jumps past the queue size */
-	vq.avail_idx = (uint16_t)(vq.avail_idx + 100);
-	vq.avail[1] = vq.avail_idx;
-	expect_broken("avail index jump");
+	/* the chains every device refuses (evil.c) */
+	evil_malformed_chains(&ev, &hdr, table, table2);
 
 	/* 8: device-readable after device-writable */
 	hdr_set(BLK_T_IN, 0);
@@ -149,22 +99,6 @@ static long body(long arg)
 	set(2, (uintptr_t)data, 512, 0, 0);
 	vq_publish(&vq, 0);
 	expect_broken("readable after writable");
-
-	/* 9: indirect table outside RAM */
-	set(0, OUTSIDE_RAM, 48, VD_INDIRECT, 0);
-	vq_publish(&vq, 0);
-	expect_broken("indirect table outside RAM");
-
-	/* 10: indirect table length not a multiple of 16 */
-	set(0, (uintptr_t)table, 40, VD_INDIRECT, 0);
-	vq_publish(&vq, 0);
-	expect_broken("indirect table of 40 bytes");
-
-	/* 11: nested indirect */
-	table[0] = (struct vring_desc){ (uintptr_t)table2, 48, VD_INDIRECT, 0 };
-	set(0, (uintptr_t)table, 16, VD_INDIRECT, 0);
-	vq_publish(&vq, 0);
-	expect_broken("nested indirect table");
 
 	/* 12: indirect with NEXT */
 	hdr_set(BLK_T_IN, 0);
@@ -236,12 +170,12 @@ static long body(long arg)
 	vq_setup_raw(&dev, 0, QSIZE, OUTSIDE_RAM, OUTSIDE_RAM + 0x1000, OUTSIDE_RAM + 0x2000, true);
 	vdev_driver_ok(&dev);
 	check(vdev_wait_broken(&dev, 5), "rings outside RAM: device did not go NEEDS_RESET");
-	cases++;
+	ev.cases++;
 	vdev_negotiate(&dev, VF_VERSION_1, NULL);
 	vq_setup_raw(&dev, 0, 12, (uintptr_t)ring.desc, (uintptr_t)ring.avail, (uintptr_t)ring.used, true);
 	vdev_driver_ok(&dev);
 	check(vdev_wait_broken(&dev, 5), "queue size 12: device did not go NEEDS_RESET");
-	cases++;
+	ev.cases++;
 	printf("virtio-evil: bad ring setup -> NEEDS_RESET\n");
 	/* and FEATURES_OK must be refused without VERSION_1 */
 	vdev_reset(&dev);
@@ -249,7 +183,7 @@ static long body(long arg)
 	vdev_set_driver_features(&dev, 0);
 	vdev_set_status(&dev, VS_ACK | VS_DRIVER | VS_FEATURES_OK);
 	check(!(vdev_status(&dev) & VS_FEATURES_OK), "FEATURES_OK accepted without VERSION_1");
-	cases++;
+	ev.cases++;
 
 	/* Finally a good write the host checks */
 	reinit();
@@ -267,9 +201,9 @@ static long body(long arg)
 void test_main(void)
 {
 	bool mmio = cmdline_is("transport", "mmio");
-	bool found = mmio ? vmmio_find(VIRTIO_ID_BLOCK, 0, &dev) : vpci_find(VIRTIO_ID_BLOCK, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_BLOCK, mmio, &dev);
 	check(found, "no virtio-blk device");
 	user_call(body, 0, USER_IF);
-	printf("virtio-evil cases=%u\n", cases);
+	printf("virtio-evil cases=%u\n", ev.cases);
 	pass();
 }

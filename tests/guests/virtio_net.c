@@ -236,7 +236,7 @@ void test_main(void)
 	hold_ms = cmdline_int("hold_ms", 200);
 	check(bufsize >= 64 && bufsize <= MAX_BUFSIZE, "bad bufsize=%ld", bufsize);
 	check(nbufs >= 1 && nbufs <= MAX_RXBUFS, "bad rxbufs=%ld", nbufs);
-	bool found = mmio ? vmmio_find(VIRTIO_ID_NET, 0, &dev) : vpci_find(VIRTIO_ID_NET, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_NET, mmio, &dev);
 	check(found, "no virtio-net device on %s", mmio ? "virtio-mmio" : "PCI");
 	lapic_enable();
 	set_handler(IRQ_VECTOR, on_irq);

@@ -210,7 +210,7 @@ static long body(long arg)
 void test_main(void)
 {
 	mmio = cmdline_is("transport", "mmio");
-	bool found = mmio ? vmmio_find(VIRTIO_ID_NET, 0, &dev) : vpci_find(VIRTIO_ID_NET, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_NET, mmio, &dev);
 	check(found, "no virtio-net device on %s", mmio ? "virtio-mmio" : "PCI");
 	user_call(body, 0, USER_IF);
 	printf("virtio-net-evil cases=%u\n", cases);

@@ -173,7 +173,7 @@ void test_main(void)
 	check(size >= 60 && size <= MAXFRAME, "bad size=%ld", size);
 	check(bufsize >= 64 && bufsize <= 16384, "bad bufsize=%ld", bufsize);
 	bool mmio = cmdline_is("transport", "mmio");
-	bool found = mmio ? vmmio_find(VIRTIO_ID_NET, 0, &dev) : vpci_find(VIRTIO_ID_NET, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_NET, mmio, &dev);
 	check(found, "no virtio-net device");
 	user_call(body, 0, USER_IF);
 	printf("netbench mode=%s frames=%lu bytes=%lu tsc=%lu tsc_hz=%lu notifies=%lu\n", mode ? "rx" : "tx",

@@ -62,7 +62,7 @@ void test_main(void)
 {
 	bool mmio = cmdline_is("transport", "mmio"), ro = cmdline_int("ro", 0) != 0;
 	uint64_t file = (uint64_t)cmdline_int("size", 0);
-	bool found = mmio ? vmmio_find(VIRTIO_ID_PMEM, 0, &dev) : vpci_find(VIRTIO_ID_PMEM, 0, &dev);
+	bool found = vdev_find(VIRTIO_ID_PMEM, mmio, &dev);
 	check(found, "no virtio-pmem device on %s", mmio ? "virtio-mmio" : "PCI");
 	uint64_t start = vdev_cfg_read(&dev, 0, 4) | (uint64_t)vdev_cfg_read(&dev, 4, 4) << 32;
 	uint64_t size = vdev_cfg_read(&dev, 8, 4) | (uint64_t)vdev_cfg_read(&dev, 12, 4) << 32;

@@ -47,9 +47,7 @@ static long body(long arg)
 
 void test_main(void)
 {
-	bool mmio = cmdline_is("transport", "mmio");
-	bool found = mmio ? vmmio_find(VIRTIO_ID_RNG, 0, &dev) : vpci_find(VIRTIO_ID_RNG, 0, &dev);
-	check(found, "no virtio-rng device on %s", mmio ? "virtio-mmio" : "PCI");
+	vdev_find_on_cmdline_transport(VIRTIO_ID_RNG, &dev);
 	user_call(body, 0, USER_IF);
 	printf("virtio-rng bytes=%u\n", total);
 	printf("virtio-rng sample: %02x%02x%02x%02x%02x%02x%02x%02x\n", bufs[0][0], bufs[0][1], bufs[0][2],

@@ -8,12 +8,11 @@
  * a burst of kicks must leave petrel running. After every case a reset makes the device work.
  * Command line: transport=pci|mmio.  Prints "virtio-rng-evil cases=N" and "ok virtio_rng_evil".
  */
-#include "virtio_common.h"
+#include "evil.h"
 
 DEFINE_GUEST("virtio_rng_evil");
 
 #define QSIZE 16
-#define OUTSIDE_RAM 0x30000000ull   /* 768 MiB: above the test's RAM, below the MMIO hole */
 #define CAP 65536                   /* the most the device serves per request */
 #define BIG (1u << 20)              /* a request much larger than CAP */
 #define SENTINEL 0xa5
@@ -26,7 +25,6 @@ static uint8_t alive[64];
 static uint8_t big[BIG] __attribute__((aligned(4096)));
 static struct vring_desc table[256] __attribute__((aligned(16)));
 static struct vring_desc table2[4] __attribute__((aligned(16)));
-static unsigned cases;
 
 static void reinit(void)
 {
@@ -60,21 +58,11 @@ static void check_alive(const char *after)
 	check(!all(alive, 64, SENTINEL), "after %s: good request left the buffer as it was", after);
 }
 
+static struct evil ev = { "virtio-rng-evil", &dev, &vq, reinit, check_alive, 0 };
+
 static void set(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-	vq.desc[i] = (struct vring_desc){ addr, len, flags, next };
-}
-
-/* The published chain must break the device; then a reset brings it back. */
-static void expect_broken(const char *name)
-{
-	vq_kick(&vq);
-	check(vdev_wait_broken(&dev, 5), "%s: device did not go NEEDS_RESET (status 0x%x)", name, vdev_status(&dev));
-	check(!vq_poll(&vq, NULL, NULL), "%s: a used buffer came back from a malformed chain", name);
-	printf("virtio-rng-evil: %s -> NEEDS_RESET\n", name);
-	cases++;
-	reinit();
-	check_alive(name);
+	evil_set(&ev, i, addr, len, flags, next);
 }
 
 /* The published chain must complete with exactly `want` bytes and leave the device running. */
@@ -86,52 +74,8 @@ static void expect_len(const char *name, uint32_t want)
 	check(!vdev_broken(&dev), "%s: device broke over a well-formed chain", name);
 	check(len == want, "%s: device reports %u bytes, expected %u", name, len, want);
 	printf("virtio-rng-evil: %s -> %u bytes\n", name, len);
-	cases++;
+	ev.cases++;
 	check_alive(name);
-}
-
-static void malformed(void)
-{
-	set(0, OUTSIDE_RAM, 64, VD_WRITE, 0);
-	vq_publish(&vq, 0);
-	expect_broken("buffer outside RAM");
-
-	set(0, 0xc0000000ull, 64, VD_WRITE, 0);
-	vq_publish(&vq, 0);
-	expect_broken("buffer in the MMIO hole");
-
-	set(0, (uintptr_t)big, 0xfffff000u, VD_WRITE, 0);
-	vq_publish(&vq, 0);
-	expect_broken("huge length");
-
-	set(0, (uintptr_t)small[0], 64, VD_NEXT | VD_WRITE, 1);
-	set(1, (uintptr_t)small[1], 64, VD_NEXT | VD_WRITE, 0);
-	vq_publish(&vq, 0);
-	expect_broken("descriptor loop");
-
-	set(0, (uintptr_t)small[0], 64, VD_NEXT | VD_WRITE, 200);
-	vq_publish(&vq, 0);
-	expect_broken("next index out of range");
-
-	vq_publish(&vq, 500);
-	expect_broken("head index out of range");
-
-	vq.avail_idx = (uint16_t)(vq.avail_idx + 100);
-	vq.avail[1] = vq.avail_idx;
-	expect_broken("avail index jump");
-
-	set(0, OUTSIDE_RAM, 64, VD_INDIRECT, 0);
-	vq_publish(&vq, 0);
-	expect_broken("indirect table outside RAM");
-
-	table[0] = (struct vring_desc){ (uintptr_t)table2, 48, VD_INDIRECT, 0 };
-	set(0, (uintptr_t)table, 16, VD_INDIRECT, 0);
-	vq_publish(&vq, 0);
-	expect_broken("nested indirect table");
-
-	set(0, (uintptr_t)table, 40, VD_INDIRECT, 0);
-	vq_publish(&vq, 0);
-	expect_broken("indirect table of 40 bytes");
 }
 
 static void odd_but_wellformed(void)
@@ -193,7 +137,7 @@ static void burst(void)
 	}
 	check(!vq_poll(&vq, NULL, NULL), "burst: more completions than requests");
 	printf("virtio-rng-evil: %u requests and 1000 kicks -> all served once\n", QSIZE);
-	cases++;
+	ev.cases++;
 	check_alive("burst");
 }
 
@@ -210,7 +154,7 @@ static void buffer_over_the_ring(void)
 	while (!deadline_expired(&dl))
 		vq_kick(&vq); /* ask the device to walk the ruined ring */
 	printf("virtio-rng-evil: buffer over the ring -> status 0x%x\n", vdev_status(&dev));
-	cases++;
+	ev.cases++;
 	reinit();
 	check_alive("buffer over the ring");
 }
@@ -220,7 +164,7 @@ static long body(long arg)
 	(void)arg;
 	reinit();
 	check_alive("init");
-	malformed();
+	evil_malformed_chains(&ev, small[0], table, table2);
 	odd_but_wellformed();
 	burst();
 	buffer_over_the_ring();
@@ -229,10 +173,8 @@ static long body(long arg)
 
 void test_main(void)
 {
-	bool mmio = cmdline_is("transport", "mmio");
-	bool found = mmio ? vmmio_find(VIRTIO_ID_RNG, 0, &dev) : vpci_find(VIRTIO_ID_RNG, 0, &dev);
-	check(found, "no virtio-rng device on %s", mmio ? "virtio-mmio" : "PCI");
+	vdev_find_on_cmdline_transport(VIRTIO_ID_RNG, &dev);
 	user_call(body, 0, USER_IF);
-	printf("virtio-rng-evil cases=%u\n", cases);
+	printf("virtio-rng-evil cases=%u\n", ev.cases);
 	pass();
 }

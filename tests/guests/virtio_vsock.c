@@ -119,7 +119,7 @@ void test_main(void)
 	out_port = (uint32_t)cmdline_int("out_port", 6000);
 	out_bytes = (uint32_t)cmdline_int("out_bytes", 256 * 1024);
 	check(out_bytes <= sizeof(outbuf), "out_bytes too large");
-	bool found = mmio ? vmmio_find(VIRTIO_ID_VSOCK, 0, &vdev) : vpci_find(VIRTIO_ID_VSOCK, 0, &vdev);
+	bool found = vdev_find(VIRTIO_ID_VSOCK, mmio, &vdev);
 	check(found, "no virtio-vsock device on %s", mmio ? "virtio-mmio" : "PCI");
 	user_call(body, 0, USER_IF);
 	pass();

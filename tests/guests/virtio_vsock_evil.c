@@ -230,7 +230,7 @@ static long body(long arg)
 void test_main(void)
 {
 	bool mmio = cmdline_is("transport", "mmio");
-	bool found = mmio ? vmmio_find(VIRTIO_ID_VSOCK, 0, &vdev) : vpci_find(VIRTIO_ID_VSOCK, 0, &vdev);
+	bool found = vdev_find(VIRTIO_ID_VSOCK, mmio, &vdev);
 	check(found, "no virtio-vsock device on %s", mmio ? "virtio-mmio" : "PCI");
 	user_call(body, 0, USER_IF);
 	printf("virtio-vsock-evil cases=%u\n", cases);

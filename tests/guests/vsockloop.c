@@ -230,7 +230,7 @@ void test_main(void)
 	in_port = (uint32_t)cmdline_int("in_port", 5000);
 	out_port = (uint32_t)cmdline_int("out_port", 6000);
 	want_cid = (uint64_t)cmdline_int("cid", 3);
-	bool found = mmio ? vmmio_find(VIRTIO_ID_VSOCK, 0, &vdev) : vpci_find(VIRTIO_ID_VSOCK, 0, &vdev);
+	bool found = vdev_find(VIRTIO_ID_VSOCK, mmio, &vdev);
 	check(found, "no virtio-vsock device on %s", mmio ? "virtio-mmio" : "PCI");
 	lapic_enable();
 	set_handler(EVQ_VECTOR, on_evq_irq);
