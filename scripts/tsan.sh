@@ -38,7 +38,7 @@ chmod +x "$fake/petrel"
 
 mkdir -p "$OUT"
 rm -f "$OUT"/tsan.* "$OUT/runs"
-export TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 log_path=$OUT/tsan"
+export TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 log_path=$OUT/tsan suppressions=$ROOT/scripts/tsan.supp"
 export PETREL_BUILD="$fake" PETREL_ASAN_BUILD="$fake"   # hostile guests too
 [[ $# -gt 0 ]] || set -- tests/guests tests/virtio tests/api
 status=0

@@ -246,7 +246,7 @@ out:
 
 int64_t raw_sync(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
 {
-	f->sync_ops++;
+	__atomic_fetch_add(&f->sync_ops, 1, __ATOMIC_RELAXED); /* the I/O thread, and a disk copy's */
 	if (op == RAW_FLUSH)
 		return fdatasync(f->fd) < 0 ? -errno : 0;
 	if (f->direct && !aligned(f, off, iov, n))

@@ -72,29 +72,37 @@ uint64_t outgate_close_epoch(struct outgate *g)
 	return n;
 }
 
-/* Take the entries of epochs <= n off the list (under the lock), write them (outside it). */
+/* Take the entries of epochs <= n off the list (under the lock), write them (outside it).
+ * open: the gate opens only once nothing is held, under the lock: output the guest makes while
+ * the last entries are being written is held behind them and written next, never before them. */
 static void flush(struct outgate *g, uint64_t n, bool open)
 {
-	pthread_mutex_lock(&g->lock);
-	struct held *out = NULL, **out_tail = &out;
-	while (g->head && g->head->epoch <= n) {
-		struct held *h = g->head;
-		g->head = h->next;
-		g->bytes -= h->len;
-		h->next = NULL;
-		*out_tail = h;
-		out_tail = &h->next;
-	}
-	if (!g->head)
-		g->tail = &g->head;
-	if (open)
-		g->open = true;
-	pthread_mutex_unlock(&g->lock);
-	while (out) {
-		struct held *h = out;
-		out = h->next;
-		h->emit(h->opaque, h->data, h->len);
-		free(h);
+	for (;;) {
+		pthread_mutex_lock(&g->lock);
+		struct held *out = NULL, **out_tail = &out;
+		while (g->head && g->head->epoch <= n) {
+			struct held *h = g->head;
+			g->head = h->next;
+			g->bytes -= h->len;
+			h->next = NULL;
+			*out_tail = h;
+			out_tail = &h->next;
+		}
+		if (!g->head)
+			g->tail = &g->head;
+		if (open && !out)
+			g->open = true;
+		pthread_mutex_unlock(&g->lock);
+		if (!out)
+			return;
+		while (out) {
+			struct held *h = out;
+			out = h->next;
+			h->emit(h->opaque, h->data, h->len);
+			free(h);
+		}
+		if (!open)
+			return;
 	}
 }
 

@@ -245,7 +245,7 @@ void *repl_primary_main(void *arg)
 	struct migration *m = mig_new_source(r->vm, &so, NULL, NULL);
 	struct primary p = { .r = r, .vm = r->vm, .s = { .m = m, .vm = r->vm, .fd = -1, .err = err, .errlen = sizeof(err) } };
 	bool had_log = r->vm->mem.dirty_log;
-	int e = m && (r->gate = outgate_new()) ? 0 : -ENOMEM;
+	int e = m ? 0 : -ENOMEM;
 	for (unsigned i = 0; !e && i < r->vm->mem.nregions; i++)
 		if (!(p.s.dirty[i] = calloc((r->vm->mem.regions[i].size / PAGE + 63) / 64, 8)))
 			e = -ENOMEM;

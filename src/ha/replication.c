@@ -70,6 +70,11 @@ int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, 
 				      .generation = o->generation ? o->generation : 1,
 				      .interval_ms = o->interval_ms, .failure_timeout_ms = o->failure_timeout_ms };
 	snprintf(r->st.peer, sizeof(r->st.peer), "%s", o->peer_url);
+	/* before the thread: GET /replication reads it from the API thread */
+	if (!(r->gate = outgate_new())) {
+		replication_free(r);
+		return -ENOMEM;
+	}
 	if ((e = start(r, repl_primary_main, err, errlen)) < 0) {
 		replication_free(r);
 		return e;

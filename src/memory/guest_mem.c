@@ -171,9 +171,15 @@ uint64_t guest_mem_low_end(const struct guest_mem *mem)
 	return mem->nregions ? mem->regions[0].gpa + mem->regions[0].size : 0;
 }
 
+bool guest_mem_logging(const struct guest_mem *mem)
+{
+	/* pairs with the release in guest_mem_dirty_log_start: the bitmaps are there */
+	return __atomic_load_n(&mem->dirty_log, __ATOMIC_ACQUIRE);
+}
+
 void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
-	if (!mem->dirty_log || !len)
+	if (!len || !guest_mem_logging(mem))
 		return;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		const struct guest_region *r = &mem->regions[i];
@@ -190,7 +196,7 @@ void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t le
 
 void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64_t len)
 {
-	if (!mem->dirty_log)
+	if (!guest_mem_logging(mem))
 		return;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		const struct guest_region *r = &mem->regions[i];

@@ -56,6 +56,8 @@ void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 /* Copy to/from guest RAM; -EFAULT if any byte is outside RAM. */
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len);
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len);
+/* Whether dirty logging is on (an acquire load: the bitmaps are in place when it is). */
+bool guest_mem_logging(const struct guest_mem *mem);
 /* With dirty logging on: note that petrel (a device, the emulator) wrote [gpa, gpa+len), which
  * KVM's dirty log does not see. Safe from any thread; a no-op otherwise. */
 void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len);

@@ -99,9 +99,13 @@ int mig_disks_start(struct vm *vm, int fd, uint64_t *sent, char *err, size_t err
 	struct virtio_blk *b;
 	for (uint32_t i = 0; !e && (b = drive(vm, i)); i++) {
 		uint64_t size = b->st.capacity * 512;
-		if (!b->dirty && !(b->dirty = blk_dirty_new(size))) {
-			e = -ENOMEM;
-			break;
+		if (!b->dirty) { /* published to the I/O thread, which marks what the guest writes */
+			struct blk_dirty *nd = blk_dirty_new(size);
+			if (!nd) {
+				e = -ENOMEM;
+				break;
+			}
+			__atomic_store_n(&b->dirty, nd, __ATOMIC_RELEASE);
 		}
 		blk_dirty_enable(b->dirty, true); /* from now on: what the guest writes comes round again */
 		struct stat st;

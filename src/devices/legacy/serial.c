@@ -116,6 +116,16 @@ static void write_out(void *opaque, const void *data, size_t len)
 	}
 }
 
+/* Held output written when the standby has its epoch (ha/outgate.c, the replication thread):
+ * under the UART's lock like the vCPU's own writes. */
+static void write_out_locked(void *opaque, const void *data, size_t len)
+{
+	struct serial *s = opaque;
+	pthread_mutex_lock(&s->lock);
+	write_out(s, data, len);
+	pthread_mutex_unlock(&s->lock);
+}
+
 void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config *c)
 {
 	pthread_mutex_lock(&s->lock);
@@ -135,7 +145,7 @@ static void emit(struct serial *s, uint8_t b)
 	}
 	/* Replicated (src/ha): the byte goes out once the standby has this epoch. */
 	struct outgate *g = __atomic_load_n(&s->gate, __ATOMIC_ACQUIRE);
-	if (g && outgate_hold(g, write_out, s, &b, 1))
+	if (g && outgate_hold(g, write_out_locked, s, &b, 1))
 		return;
 	write_out(s, &b, 1);
 }

@@ -48,15 +48,19 @@ static void set_interest(struct virtio_net *n, bool allow)
 
 /* A held frame's time has come (the standby acknowledged its epoch). A full tap drops it, as a
  * congested link would. */
+/* A held frame whose epoch the standby has (ha/outgate.c, the replication thread): under the
+ * device's lock, as the I/O thread's own writes and their counters. */
 static void write_held(void *opaque, const void *frame, size_t len)
 {
 	struct virtio_net *n = opaque;
 	ssize_t r;
+	pthread_mutex_lock(&n->vdev.lock);
 	do
 		r = write(tap_fd(n), frame, len);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		n->stats.tx_errors++;
+	pthread_mutex_unlock(&n->vdev.lock);
 }
 
 /* While the VM is replicated its frames wait for their epoch's acknowledgement: copied out of

@@ -252,7 +252,7 @@ static void mark_written(const struct virtq *q, const struct virtq_desc *table, 
  * waiting for a frame, a read in flight) would otherwise leave a stale page behind. */
 static void mark_chain_written(const struct virtq *q, uint16_t head, uint32_t len)
 {
-	if (q->mem->dirty_log && len && head < q->st->size)
+	if (len && head < q->st->size && guest_mem_logging(q->mem))
 		mark_written(q, q->desc, q->st->size, head, &len, false);
 }
 
