@@ -468,7 +468,7 @@ void *vcpu_thread(void *arg)
 			__atomic_store_n(&v->vm->first_run_ns, t0, __ATOMIC_RELEASE);
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		uint64_t t1 = now_ns();
-		v->stats.run_ns += t1 - t0;
+		exit_stats_add_run(&v->stats, t1 - t0);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				exit_open = false; /* KVM finished it before it looked at the signal */

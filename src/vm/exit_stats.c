@@ -15,19 +15,40 @@ const char *exit_kind_name(enum exit_kind k)
 	return k < EXIT_KIND_COUNT ? names[k] : "?";
 }
 
-void exit_stats_add(struct exit_stats *s, enum exit_kind k, uint64_t ns)
+/* A vCPU's counters have one writer (the vCPU) and are read by the metrics while it runs:
+ * relaxed atomic stores and loads (plain moves on x86-64), never a torn or invented value. */
+static uint64_t get(const uint64_t *p)
 {
-	s->count[k]++;
-	s->handle_ns[k] += ns;
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
+static uint64_t bump(uint64_t *p, uint64_t n)
+{
+	uint64_t v = get(p) + n;
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+	return v;
+}
+
+void exit_stats_add(struct exit_stats *s, enum exit_kind k, uint64_t ns)
+{
+	bump(&s->count[k], 1);
+	bump(&s->handle_ns[k], ns);
+}
+
+void exit_stats_add_run(struct exit_stats *s, uint64_t ns)
+{
+	bump(&s->run_ns, ns);
+}
+
+/* into's names are only ever set, once each, by into's own writer */
 static uint64_t emulated_add(struct exit_stats *s, const char *name, uint64_t n)
 {
 	for (int i = 0; i < EMU_STAT_MAX; i++) {
-		if (!s->emu_name[i])
-			s->emu_name[i] = name;
-		if (strcmp(s->emu_name[i], name) == 0)
-			return s->emu_count[i] += n;
+		const char *have = __atomic_load_n(&s->emu_name[i], __ATOMIC_ACQUIRE);
+		if (!have)
+			__atomic_store_n(&s->emu_name[i], have = name, __ATOMIC_RELEASE);
+		if (strcmp(have, name) == 0)
+			return bump(&s->emu_count[i], n);
 	}
 	return 0;
 }
@@ -40,12 +61,16 @@ uint64_t exit_stats_emulated(struct exit_stats *s, const char *name)
 void exit_stats_merge(struct exit_stats *into, const struct exit_stats *from)
 {
 	for (int k = 0; k < EXIT_KIND_COUNT; k++) {
-		into->count[k] += from->count[k];
-		into->handle_ns[k] += from->handle_ns[k];
+		into->count[k] += get(&from->count[k]);
+		into->handle_ns[k] += get(&from->handle_ns[k]);
 	}
-	into->run_ns += from->run_ns;
-	for (int i = 0; i < EMU_STAT_MAX && from->emu_name[i]; i++)
-		emulated_add(into, from->emu_name[i], from->emu_count[i]);
+	into->run_ns += get(&from->run_ns);
+	for (int i = 0; i < EMU_STAT_MAX; i++) {
+		const char *name = __atomic_load_n(&from->emu_name[i], __ATOMIC_ACQUIRE);
+		if (!name)
+			break;
+		emulated_add(into, name, get(&from->emu_count[i]));
+	}
 }
 
 void exit_stats_print(const struct exit_stats *s, uint64_t wall_ns, FILE *out)

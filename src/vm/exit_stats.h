@@ -25,6 +25,8 @@ struct exit_stats {
 
 const char *exit_kind_name(enum exit_kind k);
 void exit_stats_add(struct exit_stats *s, enum exit_kind k, uint64_t ns);
+/* Time spent in KVM_RUN. */
+void exit_stats_add_run(struct exit_stats *s, uint64_t ns);
 /* Count one emulated instruction; returns the new count for that mnemonic. */
 uint64_t exit_stats_emulated(struct exit_stats *s, const char *name);
 void exit_stats_merge(struct exit_stats *into, const struct exit_stats *from);
