@@ -74,10 +74,13 @@ uint64_t outgate_close_epoch(struct outgate *g)
 
 /* Take the entries of epochs <= n off the list (under the lock), write them (outside it).
  * open: the gate opens only once nothing is held, under the lock: output the guest makes while
- * the last entries are being written is held behind them and written next, never before them. */
+ * the last entries are being written is held behind them and written next, never before them.
+ * A guest that makes output as fast as it is written cannot keep the gate shut: after
+ * OPEN_ROUNDS rounds it opens with what is left (output from then on may pass the last of it). */
+#define OPEN_ROUNDS 64
 static void flush(struct outgate *g, uint64_t n, bool open)
 {
-	for (;;) {
+	for (unsigned round = 0;; round++) {
 		pthread_mutex_lock(&g->lock);
 		struct held *out = NULL, **out_tail = &out;
 		while (g->head && g->head->epoch <= n) {
@@ -90,7 +93,7 @@ static void flush(struct outgate *g, uint64_t n, bool open)
 		}
 		if (!g->head)
 			g->tail = &g->head;
-		if (open && !out)
+		if (open && (!out || round >= OPEN_ROUNDS))
 			g->open = true;
 		pthread_mutex_unlock(&g->lock);
 		if (!out)
@@ -101,7 +104,7 @@ static void flush(struct outgate *g, uint64_t n, bool open)
 			h->emit(h->opaque, h->data, h->len);
 			free(h);
 		}
-		if (!open)
+		if (!open || round >= OPEN_ROUNDS)
 			return;
 	}
 }
