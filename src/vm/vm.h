@@ -55,9 +55,10 @@ struct vm {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;          /* pause/resume handshakes, under lock */
-	/* Held by whoever pauses the VM for a moment and resumes it (a replication checkpoint)
-	 * and by a user's pause or resume (PATCH /vm): a user's pause never lands inside such a
-	 * moment only to be undone by its resume, nor a user's resume in the middle of it. */
+	/* Held by whoever pauses the VM for a moment and may resume it (a replication checkpoint,
+	 * a migration's switch until its outcome) and by a user's pause or resume (PATCH /vm): a
+	 * user's pause never lands inside such a moment only to be undone by its resume, nor a
+	 * user's resume in the middle of it. */
 	pthread_mutex_t pause_hold;
 	bool pause_requested;
 	unsigned parked;              /* vCPUs waiting in vcpu_park() */

@@ -250,7 +250,7 @@ def test_drive_swaps_race_the_guest_resetting_its_device(workdir, engine):
     are seen, every PATCH succeeds, and the sanitizer build stays clean."""
     guestlib = apilib.guestlib
     a, b = workdir / "a.img", workdir / "b.img"
-    data = bytes((((o * 7) ^ (o >> 9) ^ 0x5A) & 0xFF) for o in range(4 << 20))
+    data = guestlib.disk_pattern(4 << 20)
     a.write_bytes(data)
     b.write_bytes(bytes(x ^ 0xFF for x in data))
     p = apilib.Petrel(workdir, binary=guestlib.petrel_for_hostile(), env=dict(os.environ, **guestlib.HOSTILE_ENV),

@@ -27,6 +27,11 @@ def petrel_bin() -> Path:
     return build_dir() / "petrel"
 
 
+def disk_pattern(n: int, start: int = 0) -> bytes:
+    """disk_pattern() of tests/guests/virtio_common.h for offsets start..start+n."""
+    return bytes((((o * 7) ^ (o >> 9) ^ 0x5A) & 0xFF) for o in range(start, start + n))
+
+
 def petrel_for_hostile() -> Path:
     """Hostile guests run under the sanitizer build when there is one."""
     asan = Path(os.environ.get("PETREL_ASAN_BUILD", REPO / "build-asan")) / "petrel"

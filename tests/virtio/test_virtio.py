@@ -17,14 +17,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-from guestlib import assert_passed, build_dir, petrel_bin, require, run_guest, run_hostile  # noqa: E402
+from guestlib import assert_passed, build_dir, disk_pattern, petrel_bin, require, run_guest, run_hostile  # noqa: E402
 
 SECTORS = 32768  # 16 MiB images
-
-
-def pattern(n, start=0):
-    """disk_pattern() of tests/guests/virtio_common.h for offsets start..start+n."""
-    return bytes((((o * 7) ^ (o >> 9) ^ 0x5A) & 0xFF) for o in range(start, start + n))
 
 
 def pattern2(n, start):
@@ -34,7 +29,7 @@ def pattern2(n, start):
 @pytest.fixture(scope="module")
 def base_image(tmp_path_factory):
     p = tmp_path_factory.mktemp("virtio") / "pattern.img"
-    p.write_bytes(pattern(SECTORS * 512))
+    p.write_bytes(disk_pattern(SECTORS * 512))
     return p
 
 
@@ -56,7 +51,7 @@ def check_blk_rw_image(path):
     d0, d1 = 8192 * 512, 8200 * 512
     assert data[d0:d1] == bytes(d1 - d0), "discarded range 8192-8199 does not read as zeroes"
     # everything else untouched
-    expect = bytearray(pattern(SECTORS * 512))
+    expect = bytearray(disk_pattern(SECTORS * 512))
     expect[w0:w1] = pattern2(w1 - w0, w0)
     expect[z0:z1] = bytes(z1 - z0)
     expect[d0:d1] = bytes(d1 - d0)
@@ -136,7 +131,7 @@ def test_blk_qcow2_chain(tmp_path, base_image):
     # A discard of part of a cluster may leave the old bytes (the guest does not rely on it).
     data = bytearray(out.read_bytes())
     d0, d1 = 8192 * 512, 8200 * 512
-    assert data[d0:d1] in (bytes(d1 - d0), pattern(d1 - d0, d0)), "discarded range holds other bytes"
+    assert data[d0:d1] in (bytes(d1 - d0), disk_pattern(d1 - d0, d0)), "discarded range holds other bytes"
     data[d0:d1] = bytes(d1 - d0)
     out.write_bytes(bytes(data))
     check_blk_rw_image(out)

@@ -46,10 +46,9 @@ static void set_interest(struct virtio_net *n, bool allow)
 
 /* ---- transmit ---- */
 
-/* A held frame's time has come (the standby acknowledged its epoch). A full tap drops it, as a
- * congested link would. */
-/* A held frame whose epoch the standby has (ha/outgate.c, the replication thread): under the
- * device's lock, as the I/O thread's own writes and their counters. */
+/* A held frame's time has come (the standby acknowledged its epoch; ha/outgate.c, the
+ * replication thread): written under the device's lock, as the I/O thread's own writes and
+ * their counters. A full tap drops it, as a congested link would. */
 static void write_held(void *opaque, const void *frame, size_t len)
 {
 	struct virtio_net *n = opaque;
