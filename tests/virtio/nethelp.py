@@ -48,6 +48,35 @@ def mac_bytes(mac):
     return bytes(int(x, 16) for x in mac.split(":"))
 
 
+# The virtio_net test guest (tests/guests/virtio_net.c): its MAC and frame sizes.
+MAC = "02:50:45:54:52:4c"
+
+
+def guest_size(s):
+    return 60 + (s * 331) % 1455
+
+
+def host_size(s):
+    return 60 + (s * 97) % 1455
+
+
+def exchange(tap, nout, nin, mac=MAC):
+    """Host side of the virtio_net guest's protocol: its hello and `nout` frames in, `nin`
+    frames out, its end frame with the count."""
+    kind, seq = parse_frame(tap.recv(30))
+    assert kind == "H", f"first frame is {kind}{seq}, expected the hello"
+    for s in range(nout):
+        data = tap.recv(10)
+        kind, seq = parse_frame(data)
+        assert (kind, seq) == ("D", s), f"expected guest frame D{s}, got {kind}{seq}"
+        assert len(data) == guest_size(s), f"guest frame {s}: {len(data)} bytes, expected {guest_size(s)}"
+    dst = mac_bytes(mac)
+    for s in range(nin):
+        tap.sock.send(build_frame(dst, tap.mac, "D", s, host_size(s)))
+    kind, seq = parse_frame(tap.recv(60))
+    assert (kind, seq) == ("E", nin), f"guest ended with {kind}{seq}, expected E{nin}"
+
+
 def run(*cmd, check=True):
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
@@ -72,14 +101,17 @@ def unique_name(prefix):
 
 
 class Tap:
-    """A persistent tap `name` (up, no addresses, IPv6 off) and a packet socket bound to it."""
+    """A persistent tap `name` (up, no addresses, IPv6 off) and a packet socket bound to it.
+    netns: made in that network namespace; owner: (uid, gid) that may attach to it without
+    CAP_NET_ADMIN (a jailed petrel)."""
 
-    def __init__(self, name=None, mtu=None, netns=None):
+    def __init__(self, name=None, mtu=None, netns=None, owner=None):
         need_net_admin()
         self.name = name or unique_name("pt")
         self.netns = netns
         pre = ["ip", "netns", "exec", netns] if netns else []
-        run(*pre, "ip", "tuntap", "add", "dev", self.name, "mode", "tap", "vnet_hdr")
+        own = ["user", str(owner[0]), "group", str(owner[1])] if owner else []
+        run(*pre, "ip", "tuntap", "add", "dev", self.name, "mode", "tap", "vnet_hdr", *own)
         run(*pre, "sysctl", "-qw", f"net.ipv6.conf.{self.name}.disable_ipv6=1", check=False)
         if mtu:
             run(*pre, "ip", "link", "set", self.name, "mtu", str(mtu))
@@ -92,7 +124,8 @@ class Tap:
         return f"/sys/class/net/{self.name}/{key}"
 
     def open_socket(self, proto=TEST_ETHERTYPE):
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        args = (socket.AF_PACKET, socket.SOCK_RAW, socket.htons(proto))
+        s = socket_in(self.netns, *args) if self.netns else socket.socket(*args)
         s.bind((self.name, proto))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock = s

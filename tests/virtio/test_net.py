@@ -19,17 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from guestlib import HOSTILE_ENV, Guest, assert_passed, assert_sanitizer_clean, petrel_bin, petrel_for_hostile, require  # noqa: E402
-from nethelp import Tap, build_frame, mac_bytes, parse_frame  # noqa: E402
-
-MAC = "02:50:45:54:52:4c"
-
-
-def guest_size(s):
-    return 60 + (s * 331) % 1455
-
-
-def host_size(s):
-    return 60 + (s * 97) % 1455
+from nethelp import MAC, Tap, build_frame, exchange, host_size, mac_bytes, parse_frame  # noqa: E402
 
 
 @pytest.fixture
@@ -39,23 +29,6 @@ def tap():
     yield t
     t.close()
 
-
-def exchange(tap, g, nout, nin, mac=MAC):
-    """Host side of the virtio_net guest's protocol."""
-    kind, seq = parse_frame(tap.recv(30))
-    assert kind == "H", f"first frame is {kind}{seq}, expected the hello"
-    for s in range(nout):
-        data = tap.recv(10)
-        kind, seq = parse_frame(data)
-        assert (kind, seq) == ("D", s), f"expected guest frame D{s}, got {kind}{seq}"
-        assert len(data) == guest_size(s), f"guest frame {s}: {len(data)} bytes, expected {guest_size(s)}"
-    dst = mac_bytes(mac)
-    for s in range(nin):
-        tap.sock.send(build_frame(dst, tap.mac, "D", s, host_size(s)))
-    kind, seq = parse_frame(tap.recv(60))
-    assert (kind, seq) == ("E", nin), f"guest ended with {kind}{seq}, expected E{nin}"
-
-
 def run_net(tap, transport="pci", kind="elf", nout=32, nin=200, extra_cmdline="", net_opts="", extra=()):
     img = require("virtio_net", kind)
     cmdline = f"transport={transport} mac={MAC} out={nout} in={nin} {extra_cmdline}"
@@ -63,7 +36,7 @@ def run_net(tap, transport="pci", kind="elf", nout=32, nin=200, extra_cmdline=""
               extra=["--level", "Info", *extra] +
               (["--net", f"tap={tap.name},mac={MAC},transport={transport}{net_opts}"] if not extra else []))
     try:
-        exchange(tap, g, nout, nin)
+        exchange(tap, nout, nin)
         res = g.wait()
     finally:
         g.kill()
@@ -121,7 +94,7 @@ def test_net_from_json_config(tap, tmp_path):
     g = Guest(img, cmdline=None, timeout=60, extra=["--config", str(path), "--level", "Info"])
     # Guest() passes --kernel too; the file's boot_args carry the command line.
     try:
-        exchange(tap, g, 4, 8)
+        exchange(tap, 4, 8)
         res = g.wait()
     finally:
         g.kill()
