@@ -7,6 +7,7 @@
 #include "devices/virtio/vsock.h"
 #include "util/log.h"
 #include "util/proc_metrics.h"
+#include "util/stat.h"
 #include "util/util.h"
 #include "vm/vm.h"
 
@@ -94,11 +95,6 @@ fail:
 	return NULL;
 }
 
-static uint64_t load64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
 /* Firecracker's NetDeviceMetrics names for what virtio-net counts, and petrel's own for the
  * rest. `sum` (when not NULL) adds this interface's numbers to the all-interfaces group. */
 static json_t *net_group(const struct virtio_net_stats *st, json_t *sum)
@@ -113,7 +109,7 @@ static json_t *net_group(const struct virtio_net_stats *st, json_t *sum)
 	};
 	json_t *g = json_object();
 	for (size_t i = 0; g && i < sizeof(f) / sizeof(f[0]); i++) {
-		json_int_t v = (json_int_t)load64(f[i].v);
+		json_int_t v = (json_int_t)stat_read(f[i].v);
 		json_object_set_new(g, f[i].name, json_integer(v));
 		if (sum)
 			json_object_set_new(sum, f[i].name,
@@ -127,7 +123,7 @@ static json_t *vsock_group(const struct virtio_vsock *v)
 {
 	const struct vsock_mux_stats *m = v && v->mux_ready ? &v->mux.stats : NULL;
 	const struct virtio_vsock_stats *d = v ? &v->stats : NULL;
-#define V(p, f) (json_int_t)((p) ? load64(&(p)->f) : 0)
+#define V(p, f) (json_int_t)((p) ? stat_read(&(p)->f) : 0)
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "rx_packets_count", V(d, rx_packets), "tx_packets_count", V(d, tx_packets),
 			 "rx_bytes_count", V(m, bytes_to_guest), "tx_bytes_count", V(m, bytes_to_host),
@@ -178,18 +174,18 @@ static json_t *counters_locked(struct controller *ctl)
 	       *exits = json_object(), *emu = json_object();
 	if (!c || !uart || !kbd || !vcpu || !exits || !emu)
 		goto fail;
-	json_object_set_new(uart, "tx_bytes", json_integer(vm ? (json_int_t)load64(&vm->serial.tx_bytes) : 0));
-	json_object_set_new(uart, "rx_bytes", json_integer(vm ? (json_int_t)load64(&vm->serial.rx_bytes) : 0));
+	json_object_set_new(uart, "tx_bytes", json_integer(vm ? (json_int_t)stat_read(&vm->serial.tx_bytes) : 0));
+	json_object_set_new(uart, "rx_bytes", json_integer(vm ? (json_int_t)stat_read(&vm->serial.rx_bytes) : 0));
 	/* Firecracker's name: output bytes the console did not take (dropped, never waited for) */
 	json_object_set_new(uart, "missed_write_count",
-			    json_integer(vm ? (json_int_t)load64(&vm->serial.tx_dropped) : 0));
+			    json_integer(vm ? (json_int_t)stat_read(&vm->serial.tx_dropped) : 0));
 	json_object_set_new(uart, "rate_limiter_dropped_bytes",
-			    json_integer(vm ? (json_int_t)load64(&vm->serial.rl_dropped) : 0));
-	json_object_set_new(kbd, "read_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.read_count) : 0));
-	json_object_set_new(kbd, "write_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.write_count) : 0));
-	json_object_set_new(kbd, "reset_count", json_integer(vm ? (json_int_t)load64(&vm->i8042.reset_count) : 0));
+			    json_integer(vm ? (json_int_t)stat_read(&vm->serial.rl_dropped) : 0));
+	json_object_set_new(kbd, "read_count", json_integer(vm ? (json_int_t)stat_read(&vm->i8042.read_count) : 0));
+	json_object_set_new(kbd, "write_count", json_integer(vm ? (json_int_t)stat_read(&vm->i8042.write_count) : 0));
+	json_object_set_new(kbd, "reset_count", json_integer(vm ? (json_int_t)stat_read(&vm->i8042.reset_count) : 0));
 	json_object_set_new(kbd, "ctrl_alt_del_count",
-			    json_integer(vm ? (json_int_t)load64(&vm->i8042.ctrl_alt_del_count) : 0));
+			    json_integer(vm ? (json_int_t)stat_read(&vm->i8042.ctrl_alt_del_count) : 0));
 	/* Firecracker's names for the exits it counts per vCPU... */
 	json_object_set_new(vcpu, "exit_io_in", json_integer((json_int_t)st.count[EXIT_IO_IN]));
 	json_object_set_new(vcpu, "exit_io_out", json_integer((json_int_t)st.count[EXIT_IO_OUT]));
@@ -213,9 +209,9 @@ static json_t *counters_locked(struct controller *ctl)
 		goto fail;
 	for (unsigned i = 0; vm && i < vm->devs.nblk && i < ctl->cfg.ndrives; i++) {
 		const struct virtio_blk *b = vm->devs.blk[i];
-		json_int_t v[5] = { (json_int_t)load64(&b->reads), (json_int_t)load64(&b->writes),
-				    (json_int_t)load64(&b->flushes), (json_int_t)load64(&b->errors),
-				    (json_int_t)load64(&b->rl.throttled) };
+		json_int_t v[5] = { (json_int_t)stat_read(&b->reads), (json_int_t)stat_read(&b->writes),
+				    (json_int_t)stat_read(&b->flushes), (json_int_t)stat_read(&b->errors),
+				    (json_int_t)stat_read(&b->rl.throttled) };
 		static const char *const names[5] = { "read_count", "write_count", "flush_count",
 						      "io_errors", "rate_limiter_throttled_events" };
 		json_t *one = json_object();
@@ -231,21 +227,21 @@ static json_t *counters_locked(struct controller *ctl)
 	}
 	json_object_set_new(c, "block", blk);
 	json_object_set_new(c, "entropy", json_pack("{s:I}", "entropy_bytes",
-			    (json_int_t)(vm && vm->devs.rng ? load64(&vm->devs.rng->bytes) : 0)));
+			    (json_int_t)(vm && vm->devs.rng ? stat_read(&vm->devs.rng->bytes) : 0)));
 	json_object_set_new(c, "uart", uart);
 	json_object_set_new(c, "i8042", kbd);
 	json_object_set_new(c, "vcpu", vcpu);
 	json_object_set_new(c, "exits", exits);
 	json_object_set_new(c, "emulated_instructions", emu);
 	json_object_set_new(c, "boot_timer", json_pack("{s:I}", "reports",
-				(json_int_t)load64(&ctl->boot_timer.reports)));
+				(json_int_t)stat_read(&ctl->boot_timer.reports)));
 	json_object_set_new(c, "mmds", ctl_mmds_metrics_locked(ctl));
 	json_object_set_new(c, "balloon", ctl_balloon_metrics_locked(ctl));
 	json_object_set_new(c, "memory_hotplug", ctl_hotplug_memory_metrics_locked(ctl));
 	json_object_set_new(c, "vcpu_hotplug", ctl_hotplug_vcpu_metrics_locked(ctl));
 	ctl_pmem_metrics_locked(ctl, c);  /* out of memory: the groups it could not add are missing */
 	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
-				(json_int_t)load64(&ctl->deprecated_api_calls)));
+				(json_int_t)stat_read(&ctl->deprecated_api_calls)));
 	/* Network interfaces: all summed ("net") and one group per interface, as Firecracker. */
 	json_t *net = net_group(&(struct virtio_net_stats){ 0 }, NULL);   /* zeros; interfaces add */
 	for (unsigned i = 0; net && vm && i < vm->devs.nnet; i++) {
@@ -276,11 +272,11 @@ static json_t *counters_locked(struct controller *ctl)
 	};
 	json_t *lg = json_object();
 	for (int i = 0; lg && i < CTL_LATENCIES; i++)
-		json_object_set_new(lg, lat[i], json_integer((json_int_t)load64(&ctl->latency_us[i])));
+		json_object_set_new(lg, lat[i], json_integer((json_int_t)stat_read(&ctl->latency_us[i])));
 	json_object_set_new(c, METRICS_STORE_GROUP, lg);
 	json_object_set_new(c, METRICS_STARTUP_GROUP, json_pack("{s:I, s:I}",
-			    "process_startup_time_us", (json_int_t)load64(&ctl->startup_us),
-			    "process_startup_time_cpu_us", (json_int_t)load64(&ctl->startup_cpu_us)));
+			    "process_startup_time_us", (json_int_t)stat_read(&ctl->startup_us),
+			    "process_startup_time_cpu_us", (json_int_t)stat_read(&ctl->startup_cpu_us)));
 	return c;
 fail:
 	json_decref(c);

@@ -5,6 +5,7 @@
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/unix_socket.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -61,7 +62,7 @@ void vsk_flush(struct vsock_mux *m, struct vsock_conn *c)
 		c->buf_head = (uint32_t)((c->buf_head + (uint32_t)r) % VSOCK_BUF_ALLOC);
 		c->buf_len -= (uint32_t)r;
 		c->fwd_cnt += (uint32_t)r;
-		m->stats.bytes_to_host += (uint64_t)r;
+		stat_add(&m->stats.bytes_to_host, (uint64_t)r);
 	}
 	vsk_after_flush(m, c);
 	if (!c->dead && c->fd >= 0)
@@ -85,7 +86,7 @@ int vsk_write_payload(struct vsock_mux *m, struct vsock_conn *c, const struct io
 			return -errno;
 		done = r > 0 ? (size_t)r : 0;
 		c->fwd_cnt += (uint32_t)done;
-		m->stats.bytes_to_host += done;
+		stat_add(&m->stats.bytes_to_host, done);
 	}
 	if (done < len) {
 		if (!c->buf) {
@@ -141,13 +142,13 @@ void vsk_guest_connect(struct vsock_mux *m, const struct vsock_hdr *h)
 	vsk_hash_insert(m, c);
 	c->pending = P_RESPONSE;
 	vsk_rxq_add(m, c);
-	m->stats.conns_guest++;
+	stat_add(&m->stats.conns_guest, 1);
 	log_debug("vsock: guest port %u connected to %s", h->src_port, path);
 	return;
 refuse:
 	if (fd >= 0)
 		close(fd);
-	m->stats.refused++;
+	stat_add(&m->stats.refused, 1);
 	vsk_queue_rst(m, h->dst_port, h->src_port);
 }
 
@@ -226,7 +227,7 @@ static void read_cmd(struct vsock_mux *m, struct vsock_conn *c)
 	vsk_set_deadline(m, c, VSOCK_CONNECT_TIMEOUT_MS);
 	vsk_conn_set_events(m, c);
 	vsk_rxq_add(m, c);
-	m->stats.conns_host++;
+	stat_add(&m->stats.conns_host, 1);
 	log_debug("vsock: host client -> guest port %u (host port %u)", port, c->local_port);
 }
 

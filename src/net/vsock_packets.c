@@ -4,6 +4,7 @@
 #include "net/vsock_mux_int.h"
 #include "util/iov.h"
 #include "util/log.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,7 +25,7 @@ void vsock_mux_tx(struct vsock_mux *m, const struct vsock_hdr *h, const struct i
 	uint32_t local = h->dst_port, peer = h->src_port;
 	struct vsock_conn *c = vsk_lookup(m, local, peer);
 	if (h->type != VSOCK_TYPE_STREAM) {
-		m->stats.bad_packets++;
+		stat_add(&m->stats.bad_packets, 1);
 		if (c)
 			vsk_conn_reset(m, c);
 		else if (h->op != VSOCK_OP_RST)
@@ -49,7 +50,7 @@ void vsock_mux_tx(struct vsock_mux *m, const struct vsock_hdr *h, const struct i
 	switch (h->op) {
 	case VSOCK_OP_RESPONSE: {
 		if (c->state != CONN_CONNECTING) {
-			m->stats.bad_packets++;
+			stat_add(&m->stats.bad_packets, 1);
 			vsk_conn_reset(m, c);
 			return;
 		}
@@ -65,7 +66,7 @@ void vsock_mux_tx(struct vsock_mux *m, const struct vsock_hdr *h, const struct i
 		break;
 	}
 	case VSOCK_OP_RST:
-		m->stats.resets_got++;
+		stat_add(&m->stats.resets_got, 1);
 		vsk_conn_free(m, c);
 		return;
 	case VSOCK_OP_SHUTDOWN:
@@ -87,7 +88,7 @@ void vsock_mux_tx(struct vsock_mux *m, const struct vsock_hdr *h, const struct i
 	case VSOCK_OP_RW: {
 		if (c->state != CONN_ESTABLISHED || (c->guest_shut & VSOCK_SHUTDOWN_SEND) || c->hup ||
 		    h->len > VSOCK_MAX_PAYLOAD) {
-			m->stats.bad_packets++;
+			stat_add(&m->stats.bad_packets, 1);
 			vsk_conn_reset(m, c);
 			return;
 		}
@@ -110,7 +111,7 @@ void vsock_mux_tx(struct vsock_mux *m, const struct vsock_hdr *h, const struct i
 		c->pending |= P_CREDIT_UPDATE;
 		break;
 	default: /* REQUEST on an existing connection, INVALID, unknown ops */
-		m->stats.bad_packets++;
+		stat_add(&m->stats.bad_packets, 1);
 		vsk_conn_reset(m, c);
 		return;
 	}
@@ -132,7 +133,7 @@ static int conn_rx(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *
 {
 	if (c->pending & P_RST) {
 		vsk_conn_hdr(m, c, h, VSOCK_OP_RST, 0, 0);
-		m->stats.resets_sent++;
+		stat_add(&m->stats.resets_sent, 1);
 		c->dead = true;
 		return 1;
 	}
@@ -159,7 +160,7 @@ static int conn_rx(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *
 			if (r > 0) {
 				vsk_conn_hdr(m, c, h, VSOCK_OP_RW, 0, (uint32_t)r);
 				c->rx_cnt += (uint32_t)r;
-				m->stats.bytes_to_guest += (uint64_t)r;
+				stat_add(&m->stats.bytes_to_guest, (uint64_t)r);
 				return 1;
 			}
 			if (r == 0) {
@@ -174,7 +175,7 @@ static int conn_rx(struct vsock_mux *m, struct vsock_conn *c, struct vsock_hdr *
 			} else {
 				vsk_conn_reset(m, c);
 				vsk_conn_hdr(m, c, h, VSOCK_OP_RST, 0, 0);
-				m->stats.resets_sent++;
+				stat_add(&m->stats.resets_sent, 1);
 				c->dead = true;
 				return 1;
 			}
@@ -198,7 +199,7 @@ int vsock_mux_rx(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *p
 		vsk_fill_hdr(m, h, m->rst[m->rst_head].local_port, m->rst[m->rst_head].peer_port, VSOCK_OP_RST, 0, 0);
 		m->rst_head = (m->rst_head + 1) % VSOCK_RST_QUEUE;
 		m->rst_count--;
-		m->stats.resets_sent++;
+		stat_add(&m->stats.resets_sent, 1);
 		return 1;
 	}
 	struct vsock_conn *c;

@@ -1,5 +1,6 @@
 /* Token buckets with exact refill timing. See rate_limiter.h. */
 #include "util/rate_limiter.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <string.h>
@@ -134,7 +135,7 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_
 		bucket_take(&rl->ops, 1);
 		return true;
 	}
-	rl->throttled++;
+	stat_add(&rl->throttled, 1);
 	rl->blocked = true;
 	rl->due_ns = now_ns + wait;
 	if (rl->timer_fd >= 0) {

@@ -1,4 +1,5 @@
 #include "devices/legacy/i8042.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -109,7 +110,7 @@ static void keyboard_byte(struct i8042_state *st, uint8_t b)
 
 static void reset(struct i8042 *k, const char *why)
 {
-	k->reset_count++;
+	stat_add(&k->reset_count, 1);
 	power_request(&k->power, VM_STOP_RESET, 0, why);
 }
 
@@ -153,7 +154,7 @@ void i8042_data_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
 	struct i8042 *k = opaque;
 	pthread_mutex_lock(&k->lock);
-	k->read_count++;
+	stat_add(&k->read_count, 1);
 	data[0] = pop(&k->st);
 	for (uint32_t i = 1; i < len; i++)
 		data[i] = 0xff;
@@ -170,7 +171,7 @@ void i8042_data_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t 
 {
 	struct i8042 *k = opaque;
 	pthread_mutex_lock(&k->lock);
-	k->write_count++;
+	stat_add(&k->write_count, 1);
 	k->st.status &= ~STS_CMD;
 	data_byte(k, data[0]);
 	update_irq(k);
@@ -181,7 +182,7 @@ void i8042_cmd_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
 	struct i8042 *k = opaque;
 	pthread_mutex_lock(&k->lock);
-	k->read_count++;
+	stat_add(&k->read_count, 1);
 	data[0] = k->st.status;
 	for (uint32_t i = 1; i < len; i++)
 		data[i] = 0xff;
@@ -192,7 +193,7 @@ void i8042_cmd_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t l
 {
 	struct i8042 *k = opaque;
 	pthread_mutex_lock(&k->lock);
-	k->write_count++;
+	stat_add(&k->write_count, 1);
 	k->st.status |= STS_CMD;
 	command(k, data[0]);
 	update_irq(k);
@@ -211,7 +212,7 @@ int i8042_send_ctrl_alt_del(struct i8042 *k)
 	for (size_t i = 0; !err && i < sizeof(seq); i++)
 		push(&k->st, seq[i]);
 	if (!err)
-		k->ctrl_alt_del_count++;
+		stat_add(&k->ctrl_alt_del_count, 1);
 	update_irq(k);
 	pthread_mutex_unlock(&k->lock);
 	return err;

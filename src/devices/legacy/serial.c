@@ -6,6 +6,7 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "ha/outgate.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -102,7 +103,7 @@ static void write_out(void *opaque, const void *data, size_t len)
 				log_limited(LOG_WARN, "serial: the console took no output for %d ms (nobody reads "
 					    "it?): dropping guest output until it does", SERIAL_STALL_MS);
 			s->out_stalled = true;
-			s->tx_dropped += len;
+			stat_add(&s->tx_dropped, len);
 			return;
 		}
 		s->out_stalled = false;
@@ -135,12 +136,12 @@ void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config 
 
 static void emit(struct serial *s, uint8_t b)
 {
-	s->tx_bytes++;
+	stat_add(&s->tx_bytes, 1);
 	if (s->out_fd < 0)
 		return;
 	/* Firecracker's serial rate limiter: output past the bucket is dropped, never waited for. */
 	if (s->out_limit.active && !token_bucket_take(&s->out_limit, 1, now_ns())) {
-		s->rl_dropped++;
+		stat_add(&s->rl_dropped, 1);
 		return;
 	}
 	/* Replicated (src/ha): the byte goes out once the standby has this epoch. */
@@ -264,7 +265,7 @@ size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 	size_t n = 0;
 	while (n < len && s->st.rx_count < SERIAL_FIFO_LEN)
 		rx_push(&s->st, buf[n++]);
-	s->rx_bytes += n;
+	stat_add(&s->rx_bytes, n);
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return n;

@@ -7,6 +7,7 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,7 +73,7 @@ static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint
 {
 	*r->status = status;
 	if (status != VIRTIO_BLK_S_OK)
-		b->errors++;
+		stat_add(&b->errors, 1);
 	virtq_push(&b->vdev.vq[0], r->head, (status == VIRTIO_BLK_S_OK ? data_len : 0) + 1);
 	req_put(b, r);
 }
@@ -140,7 +141,7 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 	/* Header (16 readable bytes) and status (last writable byte) must exist; without a
 	 * status byte there is no way to answer, so the chain goes back with nothing written. */
 	if (c->in_len < 1) {
-		b->errors++;
+		stat_add(&b->errors, 1);
 		virtq_push(&b->vdev.vq[0], c->head, 0);
 		req_put(b, r);
 		return false;
@@ -186,9 +187,9 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		if (wr)
 			blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), r->off, len);
 		if (wr)
-			b->writes++;
+			stat_add(&b->writes, 1);
 		else
-			b->reads++;
+			stat_add(&b->reads, 1);
 		enum raw_op op = wr ? RAW_WRITE : RAW_READ;
 		if (disk_queue(&b->disk, op, sector * SECTOR, r->data, r->ndata, r) == 0)
 			return true;
@@ -202,7 +203,7 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		return false;
 	}
 	case VIRTIO_BLK_T_FLUSH:
-		b->flushes++;
+		stat_add(&b->flushes, 1);
 		if (!b->flush_enabled || b->st.read_only) {
 			finish(b, r, VIRTIO_BLK_S_OK, 0);
 			return false;

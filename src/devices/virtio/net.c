@@ -6,6 +6,7 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -58,7 +59,7 @@ static void write_held(void *opaque, const void *frame, size_t len)
 		r = write(tap_fd(n), frame, len);
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
-		n->stats.tx_errors++;
+		stat_add(&n->stats.tx_errors, 1);
 	pthread_mutex_unlock(&n->vdev.lock);
 }
 
@@ -91,7 +92,7 @@ static bool net_tx(struct virtio_net *n)
 		while (budget && tx_usable(n) && virtio_queue_pop(d, VIRTIO_NET_TXQ, c) > 0) {
 			budget--;
 			if (c->out_len < VIRTIO_NET_HDR_LEN || c->out_len > VIRTIO_NET_MAX_FRAME) {
-				n->stats.tx_malformed++;
+				stat_add(&n->stats.tx_malformed, 1);
 				virtq_push(vq, c->head, 0);
 				pushed = true;
 				continue;
@@ -108,8 +109,8 @@ static bool net_tx(struct virtio_net *n)
 				continue;
 			}
 			if (gated(n, c)) {
-				n->stats.tx_frames++; /* out when the standby has this epoch (src/ha) */
-				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
+				stat_add(&n->stats.tx_frames, 1); /* out when the standby has this epoch (src/ha) */
+				stat_add(&n->stats.tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
 				virtq_push(vq, c->head, 0);
 				pushed = true;
 				continue;
@@ -120,18 +121,18 @@ static bool net_tx(struct virtio_net *n)
 			if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
 				virtq_unpop(vq, 1);
 				n->tx_waiting = true;
-				n->stats.tx_blocked++;
+				stat_add(&n->stats.tx_blocked, 1);
 				return pushed;
 			}
 			if (r < 0) {
 				/* The kernel refused the frame (bad vnet header, interface down): drop it. */
-				n->stats.tx_errors++;
+				stat_add(&n->stats.tx_errors, 1);
 				if (n->stats.tx_errors <= 5)
 					log_debug("%s: tap write of %llu bytes: %s", d->name,
 						  (unsigned long long)c->out_len, strerror(errno));
 			} else {
-				n->stats.tx_frames++;
-				n->stats.tx_bytes += c->out_len - VIRTIO_NET_HDR_LEN;
+				stat_add(&n->stats.tx_frames, 1);
+				stat_add(&n->stats.tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
 			}
 			virtq_push(vq, c->head, 0);
 			pushed = true;
@@ -256,7 +257,7 @@ static void net_reset(struct virtio_dev *d)
 	n->nheld = 0;
 	n->rx_niov = 0;
 	if (n->bounce_len)
-		n->stats.rx_dropped++;
+		stat_add(&n->stats.rx_dropped, 1);
 	n->bounce_len = 0;
 	n->bounce_paid = false;
 	n->rx_waiting = false;

@@ -7,6 +7,7 @@
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -43,7 +44,7 @@ static bool fill_held(struct virtio_net *n, uint64_t want)
 			break;
 		if (c->n_in == 0 || c->in_len < VIRTIO_NET_HDR_LEN) {
 			/* Nothing we can put a frame in (a driver bug or a hostile one). */
-			n->stats.rx_bad_bufs++;
+			stat_add(&n->stats.rx_bad_bufs, 1);
 			virtq_push(&d->vq[VIRTIO_NET_RXQ], c->head, 0);
 			pushed = true;
 			continue;
@@ -111,8 +112,8 @@ static void publish_frame(struct virtio_net *n, unsigned k, uint32_t len)
 	}
 	virtq_push_n(&n->vdev.vq[VIRTIO_NET_RXQ], used, k);
 	net_drop_held(n, k);
-	n->stats.rx_frames++;
-	n->stats.rx_bytes += len - VIRTIO_NET_HDR_LEN;
+	stat_add(&n->stats.rx_frames, 1);
+	stat_add(&n->stats.rx_bytes, len - VIRTIO_NET_HDR_LEN);
 }
 
 /* Copy a frame (vnet header first) into held chains. 1: delivered (or dropped for good),
@@ -123,7 +124,7 @@ static int deliver_buf(struct virtio_net *n, uint8_t *buf, uint32_t len, bool mr
 	if (!k) {
 		if (!mrg && n->nheld) {
 			/* One chain per frame and this one is too small: the frame cannot go. */
-			n->stats.rx_dropped++;
+			stat_add(&n->stats.rx_dropped, 1);
 			return 1;
 		}
 		return 0;
@@ -172,7 +173,7 @@ int virtio_net_inject(struct virtio_net *n, uint8_t *frame, uint32_t len, bool *
 		/* No room: have the driver tell us when it adds buffers (a race is retried once). */
 		if (!virtq_enable_notify(vq)) {
 			n->rx_waiting = true;
-			n->stats.rx_blocked++;
+			stat_add(&n->stats.rx_blocked, 1);
 			return 0;
 		}
 	}
@@ -210,7 +211,7 @@ bool net_rx(struct virtio_net *n)
 			if (virtq_enable_notify(vq))
 				continue;
 			n->rx_waiting = true;
-			n->stats.rx_blocked++;
+			stat_add(&n->stats.rx_blocked, 1);
 			break;
 		}
 		pushed |= fill_held(n, n->rx_max);
@@ -218,7 +219,7 @@ bool net_rx(struct virtio_net *n)
 			if (virtq_enable_notify(vq))
 				continue;
 			n->rx_waiting = true;
-			n->stats.rx_blocked++;
+			stat_add(&n->stats.rx_blocked, 1);
 			break;
 		}
 		/* A limited interface reads into the bounce buffer, where a frame can wait. */
@@ -237,14 +238,15 @@ bool net_rx(struct virtio_net *n)
 			if (errno != EAGAIN) {
 				/* The tap went away or broke: wait for the driver's next buffers rather
 				 * than spin on a descriptor that stays readable. */
-				if (!n->stats.rx_errors++)
+				if (!stat_read(&n->stats.rx_errors))
 					log_warn("%s: reading tap '%s': %s", d->name, n->tap.ifname, strerror(errno));
+				stat_add(&n->stats.rx_errors, 1);
 				n->rx_waiting = true;
 			}
 			break;
 		}
 		if (r < VIRTIO_NET_HDR_LEN) {
-			n->stats.rx_dropped++;
+			stat_add(&n->stats.rx_dropped, 1);
 			continue;
 		}
 		if (!direct) {
@@ -254,7 +256,7 @@ bool net_rx(struct virtio_net *n)
 		unsigned k = chains_for(n, (uint64_t)r, mrg);
 		if (!k) {
 			/* Longer than the buffers: the tap cut it short (its MTU grew). */
-			n->stats.rx_dropped++;
+			stat_add(&n->stats.rx_dropped, 1);
 			continue;
 		}
 		publish_frame(n, k, (uint32_t)r);

@@ -2,6 +2,7 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -55,7 +56,7 @@ static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 				if (got < want)
 					break;
 			}
-			r->bytes += total;
+			stat_add(&r->bytes, total);
 			virtq_push(&d->vq[q], c->head, (uint32_t)total);
 			any = true;
 		}

@@ -3,6 +3,7 @@
 #include "util/iov.h"
 #include "util/log.h"
 #include "vm/io_thread.h"
+#include "util/stat.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -70,7 +71,7 @@ static bool vsock_rx(struct virtio_vsock *v)
 		}
 		virtq_chain_write(c, 0, &h, VSOCK_HDR_LEN);
 		virtq_push(vq, c->head, VSOCK_HDR_LEN + h.len);
-		v->stats.rx_packets++;
+		stat_add(&v->stats.rx_packets, 1);
 		pushed = true;
 	}
 	return pushed;
@@ -93,14 +94,14 @@ static bool vsock_tx(struct virtio_vsock *v)
 			int r = virtio_vsock_parse_tx(c, &h, v->payload, &n);
 			if (r == -EMSGSIZE) {
 				/* Claims more payload than it carries: reset that connection. */
-				v->stats.malformed++;
+				stat_add(&v->stats.malformed, 1);
 				h.op = VSOCK_OP_INVALID;
 				h.len = 0;
 				vsock_mux_tx(&v->mux, &h, NULL, 0);
 			} else if (r < 0) {
-				v->stats.malformed++; /* not even a header: nobody to answer */
+				stat_add(&v->stats.malformed, 1); /* not even a header: nobody to answer */
 			} else {
-				v->stats.tx_packets++;
+				stat_add(&v->stats.tx_packets, 1);
 				vsock_mux_tx(&v->mux, &h, v->payload, n);
 			}
 			virtq_push(vq, c->head, 0);
