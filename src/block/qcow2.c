@@ -64,14 +64,30 @@ static int load_tables(struct qcow2 *q, char *err, size_t errlen)
 	return r;
 }
 
+/* The header and its extensions lie in the first cluster: read that much (the cluster size is
+ * at byte 20), not the largest cluster's 2 MiB. A header too short or with a bad cluster size
+ * is read (its first 4 KiB) for the parser to refuse. */
+static int read_header(struct qcow2 *q, uint8_t **out, size_t *len)
+{
+	uint8_t head[24];
+	size_t n = (size_t)MIN(q->file_size, sizeof(head));
+	int r = read_at(q, head, n, 0);
+	if (r < 0)
+		return r;
+	uint32_t bits = n == sizeof(head) ? qcow2_be32(head + 20) : 0;
+	bool valid = bits >= QCOW2_MIN_CLUSTER_BITS && bits <= QCOW2_MAX_CLUSTER_BITS;
+	n = (size_t)MIN(q->file_size, valid ? (uint64_t)1 << bits : 4096);
+	if (!(*out = malloc(n ? n : 1)))
+		return -ENOMEM;
+	*len = n;
+	return read_at(q, *out, n, 0);
+}
+
 int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err, size_t errlen)
 {
 	*out = NULL;
-	uint8_t *hdr = calloc(1, 1u << QCOW2_MAX_CLUSTER_BITS);
 	struct qcow2 *q = calloc(1, sizeof(*q));
-	if (!hdr || !q) {
-		free(hdr);
-		free(q);
+	if (!q) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -80,8 +96,9 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 	q->fd = f->fd;
 	q->file_size = f->size;
 	q->read_only = read_only;
-	size_t got = (size_t)MIN(f->size, (uint64_t)1 << QCOW2_MAX_CLUSTER_BITS);
-	int r = read_at(q, hdr, got, 0);
+	uint8_t *hdr = NULL;
+	size_t got = 0;
+	int r = read_header(q, &hdr, &got);
 	if (r < 0)
 		snprintf(err, errlen, "cannot read the header: %s", strerror(-r));
 	else

@@ -52,14 +52,24 @@ static void blk_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, u
 	memcpy(data, c + off, len);
 }
 
+/* A request slot: one given back before, else one never used (slots are touched only when
+ * first needed: the array is 1 MiB, and a drive whose guest keeps few requests in flight never
+ * faults most of it in). NULL when all are in flight. */
 static struct blk_req *req_get(struct virtio_blk *b)
 {
 	struct blk_req *r = b->free_reqs;
-	if (r) {
+	if (r)
 		b->free_reqs = r->next_free;
+	else if (b->fresh < VIRTIO_BLK_QUEUE_SIZE)
+		r = &b->reqs[b->fresh++];
+	if (r)
 		b->inflight++;
-	}
 	return r;
+}
+
+static bool reqs_full(const struct virtio_blk *b)
+{
+	return b->inflight == VIRTIO_BLK_QUEUE_SIZE;
 }
 
 static void req_put(struct virtio_blk *b, struct blk_req *r)
@@ -290,7 +300,7 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 			virtio_queue_interrupt(d, q);
 			any = false;
 		}
-		if (!virtio_is_running(d) || !b->free_reqs || throttled)
+		if (!virtio_is_running(d) || reqs_full(b) || throttled)
 			break;
 		if (virtq_has_work(vq))
 			continue;
@@ -339,7 +349,7 @@ static void blk_completions(void *opaque, int fd, uint32_t events)
 	struct virtio_blk *b = opaque;
 	struct virtio_dev *d = &b->vdev;
 	pthread_mutex_lock(&d->lock);
-	bool was_full = !b->free_reqs;
+	bool was_full = reqs_full(b);
 	if (disk_reap(&b->disk, complete_one, b, false) > 0)
 		virtio_queue_interrupt(d, 0);
 	/* Requests held back for lack of slots can go now. */
@@ -432,11 +442,6 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 		disk_close(&b->disk);
 		return err;
 	}
-	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
-		b->reqs[i].next_free = b->free_reqs;
-		b->free_reqs = &b->reqs[i];
-	}
-	b->inflight = 0;
 	uint64_t features = VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
 			    VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE);
 	if (b->flush_enabled)
