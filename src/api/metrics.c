@@ -73,9 +73,11 @@ bool metrics_is_store_group(const char *key)
 json_t *metrics_delta(json_t *cur, json_t *prev)
 {
 	if (json_is_integer(cur)) {
-		json_int_t c = json_integer_value(cur);
-		json_int_t p = json_is_integer(prev) ? json_integer_value(prev) : 0;
-		return json_integer(c - p);
+		/* counters are unsigned (json_int_t holds one past 2^63 as negative): the increase is
+		 * modulo 2^64; a signed subtraction could overflow */
+		uint64_t c = (uint64_t)json_integer_value(cur);
+		uint64_t p = json_is_integer(prev) ? (uint64_t)json_integer_value(prev) : 0;
+		return json_integer((json_int_t)(c - p));
 	}
 	if (!json_is_object(cur))
 		return json_deep_copy(cur);
