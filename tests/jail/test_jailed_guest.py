@@ -35,21 +35,6 @@ CGROUP_ARGS = ["--cgroup-version", "1", "--cgroup", "pids.max=64",
                "--cgroup", "memory.limit_in_bytes=536870912"]
 
 
-@pytest.fixture
-def base():
-    d = jaillib.short_tmpdir()
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def jails():
-    started = []
-    yield started
-    for j in started:
-        j.close()
-
-
 def into_jail(j, src, name, data=None):
     """Firecracker's recipe: a copy in the jail root, owned by the jail's user."""
     dst = j.root / name

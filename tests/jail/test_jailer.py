@@ -29,27 +29,6 @@ CGROUP_ARGS = ["--cgroup-version", "1", "--cgroup", "pids.max=64",
 API_ARGS = ["--api-sock", "/run/api.sock"]
 
 
-@pytest.fixture
-def base():
-    d = jaillib.short_tmpdir()
-    yield d
-    jaillib.shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def parent_cgroup():
-    return f"petrel-test-{os.getpid()}"
-
-
-@pytest.fixture
-def jails():
-    """Jails a test starts; each is torn down at the end, whatever happened."""
-    started = []
-    yield started
-    for j in started:
-        j.close()
-
-
 def start(jails, base, jail_id, args, parent_cgroup, petrel_args=API_ARGS):
     j = jaillib.Jail(base, jail_id, args=args, petrel_args=petrel_args,
                      parent_cgroup=parent_cgroup)
