@@ -32,6 +32,31 @@ def disk_pattern(n: int, start: int = 0) -> bytes:
     return bytes((((o * 7) ^ (o >> 9) ^ 0x5A) & 0xFF) for o in range(start, start + n))
 
 
+def pattern2(n: int, start: int) -> bytes:
+    """The pattern the virtio_blk guest writes, for offsets start..start+n."""
+    return bytes(((0xA5 ^ (o * 13)) & 0xFF) for o in range(start, start + n))
+
+
+def check_blk_rw_image(path, sectors: int):
+    """What the virtio_blk guest (read-write) leaves on an image of `sectors` sectors that held
+    disk_pattern: its pattern in sectors 2048-2063, zeroes in 4096-4103 (write-zeroes) and
+    8192-8199 (discard), every other byte untouched."""
+    data = Path(path).read_bytes()
+    assert len(data) == sectors * 512
+    w0, w1 = 2048 * 512, 2048 * 512 + 16 * 512
+    assert data[w0:w1] == pattern2(w1 - w0, w0), "written sectors 2048-2063 do not hold the guest's data"
+    z0, z1 = 4096 * 512, 4104 * 512
+    assert data[z0:z1] == bytes(z1 - z0), "write-zeroes range 4096-4103 is not zero"
+    d0, d1 = 8192 * 512, 8200 * 512
+    assert data[d0:d1] == bytes(d1 - d0), "discarded range 8192-8199 does not read as zeroes"
+    # everything else untouched
+    expect = bytearray(disk_pattern(sectors * 512))
+    expect[w0:w1] = pattern2(w1 - w0, w0)
+    expect[z0:z1] = bytes(z1 - z0)
+    expect[d0:d1] = bytes(d1 - d0)
+    assert data == bytes(expect), "bytes outside the written ranges changed"
+
+
 def petrel_for_hostile() -> Path:
     """Hostile guests run under the sanitizer build when there is one."""
     asan = Path(os.environ.get("PETREL_ASAN_BUILD", REPO / "build-asan")) / "petrel"

@@ -49,11 +49,11 @@ def into_jail(j, src, name, data=None):
 class Jailed:
     """A jailed petrel with its API socket, its output read on a thread."""
 
-    def __init__(self, jails, base, jail_id, jail_args=()):
+    def __init__(self, jails, base, parent_cgroup, jail_id, jail_args=()):
         self.j = jaillib.Jail(base, jail_id, args=["--new-pid-ns", *jail_args, *CGROUP_ARGS],
                               petrel_args=["--api-sock", "/run/api.sock", "--debug-exit",
                                            "--level", "Info"],
-                              parent_cgroup=f"petrel-test-{os.getpid()}")
+                              parent_cgroup=parent_cgroup)
         jails.append(self.j)
         self.j.start()
         self.sock = self.j.root / "run" / "api.sock"
@@ -93,26 +93,19 @@ class Jailed:
         return text
 
 
-def test_a_jailed_guest_reads_and_writes_its_disk(jails, base):
+def test_a_jailed_guest_reads_and_writes_its_disk(jails, base, parent_cgroup):
     img = guestlib.require("virtio_blk")
-    vm = Jailed(jails, base, "jail-guest-blk")
+    vm = Jailed(jails, base, parent_cgroup, "jail-guest-blk")
     vm.boot(img, f"sectors={SECTORS} id=rootfs")
     disk = into_jail(vm.j, None, "disk.img", guestlib.disk_pattern(SECTORS * 512))
     vm.put("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": disk,
                               "is_root_device": False, "is_read_only": False})
     vm.start()
     vm.wait("virtio_blk")
-    # what virtio_blk writes (test_virtio.check_blk_rw_image): sectors 2048-2063 hold its
-    # pattern, 4096-4103 are zeroed, 8192-8199 discarded; the rest is the host's pattern
-    data = (vm.j.root / "disk.img").read_bytes()
-    w0, w1 = 2048 * 512, 2064 * 512
-    assert data[w0:w1] == bytes(((0xA5 ^ (o * 13)) & 0xFF) for o in range(w0, w1))
-    assert data[4096 * 512:4104 * 512] == bytes(8 * 512)
-    assert data[8192 * 512:8200 * 512] == bytes(8 * 512)
-    assert data[:w0] == guestlib.disk_pattern(w0)
+    guestlib.check_blk_rw_image(vm.j.root / "disk.img", SECTORS)
 
 
-def test_a_jailed_guest_talks_through_its_tap_in_the_jails_netns(jails, base):
+def test_a_jailed_guest_talks_through_its_tap_in_the_jails_netns(jails, base, parent_cgroup):
     """The tap lives in the network namespace the jailer joins and belongs to the jail's
     user: petrel attaches to it without CAP_NET_ADMIN, as Firecracker's production setup does."""
     img = guestlib.require("virtio_net")
@@ -121,7 +114,7 @@ def test_a_jailed_guest_talks_through_its_tap_in_the_jails_netns(jails, base):
     try:
         tap = Tap(netns=ns.name, owner=(UID, GID))
         tap.open_socket()
-        vm = Jailed(jails, base, "jail-guest-net", ["--netns", f"/run/netns/{ns.name}"])
+        vm = Jailed(jails, base, parent_cgroup, "jail-guest-net", ["--netns", f"/run/netns/{ns.name}"])
         vm.boot(img, f"mac={MAC} out=32 in=200")
         vm.put("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": tap.name,
                                             "guest_mac": MAC})

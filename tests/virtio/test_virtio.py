@@ -17,13 +17,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-from guestlib import assert_passed, build_dir, disk_pattern, petrel_bin, require, run_guest, run_hostile  # noqa: E402
+from guestlib import assert_passed, build_dir, check_blk_rw_image, disk_pattern, petrel_bin, require, run_guest, run_hostile  # noqa: E402
 
 SECTORS = 32768  # 16 MiB images
-
-
-def pattern2(n, start):
-    return bytes(((0xA5 ^ (o * 13)) & 0xFF) for o in range(start, start + n))
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +36,6 @@ def disk(tmp_path, base_image):
     return p
 
 
-def check_blk_rw_image(path):
-    """What virtio_blk (rw) leaves on the image."""
-    data = path.read_bytes()
-    assert len(data) == SECTORS * 512
-    w0, w1 = 2048 * 512, 2048 * 512 + 16 * 512
-    assert data[w0:w1] == pattern2(w1 - w0, w0), "written sectors 2048-2063 do not hold the guest's data"
-    z0, z1 = 4096 * 512, 4104 * 512
-    assert data[z0:z1] == bytes(z1 - z0), "write-zeroes range 4096-4103 is not zero"
-    d0, d1 = 8192 * 512, 8200 * 512
-    assert data[d0:d1] == bytes(d1 - d0), "discarded range 8192-8199 does not read as zeroes"
-    # everything else untouched
-    expect = bytearray(disk_pattern(SECTORS * 512))
-    expect[w0:w1] = pattern2(w1 - w0, w0)
-    expect[z0:z1] = bytes(z1 - z0)
-    expect[d0:d1] = bytes(d1 - d0)
-    assert data == bytes(expect), "bytes outside the written ranges changed"
-
-
 @pytest.mark.parametrize("kind", ["elf", "bzimage"])
 def test_blk_pci(kind, disk):
     res = run_guest("virtio_blk", kind, mem=128, cmdline=f"sectors={SECTORS} id=drive0",
@@ -65,7 +43,7 @@ def test_blk_pci(kind, disk):
     assert_passed(res, "virtio_blk")
     irqs = int(re.search(r"virtio-blk irqs=(\d+)", res.stdout).group(1))
     assert irqs > 0, res.describe()
-    check_blk_rw_image(disk)
+    check_blk_rw_image(disk, SECTORS)
 
 
 def test_blk_pci_intx(disk):
@@ -74,7 +52,7 @@ def test_blk_pci_intx(disk):
     assert_passed(res, "virtio_blk")
     irqs = int(re.search(r"virtio-blk irqs=(\d+)", res.stdout).group(1))
     assert irqs > 0, res.describe()
-    check_blk_rw_image(disk)
+    check_blk_rw_image(disk, SECTORS)
 
 
 def test_blk_mmio(disk):
@@ -82,7 +60,7 @@ def test_blk_mmio(disk):
                     extra=["--disk", f"{disk},id=data_1,transport=mmio"])
     assert_passed(res, "virtio_blk")
     assert "virtio-blk: mmio" in res.stdout
-    check_blk_rw_image(disk)
+    check_blk_rw_image(disk, SECTORS)
 
 
 def test_blk_mmio_default_transport(disk):
@@ -110,7 +88,7 @@ def test_blk_backend_options(opts, disk):
     res = run_guest("virtio_blk", "elf", mem=128, cmdline=f"sectors={SECTORS}",
                     extra=["--disk", f"{disk},{opts}"])
     assert_passed(res, "virtio_blk")
-    check_blk_rw_image(disk)
+    check_blk_rw_image(disk, SECTORS)
 
 
 @pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) is not installed")
@@ -134,7 +112,7 @@ def test_blk_qcow2_chain(tmp_path, base_image):
     assert data[d0:d1] in (bytes(d1 - d0), disk_pattern(d1 - d0, d0)), "discarded range holds other bytes"
     data[d0:d1] = bytes(d1 - d0)
     out.write_bytes(bytes(data))
-    check_blk_rw_image(out)
+    check_blk_rw_image(out, SECTORS)
     assert base.read_bytes() == base_image.read_bytes(), "the base image changed"
 
 
@@ -249,7 +227,7 @@ def test_json_drives_and_entropy(disk, tmp_path):
     path.write_text(json.dumps(cfg))
     p = petrel_run(["--config", str(path), "--debug-exit"])
     assert p.returncode == 0 and "ok virtio_blk" in p.stdout, p.stdout + p.stderr
-    check_blk_rw_image(disk)
+    check_blk_rw_image(disk, SECTORS)
     # The same file drives the rng guest (the entropy device is there).
     cfg["boot-source"]["kernel_image_path"] = str(require("virtio_rng"))
     path.write_text(json.dumps(cfg))
