@@ -4,8 +4,8 @@
 #include "net/vsock_mux_int.h"
 #include "util/iov.h"
 #include "util/log.h"
-#include "util/unix_socket.h"
 #include "util/stat.h"
+#include "util/unix_socket.h"
 
 #include <errno.h>
 #include <limits.h>

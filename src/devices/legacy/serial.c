@@ -4,9 +4,9 @@
  * Transmission is instantaneous: THR is always empty again right after a write. */
 #include "devices/legacy/serial.h"
 #include "util/log.h"
+#include "util/stat.h"
 #include "util/util.h"
 #include "ha/outgate.h"
-#include "util/stat.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -5,9 +5,9 @@
 #include "block/dirty.h"
 #include "util/iov.h"
 #include "util/log.h"
+#include "util/stat.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
-#include "util/stat.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -4,9 +4,9 @@
 #include "devices/virtio/net_mmds.h"
 #include "ha/outgate.h"
 #include "util/log.h"
+#include "util/stat.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
-#include "util/stat.h"
 
 #include <errno.h>
 #include <stddef.h>

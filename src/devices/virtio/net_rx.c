@@ -6,8 +6,8 @@
 #include "devices/virtio/net_mmds.h"
 #include "util/iov.h"
 #include "util/log.h"
-#include "util/util.h"
 #include "util/stat.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stddef.h>

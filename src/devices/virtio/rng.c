@@ -1,8 +1,8 @@
 #include "devices/virtio/rng.h"
 #include "util/log.h"
+#include "util/stat.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
-#include "util/stat.h"
 
 #include <errno.h>
 #include <stddef.h>

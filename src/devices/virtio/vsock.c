@@ -2,8 +2,8 @@
 #include "devices/virtio/vsock.h"
 #include "util/iov.h"
 #include "util/log.h"
-#include "vm/io_thread.h"
 #include "util/stat.h"
+#include "vm/io_thread.h"
 
 #include <errno.h>
 #include <stddef.h>
