@@ -181,8 +181,15 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	pthread_mutex_unlock(&p->vm->pause_hold);
 	uint64_t paused = now_ns() - t0, bytes = 0;
 	struct mig_ckpt ck = { .epoch = epoch, .generation = r->st.generation };
-	if (!e && (e = send_checkpoint(p, &ck, &w, &bytes)) < 0)
-		mig_sender_peer_reason(&p->s, e, "sending a checkpoint");
+	if (!e && (e = send_checkpoint(p, &ck, &w, &bytes)) < 0) {
+		char what[96] = "sending a checkpoint";
+		if (e == -EAGAIN) { /* the socket's send timeout: the standby stopped reading */
+			snprintf(what, sizeof(what), "sending a checkpoint: the standby took no data for %u ms",
+				 r->po.failure_timeout_ms);
+			e = -ETIMEDOUT;
+		}
+		mig_sender_peer_reason(&p->s, e, what);
+	}
 	snap_writer_free(&w);
 	struct mig_ckpt ack;
 	if (!e && (e = mig_sender_expect(&p->s, MIG_CACK, &ack, sizeof(ack), (int)r->po.failure_timeout_ms,

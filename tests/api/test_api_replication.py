@@ -49,8 +49,8 @@ def wait_checkpoints(api, n, timeout=30):
     pytest.fail(f"fewer than {n} checkpoints: {repl(api)}")
 
 
-def pair(petrel, api, workdir, interval=50, timeout=500, **primary):
-    boot(petrel, api)
+def pair(petrel, api, workdir, interval=50, timeout=500, args=ARGS, **primary):
+    boot(petrel, api, args)
     d = workdir / "standby"
     d.mkdir()
     sb = apilib.Petrel(d)
@@ -131,6 +131,27 @@ def test_standby_killed_primary_runs_on_unprotected(petrel, api, workdir):
     before = max(gens(petrel))
     petrel.expect(rf"^gen={before + 2} ok$")  # its output flows again
     assert api.get("/").json["state"] == "Running"
+
+
+def test_silent_standby_leaves_the_primary_unprotected(petrel, api, workdir):
+    # The guest rewrites 64 MiB per line, so a checkpoint is larger than the socket's buffer: a
+    # standby that stops reading (SIGSTOP: its socket stays open) stalls the primary's send, or
+    # leaves its acknowledgement unsent; either way the failure timeout (500 ms) decides.
+    sb = pair(petrel, api, workdir, args="every=4194304 fill_mib=64 rewrite=1")
+    try:
+        wait_checkpoints(api, 3)
+        os.kill(sb.proc.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        st = wait_repl(api, "unprotected", timeout=10)
+        assert time.monotonic() - t0 >= 0.3, st
+        assert ("took no data for 500 ms" in st["reason"] or "went silent" in st["reason"]), st
+        assert st["output_held_bytes"] == 0, st
+        before = max(gens(petrel))
+        petrel.expect(rf"^gen={before + 2} ok$")  # its output flows again
+        assert api.get("/").json["state"] == "Running"
+    finally:
+        os.kill(sb.proc.pid, signal.SIGKILL)  # never woken: it would take over (docs: partition)
+        sb.close()
 
 
 def test_standby_killed_primary_stops_by_policy(petrel, api, workdir):
