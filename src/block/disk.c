@@ -249,6 +249,21 @@ int64_t disk_sync(struct disk *d, enum raw_op op, uint64_t off, const struct iov
 	return d->qcow2 ? qcow2_rw(d->qcow2, op, off, iov, n) : raw_sync(&d->file, op, off, iov, n);
 }
 
+int64_t disk_write_held(struct disk *d, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	return d->qcow2 ? qcow2_rw_held(d->qcow2, RAW_WRITE, off, iov, n) : raw_sync(&d->file, RAW_WRITE, off, iov, n);
+}
+
+int disk_commit_start(struct disk *d)
+{
+	return d->qcow2 ? qcow2_commit_start(d->qcow2) : 0;
+}
+
+int disk_commit(struct disk *d)
+{
+	return d->qcow2 ? qcow2_commit(d->qcow2) : 0;
+}
+
 int disk_status(struct disk *d, uint64_t off, uint64_t *len, bool *data)
 {
 	if (d->qcow2)

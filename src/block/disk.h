@@ -67,6 +67,13 @@ int disk_reap(struct disk *d, raw_done_fn fn, void *ctx, bool wait);
 unsigned disk_inflight(const struct disk *d);
 /* Bytes transferred (all of them) or -errno; RAW_FLUSH: 0 or -errno. */
 int64_t disk_sync(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
+/* disk_sync of a write for a caller that batches (virtio-blk): a qcow2 image may leave its
+ * copy-on-write held (qcow2_rw_held) until disk_commit_start, which the caller calls at the
+ * end of each batch; disk_commit waits for every commit (before a pause hands the image on).
+ * Raw images hold nothing. */
+int64_t disk_write_held(struct disk *d, uint64_t off, const struct iovec *iov, unsigned n);
+int disk_commit_start(struct disk *d);
+int disk_commit(struct disk *d);
 /* Whether the guest bytes from off may hold data (false: they read as zeroes); *len is cut to
  * a run with the same answer (never to 0). */
 int disk_status(struct disk *d, uint64_t off, uint64_t *len, bool *data);

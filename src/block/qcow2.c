@@ -153,6 +153,10 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 		q->h.autoclear = 0;
 	}
 	qcow2_reserve_init(q);
+	if (!read_only && (r = qcow2_commit_init(q)) < 0) {
+		snprintf(err, errlen, "out of memory for the copy-on-write records");
+		goto fail;
+	}
 	*out = q;
 	return 0;
 fail:
@@ -184,6 +188,7 @@ void qcow2_close(struct qcow2 *q)
 	if (!q)
 		return;
 	if (!q->read_only && q->rt) {
+		qcow2_commit_exit(q);
 		if (q->nfrees && fdatasync(q->fd) == 0)
 			qcow2_apply_frees(q);
 		qcow2_release_reserved(q);
@@ -222,6 +227,13 @@ int qcow2_lookup(struct qcow2 *q, uint64_t voff, struct map *m)
 	if (l1i >= q->h.l1_size)
 		return qcow2_corrupt(q, voff, "outside the L1 table", l1i);
 	m->l2_off = q->l1[l1i] & QCOW2_OFFSET_MASK;
+	const struct qcow2_held *h = qcow2_held_find(q, voff & ~(q->cs - 1));
+	if (h) { /* written; its entry is not in the file yet */
+		m->type = C_NORMAL;
+		m->host = h->host;
+		m->entry = h->host | QCOW2_OFLAG_COPIED;
+		return 0;
+	}
 	if (!m->l2_off) {
 		m->type = C_UNALLOC;
 		return 0;
@@ -342,6 +354,9 @@ int qcow2_read_piece(struct qcow2 *q, const struct map *m, uint64_t voff, const 
 
 static int flush_locked(struct qcow2 *q)
 {
+	int err = qcow2_commit_locked(q);
+	if (err < 0)
+		return err;
 	if (fdatasync(q->fd) < 0)
 		return -errno;
 	qcow2_reserve_synced(q);
@@ -492,10 +507,41 @@ int qcow2_map_extent(struct qcow2 *q, enum raw_op op, uint64_t off, uint64_t len
 
 /* ---- the entry points: one request at a time ---- */
 
-int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+/* Held or not, one request's copies are synced once, before the request ends. */
+static int64_t rw_hold(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n,
+		       bool hold)
 {
 	pthread_mutex_lock(&q->lock);
+	q->holding = true;
 	int64_t r = rw_locked(q, op, off, iov, n);
+	q->holding = false;
+	int err = hold ? 0 : qcow2_commit_locked(q);
+	pthread_mutex_unlock(&q->lock);
+	return r >= 0 && err < 0 ? err : r;
+}
+
+int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	return rw_hold(q, op, off, iov, n, false);
+}
+
+int64_t qcow2_rw_held(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	return rw_hold(q, op, off, iov, n, true);
+}
+
+int qcow2_commit_start(struct qcow2 *q)
+{
+	pthread_mutex_lock(&q->lock);
+	int r = qcow2_commit_start_locked(q);
+	pthread_mutex_unlock(&q->lock);
+	return r;
+}
+
+int qcow2_commit(struct qcow2 *q)
+{
+	pthread_mutex_lock(&q->lock);
+	int r = qcow2_commit_locked(q);
 	pthread_mutex_unlock(&q->lock);
 	return r;
 }
@@ -503,7 +549,9 @@ int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iov
 int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
 {
 	pthread_mutex_lock(&q->lock);
-	int r = qcow2_zero_locked(q, off, len, discard);
+	int r = qcow2_commit_locked(q); /* entries it changes must not be overwritten by a commit */
+	if (r == 0)
+		r = qcow2_zero_locked(q, off, len, discard);
 	pthread_mutex_unlock(&q->lock);
 	return r;
 }

@@ -20,6 +20,7 @@ struct disk;
 
 struct qcow2_stats {
 	uint64_t allocs, cows, compressed_reads, backing_reads;
+	uint64_t cow_syncs; /* copies of old data made durable before their L2 entry */
 };
 
 /* Parse the image in f (which stays the caller's) and load its tables. The backing file it
@@ -38,6 +39,17 @@ void qcow2_close(struct qcow2 *q);
 
 /* Read or write guest bytes [off, off+len of iov): the byte count or -errno. */
 int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
+/* qcow2_rw for a caller that batches (virtio-blk): a copy-on-write cluster (a new cluster
+ * keeping old data around the new bytes) may be left held — written and used by later
+ * requests, its L2 entry not yet in the file — until qcow2_commit_start, at the end of the
+ * batch, syncs the copies of every held cluster once and has the kernel write their entries
+ * after it (qcow2_commit.c: a power cut must never find an entry whose copied data did not
+ * reach the disk). qcow2_rw does the same within one request and waits. */
+int64_t qcow2_rw_held(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
+/* Commit what is held without waiting (finished commits are reaped on the way). */
+int qcow2_commit_start(struct qcow2 *q);
+/* Commit what is held and wait for every commit (flush, zeroes, discard and close do too). */
+int qcow2_commit(struct qcow2 *q);
 /* Where guest bytes [off, off+len) are when all of them are one run of one file of the chain
  * that a single read (op RAW_READ: allocated clusters following each other in this image's
  * file, or clusters unallocated all through to a raw backing file) or a single write in place

@@ -77,6 +77,14 @@ uint8_t *qcow2_cache_get(struct qcow2_cache *c, int fd, uint64_t off, int fresh,
 	return victim->data;
 }
 
+uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t off)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->e[i].off == off && c->e[i].data)
+			return c->e[i].data;
+	return NULL;
+}
+
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)
 {
 	for (unsigned i = 0; i < c->n; i++)

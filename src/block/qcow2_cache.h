@@ -24,6 +24,8 @@ void qcow2_cache_free(struct qcow2_cache *c);
 /* The cluster at off, read from fd on a miss (a short read is -EIO), or all zeroes with
  * fresh (a table just allocated). NULL with *err set on failure. */
 uint8_t *qcow2_cache_get(struct qcow2_cache *c, int fd, uint64_t off, int fresh, int *err);
+/* The cluster at off if it is cached, else NULL (nothing is read). */
+uint8_t *qcow2_cache_peek(struct qcow2_cache *c, uint64_t off);
 /* Forget the cluster at off (it was freed). */
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);
 

@@ -11,6 +11,9 @@
 #include <liburing.h>
 #include <pthread.h>
 
+#define QCOW2_HELD_MAX 256 /* copy-on-write clusters held or being committed */
+#define QCOW2_COMMITS 16   /* commits in flight at once */
+
 struct qcow2 {
 	/* Guest requests (I/O thread) and disk copies (migration, replication threads) may come
 	 * at once: one request at a time inside (caches, reservation and scratch buffers). */
@@ -49,6 +52,23 @@ struct qcow2 {
 	/* Clusters let go of whose refcounts drop at the next sync (qcow2_unref_later). */
 	struct { uint64_t off, len; } *frees;
 	size_t nfrees, frees_cap;
+	/* Copy-on-write clusters written but not yet named by their L2 entries on disk
+	 * (qcow2_commit.c): lookups see them here until their commit is reaped. */
+	bool holding;                /* a request that may leave clusters held is running */
+	unsigned nslots, nnew;       /* records in use; of them, held and not yet committing */
+	struct qcow2_held {
+		uint64_t voff, host, kept;   /* guest cluster, new cluster, its bytes to sync */
+		uint64_t l2_off, l2_index;
+		uint64_t old_entry;          /* what the entry named before (let go of after) */
+		int old_type;                /* enum ctype */
+		int state;                   /* HELD_FREE, HELD_NEW, HELD_COMMITTING */
+		unsigned group;              /* its commit, when committing */
+		uint8_t be[8];               /* the new entry as written (the ring's source) */
+	} *held;                     /* QCOW2_HELD_MAX, allocated for writable images */
+	struct { unsigned cqes; int res; bool busy; } commits[QCOW2_COMMITS];
+	bool commit_ring_up;
+	struct io_uring commit_ring;
+	bool commit_failed_logged;
 };
 
 /* Refcounts (qcow2_alloc.c). */
@@ -79,6 +99,10 @@ int qcow2_alloc_clusters(struct qcow2 *q, unsigned want, uint64_t *off, unsigned
 void qcow2_reserve_init(struct qcow2 *q);
 /* An fdatasync of the whole file just succeeded: the run counted ahead is durable. */
 void qcow2_reserve_synced(struct qcow2 *q);
+/* Make [off, off+len) of the file durable (its data, the file's metadata, the disk's cache)
+ * without the rest of the file's dirty data: a ranged fdatasync on the ring, or a whole
+ * fdatasync without one. */
+int qcow2_sync_range(struct qcow2 *q, uint64_t off, uint64_t len);
 /* Return the reserved, unused clusters and stop the ring (at close). */
 void qcow2_release_reserved(struct qcow2 *q);
 
@@ -113,5 +137,26 @@ void qcow2_compressed_extent(struct qcow2 *q, uint64_t e, uint64_t *off, uint64_
 int qcow2_write_clusters(struct qcow2 *q, uint64_t voff, const struct iovec *iov, unsigned n, uint64_t skip,
 			 uint64_t *len, uint64_t avail);
 int qcow2_zero_locked(struct qcow2 *q, uint64_t off, uint64_t len, bool discard);
+/* Set an L2 entry (in the cache and the file). */
+int qcow2_set_l2(struct qcow2 *q, const struct map *m, uint64_t e);
+/* Drop the cluster m named before its entry changed, once the new entry is durable. */
+int qcow2_release(struct qcow2 *q, const struct map *m);
+
+/* Held copy-on-write (qcow2_commit.c). A new cluster that keeps old non-zero bytes (kept:
+ * [0, kept) must be durable first) is held: seen by lookups, named on disk only by a commit,
+ * which syncs the copies of many clusters once and then writes their entries, in the kernel
+ * (linked io_uring requests) or in line without a ring. */
+/* Writable images, at open (the ring is made before seccomp filters forbid it): 0 or
+ * -ENOMEM; without io_uring commits are done in line. */
+int qcow2_commit_init(struct qcow2 *q);
+/* Commit everything, then free the records and the ring (at close). */
+void qcow2_commit_exit(struct qcow2 *q);
+int qcow2_hold(struct qcow2 *q, const struct map *m, uint64_t cstart, uint64_t host, uint64_t kept);
+/* The held record of the cluster at guest offset cstart, or NULL. */
+const struct qcow2_held *qcow2_held_find(const struct qcow2 *q, uint64_t cstart);
+/* Start a commit of everything held (and reap finished ones): returns without waiting. */
+int qcow2_commit_start_locked(struct qcow2 *q);
+/* Commit everything held and wait until every entry is written. */
+int qcow2_commit_locked(struct qcow2 *q);
 
 #endif

@@ -179,6 +179,30 @@ void qcow2_reserve_synced(struct qcow2 *q)
 		q->ahead_synced = true;
 }
 
+int qcow2_sync_range(struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	/* One sync at a time on the ring: one in flight is the next run's (start_ahead). */
+	if (q->sync_inflight && reap_sync(q) && q->ahead_end)
+		q->ahead_synced = true;
+	if (q->sync_ring_up && len < UINT32_MAX) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&q->sync_ring);
+		if (sqe) {
+			io_uring_prep_fsync(sqe, q->fd, IORING_FSYNC_DATASYNC);
+			sqe->off = off;
+			sqe->len = (uint32_t)len;
+			if (io_uring_submit(&q->sync_ring) == 1) {
+				q->sync_inflight = true;
+				if (reap_sync(q))
+					return 0;
+			}
+		}
+	}
+	if (fdatasync(q->fd) < 0)
+		return -errno;
+	qcow2_reserve_synced(q);
+	return 0;
+}
+
 static void release_run(struct qcow2 *q, uint64_t start, uint64_t end)
 {
 	if (start >= end)

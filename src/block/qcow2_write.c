@@ -2,10 +2,14 @@
  * (copy-on-write of what the old one held around the new bytes); write-zeroes and discard.
  * The order that keeps the image consistent wherever the process or the machine stops: a new
  * cluster's data, then the L2 entry pointing at it, then the old cluster let go of (its
- * refcount was durable before it was handed out: qcow2_reserve.c). */
+ * refcount was durable before it was handed out: qcow2_reserve.c). Where the new cluster
+ * keeps old non-zero bytes (copy-on-write), they are made durable before the entry: after a
+ * power cut the entry alone would name a cluster reading as zeroes, losing data the guest
+ * never wrote. */
 #include "block/disk.h"
 #include "util/iov.h"
 #include "block/qcow2_int.h"
+#include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -40,7 +44,7 @@ static int ensure_l2(struct qcow2 *q, uint64_t voff, struct map *m)
 	return 0;
 }
 
-static int set_l2(struct qcow2 *q, struct map *m, uint64_t e)
+int qcow2_set_l2(struct qcow2 *q, const struct map *m, uint64_t e)
 {
 	int err = 0;
 	uint8_t *l2 = qcow2_cache_get(&q->l2c, q->fd, m->l2_off, 0, &err);
@@ -50,9 +54,9 @@ static int set_l2(struct qcow2 *q, struct map *m, uint64_t e)
 	return qcow2_pwrite(q, l2 + 8 * m->l2_index, 8, m->l2_off + 8 * m->l2_index);
 }
 
-/* Drop the cluster m pointed at before its entry changed, once the new entry is durable: a
- * power cut must not find the old entry on disk with its cluster's count already dropped. */
-static int release(struct qcow2 *q, const struct map *m)
+/* Once the new entry is durable: a power cut must not find the old entry on disk with its
+ * cluster's count already dropped. */
+int qcow2_release(struct qcow2 *q, const struct map *m)
 {
 	if (m->type == C_COMPRESSED) {
 		uint64_t off, len;
@@ -117,10 +121,20 @@ static int fill_from_raw(struct qcow2 *q, uint64_t cstart, uint64_t in, uint64_t
 	return 0;
 }
 
+static bool nonzero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return true;
+	return false;
+}
+
+/* *kept: the bytes [0, *kept) of the new cluster hold old non-zero data (0: none). */
 static int fill_cluster(struct qcow2 *q, const struct map *m, uint64_t cstart, uint64_t in, uint64_t len,
-			const struct iovec *iov, unsigned n, uint64_t host)
+			const struct iovec *iov, unsigned n, uint64_t host, uint64_t *kept)
 {
 	uint64_t have = 0; /* the old content may be non-zero in [0, have) */
+	*kept = 0;
 	if (m->type == C_NORMAL || m->type == C_COMPRESSED)
 		have = q->cs;
 	else if (m->type == C_UNALLOC && q->backing && cstart < disk_size(q->backing))
@@ -129,12 +143,19 @@ static int fill_cluster(struct qcow2 *q, const struct map *m, uint64_t cstart, u
 		int64_t r = n ? raw_sync(q->f, RAW_WRITE, host + in, iov, n) : 0;
 		return r < 0 ? (int)r : 0;
 	}
-	if (n && m->type == C_UNALLOC && !q->backing->qcow2 && !q->no_copy_range)
+	uint64_t tail = have > in + len ? have - in - len : 0; /* old bytes after the new ones */
+	if (n && m->type == C_UNALLOC && !q->backing->qcow2 && !q->no_copy_range) {
+		if (in || tail) /* copied file to file, unseen: taken as non-zero */
+			*kept = tail ? have : in + len;
 		return fill_from_raw(q, cstart, in, len, have, iov, n, host);
+	}
 	struct iovec old = { q->buf, have };
 	int err = qcow2_read_piece(q, m, cstart, &old, 1, have);
 	if (err < 0)
 		return err;
+	uint64_t head = MIN(in, have);
+	if (nonzero(q->buf, head) || (tail && nonzero(q->buf + in + len, tail)))
+		*kept = tail ? have : in + len;
 	if (n)
 		iov_copy(iov, n, q->buf + in, false);
 	else if (in < have)
@@ -162,15 +183,21 @@ static int write_mapped(struct qcow2 *q, struct map *m, uint64_t voff, const str
 	uint64_t host;
 	if ((err = ensure_l2(q, voff, m)) < 0 || (err = qcow2_alloc_cluster(q, &host)) < 0)
 		return err;
-	if ((err = fill_cluster(q, m, cstart, in, len, iov, n, host)) < 0)
+	uint64_t kept;
+	if ((err = fill_cluster(q, m, cstart, in, len, iov, n, host, &kept)) < 0)
 		return err;
 	if (m->type != C_UNALLOC)
 		q->stats.cows++;
+	if (kept) { /* old data: its entry waits until a sync made the copy durable */
+		if ((err = qcow2_hold(q, m, cstart, host, kept)) < 0)
+			return err;
+		return q->holding ? 0 : qcow2_commit_locked(q);
+	}
 	/* The data is written, the refcount was counted before: now point at it, then let go of
 	 * what was there. */
-	if ((err = set_l2(q, m, host | QCOW2_OFLAG_COPIED)) < 0)
+	if ((err = qcow2_set_l2(q, m, host | QCOW2_OFLAG_COPIED)) < 0)
 		return err;
-	return release(q, m);
+	return qcow2_release(q, m);
 }
 
 static int write_piece(struct qcow2 *q, uint64_t voff, const struct iovec *iov, unsigned n, uint64_t len)
@@ -220,7 +247,7 @@ static int write_new_clusters(struct qcow2 *q, struct map *m0, uint64_t voff, co
 	for (unsigned i = 0; i < c && err == 0; i++) {
 		if (ms[i].type != C_UNALLOC)
 			q->stats.cows++;
-		err = release(q, &ms[i]);
+		err = qcow2_release(q, &ms[i]);
 	}
 	*len = c * q->cs;
 	return err;
@@ -279,8 +306,8 @@ int qcow2_zero_locked(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
 			uint64_t e = (q->backing && v3) || (v3 && !discard) ? QCOW2_OFLAG_ZERO : 0;
 			bool same = m.type == (e ? C_ZERO : C_UNALLOC) && !(m.entry & QCOW2_OFFSET_MASK);
 			if (!same && !(e == 0 && !m.l2_off) && (err = ensure_l2(q, off, &m)) == 0 &&
-			    (err = set_l2(q, &m, e)) == 0)
-				err = release(q, &m);
+			    (err = qcow2_set_l2(q, &m, e)) == 0)
+				err = qcow2_release(q, &m);
 		}
 		if (err < 0)
 			return err;

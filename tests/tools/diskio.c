@@ -5,7 +5,8 @@
  *
  * --aio: the image is opened with an io_uring and requests take virtio-blk's way
  * (disk_queue, then disk_sync where it says -EAGAIN, after reaping what is in flight for a
- * synchronous write); w, r and dump wait for each request, loop/rloop/seq keep AIO_QD in
+ * synchronous write, whose copy-on-write is held for one commit per batch: disk_write_held);
+ * w, r and dump wait for each request, loop/rloop/seq keep AIO_QD in
  * flight (offsets and bytes as without it).
  *
  * One command per line:
@@ -66,7 +67,9 @@ static int aio_start(struct disk *d, enum raw_op op, uint64_t off, struct aio_sl
 	}
 	if (op == RAW_WRITE && disk_inflight(d))
 		disk_reap(d, aio_done, NULL, true);
-	int64_t r = disk_sync(d, op, off, &iov, 1);
+	/* A write's copy-on-write may be held until the batch's commit (aio_run), as in
+	 * virtio-blk. */
+	int64_t r = op == RAW_WRITE ? disk_write_held(d, off, &iov, 1) : disk_sync(d, op, off, &iov, 1);
 	return r == (int64_t)s->len ? 0 : r < 0 ? (int)r : -EIO;
 }
 
@@ -112,6 +115,8 @@ static int aio_run(struct disk *d, enum raw_op op, uint64_t n, uint64_t len, uin
 		for (unsigned i = 0; i < AIO_QD && k < n && !err; i++)
 			if (!slots[i].busy)
 				err = aio_start(d, op, next(k++, arg), &slots[i]);
+		int e = disk_commit_start(d); /* the batch's copy-on-write, as virtio-blk does */
+		err = err ? err : e;
 		disk_kick(d);
 		disk_reap(d, aio_done, NULL, aio_busy == AIO_QD || k == n);
 	}
@@ -259,9 +264,10 @@ int main(int argc, char **argv)
 			printf("size %llu\n", (unsigned long long)disk_size(&d));
 			if (d.qcow2) {
 				const struct qcow2_stats *s = qcow2_stats(d.qcow2);
-				printf("allocs %llu cows %llu compressed_reads %llu backing_reads %llu\n",
+				printf("allocs %llu cows %llu compressed_reads %llu backing_reads %llu cow_syncs %llu\n",
 				       (unsigned long long)s->allocs, (unsigned long long)s->cows,
-				       (unsigned long long)s->compressed_reads, (unsigned long long)s->backing_reads);
+				       (unsigned long long)s->compressed_reads, (unsigned long long)s->backing_reads,
+				       (unsigned long long)s->cow_syncs);
 			}
 		} else if (line[0] != '\n' && line[0] != '#') {
 			printf("error: unknown command %s", line);

@@ -160,6 +160,57 @@ TEST(qcow2_reads_from_the_base_and_rewrites_take_the_ring)
 	unlink(top);
 }
 
+/* First writes of part of clusters over a base with data copy the rest of each cluster: the
+ * requests of one notification are answered at once, and their copies are made durable by
+ * one commit (a sync, then the entries) that the I/O thread does not wait for; a pause waits
+ * for it, after which another process reads every byte back. */
+TEST(qcow2_copy_on_write_of_a_batch_is_committed_once)
+{
+	static struct virtio_blk b;
+	const char *base = raw_image("cbase.raw", 9), *top = file("ctop.qcow2");
+	char err[256];
+	struct qcow2_create_opts o = { .backing = base, .backing_format = "raw" };
+	REQUIRE_EQ(qcow2_create(top, &o, err, sizeof(err)), 0);
+	REQUIRE_EQ(setup(&b, top, DISK_FORMAT_QCOW2, 0), 0);
+	for (unsigned i = 0; i < 5; i++) { /* 4 KiB into each of five clusters (128 sectors each) */
+		memset(ram + DATA + 0x10000ull * i, 0x40 + i, 4096);
+		queue_req(i, VIRTIO_BLK_T_OUT, 128 * (2 * i + 1) + 8 * i, 4096);
+	}
+	notify(&b.vdev, 0);
+	CHECK_EQ(used_idx(0), 5);
+	for (unsigned i = 0; i < 5; i++)
+		CHECK_EQ(ram[STATUS + i], VIRTIO_BLK_S_OK);
+	const struct qcow2_stats *st = qcow2_stats(b.disk.qcow2);
+	CHECK_EQ(st->allocs >= 5, 1);
+	CHECK_EQ(st->cow_syncs, 1); /* five copies, one commit */
+	pthread_mutex_lock(&b.vdev.lock);
+	b.vdev.ops->quiesce(&b.vdev); /* the commit is through */
+	pthread_mutex_unlock(&b.vdev.lock);
+	CHECK_EQ(st->cow_syncs, 1);
+	/* Another opener sees what the guest wrote and the base's bytes around it. */
+	struct disk d;
+	struct disk_options ro = { .format = DISK_FORMAT_QCOW2, .read_only = true, .no_lock = true };
+	REQUIRE_EQ(disk_open(&d, top, &ro), 0);
+	for (unsigned i = 0; i < 5; i++) {
+		static uint8_t buf[65536];
+		uint64_t cl = 128ull * (2 * i + 1);
+		struct iovec v = { buf, sizeof(buf) };
+		CHECK_EQ(disk_sync(&d, RAW_READ, cl * 512, &v, 1), (int64_t)sizeof(buf));
+		for (uint32_t k = 0; k < sizeof(buf); k++) {
+			uint64_t sector = cl + k / 512;
+			bool mine = sector >= cl + 8 * i && sector < cl + 8 * i + 8;
+			uint8_t want = mine ? (uint8_t)(0x40 + i) : (uint8_t)((sector + 9) & 0xff);
+			if (buf[k] != want) {
+				CHECK_EQ(buf[k], want);
+				break;
+			}
+		}
+	}
+	disk_close(&d);
+	virtio_dev_destroy(&b.vdev);
+	unlink(top);
+}
+
 int main(int argc, char **argv)
 {
 	if (!mkdtemp(dir))

@@ -205,7 +205,9 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 			return true;
 		if (wr)
 			drain_for_sync(b);
-		int64_t res = disk_sync(&b->disk, op, sector * SECTOR, r->data, r->ndata);
+		/* A qcow2 copy-on-write is held for the batch's one commit (blk_queue_notify). */
+		int64_t res = wr ? disk_write_held(&b->disk, r->off, r->data, r->ndata)
+				 : disk_sync(&b->disk, op, r->off, r->data, r->ndata);
 		if (res < 0)
 			log_limited(LOG_WARN, "%s: %s at sector %llu: %s", b->vdev.name, wr ? "write" : "read",
 				 (unsigned long long)sector, strerror((int)-res));
@@ -286,6 +288,8 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 			if (!handle(b, &b->chain, r))
 				any = true;
 		}
+		/* One commit of the batch's copy-on-write clusters (qcow2), without waiting. */
+		disk_commit_start(&b->disk);
 		/* One submit for everything popped: one system call per batch, not per request. */
 		disk_kick(&b->disk);
 		/* Page-cache hits complete during the submit: answer them now rather than after
@@ -384,12 +388,17 @@ static void blk_reset(struct virtio_dev *d)
 	disk_reap(&b->disk, drop_one, b, true);
 }
 
-/* Pausing: every request in flight completes and reaches the used ring now. */
+/* Pausing: every request in flight completes and reaches the used ring now, and the image
+ * names every cluster written (a snapshot, a migration's switch or a checkpoint may hand it
+ * to another process next). */
 static void blk_quiesce(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
 	if (disk_reap(&b->disk, complete_one, b, true) > 0)
 		virtio_queue_interrupt(d, 0);
+	int err = disk_commit(&b->disk);
+	if (err < 0)
+		log_limited(LOG_WARN, "%s: committing written clusters: %s", d->name, strerror(-err));
 }
 
 static void blk_destroy(struct virtio_dev *d)
