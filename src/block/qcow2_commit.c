@@ -109,6 +109,35 @@ static int finish(struct qcow2 *q, unsigned g)
 	return err;
 }
 
+/* The ring is unusable: every committing entry is written in line, and from now on commits
+ * are done in line. Writes the kernel may still do read the old records: those are kept
+ * as they are (retired, never reused) and a fresh array takes the records not committing. */
+static int ring_failed(struct qcow2 *q, int r)
+{
+	log_warn("qcow2 %s: the commit ring failed: %s", q->f->path, strerror(-r));
+	struct qcow2_held *fresh = calloc(QCOW2_HELD_MAX, sizeof(*fresh));
+	if (!fresh)
+		return -ENOMEM; /* the commits stay busy: tried again later */
+	int err = 0;
+	for (unsigned i = 0; i < QCOW2_HELD_MAX; i++)
+		if (q->held[i].state == HELD_COMMITTING) {
+			struct map m = old_map(&q->held[i]);
+			int e = qcow2_set_l2(q, &m, qcow2_be64(q->held[i].be));
+			if (e == 0)
+				e = qcow2_release(q, &m);
+			err = err ? err : e;
+			q->nslots--;
+		} else if (q->held[i].state == HELD_NEW) {
+			fresh[i] = q->held[i];
+		}
+	for (unsigned g = 0; g < QCOW2_COMMITS; g++)
+		q->commits[g].busy = false;
+	q->held_retired = q->held;
+	q->held = fresh;
+	q->commit_ring_up = false; /* the ring itself goes at close */
+	return err;
+}
+
 /* Take the completions there are (wait: until no commit is in flight). */
 static int reap(struct qcow2 *q, bool wait)
 {
@@ -125,17 +154,9 @@ static int reap(struct qcow2 *q, bool wait)
 			continue;
 		if (r == -EAGAIN && !wait)
 			return err;
-		if (r < 0) { /* the ring is unusable: write every committing entry in line */
-			log_warn("qcow2 %s: waiting for the commit ring: %s", q->f->path, strerror(-r));
-			for (unsigned g = 0; g < QCOW2_COMMITS; g++)
-				if (q->commits[g].busy) {
-					q->commits[g].res = r;
-					int e = finish(q, g);
-					err = err ? err : e;
-				}
-			io_uring_queue_exit(&q->commit_ring);
-			q->commit_ring_up = false;
-			return err;
+		if (r < 0) {
+			int e = ring_failed(q, r);
+			return err ? err : e;
 		}
 		uint64_t tag = cqe->user_data;
 		int res = cqe->res;
@@ -227,15 +248,11 @@ int qcow2_commit_start_locked(struct qcow2 *q)
 	q->commits[g] = (typeof(q->commits[g])){ .cqes = n + 1, .res = 0, .busy = true };
 	q->nnew = 0;
 	int r = io_uring_submit(&q->commit_ring);
-	if (r != (int)n + 1) { /* not (all) submitted: finish it in line */
-		log_warn("qcow2 %s: submitting a commit: %s", q->f->path, strerror(r < 0 ? -r : EIO));
-		if (r <= 0) {
-			q->commits[g].res = r < 0 ? r : -EIO;
-			int e = finish(q, g);
-			return err ? err : e;
-		}
+	if (r <= 0) { /* nothing went: the requests still sit in the ring, never submit again */
+		int e = ring_failed(q, r < 0 ? r : -EIO);
+		return err ? err : e;
 	}
-	return err;
+	return err; /* a part went: the rest goes with the next submit */
 }
 
 int qcow2_commit_locked(struct qcow2 *q)
@@ -271,9 +288,11 @@ int qcow2_hold(struct qcow2 *q, const struct map *m, uint64_t cstart, uint64_t h
 void qcow2_commit_exit(struct qcow2 *q)
 {
 	qcow2_commit_locked(q);
-	if (q->commit_ring_up)
+	if (q->commit_ring_up || q->held_retired)
 		io_uring_queue_exit(&q->commit_ring);
 	q->commit_ring_up = false;
 	free(q->held);
 	q->held = NULL;
+	/* held_retired is left: a write the kernel had not finished when the ring failed may
+	 * still read it (one array, only ever after a ring failure). */
 }

@@ -65,6 +65,7 @@ struct qcow2 {
 		unsigned group;              /* its commit, when committing */
 		uint8_t be[8];               /* the new entry as written (the ring's source) */
 	} *held;                     /* QCOW2_HELD_MAX, allocated for writable images */
+	struct qcow2_held *held_retired; /* records the kernel may still read (the ring failed) */
 	struct { unsigned cqes; int res; bool busy; } commits[QCOW2_COMMITS];
 	bool commit_ring_up;
 	struct io_uring commit_ring;

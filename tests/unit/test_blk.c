@@ -11,6 +11,7 @@
 #include "fake_blk.h"
 
 #include "block/qcow2.h"
+#include "block/qcow2_int.h" /* the commit ring, made unavailable */
 #include "devices/virtio/blk.h"
 
 #include <fcntl.h>
@@ -208,6 +209,47 @@ TEST(qcow2_copy_on_write_of_a_batch_is_committed_once)
 	}
 	disk_close(&d);
 	virtio_dev_destroy(&b.vdev);
+	unlink(top);
+}
+
+/* Without io_uring (made unavailable here), held copy-on-write is committed in line: the
+ * held writes are read back before the commit, and after it another opener sees them. */
+TEST(qcow2_held_copy_on_write_without_a_ring)
+{
+	const char *base = raw_image("ibase.raw", 3), *top = file("itop.qcow2");
+	char err[256];
+	struct qcow2_create_opts o = { .backing = base, .backing_format = "raw" };
+	REQUIRE_EQ(qcow2_create(top, &o, err, sizeof(err)), 0);
+	struct disk d;
+	struct disk_options w = { .format = DISK_FORMAT_QCOW2 };
+	REQUIRE_EQ(disk_open(&d, top, &w), 0);
+	struct qcow2 *q = d.qcow2;
+	if (q->commit_ring_up) {
+		io_uring_queue_exit(&q->commit_ring);
+		q->commit_ring_up = false;
+	}
+	static uint8_t buf[65536];
+	struct iovec v = { buf, 4096 };
+	for (unsigned i = 0; i < 3; i++) {
+		memset(buf, 0x60 + i, 4096);
+		CHECK_EQ(disk_write_held(&d, (2ull * i + 1) * 65536 + 4096, &v, 1), 4096);
+	}
+	CHECK_EQ(qcow2_stats(q)->cow_syncs, 0);
+	v.iov_len = 65536;
+	CHECK_EQ(disk_sync(&d, RAW_READ, 65536, &v, 1), 65536); /* held: read through the record */
+	CHECK(buf[0] == (uint8_t)((128 + 3) & 0xff) && buf[4096] == 0x60 && buf[8192] == (uint8_t)((128 + 16 + 3) & 0xff));
+	CHECK_EQ(disk_commit_start(&d), 0);
+	CHECK_EQ(qcow2_stats(q)->cow_syncs, 1);
+	struct disk r;
+	struct disk_options ro = { .format = DISK_FORMAT_QCOW2, .read_only = true, .no_lock = true };
+	REQUIRE_EQ(disk_open(&r, top, &ro), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		CHECK_EQ(disk_sync(&r, RAW_READ, (2ull * i + 1) * 65536, &v, 1), 65536);
+		CHECK(buf[4095] == (uint8_t)(((2 * i + 1) * 128 + 7 + 3) & 0xff) && buf[4096] == 0x60 + i &&
+		      buf[8191] == 0x60 + i && buf[8192] == (uint8_t)(((2 * i + 1) * 128 + 16 + 3) & 0xff));
+	}
+	disk_close(&r);
+	disk_close(&d);
 	unlink(top);
 }
 
