@@ -38,13 +38,15 @@ static void report_stop(const struct vm *vm)
 		fprintf(stderr, "petrel: %s\n", vm->stop_msg);
 }
 
-/* A VM that arrived from another petrel (a migration, a takeover) runs like any other. */
-static int run_arrived(struct vm *vm, struct vm_config *cfg, bool stats)
+/* A VM that arrived from another petrel (a migration, a takeover) runs like any other; repl:
+ * its replication to a next standby, if any (ended before the VM goes). */
+static int run_arrived(struct vm *vm, struct vm_config *cfg, bool stats, struct replication *repl)
 {
 	cfg->stats = stats;
 	console_loop(vm);
 	int status = vm_join(vm);
 	report_stop(vm);
+	replication_free(repl);
 	if (stats)
 		print_stats(vm, cfg);
 	vm_destroy(vm);
@@ -84,7 +86,7 @@ static int run_incoming(const char *url, bool stats)
 	int status = 1;
 	if (ok == 0) {
 		fprintf(stderr, "petrel: migrated in from %s (downtime %.2f ms)\n", st.peer, st.downtime_ms);
-		status = run_arrived(&vm, &cfg, stats);
+		status = run_arrived(&vm, &cfg, stats, NULL);
 	} else {
 		log_error("migration from %s failed: %s", st.peer, st.reason);
 	}
@@ -103,8 +105,37 @@ static void standby_event(void *opaque, struct replication *r, enum repl_state s
 		log_error("cannot report the replication's end: %s", strerror(errno));
 }
 
-/* --standby: a replication standby; when the primary dies the VM runs here like any other. */
-static int run_standby(const char *url, bool stats)
+static void next_standby_event(void *opaque, struct replication *r, enum repl_state st)
+{
+	const char *url = opaque;
+	struct repl_status s;
+	if (st == REPL_PROTECTED) {
+		fprintf(stderr, "petrel: protected again: replicating to the standby on %s\n", url);
+	} else if (st == REPL_UNPROTECTED || st == REPL_STOPPED) {
+		replication_status(r, &s);
+		fprintf(stderr, "petrel: not replicated to %s: %s\n", url, s.reason);
+	}
+}
+
+/* The standby took over: the VM gets the next standby, one generation on (fencing), with
+ * the API's defaults (PUT /replication). NULL: it runs unprotected (said why). */
+static struct replication *replicate_next(struct vm *vm, const char *url, uint64_t generation)
+{
+	struct repl_primary_opts o = { .peer_url = url, .interval_ms = 50, .failure_timeout_ms = 1000,
+				       .on_loss = REPL_LOSS_CONTINUE, .mirror_disks = true,
+				       .generation = generation };
+	struct replication *r = NULL;
+	char err[512] = "";
+	if (replication_primary_start(vm, &o, next_standby_event, (void *)url, &r, err, sizeof(err)) < 0) {
+		log_error("cannot replicate to the next standby on %s: %s; the VM runs unprotected", url, err);
+		return NULL;
+	}
+	return r;
+}
+
+/* --standby: a replication standby; when the primary dies the VM runs here like any other
+ * (replicated to the next standby with --next-standby). */
+static int run_standby(const char *url, const char *next, bool stats)
 {
 	cli_block_signals();
 	static struct vm vm;
@@ -128,7 +159,13 @@ static int run_standby(const char *url, bool stats)
 	int status = 1;
 	if (active == 0) {
 		fprintf(stderr, "petrel: the primary died (%s): the VM runs here\n", st.reason);
-		status = run_arrived(&vm, &cfg, stats);
+		struct replication *p = NULL;
+		if (next) { /* this standby's part is over (as PUT /replication ends it) */
+			replication_free(r);
+			r = NULL;
+			p = replicate_next(&vm, next, st.generation + 1);
+		}
+		status = run_arrived(&vm, &cfg, stats, p);
 	} else {
 		fprintf(stderr, "petrel: replication ended: %s\n", st.reason);
 		status = 0;
@@ -144,7 +181,7 @@ int cli_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct snapshot_load_opts ro = { 0 };
-	const char *incoming = NULL, *standby = NULL;
+	struct run_from from = { 0 };
 	bool restore, stats = false;
 	struct sc_options sc = { 0 };
 	struct cpu_affinity *aff = NULL;   /* --cpu-affinity with --restore/--incoming/--standby */
@@ -154,17 +191,18 @@ int cli_run(int argc, char **argv)
 		return 2;
 	if (seccomp_start(&sc) < 0)   /* before any file is read or thread started */
 		return sc.filter_path ? 2 : 1;
-	r = run_restore_args(argc, argv, &ro, &incoming, &standby, &stats, &aff, &restore);
+	r = run_restore_args(argc, argv, &ro, &from, &stats, &aff, &restore);
 	/* the VM's vCPU count comes with it: checked when its threads start */
-	if (r == 0 && (incoming || standby) && (r = affinity_set(aff, 0, err, sizeof(err))) < 0)
+	if (r == 0 && (from.incoming || from.standby) && (r = affinity_set(aff, 0, err, sizeof(err))) < 0)
 		log_error("%s", err);
 	if (r < 0) {
 		free(aff);
 		return 2;
 	}
-	if (incoming || standby) {
+	if (from.incoming || from.standby) {
 		free(aff);
-		return incoming ? run_incoming(incoming, stats) : run_standby(standby, stats);
+		return from.incoming ? run_incoming(from.incoming, stats)
+				     : run_standby(from.standby, from.next_standby, stats);
 	}
 	if (restore) {
 		r = snapshot_read_config(&ro, &cfg, err, sizeof(err));

@@ -18,6 +18,7 @@ enum {
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
+	OPT_NEXT_STANDBY,
 	OPT_NO_VMGENID,
 	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES, OPT_CPU_AFFINITY,
 };
@@ -53,6 +54,7 @@ static const struct option options[] = {
 	{ "uffd", required_argument, NULL, OPT_UFFD },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "standby", required_argument, NULL, OPT_STANDBY },
+	{ "next-standby", required_argument, NULL, OPT_NEXT_STANDBY },
 	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
 	{ "cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY },
 	{ NULL, 0, NULL, 0 },
@@ -66,7 +68,7 @@ static void usage(FILE *f)
 		"       petrel run --restore STATE (--mem-file MEM [--lazy] | --uffd SOCKET) [--clock-realtime]\n"
 		"                  [--stats] [--level L]\n"
 		"       petrel run --incoming tcp:ADDR:PORT|unix:PATH [--stats] [--level L]\n"
-		"       petrel run --standby tcp:ADDR:PORT|unix:PATH [--stats] [--level L]\n"
+		"       petrel run --standby tcp:ADDR:PORT|unix:PATH [--next-standby URL] [--stats] [--level L]\n"
 		"\n"
 		"  --kernel PATH        bzImage or ELF vmlinux with a PVH note\n"
 		"  --initrd PATH        initial ramdisk\n"
@@ -101,6 +103,8 @@ static void usage(FILE *f)
 		"  --cpu-affinity [WHO@[CPUS],...]  host CPUs of vCPU threads (WHO a vCPU number), the I/O\n"
 		"                       thread (io) and the other threads (vmm), e.g. 0@[2],1@[3],io@[4];\n"
 		"                       also with --restore, --incoming and --standby (docs/user-guide.md)\n"
+		"  --next-standby URL   with --standby: once this standby has taken over, it replicates the\n"
+		"                       VM to the standby listening at URL (docs/high-availability.md)\n"
 		"\n"
 		"The serial console is on stdin/stdout; on a terminal, Ctrl-A x stops the VM.\n"
 		"Exit status: 0 when the guest powers off or resets, non-zero with a reason on errors.\n",
@@ -263,6 +267,9 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		log_set_level(l);
 		return 0;
 	}
+	case OPT_NEXT_STANDBY:
+		log_error("--next-standby goes with --standby only");
+		return -EINVAL;
 	default:
 		return -EINVAL;
 	}
@@ -313,9 +320,10 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 
 /* --restore and --incoming: the machine comes from the snapshot or the migration source;
  * only a few options make sense with them. */
-int run_restore_args(int argc, char **argv, struct snapshot_load_opts *o, const char **incoming,
-			const char **standby, bool *stats, struct cpu_affinity **aff, bool *found)
+int run_restore_args(int argc, char **argv, struct snapshot_load_opts *o, struct run_from *from, bool *stats,
+		     struct cpu_affinity **aff, bool *found)
 {
+	const char **incoming = &from->incoming, **standby = &from->standby;
 	*found = false;
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--restore") || !strncmp(argv[i], "--restore=", 10) ||
@@ -338,6 +346,7 @@ int run_restore_args(int argc, char **argv, struct snapshot_load_opts *o, const 
 		case OPT_UFFD: uffd = optarg; break;
 		case OPT_INCOMING: *incoming = optarg; break;
 		case OPT_STANDBY: *standby = optarg; break;
+		case OPT_NEXT_STANDBY: from->next_standby = optarg; break;
 		case OPT_STATS: *stats = true; break;
 		case OPT_CPU_AFFINITY:
 			/* host placement is this petrel's, never the snapshot's or the source's */
@@ -353,6 +362,10 @@ int run_restore_args(int argc, char **argv, struct snapshot_load_opts *o, const 
 				  "snapshot or the migration", argv[optind - 1]);
 			return -EINVAL;
 		}
+	}
+	if (from->next_standby && !*standby) {
+		log_error("--next-standby goes with --standby only");
+		return -EINVAL;
 	}
 	if (*incoming || *standby) {
 		if (o->state_path || o->mem_path || uffd || (*incoming && *standby)) {

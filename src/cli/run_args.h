@@ -11,9 +11,15 @@
 /* Options that define a VM (--kernel, --disk, --config ...) into cfg. 0, 1 (--help: done),
  * or -errno after an error was printed. */
 int run_parse_args(int argc, char **argv, struct vm_config *cfg);
+/* Where a VM that is not booted here comes from (--incoming, --standby) and, for a standby,
+ * the standby it replicates to once it took over (--next-standby). */
+struct run_from {
+	const char *incoming, *standby, *next_standby;
+};
 /* The options of a VM that is not booted: --restore (with --mem-file, --lazy ...), --incoming,
  * --standby, and what goes with them (--stats, --cpu-affinity). *found: --restore was given.
  * 0 or -errno after an error was printed. */
-int run_restore_args(int argc, char **argv, struct snapshot_load_opts *o, const char **incoming, const char **standby, bool *stats, struct cpu_affinity **aff, bool *found);
+int run_restore_args(int argc, char **argv, struct snapshot_load_opts *o, struct run_from *from, bool *stats,
+		     struct cpu_affinity **aff, bool *found);
 
 #endif
