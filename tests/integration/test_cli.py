@@ -195,6 +195,14 @@ def test_bad_option(args, field):
     assert_error(p, 2, field)
 
 
+@pytest.mark.parametrize("args", [["--next-standby", "unix:/tmp/petrel-next.sock"],
+                                  ["--incoming", "unix:/tmp/petrel-in.sock", "--next-standby", "unix:/tmp/n.sock"]],
+                         ids=["alone", "with-incoming"])
+def test_next_standby_needs_standby(args):
+    p = petrel("run", *args)
+    assert_error(p, 2, r"--next-standby goes with --standby only")
+
+
 @pytest.mark.parametrize("args,what", [
     (["--cpu-template", "Bogus"], r"Bogus"),
     (["--cpu-config", "/nonexistent/petrel-template.json"], r"/nonexistent/petrel-template\.json"),
