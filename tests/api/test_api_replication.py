@@ -483,3 +483,65 @@ def test_shared_storage_disk_lock_goes_to_the_standby_only_from_a_dead_primary(p
         if other:
             other.close()
         sb.close()
+
+
+def test_vsock_streams_across_a_failover(petrel, api, workdir):
+    """A replicated vsockloop guest (a guest-to-host and a host-to-guest stream, each echoed):
+    its vsock output is held per epoch on the primary, so the echoes go on one checkpoint
+    behind; after a kill -9 of the primary the host sides of the old connections are gone, the
+    standby's guest gets TRANSPORT_RESET and RSTs for its old connections, and new connections
+    through the standby's own socket carry data both ways. Every byte the host saw, before and
+    after, is checked."""
+    from test_api_snapshot_io import CID, IN_PORT, OUT_PORT, EchoClient, EchoServer, wait_until
+    from test_api_snapshot_io import boot as boot_guest
+    uds1, uds2 = workdir / "v1.sock", workdir / "v2.sock"
+    s1, s2 = EchoServer(f"{uds1}_{OUT_PORT}"), EchoServer(f"{uds2}_{OUT_PORT}")
+    s1.start()
+    s2.start()
+    c1 = c2 = sb = None
+    try:
+        assert api.put("/vsock", {"guest_cid": CID, "uds_path": str(uds1)}).status == 204
+        boot_guest(api, "vsockloop", f"transport=pci cid={CID} out_port={OUT_PORT} in_port={IN_PORT}")
+        petrel.expect(rf"^vsockloop: gen=0 listening on {IN_PORT}, connecting to {OUT_PORT}$")
+        c1 = EchoClient(uds1, IN_PORT)
+        c1.start()
+        wait_until(lambda: s1.conns and s1.conns[0][0] >= 16384 and c1.sent >= 16384, "traffic before", petrel)
+        d = workdir / "standby"
+        d.mkdir()
+        sb = apilib.Petrel(d)
+        url = f"unix:{workdir / 'repl.sock'}"
+        assert sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500,
+                                                "vsock_override": {"uds_path": str(uds2)}},
+                               check=False).status == 204
+        assert api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": 30},
+                       check=False).status == 204
+        wait_repl(api, "protected")
+        out0, in0 = s1.conns[0][0], c1.sent
+        wait_until(lambda: s1.conns[0][0] >= out0 + 16384 and c1.sent >= in0 + 16384,
+                   "16 KiB more each way while replicated", petrel,
+                   lambda: f"server {s1.conns}, client {c1.sent} {c1.end}, {repl(api)}")
+        assert repl(api)["checkpoints"] > 0
+        petrel.proc.kill()
+        petrel.proc.wait()
+        wait_repl(sb.client(), "active", timeout=10)
+        wait_until(lambda: c1.end and s1.conns[0][1], "the old connections to close",
+                   describe=lambda: f"client {c1.end}, server {s1.conns}")
+        sb.expect(r"^vsockloop: transport reset event \(gen 0\)$")
+        sb.expect(r"^vsockloop: transport reset, old connections reset \(out=rst in=rst\)$")
+        sb.expect(rf"^vsockloop: gen=1 listening on {IN_PORT}, connecting to {OUT_PORT}$")
+        c2 = EchoClient(uds2, IN_PORT)
+        c2.start()
+        wait_until(lambda: s2.conns and s2.conns[0][0] >= 16384 and c2.sent >= 16384,
+                   "16 KiB each way on new connections after the takeover", sb,
+                   lambda: f"server {s2.conns} {s2.error}, client {c2.sent} {c2.end}")
+        assert s1.error is None and s2.error is None, (s1.error, s2.error)
+        assert c2.end is None and len(s2.conns) == 1, (c2.end, s2.conns)
+        assert "FAIL" not in sb.out.text(), sb.describe()
+    finally:
+        for c in (c1, c2):
+            if c:
+                c.stop.set()
+        if sb:
+            sb.close()
+        s1.close()
+        s2.close()
