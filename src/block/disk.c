@@ -85,6 +85,14 @@ int disk_lock(struct disk *d, bool quiet)
 	return lock_file(&d->file, d->file.path ? d->file.path : "?", quiet);
 }
 
+int disk_handover(struct disk *d)
+{
+	if (d->qcow2)
+		return qcow2_handover(d->qcow2);
+	/* Another host's page cache reads the file from the shared file system, not from ours. */
+	return d->file.read_only || fdatasync(d->file.fd) == 0 ? 0 : -errno;
+}
+
 int disk_unlock(struct disk *d)
 {
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };

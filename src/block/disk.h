@@ -47,6 +47,9 @@ int disk_lock(struct disk *d, bool quiet);
 /* Let go of the top image's lock (the file stays open): another process may now open it for
  * writing. A live migration's source does this once its guest is paused for good. 0 or -errno. */
 int disk_unlock(struct disk *d);
+/* Before another process (maybe on another host, over a shared file system) opens the image
+ * for writing: qcow2_handover; a raw image's data synced. 0 or -errno. */
+int disk_handover(struct disk *d);
 /* Move an open disk to another place in memory (src is then empty). */
 void disk_move(struct disk *dst, struct disk *src);
 const char *disk_format_name(enum disk_format f);

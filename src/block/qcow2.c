@@ -530,6 +530,21 @@ int64_t qcow2_rw_held(struct qcow2 *q, enum raw_op op, uint64_t off, const struc
 	return rw_hold(q, op, off, iov, n, true);
 }
 
+int qcow2_handover(struct qcow2 *q)
+{
+	if (q->read_only)
+		return 0;
+	pthread_mutex_lock(&q->lock);
+	int err = flush_locked(q); /* every commit, then the data, then the frees that waited */
+	if (err == 0) {
+		qcow2_return_reserved(q);
+		if (fdatasync(q->fd) < 0)
+			err = -errno;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
 int qcow2_commit_start(struct qcow2 *q)
 {
 	pthread_mutex_lock(&q->lock);

@@ -46,6 +46,11 @@ int64_t qcow2_rw(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iov
  * after it (qcow2_commit.c: a power cut must never find an entry whose copied data did not
  * reach the disk). qcow2_rw does the same within one request and waits. */
 int64_t qcow2_rw_held(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
+/* Another process is about to open this image for writing (a migration's destination, on
+ * shared storage): everything held is committed, the data synced, deferred frees applied and
+ * the reserved runs given back, so that the image it reads is complete and clean. The image
+ * stays usable here (a failed migration goes on with it). 0 or -errno. */
+int qcow2_handover(struct qcow2 *q);
 /* Commit what is held without waiting (finished commits are reaped on the way). */
 int qcow2_commit_start(struct qcow2 *q);
 /* Commit what is held and wait for every commit (flush, zeroes, discard and close do too). */

@@ -104,7 +104,9 @@ void qcow2_reserve_synced(struct qcow2 *q);
  * without the rest of the file's dirty data: a ranged fdatasync on the ring, or a whole
  * fdatasync without one. */
 int qcow2_sync_range(struct qcow2 *q, uint64_t off, uint64_t len);
-/* Return the reserved, unused clusters and stop the ring (at close). */
+/* Return the reserved, unused clusters (their refcounts to 0, the file cut back). */
+void qcow2_return_reserved(struct qcow2 *q);
+/* The same, and stop the ring (at close). */
 void qcow2_release_reserved(struct qcow2 *q);
 
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off);

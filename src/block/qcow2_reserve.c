@@ -217,7 +217,7 @@ static void release_run(struct qcow2 *q, uint64_t start, uint64_t end)
 	}
 }
 
-void qcow2_release_reserved(struct qcow2 *q)
+void qcow2_return_reserved(struct qcow2 *q)
 {
 	if (q->sync_inflight)
 		reap_sync(q);
@@ -225,6 +225,12 @@ void qcow2_release_reserved(struct qcow2 *q)
 	release_run(q, q->ahead_start, q->ahead_end);
 	release_run(q, q->res_next, q->res_end);
 	q->res_next = q->res_end = q->ahead_start = q->ahead_end = 0;
+	q->reserve_bytes = 0;
+}
+
+void qcow2_release_reserved(struct qcow2 *q)
+{
+	qcow2_return_reserved(q);
 	if (q->sync_ring_up) {
 		io_uring_queue_exit(&q->sync_ring);
 		q->sync_ring_up = false;

@@ -37,9 +37,27 @@ void mig_disks_defer_locks(struct vm_config *cfg)
 void mig_disks_unlock(struct vm *vm)
 {
 	struct virtio_blk *b;
-	for (uint32_t i = 0; (b = drive(vm, i)); i++)
+	for (uint32_t i = 0; (b = drive(vm, i)); i++) {
+		/* The other side reads the image's tables when it takes it: they must be complete. */
+		if (disk_handover(&b->disk) < 0)
+			log_warn("%s: cannot make %s complete for the other side", b->vdev.name, b->disk.file.path);
 		if (disk_unlock(&b->disk) < 0)
 			log_warn("%s: cannot let go of the lock on %s", b->vdev.name, b->disk.file.path);
+	}
+}
+
+int mig_disks_reopen(struct vm *vm, char *err, size_t errlen)
+{
+	struct virtio_blk *b;
+	for (uint32_t i = 0; (b = drive(vm, i)); i++) {
+		int e = virtio_blk_reopen(b);
+		if (e < 0) {
+			snprintf(err, errlen, "%s: cannot open %s again: %s", b->vdev.name, b->disk.file.path,
+				 strerror(-e));
+			return e;
+		}
+	}
+	return 0;
 }
 
 /* Every drive's lock, or none (-EBUSY naming the first one held elsewhere). */

@@ -28,6 +28,10 @@ struct vm_config;
 void mig_disks_defer_locks(struct vm_config *cfg);
 void mig_disks_unlock(struct vm *vm);
 int mig_disks_lock(struct vm *vm, unsigned wait_ms, char *err, size_t errlen);
+/* qcow2 images on shared storage: the other side allocated clusters (tables, refcounts) since
+ * this side opened them, so once their locks are taken they are opened again (the source's
+ * mig_disks_unlock first makes them complete: disk_handover). 0 or -errno with err. */
+int mig_disks_reopen(struct vm *vm, char *err, size_t errlen);
 
 /* Replication: a checkpoint's disk changes, read while the guest is paused (primary) or
  * received (standby), and sent or applied later. */

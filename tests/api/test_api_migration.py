@@ -341,3 +341,44 @@ def test_shared_storage_hands_the_disk_lock_over(petrel, api, workdir):
     finally:
         other.close()
         dst.close()
+
+
+def test_shared_qcow2_overlay_is_read_again_by_the_destination(petrel, api, workdir):
+    """Shared storage with a qcow2 overlay (512-byte clusters: the guest's writes add L2 tables
+    and refcount runs) over a base with data: the destination opened the overlay when the
+    migration began, the source went on allocating in it, so the destination must read its
+    tables again when it takes it over (and the source must leave them complete: everything
+    committed, its reserved runs given back). blkloop (keep=1, a new slot each round) then
+    reads on the destination what the source's last round wrote into a slot it allocated after
+    the destination opened the overlay; the overlay passes qemu-img check afterwards."""
+    import shutil
+    import subprocess
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img (qemu-utils) is not installed")
+    base, top = workdir / "base.raw", workdir / "top.qcow2"
+    base.write_bytes(bytes((i * 37 + 11) & 0xFF for i in range(1 << 16)) * 512)  # 32 MiB, no zero run
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "-b", str(base),
+                    "-F", "raw", str(top)], check=True)
+    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
+                                    "boot_args": "keep=1 slots=256"}).status == 204
+    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(top), "is_root_device": False,
+                                    "is_read_only": False, "format": "qcow2"}).status == 204
+    dst = destination(workdir)
+    try:
+        dapi = dst.client()
+        url = f"unix:{workdir / 'mig.sock'}"
+        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
+        assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+        # The destination opens the overlay now; the guest's rounds each allocate a new 128 KiB
+        # slot (256 of them) all through the copy, which is paced to last a few rounds.
+        assert api.put("/migration/send", {"destination_url": url, "max_bandwidth_mib_s": 1},
+                       check=False).status == 204
+        blkloop_moved(petrel, dapi, dst)
+        last = max(int(n) for n in petrel.lines(r"^blkloop round=(\d+) ok$"))
+        # The source's last round allocated its slot after the destination opened the overlay,
+        # and the destination's first round read it back.
+        assert 1 < last < 256, last
+    finally:
+        dst.close()
+    r = subprocess.run(["qemu-img", "check", str(top)], capture_output=True, text=True)
+    assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout + r.stderr

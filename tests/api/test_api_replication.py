@@ -545,3 +545,52 @@ def test_vsock_streams_across_a_failover(petrel, api, workdir):
             sb.close()
         s1.close()
         s2.close()
+
+
+def test_shared_qcow2_overlay_is_read_again_at_takeover(petrel, api, workdir):
+    """Shared storage (mirror_disks false) with a qcow2 overlay (512-byte clusters, so the
+    guest's writes add L2 tables and refcount runs) over a base with data: the standby opened
+    the overlay at the initial sync and the primary went on allocating in it, so at takeover
+    the standby reads its tables again. blkloop (keep=1, a new slot each round) then reads on
+    the standby what the primary's last rounds wrote, and the overlay passes qemu-img check
+    afterwards."""
+    import shutil
+    import subprocess
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img (qemu-utils) is not installed")
+    base, top = workdir / "base.raw", workdir / "top.qcow2"
+    base.write_bytes(bytes((i * 37 + 11) & 0xFF for i in range(1 << 16)) * 512)  # 32 MiB, no zero run
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "-b", str(base),
+                    "-F", "raw", str(top)], check=True)
+    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
+                                    "boot_args": "keep=1 slots=256"}).status == 204
+    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(top), "is_root_device": False,
+                                    "is_read_only": False, "format": "qcow2"}).status == 204
+    d = workdir / "standby"
+    d.mkdir()
+    sb = apilib.Petrel(d)
+    try:
+        url = f"unix:{workdir / 'repl.sock'}"
+        assert sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500},
+                               check=False).status == 204
+        assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
+        # The standby opens the overlay now, while the guest's first rounds run.
+        assert api.put("/replication", {"role": "primary", "peer_url": url, "mirror_disks": False,
+                                        "checkpoint_interval_ms": 30}, check=False).status == 204
+        wait_repl(api, "protected")
+        wait_checkpoints(api, 3)
+        petrel.proc.kill()
+        petrel.proc.wait()
+        wait_repl(sb.client(), "active", timeout=10)
+        rnd = r"^blkloop round=(\d+) ok$"
+        last = max(int(n) for n in petrel.lines(rnd))
+        # Each round allocates a new 128 KiB slot (256 of them): the primary's last rounds
+        # allocated theirs after the standby opened the overlay, and the standby reads them.
+        assert 1 < last < 256, last
+        sb.expect(rf"^blkloop round={last + 10} ok$")
+        assert_counts_go_on(petrel.out.text(), sb.out.text(), rnd)
+        assert "FAIL" not in sb.out.text(), sb.describe()
+    finally:
+        sb.close()
+    r = subprocess.run(["qemu-img", "check", str(top)], capture_output=True, text=True)
+    assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout + r.stderr

@@ -7,10 +7,12 @@
  * rounds (default: until the VM is stopped). A snapshot taken while requests
  * are in flight must restore with their completions in the used ring, and the
  * data the device wrote must be what comes back.
- * keep=1: each round writes to its own eighth of the first 1 MiB (round r to slot r % 8) and
- * first reads back the previous round's slot: data must survive whatever happened between
- * two rounds (a live migration copying the disk: a chunk not sent again fails the guest).
- * Command line: rounds=N, transport=pci|mmio, keep=1.
+ * keep=1: each round writes to its own 128 KiB slot of the first slots x 128 KiB (round r to
+ * slot r % slots; slots=8 by default: the first 1 MiB) and first reads back the previous
+ * round's slot: data must survive whatever happened between two rounds (a live migration
+ * copying the disk: a chunk not sent again fails the guest). More slots keep a qcow2 overlay
+ * allocating for longer.
+ * Command line: rounds=N, transport=pci|mmio, keep=1, slots=N.
  */
 #include "virtio_common.h"
 
@@ -26,6 +28,7 @@ static uint8_t buf[BATCH][4096] __attribute__((aligned(4096)));
 static struct blk_hdr hdrs[BATCH];
 static uint8_t status[BATCH];
 static bool mmio, keep;
+static uint64_t slots = 8;
 
 static void on_irq(struct irq_frame *f)
 {
@@ -38,7 +41,7 @@ static uint8_t pat(uint64_t round, unsigned i, unsigned b) { return (uint8_t)(ro
 
 static void batch(uint32_t type, uint64_t round)
 {
-	uint64_t base = keep ? (round % 8) * BATCH * 8 : 0; /* sectors */
+	uint64_t base = keep ? (round % slots) * BATCH * 8 : 0; /* sectors */
 	for (unsigned i = 0; i < BATCH; i++) {
 		hdrs[i] = (struct blk_hdr){ type, 0, base + 8ull * i };
 		status[i] = 0xff;
@@ -90,6 +93,8 @@ void test_main(void)
 {
 	mmio = cmdline_is("transport", "mmio");
 	keep = cmdline_int("keep", 0) != 0;
+	long n = cmdline_int("slots", 8);
+	slots = n > 0 ? (uint64_t)n : 8;
 	bool found = vdev_find(VIRTIO_ID_BLOCK, mmio, &dev);
 	check(found, "no virtio-blk device on %s", mmio ? "virtio-mmio" : "PCI");
 	lapic_enable();

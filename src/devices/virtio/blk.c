@@ -477,6 +477,27 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 	return 0;
 }
 
+/* Put the disk nd (just opened) in the place of the current one: requests already on the
+ * old file finish there (and the guest hears about them), then it is closed. */
+static int install(struct virtio_blk *b, struct disk *nd)
+{
+	struct virtio_dev *d = &b->vdev;
+	/* Stop completion callbacks for the old file first (never while holding d->lock: the
+	 * I/O thread may be inside blk_completions waiting for it). */
+	if (disk_async(&b->disk) && d->io)
+		io_thread_remove(d->io, b->disk.file.efd);
+	pthread_mutex_lock(&d->lock);
+	if (disk_reap(&b->disk, complete_one, b, true) > 0)
+		virtio_queue_interrupt(d, 0);
+	disk_close(&b->disk);
+	disk_move(&b->disk, nd);
+	b->st.capacity = disk_size(&b->disk) / SECTOR;
+	pthread_mutex_unlock(&d->lock);
+	return disk_async(&b->disk) && d->io ? io_thread_add(d->io, b->disk.file.efd, 0x001 /* EPOLLIN */,
+							     blk_completions, b)
+					     : 0;
+}
+
 int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
 {
 	struct virtio_dev *d = &b->vdev;
@@ -491,25 +512,31 @@ int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
 	int err = disk_open(&nd, path, &o);
 	if (err < 0)
 		return err;
-	/* Stop completion callbacks for the old file first (never while holding d->lock: the
-	 * I/O thread may be inside blk_completions waiting for it). */
-	if (disk_async(&b->disk) && d->io)
-		io_thread_remove(d->io, b->disk.file.efd);
+	err = install(b, &nd);
 	pthread_mutex_lock(&d->lock);
-	/* Requests already on the old file finish there, and the guest hears about them. */
-	if (disk_reap(&b->disk, complete_one, b, true) > 0)
-		virtio_queue_interrupt(d, 0);
-	disk_close(&b->disk);
-	disk_move(&b->disk, &nd);
 	if (same && disk_lock(&b->disk, false) < 0)
 		log_warn("%s: %s is no longer locked against other writers", d->name, path);
-	b->st.capacity = disk_size(&b->disk) / SECTOR;
 	virtio_config_changed(d); /* the capacity may have changed */
 	pthread_mutex_unlock(&d->lock);
-	if (disk_async(&b->disk) && d->io)
-		err = io_thread_add(d->io, b->disk.file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
 	log_info("%s: backing file is now %s (%s), %llu sectors", d->name, path, disk_format_name(b->disk.format),
 		 (unsigned long long)b->st.capacity);
+	return err;
+}
+
+int virtio_blk_reopen(struct virtio_blk *b)
+{
+	if (!b->disk.qcow2 || b->disk.file.read_only)
+		return 0; /* nothing the other side could have changed: no tables, or not written */
+	char *path = strdup(b->disk.file.path);
+	if (!path)
+		return -ENOMEM;
+	struct disk nd;
+	struct disk_options o = b->opts;
+	o.no_lock = true; /* the old open holds the lock until it is closed */
+	int err = disk_open(&nd, path, &o);
+	if (err == 0 && (err = install(b, &nd)) == 0 && (err = disk_lock(&b->disk, false)) < 0)
+		log_error("%s: %s was taken by another process while it was opened again", b->vdev.name, path);
+	free(path);
 	return err;
 }
 

@@ -82,6 +82,11 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
  * flight finish on the old file, later ones go to the new one, and the guest gets a
  * configuration-change interrupt for the new capacity. 0 or -errno (the old file stays). */
 int virtio_blk_swap_file(struct virtio_blk *b, const char *path);
+/* Open a qcow2 drive's image again (the same path) and read its tables anew, keeping its
+ * lock (raw: nothing to do): a migration's destination and a standby on shared storage do it
+ * just before they run the guest, since the other side wrote the image after they first
+ * opened it. 0 or -errno. */
+int virtio_blk_reopen(struct virtio_blk *b);
 /* Reopen a read-only drive's image for writing (the same file, locked exclusively), for a
  * migration or replication that copies the source's disk into it. The guest still sees a
  * read-only disk: its requests are checked against the drive's state, not the file's mode. */
