@@ -42,6 +42,31 @@ def boot_blkloop(petrel, api, disk, rounds=5):
     petrel.expect(rf"^blkloop round={rounds} ok$")
 
 
+def blkloop_on_a_qcow2_overlay(api, workdir):
+    """Configure (not start) blkloop keep=1 over 256 slots of a qcow2 overlay with 512-byte
+    clusters over a 32 MiB base with data: each round allocates a new slot (L2 tables,
+    refcount runs) until round 256. The overlay's path."""
+    import shutil
+    import subprocess
+    if shutil.which("qemu-img") is None:
+        pytest.skip("qemu-img (qemu-utils) is not installed")
+    base, top = workdir / "base.raw", workdir / "top.qcow2"
+    base.write_bytes(bytes((i * 37 + 11) & 0xFF for i in range(1 << 16)) * 512)  # 32 MiB, no zero run
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "-b", str(base),
+                    "-F", "raw", str(top)], check=True)
+    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
+                                    "boot_args": "keep=1 slots=256"}).status == 204
+    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(top), "is_root_device": False,
+                                    "is_read_only": False, "format": "qcow2"}).status == 204
+    return top
+
+
+def assert_image_clean(path):
+    import subprocess
+    r = subprocess.run(["qemu-img", "check", str(path)], capture_output=True, text=True)
+    assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout + r.stderr
+
+
 def blkloop_moved(petrel, dapi, dst):
     """The migration completes, the source exits 0 and blkloop goes on on the destination, each
     round's check of the round before passing, with no gap or repeat in its rounds."""
@@ -351,18 +376,7 @@ def test_shared_qcow2_overlay_is_read_again_by_the_destination(petrel, api, work
     committed, its reserved runs given back). blkloop (keep=1, a new slot each round) then
     reads on the destination what the source's last round wrote into a slot it allocated after
     the destination opened the overlay; the overlay passes qemu-img check afterwards."""
-    import shutil
-    import subprocess
-    if shutil.which("qemu-img") is None:
-        pytest.skip("qemu-img (qemu-utils) is not installed")
-    base, top = workdir / "base.raw", workdir / "top.qcow2"
-    base.write_bytes(bytes((i * 37 + 11) & 0xFF for i in range(1 << 16)) * 512)  # 32 MiB, no zero run
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "-b", str(base),
-                    "-F", "raw", str(top)], check=True)
-    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
-                                    "boot_args": "keep=1 slots=256"}).status == 204
-    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(top), "is_root_device": False,
-                                    "is_read_only": False, "format": "qcow2"}).status == 204
+    top = blkloop_on_a_qcow2_overlay(api, workdir)
     dst = destination(workdir)
     try:
         dapi = dst.client()
@@ -380,5 +394,4 @@ def test_shared_qcow2_overlay_is_read_again_by_the_destination(petrel, api, work
         assert 1 < last < 256, last
     finally:
         dst.close()
-    r = subprocess.run(["qemu-img", "check", str(top)], capture_output=True, text=True)
-    assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout + r.stderr
+    assert_image_clean(top)

@@ -13,7 +13,8 @@ import time
 import pytest
 
 import apilib
-from test_api_migration import GEN, assert_counts_go_on, boot_blkloop, gens, wait_exit
+from test_api_migration import (GEN, assert_counts_go_on, assert_image_clean, blkloop_on_a_qcow2_overlay, boot_blkloop,
+                                gens, wait_exit)
 
 ARGS = "every=4194304 fill_mib=8 rewrite=1"
 
@@ -492,7 +493,8 @@ def test_vsock_streams_across_a_failover(petrel, api, workdir):
     standby's guest gets TRANSPORT_RESET and RSTs for its old connections, and new connections
     through the standby's own socket carry data both ways. Every byte the host saw, before and
     after, is checked."""
-    from test_api_snapshot_io import CID, IN_PORT, OUT_PORT, EchoClient, EchoServer, wait_until
+    from test_api_snapshot_io import (CID, IN_PORT, OUT_PORT, EchoClient, EchoServer, vsock_reset_and_new_connections,
+                                      wait_until)
     from test_api_snapshot_io import boot as boot_guest
     uds1, uds2 = workdir / "v1.sock", workdir / "v2.sock"
     s1, s2 = EchoServer(f"{uds1}_{OUT_PORT}"), EchoServer(f"{uds2}_{OUT_PORT}")
@@ -526,14 +528,7 @@ def test_vsock_streams_across_a_failover(petrel, api, workdir):
         wait_repl(sb.client(), "active", timeout=10)
         wait_until(lambda: c1.end and s1.conns[0][1], "the old connections to close",
                    describe=lambda: f"client {c1.end}, server {s1.conns}")
-        sb.expect(r"^vsockloop: transport reset event \(gen 0\)$")
-        sb.expect(r"^vsockloop: transport reset, old connections reset \(out=rst in=rst\)$")
-        sb.expect(rf"^vsockloop: gen=1 listening on {IN_PORT}, connecting to {OUT_PORT}$")
-        c2 = EchoClient(uds2, IN_PORT)
-        c2.start()
-        wait_until(lambda: s2.conns and s2.conns[0][0] >= 16384 and c2.sent >= 16384,
-                   "16 KiB each way on new connections after the takeover", sb,
-                   lambda: f"server {s2.conns} {s2.error}, client {c2.sent} {c2.end}")
+        c2 = vsock_reset_and_new_connections(sb, uds2, s2, 16384)
         assert s1.error is None and s2.error is None, (s1.error, s2.error)
         assert c2.end is None and len(s2.conns) == 1, (c2.end, s2.conns)
         assert "FAIL" not in sb.out.text(), sb.describe()
@@ -554,18 +549,7 @@ def test_shared_qcow2_overlay_is_read_again_at_takeover(petrel, api, workdir):
     the standby reads its tables again. blkloop (keep=1, a new slot each round) then reads on
     the standby what the primary's last rounds wrote, and the overlay passes qemu-img check
     afterwards."""
-    import shutil
-    import subprocess
-    if shutil.which("qemu-img") is None:
-        pytest.skip("qemu-img (qemu-utils) is not installed")
-    base, top = workdir / "base.raw", workdir / "top.qcow2"
-    base.write_bytes(bytes((i * 37 + 11) & 0xFF for i in range(1 << 16)) * 512)  # 32 MiB, no zero run
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "-b", str(base),
-                    "-F", "raw", str(top)], check=True)
-    assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("blkloop")),
-                                    "boot_args": "keep=1 slots=256"}).status == 204
-    assert api.put("/drives/disk", {"drive_id": "disk", "path_on_host": str(top), "is_root_device": False,
-                                    "is_read_only": False, "format": "qcow2"}).status == 204
+    top = blkloop_on_a_qcow2_overlay(api, workdir)
     d = workdir / "standby"
     d.mkdir()
     sb = apilib.Petrel(d)
@@ -592,5 +576,4 @@ def test_shared_qcow2_overlay_is_read_again_at_takeover(petrel, api, workdir):
         assert "FAIL" not in sb.out.text(), sb.describe()
     finally:
         sb.close()
-    r = subprocess.run(["qemu-img", "check", str(top)], capture_output=True, text=True)
-    assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout + r.stderr
+    assert_image_clean(top)

@@ -342,6 +342,21 @@ class EchoClient(threading.Thread):
             self.end = f"error: {e!r}"
 
 
+def vsock_reset_and_new_connections(p, uds, server, need):
+    """The vsockloop guest in petrel p lost its host connections (a load, a takeover): it gets
+    TRANSPORT_RESET, its old connections are answered with RST, and its next generation's
+    connections through p's socket uds (and server's) carry `need` bytes each way. The client."""
+    p.expect(r"^vsockloop: transport reset event \(gen 0\)$")
+    p.expect(r"^vsockloop: transport reset, old connections reset \(out=rst in=rst\)$")
+    p.expect(rf"^vsockloop: gen=1 listening on {IN_PORT}, connecting to {OUT_PORT}$")
+    c = EchoClient(uds, IN_PORT)
+    c.start()
+    wait_until(lambda: server.conns and server.conns[0][0] >= need and c.sent >= need,
+               f"{need} bytes each way on new connections", p,
+               lambda: f"server {server.conns} {server.error}, client {c.sent} {c.end}")
+    return c
+
+
 def vsock_progress(text, gen):
     got = re.findall(rf"^vsockloop gen={gen} out=(\d+) in=(\d+)\n", text, re.M)
     return tuple(map(int, got[-1])) if got else (0, 0)
@@ -379,14 +394,7 @@ def test_vsock_after_load_resets_old_connections_and_new_ones_work(workdir, tran
         assert "transport reset" not in before and "FAIL" not in before, before
 
         p2 = load(workdir, "second", state, mem, vsock_override={"uds_path": str(uds2)})
-        p2.expect(r"^vsockloop: transport reset event \(gen 0\)$")
-        p2.expect(r"^vsockloop: transport reset, old connections reset \(out=rst in=rst\)$")
-        p2.expect(rf"^vsockloop: gen=1 listening on {IN_PORT}, connecting to {OUT_PORT}$")
-        c2 = EchoClient(uds2, IN_PORT)
-        c2.start()
-        wait_until(lambda: s2.conns and s2.conns[0][0] >= 65536 and c2.sent >= 65536,
-                   "64 KiB each way on new connections after the load", p2,
-                   lambda: f"server {s2.conns} {s2.error}, client {c2.sent} {c2.end}")
+        c2 = vsock_reset_and_new_connections(p2, uds2, s2, 65536)
         assert_still_running(p2)
         after = p2.out.text()
         assert after.count("transport reset event") == 1, after
