@@ -46,6 +46,14 @@ void mig_disks_unlock(struct vm *vm)
 	}
 }
 
+void mig_disks_sync_ahead(struct vm *vm)
+{
+	struct virtio_blk *b;
+	for (uint32_t i = 0; (b = drive(vm, i)); i++)
+		if (!b->disk.file.read_only && disk_sync(&b->disk, RAW_FLUSH, 0, NULL, 0) < 0)
+			log_warn("%s: cannot sync %s ahead of the switch", b->vdev.name, b->disk.file.path);
+}
+
 int mig_disks_reopen(struct vm *vm, char *err, size_t errlen)
 {
 	struct virtio_blk *b;

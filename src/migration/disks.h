@@ -28,6 +28,9 @@ struct vm_config;
 void mig_disks_defer_locks(struct vm_config *cfg);
 void mig_disks_unlock(struct vm *vm);
 int mig_disks_lock(struct vm *vm, unsigned wait_ms, char *err, size_t errlen);
+/* The source, while the guest still runs, just before its pause: each writable image synced,
+ * so that the sync of the hand-over (mig_disks_unlock), in the downtime, finds little left. */
+void mig_disks_sync_ahead(struct vm *vm);
 /* qcow2 images on shared storage: the other side allocated clusters (tables, refcounts) since
  * this side opened them, so once their locks are taken they are opened again (the source's
  * mig_disks_unlock first makes them complete: disk_handover). 0 or -errno with err. */

@@ -275,6 +275,7 @@ int mig_sender_precopy(struct mig_sender *s, uint64_t t0)
 static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 {
 	struct migration *m = s->m;
+	mig_disks_sync_ahead(s->vm); /* the guest runs on meanwhile */
 	*t_pause = now_ns();
 	/* No user's pause or resume until the outcome: a failed switch resumes the guest only if
 	 * it was running when the switch began (mig_send_main lets go). */
