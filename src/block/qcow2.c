@@ -512,9 +512,7 @@ static int64_t rw_hold(struct qcow2 *q, enum raw_op op, uint64_t off, const stru
 		       bool hold)
 {
 	pthread_mutex_lock(&q->lock);
-	q->holding = true;
 	int64_t r = rw_locked(q, op, off, iov, n);
-	q->holding = false;
 	int err = hold ? 0 : qcow2_commit_locked(q);
 	pthread_mutex_unlock(&q->lock);
 	return r >= 0 && err < 0 ? err : r;
@@ -567,6 +565,9 @@ int qcow2_zero(struct qcow2 *q, uint64_t off, uint64_t len, bool discard)
 	int r = qcow2_commit_locked(q); /* entries it changes must not be overwritten by a commit */
 	if (r == 0)
 		r = qcow2_zero_locked(q, off, len, discard);
+	int e = qcow2_commit_locked(q); /* the partial clusters it zeroed by copy-on-write */
+	if (r == 0)
+		r = e;
 	pthread_mutex_unlock(&q->lock);
 	return r;
 }

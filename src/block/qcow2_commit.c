@@ -67,6 +67,14 @@ static struct map old_map(const struct qcow2_held *h)
 			     .l2_index = h->l2_index };
 }
 
+/* The entry written by petrel itself (not by the ring), then the old cluster let go of. */
+static int name_in_line(struct qcow2 *q, const struct qcow2_held *h)
+{
+	struct map m = old_map(h);
+	int r = qcow2_set_l2(q, &m, qcow2_be64(h->be));
+	return r ? r : qcow2_release(q, &m);
+}
+
 static void free_slot(struct qcow2 *q, struct qcow2_held *h)
 {
 	h->state = HELD_FREE;
@@ -89,19 +97,16 @@ static int finish(struct qcow2 *q, unsigned g)
 		struct qcow2_held *h = &q->held[i];
 		if (h->state != HELD_COMMITTING || h->group != g)
 			continue;
-		struct map m = old_map(h);
-		uint64_t e = qcow2_be64(h->be);
 		int r;
 		if (res < 0) {
-			r = qcow2_set_l2(q, &m, e);
-		} else {
+			r = name_in_line(q, h);
+		} else { /* the file has the entry: the cached table learns it */
 			uint8_t *l2 = qcow2_cache_peek(&q->l2c, h->l2_off);
 			if (l2)
 				memcpy(l2 + 8 * h->l2_index, h->be, 8);
-			r = 0;
-		}
-		if (r == 0)
+			struct map m = old_map(h);
 			r = qcow2_release(q, &m);
+		}
 		if (r < 0 && err == 0)
 			err = r;
 		free_slot(q, h);
@@ -121,10 +126,7 @@ static int ring_failed(struct qcow2 *q, int r)
 	int err = 0;
 	for (unsigned i = 0; i < QCOW2_HELD_MAX; i++)
 		if (q->held[i].state == HELD_COMMITTING) {
-			struct map m = old_map(&q->held[i]);
-			int e = qcow2_set_l2(q, &m, qcow2_be64(q->held[i].be));
-			if (e == 0)
-				e = qcow2_release(q, &m);
+			int e = name_in_line(q, &q->held[i]);
 			err = err ? err : e;
 			q->nslots--;
 		} else if (q->held[i].state == HELD_NEW) {
@@ -185,10 +187,7 @@ static int commit_in_line(struct qcow2 *q, uint64_t lo, uint64_t hi)
 		struct qcow2_held *h = &q->held[i];
 		if (h->state != HELD_NEW)
 			continue;
-		struct map m = old_map(h);
-		int r = qcow2_set_l2(q, &m, qcow2_be64(h->be));
-		if (r == 0)
-			r = qcow2_release(q, &m);
+		int r = name_in_line(q, h);
 		err = err ? err : r;
 		free_slot(q, h);
 	}
@@ -225,11 +224,7 @@ int qcow2_commit_start_locked(struct qcow2 *q)
 	/* The sync of the copies, then each entry: linked, so the kernel writes an entry only
 	 * after the sync succeeded (a failed sync cancels the rest). */
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->commit_ring);
-	io_uring_prep_fsync(sqe, q->fd, IORING_FSYNC_DATASYNC);
-	if (hi - lo < UINT32_MAX) {
-		sqe->off = lo;
-		sqe->len = (uint32_t)(hi - lo);
-	}
+	qcow2_prep_sync(sqe, q->fd, lo, hi);
 	sqe->flags |= IOSQE_IO_LINK;
 	sqe->user_data = ((uint64_t)g << 16) | FSYNC_TAG;
 	unsigned n = 0;

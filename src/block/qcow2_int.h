@@ -54,7 +54,6 @@ struct qcow2 {
 	size_t nfrees, frees_cap;
 	/* Copy-on-write clusters written but not yet named by their L2 entries on disk
 	 * (qcow2_commit.c): lookups see them here until their commit is reaped. */
-	bool holding;                /* a request that may leave clusters held is running */
 	unsigned nslots, nnew;       /* records in use; of them, held and not yet committing */
 	struct qcow2_held {
 		uint64_t voff, host, kept;   /* guest cluster, new cluster, its bytes to sync */
@@ -100,6 +99,9 @@ int qcow2_alloc_clusters(struct qcow2 *q, unsigned want, uint64_t *off, unsigned
 void qcow2_reserve_init(struct qcow2 *q);
 /* An fdatasync of the whole file just succeeded: the run counted ahead is durable. */
 void qcow2_reserve_synced(struct qcow2 *q);
+/* Prepare an fdatasync of the file's bytes [lo, hi) (the whole file if the range is empty or
+ * does not fit the ring's 32-bit length): data, the file's metadata, the disk's cache. */
+void qcow2_prep_sync(struct io_uring_sqe *sqe, int fd, uint64_t lo, uint64_t hi);
 /* Make [off, off+len) of the file durable (its data, the file's metadata, the disk's cache)
  * without the rest of the file's dirty data: a ranged fdatasync on the ring, or a whole
  * fdatasync without one. */

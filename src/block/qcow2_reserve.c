@@ -84,18 +84,22 @@ static bool reap_sync(struct qcow2 *q)
 	return res == 0;
 }
 
-/* Start an fdatasync of the bytes the last run's refcount writes touched (the whole file if
- * the range does not fit the ring's 32-bit length). */
-static bool submit_sync(struct qcow2 *q)
+void qcow2_prep_sync(struct io_uring_sqe *sqe, int fd, uint64_t lo, uint64_t hi)
+{
+	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	if (hi > lo && hi - lo < UINT32_MAX) {
+		sqe->off = lo;
+		sqe->len = (uint32_t)(hi - lo);
+	}
+}
+
+/* Start an fdatasync of [lo, hi) (for a run: the bytes its refcount writes touched). */
+static bool submit_sync(struct qcow2 *q, uint64_t lo, uint64_t hi)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->sync_ring);
 	if (!sqe)
 		return false;
-	io_uring_prep_fsync(sqe, q->fd, IORING_FSYNC_DATASYNC);
-	if (q->rc_hi > q->rc_lo && q->rc_hi - q->rc_lo < UINT32_MAX) {
-		sqe->off = q->rc_lo;
-		sqe->len = (uint32_t)(q->rc_hi - q->rc_lo);
-	}
+	qcow2_prep_sync(sqe, q->fd, lo, hi);
 	if (io_uring_submit(&q->sync_ring) != 1)
 		return false;
 	q->sync_inflight = true;
@@ -115,7 +119,7 @@ static void start_ahead(struct qcow2 *q)
 	q->ahead_end = e;
 	q->ahead_synced = false;
 	if (q->sync_ring_up)
-		submit_sync(q);
+		submit_sync(q, q->rc_lo, q->rc_hi);
 }
 
 /* Make the next run the current one, durable first. */
@@ -142,7 +146,7 @@ static int reserve_now(struct qcow2 *q)
 		return err;
 	if (q->sync_inflight)
 		reap_sync(q);
-	if (!(q->sync_ring_up && submit_sync(q) && reap_sync(q)) && fdatasync(q->fd) < 0)
+	if (!(q->sync_ring_up && submit_sync(q, q->rc_lo, q->rc_hi) && reap_sync(q)) && fdatasync(q->fd) < 0)
 		return -errno;
 	q->res_next = s;
 	q->res_end = e;
@@ -184,19 +188,8 @@ int qcow2_sync_range(struct qcow2 *q, uint64_t off, uint64_t len)
 	/* One sync at a time on the ring: one in flight is the next run's (start_ahead). */
 	if (q->sync_inflight && reap_sync(q) && q->ahead_end)
 		q->ahead_synced = true;
-	if (q->sync_ring_up && len < UINT32_MAX) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&q->sync_ring);
-		if (sqe) {
-			io_uring_prep_fsync(sqe, q->fd, IORING_FSYNC_DATASYNC);
-			sqe->off = off;
-			sqe->len = (uint32_t)len;
-			if (io_uring_submit(&q->sync_ring) == 1) {
-				q->sync_inflight = true;
-				if (reap_sync(q))
-					return 0;
-			}
-		}
-	}
+	if (q->sync_ring_up && submit_sync(q, off, off + len) && reap_sync(q))
+		return 0;
 	if (fdatasync(q->fd) < 0)
 		return -errno;
 	qcow2_reserve_synced(q);

@@ -189,9 +189,7 @@ static int write_mapped(struct qcow2 *q, struct map *m, uint64_t voff, const str
 	if (m->type != C_UNALLOC)
 		q->stats.cows++;
 	if (kept) { /* old data: its entry waits until a sync made the copy durable */
-		if ((err = qcow2_hold(q, m, cstart, host, kept)) < 0)
-			return err;
-		return q->holding ? 0 : qcow2_commit_locked(q);
+		return qcow2_hold(q, m, cstart, host, kept); /* the caller commits */
 	}
 	/* The data is written, the refcount was counted before: now point at it, then let go of
 	 * what was there. */

@@ -247,8 +247,7 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 	/* Shared storage: the dead primary's locks went with it (its files close a moment after
 	 * its socket: wait a little); a live one still holding them (a silent link, not a death)
 	 * keeps its guest, and this side must not run a second. */
-	if ((e = mig_disks_lock(r->vm, TAKEOVER_LOCK_WAIT_MS, err, errlen)) < 0 ||
-	    (e = mig_disks_reopen(r->vm, err, errlen)) < 0)
+	if ((e = mig_disks_take(r->vm, TAKEOVER_LOCK_WAIT_MS, err, errlen)) < 0)
 		return e;
 	if ((e = vm_start(r->vm)) < 0) {
 		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));

@@ -54,7 +54,9 @@ void mig_disks_sync_ahead(struct vm *vm)
 			log_warn("%s: cannot sync %s ahead of the switch", b->vdev.name, b->disk.file.path);
 }
 
-int mig_disks_reopen(struct vm *vm, char *err, size_t errlen)
+/* The other side allocated clusters in a qcow2 image (tables, refcounts) since this side
+ * opened it: open it again now that its lock is ours. */
+static int reopen(struct vm *vm, char *err, size_t errlen)
 {
 	struct virtio_blk *b;
 	for (uint32_t i = 0; (b = drive(vm, i)); i++) {
@@ -90,6 +92,12 @@ int mig_disks_lock(struct vm *vm, unsigned wait_ms, char *err, size_t errlen)
 	for (unsigned waited = 0; (e = lock_all(vm, err, errlen)) == -EBUSY && waited < wait_ms; waited += 5)
 		usleep(5000);
 	return e;
+}
+
+int mig_disks_take(struct vm *vm, unsigned wait_ms, char *err, size_t errlen)
+{
+	int e = mig_disks_lock(vm, wait_ms, err, errlen);
+	return e < 0 ? e : reopen(vm, err, errlen);
 }
 
 static uint8_t *chunk_buffer(void)

@@ -31,10 +31,11 @@ int mig_disks_lock(struct vm *vm, unsigned wait_ms, char *err, size_t errlen);
 /* The source, while the guest still runs, just before its pause: each writable image synced,
  * so that the sync of the hand-over (mig_disks_unlock), in the downtime, finds little left. */
 void mig_disks_sync_ahead(struct vm *vm);
-/* qcow2 images on shared storage: the other side allocated clusters (tables, refcounts) since
- * this side opened them, so once their locks are taken they are opened again (the source's
- * mig_disks_unlock first makes them complete: disk_handover). 0 or -errno with err. */
-int mig_disks_reopen(struct vm *vm, char *err, size_t errlen);
+/* The destination or a standby taking the drives to run the guest: mig_disks_lock, then each
+ * qcow2 image opened again, since the other side allocated clusters in it (tables, refcounts)
+ * after this side first opened it (the source's mig_disks_unlock made it complete:
+ * disk_handover). 0 or -errno with err. */
+int mig_disks_take(struct vm *vm, unsigned wait_ms, char *err, size_t errlen);
 
 /* Replication: a checkpoint's disk changes, read while the guest is paused (primary) or
  * received (standby), and sent or applied later. */

@@ -174,7 +174,7 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 	if (e < 0)
 		return e;
 	uint64_t t_loaded = now_ns();
-	if ((e = mig_disks_lock(r->vm, 0, r->err, r->errlen)) < 0 || (e = mig_disks_reopen(r->vm, r->err, r->errlen)) < 0)
+	if ((e = mig_disks_take(r->vm, 0, r->err, r->errlen)) < 0)
 		return e;
 	if ((e = r->h->start(r->vm)) < 0)
 		return bad(r, e, "cannot start the vCPUs: %s", strerror(-e));

@@ -121,13 +121,22 @@ TEST(writes_reach_the_file)
 	CHECK(buf[0] == 0xc3 && buf[8191] == 0xc3);
 }
 
+/* A qcow2 overlay NAME.qcow2 over the raw image NAME.raw (raw_image, seed): its path, or NULL. */
+static const char *overlay(const char *name, unsigned seed)
+{
+	char n[64], err[256];
+	snprintf(n, sizeof(n), "%s.raw", name);
+	struct qcow2_create_opts o = { .backing = raw_image(n, seed), .backing_format = "raw" };
+	snprintf(n, sizeof(n), "%s.qcow2", name);
+	const char *top = file(n);
+	return qcow2_create(top, &o, err, sizeof(err)) == 0 ? top : NULL;
+}
+
 TEST(qcow2_reads_from_the_base_and_rewrites_take_the_ring)
 {
 	static struct virtio_blk b;
-	const char *base = raw_image("base.raw", 5), *top = file("top.qcow2");
-	char err[256];
-	struct qcow2_create_opts o = { .backing = base, .backing_format = "raw" };
-	REQUIRE_EQ(qcow2_create(top, &o, err, sizeof(err)), 0);
+	const char *top = overlay("q", 5);
+	REQUIRE(top);
 	REQUIRE_EQ(setup(&b, top, DISK_FORMAT_QCOW2, 0), 0);
 	REQUIRE(b.disk.qcow2 && disk_async(&b.disk));
 	/* Reads of unallocated clusters: the base's bytes, through the ring. */
@@ -168,10 +177,8 @@ TEST(qcow2_reads_from_the_base_and_rewrites_take_the_ring)
 TEST(qcow2_copy_on_write_of_a_batch_is_committed_once)
 {
 	static struct virtio_blk b;
-	const char *base = raw_image("cbase.raw", 9), *top = file("ctop.qcow2");
-	char err[256];
-	struct qcow2_create_opts o = { .backing = base, .backing_format = "raw" };
-	REQUIRE_EQ(qcow2_create(top, &o, err, sizeof(err)), 0);
+	const char *top = overlay("c", 9);
+	REQUIRE(top);
 	REQUIRE_EQ(setup(&b, top, DISK_FORMAT_QCOW2, 0), 0);
 	for (unsigned i = 0; i < 5; i++) { /* 4 KiB into each of five clusters (128 sectors each) */
 		memset(ram + DATA + 0x10000ull * i, 0x40 + i, 4096);
@@ -216,10 +223,8 @@ TEST(qcow2_copy_on_write_of_a_batch_is_committed_once)
  * held writes are read back before the commit, and after it another opener sees them. */
 TEST(qcow2_held_copy_on_write_without_a_ring)
 {
-	const char *base = raw_image("ibase.raw", 3), *top = file("itop.qcow2");
-	char err[256];
-	struct qcow2_create_opts o = { .backing = base, .backing_format = "raw" };
-	REQUIRE_EQ(qcow2_create(top, &o, err, sizeof(err)), 0);
+	const char *top = overlay("i", 3);
+	REQUIRE(top);
 	struct disk d;
 	struct disk_options w = { .format = DISK_FORMAT_QCOW2 };
 	REQUIRE_EQ(disk_open(&d, top, &w), 0);
