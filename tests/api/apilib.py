@@ -38,6 +38,11 @@ def guest(name: str) -> Path:
     return guestlib.require(name, "elf")
 
 
+def boot_kernel() -> str:
+    """The boot test guest as a kernel_image_path (skips as guest() does)."""
+    return str(guest("boot"))
+
+
 # ---- the spec ----
 
 _spec = None

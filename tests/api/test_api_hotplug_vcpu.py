@@ -5,7 +5,7 @@ place in GET /vm/config. /hotplug/vcpu is not in Firecracker's spec, so its answ
 checked here (check=False). The tests after the start need /dev/kvm and a test guest (they
 skip without): a ring-3 guest has no ACPI, so they see the VMM's side only (vCPUs created,
 plugged count, snapshot and load with a hot-added vCPU); tests/linux/test_linux_hotplug_vcpu.py
-checks what a real Linux guest sees. The device and the AML are in tests/unit/test_cpu_hotplug.c."""
+checks what a real Linux guest sees. The device and the AML are in tests/unit/test_cpu_hotplug_*.c."""
 import json
 import signal
 import time

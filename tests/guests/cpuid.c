@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cpuid: report what CPUID says on every vCPU, for the host-side tests to
- * check (tests/guests/test_cpuid.py): topology (leaves 1, 4, 0xB, 0x1F),
+ * check (tests/guests/test_cpuid_*.py): topology (leaves 1, 4, 0xB, 0x1F),
  * features (1, 7, 0xD, 0x80000001), the KVM paravirtual leaves
  * (0x40000000/1) and the local APIC ID each vCPU really has.
  *

@@ -1,51 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
-"""CPUID as the guest sees it (tests/guests/cpuid.c) and as petrel hands it to KVM.
-
-Two views are checked:
-
-* the guest's: the cpuid guest prints every vCPU's CPUID leaves and its real
-  local APIC ID (see cpuid.c for the format);
-* petrel's: an LD_PRELOAD shim (compiled here from SHIM_SRC) records what
-  KVM_GET_SUPPORTED_CPUID returned and what petrel passed to KVM_SET_CPUID2
-  for each vCPU.
-
-Why both: on PVM hosts the guest does not see exactly petrel's table.
-Feature bits KVM does not offer (not in KVM_GET_SUPPORTED_CPUID) can leak
-through from the host CPU, and some registers (leaf 7) are not taken from the
-table at all, so "the guest does not see bit X" is only petrel's to deliver
-for bits KVM offers.  The table checks are exact and host-independent; the
-guest checks use bits KVM offers and say so when a host cannot show a thing.
-"""
+"""The CPUID table petrel hands KVM (recorded by an LD_PRELOAD shim) and what the guest sees
+through it: the baseline, the named template T2, custom templates (--cpu-config, a config
+file's cpu-config, after a named template) and CX16 on PVM hosts. See cpuidlib for why both
+views are checked."""
 import json
-import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from guestlib import assert_passed, require, run_guest
-
-REGS = ("eax", "ebx", "ecx", "edx")
-PVM_HOST = Path("/sys/module/kvm_pvm").exists()
-
-LINE_RX = re.compile(r"^cpuid cpu=(\d+) leaf=0x([0-9a-f]+) sub=0x([0-9a-f]+) "
-                     r"eax=0x([0-9a-f]+) ebx=0x([0-9a-f]+) ecx=0x([0-9a-f]+) edx=0x([0-9a-f]+)$", re.M)
-APIC_RX = re.compile(r"^cpuid cpu=(\d+) apic=(-?\d+)$", re.M)
-RING3_RX = re.compile(r"^cpuid ring3 leaf=0x([0-9a-f]+) sub=0x([0-9a-f]+) "
-                      r"eax=0x([0-9a-f]+) ebx=0x([0-9a-f]+) ecx=0x([0-9a-f]+) edx=0x([0-9a-f]+)$", re.M)
-
-
-def host_has(flag):
-    try:
-        return bool(re.search(rf"^flags\s*:.*\b{flag}\b", Path("/proc/cpuinfo").read_text(), re.M))
-    except OSError:
-        return False
-
-
-def bit(n):
-    return 1 << n
+from cpuidlib import PVM_HOST, REGS, Cpuid, bit, host_has, run_cpuid
+from guestlib import require
 
 
 # ---- what the named template T2 hides (mirrors src/arch/x86/cpu_template.c) ----
@@ -147,92 +113,6 @@ def shim(tmp_path_factory):
     return so
 
 
-@dataclass
-class Table:
-    """What petrel exchanged with KVM: the supported set and one table per vCPU."""
-    supported: dict = field(default_factory=dict)  # (leaf, sub) -> [eax, ebx, ecx, edx]
-    vcpus: list = field(default_factory=list)       # per KVM_SET_CPUID2 call, in vCPU order
-
-    def offered(self, leaf, sub, reg, n):
-        e = self.supported.get((leaf, sub))
-        return bool(e and e[REGS.index(reg)] & bit(n))
-
-
-def parse_dump(path: Path) -> Table:
-    t = Table()
-    get, sets = {}, {}
-    for line in path.read_text().splitlines():
-        w = line.split()
-        if w[0] == "get":
-            get[(int(w[2], 16), int(w[3], 16))] = [int(x, 16) for x in w[5:9]]
-        elif w[0] == "set":
-            sets.setdefault(int(w[1]), {})[(int(w[2], 16), int(w[3], 16))] = [int(x, 16) for x in w[5:9]]
-        elif w[0] == "end" and w[1] == "get":
-            t.supported, get = get, {}  # the last complete answer counts
-    t.vcpus = [sets[i] for i in sorted(sets)]
-    return t
-
-
-@dataclass
-class Cpuid:
-    """One cpuid guest run: per-vCPU leaves, ordered by local APIC ID."""
-    res: object
-    cpus: list      # [{"slot": n, "apic": id, "leaves": {(leaf, sub): [a, b, c, d]}}]
-    ring3: dict
-    table: Table = None
-
-    def get(self, leaf, sub, reg, cpu=0):
-        return self.cpus[cpu]["leaves"][(leaf, sub)][REGS.index(reg)]
-
-    def has(self, leaf, sub, reg, n, cpu=0):
-        return bool(self.get(leaf, sub, reg, cpu) & bit(n))
-
-
-def parse(res, ncpus) -> Cpuid:
-    by_slot = {}
-    for m in APIC_RX.finditer(res.stdout):
-        by_slot[int(m[1])] = {"slot": int(m[1]), "apic": int(m[2]), "leaves": {}}
-    for m in LINE_RX.finditer(res.stdout):
-        slot = int(m[1])
-        assert slot in by_slot, f"leaf line for unknown cpu {slot}\n{res.describe()}"
-        by_slot[slot]["leaves"][(int(m[2], 16), int(m[3], 16))] = [int(x, 16) for x in m.groups()[3:]]
-    ring3 = {(int(m[1], 16), int(m[2], 16)): [int(x, 16) for x in m.groups()[2:]]
-             for m in RING3_RX.finditer(res.stdout)}
-    assert sorted(by_slot) == list(range(ncpus)), f"expected records for {ncpus} vCPUs\n{res.describe()}"
-    for c in by_slot.values():
-        assert (1, 0) in c["leaves"] and (0x40000000, 0) in c["leaves"], res.describe()
-    # Order by the local APIC ID when every vCPU knows it, else by check-in slot.
-    cpus = list(by_slot.values())
-    if all(c["apic"] >= 0 for c in cpus):
-        cpus.sort(key=lambda c: c["apic"])
-    return Cpuid(res, cpus, ring3)
-
-
-_dumps = 0
-
-
-def run_cpuid(cpus=1, extra=(), kind="elf", shim=None, tmp_path=None) -> Cpuid:
-    require("cpuid", kind)
-    dump = None
-    with pytest.MonkeyPatch.context() as mp:
-        if shim is not None:
-            global _dumps
-            _dumps += 1
-            dump = Path(tmp_path) / f"cpuid-dump-{_dumps}.txt"
-            mp.setenv("LD_PRELOAD", str(shim))
-            mp.setenv("PETREL_CPUID_DUMP", str(dump))
-        res = run_guest("cpuid", kind, cpus=cpus, mem=64, cmdline=f"cpus={cpus}", extra=list(extra))
-    assert_passed(res, "cpuid")
-    assert re.search(rf"^cpuid cpus={cpus}$", res.stdout, re.M), res.describe()
-    out = parse(res, cpus)
-    if shim is not None:
-        assert dump.exists(), f"the shim recorded nothing (LD_PRELOAD ignored?)\n{res.describe()}"
-        out.table = parse_dump(dump)
-        assert out.table.supported, "no KVM_GET_SUPPORTED_CPUID recorded"
-        assert len(out.table.vcpus) == cpus, f"{len(out.table.vcpus)} KVM_SET_CPUID2 calls for {cpus} vCPUs"
-    return out
-
-
 def write_json(tmp_path, name, obj) -> Path:
     p = Path(tmp_path) / name
     p.write_text(json.dumps(obj, indent=1))
@@ -249,143 +129,6 @@ def bitmap(n, value):
 def modifier(leaf, sub, reg, n, value):
     return {"leaf": hex(leaf), "subleaf": hex(sub), "flags": 1 if leaf in (4, 7, 0xb, 0xd, 0x1f) else 0,
             "modifiers": [{"register": reg, "bitmap": bitmap(n, value)}]}
-
-
-# ---- the KVM paravirtual leaves and the hypervisor bit ----
-
-def test_hypervisor_bit_and_kvm_signature():
-    r = run_cpuid(cpus=2)
-    for c in range(2):
-        assert r.has(1, 0, "ecx", 31, c), f"vCPU {c}: CPUID.1:ECX.hypervisor clear\n{r.res.describe()}"
-        eax, ebx, ecx, edx = r.cpus[c]["leaves"][(0x40000000, 0)]
-        sig = b"".join(v.to_bytes(4, "little") for v in (ebx, ecx, edx))
-        assert sig == b"KVMKVMKVM\0\0\0", f"vCPU {c}: signature {sig!r}"
-        assert eax >= 0x40000001, f"vCPU {c}: max hypervisor leaf {eax:#x}"
-        features = r.get(0x40000001, 0, "eax", c)
-        # kvmclock (KVM_FEATURE_CLOCKSOURCE2, bit 3) is what the user guide promises
-        assert features & bit(3), f"vCPU {c}: KVM features {features:#x} lack CLOCKSOURCE2"
-
-
-def test_tsc_deadline_timer_offered():
-    """KVM emulates the TSC-deadline timer but leaves its CPUID bit to the VMM: petrel sets it
-    (Linux then needs no APIC timer calibration, which fails under nested virtualization).
-    PVM hosts keep the calibrated timer for now (src/arch/x86/cpuid.c)."""
-    if PVM_HOST:
-        pytest.skip("not offered on PVM hosts yet")
-    r = run_cpuid(cpus=1)
-    assert r.has(1, 0, "ecx", 24), f"CPUID.1:ECX.TSC-deadline clear\n{r.res.describe()}"
-
-
-HOST_CPUID_SRC = r"""
-#include <cpuid.h>
-#include <stdio.h>
-#include <stdlib.h>
-int main(int argc, char **argv)
-{
-	for (int i = 1; i + 1 < argc; i += 2) {
-		unsigned a, b, c, d;
-		__cpuid_count(strtoul(argv[i], 0, 0), strtoul(argv[i + 1], 0, 0), a, b, c, d);
-		printf("%u %u %u %u\n", a, b, c, d);
-	}
-	return 0;
-}
-"""
-
-
-def host_cpuid(tmp_path, queries):
-    """CPUID as a host process sees it, one [eax, ebx, ecx, edx] per (leaf, sub)."""
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    if not gcc:
-        pytest.skip("no C compiler for the host CPUID helper")
-    src, exe = tmp_path / "host_cpuid.c", tmp_path / "host_cpuid"
-    src.write_text(HOST_CPUID_SRC)
-    res = subprocess.run([gcc, "-O1", "-o", str(exe), str(src)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    args = [str(x) for q in queries for x in q]
-    out = subprocess.run([str(exe), *args], capture_output=True, text=True, check=True).stdout
-    return {q: [int(x) for x in line.split()] for q, line in zip(queries, out.splitlines())}
-
-
-def host_has_cpuid_faulting():
-    return "cpuid_fault" in Path("/proc/cpuinfo").read_text().split()
-
-
-def test_ring3_cpuid_is_the_vmms_or_on_pvm_the_hosts(tmp_path):
-    """Outside PVM, CPUID exits from every ring, so ring 3 sees petrel's table like ring 0.
-    PVM runs guest ring 3 natively: unless the host CPU has CPUID faulting (Linux's
-    'cpuid_fault' flag) ring 3 gets the host CPU's own answer, which petrel cannot change
-    (docs/user-guide.md, PVM hosts). Checked as what it is, so neither case can pass by luck:
-    the features and family must be the host's (the APIC ID field is whichever host CPU ran it)."""
-    r = run_cpuid(cpus=1)
-    assert r.ring3, r.res.describe()
-    if not PVM_HOST or host_has_cpuid_faulting():
-        for key, regs in r.ring3.items():
-            assert regs == r.cpus[0]["leaves"][key], f"leaf {key[0]:#x}.{key[1]}: ring 3 {regs} vs ring 0"
-        return
-    host = host_cpuid(tmp_path, [(1, 0), (7, 0)])
-    for key in ((1, 0), (7, 0)):
-        ring3, native = list(r.ring3[key]), list(host[key])
-        if key == (1, 0):  # EBX[31:16]: APIC ID and logical count of the host CPU it ran on
-            ring3[1] &= 0xffff
-            native[1] &= 0xffff
-        assert ring3 == native, f"leaf {key[0]:#x}: guest ring 3 {ring3} vs the host's {native}"
-    # and ring 0, which petrel controls, differs where petrel changed the table (CX16 on PVM)
-    assert not r.has(1, 0, "ecx", 13) and r.ring3[(1, 0)][2] & bit(13) == host[(1, 0)][2] & bit(13)
-
-
-# ---- topology ----
-
-def check_topology(r: Cpuid, ncpus, threads):
-    cores = (ncpus + threads - 1) // threads
-    max_basic = r.get(0, 0, "eax")
-    for i, c in enumerate(r.cpus):
-        where = f"vCPU {i} (slot {c['slot']})\n{r.res.describe()}"
-        if r.has(1, 0, "ecx", 21, i):  # x2APIC: the guest could read its APIC ID
-            assert c["apic"] == i, f"local APIC IDs are not 0..{ncpus - 1}: {[x['apic'] for x in r.cpus]}"
-        ebx1 = r.get(1, 0, "ebx", i)
-        assert ebx1 >> 24 == i, f"CPUID.1:EBX APIC ID {ebx1 >> 24} != {i}: {where}"
-        logical = (ebx1 >> 16) & 0xff
-        assert logical >= ncpus and logical & (logical - 1) == 0, f"CPUID.1:EBX[23:16] = {logical}: {where}"
-        if ncpus > 1:
-            assert r.has(1, 0, "edx", 28, i), f"HTT clear with {ncpus} vCPUs: {where}"
-        eax4 = r.get(4, 0, "eax", i)
-        if eax4 & 0x1f and (eax4 >> 5) & 7 <= 2:  # an L1/L2 cache: shared by the threads of a core
-            assert (eax4 >> 26) + 1 == cores, f"CPUID.4:EAX[31:26] = {eax4 >> 26}, {cores} cores: {where}"
-            assert ((eax4 >> 14) & 0xfff) + 1 == threads, f"CPUID.4:EAX[25:14] {eax4:#x}: {where}"
-        if max_basic < 0xb:
-            continue
-        a0, b0, c0, d0 = r.cpus[i]["leaves"][(0xb, 0)]
-        a1, b1, c1, d1 = r.cpus[i]["leaves"][(0xb, 1)]
-        assert d0 == i and d1 == i, f"CPUID.0xB x2APIC IDs {d0}, {d1} != {i}: {where}"
-        assert (c0 >> 8) & 0xff == 1 and c0 & 0xff == 0, f"0xB.0 is not the SMT level: ecx={c0:#x}: {where}"
-        assert b0 & 0xffff == threads, f"0xB.0 EBX {b0:#x}, expected {threads} threads per core: {where}"
-        assert 1 << (a0 & 0x1f) == threads, f"0xB.0 EAX shift {a0 & 0x1f} for {threads} threads: {where}"
-        assert (c1 >> 8) & 0xff == 2 and c1 & 0xff == 1, f"0xB.1 is not the core level: ecx={c1:#x}: {where}"
-        assert b1 & 0xffff == ncpus, f"0xB.1 EBX {b1:#x}, expected {ncpus} logical processors: {where}"
-        shift = a1 & 0x1f
-        assert (1 << shift) >= ncpus and all(x["apic"] >> shift == 0 for x in r.cpus if x["apic"] >= 0), \
-            f"0xB.1 EAX shift {shift} does not cover APIC IDs 0..{ncpus - 1}: {where}"
-
-
-@pytest.mark.parametrize("cpus", [1, 2, 4, 8])
-def test_apic_ids_and_topology(cpus):
-    r = run_cpuid(cpus=cpus)
-    ids = [c["apic"] for c in r.cpus]
-    assert ids == list(range(cpus)) or not r.has(1, 0, "ecx", 21), f"local APIC IDs {ids}"
-    assert sorted(r.get(1, 0, "ebx", i) >> 24 for i in range(cpus)) == list(range(cpus))
-    check_topology(r, cpus, threads=1)
-
-
-def test_topology_bzimage():
-    r = run_cpuid(cpus=4, kind="bzimage")
-    check_topology(r, 4, threads=1)
-
-
-def test_smt_topology():
-    r = run_cpuid(cpus=4, extra=["--smt"])
-    check_topology(r, 4, threads=2)
-    a0, b0 = r.get(0xb, 0, "eax"), r.get(0xb, 0, "ebx")
-    assert (a0 & 0x1f, b0 & 0xffff) == (1, 2), r.res.describe()
 
 
 # ---- what petrel gives KVM (host-independent) ----
@@ -617,22 +360,3 @@ def test_pvm_hides_cx16(shim, tmp_path):
     assert off.has(1, 0, "ecx", 13), f"--pvm off: CX16 hidden\n{off.res.describe()}"
     if not PVM_HOST:
         assert default.has(1, 0, "ecx", 13), "not a PVM host, yet CX16 is hidden by default"
-
-
-def test_pv_spinlock_kick():
-    """Paravirtual spinlocks need KVM_HC_KICK_CPU to wake a vCPU halted with interrupts off.
-    On a PVM host a hypercall never completes, so petrel must not offer the hypercall-based
-    features there (PV_UNHALT, PV_SEND_IPI, PV_SCHED_YIELD): a Linux guest deadlocked on
-    them. Elsewhere the kick must wake the AP."""
-    res = run_guest("pvkick", "elf", cpus=2, mem=128, cmdline="cpus=2")
-    assert_passed(res, "pvkick")
-    m = re.search(r"^pvkick features=0x([0-9a-f]+) unhalt=(\d)$", res.stdout, re.M)
-    assert m, res.describe()
-    features = int(m.group(1), 16)
-    if PVM_HOST:
-        for b, name in ((7, "PV_UNHALT"), (11, "PV_SEND_IPI"), (13, "PV_SCHED_YIELD")):
-            assert not features & bit(b), f"PVM host: KVM_FEATURE_{name} offered ({features:#x})"
-    elif m.group(2) == "1":
-        assert re.search(r"^pvkick woke=yes$", res.stdout, re.M), res.describe()
-    else:
-        pytest.skip("KVM offers no PV_UNHALT here")

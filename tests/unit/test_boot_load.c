@@ -1,0 +1,109 @@
+/* Unit tests for src/boot's entry points: where the initrd is placed, and boot_load with
+ * kernels from files on disk (bzImage or PVH ELF told apart, missing files). No KVM. */
+#include <elf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/e820.h"
+#include "arch/x86/layout.h"
+#include "boot/boot.h"
+#include "memory/guest_mem.h"
+#include "util/log.h"
+#include "unit.h"
+#include "boot_images.h"
+
+/* ---- initrd placement ---- */
+
+TEST(place_initrd)
+{
+	struct guest_mem m;
+	mem_init(&m, 64 * MiB);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 4096, 0, ~0ull), 64 * MiB - 4096);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 4097, 0, ~0ull), 64 * MiB - 8192);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 1, 0, ~0ull), 64 * MiB - 4096);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 100, 0, 32 * MiB), 32 * MiB - 4096);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 100, 0, 32 * MiB + 100), 32 * MiB);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 64 * MiB, 0, ~0ull), 0);       /* all of RAM: at 0 */
+	CHECK_EQ_HEX(boot_place_initrd(&m, 64 * MiB + 1, 0, ~0ull), 0);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 0, 0, ~0ull), 0);
+	/* the floor */
+	CHECK_EQ_HEX(boot_place_initrd(&m, 4096, 64 * MiB - 4096, ~0ull), 64 * MiB - 4096);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 4096, 64 * MiB - 4095, ~0ull), 0);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 8 * MiB, 60 * MiB, ~0ull), 0);
+	/* a limit below the length */
+	CHECK_EQ_HEX(boot_place_initrd(&m, 8192, 0, 4096), 0);
+	for (uint64_t len = 1; len < 100000; len += 997) {
+		uint64_t a = boot_place_initrd(&m, len, MiB, 48 * MiB + 17);
+		CHECK(a % 4096 == 0);
+		CHECK(a >= MiB);
+		CHECK(a + len <= 48 * MiB + 17);
+		CHECK(a + len + 4096 > 48 * MiB + 17 - 4096); /* as high as it goes */
+	}
+	mem_free(&m);
+
+	/* Only RAM below 4 GiB counts. */
+	mem_init2(&m, 16 * MiB, 16 * MiB);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 4096, 0, ~0ull), 16 * MiB - 4096);
+	CHECK_EQ_HEX(boot_place_initrd(&m, 20 * MiB, 0, ~0ull), 0);
+	mem_free(&m);
+}
+
+/* ---- boot_load: files on disk, format detection ---- */
+
+static char *write_tmp(const void *data, size_t len)
+{
+	char *path = strdup("/tmp/petrel-test-boot-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+		perror("mkstemp/write");
+		exit(2);
+	}
+	close(fd);
+	return path;
+}
+
+TEST(boot_load_detects_format)
+{
+	struct guest_mem m;
+	struct boot_info bi;
+	mem_init(&m, 32 * MiB);
+
+	struct bz b = bz_make(BZ_PAYLOAD);
+	char *kb = write_tmp(b.img, b.len);
+	static struct elf e;
+	elf_make(&e);
+	char *ke = write_tmp(e.buf, e.len);
+	char *junk = write_tmp("hello, world: not a kernel at all", 33);
+	uint8_t rd[100] = { 1, 2, 3 };
+	char *initrd = write_tmp(rd, sizeof(rd));
+
+	CHECK_EQ(boot_load(&m, kb, initrd, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, &bi), 0);
+	CHECK_EQ(bi.mode, BOOT_LINUX64);
+	CHECK_EQ(rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x21c), sizeof(rd));
+	CHECK_EQ(boot_load(&m, ke, NULL, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, &bi), 0);
+	CHECK_EQ(bi.mode, BOOT_PVH);
+	CHECK_EQ_HEX(bi.entry, PVH_ENTRY);
+	CHECK_EQ(boot_load(&m, junk, NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -EINVAL);
+	CHECK_EQ(boot_load(&m, "/nonexistent/petrel-kernel", NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -ENOENT);
+	CHECK_EQ(boot_load(&m, kb, "/nonexistent/petrel-initrd", "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -ENOENT);
+
+	unlink(kb);
+	unlink(ke);
+	unlink(junk);
+	unlink(initrd);
+	free(kb);
+	free(ke);
+	free(junk);
+	free(initrd);
+	free(b.img);
+	mem_free(&m);
+}
+
+int main(int argc, char **argv)
+{
+	log_set_level(LOG_OFF); /* the loaders log why they refuse; the tests check return codes */
+	return unit_main(argc, argv);
+}
