@@ -82,6 +82,29 @@ TEST(reads_go_through_io_uring_with_one_submit_per_batch)
 	virtio_dev_destroy(&b.vdev);
 }
 
+TEST(request_slots_are_made_when_needed_and_used_again)
+{
+	static struct virtio_blk b;
+	REQUIRE_EQ(setup(&b, raw_image("s.raw", 0), DISK_FORMAT_RAW, 0), 0);
+	CHECK_EQ(b.nreqs, 1);                     /* one made with the device */
+	for (unsigned i = 0; i < 4; i++)
+		queue_req(i, VIRTIO_BLK_T_IN, i, 512);
+	run(&b);
+	CHECK_EQ(used_idx(0), 4);
+	CHECK_EQ(b.nreqs, 5);                     /* those in flight at once, and the one in hand
+	                                             when the ring ran dry */
+	CHECK_EQ(b.inflight, 0);
+	for (unsigned i = 0; i < 3; i++)
+		queue_req(i, VIRTIO_BLK_T_IN, 50 + i, 512);
+	run(&b);
+	CHECK_EQ(used_idx(0), 7);
+	CHECK_EQ(b.nreqs, 5);                     /* the given-back ones again */
+	for (unsigned i = 0; i < 3; i++)
+		CHECK(data_is(i, 50 + i, 512, 0));
+	virtio_dev_destroy(&b.vdev);
+	CHECK_EQ(b.nreqs, 0);
+}
+
 TEST(the_event_index_decides_the_interrupt)
 {
 	static struct virtio_blk b;

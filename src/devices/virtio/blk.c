@@ -52,19 +52,27 @@ static void blk_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, u
 	memcpy(data, c + off, len);
 }
 
-/* A request slot: one given back before, else one never used (slots are touched only when
- * first needed: the array is 1 MiB, and a drive whose guest keeps few requests in flight never
- * faults most of it in). NULL when all are in flight. */
+/* A request slot: one given back before, else a new one (4 KiB each, made when first needed:
+ * a drive whose guest keeps few requests in flight never has most of them). NULL when all are
+ * in flight, or when no memory is left for a new one; then some are in flight (slot 0 is made
+ * with the device), and their completions call us again. */
 static struct blk_req *req_get(struct virtio_blk *b)
 {
 	struct blk_req *r = b->free_reqs;
 	if (r)
 		b->free_reqs = r->next_free;
-	else if (b->fresh < VIRTIO_BLK_QUEUE_SIZE)
-		r = &b->reqs[b->fresh++];
+	else if (b->nreqs < VIRTIO_BLK_QUEUE_SIZE && (r = malloc(sizeof(*r))))
+		b->reqs[b->nreqs++] = r;
 	if (r)
 		b->inflight++;
 	return r;
+}
+
+static void reqs_free(struct virtio_blk *b)
+{
+	while (b->nreqs)
+		free(b->reqs[--b->nreqs]);
+	b->free_reqs = NULL;
 }
 
 static bool reqs_full(const struct virtio_blk *b)
@@ -410,8 +418,7 @@ static void blk_destroy(struct virtio_dev *d)
 		io_thread_remove(d->io, b->rl.timer_fd);
 	rate_limiter_destroy(&b->rl);
 	disk_close(&b->disk);
-	free(b->reqs);
-	b->reqs = NULL;
+	reqs_free(b);
 	blk_dirty_free(b->dirty);
 	b->dirty = NULL;
 }
@@ -441,13 +448,17 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 	/* Firecracker: Unsafe (its default) does not offer flushes; Writeback does. */
 	b->flush_enabled = cfg->cache_type == DRIVE_CACHE_WRITEBACK;
 	b->poll_ns = (uint64_t)cfg->poll_us * 1000;
-	b->reqs = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(*b->reqs));
-	err = b->reqs ? rate_limiter_init(&b->rl, &cfg->rate_limiter, now_ns()) : -ENOMEM;
+	struct blk_req *slot0 = malloc(sizeof(*slot0)); /* req_get counts on it */
+	if (slot0) {
+		slot0->next_free = NULL;
+		b->free_reqs = b->reqs[b->nreqs++] = slot0;
+	}
+	err = slot0 ? rate_limiter_init(&b->rl, &cfg->rate_limiter, now_ns()) : -ENOMEM;
 	if (err == 0 && io)
 		err = rate_limiter_make_timer(&b->rl); /* PATCH may add limits later */
 	if (err < 0) {
 		rate_limiter_destroy(&b->rl);
-		free(b->reqs);
+		reqs_free(b);
 		disk_close(&b->disk);
 		return err;
 	}

@@ -63,9 +63,9 @@ struct virtio_blk {
 	struct disk disk;             /* the image (raw or qcow2) */
 	struct disk_options opts;     /* how it was opened (a path swap opens the new one alike) */
 	bool flush_enabled;           /* Writeback cache: FLUSH offered and done */
-	struct blk_req *reqs;         /* VIRTIO_BLK_QUEUE_SIZE of them */
-	struct blk_req *free_reqs;    /* slots given back */
-	unsigned fresh;               /* reqs[fresh..] were never used */
+	struct blk_req *reqs[VIRTIO_BLK_QUEUE_SIZE]; /* the slots made so far (req_get) */
+	unsigned nreqs;
+	struct blk_req *free_reqs;    /* slots not in flight */
 	unsigned inflight;
 	uint64_t poll_ns;             /* busy-poll the queue this long before sleeping */
 	struct virtq_chain chain;     /* scratch for popping */
