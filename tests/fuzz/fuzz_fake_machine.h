@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -63,9 +64,18 @@ struct feed {
 	size_t size;
 };
 
-static void *writer(void *arg)
+/* One writer thread for the whole run (a thread per input cost more than the receiver under
+ * ASan): it takes a feed, sends it, closes its sending side and drains what the destination
+ * says (READY, FAIL) so that the destination never blocks on a full socket. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct feed job;
+	bool posted, done;
+} feeder = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+
+static void feed_one(const struct feed *f)
 {
-	struct feed *f = arg;
 	size_t off = 0;
 	while (off < f->size) {
 		ssize_t n = send(f->fd, f->data + off, f->size - off, MSG_NOSIGNAL);
@@ -74,27 +84,60 @@ static void *writer(void *arg)
 		off += (size_t)n;
 	}
 	shutdown(f->fd, SHUT_WR);
-	/* Drain what the destination says (READY, FAIL) so it never blocks on a full socket. */
 	char sink[4096];
 	while (recv(f->fd, sink, sizeof(sink), 0) > 0)
 		;
+}
+
+static void *writer(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&feeder.lock);
+	for (;;) {
+		while (!feeder.posted)
+			pthread_cond_wait(&feeder.cond, &feeder.lock);
+		struct feed f = feeder.job;
+		pthread_mutex_unlock(&feeder.lock);
+		feed_one(&f);
+		pthread_mutex_lock(&feeder.lock);
+		feeder.posted = false;
+		feeder.done = true;
+		pthread_cond_broadcast(&feeder.cond);
+	}
 	return NULL;
 }
 
-/* A socket pair with a writer thread feeding data into sv[1]; the receiver reads sv[0]. */
-static int feed_start(struct feed *f, pthread_t *t, int sv[2], const uint8_t *data, size_t size)
+/* A socket pair with the writer feeding data into sv[1]; the receiver reads sv[0]. */
+static int feed_start(struct feed *f, int sv[2], const uint8_t *data, size_t size)
 {
+	static bool started;
 	if (size > (8u << 20) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
+	if (!started) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, writer, NULL) != 0)
+			abort();
+		pthread_detach(t);
+		started = true;
+	}
 	*f = (struct feed){ sv[1], data, size };
-	pthread_create(t, NULL, writer, f);
+	pthread_mutex_lock(&feeder.lock);
+	feeder.job = *f;
+	feeder.posted = true;
+	feeder.done = false;
+	pthread_cond_broadcast(&feeder.cond);
+	pthread_mutex_unlock(&feeder.lock);
 	return 0;
 }
 
-static void feed_end(pthread_t t, int sv[2])
+/* The receiver is done: its end closed, the writer finishes (its drain sees the close). */
+static void feed_end(int sv[2])
 {
 	close(sv[0]);
-	pthread_join(t, NULL);
+	pthread_mutex_lock(&feeder.lock);
+	while (!feeder.done)
+		pthread_cond_wait(&feeder.cond, &feeder.lock);
+	pthread_mutex_unlock(&feeder.lock);
 	close(sv[1]);
 }
 

@@ -25,8 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct vm_config cfg;
 	int sv[2];
 	struct feed f;
-	pthread_t t;
-	if (feed_start(&f, &t, sv, data, size) < 0)
+	if (feed_start(&f, sv, data, size) < 0)
 		return 0;
 	struct migration *m = calloc(1, sizeof(*m));
 	pthread_mutex_init(&m->lock, NULL);
@@ -38,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int e = mig_receive_stream(m, sv[0], &hooks, err, sizeof(err));
 	FUZZ_CHECK(e < 0 && err[0]); /* never "running": nothing can be started here */
 	FUZZ_CHECK(vm.mem.nregions == 0); /* a built machine is always taken down */
-	feed_end(t, sv);
+	feed_end(sv);
 	vm_config_free(&cfg);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

@@ -19,8 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct vm_config cfg;
 	int sv[2];
 	struct feed f;
-	pthread_t t;
-	if (feed_start(&f, &t, sv, data, size) < 0)
+	if (feed_start(&f, sv, data, size) < 0)
 		return 0;
 	struct replication *r = calloc(1, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
@@ -38,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		hooks.destroy(&vm);
 	FUZZ_CHECK(vm.mem.nregions == 0);
 	free(run.state);
-	feed_end(t, sv);
+	feed_end(sv);
 	vm_config_free(&cfg);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
