@@ -1,6 +1,7 @@
 /* The instruction emulator's tests (test_emulate_*.c): a fake guest (MEM_SIZE bytes of
  * memory at linear address MEM_BASE, MXCSR, access counters), an emu_env over it, recognisable
- * registers and STEP, which runs emu_step on an exact-size heap copy of the bytes. */
+ * registers, STEP, which runs emu_step on an exact-size heap copy of the bytes, and
+ * CHECK_UNSUPPORTED, a STEP whose result must be EMU_UNSUPPORTED. */
 #ifndef PETREL_TESTS_UNIT_EMULATE_FAKE_H
 #define PETREL_TESTS_UNIT_EMULATE_FAKE_H
 
@@ -106,6 +107,14 @@ static inline void step(const struct emu_env *env, struct emu_regs *r, const uin
 	do {                                                                                 \
 		static const uint8_t code_[] = { __VA_ARGS__ };                              \
 		step((env), (r), code_, sizeof(code_), (res));                               \
+	} while (0)
+
+/* Run the bytes and expect EMU_UNSUPPORTED: not an instruction the emulator claims. */
+#define CHECK_UNSUPPORTED(env, r, ...)                                                       \
+	do {                                                                                 \
+		struct emu_result unsup_;                                                    \
+		STEP((env), (r), &unsup_, __VA_ARGS__);                                      \
+		CHECK_EQ(unsup_.status, EMU_UNSUPPORTED);                                    \
 	} while (0)
 
 static inline struct emu_regs regs_init(void)

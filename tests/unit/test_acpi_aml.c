@@ -127,13 +127,19 @@ static const uint8_t *dsdt_of(const struct acpi_devices *d, uint32_t *len)
 	return dsdt;
 }
 
-TEST(dsdt_vmgenid_and_ged)
+/* Fresh guest memory, the devices of genid_devices in d and the DSDT built for them. */
+static const uint8_t *genid_dsdt(struct acpi_devices *d, uint32_t *len)
 {
 	mem_init();
+	genid_devices(d);
+	return dsdt_of(d, len);
+}
+
+TEST(dsdt_vmgenid_and_ged)
+{
 	struct acpi_devices d;
-	genid_devices(&d);
 	uint32_t len = 0;
-	const uint8_t *t = dsdt_of(&d, &len);
+	const uint8_t *t = genid_dsdt(&d, &len);
 	REQUIRE(t != NULL);
 	static const uint8_t hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0d, 'V', 'M', 'G', 'E', 'N', 'C', 'T', 'R', 0 };
 	static const uint8_t cid[] = { 0x08, '_', 'C', 'I', 'D', 0x0d, 'V', 'M', '_', 'G', 'e', 'n', '_',
@@ -210,11 +216,9 @@ TEST(dsdt_disassembles_with_iasl)
 		printf("SKIP dsdt_disassembles_with_iasl: no iasl (apt-get install acpica-tools)\n");
 		return;
 	}
-	mem_init();
 	struct acpi_devices d;
-	genid_devices(&d);
 	uint32_t len = 0;
-	const uint8_t *t = dsdt_of(&d, &len);
+	const uint8_t *t = genid_dsdt(&d, &len);
 	REQUIRE(t != NULL);
 	char dir[] = "/tmp/petrel-acpi-XXXXXX";
 	REQUIRE(mkdtemp(dir) != NULL);

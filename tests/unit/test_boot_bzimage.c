@@ -143,36 +143,55 @@ TEST(bzimage_parse_never_reads_past_len)
 	free(b.img);
 }
 
-static struct boot_request req_of(const struct bz *b, const char *cmdline)
+/* What a load test starts from: guest RAM, a synthetic bzImage and a request to load it. */
+struct bz_vm {
+	struct guest_mem m;
+	struct bz b;
+	struct boot_request req;
+	struct boot_info bi;
+};
+
+/* `ram` bytes of RAM, an image with `payload` bytes of kernel, the request with `cmdline`. */
+static void bz_vm_init(struct bz_vm *vm, uint64_t ram, size_t payload, const char *cmdline)
 {
-	return (struct boot_request){ .kernel = b->img, .kernel_len = b->len, .cmdline = cmdline,
-				      .rsdp = 0xe0000 };
+	mem_init(&vm->m, ram);
+	vm->b = bz_make(payload);
+	vm->req = (struct boot_request){ .kernel = vm->b.img, .kernel_len = vm->b.len,
+					 .cmdline = cmdline, .rsdp = 0xe0000 };
+}
+
+static int bz_vm_load(struct bz_vm *vm)
+{
+	return bzimage_load(&vm->m, &vm->req, &vm->bi);
+}
+
+static void bz_vm_free(struct bz_vm *vm)
+{
+	free(vm->b.img);
+	mem_free(&vm->m);
 }
 
 TEST(bzimage_load_places_kernel_and_zero_page)
 {
-	struct guest_mem m;
-	mem_init(&m, 64 * MiB);
-	memset(m.regions[0].hva + LAYOUT_ZERO_PAGE, 0xee, 0x1000); /* must be cleared */
-	struct bz b = bz_make(BZ_PAYLOAD);
+	struct bz_vm vm;
+	bz_vm_init(&vm, 64 * MiB, BZ_PAYLOAD, "console=ttyS0 quiet");
+	memset(vm.m.regions[0].hva + LAYOUT_ZERO_PAGE, 0xee, 0x1000); /* must be cleared */
 	struct e820_entry e820[E820_MAX];
-	int n = e820_build(&m, e820);
-	struct boot_request req = req_of(&b, "console=ttyS0 quiet");
-	req.e820 = e820;
-	req.e820_n = n;
-	struct boot_info bi;
-	REQUIRE_EQ(bzimage_load(&m, &req, &bi), 0);
+	int n = e820_build(&vm.m, e820);
+	vm.req.e820 = e820;
+	vm.req.e820_n = n;
+	REQUIRE_EQ(bz_vm_load(&vm), 0);
 
 	/* the protected-mode kernel at pref_address */
-	CHECK(memcmp(gp(&m, 0x1000000), b.img + BZ_KOFF, BZ_PAYLOAD) == 0);
-	CHECK_EQ(bi.mode, BOOT_LINUX64);
-	CHECK_EQ_HEX(bi.entry, 0x1000000 + 0x200);
-	CHECK_EQ_HEX(bi.params, LAYOUT_ZERO_PAGE);
-	CHECK_EQ_HEX(bi.kernel_end, 0x1000000 + 0x10000); /* init_size > payload */
+	CHECK(memcmp(gp(&vm.m, 0x1000000), vm.b.img + BZ_KOFF, BZ_PAYLOAD) == 0);
+	CHECK_EQ(vm.bi.mode, BOOT_LINUX64);
+	CHECK_EQ_HEX(vm.bi.entry, 0x1000000 + 0x200);
+	CHECK_EQ_HEX(vm.bi.params, LAYOUT_ZERO_PAGE);
+	CHECK_EQ_HEX(vm.bi.kernel_end, 0x1000000 + 0x10000); /* init_size > payload */
 
-	uint8_t *zp = gp(&m, LAYOUT_ZERO_PAGE);
+	uint8_t *zp = gp(&vm.m, LAYOUT_ZERO_PAGE);
 	/* the setup header, copied */
-	CHECK(memcmp(zp + 0x1f1, b.img + 0x1f1, 0x210 - 0x1f1) == 0);
+	CHECK(memcmp(zp + 0x1f1, vm.b.img + 0x1f1, 0x210 - 0x1f1) == 0);
 	CHECK(memcmp(zp + 0x202, "HdrS", 4) == 0);
 	CHECK_EQ_HEX(zp[0x26f], 0x5a);
 	CHECK_EQ_HEX(zp[0x270], 0); /* past hdr_end: not copied */
@@ -184,7 +203,7 @@ TEST(bzimage_load_places_kernel_and_zero_page)
 	CHECK_EQ_HEX(rd16(zp + 0x224), 0xfe00);        /* heap_end_ptr */
 	CHECK_EQ_HEX(rd32(zp + 0x214), 0x1000000);     /* code32_start */
 	CHECK_EQ_HEX(rd32(zp + 0x228), LAYOUT_CMDLINE); /* cmd_line_ptr */
-	CHECK_STR_EQ((const char *)gp(&m, LAYOUT_CMDLINE), "console=ttyS0 quiet");
+	CHECK_STR_EQ((const char *)gp(&vm.m, LAYOUT_CMDLINE), "console=ttyS0 quiet");
 	CHECK_EQ_HEX(rd32(zp + 0x218), 0);             /* no initrd */
 	CHECK_EQ_HEX(rd32(zp + 0x21c), 0);
 	CHECK_EQ_HEX(rd64(zp + 0x070), 0xe0000);       /* acpi_rsdp_addr */
@@ -196,165 +215,137 @@ TEST(bzimage_load_places_kernel_and_zero_page)
 		CHECK_EQ_HEX(rd64(e + 8), e820[i].size);
 		CHECK_EQ(rd32(e + 16), e820[i].type);
 	}
-	free(b.img);
-	mem_free(&m);
+	bz_vm_free(&vm);
 }
 
 TEST(bzimage_load_pref_address_out_of_range_uses_1mib)
 {
 	static const uint64_t prefs[] = { 0, 0x80000, LAYOUT_MMIO_HOLE, 5 * GiB, ~0ull };
 	for (size_t i = 0; i < sizeof(prefs) / sizeof(prefs[0]); i++) {
-		struct guest_mem m;
-		mem_init(&m, 32 * MiB);
-		struct bz b = bz_make(BZ_PAYLOAD);
-		wr64(b.img + 0x258, prefs[i]);
-		struct boot_request req = req_of(&b, "");
-		struct boot_info bi;
-		REQUIRE_EQ(bzimage_load(&m, &req, &bi), 0);
-		CHECK_EQ_HEX(bi.entry, LAYOUT_KERNEL + 0x200);
-		CHECK(memcmp(gp(&m, LAYOUT_KERNEL), b.img + BZ_KOFF, BZ_PAYLOAD) == 0);
-		CHECK_EQ_HEX(rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x214), LAYOUT_KERNEL);
-		free(b.img);
-		mem_free(&m);
+		struct bz_vm vm;
+		bz_vm_init(&vm, 32 * MiB, BZ_PAYLOAD, "");
+		wr64(vm.b.img + 0x258, prefs[i]);
+		REQUIRE_EQ(bz_vm_load(&vm), 0);
+		CHECK_EQ_HEX(vm.bi.entry, LAYOUT_KERNEL + 0x200);
+		CHECK(memcmp(gp(&vm.m, LAYOUT_KERNEL), vm.b.img + BZ_KOFF, BZ_PAYLOAD) == 0);
+		CHECK_EQ_HEX(rd32(gp(&vm.m, LAYOUT_ZERO_PAGE) + 0x214), LAYOUT_KERNEL);
+		bz_vm_free(&vm);
 	}
 }
 
 TEST(bzimage_load_kernel_size_beyond_init_size)
 {
-	struct guest_mem m;
-	mem_init(&m, 32 * MiB);
-	struct bz b = bz_make(0x20000);      /* payload larger than init_size */
-	struct boot_request req = req_of(&b, "x");
-	struct boot_info bi;
-	REQUIRE_EQ(bzimage_load(&m, &req, &bi), 0);
-	CHECK_EQ_HEX(bi.kernel_end, 0x1000000 + 0x20000);
-	free(b.img);
-	mem_free(&m);
+	struct bz_vm vm;
+	bz_vm_init(&vm, 32 * MiB, 0x20000, "x");      /* payload larger than init_size */
+	REQUIRE_EQ(bz_vm_load(&vm), 0);
+	CHECK_EQ_HEX(vm.bi.kernel_end, 0x1000000 + 0x20000);
+	bz_vm_free(&vm);
 }
 
 TEST(bzimage_load_memory_too_small)
 {
-	struct guest_mem m;
-	mem_init(&m, 16 * MiB + 0x8000); /* 16 MiB + 32 KiB: init_size 64 KiB does not fit */
-	struct bz b = bz_make(BZ_PAYLOAD);
-	struct boot_request req = req_of(&b, "");
-	struct boot_info bi;
-	CHECK_EQ(bzimage_load(&m, &req, &bi), -ENOMEM);
-	mem_free(&m);
-	mem_init(&m, 16 * MiB + 0x10000); /* exactly enough */
-	CHECK_EQ(bzimage_load(&m, &req, &bi), 0);
-	free(b.img);
-	mem_free(&m);
+	struct bz_vm vm;
+	/* 16 MiB + 32 KiB: init_size 64 KiB does not fit */
+	bz_vm_init(&vm, 16 * MiB + 0x8000, BZ_PAYLOAD, "");
+	CHECK_EQ(bz_vm_load(&vm), -ENOMEM);
+	mem_free(&vm.m);
+	mem_init(&vm.m, 16 * MiB + 0x10000); /* exactly enough */
+	CHECK_EQ(bz_vm_load(&vm), 0);
+	bz_vm_free(&vm);
 }
 
 TEST(bzimage_load_rejects_bad_image)
 {
-	struct guest_mem m;
-	mem_init(&m, 32 * MiB);
-	struct bz b = bz_make(BZ_PAYLOAD);
-	b.img[0x1fe] = 0;
-	struct boot_request req = req_of(&b, "");
-	struct boot_info bi;
-	CHECK_EQ(bzimage_load(&m, &req, &bi), -EINVAL);
-	free(b.img);
-	mem_free(&m);
+	struct bz_vm vm;
+	bz_vm_init(&vm, 32 * MiB, BZ_PAYLOAD, "");
+	vm.b.img[0x1fe] = 0;
+	CHECK_EQ(bz_vm_load(&vm), -EINVAL);
+	bz_vm_free(&vm);
 }
 
 TEST(bzimage_load_cmdline_limits)
 {
-	struct guest_mem m;
-	mem_init(&m, 32 * MiB);
-	struct bz b = bz_make(BZ_PAYLOAD);
-	wr32(b.img + 0x238, 100); /* cmdline_size: at most 100 bytes, NUL not counted */
 	char line[200];
 	memset(line, 'a', sizeof(line));
 	line[100] = 0;
-	struct boot_request req = req_of(&b, line);
-	struct boot_info bi;
-	CHECK_EQ(bzimage_load(&m, &req, &bi), 0);
-	CHECK_EQ(strlen((const char *)gp(&m, LAYOUT_CMDLINE)), 100);
+	struct bz_vm vm;
+	bz_vm_init(&vm, 32 * MiB, BZ_PAYLOAD, line);
+	wr32(vm.b.img + 0x238, 100); /* cmdline_size: at most 100 bytes, NUL not counted */
+	CHECK_EQ(bz_vm_load(&vm), 0);
+	CHECK_EQ(strlen((const char *)gp(&vm.m, LAYOUT_CMDLINE)), 100);
 	line[100] = 'a';
 	line[101] = 0;
-	CHECK_EQ(bzimage_load(&m, &req, &bi), -EINVAL);
+	CHECK_EQ(bz_vm_load(&vm), -EINVAL);
 
 	/* Never more than the area petrel reserves, whatever the kernel says. */
-	wr32(b.img + 0x238, 0xffffffff);
+	wr32(vm.b.img + 0x238, 0xffffffff);
 	char *big = malloc(LAYOUT_CMDLINE_MAX + 1);
 	memset(big, 'b', LAYOUT_CMDLINE_MAX);
 	big[LAYOUT_CMDLINE_MAX] = 0;
-	req.cmdline = big;
-	CHECK_EQ(bzimage_load(&m, &req, &bi), -EINVAL);
+	vm.req.cmdline = big;
+	CHECK_EQ(bz_vm_load(&vm), -EINVAL);
 	big[LAYOUT_CMDLINE_MAX - 1] = 0;
-	CHECK_EQ(bzimage_load(&m, &req, &bi), 0);
+	CHECK_EQ(bz_vm_load(&vm), 0);
 	free(big);
-	free(b.img);
-	mem_free(&m);
+	bz_vm_free(&vm);
 }
 
 TEST(bzimage_load_initrd)
 {
-	struct guest_mem m;
-	mem_init(&m, 64 * MiB);
-	struct bz b = bz_make(BZ_PAYLOAD);
+	struct bz_vm vm;
+	bz_vm_init(&vm, 64 * MiB, BZ_PAYLOAD, "");
 	size_t ilen = 3 * 4096 + 123;
 	uint8_t *initrd = malloc(ilen);
 	for (size_t i = 0; i < ilen; i++)
 		initrd[i] = (uint8_t)(i * 13 + 5);
-	struct boot_request req = req_of(&b, "");
-	req.initrd = initrd;
-	req.initrd_len = ilen;
-	struct boot_info bi;
-	REQUIRE_EQ(bzimage_load(&m, &req, &bi), 0);
-	uint8_t *zp = gp(&m, LAYOUT_ZERO_PAGE);
+	vm.req.initrd = initrd;
+	vm.req.initrd_len = ilen;
+	REQUIRE_EQ(bz_vm_load(&vm), 0);
+	uint8_t *zp = gp(&vm.m, LAYOUT_ZERO_PAGE);
 	uint64_t addr = rd32(zp + 0x218) | (uint64_t)rd32(zp + 0xc0) << 32;
 	CHECK_EQ(rd32(zp + 0x21c), ilen);
 	CHECK_EQ(rd32(zp + 0xc4), 0);
 	/* highest 4 KiB-aligned place in RAM, above the kernel */
 	CHECK_EQ_HEX(addr, (64 * MiB - ilen) & ~0xfffull);
-	CHECK(addr >= bi.kernel_end);
+	CHECK(addr >= vm.bi.kernel_end);
 	CHECK(addr + ilen <= 64 * MiB);
-	CHECK(memcmp(gp(&m, addr), initrd, ilen) == 0);
+	CHECK(memcmp(gp(&vm.m, addr), initrd, ilen) == 0);
 
 	/* initrd_addr_max limits where it may go: the last byte must be <= initrd_addr_max */
-	wr32(b.img + 0x22c, 32 * MiB - 1);
-	REQUIRE_EQ(bzimage_load(&m, &req, &bi), 0);
+	wr32(vm.b.img + 0x22c, 32 * MiB - 1);
+	REQUIRE_EQ(bz_vm_load(&vm), 0);
 	addr = rd32(zp + 0x218);
 	CHECK_EQ_HEX(addr, (32 * MiB - ilen) & ~0xfffull);
 	CHECK(addr + ilen - 1 <= 32 * MiB - 1);
-	CHECK(memcmp(gp(&m, addr), initrd, ilen) == 0);
+	CHECK(memcmp(gp(&vm.m, addr), initrd, ilen) == 0);
 
 	/* no room between the kernel and the limit */
-	wr32(b.img + 0x22c, 0x1000000 + 0x10000 + 0x1000 - 1);
-	CHECK_EQ(bzimage_load(&m, &req, &bi), -ENOMEM);
+	wr32(vm.b.img + 0x22c, 0x1000000 + 0x10000 + 0x1000 - 1);
+	CHECK_EQ(bz_vm_load(&vm), -ENOMEM);
 	/* larger than RAM */
-	wr32(b.img + 0x22c, 0xffffffff);
-	req.initrd_len = 64 * MiB;
-	CHECK_EQ(bzimage_load(&m, &req, &bi), -ENOMEM);
+	wr32(vm.b.img + 0x22c, 0xffffffff);
+	vm.req.initrd_len = 64 * MiB;
+	CHECK_EQ(bz_vm_load(&vm), -ENOMEM);
 	free(initrd);
-	free(b.img);
-	mem_free(&m);
+	bz_vm_free(&vm);
 }
 
 TEST(bzimage_load_e820_is_clamped)
 {
-	struct guest_mem m;
-	mem_init(&m, 32 * MiB);
-	struct bz b = bz_make(BZ_PAYLOAD);
+	struct bz_vm vm;
+	bz_vm_init(&vm, 32 * MiB, BZ_PAYLOAD, "");
 	struct e820_entry many[200];
 	for (int i = 0; i < 200; i++)
 		many[i] = (struct e820_entry){ (uint64_t)i << 20, 1 << 20, E820_RAM };
-	struct boot_request req = req_of(&b, "");
-	req.e820 = many;
-	req.e820_n = 200;
-	struct boot_info bi;
-	REQUIRE_EQ(bzimage_load(&m, &req, &bi), 0);
-	uint8_t *zp = gp(&m, LAYOUT_ZERO_PAGE);
+	vm.req.e820 = many;
+	vm.req.e820_n = 200;
+	REQUIRE_EQ(bz_vm_load(&vm), 0);
+	uint8_t *zp = gp(&vm.m, LAYOUT_ZERO_PAGE);
 	CHECK_EQ(zp[0x1e8], 128);
 	CHECK_EQ_HEX(rd64(zp + 0x2d0 + 20 * 127), 127ull << 20);
 	/* the table ends at 0x2d0 + 128 * 20 = 0xcd0; what follows stays zero */
 	CHECK_EQ(zp[0xcd0], 0);
-	free(b.img);
-	mem_free(&m);
+	bz_vm_free(&vm);
 }
 
 int main(int argc, char **argv)

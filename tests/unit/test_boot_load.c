@@ -53,18 +53,6 @@ TEST(place_initrd)
 
 /* ---- boot_load: files on disk, format detection ---- */
 
-static char *write_tmp(const void *data, size_t len)
-{
-	char *path = strdup("/tmp/petrel-test-boot-XXXXXX");
-	int fd = mkstemp(path);
-	if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
-		perror("mkstemp/write");
-		exit(2);
-	}
-	close(fd);
-	return path;
-}
-
 TEST(boot_load_detects_format)
 {
 	struct guest_mem m;
@@ -72,13 +60,13 @@ TEST(boot_load_detects_format)
 	mem_init(&m, 32 * MiB);
 
 	struct bz b = bz_make(BZ_PAYLOAD);
-	char *kb = write_tmp(b.img, b.len);
+	char *kb = write_temp(b.img, b.len);
 	static struct elf e;
 	elf_make(&e);
-	char *ke = write_tmp(e.buf, e.len);
-	char *junk = write_tmp("hello, world: not a kernel at all", 33);
+	char *ke = write_temp(e.buf, e.len);
+	char *junk = write_temp("hello, world: not a kernel at all", 33);
 	uint8_t rd[100] = { 1, 2, 3 };
-	char *initrd = write_tmp(rd, sizeof(rd));
+	char *initrd = write_temp(rd, sizeof(rd));
 
 	CHECK_EQ(boot_load(&m, kb, initrd, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, &bi), 0);
 	CHECK_EQ(bi.mode, BOOT_LINUX64);
@@ -90,14 +78,10 @@ TEST(boot_load_detects_format)
 	CHECK_EQ(boot_load(&m, "/nonexistent/petrel-kernel", NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -ENOENT);
 	CHECK_EQ(boot_load(&m, kb, "/nonexistent/petrel-initrd", "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -ENOENT);
 
-	unlink(kb);
-	unlink(ke);
-	unlink(junk);
-	unlink(initrd);
-	free(kb);
-	free(ke);
-	free(junk);
-	free(initrd);
+	remove_temp(kb);
+	remove_temp(ke);
+	remove_temp(junk);
+	remove_temp(initrd);
 	free(b.img);
 	mem_free(&m);
 }

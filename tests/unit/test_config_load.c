@@ -50,16 +50,6 @@ TEST(validate)
 	vm_config_free(&c);
 }
 
-static char *write_temp(const char *content, size_t len)
-{
-	char *path = strdup("/tmp/petrel-test-cfg-XXXXXX");
-	int fd = mkstemp(path);
-	if (fd < 0 || write(fd, content, len) != (ssize_t)len)
-		abort();
-	close(fd);
-	return path;
-}
-
 TEST(load_file)
 {
 	struct vm_config c;
@@ -69,28 +59,24 @@ TEST(load_file)
 	REQUIRE_EQ(vm_config_load_file(path, &c, err, sizeof(err)), 0);
 	CHECK_STR_EQ(c.kernel_path, "/images/vmlinux.bin");
 	CHECK_EQ(c.vcpus, 4);
-	unlink(path);
-	free(path);
+	remove_temp(path);
 
 	static const char bad_type[] = "{\"machine-config\": {\"vcpu_count\": \"1\"}}";
 	path = write_temp(bad_type, strlen(bad_type));
 	CHECK_EQ(vm_config_load_file(path, &c, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, path);
 	CHECK_CONTAINS(err, "machine-config.vcpu_count: expected an integer");
-	unlink(path);
-	free(path);
+	remove_temp(path);
 
 	path = write_temp("{}\0{\"xyz\": 1}", 13);
 	CHECK_EQ(vm_config_load_file(path, &c, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "NUL");
-	unlink(path);
-	free(path);
+	remove_temp(path);
 
 	path = write_temp("", 0);
 	CHECK_EQ(vm_config_load_file(path, &c, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "invalid JSON");
-	unlink(path);
-	free(path);
+	remove_temp(path);
 
 	CHECK_EQ(vm_config_load_file("/nonexistent/vm.json", &c, err, sizeof(err)), -ENOENT);
 	CHECK_CONTAINS(err, "/nonexistent/vm.json");

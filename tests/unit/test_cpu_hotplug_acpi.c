@@ -98,14 +98,18 @@ static void mem_init(void)
 static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
-static void hotplug_devices(struct acpi_devices *d, unsigned max)
+/* Fresh guest memory and the ACPI tables for `boot` vCPUs of at most `max` (d: the GED and the
+ * hot-plug controller), the RSDP's address in *rsdp; acpi_build_devices' result. */
+static int build_tables(unsigned boot, unsigned max, struct acpi_devices *d, uint64_t *rsdp)
 {
+	mem_init();
 	memset(d, 0, sizeof(*d));
 	d->ged = true;
 	d->ged_port = GED_PORT;
 	d->ged_gsi = LAYOUT_GED_GSI;
 	d->cpu_max = max;
 	d->cpuhp_port = CPUHP_PORT;
+	return acpi_build_devices(&M, boot, d, rsdp);
 }
 
 /* The table with signature sig that the XSDT lists (or the DSDT through the FADT). */
@@ -125,11 +129,9 @@ static const uint8_t *find_table(uint64_t rsdp, const char *sig)
 
 TEST(madt_lists_possible_cpus_online_capable)
 {
-	mem_init();
 	struct acpi_devices d;
-	hotplug_devices(&d, 5);
 	uint64_t rsdp;
-	REQUIRE_EQ(acpi_build_devices(&M, 2, &d, &rsdp), 0);
+	REQUIRE_EQ(build_tables(2, 5, &d, &rsdp), 0);
 	const uint8_t *madt = find_table(rsdp, "APIC");
 	REQUIRE(madt != NULL);
 	CHECK_EQ(madt[8], 5); /* revision 5: Linux honours the online-capable bit */
@@ -154,6 +156,18 @@ TEST(madt_lists_possible_cpus_online_capable)
 	free(M.regions[0].hva);
 }
 
+/* The text file at path into buf (NUL-terminated; empty if it cannot be read). */
+static void read_text(const char *path, char *buf, size_t size)
+{
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+	if (f) {
+		n = fread(buf, 1, size - 1, f);
+		fclose(f);
+	}
+	buf[n] = 0;
+}
+
 static bool has_bytes(const uint8_t *hay, size_t n, const uint8_t *needle, size_t m)
 {
 	for (size_t i = 0; i + m <= n; i++)
@@ -164,11 +178,9 @@ static bool has_bytes(const uint8_t *hay, size_t n, const uint8_t *needle, size_
 
 TEST(ged_evt_calls_the_scan)
 {
-	mem_init();
 	struct acpi_devices d;
-	hotplug_devices(&d, 2);
 	uint64_t rsdp;
-	REQUIRE_EQ(acpi_build_devices(&M, 1, &d, &rsdp), 0);
+	REQUIRE_EQ(build_tables(1, 2, &d, &rsdp), 0);
 	const uint8_t *dsdt = find_table(rsdp, "DSDT");
 	REQUIRE(dsdt != NULL);
 	/* If (And (Local0, 0x02, Zero)) { \_SB.CPUS.CSCN () } */
@@ -194,11 +206,9 @@ TEST(dsdt_with_cpus_disassembles_with_iasl)
 		printf("SKIP dsdt_with_cpus_disassembles_with_iasl: no iasl (apt-get install acpica-tools)\n");
 		return;
 	}
-	mem_init();
 	struct acpi_devices d;
-	hotplug_devices(&d, 4);
 	uint64_t rsdp;
-	REQUIRE_EQ(acpi_build_devices(&M, 2, &d, &rsdp), 0);
+	REQUIRE_EQ(build_tables(2, 4, &d, &rsdp), 0);
 	const uint8_t *dsdt = find_table(rsdp, "DSDT"), *madt = find_table(rsdp, "APIC");
 	REQUIRE(dsdt && madt);
 	char dir[] = "/tmp/petrel-cpuhp-XXXXXX";
@@ -216,14 +226,8 @@ TEST(dsdt_with_cpus_disassembles_with_iasl)
 	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d dsdt.dat apic.dat >iasl.log 2>&1", dir);
 	CHECK_EQ(system(cmd), 0);
 	static char dsl[131072];
-	size_t n = 0;
 	snprintf(path, sizeof(path), "%s/dsdt.dsl", dir);
-	FILE *f = fopen(path, "r");
-	if (f) {
-		n = fread(dsl, 1, sizeof(dsl) - 1, f);
-		fclose(f);
-	}
-	dsl[n] = 0;
+	read_text(path, dsl, sizeof(dsl));
 	CHECK_CONTAINS(dsl, "Device (CPUS)");
 	CHECK_CONTAINS(dsl, "Name (_HID, \"ACPI0010\"");
 	CHECK_CONTAINS(dsl, "Mutex (CPLK, 0x00)");
@@ -243,12 +247,7 @@ TEST(dsdt_with_cpus_disassembles_with_iasl)
 	CHECK(!strstr(dsl, "CEJ0 (Zero)")); /* the boot CPU has no _EJ0 */
 	snprintf(path, sizeof(path), "%s/apic.dsl", dir);
 	static char apic[65536];
-	n = 0;
-	if ((f = fopen(path, "r"))) {
-		n = fread(apic, 1, sizeof(apic) - 1, f);
-		fclose(f);
-	}
-	apic[n] = 0;
+	read_text(path, apic, sizeof(apic));
 	CHECK_CONTAINS(apic, "Runtime Online Capable : 1");
 	CHECK_CONTAINS(apic, "Processor Enabled : 0");
 	if (!strstr(dsl, "Device (CPUS)")) {

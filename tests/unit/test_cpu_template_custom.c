@@ -221,16 +221,6 @@ TEST(append_named_then_custom)
 
 /* ---- files ---- */
 
-static char *write_temp(const char *content, size_t len)
-{
-	char *path = strdup("/tmp/petrel-test-tpl-XXXXXX");
-	int fd = mkstemp(path);
-	if (fd < 0 || write(fd, content, len) != (ssize_t)len)
-		abort();
-	close(fd);
-	return path;
-}
-
 TEST(load_file)
 {
 	struct cpu_template t;
@@ -240,21 +230,18 @@ TEST(load_file)
 	CHECK_EQ(t.nmods, 4);
 	CHECK_EQ(t.nmsrs, 2);
 	cpu_template_free(&t);
-	unlink(path);
-	free(path);
+	remove_temp(path);
 
 	path = write_temp("{\"foo\":1}", 9);
 	CHECK_EQ(cpu_template_load_file(path, &t, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, path);
 	CHECK_CONTAINS(err, "foo: unknown field");
-	unlink(path);
-	free(path);
+	remove_temp(path);
 
 	path = write_temp("{}\0{\"foo\":1}", 12);
 	CHECK_EQ(cpu_template_load_file(path, &t, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "NUL");
-	unlink(path);
-	free(path);
+	remove_temp(path);
 
 	CHECK_EQ(cpu_template_load_file("/nonexistent/petrel.json", &t, err, sizeof(err)), -ENOENT);
 	CHECK_CONTAINS(err, "/nonexistent/petrel.json");

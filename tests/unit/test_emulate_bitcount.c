@@ -9,6 +9,23 @@
 #include "unit.h"
 #include "emulate_fake.h"
 
+/* popcnt (op 0xb8), tzcnt (0xbc) or lzcnt (0xbd) of `bits` into register dst from register src,
+ * or from memory at [src] when mem (src not 4 or 5 mod 8), into code; its length. */
+static unsigned encode(uint8_t *code, uint8_t op, unsigned bits, unsigned dst, unsigned src, bool mem)
+{
+	unsigned n = 0;
+	if (bits == 16)
+		code[n++] = 0x66;
+	code[n++] = 0xf3;
+	uint8_t rex = (uint8_t)((bits == 64 ? 8 : 0) | ((dst & 8) >> 1) | (src >> 3));
+	if (rex)
+		code[n++] = 0x40 | rex;
+	code[n++] = 0x0f;
+	code[n++] = op;
+	code[n++] = (uint8_t)((mem ? 0x00 : 0xc0) | (dst & 7) << 3 | (src & 7));
+	return n;
+}
+
 /* ---- popcnt / tzcnt / lzcnt, register forms ---- */
 
 TEST(popcnt_reg32_zero_extends)
@@ -97,9 +114,8 @@ TEST(popcnt_extended_registers)
 				q.gpr[i] = (1ull << (i + 1)) - 1; /* popcount(reg i) = i + 1 */
 			q.rip = 0;
 			q.rflags = 2;
-			uint8_t code[5] = { 0xf3, (uint8_t)(0x48 | ((dst & 8) >> 1) | (src >> 3)), 0x0f,
-					    0xb8, (uint8_t)(0xc0 | (dst & 7) << 3 | (src & 7)) };
-			step(&e, &q, code, sizeof(code), &res);
+			uint8_t code[8];
+			step(&e, &q, code, encode(code, 0xb8, 64, dst, src, false), &res);
 			CHECK_EQ(res.status, EMU_DONE);
 			CHECK_EQ(q.gpr[dst], src + 1);
 			for (unsigned i = 0; i < 16; i++)
@@ -133,15 +149,7 @@ TEST(tzcnt_lzcnt_edge_cases)
 	for (unsigned s = 0; s < 3; s++) {
 		for (int lz = 0; lz < 2; lz++) {
 			uint8_t code[8];
-			unsigned n = 0;
-			if (sz[s].bits == 16)
-				code[n++] = 0x66;
-			code[n++] = 0xf3;
-			if (sz[s].bits == 64)
-				code[n++] = 0x48;
-			code[n++] = 0x0f;
-			code[n++] = lz ? 0xbd : 0xbc;
-			code[n++] = 0xc1; /* eax <- ecx */
+			unsigned n = encode(code, lz ? 0xbd : 0xbc, sz[s].bits, EMU_RAX, EMU_RCX, false);
 			r = regs_init();
 			r.gpr[EMU_RAX] = 0xaaaaaaaaaaaaaaaaull;
 			r.gpr[EMU_RCX] = sz[s].bits == 64 ? 0 : 0xffffffff00000000ull;
@@ -241,16 +249,7 @@ TEST(bitcount_random_register_and_memory)
 		if (mem && (src & 7) == 5)  /* and of RIP-relative */
 			src ^= 2;
 		uint8_t code[8];
-		unsigned n = 0;
-		if (bits == 16)
-			code[n++] = 0x66;
-		code[n++] = 0xf3;
-		uint8_t rex = (uint8_t)((bits == 64 ? 8 : 0) | ((dst & 8) >> 1) | (src >> 3));
-		if (rex)
-			code[n++] = 0x40 | rex;
-		code[n++] = 0x0f;
-		code[n++] = op;
-		code[n++] = (uint8_t)((mem ? 0x00 : 0xc0) | (dst & 7) << 3 | (src & 7));
+		unsigned n = encode(code, op, bits, dst, src, mem);
 		uint64_t la = MEM_BASE + 0x100 + (rnd() % 0x100);
 		if (mem) {
 			r.gpr[src] = la;

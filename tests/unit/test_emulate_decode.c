@@ -46,8 +46,7 @@ TEST(fwait_and_pause)
 
 	/* A plain nop is not something the emulator claims. */
 	r = regs_init();
-	STEP(&e, &r, &res, 0x90);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0x90);
 	CHECK_EQ_HEX(r.rip, 0x1000);
 }
 
@@ -93,20 +92,16 @@ TEST(clac_stac_at_cpl3_unsupported)
 	struct emu_env e = env64();
 	e.cpl = 3;
 	struct emu_regs r = regs_init();
-	struct emu_result res;
 	r.rflags = 0x2 | AC;
-	STEP(&e, &r, &res, 0x0f, 0x01, 0xca);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0x01, 0xca);
 	CHECK_EQ_HEX(r.rflags, 0x2 | AC);
 	CHECK_EQ_HEX(r.rip, 0x1000);
 	r.rflags = 0x2;
-	STEP(&e, &r, &res, 0x0f, 0x01, 0xcb);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0x01, 0xcb);
 	CHECK_EQ_HEX(r.rflags, 0x2);
 	/* Other 0F 01 forms (e.g. vmcall 0F 01 C1) are not emulated. */
 	e.cpl = 0;
-	STEP(&e, &r, &res, 0x0f, 0x01, 0xc1);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0x01, 0xc1);
 	CHECK_EQ_HEX(r.rip, 0x1000);
 }
 
@@ -114,15 +109,10 @@ TEST(unknown_opcodes_unsupported)
 {
 	struct emu_env e = env64();
 	struct emu_regs r = regs_init(), before = r;
-	struct emu_result res;
-	STEP(&e, &r, &res, 0x0f, 0xb8, 0xc1);        /* no F3: jmpe / not popcnt */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf3, 0x0f, 0xbe, 0xc1);  /* F3 0F BE: movsx, not ours */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf0, 0xf3, 0x0f, 0xb8, 0xc1); /* lock popcnt: #UD on hardware */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf4);                    /* hlt */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0xb8, 0xc1);        /* no F3: jmpe / not popcnt */
+	CHECK_UNSUPPORTED(&e, &r, 0xf3, 0x0f, 0xbe, 0xc1);  /* F3 0F BE: movsx, not ours */
+	CHECK_UNSUPPORTED(&e, &r, 0xf0, 0xf3, 0x0f, 0xb8, 0xc1); /* lock popcnt: #UD on hardware */
+	CHECK_UNSUPPORTED(&e, &r, 0xf4);                    /* hlt */
 	CHECK(memcmp(&r, &before, sizeof(r)) == 0);
 	CHECK_EQ(F.reads, 0);
 	CHECK_EQ(F.writes, 0);

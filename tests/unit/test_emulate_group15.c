@@ -93,32 +93,20 @@ TEST(ldmxcsr_stmxcsr_faults_and_unsupported)
 	struct emu_env e2 = e;
 	e2.get_mxcsr = NULL;
 	e2.set_mxcsr = NULL;
-	STEP(&e2, &r, &res, 0x0f, 0xae, 0x13);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e2, &r, &res, 0x0f, 0xae, 0x1b);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e2, &r, 0x0f, 0xae, 0x13);
+	CHECK_UNSUPPORTED(&e2, &r, 0x0f, 0xae, 0x1b);
 
 	/* prefixed forms and the other memory forms of group 15 are not ldmxcsr/stmxcsr */
-	STEP(&e, &r, &res, 0x66, 0x0f, 0xae, 0x13);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf3, 0x0f, 0xae, 0x13);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf2, 0x0f, 0xae, 0x1b);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf0, 0x0f, 0xae, 0x13);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0x0f, 0xae, 0x03);            /* fxsave */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0x0f, 0xae, 0x0b);            /* fxrstor */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0x0f, 0xae, 0x23);            /* xsave */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0x0f, 0xae, 0x3b);            /* clflush */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0x0f, 0xae);                  /* truncated */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0x0f, 0xae, 0x53);            /* truncated disp8 */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0x66, 0x0f, 0xae, 0x13);
+	CHECK_UNSUPPORTED(&e, &r, 0xf3, 0x0f, 0xae, 0x13);
+	CHECK_UNSUPPORTED(&e, &r, 0xf2, 0x0f, 0xae, 0x1b);
+	CHECK_UNSUPPORTED(&e, &r, 0xf0, 0x0f, 0xae, 0x13);
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0xae, 0x03);            /* fxsave */
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0xae, 0x0b);            /* fxrstor */
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0xae, 0x23);            /* xsave */
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0xae, 0x3b);            /* clflush */
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0xae);                  /* truncated */
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0xae, 0x53);            /* truncated disp8 */
 	CHECK(memcmp(&r, &before, sizeof(r)) == 0);
 	CHECK_EQ(F.mxcsr_sets, 0);
 	CHECK_EQ(F.writes, 0);
@@ -144,20 +132,13 @@ TEST(fences)
 	CHECK_EQ(F.reads + F.writes, 0);
 	/* register forms that are other instructions: not fences */
 	r = before;
-	STEP(&e, &r, &res, 0xf2, 0x0f, 0xae, 0xf0);      /* umwait eax */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0x66, 0x0f, 0xae, 0xf0);      /* tpause eax */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf3, 0x0f, 0xae, 0xf0);      /* clrssbsy-class / umonitor */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf3, 0x0f, 0xae, 0xe8);      /* incsspd eax */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf3, 0x48, 0x0f, 0xae, 0xc0); /* rdfsbase rax */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0x0f, 0xae, 0xc0);            /* no such instruction */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
-	STEP(&e, &r, &res, 0xf0, 0x0f, 0xae, 0xf0);      /* lock mfence: #UD */
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0xf2, 0x0f, 0xae, 0xf0);      /* umwait eax */
+	CHECK_UNSUPPORTED(&e, &r, 0x66, 0x0f, 0xae, 0xf0);      /* tpause eax */
+	CHECK_UNSUPPORTED(&e, &r, 0xf3, 0x0f, 0xae, 0xf0);      /* clrssbsy-class / umonitor */
+	CHECK_UNSUPPORTED(&e, &r, 0xf3, 0x0f, 0xae, 0xe8);      /* incsspd eax */
+	CHECK_UNSUPPORTED(&e, &r, 0xf3, 0x48, 0x0f, 0xae, 0xc0); /* rdfsbase rax */
+	CHECK_UNSUPPORTED(&e, &r, 0x0f, 0xae, 0xc0);            /* no such instruction */
+	CHECK_UNSUPPORTED(&e, &r, 0xf0, 0x0f, 0xae, 0xf0);      /* lock mfence: #UD */
 	CHECK(memcmp(&r, &before, sizeof(r)) == 0);
 }
 

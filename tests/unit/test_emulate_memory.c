@@ -180,8 +180,7 @@ TEST(protected_mode_32bit)
 	struct emu_regs r = regs_init();
 	struct emu_result res;
 	/* 0x48 is "dec eax" in 32-bit code, not REX.W: not ours */
-	STEP(&e, &r, &res, 0xf3, 0x48, 0x0f, 0xb8, 0xc1);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0xf3, 0x48, 0x0f, 0xb8, 0xc1);
 	CHECK_EQ_HEX(r.rip, 0x1000);
 	/* register form */
 	r.gpr[EMU_RCX] = 0xff;
@@ -219,8 +218,7 @@ TEST(protected_mode_addr16_unsupported)
 	}
 	/* 16-bit code without 0x67 is 16-bit addressing too */
 	e.cs_db = false;
-	STEP(&e, &r, &res, 0xf3, 0x0f, 0xb8, 0x07);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0xf3, 0x0f, 0xb8, 0x07);
 	CHECK(memcmp(&r, &before, sizeof(r)) == 0);
 }
 

@@ -238,14 +238,11 @@ TEST(xsave_unsupported_without_callbacks_or_layout)
 {
 	struct emu_env e = env64();
 	struct emu_regs r = regs_xsave(IMG, 0x7);
-	struct emu_result res;
-	STEP(&e, &r, &res, 0x48, 0x0f, 0xae, 0x23);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0x48, 0x0f, 0xae, 0x23);
 	e = env_xsave();
 	XCR0 = 0x7 | (1ull << 9); /* PKRU enabled but not in the layout */
 	r = regs_xsave(IMG, ~0ull);
-	STEP(&e, &r, &res, 0x48, 0x0f, 0xae, 0x23);
-	CHECK_EQ(res.status, EMU_UNSUPPORTED);
+	CHECK_UNSUPPORTED(&e, &r, 0x48, 0x0f, 0xae, 0x23);
 	CHECK_EQ(r.rip, 0x1000);
 }
 

@@ -19,6 +19,15 @@ static size_t parse(const char *text, struct mmds_http_req *r, struct mmds_http_
 	return mmds_http_parse(text, strlen(text), r, e);
 }
 
+/* The status parsing `text` ends with: 0 for a good request. */
+static unsigned parse_status(const char *text)
+{
+	struct mmds_http_req r;
+	struct mmds_http_error e;
+	parse(text, &r, &e);
+	return e.status;
+}
+
 TEST(http_parse_requests)
 {
 	struct mmds_http_req r;
@@ -50,20 +59,13 @@ TEST(http_parse_requests)
 	parse("GET / HTTP/1.1\r\nContent-Length: 100\r\n\r\nsome body", &r, &e);
 	CHECK_EQ(e.status, 400);
 	CHECK_STR_EQ(e.msg, "Invalid request.");
-	parse("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &r, &e);
-	CHECK_EQ(e.status, 0);
-	parse("POST / HTTP/1.1\r\n\r\n", &r, &e);
-	CHECK_EQ(e.status, 501);
-	parse("GET / HTTP/2.0\r\n\r\n", &r, &e);
-	CHECK_EQ(e.status, 501);
-	parse("GET latest HTTP/1.1\r\n\r\n", &r, &e);
-	CHECK_EQ(e.status, 400);
-	parse("GET /\x01 HTTP/1.1\r\n\r\n", &r, &e);
-	CHECK_EQ(e.status, 400);
-	parse("garbage\r\n\r\n", &r, &e);
-	CHECK_EQ(e.status, 400);
-	parse("GET / HTTP/1.1\r\nno colon here\r\n\r\n", &r, &e);
-	CHECK_EQ(e.status, 400);
+	CHECK_EQ(parse_status("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 0);
+	CHECK_EQ(parse_status("POST / HTTP/1.1\r\n\r\n"), 501);
+	CHECK_EQ(parse_status("GET / HTTP/2.0\r\n\r\n"), 501);
+	CHECK_EQ(parse_status("GET latest HTTP/1.1\r\n\r\n"), 400);
+	CHECK_EQ(parse_status("GET /\x01 HTTP/1.1\r\n\r\n"), 400);
+	CHECK_EQ(parse_status("garbage\r\n\r\n"), 400);
+	CHECK_EQ(parse_status("GET / HTTP/1.1\r\nno colon here\r\n\r\n"), 400);
 	parse("GET http://169.254.169.254 HTTP/1.1\r\n\r\n", &r, &e);
 	CHECK_EQ(e.status, 0);
 	CHECK_STR_EQ(r.path, "");
@@ -116,13 +118,42 @@ static char *respond(struct mmds *m, const char *request, uint64_t now)
 	return out.data;
 }
 
+/* The response to `request` contains `status` and has the body `body` (either NULL: not
+ * checked). */
+static void check_response(struct mmds *m, const char *request, uint64_t now, const char *status,
+			   const char *body)
+{
+	char *r = respond(m, request, now);
+	if (status)
+		CHECK_CONTAINS(r, status);
+	if (body)
+		CHECK_STR_EQ(body_of(r), body);
+	free(r);
+}
+
+/* PUT or PATCH the document `json` (test text); the store's answer. */
+static enum mmds_store_status put(struct mmds *m, const char *json)
+{
+	json_t *v = J(json);
+	enum mmds_store_status r = mmds_put(m, v);
+	json_decref(v);
+	return r;
+}
+
+static enum mmds_store_status patch(struct mmds *m, const char *json)
+{
+	json_t *v = J(json);
+	enum mmds_store_status r = mmds_patch(m, v);
+	json_decref(v);
+	return r;
+}
+
 TEST(respond_v1_and_v2)
 {
 	struct mmds *m = mmds_new(MMDS_STORE_DEFAULT_LIMIT);
 	REQUIRE(m);
-	json_t *d = J("{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-87654321\",\"reservation-id\":\"r-79054aef\"}},\"age\":43}");
-	CHECK_EQ(mmds_put(m, d), MMDS_STORE_OK);
-	json_decref(d);
+	CHECK_EQ(put(m, "{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-87654321\","
+			"\"reservation-id\":\"r-79054aef\"}},\"age\":43}"), MMDS_STORE_OK);
 
 	char *r = respond(m, "GET /latest/meta-data HTTP/1.1\r\n\r\n", 0);
 	CHECK_CONTAINS(r, "HTTP/1.1 200 \r\n");
@@ -134,58 +165,42 @@ TEST(respond_v1_and_v2)
 	CHECK_CONTAINS(r, "Content-Type: application/json\r\n");
 	CHECK_STR_EQ(body_of(r), "{\"meta-data\":{\"ami-id\":\"ami-87654321\",\"reservation-id\":\"r-79054aef\"}}");
 	free(r);
-	r = respond(m, "GET /invalid HTTP/1.0\r\n\r\n", 0);
-	CHECK_CONTAINS(r, "HTTP/1.0 404 ");
-	CHECK_STR_EQ(body_of(r), "Resource not found: /invalid.");
-	free(r);
-	r = respond(m, "GET /age HTTP/1.1\r\n\r\n", 0);
-	CHECK_CONTAINS(r, " 501 ");
-	CHECK_STR_EQ(body_of(r), "Cannot retrieve value. The value has an unsupported type.");
-	free(r);
+	check_response(m, "GET /invalid HTTP/1.0\r\n\r\n", 0, "HTTP/1.0 404 ", "Resource not found: /invalid.");
+	check_response(m, "GET /age HTTP/1.1\r\n\r\n", 0, " 501 ",
+		       "Cannot retrieve value. The value has an unsupported type.");
 	r = respond(m, "PATCH / HTTP/1.1\r\n\r\n", 0);
 	CHECK_CONTAINS(r, " 405 ");
 	CHECK_CONTAINS(r, "Allow: GET, PUT\r\n");
 	free(r);
-	r = respond(m, "GET http:// HTTP/1.0\r\n\r\n", 0);
-	CHECK_STR_EQ(body_of(r), "Invalid URI.");
-	free(r);
+	check_response(m, "GET http:// HTTP/1.0\r\n\r\n", 0, NULL, "Invalid URI.");
 	/* V1: a bad token is counted, not refused. */
-	r = respond(m, "GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: foo\r\n\r\n", 0);
-	CHECK_STR_EQ(body_of(r), "ami-87654321");
-	free(r);
+	check_response(m, "GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: foo\r\n\r\n", 0, NULL,
+		       "ami-87654321");
 	CHECK_EQ(m->metrics.rx_invalid_token, 1);
 
 	/* imds_compat: text regardless of Accept. */
 	mmds_configure(m, MMDS_V1, true);
-	r = respond(m, "GET /latest HTTP/1.1\r\nAccept: application/json\r\n\r\n", 0);
-	CHECK_STR_EQ(body_of(r), "meta-data/");
-	free(r);
+	check_response(m, "GET /latest HTTP/1.1\r\nAccept: application/json\r\n\r\n", 0, NULL, "meta-data/");
 
 	mmds_configure(m, MMDS_V2, false);
-	r = respond(m, "GET /latest HTTP/1.1\r\n\r\n", 0);
-	CHECK_CONTAINS(r, " 401 ");
-	CHECK_STR_EQ(body_of(r), "No MMDS token provided. Use `X-metadata-token` or `X-aws-ec2-metadata-token` "
-		     "header to specify the session token.");
-	free(r);
-	r = respond(m, "GET /latest HTTP/1.1\r\nX-metadata-token: foo\r\n\r\n", 0);
-	CHECK_STR_EQ(body_of(r), "MMDS token not valid.");
-	free(r);
+	check_response(m, "GET /latest HTTP/1.1\r\n\r\n", 0, " 401 ",
+		       "No MMDS token provided. Use `X-metadata-token` or `X-aws-ec2-metadata-token` "
+		       "header to specify the session token.");
+	check_response(m, "GET /latest HTTP/1.1\r\nX-metadata-token: foo\r\n\r\n", 0, NULL,
+		       "MMDS token not valid.");
 	r = respond(m, "PUT /latest/api/token HTTP/1.1\r\n\r\n", 0);
 	CHECK_CONTAINS(r, " 400 ");
 	CHECK_CONTAINS(body_of(r), "Token time to live value not found.");
 	free(r);
-	r = respond(m, "PUT /latest/api/token HTTP/1.1\r\nX-Forwarded-For: foo\r\nX-metadata-token-ttl-seconds: 5\r\n\r\n", 0);
-	CHECK_STR_EQ(body_of(r), "Invalid header. Reason: Unsupported header name. Key: X-Forwarded-For");
-	free(r);
-	r = respond(m, "PUT /latest/api/toke HTTP/1.1\r\nX-metadata-token-ttl-seconds: 60\r\n\r\n", 0);
-	CHECK_STR_EQ(body_of(r), "Resource not found: /latest/api/toke.");
-	free(r);
-	r = respond(m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 21601\r\n\r\n", 0);
-	CHECK_STR_EQ(body_of(r), "Invalid time to live value provided for token: 21601. Please provide a value between 1 and 21600.");
-	free(r);
-	r = respond(m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: abc\r\n\r\n", 0);
-	CHECK_CONTAINS(r, " 400 ");
-	free(r);
+	check_response(m, "PUT /latest/api/token HTTP/1.1\r\nX-Forwarded-For: foo\r\n"
+		       "X-metadata-token-ttl-seconds: 5\r\n\r\n", 0, NULL,
+		       "Invalid header. Reason: Unsupported header name. Key: X-Forwarded-For");
+	check_response(m, "PUT /latest/api/toke HTTP/1.1\r\nX-metadata-token-ttl-seconds: 60\r\n\r\n", 0, NULL,
+		       "Resource not found: /latest/api/toke.");
+	check_response(m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 21601\r\n\r\n", 0, NULL,
+		       "Invalid time to live value provided for token: 21601. Please provide a value between 1 and 21600.");
+	check_response(m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: abc\r\n\r\n", 0, " 400 ",
+		       NULL);
 	r = respond(m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 1\r\n\r\n", 1000);
 	CHECK_CONTAINS(r, " 200 ");
 	CHECK_CONTAINS(r, "X-metadata-token-ttl-seconds: 1\r\n");
@@ -195,12 +210,8 @@ TEST(respond_v1_and_v2)
 	CHECK_EQ(strlen(tok), MMDS_TOKEN_LEN);
 	char req[256];
 	snprintf(req, sizeof(req), "GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: %s\r\n\r\n", tok);
-	r = respond(m, req, 1500);
-	CHECK_STR_EQ(body_of(r), "ami-87654321");
-	free(r);
-	r = respond(m, req, 2000);   /* expired */
-	CHECK_STR_EQ(body_of(r), "MMDS token not valid.");
-	free(r);
+	check_response(m, req, 1500, NULL, "ami-87654321");
+	check_response(m, req, 2000, NULL, "MMDS token not valid.");   /* expired */
 	mmds_unref(m);
 }
 
@@ -212,32 +223,26 @@ static void check_get(struct mmds *m, const char *path, bool json, const char *s
 {
 	char req[256];
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n%s\r\n", path, json ? "Accept: application/json\r\n" : "");
-	char *r = respond(m, req, 0);
-	CHECK_CONTAINS(r, status);
-	if (body)
-		CHECK_STR_EQ(body_of(r), body);
-	free(r);
+	check_response(m, req, 0, status, body);
 }
 
-static char *api_view(struct mmds *m)
+/* The document as the API shows it (GET /mmds), compact, is `want`. */
+static void check_api_view(struct mmds *m, const char *want)
 {
 	json_t *v = mmds_get(m);
 	char *t = dump(v);
 	json_decref(v);
-	return t;
+	CHECK_STR_EQ(t, want);
+	free(t);
 }
 
 TEST(documents_that_are_not_objects)
 {
 	struct mmds *m = mmds_new(MMDS_STORE_DEFAULT_LIMIT);
 	REQUIRE(m);
-	json_t *v = J("\"just text\"");
-	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_NOT_INIT);     /* a PATCH of any kind needs a PUT first */
-	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
-	json_decref(v);
-	char *t = api_view(m);
-	CHECK_STR_EQ(t, "\"just text\"");
-	free(t);
+	CHECK_EQ(patch(m, "\"just text\""), MMDS_STORE_NOT_INIT);   /* a PATCH of any kind needs a PUT first */
+	CHECK_EQ(put(m, "\"just text\""), MMDS_STORE_OK);
+	check_api_view(m, "\"just text\"");
 	check_get(m, "/", false, " 200 ", "just text");
 	check_get(m, "/", true, " 200 ", "\"just text\"");
 	check_get(m, "", true, " 400 ", "Invalid URI.");
@@ -246,9 +251,7 @@ TEST(documents_that_are_not_objects)
 	check_get(m, "/", true, " 200 ", "just text");
 	mmds_configure(m, MMDS_V1, false);
 
-	v = J("[1,\"a\",{\"k\":\"v\",\"o\":{}},null]");
-	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
-	json_decref(v);
+	CHECK_EQ(put(m, "[1,\"a\",{\"k\":\"v\",\"o\":{}},null]"), MMDS_STORE_OK);
 	check_get(m, "/", true, " 200 ", "[1,\"a\",{\"k\":\"v\",\"o\":{}},null]");
 	check_get(m, "/", false, " 501 ", "Cannot retrieve value. The value has an unsupported type.");
 	check_get(m, "/1", false, " 200 ", "a");
@@ -259,50 +262,28 @@ TEST(documents_that_are_not_objects)
 	check_get(m, "/4", true, " 404 ", NULL);
 	check_get(m, "/-1", true, " 404 ", NULL);
 
-	v = J("42");
-	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
-	json_decref(v);
+	CHECK_EQ(put(m, "42"), MMDS_STORE_OK);
 	check_get(m, "/", true, " 200 ", "42");
 	check_get(m, "/", false, " 501 ", NULL);
-	v = J("false");
-	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
-	json_decref(v);
+	CHECK_EQ(put(m, "false"), MMDS_STORE_OK);
 	check_get(m, "/", true, " 200 ", "false");
 
 	/* PUT null: initialized, but the API shows {} (Firecracker answers a null store so) and a
 	 * guest gets null as JSON */
-	v = J("null");
-	CHECK_EQ(mmds_put(m, v), MMDS_STORE_OK);
-	json_decref(v);
-	t = api_view(m);
-	CHECK_STR_EQ(t, "{}");
-	free(t);
+	CHECK_EQ(put(m, "null"), MMDS_STORE_OK);
+	check_api_view(m, "{}");
 	check_get(m, "/", true, " 200 ", "null");
 	check_get(m, "/", false, " 501 ", NULL);
 
 	/* PATCH: an object patch turns any document into an object; anything else replaces it */
-	v = J("{\"a\":{\"b\":1},\"gone\":null}");
-	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_OK);
-	json_decref(v);
-	t = api_view(m);
-	CHECK_STR_EQ(t, "{\"a\":{\"b\":1}}");
-	free(t);
-	v = J("[\"x\"]");
-	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_OK);
-	json_decref(v);
-	t = api_view(m);
-	CHECK_STR_EQ(t, "[\"x\"]");
-	free(t);
-	v = J("\"y\"");
-	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_OK);
-	json_decref(v);
+	CHECK_EQ(patch(m, "{\"a\":{\"b\":1},\"gone\":null}"), MMDS_STORE_OK);
+	check_api_view(m, "{\"a\":{\"b\":1}}");
+	CHECK_EQ(patch(m, "[\"x\"]"), MMDS_STORE_OK);
+	check_api_view(m, "[\"x\"]");
+	CHECK_EQ(patch(m, "\"y\""), MMDS_STORE_OK);
 	check_get(m, "/", false, " 200 ", "y");
-	v = J("null");
-	CHECK_EQ(mmds_patch(m, v), MMDS_STORE_OK);
-	json_decref(v);
-	t = api_view(m);
-	CHECK_STR_EQ(t, "{}");
-	free(t);
+	CHECK_EQ(patch(m, "null"), MMDS_STORE_OK);
+	check_api_view(m, "{}");
 	mmds_unref(m);
 }
 

@@ -9,7 +9,8 @@
  * and lets it continue; REQUIRE variants end the test at once (for checks later ones depend
  * on). Each test prints one "PASS name" or "FAIL name" line, the run ends with
  * "N passed, N failed", and the exit status is non-zero if anything failed.
- * `./test_x word` runs only the tests whose name contains "word".
+ * `./test_x word` runs only the tests whose name contains "word". write_temp/remove_temp give
+ * code that reads files a temporary file holding given bytes.
  */
 #ifndef PETREL_TESTS_UNIT_H
 #define PETREL_TESTS_UNIT_H
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define UNIT_MAX_TESTS 512
 
@@ -130,6 +132,26 @@ static inline void unit_fail_(const char *file, int line, const char *fmt, ...)
 
 #define REQUIRE(cond)                  CHECK_DO_(cond, return)
 #define REQUIRE_EQ(a, b)               CHECK_EQ_DO_(a, b, return)
+
+/* A new file in /tmp holding the `len` bytes at `data`, for code that reads files; its path,
+ * which remove_temp deletes and frees. Exits if it cannot be made: nothing could be tested. */
+static inline char *write_temp(const void *data, size_t len)
+{
+	char *path = strdup("/tmp/petrel-unit-XXXXXX");
+	int fd = path ? mkstemp(path) : -1;
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+		perror("write_temp");
+		exit(2);
+	}
+	close(fd);
+	return path;
+}
+
+static inline void remove_temp(char *path)
+{
+	unlink(path);
+	free(path);
+}
 
 static inline int unit_main(int argc, char **argv)
 {
