@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# On a host whose /dev/kvm is PVM: run, one after another, everything the open issues still
+# have to show on such a host, and keep each step's output in build/pvm-proofs/ with a summary
+# (summary.txt: step, exit status, minutes, its last lines).
+#
+#   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra bench)
+#
+#   check  /dev/kvm is there and is PVM (/sys/module/kvm_pvm); the host's CPUs, load, kernel
+#   soak   scripts/soak-linux.sh 10: ten real-Linux boots in a row (1 and 2 vCPUs, bzImage and
+#          PVH, the project's command line and a plain one)             ~1-2 h on PVM
+#   suite  scripts/test.sh: the whole suite, Linux booted once and restored for the rest
+#          (restore, migration and failover with PVM's workarounds, ring-3 CPUID and FS base,
+#          dirty logging of ring-3 writers)                               ~30 min
+#   extra  scripts/linux-extra.sh: the Linux tests that boot again (pmem, MMDS with wget, the
+#          bzImage's 64-bit entries, virtio-mem, vCPU hot-plug)           ~1 h
+#   bench  every benchmark that needs KVM (bench/README.md), one at a time ~30 min
+#
+# Run it alone on a quiet machine: PVM hosts are very sensitive to CPU contention (no
+# fuzzers, builds or other boots beside it). After scripts/setup.sh. Exit status: 0 when every
+# step passed. PVM_PROOFS_ANY_KVM=1 runs it on a host whose KVM is not PVM (a rehearsal).
+set -uo pipefail
+# shellcheck disable=SC2317  # the step_ functions are called through "step_$s"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$ROOT/build/pvm-proofs
+mkdir -p "$OUT"
+cd "$ROOT" || exit 2
+STEPS=("$@")
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra bench)
+
+step_check() {
+	[[ -e /dev/kvm ]] || { echo "no /dev/kvm on this host"; return 2; }
+	if [[ ! -d /sys/module/kvm_pvm && -z ${PVM_PROOFS_ANY_KVM:-} ]]; then
+		echo "/dev/kvm is not PVM (no /sys/module/kvm_pvm); PVM_PROOFS_ANY_KVM=1 to rehearse anyway"
+		return 2
+	fi
+	uname -a
+	echo "CPUs: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	grep -m1 'model name' /proc/cpuinfo
+	grep -o -m1 -w 'cpuid_fault\|fsgsbase' /proc/cpuinfo | sort -u | tr '\n' ' '
+	echo
+	ls -l /sys/module/kvm_pvm 2>/dev/null | head -3
+	return 0
+}
+
+step_soak() { scripts/soak-linux.sh 10; }
+step_suite() { scripts/test.sh; }
+step_extra() { scripts/linux-extra.sh; }
+
+step_bench() {
+	local rc=0 b
+	local benches=("run.py startup exits blk net linux" "snapshot.py" "migration.py" "replication.py"
+		"vcpu_hotplug.py" "seccomp.py exits")
+	for b in "${benches[@]}"; do
+		local name=${b%%.py*}
+		echo "== bench/$b"
+		# shellcheck disable=SC2086
+		/usr/bin/python3 bench/$b >"$OUT/bench-$name.log" 2>&1 || { echo "bench/$b failed"; rc=1; }
+		cat "$OUT/bench-$name.log"
+	done
+	return "$rc"
+}
+
+for s in "${STEPS[@]}"; do
+	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra bench)" >&2; exit 2; }
+done
+
+overall=0
+: >"$OUT/summary.txt"
+for s in "${STEPS[@]}"; do
+	echo "pvm-proofs: $s ($(date -u +%H:%M:%S)), output in $OUT/$s.log"
+	t0=$(date +%s)
+	"step_$s" >"$OUT/$s.log" 2>&1
+	rc=$?
+	mins=$((($(date +%s) - t0 + 30) / 60))
+	{
+		echo "## $s: exit $rc, $mins min"
+		tail -n 5 "$OUT/$s.log"
+		echo
+	} >>"$OUT/summary.txt"
+	echo "pvm-proofs: $s exit $rc after $mins min"
+	[[ $rc -eq 0 ]] || overall=1
+	if [[ $s == check && $rc -ne 0 ]]; then
+		cat "$OUT/check.log"
+		exit 2
+	fi
+done
+cat "$OUT/summary.txt"
+exit $overall
