@@ -5,7 +5,11 @@
 
 startup  VMM start -> first guest instruction: a test guest whose first act is to write the
          debug-exit port; wall time and CPU time of the whole petrel process, peak RSS, and
-         guest memory resident (so RSS minus guest memory = petrel's own footprint).
+         guest memory resident (so RSS minus guest memory = petrel's own footprint). Peers in
+         the same run, runs interleaved, when present: QEMU's microvm (qemu-system-x86_64,
+         the same PVH kernel, isa-debug-exit) and kvmtool (BENCH_KVMTOOL=path/to/lkvm; not in
+         Debian 12: build it from its source; a flat binary whose first act is the i8042 reset
+         that ends a kvmtool VM). BENCH_STARTUP_RUNS: runs of each (default 9).
 exits    port-I/O exit round trip: the `exitloop` test guest does N `out`s to the null port
          0xf5 from ring 3 (and from ring 0); ns per exit from the difference of two runs,
          next to bench/bare_exit_loop (raw KVM_RUN loop, ring 3) measured in the same run.
@@ -37,6 +41,7 @@ import os
 import pathlib
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,18 +53,21 @@ PETREL = BUILD / "petrel"
 GUESTS = BUILD / "tests" / "guests"
 
 
-def run_petrel(args, timeout=600, own_rss=False):
-    """Run petrel; return (wall s, cpu s, maxrss KiB, stdout, stderr, rc). maxrss is only
-    petrel's with own_rss (through bench/spawn_rusage, for short runs): a process Python spawns
-    carries Python's own peak RSS (about 10 MiB), which RUSAGE_CHILDREN reports."""
+def run_rusage(cmd, timeout=600, env=None):
+    """Run cmd through bench/spawn_rusage: (wall s, cpu s, peak RSS KiB, stdout, stderr, rc) of
+    that process alone (a process Python spawns carries Python's own peak RSS, about 10 MiB,
+    into RUSAGE_CHILDREN)."""
     launcher = BUILD / "bench" / "spawn_rusage"
-    if own_rss and launcher.exists():
-        with tempfile.NamedTemporaryFile("r", prefix="petrel-rusage-") as fig:
-            p = subprocess.run([str(launcher), "-o", fig.name, str(PETREL), "run", *args],
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-            wall_us, cpu_us, maxrss, status = (int(x) for x in fig.read().split())
-        rc = os.waitstatus_to_exitcode(status)
-        return wall_us / 1e6, cpu_us / 1e6, maxrss, p.stdout, p.stderr, rc
+    with tempfile.NamedTemporaryFile("r", prefix="petrel-rusage-") as fig:
+        p = subprocess.run([str(launcher), "-o", fig.name, *cmd], env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        wall_us, cpu_us, maxrss, status = (int(x) for x in fig.read().split())
+    return wall_us / 1e6, cpu_us / 1e6, maxrss, p.stdout, p.stderr, os.waitstatus_to_exitcode(status)
+
+
+def run_petrel(args, timeout=600):
+    """Run `petrel run args`; return (wall s, cpu s, maxrss KiB, stdout, stderr, rc); maxrss
+    includes Python's own peak (run_rusage has the process's own)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     p = subprocess.run([str(PETREL), "run", *args], stdin=subprocess.DEVNULL,
@@ -93,24 +101,60 @@ def first_insn_guest():
     return path
 
 
-def bench_startup(n=9):
+def first_insn_flat():
+    """The same for kvmtool, which loads a flat binary at 1000:0000 in real mode and ends its
+    VM on the i8042 reset command: mov al,0xfe; out 0x64,al; hlt; jmp."""
+    path = BUILD / "bench" / "first-insn.bin"
+    path.write_bytes(bytes([0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0xeb, 0xfd]))
+    return path
+
+
+def startup_peers(elf):
+    """(name, command, exit status that means the guest ended the VM, environment) of each
+    peer present."""
+    peers = []
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu:
+        # out 0xf4 with 0 through isa-debug-exit: QEMU exits with (0 << 1) | 1
+        peers.append(("QEMU microvm", [qemu, "-M", "microvm,x-option-roms=off,rtc=off,isa-serial=off",
+                                       "-accel", "kvm", "-cpu", "host", "-m", "128", "-smp", "1",
+                                       "-nodefaults", "-no-user-config", "-display", "none",
+                                       "-kernel", str(elf), "-device", "isa-debug-exit,iobase=0xf4,iosize=1"], 1, None))
+    lkvm = os.environ.get("BENCH_KVMTOOL")
+    if lkvm:
+        # kvmtool binds its control socket in $HOME/.lkvm: a directory of its own (the
+        # home may be on a file system without Unix sockets, as under scripts/nested-kvm.sh)
+        home = tempfile.mkdtemp(prefix="bench-lkvm-")
+        peers.append(("kvmtool", [lkvm, "run", "--nodefaults", "-k", str(first_insn_flat()), "-m", "128",
+                                  "-c", "1", "--console", "serial"], 0, {**os.environ, "HOME": home}))
+    return peers
+
+
+def bench_startup(n=int(os.environ.get("BENCH_STARTUP_RUNS", "9"))):
     guest = first_insn_guest()
-    walls, cpus, rss, resident = [], [], [], []
+    petrel = [str(PETREL), "run", "--kernel", str(guest), "--debug-exit", "--stats", "--mem", "128"]
+    rows = [("petrel run", petrel, 0, None)] + startup_peers(guest)
+    figs = {name: ([], [], [], []) for name, *_ in rows}
     for _ in range(n):
-        wall, cpu, maxrss, out, err, rc = run_petrel(
-            ["--kernel", str(guest), "--debug-exit", "--stats", "--mem", "128"], own_rss=True)
-        if rc != 0:
-            raise RuntimeError(f"first-insn guest failed ({rc}): {err[-400:]}")
-        walls.append(wall * 1e3)
-        cpus.append(cpu * 1e3)
-        rss.append(maxrss)
-        m = re.search(r"guest memory resident: (\d+) KiB", err)
-        resident.append(int(m.group(1)) if m else 0)
-    print(f"startup: petrel start -> first guest instruction (out 0xf4) -> exit, {n} runs, median:")
-    print(f"  wall {median(walls):8.1f} ms   cpu {median(cpus):8.1f} ms  (whole process, incl. teardown)")
-    print(f"  peak RSS                {median(rss):8d} KiB")
-    print(f"  guest memory resident   {median(resident):8d} KiB (kernel, ACPI, page tables petrel wrote)")
-    print(f"  RSS minus guest memory  {median(rss) - median(resident):8d} KiB")
+        for name, cmd, ok, env in rows:  # interleaved: every VMM sees the same load
+            wall, cpu, maxrss, out, err, rc = run_rusage(cmd, env=env)
+            if rc != ok:
+                raise RuntimeError(f"{name}: the first-insn guest failed ({rc}): {(out + err)[-400:]}")
+            m = re.search(r"guest memory resident: (\d+) KiB", err)
+            for fig, v in zip(figs[name], (wall * 1e3, cpu * 1e3, maxrss, int(m.group(1)) if m else 0)):
+                fig.append(v)
+    print(f"startup: VMM start -> first guest instruction -> exit, 128 MiB, 1 vCPU, {n} interleaved runs, medians:")
+    base_cpu, base_rss = median(figs["petrel run"][1]), median(figs["petrel run"][2])
+    for name, *_ in rows:
+        walls, cpus, rss, _ = figs[name]
+        ratio = "" if name == "petrel run" else \
+            f"   petrel / it: CPU {base_cpu / median(cpus):.2f}, RSS {base_rss / median(rss):.2f}"
+        print(f"  {name:13s} wall {median(walls):7.1f} ms  cpu {median(cpus):7.1f} ms  peak RSS {median(rss):7d} KiB{ratio}")
+    resident = median(figs["petrel run"][3])
+    print(f"  petrel: guest memory resident {resident} KiB (kernel, ACPI, page tables petrel wrote); "
+          f"RSS minus guest memory {base_rss - resident} KiB")
+    if len(rows) == 1:
+        print("  (no peer: install qemu-system-x86 and/or set BENCH_KVMTOOL to measure them in the same run)")
 
 
 def exitloop(iters, ring):
@@ -199,7 +243,7 @@ def bench_blk():
     seq_ops = int(os.environ.get("BENCH_BLK_SEQ_OPS", "2048"))
     cases = [("randread", 4096, 32, rand_ops, ""), ("randread", 4096, 32, rand_ops, ",poll=20"),
              ("seqread", 1 << 20, 8, seq_ops, ""), ("seqwrite", 1 << 20, 8, seq_ops, "")]
-    print(f"virtio-blk (virtio-pci, io_uring backend, 256 MiB image in the page cache):")
+    print("virtio-blk (virtio-pci, io_uring backend, 256 MiB image in the page cache):")
     for mode, bs, qd, ops, opts in cases:
         wall, cpu, _, out, err, rc = run_petrel(
             ["--kernel", str(GUESTS / "virtio_blkbench.elf"), "--debug-exit", "--mem", "512",
