@@ -48,7 +48,7 @@ step_extra() { scripts/linux-extra.sh; }
 
 step_bench() {
 	local rc=0 b
-	local benches=("run.py startup exits blk net linux" "snapshot.py" "migration.py" "replication.py"
+	local benches=("run.py all" "snapshot.py" "migration.py" "replication.py"
 		"vcpu_hotplug.py" "seccomp.py exits")
 	for b in "${benches[@]}"; do
 		local name=${b%%.py*}
