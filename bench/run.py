@@ -21,10 +21,12 @@ exits    port-I/O exit round trip: the `exitloop` test guest does N `out`s to th
          next to bench/bare_exit_loop (raw KVM_RUN loop, ring 3) and the same guest under
          QEMU's microvm (an unassigned port there) measured in the same run.
 linux    boot the default Debian guest to init and power off; seconds, with --stats table.
-         BENCH_LINUX=bzimage,vmlinux,qemu-vmlinux (default; also bzimage-linux64,
+         BENCH_LINUX=bzimage,vmlinux,qemu-vmlinux,vmlinux+busy (default; also bzimage-linux64,
          bzimage-guest): the bzImage (payload decompressed on the host), the same kernel's
          vmlinux through PVH, the same vmlinux under QEMU's microvm (the peer), the bzImage
          through startup_64 or its own decompressor; prints bzImage / vmlinux and petrel / QEMU.
+         NAME+busy (e.g. vmlinux+busy) boots NAME beside one CPU-bound neighbour process and
+         prints the slowdown against NAME's quiet boot in the same run (issue 15's busy host).
 decompress  host-side decompression of the real kernel's payload per format
          (bench/decompress.py, no VM needed).
 blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequential read/write
@@ -227,8 +229,11 @@ def linux_cmdline():
 
 
 def bench_linux():
-    names = os.environ.get("BENCH_LINUX", "bzimage,vmlinux,qemu-vmlinux").split(",")
+    names = os.environ.get("BENCH_LINUX", "bzimage,vmlinux,qemu-vmlinux,vmlinux+busy").split(",")
     times = {n: bench_linux_one(n) for n in names}
+    for n in names:
+        if n.endswith("+busy") and times.get(n) and times.get(n[:-5]):
+            print(f"{n[:-5]} with a CPU-bound neighbour / quiet, time to init: {times[n] / times[n[:-5]]:.2f}")
     if times.get("bzimage") and times.get("vmlinux"):
         print(f"bzImage / vmlinux time to init: {times['bzimage'] / times['vmlinux']:.3f} "
               "(issue 15's goal: within 1.05)")
@@ -237,6 +242,19 @@ def bench_linux():
 
 
 def bench_linux_one(name):
+    """One boot; NAME+busy boots NAME beside a CPU-bound neighbour (one process spinning at
+    normal priority for the whole boot, as a build or a fuzzer beside it would)."""
+    if name.endswith("+busy"):
+        spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            return _linux_boot(name[:-5], name)
+        finally:
+            spin.kill()
+            spin.wait()
+    return _linux_boot(name, name)
+
+
+def _linux_boot(name, label):
     cpus, mem = os.environ.get("PETREL_CPUS", "2"), os.environ.get("PETREL_MEM", "512")
     if name == "qemu-vmlinux":
         # QEMU's microvm with the same kernel, initramfs and command line (and neither petrel's
@@ -267,7 +285,7 @@ def bench_linux_one(name):
     err = p.stderr.read()
     p.wait()
     total = time.monotonic() - t0
-    print(f"Linux boot, {name} (Debian cloud kernel + busybox initramfs, {cpus} vCPUs, {mem} MiB):")
+    print(f"Linux boot, {label} (Debian cloud kernel + busybox initramfs, {cpus} vCPUs, {mem} MiB):")
     print(f"  to init        {init_at if init_at else float('nan'):8.1f} s")
     print(f"  to power-off   {total:8.1f} s   (exit status {p.returncode})")
     if init_at is None:
