@@ -355,12 +355,18 @@ int qcow2_read_piece(struct qcow2 *q, const struct map *m, uint64_t voff, const 
 static int flush_locked(struct qcow2 *q)
 {
 	int err = qcow2_commit_locked(q);
-	if (err < 0)
-		return err;
-	if (fdatasync(q->fd) < 0)
-		return -errno;
-	qcow2_reserve_synced(q);
-	return qcow2_apply_frees(q);
+	if (err == 0 && fdatasync(q->fd) < 0)
+		err = -errno;
+	if (err == 0) {
+		qcow2_reserve_synced(q);
+		err = qcow2_apply_frees(q);
+	}
+	/* A sync or commit that failed since the last flush (its error reached no guest request) */
+	if (q->io_err) {
+		err = err ? err : q->io_err;
+		q->io_err = 0;
+	}
+	return err;
 }
 
 static int64_t rw_locked(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
@@ -507,13 +513,14 @@ int qcow2_map_extent(struct qcow2 *q, enum raw_op op, uint64_t off, uint64_t len
 
 /* ---- the entry points: one request at a time ---- */
 
-/* Held or not, one request's copies are synced once, before the request ends. */
+/* Held or not, one write's copies are synced once, before the request ends (a read holds
+ * nothing: it leaves the batch's commit to the batch's end). */
 static int64_t rw_hold(struct qcow2 *q, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n,
 		       bool hold)
 {
 	pthread_mutex_lock(&q->lock);
 	int64_t r = rw_locked(q, op, off, iov, n);
-	int err = hold ? 0 : qcow2_commit_locked(q);
+	int err = hold || op == RAW_READ ? 0 : qcow2_commit_locked(q);
 	pthread_mutex_unlock(&q->lock);
 	return r >= 0 && err < 0 ? err : r;
 }

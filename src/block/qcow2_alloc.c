@@ -115,13 +115,17 @@ static int alloc_refblock(struct qcow2 *q, uint64_t ri)
 	q->rt[ri] = off;
 	if (q->rt_pending)
 		return 0; /* the new table is synced before the header names it */
-	/* The block (and its own count) on disk before the table entry naming it: rare (one
-	 * block counts thousands of clusters), so a sync here costs nothing that matters. */
+	/* The block (and its own count) on disk before the table entry naming it, and the entry
+	 * before any cluster it counts is used: the runs' ranged syncs cover refcount blocks,
+	 * not the table. Rare (one block counts thousands of clusters): two syncs here cost
+	 * nothing that matters. */
 	if (fdatasync(q->fd) < 0)
 		return -errno;
 	uint8_t be[8];
 	qcow2_put_be64(be, off);
-	return qcow2_pwrite(q, be, 8, q->rt_off + 8 * ri);
+	if ((err = qcow2_pwrite(q, be, 8, q->rt_off + 8 * ri)) < 0)
+		return err;
+	return fdatasync(q->fd) < 0 ? -errno : 0;
 }
 
 int qcow2_refcount_set(struct qcow2 *q, uint64_t cluster, uint64_t v)
@@ -210,6 +214,33 @@ static int grow_reftable(struct qcow2 *q, uint64_t need)
 	return qcow2_unref(q, old_off, (uint64_t)old_clusters * q->cs);
 }
 
+static bool overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
+{
+	return a < b + b_len && b < a + a_len;
+}
+
+/* Does host cluster c hold the image's own metadata: the header, the L1 or refcount table, a
+ * refcount block, an L2 table? A hostile image can name one as data (a compressed entry may
+ * point anywhere in the file), and letting it go would punch a hole in the metadata and hand
+ * the cluster out again. Scans the two tables: only when a cluster's last reference goes. */
+static bool is_metadata(const struct qcow2 *q, uint64_t c)
+{
+	uint64_t off = c << q->cbits;
+	if (c == 0 || overlaps(off, q->cs, q->h.l1_table_offset, (uint64_t)q->h.l1_size * 8) ||
+	    overlaps(off, q->cs, q->rt_off, q->rt_entries * 8))
+		return true;
+	uint64_t mask = ~(q->cs - 1);
+	for (uint64_t i = 0; i < q->rt_entries; i++)
+		if (q->rt[i] && (q->rt[i] & mask) == off)
+			return true;
+	for (uint64_t i = 0; i < q->h.l1_size; i++) {
+		uint64_t l2 = q->l1[i] & QCOW2_OFFSET_MASK;
+		if (l2 && (l2 & mask) == off)
+			return true;
+	}
+	return false;
+}
+
 int qcow2_unref(struct qcow2 *q, uint64_t off, uint64_t len)
 {
 	if (!len)
@@ -219,6 +250,11 @@ int qcow2_unref(struct qcow2 *q, uint64_t off, uint64_t len)
 		int err = qcow2_refcount_get(q, c, &rc);
 		if (err < 0)
 			return err;
+		if (rc == 1 && is_metadata(q, c)) {
+			log_limited(LOG_ERROR, "qcow2 %s: data named at %llu is the image's own metadata (corrupt "
+				    "image): kept", q->f->path, (unsigned long long)(c << q->cbits));
+			continue;
+		}
 		if (rc == 0) {
 			log_error("qcow2 %s: cluster at %llu is in use but its refcount is 0 (corrupt image)",
 				  q->f->path, (unsigned long long)(c << q->cbits));

@@ -20,7 +20,13 @@
  * all wait for every commit. QEMU keeps such entries in memory until the guest's next flush.
  *
  * Without io_uring the commit is done in line: a ranged sync (qcow2_sync_range), then the
- * entries. */
+ * entries.
+ *
+ * A failed commit (its sync or an entry write) is answered to the guest's next FLUSH
+ * (q->io_err): the kernel reports a writeback error once, to whichever sync comes first, and
+ * here that is the commit's, not the flush's. Some kernels (seen on 6.18) let linked requests
+ * run after a failed fsync, so an entry may then name a copy that is not durable: the
+ * guest's next FLUSH fails, as it must when written data may be lost. */
 #include "block/qcow2_int.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -88,6 +94,8 @@ static int finish(struct qcow2 *q, unsigned g)
 {
 	int res = q->commits[g].res, err = 0;
 	q->commits[g].busy = false;
+	if (res < 0)
+		q->io_err = q->io_err ? q->io_err : res;
 	if (res < 0 && !q->commit_failed_logged) {
 		log_error("qcow2 %s: committing copied clusters: %s; their entries are written without it", q->f->path,
 			  strerror(-res));
@@ -114,12 +122,40 @@ static int finish(struct qcow2 *q, unsigned g)
 	return err;
 }
 
-/* The ring is unusable: every committing entry is written in line, and from now on commits
- * are done in line. Writes the kernel may still do read the old records: those are kept
- * as they are (retired, never reused) and a fresh array takes the records not committing. */
+/* The kernel took n more requests from the ring. */
+static void taken(struct qcow2 *q, int n)
+{
+	if (n > 0)
+		q->ring_inflight += (unsigned)n;
+}
+
+/* Wait for every request the kernel took (their results no longer matter: the entries are
+ * written in line after), so that none of them lands after what is written in line.
+ * false if the ring cannot be waited on. */
+static bool drain(struct qcow2 *q)
+{
+	while (q->ring_inflight) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_wait_cqe(&q->commit_ring, &cqe);
+		if (r == -EINTR)
+			continue;
+		if (r < 0)
+			return false;
+		io_uring_cqe_seen(&q->commit_ring, cqe);
+		q->ring_inflight--;
+	}
+	return true;
+}
+
+/* The ring is unusable: what the kernel took is waited for, every committing entry is
+ * written in line, and from now on commits are done in line. If the ring cannot even be
+ * waited on, writes the kernel may still do read the old records: those are kept as they
+ * are (retired, never reused) and a fresh array takes the records not committing. */
 static int ring_failed(struct qcow2 *q, int r)
 {
 	log_warn("qcow2 %s: the commit ring failed: %s", q->f->path, strerror(-r));
+	if (!drain(q))
+		log_error("qcow2 %s: requests on the failed commit ring cannot be waited for", q->f->path);
 	struct qcow2_held *fresh = calloc(QCOW2_HELD_MAX, sizeof(*fresh));
 	if (!fresh)
 		return -ENOMEM; /* the commits stay busy: tried again later */
@@ -150,6 +186,15 @@ static int reap(struct qcow2 *q, bool wait)
 			busy |= q->commits[g].busy;
 		if (!busy)
 			return err;
+		/* What a partial submit left in the ring goes first: a commit waited for is whole. */
+		if (io_uring_sq_ready(&q->commit_ring)) {
+			int s = io_uring_submit(&q->commit_ring);
+			if (s <= 0 && s != -EINTR) {
+				int e = ring_failed(q, s < 0 ? s : -EIO);
+				return err ? err : e;
+			}
+			taken(q, s);
+		}
 		struct io_uring_cqe *cqe;
 		int r = wait ? io_uring_wait_cqe(&q->commit_ring, &cqe) : io_uring_peek_cqe(&q->commit_ring, &cqe);
 		if (r == -EINTR)
@@ -163,6 +208,7 @@ static int reap(struct qcow2 *q, bool wait)
 		uint64_t tag = cqe->user_data;
 		int res = cqe->res;
 		io_uring_cqe_seen(&q->commit_ring, cqe);
+		q->ring_inflight--;
 		unsigned g = (unsigned)(tag >> 16);
 		if (g >= QCOW2_COMMITS || !q->commits[g].busy)
 			continue;
@@ -247,7 +293,8 @@ int qcow2_commit_start_locked(struct qcow2 *q)
 		int e = ring_failed(q, r < 0 ? r : -EIO);
 		return err ? err : e;
 	}
-	return err; /* a part went: the rest goes with the next submit */
+	taken(q, r);
+	return err; /* a part went: the rest goes with the next reap */
 }
 
 int qcow2_commit_locked(struct qcow2 *q)

@@ -42,6 +42,9 @@ struct qcow2 {
 	bool ahead_synced;
 	uint64_t rc_lo, rc_hi;       /* file bytes the refcount writes of the last run touched */
 	bool sync_inflight;          /* an fdatasync for the next run is on sync_ring */
+	int io_err;                  /* a sync or commit failed since the last flush: the next flush
+	                              * answers it (the kernel reports a writeback error once, to
+	                              * whichever sync of the file comes first) */
 	bool sync_ring_up;
 	struct io_uring sync_ring;
 	uint64_t reserve_bytes;      /* size of the last run reserved */
@@ -67,6 +70,7 @@ struct qcow2 {
 	struct qcow2_held *held_retired; /* records the kernel may still read (the ring failed) */
 	struct { unsigned cqes; int res; bool busy; } commits[QCOW2_COMMITS];
 	bool commit_ring_up;
+	unsigned ring_inflight;      /* requests the kernel took from commit_ring, not yet reaped */
 	struct io_uring commit_ring;
 	bool commit_failed_logged;
 };

@@ -61,8 +61,10 @@ static int count_run(struct qcow2 *q, uint64_t *start, uint64_t *end)
 	return err;
 }
 
-/* Wait for the fdatasync on the ring; true if it succeeded. */
-static bool reap_sync(struct qcow2 *q)
+/* Wait for the fdatasync on the ring: 1 if it succeeded, 0 if the ring gave no answer (sync in
+ * line instead), -errno if the sync failed (also kept for the next flush: an fdatasync in line
+ * now would not see the error again). */
+static int reap_sync(struct qcow2 *q)
 {
 	struct io_uring_cqe *cqe;
 	int r;
@@ -74,14 +76,17 @@ static bool reap_sync(struct qcow2 *q)
 		q->sync_inflight = false; /* the ring is unusable: sync in line from now on */
 		q->sync_ring_up = false;
 		io_uring_queue_exit(&q->sync_ring);
-		return false;
+		return 0;
 	}
 	int res = cqe->res;
 	io_uring_cqe_seen(&q->sync_ring, cqe);
 	q->sync_inflight = false;
-	if (res < 0)
+	if (res < 0) {
 		log_warn("qcow2 %s: fdatasync: %s", q->f->path, strerror(-res));
-	return res == 0;
+		q->io_err = q->io_err ? q->io_err : res;
+		return res;
+	}
+	return 1;
 }
 
 void qcow2_prep_sync(struct io_uring_sqe *sqe, int fd, uint64_t lo, uint64_t hi)
@@ -111,7 +116,7 @@ static bool submit_sync(struct qcow2 *q, uint64_t lo, uint64_t hi)
 static void start_ahead(struct qcow2 *q)
 {
 	if (q->sync_inflight)
-		reap_sync(q); /* an older sync a guest FLUSH overtook */
+		reap_sync(q); /* an older sync a guest FLUSH overtook (a failure is kept in io_err) */
 	uint64_t s, e;
 	if (count_run(q, &s, &e) < 0)
 		return; /* leaked; the next run is reserved in line */
@@ -125,8 +130,12 @@ static void start_ahead(struct qcow2 *q)
 /* Make the next run the current one, durable first. */
 static int take_ahead(struct qcow2 *q)
 {
-	if (!q->ahead_synced && q->sync_inflight && reap_sync(q))
-		q->ahead_synced = true;
+	if (!q->ahead_synced && q->sync_inflight) {
+		int r = reap_sync(q);
+		if (r < 0)
+			return r; /* the run is not known to be durable: not used (tried again later) */
+		q->ahead_synced = r > 0;
+	}
 	if (!q->ahead_synced) {
 		if (fdatasync(q->fd) < 0)
 			return -errno;
@@ -146,7 +155,10 @@ static int reserve_now(struct qcow2 *q)
 		return err;
 	if (q->sync_inflight)
 		reap_sync(q);
-	if (!(q->sync_ring_up && submit_sync(q, q->rc_lo, q->rc_hi) && reap_sync(q)) && fdatasync(q->fd) < 0)
+	int r = q->sync_ring_up && submit_sync(q, q->rc_lo, q->rc_hi) ? reap_sync(q) : 0;
+	if (r < 0)
+		return r;
+	if (r == 0 && fdatasync(q->fd) < 0)
 		return -errno;
 	q->res_next = s;
 	q->res_end = e;

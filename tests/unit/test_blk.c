@@ -266,6 +266,7 @@ TEST(qcow2_held_copy_on_write_without_a_ring)
 	v.iov_len = 65536;
 	CHECK_EQ(disk_sync(&d, RAW_READ, 65536, &v, 1), 65536); /* held: read through the record */
 	CHECK(buf[0] == (uint8_t)((128 + 3) & 0xff) && buf[4096] == 0x60 && buf[8192] == (uint8_t)((128 + 16 + 3) & 0xff));
+	CHECK_EQ(qcow2_stats(q)->cow_syncs, 0); /* a read leaves the commit to the batch's end */
 	CHECK_EQ(disk_commit_start(&d), 0);
 	CHECK_EQ(qcow2_stats(q)->cow_syncs, 1);
 	struct disk r;
@@ -277,6 +278,35 @@ TEST(qcow2_held_copy_on_write_without_a_ring)
 		      buf[8191] == 0x60 + i && buf[8192] == (uint8_t)(((2 * i + 1) * 128 + 16 + 3) & 0xff));
 	}
 	disk_close(&r);
+	disk_close(&d);
+	unlink(top);
+}
+
+/* A commit that fails (here the file stops taking syncs and writes: a pipe in its place) is
+ * answered to the next guest FLUSH, once: the kernel would report a real writeback error to
+ * the commit's own sync, not to the flush's. */
+TEST(qcow2_a_failed_commit_fails_the_next_flush)
+{
+	const char *top = overlay("f", 4);
+	REQUIRE(top);
+	struct disk d;
+	struct disk_options w = { .format = DISK_FORMAT_QCOW2 };
+	REQUIRE_EQ(disk_open(&d, top, &w), 0);
+	struct qcow2 *q = d.qcow2;
+	static uint8_t buf[4096];
+	memset(buf, 0x5a, sizeof(buf));
+	struct iovec v = { buf, sizeof(buf) };
+	CHECK_EQ(disk_write_held(&d, 65536 + 4096, &v, 1), 4096);
+	int saved = dup(q->fd), p[2];
+	REQUIRE(saved >= 0 && pipe(p) == 0);
+	REQUIRE(dup2(p[1], q->fd) == q->fd);
+	CHECK(disk_commit(&d) < 0);               /* its sync and its entry fail */
+	REQUIRE(dup2(saved, q->fd) == q->fd);
+	close(saved);
+	close(p[0]);
+	close(p[1]);
+	CHECK(disk_sync(&d, RAW_FLUSH, 0, NULL, 0) < 0);
+	CHECK_EQ(disk_sync(&d, RAW_FLUSH, 0, NULL, 0), 0);
 	disk_close(&d);
 	unlink(top);
 }
