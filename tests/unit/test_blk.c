@@ -155,6 +155,14 @@ static const char *overlay(const char *name, unsigned seed)
 	return qcow2_create(top, &o, err, sizeof(err)) == 0 ? top : NULL;
 }
 
+/* The same, opened for writing in d: its path, or NULL. */
+static const char *open_overlay(struct disk *d, const char *name, unsigned seed)
+{
+	const char *top = overlay(name, seed);
+	struct disk_options w = { .format = DISK_FORMAT_QCOW2 };
+	return top && disk_open(d, top, &w) == 0 ? top : NULL;
+}
+
 TEST(qcow2_reads_from_the_base_and_rewrites_take_the_ring)
 {
 	static struct virtio_blk b;
@@ -246,11 +254,9 @@ TEST(qcow2_copy_on_write_of_a_batch_is_committed_once)
  * held writes are read back before the commit, and after it another opener sees them. */
 TEST(qcow2_held_copy_on_write_without_a_ring)
 {
-	const char *top = overlay("i", 3);
-	REQUIRE(top);
 	struct disk d;
-	struct disk_options w = { .format = DISK_FORMAT_QCOW2 };
-	REQUIRE_EQ(disk_open(&d, top, &w), 0);
+	const char *top = open_overlay(&d, "i", 3);
+	REQUIRE(top);
 	struct qcow2 *q = d.qcow2;
 	if (q->commit_ring_up) {
 		io_uring_queue_exit(&q->commit_ring);
@@ -287,11 +293,9 @@ TEST(qcow2_held_copy_on_write_without_a_ring)
  * the commit's own sync, not to the flush's. */
 TEST(qcow2_a_failed_commit_fails_the_next_flush)
 {
-	const char *top = overlay("f", 4);
-	REQUIRE(top);
 	struct disk d;
-	struct disk_options w = { .format = DISK_FORMAT_QCOW2 };
-	REQUIRE_EQ(disk_open(&d, top, &w), 0);
+	const char *top = open_overlay(&d, "f", 4);
+	REQUIRE(top);
 	struct qcow2 *q = d.qcow2;
 	static uint8_t buf[4096];
 	memset(buf, 0x5a, sizeof(buf));
