@@ -224,6 +224,17 @@ static void sleep_until(uint64_t t)
 	}
 }
 
+/* Replication ends (before its state says so, which lets snapshots be taken again): dirty
+ * logging goes back to what it was, and since every checkpoint consumed the log, a Diff
+ * snapshot can no longer build on the snapshot taken before (as after a migration). */
+static void end_logging(struct primary *p, bool had_log)
+{
+	if (!had_log)
+		guest_mem_dirty_log_stop(&p->vm->mem, &p->vm->kvm);
+	free(p->vm->snap_parent);
+	p->vm->snap_parent = NULL;
+}
+
 /* The standby is gone (or never came): the policy decides. */
 static void lost(struct primary *p, const char *why, bool had_log)
 {
@@ -232,8 +243,7 @@ static void lost(struct primary *p, const char *why, bool had_log)
 		gate_outputs(p->vm, NULL);
 		outgate_open(r->gate); /* nobody will acknowledge these any more */
 	}
-	if (!had_log)
-		guest_mem_dirty_log_stop(&p->vm->mem, &p->vm->kvm);
+	end_logging(p, had_log);
 	if (r->po.on_loss == REPL_LOSS_STOP) {
 		vm_request_stop(p->vm, VM_STOP_ERROR, 1, "replication: lost the standby (%s); policy: stop", why);
 		repl_set_state(r, REPL_STOPPED, why);
@@ -298,6 +308,7 @@ void *repl_primary_main(void *arg)
 			gate_outputs(r->vm, NULL);
 			outgate_open(r->gate);
 		}
+		end_logging(&p, had_log);
 		repl_set_state(r, REPL_STOPPED, vm_gone ? "the guest stopped" : "stopped");
 	} else {
 		if (p.s.fd >= 0)

@@ -189,7 +189,7 @@ void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t le
 		uint64_t end = gpa - r->gpa + len > r->size ? r->size : gpa - r->gpa + len;
 		uint64_t last = (end - 1) / 4096;
 		for (uint64_t pg = first; pg <= last; pg++)
-			__atomic_fetch_or(&r->dirty[pg / 64], 1ull << (pg % 64), __ATOMIC_RELAXED);
+			__atomic_fetch_or(&r->dirty[pg / 64], 1ull << (pg % 64), __ATOMIC_RELEASE);
 		return;
 	}
 }
@@ -271,7 +271,7 @@ int guest_mem_fetch_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bit
 		if (ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
 			return -errno;
 		for (size_t w = 0; w < words; w++)
-			bitmaps[i][w] |= __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_RELAXED);
+			bitmaps[i][w] |= __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_ACQ_REL);
 	}
 	return 0;
 }

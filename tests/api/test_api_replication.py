@@ -6,7 +6,6 @@ its console output is held per epoch, so what the outside saw from the primary f
 the standby prints is one count with no gap and no repeat."""
 import os
 import random
-import re
 import signal
 import time
 
@@ -19,10 +18,10 @@ from test_api_migration import (GEN, assert_counts_go_on, assert_image_clean, bl
 ARGS = "every=4194304 fill_mib=8 rewrite=1"
 
 
-def boot(petrel, api, args=ARGS):
+def boot(petrel, api, args=ARGS, **machine):
     img = str(apilib.guest("counter"))
     assert api.put("/boot-source", {"kernel_image_path": img, "boot_args": args}).status == 204
-    assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}).status == 204
+    assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128, **machine}).status == 204
     assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
     petrel.expect(r"^gen=2 ok$")
 
@@ -53,6 +52,11 @@ def wait_checkpoints(api, n, timeout=30):
 
 def pair(petrel, api, workdir, interval=50, timeout=500, args=ARGS, **primary):
     boot(petrel, api, args)
+    return replicate(petrel, api, workdir, interval, timeout, **primary)
+
+
+def replicate(petrel, api, workdir, interval=50, timeout=500, **primary):
+    """A standby in workdir/standby for the running VM behind api, protected: the standby."""
     d = workdir / "standby"
     d.mkdir()
     sb = apilib.Petrel(d)
@@ -299,80 +303,6 @@ def test_disk_writes_are_mirrored_to_the_standby(petrel, api, workdir):
         sb.close()
 
 
-def test_cli_standby_and_replicate(petrel, api, workdir):
-    """`petrel run --standby URL` waits as a standby and runs the VM when the primary dies;
-    `petrel replicate` makes a running petrel its primary."""
-    import subprocess
-    boot(petrel, api)
-    url = f"unix:{workdir / 'cli.sock'}"
-    sb = subprocess.Popen([str(apilib.petrel_bin()), "run", "--standby", url], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        end = time.monotonic() + 10
-        while not (workdir / "cli.sock").exists() and time.monotonic() < end:
-            time.sleep(0.02)
-        r = subprocess.run([str(apilib.petrel_bin()), "replicate", "--api-sock", str(petrel.sock), "--to", url,
-                            "--interval-ms", "30"], capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0 and "protected" in r.stdout, (r.stdout, r.stderr)
-        wait_checkpoints(api, 3)
-        petrel.proc.kill()
-        petrel.proc.wait()
-        last = max(gens(petrel))
-        out = apilib.read_until(sb, f"gen={last + 2} ok".encode())
-        assert_counts_go_on(petrel.out.text(), out.decode(), GEN)
-    finally:
-        sb.kill()
-        sb.wait()
-
-
-def test_cli_standby_chain_takes_over_twice(petrel, api, workdir):
-    """`petrel run --standby A --next-standby B`: when the primary dies this standby runs the
-    VM and replicates it to the standby at B (one generation on), which takes over in turn
-    when this one dies: the count goes on through both takeovers."""
-    import subprocess
-    boot(petrel, api)
-    a, b = f"unix:{workdir / 'a.sock'}", f"unix:{workdir / 'b.sock'}"
-    cmd = [str(apilib.petrel_bin()), "run"]
-    last = subprocess.Popen(cmd + ["--standby", b], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL)
-    apilib._Reader(last.stderr).start()  # drained, so that its log never blocks it
-    first = subprocess.Popen(cmd + ["--standby", a, "--next-standby", b], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    errs = apilib._Reader(first.stderr)
-    errs.start()
-    try:
-        end = time.monotonic() + 10
-        while not ((workdir / "a.sock").exists() and (workdir / "b.sock").exists()) and time.monotonic() < end:
-            time.sleep(0.02)
-        assert api.put("/replication", {"role": "primary", "peer_url": a, "checkpoint_interval_ms": 30},
-                       check=False).status == 204
-        wait_checkpoints(api, 3)
-        petrel.proc.kill()
-        petrel.proc.wait()
-        seen = petrel.out.text()
-        out1 = apilib.read_until(first, f"gen={max(gens(petrel)) + 2} ok".encode()).decode()
-        end = time.monotonic() + 30
-        while b"protected again" not in errs.data and time.monotonic() < end:
-            time.sleep(0.05)
-        assert b"protected again: replicating to the standby on " + b.encode() in errs.data, errs.data[-2000:]
-        lines = lambda text: [int(x) for x in re.findall(GEN, text.replace("\r", ""), re.M)]
-        # Counting on, protected by the last standby for a few more checkpoints.
-        out1 += apilib.read_until(first, f"gen={max(lines(out1)) + 3} ok".encode()).decode()
-        time.sleep(0.5)
-        first.kill()
-        first.wait()
-        os.set_blocking(first.stdout.fileno(), False)
-        out1 += (first.stdout.read() or b"").decode()
-        n = max(lines(out1))
-        out2 = apilib.read_until(last, f"gen={n + 2} ok".encode()).decode()
-        assert_counts_go_on(seen + out1, out2, GEN)
-        assert "FAIL" not in out1 + out2
-    finally:
-        for p in (first, last):
-            p.kill()
-            p.wait()
-
-
 def test_pause_and_snapshots_while_replicated(petrel, api, workdir):
     """A replicated VM paused by its user stays paused across checkpoints; a snapshot (which
     would take the dirty page log from under the checkpoints) and a migration are refused."""
@@ -395,6 +325,31 @@ def test_pause_and_snapshots_while_replicated(petrel, api, workdir):
         petrel.expect(rf"^gen={max(gens(petrel)) + 2} ok$")
     finally:
         sb.close()
+
+
+def test_a_diff_snapshot_never_builds_across_replication(petrel, api, workdir):
+    """Every checkpoint takes the dirty page log: once replication has ended (here its standby
+    died), a Diff snapshot must not build on the Full one taken before it, which would miss
+    every page the checkpoints took. A Full one comes first again, then Diffs work."""
+    boot(petrel, api, track_dirty_pages=True)
+
+    def snapshot(kind, name):
+        assert api.patch("/vm", {"state": "Paused"}).status == 204
+        r = api.put("/snapshot/create", {"snapshot_type": kind, "snapshot_path": str(workdir / f"{name}.state"),
+                                         "mem_file_path": str(workdir / f"{name}.mem")}, check=False)
+        assert api.patch("/vm", {"state": "Resumed"}).status == 204
+        return r
+
+    assert snapshot("Full", "before").status == 204
+    sb = replicate(petrel, api, workdir)
+    wait_checkpoints(api, 3)
+    sb.proc.kill()
+    sb.close()
+    wait_repl(api, "unprotected", timeout=10)
+    r = snapshot("Diff", "across")
+    assert r.status == 400 and "Full one first" in r.fault, r
+    assert snapshot("Full", "after").status == 204
+    assert snapshot("Diff", "next").status == 204
 
 
 def test_a_standby_that_took_over_gets_a_new_standby(petrel, api, workdir):

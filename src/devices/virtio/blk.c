@@ -2,6 +2,7 @@
  * present, data a multiple of 512 bytes, sectors inside the disk, no writes to a read-only
  * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
 #include "devices/virtio/blk.h"
+#include "memory/guest_mem.h"
 #include "block/dirty.h"
 #include "util/iov.h"
 #include "util/log.h"
@@ -90,6 +91,14 @@ static void req_put(struct virtio_blk *b, struct blk_req *r)
 static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t data_len)
 {
 	*r->status = status;
+	/* The push marks the data it reports (none on an error) and the chain's first byte: the
+	 * status byte, and what a failed read may have written, count as written too (a harvest
+	 * may have come between the pop, which marked them, and now). */
+	const struct guest_mem *mem = b->vdev.mem;
+	guest_mem_mark_dirty_hva(mem, r->status, 1);
+	if (status != VIRTIO_BLK_S_OK && r->type == VIRTIO_BLK_T_IN)
+		for (unsigned i = 0; i < r->ndata; i++)
+			guest_mem_mark_dirty_hva(mem, r->data[i].iov_base, r->data[i].iov_len);
 	if (status != VIRTIO_BLK_S_OK)
 		stat_add(&b->errors, 1);
 	virtq_push(&b->vdev.vq[0], r->head, (status == VIRTIO_BLK_S_OK ? data_len : 0) + 1);
@@ -141,6 +150,8 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 				? disk_discard(&b->disk, sector * SECTOR, (uint64_t)n * SECTOR)
 				: disk_write_zeroes(&b->disk, sector * SECTOR, (uint64_t)n * SECTOR,
 						   flags & VIRTIO_BLK_DISCARD_F_UNMAP);
+		/* again: a disk copy may have read the chunk while it changed */
+		blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), sector * SECTOR, (uint64_t)n * SECTOR);
 		if (r < 0) {
 			log_limited(LOG_WARN, "%s: %s at sector %llu: %s", b->vdev.name,
 				 type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
@@ -216,6 +227,8 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		/* A qcow2 copy-on-write is held for the batch's one commit (blk_queue_notify). */
 		int64_t res = wr ? disk_write_held(&b->disk, r->off, r->data, r->ndata)
 				 : disk_sync(&b->disk, op, r->off, r->data, r->ndata);
+		if (wr) /* again: a disk copy may have read the chunk meanwhile */
+			blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), r->off, len);
 		if (res < 0)
 			log_limited(LOG_WARN, "%s: %s at sector %llu: %s", b->vdev.name, wr ? "write" : "read",
 				 (unsigned long long)sector, strerror((int)-res));

@@ -263,10 +263,10 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 		return;
 	struct virtq_used_elem e = { head, len };
 	mark_chain_written(q, head, len);
-	mark_used_ring(q);
 	memcpy(q->used + 4 + 8 * (size_t)(st->used_idx & (st->size - 1)), &e, sizeof(e));
 	st->used_idx++;
 	__atomic_store_n((uint16_t *)(q->used + 2), st->used_idx, __ATOMIC_RELEASE);
+	mark_used_ring(q); /* after the stores: a harvest between them must not take the bit */
 }
 
 void virtq_push_n(struct virtq *q, const struct virtq_used_elem *elems, unsigned n)
@@ -277,11 +277,11 @@ void virtq_push_n(struct virtq *q, const struct virtq_used_elem *elems, unsigned
 	uint16_t idx = st->used_idx;
 	for (unsigned i = 0; i < n; i++)
 		mark_chain_written(q, (uint16_t)elems[i].id, elems[i].len);
-	mark_used_ring(q);
 	for (unsigned i = 0; i < n; i++, idx++)
 		memcpy(q->used + 4 + 8 * (size_t)(idx & (st->size - 1)), &elems[i], sizeof(elems[i]));
 	st->used_idx = idx;
 	__atomic_store_n((uint16_t *)(q->used + 2), st->used_idx, __ATOMIC_RELEASE);
+	mark_used_ring(q);
 }
 
 void virtq_unpop(struct virtq *q, uint16_t n)
@@ -314,10 +314,10 @@ bool virtq_enable_notify(struct virtq *q)
 	struct virtq_state *st = q->st;
 	if (!q->used)
 		return false;
-	mark_used_ring(q);
 	if (st->event_idx) {
 		uint16_t *avail_event = (uint16_t *)(q->used + 4 + 8 * (size_t)st->size);
 		__atomic_store_n(avail_event, st->last_avail_idx, __ATOMIC_RELAXED);
+		mark_used_ring(q);
 	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return avail_idx(q) != st->last_avail_idx;
