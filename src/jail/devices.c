@@ -45,7 +45,7 @@ static int make_node(const struct jail *j, const char *rel, unsigned major, unsi
 	int ret = jail_path(path, sizeof(path), "%s%s", j->root, rel);
 	if (ret < 0)
 		return ret;
-	if (mknod(path, S_IFCHR | 0660, makedev(major, minor)) < 0)
+	if (mknod(path, S_IFCHR | 0600, makedev(major, minor)) < 0) /* petrel's alone, not its group's */
 		return jail_err(errno, "mknod %s (char %u:%u)", path, major, minor);
 	if (chown(path, j->args->uid, j->args->gid) < 0)
 		return jail_err(errno, "chown %s to %u:%u", path, j->args->uid, j->args->gid);

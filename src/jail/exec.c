@@ -38,6 +38,11 @@ int jail_set_rlimits(const struct jail_args *a)
  * first: without CAP_SETGID after setuid they could not change any more. */
 static int drop_privileges(const struct jail_args *a)
 {
+	/* First, while CAP_SETPCAP is still held: no exec gives capabilities back, also not to
+	 * --uid 0 (SECBIT_NOROOT, locked), and the kernel's drop at setuid is not skipped (this
+	 * clears a caller's SECBIT_NO_SETUID_FIXUP; a locked one makes this fail). */
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
+		return jail_err(errno, "prctl(PR_SET_SECUREBITS, NOROOT)");
 	/* --rootless: setgroups is denied in the user namespace (userns.c); the caller's
 	 * supplementary groups stay, shown as the overflow gid (docs/security.md). */
 	if (!a->rootless && syscall(SYS_setgroups, 0, NULL) < 0)
@@ -46,19 +51,15 @@ static int drop_privileges(const struct jail_args *a)
 		return jail_err(errno, "setgid %u", a->gid);
 	if (syscall(SYS_setresuid, a->uid, a->uid, a->uid) < 0)
 		return jail_err(errno, "setuid %u", a->uid);
-	if (a->rootless) {
-		/* The id map made the ids uid:gid from the start, so no change away from 0
-		 * dropped the capabilities held in the user namespace: drop them all here, and
-		 * with --uid 0 make sure the exec gives none back (SECBIT_NOROOT, locked). */
-		struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-		struct __user_cap_data_struct none[2] = { { 0 } };
-		if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0) < 0)
-			return jail_err(errno, "prctl(PR_SET_SECUREBITS, NOROOT)");
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
-			return jail_err(errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
-		if (syscall(SYS_capset, &hdr, none) < 0)
-			return jail_err(errno, "capset: drop every capability");
-	}
+	/* Every capability goes: --rootless kept those of the user namespace (the id map made
+	 * the ids uid:gid from the start, so no change away from 0 dropped them), and in the
+	 * root mode ambient capabilities a caller set, or --uid 0, would keep some. */
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct none[2] = { { 0 } };
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return jail_err(errno, "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+	if (syscall(SYS_capset, &hdr, none) < 0)
+		return jail_err(errno, "capset: drop every capability");
 	/* petrel never needs to gain privileges through an exec (setuid files, capabilities). */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return jail_err(errno, "prctl(PR_SET_NO_NEW_PRIVS)");

@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,19 +93,52 @@ int jail_copy_file(const char *src, const char *dst, mode_t mode)
 	return ret;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/* Empty the directory open as dfd (device dev), entry by entry relative to it: a name is
+ * never followed (a link is removed as a link), a directory is entered only through
+ * O_NOFOLLOW and only on the same file system, so whatever the jail's owner renames or swaps
+ * meanwhile, nothing outside the tree is touched. depth bounds the recursion. */
+static void empty_dir(int dfd, dev_t dev, const char *path, unsigned depth)
 {
-	(void)st;
-	(void)ftw;
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0)
-		jail_err(errno, "cleanup: remove %s", path);
-	return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			continue;
+		int sub = errno == EISDIR && depth < 64
+				  ? openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+				  : -1;
+		struct stat st;
+		if (sub >= 0 && fstat(sub, &st) == 0 && st.st_dev == dev) {
+			empty_dir(sub, dev, path, depth + 1);
+			if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0)
+				continue;
+		} else if (sub >= 0) {
+			close(sub);
+		}
+		jail_err(errno, "cleanup: remove %s/.../%s", path, e->d_name);
+	}
+	closedir(d);
 }
 
-/* rm -rf, not crossing into other file systems nor following links. */
+/* rm -rf of a jail's directory, safe against a tree its owner changes meanwhile. */
 int jail_remove_tree(const char *path)
 {
-	if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-		return jail_err(errno, "cleanup: walk %s", path);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		return jail_err(err, "cleanup: open %s", path);
+	}
+	empty_dir(fd, st.st_dev, path, 0);
+	if (rmdir(path) < 0)
+		return jail_err(errno, "cleanup: remove %s", path);
 	return 0;
 }

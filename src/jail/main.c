@@ -105,8 +105,13 @@ int main(int argc, char **argv)
 	struct jail_args a;
 	struct jail j = { .args = &a, .netns_fd = -1, .devnull_fd = -1,
 			  .start_us = jail_clock_us(CLOCK_MONOTONIC) };
-	/* As Firecracker's jailer: no file descriptor of the caller's reaches petrel. */
-	close_range(3, ~0U, 0);
+	/* As Firecracker's jailer: no file descriptor of the caller's reaches petrel (one by one
+	 * where close_range is missing or filtered). */
+	if (close_range(3, ~0U, 0) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+		for (long fd = 3; fd < (max > 0 && max < (1l << 20) ? max : 1l << 20); fd++)
+			close((int)fd);
+	}
 	int ret = jail_parse_args(argc, argv, &a);
 	if (ret)
 		return ret > 0 ? 0 : 2;

@@ -1,8 +1,10 @@
 /* The jail's directory tree on the host: <base>/<exec name>/<id>/root with the exec file
  * copy, device nodes, /run, and empty files where the exec file's shared libraries will be
  * bind-mounted (mounts.c). The root and /run belong to uid:gid so petrel can create its API
- * socket; everything else belongs to root. With --rootless everything belongs to the caller,
- * whose ids are uid:gid inside the jail's user namespace. */
+ * socket; everything else belongs to root. They are handed over last: while the jailer (root)
+ * builds the tree by path, no other process may write in it (a symlink planted there would
+ * send its mkdir, mknod, chown or file writes to a host file). With --rootless everything
+ * belongs to the caller, whose ids are uid:gid inside the jail's user namespace. */
 #include "jail/jail.h"
 
 #include <errno.h>
@@ -11,13 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int make_dir_owned(const struct jail *j, const char *path)
+/* A directory built root-owned, to be petrel's: given to uid:gid once the tree is done. */
+static int hand_over(const struct jail *j, const char *path)
 {
-	if (mkdir(path, 0755) < 0)
-		return jail_err(errno, "mkdir %s", path);
 	if (j->args->rootless)
 		return 0;   /* the caller's, which is uid:gid in the jail's user namespace */
-	if (chown(path, j->args->uid, j->args->gid) < 0)
+	if (lchown(path, j->args->uid, j->args->gid) < 0)
 		return jail_err(errno, "chown %s to %u:%u", path, j->args->uid, j->args->gid);
 	return 0;
 }
@@ -63,18 +64,22 @@ int jail_root_build(struct jail *j)
 		return jail_err(errno, "mkdir %s", j->id_dir);
 	}
 	j->id_dir_created = true;
-	ret = make_dir_owned(j, j->root);
-	if (!ret)
-		ret = jail_path(path, sizeof(path), "%s/%s", j->root, a->exec_name);
+	if (mkdir(j->root, 0755) < 0)
+		return jail_err(errno, "mkdir %s", j->root);
+	ret = jail_path(path, sizeof(path), "%s/%s", j->root, a->exec_name);
 	if (!ret)
 		ret = jail_copy_file(a->exec_file, path, 0755);
 	if (!ret)
 		ret = jail_devices_create(j);
 	if (!ret)
 		ret = jail_path(path, sizeof(path), "%s/run", j->root);
-	if (!ret)
-		ret = make_dir_owned(j, path);
+	if (!ret && mkdir(path, 0755) < 0)
+		ret = jail_err(errno, "mkdir %s", path);
 	for (size_t i = 0; i < j->libs.n && !ret; i++)
 		ret = make_mount_target(j, j->libs.paths[i]);
+	if (!ret)
+		ret = hand_over(j, path);     /* /run, then the root: the last writes by path */
+	if (!ret)
+		ret = hand_over(j, j->root);
 	return ret;
 }

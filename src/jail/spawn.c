@@ -40,7 +40,9 @@ static void write_pid_file(const struct jail *j, pid_t pid)
 	char path[4096], text[32];
 	if (jail_path(path, sizeof(path), "%s/%s.pid", j->root, j->args->exec_name) < 0)
 		return;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* The root belongs to uid:gid, and petrel runs by now: a name there may be its link to a
+	 * host file. A new file only, the link never followed. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
 	if (fd < 0 || write(fd, text, (size_t)n) != n)
 		jail_err(errno, "write %s", path);   /* not fatal: petrel is running */

@@ -9,6 +9,7 @@ the jailed process is killed, the cgroups are removed once it is gone, the jail 
 deleted; nothing is unmounted on the host (the jail's mounts die with its namespace)."""
 import json
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -110,7 +111,7 @@ def test_petrel_runs_jailed(jails, base, parent_cgroup):
         s = os.stat(j.root / "dev" / name)
         assert stat.S_ISCHR(s.st_mode) and (os.major(s.st_rdev), os.minor(s.st_rdev)) == \
             (major, minor), name
-        assert (s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode)) == (UID, GID, 0o660), name
+        assert (s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode)) == (UID, GID, 0o600), name
     ufd = Path("/sys/class/misc/userfaultfd/dev")
     if ufd.exists():
         major, minor = map(int, ufd.read_text().split(":"))
@@ -127,6 +128,24 @@ def test_petrel_runs_jailed(jails, base, parent_cgroup):
     assert j.proc.poll() is None
     os.kill(pid, 9)
     assert j.proc.wait(timeout=10) == 128 + 9
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
+def test_no_capability_survives_into_petrel(jails, base, parent_cgroup):
+    """Ambient capabilities and SECBIT_NO_SETUID_FIXUP, set by whoever starts the jailer, kept
+    capabilities across the change to uid:gid (found in review: petrel could chroot): the
+    jailer drops every one itself and locks SECBIT_NOROOT."""
+    caps = "+sys_admin,+sys_chroot"
+    prefix = ["setpriv", "--inh-caps", caps, "--ambient-caps", caps, "--securebits", "+no_setuid_fixup"]
+    j = jaillib.Jail(base, "jail-caps", args=["--new-pid-ns", *CGROUP_ARGS], petrel_args=API_ARGS,
+                     parent_cgroup=parent_cgroup, prefix=prefix)
+    jails.append(j)
+    j.start()
+    jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
+    st = status_fields(j.pids()[0])
+    for field in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(st[field][0], 16) == 0, (field, st[field])
+    assert st["Uid"] == [str(UID)] * 4 and st["NoNewPrivs"] == ["1"]
 
 
 def test_startup_metrics_under_the_jailer(jails, base, parent_cgroup):
