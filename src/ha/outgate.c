@@ -1,10 +1,11 @@
 #include "ha/outgate.h"
+#include "util/log.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OUTGATE_MAX (64u << 20) /* held bytes; beyond, output is written unheld (logged) */
+#define OUTGATE_MAX (64u << 20) /* held bytes; beyond, output is dropped (logged) */
 
 struct held {
 	struct held *next;
@@ -21,6 +22,8 @@ struct outgate {
 	uint64_t epoch;             /* the open epoch */
 	struct held *head, **tail;
 	uint64_t bytes;
+	uint64_t dropped;           /* bytes dropped: the gate was full, or its output was discarded */
+	bool shut;                  /* outgate_drop: nothing is held or written any more */
 };
 
 struct outgate *outgate_new(void)
@@ -34,14 +37,31 @@ struct outgate *outgate_new(void)
 	return g;
 }
 
-bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const void *data, size_t len)
+bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const void *data, size_t len,
+		  bool stream)
 {
 	pthread_mutex_lock(&g->lock);
 	bool held = false;
-	if (!g->open && g->bytes + len <= OUTGATE_MAX) {
-		/* Console bytes come one at a time: they join the last entry when they can. */
+	if (g->shut) {
+		g->dropped += len;
+		pthread_mutex_unlock(&g->lock);
+		return true;
+	}
+	if (!g->open && g->bytes + len > OUTGATE_MAX) {
+		/* Written now, it would reach the outside before the checkpoint that made it (and
+		 * before older output held): dropped, as a congested link drops. */
+		if (!g->dropped)
+			log_warn("replication: %u MiB of output is waiting for the standby: output is dropped "
+				 "until it acknowledges", OUTGATE_MAX >> 20);
+		g->dropped += len;
+		pthread_mutex_unlock(&g->lock);
+		return true;
+	}
+	if (!g->open) {
+		/* Console bytes come one at a time: they join the last entry when they can. Frames
+		 * never do: each is one write. */
 		struct held *last = g->head ? (struct held *)((char *)g->tail - offsetof(struct held, next)) : NULL;
-		if (last && last->epoch == g->epoch && last->emit == emit && last->opaque == opaque &&
+		if (stream && last && last->epoch == g->epoch && last->emit == emit && last->opaque == opaque &&
 		    last->cap - last->len >= len && len < 64) {
 			memcpy(last->data + last->len, data, len);
 			last->len += len;
@@ -117,6 +137,31 @@ void outgate_release(struct outgate *g, uint64_t n)
 void outgate_open(struct outgate *g)
 {
 	flush(g, UINT64_MAX, true);
+}
+
+void outgate_drop(struct outgate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	struct held *h = g->head;
+	g->head = NULL;
+	g->tail = &g->head;
+	g->dropped += g->bytes;
+	g->bytes = 0;
+	g->shut = true;
+	pthread_mutex_unlock(&g->lock);
+	while (h) {
+		struct held *next = h->next;
+		free(h);
+		h = next;
+	}
+}
+
+uint64_t outgate_dropped(struct outgate *g)
+{
+	pthread_mutex_lock(&g->lock);
+	uint64_t b = g->dropped;
+	pthread_mutex_unlock(&g->lock);
+	return b;
 }
 
 uint64_t outgate_held(struct outgate *g)

@@ -16,9 +16,12 @@ struct outgate;
 
 struct outgate *outgate_new(void);
 void outgate_free(struct outgate *g);
-/* Hold data for the open epoch: true, or false when the gate is open (not holding: the caller
- * writes it itself) or full (the caller then waits: outgate_wait_room). */
-bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const void *data, size_t len);
+/* Hold data for the open epoch: true (held, or dropped when 64 MiB are held already: written
+ * now it would overtake the checkpoint that made it), or false when the gate is open (the
+ * caller writes it itself). stream: bytes of a stream (the console), which may join the last
+ * entry; a frame (stream false) stays one write. */
+bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const void *data, size_t len,
+		  bool stream);
 /* End the open epoch (at a checkpoint, the guest paused): its number (1, 2, ...). */
 uint64_t outgate_close_epoch(struct outgate *g);
 /* The standby has every checkpoint up to epoch n: write their output, in order. */
@@ -26,6 +29,11 @@ void outgate_release(struct outgate *g, uint64_t n);
 /* Stop holding: write everything held and pass output straight through from now on
  * (replication ended; the VM runs unprotected). */
 void outgate_open(struct outgate *g);
+/* Throw away everything held and release nothing from now on (the guest stops: output no
+ * standby has must not reach the outside). */
+void outgate_drop(struct outgate *g);
+/* Bytes dropped so far (a full gate, outgate_drop). */
+uint64_t outgate_dropped(struct outgate *g);
 /* Bytes held now (status). */
 uint64_t outgate_held(struct outgate *g);
 

@@ -239,9 +239,15 @@ static void end_logging(struct primary *p, bool had_log)
 static void lost(struct primary *p, const char *why, bool had_log)
 {
 	struct replication *r = p->r;
-	if (r->gate) {
+	if (r->gate && r->po.on_loss == REPL_LOSS_STOP) {
+		/* The guest stops: what no standby has must not reach the outside (a standby cut
+		 * off, not dead, may take over from before it). The gate stays shut. */
+		outgate_drop(r->gate);
+	} else if (r->gate) {
+		/* Nobody will acknowledge these any more: written, then the gate opens (output made
+		 * meanwhile waits behind them), and only then do the devices stop using it. */
+		outgate_open(r->gate);
 		gate_outputs(p->vm, NULL);
-		outgate_open(r->gate); /* nobody will acknowledge these any more */
 	}
 	end_logging(p, had_log);
 	if (r->po.on_loss == REPL_LOSS_STOP) {
@@ -305,8 +311,8 @@ void *repl_primary_main(void *arg)
 		if (p.s.fd >= 0)
 			mig_send_fail(p.s.fd, vm_gone ? "the primary's guest stopped" : "replication stopped on the primary");
 		if (r->gate) {
+			outgate_open(r->gate); /* as in lost(): the held first, then unheld */
 			gate_outputs(r->vm, NULL);
-			outgate_open(r->gate);
 		}
 		end_logging(&p, had_log);
 		repl_set_state(r, REPL_STOPPED, vm_gone ? "the guest stopped" : "stopped");

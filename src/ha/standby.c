@@ -51,11 +51,21 @@ static int bad(struct standby *b, int e, const char *why)
 	return e;
 }
 
+/* A read of a message's body failed: the stream ended or went silent in the middle of it,
+ * which is the primary dying (take over), not a malformed stream (give up). */
+static int cut(struct standby *b, int e)
+{
+	return bad(b, e == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET, "the primary went away in the middle of a checkpoint");
+}
+
 static int stage_run(struct standby *b, const struct mig_hdr *h)
 {
 	struct mig_pages mp;
-	if (h->len < sizeof(mp) || mig_recv_all(b->rx.fd, &mp, sizeof(mp), SYNC_TIMEOUT_MS) < 0)
+	if (h->len < sizeof(mp))
 		return bad(b, -EPROTO, "malformed replication stream: short page message");
+	int r = mig_recv_all(b->rx.fd, &mp, sizeof(mp), SYNC_TIMEOUT_MS);
+	if (r < 0)
+		return cut(b, r);
 	void *dst = mig_pages_target(b->rx.vm, &mp, h->len, b->rx.err, b->rx.errlen);
 	if (!dst)
 		return -EPROTO;
@@ -149,14 +159,19 @@ static int follow(struct standby *b)
 		}
 		case MIG_ROUND: {
 			struct mig_round rd;
-			if (h.len != sizeof(rd) || mig_recv_all(b->rx.fd, &rd, sizeof(rd), timeout) < 0)
+			if (h.len != sizeof(rd))
 				return bad(b, -EPROTO, "malformed replication stream: bad round message");
+			if ((e = mig_recv_all(b->rx.fd, &rd, sizeof(rd), timeout)) < 0)
+				return cut(b, e);
 			break;
 		}
 		case MIG_CKPT: {
 			struct mig_ckpt ck;
-			if (h.len != sizeof(ck) || mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout) < 0 || b->open.epoch ||
-			    !ck.epoch)
+			if (h.len != sizeof(ck))
+				return bad(b, -EPROTO, "malformed replication stream: bad checkpoint message");
+			if ((e = mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout)) < 0)
+				return cut(b, e);
+			if (b->open.epoch || !ck.epoch)
 				return bad(b, -EPROTO, "malformed replication stream: a checkpoint inside a checkpoint");
 			if (ck.generation < b->generation)
 				return bad(b, -EPROTO, "a primary of an older generation (fenced)");
@@ -170,13 +185,15 @@ static int follow(struct standby *b)
 			if (!(b->next_state = malloc(h.len ? h.len : 1)))
 				return -ENOMEM;
 			b->next_len = h.len;
-			if (mig_recv_all(b->rx.fd, b->next_state, h.len, timeout) < 0)
-				return bad(b, -ECONNRESET, "the primary went away in the middle of a checkpoint");
+			if ((e = mig_recv_all(b->rx.fd, b->next_state, h.len, timeout)) < 0)
+				return cut(b, e);
 			break;
 		case MIG_CEND: {
 			struct mig_ckpt ck;
-			if (h.len != sizeof(ck) || mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout) < 0)
+			if (h.len != sizeof(ck))
 				return bad(b, -EPROTO, "malformed replication stream: bad checkpoint end");
+			if ((e = mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout)) < 0)
+				return cut(b, e);
 			e = commit(b, &ck);
 			break;
 		}

@@ -364,9 +364,14 @@ int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, str
 			     size_t errlen)
 {
 	struct mig_disk d;
-	if (h->len < sizeof(d) || mig_recv_all(fd, &d, sizeof(d), 60000) < 0) {
+	if (h->len < sizeof(d)) {
 		snprintf(err, errlen, "malformed replication stream: short disk message");
 		return -EPROTO;
+	}
+	int r = mig_recv_all(fd, &d, sizeof(d), 60000);
+	if (r < 0) { /* cut off: the sender died (the standby takes over) */
+		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
+		return r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
 	}
 	if (!check_msg(vm, h, &d, err, errlen) || (d.flags & MIG_DISK_SIZE)) {
 		if (!err[0])

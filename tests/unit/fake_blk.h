@@ -57,4 +57,15 @@ static inline void queue_req(unsigned i, uint32_t type, uint64_t sector, uint32_
 	publish(0, d);
 }
 
+/* main() of a test file that uses this: the image directory made, the tests run, removed. */
+static inline int fake_blk_main(int argc, char **argv)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	int r = unit_main(argc, argv);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? r : 1;
+}
+
 #endif

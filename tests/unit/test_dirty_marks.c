@@ -192,11 +192,5 @@ TEST(blk_sync_write_chunk_recorded_after_copy)
 
 int main(int argc, char **argv)
 {
-	if (!mkdtemp(dir))
-		return 1;
-	int r = unit_main(argc, argv);
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd)) {}
-	return r;
+	return fake_blk_main(argc, argv);
 }

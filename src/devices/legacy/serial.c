@@ -146,7 +146,7 @@ static void emit(struct serial *s, uint8_t b)
 	}
 	/* Replicated (src/ha): the byte goes out once the standby has this epoch. */
 	struct outgate *g = __atomic_load_n(&s->gate, __ATOMIC_ACQUIRE);
-	if (g && outgate_hold(g, write_out_locked, s, &b, 1))
+	if (g && outgate_hold(g, write_out_locked, s, &b, 1, true))
 		return;
 	write_out(s, &b, 1);
 }

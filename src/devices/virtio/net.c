@@ -76,7 +76,7 @@ static bool gated(struct virtio_net *n, const struct virtq_chain *c)
 		memcpy(frame + off, c->iov[i].iov_base, c->iov[i].iov_len);
 		off += c->iov[i].iov_len;
 	}
-	return outgate_hold(g, write_held, n, frame, off);
+	return outgate_hold(g, write_held, n, frame, off, false);
 }
 
 static bool net_tx(struct virtio_net *n)
