@@ -57,6 +57,32 @@ static inline void queue_req(unsigned i, uint32_t type, uint64_t sector, uint32_
 	publish(0, d);
 }
 
+/* A drive on path (raw or qcow2, io_engine engine) whose driver has started queue 0 with
+ * features (and VERSION_1), interrupts to transport. 0 or -errno. */
+static inline int fake_blk_start(struct virtio_blk *b, const char *path, int format, int engine,
+				 uint64_t features, const struct virtio_transport_ops *transport)
+{
+	mem_setup();
+	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)path, .format = format,
+				    .io_engine = engine, .cache_type = DRIVE_CACHE_WRITEBACK };
+	int err = virtio_blk_create(b, &cfg, 0, &mem, NULL);
+	if (err < 0)
+		return err;
+	virtio_dev_set_transport(&b->vdev, transport, NULL);
+	start(&b->vdev, features | VIRTIO_BIT(VIRTIO_F_VERSION_1), 1);
+	return 0;
+}
+
+/* The notification, then every request finished (completions the submit did not produce
+ * come in through the pause path's reap, as the I/O thread would hand them over). */
+static inline void fake_blk_run(struct virtio_blk *b)
+{
+	notify(&b->vdev, 0);
+	pthread_mutex_lock(&b->vdev.lock);
+	b->vdev.ops->quiesce(&b->vdev);
+	pthread_mutex_unlock(&b->vdev.lock);
+}
+
 /* main() of a test file that uses this: the image directory made, the tests run, removed. */
 static inline int fake_blk_main(int argc, char **argv)
 {

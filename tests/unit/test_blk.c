@@ -31,26 +31,13 @@ static const struct virtio_transport_ops transport = { count_irq };
 
 static int setup(struct virtio_blk *b, const char *path, int format, uint64_t features)
 {
-	mem_setup();
 	irqs = 0;
-	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)path, .format = format,
-				    .io_engine = DRIVE_IO_ASYNC, .cache_type = DRIVE_CACHE_WRITEBACK };
-	int err = virtio_blk_create(b, &cfg, 0, &mem, NULL);
-	if (err < 0)
-		return err;
-	virtio_dev_set_transport(&b->vdev, &transport, NULL);
-	start(&b->vdev, features | VIRTIO_BIT(VIRTIO_F_VERSION_1), 1);
-	return 0;
+	return fake_blk_start(b, path, format, DRIVE_IO_ASYNC, features, &transport);
 }
 
-/* The notification, then every request finished (completions the submit did not produce
- * come in through the pause path's reap, as the I/O thread would hand them over). */
 static void run(struct virtio_blk *b)
 {
-	notify(&b->vdev, 0);
-	pthread_mutex_lock(&b->vdev.lock);
-	b->vdev.ops->quiesce(&b->vdev);
-	pthread_mutex_unlock(&b->vdev.lock);
+	fake_blk_run(b);
 }
 
 static bool data_is(unsigned slot, uint64_t sector, uint32_t len, unsigned seed)

@@ -92,23 +92,12 @@ static const struct virtio_transport_ops transport = { count_irq };
 
 static int setup(struct virtio_blk *b, const char *path, int engine)
 {
-	mem_setup();
-	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)path, .format = DISK_FORMAT_RAW,
-				    .io_engine = engine, .cache_type = DRIVE_CACHE_WRITEBACK };
-	int err = virtio_blk_create(b, &cfg, 0, &mem, NULL);
-	if (err < 0)
-		return err;
-	virtio_dev_set_transport(&b->vdev, &transport, NULL);
-	start(&b->vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1), 1);
-	return 0;
+	return fake_blk_start(b, path, DISK_FORMAT_RAW, engine, 0, &transport);
 }
 
 static void run(struct virtio_blk *b)
 {
-	notify(&b->vdev, 0);
-	pthread_mutex_lock(&b->vdev.lock);
-	b->vdev.ops->quiesce(&b->vdev);
-	pthread_mutex_unlock(&b->vdev.lock);
+	fake_blk_run(b);
 }
 
 /* Control: a read that succeeds. Harvest after the pop; the push marks data + status again. */
