@@ -58,12 +58,14 @@ static int cut(struct standby *b, int e)
 	return bad(b, e == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET, "the primary went away in the middle of a checkpoint");
 }
 
-static int stage_run(struct standby *b, const struct mig_hdr *h)
+/* A page run of a checkpoint, staged. timeout_ms: the silence within it that means the
+ * primary is gone (its failure timeout once protected). */
+static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 {
 	struct mig_pages mp;
 	if (h->len < sizeof(mp))
 		return bad(b, -EPROTO, "malformed replication stream: short page message");
-	int r = mig_recv_all(b->rx.fd, &mp, sizeof(mp), SYNC_TIMEOUT_MS);
+	int r = mig_recv_all(b->rx.fd, &mp, sizeof(mp), timeout_ms);
 	if (r < 0)
 		return cut(b, r);
 	void *dst = mig_pages_target(b->rx.vm, &mp, h->len, b->rx.err, b->rx.errlen);
@@ -92,8 +94,8 @@ static int stage_run(struct standby *b, const struct mig_hdr *h)
 		b->runs = q;
 		b->runs_cap = cap;
 	}
-	if (mig_recv_all(b->rx.fd, b->pages + b->pages_len, bytes, SYNC_TIMEOUT_MS) < 0)
-		return bad(b, -ECONNRESET, "the primary went away in the middle of a checkpoint");
+	if ((r = mig_recv_all(b->rx.fd, b->pages + b->pages_len, bytes, timeout_ms)) < 0)
+		return cut(b, r);
 	b->runs[b->nruns++] = (struct staged){ dst, mp.npages, b->pages_len };
 	b->pages_len += bytes;
 	return 0;
@@ -149,11 +151,12 @@ static int follow(struct standby *b)
 			return bad(b, -ECANCELED, "stopped on the standby");
 		switch (h.type) {
 		case MIG_PAGES:
-			e = b->open.epoch ? stage_run(b, &h) : mig_receiver_take_pages(&b->rx, &h);
+			e = b->open.epoch ? stage_run(b, &h, timeout) : mig_receiver_take_pages(&b->rx, &h);
 			break;
 		case MIG_DISK: {
 			uint64_t bytes = 0;
-			e = b->open.epoch ? mig_disks_receive_staged(b->rx.vm, b->rx.fd, &h, &b->disks, b->rx.err, b->rx.errlen)
+			e = b->open.epoch ? mig_disks_receive_staged(b->rx.vm, b->rx.fd, &h, &b->disks, timeout, b->rx.err,
+								     b->rx.errlen)
 					  : mig_disks_receive(b->rx.vm, b->rx.fd, &h, &bytes, b->rx.err, b->rx.errlen);
 			break;
 		}

@@ -360,15 +360,15 @@ int mig_disks_send_stage(int fd, const struct disk_stage *s, uint64_t *sent)
 	return 0;
 }
 
-int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, struct disk_stage *s, char *err,
-			     size_t errlen)
+int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, struct disk_stage *s, int timeout_ms,
+			     char *err, size_t errlen)
 {
 	struct mig_disk d;
 	if (h->len < sizeof(d)) {
 		snprintf(err, errlen, "malformed replication stream: short disk message");
 		return -EPROTO;
 	}
-	int r = mig_recv_all(fd, &d, sizeof(d), 60000);
+	int r = mig_recv_all(fd, &d, sizeof(d), timeout_ms);
 	if (r < 0) { /* cut off: the sender died (the standby takes over) */
 		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
 		return r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
@@ -379,9 +379,9 @@ int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, str
 		return -EPROTO;
 	}
 	int e = stage_add(s, d.drive, d.offset, d.len);
-	if (!e && mig_recv_all(fd, s->data + s->c[s->n - 1].at, d.len, 60000) < 0) {
+	if (!e && (r = mig_recv_all(fd, s->data + s->c[s->n - 1].at, d.len, timeout_ms)) < 0) {
 		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
-		e = -ECONNRESET;
+		e = r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
 	}
 	return e;
 }

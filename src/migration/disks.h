@@ -53,9 +53,10 @@ struct disk_stage {
 /* Primary, guest paused: the chunks written since the last call, read into s. */
 int mig_disks_stage(struct vm *vm, struct disk_stage *s);
 int mig_disks_send_stage(int fd, const struct disk_stage *s, uint64_t *sent);
-/* Standby: a MIG_DISK message of a checkpoint, checked and staged; applied at commit. */
-int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, struct disk_stage *s, char *err,
-			     size_t errlen);
+/* Standby: a MIG_DISK message of a checkpoint, checked and staged; applied at commit. A
+ * silence of timeout_ms within it, or its end, is the sender gone (-ETIMEDOUT, -ECONNRESET). */
+int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, struct disk_stage *s, int timeout_ms,
+			     char *err, size_t errlen);
 int mig_disks_apply(struct vm *vm, const struct disk_stage *s, char *err, size_t errlen);
 void mig_disks_stage_reset(struct disk_stage *s);
 void mig_disks_stage_free(struct disk_stage *s);
