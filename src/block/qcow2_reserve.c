@@ -198,10 +198,11 @@ void qcow2_reserve_synced(struct qcow2 *q)
 int qcow2_sync_range(struct qcow2 *q, uint64_t off, uint64_t len)
 {
 	/* One sync at a time on the ring: one in flight is the next run's (start_ahead). */
-	if (q->sync_inflight && reap_sync(q) && q->ahead_end)
+	if (q->sync_inflight && reap_sync(q) > 0 && q->ahead_end)
 		q->ahead_synced = true;
-	if (q->sync_ring_up && submit_sync(q, off, off + len) && reap_sync(q))
-		return 0;
+	int r = q->sync_ring_up && submit_sync(q, off, off + len) ? reap_sync(q) : 0;
+	if (r != 0)
+		return r > 0 ? 0 : r; /* a failed sync is the caller's error: one in line would not see it */
 	if (fdatasync(q->fd) < 0)
 		return -errno;
 	qcow2_reserve_synced(q);

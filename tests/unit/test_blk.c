@@ -275,6 +275,27 @@ TEST(qcow2_held_copy_on_write_without_a_ring)
 	unlink(top);
 }
 
+/* An image's descriptor made a pipe for a while: syncs and positioned writes on it fail. */
+struct swapped {
+	int fd, saved, pipe[2];
+};
+
+static bool pipe_in_place(struct swapped *sw, int fd)
+{
+	sw->fd = fd;
+	sw->saved = dup(fd);
+	return sw->saved >= 0 && pipe(sw->pipe) == 0 && dup2(sw->pipe[1], fd) == fd;
+}
+
+static bool put_back(struct swapped *sw)
+{
+	bool ok = dup2(sw->saved, sw->fd) == sw->fd;
+	close(sw->saved);
+	close(sw->pipe[0]);
+	close(sw->pipe[1]);
+	return ok;
+}
+
 /* A commit that fails (here the file stops taking syncs and writes: a pipe in its place) is
  * answered to the next guest FLUSH, once: the kernel would report a real writeback error to
  * the commit's own sync, not to the flush's. */
@@ -288,16 +309,29 @@ TEST(qcow2_a_failed_commit_fails_the_next_flush)
 	memset(buf, 0x5a, sizeof(buf));
 	struct iovec v = { buf, sizeof(buf) };
 	CHECK_EQ(disk_write_held(&d, 65536 + 4096, &v, 1), 4096);
-	int saved = dup(q->fd), p[2];
-	REQUIRE(saved >= 0 && pipe(p) == 0);
-	REQUIRE(dup2(p[1], q->fd) == q->fd);
+	struct swapped sw;
+	REQUIRE(pipe_in_place(&sw, q->fd));
 	CHECK(disk_commit(&d) < 0);               /* its sync and its entry fail */
-	REQUIRE(dup2(saved, q->fd) == q->fd);
-	close(saved);
-	close(p[0]);
-	close(p[1]);
+	REQUIRE(put_back(&sw));
 	CHECK(disk_sync(&d, RAW_FLUSH, 0, NULL, 0) < 0);
 	CHECK_EQ(disk_sync(&d, RAW_FLUSH, 0, NULL, 0), 0);
+	disk_close(&d);
+	unlink(top);
+}
+
+/* A ranged sync that fails on the ring (the file a pipe for a moment) is the caller's error,
+ * not a reason to sync again in line, which would not see the error any more. */
+TEST(qcow2_a_failed_ranged_sync_is_an_error)
+{
+	struct disk d;
+	const char *top = open_overlay(&d, "r", 6);
+	REQUIRE(top);
+	struct qcow2 *q = d.qcow2;
+	struct swapped sw;
+	REQUIRE(pipe_in_place(&sw, q->fd));
+	CHECK(qcow2_sync_range(q, 0, 65536) < 0);
+	REQUIRE(put_back(&sw));
+	disk_sync(&d, RAW_FLUSH, 0, NULL, 0); /* answers the kept error */
 	disk_close(&d);
 	unlink(top);
 }
