@@ -462,14 +462,15 @@ def test_killed_at_random_points_of_first_write_allocation(tmp_path, cluster, ba
     top = tmp_path / "top.qcow2"
     for rnd in range(8):
         top.unlink(missing_ok=True)
-        opts = ["-o", f"cluster_size={cluster}"] + (["-b", base, "-F", "raw"] if backing else [])
-        qimg("create", "-f", "qcow2", *opts, top, size)
+        create = ["-o", f"cluster_size={cluster}"] + (["-b", base, "-F", "raw"] if backing else [])
+        qimg("create", "-f", "qcow2", *create, top, size)
         p = subprocess.Popen([str(DISKIO), *opts, str(top)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
         length = rng.choice([512, 4096, 12288, 65536 + 4096, 1 << 20])
         p.stdin.write(f"seed {rnd}\nloop 1000000 0 {size} {length}\n")
         p.stdin.flush()
         time.sleep(rng.uniform(0.005, 0.4))
+        assert p.poll() is None, f"round {rnd}: diskio ended before it was killed ({p.returncode})"
         p.send_signal(signal.SIGKILL)
         p.wait()
         r = qimg("check", top, check=False)
