@@ -95,7 +95,7 @@ static int finish(struct qcow2 *q, unsigned g)
 	int res = q->commits[g].res, err = 0;
 	q->commits[g].busy = false;
 	if (res < 0)
-		q->io_err = q->io_err ? q->io_err : res;
+		qcow2_keep_err(q, res);
 	if (res < 0 && !q->commit_failed_logged) {
 		log_error("qcow2 %s: committing copied clusters: %s; their entries are written without it", q->f->path,
 			  strerror(-res));

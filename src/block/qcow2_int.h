@@ -115,6 +115,14 @@ void qcow2_return_reserved(struct qcow2 *q);
 /* The same, and stop the ring (at close). */
 void qcow2_release_reserved(struct qcow2 *q);
 
+/* A sync or commit failed where no guest request could be told: the next flush answers it
+ * (the first such error). */
+static inline void qcow2_keep_err(struct qcow2 *q, int e)
+{
+	if (!q->io_err)
+		q->io_err = e;
+}
+
 int qcow2_pwrite(struct qcow2 *q, const void *buf, size_t len, uint64_t off);
 
 #define IOV_MAX_PIECES 256  /* iovecs per request (a virtqueue chain has at most 256) */

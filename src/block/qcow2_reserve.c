@@ -83,7 +83,7 @@ static int reap_sync(struct qcow2 *q)
 	q->sync_inflight = false;
 	if (res < 0) {
 		log_warn("qcow2 %s: fdatasync: %s", q->f->path, strerror(-res));
-		q->io_err = q->io_err ? q->io_err : res;
+		qcow2_keep_err(q, res);
 		return res;
 	}
 	return 1;

@@ -88,6 +88,14 @@ static void req_put(struct virtio_blk *b, struct blk_req *r)
 	b->inflight--;
 }
 
+/* The disk's chunks [off, off+len) as written, when a migration or replication copies the
+ * disk (b->dirty, set by that thread). Marked before a write and again after it: a copy that
+ * read a chunk meanwhile sends it once more. */
+static void mark_chunks(struct virtio_blk *b, uint64_t off, uint64_t len)
+{
+	blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), off, len);
+}
+
 static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t data_len)
 {
 	*r->status = status;
@@ -145,13 +153,13 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 	for (uint64_t i = 0; i < bytes / 16; i++) {
 		uint64_t sector = get_le(seg + 16 * i, 8);
 		uint32_t n = (uint32_t)get_le(seg + 16 * i + 8, 4), flags = (uint32_t)get_le(seg + 16 * i + 12, 4);
-		blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), sector * SECTOR, (uint64_t)n * SECTOR);
+		mark_chunks(b, sector * SECTOR, (uint64_t)n * SECTOR);
 		int r = type == VIRTIO_BLK_T_DISCARD
 				? disk_discard(&b->disk, sector * SECTOR, (uint64_t)n * SECTOR)
 				: disk_write_zeroes(&b->disk, sector * SECTOR, (uint64_t)n * SECTOR,
 						   flags & VIRTIO_BLK_DISCARD_F_UNMAP);
 		/* again: a disk copy may have read the chunk while it changed */
-		blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), sector * SECTOR, (uint64_t)n * SECTOR);
+		mark_chunks(b, sector * SECTOR, (uint64_t)n * SECTOR);
 		if (r < 0) {
 			log_limited(LOG_WARN, "%s: %s at sector %llu: %s", b->vdev.name,
 				 type == VIRTIO_BLK_T_DISCARD ? "discard" : "write-zeroes",
@@ -214,7 +222,7 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		r->used_len = wr ? 0 : (uint32_t)len;
 		r->off = sector * SECTOR;
 		if (wr)
-			blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), r->off, len);
+			mark_chunks(b, r->off, len);
 		if (wr)
 			stat_add(&b->writes, 1);
 		else
@@ -228,7 +236,7 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		int64_t res = wr ? disk_write_held(&b->disk, r->off, r->data, r->ndata)
 				 : disk_sync(&b->disk, op, r->off, r->data, r->ndata);
 		if (wr) /* again: a disk copy may have read the chunk meanwhile */
-			blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), r->off, len);
+			mark_chunks(b, r->off, len);
 		if (res < 0)
 			log_limited(LOG_WARN, "%s: %s at sector %llu: %s", b->vdev.name, wr ? "write" : "read",
 				 (unsigned long long)sector, strerror((int)-res));
@@ -358,7 +366,7 @@ static void complete_one(void *ctx, void *tag, int64_t res)
 		status = VIRTIO_BLK_S_IOERR;
 	}
 	if (r->type == VIRTIO_BLK_T_OUT) /* again: a copy may have read the chunk meanwhile */
-		blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), r->off, r->expect);
+		mark_chunks(b, r->off, r->expect);
 	finish(b, r, status, r->used_len);
 }
 
