@@ -235,6 +235,14 @@ static void end_logging(struct primary *p, bool had_log)
 	p->vm->snap_parent = NULL;
 }
 
+/* Replication ends with its output let go of: what is held is written, then the gate opens
+ * (output made meanwhile waits behind it), and only then do the devices stop using it. */
+static void open_gate(struct primary *p)
+{
+	outgate_open(p->r->gate);
+	gate_outputs(p->vm, NULL);
+}
+
 /* The standby is gone (or never came): the policy decides. */
 static void lost(struct primary *p, const char *why, bool had_log)
 {
@@ -244,10 +252,7 @@ static void lost(struct primary *p, const char *why, bool had_log)
 		 * off, not dead, may take over from before it). The gate stays shut. */
 		outgate_drop(r->gate);
 	} else if (r->gate) {
-		/* Nobody will acknowledge these any more: written, then the gate opens (output made
-		 * meanwhile waits behind them), and only then do the devices stop using it. */
-		outgate_open(r->gate);
-		gate_outputs(p->vm, NULL);
+		open_gate(p); /* nobody will acknowledge these any more */
 	}
 	end_logging(p, had_log);
 	if (r->po.on_loss == REPL_LOSS_STOP) {
@@ -310,10 +315,8 @@ void *repl_primary_main(void *arg)
 		 * not take over. */
 		if (p.s.fd >= 0)
 			mig_send_fail(p.s.fd, vm_gone ? "the primary's guest stopped" : "replication stopped on the primary");
-		if (r->gate) {
-			outgate_open(r->gate); /* as in lost(): the held first, then unheld */
-			gate_outputs(r->vm, NULL);
-		}
+		if (r->gate)
+			open_gate(&p);
 		end_logging(&p, had_log);
 		repl_set_state(r, REPL_STOPPED, vm_gone ? "the guest stopped" : "stopped");
 	} else {

@@ -55,7 +55,7 @@ static int bad(struct standby *b, int e, const char *why)
  * which is the primary dying (take over), not a malformed stream (give up). */
 static int cut(struct standby *b, int e)
 {
-	return bad(b, e == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET, "the primary went away in the middle of a checkpoint");
+	return bad(b, mig_cut_off(e), "the primary went away in the middle of a checkpoint");
 }
 
 /* A page run of a checkpoint, staged. timeout_ms: the silence within it that means the

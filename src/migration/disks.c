@@ -371,7 +371,7 @@ int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, str
 	int r = mig_recv_all(fd, &d, sizeof(d), timeout_ms);
 	if (r < 0) { /* cut off: the sender died (the standby takes over) */
 		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
-		return r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+		return mig_cut_off(r);
 	}
 	if (!check_msg(vm, h, &d, err, errlen) || (d.flags & MIG_DISK_SIZE)) {
 		if (!err[0])
@@ -381,7 +381,7 @@ int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, str
 	int e = stage_add(s, d.drive, d.offset, d.len);
 	if (!e && (r = mig_recv_all(fd, s->data + s->c[s->n - 1].at, d.len, timeout_ms)) < 0) {
 		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
-		e = r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+		e = mig_cut_off(r);
 	}
 	return e;
 }

@@ -13,6 +13,7 @@
 #ifndef PETREL_MIGRATION_WIRE_H
 #define PETREL_MIGRATION_WIRE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,12 @@ struct mig_go {
 int mig_send(int fd, uint32_t type, const void *a, size_t alen, const void *b, size_t blen);
 /* Read exactly n bytes within timeout_ms (< 0: no limit). 0, -ECONNRESET at EOF, -ETIMEDOUT. */
 int mig_recv_all(int fd, void *buf, size_t n, int timeout_ms);
+/* What a failed mig_recv_all in the middle of a message means: the sender is gone, silent
+ * (-ETIMEDOUT) or closed (-ECONNRESET), not a malformed stream. */
+static inline int mig_cut_off(int e)
+{
+	return e == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+}
 /* Read a header and check the type is known and the length within limit for it. */
 int mig_recv_hdr(int fd, struct mig_hdr *h, int timeout_ms, char *err, size_t errlen);
 /* Send FAIL with a reason (best effort). */
