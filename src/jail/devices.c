@@ -1,6 +1,6 @@
 /* The device nodes inside the jail: what petrel opens after it has no privileges left.
  *
- * As root: mknod, owned by uid:gid, mode 0660. mknod works whether or not the host has the
+ * As root: mknod, owned by uid:gid, mode 0600. mknod works whether or not the host has the
  * device (only opening it needs the driver).
  * --rootless: an unprivileged user cannot mknod (and a device node made in a user namespace
  * would not open). Instead each host device the caller may open for reading and writing
