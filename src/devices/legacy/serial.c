@@ -85,23 +85,40 @@ static void rx_push(struct serial_state *st, uint8_t b)
 }
 
 /* Guest output must never hold a vCPU for long: a console that takes nothing (a pipe or FIFO
- * nobody reads, a stopped terminal) gets SERIAL_STALL_MS to make room; then the bytes are
- * dropped and counted, and later ones are dropped at once until it takes output again. A
- * reader that is only slow for a moment loses nothing. A vCPU kicked while it waits (pause,
- * exit) drops the byte and goes. poll() rather than O_NONBLOCK, which would change the file
- * for everyone sharing it (the user's terminal). */
+ * nobody reads, a stopped terminal) gets SERIAL_STALL_MS to make room, counted from the first
+ * wait of the write; then the bytes are dropped and counted, and later ones are dropped at once
+ * until it takes output again. A reader that is only slow for a moment loses nothing. A vCPU
+ * kicked while it waits (pause, exit) drops the byte and goes. poll() rather than O_NONBLOCK,
+ * which would change the file for everyone sharing it (the user's terminal).
+ * Output held for replication is written by the replication thread, which must not stop for
+ * anything near the standby's failure timeout (default 1 s: a stalled console would make the
+ * standby take over a healthy primary), so it gets SERIAL_RELEASE_STALL_MS. */
 #define SERIAL_STALL_MS 1000
+#define SERIAL_RELEASE_STALL_MS 100
 
-static void write_out(void *opaque, const void *data, size_t len)
+/* Room in the console now, or within what is left of stall_ms since *since (0: not waited yet). */
+static bool room(struct serial *s, uint64_t *since, unsigned stall_ms)
 {
-	struct serial *s = opaque;
-	const uint8_t *p = data;
+	struct pollfd pf = { .fd = s->out_fd, .events = POLLOUT };
+	int r = poll(&pf, 1, 0);
+	if (r == 0 && !s->out_stalled) {
+		uint64_t now = now_ns(), limit = (uint64_t)stall_ms * 1000000;
+		if (!*since)
+			*since = now;
+		if (now - *since < limit)
+			r = poll(&pf, 1, (int)((limit - (now - *since) + 999999) / 1000000));
+	}
+	return r == 1 && (pf.revents & POLLOUT);
+}
+
+static void write_within(struct serial *s, const uint8_t *p, size_t len, unsigned stall_ms)
+{
+	uint64_t since = 0;
 	while (len) {
-		struct pollfd pf = { .fd = s->out_fd, .events = POLLOUT };
-		if (poll(&pf, 1, s->out_stalled ? 0 : SERIAL_STALL_MS) != 1 || !(pf.revents & POLLOUT)) {
+		if (!room(s, &since, stall_ms)) {
 			if (!s->out_stalled)
-				log_limited(LOG_WARN, "serial: the console took no output for %d ms (nobody reads "
-					    "it?): dropping guest output until it does", SERIAL_STALL_MS);
+				log_limited(LOG_WARN, "serial: the console took no output for %u ms (nobody reads "
+					    "it?): dropping guest output until it does", stall_ms);
 			s->out_stalled = true;
 			stat_add(&s->tx_dropped, len);
 			return;
@@ -123,7 +140,7 @@ static void write_out_locked(void *opaque, const void *data, size_t len)
 {
 	struct serial *s = opaque;
 	pthread_mutex_lock(&s->lock);
-	write_out(s, data, len);
+	write_within(s, data, len, SERIAL_RELEASE_STALL_MS);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -148,7 +165,7 @@ static void emit(struct serial *s, uint8_t b)
 	struct outgate *g = __atomic_load_n(&s->gate, __ATOMIC_ACQUIRE);
 	if (g && outgate_hold(g, write_out_locked, s, &b, 1, true))
 		return;
-	write_out(s, &b, 1);
+	write_within(s, &b, 1, SERIAL_STALL_MS);
 }
 
 static uint8_t reg_read(struct serial *s, unsigned off)
