@@ -149,15 +149,19 @@ static int follow(struct standby *b)
 			return bad(b, e, why);
 		if (repl_cancelled(r))
 			return bad(b, -ECANCELED, "stopped on the standby");
+		/* Once a checkpoint is held, memory and disks change only by whole checkpoints. */
+		if ((h.type == MIG_PAGES || h.type == MIG_DISK) && !b->open.epoch && b->state)
+			return bad(b, -EPROTO, "malformed replication stream: data between checkpoints");
 		switch (h.type) {
 		case MIG_PAGES:
 			e = b->open.epoch ? stage_run(b, &h, timeout) : mig_receiver_take_pages(&b->rx, &h);
 			break;
 		case MIG_DISK: {
 			uint64_t bytes = 0;
-			e = b->open.epoch ? mig_disks_receive_staged(b->rx.vm, b->rx.fd, &h, &b->disks, timeout, b->rx.err,
-								     b->rx.errlen)
-					  : mig_disks_receive(b->rx.vm, b->rx.fd, &h, &bytes, b->rx.err, b->rx.errlen);
+			e = b->open.epoch ? mig_disks_receive_staged(b->rx.vm, b->rx.fd, &h, b->rx.disks_sized, &b->disks,
+								     timeout, b->rx.err, b->rx.errlen)
+					  : mig_disks_receive(b->rx.vm, b->rx.fd, &h, &b->rx.disks_sized, &bytes, b->rx.err,
+							      b->rx.errlen);
 			break;
 		}
 		case MIG_ROUND: {

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 /* The VM's virtio-blk devices in device order: drive index i is the i-th of them. */
+_Static_assert(DEVICES_MAX_DRIVES <= 32, "the receivers' disks_sized has a bit per drive");
+
 static struct virtio_blk *drive(struct vm *vm, uint32_t i)
 {
 	for (unsigned k = 0; k < vm->devs.nvirtio; k++) {
@@ -187,9 +189,10 @@ void mig_disks_stop(struct vm *vm)
 			blk_dirty_enable(b->dirty, false);
 }
 
-/* A MIG_DISK message's header: checked against the drives; the drive, or NULL with why. */
-static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, const struct mig_disk *d, char *err,
-				    size_t errlen)
+/* A MIG_DISK message's header: checked against the drives; the drive, or NULL with why.
+ * sized: the drives whose size message came (bit i: drive i). */
+static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, const struct mig_disk *d, uint32_t sized,
+				    char *err, size_t errlen)
 {
 	struct virtio_blk *b = drive(vm, d->drive);
 	bool size_only = d->flags & MIG_DISK_SIZE;
@@ -198,7 +201,9 @@ static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, cons
 		snprintf(err, errlen, "malformed migration stream: disk message for drive %u", d->drive);
 		return NULL;
 	}
-	if (!size_only && b->disk.file.read_only) { /* the size message comes first: resize() */
+	/* The size message comes first (resize(): the image is not the source's own, and is
+	 * writable); without it the image may be the very file the source's guest runs on. */
+	if (!size_only && !(sized >> d->drive & 1)) {
 		snprintf(err, errlen, "malformed migration stream: data for %s before its size", b->vdev.name);
 		return NULL;
 	}
@@ -253,18 +258,23 @@ static int write_at(struct virtio_blk *b, uint64_t off, uint8_t *data, uint64_t 
 	return 0;
 }
 
-int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint64_t *received, char *err, size_t errlen)
+int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint32_t *sized, uint64_t *received, char *err,
+		      size_t errlen)
 {
 	struct mig_disk d;
 	if (h->len < sizeof(d) || mig_recv_all(fd, &d, sizeof(d), 60000) < 0) {
 		snprintf(err, errlen, "malformed migration stream: short disk message");
 		return -EPROTO;
 	}
-	struct virtio_blk *b = check_msg(vm, h, &d, err, errlen);
+	struct virtio_blk *b = check_msg(vm, h, &d, *sized, err, errlen);
 	if (!b)
 		return -EPROTO;
-	if (d.flags & MIG_DISK_SIZE)
-		return resize(b, &d, err, errlen);
+	if (d.flags & MIG_DISK_SIZE) {
+		int e = resize(b, &d, err, errlen);
+		if (!e)
+			*sized |= 1u << d.drive;
+		return e;
+	}
 	uint8_t *buf = chunk_buffer();
 	if (!buf)
 		return -ENOMEM;
@@ -360,8 +370,18 @@ int mig_disks_send_stage(int fd, const struct disk_stage *s, uint64_t *sent)
 	return 0;
 }
 
-int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, struct disk_stage *s, int timeout_ms,
-			     char *err, size_t errlen)
+/* What a checkpoint can change: every drive once (the primary stages each changed chunk once). */
+static uint64_t drives_size(struct vm *vm)
+{
+	uint64_t n = 0;
+	struct virtio_blk *b;
+	for (uint32_t i = 0; (b = drive(vm, i)); i++)
+		n += disk_size(&b->disk);
+	return n;
+}
+
+int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, uint32_t sized, struct disk_stage *s,
+			     int timeout_ms, char *err, size_t errlen)
 {
 	struct mig_disk d;
 	if (h->len < sizeof(d)) {
@@ -373,9 +393,13 @@ int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, str
 		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
 		return mig_cut_off(r);
 	}
-	if (!check_msg(vm, h, &d, err, errlen) || (d.flags & MIG_DISK_SIZE)) {
+	if (!check_msg(vm, h, &d, sized, err, errlen) || (d.flags & MIG_DISK_SIZE)) {
 		if (!err[0])
 			snprintf(err, errlen, "malformed replication stream: a disk resize inside a checkpoint");
+		return -EPROTO;
+	}
+	if (s->len + d.len > drives_size(vm)) {
+		snprintf(err, errlen, "malformed replication stream: a checkpoint's disk data exceeds its drives");
 		return -EPROTO;
 	}
 	int e = stage_add(s, d.drive, d.offset, d.len);

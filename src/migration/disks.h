@@ -14,8 +14,10 @@ int mig_disks_start(struct vm *vm, int fd, uint64_t *sent, char *err, size_t err
 int mig_disks_send_dirty(struct vm *vm, int fd, uint64_t *sent, char *err, size_t errlen);
 /* Source: stop marking (the migration ended either way). */
 void mig_disks_stop(struct vm *vm);
-/* Destination: a MIG_DISK message whose header is h, into the drive's image. */
-int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint64_t *received, char *err, size_t errlen);
+/* Destination: a MIG_DISK message whose header is h, into the drive's image. *sized: the
+ * drives whose size message came (bit i: drive i); data for any other is refused. */
+int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint32_t *sized, uint64_t *received, char *err,
+		      size_t errlen);
 
 /* Shared storage: the drives' images are the same files on both sides, and only the side that
  * runs the guest holds their write locks (block/disk.h). The destination (and a standby) opens
@@ -53,10 +55,11 @@ struct disk_stage {
 /* Primary, guest paused: the chunks written since the last call, read into s. */
 int mig_disks_stage(struct vm *vm, struct disk_stage *s);
 int mig_disks_send_stage(int fd, const struct disk_stage *s, uint64_t *sent);
-/* Standby: a MIG_DISK message of a checkpoint, checked and staged; applied at commit. A
- * silence of timeout_ms within it, or its end, is the sender gone (-ETIMEDOUT, -ECONNRESET). */
-int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, struct disk_stage *s, int timeout_ms,
-			     char *err, size_t errlen);
+/* Standby: a MIG_DISK message of a checkpoint, checked (a drive sized in the initial sync;
+ * no more data in all than the drives hold) and staged; applied at commit. A silence of
+ * timeout_ms within it, or its end, is the sender gone (-ETIMEDOUT, -ECONNRESET). */
+int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, uint32_t sized, struct disk_stage *s,
+			     int timeout_ms, char *err, size_t errlen);
 int mig_disks_apply(struct vm *vm, const struct disk_stage *s, char *err, size_t errlen);
 void mig_disks_stage_reset(struct disk_stage *s);
 void mig_disks_stage_free(struct disk_stage *s);

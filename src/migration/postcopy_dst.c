@@ -159,6 +159,18 @@ static int install(struct postcopy_dst *p, const struct mig_hdr *h)
 	return 0;
 }
 
+/* The source says it sent everything: pages it had to send and did not (0 if none). */
+static uint64_t missing(struct postcopy_dst *p)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < p->n; i++) {
+		const struct pc_region *g = &p->r[i];
+		for (uint64_t w = 0; w < (g->npages + 63) / 64; w++)
+			n += (uint64_t)__builtin_popcountll(g->needed[w] & ~__atomic_load_n(&g->done[w], __ATOMIC_ACQUIRE));
+	}
+	return n;
+}
+
 static void *page_main(void *arg)
 {
 	struct postcopy_dst *p = arg;
@@ -174,6 +186,12 @@ static void *page_main(void *arg)
 				break;
 			}
 		} else if (h.type == MIG_END && h.len == 0) {
+			uint64_t n = missing(p);
+			if (n) { /* they would read as zero: the guest's memory, silently wrong */
+				snprintf(p->why, sizeof(p->why), "the source ended with %llu pages missing",
+					 (unsigned long long)n);
+				e = -EPROTO;
+			}
 			break;
 		} else if (h.type == MIG_DONE && h.len == sizeof(uint64_t)) {
 			uint64_t down;
@@ -243,6 +261,8 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 		}
 		memcpy(g->needed, needed + off, words * 8);
 		off += words * 8;
+		if (g->npages % 64) /* no pages past the region's end (missing() counts whole words) */
+			g->needed[words - 1] &= (1ull << (g->npages % 64)) - 1;
 		/* The destination's copies of those pages are stale: drop them, so they fault. */
 		for (uint64_t pg = 0; pg < g->npages;) {
 			uint64_t n = 0;

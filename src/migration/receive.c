@@ -197,12 +197,19 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 		mig_announce(r->vm, 0);
 	if (r->pc)
 		return postcopy_dst_wait(r->pc, r->err, r->errlen);
-	/* The source's figure for the downtime, if it still says it. */
+	/* The source's figure for the downtime, if it still says it. A FAIL instead: it gave up
+	 * before it heard GO (its wait for it timed out) and runs its guest again: not here too. */
 	struct mig_hdr d;
 	uint64_t down_ns;
-	char why[64];
-	if (mig_recv_hdr(r->fd, &d, 2000, why, sizeof(why)) == 0 && d.type == MIG_DONE && d.len == sizeof(down_ns) &&
-	    mig_recv_all(r->fd, &down_ns, sizeof(down_ns), 2000) == 0)
+	char why[MIG_MAX_TEXT + 1];
+	if (mig_recv_hdr(r->fd, &d, 2000, why, sizeof(why)) < 0)
+		return 0; /* gone or silent: it may have heard GO (docs/migration.md: the one-message window) */
+	if (d.type == MIG_FAIL) {
+		mig_recv_fail(r->fd, &d, why, sizeof(why));
+		snprintf(r->err, r->errlen, "the source gave up after the switch and keeps the guest (%.400s)", why);
+		return -ECANCELED;
+	}
+	if (d.type == MIG_DONE && d.len == sizeof(down_ns) && mig_recv_all(r->fd, &down_ns, sizeof(down_ns), 2000) == 0)
 		MIG_LOCKED(m, m->st.downtime_ms = (double)down_ns / 1e6);
 	return 0;
 }
@@ -232,7 +239,7 @@ static int stream(struct mig_receiver *r)
 		}
 		case MIG_DISK: {
 			uint64_t bytes = 0;
-			if ((e = mig_disks_receive(r->vm, r->fd, &h, &bytes, r->err, r->errlen)) < 0)
+			if ((e = mig_disks_receive(r->vm, r->fd, &h, &r->disks_sized, &bytes, r->err, r->errlen)) < 0)
 				return e;
 			MIG_LOCKED(m, m->st.bytes_sent += bytes);
 			break;

@@ -20,6 +20,7 @@ struct mig_receiver {
 	uint8_t *postcopy;              /* PCPY: the pages to fetch after the switch */
 	size_t postcopy_len;
 	struct postcopy_dst *pc;
+	uint32_t disks_sized;           /* MIG_DISK: the drives whose size came (bit i: drive i) */
 	uint64_t t_state;
 	char *err;
 	size_t errlen;

@@ -8,7 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-int mig_send(int fd, uint32_t type, const void *a, size_t alen, const void *b, size_t blen)
+static int send_msg(int fd, int flags, uint32_t type, const void *a, size_t alen, const void *b, size_t blen)
 {
 	struct mig_hdr h = { .type = type, .len = alen + blen };
 	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)a, alen }, { (void *)b, blen } };
@@ -16,7 +16,7 @@ int mig_send(int fd, uint32_t type, const void *a, size_t alen, const void *b, s
 	int n = 3;
 	while (n > 0) {
 		struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)n };
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -35,6 +35,11 @@ int mig_send(int fd, uint32_t type, const void *a, size_t alen, const void *b, s
 	return 0;
 }
 
+int mig_send(int fd, uint32_t type, const void *a, size_t alen, const void *b, size_t blen)
+{
+	return send_msg(fd, 0, type, a, alen, b, blen);
+}
+
 int mig_recv_all(int fd, void *buf, size_t n, int timeout_ms)
 {
 	uint8_t *p = buf;
@@ -44,7 +49,9 @@ int mig_recv_all(int fd, void *buf, size_t n, int timeout_ms)
 			int r = poll(&pf, 1, timeout_ms);
 			if (r == 0)
 				return -ETIMEDOUT;
-			if (r < 0 && errno != EINTR)
+			if (r < 0 && errno == EINTR)
+				continue; /* poll again: recv on this blocking socket would wait without limit */
+			if (r < 0)
 				return -errno;
 		}
 		ssize_t r = recv(fd, p, n, 0);
@@ -102,7 +109,9 @@ int mig_recv_hdr(int fd, struct mig_hdr *h, int timeout_ms, char *err, size_t er
 void mig_send_fail(int fd, const char *why)
 {
 	size_t n = strlen(why);
-	mig_send(fd, MIG_FAIL, why, n < MIG_MAX_TEXT ? n : MIG_MAX_TEXT, NULL, 0);
+	/* Without waiting: a peer that reads no more must not hold up the way out (a source's
+	 * guest stays paused from the switch until it is said). */
+	send_msg(fd, MSG_DONTWAIT, MIG_FAIL, why, n < MIG_MAX_TEXT ? n : MIG_MAX_TEXT, NULL, 0);
 }
 
 void mig_recv_fail(int fd, const struct mig_hdr *h, char *why, size_t whylen)

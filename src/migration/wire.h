@@ -105,7 +105,7 @@ static inline int mig_cut_off(int e)
 }
 /* Read a header and check the type is known and the length within limit for it. */
 int mig_recv_hdr(int fd, struct mig_hdr *h, int timeout_ms, char *err, size_t errlen);
-/* Send FAIL with a reason (best effort). */
+/* Send FAIL with a reason (best effort: not if the peer's buffer is full). */
 void mig_send_fail(int fd, const char *why);
 /* Read a FAIL payload of h->len bytes into why (NUL-terminated, cut to fit). */
 void mig_recv_fail(int fd, const struct mig_hdr *h, char *why, size_t whylen);
