@@ -26,6 +26,15 @@ struct replication {
 	void *opaque;
 };
 
+/* The standby hears nothing between two checkpoints for up to an interval plus the next
+ * checkpoint's pause (which nears the interval on a guest that dirties much), and released
+ * console output may hold the primary's thread for 100 ms: a standby failure timeout below
+ * this takes a healthy primary for dead. The primary tells its interval (MIG_RCFG). */
+static inline uint64_t repl_min_standby_timeout_ms(uint32_t interval_ms)
+{
+	return 2ull * interval_ms + 100;
+}
+
 #define REPL_LOCKED(r, stmt) do { pthread_mutex_lock(&(r)->lock); stmt; pthread_mutex_unlock(&(r)->lock); } while (0)
 
 void repl_set_state(struct replication *r, enum repl_state st, const char *why);

@@ -280,6 +280,9 @@ void *repl_primary_main(void *arg)
 	uint64_t t0 = now_ns();
 	if (!e)
 		e = mig_sender_open(&p.s);
+	struct mig_repl_cfg timing = { .interval_ms = r->po.interval_ms, .failure_timeout_ms = r->po.failure_timeout_ms };
+	if (!e && (e = mig_send(p.s.fd, MIG_RCFG, &timing, sizeof(timing), NULL, 0)) < 0)
+		mig_sender_peer_reason(&p.s, e, "sending the checkpoint interval");
 	if (!e && (e = guest_mem_dirty_log_start(&r->vm->mem, &r->vm->kvm)) < 0)
 		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
 	uint64_t disk_bytes = 0;

@@ -133,6 +133,27 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	return 0;
 }
 
+/* The primary's timing, before the initial sync: this standby's failure timeout must leave
+ * room for an interval and a checkpoint, or it would take over a healthy primary. */
+static int check_timing(struct standby *b, const struct mig_hdr *h, int timeout_ms)
+{
+	struct mig_repl_cfg c;
+	if (h->len != sizeof(c) || b->state || b->open.epoch)
+		return bad(b, -EPROTO, "malformed replication stream: a timing message out of turn");
+	int e = mig_recv_all(b->rx.fd, &c, sizeof(c), timeout_ms);
+	if (e < 0)
+		return bad(b, mig_cut_off(e), "the primary went away before the initial sync");
+	uint64_t need = repl_min_standby_timeout_ms(c.interval_ms);
+	if (b->r->so.failure_timeout_ms < need) {
+		snprintf(b->rx.err, b->rx.errlen,
+			 "the standby's failure_timeout_ms (%u) is too short for the primary's checkpoint_interval_ms "
+			 "(%u): it would take a healthy primary for dead; give the standby at least %llu ms",
+			 b->r->so.failure_timeout_ms, c.interval_ms, (unsigned long long)need);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Messages until the stream fails: 0 never; -ECONNRESET / -ETIMEDOUT: the primary died (take
  * over); -ECANCELED: it ended replication on purpose; anything else: a bad stream. */
 static int follow(struct standby *b)
@@ -204,6 +225,9 @@ static int follow(struct standby *b)
 			e = commit(b, &ck);
 			break;
 		}
+		case MIG_RCFG:
+			e = check_timing(b, &h, timeout);
+			break;
 		case MIG_FAIL:
 			mig_recv_fail(b->rx.fd, &h, why, sizeof(why));
 			snprintf(b->rx.err, b->rx.errlen, "the primary ended replication: %s", why);

@@ -35,6 +35,7 @@ enum mig_type {
 	MIG_CKPT = MIG_FOURCC('C', 'K', 'P', 'T'),  /* primary: a checkpoint begins (struct mig_ckpt) */
 	MIG_CEND = MIG_FOURCC('C', 'E', 'N', 'D'),  /* primary: it is complete (struct mig_ckpt) */
 	MIG_CACK = MIG_FOURCC('C', 'A', 'C', 'K'),  /* standby: it has it (struct mig_ckpt) */
+	MIG_RCFG = MIG_FOURCC('R', 'C', 'F', 'G'),  /* primary, before the sync: its timing (struct mig_repl_cfg) */
 	/* migrate_disks: a drive's size, then its data (struct mig_disk + data) */
 	MIG_DISK = MIG_FOURCC('D', 'I', 'S', 'K'),
 };
@@ -76,6 +77,12 @@ struct mig_round {
 struct mig_ckpt {
 	uint64_t epoch;
 	uint64_t generation;
+};
+
+/* The primary's timing, so that the standby can check its own failure timeout against it. */
+struct mig_repl_cfg {
+	uint32_t interval_ms;         /* a checkpoint this often */
+	uint32_t failure_timeout_ms;  /* the primary's: no acknowledgement this long = standby lost */
 };
 
 #define MIG_DISK_SIZE 1u   /* no data: the drive has `offset` bytes (the receiver truncates to it) */

@@ -50,7 +50,9 @@ def one_round(n, interval):
         api.put("/actions", {"action_type": "InstanceStart"})
         p.expect(r"^gen=2 ok$")
         url = f"unix:{d / 'repl.sock'}"
-        sapi.put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500}, check=False)
+        # the standby refuses a timeout an interval and a checkpoint could outlast
+        timeout = max(500, 2 * interval + 100)
+        sapi.put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": timeout}, check=False)
         api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": interval}, check=False)
         if not wait(lambda: api.get("/replication", check=False).json.get("state") == "protected", 30):
             return "never protected"

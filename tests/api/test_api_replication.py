@@ -200,6 +200,32 @@ def test_requests_checked(petrel, api, workdir):
     assert r.status == 400 and "running" in r.fault, r
 
 
+def test_a_standby_timeout_an_interval_could_outlast_is_refused(petrel, api, workdir):
+    # Between two healthy checkpoints the standby hears nothing for up to an interval and a
+    # checkpoint's pause: with 300 ms epochs a 500 ms standby timeout would take a live primary
+    # for dead. The primary tells its interval first; the standby refuses, both say why, and
+    # the guest runs on, unprotected.
+    boot(petrel, api)
+    d = workdir / "standby"
+    d.mkdir()
+    sb = apilib.Petrel(d)
+    try:
+        url = f"unix:{workdir / 'repl.sock'}"
+        assert sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500},
+                               check=False).status == 204
+        assert api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": 300},
+                       check=False).status == 204
+        st = wait_repl(api, "unprotected", timeout=30)
+        assert "at least 700 ms" in st["reason"], st
+        sst = wait_repl(sb.client(), "stopped", timeout=30)
+        assert "failure_timeout_ms (500)" in sst["reason"], sst
+        assert api.get("/").json["state"] == "Running"
+        before = max(gens(petrel))
+        petrel.expect(rf"^gen={before + 2} ok$")  # its output flows, not held
+    finally:
+        sb.close()
+
+
 def test_network_output_commit_across_a_failover(petrel, api, workdir):
     """The guest sends numbered frames unprompted. While replicated, each leaves the primary's
     tap only once the standby has the checkpoint after it; after the primary is killed the

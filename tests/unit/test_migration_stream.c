@@ -412,6 +412,55 @@ TEST(a_checkpoint_s_pages_are_not_applied_before_its_end)
 	take_down();
 }
 
+/* The primary says its interval first; a standby whose failure timeout would expire between
+ * two healthy checkpoints refuses to start (a misconfiguration found at once, not a false
+ * take-over later), and says what would do. */
+static int follow_with_timing(uint32_t interval_ms, bool *state)
+{
+	struct stream s = begin();
+	struct mig_repl_cfg c = { .interval_ms = interval_ms, .failure_timeout_ms = 1000 };
+	msg(&s, MIG_RCFG, &c, sizeof(c), NULL, 0);
+	pages(&s, 0x1000, 0x11);
+	checkpoint(&s, MIG_CKPT, 1);
+	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	checkpoint(&s, MIG_CEND, 1);
+	return follow(s, state); /* failure_timeout_ms 1000 */
+}
+
+TEST(a_standby_timeout_shorter_than_the_interval_needs_is_refused)
+{
+	bool state;
+	int e = follow_with_timing(600, &state);
+	CHECK_EQ(e, -EINVAL);
+	CHECK(!state);
+	CHECK_CONTAINS(err, "failure_timeout_ms (1000)");
+	CHECK_CONTAINS(err, "at least 1300 ms");
+	take_down();
+}
+
+TEST(a_standby_timeout_that_fits_the_interval_is_taken)
+{
+	bool state;
+	int e = follow_with_timing(50, &state);
+	CHECK_EQ(e, -ECONNRESET); /* the stream ended after checkpoint 1: take over */
+	CHECK(state);
+	CHECK_EQ(byte_at(0x1000), 0x11);
+	take_down();
+}
+
+TEST(a_timing_message_after_a_checkpoint_is_refused)
+{
+	struct stream s = begin();
+	checkpoint(&s, MIG_CKPT, 1);
+	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	checkpoint(&s, MIG_CEND, 1);
+	struct mig_repl_cfg c = { .interval_ms = 50, .failure_timeout_ms = 1000 };
+	msg(&s, MIG_RCFG, &c, sizeof(c), NULL, 0);
+	bool state;
+	CHECK_EQ(follow(s, &state), -EPROTO);
+	take_down();
+}
+
 /* ---- disks ---- */
 
 static void fresh_image(uint8_t fill)
