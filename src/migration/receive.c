@@ -272,9 +272,15 @@ static int stream(struct mig_receiver *r)
 	}
 }
 
+/* A machine that could not be built all the way is taken down here: the receiver only
+ * destroys what it built (a half-built one held KVM, memory and device fds after each
+ * refused migration). */
 static int build_machine(struct vm *vm, struct vm_config *cfg, int console_fd)
 {
-	return vm_create_restored(vm, cfg, console_fd, -1);
+	int e = vm_create_restored(vm, cfg, console_fd, -1);
+	if (e < 0)
+		vm_destroy(vm);
+	return e;
 }
 
 static void destroy_machine(struct vm *vm)

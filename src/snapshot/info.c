@@ -25,14 +25,29 @@ static void print_json_section(FILE *out, const struct snap_reader *r, uint32_t 
 	json_decref(o);
 }
 
+/* The next section `id` of the expected version and size after *cur, into out: 1, or 0 at the
+ * end. The file's sections, not its counts: a count is only a number in the file. */
+static int next_of(const struct snap_reader *rd, size_t *cur, uint32_t id, void *out, size_t size,
+		   unsigned *instance)
+{
+	struct snap_section s;
+	while (snap_next(rd, cur, &s))
+		if (s.id == id && s.version == SEC_VERSION && s.len == size) {
+			memcpy(out, s.payload, size);
+			*instance = s.instance;
+			return 1;
+		}
+	return 0;
+}
+
 /* Where each vCPU stands: enough to tell a guest stopped mid-event from a settled one. */
-static void print_vcpus(FILE *out, const struct snap_reader *rd, unsigned n)
+static void print_vcpus(FILE *out, const struct snap_reader *rd)
 {
 	struct cpu_state *cs = malloc(sizeof(*cs));
 	char err[160];
-	for (unsigned i = 0; cs && i < n; i++) {
-		if (snap_get(rd, SEC_CPU, i, SEC_VERSION, cs, sizeof(*cs), err, sizeof(err)) < 0)
-			continue;
+	size_t cur = 0;
+	unsigned i;
+	while (cs && next_of(rd, &cur, SEC_CPU, cs, sizeof(*cs), &i)) {
 		const struct kvm_vcpu_events *e = &cs->events;
 		fprintf(out, "vCPU %u: mp_state %u rip %#llx cs %#x cpl %u rflags %#llx; exception %s%s nr %u; "
 			"interrupt %s nr %u; nmi %s%s; interrupt shadow %u\n", i, cs->mp_state.mp_state,
@@ -101,14 +116,14 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	for (unsigned i = 0; i < sm.nregions && i < GUEST_MEM_MAX_REGIONS; i++)
 		fprintf(out, "  guest 0x%llx-0x%llx at file offset 0x%llx\n", (unsigned long long)sm.r[i].gpa,
 			(unsigned long long)(sm.r[i].gpa + sm.r[i].size), (unsigned long long)sm.r[i].file_off);
-	print_vcpus(out, rd, sv.nvcpus);
-	for (unsigned i = 0; i < sv.nvirtio; i++) {
+	print_vcpus(out, rd);
+	struct snap_virtio dev;
+	size_t vcur = 0;
+	unsigned i;
+	while (next_of(rd, &vcur, SEC_VIRTIO, &dev, sizeof(dev), &i)) {
 		static const char *const kinds[] = { [VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLOCK] = "blk",
 						     [VIRTIO_ID_RNG] = "rng", [VIRTIO_ID_VSOCK] = "vsock",
 						     [VIRTIO_ID_PMEM] = "pmem" };
-		struct snap_virtio dev;
-		if (snap_get(rd, SEC_VIRTIO, i, SEC_VERSION, &dev, sizeof(dev), err, errlen) < 0)
-			continue;
 		const char *kind = dev.device_id < sizeof(kinds) / sizeof(kinds[0]) && kinds[dev.device_id]
 					   ? kinds[dev.device_id] : "?";
 		fprintf(out, "virtio #%u: %s (device id %u) on virtio-%s, driver status %#x\n", i, kind,

@@ -454,6 +454,7 @@ static int build_memory(struct vm *vm, const struct vm_config *cfg, const struct
 		snprintf(err, errlen, "cannot build the snapshot's machine: %s", strerror(-e));
 		if (fd >= 0)
 			close(fd);
+		vm_destroy(vm); /* what the half-built machine holds (KVM, memory, devices) */
 		return e;
 	}
 	if (o->backend != SNAP_MEM_FILE && chain->n > 1)

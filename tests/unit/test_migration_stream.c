@@ -320,6 +320,31 @@ TEST(a_plain_stream_runs_the_guest)
 	take_down();
 }
 
+/* A definition this host cannot build (here: no KVM, or a drive that is not there) is
+ * refused, and the half-built machine is taken down: a destination refusing migration after
+ * migration must not pile up KVM, memory and device fds. */
+TEST(a_machine_that_cannot_be_built_leaks_nothing)
+{
+	int before = -1;
+	for (int i = 0; i < 4; i++) {
+		struct peer p;
+		int fd = peer_start(&p, begin());
+		struct migration m = { .fd = -1, .lfd = -1, .cancel_efd = -1, .vm = &vm, .cfg = &cfg };
+		pthread_mutex_init(&m.lock, NULL);
+		vm_config_init(&cfg);
+		err[0] = 0;
+		int e = mig_receive_stream(&m, fd, &mig_receive_default, err, sizeof(err));
+		peer_end(&p, fd);
+		pthread_mutex_destroy(&m.lock);
+		vm_config_free(&cfg);
+		CHECK(e < 0);
+		if (i == 1) /* after a first round: lazily opened things (the log, libraries) are open */
+			before = unit_open_fds();
+		if (i == 3)
+			CHECK_EQ(unit_open_fds(), before);
+	}
+}
+
 /* The source gave up after the switch (it heard no GO in time, or a GO out of turn) and said
  * so: its guest runs there again, so it must not run here too. */
 TEST(the_sources_fail_after_the_state_stops_the_guest_here)

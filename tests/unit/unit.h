@@ -15,6 +15,7 @@
 #ifndef PETREL_TESTS_UNIT_H
 #define PETREL_TESTS_UNIT_H
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -151,6 +152,20 @@ static inline void remove_temp(char *path)
 {
 	unlink(path);
 	free(path);
+}
+
+/* How many file descriptors the process has open: a leak check around code that must give
+ * back what it opened. */
+static inline int unit_open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the directory's own fd */
 }
 
 static inline int unit_main(int argc, char **argv)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#define RTC_MAX_OFFSET ((int64_t)1 << 42) /* seconds: about 139,000 years */
+
 enum {
 	REG_SEC = 0, REG_MIN = 2, REG_HOUR = 4, REG_WDAY = 6, REG_MDAY = 7, REG_MON = 8,
 	REG_YEAR = 9, REG_A = 0x0a, REG_B = 0x0b, REG_C = 0x0c, REG_D = 0x0d,
@@ -197,6 +199,11 @@ int rtc_restore(struct rtc *r, const struct rtc_state *st, char *err, size_t err
 	if (st->index >= sizeof(st->cmos)) {
 		snprintf(err, errlen, "rtc: saved index register %u is past the %zu NVRAM bytes", st->index,
 			 sizeof(st->cmos));
+		return -EINVAL;
+	}
+	/* Far beyond any date the guest can set (century 255): time(NULL) + offset must not overflow. */
+	if (st->offset_sec > RTC_MAX_OFFSET || st->offset_sec < -RTC_MAX_OFFSET) {
+		snprintf(err, errlen, "rtc: saved clock offset %lld s is out of range", (long long)st->offset_sec);
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&r->lock);

@@ -147,6 +147,21 @@ void virtio_quiesce(struct virtio_dev *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* A saved bool is a byte of the file: anything but 0 or 1 is neither to the compiler (a queue
+ * "ready" of 2 was enabled and still writable by the driver, its size changeable under the
+ * checked rings). Read as bytes, before any is used as a bool. */
+static bool queue_flags_ok(const struct virtq_state *s)
+{
+	const bool *f[] = { &s->ready, &s->signalled_valid, &s->event_idx, &s->indirect };
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		uint8_t v;
+		memcpy(&v, f[i], 1);
+		if (v > 1)
+			return false;
+	}
+	return true;
+}
+
 static int check_state(const struct virtio_dev *d, const struct virtio_state *st, uint64_t saved_features,
 		       char *err, size_t errlen)
 {
@@ -162,6 +177,10 @@ static int check_state(const struct virtio_dev *d, const struct virtio_state *st
 	}
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		const struct virtq_state *s = &st->queues[q];
+		if (!queue_flags_ok(s)) {
+			snprintf(err, errlen, "%s: saved queue %u has a flag that is neither 0 nor 1", d->name, q);
+			return -EINVAL;
+		}
 		if (q >= d->nqueues) {
 			if (s->ready) {
 				snprintf(err, errlen, "%s: saved queue %u is ready, the device has %u queues",

@@ -1,0 +1,198 @@
+/* Unit tests for restoring a snapshot (src/snapshot/load.c, info.c and the restore functions
+ * they call). A snapshot is untrusted input: a bad one is refused with a reason, a load that
+ * fails gives back everything it took (no fd, no mapping) so the process can load again, and
+ * nothing restored lets the guest reach outside what was checked. No /dev/kvm needed: without
+ * it a load fails where the machine is built, which is one of the paths under test. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "unit.h"
+#include "fake_queue.h"
+
+#include "bus/bus.h"
+#include "config/vm_config.h"
+#include "devices/legacy/rtc.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/virtio_mmio.h"
+#include "snapshot/sections.h"
+#include "snapshot/snapshot.h"
+#include "vm/vm.h"
+
+#define MEM_MIB 32
+
+static void json_sec(struct snap_writer *w, uint32_t id, json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT);
+	snap_section(w, id, 0, SEC_VERSION, text, strlen(text));
+	free(text);
+	json_decref(o);
+}
+
+/* A state file whose definition has a drive that cannot be opened, and its memory file. */
+static void write_snapshot(const char *state, const char *memf)
+{
+	static const char conf[] =
+		"{\"boot-source\": {\"kernel_image_path\": \"/nonexistent/vmlinux\"},"
+		" \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 32},"
+		" \"drives\": [{\"drive_id\": \"d0\", \"path_on_host\": \"/nonexistent/d0.img\","
+		" \"is_root_device\": false, \"is_read_only\": false}]}";
+	struct vm_config cfg;
+	char err[256] = "";
+	vm_config_init(&cfg);
+	if (vm_config_parse_json(conf, &cfg, err, sizeof(err)) < 0) {
+		printf("config: %s\n", err);
+		exit(2);
+	}
+	struct snap_writer w;
+	snap_writer_init(&w);
+	struct snap_vm sv = { .nvcpus = 1, .nvirtio = 1 };
+	memset(sv.id, 0x5a, sizeof(sv.id));
+	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
+	snap_section(&w, SEC_MEMF, 0, SEC_VERSION, memf, strlen(memf));
+	json_sec(&w, SEC_CONF, vm_config_to_json(&cfg));
+	json_sec(&w, SEC_EXTN, vm_config_extensions_to_json(&cfg));
+	struct snap_mem sm = { .nregions = 1, .total = (uint64_t)MEM_MIB << 20 };
+	sm.r[0].size = sm.total;
+	snap_section(&w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
+	if (snap_finish(&w) < 0 || snap_write_file(state, w.buf, w.len, err, sizeof(err)) < 0) {
+		printf("state file: %s\n", err);
+		exit(2);
+	}
+	snap_writer_free(&w);
+	vm_config_free(&cfg);
+	int fd = open(memf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)MEM_MIB << 20) < 0) {
+		perror(memf);
+		exit(2);
+	}
+	close(fd);
+}
+
+/* The machine cannot be built (no /dev/kvm here, or a drive that cannot be opened): the load
+ * fails with a reason, and whatever the half-built machine held is given back. */
+TEST(failed_build_leaks_nothing)
+{
+	char dir[] = "/tmp/petrel-snapload-XXXXXX";
+	REQUIRE(mkdtemp(dir) != NULL);
+	char state[128], memf[128];
+	snprintf(state, sizeof(state), "%s/vm.state", dir);
+	snprintf(memf, sizeof(memf), "%s/vm.mem", dir);
+	write_snapshot(state, memf);
+	struct snapshot_load_opts o = { .state_path = state, .mem_path = memf, .backend = SNAP_MEM_FILE };
+	int before = -1;
+	for (int round = 0; round < 4; round++) { /* round 0 warms up what stays open for good */
+		struct vm_config cfg;
+		char err[512] = "";
+		REQUIRE_EQ(snapshot_read_config(&o, &cfg, err, sizeof(err)), 0);
+		struct vm *vm = calloc(1, sizeof(*vm));
+		REQUIRE(vm != NULL);
+		int e = snapshot_load(vm, &cfg, &o, STDOUT_FILENO, err, sizeof(err));
+		CHECK(e < 0);
+		CHECK(err[0] != '\0');
+		free(vm);
+		vm_config_free(&cfg);
+		if (round == 0)
+			before = unit_open_fds();
+		else
+			CHECK_EQ(unit_open_fds(), before);
+	}
+	unlink(state);
+	unlink(memf);
+	rmdir(dir);
+}
+
+/* The RTC's offset is added to the host's time at every guest read of a time register: a
+ * saved one near INT64_MAX overflowed (undefined behaviour; UBSan aborts on it). */
+TEST(rtc_refuses_an_offset_that_overflows_the_clock)
+{
+	struct rtc r;
+	rtc_init(&r, (uint64_t)MEM_MIB << 20, 0);
+	struct rtc_state st = r.st;
+	char err[256] = "";
+	st.offset_sec = INT64_MAX;
+	CHECK_EQ(rtc_restore(&r, &st, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "offset");
+	st.offset_sec = INT64_MIN;
+	CHECK_EQ(rtc_restore(&r, &st, err, sizeof(err)), -EINVAL);
+	/* what a guest can set itself (year 25599) still loads */
+	st.offset_sec = 800000000000ll;
+	CHECK_EQ(rtc_restore(&r, &st, err, sizeof(err)), 0);
+	st.offset_sec = -3600;
+	CHECK_EQ(rtc_restore(&r, &st, err, sizeof(err)), 0);
+	CHECK_EQ(r.st.offset_sec, -3600);
+}
+
+static void mw(struct virtio_mmio *m, uint32_t off, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	virtio_mmio_write(m, off, b, 4);
+}
+
+/* A saved queue's "ready" is a bool in the file: a byte of 2 is neither true nor false to the
+ * compiler. Restored as is, the queue was enabled (rings checked for its size) and still
+ * writable to the driver, which could then grow the size under the checked rings. */
+TEST(virtio_restore_refuses_a_queue_flag_that_is_not_0_or_1)
+{
+	mem_setup();
+	struct virtio_rng r;
+	struct virtio_mmio m;
+	struct bus bus;
+	REQUIRE_EQ(virtio_rng_create(&r, 0, NULL, &mem, NULL), 0);
+	bus_init(&bus, "mmio");
+	REQUIRE_EQ(virtio_mmio_create(&m, &r.vdev, &bus, 0xd0000000, 20, NULL, NULL), 0);
+	struct virtio_state vs = r.vdev.st;
+	vs.queues[0].size = QS;
+	vs.queues[0].desc_gpa = DESC;
+	vs.queues[0].avail_gpa = AVAIL;
+	vs.queues[0].used_gpa = USED;
+	uint8_t two = 2;
+	memcpy(&vs.queues[0].ready, &two, 1);
+	char err[256] = "";
+	int e = virtio_restore(&r.vdev, &vs, r.vdev.host_features, err, sizeof(err));
+	if (e == 0) { /* loaded: the driver must not be able to resize an enabled queue */
+		mw(&m, 0x30, 0);
+		mw(&m, 0x38, 1024);
+		CHECK_EQ(r.vdev.st.queues[0].size, QS);
+	}
+	CHECK_EQ(e, -EINVAL);
+	virtio_mmio_destroy(&m);
+	virtio_dev_destroy(&r.vdev);
+}
+
+/* `petrel snapshot info` of a file whose VM section claims 2^32-1 vCPUs and virtio devices:
+ * it looked each one up in turn (a scan of every section for each), for hours. */
+TEST(info_of_absurd_counts_finishes)
+{
+	struct snap_writer w;
+	snap_writer_init(&w);
+	struct snap_vm sv = { .nvcpus = UINT32_MAX, .nvirtio = UINT32_MAX };
+	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
+	struct snap_mem sm = { .nregions = 1, .total = 1 << 20 };
+	snap_section(&w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
+	REQUIRE_EQ(snap_finish(&w), 0);
+	char *path = write_temp(w.buf, w.len);
+	snap_writer_free(&w);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(10);
+		FILE *out = fopen("/dev/null", "w");
+		char err[256];
+		_exit(out && snapshot_info(path, out, err, sizeof(err)) == 0 ? 0 : 1);
+	}
+	int status = 0;
+	REQUIRE_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status)); /* not killed by the alarm */
+	CHECK_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
+	remove_temp(path);
+}
+
+int main(int argc, char **argv) { return unit_main(argc, argv); }
