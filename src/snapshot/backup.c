@@ -38,9 +38,15 @@ static int clone_file(const char *src, const char *dst, const char **how)
 		e = fstat(in, &st) < 0 || ftruncate(out, st.st_size) < 0 ? -errno : 0;
 		for (off_t pos = 0; !e && pos < st.st_size;) {
 			off_t data = lseek(in, pos, SEEK_DATA);
-			if (data < 0)
-				break; /* the rest is a hole */
+			if (data < 0) {
+				e = errno == ENXIO ? 0 : -errno; /* ENXIO: the rest is a hole */
+				break;
+			}
 			off_t hole = lseek(in, data, SEEK_HOLE);
+			if (hole < 0) { /* a copy cut short must not pass for a backup */
+				e = -errno;
+				break;
+			}
 			off_t o_in = data, o_out = data;
 			while (!e && o_in < hole) {
 				ssize_t n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
