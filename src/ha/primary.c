@@ -171,7 +171,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	if (!e && r->po.mirror_disks) /* devices quiesced: every write of the epoch is done */
 		e = mig_disks_stage(p->vm, &p->disks);
 	if (!e)
-		e = snapshot_state_build(p->vm, "", NULL, false, &w, id, p->s.err, p->s.errlen);
+		e = snapshot_state_build(p->vm, "", NULL, NULL, &w, id, p->s.err, p->s.errlen);
 	if (!e && first) /* output from now on waits for acknowledgements */
 		gate_outputs(p->vm, r->gate);
 	if (!e)

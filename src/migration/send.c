@@ -332,7 +332,7 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	struct snap_writer w;
 	snap_writer_init(&w);
 	uint8_t id[16];
-	if (!e && (e = snapshot_state_build(s->vm, "", NULL, false, &w, id, s->err, s->errlen)) == 0 &&
+	if (!e && (e = snapshot_state_build(s->vm, "", NULL, NULL, &w, id, s->err, s->errlen)) == 0 &&
 	    (e = mig_send(s->fd, MIG_STATE, w.buf, w.len, NULL, 0)) < 0)
 		mig_sender_peer_reason(s, e, "sending the VM state");
 	if (!e)

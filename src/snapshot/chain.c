@@ -1,8 +1,10 @@
-/* Diff snapshots: a state file whose 'PRNT' section names the snapshot it builds on, and a
- * memory file holding only the pages written since then (every one of them, zero or not: its
- * data extents are exactly the dirty pages; the rest are holes). Loading the newest of a chain
- * maps the full snapshot's memory and lays every diff's pages over it, oldest first. */
+/* Diff snapshots: a state file whose 'PRNT' section names the snapshot it builds on, its
+ * 'PGMP' section the pages written since then, and a memory file holding those pages (every
+ * one of them, zero or not; the rest are holes, which is all a Diff without a map has to tell
+ * them: page_map.c). Loading the newest of a chain maps the full snapshot's memory and lays
+ * every diff's pages over it, oldest first. */
 #include "snapshot/chain.h"
+#include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
 
 #include <errno.h>
@@ -20,13 +22,38 @@ void snap_chain_free(struct snap_chain *c)
 	for (unsigned i = 0; i < c->n; i++) {
 		free(c->link[i].state);
 		free(c->link[i].mem);
+		free(c->link[i].map);
 	}
 	memset(c, 0, sizeof(*c));
 }
 
-/* One state file's id, parent (id and path) and recorded memory path. */
+/* A Diff's page map, if it has one: checked against its memory's size. */
+static int read_map(const char *path, const struct snap_reader *r, struct snap_link *l, char *err, size_t errlen)
+{
+	uint32_t v;
+	const void *p;
+	uint64_t n;
+	struct snap_mem sm;
+	if (snap_find(r, SEC_PGMP, 0, &v, &p, &n) != 0)
+		return 0;
+	int e = snap_get(r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen);
+	if (e < 0)
+		return e == -ENOENT ? -EINVAL : e;
+	size_t words = snap_page_map_words(sm.total);
+	if (v != SEC_VERSION || n != words * sizeof(uint64_t) || !words) {
+		snprintf(err, errlen, "%s: malformed page map", path);
+		return -EINVAL;
+	}
+	if (!(l->map = malloc(n)))
+		return -ENOMEM;
+	memcpy(l->map, p, n);
+	l->map_words = words;
+	return 0;
+}
+
+/* One state file's id, parent (id and path), recorded memory path and, for a Diff, page map. */
 static int read_links(const char *path, uint8_t id[16], struct snap_parent *parent, char **parent_path,
-		      char **mem_path, char *err, size_t errlen)
+		      char **mem_path, struct snap_link *l, char *err, size_t errlen)
 {
 	struct snap_state_file f;
 	*parent_path = *mem_path = NULL;
@@ -47,6 +74,7 @@ static int read_links(const char *path, uint8_t id[16], struct snap_parent *pare
 		} else {
 			memcpy(parent, p, sizeof(*parent));
 			*parent_path = strndup((const char *)p + sizeof(*parent), (size_t)n - sizeof(*parent));
+			e = read_map(path, r, l, err, errlen);
 		}
 	}
 	snap_state_close(&f);
@@ -69,7 +97,8 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 		struct snap_parent par;
 		char *ppath = NULL, *recorded = NULL;
 		uint8_t id[16];
-		e = read_links(cur, id, &par, &ppath, &recorded, err, errlen);
+		struct snap_link l = { 0 };
+		e = read_links(cur, id, &par, &ppath, &recorded, &l, err, errlen);
 		if (!e && check && memcmp(id, want, 16) != 0) {
 			snprintf(err, errlen, "%s is not the snapshot its child was taken after (it was replaced)", cur);
 			e = -EINVAL;
@@ -81,12 +110,15 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 		free(recorded);
 		if (e) {
 			free(ppath);
+			free(l.map);
 			break;
 		}
 		/* The chain is kept oldest first: shift and put this one in front. */
 		memmove(&c->link[1], &c->link[0], c->n * sizeof(c->link[0]));
-		c->link[0] = (struct snap_link){ cur, cur_mem };
-		memcpy(c->link[0].id, id, 16);
+		l.state = cur;
+		l.mem = cur_mem;
+		memcpy(l.id, id, 16);
+		c->link[0] = l;
 		c->n++;
 		cur = cur_mem = NULL;
 		if (!ppath)
@@ -127,32 +159,37 @@ int snap_mem_open(const char *path, const uint8_t id[16], uint64_t min_size, cha
 	return fd;
 }
 
-/* Copy the data extents of a diff memory file over guest memory. */
+struct lay {
+	int fd;
+	const struct guest_region *g;
+};
+
+static int lay_run(void *ctx, uint64_t off, uint64_t len)
+{
+	const struct lay *l = ctx;
+	for (uint64_t o = off; o < off + len;) {
+		ssize_t n = pread(l->fd, l->g->hva + (o - l->g->file_off), (size_t)(off + len - o), (off_t)o);
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		o += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Copy a diff's pages over guest memory. */
 static int apply_one(const struct snap_link *l, struct guest_mem *mem, char *err, size_t errlen)
 {
+	if (l->map && l->map_words < snap_page_map_words(mem->total)) {
+		snprintf(err, errlen, "%s: its page map is smaller than guest memory", l->state);
+		return -EINVAL;
+	}
 	int fd = snap_mem_open(l->mem, l->id, mem->total, err, errlen);
 	if (fd < 0)
 		return fd;
 	int e = 0;
 	for (unsigned r = 0; !e && r < mem->nregions; r++) {
-		const struct guest_region *g = &mem->regions[r];
-		off_t end = (off_t)(g->file_off + g->size), pos = (off_t)g->file_off;
-		while (!e && pos < end) {
-			off_t data = lseek(fd, pos, SEEK_DATA);
-			if (data < 0 || data >= end)
-				break; /* no more data in this region */
-			off_t hole = lseek(fd, data, SEEK_HOLE);
-			if (hole < 0 || hole > end)
-				hole = end;
-			for (off_t o = data; !e && o < hole;) {
-				ssize_t n = pread(fd, g->hva + (o - (off_t)g->file_off), (size_t)(hole - o), o);
-				if (n <= 0)
-					e = n < 0 ? -errno : -EIO;
-				else
-					o += n;
-			}
-			pos = hole;
-		}
+		struct lay lay = { fd, &mem->regions[r] };
+		e = snap_mem_runs(fd, l->map, lay.g->file_off, lay.g->file_off + lay.g->size, lay_run, &lay);
 	}
 	close(fd);
 	if (e)

@@ -10,6 +10,8 @@
 struct snap_link {
 	char *state, *mem;
 	uint8_t id[16];
+	uint64_t *map;      /* a Diff's page map (page_map.h); NULL: its file's holes tell */
+	size_t map_words;
 };
 
 struct snap_chain {

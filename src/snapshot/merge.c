@@ -1,6 +1,7 @@
 /* `petrel snapshot merge`: fold a chain (a full snapshot and its Diffs) into one full snapshot,
  * so it loads without the chain's files and can be copied or archived alone. */
 #include "snapshot/chain.h"
+#include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
 #include "snapshot/snapshot.h"
 
@@ -13,30 +14,22 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* Copy the data extents of src (the whole file's, up to size) to the same offsets of dst. */
-static int copy_extents(int src, int dst, uint64_t size)
+struct copy {
+	int src, dst;
+};
+
+static int copy_run(void *ctx, uint64_t off, uint64_t len)
 {
 	static uint8_t buf[1 << 20];
-	off_t pos = 0;
-	while ((uint64_t)pos < size) {
-		off_t data = lseek(src, pos, SEEK_DATA);
-		if (data < 0)
-			return errno == ENXIO ? 0 : -errno; /* ENXIO: no more data */
-		off_t hole = lseek(src, data, SEEK_HOLE);
-		if (hole < 0)
+	const struct copy *c = ctx;
+	for (uint64_t o = off; o < off + len;) {
+		size_t want = off + len - o < sizeof(buf) ? (size_t)(off + len - o) : sizeof(buf);
+		ssize_t n = pread(c->src, buf, want, (off_t)o);
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		if (pwrite(c->dst, buf, (size_t)n, (off_t)o) != n)
 			return -errno;
-		if ((uint64_t)hole > size)
-			hole = (off_t)size;
-		for (off_t o = data; o < hole;) {
-			size_t want = (size_t)(hole - o) < sizeof(buf) ? (size_t)(hole - o) : sizeof(buf);
-			ssize_t n = pread(src, buf, want, o);
-			if (n <= 0)
-				return n < 0 ? -errno : -EIO;
-			if (pwrite(dst, buf, (size_t)n, o) != n)
-				return -errno;
-			o += n;
-		}
-		pos = hole;
+		o += (uint64_t)n;
 	}
 	return 0;
 }
@@ -59,7 +52,15 @@ static int merge_memory(const struct snap_chain *c, uint64_t total, const char *
 			unlink(tmp);
 			return src;
 		}
-		e = copy_extents(src, dst, total);
+		/* the full snapshot's data extents, each Diff's pages (page_map.h) */
+		const uint64_t *map = i && c->link[i].map_words >= snap_page_map_words(total) ? c->link[i].map : NULL;
+		struct copy cp = { src, dst };
+		if (i && c->link[i].map && !map) {
+			snprintf(err, errlen, "%s: its page map is smaller than guest memory", c->link[i].state);
+			e = -EINVAL;
+		} else {
+			e = snap_mem_runs(src, map, 0, total, copy_run, &cp);
+		}
 		close(src);
 	}
 	return snap_mem_commit(dst, tmp, out, id, e, err, errlen);
@@ -94,7 +95,7 @@ int snapshot_merge(const char *state, const char *mem, const char *out_state, co
 		size_t cur = 0;
 		struct snap_section s;
 		while (snap_next(&f.r, &cur, &s)) {
-			if (s.id == SEC_PRNT)
+			if (s.id == SEC_PRNT || s.id == SEC_PGMP) /* a full snapshot now */
 				continue;
 			if (s.id == SEC_VM)
 				snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));

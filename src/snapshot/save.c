@@ -1,6 +1,7 @@
 /* Writing a paused VM's snapshot: the state file and the memory file. */
 #include "snapshot/snapshot.h"
 #include "arch/x86/cpu_state.h"
+#include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -25,7 +26,7 @@ static int fail(char *err, size_t errlen, int e, const char *what)
 }
 
 static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem_abs, char *const *drive_paths,
-		       bool diff, struct snap_writer *w, char *err, size_t errlen);
+		       uint64_t *const *dirty, struct snap_writer *w, char *err, size_t errlen);
 
 static void json_section(struct snap_writer *w, uint32_t id, json_t *o)
 {
@@ -297,14 +298,14 @@ int snapshot_definition_build(struct vm *vm, struct snap_writer *w, char *err, s
 	return e < 0 ? fail(err, errlen, e, "building the VM definition") : 0;
 }
 
-int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_paths, bool diff,
+int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_paths, uint64_t *const *dirty,
 			 struct snap_writer *w, uint8_t id[16], char *err, size_t errlen)
 {
 	struct snap_vm sv;
 	vcpu_hotplug_hold(vm); /* the vCPUs saved and the CPUH section agree */
 	int e = new_id(vm, &sv, err, errlen);
 	if (e == 0)
-		e = state_build(vm, &sv, mem_abs, drive_paths, diff, w, err, errlen);
+		e = state_build(vm, &sv, mem_abs, drive_paths, dirty, w, err, errlen);
 	vcpu_hotplug_release(vm);
 	if (e == 0)
 		memcpy(id, sv.id, sizeof(sv.id));
@@ -312,18 +313,19 @@ int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_
 }
 
 static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem_abs, char *const *drive_paths,
-		       bool diff, struct snap_writer *w, char *err, size_t errlen)
+		       uint64_t *const *dirty, struct snap_writer *w, char *err, size_t errlen)
 {
 	const struct snap_vm sv = *svp;
 	int e;
 	put_definition(vm, w, &sv, mem_abs, drive_paths);
-	if (diff) {
+	if (dirty) {
 		struct snap_parent par;
 		memcpy(par.id, vm->snap_parent_id, sizeof(par.id));
 		snap_begin(w, SEC_PRNT, 0, SEC_VERSION);
 		snap_put(w, &par, sizeof(par));
 		snap_put(w, vm->snap_parent, strlen(vm->snap_parent));
 		snap_end(w);
+		snap_page_map_put(w, &vm->mem, dirty); /* the pages its memory file holds */
 	}
 	struct vm_kvm_state ks;
 	if ((e = vm_kvm_state_get(vm->kvm.vm_fd, &ks)) < 0)
@@ -352,7 +354,7 @@ static int create(struct vm *vm, const struct snapshot_create_opts *o, const cha
 	struct snap_writer w;
 	snap_writer_init(&w);
 	uint8_t id[16];
-	int e = snapshot_state_build(vm, mem_abs, o->drive_paths, dirty != NULL, &w, id, err, errlen);
+	int e = snapshot_state_build(vm, mem_abs, o->drive_paths, dirty, &w, id, err, errlen);
 	if (e < 0) {
 		snap_writer_free(&w);
 		return e;

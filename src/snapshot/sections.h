@@ -34,6 +34,7 @@
 #define SEC_VMEM SNAP_ID('V', 'M', 'E', 'M')   /* struct virtio_mem_state + plugged-block bitmap */
 #define SEC_MEMF SNAP_ID('M', 'E', 'M', 'F')   /* text: where this snapshot's memory file was written */
 #define SEC_PRNT SNAP_ID('P', 'R', 'N', 'T')   /* struct snap_parent + its state file's path: a Diff's parent */
+#define SEC_PGMP SNAP_ID('P', 'G', 'M', 'P')   /* a Diff: uint64_t words, bit i = file page i is in its memory file */
 
 #define SNAP_MAX_CHAIN 64      /* Diff snapshots on one full one */
 

@@ -90,9 +90,10 @@ struct snap_writer;
  * to build the machine (the guest may be running). */
 int snapshot_definition_build(struct vm *vm, struct snap_writer *w, char *err, size_t errlen);
 /* Every section of a paused VM's state into w, finished (a state file's bytes); mem_abs: the
- * memory file it will name ("" for none), drive_paths as in snapshot_create_opts, diff: name
- * the parent. The new snapshot id goes to id. */
-int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_paths, bool diff,
+ * memory file it will name ("" for none), drive_paths as in snapshot_create_opts, dirty: a
+ * Diff of these pages (each region's bitmap): name the parent and the pages; NULL: a full
+ * state. The new snapshot id goes to id. */
+int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_paths, uint64_t *const *dirty,
 			 struct snap_writer *w, uint8_t id[16], char *err, size_t errlen);
 /* snapshot_read_config over a state in memory (buf, len); o gives only the overrides. */
 int snapshot_config_from_buf(const uint8_t *buf, size_t len, const struct snapshot_load_opts *o,
