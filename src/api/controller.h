@@ -138,6 +138,9 @@ struct controller {
 	struct replication *repl;
 	struct vm *repl_vm;
 	struct ctl_overrides *repl_overrides;
+	/* the worker is writing a snapshot or backup of ctl->vm (it takes the dirty page log and
+	 * pauses): a migration or replication waits until it is done */
+	bool snapshot_busy;
 
 	/* worker */
 	pthread_t worker;

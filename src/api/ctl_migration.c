@@ -131,6 +131,8 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 		r = json_set_err(err, errlen, "the microVM is not running");
 	else if (ctl_replication_active(ctl))
 		r = json_set_err(err, errlen, "the microVM is replicated: it cannot migrate meanwhile");
+	else if (ctl->snapshot_busy)
+		r = json_set_err(err, errlen, "a snapshot is being written: try again when it is done");
 	else if (ctl->mig) {
 		struct mig_status st;
 		migration_status(ctl->mig, &st);

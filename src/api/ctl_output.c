@@ -191,6 +191,12 @@ int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errle
 	int fd = -1;
 	if (path && ctl->dry_run)
 		return fail(err, errlen, -EINVAL, "serial_out_path: no host files in a dry run");
+	/* Refused after the start: before the file is opened (it would be created). */
+	pthread_mutex_lock(&ctl->lock);
+	r = ctl_check_not_started(ctl, "the serial console", err, errlen);
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0)
+		return r;
 	if (path) {
 		struct stat st;
 		int flags = O_CLOEXEC | O_NOCTTY;
@@ -205,7 +211,7 @@ int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errle
 				    strerror(errno));
 	}
 	pthread_mutex_lock(&ctl->lock);
-	r = ctl_check_not_started(ctl, "the serial console", err, errlen);
+	r = ctl_check_not_started(ctl, "the serial console", err, errlen); /* again: a start may have come */
 	if (r == 0 && (r = dup_opt(&ctl->serial_path, path)) < 0)
 		r = oom(err, errlen);
 	if (r == 0) {

@@ -120,6 +120,8 @@ static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 		r = json_set_err(err, errlen, "the microVM must be running to be replicated");
 	else if (ctl->repl || ctl_migration_active(ctl))
 		r = json_set_err(err, errlen, "a replication or migration is under way already");
+	else if (ctl->snapshot_busy)
+		r = json_set_err(err, errlen, "a snapshot is being written: try again when it is done");
 	struct vm *vm = ctl->vm;
 	if (r == 0)
 		r = replication_primary_start(vm, &o, on_event, ctl, &ctl->repl, err, errlen);

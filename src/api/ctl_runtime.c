@@ -44,6 +44,18 @@ static int swap_drive_file(struct controller *ctl, int idx, const char *path, ch
 	return 0;
 }
 
+/* A snapshot or backup (the worker), a migration or a replication checkpoint (their threads)
+ * read the VM's definition, drive paths included, without the lock, and copy or mirror the
+ * drive's file: while one is under way the path must stay (freeing it would pull the string
+ * from under their feet). Lock held. */
+static int check_path_swap_locked(struct controller *ctl, char *err, size_t errlen)
+{
+	if (ctl->snapshot_busy || ctl_migration_active(ctl) || ctl_replication_active(ctl))
+		return fail(err, errlen, -EBUSY, "path_on_host cannot change while a snapshot, backup, live "
+			    "migration or replication is under way");
+	return 0;
+}
+
 int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *err,
 		    size_t errlen)
 {
@@ -64,7 +76,7 @@ int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *
 			if (!strcmp(ctl->cfg.drives[i].drive_id, id))
 				idx = (int)i;
 		r = patch_device(ctl, "drive", idx >= 0, id, err, errlen);
-		if (r == 0 && u.path_on_host)
+		if (r == 0 && u.path_on_host && (r = check_path_swap_locked(ctl, err, errlen)) == 0)
 			r = swap_drive_file(ctl, idx, u.path_on_host, err, errlen);
 		if (r == 0 && u.rate_limiter.present) {
 			/* The running device takes the new limits at once (buckets start full). */

@@ -290,24 +290,41 @@ int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct sna
 
 /* ---- on the worker ---- */
 
+/* A snapshot of the running VM (create, backup) takes its dirty page log and pauses it: not
+ * while a live migration or replication owns both, and none of them may start until it is
+ * written (snapshot_busy). ok: the VM is in the state the snapshot needs (else -EINVAL with
+ * not_ok). Lock held. */
+static int begin_snapshot_locked(struct controller *ctl, bool ok, const char *not_ok, char *err, size_t errlen)
+{
+	if (ctl_migration_active(ctl) || ctl_replication_active(ctl))
+		return fail(err, errlen, -EBUSY, "a live migration or replication is under way (GET /migration, "
+			    "GET /replication): they own the dirty page log a snapshot would take");
+	if (!ok)
+		return fail(err, errlen, -EINVAL, "%s", not_ok);
+	ctl->snapshot_busy = true;
+	return 0;
+}
+
+static void end_snapshot(struct controller *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+	ctl->snapshot_busy = false;
+	pthread_mutex_unlock(&ctl->lock);
+}
+
 static int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct vm *vm = ctl->vm;
-	bool paused = ctl->state == INSTANCE_PAUSED, migrating = ctl_migration_active(ctl) || ctl_replication_active(ctl);
+	int r = begin_snapshot_locked(ctl, vm && ctl->state == INSTANCE_PAUSED, "the microVM must be paused "
+				      "(PATCH /vm {\"state\": \"Paused\"}) before a snapshot", err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
-	if (migrating) {
-		snprintf(err, errlen, "a live migration or replication is under way (GET /migration, GET /replication): "
-			 "they own the dirty page log a snapshot would take");
-		return -EBUSY;
-	}
-	if (!vm || !paused) {
-		snprintf(err, errlen, "the microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot");
-		return -EINVAL;
-	}
+	if (r < 0)
+		return r;
 	struct snapshot_create_opts o = { .state_path = q->state_path, .mem_path = q->mem_path,
 					  .diff = q->diff };
-	int r = snapshot_create(vm, &o, err, errlen);
+	r = snapshot_create(vm, &o, err, errlen);
+	end_snapshot(ctl);
 	if (r == 0)
 		log_info("snapshot written: %s, %s", q->state_path, q->mem_path);
 	return r;
@@ -386,11 +403,13 @@ static int ctl_snapshot_backup(struct controller *ctl, const struct snapshot_req
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct vm *vm = ctl->vm;
-	bool ok = ctl->state == INSTANCE_RUNNING || ctl->state == INSTANCE_PAUSED;
+	int r = begin_snapshot_locked(ctl, vm && started(ctl), "the microVM is not running", err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
-	if (!vm || !ok)
-		return json_set_err(err, errlen, "the microVM is not running");
-	return snapshot_backup(vm, q->backup_dir, err, errlen);
+	if (r < 0)
+		return r;
+	r = snapshot_backup(vm, q->backup_dir, err, errlen);
+	end_snapshot(ctl);
+	return r;
 }
 
 int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)

@@ -15,7 +15,8 @@ static void bucket_set(struct token_bucket *b, const struct token_bucket_config 
 		return;
 	b->active = true;
 	b->size = c->size;
-	b->refill_ns = c->refill_time * 1000000ull;
+	/* The parser takes refill times up to INT64_MAX ms: past 2^64 ns, saturate (not wrap). */
+	b->refill_ns = c->refill_time > UINT64_MAX / 1000000 ? UINT64_MAX : c->refill_time * 1000000ull;
 	b->burst = c->has_one_time_burst ? c->one_time_burst : 0;
 	b->budget = (__int128)b->size * b->refill_ns; /* starts full */
 	b->last_ns = now;
@@ -25,10 +26,11 @@ static void refill(struct token_bucket *b, uint64_t now)
 {
 	if (now <= b->last_ns)
 		return;
-	__int128 full = (__int128)b->size * b->refill_ns;
-	b->budget += (__int128)(now - b->last_ns) * b->size;
-	if (b->budget > full)
-		b->budget = full;
+	/* Compare with the room left before adding: a budget near full plus a long idle time
+	 * would overflow 128 bits for the largest buckets (size and refill_ns near 2^63, 2^64). */
+	__int128 full = (__int128)b->size * b->refill_ns, room = full - b->budget;
+	__int128 add = (__int128)(now - b->last_ns) * b->size;
+	b->budget = add >= room ? full : b->budget + add;
 	b->last_ns = now;
 }
 
@@ -47,8 +49,8 @@ static uint64_t bucket_wait(struct token_bucket *b, uint64_t n, uint64_t now)
 	__int128 need = (__int128)need_tokens * b->refill_ns;
 	if (b->budget >= need)
 		return 0;
-	__int128 deficit = need - b->budget;
-	return (uint64_t)((deficit + b->size - 1) / b->size);
+	__int128 wait = (need - b->budget + b->size - 1) / b->size;
+	return wait > (__int128)UINT64_MAX ? UINT64_MAX : (uint64_t)wait; /* a debt beyond 2^64 ns */
 }
 
 static void bucket_take(struct token_bucket *b, uint64_t n)
@@ -137,7 +139,7 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_
 	}
 	stat_add(&rl->throttled, 1);
 	rl->blocked = true;
-	rl->due_ns = now_ns + wait;
+	rl->due_ns = wait > UINT64_MAX - now_ns ? UINT64_MAX : now_ns + wait;
 	if (rl->timer_fd >= 0) {
 		struct itimerspec its = { .it_value = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) } };
 		timerfd_settime(rl->timer_fd, 0, &its, NULL);
