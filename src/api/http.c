@@ -23,7 +23,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define CONNECTION_MEMORY 65536     /* per connection: request line and headers must fit */
+/* Per connection: the request line and headers must fit. At most 32 KiB, libmicrohttpd takes
+ * the pool from malloc; above, each connection mmaps and munmaps its own (a TLB shootdown
+ * across the process's threads per connection: half the CPU of the HTTP fuzz target). */
+#define CONNECTION_MEMORY 32768
 #define LISTEN_BACKLOG 128
 
 struct api_server {
@@ -94,11 +97,14 @@ static void request_done(void *opaque, struct api_response *resp)
 	pthread_mutex_lock(&rq->lock);
 	rq->result = *resp;
 	rq->have_result = true;
-	if (rq->suspended) {
-		rq->suspended = false;
-		mhd.resume_connection(rq->conn);   /* MHD calls on_request again to send it */
-	}
+	bool resume = rq->suspended;
+	struct MHD_Connection *conn = rq->conn;
+	rq->suspended = false;
 	pthread_mutex_unlock(&rq->lock);
+	/* After the unlock: once resumed, MHD's thread may find the client gone and free rq
+	 * (on_completed) at once. A suspended connection is not closed, so conn stays valid. */
+	if (resume)
+		mhd.resume_connection(conn); /* MHD calls on_request again to send it */
 }
 
 /* MHD hands the request path over as a C string: a NUL byte in it ("GET /\0x") would cut it
