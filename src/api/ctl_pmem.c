@@ -94,7 +94,7 @@ int ctl_patch_pmem(struct controller *ctl, const char *id, json_t *body, char *e
 	else if (rl.present && (r = virtio_pmem_update_limiter(ctl->vm->devs.pmem[found], &rl)) < 0)
 		r = fail(err, errlen, r, "pmem '%s': cannot update the rate limiter: %s", id, strerror(-r));
 	else if (rl.present)
-		ctl->cfg.pmem[found].rate_limiter = rl;
+		rate_limiter_config_patch(&ctl->cfg.pmem[found].rate_limiter, &rl);
 	pthread_mutex_unlock(&ctl->lock);
 	return r;
 }

@@ -79,13 +79,13 @@ int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *
 		if (r == 0 && u.path_on_host && (r = check_path_swap_locked(ctl, err, errlen)) == 0)
 			r = swap_drive_file(ctl, idx, u.path_on_host, err, errlen);
 		if (r == 0 && u.rate_limiter.present) {
-			/* The running device takes the new limits at once (buckets start full). */
+			/* The running device takes the new limits at once (a bucket given starts full, one left out is kept). */
 			struct vm_devices *vd = &ctl->vm->devs;
 			struct virtio_blk *b = (unsigned)idx < vd->nblk ? vd->blk[idx] : NULL;
 			if (b && (r = virtio_blk_set_rate_limiter(b, &u.rate_limiter)) < 0)
 				r = fail(err, errlen, -EIO, "rate_limiter: %s", strerror(-r));
 			if (r == 0)
-				ctl->cfg.drives[idx].rate_limiter = u.rate_limiter;
+				rate_limiter_config_patch(&ctl->cfg.drives[idx].rate_limiter, &u.rate_limiter);
 		}
 		pthread_mutex_unlock(&ctl->lock);
 	}
@@ -111,16 +111,17 @@ int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *er
 			r = fail(err, errlen, -EINVAL, "nothing to update: give rx_rate_limiter and/or "
 				 "tx_rate_limiter");
 		if (r == 0) {
-			/* The running device takes the new limits at once (buckets start full); the
-			 * VM made one device per interface, in the order of cfg.nets. */
+			/* The running device takes the new limits at once (a bucket given starts
+			 * full, one left out is kept); the VM made one device per interface, in the
+			 * order of cfg.nets. */
 			struct vm_devices *vd = &ctl->vm->devs;
 			struct virtio_net *n = (unsigned)idx < vd->nnet ? vd->net[idx] : NULL;
 			if (n && (r = virtio_net_set_rate_limiters(n, &u.rx_rate_limiter, &u.tx_rate_limiter)) < 0)
 				r = fail(err, errlen, -EIO, "rate limiter: %s", strerror(-r));
-			if (r == 0 && u.rx_rate_limiter.present)
-				ctl->cfg.nets[idx].rx_rate_limiter = u.rx_rate_limiter;
-			if (r == 0 && u.tx_rate_limiter.present)
-				ctl->cfg.nets[idx].tx_rate_limiter = u.tx_rate_limiter;
+			if (r == 0) {
+				rate_limiter_config_patch(&ctl->cfg.nets[idx].rx_rate_limiter, &u.rx_rate_limiter);
+				rate_limiter_config_patch(&ctl->cfg.nets[idx].tx_rate_limiter, &u.tx_rate_limiter);
+			}
 		}
 		pthread_mutex_unlock(&ctl->lock);
 	}

@@ -132,6 +132,9 @@ void rate_limiter_config_to_json(json_t *parent, const char *key, const struct r
 int token_bucket_config_from_json(json_t *obj, const char *where, struct token_bucket_config *b,
 				  char *err, size_t errlen);
 json_t *token_bucket_config_to_json(const struct token_bucket_config *b);
+/* A running device's limiter config after a PATCH of it (rate_limiter_update's rule): each
+ * bucket given replaces the old one, one of size or refill_time 0 is gone; none left: null. */
+void rate_limiter_config_patch(struct rate_limiter_config *cur, const struct rate_limiter_config *patch);
 
 /* ---- CLI forms ----
  *   --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,poll=USEC][,transport=pci|mmio]

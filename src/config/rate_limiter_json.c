@@ -58,6 +58,23 @@ int rate_limiter_config_from_json(json_t *parent, const char *where, const char 
 	return 0;
 }
 
+static void bucket_patch(struct token_bucket_config *cur, const struct token_bucket_config *patch)
+{
+	if (!patch->present)
+		return;
+	*cur = *patch;
+	cur->present = patch->size && patch->refill_time; /* Firecracker: such a bucket does not limit */
+}
+
+void rate_limiter_config_patch(struct rate_limiter_config *cur, const struct rate_limiter_config *patch)
+{
+	if (!patch->present)
+		return;
+	bucket_patch(&cur->bandwidth, &patch->bandwidth);
+	bucket_patch(&cur->ops, &patch->ops);
+	cur->present = cur->bandwidth.present || cur->ops.present;
+}
+
 json_t *token_bucket_config_to_json(const struct token_bucket_config *b)
 {
 	json_t *o = json_object();

@@ -84,8 +84,10 @@ int rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config 
 
 int rate_limiter_update(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns)
 {
-	bucket_set(&rl->bw, c ? &c->bandwidth : NULL, now_ns);
-	bucket_set(&rl->ops, c ? &c->ops : NULL, now_ns);
+	if (c && c->bandwidth.present)
+		bucket_set(&rl->bw, &c->bandwidth, now_ns);
+	if (c && c->ops.present)
+		bucket_set(&rl->ops, &c->ops, now_ns);
 	rl->due_ns = 0;
 	if (rate_limiter_active(rl) && rl->timer_fd < 0) {
 		rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

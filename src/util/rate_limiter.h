@@ -38,7 +38,9 @@ bool token_bucket_take(struct token_bucket *b, uint64_t n, uint64_t now_ns);
 
 /* Set up from a configuration (NULL or not present: unlimited). 0 or -errno (timerfd). */
 int rate_limiter_init(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns);
-/* New limits at run time (PATCH): buckets restart full. The timer fd stays the same. */
+/* New limits at run time, as Firecracker's PATCH: a bucket given replaces the old one and
+ * starts full (size or refill_time 0: no limit any more); a bucket left out keeps its limit
+ * and what it holds. The timer fd stays the same. */
 int rate_limiter_update(struct rate_limiter *rl, const struct rate_limiter_config *c, uint64_t now_ns);
 void rate_limiter_destroy(struct rate_limiter *rl);
 /* Make the timer fd now even while unlimited (a device registers it once; PATCH may add

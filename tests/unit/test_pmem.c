@@ -347,8 +347,9 @@ TEST(rate_limiter_holds_flushes_back)
 	CHECK_EQ(used_idx(0), 1);
 	CHECK_EQ(p.ctr.rate_limiter_throttled_events, 1);
 	CHECK_EQ(p.ctr.flush_count, 1);
-	/* PATCH /pmem: no limit any more; the waiting request goes when the device looks again */
-	struct rate_limiter_config none = { .present = true };
+	/* PATCH /pmem turning the limit off (an ops bucket of size 0): the waiting request goes
+	 * when the device looks again */
+	struct rate_limiter_config none = { .present = true, .ops = { .present = true } };
 	CHECK_EQ(virtio_pmem_update_limiter(&p, &none), 0);
 	notify(&p.vdev, 0);
 	CHECK_EQ(used_idx(0), 2);

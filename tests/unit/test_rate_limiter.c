@@ -5,6 +5,7 @@
 #include <sys/timerfd.h>
 
 #include "unit.h"
+#include "config/devices_config.h"
 #include "util/rate_limiter.h"
 
 #define MS 1000000ull
@@ -112,6 +113,50 @@ TEST(unlimited_and_update)
 	REQUIRE_EQ(rate_limiter_update(&rl, &z, 5 * S), 0);
 	CHECK(rate_limiter_consume(&rl, 0, 5 * S));
 	rate_limiter_destroy(&rl);
+}
+
+/* PATCH as Firecracker does it (its BucketUpdate): a bucket left out keeps its limit and what
+ * it holds; an empty limiter changes nothing; only a bucket given is replaced (full). */
+TEST(a_bucket_left_out_of_an_update_is_kept)
+{
+	struct rate_limiter rl;
+	struct rate_limiter_config c = ops_cfg(1, 1000);
+	c.bandwidth = (struct token_bucket_config){ .present = true, .size = 1 << 20, .refill_time = 1000 };
+	REQUIRE_EQ(rate_limiter_init(&rl, &c, 0), 0);
+	CHECK(rate_limiter_consume(&rl, 4096, 1 * S));
+	CHECK(!rate_limiter_consume(&rl, 4096, 1 * S));   /* the ops bucket is empty */
+	struct rate_limiter_config empty = { .present = true };
+	REQUIRE_EQ(rate_limiter_update(&rl, &empty, 1 * S), 0);
+	CHECK(!rate_limiter_consume(&rl, 4096, 1 * S));   /* nothing changed */
+	struct rate_limiter_config bw = { .present = true };
+	bw.bandwidth = (struct token_bucket_config){ .present = true, .size = 1 << 30, .refill_time = 1000 };
+	REQUIRE_EQ(rate_limiter_update(&rl, &bw, 1 * S), 0);
+	CHECK(rl.bw.active && rl.ops.active);
+	CHECK(!rate_limiter_consume(&rl, 4096, 1 * S));   /* the ops bucket is still empty */
+	struct rate_limiter_config ops_off = { .present = true, .ops = { .present = true } };
+	REQUIRE_EQ(rate_limiter_update(&rl, &ops_off, 1 * S), 0);
+	CHECK(!rl.ops.active && rl.bw.active);
+	CHECK(rate_limiter_consume(&rl, 4096, 1 * S));
+	rate_limiter_destroy(&rl);
+}
+
+/* The configuration a PATCH leaves (what GET /vm/config and a snapshot say) follows the same
+ * rule; a limiter left with no bucket is null again. */
+TEST(a_patched_limiter_config_keeps_what_was_left_out)
+{
+	struct rate_limiter_config cur = ops_cfg(10, 100), patch = { .present = true };
+	patch.bandwidth = (struct token_bucket_config){ .present = true, .size = 4096, .refill_time = 10 };
+	rate_limiter_config_patch(&cur, &patch);
+	CHECK(cur.present && cur.ops.present && cur.bandwidth.present);
+	CHECK_EQ(cur.ops.size, 10);
+	CHECK_EQ(cur.bandwidth.size, 4096);
+	struct rate_limiter_config off = { .present = true, .ops = { .present = true }, .bandwidth = { .present = true } };
+	rate_limiter_config_patch(&cur, &off);
+	CHECK(!cur.present && !cur.ops.present && !cur.bandwidth.present);
+	struct rate_limiter_config absent = { 0 };
+	struct rate_limiter_config keep = ops_cfg(3, 30);
+	rate_limiter_config_patch(&keep, &absent);
+	CHECK(keep.present && keep.ops.size == 3);
 }
 
 /* The I/O thread wakes up late (scheduling latency, timer slack): the waiting operation is

@@ -55,7 +55,8 @@ int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter
 	pthread_mutex_lock(&n->vdev.lock);
 	uint64_t now = now_ns();
 	int err = 0;
-	/* Buckets restart full; a direction waiting on its timer is woken at once. */
+	/* A bucket given restarts full, one left out is kept (rate_limiter_update); a direction
+	 * waiting on its timer is woken at once. */
 	if (rx && rx->present)
 		err = rate_limiter_update(&n->rx_rl, rx, now);
 	if (!err && tx && tx->present)
