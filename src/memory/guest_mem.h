@@ -30,7 +30,22 @@ struct guest_mem {
 	bool dirty_log;      /* KVM logs the pages the guest writes (diff snapshots) */
 	enum guest_mem_backing backing; /* 4 KiB pages, THP or hugetlbfs 2 MiB pages */
 	struct guest_lazy *lazy; /* lazy restore in progress (uffd.h), else NULL */
+	int filling;         /* a userfaultfd fills it now (lazy restore, post-copy): guest_mem_filling() */
 };
+
+/* Whether a userfaultfd still fills guest memory (a lazy restore's pager or handler, a
+ * post-copy migration's destination): a page dropped now would be filled again behind the
+ * dropper's back, or leave its filler waiting on it, so the balloon and virtio-mem hold back.
+ * Set when the memory is registered, cleared when it is unregistered (any thread). */
+static inline bool guest_mem_filling(const struct guest_mem *m)
+{
+	return __atomic_load_n(&m->filling, __ATOMIC_ACQUIRE);
+}
+
+static inline void guest_mem_set_filling(struct guest_mem *m, bool on)
+{
+	__atomic_store_n(&m->filling, on, __ATOMIC_RELEASE);
+}
 
 struct kvm;
 

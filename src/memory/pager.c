@@ -28,6 +28,7 @@ struct pager_region {
 };
 
 struct pager {
+	struct guest_mem *mem;
 	int uffd, stop_efd;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -188,6 +189,7 @@ static void finish(struct pager *p)
 			log_warn("lazy restore: cannot unregister guest memory: %s", strerror(-e));
 	}
 	drain_events(p); /* faults that raced with it: their pages are plain memory now */
+	guest_mem_set_filling(p->mem, false); /* the balloon and virtio-mem may drop pages again */
 	pthread_mutex_lock(&p->lock);
 	p->st.complete = true;
 	p->st.complete_ns = now_ns() - p->t0;
@@ -237,6 +239,7 @@ int pager_start(struct guest_mem *mem, int uffd, int fd, struct pager **out)
 	struct pager *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->mem = mem;
 	p->uffd = uffd;
 	p->t0 = now_ns();
 	int e = 0;

@@ -205,6 +205,7 @@ static int lazy_begin(struct guest_mem *mem, struct guest_lazy **out, char *err,
 		free(l);
 		return e;
 	}
+	guest_mem_set_filling(mem, true);
 	*out = l;
 	return 0;
 }
@@ -244,6 +245,7 @@ void uffd_lazy_end(struct guest_mem *mem)
 	close(l->uffd);
 	free(l);
 	mem->lazy = NULL;
+	guest_mem_set_filling(mem, false);
 }
 
 struct pager *uffd_lazy_pager_of(const struct guest_mem *mem)

@@ -275,8 +275,8 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	}
 	if (!e && (p->uffd = uffd_open()) < 0)
 		e = p->uffd;
-	if (!e)
-		e = uffd_register(p->uffd, &vm->mem);
+	if (!e && (e = uffd_register(p->uffd, &vm->mem)) == 0)
+		guest_mem_set_filling(&vm->mem, true); /* the balloon and virtio-mem hold back until the end */
 	if (e < 0 && !err[0])
 		snprintf(err, errlen, "post-copy: cannot set up a userfaultfd: %s", strerror(-e));
 	if (!e && (p->stop_efd = eventfd(0, EFD_CLOEXEC)) < 0)
@@ -341,6 +341,7 @@ int postcopy_dst_wait(struct postcopy_dst *p, char *err, size_t errlen)
 	/* Everything the source had to send is in: any page still missing is zero. */
 	for (unsigned i = 0; i < p->n; i++)
 		uffd_unregister(p->uffd, p->r[i].hva, p->r[i].npages * PAGE);
+	guest_mem_set_filling(&p->vm->mem, false);
 	return 0;
 }
 

@@ -357,12 +357,12 @@ TEST(no_release_during_lazy_restore)
 	memset(ram + DATA, 0x77, 4096);
 	uint32_t pfn = DATA >> 12;
 	mem.regions[0].lazy = true;
-	mem.lazy = (struct guest_lazy *)&b;          /* any non-NULL: restore in progress */
+	guest_mem_set_filling(&mem, true);           /* restore in progress */
 	send_pfns(&b, BALLOON_Q_INFLATE, 0, &pfn, 1);
 	CHECK_EQ(ram[DATA], 0x77);
 	CHECK_EQ(b.ctr.madvise_failures, 1);
 	CHECK_EQ(b.ctr.pages_released, 0);
-	mem.lazy = NULL;                             /* uffd_lazy_end */
+	guest_mem_set_filling(&mem, false);          /* the pager's memory is complete */
 	send_pfns(&b, BALLOON_Q_INFLATE, 1, &pfn, 1);
 	CHECK_EQ(ram[DATA], 0);
 	CHECK_EQ(b.ctr.pages_released, 1);

@@ -135,6 +135,7 @@ static char image[] = "/tmp/petrel-test-migstream-XXXXXX";
 static bool with_drive;
 static struct virtio_blk *blk;
 static bool running;
+static bool filling_at_start;       /* guest_mem_filling when the vCPUs started */
 static int destroyed;
 
 static int fake_build(struct vm *vm, struct vm_config *cfg, int console_fd)
@@ -170,6 +171,7 @@ static int fake_start(struct vm *vm)
 {
 	__atomic_store_n(&vm->first_run_ns, now_ns(), __ATOMIC_RELEASE);
 	running = true;
+	filling_at_start = guest_mem_filling(&vm->mem);
 	return 0;
 }
 
@@ -201,8 +203,8 @@ static struct vm vm;
 static struct vm_config cfg;
 static char err[512];
 
-/* A destination receives s: its result (err says why it failed). */
-static int receive(struct stream s)
+/* A destination with hooks h receives s: its result (err says why it failed). */
+static int receive_with(struct stream s, const struct mig_receive_hooks *h)
 {
 	struct peer p;
 	int fd = peer_start(&p, s);
@@ -211,11 +213,13 @@ static int receive(struct stream s)
 	vm_config_init(&cfg);
 	err[0] = 0;
 	destroyed = 0;
-	int e = mig_receive_stream(&m, fd, &hooks, err, sizeof(err));
+	int e = mig_receive_stream(&m, fd, h, err, sizeof(err));
 	peer_end(&p, fd);
 	pthread_mutex_destroy(&m.lock);
 	return e;
 }
+
+static int receive(struct stream s) { return receive_with(s, &hooks); }
 
 /* A standby follows s until it ends: its result; *state whether it holds a checkpoint. */
 static int follow(struct stream s, bool *state)
@@ -327,15 +331,7 @@ TEST(a_machine_that_cannot_be_built_leaks_nothing)
 {
 	int before = -1;
 	for (int i = 0; i < 4; i++) {
-		struct peer p;
-		int fd = peer_start(&p, begin());
-		struct migration m = { .fd = -1, .lfd = -1, .cancel_efd = -1, .vm = &vm, .cfg = &cfg };
-		pthread_mutex_init(&m.lock, NULL);
-		vm_config_init(&cfg);
-		err[0] = 0;
-		int e = mig_receive_stream(&m, fd, &mig_receive_default, err, sizeof(err));
-		peer_end(&p, fd);
-		pthread_mutex_destroy(&m.lock);
+		int e = receive_with(begin(), &mig_receive_default);
 		vm_config_free(&cfg);
 		CHECK(e < 0);
 		if (i == 1) /* after a first round: lazily opened things (the log, libraries) are open */
@@ -375,16 +371,7 @@ TEST(postcopy_end_before_every_needed_page_is_refused)
 	msg(&s, MIG_STATE, "state", 5, NULL, 0);
 	pages(&s, 0x2000, 0x22);            /* page 2 comes, page 1 never does */
 	msg(&s, MIG_END, NULL, 0, NULL, 0);
-	struct peer p;
-	int fd = peer_start(&p, s);
-	struct migration m = { .fd = -1, .lfd = -1, .cancel_efd = -1, .vm = &vm, .cfg = &cfg };
-	pthread_mutex_init(&m.lock, NULL);
-	vm_config_init(&cfg);
-	err[0] = 0;
-	destroyed = 0;
-	int e = mig_receive_stream(&m, fd, &pc, err, sizeof(err));
-	peer_end(&p, fd);
-	pthread_mutex_destroy(&m.lock);
+	int e = receive_with(s, &pc);
 	if (e < 0 && strstr(err, "userfaultfd")) {
 		printf("  (no userfaultfd here: %s)\n", err);
 		return;
@@ -392,6 +379,34 @@ TEST(postcopy_end_before_every_needed_page_is_refused)
 	CHECK(e < 0);
 	CHECK_EQ(destroyed, 1);
 	CHECK_CONTAINS(err, "missing");
+	take_down();
+}
+
+/* While post-copy fills memory, the balloon and virtio-mem must not drop pages (the fault
+ * thread would spin on a dropped page it had installed, a page pushed later would come back):
+ * memory counts as being filled from the start of the guest to the source's END. */
+TEST(postcopy_memory_counts_as_filling_until_its_end)
+{
+	struct mig_receive_hooks pc = hooks;
+	pc.postcopy = postcopy_dst_start;
+	struct stream s = begin();
+	uint64_t *bm = calloc(MEM / PAGE / 64, 8);
+	bm[0] = 1u << 2;
+	msg(&s, MIG_POSTCOPY, bm, MEM / PAGE / 8, NULL, 0);
+	free(bm);
+	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	pages(&s, 0x2000, 0x22);
+	msg(&s, MIG_END, NULL, 0, NULL, 0);
+	filling_at_start = false;
+	int e = receive_with(s, &pc);
+	if (e < 0 && strstr(err, "userfaultfd")) {
+		printf("  (no userfaultfd here: %s)\n", err);
+		return;
+	}
+	CHECK_EQ(e, 0);
+	CHECK(filling_at_start);
+	CHECK(!guest_mem_filling(&vm.mem));
+	CHECK_EQ(byte_at(0x2000), 0x22);
 	take_down();
 }
 

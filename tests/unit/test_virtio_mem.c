@@ -13,6 +13,8 @@
 #include "config/hotplug_memory_config.h"
 #include "config/vm_config.h"
 #include "devices/virtio/virtio_mem.h"
+#include "memory/pager.h"
+#include "memory/uffd.h"
 #include "util/util.h"
 
 #include <endian.h>
@@ -288,13 +290,46 @@ TEST(busy_while_lazy_restore)
 	REQUIRE_EQ(virtio_mem_set_requested(&m, 8 * MIB), 0);
 	CHECK_EQ(request(&m, VIRTIO_MEM_REQ_PLUG, REGION_GPA, 1), VIRTIO_MEM_RESP_ACK);
 	mem.regions[1].lazy = true;
-	mem.lazy = (struct guest_lazy *)&m;   /* any non-NULL: "in progress" */
+	guest_mem_set_filling(&mem, true);    /* in progress */
 	CHECK_EQ(request(&m, VIRTIO_MEM_REQ_UNPLUG, REGION_GPA, 1), VIRTIO_MEM_RESP_BUSY);
 	CHECK_EQ(request(&m, VIRTIO_MEM_REQ_UNPLUG_ALL, 0, 0), VIRTIO_MEM_RESP_BUSY);
-	mem.lazy = NULL;
+	guest_mem_set_filling(&mem, false);
 	CHECK_EQ(request(&m, VIRTIO_MEM_REQ_UNPLUG, REGION_GPA, 1), VIRTIO_MEM_RESP_ACK);
 	CHECK_EQ(m.ctr.busy_count, 2);
 	mem.regions[1].lazy = false;
+	teardown(&m);
+}
+
+/* A real lazy restore whose pager finished (its memory complete and unregistered): unplugging
+ * works again. It stayed BUSY for the VM's life: the restore counted as in progress until
+ * the memory was freed. */
+TEST(unplug_works_once_a_lazy_restore_is_complete)
+{
+	struct virtio_mem m;
+	REQUIRE_EQ(setup(&m), 0);
+	REQUIRE_EQ(virtio_mem_set_requested(&m, 8 * MIB), 0);
+	CHECK_EQ(request(&m, VIRTIO_MEM_REQ_PLUG, REGION_GPA, 1), VIRTIO_MEM_RESP_ACK);
+	char path[] = "/tmp/petrel-vmem-lazy-XXXXXX";
+	int fd = mkstemp(path);
+	REQUIRE(fd >= 0);
+	unlink(path);
+	mem.regions[1].file_off = mem.regions[0].size;
+	mem.total = mem.regions[0].size + REGION_SIZE;
+	REQUIRE_EQ(ftruncate(fd, (off_t)mem.total), 0); /* all holes: nothing to fetch */
+	char err[256] = "";
+	if (uffd_lazy_pager(&mem, fd, err, sizeof(err)) < 0) {
+		printf("  (no userfaultfd here: %s)\n", err);
+	} else {
+		CHECK_EQ(pager_wait_complete(uffd_lazy_pager_of(&mem), 10000), 0);
+		CHECK(!guest_mem_filling(&mem));
+		CHECK_EQ(request(&m, VIRTIO_MEM_REQ_UNPLUG, REGION_GPA, 1), VIRTIO_MEM_RESP_ACK);
+		CHECK_EQ(m.ctr.busy_count, 0);
+	}
+	uffd_lazy_end(&mem);
+	close(fd);
+	mem.regions[0].lazy = mem.regions[1].lazy = false;
+	mem.regions[1].file_off = 0;
+	mem.total = mem.regions[0].size;
 	teardown(&m);
 }
 

@@ -58,13 +58,14 @@ static const struct guest_region *region_of(const struct guest_mem *m, uint64_t 
 /* Give [gpa, gpa+len) (page aligned, checked by the caller) back to the host. Anonymous memory
  * reads as zero afterwards, a private file mapping (a restored snapshot) as the file says.
  * 2 MiB hugetlbfs pages cannot be dropped 4 KiB at a time, and pages are left alone while a
- * lazy restore still fills them through a userfaultfd (its pager or handler would not know
- * they went): both count as failures. Once the lazy restore ended they are dropped as usual. */
+ * userfaultfd still fills them (a lazy restore's pager or handler, a post-copy destination:
+ * they would not know the page went): both count as failures. Once the filling ended (the
+ * pager's memory complete, post-copy's end) they are dropped as usual. */
 static bool release(struct virtio_balloon *b, uint64_t gpa, uint64_t len)
 {
 	const struct guest_mem *m = b->vdev.mem;
 	const struct guest_region *g = region_of(m, gpa, len);
-	if (!g || (g->lazy && m->lazy) || m->backing == GUEST_MEM_PAGES_2M) {
+	if (!g || (g->lazy && guest_mem_filling(m)) || m->backing == GUEST_MEM_PAGES_2M) {
 		b->ctr.madvise_failures++;
 		return false;
 	}

@@ -100,11 +100,12 @@ static void discard(struct virtio_mem *m, uint64_t gpa, uint64_t len)
 	guest_mem_mark_dirty(m->vdev.mem, gpa, len);
 }
 
-/* While a lazy restore still fills the region through a userfaultfd, dropped pages would be
- * filled again from the snapshot: unplugging waits (BUSY; the driver retries). */
+/* While a userfaultfd still fills the region (a lazy restore, post-copy), dropped pages would
+ * be filled again from the snapshot or the source: unplugging waits (BUSY; the driver
+ * retries) until the filling ended. */
 static bool busy(const struct virtio_mem *m)
 {
-	return m->region->lazy && m->vdev.mem->lazy;
+	return m->region->lazy && guest_mem_filling(m->vdev.mem);
 }
 
 static uint16_t do_plug(struct virtio_mem *m, const struct virtio_mem_req *r)
