@@ -25,6 +25,7 @@
 struct run {
 	uint64_t gpa;
 	uint32_t npages;
+	bool zero;           /* all zero (pages the balloon or virtio-mem dropped): no data staged */
 	size_t off;          /* in the staging buffer */
 };
 
@@ -86,7 +87,10 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-/* The dirty pages (s.dirty) into the staging buffer as runs: the guest is paused. */
+/* The dirty pages (s.dirty) into the staging buffer as runs, the guest paused. Zero pages (what
+ * the balloon inflated, virtio-mem unplugged: gigabytes at once) go as zero runs with no data:
+ * copied, they made the pause and the checkpoint as large as the discard, past what a standby
+ * takes, and left the standby holding them as resident memory. */
 static int stage_pages(struct primary *p)
 {
 	p->nruns = 0;
@@ -99,17 +103,20 @@ static int stage_pages(struct primary *p)
 				pg++;
 				continue;
 			}
+			bool zero = guest_page_is_zero(g->hva + pg * PAGE);
 			uint32_t n = 1;
-			while (n < MIG_MAX_RUN && pg + n < npages && bit(p->s.dirty[r], pg + n))
+			while (n < MIG_MAX_RUN && pg + n < npages && bit(p->s.dirty[r], pg + n) &&
+			       guest_page_is_zero(g->hva + (pg + n) * PAGE) == zero)
 				n++;
 			size_t stage_cap = p->stage_cap;
-			if (grow((void **)&p->stage, &stage_cap, used + n * PAGE, 1) < 0 ||
+			if ((!zero && grow((void **)&p->stage, &stage_cap, used + n * PAGE, 1) < 0) ||
 			    grow((void **)&p->runs, &p->runs_cap, p->nruns + 1, sizeof(*p->runs)) < 0)
 				return -ENOMEM;
 			p->stage_cap = stage_cap;
-			memcpy(p->stage + used, g->hva + pg * PAGE, n * PAGE);
-			p->runs[p->nruns++] = (struct run){ g->gpa + pg * PAGE, n, used };
-			used += n * PAGE;
+			if (!zero)
+				memcpy(p->stage + used, g->hva + pg * PAGE, n * PAGE);
+			p->runs[p->nruns++] = (struct run){ g->gpa + pg * PAGE, n, zero, used };
+			used += zero ? 0 : n * PAGE;
 			pg += n;
 		}
 	}
@@ -121,9 +128,11 @@ static int send_checkpoint(struct primary *p, const struct mig_ckpt *ck, const s
 	int fd = p->s.fd, e = mig_send(fd, MIG_CKPT, ck, sizeof(*ck), NULL, 0);
 	*bytes = 0;
 	for (size_t i = 0; !e && i < p->nruns; i++) {
-		struct mig_pages mp = { .gpa = p->runs[i].gpa, .npages = p->runs[i].npages };
-		e = mig_send(fd, MIG_PAGES, &mp, sizeof(mp), p->stage + p->runs[i].off, mp.npages * PAGE);
-		*bytes += mp.npages * PAGE;
+		const struct run *rn = &p->runs[i];
+		struct mig_pages mp = { .gpa = rn->gpa, .npages = rn->npages, .flags = rn->zero ? MIG_PAGES_ZERO : 0 };
+		size_t len = rn->zero ? 0 : mp.npages * PAGE;
+		e = mig_send(fd, MIG_PAGES, &mp, sizeof(mp), p->stage + rn->off, len);
+		*bytes += len;
 	}
 	if (!e)
 		e = mig_disks_send_stage(fd, &p->disks, bytes);

@@ -18,16 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define PAGE 4096ull
 #define SYNC_TIMEOUT_MS 60000      /* before the first checkpoint: the initial copy can take a while */
-#define MAX_STAGED (1ull << 31)    /* a checkpoint's pages held until it is complete */
 
 struct staged {
 	void *dst;
 	uint32_t npages;
+	bool zero;                 /* a zero run: dropped at commit, no data held */
 	size_t off;
 };
 
@@ -36,6 +37,7 @@ struct standby {
 	struct mig_receiver rx;
 	uint8_t *pages;            /* the open checkpoint's page data */
 	size_t pages_len, pages_cap;
+	uint64_t staged_pages;     /* the open checkpoint's pages, data and zero runs */
 	struct staged *runs;
 	size_t nruns, runs_cap;
 	uint8_t *state, *next_state; /* the last complete checkpoint's states; the open one's */
@@ -71,11 +73,12 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 	void *dst = mig_pages_target(b->rx.vm, &mp, h->len, b->rx.err, b->rx.errlen);
 	if (!dst)
 		return -EPROTO;
-	if (mp.flags & MIG_PAGES_ZERO)
-		return bad(b, -EPROTO, "malformed replication stream: a zero run in a checkpoint");
-	size_t bytes = (size_t)mp.npages * PAGE;
-	if (b->pages_len + bytes > MAX_STAGED)
+	bool zero = mp.flags & MIG_PAGES_ZERO;
+	size_t bytes = zero ? 0 : (size_t)mp.npages * PAGE; /* a zero run holds nothing until commit */
+	/* A primary sends each dirty page once per checkpoint: no more pages than guest memory. */
+	if (b->staged_pages + mp.npages > b->rx.vm->mem.total / PAGE)
 		return bad(b, -EPROTO, "malformed replication stream: a checkpoint larger than guest memory can be");
+	b->staged_pages += mp.npages;
 	if (b->pages_len + bytes > b->pages_cap) {
 		size_t cap = b->pages_cap ? b->pages_cap : 1 << 20;
 		while (cap < b->pages_len + bytes)
@@ -94,9 +97,9 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 		b->runs = q;
 		b->runs_cap = cap;
 	}
-	if ((r = mig_recv_all(b->rx.fd, b->pages + b->pages_len, bytes, timeout_ms)) < 0)
+	if (bytes && (r = mig_recv_all(b->rx.fd, b->pages + b->pages_len, bytes, timeout_ms)) < 0)
 		return cut(b, r);
-	b->runs[b->nruns++] = (struct staged){ dst, mp.npages, b->pages_len };
+	b->runs[b->nruns++] = (struct staged){ dst, mp.npages, zero, b->pages_len };
 	b->pages_len += bytes;
 	return 0;
 }
@@ -107,8 +110,14 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	struct replication *r = b->r;
 	if (!b->open.epoch || ck->epoch != b->open.epoch || !b->next_state)
 		return bad(b, -EPROTO, "malformed replication stream: a checkpoint ends that did not begin, or has no state");
-	for (size_t i = 0; i < b->nruns; i++)
-		memcpy(b->runs[i].dst, b->pages + b->runs[i].off, (size_t)b->runs[i].npages * PAGE);
+	for (size_t i = 0; i < b->nruns; i++) {
+		size_t len = (size_t)b->runs[i].npages * PAGE;
+		/* Zero runs: dropped, as the primary's pages were (anonymous memory reads zero). */
+		if (!b->runs[i].zero)
+			memcpy(b->runs[i].dst, b->pages + b->runs[i].off, len);
+		else if (madvise(b->runs[i].dst, len, MADV_DONTNEED) < 0)
+			memset(b->runs[i].dst, 0, len);
+	}
 	int e = mig_disks_apply(b->rx.vm, &b->disks, b->rx.err, b->rx.errlen);
 	mig_disks_stage_reset(&b->disks);
 	if (e < 0)
@@ -119,6 +128,7 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	b->next_state = NULL;
 	uint64_t bytes = b->pages_len + b->state_len;
 	b->nruns = b->pages_len = 0;
+	b->staged_pages = 0;
 	b->open.epoch = 0;
 	if (mig_send(b->rx.fd, MIG_CACK, ck, sizeof(*ck), NULL, 0) < 0)
 		return bad(b, -ECONNRESET, "the primary went away before the acknowledgement");
