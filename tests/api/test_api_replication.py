@@ -55,15 +55,24 @@ def pair(petrel, api, workdir, interval=50, timeout=500, args=ARGS, **primary):
     return replicate(petrel, api, workdir, interval, timeout, **primary)
 
 
-def replicate(petrel, api, workdir, interval=50, timeout=500, **primary):
-    """A standby in workdir/standby for the running VM behind api, protected: the standby."""
+def standby(workdir, **body):
+    """A petrel in workdir/standby listening as a standby (body: more of its PUT /replication;
+    failure_timeout_ms 500 unless given): it and the URL the primary connects to."""
     d = workdir / "standby"
     d.mkdir()
     sb = apilib.Petrel(d)
     url = f"unix:{workdir / 'repl.sock'}"
-    r = sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": timeout},
+    r = sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500, **body},
                         check=False)
+    if r.status != 204:
+        sb.close()
     assert r.status == 204, r
+    return sb, url
+
+
+def replicate(petrel, api, workdir, interval=50, timeout=500, **primary):
+    """A standby in workdir/standby for the running VM behind api, protected: the standby."""
+    sb, url = standby(workdir, failure_timeout_ms=timeout)
     r = api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": interval,
                                  "failure_timeout_ms": timeout, **primary}, check=False)
     assert r.status == 204, r
@@ -206,13 +215,8 @@ def test_a_standby_timeout_an_interval_could_outlast_is_refused(petrel, api, wor
     # for dead. The primary tells its interval first; the standby refuses, both say why, and
     # the guest runs on, unprotected.
     boot(petrel, api)
-    d = workdir / "standby"
-    d.mkdir()
-    sb = apilib.Petrel(d)
+    sb, url = standby(workdir)
     try:
-        url = f"unix:{workdir / 'repl.sock'}"
-        assert sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500},
-                               check=False).status == 204
         assert api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": 300},
                        check=False).status == 204
         st = wait_repl(api, "unprotected", timeout=30)
@@ -249,14 +253,7 @@ def test_network_output_commit_across_a_failover(petrel, api, workdir):
                                                     "guest_mac": mac}).status == 204
         assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
         petrel.expect(r"^netloop: ready")
-        d = workdir / "standby"
-        d.mkdir()
-        sb = apilib.Petrel(d)
-        url = f"unix:{workdir / 'repl.sock'}"
-        assert sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500,
-                                                "network_overrides": [{"iface_id": "eth0",
-                                                                       "host_dev_name": taps[1].name}]},
-                               check=False).status == 204
+        sb, url = standby(workdir, network_overrides=[{"iface_id": "eth0", "host_dev_name": taps[1].name}])
         assert api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": 30},
                        check=False).status == 204
         seqs = {0: [], 1: []}
@@ -305,14 +302,8 @@ def test_disk_writes_are_mirrored_to_the_standby(petrel, api, workdir):
     disk, copy = workdir / "p.img", workdir / "s.img"
     copy.write_bytes(b"")
     boot_blkloop(petrel, api, disk, rounds=3)
-    d = workdir / "standby"
-    d.mkdir()
-    sb = apilib.Petrel(d)
+    sb, url = standby(workdir, drive_overrides=[{"drive_id": "disk", "path_on_host": str(copy)}])
     try:
-        url = f"unix:{workdir / 'repl.sock'}"
-        assert sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500,
-                                                "drive_overrides": [{"drive_id": "disk", "path_on_host": str(copy)}]},
-                               check=False).status == 204
         assert api.put("/replication", {"role": "primary", "peer_url": url}, check=False).status == 204
         wait_repl(api, "protected")
         st = wait_checkpoints(api, 5)
@@ -489,13 +480,7 @@ def test_vsock_streams_across_a_failover(petrel, api, workdir):
         c1 = EchoClient(uds1, IN_PORT)
         c1.start()
         wait_until(lambda: s1.conns and s1.conns[0][0] >= 16384 and c1.sent >= 16384, "traffic before", petrel)
-        d = workdir / "standby"
-        d.mkdir()
-        sb = apilib.Petrel(d)
-        url = f"unix:{workdir / 'repl.sock'}"
-        assert sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500,
-                                                "vsock_override": {"uds_path": str(uds2)}},
-                               check=False).status == 204
+        sb, url = standby(workdir, vsock_override={"uds_path": str(uds2)})
         assert api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": 30},
                        check=False).status == 204
         wait_repl(api, "protected")
@@ -531,13 +516,8 @@ def test_shared_qcow2_overlay_is_read_again_at_takeover(petrel, api, workdir):
     the standby what the primary's last rounds wrote, and the overlay passes qemu-img check
     afterwards."""
     top = blkloop_on_a_qcow2_overlay(api, workdir)
-    d = workdir / "standby"
-    d.mkdir()
-    sb = apilib.Petrel(d)
+    sb, url = standby(workdir)
     try:
-        url = f"unix:{workdir / 'repl.sock'}"
-        assert sb.client().put("/replication", {"role": "standby", "listen_url": url, "failure_timeout_ms": 500},
-                               check=False).status == 204
         assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
         # The standby opens the overlay now, while the guest's first rounds run.
         assert api.put("/replication", {"role": "primary", "peer_url": url, "mirror_disks": False,
