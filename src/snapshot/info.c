@@ -113,6 +113,15 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 		fprintf(out, "\n");
 	}
 	fprintf(out, "memory: %llu MiB in %u region(s)\n", (unsigned long long)(sm.total >> 20), sm.nregions);
+	/* A Diff's page map: how many pages it holds (its memory file may be a copy without holes). */
+	if (snap_find(rd, SEC_PGMP, 0, &v, &pp, &plen) == 0 && plen % 8 == 0) {
+		uint64_t n = 0, w;
+		for (uint64_t off = 0; off < plen; off += 8) {
+			memcpy(&w, (const uint8_t *)pp + off, 8);
+			n += (uint64_t)__builtin_popcountll(w);
+		}
+		fprintf(out, "pages in this Diff: %llu (%llu MiB)\n", (unsigned long long)n, (unsigned long long)(n >> 8));
+	}
 	for (unsigned i = 0; i < sm.nregions && i < GUEST_MEM_MAX_REGIONS; i++)
 		fprintf(out, "  guest 0x%llx-0x%llx at file offset 0x%llx\n", (unsigned long long)sm.r[i].gpa,
 			(unsigned long long)(sm.r[i].gpa + sm.r[i].size), (unsigned long long)sm.r[i].file_off);

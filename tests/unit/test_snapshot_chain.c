@@ -129,6 +129,14 @@ TEST(a_diff_copied_without_its_holes_lays_only_its_own_pages)
 	REQUIRE_EQ(load_chain(mem, err, sizeof(err)), 0);
 	check_only_dirty_pages_changed(mem);
 	free(mem);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	REQUIRE(out != NULL);
+	CHECK_EQ(snapshot_info(diff_state, out, err, sizeof(err)), 0);
+	fclose(out);
+	CHECK_CONTAINS(text, "pages in this Diff: 2");
+	free(text);
 }
 
 /* A Diff from before the page map: its holes tell, as they always did. */
