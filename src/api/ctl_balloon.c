@@ -93,6 +93,15 @@ int ctl_get_balloon(struct controller *ctl, json_t **out, char *err, size_t errl
 	int r = 0;
 	*out = NULL;
 	pthread_mutex_lock(&ctl->lock);
+	/* A running device's target and polling interval are the truth: a VM that came by
+	 * migration or failover has the definition sent when the move began, and PATCHes on the
+	 * source after it reached the device's state, not that definition. */
+	if (ctl->cfg.has_balloon && started(ctl) && ctl->vm && ctl->vm->devs.balloon) {
+		struct balloon_state st;
+		virtio_balloon_snapshot(ctl->vm->devs.balloon, &st, NULL);
+		ctl->cfg.balloon.amount_mib = st.num_pages >> 8;
+		ctl->cfg.balloon.stats_polling_interval_s = st.stats_polling_interval_s;
+	}
 	if (!ctl->cfg.has_balloon)
 		r = fail(err, errlen, -EINVAL, NO_BALLOON);
 	else if (!(*out = balloon_config_to_json(&ctl->cfg.balloon)))
