@@ -4,6 +4,7 @@
 #include "migration/migration_int.h"
 #include "migration/disks.h"
 #include "migration/postcopy.h"
+#include "migration/receiver.h"
 #include "migration/sender.h"
 #include "migration/throttle.h"
 #include "migration/url.h"
@@ -332,9 +333,11 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	struct snap_writer w;
 	snap_writer_init(&w);
 	uint8_t id[16];
-	if (!e && (e = snapshot_state_build(s->vm, "", NULL, NULL, &w, id, s->err, s->errlen)) == 0 &&
-	    (e = mig_send(s->fd, MIG_STATE, w.buf, w.len, NULL, 0)) < 0)
-		mig_sender_peer_reason(s, e, "sending the VM state");
+	if (!e && (e = snapshot_state_build(s->vm, "", NULL, NULL, &w, id, s->err, s->errlen)) == 0) {
+		s->state_sent = true; /* even a failed send may have delivered it */
+		if ((e = mig_send(s->fd, MIG_STATE, w.buf, w.len, NULL, 0)) < 0)
+			mig_sender_peer_reason(s, e, "sending the VM state");
+	}
 	if (!e)
 		MIG_LOCKED(m, m->st.bytes_sent += w.len);
 	snap_writer_free(&w);
@@ -402,6 +405,11 @@ void *mig_send_main(void *arg)
 			relock(&s);
 		if (!s.committed && paused && !s.was_paused)
 			vm_resume(s.vm); /* the guest goes on here as if nothing happened */
+		if (!s.committed && s.state_sent)
+			/* The destination may have run the guest and announced its MACs on its own
+			 * ports: switches must learn this host's again (as a destination does). */
+			for (int round = 0; round < 3; round++)
+				mig_announce(s.vm, round); /* waits 50, then 100 ms before rounds 1, 2 */
 		if (!had_log)
 			guest_mem_dirty_log_stop(&s.vm->mem, &s.vm->kvm);
 		/* The dirty log was consumed: a Diff snapshot can no longer build on the last one. */

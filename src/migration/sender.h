@@ -21,6 +21,7 @@ struct mig_sender {
 	uint64_t pace_start, paced;  /* max_bandwidth: when pacing began and bytes since */
 	bool postcopy;               /* switch to post-copy (mode postcopy, or auto not converging) */
 	bool committed;              /* the destination runs the guest: no way back */
+	bool state_sent;             /* the states went: the destination may have run and announced it */
 	bool unlocked;               /* the drives' locks were let go for the destination */
 	bool holding;                /* vm->pause_hold is ours: from the switch's pause to its outcome */
 	bool was_paused;             /* the VM was paused (by its user) when the switch began */
