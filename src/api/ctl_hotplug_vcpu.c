@@ -42,6 +42,10 @@ int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size
 		r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
 	else if (!ctl->cfg.has_vcpu_hotplug || !ctl->vm || !ctl->vm->devs.vcpuhp.on)
 		r = fail(err, errlen, -EINVAL, NOT_CONFIGURED);
+	/* the state may be on its way already (after the switch-over, and all through post-copy):
+	 * a change here would be lost with the source */
+	else if (ctl_migration_active(ctl))
+		r = fail(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
 	else if (want > ctl->vm->devs.vcpuhp.dev.st.max_cpus)
 		r = fail(err, errlen, -EINVAL, "Invalid vcpu_count %u: it must be between 1 and max_vcpu_count (%u).",
 			 want, ctl->vm->devs.vcpuhp.dev.st.max_cpus);

@@ -41,6 +41,7 @@ static void on_eject(void *opaque, unsigned cpu)
 			__atomic_store_n(&vm->pvm_idle.timer_vector[cpu], 0, __ATOMIC_RELAXED);
 		hp->ejected++;
 	}
+	pthread_cond_broadcast(&hp->ejected_cond);
 	pthread_mutex_unlock(&hp->lock);
 	log_info("vCPU %u: ejected by the guest", cpu);
 }
@@ -52,6 +53,7 @@ int vcpu_hotplug_create(struct vm *vm)
 	if (!cfg->has_vcpu_hotplug)
 		return 0;
 	pthread_mutex_init(&hp->lock, NULL);
+	pthread_cond_init(&hp->ejected_cond, NULL);
 	unsigned max = vcpu_hotplug_possible(cfg);
 	cpu_hotplug_init(&hp->dev, max, cfg->vcpus, CPUHP_PORT, on_eject, vm);
 	int err = bus_register(&vm->pio, CPUHP_PORT, CPUHP_LEN, "cpu-hotplug", cpu_hotplug_read,
@@ -162,6 +164,15 @@ int vcpu_hotplug_set(struct vm *vm, unsigned n, char *err, size_t errlen)
 		int i = lowest_absent(&st);
 		if (i < 0)
 			break;
+		/* Absent and not parked: the guest's _EJ0 cleared its present bit and on_eject, which
+		 * waits for this lock, has not recorded it yet (the vCPU is still in KVM_RUN, not
+		 * kicked). Let it, or the reset below would wait on the vCPU forever and the late
+		 * on_eject park a vCPU the register block calls present. */
+		if ((unsigned)i < __atomic_load_n(&vm->nvcpus, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&vm->vcpus[i].unplugged, __ATOMIC_ACQUIRE)) {
+			pthread_cond_wait(&hp->ejected_cond, &hp->lock);
+			continue;
+		}
 		uint64_t t0 = now_ns();
 		if ((e = bring_up(vm, (unsigned)i, err, errlen)) < 0)
 			break;

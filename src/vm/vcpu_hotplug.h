@@ -33,6 +33,7 @@ struct vcpu_hotplug {
 	bool on;                   /* configured: the device and the container exist */
 	struct cpu_hotplug dev;
 	pthread_mutex_t lock;      /* one change at a time (API requests, guest ejects) */
+	pthread_cond_t ejected_cond; /* on_eject recorded a guest's eject (under lock) */
 	uint64_t added, remove_requests, ejected;
 	uint64_t last_add_ns;      /* the last hot-add, request to vCPU ready to run */
 };

@@ -19,7 +19,8 @@
  *       While (Local0 < max) {
  *         CSEL = Local0
  *         If (CINS == One) { CTFY (Local0, One)  CINS = One }     -- device check: it came
- *         If (CRMV == One) { CTFY (Local0, 0x03)  CRMV = One }    -- eject request
+ *         If (CRMV == One) { CTFY (Local0, 0x03)  CRMV = One }    -- eject request (the
+ *                                      write changes nothing: it stays pending until _EJ0)
  *         Local0++ }
  *       Release (CPLK) }
  *     Device (C000) { Name (_HID, "ACPI0007")  Name (_UID, 0)

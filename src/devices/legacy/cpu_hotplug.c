@@ -78,8 +78,10 @@ void cpu_hotplug_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		uint64_t bit = 1ull << sel;
 		if (v & CPUHP_ST_INSERTING)
 			h->st.inserting &= ~bit;
-		if (v & CPUHP_ST_REMOVING)
-			h->st.removing &= ~bit;
+		/* CPUHP_ST_REMOVING written (the scan's acknowledgement) changes nothing: the request
+		 * stays until the eject or the VMM withdraws it, or GET would call it done (or
+		 * refused) while the guest is still offlining the CPU, and a later PATCH could no
+		 * longer withdraw it. A later scan notifies it again. */
 		if (v & CPUHP_CTL_EJECT) {
 			/* The boot CPU stays (its device has no _EJ0), and so does nothing absent. */
 			if (sel == 0 || !(h->st.present & bit)) {

@@ -8,8 +8,9 @@
  *   0-3  selector (read/write): which vCPU the status byte is about
  *   4    status (read): bit 0 present, bit 1 inserting (an insert the guest has not taken
  *        yet), bit 2 removing (a removal asked of the guest)
- *        control (write): bit 1 clears inserting, bit 2 clears removing, bit 3 ejects the
- *        selected vCPU (its _EJ0: the guest has offlined it)
+ *        control (write): bit 1 clears inserting, bit 3 ejects the selected vCPU (its _EJ0:
+ *        the guest has offlined it); bit 2 (the scan's acknowledgement of a removal) is
+ *        ignored: removing stays set until the eject or the VMM withdraws the request
  *   5-7  reserved: read as zero, writes ignored
  * A selector at or above max_cpus reads status 0 and its writes do nothing; vCPU 0 (the boot
  * CPU) is never ejected. The VMM side (vm/vcpu_hotplug.c) sets the bits, raises the GED's
