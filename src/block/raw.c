@@ -1,5 +1,6 @@
 /* Raw image files: io_uring for the hot path, preadv/pwritev/fdatasync/fallocate otherwise. */
 #include "block/raw.h"
+#include "util/iov.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -198,44 +199,64 @@ int raw_reap(struct raw_file *f, raw_done_fn fn, void *ctx, bool wait)
 	return n;
 }
 
+/* pread/pwrite of all len bytes (each call moves at most MAX_RW_COUNT, 2 GiB - 4 KiB): bytes
+ * moved (fewer only at the end of the file) or -errno. */
+static int64_t pio_all(int fd, bool wr, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	uint64_t done = 0;
+	while (done < len) {
+		ssize_t r = wr ? pwrite(fd, buf + done, len - done, (off_t)(off + done))
+			       : pread(fd, buf + done, len - done, (off_t)(off + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		done += (uint64_t)r;
+	}
+	return (int64_t)done;
+}
+
+#define BOUNCE_MAX (1u << 20) /* bytes of the bounce buffer at most: the range goes through it in pieces */
+
 static int64_t bounce(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
 {
 	/* O_DIRECT with buffers or offsets it cannot take: go through an aligned buffer over
-	 * the aligned byte range. Writes of a partial block read the block first. */
+	 * the aligned byte range, a piece at a time. Writes of a partial block read the block
+	 * first. */
 	uint64_t total = 0;
 	for (unsigned i = 0; i < n; i++)
 		total += iov[i].iov_len;
 	uint64_t a = f->dio_align, start = ALIGN_DOWN(off, a), end = ALIGN_UP(off + total, a);
-	void *buf = NULL;
-	if (posix_memalign(&buf, 4096, end - start))
+	uint64_t cap = MIN(end - start, ALIGN_UP((uint64_t)BOUNCE_MAX, a));
+	uint8_t *buf = NULL;
+	if (posix_memalign((void **)&buf, 4096, cap))
 		return -ENOMEM;
 	int64_t r = 0;
-	if (op == RAW_READ || (off != start || off + total != end)) {
-		ssize_t got = pread(f->fd, buf, end - start, (off_t)start);
-		if (got < 0) {
-			r = -errno;
-			goto out;
+	for (uint64_t at = start; at < end; at += cap) {
+		uint64_t len = MIN(cap, end - at);
+		uint64_t lo = MAX(off, at), hi = MIN(off + total, at + len); /* the caller's bytes here */
+		if (op == RAW_READ || lo != at || hi != at + len) {
+			int64_t got = pio_all(f->fd, false, buf, len, at);
+			if (got < 0) {
+				r = got;
+				goto out;
+			}
+			if ((uint64_t)got < len) /* past the end of the file */
+				memset(buf + got, 0, len - (uint64_t)got);
 		}
-		if ((uint64_t)got < end - start)
-			memset((uint8_t *)buf + got, 0, end - start - (uint64_t)got);
-	}
-	uint8_t *p = (uint8_t *)buf + (off - start);
-	for (unsigned i = 0; i < n; i++) {
-		if (op == RAW_READ)
-			memcpy(iov[i].iov_base, p, iov[i].iov_len);
-		else
-			memcpy(p, iov[i].iov_base, iov[i].iov_len);
-		p += iov[i].iov_len;
-	}
-	if (op == RAW_WRITE) {
-		ssize_t put = pwrite(f->fd, buf, end - start, (off_t)start);
-		if (put < 0) {
-			r = -errno;
-			goto out;
-		}
-		if ((uint64_t)put != end - start) {
-			r = -EIO;
-			goto out;
+		iov_copy_at(iov, n, lo - off, buf + (lo - at), hi - lo, op == RAW_READ);
+		if (op == RAW_WRITE) {
+			int64_t put = pio_all(f->fd, true, buf, len, at);
+			if (put < 0) {
+				r = put;
+				goto out;
+			}
+			if ((uint64_t)put != len) {
+				r = -EIO;
+				goto out;
+			}
 		}
 	}
 	r = (int64_t)total;

@@ -170,8 +170,10 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 	return VIRTIO_BLK_S_OK;
 }
 
-/* Handle one chain. Returns true if it went to io_uring (completes later). */
-static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk_req *r)
+/* Handle one chain whose header (zeroes if it has none) is hdr: the copy the rate limiter
+ * charged (the driver may change the one in its memory meanwhile). Returns true if it went to
+ * io_uring (completes later). */
+static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk_req *r, const uint8_t *hdr)
 {
 	r->head = c->head;
 	r->ndata = 0;
@@ -190,8 +192,6 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		finish(b, r, VIRTIO_BLK_S_IOERR, 0);
 		return false;
 	}
-	uint8_t hdr[16];
-	virtq_chain_read(c, 0, hdr, 16);
 	uint32_t type = (uint32_t)get_le(hdr, 4);
 	uint64_t sector = get_le(hdr + 8, 8);
 	r->type = (uint8_t)type;
@@ -276,14 +276,12 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 
 /* The drive's rate limiter lets this request through now (one operation, and the bytes of a
  * read or write), or the request waits in the ring for the limiter's timer. */
-static bool admit(struct virtio_blk *b, const struct virtq_chain *c)
+static bool admit(struct virtio_blk *b, const struct virtq_chain *c, const uint8_t *hdr)
 {
 	if (!rate_limiter_active(&b->rl))
-		return true;   /* no header to read */
-	uint8_t hdr[16] = { 0 };
+		return true;
 	uint64_t bytes = 0;
 	if (c->out_len >= 16) {
-		virtq_chain_read(c, 0, hdr, 16);
 		uint32_t type = (uint32_t)get_le(hdr, 4);
 		if (type == VIRTIO_BLK_T_IN && c->in_len >= 1)
 			bytes = c->in_len - 1;
@@ -307,14 +305,18 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 				req_put(b, r);
 				break;
 			}
-			if (!admit(b, &b->chain)) {
+			/* The header is read once: what is charged is what is done. */
+			uint8_t hdr[16] = { 0 };
+			if (b->chain.out_len >= 16)
+				virtq_chain_read(&b->chain, 0, hdr, 16);
+			if (!admit(b, &b->chain, hdr)) {
 				/* Back into the ring: the limiter's timer calls us again. */
 				virtq_unpop(vq, 1);
 				req_put(b, r);
 				throttled = true;
 				break;
 			}
-			if (!handle(b, &b->chain, r))
+			if (!handle(b, &b->chain, r, hdr))
 				any = true;
 		}
 		/* One commit of the batch's copy-on-write clusters (qcow2), without waiting. */
@@ -354,11 +356,30 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 		virtio_queue_interrupt(d, q);
 }
 
+/* What io_uring left of a read or write: it transfers at most MAX_RW_COUNT (2 GiB - 4 KiB)
+ * per request, and may answer -EAGAIN or -EINTR. The rest (or all of it) synchronously, as the
+ * synchronous path loops. res: bytes or -errno, as returned. */
+static int64_t finish_transfer(struct virtio_blk *b, struct blk_req *r, int64_t res)
+{
+	if (r->type != VIRTIO_BLK_T_IN && r->type != VIRTIO_BLK_T_OUT)
+		return res;
+	if (res == -EAGAIN || res == -EINTR)
+		res = 0;
+	if (res < 0 || (uint64_t)res >= r->expect)
+		return res;
+	struct iovec rest[VIRTQ_MAX_CHAIN];
+	unsigned n = iov_sub(r->data, r->ndata, (uint64_t)res, r->expect - (uint64_t)res, rest);
+	int64_t more = disk_sync(&b->disk, r->type == VIRTIO_BLK_T_OUT ? RAW_WRITE : RAW_READ, r->off + (uint64_t)res,
+				 rest, n);
+	return more < 0 ? more : res + more;
+}
+
 static void complete_one(void *ctx, void *tag, int64_t res)
 {
 	struct virtio_blk *b = ctx;
 	struct blk_req *r = tag;
 	uint8_t status = VIRTIO_BLK_S_OK;
+	res = finish_transfer(b, r, res);
 	if (res < 0 || (r->type != VIRTIO_BLK_T_FLUSH && (uint64_t)res != r->expect)) {
 		log_limited(LOG_WARN, "%s: %s failed: %s", b->vdev.name,
 			 r->type == VIRTIO_BLK_T_IN ? "read" : r->type == VIRTIO_BLK_T_OUT ? "write" : "flush",
@@ -373,8 +394,12 @@ static void complete_one(void *ctx, void *tag, int64_t res)
 /* Discard completions after a reset: the ring they belonged to is gone. */
 static void drop_one(void *ctx, void *tag, int64_t res)
 {
+	struct virtio_blk *b = ctx;
+	struct blk_req *r = tag;
 	(void)res;
-	req_put(ctx, tag);
+	if (r->type == VIRTIO_BLK_T_OUT) /* it may have landed: a disk copy must take the chunk again */
+		mark_chunks(b, r->off, r->expect);
+	req_put(b, r);
 }
 
 static void blk_completions(void *opaque, int fd, uint32_t events)
