@@ -159,24 +159,37 @@ int raw_kick(struct raw_file *f)
 		return 0;
 	int r = io_uring_submit(&f->ring);
 	if (r < 0) {
-		log_warn("disk %s: io_uring_submit: %s", f->path, strerror(-r));
+		log_limited(LOG_WARN, "disk %s: io_uring_submit: %s", f->path, strerror(-r));
 		return r;
 	}
+	/* The kernel may take fewer than were queued: the rest stay in the ring for the next
+	 * submit, and are not in flight (a wait for them would never end). */
+	unsigned took = (unsigned)r < f->queued ? (unsigned)r : f->queued;
 	f->kicks++;
-	f->inflight += f->queued;
-	f->submitted += f->queued;
-	f->queued = 0;
-	return 0;
+	f->inflight += took;
+	f->submitted += took;
+	f->queued -= took;
+	return took ? 0 : -EAGAIN;
 }
+
+#define KICK_TRIES 1000 /* a wait gives a refusing kernel 1 ms each, about 1 s in all */
 
 int raw_reap(struct raw_file *f, raw_done_fn fn, void *ctx, bool wait)
 {
 	if (!f->async)
 		return 0;
-	if (wait && f->queued)
-		raw_kick(f);
 	int n = 0;
-	for (;;) {
+	for (unsigned tries = 0;;) {
+		/* A wait covers what is queued too: those requests' buffers go away after it (a
+		 * reset, a pause), so none may stay in the ring to be submitted later. */
+		if (wait && f->queued && raw_kick(f) < 0 && !f->inflight) {
+			if (++tries < KICK_TRIES) {
+				usleep(1000);
+				continue;
+			}
+			log_error("disk %s: %u requests cannot be submitted", f->path, f->queued);
+			break;
+		}
 		struct io_uring_cqe *cqe;
 		int r;
 		if (wait && f->inflight)

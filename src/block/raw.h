@@ -43,7 +43,8 @@ int raw_queue(struct raw_file *f, enum raw_op op, uint64_t off, const struct iov
  * ring: the files of a backing chain share their top image's ring. */
 int raw_queue_at(struct raw_file *f, int fd, bool direct, enum raw_op op, uint64_t off, const struct iovec *iov,
 		 unsigned n, void *tag);
-/* Submit everything queued. */
+/* Submit what is queued: 0, or -errno when the kernel took none of it (what it did not take
+ * stays queued for the next kick; raw_reap with wait keeps kicking). */
 int raw_kick(struct raw_file *f);
 /* Call fn(ctx, tag, result) for each finished op (result: bytes or -errno). With wait, block
  * until every in-flight op is done. Returns the number reaped. */

@@ -546,6 +546,11 @@ static int install(struct virtio_blk *b, struct disk *nd)
 	pthread_mutex_lock(&d->lock);
 	if (disk_reap(&b->disk, complete_one, b, true) > 0)
 		virtio_queue_interrupt(d, 0);
+	/* Writes the old file took are the guest's too: a FLUSH after the swap goes to the new
+	 * file, so they are made durable now (with the writeback cache the guest relies on it). */
+	if (b->flush_enabled && !b->disk.file.read_only && disk_sync(&b->disk, RAW_FLUSH, 0, NULL, 0) < 0)
+		log_warn("%s: flushing the old backing file %s failed: the guest's last writes to it may not "
+			 "be durable", d->name, b->disk.file.path);
 	disk_close(&b->disk);
 	disk_move(&b->disk, nd);
 	b->st.capacity = disk_size(&b->disk) / SECTOR;
