@@ -13,6 +13,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* O_DIRECT alignment of a regular file: what the kernel says (statx STATX_DIOALIGN, Linux
+ * 6.1+; offsets and buffers), else the file system's block size, which is always enough. 512
+ * (the old value) failed every request on a disk with 4 KiB logical sectors. */
+static uint32_t file_dio_align(int fd, const struct stat *st)
+{
+	uint32_t a = 0;
+#ifdef STATX_DIOALIGN
+	struct statx sx;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN))
+		a = MAX(sx.stx_dio_offset_align, sx.stx_dio_mem_align);
+#endif
+	if (!a)
+		a = st->st_blksize > 512 ? (uint32_t)st->st_blksize : 512;
+	return (a & (a - 1)) ? 4096 : a; /* a power of two (aligned() masks with it) */
+}
+
 int raw_open(struct raw_file *f, const char *path, bool read_only, bool direct, bool async, unsigned depth)
 {
 	memset(f, 0, sizeof(*f));
@@ -65,9 +81,8 @@ int raw_open(struct raw_file *f, const char *path, bool read_only, bool direct, 
 		int lbs = 0;
 		if (ioctl(f->fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
 			f->dio_align = (uint32_t)lbs;
-	} else if (direct && st.st_blksize > 512) {
-		/* Regular files: the file system block size is safe (it may accept less). */
-		f->dio_align = 512;
+	} else if (direct) {
+		f->dio_align = file_dio_align(f->fd, &st);
 	}
 	if (!async)
 		return 0;
