@@ -42,12 +42,12 @@ int vcpu_create(struct vm *vm, unsigned id)
 
 void vcpu_set_started(struct vcpu *v, bool started)
 {
-	__atomic_store_n(&v->started, started, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->started, started, __ATOMIC_SEQ_CST);
 }
 
 bool vcpu_started(const struct vcpu *v)
 {
-	return __atomic_load_n(&v->started, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&v->started, __ATOMIC_SEQ_CST);
 }
 
 void vcpu_kick(struct vcpu *v)
@@ -415,8 +415,13 @@ static void dump_state(struct vcpu *v)
 static void complete_exit(struct vcpu *v)
 {
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-	if (ioctl(v->fd, KVM_RUN, 0) == 0)
-		handle_exit(v); /* not expected: KVM ran the guest after all, so serve its exit */
+	/* Finishing an exit can open the next one without running the guest (a fragmented
+	 * MMIO access, string port I/O): serve each until KVM_RUN stops at immediate_exit. */
+	int n = 0;
+	while (n++ < 64 && ioctl(v->fd, KVM_RUN, 0) == 0)
+		handle_exit(v);
+	if (n > 64)
+		log_warn("vCPU %u: its last exits before the pause did not end", v->id);
 	else if (errno != EINTR && errno != EAGAIN)
 		log_warn("vCPU %u: finishing its last exit before the pause: %s", v->id, strerror(errno));
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
@@ -437,6 +442,12 @@ void vcpu_park(struct vcpu *v)
 void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	/* Kickable from here on: v->thread is ours (util/thread.c writes it before fn runs). Set
+	 * by the starter only, a kick in between (a pause, a stop, a checkpoint racing a hot-add)
+	 * saw `started` false and sent no signal, while this thread was already blocked in
+	 * KVM_RUN waiting for a SIPI: the pause hung. A kick that reads false stored
+	 * immediate_exit first, which the first KVM_RUN sees. */
+	vcpu_set_started(v, true);
 	char name[16];
 	snprintf(name, sizeof(name), "fc_vcpu %u", v->id);
 	pthread_setname_np(pthread_self(), name);

@@ -90,8 +90,13 @@ int vm_pause(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	/* vCPUs first (no new requests), then the devices finish what is in flight. */
 	if (devices && (err = vm_devices_pause(vm)) < 0) {
+		/* Not paused after all: the vCPUs go on (a later checkpoint would otherwise take
+		 * the VM for user-paused and never resume it). */
 		pthread_mutex_lock(&vm->lock);
 		vm->devices_paused = false;
+		__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
+		pvm_idle_pause(&vm->pvm_idle, false);
+		pthread_cond_broadcast(&vm->cond);
 		pthread_mutex_unlock(&vm->lock);
 	}
 	return err;

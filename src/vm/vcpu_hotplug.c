@@ -74,11 +74,15 @@ static int start_thread(struct vm *vm, unsigned i)
 	struct vcpu *v = &vm->vcpus[i];
 	if (!vcpu_started(&vm->vcpus[0]) || vcpu_started(v))
 		return 0;
-	int err = thread_start_on(&v->thread, SC_VCPU, "fc_vcpu", affinity_for_vcpu(i), vcpu_thread, v);
-	if (err)
-		return -err;
-	vcpu_set_started(v, true);
-	return 0;
+	/* Under the VM's lock, against a stop: a thread started after vm_join passed its index
+	 * would outlive the VM (its run area unmapped, its fd closed). */
+	pthread_mutex_lock(&vm->lock);
+	int err = vm->stopping ? ESHUTDOWN
+			       : thread_start_on(&v->thread, SC_VCPU, "fc_vcpu", affinity_for_vcpu(i), vcpu_thread, v);
+	if (!err)
+		vcpu_set_started(v, true);
+	pthread_mutex_unlock(&vm->lock);
+	return -err;
 }
 
 /* vCPU i as at boot: created (KVM_CREATE_VCPU, CPUID, LAPIC defaults) or, when an earlier

@@ -263,13 +263,15 @@ int vm_start(struct vm *vm)
 
 int vm_join(struct vm *vm)
 {
+	/* The idle kicker first: it signals vCPU threads it sees started, and one joined
+	 * meanwhile would be gone (the vCPUs leave on their own stop kicks). */
+	pvm_idle_stop(&vm->pvm_idle);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		if (vcpu_started(&vm->vcpus[i])) {
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vcpu_set_started(&vm->vcpus[i], false);
 		}
 	}
-	pvm_idle_stop(&vm->pvm_idle);
 	/* Each instruction emulated for the host was logged when first seen; now its count. */
 	struct exit_stats st;
 	vm_exit_stats(vm, &st);
