@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#define PAGE 4096ull
 
 void snap_chain_free(struct snap_chain *c)
 {
@@ -162,17 +165,44 @@ int snap_mem_open(const char *path, const uint8_t id[16], uint64_t min_size, cha
 struct lay {
 	int fd;
 	const struct guest_region *g;
+	bool drop_zero;          /* zero pages are given back: a file mapping, not hugetlbfs */
 };
+
+/* Pages of a Diff that are zero (memory the balloon or virtio-mem had dropped) are given back
+ * rather than kept as written zeroes, where guest memory is the full snapshot's file mapped
+ * privately (the File backend, clones): an anonymous mapping over them reads zero. (Anonymous
+ * memory, a Lazy restore's, keeps them written: dropped, its pager would fill them from the
+ * full snapshot; and where the kernel has no shared zero page, as PVM guests booted with
+ * pvm_no_zero_page, a read maps a fresh page anyway.) */
+static void drop_zero_pages(uint8_t *at, uint64_t len)
+{
+	for (uint64_t p = 0; p < len;) {
+		if (!guest_page_is_zero(at + p)) {
+			p += PAGE;
+			continue;
+		}
+		uint64_t n = PAGE;
+		while (p + n < len && guest_page_is_zero(at + p + n))
+			n += PAGE;
+		if (mmap(at + p, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+			 0) == MAP_FAILED)
+			memset(at + p, 0, n); /* written zeroes, as before */
+		p += n;
+	}
+}
 
 static int lay_run(void *ctx, uint64_t off, uint64_t len)
 {
 	const struct lay *l = ctx;
+	uint8_t *at = l->g->hva + (off - l->g->file_off);
 	for (uint64_t o = off; o < off + len;) {
-		ssize_t n = pread(l->fd, l->g->hva + (o - l->g->file_off), (size_t)(off + len - o), (off_t)o);
+		ssize_t n = pread(l->fd, at + (o - off), (size_t)(off + len - o), (off_t)o);
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
 		o += (uint64_t)n;
 	}
+	if (l->drop_zero)
+		drop_zero_pages(at, len);
 	return 0;
 }
 
@@ -188,7 +218,7 @@ static int apply_one(const struct snap_link *l, struct guest_mem *mem, char *err
 		return fd;
 	int e = 0;
 	for (unsigned r = 0; !e && r < mem->nregions; r++) {
-		struct lay lay = { fd, &mem->regions[r] };
+		struct lay lay = { fd, &mem->regions[r], mem->regions[r].from_file && mem->backing != GUEST_MEM_PAGES_2M };
 		e = snap_mem_runs(fd, l->map, lay.g->file_off, lay.g->file_off + lay.g->size, lay_run, &lay);
 	}
 	close(fd);

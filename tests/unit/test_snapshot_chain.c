@@ -195,6 +195,50 @@ TEST(merge_takes_a_diff_s_own_pages_only)
 	unlink(out_mem);
 }
 
+static long resident_pages(void)
+{
+	long size = 0, res = -1;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f && fscanf(f, "%ld %ld", &size, &res) != 2)
+		res = -1;
+	if (f)
+		fclose(f);
+	return res;
+}
+
+/* Pages a Diff holds as zeroes (what the balloon or virtio-mem had dropped) are given back
+ * on a load over the full snapshot's file mapped privately (the File backend, clones), not
+ * kept as written zero pages: they read zero and hold no memory. */
+TEST(a_diff_s_zero_pages_hold_no_memory_after_the_load)
+{
+	setup();
+	uint64_t map = ~0ull << 8;                 /* pages 8..63, all zero in the Diff */
+	write_state(diff_state, 0xbb, diff_mem, full_state, 0xaa, &map, sizeof(map));
+	write_mem(diff_mem, 0, NULL);
+	int fd = open(full_mem, O_RDONLY);
+	REQUIRE(fd >= 0);
+	uint8_t *mem = mmap(NULL, TOTAL, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	REQUIRE(mem != MAP_FAILED);
+	for (uint64_t p = 0; p < TOTAL; p += 4096)
+		mem[p] = 'F';                      /* each page a private copy now */
+	struct guest_mem gm = { .nregions = 1, .total = TOTAL };
+	gm.regions[0] = (struct guest_region){ .gpa = 0, .size = TOTAL, .hva = mem, .from_file = true };
+	struct snap_chain *c = calloc(1, sizeof(*c));
+	char err[512] = "";
+	REQUIRE_EQ(snap_chain_resolve(diff_state, NULL, c, err, sizeof(err)), 0);
+	long before = resident_pages();
+	REQUIRE_EQ(snap_chain_apply(c, &gm, err, sizeof(err)), 0);
+	long after = resident_pages();
+	snap_chain_free(c);
+	free(c);
+	CHECK(after <= before - 40);               /* 56 pages given back, give or take */
+	CHECK_EQ(mem[7 * 4096], 'F');
+	CHECK_EQ(mem[8 * 4096], 0);
+	CHECK_EQ(mem[TOTAL - 1], 0);
+	munmap(mem, TOTAL);
+}
+
 /* What a Diff snapshot writes: bit i of the map is file page i, regions back to back. */
 TEST(page_map_names_each_region_s_dirty_pages_at_their_file_pages)
 {
