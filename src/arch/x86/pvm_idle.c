@@ -49,6 +49,12 @@ void pvm_idle_set_thread(struct pvm_idle *pi, unsigned id, int tid)
 void pvm_idle_pause(struct pvm_idle *pi, bool paused)
 {
 	__atomic_store_n(&pi->paused, paused, __ATOMIC_RELEASE);
+	/* A round that began before the flag may still be sending: wait for its end, so that
+	 * nothing reaches a paused vCPU's LAPIC while a snapshot or checkpoint reads it. */
+	if (paused && __atomic_load_n(&pi->running, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&pi->round_lock);
+		pthread_mutex_unlock(&pi->round_lock);
+	}
 }
 
 bool pvm_idle_thread_sleeping(int tid)
@@ -76,8 +82,11 @@ static void *kicker(void *arg)
 		if (poll(&p, 1, PVM_IDLE_KICK_MS) != 0)
 			break;
 		bool refresh = round % (REFRESH_NS / 1000000 / PVM_IDLE_KICK_MS) == 0;
-		if (__atomic_load_n(&pi->paused, __ATOMIC_ACQUIRE))
+		pthread_mutex_lock(&pi->round_lock);
+		if (__atomic_load_n(&pi->paused, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_unlock(&pi->round_lock);
 			continue;
+		}
 		for (unsigned i = 0; i < pi->nvcpus; i++) {
 			int tid = __atomic_load_n(&pi->tid[i], __ATOMIC_ACQUIRE);
 			if (tid && !pvm_idle_thread_sleeping(tid)) {
@@ -95,6 +104,7 @@ static void *kicker(void *arg)
 			if (ioctl(pi->kvm->vm_fd, KVM_SIGNAL_MSI, &msi) >= 0)
 				pi->kicks++;
 		}
+		pthread_mutex_unlock(&pi->round_lock);
 	}
 	return NULL;
 }
@@ -110,7 +120,8 @@ int pvm_idle_start(struct pvm_idle *pi, struct kvm *kvm, unsigned nvcpus,
 	pi->stop_efd = eventfd(0, EFD_CLOEXEC);
 	if (pi->stop_efd < 0)
 		return -errno;
-	pi->running = true;
+	pthread_mutex_init(&pi->round_lock, NULL);
+	__atomic_store_n(&pi->running, true, __ATOMIC_RELEASE);
 	int err = -thread_start(&pi->thread, SC_PVM_IDLE, "fc_pvm_idle", kicker, pi);
 	if (err) {
 		pi->running = false;
@@ -129,5 +140,5 @@ void pvm_idle_stop(struct pvm_idle *pi)
 		log_warn("PVM: cannot stop the idle kicker: %s", strerror(errno));
 	pthread_join(pi->thread, NULL);
 	close(pi->stop_efd);
-	pi->running = false;
+	__atomic_store_n(&pi->running, false, __ATOMIC_RELEASE);
 }

@@ -30,6 +30,7 @@ struct pvm_idle {
 	uint32_t timer_vector[PVM_IDLE_MAX_VCPUS]; /* 0: masked or not known yet */
 	int tid[PVM_IDLE_MAX_VCPUS];               /* the vCPU threads (0: not known yet) */
 	bool paused;                               /* VM paused: send nothing */
+	pthread_mutex_t round_lock;                /* held by the kicker through each round */
 	uint64_t last_refresh_ns[PVM_IDLE_MAX_VCPUS];
 	pthread_t thread;
 	bool running;
