@@ -2,6 +2,7 @@
  * present, data a multiple of 512 bytes, sectors inside the disk, no writes to a read-only
  * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
 #include "devices/virtio/blk.h"
+#include "devices/virtio/blk_int.h"
 #include "memory/guest_mem.h"
 #include "block/dirty.h"
 #include "util/iov.h"
@@ -113,14 +114,13 @@ static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint
 	req_put(b, r);
 }
 
-static void complete_one(void *ctx, void *tag, int64_t res);
 
 /* Before a synchronous write, zeroes or discard on a qcow2 image: the requests on its ring
  * finish first, since the synchronous path may move or free clusters they read or write. */
 static void drain_for_sync(struct virtio_blk *b)
 {
 	if (b->disk.qcow2 && disk_inflight(&b->disk))
-		disk_reap(&b->disk, complete_one, b, true);
+		disk_reap(&b->disk, blk_complete_one, b, true);
 }
 
 static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t nsect)
@@ -325,7 +325,7 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 		disk_kick(&b->disk);
 		/* Page-cache hits complete during the submit: answer them now rather than after
 		 * another trip through epoll. */
-		if (disk_reap(&b->disk, complete_one, b, false) > 0)
+		if (disk_reap(&b->disk, blk_complete_one, b, false) > 0)
 			any = true;
 		/* Tell the driver now, not when we go idle: an interrupt-driven driver then refills
 		 * the queue while we look for more work, and we find it without another notification
@@ -374,7 +374,7 @@ static int64_t finish_transfer(struct virtio_blk *b, struct blk_req *r, int64_t 
 	return more < 0 ? more : res + more;
 }
 
-static void complete_one(void *ctx, void *tag, int64_t res)
+void blk_complete_one(void *ctx, void *tag, int64_t res)
 {
 	struct virtio_blk *b = ctx;
 	struct blk_req *r = tag;
@@ -402,13 +402,13 @@ static void drop_one(void *ctx, void *tag, int64_t res)
 	req_put(b, r);
 }
 
-static void blk_completions(void *opaque, int fd, uint32_t events)
+void blk_completions(void *opaque, int fd, uint32_t events)
 {
 	struct virtio_blk *b = opaque;
 	struct virtio_dev *d = &b->vdev;
 	pthread_mutex_lock(&d->lock);
 	bool was_full = reqs_full(b);
-	if (disk_reap(&b->disk, complete_one, b, false) > 0)
+	if (disk_reap(&b->disk, blk_complete_one, b, false) > 0)
 		virtio_queue_interrupt(d, 0);
 	/* Requests held back for lack of slots can go now. */
 	if (was_full && virtio_is_running(d) && virtq_is_enabled(&d->vq[0]))
@@ -448,7 +448,7 @@ static void blk_reset(struct virtio_dev *d)
 static void blk_quiesce(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
-	if (disk_reap(&b->disk, complete_one, b, true) > 0)
+	if (disk_reap(&b->disk, blk_complete_one, b, true) > 0)
 		virtio_queue_interrupt(d, 0);
 	int err = disk_commit(&b->disk);
 	if (err < 0)
@@ -532,87 +532,4 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 		 (unsigned long long)b->st.capacity, cfg->is_read_only ? ", read-only" : "",
 		 b->disk.file.direct ? ", O_DIRECT" : "", disk_async(&b->disk) ? "io_uring" : "synchronous");
 	return 0;
-}
-
-/* Put the disk nd (just opened) in the place of the current one: requests already on the
- * old file finish there (and the guest hears about them), then it is closed. */
-static int install(struct virtio_blk *b, struct disk *nd)
-{
-	struct virtio_dev *d = &b->vdev;
-	/* Stop completion callbacks for the old file first (never while holding d->lock: the
-	 * I/O thread may be inside blk_completions waiting for it). */
-	if (disk_async(&b->disk) && d->io)
-		io_thread_remove(d->io, b->disk.file.efd);
-	pthread_mutex_lock(&d->lock);
-	if (disk_reap(&b->disk, complete_one, b, true) > 0)
-		virtio_queue_interrupt(d, 0);
-	/* Writes the old file took are the guest's too: a FLUSH after the swap goes to the new
-	 * file, so they are made durable now (with the writeback cache the guest relies on it). */
-	if (b->flush_enabled && !b->disk.file.read_only && disk_sync(&b->disk, RAW_FLUSH, 0, NULL, 0) < 0)
-		log_warn("%s: flushing the old backing file %s failed: the guest's last writes to it may not "
-			 "be durable", d->name, b->disk.file.path);
-	disk_close(&b->disk);
-	disk_move(&b->disk, nd);
-	b->st.capacity = disk_size(&b->disk) / SECTOR;
-	pthread_mutex_unlock(&d->lock);
-	return disk_async(&b->disk) && d->io ? io_thread_add(d->io, b->disk.file.efd, 0x001 /* EPOLLIN */,
-							     blk_completions, b)
-					     : 0;
-}
-
-int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
-{
-	struct virtio_dev *d = &b->vdev;
-	struct disk nd;
-	/* The same file again (Firecracker's clients PATCH it after resizing it): its lock is
-	 * ours already, held by the old open; take it over once that one is closed. */
-	struct stat now, cur;
-	bool same = stat(path, &now) == 0 && fstat(b->disk.file.fd, &cur) == 0 && now.st_dev == cur.st_dev &&
-		    now.st_ino == cur.st_ino;
-	struct disk_options o = b->opts;
-	o.no_lock = same;
-	int err = disk_open(&nd, path, &o);
-	if (err < 0)
-		return err;
-	err = install(b, &nd);
-	pthread_mutex_lock(&d->lock);
-	if (same && disk_lock(&b->disk, false) < 0)
-		log_warn("%s: %s is no longer locked against other writers", d->name, path);
-	virtio_config_changed(d); /* the capacity may have changed */
-	pthread_mutex_unlock(&d->lock);
-	log_info("%s: backing file is now %s (%s), %llu sectors", d->name, path, disk_format_name(b->disk.format),
-		 (unsigned long long)b->st.capacity);
-	return err;
-}
-
-int virtio_blk_reopen(struct virtio_blk *b)
-{
-	if (!b->disk.qcow2 || b->disk.file.read_only)
-		return 0; /* nothing the other side could have changed: no tables, or not written */
-	char *path = strdup(b->disk.file.path);
-	if (!path)
-		return -ENOMEM;
-	struct disk nd;
-	struct disk_options o = b->opts;
-	o.no_lock = true; /* the old open holds the lock until it is closed */
-	int err = disk_open(&nd, path, &o);
-	if (err == 0 && (err = install(b, &nd)) == 0 && (err = disk_lock(&b->disk, false)) < 0)
-		log_error("%s: %s was taken by another process while it was opened again", b->vdev.name, path);
-	free(path);
-	return err;
-}
-
-int virtio_blk_reopen_writable(struct virtio_blk *b)
-{
-	if (!b->disk.file.read_only)
-		return 0;
-	char *path = strdup(b->disk.file.path);
-	if (!path)
-		return -ENOMEM;
-	bool ro = b->opts.read_only;
-	b->opts.read_only = false;
-	int err = virtio_blk_swap_file(b, path);
-	b->opts.read_only = ro; /* a later path swap opens read-only again */
-	free(path);
-	return err;
 }

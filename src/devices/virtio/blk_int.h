@@ -1,0 +1,13 @@
+/* Shared by blk.c and blk_file.c (not for other users of virtio-blk). */
+#ifndef PETREL_DEVICES_VIRTIO_BLK_INT_H
+#define PETREL_DEVICES_VIRTIO_BLK_INT_H
+
+#include <stdint.h>
+
+/* A request finished on the disk's ring (tag: its slot; res: bytes or -errno): status, used
+ * ring. Called with the device's lock held. */
+void blk_complete_one(void *ctx, void *tag, int64_t res);
+/* The I/O thread's handler of the disk ring's fd: reaps and completes. */
+void blk_completions(void *opaque, int fd, uint32_t events);
+
+#endif
