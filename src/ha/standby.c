@@ -326,8 +326,13 @@ void *repl_standby_main(void *arg)
 	char err[512] = "";
 	struct repl_standby_run run = { 0 };
 	int e = r->fd = mig_accept(r->lfd, -1, r->cancel_efd, err, sizeof(err));
-	if (e >= 0)
+	if (e >= 0) {
+		/* One primary per standby: a second one is refused at once, not left in the
+		 * backlog to wait for a READY that never comes (as a migration's receive does). */
+		close(r->lfd);
+		r->lfd = -1;
 		e = repl_standby_stream(r, r->fd, &mig_receive_default, &run, err, sizeof(err));
+	}
 	uint64_t t_detect = now_ns();
 	bool died = e == -ECONNRESET || e == -ETIMEDOUT;
 	char why[512];
