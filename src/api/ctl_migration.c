@@ -65,7 +65,13 @@ int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t e
 	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0)
 		return r;
 	pthread_mutex_lock(&ctl->lock);
-	struct migration *old = ctl->state == INSTANCE_NOT_STARTED ? ctl->mig : NULL;
+	/* A receive that failed is replaced, also when GET /migration said so before its thread
+	 * had put the instance back to not started (its done callback, joined below, does it). */
+	struct mig_status st = { 0 };
+	if (ctl->mig)
+		migration_status(ctl->mig, &st);
+	bool failed_receive = ctl->mig && !st.source && st.state == MIG_STATE_FAILED;
+	struct migration *old = ctl->state == INSTANCE_NOT_STARTED || failed_receive ? ctl->mig : NULL;
 	ctl->mig = old ? NULL : ctl->mig;
 	struct ctl_overrides *prev = old ? ctl->mig_overrides : NULL;
 	ctl->mig_overrides = old ? NULL : ctl->mig_overrides;
