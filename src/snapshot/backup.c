@@ -3,6 +3,7 @@
  * images are cloned: a reflink (FICLONE: no data copied) where the file system can, a copy
  * otherwise (the guest then stays paused for the copy). The backup's definition names the
  * copies, so loading it gives the VM back as it was, on disks of its own. */
+#include "snapshot/page_map.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -17,6 +18,23 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+struct fds {
+	int in, out;
+};
+
+/* One data extent of the image, copied to the same offset (page_map.h's extent walk). */
+static int copy_extent(void *ctx, uint64_t off, uint64_t len)
+{
+	const struct fds *f = ctx;
+	off_t o_in = (off_t)off, o_out = (off_t)off, end = (off_t)(off + len);
+	while (o_in < end) {
+		ssize_t n = copy_file_range(f->in, &o_in, f->out, &o_out, (size_t)(end - o_in), 0);
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+	}
+	return 0;
+}
 
 /* src -> dst: reflink, else a copy that keeps holes. *how says which. */
 static int clone_file(const char *src, const char *dst, const char **how)
@@ -36,25 +54,9 @@ static int clone_file(const char *src, const char *dst, const char **how)
 		*how = "copy";
 		struct stat st;
 		e = fstat(in, &st) < 0 || ftruncate(out, st.st_size) < 0 ? -errno : 0;
-		for (off_t pos = 0; !e && pos < st.st_size;) {
-			off_t data = lseek(in, pos, SEEK_DATA);
-			if (data < 0) {
-				e = errno == ENXIO ? 0 : -errno; /* ENXIO: the rest is a hole */
-				break;
-			}
-			off_t hole = lseek(in, data, SEEK_HOLE);
-			if (hole < 0) { /* a copy cut short must not pass for a backup */
-				e = -errno;
-				break;
-			}
-			off_t o_in = data, o_out = data;
-			while (!e && o_in < hole) {
-				ssize_t n = copy_file_range(in, &o_in, out, &o_out, (size_t)(hole - o_in), 0);
-				if (n <= 0)
-					e = n < 0 ? -errno : -EIO;
-			}
-			pos = hole;
-		}
+		struct fds f = { in, out };
+		if (!e) /* any error of the walk fails the copy: a copy cut short is no backup */
+			e = snap_mem_runs(in, NULL, 0, (uint64_t)st.st_size, copy_extent, &f);
 	}
 	if (!e && fsync(out) < 0)
 		e = -errno;

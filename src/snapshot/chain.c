@@ -206,20 +206,29 @@ static int lay_run(void *ctx, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* Copy a diff's pages over guest memory. */
-static int apply_one(const struct snap_link *l, struct guest_mem *mem, char *err, size_t errlen)
+int snap_link_map(const struct snap_link *l, uint64_t total, const uint64_t **map, char *err, size_t errlen)
 {
-	if (l->map && l->map_words < snap_page_map_words(mem->total)) {
+	*map = l->map;
+	if (l->map && l->map_words < snap_page_map_words(total)) {
 		snprintf(err, errlen, "%s: its page map is smaller than guest memory", l->state);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Copy a diff's pages over guest memory. */
+static int apply_one(const struct snap_link *l, struct guest_mem *mem, char *err, size_t errlen)
+{
+	const uint64_t *map;
+	int e = snap_link_map(l, mem->total, &map, err, errlen);
+	if (e < 0)
+		return e;
 	int fd = snap_mem_open(l->mem, l->id, mem->total, err, errlen);
 	if (fd < 0)
 		return fd;
-	int e = 0;
 	for (unsigned r = 0; !e && r < mem->nregions; r++) {
 		struct lay lay = { fd, &mem->regions[r], mem->regions[r].from_file && mem->backing != GUEST_MEM_PAGES_2M };
-		e = snap_mem_runs(fd, l->map, lay.g->file_off, lay.g->file_off + lay.g->size, lay_run, &lay);
+		e = snap_mem_runs(fd, map, lay.g->file_off, lay.g->file_off + lay.g->size, lay_run, &lay);
 	}
 	close(fd);
 	if (e)

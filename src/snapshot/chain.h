@@ -26,6 +26,9 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 /* Lay every Diff's pages over guest memory (which holds the full snapshot's), oldest first. */
 int snap_chain_apply(const struct snap_chain *c, struct guest_mem *mem, char *err, size_t errlen);
 void snap_chain_free(struct snap_chain *c);
+/* The page map to read link l's memory file by, for guest memory of total bytes: its own (NULL
+ * for a full snapshot or a Diff without one), or -EINVAL with why if it is smaller. */
+int snap_link_map(const struct snap_link *l, uint64_t total, const uint64_t **map, char *err, size_t errlen);
 /* Open a memory file read-only after checking it is at least min_size bytes and, where the
  * file system keeps the tag, that it belongs to the snapshot `id`. fd, or -errno and why. */
 int snap_mem_open(const char *path, const uint8_t id[16], uint64_t min_size, char *err, size_t errlen);

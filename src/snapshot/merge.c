@@ -53,14 +53,10 @@ static int merge_memory(const struct snap_chain *c, uint64_t total, const char *
 			return src;
 		}
 		/* the full snapshot's data extents, each Diff's pages (page_map.h) */
-		const uint64_t *map = i && c->link[i].map_words >= snap_page_map_words(total) ? c->link[i].map : NULL;
+		const uint64_t *map;
 		struct copy cp = { src, dst };
-		if (i && c->link[i].map && !map) {
-			snprintf(err, errlen, "%s: its page map is smaller than guest memory", c->link[i].state);
-			e = -EINVAL;
-		} else {
+		if ((e = snap_link_map(&c->link[i], total, &map, err, errlen)) == 0)
 			e = snap_mem_runs(src, map, 0, total, copy_run, &cp);
-		}
 		close(src);
 	}
 	return snap_mem_commit(dst, tmp, out, id, e, err, errlen);

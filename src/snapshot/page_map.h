@@ -15,8 +15,9 @@ void snap_page_map_put(struct snap_writer *w, const struct guest_mem *mem, uint6
 
 /* Called for each run [off, off + len) of a memory file; 0 goes on, -errno stops. */
 typedef int (*snap_run_fn)(void *ctx, uint64_t off, uint64_t len);
-/* The runs of the memory file fd within [start, end) (page-aligned) that its snapshot holds:
- * those map names (at least end / 4096 bits), or with map NULL the file's data extents. */
+/* The runs of the memory file fd within [start, end) that its snapshot holds: those map names
+ * (page-aligned bounds, at least end / 4096 bits), or with map NULL the file's data extents
+ * (any file: a backup copies disk images by them too). */
 int snap_mem_runs(int fd, const uint64_t *map, uint64_t start, uint64_t end, snap_run_fn fn, void *ctx);
 
 #endif
