@@ -84,6 +84,20 @@ static inline void checkpoint(struct stream *s, uint32_t type, uint64_t epoch)
 	msg(s, type, &ck, sizeof(ck), NULL, 0);
 }
 
+/* The VM's states (the fake machine "loads" any). */
+static inline void state(struct stream *s)
+{
+	msg(s, MIG_STATE, "state", 5, NULL, 0);
+}
+
+/* A checkpoint of states only: its begin, the states, its end. */
+static inline void whole_checkpoint(struct stream *s, uint64_t epoch)
+{
+	checkpoint(s, MIG_CKPT, epoch);
+	state(s);
+	checkpoint(s, MIG_CEND, epoch);
+}
+
 /* ---- the peer: writes the stream, then reads what the receiver says until it closes ---- */
 
 struct peer {
@@ -249,12 +263,15 @@ static inline void take_down(void)
 	if (vm.mem.nregions)
 		fake_destroy(&vm);
 	vm_config_free(&cfg);
+	with_drive = false;
 }
 
 /* ---- disk images ---- */
 
-static inline void fresh_image(uint8_t fill)
+/* The fake machine gets a drive (until take_down), on an image of fill bytes. */
+static inline void with_image(uint8_t fill)
 {
+	with_drive = true;
 	static bool made;
 	if (!made) {
 		int fd = mkstemp(image);

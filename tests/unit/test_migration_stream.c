@@ -69,7 +69,7 @@ TEST(a_plain_stream_runs_the_guest)
 {
 	struct stream s = begin();
 	pages(&s, 0x1000, 0xaa);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	state(&s);
 	uint64_t down = 1000000;
 	msg(&s, MIG_DONE, &down, sizeof(down), NULL, 0);
 	CHECK_EQ(receive(s), 0);
@@ -101,7 +101,7 @@ TEST(a_machine_that_cannot_be_built_leaks_nothing)
 TEST(the_sources_fail_after_the_state_stops_the_guest_here)
 {
 	struct stream s = begin();
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	state(&s);
 	msg(&s, MIG_FAIL, "waiting for the destination: timed out", 39, NULL, 0);
 	int e = receive(s);
 	CHECK(e < 0);
@@ -111,22 +111,34 @@ TEST(the_sources_fail_after_the_state_stops_the_guest_here)
 	take_down();
 }
 
+/* The post-copy list: pages still to fetch, of the first 64 (bit i: page i). */
+static void postcopy_list(struct stream *s, uint64_t first64)
+{
+	uint64_t *bm = calloc(MEM / PAGE / 64, 8);
+	bm[0] = first64;
+	msg(s, MIG_POSTCOPY, bm, MEM / PAGE / 8, NULL, 0);
+	free(bm);
+}
+
+/* A destination with the real post-copy (userfaultfd) receives s. */
+static int receive_postcopy(struct stream s)
+{
+	struct mig_receive_hooks pc = hooks;
+	pc.postcopy = postcopy_dst_start;
+	return receive_with(s, &pc);
+}
+
 /* Post-copy: the source's END says every page it had to send went out. One it never sent
  * would read as zero here (the stale copy was dropped): the guest's memory, silently wrong. */
 TEST(postcopy_end_before_every_needed_page_is_refused)
 {
-	struct mig_receive_hooks pc = hooks;
-	pc.postcopy = postcopy_dst_start;
 	struct stream s = begin();
 	pages(&s, 0x1000, 0x11);
-	uint64_t *bm = calloc(MEM / PAGE / 64, 8);
-	bm[0] = 1u << 1 | 1u << 2;          /* pages 1 and 2 still to fetch */
-	msg(&s, MIG_POSTCOPY, bm, MEM / PAGE / 8, NULL, 0);
-	free(bm);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	postcopy_list(&s, 1u << 1 | 1u << 2); /* pages 1 and 2 still to fetch */
+	state(&s);
 	pages(&s, 0x2000, 0x22);            /* page 2 comes, page 1 never does */
 	msg(&s, MIG_END, NULL, 0, NULL, 0);
-	int e = receive_with(s, &pc);
+	int e = receive_postcopy(s);
 	if (e < 0 && strstr(err, "userfaultfd")) {
 		printf("  (no userfaultfd here: %s)\n", err);
 		return;
@@ -142,18 +154,13 @@ TEST(postcopy_end_before_every_needed_page_is_refused)
  * memory counts as being filled from the start of the guest to the source's END. */
 TEST(postcopy_memory_counts_as_filling_until_its_end)
 {
-	struct mig_receive_hooks pc = hooks;
-	pc.postcopy = postcopy_dst_start;
 	struct stream s = begin();
-	uint64_t *bm = calloc(MEM / PAGE / 64, 8);
-	bm[0] = 1u << 2;
-	msg(&s, MIG_POSTCOPY, bm, MEM / PAGE / 8, NULL, 0);
-	free(bm);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	postcopy_list(&s, 1u << 2);
+	state(&s);
 	pages(&s, 0x2000, 0x22);
 	msg(&s, MIG_END, NULL, 0, NULL, 0);
 	filling_at_start = false;
-	int e = receive_with(s, &pc);
+	int e = receive_postcopy(s);
 	if (e < 0 && strstr(err, "userfaultfd")) {
 		printf("  (no userfaultfd here: %s)\n", err);
 		return;
@@ -172,12 +179,10 @@ TEST(postcopy_memory_counts_as_filling_until_its_end)
  * source's guest still runs on. */
 TEST(disk_data_before_the_drive_s_size_is_refused)
 {
-	fresh_image(0x5a);
-	with_drive = true;
+	with_image(0x5a);
 	struct stream s = begin();
 	disk(&s, 0, 0, PAGE, 0xcc);
 	int e = receive(s);
-	with_drive = false;
 	CHECK_EQ(e, -EPROTO);
 	CHECK_EQ(image_byte(0), 0x5a);
 	take_down();
@@ -185,14 +190,12 @@ TEST(disk_data_before_the_drive_s_size_is_refused)
 
 TEST(disk_data_after_the_drive_s_size_is_written)
 {
-	fresh_image(0x5a);
-	with_drive = true;
+	with_image(0x5a);
 	struct stream s = begin();
 	disk(&s, MIG_DISK_SIZE, DISK, 0, 0);
 	disk(&s, 0, PAGE, PAGE, 0xcc);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	state(&s);
 	int e = receive(s);
-	with_drive = false;
 	CHECK_EQ(e, 0);
 	CHECK_EQ(image_byte(0), 0);         /* the source's size: an empty image */
 	CHECK_EQ(image_byte(PAGE), 0xcc);

@@ -15,7 +15,7 @@ TEST(a_page_between_checkpoints_is_refused)
 	pages(&s, 0x1000, 0x11);            /* the initial sync: straight into memory */
 	checkpoint(&s, MIG_CKPT, 1);
 	pages(&s, 0x2000, 0x22);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	state(&s);
 	checkpoint(&s, MIG_CEND, 1);
 	pages(&s, 0x3000, 0x33);            /* outside any checkpoint */
 	bool state;
@@ -32,12 +32,10 @@ TEST(a_page_between_checkpoints_is_refused)
 TEST(a_checkpoint_s_pages_are_not_applied_before_its_end)
 {
 	struct stream s = begin();
-	checkpoint(&s, MIG_CKPT, 1);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
-	checkpoint(&s, MIG_CEND, 1);
+	whole_checkpoint(&s, 1);
 	checkpoint(&s, MIG_CKPT, 2);
 	pages(&s, 0x2000, 0x22);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0); /* ... and the primary dies before CEND */
+	state(&s); /* ... and the primary dies before CEND */
 	bool state;
 	int e = follow(s, &state);
 	REQUIRE(vm.mem.nregions == 1);
@@ -56,9 +54,7 @@ static int follow_with_timing(uint32_t interval_ms, bool *state)
 	struct mig_repl_cfg c = { .interval_ms = interval_ms, .failure_timeout_ms = 1000 };
 	msg(&s, MIG_RCFG, &c, sizeof(c), NULL, 0);
 	pages(&s, 0x1000, 0x11);
-	checkpoint(&s, MIG_CKPT, 1);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
-	checkpoint(&s, MIG_CEND, 1);
+	whole_checkpoint(&s, 1);
 	return follow(s, state); /* failure_timeout_ms 1000 */
 }
 
@@ -86,9 +82,7 @@ TEST(a_standby_timeout_that_fits_the_interval_is_taken)
 TEST(a_timing_message_after_a_checkpoint_is_refused)
 {
 	struct stream s = begin();
-	checkpoint(&s, MIG_CKPT, 1);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
-	checkpoint(&s, MIG_CEND, 1);
+	whole_checkpoint(&s, 1);
 	struct mig_repl_cfg c = { .interval_ms = 50, .failure_timeout_ms = 1000 };
 	msg(&s, MIG_RCFG, &c, sizeof(c), NULL, 0);
 	bool state;
@@ -112,7 +106,7 @@ TEST(a_checkpoint_s_zero_runs_drop_the_standby_s_pages)
 		pages(&s, gpa, 0x11);           /* the initial sync */
 	checkpoint(&s, MIG_CKPT, 1);
 	zero_run(&s, 0x10000, 16);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	state(&s);
 	checkpoint(&s, MIG_CEND, 1);
 	bool state;
 	int e = follow(s, &state);
@@ -137,7 +131,7 @@ TEST(a_checkpoint_of_more_pages_than_guest_memory_is_refused)
 	for (uint64_t gpa = 0; gpa < MEM; gpa += 256 * PAGE)
 		zero_run(&s, gpa, 256);         /* all of memory: a checkpoint may do that */
 	zero_run(&s, 0, 1);                 /* one page more than there is */
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	state(&s);
 	checkpoint(&s, MIG_CEND, 1);
 	bool state;
 	CHECK_EQ(follow(s, &state), -EPROTO);
@@ -151,18 +145,16 @@ TEST(a_checkpoint_of_more_pages_than_guest_memory_is_refused)
  * would take the standby's memory without end. */
 TEST(a_checkpoint_s_disk_data_is_bounded_by_its_drives)
 {
-	fresh_image(0);
-	with_drive = true;
+	with_image(0);
 	struct stream s = begin();
 	disk(&s, MIG_DISK_SIZE, DISK, 0, 0);
 	checkpoint(&s, MIG_CKPT, 1);
 	for (int i = 0; i < 3; i++)
 		disk(&s, 0, 0, DISK, 0x77);
-	msg(&s, MIG_STATE, "state", 5, NULL, 0);
+	state(&s);
 	checkpoint(&s, MIG_CEND, 1);
 	bool state;
 	int e = follow(s, &state);
-	with_drive = false;
 	CHECK_EQ(e, -EPROTO);
 	CHECK(!state);
 	CHECK_CONTAINS(err, "disk");
