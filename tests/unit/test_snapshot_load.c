@@ -16,6 +16,7 @@
 
 #include "unit.h"
 #include "fake_queue.h"
+#include "rng_mmio.h"
 
 #include "bus/bus.h"
 #include "config/vm_config.h"
@@ -141,13 +142,10 @@ static void mw(struct virtio_mmio *m, uint32_t off, uint32_t v)
  * writable to the driver, which could then grow the size under the checked rings. */
 TEST(virtio_restore_refuses_a_queue_flag_that_is_not_0_or_1)
 {
-	mem_setup();
 	struct virtio_rng r;
 	struct virtio_mmio m;
 	struct bus bus;
-	REQUIRE_EQ(virtio_rng_create(&r, 0, NULL, &mem, NULL), 0);
-	bus_init(&bus, "mmio");
-	REQUIRE_EQ(virtio_mmio_create(&m, &r.vdev, &bus, 0xd0000000, 20, NULL, NULL), 0);
+	REQUIRE_EQ(rng_on_mmio(&r, NULL, &m, &bus), 0);
 	struct virtio_state vs = r.vdev.st;
 	vs.queues[0].size = QS;
 	vs.queues[0].desc_gpa = DESC;

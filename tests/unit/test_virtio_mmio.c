@@ -3,6 +3,7 @@
  * limiter). Guest memory is a heap buffer; no KVM. */
 #include "unit.h"
 #include "fake_queue.h"
+#include "rng_mmio.h"
 
 #include "bus/bus.h"
 #include "devices/virtio/blk.h"
@@ -213,13 +214,10 @@ TEST(blk_read_only)
 
 TEST(rng_fills_buffers)
 {
-	mem_setup();
 	struct virtio_rng r;
 	struct virtio_mmio m;
 	struct bus bus;
-	REQUIRE_EQ(virtio_rng_create(&r, 0, NULL, &mem, NULL), 0);
-	bus_init(&bus, "mmio");
-	REQUIRE_EQ(virtio_mmio_create(&m, &r.vdev, &bus, 0xd0000000, 20, NULL, NULL), 0);
+	REQUIRE_EQ(rng_on_mmio(&r, NULL, &m, &bus), 0);
 	mmio_start(&m, VIRTIO_BIT(VIRTIO_F_VERSION_1));
 	desc(0, 0x11000, 64, VIRTQ_DESC_F_WRITE, 0);
 	publish(0, 0);
@@ -240,16 +238,13 @@ TEST(rng_fills_buffers)
  * in the ring until the timer (here: the test) calls the device again. */
 TEST(rng_rate_limited)
 {
-	mem_setup();
 	struct virtio_rng r;
 	struct virtio_mmio m;
 	struct bus bus;
 	struct rate_limiter_config rl = { .present = true };
 	rl.ops = (struct token_bucket_config){ .present = true, .size = 1, .refill_time = 20 };
-	REQUIRE_EQ(virtio_rng_create(&r, 0, &rl, &mem, NULL), 0);
+	REQUIRE_EQ(rng_on_mmio(&r, &rl, &m, &bus), 0);
 	CHECK(r.rl.timer_fd >= 0);
-	bus_init(&bus, "mmio");
-	REQUIRE_EQ(virtio_mmio_create(&m, &r.vdev, &bus, 0xd0000000, 20, NULL, NULL), 0);
 	mmio_start(&m, VIRTIO_BIT(VIRTIO_F_VERSION_1));
 	desc(0, 0x11000, 64, VIRTQ_DESC_F_WRITE, 0);
 	desc(1, 0x12000, 64, VIRTQ_DESC_F_WRITE, 0);
