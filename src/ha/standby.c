@@ -311,7 +311,7 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));
 		return e;
 	}
-	mig_announce(r->vm, 0);
+	vm_devices_announce(r->vm, 0);
 	REPL_LOCKED(r, {
 		r->st.failover_ms = (double)(now_ns() - t_detect) / 1e6;
 		r->st.generation++; /* fences the old primary */
@@ -342,7 +342,7 @@ void *repl_standby_main(void *arg)
 			 (unsigned long long)r->st.checkpoints);
 		repl_set_state(r, REPL_ACTIVE, why);
 		for (int round = 1; round < 3; round++)
-			mig_announce(r->vm, round);
+			vm_devices_announce(r->vm, round);
 	} else {
 		if (run.built) {
 			vm_request_stop(r->vm, VM_STOP_ERROR, 1, "replication ended");

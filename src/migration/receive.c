@@ -8,7 +8,6 @@
 #include "migration/postcopy.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
-#include "net/announce.h"
 #include "migration/wire.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -131,27 +130,6 @@ int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 	return 0;
 }
 
-/* The guest's MAC addresses now live behind this host's taps: say so (a RARP each, as QEMU's
- * announce-self; switches learn the new port). round 0 at once, rounds 1 and 2 50 and 100 ms
- * after the one before: the caller does them once the VM is reported running. In round 0 a
- * guest whose driver took VIRTIO_NET_F_GUEST_ANNOUNCE is also asked to announce itself: its
- * gratuitous ARPs and neighbour advertisements cover its IP addresses and VLANs too. */
-void mig_announce(struct vm *vm, int round)
-{
-	if (round)
-		usleep(round * 50000);
-	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
-		struct vm_virtio *v = &vm->devs.virtio[i];
-		struct virtio_net *n = v->vdev->device_id == VIRTIO_ID_NET ? v->dev : NULL;
-		if (!n)
-			continue;
-		if (!round && virtio_net_request_announce(n))
-			log_debug("%s: the guest was asked to announce itself", v->vdev->name);
-		if (n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
-			log_warn("cannot announce %s on %s", v->vdev->name, n->tap.ifname);
-	}
-}
-
 /* The states, then the vCPUs: the guest runs here from now on. With post-copy the pages
  * still missing are fetched from the source meanwhile (postcopy_dst.c reads the stream). */
 static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
@@ -194,7 +172,7 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 	if (e < 0)
 		log_warn("migration: the source went away before it heard the guest runs here");
 	if (r->h == &mig_receive_default)
-		mig_announce(r->vm, 0);
+		vm_devices_announce(r->vm, 0);
 	if (r->pc)
 		return postcopy_dst_wait(r->pc, r->err, r->errlen);
 	/* The source's figure for the downtime, if it still says it. A FAIL instead: it gave up
@@ -340,6 +318,6 @@ void *mig_receive_main(void *arg)
 	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);
 	mig_finish(m, e, err);
 	for (int round = 1; e == 0 && round < 3; round++)
-		mig_announce(m->vm, round);
+		vm_devices_announce(m->vm, round);
 	return NULL;
 }

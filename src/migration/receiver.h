@@ -31,9 +31,6 @@ int mig_receiver_handshake(struct mig_receiver *r);
 /* Where a PAGE message's run goes in guest memory (msg_len: the whole message's length), or
  * NULL with why in err when it is not a run of guest RAM the message's length matches. */
 void *mig_pages_target(struct vm *vm, const struct mig_pages *p, uint64_t msg_len, char *err, size_t errlen);
-/* Tell the switches the guest's MAC addresses are behind this host's taps now (RARPs): round
- * 0 at once, then rounds 1 and 2 (each sleeps 50 ms more than the one before). */
-void mig_announce(struct vm *vm, int round);
 /* A PAGE message whose header is h: checked and written into guest memory. */
 int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h);
 

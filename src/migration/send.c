@@ -4,7 +4,6 @@
 #include "migration/migration_int.h"
 #include "migration/disks.h"
 #include "migration/postcopy.h"
-#include "migration/receiver.h"
 #include "migration/sender.h"
 #include "migration/throttle.h"
 #include "migration/url.h"
@@ -409,7 +408,7 @@ void *mig_send_main(void *arg)
 			/* The destination may have run the guest and announced its MACs on its own
 			 * ports: switches must learn this host's again (as a destination does). */
 			for (int round = 0; round < 3; round++)
-				mig_announce(s.vm, round); /* waits 50, then 100 ms before rounds 1, 2 */
+				vm_devices_announce(s.vm, round); /* waits 50, then 100 ms before rounds 1, 2 */
 		if (!had_log)
 			guest_mem_dirty_log_stop(&s.vm->mem, &s.vm->kvm);
 		/* The dirty log was consumed: a Diff snapshot can no longer build on the last one. */

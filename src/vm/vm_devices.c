@@ -2,6 +2,7 @@
 #include "vm/vm_devices.h"
 #include "devices/virtio/net_mmds.h"
 #include "arch/x86/layout.h"
+#include "net/announce.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The interfaces "mmds-config" lists answer the metadata service: the controller's (so its
  * PUT /mmds reaches the guest) or, without one (petrel run), an empty one of the VM's own. */
@@ -350,4 +352,27 @@ void vm_devices_destroy(struct vm *vm)
 	if (vd->io_ready)
 		io_thread_destroy(&vd->io);
 	vd->io_ready = false;
+}
+
+/* The guest's MAC addresses now live behind this host's taps: say so (a RARP each, as QEMU's
+ * announce-self; switches learn the new port). round 0 at once, rounds 1 and 2 50 and 100 ms
+ * after the one before: the caller does them once the VM is reported running (a migration's
+ * destination, a standby that took over, a source that runs its guest again after a failed
+ * switch). In round 0 a guest whose driver took VIRTIO_NET_F_GUEST_ANNOUNCE is also asked to
+ * announce itself: its gratuitous ARPs and neighbour advertisements cover its IP addresses
+ * and VLANs too. */
+void vm_devices_announce(struct vm *vm, int round)
+{
+	if (round)
+		usleep(round * 50000);
+	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
+		struct vm_virtio *v = &vm->devs.virtio[i];
+		struct virtio_net *n = v->vdev->device_id == VIRTIO_ID_NET ? v->dev : NULL;
+		if (!n)
+			continue;
+		if (!round && virtio_net_request_announce(n))
+			log_debug("%s: the guest was asked to announce itself", v->vdev->name);
+		if (n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
+			log_warn("cannot announce %s on %s", v->vdev->name, n->tap.ifname);
+	}
 }
