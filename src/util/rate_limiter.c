@@ -158,6 +158,16 @@ bool rate_limiter_admit(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns
 	return rate_limiter_consume(rl, bytes, now_ns);
 }
 
+void rate_limiter_charge(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns)
+{
+	if (!rl->bw.active)
+		return;
+	/* admitted, so the bucket held at least what it pays now: the debt stays below
+	 * 2^36 bytes x 2^64 ns per operation, far inside 128 bits */
+	refill(&rl->bw, now_ns);
+	bucket_take(&rl->bw, bytes);
+}
+
 void rate_limiter_timer_event(struct rate_limiter *rl)
 {
 	uint64_t n;

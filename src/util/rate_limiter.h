@@ -54,6 +54,10 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t now_
 /* rate_limiter_consume for devices that keep their operations in order: while an earlier one
  * waits for the timer (blocked), later ones wait too. True when unlimited. */
 bool rate_limiter_admit(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
+/* Bytes an admitted operation turned out to move (a write-zeroes request's ranges are in its
+ * data, read when it is handled): taken from the bandwidth bucket at once, into debt if need
+ * be, so that the operations after it wait for them. */
+void rate_limiter_charge(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
 /* How long until an operation of `bytes` could pass (0: now). */
 uint64_t rate_limiter_wait_ns(struct rate_limiter *rl, uint64_t bytes, uint64_t now_ns);
 /* The timer fired: read it and clear `blocked`. */

@@ -2,8 +2,8 @@
  * request longer than one kernel transfer (MAX_RW_COUNT, 2 GiB - 4 KiB: io_uring and
  * pread/pwrite hand back at most that much), through the ring and through O_DIRECT's bounce
  * buffer; a write still in the kernel when the driver resets the device, with a disk copy
- * running; a header changed between the rate limiter's look and the handler's. Each of those
- * failed on the code before its fix. Also: the bounce buffer in pieces, and a path swap with
+ * running; a header changed between the rate limiter's look and the handler's; write-zeroes
+ * that the limiter did not charge. Each of those failed on the code before its fix. Also: the bounce buffer in pieces, and a path swap with
  * writes in flight. */
 #include "unit.h"
 
@@ -310,6 +310,46 @@ TEST(an_unaligned_o_direct_write_in_pieces_reaches_the_file)
 	CHECK(before);
 	CHECK(after);
 	CHECK(memcmp(back + 512, ram + src, len) == 0);
+}
+
+/* A write-zeroes request names its ranges in its data, after the limiter's look at the header:
+ * it went through as one operation of no bytes, and on a file system without a zeroing
+ * fallocate its zeroes were written out at whatever rate the guest liked. Now its bytes are
+ * charged when it is handled: after 2 MiB of zeroes a bucket of 1 MiB (refilled in an hour)
+ * is in debt and the next read waits. */
+TEST(write_zeroes_pay_for_their_bytes)
+{
+	static struct virtio_blk b;
+	mem_setup();
+	struct rate_limiter_config rl = { .present = true,
+					  .bandwidth = { .present = true, .size = 1u << 20, .refill_time = 3600000 } };
+	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)raw_image("wz.raw", 3),
+				    .format = DISK_FORMAT_RAW, .io_engine = DRIVE_IO_SYNC,
+				    .cache_type = DRIVE_CACHE_WRITEBACK, .rate_limiter = rl };
+	REQUIRE_EQ(virtio_blk_create(&b, &cfg, 0, &mem, NULL), 0);
+	virtio_dev_set_transport(&b.vdev, &transport, NULL);
+	start(&b.vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES), 1);
+	uint64_t sector = 0;
+	uint32_t nsect = 4096, flags = 0; /* 2 MiB */
+	memcpy(ram + DATA, &sector, 8);
+	memcpy(ram + DATA + 8, &nsect, 4);
+	memcpy(ram + DATA + 12, &flags, 4);
+	queue_one(0, VIRTIO_BLK_T_WRITE_ZEROES, 0, DATA, 16, 0);
+	fake_blk_run(&b);
+	CHECK_EQ(used_idx(0), 1);
+	CHECK_EQ(ram[STATUS], VIRTIO_BLK_S_OK);
+	queue_one(3, VIRTIO_BLK_T_IN, 0, DATA + 0x10000, 512, 1);
+	fake_blk_run(&b);
+	CHECK_EQ(used_idx(0), 1); /* waits for the limiter's timer */
+	CHECK_EQ(ram[STATUS + 1], 0xff);
+	/* a new bucket (PATCH) pays for it */
+	REQUIRE_EQ(virtio_blk_set_rate_limiter(&b, &rl), 0);
+	rate_limiter_timer_event(&b.rl);
+	fake_blk_run(&b);
+	CHECK_EQ(used_idx(0), 2);
+	CHECK_EQ(ram[STATUS + 1], VIRTIO_BLK_S_OK);
+	CHECK_EQ(ram[DATA + 0x10000], 0); /* zeroed */
+	virtio_dev_destroy(&b.vdev);
 }
 
 /* A path swap with writes still on the old file's ring: they finish there (each with its used

@@ -149,6 +149,15 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 		if (n > VIRTIO_BLK_MAX_DISCARD_SECTORS || !range_ok(b, sector, n))
 			return VIRTIO_BLK_S_IOERR;
 	}
+	if (type == VIRTIO_BLK_T_WRITE_ZEROES) {
+		/* Zeroes are written bytes (raw files without a zeroing fallocate write them out):
+		 * charged as a write of that size, as QEMU's throttling does; a discard frees
+		 * space and costs its one operation. */
+		uint64_t zeroed = 0;
+		for (uint64_t i = 0; i < bytes / 16; i++)
+			zeroed += (uint64_t)(uint32_t)get_le(seg + 16 * i + 8, 4) * SECTOR;
+		rate_limiter_charge(&b->rl, zeroed, now_ns());
+	}
 	drain_for_sync(b);
 	for (uint64_t i = 0; i < bytes / 16; i++) {
 		uint64_t sector = get_le(seg + 16 * i, 8);
@@ -275,7 +284,8 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 }
 
 /* The drive's rate limiter lets this request through now (one operation, and the bytes of a
- * read or write), or the request waits in the ring for the limiter's timer. */
+ * read or write; a write-zeroes request's bytes are charged when it is handled), or the
+ * request waits in the ring for the limiter's timer. */
 static bool admit(struct virtio_blk *b, const struct virtq_chain *c, const uint8_t *hdr)
 {
 	if (!rate_limiter_active(&b->rl))
