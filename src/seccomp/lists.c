@@ -27,6 +27,8 @@ struct entry {
 #define ANY(n) { n, 0, { { 0 } } }
 /* one argument, exact (low 32 bits) */
 #define EQ32(n, i, v) { n, 1, { { i, true, SC_OP_EQ, (uint32_t)(v), 0 } } }
+/* one argument, exact (all 64 bits: pointers) */
+#define EQ64(n, i, v) { n, 1, { { i, false, SC_OP_EQ, (uint64_t)(v), 0 } } }
 /* one argument, (arg & m) == v */
 #define MASK(n, i, m, v) { n, 1, { { i, false, SC_OP_MASKED_EQ, v, m } } }
 #define END { NULL, 0, { { 0 } } }
@@ -104,7 +106,7 @@ static const struct entry build[] = {
 	ANY("io_uring_setup"), ANY("userfaultfd"), ANY("copy_file_range"), ANY("fgetxattr"),
 	ANY("fsetxattr"), ANY("pipe2"), ANY("bind"), ANY("listen"), ANY("sched_getaffinity"),
 	ANY("uname"), ANY("getuid"), ANY("geteuid"), ANY("getgid"), ANY("getegid"),
-	EQ32("prlimit64", 2, 0), /* reading limits only */
+	EQ64("prlimit64", 2, 0), /* reading limits only: new_limit is a NULL pointer */
 	/* migration and replication peers (getaddrinfo also asks netlink, and glibc's resolver
 	 * sends its A and AAAA queries with one sendmmsg when the peer is a host name) */
 	EQ32("socket", 0, AF_INET), EQ32("socket", 0, AF_INET6), EQ32("socket", 0, AF_NETLINK),
@@ -134,9 +136,10 @@ static const struct entry spawner_own[] = {
 	END,
 };
 
-/* The PVM idle kicker reads /proc/self/task/TID/stat. */
+/* The PVM idle kicker reads /proc/self/task/TID/stat: read-only, and nothing that creates,
+ * truncates or appends to a file. */
 static const struct entry read_only_open[] = {
-	MASK("openat", 2, O_ACCMODE, O_RDONLY),
+	MASK("openat", 2, O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE, O_RDONLY),
 	END,
 };
 

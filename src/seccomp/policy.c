@@ -1,5 +1,5 @@
 /* Seccomp policies: lists of rules per thread kind, and the --seccomp-filter JSON format
- * (docs/security.md#the-filter-file-format). The document is untrusted input: every field is
+ * (docs/security.md, "--seccomp-filter FILE"). The document is untrusted input: every field is
  * checked, errors name the place, and nothing is applied unless all of it is valid. */
 #include "seccomp/seccomp_int.h"
 

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/times.h>
@@ -221,6 +222,22 @@ static void call_clone3(void)
 static void call_socket_inet(void) { syscall(SYS_socket, AF_INET, SOCK_STREAM, 0); }
 static void call_mmap_exec(void) { syscall(SYS_mmap, 0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); }
 static void call_open(void) { syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY); }
+static void call_open_ok(void)
+{
+	if (syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC) < 0)
+		_exit(7);
+}
+static void call_open_creat(void) { syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CREAT, 0600); }
+static void call_open_trunc(void) { syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_TRUNC); }
+/* prlimit64 may read limits only: new_limit NULL, all 64 bits of it (a pointer whose low
+ * half is 0 passed the low-32-bit check that was here before) */
+static void call_prlimit_read(void)
+{
+	struct rlimit r;
+	if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &r) != 0)
+		_exit(8);
+}
+static void call_prlimit_high_pointer(void) { syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, (void *)0x100000000ull, NULL); }
 /* tgkill only on our own pid, put into the built-in programs at start */
 static void call_tgkill_self(void)
 {
@@ -262,6 +279,16 @@ TEST(filters_allow_and_trap)
 		CHECK(killed_by_sigsys(in_child(SC_VCPU, call_tgkill_other)));
 	st = in_child(SC_VMM, call_open);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	st = in_child(SC_PVM_IDLE, call_open_ok);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	st = in_child(SC_MAIN, call_prlimit_read);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (!SANITIZER) {
+		CHECK(killed_by_sigsys(in_child(SC_PVM_IDLE, call_open_creat)));
+		CHECK(killed_by_sigsys(in_child(SC_PVM_IDLE, call_open_trunc)));
+		for (int k = 0; k < SC_KIND_MAX; k++)
+			CHECK(killed_by_sigsys(in_child(k, call_prlimit_high_pointer)));
+	}
 	st = in_child(SC_MAIN, call_socket_inet);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
