@@ -2,9 +2,11 @@
 #ifndef PETREL_UTIL_UTIL_H
 #define PETREL_UTIL_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -17,6 +19,16 @@ static inline void freep(void *p) { free(*(void **)p); }
 static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
 #define _cleanup_free_ __attribute__((cleanup(freep)))
 #define _cleanup_close_ __attribute__((cleanup(closep)))
+
+/* A bool that came from a file or the wire (a snapshot's or a stream's state struct) is a
+ * byte that may hold anything, and a value other than 0 or 1 is neither true nor false to the
+ * compiler. True when it is 0 or 1; read as a byte, before it is used as a bool. */
+static inline bool saved_bool_ok(const bool *f)
+{
+	uint8_t v;
+	memcpy(&v, f, 1);
+	return v <= 1;
+}
 
 /* Read a whole file into a malloc'd buffer (NUL-terminated for convenience).
  * Returns 0 or -errno; *len excludes the terminator. Refuses files over max_len. */

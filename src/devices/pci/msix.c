@@ -1,6 +1,7 @@
 #include "devices/pci/msix.h"
 #include "kvm/kvm_irq.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -93,6 +94,13 @@ static void sync_vector(struct msix *m, unsigned v)
 
 int msix_restore(struct msix *m, const struct msix_state *st, char *err, size_t errlen)
 {
+	/* a masked byte of 8 was undefined behaviour at the first vector_masked (fuzz_device_state):
+	 * optimised code may take it as true in msix_enabled and as false in vector_masked */
+	if (!saved_bool_ok(&st->enabled) || !saved_bool_ok(&st->masked)) {
+		snprintf(err, errlen, "%s: saved MSI-X enable or function mask flag is neither 0 nor 1",
+			 m->pdev->name);
+		return -EINVAL;
+	}
 	uint64_t have = m->nvec >= 64 ? ~0ull : (1ull << m->nvec) - 1;
 	if (st->pba & ~have) {
 		snprintf(err, errlen, "%s: saved MSI-X state has pending vectors beyond its %u", m->pdev->name,

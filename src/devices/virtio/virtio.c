@@ -1,6 +1,7 @@
 /* Transport-agnostic virtio device core: features, status, reset, queues, interrupts. */
 #include "devices/virtio/virtio.h"
 #include "util/log.h"
+#include "util/util.h"
 #include "vm/io_thread.h"
 
 #include <errno.h>
@@ -147,19 +148,12 @@ void virtio_quiesce(struct virtio_dev *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* A saved bool is a byte of the file: anything but 0 or 1 is neither to the compiler (a queue
- * "ready" of 2 was enabled and still writable by the driver, its size changeable under the
- * checked rings). Read as bytes, before any is used as a bool. */
+/* A "ready" of 2 was enabled and still writable by the driver, its size changeable under the
+ * checked rings: every flag is checked before any is used. */
 static bool queue_flags_ok(const struct virtq_state *s)
 {
-	const bool *f[] = { &s->ready, &s->signalled_valid, &s->event_idx, &s->indirect };
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		uint8_t v;
-		memcpy(&v, f[i], 1);
-		if (v > 1)
-			return false;
-	}
-	return true;
+	return saved_bool_ok(&s->ready) && saved_bool_ok(&s->signalled_valid) && saved_bool_ok(&s->event_idx) &&
+	       saved_bool_ok(&s->indirect);
 }
 
 static int check_state(const struct virtio_dev *d, const struct virtio_state *st, uint64_t saved_features,
