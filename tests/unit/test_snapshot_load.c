@@ -186,8 +186,33 @@ TEST(msix_restore_refuses_a_flag_that_is_not_0_or_1)
 	struct msix_state st = m.st;
 	st.enabled = true;
 	st.masked = false;
+	/* and the configuration space's control word must say the same */
+	CHECK_EQ(msix_restore(&m, &st, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "disagree");
+	pdev.st.cfg[m.cap + 3] |= 0x80; /* MSI-X enable, bit 15 of the control word */
 	CHECK_EQ(msix_restore(&m, &st, err, sizeof(err)), 0);
 	CHECK(msix_enabled(&m));
+	msix_destroy(&m);
+}
+
+/* The PCI status register was left out of the check and then copied: a saved status without
+ * the capability-list bit hid MSI-X and virtio's capabilities from the guest. */
+TEST(pci_restore_refuses_a_status_without_the_capability_list)
+{
+	struct pci_device pdev;
+	struct msix m;
+	pci_device_init(&pdev, "status-test", 0x1af4, 0x1044, 0xff0000, 1, 0x1af4, 0x40, NULL, NULL);
+	pci_device_set_bar(&pdev, 0, 0x8000);
+	REQUIRE_EQ(msix_init(&m, &pdev, 2, 0, 0x4000, 0x5000, NULL, NULL), 0); /* a capability */
+	char err[256] = "";
+	struct pci_config_state st = pdev.st;
+	st.cfg[PCI_STATUS] &= (uint8_t)~PCI_STATUS_CAP_LIST;
+	CHECK_EQ(pci_device_restore(&pdev, &st, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "byte 0x6");
+	CHECK(pdev.st.cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST);
+	st = pdev.st;
+	st.cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+	CHECK_EQ(pci_device_restore(&pdev, &st, err, sizeof(err)), 0);
 	msix_destroy(&m);
 }
 

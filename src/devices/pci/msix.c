@@ -101,6 +101,14 @@ int msix_restore(struct msix *m, const struct msix_state *st, char *err, size_t 
 			 m->pdev->name);
 		return -EINVAL;
 	}
+	/* the two bits are also in the control word of the configuration space restored just
+	 * before: apart, the guest would read MSI-X on while the device raised INTx, or back */
+	uint16_t ctrl = (uint16_t)pci_get(m->pdev->st.cfg, m->cap + 2u, 2);
+	if (st->enabled != !!(ctrl & MSIX_CTRL_ENABLE) || st->masked != !!(ctrl & MSIX_CTRL_MASKALL)) {
+		snprintf(err, errlen, "%s: saved MSI-X state and configuration space disagree on enable or mask",
+			 m->pdev->name);
+		return -EINVAL;
+	}
 	uint64_t have = m->nvec >= 64 ? ~0ull : (1ull << m->nvec) - 1;
 	if (st->pba & ~have) {
 		snprintf(err, errlen, "%s: saved MSI-X state has pending vectors beyond its %u", m->pdev->name,

@@ -55,8 +55,9 @@ void msix_pba_read(struct msix *m, uint64_t off, uint8_t *data, uint32_t len);
 /* Call after a configuration write that may have touched the message control word. */
 void msix_config_written(struct msix *m, uint32_t off, uint32_t len);
 bool msix_enabled(const struct msix *m);
-/* Load saved MSI-X state (after the configuration space): routes every live vector and
- * delivers what was pending. -EINVAL if it names vectors this function does not have. */
+/* Load saved MSI-X state (after the configuration space, whose control word it must agree
+ * with): routes every live vector and delivers what was pending. -EINVAL if it names vectors
+ * this function does not have. */
 int msix_restore(struct msix *m, const struct msix_state *st, char *err, size_t errlen);
 /* Fire vector v (or latch it pending if masked). Out-of-range vectors are ignored. */
 void msix_notify(struct msix *m, unsigned v);

@@ -113,9 +113,12 @@ static void update_mappings(struct pci_device *dev)
 int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < PCI_CFG_SIZE; i++) {
-		if (i == PCI_STATUS || i == PCI_STATUS + 1)
-			continue; /* status bits are the device's to set */
+		/* read-only bytes are the device's: a saved status without the capability list
+		 * hid every capability (MSI-X, virtio's) from the guest. The interrupt status bit
+		 * is the one that may differ (a device sets it as it runs). */
 		uint8_t ro = (uint8_t)~dev->wmask[i];
+		if (i == PCI_STATUS)
+			ro &= (uint8_t)~PCI_STATUS_INTERRUPT;
 		if ((st->cfg[i] & ro) != (dev->st.cfg[i] & ro)) {
 			snprintf(err, errlen, "%s: saved PCI configuration byte %#x is %#x, this device has %#x",
 				 dev->name, i, st->cfg[i], dev->st.cfg[i]);
