@@ -189,6 +189,12 @@ static void finish(struct pager *p)
 			log_warn("lazy restore: cannot unregister guest memory: %s", strerror(-e));
 	}
 	drain_events(p); /* faults that raced with it: their pages are plain memory now */
+	/* The file is not read again: let it go, so deleting it gives its space back. */
+	for (unsigned i = 0; i < p->n; i++) {
+		struct pager_region *g = &p->r[i];
+		munmap((void *)g->src, g->npages * PAGE);
+		g->src = NULL;
+	}
 	guest_mem_set_filling(p->mem, false); /* the balloon and virtio-mem may drop pages again */
 	pthread_mutex_lock(&p->lock);
 	p->st.complete = true;

@@ -27,8 +27,12 @@ static int copy_run(void *ctx, uint64_t off, uint64_t len)
 		ssize_t n = pread(c->src, buf, want, (off_t)o);
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
-		if (pwrite(c->dst, buf, (size_t)n, (off_t)o) != n)
-			return -errno;
+		for (ssize_t w = 0; w < n;) { /* a short write is not an error: write the rest */
+			ssize_t k = pwrite(c->dst, buf + w, (size_t)(n - w), (off_t)o + w);
+			if (k <= 0)
+				return k < 0 ? -errno : -EIO;
+			w += k;
+		}
 		o += (uint64_t)n;
 	}
 	return 0;
