@@ -1,4 +1,5 @@
 #include "snapshot/format.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -139,15 +140,10 @@ int snap_finish(struct snap_writer *w)
 int snap_write_file(const char *path, const void *buf, size_t len, char *err, size_t errlen)
 {
 	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open_new_tmp(path, tmp, sizeof(tmp));
 	if (fd < 0) {
-		int e = -errno;
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		return e;
+		snprintf(err, errlen, "%s: %s", tmp, strerror(-fd));
+		return fd;
 	}
 	const uint8_t *p = buf;
 	int e = 0;

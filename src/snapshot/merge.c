@@ -4,6 +4,7 @@
 #include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
 #include "snapshot/snapshot.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,11 +43,10 @@ static int merge_memory(const struct snap_chain *c, uint64_t total, const char *
 			char *err, size_t errlen)
 {
 	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
-	int dst = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int dst = open_new_tmp(out, tmp, sizeof(tmp));
 	if (dst < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		return -errno;
+		snprintf(err, errlen, "%s: %s", tmp, strerror(-dst));
+		return dst;
 	}
 	int e = ftruncate(dst, (off_t)total) < 0 ? -errno : 0;
 	for (unsigned i = 0; !e && i < c->n; i++) {

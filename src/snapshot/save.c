@@ -154,11 +154,10 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 			  char *err, size_t errlen)
 {
 	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open_new_tmp(path, tmp, sizeof(tmp));
 	if (fd < 0) {
-		snprintf(err, errlen, "memory file %s: %s", tmp, strerror(errno));
-		return -errno;
+		snprintf(err, errlen, "memory file %s: %s", tmp, strerror(-fd));
+		return fd;
 	}
 	int e = ftruncate(fd, (off_t)vm->mem.total) < 0 ? -errno : 0;
 	uint64_t off = 0;

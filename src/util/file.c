@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -37,6 +38,15 @@ int read_whole_file(const char *path, size_t max_len, char **buf, size_t *len)
 	*buf = p;
 	*len = done;
 	return 0;
+}
+
+int open_new_tmp(const char *path, char *tmp, size_t tmplen)
+{
+	if ((size_t)snprintf(tmp, tmplen, "%s.tmp.%d", path, (int)getpid()) >= tmplen)
+		return -ENAMETOOLONG;
+	unlink(tmp); /* ours from a run that died, or anyone's link: replaced, never followed */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	return fd < 0 ? -errno : fd;
 }
 
 uint64_t now_ns(void)

@@ -34,6 +34,11 @@ static inline bool saved_bool_ok(const bool *f)
  * Returns 0 or -errno; *len excludes the terminator. Refuses files over max_len. */
 int read_whole_file(const char *path, size_t max_len, char **buf, size_t *len);
 
+/* A new file to write before it is renamed over path: path.tmp.PID in tmp (tmplen bytes),
+ * created afresh (whatever was at that name, a link included, is removed, not written
+ * through), mode 0600. The fd, or -errno. */
+int open_new_tmp(const char *path, char *tmp, size_t tmplen);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 

@@ -148,6 +148,36 @@ TEST(write_file_replaces_atomically)
 	rmdir(dir);
 }
 
+/* A link planted at the temporary name (a snapshot written into a directory others can write
+ * to) was opened with O_TRUNC and written through: its target lost its contents. */
+TEST(write_file_replaces_a_link_at_its_temporary_name)
+{
+	char dir[] = "/tmp/petrel-unit-snap-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char path[256], tmp[300], victim[300], err[256];
+	snprintf(path, sizeof(path), "%s/state", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	FILE *f = fopen(victim, "w");
+	REQUIRE(f != NULL);
+	fputs("precious", f);
+	fclose(f);
+	REQUIRE_EQ(symlink(victim, tmp), 0);
+	CHECK_EQ(snap_write_file(path, "state", 5, err, sizeof(err)), 0);
+	uint8_t *buf;
+	size_t len;
+	CHECK_EQ(snap_read_file(victim, &buf, &len, err, sizeof(err)), 0);
+	CHECK_EQ(len, 8);
+	free(buf);
+	CHECK_EQ(snap_read_file(path, &buf, &len, err, sizeof(err)), 0);
+	CHECK_EQ(len, 5);
+	free(buf);
+	unlink(path);
+	unlink(victim);
+	unlink(tmp);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	return unit_main(argc, argv);
