@@ -264,7 +264,7 @@ static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, c
 		struct blk_state bs;
 		if ((e = GET(r, SEC_BLK, i, &bs)) < 0)
 			return e;
-		if (bs.capacity != b->st.capacity || bs.read_only != b->st.read_only ||
+		if (!saved_bool_ok(&bs.read_only) || bs.capacity != b->st.capacity || bs.read_only != b->st.read_only ||
 		    memcmp(bs.id, b->st.id, sizeof(bs.id)) != 0) {
 			snprintf(err, errlen, "%s: the disk has %llu sectors now, %llu when the snapshot was taken "
 				 "(or another id or read-only setting)", v->vdev->name,
@@ -278,7 +278,7 @@ static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, c
 		struct net_state ns;
 		if ((e = GET(r, SEC_NET, i, &ns)) < 0)
 			return e;
-		if (ns.has_mac != n->st.has_mac || ns.mtu != n->st.mtu ||
+		if (!saved_bool_ok(&ns.has_mac) || ns.has_mac != n->st.has_mac || ns.mtu != n->st.mtu ||
 		    (ns.has_mac && memcmp(ns.mac, n->st.mac, 6) != 0)) {
 			snprintf(err, errlen, "%s: MAC address or MTU differ from the snapshot's", v->vdev->name);
 			return -EINVAL;
