@@ -135,7 +135,7 @@ static int parse(struct deploy *d, int argc, char **argv)
 static int make_overlays(struct deploy *d, long id, const char *cdir, uint64_t *us)
 {
 	uint64_t t0 = now_ns();
-	if (mkdir(cdir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(cdir, 0700) < 0 && errno != EEXIST) { /* the guest's disk writes: the owner's only */
 		fprintf(stderr, "petrel: deploy: mkdir %s: %s\n", cdir, strerror(errno));
 		return -errno;
 	}
@@ -181,12 +181,12 @@ static pid_t spawn(struct deploy *d, const char *cdir, const char *sock)
 	char log[PATH_MAX];
 	if (join(log, sizeof(log), cdir, "petrel.log", "") < 0)
 		return -1;
-	unlink(sock);
+	unlink(sock); /* stale: start_clone found nobody serving it */
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
 	setsid();
-	int in = open("/dev/null", O_RDONLY), out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int in = open("/dev/null", O_RDONLY), out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 		_exit(127);
 	execl(d->exe, d->exe, "--api-sock", sock, (char *)NULL);
@@ -236,6 +236,12 @@ static int start_clone(struct deploy *d, struct curl_api *c, long id, const char
 	char sock[PATH_MAX];
 	if (join(sock, sizeof(sock), cdir, "api.sock", "") < 0 || strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		fprintf(stderr, "petrel: deploy: %s/api.sock: too long for a socket path (use a shorter --dir)\n", cdir);
+		return -1;
+	}
+	if (socket_up(sock)) { /* a clone of an earlier deploy runs there: its socket is not ours to take */
+		fprintf(stderr, "petrel: deploy: clone %ld: a petrel already serves %s (choose other ids: --first)\n",
+			id, sock);
+		*pid = 0;
 		return -1;
 	}
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)d->timeout_ms * 1000000;
@@ -296,7 +302,7 @@ int cli_deploy(int argc, char **argv)
 	struct curl_api c;
 	d.pids = calloc((size_t)d.count, sizeof(pid_t));
 	bool ok = d.pids != NULL;
-	if (ok && ((mkdir(d.dir, 0755) < 0 && errno != EEXIST) || !realpath(d.dir, d.dir_abs))) {
+	if (ok && ((mkdir(d.dir, 0700) < 0 && errno != EEXIST) || !realpath(d.dir, d.dir_abs))) {
 		fprintf(stderr, "petrel: deploy: %s: %s\n", d.dir, strerror(errno));
 		ok = false;
 	}

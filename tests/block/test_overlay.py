@@ -9,6 +9,7 @@ import pathlib
 import random
 import re
 import shutil
+import socket
 import struct
 import subprocess
 import time
@@ -199,6 +200,7 @@ def test_deploy_makes_an_overlay_per_clone_and_writable_drive(tmp_path):
         i_ = info(over)
         assert i_["backing-filename"] == str(base) and i_["backing-filename-format"] == "raw", i_
         assert not (tmp_path / "c" / f"clone-{i}" / "data.qcow2").exists(), "read-only drives are shared"
+        assert (tmp_path / "c" / f"clone-{i}").stat().st_mode & 0o777 == 0o700, "the guests' disks: owner only"
     # Clones 10..11 beside them; an existing clone's overlay is never overwritten.
     petrel("image", "deploy", "--snapshot", state, "--mem-file", mem, "--count", 2, "--first", 10,
            "--dir", tmp_path / "c", "--no-start")
@@ -228,6 +230,31 @@ def test_deploy_of_a_drive_pinned_raw_records_raw_and_bad_arguments(tmp_path):
     r = petrel("image", "deploy", "--snapshot", state, "--mem-file", mem, "--count", 0, "--dir", tmp_path / "c",
                ok=False)
     assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_deploy_leaves_a_running_clone_s_socket_alone(tmp_path):
+    """A deploy over the ids of clones that still run (a template whose drives are all
+    read-only makes no overlay that would refuse first) unlinked each running clone's api.sock
+    and started a second petrel in its place: the running one lost its API for good."""
+    base = tmp_path / "root.raw"
+    base.write_bytes(bytes(MiB))
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    mem.write_bytes(bytes(4096))
+    state_with_drives(STATE, state, [drive("rootfs", base, ro=True)])
+    (tmp_path / "c" / "clone-0").mkdir(parents=True)
+    sock = tmp_path / "c" / "clone-0" / "api.sock"
+    running = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        running.bind(str(sock))
+        running.listen(4)
+        r = petrel("image", "deploy", "--snapshot", state, "--mem-file", mem, "--count", 1, "--dir", tmp_path / "c",
+                   ok=False)
+        assert r.returncode == 1 and "already serves" in r.stderr, r.stdout + r.stderr
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.connect(str(sock))  # still the running clone's socket
+        probe.close()
+    finally:
+        running.close()
 
 
 @pytest.mark.skipif(os.path.exists("/dev/kvm"), reason="checks the failure path, without /dev/kvm")
