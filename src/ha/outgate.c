@@ -6,6 +6,10 @@
 #include <string.h>
 
 #define OUTGATE_MAX (64u << 20) /* held bytes; beyond, output is dropped (logged) */
+/* ...and held entries: each takes a header and at least 256 bytes, so a flood of tiny frames
+ * (12 bytes: a virtio-net header alone) held 64 MiB of data in some 1.7 GiB. With this many
+ * entries at most, the gate takes under 64 MiB + OUTGATE_MAX_ENTRIES * (header + 256). */
+#define OUTGATE_MAX_ENTRIES (OUTGATE_MAX / 256)
 
 struct held {
 	struct held *next;
@@ -22,6 +26,7 @@ struct outgate {
 	uint64_t epoch;             /* the open epoch */
 	struct held *head, **tail;
 	uint64_t bytes;
+	size_t entries;             /* in the list */
 	uint64_t dropped;           /* bytes dropped: the gate was full, or its output was discarded */
 	bool shut;                  /* outgate_drop: nothing is held or written any more */
 };
@@ -47,12 +52,12 @@ bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const v
 		pthread_mutex_unlock(&g->lock);
 		return true;
 	}
-	if (!g->open && g->bytes + len > OUTGATE_MAX) {
+	if (!g->open && (g->bytes + len > OUTGATE_MAX || g->entries >= OUTGATE_MAX_ENTRIES)) {
 		/* Written now, it would reach the outside before the checkpoint that made it (and
 		 * before older output held): dropped, as a congested link drops. */
 		if (!g->dropped)
-			log_warn("replication: %u MiB of output is waiting for the standby: output is dropped "
-				 "until it acknowledges", OUTGATE_MAX >> 20);
+			log_warn("replication: %u MiB of output (or %u writes) is waiting for the standby: output "
+				 "is dropped until it acknowledges", OUTGATE_MAX >> 20, OUTGATE_MAX_ENTRIES);
 		g->dropped += len;
 		pthread_mutex_unlock(&g->lock);
 		return true;
@@ -74,6 +79,7 @@ bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const v
 				memcpy(h->data, data, len);
 				*g->tail = h;
 				g->tail = &h->next;
+				g->entries++;
 				held = true;
 			}
 		}
@@ -107,6 +113,7 @@ static void flush(struct outgate *g, uint64_t n, bool open)
 			struct held *h = g->head;
 			g->head = h->next;
 			g->bytes -= h->len;
+			g->entries--;
 			h->next = NULL;
 			*out_tail = h;
 			out_tail = &h->next;
@@ -147,6 +154,7 @@ void outgate_drop(struct outgate *g)
 	g->tail = &g->head;
 	g->dropped += g->bytes;
 	g->bytes = 0;
+	g->entries = 0;
 	g->shut = true;
 	pthread_mutex_unlock(&g->lock);
 	while (h) {
@@ -154,6 +162,12 @@ void outgate_drop(struct outgate *g)
 		free(h);
 		h = next;
 	}
+}
+
+struct outgate *outgate_shut(void)
+{
+	static struct outgate shut = { .lock = PTHREAD_MUTEX_INITIALIZER, .open = true, .tail = &shut.head, .shut = true };
+	return &shut;
 }
 
 uint64_t outgate_dropped(struct outgate *g)

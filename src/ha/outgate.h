@@ -32,6 +32,9 @@ void outgate_open(struct outgate *g);
 /* Throw away everything held and release nothing from now on (the guest stops: output no
  * standby has must not reach the outside). */
 void outgate_drop(struct outgate *g);
+/* A gate shut for good (as after outgate_drop) that is never freed: devices that must stay
+ * behind a shut gate after the replication that owned theirs is gone point at it. */
+struct outgate *outgate_shut(void);
 /* Bytes dropped so far (a full gate, outgate_drop). */
 uint64_t outgate_dropped(struct outgate *g);
 /* Bytes held now (status). */

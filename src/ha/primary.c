@@ -14,6 +14,8 @@
 #include "vm/vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,13 +226,12 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	return 0;
 }
 
-static void sleep_until(uint64_t t)
+/* Until t, or until replication is stopped (true): an interval may be a minute. */
+static bool sleep_until(struct replication *r, uint64_t t)
 {
 	uint64_t now = now_ns();
-	if (t > now) {
-		struct timespec ts = { (time_t)((t - now) / 1000000000ull), (long)((t - now) % 1000000000ull) };
-		nanosleep(&ts, NULL);
-	}
+	struct pollfd pf = { .fd = r->cancel_efd, .events = POLLIN };
+	return poll(&pf, 1, t > now ? (int)((t - now + 999999) / 1000000) : 0) > 0;
 }
 
 /* Replication ends (before its state says so, which lets snapshots be taken again): dirty
@@ -258,8 +259,11 @@ static void lost(struct primary *p, const char *why, bool had_log)
 	struct replication *r = p->r;
 	if (r->gate && r->po.on_loss == REPL_LOSS_STOP) {
 		/* The guest stops: what no standby has must not reach the outside (a standby cut
-		 * off, not dead, may take over from before it). The gate stays shut. */
+		 * off, not dead, may take over from before it). The gate stays shut, and the devices
+		 * behind it stay behind a shut one once this replication (and r->gate) is freed. */
 		outgate_drop(r->gate);
+		if (__atomic_load_n(&p->vm->serial.gate, __ATOMIC_ACQUIRE) == r->gate)
+			gate_outputs(p->vm, outgate_shut());
 	} else if (r->gate) {
 		open_gate(p); /* nobody will acknowledge these any more */
 	}
@@ -283,6 +287,15 @@ void *repl_primary_main(void *arg)
 	struct primary p = { .r = r, .vm = r->vm, .s = { .m = m, .vm = r->vm, .fd = -1, .err = err, .errlen = sizeof(err) } };
 	bool had_log = r->vm->mem.dirty_log;
 	int e = m ? 0 : -ENOMEM;
+	/* The initial sync stops when its migration object is cancelled: that is when replication
+	 * is (replication_free), or a stop waited for the whole sync. */
+	int cancel = m ? fcntl(r->cancel_efd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (m && cancel < 0)
+		e = -errno;
+	else if (m) {
+		close(m->cancel_efd);
+		m->cancel_efd = cancel;
+	}
 	for (unsigned i = 0; !e && i < r->vm->mem.nregions; i++)
 		if (!(p.s.dirty[i] = calloc((r->vm->mem.regions[i].size / PAGE + 63) / 64, 8)))
 			e = -ENOMEM;
@@ -319,8 +332,8 @@ void *repl_primary_main(void *arg)
 			repl_set_state(r, REPL_PROTECTED, NULL);
 		if (!e && repl_cancelled(r))
 			e = -ECANCELED;
-		if (!e)
-			sleep_until(start + (uint64_t)r->po.interval_ms * 1000000ull);
+		if (!e && sleep_until(r, start + (uint64_t)r->po.interval_ms * 1000000ull))
+			e = -ECANCELED;
 	}
 	if (vm_gone || e == -ECANCELED) {
 		/* Stopped on purpose (the guest stopped, or replication was ended): the standby must
