@@ -153,7 +153,7 @@ json_t *ctl_replication_status(struct controller *ctl)
 	pthread_mutex_unlock(&ctl->lock);
 	if (!any)
 		return json_pack("{s:s}", "role", "none");
-	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:f,s:I,s:I,s:f,s:I,s:i,s:i}",
+	json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:f,s:I,s:I,s:f,s:I,s:I,s:i,s:i}",
 			      "role", st.role == REPL_PRIMARY ? "primary" : "standby", "state", repl_state_name(st.state),
 			      "peer", st.peer, "generation", (json_int_t)st.generation,
 			      "checkpoints", (json_int_t)st.checkpoints, "last_pause_us", st.last_pause_us,
@@ -161,7 +161,8 @@ json_t *ctl_replication_status(struct controller *ctl)
 			      "last_checkpoint_bytes", (json_int_t)st.last_bytes,
 			      "total_bytes", (json_int_t)st.total_bytes,
 			      "mean_checkpoint_bytes", st.checkpoints ? (double)st.total_bytes / (double)st.checkpoints : 0.0,
-			      "output_held_bytes", (json_int_t)st.output_held, "checkpoint_interval_ms", (int)st.interval_ms,
+			      "output_held_bytes", (json_int_t)st.output_held,
+			      "output_dropped_bytes", (json_int_t)st.output_dropped, "checkpoint_interval_ms", (int)st.interval_ms,
 			      "failure_timeout_ms", (int)st.failure_timeout_ms);
 	if (o && st.reason[0])
 		json_object_set_new(o, "reason", json_string(st.reason));

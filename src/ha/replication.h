@@ -38,6 +38,7 @@ struct repl_status {
 	double last_pause_us, mean_pause_us, max_pause_us;   /* primary: guest paused per checkpoint */
 	uint64_t last_bytes, total_bytes;                    /* checkpoint payload */
 	uint64_t output_held;          /* primary: bytes of guest output waiting for an ack */
+	uint64_t output_dropped;       /* primary: bytes of it dropped (a full gate, on_standby_loss stop) */
 	double failover_ms;            /* standby: failure noticed -> guest running */
 	unsigned interval_ms, failure_timeout_ms;
 };

@@ -405,6 +405,9 @@ TEST(a_gate_shut_by_the_stop_policy_outlives_its_replication)
 	REQUIRE(state_becomes(r, REPL_STOPPED));
 	CHECK(vm.stopping);
 	CHECK_STR_EQ(outside_sees(100), "");        /* thrown away */
+	struct repl_status st;
+	replication_status(r, &st);
+	CHECK_EQ(st.output_dropped, 1);             /* and counted: GET /replication says so */
 	struct outgate *g = r->gate;
 	replication_free(r);
 	struct outgate *now = __atomic_load_n(&vm.serial.gate, __ATOMIC_ACQUIRE);
