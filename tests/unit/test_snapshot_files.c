@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "snap_state_file.h"
 
 #include "memory/guest_mem.h"
 #include "memory/pager.h"
@@ -149,50 +150,54 @@ static void vm_with_drives(struct vm *vm, struct vm_config *cfg, char *const *id
 	resumes = snapshots = 0;
 }
 
-TEST(a_backup_of_two_disks_copies_both)
+/* The file name in directory d holds want. */
+#define CHECK_FILE(d, name, want)                     \
+	do {                                          \
+		char p_[256], got_[64];               \
+		path_in(p_, sizeof(p_), (d), (name)); \
+		get_file(p_, got_, sizeof(got_));     \
+		CHECK_STR_EQ(got_, (want));           \
+	} while (0)
+
+static const char *const backup_names[] = { "vm.state", "vm.mem", "a.img", "b.img", NULL };
+
+/* A VM with drives a and b (files disk-a and disk-b holding AAAA and BBBB), backed up into
+ * bdir with the snapshot "first". */
+static void backed_up_two_disks(struct vm *vm, struct vm_config *cfg, char *a, char *b)
 {
 	setup();
-	char a[256], b[256], got[64], p[256];
-	path_in(a, sizeof(a), dir, "disk-a");
-	path_in(b, sizeof(b), dir, "disk-b");
+	path_in(a, 256, dir, "disk-a");
+	path_in(b, 256, dir, "disk-b");
 	put_file(a, "AAAA");
 	put_file(b, "BBBB");
+	char *ids[] = { "a", "b" }, *paths[] = { a, b }, err[256] = "";
+	vm_with_drives(vm, cfg, ids, paths, 2);
+	snap_marker = "first";
+	REQUIRE_EQ(snapshot_backup(vm, bdir, err, sizeof(err)), 0);
+}
+
+TEST(a_backup_of_two_disks_copies_both)
+{
 	static struct vm vm;
 	static struct vm_config cfg;
-	char *ids[] = { "a", "b" }, *paths[] = { a, b }, err[256] = "";
-	vm_with_drives(&vm, &cfg, ids, paths, 2);
-	snap_marker = "first";
-	REQUIRE_EQ(snapshot_backup(&vm, bdir, err, sizeof(err)), 0);
+	char a[256], b[256];
+	backed_up_two_disks(&vm, &cfg, a, b);
 	CHECK(!paused);
 	CHECK_EQ(resumes, 1u);
-	path_in(p, sizeof(p), bdir, "a.img");
-	get_file(p, got, sizeof(got));
-	CHECK_STR_EQ(got, "AAAA");
-	path_in(p, sizeof(p), bdir, "b.img");
-	get_file(p, got, sizeof(got));
-	CHECK_STR_EQ(got, "BBBB");
-	path_in(p, sizeof(p), bdir, "vm.state");
-	get_file(p, got, sizeof(got));
-	CHECK_STR_EQ(got, "first");
-	static const char *const names[] = { "vm.state", "vm.mem", "a.img", "b.img", NULL };
-	CHECK_EQ(strays(bdir, names), 0u);
+	CHECK_FILE(bdir, "a.img", "AAAA");
+	CHECK_FILE(bdir, "b.img", "BBBB");
+	CHECK_FILE(bdir, "vm.state", "first");
+	CHECK_EQ(strays(bdir, backup_names), 0u);
 }
 
 /* The second disk cannot be read: the backup fails, and the one before it is still whole. */
 TEST(a_failed_backup_leaves_the_previous_one_as_it_was)
 {
-	setup();
-	char a[256], b[256], got[64], p[256];
-	path_in(a, sizeof(a), dir, "disk-a");
-	path_in(b, sizeof(b), dir, "disk-b");
-	put_file(a, "AAAA");
-	put_file(b, "BBBB");
 	static struct vm vm;
 	static struct vm_config cfg;
+	char a[256], b[256];
+	backed_up_two_disks(&vm, &cfg, a, b);
 	char *ids[] = { "a", "b" }, *paths[] = { a, b }, err[256] = "";
-	vm_with_drives(&vm, &cfg, ids, paths, 2);
-	snap_marker = "first";
-	REQUIRE_EQ(snapshot_backup(&vm, bdir, err, sizeof(err)), 0);
 	/* then: the first disk changed, the second one went */
 	put_file(a, "a changed since");
 	path_in(b, sizeof(b), dir, "disk-b-gone");
@@ -201,20 +206,11 @@ TEST(a_failed_backup_leaves_the_previous_one_as_it_was)
 	CHECK(snapshot_backup(&vm, bdir, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, "disk-b-gone");
 	CHECK(!paused); /* resumed all the same */
-	path_in(p, sizeof(p), bdir, "vm.state");
-	get_file(p, got, sizeof(got));
-	CHECK_STR_EQ(got, "first");
-	path_in(p, sizeof(p), bdir, "vm.mem");
-	get_file(p, got, sizeof(got));
-	CHECK_STR_EQ(got, "first");
-	path_in(p, sizeof(p), bdir, "a.img");
-	get_file(p, got, sizeof(got));
-	CHECK_STR_EQ(got, "AAAA");
-	path_in(p, sizeof(p), bdir, "b.img");
-	get_file(p, got, sizeof(got));
-	CHECK_STR_EQ(got, "BBBB");
-	static const char *const names[] = { "vm.state", "vm.mem", "a.img", "b.img", NULL };
-	CHECK_EQ(strays(bdir, names), 0u);
+	CHECK_FILE(bdir, "vm.state", "first");
+	CHECK_FILE(bdir, "vm.mem", "first");
+	CHECK_FILE(bdir, "a.img", "AAAA");
+	CHECK_FILE(bdir, "b.img", "BBBB");
+	CHECK_EQ(strays(bdir, backup_names), 0u);
 }
 
 /* A VM loaded from a backup runs on that directory's copies; backing it up into the same
@@ -421,14 +417,6 @@ TEST(a_lazy_restore_lets_go_of_its_memory_file_once_complete)
 
 /* ---- a snapshot replaced while it is loaded ---- */
 
-static void json_sec(struct snap_writer *w, uint32_t id, json_t *o)
-{
-	char *text = json_dumps(o, JSON_COMPACT);
-	snap_section(w, id, 0, SEC_VERSION, text, strlen(text));
-	free(text);
-	json_decref(o);
-}
-
 #define LOAD_MIB 16
 
 /* A snapshot as save.c writes one: the memory file (tagged with the id) renamed into place,
@@ -452,22 +440,7 @@ static void write_snapshot(const char *state, const char *memf, uint8_t idb)
 		printf("memory file %s: %s\n", memf, err);
 		exit(2);
 	}
-	struct snap_writer w;
-	snap_writer_init(&w);
-	struct snap_vm sv = { .nvcpus = 1 };
-	memcpy(sv.id, id, sizeof(id));
-	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
-	snap_section(&w, SEC_MEMF, 0, SEC_VERSION, memf, strlen(memf));
-	json_sec(&w, SEC_CONF, vm_config_to_json(&cfg));
-	json_sec(&w, SEC_EXTN, vm_config_extensions_to_json(&cfg));
-	struct snap_mem sm = { .nregions = 1, .total = (uint64_t)LOAD_MIB << 20 };
-	sm.r[0].size = sm.total;
-	snap_section(&w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
-	if (snap_finish(&w) < 0 || snap_write_file(state, w.buf, w.len, err, sizeof(err)) < 0) {
-		printf("state file: %s\n", err);
-		exit(2);
-	}
-	snap_writer_free(&w);
+	write_state_file(state, memf, &cfg, id, 0, LOAD_MIB);
 	vm_config_free(&cfg);
 }
 

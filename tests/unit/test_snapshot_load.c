@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "snap_state_file.h"
 #include "fake_queue.h"
 #include "rng_mmio.h"
 
@@ -28,14 +29,6 @@
 #include "vm/vm.h"
 
 #define MEM_MIB 32
-
-static void json_sec(struct snap_writer *w, uint32_t id, json_t *o)
-{
-	char *text = json_dumps(o, JSON_COMPACT);
-	snap_section(w, id, 0, SEC_VERSION, text, strlen(text));
-	free(text);
-	json_decref(o);
-}
 
 /* A state file whose definition has a drive that cannot be opened, and its memory file. */
 static void write_snapshot(const char *state, const char *memf)
@@ -52,22 +45,9 @@ static void write_snapshot(const char *state, const char *memf)
 		printf("config: %s\n", err);
 		exit(2);
 	}
-	struct snap_writer w;
-	snap_writer_init(&w);
-	struct snap_vm sv = { .nvcpus = 1, .nvirtio = 1 };
-	memset(sv.id, 0x5a, sizeof(sv.id));
-	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
-	snap_section(&w, SEC_MEMF, 0, SEC_VERSION, memf, strlen(memf));
-	json_sec(&w, SEC_CONF, vm_config_to_json(&cfg));
-	json_sec(&w, SEC_EXTN, vm_config_extensions_to_json(&cfg));
-	struct snap_mem sm = { .nregions = 1, .total = (uint64_t)MEM_MIB << 20 };
-	sm.r[0].size = sm.total;
-	snap_section(&w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
-	if (snap_finish(&w) < 0 || snap_write_file(state, w.buf, w.len, err, sizeof(err)) < 0) {
-		printf("state file: %s\n", err);
-		exit(2);
-	}
-	snap_writer_free(&w);
+	uint8_t id[16];
+	memset(id, 0x5a, sizeof(id));
+	write_state_file(state, memf, &cfg, id, 1, MEM_MIB);
 	vm_config_free(&cfg);
 	int fd = open(memf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)MEM_MIB << 20) < 0) {
