@@ -494,27 +494,44 @@ TEST(a_snapshot_replaced_during_its_load_is_not_loaded_half_and_half)
 	CHECK_CONTAINS(err, "torn.state");
 }
 
+/* A snapshot named prefix.state / prefix.mem in the test directory (id byte idb), and the
+ * names of its merge's output, prefix-merged.state / .mem. */
+struct merge_paths {
+	char state[256], memf[256], out_state[256], out_mem[256];
+};
+
+static void merge_snapshot(struct merge_paths *m, const char *prefix, uint8_t idb)
+{
+	setup();
+	char name[64];
+	snprintf(name, sizeof(name), "%s.state", prefix);
+	path_in(m->state, sizeof(m->state), dir, name);
+	snprintf(name, sizeof(name), "%s.mem", prefix);
+	path_in(m->memf, sizeof(m->memf), dir, name);
+	snprintf(name, sizeof(name), "%s-merged.state", prefix);
+	path_in(m->out_state, sizeof(m->out_state), dir, name);
+	snprintf(name, sizeof(name), "%s-merged.mem", prefix);
+	path_in(m->out_mem, sizeof(m->out_mem), dir, name);
+	write_snapshot(m->state, m->memf, idb);
+}
+
 /* petrel snapshot merge reads the newest state file twice as well: the merged snapshot must
  * not be one snapshot's states over the other one's memory. */
 TEST(a_snapshot_replaced_during_its_merge_is_not_merged_half_and_half)
 {
-	setup();
-	char state[256], memf[256], out_state[256], out_mem[256], err[512] = "";
-	path_in(state, sizeof(state), dir, "m.state");
-	path_in(memf, sizeof(memf), dir, "m.mem");
-	path_in(out_state, sizeof(out_state), dir, "merged.state");
-	path_in(out_mem, sizeof(out_mem), dir, "merged.mem");
-	write_snapshot(state, memf, 0x11);
-	replace_state = state;
-	replace_mem = memf;
+	static struct merge_paths m;
+	char err[512] = "";
+	merge_snapshot(&m, "m", 0x11);
+	replace_state = m.state;
+	replace_mem = m.memf;
 	replace_after = true;
-	int e = snapshot_merge(state, memf, out_state, out_mem, err, sizeof(err));
+	int e = snapshot_merge(m.state, m.memf, m.out_state, m.out_mem, err, sizeof(err));
 	replace_after = false;
 	printf("    %s\n", err);
 	CHECK(e < 0);
-	CHECK(access(out_state, F_OK) < 0);
-	unlink(out_state);
-	unlink(out_mem);
+	CHECK(access(m.out_state, F_OK) < 0);
+	unlink(m.out_state);
+	unlink(m.out_mem);
 }
 
 /* A write may take fewer bytes than asked (a file system near full, a signal) and still
@@ -535,32 +552,28 @@ ssize_t __wrap_pwrite64(int fd, const void *buf, size_t len, off_t off)
 
 TEST(merge_goes_on_after_a_short_write)
 {
-	setup();
-	char state[256], memf[256], out_state[256], out_mem[256], err[512] = "";
-	path_in(state, sizeof(state), dir, "s.state");
-	path_in(memf, sizeof(memf), dir, "s.mem");
-	path_in(out_state, sizeof(out_state), dir, "s-merged.state");
-	path_in(out_mem, sizeof(out_mem), dir, "s-merged.mem");
-	write_snapshot(state, memf, 0x22);
+	static struct merge_paths m;
+	char err[512] = "";
+	merge_snapshot(&m, "s", 0x22);
 	static uint8_t data[1 << 20], back[1 << 20];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i % 251 + 1);
-	int fd = open(memf, O_WRONLY);
+	int fd = open(m.memf, O_WRONLY);
 	REQUIRE(fd >= 0);
 	REQUIRE_EQ(pwrite(fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
 	close(fd);
 	short_write_armed = true;
-	int e = snapshot_merge(state, memf, out_state, out_mem, err, sizeof(err));
+	int e = snapshot_merge(m.state, m.memf, m.out_state, m.out_mem, err, sizeof(err));
 	short_write_armed = false;
 	CHECK_EQ(e, 0);
 	CHECK_STR_EQ(err, "");
-	int in = open(out_mem, O_RDONLY);
+	int in = open(m.out_mem, O_RDONLY);
 	REQUIRE(in >= 0);
 	CHECK_EQ(pread(in, back, sizeof(back), 0), (ssize_t)sizeof(back));
 	close(in);
 	CHECK(memcmp(back, data, sizeof(data)) == 0);
-	unlink(out_state);
-	unlink(out_mem);
+	unlink(m.out_state);
+	unlink(m.out_mem);
 }
 
 int main(int argc, char **argv)
