@@ -478,9 +478,16 @@ int cli_firecracker(int argc, char **argv)
 	int signo;
 	struct vm *vm = wait_for_start(&ctl, &signo);
 	if (!vm) {
+		/* A start the worker ran while the signal came in may have left a running VM:
+		 * with the worker stopped none is in progress any more, and one that started is
+		 * told to stop, else ctl_finish would join a guest that never stops. */
+		ctl_stop_worker(&ctl);
+		if (ctl.vm && signo)
+			vm_request_stop(ctl.vm, VM_STOP_USER, 0, "stopped by signal %d", signo);
 		if (signo)
-			fprintf(stderr, "petrel: stopped by signal %d before the microVM started\n", signo);
-		ctl_finish(&ctl); /* no VM to join: the last metrics line, as at every exit */
+			fprintf(stderr, "petrel: stopped by signal %d %s the microVM started\n", signo,
+				ctl.vm ? "as" : "before");
+		ctl_finish(&ctl); /* the last metrics line, as at every exit */
 		status = signo ? 0 : 1;
 		goto out;
 	}

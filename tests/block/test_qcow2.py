@@ -31,6 +31,19 @@ def qimg(*args, check=True):
     return r
 
 
+def qimg_check_killed(image, timeout=10.0):
+    """qemu-img check of an image whose writer was just SIGKILLed. The kernel closes a killed
+    process's io_uring (and with it the image's file and its OFD locks) asynchronously, after
+    wait() returned: while the lock is still held qemu-img answers 'Failed to lock byte', so
+    ask again for a while."""
+    end = time.monotonic() + timeout
+    while True:
+        r = qimg("check", image, check=False)
+        if "Failed to lock" not in r.stderr or time.monotonic() >= end:
+            return r
+        time.sleep(0.05)
+
+
 def qio(image, *cmds, fmt="qcow2"):
     argv = ["qemu-io", "-f", fmt]
     for c in cmds:
@@ -215,7 +228,7 @@ def test_killed_mid_write_leaves_at_most_leaks(tmp_path, opts):
         time.sleep(0.3 + 0.2 * attempt)
         p.send_signal(signal.SIGKILL)
         p.wait()
-        r = qimg("check", top, check=False)
+        r = qimg_check_killed(top)
         # 0: clean, 3: leaked clusters only; 2 would be corruption.
         assert r.returncode in (0, 3), f"cluster {cluster}: rc {r.returncode}\n{r.stdout}{r.stderr}"
         assert "ERROR" not in r.stdout, r.stdout
@@ -473,7 +486,7 @@ def test_killed_at_random_points_of_first_write_allocation(tmp_path, cluster, ba
         assert p.poll() is None, f"round {rnd}: diskio ended before it was killed ({p.returncode})"
         p.send_signal(signal.SIGKILL)
         p.wait()
-        r = qimg("check", top, check=False)
+        r = qimg_check_killed(top)
         assert r.returncode in (0, 3), f"round {rnd}: rc {r.returncode}\n{r.stdout}{r.stderr}"
         assert "ERROR" not in r.stdout, r.stdout
         diskio(top, f"seed {rnd + 100}\nloop 50 0 {size} 4096\nf\n")
@@ -496,7 +509,7 @@ def test_freed_clusters_are_counted_down_only_after_a_sync(tmp_path):
         pass
     p.send_signal(signal.SIGKILL)
     p.wait()
-    r = qimg("check", img, check=False)
+    r = qimg_check_killed(img)
     assert r.returncode == 3 and "leaked" in r.stdout and "ERROR" not in r.stdout, r.stdout
     qimg("check", "-r", "leaks", img)
     diskio(img, f"d {size // 2} {size // 4}\nf\n")
