@@ -95,9 +95,17 @@ def need_net_admin():
         pytest.skip(msg)
 
 
-def unique_name(prefix):
+def unique_name(prefix, limit=15):
+    """prefix, this process and a counter: unique on the host. limit: the longest name allowed
+    (an interface name has 15 characters; None for names without a limit, like a namespace's).
+    Never truncated: a cut counter made the 2nd and the 20th name the same."""
     _counter[0] += 1
-    return f"{prefix}{os.getpid() % 100000}{_counter[0]}"[:15]
+    name = f"{prefix}{os.getpid() % 100000}-{_counter[0]}"
+    if limit is not None and len(name) > limit:
+        name = f"{prefix}{os.getpid() % 100000:x}{_counter[0]:x}"
+        if len(name) > limit:
+            raise ValueError(f"{name}: longer than {limit} characters")
+    return name
 
 
 class Tap:
@@ -178,7 +186,7 @@ class Netns:
 
     def __init__(self, name=None):
         need_net_admin()
-        self.name = name or unique_name("petrel-ns")
+        self.name = name or unique_name("petrel-ns", limit=None)
         run("ip", "netns", "add", self.name)
         run("ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up")
 
