@@ -14,8 +14,10 @@ last MiB):
                      (wall time, process start included), for reference
   copy               `cp --sparse=always` of the base per clone (wall time): what a clone costs
                      without overlays (for the sparse bases: their 2 MiB of data)
-Restoring each clone's memory (/snapshot/load) needs /dev/kvm and is not measured here
-(bench/snapshot.py measures restores)."""
+With /dev/kvm, a second table: whole clones, started. For each base size a template is made
+(the blkloop guest writing the base, snapshotted at its 10th round) and `petrel image deploy`
+starts 10 clones of it: overlays_us and load_ms (petrel's process start to /snapshot/load
+answered) per clone. No clone is stopped before the last one started."""
 import os
 import pathlib
 import statistics
@@ -28,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 PETREL = BUILD / "petrel"
 sys.path.insert(0, str(ROOT / "tests" / "block"))
-from test_overlay import STATE, drive, state_with_drives  # noqa: E402
+from test_overlay import STATE, blkloop_template, drive, state_with_drives  # noqa: E402
 
 MiB = 1 << 20
 
@@ -38,6 +40,46 @@ def stats(us):
     return f"median {statistics.median(us) / 1000:8.3f} ms   p90 {us[int(len(us) * 0.9)] / 1000:8.3f} ms"
 
 
+def make_base(base, size):
+    """A raw base of `size`: all data up to 64 MiB, else sparse but for its first and last MiB."""
+    with open(base, "wb") as f:
+        if size <= 64 * MiB:
+            f.write(os.urandom(size))
+        else:
+            f.truncate(size)
+            f.write(os.urandom(MiB))
+            f.seek(size - MiB)
+            f.write(os.urandom(MiB))
+
+
+def started_clones(sizes, n=10):
+    """Per base size: (overlays_us, load_ms) of n started clones of a blkloop template."""
+    rows = []
+    for size in sizes:
+        # /tmp: DIR/clone-N/api.sock must fit a Unix socket's 108 bytes.
+        with tempfile.TemporaryDirectory(prefix="petrel-bd-", dir="/tmp") as d:
+            d = pathlib.Path(d)
+            base = d / "base.raw"
+            make_base(base, size)
+            state, mem = blkloop_template(d / "t", base)
+            r = subprocess.run([str(PETREL), "image", "deploy", "--snapshot", state, "--mem-file", mem, "--count",
+                                str(n), "--dir", d / "c"], capture_output=True, text=True)
+            pids = [int(l.split(" pid ")[1].split()[0]) for l in r.stdout.splitlines() if " pid " in l]
+            for pid in pids:
+                os.kill(pid, 15)
+            if r.returncode != 0:
+                sys.exit(f"deploy failed: {r.stderr.strip()}")
+            lines = r.stdout.splitlines()
+            rows.append((size, [int(l.split("overlays_us ")[1].split()[0]) for l in lines],
+                         [int(l.split("load_ms ")[1].split()[0]) for l in lines]))
+            time.sleep(1)  # let the clones go before the next template runs
+    return rows
+
+
+def size_name(size):
+    return f"{size >> 20} MiB" if size < 1 << 30 else f"{size >> 30} GiB"
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     rows = []
@@ -45,15 +87,8 @@ def main():
         d = pathlib.Path(d)
         for size in (64 * MiB, 1 << 30, 8 << 30):
             base = d / f"base-{size >> 20}M.raw"
-            with open(base, "wb") as f:
-                if size <= 64 * MiB:  # all data: the copy row copies 64 MiB
-                    f.write(os.urandom(size))
-                else:
-                    f.truncate(size)
-                    f.write(os.urandom(MiB))
-                    f.seek(size - MiB)
-                    f.write(os.urandom(MiB))
-            name = f"{size >> 20} MiB" if size < 1 << 30 else f"{size >> 30} GiB"
+            make_base(base, size)  # all data up to 64 MiB: the copy row copies 64 MiB
+            name = size_name(size)
             od = d / f"o{size}"
             od.mkdir()
             r = subprocess.run([str(PETREL), "image", "create-overlay", "--time", base,
@@ -86,6 +121,13 @@ def main():
     print(f"disk part of a clone, per clone ({n} clones per base; qemu-img 20, copy 5)")
     for name, what, us in rows:
         print(f"{name:>8}  {what:18} {stats(us)}")
+    if not os.path.exists("/dev/kvm"):
+        print("started clones: no /dev/kvm, not measured")
+        return
+    print("started clones (10 per base, blkloop template): petrel image deploy")
+    for size, us, ms in started_clones((64 * MiB, 1 << 30, 8 << 30)):
+        print(f"{size_name(size):>8}  overlays {stats(us)}   load (process start to loaded) "
+              f"median {statistics.median(ms)} ms  max {max(ms)} ms")
 
 
 if __name__ == "__main__":

@@ -274,21 +274,13 @@ def test_deploy_without_kvm_stops_what_it_started(tmp_path):
     assert out.stdout.strip() == "", "the clone's petrel was left running"
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/kvm"), reason="needs /dev/kvm")
-def test_deploy_ten_clones_each_writing_its_own_overlay():
-    """Issue 12: 10 clones from one template (the blkloop guest writing its disk), each
-    running, each writing its own overlay; the template's image unchanged."""
+def blkloop_template(work, disk):
+    """A template for deployment (needs /dev/kvm): the blkloop guest writing `disk` in a
+    petrel in `work`, snapshotted at its 10th round. Returns (state, mem)."""
     import sys
-    import tempfile
     sys.path.insert(0, str(ROOT / "tests" / "api"))
     import apilib
     from test_api_snapshot import snapshot
-    # Short paths: DIR/clone-N/api.sock must fit a Unix socket's 108 bytes.
-    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="petrel-deploy-", dir="/tmp"))
-
-    disk = tmp_path / "template.img"
-    disk.write_bytes(bytes(MiB))
-    work = tmp_path / "template"
     work.mkdir()
     p = apilib.Petrel(work)
     api = p.client()
@@ -298,9 +290,22 @@ def test_deploy_ten_clones_each_writing_its_own_overlay():
                                         "is_read_only": False}).status == 204
         assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
         p.expect(r"^blkloop round=10 ok$")
-        state, mem = snapshot(api, work)
+        return snapshot(api, work)
     finally:
         p.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/kvm"), reason="needs /dev/kvm")
+def test_deploy_ten_clones_each_writing_its_own_overlay():
+    """Issue 12: 10 clones from one template (the blkloop guest writing its disk), each
+    running, each writing its own overlay; the template's image unchanged."""
+    import tempfile
+    # Short paths: DIR/clone-N/api.sock must fit a Unix socket's 108 bytes.
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="petrel-deploy-", dir="/tmp"))
+
+    disk = tmp_path / "template.img"
+    disk.write_bytes(bytes(MiB))
+    state, mem = blkloop_template(tmp_path / "template", disk)
     template = disk.read_bytes()
     r = petrel("image", "deploy", "--snapshot", state, "--mem-file", mem, "--count", 10, "--dir", tmp_path / "c")
     pids = [int(l.split(" pid ")[1].split()[0]) for l in r.stdout.splitlines()]
