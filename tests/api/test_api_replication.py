@@ -101,7 +101,7 @@ def test_primary_killed_standby_runs_on_with_no_gap_and_no_repeat(petrel, api, w
         st = wait_checkpoints(api, 4)
         assert st["last_pause_us"] > 0 and st["mean_checkpoint_bytes"] > 0, st
         petrel.proc.kill()
-        petrel.proc.wait()
+        petrel.wait()  # and its output read to the end
         sapi = sb.client()
         st = wait_repl(sapi, "active", timeout=10)
         assert sapi.get("/").json["state"] == "Running"
@@ -276,7 +276,7 @@ def test_network_output_commit_across_a_failover(petrel, api, workdir):
         stop_at = time.monotonic() + random.uniform(0.005, 0.1)
         collect(lambda: time.monotonic() >= stop_at)
         petrel.proc.kill()
-        petrel.proc.wait()
+        petrel.wait()  # and its output read to the end
         wait_repl(sb.client(), "active", timeout=10)
         collect(lambda: len(seqs[1]) >= 100)
         a, b = seqs[0], seqs[1]
@@ -309,7 +309,7 @@ def test_disk_writes_are_mirrored_to_the_standby(petrel, api, workdir):
         st = wait_checkpoints(api, 5)
         assert st["total_bytes"] > 1 << 20, st  # the disk went over
         petrel.proc.kill()
-        petrel.proc.wait()
+        petrel.wait()  # and its output read to the end
         wait_repl(sb.client(), "active", timeout=10)
         rnd = r"^blkloop round=(\d+) ok$"
         last = max(int(n) for n in petrel.lines(rnd))
@@ -377,7 +377,7 @@ def test_a_standby_that_took_over_gets_a_new_standby(petrel, api, workdir):
     try:
         wait_checkpoints(api, 2)
         petrel.proc.kill()
-        petrel.proc.wait()
+        petrel.wait()  # and its output read to the end
         sapi = sb.client()
         wait_repl(sapi, "active", timeout=10)
         d = workdir / "standby2"
@@ -393,7 +393,7 @@ def test_a_standby_that_took_over_gets_a_new_standby(petrel, api, workdir):
         assert st2["generation"] == 3, st2
         # And the second failover works too.
         sb.proc.kill()
-        sb.proc.wait()
+        sb.wait()  # and its output read to the end
         wait_repl(sb2.client(), "active", timeout=10)
         sb2.expect(r"^gen=\d+ ok$")
         assert "FAIL" not in sb2.out.text()
@@ -430,7 +430,7 @@ def test_shared_storage_disk_lock_goes_to_the_standby_only_from_a_dead_primary(p
         wait_checkpoints(api, 3)
         if how == "killed":
             petrel.proc.kill()
-            petrel.proc.wait()
+            petrel.wait()  # and its output read to the end
             wait_repl(sapi, "active", timeout=10)
             last = max(gens(petrel))
             sb.expect(rf"^gen={last + 2} ok$")
@@ -490,7 +490,7 @@ def test_vsock_streams_across_a_failover(petrel, api, workdir):
                    lambda: f"server {s1.conns}, client {c1.sent} {c1.end}, {repl(api)}")
         assert repl(api)["checkpoints"] > 0
         petrel.proc.kill()
-        petrel.proc.wait()
+        petrel.wait()  # and its output read to the end
         wait_repl(sb.client(), "active", timeout=10)
         wait_until(lambda: c1.end and s1.conns[0][1], "the old connections to close",
                    describe=lambda: f"client {c1.end}, server {s1.conns}")
@@ -525,7 +525,7 @@ def test_shared_qcow2_overlay_is_read_again_at_takeover(petrel, api, workdir):
         wait_repl(api, "protected")
         wait_checkpoints(api, 3)
         petrel.proc.kill()
-        petrel.proc.wait()
+        petrel.wait()  # and its output read to the end
         wait_repl(sb.client(), "active", timeout=10)
         rnd = r"^blkloop round=(\d+) ok$"
         last = max(int(n) for n in petrel.lines(rnd))

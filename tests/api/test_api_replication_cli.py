@@ -26,7 +26,7 @@ def test_cli_standby_and_replicate(petrel, api, workdir):
         assert r.returncode == 0 and "protected" in r.stdout, (r.stdout, r.stderr)
         wait_checkpoints(api, 3)
         petrel.proc.kill()
-        petrel.proc.wait()
+        petrel.wait()  # and its output read to the end
         last = max(gens(petrel))
         out = apilib.read_until(sb, f"gen={last + 2} ok".encode())
         assert_counts_go_on(petrel.out.text(), out.decode(), GEN)
@@ -57,7 +57,7 @@ def test_cli_standby_chain_takes_over_twice(petrel, api, workdir):
                        check=False).status == 204
         wait_checkpoints(api, 3)
         petrel.proc.kill()
-        petrel.proc.wait()
+        petrel.wait()  # and its output read to the end
         seen = petrel.out.text()
         out1 = apilib.read_until(first, f"gen={max(gens(petrel)) + 2} ok".encode()).decode()
         end = time.monotonic() + 30

@@ -75,3 +75,9 @@ def read_back(image, path):
     """A file's bytes from an ext4 image, without mounting it."""
     debugfs = shutil.which("debugfs") or "/sbin/debugfs"
     return subprocess.run([debugfs, "-R", f"cat {path}", str(image)], capture_output=True).stdout
+
+
+def api_argv(sock, netpeer=None):
+    """`petrel --api-sock SOCK`, in the network peer's namespace when the guest has one."""
+    argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info"]
+    return netpeer.argv_prefix() + argv if netpeer else argv

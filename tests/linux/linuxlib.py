@@ -246,11 +246,24 @@ def assert_healthy(run, proc, con, log):
     return where
 
 
-def load_snapshot(api, state, mem):
-    """PUT /snapshot/load of a snapshot taken at the guest's prompt, resumed at once."""
+def rss_kib(pid):
+    """A process's resident set (VmRSS) in KiB; -1 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def load_snapshot(api, state, mem, **more):
+    """PUT /snapshot/load of a snapshot taken at the guest's prompt, resumed at once; more:
+    further fields of the request (overrides)."""
     r = api.put("/snapshot/load", {"snapshot_path": str(state),
                                    "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
-                                   "resume_vm": True})
+                                   "resume_vm": True, **more})
     assert r.status == 204, f"snapshot load: {r}"
 
 

@@ -4,7 +4,8 @@ every device the Linux tests use, snapshotted at the console prompt for the test
 petrel starts with just --api-sock (as root: in a network namespace with a tap, netpeer.py); the
 microVM is configured with the requests curl would send (PUT /logger, /metrics, /boot-source
 with Debian's bzImage, which petrel decompresses and enters through PVH, /machine-config,
-/drives/rootfs on an ext4 image, /network-interfaces/eth0, /entropy, /vsock) and started with PUT
+/drives/rootfs on an ext4 image, /network-interfaces/eth0, /entropy, /vsock, and for
+test_linux_resize.py /balloon, /hotplug/memory and /hotplug/vcpu) and started with PUT
 /actions InstanceStart. During the boot it is paused and resumed (PATCH /vm). The guest's /init
 (scripts/guest-init, petrel.test=1) checks its environment and devices and prints PETREL-CHECK
 lines: all vCPUs seen, the CMOS RTC reads host time, PCI enumeration, the drive as /dev/vda with
@@ -12,7 +13,7 @@ a file written through ext4 (read back from the image with debugfs after the pow
 virtio-rng as the hwrng, virtio-net's MAC and offloads, a ping and 64 KiB each way over one TCP
 connection to the host side. At PETREL-READ> the VM is paused and snapshotted (PUT
 /snapshot/create) into build/linux-snapshot/; test_linux_restore.py, test_linux_migrate.py and
-test_linux_failover.py start from it instead of booting. Then the typed line comes back, the
+test_linux_failover.py, test_linux_qcow2.py and test_linux_resize.py start from it instead of booting. Then the typed line comes back, the
 UART counted interrupts, the guest powers off, petrel exits 0 and its metrics count the exits.
 
 Real-Linux boots are the suite's budget (minutes where guest ring 0 is emulated): this is the
@@ -20,6 +21,7 @@ only one in the default run. linuxlib.py bounds every wait; console in build/lin
 Env: PETREL (binary), PETREL_LINUX_INIT_TIMEOUT / PETREL_LINUX_CHECKS_TIMEOUT, PETREL_API_SPEC,
 PETREL_CMDLINE_EXTRA.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -39,6 +41,7 @@ import apilib  # noqa: E402
 PETREL = linuxguest.PETREL
 LOG = ROOT / "build" / "linux-api-boot.log"
 CPUS, MEM_MIB = 2, 512
+MAX_CPUS, VMEM_MIB = 3, 512  # vCPU hot-plug up to 3, a 512 MiB virtio-mem region
 DISK_MIB = 64
 INPUT_LINE = "hello-petrel-api"
 RTC_TOLERANCE_S = 120  # RTC vs host clock when the line arrives; a frozen RTC drifts past it
@@ -61,6 +64,30 @@ def snapshot_has_net():
     return (SNAP_DIR / "has-net").exists()
 
 
+@contextlib.contextmanager
+def loaded_at_prompt(netpeer, work, log_path, **more):
+    """A `petrel --api-sock` (beside the network peer when the snapshot has a network) that has
+    loaded this test's snapshot through the API, resumed, with a vsock socket of its own in
+    work; more: further fields of the load request. Yields (proc, con, api, start time);
+    kills petrel if it still runs afterwards."""
+    sock = work / "api.sock"
+    argv = linuxguest.api_argv(sock, netpeer if netpeer and snapshot_has_net() else None)
+    with open(log_path, "wb") as log:
+        t0 = time.time()
+        proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
+        api = apilib.Client(sock)
+        try:
+            linuxlib.wait_for_socket(sock, proc, con)
+            linuxlib.load_snapshot(api, SNAP_STATE, SNAP_MEM, vsock_override={"uds_path": str(work / "v.sock")},
+                                   **more)
+            yield proc, con, api, t0
+        finally:
+            api.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 def test_linux_getting_started_through_the_api(netpeer):
     linuxguest.missing_guest()
     assert PETREL.is_file() and os.access(PETREL, os.X_OK), f"{PETREL} not built (ninja -C build)"
@@ -72,7 +99,9 @@ def test_linux_getting_started_through_the_api(netpeer):
         f.unlink(missing_ok=True)
     linuxguest.make_ext4(DISK, DISK_MIB)
     sock, metrics = work / "api.sock", work / "metrics.json"
-    cmdline = linuxguest.CMDLINE + os.environ.get("PETREL_CMDLINE_EXTRA", "").split()
+    # memory the virtio_mem driver plugs goes online by itself, movable (so it can go again)
+    cmdline = linuxguest.CMDLINE + ["memhp_default_state=online_movable"] + \
+        os.environ.get("PETREL_CMDLINE_EXTRA", "").split()
     argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info", "--show-level"]
     requests = [
         ("/logger", {"level": "Info", "show_level": True}),
@@ -84,6 +113,10 @@ def test_linux_getting_started_through_the_api(netpeer):
                             "is_read_only": False}),
         ("/entropy", {}),
         ("/vsock", {"guest_cid": 3, "uds_path": str(VSOCK)}),
+        # for test_linux_resize.py, which restores this VM and resizes it
+        ("/balloon", {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 0}),
+        ("/hotplug/memory", {"total_size_mib": VMEM_MIB}),
+        ("/hotplug/vcpu", {"max_vcpu_count": MAX_CPUS}),
     ]
     if netpeer:  # petrel runs in the namespace that holds the tap
         argv = netpeer.argv_prefix() + argv
@@ -102,7 +135,7 @@ def test_linux_getting_started_through_the_api(netpeer):
             linuxlib.wait_for_socket(sock, proc, con)
             assert api.get("/").json["state"] == "Not started"
             for path, body in requests:
-                r = api.put(path, body)
+                r = api.put(path, body, check=path != "/hotplug/vcpu")  # petrel's extension
                 assert r.status == 204, f"PUT {path}: {r}"
             assert api.get("/").json["state"] == "Running"
             booted_at = time.time()

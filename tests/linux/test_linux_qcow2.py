@@ -12,17 +12,12 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import linuxguest
 import linuxlib
 import test_linux_api as linux_api
-
-sys.path.insert(0, str(linuxguest.ROOT / "tests" / "api"))
-import apilib  # noqa: E402
 
 LOG = linuxguest.ROOT / "build" / "linux-qcow2.log"
 LINE = "restored-on-qcow2+disk-write"
@@ -42,7 +37,6 @@ def test_linux_runs_on_a_qcow2_overlay_over_its_raw_disk(netpeer):
     linux_api.require_snapshot()
     if not shutil.which("qemu-img"):
         raise AssertionError("qemu-img not found: install qemu-utils (scripts/setup.sh does)")
-    net = bool(netpeer) and linux_api.snapshot_has_net()
     work = Path(tempfile.mkdtemp(prefix="petrel-linux-qcow2-", dir="/tmp"))
     base = linux_api.DISK
     overlay = work / "rootfs.qcow2"
@@ -54,34 +48,13 @@ def test_linux_runs_on_a_qcow2_overlay_over_its_raw_disk(netpeer):
                                      capture_output=True, text=True, check=True).stdout)
     assert info["format"] == "qcow2" and info.get("backing-filename"), info
 
-    sock = work / "api.sock"
-    argv = [str(linuxguest.PETREL), "--api-sock", str(sock), "--level", "Info"]
-    if net:
-        argv = netpeer.argv_prefix() + argv
     try:
-        with open(LOG, "wb") as log:
-            t0 = time.time()
-            proc, con = linuxlib.spawn(argv, log, cwd=linuxguest.ROOT)
-            api = apilib.Client(sock)
-            try:
-                linuxlib.wait_for_socket(sock, proc, con)
-                r = api.put("/snapshot/load", {
-                    "snapshot_path": str(linux_api.SNAP_STATE),
-                    "mem_backend": {"backend_type": "File", "backend_path": str(linux_api.SNAP_MEM)},
-                    "resume_vm": True,
-                    "vsock_override": {"uds_path": str(work / "v.sock")},
-                    "drive_overrides": [{"drive_id": "rootfs", "path_on_host": str(overlay),
-                                         "format": "qcow2"}]})
-                assert r.status == 204, f"snapshot load onto the overlay: {r}"
-                # check=False: the drive's "format" is petrel's extension (docs/api.md).
-                drives = api.get("/vm/config", check=False).json["drives"]
-                assert [(d["path_on_host"], d["format"]) for d in drives] == [(str(overlay), "qcow2")], drives
-                run = linuxlib.run_console(proc, con, t0, LINE, restored=True, checks_timeout=15 * 60)
-            finally:
-                api.close()
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+        drive = {"drive_id": "rootfs", "path_on_host": str(overlay), "format": "qcow2"}
+        with linux_api.loaded_at_prompt(netpeer, work, LOG, drive_overrides=[drive]) as (proc, con, api, t0):
+            # check=False: the drive's "format" is petrel's extension (docs/api.md).
+            drives = api.get("/vm/config", check=False).json["drives"]
+            assert [(d["path_on_host"], d["format"]) for d in drives] == [(str(overlay), "qcow2")], drives
+            run = linuxlib.run_console(proc, con, t0, LINE, restored=True, checks_timeout=15 * 60)
         print(f"loaded onto the overlay, wrote through it and powered off in {run.elapsed:.1f} s")
         where = linuxlib.assert_goes_on_from_the_prompt(run, proc, con, LOG, LINE, after="a load onto qcow2")
         want = hashlib.sha256(OVERLAY_CONTENT).hexdigest()

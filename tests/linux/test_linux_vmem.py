@@ -29,14 +29,6 @@ PLUG_MIB = 256
 CMDLINE = [a for a in linuxguest.CMDLINE if not a.startswith("petrel.disk=")]
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
-
-
 def test_linux_plugs_and_unplugs_256_mib():
     linuxguest.missing_guest()
     assert VMLINUX.is_file(), f"{VMLINUX} missing: run scripts/fetch-guest.sh"
@@ -61,13 +53,13 @@ def test_linux_plugs_and_unplugs_256_mib():
                 if got.get("plugged_size_mib") == PLUG_MIB:
                     seen["plugged"] = time.time()
             if run.value("vmem-plugged-kib") and "unplug" not in seen:
-                seen["rss-plugged"] = rss_kib(proc.pid)
+                seen["rss-plugged"] = linuxlib.rss_kib(proc.pid)
                 seen["unplug"] = api.patch("/hotplug/memory", {"requested_size_mib": 0}).status
             if "unplug" in seen and "unplugged" not in seen:
                 got = api.get("/hotplug/memory").json or {}
                 if got.get("plugged_size_mib") == 0:
                     seen["unplugged"] = time.time()
-                    seen["rss-unplugged"] = rss_kib(proc.pid)
+                    seen["rss-unplugged"] = linuxlib.rss_kib(proc.pid)
 
         try:
             linuxlib.wait_for_socket(sock, proc, con)
