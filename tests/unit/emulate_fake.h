@@ -33,6 +33,7 @@ struct fake {
 	uint64_t last_la;
 	unsigned last_len;
 	bool fail;          /* every access faults */
+	int err;            /* when set, every read fails with -err (not a page fault: -EIO) */
 	uint32_t mxcsr;
 	unsigned mxcsr_gets, mxcsr_sets;
 };
@@ -59,6 +60,8 @@ static inline int fake_read(void *opaque, uint64_t la, void *buf, unsigned len)
 	f->reads++;
 	f->last_la = la;
 	f->last_len = len;
+	if (f->err)
+		return -f->err;
 	if (f->fail || la < MEM_BASE || la - MEM_BASE > MEM_SIZE || len > MEM_SIZE - (la - MEM_BASE))
 		return -EFAULT;
 	memcpy(buf, f->mem + (la - MEM_BASE), len);

@@ -226,7 +226,7 @@ static void bit_count(const struct emu_env *env, struct insn *in, struct emu_reg
 #define MXCSR_VALID 0xffffu
 
 /* 0F AE group 15 with a memory operand: ldmxcsr (/2), stmxcsr (/3), and the XSAVE family
- * (/4 xsave, /5 xrstor, /6 xsaveopt: emulate_xsave.c). Fences (mod 3)
+ * (/4 xsave, /5 xrstor, /6 xsaveopt: emulate_xsave.c), the cache line flushes. Fences (mod 3)
  * have no effect to emulate: the vCPU is stopped while petrel runs. */
 static void group15(const struct emu_env *env, struct insn *in, struct emu_regs *r,
 		    struct emu_result *res)
@@ -243,6 +243,18 @@ static void group15(const struct emu_env *env, struct insn *in, struct emu_regs 
 		return;
 	}
 	unsigned ext = in->reg & 7;
+	/* clflush (0F AE /7), clflushopt (66 0F AE /7), clwb (66 0F AE /6: Linux's pmem DAX
+	 * writes): write a cache line back. Guest memory is the host's and coherent for every
+	 * reader; a pmem file becomes durable through the device's flush request. What is left
+	 * is the CPU's access check: a line whose page is not mapped readable is a #PF; one that
+	 * is not RAM (pmem, MMIO: EMU_FAULT from the callbacks) is flushed like any other. */
+	if ((ext == 7 || (ext == 6 && in->opsize16)) && !in->rep && !in->repne && !in->lock) {
+		uint8_t byte;
+		res->name = ext == 6 ? "clwb" : in->opsize16 ? "clflushopt" : "clflush";
+		if (emu_access(env, linear(env, in, r), &byte, 1, false, res) || res->status == EMU_FAULT)
+			res->status = EMU_DONE;
+		return;
+	}
 	if (ext >= 4 && ext <= 6 && !in->rep && !in->repne && !in->opsize16 && !in->lock) {
 		emu_xsave_op(env, r, ext, linear(env, in, r), res);
 		return;

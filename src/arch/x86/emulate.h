@@ -72,6 +72,11 @@ struct emu_result {
  * -EFAULT is a page that is not present. Used by the instructions that raise #PF themselves. */
 #define EMU_EPROT EACCES
 
+/* Guest memory access page by page, so that a fault names the page that faulted: false with
+ * res set to #PF (CR2 = that page's first byte accessed) or EMU_FAULT (not a guest page fault). */
+bool emu_access(const struct emu_env *env, uint64_t la, void *buf, unsigned len, bool write,
+		struct emu_result *res);
+
 /* emulate_xsave.c, called by emu_step once it has decoded the instruction:
  * xsave/xsaveopt/xrstor (0F AE /4 /6 /5, memory operand at linear address la) ... */
 void emu_xsave_op(const struct emu_env *env, struct emu_regs *r, unsigned ext, uint64_t la,

@@ -48,10 +48,10 @@ static void exception(struct emu_result *res, unsigned vector, uint32_t error_co
 	res->error_code = error_code;
 }
 
-/* Guest memory access page by page, so a fault names the page that faulted (#PF, CR2). */
-static bool access(const struct emu_env *env, uint64_t la, uint8_t *buf, unsigned len, bool write,
-		   struct emu_result *res)
+bool emu_access(const struct emu_env *env, uint64_t la, void *dst, unsigned len, bool write,
+		struct emu_result *res)
 {
+	uint8_t *buf = dst;
 	while (len) {
 		unsigned chunk = 4096 - (unsigned)(la & 4095);
 		if (chunk > len)
@@ -130,7 +130,7 @@ static void xsave(const struct emu_env *env, uint64_t rfbm, uint64_t la, struct 
 	}
 	/* XSAVE reads XSTATE_BV first and changes only the bits of the requested components. */
 	uint8_t bv[8];
-	if (!access(env, la + HDR, bv, 8, false, res))
+	if (!emu_access(env, la + HDR, bv, 8, false, res))
 		return;
 	uint64_t xstate_bv = (get64(bv) & ~rfbm) | (get64(state + HDR) & rfbm);
 	for (unsigned i = 0; i < EMU_XSAVE_MAX_COMPONENTS; i++) {
@@ -139,13 +139,13 @@ static void xsave(const struct emu_env *env, uint64_t rfbm, uint64_t la, struct 
 		struct range rg[2];
 		unsigned n = ranges_of(env->xsave_layout, i, rg);
 		for (unsigned k = 0; k < n; k++)
-			if (!access(env, la + rg[k].start, state + rg[k].start, rg[k].len, true, res))
+			if (!emu_access(env, la + rg[k].start, state + rg[k].start, rg[k].len, true, res))
 				return;
 	}
-	if ((rfbm & 6) && !access(env, la + LEGACY_MXCSR, state + LEGACY_MXCSR, 8, true, res))
+	if ((rfbm & 6) && !emu_access(env, la + LEGACY_MXCSR, state + LEGACY_MXCSR, 8, true, res))
 		return;
 	put64(bv, xstate_bv);
-	if (!access(env, la + HDR, bv, 8, true, res))
+	if (!emu_access(env, la + HDR, bv, 8, true, res))
 		return;
 	res->status = EMU_DONE;
 }
@@ -165,7 +165,7 @@ static void init_component(uint8_t *state, const struct emu_xsave_layout *l, uns
 static void xrstor(const struct emu_env *env, uint64_t rfbm, uint64_t la, struct emu_result *res)
 {
 	uint8_t state[EMU_XSAVE_SIZE], hdr[HDR_SIZE];
-	if (!access(env, la + HDR, hdr, HDR_SIZE, false, res))
+	if (!emu_access(env, la + HDR, hdr, HDR_SIZE, false, res))
 		return;
 	uint64_t xcr0;
 	if (env->get_xcr(env->opaque, 0, &xcr0) < 0) {
@@ -184,7 +184,7 @@ static void xrstor(const struct emu_env *env, uint64_t rfbm, uint64_t la, struct
 	}
 	if (rfbm & 6) { /* MXCSR comes from memory whenever SSE or AVX state is requested */
 		uint8_t mx[4];
-		if (!access(env, la + LEGACY_MXCSR, mx, 4, false, res))
+		if (!emu_access(env, la + LEGACY_MXCSR, mx, 4, false, res))
 			return;
 		uint32_t mxcsr;
 		memcpy(&mxcsr, mx, 4);
@@ -205,7 +205,7 @@ static void xrstor(const struct emu_env *env, uint64_t rfbm, uint64_t la, struct
 		struct range rg[2];
 		unsigned n = ranges_of(env->xsave_layout, i, rg);
 		for (unsigned k = 0; k < n; k++)
-			if (!access(env, la + rg[k].start, state + rg[k].start, rg[k].len, false, res))
+			if (!emu_access(env, la + rg[k].start, state + rg[k].start, rg[k].len, false, res))
 				return;
 		new_bv |= 1ull << i;
 	}
