@@ -175,6 +175,7 @@ def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, rest
         run.init = start
     sent = False
     heard = time.time()  # when the console last printed anything
+    ticked = 0.0  # when on_tick last ran
     try:
         while con.open_streams():
             now = time.time()
@@ -195,7 +196,10 @@ def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, rest
             if run.broken:
                 con.pump(2.0)  # the lines that explain it
                 break
-            if on_tick:
+            # Not on every line: petrel logs each API request, so a tick that asks the API
+            # would wake itself at once and spin (a GET every 0.4 ms, the guest starved).
+            if on_tick and time.time() - ticked >= 1.0:
+                ticked = time.time()
                 on_tick(run)
             # The prompt line may still sit in the partial buffer: look there too.
             if not sent and input_line is not None and (restored or "PETREL-READ>" in con.pending_text() or
