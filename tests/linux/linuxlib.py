@@ -16,6 +16,7 @@ and the result carries the console tail for the assertion message.
 import os
 import re
 import selectors
+import signal
 import socket
 import subprocess
 import time
@@ -213,6 +214,8 @@ def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, rest
                     proc.stdin.flush()
                 except BrokenPipeError:
                     pass  # petrel already gone: the exit status tells why
+        if run.timed_out is not None and proc.poll() is None:
+            dump_vcpus(proc, con)
         if run.timed_out is None and run.broken is None:
             try:
                 run.rc = proc.wait(timeout=60)
@@ -229,6 +232,19 @@ def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, rest
                 pass
     run.elapsed = time.time() - start
     return run
+
+
+def dump_vcpus(proc, con, times=3, gap=5.0):
+    """Before a stalled guest is killed: have petrel log where each vCPU is (SIGUSR2), a few
+    times apart, so the log shows whether they move (ring 3 spinning, ring 0 stuck, halted)."""
+    for _ in range(times):
+        try:
+            proc.send_signal(signal.SIGUSR2)
+        except ProcessLookupError:
+            return
+        end = time.time() + gap
+        while time.time() < end and con.open_streams():
+            con.pump(end - time.time())
 
 
 def describe(run, proc, con, log):
