@@ -255,6 +255,7 @@ static int stream(struct mig_receiver *r)
  * refused migration). */
 static int build_machine(struct vm *vm, struct vm_config *cfg, int console_fd)
 {
+	memset(vm, 0, sizeof(*vm)); /* a receiver builds again after a refused migration */
 	int e = vm_create_restored(vm, cfg, console_fd, -1);
 	if (e < 0)
 		vm_destroy(vm);

@@ -67,8 +67,8 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
  * overrides applied) in *cfg (initialised here; vm_config_free it). Nothing is created. */
 int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *cfg, char *err,
 			 size_t errlen);
-/* Build the VM the snapshot describes into *vm (cfg from snapshot_read_config, which must stay
- * alive with the VM) and load every state; the caller starts it with vm_start. On failure the
+/* Build the VM the snapshot describes into *vm (zero-filled, as for vm_create; cfg from
+ * snapshot_read_config, which must stay alive with the VM) and load every state; the caller starts it with vm_start. On failure the
  * VM is destroyed: no half-restored guest remains. */
 int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snapshot_load_opts *o,
 		  int console_out_fd, char *err, size_t errlen);

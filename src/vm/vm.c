@@ -110,7 +110,8 @@ static int setup_cpu_template(struct vm *vm)
  * memory file when mem_fd >= 0), devices, CPUID and vCPUs. */
 static int create_machine(struct vm *vm, const struct vm_config *cfg, int console_out_fd, int mem_fd)
 {
-	memset(vm, 0, sizeof(*vm));
+	/* *vm comes zero-filled (vm.h): clearing its 142 KiB here wrote 36 pages at every start,
+	 * most of them device slots (virtio, routes, handlers) this VM never uses. */
 	vm->cfg = cfg;
 	vm->start_ns = now_ns();
 	pthread_mutex_init(&vm->lock, NULL);

@@ -78,10 +78,13 @@ struct vm {
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=1"
 
-/* Build everything up to the first instruction: nothing runs yet. Logs why on failure. */
+/* Build everything up to the first instruction: nothing runs yet. Logs why on failure.
+ * *vm must be zero-filled (static or calloc'ed memory, or cleared after a vm_destroy): it is
+ * not cleared here, so the pages of the slots this VM never uses are never touched. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd);
 /* The same machine for a snapshot to be loaded into: guest memory mapped privately from
- * mem_fd (the memory file), nothing booted; the caller restores every state before vm_start. */
+ * mem_fd (the memory file), nothing booted; the caller restores every state before vm_start.
+ * *vm zero-filled, as for vm_create. */
 int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int console_out_fd, int mem_fd);
 /* Start one thread per vCPU. */
 int vm_start(struct vm *vm);
