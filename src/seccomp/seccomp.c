@@ -75,18 +75,30 @@ static int load_file(struct sc_policy *p, const char *path)
 	return e;
 }
 
-int seccomp_enter(int kind)
+/* The spawner's filter went on the main thread before the spawner started (seccomp_start): the
+ * spawner has it already. */
+static bool spawn_inherited;
+
+static int install(int kind)
 {
-	if (!enabled || kind < 0 || kind >= SC_KIND_ALL)
-		return 0;
 	/* SIGSYS unblocked first: a blocked one would reach the kernel's default action and the
 	 * handler would never log which call it was. */
 	sigset_t s;
 	sigemptyset(&s);
 	sigaddset(&s, SIGSYS);
 	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[kind]) < 0)
-		return -errno;
+	if (kind == SC_SPAWN && spawn_inherited)
+		return 0;
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[kind]) < 0 ? -errno : 0;
+}
+
+int seccomp_enter(int kind)
+{
+	if (!enabled || kind < 0 || kind >= SC_KIND_ALL)
+		return 0;
+	int e = install(kind);
+	if (e < 0)
+		return e;
 	if (kind != SC_API)   /* the api kind's test point is libmicrohttpd's thread's first request */
 		seccomp_test_point(kind);
 	return 0;
@@ -168,6 +180,19 @@ int seccomp_start(const struct sc_options *o)
 		return e;
 	}
 	enabled = true;
+	/* The spawner's filter (every kind's list) first, on this thread, so that the spawner
+	 * inherits it rather than installing a copy, and main's own on top of it (union ∩ main =
+	 * main). A thread's first filter is the dear one: the kernel runs it for every system
+	 * call number to build its cache, where a stacked one is run only for the calls the
+	 * filters below allow (measured on a PVM host: 330-410 µs against 85-117 µs). Sanitizer
+	 * builds leave main unfiltered (below), so there the spawner installs its own. */
+	spawn_inherited = false;
+	if (!SC_SANITIZER && (e = install(SC_SPAWN)) < 0) {
+		enabled = false;
+		log_error("seccomp: cannot install the spawner's filter: %s", strerror(-e));
+		return e;
+	}
+	spawn_inherited = !SC_SANITIZER;
 	if ((e = thread_spawner_start()) < 0) {
 		enabled = false;
 		log_error("seccomp: cannot start the spawner thread: %s", strerror(-e));
