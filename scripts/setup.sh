@@ -16,6 +16,7 @@ PACKAGES=(
 	gcc               # the C compiler (C11/gnu11)
 	clang             # second compiler: sanitizer builds, freestanding test guests, warnings
 	libclang-rt-14-dev # clang's libFuzzer and sanitizer runtimes (tests/fuzz, -Dfuzz=true): only recommended by clang
+	lld               # links petrel with its start-up functions together (src/startup.order; docs/performance.md)
 	meson             # the build system
 	ninja-build       # the build backend meson drives
 	pkg-config        # how meson finds the libraries below

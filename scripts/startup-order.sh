@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Write src/startup.order: the functions `petrel run` executes from exec to its first guest
+# instruction and exit, which the link places together (meson.build, lld's
+# --symbol-ordering-file), so that the kernel maps fewer of petrel's text pages at start
+# (docs/performance.md#start-up). Run it after large changes to the start path; a stale list
+# only costs locality, never correctness (names no longer defined are ignored).
+#
+# Needs /dev/kvm (the first-insn guest runs) and valgrind. The run is traced with
+# `--no-seccomp` (valgrind does not know the seccomp system call), so the seccomp start-up
+# code (src/seccomp/seccomp.c, sigsys.c, builtin.c, src/util/thread.c) is added by name.
+#
+# Usage: scripts/startup-order.sh [BUILD]     (default: build)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+PETREL=$BUILD/petrel
+OUT=$ROOT/src/startup.order
+command -v valgrind >/dev/null || { echo "startup-order: valgrind not found (apt-get install valgrind)" >&2; exit 1; }
+[[ -x $PETREL ]] || { echo "startup-order: $PETREL not built" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# the same first-insn guest bench/run.py times
+(cd "$ROOT" && /usr/bin/python3 -c "
+import sys, pathlib; sys.path.insert(0, 'bench'); import run
+run.BUILD = pathlib.Path('$tmp'); (run.BUILD / 'bench').mkdir()
+print(run.first_insn_guest())" >/dev/null)
+guest=$tmp/bench/first-insn.elf
+
+valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" \
+	"$PETREL" run --no-seccomp --kernel "$guest" --debug-exit --mem 128 >"$tmp/run.log" 2>&1 ||
+	{ echo "startup-order: the traced run failed:" >&2; tail -5 "$tmp/run.log" >&2; exit 1; }
+
+{
+	echo "# The functions petrel runs at start, placed together by the link (scripts/startup-order.sh"
+	echo "# wrote this; see docs/performance.md#start-up). One symbol per line."
+	callgrind_annotate --threshold=100 "$tmp/cg.out" 2>/dev/null |
+		grep -F "[$(readlink -f "$PETREL")]" | sed -E 's/.*:([A-Za-z_][A-Za-z0-9_.]*) \[.*/\1/' |
+		grep -E '^[A-Za-z_][A-Za-z0-9_.]*$'
+	for o in src_seccomp_seccomp.c.o src_seccomp_sigsys.c.o src_seccomp_builtin.c.o src_util_thread.c.o; do
+		nm --defined-only "$BUILD/libpetrel.a.p/$o" | awk '$2 ~ /^[tT]$/ {print $3}'
+	done
+} | awk '!seen[$0]++' >"$OUT"
+echo "startup-order: $(grep -vc '^#' "$OUT") functions in $OUT"
