@@ -33,7 +33,7 @@ def boot_and_snapshot(petrel, api, workdir, track=False):
     assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128,
                                        "track_dirty_pages": track}).status == 204
     assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
-    petrel.expect(r"^gen=2 ok$")
+    petrel.expect(r"^gen=2 ok\n")   # the whole line: gens() reads complete lines only
     return snapshot(api, workdir, "full")
 
 
