@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """petrel benchmarks: prints figures and ratios, asserts nothing.
 
-  python3 bench/run.py [startup] [exits] [linux] [blk] [blkhost] [net] [decompress]   (default: startup exits)
+  python3 bench/run.py [startup] [exits] [linux] [linux-entry] [blk] [blkhost] [net] [decompress]   (default: startup exits)
   python3 bench/run.py all        (startup exits linux blk net decompress: every figure of issue 15)
 
 Peers in the same run: the bare KVM_RUN loop (exits), QEMU's microvm (Debian's
@@ -27,6 +27,10 @@ linux    boot the default Debian guest to init and power off; seconds, with --st
          through startup_64 or its own decompressor; prints bzImage / vmlinux and petrel / QEMU.
          NAME+busy (e.g. vmlinux+busy) boots NAME beside one CPU-bound neighbour process and
          prints the slowdown against NAME's quiet boot in the same run (issue 15's busy host).
+linux-entry  petrel's start -> the kernel's first lines (earlyprintk), stopped there: where the
+         bzImage and vmlinux paths differ (host decompression, the entry), seconds each, in
+         interleaved rounds (BENCH_ENTRY_ROUNDS, 5). BENCH_ENTRY=bzimage,vmlinux,bzimage-linux64
+         (default; bzimage-guest adds the kernel's own decompressor for comparison).
 decompress  host-side decompression of the real kernel's payload per format
          (bench/decompress.py, no VM needed).
 blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequential read/write
@@ -297,6 +301,57 @@ def _linux_boot(name, label):
     return init_at
 
 
+ENTRY_MILESTONES = [("first line", "Linux version"), ("memory map", "Zone ranges:"), ("mm up", "Memory: ")]
+
+
+def bench_linux_entry(rounds=int(os.environ.get("BENCH_ENTRY_ROUNDS", "5"))):
+    """Issue 15's bzImage goal where the paths differ: petrel's start to the kernel's first
+    lines. What petrel does before the kernel's first instruction (decompressing the payload
+    on the host or not, the entry it takes) is all in these figures; after it every variant
+    runs the same decompressed kernel, so its time to init can differ only by this. The
+    kernel prints from early in setup_arch with earlyprintk; each boot is stopped at the last
+    milestone. Interleaved rounds, medians; bzimage-guest (the kernel's own decompressor)
+    only with BENCH_ENTRY naming it (about a minute of emulated ring 0 per boot here)."""
+    names = os.environ.get("BENCH_ENTRY", "bzimage,vmlinux,bzimage-linux64").split(",")
+    got = {n: {m: [] for m, _ in ENTRY_MILESTONES} for n in names}
+    for _ in range(rounds):
+        for n in names:
+            for m, t in _linux_entry_one(n).items():
+                got[n][m].append(t)
+    print(f"Linux entry: petrel start -> the kernel's early lines (earlyprintk), {rounds} interleaved rounds, medians (s):")
+    print("  " + f"{'':16s}" + "".join(f"{m:>14s}" for m, _ in ENTRY_MILESTONES))
+    for n in names:
+        print("  " + f"{n:16s}" + "".join(f"{median(got[n][m]) if got[n][m] else float('nan'):14.2f}"
+                                          for m, _ in ENTRY_MILESTONES))
+    last = ENTRY_MILESTONES[-1][0]
+    for n in names:
+        print(f"  {n} at '{last}', each round: " + " ".join(f"{t:.1f}" for t in got[n][last]))
+    if "bzimage" in got and "vmlinux" in got:
+        if got["bzimage"][last] and got["vmlinux"][last]:
+            b, v = median(got["bzimage"][last]), median(got["vmlinux"][last])
+            print(f"  bzImage - vmlinux at '{last}': {b - v:+.2f} s")
+
+
+def _linux_entry_one(name):
+    kernel, extra = LINUX_VARIANTS[name]
+    env = dict(os.environ, PETREL_CMDLINE_EXTRA="earlyprintk=serial,ttyS0", PETREL_KERNEL=str(kernel))
+    t0 = time.monotonic()
+    p = subprocess.Popen([str(ROOT / "scripts" / "boot.sh"), *extra], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    seen = {}
+    try:
+        for line in p.stdout:
+            for m, text in ENTRY_MILESTONES:
+                if m not in seen and text in line:
+                    seen[m] = time.monotonic() - t0
+            if len(seen) == len(ENTRY_MILESTONES) or time.monotonic() - t0 > 900:
+                break
+    finally:
+        p.kill()
+        p.wait()
+    return seen
+
+
 def bench_decompress():
     sys.path.insert(0, str(ROOT / "bench"))
     import decompress  # bench/decompress.py
@@ -425,7 +480,7 @@ def main():
         sys.exit(f"{PETREL} not built (scripts/setup.sh)")
     for w in which:
         {"startup": bench_startup, "exits": bench_exits, "linux": bench_linux, "blk": bench_blk, "blkhost": bench_blkhost,
-         "net": bench_net, "decompress": bench_decompress}[w]()
+         "net": bench_net, "decompress": bench_decompress, "linux-entry": bench_linux_entry}[w]()
         print()
 
 
