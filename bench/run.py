@@ -30,7 +30,8 @@ linux    boot the default Debian guest to init and power off; seconds, with --st
 linux-entry  petrel's start -> the kernel's first lines (earlyprintk), stopped there: where the
          bzImage and vmlinux paths differ (host decompression, the entry), seconds each, in
          interleaved rounds (BENCH_ENTRY_ROUNDS, 5). BENCH_ENTRY=bzimage,vmlinux,bzimage-linux64
-         (default; bzimage-guest adds the kernel's own decompressor for comparison).
+         (default; bzimage-guest adds the kernel's own decompressor for comparison, qemu-vmlinux
+         the same vmlinux under QEMU's microvm).
 decompress  host-side decompression of the real kernel's payload per format
          (bench/decompress.py, no VM needed).
 blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequential read/write
@@ -333,10 +334,19 @@ def bench_linux_entry(rounds=int(os.environ.get("BENCH_ENTRY_ROUNDS", "5"))):
 
 
 def _linux_entry_one(name):
-    kernel, extra = LINUX_VARIANTS[name]
-    env = dict(os.environ, PETREL_CMDLINE_EXTRA="earlyprintk=serial,ttyS0", PETREL_KERNEL=str(kernel))
+    if name == "qemu-vmlinux":  # the peer: same vmlinux, initramfs and command line
+        cmd = qemu_microvm(ROOT / "guest" / "vmlinux", linux_cmdline() + " earlyprintk=serial,ttyS0",
+                           os.environ.get("PETREL_MEM", "512"),
+                           ["-smp", os.environ.get("PETREL_CPUS", "2"), "-initrd", str(ROOT / "guest" / "initramfs.cpio")])
+        if not cmd:
+            return {}
+        env = None
+    else:
+        kernel, extra = LINUX_VARIANTS[name]
+        cmd = [str(ROOT / "scripts" / "boot.sh"), *extra]
+        env = dict(os.environ, PETREL_CMDLINE_EXTRA="earlyprintk=serial,ttyS0", PETREL_KERNEL=str(kernel))
     t0 = time.monotonic()
-    p = subprocess.Popen([str(ROOT / "scripts" / "boot.sh"), *extra], stdin=subprocess.DEVNULL,
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     seen = {}
     try:
