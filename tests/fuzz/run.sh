@@ -11,7 +11,11 @@
 #        limit still applies; a target that reaches it first is reported "short";
 #        FUZZ_TIMEOUT=S seconds one input may take before it counts as a hang (default 10; a
 #        long campaign beside other CPU-bound work needs more: a process at nice 10 on a
-#        2-core host with a load of 13 once stood still for 11 s on an input that runs in 57 ms)
+#        2-core host with a load of 13 once stood still for 11 s on an input that runs in 57 ms),
+#        FUZZ_JOBS=N targets at a time (default 1; e.g. the host's CPU count for a campaign:
+#        each target is one process, and the next starts as soon as one ends). Never stop a
+#        running target with SIGSTOP: libFuzzer's hang detector counts wall time, so the input
+#        it was on when resumed is reported as a timeout (this happened on 2026-11-25).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -19,6 +23,8 @@ OUT=${FUZZ_OUT:-$ROOT/build/fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-20}
 RUNS=${FUZZ_RUNS:-}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
+JOBS=${FUZZ_JOBS:-1}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "fuzz/run: FUZZ_JOBS must be a positive count" >&2; exit 2; }
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || { echo "fuzz/run: FUZZ_TIMEOUT must be a positive count of seconds" >&2; exit 2; }
 runs=()
 if [[ -n $RUNS ]]; then
@@ -44,13 +50,13 @@ else
 	done
 fi
 
-failed=()
-for t in "${TARGETS[@]}"; do
+# One target: its lines on stdout, status 1 if it failed.
+run_one() {
+	local t=$1 bin work art seeds dict log rc stats cov execs short
 	bin="$OUT/$t"
 	if [[ ! -x $bin ]]; then
 		echo "fuzz/run: $bin is missing"
-		failed+=("$t")
-		continue
+		return 1
 	fi
 	work="$OUT/corpus/$t"
 	art="$OUT/artifacts/$t"
@@ -60,7 +66,6 @@ for t in "${TARGETS[@]}"; do
 	dict=()
 	[[ -f $ROOT/tests/fuzz/$t.dict ]] && dict=(-dict="$ROOT/tests/fuzz/$t.dict")
 	log="$OUT/$t.log"
-	echo "fuzz/run: $t for ${SECONDS_EACH}s"
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 		"$bin" -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" -rss_limit_mb=4096 \
@@ -72,13 +77,32 @@ for t in "${TARGETS[@]}"; do
 	if [[ $rc -ne 0 ]]; then
 		echo "fuzz/run: $t FAILED (exit $rc), see $log and $art/"
 		grep -E 'ERROR|SUMMARY|runtime error|deadly signal' "$log" | head -5
-		failed+=("$t")
+		return 1
 	else
 		execs=$(grep -oE '^stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$')
 		short=
 		[[ -n $RUNS && ${execs:-0} -lt $RUNS ]] && short=", short of $RUNS executions"
 		echo "fuzz/run: $t ok ($cov, $stats$short)"
 	fi
+}
+
+# Up to JOBS targets at a time; each one's lines are printed when it ends, in the order they end.
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+running=0
+for t in "${TARGETS[@]}"; do
+	if [[ $running -ge $JOBS ]]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	echo "fuzz/run: $t for ${SECONDS_EACH}s"
+	{ run_one "$t" >"$results/$t.out" 2>&1; echo $? >"$results/$t.rc"; cat "$results/$t.out"; } &
+	running=$((running + 1))
+done
+wait
+failed=()
+for t in "${TARGETS[@]}"; do
+	[[ $(cat "$results/$t.rc" 2>/dev/null) == 0 ]] || failed+=("$t")
 done
 
 if [[ ${#failed[@]} -gt 0 ]]; then
