@@ -90,9 +90,20 @@ TEST(idle_kick_vector_from_lvtt)
 {
 	CHECK_EQ(pvm_idle_vector_of_lvtt(0x000ec), 0xec);          /* one-shot, unmasked */
 	CHECK_EQ(pvm_idle_vector_of_lvtt(0x400ec), 0xec);          /* TSC-deadline mode */
-	CHECK_EQ(pvm_idle_vector_of_lvtt(0x100ec), 0);             /* masked */
+	/* masked with its vector kept (Linux's tick stopped): still kicked, less often */
+	CHECK_EQ(pvm_idle_vector_of_lvtt(0x100ec), 0xec | PVM_IDLE_MASKED);
 	CHECK_EQ(pvm_idle_vector_of_lvtt(0x10000), 0);             /* reset value */
+	CHECK_EQ(pvm_idle_vector_of_lvtt(0x1000f), 0);             /* masked, reserved vector */
 	CHECK_EQ(pvm_idle_vector_of_lvtt(0x0000f), 0);             /* reserved vector */
+}
+
+TEST(idle_kick_rounds)
+{
+	for (unsigned round = 1; round <= 3 * PVM_IDLE_MASKED_ROUNDS; round++) {
+		CHECK_EQ(pvm_idle_kick_vector(0xec, round), 0xec);  /* every round */
+		CHECK_EQ(pvm_idle_kick_vector(0xec | PVM_IDLE_MASKED, round),
+			 round % PVM_IDLE_MASKED_ROUNDS == 0 ? 0xec : 0u);
+	}
 }
 
 /* ---- page walk over hand-built tables ---- */

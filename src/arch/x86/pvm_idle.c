@@ -20,9 +20,16 @@
 uint32_t pvm_idle_vector_of_lvtt(uint32_t lvtt)
 {
 	uint32_t vector = lvtt & 0xff;
-	if ((lvtt & LVT_MASKED) || vector < 32)
+	if (vector < 32)
 		return 0;
-	return vector;
+	return vector | (lvtt & LVT_MASKED ? PVM_IDLE_MASKED : 0);
+}
+
+uint32_t pvm_idle_kick_vector(uint32_t kept, unsigned round)
+{
+	if ((kept & PVM_IDLE_MASKED) && round % PVM_IDLE_MASKED_ROUNDS != 0)
+		return 0;
+	return kept & 0xff;
 }
 
 void pvm_idle_refresh(struct pvm_idle *pi, unsigned id, int vcpu_fd)
@@ -93,12 +100,15 @@ static void *kicker(void *arg)
 				pi->skipped++;
 				continue; /* running guest code: it needs no wakeup */
 			}
-			uint32_t vector = __atomic_load_n(&pi->timer_vector[i], __ATOMIC_RELAXED);
-			if (!vector) {
+			uint32_t kept = __atomic_load_n(&pi->timer_vector[i], __ATOMIC_RELAXED);
+			if (!kept) {
 				if (refresh && pi->poke)
 					pi->poke(pi->poke_opaque, i); /* not known yet: let it look */
 				continue;
 			}
+			uint32_t vector = pvm_idle_kick_vector(kept, round);
+			if (!vector)
+				continue;
 			/* Fixed delivery, edge, physical destination = APIC ID i. */
 			struct kvm_msi msi = { .address_lo = 0xfee00000u | (i << 12), .data = vector };
 			if (ioctl(pi->kvm->vm_fd, KVM_SIGNAL_MSI, &msi) >= 0)

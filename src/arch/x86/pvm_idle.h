@@ -5,8 +5,12 @@
  * here stalled with every vCPU halted. petrel bounds that delay: every PVM_IDLE_KICK_MS it
  * sends each vCPU a spurious interrupt on the vector of its own LAPIC timer (read from the
  * LAPIC by the vCPU's own thread, which petrel pokes out of KVM_RUN while the vector is
- * unknown; nothing is sent while the timer LVT is masked). Timer handlers tolerate early fires
- * by design, so the guest just rechecks its timers and its run queue. Only a vCPU whose thread
+ * unknown). A masked timer LVT that keeps its vector is Linux with nothing to time: with no
+ * timer pending its tick stops and it masks the LAPIC timer, and a wakeup lost then would be
+ * lost for good, so such a vCPU is still kicked, every PVM_IDLE_MASKED_ROUNDS-th round only
+ * (an idle guest pays for each interrupt in emulated ring 0). An LVT without a usable vector
+ * (the reset value: our test guests) gets nothing. Timer handlers tolerate early fires by
+ * design, so the guest just rechecks its timers and its run queue. Only a vCPU whose thread
  * sleeps (halted in KVM) is kicked: a running one needs no wakeup, and with ring 0 emulated
  * every interrupt costs milliseconds of guest time. */
 #ifndef PETREL_ARCH_X86_PVM_IDLE_H
@@ -17,6 +21,8 @@
 #include <stdint.h>
 
 #define PVM_IDLE_KICK_MS 20
+#define PVM_IDLE_MASKED_ROUNDS 10 /* a masked timer: a kick every 200 ms */
+#define PVM_IDLE_MASKED (1u << 16) /* in what pvm_idle_vector_of_lvtt keeps: the LVT was masked */
 #define PVM_IDLE_MAX_VCPUS 64
 
 struct kvm;
@@ -27,7 +33,7 @@ struct pvm_idle {
 	void (*poke)(void *opaque, unsigned id);
 	void *poke_opaque;
 	unsigned nvcpus;
-	uint32_t timer_vector[PVM_IDLE_MAX_VCPUS]; /* 0: masked or not known yet */
+	uint32_t timer_vector[PVM_IDLE_MAX_VCPUS]; /* pvm_idle_vector_of_lvtt's; 0: none (yet) */
 	int tid[PVM_IDLE_MAX_VCPUS];               /* the vCPU threads (0: not known yet) */
 	bool paused;                               /* VM paused: send nothing */
 	pthread_mutex_t round_lock;                /* held by the kicker through each round */
@@ -50,7 +56,10 @@ void pvm_idle_set_thread(struct pvm_idle *pi, unsigned id, int tid);
 void pvm_idle_pause(struct pvm_idle *pi, bool paused);
 /* Whether a thread is asleep ('S' in /proc/self/task/TID/stat): a vCPU halted in KVM. */
 bool pvm_idle_thread_sleeping(int tid);
-/* The vector of an LVT timer register value, or 0 when masked (pure, unit-tested). */
+/* What the kicker keeps of an LVT timer register value: its vector, with PVM_IDLE_MASKED when
+ * masked; 0 when the vector is not one an interrupt may use (pure, unit-tested). */
 uint32_t pvm_idle_vector_of_lvtt(uint32_t lvtt);
+/* The vector kick round `round` sends for what pvm_idle_vector_of_lvtt kept, or 0 (pure). */
+uint32_t pvm_idle_kick_vector(uint32_t kept, unsigned round);
 
 #endif
