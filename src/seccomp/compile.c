@@ -93,7 +93,8 @@ static scmp_filter_ctx new_ctx(uint32_t def)
 		return NULL;
 	scmp_filter_ctx ctx = sc_lib.init(def);
 	/* i386 or x32 calls: no name to give, no use for them: the process goes. */
-	if (ctx && sc_lib.attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0) {
+	if (ctx && (sc_lib.attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0 ||
+		    sc_lib.attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)) {
 		sc_lib.release(ctx);
 		return NULL;
 	}
