@@ -84,13 +84,18 @@ static long count(long unused)
 			n++;
 			barrier();
 		}
+		/* The counts first, then the ID: a line that shows the interrupt shows an ID read
+		 * after it (one printed with counts read last could show the old ID with irqs=1 when
+		 * the interrupt came while the ID was being printed, a slow thing over the UART). */
+		uint32_t seen_irqs = irqs, seen_events = events;
+		barrier();
 		uint8_t id[16];
 		for (int i = 0; i < 16; i++)
 			id[i] = genid[i];
 		printf("genid=");
 		for (int i = 0; i < 16; i++)
 			printf("%02x", id[i]);
-		printf(" irqs=%u events=%u count=%lu\n", irqs, events, n / every);
+		printf(" irqs=%u events=%u count=%lu\n", seen_irqs, seen_events, n / every);
 	}
 	return 0;
 }
