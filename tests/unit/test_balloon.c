@@ -87,6 +87,31 @@ TEST(inflate_returns_pages_to_the_host)
 	virtio_dev_destroy(&b.vdev);
 }
 
+/* The page-number buffer grows with the requests: a larger one after a small one is read
+ * whole (Linux's driver sends up to 256 numbers; nothing is made before the first request). */
+TEST(larger_request_after_a_small_one_is_read_whole)
+{
+	struct virtio_balloon b;
+	struct balloon_params p = { .amount_mib = 2 };
+	REQUIRE_EQ(setup(&b, &p), 0);
+	CHECK(b.pfns == NULL);
+	uint32_t one = DATA >> 12;
+	send_pfns(&b, BALLOON_Q_INFLATE, 0, &one, 1);
+	CHECK_EQ(b.ctr.pages_released, 1);
+	uint32_t many[256];
+	for (unsigned i = 0; i < 256; i++)
+		many[i] = (DATA >> 12) + 2 + 255 - i; /* distinct, in reverse order */
+	memset(ram + DATA + 2 * 4096, 0xcd, 256 * 4096);
+	send_pfns(&b, BALLOON_Q_INFLATE, 1, many, 256);
+	CHECK_EQ(used_idx(0), 2);
+	CHECK_EQ(b.ctr.pages_released, 257);
+	CHECK_EQ(b.ctr.pfns_ignored, 0);
+	CHECK_EQ(ram[DATA + 2 * 4096], 0);
+	CHECK_EQ(ram[DATA + 257 * 4096 + 4095], 0);
+	virtio_dev_destroy(&b.vdev);
+	CHECK(b.pfns == NULL);
+}
+
 /* The balloon under the seccomp filters petrel installs (sc_steps.h): the API thread sets a
  * target and a statistics interval, the I/O thread serves inflate (madvise) and deflate, the
  * vCPU thread writes `actual`. A call missing from a list fails here. */

@@ -86,6 +86,22 @@ static int cmp_pfn(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Room for n page numbers. The buffer grows to the largest request seen (Linux's driver sends
+ * at most 256 numbers, 1 KiB) instead of being made at BALLOON_MAX_PFNS_PER_REQ's 256 KiB for
+ * every balloon: a mapping of its own each time, and under the fuzzers' ASan a munmap and a
+ * TLB shootdown per input. Returns what fits (less only when memory is short). */
+static uint64_t pfns_room(struct virtio_balloon *b, uint64_t n)
+{
+	if (n <= b->pfns_cap)
+		return n;
+	uint32_t *p = realloc(b->pfns, n * sizeof(*p));
+	if (!p)
+		return b->pfns_cap;
+	b->pfns = p;
+	b->pfns_cap = n;
+	return n;
+}
+
 /* One inflate or deflate request: a list of 32-bit page frame numbers. */
 static void handle_pfns(struct virtio_balloon *b, const struct virtq_chain *c, bool inflate)
 {
@@ -95,10 +111,12 @@ static void handle_pfns(struct virtio_balloon *b, const struct virtq_chain *c, b
 		b->ctr.pfns_ignored += n - BALLOON_MAX_PFNS_PER_REQ;
 		n = BALLOON_MAX_PFNS_PER_REQ;
 	}
-	n = virtq_chain_read(c, 0, b->pfns, n * 4) / 4;
+	uint64_t room = pfns_room(b, n);
+	b->ctr.pfns_ignored += n - room;
+	n = room ? virtq_chain_read(c, 0, b->pfns, room * 4) / 4 : 0;
 	/* Sorted, contiguous pages are released in one call (Linux's driver takes its pages one
 	 * at a time from the allocator, often neighbours in either order); duplicates once. */
-	if (inflate)
+	if (inflate && n)
 		qsort(b->pfns, n, sizeof(uint32_t), cmp_pfn);
 	uint64_t run_start = 0, run_len = 0;
 	for (uint64_t i = 0; i < n; i++) {
@@ -318,6 +336,7 @@ static void balloon_destroy(struct virtio_dev *d)
 	}
 	free(b->pfns);
 	b->pfns = NULL;
+	b->pfns_cap = 0;
 }
 
 static const struct virtio_dev_ops balloon_ops = {
@@ -362,16 +381,10 @@ int virtio_balloon_create(struct virtio_balloon *b, const struct balloon_params 
 		b->st.flags |= BALLOON_STATE_REPORTING;
 		nq++;
 	}
-	b->pfns = malloc(BALLOON_MAX_PFNS_PER_REQ * sizeof(uint32_t));
-	if (!b->pfns)
-		return -ENOMEM;
 	int err = virtio_dev_init(&b->vdev, "virtio-balloon0", VIRTIO_ID_BALLOON, features, nq,
 				  BALLOON_QUEUE_SIZE, BALLOON_CONFIG_LEN, &balloon_ops, mem, io);
-	if (err < 0) {
-		free(b->pfns);
-		b->pfns = NULL;
+	if (err < 0)
 		return err;
-	}
 	if (p->stats_polling_interval_s) {
 		b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (b->timer_fd < 0)

@@ -115,7 +115,8 @@ struct virtio_balloon {
 	bool stats_held;                     /* a statistics buffer waits to be handed back */
 	uint16_t stats_head;
 	int timer_fd;                        /* statistics polling, -1 without */
-	uint32_t *pfns;                      /* one request's page numbers (BALLOON_MAX_PFNS_PER_REQ) */
+	uint32_t *pfns;                      /* one request's page numbers, grown as needed */
+	uint64_t pfns_cap;                   /* ... room for this many (at most BALLOON_MAX_PFNS_PER_REQ) */
 	bool hint_config_pending;            /* restored with a new cmd id: interrupt at the first kick */
 };
 
