@@ -33,7 +33,7 @@ PACKAGES=(
 	xz-utils          # ... with xz and lzma
 	bzip2             # ... with bzip2
 	lzop              # ... with lzop
-	libmicrohttpd-dev # HTTP server for the Firecracker-compatible API on a Unix socket
+	libhttp-parser-dev # HTTP/1.1 request parser of the Firecracker-compatible API (loaded with dlopen when an API is served)
 	nettle-dev        # HMAC-SHA256 and base64 for MMDS V2 session tokens (loaded with dlopen by the first MMDS store)
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)

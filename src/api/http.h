@@ -1,7 +1,7 @@
-/* The API's transport: HTTP/1.1 on a Unix socket, served by libmicrohttpd on one internal
- * thread (keep-alive, pipelining, many clients). Requests go to api_handle(); those that wait
- * for the VM suspend their connection until the controller answers, so the server thread
- * itself never waits for the guest. */
+/* The API's transport: HTTP/1.1 on a Unix socket, served by petrel's own thread (fc_api) with
+ * requests parsed by http-parser (keep-alive, pipelining, many clients). Requests go to
+ * api_handle(); those that wait for the VM park their connection until the controller
+ * answers, so the server thread itself never waits for the guest. */
 #ifndef PETREL_API_HTTP_H
 #define PETREL_API_HTTP_H
 

@@ -5,7 +5,7 @@
  * and answering in the spec's shapes: 200 with a JSON body for GETs, 204 without a body for
  * a successful PUT/PATCH, {"fault_message": "..."} with 400 (bad request, or not possible in
  * this state) or 500 (petrel's own failure). It needs no socket, so tests/fuzz drives it
- * directly; src/api/http.c puts it behind libmicrohttpd.
+ * directly; src/api/http.c and http_conn.c put it behind HTTP/1.1.
  */
 #ifndef PETREL_API_ROUTER_H
 #define PETREL_API_ROUTER_H

@@ -398,29 +398,6 @@ static void report_stop(struct vm *vm, bool stats, const struct vm_config *cfg)
 	}
 }
 
-struct api_start {
-	struct api_server **srv;
-	struct controller *ctl;
-	const struct fc_opts *o;
-	int r;
-};
-
-static void *api_start_main(void *arg)
-{
-	struct api_start *a = arg;
-	a->r = api_server_start(a->srv, a->ctl, a->o->api_sock, a->o->max_payload);
-	return NULL;
-}
-
-/* On a thread of the api kind: libmicrohttpd's thread, made there, is born under the api
- * filter (docs/security.md#seccomp). */
-static int start_api(struct api_server **srv, struct controller *ctl, const struct fc_opts *o)
-{
-	struct api_start a = { srv, ctl, o, 0 };
-	int e = thread_run_as(SC_API, "fc_api", api_start_main, &a, NULL);
-	return e < 0 ? e : a.r;
-}
-
 int cli_firecracker(int argc, char **argv)
 {
 	struct fc_opts o = { .api_sock = FC_DEFAULT_API_SOCK, .level = LOG_INFO,
@@ -470,7 +447,7 @@ int cli_firecracker(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!o.no_api && start_api(&srv, &ctl, &o) < 0)
+	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0)
 		goto out;
 	if (!o.no_api)
 		ctl_note_startup(&ctl, o.start_us, o.start_cpu_us, o.parent_cpu_us);

@@ -1,6 +1,6 @@
 /* The shared libraries a dynamically linked exec file needs inside the jail.
  *
- * Firecracker's jailer expects a static binary; petrel links libjansson, libmicrohttpd and
+ * Firecracker's jailer expects a static binary; petrel links libjansson, libhttp_parser and
  * friends dynamically. Rather than copy megabytes of libraries into every jail, the jailer
  * finds the ELF interpreter (PT_INTERP) and every DT_NEEDED object, transitively, the way
  * the dynamic loader will find them inside the jail (RUNPATH/RPATH, then the loader's
@@ -216,12 +216,12 @@ static int scan(const char *path, bool top, struct jail_libs *libs)
 }
 
 /* Libraries petrel loads with dlopen when a feature needs them, so they are no DT_NEEDED of
- * its: the API server (src/api/mhd_lib.c), MMDS tokens (nettle), `petrel migrate` (curl), a
+ * its: the API server's HTTP parser (src/api/http_parser_lib.c), MMDS tokens (nettle), `petrel migrate` (curl), a
  * bzImage's decompressors (src/boot/payload_lib.c), seccomp. Keep in step with those files.
  * Each is bound in when the host has it (with what it needs in turn); one the host lacks is
  * left out, as petrel itself then reports the feature missing. */
 static const char *const dlopened[] = {
-	"libmicrohttpd.so.12", "libnettle.so.8", "libcurl.so.4", "libseccomp.so.2", "liblz4.so.1",
+	"libhttp_parser.so.2.9", "libnettle.so.8", "libcurl.so.4", "libseccomp.so.2", "liblz4.so.1",
 	"libzstd.so.1", "liblzma.so.5", "libbz2.so.1.0", "liblzo2.so.2",
 };
 

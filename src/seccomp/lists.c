@@ -123,8 +123,8 @@ static const struct entry console[] = {
 	END,
 };
 
-/* Creating threads (never processes): the spawner, and the api thread that starts
- * libmicrohttpd's. clone3 is answered ENOSYS by every filter, so glibc uses clone. */
+/* Creating threads (never processes): the spawner only. clone3 is answered ENOSYS by every
+ * filter, so glibc uses clone. */
 static const struct entry threads[] = {
 	MASK("clone", 0, CLONE_THREAD, CLONE_THREAD),
 	END,
@@ -162,7 +162,7 @@ static const struct entry sanitizer_group[] = {
  * everything a VM needs; the data plane gets only what runs on descriptors it is handed. */
 static const struct entry *const *const kind_groups[SC_KIND_MAX] = {
 	[SC_MAIN] = (const struct entry *const[])G(base, mem_any, data, kvm, uffd, build, console),
-	[SC_API] = (const struct entry *const[])G(base, mem_any, data, kvm, build, threads),
+	[SC_API] = (const struct entry *const[])G(base, mem_any, data, kvm, build),
 	[SC_VMM] = (const struct entry *const[])G(base, mem_any, data, kvm, uffd, build),
 	[SC_VCPU] = (const struct entry *const[])G(base, mem_noexec, data, kvm),
 	[SC_IO] = (const struct entry *const[])G(base, mem_noexec, data, kvm),
@@ -232,10 +232,4 @@ int sc_spawner_own(struct sc_list *l, uint32_t pid)
 	if (!err)
 		err = add_group(l, spawner_own, pid);
 	return err;
-}
-
-/* The api kind always may create threads (libmicrohttpd's is made under its filter). */
-int sc_api_threads(struct sc_list *l)
-{
-	return add_group(l, threads, 0);
 }

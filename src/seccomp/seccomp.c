@@ -99,8 +99,7 @@ int seccomp_enter(int kind)
 	int e = install(kind);
 	if (e < 0)
 		return e;
-	if (kind != SC_API)   /* the api kind's test point is libmicrohttpd's thread's first request */
-		seccomp_test_point(kind);
+	seccomp_test_point(kind);
 	return 0;
 }
 
@@ -128,8 +127,6 @@ static int compile_with_file(const char *path)
 		sc_policy_free(&p);
 		return e;
 	}
-	if (p.from_file[SC_API] && !sc_has_call(&p.kinds[SC_API], SCMP_SYS(clone)))
-		e = sc_api_threads(&p.kinds[SC_API]);   /* libmicrohttpd's thread (docs) */
 	for (int k = 0; k < SC_KIND_ALL && !e; k++) {
 		void *bpf;
 		size_t len;

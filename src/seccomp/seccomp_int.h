@@ -16,8 +16,6 @@
 
 /* What the spawner needs itself (pthread_create), added to the union of every kind. */
 int sc_spawner_own(struct sc_list *l, uint32_t pid);
-/* clone(CLONE_THREAD): the api kind always has it (libmicrohttpd's thread). */
-int sc_api_threads(struct sc_list *l);
 /* The built-in lists of a build with or without sanitizers, tgkill's first argument `pid`
  * (sc_policy_builtin: this build's, our own pid). The generator makes both variants. */
 int sc_policy_builtin_as(struct sc_policy *p, bool sanitizer, uint32_t pid);

@@ -151,15 +151,6 @@ int thread_start_on(pthread_t *t, int kind, const char *name, const cpu_set_t *c
 	return 0;
 }
 
-int thread_run_as(int kind, const char *name, void *(*fn)(void *), void *arg, void **ret)
-{
-	pthread_t t;
-	int e = thread_start(&t, kind, name, fn, arg);
-	if (e < 0)
-		return e;
-	return -pthread_join(t, ret);
-}
-
 int thread_spawner_pin(const cpu_set_t *cpus)
 {
 	struct start s = { .pin = true, .cpus = *cpus };

@@ -23,10 +23,6 @@ int thread_start(pthread_t *t, int kind, const char *name, void *(*fn)(void *), 
 int thread_start_on(pthread_t *t, int kind, const char *name, const cpu_set_t *cpus,
 		    void *(*fn)(void *), void *arg);
 
-/* Run fn(arg) on a thread of `kind` and wait for it: *ret gets its result. For work whose
- * own threads must be born under kind's filter (the API server's). 0 or -errno. */
-int thread_run_as(int kind, const char *name, void *(*fn)(void *), void *arg, void **ret);
-
 /* Move the spawner (which exists before any placement is known) to cpus: it sleeps, but its
  * mask should say where petrel's VMM threads run. 0 when there is none; -errno. */
 int thread_spawner_pin(const cpu_set_t *cpus);

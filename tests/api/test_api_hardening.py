@@ -43,8 +43,8 @@ def test_ambiguous_body_framing_is_refused(petrel, headers, msg):
 def test_a_client_that_closes_mid_request_is_let_go(petrel, sent):
     """Half a request, then the client closes its side: the server closes the connection at
     once instead of keeping the slot until 64 newer connections push it out (found by
-    fuzz_http: libmicrohttpd's edge-triggered epoll mode missed an end of file that arrived
-    with the data; the API now runs its poll mode)."""
+    fuzz_http: libmicrohttpd, the API's first HTTP server, missed in its edge-triggered epoll
+    mode an end of file that arrived with the data)."""
     for _ in range(10):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.connect(str(petrel.sock))

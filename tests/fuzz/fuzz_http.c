@@ -1,4 +1,4 @@
-/* libFuzzer target: the API's HTTP layer (api/http.c and http_conns.c over libmicrohttpd):
+/* libFuzzer target: the API's HTTP layer (api/http.c and http_conn.c over http-parser):
  * request lines, headers and bodies as a client sends them, through petrel's own checks (NUL
  * bytes and percent escapes in the path, conflicting Content-Length and Transfer-Encoding,
  * the payload limit, keep-alive and pipelining), on the real server thread and a real Unix
@@ -114,15 +114,6 @@ static void check_responses(const char *buf, size_t n)
 		size_t head_len = (size_t)(hend - p) + 2;
 		char v[64];
 		const char *body = hend + 4;
-		/* libmicrohttpd 0.9.75 (Debian 12) sends the header of its own error answer to a
-		 * malformed Content-Length twice, the body after the second copy, then closes: a
-		 * defect of the library (reproduced without petrel), tolerated here and nowhere
-		 * else (docs/security.md). */
-		if ((size_t)(end - body) >= head_len + 2 && !memcmp(body, p, head_len + 2) &&
-		    header_value(p, head_len, "Connection", v, sizeof(v)) && !strcasecmp(v, "close")) {
-			p = body;
-			continue;
-		}
 		size_t blen = 0;
 		if (status < 200) {
 			/* an interim answer (100 Continue): no body */

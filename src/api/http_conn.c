@@ -1,0 +1,466 @@
+/* One API connection: HTTP/1.1 requests parsed by http-parser, handed to api_handle(), answered
+ * in order (keep-alive, pipelining: the parser is paused after each request until its answer
+ * is out). Every refusal is a JSON fault and, where the framing can no longer be trusted, the
+ * end of the connection. See http_int.h. */
+#include "api/controller.h"
+#include "api/http_int.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum { H_OTHER, H_CONTENT_LENGTH, H_TRANSFER_ENCODING, H_EXPECT };
+
+static struct http_conn *conn_of(http_parser *p)
+{
+	return p->data;
+}
+
+/* Refuse the request from inside a parser callback: the callback then returns -1, the parser
+ * stops with an error and the connection answers this and closes. */
+static int refuse(struct http_conn *c, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(struct http_conn *c, unsigned status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->fault, sizeof(c->fault), fmt, ap);
+	va_end(ap);
+	c->fault_status = status;
+	return -1;
+}
+
+static int count_head(struct http_conn *c, size_t n)
+{
+	c->head_len += n;
+	if (c->head_len > HTTP_HEAD_MAX)
+		return refuse(c, 431, "request line and headers larger than %d bytes", HTTP_HEAD_MAX);
+	return 0;
+}
+
+/* Append n bytes to a buffer growing by doubling (a chunked body may come a byte at a time). */
+static int append(char **buf, size_t *len, size_t *cap, const char *at, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t cap2 = *cap ? *cap : 256;
+		while (cap2 < *len + n + 1)
+			cap2 *= 2;
+		char *b = realloc(*buf, cap2);
+		if (!b)
+			return -1;
+		*buf = b;
+		*cap = cap2;
+	}
+	memcpy(*buf + *len, at, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+	c->head_len = c->url_len = c->body_len = 0;
+	c->field_len = c->value_len = c->cl_first_len = 0;
+	c->in_value = c->too_large = c->cl_differ = c->expect_continue = false;
+	c->n_content_length = c->n_transfer_encoding = 0;
+	c->header = H_OTHER;
+	return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	if (count_head(c, n) < 0)
+		return -1;
+	return append(&c->url, &c->url_len, &c->url_cap, at, n) < 0 ? refuse(c, 500, "out of memory") : 0;
+}
+
+/* The value of a tracked header is complete. */
+static void header_done(struct http_conn *c)
+{
+	if (c->header == H_CONTENT_LENGTH) {
+		if (c->n_content_length == 1) {
+			memcpy(c->cl_first, c->value, c->value_len);
+			c->cl_first_len = c->value_len;
+		} else if (c->value_len != c->cl_first_len || memcmp(c->value, c->cl_first, c->value_len)) {
+			c->cl_differ = true;
+		}
+	} else if (c->header == H_EXPECT) {
+		c->expect_continue = c->value_len == 12 && !strncasecmp(c->value, "100-continue", 12);
+	}
+	c->in_value = false;
+	c->field_len = 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	if (count_head(c, n) < 0)
+		return -1;
+	if (c->in_value)
+		header_done(c);
+	size_t room = sizeof(c->field) - c->field_len;
+	memcpy(c->field + c->field_len, at, n < room ? n : room);
+	c->field_len += n < room ? n : room;
+	return 0;
+}
+
+static bool field_is(const struct http_conn *c, const char *name)
+{
+	size_t len = strlen(name);
+	return c->field_len == len && !strncasecmp(c->field, name, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	if (count_head(c, n) < 0)
+		return -1;
+	if (!c->in_value) {
+		c->in_value = true;
+		c->value_len = 0;
+		c->header = field_is(c, "Content-Length")      ? H_CONTENT_LENGTH
+			    : field_is(c, "Transfer-Encoding") ? H_TRANSFER_ENCODING
+			    : field_is(c, "Expect")            ? H_EXPECT
+							       : H_OTHER;
+		c->n_content_length += c->header == H_CONTENT_LENGTH;
+		c->n_transfer_encoding += c->header == H_TRANSFER_ENCODING;
+	}
+	size_t room = sizeof(c->value) - c->value_len;
+	memcpy(c->value + c->value_len, at, n < room ? n : room);
+	c->value_len += n < room ? n : room;
+	return 0;
+}
+
+/* Framing the request body two ways at once (request smuggling): refused. */
+static const char *bad_framing(const struct http_conn *c)
+{
+	if (c->cl_differ)
+		return "conflicting Content-Length headers";
+	if (c->n_content_length > 1)
+		return "more than one Content-Length header";
+	if (c->n_content_length && c->n_transfer_encoding)
+		return "both Content-Length and Transfer-Encoding";
+	return NULL;
+}
+
+static void send_continue(struct http_conn *c)
+{
+	static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	/* best effort: the output is empty here (answers go out before the next request is read) */
+	if (send(c->fd, line, sizeof(line) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("API: cannot send 100 Continue: %s", strerror(errno));
+}
+
+static int on_headers_complete(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+	if (c->in_value)
+		header_done(c);
+	if (p->http_major != 1)
+		return refuse(c, 505, "HTTP/%u.%u is not supported", p->http_major, p->http_minor);
+	const char *framing = bad_framing(c);
+	if (framing)
+		return refuse(c, 400, "%s", framing);
+	size_t max = c->srv->max_payload;
+	if (c->n_content_length && p->content_length > max)
+		return refuse(c, 400, "request body of %llu bytes is larger than the limit of %zu bytes",
+			      (unsigned long long)p->content_length, max);
+	if (c->expect_continue && (p->flags & F_CHUNKED || (c->n_content_length && p->content_length)))
+		send_continue(c);
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+	struct http_conn *c = conn_of(p);
+	/* Past the limit (a chunked body has no length up front) keep reading but drop it; the
+	 * answer is given once the request is complete. */
+	if (c->too_large)
+		return 0;
+	if (c->body_len + n > c->srv->max_payload) {
+		c->too_large = true;
+		c->body_len = 0;
+		return 0;
+	}
+	return append(&c->body, &c->body_len, &c->body_cap, at, n) < 0 ? refuse(c, 500, "out of memory") : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct http_conn *c = conn_of(p);
+	c->complete = true;
+	hp.pause(p, 1); /* the next request waits until this one is answered */
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_message_begin = on_message_begin,
+	.on_url = on_url,
+	.on_header_field = on_header_field,
+	.on_header_value = on_header_value,
+	.on_headers_complete = on_headers_complete,
+	.on_body = on_body,
+	.on_message_complete = on_message_complete,
+};
+
+/* ---- answers ---- */
+
+static const char *reason(unsigned status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Status";
+	}
+}
+
+static bool flush(struct http_conn *c);
+
+/* Queue an answer (taking its body) and start sending it. */
+static void respond(struct http_conn *c, struct api_response *r)
+{
+	size_t blen = r->body ? strlen(r->body) : 0;
+	bool close = c->close_after || !c->keep_alive;
+	char head[256];
+	int hlen = snprintf(head, sizeof(head),
+			    "HTTP/1.1 %u %s\r\nServer: petrel API\r\n%s%sContent-Length: %zu\r\n%s\r\n",
+			    r->status, reason(r->status),
+			    r->body ? "Content-Type: application/json\r\n" : "",
+			    r->deprecated ? "Deprecation: true\r\n" : "", blen,
+			    close ? "Connection: close\r\n" : "");
+	c->out = malloc((size_t)hlen + blen);
+	if (!c->out) {
+		api_response_free(r);
+		c->dead = true;
+		return;
+	}
+	memcpy(c->out, head, (size_t)hlen);
+	if (blen)
+		memcpy(c->out + hlen, r->body, blen);
+	c->out_len = (size_t)hlen + blen;
+	c->out_off = 0;
+	c->close_after = close;
+	api_response_free(r);
+	flush(c); /* the rest, if any, when poll says it fits */
+}
+
+static void respond_fault(struct http_conn *c, unsigned status, const char *msg)
+{
+	struct api_response r = { 0 };
+	api_response_fault(&r, status, "%s", msg);
+	c->close_after = true;
+	respond(c, &r);
+}
+
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decoding of the path, in place, except "%00": decoded, it would cut the path short
+ * as a NUL byte does; kept as is, the router refuses it as an unknown path. */
+static void unescape(char *s)
+{
+	char *r = s, *w = s;
+	while (*r) {
+		int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
+		if (lo >= 0 && (hi | lo)) {
+			*w++ = (char)(hi << 4 | lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+static void request_done(void *opaque, struct api_response *resp)
+{
+	struct http_conn *c = opaque;
+	struct api_server *s = c->srv;
+	pthread_mutex_lock(&s->lock);
+	c->result = *resp;
+	c->next_done = s->done;
+	s->done = c;
+	pthread_mutex_unlock(&s->lock);
+	uint64_t one = 1;
+	if (write(s->wake, &one, sizeof(one)) < 0)
+		log_error("API: cannot wake the server: %s", strerror(errno));
+}
+
+/* A whole request is in: hand it to the router. */
+static void handle(struct http_conn *c)
+{
+	c->keep_alive = hp.should_keep_alive(&c->parser) && !c->parser.upgrade;
+	if (c->too_large) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request body larger than the limit of %zu bytes",
+			 c->srv->max_payload);
+		respond_fault(c, 400, msg);
+		return;
+	}
+	char *path = c->url ? c->url : "";
+	char *q = strchr(path, '?');
+	if (q)
+		*q = '\0';
+	unescape(path);
+	struct api_response r;
+	enum api_result res = api_handle(c->srv->ctl, hp.method_str(c->parser.method), path,
+					 c->body, c->body_len, &r, request_done, c);
+	if (res == API_DONE)
+		respond(c, &r);
+	else
+		c->handling = true; /* request_done() hands the answer over */
+}
+
+/* Parse what has been read, as far as the next whole request. */
+static void parse(struct http_conn *c)
+{
+	while (!c->dead && !c->handling && !c->out_len && c->in_off < c->in_len) {
+		size_t n = hp.execute(&c->parser, &settings, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_off += n;
+		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+		if (e == HPE_PAUSED && c->complete) {
+			handle(c);
+			continue;
+		}
+		if (e == HPE_OK && !c->parser.upgrade)
+			continue;
+		if (c->fault_status) {
+			respond_fault(c, c->fault_status, c->fault);
+		} else if (e == HPE_UNEXPECTED_CONTENT_LENGTH) {
+			/* the parser's own smuggling checks stop before our callbacks see the value:
+			 * a second Content-Length, or one beside Transfer-Encoding */
+			const char *v = c->in + c->in_off, *end = memchr(v, '\r', c->in_len - c->in_off);
+			const char *why = c->n_transfer_encoding && c->n_content_length
+						  ? "both Content-Length and Transfer-Encoding"
+					  : end && ((size_t)(end - v) != c->cl_first_len ||
+						    memcmp(v, c->cl_first, c->cl_first_len))
+						  ? "conflicting Content-Length headers"
+						  : "more than one Content-Length header";
+			respond_fault(c, 400, why);
+		} else if (e == HPE_OK) {
+			/* an Upgrade request without a complete message: nothing we speak */
+			respond_fault(c, 400, "protocol upgrades are not supported");
+		} else {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "malformed request: %s", hp.errno_description(e));
+			respond_fault(c, 400, msg);
+		}
+		return;
+	}
+}
+
+/* The answer is out: forget the request; the parser may go on with the next one. */
+static void request_end(struct http_conn *c)
+{
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
+	if (c->close_after) {
+		c->dead = true;
+		return;
+	}
+	c->complete = false;
+	c->fault_status = 0;
+	hp.pause(&c->parser, 0);
+}
+
+/* Send what is queued. True once all of it is out (and the request ended). */
+static bool flush(struct http_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return false;
+		if (w <= 0) {
+			c->dead = true; /* the client went away */
+			return false;
+		}
+		c->out_off += (size_t)w;
+	}
+	request_end(c);
+	return true;
+}
+
+void http_conn_answer(struct http_conn *c)
+{
+	c->handling = false;
+	respond(c, &c->result);
+	parse(c); /* requests pipelined behind it */
+}
+
+short http_conn_events(const struct http_conn *c)
+{
+	if (c->dead || c->handling)
+		return 0;
+	return c->out_len ? POLLOUT : POLLIN;
+}
+
+void http_conn_io(struct http_conn *c, short revents)
+{
+	if (c->dead || c->handling)
+		return;
+	if (c->out_len) {
+		if (revents & (POLLOUT | POLLERR | POLLHUP) && flush(c))
+			parse(c); /* requests pipelined behind it */
+		return;
+	}
+	if (!(revents & (POLLIN | POLLERR | POLLHUP)))
+		return;
+	if (c->in_off == c->in_len)
+		c->in_off = c->in_len = 0;
+	ssize_t n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* The client closed (or reset) with no request in hand: half a request is let go. */
+		c->dead = true;
+		return;
+	}
+	c->in_len += (size_t)n;
+	parse(c);
+}
+
+struct http_conn *http_conn_new(struct api_server *srv, int fd)
+{
+	struct http_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->srv = srv;
+	c->fd = fd;
+	hp.init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	return c;
+}
+
+void http_conn_free(struct http_conn *c)
+{
+	close(c->fd);
+	free(c->url);
+	free(c->body);
+	free(c->out);
+	free(c);
+}

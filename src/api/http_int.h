@@ -1,0 +1,91 @@
+/* Inside the API's HTTP server (http.c: the thread, the socket, the connections; http_conn.c:
+ * one connection's requests and answers). */
+#ifndef PETREL_API_HTTP_INT_H
+#define PETREL_API_HTTP_INT_H
+
+#include "api/http_parser_lib.h"
+#include "api/router.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HTTP_HEAD_MAX 32768   /* a request line and its headers, together */
+#define HTTP_IN_BUF 4096      /* bytes read from a connection at a time */
+/* Past HTTP_CONNS_SOFT open connections each new one closes the oldest that has no request
+ * in hand (half-sent headers or bodies, idle keep-alives), so clients that open many and send
+ * slowly cannot keep others out. At HTTP_CONNS_HARD no more are accepted until some close:
+ * petrel's descriptors are kept for the VM. */
+#define HTTP_CONNS_SOFT 64
+#define HTTP_CONNS_HARD 256
+
+struct controller;
+
+struct http_conn {
+	struct http_conn *older, *newer;   /* the server's list, oldest first */
+	struct api_server *srv;
+	int fd;
+	http_parser parser;
+	char in[HTTP_IN_BUF];
+	size_t in_len, in_off;             /* bytes read, of which parsed */
+
+	/* the request being read */
+	size_t head_len;                   /* its request line and headers so far */
+	char *url;
+	size_t url_len, url_cap;
+	char *body;
+	size_t body_len, body_cap;
+	bool too_large;                    /* the body passed the limit: its bytes are dropped */
+	char field[24];                    /* the header name being read (cut: not one we track) */
+	size_t field_len;
+	bool in_value;
+	int header;                        /* which tracked header the value belongs to */
+	unsigned n_content_length, n_transfer_encoding;
+	char cl_first[24], value[24];      /* the first Content-Length; the value being read */
+	size_t cl_first_len, value_len;
+	bool cl_differ, expect_continue;
+	unsigned fault_status;             /* set by a callback that refuses the request */
+	char fault[160];
+	bool complete;                     /* the whole request is in (the parser is paused) */
+
+	/* the answer */
+	bool handling;                     /* with the controller, which answers later */
+	bool keep_alive;
+	bool close_after;                  /* close once the output is out */
+	bool cut;                          /* evicted: shut down, closed when the end is seen */
+	bool dead;                         /* to be closed and freed by the server */
+	char *out;
+	size_t out_len, out_off;
+
+	/* handed over by the controller's worker, under srv->lock */
+	struct http_conn *next_done;
+	struct api_response result;
+};
+
+struct api_server {
+	struct controller *ctl;
+	int fd;                            /* listening */
+	int wake;                          /* eventfd: answers are ready, or stop */
+	char *path;
+	size_t max_payload;
+	pthread_t thread;
+	pthread_mutex_t lock;              /* done, stopping */
+	struct http_conn *done;            /* answered by the controller, to be sent */
+	bool stopping;
+	struct http_conn *oldest, *newest;
+	unsigned nconns;
+	uint64_t evicted;
+};
+
+/* A connection accepted on fd (non-blocking), or NULL without memory. */
+struct http_conn *http_conn_new(struct api_server *srv, int fd);
+void http_conn_free(struct http_conn *c);
+/* The poll events c waits for now. */
+short http_conn_events(const struct http_conn *c);
+/* poll said revents for c: read and parse, or write, or see the end. */
+void http_conn_io(struct http_conn *c, short revents);
+/* The controller's answer to c's pending request is in c->result: send it. */
+void http_conn_answer(struct http_conn *c);
+
+#endif
