@@ -32,6 +32,11 @@ uint32_t pvm_idle_kick_vector(uint32_t kept, unsigned round)
 	return kept & 0xff;
 }
 
+bool pvm_idle_wants_refresh(uint32_t kept)
+{
+	return !kept || (kept & PVM_IDLE_MASKED);
+}
+
 void pvm_idle_refresh(struct pvm_idle *pi, unsigned id, int vcpu_fd)
 {
 	if (!pi->running || id >= pi->nvcpus)
@@ -101,11 +106,11 @@ static void *kicker(void *arg)
 				continue; /* running guest code: it needs no wakeup */
 			}
 			uint32_t kept = __atomic_load_n(&pi->timer_vector[i], __ATOMIC_RELAXED);
-			if (!kept) {
-				if (refresh && pi->poke)
-					pi->poke(pi->poke_opaque, i); /* not known yet: let it look */
+			/* not known yet, or masked (the guest may arm it any moment): let it look */
+			if (refresh && pi->poke && pvm_idle_wants_refresh(kept))
+				pi->poke(pi->poke_opaque, i);
+			if (!kept)
 				continue;
-			}
 			uint32_t vector = pvm_idle_kick_vector(kept, round);
 			if (!vector)
 				continue;

@@ -61,5 +61,9 @@ bool pvm_idle_thread_sleeping(int tid);
 uint32_t pvm_idle_vector_of_lvtt(uint32_t lvtt);
 /* The vector kick round `round` sends for what pvm_idle_vector_of_lvtt kept, or 0 (pure). */
 uint32_t pvm_idle_kick_vector(uint32_t kept, unsigned round);
+/* Whether a halted vCPU with what pvm_idle_vector_of_lvtt kept is poked on refresh rounds to
+ * read its LVT again: when nothing is known yet, and when the timer was masked (a masked
+ * reading must not stick: once the guest arms its timer, it is kicked every round). (pure) */
+bool pvm_idle_wants_refresh(uint32_t kept);
 
 #endif
