@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 128
+#define ACCEPT_RETRY_MS 100
 
 static void unlink_conn(struct api_server *s, struct http_conn *c)
 {
@@ -42,36 +43,53 @@ static bool request_waiting(int fd)
 	return n >= 4 && memmem(buf, (size_t)n, "\r\n\r\n", 4) != NULL;
 }
 
-/* Cut the oldest connection without a request the controller is handling, and without a
- * whole request waiting. (One whose answer the client does not read is cut too: its answer
- * is given, and it would otherwise hold its slot for good.) Each cut attacker may come
- * straight back, and each new connection cuts one more: without the look at what is waiting,
- * that chain reached a client that had sent its whole request a moment before the API thread
- * got to it (seen once in a clean-clone run of test_slow_clients_cannot_hold_the_api). */
-static void evict_one(struct api_server *s)
+/* Close the oldest connection without a request the controller is handling, and without a
+ * whole request waiting to be read. Each cut attacker may come straight back, and each new
+ * connection cuts one more: without the look at what is waiting, that chain reached a client
+ * that had sent its whole request a moment before the API thread got to it (seen once in a
+ * clean-clone run of test_slow_clients_cannot_hold_the_api). A connection whose answers its
+ * client does not read is cut whatever waits behind them: pipelined requests queued behind
+ * unread answers would otherwise keep it for good (256 such clients locked everyone out).
+ * It is closed at once, so nothing more of it is read or run. False if none could be. */
+static bool evict_one(struct api_server *s)
 {
 	for (struct http_conn *c = s->oldest; c; c = c->newer) {
-		if (c->cut || c->dead || c->handling || request_waiting(c->fd))
+		if (c->dead || c->handling || (!c->out_len && request_waiting(c->fd)))
 			continue;
-		c->cut = true;
+		unlink_conn(s, c);
+		http_conn_free(c);
 		s->evicted++;
-		shutdown(c->fd, SHUT_RDWR); /* its next read sees the end and closes it */
 		if (s->evicted == 1 || s->evicted % 1000 == 0)
 			log_warn("API: %u connections open: closing idle or slow ones (%llu so far)",
 				 s->nconns, (unsigned long long)s->evicted);
-		return;
+		return true;
 	}
+	return false;
 }
 
+/* Called after the round's I/O (evict_one frees connections). */
 static void accept_all(struct api_server *s)
 {
-	while (s->nconns < HTTP_CONNS_HARD) {
+	for (;;) {
+		/* Full: a client waits, so the oldest idle or slow connection makes room; when every
+		 * one holds a request, the listener rests for ACCEPT_RETRY_MS. */
+		if (s->nconns >= HTTP_CONNS_HARD && !evict_one(s)) {
+			s->accept_paused = true;
+			return;
+		}
 		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("API: accept: %s", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* Out of descriptors or memory: the client stays queued and the socket stays
+			 * readable, so the listener is left out of poll until a connection closes or
+			 * ACCEPT_RETRY_MS pass (retrying at once spun the thread and the log). */
+			s->accept_paused = true;
+			if (s->accept_failures++ % 1000 == 0)
+				log_warn("API: cannot accept a connection: %s (%llu times)", strerror(errno),
+					 (unsigned long long)s->accept_failures);
 			return;
 		}
 		struct http_conn *c = http_conn_new(s, fd);
@@ -89,7 +107,7 @@ static void accept_all(struct api_server *s)
 		/* The new connection is the newest: it is only cut if all others are busy or cut. */
 		unsigned live = 0;
 		for (struct http_conn *k = s->oldest; k; k = k->newer)
-			live += !k->cut;
+			live += !k->dead;
 		if (live > HTTP_CONNS_SOFT)
 			evict_one(s);
 	}
@@ -120,32 +138,42 @@ static void *serve(void *arg)
 	struct pollfd pfd[HTTP_CONNS_HARD + 2];
 	struct http_conn *who[HTTP_CONNS_HARD + 2];
 	for (;;) {
+		/* A descriptor with nothing to wait for is left out (-1): poll would still report
+		 * a hang-up on it, at once and again (a client gone while its request is handled). */
 		pfd[0] = (struct pollfd){ s->wake, POLLIN, 0 };
-		pfd[1] = (struct pollfd){ s->fd, s->nconns < HTTP_CONNS_HARD ? POLLIN : 0, 0 };
+		pfd[1] = (struct pollfd){ s->accept_paused ? -1 : s->fd, POLLIN, 0 };
 		nfds_t n = 2;
+		bool ready = false;
 		for (struct http_conn *c = s->oldest; c; c = c->newer) {
-			pfd[n] = (struct pollfd){ c->fd, http_conn_events(c), 0 };
+			short ev = http_conn_events(c);
+			pfd[n] = (struct pollfd){ ev ? c->fd : -1, ev, 0 };
 			who[n++] = c;
+			ready |= http_conn_ready(c);
 		}
-		if (poll(pfd, n, -1) < 0) {
+		if (poll(pfd, n, ready ? 0 : s->accept_paused ? ACCEPT_RETRY_MS : -1) < 0) {
 			if (errno != EINTR)
 				log_warn("API: poll: %s", strerror(errno));
 			continue;
 		}
+		s->accept_paused = false;
 		if (pfd[0].revents && !take_answers(s))
 			break;
-		for (nfds_t i = 2; i < n; i++)
+		for (nfds_t i = 2; i < n; i++) {
 			if (pfd[i].revents)
 				http_conn_io(who[i], pfd[i].revents);
+			else if (http_conn_ready(who[i]))
+				http_conn_continue(who[i]);
+		}
+		if (pfd[1].revents & POLLIN)
+			accept_all(s);
 		for (struct http_conn *c = s->oldest, *next; c; c = next) {
 			next = c->newer;
 			if (c->dead) {
 				unlink_conn(s, c);
 				http_conn_free(c);
+				s->accept_paused = false; /* a descriptor is free again */
 			}
 		}
-		if (pfd[1].revents & POLLIN)
-			accept_all(s);
 	}
 	return NULL;
 }

@@ -71,6 +71,7 @@ static int on_message_begin(http_parser *p)
 	c->head_len = c->url_len = c->body_len = 0;
 	c->field_len = c->value_len = c->cl_first_len = 0;
 	c->in_value = c->too_large = c->cl_differ = c->expect_continue = false;
+	c->head_only = c->http10 = false;
 	c->n_content_length = c->n_transfer_encoding = 0;
 	c->header = H_OTHER;
 	return 0;
@@ -108,6 +109,10 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 		return -1;
 	if (c->in_value)
 		header_done(c);
+	/* http-parser takes "Content-Length : 5" as Content-Length; a name must have no
+	 * whitespace before its colon (RFC 9112 5.1), and one that did would go unchecked here */
+	if (memchr(at, ' ', n) || memchr(at, '\t', n))
+		return refuse(c, 400, "whitespace in a header name");
 	size_t room = sizeof(c->field) - c->field_len;
 	memcpy(c->field + c->field_len, at, n < room ? n : room);
 	c->field_len += n < room ? n : room;
@@ -168,6 +173,8 @@ static int on_headers_complete(http_parser *p)
 		header_done(c);
 	if (p->http_major != 1)
 		return refuse(c, 505, "HTTP/%u.%u is not supported", p->http_major, p->http_minor);
+	c->head_only = p->method == HTTP_HEAD;
+	c->http10 = p->http_minor == 0;
 	const char *framing = bad_framing(c);
 	if (framing)
 		return refuse(c, 400, "%s", framing);
@@ -175,7 +182,8 @@ static int on_headers_complete(http_parser *p)
 	if (c->n_content_length && p->content_length > max)
 		return refuse(c, 400, "request body of %llu bytes is larger than the limit of %zu bytes",
 			      (unsigned long long)p->content_length, max);
-	if (c->expect_continue && (p->flags & F_CHUNKED || (c->n_content_length && p->content_length)))
+	if (c->expect_continue && !c->http10 &&
+	    (p->flags & F_CHUNKED || (c->n_content_length && p->content_length)))
 		send_continue(c);
 	return 0;
 }
@@ -246,7 +254,11 @@ static void respond(struct http_conn *c, struct api_response *r)
 			    r->status, reason(r->status),
 			    r->body ? "Content-Type: application/json\r\n" : "",
 			    r->deprecated ? "Deprecation: true\r\n" : "", blen,
-			    close ? "Connection: close\r\n" : "");
+			    close       ? "Connection: close\r\n"
+			    : c->http10 ? "Connection: keep-alive\r\n" /* else 1.0 means close */
+					: "");
+	if (c->head_only)
+		blen = 0; /* its length is said, the body is not sent */
 	c->out = malloc((size_t)hlen + blen);
 	if (!c->out) {
 		api_response_free(r);
@@ -335,11 +347,16 @@ static void handle(struct http_conn *c)
 /* Parse what has been read, as far as the next whole request. */
 static void parse(struct http_conn *c)
 {
-	while (!c->dead && !c->handling && !c->out_len && c->in_off < c->in_len) {
+	/* At most HTTP_REQUESTS_PER_ROUND at a time: the rest waits in c->in for the server's next
+	 * round, so that a client pipelining thousands of requests does not keep the others
+	 * waiting until its own are all answered. */
+	unsigned budget = HTTP_REQUESTS_PER_ROUND;
+	while (!c->dead && !c->handling && !c->out_len && c->in_off < c->in_len && budget) {
 		size_t n = hp.execute(&c->parser, &settings, c->in + c->in_off, c->in_len - c->in_off);
 		c->in_off += n;
 		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
 		if (e == HPE_PAUSED && c->complete) {
+			budget--;
 			handle(c);
 			continue;
 		}
@@ -412,9 +429,19 @@ void http_conn_answer(struct http_conn *c)
 	parse(c); /* requests pipelined behind it */
 }
 
+bool http_conn_ready(const struct http_conn *c)
+{
+	return !c->dead && !c->handling && !c->out_len && c->in_off < c->in_len;
+}
+
+void http_conn_continue(struct http_conn *c)
+{
+	parse(c);
+}
+
 short http_conn_events(const struct http_conn *c)
 {
-	if (c->dead || c->handling)
+	if (c->dead || c->handling || http_conn_ready(c))
 		return 0;
 	return c->out_len ? POLLOUT : POLLIN;
 }

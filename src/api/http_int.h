@@ -13,6 +13,7 @@
 
 #define HTTP_HEAD_MAX 32768   /* a request line and its headers, together */
 #define HTTP_IN_BUF 4096      /* bytes read from a connection at a time */
+#define HTTP_REQUESTS_PER_ROUND 4 /* answered on one connection before the others' turn */
 /* Past HTTP_CONNS_SOFT open connections each new one closes the oldest that has no request
  * in hand (half-sent headers or bodies, idle keep-alives), so clients that open many and send
  * slowly cannot keep others out. At HTTP_CONNS_HARD no more are accepted until some close:
@@ -45,6 +46,8 @@ struct http_conn {
 	char cl_first[24], value[24];      /* the first Content-Length; the value being read */
 	size_t cl_first_len, value_len;
 	bool cl_differ, expect_continue;
+	bool head_only;                    /* HEAD: the answer's head without its body */
+	bool http10;                       /* an HTTP/1.0 request: keep-alive must be said */
 	unsigned fault_status;             /* set by a callback that refuses the request */
 	char fault[160];
 	bool complete;                     /* the whole request is in (the parser is paused) */
@@ -53,7 +56,6 @@ struct http_conn {
 	bool handling;                     /* with the controller, which answers later */
 	bool keep_alive;
 	bool close_after;                  /* close once the output is out */
-	bool cut;                          /* evicted: shut down, closed when the end is seen */
 	bool dead;                         /* to be closed and freed by the server */
 	char *out;
 	size_t out_len, out_off;
@@ -76,6 +78,8 @@ struct api_server {
 	struct http_conn *oldest, *newest;
 	unsigned nconns;
 	uint64_t evicted;
+	bool accept_paused;                /* accept failed (no descriptor): the listener rests */
+	uint64_t accept_failures;
 };
 
 /* A connection accepted on fd (non-blocking), or NULL without memory. */
@@ -85,6 +89,10 @@ void http_conn_free(struct http_conn *c);
 short http_conn_events(const struct http_conn *c);
 /* poll said revents for c: read and parse, or write, or see the end. */
 void http_conn_io(struct http_conn *c, short revents);
+/* Requests read and not handled yet (the round's share was used up): http_conn_continue()
+ * in the next round, without waiting for poll. */
+bool http_conn_ready(const struct http_conn *c);
+void http_conn_continue(struct http_conn *c);
 /* The controller's answer to c's pending request is in c->result: send it. */
 void http_conn_answer(struct http_conn *c);
 

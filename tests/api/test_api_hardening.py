@@ -221,3 +221,112 @@ def test_patch_drive_to_a_fifo_is_refused_at_once(api, workdir, fifo):
     assert r.status == 400 and "a FIFO" in r.fault, r
     assert time.monotonic() - t0 < 5
     assert api.get("/").status == 200
+
+
+# Found by a review of the API's own HTTP server (2026-11-25); each fails on its first version.
+
+def test_head_answer_has_no_body(petrel):
+    """A HEAD answer says its length but sends no body: a body would be read as the start of
+    the next answer on the connection."""
+    raw = apilib.raw_exchange(petrel.sock, b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+                              b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, sep, rest = raw.partition(b"\r\n\r\n")
+    assert sep and head.startswith(b"HTTP/1.1 "), raw[:200]
+    assert rest.startswith(b"HTTP/1.1 200 "), raw[:300]  # the GET's answer follows at once
+
+
+def test_http10_keep_alive_is_said(petrel):
+    """An HTTP/1.0 client that asks for keep-alive is told so (else 1.0 means close, and it
+    would wait for an end that never comes); without asking, the connection closes."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(str(petrel.sock))
+    s.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    head = s.recv(4096).partition(b"\r\n\r\n")[0].lower()
+    s.close()
+    assert b"connection: keep-alive" in head, head
+    raw = apilib.raw_exchange(petrel.sock, b"GET / HTTP/1.0\r\n\r\n", timeout=5)
+    assert raw.startswith(b"HTTP/1.1 200") and b"Connection: close" in raw, raw[:300]
+
+
+def test_no_100_continue_for_http10(petrel):
+    raw = apilib.raw_exchange(petrel.sock, b"PUT /machine-config HTTP/1.0\r\nExpect: 100-continue\r\n"
+                              b"Content-Length: 34\r\n\r\n", timeout=1, expect_close=False)
+    assert not raw.startswith(b"HTTP/1.1 100"), raw
+
+
+def test_whitespace_before_a_header_colon_is_refused(petrel):
+    """http-parser takes "Content-Length : N" as Content-Length; petrel would not have seen it
+    as one (no size check up front: 10 GB read and dropped)."""
+    raw = apilib.raw_exchange(petrel.sock, b"PUT /machine-config HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Length : 10000000000\r\n\r\n")
+    status, body = status_and_body(raw)
+    assert status == 400 and "whitespace" in body, raw
+    assert petrel.client().get("/").status == 200
+
+
+def test_clients_that_never_read_cannot_hold_the_api(workdir):
+    """Connections that pipeline requests and never read their answers were never cut (a whole
+    request always waited behind the unread answers): 256 of them locked everyone out. (At
+    Warning level: tens of thousands of requests are answered before the answers back up, and
+    the Debug log of each would measure this test's pipe reader.)"""
+    petrel = apilib.Petrel(workdir, level="Warning")
+    held = []
+    try:
+        for _ in range(256):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(petrel.sock))
+            s.setblocking(False)
+            try:
+                s.send(b"GET / HTTP/1.1\r\n\r\n" * 2000)
+            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                pass
+            held.append(s)
+        time.sleep(1)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(5)
+        c.connect(str(petrel.sock))
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 200")
+        c.close()
+    finally:
+        for s in held:
+            s.close()
+        petrel.close()
+
+
+def test_out_of_descriptors_does_not_spin(workdir):
+    """accept() failing for want of descriptors left the socket readable: the API thread spun
+    and logged a line each round until a connection closed."""
+    sock = workdir / "emfile.sock"
+    log = workdir / "emfile.log"
+    with open(log, "w") as err:
+        p = subprocess.Popen(["prlimit", "--nofile=40", str(apilib.petrel_bin()), "--api-sock", str(sock)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    held = []
+    try:
+        end = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < end:
+            time.sleep(0.01)
+        for _ in range(60):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(str(sock))
+            held.append(s)
+        time.sleep(0.5)
+
+        def cpu():
+            f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        c0 = cpu()
+        time.sleep(2)
+        assert cpu() - c0 < 0.5, "the API thread spins"
+        for s in held:
+            s.close()
+        held = []
+        assert apilib.Client(sock).get("/").status == 200  # and it serves again
+    finally:
+        for s in held:
+            s.close()
+        p.terminate()
+        p.wait()
+    assert sum(1 for _ in open(log)) < 20, open(log).read()[-500:]
