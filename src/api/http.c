@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 128
@@ -34,27 +35,44 @@ static void unlink_conn(struct api_server *s, struct http_conn *c)
 	s->nconns--;
 }
 
-/* A whole request header is waiting on the socket, not read yet: a client that is not slow,
- * only not served yet. */
-static bool request_waiting(int fd)
+static uint64_t now_ms(void)
 {
-	char buf[4096];
-	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	return n >= 4 && memmem(buf, (size_t)n, "\r\n\r\n", 4) != NULL;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-/* Close the oldest connection without a request the controller is handling, and without a
- * whole request waiting to be read. Each cut attacker may come straight back, and each new
- * connection cuts one more: without the look at what is waiting, that chain reached a client
- * that had sent its whole request a moment before the API thread got to it (seen once in a
- * clean-clone run of test_slow_clients_cannot_hold_the_api). A connection whose answers its
- * client does not read is cut whatever waits behind them: pipelined requests queued behind
- * unread answers would otherwise keep it for good (256 such clients locked everyone out).
- * It is closed at once, so nothing more of it is read or run. False if none could be. */
+/* Whether c is waiting for us rather than we for it: complete requests buffered (its share of
+ * the round was used up), a new connection whose client has not had time to send, bytes in
+ * its socket in the middle of a request (a body read 4 KiB a round), or a whole request
+ * header there. A client that is not reading its answers never is. */
+static bool waits_for_us(struct http_conn *c, uint64_t now)
+{
+	if (c->out_len)
+		return false;
+	if (http_conn_ready(c))
+		return true;
+	if (!c->got_bytes && now - c->accepted_ms < HTTP_NEW_GRACE_MS)
+		return true;
+	char buf[4096];
+	ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	return n > 0 && (c->in_request || (n >= 4 && memmem(buf, (size_t)n, "\r\n\r\n", 4)));
+}
+
+/* Close the oldest connection that neither holds a request the controller is handling nor
+ * waits for us (waits_for_us). Each cut attacker may come straight back, and each new
+ * connection cuts one more: without those looks, that chain reached clients that had sent
+ * their whole request a moment before the API thread got to it, that were half way through a
+ * large body, or had just connected (test_slow_clients_cannot_hold_the_api, and a review).
+ * A connection whose answers its client does not read is cut whatever waits behind them:
+ * pipelined requests queued behind unread answers would otherwise keep it for good (256 such
+ * clients locked everyone out). It is closed at once, so nothing more of it is read or run.
+ * False if none could be. */
 static bool evict_one(struct api_server *s)
 {
+	uint64_t now = now_ms();
 	for (struct http_conn *c = s->oldest; c; c = c->newer) {
-		if (c->dead || c->handling || (!c->out_len && request_waiting(c->fd)))
+		if (c->dead || c->handling || waits_for_us(c, now))
 			continue;
 		unlink_conn(s, c);
 		http_conn_free(c);
@@ -97,6 +115,7 @@ static void accept_all(struct api_server *s)
 			close(fd);
 			return;
 		}
+		c->accepted_ms = now_ms();
 		c->older = s->newest;
 		if (s->newest)
 			s->newest->newer = c;

@@ -68,9 +68,10 @@ static int append(char **buf, size_t *len, size_t *cap, const char *at, size_t n
 static int on_message_begin(http_parser *p)
 {
 	struct http_conn *c = conn_of(p);
+	c->in_request = true;
 	c->head_len = c->url_len = c->body_len = 0;
 	c->field_len = c->value_len = c->cl_first_len = 0;
-	c->in_value = c->too_large = c->cl_differ = c->expect_continue = false;
+	c->in_value = c->cl_differ = c->expect_continue = false;
 	c->head_only = c->http10 = false;
 	c->n_content_length = c->n_transfer_encoding = 0;
 	c->header = H_OTHER;
@@ -191,15 +192,11 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
 	struct http_conn *c = conn_of(p);
-	/* Past the limit (a chunked body has no length up front) keep reading but drop it; the
-	 * answer is given once the request is complete. */
-	if (c->too_large)
-		return 0;
-	if (c->body_len + n > c->srv->max_payload) {
-		c->too_large = true;
-		c->body_len = 0;
-		return 0;
-	}
+	/* Past the limit (a chunked body has no length up front): refused at once and the
+	 * connection closed, as for a Content-Length over it. Reading the rest to drop it let one
+	 * client stream without end (and keep its socket busy, safe from eviction). */
+	if (c->body_len + n > c->srv->max_payload)
+		return refuse(c, 400, "request body larger than the limit of %zu bytes", c->srv->max_payload);
 	return append(&c->body, &c->body_len, &c->body_cap, at, n) < 0 ? refuse(c, 500, "out of memory") : 0;
 }
 
@@ -207,6 +204,7 @@ static int on_message_complete(http_parser *p)
 {
 	struct http_conn *c = conn_of(p);
 	c->complete = true;
+	c->in_request = false;
 	hp.pause(p, 1); /* the next request waits until this one is answered */
 	return 0;
 }
@@ -248,12 +246,14 @@ static void respond(struct http_conn *c, struct api_response *r)
 {
 	size_t blen = r->body ? strlen(r->body) : 0;
 	bool close = c->close_after || !c->keep_alive;
-	char head[256];
+	char head[256], length[48] = "";
+	if (r->status != 204) /* a 204 has no content and says no length (RFC 9110 8.6) */
+		snprintf(length, sizeof(length), "Content-Length: %zu\r\n", blen);
 	int hlen = snprintf(head, sizeof(head),
-			    "HTTP/1.1 %u %s\r\nServer: petrel API\r\n%s%sContent-Length: %zu\r\n%s\r\n",
+			    "HTTP/1.1 %u %s\r\nServer: petrel API\r\n%s%s%s%s\r\n",
 			    r->status, reason(r->status),
 			    r->body ? "Content-Type: application/json\r\n" : "",
-			    r->deprecated ? "Deprecation: true\r\n" : "", blen,
+			    r->deprecated ? "Deprecation: true\r\n" : "", length,
 			    close       ? "Connection: close\r\n"
 			    : c->http10 ? "Connection: keep-alive\r\n" /* else 1.0 means close */
 					: "");
@@ -323,13 +323,6 @@ static void request_done(void *opaque, struct api_response *resp)
 static void handle(struct http_conn *c)
 {
 	c->keep_alive = hp.should_keep_alive(&c->parser) && !c->parser.upgrade;
-	if (c->too_large) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "request body larger than the limit of %zu bytes",
-			 c->srv->max_payload);
-		respond_fault(c, 400, msg);
-		return;
-	}
 	char *path = c->url ? c->url : "";
 	char *q = strchr(path, '?');
 	if (q)
@@ -399,6 +392,8 @@ static void request_end(struct http_conn *c)
 	}
 	c->complete = false;
 	c->fault_status = 0;
+	/* a next request that fails before on_message_begin must not inherit these */
+	c->head_only = c->http10 = false;
 	hp.pause(&c->parser, 0);
 }
 
@@ -468,6 +463,7 @@ void http_conn_io(struct http_conn *c, short revents)
 		return;
 	}
 	c->in_len += (size_t)n;
+	c->got_bytes = true;
 	parse(c);
 }
 

@@ -14,6 +14,7 @@
 #define HTTP_HEAD_MAX 32768   /* a request line and its headers, together */
 #define HTTP_IN_BUF 4096      /* bytes read from a connection at a time */
 #define HTTP_REQUESTS_PER_ROUND 4 /* answered on one connection before the others' turn */
+#define HTTP_NEW_GRACE_MS 1000    /* a new connection is not cut before it could send */
 /* Past HTTP_CONNS_SOFT open connections each new one closes the oldest that has no request
  * in hand (half-sent headers or bodies, idle keep-alives), so clients that open many and send
  * slowly cannot keep others out. At HTTP_CONNS_HARD no more are accepted until some close:
@@ -37,7 +38,6 @@ struct http_conn {
 	size_t url_len, url_cap;
 	char *body;
 	size_t body_len, body_cap;
-	bool too_large;                    /* the body passed the limit: its bytes are dropped */
 	char field[24];                    /* the header name being read (cut: not one we track) */
 	size_t field_len;
 	bool in_value;
@@ -51,6 +51,9 @@ struct http_conn {
 	unsigned fault_status;             /* set by a callback that refuses the request */
 	char fault[160];
 	bool complete;                     /* the whole request is in (the parser is paused) */
+	bool in_request;                   /* between a request's first byte and its end */
+	bool got_bytes;                    /* the client has sent something */
+	uint64_t accepted_ms;              /* CLOCK_MONOTONIC */
 
 	/* the answer */
 	bool handling;                     /* with the controller, which answers later */
