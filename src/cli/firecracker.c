@@ -255,11 +255,12 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 	return 0;
 }
 
-/* Before InstanceStart: wait for the VM to run, or for a signal to stop. Returns the VM, or
- * NULL when petrel should exit (*signo says which signal, 0 on error). */
-static struct vm *wait_for_start(struct controller *ctl, int *signo)
+/* Before InstanceStart: wait for the VM to run, or for a signal to stop (sfd: the control
+ * signals' signalfd, made before the API serves: once clients hold every descriptor the
+ * process may have, it could not be made, and SIGTERM, blocked for it, would go unseen).
+ * Returns the VM, or NULL when petrel should exit (*signo says which signal, 0 on error). */
+static struct vm *wait_for_start(struct controller *ctl, int sfd, int *signo)
 {
-	int sfd = cli_control_signalfd();
 	struct vm *vm = NULL;
 	*signo = 0;
 	while (!(vm = ctl_running_vm(ctl))) {
@@ -447,13 +448,20 @@ int cli_firecracker(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0)
+	int sfd = cli_control_signalfd();
+	if (sfd < 0) {
+		log_error("cannot watch for signals: %s", strerror(errno));
 		goto out;
+	}
+	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0) {
+		close(sfd);
+		goto out;
+	}
 	if (!o.no_api)
 		ctl_note_startup(&ctl, o.start_us, o.start_cpu_us, o.parent_cpu_us);
 
 	int signo;
-	struct vm *vm = wait_for_start(&ctl, &signo);
+	struct vm *vm = wait_for_start(&ctl, sfd, &signo);
 	if (!vm) {
 		/* A start the worker ran while the signal came in may have left a running VM:
 		 * with the worker stopped none is in progress any more, and one that started is
