@@ -7,6 +7,7 @@
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/unix_socket.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -16,7 +17,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 128
@@ -35,13 +35,6 @@ static void unlink_conn(struct api_server *s, struct http_conn *c)
 	s->nconns--;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* Whether c is waiting for us rather than we for it: complete requests buffered (its share of
  * the round was used up), a new connection whose client has not had time to send, bytes in
  * its socket in the middle of a request (a body read 4 KiB a round), or a whole request
@@ -52,7 +45,7 @@ static bool waits_for_us(struct http_conn *c, uint64_t now)
 		return false;
 	if (http_conn_ready(c))
 		return true;
-	if (!c->got_bytes && now - c->accepted_ms < HTTP_NEW_GRACE_MS)
+	if (!c->got_bytes && now - c->accepted_ns < HTTP_NEW_GRACE_MS * 1000000ull)
 		return true;
 	char buf[4096];
 	ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
@@ -70,7 +63,7 @@ static bool waits_for_us(struct http_conn *c, uint64_t now)
  * False if none could be. */
 static bool evict_one(struct api_server *s)
 {
-	uint64_t now = now_ms();
+	uint64_t now = now_ns();
 	for (struct http_conn *c = s->oldest; c; c = c->newer) {
 		if (c->dead || c->handling || waits_for_us(c, now))
 			continue;
@@ -115,7 +108,7 @@ static void accept_all(struct api_server *s)
 			close(fd);
 			return;
 		}
-		c->accepted_ms = now_ms();
+		c->accepted_ns = now_ns();
 		c->older = s->newest;
 		if (s->newest)
 			s->newest->newer = c;

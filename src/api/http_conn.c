@@ -5,6 +5,7 @@
 #include "api/controller.h"
 #include "api/http_int.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -283,11 +284,6 @@ static void respond_fault(struct http_conn *c, unsigned status, const char *msg)
 	respond(c, &r);
 }
 
-static int hex_digit(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* Percent-decoding of the path, in place, except "%00": decoded, it would cut the path short
  * as a NUL byte does; kept as is, the router refuses it as an unknown path. */
 static void unescape(char *s)
@@ -358,16 +354,18 @@ static void parse(struct http_conn *c)
 		if (c->fault_status) {
 			respond_fault(c, c->fault_status, c->fault);
 		} else if (e == HPE_UNEXPECTED_CONTENT_LENGTH) {
-			/* the parser's own smuggling checks stop before our callbacks see the value:
-			 * a second Content-Length, or one beside Transfer-Encoding */
-			const char *v = c->in + c->in_off, *end = memchr(v, '\r', c->in_len - c->in_off);
-			const char *why = c->n_transfer_encoding && c->n_content_length
-						  ? "both Content-Length and Transfer-Encoding"
-					  : end && ((size_t)(end - v) != c->cl_first_len ||
-						    memcmp(v, c->cl_first, c->cl_first_len))
-						  ? "conflicting Content-Length headers"
-						  : "more than one Content-Length header";
-			respond_fault(c, 400, why);
+			/* The parser's own smuggling checks stop before our callbacks see the value:
+			 * one beside Transfer-Encoding, or a second Content-Length, whose value starts
+			 * where the parser stopped. Counted here, bad_framing() says which. */
+			if (!c->n_transfer_encoding) {
+				const char *v = c->in + c->in_off;
+				const char *end = memchr(v, '\r', c->in_len - c->in_off);
+				c->n_content_length++;
+				c->cl_differ = end && ((size_t)(end - v) != c->cl_first_len ||
+						       memcmp(v, c->cl_first, c->cl_first_len));
+			}
+			const char *why = bad_framing(c);
+			respond_fault(c, 400, why ? why : hp.errno_description(e));
 		} else if (e == HPE_OK) {
 			/* an Upgrade request without a complete message: nothing we speak */
 			respond_fault(c, 400, "protocol upgrades are not supported");

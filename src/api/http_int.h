@@ -53,7 +53,7 @@ struct http_conn {
 	bool complete;                     /* the whole request is in (the parser is paused) */
 	bool in_request;                   /* between a request's first byte and its end */
 	bool got_bytes;                    /* the client has sent something */
-	uint64_t accepted_ms;              /* CLOCK_MONOTONIC */
+	uint64_t accepted_ns;              /* now_ns() */
 
 	/* the answer */
 	bool handling;                     /* with the controller, which answers later */

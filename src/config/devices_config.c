@@ -4,6 +4,7 @@
 #include "config/devices_internal.h"
 #include "block/disk.h"
 #include "util/json_util.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -145,23 +146,12 @@ int vsock_config_copy(struct vsock_config *dst, const struct vsock_config *src)
 
 /* ---- MAC addresses ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int mac_parse(const char *s, uint8_t mac[6])
 {
 	if (!s || strlen(s) != 17)
 		return -EINVAL;
 	for (int i = 0; i < 6; i++) {
-		int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
 		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
 			return -EINVAL;
 		mac[i] = (uint8_t)(hi << 4 | lo);

@@ -39,6 +39,13 @@ int read_whole_file(const char *path, size_t max_len, char **buf, size_t *len);
  * through), mode 0600. The fd, or -errno. */
 int open_new_tmp(const char *path, char *tmp, size_t tmplen);
 
+/* The value of a hexadecimal digit, or -1 (MAC addresses, percent escapes). */
+static inline int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+					 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 
