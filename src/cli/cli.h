@@ -14,6 +14,10 @@ void cli_block_signals(void);
 int cli_control_signalfd(void);
 /* A control signal read from that signalfd: counted for the metrics (SIGHUP). */
 void cli_note_signal(int signo);
+/* Before a VM runs: wait until fd is readable (0) or a control signal comes through sfd
+ * (its number, counted; SIGUSR2, which dumps vCPUs, means nothing yet and is skipped).
+ * -1 on a poll error (logged). */
+int cli_wait_readable(int fd, int sfd);
 /* --pvm auto|on|off -> -1/1/0; -EINVAL (logged) otherwise. */
 int cli_parse_pvm(const char *arg, int *out);
 
@@ -32,7 +36,9 @@ int cli_replicate(int argc, char **argv);
  * a snapshotted VM on overlays of their own. */
 int cli_image(int argc, char **argv);
 int cli_deploy(int argc, char **argv);
-/* Serve the console (stdin -> serial) until the VM stops. */
-int console_loop(struct vm *vm);
+/* Serve the console (stdin -> serial) until the VM stops; a control signal through sfd (the
+ * caller's cli_control_signalfd(), made before any client or peer could take the last
+ * descriptor) stops it, SIGUSR2 dumps the vCPUs. */
+int console_loop(struct vm *vm, int sfd);
 
 #endif

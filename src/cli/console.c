@@ -88,10 +88,9 @@ static void flush_pending(struct console *c)
 	c->npending -= n;
 }
 
-int console_loop(struct vm *vm)
+int console_loop(struct vm *vm, int sfd)
 {
 	struct console c = { .vm = vm, .break_at = SIZE_MAX };
-	int sfd = cli_control_signalfd();
 	raw_mode(&c);
 	bool stdin_open = true;
 
@@ -130,7 +129,5 @@ int console_loop(struct vm *vm)
 		flush_pending(&c);
 	}
 	restore_mode(&c);
-	if (sfd >= 0)
-		close(sfd);
 	return 0;
 }

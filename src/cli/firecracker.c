@@ -17,9 +17,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -264,28 +262,15 @@ static struct vm *wait_for_start(struct controller *ctl, int sfd, int *signo)
 	struct vm *vm = NULL;
 	*signo = 0;
 	while (!(vm = ctl_running_vm(ctl))) {
-		struct pollfd p[2] = { { .fd = ctl->event_fd, .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN } };
-		if (poll(p, 2, -1) < 0 && errno != EINTR) {
-			log_error("poll: %s", strerror(errno));
+		int r = cli_wait_readable(ctl->event_fd, sfd);
+		if (r != 0) {
+			*signo = r > 0 ? r : 0;
 			break;
 		}
-		if (p[0].revents & POLLIN) {
-			uint64_t n;
-			if (read(ctl->event_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-				log_warn("event read: %s", strerror(errno));
-		}
-		if (p[1].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGUSR2) {
-				cli_note_signal((int)si.ssi_signo);
-				*signo = (int)si.ssi_signo;
-				break; /* SIGUSR2 (dump vCPUs) means nothing before the VM runs */
-			}
-		}
+		uint64_t n;
+		if (read(ctl->event_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+			log_warn("event read: %s", strerror(errno));
 	}
-	if (sfd >= 0)
-		close(sfd);
 	return vm;
 }
 
@@ -429,7 +414,7 @@ int cli_firecracker(int argc, char **argv)
 		log_error("cannot set up: %s", strerror(-r));
 		return 1;
 	}
-	int status = 2;
+	int status = 2, sfd = -1;
 	struct api_server *srv = NULL;
 	log_info("Running petrel v%s", PETREL_VERSION);
 	if (configure(&ctl, &o) < 0)
@@ -448,15 +433,12 @@ int cli_firecracker(int argc, char **argv)
 			goto out;
 		}
 	}
-	int sfd = cli_control_signalfd();
-	if (sfd < 0) {
+	if ((sfd = cli_control_signalfd()) < 0) {
 		log_error("cannot watch for signals: %s", strerror(errno));
 		goto out;
 	}
-	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0) {
-		close(sfd);
+	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0)
 		goto out;
-	}
 	if (!o.no_api)
 		ctl_note_startup(&ctl, o.start_us, o.start_cpu_us, o.parent_cpu_us);
 
@@ -476,12 +458,14 @@ int cli_firecracker(int argc, char **argv)
 		status = signo ? 0 : 1;
 		goto out;
 	}
-	console_loop(vm);
+	console_loop(vm, sfd);
 	status = ctl_finish(&ctl);
 	report_stop(vm, o.stats, &ctl.cfg);
 out:
 	ctl_stop_worker(&ctl);
 	api_server_stop(srv);
 	ctl_free(&ctl);
+	if (sfd >= 0)
+		close(sfd);
 	return status;
 }

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,12 +39,25 @@ static void report_stop(const struct vm *vm)
 		fprintf(stderr, "petrel: %s\n", vm->stop_msg);
 }
 
+/* Signals are taken through a signalfd (by the console loop once a VM runs, before that by
+ * the wait for one); every thread started from here on (vCPUs, migration, replication)
+ * inherits the mask, vCPU threads unblock only their kick signal. The signalfd or -1
+ * (said why). */
+static int control_signals(void)
+{
+	cli_block_signals();
+	int sfd = cli_control_signalfd();
+	if (sfd < 0)
+		log_error("cannot watch for signals: %s", strerror(errno));
+	return sfd;
+}
+
 /* A VM that arrived from another petrel (a migration, a takeover) runs like any other; repl:
  * its replication to a next standby, if any (ended before the VM goes). */
-static int run_arrived(struct vm *vm, struct vm_config *cfg, bool stats, struct replication *repl)
+static int run_arrived(struct vm *vm, struct vm_config *cfg, bool stats, struct replication *repl, int sfd)
 {
 	cfg->stats = stats;
-	console_loop(vm);
+	console_loop(vm, sfd);
 	int status = vm_join(vm);
 	report_stop(vm);
 	replication_free(repl);
@@ -61,10 +75,32 @@ static void incoming_done(void *opaque, struct migration *m, int e)
 		log_error("cannot report the migration's end: %s", strerror(errno));
 }
 
-/* --incoming: wait for one migration, then run the VM it brought like any other. */
-static int run_incoming(const char *url, bool stats)
+/* The byte a migration's or replication's end callback wrote to fd, if it has run (after
+ * migration_free/replication_free it has, or never will): 1 when it has not. */
+static char callback_byte(int fd)
 {
-	cli_block_signals();
+	char c = 1;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, 0) == 1 && read(fd, &c, 1) != 1)
+		c = 1;
+	return c;
+}
+
+/* A control signal came while waiting for a VM to arrive: the wait is cancelled (by the
+ * caller, before this), and a VM that arrived all the same is stopped. */
+static int stop_waiting(struct vm *vm, struct vm_config *cfg, bool arrived, int signo, int sfd)
+{
+	if (!arrived) {
+		fprintf(stderr, "petrel: stopped by signal %d before a VM arrived\n", signo);
+		return 0;
+	}
+	vm_request_stop(vm, VM_STOP_USER, 0, "stopped by signal %d", signo);
+	return run_arrived(vm, cfg, false, NULL, sfd);
+}
+
+/* --incoming: wait for one migration, then run the VM it brought like any other. */
+static int run_incoming(const char *url, bool stats, int sfd)
+{
 	static struct vm vm;
 	static struct vm_config cfg;
 	vm_config_init(&cfg);
@@ -74,22 +110,30 @@ static int run_incoming(const char *url, bool stats)
 	struct mig_receive_opts o = { .url = url, .console_out_fd = STDOUT_FILENO };
 	struct migration *m = NULL;
 	char err[512] = "", ok = 1;
+	int status = 1;
 	if (migration_receive_start(&vm, &cfg, &o, incoming_done, &pfd[1], &m, err, sizeof(err)) < 0) {
 		log_error("%s", err);
-		return 1;
+		goto out;
 	}
 	fprintf(stderr, "petrel: waiting for a migration on %s\n", url);
+	int sig = cli_wait_readable(pfd[0], sfd);
+	if (sig != 0) {
+		migration_free(m);
+		m = NULL;
+		status = sig > 0 ? stop_waiting(&vm, &cfg, callback_byte(pfd[0]) == 0, sig, sfd) : 1;
+		goto out;
+	}
 	if (read(pfd[0], &ok, 1) != 1)
 		ok = 1;
 	struct mig_status st;
 	migration_status(m, &st);
-	int status = 1;
 	if (ok == 0) {
 		fprintf(stderr, "petrel: migrated in from %s (downtime %.2f ms)\n", st.peer, st.downtime_ms);
-		status = run_arrived(&vm, &cfg, stats, NULL);
+		status = run_arrived(&vm, &cfg, stats, NULL, sfd);
 	} else {
 		log_error("migration from %s failed: %s", st.peer, st.reason);
 	}
+out:
 	migration_free(m);
 	close(pfd[0]);
 	close(pfd[1]);
@@ -135,9 +179,8 @@ static struct replication *replicate_next(struct vm *vm, const char *url, uint64
 
 /* --standby: a replication standby; when the primary dies the VM runs here like any other
  * (replicated to the next standby with --next-standby). */
-static int run_standby(const char *url, const char *next, bool stats)
+static int run_standby(const char *url, const char *next, bool stats, int sfd)
 {
-	cli_block_signals();
 	static struct vm vm;
 	static struct vm_config cfg;
 	vm_config_init(&cfg);
@@ -147,16 +190,23 @@ static int run_standby(const char *url, const char *next, bool stats)
 	struct repl_standby_opts o = { .listen_url = url, .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO };
 	struct replication *r = NULL;
 	char err[512] = "", active = 1;
+	int status = 1;
 	if (replication_standby_start(&vm, &cfg, &o, standby_event, &pfd[1], &r, err, sizeof(err)) < 0) {
 		log_error("%s", err);
-		return 1;
+		goto out;
 	}
 	fprintf(stderr, "petrel: standby for a primary on %s\n", url);
+	int sig = cli_wait_readable(pfd[0], sfd);
+	if (sig != 0) {
+		replication_free(r);
+		r = NULL;
+		status = sig > 0 ? stop_waiting(&vm, &cfg, callback_byte(pfd[0]) == 0, sig, sfd) : 1;
+		goto out;
+	}
 	if (read(pfd[0], &active, 1) != 1)
 		active = 1;
 	struct repl_status st;
 	replication_status(r, &st);
-	int status = 1;
 	if (active == 0) {
 		fprintf(stderr, "petrel: the primary died (%s): the VM runs here\n", st.reason);
 		struct replication *p = NULL;
@@ -165,11 +215,12 @@ static int run_standby(const char *url, const char *next, bool stats)
 			r = NULL;
 			p = replicate_next(&vm, next, st.generation + 1);
 		}
-		status = run_arrived(&vm, &cfg, stats, p);
+		status = run_arrived(&vm, &cfg, stats, p, sfd);
 	} else {
 		fprintf(stderr, "petrel: replication ended: %s\n", st.reason);
 		status = 0;
 	}
+out:
 	replication_free(r);
 	close(pfd[0]);
 	close(pfd[1]);
@@ -201,8 +252,13 @@ int cli_run(int argc, char **argv)
 	}
 	if (from.incoming || from.standby) {
 		free(aff);
-		return from.incoming ? run_incoming(from.incoming, stats)
-				     : run_standby(from.standby, from.next_standby, stats);
+		int sfd = control_signals();
+		if (sfd < 0)
+			return 1;
+		int status = from.incoming ? run_incoming(from.incoming, stats, sfd)
+					   : run_standby(from.standby, from.next_standby, stats, sfd);
+		close(sfd);
+		return status;
 	}
 	if (restore) {
 		r = snapshot_read_config(&ro, &cfg, err, sizeof(err));
@@ -225,10 +281,11 @@ int cli_run(int argc, char **argv)
 		vm_config_free(&cfg);
 		return r > 0 ? 0 : 2;
 	}
-	/* Signals are taken by the console loop through a signalfd; vCPU threads inherit
-	 * this mask and unblock only their kick signal. */
-	cli_block_signals();
-
+	int sfd = control_signals();
+	if (sfd < 0) {
+		vm_config_free(&cfg);
+		return 1;
+	}
 	static struct vm vm; /* large (vCPU array); one per process */
 	int status;
 	if (restore && snapshot_load(&vm, &cfg, &ro, STDOUT_FILENO, err, sizeof(err)) < 0) {
@@ -239,7 +296,7 @@ int cli_run(int argc, char **argv)
 	} else if (vm_start(&vm) < 0) {
 		status = vm_join(&vm);
 	} else {
-		console_loop(&vm);
+		console_loop(&vm, sfd);
 		status = vm_join(&vm);
 	}
 	report_stop(&vm);
@@ -247,6 +304,7 @@ int cli_run(int argc, char **argv)
 		print_stats(&vm, &cfg);
 	vm_destroy(&vm);
 	vm_config_free(&cfg);
+	close(sfd);
 	return status;
 }
 

@@ -4,10 +4,12 @@
 #include "util/proc_metrics.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <unistd.h>
 
 void cli_control_signals(sigset_t *set)
 {
@@ -42,6 +44,28 @@ int cli_control_signalfd(void)
 	sigset_t set;
 	cli_control_signals(&set);
 	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int cli_wait_readable(int fd, int sfd)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			return -1;
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGUSR2) {
+				cli_note_signal((int)si.ssi_signo);
+				return (int)si.ssi_signo;
+			}
+		}
+		if (p[0].revents)
+			return 0;
+	}
 }
 
 int cli_parse_pvm(const char *arg, int *out)

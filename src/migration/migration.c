@@ -133,7 +133,9 @@ void mig_finish(struct migration *m, int e, const char *why)
 		snprintf(m->st.reason, sizeof(m->st.reason), "%s", why && *why ? why : strerror(-e));
 	struct mig_status st = m->st;
 	pthread_mutex_unlock(&m->lock);
-	if (e)
+	if (e && mig_cancelled(m)) /* its owner ended it (migration_free): not an error */
+		log_info("migration %s %s cancelled: %s", st.source ? "to" : "from", st.peer, st.reason);
+	else if (e)
 		log_error("migration %s %s failed: %s", st.source ? "to" : "from", st.peer, st.reason);
 	else
 		log_info("migration %s %s completed: downtime %.2f ms, total %.1f ms, %llu MiB sent in %u rounds",

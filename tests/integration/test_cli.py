@@ -203,6 +203,33 @@ def test_next_standby_needs_standby(args):
     assert_error(p, 2, r"--next-standby goes with --standby only")
 
 
+@pytest.mark.parametrize("mode", ["--incoming", "--standby"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_waiting_for_a_vm_stops_on_a_signal(tmp_path, mode, sig):
+    """`petrel run --incoming/--standby` waiting for a VM to arrive ended on SIGTERM/SIGINT
+    (Ctrl-C): the signals were blocked for a signalfd that only the console loop read, so the
+    wait ignored them and only SIGKILL ended it. Needs no /dev/kvm: nothing has arrived."""
+    need_petrel()
+    sock = tmp_path / "in.sock"
+    p = subprocess.Popen([str(PETREL), "run", mode, f"unix:{sock}"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=REPO)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not sock.exists():   # listening: the wait has begun
+            assert p.poll() is None, p.stderr.read().decode()
+            assert time.monotonic() < deadline, "never listened"
+            time.sleep(0.02)
+        p.send_signal(sig)
+        _, e = p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, e.decode()
+    assert f"stopped by signal {int(sig)} before a VM arrived" in e.decode()
+    assert "ERROR" not in e.decode()   # a cancelled wait is not a failure
+
+
 @pytest.mark.parametrize("args,what", [
     (["--cpu-template", "Bogus"], r"Bogus"),
     (["--cpu-config", "/nonexistent/petrel-template.json"], r"/nonexistent/petrel-template\.json"),
