@@ -41,7 +41,7 @@ static void unlink_conn(struct api_server *s, struct http_conn *c)
  * header there. A client that is not reading its answers never is. */
 static bool waits_for_us(struct http_conn *c, uint64_t now)
 {
-	if (c->out_len)
+	if (c->out_len || c->lingering)
 		return false;
 	if (http_conn_ready(c))
 		return true;
@@ -155,14 +155,17 @@ static void *serve(void *arg)
 		pfd[0] = (struct pollfd){ s->wake, POLLIN, 0 };
 		pfd[1] = (struct pollfd){ s->accept_paused ? -1 : s->fd, POLLIN, 0 };
 		nfds_t n = 2;
-		bool ready = false;
+		bool ready = false, over = false;
+		int timeout = s->accept_paused ? ACCEPT_RETRY_MS : -1;
+		uint64_t now = now_ns();
 		for (struct http_conn *c = s->oldest; c; c = c->newer) {
+			over |= http_conn_linger_over(c, now, &timeout);
 			short ev = http_conn_events(c);
 			pfd[n] = (struct pollfd){ ev ? c->fd : -1, ev, 0 };
 			who[n++] = c;
 			ready |= http_conn_ready(c);
 		}
-		if (poll(pfd, n, ready ? 0 : s->accept_paused ? ACCEPT_RETRY_MS : -1) < 0) {
+		if (poll(pfd, n, ready || over ? 0 : timeout) < 0) {
 			if (errno != EINTR)
 				log_warn("API: poll: %s", strerror(errno));
 			continue;

@@ -385,7 +385,16 @@ static void request_end(struct http_conn *c)
 	c->out = NULL;
 	c->out_len = c->out_off = 0;
 	if (c->close_after) {
-		c->dead = true;
+		/* Our side ends here (the client reads the end of file after the answer); what it
+		 * still sends is dropped until it closes, for a while (HTTP_LINGER_MS). */
+		if (shutdown(c->fd, SHUT_WR) < 0) {
+			c->dead = true;
+			return;
+		}
+		c->lingering = true;
+		c->linger_until = now_ns() + HTTP_LINGER_MS * 1000000ull;
+		c->linger_left = HTTP_LINGER_BYTES;
+		c->in_off = c->in_len = 0; /* requests pipelined behind it are not run */
 		return;
 	}
 	c->complete = false;
@@ -424,7 +433,37 @@ void http_conn_answer(struct http_conn *c)
 
 bool http_conn_ready(const struct http_conn *c)
 {
-	return !c->dead && !c->handling && !c->out_len && c->in_off < c->in_len;
+	return !c->dead && !c->lingering && !c->handling && !c->out_len && c->in_off < c->in_len;
+}
+
+/* A lingering connection: drop what came in; closed at its end of file, an error, or once
+ * HTTP_LINGER_BYTES were dropped. */
+static void linger(struct http_conn *c)
+{
+	ssize_t n = recv(c->fd, c->in, sizeof(c->in), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0 || (size_t)n >= c->linger_left)
+		c->dead = true;
+	else
+		c->linger_left -= (size_t)n;
+}
+
+bool http_conn_linger_over(struct http_conn *c, uint64_t now, int *timeout_ms)
+{
+	if (!c->lingering || c->dead)
+		return false;
+	/* A courtesy only while there is room: past HTTP_CONNS_SOFT connections it ends at once
+	 * (else clients that send garbage and go on sending would each hold a descriptor the
+	 * whole time, test_slow_clients_cannot_hold_the_api). */
+	if (now >= c->linger_until || c->srv->nconns > HTTP_CONNS_SOFT) {
+		c->dead = true;
+		return true;
+	}
+	int ms = (int)((c->linger_until - now + 999999) / 1000000);
+	if (*timeout_ms < 0 || ms < *timeout_ms)
+		*timeout_ms = ms;
+	return false;
 }
 
 void http_conn_continue(struct http_conn *c)
@@ -434,6 +473,8 @@ void http_conn_continue(struct http_conn *c)
 
 short http_conn_events(const struct http_conn *c)
 {
+	if (c->lingering)
+		return c->dead ? 0 : POLLIN;
 	if (c->dead || c->handling || http_conn_ready(c))
 		return 0;
 	return c->out_len ? POLLOUT : POLLIN;
@@ -443,6 +484,10 @@ void http_conn_io(struct http_conn *c, short revents)
 {
 	if (c->dead || c->handling)
 		return;
+	if (c->lingering) {
+		linger(c);
+		return;
+	}
 	if (c->out_len) {
 		if (revents & (POLLOUT | POLLERR | POLLHUP) && flush(c))
 			parse(c); /* requests pipelined behind it */

@@ -15,6 +15,13 @@
 #define HTTP_IN_BUF 4096      /* bytes read from a connection at a time */
 #define HTTP_REQUESTS_PER_ROUND 4 /* answered on one connection before the others' turn */
 #define HTTP_NEW_GRACE_MS 1000    /* a new connection is not cut before it could send */
+/* After an answer that closes the connection, what the client still sends is read and dropped
+ * for up to HTTP_LINGER_MS or HTTP_LINGER_BYTES (a lingering close, as nginx and Apache do):
+ * closed at once with its bytes unread, the client's send of a body still under way failed
+ * with EPIPE before it read the answer (a 2 MB PUT past the payload limit), and a read after
+ * the answer got ECONNRESET instead of the end of file. */
+#define HTTP_LINGER_MS 2000       /* (and only while at most HTTP_CONNS_SOFT are open) */
+#define HTTP_LINGER_BYTES (16u << 20)
 /* Past HTTP_CONNS_SOFT open connections each new one closes the oldest that has no request
  * in hand (half-sent headers or bodies, idle keep-alives), so clients that open many and send
  * slowly cannot keep others out. At HTTP_CONNS_HARD no more are accepted until some close:
@@ -59,6 +66,9 @@ struct http_conn {
 	bool handling;                     /* with the controller, which answers later */
 	bool keep_alive;
 	bool close_after;                  /* close once the output is out */
+	bool lingering;                    /* the answer is out, our side shut: input dropped */
+	uint64_t linger_until;             /* now_ns() deadline of that */
+	size_t linger_left;                /* bytes still dropped before closing */
 	bool dead;                         /* to be closed and freed by the server */
 	char *out;
 	size_t out_len, out_off;
@@ -95,6 +105,9 @@ void http_conn_io(struct http_conn *c, short revents);
 /* Requests read and not handled yet (the round's share was used up): http_conn_continue()
  * in the next round, without waiting for poll. */
 bool http_conn_ready(const struct http_conn *c);
+/* A lingering connection whose time is up is marked dead (true); else *timeout_ms (-1: none)
+ * is lowered to when it will be. */
+bool http_conn_linger_over(struct http_conn *c, uint64_t now, int *timeout_ms);
 void http_conn_continue(struct http_conn *c);
 /* The controller's answer to c's pending request is in c->result: send it. */
 void http_conn_answer(struct http_conn *c);

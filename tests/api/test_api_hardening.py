@@ -265,6 +265,50 @@ def test_whitespace_before_a_header_colon_is_refused(petrel):
     assert petrel.client().get("/").status == 200
 
 
+def read_to_end(s):
+    """Everything until the end of file; an error (ECONNRESET) instead of it fails."""
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return data
+        data += d
+
+
+@pytest.mark.parametrize("size", [60000, 2000000])
+def test_a_body_past_the_limit_gets_its_answer(petrel, size):
+    """A body past the payload limit is refused before it is read, and the connection closes.
+    Closed with the client's bytes unread, a client still sending its body got EPIPE before it
+    could read the answer (2 MB), and one that had sent it all read the answer and then
+    ECONNRESET (60 kB). Now petrel shuts its side and drops what still comes for a while (a
+    lingering close): the whole body goes out, then the answer and the end of file."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(petrel.sock))
+        s.sendall(b"PUT /machine-config HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % size + b" " * size)
+        status, body = status_and_body(read_to_end(s))
+    assert status == 400 and "larger than the limit" in body, body
+    assert petrel.client().get("/").status == 200
+
+
+def test_a_lingering_client_is_let_go(petrel):
+    """After an answer that closes, a client that neither closes nor stops sending is cut
+    after HTTP_LINGER_MS (2 s): its slot is not held for good."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(str(petrel.sock))
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert read_to_end(s).startswith(b"HTTP/1.1 200")  # our side is shut: end of file
+        start = time.monotonic()
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            while time.monotonic() - start < 10:
+                s.send(b"x" * 4096)   # dropped, until the linger is over
+                time.sleep(0.01)
+        assert 1.5 < time.monotonic() - start < 5
+    assert petrel.client().get("/").status == 200
+
+
 def test_clients_that_never_read_cannot_hold_the_api(workdir):
     """Connections that pipeline requests and never read their answers were never cut (a whole
     request always waited behind the unread answers): 256 of them locked everyone out. (At
