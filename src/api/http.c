@@ -64,7 +64,13 @@ static bool waits_for_us(struct http_conn *c, uint64_t now)
 static bool evict_one(struct api_server *s)
 {
 	uint64_t now = now_ns();
-	for (struct http_conn *c = s->oldest; c; c = c->newer) {
+	struct http_conn *c = s->oldest;
+	/* Lingering ones first: their answers are out, their linger is a courtesy. */
+	while (c && !(c->lingering && !c->dead))
+		c = c->newer;
+	if (!c)
+		c = s->oldest;
+	for (; c; c = c->newer) {
 		if (c->dead || c->handling || waits_for_us(c, now))
 			continue;
 		unlink_conn(s, c);

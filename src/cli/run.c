@@ -86,15 +86,20 @@ static char callback_byte(int fd)
 	return c;
 }
 
-/* A control signal came while waiting for a VM to arrive: the wait is cancelled (by the
- * caller, before this), and a VM that arrived all the same is stopped. */
+/* A control signal (signo > 0) or a poll error (signo < 0) while waiting for a VM to arrive:
+ * the wait is over (cancelled by the caller, before this), and a VM that arrived all the same
+ * is stopped. */
 static int stop_waiting(struct vm *vm, struct vm_config *cfg, bool arrived, int signo, int sfd)
 {
 	if (!arrived) {
-		fprintf(stderr, "petrel: stopped by signal %d before a VM arrived\n", signo);
-		return 0;
+		if (signo > 0)
+			fprintf(stderr, "petrel: stopped by signal %d before a VM arrived\n", signo);
+		return signo > 0 ? 0 : 1;
 	}
-	vm_request_stop(vm, VM_STOP_USER, 0, "stopped by signal %d", signo);
+	if (signo > 0)
+		vm_request_stop(vm, VM_STOP_USER, 0, "stopped by signal %d", signo);
+	else
+		vm_request_stop(vm, VM_STOP_ERROR, 1, "stopped: cannot wait for signals");
 	return run_arrived(vm, cfg, false, NULL, sfd);
 }
 
@@ -118,9 +123,19 @@ static int run_incoming(const char *url, bool stats, int sfd)
 	fprintf(stderr, "petrel: waiting for a migration on %s\n", url);
 	int sig = cli_wait_readable(pfd[0], sfd);
 	if (sig != 0) {
-		migration_free(m);
+		char c = 1;
+		if (sig > 0 && !migration_cancel(m)) {
+			/* Past the point of no return (the source may have let go of the guest, or
+			 * post-copy pages are still coming): it is stopped once it has arrived. */
+			fprintf(stderr, "petrel: signal %d as the guest switches over: it stops once it runs here\n", sig);
+			if (read(pfd[0], &c, 1) != 1)
+				c = 1;
+		}
+		migration_free(m); /* joined: its callback has run, or never will */
 		m = NULL;
-		status = sig > 0 ? stop_waiting(&vm, &cfg, callback_byte(pfd[0]) == 0, sig, sfd) : 1;
+		if (c != 0)
+			c = callback_byte(pfd[0]);
+		status = stop_waiting(&vm, &cfg, c == 0, sig, sfd);
 		goto out;
 	}
 	if (read(pfd[0], &ok, 1) != 1)
@@ -198,9 +213,9 @@ static int run_standby(const char *url, const char *next, bool stats, int sfd)
 	fprintf(stderr, "petrel: standby for a primary on %s\n", url);
 	int sig = cli_wait_readable(pfd[0], sfd);
 	if (sig != 0) {
-		replication_free(r);
+		replication_free(r); /* joined: a takeover has happened, or never will */
 		r = NULL;
-		status = sig > 0 ? stop_waiting(&vm, &cfg, callback_byte(pfd[0]) == 0, sig, sfd) : 1;
+		status = stop_waiting(&vm, &cfg, callback_byte(pfd[0]) == 0, sig, sfd);
 		goto out;
 	}
 	if (read(pfd[0], &active, 1) != 1)

@@ -149,8 +149,20 @@ void replication_free(struct replication *r)
 	if (!r)
 		return;
 	uint64_t one = 1;
-	if (write(r->cancel_efd, &one, sizeof(one)) < 0)
-		log_warn("replication: cannot cancel: %s", strerror(errno));
+	int fd = -1;
+	enum repl_role role;
+	REPL_LOCKED(r, {
+		if (write(r->cancel_efd, &one, sizeof(one)) < 0)
+			log_warn("replication: cannot cancel: %s", strerror(errno));
+		fd = r->fd;
+		role = r->st.role;
+	});
+	/* A standby waits up to a minute for the primary's next bytes (and a trickling primary
+	 * restarts that wait with each byte): its socket is shut to wake it (the stream's end
+	 * is then not taken for the primary's death, repl_standby_main). A primary notices
+	 * between checkpoints, whose sends are bounded by its failure timeout. */
+	if (role == REPL_STANDBY && fd >= 0)
+		shutdown(fd, SHUT_RDWR);
 	if (r->thread_started)
 		pthread_join(r->thread, NULL);
 	if (r->fd >= 0)

@@ -325,8 +325,13 @@ void *repl_standby_main(void *arg)
 	pthread_setname_np(pthread_self(), "petrel_repl");
 	char err[512] = "";
 	struct repl_standby_run run = { 0 };
-	int e = r->fd = mig_accept(r->lfd, -1, r->cancel_efd, err, sizeof(err));
+	int e = mig_accept(r->lfd, -1, r->cancel_efd, err, sizeof(err));
 	if (e >= 0) {
+		/* Published under the lock with the cancel's check (replication_free shuts it). */
+		bool cancelled;
+		REPL_LOCKED(r, { r->fd = e; cancelled = repl_cancelled(r); });
+		if (cancelled)
+			shutdown(r->fd, SHUT_RDWR);
 		/* One primary per standby: a second one is refused at once, not left in the
 		 * backlog to wait for a READY that never comes (as a migration's receive does). */
 		close(r->lfd);
@@ -334,7 +339,12 @@ void *repl_standby_main(void *arg)
 		e = repl_standby_stream(r, r->fd, &mig_receive_default, &run, err, sizeof(err));
 	}
 	uint64_t t_detect = now_ns();
-	bool died = e == -ECONNRESET || e == -ETIMEDOUT;
+	/* An end of the stream that replication_free caused is no death of the primary. */
+	bool died = (e == -ECONNRESET || e == -ETIMEDOUT) && !repl_cancelled(r);
+	if (e < 0 && e != -ECANCELED && repl_cancelled(r)) {
+		e = -ECANCELED;
+		snprintf(err, sizeof(err), "stopped on the standby");
+	}
 	char why[512];
 	snprintf(why, sizeof(why), "%s", err);
 	if (died && (e = take_over(r, &run, t_detect, err, sizeof(err))) == 0) {

@@ -119,10 +119,61 @@ void migration_status(struct migration *m, struct mig_status *out)
 	MIG_LOCKED(m, *out = m->st);
 }
 
-bool mig_cancelled(struct migration *m)
+/* The eventfd too: replication's own objects share its replication's (primary.c, standby.c). */
+static bool efd_ready(const struct migration *m)
 {
 	struct pollfd pf = { .fd = m->cancel_efd, .events = POLLIN };
-	return poll(&pf, 1, 0) > 0;
+	return m->cancel_efd >= 0 && poll(&pf, 1, 0) > 0;
+}
+
+bool mig_cancelled(struct migration *m)
+{
+	bool c;
+	MIG_LOCKED(m, c = m->cancelling);
+	return c || efd_ready(m);
+}
+
+void mig_set_fd(struct migration *m, int fd)
+{
+	bool c;
+	MIG_LOCKED(m, { m->fd = fd; c = m->cancelling; });
+	if (c && fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+bool mig_commit(struct migration *m)
+{
+	bool ok;
+	MIG_LOCKED(m, { ok = !m->cancelling && !efd_ready(m); m->committed = ok; });
+	return ok;
+}
+
+/* Ask the thread to stop: the eventfd wakes a wait for the source, the socket's shutdown a
+ * thread blocked on it. Unless force, not once the destination is committed. */
+static bool cancel(struct migration *m, bool force)
+{
+	int fd = -1;
+	bool ok;
+	MIG_LOCKED(m, {
+		ok = force || !m->committed;
+		if (ok) {
+			m->cancelling = true;
+			fd = m->fd;
+		}
+	});
+	if (!ok)
+		return false;
+	uint64_t one = 1;
+	if (write(m->cancel_efd, &one, sizeof(one)) < 0)
+		log_warn("migration: cannot cancel: %s", strerror(errno));
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	return true;
+}
+
+bool migration_cancel(struct migration *m)
+{
+	return cancel(m, false);
 }
 
 void mig_finish(struct migration *m, int e, const char *why)
@@ -133,7 +184,7 @@ void mig_finish(struct migration *m, int e, const char *why)
 		snprintf(m->st.reason, sizeof(m->st.reason), "%s", why && *why ? why : strerror(-e));
 	struct mig_status st = m->st;
 	pthread_mutex_unlock(&m->lock);
-	if (e && mig_cancelled(m)) /* its owner ended it (migration_free): not an error */
+	if (e == -ECANCELED && mig_cancelled(m)) /* its owner ended it: not an error */
 		log_info("migration %s %s cancelled: %s", st.source ? "to" : "from", st.peer, st.reason);
 	else if (e)
 		log_error("migration %s %s failed: %s", st.source ? "to" : "from", st.peer, st.reason);
@@ -159,11 +210,7 @@ void migration_free(struct migration *m)
 {
 	if (!m)
 		return;
-	uint64_t one = 1;
-	if (write(m->cancel_efd, &one, sizeof(one)) < 0)
-		log_warn("migration: cannot cancel: %s", strerror(errno));
-	if (m->fd >= 0)
-		shutdown(m->fd, SHUT_RDWR); /* wakes a thread blocked on the socket */
+	cancel(m, true);
 	if (m->thread_started)
 		pthread_join(m->thread, NULL);
 	if (m->fd >= 0)

@@ -75,6 +75,10 @@ int migration_receive_start(struct vm *vm, struct vm_config *cfg, const struct m
 void migration_status(struct migration *m, struct mig_status *out);
 /* Stop it (an active one fails: the source keeps its guest), join the thread, free. */
 void migration_free(struct migration *m);
+/* A destination's owner asks it to stop: true if it will (it fails, its source keeps the
+ * guest; migration_free then joins it), false once it is past the point of no return (its
+ * vCPUs run here: the done callback will say it arrived, or failed after that). */
+bool migration_cancel(struct migration *m);
 
 const char *mig_state_name(enum mig_state s);
 const char *mig_mode_name(enum mig_mode m);

@@ -11,7 +11,9 @@ struct migration {
 	struct mig_status st;           /* under lock */
 	pthread_t thread;
 	bool thread_started;
-	int fd, lfd, cancel_efd;
+	int fd, lfd, cancel_efd;        /* fd: published under lock (a cancel shuts it) */
+	bool cancelling;                /* under lock: migration_free/migration_cancel asked */
+	bool committed;                 /* under lock: a destination's vCPUs run (mig_commit) */
 	struct vm *vm;
 	struct vm_config *cfg;          /* destination */
 	struct mig_send_opts so;
@@ -24,8 +26,13 @@ struct migration {
 /* A source's migration object without its thread (replication's primary drives the sender
  * itself); migration_free frees it. */
 struct migration *mig_new_source(struct vm *vm, const struct mig_send_opts *o, mig_done_fn done, void *opaque);
-/* Is the migration being cancelled (migration_free)? */
+/* Is the migration being cancelled (migration_free, migration_cancel)? */
 bool mig_cancelled(struct migration *m);
+/* The connection's fd, published for a cancel to shut (shut at once if one came first). */
+void mig_set_fd(struct migration *m, int fd);
+/* A destination at the point of no return (before its vCPUs start): false if a cancel came
+ * first (then it must fail), else from now on a migration_cancel is refused. */
+bool mig_commit(struct migration *m);
 /* Record the end on the status and call done. */
 void mig_finish(struct migration *m, int e, const char *why);
 /* Source: the destination said the guest runs (go) after a pause at t_pause: record the

@@ -154,6 +154,9 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 	uint64_t t_loaded = now_ns();
 	if ((e = mig_disks_take(r->vm, 0, r->err, r->errlen)) < 0)
 		return e;
+	/* The point of no return: a cancel after this waits for the guest to arrive. */
+	if (!mig_commit(m))
+		return bad(r, -ECANCELED, "%s", "cancelled");
 	if ((e = r->h->start(r->vm)) < 0)
 		return bad(r, e, "cannot start the vCPUs: %s", strerror(-e));
 	/* The downtime ends at the first KVM_RUN here: wait for it (briefly) to report it. */
@@ -310,11 +313,16 @@ void *mig_receive_main(void *arg)
 	uint64_t t0 = now_ns();
 	int e = fd < 0 ? fd : 0;
 	if (fd >= 0) {
-		m->fd = fd;
+		mig_set_fd(m, fd);
 		close(m->lfd); /* one migration per receive */
 		m->lfd = -1;
 		log_info("migration: the source connected");
 		e = mig_receive_stream(m, fd, &mig_receive_default, err, sizeof(err));
+	}
+	if (e < 0 && e != -ECANCELED && mig_cancelled(m) && !m->committed) {
+		/* the socket a cancel shut, not the source, ended the stream */
+		e = -ECANCELED;
+		snprintf(err, sizeof(err), "cancelled");
 	}
 	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);
 	mig_finish(m, e, err);

@@ -166,9 +166,10 @@ int mig_sender_expect(struct mig_sender *s, uint32_t type, void *payload, size_t
 int mig_sender_open(struct mig_sender *s)
 {
 	struct migration *m = s->m;
-	s->fd = m->fd = mig_connect(m->so.url, CONNECT_TIMEOUT_MS, s->err, s->errlen);
+	s->fd = mig_connect(m->so.url, CONNECT_TIMEOUT_MS, s->err, s->errlen);
 	if (s->fd < 0)
 		return s->fd;
+	mig_set_fd(m, s->fd);
 	struct mig_hello h = { .version = MIG_VERSION, .page_size = PAGE };
 	memcpy(h.magic, MIG_MAGIC, sizeof(h.magic));
 	struct snap_writer w;

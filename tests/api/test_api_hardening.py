@@ -309,6 +309,41 @@ def test_a_lingering_client_is_let_go(petrel):
     assert petrel.client().get("/").status == 200
 
 
+def test_lingering_connections_are_cut_before_idle_clients(petrel):
+    """Past 64 connections the oldest idle one is cut to make room; connections that only
+    linger (their answer is out, their client goes on sending) go first: they pushed an idle
+    keep-alive client out in the lingering close's first version (a review)."""
+    idle, garbage = [], []
+    try:
+        for _ in range(54):   # keep-alive clients, one request answered each, then idle
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5)
+            s.connect(str(petrel.sock))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+            idle.append(s)
+        for _ in range(10):   # refused at once, then lingering while they go on sending
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5)
+            s.connect(str(petrel.sock))
+            s.sendall(b"\x00garbage\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 400")
+            s.sendall(b"more")
+            garbage.append(s)
+        time.sleep(1.2)   # every connection past its first second
+        assert petrel.client().get("/").status == 200   # the 65th: one is cut
+        time.sleep(0.2)
+        for s in idle:
+            s.setblocking(False)
+            try:
+                assert s.recv(1) != b"", "an idle keep-alive client was cut"
+            except BlockingIOError:
+                pass   # still open
+    finally:
+        for s in idle + garbage:
+            s.close()
+
+
 def test_clients_that_never_read_cannot_hold_the_api(workdir):
     """Connections that pipeline requests and never read their answers were never cut (a whole
     request always waited behind the unread answers): 256 of them locked everyone out. (At

@@ -205,23 +205,35 @@ def test_next_standby_needs_standby(args):
 
 @pytest.mark.parametrize("mode", ["--incoming", "--standby"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
-def test_waiting_for_a_vm_stops_on_a_signal(tmp_path, mode, sig):
+@pytest.mark.parametrize("peer", ["none", "silent"])
+def test_waiting_for_a_vm_stops_on_a_signal(tmp_path, mode, sig, peer):
     """`petrel run --incoming/--standby` waiting for a VM to arrive ended on SIGTERM/SIGINT
     (Ctrl-C): the signals were blocked for a signalfd that only the console loop read, so the
-    wait ignored them and only SIGKILL ended it. Needs no /dev/kvm: nothing has arrived."""
+    wait ignored them and only SIGKILL ended it. With a peer connected that sends nothing, a
+    standby still waited up to a minute for its bytes. Needs no /dev/kvm: nothing arrives."""
     need_petrel()
     sock = tmp_path / "in.sock"
     p = subprocess.Popen([str(PETREL), "run", mode, f"unix:{sock}"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, cwd=REPO)
+    conn = None
     try:
         deadline = time.monotonic() + TIMEOUT
         while not sock.exists():   # listening: the wait has begun
             assert p.poll() is None, p.stderr.read().decode()
             assert time.monotonic() < deadline, "never listened"
             time.sleep(0.02)
+        if peer == "silent":
+            import socket
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.connect(str(sock))
+            time.sleep(0.3)   # accepted: the wait is for the peer's first message now
+        start = time.monotonic()
         p.send_signal(sig)
         _, e = p.communicate(timeout=TIMEOUT)
+        assert time.monotonic() - start < 10, "the stop waited for the peer"
     finally:
+        if conn:
+            conn.close()
         if p.poll() is None:
             p.kill()
             p.wait()
