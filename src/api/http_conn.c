@@ -473,8 +473,6 @@ void http_conn_continue(struct http_conn *c)
 
 short http_conn_events(const struct http_conn *c)
 {
-	if (c->lingering)
-		return c->dead ? 0 : POLLIN;
 	if (c->dead || c->handling || http_conn_ready(c))
 		return 0;
 	return c->out_len ? POLLOUT : POLLIN;

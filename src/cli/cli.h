@@ -10,7 +10,7 @@ void cli_control_signals(sigset_t *set);
 /* Block those (and the vCPU kick signal) in this thread and every thread it starts; call
  * before starting threads. Ignores SIGPIPE. */
 void cli_block_signals(void);
-/* A signalfd for the control signals, or -1. */
+/* A signalfd for the control signals, or -1 (logged). */
 int cli_control_signalfd(void);
 /* A control signal read from that signalfd: counted for the metrics (SIGHUP). */
 void cli_note_signal(int signo);

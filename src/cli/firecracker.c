@@ -433,10 +433,8 @@ int cli_firecracker(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((sfd = cli_control_signalfd()) < 0) {
-		log_error("cannot watch for signals: %s", strerror(errno));
+	if ((sfd = cli_control_signalfd()) < 0)
 		goto out;
-	}
 	if (!o.no_api && api_server_start(&srv, &ctl, o.api_sock, o.max_payload) < 0)
 		goto out;
 	if (!o.no_api)

@@ -46,10 +46,7 @@ static void report_stop(const struct vm *vm)
 static int control_signals(void)
 {
 	cli_block_signals();
-	int sfd = cli_control_signalfd();
-	if (sfd < 0)
-		log_error("cannot watch for signals: %s", strerror(errno));
-	return sfd;
+	return cli_control_signalfd();
 }
 
 /* A VM that arrived from another petrel (a migration, a takeover) runs like any other; repl:

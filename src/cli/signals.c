@@ -43,7 +43,10 @@ int cli_control_signalfd(void)
 {
 	sigset_t set;
 	cli_control_signals(&set);
-	return signalfd(-1, &set, SFD_CLOEXEC);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		log_error("cannot watch for signals: %s", strerror(errno));
+	return sfd;
 }
 
 int cli_wait_readable(int fd, int sfd)

@@ -30,6 +30,15 @@ void snap_chain_free(struct snap_chain *c)
 	memset(c, 0, sizeof(*c));
 }
 
+int snap_chain_check_top(const struct snap_chain *c, const uint8_t id[16], const char *state,
+			 const char *doing, const char *again, char *err, size_t errlen)
+{
+	if (c->n && !memcmp(c->link[c->n - 1].id, id, sizeof(c->link[0].id)))
+		return 0;
+	snprintf(err, errlen, "%s was replaced while it was being %s: %s it again", state, doing, again);
+	return -EAGAIN;
+}
+
 /* A Diff's page map, if it has one: checked against its memory's size. */
 static int read_map(const char *path, const struct snap_reader *r, struct snap_link *l, char *err, size_t errlen)
 {

@@ -26,6 +26,12 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 /* Lay every Diff's pages over guest memory (which holds the full snapshot's), oldest first. */
 int snap_chain_apply(const struct snap_chain *c, struct guest_mem *mem, char *err, size_t errlen);
 void snap_chain_free(struct snap_chain *c);
+/* The state file `state` was read again after its chain was resolved: it must be the chain's
+ * newest snapshot (id), else one written at that path in between would pair its states with
+ * the chain's memory (where a file system keeps no tags, the memory files cannot show it).
+ * 0, or -EAGAIN and why ("... while it was being <doing>: <again> it again"). */
+int snap_chain_check_top(const struct snap_chain *c, const uint8_t id[16], const char *state,
+			 const char *doing, const char *again, char *err, size_t errlen);
 /* The page map to read link l's memory file by, for guest memory of total bytes: its own (NULL
  * for a full snapshot or a Diff without one), or -EINVAL with why if it is smaller. */
 int snap_link_map(const struct snap_link *l, uint64_t total, const uint64_t **map, char *err, size_t errlen);

@@ -498,15 +498,12 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 		free(chain);
 		return e < 0 ? e : -ENOMEM;
 	}
-	/* The chain read the state file again: it must be the one whose states are loaded here (a
-	 * snapshot written at this path in between would pair these states with its memory, each
-	 * file matching its own id). */
-	if (memcmp(chain->link[chain->n - 1].id, l.vm.id, sizeof(l.vm.id)) != 0) {
-		snprintf(err, errlen, "%s was replaced while it was being loaded: load it again", o->state_path);
+	/* The chain read the state file again: it must be the one whose states are loaded here. */
+	if ((e = snap_chain_check_top(chain, l.vm.id, o->state_path, "loaded", "load", err, errlen)) < 0) {
 		snap_chain_free(chain);
 		free(chain);
 		snap_state_close(&l);
-		return -EAGAIN;
+		return e;
 	}
 	bool built = (e = build_memory(vm, cfg, o, chain, &sm, console_out_fd, err, errlen)) == 0;
 	if (built)

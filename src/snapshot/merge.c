@@ -75,14 +75,8 @@ int snapshot_merge(const char *state, const char *mem, const char *out_state, co
 	int e = c ? snap_chain_resolve(state, mem, c, err, errlen) : -ENOMEM;
 	if (!e)
 		e = snap_state_open(state, &f, err, errlen);
-	/* The chain read the state file first: it must be the one whose states are merged here
-	 * (a snapshot written at this path in between would pair them with the chain's memory;
-	 * where a file system keeps no extended attributes, the memory files carry no id that
-	 * would show it). */
-	if (!e && memcmp(c->link[c->n - 1].id, f.vm.id, sizeof(f.vm.id)) != 0) {
-		snprintf(err, errlen, "%s was replaced while it was being merged: merge it again", state);
-		e = -EAGAIN;
-	}
+	if (!e) /* the chain read the state file first */
+		e = snap_chain_check_top(c, f.vm.id, state, "merged", "merge", err, errlen);
 	if (!e && (e = snap_get(&f.r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) == -ENOENT)
 		e = -EINVAL;
 	struct snap_vm sv = f.vm;
