@@ -33,6 +33,7 @@ static void unlink_conn(struct api_server *s, struct http_conn *c)
 	else
 		s->newest = c->older;
 	s->nconns--;
+	s->nlingering -= c->lingering;
 }
 
 /* Whether c is waiting for us rather than we for it: complete requests buffered (its share of

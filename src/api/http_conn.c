@@ -386,11 +386,15 @@ static void request_end(struct http_conn *c)
 	c->out_len = c->out_off = 0;
 	if (c->close_after) {
 		/* Our side ends here (the client reads the end of file after the answer); what it
-		 * still sends is dropped until it closes, for a while (HTTP_LINGER_MS). */
-		if (shutdown(c->fd, SHUT_WR) < 0) {
+		 * still sends is dropped until it closes, for a while (HTTP_LINGER_MS), where there
+		 * is room for that. */
+		struct api_server *s = c->srv;
+		if (s->nconns > HTTP_CONNS_SOFT || s->nlingering >= HTTP_LINGER_MAX ||
+		    shutdown(c->fd, SHUT_WR) < 0) {
 			c->dead = true;
 			return;
 		}
+		s->nlingering++;
 		c->lingering = true;
 		c->linger_until = now_ns() + HTTP_LINGER_MS * 1000000ull;
 		c->linger_left = HTTP_LINGER_BYTES;
@@ -453,9 +457,8 @@ bool http_conn_linger_over(struct http_conn *c, uint64_t now, int *timeout_ms)
 {
 	if (!c->lingering || c->dead)
 		return false;
-	/* A courtesy only while there is room: past HTTP_CONNS_SOFT connections it ends at once
-	 * (else clients that send garbage and go on sending would each hold a descriptor the
-	 * whole time, test_slow_clients_cannot_hold_the_api). */
+	/* A courtesy only while there is room (HTTP_LINGER_MAX): past HTTP_CONNS_SOFT
+	 * connections it ends at once. */
 	if (now >= c->linger_until || c->srv->nconns > HTTP_CONNS_SOFT) {
 		c->dead = true;
 		return true;

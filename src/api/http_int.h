@@ -20,8 +20,13 @@
  * closed at once with its bytes unread, the client's send of a body still under way failed
  * with EPIPE before it read the answer (a 2 MB PUT past the payload limit), and a read after
  * the answer got ECONNRESET instead of the end of file. */
-#define HTTP_LINGER_MS 2000       /* (and only while at most HTTP_CONNS_SOFT are open) */
+#define HTTP_LINGER_MS 2000
 #define HTTP_LINGER_BYTES (16u << 20)
+/* Only while at most HTTP_CONNS_SOFT are open, and at most HTTP_LINGER_MAX at once: clients
+ * that send garbage and go on sending would otherwise each hold a descriptor all the while, and
+ * when the many were cut together they all came back at once, every new one safe from
+ * eviction for its first second (test_slow_clients_cannot_hold_the_api failed 1 run in 30). */
+#define HTTP_LINGER_MAX 8
 /* Past HTTP_CONNS_SOFT open connections each new one closes the oldest that has no request
  * in hand (half-sent headers or bodies, idle keep-alives), so clients that open many and send
  * slowly cannot keep others out. At HTTP_CONNS_HARD no more are accepted until some close:
@@ -90,6 +95,7 @@ struct api_server {
 	bool stopping;
 	struct http_conn *oldest, *newest;
 	unsigned nconns;
+	unsigned nlingering;               /* of them, lingering (HTTP_LINGER_MAX) */
 	uint64_t evicted;
 	bool accept_paused;                /* accept failed (no descriptor): the listener rests */
 	uint64_t accept_failures;

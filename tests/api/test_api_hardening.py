@@ -315,14 +315,14 @@ def test_lingering_connections_are_cut_before_idle_clients(petrel):
     keep-alive client out in the lingering close's first version (a review)."""
     idle, garbage = [], []
     try:
-        for _ in range(54):   # keep-alive clients, one request answered each, then idle
+        for _ in range(56):   # keep-alive clients, one request answered each, then idle
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(5)
             s.connect(str(petrel.sock))
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert s.recv(4096).startswith(b"HTTP/1.1 200")
             idle.append(s)
-        for _ in range(10):   # refused at once, then lingering while they go on sending
+        for _ in range(8):    # refused at once, then lingering (HTTP_LINGER_MAX of them)
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.settimeout(5)
             s.connect(str(petrel.sock))
