@@ -23,6 +23,7 @@ jailer's.
 import os
 import statistics
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,9 @@ RL_USER = 23456
 
 def rootless(base, i):
     """One --rootless run, timed by a child process that is RL_USER already."""
-    r = subprocess.run([sys.executable, __file__, "--rootless-once", str(base), str(i)],
+    # the Debian interpreter: RL_USER may not be able to run the caller's (e.g. one in /root)
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    r = subprocess.run([python, __file__, "--rootless-once", str(base), str(i)],
                        user=RL_USER, group=RL_USER, extra_groups=[], capture_output=True,
                        text=True, timeout=60, env={"PETREL_BUILD": str(jaillib.BUILD),
                                                    "PETREL_JAILER": str(jaillib.JAILER)})
@@ -105,8 +108,11 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     if os.geteuid() != 0:
         sys.exit("bench/jailer.py: needs root (the jailer mounts, mknods and changes ids)")
-    base = jaillib.short_tmpdir("petrel-bench-")
-    rl_base = jaillib.short_tmpdir("petrel-bench-rl-")
+    where = os.environ.get("PETREL_BENCH_BASE", "/tmp")
+    base = Path(tempfile.mkdtemp(prefix="petrel-bench-", dir=where))
+    rl_base = Path(tempfile.mkdtemp(prefix="petrel-bench-rl-", dir=where))
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", str(base)], capture_output=True,
+                            text=True).stdout.strip()
     os.chown(rl_base, RL_USER, RL_USER)
     try:
         jailed(base, "warm")   # page cache, cgroup parent directories' first creation
@@ -121,6 +127,7 @@ def main():
     finally:
         jaillib.shutil.rmtree(base, ignore_errors=True)
         jaillib.shutil.rmtree(rl_base, ignore_errors=True)
+    print(f"base directory {where} ({fstype})")
     mj = row("jailer -> API answers (jailed)", j)
     mp = row("petrel -> API answers (no jail)", p)
     print(f"{'jail overhead (difference)':<34} median {mj - mp:6.2f} ms")

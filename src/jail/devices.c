@@ -1,12 +1,17 @@
 /* The device nodes inside the jail: what petrel opens after it has no privileges left.
  *
+ * They live on a tmpfs mounted on the jail's /dev in its mount namespace (never on the base
+ * directory's file system: no device node is left on disk, the jail root's bind mount can
+ * be nodev, and no inode is written for them). Which devices go in is decided on the host
+ * (jail_devices_plan, before anything is built); the tmpfs and the nodes are made in the
+ * namespace before the pivot (jail_devices_make), and the tmpfs is then made read-only.
+ *
  * As root: mknod, owned by uid:gid, mode 0600. mknod works whether or not the host has the
  * device (only opening it needs the driver).
  * --rootless: an unprivileged user cannot mknod (and a device node made in a user namespace
  * would not open). Instead each host device the caller may open for reading and writing
- * gets an empty file in the jail, and the host node is bind-mounted on it in the jail's
- * mount namespace (jail_devices_bind). One the caller may not open is left out, with a
- * note on stderr. */
+ * gets an empty file on the tmpfs, and the host node is bind-mounted on it. One the caller
+ * may not open is left out, with a note on stderr. */
 #include "jail/jail.h"
 
 #include <errno.h>
@@ -39,12 +44,8 @@ static int userfaultfd_minor(unsigned *major, unsigned *minor)
 	return n == 2 ? 0 : -EINVAL;
 }
 
-static int make_node(const struct jail *j, const char *rel, unsigned major, unsigned minor)
+static int make_node(const struct jail *j, const char *path, unsigned major, unsigned minor)
 {
-	char path[4096];
-	int ret = jail_path(path, sizeof(path), "%s%s", j->root, rel);
-	if (ret < 0)
-		return ret;
 	if (mknod(path, S_IFCHR | 0600, makedev(major, minor)) < 0) /* petrel's alone, not its group's */
 		return jail_err(errno, "mknod %s (char %u:%u)", path, major, minor);
 	if (chown(path, j->args->uid, j->args->gid) < 0)
@@ -52,88 +53,101 @@ static int make_node(const struct jail *j, const char *rel, unsigned major, unsi
 	return 0;
 }
 
-/* --rootless: an empty file to bind the host's node on, if the caller may open that;
- * otherwise why not is appended to note. */
-static int make_bind_target(struct jail *j, size_t i, char *note, size_t size)
+/* --rootless: whether the caller may open the host's node; if not, why not is appended to
+ * note. */
+static bool may_bind(const struct jail *j, const char *dev, char *note, size_t size)
 {
-	const char *dev = jail_devices[i].path;
 	size_t len = strlen(note);
-	char path[4096];
 	struct stat st;
 	if (stat(dev, &st) < 0 || !S_ISCHR(st.st_mode)) {
 		snprintf(note + len, size - len, ", %s (the host has none)", dev);
-		return 0;
+		return false;
 	}
 	if (faccessat(AT_FDCWD, dev, R_OK | W_OK, AT_EACCESS) < 0) {
 		snprintf(note + len, size - len, ", %s (uid %u may not open it: %s)", dev,
 			 j->host_uid, strerror(errno));
-		return 0;
+		return false;
 	}
-	int ret = jail_path(path, sizeof(path), "%s%s", j->root, dev);
-	if (ret < 0)
-		return ret;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return jail_err(errno, "create %s (mount point for %s)", path, dev);
-	close(fd);
-	j->dev_bound |= 1u << i;
-	return 0;
+	return true;
 }
 
-int jail_devices_create(struct jail *j)
+int jail_devices_plan(struct jail *j)
 {
-	char path[4096];
-	unsigned major, minor;
 	char note[1024] = "";
-	int ret = jail_path(path, sizeof(path), "%s/dev/net", j->root);
-	if (!ret)
-		ret = jail_mkdir_p(path, 0755);
-	for (size_t i = 0; i < jail_n_devices && !ret; i++) {
+	j->devs = 0;
+	for (size_t i = 0; i < jail_n_devices; i++) {
 		const struct jail_device *d = &jail_devices[i];
 		if (j->args->rootless) {
-			ret = make_bind_target(j, i, note, sizeof(note));
+			if (may_bind(j, d->path, note, sizeof(note)))
+				j->devs |= 1u << i;
 			continue;
 		}
-		major = d->major;
-		minor = d->minor;
-		if (minor == ~0u) {
-			int err = userfaultfd_minor(&major, &minor);
+		if (d->minor == ~0u) {
+			int err = userfaultfd_minor(&j->ufd_major, &j->ufd_minor);
 			if (err == -ENOENT)
 				continue;   /* a kernel without /dev/userfaultfd (before 6.1) */
 			if (err < 0)
 				return jail_err(err, "read /sys/class/misc/userfaultfd/dev");
 		}
-		ret = make_node(j, d->path, major, minor);
+		j->devs |= 1u << i;
 	}
 	/* One line: petrel says more when it needs a missing device (no /dev/kvm: no VM). */
-	if (!ret && note[0])
+	if (note[0])
 		fprintf(stderr, "petrel-jailer: note: --rootless: not in the jail: %s\n", note + 2);
-	return ret;
+	return 0;
 }
 
-/* --rootless, in the jail's mount namespace before the pivot: each host node on its file.
- * The bind keeps the host mount's flags (nodev is not among them on /dev), so it opens. */
-int jail_devices_bind(const struct jail *j)
+/* --rootless: the host's node bound on its empty file. The bind keeps the host mount's
+ * flags (nodev is not among them on /dev), so it opens; nosuid and noexec are added,
+ * read-only and nodev kept if the host mount has them (the user namespace cannot clear
+ * them). */
+static int bind_node(const char *dev, const char *target)
 {
-	char target[4096];
-	for (size_t i = 0; i < jail_n_devices; i++) {
-		if (!(j->dev_bound & (1u << i)))
-			continue;
-		int ret = jail_path(target, sizeof(target), "%s%s", j->root, jail_devices[i].path);
-		if (ret < 0)
-			return ret;
-		if (mount(jail_devices[i].path, target, NULL, MS_BIND, NULL) < 0)
-			return jail_err(errno, "bind-mount %s on %s", jail_devices[i].path, target);
-		/* nosuid, noexec added; read-only and nodev kept if the host mount has them (the
-		 * user namespace cannot clear them). */
-		struct statvfs sv;
-		if (statvfs(target, &sv) < 0)
-			return jail_err(errno, "statvfs %s", target);
-		unsigned long keep = (sv.f_flag & ST_RDONLY ? MS_RDONLY : 0) |
-				     (sv.f_flag & ST_NODEV ? MS_NODEV : 0);
-		if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC | keep,
-			  NULL) < 0)
-			return jail_err(errno, "remount %s nosuid,noexec", target);
-	}
+	int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return jail_err(errno, "create %s (mount point for %s)", target, dev);
+	close(fd);
+	if (mount(dev, target, NULL, MS_BIND, NULL) < 0)
+		return jail_err(errno, "bind-mount %s on %s", dev, target);
+	struct statvfs sv;
+	if (statvfs(target, &sv) < 0)
+		return jail_err(errno, "statvfs %s", target);
+	unsigned long keep = (sv.f_flag & ST_RDONLY ? MS_RDONLY : 0) | (sv.f_flag & ST_NODEV ? MS_NODEV : 0);
+	if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC | keep, NULL) < 0)
+		return jail_err(errno, "remount %s nosuid,noexec", target);
 	return 0;
+}
+
+/* The tmpfs on the jail's /dev (root.c made the directory), with a mount flag or two more
+ * (MS_REMOUNT | MS_RDONLY once the nodes are in). A user namespace's tmpfs is nodev anyway. */
+static int dev_tmpfs(const struct jail *j, const char *dir, unsigned long flags)
+{
+	flags |= MS_NOSUID | MS_NOEXEC | (j->args->rootless ? MS_NODEV : 0);
+	if (mount("tmpfs", dir, "tmpfs", flags, "mode=0755,size=64k,nr_inodes=64") < 0)
+		return jail_err(errno, "%s a tmpfs on %s", flags & MS_REMOUNT ? "make read-only" : "mount", dir);
+	return 0;
+}
+
+int jail_devices_make(const struct jail *j)
+{
+	char dir[4096], path[4096];
+	int ret = jail_path(dir, sizeof(dir), "%s/dev", j->root);
+	if (!ret)
+		ret = dev_tmpfs(j, dir, 0);
+	if (!ret && !(ret = jail_path(path, sizeof(path), "%s/net", dir)) && mkdir(path, 0755) < 0)
+		ret = jail_err(errno, "mkdir %s", path);
+	for (size_t i = 0; i < jail_n_devices && !ret; i++) {
+		const struct jail_device *d = &jail_devices[i];
+		if (!(j->devs & (1u << i)))
+			continue;
+		if ((ret = jail_path(path, sizeof(path), "%s%s", j->root, d->path)) < 0)
+			break;
+		if (j->args->rootless)
+			ret = bind_node(d->path, path);
+		else if (d->minor == ~0u)
+			ret = make_node(j, path, j->ufd_major, j->ufd_minor);
+		else
+			ret = make_node(j, path, d->major, d->minor);
+	}
+	return ret ? ret : dev_tmpfs(j, dir, MS_REMOUNT | MS_RDONLY);
 }

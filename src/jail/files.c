@@ -46,6 +46,26 @@ int jail_mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* An empty, root-owned file at <root><host path> (a mount point), with its directories. */
+int jail_make_empty_file(const char *root, const char *host_path)
+{
+	char path[4096];
+	int ret = jail_path(path, sizeof(path), "%s%s", root, host_path);
+	if (ret < 0)
+		return ret;
+	char *slash = strrchr(path, '/');
+	*slash = '\0';
+	ret = jail_mkdir_p(path, 0755);
+	*slash = '/';
+	if (ret < 0)
+		return ret;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return jail_err(errno, "create %s (mount point for a shared library)", path);
+	close(fd);
+	return 0;
+}
+
 /* Copies src to a new file dst (which must not exist) with the given mode. copy_file_range
  * keeps the data in the kernel; read/write is the fallback where it is not supported. */
 int jail_copy_file(const char *src, const char *dst, mode_t mode)

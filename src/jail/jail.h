@@ -76,7 +76,8 @@ struct jail {
 	mode_t umask;             /* the caller's, given back to petrel */
 	uid_t host_uid;           /* --rootless: the caller's ids, mapped to --uid/--gid */
 	gid_t host_gid;
-	unsigned dev_bound;       /* --rootless: bit i: jail_devices[i] is bind-mounted */
+	unsigned devs;            /* bit i: jail_devices[i] goes into the jail (devices.c) */
+	unsigned ufd_major, ufd_minor;  /* /dev/userfaultfd's number, when the host has one */
 	/* For petrel's api_server metrics, as Firecracker's jailer passes them: the jailer's start
 	 * (CLOCK_MONOTONIC, µs) and, with --new-pid-ns, the parent's CPU time at the clone. */
 	uint64_t start_us, parent_cpu_us;
@@ -109,16 +110,23 @@ void jail_usage(FILE *f);
 int jail_mkdir_p(const char *path, mode_t mode);
 int jail_copy_file(const char *src, const char *dst, mode_t mode);
 int jail_remove_tree(const char *path);
+int jail_make_empty_file(const char *root, const char *host_path);
 int jail_path(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* libs.c */
 int jail_libs_resolve(const char *exec_file, struct jail_libs *libs);
 void jail_libs_free(struct jail_libs *libs);
+/* The length of a library path's top directory ("/lib" of /lib/x86_64-linux-gnu/libc.so.6),
+ * 0 for a file in "/"; whether a library before paths[i] has the same top directory. */
+size_t jail_lib_top_len(const char *host_path);
+bool jail_lib_top_seen(const struct jail_libs *libs, size_t i);
 
-/* root.c, devices.c: the jail's directory tree, the exec file copy, its device nodes. */
+/* root.c, devices.c: the jail's directory tree, the exec file copy, its device nodes: which
+ * ones (on the host, before building), then made on the jail's /dev tmpfs (in the new
+ * mount namespace, before the pivot). */
 int jail_root_build(struct jail *j);
-int jail_devices_create(struct jail *j);
-int jail_devices_bind(const struct jail *j);   /* --rootless, in the new mount namespace */
+int jail_devices_plan(struct jail *j);
+int jail_devices_make(const struct jail *j);
 
 /* userns.c: --rootless. enter = unshare(CLONE_NEWUSER) then map; map alone after a clone
  * with CLONE_NEWUSER. refused prints the step and why the host may refuse it. hint is the

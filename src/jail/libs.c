@@ -216,12 +216,15 @@ static int scan(const char *path, bool top, struct jail_libs *libs)
 }
 
 /* Libraries petrel loads with dlopen when a feature needs them, so they are no DT_NEEDED of
- * its: the API server's HTTP parser (src/api/http_parser_lib.c), MMDS tokens (nettle), `petrel migrate` (curl), a
+ * its: the API server's HTTP parser (src/api/http_parser_lib.c), MMDS tokens (nettle), a
  * bzImage's decompressors (src/boot/payload_lib.c), seccomp. Keep in step with those files.
  * Each is bound in when the host has it (with what it needs in turn); one the host lacks is
- * left out, as petrel itself then reports the feature missing. */
+ * left out, as petrel itself then reports the feature missing. Not libcurl: only the client
+ * commands (`petrel migrate`, `replicate`, `image deploy`, src/cli/api_client.c) load it, and
+ * the jail execs petrel's Firecracker command line (`--id ...`), never one of those; with it
+ * came 27 more libraries to scan, create and bind (gnutls, krb5, ldap, ssh2, ...). */
 static const char *const dlopened[] = {
-	"libhttp_parser.so.2.9", "libnettle.so.8", "libcurl.so.4", "libseccomp.so.2", "liblz4.so.1",
+	"libhttp_parser.so.2.9", "libnettle.so.8", "libseccomp.so.2", "liblz4.so.1",
 	"libzstd.so.1", "liblzma.so.5", "libbz2.so.1.0", "liblzo2.so.2",
 };
 
@@ -241,6 +244,21 @@ int jail_libs_resolve(const char *exec_file, struct jail_libs *libs)
 	if (ret < 0)
 		jail_libs_free(libs);
 	return ret;
+}
+
+size_t jail_lib_top_len(const char *host_path)
+{
+	const char *slash = strchr(host_path + 1, '/');
+	return slash ? (size_t)(slash - host_path) : 0;
+}
+
+bool jail_lib_top_seen(const struct jail_libs *libs, size_t i)
+{
+	size_t top = jail_lib_top_len(libs->paths[i]);
+	for (size_t k = 0; k < i; k++)
+		if (jail_lib_top_len(libs->paths[k]) == top && !strncmp(libs->paths[k], libs->paths[i], top))
+			return true;
+	return false;
 }
 
 void jail_libs_free(struct jail_libs *libs)

@@ -2,17 +2,20 @@
  * jail, with nothing of the host left in it but the exec file's shared libraries.
  *
  *   unshare(CLONE_NEWNS); make every mount private (nothing propagates back to the host);
- *   bind-mount the jail root on itself (pivot_root needs a mount point), nosuid, and with
- *   dev and exec allowed whatever the host mount of the base directory says (/dev/kvm and
- *   /<exec name> must work there); bind each shared library read-only onto its empty file;
- *   pivot_root(".", ".") and detach the old root stacked on top.
+ *   bind-mount the jail root on itself (pivot_root needs a mount point), nosuid and nodev
+ *   (no device node of the base directory's file system works in the jail), and with exec
+ *   allowed whatever the host mount of the base directory says (/<exec name> must run
+ *   there); a tmpfs on /dev with the device nodes (devices.c); a tmpfs on each top directory of the shared libraries
+ *   (/lib, /lib64, ...) with an empty file for each library, which is bound read-only on
+ *   it, then the tmpfs made read-only too; pivot_root(".", ".") and detach the old root
+ *   stacked on top.
  *
  * --rootless: the same, in the user namespace made just before (userns.c). Mounts copied
  * from the host's namespace are locked there: their nodev, noexec, nosuid and read-only
  * flags cannot be cleared, so the jail's bind keeps the ones its file system has (a base
  * directory on a noexec file system cannot run petrel), and the old root can only be
  * detached whole, which is what happens. The host devices the caller may open are
- * bind-mounted on their files (devices.c).
+ * bind-mounted on their files on the /dev tmpfs (devices.c).
  *
  * The host sees none of this: the mounts die with the namespace, nothing is unmounted on
  * the host, and nothing needs cleaning up there. */
@@ -39,6 +42,42 @@ static int bind_library(const struct jail *j, const char *host_path)
 	return 0;
 }
 
+/* The tmpfs on a library's top directory in the jail (root.c made the directory): mounted
+ * (flags 0) or made read-only (MS_REMOUNT), once per top directory. */
+static int library_tmpfs(const struct jail *j, size_t i, unsigned long flags)
+{
+	const char *lib = j->libs.paths[i];
+	size_t top = jail_lib_top_len(lib);
+	char target[4096];
+	int ret = !top || jail_lib_top_seen(&j->libs, i)
+			  ? 1
+			  : jail_path(target, sizeof(target), "%s%.*s", j->root, (int)top, lib);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	flags |= MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (mount("tmpfs", target, "tmpfs", flags, "mode=0755,size=1m,nr_inodes=4096") < 0)
+		return jail_err(errno, "%s a tmpfs on %s (for the shared libraries)",
+				flags & MS_REMOUNT ? "make read-only" : "mount", target);
+	return 0;
+}
+
+static int bind_libraries(const struct jail *j)
+{
+	int ret = 0;
+	for (size_t i = 0; i < j->libs.n && !ret; i++)
+		ret = library_tmpfs(j, i, 0);
+	for (size_t i = 0; i < j->libs.n && !ret; i++) {
+		const char *lib = j->libs.paths[i];
+		if (jail_lib_top_len(lib))
+			ret = jail_make_empty_file(j->root, lib);
+		if (!ret)
+			ret = bind_library(j, lib);
+	}
+	for (size_t i = 0; i < j->libs.n && !ret; i++)
+		ret = library_tmpfs(j, i, MS_REMOUNT | MS_RDONLY);
+	return ret;
+}
+
 int jail_enter_root(struct jail *j)
 {
 	struct statvfs sv;
@@ -52,19 +91,14 @@ int jail_enter_root(struct jail *j)
 		return jail_err(errno, "statvfs %s", j->root);
 	unsigned long keep = sv.f_flag & ST_RDONLY ? MS_RDONLY : 0;
 	if (j->args->rootless)
-		keep |= (sv.f_flag & ST_NODEV ? MS_NODEV : 0) | (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
-	if (mount(NULL, j->root, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | keep, NULL) < 0)
-		return jail_err(errno, "remount %s nosuid", j->root);
-	if (j->args->rootless) {
-		int ret = jail_devices_bind(j);
-		if (ret < 0)
-			return ret;
-	}
-	for (size_t i = 0; i < j->libs.n; i++) {
-		int ret = bind_library(j, j->libs.paths[i]);
-		if (ret < 0)
-			return ret;
-	}
+		keep |= sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0;
+	if (mount(NULL, j->root, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | keep, NULL) < 0)
+		return jail_err(errno, "remount %s nosuid,nodev", j->root);
+	int ret = jail_devices_make(j);
+	if (!ret)
+		ret = bind_libraries(j);
+	if (ret < 0)
+		return ret;
 	if (chdir(j->root) < 0)
 		return jail_err(errno, "chdir %s", j->root);
 	if (syscall(SYS_pivot_root, ".", ".") < 0)

@@ -78,11 +78,29 @@ def test_petrel_runs_jailed(jails, base, parent_cgroup):
         assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
     assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
 
-    # Only the jail is visible: its root and the read-only shared libraries.
+    # Only the jail is visible: its root (nosuid, nodev), the read-only shared libraries on
+    # read-only tmpfs directories, and a read-only tmpfs /dev with the device nodes.
+    mounts = {}
     for line in Path(f"/proc/{pid}/mounts").read_text().splitlines():
-        _, where, _, opts = line.split()[:4]
-        if where != "/":
-            assert where.startswith(("/lib", "/usr/lib")) and "ro" in opts.split(","), line
+        _, where, fstype, opts = line.split()[:4]
+        mounts[where] = opts = opts.split(",")
+        if where == "/":
+            assert {"nosuid", "nodev"} <= set(opts), line
+        elif where == "/dev":
+            assert fstype == "tmpfs" and {"ro", "nosuid", "noexec"} <= set(opts), line
+        else:
+            assert where.startswith(("/lib", "/usr/lib")) and "ro" in opts, line
+    assert "/dev" in mounts and "/lib64" in mounts, mounts
+    # Not the client commands' libcurl (and the 27 libraries it needs): jailed petrel is the
+    # Firecracker command line, which never loads it.
+    assert not [m for m in mounts if "libcurl" in m or "libgnutls" in m], mounts
+    # On the base directory's file system: the copy, the pid file, /run and the empty
+    # directories the tmpfs mounts cover; no library mount point, no device node.
+    on_disk = {p.name: p for p in j.root.iterdir()}
+    tops = {m[1:] for m in mounts if m.count("/") == 1 and m not in ("/", "/dev")}
+    assert tops and set(on_disk) == {"petrel", "petrel.pid", "run", "dev"} | tops, on_disk
+    for name in set(on_disk) - {"petrel", "petrel.pid", "run"}:
+        assert list(on_disk[name].iterdir()) == [], name
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
     assert cmdline[:3] == [b"petrel", b"--id", b"jail-test-1"], cmdline
     assert cmdline[-2:] == [b"--api-sock", b"/run/api.sock"], cmdline
@@ -106,16 +124,18 @@ def test_petrel_runs_jailed(jails, base, parent_cgroup):
     assert f":pids:/{parent_cgroup}/jail-test-1\n" in proc_cgroups
     assert f":memory:/{parent_cgroup}/jail-test-1\n" in proc_cgroups
 
-    # The jail's files: device nodes, the exec file copy, /run and the socket.
+    # The jail's files: device nodes (on its /dev tmpfs: none on the base directory's file
+    # system), the exec file copy, /run and the socket.
+    assert list((j.root / "dev").iterdir()) == []
     for name, major, minor in (("kvm", 10, 232), ("net/tun", 10, 200), ("urandom", 1, 9)):
-        s = os.stat(j.root / "dev" / name)
+        s = os.stat(f"/proc/{pid}/root/dev/{name}")
         assert stat.S_ISCHR(s.st_mode) and (os.major(s.st_rdev), os.minor(s.st_rdev)) == \
             (major, minor), name
         assert (s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode)) == (UID, GID, 0o600), name
     ufd = Path("/sys/class/misc/userfaultfd/dev")
     if ufd.exists():
         major, minor = map(int, ufd.read_text().split(":"))
-        s = os.stat(j.root / "dev" / "userfaultfd")
+        s = os.stat(f"/proc/{pid}/root/dev/userfaultfd")
         assert stat.S_ISCHR(s.st_mode) and s.st_rdev == os.makedev(major, minor)
     exe = os.stat(j.root / "petrel")
     assert stat.S_IMODE(exe.st_mode) == 0o755 and exe.st_ino != os.stat(jaillib.PETREL).st_ino
