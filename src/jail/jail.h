@@ -72,6 +72,7 @@ struct jail {
 	struct jail_cgroups *cgroups;
 	int netns_fd;             /* -1 without --netns */
 	int devnull_fd;           /* -1 without --daemonize */
+	int root_fd, run_fd;      /* root/ and root/run, root's until jail_root_hand_over */
 	volatile bool child_failed;  /* --new-pid-ns: set by the child before it exits */
 	mode_t umask;             /* the caller's, given back to petrel */
 	uid_t host_uid;           /* --rootless: the caller's ids, mapped to --uid/--gid */
@@ -125,6 +126,7 @@ bool jail_lib_top_seen(const struct jail_libs *libs, size_t i);
  * ones (on the host, before building), then made on the jail's /dev tmpfs (in the new
  * mount namespace, before the pivot). */
 int jail_root_build(struct jail *j);
+int jail_root_hand_over(const struct jail *j);   /* root/ and /run to uid:gid, by descriptor */
 int jail_devices_plan(struct jail *j);
 int jail_devices_make(const struct jail *j);
 

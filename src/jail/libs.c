@@ -101,8 +101,24 @@ static const char *dyn_string(const struct elf_file *f, size_t off)
 	return f->dynstr + off;
 }
 
+/* Whether a path has a "." or ".." component: the jail binds each library at its host path,
+ * and such a path would reach outside the directory made for it (or outside the jail). */
+static bool has_dot_component(const char *path)
+{
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return true;
+		p += n + (p[n] == '/');
+	}
+	return false;
+}
+
 static int add_path(struct jail_libs *libs, const char *path)
 {
+	if (has_dot_component(path))
+		return jail_err(EINVAL, "shared library %s: a path with '.' or '..' cannot be bound in the "
+				"jail (give the exec file a RUNPATH without them)", path);
 	for (size_t i = 0; i < libs->n; i++)
 		if (!strcmp(libs->paths[i], path))
 			return 0;

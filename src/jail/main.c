@@ -45,7 +45,11 @@ static void release(struct jail *j)
 		close(j->netns_fd);
 	if (j->devnull_fd >= 0)
 		close(j->devnull_fd);
-	j->netns_fd = j->devnull_fd = -1;
+	if (j->root_fd >= 0)
+		close(j->root_fd);
+	if (j->run_fd >= 0)
+		close(j->run_fd);
+	j->netns_fd = j->devnull_fd = j->root_fd = j->run_fd = -1;
 }
 
 /* On the host, still the jailer process itself: everything that can be undone. */
@@ -103,7 +107,7 @@ static int enter(struct jail *j)
 int main(int argc, char **argv)
 {
 	struct jail_args a;
-	struct jail j = { .args = &a, .netns_fd = -1, .devnull_fd = -1,
+	struct jail j = { .args = &a, .netns_fd = -1, .devnull_fd = -1, .root_fd = -1, .run_fd = -1,
 			  .start_us = jail_clock_us(CLOCK_MONOTONIC) };
 	/* As Firecracker's jailer: no file descriptor of the caller's reaches petrel (one by one
 	 * where close_range is missing or filtered). */

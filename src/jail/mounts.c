@@ -2,13 +2,14 @@
  * jail, with nothing of the host left in it but the exec file's shared libraries.
  *
  *   unshare(CLONE_NEWNS); make every mount private (nothing propagates back to the host);
- *   bind-mount the jail root on itself (pivot_root needs a mount point), nosuid and nodev
- *   (no device node of the base directory's file system works in the jail), and with exec
- *   allowed whatever the host mount of the base directory says (/<exec name> must run
- *   there); a tmpfs on /dev with the device nodes (devices.c); a tmpfs on each top directory of the shared libraries
+ *   bind-mount the jail root on itself (pivot_root needs a mount point), nosuid, and with
+ *   dev and exec allowed whatever the host mount of the base directory says (/<exec name>
+ *   must run there, and a block device put into the jail for a drive must open); a tmpfs on
+ *   /dev with the device nodes (devices.c); a tmpfs on each top directory of the shared libraries
  *   (/lib, /lib64, ...) with an empty file for each library, which is bound read-only on
- *   it, then the tmpfs made read-only too; pivot_root(".", ".") and detach the old root
- *   stacked on top.
+ *   it, then the tmpfs made read-only too; root/ and root/run handed to uid:gid (by
+ *   descriptor: nothing is done by path in the tree after it); pivot_root(".", ".") and
+ *   detach the old root stacked on top.
  *
  * --rootless: the same, in the user namespace made just before (userns.c). Mounts copied
  * from the host's namespace are locked there: their nodev, noexec, nosuid and read-only
@@ -91,12 +92,14 @@ int jail_enter_root(struct jail *j)
 		return jail_err(errno, "statvfs %s", j->root);
 	unsigned long keep = sv.f_flag & ST_RDONLY ? MS_RDONLY : 0;
 	if (j->args->rootless)
-		keep |= sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0;
-	if (mount(NULL, j->root, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | keep, NULL) < 0)
-		return jail_err(errno, "remount %s nosuid,nodev", j->root);
+		keep |= (sv.f_flag & ST_NODEV ? MS_NODEV : 0) | (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+	if (mount(NULL, j->root, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID | keep, NULL) < 0)
+		return jail_err(errno, "remount %s nosuid", j->root);
 	int ret = jail_devices_make(j);
 	if (!ret)
 		ret = bind_libraries(j);
+	if (!ret) /* the last step as root by path in the tree: now it may be petrel's */
+		ret = jail_root_hand_over(j);
 	if (ret < 0)
 		return ret;
 	if (chdir(j->root) < 0)

@@ -103,7 +103,7 @@ def check_jailed(j, pid):
         _, where, fstype, opts = line.split()[:4]
         mounts[where] = (fstype, opts.split(","))
         if where == "/":
-            assert {"nosuid", "nodev"} <= set(mounts[where][1]), line
+            assert "nosuid" in mounts[where][1], line
         elif where == "/dev":
             assert fstype == "tmpfs" and {"ro", "nosuid", "nodev", "noexec"} <= set(mounts[where][1]), line
         elif where.startswith("/dev/"):
