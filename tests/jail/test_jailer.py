@@ -161,6 +161,8 @@ def test_the_jail_is_handed_over_after_the_namespace(base):
     swapper = jaillib.BUILD / "tests" / "tools" / "jail_swapper"
     assert swapper.exists(), f"{swapper} not built"
     os.chmod(base, 0o755)   # the jail's uid walks to its root
+    swapper = Path(shutil.copy(swapper, base / "jail_swapper"))   # wherever the build tree is
+    os.chmod(swapper, 0o755)
     victim = base / "victim"
     victim.write_text("root's own\n")
     os.chmod(victim, 0o600)
