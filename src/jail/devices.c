@@ -1,8 +1,8 @@
 /* The device nodes inside the jail: what petrel opens after it has no privileges left.
  *
  * They live on a tmpfs mounted on the jail's /dev in its mount namespace (never on the base
- * directory's file system: no device node is left on disk, the jail root's bind mount can
- * be nodev, and no inode is written for them). Which devices go in is decided on the host
+ * directory's file system: no device node is left on disk, and no inode is written there
+ * for them). Which devices go in is decided on the host
  * (jail_devices_plan, before anything is built); the tmpfs and the nodes are made in the
  * namespace before the pivot (jail_devices_make), and the tmpfs is then made read-only.
  *
