@@ -122,10 +122,7 @@ static int bind_node(const char *dev, const char *target)
  * (MS_REMOUNT | MS_RDONLY once the nodes are in). A user namespace's tmpfs is nodev anyway. */
 static int dev_tmpfs(const struct jail *j, const char *dir, unsigned long flags)
 {
-	flags |= MS_NOSUID | MS_NOEXEC | (j->args->rootless ? MS_NODEV : 0);
-	if (mount("tmpfs", dir, "tmpfs", flags, "mode=0755,size=64k,nr_inodes=64") < 0)
-		return jail_err(errno, "%s a tmpfs on %s", flags & MS_REMOUNT ? "make read-only" : "mount", dir);
-	return 0;
+	return jail_tmpfs(dir, flags | (j->args->rootless ? MS_NODEV : 0), "mode=0755,size=64k,nr_inodes=64");
 }
 
 int jail_devices_make(const struct jail *j)

@@ -148,6 +148,8 @@ void jail_cgroups_free(struct jail_cgroups *cg);
 
 /* mounts.c: new mount namespace whose root is the jail. */
 int jail_enter_root(struct jail *j);
+/* A tmpfs mounted on dir (flags 0) or remounted (MS_REMOUNT | ...), always nosuid,noexec. */
+int jail_tmpfs(const char *dir, unsigned long flags, const char *opts);
 
 /* spawn.c: --new-pid-ns: run fn, the jailed process's steps (they end in petrel's exec), in
  * a child in a new pid namespace. The parent does not return but exits: with the child's

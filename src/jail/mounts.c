@@ -55,10 +55,14 @@ static int library_tmpfs(const struct jail *j, size_t i, unsigned long flags)
 			  : jail_path(target, sizeof(target), "%s%.*s", j->root, (int)top, lib);
 	if (ret)
 		return ret < 0 ? ret : 0;
-	flags |= MS_NOSUID | MS_NODEV | MS_NOEXEC;
-	if (mount("tmpfs", target, "tmpfs", flags, "mode=0755,size=1m,nr_inodes=4096") < 0)
-		return jail_err(errno, "%s a tmpfs on %s (for the shared libraries)",
-				flags & MS_REMOUNT ? "make read-only" : "mount", target);
+	return jail_tmpfs(target, flags | MS_NODEV, "mode=0755,size=1m,nr_inodes=4096");
+}
+
+int jail_tmpfs(const char *dir, unsigned long flags, const char *opts)
+{
+	flags |= MS_NOSUID | MS_NOEXEC;
+	if (mount("tmpfs", dir, "tmpfs", flags, opts) < 0)
+		return jail_err(errno, "%s a tmpfs on %s", flags & MS_REMOUNT ? "make read-only" : "mount", dir);
 	return 0;
 }
 
