@@ -11,6 +11,9 @@ polled every 0.5 ms: polling every 50 us took so much CPU from the starting petr
 2-CPU host that plain petrel measured 3x slower). The same measured for plain `petrel --api-sock` (no jailer, empty
 environment) is the floor; runs alternate between the two so that both see the same load,
 and the difference of the medians is what the jail costs. Goal (docs/security.md): <= 5 ms.
+The jailed run is measured twice: with build/petrel as built (debugoptimized: 3.7 MB, most of
+it debug information, which the jailer copies into every jail) and with a stripped copy of it,
+which is what `meson install --strip` installs and what a deployment hands the jailer.
 
 The same for --rootless (issue 9): the jailer run as an unprivileged uid (RL_USER, no
 supplementary groups), --new-pid-ns, no cgroups (none are delegated on this host), --uid/--gid
@@ -73,10 +76,10 @@ def root_no_cgroups(base, i):
     return time_to_api(j)
 
 
-def jailed(base, i):
+def jailed(base, i, exec_file=jaillib.PETREL):
     j = jaillib.Jail(base, f"bench-{os.getpid()}-{i}", args=ARGS,
                      petrel_args=["--api-sock", "/run/api.sock"],
-                     parent_cgroup=f"petrel-bench-{os.getpid()}")
+                     parent_cgroup=f"petrel-bench-{os.getpid()}", exec_file=exec_file)
     return time_to_api(j)
 
 
@@ -114,23 +117,32 @@ def main():
     fstype = subprocess.run(["stat", "-f", "-c", "%T", str(base)], capture_output=True,
                             text=True).stdout.strip()
     os.chown(rl_base, RL_USER, RL_USER)
+    # what an installed petrel is (meson install --strip): no debug information to copy
+    (base / "stripped").mkdir()   # named petrel: the jail's directory is named after it
+    stripped = base / "stripped" / "petrel"
+    subprocess.run(["strip", "-o", str(stripped), str(jaillib.PETREL)], check=True)
     try:
-        jailed(base, "warm")   # page cache, cgroup parent directories' first creation
+        jailed(base, "warm")
+        jailed(base, "warm-s", stripped)   # page cache, cgroup parent directories' first creation
         plain(base, "warm")
         rootless(rl_base, "warm")
-        j, p, r, nc = [], [], [], []
+        j, s, p, r, nc = [], [], [], [], []
         for i in range(n):   # interleaved: all see the same load on a shared host
             j.append(jailed(base, i))
+            s.append(jailed(base, f"s{i}", stripped))
             p.append(plain(base, i))
             r.append(rootless(rl_base, i))
             nc.append(root_no_cgroups(base, i))
     finally:
+        stripped_size = stripped.stat().st_size if stripped.exists() else 0
         jaillib.shutil.rmtree(base, ignore_errors=True)
         jaillib.shutil.rmtree(rl_base, ignore_errors=True)
     print(f"base directory {where} ({fstype})")
     mj = row("jailer -> API answers (jailed)", j)
     mp = row("petrel -> API answers (no jail)", p)
     print(f"{'jail overhead (difference)':<34} median {mj - mp:6.2f} ms")
+    ms = row("same, stripped petrel (%d KB)" % (stripped_size // 1024), s)
+    print(f"{'jail overhead, stripped':<34} median {ms - mp:6.2f} ms")
     mn = row("root mode, no cgroups", nc)
     mr = row("--rootless (uid %d), no cgroups" % RL_USER, r)
     print(f"{'rootless overhead (vs no jail)':<34} median {mr - mp:6.2f} ms")
