@@ -34,6 +34,12 @@
 #include "fuzz_common.h"
 #include "util/util.h"
 
+/* The payload limit the server is started with: smaller than the default (51,200 bytes) so
+ * that a body over it, chunked or not, fits in a short input. Past about 8 KiB an input is a
+ * hundred pipelined requests, each a round trip between this thread and the server's: a
+ * corpus grown to 64 KiB inputs ran 300 executions a second instead of 2,000 (2026-11-25). */
+#define FUZZ_MAX_PAYLOAD 4096
+
 static struct controller ctl;
 static struct api_server *srv;
 static char sock_path[108];
@@ -48,7 +54,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	ctl.dry_run = true;
 	snprintf(sock_path, sizeof(sock_path), "/tmp/petrel-fuzz-http-%d.sock", (int)getpid());
 	unlink(sock_path);
-	FUZZ_CHECK(api_server_start(&srv, &ctl, sock_path, API_DEFAULT_MAX_PAYLOAD) == 0);
+	FUZZ_CHECK(api_server_start(&srv, &ctl, sock_path, FUZZ_MAX_PAYLOAD) == 0);
 	return 0;
 }
 

@@ -12,6 +12,8 @@
 #        FUZZ_TIMEOUT=S seconds one input may take before it counts as a hang (default 10; a
 #        long campaign beside other CPU-bound work needs more: a process at nice 10 on a
 #        2-core host with a load of 13 once stood still for 11 s on an input that runs in 57 ms),
+#        FUZZ_MAX_LEN=N bytes an input may grow to (default 65536; fuzz_http runs 10^7 in an
+#        hour with 8192, a day with 65536 once its corpus has grown),
 #        FUZZ_JOBS=N targets at a time (default 1; e.g. the host's CPU count for a campaign:
 #        each target is one process, and the next starts as soon as one ends). Never stop a
 #        running target with SIGSTOP: libFuzzer's hang detector counts wall time, so the input
@@ -24,6 +26,8 @@ SECONDS_EACH=${FUZZ_SECONDS:-20}
 RUNS=${FUZZ_RUNS:-}
 TIMEOUT=${FUZZ_TIMEOUT:-10}
 JOBS=${FUZZ_JOBS:-1}
+MAX_LEN=${FUZZ_MAX_LEN:-65536}
+[[ $MAX_LEN =~ ^[1-9][0-9]*$ ]] || { echo "fuzz/run: FUZZ_MAX_LEN must be a positive count of bytes" >&2; exit 2; }
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "fuzz/run: FUZZ_JOBS must be a positive count" >&2; exit 2; }
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || { echo "fuzz/run: FUZZ_TIMEOUT must be a positive count of seconds" >&2; exit 2; }
 runs=()
@@ -69,7 +73,7 @@ run_one() {
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 		"$bin" -max_total_time="$SECONDS_EACH" -timeout="$TIMEOUT" -rss_limit_mb=4096 \
-		-max_len=65536 -print_final_stats=1 -artifact_prefix="$art/" "${runs[@]}" "${dict[@]}" \
+		-max_len="$MAX_LEN" -print_final_stats=1 -artifact_prefix="$art/" "${runs[@]}" "${dict[@]}" \
 		"$work" "${seeds[@]}" >"$log" 2>&1
 	rc=$?
 	stats=$(grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$log" | tr '\n' ' ')
