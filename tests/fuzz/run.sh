@@ -113,4 +113,6 @@ if [[ ${#failed[@]} -gt 0 ]]; then
 	echo "fuzz/run: failed: ${failed[*]}"
 	exit 1
 fi
-echo "fuzz/run: all ${#TARGETS[@]} targets ran ${SECONDS_EACH}s without crashing"
+limit="${SECONDS_EACH}s"
+[[ -n $RUNS ]] && limit="$RUNS executions (or ${SECONDS_EACH}s, whichever first)"
+echo "fuzz/run: all ${#TARGETS[@]} targets ran $limit without crashing"
