@@ -313,7 +313,7 @@ def read_until(proc, needle: bytes, timeout=60.0) -> bytes:
     out, end = b"", time.monotonic() + timeout
     while needle not in out:
         assert time.monotonic() < end and proc.poll() is None, \
-            f"{needle!r} never came (exit {proc.poll()}): ...{out[-800:]!r}"
+            f"{needle!r} never came (exit {proc.poll()}): {out[:400]!r} ... {out[-400:]!r}"
         chunk = proc.stdout.read()
         if chunk:
             out += chunk
