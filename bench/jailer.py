@@ -118,12 +118,13 @@ def main():
                             text=True).stdout.strip()
     os.chown(rl_base, RL_USER, RL_USER)
     # what an installed petrel is (meson install --strip): no debug information to copy
-    (base / "stripped").mkdir()   # named petrel: the jail's directory is named after it
-    stripped = base / "stripped" / "petrel"
-    subprocess.run(["strip", "-o", str(stripped), str(jaillib.PETREL)], check=True)
+    stripped = base / "stripped" / "petrel"   # named petrel: the jail's directory is named after it
     try:
+        stripped.parent.mkdir()
+        subprocess.run(["strip", "-o", str(stripped), str(jaillib.PETREL)], check=True)
+        # page cache, cgroup parent directories' first creation
         jailed(base, "warm")
-        jailed(base, "warm-s", stripped)   # page cache, cgroup parent directories' first creation
+        jailed(base, "warm-s", stripped)
         plain(base, "warm")
         rootless(rl_base, "warm")
         j, s, p, r, nc = [], [], [], [], []
