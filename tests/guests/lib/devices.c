@@ -175,18 +175,44 @@ int64_t rtc_to_epoch(const struct rtc_time *t)
 }
 
 /* The RTC seconds counter is the clock; a TSC bound (at most 4 GHz worth of
- * cycles per second) keeps the guest from spinning forever on a broken RTC. */
+ * cycles per second) keeps the guest from spinning forever on a broken RTC.
+ * After deadline_use_tsc() the TSC alone is the clock, at the rate measured
+ * against the RTC then. */
 #define DEADLINE_TSC_PER_SEC 4000000000ull
+static uint64_t tsc_per_sec;
+
+/* Wait for the seconds register to change: the TSC then, or 0 if it did not within the bound. */
+static uint64_t next_rtc_tick(void)
+{
+	uint8_t s = rtc_read(0);
+	uint64_t end = rdtsc() + 2 * DEADLINE_TSC_PER_SEC;
+	while (rdtsc() < end)
+		if (rtc_read(0) != s)
+			return rdtsc();
+	return 0;
+}
+
+bool deadline_use_tsc(void)
+{
+	uint64_t a = next_rtc_tick(), b = a ? next_rtc_tick() : 0;
+	if (!b || b <= a)
+		return false;
+	tsc_per_sec = b - a;
+	return true;
+}
 
 void deadline_start(struct deadline *d, int seconds)
 {
-	d->last = rtc_read(0);
+	uint64_t per_sec = tsc_per_sec ? tsc_per_sec : DEADLINE_TSC_PER_SEC;
+	d->last = tsc_per_sec ? 0 : rtc_read(0);
 	d->left = seconds + 1; /* the first tick may come at once */
-	d->tsc_end = rdtsc() + (uint64_t)(seconds + 1) * DEADLINE_TSC_PER_SEC;
+	d->tsc_end = rdtsc() + (uint64_t)(seconds + !tsc_per_sec) * per_sec;
 }
 
 bool deadline_expired(struct deadline *d)
 {
+	if (tsc_per_sec)
+		return rdtsc() > d->tsc_end;
 	uint8_t s = rtc_read(0);
 	if (s != d->last) {
 		d->last = s;

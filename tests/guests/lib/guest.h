@@ -278,6 +278,10 @@ struct deadline {
 };
 void deadline_start(struct deadline *d, int seconds);
 bool deadline_expired(struct deadline *d);
+/* From now on the TSC alone is the clock, calibrated against the RTC now (1-2 s): for a
+ * guest whose other vCPU uses the RTC's index latch, which makes RTC reads race. False
+ * (and the RTC stays the clock) when the RTC does not tick. */
+bool deadline_use_tsc(void);
 
 /* ---- ring 3 ----
  * Port I/O is allowed in ring 3 twice over: RFLAGS.IOPL=3 and a TSS I/O
