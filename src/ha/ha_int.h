@@ -45,13 +45,15 @@ void *repl_standby_main(void *arg);
 /* The standby's stream over a connected fd (the fuzzer calls it with its own hooks): greeting,
  * definition, initial sync, checkpoints, until the stream fails. The result says why it ended
  * (-ECONNRESET, -ETIMEDOUT: the primary died; -ECANCELED: it ended replication; else a bad
- * stream); *out whether a machine was built (the caller takes it down, or over) and the last
- * complete checkpoint's states (the caller frees them). */
+ * stream); *out whether a machine was built (the caller takes it down, or over), the last
+ * complete checkpoint's states and console output (the caller frees them). */
 struct mig_receive_hooks;
 struct repl_standby_run {
 	bool built;
 	uint8_t *state;
 	size_t state_len;
+	uint8_t *console;   /* that checkpoint's console output the primary had not said it wrote */
+	size_t console_len;
 };
 int repl_standby_stream(struct replication *r, int fd, const struct mig_receive_hooks *h, struct repl_standby_run *out,
 			char *err, size_t errlen);

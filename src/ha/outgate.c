@@ -98,6 +98,28 @@ uint64_t outgate_close_epoch(struct outgate *g)
 	return n;
 }
 
+size_t outgate_copy(struct outgate *g, uint64_t n, const void *opaque, uint8_t *buf, size_t cap)
+{
+	pthread_mutex_lock(&g->lock);
+	size_t total = 0, done = 0;
+	for (const struct held *h = g->head; h; h = h->next)
+		if (h->epoch == n && h->opaque == opaque)
+			total += h->len;
+	size_t skip = total > cap ? total - cap : 0;
+	for (const struct held *h = g->head; h; h = h->next) {
+		if (h->epoch != n || h->opaque != opaque)
+			continue;
+		size_t from = skip < h->len ? skip : h->len;
+		skip -= from;
+		if (h->len > from) {
+			memcpy(buf + done, h->data + from, h->len - from);
+			done += h->len - from;
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	return done;
+}
+
 /* Take the entries of epochs <= n off the list (under the lock), write them (outside it).
  * open: the gate opens only once nothing is held, under the lock: output the guest makes while
  * the last entries are being written is held behind them and written next, never before them.

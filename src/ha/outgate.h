@@ -24,6 +24,9 @@ bool outgate_hold(struct outgate *g, outgate_emit_fn emit, void *opaque, const v
 		  bool stream);
 /* End the open epoch (at a checkpoint, the guest paused): its number (1, 2, ...). */
 uint64_t outgate_close_epoch(struct outgate *g);
+/* A copy of what epoch n (closed, not yet released) holds for opaque's writes (the console's),
+ * in order: its last cap bytes at most. The bytes copied. */
+size_t outgate_copy(struct outgate *g, uint64_t n, const void *opaque, uint8_t *buf, size_t cap);
 /* The standby has every checkpoint up to epoch n: write their output, in order. */
 void outgate_release(struct outgate *g, uint64_t n);
 /* Stop holding: write everything held and pass output straight through from now on

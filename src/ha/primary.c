@@ -40,6 +40,8 @@ struct primary {
 	struct run *runs;
 	size_t nruns, runs_cap;
 	struct disk_stage disks;  /* the checkpoint's disk writes (mirror_disks) */
+	uint8_t *cout;       /* the checkpoint's epoch's console output (its last MIG_MAX_COUT bytes) */
+	size_t cout_len;
 	uint64_t pause_sum_ns;
 };
 
@@ -140,6 +142,8 @@ static int send_checkpoint(struct primary *p, const struct mig_ckpt *ck, const s
 		e = mig_disks_send_stage(fd, &p->disks, bytes);
 	if (!e)
 		e = mig_send(fd, MIG_STATE, w->buf, w->len, NULL, 0);
+	if (!e && p->cout_len)
+		e = mig_send(fd, MIG_COUT, p->cout, p->cout_len, NULL, 0);
 	if (!e)
 		e = mig_send(fd, MIG_CEND, ck, sizeof(*ck), NULL, 0);
 	*bytes += w->len;
@@ -185,12 +189,20 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 		e = snapshot_state_build(p->vm, "", NULL, NULL, &w, id, p->s.err, p->s.errlen);
 	if (!e && first) /* output from now on waits for acknowledgements */
 		gate_outputs(p->vm, r->gate);
+	uint64_t closed = 0;
 	if (!e)
-		vsock_epoch(p->vm, outgate_close_epoch(r->gate), false);
+		vsock_epoch(p->vm, closed = outgate_close_epoch(r->gate), false);
 	if (!was_paused)
 		vm_resume(p->vm);
 	pthread_mutex_unlock(&p->vm->pause_hold);
 	uint64_t paused = now_ns() - t0, bytes = 0;
+	/* The standby keeps the closed epoch's console output with the checkpoint and writes it
+	 * when it takes over, unless this primary said it wrote it (RELS): a primary that dies
+	 * between the acknowledgement and its write loses no console output. */
+	if (!e && !p->cout && !(p->cout = malloc(MIG_MAX_COUT)))
+		e = -ENOMEM;
+	if (!e)
+		p->cout_len = outgate_copy(r->gate, closed, &p->vm->serial, p->cout, MIG_MAX_COUT);
 	struct mig_ckpt ck = { .epoch = epoch, .generation = r->st.generation };
 	if (!e && (e = send_checkpoint(p, &ck, &w, &bytes)) < 0) {
 		char what[96] = "sending a checkpoint";
@@ -213,6 +225,10 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 		return e;
 	outgate_release(r->gate, epoch);
 	vsock_epoch(p->vm, epoch, true);
+	if (p->cout_len && (e = mig_send(p->s.fd, MIG_RELS, &ck, sizeof(ck), NULL, 0)) < 0) {
+		mig_sender_peer_reason(&p->s, e, "telling the standby the console output is written");
+		return e;
+	}
 	p->pause_sum_ns += paused;
 	REPL_LOCKED(r, {
 		r->st.checkpoints++;
@@ -356,6 +372,7 @@ void *repl_primary_main(void *arg)
 		free(p.s.dirty[i]);
 	free(p.stage);
 	free(p.runs);
+	free(p.cout);
 	if (m) {
 		m->fd = -1; /* the socket is r->fd's */
 		migration_free(m);

@@ -43,6 +43,11 @@ struct standby {
 	uint8_t *state, *next_state; /* the last complete checkpoint's states; the open one's */
 	size_t state_len, next_len;
 	struct disk_stage disks;   /* the open checkpoint's disk writes */
+	/* The last complete checkpoint's epoch's console output, until the primary says it wrote
+	 * it (RELS): written at takeover, so none is lost. The open checkpoint's. */
+	uint8_t *cout, *next_cout;
+	size_t cout_len, next_cout_len;
+	uint64_t cout_epoch;
 	struct mig_ckpt open;      /* the checkpoint being received (epoch 0: none) */
 	uint64_t generation;
 };
@@ -126,6 +131,12 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	b->state = b->next_state;
 	b->state_len = b->next_len;
 	b->next_state = NULL;
+	free(b->cout);
+	b->cout = b->next_cout;
+	b->cout_len = b->next_cout_len;
+	b->cout_epoch = ck->epoch;
+	b->next_cout = NULL;
+	b->next_cout_len = 0;
 	uint64_t bytes = b->pages_len + b->state_len;
 	b->nruns = b->pages_len = 0;
 	b->staged_pages = 0;
@@ -161,6 +172,35 @@ static int check_timing(struct standby *b, const struct mig_hdr *h, int timeout_
 			 b->r->so.failure_timeout_ms, c.interval_ms, (unsigned long long)need);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* The open checkpoint's console output (one message at most). */
+static int stage_console(struct standby *b, const struct mig_hdr *h, int timeout_ms)
+{
+	if (!b->open.epoch || b->next_cout)
+		return bad(b, -EPROTO, "malformed replication stream: console output outside a checkpoint, or twice in one");
+	if (!(b->next_cout = malloc(h->len ? h->len : 1)))
+		return -ENOMEM;
+	b->next_cout_len = h->len;
+	int e = mig_recv_all(b->rx.fd, b->next_cout, h->len, timeout_ms);
+	return e < 0 ? cut(b, e) : 0;
+}
+
+/* The primary wrote the last checkpoint's console output: nothing to write at takeover. */
+static int console_written(struct standby *b, const struct mig_hdr *h, int timeout_ms)
+{
+	struct mig_ckpt ck;
+	if (h->len != sizeof(ck))
+		return bad(b, -EPROTO, "malformed replication stream: bad release message");
+	int e = mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout_ms);
+	if (e < 0)
+		return cut(b, e);
+	if (b->open.epoch || !b->cout || ck.epoch != b->cout_epoch)
+		return bad(b, -EPROTO, "malformed replication stream: a release of console output the standby does not hold");
+	free(b->cout);
+	b->cout = NULL;
+	b->cout_len = 0;
 	return 0;
 }
 
@@ -238,6 +278,12 @@ static int follow(struct standby *b)
 		case MIG_RCFG:
 			e = check_timing(b, &h, timeout);
 			break;
+		case MIG_COUT:
+			e = stage_console(b, &h, timeout);
+			break;
+		case MIG_RELS:
+			e = console_written(b, &h, timeout);
+			break;
 		case MIG_FAIL:
 			mig_recv_fail(b->rx.fd, &h, why, sizeof(why));
 			snprintf(b->rx.err, b->rx.errlen, "the primary ended replication: %s", why);
@@ -279,6 +325,9 @@ int repl_standby_stream(struct replication *r, int fd, const struct mig_receive_
 	out->built = b.rx.built;
 	out->state = b.state;
 	out->state_len = b.state_len;
+	out->console = b.cout;
+	out->console_len = b.cout_len;
+	free(b.next_cout);
 	free(b.pages);
 	free(b.runs);
 	free(b.next_state);
@@ -307,6 +356,10 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 	 * keeps its guest, and this side must not run a second. */
 	if ((e = mig_disks_take(r->vm, TAKEOVER_LOCK_WAIT_MS, err, errlen)) < 0)
 		return e;
+	/* The console output of the checkpoint's epoch that the primary may not have written
+	 * (it died after the acknowledgement): written again rather than lost. */
+	if (run->console_len)
+		serial_write_again(&r->vm->serial, run->console, run->console_len);
 	if ((e = vm_start(r->vm)) < 0) {
 		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));
 		return e;
@@ -348,8 +401,9 @@ void *repl_standby_main(void *arg)
 	char why[512];
 	snprintf(why, sizeof(why), "%s", err);
 	if (died && (e = take_over(r, &run, t_detect, err, sizeof(err))) == 0) {
-		log_warn("replication: the primary died (%s): the guest runs here from checkpoint %llu", why,
-			 (unsigned long long)r->st.checkpoints);
+		log_warn("replication: the primary died (%s): the guest runs here from checkpoint %llu%s", why,
+			 (unsigned long long)r->st.checkpoints,
+			 run.console_len ? " (its console output, which the primary may not have written, written again)" : "");
 		repl_set_state(r, REPL_ACTIVE, why);
 		for (int round = 1; round < 3; round++)
 			vm_devices_announce(r->vm, round);
@@ -368,5 +422,6 @@ void *repl_standby_main(void *arg)
 		repl_set_state(r, REPL_STOPPED, err[0] ? err : strerror(-e));
 	}
 	free(run.state);
+	free(run.console);
 	return NULL;
 }

@@ -81,7 +81,8 @@ static uint64_t limit_of(uint32_t type)
 	case MIG_POSTCOPY: return MIG_MAX_BITMAP;
 	case MIG_REQUEST: return sizeof(uint64_t);
 	case MIG_END: return 0;
-	case MIG_CKPT: case MIG_CEND: case MIG_CACK: return sizeof(struct mig_ckpt);
+	case MIG_CKPT: case MIG_CEND: case MIG_CACK: case MIG_RELS: return sizeof(struct mig_ckpt);
+	case MIG_COUT: return MIG_MAX_COUT;
 	case MIG_RCFG: return sizeof(struct mig_repl_cfg);
 	case MIG_DISK: return sizeof(struct mig_disk) + MIG_MAX_DISK_RUN;
 	case MIG_FAIL: return MIG_MAX_TEXT;

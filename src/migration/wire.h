@@ -36,6 +36,8 @@ enum mig_type {
 	MIG_CEND = MIG_FOURCC('C', 'E', 'N', 'D'),  /* primary: it is complete (struct mig_ckpt) */
 	MIG_CACK = MIG_FOURCC('C', 'A', 'C', 'K'),  /* standby: it has it (struct mig_ckpt) */
 	MIG_RCFG = MIG_FOURCC('R', 'C', 'F', 'G'),  /* primary, before the sync: its timing (struct mig_repl_cfg) */
+	MIG_COUT = MIG_FOURCC('C', 'O', 'U', 'T'),  /* primary, in a checkpoint: its epoch's console output (bytes) */
+	MIG_RELS = MIG_FOURCC('R', 'E', 'L', 'S'),  /* primary, after a CACK: that output is written (struct mig_ckpt) */
 	/* migrate_disks: a drive's size, then its data (struct mig_disk + data) */
 	MIG_DISK = MIG_FOURCC('D', 'I', 'S', 'K'),
 };
@@ -45,6 +47,7 @@ enum mig_type {
 #define MIG_MAX_STATE (64u << 20)   /* a DEFN or STAT payload */
 #define MIG_MAX_RUN 256u            /* pages in one PAGE message (1 MiB) */
 #define MIG_MAX_TEXT 1024u          /* a FAIL reason */
+#define MIG_MAX_COUT (1u << 20)     /* a checkpoint's console output: its last 1 MiB */
 #define MIG_MAX_BITMAP (16u << 20)  /* PCPY: the pages of up to 512 GiB */
 
 struct mig_hdr {

@@ -6,7 +6,8 @@ import subprocess
 import time
 
 import apilib
-from test_api_migration import GEN, assert_counts_go_on, gens
+import failover_console
+from test_api_migration import GEN, gens
 from test_api_replication import boot, wait_checkpoints
 
 
@@ -29,7 +30,7 @@ def test_cli_standby_and_replicate(petrel, api, workdir):
         petrel.wait()  # and its output read to the end
         last = max(gens(petrel))
         out = apilib.read_until(sb, f"gen={last + 2} ok".encode())
-        assert_counts_go_on(petrel.out.text(), out.decode(), GEN)
+        failover_console.join(petrel.out.text(), out.decode(), GEN)
     finally:
         sb.kill()
         sb.wait()
@@ -74,7 +75,7 @@ def test_cli_standby_chain_takes_over_twice(petrel, api, workdir):
         out1 += (first.stdout.read() or b"").decode()
         n = max(lines(out1))
         out2 = apilib.read_until(last, f"gen={n + 2} ok".encode()).decode()
-        assert_counts_go_on(seen + out1, out2, GEN)
+        failover_console.join(failover_console.join(seen, out1, GEN)[0], out2, GEN)
         assert "FAIL" not in out1 + out2
     finally:
         for p in (first, last):

@@ -37,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		hooks.destroy(&vm);
 	FUZZ_CHECK(vm.mem.nregions == 0);
 	free(run.state);
+	free(run.console);
 	feed_end(sv);
 	vm_config_free(&cfg);
 	pthread_mutex_destroy(&r->lock);

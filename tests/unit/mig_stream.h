@@ -236,6 +236,11 @@ static inline int receive_with(struct stream s, const struct mig_receive_hooks *
 
 static inline int receive(struct stream s) { return receive_with(s, &hooks); }
 
+/* What the last follow() left to write at takeover: the console output of its checkpoint's
+ * epoch that the primary did not say it wrote. */
+static uint8_t *console;
+static size_t console_len;
+
 /* A standby follows s until it ends: its result; *state whether it holds a checkpoint. */
 static inline int follow(struct stream s, bool *state)
 {
@@ -251,6 +256,9 @@ static inline int follow(struct stream s, bool *state)
 	int e = repl_standby_stream(&r, fd, &hooks, &run, err, sizeof(err));
 	*state = run.state != NULL;
 	free(run.state);
+	free(console);
+	console = run.console;
+	console_len = run.console_len;
 	peer_end(&p, fd);
 	pthread_mutex_destroy(&r.lock);
 	return e;

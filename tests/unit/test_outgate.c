@@ -52,6 +52,34 @@ TEST(released_by_epoch_in_order)
 	outgate_free(g);
 }
 
+/* What the primary sends the standby with a checkpoint: the closed epoch's bytes for one
+ * writer (the console), not another's (a tap's frames), nor another epoch's; the last ones
+ * when there are more than fit. Copying takes nothing off the gate. */
+TEST(copy_takes_one_writer_s_bytes_of_one_epoch)
+{
+	struct outgate *g = outgate_new();
+	struct sink con = { 0 }, tap = { 0 };
+	hold(g, &con, "old ");
+	CHECK_EQ(outgate_close_epoch(g), 1);
+	hold(g, &con, "a1 ");
+	REQUIRE(outgate_hold(g, emit, &tap, "frame", 5, false));
+	hold(g, &con, "a2 ");
+	CHECK_EQ(outgate_close_epoch(g), 2);
+	hold(g, &con, "next ");
+	uint8_t buf[16];
+	CHECK_EQ(outgate_copy(g, 2, &con, buf, sizeof(buf)), 6);
+	CHECK(!memcmp(buf, "a1 a2 ", 6));
+	CHECK_EQ(outgate_copy(g, 2, &con, buf, 4), 4);   /* the last 4 */
+	CHECK(!memcmp(buf, " a2 ", 4));
+	CHECK_EQ(outgate_copy(g, 2, &tap, buf, sizeof(buf)), 5);
+	CHECK_EQ(outgate_copy(g, 3, &con, buf, 0), 0);
+	CHECK_EQ(outgate_held(g), 4 + 6 + 5 + 5);
+	outgate_release(g, 2);
+	CHECK(!strcmp(con.out, "old a1 a2 "));
+	CHECK_EQ(outgate_copy(g, 2, &con, buf, sizeof(buf)), 0); /* written: nothing left to copy */
+	outgate_free(g);
+}
+
 TEST(open_writes_output_made_meanwhile_after_the_held)
 {
 	struct outgate *g = outgate_new();

@@ -161,6 +161,110 @@ TEST(a_checkpoint_s_disk_data_is_bounded_by_its_drives)
 	take_down();
 }
 
+/* ---- console output across a takeover ---- */
+
+static void console_checkpoint(struct stream *s, uint64_t epoch, const char *text)
+{
+	checkpoint(s, MIG_CKPT, epoch);
+	state(s);
+	msg(s, MIG_COUT, text, strlen(text), NULL, 0);
+	checkpoint(s, MIG_CEND, epoch);
+}
+
+static void released(struct stream *s, uint64_t epoch)
+{
+	checkpoint(s, MIG_RELS, epoch);
+}
+
+static bool console_is(const char *text)
+{
+	return console_len == strlen(text) && !memcmp(console, text, console_len);
+}
+
+/* A primary killed after the standby acknowledged an epoch and before it wrote that epoch's
+ * console output: the standby has the output, and writes it at takeover (none is lost). */
+TEST(a_checkpoint_s_console_output_not_yet_written_is_kept_for_the_takeover)
+{
+	struct stream s = begin();
+	console_checkpoint(&s, 1, "one\n");
+	released(&s, 1);
+	console_checkpoint(&s, 2, "two\n");   /* ... and the primary dies before writing it */
+	bool state;
+	CHECK_EQ(follow(s, &state), -ECONNRESET);
+	CHECK(state);
+	CHECK(console_is("two\n"));
+	take_down();
+}
+
+/* Written by the primary (RELS): the standby writes nothing again. */
+TEST(console_output_the_primary_wrote_is_not_written_again)
+{
+	struct stream s = begin();
+	console_checkpoint(&s, 1, "one\n");
+	released(&s, 1);
+	whole_checkpoint(&s, 2);            /* an epoch without output */
+	bool state;
+	CHECK_EQ(follow(s, &state), -ECONNRESET);
+	CHECK(state);
+	CHECK_EQ(console_len, 0);
+	take_down();
+}
+
+/* The output of a checkpoint that never ended is not the standby's: it runs from the one
+ * before, whose guest makes that output again. */
+TEST(an_incomplete_checkpoint_s_console_output_is_not_written)
+{
+	struct stream s = begin();
+	console_checkpoint(&s, 1, "one\n");
+	checkpoint(&s, MIG_CKPT, 2);
+	state(&s);
+	msg(&s, MIG_COUT, "two\n", 4, NULL, 0); /* ... and no CEND */
+	bool state;
+	CHECK_EQ(follow(s, &state), -ECONNRESET);
+	CHECK(console_is("one\n"));        /* epoch 1's: never said written */
+	take_down();
+}
+
+TEST(console_output_out_of_turn_is_refused)
+{
+	bool held;
+	struct stream s = begin();
+	whole_checkpoint(&s, 1);
+	msg(&s, MIG_COUT, "x", 1, NULL, 0); /* between checkpoints */
+	CHECK_EQ(follow(s, &held), -EPROTO);
+	CHECK_CONTAINS(err, "console output outside a checkpoint");
+	take_down();
+
+	s = begin();
+	checkpoint(&s, MIG_CKPT, 1);
+	msg(&s, MIG_COUT, "x", 1, NULL, 0);
+	msg(&s, MIG_COUT, "y", 1, NULL, 0); /* twice in one */
+	CHECK_EQ(follow(s, &held), -EPROTO);
+	take_down();
+
+	s = begin();
+	console_checkpoint(&s, 1, "one\n");
+	released(&s, 2);                    /* an epoch it does not hold */
+	CHECK_EQ(follow(s, &held), -EPROTO);
+	CHECK_CONTAINS(err, "release of console output");
+	take_down();
+
+	s = begin();
+	console_checkpoint(&s, 1, "one\n");
+	released(&s, 1);
+	released(&s, 1);                    /* twice */
+	CHECK_EQ(follow(s, &held), -EPROTO);
+	take_down();
+
+	s = begin();
+	checkpoint(&s, MIG_CKPT, 1);
+	state(&s);
+	struct mig_hdr h = { .type = MIG_COUT, .len = MIG_MAX_COUT + 1 };
+	put(&s, &h, sizeof(h));             /* more than a checkpoint's output may be */
+	CHECK_EQ(follow(s, &held), -EPROTO);
+	take_down();
+}
+
 int main(int argc, char **argv)
 {
 	int r = unit_main(argc, argv);

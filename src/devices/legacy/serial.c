@@ -144,6 +144,12 @@ static void write_out_locked(void *opaque, const void *data, size_t len)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void serial_write_again(struct serial *s, const void *data, size_t len)
+{
+	if (s->out_fd >= 0)
+		write_out_locked(s, data, len);
+}
+
 void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config *c)
 {
 	pthread_mutex_lock(&s->lock);
