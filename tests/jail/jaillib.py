@@ -126,23 +126,35 @@ class Jail:
             pids |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
         return sorted(pids)
 
+    def petrel_pid(self, timeout=10.0, must=True):
+        """petrel's host pid from the pid file (--new-pid-ns). The jailer writes it once its
+        child has exec'd petrel, which may already answer on its socket: on a busy host the
+        file comes a moment later, so it is waited for (a whole line: it is created, then
+        written). None after the timeout when must is false."""
+        pid_file = self.root / f"{self.exec_name}.pid"
+        deadline = time.monotonic() + timeout
+        while True:
+            text = pid_file.read_text() if pid_file.exists() else ""
+            if text.endswith("\n"):
+                return int(text)
+            if time.monotonic() >= deadline or (self.proc is not None and self.proc.poll() is not None
+                                                and not text):
+                assert not must, f"no pid file {pid_file} after {timeout} s"
+                return None
+            time.sleep(0.005)
+
     def close(self):
         """Kill the jailed process, wait for the jailer, remove the cgroups (after the
         processes are gone) and the jail tree. Nothing is unmounted on the host: the jail's
         mount namespace dies with its last process."""
         pids = set(self.pids())
-        pid_file = self.root / f"{self.exec_name}.pid"
-        # With --new-pid-ns the jailer writes the pid file once its child has exec'ed petrel,
-        # which may already answer on its socket: on a busy host the file can come later. A
-        # jail without cgroups is found only through it, and killing the jailer instead would
-        # leave petrel running (bench/jailer.py left one behind so, beside two fuzzers).
-        deadline = time.monotonic() + 5
-        while not pids and "--new-pid-ns" in self.cmd and self.proc is not None and self.proc.poll() is None \
-                and self.root.is_dir() and not (pid_file.exists() and pid_file.read_text().strip()) \
-                and time.monotonic() < deadline:
-            time.sleep(0.005)
-        if pid_file.exists() and pid_file.read_text().strip():
-            pids.add(int(pid_file.read_text()))
+        # A jail without cgroups is found only through its pid file, and killing the jailer
+        # instead would leave petrel running (bench/jailer.py left one behind so, beside two
+        # fuzzers).
+        if "--new-pid-ns" in self.cmd and self.proc is not None and self.root.is_dir():
+            pid = self.petrel_pid(timeout=0 if pids else 5, must=False)
+            if pid:
+                pids.add(pid)
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)

@@ -73,7 +73,7 @@ class Jailed:
     def start(self):
         self.put("/actions", {"action_type": "InstanceStart"})
         # petrel, pid 1 of its PID namespace (the cgroups may also hold KVM's worker threads)
-        self.pid = int((self.j.root / "petrel.pid").read_text())
+        self.pid = self.j.petrel_pid()
         # every thread runs as the jail's user under its seccomp filter
         for task in Path(f"/proc/{self.pid}/task").iterdir():
             try:

@@ -70,7 +70,7 @@ def test_petrel_runs_jailed(jails, base, parent_cgroup):
     assert st["Groups"] == []
     assert st["NSpid"] == [str(pid), "1"]
     assert st["NoNewPrivs"] == ["1"]
-    assert (j.root / "petrel.pid").read_text().strip() == str(pid)
+    assert j.petrel_pid() == pid
 
     # Its root is the jail root; its mount and pid namespaces are not ours.
     assert (os.stat(f"/proc/{pid}/root").st_dev, os.stat(f"/proc/{pid}/root").st_ino) == \
@@ -317,7 +317,7 @@ def test_daemonize_returns_once_petrel_runs(jails, base, parent_cgroup):
               parent_cgroup)
     assert j.proc.wait(timeout=10) == 0, j.proc.stdout.read()
     jaillib.wait_api(j.root / "run" / "api.sock")
-    pid = int((j.root / "petrel.pid").read_text())
+    pid = j.petrel_pid()
     assert j.pids() == [pid]
     st = status_fields(pid)
     assert st["NSpid"] == [str(pid), "1"]

@@ -126,7 +126,7 @@ def test_rootless_petrel_runs_jailed_in_new_user_mount_pid_namespaces(jails, bas
     jaillib.wait_api(sock, j.proc)
     status, body = jaillib.http_get(sock)
     assert status == 200 and b'"id":"rl-1"' in body
-    pid = int((j.root / "petrel.pid").read_text())
+    pid = j.petrel_pid()
     assert pid != j.proc.pid
     check_unprivileged(pid, ["1000", str(USER), "1"], ["1000", str(USER), "1"])
     st = status_fields(pid)
@@ -165,7 +165,7 @@ def test_rootless_uid_0_inside_gets_no_capabilities(jails, base):
     # Root of its user namespace, yet the exec gave it nothing (SECBIT_NOROOT).
     j = start(jails, base, "rl-3", ["--new-pid-ns"], uid=0, gid=0)
     jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
-    pid = int((j.root / "petrel.pid").read_text())
+    pid = j.petrel_pid()
     check_unprivileged(pid, ["0", str(USER), "1"], ["0", str(USER), "1"])
 
 
@@ -173,7 +173,7 @@ def test_rootless_devices_the_caller_cannot_open_are_left_out(jails, base):
     # /dev/net/tun is 0600 root here (and there is no /dev/kvm): a note says so, one line.
     j = start(jails, base, "rl-4", ["--new-pid-ns"])
     jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
-    pid = int((j.root / "petrel.pid").read_text())
+    pid = j.petrel_pid()
     for dev in ("kvm", "net/tun", "userfaultfd"):
         host = Path("/dev") / dev
         usable = host.exists() and os.stat(host).st_mode & 0o006 == 0o006
@@ -277,7 +277,7 @@ def test_rootless_cgroup_v2_in_a_delegated_subtree(jails, base):
         jails.append(j)
         j.start()
         jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
-        pid = int((j.root / "petrel.pid").read_text())
+        pid = j.petrel_pid()
         d = deleg / "rl-v2"
         assert (d / "cgroup.max.descendants").read_text().strip() == "2"
         assert [int(p) for p in (d / "cgroup.procs").read_text().split()] == [pid]
@@ -322,7 +322,7 @@ def test_rootless_daemonize_returns_once_petrel_runs(jails, base):
     j = start(jails, base, "rl-d", ["--new-pid-ns", "--daemonize"])
     assert j.proc.wait(timeout=10) == 0, j.proc.stdout.read()
     jaillib.wait_api(j.root / "run" / "api.sock")
-    pid = int((j.root / "petrel.pid").read_text())
+    pid = j.petrel_pid()
     check_unprivileged(pid, ["1000", str(USER), "1"], ["1000", str(USER), "1"])
     stat_fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     assert int(stat_fields[3]) == pid   # a session of its own
@@ -350,7 +350,7 @@ def test_rootless_cgroup_v1_in_a_delegated_subtree(jails, base, pid_ns):
                                          "--cgroup", "memory.limit_in_bytes=268435456"],
                   parent_cgroup=parent)
         jaillib.wait_api(j.root / "run" / "api.sock", j.proc)
-        pid = int((j.root / "petrel.pid").read_text()) if pid_ns else j.proc.pid
+        pid = j.petrel_pid() if pid_ns else j.proc.pid
         pids_dir, mem_dir = (d / "rl-v1" for d in delegated)
         assert (pids_dir / "pids.max").read_text().strip() == "16"
         assert (mem_dir / "memory.limit_in_bytes").read_text().strip() == "268435456"
