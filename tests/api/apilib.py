@@ -399,13 +399,17 @@ class Petrel:
         return c
 
     def expect(self, pattern, timeout=DEFAULT_TIMEOUT, stream="out"):
-        """Wait until stdout (or stderr) matches; returns the match."""
+        """Wait until stdout (or stderr) matches; returns the match. A pattern that ends at the
+        end of a line ($) matches complete lines only: "^count=1$" must not match the start of
+        "count=12" still being written, and what lines() counts next must include the match."""
         rd = self.out if stream == "out" else self.err
         rx = re.compile(pattern, re.M)
+        whole_lines = pattern.endswith("$")
         end = time.monotonic() + timeout
         with rd.cond:
             while True:
-                m = rx.search(rd.data.decode("utf-8", "replace").replace("\r", ""))
+                text = rd.data.decode("utf-8", "replace").replace("\r", "")
+                m = rx.search(text[:text.rfind("\n") + 1] if whole_lines else text)
                 if m:
                     return m
                 left = end - time.monotonic()

@@ -132,7 +132,7 @@ def test_corrupt_truncated_and_foreign_files_are_refused(petrel, api, workdir):
             r = p.client().put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem),
                                                   "resume_vm": True})
             assert r.status == 204, (name, r, p.describe())
-            p.expect(r"^count=2$")
+            p.expect(r"^count=\d+$")  # it counts on (from wherever the snapshot caught it)
         finally:
             p.close()
 
@@ -337,12 +337,18 @@ def test_backup_of_a_running_vm_with_its_disk(petrel, api, workdir):
     assert (backup / "data.img").read_bytes() != disk.read_bytes()  # the copy is its own
     info = subprocess.run([str(PETREL), "snapshot", "info", str(backup / "vm.state")], capture_output=True, text=True)
     assert str(backup / "data.img") in info.stdout, info.stdout
+    # The round the backup caught, from its disk: blkloop's first block holds round r's pattern,
+    # r * 31 mod 256 (31 * 223 = 1 mod 256) — from the backup itself, not from how far the
+    # console had been read when it returned (which lags on a busy host).
+    r0 = (backup / "data.img").read_bytes()[0] * 223 % 256
     p = load(workdir, "restored", backup / "vm.state", backup / "vm.mem")
     try:
         p.expect(rf"^blkloop round={at + 5} ok$")
         got = [int(n) for n in re.findall(r"^blkloop round=(\d+) ok$", p.out.text(), re.M)]
-        # it goes on from the round it was in when the backup paused it (round 10 had passed)
-        assert 10 <= got[0] <= at + 1 and "FAIL" not in p.out.text(), (at, got[:3], p.describe())
+        # it goes on from the round its disk shows (round 10 had passed): that round again when
+        # the backup caught it reading back, the next when it had finished
+        assert got[0] >= 10 and (got[0] - r0) % 256 in (0, 1) and "FAIL" not in p.out.text(), \
+            (r0, at, got[:3], p.describe())
     finally:
         p.close()
     assert before  # (the original run's console, for a failure message)
