@@ -42,11 +42,11 @@ void serial_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t l
 /* Limit guest output to a byte bucket (Firecracker's serial rate_limiter; NULL or not present:
  * unlimited). What exceeds it is dropped and counted in rl_dropped. Callable while running. */
 void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config *c);
-/* Load saved state (queue bounds checked: -EINVAL and why) and drive the IRQ line to match. */
 /* Write output the guest made before a restore once more (a standby taking over writes the
  * console output of the last epoch, which the dead primary may not have written), as held
  * output is written: at most 100 ms of waiting for a console that takes nothing. */
 void serial_write_again(struct serial *s, const void *data, size_t len);
+/* Load saved state (queue bounds checked: -EINVAL and why) and drive the IRQ line to match. */
 int serial_restore(struct serial *s, const struct serial_state *st, char *err, size_t errlen);
 /* Feed host input to the guest. Returns how many bytes fit in the receive FIFO. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
