@@ -175,6 +175,19 @@ static int check_timing(struct standby *b, const struct mig_hdr *h, int timeout_
 	return 0;
 }
 
+/* The body of a message that carries a struct mig_ckpt (CKPT, CEND, RELS); what: its name in
+ * the error. */
+static int recv_ckpt(struct standby *b, const struct mig_hdr *h, struct mig_ckpt *ck, int timeout_ms,
+		     const char *what)
+{
+	if (h->len != sizeof(*ck)) {
+		snprintf(b->rx.err, b->rx.errlen, "malformed replication stream: bad %s", what);
+		return -EPROTO;
+	}
+	int e = mig_recv_all(b->rx.fd, ck, sizeof(*ck), timeout_ms);
+	return e < 0 ? cut(b, e) : 0;
+}
+
 /* The open checkpoint's console output (one message at most). */
 static int stage_console(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 {
@@ -191,11 +204,9 @@ static int stage_console(struct standby *b, const struct mig_hdr *h, int timeout
 static int console_written(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 {
 	struct mig_ckpt ck;
-	if (h->len != sizeof(ck))
-		return bad(b, -EPROTO, "malformed replication stream: bad release message");
-	int e = mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout_ms);
+	int e = recv_ckpt(b, h, &ck, timeout_ms, "release message");
 	if (e < 0)
-		return cut(b, e);
+		return e;
 	if (b->open.epoch || !b->cout || ck.epoch != b->cout_epoch)
 		return bad(b, -EPROTO, "malformed replication stream: a release of console output the standby does not hold");
 	free(b->cout);
@@ -245,10 +256,8 @@ static int follow(struct standby *b)
 		}
 		case MIG_CKPT: {
 			struct mig_ckpt ck;
-			if (h.len != sizeof(ck))
-				return bad(b, -EPROTO, "malformed replication stream: bad checkpoint message");
-			if ((e = mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout)) < 0)
-				return cut(b, e);
+			if ((e = recv_ckpt(b, &h, &ck, timeout, "checkpoint message")) < 0)
+				return e;
 			if (b->open.epoch || !ck.epoch)
 				return bad(b, -EPROTO, "malformed replication stream: a checkpoint inside a checkpoint");
 			if (ck.generation < b->generation)
@@ -268,10 +277,8 @@ static int follow(struct standby *b)
 			break;
 		case MIG_CEND: {
 			struct mig_ckpt ck;
-			if (h.len != sizeof(ck))
-				return bad(b, -EPROTO, "malformed replication stream: bad checkpoint end");
-			if ((e = mig_recv_all(b->rx.fd, &ck, sizeof(ck), timeout)) < 0)
-				return cut(b, e);
+			if ((e = recv_ckpt(b, &h, &ck, timeout, "checkpoint end")) < 0)
+				return e;
 			e = commit(b, &ck);
 			break;
 		}
