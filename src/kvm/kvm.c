@@ -214,3 +214,11 @@ int kvm_create_vcpu(struct kvm *kvm, unsigned id, int *fd, struct kvm_run **run)
 	*run = p;
 	return 0;
 }
+
+void kvm_destroy_vcpu(struct kvm *kvm, int fd, struct kvm_run *run)
+{
+	if (run)
+		munmap(run, kvm->run_size);
+	if (fd >= 0)
+		close(fd);
+}

@@ -33,5 +33,7 @@ int kvm_irq_line(struct kvm *kvm, uint32_t irq, int level);
 int kvm_get_supported_cpuid(struct kvm *kvm, struct kvm_cpuid2 **out);
 
 int kvm_create_vcpu(struct kvm *kvm, unsigned id, int *fd, struct kvm_run **run);
+/* Undo kvm_create_vcpu's fd and mapping (KVM frees the vCPU itself with the VM). */
+void kvm_destroy_vcpu(struct kvm *kvm, int fd, struct kvm_run *run);
 
 #endif

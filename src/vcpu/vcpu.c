@@ -17,17 +17,28 @@
 
 static void kick_handler(int sig) { (void)sig; }
 
+/* A KVM vCPU lives as long as its VM, not as long as its fd: KVM_CREATE_VCPU refuses an id it
+ * has made once (EEXIST). So a slot keeps the fd and kvm_run mapping of the vCPU it made even
+ * when setting it up fails (vcpu_release frees them with the VM), and the next vcpu_create of
+ * that id (a hot-plug retried) sets up the same vCPU again instead of asking KVM for a new one. */
 int vcpu_create(struct vm *vm, unsigned id)
 {
 	struct vcpu *v = &vm->vcpus[id];
+	int fd = v->run ? v->fd : -1;
+	struct kvm_run *run = v->run;
 	memset(v, 0, sizeof(*v));
 	v->vm = vm;
 	v->id = id;
-	int err = kvm_create_vcpu(&vm->kvm, id, &v->fd, &v->run);
-	if (err < 0)
-		return err;
+	v->fd = -1;
+	if (!run) {
+		int err = kvm_create_vcpu(&vm->kvm, id, &fd, &run);
+		if (err < 0)
+			return err;
+	}
+	v->fd = fd;
+	v->run = run;
 	struct kvm_cpuid2 *c;
-	err = cpuid_for_vcpu(vm->cpuid, id, &vm->cpuid_opts, &c);
+	int err = cpuid_for_vcpu(vm->cpuid, id, &vm->cpuid_opts, &c);
 	if (err < 0)
 		return err;
 	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
@@ -38,6 +49,14 @@ int vcpu_create(struct vm *vm, unsigned id)
 	}
 	free(c);
 	return x86_vcpu_init(v->fd, id);
+}
+
+void vcpu_release(struct vm *vm, struct vcpu *v)
+{
+	if (v->run)
+		kvm_destroy_vcpu(&vm->kvm, v->fd, v->run);
+	v->run = NULL;
+	v->fd = -1;
 }
 
 void vcpu_set_started(struct vcpu *v, bool started)

@@ -26,7 +26,11 @@ struct vcpu {
 	struct exit_stats stats;
 };
 
+/* Create vCPU `id` (or, when an earlier attempt made it and failed to set it up, set up the
+ * same KVM vCPU again): CPUID, MSRs and LAPIC as at reset. */
 int vcpu_create(struct vm *vm, unsigned id);
+/* Close the vCPU's fd and unmap its kvm_run (a slot never created: nothing). */
+void vcpu_release(struct vm *vm, struct vcpu *v);
 void *vcpu_thread(void *arg);
 /* Make the vCPU leave KVM_RUN (from any thread). */
 void vcpu_kick(struct vcpu *v);

@@ -302,13 +302,9 @@ void vm_destroy(struct vm *vm)
 {
 	pvm_idle_stop(&vm->pvm_idle);
 	vm_devices_destroy(vm); /* the I/O thread stops before memory and KVM go away */
-	for (unsigned i = 0; i < vm->nvcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
-		if (v->run)
-			munmap(v->run, vm->kvm.run_size);
-		if (v->fd >= 0)
-			close(v->fd);
-	}
+	/* every slot: one past nvcpus may hold a vCPU whose set-up failed (vcpu_create) */
+	for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
+		vcpu_release(vm, &vm->vcpus[i]);
 	vm->nvcpus = 0;
 	free(vm->cpuid);
 	vm->cpuid = NULL;

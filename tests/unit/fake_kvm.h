@@ -25,6 +25,9 @@ static int nfake;
 static _Atomic int in_run[64];          /* vCPU index currently inside fake KVM_RUN */
 static _Atomic unsigned long runs_entered[64];
 static pthread_mutex_t vcpu_mutex[64]; /* KVM's vcpu->mutex: every vCPU ioctl, held all through KVM_RUN */
+static unsigned long fake_ids_made;     /* vCPU ids KVM_CREATE_VCPU made: KVM refuses one twice */
+static unsigned long fake_fail_req;     /* a vCPU ioctl that fails (with fake_fail_errno) ... */
+static int fake_fail_errno, fake_fail_times; /* ... this many more times */
 __attribute__((constructor)) static void fake_init(void)
 {
 	for (int i = 0; i < 64; i++)
@@ -49,6 +52,12 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	if (fd == FAKE_VM_FD) {
 		if (req == KVM_CREATE_VCPU) {
+			unsigned long id = (unsigned long)arg;
+			if (id < 64 && (fake_ids_made >> id) & 1) {
+				errno = EEXIST; /* as KVM: the vCPU outlives its fd, until the VM goes */
+				return -1;
+			}
+			fake_ids_made |= id < 64 ? 1ul << id : 0;
 			int m = memfd_create("fake-vcpu", MFD_CLOEXEC);
 			if (m < 0 || ftruncate(m, RUN_SIZE) < 0)
 				abort();
@@ -60,6 +69,11 @@ int __wrap_ioctl(int fd, unsigned long req, ...)
 	int i = fake_index(fd);
 	if (i < 0)
 		return __real_ioctl(fd, req, arg);
+	if (req == fake_fail_req && fake_fail_times > 0) {
+		fake_fail_times--;
+		errno = fake_fail_errno;
+		return -1;
+	}
 	if (req != KVM_RUN) {
 		pthread_mutex_lock(&vcpu_mutex[i]);
 		pthread_mutex_unlock(&vcpu_mutex[i]);
@@ -101,6 +115,8 @@ static inline void fake_kvm_reset(void)
 		atomic_store(&in_run[i], 0);
 	}
 	nfake = 0;
+	fake_ids_made = 0;
+	fake_fail_times = 0;
 }
 
 #endif
