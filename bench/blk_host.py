@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import sys
 
+from benchlib import failed, pick
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 BIN = BUILD / "bench" / "virtio_blk_host"
@@ -36,8 +38,9 @@ CASES = {
 }
 
 
-def image(size=256 << 20):
-    img = pathlib.Path(os.environ.get("BENCH_BLK_IMAGE", "/var/tmp/petrel-bench-blk.img"))
+def image(size=pick(256 << 20, 16 << 20)):
+    img = pathlib.Path(os.environ.get("BENCH_BLK_IMAGE", pick("/var/tmp/petrel-bench-blk.img",
+                                                            "/var/tmp/petrel-bench-blk-quick.img")))
     if not img.exists() or img.stat().st_size != size:
         with open(img, "wb") as f:
             for _ in range(size >> 20):
@@ -64,21 +67,22 @@ def fio(img, mode, bs, qd, ops, direct):
 
 
 def main(rounds=None):
-    rounds = rounds or (int(sys.argv[1]) if len(sys.argv) > 1 else 7)
+    rounds = rounds or (int(sys.argv[1]) if len(sys.argv) > 1 else pick(7, 1))
     names = os.environ.get("BENCH_BLK_CASES", ",".join(CASES)).split(",")
     img = image()
-    print(f"virtio-blk device path vs host io_uring, no KVM; {img} (256 MiB), {rounds} interleaved rounds, medians")
+    print(f"virtio-blk device path vs host io_uring, no KVM; {img} ({img.stat().st_size >> 20} MiB), {rounds} interleaved rounds, medians")
     print(f"{'case':20} {'host':>12} {'petrel poll':>12} {'ratio':>6} {'petrel irq':>12} {'ratio':>6} {'fio':>12}"
           "   per request (poll | irq): notifies, interrupts, submits, I/O-thread wakeups, I/O-thread CPU")
     for name in names:
         mode, bs, qd, ops, direct = CASES[name]
+        ops = pick(ops, max(ops // 200, 2 * qd))
         argv = [str(BIN), "--compare", str(rounds), str(img), mode, str(bs), str(qd), str(ops)]
         if direct:
             argv.append("direct")
         r = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
         m = re.search(r"host_ns=(\d+) poll_ns=(\d+) irq_ns=(\d+)", r.stdout.split("compare", 1)[-1])
         if r.returncode != 0 or not m:
-            print(f"{name:20} failed: {(r.stdout + r.stderr)[-300:]}")
+            failed(f"{name:20} failed: {(r.stdout + r.stderr)[-300:]}")
             continue
         h, p, q = (int(x) for x in m.groups())
         per = {k: v for k, v in re.findall(r"per-request (\w+) (.*)", r.stdout)}

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import pick
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 PETREL = BUILD / "petrel"
@@ -81,11 +83,12 @@ def size_name(size):
 
 
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else pick(50, 2)
+    sizes = pick((64 * MiB, 1 << 30, 8 << 30), (4 * MiB,))
     rows = []
     with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
         d = pathlib.Path(d)
-        for size in (64 * MiB, 1 << 30, 8 << 30):
+        for size in sizes:
             base = d / f"base-{size >> 20}M.raw"
             make_base(base, size)  # all data up to 64 MiB: the copy row copies 64 MiB
             name = size_name(size)
@@ -124,8 +127,8 @@ def main():
     if not os.path.exists("/dev/kvm"):
         print("started clones: no /dev/kvm, not measured")
         return
-    print("started clones (10 per base, blkloop template): petrel image deploy")
-    for size, us, ms in started_clones((64 * MiB, 1 << 30, 8 << 30)):
+    print(f"started clones ({pick(10, 2)} per base, blkloop template): petrel image deploy")
+    for size, us, ms in started_clones(sizes, pick(10, 2)):
         print(f"{size_name(size):>8}  overlays {stats(us)}   load (process start to loaded) "
               f"median {statistics.median(ms)} ms  max {max(ms)} ms")
 

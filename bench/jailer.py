@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "jail"))
 import jaillib  # noqa: E402
+from benchlib import pick  # noqa: E402
 
 POLL = 0.0005   # a tighter loop takes CPU time from the petrel starting up (2-CPU host)
 ARGS = ["--new-pid-ns", "--cgroup-version", "1", "--cgroup", "pids.max=64",
@@ -108,7 +109,7 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--rootless-once":
         print(rootless_once(Path(sys.argv[2]), sys.argv[3]))
         return
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else pick(20, 1)
     if os.geteuid() != 0:
         sys.exit("bench/jailer.py: needs root (the jailer mounts, mknods and changes ids)")
     where = os.environ.get("PETREL_BENCH_BASE", "/tmp")

@@ -31,8 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 import apilib  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import pick  # noqa: E402
 
-RUNS = int(os.environ.get("BENCH_MIG_RUNS", 5))
+RUNS = benchlib.runs("BENCH_MIG_RUNS", 5)
 
 
 def free_port():
@@ -105,7 +107,7 @@ def bench_dirty():
     probe = migrate(args, mem=128, downtime_ms=1, max_bandwidth_mib_s=4096, wait_s=10)
     rate = max(probe["src_dirty_rate_mib_s"], 1.0)
     print(f"dirty: the guest dirties ~{rate:.0f} MiB/s while pre-copy runs (the source's highest figure in 10 s)")
-    for share in (0.1, 0.5, 1.5):
+    for share in pick((0.1, 0.5, 1.5), (1.5,)):
         link = max(int(rate / share), 8)
         st = migrate(args, mem=128, downtime_ms=20, max_bandwidth_mib_s=link, wait_s=120)
         print(f"dirty at {share * 100:.0f}% of a {link} MiB/s link: {st['state']}, downtime {st.get('downtime_ms', 0):.2f} ms,"
@@ -159,7 +161,7 @@ def bench_postcopy():
 
 
 def bench_wire():
-    for mib in (8, 64, 200):
+    for mib in pick((8, 64, 200), (8,)):
         st = migrate(f"every=67108864 fill_mib={mib}", first=r"^counter: filled")
         print(f"wire: guest touched {mib} MiB (+ its stack, page tables) of 256 MiB: {st['bytes_sent'] / 2**20:.1f} MiB"
               f" received, {st['pages_sent']} pages with data, {st['zero_pages']} zero pages without")

@@ -39,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 
+from benchlib import pick
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 DISKIO = BUILD / "tests" / "tools" / "diskio"
@@ -137,25 +139,25 @@ def device_rows(d, size, rounds):
     qimg("create", "-f", "qcow2", "-b", base, "-F", "raw", over)
     med = lambda xs: sorted(xs)[len(xs) // 2]
     rows = {}
-    rr = versus(raw, over, "randread", 20000, rounds)
+    rr = versus(raw, over, "randread", pick(20000, 500), rounds)
     rows["4K rand read, data in the base"] = (med([a / b for a, b, _, _ in rr]), med([c / e for _, _, c, e in rr]))
     over.unlink()
     qimg("create", "-f", "qcow2", "-b", base, "-F", "raw", over)
     os.sync()
     # Round 0's poll run writes first (allocates); everything after it rewrites the same offsets.
-    rw = versus(raw, over, "randwrite", 5000, rounds)
+    rw = versus(raw, over, "randwrite", pick(5000, 200), rounds)
     rows["4K rand write, first write"] = (rw[0][0] / rw[0][1], float("nan"))
     rows["4K rand write, rewrite"] = (med([a / b for a, b, _, _ in rw[1:]]), med([c / e for _, _, c, e in rw]))
     return rows
 
 
 def main():
-    size = int(sys.argv[1]) * MiB if len(sys.argv) > 1 else 256 * MiB
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    n = 20000
+    size = int(sys.argv[1]) * MiB if len(sys.argv) > 1 else pick(256, 16) * MiB
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else pick(3, 1)
+    n = pick(20000, 500)
     with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
         results = [one_round(pathlib.Path(d), size, n) for _ in range(rounds)]
-        dev = device_rows(pathlib.Path(d), size, max(rounds, 3)) if BLKHOST.exists() else {}
+        dev = device_rows(pathlib.Path(d), size, max(rounds, pick(3, 2))) if BLKHOST.exists() else {}
     med = lambda xs: sorted(xs)[len(xs) // 2]
     print(f"petrel block layer, {size // MiB} MiB image, page cache, {n} random ops per row, 32 in flight, "
           f"medians of {rounds} rounds (ratios per round, then the median)")

@@ -62,6 +62,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import failed, pick, runs as benchlib_runs  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 PETREL = BUILD / "petrel"
@@ -141,7 +143,7 @@ def startup_peers(elf):
     return peers
 
 
-def bench_startup(n=int(os.environ.get("BENCH_STARTUP_RUNS", "9"))):
+def bench_startup(n=benchlib_runs("BENCH_STARTUP_RUNS", 9)):
     guest = first_insn_guest()
     petrel = [str(PETREL), "run", "--kernel", str(guest), "--debug-exit", "--stats", "--mem", "128"]
     rows = [("petrel run", petrel, 0, None)] + startup_peers(guest)
@@ -203,7 +205,7 @@ def exitloop_qemu(iters, ring):
     return wall
 
 
-def bench_exits(iters=int(os.environ.get("BENCH_EXIT_ITERS", "200000"))):
+def bench_exits(iters=pick(int(os.environ.get("BENCH_EXIT_ITERS", "200000")), 2000)):
     bare = subprocess.run([str(BUILD / "bench" / "bare_exit_loop"), str(iters)],
                           capture_output=True, text=True, timeout=1200)
     m = re.search(r"([\d.]+) ns per exit", bare.stdout)
@@ -216,7 +218,7 @@ def bench_exits(iters=int(os.environ.get("BENCH_EXIT_ITERS", "200000"))):
             try:
                 ns = (run(iters, ring) - run(0, ring)) / iters * 1e9
             except RuntimeError as e:
-                print(f"  {name} exitloop guest (ring {ring}): {e}")
+                failed(f"  {name} exitloop guest (ring {ring}): {e}")
                 continue
             print(f"  {name + ' exitloop guest':28s} (ring {ring}) {ns:10.0f} ns/exit   ratio to bare {ns / bare_ns:5.2f}")
 
@@ -370,7 +372,7 @@ def bench_decompress():
 
 def bench_blk():
     img = BUILD / "bench-virtio-blk.img"
-    size = 256 << 20
+    size = pick(256, 16) << 20
     if not img.exists() or img.stat().st_size != size:
         with open(img, "wb") as f:
             for _ in range(size >> 20):
@@ -379,11 +381,11 @@ def bench_blk():
         while f.read(8 << 20):
             pass
     host_bin = BUILD / "bench" / "virtio_blk_host"
-    rand_ops = int(os.environ.get("BENCH_BLK_RAND_OPS", "200000"))
-    seq_ops = int(os.environ.get("BENCH_BLK_SEQ_OPS", "2048"))
+    rand_ops = pick(int(os.environ.get("BENCH_BLK_RAND_OPS", "200000")), 256)
+    seq_ops = pick(int(os.environ.get("BENCH_BLK_SEQ_OPS", "2048")), 16)
     cases = [("randread", 4096, 32, rand_ops, ""), ("randread", 4096, 32, rand_ops, ",poll=20"),
              ("seqread", 1 << 20, 8, seq_ops, ""), ("seqwrite", 1 << 20, 8, seq_ops, "")]
-    print("virtio-blk (virtio-pci, io_uring backend, 256 MiB image in the page cache):")
+    print(f"virtio-blk (virtio-pci, io_uring backend, {size >> 20} MiB image in the page cache):")
     for mode, bs, qd, ops, opts in cases:
         wall, cpu, _, out, err, rc = run_petrel(
             ["--kernel", str(GUESTS / "virtio_blkbench.elf"), "--debug-exit", "--mem", "512",
@@ -391,7 +393,7 @@ def bench_blk():
             timeout=1200)
         m = re.search(r"blkbench .* tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", out)
         if rc != 0 or not m:
-            print(f"  {mode}: guest failed ({rc}): {(out + err)[-400:]}")
+            failed(f"  {mode}: guest failed ({rc}): {(out + err)[-400:]}")
             continue
         guest_s = int(m.group(1)) / int(m.group(2))
         h = subprocess.run([str(host_bin), str(img), mode, str(bs), str(qd), str(ops)],
@@ -483,7 +485,7 @@ def bench_net():
 
 
 def main():
-    which = sys.argv[1:] or ["startup", "exits"]
+    which = sys.argv[1:] or pick(["startup", "exits"], ["startup", "exits", "blk"])
     if which == ["all"]:
         which = ["startup", "exits", "linux", "blk", "net", "decompress"]
     if not PETREL.exists():

@@ -30,6 +30,9 @@ import sys
 import tempfile
 import time
 
+import benchlib
+from benchlib import pick
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 PETREL = BUILD / "petrel"
@@ -95,7 +98,7 @@ def run_start(petrel, extra, kernel):
     return spawn_rusage([petrel, "run", *extra, "--kernel", kernel, "--debug-exit", "--mem", "128"])
 
 
-def bench_startup(runs=int(os.environ.get("BENCH_SECCOMP_RUNS", "20"))):
+def bench_startup(runs=benchlib.runs("BENCH_SECCOMP_RUNS", 20)):
     sys.path.insert(0, str(ROOT / "bench"))
     import run as bench_run   # the first-insn guest
     (BUILD / "bench").mkdir(exist_ok=True)
@@ -145,7 +148,7 @@ def exitloop(iters, extra):
     return time.monotonic() - t0
 
 
-def bench_exits(iters=int(os.environ.get("BENCH_EXIT_ITERS", "200000"))):
+def bench_exits(iters=pick(int(os.environ.get("BENCH_EXIT_ITERS", "200000")), 2000)):
     if not os.path.exists("/dev/kvm") or not (GUESTS / "exitloop.elf").exists():
         print("exits: skipped (needs /dev/kvm and the exitloop test guest)")
         return

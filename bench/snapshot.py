@@ -33,9 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 import apilib  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import pick  # noqa: E402
 
 BUILD = Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
-RUNS = int(os.environ.get("BENCH_SNAP_RUNS", 5))
+RUNS = benchlib.runs("BENCH_SNAP_RUNS", 5)
+TOUCH_MIB = pick(64, 8)  # what the clones and touch guests write
 
 
 
@@ -63,7 +66,7 @@ def create(p, api, workdir):
 
 
 def bench_create():
-    for fill in (0, 240):
+    for fill in pick((0, 240), (0, 16)):
         walls, parts, cps = [], [], []
         for _ in range(RUNS):
             d = Path(tempfile.mkdtemp(prefix="petrel-bench-", dir="/tmp"))
@@ -128,9 +131,9 @@ def rss_kib(pid):
     return 0
 
 
-def bench_clones(n=10):
+def bench_clones(n=pick(10, 2)):
     d = Path(tempfile.mkdtemp(prefix="petrel-bench-", dir="/tmp"))
-    p, api = boot(d, 64)
+    p, api = boot(d, TOUCH_MIB)
     _, _, state, mem = create(p, api, d)
     p.close()
     clones, booted = [], []
@@ -145,12 +148,12 @@ def bench_clones(n=10):
         for i in range(n):
             di = d / f"b{i}"
             di.mkdir()
-            q, _ = boot(di, 64)
+            q, _ = boot(di, TOUCH_MIB)
             booted.append(q)
         time.sleep(1)
         rc = sum(rss_kib(q.proc.pid) for q in clones) >> 10
         rb = sum(rss_kib(q.proc.pid) for q in booted) >> 10
-        print(f"clones: {n} clones of a snapshot (guest wrote 64 MiB) RSS {rc} MiB total (private pages only"
+        print(f"clones: {n} clones of a snapshot (guest wrote {TOUCH_MIB} MiB) RSS {rc} MiB total (private pages only"
               f" where they wrote; the file's pages are shared page cache), {n} booted VMs {rb} MiB")
     finally:
         for q in clones + booted:
@@ -177,7 +180,7 @@ def write_floor_ms(mib):
 
 def bench_diff():
     rows = []
-    for mib in (0, 1, 16, 64, 128):
+    for mib in pick((0, 1, 16, 64, 128), (0, 1)):
         walls = []
         for _ in range(RUNS):
             d = Path(tempfile.mkdtemp(prefix="petrel-bench-", dir="/tmp"))
@@ -231,11 +234,11 @@ def bench_touch():
             p = apilib.Petrel(di, level="Info")
             api = p.client()
             assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("counter")),
-                                            "boot_args": "every=1 fill_mib=64 rewrite=1"}).status == 204
+                                            "boot_args": f"every=1 fill_mib={TOUCH_MIB} rewrite=1"}).status == 204
             assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}).status == 204
             assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
-            t0 = line_at(p, r"^counter: filling 64 MiB$")
-            cold.append((line_at(p, r"^counter: filled 64 MiB$") - t0) * 1000)
+            t0 = line_at(p, rf"^counter: filling {TOUCH_MIB} MiB$")
+            cold.append((line_at(p, rf"^counter: filled {TOUCH_MIB} MiB$") - t0) * 1000)
             if i == 0:
                 p.expect(r"^gen=4 ok$")
                 assert api.patch("/vm", {"state": "Paused"}).status == 204
@@ -243,7 +246,7 @@ def bench_touch():
                 assert api.put("/snapshot/create", {"snapshot_path": str(state), "mem_file_path": str(mem)}).status == 204
                 last = max(int(g) for g in re.findall(r"^gen=(\d+) ok$", p.out.text(), re.M))
             p.close()
-        print(f"touch: cold-booted VM, first write of 64 MiB {statistics.median(cold):.0f} ms median of {RUNS}")
+        print(f"touch: cold-booted VM, first write of {TOUCH_MIB} MiB {statistics.median(cold):.0f} ms median of {RUNS}")
         handler = BUILD / "tests" / "tools" / "uffd_handler"
         for backend in ("File", "Lazy", "Uffd"):
             first, steady = [], []
@@ -271,7 +274,7 @@ def bench_touch():
                     if h:
                         h.kill()
                         h.wait()
-            print(f"touch: restored with {backend:4}: first pass over 64 MiB (read+write) {statistics.median(first):.0f} ms,"
+            print(f"touch: restored with {backend:4}: first pass over {TOUCH_MIB} MiB (read+write) {statistics.median(first):.0f} ms,"
                   f" the next pass {statistics.median(steady):.0f} ms (median of {RUNS})")
     finally:
         shutil.rmtree(d, ignore_errors=True)

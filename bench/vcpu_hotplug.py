@@ -25,8 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 import apilib  # noqa: E402
+from benchlib import pick  # noqa: E402
 
-MAX = int(os.environ.get("BENCH_VCPU_MAX", 16))
+MAX = pick(int(os.environ.get("BENCH_VCPU_MAX", 16)), 3)
 
 
 def main():

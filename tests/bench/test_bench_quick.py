@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Every bench in bench/ in its quick mode (bench/benchlib.py: BENCH_QUICK=1, one small run,
+seconds): a bench that stops working (a log line it parses changed, a helper it runs was
+renamed, an API answer it expects moved) fails here, not on the day someone wants its figures.
+Nothing is asserted on the figures; a bench must exit 0 and print its rows. The benches that
+need a VM skip without /dev/kvm, as the guest tests do; those needing root skip without it."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
+KVM = os.access("/dev/kvm", os.R_OK | os.W_OK)
+ROOT_USER = os.geteuid() == 0
+
+# (command, needs /dev/kvm, needs root, a line its output must have, timeout s)
+PY = [
+    (["blk_host.py"], False, False, "rand4k", 120),
+    (["decompress.py"], False, False, "lz4 (as shipped)", 180),
+    (["deploy.py"], False, False, "create-overlay", 120),
+    (["jailer.py"], False, True, "jailer -> API answers", 120),
+    (["qcow2.py"], False, False, "4K rand read", 180),
+    (["seccomp.py", "startup"], False, False, "interleaved runs", 120),
+    (["seccomp.py", "exits"], True, False, "ns/exit", 300),
+    (["run.py"], True, False, "virtio-blk", 600),
+    (["snapshot.py"], True, False, "touch: restored with Uffd", 900),
+    (["migration.py", "idle", "dirty", "postcopy", "wire", "disk"], True, False, "wire:", 900),
+    (["replication.py"], True, False, "failover after", 900),
+    (["vcpu_hotplug.py"], True, False, "petrel (request -> vCPU ready)", 300),
+]
+# The C benches: their smallest arguments are their quick mode.
+C = [
+    (["balloon_host", "32", "16"], "RSS"),
+    (["balloon_hint_host", "32", "16"], "RSS"),
+    (["cpu_hotplug_host", "8", "11"], "scan"),
+    (["pmem_host", "{tmp}", "1"], "MiB dirty"),
+    (["rate_limit_host", "0.1", "{tmp}"], "| blk"),
+    (["virtio_mem_host", "1", "256"], "PLUG"),
+]
+
+
+def need(kvm, root):
+    if kvm and not KVM:
+        pytest.skip("no access to /dev/kvm")
+    if root and not ROOT_USER:
+        pytest.skip("needs root")
+
+
+@pytest.mark.parametrize("argv,kvm,root,line,timeout", PY, ids=[" ".join(p[0]) for p in PY])
+def test_python_bench_quick(argv, kvm, root, line, timeout):
+    need(kvm, root)
+    if argv[0] == "decompress.py" and not (ROOT / "guest" / "vmlinuz").exists():
+        pytest.skip("guest/vmlinuz is not there (scripts/fetch-guest.sh)")
+    env = dict(os.environ, BENCH_QUICK="1", PYTHONDONTWRITEBYTECODE="1")
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / argv[0]), *argv[1:]], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=timeout)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, f"bench/{' '.join(argv)} failed ({r.returncode}):\n{out[-3000:]}"
+    assert line in r.stdout, f"bench/{' '.join(argv)}: no {line!r} in its output:\n{out[-3000:]}"
+
+
+@pytest.mark.parametrize("argv,line", C, ids=[c[0][0] for c in C])
+def test_c_bench_quick(argv, line, tmp_path):
+    exe = BUILD / "bench" / argv[0]
+    assert exe.exists(), f"{exe} is not built (ninja -C {BUILD})"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in argv[1:]]
+    r = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, f"{exe.name} failed ({r.returncode}):\n{out[-3000:]}"
+    assert line in r.stdout, f"{exe.name}: no {line!r} in its output:\n{out[-3000:]}"
