@@ -1,4 +1,5 @@
 #include "block/dirty.h"
+#include "util/bitmap.h"
 
 #include <stdlib.h>
 
@@ -8,7 +9,7 @@ struct blk_dirty *blk_dirty_new(uint64_t bytes)
 	if (!d)
 		return NULL;
 	d->nchunks = (bytes + BLK_DIRTY_CHUNK - 1) / BLK_DIRTY_CHUNK;
-	if (!(d->bits = calloc((d->nchunks + 63) / 64 + 1, 8))) {
+	if (!(d->bits = calloc(BITMAP_WORDS(d->nchunks) + 1, 8))) {
 		free(d);
 		return NULL;
 	}
@@ -33,13 +34,13 @@ void blk_dirty_mark(struct blk_dirty *d, uint64_t off, uint64_t len)
 		return;
 	uint64_t first = off / BLK_DIRTY_CHUNK, last = (off + len - 1) / BLK_DIRTY_CHUNK;
 	for (uint64_t c = first; c <= last && c < d->nchunks; c++)
-		__atomic_fetch_or(&d->bits[c / 64], 1ull << (c % 64), __ATOMIC_RELAXED);
+		bitmap_set_atomic(d->bits, c);
 }
 
 uint64_t blk_dirty_take(struct blk_dirty *d, uint64_t *out)
 {
 	uint64_t n = 0;
-	for (uint64_t w = 0; w < (d->nchunks + 63) / 64; w++) {
+	for (uint64_t w = 0; w < BITMAP_WORDS(d->nchunks); w++) {
 		out[w] = __atomic_exchange_n(&d->bits[w], 0, __ATOMIC_ACQ_REL);
 		n += (uint64_t)__builtin_popcountll(out[w]);
 	}

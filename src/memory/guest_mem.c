@@ -2,6 +2,7 @@
 #include "memory/backing.h"
 #include "kvm/kvm.h"
 #include "memory/uffd.h"
+#include "util/bitmap.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -49,7 +50,7 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 		munmap(p, size);
 		return err;
 	}
-	if (mem->dirty_log && !(r->dirty = calloc((size / 4096 + 63) / 64, 8))) {
+	if (mem->dirty_log && !(r->dirty = calloc(BITMAP_WORDS(size / GUEST_PAGE), 8))) {
 		munmap(p, size);
 		return -ENOMEM;
 	}
@@ -185,11 +186,11 @@ void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t le
 		const struct guest_region *r = &mem->regions[i];
 		if (gpa < r->gpa || gpa - r->gpa >= r->size)
 			continue;
-		uint64_t first = (gpa - r->gpa) / 4096;
+		uint64_t first = (gpa - r->gpa) / GUEST_PAGE;
 		uint64_t end = gpa - r->gpa + len > r->size ? r->size : gpa - r->gpa + len;
-		uint64_t last = (end - 1) / 4096;
+		uint64_t last = (end - 1) / GUEST_PAGE;
 		for (uint64_t pg = first; pg <= last; pg++)
-			__atomic_fetch_or(&r->dirty[pg / 64], 1ull << (pg % 64), __ATOMIC_RELEASE);
+			bitmap_set_atomic(r->dirty, pg);
 		return;
 	}
 }
@@ -225,7 +226,7 @@ int guest_mem_dirty_log_start(struct guest_mem *mem, struct kvm *kvm)
 		return 0;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		struct guest_region *r = &mem->regions[i];
-		if (!r->dirty && !(r->dirty = calloc((r->size / 4096 + 63) / 64, 8)))
+		if (!r->dirty && !(r->dirty = calloc(BITMAP_WORDS(r->size / GUEST_PAGE), 8)))
 			return -ENOMEM;
 	}
 	/* petrel's own record first, so no write falls between the two. */
@@ -249,7 +250,7 @@ int guest_mem_clear_dirty(struct guest_mem *mem, struct kvm *kvm, unsigned r, ui
 	if (!kvm->manual_protect)
 		return 0; /* reading the log re-protected the pages already */
 	const struct guest_region *g = &mem->regions[r];
-	uint64_t total = g->size / 4096;
+	uint64_t total = g->size / GUEST_PAGE;
 	if (first % 64 || first >= total)
 		return -EINVAL;
 	if (npages > total - first)
@@ -265,7 +266,7 @@ int guest_mem_fetch_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bit
 		return -EINVAL;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		struct guest_region *r = &mem->regions[i];
-		size_t words = (r->size / 4096 + 63) / 64;
+		size_t words = BITMAP_WORDS(r->size / GUEST_PAGE);
 		memset(bitmaps[i], 0, words * 8);
 		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = bitmaps[i] };
 		if (ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
@@ -281,6 +282,6 @@ int guest_mem_take_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitm
 	int e = guest_mem_fetch_dirty(mem, kvm, bitmaps);
 	/* KVM_CLEAR_DIRTY_LOG works in chunks of 2^32 pages at most: a slot here is smaller. */
 	for (unsigned i = 0; !e && i < mem->nregions; i++)
-		e = guest_mem_clear_dirty(mem, kvm, i, 0, mem->regions[i].size / 4096, bitmaps[i]);
+		e = guest_mem_clear_dirty(mem, kvm, i, 0, mem->regions[i].size / GUEST_PAGE, bitmaps[i]);
 	return e;
 }

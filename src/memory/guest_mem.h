@@ -10,6 +10,8 @@
 #include "memory/backing.h"
 
 #define GUEST_MEM_MAX_REGIONS 4
+/* The guest page: the unit of dirty tracking, snapshots, migration and lazy loading. */
+#define GUEST_PAGE 4096ull
 
 struct guest_region {
 	uint64_t gpa;

@@ -1,6 +1,7 @@
 #include "memory/pager.h"
 #include "memory/guest_mem.h"
 #include "memory/uffd.h"
+#include "util/bitmap.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/util.h"
@@ -15,7 +16,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
 #define FAULT_RUN 16      /* pages brought in per fault: the guest tends to read on */
 #define PREFETCH_RUN 256  /* pages per background copy: bounds how long a fault waits */
 
@@ -41,17 +41,10 @@ struct pager {
 	struct pager_stats st;
 };
 
-static bool bit(const uint64_t *m, uint64_t i) { return m[i / 64] >> (i % 64) & 1; }
-static void set_bits(uint64_t *m, uint64_t i, uint64_t n)
-{
-	for (uint64_t k = i; k < i + n; k++)
-		m[k / 64] |= 1ull << (k % 64);
-}
-
-/* Which pages of [off, off+npages*PAGE) of the file hold data (SEEK_DATA/SEEK_HOLE). */
+/* Which pages of [off, off+npages*GUEST_PAGE) of the file hold data (SEEK_DATA/SEEK_HOLE). */
 static void find_data(int fd, uint64_t off, uint64_t npages, uint64_t *data)
 {
-	off_t end = (off_t)(off + npages * PAGE), pos = (off_t)off;
+	off_t end = (off_t)(off + npages * GUEST_PAGE), pos = (off_t)off;
 	while (pos < end) {
 		off_t d = lseek(fd, pos, SEEK_DATA);
 		if (d < 0 || d >= end)
@@ -59,9 +52,9 @@ static void find_data(int fd, uint64_t off, uint64_t npages, uint64_t *data)
 		off_t h = lseek(fd, d, SEEK_HOLE);
 		if (h < 0 || h > end)
 			h = end;
-		uint64_t first = (uint64_t)(d - (off_t)off) / PAGE;
-		uint64_t last = ((uint64_t)(h - (off_t)off) + PAGE - 1) / PAGE;
-		set_bits(data, first, last - first);
+		uint64_t first = (uint64_t)(d - (off_t)off) / GUEST_PAGE;
+		uint64_t last = ((uint64_t)(h - (off_t)off) + GUEST_PAGE - 1) / GUEST_PAGE;
+		bitmap_set_range(data, first, last - first);
 		pos = h;
 	}
 }
@@ -71,19 +64,19 @@ static void find_data(int fd, uint64_t off, uint64_t npages, uint64_t *data)
 static uint64_t copy_run(struct pager *p, struct pager_region *g, uint64_t page, uint64_t n)
 {
 	uint64_t done = 0;
-	int e = uffd_copy(p->uffd, g->hva + page * PAGE, g->src + page * PAGE, n * PAGE, &done);
-	uint64_t pages = done / PAGE;
-	set_bits(g->done, page, pages);
+	int e = uffd_copy(p->uffd, g->hva + page * GUEST_PAGE, g->src + page * GUEST_PAGE, n * GUEST_PAGE, &done);
+	uint64_t pages = done / GUEST_PAGE;
+	bitmap_set_range(g->done, page, pages);
 	if (e == -EEXIST) { /* present already (a write before registration): leave it */
-		set_bits(g->done, page + pages, 1);
-		uffd_wake(p->uffd, g->hva + (page + pages) * PAGE, PAGE);
+		bitmap_set(g->done, page + pages);
+		uffd_wake(p->uffd, g->hva + (page + pages) * GUEST_PAGE, GUEST_PAGE);
 		return pages + 1;
 	}
 	if (e < 0) {
 		log_error("lazy restore: cannot copy guest page at %p: %s; it reads as zero",
-			  (void *)(g->hva + (page + pages) * PAGE), strerror(-e));
-		uffd_zero(p->uffd, g->hva + (page + pages) * PAGE, PAGE, NULL);
-		set_bits(g->done, page + pages, 1);
+			  (void *)(g->hva + (page + pages) * GUEST_PAGE), strerror(-e));
+		uffd_zero(p->uffd, g->hva + (page + pages) * GUEST_PAGE, GUEST_PAGE, NULL);
+		bitmap_set(g->done, page + pages);
 		return pages + 1;
 	}
 	return pages;
@@ -94,19 +87,19 @@ static void serve_fault(struct pager *p, uint64_t addr)
 	uint64_t t = now_ns();
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pager_region *g = &p->r[i];
-		if (addr < (uintptr_t)g->hva || addr >= (uintptr_t)g->hva + g->npages * PAGE)
+		if (addr < (uintptr_t)g->hva || addr >= (uintptr_t)g->hva + g->npages * GUEST_PAGE)
 			continue;
-		uint64_t page = (addr - (uintptr_t)g->hva) / PAGE, got = 1;
-		if (bit(g->done, page) || !bit(g->data, page)) {
+		uint64_t page = (addr - (uintptr_t)g->hva) / GUEST_PAGE, got = 1;
+		if (bitmap_test(g->done, page) || !bitmap_test(g->data, page)) {
 			/* A hole, or a page given back since (or handled while this event waited). */
-			int e = uffd_zero(p->uffd, g->hva + page * PAGE, PAGE, NULL);
+			int e = uffd_zero(p->uffd, g->hva + page * GUEST_PAGE, GUEST_PAGE, NULL);
 			if (e == -EEXIST)
-				uffd_wake(p->uffd, g->hva + page * PAGE, PAGE);
-			set_bits(g->done, page, 1);
+				uffd_wake(p->uffd, g->hva + page * GUEST_PAGE, GUEST_PAGE);
+			bitmap_set(g->done, page);
 		} else {
 			uint64_t n = 1;
-			while (n < FAULT_RUN && page + n < g->npages && bit(g->data, page + n) &&
-			       !bit(g->done, page + n))
+			while (n < FAULT_RUN && page + n < g->npages && bitmap_test(g->data, page + n) &&
+			       !bitmap_test(g->done, page + n))
 				n++;
 			got = copy_run(p, g, page, n);
 		}
@@ -127,12 +120,12 @@ static void removed(struct pager *p, uint64_t start, uint64_t end)
 {
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pager_region *g = &p->r[i];
-		uint64_t lo = (uintptr_t)g->hva, hi = lo + g->npages * PAGE;
+		uint64_t lo = (uintptr_t)g->hva, hi = lo + g->npages * GUEST_PAGE;
 		uint64_t a = start > lo ? start : lo, b = end < hi ? end : hi;
 		if (a < b) {
-			set_bits(g->done, (a - lo) / PAGE, (b - a + PAGE - 1) / PAGE);
+			bitmap_set_range(g->done, (a - lo) / GUEST_PAGE, (b - a + GUEST_PAGE - 1) / GUEST_PAGE);
 			pthread_mutex_lock(&p->lock);
-			p->st.removed += (b - a + PAGE - 1) / PAGE;
+			p->st.removed += (b - a + GUEST_PAGE - 1) / GUEST_PAGE;
 			pthread_mutex_unlock(&p->lock);
 		}
 	}
@@ -145,7 +138,7 @@ static void drain_events(struct pager *p)
 	while ((n = read(p->uffd, msgs, sizeof(msgs))) > 0) {
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
 			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				serve_fault(p, msgs[i].arg.pagefault.address & ~(PAGE - 1));
+				serve_fault(p, msgs[i].arg.pagefault.address & ~(GUEST_PAGE - 1));
 			else if (msgs[i].event == UFFD_EVENT_REMOVE)
 				removed(p, msgs[i].arg.remove.start, msgs[i].arg.remove.end);
 		}
@@ -157,7 +150,7 @@ static bool prefetch(struct pager *p)
 {
 	while (p->cur < p->n) {
 		struct pager_region *g = &p->r[p->cur];
-		while (p->cursor < g->npages && (bit(g->done, p->cursor) || !bit(g->data, p->cursor)))
+		while (p->cursor < g->npages && (bitmap_test(g->done, p->cursor) || !bitmap_test(g->data, p->cursor)))
 			p->cursor++;
 		if (p->cursor == g->npages) {
 			p->cur++;
@@ -165,8 +158,8 @@ static bool prefetch(struct pager *p)
 			continue;
 		}
 		uint64_t n = 1;
-		while (n < PREFETCH_RUN && p->cursor + n < g->npages && bit(g->data, p->cursor + n) &&
-		       !bit(g->done, p->cursor + n))
+		while (n < PREFETCH_RUN && p->cursor + n < g->npages && bitmap_test(g->data, p->cursor + n) &&
+		       !bitmap_test(g->done, p->cursor + n))
 			n++;
 		uint64_t got = copy_run(p, g, p->cursor, n);
 		p->cursor += got;
@@ -184,7 +177,7 @@ static void finish(struct pager *p)
 	drain_events(p);
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pager_region *g = &p->r[i];
-		int e = uffd_unregister(p->uffd, g->hva, g->npages * PAGE);
+		int e = uffd_unregister(p->uffd, g->hva, g->npages * GUEST_PAGE);
 		if (e < 0)
 			log_warn("lazy restore: cannot unregister guest memory: %s", strerror(-e));
 	}
@@ -192,7 +185,7 @@ static void finish(struct pager *p)
 	/* The file is not read again: let it go, so deleting it gives its space back. */
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pager_region *g = &p->r[i];
-		munmap((void *)g->src, g->npages * PAGE);
+		munmap((void *)g->src, g->npages * GUEST_PAGE);
 		g->src = NULL;
 	}
 	guest_mem_set_filling(p->mem, false); /* the balloon and virtio-mem may drop pages again */
@@ -234,7 +227,7 @@ static void free_regions(struct pager *p)
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pager_region *g = &p->r[i];
 		if (g->src && g->src != MAP_FAILED)
-			munmap((void *)g->src, g->npages * PAGE);
+			munmap((void *)g->src, g->npages * GUEST_PAGE);
 		free(g->data);
 		free(g->done);
 	}
@@ -253,8 +246,8 @@ int pager_start(struct guest_mem *mem, int uffd, int fd, struct pager **out)
 		const struct guest_region *gr = &mem->regions[i];
 		struct pager_region *g = &p->r[p->n++];
 		g->hva = gr->hva;
-		g->npages = gr->size / PAGE;
-		size_t words = (g->npages + 63) / 64;
+		g->npages = gr->size / GUEST_PAGE;
+		size_t words = BITMAP_WORDS(g->npages);
 		g->data = calloc(words, 8);
 		g->done = calloc(words, 8);
 		g->src = mmap(NULL, gr->size, PROT_READ, MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)gr->file_off);
