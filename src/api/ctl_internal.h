@@ -4,26 +4,16 @@
 #define PETREL_API_CTL_INTERNAL_H
 
 #include "api/controller.h"
+#include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
-/* Format a message into err (if any) and return code. */
-static inline int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static inline int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
+/* Format a message into err (if any) and return code: util/error.h's error_set, under the
+ * short name the controller's many checks use. */
+#define fail(...) error_set(__VA_ARGS__)
 
 static inline int oom(char *err, size_t errlen)
 {

@@ -9,6 +9,7 @@
  * refcount block (16-bit refcounts: clusters 0 .. 2 + L1 clusters counted once); from
  * cluster 3 the L1 table. */
 #include "block/qcow2.h"
+#include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -25,18 +26,12 @@
 #define HEADER_LEN 104
 #define REFCOUNT_ORDER 4 /* 16-bit refcounts, qemu-img's default */
 
-static int fail(char *err, size_t errlen, int e, const char *fmt, const char *arg)
-{
-	snprintf(err, errlen, fmt, arg, strerror(e));
-	return -e;
-}
-
 int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t fmt_len, uint64_t *size,
 		     char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, errno, "cannot open %s: %s", path);
+		return error_set(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
 	struct stat st;
 	off_t end = fstat(fd, &st) == 0 ? lseek(fd, 0, SEEK_END) : -1;
 	if (end < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
@@ -62,7 +57,8 @@ int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t
 	close(fd);
 	if (got < 0) {
 		free(buf);
-		return fail(err, errlen, buf ? e : ENOMEM, "cannot read %s: %s", path);
+		e = buf ? e : ENOMEM;
+		return error_set(err, errlen, -e, "cannot read %s: %s", path, strerror(e));
 	}
 	if (format && strcmp(format, "auto") && strcmp(format, "raw") && strcmp(format, "qcow2")) {
 		free(buf);
@@ -103,7 +99,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 		if (o->backing[0] == '/')
 			snprintf(full, sizeof(full), "%s", o->backing);
 		else if (snprintf(full, sizeof(full), "%s/%s", dirname(dir), o->backing) >= (int)sizeof(full))
-			return fail(err, errlen, ENAMETOOLONG, "backing file %s: %s", o->backing);
+			return error_set(err, errlen, -ENAMETOOLONG, "backing file %s: %s", o->backing, strerror(ENAMETOOLONG));
 		uint64_t bsize;
 		int r = qcow2_image_info(full, o->backing_format, fmt, sizeof(fmt), &bsize, err, errlen);
 		if (r < 0)
@@ -164,7 +160,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 	}
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return fail(err, errlen, errno, "cannot create %s: %s", path);
+		return error_set(err, errlen, -errno, "cannot create %s: %s", path, strerror(errno));
 	int e = 0;
 	errno = 0;
 	if (pwrite(fd, hdr, at, 0) != (ssize_t)at || pwrite(fd, rt, 8, (off_t)cs) != 8 ||
@@ -175,7 +171,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 		e = errno;
 	if (e) {
 		unlink(path);
-		return fail(err, errlen, e, "writing %s: %s", path);
+		return error_set(err, errlen, -e, "writing %s: %s", path, strerror(e));
 	}
 	return 0;
 }

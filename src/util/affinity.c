@@ -1,6 +1,7 @@
 /* CPU sets, the host's allowed CPUs and the process's placement. See affinity.h. */
 #include "util/affinity.h"
 #include "seccomp/seccomp.h"
+#include "util/error.h"
 #include "util/thread.h"
 
 #include <errno.h>
@@ -13,16 +14,6 @@
 static bool placed;
 static struct cpu_affinity placement;
 static cpu_set_t allowed;
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (err && errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 static bool parse_cpu(const char **p, const char *end, unsigned *out)
 {
@@ -45,25 +36,25 @@ int cpulist_parse(const char *s, size_t len, cpu_set_t *set, char *err, size_t e
 	const char *p = s, *end = s + len;
 	CPU_ZERO(set);
 	if (len == 0)
-		return fail(err, errlen, "an empty list of host CPUs");
+		return error_set(err, errlen, -EINVAL, "an empty list of host CPUs");
 	while (p < end) {
 		unsigned lo, hi;
 		if (!parse_cpu(&p, end, &lo))
-			return fail(err, errlen, "'%.*s': expected CPU numbers 0-%d and ranges such as 2-5",
+			return error_set(err, errlen, -EINVAL, "'%.*s': expected CPU numbers 0-%d and ranges such as 2-5",
 				    (int)len, s, AFFINITY_MAX_CPU);
 		hi = lo;
 		if (p < end && *p == '-') {
 			p++;
 			if (!parse_cpu(&p, end, &hi) || hi < lo)
-				return fail(err, errlen, "'%.*s': a range must be LOW-HIGH with LOW <= HIGH <= %d",
+				return error_set(err, errlen, -EINVAL, "'%.*s': a range must be LOW-HIGH with LOW <= HIGH <= %d",
 					    (int)len, s, AFFINITY_MAX_CPU);
 		}
 		for (unsigned c = lo; c <= hi; c++)
 			CPU_SET(c, set);
 		if (p < end && *p++ != ',')
-			return fail(err, errlen, "'%.*s': CPUs are separated by ','", (int)len, s);
+			return error_set(err, errlen, -EINVAL, "'%.*s': CPUs are separated by ','", (int)len, s);
 		if (p == end && p[-1] == ',')
-			return fail(err, errlen, "'%.*s': a trailing ','", (int)len, s);
+			return error_set(err, errlen, -EINVAL, "'%.*s': a trailing ','", (int)len, s);
 	}
 	return 0;
 }
@@ -103,7 +94,7 @@ int affinity_host_allowed(cpu_set_t *out)
 static int check_set(const cpu_set_t *s, const cpu_set_t *ok, const char *who, char *err, size_t errlen)
 {
 	if (CPU_COUNT(s) == 0)
-		return fail(err, errlen, "cpu-affinity: %s: no host CPUs", who);
+		return error_set(err, errlen, -EINVAL, "cpu-affinity: %s: no host CPUs", who);
 	cpu_set_t extra;
 	CPU_XOR(&extra, s, ok);
 	CPU_AND(&extra, &extra, s);
@@ -112,7 +103,7 @@ static int check_set(const cpu_set_t *s, const cpu_set_t *ok, const char *who, c
 	char bad[128], may[128];
 	cpulist_format(&extra, bad, sizeof(bad));
 	cpulist_format(ok, may, sizeof(may));
-	return fail(err, errlen, "cpu-affinity: %s: host CPU%s %s %s not available to petrel (its "
+	return error_set(err, errlen, -EINVAL, "cpu-affinity: %s: host CPU%s %s %s not available to petrel (its "
 		    "affinity mask and cgroup cpuset allow %s)", who, CPU_COUNT(&extra) > 1 ? "s" : "",
 		    bad, CPU_COUNT(&extra) > 1 ? "are" : "is", may[0] ? may : "none");
 }
@@ -126,7 +117,7 @@ int affinity_check(const struct cpu_affinity *a, const cpu_set_t *ok, unsigned n
 		if (!a->has_vcpu[i])
 			continue;
 		if (nvcpus && i >= nvcpus)
-			return fail(err, errlen, "cpu-affinity: vCPU %u: the VM has %u vCPU%s (0-%u)", i,
+			return error_set(err, errlen, -EINVAL, "cpu-affinity: vCPU %u: the VM has %u vCPU%s (0-%u)", i,
 				    nvcpus, nvcpus > 1 ? "s" : "", nvcpus - 1);
 		snprintf(who, sizeof(who), "vCPU %u", i);
 		if ((r = check_set(&a->vcpu[i], ok, who, err, errlen)) < 0)

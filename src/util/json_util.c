@@ -1,4 +1,5 @@
 #include "util/json_util.h"
+#include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -9,13 +10,11 @@
 
 int json_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
+	va_list ap;
+	va_start(ap, fmt);
+	int e = verror_set(err, errlen, -EINVAL, fmt, ap);
+	va_end(ap);
+	return e;
 }
 
 int json_oom(char *err, size_t errlen)
