@@ -37,6 +37,9 @@ def test_guest_failure_reaches_exit_status():
     res = run_guest("boot", "elf", mem=128, cmdline="expect_boot=pvh")
     assert res.returncode == 1, res.describe()
     assert re.search(r"^FAIL boot: cmdline lacks petrel-test-token", res.stdout, re.M), res.describe()
+    # check() says which condition failed and where (tests/guests/lib/guest.h)
+    assert re.search(r'^FAIL boot: .* \(boot\.c:\d+: cmdline_is\("petrel-test-token", "1234"\)\)$',
+                     res.stdout, re.M), res.describe()
 
 
 @pytest.mark.parametrize("kind", ["elf", "bzimage"])

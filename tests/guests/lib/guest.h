@@ -130,11 +130,18 @@ static inline unsigned cpl(void)
 noreturn void guest_exit(int code);
 noreturn void pass(void);                                   /* "ok NAME", exit 0 */
 noreturn void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* "FAIL NAME: ...", exit 1 */
+/* fail() that also names the condition and where it is: "FAIL NAME: ... (FILE:LINE: COND)". */
+noreturn void fail_at(const char *file, int line, const char *cond, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* check(cond, fmt, ...): the guest's assertion with a message of its own; guest_assert(cond)
+ * the same without one. Either reports through the console and the debug-exit port (exit 1),
+ * from ring 0 or ring 3, e.g. "FAIL boot: cmdline lacks ... (boot.c:36: cmdline_is(...))". */
 #define check(cond, ...)                                                        \
 	do {                                                                    \
 		if (!(cond))                                                    \
-			fail(__VA_ARGS__);                                      \
+			fail_at(__FILE__, __LINE__, #cond, __VA_ARGS__);        \
 	} while (0)
+#define guest_assert(cond) check(cond, "assertion failed")
 
 /* ---- serial console (COM1, polled output) ---- */
 #define COM1 0x3F8

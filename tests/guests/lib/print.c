@@ -252,6 +252,21 @@ noreturn void pass(void)
 	guest_exit(EXIT_PASS);
 }
 
+noreturn void fail_at(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+	va_list ap;
+	const char *base = file;
+	for (const char *c = file; *c; c++)
+		if (*c == '/')
+			base = c + 1;
+	printf("FAIL %s: ", guest_name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" (%s:%d: %s)\n", base, line, cond);
+	guest_exit(EXIT_FAIL);
+}
+
 noreturn void fail(const char *fmt, ...)
 {
 	va_list ap;
