@@ -31,7 +31,8 @@ from benchlib import pick
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 PETREL = BUILD / "petrel"
-sys.path.insert(0, str(ROOT / "tests" / "block"))
+sys.path.insert(0, str(ROOT / "tests"))
+import petrel_test  # noqa: F401,E402  (the shared test framework: test_overlay ...)
 from test_overlay import STATE, blkloop_template, drive, state_with_drives  # noqa: E402
 
 MiB = 1 << 20

@@ -31,7 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "jail"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import petrel_test  # noqa: F401,E402  (the shared test framework: jaillib ...)
 import jaillib  # noqa: E402
 from benchlib import pick  # noqa: E402
 

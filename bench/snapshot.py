@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "api"))
+sys.path.insert(0, str(ROOT / "tests"))
+import petrel_test  # noqa: F401,E402  (the shared test framework: apilib ...)
 import apilib  # noqa: E402
 import benchlib  # noqa: E402
 from benchlib import pick  # noqa: E402

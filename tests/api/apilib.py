@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,8 +20,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "guests"))
-import guestlib  # noqa: E402  (build_dir, guest_image, require)
+import guestlib  # (build_dir, guest_image, require)
 
 SPEC_PATH = Path(os.environ.get("PETREL_API_SPEC",
                                 REPO.parent / "shared" / "reference" / "firecracker-api.yaml"))

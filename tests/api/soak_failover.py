@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import petrel_test  # noqa: F401,E402  (the shared test framework: apilib ...)
 import apilib  # noqa: E402
 import failover_console  # noqa: E402
 

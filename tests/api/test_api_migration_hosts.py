@@ -4,16 +4,13 @@ in each with its own tap of the same name, migrating over TCP across the veth. T
 virtio-net interface: after the switch the destination announces its MAC (a RARP) on its own
 tap, so a switch behind it would learn the new port."""
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 
 import apilib
 from test_api_migration import GEN, assert_counts_go_on, gens, wait_exit, wait_state
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "virtio"))
-from nethelp import Tap, mac_bytes, two_hosts  # noqa: E402
+from nethelp import Tap, mac_bytes, two_hosts
 
 GUEST_MAC = "06:00:00:00:0a:07"
 ETH_P_RARP = 0x8035

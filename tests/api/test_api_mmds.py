@@ -6,7 +6,6 @@ test_mmds.py, docs/mmds/mmds-user-guide.md). The guest side is tests/guests/mmds
 import json
 import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -295,8 +294,7 @@ def test_guest_reads_metadata(workdir, version):
     and with a bad token, V2's 401s and token, an oversized request reset; nothing for the
     metadata address reaches the tap."""
     img = str(apilib.guest("mmds"))
-    sys.path.insert(0, str(apilib.REPO / "tests" / "virtio"))
-    from nethelp import Tap  # noqa: E402
+    from nethelp import Tap
     tap = Tap()
     sock = tap.open_socket(proto=0x0003)   # everything petrel writes to the tap
     p = apilib.Petrel(workdir)

@@ -237,9 +237,6 @@ def test_network_output_commit_across_a_failover(petrel, api, workdir):
     tap only once the standby has the checkpoint after it; after the primary is killed the
     standby sends on its own tap from there: a listener on both taps sees every number once."""
     import select
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "virtio"))
     from nethelp import Tap, parse_frame
     mac = "06:00:00:00:0b:01"
     taps = [Tap(), Tap()]

@@ -18,7 +18,6 @@ new petrel loads the snapshot onto a new tap / a new vsock socket.
 import json
 import re
 import socket
-import sys
 import threading
 import time
 
@@ -27,8 +26,7 @@ import pytest
 import apilib
 from test_api_snapshot import assert_counts_go_on, load, snapshot
 
-sys.path.insert(0, str(apilib.REPO / "tests" / "virtio"))
-from nethelp import Tap, build_frame, mac_bytes, parse_frame  # noqa: E402
+from nethelp import Tap, build_frame, mac_bytes, parse_frame
 
 MAC = "02:50:45:54:52:53"
 DEADLINE = 60.0

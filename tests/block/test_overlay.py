@@ -277,8 +277,6 @@ def test_deploy_without_kvm_stops_what_it_started(tmp_path):
 def blkloop_template(work, disk):
     """A template for deployment (needs /dev/kvm): the blkloop guest writing `disk` in a
     petrel in `work`, snapshotted at its 10th round. Returns (state, mem)."""
-    import sys
-    sys.path.insert(0, str(ROOT / "tests" / "api"))
     import apilib
     from test_api_snapshot import snapshot
     work.mkdir()

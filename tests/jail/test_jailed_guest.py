@@ -12,17 +12,14 @@ Needs root, /dev/kvm and the test guests (skips otherwise, like the other guest 
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 import jaillib
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "virtio"))
-import guestlib  # noqa: E402
-from nethelp import MAC, Netns, Tap, exchange  # noqa: E402
+import guestlib
+from nethelp import MAC, Netns, Tap, exchange
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the jailer needs root"),

@@ -3,7 +3,6 @@ by a veth pair (A at 10.213.9.1, B at 10.213.9.2), and petrels started inside th
 guest console on pipes (linuxlib.Console) and the API on a socket."""
 import contextlib
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -11,10 +10,8 @@ import linuxlib
 from netpeer import NetPeer, ip
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "api"))
-sys.path.insert(0, str(ROOT / "tests" / "virtio"))
-import apilib  # noqa: E402
-import nethelp  # noqa: E402
+import apilib
+import nethelp
 
 IP_A, IP_B = "10.213.9.1", "10.213.9.2"
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))

@@ -9,15 +9,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "virtio"))
-import nethelp  # noqa: E402
+import nethelp
 
 TIMEOUT_S = 30 * 60  # the server gives up waiting for the guest after this
 

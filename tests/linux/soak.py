@@ -18,9 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import linuxlib  # noqa: E402
-import linuxguest  # noqa: E402
+import linuxlib
+import linuxguest
 
 ROOT = Path(__file__).resolve().parents[2]
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,8 +34,7 @@ import linuxguest
 import linuxlib  # the console protocol and its deadlines
 
 ROOT = linuxguest.ROOT
-sys.path.insert(0, str(ROOT / "tests" / "api"))
-import apilib  # noqa: E402
+import apilib
 
 PETREL = linuxguest.PETREL
 LOG = ROOT / "build" / "linux-api-boot.log"

@@ -11,17 +11,15 @@ host); console in build/linux-hotplug-vcpu-boot.log. Opt-in: PETREL_LINUX_EXTRA=
 PETREL_LINUX_CHECKS_TIMEOUT.
 """
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import linuxlib
-import linuxguest  # noqa: E402
+import linuxguest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "api"))
-import apilib  # noqa: E402
+import apilib
 
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-hotplug-vcpu-boot.log"

@@ -12,19 +12,16 @@ Env: PETREL (binary), PETREL_LINUX_INIT_TIMEOUT / PETREL_LINUX_CHECKS_TIMEOUT.
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import linuxlib
-import linuxguest  # noqa: E402
+import linuxguest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "api"))
-sys.path.insert(0, str(ROOT / "tests" / "virtio"))
-import apilib  # noqa: E402
-from nethelp import Tap  # noqa: E402  (skips without CAP_NET_ADMIN)
+import apilib
+from nethelp import Tap  # (skips without CAP_NET_ADMIN)
 
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-mmds-boot.log"

@@ -14,7 +14,6 @@ Env: PETREL (binary), PETREL_LINUX_INIT_TIMEOUT / PETREL_LINUX_CHECKS_TIMEOUT.
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,11 +21,10 @@ from pathlib import Path
 import pytest
 
 import linuxlib
-import linuxguest  # noqa: E402
+import linuxguest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "api"))
-import apilib  # noqa: E402
+import apilib
 
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 LOG = ROOT / "build" / "linux-pmem-boot.log"

@@ -5,13 +5,10 @@ without breaking the device, the statistics buffer handed back by the polling ti
 Needs /dev/kvm (skips without it)."""
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-from guestlib import petrel_bin, require  # noqa: E402
+from guestlib import petrel_bin, require
 
 
 def config(tmp_path, cmdline, balloon, mem=64):

@@ -11,15 +11,11 @@ import json
 import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guestlib import HOSTILE_ENV, Guest, assert_passed, assert_sanitizer_clean, petrel_bin, petrel_for_hostile, require  # noqa: E402
-from nethelp import MAC, Tap, build_frame, exchange, host_size, mac_bytes, parse_frame  # noqa: E402
+from guestlib import HOSTILE_ENV, Guest, assert_passed, assert_sanitizer_clean, petrel_bin, petrel_for_hostile, require
+from nethelp import MAC, Tap, build_frame, exchange, host_size, mac_bytes, parse_frame
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ read-only: it is dropped), and sends flushes (status 0), an unknown request (sta
 without a writable status (returned with nothing written) from ring 3; the device keeps serving.
 Needs /dev/kvm (skips without it)."""
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-from guestlib import petrel_bin, require  # noqa: E402
+from guestlib import petrel_bin, require
 
 SIZE = (3 << 20) + 100  # not a multiple of 2 MiB: the padding is checked too
 

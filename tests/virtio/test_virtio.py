@@ -11,13 +11,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-from guestlib import assert_passed, build_dir, check_blk_rw_image, disk_pattern, petrel_bin, require, run_guest, run_hostile  # noqa: E402
+from guestlib import assert_passed, build_dir, check_blk_rw_image, disk_pattern, petrel_bin, require, run_guest, run_hostile
 
 SECTORS = 32768  # 16 MiB images
 

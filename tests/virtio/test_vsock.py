@@ -15,15 +15,12 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-from guestlib import Guest, assert_passed, petrel_bin, require, run_hostile  # noqa: E402
+from guestlib import Guest, assert_passed, petrel_bin, require, run_hostile
 
 CID = 42
 OUT_PORT = 6000
