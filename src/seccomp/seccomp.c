@@ -190,7 +190,7 @@ int seccomp_start(const struct sc_options *o)
 		return e;
 	}
 	spawn_inherited = !SC_SANITIZER;
-	if ((e = thread_spawner_start()) < 0) {
+	if ((e = thread_spawner_start(seccomp_enter)) < 0) {
 		enabled = false;
 		log_error("seccomp: cannot start the spawner thread: %s", strerror(-e));
 		return e;

@@ -1,6 +1,5 @@
 /* CPU sets, the host's allowed CPUs and the process's placement. See affinity.h. */
 #include "util/affinity.h"
-#include "seccomp/seccomp.h"
 #include "util/error.h"
 #include "util/thread.h"
 

@@ -1,6 +1,5 @@
 /* Thread creation: names, signal masks, seccomp filters, and the spawner. See thread.h. */
 #include "util/thread.h"
-#include "seccomp/seccomp.h"
 #include "util/affinity.h"
 #include "util/log.h"
 #include "util/proc_metrics.h"
@@ -32,6 +31,7 @@ static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t spawn_cond = PTHREAD_COND_INITIALIZER;
 static struct start *spawn_queue;
 static bool spawner_running;
+static int (*enter_filter)(int kind); /* seccomp's, once it started the spawner */
 
 static void report(struct start *s, int status, bool child)
 {
@@ -63,8 +63,8 @@ static void *trampoline(void *p)
 		cpulist_format(&s->cpus, list, sizeof(list));
 		log_error("thread '%s': cannot run on host CPUs %s: %s", s->name, list, strerror(-e));
 	}
-	if (e == 0)
-		e = seccomp_enter(s->kind);
+	if (e == 0 && enter_filter)
+		e = enter_filter(s->kind);
 	/* The caller's handle is valid before fn runs (fn may compare it with pthread_self(), as
 	 * the I/O thread does, or others may kick it), as with a plain pthread_create. */
 	s->thread = pthread_self();
@@ -122,7 +122,7 @@ int thread_start_on(pthread_t *t, int kind, const char *name, const cpu_set_t *c
 	pthread_cond_init(&s.cond, NULL);
 	int e = 0;
 	pthread_mutex_lock(&spawn_lock);
-	bool queued = spawner_running && seccomp_enabled();
+	bool queued = spawner_running;
 	if (queued) {
 		s.next = spawn_queue;
 		spawn_queue = &s;
@@ -173,8 +173,9 @@ int thread_spawner_pin(const cpu_set_t *cpus)
 	return s.status;
 }
 
-int thread_spawner_start(void)
+int thread_spawner_start(int (*enter)(int kind))
 {
+	enter_filter = enter;
 	pthread_t t;
 	int e = thread_start(&t, SC_SPAWN, "fc_spawn", spawner, NULL);
 	if (e == 0) {

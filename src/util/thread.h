@@ -2,12 +2,12 @@
 #ifndef PETREL_UTIL_THREAD_H
 #define PETREL_UTIL_THREAD_H
 
-#include "seccomp/seccomp.h"
+#include "util/thread_kind.h"
 
 #include <pthread.h>
 #include <sched.h>
 
-/* Start fn(arg) as a thread of seccomp kind `kind` (enum sc_kind, src/seccomp/seccomp.h)
+/* Start fn(arg) as a thread of seccomp kind `kind` (enum sc_kind, util/thread_kind.h)
  * named `name` (at most 15 characters kept), with every signal blocked but SIGSYS and the
  * faults and SIGPIPE (util/proc_metrics.h counts them): signals are the console's
  * (signalfd); vCPU threads unblock their kick signal themselves.
@@ -27,7 +27,10 @@ int thread_start_on(pthread_t *t, int kind, const char *name, const cpu_set_t *c
  * mask should say where petrel's VMM threads run. 0 when there is none; -errno. */
 int thread_spawner_pin(const cpu_set_t *cpus);
 
-/* The spawner (seccomp_start() calls it once). 0 or -errno. */
-int thread_spawner_start(void);
+/* The spawner (seccomp_start() calls it once, with its seccomp_enter): from then on every new
+ * thread calls enter(its kind) before anything else, and is created by the spawner. Before it
+ * (and with seccomp off) threads start unfiltered, from their creator. util knows no seccomp:
+ * the filter comes from the layer above. 0 or -errno. */
+int thread_spawner_start(int (*enter)(int kind));
 
 #endif
