@@ -21,6 +21,8 @@
 
 #include <jansson.h>
 
+#include "util/rate_limiter.h"
+
 #define DEVICES_MAX_DRIVES 16
 #define DEVICES_MAX_NETS 8
 #define DEVICES_ID_MAX 64          /* longest drive_id / iface_id accepted */
@@ -29,19 +31,8 @@
  * --virtio-transport says otherwise). Not part of Firecracker's JSON: CLI only. */
 enum virtio_transport_kind { VIRTIO_TRANSPORT_DEFAULT = 0, VIRTIO_TRANSPORT_PCI, VIRTIO_TRANSPORT_MMIO };
 
-/* Firecracker's TokenBucket. Parsed, validated and kept (so GET returns it); not enforced yet. */
-struct token_bucket_config {
-	bool present;
-	uint64_t size;             /* required */
-	bool has_one_time_burst;
-	uint64_t one_time_burst;
-	uint64_t refill_time;      /* required, milliseconds */
-};
-
-struct rate_limiter_config {
-	bool present;              /* the object was given (even if empty) */
-	struct token_bucket_config bandwidth, ops;
-};
+/* struct token_bucket_config and struct rate_limiter_config, Firecracker's TokenBucket and
+ * RateLimiter objects: util/rate_limiter.h (the limiter's own parameters). */
 
 enum drive_cache_type { DRIVE_CACHE_UNSAFE = 0, DRIVE_CACHE_WRITEBACK };
 enum drive_io_engine { DRIVE_IO_SYNC = 0, DRIVE_IO_ASYNC };

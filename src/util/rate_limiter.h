@@ -10,10 +10,24 @@
 #ifndef PETREL_UTIL_RATE_LIMITER_H
 #define PETREL_UTIL_RATE_LIMITER_H
 
-#include "config/devices_config.h"
-
 #include <stdbool.h>
 #include <stdint.h>
+
+/* Firecracker's TokenBucket (the API's and the config file's object, parsed by
+ * config/rate_limiter_json.c): a bucket of `size` tokens refilled in refill_time ms. */
+struct token_bucket_config {
+	bool present;
+	uint64_t size;             /* required */
+	bool has_one_time_burst;
+	uint64_t one_time_burst;
+	uint64_t refill_time;      /* required, milliseconds */
+};
+
+/* Firecracker's RateLimiter: a bandwidth (bytes) and an operations bucket. */
+struct rate_limiter_config {
+	bool present;              /* the object was given (even if empty) */
+	struct token_bucket_config bandwidth, ops;
+};
 
 struct token_bucket {
 	bool active;
