@@ -233,7 +233,7 @@ static int scan(const char *path, bool top, struct jail_libs *libs)
 
 /* Libraries petrel loads with dlopen when a feature needs them, so they are no DT_NEEDED of
  * its: the API server's HTTP parser (src/api/http_parser_lib.c), MMDS tokens (nettle), a
- * bzImage's decompressors (src/boot/payload_lib.c), seccomp. Keep in step with those files.
+ * bzImage's decompressors (util/dlopen.c), seccomp. Keep in step with those files.
  * Each is bound in when the host has it (with what it needs in turn); one the host lacks is
  * left out, as petrel itself then reports the feature missing. Not libcurl: only the client
  * commands (`petrel migrate`, `replicate`, `image deploy`, src/cli/api_client.c) load it, and

@@ -1,6 +1,6 @@
 /* See token.h. */
 #include "mmds/token.h"
-#include "boot/payload_lib.h"
+#include "util/dlopen.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -31,8 +31,8 @@ static struct {
 
 static int nettle_load(void)
 {
-	/* the first symbol is set last (payload_lib_load): set means all are */
-	const struct payload_sym syms[] = {
+	/* the first symbol is set last (dl_load_syms): set means all are */
+	const struct dl_sym syms[] = {
 		{ "nettle_hmac_sha256_set_key", (void **)&nt.hmac_set_key },
 		{ "nettle_hmac_sha256_update", (void **)&nt.hmac_update },
 		{ "nettle_hmac_sha256_digest", (void **)&nt.hmac_digest },
@@ -43,7 +43,7 @@ static int nettle_load(void)
 		{ "nettle_memeql_sec", (void **)&nt.eq_sec },
 	};
 	char err[256];
-	if (payload_lib_load("libnettle.so.8", syms, sizeof(syms) / sizeof(syms[0]), err, sizeof(err)) < 0) {
+	if (dl_load_syms("libnettle.so.8", syms, sizeof(syms) / sizeof(syms[0]), err, sizeof(err)) < 0) {
 		log_error("MMDS tokens: %s", err);
 		return -ENOTSUP;
 	}

@@ -3,7 +3,7 @@
  * petrel installs by default were compiled at build time, so a plain start never maps the
  * library (docs/security.md#seccomp). */
 #include "seccomp/seccomp_int.h"
-#include "boot/payload_lib.h"
+#include "util/dlopen.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,8 +12,8 @@ struct sc_libseccomp sc_lib;
 
 int sc_lib_load(char *err, size_t errlen)
 {
-	/* the first symbol is set last (payload_lib_load): set means all are */
-	const struct payload_sym syms[] = {
+	/* the first symbol is set last (dl_load_syms): set means all are */
+	const struct dl_sym syms[] = {
 		{ "seccomp_init", (void **)&sc_lib.init },
 		{ "seccomp_release", (void **)&sc_lib.release },
 		{ "seccomp_attr_set", (void **)&sc_lib.attr_set },
@@ -23,7 +23,7 @@ int sc_lib_load(char *err, size_t errlen)
 		{ "seccomp_syscall_resolve_num_arch", (void **)&sc_lib.resolve_num_arch },
 	};
 	char why[256] = "";
-	int e = payload_lib_load("libseccomp.so.2", syms, sizeof(syms) / sizeof(syms[0]), why, sizeof(why));
+	int e = dl_load_syms("libseccomp.so.2", syms, sizeof(syms) / sizeof(syms[0]), why, sizeof(why));
 	if (e < 0 && err)
 		snprintf(err, errlen, "%s", why);
 	return e < 0 ? -ENOTSUP : 0;

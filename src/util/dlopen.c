@@ -1,12 +1,12 @@
-#include "boot/payload_lib.h"
+/* Libraries loaded on first use (dlopen.h). */
+#include "util/dlopen.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 
-int payload_lib_load(const char *soname, const struct payload_sym *syms, size_t n, char *err,
-		     size_t errlen)
+int dl_load_syms(const char *soname, const struct dl_sym *syms, size_t n, char *err, size_t errlen)
 {
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	int r = 0;
