@@ -2,6 +2,7 @@
 #include "memory/backing.h"
 #include "kvm/kvm.h"
 #include "memory/uffd.h"
+#include "kvm/kvm_vcpu.h"
 #include "util/bitmap.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -9,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 /* fd < 0: anonymous memory; else the region's bytes start at file_off in fd (private
@@ -257,7 +257,7 @@ int guest_mem_clear_dirty(struct guest_mem *mem, struct kvm *kvm, unsigned r, ui
 		npages = total - first;
 	struct kvm_clear_dirty_log c = { .slot = r, .first_page = first, .num_pages = (uint32_t)npages,
 					 .dirty_bitmap = bitmap };
-	return ioctl(kvm->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0 ? -errno : 0;
+	return kvm_clear_dirty_log(kvm, &c);
 }
 
 int guest_mem_fetch_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bitmaps)
@@ -269,7 +269,7 @@ int guest_mem_fetch_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bit
 		size_t words = BITMAP_WORDS(r->size / GUEST_PAGE);
 		memset(bitmaps[i], 0, words * 8);
 		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = bitmaps[i] };
-		if (ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		if (kvm_get_dirty_log(kvm, &log) < 0)
 			return -errno;
 		for (size_t w = 0; w < words; w++)
 			bitmaps[i][w] |= __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_ACQ_REL);

@@ -3,6 +3,7 @@
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/pagewalk.h"
+#include "kvm/kvm_vcpu.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -11,7 +12,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define KICK_SIGNAL SIGUSR1
 
@@ -41,7 +41,7 @@ int vcpu_create(struct vm *vm, unsigned id)
 	int err = cpuid_for_vcpu(vm->cpuid, id, &vm->cpuid_opts, &c);
 	if (err < 0)
 		return err;
-	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+	if (kvm_set_cpuid2(v->fd, c) < 0) {
 		err = -errno;
 		log_error("vCPU %u: KVM_SET_CPUID2: %s", id, strerror(errno));
 		free(c);
@@ -98,7 +98,7 @@ static int translate(const struct emu_ctx *c, uint64_t la, bool write, uint64_t 
 	int err = x86_page_walk(&c->v->vm->mem, c->s->cr0, c->s->cr3, c->s->cr4, c->s->efer, la, &w);
 	if (err == -EINVAL) { /* paging not in long mode: no permissions to check here */
 		struct kvm_translation t = { .linear_address = la };
-		if (ioctl(c->v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+		if (kvm_translate(c->v->fd, &t) < 0 || !t.valid)
 			return -EFAULT;
 		*gpa = t.physical_address;
 		return 0;
@@ -162,7 +162,7 @@ static int get_mxcsr(void *opaque, uint32_t *mxcsr)
 {
 	const struct emu_ctx *c = opaque;
 	struct kvm_fpu fpu;
-	if (ioctl(c->v->fd, KVM_GET_FPU, &fpu) < 0)
+	if (kvm_get_fpu(c->v->fd, &fpu) < 0)
 		return -errno;
 	*mxcsr = fpu.mxcsr;
 	return 0;
@@ -172,10 +172,10 @@ static int set_mxcsr(void *opaque, uint32_t mxcsr)
 {
 	const struct emu_ctx *c = opaque;
 	struct kvm_fpu fpu;
-	if (ioctl(c->v->fd, KVM_GET_FPU, &fpu) < 0)
+	if (kvm_get_fpu(c->v->fd, &fpu) < 0)
 		return -errno;
 	fpu.mxcsr = mxcsr;
-	return ioctl(c->v->fd, KVM_SET_FPU, &fpu) < 0 ? -errno : 0;
+	return kvm_set_fpu(c->v->fd, &fpu);
 }
 
 _Static_assert(sizeof(struct kvm_xsave) == EMU_XSAVE_SIZE, "KVM's XSAVE area size");
@@ -183,20 +183,20 @@ _Static_assert(sizeof(struct kvm_xsave) == EMU_XSAVE_SIZE, "KVM's XSAVE area siz
 static int get_xsave(void *opaque, uint8_t buf[EMU_XSAVE_SIZE])
 {
 	const struct emu_ctx *c = opaque;
-	return ioctl(c->v->fd, KVM_GET_XSAVE, buf) < 0 ? -errno : 0;
+	return kvm_get_xsave(c->v->fd, buf);
 }
 
 static int set_xsave(void *opaque, const uint8_t buf[EMU_XSAVE_SIZE])
 {
 	const struct emu_ctx *c = opaque;
-	return ioctl(c->v->fd, KVM_SET_XSAVE, buf) < 0 ? -errno : 0;
+	return kvm_set_xsave(c->v->fd, buf);
 }
 
 static int get_xcr(void *opaque, uint32_t index, uint64_t *value)
 {
 	const struct emu_ctx *c = opaque;
 	struct kvm_xcrs x;
-	if (ioctl(c->v->fd, KVM_GET_XCRS, &x) < 0)
+	if (kvm_get_xcrs(c->v->fd, &x) < 0)
 		return -errno;
 	for (uint32_t i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; i++)
 		if (x.xcrs[i].xcr == index) {
@@ -210,7 +210,7 @@ static int set_xcr(void *opaque, uint32_t index, uint64_t value)
 {
 	const struct emu_ctx *c = opaque;
 	struct kvm_xcrs x = { .nr_xcrs = 1, .xcrs = { { .xcr = index, .value = value } } };
-	return ioctl(c->v->fd, KVM_SET_XCRS, &x) < 0 ? -errno : 0;
+	return kvm_set_xcrs(c->v->fd, &x);
 }
 
 static void format_bytes(const uint8_t *code, unsigned n, char *out, size_t outlen)
@@ -230,7 +230,7 @@ static void fail_at_rip(struct vcpu *v, const char *what)
 	struct kvm_sregs sregs;
 	uint8_t code[EMU_MAX_INSN];
 	char bytes[64];
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+	if (kvm_get_regs(v->fd, &regs) < 0 || kvm_get_sregs(v->fd, &sregs) < 0) {
 		vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u: %s (registers unavailable)", v->id, what);
 		return;
 	}
@@ -246,7 +246,7 @@ static void fail_at_rip(struct vcpu *v, const char *what)
 static int inject_exception(struct vcpu *v, const struct emu_result *res, struct kvm_sregs *sregs)
 {
 	struct kvm_vcpu_events ev;
-	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+	if (kvm_get_vcpu_events(v->fd, &ev) < 0)
 		return -errno;
 	memset(&ev.exception, 0, sizeof(ev.exception));
 	ev.exception.nr = (uint8_t)res->vector;
@@ -262,11 +262,11 @@ static int inject_exception(struct vcpu *v, const struct emu_result *res, struct
 		ev.exception.injected = 1;
 		if (res->vector == 14) { /* no payload support: CR2 must be in place beforehand */
 			sregs->cr2 = res->cr2;
-			if (ioctl(v->fd, KVM_SET_SREGS, sregs) < 0)
+			if (kvm_set_sregs(v->fd, sregs) < 0)
 				return -errno;
 		}
 	}
-	return ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 ? -errno : 0;
+	return kvm_set_vcpu_events(v->fd, &ev);
 }
 
 /* KVM could not emulate an instruction (on PVM: anything its ring-0 emulator lacks). */
@@ -278,7 +278,7 @@ static void handle_emulation_failure(struct vcpu *v)
 	}
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+	if (kvm_get_regs(v->fd, &regs) < 0 || kvm_get_sregs(v->fd, &sregs) < 0) {
 		fail_at_rip(v, "emulation failure");
 		return;
 	}
@@ -312,7 +312,7 @@ static void handle_emulation_failure(struct vcpu *v)
 		g[i] = r.gpr[order[i]];
 	regs.rip = r.rip;
 	regs.rflags = r.rflags;
-	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
+	if (kvm_set_regs(v->fd, &regs) < 0) {
 		fail_at_rip(v, "KVM_SET_REGS after emulation failed");
 		return;
 	}
@@ -407,15 +407,15 @@ static void dump_state(struct vcpu *v)
 	struct kvm_regs r;
 	struct kvm_sregs s;
 	struct kvm_mp_state mp = { 0 };
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+	if (kvm_get_regs(v->fd, &r) < 0 || kvm_get_sregs(v->fd, &s) < 0)
 		return;
-	ioctl(v->fd, KVM_GET_MP_STATE, &mp);
+	kvm_get_mp_state(v->fd, &mp);
 	log_warn("vCPU %u: mp_state %u RIP 0x%llx RSP 0x%llx RFLAGS 0x%llx CS 0x%x CR3 0x%llx",
 		 v->id, mp.mp_state, (unsigned long long)r.rip, (unsigned long long)r.rsp,
 		 (unsigned long long)r.rflags, s.cs.selector, (unsigned long long)s.cr3);
 	/* Where its interrupts are: the highest vector requested (IRR) and in service (ISR). */
 	struct kvm_lapic_state l;
-	if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
+	if (kvm_get_lapic(v->fd, &l) < 0)
 		return;
 	int irr = lapic_highest_vector(&l, LAPIC_IRR), isr = lapic_highest_vector(&l, LAPIC_ISR);
 	uint32_t tpr = lapic_reg(&l, LAPIC_TPR), lvt_timer = lapic_reg(&l, LAPIC_LVTT),
@@ -437,7 +437,7 @@ static void complete_exit(struct vcpu *v)
 	/* Finishing an exit can open the next one without running the guest (a fragmented
 	 * MMIO access, string port I/O): serve each until KVM_RUN stops at immediate_exit. */
 	int n = 0;
-	while (n++ < 64 && ioctl(v->fd, KVM_RUN, 0) == 0)
+	while (n++ < 64 && kvm_run(v->fd) == 0)
 		handle_exit(v);
 	if (n > 64)
 		log_warn("vCPU %u: its last exits before the pause did not end", v->id);
@@ -496,7 +496,7 @@ void *vcpu_thread(void *arg)
 		uint64_t t0 = now_ns();
 		if (!__atomic_load_n(&v->vm->first_run_ns, __ATOMIC_RELAXED))
 			__atomic_store_n(&v->vm->first_run_ns, t0, __ATOMIC_RELEASE);
-		int r = ioctl(v->fd, KVM_RUN, 0);
+		int r = kvm_run(v->fd);
 		uint64_t t1 = now_ns();
 		exit_stats_add_run(&v->stats, t1 - t0);
 		if (r < 0) {

@@ -1,5 +1,6 @@
 /* A running VM's run state: pause and resume (vCPUs, then the I/O thread and the devices, and
  * the PVM idle kicker), and stop requests from any thread. */
+#include "kvm/kvm_vcpu.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -8,7 +9,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const char *fmt, ...)
@@ -47,7 +47,7 @@ static void dump_console(struct vm *vm)
 		 st.ier, st.iir_pending_thri, st.lcr, st.mcr, st.lsr, st.fcr, st.rx_count, st.irq_level, tx,
 		 dropped, rx);
 	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
-	if (ioctl(vm->kvm.vm_fd, KVM_GET_IRQCHIP, &chip) == 0) {
+	if (kvm_get_irqchip(&vm->kvm, &chip) == 0) {
 		uint64_t e = chip.chip.ioapic.redirtbl[SERIAL_COM1_IRQ].bits;
 		log_warn("IOAPIC pin %d: vector %u %s %s%s%s, IRR %u", SERIAL_COM1_IRQ, (unsigned)(e & 0xff),
 			 (e >> 15) & 1 ? "level" : "edge", (e >> 16) & 1 ? "masked" : "unmasked",

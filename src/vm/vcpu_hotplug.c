@@ -1,6 +1,7 @@
 /* vCPU hot-plug on the VMM's side (vcpu_hotplug.h). */
 #include "vm/vcpu_hotplug.h"
 #include "arch/x86/boot_cpu.h"
+#include "kvm/kvm_vcpu.h"
 #include "util/affinity.h"
 #include "util/log.h"
 #include "util/thread.h"
@@ -10,7 +11,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 unsigned vcpu_hotplug_possible(const struct vm_config *cfg)
 {
@@ -95,7 +95,7 @@ static int bring_up(struct vm *vm, unsigned i, char *err, size_t errlen)
 		struct vcpu *v = &vm->vcpus[i];
 		struct kvm_mp_state mp = { KVM_MP_STATE_UNINITIALIZED };
 		if ((e = x86_vcpu_init(v->fd, i)) < 0 ||
-		    (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0 && (e = -errno) < 0)) {
+		    (kvm_set_mp_state(v->fd, &mp) < 0 && (e = -errno) < 0)) {
 			snprintf(err, errlen, "vCPU %u: cannot reset it: %s", i, strerror(-e));
 			return e;
 		}
