@@ -29,20 +29,19 @@
 int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t fmt_len, uint64_t *size,
 		     char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return error_set(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
 	struct stat st;
 	off_t end = fstat(fd, &st) == 0 ? lseek(fd, 0, SEEK_END) : -1;
-	if (end < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-		close(fd);
-		snprintf(err, errlen, "%s is not a regular file or block device", path);
-		return -EINVAL;
-	}
+	if (end < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+		return error_set(err, errlen, -EINVAL, "%s is not a regular file or block device", path);
 	/* The magic, and for qcow2 the header and its extensions: the first cluster. */
-	uint8_t *buf = malloc(1u << QCOW2_MAX_CLUSTER_BITS);
+	_cleanup_free_ uint8_t *buf = malloc(1u << QCOW2_MAX_CLUSTER_BITS);
+	if (!buf)
+		return error_set(err, errlen, -ENOMEM, "cannot read %s: %s", path, strerror(ENOMEM));
 	size_t want = (size_t)MIN((uint64_t)end, 4096u);
-	ssize_t got = buf ? pread(fd, buf, want, 0) : -1;
+	ssize_t got = pread(fd, buf, want, 0);
 	bool qcow2 = format && !strcmp(format, "qcow2");
 	if (!format || !strcmp(format, "auto"))
 		qcow2 = got > 0 && qcow2_probe(buf, (size_t)got);
@@ -53,31 +52,21 @@ int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t
 			got = pread(fd, buf, want, 0);
 		}
 	}
-	int e = errno;
-	close(fd);
-	if (got < 0) {
-		free(buf);
-		e = buf ? e : ENOMEM;
-		return error_set(err, errlen, -e, "cannot read %s: %s", path, strerror(e));
-	}
-	if (format && strcmp(format, "auto") && strcmp(format, "raw") && strcmp(format, "qcow2")) {
-		free(buf);
-		snprintf(err, errlen, "format '%s': raw or qcow2", format);
-		return -EINVAL;
-	}
+	if (got < 0)
+		return error_set(err, errlen, -errno, "cannot read %s: %s", path, strerror(errno));
+	if (format && strcmp(format, "auto") && strcmp(format, "raw") && strcmp(format, "qcow2"))
+		return error_set(err, errlen, -EINVAL, "format '%s': raw or qcow2", format);
 	int r = 0;
 	*size = (uint64_t)end;
 	if (qcow2) {
-		struct qcow2_header *h = malloc(sizeof(*h));
+		_cleanup_free_ struct qcow2_header *h = malloc(sizeof(*h));
 		char msg[200];
 		r = h ? qcow2_header_parse(buf, (size_t)got, (uint64_t)end, h, msg, sizeof(msg)) : -ENOMEM;
 		if (r == 0)
 			*size = h->size;
 		else
 			snprintf(err, errlen, "%s: qcow2: %s", path, h ? msg : "out of memory");
-		free(h);
 	}
-	free(buf);
 	snprintf(fmt_out, fmt_len, "%s", qcow2 ? "qcow2" : "raw");
 	return r;
 }
