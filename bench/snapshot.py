@@ -62,8 +62,10 @@ def create(p, api, workdir):
     r = api.put("/snapshot/create", {"snapshot_path": str(state), "mem_file_path": str(mem)})
     dt = time.monotonic() - t0
     assert r.status == 204, r
-    m = re.findall(r"snapshot: state \S+ \(([0-9.]+) ms\), memory \S+ \(([0-9.]+) ms\)", p.err.text())
-    return dt * 1000, [float(x) for x in m[-1]], state, mem
+    # Waited for, not read as far as the console reader had got when the PUT returned: on a busy
+    # host it lags, and the bench died on a line it had not received yet.
+    m = p.expect(r"snapshot: state \S+ \(([0-9.]+) ms\), memory \S+ \(([0-9.]+) ms\)", timeout=30, stream="err")
+    return dt * 1000, [float(x) for x in m.groups()], state, mem
 
 
 def bench_create():
@@ -114,7 +116,7 @@ def bench_load():
                                                   "resume_vm": True})
             walls.append((time.monotonic() - t0) * 1000)
             assert r.status == 204, r
-            m = re.search(r"snapshot: loaded \S+ \(\d+ in its chain[^)]*\) in ([0-9.]+) ms", q.err.text())
+            m = q.expect(r"snapshot: loaded \S+ \(\d+ in its chain[^)]*\) in ([0-9.]+) ms", timeout=30, stream="err")
             own.append(float(m.group(1)))
         finally:
             q.close()
