@@ -36,6 +36,7 @@ PACKAGES=(
 	libhttp-parser-dev # HTTP/1.1 request parser of the Firecracker-compatible API (loaded with dlopen when an API is served)
 	nettle-dev        # HMAC-SHA256 and base64 for MMDS V2 session tokens (loaded with dlopen by the first MMDS store)
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
+	qemu-system-common # /usr/lib/qemu/virtiofsd: the vhost-user back end the front end (src/vhost) is tested against
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)
 	fio               # bench/blk_host.py: fio's io_uring engine on the same file, a peer figure beside petrel's
 	cpio              # packs the initramfs (newc format)

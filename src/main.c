@@ -9,7 +9,7 @@ int main(int argc, char **argv)
 {
 	log_set_level(LOG_WARN);
 	if (argc >= 2 && !strcmp(argv[1], "run"))
-		return cli_run(argc - 1, argv + 1);
+		return cli_exit(cli_run(argc - 1, argv + 1));
 	if (argc >= 2 && !strcmp(argv[1], "snapshot"))
 		return cli_snapshot(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "migrate"))
@@ -19,9 +19,9 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "image"))
 		return cli_image(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "--version")) {
-		printf("petrel %s\n", PETREL_VERSION);
+		cli_print_version();
 		return 0;
 	}
 	/* No subcommand: Firecracker's command line (its --help also names `petrel run`). */
-	return cli_firecracker(argc, argv);
+	return cli_exit(cli_firecracker(argc, argv));
 }

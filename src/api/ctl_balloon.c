@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define NO_BALLOON "No balloon device found."
-#define NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
 /* Firecracker's words for the hinting requests' failures (VmmActionError::BalloonUpdate). */
 #define HINT_NO_DEVICE "Balloon update error: Failed perform action on device: Device not found"
 #define HINT_NOT_ENABLED "Balloon update error: Balloon: Attempting to use hinting when not enabled"
@@ -29,7 +28,7 @@ static struct virtio_balloon *running_balloon(struct controller *ctl, int *r, ch
 {
 	*r = 0;
 	if (!started(ctl))
-		*r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
+		*r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (!ctl->cfg.has_balloon || !ctl->vm || !ctl->vm->devs.balloon)
 		*r = fail(err, errlen, -EINVAL, NO_BALLOON);
 	return *r ? NULL : ctl->vm->devs.balloon;
@@ -178,7 +177,7 @@ static struct virtio_balloon *hint_device(struct controller *ctl, int *r, char *
 {
 	*r = 0;
 	if (!started(ctl))
-		*r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
+		*r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (!ctl->cfg.has_balloon || !ctl->vm || !ctl->vm->devs.balloon)
 		*r = fail(err, errlen, -EINVAL, HINT_NO_DEVICE);
 	return *r ? NULL : ctl->vm->devs.balloon;

@@ -1,12 +1,13 @@
 /* What GET answers: the instance (GET /), the machine configuration (GET /machine-config)
  * and the whole definition (GET /vm/config). See controller.h. */
 #include "api/ctl_internal.h"
+#include "api/version.h"
 
 json_t *ctl_instance_info(struct controller *ctl)
 {
 	pthread_mutex_lock(&ctl->lock);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", ctl->id, "state",
-			      instance_state_name(ctl->state), "vmm_version", PETREL_VERSION,
+			      instance_state_name(ctl->state), "vmm_version", FC_COMPAT_VERSION,
 			      "app_name", "petrel");
 	pthread_mutex_unlock(&ctl->lock);
 	return o;

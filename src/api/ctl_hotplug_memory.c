@@ -1,7 +1,8 @@
 /* Memory hot-plug requests (Firecracker's /hotplug/memory, virtio-mem): PUT before the start,
- * PATCH {"requested_size_mib"} after it, GET at any time once configured; the
+ * PATCH {"requested_size_mib"} and GET after it; the
  * "memory_hotplug" metrics group. See controller.h and docs/user-guide.md. */
 #include "api/ctl_internal.h"
+#include "util/event_monitor.h"
 #include "config/hotplug_memory_config.h"
 #include "devices/virtio/virtio_mem.h"
 #include "vm/vm.h"
@@ -9,7 +10,6 @@
 #include <string.h>
 
 #define NO_DEVICE "No memory hotplug device found."
-#define NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
 
 static uint32_t mib(uint64_t bytes)
 {
@@ -41,7 +41,7 @@ int ctl_patch_hotplug_memory(struct controller *ctl, json_t *body, char *err, si
 	pthread_mutex_lock(&ctl->lock);
 	const struct hotplug_memory_config *c = &ctl->cfg.memory_hotplug;
 	if (!started(ctl))
-		r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
+		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (!ctl->cfg.has_memory_hotplug || !ctl->vm || !ctl->vm->devs.vmem)
 		r = fail(err, errlen, -EINVAL, NO_DEVICE);
 	else if (want % c->block_size_mib || want > c->total_size_mib)
@@ -51,6 +51,8 @@ int ctl_patch_hotplug_memory(struct controller *ctl, json_t *body, char *err, si
 	else if (virtio_mem_set_requested(ctl->vm->devs.vmem, (uint64_t)want << 20) < 0)
 		r = fail(err, errlen, -EINVAL, "requested_size_mib %u does not fit the device", want);
 	pthread_mutex_unlock(&ctl->lock);
+	if (r == 0)
+		event_emit("device", "hotplug", "{s:s,s:i}", "device", "memory", "requested_size_mib", (int)want);
 	return r;
 }
 
@@ -59,12 +61,15 @@ int ctl_get_hotplug_memory(struct controller *ctl, json_t **out, char *err, size
 	int r = 0;
 	*out = NULL;
 	pthread_mutex_lock(&ctl->lock);
-	if (!ctl->cfg.has_memory_hotplug) {
+	/* As Firecracker: a status only a running microVM has (GET /vm/config shows the
+	 * definition before the start). */
+	if (!started(ctl)) {
+		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+	} else if (!ctl->cfg.has_memory_hotplug) {
 		r = fail(err, errlen, -EINVAL, NO_DEVICE);
 	} else {
-		/* Before the start nothing is plugged nor requested. */
 		struct virtio_mem_state st = { 0 };
-		if (started(ctl) && ctl->vm && ctl->vm->devs.vmem)
+		if (ctl->vm && ctl->vm->devs.vmem)
 			virtio_mem_snapshot(ctl->vm->devs.vmem, &st, NULL);
 		const struct hotplug_memory_config *c = &ctl->cfg.memory_hotplug;
 		*out = json_pack("{s:I,s:I,s:I,s:I,s:I}", "total_size_mib", (json_int_t)c->total_size_mib,

@@ -3,13 +3,13 @@
  * GET at any time once configured. See controller.h, vm/vcpu_hotplug.h and
  * docs/user-guide.md. */
 #include "api/ctl_internal.h"
+#include "util/event_monitor.h"
 #include "config/hotplug_vcpu_config.h"
 #include "vm/vm.h"
 
 #include <string.h>
 
 #define NOT_CONFIGURED "vCPU hot-plug is not configured (PUT /hotplug/vcpu before starting the microVM)."
-#define NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
 
 int ctl_put_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen)
 {
@@ -39,7 +39,7 @@ int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size
 		return r == -ENOMEM ? r : -EINVAL;
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl))
-		r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
+		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (!ctl->cfg.has_vcpu_hotplug || !ctl->vm || !ctl->vm->devs.vcpuhp.on)
 		r = fail(err, errlen, -EINVAL, NOT_CONFIGURED);
 	/* the state may be on its way already (after the switch-over, and all through post-copy):
@@ -52,6 +52,8 @@ int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size
 	else
 		r = vcpu_hotplug_set(ctl->vm, want, err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
+	if (r == 0)
+		event_emit("device", "hotplug", "{s:s,s:i}", "device", "vcpu", "vcpu_count", (int)want);
 	return r;
 }
 

@@ -21,6 +21,9 @@ static inline int oom(char *err, size_t errlen)
 }
 
 /* Running or paused: the VM exists. The caller holds the lock. */
+/* Firecracker's answer to a request that needs a running microVM, before InstanceStart. */
+#define CTL_NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
+
 static inline bool started(const struct controller *ctl)
 {
 	return ctl->state == INSTANCE_RUNNING || ctl->state == INSTANCE_PAUSED;

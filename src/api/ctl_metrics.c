@@ -303,8 +303,7 @@ int ctl_flush_metrics(struct controller *ctl, char *err, size_t errlen)
 	/* As Firecracker: a pre-boot action refused before the start; nothing to do (204) when no
 	 * metrics are configured. */
 	if (ctl->state == INSTANCE_NOT_STARTED) {
-		r = fail(err, errlen, -EINVAL, "The requested operation is not supported before starting the "
-			 "microVM.");
+		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	} else if (metrics_configured(&ctl->metrics)) {
 		r = ctl_metrics_flush_locked(ctl);
 		if (r == -ENOMEM)

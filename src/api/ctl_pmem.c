@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
 
 int ctl_put_pmem(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen)
 {
@@ -88,7 +87,7 @@ int ctl_patch_pmem(struct controller *ctl, const char *id, json_t *body, char *e
 		if (!strcmp(ctl->cfg.pmem[i].id, id))
 			found = (int)i;
 	if (!started(ctl))
-		r = fail(err, errlen, -EINVAL, NOT_BEFORE_START);
+		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (found < 0 || !ctl->vm || (unsigned)found >= ctl->vm->devs.npmem)
 		r = fail(err, errlen, -EINVAL, "No pmem device with id '%s'.", id);
 	else if (rl.present && (r = virtio_pmem_update_limiter(ctl->vm->devs.pmem[found], &rl)) < 0)

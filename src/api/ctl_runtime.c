@@ -1,6 +1,7 @@
 /* Requests on a running microVM: PATCH of a drive or network interface, Ctrl-Alt-Del, and
  * pausing and resuming (checked here, done on the worker). See controller.h. */
 #include "api/ctl_internal.h"
+#include "util/event_monitor.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "util/util.h"
@@ -150,9 +151,10 @@ int ctl_send_ctrl_alt_del(struct controller *ctl, char *err, size_t errlen)
 int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
-	int r = started(ctl) ? 0 : fail(err, errlen, -EINVAL, "the microVM is not running (%s)",
-					 ctl->state == INSTANCE_STOPPED ? "it has stopped" :
-					 "PUT /actions InstanceStart first");
+	/* Before the start in Firecracker's words (its clients may match them). */
+	int r = started(ctl) ? 0 : ctl->state == INSTANCE_STOPPED ?
+		fail(err, errlen, -EINVAL, "the microVM is not running (it has stopped)") :
+		fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	if (r == 0 && ctl_migration_active(ctl))
 		r = fail(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
 	pthread_mutex_unlock(&ctl->lock);
@@ -192,5 +194,6 @@ int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errle
 	if (r < 0)
 		return fail(err, errlen, -EINVAL, "the microVM is shutting down");
 	log_info("microVM %s", pause ? "paused" : "resumed");
+	event_emit("vm", pause ? "paused" : "resumed", NULL);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* PUT /snapshot/create and PUT /snapshot/load: the bodies (Firecracker's SnapshotCreateParams
  * and SnapshotLoadParams, checked strictly) and their work on the controller's worker. */
 #include "api/ctl_internal.h"
+#include "util/event_monitor.h"
 #include "block/disk.h"
 #include "snapshot/snapshot.h"
 #include "util/json_util.h"
@@ -325,8 +326,11 @@ static int ctl_snapshot_create(struct controller *ctl, const struct snapshot_req
 					  .diff = q->diff };
 	r = snapshot_create(vm, &o, err, errlen);
 	end_snapshot(ctl);
-	if (r == 0)
+	if (r == 0) {
 		log_info("snapshot written: %s, %s", q->state_path, q->mem_path);
+		event_emit("snapshot", "snapshot-taken", "{s:s,s:s,s:s}", "snapshot_path", q->state_path,
+			   "mem_file_path", q->mem_path, "snapshot_type", q->diff ? "Diff" : "Full");
+	}
 	return r;
 }
 
@@ -396,6 +400,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	if (r < 0)
 		return json_set_err(err, errlen, "cannot start the restored microVM: %s", strerror(-r));
 	log_info("microVM restored from %s (%s)", q->state_path, q->resume ? "running" : "paused");
+	event_emit("snapshot", "snapshot-loaded", "{s:s,s:b}", "snapshot_path", q->state_path, "resumed", q->resume);
 	return 0;
 }
 
@@ -409,6 +414,8 @@ static int ctl_snapshot_backup(struct controller *ctl, const struct snapshot_req
 		return r;
 	r = snapshot_backup(vm, q->backup_dir, err, errlen);
 	end_snapshot(ctl);
+	if (r == 0)
+		event_emit("snapshot", "backup-taken", "{s:s}", "backup_dir", q->backup_dir);
 	return r;
 }
 

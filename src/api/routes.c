@@ -3,6 +3,7 @@
  * hand the rest to the controller. */
 #include "api/controller.h"
 #include "api/router_int.h"
+#include "api/version.h"
 #include "mmds/text.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -20,7 +21,7 @@ static enum api_result get_instance_info(struct call *c)
 
 static enum api_result get_version(struct call *c)
 {
-	return api_from_json(c, json_pack("{s:s}", "firecracker_version", PETREL_VERSION));
+	return api_from_json(c, json_pack("{s:s}", "firecracker_version", FC_COMPAT_VERSION));
 }
 
 static enum api_result get_machine_config(struct call *c)

@@ -12,14 +12,29 @@ void cli_control_signals(sigset_t *set);
 void cli_block_signals(void);
 /* A signalfd for the control signals, or -1 (logged). */
 int cli_control_signalfd(void);
-/* A control signal read from that signalfd: counted for the metrics (SIGHUP). */
+/* A control signal read from that signalfd: counted for the metrics (SIGHUP); the first
+ * INT, TERM or HUP is the one petrel ends with (cli_exit). */
 void cli_note_signal(int signo);
+/* The end of every command: the event monitor's "exiting" event (and its close), then, when a
+ * signal stopped petrel, death by that signal (its default action, raised again); otherwise
+ * `status` is returned for main to return. */
+int cli_exit(int status);
 /* Before a VM runs: wait until fd is readable (0) or a control signal comes through sfd
  * (its number, counted; SIGUSR2, which dumps vCPUs, means nothing yet and is skipped).
  * -1 on a poll error (logged). */
 int cli_wait_readable(int fd, int sfd);
+/* --event-monitor SPEC: open the monitor (util/event_monitor.h) for instance `id` (NULL:
+ * "petrel") and write its first event, `starting`. 0, or -1 (logged). */
+int cli_event_monitor_open(const char *spec, const char *id);
+/* `petrel run`: take --event-monitor SPEC out of argv (as seccomp_take_args does) and open it.
+ * 0, or -1 (logged). */
+int cli_event_monitor_take(int *argc, char **argv);
 /* --pvm auto|on|off -> -1/1/0; -EINVAL (logged) otherwise. */
 int cli_parse_pvm(const char *arg, int *out);
+
+/* --version: Firecracker's first line ("Firecracker v<API version>+petrel.<version>", what
+ * its clients parse), then petrel's own version and the API version in words. */
+void cli_print_version(void);
 
 /* `petrel run ...`: returns the process exit status. */
 int cli_run(int argc, char **argv);

@@ -6,6 +6,7 @@
  * stdin/stdout, and petrel exits when the guest stops, with the status of `petrel run`. */
 #include "api/controller.h"
 #include "api/http.h"
+#include "api/version.h"
 #include "cli/cli.h"
 #include "seccomp/seccomp.h"
 #include "util/affinity.h"
@@ -20,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FC_DEFAULT_API_SOCK "/run/petrel.socket"
 
@@ -30,7 +32,7 @@ enum {
 	OPT_START_TIME_CPU_US, OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
 	/* petrel extras, for tests and diagnostics */
 	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM, OPT_VIRTIO_TRANSPORT, OPT_KERNEL_DECOMPRESS,
-	OPT_CPU_AFFINITY,
+	OPT_CPU_AFFINITY, OPT_ENABLE_PCI, OPT_EVENT_MONITOR,
 };
 
 static const struct option options[] = {
@@ -61,6 +63,8 @@ static const struct option options[] = {
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
 	{ "cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY },
+	{ "enable-pci", no_argument, NULL, OPT_ENABLE_PCI },
+	{ "event-monitor", required_argument, NULL, OPT_EVENT_MONITOR },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -74,6 +78,7 @@ struct fc_opts {
 	bool show_level, show_origin;
 	const char *module;
 	const char *metrics_path;
+	const char *event_monitor;  /* --event-monitor PATH|fd=N (docs/events.md) */
 	bool boot_timer;
 	size_t max_payload;
 	size_t mmds_limit;          /* --mmds-size-limit (0: the API payload limit, as Firecracker) */
@@ -82,6 +87,7 @@ struct fc_opts {
 	bool debug_exit, stats;
 	int pvm;
 	enum virtio_transport_kind transport;
+	bool enable_pci;            /* Firecracker's --enable-pci: --virtio-transport pci */
 	unsigned kernel_decompress;
 	struct sc_options seccomp;
 	const char *cpu_affinity;   /* --cpu-affinity: over the config file's "cpu-affinity" */
@@ -106,6 +112,8 @@ static void usage(FILE *f)
 		"  --show-log-origin            show the source file and line in log lines\n"
 		"  --module PATH                only log from source files under src/PATH (e.g. api)\n"
 		"  --metrics-path PATH          write metrics (JSON lines) to this file or named pipe\n"
+		"  --event-monitor PATH|fd=N    lifecycle events (JSON lines) to this file, named pipe\n"
+		"                               or inherited descriptor (docs/events.md)\n"
 		"  --boot-timer                 log the guest boot time when the guest writes 123 to\n"
 		"                               MMIO 0xd0020000\n"
 		"  --http-api-max-payload-size N  largest request body in bytes (default %d)\n"
@@ -113,6 +121,8 @@ static void usage(FILE *f)
 		"  --metadata FILE              JSON document the metadata store starts with\n"
 		"  --no-seccomp                 no seccomp filters (default: one allow-list per thread)\n"
 		"  --seccomp-filter FILE        per-thread filters from FILE (JSON, see docs/security.md)\n"
+		"  --enable-pci                 virtio devices on PCI (petrel's default; as\n"
+		"                               --virtio-transport pci)\n"
 		"  --version                    print the version\n"
 		"\n"
 		"Also: --debug-exit (test ports 0xf4/0xf5), --stats (exit statistics on stderr at the end),\n"
@@ -135,6 +145,12 @@ static bool valid_id(const char *id)
 			return false;
 	}
 	return true;
+}
+
+void cli_print_version(void)
+{
+	printf("Firecracker v%s\n\npetrel %s, implementing Firecracker's API %s\n", FC_COMPAT_VERSION,
+	       PETREL_VERSION, FC_API_VERSION);
 }
 
 /* 0 ok, 1 printed help/version (exit 0), -1 bad usage (exit 2). */
@@ -213,7 +229,7 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 			break;
 		}
 		case OPT_VERSION:
-			printf("petrel %s\n", PETREL_VERSION);
+			cli_print_version();
 			return 1;
 		case OPT_HELP:
 		case 'h':
@@ -236,6 +252,8 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 				return -1;
 			}
 			break;
+		case OPT_ENABLE_PCI: o->enable_pci = true; break;
+		case OPT_EVENT_MONITOR: o->event_monitor = optarg; break;
 		default:
 			log_error("unknown or incomplete option '%s' (see petrel --help)",
 				  argv[optind - 1]);
@@ -245,6 +263,13 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 	if (optind < argc) {
 		log_error("unexpected argument '%s' (see petrel --help)", argv[optind]);
 		return -1;
+	}
+	if (o->enable_pci) {
+		if (o->transport == VIRTIO_TRANSPORT_MMIO) {
+			log_error("--enable-pci contradicts --virtio-transport mmio");
+			return -1;
+		}
+		o->transport = VIRTIO_TRANSPORT_PCI;
 	}
 	if (o->no_api && !o->config_file) {
 		log_error("--no-api needs --config-file (nothing could configure the microVM)");
@@ -401,6 +426,10 @@ int cli_firecracker(int argc, char **argv)
 		log_error("--log-path: cannot open '%s': %s", o.log_path, strerror(-r));
 		return 2;
 	}
+	/* Firecracker's first line: what runs, in the form its clients parse (docs/api.md#version) */
+	log_info("Running Firecracker v%s (petrel %s)", FC_COMPAT_VERSION, PETREL_VERSION);
+	if (o.event_monitor && cli_event_monitor_open(o.event_monitor, o.id ? o.id : CTL_DEFAULT_ID) < 0)
+		return 2;
 
 	/* The console loop takes these through a signalfd; every thread started from here on
 	 * (API server, worker, vCPUs) inherits the mask. */
@@ -416,7 +445,6 @@ int cli_firecracker(int argc, char **argv)
 	}
 	int status = 2, sfd = -1;
 	struct api_server *srv = NULL;
-	log_info("Running petrel v%s", PETREL_VERSION);
 	if (configure(&ctl, &o) < 0)
 		goto out;
 	status = 1;

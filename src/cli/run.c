@@ -250,7 +250,7 @@ int cli_run(int argc, char **argv)
 	struct cpu_affinity *aff = NULL;   /* --cpu-affinity with --restore/--incoming/--standby */
 	char err[512];
 	int r;
-	if (seccomp_take_args(&argc, argv, &sc) < 0)
+	if (seccomp_take_args(&argc, argv, &sc) < 0 || cli_event_monitor_take(&argc, argv) < 0)
 		return 2;
 	if (seccomp_start(&sc) < 0)   /* before any file is read or thread started */
 		return sc.filter_path ? 2 : 1;

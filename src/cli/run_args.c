@@ -81,6 +81,7 @@ static void usage(FILE *f)
 		"  --cpu-template NAME  hide CPU features: None, T2, T2S, C3, T2CL, T2A\n"
 		"  --cpu-config FILE    custom CPU template JSON (Firecracker format)\n"
 		"  --stats              print exit statistics when the VM stops\n"
+		"  --event-monitor PATH|fd=N  lifecycle events, JSON lines (docs/events.md)\n"
 		"  --level LEVEL        log level: Error, Warning, Info, Debug (default Warning)\n"
 		"  --pvm auto|on|off    PVM-host workarounds (default auto: on when kvm_pvm is loaded)\n"
 		"  --debug-exit         enable the test ports 0xf4 (exit with status) and 0xf5 (null)\n"

@@ -1,5 +1,6 @@
 /* The process-wide signal setup both command lines share, and their common option values. */
 #include "cli/cli.h"
+#include "util/event_monitor.h"
 #include "util/log.h"
 #include "util/proc_metrics.h"
 
@@ -7,6 +8,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -34,9 +36,45 @@ void cli_block_signals(void)
 	}
 }
 
+/* The first signal that asked petrel to stop (cli_exit ends the process with it). */
+static int stop_signal;
+
 void cli_note_signal(int signo)
 {
 	proc_metric_signal(signo);   /* SIGHUP for the metrics; the others count nothing */
+	int none = 0;
+	if (signo == SIGINT || signo == SIGTERM || signo == SIGHUP)
+		__atomic_compare_exchange_n(&stop_signal, &none, signo, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+int cli_exit(int status)
+{
+	int sig = __atomic_load_n(&stop_signal, __ATOMIC_SEQ_CST);
+	char name[16];
+	snprintf(name, sizeof(name), "SIG%s", sig ? sigabbrev_np(sig) : "");
+	if (sig)
+		event_emit("vmm", "exiting", "{s:i,s:s}", "signal", sig, "signal_name", name);
+	else
+		event_emit("vmm", "exiting", "{s:i}", "status", status);
+	event_monitor_close(1000);
+	if (!sig)
+		return status;
+	/* As a Unix program that catches a fatal signal ends: cleaned up, it dies by the same
+	 * signal, so that its parent's wait says "killed by SIGTERM" (Firecracker, which does not
+	 * catch it, ends that way too). */
+	fflush(stdout);
+	fflush(stderr);
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigemptyset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	raise(sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* Still here: the kernel drops a signal the first process of a PID namespace (petrel
+	 * under the jailer's --new-pid-ns) sends itself; the shell's convention then. */
+	return 128 + sig;
 }
 
 int cli_control_signalfd(void)

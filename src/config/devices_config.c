@@ -4,6 +4,7 @@
 #include "config/devices_internal.h"
 #include "block/disk.h"
 #include "util/json_util.h"
+#include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -315,11 +316,11 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 				    FIELD(where, "guest_mac"), mac);
 			goto fail;
 		}
-		if (c.guest_mac[0] & 1) {
-			r = json_set_err(err, errlen, "%s%s%s: '%s' is a multicast address: a NIC needs a unicast one",
-				    FIELD(where, "guest_mac"), mac);
-			goto fail;
-		}
+		/* Firecracker takes it; a Linux guest gives such a NIC a random address of its own
+		 * (nothing is at risk on the host), but that is rarely what was meant. */
+		if (c.guest_mac[0] & 1)
+			log_warn("%s%s%s: '%s' is a multicast address: the guest will likely ignore it and "
+				 "pick a random unicast one", FIELD(where, "guest_mac"), mac);
 		c.has_mac = true;
 	}
 	if ((r = rate_limiter_config_from_json(obj, where, "rx_rate_limiter", &c.rx_rate_limiter, err, errlen)) < 0 ||

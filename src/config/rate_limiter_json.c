@@ -81,8 +81,9 @@ json_t *token_bucket_config_to_json(const struct token_bucket_config *b)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "size", json_integer((json_int_t)b->size));
-	if (b->has_one_time_burst)
-		json_object_set_new(o, "one_time_burst", json_integer((json_int_t)b->one_time_burst));
+	/* As Firecracker writes it: null when there is none (or it is 0) */
+	json_object_set_new(o, "one_time_burst", b->has_one_time_burst && b->one_time_burst ?
+			    json_integer((json_int_t)b->one_time_burst) : json_null());
 	json_object_set_new(o, "refill_time", json_integer((json_int_t)b->refill_time));
 	return o;
 }
@@ -96,9 +97,8 @@ void rate_limiter_config_to_json(json_t *parent, const char *key, const struct r
 	json_t *o = json_object();
 	if (!o)
 		return;
-	if (rl->bandwidth.present)
-		json_object_set_new(o, "bandwidth", token_bucket_config_to_json(&rl->bandwidth));
-	if (rl->ops.present)
-		json_object_set_new(o, "ops", token_bucket_config_to_json(&rl->ops));
+	/* Both buckets, null when absent, as Firecracker writes them */
+	json_object_set_new(o, "bandwidth", rl->bandwidth.present ? token_bucket_config_to_json(&rl->bandwidth) : json_null());
+	json_object_set_new(o, "ops", rl->ops.present ? token_bucket_config_to_json(&rl->ops) : json_null());
 	json_object_set_new(parent, key, o);
 }

@@ -2,6 +2,7 @@
 #include "ha/ha_int.h"
 #include "ha/outgate.h"
 #include "migration/url.h"
+#include "util/event_monitor.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "vm/vm.h"
@@ -127,6 +128,9 @@ void repl_set_state(struct replication *r, enum repl_state st, const char *why)
 	r->st.state = st;
 	if (why)
 		snprintf(r->st.reason, sizeof(r->st.reason), "%s", why);
+	char peer[sizeof(r->st.peer)];
+	snprintf(peer, sizeof(peer), "%s", r->st.peer);
+	bool primary = r->st.role == REPL_PRIMARY;
 	pthread_mutex_unlock(&r->lock);
 	if (!changed)
 		return;
@@ -134,6 +138,11 @@ void repl_set_state(struct replication *r, enum repl_state st, const char *why)
 		log_info("replication: %s (%s)", repl_state_name(st), why);
 	else
 		log_info("replication: %s", repl_state_name(st));
+	/* protected, unprotected (the standby is lost), active (the standby took over), ... */
+	char name[40];
+	snprintf(name, sizeof(name), "replication-%s", repl_state_name(st));
+	event_emit("replication", name, "{s:s,s:s,s:s}", "role", primary ? "primary" : "standby", "peer", peer,
+		   "reason", why ? why : "");
 	if (r->ev)
 		r->ev(r->opaque, r, st);
 }

@@ -2,6 +2,7 @@
 #include "migration/migration_int.h"
 #include "migration/url.h"
 #include "migration/wire.h"
+#include "util/event_monitor.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/util.h"
@@ -58,6 +59,8 @@ static int start(struct migration *m, void *(*fn)(void *), char *err, size_t err
 		return e;
 	}
 	m->thread_started = true;
+	event_emit("migration", "migration-started", "{s:s,s:s}", "role", m->st.source ? "source" : "destination",
+		   "url", m->st.peer);
 	return 0;
 }
 
@@ -192,6 +195,10 @@ void mig_finish(struct migration *m, int e, const char *why)
 		log_info("migration %s %s completed: downtime %.2f ms, total %.1f ms, %llu MiB sent in %u rounds",
 			 st.source ? "to" : "from", st.peer, st.downtime_ms, st.total_ms,
 			 (unsigned long long)(st.bytes_sent >> 20), st.iteration + 1);
+	event_emit("migration", e == 0 ? "migration-completed" : e == -ECANCELED && mig_cancelled(m) ?
+		   "migration-cancelled" : "migration-failed", "{s:s,s:s,s:s,s:f}", "role",
+		   st.source ? "source" : "destination", "url", st.peer, "reason", e ? st.reason : "",
+		   "downtime_ms", e ? 0.0 : st.downtime_ms);
 	if (m->done)
 		m->done(m->opaque, m, e);
 }

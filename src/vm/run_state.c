@@ -1,6 +1,7 @@
 /* A running VM's run state: pause and resume (vCPUs, then the I/O thread and the devices, and
  * the PVM idle kicker), and stop requests from any thread. */
 #include "kvm/kvm_vcpu.h"
+#include "util/event_monitor.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -27,6 +28,12 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
 	__atomic_store_n(&vm->stopping, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->cond); /* parked vCPUs leave too */
 	pthread_mutex_unlock(&vm->lock);
+	static const char *const event[] = { [VM_STOP_NONE] = "stopping", [VM_STOP_POWEROFF] = "shutdown",
+					     [VM_STOP_RESET] = "reset", [VM_STOP_DEBUG_EXIT] = "debug-exit",
+					     [VM_STOP_ERROR] = "failed", [VM_STOP_USER] = "stopping" };
+	bool guest = reason == VM_STOP_POWEROFF || reason == VM_STOP_RESET || reason == VM_STOP_DEBUG_EXIT;
+	event_emit(guest ? "guest" : "vm", reason <= VM_STOP_USER ? event[reason] : "stopping", "{s:s,s:i}",
+		   "message", vm->stop_msg, "code", code);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	uint64_t one = 1;

@@ -4,6 +4,7 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "util/affinity.h"
+#include "util/event_monitor.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/util.h"
@@ -185,6 +186,8 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 {
+	event_emit("vm", "booting", "{s:i,s:I,s:s?}", "vcpus", (int)cfg->vcpus, "mem_size_mib",
+		   (json_int_t)cfg->mem_mib, "kernel", cfg->kernel_path);
 	int err = create_machine(vm, cfg, console_out_fd, -1);
 	if (err < 0)
 		return err;
@@ -259,6 +262,7 @@ int vm_start(struct vm *vm)
 		}
 		vcpu_set_started(v, true);
 	}
+	event_emit("vm", "started", "{s:i,s:b}", "vcpus", (int)vm->nvcpus, "restored", vm->restored);
 	return 0;
 }
 

@@ -167,7 +167,7 @@ def test_metrics_group(petrel, api, workdir):
     assert api.patch("/balloon", {"amount_mib": 1}).status == 400
     assert api.get("/balloon").status == 200
     petrel.signal(signal.SIGTERM)  # the last line is written at exit
-    assert petrel.wait() == 0, petrel.describe()
+    assert petrel.wait() == -signal.SIGTERM, petrel.describe()
     line = json.loads(m.read_text().splitlines()[-1])
     # Firecracker's balloon group, with its names (zero without a VM)
     assert {"activate_fails", "inflate_count", "stats_updates_count", "stats_update_fails", "deflate_count",

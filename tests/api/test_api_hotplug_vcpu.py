@@ -121,7 +121,7 @@ def test_metrics_group(petrel, api, workdir):
     assert api.patch("/hotplug/vcpu", {"vcpu_count": 2}, check=False).status == 400
     assert get(api).status == 200
     petrel.signal(signal.SIGTERM)  # the last line is written at exit
-    assert petrel.wait() == 0, petrel.describe()
+    assert petrel.wait() == -signal.SIGTERM, petrel.describe()
     line = json.loads(m.read_text().splitlines()[-1])
     assert {"add_count", "remove_request_count", "eject_count", "last_add_us"} <= set(line["vcpu_hotplug"])
     assert line["put_api_requests"]["hotplug_vcpu_count"] == 1

@@ -74,7 +74,7 @@ def test_metrics(petrel, api, workdir):
     # a deprecated field is served and counted (Firecracker's deprecated_api group)
     assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128, "cpu_template": "None"}).status == 204
     petrel.signal(signal.SIGTERM)  # the last line is written at exit
-    assert petrel.wait() == 0, petrel.describe()
+    assert petrel.wait() == -signal.SIGTERM, petrel.describe()
     line = json.loads(m.read_text().splitlines()[-1])
     assert line["id"] == "anonymous-instance" and line["properties"] == {"team": "petrel"}
     assert line["put_api_requests"]["metrics_count"] == 2
@@ -109,7 +109,7 @@ def test_startup_metrics_from_a_launcher(workdir):
     try:
         p.client().get("/")
         p.signal(signal.SIGTERM)
-        assert p.wait() == 0, p.describe()
+        assert p.wait() == -signal.SIGTERM, p.describe()
     finally:
         p.close()
     api_server = json.loads(m.read_text().splitlines()[-1])["api_server"]

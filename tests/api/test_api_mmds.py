@@ -274,7 +274,7 @@ def test_metrics(petrel, api, workdir):
     assert api.get("/mmds").status == 200
     assert api.request("PUT", "/mmds", raw=b"[1").status == 400   # not JSON
     petrel.signal(signal.SIGTERM)
-    assert petrel.wait() == 0, petrel.describe()
+    assert petrel.wait() == -signal.SIGTERM, petrel.describe()
     line = json.loads(m.read_text().splitlines()[-1])
     assert line["put_api_requests"]["mmds_count"] == 2 and line["put_api_requests"]["mmds_fails"] == 1
     assert line["patch_api_requests"]["mmds_count"] == 1

@@ -35,7 +35,7 @@ def test_signal_groups_count_sigpipe_and_sighup(workdir):
             time.sleep(0.2)            # (one pending SIGPIPE at a time)
         assert api.get("/").status == 200
         p.signal(signal.SIGHUP)        # a stop signal for petrel: the last line is written
-        assert p.wait() == 0, p.describe()
+        assert p.wait() == -signal.SIGHUP, p.describe()
     finally:
         p.close()
     line = _last_line(m)
