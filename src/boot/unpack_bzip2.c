@@ -72,3 +72,56 @@ int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, c
 	BZ2_bzDecompressEnd(&s);
 	return ret;
 }
+
+/* An initramfs member: one bzip2 stream, as the kernel's bunzip2 (lib/decompress_bunzip2.c)
+ * reads it, up to the stream's end marker and combined CRC (both readers take input a byte
+ * at a time, so both stop at the same byte); a following stream is another member. */
+int member_bzip2(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err,
+		 size_t errlen)
+{
+	int r = payload_lib_load("libbz2.so.1.0", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (r < 0)
+		return r;
+	bz_stream s = { 0 };
+	r = BZ2_bzDecompressInit(&s, 0, 0);
+	if (r != BZ_OK) {
+		snprintf(err, errlen, "bzip2: cannot initialise libbz2 (%d)", r);
+		return r == BZ_MEM_ERROR ? -ENOMEM : -EINVAL;
+	}
+	size_t in_done = 0;
+	int ret = 0;
+	for (;;) {
+		if ((ret = unpack_out_reserve(out, 256u << 10, err, errlen)) < 0)
+			break;
+		size_t ia = inlen - in_done, oa = unpack_out_room(out);
+		s.next_in = (char *)(uintptr_t)(in + in_done);
+		s.avail_in = (unsigned)(ia > UINT_MAX ? UINT_MAX : ia);
+		s.next_out = (char *)out->buf + out->len;
+		s.avail_out = (unsigned)(oa > UINT_MAX ? UINT_MAX : oa);
+		unsigned ai = s.avail_in, ao = s.avail_out;
+		r = BZ2_bzDecompress(&s);
+		in_done += ai - s.avail_in;
+		out->len += ao - s.avail_out;
+		if (r == BZ_STREAM_END)
+			break;
+		ret = -EINVAL;
+		if (r == BZ_MEM_ERROR) {
+			snprintf(err, errlen, "bzip2: out of memory");
+			ret = -ENOMEM;
+			break;
+		}
+		if (r != BZ_OK) {
+			snprintf(err, errlen, "bzip2: corrupt stream (%d)", r);
+			break;
+		}
+		if (ai == s.avail_in && ao == s.avail_out) {
+			snprintf(err, errlen, "bzip2: stream is truncated");
+			break;
+		}
+		ret = 0;
+	}
+	BZ2_bzDecompressEnd(&s);
+	if (ret == 0)
+		*used = in_done;
+	return ret;
+}

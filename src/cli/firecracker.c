@@ -30,7 +30,7 @@ enum {
 	OPT_START_TIME_CPU_US, OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
 	/* petrel extras, for tests and diagnostics */
 	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM, OPT_VIRTIO_TRANSPORT, OPT_KERNEL_DECOMPRESS,
-	OPT_CPU_AFFINITY,
+	OPT_CPU_AFFINITY, OPT_INITRD_UNPACK,
 };
 
 static const struct option options[] = {
@@ -61,6 +61,7 @@ static const struct option options[] = {
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
 	{ "cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY },
+	{ "initrd-unpack", required_argument, NULL, OPT_INITRD_UNPACK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -83,6 +84,7 @@ struct fc_opts {
 	int pvm;
 	enum virtio_transport_kind transport;
 	unsigned kernel_decompress;
+	bool initrd_unpack_off;     /* --initrd-unpack off */
 	struct sc_options seccomp;
 	const char *cpu_affinity;   /* --cpu-affinity: over the config file's "cpu-affinity" */
 };
@@ -117,6 +119,7 @@ static void usage(FILE *f)
 		"\n"
 		"Also: --debug-exit (test ports 0xf4/0xf5), --stats (exit statistics on stderr at the end),\n"
 		"--pvm auto|on|off, --virtio-transport pci|mmio, --kernel-decompress host|host-linux64|guest,\n"
+		"--initrd-unpack on|off (who decompresses the initrd: petrel by default),\n"
 		"--cpu-affinity [WHO@[CPUS],...] (host CPUs of the vCPU, io and vmm threads)\n"
 		"(see petrel run --help).\n"
 		"The guest console is on stdin/stdout; petrel exits when the guest stops.\n",
@@ -230,6 +233,10 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 			if (boot_decompress_from_name(optarg, &o->kernel_decompress) < 0)
 				return -1;
 			break;
+		case OPT_INITRD_UNPACK:
+			if (initrd_unpack_from_name(optarg, &o->initrd_unpack_off) < 0)
+				return -1;
+			break;
 		case OPT_VIRTIO_TRANSPORT:
 			if (virtio_transport_from_name(optarg, &o->transport) < 0) {
 				log_error("--virtio-transport: expected pci or mmio, got '%s'", optarg);
@@ -310,6 +317,7 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 	cfg->pvm_workarounds = o->pvm;
 	cfg->virtio_transport = o->transport;
 	cfg->kernel_decompress = o->kernel_decompress;
+	cfg->initrd_unpack_off = o->initrd_unpack_off;
 	ctl->boot_timer_enabled = o->boot_timer;
 	ctl->mmds_limit = o->mmds_limit ? o->mmds_limit : o->max_payload;
 	if (o->metadata && load_metadata(ctl, o) < 0)

@@ -68,15 +68,15 @@ TEST(boot_load_detects_format)
 	uint8_t rd[100] = { 1, 2, 3 };
 	char *initrd = write_temp(rd, sizeof(rd));
 
-	CHECK_EQ(boot_load(&m, kb, initrd, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, &bi), 0);
+	CHECK_EQ(boot_load(&m, kb, initrd, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, true, &bi), 0);
 	CHECK_EQ(bi.mode, BOOT_LINUX64);
 	CHECK_EQ(rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x21c), sizeof(rd));
-	CHECK_EQ(boot_load(&m, ke, NULL, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, &bi), 0);
+	CHECK_EQ(boot_load(&m, ke, NULL, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, true, &bi), 0);
 	CHECK_EQ(bi.mode, BOOT_PVH);
 	CHECK_EQ_HEX(bi.entry, PVH_ENTRY);
-	CHECK_EQ(boot_load(&m, junk, NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -EINVAL);
-	CHECK_EQ(boot_load(&m, "/nonexistent/petrel-kernel", NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -ENOENT);
-	CHECK_EQ(boot_load(&m, kb, "/nonexistent/petrel-initrd", "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -ENOENT);
+	CHECK_EQ(boot_load(&m, junk, NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, true, &bi), -EINVAL);
+	CHECK_EQ(boot_load(&m, "/nonexistent/petrel-kernel", NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, true, &bi), -ENOENT);
+	CHECK_EQ(boot_load(&m, kb, "/nonexistent/petrel-initrd", "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, true, &bi), -ENOENT);
 
 	remove_temp(kb);
 	remove_temp(ke);
