@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 GUEST = ROOT / "guest"
 KERNEL = GUEST / "vmlinuz"     # Debian's bzImage: petrel decompresses it and enters through PVH
 VMLINUX = GUEST / "vmlinux"    # the same kernel, uncompressed
-INITRD = GUEST / "initramfs.cpio"
+# PETREL_INITRD: another initramfs for the same guest (e.g. a compressed one, to check petrel
+# decompressing it on the host: bench/initrd.py, docs/performance.md).
+INITRD = Path(os.environ.get("PETREL_INITRD", GUEST / "initramfs.cpio"))
 PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 
 # Kernel command line: console on the UART petrel wires to stdio, then options that shorten a
