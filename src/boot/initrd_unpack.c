@@ -113,7 +113,8 @@ static int walk(const uint8_t *img, size_t len, struct cpio_model *m, struct unp
 		}
 		uint64_t saved = m->th;
 		m->th = 0;
-		read_member(m, out->buf + start, out->len - start);
+		static const uint8_t nothing[1];
+		read_member(m, out->len > start ? out->buf + start : nothing, out->len - start);
 		m->th = saved + used;
 		pos += used;
 		if (u->members++ < 4) {
