@@ -21,6 +21,7 @@ struct cpio_model {
 	enum cpio_state state;
 	uint64_t th;           /* the kernel's this_header */
 	uint64_t entries;
+	bool sum;              /* keep digest: */
 	uint32_t digest;       /* CRC-32 over every entry's bytes, in order */
 	bool in_member;        /* reading a decompressed member (see initrd_cpio.c) */
 	const char *why;       /* the first problem, or NULL */

@@ -160,7 +160,7 @@ int initrd_unpack(const uint8_t *img, size_t len, size_t max, struct initrd_unpa
 		return 0;
 	}
 	struct unpack_out out = { .max = max };
-	memset(&m, 0, sizeof(m));
+	m = (struct cpio_model){ .sum = true };
 	int r = walk(img, len, &m, &out, u, msg, msglen);
 	if (r < 0) {
 		free(out.buf);
@@ -168,7 +168,7 @@ int initrd_unpack(const uint8_t *img, size_t len, size_t max, struct initrd_unpa
 	}
 	/* The check: the new initrd, read the same way, is uncompressed throughout and holds the
 	 * very same entries. */
-	struct cpio_model v = { 0 };
+	struct cpio_model v = { .sum = true };
 	if (walk(out.buf, out.len, &v, NULL, &none, msg, msglen) < 0 || v.entries != m.entries ||
 	    v.digest != m.digest) {
 		snprintf(msg, msglen, "petrel's uncompressed initrd does not read as the original "
