@@ -86,6 +86,56 @@ TEST(boot_load_detects_format)
 	mem_free(&m);
 }
 
+/* --initrd-unpack: the initrd the kernel finds is the file's archive decompressed by petrel,
+ * or the file itself with the option off. */
+TEST(boot_load_unpacks_a_gzip_initrd)
+{
+	struct guest_mem m;
+	struct boot_info bi;
+	mem_init(&m, 32 * MiB);
+	struct bz b = bz_make(BZ_PAYLOAD);
+	char *kb = write_temp(b.img, b.len);
+	/* a newc archive holding just its trailer, and the same gzip-compressed (gzip -n) */
+	static const char cpio[] = "0707010000000000000000000000000000000000000001000000000000"
+				   "0000000000000000000000000000000000000000000B00000000TRAILER!!!\0\0\0";
+	static const uint8_t gz[] = { 0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03 };
+	uint8_t img[256];
+	size_t alen = 124, glen = 0;
+	memcpy(img, gz, sizeof(gz));
+	glen = sizeof(gz);
+	{ /* deflate stored block: final, type 0, then LEN/NLEN, the bytes, CRC-32, ISIZE */
+		img[glen++] = 0x01;
+		img[glen++] = (uint8_t)alen;
+		img[glen++] = 0;
+		img[glen++] = (uint8_t)~alen;
+		img[glen++] = 0xff;
+		memcpy(img + glen, cpio, alen);
+		glen += alen;
+		uint32_t crc = 0xffffffffu;
+		for (size_t i = 0; i < alen; i++) {
+			crc ^= (uint8_t)cpio[i];
+			for (int k = 0; k < 8; k++)
+				crc = crc >> 1 ^ (0xedb88320u & -(crc & 1));
+		}
+		crc = ~crc;
+		for (int k = 0; k < 4; k++)
+			img[glen++] = (uint8_t)(crc >> (8 * k));
+		for (int k = 0; k < 4; k++)
+			img[glen++] = (uint8_t)(alen >> (8 * k));
+	}
+	char *initrd = write_temp(img, glen);
+	CHECK_EQ(boot_load(&m, kb, initrd, "", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, true, &bi), 0);
+	CHECK_EQ(rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x21c), alen);
+	CHECK(memcmp(gp(&m, rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x218)), cpio, alen) == 0);
+	CHECK_EQ(boot_load(&m, kb, initrd, "", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, false, &bi), 0);
+	CHECK_EQ(rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x21c), glen);
+	CHECK(memcmp(gp(&m, rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x218)), img, glen) == 0);
+	remove_temp(kb);
+	remove_temp(initrd);
+	free(b.img);
+	mem_free(&m);
+}
+
 int main(int argc, char **argv)
 {
 	log_set_level(LOG_OFF); /* the loaders log why they refuse; the tests check return codes */
