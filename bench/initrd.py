@@ -129,6 +129,8 @@ def guest_side(rounds, timeout):
             xs = [f(m) for m, _ in rs if all(k in m for k in MARKS)]
             return statistics.median(xs) if xs else float("nan")
         wall = statistics.median(w for _, w in rs)
+        each = " ".join(f"{m['freed'] - m['unpack']:.2f}" for m, _ in rs if "freed" in m and "unpack" in m)
+        print(f"  {unpack:15} each round's phase: {each}")
         print(f"  {unpack:15} {med(lambda m: m['unpack']):9.2f} {med(lambda m: m['freed']):9.2f} "
               f"{med(lambda m: m['freed'] - m['unpack']):8.2f} {med(lambda m: m['init']):9.2f} {wall:8.1f}")
 
