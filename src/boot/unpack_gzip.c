@@ -8,6 +8,23 @@
 #include <string.h>
 #include <zlib.h>
 
+/* One inflate() from in + *in_done into dst[0, room) (zlib counts in uInt: at most UINT_MAX
+ * bytes each way): advances *in_done, sets *made to the bytes written. */
+static int step(z_stream *s, const uint8_t *in, size_t inlen, size_t *in_done, uint8_t *dst,
+		size_t room, size_t *made)
+{
+	size_t ia = inlen - *in_done;
+	s->next_in = (Bytef *)(uintptr_t)(in + *in_done);
+	s->avail_in = (uInt)(ia > UINT_MAX ? UINT_MAX : ia);
+	s->next_out = dst;
+	s->avail_out = (uInt)(room > UINT_MAX ? UINT_MAX : room);
+	uInt ai = s->avail_in, ao = s->avail_out;
+	int r = inflate(s, Z_NO_FLUSH);
+	*in_done += ai - s->avail_in;
+	*made = ao - s->avail_out;
+	return r;
+}
+
 int unpack_gzip(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
 {
 	z_stream s = { 0 };
@@ -19,16 +36,9 @@ int unpack_gzip(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, ch
 	size_t in_done = 0, out_done = 0;
 	int ret = -EINVAL;
 	for (;;) {
-		/* zlib counts in uInt: feed at most UINT_MAX bytes at a time. */
-		size_t ia = inlen - in_done, oa = outlen - out_done;
-		s.next_in = (Bytef *)(uintptr_t)(in + in_done);
-		s.avail_in = (uInt)(ia > UINT_MAX ? UINT_MAX : ia);
-		s.next_out = out + out_done;
-		s.avail_out = (uInt)(oa > UINT_MAX ? UINT_MAX : oa);
-		uInt ai = s.avail_in, ao = s.avail_out;
-		r = inflate(&s, Z_NO_FLUSH);
-		in_done += ai - s.avail_in;
-		out_done += ao - s.avail_out;
+		size_t before = in_done, made;
+		r = step(&s, in, inlen, &in_done, out + out_done, outlen - out_done, &made);
+		out_done += made;
 		if (r == Z_STREAM_END) {
 			if (out_done == outlen)
 				ret = 0;
@@ -46,7 +56,7 @@ int unpack_gzip(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, ch
 			snprintf(err, errlen, "gzip: corrupt stream (%s)", s.msg ? s.msg : "error");
 			break;
 		}
-		if (ai == s.avail_in && ao == s.avail_out) { /* no progress */
+		if (in_done == before && made == 0) { /* no progress */
 			if (in_done == inlen)
 				snprintf(err, errlen, "gzip: stream is truncated after %zu bytes of output",
 					 out_done);
@@ -98,15 +108,9 @@ int member_gzip(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 	for (;;) {
 		if ((ret = unpack_out_reserve(out, 256u << 10, err, errlen)) < 0)
 			break;
-		size_t ia = inlen - in_done, oa = unpack_out_room(out);
-		s.next_in = (Bytef *)(uintptr_t)(in + in_done);
-		s.avail_in = (uInt)(ia > UINT_MAX ? UINT_MAX : ia);
-		s.next_out = out->buf + out->len;
-		s.avail_out = (uInt)(oa > UINT_MAX ? UINT_MAX : oa);
-		uInt ai = s.avail_in, ao = s.avail_out;
-		r = inflate(&s, Z_NO_FLUSH);
-		in_done += ai - s.avail_in;
-		out->len += ao - s.avail_out;
+		size_t before = in_done, made;
+		r = step(&s, in, inlen, &in_done, out->buf + out->len, unpack_out_room(out), &made);
+		out->len += made;
 		if (r == Z_STREAM_END)
 			break;
 		ret = -EINVAL;
@@ -119,7 +123,7 @@ int member_gzip(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 			snprintf(err, errlen, "gzip: corrupt stream (%s)", s.msg ? s.msg : "error");
 			break;
 		}
-		if (ai == s.avail_in && ao == s.avail_out) {
+		if (in_done == before && made == 0) {
 			snprintf(err, errlen, "gzip: member is truncated after %zu bytes of output",
 				 out->len - start);
 			break;
