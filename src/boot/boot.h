@@ -2,6 +2,7 @@
 #ifndef PETREL_BOOT_BOOT_H
 #define PETREL_BOOT_BOOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,8 @@ enum boot_decompress {
 };
 /* "host", "host-linux64", "guest" -> enum boot_decompress; -EINVAL (logged) otherwise. */
 int boot_decompress_from_name(const char *s, unsigned *out);
+/* --initrd-unpack: "on" -> *off = false, "off" -> true; -EINVAL (logged) otherwise. */
+int initrd_unpack_from_name(const char *s, bool *off);
 
 /* What the loader leaves for vCPU setup: where and how the BSP starts. */
 struct boot_info {
@@ -84,10 +87,12 @@ struct boot_request {
 
 int bzimage_load(struct guest_mem *mem, const struct boot_request *req, struct boot_info *out);
 int pvh_load(struct guest_mem *mem, const struct boot_request *req, struct boot_info *out);
-/* Read the kernel/initrd files, detect the format and load. Logs why on failure. */
+/* Read the kernel/initrd files, detect the format and load. With initrd_unpack, the initrd's
+ * compressed archives are decompressed on the host first (boot/initrd_unpack.h). Logs why on
+ * failure. */
 int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd_path,
 	      const char *cmdline, const struct e820_entry *e820, int e820_n, uint64_t rsdp,
-	      enum boot_decompress decompress, struct boot_info *out);
+	      enum boot_decompress decompress, bool initrd_unpack, struct boot_info *out);
 
 /* Shared by the loaders. Copy the PT_LOAD segments to their physical addresses (above
  * 1 MiB, inside RAM, else -EINVAL logged); *end = first byte after the highest one. */

@@ -2,7 +2,9 @@
 #include "boot/payload.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct {
@@ -11,14 +13,15 @@ static const struct {
 	const char *magic;
 	size_t len;
 	int (*unpack)(const uint8_t *, size_t, uint8_t *, size_t, char *, size_t);
+	int (*member)(const uint8_t *, size_t, struct unpack_out *, size_t *, char *, size_t);
 } formats[] = {
-	{ PAYLOAD_GZIP, "gzip", "\x1f\x8b", 2, unpack_gzip },
-	{ PAYLOAD_BZIP2, "bzip2", "BZh", 3, unpack_bzip2 },
-	{ PAYLOAD_LZMA, "lzma", "\x5d\x00\x00", 3, unpack_lzma },
-	{ PAYLOAD_XZ, "xz", "\xfd" "7zXZ\x00", 6, unpack_xz },
-	{ PAYLOAD_LZ4, "lz4", "\x02\x21\x4c\x18", 4, unpack_lz4 },
-	{ PAYLOAD_ZSTD, "zstd", "\x28\xb5\x2f\xfd", 4, unpack_zstd },
-	{ PAYLOAD_LZO, "lzo", "\x89LZO", 4, unpack_lzo },
+	{ PAYLOAD_GZIP, "gzip", "\x1f\x8b", 2, unpack_gzip, member_gzip },
+	{ PAYLOAD_BZIP2, "bzip2", "BZh", 3, unpack_bzip2, member_bzip2 },
+	{ PAYLOAD_LZMA, "lzma", "\x5d\x00\x00", 3, unpack_lzma, member_lzma },
+	{ PAYLOAD_XZ, "xz", "\xfd" "7zXZ\x00", 6, unpack_xz, member_xz },
+	{ PAYLOAD_LZ4, "lz4", "\x02\x21\x4c\x18", 4, unpack_lz4, member_lz4 },
+	{ PAYLOAD_ZSTD, "zstd", "\x28\xb5\x2f\xfd", 4, unpack_zstd, member_zstd },
+	{ PAYLOAD_LZO, "lzo", "\x89LZO", 4, unpack_lzo, member_lzo },
 };
 
 enum payload_format payload_detect(const uint8_t *p, size_t len)
@@ -45,4 +48,45 @@ int payload_decompress(enum payload_format f, const uint8_t *in, size_t inlen, u
 			return formats[i].unpack(in, inlen, out, outlen, err, errlen);
 	snprintf(err, errlen, "petrel does not decompress %s payloads", payload_format_name(f));
 	return -ENOTSUP;
+}
+
+int payload_member(enum payload_format f, const uint8_t *in, size_t inlen, struct unpack_out *out,
+		   size_t *used, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].f == f)
+			return formats[i].member(in, inlen, out, used, err, errlen);
+	snprintf(err, errlen, "petrel does not decompress %s data", payload_format_name(f));
+	return -ENOTSUP;
+}
+
+int unpack_out_reserve(struct unpack_out *o, size_t want, char *err, size_t errlen)
+{
+	if (o->len >= o->max) {
+		snprintf(err, errlen, "it decompresses to more than the %zu-byte limit", o->max);
+		return -EFBIG;
+	}
+	if (want > o->max - o->len)
+		want = o->max - o->len;
+	if (o->cap - o->len >= want)
+		return 0;
+	size_t cap = o->cap ? o->cap : (1u << 20);
+	while (cap - o->len < want)
+		cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+	if (cap > o->max)
+		cap = o->max;
+	uint8_t *b = realloc(o->buf, cap);
+	if (!b) {
+		snprintf(err, errlen, "cannot allocate %zu MiB to decompress into", cap >> 20);
+		return -ENOMEM;
+	}
+	o->buf = b;
+	o->cap = cap;
+	return 0;
+}
+
+size_t unpack_out_room(const struct unpack_out *o)
+{
+	size_t end = o->cap < o->max ? o->cap : o->max;
+	return end > o->len ? end - o->len : 0;
 }

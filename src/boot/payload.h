@@ -42,4 +42,33 @@ int unpack_lz4(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, cha
 int unpack_zstd(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen);
 int unpack_lzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen);
 
+/* Where a decoder whose output size is not known in advance writes (an initramfs member):
+ * grown on demand, never past max. */
+struct unpack_out {
+	uint8_t *buf;
+	size_t len, cap, max;
+};
+
+/* Make room for min(want, max - len) more bytes. 0; -EFBIG (with why) if len is already
+ * max; -ENOMEM. unpack_out_room() is what is free after it (capped by max). */
+int unpack_out_reserve(struct unpack_out *o, size_t want, char *err, size_t errlen);
+size_t unpack_out_room(const struct unpack_out *o);
+
+/* Decode the one compressed member of an initramfs that starts at in, the way the guest
+ * kernel's decompressor for its format does (lib/decompress_*.c, called by init/initramfs.c):
+ * append its output to out and set *used to the input bytes that decompressor consumes (where
+ * the kernel looks for the next member). 0; -EINVAL with why: corrupt, truncated, or a stream
+ * the kernel would read differently from the format's own library (e.g. gzip header fields
+ * the kernel does not skip); -EFBIG past out->max; -ENOMEM; -ENOTSUP library missing. */
+int payload_member(enum payload_format f, const uint8_t *in, size_t inlen, struct unpack_out *out,
+		   size_t *used, char *err, size_t errlen);
+/* The per-format decoders (same contract), in unpack_<format>.c. */
+int member_gzip(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err, size_t errlen);
+int member_bzip2(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err, size_t errlen);
+int member_lzma(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err, size_t errlen);
+int member_xz(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err, size_t errlen);
+int member_lz4(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err, size_t errlen);
+int member_zstd(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err, size_t errlen);
+int member_lzo(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err, size_t errlen);
+
 #endif

@@ -66,3 +66,49 @@ int unpack_lz4(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, cha
 	}
 	return 0;
 }
+
+/* An initramfs member, read as the kernel's unlz4 (lib/decompress_unlz4.c) reads a whole
+ * buffer: the magic, then blocks until fewer than 4 bytes are left or a block size of 0 (the
+ * zero padding before a next member; the member ends before it); a repeated magic is
+ * skipped. Legacy frames carry no end marker, so anything but zeros after an LZ4 member is
+ * taken by the kernel as one more block. */
+int member_lz4(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err,
+	       size_t errlen)
+{
+	int r = payload_lib_load("liblz4.so.1", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (r < 0)
+		return r;
+	if (inlen < 4 || le32(in) != LZ4_LEGACY_MAGIC) {
+		snprintf(err, errlen, "lz4: not a legacy-format LZ4 stream");
+		return -EINVAL;
+	}
+	size_t pos = 4;
+	while (inlen - pos >= 4) {
+		uint32_t csize = le32(in + pos);
+		if (csize == LZ4_LEGACY_MAGIC) {
+			pos += 4;
+			continue;
+		}
+		if (csize == 0)
+			break;
+		pos += 4;
+		if (csize > inlen - pos) {
+			snprintf(err, errlen, "lz4: block of %u bytes at offset %zu is truncated", csize, pos - 4);
+			return -EINVAL;
+		}
+		if ((r = unpack_out_reserve(out, LZ4_LEGACY_BLOCK, err, errlen)) < 0)
+			return r;
+		size_t room = unpack_out_room(out);
+		int n = LZ4_decompress_safe((const char *)in + pos, (char *)out->buf + out->len, (int)csize,
+					    (int)(room < LZ4_LEGACY_BLOCK ? room : LZ4_LEGACY_BLOCK));
+		if (n < 0) {
+			snprintf(err, errlen, "lz4: block at offset %zu is corrupt%s", pos - 4,
+				 room < LZ4_LEGACY_BLOCK ? " or past the output limit" : "");
+			return room < LZ4_LEGACY_BLOCK ? -EFBIG : -EINVAL;
+		}
+		out->len += (size_t)n;
+		pos += csize;
+	}
+	*used = pos;
+	return 0;
+}

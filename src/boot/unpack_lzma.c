@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <lzma.h>
 #include <stdio.h>
+#include <string.h>
 
 static __typeof__(&lzma_stream_decoder) p_lzma_stream_decoder;
 static __typeof__(&lzma_alone_decoder) p_lzma_alone_decoder;
@@ -95,4 +96,82 @@ int unpack_xz(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char
 int unpack_lzma(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
 {
 	return unpack(1, in, inlen, out, outlen, err, errlen);
+}
+
+/* One .xz stream or .lzma file of an initramfs, decoded into out until its end; *used = the
+ * input it took. */
+static int member(int alone, const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used,
+		  char *err, size_t errlen)
+{
+	const char *fmt = alone ? "lzma" : "xz";
+	int lr = payload_lib_load("liblzma.so.5", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (lr < 0)
+		return lr;
+	lzma_stream s = LZMA_STREAM_INIT;
+	lzma_ret r = alone ? lzma_alone_decoder(&s, PAYLOAD_DECODER_MEM_MAX)
+			   : lzma_stream_decoder(&s, PAYLOAD_DECODER_MEM_MAX, LZMA_TELL_UNSUPPORTED_CHECK);
+	if (r != LZMA_OK) {
+		snprintf(err, errlen, "%s: cannot initialise liblzma (%d)", fmt, (int)r);
+		return r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
+	}
+	s.next_in = in;
+	s.avail_in = inlen;
+	int ret = 0;
+	for (;;) {
+		if ((ret = unpack_out_reserve(out, 256u << 10, err, errlen)) < 0)
+			break;
+		size_t room = unpack_out_room(out);
+		s.next_out = out->buf + out->len;
+		s.avail_out = room;
+		r = lzma_code(&s, LZMA_FINISH);
+		out->len += room - s.avail_out;
+		if (r == LZMA_STREAM_END)
+			break;
+		if (r == LZMA_OK)
+			continue;
+		ret = r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
+		if (r == LZMA_MEMLIMIT_ERROR)
+			snprintf(err, errlen, "%s: the stream needs more than %u MiB of decoder memory", fmt,
+				 PAYLOAD_DECODER_MEM_MAX >> 20);
+		else if (r == LZMA_BUF_ERROR)
+			snprintf(err, errlen, "%s: stream is truncated", fmt);
+		else
+			snprintf(err, errlen, "%s: corrupt or unsupported stream (liblzma error %d)", fmt, (int)r);
+		break;
+	}
+	if (ret == 0)
+		*used = (size_t)s.total_in;
+	lzma_end(&s);
+	return ret;
+}
+
+/* The kernel's unxz (lib/decompress_unxz.c, multi-call mode) stops after the stream's footer:
+ * one stream per member, stream padding is zeros it skips before the next. Its integrity
+ * check support depends on the kernel's configuration (CRC32 always, the others not), so only
+ * streams checked with CRC32 or not at all (`xz --check=crc32`, as the kernel's documentation
+ * asks) are decoded here; others are left to the kernel. */
+int member_xz(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err,
+	      size_t errlen)
+{
+	if (inlen >= 12 && in[6] == 0 && (in[7] & 0x0f) != 0 && (in[7] & 0x0f) != 1) {
+		snprintf(err, errlen, "xz: integrity check type %u (a kernel may not verify it; "
+			 "xz --check=crc32 makes what every kernel reads)", in[7] & 0x0f);
+		return -EINVAL;
+	}
+	return member(0, in, inlen, out, used, err, errlen);
+}
+
+/* The kernel's unlzma (lib/decompress_unlzma.c) stops at the size in the header or at the
+ * end marker. Only end-marked streams of unknown size (what xz-utils' lzma writes) are
+ * decoded here: with a known size liblzma may also take an end marker the kernel leaves. */
+int member_lzma(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err,
+		size_t errlen)
+{
+	static const uint8_t unknown[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	if (inlen < 13 || memcmp(in + 5, unknown, 8) != 0) {
+		snprintf(err, errlen, "lzma: a stream with its size in the header (petrel reads only "
+			 "end-marked ones)");
+		return -EINVAL;
+	}
+	return member(1, in, inlen, out, used, err, errlen);
 }

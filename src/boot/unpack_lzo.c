@@ -161,3 +161,88 @@ int unpack_lzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, cha
 	}
 	return 0;
 }
+
+/* An initramfs member, read as the kernel's unlzo (lib/decompress_unlzo.c) reads it: its
+ * header parse (which skips the header checksum), then blocks of [be32 size][be32 compressed
+ * size][4 bytes it skips][data] of at most 256 KiB until a size of 0. The kernel skips exactly
+ * one checksum per block, so only files with one (lzop's default: an Adler-32 or CRC-32 of
+ * the decompressed data) are read here, and only lzop 0.94+ headers (the layout the kernel's
+ * parse assumes); the checksum, which the kernel does not check, is checked here. */
+int member_lzo(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err,
+	       size_t errlen)
+{
+	int lr = payload_lib_load("liblzo2.so.2", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (lr < 0)
+		return lr;
+	if (lzo_init() != LZO_E_OK) {
+		snprintf(err, errlen, "lzo: cannot initialise liblzo2");
+		return -EINVAL;
+	}
+	struct rd r = { in, inlen, 0, 0 };
+	if (inlen < 33 || memcmp(in, lzop_magic, sizeof(lzop_magic)) != 0) {
+		snprintf(err, errlen, "lzo: not an lzop stream");
+		return -EINVAL;
+	}
+	r.pos = sizeof(lzop_magic);
+	uint32_t version = take(&r, 2);
+	r.pos += 5;                        /* library version, version needed, method */
+	if (version >= 0x0940)
+		r.pos++;                   /* level */
+	uint32_t flags = take(&r, 4);
+	uint32_t sums = flags & (F_ADLER32_D | F_ADLER32_C | F_CRC32_D | F_CRC32_C);
+	if (version < 0x0940 || (flags & (F_H_FILTER | F_H_EXTRA_FIELD | F_MULTIPART)) ||
+	    (sums != F_ADLER32_D && sums != F_CRC32_D)) {
+		snprintf(err, errlen, "lzo: lzop header (version 0x%x, flags 0x%x) that the kernel reads "
+			 "differently", version, flags);
+		return -EINVAL;
+	}
+	r.pos += 12;                       /* mode, mtime (low, high) */
+	uint32_t name = take(&r, 1);
+	r.pos += name + 4;                 /* name, header checksum */
+	if (r.bad || r.pos > inlen) {
+		snprintf(err, errlen, "lzo: truncated lzop header");
+		return -EINVAL;
+	}
+	for (;;) {
+		uint32_t dlen = take(&r, 4);
+		if (r.bad) {
+			snprintf(err, errlen, "lzo: stream is truncated (no end block)");
+			return -EINVAL;
+		}
+		if (dlen == 0)
+			break;
+		size_t at = r.pos - 4;
+		uint32_t clen = take(&r, 4), want = take(&r, 4);
+		if (r.bad || dlen > (256u << 10) || clen == 0 || clen > dlen || clen > inlen - r.pos) {
+			snprintf(err, errlen, "lzo: block at offset %zu is invalid or truncated", at);
+			return -EINVAL;
+		}
+		int e = unpack_out_reserve(out, dlen, err, errlen);
+		if (e < 0)
+			return e;
+		if (unpack_out_room(out) < dlen) {
+			snprintf(err, errlen, "lzo: it decompresses to more than the %zu-byte limit", out->max);
+			return -EFBIG;
+		}
+		uint8_t *dst = out->buf + out->len;
+		if (clen == dlen) {
+			memcpy(dst, in + r.pos, dlen);
+		} else {
+			lzo_uint got = dlen;
+			e = lzo1x_decompress_safe(in + r.pos, clen, dst, &got, NULL);
+			if (e != LZO_E_OK || got != dlen) {
+				snprintf(err, errlen, "lzo: block at offset %zu is corrupt (%d)", at, e);
+				return -EINVAL;
+			}
+		}
+		uint32_t calc = flags & F_CRC32_D ? (uint32_t)crc32(0, dst, dlen) : (uint32_t)adler32(1, dst, dlen);
+		if (calc != want) {
+			snprintf(err, errlen, "lzo: block at offset %zu fails its checksum", at);
+			return -EINVAL;
+		}
+		out->len += dlen;
+		r.pos += clen;
+	}
+	*used = r.pos;
+	return 0;
+}

@@ -32,7 +32,7 @@ enum {
 	OPT_START_TIME_CPU_US, OPT_PARENT_CPU_TIME_US, OPT_VERSION, OPT_HELP,
 	/* petrel extras, for tests and diagnostics */
 	OPT_DEBUG_EXIT, OPT_STATS, OPT_PVM, OPT_VIRTIO_TRANSPORT, OPT_KERNEL_DECOMPRESS,
-	OPT_CPU_AFFINITY, OPT_ENABLE_PCI, OPT_EVENT_MONITOR,
+	OPT_CPU_AFFINITY, OPT_ENABLE_PCI, OPT_EVENT_MONITOR, OPT_INITRD_UNPACK,
 };
 
 static const struct option options[] = {
@@ -65,6 +65,7 @@ static const struct option options[] = {
 	{ "cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY },
 	{ "enable-pci", no_argument, NULL, OPT_ENABLE_PCI },
 	{ "event-monitor", required_argument, NULL, OPT_EVENT_MONITOR },
+	{ "initrd-unpack", required_argument, NULL, OPT_INITRD_UNPACK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -89,6 +90,7 @@ struct fc_opts {
 	enum virtio_transport_kind transport;
 	bool enable_pci;            /* Firecracker's --enable-pci: --virtio-transport pci */
 	unsigned kernel_decompress;
+	bool initrd_unpack_off;     /* --initrd-unpack off */
 	struct sc_options seccomp;
 	const char *cpu_affinity;   /* --cpu-affinity: over the config file's "cpu-affinity" */
 };
@@ -127,6 +129,7 @@ static void usage(FILE *f)
 		"\n"
 		"Also: --debug-exit (test ports 0xf4/0xf5), --stats (exit statistics on stderr at the end),\n"
 		"--pvm auto|on|off, --virtio-transport pci|mmio, --kernel-decompress host|host-linux64|guest,\n"
+		"--initrd-unpack on|off (who decompresses the initrd: petrel by default),\n"
 		"--cpu-affinity [WHO@[CPUS],...] (host CPUs of the vCPU, io and vmm threads)\n"
 		"(see petrel run --help).\n"
 		"The guest console is on stdin/stdout; petrel exits when the guest stops.\n",
@@ -246,6 +249,10 @@ static int parse_args(int argc, char **argv, struct fc_opts *o)
 			if (boot_decompress_from_name(optarg, &o->kernel_decompress) < 0)
 				return -1;
 			break;
+		case OPT_INITRD_UNPACK:
+			if (initrd_unpack_from_name(optarg, &o->initrd_unpack_off) < 0)
+				return -1;
+			break;
 		case OPT_VIRTIO_TRANSPORT:
 			if (virtio_transport_from_name(optarg, &o->transport) < 0) {
 				log_error("--virtio-transport: expected pci or mmio, got '%s'", optarg);
@@ -335,6 +342,7 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 	cfg->pvm_workarounds = o->pvm;
 	cfg->virtio_transport = o->transport;
 	cfg->kernel_decompress = o->kernel_decompress;
+	cfg->initrd_unpack_off = o->initrd_unpack_off;
 	ctl->boot_timer_enabled = o->boot_timer;
 	ctl->mmds_limit = o->mmds_limit ? o->mmds_limit : o->max_payload;
 	if (o->metadata && load_metadata(ctl, o) < 0)

@@ -20,7 +20,7 @@ enum {
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
 	OPT_NEXT_STANDBY,
 	OPT_NO_VMGENID,
-	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES, OPT_CPU_AFFINITY,
+	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES, OPT_CPU_AFFINITY, OPT_INITRD_UNPACK,
 };
 
 static const struct option options[] = {
@@ -57,6 +57,7 @@ static const struct option options[] = {
 	{ "next-standby", required_argument, NULL, OPT_NEXT_STANDBY },
 	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
 	{ "cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY },
+	{ "initrd-unpack", required_argument, NULL, OPT_INITRD_UNPACK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -101,6 +102,8 @@ static void usage(FILE *f)
 		"  --no-vmgenid         no VM generation ID device (ACPI VMGENCTR, renewed on snapshot loads)\n"
 		"  --kernel-decompress host|host-linux64|guest  who decompresses a bzImage (default host:\n"
 		"                       petrel, then the kernel's PVH or 64-bit entry; guest: the kernel)\n"
+		"  --initrd-unpack on|off  decompress the initrd's compressed archives on the host before\n"
+		"                       the guest starts (default on; off: the kernel does it)\n"
 		"  --cpu-affinity [WHO@[CPUS],...]  host CPUs of vCPU threads (WHO a vCPU number), the I/O\n"
 		"                       thread (io) and the other threads (vmm), e.g. 0@[2],1@[3],io@[4];\n"
 		"                       also with --restore, --incoming and --standby (docs/user-guide.md)\n"
@@ -259,6 +262,8 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		return boot_decompress_from_name(arg, &cfg->kernel_decompress);
 	case OPT_CPU_AFFINITY:
 		return parse_affinity(&cfg->cpu_affinity, arg);
+	case OPT_INITRD_UNPACK:
+		return initrd_unpack_from_name(arg, &cfg->initrd_unpack_off);
 	case OPT_LEVEL: {
 		enum log_level l;
 		if (log_level_from_name(arg, &l) < 0) {

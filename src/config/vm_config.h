@@ -67,6 +67,7 @@ struct vm_config {
 	bool no_vmgenid;         /* --no-vmgenid: no VM generation ID device (and no ACPI GED) */
 	unsigned kernel_decompress; /* --kernel-decompress: enum boot_decompress (boot/boot.h),
 				     * 0 = petrel decompresses a bzImage's payload */
+	bool initrd_unpack_off;    /* --initrd-unpack off: the kernel decompresses the initrd */
 	/* "cpu-affinity" / --cpu-affinity (config/cpu_affinity_config.h), or NULL. Host policy,
 	 * not the guest's: never in GET /vm/config, snapshots or migration streams; the CLI
 	 * makes it the process's placement (util/affinity.h) before the VM's threads start. */

@@ -214,7 +214,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 	struct e820_entry e820[E820_MAX];
 	int n = e820_build(&vm->mem, e820);
 	err = boot_load(&vm->mem, cfg->kernel_path, cfg->initrd_path, vm->cmdline, e820, n, rsdp,
-			(enum boot_decompress)cfg->kernel_decompress, &vm->boot);
+			(enum boot_decompress)cfg->kernel_decompress, !cfg->initrd_unpack_off, &vm->boot);
 	if (err < 0)
 		return err;
 	err = x86_boot_tables(&vm->mem, vm->boot.mode);

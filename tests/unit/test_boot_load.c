@@ -68,19 +68,69 @@ TEST(boot_load_detects_format)
 	uint8_t rd[100] = { 1, 2, 3 };
 	char *initrd = write_temp(rd, sizeof(rd));
 
-	CHECK_EQ(boot_load(&m, kb, initrd, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, &bi), 0);
+	CHECK_EQ(boot_load(&m, kb, initrd, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, true, &bi), 0);
 	CHECK_EQ(bi.mode, BOOT_LINUX64);
 	CHECK_EQ(rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x21c), sizeof(rd));
-	CHECK_EQ(boot_load(&m, ke, NULL, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, &bi), 0);
+	CHECK_EQ(boot_load(&m, ke, NULL, "a=b", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, true, &bi), 0);
 	CHECK_EQ(bi.mode, BOOT_PVH);
 	CHECK_EQ_HEX(bi.entry, PVH_ENTRY);
-	CHECK_EQ(boot_load(&m, junk, NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -EINVAL);
-	CHECK_EQ(boot_load(&m, "/nonexistent/petrel-kernel", NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -ENOENT);
-	CHECK_EQ(boot_load(&m, kb, "/nonexistent/petrel-initrd", "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, &bi), -ENOENT);
+	CHECK_EQ(boot_load(&m, junk, NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, true, &bi), -EINVAL);
+	CHECK_EQ(boot_load(&m, "/nonexistent/petrel-kernel", NULL, "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, true, &bi), -ENOENT);
+	CHECK_EQ(boot_load(&m, kb, "/nonexistent/petrel-initrd", "", NULL, 0, 0, BOOT_DECOMPRESS_HOST, true, &bi), -ENOENT);
 
 	remove_temp(kb);
 	remove_temp(ke);
 	remove_temp(junk);
+	remove_temp(initrd);
+	free(b.img);
+	mem_free(&m);
+}
+
+/* --initrd-unpack: the initrd the kernel finds is the file's archive decompressed by petrel,
+ * or the file itself with the option off. */
+TEST(boot_load_unpacks_a_gzip_initrd)
+{
+	struct guest_mem m;
+	struct boot_info bi;
+	mem_init(&m, 32 * MiB);
+	struct bz b = bz_make(BZ_PAYLOAD);
+	char *kb = write_temp(b.img, b.len);
+	/* a newc archive holding just its trailer, and the same gzip-compressed (gzip -n) */
+	static const char cpio[] = "0707010000000000000000000000000000000000000001000000000000"
+				   "0000000000000000000000000000000000000000000B00000000TRAILER!!!\0\0\0";
+	static const uint8_t gz[] = { 0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03 };
+	uint8_t img[256];
+	size_t alen = 124, glen = 0;
+	memcpy(img, gz, sizeof(gz));
+	glen = sizeof(gz);
+	{ /* deflate stored block: final, type 0, then LEN/NLEN, the bytes, CRC-32, ISIZE */
+		img[glen++] = 0x01;
+		img[glen++] = (uint8_t)alen;
+		img[glen++] = 0;
+		img[glen++] = (uint8_t)~alen;
+		img[glen++] = 0xff;
+		memcpy(img + glen, cpio, alen);
+		glen += alen;
+		uint32_t crc = 0xffffffffu;
+		for (size_t i = 0; i < alen; i++) {
+			crc ^= (uint8_t)cpio[i];
+			for (int k = 0; k < 8; k++)
+				crc = crc >> 1 ^ (0xedb88320u & -(crc & 1));
+		}
+		crc = ~crc;
+		for (int k = 0; k < 4; k++)
+			img[glen++] = (uint8_t)(crc >> (8 * k));
+		for (int k = 0; k < 4; k++)
+			img[glen++] = (uint8_t)(alen >> (8 * k));
+	}
+	char *initrd = write_temp(img, glen);
+	CHECK_EQ(boot_load(&m, kb, initrd, "", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, true, &bi), 0);
+	CHECK_EQ(rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x21c), alen);
+	CHECK(memcmp(gp(&m, rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x218)), cpio, alen) == 0);
+	CHECK_EQ(boot_load(&m, kb, initrd, "", NULL, 0, 0xe0000, BOOT_DECOMPRESS_HOST, false, &bi), 0);
+	CHECK_EQ(rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x21c), glen);
+	CHECK(memcmp(gp(&m, rd32(gp(&m, LAYOUT_ZERO_PAGE) + 0x218)), img, glen) == 0);
+	remove_temp(kb);
 	remove_temp(initrd);
 	free(b.img);
 	mem_free(&m);
