@@ -39,8 +39,11 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, char *err, s
 	 * is refused and the definition petreld holds stays. */
 	struct vm_def fresh;
 	int e = mgr_load_definition(m, vm->def.name, &fresh, err, errlen);
-	if (e < 0 && e != -ENOENT)
-		return mgr_err(err, errlen, EINVAL, "the definition file was changed and is not valid: %.400s", err);
+	if (e < 0 && e != -ENOENT) {
+		char why[400];
+		snprintf(why, sizeof(why), "%s", err);
+		return mgr_err(err, errlen, EINVAL, "the definition file was changed and is not valid: %s", why);
+	}
 	pthread_mutex_lock(&m->lock);
 	if (e == 0 && (e = def_check_files(m, &fresh, err, errlen)) < 0) {
 		pthread_mutex_unlock(&m->lock);
@@ -62,6 +65,7 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, char *err, s
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
 		vm->state = before == VM_CRASHED ? VM_CRASHED : VM_SHUTOFF;
+		event_emit(m, vm->def.name, "start failed", json_pack("{s:s}", "reason", err));
 	} else {
 		vm->state = VM_RUNNING;
 		vm->started_at = time(NULL);

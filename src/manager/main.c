@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"  --no-jailer            run workers as petreld's user without a jail (development)\n"
 		"  --jail-base DIR        the jailer's --chroot-base-dir (default /srv/jailer)\n"
 		"  --cgroup-version 1|2   the hierarchy for partitioning (default: 2 on a unified host, else 1)\n"
+		"  --cgroup-parent NAME   workers' cgroups are <hierarchy>/NAME/<vm> (default petreld)\n"
 		"  --shutdown-timeout S   seconds between Ctrl-Alt-Del and destroy (default 30)\n"
 		"  --api-timeout MS       a worker's API call (default 5000)\n"
 		"  --version, --help\n");
@@ -156,9 +157,9 @@ int main(int argc, char **argv)
 {
 	static struct manager m = {
 		.state_dir = "/run/petreld", .defs_dir = "/etc/petreld/vms", .jail_base = "/srv/jailer",
-		.shutdown_timeout_s = 30, .api_timeout_ms = 5000,
+		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
 	};
-	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO,
+	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP,
 	       O_VER, O_HELP };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
@@ -166,6 +167,7 @@ int main(int argc, char **argv)
 		{ "petrel", required_argument, NULL, O_PETREL }, { "jailer", required_argument, NULL, O_JAILER },
 		{ "no-jailer", no_argument, NULL, O_NOJAIL }, { "jail-base", required_argument, NULL, O_JBASE },
 		{ "cgroup-version", required_argument, NULL, O_CGV },
+		{ "cgroup-parent", required_argument, NULL, O_CGP },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO }, { "version", no_argument, NULL, O_VER },
 		{ "help", no_argument, NULL, O_HELP }, { NULL, 0, NULL, 0 },
@@ -189,6 +191,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case O_CGP: m.cgroup_parent = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
 		case O_VER: printf("petreld %s\n", PETREL_VERSION); return 0;

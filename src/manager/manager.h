@@ -75,6 +75,7 @@ struct manager {
 	const char *jailer;         /* NULL: workers run without the jailer (--no-jailer) */
 	const char *jail_base;
 	int cgroup_version;         /* 1 or 2 */
+	const char *cgroup_parent;  /* workers' cgroups are <hierarchy>/<parent>/<name> */
 	unsigned shutdown_timeout_s;
 	unsigned api_timeout_ms;    /* a worker's API call */
 	bool quitting;

@@ -1,6 +1,6 @@
 /* Partitioning of the host through each worker's cgroup: a CPU weight, a CPU quota, a CPU set
  * and a memory limit, on cgroup v1 (cpu, cpuset, memory hierarchies) or v2 (one hierarchy).
- * The jailer creates the cgroups <hierarchy>/petreld/<name> and writes the start values
+ * The jailer creates the cgroups <hierarchy>/<parent, petreld>/<name> and writes the start values
  * (--cgroup FILE=VALUE, src/jail/cgroup.c); petreld writes the same files while the VM runs. */
 #include "manager/manager.h"
 
@@ -12,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PARENT_CGROUP "petreld"
 #define CFS_PERIOD_US 100000
 
 /* The mount point of the v1 hierarchy with controller ctl, or of cgroup2 (ctl NULL). */
@@ -40,7 +39,7 @@ void partition_dir(struct manager *m, const char *vm, const char *ctl, char *out
 	char mnt[PATH_MAX];
 	out[0] = '\0';
 	if (cg_mount(m->cgroup_version == 2 ? NULL : ctl, mnt, sizeof(mnt)) == 0)
-		snprintf(out, size, "%s/%s/%s", mnt, PARENT_CGROUP, vm);
+		snprintf(out, size, "%s/%s/%s", mnt, m->cgroup_parent, vm);
 }
 
 /* The cgroup files and values that express r (all four, so each can change later). */
@@ -80,7 +79,7 @@ int partition_jailer_args(struct manager *m, const struct vm_resources *r, char 
 	argv[argc++] = "--cgroup-version";
 	argv[argc++] = m->cgroup_version == 2 ? "2" : "1";
 	argv[argc++] = "--parent-cgroup";
-	argv[argc++] = PARENT_CGROUP;
+	argv[argc++] = (char *)m->cgroup_parent;
 	for (unsigned i = 0; i < n && argc + 2 <= max; i++) {
 		snprintf(bufs[i], 96, "%.30s=%.63s", file[i], val[i]);
 		argv[argc++] = "--cgroup";
