@@ -1,6 +1,7 @@
 /* petrelctl: petreld's command line, with virsh's habits (docs/manager.md#petrelctl).
  * Human output by default, --json for scripts. Exit statuses: 0 done; 1 petreld refused or
  * failed (its reason on stderr); 2 usage; 3 petreld cannot be reached; 4 no such VM. */
+#include "ctl/ctl.h"
 #include "manager/manager.h"
 
 #include <errno.h>
@@ -13,13 +14,9 @@
 #include <unistd.h>
 
 #define VERB_TIMEOUT_MS 600000
-#define EXIT_REFUSED 1
-#define EXIT_USAGE 2
-#define EXIT_UNREACHABLE 3
-#define EXIT_NO_VM 4
 
 static const char *sock_path = "/run/petreld/petreld.sock";
-static bool as_json;
+bool ctl_json;
 
 static void usage(FILE *f)
 {
@@ -34,13 +31,14 @@ static void usage(FILE *f)
 		"  start|shutdown|destroy|reboot|pause|resume NAME\n"
 		"  set-resources NAME [--cpu-weight N] [--cpu-quota PCT] [--cpuset LIST] [--memory-limit MIB]\n"
 		"  events                       follow the event stream (Ctrl-C to stop)\n"
+		"  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n"
 		"\n"
 		"The socket is $PETRELD_SOCKET or /run/petreld/petreld.sock. Exit status: 0 done,\n"
 		"1 refused or failed, 2 usage, 3 petreld unreachable, 4 no such VM.\n");
 }
 
 /* One request; prints petreld's fault and returns the exit status on failure. */
-static int request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out)
+int ctl_request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out)
 {
 	char *reply = NULL;
 	int st = uhttp_request(sock_path, method, path, body, timeout_ms, &reply);
@@ -74,12 +72,12 @@ static void print_json(json_t *o)
 static int cmd_list(bool all)
 {
 	json_t *a = NULL;
-	int e = request("GET", "/vms", NULL, 10000, &a);
+	int e = ctl_request("GET", "/vms", NULL, 10000, &a);
 	if (e)
 		return e;
 	size_t i;
 	json_t *vm;
-	if (as_json) {
+	if (ctl_json) {
 		json_t *sel = json_array();
 		json_array_foreach(a, i, vm)
 			if (all || json_object_get(vm, "pid"))
@@ -112,10 +110,10 @@ static int cmd_info(const char *name)
 	char path[128];
 	snprintf(path, sizeof(path), "/vms/%s", name);
 	json_t *o = NULL;
-	int e = request("GET", path, NULL, 10000, &o);
+	int e = ctl_request("GET", path, NULL, 10000, &o);
 	if (e)
 		return e;
-	if (as_json) {
+	if (ctl_json) {
 		print_json(o);
 	} else {
 		const char *key;
@@ -141,11 +139,11 @@ static int cmd_define(const char *file)
 		return EXIT_REFUSED;
 	}
 	json_t *o = NULL;
-	int e = request("POST", "/vms", text, 30000, &o);
+	int e = ctl_request("POST", "/vms", text, 30000, &o);
 	free(text);
 	if (e)
 		return e;
-	if (as_json)
+	if (ctl_json)
 		print_json(o);
 	else
 		printf("VM %s defined from %s\n", json_string_value(json_object_get(o, "name")), file);
@@ -158,10 +156,10 @@ static int cmd_simple(const char *method, const char *name, const char *sub, con
 	char path[160];
 	snprintf(path, sizeof(path), "/vms/%s%s%s", name, sub ? "/" : "", sub ? sub : "");
 	json_t *o = NULL;
-	int e = request(method, path, NULL, VERB_TIMEOUT_MS, &o);
+	int e = ctl_request(method, path, NULL, VERB_TIMEOUT_MS, &o);
 	if (e)
 		return e;
-	if (as_json)
+	if (ctl_json)
 		print_json(o ? o : json_null());
 	else if (done)
 		printf("VM %s %s\n", name, done);
@@ -207,11 +205,11 @@ static int cmd_set_resources(int argc, char **argv)
 	json_decref(body);
 	snprintf(path, sizeof(path), "/vms/%s/resources", name);
 	json_t *o = NULL;
-	int e = request("PUT", path, text, 30000, &o);
+	int e = ctl_request("PUT", path, text, 30000, &o);
 	free(text);
 	if (e)
 		return e;
-	if (as_json) {
+	if (ctl_json) {
 		print_json(o);
 	} else {
 		char *r = json_dumps(json_object_get(o, "resources"), JSON_COMPACT);
@@ -224,7 +222,7 @@ static int cmd_set_resources(int argc, char **argv)
 
 static void print_event(const char *line)
 {
-	if (as_json) {
+	if (ctl_json) {
 		puts(line);
 		fflush(stdout);
 		return;
@@ -306,7 +304,7 @@ int main(int argc, char **argv)
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--json"))
-			as_json = true;
+			ctl_json = true;
 		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
 			sock_path = argv[++i];
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -329,6 +327,8 @@ int main(int argc, char **argv)
 		return cmd_list(n > 1 && !strcmp(a[1], "--all"));
 	if (!strcmp(cmd, "events"))
 		return cmd_events();
+	if (!strcmp(cmd, "top"))
+		return cmd_top(n, a);
 	if (!strcmp(cmd, "set-resources"))
 		return cmd_set_resources(n, a);
 	if (n != 2) {

@@ -6,6 +6,7 @@
  *   GET  /vms/NAME/definition   its definition    PUT /vms/NAME/resources  partitioning
  *   POST /vms/NAME/{start,shutdown,destroy,reboot,pause,resume}
  *   GET  /events                the event stream (JSON lines, long-lived)
+ *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
  * 507 (no space for the definition), 500. */
@@ -266,6 +267,8 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 		} else {
 			res = fault(r, 405, "GET or POST");
 		}
+	} else if (!strcmp(path, "/stats")) {
+		res = !strcmp(method, "GET") ? json_answer(r, 200, stats_json(m)) : fault(r, 405, "GET");
 	} else if (!strncmp(path, "/vms/", 5)) {
 		res = vm_route(m, method, path + 5, body, len, r, done, opaque);
 	} else {

@@ -185,6 +185,9 @@ void supervise_ended(struct manager *m, struct vm *vm, int status);
 void supervise_loop(struct manager *m);
 void supervise_wake(struct manager *m);
 
+/* stats.c: every VM's CPU time, memory and I/O (GET /stats, petrelctl top). */
+json_t *stats_json(struct manager *m);
+
 /* api.c */
 struct api_server;
 int mgr_api_start(struct manager *m, struct api_server **out);

@@ -316,3 +316,15 @@ def test_a_full_disk_while_writing_a_definition(petreld, tmp_path):
             p.close()
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+def test_top_and_stats_without_running_vms(petreld):
+    p = petreld()
+    assert p.define("idle")[0] == 201
+    st, stats = p.api("GET", "/stats")
+    assert st == 200 and stats == [{"name": "idle", "state": "shut off"}]
+    r = p.ctl("top", "--iterations", "1", "--delay", "0.2")
+    assert r.returncode == 0, r.stderr
+    assert "1 VMs, 0 running" in r.stdout and "CPU%" in r.stdout
+    assert p.ctl("top", "--delay", "0").returncode == 2
+    assert p.ctl("top", "--iterations").returncode == 2

@@ -60,6 +60,12 @@ def test_lifecycle_and_partitioning(petreld, kvm):
     info = p.api("GET", "/vms/life")[1]
     assert info["cgroup"]["cpu.shares"] == "4096"
     ev.wait("life", "resources changed")
+    # top: the counter guest keeps its vCPU busy; its worker's memory is counted.
+    r = p.ctl("top", "--iterations", "1", "--delay", "1")
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.startswith("life "))
+    cpu, mem = float(row.split()[3]), float(row.split()[4])
+    assert cpu > 10 and mem > 1, row
     # A second start, an undefine while it runs: refused, nothing changes.
     st, body = p.api("POST", "/vms/life/start")
     assert st == 409 and "already running" in body["fault_message"]
