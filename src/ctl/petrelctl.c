@@ -30,6 +30,10 @@ static void usage(FILE *f)
 		"  dumpdef NAME                 print a VM's definition\n"
 		"  start|shutdown|destroy|reboot|pause|resume NAME\n"
 		"  set-resources NAME [--cpu-weight N] [--cpu-quota PCT] [--cpuset LIST] [--memory-limit MIB]\n"
+		"  snapshot-create NAME SNAP    pause, snapshot (memory and devices), resume\n"
+		"  snapshot-list NAME           its snapshots\n"
+		"  snapshot-revert NAME SNAP    replace the VM's worker by one restored from SNAP\n"
+		"  snapshot-delete NAME SNAP\n"
 		"  events                       follow the event stream (Ctrl-C to stop)\n"
 		"  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n"
 		"\n"
@@ -167,6 +171,36 @@ static int cmd_simple(const char *method, const char *name, const char *sub, con
 		print_json(o);
 	json_decref(o);
 	return 0;
+}
+
+static int cmd_snapshot(const char *what, const char *name, const char *snap)
+{
+	char path[256];
+	json_t *o = NULL;
+	int e;
+	if (!strcmp(what, "create")) {
+		json_t *b = json_pack("{s:s}", "name", snap);
+		char *text = json_dumps(b, JSON_COMPACT);
+		json_decref(b);
+		snprintf(path, sizeof(path), "/vms/%s/snapshots", name);
+		e = ctl_request("POST", path, text, VERB_TIMEOUT_MS, &o);
+		free(text);
+	} else if (!strcmp(what, "revert")) {
+		snprintf(path, sizeof(path), "/vms/%s/snapshots/%s/revert", name, snap);
+		e = ctl_request("POST", path, NULL, VERB_TIMEOUT_MS, &o);
+	} else if (!strcmp(what, "delete")) {
+		snprintf(path, sizeof(path), "/vms/%s/snapshots/%s", name, snap);
+		e = ctl_request("DELETE", path, NULL, VERB_TIMEOUT_MS, &o);
+	} else {
+		fprintf(stderr, "petrelctl: unknown command 'snapshot-%s'\n", what);
+		return EXIT_USAGE;
+	}
+	if (!e && ctl_json)
+		print_json(o ? o : json_null());
+	else if (!e)
+		printf("VM %s: snapshot %s %sd\n", name, snap, !strcmp(what, "revert") ? "reverte" : what);
+	json_decref(o);
+	return e;
 }
 
 static int cmd_set_resources(int argc, char **argv)
@@ -331,6 +365,10 @@ int main(int argc, char **argv)
 		return cmd_top(n, a);
 	if (!strcmp(cmd, "set-resources"))
 		return cmd_set_resources(n, a);
+	if (n == 3 && !strncmp(cmd, "snapshot-", 9))
+		return cmd_snapshot(cmd + 9, a[1], a[2]);
+	if (n == 2 && !strcmp(cmd, "snapshot-list"))
+		return cmd_simple("GET", a[1], "snapshots", NULL);
 	if (n != 2) {
 		usage(stderr);
 		return EXIT_USAGE;

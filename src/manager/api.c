@@ -6,6 +6,8 @@
  *   GET  /vms/NAME/definition   its definition    PUT /vms/NAME/resources  partitioning
  *   POST /vms/NAME/{start,shutdown,destroy,reboot,pause,resume}
  *   GET  /events                the event stream (JSON lines, long-lived)
+ *   GET  /vms/NAME/snapshots    its snapshots     POST .../snapshots {"name"}  create
+ *   DELETE /vms/NAME/snapshots/S                  POST .../snapshots/S/revert
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
@@ -165,6 +167,74 @@ static enum api_result set_resources(struct manager *m, struct vm *vm, const cha
 	return json_answer(r, 200, out);
 }
 
+static enum api_result run_async(struct manager *m, struct vm *vm, const char *verb, struct api_response *r,
+				 api_done_fn done, void *opaque)
+{
+	char err[256];
+	int e = lifecycle_begin(m, vm, verb, err, sizeof(err));
+	if (e < 0)
+		return fault(r, mgr_status_of(e), err);
+	if ((e = lifecycle_async(m, vm, verb, done, opaque)) < 0) {
+		vm->busy = NULL;
+		return fault(r, 500, "cannot start a thread");
+	}
+	return API_PENDING;
+}
+
+/* /vms/NAME/snapshots[/SNAP[/revert]] */
+static enum api_result snapshot_route(struct manager *m, struct vm *vm, const char *method, const char *rest,
+				      const char *body, size_t len, struct api_response *r, api_done_fn done,
+				      void *opaque)
+{
+	char err[512];
+	if (!rest) {
+		if (!strcmp(method, "GET"))
+			return json_answer(r, 200, vmsnap_list(m, vm));
+		if (strcmp(method, "POST"))
+			return fault(r, 405, "GET or POST");
+		json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+		const char *name = json_string_value(json_object_get(o, "name"));
+		bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
+		if (ok)
+			snprintf(vm->verb_arg, sizeof(vm->verb_arg), "%s", name);
+		json_decref(o);
+		if (!ok)
+			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
+		if (vm->busy)
+			return fault(r, 409, "the VM is busy");
+		return run_async(m, vm, "snapshot", r, done, opaque);
+	}
+	char snap[VM_NAME_MAX + 2];
+	size_t n = strcspn(rest, "/");
+	if (n > VM_NAME_MAX)
+		return fault(r, 404, "no such snapshot");
+	memcpy(snap, rest, n);
+	snap[n] = '\0';
+	if (!vm_name_ok(snap))
+		return fault(r, 404, "no such snapshot: a name is 1 to 64 of [A-Za-z0-9-]");
+	if (!rest[n]) {
+		if (strcmp(method, "DELETE"))
+			return fault(r, 405, "DELETE");
+		if (vm->busy)
+			return fault(r, 409, "the VM is busy");
+		int e = vmsnap_delete(m, vm, snap, err, sizeof(err));
+		if (e < 0)
+			return fault(r, e == -ENOENT ? 404 : mgr_status_of(e), err);
+		r->status = 204;
+		return API_DONE;
+	}
+	if (strcmp(rest + n, "/revert"))
+		return fault(r, 404, "unknown path");
+	if (strcmp(method, "POST"))
+		return fault(r, 405, "POST");
+	if (!vmsnap_exists(m, vm, snap))
+		return fault(r, 404, "no such snapshot");
+	if (vm->busy)
+		return fault(r, 409, "the VM is busy");
+	snprintf(vm->verb_arg, sizeof(vm->verb_arg), "%.64s", snap);
+	return run_async(m, vm, "revert", r, done, opaque);
+}
+
 static const char *const verbs[] = { "start", "shutdown", "destroy", "reboot", "pause", "resume", NULL };
 
 static enum api_result vm_route(struct manager *m, const char *method, const char *rest, const char *body,
@@ -209,20 +279,14 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 			return fault(r, 405, "GET, PUT or PATCH");
 		return set_resources(m, vm, body, len, r);
 	}
+	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
+		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);
 	for (const char *const *v = verbs; *v; v++) {
 		if (strcmp(sub, *v))
 			continue;
 		if (strcmp(method, "POST"))
 			return fault(r, 405, "POST");
-		char err[256];
-		int e = lifecycle_begin(m, vm, *v, err, sizeof(err));
-		if (e < 0)
-			return fault(r, mgr_status_of(e), err);
-		if ((e = lifecycle_async(m, vm, *v, done, opaque)) < 0) {
-			vm->busy = NULL;
-			return fault(r, 500, "cannot start a thread");
-		}
-		return API_PENDING;
+		return run_async(m, vm, *v, r, done, opaque);
 	}
 	return fault(r, 404, "unknown path");
 }

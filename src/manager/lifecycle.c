@@ -20,6 +20,10 @@ int lifecycle_begin(struct manager *m, struct vm *vm, const char *verb, char *er
 {
 	if (vm->busy)
 		return mgr_err(err, errlen, EBUSY, "VM '%s' is busy: %s in progress", vm->def.name, vm->busy);
+	if (!strcmp(verb, "revert")) { /* from any state: a running VM's worker is replaced */
+		vm->busy = verb;
+		return 0;
+	}
 	bool start = !strcmp(verb, "start");
 	if (start && is_up(vm))
 		return mgr_err(err, errlen, EBUSY, "VM '%s' is already %s", vm->def.name, vm_state_name(vm->state));
@@ -33,7 +37,7 @@ int lifecycle_begin(struct manager *m, struct vm *vm, const char *verb, char *er
 	return 0;
 }
 
-static int do_start(struct manager *m, struct vm *vm, bool restart, char *err, size_t errlen)
+static int do_start(struct manager *m, struct vm *vm, bool restart, const char *restore, char *err, size_t errlen)
 {
 	/* A definition edited by hand takes effect now, if it is still valid; if not, the start
 	 * is refused and the definition petreld holds stays. */
@@ -61,7 +65,7 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, char *err, s
 	vm->state = VM_STARTING;
 	vm->restart_due = false;
 	pthread_mutex_unlock(&m->lock);
-	e = worker_start(m, vm, err, errlen);
+	e = worker_start(m, vm, restore, err, errlen);
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
 		vm->state = before == VM_CRASHED ? VM_CRASHED : VM_SHUTOFF;
@@ -72,7 +76,7 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, char *err, s
 		if (restart)
 			vm->restarts++;
 		runstate_save(m, vm);
-		event_emit(m, vm->def.name, restart ? "restarted" : "started",
+		event_emit(m, vm->def.name, restore ? "reverted" : restart ? "restarted" : "started",
 			   json_pack("{s:i, s:i}", "pid", (int)vm->pid, "restarts", (int)vm->restarts));
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -113,12 +117,22 @@ static int do_pause(struct manager *m, struct vm *vm, bool pause, char *err, siz
 	return 0;
 }
 
+/* Start vm from the snapshot directory dir (snapshot.c). */
+int lifecycle_restore(struct manager *m, struct vm *vm, const char *dir, char *err, size_t errlen)
+{
+	return do_start(m, vm, false, dir, err, errlen);
+}
+
 int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen)
 {
 	if (!strcmp(verb, "start"))
-		return do_start(m, vm, false, err, errlen);
+		return do_start(m, vm, false, NULL, err, errlen);
 	if (!strcmp(verb, "restart"))
-		return do_start(m, vm, true, err, errlen);
+		return do_start(m, vm, true, NULL, err, errlen);
+	if (!strcmp(verb, "snapshot"))
+		return vmsnap_create(m, vm, vm->verb_arg, err, errlen);
+	if (!strcmp(verb, "revert"))
+		return vmsnap_revert(m, vm, vm->verb_arg, err, errlen);
 	if (!strcmp(verb, "shutdown"))
 		return do_shutdown(m, vm, err, errlen);
 	if (!strcmp(verb, "destroy")) {
@@ -127,7 +141,7 @@ int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err,
 	}
 	if (!strcmp(verb, "reboot")) {
 		do_shutdown(m, vm, err, errlen);
-		return do_start(m, vm, false, err, errlen);
+		return do_start(m, vm, false, NULL, err, errlen);
 	}
 	if (!strcmp(verb, "pause") || !strcmp(verb, "resume"))
 		return do_pause(m, vm, verb[0] == 'p', err, errlen);

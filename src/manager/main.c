@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"  --petrel PATH          the worker binary (default: petrel beside petreld)\n"
 		"  --jailer PATH          petrel-jailer (default: beside petreld)\n"
 		"  --no-jailer            run workers as petreld's user without a jail (development)\n"
+		"  --snapshot-dir DIR     snapshots, <vm>/<name>/ (default /var/lib/petreld/snapshots)\n"
 		"  --jail-base DIR        the jailer's --chroot-base-dir (default /srv/jailer)\n"
 		"  --cgroup-version 1|2   the hierarchy for partitioning (default: 2 on a unified host, else 1)\n"
 		"  --cgroup-parent NAME   workers' cgroups are <hierarchy>/NAME/<vm> (default petreld)\n"
@@ -156,10 +157,10 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	static struct manager m = {
-		.state_dir = "/run/petreld", .defs_dir = "/etc/petreld/vms", .jail_base = "/srv/jailer",
+		.state_dir = "/run/petreld", .defs_dir = "/etc/petreld/vms", .jail_base = "/srv/jailer", .snapshot_dir = "/var/lib/petreld/snapshots",
 		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
 	};
-	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP,
+	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
 	       O_VER, O_HELP };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
@@ -168,6 +169,7 @@ int main(int argc, char **argv)
 		{ "no-jailer", no_argument, NULL, O_NOJAIL }, { "jail-base", required_argument, NULL, O_JBASE },
 		{ "cgroup-version", required_argument, NULL, O_CGV },
 		{ "cgroup-parent", required_argument, NULL, O_CGP },
+		{ "snapshot-dir", required_argument, NULL, O_SNAP },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO }, { "version", no_argument, NULL, O_VER },
 		{ "help", no_argument, NULL, O_HELP }, { NULL, 0, NULL, 0 },
@@ -192,6 +194,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case O_CGP: m.cgroup_parent = optarg; break;
+		case O_SNAP: m.snapshot_dir = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
 		case O_VER: printf("petreld %s\n", PETREL_VERSION); return 0;

@@ -60,7 +60,7 @@ struct vm {
 	unsigned restarts;          /* in a row, for the on-failure backoff */
 	int last_exit;              /* wait status, -1 unknown (not petreld's child) */
 	long long started_at;       /* wall clock, seconds */
-	bool undefined;             /* removed while its thread ran: freed by it */
+	char verb_arg[VM_NAME_MAX + 1]; /* the snapshot a snapshot verb is about */
 };
 
 struct manager {
@@ -74,6 +74,7 @@ struct manager {
 	const char *petrel;         /* the worker binary */
 	const char *jailer;         /* NULL: workers run without the jailer (--no-jailer) */
 	const char *jail_base;
+	const char *snapshot_dir;   /* /var/lib/petreld/snapshots */
 	int cgroup_version;         /* 1 or 2 */
 	const char *cgroup_parent;  /* workers' cgroups are <hierarchy>/<parent>/<name> */
 	unsigned shutdown_timeout_s;
@@ -128,7 +129,20 @@ int uhttp_request(const char *sock, const char *method, const char *path, const 
 		  unsigned timeout_ms, char **out);
 
 /* worker.c: the worker process. */
-int worker_start(struct manager *m, struct vm *vm, char *err, size_t errlen);
+/* Start vm's worker and boot the VM, or with restore (a snapshot directory, snapshot.c) load
+ * that snapshot into it. */
+int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen);
+int copy_file(const char *src, const char *dst);
+
+/* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */
+int vmsnap_create(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen);
+int vmsnap_revert(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen);
+int vmsnap_delete(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen);
+json_t *vmsnap_list(struct manager *m, struct vm *vm);
+bool vmsnap_exists(struct manager *m, struct vm *vm, const char *snap);
+/* Link (or copy) a snapshot's files into the worker's jail root as /vm.state and /vm.mem. */
+int vmsnap_into_jail(struct manager *m, struct vm *vm, const char *dir, const char *root, char *err,
+		       size_t errlen);
 /* Kill the worker (SIGKILL), wait for its end and clean its jail, cgroups and files up. */
 void worker_kill(struct manager *m, struct vm *vm);
 /* After the worker has ended: remove its jail, cgroups and run state. */
@@ -159,6 +173,8 @@ int lifecycle_begin(struct manager *m, struct vm *vm, const char *verb, char *er
 void lifecycle_autostart(struct manager *m);
 /* Run verb for vm synchronously (the VM is marked busy by the caller). */
 int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen);
+/* Start vm's worker from the snapshot directory dir (a revert). */
+int lifecycle_restore(struct manager *m, struct vm *vm, const char *dir, char *err, size_t errlen);
 
 struct api_response;
 typedef void (*api_done_fn)(void *opaque, struct api_response *resp);

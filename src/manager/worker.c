@@ -113,7 +113,7 @@ static int configure(struct manager *m, struct vm *vm, json_t *fc, char *err, si
 	return 0;
 }
 
-static int copy_file(const char *src, const char *dst)
+int copy_file(const char *src, const char *dst)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, e = 0;
 	if (in < 0)
@@ -352,7 +352,7 @@ static int wait_socket(struct manager *m, struct vm *vm, char *err, size_t errle
 	}
 }
 
-int worker_start(struct manager *m, struct vm *vm, char *err, size_t errlen)
+int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen)
 {
 	const char *name = vm->def.name;
 	if (m->jailer) {
@@ -398,6 +398,23 @@ int worker_start(struct manager *m, struct vm *vm, char *err, size_t errlen)
 		if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0)
 			goto fail;
 		rewrite_paths(fc);
+		if (restore && (e = vmsnap_into_jail(m, vm, restore, root, err, errlen)) < 0)
+			goto fail;
+	}
+	if (restore) {
+		/* The machine and its devices come from the snapshot, which names the same paths
+		 * (the jail's /vm/fN are laid out as at the first start). */
+		char st[PATH_MAX + 16], mem[PATH_MAX + 16];
+		snprintf(st, sizeof(st), "%s/vm.state", m->jailer ? "" : restore);
+		snprintf(mem, sizeof(mem), "%s/vm.mem", m->jailer ? "" : restore);
+		json_t *load = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", st, "mem_backend", "backend_type",
+					 "File", "backend_path", mem, "resume_vm", 1);
+		e = call(m, vm, "PUT", "/snapshot/load", load, err, errlen);
+		json_decref(load);
+		if (e < 0)
+			goto fail;
+		json_decref(fc);
+		return 0;
 	}
 	if ((e = configure(m, vm, fc, err, errlen)) < 0)
 		goto fail;

@@ -104,7 +104,7 @@ class Petreld:
     def start(self, wait=True):
         self.proc = subprocess.Popen(
             [str(PETRELD), "--foreground", "--state-dir", str(self.state), "--defs-dir", str(self.defs),
-             "--jail-base", str(self.jails), "--cgroup-parent", self.cgroup_parent, *self.args],
+             "--jail-base", str(self.jails), "--snapshot-dir", str(self.root / "snap"), "--cgroup-parent", self.cgroup_parent, *self.args],
             stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         if wait:
             deadline = time.monotonic() + 10

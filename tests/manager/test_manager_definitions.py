@@ -328,3 +328,18 @@ def test_top_and_stats_without_running_vms(petreld):
     assert "1 VMs, 0 running" in r.stdout and "CPU%" in r.stdout
     assert p.ctl("top", "--delay", "0").returncode == 2
     assert p.ctl("top", "--iterations").returncode == 2
+
+
+def test_snapshot_requests_without_a_running_vm(petreld):
+    p = petreld()
+    assert p.define("snappy")[0] == 201
+    assert p.api("GET", "/vms/snappy/snapshots") == (200, [])
+    st, body = p.api("POST", "/vms/snappy/snapshots", {"name": "s1"})
+    assert st == 409 and "not running" in body["fault_message"]
+    for bad in ({"name": "../x"}, {"name": "s1", "extra": 1}, {}, [], {"name": 5}):
+        assert p.api("POST", "/vms/snappy/snapshots", bad)[0] == 400, bad
+    assert p.api("POST", "/vms/snappy/snapshots/nope/revert")[0] == 404
+    assert p.api("DELETE", "/vms/snappy/snapshots/nope")[0] == 404
+    r = p.ctl("snapshot-revert", "snappy", "nope")
+    assert r.returncode == 4 and "no such snapshot" in r.stderr
+    assert p.ctl("snapshot-list", "snappy").returncode == 0

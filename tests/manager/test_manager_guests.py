@@ -226,3 +226,31 @@ def test_conflicting_verbs_at_once(petreld, kvm):
         t.join()
     assert sorted(results) == [200, 409, 409, 409]
     assert p.api("GET", "/vms/race")[1]["state"] == "running"
+
+
+def test_snapshot_create_list_revert_delete(petreld, kvm):
+    p = petreld()
+    ev = mgrlib.Events(p.sock)
+    assert p.define("snap")[0] == 201
+    assert p.api("POST", "/vms/snap/start")[0] == 200
+    r = p.ctl("snapshot-create", "snap", "s1")
+    assert r.returncode == 0, r.stderr
+    ev.wait("snap", "snapshot created")
+    assert p.api("GET", "/vms/snap")[1]["state"] == "running"  # resumed after the snapshot
+    snaps = p.api("GET", "/vms/snap/snapshots")[1]
+    assert [s["name"] for s in snaps] == ["s1"] and snaps[0]["mem_bytes"] == 32 << 20
+    assert p.api("POST", "/vms/snap/snapshots", {"name": "s1"})[0] == 409
+    old = p.api("GET", "/vms/snap")[1]
+    r = p.ctl("snapshot-revert", "snap", "s1")
+    assert r.returncode == 0, r.stderr
+    ev.wait("snap", "reverted")
+    new = p.api("GET", "/vms/snap")[1]
+    assert new["state"] == "running" and new["vmm_pid"] != old["vmm_pid"]
+    assert not os.path.exists(f"/proc/{old['vmm_pid']}")
+    assert p.ctl("destroy", "snap").returncode == 0
+    # A revert of a stopped VM starts it from the snapshot.
+    assert p.ctl("snapshot-revert", "snap", "s1").returncode == 0
+    assert p.api("GET", "/vms/snap")[1]["state"] == "running"
+    assert p.ctl("snapshot-delete", "snap", "s1").returncode == 0
+    assert p.api("GET", "/vms/snap/snapshots")[1] == []
+    ev.close()
