@@ -30,6 +30,8 @@ static void usage(FILE *f)
 		"  dumpdef NAME                 print a VM's definition\n"
 		"  start|shutdown|destroy|reboot|pause|resume NAME\n"
 		"  set-resources NAME [--cpu-weight N] [--cpu-quota PCT] [--cpuset LIST] [--memory-limit MIB]\n"
+		"  setvcpus NAME N              vCPUs of a running VM (vCPU hot-plug)\n"
+		"  setmem NAME MIB              memory of a running VM (virtio-mem or the balloon)\n"
 		"  snapshot-create NAME SNAP    pause, snapshot (memory and devices), resume\n"
 		"  snapshot-list NAME           its snapshots\n"
 		"  snapshot-revert NAME SNAP    replace the VM's worker by one restored from SNAP\n"
@@ -171,6 +173,28 @@ static int cmd_simple(const char *method, const char *name, const char *sub, con
 		print_json(o);
 	json_decref(o);
 	return 0;
+}
+
+static int cmd_machine(const char *name, const char *key, const char *value)
+{
+	char *end, path[160];
+	long long v = strtoll(value, &end, 10);
+	if (*end || end == value || v < 1) {
+		fprintf(stderr, "petrelctl: expected a positive number, not '%s'\n", value);
+		return EXIT_USAGE;
+	}
+	json_t *b = json_pack("{s:I}", key, (json_int_t)v), *o = NULL;
+	char *text = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	snprintf(path, sizeof(path), "/vms/%s/machine", name);
+	int e = ctl_request("PATCH", path, text, VERB_TIMEOUT_MS, &o);
+	free(text);
+	if (!e && ctl_json)
+		print_json(o);
+	else if (!e)
+		printf("VM %s: %s set to %lld\n", name, key, v);
+	json_decref(o);
+	return e;
 }
 
 static int cmd_snapshot(const char *what, const char *name, const char *snap)
@@ -365,6 +389,8 @@ int main(int argc, char **argv)
 		return cmd_top(n, a);
 	if (!strcmp(cmd, "set-resources"))
 		return cmd_set_resources(n, a);
+	if (n == 3 && (!strcmp(cmd, "setvcpus") || !strcmp(cmd, "setmem")))
+		return cmd_machine(a[1], cmd[3] == 'v' ? "vcpu_count" : "memory_mib", a[2]);
 	if (n == 3 && !strncmp(cmd, "snapshot-", 9))
 		return cmd_snapshot(cmd + 9, a[1], a[2]);
 	if (n == 2 && !strcmp(cmd, "snapshot-list"))

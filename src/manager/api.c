@@ -8,6 +8,7 @@
  *   GET  /events                the event stream (JSON lines, long-lived)
  *   GET  /vms/NAME/snapshots    its snapshots     POST .../snapshots {"name"}  create
  *   DELETE /vms/NAME/snapshots/S                  POST .../snapshots/S/revert
+ *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
@@ -278,6 +279,22 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		if (strcmp(method, "PUT") && strcmp(method, "PATCH"))
 			return fault(r, 405, "GET, PUT or PATCH");
 		return set_resources(m, vm, body, len, r);
+	}
+	if (!strcmp(sub, "machine")) {
+		if (strcmp(method, "PATCH"))
+			return fault(r, 405, "PATCH");
+		char err[256];
+		long vcpus, mem;
+		json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+		int e = machine_parse(o, &vcpus, &mem, err, sizeof(err));
+		json_decref(o);
+		if (e < 0)
+			return fault(r, 400, err);
+		if (vm->busy)
+			return fault(r, 409, "the VM is busy");
+		vm->want_vcpus = vcpus;
+		vm->want_mem_mib = mem;
+		return run_async(m, vm, "machine", r, done, opaque);
 	}
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);

@@ -61,6 +61,7 @@ struct vm {
 	int last_exit;              /* wait status, -1 unknown (not petreld's child) */
 	long long started_at;       /* wall clock, seconds */
 	char verb_arg[VM_NAME_MAX + 1]; /* the snapshot a snapshot verb is about */
+	long want_vcpus, want_mem_mib;  /* the machine verb's */
 };
 
 struct manager {
@@ -203,6 +204,10 @@ void supervise_wake(struct manager *m);
 
 /* stats.c: every VM's CPU time, memory and I/O (GET /stats, petrelctl top). */
 json_t *stats_json(struct manager *m);
+
+/* machine.c: vCPUs and memory of a running VM (PATCH /vms/NAME/machine); -1: unchanged. */
+int machine_parse(json_t *o, long *vcpus, long *mem_mib, char *err, size_t errlen);
+int machine_apply(struct manager *m, struct vm *vm, long vcpus, long mem_mib, char *err, size_t errlen);
 
 /* api.c */
 struct api_server;

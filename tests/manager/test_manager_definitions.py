@@ -343,3 +343,15 @@ def test_snapshot_requests_without_a_running_vm(petreld):
     r = p.ctl("snapshot-revert", "snappy", "nope")
     assert r.returncode == 4 and "no such snapshot" in r.stderr
     assert p.ctl("snapshot-list", "snappy").returncode == 0
+
+
+def test_machine_changes_need_a_running_vm_and_a_clean_body(petreld):
+    p = petreld()
+    assert p.define("m")[0] == 201
+    for bad in ({}, {"vcpu_count": 0}, {"vcpu_count": "2"}, {"cpus": 2}, [], {"memory_mib": 2**40}):
+        st, body = p.api("PATCH", "/vms/m/machine", bad)
+        assert st == 400, (bad, body)
+    st, body = p.api("PATCH", "/vms/m/machine", {"vcpu_count": 2})
+    assert st == 409 and "not running" in body["fault_message"]
+    assert p.ctl("setvcpus", "m", "two").returncode == 2
+    assert p.ctl("setmem", "m", "64").returncode == 1

@@ -254,3 +254,23 @@ def test_snapshot_create_list_revert_delete(petreld, kvm):
     assert p.ctl("snapshot-delete", "snap", "s1").returncode == 0
     assert p.api("GET", "/vms/snap/snapshots")[1] == []
     ev.close()
+
+
+def test_vcpus_and_memory_of_a_running_vm(petreld, kvm):
+    p = petreld()
+    assert p.define("grow", **{"vcpu-hotplug": {"max_vcpu_count": 2},
+                               "balloon": {"amount_mib": 0, "deflate_on_oom": False}})[0] == 201
+    assert p.define("fixed")[0] == 201
+    for n in ("grow", "fixed"):
+        assert p.api("POST", f"/vms/{n}/start")[0] == 200
+    r = p.ctl("setvcpus", "grow", "2")
+    assert r.returncode == 0, r.stderr
+    sock = p.api("GET", "/vms/grow")[1]["api_socket"]
+    st, hp = mgrlib.request(sock, "GET", "/hotplug/vcpu")
+    assert st == 200 and hp["vcpu_count"] == 2, hp
+    assert p.ctl("setmem", "grow", "24").returncode == 0
+    st, balloon = mgrlib.request(sock, "GET", "/balloon")
+    assert balloon["amount_mib"] == 8, balloon
+    assert p.ctl("setmem", "grow", "64").returncode == 1  # more than defined: not with a balloon
+    st, body = p.api("PATCH", "/vms/fixed/machine", {"vcpu_count": 2})
+    assert st == 409 and "vcpu-hotplug" in body["fault_message"]
