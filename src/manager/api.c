@@ -168,6 +168,17 @@ static enum api_result set_resources(struct manager *m, struct vm *vm, const cha
 	return json_answer(r, 200, out);
 }
 
+/* The name at the start of rest (up to a '/') into out: its length, or 0 if it is no name. */
+static size_t path_name(const char *rest, char out[VM_NAME_MAX + 2])
+{
+	size_t n = strcspn(rest, "/");
+	if (n > VM_NAME_MAX)
+		return 0;
+	memcpy(out, rest, n);
+	out[n] = '\0';
+	return vm_name_ok(out) ? n : 0;
+}
+
 static enum api_result run_async(struct manager *m, struct vm *vm, const char *verb, struct api_response *r,
 				 api_done_fn done, void *opaque)
 {
@@ -206,12 +217,8 @@ static enum api_result snapshot_route(struct manager *m, struct vm *vm, const ch
 		return run_async(m, vm, "snapshot", r, done, opaque);
 	}
 	char snap[VM_NAME_MAX + 2];
-	size_t n = strcspn(rest, "/");
-	if (n > VM_NAME_MAX)
-		return fault(r, 404, "no such snapshot");
-	memcpy(snap, rest, n);
-	snap[n] = '\0';
-	if (!vm_name_ok(snap))
+	size_t n = path_name(rest, snap);
+	if (!n)
 		return fault(r, 404, "no such snapshot: a name is 1 to 64 of [A-Za-z0-9-]");
 	if (!rest[n]) {
 		if (strcmp(method, "DELETE"))
@@ -242,14 +249,10 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 				size_t len, struct api_response *r, api_done_fn done, void *opaque)
 {
 	char name[VM_NAME_MAX + 2];
-	size_t n = strcspn(rest, "/");
-	if (n > VM_NAME_MAX)
-		return fault(r, 404, "no such VM (a name is at most 64 characters)");
-	memcpy(name, rest, n);
-	name[n] = '\0';
-	const char *sub = rest[n] ? rest + n + 1 : NULL;
-	if (!vm_name_ok(name))
+	size_t n = path_name(rest, name);
+	if (!n)
 		return fault(r, 404, "no such VM: a name is 1 to 64 of [A-Za-z0-9-]");
+	const char *sub = rest[n] ? rest + n + 1 : NULL;
 	struct vm *vm = vm_find(m, name);
 	if (!vm) {
 		char msg[128];

@@ -401,26 +401,22 @@ int worker_start(struct manager *m, struct vm *vm, const char *restore, char *er
 		if (restore && (e = vmsnap_into_jail(m, vm, restore, root, err, errlen)) < 0)
 			goto fail;
 	}
+	/* A restore: the machine and its devices come from the snapshot, which names the same
+	 * paths (the jail's /vm/fN are laid out as at the first start). Else: configure, boot. */
+	json_t *act;
 	if (restore) {
-		/* The machine and its devices come from the snapshot, which names the same paths
-		 * (the jail's /vm/fN are laid out as at the first start). */
 		char st[PATH_MAX + 16], mem[PATH_MAX + 16];
 		snprintf(st, sizeof(st), "%s/vm.state", m->jailer ? "" : restore);
 		snprintf(mem, sizeof(mem), "%s/vm.mem", m->jailer ? "" : restore);
-		json_t *load = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", st, "mem_backend", "backend_type",
-					 "File", "backend_path", mem, "resume_vm", 1);
-		e = call(m, vm, "PUT", "/snapshot/load", load, err, errlen);
-		json_decref(load);
-		if (e < 0)
+		act = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", st, "mem_backend", "backend_type",
+				"File", "backend_path", mem, "resume_vm", 1);
+	} else {
+		if ((e = configure(m, vm, fc, err, errlen)) < 0)
 			goto fail;
-		json_decref(fc);
-		return 0;
+		act = json_pack("{s:s}", "action_type", "InstanceStart");
 	}
-	if ((e = configure(m, vm, fc, err, errlen)) < 0)
-		goto fail;
-	json_t *start = json_pack("{s:s}", "action_type", "InstanceStart");
-	e = call(m, vm, "PUT", "/actions", start, err, errlen);
-	json_decref(start);
+	e = call(m, vm, "PUT", restore ? "/snapshot/load" : "/actions", act, err, errlen);
+	json_decref(act);
 	if (e < 0)
 		goto fail;
 	json_decref(fc);
