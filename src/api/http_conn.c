@@ -296,6 +296,7 @@ static void respond_stream(struct http_conn *c, struct api_response *r)
 	int fd = c->fd;
 	c->dead = true;
 	if (send(fd, head, (size_t)hlen, MSG_NOSIGNAL) != hlen) {
+		r->stream(r->stream_opaque, -1); /* its owner lets go of stream_opaque */
 		api_response_free(r);
 		return; /* closed with the connection */
 	}

@@ -21,7 +21,7 @@ struct api_response {
 	bool deprecated;   /* the request used a deprecated field: a "Deprecation: true" header */
 	/* A long-lived answer (petreld's GET /events): the server sends the head with no length,
 	 * then gives the connection's descriptor to stream(stream_opaque, fd), which owns it from
-	 * then on; body is not sent. NULL for every ordinary answer. */
+	 * then on (fd -1: the client went away first); body is not sent. NULL for every ordinary answer. */
 	void (*stream)(void *stream_opaque, int fd);
 	void *stream_opaque;
 };

@@ -14,5 +14,6 @@ extern bool ctl_json;
 /* One request to petreld: 0 and *out (may be NULL), or the exit status with the reason printed. */
 int ctl_request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out);
 int cmd_top(int argc, char **argv);
+int cmd_console(const char *name);
 
 #endif

@@ -15,7 +15,7 @@
 
 #define VERB_TIMEOUT_MS 600000
 
-static const char *sock_path = "/run/petreld/petreld.sock";
+const char *ctl_sock_path = "/run/petreld/petreld.sock";
 bool ctl_json;
 
 static void usage(FILE *f)
@@ -37,6 +37,7 @@ static void usage(FILE *f)
 		"  snapshot-revert NAME SNAP    replace the VM's worker by one restored from SNAP\n"
 		"  snapshot-delete NAME SNAP\n"
 		"  events                       follow the event stream (Ctrl-C to stop)\n"
+		"  console NAME                 follow the VM's serial console (recent output first; Ctrl-] detaches)\n"
 		"  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n"
 		"\n"
 		"The socket is $PETRELD_SOCKET or /run/petreld/petreld.sock. Exit status: 0 done,\n"
@@ -47,9 +48,9 @@ static void usage(FILE *f)
 int ctl_request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out)
 {
 	char *reply = NULL;
-	int st = uhttp_request(sock_path, method, path, body, timeout_ms, &reply);
+	int st = uhttp_request(ctl_sock_path, method, path, body, timeout_ms, &reply);
 	if (st < 0) {
-		fprintf(stderr, "petrelctl: cannot reach petreld at %s: %s\n", sock_path, strerror(-st));
+		fprintf(stderr, "petrelctl: cannot reach petreld at %s: %s\n", ctl_sock_path, strerror(-st));
 		return EXIT_UNREACHABLE;
 	}
 	json_t *o = reply ? json_loads(reply, 0, NULL) : NULL;
@@ -310,9 +311,9 @@ static void print_event(const char *line)
 
 static int cmd_events(void)
 {
-	int fd = uhttp_connect(sock_path);
+	int fd = uhttp_connect(ctl_sock_path);
 	if (fd < 0) {
-		fprintf(stderr, "petrelctl: cannot reach petreld at %s: %s\n", sock_path, strerror(-fd));
+		fprintf(stderr, "petrelctl: cannot reach petreld at %s: %s\n", ctl_sock_path, strerror(-fd));
 		return EXIT_UNREACHABLE;
 	}
 	const char *req = "GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -358,13 +359,13 @@ int main(int argc, char **argv)
 {
 	const char *env = getenv("PETRELD_SOCKET");
 	if (env && *env)
-		sock_path = env;
+		ctl_sock_path = env;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--json"))
 			ctl_json = true;
 		else if (!strcmp(argv[i], "--socket") && i + 1 < argc)
-			sock_path = argv[++i];
+			ctl_sock_path = argv[++i];
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -403,6 +404,8 @@ int main(int argc, char **argv)
 		{ "start", "started" }, { "shutdown", "is shut down" }, { "destroy", "destroyed" },
 		{ "reboot", "rebooted" }, { "pause", "paused" }, { "resume", "resumed" },
 	};
+	if (!strcmp(cmd, "console"))
+		return cmd_console(a[1]);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(a[1]);
 	if (!strcmp(cmd, "define"))

@@ -8,6 +8,7 @@
  *   GET  /events                the event stream (JSON lines, long-lived)
  *   GET  /vms/NAME/snapshots    its snapshots     POST .../snapshots {"name"}  create
  *   DELETE /vms/NAME/snapshots/S                  POST .../snapshots/S/revert
+ *   GET  /vms/NAME/console      its console output: recent, then as it comes (long-lived)
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
@@ -282,6 +283,15 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		if (strcmp(method, "PUT") && strcmp(method, "PATCH"))
 			return fault(r, 405, "GET, PUT or PATCH");
 		return set_resources(m, vm, body, len, r);
+	}
+	if (!strcmp(sub, "console")) {
+		if (strcmp(method, "GET"))
+			return fault(r, 405, "GET");
+		if (!(r->stream_opaque = console_reader_new(m, vm->def.name)))
+			return fault(r, 500, "out of memory");
+		r->status = 200;
+		r->stream = console_stream;
+		return API_DONE;
 	}
 	if (!strcmp(sub, "machine")) {
 		if (strcmp(method, "PATCH"))

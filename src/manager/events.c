@@ -28,6 +28,8 @@ void events_init(struct manager *m)
 
 void events_subscribe(void *ctx, int fd)
 {
+	if (fd < 0)
+		return;
 	pthread_mutex_lock(&ev_lock);
 	if (nsubs < MAX_SUBSCRIBERS) {
 		subscribers[nsubs++] = fd;

@@ -209,6 +209,10 @@ json_t *stats_json(struct manager *m);
 int machine_parse(json_t *o, long *vcpus, long *mem_mib, char *err, size_t errlen);
 int machine_apply(struct manager *m, struct vm *vm, long vcpus, long mem_mib, char *err, size_t errlen);
 
+/* console.c: GET /vms/NAME/console, the worker's console output for a reader. */
+void *console_reader_new(struct manager *m, const char *vm);
+void console_stream(void *reader, int fd);
+
 /* api.c */
 struct api_server;
 int mgr_api_start(struct manager *m, struct api_server **out);

@@ -355,3 +355,29 @@ def test_machine_changes_need_a_running_vm_and_a_clean_body(petreld):
     assert st == 409 and "not running" in body["fault_message"]
     assert p.ctl("setvcpus", "m", "two").returncode == 2
     assert p.ctl("setmem", "m", "64").returncode == 1
+
+
+def test_console_readers_see_the_recent_output_and_what_follows(petreld):
+    """The worker's output (the guest's serial console and petrel's messages) for several
+    readers at once; here the worker of a failed start (without /dev/kvm) or of a started VM."""
+    p = petreld()
+    assert p.define("tty")[0] == 201
+    p.api("POST", "/vms/tty/start")
+    readers = [subprocess.Popen([str(mgrlib.PETRELCTL), "--socket", str(p.sock), "console", "tty"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) for _ in range(2)]
+    try:
+        for r in readers:
+            assert b"Running petrel" in r.stdout.readline() + r.stdout.readline()
+        # What is appended later reaches every reader still attached.
+        with open(p.state / "logs" / "tty.worker.log", "ab") as log:
+            log.write(b"a line written later\n")
+        for r in readers:
+            deadline = time.monotonic() + 10
+            while b"a line written later" not in r.stdout.readline():
+                assert time.monotonic() < deadline
+    finally:
+        for r in readers:
+            r.kill()
+            r.wait()
+    assert p.ctl("console", "ghost").returncode == 4
+    assert p.api("GET", "/")[0] == 200
