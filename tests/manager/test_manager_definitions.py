@@ -381,3 +381,10 @@ def test_console_readers_see_the_recent_output_and_what_follows(petreld):
             r.wait()
     assert p.ctl("console", "ghost").returncode == 4
     assert p.api("GET", "/")[0] == 200
+
+
+def test_the_systemd_unit_keeps_the_vms_when_petreld_stops():
+    unit = (mgrlib.BUILD / "petreld.service").read_text()
+    assert "petreld --foreground" in unit and "KillMode=process" in unit
+    r = subprocess.run(["meson", "install", "-C", str(mgrlib.BUILD), "--dry-run"], capture_output=True, text=True)
+    assert "systemd/system" in r.stdout and "petreld.service" in r.stdout, r.stdout[-2000:]
