@@ -232,14 +232,20 @@ void worker_kill(struct manager *m, struct vm *vm)
 {
 	pthread_mutex_lock(&m->lock);
 	vm->stopping = true;
-	/* Only a process that is still the one petreld started (pid and start time). */
-	if (alive(vm)) {
-		if (vm->vmm_pid > 0 && vm->vmm_pid != vm->pid)
-			kill(vm->vmm_pid, SIGKILL);
-		kill(vm->pid, SIGKILL);
-	}
+	/* Only a process that is still the one petreld started (pid and start time). petrel
+	 * first: the jailer (its parent, with --new-pid-ns) reaps it and exits; killed together,
+	 * petrel was left to init as a zombie, which a minimal init never reaps. */
+	bool jailed = vm->vmm_pid > 0 && vm->vmm_pid != vm->pid;
+	if (alive(vm))
+		kill(jailed ? vm->vmm_pid : vm->pid, SIGKILL);
 	pthread_mutex_unlock(&m->lock);
 	supervise_wake(m);
+	if (worker_wait_end(m, vm, 3000) || !jailed)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (alive(vm))
+		kill(vm->pid, SIGKILL); /* a jailer that did not follow its child */
+	pthread_mutex_unlock(&m->lock);
 	worker_wait_end(m, vm, 10000);
 }
 
