@@ -233,8 +233,26 @@ static void server_free(struct api_server *s)
 	free(s);
 }
 
+static enum api_result controller_handle(void *ctx, const char *method, const char *path,
+					 const char *body, size_t len, struct api_response *resp,
+					 api_done_fn done, void *opaque)
+{
+	return api_handle(ctx, method, path, body, len, resp, done, opaque);
+}
+
 int api_server_start(struct api_server **out, struct controller *ctl, const char *path,
 		     size_t max_payload)
+{
+	/* Firecracker's default --mmds-size-limit is the API's payload limit. */
+	pthread_mutex_lock(&ctl->lock);
+	if (!ctl->mmds_limit)
+		ctl->mmds_limit = max_payload;
+	pthread_mutex_unlock(&ctl->lock);
+	return api_server_start_handler(out, controller_handle, ctl, path, max_payload);
+}
+
+int api_server_start_handler(struct api_server **out, api_handler_fn handle, void *ctx,
+			     const char *path, size_t max_payload)
 {
 	char why[256];
 	if (http_parser_lib_load(why, sizeof(why)) < 0) {   /* loaded only now (http_parser_lib.h) */
@@ -246,15 +264,11 @@ int api_server_start(struct api_server **out, struct controller *ctl, const char
 		free(s);
 		return -ENOMEM;
 	}
-	s->ctl = ctl;
+	s->handle = handle;
+	s->ctx = ctx;
 	s->max_payload = max_payload;
 	s->fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	/* Firecracker's default --mmds-size-limit is the API's payload limit. */
-	pthread_mutex_lock(&ctl->lock);
-	if (!ctl->mmds_limit)
-		ctl->mmds_limit = max_payload;
-	pthread_mutex_unlock(&ctl->lock);
 	s->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	int e = s->wake < 0 ? -errno : 0;
 	if (e < 0)

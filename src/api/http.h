@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "api/router.h"
+
 struct controller;
 struct api_server;
 
@@ -17,6 +19,14 @@ struct api_server;
  * Returns 0 or -errno (logged). */
 int api_server_start(struct api_server **out, struct controller *ctl, const char *path,
 		     size_t max_payload);
+/* The server without the Firecracker router: every request goes to handle(ctx, ...), which
+ * answers as api_handle() does (API_DONE with *resp, or API_PENDING and done() later). petreld
+ * (src/manager) serves its own API so. */
+typedef enum api_result (*api_handler_fn)(void *ctx, const char *method, const char *path,
+					  const char *body, size_t len, struct api_response *resp,
+					  api_done_fn done, void *opaque);
+int api_server_start_handler(struct api_server **out, api_handler_fn handle, void *ctx,
+			     const char *path, size_t max_payload);
 /* Stop serving, close and remove the socket. Every request must have been answered (the
  * controller's worker stopped) before. */
 void api_server_stop(struct api_server *srv);

@@ -228,23 +228,33 @@ static const char *reason(unsigned status)
 	case 200: return "OK";
 	case 204: return "No Content";
 	case 400: return "Bad Request";
+	case 201: return "Created";
 	case 404: return "Not Found";
+	case 409: return "Conflict";
 	case 405: return "Method Not Allowed";
 	case 413: return "Payload Too Large";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 507: return "Insufficient Storage";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Status";
 	}
 }
 
 static bool flush(struct http_conn *c);
+static void respond_stream(struct http_conn *c, struct api_response *r);
 
 /* Queue an answer (taking its body) and start sending it. */
 static void respond(struct http_conn *c, struct api_response *r)
 {
+	if (r->stream) {
+		respond_stream(c, r);
+		return;
+	}
 	size_t blen = r->body ? strlen(r->body) : 0;
 	bool close = c->close_after || !c->keep_alive;
 	char head[256], length[48] = "";
@@ -274,6 +284,25 @@ static void respond(struct http_conn *c, struct api_response *r)
 	c->close_after = close;
 	api_response_free(r);
 	flush(c); /* the rest, if any, when poll says it fits */
+}
+
+/* A long-lived answer: its head, then the descriptor goes to r->stream (router.h). */
+static void respond_stream(struct http_conn *c, struct api_response *r)
+{
+	char head[160];
+	int hlen = snprintf(head, sizeof(head), "HTTP/1.1 %u %s\r\nServer: petrel API\r\n"
+			    "Content-Type: application/json\r\nConnection: close\r\n\r\n",
+			    r->status, reason(r->status));
+	int fd = c->fd;
+	c->dead = true;
+	if (send(fd, head, (size_t)hlen, MSG_NOSIGNAL) != hlen) {
+		r->stream(r->stream_opaque, -1); /* its owner lets go of stream_opaque */
+		api_response_free(r);
+		return; /* closed with the connection */
+	}
+	c->fd = -1;
+	r->stream(r->stream_opaque, fd);
+	api_response_free(r);
 }
 
 static void respond_fault(struct http_conn *c, unsigned status, const char *msg)
@@ -324,8 +353,8 @@ static void handle(struct http_conn *c)
 	if (q)
 		*q = '\0';
 	unescape(path);
-	struct api_response r;
-	enum api_result res = api_handle(c->srv->ctl, hp.method_str(c->parser.method), path,
+	struct api_response r = { 0 };
+	enum api_result res = c->srv->handle(c->srv->ctx, hp.method_str(c->parser.method), path,
 					 c->body, c->body_len, &r, request_done, c);
 	if (res == API_DONE)
 		respond(c, &r);
@@ -525,7 +554,8 @@ struct http_conn *http_conn_new(struct api_server *srv, int fd)
 
 void http_conn_free(struct http_conn *c)
 {
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	free(c->url);
 	free(c->body);
 	free(c->out);

@@ -3,6 +3,7 @@
 #ifndef PETREL_API_HTTP_INT_H
 #define PETREL_API_HTTP_INT_H
 
+#include "api/http.h"
 #include "api/http_parser_lib.h"
 #include "api/router.h"
 
@@ -84,7 +85,8 @@ struct http_conn {
 };
 
 struct api_server {
-	struct controller *ctl;
+	api_handler_fn handle;             /* api_handle() on a controller, or petreld's */
+	void *ctx;
 	int fd;                            /* listening */
 	int wake;                          /* eventfd: answers are ready, or stop */
 	char *path;

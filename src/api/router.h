@@ -19,6 +19,11 @@ struct api_response {
 	unsigned status;   /* HTTP status */
 	char *body;        /* malloc'd JSON text, or NULL for no body (204) */
 	bool deprecated;   /* the request used a deprecated field: a "Deprecation: true" header */
+	/* A long-lived answer (petreld's GET /events): the server sends the head with no length,
+	 * then gives the connection's descriptor to stream(stream_opaque, fd), which owns it from
+	 * then on (fd -1: the client went away first); body is not sent. NULL for every ordinary answer. */
+	void (*stream)(void *stream_opaque, int fd);
+	void *stream_opaque;
 };
 
 /* Called once with the answer of a request that api_handle() left pending; takes ownership

@@ -1,0 +1,98 @@
+/* petrelctl console NAME: follow a VM's serial console output (petreld's GET
+ * /vms/NAME/console: the recent output first, then as it comes). Ctrl-] detaches (on a
+ * terminal, read in raw mode); so does the end of standard input. Read only for now: what is
+ * typed does not reach the guest. */
+#include "ctl/ctl.h"
+#include "manager/manager.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define DETACH_KEY 0x1d /* Ctrl-] */
+
+extern const char *ctl_sock_path;
+
+int cmd_console(const char *name)
+{
+	json_t *vm = NULL;
+	char path[160];
+	snprintf(path, sizeof(path), "/vms/%s", name);
+	int e = ctl_request("GET", path, NULL, 10000, &vm); /* a clear error for an unknown VM */
+	json_decref(vm);
+	if (e)
+		return e;
+	int fd = uhttp_connect(ctl_sock_path);
+	if (fd < 0) {
+		fprintf(stderr, "petrelctl: cannot reach petreld at %s: %s\n", ctl_sock_path, strerror(-fd));
+		return EXIT_UNREACHABLE;
+	}
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET /vms/%s/console HTTP/1.1\r\nHost: localhost\r\n\r\n", name);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return EXIT_UNREACHABLE;
+	}
+	struct termios saved;
+	bool tty = isatty(0) && tcgetattr(0, &saved) == 0;
+	if (tty) {
+		struct termios raw = saved;
+		cfmakeraw(&raw);
+		raw.c_oflag |= OPOST | ONLCR; /* the guest's "\n" still starts a line */
+		tcsetattr(0, TCSANOW, &raw);
+		fprintf(stderr, "Connected to VM %s's console (read only; Ctrl-] detaches)\r\n", name);
+	}
+	char buf[8192], head[1024];
+	size_t hlen = 0;
+	bool in_body = false, stdin_open = true;
+	int status = 0;
+	for (;;) {
+		struct pollfd p[2] = { { fd, POLLIN, 0 }, { stdin_open ? 0 : -1, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents) {
+			ssize_t k = read(0, buf, sizeof(buf));
+			if (k <= 0)
+				stdin_open = tty; /* a closed pipe: no more keys, keep following */
+			if (k <= 0 && !tty)
+				p[1].fd = -1;
+			if (k > 0 && memchr(buf, DETACH_KEY, (size_t)k))
+				break;
+		}
+		if (!p[0].revents)
+			continue;
+		ssize_t k = recv(fd, buf, sizeof(buf), 0);
+		if (k <= 0)
+			break;
+		size_t off = 0;
+		if (!in_body) {
+			size_t take = (size_t)k < sizeof(head) - 1 - hlen ? (size_t)k : sizeof(head) - 1 - hlen;
+			memcpy(head + hlen, buf, take);
+			hlen += take;
+			head[hlen] = '\0';
+			char *end = strstr(head, "\r\n\r\n");
+			if (!end)
+				continue;
+			if (strncmp(head, "HTTP/1.1 200", 12)) {
+				status = EXIT_REFUSED;
+				fprintf(stderr, "petrelctl: petreld refused the console\n");
+				break;
+			}
+			in_body = true;
+			off = (size_t)(end + 4 - head) - (hlen - take);
+		}
+		if ((size_t)k > off && write(1, buf + off, (size_t)k - off) < 0)
+			break;
+	}
+	if (tty) {
+		tcsetattr(0, TCSANOW, &saved);
+		fprintf(stderr, "\nDetached from VM %s's console\n", name);
+	}
+	close(fd);
+	return status;
+}

@@ -1,0 +1,386 @@
+/* petreld's REST/JSON API (docs/manager.md#api), served by petrel's own HTTP server
+ * (src/api/http.c) on a Unix socket:
+ *   GET  /                      the service
+ *   GET  /vms                   every VM          POST /vms        define (body: definition)
+ *   GET  /vms/NAME              one VM            DELETE /vms/NAME undefine
+ *   GET  /vms/NAME/definition   its definition    PUT /vms/NAME/resources  partitioning
+ *   POST /vms/NAME/{start,shutdown,destroy,reboot,pause,resume}
+ *   GET  /events                the event stream (JSON lines, long-lived)
+ *   GET  /vms/NAME/snapshots    its snapshots     POST .../snapshots {"name"}  create
+ *   DELETE /vms/NAME/snapshots/S                  POST .../snapshots/S/revert
+ *   GET  /vms/NAME/console      its console output: recent, then as it comes (long-lived)
+ *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
+ *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
+ * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
+ * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
+ * 507 (no space for the definition), 500. */
+#include "manager/manager.h"
+#include "api/http.h"
+#include "api/router.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+unsigned mgr_status_of(int e)
+{
+	switch (-e) {
+	case EINVAL: case ENOENT: case ENAMETOOLONG: return 400;
+	case EEXIST: case EBUSY: return 409;
+	case ENOSPC: case EDQUOT: return 507;
+	case ETIMEDOUT: return 504;
+	case EIO: return 502;
+	default: return 500;
+	}
+}
+
+static enum api_result json_answer(struct api_response *r, unsigned status, json_t *o)
+{
+	r->status = status;
+	r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!r->body)
+		api_response_fault(r, 500, "out of memory");
+	return API_DONE;
+}
+
+static enum api_result fault(struct api_response *r, unsigned status, const char *msg)
+{
+	api_response_fault(r, status, "%s", msg);
+	return API_DONE;
+}
+
+/* The definition document as stored: indented, for people. */
+static int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen)
+{
+	char *text = json_dumps(def->doc, JSON_INDENT(2));
+	if (!text)
+		return mgr_err(err, errlen, ENOMEM, "out of memory");
+	size_t n = strlen(text);
+	char *full = realloc(text, n + 2);
+	if (!full) {
+		free(text);
+		return mgr_err(err, errlen, ENOMEM, "out of memory");
+	}
+	full[n] = '\n';
+	full[n + 1] = '\0';
+	int e = defs_write_atomic(m->defs_dir, def->name, full, err, errlen);
+	free(full);
+	return e;
+}
+
+static enum api_result define(struct manager *m, const char *body, size_t len, struct api_response *r)
+{
+	char err[512];
+	struct vm_def def;
+	int e = def_parse(body, len, &def, err, sizeof(err));
+	if (e < 0)
+		return fault(r, 400, err);
+	pthread_mutex_lock(&m->lock);
+	struct vm *vm = vm_find(m, def.name);
+	if (vm && vm->busy)
+		e = mgr_err(err, sizeof(err), EBUSY, "VM '%s' is busy: %s in progress", def.name, vm->busy);
+	if (!e)
+		e = def_check_files(m, &def, err, sizeof(err));
+	if (!e)
+		e = save_definition(m, &def, err, sizeof(err));
+	if (!e && !vm && !(vm = calloc(1, sizeof(*vm))))
+		e = mgr_err(err, sizeof(err), ENOMEM, "out of memory");
+	if (e < 0) {
+		pthread_mutex_unlock(&m->lock);
+		def_free(&def);
+		return fault(r, mgr_status_of(e), err);
+	}
+	bool created = !vm->def.doc;
+	if (created) {
+		vm->pidfd = -1;
+		vm->last_exit = -1;
+		vm->next = m->vms;
+		m->vms = vm;
+	}
+	def_free(&vm->def);
+	vm->def = def;
+	event_emit(m, def.name, created ? "defined" : "redefined", NULL);
+	enum api_result res = json_answer(r, created ? 201 : 200, vm_to_json(m, vm));
+	pthread_mutex_unlock(&m->lock);
+	return res;
+}
+
+static enum api_result undefine(struct manager *m, struct vm *vm, struct api_response *r)
+{
+	char err[512];
+	if (vm->busy || vm->pid > 0 || vm->state == VM_RUNNING || vm->state == VM_PAUSED ||
+	    vm->state == VM_STARTING)
+		return fault(r, 409, "the VM is running: shut it down or destroy it first");
+	int e = defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
+	if (e < 0)
+		return fault(r, mgr_status_of(e), err);
+	for (struct vm **p = &m->vms; *p; p = &(*p)->next)
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+	event_emit(m, vm->def.name, "undefined", NULL);
+	vm_free(vm);
+	r->status = 204;
+	return API_DONE;
+}
+
+static enum api_result set_resources(struct manager *m, struct vm *vm, const char *body, size_t len,
+				     struct api_response *r)
+{
+	char err[512];
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	struct vm_resources res = vm->def.res;
+	int e = o ? partition_parse(o, &res, err, sizeof(err))
+		  : mgr_err(err, sizeof(err), EINVAL, "expected a JSON object");
+	json_decref(o);
+	if (e < 0)
+		return fault(r, 400, err);
+	if (vm->busy)
+		return fault(r, 409, "the VM is busy: try again");
+	bool up = vm->pid > 0;
+	if (up && (e = partition_apply(m, vm, &res, err, sizeof(err))) < 0) {
+		char undo[256];
+		partition_apply(m, vm, &vm->def.res, undo, sizeof(undo));
+		return fault(r, 500, err);
+	}
+	json_t *doc = json_deep_copy(vm->def.doc);
+	json_object_set_new(json_object_get(doc, "petrel"), "resources", partition_to_json(&res));
+	struct vm_def nd = vm->def;
+	nd.doc = doc;
+	nd.res = res;
+	if ((e = save_definition(m, &nd, err, sizeof(err))) < 0) {
+		json_decref(doc);
+		if (up)
+			partition_apply(m, vm, &vm->def.res, err + 256, 256);
+		return fault(r, mgr_status_of(e), err);
+	}
+	json_decref(vm->def.doc);
+	vm->def = nd;
+	event_emit(m, vm->def.name, "resources changed", json_pack("{s:o}", "resources", partition_to_json(&res)));
+	json_t *out = vm_to_json(m, vm);
+	if (up)
+		json_object_set_new(out, "cgroup", partition_read(m, vm));
+	return json_answer(r, 200, out);
+}
+
+/* The name at the start of rest (up to a '/') into out: its length, or 0 if it is no name. */
+static size_t path_name(const char *rest, char out[VM_NAME_MAX + 2])
+{
+	size_t n = strcspn(rest, "/");
+	if (n > VM_NAME_MAX)
+		return 0;
+	memcpy(out, rest, n);
+	out[n] = '\0';
+	return vm_name_ok(out) ? n : 0;
+}
+
+static enum api_result run_async(struct manager *m, struct vm *vm, const char *verb, struct api_response *r,
+				 api_done_fn done, void *opaque)
+{
+	char err[256];
+	int e = lifecycle_begin(m, vm, verb, err, sizeof(err));
+	if (e < 0)
+		return fault(r, mgr_status_of(e), err);
+	if ((e = lifecycle_async(m, vm, verb, done, opaque)) < 0) {
+		vm->busy = NULL;
+		return fault(r, 500, "cannot start a thread");
+	}
+	return API_PENDING;
+}
+
+/* /vms/NAME/snapshots[/SNAP[/revert]] */
+static enum api_result snapshot_route(struct manager *m, struct vm *vm, const char *method, const char *rest,
+				      const char *body, size_t len, struct api_response *r, api_done_fn done,
+				      void *opaque)
+{
+	char err[512];
+	if (!rest) {
+		if (!strcmp(method, "GET"))
+			return json_answer(r, 200, vmsnap_list(m, vm));
+		if (strcmp(method, "POST"))
+			return fault(r, 405, "GET or POST");
+		json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+		const char *name = json_string_value(json_object_get(o, "name"));
+		bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
+		if (ok)
+			snprintf(vm->verb_arg, sizeof(vm->verb_arg), "%s", name);
+		json_decref(o);
+		if (!ok)
+			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
+		if (vm->busy)
+			return fault(r, 409, "the VM is busy");
+		return run_async(m, vm, "snapshot", r, done, opaque);
+	}
+	char snap[VM_NAME_MAX + 2];
+	size_t n = path_name(rest, snap);
+	if (!n)
+		return fault(r, 404, "no such snapshot: a name is 1 to 64 of [A-Za-z0-9-]");
+	if (!rest[n]) {
+		if (strcmp(method, "DELETE"))
+			return fault(r, 405, "DELETE");
+		if (vm->busy)
+			return fault(r, 409, "the VM is busy");
+		int e = vmsnap_delete(m, vm, snap, err, sizeof(err));
+		if (e < 0)
+			return fault(r, e == -ENOENT ? 404 : mgr_status_of(e), err);
+		r->status = 204;
+		return API_DONE;
+	}
+	if (strcmp(rest + n, "/revert"))
+		return fault(r, 404, "unknown path");
+	if (strcmp(method, "POST"))
+		return fault(r, 405, "POST");
+	if (!vmsnap_exists(m, vm, snap))
+		return fault(r, 404, "no such snapshot");
+	if (vm->busy)
+		return fault(r, 409, "the VM is busy");
+	snprintf(vm->verb_arg, sizeof(vm->verb_arg), "%.64s", snap);
+	return run_async(m, vm, "revert", r, done, opaque);
+}
+
+static const char *const verbs[] = { "start", "shutdown", "destroy", "reboot", "pause", "resume", NULL };
+
+static enum api_result vm_route(struct manager *m, const char *method, const char *rest, const char *body,
+				size_t len, struct api_response *r, api_done_fn done, void *opaque)
+{
+	char name[VM_NAME_MAX + 2];
+	size_t n = path_name(rest, name);
+	if (!n)
+		return fault(r, 404, "no such VM: a name is 1 to 64 of [A-Za-z0-9-]");
+	const char *sub = rest[n] ? rest + n + 1 : NULL;
+	struct vm *vm = vm_find(m, name);
+	if (!vm) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "no VM named '%s'", name);
+		return fault(r, 404, msg);
+	}
+	if (!sub) {
+		if (!strcmp(method, "GET")) {
+			json_t *o = vm_to_json(m, vm);
+			if (vm->pid > 0)
+				json_object_set_new(o, "cgroup", partition_read(m, vm));
+			return json_answer(r, 200, o);
+		}
+		if (!strcmp(method, "DELETE"))
+			return undefine(m, vm, r);
+		return fault(r, 405, "GET or DELETE");
+	}
+	if (!strcmp(sub, "definition")) {
+		if (strcmp(method, "GET"))
+			return fault(r, 405, "GET");
+		return json_answer(r, 200, json_incref(vm->def.doc));
+	}
+	if (!strcmp(sub, "resources")) {
+		if (!strcmp(method, "GET"))
+			return json_answer(r, 200, json_pack("{s:o, s:o}", "resources", partition_to_json(&vm->def.res),
+							     "cgroup", vm->pid > 0 ? partition_read(m, vm) : json_object()));
+		if (strcmp(method, "PUT") && strcmp(method, "PATCH"))
+			return fault(r, 405, "GET, PUT or PATCH");
+		return set_resources(m, vm, body, len, r);
+	}
+	if (!strcmp(sub, "console")) {
+		if (strcmp(method, "GET"))
+			return fault(r, 405, "GET");
+		if (!(r->stream_opaque = console_reader_new(m, vm->def.name)))
+			return fault(r, 500, "out of memory");
+		r->status = 200;
+		r->stream = console_stream;
+		return API_DONE;
+	}
+	if (!strcmp(sub, "machine")) {
+		if (strcmp(method, "PATCH"))
+			return fault(r, 405, "PATCH");
+		char err[256];
+		long vcpus, mem;
+		json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+		int e = machine_parse(o, &vcpus, &mem, err, sizeof(err));
+		json_decref(o);
+		if (e < 0)
+			return fault(r, 400, err);
+		if (vm->busy)
+			return fault(r, 409, "the VM is busy");
+		vm->want_vcpus = vcpus;
+		vm->want_mem_mib = mem;
+		return run_async(m, vm, "machine", r, done, opaque);
+	}
+	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
+		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);
+	for (const char *const *v = verbs; *v; v++) {
+		if (strcmp(sub, *v))
+			continue;
+		if (strcmp(method, "POST"))
+			return fault(r, 405, "POST");
+		return run_async(m, vm, *v, r, done, opaque);
+	}
+	return fault(r, 404, "unknown path");
+}
+
+static enum api_result handle(void *ctx, const char *method, const char *path, const char *body, size_t len,
+			      struct api_response *r, api_done_fn done, void *opaque)
+{
+	struct manager *m = ctx;
+	r->status = 500;
+	r->body = NULL;
+	if (!done)
+		return fault(r, 500, "no way to answer later");
+	if (!strcmp(path, "/events")) {
+		if (strcmp(method, "GET"))
+			return fault(r, 405, "GET");
+		r->status = 200;
+		r->stream = events_subscribe;
+		r->stream_opaque = m;
+		return API_DONE;
+	}
+	pthread_mutex_lock(&m->lock);
+	enum api_result res;
+	if (!strcmp(path, "/")) {
+		unsigned n = 0, running = 0;
+		for (struct vm *vm = m->vms; vm; vm = vm->next) {
+			n++;
+			running += vm->pid > 0;
+		}
+		res = !strcmp(method, "GET")
+			? json_answer(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:b}", "service", "petreld", "version",
+						       PETREL_VERSION, "vms", n, "running", running, "jailer", m->jailer != NULL))
+			: fault(r, 405, "GET");
+	} else if (!strcmp(path, "/vms")) {
+		if (!strcmp(method, "GET")) {
+			json_t *a = json_array();
+			for (struct vm *vm = m->vms; vm; vm = vm->next)
+				json_array_append_new(a, vm_to_json(m, vm));
+			res = json_answer(r, 200, a);
+		} else if (!strcmp(method, "POST")) {
+			pthread_mutex_unlock(&m->lock);
+			return define(m, body, len, r);
+		} else {
+			res = fault(r, 405, "GET or POST");
+		}
+	} else if (!strcmp(path, "/stats")) {
+		res = !strcmp(method, "GET") ? json_answer(r, 200, stats_json(m)) : fault(r, 405, "GET");
+	} else if (!strncmp(path, "/vms/", 5)) {
+		res = vm_route(m, method, path + 5, body, len, r, done, opaque);
+	} else {
+		res = fault(r, 404, "unknown path");
+	}
+	pthread_mutex_unlock(&m->lock);
+	return res;
+}
+
+int mgr_api_start(struct manager *m, struct api_server **out)
+{
+	int e = api_server_start_handler(out, handle, m, m->socket_path, DEF_MAX_BYTES);
+	if (e < 0)
+		return e;
+	/* root and the petrel group only */
+	struct group *g = getgrnam("petrel");
+	if (g && chown(m->socket_path, 0, g->gr_gid) < 0)
+		fprintf(stderr, "petreld: cannot give %s to group petrel: %m\n", m->socket_path);
+	chmod(m->socket_path, 0660);
+	return 0;
+}

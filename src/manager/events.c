@@ -1,0 +1,99 @@
+/* The event stream: GET /events hands its connection here (a long-lived answer, one JSON
+ * object per line); every event also goes to the VM's log, <state dir>/logs/<name>.log.
+ * A subscriber that cannot take an event at once (its socket full) is dropped: petreld never
+ * waits on a reader. */
+#include "manager/manager.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SUBSCRIBERS 64
+
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static int subscribers[MAX_SUBSCRIBERS];
+static unsigned nsubs;
+static struct manager *ev_manager;
+
+void events_init(struct manager *m)
+{
+	ev_manager = m;
+}
+
+void events_subscribe(void *ctx, int fd)
+{
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&ev_lock);
+	if (nsubs < MAX_SUBSCRIBERS) {
+		subscribers[nsubs++] = fd;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&ev_lock);
+	if (fd >= 0)
+		close(fd); /* too many: the reader sees the end at once */
+}
+
+static void log_line(struct manager *m, const char *vm, const char *line)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/logs/%s.log", m->state_dir, vm);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return;
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", gmtime_r(&t, &tm));
+	char buf[1200];
+	int n = snprintf(buf, sizeof(buf), "%s%s\n", stamp, line);
+	if (write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1) < 0) {
+		/* a full log disk loses a log line, nothing else */
+	}
+	close(fd);
+}
+
+void vm_log(struct manager *m, const char *vm, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_line(m, vm, line);
+}
+
+void event_emit(struct manager *m, const char *vm, const char *what, json_t *extra)
+{
+	json_t *o = extra && json_is_object(extra) ? extra : json_object();
+	if (extra && o != extra)
+		json_decref(extra);
+	json_object_set_new(o, "event", json_string(what));
+	json_object_set_new(o, "vm", json_string(vm));
+	json_object_set_new(o, "time", json_integer((json_int_t)time(NULL)));
+	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!text)
+		return;
+	log_line(m, vm, text);
+	size_t len = strlen(text);
+	text[len] = '\n'; /* sent with its line end; the NUL is not */
+	pthread_mutex_lock(&ev_lock);
+	for (unsigned i = 0; i < nsubs;) {
+		ssize_t n = send(subscribers[i], text, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n != (ssize_t)(len + 1)) {
+			close(subscribers[i]);
+			subscribers[i] = subscribers[--nsubs];
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&ev_lock);
+	free(text);
+}

@@ -1,0 +1,271 @@
+/* petreld: the host service (docs/manager.md). Options, start-up (definitions, re-adoption of
+ * running workers, autostart), the API, then supervision until SIGTERM or SIGINT. Stopping
+ * petreld leaves every VM running: the next petreld adopts them again. */
+#include "manager/manager.h"
+#include "api/http.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct manager *the_manager;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: petreld [options]\n"
+		"\n"
+		"Keeps this host's VMs: definitions in --defs-dir, one petrel worker per running VM.\n"
+		"\n"
+		"  --foreground           stay in the foreground (systemd, tests)\n"
+		"  --state-dir DIR        run state, logs, worker sockets (default /run/petreld)\n"
+		"  --defs-dir DIR         definitions, <name>.json (default /etc/petreld/vms)\n"
+		"  --socket PATH          the API socket (default <state dir>/petreld.sock)\n"
+		"  --petrel PATH          the worker binary (default: petrel beside petreld)\n"
+		"  --jailer PATH          petrel-jailer (default: beside petreld)\n"
+		"  --no-jailer            run workers as petreld's user without a jail (development)\n"
+		"  --snapshot-dir DIR     snapshots, <vm>/<name>/ (default /var/lib/petreld/snapshots)\n"
+		"  --jail-base DIR        the jailer's --chroot-base-dir (default /srv/jailer)\n"
+		"  --cgroup-version 1|2   the hierarchy for partitioning (default: 2 on a unified host, else 1)\n"
+		"  --cgroup-parent NAME   workers' cgroups are <hierarchy>/NAME/<vm> (default petreld)\n"
+		"  --shutdown-timeout S   seconds between Ctrl-Alt-Del and destroy (default 30)\n"
+		"  --api-timeout MS       a worker's API call (default 5000)\n"
+		"  --version, --help\n");
+}
+
+static char *beside_self(const char *name)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	*slash = '\0';
+	char *out = NULL;
+	if (asprintf(&out, "%s/%s", self, name) < 0)
+		return NULL;
+	return out;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, mode) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+int mgr_load_definition(struct manager *m, const char *name, struct vm_def *def, char *err, size_t errlen)
+{
+	char file[VM_NAME_MAX + 8], *text = NULL;
+	snprintf(file, sizeof(file), "%s.json", name);
+	int n = defs_read(m->defs_dir, file, &text, err, errlen);
+	if (n < 0)
+		return n;
+	int e = def_parse(text, (size_t)n, def, err, errlen);
+	free(text);
+	if (e == 0 && strcmp(def->name, name)) {
+		e = mgr_err(err, errlen, EINVAL, "%s/%s names the VM '%s'", m->defs_dir, file, def->name);
+		def_free(def);
+	}
+	return e;
+}
+
+static int default_cgroup_version(void)
+{
+	/* A unified host has cgroup.controllers at the top of /sys/fs/cgroup. */
+	return access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 ? 2 : 1;
+}
+
+/* Every definition in the directory; the ones that do not parse are logged and left alone. */
+static void load_all(struct manager *m)
+{
+	DIR *d = opendir(m->defs_dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		char name[VM_NAME_MAX + 1], err[512];
+		if (n - 5 > VM_NAME_MAX)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+		struct vm *vm = calloc(1, sizeof(*vm));
+		if (!vm)
+			break;
+		vm->pidfd = -1;
+		vm->last_exit = -1;
+		if (mgr_load_definition(m, name, &vm->def, err, sizeof(err)) < 0) {
+			fprintf(stderr, "petreld: skipping definition %s: %s\n", de->d_name, err);
+			free(vm);
+			continue;
+		}
+		vm->next = m->vms;
+		m->vms = vm;
+	}
+	closedir(d);
+}
+
+/* Find the workers that outlived the last petreld; the ones that died meanwhile crashed. */
+static void adopt_all(struct manager *m)
+{
+	unsigned adopted = 0, dead = 0;
+	uint64_t t0 = mgr_now_ms();
+	for (struct vm *vm = m->vms; vm; vm = vm->next) {
+		int r = runstate_adopt(m, vm);
+		if (r == 1) {
+			adopted++;
+			event_emit(m, vm->def.name, "adopted", json_pack("{s:i, s:s}", "pid", (int)vm->pid, "state",
+									 vm_state_name(vm->state)));
+		} else if (r == -ESRCH) {
+			dead++;
+			supervise_ended(m, vm, -1);
+		}
+	}
+	fprintf(stderr, "petreld: %u worker(s) adopted, %u found dead, in %llu ms\n", adopted, dead,
+		(unsigned long long)(mgr_now_ms() - t0));
+}
+
+static void on_signal(int sig)
+{
+	if (the_manager) {
+		the_manager->quitting = true;
+		uint64_t one = 1;
+		if (write(the_manager->wake, &one, sizeof(one)) < 0) {
+			/* awake anyway */
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct manager m = {
+		.state_dir = "/run/petreld", .defs_dir = "/etc/petreld/vms", .jail_base = "/srv/jailer", .snapshot_dir = "/var/lib/petreld/snapshots",
+		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
+	};
+	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
+	       O_VER, O_HELP };
+	static const struct option opts[] = {
+		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
+		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
+		{ "petrel", required_argument, NULL, O_PETREL }, { "jailer", required_argument, NULL, O_JAILER },
+		{ "no-jailer", no_argument, NULL, O_NOJAIL }, { "jail-base", required_argument, NULL, O_JBASE },
+		{ "cgroup-version", required_argument, NULL, O_CGV },
+		{ "cgroup-parent", required_argument, NULL, O_CGP },
+		{ "snapshot-dir", required_argument, NULL, O_SNAP },
+		{ "shutdown-timeout", required_argument, NULL, O_STO },
+		{ "api-timeout", required_argument, NULL, O_ATO }, { "version", no_argument, NULL, O_VER },
+		{ "help", no_argument, NULL, O_HELP }, { NULL, 0, NULL, 0 },
+	};
+	bool foreground = false, no_jailer = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_FG: foreground = true; break;
+		case O_STATE: m.state_dir = optarg; break;
+		case O_DEFS: m.defs_dir = optarg; break;
+		case O_SOCK: m.socket_path = optarg; break;
+		case O_PETREL: m.petrel = optarg; break;
+		case O_JAILER: m.jailer = optarg; break;
+		case O_NOJAIL: no_jailer = true; break;
+		case O_JBASE: m.jail_base = optarg; break;
+		case O_CGV:
+			m.cgroup_version = atoi(optarg);
+			if (m.cgroup_version != 1 && m.cgroup_version != 2) {
+				fprintf(stderr, "petreld: --cgroup-version: 1 or 2\n");
+				return 2;
+			}
+			break;
+		case O_CGP: m.cgroup_parent = optarg; break;
+		case O_SNAP: m.snapshot_dir = optarg; break;
+		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
+		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
+		case O_VER: printf("petreld %s\n", PETREL_VERSION); return 0;
+		case O_HELP: usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "petreld: unexpected argument '%s'\n\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!m.petrel)
+		m.petrel = beside_self("petrel");
+	if (no_jailer)
+		m.jailer = NULL;
+	else if (!m.jailer)
+		m.jailer = beside_self("petrel-jailer");
+	if (!m.cgroup_version)
+		m.cgroup_version = default_cgroup_version();
+	char *sock = NULL;
+	if (!m.socket_path && asprintf(&sock, "%s/petreld.sock", m.state_dir) > 0)
+		m.socket_path = sock;
+	if (!m.petrel || access(m.petrel, X_OK) < 0 || (m.jailer && access(m.jailer, X_OK) < 0)) {
+		fprintf(stderr, "petreld: cannot run the worker %s or the jailer %s\n", m.petrel ? m.petrel : "?",
+			m.jailer ? m.jailer : "(none)");
+		return 1;
+	}
+	const char *sub[] = { "", "/run", "/logs", "/sock" };
+	for (size_t i = 0; i < 4; i++) {
+		char d[PATH_MAX];
+		snprintf(d, sizeof(d), "%s%s", m.state_dir, sub[i]);
+		if (mkdir_p(d, 0750) < 0) {
+			fprintf(stderr, "petreld: cannot create %s: %m\n", d);
+			return 1;
+		}
+	}
+	if (mkdir_p(m.defs_dir, 0750) < 0) {
+		fprintf(stderr, "petreld: cannot create %s: %m\n", m.defs_dir);
+		return 1;
+	}
+	if (!foreground && daemon(0, 0) < 0) {
+		fprintf(stderr, "petreld: daemon: %m\n");
+		return 1;
+	}
+	pthread_mutex_init(&m.lock, NULL);
+	m.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	the_manager = &m;
+	events_init(&m);
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	load_all(&m);
+	adopt_all(&m);
+	struct api_server *srv = NULL;
+	mode_t old = umask(0117); /* the socket is born 0660 */
+	int e = mgr_api_start(&m, &srv);
+	umask(old);
+	if (e < 0) {
+		fprintf(stderr, "petreld: cannot serve the API on %s: %s\n", m.socket_path, strerror(-e));
+		return 1;
+	}
+	fprintf(stderr, "petreld: serving %s (definitions %s, %s)\n", m.socket_path, m.defs_dir,
+		m.jailer ? "jailed workers" : "workers without the jailer");
+	lifecycle_autostart(&m);
+	supervise_loop(&m);
+	/* The VMs keep running; verbs in progress are cut short with the process (the server is
+	 * not stopped: a verb's thread may still answer through it). */
+	unlink(m.socket_path);
+	fprintf(stderr, "petreld: stopped; the VMs keep running\n");
+	_exit(0);
+}

@@ -1,0 +1,220 @@
+/* petreld, the host service (docs/manager.md): keeps a host's VMs as definition files plus one
+ * petrel worker process per running VM, started through petrel-jailer and driven through the
+ * worker's API socket. petreld never touches KVM itself.
+ *
+ * Threads: the API server's (src/api/http.c) runs the handlers (api.c) under m->lock; verbs
+ * that wait on a worker (start, shutdown, ...) run on a thread of their own (lifecycle.c) with
+ * the VM marked busy, so the API never waits on a guest; the main thread supervises
+ * (supervise.c): it reaps workers, sees them die through pidfds and applies restart policies. */
+#ifndef PETREL_MANAGER_H
+#define PETREL_MANAGER_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VM_NAME_MAX 64
+#define DEF_MAX_BYTES (1 << 20)
+
+enum vm_state { VM_SHUTOFF, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_CRASHED };
+enum restart_policy { RESTART_NEVER, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
+/* A VM's share of the host, applied to its worker's cgroup (partition.c). 0 / "": not set. */
+struct vm_resources {
+	unsigned cpu_weight;        /* 1..10000, 100 = the default share */
+	unsigned cpu_quota_pct;     /* % of one CPU per period, 1..100 * host CPUs */
+	char cpuset[64];            /* host CPUs, "0-1,3" */
+	uint64_t memory_limit_mib;  /* worker's whole memory, guest RAM included */
+};
+
+/* One definition file, checked (definition.c). */
+struct vm_def {
+	char name[VM_NAME_MAX + 1];
+	char uuid[37];
+	bool autostart;
+	enum restart_policy restart;
+	struct vm_resources res;
+	unsigned uid, gid;          /* the worker's ids in its jail */
+	json_t *doc;                /* the whole document, as stored (owned) */
+};
+
+struct vm {
+	struct vm *next;
+	struct vm_def def;
+	enum vm_state state;
+	const char *busy;           /* the verb running on its thread, or NULL */
+	pid_t pid;                  /* the worker process petreld started (jailer or petrel) */
+	unsigned long long start_time; /* /proc/PID/stat field 22 */
+	int pidfd;                  /* -1: none */
+	pid_t vmm_pid;              /* petrel itself (inside the jail's pid namespace), or pid */
+	char api_sock[108];
+	char jail_dir[PATH_MAX];    /* <jail base>/petrel/<name>, "" without the jailer */
+	bool stopping;              /* petreld ended it (shutdown, destroy): not a crash */
+	bool restart_due;
+	bool autostart_due;          /* the due start is an autostart, not a restart */
+	uint64_t restart_at_ms;     /* CLOCK_MONOTONIC */
+	unsigned restarts;          /* in a row, for the on-failure backoff */
+	int last_exit;              /* wait status, -1 unknown (not petreld's child) */
+	long long started_at;       /* wall clock, seconds */
+	char verb_arg[VM_NAME_MAX + 1]; /* the snapshot a snapshot verb is about */
+	long want_vcpus, want_mem_mib;  /* the machine verb's */
+};
+
+struct manager {
+	pthread_mutex_t lock;
+	struct vm *vms;
+	int wake;                   /* eventfd: the supervisor has something to look at */
+	/* configuration */
+	const char *state_dir;      /* /run/petreld: run/<name>.json, logs, worker sockets */
+	const char *defs_dir;       /* /etc/petreld/vms: <name>.json */
+	const char *socket_path;
+	const char *petrel;         /* the worker binary */
+	const char *jailer;         /* NULL: workers run without the jailer (--no-jailer) */
+	const char *jail_base;
+	const char *snapshot_dir;   /* /var/lib/petreld/snapshots */
+	int cgroup_version;         /* 1 or 2 */
+	const char *cgroup_parent;  /* workers' cgroups are <hierarchy>/<parent>/<name> */
+	unsigned shutdown_timeout_s;
+	unsigned api_timeout_ms;    /* a worker's API call */
+	bool quitting;
+};
+
+/* util.c */
+uint64_t mgr_now_ms(void);
+/* The start time of pid (field 22 of /proc/PID/stat), or 0 if there is no such process. */
+unsigned long long proc_start_time(pid_t pid);
+/* A fault text into err (printf). Returns -code (an errno). */
+int mgr_err(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* defs.c: the definitions directory. */
+int defs_write_atomic(const char *dir, const char *name, const char *text, char *err, size_t errlen);
+int defs_remove(const char *dir, const char *name, char *err, size_t errlen);
+/* Read <dir>/<file> into a malloc'd NUL-terminated text (at most DEF_MAX_BYTES). */
+int defs_read(const char *dir, const char *file, char **out, char *err, size_t errlen);
+
+/* definition.c: text -> checked definition. Errors: -EINVAL (400) with the reason. */
+int def_parse(const char *text, size_t len, struct vm_def *def, char *err, size_t errlen);
+/* The files the VM writes to (drives, pmem) must exist, be regular files or block devices and
+ * belong to no other VM of m (m->lock held; self is skipped). -EINVAL, -ENOENT or -EEXIST. */
+int def_check_files(struct manager *m, const struct vm_def *def, char *err, size_t errlen);
+void def_free(struct vm_def *def);
+/* Calls fn for every host file the Firecracker part of doc names: kernel, initrd (disk false),
+ * drives and pmem (disk true); stops at its first error. */
+int def_foreach_file(json_t *doc, int (*fn)(void *, const char *where, const char *path, bool disk),
+		     void *arg);
+const char *restart_policy_name(enum restart_policy p);
+
+/* vm.c */
+struct vm *vm_find(struct manager *m, const char *name);
+const char *vm_state_name(enum vm_state s);
+json_t *vm_to_json(struct manager *m, struct vm *vm);
+bool vm_name_ok(const char *name);
+void vm_free(struct vm *vm);
+
+/* events.c: the event stream (GET /events) and the log per VM. */
+void events_init(struct manager *m);
+/* Send one event to every subscriber and the VM's log: {"event": what, "vm": name, ...}.
+ * extra (taken) adds fields. */
+void event_emit(struct manager *m, const char *vm, const char *what, json_t *extra);
+void events_subscribe(void *m, int fd);
+void vm_log(struct manager *m, const char *vm, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* worker_http.c: one request to a Unix socket's HTTP API, with a timeout. Returns the status
+ * (body malloc'd in *out, may be NULL) or -errno. */
+int uhttp_request(const char *sock, const char *method, const char *path, const char *body,
+		  unsigned timeout_ms, char **out);
+
+/* worker.c: the worker process. */
+/* Start vm's worker and boot the VM, or with restore (a snapshot directory, snapshot.c) load
+ * that snapshot into it. */
+int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen);
+int copy_file(const char *src, const char *dst);
+
+/* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */
+int vmsnap_create(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen);
+int vmsnap_revert(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen);
+int vmsnap_delete(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen);
+json_t *vmsnap_list(struct manager *m, struct vm *vm);
+bool vmsnap_exists(struct manager *m, struct vm *vm, const char *snap);
+/* Link (or copy) a snapshot's files into the worker's jail root as /vm.state and /vm.mem. */
+int vmsnap_into_jail(struct manager *m, struct vm *vm, const char *dir, const char *root, char *err,
+		       size_t errlen);
+/* Kill the worker (SIGKILL), wait for its end and clean its jail, cgroups and files up. */
+void worker_kill(struct manager *m, struct vm *vm);
+/* After the worker has ended: remove its jail, cgroups and run state. */
+void worker_cleanup(struct manager *m, struct vm *vm);
+
+/* runstate.c: <state>/run/<name>.json, what a later petreld re-adopts. */
+int runstate_save(struct manager *m, struct vm *vm);
+void runstate_remove(struct manager *m, const char *name);
+/* Re-adopt vm's worker if its run state names a live one (pid + start time): 1 adopted,
+ * 0 none (no state), -ESRCH: it was running and died while petreld was away. */
+int runstate_adopt(struct manager *m, struct vm *vm);
+
+/* partition.c: the worker's cgroup. */
+int partition_jailer_args(struct manager *m, const struct vm_resources *r, char **argv, int max,
+			  char bufs[][96]);
+int partition_apply(struct manager *m, struct vm *vm, const struct vm_resources *r, char *err,
+		    size_t errlen);
+int partition_parse(json_t *o, struct vm_resources *r, char *err, size_t errlen);
+json_t *partition_to_json(const struct vm_resources *r);
+json_t *partition_read(struct manager *m, struct vm *vm);
+/* The cgroup directory of controller ctl for vm ("" when none). */
+void partition_dir(struct manager *m, const char *vm, const char *ctl, char *out, size_t size);
+
+/* lifecycle.c: the verbs. Each returns 0 and runs on its own thread (the answer comes through
+ * done), or an error status with the reason. */
+struct api_response;
+int lifecycle_begin(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen);
+void lifecycle_autostart(struct manager *m);
+/* Run verb for vm synchronously (the VM is marked busy by the caller). */
+int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen);
+/* Start vm's worker from the snapshot directory dir (a revert). */
+int lifecycle_restore(struct manager *m, struct vm *vm, const char *dir, char *err, size_t errlen);
+
+struct api_response;
+typedef void (*api_done_fn)(void *opaque, struct api_response *resp);
+int lifecycle_async(struct manager *m, struct vm *vm, const char *verb, api_done_fn done, void *opaque);
+
+/* partition.c */
+void partition_remove(struct manager *m, const char *vm);
+
+/* worker.c */
+int worker_call(struct manager *m, struct vm *vm, const char *method, const char *path, json_t *body,
+		char *err, size_t errlen);
+bool worker_wait_end(struct manager *m, struct vm *vm, unsigned ms);
+int uhttp_connect(const char *sock);
+
+/* main.c */
+extern struct manager *the_manager;
+/* Read and check <defs dir>/<name>.json (its petrel.name must be name). */
+int mgr_load_definition(struct manager *m, const char *name, struct vm_def *def, char *err, size_t errlen);
+/* The HTTP status for a -errno of petreld's. */
+unsigned mgr_status_of(int e);
+
+/* supervise.c */
+void supervise_ended(struct manager *m, struct vm *vm, int status);
+void supervise_loop(struct manager *m);
+void supervise_wake(struct manager *m);
+
+/* stats.c: every VM's CPU time, memory and I/O (GET /stats, petrelctl top). */
+json_t *stats_json(struct manager *m);
+
+/* machine.c: vCPUs and memory of a running VM (PATCH /vms/NAME/machine); -1: unchanged. */
+int machine_parse(json_t *o, long *vcpus, long *mem_mib, char *err, size_t errlen);
+int machine_apply(struct manager *m, struct vm *vm, long vcpus, long mem_mib, char *err, size_t errlen);
+
+/* console.c: GET /vms/NAME/console, the worker's console output for a reader. */
+void *console_reader_new(struct manager *m, const char *vm);
+void console_stream(void *reader, int fd);
+
+/* api.c */
+struct api_server;
+int mgr_api_start(struct manager *m, struct api_server **out);
+
+#endif

@@ -1,0 +1,174 @@
+/* Supervision, on petreld's main thread: poll() over every worker's pidfd and a wake-up
+ * eventfd; a worker that ends is reaped (when it is petreld's child), its jail and cgroups
+ * are cleaned up, and the VM becomes "shut off" (ended by petreld, or a clean exit of the
+ * guest) or "crashed", and then its restart policy decides: never; on-failure, after a crash,
+ * with a backoff of 1 s doubling to 60 s; always, after any end petreld did not ask for. */
+#include "manager/manager.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_WATCHED 4096
+#define BACKOFF_MAX_MS 60000
+#define STABLE_S 30   /* a worker that ran this long resets the backoff */
+
+void supervise_wake(struct manager *m)
+{
+	uint64_t one = 1;
+	if (write(m->wake, &one, sizeof(one)) < 0) {
+		/* the counter is full: the supervisor is awake anyway */
+	}
+}
+
+static void schedule_restart(struct manager *m, struct vm *vm, bool crashed)
+{
+	if (vm->def.restart == RESTART_NEVER || (vm->def.restart == RESTART_ON_FAILURE && !crashed))
+		return;
+	if (vm->started_at && time(NULL) - vm->started_at >= STABLE_S)
+		vm->restarts = 0;
+	uint64_t backoff = 1000;
+	for (unsigned i = 0; i < vm->restarts && backoff < BACKOFF_MAX_MS; i++)
+		backoff *= 2;
+	if (backoff > BACKOFF_MAX_MS)
+		backoff = BACKOFF_MAX_MS;
+	vm->restart_due = true;
+	vm->restart_at_ms = mgr_now_ms() + backoff;
+	vm_log(m, vm->def.name, "restart policy %s: restart in %llu ms", restart_policy_name(vm->def.restart),
+	       (unsigned long long)backoff);
+}
+
+/* The worker of vm has ended (m->lock held). */
+void supervise_ended(struct manager *m, struct vm *vm, int status)
+{
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
+	vm->pidfd = -1;
+	vm->last_exit = status;
+	bool asked = vm->stopping;
+	bool clean = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	bool was_starting = vm->state == VM_STARTING;
+	worker_cleanup(m, vm);
+	vm->pid = vm->vmm_pid = 0;
+	json_t *why = json_object();
+	if (status >= 0)
+		json_object_set_new(why, WIFSIGNALED(status) ? "signal" : "exit_status",
+				    json_integer(WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)));
+	if (asked || clean || was_starting) {
+		vm->state = VM_SHUTOFF;
+		event_emit(m, vm->def.name, "stopped", why);
+		if (!asked && !was_starting)
+			schedule_restart(m, vm, false);
+	} else {
+		vm->state = VM_CRASHED;
+		event_emit(m, vm->def.name, "crashed", why);
+		schedule_restart(m, vm, true);
+	}
+}
+
+static void reap(struct manager *m)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		pthread_mutex_lock(&m->lock);
+		for (struct vm *vm = m->vms; vm; vm = vm->next)
+			if (vm->pid == pid)
+				supervise_ended(m, vm, status);
+		pthread_mutex_unlock(&m->lock);
+	}
+}
+
+static void *restart_thread(void *arg);
+
+void supervise_loop(struct manager *m)
+{
+	static struct pollfd pfd[MAX_WATCHED + 1];
+	static struct vm *who[MAX_WATCHED + 1];
+	while (!__atomic_load_n(&m->quitting, __ATOMIC_RELAXED)) {
+		reap(m);
+		nfds_t n = 1;
+		int timeout = -1;
+		uint64_t now = mgr_now_ms();
+		pfd[0] = (struct pollfd){ m->wake, POLLIN, 0 };
+		pthread_mutex_lock(&m->lock);
+		for (struct vm *vm = m->vms; vm; vm = vm->next) {
+			if (vm->pidfd >= 0 && n <= MAX_WATCHED) {
+				pfd[n] = (struct pollfd){ vm->pidfd, POLLIN, 0 };
+				who[n++] = vm;
+			}
+			if (!vm->restart_due || vm->busy)
+				continue;
+			if (vm->restart_at_ms <= now) {
+				vm->restart_due = false;
+				vm->busy = "restart";
+				pthread_t t;
+				pthread_attr_t a;
+				pthread_attr_init(&a);
+				pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+				if (pthread_create(&t, &a, restart_thread, vm) != 0)
+					vm->busy = NULL;
+				pthread_attr_destroy(&a);
+			} else {
+				int left = (int)(vm->restart_at_ms - now);
+				if (timeout < 0 || left < timeout)
+					timeout = left;
+			}
+		}
+		pthread_mutex_unlock(&m->lock);
+		/* Children are also reaped every second: an exit the pidfd did not show. */
+		if (timeout < 0 || timeout > 1000)
+			timeout = 1000;
+		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+			continue;
+		if (pfd[0].revents) {
+			uint64_t v;
+			if (read(m->wake, &v, sizeof(v)) < 0) {
+				/* EAGAIN */
+			}
+		}
+		reap(m);
+		pthread_mutex_lock(&m->lock);
+		for (nfds_t i = 1; i < n; i++) {
+			struct vm *vm = who[i];
+			if (!(pfd[i].revents & POLLIN) || vm->pidfd != pfd[i].fd)
+				continue;
+			/* Not petreld's child (adopted): its exit status is not ours to know. */
+			int status;
+			pid_t r = waitpid(vm->pid, &status, WNOHANG);
+			if (r == vm->pid)
+				supervise_ended(m, vm, status);
+			else if (r < 0 && errno == ECHILD)
+				supervise_ended(m, vm, -1);
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
+}
+
+static void *restart_thread(void *arg)
+{
+	struct vm *vm = arg;
+	struct manager *m = the_manager;
+	char err[512];
+	pthread_mutex_lock(&m->lock);
+	const char *verb = vm->autostart_due ? "start" : "restart";
+	vm->autostart_due = false;
+	pthread_mutex_unlock(&m->lock);
+	int e = lifecycle_run(m, vm, verb, err, sizeof(err));
+	pthread_mutex_lock(&m->lock);
+	if (e < 0) {
+		vm->restarts++;
+		vm->state = VM_CRASHED;
+		event_emit(m, vm->def.name, "crashed", json_pack("{s:s}", "reason", err));
+		schedule_restart(m, vm, true);
+	}
+	vm->busy = NULL;
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}

@@ -1,0 +1,435 @@
+/* A VM's worker: one petrel process, started through petrel-jailer (its own uid, chroot, pid
+ * namespace and cgroups) or, with petreld --no-jailer, directly; then configured through its
+ * API socket from the definition and started (InstanceStart). */
+#include "manager/manager.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SOCKET_WAIT_MS 10000
+
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* The Firecracker sections and the worker API calls that set them, in a working order. */
+static const struct section {
+	const char *key, *path, *id;
+} sections[] = {
+	{ "machine-config", "/machine-config", NULL },
+	{ "cpu-config", "/cpu-config", NULL },
+	{ "boot-source", "/boot-source", NULL },
+	{ "drives", "/drives/", "drive_id" },
+	{ "pmem", "/pmem/", "id" },
+	{ "network-interfaces", "/network-interfaces/", "iface_id" },
+	{ "vsock", "/vsock", NULL },
+	{ "entropy", "/entropy", NULL },
+	{ "balloon", "/balloon", NULL },
+	{ "memory-hotplug", "/hotplug/memory", NULL },
+	{ "vcpu-hotplug", "/hotplug/vcpu", NULL },
+	{ "mmds-config", "/mmds/config", NULL },
+};
+
+static bool id_ok(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
+/* 0, or the worker's fault with its status. */
+static int call(struct manager *m, struct vm *vm, const char *method, const char *path, json_t *body,
+		char *err, size_t errlen)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *reply = NULL;
+	int st = uhttp_request(vm->api_sock, method, path, text, m->api_timeout_ms, &reply);
+	free(text);
+	int e = 0;
+	if (st < 0)
+		e = mgr_err(err, errlen, st == -ETIMEDOUT ? ETIMEDOUT : EIO, "worker API %s %s: %s", method,
+			    path, st == -ETIMEDOUT ? "no answer in time (the worker hangs)" : strerror(-st));
+	else if (st >= 300)
+		e = mgr_err(err, errlen, EIO, "worker API %s %s: %d %s", method, path, st, reply ? reply : "");
+	free(reply);
+	return e;
+}
+
+int worker_call(struct manager *m, struct vm *vm, const char *method, const char *path, json_t *body,
+		char *err, size_t errlen)
+{
+	return call(m, vm, method, path, body, err, errlen);
+}
+
+static int configure(struct manager *m, struct vm *vm, json_t *fc, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *val;
+	json_object_foreach(fc, key, val) {
+		bool known = false;
+		for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+			known |= !strcmp(key, sections[i].key);
+		if (!known && !json_is_null(val))
+			return mgr_err(err, errlen, EINVAL, "section '%s': petreld cannot set it on a worker", key);
+	}
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		const struct section *s = &sections[i];
+		json_t *v = json_object_get(fc, s->key);
+		if (!v || json_is_null(v))
+			continue;
+		int e;
+		if (!s->id) {
+			if ((e = call(m, vm, "PUT", s->path, v, err, errlen)) < 0)
+				return e;
+			continue;
+		}
+		size_t k;
+		json_t *el;
+		json_array_foreach(v, k, el) {
+			const char *id = json_string_value(json_object_get(el, s->id));
+			char path[128];
+			if (!id || !id_ok(id))
+				return mgr_err(err, errlen, EINVAL, "%s[%zu].%s: expected 1 to 64 of [A-Za-z0-9_-]",
+					       s->key, k, s->id);
+			snprintf(path, sizeof(path), "%s%s", s->path, id);
+			if ((e = call(m, vm, "PUT", path, el, err, errlen)) < 0)
+				return e;
+		}
+	}
+	return 0;
+}
+
+int copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, e = 0;
+	if (in < 0)
+		return -errno;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		e = -errno;
+		close(in);
+		return e;
+	}
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			e = -EIO;
+			break;
+		}
+	if (n < 0)
+		e = -errno;
+	close(in);
+	close(out);
+	return e;
+}
+
+struct jail_put {
+	struct manager *m;
+	struct vm *vm;
+	const char *root;
+	unsigned n;
+	char *err;
+	size_t errlen;
+};
+
+/* Put one host file into the jail as /vm/fN and give the definition that path. Kernels and
+ * initrds are linked or copied (read only); disks are hard links, so they must live on the
+ * jail base's file system, and are handed to the worker's uid:gid as Firecracker's recipe does. */
+static int put_in_jail(void *arg, const char *where, const char *path, bool disk)
+{
+	struct jail_put *j = arg;
+	char dst[PATH_MAX + 32];
+	snprintf(dst, sizeof(dst), "%s/vm/f%u", j->root, j->n++);
+	if (link(path, dst) < 0) {
+		int e = errno;
+		if (disk || (e != EXDEV && e != EPERM) || copy_file(path, dst) < 0)
+			return mgr_err(j->err, j->errlen, e, "%s: cannot link '%s' into the jail %s: %s%s", where,
+				       path, j->root, strerror(e),
+				       e == EXDEV ? " (a disk must be on the jail base's file system)" : "");
+	}
+	if (disk ? chown(dst, j->vm->def.uid, j->vm->def.gid) < 0 : chmod(dst, 0644) < 0)
+		return mgr_err(j->err, j->errlen, errno, "%s: cannot hand '%s' to the worker: %s", where, path,
+			       strerror(errno));
+	return 0;
+}
+
+/* The definition's paths, rewritten to the jail's /vm/fN, in the order put_in_jail saw them. */
+static void rewrite_paths(json_t *fc)
+{
+	unsigned n = 0;
+	char p[32];
+	json_t *bs = json_object_get(fc, "boot-source");
+	const char *keys[] = { "kernel_image_path", "initrd_path" };
+	for (int i = 0; i < 2; i++)
+		if (json_is_string(json_object_get(bs, keys[i]))) {
+			snprintf(p, sizeof(p), "/vm/f%u", n++);
+			json_object_set_new(bs, keys[i], json_string(p));
+		}
+	const char *arrays[] = { "drives", "pmem" };
+	for (int a = 0; a < 2; a++) {
+		size_t i;
+		json_t *el;
+		json_array_foreach(json_object_get(fc, arrays[a]), i, el)
+			if (json_is_string(json_object_get(el, "path_on_host"))) {
+				snprintf(p, sizeof(p), "/vm/f%u", n++);
+				json_object_set_new(el, "path_on_host", json_string(p));
+			}
+	}
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void worker_cleanup(struct manager *m, struct vm *vm)
+{
+	if (vm->jail_dir[0])
+		nftw(vm->jail_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	else if (vm->api_sock[0])
+		unlink(vm->api_sock);
+	partition_remove(m, vm->def.name);
+	runstate_remove(m, vm->def.name);
+}
+
+static bool alive(struct vm *vm)
+{
+	return vm->pid > 0 && proc_start_time(vm->pid) == vm->start_time;
+}
+
+/* Wait up to ms for the supervisor to see the worker end (vm->pid back to 0). */
+bool worker_wait_end(struct manager *m, struct vm *vm, unsigned ms)
+{
+	uint64_t deadline = mgr_now_ms() + ms;
+	for (;;) {
+		pthread_mutex_lock(&m->lock);
+		bool gone = vm->pid == 0;
+		pthread_mutex_unlock(&m->lock);
+		if (gone)
+			return true;
+		if (mgr_now_ms() >= deadline)
+			return false;
+		usleep(10000);
+	}
+}
+
+void worker_kill(struct manager *m, struct vm *vm)
+{
+	pthread_mutex_lock(&m->lock);
+	vm->stopping = true;
+	/* Only a process that is still the one petreld started (pid and start time). petrel
+	 * first: the jailer (its parent, with --new-pid-ns) reaps it and exits; killed together,
+	 * petrel was left to init as a zombie, which a minimal init never reaps. */
+	bool jailed = vm->vmm_pid > 0 && vm->vmm_pid != vm->pid;
+	if (alive(vm))
+		kill(jailed ? vm->vmm_pid : vm->pid, SIGKILL);
+	pthread_mutex_unlock(&m->lock);
+	supervise_wake(m);
+	if (worker_wait_end(m, vm, 3000) || !jailed)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (alive(vm))
+		kill(vm->pid, SIGKILL); /* a jailer that did not follow its child */
+	pthread_mutex_unlock(&m->lock);
+	worker_wait_end(m, vm, 10000);
+}
+
+static pid_t read_pid_file(const char *path, unsigned ms)
+{
+	uint64_t deadline = mgr_now_ms() + ms;
+	do {
+		char buf[32] = "";
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n > 0 && buf[n - 1] == '\n')
+				return (pid_t)atoi(buf);
+		}
+		usleep(2000);
+	} while (mgr_now_ms() < deadline);
+	return 0;
+}
+
+static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
+{
+	const char *name = vm->def.name;
+	char *argv[40], cg[8][96], uid[16], gid[16], logpath[PATH_MAX];
+	int argc = 0;
+	if (m->jailer) {
+		snprintf(uid, sizeof(uid), "%u", vm->def.uid);
+		snprintf(gid, sizeof(gid), "%u", vm->def.gid);
+		argv[argc++] = (char *)m->jailer;
+		argv[argc++] = "--id";
+		argv[argc++] = (char *)name;
+		argv[argc++] = "--exec-file";
+		argv[argc++] = (char *)m->petrel;
+		argv[argc++] = "--uid";
+		argv[argc++] = uid;
+		argv[argc++] = "--gid";
+		argv[argc++] = gid;
+		argv[argc++] = "--chroot-base-dir";
+		argv[argc++] = (char *)m->jail_base;
+		argv[argc++] = "--new-pid-ns";
+		argc += partition_jailer_args(m, &vm->def.res, argv + argc, 20, cg);
+		argv[argc++] = "--";
+		argv[argc++] = "--api-sock";
+		argv[argc++] = "/run/api.sock";
+	} else {
+		argv[argc++] = (char *)m->petrel;
+		argv[argc++] = "--id";
+		argv[argc++] = (char *)name;
+		argv[argc++] = "--api-sock";
+		argv[argc++] = vm->api_sock;
+	}
+	argv[argc] = NULL;
+	snprintf(logpath, sizeof(logpath), "%s/logs/%s.worker.log", m->state_dir, name);
+	int logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (logfd < 0)
+		return mgr_err(err, errlen, errno, "cannot open %s: %s", logpath, strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(logfd);
+		return mgr_err(err, errlen, e, "fork: %s", strerror(e));
+	}
+	if (pid == 0) {
+		/* Its own session: a signal to petreld's terminal or process group is not the VM's. */
+		setsid();
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		syscall(SYS_close_range, 3, ~0u, 0);
+		execv(argv[0], argv);
+		dprintf(2, "petreld: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(logfd);
+	pthread_mutex_lock(&m->lock);
+	vm->pid = pid;
+	vm->vmm_pid = pid;
+	vm->start_time = proc_start_time(pid);
+	vm->pidfd = pidfd_open_(pid);
+	vm->last_exit = -1;
+	pthread_mutex_unlock(&m->lock);
+	supervise_wake(m); /* it watches the new pidfd */
+	vm_log(m, name, "worker %d started: %s", (int)pid, argv[0]);
+	return 0;
+}
+
+static int wait_socket(struct manager *m, struct vm *vm, char *err, size_t errlen)
+{
+	uint64_t deadline = mgr_now_ms() + SOCKET_WAIT_MS;
+	for (;;) {
+		char *reply = NULL;
+		int st = uhttp_request(vm->api_sock, "GET", "/", NULL, 1000, &reply);
+		free(reply);
+		if (st == 200)
+			return 0;
+		pthread_mutex_lock(&m->lock);
+		bool gone = vm->pid == 0;
+		pthread_mutex_unlock(&m->lock);
+		if (gone)
+			return mgr_err(err, errlen, EIO, "the worker exited before its API answered (see %s/logs/%s.worker.log)",
+				       m->state_dir, vm->def.name);
+		if (mgr_now_ms() >= deadline)
+			return mgr_err(err, errlen, ETIMEDOUT, "the worker's API did not answer in %u ms",
+				       SOCKET_WAIT_MS);
+		usleep(5000);
+	}
+}
+
+int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen)
+{
+	const char *name = vm->def.name;
+	if (m->jailer) {
+		snprintf(vm->jail_dir, sizeof(vm->jail_dir), "%s/petrel/%s", m->jail_base, name);
+		nftw(vm->jail_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); /* a stale one */
+		partition_remove(m, name);
+		if (snprintf(vm->api_sock, sizeof(vm->api_sock), "%s/root/run/api.sock", vm->jail_dir) >=
+		    (int)sizeof(vm->api_sock))
+			return mgr_err(err, errlen, ENAMETOOLONG, "jail base %s is too long for a socket path",
+				       m->jail_base);
+	} else {
+		vm->jail_dir[0] = '\0';
+		if (snprintf(vm->api_sock, sizeof(vm->api_sock), "%s/sock/%s.sock", m->state_dir, name) >=
+		    (int)sizeof(vm->api_sock))
+			return mgr_err(err, errlen, ENAMETOOLONG, "state dir %s is too long for a socket path",
+				       m->state_dir);
+		unlink(vm->api_sock);
+	}
+	vm->stopping = false;
+	int e = spawn(m, vm, err, errlen);
+	if (e < 0)
+		return e;
+	json_t *fc = json_deep_copy(vm->def.doc);
+	json_object_del(fc, "petrel");
+	if ((e = wait_socket(m, vm, err, errlen)) < 0)
+		goto fail;
+	if (m->jailer) {
+		char root[PATH_MAX + 8], pidf[PATH_MAX + 32];
+		snprintf(root, sizeof(root), "%s/root", vm->jail_dir);
+		snprintf(pidf, sizeof(pidf), "%s/petrel.pid", root);
+		pid_t vmm = read_pid_file(pidf, 5000);
+		pthread_mutex_lock(&m->lock);
+		if (vmm > 0)
+			vm->vmm_pid = vmm;
+		pthread_mutex_unlock(&m->lock);
+		char vmdir[PATH_MAX + 16];
+		snprintf(vmdir, sizeof(vmdir), "%s/vm", root);
+		if (mkdir(vmdir, 0755) < 0 && errno != EEXIST) {
+			e = mgr_err(err, errlen, errno, "mkdir %s: %s", vmdir, strerror(errno));
+			goto fail;
+		}
+		struct jail_put jp = { m, vm, root, 0, err, errlen };
+		if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0)
+			goto fail;
+		rewrite_paths(fc);
+		if (restore && (e = vmsnap_into_jail(m, vm, restore, root, err, errlen)) < 0)
+			goto fail;
+	}
+	/* A restore: the machine and its devices come from the snapshot, which names the same
+	 * paths (the jail's /vm/fN are laid out as at the first start). Else: configure, boot. */
+	json_t *act;
+	if (restore) {
+		char st[PATH_MAX + 16], mem[PATH_MAX + 16];
+		snprintf(st, sizeof(st), "%s/vm.state", m->jailer ? "" : restore);
+		snprintf(mem, sizeof(mem), "%s/vm.mem", m->jailer ? "" : restore);
+		act = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", st, "mem_backend", "backend_type",
+				"File", "backend_path", mem, "resume_vm", 1);
+	} else {
+		if ((e = configure(m, vm, fc, err, errlen)) < 0)
+			goto fail;
+		act = json_pack("{s:s}", "action_type", "InstanceStart");
+	}
+	e = call(m, vm, "PUT", restore ? "/snapshot/load" : "/actions", act, err, errlen);
+	json_decref(act);
+	if (e < 0)
+		goto fail;
+	json_decref(fc);
+	return 0;
+fail:
+	json_decref(fc);
+	vm_log(m, name, "start failed: %s", err);
+	worker_kill(m, vm);
+	return e;
+}

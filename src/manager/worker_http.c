@@ -1,0 +1,123 @@
+/* A small HTTP/1.1 client over a Unix socket, with a deadline: petreld's calls to a worker's
+ * API (a worker that hangs on its API costs a timeout, never petreld's thread), and
+ * petrelctl's calls to petreld. One request per connection (Connection: close). */
+#include "manager/manager.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define REPLY_MAX (8u << 20)
+
+static int wait_fd(int fd, short ev, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = mgr_now_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd p = { fd, ev, 0 };
+		int r = poll(&p, 1, (int)(deadline - now));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+int uhttp_connect(const char *sock)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(sock) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int uhttp_request(const char *sock, const char *method, const char *path, const char *body,
+		  unsigned timeout_ms, char **out)
+{
+	*out = NULL;
+	uint64_t deadline = mgr_now_ms() + timeout_ms;
+	int fd = uhttp_connect(sock);
+	if (fd < 0)
+		return fd;
+	size_t blen = body ? strlen(body) : 0;
+	char *req = NULL;
+	int rlen = asprintf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+			    "Accept: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
+			    method, path, body ? "Content-Type: application/json\r\n" : "", blen,
+			    body ? body : "");
+	if (rlen < 0) {
+		close(fd);
+		return -ENOMEM;
+	}
+	int e = 0;
+	for (size_t off = 0; off < (size_t)rlen && !e;) {
+		if ((e = wait_fd(fd, POLLOUT, deadline)) < 0)
+			break;
+		ssize_t n = send(fd, req + off, (size_t)rlen - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			e = -errno;
+		else if (n > 0)
+			off += (size_t)n;
+	}
+	free(req);
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	if (!buf)
+		e = -ENOMEM;
+	while (!e) {
+		if ((e = wait_fd(fd, POLLIN, deadline)) < 0)
+			break;
+		if (len + 1 >= cap) {
+			char *nb = cap < REPLY_MAX ? realloc(buf, cap *= 2) : NULL;
+			if (!nb) {
+				e = -EMSGSIZE;
+				break;
+			}
+			buf = nb;
+		}
+		ssize_t n = recv(fd, buf + len, cap - len - 1, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			e = -errno;
+		else if (n > 0)
+			len += (size_t)n;
+	}
+	close(fd);
+	if (e < 0) {
+		free(buf);
+		return e;
+	}
+	buf[len] = '\0';
+	unsigned status = 0;
+	char *sep = strstr(buf, "\r\n\r\n");
+	if (sscanf(buf, "HTTP/1.%*d %u", &status) != 1 || !sep || status < 100 || status > 599) {
+		free(buf);
+		return -EPROTO;
+	}
+	sep += 4;
+	if (*sep) {
+		*out = strdup(sep);
+		if (!*out) {
+			free(buf);
+			return -ENOMEM;
+		}
+	}
+	free(buf);
+	return (int)status;
+}
