@@ -1,5 +1,6 @@
 /* virtio-vsock: virtqueues <-> the host-side connection mux. See vsock.h. */
 #include "devices/virtio/vsock.h"
+#include "devices/dev_state.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -200,11 +201,20 @@ static void vsock_destroy(struct virtio_dev *d)
 	v->mux_ready = false;
 }
 
+static const struct dev_state_ops vsock_state_ops;
+
+static void vsock_restored(struct virtio_dev *d)
+{
+	virtio_vsock_transport_reset(to_vsock(d));
+}
+
 static const struct virtio_dev_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.reset = vsock_reset,
 	.queue_notify = vsock_queue_notify,
 	.destroy = vsock_destroy,
+	.state = &vsock_state_ops,
+	.restored = vsock_restored,
 };
 
 int virtio_vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg,
@@ -277,3 +287,33 @@ uint64_t virtio_vsock_held(struct virtio_vsock *v)
 	pthread_mutex_unlock(&v->vdev.lock);
 	return b;
 }
+
+/* ---- saved state (section VSCK, docs/snapshots.md): the guest's CID, which must be the one
+ * configured now ---- */
+
+static void vsock_save_state(void *dev, struct enc *e)
+{
+	struct virtio_vsock *v = to_vsock(dev);
+	pthread_mutex_lock(&v->vdev.lock);
+	put_u64(e, v->st.guest_cid);
+	pthread_mutex_unlock(&v->vdev.lock);
+}
+
+static int vsock_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct virtio_vsock *v = to_vsock(dev);
+	uint64_t cid = get_u64(d);
+	int e = dec_end(d, v->vdev.name, err, errlen);
+	if (e == 0 && cid != v->st.guest_cid) {
+		snprintf(err, errlen, "%s: guest CID %llu differs from the snapshot's %llu", v->vdev.name,
+			 (unsigned long long)v->st.guest_cid, (unsigned long long)cid);
+		e = -EINVAL;
+	}
+	return e;
+}
+
+static const struct dev_state_ops vsock_state_ops = {
+	.id = STATE_ID('V', 'S', 'C', 'K'), .version = 1,
+	.save = vsock_save_state, .load = vsock_load_state,
+};
