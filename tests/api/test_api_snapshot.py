@@ -160,7 +160,7 @@ def test_info_describes_the_file(petrel, api, workdir):
     state, mem = snapshot(api, workdir)
     r = subprocess.run([str(PETREL), "snapshot", "info", str(state)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "format version 1, checksum good" in r.stdout
+    assert "format version 2, checksum good" in r.stdout
     assert "vCPUs: 2" in r.stdout and "memory: 128 MiB" in r.stdout
     assert re.search(r"CPU  #1 ", r.stdout) and '"vcpu_count": 2' in r.stdout, r.stdout
     bad = workdir / "bad"
