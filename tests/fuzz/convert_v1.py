@@ -11,6 +11,8 @@ conversion can be checked; petrel itself refuses format-1 files.
 
 Usage: tests/fuzz/convert_v1.py FILE...   (converted in place; files without a format-1
 state are left alone)
+       tests/fuzz/convert_v1.py --device-seeds FILE...   (fuzz_device_state's seeds: its input
+patches the sections' bytes now, not the structs; translated field by field)
 """
 import struct
 import sys
@@ -185,5 +187,157 @@ def main():
             print(f"{path}: {len(b)} -> {len(new)} bytes")
 
 
-if __name__ == "__main__":
+
+# ---- fuzz_device_state's seeds: its input grammar changed with the format ----
+#
+# Format 1's target patched each device's in-memory struct; format 2's patches the bytes the
+# device's save verb wrote (tests/fuzz/fuzz_device_state.c). A seed is translated field by
+# field: every patched byte of a struct goes to the same byte of the same field in the
+# section's encoding (bytes that fell in padding are dropped), the RAM seed and the accesses
+# after the states are kept as they are.
+
+def fields(*spec):
+    """[(name, old_offset, new_offset, size)] from (old_offset, size) in encoding order."""
+    out, new = [], 0
+    for old, size in spec:
+        out.append((old, new, size))
+        new += size
+    return out
+
+
+def virt_fields(nqueues, pci):
+    f = [(0, 4), (4, 1), (8, 8), (16, 1), (17, 1), (20, 4), (24, 4), (28, 4), (32, 8), (40, 2), (42, 2)]
+    spec = [(o, n) for o, n in f]
+    m = fields(*spec)
+    new = sum(n for _, n in f) + 1  # the queue count byte
+    for q in range(nqueues):
+        base = 48 + 48 * q
+        for o, n in ((0, 2), (2, 2), (4, 1), (8, 8), (16, 8), (24, 8), (32, 2), (34, 2), (36, 2), (38, 1), (39, 1),
+                     (40, 1), (42, 2)):
+            m.append((base + o, new, n))
+            new += n
+    return m
+
+
+def vpci_fields(nvec, virt_len):
+    m, new = [], virt_len
+    m.append((0, new, 256)); new += 256
+    m.append((256, new, 1)); new += 1
+    m.append((257, new, 1)); new += 1
+    new += 2  # the vector count
+    for v in range(nvec):
+        m.append((260 + 16 * v, new, 16)); new += 16
+    m.append((1288, new, 8))
+    return m
+
+
+def byte_map(flds):
+    return {old + i: new + i for old, new, size in flds for i in range(size)}
+
+
+OLD_SIZES = {"CPUH": 40, "UART": 77, "I804": 23, "RTC": 144, "ACPI": 6, "PCIB": 4, "GED": 16, "VIRT": 816,
+             "VPCI": 1296, "BALN": 168}
+
+
+def balloon_queues(opt):
+    return 2 + (opt & 1) + ((opt >> 3) & 1) + ((opt >> 1) & 1)
+
+
+def old_sections(opt):
+    """(name, old struct size, byte map into the new section) in the old target's order; the
+    PCI rng's VIRT and VPCI become one new section."""
+    nstat = 16
+    baln = fields((0, 4), (4, 4), (8, 4), (12, 4), *[(16 + 8 * i, 8) for i in range(nstat)], (16 + 8 * nstat, 4),
+                  *[(24 + 8 * nstat + 4 * i, 4) for i in range(4)])
+    baln = [(o, n + (1 if n >= 16 else 0), s) for o, n, s in baln]  # the statistics count byte
+    rng_virt = virt_fields(1, True)
+    virt_len = 40 + 40 * 1
+    return [
+        ("CPUH", byte_map(fields((0, 8), (8, 8), (16, 8), (24, 4), (28, 4), (32, 2)))),
+        ("UART", {i: i for i in range(77)}),
+        ("I804", {i: i for i in range(23)}),
+        ("RTC", byte_map(fields((0, 1), (1, 128), (136, 8)))),
+        ("ACPI", {i: i for i in range(6)}),
+        ("PCIB", {i: i for i in range(4)}),
+        ("GED", byte_map(fields((0, 4), (4, 4), (8, 2)))),
+        ("VIRT", byte_map(rng_virt)),
+        ("VPCI", byte_map(vpci_fields(2, virt_len))),
+        ("VIRT", byte_map(virt_fields(1, False))),
+        ("BALN", byte_map(baln)),
+        ("VIRT", byte_map(virt_fields(balloon_queues(opt), False))),
+    ]
+
+
+def read_old_section(data, at, size, baln):
+    """One section of the old grammar at data[at:]: (kind, [(offset, byte)], next offset);
+    kind 0 saved, 1 XOR, 2 overwrite."""
+    def byte():
+        nonlocal at
+        if at >= len(data):
+            return 0
+        at += 1
+        return data[at - 1]
+    if baln:
+        byte()  # the BALN version byte: one version now
+    mode = byte()
+    if mode & 3 == 3:
+        n = min(size, len(data) - at)
+        out = [(i, data[at + i]) for i in range(n)]
+        return 2, out, at + n
+    out = []
+    for _ in range((1 + (mode >> 2) % 4) if mode & 3 else 0):
+        if at + 2 > len(data):
+            break
+        off = (data[at] | data[at + 1] << 8) % size
+        at += 2
+        ln = 1 + byte() % 16
+        for i in range(ln):
+            if at >= len(data):
+                break
+            out.append((off + i, byte()))
+    return mode & 3, out, at
+
+
+def write_new_section(kind, patches):
+    if not kind or not patches:
+        return bytes([0])
+    runs = []
+    for off, b in sorted(patches):
+        if runs and runs[-1][0] + len(runs[-1][1]) == off and len(runs[-1][1]) < 16:
+            runs[-1][1].append(b)
+        else:
+            runs.append((off, [b]))
+    runs = runs[:64]
+    out = bytearray([kind | (len(runs) - 1) << 2])
+    for off, bs in runs:
+        out += struct.pack("<HB", off, len(bs) - 1) + bytes(bs)
+    return bytes(out)
+
+
+def convert_device_seed(data):
+    opt = data[0] if data else 0
+    at, out = 1, bytearray([opt])
+    merged = []
+    for name, bmap in old_sections(opt):
+        kind, patches, at = read_old_section(data, at, OLD_SIZES[name], name == "BALN")
+        mapped = [(bmap[o], b) for o, b in patches if o in bmap]
+        if name == "VPCI":  # into the PCI rng's section, after its common part
+            k0, p0 = merged.pop()
+            kind = kind or k0
+            if k0 and kind and k0 != kind:
+                mapped = p0 + mapped  # mixed XOR and overwrite: keep the overwrite
+            else:
+                mapped = p0 + mapped
+        merged.append((kind, mapped))
+    for kind, mapped in merged:
+        out += write_new_section(kind, mapped)
+    return bytes(out + data[at:])
+
+
+if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "--device-seeds":
+    for path in sys.argv[2:]:
+        b = open(path, "rb").read()
+        open(path, "wb").write(convert_device_seed(b))
+        print(f"{path}: device-state seed translated")
+elif __name__ == "__main__":
     main()

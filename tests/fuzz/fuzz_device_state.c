@@ -17,7 +17,7 @@
  * (CPUH, UART, I804, RTC, ACPI, PCIB, GED, VIRT#0 the rng on PCI, VIRT#1 the rng on MMIO,
  * BALN, VIRT#2 the balloon) a mode byte and its bytes:
  *   mode & 3 == 0  the saved section as it is (no more bytes)
- *   mode & 3 == 1  1 + (mode >> 2) % 4 patches XORed into it, == 2 the same written over it:
+ *   mode & 3 == 1  1 + (mode >> 2) patches XORed into it, == 2 the same written over it:
  *                  a patch is a le16 offset (modulo the section's length), a length byte
  *                  (1 + b % 16) and that many bytes (cut at the end of the section)
  *   mode & 3 == 3  a new length (le16, at most SEC_MAX) and that many bytes: a section cut
@@ -103,7 +103,7 @@ static void mutate(struct fuzz_input *in, struct section *s)
 		fuzz_take(in, p, n);
 		return;
 	}
-	for (unsigned k = 0; (mode & 3) && s->len && k < 1 + (mode >> 2) % 4u; k++) {
+	for (unsigned k = 0; (mode & 3) && s->len && k < 1 + (mode >> 2); k++) {
 		uint16_t off;
 		if (!fuzz_take(in, &off, 2))
 			return;
