@@ -205,49 +205,47 @@ static void parse_stats(struct virtio_balloon *b, const struct virtq_chain *c)
 	b->ctr.stats_updates++;
 }
 
+/* One chain of queue q, by the queue's role. */
+static int balloon_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_balloon *b = ctx;
+	switch (virtio_balloon_queue_role(d, q)) {
+	case BALLOON_Q_INFLATE:
+	case BALLOON_Q_DEFLATE:
+		handle_pfns(b, c, virtio_balloon_queue_role(d, q) == BALLOON_Q_INFLATE);
+		break;
+	case BALLOON_Q_REPORTING:
+		handle_report(b, c);
+		break;
+	case BALLOON_Q_HINTING:
+		balloon_hint_chain(b, c);
+		break;
+	case BALLOON_Q_STATS: {
+		parse_stats(b, c);
+		int r = 0;
+		if (b->stats_held) { /* a driver that queued two: the older goes back */
+			virtq_push(&d->vq[q], b->stats_head, 0);
+			r = VIRTIO_SERVE_PUSHED;
+		}
+		b->stats_held = true;
+		b->stats_head = c->head;
+		return r; /* kept until the next polling tick */
+	}
+	default:
+		break;
+	}
+	virtq_push(&d->vq[q], c->head, 0);
+	return VIRTIO_SERVE_PUSHED;
+}
+
 static void balloon_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_balloon *b = to_balloon(d);
-	enum balloon_queue role = virtio_balloon_queue_role(d, q);
-	bool any = false;
 	if (b->hint_config_pending) { /* restored: the driver learns of DONE now */
 		b->hint_config_pending = false;
 		virtio_config_changed(d);
 	}
-	for (;;) {
-		while (virtio_is_running(d) && virtio_queue_pop(d, q, &b->chain) > 0) {
-			struct virtq_chain *c = &b->chain;
-			switch (role) {
-			case BALLOON_Q_INFLATE:
-			case BALLOON_Q_DEFLATE:
-				handle_pfns(b, c, role == BALLOON_Q_INFLATE);
-				break;
-			case BALLOON_Q_REPORTING:
-				handle_report(b, c);
-				break;
-			case BALLOON_Q_HINTING:
-				balloon_hint_chain(b, c);
-				break;
-			case BALLOON_Q_STATS:
-				parse_stats(b, c);
-				if (b->stats_held) { /* a driver that queued two: the older goes back */
-					virtq_push(&d->vq[q], b->stats_head, 0);
-					any = true;
-				}
-				b->stats_held = true;
-				b->stats_head = c->head;
-				continue; /* kept until the next polling tick */
-			default:
-				break;
-			}
-			virtq_push(&d->vq[q], c->head, 0);
-			any = true;
-		}
-		if (!virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
-			break;
-	}
-	if (any)
-		virtio_queue_interrupt(d, q);
+	virtio_serve_queue(d, q, &b->chain, 0, balloon_chain, b);
 }
 
 static void stats_tick_locked(struct virtio_balloon *b)

@@ -380,6 +380,32 @@ int virtio_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 	return r;
 }
 
+void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *c, unsigned budget,
+			virtio_chain_fn fn, void *ctx)
+{
+	bool any = false, stop = false;
+	unsigned left = budget;
+	while (!stop) {
+		while (virtio_is_running(d) && (!budget || left) && virtio_queue_pop(d, q, c) > 0) {
+			left--;
+			int r = fn(d, q, c, ctx);
+			any |= (r & VIRTIO_SERVE_PUSHED) != 0;
+			if (r & VIRTIO_SERVE_STOP) {
+				stop = true;
+				break;
+			}
+		}
+		if (budget && !left && !stop) {
+			virtio_queue_kick(d, q); /* the rest after the others had a turn */
+			break;
+		}
+		if (stop || !virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
+			break;
+	}
+	if (any)
+		virtio_queue_interrupt(d, q);
+}
+
 /* ---- saved state: the common part (docs/snapshots.md, section VIRT) ---- */
 
 static void virtq_state_put(struct enc *e, const struct virtq_state *q)

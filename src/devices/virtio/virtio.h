@@ -191,4 +191,18 @@ bool virtio_is_running(const struct virtio_dev *d); /* DRIVER_OK and not NEEDS_R
 /* Pop the next chain of queue q; a malformed chain marks the device NEEDS_RESET and returns 0. */
 int virtio_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
 
+/* The one queue-serving loop (with d->lock held, on the I/O thread): pop chains of queue q
+ * into c while the device runs, hand each to fn, and when the ring is empty ask for a
+ * notification and look once more (a chain the driver added meanwhile is not missed); then
+ * interrupt the driver if fn pushed anything. fn returns VIRTIO_SERVE_PUSHED if it put a
+ * chain in the used ring, | VIRTIO_SERVE_STOP to stop serving now (the limiter is empty: it
+ * gave the chain back with virtq_unpop, and its timer serves the queue again). budget: chains
+ * at most (0: no limit); at the limit the rest is left to another turn of the I/O thread
+ * (virtio_queue_kick), so one busy queue cannot hold the others up. */
+#define VIRTIO_SERVE_PUSHED 1
+#define VIRTIO_SERVE_STOP 2
+typedef int (*virtio_chain_fn)(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx);
+void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *c, unsigned budget,
+			virtio_chain_fn fn, void *ctx);
+
 #endif

@@ -232,36 +232,32 @@ void virtio_mem_handle_locked(struct virtio_mem *m, const struct virtio_mem_req 
 	memcpy(resp + 8, &s, 2);
 }
 
+/* One request: answered in place (a chain with no room for the answer goes back empty). */
+static int mem_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_mem *m = ctx;
+	uint8_t buf[VIRTIO_MEM_REQ_LEN], resp[VIRTIO_MEM_RESP_LEN];
+	struct virtio_mem_req req;
+	uint32_t used = 0;
+	size_t n = virtq_chain_read(c, 0, buf, sizeof(buf));
+	if (c->in_len < VIRTIO_MEM_RESP_LEN) {
+		m->ctr.bad_requests++;
+		m->ctr.queue_event_fails++;
+	} else {
+		if (virtio_mem_parse_req(buf, n, &req) < 0)
+			req = (struct virtio_mem_req){ .type = UINT16_MAX }; /* short: ERROR */
+		virtio_mem_handle_locked(m, &req, resp);
+		used = (uint32_t)virtq_chain_write(c, 0, resp, sizeof(resp));
+	}
+	virtq_push(&d->vq[q], c->head, used);
+	return VIRTIO_SERVE_PUSHED;
+}
+
 static void mem_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_mem *m = to_mem(d);
-	bool any = false;
 	m->ctr.queue_event_count++;
-	for (;;) {
-		while (virtio_is_running(d) && virtio_queue_pop(d, q, &m->chain) > 0) {
-			struct virtq_chain *c = &m->chain;
-			uint8_t buf[VIRTIO_MEM_REQ_LEN], resp[VIRTIO_MEM_RESP_LEN];
-			struct virtio_mem_req req;
-			uint32_t used = 0;
-			size_t n = virtq_chain_read(c, 0, buf, sizeof(buf));
-			if (c->in_len < VIRTIO_MEM_RESP_LEN) {
-				/* nowhere to answer: the chain goes back empty */
-				m->ctr.bad_requests++;
-				m->ctr.queue_event_fails++;
-			} else {
-				if (virtio_mem_parse_req(buf, n, &req) < 0)
-					req = (struct virtio_mem_req){ .type = UINT16_MAX }; /* short: ERROR */
-				virtio_mem_handle_locked(m, &req, resp);
-				used = (uint32_t)virtq_chain_write(c, 0, resp, sizeof(resp));
-			}
-			virtq_push(&d->vq[q], c->head, used);
-			any = true;
-		}
-		if (!virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
-			break;
-	}
-	if (any)
-		virtio_queue_interrupt(d, q);
+	virtio_serve_queue(d, q, &m->chain, 0, mem_chain, m);
 }
 
 /* struct virtio_mem_config: block_size, node_id + padding, addr, region_size,

@@ -78,51 +78,41 @@ static bool vsock_rx(struct virtio_vsock *v)
 	return pushed;
 }
 
-static bool vsock_tx(struct virtio_vsock *v)
+/* One packet from the driver to the host's sockets. */
+static int vsock_tx_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_vsock *v = ctx;
+	struct vsock_hdr h;
+	unsigned n;
+	int r = virtio_vsock_parse_tx(c, &h, v->payload, &n);
+	if (r == -EMSGSIZE) {
+		/* Claims more payload than it carries: reset that connection. */
+		stat_add(&v->stats.malformed, 1);
+		h.op = VSOCK_OP_INVALID;
+		h.len = 0;
+		vsock_mux_tx(&v->mux, &h, NULL, 0);
+	} else if (r < 0) {
+		stat_add(&v->stats.malformed, 1); /* not even a header: nobody to answer */
+	} else {
+		stat_add(&v->stats.tx_packets, 1);
+		vsock_mux_tx(&v->mux, &h, v->payload, n);
+	}
+	virtq_push(&d->vq[q], c->head, 0);
+	return VIRTIO_SERVE_PUSHED;
+}
+
+static void vsock_tx(struct virtio_vsock *v)
 {
 	struct virtio_dev *d = &v->vdev;
-	struct virtq *vq = &d->vq[VIRTIO_VSOCK_TXQ];
-	struct virtq_chain *c = &v->chain;
-	bool pushed = false;
-	unsigned budget = BUDGET;
-	if (!virtio_is_running(d) || !virtq_is_enabled(vq))
-		return false;
-	for (;;) {
-		while (budget && virtio_is_running(d) && virtio_queue_pop(d, VIRTIO_VSOCK_TXQ, c) > 0) {
-			budget--;
-			struct vsock_hdr h;
-			unsigned n;
-			int r = virtio_vsock_parse_tx(c, &h, v->payload, &n);
-			if (r == -EMSGSIZE) {
-				/* Claims more payload than it carries: reset that connection. */
-				stat_add(&v->stats.malformed, 1);
-				h.op = VSOCK_OP_INVALID;
-				h.len = 0;
-				vsock_mux_tx(&v->mux, &h, NULL, 0);
-			} else if (r < 0) {
-				stat_add(&v->stats.malformed, 1); /* not even a header: nobody to answer */
-			} else {
-				stat_add(&v->stats.tx_packets, 1);
-				vsock_mux_tx(&v->mux, &h, v->payload, n);
-			}
-			virtq_push(vq, c->head, 0);
-			pushed = true;
-		}
-		if (!budget) {
-			virtio_queue_kick(d, VIRTIO_VSOCK_TXQ);
-			break;
-		}
-		if (!virtio_is_running(d) || !virtq_enable_notify(vq))
-			break;
-	}
-	return pushed;
+	if (virtio_is_running(d) && virtq_is_enabled(&d->vq[VIRTIO_VSOCK_TXQ]))
+		virtio_serve_queue(d, VIRTIO_VSOCK_TXQ, &v->chain, BUDGET, vsock_tx_chain, v);
 }
 
 static void vsock_work(struct virtio_vsock *v, bool tx)
 {
 	struct virtio_dev *d = &v->vdev;
-	if (tx && vsock_tx(v))
-		virtio_queue_interrupt(d, VIRTIO_VSOCK_TXQ);
+	if (tx)
+		vsock_tx(v);
 	if (!v->rx_waiting && vsock_rx(v))
 		virtio_queue_interrupt(d, VIRTIO_VSOCK_RXQ);
 }
