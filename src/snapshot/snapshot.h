@@ -14,6 +14,7 @@ struct vm;
 struct vm_config;
 
 #define SNAP_MAX_NET_OVERRIDES 16
+#define SNAP_MAX_DRIVE_OVERRIDES 16 /* DEVICES_MAX_DRIVES */
 
 struct snapshot_create_opts {
 	const char *state_path;
@@ -53,7 +54,7 @@ struct snapshot_load_opts {
 	struct snapshot_net_override net[SNAP_MAX_NET_OVERRIDES];
 	unsigned nnet;
 	const char *vsock_uds_path;   /* NULL: keep the saved one */
-	struct snapshot_drive_override drive[SNAP_MAX_NET_OVERRIDES];
+	struct snapshot_drive_override drive[SNAP_MAX_DRIVE_OVERRIDES];
 	unsigned ndrive;
 	bool has_huge_pages;      /* huge_pages other than "Snapshot": back memory this way */
 	enum guest_mem_backing huge_pages;
