@@ -1,6 +1,7 @@
-/* Snapshots of a whole VM: its state file (every component's *_state, in the sectioned format
- * of format.h) and its memory file (guest RAM, region after region, zero pages left as holes).
- * Live migration and replication carry the same sections. */
+/* Snapshots of a whole VM: its state file (every component's state as it encodes it itself,
+ * field by field: devices/dev_state.h, one section each in the format of format.h) and its
+ * memory file (guest RAM, region after region, zero pages left as holes). Live migration and
+ * replication carry the same sections. */
 #ifndef PETREL_SNAPSHOT_SNAPSHOT_H
 #define PETREL_SNAPSHOT_SNAPSHOT_H
 
