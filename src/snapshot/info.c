@@ -4,7 +4,8 @@
 #include "snapshot/state_file.h"
 #include "devices/legacy/cpu_hotplug.h"
 #include "devices/virtio/pmem.h"
-#include "devices/virtio/virtio.h"
+#include "devices/dev_state.h"
+#include "devices/virtio/virtio_pci.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -135,7 +136,7 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	print_vcpus(out, rd);
 	size_t vcur = 0;
 	unsigned i;
-	while (next_of(rd, &vcur, SEC_VIRTIO, &d, &i)) {
+	while (next_of(rd, &vcur, virtio_pci_state_ops.id, &d, &i)) {
 		/* its first fields (the virtio core's, docs/snapshots.md): device id, transport,
 		 * features offered, driver status */
 		static const char *const kinds[] = { [VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLOCK] = "blk",

@@ -200,7 +200,7 @@ static int load_cpu_hotplug(struct vm *vm, struct snap_reader *r, const struct s
 		snprintf(err, errlen, "snapshot's definition has vcpu-hotplug and it lacks its 'CPUH' section");
 		return -EINVAL;
 	}
-	if (snap_find(r, SEC_GED, 0, &version, &p, &len) < 0) {
+	if (snap_find(r, ged_state_ops.id, 0, &version, &p, &len) < 0) {
 		snprintf(err, errlen, "snapshot has CPU hot-plug and no event device to announce it");
 		return -EINVAL;
 	}

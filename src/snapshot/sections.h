@@ -20,22 +20,8 @@
 #define SEC_MEMF SNAP_ID('M', 'E', 'M', 'F')   /* text: where this snapshot's memory file was written */
 #define SEC_PRNT SNAP_ID('P', 'R', 'N', 'T')   /* a Diff's parent: its 16-byte id, then its state file's path */
 #define SEC_PGMP SNAP_ID('P', 'G', 'M', 'P')   /* a Diff: le64 words, bit i = file page i is in its memory file */
-/* Devices' sections (their ids are in their dev_state_ops; these for the tools and tests). */
-#define SEC_SERIAL SNAP_ID('U', 'A', 'R', 'T')
-#define SEC_I8042 SNAP_ID('I', '8', '0', '4')
-#define SEC_RTC SNAP_ID('R', 'T', 'C', ' ')
-#define SEC_ACPI SNAP_ID('A', 'C', 'P', 'I')
-#define SEC_PCIBUS SNAP_ID('P', 'C', 'I', 'B')
-#define SEC_GED SNAP_ID('G', 'E', 'D', ' ')
-#define SEC_VMGENID SNAP_ID('V', 'G', 'I', 'D')
-#define SEC_PVM SNAP_ID('P', 'V', 'M', ' ')
-#define SEC_VIRTIO SNAP_ID('V', 'I', 'R', 'T')  /* a virtio device's common and transport state */
-#define SEC_BLK SNAP_ID('B', 'L', 'K', ' ')
-#define SEC_NET SNAP_ID('N', 'E', 'T', ' ')
-#define SEC_VSOCK SNAP_ID('V', 'S', 'C', 'K')
-#define SEC_BALLOON SNAP_ID('B', 'A', 'L', 'N')
-#define SEC_PMEM SNAP_ID('P', 'M', 'E', 'M')
-#define SEC_VMEM SNAP_ID('V', 'M', 'E', 'M')
+/* Devices' sections (UART, I804, RTC, ACPI, PCIB, GED, VGID, PVM, VIRT, BLK, NET, VSCK, BALN,
+ * PMEM, VMEM): their ids and versions are in their dev_state_ops (vm/vm_state.c lists them). */
 
 #define SNAP_MAX_CHAIN 64      /* Diff snapshots on one full one */
 

@@ -37,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool have_g = false, have_v = false;
 	uint32_t ver;
 	if (snap_open(&r, buf, size, err, sizeof(err)) == 0) {
-		have_g = snap_section_dec(&r, SEC_GED, 0, 0, ged_state_ops.version, &ver, &dg, err, sizeof(err)) == 0;
-		have_v = snap_section_dec(&r, SEC_VMGENID, 0, 0, vmgenid_state_ops.version, &ver, &dv, err,
+		have_g = snap_section_dec(&r, ged_state_ops.id, 0, 0, ged_state_ops.version, &ver, &dg, err, sizeof(err)) == 0;
+		have_v = snap_section_dec(&r, vmgenid_state_ops.id, 0, 0, vmgenid_state_ops.version, &ver, &dv, err,
 					  sizeof(err)) == 0;
 	} else if (size >= 2) {
 		/* the two payloads back to back, the first byte the GED's length */

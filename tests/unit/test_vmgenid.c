@@ -188,12 +188,12 @@ TEST(state_round_trip_through_the_format)
 	struct dec d;
 	uint32_t ver;
 	/* the VM generation ID needs its GED: refused while the GED is absent */
-	REQUIRE_EQ(snap_section_dec(&r, SEC_VMGENID, 0, 0, vmgenid_state_ops.version, &ver, &d, err, sizeof(err)), 0);
+	REQUIRE_EQ(snap_section_dec(&r, vmgenid_state_ops.id, 0, 0, vmgenid_state_ops.version, &ver, &d, err, sizeof(err)), 0);
 	CHECK_EQ(vmgenid_state_ops.load(&v2, &d, ver, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "no event device");
-	REQUIRE_EQ(snap_section_dec(&r, SEC_GED, 0, 0, ged_state_ops.version, &ver, &d, err, sizeof(err)), 0);
+	REQUIRE_EQ(snap_section_dec(&r, ged_state_ops.id, 0, 0, ged_state_ops.version, &ver, &d, err, sizeof(err)), 0);
 	CHECK_EQ(ged_state_ops.load(&g2, &d, ver, err, sizeof(err)), 0);
-	REQUIRE_EQ(snap_section_dec(&r, SEC_VMGENID, 0, 0, vmgenid_state_ops.version, &ver, &d, err, sizeof(err)), 0);
+	REQUIRE_EQ(snap_section_dec(&r, vmgenid_state_ops.id, 0, 0, vmgenid_state_ops.version, &ver, &d, err, sizeof(err)), 0);
 	CHECK_EQ(vmgenid_state_ops.load(&v2, &d, ver, err, sizeof(err)), 0);
 	CHECK(g2.present && v2.present);
 	CHECK_EQ_HEX(g2.st.pending, GED_EVT_VMGENID);
@@ -201,7 +201,7 @@ TEST(state_round_trip_through_the_format)
 	CHECK_EQ_HEX(v2.st.gpa, LAYOUT_VMGENID);
 	CHECK_EQ(v2.st.notify, 1); /* a notification still owed is carried over */
 	/* a section without its last byte is refused by name, the device unchanged */
-	REQUIRE_EQ(snap_section_dec(&r, SEC_GED, 0, 0, ged_state_ops.version, &ver, &d, err, sizeof(err)), 0);
+	REQUIRE_EQ(snap_section_dec(&r, ged_state_ops.id, 0, 0, ged_state_ops.version, &ver, &d, err, sizeof(err)), 0);
 	d.len--;
 	g2.st.pending = 0;
 	CHECK_EQ(ged_state_ops.load(&g2, &d, ver, err, sizeof(err)), -EINVAL);
@@ -304,8 +304,8 @@ TEST(snapshot_from_before_loads_its_definition)
 	REQUIRE_EQ(snap_read_file(path, &buf, &len, err, sizeof(err)), 0);
 	struct snap_reader r;
 	REQUIRE_EQ(snap_open(&r, buf, len, err, sizeof(err)), 0);
-	CHECK_EQ(snap_count(&r, SEC_GED), 0);
-	CHECK_EQ(snap_count(&r, SEC_VMGENID), 0);
+	CHECK_EQ(snap_count(&r, ged_state_ops.id), 0);
+	CHECK_EQ(snap_count(&r, vmgenid_state_ops.id), 0);
 	CHECK(snap_count(&r, SEC_EXTN) == 1);
 	struct snapshot_load_opts o = { .state_path = path };
 	struct vm_config c;
