@@ -231,6 +231,17 @@ TEST(hinting_requests_refused_when_off_or_not_started)
 	virtio_dev_destroy(&b.vdev);
 }
 
+/* A hinting device whose driver joined run 2, paused for a snapshot. */
+static int paused_in_a_run(struct virtio_balloon *a, const struct balloon_params *p)
+{
+	int e = setup(a, p);
+	if (e == 0 && (e = virtio_balloon_hint_start(a, false)) == 0) {
+		send_hint(a, CMD(2), 0, 0);
+		virtio_quiesce(&a->vdev);
+	}
+	return e;
+}
+
 /* A snapshot taken during a run: the restored device says DONE (the guest gets its hinted
  * pages back), through a configuration interrupt when the restored queues are kicked; ids go
  * on from the last one. */
@@ -238,10 +249,7 @@ TEST(hinting_state_survives_restore)
 {
 	struct virtio_balloon a, b;
 	struct balloon_params p = { .free_page_hinting = true };
-	REQUIRE_EQ(setup(&a, &p), 0);
-	REQUIRE_EQ(virtio_balloon_hint_start(&a, false), 0);
-	send_hint(&a, CMD(2), 0, 0);
-	virtio_quiesce(&a.vdev);
+	REQUIRE_EQ(paused_in_a_run(&a, &p), 0);
 	struct virtio_state vs = a.vdev.st;
 	struct balloon_state bs = a.st;
 	uint64_t features = a.vdev.host_features;
@@ -271,10 +279,7 @@ TEST(balloon_section_encoding)
 {
 	struct virtio_balloon a, b;
 	struct balloon_params p = { .free_page_hinting = true };
-	REQUIRE_EQ(setup(&a, &p), 0);
-	REQUIRE_EQ(virtio_balloon_hint_start(&a, false), 0);
-	send_hint(&a, CMD(2), 0, 0);
-	virtio_quiesce(&a.vdev);
+	REQUIRE_EQ(paused_in_a_run(&a, &p), 0);
 	a.st.num_pages = 0x01020304;
 	a.st.stats[BALLOON_S_NR - 1] = 0x1122334455667788ull;
 	const struct dev_state_ops *ops = a.vdev.ops->state;
