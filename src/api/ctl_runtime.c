@@ -173,18 +173,18 @@ int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errle
 	struct vm *vm = ctl->vm;
 	pthread_mutex_unlock(&ctl->lock);
 	uint64_t t0 = now_ns();
-	pthread_mutex_lock(&vm->pause_hold);
+	vm_pause_exclusive(vm);
 	/* Checked at the request, and again now: a migration started in between owns pausing
-	 * (a replication checkpoint holds pause_hold while it pauses and resumes). */
+	 * (a replication checkpoint holds vm_pause_exclusive while it pauses and resumes). */
 	pthread_mutex_lock(&ctl->lock);
 	bool migrating = ctl_migration_active(ctl);
 	pthread_mutex_unlock(&ctl->lock);
 	if (migrating) {
-		pthread_mutex_unlock(&vm->pause_hold);
+		vm_pause_release(vm);
 		return fail(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
 	}
 	int r = pause ? vm_pause(vm) : vm_resume(vm);
-	pthread_mutex_unlock(&vm->pause_hold);
+	vm_pause_release(vm);
 	if (r == 0)
 		ctl_note_latency(ctl, pause ? LAT_PAUSE_VM : LAT_RESUME_VM, t0);
 	pthread_mutex_lock(&ctl->lock);

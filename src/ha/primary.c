@@ -47,21 +47,6 @@ struct primary {
 
 static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
 
-/* Put every output to the outside behind the gate (g), or take it away (NULL): the console,
- * each network interface's transmit, and vsock data to host sockets (held in the device's own
- * buffers, by the same epoch numbers). */
-static void gate_outputs(struct vm *vm, struct outgate *g)
-{
-	__atomic_store_n(&vm->serial.gate, g, __ATOMIC_RELEASE);
-	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
-		struct vm_virtio *v = &vm->devs.virtio[i];
-		if (v->vdev->device_id == VIRTIO_ID_NET)
-			__atomic_store_n(&((struct virtio_net *)v->dev)->gate, g, __ATOMIC_RELEASE);
-		else if (v->vdev->device_id == VIRTIO_ID_VSOCK)
-			virtio_vsock_gate(v->dev, g != NULL);
-	}
-}
-
 /* vsock's part of closing (release false) or releasing (true) epoch n. */
 static void vsock_epoch(struct vm *vm, uint64_t n, bool release)
 {
@@ -157,11 +142,11 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 {
 	struct replication *r = p->r;
 	uint64_t t0 = now_ns(), *pending[GUEST_MEM_MAX_REGIONS] = { 0 };
-	pthread_mutex_lock(&p->vm->pause_hold); /* no user's pause or resume in between */
+	vm_pause_exclusive(p->vm); /* no user's pause or resume in between */
 	bool was_paused = vm_is_paused(p->vm); /* by its user: it stays so */
 	int e = vm_pause(p->vm);
 	if (e < 0) {
-		pthread_mutex_unlock(&p->vm->pause_hold);
+		vm_pause_release(p->vm);
 		return e; /* the guest stopped */
 	}
 	for (unsigned i = 0; first && !e && i < p->vm->mem.nregions; i++) {
@@ -188,13 +173,13 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	if (!e)
 		e = snapshot_state_build(p->vm, "", NULL, NULL, &w, id, p->s.err, p->s.errlen);
 	if (!e && first) /* output from now on waits for acknowledgements */
-		gate_outputs(p->vm, r->gate);
+		vm_set_output_gate(p->vm, r->gate);
 	uint64_t closed = 0;
 	if (!e)
 		vsock_epoch(p->vm, closed = outgate_close_epoch(r->gate), false);
 	if (!was_paused)
 		vm_resume(p->vm);
-	pthread_mutex_unlock(&p->vm->pause_hold);
+	vm_pause_release(p->vm);
 	uint64_t paused = now_ns() - t0, bytes = 0;
 	/* The standby keeps the closed epoch's console output with the checkpoint and writes it
 	 * when it takes over, unless this primary said it wrote it (RELS): a primary that dies
@@ -266,7 +251,7 @@ static void end_logging(struct primary *p, bool had_log)
 static void open_gate(struct primary *p)
 {
 	outgate_open(p->r->gate);
-	gate_outputs(p->vm, NULL);
+	vm_set_output_gate(p->vm, NULL);
 }
 
 /* The standby is gone (or never came): the policy decides. */
@@ -278,8 +263,8 @@ static void lost(struct primary *p, const char *why, bool had_log)
 		 * off, not dead, may take over from before it). The gate stays shut, and the devices
 		 * behind it stay behind a shut one once this replication (and r->gate) is freed. */
 		outgate_drop(r->gate);
-		if (__atomic_load_n(&p->vm->serial.gate, __ATOMIC_ACQUIRE) == r->gate)
-			gate_outputs(p->vm, outgate_shut());
+		if (vm_output_gate(p->vm) == r->gate)
+			vm_set_output_gate(p->vm, outgate_shut());
 	} else if (r->gate) {
 		open_gate(p); /* nobody will acknowledge these any more */
 	}

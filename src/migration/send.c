@@ -280,7 +280,7 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	*t_pause = now_ns();
 	/* No user's pause or resume until the outcome: a failed switch resumes the guest only if
 	 * it was running when the switch began (mig_send_main lets go). */
-	pthread_mutex_lock(&s->vm->pause_hold);
+	vm_pause_exclusive(s->vm);
 	s->holding = true;
 	s->was_paused = vm_is_paused(s->vm);
 	int e = vm_pause(s->vm);
@@ -417,7 +417,7 @@ void *mig_send_main(void *arg)
 		s.vm->snap_parent = NULL;
 	}
 	if (s.holding)
-		pthread_mutex_unlock(&s.vm->pause_hold);
+		vm_pause_release(s.vm);
 	if (m->so.migrate_disks)
 		mig_disks_stop(s.vm);
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)

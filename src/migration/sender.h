@@ -23,7 +23,7 @@ struct mig_sender {
 	bool committed;              /* the destination runs the guest: no way back */
 	bool state_sent;             /* the states went: the destination may have run and announced it */
 	bool unlocked;               /* the drives' locks were let go for the destination */
-	bool holding;                /* vm->pause_hold is ours: from the switch's pause to its outcome */
+	bool holding;                /* vm_pause_exclusive is ours: from the switch's pause to its outcome */
 	bool was_paused;             /* the VM was paused (by its user) when the switch began */
 	uint64_t remaining;          /* pages dirty at the last count */
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];

@@ -48,7 +48,7 @@ static int read_map(const char *path, const struct snap_reader *r, struct snap_l
 	struct snap_mem sm;
 	if (snap_find(r, SEC_PGMP, 0, &v, &p, &n) != 0)
 		return 0;
-	int e = snap_get(r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen);
+	int e = snap_mem_read(r, &sm, err, errlen);
 	if (e < 0)
 		return e == -ENOENT ? -EINVAL : e;
 	size_t words = snap_page_map_words(sm.total);
@@ -58,13 +58,16 @@ static int read_map(const char *path, const struct snap_reader *r, struct snap_l
 	}
 	if (!(l->map = malloc(n)))
 		return -ENOMEM;
-	memcpy(l->map, p, n);
+	struct dec d;
+	dec_init(&d, p, (size_t)n);
+	for (size_t i = 0; i < words; i++)
+		l->map[i] = get_u64(&d); /* le64 words */
 	l->map_words = words;
 	return 0;
 }
 
 /* One state file's id, parent (id and path), recorded memory path and, for a Diff, page map. */
-static int read_links(const char *path, uint8_t id[16], struct snap_parent *parent, char **parent_path,
+static int read_links(const char *path, uint8_t id[16], uint8_t parent[SNAP_PARENT_ID_LEN], char **parent_path,
 		      char **mem_path, struct snap_link *l, char *err, size_t errlen)
 {
 	struct snap_state_file f;
@@ -80,12 +83,12 @@ static int read_links(const char *path, uint8_t id[16], struct snap_parent *pare
 	if (snap_find(r, SEC_MEMF, 0, &v, &p, &n) == 0 && n && n < PATH_MAX)
 		*mem_path = strndup(p, (size_t)n);
 	if (snap_find(r, SEC_PRNT, 0, &v, &p, &n) == 0) {
-		if (v != SEC_VERSION || n <= sizeof(*parent) || n - sizeof(*parent) >= PATH_MAX) {
+		if (v != SEC_VERSION || n <= SNAP_PARENT_ID_LEN || n - SNAP_PARENT_ID_LEN >= PATH_MAX) {
 			snprintf(err, errlen, "%s: malformed parent section", path);
 			e = -EINVAL;
 		} else {
-			memcpy(parent, p, sizeof(*parent));
-			*parent_path = strndup((const char *)p + sizeof(*parent), (size_t)n - sizeof(*parent));
+			memcpy(parent, p, SNAP_PARENT_ID_LEN);
+			*parent_path = strndup((const char *)p + SNAP_PARENT_ID_LEN, (size_t)n - SNAP_PARENT_ID_LEN);
 			e = read_map(path, r, l, err, errlen);
 		}
 	}
@@ -106,11 +109,11 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 			e = -EINVAL;
 			break;
 		}
-		struct snap_parent par;
+		uint8_t par[SNAP_PARENT_ID_LEN];
 		char *ppath = NULL, *recorded = NULL;
 		uint8_t id[16];
 		struct snap_link l = { 0 };
-		e = read_links(cur, id, &par, &ppath, &recorded, &l, err, errlen);
+		e = read_links(cur, id, par, &ppath, &recorded, &l, err, errlen);
 		if (!e && check && memcmp(id, want, 16) != 0) {
 			snprintf(err, errlen, "%s is not the snapshot its child was taken after (it was replaced)", cur);
 			e = -EINVAL;
@@ -135,7 +138,7 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 		cur = cur_mem = NULL;
 		if (!ppath)
 			return 0; /* a full snapshot: the chain is complete */
-		memcpy(want, par.id, 16);
+		memcpy(want, par, 16);
 		check = true;
 		cur = ppath;
 	}

@@ -194,8 +194,8 @@ int snap_open(struct snap_reader *r, const uint8_t *buf, size_t len, char *err, 
 			   len, 0);
 	uint32_t version = get32(buf + 8);
 	if (version != SNAP_FORMAT_VERSION)
-		return bad(err, errlen, "state file format version %llu; this petrel reads version %llu",
-			   version, SNAP_FORMAT_VERSION);
+		return bad(err, errlen, "state file has format version %llu; this petrel reads format version %llu "
+			   "only (take the snapshot again with this petrel)", version, SNAP_FORMAT_VERSION);
 	if (get32(buf + 12) || get64(buf + 24))
 		return bad(err, errlen, "state file header has unknown flags %#llx%.0llu", get32(buf + 12), 0);
 	if (get64(buf + 16) != len)

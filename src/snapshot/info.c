@@ -1,9 +1,11 @@
 /* `petrel snapshot info FILE`: what a state file holds, for people and scripts. */
 #include "snapshot/snapshot.h"
-#include "arch/x86/cpu_state.h"
+#include "arch/x86/cpu_state_codec.h"
 #include "snapshot/state_file.h"
 #include "devices/legacy/cpu_hotplug.h"
 #include "devices/virtio/pmem.h"
+#include "devices/dev_state.h"
+#include "devices/virtio/virtio_pci.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -25,15 +27,14 @@ static void print_json_section(FILE *out, const struct snap_reader *r, uint32_t 
 	json_decref(o);
 }
 
-/* The next section `id` of the expected version and size after *cur, into out: 1, or 0 at the
- * end. The file's sections, not its counts: a count is only a number in the file. */
-static int next_of(const struct snap_reader *rd, size_t *cur, uint32_t id, void *out, size_t size,
-		   unsigned *instance)
+/* The next section `id` of the expected version after *cur, for decoding into d: 1, or 0 at
+ * the end. The file's sections, not its counts: a count is only a number in the file. */
+static int next_of(const struct snap_reader *rd, size_t *cur, uint32_t id, struct dec *d, unsigned *instance)
 {
 	struct snap_section s;
 	while (snap_next(rd, cur, &s))
-		if (s.id == id && s.version == SEC_VERSION && s.len == size) {
-			memcpy(out, s.payload, size);
+		if (s.id == id && s.version == SEC_VERSION) {
+			dec_init(d, s.payload, (size_t)s.len);
 			*instance = s.instance;
 			return 1;
 		}
@@ -47,7 +48,12 @@ static void print_vcpus(FILE *out, const struct snap_reader *rd)
 	char err[160];
 	size_t cur = 0;
 	unsigned i;
-	while (cs && next_of(rd, &cur, SEC_CPU, cs, sizeof(*cs), &i)) {
+	struct dec d;
+	while (cs && next_of(rd, &cur, SEC_CPU, &d, &i)) {
+		if (cpu_state_decode(&d, cs, err, sizeof(err)) < 0) {
+			fprintf(out, "vCPU %u: %s\n", i, err);
+			continue;
+		}
 		const struct kvm_vcpu_events *e = &cs->events;
 		fprintf(out, "vCPU %u: mp_state %u rip %#llx cs %#x cpl %u rflags %#llx; exception %s%s nr %u; "
 			"interrupt %s nr %u; nmi %s%s; interrupt shadow %u\n", i, cs->mp_state.mp_state,
@@ -64,7 +70,9 @@ static void print_vcpus(FILE *out, const struct snap_reader *rd)
 	}
 	free(cs);
 	struct vm_kvm_state *ks = malloc(sizeof(*ks));
-	if (ks && snap_get(rd, SEC_KVM, 0, SEC_VERSION, ks, sizeof(*ks), err, sizeof(err)) == 0) {
+	uint32_t v;
+	if (ks && snap_section_dec(rd, SEC_KVM, 0, 0, SEC_VERSION, &v, &d, err, sizeof(err)) == 0 &&
+	    vm_kvm_state_decode(&d, ks, err, sizeof(err)) == 0) {
 		const struct kvm_pic_state *m = &ks->pic_master.chip.pic, *sl = &ks->pic_slave.chip.pic;
 		fprintf(out, "8259s: master base %#x IMR %#x IRR %#x ISR %#x; slave base %#x IMR %#x IRR %#x ISR %#x\n",
 			m->irq_base, m->imr, m->irr, m->isr, sl->irq_base, sl->imr, sl->irr, sl->isr);
@@ -79,7 +87,7 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	if (e < 0)
 		return e;
 	struct snap_mem sm;
-	if ((e = snap_get(&f.r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) < 0) {
+	if ((e = snap_mem_read(&f.r, &sm, err, errlen)) < 0) {
 		snap_state_close(&f);
 		return e == -ENOENT ? -EINVAL : e;
 	}
@@ -93,9 +101,9 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	uint32_t v;
 	const void *pp;
 	uint64_t plen;
-	if (snap_find(rd, SEC_PRNT, 0, &v, &pp, &plen) == 0 && plen > sizeof(struct snap_parent))
+	if (snap_find(rd, SEC_PRNT, 0, &v, &pp, &plen) == 0 && plen > SNAP_PARENT_ID_LEN)
 		fprintf(out, "\nparent: %.*s (a Diff snapshot: only pages written since then)",
-			(int)(plen - sizeof(struct snap_parent)), (const char *)pp + sizeof(struct snap_parent));
+			(int)(plen - SNAP_PARENT_ID_LEN), (const char *)pp + SNAP_PARENT_ID_LEN);
 	else
 		fprintf(out, "\nparent: none (full snapshot)");
 	if (snap_find(rd, SEC_MEMF, 0, &v, &pp, &plen) == 0)
@@ -103,8 +111,9 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	fprintf(out, "\nvCPUs: %u, virtio devices: %u, PVM workarounds: %s\n", sv.nvcpus, sv.nvirtio,
 		sv.pvm ? "on" : "off");
 	struct vcpu_hotplug_state hs;
-	if (snap_find(rd, SEC_CPUHP, 0, &v, &pp, &plen) == 0 &&
-	    snap_get(rd, SEC_CPUHP, 0, SEC_VERSION, &hs, sizeof(hs), err, errlen) == 0) {
+	struct dec d;
+	if (snap_section_dec(rd, SEC_CPUHP, 0, 0, SEC_VERSION, &v, &d, err, errlen) == 0 &&
+	    cpu_hotplug_state_get(&d, &hs, err, errlen) == 0) {
 		fprintf(out, "vCPU hot-plug: %u possible, present", hs.max_cpus);
 		for (unsigned i = 0; i < 64; i++)
 			if ((hs.present >> i) & 1)
@@ -115,28 +124,33 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 	fprintf(out, "memory: %llu MiB in %u region(s)\n", (unsigned long long)(sm.total >> 20), sm.nregions);
 	/* A Diff's page map: how many pages it holds (its memory file may be a copy without holes). */
 	if (snap_find(rd, SEC_PGMP, 0, &v, &pp, &plen) == 0 && plen % 8 == 0) {
-		uint64_t n = 0, w;
-		for (uint64_t off = 0; off < plen; off += 8) {
-			memcpy(&w, (const uint8_t *)pp + off, 8);
-			n += (uint64_t)__builtin_popcountll(w);
-		}
+		uint64_t n = 0;
+		dec_init(&d, pp, (size_t)plen);
+		for (uint64_t off = 0; off < plen; off += 8)
+			n += (uint64_t)__builtin_popcountll(get_u64(&d)); /* le64 words */
 		fprintf(out, "pages in this Diff: %llu (%llu MiB)\n", (unsigned long long)n, (unsigned long long)(n >> 8));
 	}
 	for (unsigned i = 0; i < sm.nregions && i < GUEST_MEM_MAX_REGIONS; i++)
 		fprintf(out, "  guest 0x%llx-0x%llx at file offset 0x%llx\n", (unsigned long long)sm.r[i].gpa,
 			(unsigned long long)(sm.r[i].gpa + sm.r[i].size), (unsigned long long)sm.r[i].file_off);
 	print_vcpus(out, rd);
-	struct snap_virtio dev;
 	size_t vcur = 0;
 	unsigned i;
-	while (next_of(rd, &vcur, SEC_VIRTIO, &dev, sizeof(dev), &i)) {
+	while (next_of(rd, &vcur, virtio_pci_state_ops.id, &d, &i)) {
+		/* its first fields (the virtio core's, docs/snapshots.md): device id, transport,
+		 * features offered, driver status */
 		static const char *const kinds[] = { [VIRTIO_ID_NET] = "net", [VIRTIO_ID_BLOCK] = "blk",
 						     [VIRTIO_ID_RNG] = "rng", [VIRTIO_ID_VSOCK] = "vsock",
 						     [VIRTIO_ID_PMEM] = "pmem" };
-		const char *kind = dev.device_id < sizeof(kinds) / sizeof(kinds[0]) && kinds[dev.device_id]
-					   ? kinds[dev.device_id] : "?";
-		fprintf(out, "virtio #%u: %s (device id %u) on virtio-%s, driver status %#x\n", i, kind,
-			dev.device_id, dev.mmio ? "mmio" : "pci", dev.st.status);
+		uint32_t id = get_u32(&d);
+		uint8_t tr = get_u8(&d);
+		(void)get_u64(&d);
+		uint8_t status = get_u8(&d);
+		if (d.err)
+			continue;
+		const char *kind = id < sizeof(kinds) / sizeof(kinds[0]) && kinds[id] ? kinds[id] : "?";
+		fprintf(out, "virtio #%u: %s (device id %u) on virtio-%s, driver status %#x\n", i, kind, id,
+			tr == VIRTIO_SAVED_MMIO ? "mmio" : "pci", status);
 	}
 	fprintf(out, "sections (%u):\n", rd->nsections);
 	size_t cur = 0;

@@ -1,12 +1,13 @@
 /* Loading a snapshot into a new VM: check everything, build the machine, load every state. */
 #include "snapshot/snapshot.h"
-#include "arch/x86/cpu_state.h"
+#include "arch/x86/cpu_state_codec.h"
 #include "memory/uffd.h"
 #include "snapshot/chain.h"
 #include "snapshot/state_file.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
+#include "vm/vm_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,9 +163,7 @@ static int check_layout(const struct vm *vm, const struct snap_mem *sm, char *er
 	return same ? 0 : -EINVAL;
 }
 
-/* Fixed-size sections into caller storage. */
-#define GET(r, id, inst, out) snap_get((r), (id), (inst), SEC_VERSION, (out), sizeof(*(out)), err, errlen)
-
+/* vCPU registers (section CPU, instance = vCPU), for those present. */
 static int load_cpus(struct vm *vm, struct snap_reader *r, char *err, size_t errlen)
 {
 	struct cpu_state *cs = malloc(sizeof(*cs));
@@ -174,61 +173,14 @@ static int load_cpus(struct vm *vm, struct snap_reader *r, char *err, size_t err
 	for (unsigned i = 0; !e && i < vm->nvcpus; i++) {
 		if (!vcpu_hotplug_is_present(vm, i))
 			continue;
-		e = GET(r, SEC_CPU, i, cs);
-		if (!e)
+		struct dec d;
+		uint32_t v;
+		if ((e = snap_section_dec(r, SEC_CPU, i, 0, SEC_VERSION, &v, &d, err, errlen)) == 0 &&
+		    (e = cpu_state_decode(&d, cs, err, errlen)) == 0)
 			e = cpu_state_set(vm->vcpus[i].fd, cs, err, errlen);
 	}
 	free(cs);
 	return e;
-}
-
-static int load_legacy(struct vm *vm, struct snap_reader *r, char *err, size_t errlen)
-{
-	struct serial_state ser;
-	struct i8042_state kbd;
-	struct rtc_state rtc;
-	struct acpi_pm_state pm;
-	uint32_t latch;
-	int e;
-	if ((e = GET(r, SEC_SERIAL, 0, &ser)) < 0 || (e = GET(r, SEC_I8042, 0, &kbd)) < 0 ||
-	    (e = GET(r, SEC_RTC, 0, &rtc)) < 0 || (e = GET(r, SEC_ACPI, 0, &pm)) < 0 ||
-	    (e = GET(r, SEC_PCIBUS, 0, &latch)) < 0)
-		return e;
-	if ((e = serial_restore(&vm->serial, &ser, err, errlen)) < 0 ||
-	    (e = i8042_restore(&vm->i8042, &kbd, err, errlen)) < 0 ||
-	    (e = rtc_restore(&vm->rtc, &rtc, err, errlen)) < 0)
-		return e;
-	acpi_pm_restore(&vm->pm, &pm);
-	pci_bus_set_cfg_addr(&vm->devs.pci, latch);
-	return 0;
-}
-
-/* The GED and the VM generation ID: a snapshot without their sections (taken before petrel
- * had them, or with --no-vmgenid) loads with both absent, as its guest's DSDT has them. */
-static int load_genid(struct vm *vm, struct snap_reader *r, char *err, size_t errlen)
-{
-	struct vm_devices *vd = &vm->devs;
-	uint32_t version;
-	const void *p;
-	uint64_t len;
-	struct ged_state gs;
-	struct vmgenid_state vs;
-	int e = 0;
-	if (snap_find(r, SEC_GED, 0, &version, &p, &len) < 0)
-		vd->ged.present = false;
-	else if ((e = GET(r, SEC_GED, 0, &gs)) < 0 || (e = ged_restore(&vd->ged, &gs, err, errlen)) < 0)
-		return e;
-	if (snap_find(r, SEC_VMGENID, 0, &version, &p, &len) < 0) {
-		vd->genid.present = false;
-		return 0;
-	}
-	if (!vd->ged.present) {
-		snprintf(err, errlen, "snapshot has a VM generation ID and no event device to notify it");
-		return -EINVAL;
-	}
-	if ((e = GET(r, SEC_VMGENID, 0, &vs)) < 0)
-		return e;
-	return vmgenid_restore(&vd->genid, &vs, err, errlen);
 }
 
 /* vCPU hot-plug (vm/vcpu_hotplug.h): before the vCPUs' registers, as it creates those
@@ -240,6 +192,7 @@ static int load_cpu_hotplug(struct vm *vm, struct snap_reader *r, const struct s
 	const void *p;
 	uint64_t len;
 	struct vcpu_hotplug_state hs;
+	struct dec d;
 	bool has = snap_find(r, SEC_CPUHP, 0, &version, &p, &len) == 0;
 	if (!has && !vm->devs.vcpuhp.on)
 		return 0;
@@ -247,138 +200,42 @@ static int load_cpu_hotplug(struct vm *vm, struct snap_reader *r, const struct s
 		snprintf(err, errlen, "snapshot's definition has vcpu-hotplug and it lacks its 'CPUH' section");
 		return -EINVAL;
 	}
-	if (snap_find(r, SEC_GED, 0, &version, &p, &len) < 0) {
+	if (snap_find(r, ged_state_ops.id, 0, &version, &p, &len) < 0) {
 		snprintf(err, errlen, "snapshot has CPU hot-plug and no event device to announce it");
 		return -EINVAL;
 	}
-	int e = GET(r, SEC_CPUHP, 0, &hs);
+	int e = snap_section_dec(r, SEC_CPUHP, 0, 0, SEC_VERSION, &version, &d, err, errlen);
+	if (e == 0)
+		e = cpu_hotplug_state_get(&d, &hs, err, errlen);
 	return e < 0 ? e : vcpu_hotplug_load(vm, &hs, sv->nvcpus, err, errlen);
 }
 
-static int load_device(struct vm_virtio *v, unsigned i, struct snap_reader *r, char *err, size_t errlen)
+/* Every device's state through its own load verb (devices/dev_state.h), in the VM's order. */
+static int load_devices(struct vm *vm, struct snap_reader *r, const struct snap_vm *sv, char *err, size_t errlen)
 {
-	int e = 0;
-	switch (v->vdev->device_id) {
-	case VIRTIO_ID_BLOCK: {
-		struct virtio_blk *b = v->dev;
-		struct blk_state bs;
-		if ((e = GET(r, SEC_BLK, i, &bs)) < 0)
-			return e;
-		if (!saved_bool_ok(&bs.read_only) || bs.capacity != b->st.capacity || bs.read_only != b->st.read_only ||
-		    memcmp(bs.id, b->st.id, sizeof(bs.id)) != 0) {
-			snprintf(err, errlen, "%s: the disk has %llu sectors now, %llu when the snapshot was taken "
-				 "(or another id or read-only setting)", v->vdev->name,
-				 (unsigned long long)b->st.capacity, (unsigned long long)bs.capacity);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	case VIRTIO_ID_NET: {
-		struct virtio_net *n = v->dev;
-		struct net_state ns;
-		if ((e = GET(r, SEC_NET, i, &ns)) < 0)
-			return e;
-		if (!saved_bool_ok(&ns.has_mac) || ns.has_mac != n->st.has_mac || ns.mtu != n->st.mtu ||
-		    (ns.has_mac && memcmp(ns.mac, n->st.mac, 6) != 0)) {
-			snprintf(err, errlen, "%s: MAC address or MTU differ from the snapshot's", v->vdev->name);
-			return -EINVAL;
-		}
-		n->st.status = ns.status & (VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
-		return 0;
-	}
-	case VIRTIO_ID_VSOCK: {
-		struct virtio_vsock *s = v->dev;
-		struct vsock_state vs;
-		if ((e = GET(r, SEC_VSOCK, i, &vs)) < 0)
-			return e;
-		if (vs.guest_cid != s->st.guest_cid) {
-			snprintf(err, errlen, "%s: guest CID %llu differs from the snapshot's %llu", v->vdev->name,
-				 (unsigned long long)s->st.guest_cid, (unsigned long long)vs.guest_cid);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	case VIRTIO_ID_BALLOON: {
-		/* Target, actual and the last statistics; the device's options come from the
-		 * definition (the same, or the feature check in virtio_restore refuses it). */
-		struct virtio_balloon *b = v->dev;
-		struct balloon_state bs;
-		uint32_t version;
-		const void *p;
-		uint64_t len;
-		if (snap_find(r, SEC_BALLOON, i, &version, &p, &len) < 0) {
-			snprintf(err, errlen, "state file lacks section 'BALN' #%u", i);
-			return -ENOENT;
-		}
-		/* versioned: a snapshot from before free page hinting (version 1) loads too */
-		if ((e = virtio_balloon_state_decode(version, p, len, &bs, err, errlen)) < 0)
-			return e;
-		if (bs.flags != b->st.flags || !bs.stats_polling_interval_s != !b->st.stats_polling_interval_s) {
-			snprintf(err, errlen, "%s: deflate_on_oom, free_page_reporting, free_page_hinting or "
-				 "statistics differ from the snapshot's", v->vdev->name);
-			return -EINVAL;
-		}
-		virtio_balloon_load_state(b, &bs);
-		return 0;
-	}
-	case VIRTIO_ID_MEM: {
-		/* Which blocks are plugged and the sizes; their bytes are in the memory file. */
-		uint32_t version;
-		const void *p;
-		uint64_t len;
-		if (snap_find(r, SEC_VMEM, i, &version, &p, &len) < 0 || version != SEC_VERSION) {
-			snprintf(err, errlen, "%s: the snapshot has no virtio-mem state", v->vdev->name);
-			return -EINVAL;
-		}
-		return virtio_mem_load_state(v->dev, p, len, err, errlen);
-	}
-	case VIRTIO_ID_PMEM: {
-		/* The file was mapped again (same path, docs/pmem.md): it must be the same size at the
-		 * same place; its bytes are the file's, not the snapshot's. */
-		struct pmem_state ps;
-		if ((e = GET(r, SEC_PMEM, i, &ps)) < 0)
-			return e;
-		return virtio_pmem_check_state(v->dev, &ps, err, errlen);
-	}
-	default:
-		return 0;
-	}
-}
-
-static int load_virtio(struct vm *vm, struct snap_reader *r, const struct snap_vm *sv, char *err, size_t errlen)
-{
-	struct vm_devices *vd = &vm->devs;
-	if (sv->nvirtio != vd->nvirtio) {
+	if (sv->nvirtio != vm->devs.nvirtio) {
 		snprintf(err, errlen, "snapshot has %u virtio devices, its definition builds %u", sv->nvirtio,
-			 vd->nvirtio);
+			 vm->devs.nvirtio);
 		return -EINVAL;
 	}
-	struct snap_virtio *s = malloc(sizeof(*s));
-	struct snap_vpci *p = malloc(sizeof(*p));
-	int e = !s || !p ? -ENOMEM : 0;
-	for (unsigned i = 0; !e && i < vd->nvirtio; i++) {
-		struct vm_virtio *v = &vd->virtio[i];
-		if ((e = GET(r, SEC_VIRTIO, i, s)) < 0)
-			break;
-		if (s->device_id != v->vdev->device_id || s->mmio != v->mmio) {
-			snprintf(err, errlen, "%s: the snapshot has virtio device %u (%s) in its place",
-				 v->vdev->name, s->device_id, s->mmio ? "MMIO" : "PCI");
-			e = -EINVAL;
-			break;
+	struct vm_state_unit *u = malloc(VM_STATE_MAX_UNITS * sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	unsigned n = vm_state_units(vm, u);
+	int e = 0;
+	for (unsigned i = 0; !e && i < n; i++) {
+		const struct dev_state_ops *ops = u[i].ops;
+		struct dec d;
+		uint32_t version;
+		e = snap_section_dec(r, ops->id, u[i].instance, ops->min_version, ops->version, &version, &d, err, errlen);
+		if (e == -ENOENT && ops->absent) {
+			ops->absent(u[i].dev);
+			e = 0;
+		} else if (e == 0) {
+			e = ops->load(u[i].dev, &d, version, err, errlen);
 		}
-		if ((e = load_device(v, i, r, err, errlen)) < 0 ||
-		    (!v->mmio && (e = GET(r, SEC_VPCI, i, p)) < 0) ||
-		    (e = virtio_restore(v->vdev, &s->st, s->host_features, err, errlen)) < 0)
-			break;
-		if (v->mmio)
-			virtio_mmio_restore(&v->tr.mmio);
-		else
-			e = virtio_pci_restore(&v->tr.pci, &p->cfg, &p->msix, err, errlen);
-		if (!e && v->vdev->device_id == VIRTIO_ID_VSOCK)
-			virtio_vsock_transport_reset(v->dev);
 	}
-	free(s);
-	free(p);
+	free(u);
 	return e;
 }
 
@@ -386,28 +243,15 @@ static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_v
 		       const struct snapshot_load_opts *o, char *err, size_t errlen)
 {
 	struct vm_kvm_state ks;
+	struct dec d;
+	uint32_t v;
 	int e;
-	if ((e = GET(r, SEC_KVM, 0, &ks)) < 0 ||
+	if ((e = snap_section_dec(r, SEC_KVM, 0, 0, SEC_VERSION, &v, &d, err, errlen)) < 0 ||
+	    (e = vm_kvm_state_decode(&d, &ks, err, errlen)) < 0 ||
 	    (e = vm_kvm_state_set(vm->kvm.vm_fd, &ks, o->clock_realtime, err, errlen)) < 0 ||
-	    (e = load_cpu_hotplug(vm, r, sv, err, errlen)) < 0 ||
-	    (e = load_cpus(vm, r, err, errlen)) < 0 || (e = load_legacy(vm, r, err, errlen)) < 0 ||
-	    (e = load_genid(vm, r, err, errlen)) < 0 || (e = load_virtio(vm, r, sv, err, errlen)) < 0)
+	    (e = load_cpu_hotplug(vm, r, sv, err, errlen)) < 0 || (e = load_cpus(vm, r, err, errlen)) < 0)
 		return e;
-	struct snap_pvm sp;
-	e = GET(r, SEC_PVM, 0, &sp);
-	if (e == -ENOENT)
-		return 0; /* taken without the PVM workarounds */
-	if (e < 0)
-		return e;
-	struct pvm_syscall *ps = &vm->pvm_syscall;
-	pthread_mutex_lock(&ps->lock);
-	ps->lstar = sp.lstar;
-	ps->shim = sp.shim;
-	ps->shim_gpa = sp.shim_gpa;
-	ps->orig_pf = sp.orig_pf;
-	ps->installed = sp.installed && guest_mem_ptr(&vm->mem, sp.shim_gpa, PVM_SHIM_SIZE);
-	pthread_mutex_unlock(&ps->lock);
-	return 0;
+	return load_devices(vm, r, sv, err, errlen);
 }
 
 int snapshot_states_from_buf(struct vm *vm, const uint8_t *buf, size_t len, const struct snapshot_load_opts *o,
@@ -418,7 +262,7 @@ int snapshot_states_from_buf(struct vm *vm, const uint8_t *buf, size_t len, cons
 	int e = snap_state_open_buf(buf, len, &l, err, errlen);
 	if (e < 0)
 		return e;
-	if ((e = GET(&l.r, SEC_MEM, 0, &sm)) == 0 && (e = check_layout(vm, &sm, err, errlen)) == 0)
+	if ((e = snap_mem_read(&l.r, &sm, err, errlen)) == 0 && (e = check_layout(vm, &sm, err, errlen)) == 0)
 		e = load_states(vm, &l.r, &l.vm, o, err, errlen);
 	snap_state_close(&l);
 	return e;
@@ -492,7 +336,7 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 		return -EINVAL;
 	}
 	struct snap_chain *chain = calloc(1, sizeof(*chain));
-	if (!chain || (e = GET(&l.r, SEC_MEM, 0, &sm)) < 0 ||
+	if (!chain || (e = snap_mem_read(&l.r, &sm, err, errlen)) < 0 ||
 	    (e = snap_chain_resolve(o->state_path, o->mem_path, chain, err, errlen)) < 0) {
 		snap_state_close(&l);
 		free(chain);

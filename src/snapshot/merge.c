@@ -77,7 +77,7 @@ int snapshot_merge(const char *state, const char *mem, const char *out_state, co
 		e = snap_state_open(state, &f, err, errlen);
 	if (!e) /* the chain read the state file first */
 		e = snap_chain_check_top(c, f.vm.id, state, "merged", "merge", err, errlen);
-	if (!e && (e = snap_get(&f.r, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm), err, errlen)) == -ENOENT)
+	if (!e && (e = snap_mem_read(&f.r, &sm, err, errlen)) == -ENOENT)
 		e = -EINVAL;
 	struct snap_vm sv = f.vm;
 	char *out_abs = !e ? realpath(".", NULL) : NULL;
@@ -100,7 +100,7 @@ int snapshot_merge(const char *state, const char *mem, const char *out_state, co
 			if (s.id == SEC_PRNT || s.id == SEC_PGMP) /* a full snapshot now */
 				continue;
 			if (s.id == SEC_VM)
-				snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
+				snap_vm_put(&w, &sv);
 			else if (s.id == SEC_MEMF)
 				snap_section(&w, SEC_MEMF, 0, SEC_VERSION, out_mem[0] == '/' ? out_mem : mem_abs,
 					     strlen(out_mem[0] == '/' ? out_mem : mem_abs));

@@ -36,7 +36,12 @@ void snap_page_map_put(struct snap_writer *w, const struct guest_mem *mem, uint6
 			if (bit(dirty[r], pg))
 				map[(first + pg) / 64] |= 1ull << ((first + pg) % 64);
 	}
-	snap_section(w, SEC_PGMP, 0, SEC_VERSION, map, words * sizeof(*map));
+	struct enc e;
+	enc_init(&e);
+	for (size_t i = 0; i < words; i++)
+		put_u64(&e, map[i]);
+	snap_section_enc(w, SEC_PGMP, 0, SEC_VERSION, &e);
+	enc_free(&e);
 	free(map);
 }
 

@@ -1,11 +1,12 @@
 /* Writing a paused VM's snapshot: the state file and the memory file. */
 #include "snapshot/snapshot.h"
-#include "arch/x86/cpu_state.h"
+#include "arch/x86/cpu_state_codec.h"
 #include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
+#include "vm/vm_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,101 +50,46 @@ static int save_cpus(struct vm *vm, struct snap_writer *w)
 		if (!vcpu_hotplug_is_present(vm, i))
 			continue; /* ejected by the guest: nothing of it to keep */
 		e = cpu_state_get(vm->vcpus[i].fd, msrs, cs);
-		if (!e)
-			snap_section(w, SEC_CPU, i, SEC_VERSION, cs, sizeof(*cs));
+		if (!e) {
+			struct enc en;
+			enc_init(&en);
+			cpu_state_put(&en, cs);
+			snap_section_enc(w, SEC_CPU, i, SEC_VERSION, &en);
+			enc_free(&en);
+		}
 	}
 	free(msrs);
 	free(cs);
 	return e;
 }
 
-static void save_virtio(struct vm *vm, struct snap_writer *w)
+/* Every device's state through its own save verb (devices/dev_state.h), in the VM's list. */
+static void save_devices(struct vm *vm, struct snap_writer *w)
 {
-	struct vm_devices *vd = &vm->devs;
-	for (unsigned i = 0; i < vd->nvirtio; i++) {
-		struct vm_virtio *v = &vd->virtio[i];
-		struct virtio_dev *d = v->vdev;
-		struct snap_virtio sv = { .device_id = d->device_id, .mmio = v->mmio,
-					  .host_features = d->host_features };
-		pthread_mutex_lock(&d->lock);
-		sv.st = d->st;
-		if (!v->mmio) {
-			struct snap_vpci p = { .cfg = v->tr.pci.pci.st, .msix = v->tr.pci.msix.st };
-			snap_section(w, SEC_VPCI, i, SEC_VERSION, &p, sizeof(p));
-		}
-		switch (d->device_id) {
-		case VIRTIO_ID_BLOCK: {
-			struct virtio_blk *b = v->dev;
-			snap_section(w, SEC_BLK, i, SEC_VERSION, &b->st, sizeof(b->st));
-			break;
-		}
-		case VIRTIO_ID_NET: {
-			struct virtio_net *n = v->dev;
-			snap_section(w, SEC_NET, i, SEC_VERSION, &n->st, sizeof(n->st));
-			break;
-		}
-		case VIRTIO_ID_VSOCK: {
-			struct virtio_vsock *s = v->dev;
-			snap_section(w, SEC_VSOCK, i, SEC_VERSION, &s->st, sizeof(s->st));
-			break;
-		}
-		case VIRTIO_ID_BALLOON: {
-			struct virtio_balloon *b = v->dev;
-			snap_section(w, SEC_BALLOON, i, BALLOON_STATE_VERSION, &b->st, sizeof(b->st));
-			break;
-		}
-		case VIRTIO_ID_MEM: {
-			size_t len = 0;
-			void *blob = virtio_mem_save_locked(v->dev, &len);
-			/* a missing section fails the load, which names it */
-			if (blob)
-				snap_section(w, SEC_VMEM, i, SEC_VERSION, blob, len);
-			free(blob);
-			break;
-		}
-		case VIRTIO_ID_PMEM: {
-			struct virtio_pmem *pm = v->dev;
-			snap_section(w, SEC_PMEM, i, SEC_VERSION, &pm->st, sizeof(pm->st));
-			break;
-		}
-		default:
-			break; /* rng: nothing beyond the common state */
-		}
-		pthread_mutex_unlock(&d->lock);
-		snap_section(w, SEC_VIRTIO, i, SEC_VERSION, &sv, sizeof(sv));
+	struct vm_state_unit *u = malloc(VM_STATE_MAX_UNITS * sizeof(*u));
+	if (!u) {
+		w->err = w->err ? w->err : -ENOMEM;
+		return;
 	}
-}
-
-static void save_legacy(struct vm *vm, struct snap_writer *w)
-{
-	pthread_mutex_lock(&vm->serial.lock);
-	snap_section(w, SEC_SERIAL, 0, SEC_VERSION, &vm->serial.st, sizeof(vm->serial.st));
-	pthread_mutex_unlock(&vm->serial.lock);
-	pthread_mutex_lock(&vm->i8042.lock);
-	snap_section(w, SEC_I8042, 0, SEC_VERSION, &vm->i8042.st, sizeof(vm->i8042.st));
-	pthread_mutex_unlock(&vm->i8042.lock);
-	pthread_mutex_lock(&vm->rtc.lock);
-	snap_section(w, SEC_RTC, 0, SEC_VERSION, &vm->rtc.st, sizeof(vm->rtc.st));
-	pthread_mutex_unlock(&vm->rtc.lock);
-	pthread_mutex_lock(&vm->pm.lock);
-	snap_section(w, SEC_ACPI, 0, SEC_VERSION, &vm->pm.st, sizeof(vm->pm.st));
-	pthread_mutex_unlock(&vm->pm.lock);
-	uint32_t latch = pci_bus_cfg_addr(&vm->devs.pci);
-	snap_section(w, SEC_PCIBUS, 0, SEC_VERSION, &latch, sizeof(latch));
-	if (vm->devs.ged.present) {
-		struct ged_state gs;
-		ged_save(&vm->devs.ged, &gs);
-		snap_section(w, SEC_GED, 0, SEC_VERSION, &gs, sizeof(gs));
+	unsigned n = vm_state_units(vm, u);
+	for (unsigned i = 0; i < n; i++) {
+		if (!u[i].saved)
+			continue;
+		struct enc e;
+		enc_init(&e);
+		u[i].ops->save(u[i].dev, &e);
+		snap_section_enc(w, u[i].ops->id, u[i].instance, u[i].ops->version, &e);
+		enc_free(&e);
 	}
+	free(u);
 	if (vm->devs.vcpuhp.on) {
 		struct vcpu_hotplug_state hs;
+		struct enc e;
+		enc_init(&e);
 		cpu_hotplug_save(&vm->devs.vcpuhp.dev, &hs);
-		snap_section(w, SEC_CPUHP, 0, SEC_VERSION, &hs, sizeof(hs));
-	}
-	if (vm->devs.genid.present) {
-		struct vmgenid_state vs;
-		vmgenid_save(&vm->devs.genid, &vs);
-		snap_section(w, SEC_VMGENID, 0, SEC_VERSION, &vs, sizeof(vs));
+		cpu_hotplug_state_put(&e, &hs);
+		snap_section_enc(w, SEC_CPUHP, 0, SEC_VERSION, &e);
+		enc_free(&e);
 	}
 }
 
@@ -258,7 +204,7 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 static void put_definition(struct vm *vm, struct snap_writer *w, const struct snap_vm *sv,
 			   const char *mem_abs, char *const *drive_paths)
 {
-	snap_section(w, SEC_VM, 0, SEC_VERSION, sv, sizeof(*sv));
+	snap_vm_put(w, sv);
 	snap_section(w, SEC_MEMF, 0, SEC_VERSION, mem_abs, strlen(mem_abs));
 	json_t *conf = vm_config_to_json(vm->cfg);
 	json_t *drives = json_object_get(conf, "drives");
@@ -273,7 +219,7 @@ static void put_definition(struct vm *vm, struct snap_writer *w, const struct sn
 		sm.r[r].size = vm->mem.regions[r].size;
 		sm.r[r].file_off = r ? sm.r[r - 1].file_off + sm.r[r - 1].size : 0;
 	}
-	snap_section(w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
+	snap_mem_put(w, &sm);
 }
 
 static int new_id(struct vm *vm, struct snap_vm *sv, char *err, size_t errlen)
@@ -318,10 +264,8 @@ static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem
 	int e;
 	put_definition(vm, w, &sv, mem_abs, drive_paths);
 	if (dirty) {
-		struct snap_parent par;
-		memcpy(par.id, vm->snap_parent_id, sizeof(par.id));
 		snap_begin(w, SEC_PRNT, 0, SEC_VERSION);
-		snap_put(w, &par, sizeof(par));
+		snap_put(w, vm->snap_parent_id, SNAP_PARENT_ID_LEN);
 		snap_put(w, vm->snap_parent, strlen(vm->snap_parent));
 		snap_end(w);
 		snap_page_map_put(w, &vm->mem, dirty); /* the pages its memory file holds */
@@ -329,18 +273,14 @@ static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem
 	struct vm_kvm_state ks;
 	if ((e = vm_kvm_state_get(vm->kvm.vm_fd, &ks)) < 0)
 		return fail(err, errlen, e, "reading the interrupt controllers and clock");
-	snap_section(w, SEC_KVM, 0, SEC_VERSION, &ks, sizeof(ks));
+	struct enc en;
+	enc_init(&en);
+	vm_kvm_state_put(&en, &ks);
+	snap_section_enc(w, SEC_KVM, 0, SEC_VERSION, &en);
+	enc_free(&en);
 	if ((e = save_cpus(vm, w)) < 0)
 		return fail(err, errlen, e, "reading the vCPUs");
-	if (vm->pvm) {
-		struct pvm_syscall *ps = &vm->pvm_syscall;
-		pthread_mutex_lock(&ps->lock);
-		struct snap_pvm sp = { ps->lstar, ps->shim, ps->shim_gpa, ps->orig_pf, ps->installed, { 0 } };
-		pthread_mutex_unlock(&ps->lock);
-		snap_section(w, SEC_PVM, 0, SEC_VERSION, &sp, sizeof(sp));
-	}
-	save_legacy(vm, w);
-	save_virtio(vm, w);
+	save_devices(vm, w);
 	e = snap_finish(w);
 	return e < 0 ? fail(err, errlen, e, "building the state file") : 0;
 }

@@ -1,6 +1,7 @@
-/* Snapshots of a whole VM: its state file (every component's *_state, in the sectioned format
- * of format.h) and its memory file (guest RAM, region after region, zero pages left as holes).
- * Live migration and replication carry the same sections. */
+/* Snapshots of a whole VM: its state file (every component's state as it encodes it itself,
+ * field by field: devices/dev_state.h, one section each in the format of format.h) and its
+ * memory file (guest RAM, region after region, zero pages left as holes). Live migration and
+ * replication carry the same sections. */
 #ifndef PETREL_SNAPSHOT_SNAPSHOT_H
 #define PETREL_SNAPSHOT_SNAPSHOT_H
 
@@ -14,6 +15,7 @@ struct vm;
 struct vm_config;
 
 #define SNAP_MAX_NET_OVERRIDES 16
+#define SNAP_MAX_DRIVE_OVERRIDES 16 /* DEVICES_MAX_DRIVES */
 
 struct snapshot_create_opts {
 	const char *state_path;
@@ -53,7 +55,7 @@ struct snapshot_load_opts {
 	struct snapshot_net_override net[SNAP_MAX_NET_OVERRIDES];
 	unsigned nnet;
 	const char *vsock_uds_path;   /* NULL: keep the saved one */
-	struct snapshot_drive_override drive[SNAP_MAX_NET_OVERRIDES];
+	struct snapshot_drive_override drive[SNAP_MAX_DRIVE_OVERRIDES];
 	unsigned ndrive;
 	bool has_huge_pages;      /* huge_pages other than "Snapshot": back memory this way */
 	enum guest_mem_backing huge_pages;

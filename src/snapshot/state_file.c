@@ -15,7 +15,7 @@ static int open_reader(const char *what, struct snap_state_file *f, const uint8_
 {
 	int e;
 	if ((e = snap_open(&f->r, buf, len, err, errlen)) < 0 ||
-	    (e = snap_get(&f->r, SEC_VM, 0, SEC_VERSION, &f->vm, sizeof(f->vm), err, errlen)) < 0) {
+	    (e = snap_vm_read(&f->r, &f->vm, err, errlen)) < 0) {
 		if (e == -ENOENT)
 			snprintf(err, errlen, "%s: not a VM snapshot (no VM section)", what);
 		snap_state_close(f);

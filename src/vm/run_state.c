@@ -128,3 +128,13 @@ bool vm_is_paused(struct vm *vm)
 {
 	return __atomic_load_n(&vm->pause_requested, __ATOMIC_ACQUIRE);
 }
+
+void vm_pause_exclusive(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_hold);
+}
+
+void vm_pause_release(struct vm *vm)
+{
+	pthread_mutex_unlock(&vm->pause_hold);
+}

@@ -55,10 +55,10 @@ struct vm {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;          /* pause/resume handshakes, under lock */
-	/* Held by whoever pauses the VM for a moment and may resume it (a replication checkpoint,
-	 * a migration's switch until its outcome) and by a user's pause or resume (PATCH /vm): a
-	 * user's pause never lands inside such a moment only to be undone by its resume, nor a
-	 * user's resume in the middle of it. */
+	/* vm_pause_exclusive's: held by whoever pauses the VM for a moment and may resume it (a
+	 * replication checkpoint, a migration's switch until its outcome) and by a user's pause or
+	 * resume (PATCH /vm): a user's pause never lands inside such a moment only to be undone by
+	 * its resume, nor a user's resume in the middle of it. */
 	pthread_mutex_t pause_hold;
 	bool pause_requested;
 	unsigned parked;              /* vCPUs waiting in vcpu_park() */
@@ -96,6 +96,18 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
+/* The right to pause and resume the VM for a moment (a replication checkpoint, a migration's
+ * switch until its outcome, a user's pause or resume): nobody else pauses or resumes it until
+ * vm_pause_release, so a user's pause never lands inside such a moment only to be undone by
+ * its resume. Neither pauses anything itself. */
+void vm_pause_exclusive(struct vm *vm);
+void vm_pause_release(struct vm *vm);
+/* Put every output to the outside behind the gate g, or take it away (NULL): the console,
+ * each network interface's transmit, and vsock data to host sockets (held in the device's own
+ * buffers). The console's gate is what vm_output_gate returns. (ha/outgate.h) */
+struct outgate;
+void vm_set_output_gate(struct vm *vm, struct outgate *g);
+struct outgate *vm_output_gate(struct vm *vm);
 /* Join the vCPU threads after a stop; returns petrel's exit status. */
 int vm_join(struct vm *vm);
 void vm_destroy(struct vm *vm);

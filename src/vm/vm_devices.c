@@ -376,3 +376,20 @@ void vm_devices_announce(struct vm *vm, int round)
 			log_warn("cannot announce %s on %s", v->vdev->name, n->tap.ifname);
 	}
 }
+
+void vm_set_output_gate(struct vm *vm, struct outgate *g)
+{
+	__atomic_store_n(&vm->serial.gate, g, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
+		struct vm_virtio *v = &vm->devs.virtio[i];
+		if (v->vdev->device_id == VIRTIO_ID_NET)
+			__atomic_store_n(&((struct virtio_net *)v->dev)->gate, g, __ATOMIC_RELEASE);
+		else if (v->vdev->device_id == VIRTIO_ID_VSOCK)
+			virtio_vsock_gate(v->dev, g != NULL);
+	}
+}
+
+struct outgate *vm_output_gate(struct vm *vm)
+{
+	return __atomic_load_n(&vm->serial.gate, __ATOMIC_ACQUIRE);
+}

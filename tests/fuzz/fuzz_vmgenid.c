@@ -1,7 +1,8 @@
 /* libFuzzer target: the GED and VM generation ID states of a snapshot, migration or
  * replication stream (src/devices/legacy/ged.c, vmgenid.c) on arbitrary bytes. The input is
- * read as a state file (its 'GED ' and 'VGID' sections, as load.c takes them) or, when it is
- * not one, as the two payloads back to back. Restore must refuse or accept without touching
+ * read as a state file (its 'GED ' and 'VGID' sections, loaded by the devices' own verbs as
+ * load.c has them do) or, when it is not one, as the two payloads back to back (the first
+ * byte the GED's length). Restore must refuse or accept without touching
  * guest memory outside the ID's 16 bytes; an accepted state must then survive what a loaded
  * VM does with it: a new ID, the resume notification, the guest reading the register. */
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
+#include "devices/dev_state.h"
 #include "devices/legacy/ged.h"
 #include "devices/legacy/vmgenid.h"
 #include "fuzz_common.h"
@@ -28,32 +30,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vmgenid_init(&v, mem, &g, LAYOUT_VMGENID);
 	v.present = false;
 
-	struct ged_state gs;
-	struct vmgenid_state vs;
-	memset(&gs, 0, sizeof(gs));
-	memset(&vs, 0, sizeof(vs));
 	char err[256] = "";
 	uint8_t *buf = fuzz_dup(data, size);
 	struct snap_reader r;
+	struct dec dg, dv;
 	bool have_g = false, have_v = false;
+	uint32_t ver;
 	if (snap_open(&r, buf, size, err, sizeof(err)) == 0) {
-		have_g = snap_get(&r, SEC_GED, 0, SEC_VERSION, &gs, sizeof(gs), err, sizeof(err)) == 0;
-		have_v = snap_get(&r, SEC_VMGENID, 0, SEC_VERSION, &vs, sizeof(vs), err, sizeof(err)) == 0;
-	} else if (size >= sizeof(gs) + sizeof(vs)) {
-		memcpy(&gs, data, sizeof(gs));
-		memcpy(&vs, data + sizeof(gs), sizeof(vs));
+		have_g = snap_section_dec(&r, ged_state_ops.id, 0, 0, ged_state_ops.version, &ver, &dg, err, sizeof(err)) == 0;
+		have_v = snap_section_dec(&r, vmgenid_state_ops.id, 0, 0, vmgenid_state_ops.version, &ver, &dv, err,
+					  sizeof(err)) == 0;
+	} else if (size >= 2) {
+		/* the two payloads back to back, the first byte the GED's length */
+		size_t glen = data[0] < size - 1 ? data[0] : size - 1;
+		dec_init(&dg, buf + 1, glen);
+		dec_init(&dv, buf + 1 + glen, size - 1 - glen);
 		have_g = have_v = true;
 	}
-	free(buf);
 
-	bool ok_g = have_g && ged_restore(&g, &gs, err, sizeof(err)) == 0;
+	err[0] = '\0';
+	bool ok_g = have_g && ged_state_ops.load(&g, &dg, ged_state_ops.version, err, sizeof(err)) == 0;
 	if (have_g && !ok_g)
-		FUZZ_CHECK(err[0] != '\0');
+		FUZZ_CHECK(err[0] != '\0' && !g.present);
 	FUZZ_CHECK(!ok_g || (g.st.pending & ~GED_EVT_ALL) == 0);
 	err[0] = '\0';
-	bool ok_v = ok_g && have_v && vmgenid_restore(&v, &vs, err, sizeof(err)) == 0;
-	if (ok_g && have_v && !ok_v)
-		FUZZ_CHECK(err[0] != '\0');
+	bool ok_v = have_v && vmgenid_state_ops.load(&v, &dv, vmgenid_state_ops.version, err, sizeof(err)) == 0;
+	if (have_v && !ok_v)
+		FUZZ_CHECK(err[0] != '\0' && !v.present);
+	FUZZ_CHECK(!ok_v || ok_g); /* no generation ID without its event device */
+	free(buf);
 	if (ok_v) {
 		FUZZ_CHECK(vmgenid_gpa_ok(v.st.gpa) && v.st.gpa + VMGENID_SIZE <= FUZZ_MEM);
 		FUZZ_CHECK(vmgenid_new_id(&v, true) == 0);

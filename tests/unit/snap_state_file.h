@@ -31,13 +31,13 @@ static inline void write_state_file(const char *state, const char *memf, const s
 	snap_writer_init(&w);
 	struct snap_vm sv = { .nvcpus = 1, .nvirtio = nvirtio };
 	memcpy(sv.id, id, sizeof(sv.id));
-	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
+	snap_vm_put(&w, &sv);
 	snap_section(&w, SEC_MEMF, 0, SEC_VERSION, memf, strlen(memf));
 	json_sec(&w, SEC_CONF, vm_config_to_json(cfg));
 	json_sec(&w, SEC_EXTN, vm_config_extensions_to_json(cfg));
 	struct snap_mem sm = { .nregions = 1, .total = (uint64_t)mib << 20 };
 	sm.r[0].size = sm.total;
-	snap_section(&w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
+	snap_mem_put(&w, &sm);
 	if (snap_finish(&w) < 0 || snap_write_file(state, w.buf, w.len, err, sizeof(err)) < 0) {
 		printf("state file: %s\n", err);
 		exit(2);

@@ -11,6 +11,7 @@
 #include "arch/x86/layout.h"
 #include "config/vm_config.h"
 #include "devices/legacy/cpu_hotplug.h"
+#include "util/codec.h"
 #include "devices/legacy/ged.h"
 #include "snapshot/format.h"
 #include "snapshot/sections.h"
@@ -142,13 +143,20 @@ TEST(state_round_trip_and_corrupt_states_refused)
 	st.selector = 0xdeadbeef; /* whatever the guest wrote last is kept */
 	struct snap_writer w;
 	snap_writer_init(&w);
-	snap_section(&w, SEC_CPUHP, 0, SEC_VERSION, &st, sizeof(st));
+	struct enc e;
+	enc_init(&e);
+	cpu_hotplug_state_put(&e, &st);
+	CHECK_EQ(e.len, 3 * 8 + 2 * 4 + 2); /* no padding */
+	snap_section_enc(&w, SEC_CPUHP, 0, SEC_VERSION, &e);
 	REQUIRE_EQ(snap_finish(&w), 0);
 	struct snap_reader r;
 	char err[256] = "";
 	REQUIRE_EQ(snap_open(&r, w.buf, w.len, err, sizeof(err)), 0);
 	struct vcpu_hotplug_state back;
-	REQUIRE_EQ(snap_get(&r, SEC_CPUHP, 0, SEC_VERSION, &back, sizeof(back), err, sizeof(err)), 0);
+	struct dec d;
+	uint32_t ver;
+	REQUIRE_EQ(snap_section_dec(&r, SEC_CPUHP, 0, 0, SEC_VERSION, &ver, &d, err, sizeof(err)), 0);
+	REQUIRE_EQ(cpu_hotplug_state_get(&d, &back, err, sizeof(err)), 0);
 	snap_writer_free(&w);
 	fake_vm_free();
 
@@ -193,13 +201,16 @@ TEST(state_round_trip_and_corrupt_states_refused)
 	V.devs.vcpuhp.on = false;
 	CHECK_EQ(vcpu_hotplug_load(&V, &back, 2, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "no vcpu-hotplug");
-	/* a section of another size is refused by the format */
-	snap_writer_init(&w);
-	snap_section(&w, SEC_CPUHP, 0, SEC_VERSION, &st, sizeof(st) - 8);
-	REQUIRE_EQ(snap_finish(&w), 0);
-	REQUIRE_EQ(snap_open(&r, w.buf, w.len, err, sizeof(err)), 0);
-	CHECK_EQ(snap_get(&r, SEC_CPUHP, 0, SEC_VERSION, &back, sizeof(back), err, sizeof(err)), -EINVAL);
-	snap_writer_free(&w);
+	/* a section cut short, or longer than its fields, is refused by its decoder */
+	dec_init(&d, e.buf, e.len - 1);
+	CHECK_EQ(cpu_hotplug_state_get(&d, &back, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "shorter");
+	uint8_t longer[64] = { 0 };
+	memcpy(longer, e.buf, e.len);
+	dec_init(&d, longer, e.len + 8);
+	CHECK_EQ(cpu_hotplug_state_get(&d, &back, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "8 bytes more");
+	enc_free(&e);
 	fake_vm_free();
 }
 
@@ -225,7 +236,11 @@ TEST(snapshot_info_shows_the_vcpus)
 		snap_section(&w, sec.id, sec.instance, sec.version, sec.payload, (size_t)sec.len);
 	struct vcpu_hotplug_state hs = { .present = 0x7, .inserting = 0x4, .removing = 0x2, .max_cpus = 4,
 					 .port = CPUHP_PORT };
-	snap_section(&w, SEC_CPUHP, 0, SEC_VERSION, &hs, sizeof(hs));
+	struct enc e;
+	enc_init(&e);
+	cpu_hotplug_state_put(&e, &hs);
+	snap_section_enc(&w, SEC_CPUHP, 0, SEC_VERSION, &e);
+	enc_free(&e);
 	REQUIRE_EQ(snap_finish(&w), 0);
 	char path[] = "/tmp/petrel-cpuhp-info-XXXXXX";
 	int fd = mkstemp(path);

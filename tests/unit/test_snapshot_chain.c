@@ -33,21 +33,29 @@ static void write_state(const char *path, uint8_t idb, const char *memf, const c
 	snap_writer_init(&w);
 	struct snap_vm sv = { .nvcpus = 1 };
 	memset(sv.id, idb, sizeof(sv.id));
-	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
+	snap_vm_put(&w, &sv);
 	snap_section(&w, SEC_MEMF, 0, SEC_VERSION, memf, strlen(memf));
 	struct snap_mem sm = { .nregions = 1, .total = TOTAL };
 	sm.r[0].size = TOTAL;
-	snap_section(&w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
+	snap_mem_put(&w, &sm);
 	if (parent) {
-		struct snap_parent par;
-		memset(par.id, parent_idb, sizeof(par.id));
+		uint8_t par[SNAP_PARENT_ID_LEN];
+		memset(par, parent_idb, sizeof(par));
 		snap_begin(&w, SEC_PRNT, 0, SEC_VERSION);
-		snap_put(&w, &par, sizeof(par));
+		snap_put(&w, par, sizeof(par));
 		snap_put(&w, parent, strlen(parent));
 		snap_end(&w);
 	}
-	if (map)
-		snap_section(&w, SEC_PGMP, 0, SEC_VERSION, map, map_len);
+	if (map) { /* le64 words; a length not a multiple of 8 ends in its low bytes */
+		struct enc e;
+		enc_init(&e);
+		for (size_t i = 0; i < map_len / 8; i++)
+			put_u64(&e, map[i]);
+		for (size_t i = 0; i < map_len % 8; i++)
+			put_u8(&e, (uint8_t)(map[map_len / 8] >> (8 * i)));
+		snap_section_enc(&w, SEC_PGMP, 0, SEC_VERSION, &e);
+		enc_free(&e);
+	}
 	if (snap_finish(&w) < 0 || snap_write_file(path, w.buf, w.len, err, sizeof(err)) < 0) {
 		printf("state file %s: %s\n", path, err);
 		exit(2);
@@ -247,11 +255,14 @@ TEST(page_map_names_each_region_s_dirty_pages_at_their_file_pages)
 	struct snap_reader r;
 	char err[256];
 	REQUIRE_EQ(snap_open(&r, w.buf, w.len, err, sizeof(err)), 0);
-	uint64_t map[3];
-	REQUIRE_EQ(snap_get(&r, SEC_PGMP, 0, SEC_VERSION, map, sizeof(map), err, sizeof(err)), 0);
-	CHECK_EQ_HEX(map[0], 1ull << 1);
-	CHECK_EQ_HEX(map[1], 1ull << 0);
-	CHECK_EQ_HEX(map[2], 1ull << 63);
+	struct dec d;
+	uint32_t v;
+	REQUIRE_EQ(snap_section_dec(&r, SEC_PGMP, 0, 0, SEC_VERSION, &v, &d, err, sizeof(err)), 0);
+	CHECK_EQ(d.len, 3 * 8);                              /* le64 words */
+	CHECK_EQ_HEX(get_u64(&d), 1ull << 1);
+	CHECK_EQ_HEX(get_u64(&d), 1ull << 0);
+	CHECK_EQ_HEX(get_u64(&d), 1ull << 63);
+	CHECK_EQ(dec_end(&d, "PGMP", err, sizeof(err)), 0);
 	snap_writer_free(&w);
 }
 

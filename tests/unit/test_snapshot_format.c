@@ -92,9 +92,12 @@ TEST(specific_refusals_say_why)
 	char err[256];
 	uint8_t *c = malloc(w.len + 16);
 	memcpy(c, w.buf, w.len);
-	c[8] = 2; /* a newer format version */
+	c[8] = SNAP_FORMAT_VERSION + 1; /* a newer format version */
 	CHECK_EQ(snap_open(&r, c, w.len, err, sizeof(err)), -EINVAL);
-	CHECK(strstr(err, "version 2") != NULL);
+	CHECK(strstr(err, "format version 3") != NULL);
+	c[8] = 1; /* format 1 (structs written as they were in memory): named, and refused */
+	CHECK_EQ(snap_open(&r, c, w.len, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "has format version 1; this petrel reads format version 2 only");
 	memcpy(c, w.buf, w.len);
 	memset(c + w.len, 0, 16); /* data after END (and the header's length no longer matches) */
 	CHECK_EQ(snap_open(&r, c, w.len + 16, err, sizeof(err)), -EINVAL);

@@ -203,9 +203,9 @@ TEST(info_of_absurd_counts_finishes)
 	struct snap_writer w;
 	snap_writer_init(&w);
 	struct snap_vm sv = { .nvcpus = UINT32_MAX, .nvirtio = UINT32_MAX };
-	snap_section(&w, SEC_VM, 0, SEC_VERSION, &sv, sizeof(sv));
+	snap_vm_put(&w, &sv);
 	struct snap_mem sm = { .nregions = 1, .total = 1 << 20 };
-	snap_section(&w, SEC_MEM, 0, SEC_VERSION, &sm, sizeof(sm));
+	snap_mem_put(&w, &sm);
 	REQUIRE_EQ(snap_finish(&w), 0);
 	char *path = write_temp(w.buf, w.len);
 	snap_writer_free(&w);

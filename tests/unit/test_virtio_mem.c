@@ -433,6 +433,20 @@ static void *save(struct virtio_mem *m, size_t *len)
 	return b;
 }
 
+static void le64_set(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 TEST(state_round_trip_and_corrupt_states)
 {
 	struct virtio_mem m, n;
@@ -444,7 +458,7 @@ TEST(state_round_trip_and_corrupt_states)
 	size_t len = 0;
 	uint8_t *blob = save(&m, &len);
 	REQUIRE(blob);
-	CHECK_EQ(len, sizeof(struct virtio_mem_state) + 2 * 8);   /* 128 blocks: two words */
+	CHECK_EQ(len, 7 * 8 + 4 + 2 * 8);   /* seven le64 and nblocks, then 128 blocks: two words */
 
 	struct virtio_mem_params p = { REGION_GPA, REGION_SIZE, BLOCK, SLOT };
 	REQUIRE_EQ(virtio_mem_create(&n, &p, &mem, NULL), 0);
@@ -455,8 +469,11 @@ TEST(state_round_trip_and_corrupt_states)
 	CHECK_EQ(memcmp(n.plugged, m.plugged, 16), 0);
 
 	uint8_t *bad = malloc(len);
-	struct virtio_mem_state *bs = (struct virtio_mem_state *)bad;
 	REQUIRE(bad);
+	/* the fields' places in the section (docs/snapshots.md, VMEM) */
+	enum { ADDR = 0, BLOCK_SIZE = 16, USABLE = 32, PLUGGED = 40, REQUESTED = 48, NBLOCKS = 56, MAP = 60 };
+#define SET64(off, v) le64_set(bad + (off), (v))
+#define GET64(off) le64_get(blob + (off))
 	CHECK_EQ(virtio_mem_load_state(&n, blob, len - 1, err, sizeof(err)), -EINVAL);
 	CHECK_EQ(virtio_mem_load_state(&n, blob, 7, err, sizeof(err)), -EINVAL);
 #define CORRUPT(stmt, what)                                                        \
@@ -467,15 +484,17 @@ TEST(state_round_trip_and_corrupt_states)
 		CHECK_EQ(virtio_mem_load_state(&n, bad, len, err, sizeof(err)), -EINVAL); \
 		CHECK_CONTAINS(err, what);                                         \
 	} while (0)
-	CORRUPT(bs->block_size = 4 * MIB, "differ");
-	CORRUPT(bs->addr += BLOCK, "differ");
-	CORRUPT(bs->nblocks = 1000, "differ");
-	CORRUPT(bs->plugged_size += BLOCK, "inconsistent");
-	CORRUPT(bs->usable_region_size = REGION_SIZE + SLOT, "inconsistent");
-	CORRUPT(bs->usable_region_size = 10 * MIB, "inconsistent");   /* below requested */
-	CORRUPT(bs->requested_size = 3 * MIB, "inconsistent");        /* not block-aligned */
-	CORRUPT((bad[sizeof(*bs) + 8] |= 0x80, bs->plugged_size += BLOCK), "inconsistent"); /* block 71: past usable */
+	CORRUPT(SET64(BLOCK_SIZE, 4 * MIB), "differ");
+	CORRUPT(SET64(ADDR, GET64(ADDR) + BLOCK), "differ");
+	CORRUPT((bad[NBLOCKS] = 1000 & 0xff, bad[NBLOCKS + 1] = 1000 >> 8), "differ");
+	CORRUPT(SET64(PLUGGED, GET64(PLUGGED) + BLOCK), "inconsistent");
+	CORRUPT(SET64(USABLE, REGION_SIZE + SLOT), "inconsistent");
+	CORRUPT(SET64(USABLE, 10 * MIB), "inconsistent");   /* below requested */
+	CORRUPT(SET64(REQUESTED, 3 * MIB), "inconsistent");        /* not block-aligned */
+	CORRUPT((bad[MAP + 8] |= 0x80, SET64(PLUGGED, GET64(PLUGGED) + BLOCK)), "inconsistent"); /* block 71: past usable */
 	free(bad);
+#undef SET64
+#undef GET64
 	/* the device is as loaded before the bad attempts */
 	CHECK_EQ(n.st.plugged_size, 10 * MIB);
 	CHECK_EQ(memcmp(n.plugged, m.plugged, 16), 0);

@@ -11,6 +11,7 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "config/vm_config.h"
+#include "devices/dev_state.h"
 #include "devices/legacy/ged.h"
 #include "devices/legacy/vmgenid.h"
 #include "memory/guest_mem.h"
@@ -159,22 +160,23 @@ TEST(state_round_trip_through_the_format)
 	setup();
 	REQUIRE_EQ(vmgenid_new_id(&V, true), 0);
 	G.st.pending = GED_EVT_VMGENID;
-	struct ged_state gs;
-	struct vmgenid_state vs;
-	ged_save(&G, &gs);
-	vmgenid_save(&V, &vs);
 	struct snap_writer w;
 	snap_writer_init(&w);
-	snap_section(&w, SEC_GED, 0, SEC_VERSION, &gs, sizeof(gs));
-	snap_section(&w, SEC_VMGENID, 0, SEC_VERSION, &vs, sizeof(vs));
+	struct enc e;
+	enc_init(&e);
+	ged_state_ops.save(&G, &e);
+	snap_section_enc(&w, ged_state_ops.id, 0, ged_state_ops.version, &e);
+	CHECK_EQ(e.len, 4 + 4 + 2); /* pending, gsi, port: no padding */
+	enc_free(&e);
+	enc_init(&e);
+	vmgenid_state_ops.save(&V, &e);
+	snap_section_enc(&w, vmgenid_state_ops.id, 0, vmgenid_state_ops.version, &e);
+	CHECK_EQ(e.len, 8 + VMGENID_SIZE + 1);
+	enc_free(&e);
 	REQUIRE_EQ(snap_finish(&w), 0);
 	struct snap_reader r;
 	char err[256] = "";
 	REQUIRE_EQ(snap_open(&r, w.buf, w.len, err, sizeof(err)), 0);
-	struct ged_state gs2;
-	struct vmgenid_state vs2;
-	CHECK_EQ(snap_get(&r, SEC_GED, 0, SEC_VERSION, &gs2, sizeof(gs2), err, sizeof(err)), 0);
-	CHECK_EQ(snap_get(&r, SEC_VMGENID, 0, SEC_VERSION, &vs2, sizeof(vs2), err, sizeof(err)), 0);
 	uint8_t id[VMGENID_SIZE];
 	memcpy(id, V.st.id, sizeof(id));
 
@@ -183,13 +185,28 @@ TEST(state_round_trip_through_the_format)
 	ged_init(&g2, (struct irq_line){ NULL, LAYOUT_GED_GSI }, GED_PORT);
 	g2.present = false; /* as after a load that has not reached the section yet */
 	vmgenid_init(&v2, &M, &g2, LAYOUT_VMGENID);
-	CHECK_EQ(ged_restore(&g2, &gs2, err, sizeof(err)), 0);
-	CHECK_EQ(vmgenid_restore(&v2, &vs2, err, sizeof(err)), 0);
+	struct dec d;
+	uint32_t ver;
+	/* the VM generation ID needs its GED: refused while the GED is absent */
+	REQUIRE_EQ(snap_section_dec(&r, vmgenid_state_ops.id, 0, 0, vmgenid_state_ops.version, &ver, &d, err, sizeof(err)), 0);
+	CHECK_EQ(vmgenid_state_ops.load(&v2, &d, ver, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "no event device");
+	REQUIRE_EQ(snap_section_dec(&r, ged_state_ops.id, 0, 0, ged_state_ops.version, &ver, &d, err, sizeof(err)), 0);
+	CHECK_EQ(ged_state_ops.load(&g2, &d, ver, err, sizeof(err)), 0);
+	REQUIRE_EQ(snap_section_dec(&r, vmgenid_state_ops.id, 0, 0, vmgenid_state_ops.version, &ver, &d, err, sizeof(err)), 0);
+	CHECK_EQ(vmgenid_state_ops.load(&v2, &d, ver, err, sizeof(err)), 0);
 	CHECK(g2.present && v2.present);
 	CHECK_EQ_HEX(g2.st.pending, GED_EVT_VMGENID);
 	CHECK(memcmp(v2.st.id, id, sizeof(id)) == 0); /* restoring keeps the ID */
 	CHECK_EQ_HEX(v2.st.gpa, LAYOUT_VMGENID);
 	CHECK_EQ(v2.st.notify, 1); /* a notification still owed is carried over */
+	/* a section without its last byte is refused by name, the device unchanged */
+	REQUIRE_EQ(snap_section_dec(&r, ged_state_ops.id, 0, 0, ged_state_ops.version, &ver, &d, err, sizeof(err)), 0);
+	d.len--;
+	g2.st.pending = 0;
+	CHECK_EQ(ged_state_ops.load(&g2, &d, ver, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "GED");
+	CHECK_EQ_HEX(g2.st.pending, 0);
 	snap_writer_free(&w);
 	teardown();
 }
@@ -287,8 +304,8 @@ TEST(snapshot_from_before_loads_its_definition)
 	REQUIRE_EQ(snap_read_file(path, &buf, &len, err, sizeof(err)), 0);
 	struct snap_reader r;
 	REQUIRE_EQ(snap_open(&r, buf, len, err, sizeof(err)), 0);
-	CHECK_EQ(snap_count(&r, SEC_GED), 0);
-	CHECK_EQ(snap_count(&r, SEC_VMGENID), 0);
+	CHECK_EQ(snap_count(&r, ged_state_ops.id), 0);
+	CHECK_EQ(snap_count(&r, vmgenid_state_ops.id), 0);
 	CHECK(snap_count(&r, SEC_EXTN) == 1);
 	struct snapshot_load_opts o = { .state_path = path };
 	struct vm_config c;

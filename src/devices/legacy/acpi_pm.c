@@ -1,4 +1,5 @@
 #include "devices/legacy/acpi_pm.h"
+#include "devices/dev_state.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -81,3 +82,34 @@ void acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st)
 	pm->st = *st;
 	pthread_mutex_unlock(&pm->lock);
 }
+
+/* ---- saved state (section ACPI, docs/snapshots.md) ---- */
+
+static void acpi_pm_save_state(void *dev, struct enc *e)
+{
+	struct acpi_pm *pm = dev;
+	pthread_mutex_lock(&pm->lock);
+	struct acpi_pm_state st = pm->st;
+	pthread_mutex_unlock(&pm->lock);
+	put_u16(e, st.pm1_sts);
+	put_u16(e, st.pm1_en);
+	put_u16(e, st.pm1_cnt);
+}
+
+static int acpi_pm_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct acpi_pm_state st;
+	st.pm1_sts = get_u16(d);
+	st.pm1_en = get_u16(d);
+	st.pm1_cnt = get_u16(d);
+	int e = dec_end(d, "ACPI power management", err, errlen);
+	if (e == 0)
+		acpi_pm_restore(dev, &st);
+	return e;
+}
+
+const struct dev_state_ops acpi_pm_state_ops = {
+	.id = STATE_ID('A', 'C', 'P', 'I'), .version = 1,
+	.save = acpi_pm_save_state, .load = acpi_pm_load_state,
+};

@@ -32,4 +32,8 @@ void acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st);
 void acpi_pm_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void acpi_pm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 
+/* Its saved state (section ACPI): devices/dev_state.h, docs/snapshots.md. */
+struct dev_state_ops;
+extern const struct dev_state_ops acpi_pm_state_ops;
+
 #endif

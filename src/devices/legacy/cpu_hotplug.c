@@ -1,6 +1,7 @@
 /* The CPU hot-plug register block (cpu_hotplug.h). Everything the guest writes is untrusted:
  * the selector is kept as written and checked at each use. */
 #include "devices/legacy/cpu_hotplug.h"
+#include "devices/dev_state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -195,4 +196,28 @@ int cpu_hotplug_restore(struct cpu_hotplug *h, const struct vcpu_hotplug_state *
 	h->st = *st;
 	pthread_mutex_unlock(&h->lock);
 	return 0;
+}
+
+/* ---- saved state (section CPUH, docs/snapshots.md; vm/vcpu_hotplug.c loads it) ---- */
+
+void cpu_hotplug_state_put(struct enc *e, const struct vcpu_hotplug_state *st)
+{
+	put_u64(e, st->present);
+	put_u64(e, st->inserting);
+	put_u64(e, st->removing);
+	put_u32(e, st->selector);
+	put_u32(e, st->max_cpus);
+	put_u16(e, st->port);
+}
+
+int cpu_hotplug_state_get(struct dec *d, struct vcpu_hotplug_state *st, char *err, size_t errlen)
+{
+	memset(st, 0, sizeof(*st));
+	st->present = get_u64(d);
+	st->inserting = get_u64(d);
+	st->removing = get_u64(d);
+	st->selector = get_u32(d);
+	st->max_cpus = get_u32(d);
+	st->port = get_u16(d);
+	return dec_end(d, "vCPU hot-plug (CPUH)", err, errlen);
 }

@@ -78,4 +78,11 @@ int cpu_hotplug_check(const struct cpu_hotplug *h, const struct vcpu_hotplug_sta
 int cpu_hotplug_restore(struct cpu_hotplug *h, const struct vcpu_hotplug_state *st, char *err,
 			size_t errlen);
 
+/* The state's encoding (section CPUH, docs/snapshots.md); vm/vcpu_hotplug.c loads it, as it
+ * creates the vCPUs it names. get: 0, or -EINVAL and why (truncated or oversized). */
+struct enc;
+struct dec;
+void cpu_hotplug_state_put(struct enc *e, const struct vcpu_hotplug_state *st);
+int cpu_hotplug_state_get(struct dec *d, struct vcpu_hotplug_state *st, char *err, size_t errlen);
+
 #endif

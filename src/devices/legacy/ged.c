@@ -1,5 +1,6 @@
 /* The ACPI Generic Event Device's event register and interrupt (ged.h). */
 #include "devices/legacy/ged.h"
+#include "devices/dev_state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -79,3 +80,36 @@ int ged_restore(struct ged *g, const struct ged_state *st, char *err, size_t err
 	pthread_mutex_unlock(&g->lock);
 	return 0;
 }
+
+/* ---- saved state (section GED, docs/snapshots.md) ---- */
+
+static void ged_save_state(void *dev, struct enc *e)
+{
+	struct ged_state st;
+	ged_save(dev, &st);
+	put_u32(e, st.pending);
+	put_u32(e, st.gsi);
+	put_u16(e, st.port);
+}
+
+static int ged_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct ged_state st = { 0 };
+	st.pending = get_u32(d);
+	st.gsi = get_u32(d);
+	st.port = get_u16(d);
+	int e = dec_end(d, "ACPI event device (GED)", err, errlen);
+	return e < 0 ? e : ged_restore(dev, &st, err, errlen);
+}
+
+/* A state saved without the section: the guest has no GED (its DSDT does not list one). */
+static void ged_absent(void *dev)
+{
+	((struct ged *)dev)->present = false;
+}
+
+const struct dev_state_ops ged_state_ops = {
+	.id = STATE_ID('G', 'E', 'D', ' '), .version = 1,
+	.save = ged_save_state, .load = ged_load_state, .absent = ged_absent,
+};

@@ -44,4 +44,8 @@ int ged_restore(struct ged *g, const struct ged_state *st, char *err, size_t err
 void ged_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void ged_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 
+/* Its saved state (section GED; absent: the guest has no GED): devices/dev_state.h, docs/snapshots.md. */
+struct dev_state_ops;
+extern const struct dev_state_ops ged_state_ops;
+
 #endif

@@ -1,4 +1,5 @@
 #include "devices/legacy/i8042.h"
+#include "devices/dev_state.h"
 #include "util/stat.h"
 
 #include <errno.h>
@@ -217,3 +218,42 @@ int i8042_send_ctrl_alt_del(struct i8042 *k)
 	pthread_mutex_unlock(&k->lock);
 	return err;
 }
+
+/* ---- saved state (section I804, docs/snapshots.md) ---- */
+
+static void i8042_save_state(void *dev, struct enc *e)
+{
+	struct i8042 *k = dev;
+	pthread_mutex_lock(&k->lock);
+	struct i8042_state st = k->st;
+	pthread_mutex_unlock(&k->lock);
+	put_u8(e, st.ctr);
+	put_u8(e, st.status);
+	put_u8(e, st.pending_cmd);
+	put_u8(e, st.kbd_pending);
+	put_bytes(e, st.outq, sizeof(st.outq));
+	put_u8(e, st.out_head);
+	put_u8(e, st.out_count);
+	put_u8(e, st.irq_level);
+}
+
+static int i8042_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct i8042_state st = { 0 };
+	st.ctr = get_u8(d);
+	st.status = get_u8(d);
+	st.pending_cmd = get_u8(d);
+	st.kbd_pending = get_u8(d);
+	get_bytes(d, st.outq, sizeof(st.outq));
+	st.out_head = get_u8(d);
+	st.out_count = get_u8(d);
+	st.irq_level = get_u8(d);
+	int e = dec_end(d, "i8042 (I804)", err, errlen);
+	return e < 0 ? e : i8042_restore(dev, &st, err, errlen);
+}
+
+const struct dev_state_ops i8042_state_ops = {
+	.id = STATE_ID('I', '8', '0', '4'), .version = 1,
+	.save = i8042_save_state, .load = i8042_load_state,
+};

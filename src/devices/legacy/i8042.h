@@ -45,4 +45,8 @@ int i8042_restore(struct i8042 *k, const struct i8042_state *st, char *err, size
 /* Queue the scancodes of Ctrl-Alt-Del (press and release). 0 or -ENOSPC. */
 int i8042_send_ctrl_alt_del(struct i8042 *k);
 
+/* Its saved state (section I804): devices/dev_state.h, docs/snapshots.md. */
+struct dev_state_ops;
+extern const struct dev_state_ops i8042_state_ops;
+
 #endif

@@ -1,4 +1,5 @@
 #include "devices/legacy/rtc.h"
+#include "devices/dev_state.h"
 
 #include <stdbool.h>
 #include <errno.h>
@@ -211,3 +212,32 @@ int rtc_restore(struct rtc *r, const struct rtc_state *st, char *err, size_t err
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
+
+/* ---- saved state (section RTC, docs/snapshots.md) ---- */
+
+static void rtc_save_state(void *dev, struct enc *e)
+{
+	struct rtc *r = dev;
+	pthread_mutex_lock(&r->lock);
+	struct rtc_state st = r->st;
+	pthread_mutex_unlock(&r->lock);
+	put_u8(e, st.index);
+	put_bytes(e, st.cmos, sizeof(st.cmos));
+	put_u64(e, (uint64_t)st.offset_sec);
+}
+
+static int rtc_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct rtc_state st = { 0 };
+	st.index = get_u8(d);
+	get_bytes(d, st.cmos, sizeof(st.cmos));
+	st.offset_sec = (int64_t)get_u64(d);
+	int e = dec_end(d, "RTC", err, errlen);
+	return e < 0 ? e : rtc_restore(dev, &st, err, errlen);
+}
+
+const struct dev_state_ops rtc_state_ops = {
+	.id = STATE_ID('R', 'T', 'C', ' '), .version = 1,
+	.save = rtc_save_state, .load = rtc_load_state,
+};

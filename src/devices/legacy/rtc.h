@@ -29,4 +29,8 @@ int rtc_restore(struct rtc *r, const struct rtc_state *st, char *err, size_t err
 void rtc_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 
+/* Its saved state (section RTC): devices/dev_state.h, docs/snapshots.md. */
+struct dev_state_ops;
+extern const struct dev_state_ops rtc_state_ops;
+
 #endif

@@ -3,6 +3,7 @@
  *   3 LCR   4 MCR   5 LSR   6 MSR   7 SCR
  * Transmission is instantaneous: THR is always empty again right after a write. */
 #include "devices/legacy/serial.h"
+#include "devices/dev_state.h"
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
@@ -306,3 +307,47 @@ bool serial_send_break(struct serial *s)
 	pthread_mutex_unlock(&s->lock);
 	return ok;
 }
+
+/* ---- saved state (section UART, docs/snapshots.md) ---- */
+
+static void serial_save_state(void *dev, struct enc *e)
+{
+	struct serial *s = dev;
+	pthread_mutex_lock(&s->lock);
+	struct serial_state st = s->st;
+	pthread_mutex_unlock(&s->lock);
+	const uint8_t regs[] = { st.ier, st.iir_pending_thri, st.lcr, st.mcr, st.lsr, st.msr, st.scr, st.fcr,
+				 st.dll, st.dlm };
+	put_bytes(e, regs, sizeof(regs));
+	put_bytes(e, st.rx, sizeof(st.rx));
+	put_u8(e, st.rx_head);
+	put_u8(e, st.rx_count);
+	put_u8(e, st.irq_level);
+}
+
+static int serial_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct serial_state st = { 0 };
+	st.ier = get_u8(d);
+	st.iir_pending_thri = get_u8(d);
+	st.lcr = get_u8(d);
+	st.mcr = get_u8(d);
+	st.lsr = get_u8(d);
+	st.msr = get_u8(d);
+	st.scr = get_u8(d);
+	st.fcr = get_u8(d);
+	st.dll = get_u8(d);
+	st.dlm = get_u8(d);
+	get_bytes(d, st.rx, sizeof(st.rx));
+	st.rx_head = get_u8(d);
+	st.rx_count = get_u8(d);
+	st.irq_level = get_u8(d);
+	int e = dec_end(d, "serial (UART)", err, errlen);
+	return e < 0 ? e : serial_restore(dev, &st, err, errlen);
+}
+
+const struct dev_state_ops serial_state_ops = {
+	.id = STATE_ID('U', 'A', 'R', 'T'), .version = 1,
+	.save = serial_save_state, .load = serial_load_state,
+};

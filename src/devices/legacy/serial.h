@@ -56,4 +56,8 @@ bool serial_send_break(struct serial *s);
 /* Room left in the receive FIFO. */
 size_t serial_rx_space(struct serial *s);
 
+/* Its saved state (section UART): devices/dev_state.h, docs/snapshots.md. */
+struct dev_state_ops;
+extern const struct dev_state_ops serial_state_ops;
+
 #endif

@@ -1,5 +1,6 @@
 /* The VM generation ID (vmgenid.h). */
 #include "devices/legacy/vmgenid.h"
+#include "devices/dev_state.h"
 #include "arch/x86/layout.h"
 #include "memory/guest_mem.h"
 
@@ -84,3 +85,42 @@ int vmgenid_restore(struct vmgenid *v, const struct vmgenid_state *st, char *err
 	pthread_mutex_unlock(&v->lock);
 	return 0;
 }
+
+/* ---- saved state (section VGID, docs/snapshots.md) ---- */
+
+static void vmgenid_save_state(void *dev, struct enc *e)
+{
+	struct vmgenid_state st;
+	vmgenid_save(dev, &st);
+	put_u64(e, st.gpa);
+	put_bytes(e, st.id, sizeof(st.id));
+	put_u8(e, st.notify);
+}
+
+static int vmgenid_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct vmgenid *v = dev;
+	struct vmgenid_state st = { 0 };
+	st.gpa = get_u64(d);
+	get_bytes(d, st.id, sizeof(st.id));
+	st.notify = get_u8(d);
+	int e = dec_end(d, "VM generation ID (VGID)", err, errlen);
+	if (e < 0)
+		return e;
+	if (v->ged && !v->ged->present) {
+		snprintf(err, errlen, "snapshot has a VM generation ID and no event device to notify it");
+		return -EINVAL;
+	}
+	return vmgenid_restore(v, &st, err, errlen);
+}
+
+static void vmgenid_absent(void *dev)
+{
+	((struct vmgenid *)dev)->present = false;
+}
+
+const struct dev_state_ops vmgenid_state_ops = {
+	.id = STATE_ID('V', 'G', 'I', 'D'), .version = 1,
+	.save = vmgenid_save_state, .load = vmgenid_load_state, .absent = vmgenid_absent,
+};

@@ -47,4 +47,8 @@ int vmgenid_restore(struct vmgenid *v, const struct vmgenid_state *st, char *err
 /* Where an ID may live: petrel's E820-reserved areas below 1 MiB. */
 bool vmgenid_gpa_ok(uint64_t gpa);
 
+/* Its saved state (section VGID; absent: no VM generation ID): devices/dev_state.h, docs/snapshots.md. */
+struct dev_state_ops;
+extern const struct dev_state_ops vmgenid_state_ops;
+
 #endif

@@ -1,5 +1,6 @@
 /* PCI bus 0: host bridge, configuration mechanism #1, BARs in the MMIO window, INTx. */
 #include "devices/pci/pci.h"
+#include "devices/dev_state.h"
 #include "bus/bus.h"
 #include "util/log.h"
 
@@ -340,3 +341,25 @@ int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
 	log_debug("PCI: %s at 00:%02x.0", dev->name, slot);
 	return 0;
 }
+
+/* ---- saved state: the 0xCF8 latch (section PCIB) and a function's configuration space ---- */
+
+static void pci_bus_save_state(void *dev, struct enc *e)
+{
+	put_u32(e, pci_bus_cfg_addr(dev));
+}
+
+static int pci_bus_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	uint32_t v = get_u32(d);
+	int e = dec_end(d, "PCI configuration address (PCIB)", err, errlen);
+	if (e == 0)
+		pci_bus_set_cfg_addr(dev, v);
+	return e;
+}
+
+const struct dev_state_ops pci_bus_state_ops = {
+	.id = STATE_ID('P', 'C', 'I', 'B'), .version = 1,
+	.save = pci_bus_save_state, .load = pci_bus_load_state,
+};

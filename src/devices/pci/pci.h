@@ -154,4 +154,8 @@ static inline uint32_t pci_get(const uint8_t *p, unsigned off, unsigned bytes)
 void pci_config_read(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, uint8_t *data, uint32_t len);
 void pci_config_write(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, const uint8_t *data, uint32_t len);
 
+/* Its saved state (section PCIB, on the struct pci_bus: the 0xCF8 latch): devices/dev_state.h, docs/snapshots.md. */
+struct dev_state_ops;
+extern const struct dev_state_ops pci_bus_state_ops;
+
 #endif

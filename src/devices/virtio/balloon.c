@@ -1,5 +1,6 @@
 /* virtio-balloon: see balloon.h. */
 #include "devices/virtio/balloon_int.h"
+#include "devices/dev_state.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 #include "vm/io_thread.h"
@@ -204,49 +205,47 @@ static void parse_stats(struct virtio_balloon *b, const struct virtq_chain *c)
 	b->ctr.stats_updates++;
 }
 
+/* One chain of queue q, by the queue's role. */
+static int balloon_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_balloon *b = ctx;
+	switch (virtio_balloon_queue_role(d, q)) {
+	case BALLOON_Q_INFLATE:
+	case BALLOON_Q_DEFLATE:
+		handle_pfns(b, c, virtio_balloon_queue_role(d, q) == BALLOON_Q_INFLATE);
+		break;
+	case BALLOON_Q_REPORTING:
+		handle_report(b, c);
+		break;
+	case BALLOON_Q_HINTING:
+		balloon_hint_chain(b, c);
+		break;
+	case BALLOON_Q_STATS: {
+		parse_stats(b, c);
+		int r = 0;
+		if (b->stats_held) { /* a driver that queued two: the older goes back */
+			virtq_push(&d->vq[q], b->stats_head, 0);
+			r = VIRTIO_SERVE_PUSHED;
+		}
+		b->stats_held = true;
+		b->stats_head = c->head;
+		return r; /* kept until the next polling tick */
+	}
+	default:
+		break;
+	}
+	virtq_push(&d->vq[q], c->head, 0);
+	return VIRTIO_SERVE_PUSHED;
+}
+
 static void balloon_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_balloon *b = to_balloon(d);
-	enum balloon_queue role = virtio_balloon_queue_role(d, q);
-	bool any = false;
 	if (b->hint_config_pending) { /* restored: the driver learns of DONE now */
 		b->hint_config_pending = false;
 		virtio_config_changed(d);
 	}
-	for (;;) {
-		while (virtio_is_running(d) && virtio_queue_pop(d, q, &b->chain) > 0) {
-			struct virtq_chain *c = &b->chain;
-			switch (role) {
-			case BALLOON_Q_INFLATE:
-			case BALLOON_Q_DEFLATE:
-				handle_pfns(b, c, role == BALLOON_Q_INFLATE);
-				break;
-			case BALLOON_Q_REPORTING:
-				handle_report(b, c);
-				break;
-			case BALLOON_Q_HINTING:
-				balloon_hint_chain(b, c);
-				break;
-			case BALLOON_Q_STATS:
-				parse_stats(b, c);
-				if (b->stats_held) { /* a driver that queued two: the older goes back */
-					virtq_push(&d->vq[q], b->stats_head, 0);
-					any = true;
-				}
-				b->stats_held = true;
-				b->stats_head = c->head;
-				continue; /* kept until the next polling tick */
-			default:
-				break;
-			}
-			virtq_push(&d->vq[q], c->head, 0);
-			any = true;
-		}
-		if (!virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
-			break;
-	}
-	if (any)
-		virtio_queue_interrupt(d, q);
+	virtio_serve_queue(d, q, &b->chain, 0, balloon_chain, b);
 }
 
 static void stats_tick_locked(struct virtio_balloon *b)
@@ -339,6 +338,8 @@ static void balloon_destroy(struct virtio_dev *d)
 	b->pfns_cap = 0;
 }
 
+static const struct dev_state_ops balloon_state_ops;
+
 static const struct virtio_dev_ops balloon_ops = {
 	.config_read = balloon_config_read,
 	.config_write = balloon_config_write,
@@ -346,6 +347,7 @@ static const struct virtio_dev_ops balloon_ops = {
 	.quiesce = balloon_quiesce,
 	.queue_notify = balloon_queue_notify,
 	.destroy = balloon_destroy,
+	.state = &balloon_state_ops,
 };
 
 static uint32_t mib_to_pages(uint32_t mib)
@@ -445,17 +447,62 @@ void virtio_balloon_load_state(struct virtio_balloon *b, const struct balloon_st
 	pthread_mutex_unlock(&b->vdev.lock);
 }
 
-int virtio_balloon_state_decode(uint32_t version, const void *p, uint64_t len, struct balloon_state *st,
-				char *err, size_t errlen)
+/* ---- saved state (section BALN, docs/snapshots.md): target, actual, the last statistics and
+ * the free page hinting run; the options come from the definition and must be the same ---- */
+
+static void balloon_save_state(void *dev, struct enc *e)
 {
-	size_t want = version == 1 ? BALLOON_STATE_V1_SIZE : sizeof(*st);
-	if ((version != 1 && version != BALLOON_STATE_VERSION) || len != want) {
-		snprintf(err, errlen, "balloon state: section version %u with %llu bytes (this petrel reads "
-			 "version 1 with %zu bytes and %u with %zu)", version, (unsigned long long)len,
-			 (size_t)BALLOON_STATE_V1_SIZE, BALLOON_STATE_VERSION, sizeof(*st));
+	struct balloon_state st;
+	virtio_balloon_snapshot(to_balloon(dev), &st, NULL);
+	put_u32(e, st.num_pages);
+	put_u32(e, st.actual);
+	put_u32(e, st.stats_polling_interval_s);
+	put_u32(e, st.flags);
+	put_u8(e, BALLOON_S_NR);
+	for (unsigned i = 0; i < BALLOON_S_NR; i++)
+		put_u64(e, st.stats[i]);
+	put_u32(e, st.stats_present);
+	put_u32(e, st.hint_cmd_id);
+	put_u32(e, st.hint_last_id);
+	put_u32(e, st.hint_guest_cmd);
+	put_u32(e, st.hint_flags);
+}
+
+static int balloon_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct virtio_balloon *b = to_balloon(dev);
+	struct balloon_state st = { 0 };
+	st.num_pages = get_u32(d);
+	st.actual = get_u32(d);
+	st.stats_polling_interval_s = get_u32(d);
+	st.flags = get_u32(d);
+	unsigned nstats = get_u8(d);
+	if (!d->err && nstats != BALLOON_S_NR) {
+		snprintf(err, errlen, "%s: the snapshot has %u statistics, this petrel %u", b->vdev.name, nstats,
+			 (unsigned)BALLOON_S_NR);
 		return -EINVAL;
 	}
-	memset(st, 0, sizeof(*st));
-	memcpy(st, p, want);
+	for (unsigned i = 0; i < BALLOON_S_NR; i++)
+		st.stats[i] = get_u64(d);
+	st.stats_present = get_u32(d);
+	st.hint_cmd_id = get_u32(d);
+	st.hint_last_id = get_u32(d);
+	st.hint_guest_cmd = get_u32(d);
+	st.hint_flags = get_u32(d);
+	int e = dec_end(d, b->vdev.name, err, errlen);
+	if (e < 0)
+		return e;
+	if (st.flags != b->st.flags || !st.stats_polling_interval_s != !b->st.stats_polling_interval_s) {
+		snprintf(err, errlen, "%s: deflate_on_oom, free_page_reporting, free_page_hinting or "
+			 "statistics differ from the snapshot's", b->vdev.name);
+		return -EINVAL;
+	}
+	virtio_balloon_load_state(b, &st);
 	return 0;
 }
+
+static const struct dev_state_ops balloon_state_ops = {
+	.id = STATE_ID('B', 'A', 'L', 'N'), .version = 1,
+	.save = balloon_save_state, .load = balloon_load_state,
+};

@@ -71,7 +71,7 @@ struct balloon_state {
 	uint64_t stats[BALLOON_S_NR];
 	uint32_t stats_present;              /* bit per tag the guest reported */
 	uint32_t reserved;
-	/* Free page hinting (from version 2 of the snapshot section on). */
+	/* Free page hinting. */
 	uint32_t hint_cmd_id;                /* free_page_hint_cmd_id: STOP, DONE or the open run */
 	uint32_t hint_last_id;               /* the last run id issued (ids are never reused) */
 	uint32_t hint_guest_cmd;             /* the last command id the driver sent */
@@ -86,12 +86,6 @@ struct balloon_state {
 
 /* The snapshot section (BALN) is struct balloon_state; version 1 ended before the hinting
  * fields. */
-#define BALLOON_STATE_VERSION 2
-#define BALLOON_STATE_V1_SIZE offsetof(struct balloon_state, hint_cmd_id)
-/* A saved section of any version this petrel reads into *st (hinting fields zero for version
- * 1). -EINVAL with a message when the version or size is not one of them. */
-int virtio_balloon_state_decode(uint32_t version, const void *p, uint64_t len, struct balloon_state *st,
-				char *err, size_t errlen);
 
 struct balloon_counters {
 	uint64_t inflate_count, deflate_count, stats_updates, free_page_report_count;

@@ -3,6 +3,7 @@
  * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
 #include "devices/virtio/blk.h"
 #include "devices/virtio/blk_int.h"
+#include "devices/dev_state.h"
 #include "memory/guest_mem.h"
 #include "block/dirty.h"
 #include "util/iov.h"
@@ -479,12 +480,15 @@ static void blk_destroy(struct virtio_dev *d)
 	b->dirty = NULL;
 }
 
+static const struct dev_state_ops blk_state_ops;
+
 static const struct virtio_dev_ops blk_ops = {
 	.config_read = blk_config_read,
 	.reset = blk_reset,
 	.quiesce = blk_quiesce,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
+	.state = &blk_state_ops,
 };
 
 int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsigned index,
@@ -543,3 +547,41 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 		 b->disk.file.direct ? ", O_DIRECT" : "", disk_async(&b->disk) ? "io_uring" : "synchronous");
 	return 0;
 }
+
+/* ---- saved state (section BLK, docs/snapshots.md): what the guest was told of the disk; a
+ * load checks the disk attached now is the same ---- */
+
+static void blk_save_state(void *dev, struct enc *e)
+{
+	struct virtio_blk *b = to_blk(dev);
+	pthread_mutex_lock(&b->vdev.lock);
+	put_u64(e, b->st.capacity);
+	put_bytes(e, b->st.id, sizeof(b->st.id));
+	put_bool(e, b->st.read_only);
+	pthread_mutex_unlock(&b->vdev.lock);
+}
+
+static int blk_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct virtio_blk *b = to_blk(dev);
+	struct blk_state bs;
+	bs.capacity = get_u64(d);
+	get_bytes(d, bs.id, sizeof(bs.id));
+	bs.read_only = get_bool(d);
+	int e = dec_end(d, b->vdev.name, err, errlen);
+	if (e < 0)
+		return e;
+	if (bs.capacity != b->st.capacity || bs.read_only != b->st.read_only || memcmp(bs.id, b->st.id, sizeof(bs.id)) != 0) {
+		snprintf(err, errlen, "%s: the disk has %llu sectors now, %llu when the snapshot was taken "
+			 "(or another id or read-only setting)", b->vdev.name,
+			 (unsigned long long)b->st.capacity, (unsigned long long)bs.capacity);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct dev_state_ops blk_state_ops = {
+	.id = STATE_ID('B', 'L', 'K', ' '), .version = 1,
+	.save = blk_save_state, .load = blk_load_state,
+};

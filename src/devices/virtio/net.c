@@ -2,6 +2,7 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/net_int.h"
 #include "devices/virtio/net_mmds.h"
+#include "devices/dev_state.h"
 #include "ha/outgate.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -302,6 +303,8 @@ static void net_quiesce(struct virtio_dev *d)
 	}
 }
 
+static const struct dev_state_ops net_state_ops;
+
 static const struct virtio_dev_ops net_ops = {
 	.config_read = net_config_read,
 	.activate = net_activate,
@@ -309,6 +312,7 @@ static const struct virtio_dev_ops net_ops = {
 	.quiesce = net_quiesce,
 	.queue_notify = net_queue_notify,
 	.destroy = net_destroy,
+	.state = &net_state_ops,
 };
 
 static int net_setup(struct virtio_net *n, const struct net_config *cfg, unsigned index,
@@ -407,3 +411,44 @@ void virtio_net_poll(struct virtio_net *n)
 {
 	net_ready(n, n->epfd, EPOLLIN);
 }
+
+/* ---- saved state (section NET, docs/snapshots.md): the MAC, MTU and link status the guest
+ * sees; a load checks the interface built now has the same MAC and MTU ---- */
+
+static void net_save_state(void *dev, struct enc *e)
+{
+	struct virtio_net *n = to_net(dev);
+	pthread_mutex_lock(&n->vdev.lock);
+	put_bytes(e, n->st.mac, sizeof(n->st.mac));
+	put_bool(e, n->st.has_mac);
+	put_u16(e, n->st.status);
+	put_u16(e, n->st.mtu);
+	pthread_mutex_unlock(&n->vdev.lock);
+}
+
+static int net_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct virtio_net *n = to_net(dev);
+	struct net_state ns;
+	get_bytes(d, ns.mac, sizeof(ns.mac));
+	ns.has_mac = get_bool(d);
+	ns.status = get_u16(d);
+	ns.mtu = get_u16(d);
+	int e = dec_end(d, n->vdev.name, err, errlen);
+	if (e < 0)
+		return e;
+	if (ns.has_mac != n->st.has_mac || ns.mtu != n->st.mtu || (ns.has_mac && memcmp(ns.mac, n->st.mac, 6) != 0)) {
+		snprintf(err, errlen, "%s: MAC address or MTU differ from the snapshot's", n->vdev.name);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&n->vdev.lock);
+	n->st.status = ns.status & (VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
+	pthread_mutex_unlock(&n->vdev.lock);
+	return 0;
+}
+
+static const struct dev_state_ops net_state_ops = {
+	.id = STATE_ID('N', 'E', 'T', ' '), .version = 1,
+	.save = net_save_state, .load = net_load_state,
+};

@@ -1,5 +1,6 @@
 /* virtio-pmem: see pmem.h. */
 #include "devices/virtio/pmem.h"
+#include "devices/dev_state.h"
 #include "kvm/kvm.h"
 #include "memory/devmem.h"
 #include "util/log.h"
@@ -192,12 +193,15 @@ static void pmem_destroy(struct virtio_dev *d)
 	p->fd = -1;
 }
 
+static const struct dev_state_ops pmem_state_ops;
+
 static const struct virtio_dev_ops pmem_ops = {
 	.config_read = pmem_config_read,
 	.config_write = pmem_config_write,
 	.activate = pmem_activate,
 	.queue_notify = pmem_queue_notify,
 	.destroy = pmem_destroy,
+	.state = &pmem_state_ops,
 };
 
 /* The file, then anonymous zero pages up to the next PMEM_SIZE_ALIGN: one reservation of the
@@ -348,3 +352,35 @@ int virtio_pmem_update_limiter(struct virtio_pmem *p, const struct rate_limiter_
 	pthread_mutex_unlock(&p->vdev.lock);
 	return e;
 }
+
+/* ---- saved state (section PMEM, docs/snapshots.md): where the file is mapped; its bytes are
+ * the file's, not the snapshot's: a load maps the same file again (docs/pmem.md) and checks it
+ * has the same size at the same place ---- */
+
+static void pmem_save_state(void *dev, struct enc *e)
+{
+	struct pmem_state st;
+	virtio_pmem_snapshot(to_pmem(dev), &st, NULL);
+	put_u64(e, st.start);
+	put_u64(e, st.size);
+	put_u64(e, st.file_size);
+	put_bool(e, st.read_only != 0);
+}
+
+static int pmem_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct virtio_pmem *p = to_pmem(dev);
+	struct pmem_state st = { 0 };
+	st.start = get_u64(d);
+	st.size = get_u64(d);
+	st.file_size = get_u64(d);
+	st.read_only = get_bool(d);
+	int e = dec_end(d, p->vdev.name, err, errlen);
+	return e < 0 ? e : virtio_pmem_check_state(p, &st, err, errlen);
+}
+
+static const struct dev_state_ops pmem_state_ops = {
+	.id = STATE_ID('P', 'M', 'E', 'M'), .version = 1,
+	.save = pmem_save_state, .load = pmem_load_state,
+};

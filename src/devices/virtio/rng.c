@@ -31,40 +31,35 @@ static size_t fill(void *p, size_t len)
 	return done;
 }
 
+/* One request: random bytes into its writable buffers. */
+static int rng_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_rng *r = ctx;
+	/* The rate limiter pays for the bytes asked (at most 64 KiB, as below). */
+	if (rate_limiter_active(&r->rl) &&
+	    (r->rl.blocked || !rate_limiter_consume(&r->rl, MIN(c->in_len, 65536u), now_ns()))) {
+		virtq_unpop(&d->vq[q], 1); /* back into the ring: the timer calls us again */
+		return VIRTIO_SERVE_STOP;
+	}
+	uint64_t total = 0;
+	/* Cap each request at 64 KiB: a guest cannot make us spend long on one. */
+	for (unsigned i = 0; i < c->n_in && total < 65536; i++) {
+		struct iovec *v = &c->iov[c->n_out + i];
+		size_t want = v->iov_len < 65536 - total ? v->iov_len : (size_t)(65536 - total);
+		size_t got = fill(v->iov_base, want);
+		total += got;
+		if (got < want)
+			break;
+	}
+	stat_add(&r->bytes, total);
+	virtq_push(&d->vq[q], c->head, (uint32_t)total);
+	return VIRTIO_SERVE_PUSHED;
+}
+
 static void rng_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_rng *r = to_rng(d);
-	bool any = false;
-	for (;;) {
-		bool throttled = false;
-		while (virtio_is_running(d) && virtio_queue_pop(d, q, &r->chain) > 0) {
-			struct virtq_chain *c = &r->chain;
-			/* The rate limiter pays for the bytes asked (at most 64 KiB, as below). */
-			if (rate_limiter_active(&r->rl) &&
-			    (r->rl.blocked || !rate_limiter_consume(&r->rl, MIN(c->in_len, 65536u), now_ns()))) {
-				virtq_unpop(&d->vq[q], 1); /* back into the ring: the timer calls us again */
-				throttled = true;
-				break;
-			}
-			uint64_t total = 0;
-			/* Cap each request at 64 KiB: a guest cannot make us spend long on one. */
-			for (unsigned i = 0; i < c->n_in && total < 65536; i++) {
-				struct iovec *v = &c->iov[c->n_out + i];
-				size_t want = v->iov_len < 65536 - total ? v->iov_len : (size_t)(65536 - total);
-				size_t got = fill(v->iov_base, want);
-				total += got;
-				if (got < want)
-					break;
-			}
-			stat_add(&r->bytes, total);
-			virtq_push(&d->vq[q], c->head, (uint32_t)total);
-			any = true;
-		}
-		if (throttled || !virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
-			break;
-	}
-	if (any)
-		virtio_queue_interrupt(d, q);
+	virtio_serve_queue(d, q, &r->chain, 0, rng_chain, r);
 }
 
 static void rng_limiter_timer(void *opaque, int fd, uint32_t events)

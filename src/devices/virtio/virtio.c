@@ -1,5 +1,6 @@
 /* Transport-agnostic virtio device core: features, status, reset, queues, interrupts. */
 #include "devices/virtio/virtio.h"
+#include "util/codec.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/io_thread.h"
@@ -377,4 +378,125 @@ int virtio_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 		return 0;
 	}
 	return r;
+}
+
+void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *c, unsigned budget,
+			virtio_chain_fn fn, void *ctx)
+{
+	bool any = false, stop = false;
+	unsigned left = budget;
+	while (!stop) {
+		while (virtio_is_running(d) && (!budget || left) && virtio_queue_pop(d, q, c) > 0) {
+			left--;
+			int r = fn(d, q, c, ctx);
+			any |= (r & VIRTIO_SERVE_PUSHED) != 0;
+			if (r & VIRTIO_SERVE_STOP) {
+				stop = true;
+				break;
+			}
+		}
+		if (budget && !left && !stop) {
+			virtio_queue_kick(d, q); /* the rest after the others had a turn */
+			break;
+		}
+		if (stop || !virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
+			break;
+	}
+	if (any)
+		virtio_queue_interrupt(d, q);
+}
+
+/* ---- saved state: the common part (docs/snapshots.md, section VIRT) ---- */
+
+static void virtq_state_put(struct enc *e, const struct virtq_state *q)
+{
+	put_u16(e, q->max_size);
+	put_u16(e, q->size);
+	put_bool(e, q->ready);
+	put_u64(e, q->desc_gpa);
+	put_u64(e, q->avail_gpa);
+	put_u64(e, q->used_gpa);
+	put_u16(e, q->last_avail_idx);
+	put_u16(e, q->used_idx);
+	put_u16(e, q->signalled_used);
+	put_bool(e, q->signalled_valid);
+	put_bool(e, q->event_idx);
+	put_bool(e, q->indirect);
+	put_u16(e, q->msix_vector);
+}
+
+static void virtq_state_get(struct dec *d, struct virtq_state *q)
+{
+	q->max_size = get_u16(d);
+	q->size = get_u16(d);
+	q->ready = get_bool(d);
+	q->desc_gpa = get_u64(d);
+	q->avail_gpa = get_u64(d);
+	q->used_gpa = get_u64(d);
+	q->last_avail_idx = get_u16(d);
+	q->used_idx = get_u16(d);
+	q->signalled_used = get_u16(d);
+	q->signalled_valid = get_bool(d);
+	q->event_idx = get_bool(d);
+	q->indirect = get_bool(d);
+	q->msix_vector = get_u16(d);
+}
+
+void virtio_state_put(struct enc *e, struct virtio_dev *d, uint8_t transport)
+{
+	pthread_mutex_lock(&d->lock);
+	const struct virtio_state *st = &d->st;
+	put_u32(e, d->device_id);
+	put_u8(e, transport);
+	put_u64(e, d->host_features);
+	put_u8(e, st->status);
+	put_u8(e, st->isr);
+	put_u32(e, st->config_generation);
+	put_u32(e, st->device_feature_sel);
+	put_u32(e, st->driver_feature_sel);
+	put_u64(e, st->driver_features);
+	put_u16(e, st->queue_sel);
+	put_u16(e, st->config_msix_vector);
+	put_u8(e, (uint8_t)d->nqueues);
+	for (unsigned q = 0; q < d->nqueues; q++)
+		virtq_state_put(e, &st->queues[q]);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_state_get(struct dec *dc, struct virtio_dev *d, uint8_t transport, struct virtio_state *st,
+		     uint64_t *saved_features, char *err, size_t errlen)
+{
+	uint32_t id = get_u32(dc);
+	uint8_t tr = get_u8(dc);
+	if (!dc->err && (id != d->device_id || tr != transport)) {
+		snprintf(err, errlen, "%s: the snapshot has virtio device %u (%s) in its place", d->name, id,
+			 tr == VIRTIO_SAVED_MMIO ? "MMIO" : tr == VIRTIO_SAVED_PCI ? "PCI" : "unknown transport");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&d->lock);
+	*st = d->st; /* the queues past nqueues stay as they are: the device has none there */
+	pthread_mutex_unlock(&d->lock);
+	*saved_features = get_u64(dc);
+	st->status = get_u8(dc);
+	st->isr = get_u8(dc);
+	st->config_generation = get_u32(dc);
+	st->device_feature_sel = get_u32(dc);
+	st->driver_feature_sel = get_u32(dc);
+	st->driver_features = get_u64(dc);
+	st->queue_sel = get_u16(dc);
+	st->config_msix_vector = get_u16(dc);
+	unsigned nq = get_u8(dc);
+	if (!dc->err && nq != d->nqueues) {
+		snprintf(err, errlen, "%s: the snapshot's device has %u queues, this one %u", d->name, nq, d->nqueues);
+		return -EINVAL;
+	}
+	for (unsigned q = 0; q < d->nqueues; q++)
+		virtq_state_get(dc, &st->queues[q]);
+	return 0;
+}
+
+void virtio_restored(struct virtio_dev *d)
+{
+	if (d->ops->restored)
+		d->ops->restored(d);
 }

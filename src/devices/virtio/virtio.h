@@ -91,6 +91,13 @@ struct virtio_dev_ops {
 	void (*queue_notify)(struct virtio_dev *d, unsigned q);
 	/* Free the device's own resources (after the I/O thread stopped). Optional. */
 	void (*destroy)(struct virtio_dev *d);
+	/* The device's own saved state beyond the common one (devices/dev_state.h; its dev is
+	 * the struct virtio_dev). Loaded before the transport's section restores the common state
+	 * and activates the device. NULL: the common state is all (rng). */
+	const struct dev_state_ops *state;
+	/* After a load: the common state and the transport's are back; tell the driver what the
+	 * restore could not bring back (vsock: the host's connections). Optional. */
+	void (*restored)(struct virtio_dev *d);
 };
 
 /* What the core needs from the transport. */
@@ -143,6 +150,20 @@ void virtio_quiesce(struct virtio_dev *d);
  * the device running, activates it and looks at every queue once. 0, or -EINVAL and why. */
 int virtio_restore(struct virtio_dev *d, const struct virtio_state *st, uint64_t saved_features,
 		   char *err, size_t errlen);
+/* ---- saved state: the common part, written by the transport into its section (VIRT) ----
+ * transport: VIRTIO_SAVED_PCI or _MMIO. put takes d->lock. get reads it into *st and
+ * *saved_features (what the saved device offered), and refuses another device id or
+ * transport in this device's place or another queue count (-EINVAL and why); the end of the
+ * input is the transport's to check (dec_end). */
+#define VIRTIO_SAVED_PCI 0
+#define VIRTIO_SAVED_MMIO 1
+struct enc;
+struct dec;
+void virtio_state_put(struct enc *e, struct virtio_dev *d, uint8_t transport);
+int virtio_state_get(struct dec *dc, struct virtio_dev *d, uint8_t transport, struct virtio_state *st,
+		     uint64_t *saved_features, char *err, size_t errlen);
+/* The transport's state is back too: ops->restored. */
+void virtio_restored(struct virtio_dev *d);
 /* Reset to the power-on state (ops->reset first). */
 void virtio_reset(struct virtio_dev *d);
 /* Currently selected queue's state, or NULL if queue_sel is out of range. */
@@ -169,5 +190,19 @@ void virtio_set_needs_reset(struct virtio_dev *d, const char *why);
 bool virtio_is_running(const struct virtio_dev *d); /* DRIVER_OK and not NEEDS_RESET */
 /* Pop the next chain of queue q; a malformed chain marks the device NEEDS_RESET and returns 0. */
 int virtio_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
+
+/* The one queue-serving loop (with d->lock held, on the I/O thread): pop chains of queue q
+ * into c while the device runs, hand each to fn, and when the ring is empty ask for a
+ * notification and look once more (a chain the driver added meanwhile is not missed); then
+ * interrupt the driver if fn pushed anything. fn returns VIRTIO_SERVE_PUSHED if it put a
+ * chain in the used ring, | VIRTIO_SERVE_STOP to stop serving now (the limiter is empty: it
+ * gave the chain back with virtq_unpop, and its timer serves the queue again). budget: chains
+ * at most (0: no limit); at the limit the rest is left to another turn of the I/O thread
+ * (virtio_queue_kick), so one busy queue cannot hold the others up. */
+#define VIRTIO_SERVE_PUSHED 1
+#define VIRTIO_SERVE_STOP 2
+typedef int (*virtio_chain_fn)(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx);
+void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *c, unsigned budget,
+			virtio_chain_fn fn, void *ctx);
 
 #endif

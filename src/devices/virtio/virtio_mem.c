@@ -1,5 +1,6 @@
 /* virtio-mem: see virtio_mem.h. */
 #include "devices/virtio/virtio_mem.h"
+#include "devices/dev_state.h"
 #include "memory/devmem.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -231,36 +232,32 @@ void virtio_mem_handle_locked(struct virtio_mem *m, const struct virtio_mem_req 
 	memcpy(resp + 8, &s, 2);
 }
 
+/* One request: answered in place (a chain with no room for the answer goes back empty). */
+static int mem_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_mem *m = ctx;
+	uint8_t buf[VIRTIO_MEM_REQ_LEN], resp[VIRTIO_MEM_RESP_LEN];
+	struct virtio_mem_req req;
+	uint32_t used = 0;
+	size_t n = virtq_chain_read(c, 0, buf, sizeof(buf));
+	if (c->in_len < VIRTIO_MEM_RESP_LEN) {
+		m->ctr.bad_requests++;
+		m->ctr.queue_event_fails++;
+	} else {
+		if (virtio_mem_parse_req(buf, n, &req) < 0)
+			req = (struct virtio_mem_req){ .type = UINT16_MAX }; /* short: ERROR */
+		virtio_mem_handle_locked(m, &req, resp);
+		used = (uint32_t)virtq_chain_write(c, 0, resp, sizeof(resp));
+	}
+	virtq_push(&d->vq[q], c->head, used);
+	return VIRTIO_SERVE_PUSHED;
+}
+
 static void mem_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_mem *m = to_mem(d);
-	bool any = false;
 	m->ctr.queue_event_count++;
-	for (;;) {
-		while (virtio_is_running(d) && virtio_queue_pop(d, q, &m->chain) > 0) {
-			struct virtq_chain *c = &m->chain;
-			uint8_t buf[VIRTIO_MEM_REQ_LEN], resp[VIRTIO_MEM_RESP_LEN];
-			struct virtio_mem_req req;
-			uint32_t used = 0;
-			size_t n = virtq_chain_read(c, 0, buf, sizeof(buf));
-			if (c->in_len < VIRTIO_MEM_RESP_LEN) {
-				/* nowhere to answer: the chain goes back empty */
-				m->ctr.bad_requests++;
-				m->ctr.queue_event_fails++;
-			} else {
-				if (virtio_mem_parse_req(buf, n, &req) < 0)
-					req = (struct virtio_mem_req){ .type = UINT16_MAX }; /* short: ERROR */
-				virtio_mem_handle_locked(m, &req, resp);
-				used = (uint32_t)virtq_chain_write(c, 0, resp, sizeof(resp));
-			}
-			virtq_push(&d->vq[q], c->head, used);
-			any = true;
-		}
-		if (!virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
-			break;
-	}
-	if (any)
-		virtio_queue_interrupt(d, q);
+	virtio_serve_queue(d, q, &m->chain, 0, mem_chain, m);
 }
 
 /* struct virtio_mem_config: block_size, node_id + padding, addr, region_size,
@@ -285,10 +282,13 @@ static void mem_destroy(struct virtio_dev *d)
 
 /* A driver reset leaves the blocks as they are (the spec forbids changing them then): the
  * driver finds plugged_size and unplugs or asks STATE. */
+static const struct dev_state_ops mem_state_ops;
+
 static const struct virtio_dev_ops mem_ops = {
 	.config_read = mem_config_read,
 	.queue_notify = mem_queue_notify,
 	.destroy = mem_destroy,
+	.state = &mem_state_ops,
 };
 
 int virtio_mem_map_region(struct guest_mem *mem, struct kvm *kvm, struct devmem *dm, uint64_t size,
@@ -384,41 +384,65 @@ void virtio_mem_snapshot(struct virtio_mem *m, struct virtio_mem_state *st, stru
 	pthread_mutex_unlock(&m->vdev.lock);
 }
 
-void *virtio_mem_save_locked(struct virtio_mem *m, size_t *len)
+/* The state and the plugged-block bitmap, field by field (docs/snapshots.md, section VMEM). */
+static void mem_state_put(struct virtio_mem *m, struct enc *e)
 {
-	size_t words = bitmap_words(m->st.nblocks);
-	uint8_t *buf = malloc(sizeof(m->st) + words * 8);
-	if (!buf)
-		return NULL;
-	memcpy(buf, &m->st, sizeof(m->st));
-	memcpy(buf + sizeof(m->st), m->plugged, words * 8);
-	*len = sizeof(m->st) + words * 8;
-	return buf;
+	put_u64(e, m->st.addr);
+	put_u64(e, m->st.region_size);
+	put_u64(e, m->st.block_size);
+	put_u64(e, m->st.slot_size);
+	put_u64(e, m->st.usable_region_size);
+	put_u64(e, m->st.plugged_size);
+	put_u64(e, m->st.requested_size);
+	put_u32(e, m->st.nblocks);
+	for (size_t w = 0; w < bitmap_words(m->st.nblocks); w++)
+		put_u64(e, m->plugged[w]);
 }
 
-int virtio_mem_load_state(struct virtio_mem *m, const void *buf, size_t len, char *err, size_t errlen)
+void *virtio_mem_save_locked(struct virtio_mem *m, size_t *len)
 {
-	struct virtio_mem_state st;
-	if (len < sizeof(st)) {
-		snprintf(err, errlen, "%s: state is %zu bytes, too short", m->vdev.name, len);
+	struct enc e;
+	enc_init(&e);
+	mem_state_put(m, &e);
+	if (e.err) {
+		enc_free(&e);
+		return NULL;
+	}
+	*len = e.len;
+	return e.buf;
+}
+
+static int mem_state_get(struct virtio_mem *m, struct dec *d, char *err, size_t errlen)
+{
+	struct virtio_mem_state st = { 0 };
+	st.addr = get_u64(d);
+	st.region_size = get_u64(d);
+	st.block_size = get_u64(d);
+	st.slot_size = get_u64(d);
+	st.usable_region_size = get_u64(d);
+	st.plugged_size = get_u64(d);
+	st.requested_size = get_u64(d);
+	st.nblocks = get_u32(d);
+	if (d->err) {
+		snprintf(err, errlen, "%s: state is %zu bytes, too short", m->vdev.name, d->len);
 		return -EINVAL;
 	}
-	memcpy(&st, buf, sizeof(st));
 	if (st.addr != m->st.addr || st.region_size != m->st.region_size || st.block_size != m->st.block_size ||
 	    st.slot_size != m->st.slot_size || st.nblocks != m->st.nblocks) {
 		snprintf(err, errlen, "%s: region, block or slot size differ from the snapshot's", m->vdev.name);
 		return -EINVAL;
 	}
 	size_t words = bitmap_words(st.nblocks);
-	if (len != sizeof(st) + words * 8) {
-		snprintf(err, errlen, "%s: state is %zu bytes, expected %zu", m->vdev.name, len, sizeof(st) + words * 8);
+	if (dec_left(d) != words * 8) {
+		snprintf(err, errlen, "%s: state is %zu bytes, expected %zu", m->vdev.name, d->len, d->off + words * 8);
 		return -EINVAL;
 	}
-	const uint8_t *map = (const uint8_t *)buf + sizeof(st);
+	uint64_t *map = calloc(words ? words : 1, 8);
+	if (!map)
+		return -ENOMEM;
 	uint64_t plugged = 0, last = 0;
 	for (size_t w = 0; w < words; w++) {
-		uint64_t v;
-		memcpy(&v, map + 8 * w, 8);
+		uint64_t v = map[w] = get_u64(d);
 		if (w == words - 1 && st.nblocks % 64 && (v >> (st.nblocks % 64)))
 			plugged = UINT64_MAX; /* bits past the last block */
 		for (unsigned b = 0; v && b < 64; b++)
@@ -433,11 +457,39 @@ int virtio_mem_load_state(struct virtio_mem *m, const void *buf, size_t len, cha
 	    last * st.block_size > st.usable_region_size) {
 		snprintf(err, errlen, "%s: inconsistent state (sizes, or blocks plugged outside the usable region)",
 			 m->vdev.name);
+		free(map);
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&m->vdev.lock);
 	m->st = st;
 	memcpy(m->plugged, map, words * 8);
 	pthread_mutex_unlock(&m->vdev.lock);
+	free(map);
 	return 0;
 }
+
+int virtio_mem_load_state(struct virtio_mem *m, const void *buf, size_t len, char *err, size_t errlen)
+{
+	struct dec d;
+	dec_init(&d, buf, len);
+	return mem_state_get(m, &d, err, errlen);
+}
+
+static void mem_save_state(void *dev, struct enc *e)
+{
+	struct virtio_mem *m = to_mem(dev);
+	pthread_mutex_lock(&m->vdev.lock);
+	mem_state_put(m, e);
+	pthread_mutex_unlock(&m->vdev.lock);
+}
+
+static int mem_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	return mem_state_get(to_mem(dev), d, err, errlen);
+}
+
+static const struct dev_state_ops mem_state_ops = {
+	.id = STATE_ID('V', 'M', 'E', 'M'), .version = 1,
+	.save = mem_save_state, .load = mem_load_state,
+};

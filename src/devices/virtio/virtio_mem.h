@@ -126,7 +126,8 @@ int virtio_mem_set_requested(struct virtio_mem *m, uint64_t bytes);
 void virtio_mem_snapshot(struct virtio_mem *m, struct virtio_mem_state *st, struct virtio_mem_counters *c);
 
 /* ---- snapshots (section VMEM) ---- */
-/* The state and bitmap as one blob (malloc'd; lock held, as the snapshot writer holds it). */
+/* The state and bitmap in the section's encoding (malloc'd; lock held). The device's state verbs
+ * (struct virtio_dev_ops' state) write and read the same bytes. */
 void *virtio_mem_save_locked(struct virtio_mem *m, size_t *len);
 /* Check a saved blob against this device (same geometry, sizes consistent with the bitmap,
  * nothing plugged outside the usable region) and apply it. -EINVAL with err set otherwise. */

@@ -1,5 +1,6 @@
 /* virtio-mmio, version 2 (modern). */
 #include "devices/virtio/virtio_mmio.h"
+#include "devices/dev_state.h"
 #include "bus/bus.h"
 #include "kvm/kvm_irq.h"
 #include "util/log.h"
@@ -148,3 +149,32 @@ void virtio_mmio_destroy(struct virtio_mmio *m)
 			kvm_ioeventfd(m->kvm, m->vdev->notify_fd[q], m->base + 0x50, 4, false, true, q, false);
 	m->notify_bound = false;
 }
+
+/* ---- saved state (section VIRT on MMIO, docs/snapshots.md): the common virtio state; the
+ * window's registers are all in it ---- */
+
+static void vmmio_save_state(void *dev, struct enc *e)
+{
+	struct virtio_mmio *m = dev;
+	virtio_state_put(e, m->vdev, VIRTIO_SAVED_MMIO);
+}
+
+static int vmmio_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct virtio_mmio *m = dev;
+	struct virtio_state st;
+	uint64_t features;
+	int e = virtio_state_get(d, m->vdev, VIRTIO_SAVED_MMIO, &st, &features, err, errlen);
+	if (!e && (e = dec_end(d, m->vdev->name, err, errlen)) == 0 &&
+	    (e = virtio_restore(m->vdev, &st, features, err, errlen)) == 0) {
+		virtio_mmio_restore(m);
+		virtio_restored(m->vdev);
+	}
+	return e;
+}
+
+const struct dev_state_ops virtio_mmio_state_ops = {
+	.id = STATE_ID('V', 'I', 'R', 'T'), .version = 1,
+	.save = vmmio_save_state, .load = vmmio_load_state,
+};

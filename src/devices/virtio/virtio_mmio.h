@@ -37,4 +37,9 @@ void virtio_mmio_restore(struct virtio_mmio *vm);
 void virtio_mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void virtio_mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 
+/* Its saved state, with the device's common virtio state (section VIRT; dev: the struct virtio_mmio):
+ * devices/dev_state.h, docs/snapshots.md. Loading it restores the device and activates it. */
+struct dev_state_ops;
+extern const struct dev_state_ops virtio_mmio_state_ops;
+
 #endif

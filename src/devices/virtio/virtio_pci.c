@@ -1,9 +1,12 @@
 /* virtio-pci (modern): register layout, capabilities, MSI-X/INTx interrupts, ioeventfds. */
 #include "devices/virtio/virtio_pci.h"
+#include "devices/dev_state.h"
 #include "kvm/kvm_irq.h"
 #include "util/log.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define VP(dev) ((struct virtio_pci *)(dev)->opaque)
@@ -315,3 +318,71 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 	vp->notify_gpa = 0;
 	msix_destroy(&vp->msix);
 }
+
+/* ---- saved state (section VIRT on PCI, docs/snapshots.md): the common virtio state, then the
+ * function's configuration space and MSI-X ---- */
+
+static void vpci_save_state(void *dev, struct enc *e)
+{
+	struct virtio_pci *vp = dev;
+	virtio_state_put(e, vp->vdev, VIRTIO_SAVED_PCI);
+	pthread_mutex_lock(&vp->vdev->lock);
+	put_bytes(e, vp->pci.st.cfg, sizeof(vp->pci.st.cfg));
+	const struct msix_state *m = &vp->msix.st;
+	put_bool(e, m->enabled);
+	put_bool(e, m->masked);
+	put_u16(e, (uint16_t)vp->msix.nvec);
+	for (unsigned v = 0; v < vp->msix.nvec; v++) {
+		put_u32(e, m->table[v].addr_lo);
+		put_u32(e, m->table[v].addr_hi);
+		put_u32(e, m->table[v].data);
+		put_u32(e, m->table[v].ctrl);
+	}
+	put_u64(e, m->pba);
+	pthread_mutex_unlock(&vp->vdev->lock);
+}
+
+struct vpci_saved {
+	struct virtio_state st;
+	struct pci_config_state cfg;
+	struct msix_state msix;
+};
+
+static int vpci_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct virtio_pci *vp = dev;
+	struct vpci_saved *s = calloc(1, sizeof(*s));
+	uint64_t features;
+	if (!s)
+		return -ENOMEM;
+	int e = virtio_state_get(d, vp->vdev, VIRTIO_SAVED_PCI, &s->st, &features, err, errlen);
+	get_bytes(d, s->cfg.cfg, sizeof(s->cfg.cfg));
+	s->msix.enabled = get_bool(d);
+	s->msix.masked = get_bool(d);
+	unsigned nvec = get_u16(d);
+	if (!e && !d->err && nvec != vp->msix.nvec) {
+		snprintf(err, errlen, "%s: the snapshot's function has %u MSI-X vectors, this one %u", vp->vdev->name,
+			 nvec, vp->msix.nvec);
+		e = -EINVAL;
+	}
+	for (unsigned v = 0; !e && v < vp->msix.nvec; v++) {
+		s->msix.table[v].addr_lo = get_u32(d);
+		s->msix.table[v].addr_hi = get_u32(d);
+		s->msix.table[v].data = get_u32(d);
+		s->msix.table[v].ctrl = get_u32(d);
+	}
+	s->msix.pba = get_u64(d);
+	if (!e)
+		e = dec_end(d, vp->vdev->name, err, errlen);
+	if (!e && (e = virtio_restore(vp->vdev, &s->st, features, err, errlen)) == 0 &&
+	    (e = virtio_pci_restore(vp, &s->cfg, &s->msix, err, errlen)) == 0)
+		virtio_restored(vp->vdev);
+	free(s);
+	return e;
+}
+
+const struct dev_state_ops virtio_pci_state_ops = {
+	.id = STATE_ID('V', 'I', 'R', 'T'), .version = 1,
+	.save = vpci_save_state, .load = vpci_load_state,
+};

@@ -52,4 +52,9 @@ int virtio_pci_restore(struct virtio_pci *vp, const struct pci_config_state *cfg
 /* Unbind ioeventfds and irqfds (before virtio_dev_destroy). */
 void virtio_pci_destroy(struct virtio_pci *vp);
 
+/* Its saved state, with the device's common virtio state (section VIRT; dev: the struct virtio_pci):
+ * devices/dev_state.h, docs/snapshots.md. Loading it restores the device and activates it. */
+struct dev_state_ops;
+extern const struct dev_state_ops virtio_pci_state_ops;
+
 #endif

@@ -1,5 +1,6 @@
 /* virtio-vsock: virtqueues <-> the host-side connection mux. See vsock.h. */
 #include "devices/virtio/vsock.h"
+#include "devices/dev_state.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -77,51 +78,41 @@ static bool vsock_rx(struct virtio_vsock *v)
 	return pushed;
 }
 
-static bool vsock_tx(struct virtio_vsock *v)
+/* One packet from the driver to the host's sockets. */
+static int vsock_tx_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_vsock *v = ctx;
+	struct vsock_hdr h;
+	unsigned n;
+	int r = virtio_vsock_parse_tx(c, &h, v->payload, &n);
+	if (r == -EMSGSIZE) {
+		/* Claims more payload than it carries: reset that connection. */
+		stat_add(&v->stats.malformed, 1);
+		h.op = VSOCK_OP_INVALID;
+		h.len = 0;
+		vsock_mux_tx(&v->mux, &h, NULL, 0);
+	} else if (r < 0) {
+		stat_add(&v->stats.malformed, 1); /* not even a header: nobody to answer */
+	} else {
+		stat_add(&v->stats.tx_packets, 1);
+		vsock_mux_tx(&v->mux, &h, v->payload, n);
+	}
+	virtq_push(&d->vq[q], c->head, 0);
+	return VIRTIO_SERVE_PUSHED;
+}
+
+static void vsock_tx(struct virtio_vsock *v)
 {
 	struct virtio_dev *d = &v->vdev;
-	struct virtq *vq = &d->vq[VIRTIO_VSOCK_TXQ];
-	struct virtq_chain *c = &v->chain;
-	bool pushed = false;
-	unsigned budget = BUDGET;
-	if (!virtio_is_running(d) || !virtq_is_enabled(vq))
-		return false;
-	for (;;) {
-		while (budget && virtio_is_running(d) && virtio_queue_pop(d, VIRTIO_VSOCK_TXQ, c) > 0) {
-			budget--;
-			struct vsock_hdr h;
-			unsigned n;
-			int r = virtio_vsock_parse_tx(c, &h, v->payload, &n);
-			if (r == -EMSGSIZE) {
-				/* Claims more payload than it carries: reset that connection. */
-				stat_add(&v->stats.malformed, 1);
-				h.op = VSOCK_OP_INVALID;
-				h.len = 0;
-				vsock_mux_tx(&v->mux, &h, NULL, 0);
-			} else if (r < 0) {
-				stat_add(&v->stats.malformed, 1); /* not even a header: nobody to answer */
-			} else {
-				stat_add(&v->stats.tx_packets, 1);
-				vsock_mux_tx(&v->mux, &h, v->payload, n);
-			}
-			virtq_push(vq, c->head, 0);
-			pushed = true;
-		}
-		if (!budget) {
-			virtio_queue_kick(d, VIRTIO_VSOCK_TXQ);
-			break;
-		}
-		if (!virtio_is_running(d) || !virtq_enable_notify(vq))
-			break;
-	}
-	return pushed;
+	if (virtio_is_running(d) && virtq_is_enabled(&d->vq[VIRTIO_VSOCK_TXQ]))
+		virtio_serve_queue(d, VIRTIO_VSOCK_TXQ, &v->chain, BUDGET, vsock_tx_chain, v);
 }
 
 static void vsock_work(struct virtio_vsock *v, bool tx)
 {
 	struct virtio_dev *d = &v->vdev;
-	if (tx && vsock_tx(v))
-		virtio_queue_interrupt(d, VIRTIO_VSOCK_TXQ);
+	if (tx)
+		vsock_tx(v);
 	if (!v->rx_waiting && vsock_rx(v))
 		virtio_queue_interrupt(d, VIRTIO_VSOCK_RXQ);
 }
@@ -200,11 +191,20 @@ static void vsock_destroy(struct virtio_dev *d)
 	v->mux_ready = false;
 }
 
+static const struct dev_state_ops vsock_state_ops;
+
+static void vsock_restored(struct virtio_dev *d)
+{
+	virtio_vsock_transport_reset(to_vsock(d));
+}
+
 static const struct virtio_dev_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.reset = vsock_reset,
 	.queue_notify = vsock_queue_notify,
 	.destroy = vsock_destroy,
+	.state = &vsock_state_ops,
+	.restored = vsock_restored,
 };
 
 int virtio_vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg,
@@ -277,3 +277,33 @@ uint64_t virtio_vsock_held(struct virtio_vsock *v)
 	pthread_mutex_unlock(&v->vdev.lock);
 	return b;
 }
+
+/* ---- saved state (section VSCK, docs/snapshots.md): the guest's CID, which must be the one
+ * configured now ---- */
+
+static void vsock_save_state(void *dev, struct enc *e)
+{
+	struct virtio_vsock *v = to_vsock(dev);
+	pthread_mutex_lock(&v->vdev.lock);
+	put_u64(e, v->st.guest_cid);
+	pthread_mutex_unlock(&v->vdev.lock);
+}
+
+static int vsock_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct virtio_vsock *v = to_vsock(dev);
+	uint64_t cid = get_u64(d);
+	int e = dec_end(d, v->vdev.name, err, errlen);
+	if (e == 0 && cid != v->st.guest_cid) {
+		snprintf(err, errlen, "%s: guest CID %llu differs from the snapshot's %llu", v->vdev.name,
+			 (unsigned long long)v->st.guest_cid, (unsigned long long)cid);
+		e = -EINVAL;
+	}
+	return e;
+}
+
+static const struct dev_state_ops vsock_state_ops = {
+	.id = STATE_ID('V', 'S', 'C', 'K'), .version = 1,
+	.save = vsock_save_state, .load = vsock_load_state,
+};

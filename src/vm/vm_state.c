@@ -1,0 +1,77 @@
+/* The list of the VM's saved states (vm_state.h), and the one state the VM itself owns: PVM's
+ * syscall shim (section PVM). */
+#include "vm/vm_state.h"
+#include "vm/vm.h"
+
+#include <stdio.h>
+
+/* ---- PVM's syscall shim (docs/snapshots.md, section PVM) ---- */
+
+static void pvm_save_state(void *dev, struct enc *e)
+{
+	struct pvm_syscall *ps = &((struct vm *)dev)->pvm_syscall;
+	pthread_mutex_lock(&ps->lock);
+	put_u64(e, ps->lstar);
+	put_u64(e, ps->shim);
+	put_u64(e, ps->shim_gpa);
+	put_u64(e, ps->orig_pf);
+	put_bool(e, ps->installed);
+	pthread_mutex_unlock(&ps->lock);
+}
+
+static int pvm_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
+{
+	(void)version;
+	struct vm *vm = dev;
+	uint64_t lstar = get_u64(d), shim = get_u64(d), shim_gpa = get_u64(d), orig_pf = get_u64(d);
+	bool installed = get_bool(d);
+	int e = dec_end(d, "PVM syscall shim (PVM)", err, errlen);
+	if (e < 0)
+		return e;
+	struct pvm_syscall *ps = &vm->pvm_syscall;
+	pthread_mutex_lock(&ps->lock);
+	ps->lstar = lstar;
+	ps->shim = shim;
+	ps->shim_gpa = shim_gpa;
+	ps->orig_pf = orig_pf;
+	/* the shim must lie in guest RAM, or it is installed again at the next LSTAR write */
+	ps->installed = installed && guest_mem_ptr(&vm->mem, shim_gpa, PVM_SHIM_SIZE);
+	pthread_mutex_unlock(&ps->lock);
+	return 0;
+}
+
+static void pvm_absent(void *dev)
+{
+	(void)dev; /* taken without the PVM workarounds: nothing to restore */
+}
+
+static const struct dev_state_ops pvm_state_ops = {
+	.id = STATE_ID('P', 'V', 'M', ' '), .version = 1,
+	.save = pvm_save_state, .load = pvm_load_state, .absent = pvm_absent,
+};
+
+unsigned vm_state_units(struct vm *vm, struct vm_state_unit *u)
+{
+	struct vm_devices *vd = &vm->devs;
+	unsigned n = 0;
+#define UNIT(o, d, i, s) (u[n++] = (struct vm_state_unit){ .ops = (o), .dev = (d), .instance = (i), .saved = (s) })
+	UNIT(&serial_state_ops, &vm->serial, 0, true);
+	UNIT(&i8042_state_ops, &vm->i8042, 0, true);
+	UNIT(&rtc_state_ops, &vm->rtc, 0, true);
+	UNIT(&acpi_pm_state_ops, &vm->pm, 0, true);
+	UNIT(&pci_bus_state_ops, &vd->pci, 0, true);
+	UNIT(&ged_state_ops, &vd->ged, 0, vd->ged.present);
+	UNIT(&vmgenid_state_ops, &vd->genid, 0, vd->genid.present);
+	UNIT(&pvm_state_ops, vm, 0, vm->pvm);
+	for (unsigned i = 0; i < vd->nvirtio; i++) {
+		struct vm_virtio *v = &vd->virtio[i];
+		if (v->vdev->ops->state)
+			UNIT(v->vdev->ops->state, v->vdev, i, true);
+		if (v->mmio)
+			UNIT(&virtio_mmio_state_ops, &v->tr.mmio, i, true);
+		else
+			UNIT(&virtio_pci_state_ops, &v->tr.pci, i, true);
+	}
+#undef UNIT
+	return n;
+}
