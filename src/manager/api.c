@@ -11,6 +11,7 @@
  *   GET  /vms/NAME/console      its console output: recent, then as it comes (long-lived)
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
+ *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
  * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
  * 507 (no space for the definition), 500. */
@@ -349,6 +350,19 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 			? json_answer(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:b}", "service", "petreld", "version",
 						       PETREL_VERSION, "vms", n, "running", running, "jailer", m->jailer != NULL))
 			: fault(r, 405, "GET");
+	} else if (!strcmp(path, "/list") || !strcmp(path, "/list/running")) {
+		/* What a listing shows, small (petrelctl list): the full objects of GET /vms are
+		 * most of the time of a list at 1000 VMs. */
+		bool running = path[5] != '\0';
+		if (!strcmp(method, "GET")) {
+			json_t *a = json_array();
+			for (struct vm *vm = m->vms; vm; vm = vm->next)
+				if (!running || vm->pid > 0)
+					json_array_append_new(a, vm_brief_json(vm));
+			res = json_answer(r, 200, a);
+		} else {
+			res = fault(r, 405, "GET");
+		}
 	} else if (!strcmp(path, "/vms")) {
 		if (!strcmp(method, "GET")) {
 			json_t *a = json_array();

@@ -113,6 +113,8 @@ const char *restart_policy_name(enum restart_policy p);
 struct vm *vm_find(struct manager *m, const char *name);
 const char *vm_state_name(enum vm_state s);
 json_t *vm_to_json(struct manager *m, struct vm *vm);
+/* What a listing shows (GET /list): name, state, pid, operation, resources if set. */
+json_t *vm_brief_json(struct vm *vm);
 bool vm_name_ok(const char *name);
 void vm_free(struct vm *vm);
 
@@ -153,8 +155,13 @@ void worker_cleanup(struct manager *m, struct vm *vm);
 int runstate_save(struct manager *m, struct vm *vm);
 void runstate_remove(struct manager *m, const char *name);
 /* Re-adopt vm's worker if its run state names a live one (pid + start time): 1 adopted,
- * 0 none (no state), -ESRCH: it was running and died while petreld was away. */
+ * 0 none (no state), -ESRCH: it was running and died while petreld was away. The state is the
+ * saved one until runstate_query asks the worker (adopt.c does that for all of them at once). */
 int runstate_adopt(struct manager *m, struct vm *vm);
+void runstate_query(struct manager *m, struct vm *vm);
+
+/* adopt.c: at start-up, re-adopt every worker that outlived the last petreld. */
+void adopt_all(struct manager *m);
 
 /* partition.c: the worker's cgroup. */
 int partition_jailer_args(struct manager *m, const struct vm_resources *r, char **argv, int max,

@@ -367,7 +367,7 @@ def test_console_readers_see_the_recent_output_and_what_follows(petreld):
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE) for _ in range(2)]
     try:
         for r in readers:
-            assert b"Running petrel" in r.stdout.readline() + r.stdout.readline()
+            assert b"Running Firecracker" in r.stdout.readline() + r.stdout.readline()
         # What is appended later reaches every reader still attached.
         with open(p.state / "logs" / "tty.worker.log", "ab") as log:
             log.write(b"a line written later\n")
