@@ -34,6 +34,8 @@ static void usage(FILE *f)
 		"  setmem NAME MIB              memory of a running VM (virtio-mem or the balloon)\n"
 		"  snapshot-create NAME SNAP    pause, snapshot (memory and devices), resume\n"
 		"  snapshot-list NAME           its snapshots\n"
+		"  backup NAME BACKUP           a backup of the running VM with copies of its disks\n"
+		"  backup-list NAME             its backups\n"
 		"  snapshot-revert NAME SNAP    replace the VM's worker by one restored from SNAP\n"
 		"  snapshot-delete NAME SNAP\n"
 		"  events                       follow the event stream (Ctrl-C to stop)\n"
@@ -231,6 +233,23 @@ static int cmd_snapshot(const char *what, const char *name, const char *snap)
 	return e;
 }
 
+static int cmd_backup(const char *name, const char *backup)
+{
+	char path[160];
+	json_t *b = json_pack("{s:s}", "name", backup), *o = NULL;
+	char *text = json_dumps(b, JSON_COMPACT);
+	json_decref(b);
+	snprintf(path, sizeof(path), "/vms/%s/backup", name);
+	int e = ctl_request("POST", path, text, VERB_TIMEOUT_MS, &o);
+	free(text);
+	if (!e && ctl_json)
+		print_json(o ? o : json_null());
+	else if (!e)
+		printf("VM %s: backup %s made\n", name, backup);
+	json_decref(o);
+	return e;
+}
+
 static int cmd_set_resources(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -399,6 +418,10 @@ int main(int argc, char **argv)
 		return cmd_snapshot(cmd + 9, a[1], a[2]);
 	if (n == 2 && !strcmp(cmd, "snapshot-list"))
 		return cmd_simple("GET", a[1], "snapshots", NULL);
+	if (n == 3 && !strcmp(cmd, "backup"))
+		return cmd_backup(a[1], a[2]);
+	if (n == 2 && !strcmp(cmd, "backup-list"))
+		return cmd_simple("GET", a[1], "backups", NULL);
 	if (n != 2) {
 		usage(stderr);
 		return EXIT_USAGE;

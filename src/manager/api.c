@@ -8,6 +8,7 @@
  *   GET  /events                the event stream (JSON lines, long-lived)
  *   GET  /vms/NAME/snapshots    its snapshots     POST .../snapshots {"name"}  create
  *   DELETE /vms/NAME/snapshots/S                  POST .../snapshots/S/revert
+ *   POST /vms/NAME/backup {"name"}  a backup with its disks   GET /vms/NAME/backups  the backups
  *   GET  /vms/NAME/console      its console output: recent, then as it comes (long-lived)
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
@@ -195,6 +196,18 @@ static enum api_result run_async(struct manager *m, struct vm *vm, const char *v
 	return API_PENDING;
 }
 
+/* A body {"name": NAME} (a snapshot's, a backup's) into out (VM_NAME_MAX + 1 bytes). */
+static bool name_body(const char *body, size_t len, char *out)
+{
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *name = json_string_value(json_object_get(o, "name"));
+	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
+	if (ok)
+		snprintf(out, VM_NAME_MAX + 1, "%s", name);
+	json_decref(o);
+	return ok;
+}
+
 /* /vms/NAME/snapshots[/SNAP[/revert]] */
 static enum api_result snapshot_route(struct manager *m, struct vm *vm, const char *method, const char *rest,
 				      const char *body, size_t len, struct api_response *r, api_done_fn done,
@@ -206,16 +219,10 @@ static enum api_result snapshot_route(struct manager *m, struct vm *vm, const ch
 			return json_answer(r, 200, vmsnap_list(m, vm));
 		if (strcmp(method, "POST"))
 			return fault(r, 405, "GET or POST");
-		json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-		const char *name = json_string_value(json_object_get(o, "name"));
-		bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
-		if (ok)
-			snprintf(vm->verb_arg, sizeof(vm->verb_arg), "%s", name);
-		json_decref(o);
-		if (!ok)
-			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
 		if (vm->busy)
 			return fault(r, 409, "the VM is busy");
+		if (!name_body(body, len, vm->verb_arg))
+			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
 		return run_async(m, vm, "snapshot", r, done, opaque);
 	}
 	char snap[VM_NAME_MAX + 2];
@@ -309,6 +316,20 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		vm->want_vcpus = vcpus;
 		vm->want_mem_mib = mem;
 		return run_async(m, vm, "machine", r, done, opaque);
+	}
+	if (!strcmp(sub, "backups")) {
+		if (strcmp(method, "GET"))
+			return fault(r, 405, "GET");
+		return json_answer(r, 200, vmbackup_list(m, vm));
+	}
+	if (!strcmp(sub, "backup")) {
+		if (strcmp(method, "POST"))
+			return fault(r, 405, "POST");
+		if (vm->busy) /* verb_arg is the running verb's */
+			return fault(r, 409, "the VM is busy");
+		if (!name_body(body, len, vm->verb_arg))
+			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
+		return run_async(m, vm, "backup", r, done, opaque);
 	}
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);

@@ -136,6 +136,14 @@ int uhttp_request(const char *sock, const char *method, const char *path, const 
  * that snapshot into it. */
 int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen);
 int copy_file(const char *src, const char *dst);
+/* snapshot.c: rename, or copy and remove across file systems; remove a directory tree. */
+int move_file(const char *src, const char *dst);
+int rm_tree(const char *dir);
+
+/* backup.c: backups of a running VM with its disks (petrel's PUT /snapshot/backup), in
+ * <snapshot dir>/<vm>.backups/<name>/: vm.state, vm.mem, DRIVE_ID.img, meta.json. */
+int vmbackup_create(struct manager *m, struct vm *vm, const char *name, char *err, size_t errlen);
+json_t *vmbackup_list(struct manager *m, struct vm *vm);
 
 /* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */
 int vmsnap_create(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen);

@@ -22,7 +22,7 @@ static int snap_dir(struct manager *m, const char *vm, const char *snap, char *o
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static int move_file(const char *src, const char *dst)
+int move_file(const char *src, const char *dst)
 {
 	if (rename(src, dst) == 0)
 		return 0;
@@ -36,6 +36,11 @@ static int move_file(const char *src, const char *dst)
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int rm_tree(const char *dir)
+{
+	return nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 int vmsnap_create(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen)
