@@ -10,6 +10,7 @@
  *   DELETE /vms/NAME/snapshots/S                  POST .../snapshots/S/revert
  *   POST /vms/NAME/backup {"name"}  a backup with its disks   GET /vms/NAME/backups  the backups
  *   GET  /vms/NAME/console      its console output: recent, then as it comes (long-lived)
+ *   POST /vms/NAME/console      the body (1 to 4096 bytes) typed into its serial console
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
@@ -32,7 +33,8 @@ unsigned mgr_status_of(int e)
 {
 	switch (-e) {
 	case EINVAL: case ENOENT: case ENAMETOOLONG: return 400;
-	case EEXIST: case EBUSY: return 409;
+	case EEXIST: case EBUSY: case ENOTSUP: return 409;
+	case EAGAIN: return 503;
 	case ENOSPC: case EDQUOT: return 507;
 	case ETIMEDOUT: return 504;
 	case EIO: return 502;
@@ -293,8 +295,16 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		return set_resources(m, vm, body, len, r);
 	}
 	if (!strcmp(sub, "console")) {
+		if (!strcmp(method, "POST")) {
+			char err[256];
+			int e = console_input_write(m, vm, body, len, err, sizeof(err));
+			if (e < 0)
+				return fault(r, mgr_status_of(e), err);
+			r->status = 204;
+			return API_DONE;
+		}
 		if (strcmp(method, "GET"))
-			return fault(r, 405, "GET");
+			return fault(r, 405, "GET or POST");
 		if (!(r->stream_opaque = console_reader_new(m, vm->def.name)))
 			return fault(r, 500, "out of memory");
 		r->status = 200;

@@ -228,6 +228,12 @@ int machine_apply(struct manager *m, struct vm *vm, long vcpus, long mem_mib, ch
 void *console_reader_new(struct manager *m, const char *vm);
 void console_stream(void *reader, int fd);
 
+/* console_input.c: the worker's stdin, a FIFO <state>/sock/<name>.in, for typing into the
+ * guest's serial console. open returns the fd the worker gets as its stdin. */
+int console_input_open(struct manager *m, const char *vm, char *err, size_t errlen);
+void console_input_remove(struct manager *m, const char *vm);
+int console_input_write(struct manager *m, struct vm *vm, const char *keys, size_t len, char *err, size_t errlen);
+
 /* api.c */
 struct api_server;
 int mgr_api_start(struct manager *m, struct api_server **out);
