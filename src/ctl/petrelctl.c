@@ -182,6 +182,16 @@ static int cmd_simple(const char *method, const char *name, const char *sub, con
 	return 0;
 }
 
+/* ctl_request with a JSON body (taken). */
+static int request_json(const char *method, const char *path, json_t *body, json_t **out)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+	int e = ctl_request(method, path, text, VERB_TIMEOUT_MS, out);
+	free(text);
+	return e;
+}
+
 static int cmd_machine(const char *name, const char *key, const char *value)
 {
 	char *end, path[160];
@@ -190,12 +200,9 @@ static int cmd_machine(const char *name, const char *key, const char *value)
 		fprintf(stderr, "petrelctl: expected a positive number, not '%s'\n", value);
 		return EXIT_USAGE;
 	}
-	json_t *b = json_pack("{s:I}", key, (json_int_t)v), *o = NULL;
-	char *text = json_dumps(b, JSON_COMPACT);
-	json_decref(b);
+	json_t *o = NULL;
 	snprintf(path, sizeof(path), "/vms/%s/machine", name);
-	int e = ctl_request("PATCH", path, text, VERB_TIMEOUT_MS, &o);
-	free(text);
+	int e = request_json("PATCH", path, json_pack("{s:I}", key, (json_int_t)v), &o);
 	if (!e && ctl_json)
 		print_json(o);
 	else if (!e)
@@ -210,12 +217,8 @@ static int cmd_snapshot(const char *what, const char *name, const char *snap)
 	json_t *o = NULL;
 	int e;
 	if (!strcmp(what, "create")) {
-		json_t *b = json_pack("{s:s}", "name", snap);
-		char *text = json_dumps(b, JSON_COMPACT);
-		json_decref(b);
 		snprintf(path, sizeof(path), "/vms/%s/snapshots", name);
-		e = ctl_request("POST", path, text, VERB_TIMEOUT_MS, &o);
-		free(text);
+		e = request_json("POST", path, json_pack("{s:s}", "name", snap), &o);
 	} else if (!strcmp(what, "revert")) {
 		snprintf(path, sizeof(path), "/vms/%s/snapshots/%s/revert", name, snap);
 		e = ctl_request("POST", path, NULL, VERB_TIMEOUT_MS, &o);
@@ -237,12 +240,9 @@ static int cmd_snapshot(const char *what, const char *name, const char *snap)
 static int cmd_backup(const char *name, const char *backup)
 {
 	char path[160];
-	json_t *b = json_pack("{s:s}", "name", backup), *o = NULL;
-	char *text = json_dumps(b, JSON_COMPACT);
-	json_decref(b);
+	json_t *o = NULL;
 	snprintf(path, sizeof(path), "/vms/%s/backup", name);
-	int e = ctl_request("POST", path, text, VERB_TIMEOUT_MS, &o);
-	free(text);
+	int e = request_json("POST", path, json_pack("{s:s}", "name", backup), &o);
 	if (!e && ctl_json)
 		print_json(o ? o : json_null());
 	else if (!e)

@@ -75,17 +75,12 @@ int vmbackup_create(struct manager *m, struct vm *vm, const char *name, char *er
 	if (!e) {
 		json_t *meta = json_pack("{s:s, s:I, s:O}", "name", name, "created", (json_int_t)time(NULL),
 					 "definition", vm->def.doc);
-		char *text = json_dumps(meta, JSON_INDENT(2));
-		json_decref(meta);
-		e = text ? defs_write_atomic(tmp, "meta", text, err, errlen) : -ENOMEM;
-		free(text);
-	}
-	if (!e && rename(tmp, dir) < 0)
-		e = mgr_err(err, errlen, errno, "cannot rename %s: %s", tmp, strerror(errno));
-	if (e < 0) {
+		e = meta_dir_finish(tmp, dir, meta, err, errlen);
+	} else {
 		rm_tree(tmp);
-		return e;
 	}
+	if (e < 0)
+		return e;
 	pthread_mutex_lock(&m->lock);
 	event_emit(m, vm->def.name, "backup created", json_pack("{s:s, s:s}", "backup", name, "dir", dir));
 	pthread_mutex_unlock(&m->lock);
@@ -94,29 +89,8 @@ int vmbackup_create(struct manager *m, struct vm *vm, const char *name, char *er
 
 json_t *vmbackup_list(struct manager *m, struct vm *vm)
 {
-	json_t *a = json_array();
 	char parent[PATH_MAX];
 	if (backups_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
-		return a;
-	DIR *d = opendir(parent);
-	if (!d)
-		return a;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' || strchr(de->d_name, '.'))
-			continue; /* ., .., and <name>.partial */
-		char sub[PATH_MAX + 320], err[256], *text = NULL;
-		snprintf(sub, sizeof(sub), "%s/%s", parent, de->d_name);
-		json_t *o = NULL;
-		if (defs_read(sub, "meta.json", &text, err, sizeof(err)) >= 0)
-			o = json_loads(text, 0, NULL);
-		free(text);
-		if (!o)
-			continue;
-		json_object_del(o, "definition");
-		json_object_set_new(o, "dir", json_string(sub));
-		json_array_append_new(a, o);
-	}
-	closedir(d);
-	return a;
+		return json_array();
+	return meta_dirs_list(parent);
 }

@@ -139,6 +139,11 @@ int copy_file(const char *src, const char *dst);
 /* snapshot.c: rename, or copy and remove across file systems; remove a directory tree. */
 int move_file(const char *src, const char *dst);
 int rm_tree(const char *dir);
+/* The subdirectories of parent with a meta.json (snapshots, backups): each meta.json without
+ * its definition, plus "dir" and "mem_bytes" (the size of its vm.mem). */
+json_t *meta_dirs_list(const char *parent);
+/* Write meta (taken) as tmp/meta.json and rename tmp to dir; on failure tmp is removed. */
+int meta_dir_finish(const char *tmp, const char *dir, json_t *meta, char *err, size_t errlen);
 
 /* backup.c: backups of a running VM with its disks (petrel's PUT /snapshot/backup), in
  * <snapshot dir>/<vm>.backups/<name>/: vm.state, vm.mem, DRIVE_ID.img, meta.json. */
