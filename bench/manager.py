@@ -52,11 +52,11 @@ def list_ms(p, runs=20):
     return statistics.median(times)
 
 
-def api_list_ms(p, runs=20):
+def api_list_ms(p, runs=20, path="/vms"):
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        st, _ = p.api("GET", "/vms")
+        st, _ = p.api("GET", path)
         times.append((time.perf_counter() - t0) * 1000)
         assert st == 200
     return statistics.median(times)
@@ -97,11 +97,32 @@ def main():
         print(f"  {n_def} defined VMs: petreld RSS {rss_kib(pid) / 1024:.1f} MiB, "
               f"idle CPU {idle_cpu_pct(pid, idle_s):.2f}% of one CPU over {idle_s} s")
         print(f"  petrelctl list --all with {n_def} VMs: {list_ms(p):.2f} ms (median of 20; starting "
-              f"/bin/true costs {exec_floor_ms():.2f} ms here); GET /vms alone: {api_list_ms(p):.2f} ms")
+              f"/bin/true costs {exec_floor_ms():.2f} ms here); GET /vms alone: {api_list_ms(p):.2f} ms; "
+              f"GET /list (what list asks) alone: {api_list_ms(p, path='/list'):.2f} ms")
         p.stop()
         ms = started_in_ms(p)
         print(f"  petreld start with {n_def} definitions, to its API answering: {ms:.1f} ms")
     finally:
+        p.close()
+
+    n_adopt = 20 if quick else n_def
+    p = mgrlib.Petreld(jailer=False).start()
+    workers = []
+    try:
+        names = [f"ad{i}" for i in range(n_adopt)]
+        for n in names:
+            assert p.define(n)[0] == 201
+        p.stop(signal.SIGKILL)
+        # Real petrel workers (API up, nothing booted: no KVM needed) and their run state.
+        workers = mgrlib.leave_workers(p, names)
+        ms = started_in_ms(p)
+        adopted = [line for line in p.log.read_text().splitlines() if "adopted" in line][-1]
+        print(f"  re-adoption of {n_adopt} unbooted workers after kill -9 of petreld: API answering in "
+              f"{ms:.1f} ms; {adopted.split(': ', 1)[1]}")
+    finally:
+        for w in workers:
+            w.kill()
+            w.wait()
         p.close()
 
     if not kvm:

@@ -1,7 +1,7 @@
 /* petrelctl console NAME: follow a VM's serial console output (petreld's GET
- * /vms/NAME/console: the recent output first, then as it comes). Ctrl-] detaches (on a
- * terminal, read in raw mode); so does the end of standard input. Read only for now: what is
- * typed does not reach the guest. */
+ * /vms/NAME/console: the recent output first, then as it comes) and type into it: what is read
+ * from standard input (a terminal in raw mode, or a pipe) goes to POST /vms/NAME/console, as it
+ * comes. Ctrl-] detaches; the end of a piped input stops the typing, not the following. */
 #include "ctl/ctl.h"
 #include "manager/manager.h"
 
@@ -17,6 +17,23 @@
 #define DETACH_KEY 0x1d /* Ctrl-] */
 
 extern const char *ctl_sock_path;
+
+/* Keys typed: one POST each read (at most 4096 bytes, what petreld takes at once). */
+static int type_keys(const char *name, const char *keys, size_t len)
+{
+	char path[160], body[4097];
+	snprintf(path, sizeof(path), "/vms/%s/console", name);
+	memcpy(body, keys, len);
+	body[len] = '\0';
+	char *reply = NULL;
+	int st = uhttp_request(ctl_sock_path, "POST", path, body, 10000, &reply);
+	free(reply);
+	if (st == 204)
+		return 0;
+	fprintf(stderr, "\r\npetrelctl: the console did not take the keys (%s)\r\n",
+		st < 0 ? strerror(-st) : st == 409 ? "the VM is not running, or has no console input" : "refused");
+	return st < 0 ? EXIT_UNREACHABLE : EXIT_REFUSED;
+}
 
 int cmd_console(const char *name)
 {
@@ -45,9 +62,9 @@ int cmd_console(const char *name)
 		cfmakeraw(&raw);
 		raw.c_oflag |= OPOST | ONLCR; /* the guest's "\n" still starts a line */
 		tcsetattr(0, TCSANOW, &raw);
-		fprintf(stderr, "Connected to VM %s's console (read only; Ctrl-] detaches)\r\n", name);
+		fprintf(stderr, "Connected to VM %s's console (Ctrl-] detaches)\r\n", name);
 	}
-	char buf[8192], head[1024];
+	char buf[4096], head[1024];
 	size_t hlen = 0;
 	bool in_body = false, stdin_open = true;
 	int status = 0;
@@ -61,7 +78,12 @@ int cmd_console(const char *name)
 				stdin_open = tty; /* a closed pipe: no more keys, keep following */
 			if (k <= 0 && !tty)
 				p[1].fd = -1;
-			if (k > 0 && memchr(buf, DETACH_KEY, (size_t)k))
+			char *detach = k > 0 ? memchr(buf, DETACH_KEY, (size_t)k) : NULL;
+			if (detach)
+				k = detach - buf;
+			if (k > 0 && (status = type_keys(name, buf, (size_t)k)) != 0)
+				break;
+			if (detach)
 				break;
 		}
 		if (!p[0].revents)

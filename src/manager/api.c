@@ -8,9 +8,12 @@
  *   GET  /events                the event stream (JSON lines, long-lived)
  *   GET  /vms/NAME/snapshots    its snapshots     POST .../snapshots {"name"}  create
  *   DELETE /vms/NAME/snapshots/S                  POST .../snapshots/S/revert
+ *   POST /vms/NAME/backup {"name"}  a backup with its disks   GET /vms/NAME/backups  the backups
  *   GET  /vms/NAME/console      its console output: recent, then as it comes (long-lived)
+ *   POST /vms/NAME/console      the body (1 to 4096 bytes) typed into its serial console
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
+ *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
  * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
  * 507 (no space for the definition), 500. */
@@ -30,7 +33,8 @@ unsigned mgr_status_of(int e)
 {
 	switch (-e) {
 	case EINVAL: case ENOENT: case ENAMETOOLONG: return 400;
-	case EEXIST: case EBUSY: return 409;
+	case EEXIST: case EBUSY: case ENOTSUP: return 409;
+	case EAGAIN: return 503;
 	case ENOSPC: case EDQUOT: return 507;
 	case ETIMEDOUT: return 504;
 	case EIO: return 502;
@@ -194,6 +198,18 @@ static enum api_result run_async(struct manager *m, struct vm *vm, const char *v
 	return API_PENDING;
 }
 
+/* A body {"name": NAME} (a snapshot's, a backup's) into out (VM_NAME_MAX + 1 bytes). */
+static bool name_body(const char *body, size_t len, char *out)
+{
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *name = json_string_value(json_object_get(o, "name"));
+	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
+	if (ok)
+		snprintf(out, VM_NAME_MAX + 1, "%s", name);
+	json_decref(o);
+	return ok;
+}
+
 /* /vms/NAME/snapshots[/SNAP[/revert]] */
 static enum api_result snapshot_route(struct manager *m, struct vm *vm, const char *method, const char *rest,
 				      const char *body, size_t len, struct api_response *r, api_done_fn done,
@@ -205,16 +221,10 @@ static enum api_result snapshot_route(struct manager *m, struct vm *vm, const ch
 			return json_answer(r, 200, vmsnap_list(m, vm));
 		if (strcmp(method, "POST"))
 			return fault(r, 405, "GET or POST");
-		json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-		const char *name = json_string_value(json_object_get(o, "name"));
-		bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
-		if (ok)
-			snprintf(vm->verb_arg, sizeof(vm->verb_arg), "%s", name);
-		json_decref(o);
-		if (!ok)
-			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
 		if (vm->busy)
 			return fault(r, 409, "the VM is busy");
+		if (!name_body(body, len, vm->verb_arg))
+			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
 		return run_async(m, vm, "snapshot", r, done, opaque);
 	}
 	char snap[VM_NAME_MAX + 2];
@@ -285,8 +295,16 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		return set_resources(m, vm, body, len, r);
 	}
 	if (!strcmp(sub, "console")) {
+		if (!strcmp(method, "POST")) {
+			char err[256];
+			int e = console_input_write(m, vm, body, len, err, sizeof(err));
+			if (e < 0)
+				return fault(r, mgr_status_of(e), err);
+			r->status = 204;
+			return API_DONE;
+		}
 		if (strcmp(method, "GET"))
-			return fault(r, 405, "GET");
+			return fault(r, 405, "GET or POST");
 		if (!(r->stream_opaque = console_reader_new(m, vm->def.name)))
 			return fault(r, 500, "out of memory");
 		r->status = 200;
@@ -308,6 +326,20 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		vm->want_vcpus = vcpus;
 		vm->want_mem_mib = mem;
 		return run_async(m, vm, "machine", r, done, opaque);
+	}
+	if (!strcmp(sub, "backups")) {
+		if (strcmp(method, "GET"))
+			return fault(r, 405, "GET");
+		return json_answer(r, 200, vmbackup_list(m, vm));
+	}
+	if (!strcmp(sub, "backup")) {
+		if (strcmp(method, "POST"))
+			return fault(r, 405, "POST");
+		if (vm->busy) /* verb_arg is the running verb's */
+			return fault(r, 409, "the VM is busy");
+		if (!name_body(body, len, vm->verb_arg))
+			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
+		return run_async(m, vm, "backup", r, done, opaque);
 	}
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);
@@ -349,6 +381,19 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 			? json_answer(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:b}", "service", "petreld", "version",
 						       PETREL_VERSION, "vms", n, "running", running, "jailer", m->jailer != NULL))
 			: fault(r, 405, "GET");
+	} else if (!strcmp(path, "/list") || !strcmp(path, "/list/running")) {
+		/* What a listing shows, small (petrelctl list): the full objects of GET /vms are
+		 * most of the time of a list at 1000 VMs. */
+		bool running = path[5] != '\0';
+		if (!strcmp(method, "GET")) {
+			json_t *a = json_array();
+			for (struct vm *vm = m->vms; vm; vm = vm->next)
+				if (!running || vm->pid > 0)
+					json_array_append_new(a, vm_brief_json(vm));
+			res = json_answer(r, 200, a);
+		} else {
+			res = fault(r, 405, "GET");
+		}
 	} else if (!strcmp(path, "/vms")) {
 		if (!strcmp(method, "GET")) {
 			json_t *a = json_array();

@@ -2,7 +2,7 @@
  * readers at once. A worker's standard output is its guest's serial console, and petreld
  * keeps it in <state dir>/logs/<name>.worker.log (with petrel's own messages); a reader first
  * gets the last CONSOLE_BACKLOG bytes of it, so a late reader sees the recent output, then
- * what is appended, until it goes away. Read only: the guest's input is not reached this way. */
+ * what is appended, until it goes away. Input goes the other way: console_input.c. */
 #include "manager/manager.h"
 
 #include <errno.h>

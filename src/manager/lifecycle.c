@@ -131,6 +131,8 @@ int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err,
 		return do_start(m, vm, true, NULL, err, errlen);
 	if (!strcmp(verb, "snapshot"))
 		return vmsnap_create(m, vm, vm->verb_arg, err, errlen);
+	if (!strcmp(verb, "backup"))
+		return vmbackup_create(m, vm, vm->verb_arg, err, errlen);
 	if (!strcmp(verb, "machine"))
 		return machine_apply(m, vm, vm->want_vcpus, vm->want_mem_mib, err, errlen);
 	if (!strcmp(verb, "revert"))

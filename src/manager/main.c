@@ -123,26 +123,6 @@ static void load_all(struct manager *m)
 	closedir(d);
 }
 
-/* Find the workers that outlived the last petreld; the ones that died meanwhile crashed. */
-static void adopt_all(struct manager *m)
-{
-	unsigned adopted = 0, dead = 0;
-	uint64_t t0 = mgr_now_ms();
-	for (struct vm *vm = m->vms; vm; vm = vm->next) {
-		int r = runstate_adopt(m, vm);
-		if (r == 1) {
-			adopted++;
-			event_emit(m, vm->def.name, "adopted", json_pack("{s:i, s:s}", "pid", (int)vm->pid, "state",
-									 vm_state_name(vm->state)));
-		} else if (r == -ESRCH) {
-			dead++;
-			supervise_ended(m, vm, -1);
-		}
-	}
-	fprintf(stderr, "petreld: %u worker(s) adopted, %u found dead, in %llu ms\n", adopted, dead,
-		(unsigned long long)(mgr_now_ms() - t0));
-}
-
 static void on_signal(int sig)
 {
 	if (the_manager) {

@@ -113,6 +113,8 @@ const char *restart_policy_name(enum restart_policy p);
 struct vm *vm_find(struct manager *m, const char *name);
 const char *vm_state_name(enum vm_state s);
 json_t *vm_to_json(struct manager *m, struct vm *vm);
+/* What a listing shows (GET /list): name, state, pid, operation, resources if set. */
+json_t *vm_brief_json(struct vm *vm);
 bool vm_name_ok(const char *name);
 void vm_free(struct vm *vm);
 
@@ -134,6 +136,19 @@ int uhttp_request(const char *sock, const char *method, const char *path, const 
  * that snapshot into it. */
 int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen);
 int copy_file(const char *src, const char *dst);
+/* snapshot.c: rename, or copy and remove across file systems; remove a directory tree. */
+int move_file(const char *src, const char *dst);
+int rm_tree(const char *dir);
+/* The subdirectories of parent with a meta.json (snapshots, backups): each meta.json without
+ * its definition, plus "dir" and "mem_bytes" (the size of its vm.mem). */
+json_t *meta_dirs_list(const char *parent);
+/* Write meta (taken) as tmp/meta.json and rename tmp to dir; on failure tmp is removed. */
+int meta_dir_finish(const char *tmp, const char *dir, json_t *meta, char *err, size_t errlen);
+
+/* backup.c: backups of a running VM with its disks (petrel's PUT /snapshot/backup), in
+ * <snapshot dir>/<vm>.backups/<name>/: vm.state, vm.mem, DRIVE_ID.img, meta.json. */
+int vmbackup_create(struct manager *m, struct vm *vm, const char *name, char *err, size_t errlen);
+json_t *vmbackup_list(struct manager *m, struct vm *vm);
 
 /* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */
 int vmsnap_create(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen);
@@ -153,8 +168,13 @@ void worker_cleanup(struct manager *m, struct vm *vm);
 int runstate_save(struct manager *m, struct vm *vm);
 void runstate_remove(struct manager *m, const char *name);
 /* Re-adopt vm's worker if its run state names a live one (pid + start time): 1 adopted,
- * 0 none (no state), -ESRCH: it was running and died while petreld was away. */
+ * 0 none (no state), -ESRCH: it was running and died while petreld was away. The state is the
+ * saved one until runstate_query asks the worker (adopt.c does that for all of them at once). */
 int runstate_adopt(struct manager *m, struct vm *vm);
+void runstate_query(struct manager *m, struct vm *vm);
+
+/* adopt.c: at start-up, re-adopt every worker that outlived the last petreld. */
+void adopt_all(struct manager *m);
 
 /* partition.c: the worker's cgroup. */
 int partition_jailer_args(struct manager *m, const struct vm_resources *r, char **argv, int max,
@@ -212,6 +232,12 @@ int machine_apply(struct manager *m, struct vm *vm, long vcpus, long mem_mib, ch
 /* console.c: GET /vms/NAME/console, the worker's console output for a reader. */
 void *console_reader_new(struct manager *m, const char *vm);
 void console_stream(void *reader, int fd);
+
+/* console_input.c: the worker's stdin, a FIFO <state>/sock/<name>.in, for typing into the
+ * guest's serial console. open returns the fd the worker gets as its stdin. */
+int console_input_open(struct manager *m, const char *vm, char *err, size_t errlen);
+void console_input_remove(struct manager *m, const char *vm);
+int console_input_write(struct manager *m, struct vm *vm, const char *keys, size_t len, char *err, size_t errlen);
 
 /* api.c */
 struct api_server;

@@ -74,6 +74,11 @@ int runstate_adopt(struct manager *m, struct vm *vm)
 	}
 	vm->pidfd = fd;
 	vm->state = !strcmp(state, "paused") ? VM_PAUSED : VM_RUNNING;
+	return 1;
+}
+
+void runstate_query(struct manager *m, struct vm *vm)
+{
 	/* The worker knows best whether it is paused. */
 	char *reply = NULL;
 	if (uhttp_request(vm->api_sock, "GET", "/", NULL, m->api_timeout_ms, &reply) == 200 && reply) {
@@ -84,5 +89,4 @@ int runstate_adopt(struct manager *m, struct vm *vm)
 		json_decref(info);
 	}
 	free(reply);
-	return 1;
 }

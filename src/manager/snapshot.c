@@ -22,7 +22,7 @@ static int snap_dir(struct manager *m, const char *vm, const char *snap, char *o
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-static int move_file(const char *src, const char *dst)
+int move_file(const char *src, const char *dst)
 {
 	if (rename(src, dst) == 0)
 		return 0;
@@ -36,6 +36,11 @@ static int move_file(const char *src, const char *dst)
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int rm_tree(const char *dir)
+{
+	return nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 int vmsnap_create(struct manager *m, struct vm *vm, const char *snap, char *err, size_t errlen)
@@ -87,17 +92,12 @@ int vmsnap_create(struct manager *m, struct vm *vm, const char *snap, char *err,
 	if (!e) {
 		json_t *meta = json_pack("{s:s, s:I, s:s, s:O}", "name", snap, "created", (json_int_t)time(NULL),
 					 "vm_state", was_running ? "running" : "paused", "definition", vm->def.doc);
-		char *text = json_dumps(meta, JSON_INDENT(2));
-		json_decref(meta);
-		e = text ? defs_write_atomic(tmp, "meta", text, err, errlen) : -ENOMEM;
-		free(text);
+		e = meta_dir_finish(tmp, dir, meta, err, errlen);
+	} else {
+		rm_tree(tmp);
 	}
-	if (!e && rename(tmp, dir) < 0)
-		e = mgr_err(err, errlen, errno, "cannot rename %s: %s", tmp, strerror(errno));
-	if (e < 0) {
-		nftw(tmp, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	if (e < 0)
 		return e;
-	}
 	pthread_mutex_lock(&m->lock);
 	event_emit(m, vm->def.name, "snapshot created", json_pack("{s:s}", "snapshot", snap));
 	pthread_mutex_unlock(&m->lock);
@@ -150,12 +150,22 @@ int vmsnap_delete(struct manager *m, struct vm *vm, const char *snap, char *err,
 	return 0;
 }
 
-json_t *vmsnap_list(struct manager *m, struct vm *vm)
+int meta_dir_finish(const char *tmp, const char *dir, json_t *meta, char *err, size_t errlen)
+{
+	char *text = meta ? json_dumps(meta, JSON_INDENT(2)) : NULL;
+	json_decref(meta);
+	int e = text ? defs_write_atomic(tmp, "meta", text, err, errlen) : -ENOMEM;
+	free(text);
+	if (!e && rename(tmp, dir) < 0)
+		e = mgr_err(err, errlen, errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (e < 0)
+		rm_tree(tmp);
+	return e;
+}
+
+json_t *meta_dirs_list(const char *parent)
 {
 	json_t *a = json_array();
-	char parent[PATH_MAX];
-	if (snap_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
-		return a;
 	DIR *d = opendir(parent);
 	if (!d)
 		return a;
@@ -172,6 +182,7 @@ json_t *vmsnap_list(struct manager *m, struct vm *vm)
 		if (!o)
 			continue;
 		json_object_del(o, "definition");
+		json_object_set_new(o, "dir", json_string(sub));
 		struct stat st;
 		snprintf(sub, sizeof(sub), "%s/%s/vm.mem", parent, de->d_name);
 		if (stat(sub, &st) == 0)
@@ -180,4 +191,12 @@ json_t *vmsnap_list(struct manager *m, struct vm *vm)
 	}
 	closedir(d);
 	return a;
+}
+
+json_t *vmsnap_list(struct manager *m, struct vm *vm)
+{
+	char parent[PATH_MAX];
+	if (snap_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
+		return json_array();
+	return meta_dirs_list(parent);
 }

@@ -63,3 +63,20 @@ json_t *vm_to_json(struct manager *m, struct vm *vm)
 		json_object_set_new(o, "last_exit_status", json_integer(vm->last_exit));
 	return o;
 }
+
+json_t *vm_brief_json(struct vm *vm)
+{
+	json_t *o = json_pack("{s:s, s:s}", "name", vm->def.name, "state", vm_state_name(vm->state));
+	if (!o)
+		return NULL;
+	if (vm->pid > 0)
+		json_object_set_new(o, "pid", json_integer(vm->pid));
+	if (vm->busy)
+		json_object_set_new(o, "operation", json_string(vm->busy));
+	json_t *res = partition_to_json(&vm->def.res);
+	if (json_object_size(res))
+		json_object_set_new(o, "resources", res);
+	else
+		json_decref(res);
+	return o;
+}

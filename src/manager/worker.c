@@ -204,6 +204,7 @@ void worker_cleanup(struct manager *m, struct vm *vm)
 	else if (vm->api_sock[0])
 		unlink(vm->api_sock);
 	partition_remove(m, vm->def.name);
+	console_input_remove(m, vm->def.name);
 	runstate_remove(m, vm->def.name);
 }
 
@@ -302,10 +303,16 @@ static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
 	int logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (logfd < 0)
 		return mgr_err(err, errlen, errno, "cannot open %s: %s", logpath, strerror(errno));
+	int infd = console_input_open(m, name, err, errlen);
+	if (infd < 0) {
+		close(logfd);
+		return infd;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
 		close(logfd);
+		close(infd);
 		return mgr_err(err, errlen, e, "fork: %s", strerror(e));
 	}
 	if (pid == 0) {
@@ -314,8 +321,7 @@ static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
+		dup2(infd, 0); /* typed keys (console_input.c) */
 		dup2(logfd, 1);
 		dup2(logfd, 2);
 		syscall(SYS_close_range, 3, ~0u, 0);
@@ -324,6 +330,7 @@ static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
 		_exit(127);
 	}
 	close(logfd);
+	close(infd);
 	pthread_mutex_lock(&m->lock);
 	vm->pid = pid;
 	vm->vmm_pid = pid;

@@ -179,3 +179,41 @@ class Petreld:
                 except OSError:
                     pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def proc_start_time(pid):
+    """Field 22 of /proc/PID/stat, what petreld checks a pid against."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def leave_workers(p, names, saved_state="running", console_input=False):
+    """What a petreld killed with -9 leaves behind, without KVM: a real petrel worker per VM
+    (its API up, no VM booted yet) and the run state petreld wrote for it (runstate.c); with
+    console_input, its stdin on the FIFO petreld makes for typed keys (console_input.c).
+    Returns the worker processes (the caller kills them)."""
+    run = p.state / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    (p.state / "sock").mkdir(parents=True, exist_ok=True)
+    procs = []
+    for name in names:
+        sock = p.state / "sock" / f"{name}.sock"
+        stdin = subprocess.DEVNULL
+        if console_input:
+            fifo = p.state / "sock" / f"{name}.in"
+            os.mkfifo(fifo, 0o600)
+            stdin = os.open(fifo, os.O_RDWR)
+        procs.append((name, sock, subprocess.Popen([str(BUILD / "petrel"), "--api-sock", str(sock)],
+                                                   stdin=stdin, stdout=subprocess.DEVNULL,
+                                                   stderr=subprocess.DEVNULL)))
+        if console_input:
+            os.close(stdin)
+    for name, sock, proc in procs:
+        deadline = time.monotonic() + 30
+        while not sock.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, f"worker {name} did not start"
+            time.sleep(0.005)
+        state = {"pid": proc.pid, "start_time": proc_start_time(proc.pid), "vmm_pid": proc.pid,
+                 "api_socket": str(sock), "jail_dir": "", "state": saved_state,
+                 "started_at": int(time.time()), "restarts": 0}
+        (run / f"{name}.json").write_text(json.dumps(state))
+    return [proc for _, _, proc in procs]

@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: Apache-2.0
+"""POST /vms/NAME/backup and petrelctl backup (backup.c): bad input and a worker that refuses,
+without KVM; a real backup of a running jailed VM with a disk under KVM."""
+import json
+import signal
+
+import mgrlib
+
+
+def test_backup_bad_input_and_a_refusing_worker():
+    p = mgrlib.Petreld(jailer=False).start()
+    workers = []
+    try:
+        assert p.define("bk")[0] == 201
+        assert p.api("GET", "/vms/bk/backups") == (200, [])
+        st, body = p.api("POST", "/vms/bk/backup", {"name": "b1"})
+        assert st == 409 and "not running" in body["fault_message"]
+        for bad in ({"name": "../x"}, {"name": "b1", "extra": 1}, {}, [], {"name": 5}, "not json"):
+            assert p.api("POST", "/vms/bk/backup", bad)[0] == 400, bad
+        assert p.api("GET", "/vms/bk/backup")[0] == 405
+        assert p.api("POST", "/vms/nope/backup", {"name": "b1"})[0] == 404
+        assert p.ctl("backup", "nope", "b1").returncode == 4
+        assert p.ctl("backup", "bk").returncode == 2
+        # A worker with no VM booted refuses the backup: a 502 with its reason, nothing kept.
+        p.stop(signal.SIGKILL)
+        workers = mgrlib.leave_workers(p, ["bk"])
+        p.start()
+        st, body = p.api("POST", "/vms/bk/backup", {"name": "b1"})
+        assert st == 502, body
+        assert not list((p.root / "snap").glob("bk.backups/*")), "a failed backup left files"
+        assert p.api("GET", "/vms/bk")[1]["state"] == "running"
+        assert p.ctl("backup-list", "bk").returncode == 0
+    finally:
+        for w in workers:
+            w.kill()
+        p.close()
+
+
+def test_backup_of_a_running_vm_with_its_disk(petreld, kvm, tmp_path):
+    p = petreld()
+    ev = mgrlib.Events(p.sock)
+    disk = tmp_path / "data.img"
+    disk.write_bytes(b"petrel-backup" + bytes(1 << 20))
+    assert p.define("bk", drives=[{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
+                                   "is_read_only": False}])[0] == 201
+    assert p.api("POST", "/vms/bk/start")[0] == 200
+    r = p.ctl("backup", "bk", "b1")
+    assert r.returncode == 0, r.stderr
+    ev.wait("bk", "backup created")
+    assert p.api("GET", "/vms/bk")[1]["state"] == "running"  # resumed after the backup
+    d = p.root / "snap" / "bk.backups" / "b1"
+    assert (d / "vm.state").stat().st_size > 0
+    assert (d / "vm.mem").stat().st_size == 32 << 20
+    assert (d / "data.img").read_bytes()[:13] == b"petrel-backup"
+    assert json.loads((d / "meta.json").read_text())["definition"]["petrel"]["name"] == "bk"
+    assert [b["name"] for b in p.api("GET", "/vms/bk/backups")[1]] == ["b1"]
+    assert p.api("POST", "/vms/bk/backup", {"name": "b1"})[0] == 409
+    ev.close()
