@@ -382,6 +382,34 @@ static int load_virtio(struct vm *vm, struct snap_reader *r, const struct snap_v
 	return e;
 }
 
+/* Each E1000 from its section: the PCI configuration space, then the card's own state. */
+static int load_e1000(struct vm *vm, struct snap_reader *r, char *err, size_t errlen)
+{
+	struct vm_devices *vd = &vm->devs;
+	unsigned saved = snap_count(r, SEC_E1000);
+	if (saved != vd->ne1000) {
+		snprintf(err, errlen, "snapshot has %u E1000 cards, its definition builds %u", saved, vd->ne1000);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < vd->ne1000; i++) {
+		struct e1000 *c = vd->e1000[i];
+		uint32_t version;
+		const void *p;
+		uint64_t len;
+		struct pci_config_state cfg;
+		int e;
+		if (snap_find(r, SEC_E1000, i, &version, &p, &len) < 0 || len < PCI_CFG_SIZE) {
+			snprintf(err, errlen, "%s: the snapshot has no state for it", c->name);
+			return -EINVAL;
+		}
+		memcpy(cfg.cfg, p, PCI_CFG_SIZE);
+		if ((e = pci_device_restore(&c->pci, &cfg, err, errlen)) < 0 ||
+		    (e = e1000_restore(c, (const uint8_t *)p + PCI_CFG_SIZE, len - PCI_CFG_SIZE, version, err, errlen)) < 0)
+			return e;
+	}
+	return 0;
+}
+
 static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_vm *sv,
 		       const struct snapshot_load_opts *o, char *err, size_t errlen)
 {
@@ -391,7 +419,8 @@ static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_v
 	    (e = vm_kvm_state_set(vm->kvm.vm_fd, &ks, o->clock_realtime, err, errlen)) < 0 ||
 	    (e = load_cpu_hotplug(vm, r, sv, err, errlen)) < 0 ||
 	    (e = load_cpus(vm, r, err, errlen)) < 0 || (e = load_legacy(vm, r, err, errlen)) < 0 ||
-	    (e = load_genid(vm, r, err, errlen)) < 0 || (e = load_virtio(vm, r, sv, err, errlen)) < 0)
+	    (e = load_genid(vm, r, err, errlen)) < 0 || (e = load_virtio(vm, r, sv, err, errlen)) < 0 ||
+	    (e = load_e1000(vm, r, err, errlen)) < 0)
 		return e;
 	struct snap_pvm sp;
 	e = GET(r, SEC_PVM, 0, &sp);

@@ -114,6 +114,24 @@ static void save_virtio(struct vm *vm, struct snap_writer *w)
 	}
 }
 
+static int save_e1000(struct vm *vm, struct snap_writer *w)
+{
+	size_t len = PCI_CFG_SIZE + e1000_save_size();
+	uint8_t *buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->devs.ne1000; i++) {
+		struct e1000 *e = vm->devs.e1000[i];
+		pthread_mutex_lock(&e->lock);
+		memcpy(buf, e->pci.st.cfg, PCI_CFG_SIZE);
+		e1000_save(e, buf + PCI_CFG_SIZE);
+		pthread_mutex_unlock(&e->lock);
+		snap_section(w, SEC_E1000, i, E1000_STATE_VERSION, buf, len);
+	}
+	free(buf);
+	return 0;
+}
+
 static void save_legacy(struct vm *vm, struct snap_writer *w)
 {
 	pthread_mutex_lock(&vm->serial.lock);
@@ -341,6 +359,8 @@ static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem
 	}
 	save_legacy(vm, w);
 	save_virtio(vm, w);
+	if ((e = save_e1000(vm, w)) < 0)
+		return fail(err, errlen, e, "saving the E1000 cards");
 	e = snap_finish(w);
 	return e < 0 ? fail(err, errlen, e, "building the state file") : 0;
 }

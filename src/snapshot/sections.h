@@ -32,6 +32,8 @@
 #define SEC_BALLOON SNAP_ID('B', 'A', 'L', 'N') /* struct balloon_state (BALLOON_STATE_VERSION) */
 #define SEC_PMEM SNAP_ID('P', 'M', 'E', 'M')   /* struct pmem_state (the file's bytes are not saved) */
 #define SEC_VMEM SNAP_ID('V', 'M', 'E', 'M')   /* struct virtio_mem_state + plugged-block bitmap */
+#define SEC_E1000 SNAP_ID('E', '1', 'K', ' ') /* an E1000: PCI configuration space (256 bytes), then
+						 * e1000_save's bytes (version E1000_STATE_VERSION), instance = card */
 #define SEC_MEMF SNAP_ID('M', 'E', 'M', 'F')   /* text: where this snapshot's memory file was written */
 #define SEC_PRNT SNAP_ID('P', 'R', 'N', 'T')   /* struct snap_parent + its state file's path: a Diff's parent */
 #define SEC_PGMP SNAP_ID('P', 'G', 'M', 'P')   /* a Diff: uint64_t words, bit i = file page i is in its memory file */

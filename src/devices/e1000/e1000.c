@@ -328,8 +328,6 @@ void e1000_destroy(struct e1000 *e)
 	if (e->io && e->epfd >= 0)
 		io_thread_remove(e->io, e->epfd);
 	e->io = NULL;
-	if (e->irq.bus)
-		pci_irq_set(&e->irq, false);
 	if (e->stats.rx_frames || e->stats.tx_frames)
 		log_info("%s: rx %llu frames %llu bytes (%llu dropped, %llu filtered), tx %llu frames %llu bytes "
 			 "(%llu errors, %llu malformed), %llu interrupts", e->name,
