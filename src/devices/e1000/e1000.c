@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -80,14 +81,21 @@ void e1000_arm_timer(struct e1000 *e, uint64_t due_ns)
 	timerfd_settime(e->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+void e1000_wake(struct e1000 *e)
+{
+	uint64_t one = 1;
+	if (e->kick_fd >= 0 && write(e->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_debug("%s: kick: %s", e->name, strerror(errno));
+}
+
 static void e1000_ready(void *opaque, int fd, uint32_t events)
 {
 	struct e1000 *e = opaque;
 	(void)fd;
 	(void)events;
-	struct epoll_event ev[4];   /* tap, timer, two limiter timers */
+	struct epoll_event ev[5];   /* tap, timer, kick, two limiter timers */
 	pthread_mutex_lock(&e->lock);
-	int k = epoll_wait(e->epfd, ev, 4, 0);
+	int k = epoll_wait(e->epfd, ev, 5, 0);
 	bool rx = false, tx = false;
 	for (int i = 0; i < k; i++) {
 		int f = ev[i].data.fd;
@@ -96,6 +104,11 @@ static void e1000_ready(void *opaque, int fd, uint32_t events)
 			if (read(f, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 				log_debug("%s: timer: %s", e->name, strerror(errno));
 			e1000_timers_run(e, false);
+		} else if (f == e->kick_fd) {
+			uint64_t n;
+			if (read(f, &n, sizeof(n)) < 0 && errno != EAGAIN)
+				log_debug("%s: kick: %s", e->name, strerror(errno));
+			rx = true;
 		} else if (f == e->rx_rl.timer_fd) {
 			rate_limiter_timer_event(&e->rx_rl);
 			rx = true;
@@ -202,6 +215,7 @@ void e1000_resume(struct e1000 *e)
 	e->rx_waiting = false;
 	e1000_update_irq(e);
 	e1000_tx(e);
+	e1000_wake(e);   /* a frame may wait in rx_buf */
 	e1000_set_interest(e);
 	pthread_mutex_unlock(&e->lock);
 }
@@ -259,9 +273,11 @@ static int setup(struct e1000 *e, const struct net_config *cfg, unsigned index, 
 		return err;
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (e->epfd < 0 || e->timer_fd < 0)
+	e->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->epfd < 0 || e->timer_fd < 0 || e->kick_fd < 0)
 		return -errno;
 	if ((err = watch(e, e->tap.fd, 0)) < 0 || (err = watch(e, e->timer_fd, EPOLLIN)) < 0 ||
+	    (err = watch(e, e->kick_fd, EPOLLIN)) < 0 ||
 	    (err = watch(e, e->rx_rl.timer_fd, EPOLLIN)) < 0 || (err = watch(e, e->tx_rl.timer_fd, EPOLLIN)) < 0)
 		return err;
 
@@ -289,7 +305,7 @@ static void init_struct(struct e1000 *e)
 {
 	memset(e, 0, sizeof(*e));
 	pthread_mutex_init(&e->lock, NULL);
-	e->tap.fd = e->epfd = e->timer_fd = -1;
+	e->tap.fd = e->epfd = e->timer_fd = e->kick_fd = -1;
 	e->rx_rl.timer_fd = e->tx_rl.timer_fd = -1;
 }
 
@@ -340,6 +356,9 @@ void e1000_destroy(struct e1000 *e)
 	rate_limiter_destroy(&e->tx_rl);
 	if (e->timer_fd >= 0)
 		close(e->timer_fd);
+	if (e->kick_fd >= 0)
+		close(e->kick_fd);
+	e->kick_fd = -1;
 	if (e->epfd >= 0)
 		close(e->epfd);
 	e->timer_fd = e->epfd = -1;

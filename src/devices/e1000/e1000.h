@@ -96,8 +96,9 @@ struct e1000 {
 	bool irq_level;            /* what we last put on the line */
 	struct tap tap;
 	bool is_tap;               /* false: a datagram socket stands in (tests, fuzzing) */
-	int epfd;                  /* tap, delay/throttle timer, limiter timers (watched by the I/O thread) */
+	int epfd;                  /* tap, timer, kick, limiter timers (watched by the I/O thread) */
 	int timer_fd;
+	int kick_fd;               /* eventfd: the driver gave receive buffers back (RDT, RCTL) */
 	uint32_t tap_events;
 	bool rx_waiting;           /* the ring is full: not reading the tap until RDT moves */
 	bool tx_waiting;           /* the tap refused a write: EPOLLOUT */

@@ -71,6 +71,8 @@ void e1000_rx_kick(struct e1000 *e);
 /* Watch the tap / timer for what the device can act on now. */
 void e1000_set_interest(struct e1000 *e);
 void e1000_arm_timer(struct e1000 *e, uint64_t due_ns);
+/* Have the I/O thread run the device (its kick eventfd). */
+void e1000_wake(struct e1000 *e);
 
 /* Guest memory for descriptor rings and buffers; false (and counted) when outside RAM. */
 bool e1000_dma_read(struct e1000 *e, uint64_t gpa, void *buf, uint32_t len);

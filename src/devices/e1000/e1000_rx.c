@@ -38,9 +38,10 @@ static uint32_t buf_size(const struct e1000 *e)
 
 static bool mta_hit(const struct e1000 *e, const uint8_t *da)
 {
+	/* RCTL.MO picks which 12 bits of the address index the table */
+	static const uint8_t shift[4] = { 4, 3, 2, 0 };
 	unsigned mo = (e->st.rctl >> E1000_RCTL_MO_SHIFT) & 3;
-	unsigned h = ((unsigned)da[4] >> (4 - mo)) | ((unsigned)da[5] << (4 + mo));
-	h &= 0xfff;
+	unsigned h = (((unsigned)da[4] >> shift[mo]) | ((unsigned)da[5] << (8 - shift[mo]))) & 0xfff;
 	return (e->st.mta[h >> 5] >> (h & 31)) & 1;
 }
 
@@ -225,6 +226,7 @@ void e1000_rx_kick(struct e1000 *e)
 {
 	if (e->rx_waiting) {
 		e->rx_waiting = false;
-		e1000_set_interest(e);   /* the I/O thread tries again */
+		e1000_set_interest(e);
+		e1000_wake(e);   /* the I/O thread tries again: a frame may wait in rx_buf, not the tap */
 	}
 }
