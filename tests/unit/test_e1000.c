@@ -9,6 +9,7 @@
 #include "bus/bus.h"
 #include "config/devices_config.h"
 #include "devices/e1000/e1000_regs.h"
+#include "ha/outgate.h"
 
 #include <time.h>
 
@@ -423,6 +424,29 @@ TEST(e1000_tx_vlan_insertion)
 	CHECK_EQ_HEX(get_be(frame + 12, 2), 0x8100);
 	CHECK_EQ_HEX(get_be(frame + 14, 2), 0x2005);
 	CHECK(!memcmp(frame + 16, fe_ram + TX_BUF + 12, 52));
+	fe_teardown();
+}
+
+TEST(e1000_tx_held_by_the_replication_gate)
+{
+	REQUIRE_EQ(fe_setup(true), 0);
+	fe_tx_ring();
+	struct outgate *g = outgate_new();
+	REQUIRE(g != NULL);
+	fe.is_tap = true;   /* the gate holds tap traffic: the socket pair stands in for one */
+	fe.gate = g;
+	fill(fe_ram + TX_BUF, 90, 4);
+	fe_txd_legacy(0, TX_BUF, 90, E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS);
+	fe_w(E1000_TDT, 1);
+	CHECK(txd(0)[12] & E1000_TXD_STAT_DD);            /* done for the guest... */
+	CHECK_EQ(fe_host_recv(frame, sizeof(frame)), -1);  /* ...but held until its epoch is safe */
+	uint64_t n = outgate_close_epoch(g);
+	outgate_release(g, n);
+	CHECK_EQ(fe_host_recv(frame, sizeof(frame)), 90);
+	CHECK(!memcmp(frame, fe_ram + TX_BUF, 90));
+	fe.gate = NULL;
+	fe.is_tap = false;
+	outgate_free(g);
 	fe_teardown();
 }
 

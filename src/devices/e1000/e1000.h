@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 struct guest_mem;
+struct outgate;
 struct io_thread;
 
 #define E1000_EEPROM_WORDS 64
@@ -96,6 +97,7 @@ struct e1000 {
 	bool irq_level;            /* what we last put on the line */
 	struct tap tap;
 	bool is_tap;               /* false: a datagram socket stands in (tests, fuzzing) */
+	struct outgate *gate;      /* while replicated: sent frames held per epoch (ha/outgate.h) */
 	int epfd;                  /* tap, timer, kick, limiter timers (watched by the I/O thread) */
 	int timer_fd;
 	int kick_fd;               /* eventfd: the driver gave receive buffers back (RDT, RCTL) */

@@ -13,6 +13,7 @@
  * host sees ordinary frames whatever the tap's settings.
  */
 #include "devices/e1000/e1000_int.h"
+#include "ha/outgate.h"
 #include "util/log.h"
 #include "util/stat.h"
 
@@ -39,8 +40,30 @@ uint16_t e1000_csum_fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
+/* A held frame's time has come (the standby acknowledged its epoch): written from the
+ * replication thread under the device's lock. A full tap drops it, as a congested link would. */
+static void write_held(void *opaque, const void *frame, size_t len)
+{
+	struct e1000 *e = opaque;
+	ssize_t r;
+	pthread_mutex_lock(&e->lock);
+	do
+		r = write(e->tap.fd, frame, len);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		stat_add(&e->stats.tx_errors, 1);
+	pthread_mutex_unlock(&e->lock);
+}
+
 int e1000_tap_write(struct e1000 *e, const uint8_t *frame, uint32_t len)
 {
+	struct outgate *g = __atomic_load_n(&e->gate, __ATOMIC_ACQUIRE);
+	if (g && e->is_tap && outgate_hold(g, write_held, e, frame, len, false)) {
+		/* replicated: out when the standby has this epoch (src/ha) */
+		stat_add(&e->stats.tx_frames, 1);
+		stat_add(&e->stats.tx_bytes, len - TAP_VNET_HDR_LEN);
+		return 0;
+	}
 	ssize_t r;
 	do
 		r = write(e->tap.fd, frame, len);
