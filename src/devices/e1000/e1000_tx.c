@@ -104,7 +104,7 @@ static int send_unit(struct e1000 *e, uint32_t n, uint32_t end, bool *rs_done, b
 	uint32_t i = e->st.tdh;
 	struct txd d;
 	memset(&d, 0, sizeof(d));
-	bool ctx_only = false;
+	bool ctx_only = false, first = true;
 	do {
 		if (!read_desc(e, i, &d)) {
 			bad = true;
@@ -117,6 +117,12 @@ static int send_unit(struct e1000 *e, uint32_t n, uint32_t end, bool *rs_done, b
 			ctx_only = false;
 			uint32_t l = len_of(&d);
 			uint8_t cmd = cmd_of(&d);
+			if (first && is_ext(&d)) {
+				/* the first data descriptor's options and TSE apply to the packet */
+				tse = cmd & E1000_TXD_CMD_TSE;
+				popts = d.raw[13];
+			}
+			first = false;
 			if (len + l > E1000_TX_MAX) {
 				bad = true;   /* longer than any packet the card sends */
 			} else if (l && !bad) {
@@ -125,19 +131,16 @@ static int send_unit(struct e1000 *e, uint32_t n, uint32_t end, bool *rs_done, b
 				len += l;
 			}
 			if (cmd & E1000_TXD_CMD_EOP) {
-				/* the last descriptor's options apply to the packet */
+				/* the VLAN tag and a legacy checksum come from the last descriptor */
 				legacy = !is_ext(&d);
 				vle = cmd & E1000_TXD_CMD_VLE;
 				vlan = get16(d.raw + 14);
-				if (legacy) {
-					if (cmd & E1000_TXD_CMD_IC) {
-						cso = d.raw[10];
-						css = d.raw[13];
-					}
-				} else {
-					tse = cmd & E1000_TXD_CMD_TSE;
-					popts = d.raw[13];
+				if (legacy && (cmd & E1000_TXD_CMD_IC)) {
+					cso = d.raw[10];
+					css = d.raw[13];
 				}
+				if (legacy)
+					tse = false;
 			}
 		}
 		i = (i + 1) % n;
