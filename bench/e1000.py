@@ -18,12 +18,14 @@ to petrel (petrel --stats: port I/O and MMIO exits, counted by petrel's exit sta
 exits KVM handles in the kernel, such as the LAPIC's EOI, are not in them), host CPU time of
 petrel per frame, and the guest's interrupts. On a host whose KVM is nested (QEMU TCG) or PVM,
 the absolute figures say little: compare the rows with each other. QEMU's e1000 as a peer in
-the same run is not wired up yet.
+the same run: the same e1000_bench guest on QEMU's e1000 (machine pc, KVM, the same tap),
+guest->host only, frames/s and host CPU (BENCH_QEMU=0 leaves it out).
 """
 import os
 import pathlib
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -64,6 +66,41 @@ def run(args, stdin_go=None, tap=None, size=0, n=0):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return p.returncode, out, err, cpu
+
+
+def qemu_case(tap, mode, size, n, extra):
+    """The same e1000_bench guest on QEMU's e1000 (pc machine, KVM): frames/s only (QEMU has no
+    exit statistics of its own here). Only guest->host: the host->guest burst needs the
+    guest's console input, which this runner does not wire to QEMU."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu or mode != "tx":
+        return
+    t0 = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        p = subprocess.run([qemu, "-M", "pc", "-enable-kvm", "-cpu", "host", "-m", "512", "-nographic",
+                            "-no-reboot", "-kernel", str(GUESTS / "e1000_bench.elf"),
+                            "-append", f"mode={mode} frames={n} size={size} {extra}",
+                            "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
+                            "-device", f"e1000,netdev=n0,mac={MAC}",
+                            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+        out = p.stdout
+    except subprocess.TimeoutExpired:
+        print(f"  {'QEMU e1000':28s} guest->host {size:5d} B: timed out")
+        return
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    m = re.search(r"e1000bench mode=\w+ frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) irqs=(\d+)", out)
+    if not m:
+        print(f"  {'QEMU e1000':28s} guest->host {size:5d} B: failed after {time.monotonic() - t0:.0f} s: "
+              f"{(out + p.stderr)[-300:]}")
+        return
+    frames, nbytes, tsc, hz, irqs = map(int, m.groups())
+    t = tsc / hz if tsc else float("nan")
+    print(f"  {'QEMU e1000 (' + extra.split()[-1] + ')':28s} guest->host {size:5d} B: "
+          f"{frames / t / 1e3:8.1f} kframes/s {nbytes / t / 1e6:8.1f} MB/s  exits/frame       ?  "
+          f"host CPU/frame {cpu / max(frames, 1) * 1e6:7.2f} us  irqs {irqs}  ({frames} frames)")
 
 
 def case(label, tap, model, mode, size, n, extra=""):
@@ -116,6 +153,8 @@ def main():
                 case("virtio-net", tap, "virtio", mode, size, n)
                 case("e1000 (ITR 0)", tap, "e1000", mode, size, n, "irq=1 itr=0")
                 case("e1000 (ITR 1000: <=3906/s)", tap, "e1000", mode, size, n, "irq=1 itr=1000")
+                if os.environ.get("BENCH_QEMU", "1") != "0":
+                    qemu_case(tap, mode, size, n, "irq=1 itr=0")
     finally:
         subprocess.run(["ip", "link", "del", tap], capture_output=True)
 
