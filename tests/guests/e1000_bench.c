@@ -37,18 +37,6 @@ static void on_irq(struct irq_frame *f)
 	(void)er32(&card, E_ICR);
 }
 
-static void calibrate(void)
-{
-	uint8_t s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	uint64_t t0 = rdtsc();
-	s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	tsc_hz = rdtsc() - t0;
-}
-
 static void run_tx(void)
 {
 	static const uint8_t dst[6] = { 0x02, 0x62, 0x65, 0x6e, 0x63, 0x69 };
@@ -141,7 +129,7 @@ static void run_rx(void)
 static long body(long arg)
 {
 	(void)arg;
-	calibrate();
+	tsc_hz = e1000_tsc_hz();
 	e1000_reset(&card);
 	ew32(&card, E_CTRL, er32(&card, E_CTRL) | E_CTRL_SLU);
 	ew32(&card, E_ITR, (uint32_t)cmdline_int("itr", 0));

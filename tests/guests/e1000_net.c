@@ -118,14 +118,7 @@ static long rx_frame(int seconds)
 static long body(long arg)
 {
 	(void)arg;
-	uint8_t s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	uint64_t t0 = rdtsc();
-	s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	tsc_hz = rdtsc() - t0;
+	tsc_hz = e1000_tsc_hz();
 
 	e1000_reset(&card);
 	/* EEPROM: checksum and MAC (Linux's e1000_validate_eeprom_checksum, e1000_read_mac_addr) */
