@@ -53,10 +53,18 @@ static void spin_ms(long ms)
 		pause();
 }
 
+/* Descriptors come back a frame at a time: the card sets DD only where RS asked for it (the
+ * frame's last descriptor), as Linux's e1000 reclaims them. */
 static void tx_reclaim(void)
 {
-	while (tx_clean != tx_next && (txr[tx_clean % TXN].status & E_DD))
-		tx_clean++;
+	while (tx_clean != tx_next) {
+		uint32_t j = tx_clean;
+		while (j != tx_next && !(txr[j % TXN].cmd_or_csum_hi & E_TXD_RS))
+			j++;
+		if (j == tx_next || !(txr[j % TXN].status & E_DD))
+			break;
+		tx_clean = j + 1;
+	}
 }
 
 /* One frame in `parts` legacy descriptors; RS on the last. */
