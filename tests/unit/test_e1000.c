@@ -410,6 +410,58 @@ TEST(e1000_tx_tcp_segmentation)
 	fe_teardown();
 }
 
+TEST(e1000_tx_tcp_segmentation_ipv6)
+{
+	REQUIRE_EQ(fe_setup(true), 0);
+	fe_tx_ring();
+	uint8_t *p = fe_ram + TX_BUF;
+	uint32_t payload = 1300, mss = 500, hdr = 14 + 40 + 20;
+	memset(p, 0, hdr);
+	memcpy(p, "\x02\x00\x00\x00\x00\x09", 6);
+	memcpy(p + 6, fe_mac, 6);
+	put_be(p + 12, 0x86dd);
+	uint8_t *ip6 = p + 14, *tcp = p + 54;
+	ip6[0] = 0x60;
+	ip6[6] = 6;      /* next header: TCP */
+	ip6[7] = 64;
+	for (unsigned i = 0; i < 16; i++) {
+		ip6[8 + i] = (uint8_t)(0xfd + i);
+		ip6[24 + i] = (uint8_t)(0x20 + i);
+	}
+	put_be(tcp, 4000);
+	put_be(tcp + 2, 22);
+	put_be(tcp + 4, 0x1234);
+	put_be(tcp + 6, 0x5678);
+	tcp[12] = 0x50;
+	tcp[13] = 0x18;  /* PSH ACK */
+	fill(p + hdr, payload, 6);
+	/* the pseudo-header sum without the length (Linux's e1000_tso for IPv6) */
+	uint32_t ps = 6;
+	for (unsigned i = 8; i < 40; i += 2)
+		ps += get_be(ip6 + i, 2);
+	while (ps >> 16)
+		ps = (ps & 0xffff) + (ps >> 16);
+	put_be(tcp + 16, ps);
+	fe_txd_ctx(0, 14, 0, 0, 54, 54 + 16, 0, payload, E1000_TUCMD_TCP | E1000_TUCMD_TSE, (uint8_t)hdr,
+		   (uint16_t)mss);
+	fe_txd_data(1, TX_BUF, hdr + payload, E1000_TXD_CMD_TSE | E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS,
+		    E1000_TXD_POPTS_TXSM);
+	fe_w(E1000_TDT, 2);
+	for (unsigned k = 0; k < 3; k++) {
+		uint32_t part = k < 2 ? mss : payload - 2 * mss;
+		REQUIRE_EQ(fe_host_recv(frame, sizeof(frame)), (int)(hdr + part));
+		const uint8_t *sip = frame + 14, *st = frame + 54;
+		CHECK_EQ(get_be(sip + 4, 2), 20 + part);                /* payload length */
+		CHECK_EQ(get_be(st + 4, 4), 0x12345678u + k * mss);
+		CHECK_EQ(st[13], k < 2 ? 0x10 : 0x18);
+		uint32_t sum = 6 + 20 + part;
+		for (unsigned i = 8; i < 40; i += 2)
+			sum += get_be(sip + i, 2);
+		CHECK_EQ_HEX(sum16(st, 20 + part, sum), 0xffff);
+	}
+	fe_teardown();
+}
+
 TEST(e1000_tx_vlan_insertion)
 {
 	REQUIRE_EQ(fe_setup(true), 0);
