@@ -10,7 +10,6 @@ with the VM live-migrated between two petrels on two taps instead of snapshotted
 import sys
 import time
 
-
 import apilib
 from test_api_snapshot import load, snapshot
 
