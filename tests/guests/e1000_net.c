@@ -119,7 +119,7 @@ static long rx_frame(int seconds)
 	/* give the buffer back */
 	r->status = 0;
 	rx_next++;
-	ew32(&card, E_RDT, (rx_next + (uint32_t)nbufs - 1) % RXN);
+	ew32(&card, E_RDT, (rx_next + (uint32_t)nbufs) % RXN);
 	return len;
 }
 
