@@ -345,10 +345,11 @@ void e1000_destroy(struct e1000 *e)
 		io_thread_remove(e->io, e->epfd);
 	e->io = NULL;
 	if (e->stats.rx_frames || e->stats.tx_frames)
-		log_info("%s: rx %llu frames %llu bytes (%llu dropped, %llu filtered), tx %llu frames %llu bytes "
-			 "(%llu errors, %llu malformed), %llu interrupts", e->name,
+		log_info("%s: rx %llu frames %llu bytes (%llu dropped, %llu filtered, waited %llu times), tx %llu "
+			 "frames %llu bytes (%llu errors, %llu malformed), %llu interrupts", e->name,
 			 (unsigned long long)e->stats.rx_frames, (unsigned long long)e->stats.rx_bytes,
 			 (unsigned long long)e->stats.rx_dropped, (unsigned long long)e->stats.rx_filtered,
+			 (unsigned long long)e->stats.rx_blocked,
 			 (unsigned long long)e->stats.tx_frames, (unsigned long long)e->stats.tx_bytes,
 			 (unsigned long long)e->stats.tx_errors, (unsigned long long)e->stats.tx_malformed,
 			 (unsigned long long)e->stats.interrupts);
