@@ -146,3 +146,16 @@ def test_e1000_cli_errors():
                            capture_output=True, text=True, timeout=30)
         assert p.returncode == 2, (arg, p.stderr)
         assert msg in p.stderr, (arg, p.stderr)
+
+
+def test_e1000_bench_quick():
+    """bench/e1000.py's quick mode runs every case (the figures are the bench's, not checked)."""
+    require("e1000_bench", "elf")
+    require("virtio_netbench", "elf")
+    p = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[2] / "bench" / "e1000.py"), "--quick"],
+                       capture_output=True, text=True, timeout=900,
+                       env=dict(os.environ, BENCH_E1000_FRAMES="500", BENCH_QEMU="0"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = re.findall(r"^  (virtio-net|e1000 \(ITR \d+[^)]*\))\s+(guest->host|host->guest)\s+\d+ B: .*kframes/s.*"
+                      r"exits/frame\s+([\d.]+)", p.stdout, re.M)
+    assert len(rows) == 3 * 2 * 2 and "failed" not in p.stdout, p.stdout
