@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FE_MEM (1u << 20)
@@ -180,6 +181,74 @@ static inline int fe_host_recv(uint8_t *frame, uint32_t cap)
 	uint32_t n = (uint32_t)r - 12 < cap ? (uint32_t)r - 12 : cap;
 	memcpy(frame, b + 12, n);
 	return (int)(r - 12);
+}
+
+/* ---- independent helpers: a ones' complement sum as RFC 1071 describes it ---- */
+
+static inline uint16_t sum16(const uint8_t *p, uint32_t len, uint32_t init)
+{
+	uint32_t s = init;
+	for (uint32_t i = 0; i < len; i++)
+		s += (i & 1) ? p[i] : (uint32_t)p[i] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* A TCP/UDP checksum over an IPv4 packet at ip is right when the sum with the pseudo
+ * header is 0xffff. */
+static inline bool l4_ok(const uint8_t *ip, uint8_t proto)
+{
+	unsigned ihl = (ip[0] & 15) * 4u;
+	unsigned tot = (unsigned)(ip[2] << 8 | ip[3]);
+	uint32_t ps = 0;
+	for (unsigned i = 12; i < 20; i += 2)
+		ps += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	ps += proto + (tot - ihl);
+	return sum16(ip + ihl, tot - ihl, ps) == 0xffff;
+}
+
+static inline bool ip_ok(const uint8_t *ip)
+{
+	return sum16(ip, (ip[0] & 15) * 4u, 0) == 0xffff;
+}
+
+static inline void put_be(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline uint32_t get_be(const uint8_t *p, unsigned n)
+{
+	uint32_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+static uint8_t frame[70000];
+
+static inline void fill(uint8_t *p, uint32_t len, uint8_t seed)
+{
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+static inline uint32_t eth(uint8_t *p, const uint8_t *dst, uint32_t len, uint8_t seed)
+{
+	memcpy(p, dst, 6);
+	memcpy(p + 6, "\x02\x00\x00\x00\x00\x09", 6);
+	p[12] = 0x08;
+	p[13] = 0x00;
+	fill(p + 14, len - 14, seed);
+	return len;
 }
 
 #endif
