@@ -75,6 +75,21 @@ static void ee_clock(uint32_t *eecd, bool bit)
 	fe_w(E1000_EECD, *eecd);
 }
 
+/* 16 data bits out of DO, a rising clock edge each (e1000_shift_in_ee_bits). */
+static uint16_t ee_shift_in(uint32_t eecd)
+{
+	uint16_t data = 0;
+	eecd &= ~E1000_EECD_DI;
+	for (int i = 0; i < 16; i++) {
+		data = (uint16_t)(data << 1);
+		fe_w(E1000_EECD, eecd | E1000_EECD_SK);
+		if (fe_r(E1000_EECD) & E1000_EECD_DO)
+			data |= 1;
+		fe_w(E1000_EECD, eecd);
+	}
+	return data;
+}
+
 static uint16_t ee_read_bitbang(unsigned addr)
 {
 	uint32_t eecd = fe_r(E1000_EECD);
@@ -90,15 +105,7 @@ static uint16_t ee_read_bitbang(unsigned addr)
 		ee_clock(&eecd, (0x6 >> i) & 1);       /* READ: 110 */
 	for (int i = 5; i >= 0; i--)
 		ee_clock(&eecd, (addr >> i) & 1);
-	uint16_t data = 0;
-	eecd &= ~E1000_EECD_DI;
-	for (int i = 0; i < 16; i++) {
-		data = (uint16_t)(data << 1);
-		fe_w(E1000_EECD, eecd | E1000_EECD_SK);
-		if (fe_r(E1000_EECD) & E1000_EECD_DO)
-			data |= 1;
-		fe_w(E1000_EECD, eecd);
-	}
+	uint16_t data = ee_shift_in(eecd);
 	/* standby, then release */
 	eecd &= ~(E1000_EECD_CS | E1000_EECD_SK);
 	fe_w(E1000_EECD, eecd);
@@ -342,15 +349,7 @@ TEST(e1000_save_and_restore)
 	ee_clock(&eecd, 0);
 	for (int i = 5; i >= 0; i--)
 		ee_clock(&eecd, (0x0d >> i) & 1);
-	uint16_t data = 0;
-	eecd &= ~E1000_EECD_DI;
-	for (int i = 0; i < 16; i++) {
-		data = (uint16_t)(data << 1);
-		fe_w(E1000_EECD, eecd | E1000_EECD_SK);
-		if (fe_r(E1000_EECD) & E1000_EECD_DO)
-			data |= 1;
-		fe_w(E1000_EECD, eecd);
-	}
+	uint16_t data = ee_shift_in(eecd);
 	CHECK_EQ_HEX(data, 0x100e);
 	/* wrong version, length, or another card's MAC: refused with a reason */
 	CHECK_EQ(e1000_restore(&fe, buf, n, 2, err, sizeof(err)), -EINVAL);

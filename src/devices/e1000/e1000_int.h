@@ -18,6 +18,20 @@ static inline void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); 
 static inline uint32_t be32(const uint8_t *p) { return (uint32_t)be16(p) << 16 | be16(p + 2); }
 static inline void put_be32(uint8_t *p, uint32_t v) { put_be16(p, (uint16_t)(v >> 16)); put_be16(p + 2, (uint16_t)v); }
 
+/* Statistics registers: a 64-bit count in a low/high pair, and the size buckets (64, 65-127,
+ * 128-255, 256-511, 512-1023, 1024 and up) of the PRC and PTC counters. */
+static inline void e1000_stat64_add(uint32_t *s, unsigned lo, uint64_t v)
+{
+	uint64_t b = ((uint64_t)s[lo + 1] << 32 | s[lo]) + v;
+	s[lo] = (uint32_t)b;
+	s[lo + 1] = (uint32_t)(b >> 32);
+}
+
+static inline unsigned e1000_size_bucket(uint32_t wire)
+{
+	return wire <= 64 ? 0 : wire <= 127 ? 1 : wire <= 255 ? 2 : wire <= 511 ? 3 : wire <= 1023 ? 4 : 5;
+}
+
 /* e1000_regs.c */
 uint32_t e1000_reg_read(struct e1000 *e, uint32_t off);
 void e1000_reg_write(struct e1000 *e, uint32_t off, uint32_t val);

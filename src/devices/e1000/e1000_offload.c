@@ -99,14 +99,9 @@ static void count_tx(struct e1000 *e, const uint8_t *f, uint32_t len)
 	uint32_t wire = len + 4;
 	s[E1000_ST_TPT]++;
 	s[E1000_ST_GPTC]++;
-	uint64_t b = ((uint64_t)s[E1000_ST_GOTCH] << 32 | s[E1000_ST_GOTCL]) + wire;
-	s[E1000_ST_GOTCL] = (uint32_t)b;
-	s[E1000_ST_GOTCH] = (uint32_t)(b >> 32);
-	b = ((uint64_t)s[E1000_ST_TOTH] << 32 | s[E1000_ST_TOTL]) + wire;
-	s[E1000_ST_TOTL] = (uint32_t)b;
-	s[E1000_ST_TOTH] = (uint32_t)(b >> 32);
-	unsigned bucket = wire <= 64 ? 0 : wire <= 127 ? 1 : wire <= 255 ? 2 : wire <= 511 ? 3 : wire <= 1023 ? 4 : 5;
-	s[E1000_ST_PTC64 + bucket]++;
+	e1000_stat64_add(s, E1000_ST_GOTCL, wire);
+	e1000_stat64_add(s, E1000_ST_TOTL, wire);
+	s[E1000_ST_PTC64 + e1000_size_bucket(wire)]++;
 	if (len >= 6 && f[0] == 0xff && f[1] == 0xff && f[2] == 0xff && f[3] == 0xff && f[4] == 0xff && f[5] == 0xff)
 		s[E1000_ST_BPTC]++;
 	else if (len >= 6 && (f[0] & 1))

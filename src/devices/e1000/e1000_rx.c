@@ -78,14 +78,9 @@ static void count_rx(struct e1000 *e, const uint8_t *f, uint32_t wire)
 	uint32_t *s = e->st.stats;
 	s[E1000_ST_TPR]++;
 	s[E1000_ST_GPRC]++;
-	uint64_t b = ((uint64_t)s[E1000_ST_GORCH] << 32 | s[E1000_ST_GORCL]) + wire;
-	s[E1000_ST_GORCL] = (uint32_t)b;
-	s[E1000_ST_GORCH] = (uint32_t)(b >> 32);
-	b = ((uint64_t)s[E1000_ST_TORH] << 32 | s[E1000_ST_TORL]) + wire;
-	s[E1000_ST_TORL] = (uint32_t)b;
-	s[E1000_ST_TORH] = (uint32_t)(b >> 32);
-	unsigned bucket = wire <= 64 ? 0 : wire <= 127 ? 1 : wire <= 255 ? 2 : wire <= 511 ? 3 : wire <= 1023 ? 4 : 5;
-	s[E1000_ST_PRC64 + bucket]++;
+	e1000_stat64_add(s, E1000_ST_GORCL, wire);
+	e1000_stat64_add(s, E1000_ST_TORL, wire);
+	s[E1000_ST_PRC64 + e1000_size_bucket(wire)]++;
 	if (f[0] == 0xff && f[1] == 0xff && f[2] == 0xff && f[3] == 0xff && f[4] == 0xff && f[5] == 0xff)
 		s[E1000_ST_BPRC]++;
 	else if (f[0] & 1)

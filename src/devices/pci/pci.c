@@ -267,56 +267,42 @@ static struct pci_device *find_bar(struct pci_bus *bus, bool io, uint64_t addr, 
 	return NULL;
 }
 
-static void window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+/* An access to the BAR (memory or I/O) that decodes at addr, or to nothing (reads all ones). */
+static void bar_access(struct pci_bus *bus, bool io, uint64_t addr, uint8_t *data, uint32_t len, bool write)
 {
-	struct pci_bus *bus = opaque;
 	int bar;
 	uint64_t boff;
 	pthread_rwlock_rdlock(&bus->lock);
-	struct pci_device *dev = find_bar(bus, false, bus->mmio_base + off, len, &bar, &boff);
-	if (dev && dev->ops && dev->ops->bar_read)
+	struct pci_device *dev = find_bar(bus, io, addr, len, &bar, &boff);
+	if (write && dev && dev->ops && dev->ops->bar_write)
+		dev->ops->bar_write(dev, bar, boff, data, len);
+	else if (!write && dev && dev->ops && dev->ops->bar_read)
 		dev->ops->bar_read(dev, bar, boff, data, len);
-	else
+	else if (!write)
 		memset(data, 0xff, len);
 	pthread_rwlock_unlock(&bus->lock);
+}
+
+static void window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct pci_bus *bus = opaque;
+	bar_access(bus, false, bus->mmio_base + off, data, len, false);
 }
 
 static void window_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 {
 	struct pci_bus *bus = opaque;
-	int bar;
-	uint64_t boff;
-	pthread_rwlock_rdlock(&bus->lock);
-	struct pci_device *dev = find_bar(bus, false, bus->mmio_base + off, len, &bar, &boff);
-	if (dev && dev->ops && dev->ops->bar_write)
-		dev->ops->bar_write(dev, bar, boff, data, len);
-	pthread_rwlock_unlock(&bus->lock);
+	bar_access(bus, false, bus->mmio_base + off, (uint8_t *)data, len, true);
 }
 
 static void io_window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
-	struct pci_bus *bus = opaque;
-	int bar;
-	uint64_t boff;
-	pthread_rwlock_rdlock(&bus->lock);
-	struct pci_device *dev = find_bar(bus, true, PCI_IO_BASE + off, len, &bar, &boff);
-	if (dev && dev->ops && dev->ops->bar_read)
-		dev->ops->bar_read(dev, bar, boff, data, len);
-	else
-		memset(data, 0xff, len);
-	pthread_rwlock_unlock(&bus->lock);
+	bar_access(opaque, true, PCI_IO_BASE + off, data, len, false);
 }
 
 static void io_window_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 {
-	struct pci_bus *bus = opaque;
-	int bar;
-	uint64_t boff;
-	pthread_rwlock_rdlock(&bus->lock);
-	struct pci_device *dev = find_bar(bus, true, PCI_IO_BASE + off, len, &bar, &boff);
-	if (dev && dev->ops && dev->ops->bar_write)
-		dev->ops->bar_write(dev, bar, boff, data, len);
-	pthread_rwlock_unlock(&bus->lock);
+	bar_access(opaque, true, PCI_IO_BASE + off, (uint8_t *)data, len, true);
 }
 
 int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
