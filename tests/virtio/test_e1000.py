@@ -68,8 +68,9 @@ def test_e1000_both_directions(tap, kind):
     assert g["rx"] == 200 and g["tx"] == 34 and g["irqs"] > 0, g
     st = card_stats(res)
     assert st["rx"] >= 200 and st["dropped"] == 0 and st["tx"] == 34 and st["malformed"] == 0, st
-    # The guest sat on a full ring: the card must have waited for buffers, not dropped frames.
-    assert st["waited"] > 0, st
+    # Whether the burst outran the guest's ring depends on the host's speed (under nested KVM
+    # the guest keeps up): waiting for buffers instead of dropping is the unit test's
+    # (e1000_rx_waits_for_buffers); here no frame may be lost either way.
     assert "interface 'eth0'" not in res.stderr  # the CLI names it net0
     assert re.search(r"e1000-0: interface 'net0' on tap '" + re.escape(tap.name) + r"', MAC " + MAC, res.stderr), \
         res.stderr
