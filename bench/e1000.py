@@ -15,7 +15,9 @@ about Linux's default of 4000 interrupts/s... at most 3906/s).
 
 Reported per case: frames/s and MB/s (the guest's TSC, first to last frame), VM exits per frame
 to petrel (petrel --stats: port I/O and MMIO exits, counted by petrel's exit statistics; the
-exits KVM handles in the kernel, such as the LAPIC's EOI, are not in them), host CPU time of
+exits KVM handles in the kernel, such as the LAPIC's EOI, are not in them; every exit of the
+run, boot and the guest's TSC calibration included, divided by the frames: meaningful with
+the full run's frame counts, not with --quick's), host CPU time of
 petrel per frame, and the guest's interrupts. On a host whose KVM is nested (QEMU TCG) or PVM,
 the absolute figures say little: compare the rows with each other. QEMU's e1000 as a peer in
 the same run: the same e1000_bench guest on QEMU's e1000 (machine pc, KVM, the same tap),
