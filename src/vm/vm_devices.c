@@ -419,6 +419,8 @@ void vm_set_output_gate(struct vm *vm, struct outgate *g)
 		else if (v->vdev->device_id == VIRTIO_ID_VSOCK)
 			virtio_vsock_gate(v->dev, g != NULL);
 	}
+	for (unsigned i = 0; i < vm->devs.ne1000; i++)
+		__atomic_store_n(&vm->devs.e1000[i]->gate, g, __ATOMIC_RELEASE);
 }
 
 struct outgate *vm_output_gate(struct vm *vm)

@@ -312,6 +312,14 @@ TEST(e1000_register_writes_at_every_offset_and_width)
 
 /* ======================= save / restore ======================= */
 
+/* One saved state through the card's load verb. */
+static int fe_load(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+	struct dec d;
+	dec_init(&d, p, len);
+	return e1000_state_ops.load(&fe, &d, e1000_state_ops.version, err, errlen);
+}
+
 TEST(e1000_save_and_restore)
 {
 	REQUIRE_EQ(fe_setup(true), 0);
@@ -331,16 +339,19 @@ TEST(e1000_save_and_restore)
 	ee_clock(&eecd, 1);
 	ee_clock(&eecd, 1);
 	e1000_quiesce(&fe);
-	size_t n = e1000_save_size();
-	uint8_t *buf = malloc(n);
-	REQUIRE(buf != NULL);
-	e1000_save(&fe, buf);
+	struct enc en;
+	enc_init(&en);
+	e1000_state_ops.save(&fe, &en);
+	REQUIRE_EQ(en.err, 0);
+	uint8_t *buf = en.buf;
+	size_t n = en.len;
+	CHECK_EQ(e1000_state_ops.id, STATE_ID('E', '1', 'K', ' '));
 	struct e1000_state before = fe.st;
 	fe_teardown();
 
 	REQUIRE_EQ(fe_setup(true), 0);
 	char err[256];
-	CHECK_EQ(e1000_restore(&fe, buf, n, E1000_STATE_VERSION, err, sizeof(err)), 0);
+	CHECK_EQ(fe_load(buf, n, err, sizeof(err)), 0);
 	CHECK(!memcmp(&fe.st, &before, sizeof(before)));
 	CHECK(fe.irq_level);                            /* RXT0 pending and unmasked */
 	CHECK_EQ_HEX(fe_r(E1000_MTA + 40), 0x1234);
@@ -351,26 +362,49 @@ TEST(e1000_save_and_restore)
 		ee_clock(&eecd, (0x0d >> i) & 1);
 	uint16_t data = ee_shift_in(eecd);
 	CHECK_EQ_HEX(data, 0x100e);
-	/* wrong version, length, or another card's MAC: refused with a reason */
-	CHECK_EQ(e1000_restore(&fe, buf, n, 2, err, sizeof(err)), -EINVAL);
-	CHECK(strstr(err, "version") != NULL);
-	CHECK_EQ(e1000_restore(&fe, buf, n - 1, E1000_STATE_VERSION, err, sizeof(err)), -EINVAL);
-	buf[4] ^= 0xff;   /* not the MAC: ctrl's low byte */
-	CHECK_EQ(e1000_restore(&fe, buf, n, E1000_STATE_VERSION, err, sizeof(err)), 0);
+	struct e1000_state kept = fe.st;
+	/* a cut or an oversized state: refused with a reason, the card unchanged */
+	CHECK_EQ(fe_load(buf, n - 1, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "shorter") != NULL);
+	CHECK_EQ(fe_load(buf, PCI_CFG_SIZE + 3, err, sizeof(err)), -EINVAL);
+	uint8_t *big = calloc(1, n + 1);
+	REQUIRE(big != NULL);
+	memcpy(big, buf, n);
+	CHECK_EQ(fe_load(big, n + 1, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "bytes more") != NULL);
+	free(big);
+	CHECK(!memcmp(&fe.st, &kept, sizeof(kept)));
+	/* a forged read-only PCI configuration byte (the vendor id): another device, refused */
+	buf[0] ^= 0xff;
+	CHECK_EQ(fe_load(buf, n, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "PCI configuration") != NULL);
+	CHECK(!memcmp(&fe.st, &kept, sizeof(kept)));
+	buf[0] ^= 0xff;
+	/* a register value no write could leave (rdlen's low bits, a head past 16 bits) is cut */
+	size_t regs = PCI_CFG_SIZE;                     /* ctrl, the first of the 32-bit registers */
+	buf[regs] ^= 0xff;                              /* ctrl's low byte: not the MAC, taken */
+	buf[regs + 18 * 4] |= 0x7f;                     /* rdlen */
+	buf[regs + 19 * 4 + 2] = 0x5a;                  /* rdh */
+	CHECK_EQ(fe_load(buf, n, err, sizeof(err)), 0);
+	CHECK_EQ(fe.st.rdlen & 0x7f, 0u);
+	CHECK(fe.st.rdh <= 0xffff);
+	CHECK_EQ(fe.st.ctrl & 0xff, (before.ctrl ^ 0xff) & 0xff);
 	fe_teardown();
 	/* a card whose MAC petrel chose takes the snapshot's */
 	REQUIRE_EQ(fe_setup(false), 0);
 	CHECK(memcmp(fe.mac, fe_mac, 6) != 0);
-	CHECK_EQ(e1000_restore(&fe, buf, n, E1000_STATE_VERSION, err, sizeof(err)), 0);
+	CHECK_EQ(fe_load(buf, n, err, sizeof(err)), 0);
 	CHECK(!memcmp(fe.mac, fe_mac, 6));
 	fe_teardown();
 	/* a configured MAC that is not the snapshot's */
 	REQUIRE_EQ(fe_setup(true), 0);
 	fe.mac[5] ^= 1;
-	CHECK_EQ(e1000_restore(&fe, buf, n, E1000_STATE_VERSION, err, sizeof(err)), -EINVAL);
+	kept = fe.st;
+	CHECK_EQ(fe_load(buf, n, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "MAC") != NULL);
+	CHECK(!memcmp(&fe.st, &kept, sizeof(kept)));
 	fe_teardown();
-	free(buf);
+	enc_free(&en);
 }
 
 /* ======================= configuration and the PCI bus ======================= */

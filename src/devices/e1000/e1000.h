@@ -21,6 +21,7 @@
 #define PETREL_DEVICES_E1000_E1000_H
 
 #include "config/devices_config.h"
+#include "devices/dev_state.h"
 #include "devices/e1000/e1000_regs.h"
 #include "devices/pci/pci.h"
 #include "net/tap.h"
@@ -139,12 +140,8 @@ void e1000_resume(struct e1000 *e);
 int e1000_set_rate_limiters(struct e1000 *e, const struct rate_limiter_config *rx,
 			    const struct rate_limiter_config *tx);
 
-/* Save/restore (e1000_state.c): the state, little-endian, field by field, versioned.
- * e1000_save_size: bytes e1000_save writes. restore: -EINVAL and a reason if the bytes are not
- * a state of this card (version, length, a MAC or EEPROM that differ from the configured one). */
-#define E1000_STATE_VERSION 1
-size_t e1000_save_size(void);
-void e1000_save(const struct e1000 *e, uint8_t *buf);
-int e1000_restore(struct e1000 *e, const uint8_t *buf, size_t len, uint32_t version, char *err, size_t errlen);
+/* Its saved state (e1000_state.c, section E1K in docs/snapshots.md; devices/dev_state.h):
+ * dev is the struct e1000. */
+extern const struct dev_state_ops e1000_state_ops;
 
 #endif
