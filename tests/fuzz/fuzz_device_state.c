@@ -33,13 +33,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "devices/dev_state.h"
 #include "devices/e1000/e1000.h"
 #include "devices/virtio/balloon.h"
 #include "fuzz_common.h"
+#include "fuzz_e1000_card.h"
 #include "fuzz_port_machine.h"
 
 FUZZ_QUIET_LOGS()
@@ -163,22 +163,6 @@ static bool make_balloon(struct virtio_balloon *b, uint8_t opt, struct guest_mem
 	return virtio_balloon_create(b, &p, mem, NULL) == 0;
 }
 
-/* The card fuzz_e1000 builds, its peer socket in *peer. */
-static bool make_e1000(struct e1000 *e, int *peer, struct guest_mem *mem)
-{
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
-		return false;
-	struct net_config cfg = { .iface_id = "f", .host_dev_name = "f", .has_mac = true,
-				  .guest_mac = { 2, 0, 0, 0, 0, 1 }, .model = NET_MODEL_E1000 };
-	if (e1000_create_fd(e, &cfg, 0, sv[0], mem, NULL, NULL) < 0) {
-		close(sv[1]);
-		return false;
-	}
-	*peer = sv[1];
-	return true;
-}
-
 /* What the I/O thread and a driver do with a restored card: a tap and timer round, ICR read. */
 static void serve_e1000(struct e1000 *e)
 {
@@ -208,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_input in = { data, size };
 	port_machine_build(&m);
 	bool have_balloon = m.ok && make_balloon(&b, fuzz_byte(&in), m.mem);
-	bool have_card = have_balloon && make_e1000(&card, &peer, m.mem);
+	bool have_card = have_balloon && fuzz_e1000_make(&card, &peer, m.mem) == 0;
 	if (have_balloon && !have_card)
 		virtio_dev_destroy(&b.vdev);
 	if (have_card) {

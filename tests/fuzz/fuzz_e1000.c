@@ -20,6 +20,7 @@
 
 #include "devices/e1000/e1000.h"
 #include "fuzz_common.h"
+#include "fuzz_e1000_card.h"
 
 FUZZ_QUIET_LOGS()
 
@@ -29,21 +30,6 @@ static void reg32(struct e1000 *e, uint32_t off, uint32_t v)
 {
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
 	e1000_bar_write(e, 0, off, b, 4);
-}
-
-static int make(struct e1000 *e, int *peer, struct guest_mem *mem)
-{
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	struct net_config cfg = { .iface_id = "f", .host_dev_name = "f", .has_mac = true,
-				  .guest_mac = { 2, 0, 0, 0, 0, 1 }, .model = NET_MODEL_E1000 };
-	if (e1000_create_fd(e, &cfg, 0, sv[0], mem, NULL, NULL) < 0) {
-		close(sv[1]);
-		return -EIO;
-	}
-	*peer = sv[1];
-	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	static struct e1000 e;
 	int peer;
-	if (make(&e, &peer, mem) < 0)
+	if (fuzz_e1000_make(&e, &peer, mem) < 0)
 		return 0;
 	if (!(flags & 2))
 		e.pci.st.cfg[4] |= 0x4;
@@ -114,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(en.err == 0);
 			static struct e1000 e2;
 			int peer2;
-			if (make(&e2, &peer2, mem) == 0) {
+			if (fuzz_e1000_make(&e2, &peer2, mem) == 0) {
 				char err[128];
 				struct dec d;
 				dec_init(&d, en.buf, en.len);
