@@ -250,6 +250,21 @@ static json_t *counters_locked(struct controller *ctl)
 		snprintf(key, sizeof(key), "net_%s", n->iface_id);
 		json_object_set_new(c, key, net_group(&n->stats, net));
 	}
+	for (unsigned i = 0; net && vm && i < vm->devs.ne1000; i++) {
+		/* an E1000's counters under the same names ("model": "e1000") */
+		const struct e1000 *e = vm->devs.e1000[i];
+		const struct e1000_host_stats *h = &e->stats;
+		struct virtio_net_stats ns = {
+			.rx_frames = stat_read(&h->rx_frames), .rx_bytes = stat_read(&h->rx_bytes),
+			.rx_dropped = stat_read(&h->rx_dropped), .rx_errors = stat_read(&h->rx_errors),
+			.rx_blocked = stat_read(&h->rx_blocked), .tx_frames = stat_read(&h->tx_frames),
+			.tx_bytes = stat_read(&h->tx_bytes), .tx_errors = stat_read(&h->tx_errors),
+			.tx_malformed = stat_read(&h->tx_malformed), .tx_blocked = stat_read(&h->tx_blocked),
+		};
+		char key[80];
+		snprintf(key, sizeof(key), "net_%s", e->iface_id);
+		json_object_set_new(c, key, net_group(&ns, net));
+	}
 	json_object_set_new(c, "net", net);
 	json_object_set_new(c, "vsock", vsock_group(vm ? vm->devs.vsock : NULL));
 	/* Firecracker's signals, seccomp and vmm groups: process-wide counters */

@@ -113,11 +113,21 @@ int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *er
 				 "tx_rate_limiter");
 		if (r == 0) {
 			/* The running device takes the new limits at once (a bucket given starts
-			 * full, one left out is kept); the VM made one device per interface, in the
-			 * order of cfg.nets. */
+			 * full, one left out is kept): the virtio-net or E1000 of this interface. */
 			struct vm_devices *vd = &ctl->vm->devs;
-			struct virtio_net *n = (unsigned)idx < vd->nnet ? vd->net[idx] : NULL;
-			if (n && (r = virtio_net_set_rate_limiters(n, &u.rx_rate_limiter, &u.tx_rate_limiter)) < 0)
+			struct virtio_net *n = NULL;
+			struct e1000 *card = NULL;
+			for (unsigned i = 0; i < vd->nnet; i++)
+				if (!strcmp(vd->net[i]->iface_id, id))
+					n = vd->net[i];
+			for (unsigned i = 0; i < vd->ne1000; i++)
+				if (!strcmp(vd->e1000[i]->iface_id, id))
+					card = vd->e1000[i];
+			if (n)
+				r = virtio_net_set_rate_limiters(n, &u.rx_rate_limiter, &u.tx_rate_limiter);
+			else if (card)
+				r = e1000_set_rate_limiters(card, &u.rx_rate_limiter, &u.tx_rate_limiter);
+			if (r < 0)
 				r = fail(err, errlen, -EIO, "rate limiter: %s", strerror(-r));
 			if (r == 0) {
 				rate_limiter_config_patch(&ctl->cfg.nets[idx].rx_rate_limiter, &u.rx_rate_limiter);

@@ -238,7 +238,15 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("net", val, &c->transport, err, errlen);
-	return json_set_err(err, errlen, "--net: unknown item '%s' (expected tap=, mac=, id=, mtu=, transport=)", key);
+	if (!strcmp(key, "model")) {
+		if (need_value("net", key, val, err, errlen) < 0)
+			return -EINVAL;
+		if (strcmp(val, "virtio") && strcmp(val, "e1000"))
+			return json_set_err(err, errlen, "--net: model must be virtio or e1000, not '%s'", val);
+		c->model = strcmp(val, "e1000") ? NET_MODEL_VIRTIO : NET_MODEL_E1000;
+		return 0;
+	}
+	return json_set_err(err, errlen, "--net: unknown item '%s' (expected tap=, mac=, id=, mtu=, transport=, model=)", key);
 }
 
 int net_config_from_cli(const char *arg, unsigned index, struct net_config *out, char *err, size_t errlen)
@@ -248,6 +256,9 @@ int net_config_from_cli(const char *arg, unsigned index, struct net_config *out,
 	int r = split_kv(arg, &c, net_kv, err, errlen);
 	if (r == 0 && !c.host_dev_name)
 		r = json_set_err(err, errlen, "--net: expected tap=NAME[,mac=MAC]");
+	if (r == 0 && c.model == NET_MODEL_E1000 && (c.has_mtu || c.transport == VIRTIO_TRANSPORT_MMIO))
+		r = json_set_err(err, errlen, "--net: an e1000 is a PCI card whose driver sets its MTU (mtu= and "
+				 "transport= are virtio-net's)");
 	if (r == 0 && !c.iface_id) {
 		char id[32];
 		snprintf(id, sizeof(id), "net%u", index);

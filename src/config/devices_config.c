@@ -289,9 +289,9 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 			 size_t errlen)
 {
 	static const char *const keys[] = { "iface_id", "host_dev_name", "guest_mac", "mtu",
-					    "rx_rate_limiter", "tx_rate_limiter", NULL };
+					    "rx_rate_limiter", "tx_rate_limiter", "model", NULL };
 	struct net_config c = { 0 };
-	char *mac = NULL;
+	char *mac = NULL, *model = NULL;
 	uint64_t mtu = 0;
 	int r;
 	memset(out, 0, sizeof(*out));
@@ -305,6 +305,20 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 	    (r = json_get_uint(obj, where, "mtu", false, 68, 65535, &mtu, err, errlen)) < 0)
 		goto fail;
 	c.has_mtu = r == 1;
+	if ((r = get_string(obj, where, "model", false, false, &model, err, errlen)) < 0)
+		goto fail;
+	if (model && !strcmp(model, "e1000")) {
+		c.model = NET_MODEL_E1000;
+	} else if (model && strcmp(model, "virtio") != 0) {
+		r = json_set_err(err, errlen, "%s%s%s: '%s' is not a model: \"virtio\" (the default) or \"e1000\"",
+				 FIELD(where, "model"), model);
+		goto fail;
+	}
+	if (c.model == NET_MODEL_E1000 && c.has_mtu) {
+		r = json_set_err(err, errlen, "%s%s%s: an e1000's MTU is its driver's to set (mtu is virtio-net's)",
+				 FIELD(where, "mtu"));
+		goto fail;
+	}
 	c.mtu = (uint32_t)mtu;
 	if (strlen(c.host_dev_name) >= 16) {
 		r = json_set_err(err, errlen, "%s%s%s: interface names are at most 15 characters", FIELD(where, "host_dev_name"));
@@ -327,10 +341,12 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 	    (r = rate_limiter_config_from_json(obj, where, "tx_rate_limiter", &c.tx_rate_limiter, err, errlen)) < 0)
 		goto fail;
 	free(mac);
+	free(model);
 	*out = c;
 	return 0;
 fail:
 	free(mac);
+	free(model);
 	net_config_free(&c);
 	return r;
 }
@@ -352,6 +368,8 @@ json_t *net_config_to_json(const struct net_config *c)
 	json_object_set_new(o, "mtu", c->has_mtu ? json_integer(c->mtu) : json_null());
 	rate_limiter_config_to_json(o, "rx_rate_limiter", &c->rx_rate_limiter);
 	rate_limiter_config_to_json(o, "tx_rate_limiter", &c->tx_rate_limiter);
+	if (c->model == NET_MODEL_E1000)
+		json_object_set_new(o, "model", json_string("e1000"));
 	return o;
 }
 

@@ -58,6 +58,9 @@ struct drive_config {
 	bool defer_lock;
 };
 
+/* The emulated card behind an interface ("model": petrel's extension). */
+enum net_model { NET_MODEL_VIRTIO = 0, NET_MODEL_E1000 };
+
 struct net_config {
 	char *iface_id;            /* required */
 	char *host_dev_name;       /* required: the tap device */
@@ -67,6 +70,7 @@ struct net_config {
 	uint32_t mtu;              /* 68..65535 */
 	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
 	enum virtio_transport_kind transport;  /* CLI only */
+	enum net_model model;      /* "virtio" (default) or "e1000" */
 };
 
 struct vsock_config {

@@ -24,6 +24,13 @@ static int attach_mmds(struct vm *vm)
 	if (!vd->mmds)
 		return -ENOMEM;
 	mmds_configure(vd->mmds, mc->version == 2 ? MMDS_V2 : MMDS_V1, mc->imds_compat);
+	for (unsigned i = 0; i < vd->ne1000; i++) {
+		if (mmds_config_has_iface(mc, vd->e1000[i]->iface_id)) {
+			log_error("network interface '%s': MMDS is served on virtio-net interfaces only, this one "
+				  "is an e1000", vd->e1000[i]->iface_id);
+			return -EINVAL;
+		}
+	}
 	for (unsigned i = 0; i < vd->nnet; i++) {
 		if (!mmds_config_has_iface(mc, vd->net[i]->iface_id))
 			continue;
@@ -232,6 +239,17 @@ int vm_devices_create(struct vm *vm)
 		vd->rng = r;
 	}
 	for (unsigned i = 0; i < cfg->nnets; i++) {
+		if (cfg->nets[i].model == NET_MODEL_E1000) {
+			struct e1000 *e = calloc(1, sizeof(*e));
+			if (!e)
+				return -ENOMEM;
+			if ((err = e1000_create(e, &cfg->nets[i], vd->ne1000, &vm->mem, &vd->io, &vd->pci)) < 0) {
+				free(e);
+				return err;
+			}
+			vd->e1000[vd->ne1000++] = e;
+			continue;
+		}
 		struct virtio_net *n = calloc(1, sizeof(*n));
 		if (!n)
 			return -ENOMEM;
@@ -310,6 +328,8 @@ int vm_devices_pause(struct vm *vm)
 		return err;
 	for (unsigned i = 0; i < vd->nvirtio; i++)
 		virtio_quiesce(vd->virtio[i].vdev);
+	for (unsigned i = 0; i < vd->ne1000; i++)
+		e1000_quiesce(vd->e1000[i]);
 	return 0;
 }
 
@@ -318,6 +338,8 @@ void vm_devices_resume(struct vm *vm)
 	vmgenid_resumed(&vm->devs.genid);
 	if (vm->devs.io_ready)
 		io_thread_resume(&vm->devs.io);
+	for (unsigned i = 0; i < vm->devs.ne1000; i++)
+		e1000_resume(vm->devs.e1000[i]);
 }
 
 void vm_devices_destroy(struct vm *vm)
@@ -334,6 +356,11 @@ void vm_devices_destroy(struct vm *vm)
 		virtio_dev_destroy(v->vdev);
 		free(v->dev);
 	}
+	for (unsigned i = 0; i < vd->ne1000; i++) {
+		e1000_destroy(vd->e1000[i]);
+		free(vd->e1000[i]);
+	}
+	vd->ne1000 = 0;
 	vd->nvirtio = vd->nmmio = vd->nblk = 0;
 	vd->rng = NULL;
 	vd->nnet = 0;
@@ -375,6 +402,11 @@ void vm_devices_announce(struct vm *vm, int round)
 		if (n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
 			log_warn("cannot announce %s on %s", v->vdev->name, n->tap.ifname);
 	}
+	for (unsigned i = 0; i < vm->devs.ne1000; i++) {
+		struct e1000 *e = vm->devs.e1000[i];
+		if (e->is_tap && tap_announce(e->tap.fd, e->mac) < 0 && !round)
+			log_warn("cannot announce %s on %s", e->name, e->tap.ifname);
+	}
 }
 
 void vm_set_output_gate(struct vm *vm, struct outgate *g)
@@ -387,6 +419,8 @@ void vm_set_output_gate(struct vm *vm, struct outgate *g)
 		else if (v->vdev->device_id == VIRTIO_ID_VSOCK)
 			virtio_vsock_gate(v->dev, g != NULL);
 	}
+	for (unsigned i = 0; i < vm->devs.ne1000; i++)
+		__atomic_store_n(&vm->devs.e1000[i]->gate, g, __ATOMIC_RELEASE);
 }
 
 struct outgate *vm_output_gate(struct vm *vm)

@@ -4,6 +4,7 @@
 #define PETREL_VM_VM_DEVICES_H
 
 #include "arch/x86/acpi.h"
+#include "devices/e1000/e1000.h"
 #include "devices/legacy/ged.h"
 #include "devices/legacy/vmgenid.h"
 #include "devices/pci/pci.h"
@@ -48,6 +49,8 @@ struct vm_devices {
 	struct virtio_rng *rng;
 	struct virtio_net *net[DEVICES_MAX_NETS];
 	unsigned nnet;
+	struct e1000 *e1000[DEVICES_MAX_NETS];   /* interfaces with "model": "e1000", in order */
+	unsigned ne1000;
 	struct virtio_vsock *vsock;
 	struct virtio_balloon *balloon;
 	struct virtio_mem *vmem;     /* virtio-mem ("memory-hotplug"), or NULL */

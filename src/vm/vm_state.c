@@ -72,6 +72,8 @@ unsigned vm_state_units(struct vm *vm, struct vm_state_unit *u)
 		else
 			UNIT(&virtio_pci_state_ops, &v->tr.pci, i, true);
 	}
+	for (unsigned i = 0; i < vd->ne1000; i++)
+		UNIT(&e1000_state_ops, vd->e1000[i], i, true);
 #undef UNIT
 	return n;
 }

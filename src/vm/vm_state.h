@@ -15,12 +15,12 @@ struct vm_state_unit {
 	bool saved;             /* false: the device is absent from this VM, save writes nothing */
 };
 
-#define VM_STATE_MAX_UNITS (8 + 2 * VM_MAX_VIRTIO)
+#define VM_STATE_MAX_UNITS (8 + 2 * VM_MAX_VIRTIO + DEVICES_MAX_NETS)
 
 /* Fill u (VM_STATE_MAX_UNITS entries) and return how many: the legacy devices (UART, I804,
  * RTC, ACPI, PCIB), the GED and the VM generation ID, PVM's syscall shim, then each virtio
  * device's own section followed by its transport's (VIRT), which restores the common state
- * and activates the device. */
+ * and activates the device, then each E1000 card (E1K, instance = card index). */
 unsigned vm_state_units(struct vm *vm, struct vm_state_unit *u);
 
 #endif

@@ -3,19 +3,21 @@
  * and then used. The machine is fuzz_ports.c's (legacy port devices, PCI host bridge, a
  * virtio-rng on virtio-pci and one on virtio-mmio, 64 KiB of RAM; fuzz_port_machine.h), plus a
  * virtio-balloon as fuzz_balloon.c creates it, on a virtio-mmio transport that is not mapped
- * (its queues are served directly). Each device's section starts as the bytes its save verb
+ * (its queues are served directly), and an E1000 as fuzz_e1000.c creates it (a datagram socket
+ * for its tap, not on the bus: its registers are driven directly). Each device's section starts as the bytes its save verb
  * wrote for the machine just built (what snapshot/save.c writes), is changed by the input, and
  * goes to its load verb in the order snapshot/load.c follows (vm/vm_state.c): the vCPU
  * hot-plug state (cpu_hotplug_state_get and the device's part of vcpu_hotplug_load), UART,
  * I804, RTC, ACPI, PCIB, GED, then for each virtio device its own section (the balloon's BALN)
- * and its transport's VIRT. A refusal stops there, as a load does (the VM is destroyed), and
+ * and its transport's VIRT, then the E1000's E1K. A refusal stops there, as a load does (the VM is destroyed), and
  * must say why. When all were accepted, the guest uses the restored devices: register
- * accesses as in fuzz_ports, every queue served, a statistics tick.
+ * accesses as in fuzz_ports, every queue served, a statistics tick, the E1000's I/O run and its
+ * interrupt cause read.
  *
  * Input: the balloon's options (a byte, as fuzz_balloon's: bit 0 statistics, 1 free page
  * reporting, 2 deflate_on_oom, 3 free page hinting), then per section in the order above
  * (CPUH, UART, I804, RTC, ACPI, PCIB, GED, VIRT#0 the rng on PCI, VIRT#1 the rng on MMIO,
- * BALN, VIRT#2 the balloon) a mode byte and its bytes:
+ * BALN, VIRT#2 the balloon, E1K) a mode byte and its bytes:
  *   mode & 3 == 0  the saved section as it is (no more bytes)
  *   mode & 3 == 1  1 + (mode >> 2) patches XORed into it, == 2 the same written over it:
  *                  a patch is a le16 offset (modulo the section's length), a length byte
@@ -31,15 +33,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/dev_state.h"
+#include "devices/e1000/e1000.h"
 #include "devices/virtio/balloon.h"
 #include "fuzz_common.h"
+#include "fuzz_e1000_card.h"
 #include "fuzz_port_machine.h"
 
 FUZZ_QUIET_LOGS()
 
-#define NSEC 11           /* the sections, in load order */
+#define NSEC 12           /* the sections, in load order */
 #define SEC_MAX 4096      /* a section's bytes here (the PCI one is the longest: ~1.7 KiB) */
 
 /* One section: its device, its verbs (NULL for CPUH: the codec below) and its bytes. */
@@ -53,17 +58,17 @@ struct section {
 /* The balloon's transport: never mapped, only its state verbs are used. */
 static struct virtio_mmio balloon_tr;
 
-static void list_sections(struct port_machine *m, struct virtio_balloon *b, struct section *s)
+static void list_sections(struct port_machine *m, struct virtio_balloon *b, struct e1000 *card, struct section *s)
 {
 	memset(&balloon_tr, 0, sizeof(balloon_tr));
 	balloon_tr.vdev = &b->vdev;
 	const struct dev_state_ops *ops[NSEC] = {
 		NULL, &serial_state_ops, &i8042_state_ops, &rtc_state_ops, &acpi_pm_state_ops, &pci_bus_state_ops,
 		&ged_state_ops, &virtio_pci_state_ops, &virtio_mmio_state_ops, b->vdev.ops->state,
-		&virtio_mmio_state_ops,
+		&virtio_mmio_state_ops, &e1000_state_ops,
 	};
 	void *dev[NSEC] = { &m->cpuhp, &m->serial, &m->kbd, &m->rtc, &m->pm, &m->pci, &m->ged, &m->vp, &m->vm,
-			    &b->vdev, &balloon_tr };
+			    &b->vdev, &balloon_tr, card };
 	for (unsigned i = 0; i < NSEC; i++) {
 		s[i].ops = ops[i];
 		s[i].dev = dev[i];
@@ -158,6 +163,14 @@ static bool make_balloon(struct virtio_balloon *b, uint8_t opt, struct guest_mem
 	return virtio_balloon_create(b, &p, mem, NULL) == 0;
 }
 
+/* What the I/O thread and a driver do with a restored card: a tap and timer round, ICR read. */
+static void serve_e1000(struct e1000 *e)
+{
+	uint8_t icr[4];
+	e1000_poll(e);
+	e1000_bar_read(e, 0, E1000_ICR, icr, 4);
+}
+
 /* The 64-byte RAM seed after the states (missing bytes zero): RAM holds it before the states
  * are loaded, as in a restore. */
 static void fill_ram(struct port_machine *m, struct fuzz_input *in)
@@ -174,11 +187,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct port_machine m;
 	static struct virtio_balloon b;
 	static struct section s[NSEC];
+	static struct e1000 card;
+	int peer = -1;
 	struct fuzz_input in = { data, size };
 	port_machine_build(&m);
 	bool have_balloon = m.ok && make_balloon(&b, fuzz_byte(&in), m.mem);
-	if (have_balloon) {
-		list_sections(&m, &b, s);
+	bool have_card = have_balloon && fuzz_e1000_make(&card, &peer, m.mem) == 0;
+	if (have_balloon && !have_card)
+		virtio_dev_destroy(&b.vdev);
+	if (have_card) {
+		list_sections(&m, &b, &card, s);
 		save_all(s);
 		for (unsigned i = 0; i < NSEC; i++)
 			mutate(&in, &s[i]);
@@ -192,8 +210,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			port_machine_accesses(&m, &in);
 			port_machine_serve(&m);
 			serve_balloon(&b);
+			serve_e1000(&card);
 		}
 		virtio_dev_destroy(&b.vdev);
+		e1000_destroy(&card);
+		close(peer);
 	}
 	port_machine_destroy(&m);
 	return 0;

@@ -38,6 +38,14 @@ void pci_device_set_bar(struct pci_device *dev, int bar, uint32_t size)
 	pci_put(dev->wmask, PCI_BAR0 + 4 * (unsigned)bar, ~(size - 1), 4);
 }
 
+void pci_device_set_io_bar(struct pci_device *dev, int bar, uint32_t size)
+{
+	dev->bar_size[bar] = size;
+	dev->bar_io[bar] = true;
+	dev->st.cfg[PCI_BAR0 + 4 * (unsigned)bar] = 1;   /* bit 0: I/O space */
+	pci_put(dev->wmask, PCI_BAR0 + 4 * (unsigned)bar, ~(size - 1) & 0xfffcu, 4);
+}
+
 uint8_t pci_add_capability(struct pci_device *dev, uint8_t id, uint8_t len)
 {
 	unsigned off = (dev->next_cap + 3u) & ~3u;
@@ -87,21 +95,27 @@ void pci_irq_set(struct pci_irq *irq, bool level)
 
 static uint64_t bar_address(const struct pci_device *dev, int bar)
 {
-	return pci_get(dev->st.cfg, PCI_BAR0 + 4 * (unsigned)bar, 4) & ~0xfu;
+	return pci_get(dev->st.cfg, PCI_BAR0 + 4 * (unsigned)bar, 4) & (dev->bar_io[bar] ? ~0x3u : ~0xfu);
 }
 
 /* Recompute where each BAR decodes after a command or BAR write. bus->lock held exclusively. */
 static void update_mappings(struct pci_device *dev)
 {
 	struct pci_bus *bus = dev->bus;
-	bool mem = pci_get(dev->st.cfg, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY;
+	uint32_t cmd = pci_get(dev->st.cfg, PCI_COMMAND, 2);
+	bool mem = cmd & PCI_COMMAND_MEMORY, io = cmd & PCI_COMMAND_IO;
 	for (int b = 0; b < PCI_NUM_BARS; b++) {
 		if (!dev->bar_size[b])
 			continue;
 		uint64_t a = bar_address(dev, b), want = 0;
-		/* Only addresses inside the window reach us; anything else does not decode. */
-		if (mem && a && bus && a >= bus->mmio_base && a + dev->bar_size[b] <= bus->mmio_base + bus->mmio_size)
+		/* Only addresses inside the windows reach us; anything else does not decode. */
+		if (dev->bar_io[b]) {
+			if (io && bus && a >= PCI_IO_BASE && a + dev->bar_size[b] <= PCI_IO_BASE + PCI_IO_SIZE)
+				want = a;
+		} else if (mem && a && bus && a >= bus->mmio_base &&
+			   a + dev->bar_size[b] <= bus->mmio_base + bus->mmio_size) {
 			want = a;
+		}
 		if (want == dev->bar_mapped[b])
 			continue;
 		uint64_t old = dev->bar_mapped[b];
@@ -235,7 +249,7 @@ static void conf1_write(void *opaque, uint64_t off, const uint8_t *data, uint32_
 
 /* ---- the MMIO window ---- */
 
-static struct pci_device *find_bar(struct pci_bus *bus, uint64_t addr, uint32_t len, int *bar, uint64_t *off)
+static struct pci_device *find_bar(struct pci_bus *bus, bool io, uint64_t addr, uint32_t len, int *bar, uint64_t *off)
 {
 	for (unsigned s = 0; s < PCI_SLOTS; s++) {
 		struct pci_device *dev = bus->slots[s];
@@ -243,7 +257,7 @@ static struct pci_device *find_bar(struct pci_bus *bus, uint64_t addr, uint32_t 
 			continue;
 		for (int b = 0; b < PCI_NUM_BARS; b++) {
 			uint64_t base = dev->bar_mapped[b];
-			if (base && addr >= base && addr - base < dev->bar_size[b] &&
+			if (base && dev->bar_io[b] == io && addr >= base && addr - base < dev->bar_size[b] &&
 			    len <= dev->bar_size[b] - (addr - base)) {
 				*bar = b;
 				*off = addr - base;
@@ -254,30 +268,42 @@ static struct pci_device *find_bar(struct pci_bus *bus, uint64_t addr, uint32_t 
 	return NULL;
 }
 
-static void window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+/* An access to the BAR (memory or I/O) that decodes at addr, or to nothing (reads all ones). */
+static void bar_access(struct pci_bus *bus, bool io, uint64_t addr, uint8_t *data, uint32_t len, bool write)
 {
-	struct pci_bus *bus = opaque;
 	int bar;
 	uint64_t boff;
 	pthread_rwlock_rdlock(&bus->lock);
-	struct pci_device *dev = find_bar(bus, bus->mmio_base + off, len, &bar, &boff);
-	if (dev && dev->ops && dev->ops->bar_read)
+	struct pci_device *dev = find_bar(bus, io, addr, len, &bar, &boff);
+	if (write && dev && dev->ops && dev->ops->bar_write)
+		dev->ops->bar_write(dev, bar, boff, data, len);
+	else if (!write && dev && dev->ops && dev->ops->bar_read)
 		dev->ops->bar_read(dev, bar, boff, data, len);
-	else
+	else if (!write)
 		memset(data, 0xff, len);
 	pthread_rwlock_unlock(&bus->lock);
+}
+
+static void window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct pci_bus *bus = opaque;
+	bar_access(bus, false, bus->mmio_base + off, data, len, false);
 }
 
 static void window_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 {
 	struct pci_bus *bus = opaque;
-	int bar;
-	uint64_t boff;
-	pthread_rwlock_rdlock(&bus->lock);
-	struct pci_device *dev = find_bar(bus, bus->mmio_base + off, len, &bar, &boff);
-	if (dev && dev->ops && dev->ops->bar_write)
-		dev->ops->bar_write(dev, bar, boff, data, len);
-	pthread_rwlock_unlock(&bus->lock);
+	bar_access(bus, false, bus->mmio_base + off, (uint8_t *)data, len, true);
+}
+
+static void io_window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	bar_access(opaque, true, PCI_IO_BASE + off, data, len, false);
+}
+
+static void io_window_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	bar_access(opaque, true, PCI_IO_BASE + off, (uint8_t *)data, len, true);
 }
 
 int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
@@ -289,12 +315,15 @@ int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct b
 	bus->kvm = kvm;
 	bus->mmio_base = bus->mmio_next = mmio_base;
 	bus->mmio_size = mmio_size;
+	bus->io_next = PCI_IO_BASE;
 	/* 00:00.0: the host bridge Linux's pci_sanity_check looks for (class 06/00). */
 	pci_device_init(&bus->host_bridge, "host-bridge", 0x1b36, 0x0008, 0x060000, 0, 0x1af4, 0x1100,
 			NULL, NULL);
 	bus->host_bridge.bus = bus;
 	bus->slots[0] = &bus->host_bridge;
 	int err = bus_register(pio, PCI_CONF1_PORT, 8, "pci-conf1", conf1_read, conf1_write, bus);
+	if (err == 0)
+		err = bus_register(pio, PCI_IO_BASE, PCI_IO_SIZE, "pci-io", io_window_read, io_window_write, bus);
 	if (err == 0)
 		err = bus_register(mmio, mmio_base, mmio_size, "pci-mmio", window_read, window_write, bus);
 	return err;
@@ -315,11 +344,23 @@ int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
 		log_error("PCI: no free slot for %s", dev->name);
 		return -ENOSPC;
 	}
-	uint64_t next = bus->mmio_next;
+	uint64_t next = bus->mmio_next, io_next = bus->io_next;
+	bool has_io = false;
 	for (int b = 0; b < PCI_NUM_BARS; b++) {
 		uint32_t size = dev->bar_size[b];
 		if (!size)
 			continue;
+		if (dev->bar_io[b]) {
+			uint64_t a = (io_next + size - 1) & ~(uint64_t)(size - 1);
+			if (a + size > PCI_IO_BASE + PCI_IO_SIZE) {
+				log_error("PCI: no room for I/O BAR %d of %s", b, dev->name);
+				return -ENOSPC;
+			}
+			pci_put(dev->st.cfg, PCI_BAR0 + 4 * (unsigned)b, (uint32_t)a | 1, 4);
+			io_next = a + size;
+			has_io = true;
+			continue;
+		}
 		uint64_t a = (next + size - 1) & ~(uint64_t)(size - 1);
 		if (a + size > bus->mmio_base + bus->mmio_size) {
 			log_error("PCI: no room for BAR %d of %s in the MMIO window", b, dev->name);
@@ -329,11 +370,12 @@ int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
 		next = a + size;
 	}
 	bus->mmio_next = next;
+	bus->io_next = io_next;
 	dev->slot = slot;
 	dev->bus = bus;
 	dev->st.cfg[PCI_INTERRUPT_PIN] = 1; /* INTA */
 	dev->st.cfg[PCI_INTERRUPT_LINE] = (uint8_t)pci_intx_gsi(slot);
-	pci_put(dev->st.cfg, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	pci_put(dev->st.cfg, PCI_COMMAND, PCI_COMMAND_MEMORY | (has_io ? PCI_COMMAND_IO : 0), 2);
 	pthread_rwlock_wrlock(&bus->lock);
 	bus->slots[slot] = dev;
 	update_mappings(dev);

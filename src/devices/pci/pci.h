@@ -75,7 +75,8 @@ struct pci_device_ops {
 struct pci_device {
 	struct pci_config_state st;
 	uint8_t wmask[PCI_CFG_SIZE];      /* writable bits of cfg */
-	uint32_t bar_size[PCI_NUM_BARS];  /* 0: BAR not implemented; memory BARs only */
+	uint32_t bar_size[PCI_NUM_BARS];  /* 0: BAR not implemented */
+	bool bar_io[PCI_NUM_BARS];        /* an I/O-port BAR (in the bus's port window), else memory */
 	uint64_t bar_mapped[PCI_NUM_BARS]; /* where the BAR decodes now, 0 if not */
 	const struct pci_device_ops *ops;
 	void *opaque;
@@ -93,6 +94,8 @@ struct pci_irq {
 	bool asserted;
 };
 
+#define PCI_IO_BASE 0xc000          /* I/O BARs are placed in ports [PCI_IO_BASE, +PCI_IO_SIZE) */
+#define PCI_IO_SIZE 0x1000
 #define PCI_INTX_GSI_BASE 16   /* INTA..INTD of slot s go to GSI 16 + (s + pin) % 4 */
 
 struct pci_bus {
@@ -101,13 +104,14 @@ struct pci_bus {
 	struct pci_device *slots[PCI_SLOTS];
 	struct pci_device host_bridge;
 	uint64_t mmio_base, mmio_size, mmio_next;
+	uint64_t io_next;                 /* next free port of the I/O window */
 	struct kvm *kvm;
 	pthread_mutex_t irq_lock;
 	unsigned irq_count[24];
 };
 
-/* Create the bus and its host bridge; claims ports 0xCF8-0xCFF on pio and the window
- * [mmio_base, mmio_base + mmio_size) on mmio. */
+/* Create the bus and its host bridge; claims ports 0xCF8-0xCFF and the I/O BAR window
+ * [PCI_IO_BASE, +PCI_IO_SIZE) on pio and the window [mmio_base, mmio_base + mmio_size) on mmio. */
 int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
 		 uint64_t mmio_base, uint64_t mmio_size);
 void pci_bus_destroy(struct pci_bus *bus);
@@ -118,6 +122,9 @@ void pci_device_init(struct pci_device *dev, const char *name, uint16_t vendor, 
 		     const struct pci_device_ops *ops, void *opaque);
 /* Declare a 32-bit memory BAR of `size` bytes (a power of two, >= 4 KiB). */
 void pci_device_set_bar(struct pci_device *dev, int bar, uint32_t size);
+/* Declare an I/O-port BAR of `size` ports (a power of two, 4 to 256); decoded with the command
+ * register's I/O bit. */
+void pci_device_set_io_bar(struct pci_device *dev, int bar, uint32_t size);
 /* Append a capability of `len` bytes with id; returns its offset (its bytes after the two
  * header bytes are zero and read-only until the caller sets wmask). 0 if no room. */
 uint8_t pci_add_capability(struct pci_device *dev, uint8_t id, uint8_t len);
