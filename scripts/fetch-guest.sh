@@ -18,6 +18,7 @@
 # Env:   PETREL_GUEST_DIR     where to put it (default: guest/)
 #        PETREL_KERNEL_META   meta package to resolve (default: linux-image-cloud-amd64)
 #        PETREL_KERNEL_DEB    use this linux-image-*.deb instead of downloading one
+#        PETREL_GUEST_EXTRA_DRIVERS  more drivers to want, space-separated (scripts/fetch-guest-generic.sh: e1000)
 # Needs: apt (run `apt-get update` once first), dpkg-deb; lz4/xz/zstd for vmlinux extraction.
 set -euo pipefail
 
@@ -42,8 +43,10 @@ WANTED=(
 	crc16 crc32c_generic mbcache jbd2 ext4                  # ext4 root disks
 	libnvdimm nd_btt nd_pmem virtio_pmem                    # virtio-pmem (/dev/pmemN)
 )
+read -ra extra <<<"${PETREL_GUEST_EXTRA_DRIVERS:-}"
+WANTED+=("${extra[@]}")
 # The config symbols behind them, recorded in drivers.txt.
-CONFIG_RE='^(# )?CONFIG_(VIRTIO[A-Z0-9_]*|HW_RANDOM_VIRTIO|VSOCKETS|VIRTIO_VSOCKETS[A-Z_]*|FAILOVER|NET_FAILOVER|EXT4_FS|JBD2|FS_MBCACHE|CRC16|CRYPTO_CRC32C|X86_MPPARSE|ACPI|PVH|KVM_GUEST|SERIAL_8250|RTC_DRV_CMOS|SERIO_I8042|KERNEL_(GZIP|XZ|LZ4|ZSTD|LZMA|LZO|BZIP2))( is not set|=)'
+CONFIG_RE='^(# )?CONFIG_(VIRTIO[A-Z0-9_]*|HW_RANDOM_VIRTIO|VSOCKETS|VIRTIO_VSOCKETS[A-Z_]*|FAILOVER|NET_FAILOVER|E1000|EXT4_FS|JBD2|FS_MBCACHE|CRC16|CRYPTO_CRC32C|X86_MPPARSE|ACPI|PVH|KVM_GUEST|SERIAL_8250|RTC_DRV_CMOS|SERIO_I8042|KERNEL_(GZIP|XZ|LZ4|ZSTD|LZMA|LZO|BZIP2))( is not set|=)'
 
 log() { echo "fetch-guest: $*"; }
 die() {

@@ -18,6 +18,7 @@ EXTRA_BOOTS = {
     "test_linux_hotplug_vcpu.py": "boots Linux once more for vCPU hot-plug",
     "test_linux_bzimage_entry.py": "boots Linux twice more through the 64-bit entries",
     "test_linux_vmem.py": "boots Linux once more for memory hot-plug",
+    "test_linux_e1000.py": "boots Debian's generic kernel for its e1000 driver",
 }
 
 
