@@ -44,12 +44,12 @@ step_check() {
 
 step_soak() { scripts/soak-linux.sh 10; }
 step_suite() { scripts/test.sh; }
-step_extra() { scripts/linux-extra.sh; }
+step_extra() { scripts/fetch-guest-generic.sh && scripts/linux-extra.sh; }  # the generic kernel: e1000
 
 step_bench() {
 	local rc=0 b
 	local benches=("run.py all" "snapshot.py" "migration.py" "replication.py"
-		"vcpu_hotplug.py" "seccomp.py exits")
+		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py")
 	for b in "${benches[@]}"; do
 		local name=${b%%.py*}
 		echo "== bench/$b"
