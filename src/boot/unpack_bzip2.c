@@ -37,17 +37,37 @@ static int step(bz_stream *s, const uint8_t *in, size_t inlen, size_t *in_done, 
 	return r;
 }
 
-int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
+/* libbz2 loaded and a decoder set up in s: 0, or -errno and why. */
+static int bz_open(bz_stream *s, char *err, size_t errlen)
 {
 	int r = payload_lib_load("libbz2.so.1.0", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
 	if (r < 0)
 		return r;
-	bz_stream s = { 0 };
-	r = BZ2_bzDecompressInit(&s, 0, 0);
+	r = BZ2_bzDecompressInit(s, 0, 0);
 	if (r != BZ_OK) {
 		snprintf(err, errlen, "bzip2: cannot initialise libbz2 (%d)", r);
 		return r == BZ_MEM_ERROR ? -ENOMEM : -EINVAL;
 	}
+	return 0;
+}
+
+/* A step that returned neither BZ_OK nor BZ_STREAM_END: -errno and why. */
+static int bz_failed(int r, char *err, size_t errlen)
+{
+	if (r == BZ_MEM_ERROR) {
+		snprintf(err, errlen, "bzip2: out of memory");
+		return -ENOMEM;
+	}
+	snprintf(err, errlen, "bzip2: corrupt stream (%d)", r);
+	return -EINVAL;
+}
+
+int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
+{
+	bz_stream s = { 0 };
+	int r = bz_open(&s, err, errlen);
+	if (r < 0)
+		return r;
 	size_t in_done = 0, out_done = 0;
 	int ret = -EINVAL;
 	for (;;) {
@@ -62,13 +82,8 @@ int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, c
 					 out_done, outlen);
 			break;
 		}
-		if (r == BZ_MEM_ERROR) {
-			snprintf(err, errlen, "bzip2: out of memory");
-			ret = -ENOMEM;
-			break;
-		}
 		if (r != BZ_OK) {
-			snprintf(err, errlen, "bzip2: corrupt stream (%d)", r);
+			ret = bz_failed(r, err, errlen);
 			break;
 		}
 		if (in_done == before && made == 0) {
@@ -90,15 +105,10 @@ int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, c
 int member_bzip2(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err,
 		 size_t errlen)
 {
-	int r = payload_lib_load("libbz2.so.1.0", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	bz_stream s = { 0 };
+	int r = bz_open(&s, err, errlen);
 	if (r < 0)
 		return r;
-	bz_stream s = { 0 };
-	r = BZ2_bzDecompressInit(&s, 0, 0);
-	if (r != BZ_OK) {
-		snprintf(err, errlen, "bzip2: cannot initialise libbz2 (%d)", r);
-		return r == BZ_MEM_ERROR ? -ENOMEM : -EINVAL;
-	}
 	size_t in_done = 0;
 	int ret = 0;
 	for (;;) {
@@ -110,13 +120,8 @@ int member_bzip2(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t
 		if (r == BZ_STREAM_END)
 			break;
 		ret = -EINVAL;
-		if (r == BZ_MEM_ERROR) {
-			snprintf(err, errlen, "bzip2: out of memory");
-			ret = -ENOMEM;
-			break;
-		}
 		if (r != BZ_OK) {
-			snprintf(err, errlen, "bzip2: corrupt stream (%d)", r);
+			ret = bz_failed(r, err, errlen);
 			break;
 		}
 		if (in_done == before && made == 0) {

@@ -67,22 +67,31 @@ static int run(lzma_stream *s, const char *fmt, const uint8_t *in, size_t inlen,
 	}
 }
 
+/* liblzma loaded and a decoder (.lzma if alone, else .xz) set up in s: 0, or -errno and why. */
+static int xz_open(int alone, lzma_stream *s, char *err, size_t errlen)
+{
+	int lr = payload_lib_load("liblzma.so.5", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	if (lr < 0)
+		return lr;
+	/* LZMA_TELL_UNSUPPORTED_CHECK: an xz check liblzma cannot verify is an error, not a
+	 * silent pass. */
+	lzma_ret r = alone ? lzma_alone_decoder(s, PAYLOAD_DECODER_MEM_MAX)
+			   : lzma_stream_decoder(s, PAYLOAD_DECODER_MEM_MAX, LZMA_TELL_UNSUPPORTED_CHECK);
+	if (r != LZMA_OK) {
+		snprintf(err, errlen, "%s: cannot initialise liblzma (%d)", alone ? "lzma" : "xz", (int)r);
+		return r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
+	}
+	return 0;
+}
+
 static int unpack(int alone, const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen,
 		  char *err, size_t errlen)
 {
 	const char *fmt = alone ? "lzma" : "xz";
-	int lr = payload_lib_load("liblzma.so.5", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	lzma_stream s = LZMA_STREAM_INIT;
+	int lr = xz_open(alone, &s, err, errlen);
 	if (lr < 0)
 		return lr;
-	lzma_stream s = LZMA_STREAM_INIT;
-	/* LZMA_TELL_UNSUPPORTED_CHECK: an xz check liblzma cannot verify is an error, not a
-	 * silent pass. */
-	lzma_ret r = alone ? lzma_alone_decoder(&s, PAYLOAD_DECODER_MEM_MAX)
-			   : lzma_stream_decoder(&s, PAYLOAD_DECODER_MEM_MAX, LZMA_TELL_UNSUPPORTED_CHECK);
-	if (r != LZMA_OK) {
-		snprintf(err, errlen, "%s: cannot initialise liblzma (%d)", fmt, (int)r);
-		return r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
-	}
 	int ret = run(&s, fmt, in, inlen, out, outlen, err, errlen);
 	lzma_end(&s);
 	return ret;
@@ -104,16 +113,10 @@ static int member(int alone, const uint8_t *in, size_t inlen, struct unpack_out 
 		  char *err, size_t errlen)
 {
 	const char *fmt = alone ? "lzma" : "xz";
-	int lr = payload_lib_load("liblzma.so.5", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	lzma_stream s = LZMA_STREAM_INIT;
+	int lr = xz_open(alone, &s, err, errlen);
 	if (lr < 0)
 		return lr;
-	lzma_stream s = LZMA_STREAM_INIT;
-	lzma_ret r = alone ? lzma_alone_decoder(&s, PAYLOAD_DECODER_MEM_MAX)
-			   : lzma_stream_decoder(&s, PAYLOAD_DECODER_MEM_MAX, LZMA_TELL_UNSUPPORTED_CHECK);
-	if (r != LZMA_OK) {
-		snprintf(err, errlen, "%s: cannot initialise liblzma (%d)", fmt, (int)r);
-		return r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
-	}
 	s.next_in = in;
 	s.avail_in = inlen;
 	int ret = 0;
@@ -123,7 +126,7 @@ static int member(int alone, const uint8_t *in, size_t inlen, struct unpack_out 
 		size_t room = unpack_out_room(out);
 		s.next_out = out->buf + out->len;
 		s.avail_out = room;
-		r = lzma_code(&s, LZMA_FINISH);
+		lzma_ret r = lzma_code(&s, LZMA_FINISH);
 		out->len += room - s.avail_out;
 		if (r == LZMA_STREAM_END)
 			break;
