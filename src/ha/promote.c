@@ -65,7 +65,7 @@ static int may_promote(struct replication *r, char *err, size_t errlen)
 		snprintf(err, errlen, "a promotion is already under way");
 		return -EALREADY;
 	}
-	if (!st->checkpoints) {
+	if (st->state == REPL_WAITING || st->state == REPL_SYNCING) {
 		snprintf(err, errlen, "the standby has no complete checkpoint yet (%s): nothing consistent to run",
 			 st->state == REPL_WAITING ? "no primary has connected" : "the initial sync is under way");
 		return -ENODATA;
