@@ -45,8 +45,10 @@ static int url_in(json_t *o, const char *key, char *err, size_t errlen)
 	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
 		return bad(err, errlen, "%s: missing, or not a string", key);
 	char why[256];
-	if (mig_url_check(json_string_value(v), why, sizeof(why)) < 0)
-		return bad(err, errlen, "%s", why);
+	if (mig_url_check(json_string_value(v), why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", key, why);
+		return -EINVAL;
+	}
 	return 0;
 }
 
