@@ -2,6 +2,7 @@
  * untrusted text checked strictly into the worker's PUT /replication fields. */
 #include "manager/replica.h"
 #include "migration/url.h"
+#include "util/json_util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,20 +12,6 @@ static int bad(char *err, size_t errlen, const char *fmt, const char *a)
 {
 	snprintf(err, errlen, fmt, a);
 	return -EINVAL;
-}
-
-static int check_keys(json_t *o, const char *const *keys, char *err, size_t errlen)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(o, k, v) {
-		bool known = false;
-		for (const char *const *p = keys; *p; p++)
-			known |= !strcmp(k, *p);
-		if (!known)
-			return bad(err, errlen, "unknown field '%s'", k);
-	}
-	return 0;
 }
 
 static int uint_in(json_t *o, const char *key, json_int_t min, json_int_t max, char *err, size_t errlen)
@@ -66,18 +53,18 @@ int replica_parse(const char *verb, const char *body, size_t len, json_t **out, 
 	static const char *const none[] = { NULL };
 	int e;
 	if (!strcmp(verb, "standby")) {
-		if ((e = check_keys(o, standby, err, errlen)) == 0 && (e = url_in(o, "listen_url", err, errlen)) == 0)
+		if ((e = json_check_keys(o, "", standby, err, errlen)) == 0 && (e = url_in(o, "listen_url", err, errlen)) == 0)
 			e = uint_in(o, "failure_timeout_ms", 10, 600000, err, errlen);
 	} else if (!strcmp(verb, "primary")) {
 		json_t *loss = json_object_get(o, "on_standby_loss");
 		const char *l = json_string_value(loss);
-		if ((e = check_keys(o, primary, err, errlen)) == 0 && (e = url_in(o, "peer_url", err, errlen)) == 0 &&
+		if ((e = json_check_keys(o, "", primary, err, errlen)) == 0 && (e = url_in(o, "peer_url", err, errlen)) == 0 &&
 		    (e = uint_in(o, "checkpoint_interval_ms", 1, 60000, err, errlen)) == 0 &&
 		    (e = uint_in(o, "failure_timeout_ms", 10, 600000, err, errlen)) == 0 && loss &&
 		    (!l || (strcmp(l, "continue") && strcmp(l, "stop"))))
 			e = bad(err, errlen, "%s", "on_standby_loss: expected \"continue\" or \"stop\"");
 	} else if (!strcmp(verb, "promote")) {
-		e = check_keys(o, none, err, errlen);
+		e = json_check_keys(o, "", none, err, errlen);
 	} else {
 		e = bad(err, errlen, "unknown replica verb '%s'", verb);
 	}

@@ -109,6 +109,16 @@ static struct stream two_checkpoints(void)
 	return s;
 }
 
+/* A standby whose primary sent two checkpoints and died. */
+static struct replication *standby_of_a_dead_primary(bool external)
+{
+	struct replication *r = standby(external, 200);
+	struct primary p;
+	primary_start(&p, two_checkpoints(), true);
+	primary_end(&p); /* the stream ends: the primary is gone */
+	return r;
+}
+
 static void finish(struct replication *r)
 {
 	replication_free(r);
@@ -120,10 +130,7 @@ static void finish(struct replication *r)
 
 TEST(a_lost_primary_leaves_an_external_standby_waiting_until_promoted)
 {
-	struct replication *r = standby(true, 200);
-	struct primary p;
-	primary_start(&p, two_checkpoints(), true);
-	primary_end(&p); /* the stream ends: the primary is gone */
+	struct replication *r = standby_of_a_dead_primary(true);
 	REQUIRE(becomes(r, REPL_PRIMARY_LOST));
 	usleep(400000); /* twice the failure timeout: still not running */
 	CHECK(!running);
@@ -151,10 +158,7 @@ TEST(a_lost_primary_leaves_an_external_standby_waiting_until_promoted)
 
 TEST(an_auto_standby_takes_over_by_itself)
 {
-	struct replication *r = standby(false, 200);
-	struct primary p;
-	primary_start(&p, two_checkpoints(), true);
-	primary_end(&p);
+	struct replication *r = standby_of_a_dead_primary(false);
 	REQUIRE(becomes(r, REPL_ACTIVE));
 	CHECK(running);
 	finish(r);
@@ -213,16 +217,11 @@ TEST(a_promotion_while_the_primary_s_stream_is_open_cuts_it)
 
 TEST(a_standby_waiting_to_be_promoted_can_still_be_stopped)
 {
-	struct replication *r = standby(true, 200);
-	struct primary p;
-	primary_start(&p, two_checkpoints(), true);
-	primary_end(&p);
+	struct replication *r = standby_of_a_dead_primary(true);
 	REQUIRE(becomes(r, REPL_PRIMARY_LOST));
-	struct repl_status st;
 	replication_free(r); /* the cluster stops the unpromoted instance */
 	CHECK(!running);
 	CHECK_EQ(destroyed, 1);
-	(void)st;
 	vm_config_free(&cfg);
 	unlink(sock_path);
 }
