@@ -125,7 +125,8 @@ GEN = r"^gen=(\d+) ok$"
 def console(p, name):
     """The guest's console in its worker's log, without petrel's own log lines."""
     text = (p.state / "logs" / f"{name}.worker.log").read_text(errors="replace")
-    return "".join(line for line in text.splitlines(keepends=True) if not re.match(r"\d{4}-\d\d-\d\dT", line))
+    # a log line may land in the middle of a console line: cut it out where it stands
+    return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+ \[[^\]\n]*\] [^\n]*\n", "", text)
 
 
 def gens(text):
