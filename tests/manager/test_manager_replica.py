@@ -190,3 +190,18 @@ def test_a_killed_primary_is_not_taken_over_until_promoted(petreld, kvm):
     r = b.ctl("replica", "rep", "promote")
     assert r.returncode == 1 and "promoted already" in r.stderr, r.stderr
     print(f"promote verb: {took * 1000:.0f} ms; worker failover_ms {e.get('failover_ms')}")
+
+
+def test_a_killed_standby_is_not_restarted_by_its_policy(petreld):
+    """A restart would boot the guest from its disks: a second copy beside the primary."""
+    p = petreld()
+    assert p.define("sb", kernel="/bin/true", petrel={"restart": "always"})[0] == 201
+    r = p.ctl("replica", "sb", "standby", "--listen", f"tcp:127.0.0.1:{free_port()}")
+    assert r.returncode == 0, r.stderr
+    vm = p.api("GET", "/vms/sb")[1]
+    os.kill(vm["vmm_pid"], signal.SIGKILL)
+    time.sleep(3)  # past the policy's first backoff (1 s)
+    vm = p.api("GET", "/vms/sb")[1]
+    assert vm["state"] == "crashed" and "pid" not in vm and "replica" not in vm, vm
+    log = (p.state / "logs" / "sb.log").read_text()
+    assert "restart policy" not in log and "start failed" not in log, log
