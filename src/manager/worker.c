@@ -155,14 +155,19 @@ static int put_in_jail(void *arg, const char *where, const char *path, bool disk
 	struct jail_put *j = arg;
 	char dst[PATH_MAX + 32];
 	snprintf(dst, sizeof(dst), "%s/vm/f%u", j->root, j->n++);
-	if (link(path, dst) < 0) {
-		int e = errno;
+	struct stat st;
+	/* A read-only file the worker's uid could not read through a link is copied: a link shares
+	 * the host file's inode, and changing its mode would change the host's file. */
+	bool copy = !disk && (stat(path, &st) < 0 || !(st.st_mode & S_IROTH));
+	if (copy || link(path, dst) < 0) {
+		int e = copy ? EPERM : errno;
 		if (disk || (e != EXDEV && e != EPERM) || copy_file(path, dst) < 0)
 			return mgr_err(j->err, j->errlen, e, "%s: cannot link '%s' into the jail %s: %s%s", where,
 				       path, j->root, strerror(e),
 				       e == EXDEV ? " (a disk must be on the jail base's file system)" : "");
+		copy = !disk;
 	}
-	if (disk ? chown(dst, j->vm->def.uid, j->vm->def.gid) < 0 : chmod(dst, 0644) < 0)
+	if (disk ? chown(dst, j->vm->def.uid, j->vm->def.gid) < 0 : copy && chmod(dst, 0644) < 0)
 		return mgr_err(j->err, j->errlen, errno, "%s: cannot hand '%s' to the worker: %s", where, path,
 			       strerror(errno));
 	return 0;

@@ -44,11 +44,15 @@ def wait_replica(p, name, state, timeout=60):
         time.sleep(0.05)
 
 
-def test_a_standby_waits_and_refusals_change_nothing(petreld):
+def test_a_standby_waits_and_refusals_change_nothing(petreld, tmp_path):
     p = petreld()
     ev = mgrlib.Events(p.sock)
-    # The kernel is never booted on a standby: any file will do as one here.
-    assert p.define("sb", kernel="/bin/true")[0] == 201
+    # The kernel is never booted on a standby: any file will do as one here. An executable one:
+    # putting it in the jail must not change the host file's mode (a hard link shares it).
+    kernel = tmp_path / "kernel"
+    kernel.write_bytes(b"\0" * 4096)
+    kernel.chmod(0o750)
+    assert p.define("sb", kernel=str(kernel))[0] == 201
     assert replica(p, "sb") == {"role": "none", "state": "none", "running": False, "vm_state": "shut off"}
     # Requests checked before anything happens.
     for args, msg in ((["standby"], "--listen"), (["primary"], "--to"),
@@ -73,6 +77,7 @@ def test_a_standby_waits_and_refusals_change_nothing(petreld):
     r = p.ctl("replica", "sb", "standby", "--listen", url)
     assert r.returncode == 0, r.stderr
     ev.wait("sb", "replication started")
+    assert kernel.stat().st_mode & 0o7777 == 0o750, oct(kernel.stat().st_mode)
     st, vm = p.api("GET", "/vms/sb")
     assert vm["state"] == "standby" and vm["replica"] == "standby" and vm["pid"] > 0, vm
     o = wait_replica(p, "sb", "waiting", timeout=10)
