@@ -182,3 +182,114 @@ def test_restore_bad_input(tmp_path):
         assert p.api("GET", "/vms/rs")[1]["state"] == "shut off"
     finally:
         p.close()
+
+
+def counts(log, since=0):
+    """The counter guest's count lines in a worker's log, from byte since."""
+    text = log.read_bytes()[since:].decode(errors="replace")
+    return [int(line.split("=", 1)[1]) for line in text.splitlines() if line.startswith("count=")
+            and line.split("=", 1)[1].isdigit()]
+
+
+def wait_count(log, since=0, at_least=1, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        c = counts(log, since) if log.exists() else []
+        if len(c) >= at_least:
+            return c
+        assert time.monotonic() < deadline, f"no count line in {log}"
+        time.sleep(0.1)
+
+
+def test_clones_of_a_snapshot_run_on_their_overlays(petreld, kvm, tmp_path):
+    p = petreld()
+    ev = mgrlib.Events(p.sock)
+    disk = template(p, tmp_path)
+    base = disk.read_bytes()
+    assert p.api("POST", "/vms/tmpl/start")[0] == 200
+    log = p.state / "logs" / "tmpl.worker.log"
+    wait_count(log, at_least=2)
+    at_snapshot = max(counts(log))  # the snapshot holds a later count than this
+    assert p.ctl("snapshot-create", "tmpl", "s1").returncode == 0
+    # The template's disk is every clone's base: cloning while it runs is refused.
+    st, body = p.api("POST", "/vms/tmpl/clone", {"snapshot": "s1", "count": 1})
+    assert st == 409 and "shut it down" in body["fault_message"]
+    assert p.ctl("destroy", "tmpl").returncode == 0
+    r = p.ctl("clone", "tmpl", "s1", "3")
+    assert r.returncode == 0, r.stderr
+    names = ["tmpl-0", "tmpl-1", "tmpl-2"]
+    for n in names:
+        ev.wait(n, "restored")
+        vm = p.api("GET", f"/vms/{n}")[1]
+        assert vm["state"] == "running", vm
+        # jailed, its overlay at /vm/f1 and the base beside it, as the overlay names it
+        root = f"/proc/{vm['vmm_pid']}/root/vm"
+        assert os.stat(f"{root}/root.base").st_ino == os.stat(disk).st_ino
+        assert os.stat(f"{root}/f1").st_ino == os.stat(p.jails / "clones" / n / "root.qcow2").st_ino
+        # It runs on from the snapshot's state: the count goes on, it does not start again.
+        c = wait_count(p.state / "logs" / f"{n}.worker.log")
+        assert c[0] > at_snapshot >= 2, (c, at_snapshot)
+    # The base is shared, read-only: the template cannot write it while clones use it.
+    st, body = p.api("POST", "/vms/tmpl/start")
+    assert st == 502 and "in use" in body["fault_message"], body
+    for n in names:
+        assert p.ctl("destroy", n).returncode == 0
+    assert disk.read_bytes() == base
+    # A clone is a VM of its own: a cold start boots it on its overlay.
+    assert p.ctl("start", "tmpl-1").returncode == 0
+    assert wait_count(p.state / "logs" / "tmpl-1.worker.log")
+    ev.close()
+
+
+def test_restore_brings_back_the_disks_and_the_state(petreld, kvm, tmp_path):
+    p = petreld()
+    ev = mgrlib.Events(p.sock)
+    disk = template(p, tmp_path, "rs", content=b"petrel-backup")
+    assert p.api("POST", "/vms/rs/start")[0] == 200
+    log = p.state / "logs" / "rs.worker.log"
+    wait_count(log, at_least=2)
+    at_backup = max(counts(log))  # the backup holds a later count than this
+    assert p.ctl("backup", "rs", "b1").returncode == 0
+    assert p.ctl("destroy", "rs").returncode == 0
+    disk.write_bytes(b"overwritten" + bytes((1 << 20) - 11))
+    since = log.stat().st_size
+    r = p.ctl("restore", "rs", "b1")
+    assert r.returncode == 0, r.stderr
+    ev.wait("rs", "restored")
+    assert p.api("GET", "/vms/rs")[1]["state"] == "running"
+    assert disk.read_bytes()[:13] == b"petrel-backup"
+    c = wait_count(log, since)
+    assert c[0] > at_backup >= 2, (c, at_backup)
+    # While it runs: its worker is replaced by one restored from the backup again.
+    old = p.api("GET", "/vms/rs")[1]["vmm_pid"]
+    assert p.ctl("restore", "rs", "b1").returncode == 0
+    assert p.api("GET", "/vms/rs")[1]["vmm_pid"] != old
+    ev.close()
+
+
+def test_a_hundred_vms_defined_started_listed_stopped(petreld, kvm):
+    """Issue 37's test: 100 jailed VMs of the idle test guest, started 8 at a time."""
+    import concurrent.futures
+    p = petreld()
+    names = [f"h{i}" for i in range(100)]
+    for n in names:
+        assert p.define(n, kernel=mgrlib.guest("idle"))[0] == 201
+
+    def start(n):
+        return p.api("POST", f"/vms/{n}/start", timeout=300)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for n, (st, body) in zip(names, pool.map(start, names)):
+            assert st == 200, (n, body)
+    running = p.api("GET", "/list/running")[1]
+    assert sorted(v["name"] for v in running) == sorted(names)
+    r = p.ctl("list")
+    assert r.returncode == 0 and sum(" running " in line for line in r.stdout.splitlines()) == 100
+    pids = [v["pid"] for v in running]
+    assert len(set(pids)) == 100
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for st, _ in pool.map(lambda n: p.api("POST", f"/vms/{n}/destroy", timeout=120), names):
+            assert st == 200
+    assert p.api("GET", "/list/running")[1] == []
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}")
