@@ -9,7 +9,7 @@
  * relative "DRIVE_ID.base". A jailed worker finds it there too: jail_backing.c links the base
  * next to the overlay in the jail. The link keeps the base alive whatever becomes of T.
  *
- * Then (unless "start": false) every clone starts from S at once, 16 at a time: a worker that
+ * Then (unless "start": false) every clone starts from S, two per CPU at a time: a worker that
  * loads S's state and memory (mapped privately, shared through the page cache) on the clone's
  * overlays (restore_overrides). It is all or nothing: if one clone cannot be made or started,
  * every clone of the request is stopped, undefined and removed, and the answer says why. */
@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #define CLONE_MAX 1000
-#define START_THREADS 16
+#define START_THREADS 16 /* at most; two per online CPU: a start is mostly CPU (exec, jail, load) */
 #define TAP_MAX 15      /* IFNAMSIZ - 1 */
 
 static bool tap_ok(const char *pat)
@@ -363,14 +363,15 @@ static void *start_some(void *arg)
 	return NULL;
 }
 
-/* Start every clone from the snapshot, START_THREADS at a time. */
+/* Start every clone from the snapshot, a few at a time. */
 static int start_all(struct manager *m, struct vm **made, unsigned count, const char *snapdir, char *err,
 		     size_t errlen)
 {
 	struct starter s = { .m = m, .made = made, .count = count, .snapdir = snapdir };
 	pthread_t t[START_THREADS];
-	unsigned n = 0;
-	for (; n < START_THREADS && n < count; n++)
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = 0, max = cpus > 0 && cpus < START_THREADS / 2 ? 2 * (unsigned)cpus : START_THREADS;
+	for (; n < max && n < count; n++)
 		if (pthread_create(&t[n], NULL, start_some, &s) != 0)
 			break;
 	if (!n)

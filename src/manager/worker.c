@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SOCKET_WAIT_MS 10000
+#define SOCKET_WAIT_MS 30000 /* a loaded host: many workers starting at once */
 
 
 static int pidfd_open_(pid_t pid)
