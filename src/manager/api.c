@@ -202,13 +202,7 @@ static enum api_result run_async(struct manager *m, struct vm *vm, const char *v
 /* A body {"name": NAME} (a snapshot's, a backup's) into out (VM_NAME_MAX + 1 bytes). */
 static bool name_body(const char *body, size_t len, char *out)
 {
-	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	const char *name = json_string_value(json_object_get(o, "name"));
-	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
-	if (ok)
-		snprintf(out, VM_NAME_MAX + 1, "%s", name);
-	json_decref(o);
-	return ok;
+	return name_body_parse(body, len, "name", out);
 }
 
 /* /vms/NAME/snapshots[/SNAP[/revert]] */

@@ -118,6 +118,8 @@ json_t *vm_to_json(struct manager *m, struct vm *vm);
 /* What a listing shows (GET /list): name, state, pid, operation, resources if set. */
 json_t *vm_brief_json(struct vm *vm);
 bool vm_name_ok(const char *name);
+/* A body {KEY: NAME} (a snapshot's, a backup's name) into out (VM_NAME_MAX + 1 bytes). */
+bool name_body_parse(const char *body, size_t len, const char *key, char *out);
 void vm_free(struct vm *vm);
 
 /* events.c: the event stream (GET /events) and the log per VM. */

@@ -41,13 +41,7 @@ void restore_overrides(json_t *load, json_t *fc)
 
 int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen)
 {
-	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	const char *name = json_string_value(json_object_get(o, "backup"));
-	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
-	if (ok)
-		snprintf(backup, VM_NAME_MAX + 1, "%s", name);
-	json_decref(o);
-	return ok ? 0 : mgr_err(err, errlen, EINVAL, "expected {\"backup\": NAME}, NAME 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
+	return name_body_parse(body, len, "backup", backup) ? 0 : mgr_err(err, errlen, EINVAL, "expected {\"backup\": NAME}, NAME 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
 }
 
 static int backup_dir(struct manager *m, struct vm *vm, const char *backup, char *out, size_t size)
