@@ -24,97 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CLONE_MAX 1000
 #define START_THREADS 16 /* at most; two per online CPU: a start is mostly CPU (exec, jail, load) */
-#define TAP_MAX 15      /* IFNAMSIZ - 1 */
-
-static bool tap_ok(const char *pat)
-{
-	const char *pct = strstr(pat, "%d");
-	if (!*pat || strlen(pat) + (pct ? 2 : 0) > TAP_MAX || (pct && strstr(pct + 2, "%")))
-		return false;
-	for (const char *p = pat; *p; p++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.", *p) &&
-		    !(p == pct || p == pct + 1))
-			return false;
-	return true;
-}
-
-int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req *q, char *err, size_t errlen)
-{
-	static const char *const keys[] = { "snapshot", "count", "prefix", "start", "net", NULL };
-	memset(q, 0, sizeof(*q));
-	q->start = true;
-	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *v;
-	const char *k;
-	int e = 0;
-	if (!json_is_object(o)) {
-		e = mgr_err(err, errlen, EINVAL, "expected {\"snapshot\": S, \"count\": N, \"prefix\": P, \"start\": B}");
-		goto out;
-	}
-	json_object_foreach(o, k, v) {
-		bool known = false;
-		for (const char *const *p = keys; *p; p++)
-			known |= !strcmp(k, *p);
-		if (!known) {
-			e = mgr_err(err, errlen, EINVAL, "unknown field '%s'", k);
-			goto out;
-		}
-	}
-	const char *snap = json_string_value(json_object_get(o, "snapshot"));
-	if (!snap || !vm_name_ok(snap)) {
-		e = mgr_err(err, errlen, EINVAL, "snapshot: expected a snapshot's name, 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
-		goto out;
-	}
-	snprintf(q->snap, sizeof(q->snap), "%s", snap);
-	v = json_object_get(o, "count");
-	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > CLONE_MAX) {
-		e = mgr_err(err, errlen, EINVAL, "count: expected an integer from 1 to %d", CLONE_MAX);
-		goto out;
-	}
-	q->count = (unsigned)json_integer_value(v);
-	v = json_object_get(o, "prefix");
-	const char *prefix = v ? json_string_value(v) : NULL;
-	if (v && (!prefix || strlen(prefix) > VM_NAME_MAX - 4 || !vm_name_ok(prefix))) {
-		e = mgr_err(err, errlen, EINVAL, "prefix: expected 1 to %d of [A-Za-z0-9-], not starting with '-'",
-			    VM_NAME_MAX - 4);
-		goto out;
-	}
-	/* The default, "<vm>-", is cut so that the longest clone name still fits. */
-	snprintf(q->prefix, VM_NAME_MAX - 3, "%s%s", prefix ? prefix : vm, prefix ? "" : "-");
-	if ((v = json_object_get(o, "start"))) {
-		if (!json_is_boolean(v)) {
-			e = mgr_err(err, errlen, EINVAL, "start: expected true or false");
-			goto out;
-		}
-		q->start = json_is_true(v);
-	}
-	if ((v = json_object_get(o, "net"))) {
-		json_t *t;
-		if (!json_is_object(v)) {
-			e = mgr_err(err, errlen, EINVAL, "net: expected {\"IFACE_ID\": \"TAP\"}, '%%d' in TAP: the clone's number");
-			goto out;
-		}
-		json_object_foreach(v, k, t)
-			if (!json_is_string(t) || !tap_ok(json_string_value(t))) {
-				e = mgr_err(err, errlen, EINVAL, "net.%s: expected a tap name of at most %d characters "
-					    "([A-Za-z0-9_.-], '%%d' once)", k, TAP_MAX - 2);
-				goto out;
-			}
-		q->net = json_incref(v);
-	}
-out:
-	json_decref(o);
-	return e;
-}
-
-void vmclone_free(void *req)
-{
-	struct clone_req *q = req;
-	if (q)
-		json_decref(q->net);
-	free(q);
-}
 
 static void clone_name(const struct clone_req *q, unsigned i, char out[VM_NAME_MAX + 1])
 {
@@ -250,12 +160,12 @@ static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl,
 		json_object_set_new(el, "guest_mac", json_string(mac));
 		const char *pat = json_string_value(json_object_get(q->net, json_string_value(json_object_get(el, "iface_id"))));
 		const char *pct = pat ? strstr(pat, "%d") : NULL;
-		if (pat) {
-			snprintf(tap, sizeof(tap), "%.*s%u%s", pct ? (int)(pct - pat) : (int)strlen(pat), pat, i, pct ? pct + 2 : "");
-			if (!pct)
-				snprintf(tap, sizeof(tap), "%s", pat);
+		if (pct)
+			snprintf(tap, sizeof(tap), "%.*s%u%s", (int)(pct - pat), pat, i, pct + 2);
+		else if (pat)
+			snprintf(tap, sizeof(tap), "%s", pat);
+		if (pat)
 			json_object_set_new(el, "host_dev_name", json_string(tap));
-		}
 	}
 	if (e < 0)
 		json_decref(doc);

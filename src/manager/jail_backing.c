@@ -6,8 +6,9 @@
  * inside the chroot as outside, whatever the host paths are. An absolute backing name cannot be
  * reached from inside the chroot: it is refused with the reason, as is a name with "..".
  *
- * The header is read with petrel's own qcow2 header parser (src/block, fuzzed): the image is a
- * file the guest may have written. A drive pinned "raw" is never probed. Backing files are
+ * Only drives the definition pins "format": "qcow2" are followed (an image the host made); the
+ * headers are read with petrel's own qcow2 header parser (src/block, fuzzed), and a backing
+ * file's format is the one its image records, else probed, as petrel does. Backing files are
  * linked, never handed to the worker (a base is shared, read-only, by every clone over it). */
 #include "manager/manager.h"
 #include "block/qcow2_format.h"
@@ -152,10 +153,15 @@ int jail_link_backing(json_t *fc, const char *root, char *err, size_t errlen)
 	json_t *d;
 	json_array_foreach(json_object_get(fc, "drives"), i, d) {
 		const char *path = json_string_value(json_object_get(d, "path_on_host"));
+		const char *format = json_string_value(json_object_get(d, "format"));
 		char where[48];
+		/* Only an image the definition says is qcow2: a disk left to probing may be a raw
+		 * disk whose guest wrote a qcow2 header naming a file beside it (docs/images.md's
+		 * probing rule); its worker probes it inside the jail, where no such file is. */
+		if (!path || !format || strcmp(format, "qcow2"))
+			continue;
 		snprintf(where, sizeof(where), "drives[%zu]", i);
-		int e = path ? link_chain(where, path, json_string_value(json_object_get(d, "format")), vmdir, err, errlen)
-			     : 0;
+		int e = link_chain(where, path, format, vmdir, err, errlen);
 		if (e < 0)
 			return e;
 	}

@@ -245,6 +245,8 @@ int console_input_write(struct manager *m, struct vm *vm, const char *keys, size
 
 /* clone.c: N VMs from a snapshot on qcow2 overlays (POST /vms/NAME/clone). prepare parses
  * the body and checks it against the inventory (m->lock held), run makes and starts them. */
+#define CLONE_MAX 1000
+#define TAP_MAX 15          /* a tap's name: IFNAMSIZ - 1 */
 struct clone_req {
 	char snap[VM_NAME_MAX + 1];
 	char prefix[VM_NAME_MAX + 1];

@@ -39,11 +39,6 @@ void restore_overrides(json_t *load, json_t *fc)
 	json_object_set_new(load, "network_overrides", nets);
 }
 
-int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen)
-{
-	return name_body_parse(body, len, "backup", backup) ? 0 : mgr_err(err, errlen, EINVAL, "expected {\"backup\": NAME}, NAME 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
-}
-
 static int backup_dir(struct manager *m, struct vm *vm, const char *backup, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%s/%s.backups/%s", m->snapshot_dir, vm->def.name, backup);

@@ -114,6 +114,26 @@ def test_clones_are_defined_on_overlays_of_their_own(tmp_path):
         p.close()
 
 
+def test_clones_get_macs_and_taps_of_their_own(tmp_path):
+    p = mgrlib.Petreld().start()
+    try:
+        nic = {"iface_id": "eth0", "host_dev_name": "tmpltap", "guest_mac": "06:00:00:00:00:01"}
+        assert p.define("net", **{"network-interfaces": [nic]})[0] == 201
+        fake_snapshot(p, "net", "s1")
+        st, body = p.api("POST", "/vms/net/clone", {"snapshot": "s1", "count": 3, "start": False,
+                                                    "net": {"eth0": "ct%d"}})
+        assert st == 200, body
+        nics = [p.api("GET", f"/vms/{c['name']}/definition")[1]["network-interfaces"][0] for c in body]
+        assert [n["host_dev_name"] for n in nics] == ["ct0", "ct1", "ct2"]
+        macs = {n["guest_mac"] for n in nics} | {nic["guest_mac"]}
+        assert len(macs) == 4 and all(int(m[:2], 16) & 3 == 2 for m in macs)  # local, unicast
+        # without a tap for it, an interface keeps the template's
+        st, body = p.api("POST", "/vms/net/clone", {"snapshot": "s1", "count": 1, "start": False, "prefix": "k"})
+        assert p.api("GET", "/vms/k0/definition")[1]["network-interfaces"][0]["host_dev_name"] == "tmpltap"
+    finally:
+        p.close()
+
+
 def test_clones_that_cannot_start_are_all_undone(tmp_path):
     """The snapshot's state is not loadable (or there is no KVM): every clone of the request is
     stopped, undefined and its disks removed; the answer says why; the template is untouched."""
