@@ -288,10 +288,12 @@ def test_restore_brings_back_the_disks_and_the_state(petreld, kvm, tmp_path):
 
 
 def test_a_hundred_vms_defined_started_listed_stopped(petreld, kvm):
-    """Issue 37's test: 100 jailed VMs of the idle test guest, started 2 at a time."""
+    """Issue 37's test: 100 jailed VMs of the idle test guest, started 2 at a time
+    (PETREL_MANAGER_VMS=N for fewer: under nested KVM on a loaded host 100 do not fit)."""
     import concurrent.futures
     p = petreld()
-    names = [f"h{i}" for i in range(100)]
+    count = int(os.environ.get("PETREL_MANAGER_VMS", "100"))
+    names = [f"h{i}" for i in range(count)]
     for n in names:
         assert p.define(n, kernel=mgrlib.guest("idle"))[0] == 201
 
@@ -304,9 +306,9 @@ def test_a_hundred_vms_defined_started_listed_stopped(petreld, kvm):
     running = p.api("GET", "/list/running")[1]
     assert sorted(v["name"] for v in running) == sorted(names)
     r = p.ctl("list")
-    assert r.returncode == 0 and sum(" running " in line for line in r.stdout.splitlines()) == 100
+    assert r.returncode == 0 and sum(" running " in line for line in r.stdout.splitlines()) == count
     pids = [v["pid"] for v in running]
-    assert len(set(pids)) == 100
+    assert len(set(pids)) == count
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         for st, _ in pool.map(lambda n: p.api("POST", f"/vms/{n}/destroy", timeout=120), names):
             assert st == 200
