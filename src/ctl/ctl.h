@@ -16,5 +16,8 @@ int ctl_request(const char *method, const char *path, const char *body, unsigned
 int cmd_top(int argc, char **argv);
 int cmd_console(const char *name);
 int cmd_replica(int argc, char **argv);
+/* clone.c */
+int cmd_clone(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 #endif

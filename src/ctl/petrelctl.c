@@ -38,6 +38,9 @@ static void usage(FILE *f)
 		"  backup-list NAME             its backups\n"
 		"  snapshot-revert NAME SNAP    replace the VM's worker by one restored from SNAP\n"
 		"  snapshot-delete NAME SNAP\n"
+		"  clone NAME SNAP N [--prefix P] [--no-start] [--net IFACE=TAP]\n"
+		"                               N new VMs from SNAP on copy-on-write disks, started\n"
+		"  restore NAME BACKUP          the backup's disks back, the VM running from its state\n"
 		"  events                       follow the event stream (Ctrl-C to stop)\n"
 		"  console NAME                 the VM's serial console: its output (recent first), and what is\n"
 		"                               typed goes to the guest; Ctrl-] detaches\n"
@@ -413,6 +416,8 @@ int main(int argc, char **argv)
 		return cmd_events();
 	if (!strcmp(cmd, "top"))
 		return cmd_top(n, a);
+	if (!strcmp(cmd, "clone") || !strcmp(cmd, "restore"))
+		return cmd[1] == 'l' ? cmd_clone(n, a) : cmd_restore(n, a);
 	if (!strcmp(cmd, "set-resources"))
 		return cmd_set_resources(n, a);
 	if (!strcmp(cmd, "replica"))

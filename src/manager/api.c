@@ -11,6 +11,7 @@
  *   POST /vms/NAME/backup {"name"}  a backup with its disks   GET /vms/NAME/backups  the backups
  *   GET  /vms/NAME/console      its console output: recent, then as it comes (long-lived)
  *   POST /vms/NAME/console      the body (1 to 4096 bytes) typed into its serial console
+ *   POST /vms/NAME/clone {"snapshot", "count", "prefix"}  clones   POST /vms/NAME/restore {"backup"}
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
@@ -61,7 +62,7 @@ static enum api_result fault(struct api_response *r, unsigned status, const char
 }
 
 /* The definition document as stored: indented, for people. */
-static int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen)
+int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen)
 {
 	char *text = json_dumps(def->doc, JSON_INDENT(2));
 	if (!text)
@@ -203,13 +204,7 @@ static enum api_result run_async(struct manager *m, struct vm *vm, const char *v
 /* A body {"name": NAME} (a snapshot's, a backup's) into out (VM_NAME_MAX + 1 bytes). */
 static bool name_body(const char *body, size_t len, char *out)
 {
-	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	const char *name = json_string_value(json_object_get(o, "name"));
-	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
-	if (ok)
-		snprintf(out, VM_NAME_MAX + 1, "%s", name);
-	json_decref(o);
-	return ok;
+	return name_body_parse(body, len, "name", out);
 }
 
 /* /vms/NAME/snapshots[/SNAP[/revert]] */
@@ -254,6 +249,32 @@ static enum api_result snapshot_route(struct manager *m, struct vm *vm, const ch
 		return fault(r, 409, "the VM is busy");
 	snprintf(vm->verb_arg, sizeof(vm->verb_arg), "%.64s", snap);
 	return run_async(m, vm, "revert", r, done, opaque);
+}
+
+/* POST /vms/NAME/clone {"snapshot", "count", "prefix", "start", "net"} (clone.c),
+ * POST /vms/NAME/restore {"backup"} (restore.c). */
+static enum api_result clone_restore_route(struct manager *m, struct vm *vm, const char *method, const char *sub,
+					   const char *body, size_t len, struct api_response *r, api_done_fn done,
+					   void *opaque)
+{
+	char err[512];
+	bool clone = !strcmp(sub, "clone");
+	if (strcmp(method, "POST"))
+		return fault(r, 405, "POST");
+	if (vm->busy) /* verb_arg and verb_data are the running verb's */
+		return fault(r, 409, "the VM is busy");
+	int e = clone ? vmclone_prepare(m, vm, body, len, err, sizeof(err))
+		      : vmrestore_parse(body, len, vm->verb_arg, err, sizeof(err));
+	if (!e && !clone)
+		e = vmrestore_check(m, vm, vm->verb_arg, err, sizeof(err));
+	if (e < 0)
+		return fault(r, e == -ENOENT ? 404 : mgr_status_of(e), err);
+	enum api_result res = run_async(m, vm, clone ? "clone" : "restore", r, done, opaque);
+	if (res != API_PENDING) {
+		vmclone_free(vm->verb_data);
+		vm->verb_data = NULL;
+	}
+	return res;
 }
 
 static const char *const verbs[] = { "start", "shutdown", "destroy", "reboot", "pause", "resume", NULL };
@@ -347,6 +368,8 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		const char *verb = replica_route(m, vm, method, sub[7] ? sub + 8 : NULL, body, len, r);
 		return verb ? run_async(m, vm, verb, r, done, opaque) : API_DONE;
 	}
+	if (!strcmp(sub, "clone") || !strcmp(sub, "restore"))
+		return clone_restore_route(m, vm, method, sub, body, len, r, done, opaque);
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);
 	for (const char *const *v = verbs; *v; v++) {

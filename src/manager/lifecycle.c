@@ -20,8 +20,10 @@ int lifecycle_begin(struct manager *m, struct vm *vm, const char *verb, char *er
 {
 	if (vm->busy)
 		return mgr_err(err, errlen, EBUSY, "VM '%s' is busy: %s in progress", vm->def.name, vm->busy);
-	/* revert: from any state, a running VM's worker is replaced; replica verbs: replica.c checked */
-	if (!strcmp(verb, "revert") || !strncmp(verb, "replica-", 8)) {
+	/* From any state: a running VM's worker is replaced (revert, restore); a clone's source
+	 * may run (clone.c checks what it may); replica verbs: replica.c checked */
+	if (!strcmp(verb, "revert") || !strcmp(verb, "restore") || !strcmp(verb, "clone") ||
+	    !strncmp(verb, "replica-", 8)) {
 		vm->busy = verb;
 		return 0;
 	}
@@ -80,7 +82,9 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, const char *
 		if (restart)
 			vm->restarts++;
 		runstate_save(m, vm);
-		event_emit(m, vm->def.name, restore ? "reverted" : restart ? "restarted" : "started",
+		const char *what = !restore ? (restart ? "restarted" : "started")
+				   : vm->busy && !strcmp(vm->busy, "revert") ? "reverted" : "restored";
+		event_emit(m, vm->def.name, what,
 			   json_pack("{s:i, s:i}", "pid", (int)vm->pid, "restarts", (int)vm->restarts));
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -141,6 +145,10 @@ int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err,
 		return machine_apply(m, vm, vm->want_vcpus, vm->want_mem_mib, err, errlen);
 	if (!strcmp(verb, "revert"))
 		return vmsnap_revert(m, vm, vm->verb_arg, err, errlen);
+	if (!strcmp(verb, "clone"))
+		return vmclone_run(m, vm, err, errlen);
+	if (!strcmp(verb, "restore"))
+		return vmrestore_run(m, vm, vm->verb_arg, err, errlen);
 	if (!strcmp(verb, "shutdown"))
 		return do_shutdown(m, vm, err, errlen);
 	if (!strncmp(verb, "replica-", 8))
@@ -179,7 +187,10 @@ static void *async_thread(void *arg)
 	if (e < 0)
 		api_response_fault(&r, mgr_status_of(e), "%s: %s", a->verb, err);
 	else {
-		char *text = json_dumps(vm_to_json(m, a->vm), JSON_COMPACT);
+		json_t *o = a->vm->verb_result ? a->vm->verb_result : vm_to_json(m, a->vm);
+		a->vm->verb_result = NULL;
+		char *text = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
 		r.status = 200;
 		r.body = text;
 	}

@@ -68,6 +68,8 @@ struct vm {
 	enum replica_role replica;
 	json_t *replica_args;       /* the replica verb's body (owned) */
 	json_t *replica_status;     /* the worker's GET /replication, refreshed (owned) */
+	void *verb_data;            /* a clone request (clone.c), the verb's to free */
+	json_t *verb_result;        /* what the verb answers instead of the VM (clones), or NULL */
 };
 
 struct manager {
@@ -122,6 +124,8 @@ json_t *vm_to_json(struct manager *m, struct vm *vm);
 /* What a listing shows (GET /list): name, state, pid, operation, resources if set. */
 json_t *vm_brief_json(struct vm *vm);
 bool vm_name_ok(const char *name);
+/* A body {KEY: NAME} (a snapshot's, a backup's name) into out (VM_NAME_MAX + 1 bytes). */
+bool name_body_parse(const char *body, size_t len, const char *key, char *out);
 void vm_free(struct vm *vm);
 
 /* events.c: the event stream (GET /events) and the log per VM. */
@@ -257,8 +261,38 @@ const char *replica_route(struct manager *m, struct vm *vm, const char *method, 
 int replica_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen);
 /* The worker of vm has ended (m->lock held): its part in a pair with it. */
 void replica_ended(struct manager *m, struct vm *vm);
+/* clone.c: N VMs from a snapshot on qcow2 overlays (POST /vms/NAME/clone). prepare parses
+ * the body and checks it against the inventory (m->lock held), run makes and starts them. */
+#define CLONE_MAX 1000
+#define TAP_MAX 15          /* a tap's name: IFNAMSIZ - 1 */
+struct clone_req {
+	char snap[VM_NAME_MAX + 1];
+	char prefix[VM_NAME_MAX + 1];
+	unsigned count;
+	bool start;
+	json_t *net;        /* iface_id -> tap name, "%d": the clone's number */
+};
+int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req *q, char *err, size_t errlen);
+int vmclone_prepare(struct manager *m, struct vm *vm, const char *body, size_t len, char *err, size_t errlen);
+int vmclone_run(struct manager *m, struct vm *src, char *err, size_t errlen);
+void vmclone_free(void *req);
+
+/* jail_backing.c: a qcow2 disk's backing chain, linked into the jail beside it. */
+struct qcow2_header;
+/* The qcow2 header of path: 1 (qcow2), 0 (not: format "raw", or probed), or -errno. */
+int disk_qcow2_header(const char *path, const char *format, struct qcow2_header *h, char *err, size_t errlen);
+int jail_link_backing(json_t *fc, const char *root, char *err, size_t errlen);
+
+/* restore.c: POST /vms/NAME/restore {"backup"}: the backup's disks back, its state loaded. */
+int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen);
+int vmrestore_check(struct manager *m, struct vm *vm, const char *backup, char *err, size_t errlen);
+int vmrestore_run(struct manager *m, struct vm *vm, const char *backup, char *err, size_t errlen);
+/* The definition's drives and taps as the overrides of a snapshot load (load: its body). */
+void restore_overrides(json_t *load, json_t *fc);
 
 /* api.c */
+/* Write def's document as <defs dir>/<name>.json, atomically. */
+int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen);
 struct api_server;
 int mgr_api_start(struct manager *m, struct api_server **out);
 

@@ -1,6 +1,7 @@
 /* The VM table: lookup, names, and a VM as the API shows it. */
 #include "manager/manager.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -83,4 +84,15 @@ json_t *vm_brief_json(struct vm *vm)
 	else
 		json_decref(res);
 	return o;
+}
+
+bool name_body_parse(const char *body, size_t len, const char *key, char *out)
+{
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *name = json_string_value(json_object_get(o, key));
+	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
+	if (ok)
+		snprintf(out, VM_NAME_MAX + 1, "%s", name);
+	json_decref(o);
+	return ok;
 }

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SOCKET_WAIT_MS 10000
+#define SOCKET_WAIT_MS 30000 /* a loaded host: many workers starting at once */
 
 
 static int pidfd_open_(pid_t pid)
@@ -413,7 +413,8 @@ int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t 
 			goto fail;
 		}
 		struct jail_put jp = { m, vm, root, 0, err, errlen };
-		if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0)
+		if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0 ||
+		    (e = jail_link_backing(fc, root, err, errlen)) < 0)
 			goto fail;
 		rewrite_paths(fc);
 		if (restore && (e = vmsnap_into_jail(m, vm, restore, root, err, errlen)) < 0)
@@ -443,6 +444,7 @@ int worker_start(struct manager *m, struct vm *vm, const char *restore, char *er
 		snprintf(mem, sizeof(mem), "%s/vm.mem", m->jailer ? "" : restore);
 		act = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", st, "mem_backend", "backend_type",
 				"File", "backend_path", mem, "resume_vm", 1);
+		restore_overrides(act, fc);
 	} else {
 		if ((e = configure(m, vm, fc, err, errlen)) < 0)
 			goto fail;

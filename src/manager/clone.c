@@ -1,0 +1,341 @@
+/* Clones: N new VMs from one snapshot of a VM, on copy-on-write disks (docs/manager.md#clones),
+ * the deployment path of `petrel image deploy` (docs/images.md) inside petreld.
+ *
+ * Clone I of VM T's snapshot S is a defined VM of its own, PREFIX + I: its definition is the one
+ * S was taken with (meta.json), under its new name, with a new UUID, a new MAC per network
+ * interface (and the tap the request names), and each drive replaced by an overlay. Its disks
+ * live in <jail base>/clones/<name>/: DRIVE_ID.base, a hard link of T's disk (read-only from
+ * now on: every clone shares it), and DRIVE_ID.qcow2, a qcow2 overlay whose backing name is the
+ * relative "DRIVE_ID.base". A jailed worker finds it there too: jail_backing.c links the base
+ * next to the overlay in the jail. The link keeps the base alive whatever becomes of T.
+ *
+ * Then (unless "start": false) every clone starts from S, two per CPU at a time: a worker that
+ * loads S's state and memory (mapped privately, shared through the page cache) on the clone's
+ * overlays (restore_overrides). It is all or nothing: if one clone cannot be made or started,
+ * every clone of the request is stopped, undefined and removed, and the answer says why. */
+#include "manager/manager.h"
+#include "block/qcow2.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define START_THREADS 16 /* at most; two per online CPU: a start is mostly CPU (exec, jail, load) */
+
+static void clone_name(const struct clone_req *q, unsigned i, char out[VM_NAME_MAX + 1])
+{
+	/* prefix: at most VM_NAME_MAX - 4 characters, i < CLONE_MAX: it fits */
+	if (snprintf(out, VM_NAME_MAX + 1, "%s%u", q->prefix, i) > VM_NAME_MAX)
+		out[0] = '\0';
+}
+
+static int clone_dir(struct manager *m, const char *name, char *out, size_t size)
+{
+	int n = name ? snprintf(out, size, "%s/clones/%s", m->jail_base, name) : snprintf(out, size, "%s/clones", m->jail_base);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The snapshot's definition (meta.json's), or NULL with the reason. */
+static json_t *snapshot_definition(const char *snapdir, char *err, size_t errlen)
+{
+	char *text = NULL;
+	if (defs_read(snapdir, "meta.json", &text, err, errlen) < 0)
+		return NULL;
+	json_t *meta = json_loads(text, 0, NULL);
+	free(text);
+	json_t *def = json_incref(json_object_get(meta, "definition"));
+	json_decref(meta);
+	if (!json_is_object(def)) {
+		json_decref(def);
+		mgr_err(err, errlen, EINVAL, "%s/meta.json has no definition", snapdir);
+		return NULL;
+	}
+	return def;
+}
+
+int vmclone_prepare(struct manager *m, struct vm *vm, const char *body, size_t len, char *err, size_t errlen)
+{
+	struct clone_req *q = malloc(sizeof(*q));
+	if (!q)
+		return mgr_err(err, errlen, ENOMEM, "out of memory");
+	int e = vmclone_parse(body, len, vm->def.name, q, err, errlen);
+	if (!e && !vmsnap_exists(m, vm, q->snap))
+		e = mgr_err(err, errlen, ENOENT, "VM '%s' has no snapshot '%s'", vm->def.name, q->snap);
+	/* The clones' bases are vm's disks as they are now: they must not change any more. */
+	if (!e && vm->pid > 0 && json_array_size(json_object_get(vm->def.doc, "drives")))
+		e = mgr_err(err, errlen, EBUSY, "VM '%s' is running: its disks, the clones' bases, would change under "
+			    "them; shut it down first", vm->def.name);
+	for (unsigned i = 0; !e && i < q->count; i++) {
+		char name[VM_NAME_MAX + 1], dir[PATH_MAX];
+		struct stat st;
+		clone_name(q, i, name);
+		if (vm_find(m, name))
+			e = mgr_err(err, errlen, EEXIST, "a VM named '%s' exists already (choose another prefix)", name);
+		else if (clone_dir(m, name, dir, sizeof(dir)) == 0 && lstat(dir, &st) == 0)
+			e = mgr_err(err, errlen, EEXIST, "%s exists (the disks of an earlier '%s'?): remove it or choose "
+				    "another prefix", dir, name);
+	}
+	if (e < 0) {
+		vmclone_free(q);
+		return e;
+	}
+	vm->verb_data = q;
+	return 0;
+}
+
+/* A locally administered unicast MAC of the clone's own, from its name (FNV-1a). */
+static void clone_mac(const char *name, unsigned iface, char out[18])
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ iface;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	snprintf(out, 18, "06:%02x:%02x:%02x:%02x:%02x", (unsigned)(h >> 32) & 0xff, (unsigned)(h >> 24) & 0xff,
+		 (unsigned)(h >> 16) & 0xff, (unsigned)(h >> 8) & 0xff, (unsigned)h & 0xff);
+}
+
+/* The overlay of one drive in cdir: DRIVE_ID.base (the template's disk) and DRIVE_ID.qcow2. */
+static int make_overlay(const char *cdir, json_t *drive, char *err, size_t errlen)
+{
+	const char *id = json_string_value(json_object_get(drive, "drive_id"));
+	const char *disk = json_string_value(json_object_get(drive, "path_on_host"));
+	const char *fmt = json_string_value(json_object_get(drive, "format"));
+	if (fmt && !strcmp(fmt, "auto"))
+		fmt = NULL;
+	char base[PATH_MAX], top[PATH_MAX], rel[VM_NAME_MAX + 8];
+	struct qcow2_header *h = malloc(sizeof(*h));
+	int q = h ? disk_qcow2_header(disk, fmt, h, err, errlen) : -ENOMEM;
+	bool backed = q > 0 && h->backing_file[0];
+	free(h);
+	if (q < 0)
+		return q;
+	if (backed)
+		return mgr_err(err, errlen, ENOTSUP, "drive '%s': '%s' has a backing file itself (a clone's disk?): "
+			       "clone from a VM whose disks stand alone", id, disk);
+	snprintf(rel, sizeof(rel), "%s.base", id);
+	if (snprintf(base, sizeof(base), "%s/%s", cdir, rel) >= (int)sizeof(base) ||
+	    snprintf(top, sizeof(top), "%s/%s.qcow2", cdir, id) >= (int)sizeof(top))
+		return mgr_err(err, errlen, ENAMETOOLONG, "%s: path too long", cdir);
+	/* A hard link when the template's disk is on this file system (a jail needs that), else a
+	 * symbolic link to it (a worker without the jailer follows it). */
+	if (link(disk, base) < 0) {
+		char real[PATH_MAX];
+		if (errno != EXDEV || !realpath(disk, real) || symlink(real, base) < 0)
+			return mgr_err(err, errlen, errno, "drive '%s': cannot link '%s' as %s: %s", id, disk, base,
+				       strerror(errno));
+	}
+	struct qcow2_create_opts o = { .backing = rel, .backing_format = fmt };
+	char why[512];
+	if (qcow2_create(top, &o, why, sizeof(why)) < 0)
+		return mgr_err(err, errlen, EIO, "drive '%s': %s", id, why);
+	json_object_set_new(drive, "path_on_host", json_string(top));
+	json_object_set_new(drive, "format", json_string("qcow2"));
+	return 0;
+}
+
+/* The clone's definition from the template's: name, UUID, MACs, taps, overlays. */
+static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl, const char *cdir, json_t **out,
+			    char *err, size_t errlen)
+{
+	char name[VM_NAME_MAX + 1];
+	clone_name(q, i, name);
+	json_t *doc = json_deep_copy(tmpl), *p = json_object_get(doc, "petrel"), *el;
+	if (!json_is_object(p)) {
+		json_decref(doc);
+		return mgr_err(err, errlen, EINVAL, "the snapshot's definition has no petrel section");
+	}
+	json_object_set_new(p, "name", json_string(name));
+	json_object_del(p, "uuid"); /* def_parse gives a new one */
+	size_t k;
+	int e = 0;
+	json_array_foreach(json_object_get(doc, "drives"), k, el)
+		if ((e = make_overlay(cdir, el, err, errlen)) < 0)
+			break;
+	json_array_foreach(json_object_get(doc, "network-interfaces"), k, el) {
+		char mac[18], tap[TAP_MAX + 16];
+		clone_mac(name, (unsigned)k, mac);
+		json_object_set_new(el, "guest_mac", json_string(mac));
+		const char *pat = json_string_value(json_object_get(q->net, json_string_value(json_object_get(el, "iface_id"))));
+		const char *pct = pat ? strstr(pat, "%d") : NULL;
+		if (pct)
+			snprintf(tap, sizeof(tap), "%.*s%u%s", (int)(pct - pat), pat, i, pct + 2);
+		else if (pat)
+			snprintf(tap, sizeof(tap), "%s", pat);
+		if (pat)
+			json_object_set_new(el, "host_dev_name", json_string(tap));
+	}
+	if (e < 0)
+		json_decref(doc);
+	else
+		*out = doc;
+	return e;
+}
+
+/* Undo clones made[0..n): stop, undefine, remove their disks. */
+static void undo(struct manager *m, struct vm **made, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct vm *vm = made[i];
+		char dir[PATH_MAX], err[256];
+		if (!vm)
+			continue;
+		pthread_mutex_lock(&m->lock);
+		bool up = vm->pid > 0;
+		pthread_mutex_unlock(&m->lock);
+		if (up)
+			worker_kill(m, vm);
+		pthread_mutex_lock(&m->lock);
+		for (struct vm **p = &m->vms; *p; p = &(*p)->next)
+			if (*p == vm) {
+				*p = vm->next;
+				break;
+			}
+		defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
+		event_emit(m, vm->def.name, "undefined", NULL);
+		if (clone_dir(m, vm->def.name, dir, sizeof(dir)) == 0)
+			rm_tree(dir);
+		vm_free(vm);
+		pthread_mutex_unlock(&m->lock);
+	}
+}
+
+/* Make clone i: its disks, its definition (written atomically), its place in the inventory. */
+static int make_clone(struct manager *m, struct vm *src, const struct clone_req *q, unsigned i, json_t *tmpl,
+		      struct vm **out, char *err, size_t errlen)
+{
+	char name[VM_NAME_MAX + 1], cdir[PATH_MAX];
+	clone_name(q, i, name);
+	if (clone_dir(m, name, cdir, sizeof(cdir)) < 0)
+		return mgr_err(err, errlen, ENAMETOOLONG, "jail base path too long");
+	if (mkdir(cdir, 0700) < 0)
+		return mgr_err(err, errlen, errno, "cannot create %s: %s", cdir, strerror(errno));
+	json_t *doc = NULL;
+	char *text = NULL;
+	struct vm_def def = { 0 };
+	struct vm *vm = NULL;
+	int e = clone_definition(q, i, tmpl, cdir, &doc, err, errlen);
+	if (!e && !(text = json_dumps(doc, JSON_COMPACT)))
+		e = mgr_err(err, errlen, ENOMEM, "out of memory");
+	if (!e)
+		e = def_parse(text, strlen(text), &def, err, errlen);
+	free(text);
+	json_decref(doc);
+	if (!e && !(vm = calloc(1, sizeof(*vm))))
+		e = mgr_err(err, errlen, ENOMEM, "out of memory");
+	pthread_mutex_lock(&m->lock);
+	if (!e && vm_find(m, name))
+		e = mgr_err(err, errlen, EEXIST, "a VM named '%s' was defined meanwhile", name);
+	if (!e)
+		e = save_definition(m, &def, err, errlen);
+	if (e < 0) {
+		pthread_mutex_unlock(&m->lock);
+		def_free(&def);
+		free(vm);
+		rm_tree(cdir);
+		return e;
+	}
+	vm->def = def;
+	vm->pidfd = -1;
+	vm->last_exit = -1;
+	vm->busy = "clone";
+	vm->next = m->vms;
+	m->vms = vm;
+	event_emit(m, name, "defined", json_pack("{s:s, s:s}", "clone_of", src->def.name, "snapshot", q->snap));
+	pthread_mutex_unlock(&m->lock);
+	*out = vm;
+	return 0;
+}
+
+struct starter {
+	struct manager *m;
+	struct vm **made;
+	unsigned count;
+	const char *snapdir;
+	atomic_uint next;
+	atomic_int failed;
+	pthread_mutex_t lock;
+	char err[512];
+};
+
+static void *start_some(void *arg)
+{
+	struct starter *s = arg;
+	unsigned i;
+	while (!atomic_load(&s->failed) && (i = atomic_fetch_add(&s->next, 1)) < s->count) {
+		char err[400];
+		if (lifecycle_restore(s->m, s->made[i], s->snapdir, err, sizeof(err)) < 0 &&
+		    !atomic_exchange(&s->failed, 1))
+			snprintf(s->err, sizeof(s->err), "clone '%s': %s", s->made[i]->def.name, err);
+	}
+	return NULL;
+}
+
+/* Start every clone from the snapshot, a few at a time. */
+static int start_all(struct manager *m, struct vm **made, unsigned count, const char *snapdir, char *err,
+		     size_t errlen)
+{
+	struct starter s = { .m = m, .made = made, .count = count, .snapdir = snapdir };
+	pthread_t t[START_THREADS];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = 0, max = cpus > 0 && cpus < START_THREADS / 2 ? 2 * (unsigned)cpus : START_THREADS;
+	for (; n < max && n < count; n++)
+		if (pthread_create(&t[n], NULL, start_some, &s) != 0)
+			break;
+	if (!n)
+		start_some(&s);
+	for (unsigned k = 0; k < n; k++)
+		pthread_join(t[k], NULL);
+	return s.failed ? mgr_err(err, errlen, EIO, "%s", s.err) : 0;
+}
+
+int vmclone_run(struct manager *m, struct vm *src, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&m->lock);
+	struct clone_req *q = src->verb_data;
+	src->verb_data = NULL;
+	pthread_mutex_unlock(&m->lock);
+	if (!q)
+		return mgr_err(err, errlen, EINVAL, "no clone request");
+	char snapdir[PATH_MAX], dir[PATH_MAX];
+	int e = 0;
+	if (snprintf(snapdir, sizeof(snapdir), "%s/%s/%s", m->snapshot_dir, src->def.name, q->snap) >= (int)sizeof(snapdir) ||
+	    clone_dir(m, NULL, dir, sizeof(dir)) < 0)
+		e = mgr_err(err, errlen, ENAMETOOLONG, "path too long");
+	json_t *tmpl = e ? NULL : snapshot_definition(snapdir, err, errlen);
+	struct vm **made = calloc(q->count, sizeof(*made));
+	if (!e && !tmpl)
+		e = -EINVAL;
+	else if (!e && !made)
+		e = mgr_err(err, errlen, ENOMEM, "out of memory");
+	else if (!e && json_array_size(json_object_get(tmpl, "pmem")))
+		e = mgr_err(err, errlen, ENOTSUP, "the snapshot's VM has pmem devices: their files cannot be shared");
+	else if (!e && ((mkdir(m->jail_base, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0711) < 0 && errno != EEXIST)))
+		e = mgr_err(err, errlen, errno, "cannot create %s: %s", dir, strerror(errno));
+	uint64_t t0 = mgr_now_ms();
+	for (unsigned i = 0; !e && i < q->count; i++)
+		e = make_clone(m, src, q, i, tmpl, &made[i], err, errlen);
+	uint64_t t1 = mgr_now_ms();
+	if (!e && q->start)
+		e = start_all(m, made, q->count, snapdir, err, errlen);
+	if (e < 0) {
+		undo(m, made, q->count);
+	} else {
+		pthread_mutex_lock(&m->lock);
+		json_t *a = json_array();
+		for (unsigned i = 0; i < q->count; i++) {
+			made[i]->busy = NULL;
+			json_array_append_new(a, vm_to_json(m, made[i]));
+		}
+		src->verb_result = a;
+		pthread_mutex_unlock(&m->lock);
+		vm_log(m, src->def.name, "%u clone(s) of snapshot '%s': made in %llu ms, started in %llu ms", q->count,
+		       q->snap, (unsigned long long)(t1 - t0), (unsigned long long)(mgr_now_ms() - t1));
+	}
+	free(made);
+	json_decref(tmpl);
+	vmclone_free(q);
+	return e;
+}
