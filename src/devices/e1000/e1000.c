@@ -93,9 +93,9 @@ static void e1000_ready(void *opaque, int fd, uint32_t events)
 	struct e1000 *e = opaque;
 	(void)fd;
 	(void)events;
-	struct epoll_event ev[5];   /* tap, timer, kick, two limiter timers */
+	struct epoll_event ev[6];   /* tap, timer, kick, two limiter timers, MMDS's timer */
 	pthread_mutex_lock(&e->lock);
-	int k = epoll_wait(e->epfd, ev, 5, 0);
+	int k = epoll_wait(e->epfd, ev, 6, 0);
 	bool rx = false, tx = false;
 	for (int i = 0; i < k; i++) {
 		int f = ev[i].data.fd;
@@ -115,6 +115,9 @@ static void e1000_ready(void *opaque, int fd, uint32_t events)
 		} else if (f == e->tx_rl.timer_fd) {
 			rate_limiter_timer_event(&e->tx_rl);
 			tx = true;
+		} else if (f == e1000_mmds_timer_fd(e)) {
+			e1000_mmds_timer(e);   /* a retransmission is due: the receive turn sends it */
+			rx = true;
 		} else {
 			if ((ev[i].events & (EPOLLOUT | EPOLLERR)) && e->tx_waiting) {
 				e->tx_waiting = false;
@@ -353,6 +356,7 @@ void e1000_destroy(struct e1000 *e)
 			 (unsigned long long)e->stats.tx_frames, (unsigned long long)e->stats.tx_bytes,
 			 (unsigned long long)e->stats.tx_errors, (unsigned long long)e->stats.tx_malformed,
 			 (unsigned long long)e->stats.interrupts);
+	e1000_mmds_destroy(e);
 	rate_limiter_destroy(&e->rx_rl);
 	rate_limiter_destroy(&e->tx_rl);
 	if (e->timer_fd >= 0)

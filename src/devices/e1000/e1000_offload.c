@@ -57,6 +57,8 @@ static void write_held(void *opaque, const void *frame, size_t len)
 
 int e1000_tap_write(struct e1000 *e, const uint8_t *frame, uint32_t len)
 {
+	if (e->mmds && e1000_mmds_tx(e, frame + TAP_VNET_HDR_LEN, len - TAP_VNET_HDR_LEN))
+		return 0;   /* for the metadata service: it never reaches the tap */
 	struct outgate *g = __atomic_load_n(&e->gate, __ATOMIC_ACQUIRE);
 	if (g && e->is_tap && outgate_hold(g, write_held, e, frame, len, false)) {
 		/* replicated: out when the standby has this epoch (src/ha) */
