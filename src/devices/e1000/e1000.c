@@ -320,6 +320,7 @@ int e1000_create(struct e1000 *e, const struct net_config *cfg, unsigned index,
 	if (err < 0)
 		return err;
 	e->is_tap = true;
+	e->gso = true;   /* the kernel takes GSO frames from a tap with the vnet header */
 	if ((err = setup(e, cfg, index, mem, io, bus)) < 0) {
 		log_error("network interface '%s': cannot set up the E1000: %s", cfg->iface_id, strerror(-err));
 		e1000_destroy(e);

@@ -100,6 +100,7 @@ struct e1000 {
 	bool irq_level;            /* what we last put on the line */
 	struct tap tap;
 	bool is_tap;               /* false: a datagram socket stands in (tests, fuzzing) */
+	bool gso;                  /* the backend segments TSO packets itself (a tap): e1000_offload.c */
 	struct outgate *gate;      /* while replicated: sent frames held per epoch (ha/outgate.h) */
 	int epfd;                  /* tap, timer, kick, limiter timers (watched by the I/O thread) */
 	int timer_fd;

@@ -85,6 +85,8 @@ int e1000_rx_deliver(struct e1000 *e, uint8_t *buf, uint32_t buf_len);
 void e1000_rx_kick(struct e1000 *e);
 
 /* e1000_mmds.c: MMDS on this interface (e->mmds set) */
+/* Whether a frame is for MMDS (false without MMDS). */
+bool e1000_mmds_wants(const struct e1000 *e, const uint8_t *frame, uint32_t len);
 /* A frame leaving the card (after its offloads): true if it was for MMDS and taken. */
 bool e1000_mmds_tx(struct e1000 *e, const uint8_t *frame, uint32_t len);
 /* The stack's replies into the receive ring (I/O thread); true if any was delivered. */

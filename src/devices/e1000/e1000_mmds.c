@@ -85,6 +85,11 @@ void e1000_mmds_timer(struct e1000 *e)
 		log_debug("%s: MMDS timer: %s", e->name, strerror(errno));
 }
 
+bool e1000_mmds_wants(const struct e1000 *e, const uint8_t *frame, uint32_t len)
+{
+	return e->mmds && mmds_stack_wants(&e->mmds->stack, frame, len);
+}
+
 bool e1000_mmds_tx(struct e1000 *e, const uint8_t *frame, uint32_t len)
 {
 	struct e1000_mmds *m = e->mmds;
