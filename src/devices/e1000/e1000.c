@@ -350,12 +350,12 @@ void e1000_destroy(struct e1000 *e)
 	e->io = NULL;
 	if (e->stats.rx_frames || e->stats.tx_frames)
 		log_info("%s: rx %llu frames %llu bytes (%llu dropped, %llu filtered, waited %llu times), tx %llu "
-			 "frames %llu bytes (%llu errors, %llu malformed), %llu interrupts", e->name,
+			 "frames %llu bytes (%llu TSO segments, %llu errors, %llu malformed), %llu interrupts", e->name,
 			 (unsigned long long)e->stats.rx_frames, (unsigned long long)e->stats.rx_bytes,
 			 (unsigned long long)e->stats.rx_dropped, (unsigned long long)e->stats.rx_filtered,
 			 (unsigned long long)e->stats.rx_blocked,
 			 (unsigned long long)e->stats.tx_frames, (unsigned long long)e->stats.tx_bytes,
-			 (unsigned long long)e->stats.tx_errors, (unsigned long long)e->stats.tx_malformed,
+			 (unsigned long long)e->stats.tx_segments, (unsigned long long)e->stats.tx_errors, (unsigned long long)e->stats.tx_malformed,
 			 (unsigned long long)e->stats.interrupts);
 	e1000_mmds_destroy(e);
 	rate_limiter_destroy(&e->rx_rl);
