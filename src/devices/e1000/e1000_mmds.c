@@ -8,22 +8,17 @@
  * the card's epoll set. Everything runs with the device lock held.
  */
 #include "devices/e1000/e1000_int.h"
-#include "mmds/stack.h"
+#include "mmds/port.h"
 #include "util/log.h"
 #include "util/stat.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
 #define MMDS_RX_BUDGET 64                /* replies per turn before the tap gets its own */
 
 struct e1000_mmds {
-	struct mmds_stack stack;
-	int timerfd;
-	int64_t armed_at;                /* the timer's deadline (ms, mmds_now_ms), -1: disarmed */
+	struct mmds_port port;
 	uint32_t out_len;                /* a reply (vnet header first) waits in out when non-zero */
 	/* room after the frame for the padding to 60 bytes and the CRC that delivery adds */
 	uint8_t out[TAP_VNET_HDR_LEN + MMDS_FRAME_MAX + 64];
@@ -34,19 +29,8 @@ int e1000_mmds_enable(struct e1000 *e, struct mmds *svc, uint32_t ip)
 	struct e1000_mmds *m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->armed_at = -1;
-	m->timerfd = -1;
-	int err = mmds_stack_init(&m->stack, svc, ip);
-	if (err == 0) {
-		m->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		struct epoll_event x = { .events = EPOLLIN, .data.fd = m->timerfd };
-		if (m->timerfd < 0 || (e->epfd >= 0 && epoll_ctl(e->epfd, EPOLL_CTL_ADD, m->timerfd, &x) < 0))
-			err = -errno;
-	}
+	int err = mmds_port_init(&m->port, svc, ip, e->epfd);
 	if (err < 0) {
-		if (m->timerfd >= 0)
-			close(m->timerfd);
-		mmds_stack_free(&m->stack);
 		free(m);
 		return err;
 	}
@@ -63,60 +47,34 @@ void e1000_mmds_destroy(struct e1000 *e)
 	if (!m)
 		return;
 	e->mmds = NULL;
-	if (m->timerfd >= 0) {
-		if (e->epfd >= 0)
-			epoll_ctl(e->epfd, EPOLL_CTL_DEL, m->timerfd, NULL);
-		close(m->timerfd);
-	}
-	mmds_stack_free(&m->stack);
+	mmds_port_free(&m->port, e->epfd);
 	free(m);
 }
 
 int e1000_mmds_timer_fd(const struct e1000 *e)
 {
-	return e->mmds ? e->mmds->timerfd : -1;
+	return e->mmds ? e->mmds->port.timerfd : -1;
 }
 
 void e1000_mmds_timer(struct e1000 *e)
 {
-	uint64_t ticks;
-	e->mmds->armed_at = -1;   /* it fired: e1000_mmds_rx arms it again if needed */
-	if (read(e->mmds->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-		log_debug("%s: MMDS timer: %s", e->name, strerror(errno));
+	mmds_port_timer_fired(&e->mmds->port, e->name);
 }
 
 bool e1000_mmds_wants(const struct e1000 *e, const uint8_t *frame, uint32_t len)
 {
-	return e->mmds && mmds_stack_wants(&e->mmds->stack, frame, len);
+	return e->mmds && mmds_stack_wants(&e->mmds->port.stack, frame, len);
 }
 
 bool e1000_mmds_tx(struct e1000 *e, const uint8_t *frame, uint32_t len)
 {
 	struct e1000_mmds *m = e->mmds;
-	if (!m || !mmds_stack_wants(&m->stack, frame, len))
+	if (!m || !mmds_stack_wants(&m->port.stack, frame, len))
 		return false;
 	/* the card finished every checksum the driver asked for: nothing is left partial */
-	mmds_stack_rx(&m->stack, frame, len, false, mmds_now_ms());
+	mmds_stack_rx(&m->port.stack, frame, len, false, mmds_now_ms());
 	e1000_wake(e);   /* the I/O thread puts the replies in the receive ring */
 	return true;
-}
-
-/* Only when the deadline changes: this runs on every receive turn. */
-static void arm_timer(struct e1000_mmds *m, uint64_t now)
-{
-	int64_t ms = mmds_stack_next_timer(&m->stack, now);
-	int64_t at = ms < 0 ? -1 : (int64_t)now + ms;
-	if (at == m->armed_at)
-		return;
-	m->armed_at = at;
-	struct itimerspec its = { 0 };
-	if (ms >= 0) {
-		if (ms == 0)
-			ms = 1;   /* 0 would disarm */
-		its.it_value.tv_sec = ms / 1000;
-		its.it_value.tv_nsec = (ms % 1000) * 1000000;
-	}
-	timerfd_settime(m->timerfd, 0, &its, NULL);
 }
 
 bool e1000_mmds_rx(struct e1000 *e)
@@ -130,7 +88,7 @@ bool e1000_mmds_rx(struct e1000 *e)
 			break;
 		}
 		if (!m->out_len) {
-			size_t len = mmds_stack_tx(&m->stack, m->out + TAP_VNET_HDR_LEN, now);
+			size_t len = mmds_stack_tx(&m->port.stack, m->out + TAP_VNET_HDR_LEN, now);
 			if (!len)
 				break;
 			memset(m->out, 0, TAP_VNET_HDR_LEN);
@@ -151,6 +109,6 @@ bool e1000_mmds_rx(struct e1000 *e)
 		m->out_len = 0;
 		got = true;
 	}
-	arm_timer(m, now);
+	mmds_port_arm(&m->port, now);
 	return got;
 }
