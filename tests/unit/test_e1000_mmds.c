@@ -5,6 +5,7 @@
  * waiting for buffers when the ring is full; other frames still reach the tap. The same checks
  * as test_net_mmds.c makes of virtio-net. */
 #include "unit.h"
+#include "mmds_frames.h"
 #include "fake_e1000.h"
 
 #include "devices/e1000/e1000_regs.h"
@@ -73,13 +74,7 @@ static void tx_offload(uint8_t *f, uint32_t len)
 static size_t tcp_frame(uint8_t *fr, uint16_t port, uint32_t seq, uint32_t ack, uint8_t flags,
 			const char *data, uint16_t mss)
 {
-	memcpy(fr, "\x06\x01\x23\x45\x67\x01", 6);
-	memcpy(fr + 6, fe_mac, 6);
-	wr16(fr + 12, ETHERTYPE_IPV4);
-	struct mmds_tcp_seg s = { .remote_ip = MMDS_DEFAULT_IPV4, .remote_port = 80, .local_port = port,
-				  .seq = seq, .ack = ack, .flags = flags, .window = 64000, .mss = mss,
-				  .data = (const uint8_t *)data, .len = data ? strlen(data) : 0 };
-	return ETH_HDR_LEN + ip_write_tcp(fr + ETH_HDR_LEN, GUEST_IP, 1, &s);
+	return mmds_tcp_frame(fr, fe_mac, GUEST_IP, port, seq, ack, flags, data, mss);
 }
 
 /* The next frame the card put in the receive ring (after the I/O thread's turn): its length
