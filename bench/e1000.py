@@ -4,6 +4,8 @@ virtio-net, and over QEMU's e1000 (issue 40). Needs root (a tap) and /dev/kvm.
 
   python3 bench/e1000.py            full run (BENCH_E1000_FRAMES frames per case, default 100000)
   python3 bench/e1000.py --quick    a few thousand frames per case (the suite's quick mode)
+  env: BENCH_E1000_FRAMES, BENCH_E1000_SIZES=1514,60 (frame sizes), BENCH_E1000_TIMEOUT (s per
+  VM, default 900), BENCH_QEMU=0 (no QEMU rows), BENCH_QEMU_ACCEL (default kvm)
 
 Guest -> host: the guest sends frames of 60, 1514 and 9014 bytes as fast as the device takes
 them (tests/guests/e1000_bench.c: one TDT write per frame, RS on every 32nd, an interrupt
@@ -82,7 +84,7 @@ def run_synced(cmd, tag, mode, tap, size, n):
     with tempfile.TemporaryFile("w+") as errf:   # a file: a chatty stderr cannot block the VMM
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf, text=True)
         out, marks = [], {}
-        watchdog = threading.Timer(900, p.kill)   # a guest that hangs without a word
+        watchdog = threading.Timer(float(os.environ.get("BENCH_E1000_TIMEOUT", "900")), p.kill)  # a silent hang
         watchdog.start()
         try:
             for line in p.stdout:
@@ -192,6 +194,8 @@ def main():
                 pass
         ip("link", "set", tap, "up")
         sizes = [60, 1514] if quick else [60, 1514, 9014]
+        if os.environ.get("BENCH_E1000_SIZES"):
+            sizes = [int(x) for x in os.environ["BENCH_E1000_SIZES"].split(",")]
         for mode in ("tx", "rx"):
             for size in sizes:
                 n = n_default if size < 9000 else max(n_default // 4, 1000)
