@@ -38,6 +38,7 @@ PACKAGES=(
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	qemu-system-common # /usr/lib/qemu/virtiofsd: the vhost-user back end the front end (src/vhost) is tested against
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)
+	qemu-system-x86   # QEMU's e1000 as bench/e1000.py's peer (and scripts/nested-kvm.sh's L1 VM)
 	fio               # bench/blk_host.py: fio's io_uring engine on the same file, a peer figure beside petrel's
 	cpio              # packs the initramfs (newc format)
 	gzip              # unpacks gzip-compressed kernel payloads and modules (fetch-guest.sh)
