@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""The cost of emulation: the same ring-3 workload over petrel's emulated E1000 and over
-virtio-net (issue 40). Needs root (a tap) and /dev/kvm.
+"""The cost of emulation: the same ring-3 workload over petrel's emulated E1000, over
+virtio-net, and over QEMU's e1000 (issue 40). Needs root (a tap) and /dev/kvm.
 
   python3 bench/e1000.py            full run (BENCH_E1000_FRAMES frames per case, default 100000)
   python3 bench/e1000.py --quick    a few thousand frames per case (the suite's quick mode)
+  env: BENCH_E1000_FRAMES, BENCH_E1000_SIZES=1514,60 (frame sizes), BENCH_E1000_TIMEOUT (s per
+  VM, default 900), BENCH_QEMU=0 (no QEMU rows), BENCH_QEMU_ACCEL (default kvm)
 
 Guest -> host: the guest sends frames of 60, 1514 and 9014 bytes as fast as the device takes
 them (tests/guests/e1000_bench.c: one TDT write per frame, RS on every 32nd, an interrupt
@@ -13,30 +15,36 @@ bench/net_host fills the tap with a burst while the guest waits, then the guest 
 E1000 runs twice: ITR 0 (an interrupt per cause) and ITR 1000 (256 us between interrupts,
 about Linux's default of 4000 interrupts/s... at most 3906/s).
 
-Reported per case: frames/s and MB/s (the guest's TSC, first to last frame), VM exits per frame
-to petrel (petrel --stats: port I/O and MMIO exits, counted by petrel's exit statistics; the
-exits KVM handles in the kernel, such as the LAPIC's EOI, are not in them; every exit of the
-run, boot and the guest's TSC calibration included, divided by the frames: meaningful with
-the full run's frame counts, not with --quick's), host CPU time of
-petrel per frame, and the guest's interrupts. On a host whose KVM is nested (QEMU TCG) or PVM,
-the absolute figures say little: compare the rows with each other. QEMU's e1000 as a peer in
-the same run: the same e1000_bench guest on QEMU's e1000 (machine pc, KVM, the same tap),
-guest->host only, frames/s and host CPU (BENCH_QEMU=0 leaves it out).
+The peer: the same e1000_bench guest under QEMU's e1000 (machine pc, -accel kvm, the same tap,
+SeaBIOS booting the guest's PVH entry), both directions (BENCH_QEMU=0 leaves it out).
+
+Net of boot: the guests run with sync=1: they print "ready" before the first frame and "done"
+after the last and wait for a byte each time; between the two the bench reads the VM's
+counters. Reported per case: frames/s and MB/s (the guest's TSC, first to last frame); VM exits
+per frame in that window from KVM's own per-VM statistics (debugfs kvm/PID-FD: "vmm" = exits
+to the VMM for port I/O and MMIO, io_exits + mmio_exits, "all" = every exit, those KVM handles
+in the kernel such as the LAPIC's EOI included), the same counters for petrel and QEMU; host CPU
+per frame of the VMM process in that window (/proc/PID/stat, every thread); the guest's
+interrupts (virtio: notifications). Without KVM's debugfs the exits are petrel's --stats total
+for the whole run (boot included; "?" for QEMU). On a host whose KVM is nested (QEMU TCG) or
+PVM the absolute figures say little: compare the rows with each other.
 """
 import os
 import pathlib
 import re
-import resource
 import shutil
 import subprocess
 import sys
-import time
+import tempfile
+import threading
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 PETREL = BUILD / "petrel"
 GUESTS = BUILD / "tests" / "guests"
 MAC = "02:62:65:6e:63:68"
+KVM_DEBUGFS = pathlib.Path("/sys/kernel/debug/kvm")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def ip(*args, check=True):
@@ -48,83 +56,115 @@ def exits_of(stderr):
     return int(m.group(1)) if m else None
 
 
-def run(args, stdin_go=None, tap=None, size=0, n=0):
-    """petrel run args --stats; for rx, fill the tap after the guest says it is ready."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.Popen([str(PETREL), "run", "--stats", *args], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if stdin_go:
-        line = ""
-        while stdin_go not in line:
-            line = p.stdout.readline()
-            if not line:
-                break
-        subprocess.run([str(BUILD / "bench" / "net_host"), tap, MAC, str(size), str(n)],
-                       capture_output=True, text=True, timeout=900)
-        time.sleep(0.2)
-        out, err = p.communicate("g\n", timeout=900)
-    else:
-        out, err = p.communicate(timeout=900)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return p.returncode, out, err, cpu
+def have_kvm_debugfs():
+    if not KVM_DEBUGFS.is_dir():
+        subprocess.run(["mount", "-t", "debugfs", "debugfs", "/sys/kernel/debug"], capture_output=True)
+    return KVM_DEBUGFS.is_dir()
 
 
-def qemu_case(tap, mode, size, n, extra):
-    """The same e1000_bench guest on QEMU's e1000 (pc machine, KVM): frames/s only (QEMU has no
-    exit statistics of its own here). Only guest->host: the host->guest burst needs the
-    guest's console input, which this runner does not wire to QEMU."""
-    qemu = shutil.which("qemu-system-x86_64")
-    if not qemu or mode != "tx":
-        return
-    t0 = time.monotonic()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    try:
-        p = subprocess.run([qemu, "-M", "pc", "-enable-kvm", "-cpu", "host", "-m", "512", "-nographic",
-                            "-no-reboot", "-kernel", str(GUESTS / "e1000_bench.elf"),
-                            "-append", f"mode={mode} frames={n} size={size} {extra}",
-                            "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
-                            "-device", f"e1000,netdev=n0,mac={MAC}",
-                            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-        out = p.stdout
-    except subprocess.TimeoutExpired:
-        print(f"  {'QEMU e1000':28s} guest->host {size:5d} B: timed out")
-        return
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    m = re.search(r"e1000bench mode=\w+ frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) irqs=(\d+)", out)
-    if not m:
-        print(f"  {'QEMU e1000':28s} guest->host {size:5d} B: failed after {time.monotonic() - t0:.0f} s: "
-              f"{(out + p.stderr)[-300:]}")
+def counters(pid):
+    """(exits to the VMM, all exits, CPU seconds) of process pid's VM right now; exits None
+    without KVM's debugfs (a process has one VM here: the directory named PID-FD)."""
+    exits = None
+    for d in KVM_DEBUGFS.glob(f"{pid}-*") if KVM_DEBUGFS.is_dir() else []:
+        try:
+            v = {k: int((d / k).read_text()) for k in ("exits", "io_exits", "mmio_exits")}
+        except OSError:
+            continue
+        exits = (v["io_exits"] + v["mmio_exits"], v["exits"])
+    st = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(st[11]) + int(st[12])) / CLK_TCK   # utime, stime: fields 14 and 15
+    return exits, cpu
+
+
+def run_synced(cmd, tag, mode, tap, size, n):
+    """Run a VMM whose bench guest has sync=1: fill the tap (rx) at "ready", read the counters
+    at "ready" and at "done", answering each with a byte. (rc, out, err, window) with window
+    (vmm exits, all exits, cpu) between the two, exits None if unknown."""
+    with tempfile.TemporaryFile("w+") as errf:   # a file: a chatty stderr cannot block the VMM
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf, text=True)
+        out, marks = [], {}
+        watchdog = threading.Timer(float(os.environ.get("BENCH_E1000_TIMEOUT", "900")), p.kill)  # a silent hang
+        watchdog.start()
+        try:
+            for line in p.stdout:
+                out.append(line)
+                for what in ("ready", "done"):
+                    if f"{tag}: {what}" in line and what not in marks:
+                        if what == "ready" and mode == "rx":
+                            subprocess.run([str(BUILD / "bench" / "net_host"), tap, MAC, str(size), str(n)],
+                                           capture_output=True, text=True, timeout=900)
+                        marks[what] = counters(p.pid)
+                        p.stdin.write("g")
+                        p.stdin.flush()
+            p.wait(timeout=900)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        watchdog.cancel()
+        errf.seek(0)
+        err = errf.read()
+    out = "".join(out)
+    window = None
+    if "ready" in marks and "done" in marks:
+        (e0, c0), (e1, c1) = marks["ready"], marks["done"]
+        window = (e1[0] - e0[0] if e0 and e1 else None, e1[1] - e0[1] if e0 and e1 else None, c1 - c0)
+    return p.returncode, out, err, window
+
+
+RESULT = r"(?:e1000bench|netbench) mode=\w+ frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) (?:irqs|notifies)=(\d+)"
+
+
+def report(label, mode, size, out, window, fallback_exits=None, what="irqs"):
+    m = re.search(RESULT, out)
+    if not m or not window:
+        print(f"  {label:28s} {'guest->host' if mode == 'tx' else 'host->guest'} {size:5d} B: failed: "
+              f"{out[-300:]}")
         return
     frames, nbytes, tsc, hz, irqs = map(int, m.groups())
     t = tsc / hz if tsc else float("nan")
-    print(f"  {'QEMU e1000 (' + extra.split()[-1] + ')':28s} guest->host {size:5d} B: "
-          f"{frames / t / 1e3:8.1f} kframes/s {nbytes / t / 1e6:8.1f} MB/s  exits/frame       ?  "
-          f"host CPU/frame {cpu / max(frames, 1) * 1e6:7.2f} us  irqs {irqs}  ({frames} frames)")
+    vmm, allx, cpu = window
+    f = max(frames, 1)
+    if vmm is not None:
+        ex = f"exits/frame vmm {vmm / f:6.2f} all {allx / f:6.2f}"
+    elif fallback_exits is not None:
+        ex = f"exits/frame (whole run) {fallback_exits / f:6.2f}"
+    else:
+        ex = "exits/frame ?"
+    print(f"  {label:28s} {'guest->host' if mode == 'tx' else 'host->guest'} {size:5d} B: "
+          f"{frames / t / 1e3:8.1f} kframes/s {nbytes / t / 1e6:8.1f} MB/s  {ex}  "
+          f"host CPU/frame {cpu / f * 1e6:7.2f} us  {what} {irqs}  ({frames} frames)")
+
+
+def qemu_case(tap, mode, size, n, extra):
+    """The same e1000_bench guest on QEMU's e1000 (machine pc, KVM, the same tap)."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        print("  QEMU e1000: no qemu-system-x86_64")
+        return
+    accel = os.environ.get("BENCH_QEMU_ACCEL", "kvm")
+    cmd = [qemu, "-M", "pc", "-accel", accel, *(["-cpu", "host"] if accel == "kvm" else []), "-m", "512",
+           "-nodefaults", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+           "-kernel", str(GUESTS / "e1000_bench.elf"),
+           "-append", f"mode={mode} frames={n} size={size} sync=1 {extra}",
+           "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
+           "-device", f"e1000,netdev=n0,mac={MAC}",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
+    rc, out, err, window = run_synced(cmd, "e1000bench", mode, tap, size, n)
+    report(f"QEMU e1000 ({extra.split()[-1].replace('=', ' ').upper()})", mode, size, out + err, window)
 
 
 def case(label, tap, model, mode, size, n, extra=""):
     e1000 = model == "e1000"
     guest = str(GUESTS / ("e1000_bench.elf" if e1000 else "virtio_netbench.elf"))
     net = f"tap={tap},mac={MAC}" + (",model=e1000" if e1000 else "")
-    args = ["--kernel", guest, "--debug-exit", "--mem", "512", "--net", net,
-            "--cmdline", f"mode={mode} frames={n} size={size} {extra}"]
-    rc, out, err, cpu = run(args, "ready" if mode == "rx" else None, tap, size, n)
-    pat = r"(?:e1000bench|netbench) mode=\w+ frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) (?:irqs|notifies)=(\d+)"
-    m = re.search(pat, out)
-    if rc != 0 or not m:
+    cmd = [str(PETREL), "run", "--stats", "--kernel", guest, "--debug-exit", "--mem", "512", "--net", net,
+           "--cmdline", f"mode={mode} frames={n} size={size} sync=1 {extra}"]
+    rc, out, err, window = run_synced(cmd, "e1000bench" if e1000 else "netbench", mode, tap, size, n)
+    if rc != 0:
         print(f"  {label:28s} {mode} {size:5d} B: failed ({rc}): {(out + err)[-300:]}")
         return
-    frames, nbytes, tsc, hz, irqs = map(int, m.groups())
-    t = tsc / hz if tsc else float("nan")
-    ex = exits_of(err)
-    per = f"{ex / frames:7.2f}" if ex is not None and frames else "      ?"
-    what = "irqs" if e1000 else "notifies"
-    print(f"  {label:28s} {'guest->host' if mode == 'tx' else 'host->guest'} {size:5d} B: "
-          f"{frames / t / 1e3:8.1f} kframes/s {nbytes / t / 1e6:8.1f} MB/s  exits/frame {per}  "
-          f"host CPU/frame {cpu / max(frames, 1) * 1e6:7.2f} us  {what} {irqs}  ({frames} frames)")
+    report(label, mode, size, out, window, exits_of(err), "irqs" if e1000 else "notifies")
 
 
 def main():
@@ -136,6 +176,7 @@ def main():
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         print("e1000: no /dev/kvm; skipped")
         return
+    have_kvm_debugfs()
     host = "nested" if os.path.exists("/sys/module/kvm_amd") and "hypervisor" in open("/proc/cpuinfo").read() else "host"
     print(f"E1000 vs virtio-net ({'quick' if quick else 'full'}; KVM: {host}; figures are relative "
           f"only unless on bare metal)")
@@ -153,6 +194,8 @@ def main():
                 pass
         ip("link", "set", tap, "up")
         sizes = [60, 1514] if quick else [60, 1514, 9014]
+        if os.environ.get("BENCH_E1000_SIZES"):
+            sizes = [int(x) for x in os.environ["BENCH_E1000_SIZES"].split(",")]
         for mode in ("tx", "rx"):
             for size in sizes:
                 n = n_default if size < 9000 else max(n_default // 4, 1000)
@@ -163,6 +206,7 @@ def main():
                 case("e1000 (ITR 1000: <=3906/s)", tap, "e1000", mode, size, n, "irq=1 itr=1000")
                 if os.environ.get("BENCH_QEMU", "1") != "0":
                     qemu_case(tap, mode, size, n, "irq=1 itr=0")
+                    qemu_case(tap, mode, size, n, "irq=1 itr=1000")
     finally:
         subprocess.run(["ip", "link", "del", tap], capture_output=True)
 

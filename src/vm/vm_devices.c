@@ -25,10 +25,12 @@ static int attach_mmds(struct vm *vm)
 		return -ENOMEM;
 	mmds_configure(vd->mmds, mc->version == 2 ? MMDS_V2 : MMDS_V1, mc->imds_compat);
 	for (unsigned i = 0; i < vd->ne1000; i++) {
-		if (mmds_config_has_iface(mc, vd->e1000[i]->iface_id)) {
-			log_error("network interface '%s': MMDS is served on virtio-net interfaces only, this one "
-				  "is an e1000", vd->e1000[i]->iface_id);
-			return -EINVAL;
+		if (!mmds_config_has_iface(mc, vd->e1000[i]->iface_id))
+			continue;
+		int err = e1000_mmds_enable(vd->e1000[i], vd->mmds, mc->ipv4);
+		if (err < 0) {
+			log_error("network interface '%s': cannot set up MMDS: %s", vd->e1000[i]->iface_id, strerror(-err));
+			return err;
 		}
 	}
 	for (unsigned i = 0; i < vd->nnet; i++) {

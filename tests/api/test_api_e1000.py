@@ -6,7 +6,8 @@ the VM is paused and snapshotted while the guest waits for the host's frames, th
 is killed, and a new petrel loads the snapshot onto a new tap (network_overrides). The card's
 rings, registers, EEPROM and interrupt state come back: the host's frames reach the guest
 through the new tap, in order and intact, and the guest's end frame comes out there. The same
-with the VM live-migrated between two petrels on two taps instead of snapshotted."""
+with the VM live-migrated between two petrels on two taps instead of snapshotted, and with it
+replicated to a standby petrel that takes over when the primary is killed."""
 import sys
 import time
 
@@ -106,6 +107,38 @@ def test_e1000_traffic_goes_on_after_load(workdir):
         p2.expect(r"^ok e1000_net$")
     finally:
         for p in (p1, p2):
+            if p:
+                p.close()
+        for t in taps:
+            t.close()
+
+
+def test_e1000_traffic_goes_on_across_a_failover(workdir):
+    """Replicated (PUT /replication) to a standby with its own tap, the primary killed while the
+    guest waits for the host's frames: the standby runs the VM on from its last checkpoint, the
+    card's state with it, and the host's frames reach the guest through the standby's tap."""
+    from test_api_replication import standby, wait_repl
+    img = apilib.guest("e1000_net")
+    taps = [Tap(name=unique_name("e1ke")), Tap(name=unique_name("e1kf"))]
+    for t in taps:
+        t.open_socket()
+    (workdir / "primary").mkdir()
+    prim, sb = apilib.Petrel(workdir / "primary"), None
+    try:
+        api = prim.client()
+        start_guest(api, img, taps[0], 6, 40)
+        sb, url = standby(workdir, network_overrides=[{"iface_id": "eth0", "host_dev_name": taps[1].name}])
+        r = api.put("/replication", {"role": "primary", "peer_url": url, "checkpoint_interval_ms": 50},
+                    check=False)
+        assert r.status == 204, r
+        wait_repl(api, "protected")
+        prim.proc.kill()
+        prim.wait()
+        wait_repl(sb.client(), "active", timeout=10)
+        finish_on(taps[1], 40)
+        sb.expect(r"^ok e1000_net$")
+    finally:
+        for p in (prim, sb):
             if p:
                 p.close()
         for t in taps:

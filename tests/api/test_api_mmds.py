@@ -287,12 +287,12 @@ def test_metrics(petrel, api, workdir):
 GUEST_MAC = "02:50:45:54:4d:44"
 
 
-@pytest.mark.parametrize("version", ["V1", "V2"])
-def test_guest_reads_metadata(workdir, version):
+@pytest.mark.parametrize("version,model", [("V1", "virtio"), ("V2", "virtio"), ("V2", "e1000")])
+def test_guest_reads_metadata(workdir, version, model):
     """tests/guests/mmds.c through virtio-net (Firecracker test_mmds.py test_mmds_response,
     test_mmds_v2_negative, test_guest_mmds_hang): ARP, listings, strings, JSON, 404, V1 without
     and with a bad token, V2's 401s and token, an oversized request reset; nothing for the
-    metadata address reaches the tap."""
+    metadata address reaches the tap. The same through petrel's E1000 ("model": "e1000")."""
     img = str(apilib.guest("mmds"))
     from nethelp import Tap
     tap = Tap()
@@ -301,12 +301,12 @@ def test_guest_reads_metadata(workdir, version):
     try:
         api = p.client()
         assert api.put("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": tap.name,
-                                                    "guest_mac": GUEST_MAC}).status == 204
+                                                    "guest_mac": GUEST_MAC, "model": model}).status == 204
         assert api.put("/mmds/config", {"network_interfaces": ["eth0"], "version": version}).status == 204
         assert api.put("/mmds", {"latest": {"meta-data": {"ami-id": "ami-12345678",
                                                           "reservation-id": "r-fea54097"}}}).status == 204
         assert api.put("/boot-source", {"kernel_image_path": img,
-                                        "boot_args": f"mac={GUEST_MAC} version={version[1]}"}).status == 204
+                                        "boot_args": f"mac={GUEST_MAC} version={version[1]} model={model}"}).status == 204
         assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}).status == 204
         assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
         assert p.wait(120) == 0, p.describe()

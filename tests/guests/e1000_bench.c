@@ -10,7 +10,9 @@
  *                  console (the host fills the tap meanwhile), then hand the card its buffers
  *                  and receive until `frames` arrived or nothing came for 2 s
  *   frames=N (default 200000), size=BYTES (tx, 60..16128, default 1514), irq=0|1 (default 1),
- *   itr=N (default 0)
+ *   itr=N (default 0), sync=0|1 (default 0; 1: tx also prints "e1000bench: ready" and waits
+ *   for a byte before it starts, and both modes print "e1000bench: done" and wait for a byte
+ *   after the last frame, so the host can read the VM's exit counters around the measured part)
  * Prints "e1000bench mode=M frames=N bytes=B tsc=CYCLES tsc_hz=HZ irqs=K" and "ok e1000_bench".
  */
 #include "e1000_common.h"
@@ -26,7 +28,7 @@ static struct e1000_card card;
 static struct e1000_desc ring[N] __attribute__((aligned(4096)));
 static uint8_t txbuf[4][TXMAX] __attribute__((aligned(4096)));
 static uint8_t rxbuf[N][RXBUF] __attribute__((aligned(4096)));
-static long mode, nframes, size;
+static long mode, nframes, size, sync;
 static uint64_t tsc_hz, tsc_cycles, frames_done, bytes_done;
 static volatile uint64_t irqs;
 
@@ -53,6 +55,8 @@ static void run_tx(void)
 	ew32(&card, E_TDH, 0);
 	ew32(&card, E_TDT, 0);
 	ew32(&card, E_TCTL, E_TCTL_EN | E_TCTL_PSP);
+	if (sync)
+		bench_sync("e1000bench", "ready", tsc_hz);
 	uint64_t sent = 0, clean = 0, start = rdtsc();
 	while ((long)clean < nframes) {
 		while ((long)sent < nframes && sent - clean < N - 1) {
@@ -93,11 +97,7 @@ static void run_rx(void)
 	ew32(&card, E_RDT, 0);
 	/* 16 KiB buffers (BSEX, BSIZE 01), long packets, CRC stripped, promiscuous */
 	ew32(&card, E_RCTL, E_RCTL_EN | E_RCTL_BAM | 0x18 | 0x20 | (1u << 16) | (1u << 25) | (1u << 26));
-	printf("e1000bench: ready\n");
-	uint64_t until = rdtsc() + 120 * tsc_hz;
-	while (!(inb(COM1 + UART_LSR) & LSR_DR))
-		check(rdtsc() < until, "no go from the host");
-	(void)inb(COM1 + UART_RBR);
+	bench_sync("e1000bench", "ready", tsc_hz);
 	ew32(&card, E_RDT, N - 1);
 	uint64_t first = 0, last = 0, next = 0, given = 0;
 	uint64_t idle_limit = 2 * tsc_hz, wait_start = rdtsc();
@@ -139,6 +139,8 @@ static long body(long arg)
 		run_rx();
 	else
 		run_tx();
+	if (sync)
+		bench_sync("e1000bench", "done", tsc_hz);
 	return 0;
 }
 
@@ -147,9 +149,13 @@ void test_main(void)
 	mode = cmdline_is("mode", "rx");
 	nframes = cmdline_int("frames", 200000);
 	size = cmdline_int("size", 1514);
+	sync = cmdline_int("sync", 0);
 	check(size >= 60 && size <= TXMAX, "bad size=%ld", size);
 	check(e1000_find(&card), "no E1000 (8086:100e) on PCI");
-	lapic_enable();
+	/* The 8259 remapped and masked (pic_init enables the LAPIC too): a firmware that ran
+	 * before us (SeaBIOS under QEMU's pc machine) leaves the PIT ticking on IRQ 0 at the
+	 * PIC's real-mode vector 8, which ring 3's open interrupts would take as a #DF. */
+	pic_init();
 	set_handler(IRQ_VECTOR, on_irq);
 	ioapic_route(card.gsi, IRQ_VECTOR, (uint8_t)lapic_id(), true, false);
 	user_call(body, 0, USER_IF);

@@ -41,6 +41,7 @@
 #define E_STATUS_LU 0x2
 #define E_RCTL_EN 0x2
 #define E_RCTL_BAM 0x8000
+#define E_RCTL_SECRC 0x04000000u
 #define E_TCTL_EN 0x2
 #define E_TCTL_PSP 0x8
 #define E_ICR_TXDW 0x1

@@ -12,9 +12,10 @@
  * PUT /latest/api/token; a request that outgrows MMDS's 2500-byte buffer resets its
  * connection; connections close with FIN both ways. Prints "mmds: version=N requests=K".
  *
- * Command line: transport=pci|mmio, mac=MAC, version=1|2.
+ * Command line: transport=pci|mmio, mac=MAC, version=1|2, model=virtio|e1000 (e1000: the same
+ * exchange through petrel's E1000 with legacy descriptors, e1000_common.h).
  */
-#include "virtio_net_common.h"
+#include "e1000_common.h"
 
 DEFINE_GUEST("mmds");
 
@@ -35,6 +36,13 @@ static uint8_t mac[6], mmds_mac[6];
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static bool mmio;
 static unsigned requests;
+/* model=e1000: the card and its rings (NBUFS receive buffers, ETXN transmit descriptors) */
+#define ETXN 8
+static bool e1k;
+static struct e1000_card card;
+static struct e1000_desc erx[NBUFS] __attribute__((aligned(128)));
+static struct e1000_desc etx[ETXN] __attribute__((aligned(128)));
+static unsigned erx_next, etx_next;
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
@@ -57,6 +65,63 @@ static uint16_t fold(uint32_t s)
 	return (uint16_t)~s;
 }
 
+static void e1k_setup(void)
+{
+	e1000_reset(&card);
+	for (unsigned w = 0; w < 3; w++) {
+		uint16_t v = e1000_eeprom(&card, w);
+		mac[2 * w] = (uint8_t)v;
+		mac[2 * w + 1] = (uint8_t)(v >> 8);
+	}
+	ew32(&card, E_CTRL, er32(&card, E_CTRL) | E_CTRL_SLU);
+	for (unsigned i = 0; i < NBUFS; i++)
+		erx[i] = (struct e1000_desc){ .addr = (uintptr_t)rxbuf[i] };
+	ew32(&card, E_RDBAL, (uint32_t)(uintptr_t)erx);
+	ew32(&card, E_RDBAH, 0);
+	ew32(&card, E_RDLEN, sizeof(erx));
+	ew32(&card, E_RDH, 0);
+	ew32(&card, E_RDT, NBUFS - 1);
+	ew32(&card, E_TDBAL, (uint32_t)(uintptr_t)etx);
+	ew32(&card, E_TDBAH, 0);
+	ew32(&card, E_TDLEN, sizeof(etx));
+	ew32(&card, E_TDH, 0);
+	ew32(&card, E_TDT, 0);
+	ew32(&card, E_TCTL, E_TCTL_EN | E_TCTL_PSP);
+	ew32(&card, E_RCTL, E_RCTL_EN | E_RCTL_BAM | E_RCTL_SECRC);   /* 2 KiB buffers, no CRC */
+}
+
+static void e1k_tx(size_t len)
+{
+	struct e1000_desc *d = &etx[etx_next];
+	*d = (struct e1000_desc){ .addr = (uintptr_t)(txbuf + NET_HDR_LEN), .length = (uint16_t)len,
+				  .cmd_or_csum_hi = E_TXD_EOP | E_TXD_IFCS | E_TXD_RS };
+	etx_next = (etx_next + 1) % ETXN;
+	ew32(&card, E_TDT, etx_next);
+	struct deadline dl;
+	deadline_start(&dl, 10);
+	while (!(*(volatile uint8_t *)&d->status & E_DD))
+		check(!deadline_expired(&dl), "transmit descriptor not done");
+}
+
+static long e1k_rx(int seconds)
+{
+	struct deadline dl;
+	deadline_start(&dl, seconds);
+	struct e1000_desc *d = &erx[erx_next];
+	while (!(*(volatile uint8_t *)&d->status & E_DD)) {
+		if (deadline_expired(&dl))
+			return -1;
+		pause();
+	}
+	check((d->status & E_EOP) && d->length <= BUFSIZE, "an MMDS frame over buffers (len %u)", d->length);
+	long n = d->length;
+	memcpy(frame, rxbuf[erx_next], (size_t)n);
+	d->status = 0;
+	ew32(&card, E_RDT, erx_next);   /* the buffer goes back: the one just read is the ring's gap */
+	erx_next = (erx_next + 1) % NBUFS;
+	return n;
+}
+
 static void rx_post(unsigned b)
 {
 	rxq.desc[b] = (struct vring_desc){ (uintptr_t)rxbuf[b], BUFSIZE, VD_WRITE, 0 };
@@ -65,6 +130,10 @@ static void rx_post(unsigned b)
 
 static void tx(size_t len)
 {
+	if (e1k) {
+		e1k_tx(len);
+		return;
+	}
 	memset(txbuf, 0, NET_HDR_LEN);
 	struct vbuf b = { txbuf, (uint32_t)(NET_HDR_LEN + len), false };
 	vq_add(&txq, &b, 1);
@@ -75,6 +144,8 @@ static void tx(size_t len)
 /* The next frame into `frame` within `seconds`: its length, or -1. */
 static long rx(int seconds)
 {
+	if (e1k)
+		return e1k_rx(seconds);
 	struct deadline d;
 	deadline_start(&d, seconds);
 	uint32_t id, len;
@@ -285,16 +356,20 @@ static void expect(struct conn *c, const char *req, int status, const char *want
 static long body(long arg)
 {
 	(void)arg;
-	uint64_t want = VF_VERSION_1 | NET_F_MAC | NET_F_MRG_RXBUF, feats;
-	check(vdev_negotiate(&dev, want, &feats), "device refused FEATURES_OK");
-	for (unsigned i = 0; i < 6; i++)
-		mac[i] = (uint8_t)vdev_cfg_read(&dev, i, 1);
-	check(vq_setup(&dev, &rxq, NET_RXQ, &rxmem, QSIZE, 0xffff), "rx queue setup failed");
-	check(vq_setup(&dev, &txq, NET_TXQ, &txmem, QSIZE, 0xffff), "tx queue setup failed");
-	vdev_driver_ok(&dev);
-	for (unsigned b = 0; b < NBUFS; b++)
-		rx_post(b);
-	vq_kick(&rxq);
+	if (e1k) {
+		e1k_setup();
+	} else {
+		uint64_t want = VF_VERSION_1 | NET_F_MAC | NET_F_MRG_RXBUF, feats;
+		check(vdev_negotiate(&dev, want, &feats), "device refused FEATURES_OK");
+		for (unsigned i = 0; i < 6; i++)
+			mac[i] = (uint8_t)vdev_cfg_read(&dev, i, 1);
+		check(vq_setup(&dev, &rxq, NET_RXQ, &rxmem, QSIZE, 0xffff), "rx queue setup failed");
+		check(vq_setup(&dev, &txq, NET_TXQ, &txmem, QSIZE, 0xffff), "tx queue setup failed");
+		vdev_driver_ok(&dev);
+		for (unsigned b = 0; b < NBUFS; b++)
+			rx_post(b);
+		vq_kick(&rxq);
+	}
 	long version = cmdline_int("version", 1);
 
 	arp();
@@ -351,8 +426,13 @@ static long body(long arg)
 void test_main(void)
 {
 	mmio = cmdline_is("transport", "mmio");
-	bool found = vdev_find(VIRTIO_ID_NET, mmio, &dev);
-	check(found, "no virtio-net device on %s", mmio ? "virtio-mmio" : "PCI");
+	e1k = cmdline_is("model", "e1000");
+	if (e1k) {
+		check(e1000_find(&card), "no E1000 (8086:100e) on PCI");
+	} else {
+		bool found = vdev_find(VIRTIO_ID_NET, mmio, &dev);
+		check(found, "no virtio-net device on %s", mmio ? "virtio-mmio" : "PCI");
+	}
 	user_call(body, 0, USER_IF);
 	pass();
 }

@@ -42,6 +42,18 @@ struct net_hdr {
 #define TEST_ETHERTYPE 0x88b5
 #define TEST_HDR_LEN 25   /* Ethernet 14 + "PTST" 4 + kind 1 + seq 4 + len 2 */
 
+/* The bench guests' handshake with the host (bench/e1000.py): print "TAG: what", then wait (in
+ * ring 3, polling COM1) for a byte from the host, at most 120 s. The host reads the VM's exit
+ * counters between the line and the byte, so the counts cover the measured part only. */
+static inline void bench_sync(const char *tag, const char *what, uint64_t tsc_hz)
+{
+	printf("%s: %s\n", tag, what);
+	uint64_t until = rdtsc() + 120 * tsc_hz;
+	while (!(inb(COM1 + UART_LSR) & LSR_DR))
+		check(rdtsc() < until, "no %s from the host", what);
+	(void)inb(COM1 + UART_RBR);
+}
+
 static inline uint8_t net_pattern(uint32_t seq, uint32_t i)
 {
 	return (uint8_t)(seq * 31u + i * 7u + 0x3cu);

@@ -11,6 +11,9 @@
  *   size=BYTES     tx frame size, 60..65535 (default 1514)
  *   bufsize=BYTES  rx: mergeable receive buffer size (default 4096)
  *   transport=pci|mmio
+ *   sync=0|1       1: tx also prints "netbench: ready" and waits for a byte before it starts,
+ *                  and both modes print "netbench: done" and wait for a byte after the last
+ *                  frame (bench/e1000.py reads the VM's exit counters in between)
  * Prints "netbench mode=M frames=N bytes=B tsc=CYCLES tsc_hz=HZ notifies=K" (bytes: Ethernet
  * frames without the vnet header; tsc: first to last frame) and "ok virtio_netbench".
  */
@@ -26,7 +29,7 @@ static struct vq vq;
 static struct vq_mem ring;
 static uint8_t txbuf[QSIZE][NET_HDR_LEN + MAXFRAME] __attribute__((aligned(4096)));
 static uint8_t rxbuf[QSIZE][16384] __attribute__((aligned(4096)));
-static long mode, nframes, size, bufsize;
+static long mode, nframes, size, bufsize, sync;
 static uint64_t tsc_hz, tsc_cycles, notifies, frames_done, bytes_done;
 
 static void publish(uint16_t old)
@@ -66,6 +69,8 @@ static void run_tx(void)
 		vq.desc[i] = (struct vring_desc){ (uintptr_t)txbuf[i], (uint32_t)(NET_HDR_LEN + size), 0, 0 };
 	}
 	long submitted = 0;
+	if (sync)
+		bench_sync("netbench", "ready", tsc_hz);
 	uint64_t start = rdtsc();
 	struct deadline dl;
 	deadline_start(&dl, 600);
@@ -104,11 +109,7 @@ static void run_rx(void)
 		vq.desc[i] = (struct vring_desc){ (uintptr_t)rxbuf[i], (uint32_t)bufsize, VD_WRITE, 0 };
 		vq.avail[2 + i] = (uint16_t)i;
 	}
-	printf("netbench: ready\n");
-	uint64_t until = rdtsc() + 120 * tsc_hz;
-	while (!(inb(COM1 + UART_LSR) & LSR_DR))
-		check(rdtsc() < until, "no go from the host");
-	(void)inb(COM1 + UART_RBR);
+	bench_sync("netbench", "ready", tsc_hz);
 	vq.avail_idx = QSIZE;
 	publish(0);
 	vq_kick(&vq);
@@ -161,6 +162,8 @@ static long body(long arg)
 		run_rx();
 	else
 		run_tx();
+	if (sync)
+		bench_sync("netbench", "done", tsc_hz);
 	return 0;
 }
 
@@ -170,6 +173,7 @@ void test_main(void)
 	nframes = cmdline_int("frames", 200000);
 	size = cmdline_int("size", 1514);
 	bufsize = cmdline_int("bufsize", 4096);
+	sync = cmdline_int("sync", 0);
 	check(size >= 60 && size <= MAXFRAME, "bad size=%ld", size);
 	check(bufsize >= 64 && bufsize <= 16384, "bad bufsize=%ld", bufsize);
 	bool mmio = cmdline_is("transport", "mmio");

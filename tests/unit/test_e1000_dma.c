@@ -159,6 +159,56 @@ TEST(e1000_tx_tcp_segmentation)
 	fe_teardown();
 }
 
+/* On a tap (fe.gso) a TSO packet goes as one frame whose vnet header asks the host to segment
+ * it and finish the TCP checksum; the guest's statistics count the segments all the same. */
+TEST(e1000_tx_tso_as_one_gso_frame)
+{
+	REQUIRE_EQ(fe_setup(true), 0);
+	fe.gso = true;
+	fe_tx_ring();
+	uint32_t payload = 2500, mss = 1000, hdr = 54;
+	uint32_t len = build_ip(fe_ram + TX_BUF, true, payload, false);
+	put_be(fe_ram + TX_BUF + 14 + 2, 0);
+	fe_txd_ctx(0, 14, 24, 33, 34, 34 + 16, 0, payload, E1000_TUCMD_IP | E1000_TUCMD_TCP | E1000_TUCMD_TSE,
+		   (uint8_t)hdr, (uint16_t)mss);
+	fe_txd_data(1, TX_BUF, len, E1000_TXD_CMD_TSE | E1000_TXD_CMD_EOP | E1000_TXD_CMD_RS,
+		    E1000_TXD_POPTS_TXSM | E1000_TXD_POPTS_IXSM);
+	fe_w(E1000_TDT, 2);
+	static uint8_t b[70000];
+	REQUIRE_EQ(recv(fe_peer, b, sizeof(b), MSG_DONTWAIT), (ssize_t)(12 + len));
+	CHECK_EQ(recv(fe_peer, b + len + 12, 100, MSG_DONTWAIT), -1);   /* one frame only */
+	CHECK_EQ(b[0], 1);                          /* NEEDS_CSUM */
+	CHECK_EQ(b[1], 1);                          /* GSO TCPV4 */
+	CHECK_EQ(get_le(b + 2, 2), hdr);            /* hdr_len */
+	CHECK_EQ(get_le(b + 4, 2), mss);            /* gso_size */
+	CHECK_EQ(get_le(b + 6, 2), 34u);            /* csum_start */
+	CHECK_EQ(get_le(b + 8, 2), 16u);            /* csum_offset */
+	uint8_t *f = b + 12, *ip = f + 14;
+	CHECK_EQ(get_be(ip + 2, 2), len - 14);      /* the whole packet's total length */
+	CHECK(ip_ok(ip));
+	CHECK(!memcmp(f + hdr, fe_ram + TX_BUF + hdr, payload));
+	/* what the host does with NEEDS_CSUM: the sum from csum_start, the field holding the
+	 * pseudo-header's sum (with the length): complemented, it is the right checksum */
+	put_be(f + 34 + 16, (uint16_t)~sum16(f + 34, len - 34, 0));
+	CHECK(l4_ok(ip, 6));
+	CHECK(txd(1)[12] & E1000_TXD_STAT_DD);
+	CHECK_EQ(fe_r(0x4080), 3u);                 /* GPTC: three segments, as the card would */
+	CHECK_EQ(fe_r(0x40f8), 1u);                 /* TSCTC */
+	/* with VLAN insertion it stays segmented here */
+	fe_w(E1000_CTRL, fe_r(E1000_CTRL) | E1000_CTRL_VME);
+	len = build_ip(fe_ram + TX_BUF, true, payload, false);
+	put_be(fe_ram + TX_BUF + 14 + 2, 0);
+	fe_txd_ctx(2, 14, 24, 33, 34, 34 + 16, 0, payload, E1000_TUCMD_IP | E1000_TUCMD_TCP | E1000_TUCMD_TSE,
+		   (uint8_t)hdr, (uint16_t)mss);
+	fe_txd_data(3, TX_BUF, len, E1000_TXD_CMD_TSE | E1000_TXD_CMD_EOP | E1000_TXD_CMD_VLE,
+		    E1000_TXD_POPTS_TXSM | E1000_TXD_POPTS_IXSM);
+	fe_w(E1000_TDT, 4);
+	for (unsigned k = 0; k < 3; k++)
+		CHECK(fe_host_recv(frame, sizeof(frame)) > 0);
+	CHECK_EQ(fe_host_recv(frame, sizeof(frame)), -1);
+	fe_teardown();
+}
+
 TEST(e1000_tx_tcp_segmentation_ipv6)
 {
 	REQUIRE_EQ(fe_setup(true), 0);

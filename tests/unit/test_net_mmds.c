@@ -5,6 +5,7 @@
  * adds them. Mirrors what Firecracker's net device tests check of its MMDS detour
  * (src/vmm/src/devices/virtio/net/device.rs test_mmds_detour_and_injection). */
 #include "unit.h"
+#include "mmds_frames.h"
 #include "fake_ring.h"
 
 #include "devices/virtio/net.h"
@@ -105,13 +106,7 @@ static size_t guest_rx(struct fixture *f, uint8_t *out)
 static size_t tcp_frame(uint8_t *fr, uint16_t port, uint32_t seq, uint32_t ack, uint8_t flags,
 			const char *data, uint16_t mss)
 {
-	memcpy(fr, "\x06\x01\x23\x45\x67\x01", 6);
-	memcpy(fr + 6, guest_mac, 6);
-	wr16(fr + 12, ETHERTYPE_IPV4);
-	struct mmds_tcp_seg s = { .remote_ip = MMDS_DEFAULT_IPV4, .remote_port = 80, .local_port = port,
-				  .seq = seq, .ack = ack, .flags = flags, .window = 64000, .mss = mss,
-				  .data = (const uint8_t *)data, .len = data ? strlen(data) : 0 };
-	return ETH_HDR_LEN + ip_write_tcp(fr + ETH_HDR_LEN, GUEST_IP, 1, &s);
+	return mmds_tcp_frame(fr, guest_mac, GUEST_IP, port, seq, ack, flags, data, mss);
 }
 
 static bool tap_got_nothing(struct fixture *f)

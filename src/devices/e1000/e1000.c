@@ -93,9 +93,9 @@ static void e1000_ready(void *opaque, int fd, uint32_t events)
 	struct e1000 *e = opaque;
 	(void)fd;
 	(void)events;
-	struct epoll_event ev[5];   /* tap, timer, kick, two limiter timers */
+	struct epoll_event ev[6];   /* tap, timer, kick, two limiter timers, MMDS's timer */
 	pthread_mutex_lock(&e->lock);
-	int k = epoll_wait(e->epfd, ev, 5, 0);
+	int k = epoll_wait(e->epfd, ev, 6, 0);
 	bool rx = false, tx = false;
 	for (int i = 0; i < k; i++) {
 		int f = ev[i].data.fd;
@@ -115,6 +115,9 @@ static void e1000_ready(void *opaque, int fd, uint32_t events)
 		} else if (f == e->tx_rl.timer_fd) {
 			rate_limiter_timer_event(&e->tx_rl);
 			tx = true;
+		} else if (f == e1000_mmds_timer_fd(e)) {
+			e1000_mmds_timer(e);   /* a retransmission is due: the receive turn sends it */
+			rx = true;
 		} else {
 			if ((ev[i].events & (EPOLLOUT | EPOLLERR)) && e->tx_waiting) {
 				e->tx_waiting = false;
@@ -317,6 +320,7 @@ int e1000_create(struct e1000 *e, const struct net_config *cfg, unsigned index,
 	if (err < 0)
 		return err;
 	e->is_tap = true;
+	e->gso = true;   /* the kernel takes GSO frames from a tap with the vnet header */
 	if ((err = setup(e, cfg, index, mem, io, bus)) < 0) {
 		log_error("network interface '%s': cannot set up the E1000: %s", cfg->iface_id, strerror(-err));
 		e1000_destroy(e);
@@ -346,13 +350,14 @@ void e1000_destroy(struct e1000 *e)
 	e->io = NULL;
 	if (e->stats.rx_frames || e->stats.tx_frames)
 		log_info("%s: rx %llu frames %llu bytes (%llu dropped, %llu filtered, waited %llu times), tx %llu "
-			 "frames %llu bytes (%llu errors, %llu malformed), %llu interrupts", e->name,
+			 "frames %llu bytes (%llu TSO segments, %llu errors, %llu malformed), %llu interrupts", e->name,
 			 (unsigned long long)e->stats.rx_frames, (unsigned long long)e->stats.rx_bytes,
 			 (unsigned long long)e->stats.rx_dropped, (unsigned long long)e->stats.rx_filtered,
 			 (unsigned long long)e->stats.rx_blocked,
 			 (unsigned long long)e->stats.tx_frames, (unsigned long long)e->stats.tx_bytes,
-			 (unsigned long long)e->stats.tx_errors, (unsigned long long)e->stats.tx_malformed,
+			 (unsigned long long)e->stats.tx_segments, (unsigned long long)e->stats.tx_errors, (unsigned long long)e->stats.tx_malformed,
 			 (unsigned long long)e->stats.interrupts);
+	e1000_mmds_destroy(e);
 	rate_limiter_destroy(&e->rx_rl);
 	rate_limiter_destroy(&e->tx_rl);
 	if (e->timer_fd >= 0)

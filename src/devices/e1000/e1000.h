@@ -31,7 +31,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct e1000_mmds;
 struct guest_mem;
+struct mmds;
 struct outgate;
 struct io_thread;
 
@@ -98,6 +100,7 @@ struct e1000 {
 	bool irq_level;            /* what we last put on the line */
 	struct tap tap;
 	bool is_tap;               /* false: a datagram socket stands in (tests, fuzzing) */
+	bool gso;                  /* the backend segments TSO packets itself (a tap): e1000_offload.c */
 	struct outgate *gate;      /* while replicated: sent frames held per epoch (ha/outgate.h) */
 	int epfd;                  /* tap, timer, kick, limiter timers (watched by the I/O thread) */
 	int timer_fd;
@@ -116,6 +119,7 @@ struct e1000 {
 	bool rx_paid;
 	uint8_t *tx_buf;           /* E1000_TX_MAX + vnet header: a packet being gathered */
 	uint8_t *seg_buf;          /* one segment of a TSO packet */
+	struct e1000_mmds *mmds;   /* this interface answers MMDS (e1000_mmds.c), or NULL */
 	struct e1000_host_stats stats;
 };
 
@@ -139,6 +143,10 @@ void e1000_resume(struct e1000 *e);
 /* New rate limits at run time (PATCH /network-interfaces); absent configs change nothing. */
 int e1000_set_rate_limiters(struct e1000 *e, const struct rate_limiter_config *rx,
 			    const struct rate_limiter_config *tx);
+
+/* Answer the metadata service svc at ip (host order) on this interface, as virtio-net does
+ * (docs/mmds.md): before the VM runs. 0 or -errno. */
+int e1000_mmds_enable(struct e1000 *e, struct mmds *svc, uint32_t ip);
 
 /* Its saved state (e1000_state.c, section E1K in docs/snapshots.md; devices/dev_state.h):
  * dev is the struct e1000. */

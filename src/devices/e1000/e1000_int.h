@@ -78,8 +78,22 @@ int e1000_tap_write(struct e1000 *e, const uint8_t *frame, uint32_t len);
 void e1000_rx(struct e1000 *e);
 /* Whether a frame's destination passes RCTL's unicast/multicast/broadcast/VLAN filters. */
 bool e1000_rx_accept(const struct e1000 *e, const uint8_t *frame, uint32_t len);
+/* Put one frame (buf: the vnet header, then the frame; room for 64 more bytes after it) into
+ * the receive ring. 1: done (delivered, or dropped as too long), 0: no room yet (buf as it was). */
+int e1000_rx_deliver(struct e1000 *e, uint8_t *buf, uint32_t buf_len);
 /* RDT moved, RCTL changed: the ring may have room again. */
 void e1000_rx_kick(struct e1000 *e);
+
+/* e1000_mmds.c: MMDS on this interface (e->mmds set) */
+/* Whether a frame is for MMDS (false without MMDS). */
+bool e1000_mmds_wants(const struct e1000 *e, const uint8_t *frame, uint32_t len);
+/* A frame leaving the card (after its offloads): true if it was for MMDS and taken. */
+bool e1000_mmds_tx(struct e1000 *e, const uint8_t *frame, uint32_t len);
+/* The stack's replies into the receive ring (I/O thread); true if any was delivered. */
+bool e1000_mmds_rx(struct e1000 *e);
+int e1000_mmds_timer_fd(const struct e1000 *e);
+void e1000_mmds_timer(struct e1000 *e);
+void e1000_mmds_destroy(struct e1000 *e);
 
 /* e1000.c */
 /* Watch the tap / timer for what the device can act on now. */

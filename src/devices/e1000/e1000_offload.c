@@ -10,7 +10,13 @@
  * - VLAN insertion (VLE with CTRL.VME): the 802.1Q tag (VET, then the descriptor's tag) after
  *   the addresses.
  * Each frame then goes to the tap with a zero vnet header: every offload is done here, so the
- * host sees ordinary frames whatever the tap's settings.
+ * host sees ordinary frames whatever the tap's settings. Except one case: a TCP segmentation
+ * packet on a real tap (e->gso) goes as ONE frame, its vnet header asking the host kernel to
+ * segment it (GSO, TCPV4/TCPV6, MSS as gso_size) and to finish the TCP checksum (NEEDS_CSUM):
+ * one write per 64 KiB instead of one per segment, as virtio-net's guests get. The guest sees
+ * the same either way (the same statistics, per segment). Packets the kernel could not take
+ * that way stay segmented here: VLAN insertion, UDP, frames for MMDS, no TXSM, more than
+ * 64 KiB of IP.
  */
 #include "devices/e1000/e1000_int.h"
 #include "ha/outgate.h"
@@ -57,6 +63,8 @@ static void write_held(void *opaque, const void *frame, size_t len)
 
 int e1000_tap_write(struct e1000 *e, const uint8_t *frame, uint32_t len)
 {
+	if (e->mmds && e1000_mmds_tx(e, frame + TAP_VNET_HDR_LEN, len - TAP_VNET_HDR_LEN))
+		return 0;   /* for the metadata service: it never reaches the tap */
 	struct outgate *g = __atomic_load_n(&e->gate, __ATOMIC_ACQUIRE);
 	if (g && e->is_tap && outgate_hold(g, write_held, e, frame, len, false)) {
 		/* replicated: out when the standby has this epoch (src/ha) */
@@ -126,6 +134,51 @@ static int emit(struct e1000 *e, uint8_t *buf, uint32_t len, bool vle, uint16_t 
 	return r;
 }
 
+#define VNET_F_NEEDS_CSUM 1
+#define VNET_GSO_TCPV4 1
+#define VNET_GSO_TCPV6 4
+
+/* A TSO packet as one GSO frame (see the top). hdr, mss, ip, l4: the context's, checked. */
+static int send_gso(struct e1000 *e, uint32_t len, uint8_t popts, uint32_t hdr, uint32_t mss, uint32_t ip,
+		    uint32_t l4, bool v4)
+{
+	const struct e1000_tx_ctx *c = &e->st.tx_ctx;
+	uint8_t *out = e->seg_buf + TAP_VNET_HDR_LEN;
+	/* a copy: the packet stays as the driver left it if the tap makes it wait */
+	memcpy(out, e->tx_buf + TAP_VNET_HDR_LEN, len);
+	if (v4) {
+		put_be16(out + ip + 2, (uint16_t)(len - ip));
+		if (popts & E1000_TXD_POPTS_IXSM) {
+			put_be16(out + c->ipcso, 0);
+			uint32_t end = c->ipcse ? c->ipcse + 1u : l4;
+			insert_csum(out, len, ip, end > l4 ? l4 : end, c->ipcso, 0);
+		}
+	} else {
+		put_be16(out + ip + 4, (uint16_t)(len - ip - 40));
+	}
+	/* the pseudo-header sum with the whole TCP length, not complemented: the host finishes it
+	 * per segment (the driver left it without the length) */
+	put_be16(out + c->tucso, e1000_csum_fold((uint32_t)be16(out + c->tucso) + (len - l4)));
+	uint8_t *vh = e->seg_buf;
+	memset(vh, 0, TAP_VNET_HDR_LEN);
+	vh[0] = VNET_F_NEEDS_CSUM;
+	vh[1] = v4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6;
+	put16(vh + 2, (uint16_t)hdr);
+	put16(vh + 4, (uint16_t)mss);
+	put16(vh + 6, (uint16_t)l4);
+	put16(vh + 8, (uint16_t)(c->tucso - l4));
+	int r = e1000_tap_write(e, e->seg_buf, TAP_VNET_HDR_LEN + len);
+	if (r < 0)
+		return r;   /* -EAGAIN: nothing went, the packet waits for the tap */
+	uint32_t payload = len - hdr;
+	for (uint32_t off = 0; off < payload; off += mss) {
+		count_tx(e, out, hdr + (payload - off < mss ? payload - off : mss));
+		stat_add(&e->stats.tx_segments, 1);
+	}
+	e->st.stats[E1000_ST_TSCTC]++;
+	return 0;
+}
+
 static int send_tso(struct e1000 *e, uint32_t len, uint8_t popts, bool vle, uint16_t vlan)
 {
 	const struct e1000_tx_ctx *c = &e->st.tx_ctx;
@@ -139,6 +192,9 @@ static int send_tso(struct e1000 *e, uint32_t len, uint8_t popts, bool vle, uint
 		stat_add(&e->stats.tx_malformed, 1);
 		return 0;
 	}
+	if (e->gso && tcp && (popts & E1000_TXD_POPTS_TXSM) && c->tucso == l4 + 16 && len - ip <= 65535 &&
+	    len - hdr > mss && !(vle && (e->st.ctrl & E1000_CTRL_VME)) && !e1000_mmds_wants(e, pkt, len))
+		return send_gso(e, len, popts, hdr, mss, ip, l4, v4);
 	uint16_t id = v4 ? be16(pkt + ip + 4) : 0;
 	uint32_t seq = tcp ? be32(pkt + l4 + 4) : 0;
 	uint8_t flags = tcp ? pkt[l4 + 13] : 0;

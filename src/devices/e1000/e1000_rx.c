@@ -100,12 +100,11 @@ static void finish_csum(uint8_t *vh, uint8_t *f, uint32_t len)
 	put_be16(f + field, (uint16_t)~e1000_csum_fold(e1000_csum_add(0, f + start, len - start)));
 }
 
-/* Put the frame in rx_buf into the ring. 1: done (delivered or dropped), 0: no room yet. */
-static int deliver(struct e1000 *e)
+int e1000_rx_deliver(struct e1000 *e, uint8_t *buf, uint32_t buf_len)
 {
 	struct e1000_state *s = &e->st;
-	uint8_t *f = e->rx_buf + TAP_VNET_HDR_LEN;
-	uint32_t len = e->rx_len - TAP_VNET_HDR_LEN;
+	uint8_t *f = buf + TAP_VNET_HDR_LEN;
+	uint32_t len = buf_len - TAP_VNET_HDR_LEN;
 	uint32_t n = ring_size(e);
 	if (!n || s->rdh >= n || s->rdt >= n)
 		return 0;   /* no usable ring: wait for the driver to set one up */
@@ -174,6 +173,8 @@ static int deliver(struct e1000 *e)
 void e1000_rx(struct e1000 *e)
 {
 	bool got = false;
+	if (e->mmds && !e->paused)
+		got = e1000_mmds_rx(e);   /* MMDS's replies need no tap traffic to go out */
 	for (unsigned budget = RX_BUDGET; budget && !e->rx_waiting && !e->paused; budget--) {
 		if (!e->rx_len) {
 			ssize_t r = read(e->tap.fd, e->rx_buf, E1000_RX_MAX);
@@ -205,7 +206,7 @@ void e1000_rx(struct e1000 *e)
 		if (!e->rx_paid && !(e->rx_paid = rate_limiter_admit(&e->rx_rl, len, now_ns())))
 			break;   /* rx_rate_limiter: the frame waits for the timer */
 		finish_csum(e->rx_buf, f, len);
-		if (!deliver(e)) {
+		if (!e1000_rx_deliver(e, e->rx_buf, e->rx_len)) {
 			e->rx_waiting = true;
 			stat_add(&e->stats.rx_blocked, 1);
 			break;
