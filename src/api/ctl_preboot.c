@@ -369,7 +369,7 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 	static const char *const order[] = { "logger", "metrics", "boot-source", "machine-config",
 					     "cpu-config", "drives", "pmem", "network-interfaces", "vsock",
 					     "entropy", "balloon", "mmds-config", "memory-hotplug",
-					     "cpu-affinity", "vcpu-hotplug", NULL };
+					     "cpu-affinity", "vcpu-hotplug", "fs", NULL };
 	static const char *const later[] = { NULL };
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
@@ -407,6 +407,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 			r = load_device_array(ctl, "network-interfaces", "iface_id", v, err, errlen);
 		else if (!strcmp(*k, "pmem"))
 			r = ctl_load_pmem(ctl, v, err, errlen);
+		else if (!strcmp(*k, "fs"))
+			r = ctl_load_fs(ctl, v, err, errlen);
 		else if (!strcmp(*k, "boot-source"))
 			r = ctl_put_boot_source(ctl, v, err, errlen);
 		else if (!strcmp(*k, "machine-config"))
