@@ -1,5 +1,5 @@
 /* petrel's virtio-fs requests (docs/virtio-fs.md): PUT /fs/{id} before the start, and the "fs"
- * section of a config file. See controller.h. */
+ * section of a config file (one PUT per element, ctl_preboot.c). See controller.h. */
 #include "api/ctl_internal.h"
 #include "config/fs_config.h"
 
@@ -33,24 +33,4 @@ int ctl_put_fs(struct controller *ctl, const char *id, json_t *body, char *err, 
 	pthread_mutex_unlock(&ctl->lock);
 	fs_config_free(&c);
 	return r;
-}
-
-int ctl_load_fs(struct controller *ctl, json_t *arr, char *err, size_t errlen)
-{
-	if (!json_is_array(arr))
-		return fail(err, errlen, -EINVAL, "fs: expected an array");
-	size_t i;
-	json_t *el;
-	json_array_foreach(arr, i, el) {
-		json_t *id = json_is_object(el) ? json_object_get(el, "id") : NULL;
-		if (!json_is_string(id))
-			return fail(err, errlen, -EINVAL, "fs[%zu].id: missing or not a string", i);
-		int r = ctl_put_fs(ctl, json_string_value(id), el, err, errlen);
-		if (r < 0) {
-			char msg[512];
-			snprintf(msg, sizeof(msg), "%s", err);
-			return fail(err, errlen, r, "fs[%zu]: %s", i, msg);
-		}
-	}
-	return 0;
 }

@@ -338,8 +338,10 @@ static int load_device_array(struct controller *ctl, const char *section, const 
 		json_t *id = json_is_object(el) ? json_object_get(el, id_key) : NULL;
 		if (!json_is_string(id))
 			return fail(err, errlen, -EINVAL, "%s.%s: missing or not a string", where, id_key);
-		int r = id_key[0] == 'd' ? ctl_put_drive(ctl, json_string_value(id), el, err, errlen)
-					 : ctl_put_net(ctl, json_string_value(id), el, err, errlen);
+		const char *v = json_string_value(id);
+		int r = !strcmp(section, "fs") ? ctl_put_fs(ctl, v, el, err, errlen)
+			: id_key[0] == 'd'    ? ctl_put_drive(ctl, v, el, err, errlen)
+					      : ctl_put_net(ctl, v, el, err, errlen);
 		if (r < 0)
 			return prefixed(r, where, err, errlen);
 	}
@@ -408,7 +410,7 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 		else if (!strcmp(*k, "pmem"))
 			r = ctl_load_pmem(ctl, v, err, errlen);
 		else if (!strcmp(*k, "fs"))
-			r = ctl_load_fs(ctl, v, err, errlen);
+			r = load_device_array(ctl, "fs", "id", v, err, errlen);
 		else if (!strcmp(*k, "boot-source"))
 			r = ctl_put_boot_source(ctl, v, err, errlen);
 		else if (!strcmp(*k, "machine-config"))

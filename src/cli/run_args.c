@@ -258,9 +258,11 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 	case OPT_FS: {
 		char msg[320];
 		struct fs_config c;
-		int r = fs_config_from_cli(arg, cfg->nfs, &c, msg, sizeof(msg));
-		if (r == 0)
-			r = vm_config_put_fs(cfg, &c, msg, sizeof(msg));
+		if (fs_config_from_cli(arg, cfg->nfs, &c, msg, sizeof(msg)) < 0) {
+			log_error("%s", msg);
+			return -EINVAL;
+		}
+		int r = vm_config_put_fs(cfg, &c, msg, sizeof(msg));
 		fs_config_free(&c);
 		if (r < 0) {
 			log_error("--fs %s: %s", arg, msg);

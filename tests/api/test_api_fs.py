@@ -61,3 +61,26 @@ def test_socket_must_exist_and_tags_are_unique(api, sock, workdir):
     assert put(api, "a", {"id": "a", "socket": sock, "tag": "t"}).status == 204
     r = put(api, "b", {"id": "b", "socket": sock, "tag": "t"})
     assert r.status == 400 and "tag 't' is already fs 'a''s" in r.fault, r.fault
+
+
+def test_config_file_fs_section(workdir, sock):
+    import json
+    import apilib
+    cfg = workdir / "bad.json"
+    cfg.write_text(json.dumps({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+                               "fs": [{"id": "share", "socket": sock, "tag": "a"},
+                                      {"id": "two", "socket": str(workdir / "nope.sock"), "tag": "b"}]}))
+    p = apilib.Petrel(workdir, ["--no-api", "--config-file", cfg], api=False, level=None)
+    try:
+        assert p.wait() == 2, p.describe()
+        assert "fs[1]" in p.err.text() and "nope.sock" in p.err.text(), p.describe()
+    finally:
+        p.close()
+
+
+def test_cli_fs_needs_a_tag(workdir, sock):
+    import subprocess
+    import apilib
+    r = subprocess.run([str(apilib.petrel_bin()), "run", "--fs", sock], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode != 0 and "--fs: no tag=TAG" in r.stderr, r.stderr
