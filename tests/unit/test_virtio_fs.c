@@ -23,6 +23,9 @@
 #include "../fake_driver.h"
 #include "devices/virtio/virtio_fs.h"
 #include "memory/guest_mem.h"
+#include "migration/migration.h"
+#include "snapshot/snapshot.h"
+#include "vm/vm.h"
 #include "util/log.h"
 #include "vm/io_thread.h"
 
@@ -336,6 +339,30 @@ TEST(error_replies_from_guest_bytes)
 	opcode = 42;
 	memcpy(in + 4, &opcode, 4);
 	CHECK_EQ(virtio_fs_error_reply(in, sizeof(in), ENOTCONN, out), 0);
+}
+
+/* The back end's state is not petrel's: a snapshot and a migration of a VM with the device are
+ * refused, before anything is paused or written, with why. */
+TEST(snapshot_and_migration_refused)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct virtio_fs *f = calloc(1, sizeof(*f));
+	REQUIRE(vm && f);
+	snprintf(f->id, sizeof(f->id), "share");
+	vm->devs.fs[0] = f;
+	vm->devs.nfs = 1;
+	char err[512] = "";
+	struct snapshot_create_opts so = { .state_path = "/tmp/petrel-vfs-never.state", .mem_path = "/tmp/petrel-vfs-never.mem" };
+	CHECK_EQ(snapshot_create(vm, &so, err, sizeof(err)), -ENOTSUP);
+	CHECK_CONTAINS(err, "a snapshot of a VM with a virtio-fs device ('share') is not supported");
+	CHECK(access(so.state_path, F_OK) != 0);
+	struct mig_send_opts mo = { .url = "unix:/tmp/petrel-vfs-never.sock" };
+	struct migration *m = NULL;
+	CHECK_EQ(migration_send_start(vm, &mo, NULL, NULL, &m, err, sizeof(err)), -ENOTSUP);
+	CHECK_CONTAINS(err, "migration of a VM with a virtio-fs device");
+	CHECK(m == NULL);
+	free(f);
+	free(vm);
 }
 
 int main(int argc, char **argv)
