@@ -81,6 +81,7 @@ enum api_counter {
 	API_GET_HOTPLUG_MEMORY, API_PUT_HOTPLUG_MEMORY, API_PATCH_HOTPLUG_MEMORY,
 	API_GET_HOTPLUG_VCPU, API_PUT_HOTPLUG_VCPU, API_PATCH_HOTPLUG_VCPU,
 	API_PUT_PMEM, API_PATCH_PMEM,
+	API_PUT_FS,
 	API_COUNTERS
 };
 
@@ -282,6 +283,9 @@ int ctl_put_pmem(struct controller *ctl, const char *id, json_t *body, char *err
 int ctl_patch_pmem(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
 int ctl_load_pmem(struct controller *ctl, json_t *arr, char *err, size_t errlen);
 int ctl_pmem_metrics_locked(struct controller *ctl, json_t *out);
+/* ctl_fs.c (docs/virtio-fs.md): PUT /fs/{id} (pre-boot; its socket must exist); the config
+ * file's "fs" array is one PUT per element. */
+int ctl_put_fs(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
 
 /* Count one API request (and a failure when it failed) for the metrics. */
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);

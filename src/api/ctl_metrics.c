@@ -62,6 +62,7 @@ static const struct {
 	[API_PATCH_HOTPLUG_VCPU] = { PATCH, "hotplug_vcpu" },
 	[API_PUT_PMEM] = { PUT, "pmem" },
 	[API_PATCH_PMEM] = { PATCH, "pmem" },
+	[API_PUT_FS] = { PUT, "fs" },
 };
 
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed)

@@ -338,8 +338,10 @@ static int load_device_array(struct controller *ctl, const char *section, const 
 		json_t *id = json_is_object(el) ? json_object_get(el, id_key) : NULL;
 		if (!json_is_string(id))
 			return fail(err, errlen, -EINVAL, "%s.%s: missing or not a string", where, id_key);
-		int r = id_key[0] == 'd' ? ctl_put_drive(ctl, json_string_value(id), el, err, errlen)
-					 : ctl_put_net(ctl, json_string_value(id), el, err, errlen);
+		const char *v = json_string_value(id);
+		int r = !strcmp(section, "fs") ? ctl_put_fs(ctl, v, el, err, errlen)
+			: id_key[0] == 'd'    ? ctl_put_drive(ctl, v, el, err, errlen)
+					      : ctl_put_net(ctl, v, el, err, errlen);
 		if (r < 0)
 			return prefixed(r, where, err, errlen);
 	}
@@ -369,7 +371,7 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 	static const char *const order[] = { "logger", "metrics", "boot-source", "machine-config",
 					     "cpu-config", "drives", "pmem", "network-interfaces", "vsock",
 					     "entropy", "balloon", "mmds-config", "memory-hotplug",
-					     "cpu-affinity", "vcpu-hotplug", NULL };
+					     "cpu-affinity", "vcpu-hotplug", "fs", NULL };
 	static const char *const later[] = { NULL };
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
@@ -407,6 +409,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 			r = load_device_array(ctl, "network-interfaces", "iface_id", v, err, errlen);
 		else if (!strcmp(*k, "pmem"))
 			r = ctl_load_pmem(ctl, v, err, errlen);
+		else if (!strcmp(*k, "fs"))
+			r = load_device_array(ctl, "fs", "id", v, err, errlen);
 		else if (!strcmp(*k, "boot-source"))
 			r = ctl_put_boot_source(ctl, v, err, errlen);
 		else if (!strcmp(*k, "machine-config"))

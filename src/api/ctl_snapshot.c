@@ -114,7 +114,7 @@ int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, stru
 	int r = 0;
 	if (ctl->state != INSTANCE_NOT_STARTED)
 		return json_set_err(err, errlen, "%s: only a microVM that was not started can take one", what);
-	if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy ||
+	if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nfs || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy ||
 	    ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
 		return json_set_err(err, errlen, "%s: not allowed after configuring boot-specific resources "
 				    "(the VM brings its own)", what);
@@ -340,7 +340,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	int r = 0;
 	if (ctl->state != INSTANCE_NOT_STARTED)
 		r = json_set_err(err, errlen, "a snapshot can only be loaded into a microVM that was not started");
-	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nnets || ctl->cfg.has_vsock ||
+	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nfs || ctl->cfg.nnets || ctl->cfg.has_vsock ||
 		 ctl->cfg.has_entropy || ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
 		r = json_set_err(err, errlen, "loading a snapshot is not allowed after configuring "
 				 "boot-specific resources (the snapshot brings its own)");

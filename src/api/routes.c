@@ -60,6 +60,7 @@ SIMPLE_PUT(patch_balloon, ctl_patch_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_pmem, ctl_put_pmem(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_pmem, ctl_patch_pmem(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_fs, ctl_put_fs(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_hint_start, ctl_balloon_hint_start(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_hint_stop, ctl_balloon_hint_stop(c->ctl, msg, sizeof(msg)))
 /* petrel's vCPU hot-plug (docs/user-guide.md) */
@@ -350,6 +351,7 @@ const struct route api_routes[] = {
 	  .patch = { patch_mmds, API_PATCH_MMDS }, .body = ROUTE_BODY_ANY_JSON },
 	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },
 	{ "pmem/*", .put = { put_pmem, API_PUT_PMEM }, .patch = { patch_pmem, API_PATCH_PMEM } },
+	{ "fs/*", .put = { put_fs, API_PUT_FS } }, /* petrel's virtio-fs (docs/virtio-fs.md) */
 	{ "hotplug/memory", .get = { get_hotplug_memory, API_GET_HOTPLUG_MEMORY },
 	  .put = { put_hotplug_memory, API_PUT_HOTPLUG_MEMORY },
 	  .patch = { patch_hotplug_memory, API_PATCH_HOTPLUG_MEMORY } },

@@ -21,6 +21,7 @@ enum {
 	OPT_NEXT_STANDBY, OPT_TAKEOVER,
 	OPT_NO_VMGENID,
 	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES, OPT_CPU_AFFINITY, OPT_INITRD_UNPACK,
+	OPT_FS,
 };
 
 static const struct option options[] = {
@@ -44,6 +45,7 @@ static const struct option options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "pmem", required_argument, NULL, OPT_PMEM },
+	{ "fs", required_argument, NULL, OPT_FS },
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "virtio-mmio-cmdline", no_argument, NULL, OPT_VIRTIO_MMIO_CMDLINE },
 	{ "no-vmgenid", no_argument, NULL, OPT_NO_VMGENID },
@@ -99,6 +101,9 @@ static void usage(FILE *f)
 		"  --pmem PATH[,ro][,root][,id=NAME][,transport=pci|mmio]\n"
 		"                       virtio-pmem: the file mapped into the guest as /dev/pmemN (repeatable;\n"
 		"                       root adds root=/dev/pmemN to the kernel command line; docs/pmem.md)\n"
+		"  --fs SOCKET,tag=TAG[,id=NAME][,queue_size=N][,num_request_queues=N][,transport=pci|mmio]\n"
+		"                       virtio-fs: a host directory served by the vhost-user back end on SOCKET\n"
+		"                       (virtiofsd); the guest mounts it with mount -t virtiofs TAG DIR (docs/virtio-fs.md)\n"
 		"  --virtio-transport pci|mmio  default transport of virtio devices (default pci)\n"
 		"  --virtio-mmio-cmdline  also announce virtio-mmio devices on the kernel command line\n"
 		"  --no-vmgenid         no VM generation ID device (ACPI VMGENCTR, renewed on snapshot loads)\n"
@@ -250,6 +255,21 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		pmem_config_free(&p);
 		if (r < 0) {
 			log_error("--pmem %s: %s", arg, msg);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	case OPT_FS: {
+		char msg[320];
+		struct fs_config c;
+		if (fs_config_from_cli(arg, cfg->nfs, &c, msg, sizeof(msg)) < 0) {
+			log_error("%s", msg);
+			return -EINVAL;
+		}
+		int r = vm_config_put_fs(cfg, &c, msg, sizeof(msg));
+		fs_config_free(&c);
+		if (r < 0) {
+			log_error("--fs %s: %s", arg, msg);
 			return -EINVAL;
 		}
 		return 0;

@@ -48,6 +48,7 @@ void vm_config_free(struct vm_config *cfg)
 	cfg->has_balloon = false;
 	cfg->has_memory_hotplug = false;
 	pmem_section_free(cfg);
+	fs_section_free(cfg);
 	cfg->has_vcpu_hotplug = false;
 	mmds_config_free(&cfg->mmds);
 	free(cfg->cpu_affinity);
@@ -121,7 +122,7 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	if (cfg->has_balloon && cfg->balloon.amount_mib > cfg->mem_mib)
 		return json_set_err(err, errlen, "balloon.amount_mib: %u MiB is more than the guest's %llu MiB of "
 				    "memory", cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
-	if ((r = pmem_check_root(cfg, err, errlen)) < 0)
+	if ((r = pmem_check_root(cfg, err, errlen)) < 0 || (r = fs_check_config(cfg, err, errlen)) < 0)
 		return r;
 	if (cfg->has_vcpu_hotplug &&
 	    (r = hotplug_vcpu_config_check(&cfg->vcpu_hotplug, cfg->vcpus, cfg->smt, err, errlen)) < 0)

@@ -13,6 +13,7 @@
 #include "memory/backing.h"
 #include "config/mmds_config.h"
 #include "config/pmem_config.h"
+#include "config/fs_config.h"
 #include "config/cpu_affinity_config.h"
 
 #define VM_MAX_VCPUS 64
@@ -49,6 +50,8 @@ struct vm_config {
 	struct hotplug_memory_config memory_hotplug;
 	struct pmem_config pmem[PMEM_MAX_DEVICES]; /* "pmem" (docs/pmem.md), in guest order */
 	unsigned npmem;
+	struct fs_config fs[FS_MAX_DEVICES]; /* "fs": petrel's virtio-fs devices (docs/virtio-fs.md) */
+	unsigned nfs;
 	bool has_vcpu_hotplug;    /* "vcpu-hotplug" (petrel's, docs/user-guide.md): vCPUs can be
 				   * added up to max_vcpu_count and removed after the start */
 	struct hotplug_vcpu_config vcpu_hotplug;

@@ -71,6 +71,10 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	err = err || !hm || json_object_set_new(o, "memory-hotplug", hm) < 0;
 	json_t *pm = !err ? pmem_section_to_json(c) : NULL;
 	err = err || !pm || json_object_set_new(o, "pmem", pm) < 0;
+	/* petrel's "fs" (virtio-fs) only when configured: Firecracker's document has no such key */
+	json_t *fs = !err && c->nfs ? fs_section_to_json(c) : NULL;
+	if (!err && c->nfs)
+		err = !fs || json_object_set_new(o, "fs", fs) < 0;
 	/* petrel's "vcpu-hotplug" only when configured: Firecracker's document has no such key */
 	if (!err && c->has_vcpu_hotplug) {
 		json_t *hv = hotplug_vcpu_config_to_json(&c->vcpu_hotplug);

@@ -33,7 +33,7 @@ struct pending {
 	char *cpu_config_json;
 	/* Device sections: present ones replace what the config had. */
 	struct vm_config devs;   /* only the device fields are used */
-	bool has_drives, has_nets, has_vsock, has_entropy, has_pmem;
+	bool has_drives, has_nets, has_vsock, has_entropy, has_pmem, has_fs;
 	struct mmds_config mmds;  /* configured: "mmds-config" was given */
 	bool has_balloon;
 	struct balloon_config balloon;
@@ -346,6 +346,10 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			r = pmem_section_from_json(val, &p->devs, err, errlen);
 			p->has_pmem = r == 0 && !json_is_null(val);
 		}
+		else if (!strcmp(key, "fs")) {
+			r = fs_section_from_json(val, &p->devs, err, errlen);
+			p->has_fs = r == 0 && !json_is_null(val);
+		}
 		else if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
 			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
 			r = parse_devices(key, val, p, err, errlen);
@@ -447,6 +451,12 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		memcpy(cfg->pmem, p.devs.pmem, sizeof(cfg->pmem));
 		cfg->npmem = p.devs.npmem;
 		p.devs.npmem = 0;
+	}
+	if (p.has_fs) {
+		fs_section_free(cfg);
+		memcpy(cfg->fs, p.devs.fs, sizeof(cfg->fs));
+		cfg->nfs = p.devs.nfs;
+		p.devs.nfs = 0;
 	}
 	if (p.has_vcpu_hotplug) {
 		cfg->vcpu_hotplug = p.vcpu_hotplug;

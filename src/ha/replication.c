@@ -7,6 +7,7 @@
 #include "util/log.h"
 #include "util/thread.h"
 #include "vm/vm.h"
+#include "vm/vm_state.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -77,6 +78,8 @@ int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, 
 			      struct replication **out, char *err, size_t errlen)
 {
 	int e = mig_url_check(o->peer_url, err, errlen);
+	if (e == 0)
+		e = vm_state_saveable(vm, "replication", err, errlen);
 	if (e < 0)
 		return e;
 	struct replication *r = alloc(o->peer_url, ev, opaque);

@@ -13,6 +13,9 @@
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB (21 << 26)   /* log2(2 MiB) << MAP_HUGE_SHIFT */
 #endif
+#ifndef MFD_HUGE_2MB
+#define MFD_HUGE_2MB (21u << 26)  /* the same for memfd_create */
+#endif
 
 static const char *const names[] = {
 	[GUEST_MEM_PAGES_4K] = "None",
@@ -117,6 +120,36 @@ void *guest_mem_backing_map(enum guest_mem_backing b, uint64_t size)
 		errno = e;
 		return NULL;
 	}
+	return p;
+}
+
+void *guest_mem_backing_map_shared(enum guest_mem_backing b, uint64_t size, int *fd)
+{
+	unsigned flags = MFD_CLOEXEC;
+	if (b == GUEST_MEM_PAGES_2M) {
+		if (size % GUEST_MEM_HUGE_PAGE) {
+			errno = EINVAL;
+			return NULL;
+		}
+		flags |= MFD_HUGETLB | MFD_HUGE_2MB;
+	}
+	int f = memfd_create("petrel-guest-ram", flags);
+	if (f < 0)
+		return NULL;
+	void *p = MAP_FAILED;
+	if (ftruncate(f, (off_t)size) == 0)
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (b == GUEST_MEM_PAGES_2M ? MAP_POPULATE : 0),
+			 f, 0);
+	if (p == MAP_FAILED) {
+		int e = errno;
+		close(f);
+		errno = e;
+		return NULL;
+	}
+	/* shmem's huge pages follow /sys/kernel/mm/transparent_hugepage/shmem_enabled: a hint */
+	if (b == GUEST_MEM_PAGES_THP)
+		madvise(p, size, MADV_HUGEPAGE);
+	*fd = f;
 	return p;
 }
 

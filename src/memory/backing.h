@@ -30,5 +30,9 @@ int guest_mem_backing_check(enum guest_mem_backing b, uint64_t size, char *err, 
  * guest_mem_backing_unmap (THP maps are aligned inside a larger reservation). */
 void *guest_mem_backing_map(enum guest_mem_backing b, uint64_t size);
 void guest_mem_backing_unmap(void *p, uint64_t size);
+/* The same as a shared mapping of a memfd (2M: a hugetlbfs memfd), so another process (a
+ * vhost-user back end, docs/virtio-fs.md) can map the same pages: *fd is the memfd (the
+ * caller closes it after unmapping). NULL with errno set on failure. */
+void *guest_mem_backing_map_shared(enum guest_mem_backing b, uint64_t size, int *fd);
 
 #endif

@@ -22,7 +22,9 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 		log_error("guest memory mapped from a file cannot use 2 MiB huge pages");
 		return -EINVAL;
 	}
-	void *p = guest_mem_backing_map(mem->backing, size);
+	int shm_fd = -1;
+	void *p = mem->shared ? guest_mem_backing_map_shared(mem->backing, size, &shm_fd)
+			      : guest_mem_backing_map(mem->backing, size);
 	if (!p) {
 		int err = -errno;
 		log_error("cannot allocate %llu MiB of guest memory (huge_pages %s): %s",
@@ -36,6 +38,7 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 	r->hva = p;
 	r->file_off = file_off;
 	r->from_file = fd >= 0;
+	r->shm_fd = shm_fd;
 	int err = kvm_set_user_memory(kvm, mem->nregions, gpa, size, p, mem->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 	/* A memory file goes over the registered range afterwards (KVM follows the new mapping
 	 * through its MMU notifier): the slot is then registered the same way for a boot and a
@@ -46,23 +49,25 @@ static int add_region(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, uint
 		err = -errno;
 		log_error("cannot map the memory file: %s", strerror(errno));
 	}
+	if (err == 0 && mem->dirty_log && !(r->dirty = calloc(BITMAP_WORDS(size / GUEST_PAGE), 8)))
+		err = -ENOMEM;
 	if (err < 0) {
 		munmap(p, size);
+		if (shm_fd >= 0)
+			close(shm_fd);
+		r->shm_fd = -1;
 		return err;
-	}
-	if (mem->dirty_log && !(r->dirty = calloc(BITMAP_WORDS(size / GUEST_PAGE), 8))) {
-		munmap(p, size);
-		return -ENOMEM;
 	}
 	mem->nregions++;
 	mem->total += size;
 	return 0;
 }
 
-int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
-			int fd, bool dirty_log, enum guest_mem_backing backing)
+static int init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start, int fd,
+		bool dirty_log, enum guest_mem_backing backing, bool shared)
 {
 	memset(mem, 0, sizeof(*mem));
+	mem->shared = shared;
 	mem->dirty_log = dirty_log;
 	mem->backing = backing;
 	uint64_t low = size < hole_start ? size : hole_start;
@@ -72,6 +77,18 @@ int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, u
 	if (err < 0)
 		guest_mem_free(mem);
 	return err;
+}
+
+int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
+			int fd, bool dirty_log, enum guest_mem_backing backing)
+{
+	return init(mem, kvm, size, hole_start, fd, dirty_log, backing, false);
+}
+
+int guest_mem_init_shared(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
+			  bool dirty_log, enum guest_mem_backing backing)
+{
+	return init(mem, kvm, size, hole_start, -1, dirty_log, backing, true);
 }
 
 int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start)
@@ -89,9 +106,12 @@ int guest_mem_add_hotplug(struct guest_mem *mem, struct kvm *kvm, uint64_t gpa, 
 	 * 2 MiB pages would be reserved whole at start. 4 KiB pages on hosts without THP. */
 	enum guest_mem_backing b = mem->backing;
 	bool thp = guest_mem_backing_check(GUEST_MEM_PAGES_THP, size, NULL, 0) == 0;
+	bool shared = mem->shared;
 	mem->backing = thp ? GUEST_MEM_PAGES_THP : GUEST_MEM_PAGES_4K;
+	mem->shared = false; /* virtio-mem and virtio-fs do not go together (config/fs_config.c) */
 	int err = add_region(mem, kvm, gpa, size, fd, mem->total);
 	mem->backing = b;
+	mem->shared = shared;
 	if (err == 0)
 		mem->regions[mem->nregions - 1].hotplug = true;
 	return err;
@@ -110,6 +130,9 @@ void guest_mem_free(struct guest_mem *mem)
 	uffd_lazy_end(mem); /* its pager stops before the memory it fills goes away */
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		munmap(mem->regions[i].hva, mem->regions[i].size);
+		if (mem->regions[i].shm_fd > 0)
+			close(mem->regions[i].shm_fd);
+		mem->regions[i].shm_fd = -1;
 		free(mem->regions[i].dirty);
 		mem->regions[i].dirty = NULL;
 	}

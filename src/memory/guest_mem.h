@@ -23,6 +23,7 @@ struct guest_region {
 			      * are present says nothing about which hold data */
 	uint64_t *dirty;     /* with dirty logging: pages petrel itself wrote (bit per page) */
 	bool hotplug;        /* virtio-mem's region (guest_mem_add_hotplug): not boot RAM */
+	int shm_fd;          /* with shared memory: the region's memfd, else -1 */
 };
 
 struct guest_mem {
@@ -33,6 +34,7 @@ struct guest_mem {
 	enum guest_mem_backing backing; /* 4 KiB pages, THP or hugetlbfs 2 MiB pages */
 	struct guest_lazy *lazy; /* lazy restore in progress (uffd.h), else NULL */
 	int filling;         /* a userfaultfd fills it now (lazy restore, post-copy): guest_mem_filling() */
+	bool shared;         /* boot RAM is shared memfd memory a vhost-user back end can map */
 };
 
 /* Whether a userfaultfd still fills guest memory (a lazy restore's pager or handler, a
@@ -59,6 +61,10 @@ int guest_mem_init(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64
  * as `backing` says (2M: not with a file); optionally with dirty logging on. */
 int guest_mem_init_from(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
 			int fd, bool dirty_log, enum guest_mem_backing backing);
+/* Boot RAM as guest_mem_init_from without a file, but each region a shared mapping of a memfd
+ * (regions[i].shm_fd) that a vhost-user back end maps too (docs/virtio-fs.md). */
+int guest_mem_init_shared(struct guest_mem *mem, struct kvm *kvm, uint64_t size, uint64_t hole_start,
+			  bool dirty_log, enum guest_mem_backing backing);
 void guest_mem_free(struct guest_mem *mem);
 /* Add virtio-mem's region [gpa, gpa+size) after RAM (a KVM slot of its own, dirty logging as
  * RAM's, its bytes at the end of a memory file fd, else anonymous MAP_NORESERVE memory on

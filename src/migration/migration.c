@@ -2,6 +2,7 @@
 #include "migration/migration_int.h"
 #include "migration/url.h"
 #include "migration/wire.h"
+#include "vm/vm_state.h"
 #include "util/event_monitor.h"
 #include "util/log.h"
 #include "util/thread.h"
@@ -82,6 +83,8 @@ int migration_send_start(struct vm *vm, const struct mig_send_opts *o, mig_done_
 			 struct migration **out, char *err, size_t errlen)
 {
 	int e = mig_url_check(o->url, err, errlen);
+	if (e == 0)
+		e = vm_state_saveable(vm, "migration", err, errlen);
 	if (e < 0)
 		return e;
 	struct migration *m = mig_new_source(vm, o, done, opaque);

@@ -106,6 +106,7 @@ static const struct entry build[] = {
 	ANY("io_uring_setup"), ANY("userfaultfd"), ANY("copy_file_range"), ANY("fgetxattr"),
 	ANY("fsetxattr"), ANY("pipe2"), ANY("bind"), ANY("listen"), ANY("sched_getaffinity"),
 	ANY("uname"), ANY("getuid"), ANY("geteuid"), ANY("getgid"), ANY("getegid"),
+	ANY("memfd_create"), /* guest RAM a virtio-fs back end maps (memory/backing.c) */
 	EQ64("prlimit64", 2, 0), /* reading limits only: new_limit is a NULL pointer */
 	/* migration and replication peers (getaddrinfo also asks netlink, and glibc's resolver
 	 * sends its A and AAAA queries with one sendmmsg when the peer is a host name) */

@@ -168,6 +168,9 @@ static char *absolute(const char *path)
 
 int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *err, size_t errlen)
 {
+	int refused = vm_state_saveable(vm, "a snapshot", err, errlen);
+	if (refused < 0)
+		return refused;
 	if (!vm_is_paused(vm) || !vm->devices_paused) {
 		snprintf(err, errlen, "the VM must be paused for a snapshot");
 		return -EBUSY;

@@ -255,3 +255,27 @@ int vhu_enable_vring(struct vhu_conn *c, uint32_t index, bool on, char *err, siz
 	vhu_build(&m, VHU_SET_VRING_ENABLE, true);
 	return vhu_call(c, &m, NULL, 0, NULL, err, errlen);
 }
+
+int vhu_set_features(struct vhu_conn *c, uint64_t features, char *err, size_t errlen)
+{
+	struct vhu_msg m = { 0 };
+	m.p.u64 = features | (c->features & (1ull << VHU_F_PROTOCOL_FEATURES));
+	vhu_build(&m, VHU_SET_FEATURES, true);
+	return vhu_call(c, &m, NULL, 0, NULL, err, errlen);
+}
+
+int vhu_get_vring_base(struct vhu_conn *c, uint32_t index, uint32_t *base, char *err, size_t errlen)
+{
+	struct vhu_msg m = { 0 }, reply;
+	m.p.state.index = index;
+	vhu_build(&m, VHU_GET_VRING_BASE, false);
+	int r = vhu_call(c, &m, NULL, 0, &reply, err, errlen);
+	if (r == 0 && reply.p.state.index != index) {
+		snprintf(err, errlen, "vhost-user back end: GET_VRING_BASE for queue %u answered for queue %u", index,
+			 reply.p.state.index);
+		r = -EPROTO;
+	}
+	if (r == 0)
+		*base = reply.p.state.num;
+	return r;
+}

@@ -41,6 +41,11 @@ struct vhu_vring {
 int vhu_set_vring(struct vhu_conn *c, const struct vhu_vring *q, char *err, size_t errlen);
 /* Enable or disable a queue (with the protocol features; without them queues start at kick). */
 int vhu_enable_vring(struct vhu_conn *c, uint32_t index, bool on, char *err, size_t errlen);
+/* SET_FEATURES: the virtio features the driver took (and VHU_F_PROTOCOL_FEATURES when the
+ * back end offered it), before the queues are set. */
+int vhu_set_features(struct vhu_conn *c, uint64_t features, char *err, size_t errlen);
+/* GET_VRING_BASE: stop queue index; *base is where the back end would take the next request. */
+int vhu_get_vring_base(struct vhu_conn *c, uint32_t index, uint32_t *base, char *err, size_t errlen);
 void vhu_close(struct vhu_conn *c);
 
 #endif

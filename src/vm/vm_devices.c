@@ -152,6 +152,34 @@ static int create_pmem(struct vm *vm)
 	return 0;
 }
 
+/* virtio-fs devices (docs/virtio-fs.md): each connects to its back end now, so a VM whose back
+ * end is not listening does not start. */
+static int create_fs(struct vm *vm)
+{
+	struct vm_devices *vd = &vm->devs;
+	for (unsigned i = 0; i < vm->cfg->nfs; i++) {
+		const struct fs_config *c = &vm->cfg->fs[i];
+		struct virtio_fs *f = calloc(1, sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		struct virtio_fs_params p = { c->id, c->socket, c->tag, c->num_request_queues, (uint16_t)c->queue_size };
+		char msg[512];
+		int err = virtio_fs_create(f, &p, &vm->mem, &vd->io, msg, sizeof(msg));
+		if (err < 0) {
+			free(f);
+			log_error("%s", msg);
+			return err;
+		}
+		if ((err = vm_devices_add_virtio(vm, &f->vdev, f, c->transport)) < 0) {
+			virtio_dev_destroy(&f->vdev);
+			free(f);
+			return err;
+		}
+		vd->fs[vd->nfs++] = f;
+	}
+	return 0;
+}
+
 /* virtio-mem over the hot-pluggable region vm.c mapped after RAM. */
 static int create_vmem(struct vm *vm)
 {
@@ -308,7 +336,7 @@ int vm_devices_create(struct vm *vm)
 		return err;
 	if ((err = create_pmem(vm)) < 0)
 		return err;
-	return 0;
+	return create_fs(vm);
 }
 
 int vm_devices_start(struct vm *vm)
@@ -370,6 +398,7 @@ void vm_devices_destroy(struct vm *vm)
 	vd->balloon = NULL;
 	vd->vmem = NULL;
 	vd->npmem = 0;
+	vd->nfs = 0;
 	mmds_unref(vd->mmds);
 	vd->mmds = NULL;
 	if (vd->pci_ready)

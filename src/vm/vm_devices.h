@@ -15,6 +15,8 @@
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "devices/virtio/virtio_mem.h"
+#include "devices/virtio/virtio_fs.h"
+#include "config/fs_config.h"
 #include "devices/virtio/virtio_mmio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm_irq.h"
@@ -56,6 +58,8 @@ struct vm_devices {
 	struct virtio_mem *vmem;     /* virtio-mem ("memory-hotplug"), or NULL */
 	struct virtio_pmem *pmem[PMEM_MAX_DEVICES]; /* in configuration order */
 	unsigned npmem;
+	struct virtio_fs *fs[FS_MAX_DEVICES];       /* virtio-fs (docs/virtio-fs.md), in configuration order */
+	unsigned nfs;
 	struct mmds *mmds;           /* the metadata service the MMDS interfaces answer from */
 	struct ged ged;              /* ACPI event device and VM generation ID (unless --no-vmgenid) */
 	struct vmgenid genid;

@@ -77,3 +77,10 @@ unsigned vm_state_units(struct vm *vm, struct vm_state_unit *u)
 #undef UNIT
 	return n;
 }
+
+int vm_state_saveable(const struct vm *vm, const char *what, char *err, size_t errlen)
+{
+	if (vm->devs.nfs)
+		return virtio_fs_state_blocker(vm->devs.fs[0], what, err, errlen);
+	return 0;
+}

@@ -22,5 +22,8 @@ struct vm_state_unit {
  * device's own section followed by its transport's (VIRT), which restores the common state
  * and activates the device, then each E1000 card (E1K, instance = card index). */
 unsigned vm_state_units(struct vm *vm, struct vm_state_unit *u);
+/* Whether the VM's state can be saved at all (what: "a snapshot", "migration", "replication"):
+ * 0, or -ENOTSUP and why (a virtio-fs device, whose state is its back end's). */
+int vm_state_saveable(const struct vm *vm, const char *what, char *err, size_t errlen);
 
 #endif

@@ -3,13 +3,15 @@
  * byte picks the request the reply answers and whether REPLY_ACK was agreed; the rest is what
  * the back end writes on the socket (a socketpair, then closed: the reader must end with an
  * answer, a protocol error or "closed", never crash or wait past its timeout). A reply taken
- * has exactly the payload its request calls for. */
+ * has exactly the payload its request calls for. The same bytes are also a FUSE request header a
+ * guest wrote, which virtio-fs answers with an error when its back end is gone. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "devices/virtio/virtio_fs.h"
 #include "vhost/vhost_user.h"
 #include "fuzz_common.h"
 
@@ -36,6 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(out.size == (uint32_t)(want < 0 ? 8 : want) && size - 1 == VHU_HDR_SIZE + out.size);
 	}
 	free(copy);
+
+	/* virtio-fs's error reply to the same bytes as a guest's FUSE request */
+	uint8_t fuse_out[FUSE_OUT_HEADER_LEN];
+	size_t n = virtio_fs_error_reply(data + 1, size - 1, ENOTCONN, fuse_out);
+	FUZZ_CHECK(n == 0 || (n == FUSE_OUT_HEADER_LEN && size - 1 >= FUSE_IN_HEADER_LEN &&
+			      !memcmp(fuse_out + 8, data + 9, 8)));
 
 	/* the connection's reader, on a socket that carries them and then closes */
 	int sv[2];

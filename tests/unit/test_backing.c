@@ -174,6 +174,26 @@ TEST(devmem_layout)
 	CHECK_EQ(devmem_alloc(&d, 4096, 0, &gpa, &slot), -ENOSPC);
 }
 
+/* Shared guest memory (virtio-fs): what petrel writes, another mapping of the memfd (a
+ * vhost-user back end's) sees, and the other way round. */
+TEST(shared_memory_is_seen_through_its_memfd)
+{
+	int fd = -1;
+	uint8_t *p = guest_mem_backing_map_shared(GUEST_MEM_PAGES_4K, 8 << 20, &fd);
+	REQUIRE(p != NULL);
+	REQUIRE(fd >= 0);
+	uint8_t *q = mmap(NULL, 8 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	REQUIRE(q != MAP_FAILED);
+	p[4096 * 3 + 7] = 0x5a;
+	CHECK_EQ(q[4096 * 3 + 7], 0x5a);
+	q[(8 << 20) - 1] = 0xa5;
+	CHECK_EQ(p[(8 << 20) - 1], 0xa5);
+	CHECK(guest_mem_backing_map_shared(GUEST_MEM_PAGES_2M, 3 << 20, &fd) == NULL); /* not whole 2 MiB pages */
+	munmap(q, 8 << 20);
+	guest_mem_backing_unmap(p, 8 << 20);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	return unit_main(argc, argv);
