@@ -62,6 +62,7 @@ struct vm {
 	long long started_at;       /* wall clock, seconds */
 	char verb_arg[VM_NAME_MAX + 1]; /* the snapshot a snapshot verb is about */
 	long want_vcpus, want_mem_mib;  /* the machine verb's */
+	bool incoming;              /* arriving by live migration: not defined here until it runs (peer.h) */
 };
 
 struct manager {
@@ -133,11 +134,17 @@ void vm_log(struct manager *m, const char *vm, const char *fmt, ...) __attribute
  * (body malloc'd in *out, may be NULL) or -errno. */
 int uhttp_request(const char *sock, const char *method, const char *path, const char *body,
 		  unsigned timeout_ms, char **out);
+/* The same on a connected stream fd (a TLS session's plaintext end), which it closes. */
+int uhttp_request_fd(int fd, const char *method, const char *path, const char *body, unsigned timeout_ms,
+		     char **out);
 
 /* worker.c: the worker process. */
 /* Start vm's worker and boot the VM, or with restore (a snapshot directory, snapshot.c) load
  * that snapshot into it. */
 int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen);
+/* ... or with receive, the body of the worker's PUT /migration/receive (migrate_in.c). */
+int worker_start_as(struct manager *m, struct vm *vm, const char *restore, json_t *receive, char *err,
+		    size_t errlen);
 int copy_file(const char *src, const char *dst);
 /* snapshot.c: rename, or copy and remove across file systems; remove a directory tree. */
 int move_file(const char *src, const char *dst);
@@ -244,6 +251,8 @@ int console_input_write(struct manager *m, struct vm *vm, const char *keys, size
 
 /* api.c */
 struct api_server;
+/* Write def's document to the definitions directory, atomically. */
+int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen);
 int mgr_api_start(struct manager *m, struct api_server **out);
 
 #endif
