@@ -36,7 +36,7 @@ static int url_field(json_t *b, const char *key, const char **out, char *err, si
 
 /* "tls_dir": a tls: url's certificates (ca.pem, cert.pem, key.pem), loaded now, so that a missing
  * or bad file is the request's error rather than the migration's. */
-static int tls_field(json_t *b, struct tls_creds **out, char *err, size_t errlen)
+int ctl_tls_field(json_t *b, struct tls_creds **out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(b, "tls_dir");
 	*out = NULL;
@@ -78,7 +78,7 @@ int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t e
 		return json_set_err(err, errlen, "expected a JSON object");
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 || (r = url_field(b, "receiver_url", &o.url, err, errlen)) < 0 ||
 	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0 ||
-	    (r = tls_field(b, &o.tls, err, errlen)) < 0)
+	    (r = ctl_tls_field(b, &o.tls, err, errlen)) < 0)
 		return r;
 	pthread_mutex_lock(&ctl->lock);
 	/* A receive that failed is replaced, also when GET /migration said so before its thread
@@ -149,7 +149,7 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 	if (disks && !json_is_null(disks) && !json_is_boolean(disks))
 		return json_set_err(err, errlen, "migrate_disks: expected a boolean");
 	o.migrate_disks = json_is_true(disks);
-	if ((r = tls_field(b, &o.tls, err, errlen)) < 0)
+	if ((r = ctl_tls_field(b, &o.tls, err, errlen)) < 0)
 		return r;
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl) || !ctl->vm)
