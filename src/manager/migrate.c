@@ -196,13 +196,7 @@ enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body,
 		return API_DONE;
 	}
 	*j = (struct job){ m, vm, j->req, done, opaque };
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	e = pthread_create(&t, &a, job_main, j);
-	pthread_attr_destroy(&a);
-	if (e) {
+	if (peer_detached(job_main, j) < 0) {
 		vm->busy = NULL;
 		free(j);
 		api_response_fault(r, 500, "cannot start a thread");

@@ -175,13 +175,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 	snprintf(in->from, sizeof(in->from), "%s", who->kind == API_PRINCIPAL_TLS_CERT ? who->subject
 						 : who->kind == API_PRINCIPAL_UNIX ? "this host" : who->remote);
 	pthread_mutex_unlock(&m->lock);
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	e = pthread_create(&t, &a, incoming_main, in);
-	pthread_attr_destroy(&a);
-	if (e) {
+	if (peer_detached(incoming_main, in) < 0) {
 		pthread_mutex_lock(&m->lock);
 		peer_forget_vm(m, vm);
 		pthread_mutex_unlock(&m->lock);

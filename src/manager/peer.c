@@ -78,17 +78,9 @@ static json_t *object_of(const char *body, size_t len, const char *const *keys, 
 		json_decref(o);
 		return NULL;
 	}
-	const char *k;
-	json_t *v;
-	json_object_foreach(o, k, v) {
-		bool known = false;
-		for (const char *const *p = keys; *p; p++)
-			known |= !strcmp(k, *p);
-		if (!known) {
-			mgr_err(err, errlen, EINVAL, "unknown field '%.64s'", k);
-			json_decref(o);
-			return NULL;
-		}
+	if (def_only_keys(o, "body", keys, err, errlen) < 0) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
 }
@@ -232,6 +224,17 @@ int peer_free_port(void)
 			close(s);
 	}
 	return port;
+}
+
+int peer_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	int e = pthread_create(&t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	return -e;
 }
 
 void peer_forget_vm(struct manager *m, struct vm *vm)

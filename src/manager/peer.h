@@ -56,6 +56,8 @@ int peer_call(struct manager *m, const char *host, unsigned port, const char *me
 int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen, char *err, size_t errlen);
 /* A TCP port free on every address now (the receiving worker listens there), or -errno. */
 int peer_free_port(void);
+/* Run fn(arg) on a detached thread: 0 or -errno. */
+int peer_detached(void *(*fn)(void *), void *arg);
 /* Take vm out of m's list and free it (m->lock held; its worker has ended). */
 void peer_forget_vm(struct manager *m, struct vm *vm);
 
