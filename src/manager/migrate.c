@@ -168,6 +168,8 @@ static void *job_main(void *arg)
 	pthread_mutex_unlock(&m->lock);
 	json_decref(figures);
 	j->done(j->opaque, &r);
+	if (e == 0)
+		peer_free_vm_later(vm);
 	free(j);
 	return NULL;
 }

@@ -76,6 +76,7 @@ static void dropped(struct incoming *in, const char *why)
 	fprintf(stderr, "petreld: incoming migration of %s from %s failed: %s\n", vm->def.name, in->from, why);
 	peer_forget_vm(m, vm);
 	pthread_mutex_unlock(&m->lock);
+	peer_free_vm_later(vm);
 }
 
 static void *incoming_main(void *arg)
@@ -100,6 +101,7 @@ static void *incoming_main(void *arg)
 		peer_forget_vm(m, vm);   /* worker_start ended the worker it started */
 		pthread_mutex_unlock(&m->lock);
 		in->done(in->opaque, &r);
+		peer_free_vm_later(vm);
 		free(in);
 		return NULL;
 	}
@@ -179,6 +181,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		pthread_mutex_lock(&m->lock);
 		peer_forget_vm(m, vm);
 		pthread_mutex_unlock(&m->lock);
+		vm_free(vm);   /* never had a worker */
 		free(in);
 		return fault(r, 500, "cannot start a thread");
 	}

@@ -244,5 +244,12 @@ void peer_forget_vm(struct manager *m, struct vm *vm)
 			*p = vm->next;
 			break;
 		}
+}
+
+void peer_free_vm_later(struct vm *vm)
+{
+	/* The supervisor may still hold vm from its last round: after reap() saw the worker end it
+	 * lets go of the lock, then looks at the round's pidfds (supervise.c), vm's among them. */
+	usleep(1000 * 1000);
 	vm_free(vm);
 }

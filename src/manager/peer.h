@@ -58,8 +58,10 @@ int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen,
 int peer_free_port(void);
 /* Run fn(arg) on a detached thread: 0 or -errno. */
 int peer_detached(void *(*fn)(void *), void *arg);
-/* Take vm out of m's list and free it (m->lock held; its worker has ended). */
+/* Take vm out of m's list (m->lock held; its worker has ended), then, without the lock,
+ * peer_free_vm_later (it waits for the supervisor's round to be over). */
 void peer_forget_vm(struct manager *m, struct vm *vm);
+void peer_free_vm_later(struct vm *vm);
 
 /* migrate.c: POST /vms/NAME/migrate (vm running, m->lock held): answers later. */
 enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body, size_t len,
