@@ -211,3 +211,48 @@ def test_target_forms(running_vm, to, host_, port):
     shown = f"[{host_}]:{port}" if ":" in host_ else f"{host_}:{port}"
     assert f"migrate to {shown}:" in r["fault_message"], r
     still_running(p, worker)
+
+
+def test_between_two_network_namespaces(pki_ns, tmp_path):
+    """Two "hosts" (network namespaces joined by a veth pair), the target's workers jailed: the
+    source reaches the target's listener across the link, the target prepares a jailed receiver
+    on its side, our worker (no guest) refuses to send, the target drops it: nothing stays there."""
+    from nethelp import two_hosts
+    a, b = two_hosts("10.213.38.1", "10.213.38.2")
+    started = []
+    try:
+        src = mgrlib.Petreld(args=["--listen-tcp", "10.213.38.1:7443", "--tls-dir", str(pki_ns / "hosta")],
+                             jailer=False, prefix=["nsenter", f"--net=/run/netns/{a.name}"])
+        dst = mgrlib.Petreld(args=["--listen-tcp", "10.213.38.2:7443", "--tls-dir", str(pki_ns / "hostb")],
+                             prefix=["nsenter", f"--net=/run/netns/{b.name}"])
+        started += [src, dst]
+        src.start()
+        assert src.define("mv")[0] == 201
+        src.stop(signal.SIGKILL)
+        started += mgrlib.leave_workers(src, ["mv"])
+        src.start()
+        dst.start()
+        ev = mgrlib.Events(dst.sock)
+        r = src.ctl("migrate", "mv", "--to", "10.213.38.2", timeout=120)
+        assert r.returncode == 1 and "/migration/send" in r.stderr, r.stderr
+        e = ev.wait("mv", "incoming migration failed")
+        assert e["from"] == "CN=hosta,O=petrel", e
+        assert src.api("GET", "/vms/mv")[1]["state"] == "running"
+        deadline = time.monotonic() + 15
+        while dst.api("GET", "/vms")[1] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        nothing_on(dst)
+        assert not (dst.jails / "petrel" / "mv").exists()
+    finally:
+        for p in started:
+            if isinstance(p, mgrlib.Petreld):
+                p.close()
+            else:
+                p.kill()
+        a.close()
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def pki_ns(tmp_path_factory):
+    return tlslib.make_pki(tmp_path_factory.mktemp("pkins"), "hosta,10.213.38.1", "hostb,10.213.38.2")

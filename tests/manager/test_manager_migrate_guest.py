@@ -24,6 +24,12 @@ def hosts():
     b.close()
 
 
+def on(ns):
+    """Run in ns's network namespace only. Not `ip netns exec`: it mounts a sysfs of its own over
+    /sys, which hides /sys/fs/cgroup from the jailer (its workers then die at start)."""
+    return ["nsenter", f"--net=/run/netns/{ns.name}"]
+
+
 def counts(p, name):
     log = p.state / "logs" / f"{name}.worker.log"
     text = log.read_text(errors="replace") if log.exists() else ""
@@ -46,13 +52,14 @@ def test_migrate_between_two_petreld(petreld, kvm, hosts, tmp_path):
     a, b = hosts
     pki = tlslib.make_pki(tmp_path / "pki", f"hosta,{A_IP}", f"hostb,{B_IP}")
     rogue = tlslib.make_pki(tmp_path / "rogue", f"hostb,{B_IP}")
-    src = petreld(args=["--listen-tcp", f"{A_IP}:7443", "--tls-dir", str(pki / "hosta")], prefix=a.exec_prefix())
-    dst = petreld(args=["--listen-tcp", f"{B_IP}:7443", "--tls-dir", str(pki / "hostb")], prefix=b.exec_prefix())
-    bad = petreld(args=["--listen-tcp", f"{B_IP}:7444", "--tls-dir", str(rogue / "hostb")], prefix=b.exec_prefix())
+    src = petreld(args=["--listen-tcp", f"{A_IP}:7443", "--tls-dir", str(pki / "hosta")], prefix=on(a))
+    dst = petreld(args=["--listen-tcp", f"{B_IP}:7443", "--tls-dir", str(pki / "hostb")], prefix=on(b))
+    bad = petreld(args=["--listen-tcp", f"{B_IP}:7444", "--tls-dir", str(rogue / "hostb")], prefix=on(b))
     ev_src, ev_dst = mgrlib.Events(src.sock), mgrlib.Events(dst.sock)
     assert src.define("mig", **{"boot-source": {"kernel_image_path": str(mgrlib.guest("counter")),
                                                 "boot_args": "every=1048576"}})[0] == 201
-    assert src.api("POST", "/vms/mig/start", timeout=60)[0] == 200
+    st, vm = src.api("POST", "/vms/mig/start", timeout=60)
+    assert st == 200, vm
     wait_counts(src, "mig", 3)
     # A target of another CA: refused, with the reason; the guest counts on here.
     r = src.ctl("migrate", "mig", "--to", f"{B_IP}:7444", timeout=120)
