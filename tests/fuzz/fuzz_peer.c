@@ -41,11 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(err[0] != 0);
 	}
-	/* the whole input as a target */
-	char host[256];
+	/* the whole input as a target (a C string: JSON gave it so) */
+	char host[256], *to = malloc(size + 1);
 	unsigned port = 0;
+	memcpy(to, data, size);
+	to[size] = '\0';
 	err[0] = 0;
-	r = peer_parse_target(text, host, &port, err, sizeof(err));
+	r = peer_parse_target(to, host, &port, err, sizeof(err));
+	free(to);
 	FUZZ_CHECK(r == 0 || r == -EINVAL);
 	FUZZ_CHECK(r < 0 || (host_ok(host) && port >= 1 && port <= 65535));
 	FUZZ_CHECK(r == 0 || err[0] != 0);
