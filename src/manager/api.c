@@ -14,6 +14,8 @@
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
+ *   GET  /vms/NAME/replica      its part in a replicated pair; POST .../replica/{standby,primary,promote}
+ *                               (replica.c)
  *   GET  /whoami                who is asking (peer.h: a Unix peer, a TLS certificate, anonymous TLS)
  *   POST /vms/NAME/migrate {"to"}  live migration to another host's petreld (migrate.c)
  *   POST /migrations/incoming, DELETE /migrations/incoming/NAME  its target's side (migrate_in.c)
@@ -351,6 +353,10 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		if (strcmp(method, "POST"))
 			return fault(r, 405, "POST");
 		return peer_migrate(m, vm, body, len, r, done, opaque);
+	}
+	if (!strncmp(sub, "replica", 7) && (!sub[7] || sub[7] == '/')) {
+		const char *verb = replica_route(m, vm, method, sub[7] ? sub + 8 : NULL, body, len, r);
+		return verb ? run_async(m, vm, verb, r, done, opaque) : API_DONE;
 	}
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);
