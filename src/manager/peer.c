@@ -90,6 +90,17 @@ int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen,
 	return 0;
 }
 
+int peer_tls_body(struct manager *m, struct vm *vm, json_t *body, const char *url_key, char *err, size_t errlen)
+{
+	if (!mig_url_is_tls(json_string_value(json_object_get(body, url_key))))
+		return 0;
+	char dir[PATH_MAX];
+	int e = peer_tls_dir_for(m, vm, dir, sizeof(dir), err, errlen);
+	if (e == 0)
+		json_object_set_new(body, "tls_dir", json_string(dir));
+	return e;
+}
+
 int peer_free_port(void)
 {
 	int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);

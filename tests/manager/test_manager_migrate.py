@@ -256,3 +256,28 @@ def test_between_two_network_namespaces(pki_ns, tmp_path):
 @pytest.fixture(scope="module")
 def pki_ns(tmp_path_factory):
     return tlslib.make_pki(tmp_path_factory.mktemp("pkins"), "hosta,10.213.38.1", "hostb,10.213.38.2")
+
+
+@pytest.mark.parametrize("jailer", [False, True])
+def test_replica_standby_over_tls(petreld, pki, jailer):
+    """petreld's replica verbs take tls: URLs: the standby's worker gets this host's certificates
+    (in its jail) and demands the primary's; no KVM needed for a standby that waits."""
+    t, _ = host(petreld, pki / "ours" / "dst", jailer=jailer)
+    assert t.define("rs")[0] == 201
+    port = tlslib.free_port()
+    st, r = t.api("POST", "/vms/rs/replica/standby", {"listen_url": f"tls:127.0.0.1:{port}"}, timeout=60)
+    assert st == 200, r
+    ctx = tlslib.context(pki / "ours" / "ca.pem", pki / "ours" / "src")
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s, \
+            ctx.wrap_socket(s, server_hostname="127.0.0.1") as tl:
+        assert tl.recv(1) == b"P"    # the standby accepted our certificate
+    assert t.api("POST", "/vms/rs/destroy", timeout=60)[0] == 200
+
+
+def test_replica_over_tls_needs_certificates(petreld):
+    p = petreld(jailer=False)
+    assert p.define("rs")[0] == 201
+    st, r = p.api("POST", "/vms/rs/replica/standby", {"listen_url": "tls:127.0.0.1:1"}, timeout=60)
+    assert st >= 400 and "--tls-dir" in r["fault_message"], r
+    assert p.api("GET", "/vms/rs")[1]["state"] == "shut off"
