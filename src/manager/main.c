@@ -4,6 +4,7 @@
 #include "manager/manager.h"
 #include "manager/peer.h"
 #include "api/http.h"
+#include "util/tls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -239,17 +240,28 @@ int main(int argc, char **argv)
 	load_all(&m);
 	adopt_all(&m);
 	struct api_server *srv = NULL;
+	int e, tcp = -1;
+	char err[512];
+	/* Listening on TCP before the Unix socket answers: who sees petreld up may connect. */
+	if (m.listen_tcp && (tcp = peer_listen_open(&m, err, sizeof(err))) < 0) {
+		fprintf(stderr, "petreld: cannot listen on TCP %s: %s\n", m.listen_tcp, err);
+		return 1;
+	}
+	/* --tls-dir alone: this host migrates VMs out (a client), it takes none in */
+	if (m.tls_dir && !m.tls && tls_creds_load(m.tls_dir, &m.tls, err, sizeof(err)) < 0) {
+		fprintf(stderr, "petreld: --tls-dir: %s\n", err);
+		return 1;
+	}
 	mode_t old = umask(0117); /* the socket is born 0660 */
-	int e = mgr_api_start(&m, &srv);
+	e = mgr_api_start(&m, &srv);
 	umask(old);
 	if (e < 0) {
 		fprintf(stderr, "petreld: cannot serve the API on %s: %s\n", m.socket_path, strerror(-e));
 		return 1;
 	}
-	if (m.listen_tcp) {
-		char err[512];
-		if ((e = peer_listen_start(&m, srv, err, sizeof(err))) < 0) {
-			fprintf(stderr, "petreld: cannot listen on TCP %s: %s\n", m.listen_tcp, err);
+	if (tcp >= 0) {
+		if ((e = peer_listen_serve(&m, tcp, srv, err, sizeof(err))) < 0) {
+			fprintf(stderr, "petreld: cannot serve TCP %s: %s\n", m.listen_tcp, err);
 			unlink(m.socket_path);
 			return 1;
 		}

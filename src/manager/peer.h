@@ -16,10 +16,12 @@ struct api_response;
 #define PEER_DEFAULT_PORT 7443
 
 /* tls_listen.c: listen on m->listen_tcp (ADDR:PORT) with the credentials of m->tls_dir
- * (loaded into m->tls) and hand every TLS connection to srv (api_server_adopt) with the
- * principal its handshake proved: a client certificate the CA signed, or none (anonymous; a
- * certificate the CA did not sign is refused in the handshake). 0 or -errno with err. */
-int peer_listen_start(struct manager *m, struct api_server *srv, char *err, size_t errlen);
+ * (loaded into m->tls): the listening fd, or -errno with err; then serve it: hand every TLS
+ * connection to srv (api_server_adopt) with the principal its handshake proved: a client
+ * certificate the CA signed, or none (anonymous; a certificate the CA did not sign is refused
+ * in the handshake). 0 or -errno with err (fd closed). */
+int peer_listen_open(struct manager *m, char *err, size_t errlen);
+int peer_listen_serve(struct manager *m, int fd, struct api_server *srv, char *err, size_t errlen);
 
 /* auth.c: the one place that decides whether who may send method path to petreld: 0 (yes), or
  * an HTTP status (401, 403) with the reason in why. A Unix client is trusted (the socket is

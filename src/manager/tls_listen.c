@@ -116,7 +116,7 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
-int peer_listen_start(struct manager *m, struct api_server *srv, char *err, size_t errlen)
+int peer_listen_open(struct manager *m, char *err, size_t errlen)
 {
 	if (!m->tls_dir) {
 		snprintf(err, errlen, "--listen-tcp needs --tls-dir: petreld listens on TCP with TLS only");
@@ -130,16 +130,20 @@ int peer_listen_start(struct manager *m, struct api_server *srv, char *err, size
 		snprintf(err, errlen, "--listen-tcp: too long");
 		return -EINVAL;
 	}
+	return mig_listen_backlog(url, 64, err, errlen);
+}
+
+int peer_listen_serve(struct manager *m, int fd, struct api_server *srv, char *err, size_t errlen)
+{
 	struct listener *l = calloc(1, sizeof(*l));
-	if (!l)
+	if (!l) {
+		close(fd);
 		return -ENOMEM;
+	}
 	l->m = m;
 	l->srv = srv;
-	if ((l->fd = mig_listen_backlog(url, 64, err, errlen)) < 0) {
-		e = l->fd;
-		free(l);
-		return e;
-	}
+	l->fd = fd;
+	int e;
 	pthread_t t;
 	if ((e = thread_start(&t, SC_API, "petreld_accept", accept_main, l)) < 0) {
 		snprintf(err, errlen, "cannot start the listener's thread: %s", strerror(-e));
