@@ -45,6 +45,9 @@ static void usage(FILE *f)
 		"  console NAME                 the VM's serial console: its output (recent first), and what is\n"
 		"                               typed goes to the guest; Ctrl-] detaches\n"
 		"  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n"
+		"  migrate NAME --to HOST[:PORT] [--downtime-ms N] [--timeout-s N]\n"
+		"                               live-migrate to HOST's petreld (TLS, port 7443); the VM and its\n"
+		"                               definition leave this host\n"
 		"  replica NAME standby --listen URL | primary --to URL | promote | status [--json]\n"
 		"                               replicated VMs, failover decided by a cluster (replica.c)\n"
 		"\n"
@@ -420,6 +423,8 @@ int main(int argc, char **argv)
 		return cmd[1] == 'l' ? cmd_clone(n, a) : cmd_restore(n, a);
 	if (!strcmp(cmd, "set-resources"))
 		return cmd_set_resources(n, a);
+	if (!strcmp(cmd, "migrate"))
+		return cmd_migrate(n, a);
 	if (!strcmp(cmd, "replica"))
 		return cmd_replica(n, a);
 	if (n == 3 && (!strcmp(cmd, "setvcpus") || !strcmp(cmd, "setmem")))

@@ -14,6 +14,7 @@
  * and turns its changes into events. The VM's state says what the worker does: "standby"
  * (holds the guest, does not run it) until promoted, then "running". */
 #include "manager/replica.h"
+#include "manager/peer.h"
 #include "api/router.h"
 
 #include <errno.h>
@@ -190,7 +191,8 @@ static int run_standby(struct manager *m, struct vm *vm, char *err, size_t errle
 	json_t *fc = NULL;
 	if (e == 0 && (e = worker_launch(m, vm, NULL, &fc, err, errlen)) == 0) {
 		json_t *b = standby_body(args, fc);
-		if ((e = worker_json(m, vm, "PUT", "/replication", b, m->api_timeout_ms, NULL, err, errlen)) < 0) {
+		if ((e = peer_tls_body(m, vm, b, "listen_url", err, errlen)) < 0 ||
+		    (e = worker_json(m, vm, "PUT", "/replication", b, m->api_timeout_ms, NULL, err, errlen)) < 0) {
 			vm_log(m, vm->def.name, "standby: %s", err);
 			worker_kill(m, vm);
 		}
@@ -262,7 +264,9 @@ static int run_primary(struct manager *m, struct vm *vm, char *err, size_t errle
 	if (e == 0 && !already) {
 		json_t *b = json_deep_copy(args);
 		json_object_set_new(b, "role", json_string("primary"));
-		e = worker_json(m, vm, "PUT", "/replication", b, m->api_timeout_ms, NULL, err, errlen);
+		e = peer_tls_body(m, vm, b, "peer_url", err, errlen);
+		if (e == 0)
+			e = worker_json(m, vm, "PUT", "/replication", b, m->api_timeout_ms, NULL, err, errlen);
 		json_decref(b);
 	}
 	pthread_mutex_lock(&m->lock);

@@ -1,0 +1,153 @@
+/* What the two sides of a migration between hosts share (peer.h): a call to another host's
+ * petreld over TLS, the certificates a worker sees, and taking a VM out of the list. The
+ * request bodies: peer_parse.c. */
+#include "manager/peer.h"
+#include "api/http.h"
+#include "migration/url.h"
+#include "util/thread_kind.h"
+#include "util/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int peer_call(struct manager *m, const char *host, unsigned port, const char *method, const char *path, json_t *body,
+	      unsigned timeout_ms, json_t **reply, char *err, size_t errlen)
+{
+	*reply = NULL;
+	if (!m->tls)
+		return mgr_err(err, errlen, EINVAL, "this petreld has no certificates: start it with --tls-dir");
+	char url[300];
+	snprintf(url, sizeof(url), strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
+	int s = mig_connect(url, (int)timeout_ms, NULL, err, errlen);
+	if (s < 0)
+		return s;
+	/* The target's certificate must name the host we asked for; ours says who we are. */
+	struct tls_opts o = { .role = TLS_CLIENT, .server_name = host, .timeout_ms = (int)timeout_ms,
+			      .thread_kind = SC_API };
+	int fd, e = tls_wrap(s, m->tls, &o, NULL, &fd, err, errlen);
+	if (e < 0)
+		return e;
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *out = NULL;
+	int st = uhttp_request_fd(fd, method, path, text, timeout_ms, &out);
+	free(text);
+	if (st < 0) {
+		/* A certificate refused after the handshake (TLS 1.3) shows as the connection closed. */
+		return mgr_err(err, errlen, -st, "%s %s on %s:%u: %s%s", method, path, host, port, strerror(-st),
+			       st == -EPROTO || st == -ECONNRESET ? " (did the target refuse our certificate?)" : "");
+	}
+	*reply = out ? json_loads(out, 0, NULL) : NULL;
+	if (st >= 300) {
+		const char *why = json_string_value(json_object_get(*reply, "fault_message"));
+		mgr_err(err, errlen, EIO, "the target answered %d: %.300s", st, why ? why : out ? out : "");
+	}
+	free(out);
+	return st;
+}
+
+/* Copy dir/name into the jail's /tls, for the worker's uid alone. */
+static int copy_in(const char *dir, const char *name, const char *to, unsigned uid, unsigned gid)
+{
+	char src[PATH_MAX], dst[PATH_MAX + 32];
+	snprintf(src, sizeof(src), "%s/%s", dir, name);
+	snprintf(dst, sizeof(dst), "%s/%s", to, name);
+	unlink(dst);
+	int e = copy_file(src, dst);
+	if (!e && (chown(dst, uid, gid) < 0 || chmod(dst, 0400) < 0))
+		e = -errno;
+	return e;
+}
+
+int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen, char *err, size_t errlen)
+{
+	if (!m->tls_dir)
+		return mgr_err(err, errlen, EINVAL, "this petreld has no certificates: start it with --tls-dir");
+	if (!vm->jail_dir[0]) {
+		snprintf(out, outlen, "%s", m->tls_dir);
+		return 0;
+	}
+	/* A jailed worker sees only its root: the certificates go in as /tls. */
+	char to[PATH_MAX + 16];
+	snprintf(to, sizeof(to), "%s/root/tls", vm->jail_dir);
+	if (mkdir(to, 0700) < 0 && errno != EEXIST)
+		return mgr_err(err, errlen, errno, "mkdir %s: %s", to, strerror(errno));
+	if (chown(to, vm->def.uid, vm->def.gid) < 0)
+		return mgr_err(err, errlen, errno, "chown %s: %s", to, strerror(errno));
+	const char *files[] = { "ca.pem", "cert.pem", "key.pem" };
+	for (int i = 0; i < 3; i++) {
+		int e = copy_in(m->tls_dir, files[i], to, vm->def.uid, vm->def.gid);
+		if (e < 0)
+			return mgr_err(err, errlen, -e, "cannot put %s/%s in the jail: %s", m->tls_dir, files[i],
+				       strerror(-e));
+	}
+	snprintf(out, outlen, "/tls");
+	return 0;
+}
+
+int peer_tls_body(struct manager *m, struct vm *vm, json_t *body, const char *url_key, char *err, size_t errlen)
+{
+	if (!mig_url_is_tls(json_string_value(json_object_get(body, url_key))))
+		return 0;
+	char dir[PATH_MAX];
+	int e = peer_tls_dir_for(m, vm, dir, sizeof(dir), err, errlen);
+	if (e == 0)
+		json_object_set_new(body, "tls_dir", json_string(dir));
+	return e;
+}
+
+int peer_free_port(void)
+{
+	int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+	socklen_t l = sizeof(a);
+	int port = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			   getsockname(s, (struct sockaddr *)&a, &l) == 0
+		? ntohs(a.sin6_port) : -EADDRNOTAVAIL;
+	if (s >= 0)
+		close(s);
+	if (port < 0) {   /* no IPv6: IPv4 */
+		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a4 = { .sin_family = AF_INET };
+		l = sizeof(a4);
+		port = s >= 0 && bind(s, (struct sockaddr *)&a4, sizeof(a4)) == 0 &&
+				   getsockname(s, (struct sockaddr *)&a4, &l) == 0
+			? ntohs(a4.sin_port) : -EADDRNOTAVAIL;
+		if (s >= 0)
+			close(s);
+	}
+	return port;
+}
+
+int peer_detached(void *(*fn)(void *), void *arg)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	int e = pthread_create(&t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	return -e;
+}
+
+void peer_forget_vm(struct manager *m, struct vm *vm)
+{
+	for (struct vm **p = &m->vms; *p; p = &(*p)->next)
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+}
+
+void peer_free_vm_later(struct vm *vm)
+{
+	/* The supervisor may still hold vm from its last round: after reap() saw the worker end it
+	 * lets go of the lock, then looks at the round's pidfds (supervise.c), vm's among them. */
+	usleep(1000 * 1000);
+	vm_free(vm);
+}
