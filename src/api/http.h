@@ -27,6 +27,11 @@ typedef enum api_result (*api_handler_fn)(void *ctx, const char *method, const c
 					  api_done_fn done, void *opaque);
 int api_server_start_handler(struct api_server **out, api_handler_fn handle, void *ctx,
 			     const char *path, size_t max_payload);
+/* Inside a handler, for the request it is handling (opaque is the handler's): the value of
+ * request header name (case-insensitive; the first of several), or NULL; the query string
+ * after '?' ("" when none). Valid until the handler returns. */
+const char *http_request_header(void *opaque, const char *name);
+const char *http_request_query(void *opaque);
 /* Stop serving, close and remove the socket. Every request must have been answered (the
  * controller's worker stopped) before. */
 void api_server_stop(struct api_server *srv);

@@ -20,6 +20,7 @@
 #include "manager/manager.h"
 #include "api/http.h"
 #include "api/router.h"
+#include "manager/web.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -361,6 +362,9 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 	r->body = NULL;
 	if (!done)
 		return fault(r, 500, "no way to answer later");
+	enum api_result wres; /* the web page's routes, and the gate for every request (web.h) */
+	if (web_route(m, method, path, body, len, r, opaque, &wres, done))
+		return wres;
 	if (!strcmp(path, "/events")) {
 		if (strcmp(method, "GET"))
 			return fault(r, 405, "GET");

@@ -3,6 +3,7 @@
  * petreld leaves every VM running: the next petreld adopts them again. */
 #include "manager/manager.h"
 #include "api/http.h"
+#include "manager/web.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,6 +38,11 @@ static void usage(FILE *f)
 		"  --cgroup-parent NAME   workers' cgroups are <hierarchy>/NAME/<vm> (default petreld)\n"
 		"  --shutdown-timeout S   seconds between Ctrl-Alt-Del and destroy (default 30)\n"
 		"  --api-timeout MS       a worker's API call (default 5000)\n"
+		"  --web                  serve the web page (" PETREL_WEB_DIR ") at /ui/\n"
+		"  --web-dir DIR          serve the web page from DIR\n"
+		"  --users FILE           web page logins, name:role:hash lines (petrelctl web-user)\n"
+		"  --web-login            browsers log in even on the Unix socket\n"
+		"  --web-host NAME        a Host name browsers may use on the Unix socket (besides loopback)\n"
 		"  --version, --help\n");
 }
 
@@ -141,7 +147,7 @@ int main(int argc, char **argv)
 		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP };
+	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -152,7 +158,10 @@ int main(int argc, char **argv)
 		{ "snapshot-dir", required_argument, NULL, O_SNAP },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO }, { "version", no_argument, NULL, O_VER },
-		{ "help", no_argument, NULL, O_HELP }, { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, O_HELP }, { "web", no_argument, NULL, O_WEB },
+		{ "web-dir", required_argument, NULL, O_WEBDIR }, { "users", required_argument, NULL, O_USERS },
+		{ "web-login", no_argument, NULL, O_WEBLOGIN }, { "web-host", required_argument, NULL, O_WEBHOST },
+		{ NULL, 0, NULL, 0 },
 	};
 	bool foreground = false, no_jailer = false;
 	int c;
@@ -179,6 +188,17 @@ int main(int argc, char **argv)
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
 		case O_VER: printf("petreld %s\n", PETREL_VERSION); return 0;
 		case O_HELP: usage(stdout); return 0;
+		case O_WEB: web_cfg.dir = PETREL_WEB_DIR; break;
+		case O_WEBDIR: web_cfg.dir = optarg; break;
+		case O_USERS: web_cfg.users = optarg; break;
+		case O_WEBLOGIN: web_cfg.login_always = true; break;
+		case O_WEBHOST:
+			if (web_cfg.nhosts == sizeof(web_cfg.hosts) / sizeof(web_cfg.hosts[0])) {
+				fprintf(stderr, "petreld: --web-host: at most %zu\n", sizeof(web_cfg.hosts) / sizeof(web_cfg.hosts[0]));
+				return 2;
+			}
+			web_cfg.hosts[web_cfg.nhosts++] = optarg;
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
