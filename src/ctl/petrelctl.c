@@ -42,6 +42,7 @@ static void usage(FILE *f)
 		"  console NAME                 the VM's serial console: its output (recent first), and what is\n"
 		"                               typed goes to the guest; Ctrl-] detaches\n"
 		"  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n"
+		"  web-user [--users FILE] NAME admin|readonly  add a web page user (password on stdin)\n"
 		"\n"
 		"The socket is $PETRELD_SOCKET or /run/petreld/petreld.sock. Exit status: 0 done,\n"
 		"1 refused or failed, 2 usage, 3 petreld unreachable, 4 no such VM.\n");
@@ -411,6 +412,8 @@ int main(int argc, char **argv)
 		return cmd_events();
 	if (!strcmp(cmd, "top"))
 		return cmd_top(n, a);
+	if (!strcmp(cmd, "web-user"))
+		return cmd_web_user(n, a);
 	if (!strcmp(cmd, "set-resources"))
 		return cmd_set_resources(n, a);
 	if (n == 3 && (!strcmp(cmd, "setvcpus") || !strcmp(cmd, "setmem")))

@@ -59,15 +59,6 @@ int web_session_new(const char *user, enum web_role role, bool tls, struct web_s
 	return e;
 }
 
-bool web_token_eq(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	unsigned char d = la != lb;
-	for (size_t i = 0; i < la && i < lb; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0 && la > 0;
-}
-
 /* The value of our cookie in a Cookie header ("a=1; petrel_session=ID; b=2") into out. */
 static bool cookie_value(const char *cookie, char out[65])
 {

@@ -13,6 +13,15 @@
 
 #define LINE_MAX_BYTES 1024
 
+bool web_token_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = la != lb;
+	for (size_t i = 0; i < la && i < lb; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0 && la > 0;
+}
+
 static int copy_field(const char *p, size_t n, char *out, size_t size)
 {
 	if (n == 0 || n >= size)
