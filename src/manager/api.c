@@ -14,10 +14,14 @@
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
- * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
+ *   GET  /whoami                who is asking (peer.h: a Unix peer, a TLS certificate, anonymous TLS)
+ * Every request is first checked by auth_check (auth.c).
+ * Errors are {"fault_message": "..."} with 400 (bad input), 401 (a TLS client without a
+ * certificate), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
  * 507 (no space for the definition), 500. */
 #include "manager/manager.h"
+#include "manager/peer.h"
 #include "api/http.h"
 #include "api/router.h"
 #include "manager/web.h"
@@ -362,9 +366,18 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 	r->body = NULL;
 	if (!done)
 		return fault(r, 500, "no way to answer later");
-	enum api_result wres; /* the web page's routes, and the gate for every request (web.h) */
+	/* The web page's routes, and the gate for every request (web.h, web_gate.c): who asks
+	 * (api_request_principal), and for browsers their session, CSRF token, Origin and Host. */
+	enum api_result wres;
 	if (web_route(m, method, path, body, len, r, opaque, &wres, done))
 		return wres;
+	char why[300];
+	const struct api_principal *who = api_request_principal(opaque);
+	unsigned denied = auth_check(m, who, method, path, why, sizeof(why));
+	if (denied)
+		return fault(r, denied, why);
+	if (!strcmp(path, "/whoami"))
+		return strcmp(method, "GET") ? fault(r, 405, "GET") : json_answer(r, 200, auth_principal_json(who));
 	if (!strcmp(path, "/events")) {
 		if (strcmp(method, "GET"))
 			return fault(r, 405, "GET");

@@ -2,6 +2,7 @@
  * running workers, autostart), the API, then supervision until SIGTERM or SIGINT. Stopping
  * petreld leaves every VM running: the next petreld adopts them again. */
 #include "manager/manager.h"
+#include "manager/peer.h"
 #include "api/http.h"
 #include "manager/web.h"
 
@@ -38,6 +39,9 @@ static void usage(FILE *f)
 		"  --cgroup-parent NAME   workers' cgroups are <hierarchy>/NAME/<vm> (default petreld)\n"
 		"  --shutdown-timeout S   seconds between Ctrl-Alt-Del and destroy (default 30)\n"
 		"  --api-timeout MS       a worker's API call (default 5000)\n"
+		"  --listen-tcp ADDR:PORT also serve the API on TCP, TLS only (with --tls-dir; port 7443 is usual)\n"
+		"  --tls-dir DIR          ca.pem, cert.pem, key.pem: this host's certificate and the CA its\n"
+		"                         peers' must be signed by (scripts/pki.sh makes them)\n"
 		"  --web                  serve the web page (" PETREL_WEB_DIR ") at /ui/\n"
 		"  --web-dir DIR          serve the web page from DIR\n"
 		"  --users FILE           web page logins, name:role:hash lines (petrelctl web-user)\n"
@@ -147,7 +151,7 @@ int main(int argc, char **argv)
 		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST };
+	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -161,6 +165,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, O_HELP }, { "web", no_argument, NULL, O_WEB },
 		{ "web-dir", required_argument, NULL, O_WEBDIR }, { "users", required_argument, NULL, O_USERS },
 		{ "web-login", no_argument, NULL, O_WEBLOGIN }, { "web-host", required_argument, NULL, O_WEBHOST },
+		{ "listen-tcp", required_argument, NULL, O_LTCP }, { "tls-dir", required_argument, NULL, O_TLSDIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool foreground = false, no_jailer = false;
@@ -186,6 +191,8 @@ int main(int argc, char **argv)
 		case O_SNAP: m.snapshot_dir = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
+		case O_LTCP: m.listen_tcp = optarg; break;
+		case O_TLSDIR: m.tls_dir = optarg; break;
 		case O_VER: printf("petreld %s\n", PETREL_VERSION); return 0;
 		case O_HELP: usage(stdout); return 0;
 		case O_WEB: web_cfg.dir = PETREL_WEB_DIR; break;
@@ -258,6 +265,15 @@ int main(int argc, char **argv)
 	if (e < 0) {
 		fprintf(stderr, "petreld: cannot serve the API on %s: %s\n", m.socket_path, strerror(-e));
 		return 1;
+	}
+	if (m.listen_tcp) {
+		char err[512];
+		if ((e = peer_listen_start(&m, srv, err, sizeof(err))) < 0) {
+			fprintf(stderr, "petreld: cannot listen on TCP %s: %s\n", m.listen_tcp, err);
+			unlink(m.socket_path);
+			return 1;
+		}
+		fprintf(stderr, "petreld: serving TLS on %s (certificates %s)\n", m.listen_tcp, m.tls_dir);
 	}
 	fprintf(stderr, "petreld: serving %s (definitions %s, %s)\n", m.socket_path, m.defs_dir,
 		m.jailer ? "jailed workers" : "workers without the jailer");

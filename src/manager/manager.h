@@ -80,6 +80,9 @@ struct manager {
 	const char *cgroup_parent;  /* workers' cgroups are <hierarchy>/<parent>/<name> */
 	unsigned shutdown_timeout_s;
 	unsigned api_timeout_ms;    /* a worker's API call */
+	const char *listen_tcp;     /* ADDR:PORT of the TLS listener, or NULL (peer.h) */
+	const char *tls_dir;        /* ca.pem, cert.pem, key.pem: the listener's and migration's */
+	struct tls_creds *tls;      /* loaded from tls_dir */
 	bool quitting;
 };
 

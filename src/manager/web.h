@@ -37,6 +37,7 @@ struct web_request {
 	const char *host, *origin, *cookie, *csrf, *fetch_site, *fetch_mode, *upgrade, *ws_key;
 	enum web_role transport;    /* what the connection itself proves: Unix socket = admin */
 	bool tls;
+	const char *subject;        /* a TLS client certificate's DN, or NULL */
 };
 
 /* web_static.c: the page's files. The relative file a URL path under /ui/ names ("" ->

@@ -65,7 +65,7 @@ static enum api_result auth_session(const struct web_request *q, struct api_resp
 	if (q->transport == ROLE_NONE || web_cfg.login_always)
 		return answer(r, 401, json_pack("{s:s, s:b}", "fault_message", "log in", "login", web_cfg.users != NULL));
 	/* The transport says who this is: a session without a password. */
-	if (web_session_new(q->tls ? "certificate" : "local", q->transport, q->tls, &s) < 0)
+	if (web_session_new(q->subject ? q->subject : "local", q->transport, q->tls, &s) < 0)
 		return fault(r, 503, "no room for another session");
 	return session_answer(r, &s);
 }
@@ -310,6 +310,10 @@ static json_t *io_json(struct manager *m, struct vm *vm)
 
 static struct web_request request_of(const char *method, const char *path, void *opaque)
 {
+	/* What the connection proves: the Unix socket's permissions let only root and group petrel
+	 * in, a TLS client certificate is one this host's CA signed (both admins, as auth.c);
+	 * anonymous TLS proves nothing. */
+	const struct api_principal *who = api_request_principal(opaque);
 	return (struct web_request){
 		.method = method, .path = path, .query = http_request_query(opaque),
 		.host = http_request_header(opaque, "Host"), .origin = http_request_header(opaque, "Origin"),
@@ -318,7 +322,9 @@ static struct web_request request_of(const char *method, const char *path, void 
 		.fetch_mode = http_request_header(opaque, "Sec-Fetch-Mode"),
 		.upgrade = http_request_header(opaque, "Upgrade"),
 		.ws_key = http_request_header(opaque, "Sec-WebSocket-Key"),
-		.transport = ROLE_ADMIN, /* the Unix socket: its permissions let only root and group petrel in */
+		.transport = who->kind == API_PRINCIPAL_TLS_ANON ? ROLE_NONE : ROLE_ADMIN,
+		.tls = who->kind != API_PRINCIPAL_UNIX,
+		.subject = who->kind == API_PRINCIPAL_TLS_CERT ? who->subject : NULL,
 	};
 }
 

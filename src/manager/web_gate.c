@@ -102,6 +102,10 @@ unsigned web_gate(const struct web_request *q, enum web_role *role, struct web_s
 	bool changes = strcmp(q->method, "GET") && strcmp(q->method, "HEAD");
 	bool ws = q->upgrade && !strcasecmp(q->upgrade, "websocket");
 	session->id[0] = '\0';
+	if (!strcmp(q->path, "/whoami") && !changes) { /* who am I: anyone may ask */
+		*role = q->transport;
+		return 0;
+	}
 	if (!is_browser(q)) {
 		if (q->transport == ROLE_NONE) {
 			*why = "log in first (POST /auth/login) or present a client certificate";

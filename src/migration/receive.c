@@ -309,7 +309,7 @@ void *mig_receive_main(void *arg)
 	pthread_setname_np(pthread_self(), "petrel_mig");
 	char err[512] = "";
 	int timeout = m->ro.timeout_s ? (int)m->ro.timeout_s * 1000 : -1;
-	int fd = mig_accept(m->lfd, timeout, m->cancel_efd, err, sizeof(err));
+	int fd = mig_accept(m->lfd, timeout, m->cancel_efd, NULL, err, sizeof(err));
 	uint64_t t0 = now_ns();
 	int e = fd < 0 ? fd : 0;
 	if (fd >= 0) {

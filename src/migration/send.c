@@ -166,7 +166,7 @@ int mig_sender_expect(struct mig_sender *s, uint32_t type, void *payload, size_t
 int mig_sender_open(struct mig_sender *s)
 {
 	struct migration *m = s->m;
-	s->fd = mig_connect(m->so.url, CONNECT_TIMEOUT_MS, s->err, s->errlen);
+	s->fd = mig_connect(m->so.url, CONNECT_TIMEOUT_MS, NULL, s->err, s->errlen);
 	if (s->fd < 0)
 		return s->fd;
 	mig_set_fd(m, s->fd);
