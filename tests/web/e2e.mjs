@@ -27,6 +27,10 @@ async function pageFetch(page, method, path, { body, token } = {}) {
   }, [method, path, body, token]);
 }
 
+async function fetch_json(url, page) {
+  return page.evaluate(async (u) => (await fetch(u)).json(), url);
+}
+
 async function rows(page) {
   return page.$$eval('tr.vm', (trs) => trs.map((tr) => ({
     name: tr.querySelector('td.name').textContent,
@@ -188,6 +192,56 @@ const scenarios = {
     const c = await page.$eval('.chart[data-kind=cpu]', (e) => ({ last: Number(e.dataset.last), points: Number(e.dataset.points) }));
     if (P.screenshot) await page.screenshot({ path: P.screenshot, fullPage: true });
     return c;
+  },
+
+  // Everything that needs running guests, in one browser (a nested-KVM host is slow to start one):
+  // actions on P.act_vm, the CPU chart of P.burn_vm, the console of P.tty_vm, then pictures.
+  async kvm(page, ctx, browser) {
+    const out = {};
+    const t0 = Date.now();
+    const n = P.act_vm;
+    await page.goto(`${base}/ui/#/vm/${n}`);
+    await waitState(page, n, 'shut off', 120000);
+    await clickAct(page, 'start', false);
+    await waitState(page, n, 'running', 180000);
+    await clickAct(page, 'pause', false);
+    await waitState(page, n, 'paused', 60000);
+    out.paused_state = await (await fetch_json(`${base}/vms/${n}`, page)).state;
+    await clickAct(page, 'resume', false);
+    await waitState(page, n, 'running', 60000);
+    await clickAct(page, 'destroy', true);
+    await waitState(page, n, 'shut off', 60000);
+    out.actions_s = (Date.now() - t0) / 1000;
+    await page.goto(`${base}/ui/#/vm/${P.burn_vm}`);
+    await page.waitForFunction((min) => {
+      const c = document.querySelector('.chart[data-kind=cpu]');
+      return c && c.dataset.last !== '' && Number(c.dataset.last) >= min;
+    }, P.min_cpu, { timeout: 120000 });
+    out.cpu = await page.$eval('.chart[data-kind=cpu]', (e) => ({ last: Number(e.dataset.last), points: Number(e.dataset.points) }));
+    if (P.dir) await page.screenshot({ path: `${P.dir}/web-vm.png`, fullPage: true });
+    await page.goto(`${base}/ui/#/vm/${P.tty_vm}/console`);
+    await page.waitForFunction(() => document.querySelector('.xterm-rows') && document.querySelector('.xterm-rows').textContent.includes('READY'), null, { timeout: 120000 });
+    await page.click('.term');
+    await page.keyboard.type('hello web', { delay: 30 });
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('.xterm-rows').textContent.includes('got: hello web'), null, { timeout: 120000 });
+    out.console = (await page.textContent('.xterm-rows')).replace(/\s+/g, ' ').slice(-200);
+    if (P.dir) {
+      await page.screenshot({ path: `${P.dir}/web-console.png` });
+      await page.goto(`${base}/ui/`);
+      await page.waitForSelector('tr.vm', { timeout: 60000 });
+      await page.waitForTimeout(6000);
+      await page.screenshot({ path: `${P.dir}/web-list.png` });
+      const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+      const pp = await phone.newPage();
+      await pp.goto(`${base}/ui/`);
+      await pp.waitForSelector('tr.vm', { timeout: 60000 });
+      await pp.waitForTimeout(5000);
+      await pp.screenshot({ path: `${P.dir}/web-phone.png` });
+      out.phone_overflow = await pp.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    }
+    out.total_s = (Date.now() - t0) / 1000;
+    return out;
   },
 
   // Pictures of the main views for docs/.
