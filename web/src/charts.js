@@ -22,7 +22,7 @@ export class VmCharts {
         legend: { show: k.series.length > 1 },
         cursor: { show: false },
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max || 0, k.kind === 'cpu' ? 10 : 1) * 1.1] } },
-        axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => (k.kind === 'mem' || k.kind === 'cpu' ? String(Math.round(v)) : fmtBytes(v))) }],
+        axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => (k.kind === 'mem' || k.kind === 'cpu' ? (v < 10 ? v.toFixed(1) : String(Math.round(v))) : fmtBytes(v))) }],
         series: [{}, ...k.series.map(([, label, stroke]) => ({ label, stroke, width: 2, spanGaps: false }))],
       };
       const plot = new uPlot(opts, [[], ...k.series.map(() => [])], box);
