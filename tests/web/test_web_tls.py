@@ -79,3 +79,31 @@ def test_the_page_over_tls(tls_web, browser_ok):
     adm = weblib.browser("login", url, user="ann", password="ann-pw", vm="t2")
     assert adm["role"] == "admin" and adm["put"] == 200
     assert p.api("GET", "/vms/t2")[1]["resources"]["cpu_weight"] == 150
+
+
+def test_console_websocket_over_tls(tls_web):
+    """The console's WebSocket through the TLS listener (its pump hands petreld a plain socket)."""
+    import base64
+    import os
+    import socket
+    p, addr, pki = tls_web
+    assert p.define("t3")[0] == 201
+    (p.state / "logs").mkdir(parents=True, exist_ok=True)
+    (p.state / "logs" / "t3.worker.log").write_bytes(b"over tls <i>hi</i>\r\n")
+    anon = tlslib.context(pki / "ca.pem")
+    br = ("Sec-Fetch-Site: same-origin", f"Origin: https://127.0.0.1:{addr[1]}")
+    st, head, body = req(addr, anon, "POST", "/auth/login", headers=br, body=b'{"user": "rob", "password": "rob-pw"}')
+    assert st == 200
+    ck = "Cookie: " + re.search(r"(petrel_session=[0-9a-f]{64})", head).group(1)
+    csrf = json.loads(body)["csrf"]
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(addr, timeout=10) as s, anon.wrap_socket(s, server_hostname="127.0.0.1") as t:
+        t.sendall((f"GET /vms/t3/console?csrf={csrf} HTTP/1.1\r\nHost: 127.0.0.1:{addr[1]}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                   f"{ck}\r\n{br[0]}\r\n{br[1]}\r\n\r\n").encode())
+        data = b""
+        while b"over tls" not in data:
+            chunk = t.recv(4096)
+            assert chunk, data
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 101") and b"over tls <i>hi</i>" in data
