@@ -199,6 +199,7 @@ function jsonBlock(o) {
 }
 
 async function renderDetail(name, tab) {
+  const view = state.view; // a newer render replaces state.view while this one awaits
   const vm = state.vms.get(name);
   const el = clear(main());
   if (!vm) {
@@ -221,8 +222,8 @@ async function renderDetail(name, tab) {
     ]));
     const charts = h('div', { class: 'charts' });
     append(body, charts);
-    state.view.charts = new VmCharts(charts);
-    state.view.charts.update(state.metrics.series.get(name));
+    view.charts = new VmCharts(charts);
+    view.charts.update(state.metrics.series.get(name));
     const status = h('div', { class: 'hastatus' });
     append(body, h('h2', {}, 'Migration and replication'), status);
     const parts = [];
@@ -234,8 +235,8 @@ async function renderDetail(name, tab) {
     const box = h('div', { class: 'term' });
     const st = h('span', { class: 'muted small constatus' }, 'connecting…');
     append(body, h('p', { class: 'muted small' }, isAdmin() ? 'The guest\'s serial console: what you type goes to the guest. ' : 'The guest\'s serial console (read-only). ', st), box);
-    state.view.console = new VmConsole(box, name, { readOnly: !isAdmin(), onStatus: (s) => { st.textContent = s; } });
-    state.view.console.focus();
+    view.console = new VmConsole(box, name, { readOnly: !isAdmin(), onStatus: (s) => { st.textContent = s; } });
+    view.console.focus();
   } else if (tab === 'definition') {
     try { append(body, jsonBlock(await api('GET', vmPath(name, 'definition')))); } catch (e) { append(body, h('p', { class: 'bad' }, e.message)); }
   } else if (tab === 'devices') {
@@ -274,7 +275,7 @@ async function renderDetail(name, tab) {
       const evs = await api('GET', vmPath(name, 'events'));
       for (const ev of evs.slice(-200).reverse()) append(list, eventItem(ev));
     } catch (e) { append(body, h('p', { class: 'bad' }, e.message)); }
-    state.view.eventList = list;
+    view.eventList = list;
   }
 }
 
