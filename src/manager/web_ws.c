@@ -1,10 +1,7 @@
-/* The serial console over a WebSocket (RFC 6455) for the page's terminal (xterm.js): the
- * handshake here (Sec-WebSocket-Accept: SHA-1 and base64, nettle), the framing by wslay
- * (Debian's libwslay: frames, masking, fragments, ping/pong, the close handshake), one thread
- * per console (as GET /vms/NAME/console's readers, console.c): the worker's log file is
- * followed and sent as binary messages; what the browser sends is typed into the guest
- * (POST /vms/NAME/console's path, console_input.c). */
-#include "manager/manager.h"
+/* WebSocket (RFC 6455) for the page's terminal: the handshake's accept key (SHA-1 and base64,
+ * nettle) and one session over a connected socket, framed by wslay (Debian's libwslay: frames,
+ * masking, fragments, ping/pong, the close handshake): a log file followed and sent as binary
+ * messages, the peer's messages handed on. web_console.c ties it to a VM's console. */
 #include "manager/web.h"
 
 #include <errno.h>
@@ -133,85 +130,4 @@ int web_ws_session(int fd, const char *log_path, void (*on_msg)(void *, const ui
 		close(log);
 	wslay_event_context_free(ctx);
 	return e;
-}
-
-/* ---- GET /vms/NAME/console as a WebSocket ---- */
-
-struct console_ws {
-	struct manager *m;
-	char vm[VM_NAME_MAX + 1];
-	char log[PATH_MAX];
-	bool may_type;
-};
-
-static void typed(void *arg, const uint8_t *data, size_t len)
-{
-	struct console_ws *c = arg;
-	if (!c->may_type)
-		return; /* readonly: the terminal shows, it does not type */
-	char err[256];
-	pthread_mutex_lock(&c->m->lock);
-	struct vm *vm = vm_find(c->m, c->vm);
-	if (vm && console_input_write(c->m, vm, (const char *)data, len, err, sizeof(err)) < 0)
-		vm_log(c->m, c->vm, "console (web): input dropped: %s", err);
-	pthread_mutex_unlock(&c->m->lock);
-}
-
-struct console_run {
-	struct console_ws c;
-	int fd;
-};
-
-static void *run(void *arg)
-{
-	struct console_run *r = arg;
-	web_ws_session(r->fd, r->c.log, typed, &r->c);
-	close(r->fd);
-	free(r);
-	return NULL;
-}
-
-static void ws_console_stream(void *arg, int fd)
-{
-	struct console_run *r = arg;
-	if (fd < 0) {
-		free(r);
-		return;
-	}
-	r->fd = fd;
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, run, r) != 0) {
-		close(fd);
-		free(r);
-	}
-	pthread_attr_destroy(&a);
-}
-
-enum api_result web_ws_console(struct manager *m, const char *vm, const char *key, bool may_type,
-			       struct api_response *r)
-{
-	char accept[29];
-	if (web_ws_accept(key, accept) < 0) {
-		api_response_fault(r, 400, "a WebSocket handshake needs Sec-WebSocket-Key (16 bytes, base64)");
-		return API_DONE;
-	}
-	struct console_run *c = calloc(1, sizeof(*c));
-	if (!c || asprintf(&r->headers, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
-			   accept) < 0) {
-		free(c);
-		r->headers = NULL;
-		api_response_fault(r, 500, "out of memory");
-		return API_DONE;
-	}
-	c->c.m = m;
-	c->c.may_type = may_type;
-	snprintf(c->c.vm, sizeof(c->c.vm), "%s", vm);
-	snprintf(c->c.log, sizeof(c->c.log), "%s/logs/%s.worker.log", m->state_dir, vm);
-	r->status = 101;
-	r->stream = ws_console_stream;
-	r->stream_opaque = c;
-	return API_DONE;
 }
