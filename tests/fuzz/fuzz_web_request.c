@@ -5,8 +5,8 @@
  * (web_ws_accept), and a users file's line (web_users_parse_line).
  *
  * Input: NUL-separated fields: path, cookie, host, origin, fetch-site, method, query, csrf,
- * ws-key, users line. Checks: an accepted static name has no "..", no dot-first segment and
- * only [A-Za-z0-9._/-]; the gate never lets a request through that has no session and is a
+ * ws-key, users line. Checks: an accepted static name has no empty or dot-first segment (so no
+ * "..") and only [A-Za-z0-9._/-]; the gate never lets a request through that has no session and is a
  * browser's, nor a change without the session's token, nor a readonly change. */
 #include <errno.h>
 #include <stdint.h>
@@ -59,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* static files */
 	char rel[256];
 	if (web_static_file(f[0], rel, sizeof(rel)) == 0) {
-		if (strstr(rel, "..") || rel[0] == '.' || strstr(rel, "/.") || rel[strspn(rel, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")])
+		/* "a..b" is a name; a segment that starts with a dot (".", "..", ".git") is not */
+		if (rel[0] == '.' || strstr(rel, "/.") || strstr(rel, "//") || rel[strspn(rel, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/")])
 			abort();
 	}
 	struct api_response r = { 0 };
