@@ -46,11 +46,12 @@ def free_port():
     return port
 
 
-def migrate(args, mem=256, first=r"^count=1$", guest="counter", disk=None, wait_s=300, **send):
+def migrate(args, mem=256, first=r"^count=1$", guest="counter", disk=None, wait_s=300, tls=None, **send):
     """Boot a guest (counter) with args, migrate it over TCP; the destination's final status
     (still "active" if it had not ended after wait_s), with the highest dirty rate the source
     reported on the way (src_dirty_rate_mib_s: the destination does not measure one).
-    disk(dir) -> (path, format): a writable drive on storage both sides share."""
+    disk(dir) -> (path, format): a writable drive on storage both sides share.
+    tls: (source's dir, destination's dir) of certificates: over tls: instead (bench/tls.py)."""
     d = Path(tempfile.mkdtemp(prefix="petrel-bench-mig-", dir="/tmp"))
     # Images on a real file system (under nested KVM /tmp is a tmpfs, whose syncs cost nothing).
     imgs = Path(tempfile.mkdtemp(prefix="petrel-bench-mig-img-", dir="/var/tmp"))
@@ -67,9 +68,10 @@ def migrate(args, mem=256, first=r"^count=1$", guest="counter", disk=None, wait_
         assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": mem}).status == 204
         assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
         src.expect(first, timeout=120)
-        url = f"tcp:127.0.0.1:{free_port()}"
-        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
-        assert api.put("/migration/send", {"destination_url": url, **send}, check=False).status == 204
+        url = f"{'tls' if tls else 'tcp'}:127.0.0.1:{free_port()}"
+        rx, tx = ({"tls_dir": str(tls[1])}, {"tls_dir": str(tls[0])}) if tls else ({}, {})
+        assert dapi.put("/migration/receive", {"receiver_url": url, **rx}, check=False).status == 204
+        assert api.put("/migration/send", {"destination_url": url, **tx, **send}, check=False).status == 204
         end, rate = time.monotonic() + wait_s, 0.0
         while time.monotonic() < end:
             st = dapi.get("/migration", check=False).json

@@ -69,6 +69,12 @@ int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, stru
 /* Undo it (the receive could not start): a fresh instance again. Lock held. */
 void ctl_adopt_abort(struct controller *ctl, struct ctl_overrides **ov, struct vm **vm);
 
+/* ctl_migration.c: a body's "tls_dir" (ca.pem, cert.pem, key.pem for a tls: url), loaded now
+ * into *out (NULL without one; tls_creds_free it): a missing or bad file is the request's
+ * error (-EINVAL with the reason). Migration's and replication's bodies. */
+struct tls_creds;
+int ctl_tls_field(json_t *b, struct tls_creds **out, char *err, size_t errlen);
+
 /* ctl_output.c */
 const char *ctl_level_name(enum log_level l);
 /* Write one metrics line now: 0 or -errno (-ENOMEM: no counters). The caller holds the lock

@@ -3,6 +3,7 @@
  * takes over; a primary whose policy says stop stops with its standby. */
 #include "api/ctl_internal.h"
 #include "ha/replication.h"
+#include "util/tls.h"
 #include "migration/url.h"
 #include "util/json_util.h"
 #include "util/log.h"
@@ -54,7 +55,7 @@ static void on_event(void *opaque, struct replication *r, enum repl_state st)
 static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "role", "listen_url", "failure_timeout_ms", "network_overrides",
-					    "vsock_override", "drive_overrides", NULL };
+					    "vsock_override", "drive_overrides", "tls_dir", NULL };
 	struct repl_standby_opts o = { .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO };
 	int r;
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
@@ -62,6 +63,8 @@ static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
 		return r;
 	if (!(o.listen_url = url_of(b, "listen_url", err, errlen)))
 		return -EINVAL;
+	if ((r = ctl_tls_field(b, &o.tls, err, errlen)) < 0)
+		return r;
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->repl || ctl->mig)
 		r = json_set_err(err, errlen, "a replication or migration is under way already");
@@ -72,13 +75,14 @@ static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
 						    errlen)) < 0)
 		ctl_adopt_abort(ctl, &ctl->repl_overrides, &ctl->repl_vm);
 	pthread_mutex_unlock(&ctl->lock);
+	tls_creds_free(o.tls);   /* the replication holds its own reference */
 	return r;
 }
 
 static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "role", "peer_url", "checkpoint_interval_ms", "failure_timeout_ms",
-					    "on_standby_loss", "mirror_disks", NULL };
+					    "on_standby_loss", "mirror_disks", "tls_dir", NULL };
 	struct repl_primary_opts o = { .interval_ms = 50, .failure_timeout_ms = 1000, .on_loss = REPL_LOSS_CONTINUE,
 				       .mirror_disks = true };
 	int r;
@@ -100,6 +104,8 @@ static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 			return json_set_err(err, errlen, "on_standby_loss: expected \"continue\" or \"stop\"");
 		o.on_loss = !strcmp(s, "stop") ? REPL_LOSS_STOP : REPL_LOSS_CONTINUE;
 	}
+	if ((r = ctl_tls_field(b, &o.tls, err, errlen)) < 0)
+		return r;
 	/* A replication that ended (a standby that took over, a primary that lost its standby or
 	 * stopped) gives way: this VM gets a new standby, one generation on (fencing). */
 	pthread_mutex_lock(&ctl->lock);
@@ -126,6 +132,7 @@ static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 	if (r == 0)
 		r = replication_primary_start(vm, &o, on_event, ctl, &ctl->repl, err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
+	tls_creds_free(o.tls);   /* the replication holds its own reference */
 	if (r == 0)
 		log_info("replication to %s started (checkpoint every %u ms)", o.peer_url, o.interval_ms);
 	return r;

@@ -283,7 +283,7 @@ void *repl_primary_main(void *arg)
 	pthread_setname_np(pthread_self(), "petrel_repl");
 	char err[512] = "";
 	struct mig_send_opts so = { .url = r->po.peer_url, .downtime_ms = 50, .mode = MIG_MODE_PRECOPY, .timeout_s = 600,
-				    .migrate_disks = r->po.mirror_disks };
+				    .migrate_disks = r->po.mirror_disks, .tls = r->po.tls };
 	struct migration *m = mig_new_source(r->vm, &so, NULL, NULL);
 	struct primary p = { .r = r, .vm = r->vm, .s = { .m = m, .vm = r->vm, .fd = -1, .err = err, .errlen = sizeof(err) } };
 	bool had_log = r->vm->mem.dirty_log;

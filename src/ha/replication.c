@@ -2,6 +2,7 @@
 #include "ha/ha_int.h"
 #include "ha/outgate.h"
 #include "migration/url.h"
+#include "util/tls.h"
 #include "util/event_monitor.h"
 #include "util/log.h"
 #include "util/thread.h"
@@ -55,11 +56,21 @@ static int start(struct replication *r, void *(*fn)(void *), char *err, size_t e
 	return 0;
 }
 
+/* A tls: url needs credentials, and only it. */
+static int repl_tls_check(const char *url, const struct tls_creds *tls, char *err, size_t errlen)
+{
+	if (mig_url_is_tls(url) != (tls != NULL)) {
+		snprintf(err, errlen, "%s: %s", url, tls ? "tls_dir is for tls: urls only" : "a tls: url needs tls_dir");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, repl_event_fn ev, void *opaque,
 			      struct replication **out, char *err, size_t errlen)
 {
 	int e = mig_url_check(o->peer_url, err, errlen);
-	if (e < 0)
+	if (e < 0 || (e = repl_tls_check(o->peer_url, o->tls, err, errlen)) < 0)
 		return e;
 	struct replication *r = alloc(o->peer_url, ev, opaque);
 	if (!r)
@@ -67,6 +78,7 @@ int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, 
 	r->vm = vm;
 	r->po = *o;
 	r->po.peer_url = r->url;
+	r->po.tls = tls_creds_ref(o->tls);
 	r->st = (struct repl_status){ .role = REPL_PRIMARY, .state = REPL_SYNCING,
 				      .generation = o->generation ? o->generation : 1,
 				      .interval_ms = o->interval_ms, .failure_timeout_ms = o->failure_timeout_ms };
@@ -87,6 +99,9 @@ int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, 
 int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct repl_standby_opts *o,
 			      repl_event_fn ev, void *opaque, struct replication **out, char *err, size_t errlen)
 {
+	int e = repl_tls_check(o->listen_url, o->tls, err, errlen);
+	if (e < 0)
+		return e;
 	struct replication *r = alloc(o->listen_url, ev, opaque);
 	if (!r)
 		return -ENOMEM;
@@ -94,10 +109,11 @@ int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct
 	r->cfg = cfg;
 	r->so = *o;
 	r->so.listen_url = r->url;
+	r->so.tls = tls_creds_ref(o->tls);
 	r->st.role = REPL_STANDBY;
 	r->st.state = REPL_WAITING;
 	r->st.failure_timeout_ms = o->failure_timeout_ms;
-	int e = r->lfd = mig_listen(o->listen_url, err, errlen);
+	e = r->lfd = mig_listen(o->listen_url, err, errlen);
 	if (e >= 0)
 		e = start(r, repl_standby_main, err, errlen);
 	if (e < 0) {
@@ -181,6 +197,8 @@ void replication_free(struct replication *r)
 	outgate_free(r->gate);
 	close(r->cancel_efd);
 	pthread_mutex_destroy(&r->lock);
+	tls_creds_free(r->po.tls);
+	tls_creds_free(r->so.tls);
 	free(r->url);
 	free(r);
 }

@@ -16,6 +16,7 @@
 struct vm;
 struct vm_config;
 struct replication;
+struct tls_creds;
 
 enum repl_role { REPL_PRIMARY, REPL_STANDBY };
 enum repl_state {
@@ -51,6 +52,7 @@ struct repl_primary_opts {
 	bool mirror_disks;             /* copy the drives to the standby's own images and send each
 					* checkpoint's disk writes with it (default); off: shared storage */
 	uint64_t generation;           /* 0: 1; a VM that took over replicates at its next one */
+	struct tls_creds *tls;         /* a tls: peer_url's credentials (util/tls.h; a reference is taken) */
 };
 
 struct repl_standby_opts {
@@ -58,6 +60,7 @@ struct repl_standby_opts {
 	unsigned failure_timeout_ms;   /* the primary silent this long after protection: take over */
 	struct snapshot_load_opts load;/* network_overrides, vsock_override for this host */
 	int console_out_fd;
+	struct tls_creds *tls;         /* a tls: listen_url's credentials (a reference is taken) */
 };
 
 /* Called on the replication's thread at each change of state (the standby's REPL_ACTIVE: the

@@ -9,6 +9,7 @@
 #include "migration/disks.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
+#include "util/thread_kind.h"
 #include "migration/wire.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -385,7 +386,8 @@ void *repl_standby_main(void *arg)
 	pthread_setname_np(pthread_self(), "petrel_repl");
 	char err[512] = "";
 	struct repl_standby_run run = { 0 };
-	int e = mig_accept(r->lfd, -1, r->cancel_efd, NULL, err, sizeof(err));
+	struct mig_tls tls = { .creds = r->so.tls, .pump_kind = SC_REPLICATION };
+	int e = mig_accept(r->lfd, -1, r->cancel_efd, &tls, err, sizeof(err));
 	if (e >= 0) {
 		/* Published under the lock with the cancel's check (replication_free shuts it). */
 		bool cancelled;

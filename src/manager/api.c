@@ -15,6 +15,8 @@
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
  *   GET  /whoami                who is asking (peer.h: a Unix peer, a TLS certificate, anonymous TLS)
+ *   POST /vms/NAME/migrate {"to"}  live migration to another host's petreld (migrate.c)
+ *   POST /migrations/incoming, DELETE /migrations/incoming/NAME  its target's side (migrate_in.c)
  * Every request is first checked by auth_check (auth.c).
  * Errors are {"fault_message": "..."} with 400 (bad input), 401 (a TLS client without a
  * certificate), 404 (no such VM or path), 405,
@@ -64,7 +66,7 @@ static enum api_result fault(struct api_response *r, unsigned status, const char
 }
 
 /* The definition document as stored: indented, for people. */
-static int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen)
+int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen)
 {
 	char *text = json_dumps(def->doc, JSON_INDENT(2));
 	if (!text)
@@ -346,6 +348,11 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
 		return run_async(m, vm, "backup", r, done, opaque);
 	}
+	if (!strcmp(sub, "migrate")) {
+		if (strcmp(method, "POST"))
+			return fault(r, 405, "POST");
+		return peer_migrate(m, vm, body, len, r, done, opaque);
+	}
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);
 	for (const char *const *v = verbs; *v; v++) {
@@ -378,6 +385,8 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 		return fault(r, denied, why);
 	if (!strcmp(path, "/whoami"))
 		return strcmp(method, "GET") ? fault(r, 405, "GET") : json_answer(r, 200, auth_principal_json(who));
+	if (!strncmp(path, "/migrations/incoming", 20) && (!path[20] || path[20] == '/'))
+		return peer_incoming_route(m, method, path, body, len, who, r, done, opaque);
 	if (!strcmp(path, "/events")) {
 		if (strcmp(method, "GET"))
 			return fault(r, 405, "GET");

@@ -69,7 +69,7 @@ static int get_uint(json_t *o, const char *where, const char *key, uint64_t max,
 }
 
 /* Only these keys in o. */
-static int only_keys(json_t *o, const char *where, const char *const *keys, char *err, size_t errlen)
+int def_only_keys(json_t *o, const char *where, const char *const *keys, char *err, size_t errlen)
 {
 	const char *k;
 	json_t *v;
@@ -98,7 +98,7 @@ int partition_parse(json_t *o, struct vm_resources *r, char *err, size_t errlen)
 	static const char *const keys[] = { "cpu_weight", "cpu_quota_pct", "cpuset", "memory_limit_mib", NULL };
 	if (!json_is_object(o))
 		return mgr_err(err, errlen, EINVAL, "resources: expected an object");
-	int e = only_keys(o, "resources", keys, err, errlen);
+	int e = def_only_keys(o, "resources", keys, err, errlen);
 	uint64_t w = r->cpu_weight, q = r->cpu_quota_pct, mem = r->memory_limit_mib;
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 	if (e < 0 || (e = get_uint(o, "resources", "cpu_weight", 10000, &w, err, errlen)) < 0 ||
@@ -124,7 +124,7 @@ static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 	static const char *const keys[] = { "name", "uuid", "autostart", "restart", "resources", "jail", NULL };
 	if (!json_is_object(p))
 		return mgr_err(err, errlen, EINVAL, "petrel: expected an object");
-	int e = only_keys(p, "petrel", keys, err, errlen);
+	int e = def_only_keys(p, "petrel", keys, err, errlen);
 	if (e < 0)
 		return e;
 	json_t *v = json_object_get(p, "name");
@@ -164,7 +164,7 @@ static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 		uint64_t uid = def->uid, gid = def->gid;
 		if (!json_is_object(v))
 			return mgr_err(err, errlen, EINVAL, "petrel.jail: expected an object");
-		if ((e = only_keys(v, "petrel.jail", jkeys, err, errlen)) < 0 ||
+		if ((e = def_only_keys(v, "petrel.jail", jkeys, err, errlen)) < 0 ||
 		    (e = get_uint(v, "petrel.jail", "uid", 0xfffffffe, &uid, err, errlen)) < 0 ||
 		    (e = get_uint(v, "petrel.jail", "gid", 0xfffffffe, &gid, err, errlen)) < 0)
 			return e;

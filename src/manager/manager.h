@@ -62,6 +62,7 @@ struct vm {
 	long long started_at;       /* wall clock, seconds */
 	char verb_arg[VM_NAME_MAX + 1]; /* the snapshot a snapshot verb is about */
 	long want_vcpus, want_mem_mib;  /* the machine verb's */
+	bool incoming;              /* arriving by live migration: not defined here until it runs (peer.h) */
 };
 
 struct manager {
@@ -106,6 +107,8 @@ int def_parse(const char *text, size_t len, struct vm_def *def, char *err, size_
  * belong to no other VM of m (m->lock held; self is skipped). -EINVAL, -ENOENT or -EEXIST. */
 int def_check_files(struct manager *m, const struct vm_def *def, char *err, size_t errlen);
 void def_free(struct vm_def *def);
+/* Only the keys of the NULL-ended list in o: 0, or -EINVAL "WHERE: unknown field 'K'". */
+int def_only_keys(json_t *o, const char *where, const char *const *keys, char *err, size_t errlen);
 /* Calls fn for every host file the Firecracker part of doc names: kernel, initrd (disk false),
  * drives and pmem (disk true); stops at its first error. */
 int def_foreach_file(json_t *doc, int (*fn)(void *, const char *where, const char *path, bool disk),
@@ -133,11 +136,17 @@ void vm_log(struct manager *m, const char *vm, const char *fmt, ...) __attribute
  * (body malloc'd in *out, may be NULL) or -errno. */
 int uhttp_request(const char *sock, const char *method, const char *path, const char *body,
 		  unsigned timeout_ms, char **out);
+/* The same on a connected stream fd (a TLS session's plaintext end), which it closes. */
+int uhttp_request_fd(int fd, const char *method, const char *path, const char *body, unsigned timeout_ms,
+		     char **out);
 
 /* worker.c: the worker process. */
 /* Start vm's worker and boot the VM, or with restore (a snapshot directory, snapshot.c) load
  * that snapshot into it. */
 int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen);
+/* ... or with receive, the body of the worker's PUT /migration/receive (migrate_in.c). */
+int worker_start_as(struct manager *m, struct vm *vm, const char *restore, json_t *receive, char *err,
+		    size_t errlen);
 int copy_file(const char *src, const char *dst);
 /* snapshot.c: rename, or copy and remove across file systems; remove a directory tree. */
 int move_file(const char *src, const char *dst);
@@ -244,6 +253,8 @@ int console_input_write(struct manager *m, struct vm *vm, const char *keys, size
 
 /* api.c */
 struct api_server;
+/* Write def's document to the definitions directory, atomically. */
+int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen);
 int mgr_api_start(struct manager *m, struct api_server **out);
 
 #endif

@@ -5,6 +5,7 @@
 #define PETREL_MANAGER_PEER_H
 
 #include "manager/manager.h"
+#include "api/router.h"
 
 #include <stddef.h>
 
@@ -29,5 +30,46 @@ unsigned auth_check(struct manager *m, const struct api_principal *who, const ch
 		    char *why, size_t whylen);
 /* GET /whoami: the principal as JSON. */
 json_t *auth_principal_json(const struct api_principal *who);
+
+/* peer.c: what both sides of a migration share. */
+/* POST /vms/NAME/migrate {"to": "HOST[:PORT]", "downtime_ms": N, "timeout_s": N}. */
+struct peer_migrate_req {
+	char host[256];
+	unsigned port;              /* PEER_DEFAULT_PORT when not given */
+	unsigned downtime_ms, timeout_s;
+};
+/* The bodies (from the network: strict, every field checked, unknown ones refused): 0 or
+ * -EINVAL with the reason. */
+int peer_migrate_parse(const char *body, size_t len, struct peer_migrate_req *r, char *err, size_t errlen);
+/* "HOST", "HOST:PORT", "[IPv6]", "[IPv6]:PORT" or a bare IPv6 address. */
+int peer_parse_target(const char *to, char host[256], unsigned *port, char *err, size_t errlen);
+/* POST /migrations/incoming {"definition": {...}, "timeout_s": N}: the definition checked as
+ * POST /vms checks it (def_free it). */
+int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsigned *timeout_s, char *err,
+			size_t errlen);
+/* One request to host:port's petreld over TLS with this host's certificate (the target's must
+ * name host): its HTTP status with the JSON answer in *reply (json_decref; a status >= 300 also
+ * puts the fault in err), or -errno with err. */
+int peer_call(struct manager *m, const char *host, unsigned port, const char *method, const char *path, json_t *body,
+	      unsigned timeout_ms, json_t **reply, char *err, size_t errlen);
+/* The certificate directory as vm's worker sees it (copied into its jail as /tls). */
+int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen, char *err, size_t errlen);
+/* A TCP port free on every address now (the receiving worker listens there), or -errno. */
+int peer_free_port(void);
+/* Run fn(arg) on a detached thread: 0 or -errno. */
+int peer_detached(void *(*fn)(void *), void *arg);
+/* Take vm out of m's list (m->lock held; its worker has ended), then, without the lock,
+ * peer_free_vm_later (it waits for the supervisor's round to be over). */
+void peer_forget_vm(struct manager *m, struct vm *vm);
+void peer_free_vm_later(struct vm *vm);
+
+/* migrate.c: POST /vms/NAME/migrate (vm running, m->lock held): answers later. */
+enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body, size_t len,
+			     struct api_response *r, api_done_fn done, void *opaque);
+/* migrate_in.c: POST /migrations/incoming and DELETE /migrations/incoming/NAME (m->lock not
+ * held): the target's side. */
+enum api_result peer_incoming_route(struct manager *m, const char *method, const char *path, const char *body,
+				    size_t len, const struct api_principal *who, struct api_response *r,
+				    api_done_fn done, void *opaque);
 
 #endif

@@ -187,7 +187,8 @@ int mig_accept(int lfd, int timeout_ms, int cancel_fd, const struct mig_tls *tls
 	/* The peer must show a certificate our CA signed; the handshake has the rest of the
 	 * deadline (or 10 s when waiting for ever). */
 	struct tls_opts o = { .role = TLS_SERVER, .client_auth = TLS_CLIENT_CERT_REQUIRED,
-			      .timeout_ms = timeout_ms > 0 ? timeout_ms : 10000, .thread_kind = tls->pump_kind };
+			      .timeout_ms = timeout_ms > 0 ? timeout_ms : 10000, .thread_kind = tls->pump_kind,
+			      .confirm = true };
 	return wrap(s, tls, &o, err, errlen);
 }
 
@@ -264,6 +265,6 @@ int mig_connect(const char *url, int timeout_ms, const struct mig_tls *tls, char
 		return s;
 	/* The server's certificate must be signed by our CA and name the host we asked for. */
 	struct tls_opts o = { .role = TLS_CLIENT, .server_name = ep.host, .timeout_ms = timeout_ms,
-			      .thread_kind = tls->pump_kind };
+			      .thread_kind = tls->pump_kind, .confirm = true };
 	return wrap(s, tls, &o, err, errlen);
 }

@@ -111,6 +111,8 @@ static const struct entry build[] = {
 	 * sends its A and AAAA queries with one sendmmsg when the peer is a host name) */
 	EQ32("socket", 0, AF_INET), EQ32("socket", 0, AF_INET6), EQ32("socket", 0, AF_NETLINK),
 	ANY("sendmmsg"),
+	/* a tls: stream's plaintext end and its pump's (util/tls_pump.c) */
+	EQ32("socketpair", 0, AF_UNIX),
 	EQ32("ioctl", 1, TUNSETIFF), EQ32("ioctl", 1, SIOCGIFMTU), EQ32("ioctl", 1, BLKGETSIZE64),
 	EQ32("ioctl", 1, BLKSSZGET), EQ32("ioctl", 1, FICLONE), EQ32("ioctl", 1, TCGETS),
 	END,

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,8 @@ int gnutls_lib_load(char *err, size_t errlen)
 		{ "gnutls_protocol_get_name", (void **)&gt.protocol_get_name },
 		{ "gnutls_certificate_verify_peers3", (void **)&gt.verify_peers3 },
 		{ "gnutls_alert_send", (void **)&gt.alert_send },
+		{ "gnutls_alert_send_appropriate", (void **)&gt.alert_send_appropriate },
+		{ "gnutls_record_set_timeout", (void **)&gt.record_set_timeout },
 		{ "gnutls_free", (void **)&gt.free },
 	};
 	return dl_load_syms("libgnutls.so.30", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
@@ -62,7 +65,15 @@ int gnutls_lib_load(char *err, size_t errlen)
 
 struct tls_creds {
 	gnutls_certificate_credentials_t x509;
+	atomic_int refs;
 };
+
+struct tls_creds *tls_creds_ref(struct tls_creds *c)
+{
+	if (c)
+		atomic_fetch_add(&c->refs, 1);
+	return c;
+}
 
 int tls_creds_load(const char *dir, struct tls_creds **out, char *err, size_t errlen)
 {
@@ -85,6 +96,8 @@ int tls_creds_load(const char *dir, struct tls_creds **out, char *err, size_t er
 			return e;
 		}
 	struct tls_creds *c = calloc(1, sizeof(*c));
+	if (c)
+		atomic_init(&c->refs, 1);
 	if (!c || gt.cred_alloc(&c->x509) < 0) {
 		free(c);
 		snprintf(err, errlen, "TLS: out of memory");
@@ -108,7 +121,7 @@ int tls_creds_load(const char *dir, struct tls_creds **out, char *err, size_t er
 
 void tls_creds_free(struct tls_creds *c)
 {
-	if (!c)
+	if (!c || atomic_fetch_sub(&c->refs, 1) > 1)
 		return;
 	if (c->x509)
 		gt.cred_free(c->x509);
@@ -218,6 +231,33 @@ static int client_cert_check(struct tls_pump *t, char *err, size_t errlen)
 	return -EACCES;
 }
 
+#define TLS_CONFIRM 'P'
+
+/* tls_opts.confirm: the server's byte after it accepted the client, the client's wait for it. */
+static int confirm(struct tls_pump *t, int timeout_ms, char *err, size_t errlen)
+{
+	char b = TLS_CONFIRM;
+	ssize_t r;
+	if (t->role == TLS_SERVER) {
+		do
+			r = gt.record_send(t->session, &b, 1);
+		while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+		return r == 1 ? 0 : handshake_error(t, (int)r, err, errlen);
+	}
+	gt.record_set_timeout(t->session, (unsigned)timeout_ms);
+	do
+		r = gt.record_recv(t->session, &b, 1);
+	while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+	gt.record_set_timeout(t->session, 0);
+	if (r == 1 && b == TLS_CONFIRM)
+		return 0;
+	if (r >= 0) {
+		snprintf(err, errlen, "TLS: the server is not a petrel peer (no confirmation)");
+		return -EPROTO;
+	}
+	return handshake_error(t, (int)r, err, errlen);
+}
+
 /* The peer's certificate's subject DN, if it sent one (it was verified by then). */
 static void peer_subject(struct tls_pump *t, struct tls_peer *peer)
 {
@@ -249,8 +289,10 @@ int tls_wrap(int sock, struct tls_creds *c, const struct tls_opts *o, struct tls
 	t->sock = sock;
 	t->plain = -1;
 	t->role = o->role;
+	t->creds = tls_creds_ref(c);
 	int r = gt.init(&t->session, (o->role == TLS_SERVER ? GNUTLS_SERVER : GNUTLS_CLIENT));
 	if (r < 0) {
+		tls_creds_free(t->creds);
 		free(t);
 		close(sock);
 		snprintf(err, errlen, "TLS: %s", gt.strerror(r));
@@ -280,6 +322,8 @@ int tls_wrap(int sock, struct tls_creds *c, const struct tls_opts *o, struct tls
 		r = gt.handshake(t->session);
 	while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
 	int e = r < 0 ? handshake_error(t, r, err, errlen) : 0;
+	if (r < 0 && r != GNUTLS_E_FATAL_ALERT_RECEIVED)
+		gt.alert_send_appropriate(t->session, r);   /* the peer learns why (a refused certificate) */
 	if (e == 0 && o->role == TLS_SERVER && o->client_auth == TLS_CLIENT_CERT_OPTIONAL)
 		e = client_cert_check(t, err, errlen);
 	if (e == 0) {
@@ -290,11 +334,14 @@ int tls_wrap(int sock, struct tls_creds *c, const struct tls_opts *o, struct tls
 		if (peer)
 			*peer = who;
 	}
+	if (e == 0 && o->confirm)
+		e = confirm(t, o->timeout_ms > 0 ? o->timeout_ms : 10000, err, errlen);
 	if (e == 0)
 		e = tls_pump_start(t, o->thread_kind, plain, err, errlen);
 	if (e < 0) {
 		gt.deinit(t->session);
 		close(sock);
+		tls_creds_free(t->creds);
 		free(t);
 	}
 	return e;

@@ -25,6 +25,9 @@ struct tls_creds;
  * that is about to lose access (a chroot, seccomp) may load them first. 0, or -errno with err
  * naming the file and the reason. Thread-safe; creds are shared read-only once loaded. */
 int tls_creds_load(const char *dir, struct tls_creds **out, char *err, size_t errlen);
+/* Credentials are counted: each session holds them (its pump too, which may outlive its user),
+ * tls_creds_ref takes one more, tls_creds_free drops one (the last frees them). NULL is fine. */
+struct tls_creds *tls_creds_ref(struct tls_creds *c);
 void tls_creds_free(struct tls_creds *c);
 
 enum tls_role { TLS_CLIENT, TLS_SERVER };
@@ -47,6 +50,12 @@ struct tls_opts {
 	enum tls_client_auth client_auth; /* server */
 	int timeout_ms;                 /* the handshake's deadline (<= 0: 10 s) */
 	int thread_kind;                /* the pump thread's seccomp kind (util/thread_kind.h) */
+	/* Both ends are petrel's (migration, replication): the server confirms with one byte that
+	 * it accepted the client's certificate, and the client waits for it. In TLS 1.3 a client's
+	 * handshake ends before the server has checked its certificate, so without this a refused
+	 * client learned it only at its first read, as a broken stream; with it, tls_wrap fails
+	 * on both sides with the reason. Not for standard clients (browsers, curl). */
+	bool confirm;
 };
 
 /* Run the handshake on the connected socket sock (blocking, within o->timeout_ms), then start

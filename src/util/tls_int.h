@@ -12,6 +12,7 @@
 
 struct tls_pump {
 	gnutls_session_t session;
+	struct tls_creds *creds;  /* a reference, for as long as the session lives */
 	enum tls_role role;
 	int sock;                /* the TCP connection */
 	int plain;               /* the pump's end of the socketpair */

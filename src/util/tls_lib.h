@@ -46,6 +46,8 @@ struct gnutls_lib {
 	__typeof__(gnutls_protocol_get_name) *protocol_get_name;
 	__typeof__(gnutls_certificate_verify_peers3) *verify_peers3;
 	__typeof__(gnutls_alert_send) *alert_send;
+	__typeof__(gnutls_alert_send_appropriate) *alert_send_appropriate;
+	__typeof__(gnutls_record_set_timeout) *record_set_timeout;
 	gnutls_free_function *free;      /* the library's variable gnutls_free */
 };
 

@@ -146,6 +146,7 @@ static void *pump_main(void *arg)
 	close(t->plain);
 	close(t->sock);
 	gt.deinit(t->session);
+	tls_creds_free(t->creds);
 	free(t);
 	atomic_fetch_sub(&running, 1);
 	return NULL;

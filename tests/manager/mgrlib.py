@@ -90,7 +90,7 @@ class Events:
 
 
 class Petreld:
-    def __init__(self, root=None, args=(), jailer=True):
+    def __init__(self, root=None, args=(), jailer=True, prefix=()):
         self.root = Path(root or tempfile.mkdtemp(prefix="pd-", dir="/tmp"))
         self.state = self.root / "s"
         self.defs = self.root / "d"
@@ -98,12 +98,13 @@ class Petreld:
         self.sock = self.state / "petreld.sock"
         self.cgroup_parent = f"petreld-test-{os.getpid()}-{self.root.name}"
         self.args = list(args) + ([] if jailer else ["--no-jailer"])
+        self.prefix = list(prefix)   # e.g. ["ip", "netns", "exec", NS]: another "host"
         self.proc = None
         self.log = self.root / "petreld.log"
 
     def start(self, wait=True):
         self.proc = subprocess.Popen(
-            [str(PETRELD), "--foreground", "--state-dir", str(self.state), "--defs-dir", str(self.defs),
+            [*self.prefix, str(PETRELD), "--foreground", "--state-dir", str(self.state), "--defs-dir", str(self.defs),
              "--jail-base", str(self.jails), "--snapshot-dir", str(self.root / "snap"), "--cgroup-parent", self.cgroup_parent, *self.args],
             stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         if wait:

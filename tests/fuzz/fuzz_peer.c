@@ -1,0 +1,66 @@
+/* libFuzzer target: the bodies of petreld's migration between hosts (src/manager/peer.c), which
+ * come from the network: POST /vms/NAME/migrate {"to", "downtime_ms", "timeout_s"} (with its
+ * "HOST[:PORT]" target form) and POST /migrations/incoming {"definition", "timeout_s"} from
+ * another host's petreld. Each accepts or refuses with -EINVAL and a message; what it accepts
+ * is in range. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "manager/peer.h"
+#include "fuzz_common.h"
+
+FUZZ_QUIET_LOGS()
+
+static bool host_ok(const char *h)
+{
+	size_t n = strlen(h);
+	if (!n || n > 255)
+		return false;
+	for (const char *p = h; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:_", *p))
+			return false;
+	return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *text = (char *)fuzz_dup(data, size);
+	char err[512] = "";
+	struct peer_migrate_req req;
+	int r = peer_migrate_parse(text, size, &req, err, sizeof(err));
+	FUZZ_CHECK(r == 0 || r == -EINVAL);
+	FUZZ_CHECK(memchr(err, 0, sizeof(err)) != NULL);
+	if (r == 0) {
+		FUZZ_CHECK(host_ok(req.host));
+		FUZZ_CHECK(req.port >= 1 && req.port <= 65535);
+		FUZZ_CHECK(req.downtime_ms >= 1 && req.downtime_ms <= 600000);
+		FUZZ_CHECK(req.timeout_s >= 1 && req.timeout_s <= 86400);
+	} else {
+		FUZZ_CHECK(err[0] != 0);
+	}
+	/* the whole input as a target */
+	char host[256];
+	unsigned port = 0;
+	err[0] = 0;
+	r = peer_parse_target(text, host, &port, err, sizeof(err));
+	FUZZ_CHECK(r == 0 || r == -EINVAL);
+	FUZZ_CHECK(r < 0 || (host_ok(host) && port >= 1 && port <= 65535));
+	FUZZ_CHECK(r == 0 || err[0] != 0);
+	struct vm_def def;
+	unsigned timeout_s = 0;
+	err[0] = 0;
+	r = peer_incoming_parse(text, size, &def, &timeout_s, err, sizeof(err));
+	FUZZ_CHECK(r == 0 || r == -EINVAL);
+	if (r == 0) {
+		FUZZ_CHECK(vm_name_ok(def.name));
+		FUZZ_CHECK(timeout_s >= 1 && timeout_s <= 3600);
+		def_free(&def);
+	} else {
+		FUZZ_CHECK(err[0] != 0);
+	}
+	free(text);
+	return 0;
+}
