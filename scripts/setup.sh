@@ -55,6 +55,10 @@ PACKAGES=(
 	curl              # REST API calls over the Unix socket (curl --unix-socket)
 	e2fsprogs         # mkfs.ext4/debugfs: the ext4 disk image of the Linux virtio-blk test
 	acpica-tools      # iasl: the unit tests disassemble petrel's DSDT to prove its AML well-formed
+	libwslay-dev      # petreld's web page: the WebSocket framing of the serial console in the browser (src/manager/web_ws.c)
+	libcrypt-dev      # petreld's web page: yescrypt password hashes of its users (crypt(3), src/manager/web_users.c)
+	npm               # petreld's web page: installs web/'s packages from the npm registry (web/package-lock.json) and builds it
+	chromium          # tests/web: the page end to end in headless Chromium (playwright-core drives /usr/bin/chromium)
 )
 
 log() { echo "setup: $*"; }
@@ -96,6 +100,17 @@ if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
 	log "apt has no package lists yet; updating"
 	apt-get update -q
 fi
+
+# --- 2a. the web page (web/) -------------------------------------------------------------------
+# Its npm packages from the lock file, then built into web/dist (petreld --web-dir web/dist, or
+# `meson install`'s <datadir>/petrel/web: built before meson configures, which looks for it).
+# Nothing is fetched at run time: the build bundles xterm.js and uPlot into web/dist/assets.
+if [[ ! -f $ROOT/web/node_modules/.package-lock.json || $ROOT/web/package-lock.json -nt $ROOT/web/node_modules/.package-lock.json ]]; then
+	log "installing the web page's npm packages (npm ci)"
+	(cd "$ROOT/web" && as_user npm ci --no-audit --no-fund)
+fi
+log "building the web page"
+(cd "$ROOT/web" && as_user npm run build)
 
 # --- 2. build ---------------------------------------------------------------------------------
 cd "$ROOT"

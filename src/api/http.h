@@ -53,6 +53,11 @@ const struct api_principal *api_request_principal(void *opaque);
  * Thread-safe. 0, or -errno (fd is closed then). */
 int api_server_adopt(struct api_server *srv, int fd, const struct api_principal *who);
 
+/* Inside a handler, for the request it is handling (opaque is the handler's): the value of
+ * request header name (case-insensitive; the first of several), or NULL; the query string
+ * after '?' ("" when none). Valid until the handler returns. */
+const char *http_request_header(void *opaque, const char *name);
+const char *http_request_query(void *opaque);
 /* Stop serving, close and remove the socket. Every request must have been answered (the
  * controller's worker stopped) before. */
 void api_server_stop(struct api_server *srv);

@@ -76,7 +76,20 @@ static int on_message_begin(http_parser *p)
 	c->head_only = c->http10 = false;
 	c->n_content_length = c->n_transfer_encoding = 0;
 	c->header = H_OTHER;
+	c->hdrs_len = 0;
+	c->hdr_in_value = false;
 	return 0;
+}
+
+/* Every header is kept as "name\0value\0" for http_request_header(): the value's NUL ends a
+ * pair when the next name begins, or the head ends. */
+static int keep_header(struct http_conn *c, bool value, const char *at, size_t n)
+{
+	static const char nul = '\0';
+	if (value != c->hdr_in_value && append(&c->hdrs, &c->hdrs_len, &c->hdrs_cap, &nul, 1) < 0)
+		return refuse(c, 500, "out of memory");
+	c->hdr_in_value = value;
+	return append(&c->hdrs, &c->hdrs_len, &c->hdrs_cap, at, n) < 0 ? refuse(c, 500, "out of memory") : 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t n)
@@ -115,6 +128,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 	 * whitespace before its colon (RFC 9112 5.1), and one that did would go unchecked here */
 	if (memchr(at, ' ', n) || memchr(at, '\t', n))
 		return refuse(c, 400, "whitespace in a header name");
+	if (keep_header(c, false, at, n) < 0)
+		return -1;
 	size_t room = sizeof(c->field) - c->field_len;
 	memcpy(c->field + c->field_len, at, n < room ? n : room);
 	c->field_len += n < room ? n : room;
@@ -145,7 +160,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 	size_t room = sizeof(c->value) - c->value_len;
 	memcpy(c->value + c->value_len, at, n < room ? n : room);
 	c->value_len += n < room ? n : room;
-	return 0;
+	return keep_header(c, true, at, n);
 }
 
 /* Framing the request body two ways at once (request smuggling): refused. */
@@ -173,6 +188,8 @@ static int on_headers_complete(http_parser *p)
 	struct http_conn *c = conn_of(p);
 	if (c->in_value)
 		header_done(c);
+	if (c->hdr_in_value && keep_header(c, false, "", 0) < 0)
+		return -1;
 	if (p->http_major != 1)
 		return refuse(c, 505, "HTTP/%u.%u is not supported", p->http_major, p->http_minor);
 	c->head_only = p->method == HTTP_HEAD;
@@ -225,7 +242,11 @@ static const http_parser_settings settings = {
 static const char *reason(unsigned status)
 {
 	switch (status) {
+	case 101: return "Switching Protocols";
 	case 200: return "OK";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 429: return "Too Many Requests";
 	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 201: return "Created";
@@ -257,28 +278,32 @@ static void respond(struct http_conn *c, struct api_response *r)
 		respond_stream(c, r);
 		return;
 	}
-	size_t blen = r->body ? strlen(r->body) : 0;
+	size_t blen = r->body ? (r->body_len ? r->body_len : strlen(r->body)) : 0;
 	bool close = c->close_after || !c->keep_alive;
-	char head[256], length[48] = "";
-	if (r->status != 204) /* a 204 has no content and says no length (RFC 9110 8.6) */
+	char length[48] = "", type[96] = "";
+	if (r->status != 204 && r->status != 304) /* no content: no length (RFC 9110 8.6) */
 		snprintf(length, sizeof(length), "Content-Length: %zu\r\n", blen);
-	int hlen = snprintf(head, sizeof(head),
-			    "HTTP/1.1 %u %s\r\nServer: petrel API\r\n%s%s%s%s\r\n",
-			    r->status, reason(r->status),
-			    r->body ? "Content-Type: application/json\r\n" : "",
-			    r->deprecated ? "Deprecation: true\r\n" : "", length,
+	if (r->body)
+		snprintf(type, sizeof(type), "Content-Type: %s\r\n", r->content_type ? r->content_type : "application/json");
+	char *head = NULL;
+	int hlen = asprintf(&head, "HTTP/1.1 %u %s\r\nServer: petrel API\r\n%s%s%s%s%s\r\n",
+			    r->status, reason(r->status), type,
+			    r->deprecated ? "Deprecation: true\r\n" : "", length, r->headers ? r->headers : "",
 			    close       ? "Connection: close\r\n"
 			    : c->http10 ? "Connection: keep-alive\r\n" /* else 1.0 means close */
 					: "");
 	if (c->head_only)
 		blen = 0; /* its length is said, the body is not sent */
-	c->out = malloc((size_t)hlen + blen);
+	c->out = hlen < 0 ? NULL : malloc((size_t)hlen + blen);
 	if (!c->out) {
+		if (hlen >= 0)
+			free(head);
 		api_response_free(r);
 		c->dead = true;
 		return;
 	}
 	memcpy(c->out, head, (size_t)hlen);
+	free(head);
 	if (blen)
 		memcpy(c->out + hlen, r->body, blen);
 	c->out_len = (size_t)hlen + blen;
@@ -291,13 +316,15 @@ static void respond(struct http_conn *c, struct api_response *r)
 /* A long-lived answer: its head, then the descriptor goes to r->stream (router.h). */
 static void respond_stream(struct http_conn *c, struct api_response *r)
 {
-	char head[160];
-	int hlen = snprintf(head, sizeof(head), "HTTP/1.1 %u %s\r\nServer: petrel API\r\n"
-			    "Content-Type: application/json\r\nConnection: close\r\n\r\n",
-			    r->status, reason(r->status));
+	char head[1024];
+	/* 101: a WebSocket's handshake, whose headers (Upgrade, Connection, ...) are r->headers */
+	int hlen = snprintf(head, sizeof(head), "HTTP/1.1 %u %s\r\nServer: petrel API\r\n%s%s\r\n",
+			    r->status, reason(r->status),
+			    r->status == 101 ? "" : "Content-Type: application/json\r\nConnection: close\r\n",
+			    r->headers ? r->headers : "");
 	int fd = c->fd;
 	c->dead = true;
-	if (send(fd, head, (size_t)hlen, MSG_NOSIGNAL) != hlen) {
+	if (hlen >= (int)sizeof(head) || send(fd, head, (size_t)hlen, MSG_NOSIGNAL) != hlen) {
 		r->stream(r->stream_opaque, -1); /* its owner lets go of stream_opaque */
 		api_response_free(r);
 		return; /* closed with the connection */
@@ -354,6 +381,7 @@ static void handle(struct http_conn *c)
 	char *q = strchr(path, '?');
 	if (q)
 		*q = '\0';
+	c->query = q ? q + 1 : "";
 	unescape(path);
 	struct api_response r = { 0 };
 	enum api_result res = c->srv->handle(c->srv->ctx, hp.method_str(c->parser.method), path,
@@ -554,6 +582,28 @@ struct http_conn *http_conn_new(struct api_server *srv, int fd)
 	return c;
 }
 
+const char *http_request_header(void *opaque, const char *name)
+{
+	struct http_conn *c = opaque;
+	for (size_t i = 0; i < c->hdrs_len;) {
+		const char *n = c->hdrs + i;
+		size_t nl = strnlen(n, c->hdrs_len - i);
+		if (i + nl + 1 >= c->hdrs_len)
+			break;
+		const char *v = n + nl + 1;
+		if (!strcasecmp(n, name))
+			return v;
+		i += nl + 1 + strnlen(v, c->hdrs_len - i - nl - 1) + 1;
+	}
+	return NULL;
+}
+
+const char *http_request_query(void *opaque)
+{
+	struct http_conn *c = opaque;
+	return c->query ? c->query : "";
+}
+
 const struct api_principal *api_request_principal(void *opaque)
 {
 	struct http_conn *c = opaque;
@@ -575,6 +625,7 @@ void http_conn_free(struct http_conn *c)
 		close(c->fd);
 	free(c->url);
 	free(c->body);
+	free(c->hdrs);
 	free(c->out);
 	free(c);
 }

@@ -61,6 +61,10 @@ struct http_conn {
 	bool cl_differ, expect_continue;
 	bool head_only;                    /* HEAD: the answer's head without its body */
 	bool http10;                       /* an HTTP/1.0 request: keep-alive must be said */
+	char *hdrs;                        /* every header: "name\0value\0"... (http_request_header) */
+	size_t hdrs_len, hdrs_cap;
+	bool hdr_in_value;
+	const char *query;                 /* after '?' in url, while the handler runs */
 	unsigned fault_status;             /* set by a callback that refuses the request */
 	char fault[160];
 	bool complete;                     /* the whole request is in (the parser is paused) */

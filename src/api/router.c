@@ -18,6 +18,8 @@ void api_response_free(struct api_response *resp)
 {
 	free(resp->body);
 	resp->body = NULL;
+	free(resp->headers);
+	resp->headers = NULL;
 }
 
 /* Fault messages may quote what the client sent: keep them printable ASCII so the JSON

@@ -24,6 +24,12 @@ struct api_response {
 	 * then on (fd -1: the client went away first); body is not sent. NULL for every ordinary answer. */
 	void (*stream)(void *stream_opaque, int fd);
 	void *stream_opaque;
+	/* petreld's web page (src/manager/web*.c): a body that is not JSON (a static file) of
+	 * body_len bytes (0: strlen) and its Content-Type (NULL: JSON), and more header lines
+	 * ("Name: value\r\n"..., malloc'd: Set-Cookie, security headers, a WebSocket's accept). */
+	const char *content_type;
+	size_t body_len;
+	char *headers;
 };
 
 /* Called once with the answer of a request that api_handle() left pending; takes ownership

@@ -45,6 +45,7 @@ static void usage(FILE *f)
 		"  console NAME                 the VM's serial console: its output (recent first), and what is\n"
 		"                               typed goes to the guest; Ctrl-] detaches\n"
 		"  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n"
+		"  web-user [--users FILE] NAME admin|readonly  add a web page user (password on stdin)\n"
 		"  migrate NAME --to HOST[:PORT] [--downtime-ms N] [--timeout-s N]\n"
 		"                               live-migrate to HOST's petreld (TLS, port 7443); the VM and its\n"
 		"                               definition leave this host\n"
@@ -421,6 +422,8 @@ int main(int argc, char **argv)
 		return cmd_top(n, a);
 	if (!strcmp(cmd, "clone") || !strcmp(cmd, "restore"))
 		return cmd[1] == 'l' ? cmd_clone(n, a) : cmd_restore(n, a);
+	if (!strcmp(cmd, "web-user"))
+		return cmd_web_user(n, a);
 	if (!strcmp(cmd, "set-resources"))
 		return cmd_set_resources(n, a);
 	if (!strcmp(cmd, "migrate"))

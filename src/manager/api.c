@@ -29,6 +29,7 @@
 #include "manager/peer.h"
 #include "api/http.h"
 #include "api/router.h"
+#include "manager/web.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -401,6 +402,11 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 	r->body = NULL;
 	if (!done)
 		return fault(r, 500, "no way to answer later");
+	/* The web page's routes, and the gate for every request (web.h, web_gate.c): who asks
+	 * (api_request_principal), and for browsers their session, CSRF token, Origin and Host. */
+	enum api_result wres;
+	if (web_route(m, method, path, body, len, r, opaque, &wres, done))
+		return wres;
 	char why[300];
 	const struct api_principal *who = api_request_principal(opaque);
 	unsigned denied = auth_check(m, who, method, path, why, sizeof(why));

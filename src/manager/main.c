@@ -5,6 +5,7 @@
 #include "manager/peer.h"
 #include "api/http.h"
 #include "util/tls.h"
+#include "manager/web.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +43,11 @@ static void usage(FILE *f)
 		"  --listen-tcp ADDR:PORT also serve the API on TCP, TLS only (with --tls-dir; port 7443 is usual)\n"
 		"  --tls-dir DIR          ca.pem, cert.pem, key.pem: this host's certificate and the CA its\n"
 		"                         peers' must be signed by (scripts/pki.sh makes them)\n"
+		"  --web                  serve the web page (" PETREL_WEB_DIR ") at /ui/\n"
+		"  --web-dir DIR          serve the web page from DIR\n"
+		"  --users FILE           web page logins, name:role:hash lines (petrelctl web-user)\n"
+		"  --web-login            browsers log in even on the Unix socket\n"
+		"  --web-host NAME        a Host name browsers may use on the Unix socket (besides loopback)\n"
 		"  --version, --help\n");
 }
 
@@ -146,7 +152,7 @@ int main(int argc, char **argv)
 		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP, O_LTCP, O_TLSDIR };
+	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -157,8 +163,11 @@ int main(int argc, char **argv)
 		{ "snapshot-dir", required_argument, NULL, O_SNAP },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO }, { "version", no_argument, NULL, O_VER },
-		{ "help", no_argument, NULL, O_HELP }, { "listen-tcp", required_argument, NULL, O_LTCP },
-		{ "tls-dir", required_argument, NULL, O_TLSDIR }, { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, O_HELP }, { "web", no_argument, NULL, O_WEB },
+		{ "web-dir", required_argument, NULL, O_WEBDIR }, { "users", required_argument, NULL, O_USERS },
+		{ "web-login", no_argument, NULL, O_WEBLOGIN }, { "web-host", required_argument, NULL, O_WEBHOST },
+		{ "listen-tcp", required_argument, NULL, O_LTCP }, { "tls-dir", required_argument, NULL, O_TLSDIR },
+		{ NULL, 0, NULL, 0 },
 	};
 	bool foreground = false, no_jailer = false;
 	int c;
@@ -187,6 +196,17 @@ int main(int argc, char **argv)
 		case O_TLSDIR: m.tls_dir = optarg; break;
 		case O_VER: printf("petreld %s\n", PETREL_VERSION); return 0;
 		case O_HELP: usage(stdout); return 0;
+		case O_WEB: web_cfg.dir = PETREL_WEB_DIR; break;
+		case O_WEBDIR: web_cfg.dir = optarg; break;
+		case O_USERS: web_cfg.users = optarg; break;
+		case O_WEBLOGIN: web_cfg.login_always = true; break;
+		case O_WEBHOST:
+			if (web_cfg.nhosts == sizeof(web_cfg.hosts) / sizeof(web_cfg.hosts[0])) {
+				fprintf(stderr, "petreld: --web-host: at most %zu\n", sizeof(web_cfg.hosts) / sizeof(web_cfg.hosts[0]));
+				return 2;
+			}
+			web_cfg.hosts[web_cfg.nhosts++] = optarg;
+			break;
 		default: usage(stderr); return 2;
 		}
 	}

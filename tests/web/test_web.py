@@ -1,0 +1,291 @@
+# SPDX-License-Identifier: Apache-2.0
+"""petreld's web page without KVM: its files (and no others), the gate (sessions, CSRF,
+Origin, Host, roles), logins, the console's WebSocket, and the page itself in headless Chromium:
+the list is the API's, hostile text stays text, another origin cannot act, roles hold."""
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import time
+
+import pytest
+
+import weblib
+from weblib import raw
+
+BROWSER = ("Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: cors")
+
+
+def session(p, extra=()):
+    st, head, body = raw(p.sock, "GET", "/auth/session", headers=(*BROWSER, *extra))
+    assert st == 200, body
+    cookie = re.search(r"Set-Cookie: (petrel_session=[0-9a-f]{64})", head)
+    return (cookie.group(1) if cookie else None), json.loads(body)
+
+
+def test_static_files_and_nothing_else(web, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(weblib.DIST if weblib.DIST.is_dir() else tmp_path, site, dirs_exist_ok=True)
+    (site / "index.html").write_text("<!doctype html><title>t</title>")
+    (site / "assets").mkdir(exist_ok=True)
+    (site / "assets" / "a.js").write_text("x=1")
+    (site / ".secret").write_text("hidden")
+    (tmp_path / "outside.txt").write_text("outside")
+    os.symlink(tmp_path / "outside.txt", site / "link.txt")
+    p, _ = web(args=["--web-dir", str(site)])
+    st, head, body = raw(p.sock, "GET", "/ui/")
+    assert st == 200 and b"<title>t</title>" in body
+    assert "Content-Type: text/html" in head and "Content-Security-Policy: default-src 'none'; script-src 'self'" in head
+    assert "X-Content-Type-Options: nosniff" in head
+    st, head, body = raw(p.sock, "GET", "/ui/assets/a.js")
+    assert st == 200 and body == b"x=1" and "text/javascript" in head
+    st, head, body = raw(p.sock, "HEAD", "/ui/assets/a.js")
+    assert st == 200 and "Content-Length: 3" in head
+    for bad in ["/ui/../outside.txt", "/ui/%2e%2e/outside.txt", "/ui/assets/..%2f..%2foutside.txt", "/ui/.secret",
+                "/ui//etc/passwd", "/ui/%2fetc/passwd", "/ui/link.txt", "/ui/assets/", "/ui/a%00.js", "/ui/nope.js"]:
+        st, _, body = raw(p.sock, "GET", bad)
+        assert st == 404 and b"outside" not in body and b"hidden" not in body, bad
+    st, head, _ = raw(p.sock, "GET", "/ui")
+    assert st == 302 and "Location: /ui/" in head
+    st, _, _ = raw(p.sock, "POST", "/ui/index.html")
+    assert st == 405
+    # A browser opening / goes to the page; a program still gets the API's answer.
+    st, head, _ = raw(p.sock, "GET", "/", headers=("Sec-Fetch-Mode: navigate",))
+    assert st == 302
+    assert p.api("GET", "/")[1]["service"] == "petreld"
+
+
+def test_the_gate(web, tmp_path):
+    users = weblib.users_file(tmp_path / "users", {"ro": ("readonly", "pw-ro")})
+    p, _ = web(args=["--users", str(users)])
+    assert p.define("vm1")[0] == 201
+    # A program on the socket: as before.
+    assert p.api("PUT", "/vms/vm1/resources", {"cpu_weight": 300})[0] == 200
+    # A browser: a session first.
+    st, _, body = raw(p.sock, "GET", "/vms", headers=BROWSER)
+    assert st == 401
+    cookie, s = session(p)
+    assert cookie and s["role"] == "admin" and s["user"] == "local" and len(s["csrf"]) == 64
+    ck = f"Cookie: {cookie}"
+    assert raw(p.sock, "GET", "/vms", headers=(*BROWSER, ck))[0] == 200
+    body = json.dumps({"cpu_weight": 250}).encode()
+    # Changes need the token, from the page's origin, on a loopback Host.
+    assert raw(p.sock, "PUT", "/vms/vm1/resources", headers=(*BROWSER, ck), body=body)[0] == 403
+    assert raw(p.sock, "PUT", "/vms/vm1/resources", headers=(*BROWSER, ck, "X-CSRF-Token: " + "0" * 64), body=body)[0] == 403
+    tok = f"X-CSRF-Token: {s['csrf']}"
+    assert raw(p.sock, "PUT", "/vms/vm1/resources", headers=(*BROWSER, ck, tok), body=body)[0] == 200
+    assert raw(p.sock, "PUT", "/vms/vm1/resources", headers=(ck, tok, "Origin: http://127.0.0.1:1"), body=body)[0] == 403
+    assert raw(p.sock, "PUT", "/vms/vm1/resources", headers=(ck, tok, "Origin: http://localhost"), body=body)[0] == 200
+    assert raw(p.sock, "PUT", "/vms/vm1/resources", headers=(ck, tok, "Sec-Fetch-Site: same-site"), body=body)[0] == 403
+    for host in ("Host: evil.example", "Host: 127.0.0.1.evil.example:80", "Host: 10.0.0.1"):
+        assert raw(p.sock, "GET", "/vms", headers=(*BROWSER, ck, host))[0] == 403, host
+        assert raw(p.sock, "GET", "/auth/session", headers=(*BROWSER, host))[0] == 403, host
+    for host in ("Host: localhost:8080", "Host: 127.0.0.1:9", "Host: [::1]:80"):
+        assert raw(p.sock, "GET", "/vms", headers=(*BROWSER, ck, host))[0] == 200, host
+    assert p.api("GET", "/vms/vm1")[1]["resources"]["cpu_weight"] == 250
+    # readonly reads, changes nothing, may log out.
+    st, head, body = raw(p.sock, "POST", "/auth/login", headers=BROWSER, body=b'{"user": "ro", "password": "pw-ro"}')
+    assert st == 200, body
+    ro = json.loads(body)
+    rck = "Cookie: " + re.search(r"(petrel_session=[0-9a-f]{64})", head).group(1)
+    assert ro["role"] == "readonly"
+    assert raw(p.sock, "GET", "/vms/vm1", headers=(*BROWSER, rck))[0] == 200
+    st, _, body = raw(p.sock, "PUT", "/vms/vm1/resources", headers=(*BROWSER, rck, f"X-CSRF-Token: {ro['csrf']}"), body=body)
+    assert st == 403 and b"read-only" in body
+    assert raw(p.sock, "POST", "/vms/vm1/start", headers=(*BROWSER, rck, f"X-CSRF-Token: {ro['csrf']}"))[0] == 403
+    assert raw(p.sock, "DELETE", "/vms/vm1", headers=(*BROWSER, rck, f"X-CSRF-Token: {ro['csrf']}"))[0] == 403
+    st, head, _ = raw(p.sock, "POST", "/auth/logout", headers=(*BROWSER, rck, f"X-CSRF-Token: {ro['csrf']}"))
+    assert st == 204 and "Max-Age=0" in head
+    assert raw(p.sock, "GET", "/vms", headers=(*BROWSER, rck))[0] == 401
+    # Logins: a wrong password, an unknown user, the same answer; the cookie's attributes.
+    for who in (b'{"user": "ro", "password": "nope"}', b'{"user": "nobody", "password": "pw-ro"}'):
+        t0 = time.monotonic()
+        st, _, body = raw(p.sock, "POST", "/auth/login", headers=BROWSER, body=who)
+        assert st == 401 and b"wrong user or password" in body and time.monotonic() - t0 >= 0.9
+    st, head, _ = raw(p.sock, "POST", "/auth/login", headers=BROWSER, body=b'{"user": "ro", "password": "pw-ro"}')
+    assert re.search(r"Set-Cookie: petrel_session=[0-9a-f]{64}; Path=/; HttpOnly; Secure; SameSite=Strict", head)
+    assert raw(p.sock, "POST", "/auth/login", headers=(*BROWSER, "Origin: http://127.0.0.1:1"), body=b'{"user": "ro", "password": "pw-ro"}')[0] == 403
+    assert p.api("GET", "/vms/vm1")[0] == 200
+
+
+def test_web_login_on_the_socket_too(web, tmp_path):
+    users = weblib.users_file(tmp_path / "users", {"adm": ("admin", "pw")})
+    p, _ = web(args=["--users", str(users), "--web-login"])
+    st, _, body = raw(p.sock, "GET", "/auth/session", headers=BROWSER)
+    assert st == 401 and json.loads(body)["login"] is True
+    st, _, body = raw(p.sock, "POST", "/auth/login", headers=BROWSER, body=b'{"user": "adm", "password": "pw"}')
+    assert st == 200 and json.loads(body)["role"] == "admin"
+    assert p.api("GET", "/vms")[0] == 200  # programs are not browsers
+
+
+def ws_handshake(sock_path, path, headers):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(sock_path))
+    key = base64.b64encode(os.urandom(16)).decode()
+    req = (f"GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n" + "".join(h + "\r\n" for h in headers) + "\r\n")
+    s.sendall(req.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        assert chunk, head
+        head += chunk
+    return s, key, head.decode()
+
+
+def ws_frame(opcode, payload, mask=True):
+    b = bytes([0x80 | opcode])
+    n = len(payload)
+    ln = bytes([n | (0x80 if mask else 0)]) if n < 126 else bytes([126 | (0x80 if mask else 0)]) + struct.pack(">H", n)
+    if not mask:
+        return b + ln + payload
+    k = os.urandom(4)
+    return b + ln + k + bytes(c ^ k[i % 4] for i, c in enumerate(payload))
+
+
+def ws_read(s):
+    h = s.recv(2, socket.MSG_WAITALL)
+    assert len(h) == 2, "the WebSocket ended"
+    n = h[1] & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", s.recv(2, socket.MSG_WAITALL))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", s.recv(8, socket.MSG_WAITALL))[0]
+    return h[0] & 0x0F, s.recv(n, socket.MSG_WAITALL) if n else b""
+
+
+def test_console_websocket(web):
+    p, _ = web()
+    assert p.define("c1")[0] == 201
+    procs = weblib.mgrlib.leave_workers(p, ["c1"], console_input=True)
+    try:
+        p.stop()
+        p.start()  # adopts the worker: a running VM without KVM
+        log = p.state / "logs" / "c1.worker.log"
+        log.write_bytes(b"boot line one\r\n")
+        cookie, s = session(p)
+        br = (*BROWSER, f"Cookie: {cookie}", "Origin: http://localhost")
+        # No token in the query: refused; another origin: refused.
+        _, _, head = ws_handshake(p.sock, "/vms/c1/console", br)
+        assert head.startswith("HTTP/1.1 403")
+        _, _, head = ws_handshake(p.sock, f"/vms/c1/console?csrf={s['csrf']}",
+                                  (*BROWSER, f"Cookie: {cookie}", "Origin: http://127.0.0.1:1"))
+        assert head.startswith("HTTP/1.1 403")
+        ws, key, head = ws_handshake(p.sock, f"/vms/c1/console?csrf={s['csrf']}", br)
+        assert head.startswith("HTTP/1.1 101"), head
+        import hashlib
+        want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        assert f"Sec-WebSocket-Accept: {want}" in head
+        op, data = ws_read(ws)
+        assert op == 2 and b"boot line one" in data
+        with open(log, "ab") as f:
+            f.write(b"<b>later</b>\r\n")
+        op, data = ws_read(ws)
+        assert op == 2 and data == b"<b>later</b>\r\n"
+        ws.sendall(ws_frame(9, b"hi"))
+        assert ws_read(ws) == (10, b"hi")
+        # Typed keys reach the worker's console input (the FIFO that is its stdin).
+        ws.sendall(ws_frame(1, b"typed-keys\n"))
+        fifo = os.open(p.state / "sock" / "c1.in", os.O_RDONLY | os.O_NONBLOCK)
+        got = b""
+        deadline = time.monotonic() + 10
+        while b"typed-keys" not in got and time.monotonic() < deadline:
+            try:
+                got += os.read(fifo, 4096)
+            except BlockingIOError:
+                time.sleep(0.05)
+        os.close(fifo)
+        assert b"typed-keys" in got
+        # An unmasked frame from a client breaks the protocol: the server closes.
+        ws.sendall(ws_frame(1, b"x", mask=False))
+        op, _ = ws_read(ws)
+        assert op == 8
+        ws.close()
+        # A program (no browser headers) may use the WebSocket too; the API still answers.
+        ws2, _, head = ws_handshake(p.sock, "/vms/c1/console", ())
+        assert head.startswith("HTTP/1.1 101")
+        ws2.sendall(ws_frame(8, struct.pack(">H", 1000)))
+        ops = []
+        while 8 not in ops:  # the backlog, then the close's answer
+            op, _ = ws_read(ws2)
+            ops.append(op)
+        assert ops[-1] == 8
+        ws2.close()
+        assert p.api("GET", "/vms/c1")[0] == 200
+    finally:
+        for pr in procs:
+            pr.kill()
+
+
+def test_page_list_matches_the_api_and_hostile_text_stays_text(web, browser_ok, tmp_path):
+    p, fwd = web()
+    hostile = '<img src=x onerror=window.__xss=1>'
+    disk = tmp_path / f"{hostile}.img"
+    disk.write_bytes(b"\0" * 4096)
+    assert p.define("web-a")[0] == 201
+    assert p.define("web-b", **{"machine-config": {"vcpu_count": 2, "mem_size_mib": 64}})[0] == 201
+    assert p.define("hostile", **{"drives": [{"drive_id": "root", "path_on_host": str(disk), "is_root_device": True,
+                                               "is_read_only": True}]})[0] == 201
+    # A name with markup is refused by petreld, so never listed.
+    assert p.define("<b>x</b>")[0] == 400
+    res = weblib.browser("list", fwd.url, hostile_vm="hostile", hostile_text=hostile)
+    api = {v["name"]: v for v in p.api("GET", "/vms")[1]}
+    assert sorted(r["name"] for r in res["rows"]) == sorted(api)
+    for r in res["rows"]:
+        v = api[r["name"]]
+        assert r["state"] == v["state"]
+        assert r["vcpus"] == str(v["machine-config"]["vcpu_count"])
+        assert r["mem"] == f"{v['machine-config']['mem_size_mib']} MiB"
+    assert "page_errors" not in res, res
+
+
+def test_another_origin_cannot_act(web, browser_ok):
+    p, fwd = web()
+    assert p.define("target")[0] == 201
+    res = weblib.browser("csrf", fwd.url, vm="target", kernel=str(weblib.mgrlib.guest("counter")))
+    names = {v["name"] for v in p.api("GET", "/vms")[1]}
+    assert names == {"target"}, (names, res)  # neither "pwned" nor "pwned2" was defined
+    assert p.api("GET", "/vms/target")[1]["resources"]["cpu_weight"] == 200  # the page's own change only
+
+
+def test_logins_and_roles_in_the_page(web, browser_ok, tmp_path):
+    users = weblib.users_file(tmp_path / "users", {"ann": ("admin", "ann-pw"), "rob": ("readonly", "rob-pw")})
+    p, fwd = web(args=["--users", str(users), "--web-login"])
+    assert p.define("r1")[0] == 201
+    ro = weblib.browser("login", fwd.url, user="rob", password="rob-pw", vm="r1")
+    assert ro["role"] == "readonly" and ro["buttons"] == 0 and ro["put"] == 403
+    assert ro["cookie"] == {"httpOnly": True, "secure": True, "sameSite": "Strict"}
+    assert ro["cookie_seen_by_script"] is False and ro["after_logout"] == 401
+    adm = weblib.browser("login", fwd.url, user="ann", password="ann-pw", vm="r1")
+    assert adm["role"] == "admin" and adm["buttons"] >= 1 and adm["put"] == 200
+    assert p.api("GET", "/vms/r1")[1]["resources"]["cpu_weight"] == 150
+
+
+def test_console_in_the_page(web, browser_ok):
+    p, fwd = web()
+    assert p.define("con")[0] == 201
+    procs = weblib.mgrlib.leave_workers(p, ["con"], console_input=True)
+    try:
+        p.stop()
+        p.start()
+        (p.state / "logs" / "con.worker.log").write_bytes(b"Welcome <script>window.__xss=1</script> to the guest\r\n")
+        res = weblib.browser("console", fwd.url, vm="con", expect="Welcome <script>window.__xss=1</script> to the guest",
+                             type="echo typed-in-browser")
+        assert res["injected"] == 0
+        fifo = os.open(p.state / "sock" / "con.in", os.O_RDONLY | os.O_NONBLOCK)
+        got = b""
+        deadline = time.monotonic() + 10
+        while b"typed-in-browser" not in got and time.monotonic() < deadline:
+            try:
+                got += os.read(fifo, 4096)
+            except BlockingIOError:
+                time.sleep(0.05)
+        os.close(fifo)
+        assert b"echo typed-in-browser\r" in got
+    finally:
+        for pr in procs:
+            pr.kill()
