@@ -198,13 +198,15 @@ write_corosync_conf() {
 seed_cib() {
 	local opts= kv
 	# STONITH on, as in production; stop what runs without quorum; the first DC elected in
-	# seconds, not dc-deadtime's default 20 s (docs/cluster.md#timeouts)
+	# seconds, not dc-deadtime's default 20 s; a VM stays where it runs when a host comes back
+	# (stickiness) (docs/cluster.md#timeouts)
 	for kv in stonith-enabled=true no-quorum-policy=stop stonith-timeout=30s dc-deadtime=2s \
 		cluster-recheck-interval=1min; do
 		opts+="<nvpair id=\"opt-${kv%%=*}\" name=\"${kv%%=*}\" value=\"${kv#*=}\"/>"
 	done
 	cibadmin --empty | sed \
 		-e "s|<crm_config/>|<crm_config><cluster_property_set id=\"cib-bootstrap-options\">$opts</cluster_property_set></crm_config>|" \
+		-e "s|<constraints/>|<constraints/><rsc_defaults><meta_attributes id=\"rsc-options\"><nvpair id=\"rsc-stickiness\" name=\"resource-stickiness\" value=\"100\"/></meta_attributes></rsc_defaults>|" \
 		-e "s|<resources/>|<resources><primitive id=\"fence-ns\" class=\"stonith\" type=\"fence_petrelns\"><instance_attributes id=\"fence-ns-ia\"><nvpair id=\"fence-ns-spool\" name=\"spool\" value=\"$C/fence\"/><nvpair id=\"fence-ns-hosts\" name=\"pcmk_host_list\" value=\"$(hosts | paste -sd' ')\"/></instance_attributes><operations><op id=\"fence-ns-monitor\" name=\"monitor\" interval=\"60s\"/></operations></primitive></resources>|" \
 		>"$C/cib.xml"
 	grep -q fence-ns "$C/cib.xml" || die "cannot write the first CIB"

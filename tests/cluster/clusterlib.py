@@ -154,3 +154,47 @@ def wait(cond, timeout, what, step=0.25):
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(step)
+
+
+def vm_definition(path, name, kernel, disk=None):
+    """A petreld definition of the counter test guest on the shared storage."""
+    doc = {"boot-source": {"kernel_image_path": str(kernel)},
+           "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+           "petrel": {"name": name}}
+    if disk:
+        doc["drives"] = [{"drive_id": "d0", "path_on_host": str(disk), "is_root_device": False,
+                          "is_read_only": False}]
+    Path(path).write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def vm_resource(rid, config, promotable=False, monitor="2s", **params):
+    """The CIB XML of a petrel-vm resource: a primitive that may live-migrate, or a promotable
+    clone of two instances (replicated VM)."""
+    params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 5, **params}
+    ia = "".join(f'<nvpair id="{rid}-{k}" name="{k}" value="{v}"/>' for k, v in params.items())
+    ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="90s"/>'
+           f'<op id="{rid}-stop" name="stop" interval="0" timeout="60s"/>'
+           f'<op id="{rid}-migrate-to" name="migrate_to" interval="0" timeout="120s"/>'
+           f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="60s"/>')
+    if promotable:
+        ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="30s"/>'
+                f'<op id="{rid}-mon-u" name="monitor" interval="3s" role="Unpromoted" timeout="30s"/>'
+                f'<op id="{rid}-promote" name="promote" interval="0" timeout="60s"/>'
+                f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>')
+    else:
+        ops += f'<op id="{rid}-mon" name="monitor" interval="{monitor}" timeout="30s"/>'
+    prim = (f'<primitive id="{rid}" class="ocf" provider="petrel" type="petrel-vm">'
+            f'<instance_attributes id="{rid}-ia">{ia}</instance_attributes>'
+            + ('' if promotable else
+               f'<meta_attributes id="{rid}-meta"><nvpair id="{rid}-am" name="allow-migrate" value="true"/>'
+               '</meta_attributes>')
+            + f'<operations>{ops}</operations></primitive>')
+    if not promotable:
+        return prim
+    return (f'<clone id="{rid}-clone"><meta_attributes id="{rid}-clone-meta">'
+            f'<nvpair id="{rid}-p" name="promotable" value="true"/>'
+            f'<nvpair id="{rid}-cm" name="clone-max" value="2"/>'
+            f'<nvpair id="{rid}-pm" name="promoted-max" value="1"/>'
+            f'<nvpair id="{rid}-n" name="notify" value="true"/>'
+            f'</meta_attributes>{prim}</clone>')
