@@ -138,14 +138,16 @@ fence_one() {
 }
 
 fenced() {
-	local f action h rc
+	local f action h rc t
 	echo $BASHPID >"$C/fenced.pid"
 	while :; do
 		for f in "$C"/fence/*.req; do
 			[[ -e $f ]] || continue
 			read -r action h <"$f" || true
+			t=$(date -u +%T.%N)
 			rc=$(fence_one "$action" "$h")
-			echo "$(date -u +%T.%N) $action $h -> $rc" >>"$C/fence.log"
+			# when the request came, what, the answer, when it was done
+			echo "$t $action $h -> $rc $(date -u +%T.%N)" >>"$C/fence.log"
 			echo "$rc" >"${f%.req}.tmp" && mv "${f%.req}.tmp" "${f%.req}.ans"
 			rm -f "$f"
 		done

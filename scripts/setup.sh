@@ -50,6 +50,12 @@ PACKAGES=(
 	curl              # REST API calls over the Unix socket (curl --unix-socket)
 	e2fsprogs         # mkfs.ext4/debugfs: the ext4 disk image of the Linux virtio-blk test
 	acpica-tools      # iasl: the unit tests disassemble petrel's DSDT to prove its AML well-formed
+	corosync          # cluster membership and quorum for petrel VMs on several hosts (docs/cluster.md, tests/cluster)
+	pacemaker         # the cluster resource manager that runs ocf/petrel-vm and fences hosts (docs/cluster.md)
+	pacemaker-cli-utils # crm_mon, crm_resource, cibadmin, stonith_admin: scripts/cluster.sh and tests/cluster drive the cluster with them
+	resource-agents   # ocf-shellfuncs the petrel-vm agent sources; ocf-tester the tests run on it
+	jq                # the petrel-vm agent reads petrelctl's JSON answers and the definition's name with it
+	libxml2-utils     # xmllint: tests/cluster checks the agents' meta-data against the OCF DTD
 )
 
 log() { echo "setup: $*"; }

@@ -17,6 +17,11 @@ TOOLS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "crm_resource", "stoni
          "nsenter", "unshare", "ip", "jq")
 
 
+def addr(host):
+    """The host's address on the cluster bridge (scripts/cluster.sh)."""
+    return f"10.239.39.{10 + int(host[1:])}"
+
+
 def missing():
     """Why this machine cannot build the test cluster, or None."""
     if os.geteuid() != 0:
