@@ -81,7 +81,7 @@ host_init() {
 	PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_logfacility=none PCMK_stderr=0 \
 		pacemakerd >>/var/log/pacemaker/stdout.log 2>&1 &
 	"$BUILD/petreld" --foreground --state-dir /run/petreld --defs-dir /var/lib/petrel/vms \
-		--snapshot-dir /var/lib/petrel/snapshots --jail-base "$H/jail" --cgroup-parent "petrel-cluster-$h" \
+		--snapshot-dir /var/lib/petrel/snapshots --jail-base "$H/jail" --cgroup-parent "petrel-cluster-$h" --shutdown-timeout 5 \
 		>>/var/log/petreld.log 2>&1 &
 	# an init reaps what is orphaned to it and never ends on its own
 	while :; do

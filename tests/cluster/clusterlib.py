@@ -176,7 +176,7 @@ def vm_definition(path, name, kernel, disk=None):
 def vm_resource(rid, config, promotable=False, monitor="2s", **params):
     """The CIB XML of a petrel-vm resource: a primitive that may live-migrate, or a promotable
     clone of two instances (replicated VM)."""
-    params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 5, **params}
+    params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 10, **params}
     ia = "".join(f'<nvpair id="{rid}-{k}" name="{k}" value="{v}"/>' for k, v in params.items())
     ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="90s"/>'
            f'<op id="{rid}-stop" name="stop" interval="0" timeout="60s"/>'

@@ -50,7 +50,7 @@ def test_ocf_tester(cluster):
     c = cluster
     cfg = clusterlib.vm_definition(c.shared / "vm-tester.json", "vm-tester", c.shared / "counter.elf")
     r = c.x("h1", "ocf-tester", "-n", "vm-tester", "-o", f"config={cfg}",
-            "-o", f"petrelctl={clusterlib.BUILD / 'petrelctl'}", "-o", "shutdown_timeout=5",
+            "-o", f"petrelctl={clusterlib.BUILD / 'petrelctl'}", "-o", "shutdown_timeout=10",
             "/usr/lib/ocf/resource.d/petrel/petrel-vm", timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "passed all tests" in r.stdout
