@@ -23,6 +23,7 @@
 #
 # Env: PETREL_CLUSTER_DIR   state (default /tmp/petrel-cluster)
 #      PETREL_BUILD         where petreld, petrelctl, petrel, petrel-jailer are (default ROOT/build)
+#      PETREL_CLUSTER_NO_RT=1  corosync without real-time scheduling (emulated CPUs)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
 # Needs root, iproute2, util-linux (unshare, nsenter), corosync, pacemaker, pacemaker-cli-utils.
 set -euo pipefail
@@ -72,7 +73,9 @@ host_init() {
 	chown hacluster:haclient /var/log/pacemaker /var/lib/pacemaker/{cib,pengine,blackbox,cores}
 	chmod 0750 /var/lib/pacemaker/{cib,pengine,blackbox,cores}
 	chmod 0770 /var/log/pacemaker
-	corosync -f >>/var/log/corosync/stdout.log 2>&1 &
+	# corosync runs its ring at real-time priority (as in production) unless told not to: on an
+	# emulated CPU (scripts/nested-kvm.sh) three real-time corosyncs starve everything else
+	corosync -f ${PETREL_CLUSTER_NO_RT:+-p} >>/var/log/corosync/stdout.log 2>&1 &
 	local i
 	for ((i = 0; i < 100; i++)); do
 		corosync-cfgtool -s >/dev/null 2>&1 && break
