@@ -302,7 +302,9 @@ down() {
 			'find "$1" -depth -type d -exec rmdir {} + 2>/dev/null' _ {} \; 2>/dev/null || true
 	done
 	ip link del "$BR" 2>/dev/null || true
-	[[ -e $C ]] && rm -rf "$C"
+	# the last cluster's logs and state stay for a post-mortem until the next down
+	rm -rf "$C.last"
+	[[ -e $C ]] && mv "$C" "$C.last"
 	return 0
 }
 
