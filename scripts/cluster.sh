@@ -83,7 +83,10 @@ host_init() {
 	done
 	PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_logfacility=none PCMK_stderr=0 \
 		pacemakerd >>/var/log/pacemaker/stdout.log 2>&1 &
-	"$BUILD/petreld" --foreground --state-dir /run/petreld --defs-dir /var/lib/petrel/vms \
+	# petreld's TLS listener for live migrations from the other hosts, when this petreld has one
+	local tls=()
+	[[ -s $C/pki/$h/cert.pem ]] && tls=(--listen-tcp "$(addr "$h"):7443" --tls-dir "$C/pki/$h")
+	"$BUILD/petreld" --foreground "${tls[@]}" --state-dir /run/petreld --defs-dir /var/lib/petrel/vms \
 		--snapshot-dir /var/lib/petrel/snapshots --jail-base "$H/jail" --cgroup-parent "petrel-cluster-$h" --shutdown-timeout 5 \
 		>>/var/log/petreld.log 2>&1 &
 	# an init reaps what is orphaned to it and never ends on its own
@@ -264,6 +267,10 @@ up() {
 	write_corosync_conf "$n"
 	head -c 256 /dev/urandom >"$C/authkey"
 	seed_cib
+	# a CA and a certificate per host (its name and address) for petreld's TLS listener
+	if "$BUILD/petreld" --help 2>&1 | grep -q -- --listen-tcp && [[ -x $ROOT/scripts/pki.sh ]]; then
+		"$ROOT/scripts/pki.sh" "$C/pki" $(for h in $(hosts); do echo "$h,$(addr "$h")"; done) >/dev/null
+	fi
 	ip link add "$BR" type bridge 2>/dev/null || true
 	ip link set "$BR" up
 	for h in $(hosts); do
