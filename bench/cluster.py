@@ -15,7 +15,6 @@ migrate   crm_resource --move of a VM (allow-migrate) -> running on the target, 
           petrelctl migrate.
 BENCH_CLUSTER_RUNS runs each (default 3); BENCH_QUICK=1: one run of each that can run here.
 """
-import json
 import os
 import shutil
 import statistics

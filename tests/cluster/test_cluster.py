@@ -5,7 +5,6 @@ fence agent kills a host for real; a host lost or cut off the network is fenced 
 and rejoins; the resource agent answers as the OCF API says where no VM has to start.
 Needs root; skips without it."""
 import subprocess
-import time
 
 import pytest
 
