@@ -29,7 +29,9 @@ void supervise_wake(struct manager *m)
 
 static void schedule_restart(struct manager *m, struct vm *vm, bool crashed)
 {
-	if (vm->def.restart == RESTART_NEVER || (vm->def.restart == RESTART_ON_FAILURE && !crashed))
+	/* a standby's worker holds no guest of its own: restarting would boot a second copy */
+	if (vm->def.restart == RESTART_NEVER || (vm->def.restart == RESTART_ON_FAILURE && !crashed) ||
+	    vm->replica == REPLICA_STANDBY)
 		return;
 	if (vm->started_at && time(NULL) - vm->started_at >= STABLE_S)
 		vm->restarts = 0;
@@ -70,6 +72,7 @@ void supervise_ended(struct manager *m, struct vm *vm, int status)
 		event_emit(m, vm->def.name, "crashed", why);
 		schedule_restart(m, vm, true);
 	}
+	replica_ended(m, vm);
 }
 
 static void reap(struct manager *m)
