@@ -185,8 +185,10 @@ def vm_resource(rid, config, promotable=False, monitor="2s", **params):
     if promotable:
         ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="30s"/>'
                 f'<op id="{rid}-mon-u" name="monitor" interval="3s" role="Unpromoted" timeout="30s"/>'
-                f'<op id="{rid}-promote" name="promote" interval="0" timeout="60s"/>'
-                f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>')
+                f'<op id="{rid}-promote" name="promote" interval="0" timeout="120s"/>'
+                f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>'
+                # a primary's first sync to its standby happens in a notify
+                f'<op id="{rid}-notify" name="notify" interval="0" timeout="150s"/>')
     else:
         ops += f'<op id="{rid}-mon" name="monitor" interval="{monitor}" timeout="30s"/>'
     prim = (f'<primitive id="{rid}" class="ocf" provider="petrel" type="petrel-vm">'
