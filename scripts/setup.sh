@@ -34,6 +34,8 @@ PACKAGES=(
 	bzip2             # ... with bzip2
 	lzop              # ... with lzop
 	libhttp-parser-dev # HTTP/1.1 request parser of the Firecracker-compatible API (loaded with dlopen when an API is served)
+	libgnutls28-dev   # TLS of petreld's TCP listener and of migration/replication streams (src/util/tls.c; loaded with dlopen on first use)
+	gnutls-bin        # certtool: scripts/pki.sh makes the CA and host certificates (docs/security.md#pki)
 	nettle-dev        # HMAC-SHA256 and base64 for MMDS V2 session tokens (loaded with dlopen by the first MMDS store)
 	busybox-static    # user space of the default guest's initramfs (scripts/mkinitramfs.sh)
 	qemu-system-common # /usr/lib/qemu/virtiofsd: the vhost-user back end the front end (src/vhost) is tested against

@@ -5,6 +5,7 @@
 #include "api/ctl_internal.h"
 #include "migration/migration.h"
 #include "migration/url.h"
+#include "util/tls.h"
 #include "util/json_util.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -33,6 +34,20 @@ static int url_field(json_t *b, const char *key, const char **out, char *err, si
 	return mig_url_check(*out, err, errlen);
 }
 
+/* "tls_dir": a tls: url's certificates (ca.pem, cert.pem, key.pem), loaded now, so that a missing
+ * or bad file is the request's error rather than the migration's. */
+static int tls_field(json_t *b, struct tls_creds **out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(b, "tls_dir");
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || !json_string_length(v) || strlen(json_string_value(v)) != json_string_length(v))
+		return json_set_err(err, errlen, "tls_dir: expected a directory's path");
+	int e = tls_creds_load(json_string_value(v), out, err, errlen);
+	return e < 0 ? -EINVAL : 0;
+}
+
 /* Called on the migration thread when it ends. */
 static void receive_done(void *opaque, struct migration *m, int e)
 {
@@ -56,13 +71,14 @@ static void receive_done(void *opaque, struct migration *m, int e)
 int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "receiver_url", "timeout_s", "network_overrides", "vsock_override",
-					    "drive_overrides", NULL };
+					    "drive_overrides", "tls_dir", NULL };
 	struct mig_receive_opts o = { .console_out_fd = STDOUT_FILENO };
 	int r;
 	if (!json_is_object(b))
 		return json_set_err(err, errlen, "expected a JSON object");
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 || (r = url_field(b, "receiver_url", &o.url, err, errlen)) < 0 ||
-	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0)
+	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0 ||
+	    (r = tls_field(b, &o.tls, err, errlen)) < 0)
 		return r;
 	pthread_mutex_lock(&ctl->lock);
 	/* A receive that failed is replaced, also when GET /migration said so before its thread
@@ -91,6 +107,7 @@ int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t e
 						  errlen)) < 0)
 		ctl_adopt_abort(ctl, &ctl->mig_overrides, &ctl->mig_vm);
 	pthread_mutex_unlock(&ctl->lock);
+	tls_creds_free(o.tls);   /* the migration holds its own reference */
 	return r;
 }
 
@@ -110,7 +127,7 @@ static void send_done(void *opaque, struct migration *m, int e)
 int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "destination_url", "downtime_ms", "mode", "timeout_s", "migrate_disks",
-					    "max_bandwidth_mib_s", NULL };
+					    "max_bandwidth_mib_s", "tls_dir", NULL };
 	struct mig_send_opts o = { .downtime_ms = 300, .mode = MIG_MODE_PRECOPY, .timeout_s = 600 };
 	int r;
 	if (!json_is_object(b))
@@ -132,6 +149,8 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 	if (disks && !json_is_null(disks) && !json_is_boolean(disks))
 		return json_set_err(err, errlen, "migrate_disks: expected a boolean");
 	o.migrate_disks = json_is_true(disks);
+	if ((r = tls_field(b, &o.tls, err, errlen)) < 0)
+		return r;
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl) || !ctl->vm)
 		r = json_set_err(err, errlen, "the microVM is not running");
@@ -150,11 +169,14 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 		ctl->mig = NULL;
 	struct vm *vm = ctl->vm;
 	pthread_mutex_unlock(&ctl->lock);
-	if (r < 0)
+	if (r < 0) {
+		tls_creds_free(o.tls);
 		return r;
+	}
 	migration_free(old); /* a failed one: its status gives way to the new one */
 	struct migration *m;
 	r = migration_send_start(vm, &o, send_done, ctl, &m, err, errlen);
+	tls_creds_free(o.tls);   /* the migration holds its own reference */
 	if (r == 0) {
 		pthread_mutex_lock(&ctl->lock);
 		ctl->mig = m;

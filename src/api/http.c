@@ -10,6 +10,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,13 @@
 
 #define LISTEN_BACKLOG 128
 #define ACCEPT_RETRY_MS 100
+
+/* A connection handed over by api_server_adopt, waiting for the server's thread. */
+struct adopted {
+	struct adopted *next;
+	int fd;
+	struct api_principal who;
+};
 
 static void unlink_conn(struct api_server *s, struct http_conn *c)
 {
@@ -85,6 +93,36 @@ static bool evict_one(struct api_server *s)
 	return false;
 }
 
+/* A new connection on fd (non-blocking), from who (NULL: a Unix client, asked on first use).
+ * False without memory (fd closed). */
+static bool add_conn(struct api_server *s, int fd, const struct api_principal *who)
+{
+	struct http_conn *c = http_conn_new(s, fd);
+	if (!c) {
+		close(fd);
+		return false;
+	}
+	if (who) {
+		c->who = *who;
+		c->who_known = true;
+	}
+	c->accepted_ns = now_ns();
+	c->older = s->newest;
+	if (s->newest)
+		s->newest->newer = c;
+	else
+		s->oldest = c;
+	s->newest = c;
+	s->nconns++;
+	/* The new connection is the newest: it is only cut if all others are busy or cut. */
+	unsigned live = 0;
+	for (struct http_conn *k = s->oldest; k; k = k->newer)
+		live += !k->dead;
+	if (live > HTTP_CONNS_SOFT)
+		evict_one(s);
+	return true;
+}
+
 /* Called after the round's I/O (evict_one frees connections). */
 static void accept_all(struct api_server *s)
 {
@@ -110,25 +148,8 @@ static void accept_all(struct api_server *s)
 					 (unsigned long long)s->accept_failures);
 			return;
 		}
-		struct http_conn *c = http_conn_new(s, fd);
-		if (!c) {
-			close(fd);
+		if (!add_conn(s, fd, NULL))
 			return;
-		}
-		c->accepted_ns = now_ns();
-		c->older = s->newest;
-		if (s->newest)
-			s->newest->newer = c;
-		else
-			s->oldest = c;
-		s->newest = c;
-		s->nconns++;
-		/* The new connection is the newest: it is only cut if all others are busy or cut. */
-		unsigned live = 0;
-		for (struct http_conn *k = s->oldest; k; k = k->newer)
-			live += !k->dead;
-		if (live > HTTP_CONNS_SOFT)
-			evict_one(s);
 	}
 }
 
@@ -141,8 +162,19 @@ static bool take_answers(struct api_server *s)
 	pthread_mutex_lock(&s->lock);
 	struct http_conn *done = s->done;
 	s->done = NULL;
+	struct adopted *adopted = s->adopted;
+	s->adopted = NULL;
 	bool stop = s->stopping;
 	pthread_mutex_unlock(&s->lock);
+	while (adopted) {
+		struct adopted *a = adopted;
+		adopted = a->next;
+		if (stop || s->nconns >= HTTP_CONNS_HARD)
+			close(a->fd);   /* full: the client sees its connection closed, as one not accepted */
+		else
+			add_conn(s, a->fd, &a->who);
+		free(a);
+	}
 	while (done) {
 		struct http_conn *c = done;
 		done = c->next_done;
@@ -215,8 +247,35 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
+int api_server_adopt(struct api_server *s, int fd, const struct api_principal *who)
+{
+	struct adopted *a = calloc(1, sizeof(*a));
+	if (!a || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		int e = a ? -errno : -ENOMEM;
+		free(a);
+		close(fd);
+		return e;
+	}
+	a->fd = fd;
+	a->who = *who;
+	pthread_mutex_lock(&s->lock);
+	a->next = s->adopted;
+	s->adopted = a;
+	pthread_mutex_unlock(&s->lock);
+	uint64_t one = 1;
+	if (write(s->wake, &one, sizeof(one)) < 0)
+		log_error("API: cannot wake the server: %s", strerror(errno));
+	return 0;
+}
+
 static void server_free(struct api_server *s)
 {
+	while (s->adopted) {
+		struct adopted *a = s->adopted;
+		s->adopted = a->next;
+		close(a->fd);
+		free(a);
+	}
 	while (s->oldest) {
 		struct http_conn *c = s->oldest;
 		unlink_conn(s, c);

@@ -6,6 +6,7 @@
 #define PETREL_API_HTTP_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "api/router.h"
 
@@ -27,6 +28,31 @@ typedef enum api_result (*api_handler_fn)(void *ctx, const char *method, const c
 					  api_done_fn done, void *opaque);
 int api_server_start_handler(struct api_server **out, api_handler_fn handle, void *ctx,
 			     const char *path, size_t max_payload);
+/* Who sent a request (docs/manager.md#who-is-asking). Every connection has one: a client of the
+ * Unix socket is known by its peer credentials (SO_PEERCRED), a connection handed over by
+ * api_server_adopt (petreld's TLS listener) by what the TLS handshake proved. */
+enum api_principal_kind {
+	API_PRINCIPAL_UNIX,       /* uid, gid, pid of the process at the other end of the socket */
+	API_PRINCIPAL_TLS_CERT,   /* a client certificate the CA signed: subject is its DN */
+	API_PRINCIPAL_TLS_ANON,   /* TLS without a client certificate */
+};
+struct api_principal {
+	enum api_principal_kind kind;
+	uid_t uid;                /* UNIX (-1 if the kernel would not say) */
+	gid_t gid;
+	pid_t pid;
+	char subject[256];        /* TLS_CERT: RFC 4514 DN, "CN=host-a,O=petrel" */
+	char remote[64];          /* TLS: the client's address, "10.0.0.1:40022" */
+};
+/* In a handler: who sent the request that `opaque` (the handler's argument, the one its done
+ * callback takes) stands for. Valid until the request is answered; call it on the server's
+ * thread (inside the handler) and copy what outlives the call. */
+const struct api_principal *api_request_principal(void *opaque);
+/* Serve a connected stream socket fd (petreld's TLS listener hands over the plaintext end of a
+ * TLS connection, util/tls.h) as one more connection of srv, whose requests come from *who.
+ * Thread-safe. 0, or -errno (fd is closed then). */
+int api_server_adopt(struct api_server *srv, int fd, const struct api_principal *who);
+
 /* Stop serving, close and remove the socket. Every request must have been answered (the
  * controller's worker stopped) before. */
 void api_server_stop(struct api_server *srv);

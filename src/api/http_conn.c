@@ -229,6 +229,8 @@ static const char *reason(unsigned status)
 	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 201: return "Created";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 409: return "Conflict";
 	case 405: return "Method Not Allowed";
@@ -550,6 +552,21 @@ struct http_conn *http_conn_new(struct api_server *srv, int fd)
 	hp.init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	return c;
+}
+
+const struct api_principal *api_request_principal(void *opaque)
+{
+	struct http_conn *c = opaque;
+	if (!c->who_known) {
+		/* A Unix client: asked here, not at accept, so that petrel's own API never pays for it. */
+		struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		socklen_t l = sizeof(cr);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0)
+			cr = (struct ucred){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		c->who = (struct api_principal){ .kind = API_PRINCIPAL_UNIX, .uid = cr.uid, .gid = cr.gid, .pid = cr.pid };
+		c->who_known = true;
+	}
+	return &c->who;
 }
 
 void http_conn_free(struct http_conn *c)

@@ -67,6 +67,8 @@ struct http_conn {
 	bool in_request;                   /* between a request's first byte and its end */
 	bool got_bytes;                    /* the client has sent something */
 	uint64_t accepted_ns;              /* now_ns() */
+	struct api_principal who;          /* who is at the other end (api_request_principal) */
+	bool who_known;                    /* Unix peers: asked the kernel on first use */
 
 	/* the answer */
 	bool handling;                     /* with the controller, which answers later */
@@ -99,6 +101,7 @@ struct api_server {
 	unsigned nconns;
 	unsigned nlingering;               /* of them, lingering (HTTP_LINGER_MAX) */
 	uint64_t evicted;
+	struct adopted *adopted;           /* api_server_adopt: to be served, under lock */
 	bool accept_paused;                /* accept failed (no descriptor): the listener rests */
 	uint64_t accept_failures;
 };

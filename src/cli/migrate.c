@@ -13,8 +13,9 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: petrel migrate --api-sock SOCKET --to tcp:HOST:PORT|unix:PATH\n"
-		   "                      [--downtime-ms N] [--timeout-s N] [--quiet]\n"
+	fprintf(f, "usage: petrel migrate --api-sock SOCKET --to tcp:HOST:PORT|tls:HOST:PORT|unix:PATH\n"
+		   "                      [--tls-dir DIR] [--downtime-ms N] [--timeout-s N] [--quiet]\n"
+		   "  tls: needs --tls-dir: ca.pem, cert.pem, key.pem (docs/migration.md#tls)\n"
 		   "  Asks the petrel serving SOCKET to migrate its VM (PUT /migration/send) and follows\n"
 		   "  GET /migration until it completes (exit 0) or fails (exit 1).\n");
 }
@@ -24,9 +25,10 @@ int cli_migrate(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "api-sock", required_argument, NULL, 's' }, { "to", required_argument, NULL, 't' },
 		{ "downtime-ms", required_argument, NULL, 'd' }, { "timeout-s", required_argument, NULL, 'T' },
-		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
+		{ "tls-dir", required_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
 	};
-	const char *sock = NULL, *to = NULL;
+	const char *sock = NULL, *to = NULL, *tls_dir = NULL;
 	long downtime = 300, timeout = 600;
 	bool quiet = false;
 	int o;
@@ -37,6 +39,7 @@ int cli_migrate(int argc, char **argv)
 		case 'd': downtime = strtol(optarg, NULL, 10); break;
 		case 'T': timeout = strtol(optarg, NULL, 10); break;
 		case 'q': quiet = true; break;
+		case 'L': tls_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -50,6 +53,8 @@ int cli_migrate(int argc, char **argv)
 		return 1;
 	json_t *req = json_pack("{s:s,s:I,s:I}", "destination_url", to, "downtime_ms", (json_int_t)downtime,
 				"timeout_s", (json_int_t)timeout);
+	if (tls_dir)
+		json_object_set_new(req, "tls_dir", json_string(tls_dir));
 	char *body = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
 	static struct api_buf out;

@@ -16,5 +16,6 @@ int ctl_request(const char *method, const char *path, const char *body, unsigned
 int cmd_top(int argc, char **argv);
 int cmd_console(const char *name);
 int cmd_replica(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);   /* migrate.c */
 
 #endif

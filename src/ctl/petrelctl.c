@@ -44,6 +44,9 @@ static void usage(FILE *f)
 		"  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n"
 		"  replica NAME standby --listen URL | primary --to URL | promote | status [--json]\n"
 		"                               replicated VMs, failover decided by a cluster (replica.c)\n"
+		"  migrate NAME --to HOST[:PORT] [--downtime-ms N] [--timeout-s N]\n"
+		"                               live-migrate to HOST's petreld (TLS, port 7443); the VM and its\n"
+		"                               definition leave this host\n"
 		"\n"
 		"The socket is $PETRELD_SOCKET or /run/petreld/petreld.sock. Exit status: 0 done,\n"
 		"1 refused or failed, 2 usage, 3 petreld unreachable, 4 no such VM.\n");
@@ -417,6 +420,8 @@ int main(int argc, char **argv)
 		return cmd_set_resources(n, a);
 	if (!strcmp(cmd, "replica"))
 		return cmd_replica(n, a);
+	if (!strcmp(cmd, "migrate"))
+		return cmd_migrate(n, a);
 	if (n == 3 && (!strcmp(cmd, "setvcpus") || !strcmp(cmd, "setmem")))
 		return cmd_machine(a[1], cmd[3] == 'v' ? "vcpu_count" : "memory_mib", a[2]);
 	if (n == 3 && !strncmp(cmd, "snapshot-", 9))

@@ -385,7 +385,7 @@ void *repl_standby_main(void *arg)
 	pthread_setname_np(pthread_self(), "petrel_repl");
 	char err[512] = "";
 	struct repl_standby_run run = { 0 };
-	int e = mig_accept(r->lfd, -1, r->cancel_efd, err, sizeof(err));
+	int e = mig_accept(r->lfd, -1, r->cancel_efd, NULL, err, sizeof(err));
 	if (e >= 0) {
 		/* Published under the lock with the cancel's check (replication_free shuts it). */
 		bool cancelled;

@@ -238,10 +238,12 @@ static int scan(const char *path, bool top, struct jail_libs *libs)
  * left out, as petrel itself then reports the feature missing. Not libcurl: only the client
  * commands (`petrel migrate`, `replicate`, `image deploy`, src/cli/api_client.c) load it, and
  * the jail execs petrel's Firecracker command line (`--id ...`), never one of those; with it
- * came 27 more libraries to scan, create and bind (gnutls, krb5, ldap, ssh2, ...). */
+ * came 27 more libraries to scan, create and bind (gnutls, krb5, ldap, ssh2, ...). GnuTLS alone
+ * is here: a worker's tls: migration and replication streams (util/tls.c) load it, with its
+ * six libraries (p11-kit, idn2, unistring, tasn1, hogweed, gmp; nettle is already here). */
 static const char *const dlopened[] = {
 	"libhttp_parser.so.2.9", "libnettle.so.8", "libseccomp.so.2", "liblz4.so.1",
-	"libzstd.so.1", "liblzma.so.5", "libbz2.so.1.0", "liblzo2.so.2",
+	"libzstd.so.1", "liblzma.so.5", "libbz2.so.1.0", "liblzo2.so.2", "libgnutls.so.30",
 };
 
 int jail_libs_resolve(const char *exec_file, struct jail_libs *libs)

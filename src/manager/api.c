@@ -16,10 +16,16 @@
  *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
  *   GET  /vms/NAME/replica      its part in a replicated pair; POST .../replica/{standby,primary,promote}
  *                               (replica.c)
- * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
+ *   GET  /whoami                who is asking (peer.h: a Unix peer, a TLS certificate, anonymous TLS)
+ *   POST /vms/NAME/migrate {"to"}  live migration to another host's petreld (migrate.c)
+ *   POST /migrations/incoming, DELETE /migrations/incoming/NAME  its target's side (migrate_in.c)
+ * Every request is first checked by auth_check (auth.c).
+ * Errors are {"fault_message": "..."} with 400 (bad input), 401 (a TLS client without a
+ * certificate), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
  * 507 (no space for the definition), 500. */
 #include "manager/manager.h"
+#include "manager/peer.h"
 #include "api/http.h"
 #include "api/router.h"
 
@@ -61,7 +67,7 @@ static enum api_result fault(struct api_response *r, unsigned status, const char
 }
 
 /* The definition document as stored: indented, for people. */
-static int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen)
+int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen)
 {
 	char *text = json_dumps(def->doc, JSON_INDENT(2));
 	if (!text)
@@ -347,6 +353,11 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		const char *verb = replica_route(m, vm, method, sub[7] ? sub + 8 : NULL, body, len, r);
 		return verb ? run_async(m, vm, verb, r, done, opaque) : API_DONE;
 	}
+	if (!strcmp(sub, "migrate")) {
+		if (strcmp(method, "POST"))
+			return fault(r, 405, "POST");
+		return peer_migrate(m, vm, body, len, r, done, opaque);
+	}
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);
 	for (const char *const *v = verbs; *v; v++) {
@@ -367,6 +378,15 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 	r->body = NULL;
 	if (!done)
 		return fault(r, 500, "no way to answer later");
+	char why[300];
+	const struct api_principal *who = api_request_principal(opaque);
+	unsigned denied = auth_check(m, who, method, path, why, sizeof(why));
+	if (denied)
+		return fault(r, denied, why);
+	if (!strcmp(path, "/whoami"))
+		return strcmp(method, "GET") ? fault(r, 405, "GET") : json_answer(r, 200, auth_principal_json(who));
+	if (!strncmp(path, "/migrations/incoming", 20) && (!path[20] || path[20] == '/'))
+		return peer_incoming_route(m, method, path, body, len, who, r, done, opaque);
 	if (!strcmp(path, "/events")) {
 		if (strcmp(method, "GET"))
 			return fault(r, 405, "GET");

@@ -2,6 +2,7 @@
  * running workers, autostart), the API, then supervision until SIGTERM or SIGINT. Stopping
  * petreld leaves every VM running: the next petreld adopts them again. */
 #include "manager/manager.h"
+#include "manager/peer.h"
 #include "api/http.h"
 
 #include <dirent.h>
@@ -37,6 +38,9 @@ static void usage(FILE *f)
 		"  --cgroup-parent NAME   workers' cgroups are <hierarchy>/NAME/<vm> (default petreld)\n"
 		"  --shutdown-timeout S   seconds between Ctrl-Alt-Del and destroy (default 30)\n"
 		"  --api-timeout MS       a worker's API call (default 5000)\n"
+		"  --listen-tcp ADDR:PORT also serve the API on TCP, TLS only (with --tls-dir; port 7443 is usual)\n"
+		"  --tls-dir DIR          ca.pem, cert.pem, key.pem: this host's certificate and the CA its\n"
+		"                         peers' must be signed by (scripts/pki.sh makes them)\n"
 		"  --version, --help\n");
 }
 
@@ -141,7 +145,7 @@ int main(int argc, char **argv)
 		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP };
+	       O_VER, O_HELP, O_LTCP, O_TLSDIR };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -152,7 +156,8 @@ int main(int argc, char **argv)
 		{ "snapshot-dir", required_argument, NULL, O_SNAP },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO }, { "version", no_argument, NULL, O_VER },
-		{ "help", no_argument, NULL, O_HELP }, { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, O_HELP }, { "listen-tcp", required_argument, NULL, O_LTCP },
+		{ "tls-dir", required_argument, NULL, O_TLSDIR }, { NULL, 0, NULL, 0 },
 	};
 	bool foreground = false, no_jailer = false;
 	int c;
@@ -177,6 +182,8 @@ int main(int argc, char **argv)
 		case O_SNAP: m.snapshot_dir = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
+		case O_LTCP: m.listen_tcp = optarg; break;
+		case O_TLSDIR: m.tls_dir = optarg; break;
 		case O_VER: printf("petreld %s\n", PETREL_VERSION); return 0;
 		case O_HELP: usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -238,6 +245,15 @@ int main(int argc, char **argv)
 	if (e < 0) {
 		fprintf(stderr, "petreld: cannot serve the API on %s: %s\n", m.socket_path, strerror(-e));
 		return 1;
+	}
+	if (m.listen_tcp) {
+		char err[512];
+		if ((e = peer_listen_start(&m, srv, err, sizeof(err))) < 0) {
+			fprintf(stderr, "petreld: cannot listen on TCP %s: %s\n", m.listen_tcp, err);
+			unlink(m.socket_path);
+			return 1;
+		}
+		fprintf(stderr, "petreld: serving TLS on %s (certificates %s)\n", m.listen_tcp, m.tls_dir);
 	}
 	fprintf(stderr, "petreld: serving %s (definitions %s, %s)\n", m.socket_path, m.defs_dir,
 		m.jailer ? "jailed workers" : "workers without the jailer");

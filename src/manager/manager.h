@@ -68,6 +68,7 @@ struct vm {
 	enum replica_role replica;
 	json_t *replica_args;       /* the replica verb's body (owned) */
 	json_t *replica_status;     /* the worker's GET /replication, refreshed (owned) */
+	bool incoming;              /* arriving by live migration: not defined here until it runs (peer.h) */
 };
 
 struct manager {
@@ -86,6 +87,9 @@ struct manager {
 	const char *cgroup_parent;  /* workers' cgroups are <hierarchy>/<parent>/<name> */
 	unsigned shutdown_timeout_s;
 	unsigned api_timeout_ms;    /* a worker's API call */
+	const char *listen_tcp;     /* ADDR:PORT of the TLS listener, or NULL (peer.h) */
+	const char *tls_dir;        /* ca.pem, cert.pem, key.pem: the listener's and migration's */
+	struct tls_creds *tls;      /* loaded from tls_dir */
 	bool quitting;
 };
 
@@ -136,11 +140,17 @@ void vm_log(struct manager *m, const char *vm, const char *fmt, ...) __attribute
  * (body malloc'd in *out, may be NULL) or -errno. */
 int uhttp_request(const char *sock, const char *method, const char *path, const char *body,
 		  unsigned timeout_ms, char **out);
+/* The same on a connected stream fd (a TLS session's plaintext end), which it closes. */
+int uhttp_request_fd(int fd, const char *method, const char *path, const char *body, unsigned timeout_ms,
+		     char **out);
 
 /* worker.c: the worker process. */
 /* Start vm's worker and boot the VM, or with restore (a snapshot directory, snapshot.c) load
  * that snapshot into it. */
 int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen);
+/* ... or with receive, the body of the worker's PUT /migration/receive (migrate_in.c). */
+int worker_start_as(struct manager *m, struct vm *vm, const char *restore, json_t *receive, char *err,
+		    size_t errlen);
 int copy_file(const char *src, const char *dst);
 /* snapshot.c: rename, or copy and remove across file systems; remove a directory tree. */
 int move_file(const char *src, const char *dst);
@@ -260,6 +270,8 @@ void replica_ended(struct manager *m, struct vm *vm);
 
 /* api.c */
 struct api_server;
+/* Write def's document to the definitions directory, atomically. */
+int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen);
 int mgr_api_start(struct manager *m, struct api_server **out);
 
 #endif

@@ -2,6 +2,7 @@
  * namespace and cgroups) or, with petreld --no-jailer, directly; then configured through its
  * API socket from the definition and started (InstanceStart). */
 #include "manager/manager.h"
+#include "manager/peer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -367,6 +368,12 @@ static int wait_socket(struct manager *m, struct vm *vm, char *err, size_t errle
 
 int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t **fc_out, char *err, size_t errlen)
 {
+	return worker_start_as(m, vm, restore, NULL, err, errlen);
+}
+
+int worker_start_as(struct manager *m, struct vm *vm, const char *restore, json_t *receive, char *err,
+		    size_t errlen)
+{
 	const char *name = vm->def.name;
 	if (m->jailer) {
 		snprintf(vm->jail_dir, sizeof(vm->jail_dir), "%s/petrel/%s", m->jail_base, name);
@@ -432,7 +439,13 @@ int worker_start(struct manager *m, struct vm *vm, const char *restore, char *er
 	/* A restore: the machine and its devices come from the snapshot, which names the same
 	 * paths (the jail's /vm/fN are laid out as at the first start). Else: configure, boot. */
 	json_t *act;
-	if (restore) {
+	char tls_dir[PATH_MAX];
+	if (receive) {  /* a live migration arrives (migrate_in.c): the machine comes with it */
+		if ((e = peer_tls_dir_for(m, vm, tls_dir, sizeof(tls_dir), err, errlen)) < 0)
+			goto fail;
+		act = json_deep_copy(receive);
+		json_object_set_new(act, "tls_dir", json_string(tls_dir));
+	} else if (restore) {
 		char st[PATH_MAX + 16], mem[PATH_MAX + 16];
 		snprintf(st, sizeof(st), "%s/vm.state", m->jailer ? "" : restore);
 		snprintf(mem, sizeof(mem), "%s/vm.mem", m->jailer ? "" : restore);
@@ -443,7 +456,7 @@ int worker_start(struct manager *m, struct vm *vm, const char *restore, char *er
 			goto fail;
 		act = json_pack("{s:s}", "action_type", "InstanceStart");
 	}
-	e = call(m, vm, "PUT", restore ? "/snapshot/load" : "/actions", act, err, errlen);
+	e = call(m, vm, "PUT", receive ? "/migration/receive" : restore ? "/snapshot/load" : "/actions", act, err, errlen);
 	json_decref(act);
 	if (e < 0)
 		goto fail;

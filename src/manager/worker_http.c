@@ -50,10 +50,17 @@ int uhttp_request(const char *sock, const char *method, const char *path, const 
 		  unsigned timeout_ms, char **out)
 {
 	*out = NULL;
-	uint64_t deadline = mgr_now_ms() + timeout_ms;
 	int fd = uhttp_connect(sock);
 	if (fd < 0)
 		return fd;
+	return uhttp_request_fd(fd, method, path, body, timeout_ms, out);
+}
+
+int uhttp_request_fd(int fd, const char *method, const char *path, const char *body, unsigned timeout_ms,
+		     char **out)
+{
+	*out = NULL;
+	uint64_t deadline = mgr_now_ms() + timeout_ms;
 	size_t blen = body ? strlen(body) : 0;
 	char *req = NULL;
 	int rlen = asprintf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"

@@ -1,6 +1,7 @@
 /* A migration's lifecycle: its thread, its status, cancelling it. */
 #include "migration/migration_int.h"
 #include "migration/url.h"
+#include "util/tls.h"
 #include "migration/wire.h"
 #include "util/event_monitor.h"
 #include "util/log.h"
@@ -72,17 +73,32 @@ struct migration *mig_new_source(struct vm *vm, const struct mig_send_opts *o, m
 	m->vm = vm;
 	m->so = *o;
 	m->so.url = m->url;
+	m->so.tls = tls_creds_ref(o->tls);
 	m->st.source = true;
 	m->st.mode = o->mode;
 	m->st.downtime_limit_ms = o->downtime_ms;
 	return m;
 }
 
+/* A tls: url needs credentials, and only it. */
+static int tls_check(const char *url, const struct tls_creds *tls, char *err, size_t errlen)
+{
+	if (mig_url_is_tls(url) && !tls) {
+		snprintf(err, errlen, "%s: a tls: url needs tls_dir (ca.pem, cert.pem, key.pem)", url);
+		return -EINVAL;
+	}
+	if (!mig_url_is_tls(url) && tls) {
+		snprintf(err, errlen, "%s: tls_dir is for tls: urls only", url);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int migration_send_start(struct vm *vm, const struct mig_send_opts *o, mig_done_fn done, void *opaque,
 			 struct migration **out, char *err, size_t errlen)
 {
 	int e = mig_url_check(o->url, err, errlen);
-	if (e < 0)
+	if (e < 0 || (e = tls_check(o->url, o->tls, err, errlen)) < 0)
 		return e;
 	struct migration *m = mig_new_source(vm, o, done, opaque);
 	if (!m)
@@ -98,6 +114,9 @@ int migration_send_start(struct vm *vm, const struct mig_send_opts *o, mig_done_
 int migration_receive_start(struct vm *vm, struct vm_config *cfg, const struct mig_receive_opts *o,
 			    mig_done_fn done, void *opaque, struct migration **out, char *err, size_t errlen)
 {
+	int e = tls_check(o->url, o->tls, err, errlen);
+	if (e < 0)
+		return e;
 	struct migration *m = alloc(o->url, done, opaque);
 	if (!m)
 		return -ENOMEM;
@@ -105,7 +124,8 @@ int migration_receive_start(struct vm *vm, struct vm_config *cfg, const struct m
 	m->cfg = cfg;
 	m->ro = *o;
 	m->ro.url = m->url;
-	int e = m->lfd = mig_listen(o->url, err, errlen);
+	m->ro.tls = tls_creds_ref(o->tls);
+	e = m->lfd = mig_listen(o->url, err, errlen);
 	if (e >= 0)
 		e = start(m, mig_receive_main, err, errlen);
 	if (e < 0) {
@@ -226,6 +246,8 @@ void migration_free(struct migration *m)
 		close(m->lfd);
 	close(m->cancel_efd);
 	pthread_mutex_destroy(&m->lock);
+	tls_creds_free(m->so.tls);
+	tls_creds_free(m->ro.tls);
 	free(m->url);
 	free(m);
 }

@@ -15,6 +15,7 @@
 
 struct vm;
 struct vm_config;
+struct tls_creds;
 
 enum mig_state { MIG_STATE_NONE, MIG_STATE_ACTIVE, MIG_STATE_COMPLETED, MIG_STATE_FAILED };
 enum mig_mode { MIG_MODE_PRECOPY, MIG_MODE_POSTCOPY, MIG_MODE_AUTO };
@@ -51,6 +52,7 @@ struct mig_send_opts {
 	unsigned timeout_s;             /* give up (and keep running here) after this (default 600) */
 	unsigned max_bandwidth_mib_s;   /* pace the stream to this (0: as fast as it goes) */
 	bool migrate_disks;             /* copy the drives too (no shared storage) */
+	struct tls_creds *tls;          /* a tls: url's credentials (util/tls.h; the migration takes a reference) */
 };
 
 struct mig_receive_opts {
@@ -58,6 +60,7 @@ struct mig_receive_opts {
 	struct snapshot_load_opts load; /* network_overrides, vsock_override (paths unused) */
 	int console_out_fd;
 	unsigned timeout_s;             /* wait this long for the source (0: for ever) */
+	struct tls_creds *tls;          /* a tls: url's credentials (the migration takes a reference) */
 };
 
 struct migration;

@@ -8,6 +8,7 @@
 #include "migration/postcopy.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
+#include "util/thread_kind.h"
 #include "migration/wire.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -309,7 +310,8 @@ void *mig_receive_main(void *arg)
 	pthread_setname_np(pthread_self(), "petrel_mig");
 	char err[512] = "";
 	int timeout = m->ro.timeout_s ? (int)m->ro.timeout_s * 1000 : -1;
-	int fd = mig_accept(m->lfd, timeout, m->cancel_efd, err, sizeof(err));
+	struct mig_tls tls = { .creds = m->ro.tls, .pump_kind = SC_MIGRATION };
+	int fd = mig_accept(m->lfd, timeout, m->cancel_efd, &tls, err, sizeof(err));
 	uint64_t t0 = now_ns();
 	int e = fd < 0 ? fd : 0;
 	if (fd >= 0) {

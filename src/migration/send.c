@@ -7,6 +7,7 @@
 #include "migration/sender.h"
 #include "migration/throttle.h"
 #include "migration/url.h"
+#include "util/thread_kind.h"
 #include "migration/wire.h"
 #include "snapshot/format.h"
 #include "util/log.h"
@@ -166,7 +167,9 @@ int mig_sender_expect(struct mig_sender *s, uint32_t type, void *payload, size_t
 int mig_sender_open(struct mig_sender *s)
 {
 	struct migration *m = s->m;
-	s->fd = mig_connect(m->so.url, CONNECT_TIMEOUT_MS, s->err, s->errlen);
+	/* A tls: stream's pump runs under the migration's filter, replication's too (the same lists). */
+	struct mig_tls tls = { .creds = m->so.tls, .pump_kind = SC_MIGRATION };
+	s->fd = mig_connect(m->so.url, CONNECT_TIMEOUT_MS, &tls, s->err, s->errlen);
 	if (s->fd < 0)
 		return s->fd;
 	mig_set_fd(m, s->fd);

@@ -1,4 +1,5 @@
 #include "migration/url.h"
+#include "util/tls.h"
 #include "util/unix_socket.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 
 struct endpoint {
 	bool unix_path;
+	bool tls;
 	char host[256], port[16];
 	struct sockaddr_un sun;
 };
@@ -37,8 +39,9 @@ static int parse(const char *url, struct endpoint *ep, char *err, size_t errlen)
 		strcpy(ep->sun.sun_path, path);
 		return 0;
 	}
-	if (strncmp(url, "tcp:", 4)) {
-		snprintf(err, errlen, "%s: expected tcp:HOST:PORT or unix:PATH", url);
+	ep->tls = !strncmp(url, "tls:", 4);
+	if (strncmp(url, "tcp:", 4) && !ep->tls) {
+		snprintf(err, errlen, "%s: expected tcp:HOST:PORT, tls:HOST:PORT or unix:PATH", url);
 		return -EINVAL;
 	}
 	const char *h = url + 4, *colon;
@@ -46,7 +49,7 @@ static int parse(const char *url, struct endpoint *ep, char *err, size_t errlen)
 	if (*h == '[') { /* [IPv6]:PORT */
 		const char *close = strchr(h, ']');
 		if (!close || close[1] != ':') {
-			snprintf(err, errlen, "%s: expected tcp:[ADDRESS]:PORT", url);
+			snprintf(err, errlen, "%s: expected %.3s:[ADDRESS]:PORT", url, url);
 			return -EINVAL;
 		}
 		h++;
@@ -59,7 +62,7 @@ static int parse(const char *url, struct endpoint *ep, char *err, size_t errlen)
 	char *end;
 	long port = colon ? strtol(colon + 1, &end, 10) : -1;
 	if (!colon || hl >= sizeof(ep->host) || !colon[1] || *end || port < 0 || port > 65535) {
-		snprintf(err, errlen, "%s: expected tcp:HOST:PORT with a port 0-65535", url);
+		snprintf(err, errlen, "%s: expected %.3s:HOST:PORT with a port 0-65535", url, url);
 		return -EINVAL;
 	}
 	memcpy(ep->host, h, hl);
@@ -87,13 +90,18 @@ static int resolve(const struct endpoint *ep, bool passive, struct addrinfo **ou
 
 int mig_listen(const char *url, char *err, size_t errlen)
 {
+	return mig_listen_backlog(url, 1, err, errlen);
+}
+
+int mig_listen_backlog(const char *url, int backlog, char *err, size_t errlen)
+{
 	struct endpoint ep;
 	int e = parse(url, &ep, err, errlen);
 	if (e < 0)
 		return e;
 	if (ep.unix_path) {
 		/* Replace only a stale socket, never a live one or another kind of file. */
-		int s = unix_listen(ep.sun.sun_path, 1, false);
+		int s = unix_listen(ep.sun.sun_path, backlog, false);
 		if (s < 0)
 			snprintf(err, errlen, "cannot listen on %s: %s", url,
 				 s == -EADDRINUSE ? "another process listens there, or it is not a socket" : strerror(-s));
@@ -108,7 +116,7 @@ int mig_listen(const char *url, char *err, size_t errlen)
 		s = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
 		int one = 1;
 		if (s >= 0 && (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-			       bind(s, a->ai_addr, a->ai_addrlen) < 0 || listen(s, 1) < 0)) {
+			       bind(s, a->ai_addr, a->ai_addrlen) < 0 || listen(s, backlog) < 0)) {
 			e = -errno;
 			close(s);
 			s = -1;
@@ -126,6 +134,26 @@ void mig_send_timeout(int s, unsigned ms)
 	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
+bool mig_url_is_tls(const char *url)
+{
+	return url && !strncmp(url, "tls:", 4);
+}
+
+/* The TLS session on a connected socket: the plaintext descriptor (util/tls.h), tuned as a
+ * socket would be (a send to a peer that stops reading times out). */
+static int wrap(int s, const struct mig_tls *tls, const struct tls_opts *o, char *err, size_t errlen)
+{
+	int plain;
+	int e = tls_wrap(s, tls->creds, o, NULL, &plain, err, errlen);
+	if (e < 0)
+		return e;
+	mig_send_timeout(plain, 60000);
+	int buf = 4 << 20;
+	setsockopt(plain, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(plain, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	return plain;
+}
+
 static void tune(int s)
 {
 	mig_send_timeout(s, 60000);
@@ -135,7 +163,7 @@ static void tune(int s)
 	setsockopt(s, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 }
 
-int mig_accept(int lfd, int timeout_ms, int cancel_fd, char *err, size_t errlen)
+int mig_accept(int lfd, int timeout_ms, int cancel_fd, const struct mig_tls *tls, char *err, size_t errlen)
 {
 	struct pollfd pf[2] = { { .fd = lfd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
 	int r = poll(pf, cancel_fd >= 0 ? 2 : 1, timeout_ms);
@@ -154,7 +182,14 @@ int mig_accept(int lfd, int timeout_ms, int cancel_fd, char *err, size_t errlen)
 		return e;
 	}
 	tune(s);
-	return s;
+	if (!tls || !tls->creds)
+		return s;
+	/* The peer must show a certificate our CA signed; the handshake has the rest of the
+	 * deadline (or 10 s when waiting for ever). */
+	struct tls_opts o = { .role = TLS_SERVER, .client_auth = TLS_CLIENT_CERT_REQUIRED,
+			      .timeout_ms = timeout_ms > 0 ? timeout_ms : 10000, .thread_kind = tls->pump_kind,
+			      .confirm = true };
+	return wrap(s, tls, &o, err, errlen);
 }
 
 /* connect() with a deadline: non-blocking, then poll. */
@@ -181,12 +216,16 @@ static int connect_within(int s, const struct sockaddr *sa, socklen_t len, int t
 	return r;
 }
 
-int mig_connect(const char *url, int timeout_ms, char *err, size_t errlen)
+int mig_connect(const char *url, int timeout_ms, const struct mig_tls *tls, char *err, size_t errlen)
 {
 	struct endpoint ep;
 	int e = parse(url, &ep, err, errlen);
 	if (e < 0)
 		return e;
+	if (ep.tls && (!tls || !tls->creds)) {
+		snprintf(err, errlen, "%s: a tls: destination needs a certificate directory (tls_dir)", url);
+		return -EINVAL;
+	}
 	if (ep.unix_path) {
 		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0 || connect_within(s, (struct sockaddr *)&ep.sun, sizeof(ep.sun), timeout_ms) < 0) {
@@ -222,5 +261,10 @@ int mig_connect(const char *url, int timeout_ms, char *err, size_t errlen)
 		return e;
 	}
 	tune(s);
-	return s;
+	if (!ep.tls)
+		return s;
+	/* The server's certificate must be signed by our CA and name the host we asked for. */
+	struct tls_opts o = { .role = TLS_CLIENT, .server_name = ep.host, .timeout_ms = timeout_ms,
+			      .thread_kind = tls->pump_kind, .confirm = true };
+	return wrap(s, tls, &o, err, errlen);
 }

@@ -1,0 +1,212 @@
+/* POST /vms/NAME/migrate: live-migrate a running VM to another host's petreld
+ * (docs/manager.md#migration-between-hosts). On its own thread, the VM marked busy:
+ *   1. the target's petreld, over TLS with this host's certificate, is given the definition
+ *      (POST /migrations/incoming): it starts a jailed worker waiting on a tls: port;
+ *   2. our worker sends the VM there (PUT /migration/send, tls:HOST:PORT, our certificates in
+ *      its jail), and is followed (GET /migration) until it completes or fails;
+ *   3. done: the worker has exited, the definition leaves this host (the VM lives there now:
+ *      a definition left here could start a second copy), event "migrated".
+ * A failure at any step leaves the VM running here, and the target is told to drop what it
+ * prepared (DELETE /migrations/incoming/NAME; it also drops it by itself when its receiver
+ * fails). */
+#include "manager/peer.h"
+#include "api/http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PEER_CALL_MS 30000
+#define POLL_MS 50
+
+struct job {
+	struct manager *m;
+	struct vm *vm;
+	struct peer_migrate_req req;
+	api_done_fn done;
+	void *opaque;
+};
+
+/* The worker's GET /migration: "active", "completed", "failed" (reason in why), or NULL when
+ * it does not answer (it may have exited). */
+static const char *worker_migration(struct manager *m, struct vm *vm, char *why, size_t whylen, json_t **st)
+{
+	char *out = NULL;
+	int code = uhttp_request(vm->api_sock, "GET", "/migration", NULL, m->api_timeout_ms, &out);
+	*st = code == 200 && out ? json_loads(out, 0, NULL) : NULL;
+	free(out);
+	const char *state = json_string_value(json_object_get(*st, "state"));
+	const char *reason = json_string_value(json_object_get(*st, "reason"));
+	snprintf(why, whylen, "%s", reason ? reason : "");
+	return state;
+}
+
+/* Follow our worker's migration to its end: 0 (the VM runs on the target and our worker has
+ * exited) or -errno with err. *figures: the status that said completed. */
+static int follow(struct job *j, json_t **figures, char *err, size_t errlen)
+{
+	struct manager *m = j->m;
+	struct vm *vm = j->vm;
+	uint64_t deadline = mgr_now_ms() + (uint64_t)j->req.timeout_s * 1000 + 30000;
+	for (;;) {
+		pthread_mutex_lock(&m->lock);
+		pid_t pid = vm->pid;
+		int status = vm->last_exit;
+		pthread_mutex_unlock(&m->lock);
+		if (pid == 0) {
+			/* A source exits with status 0 once the target runs the guest. */
+			if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+				return 0;
+			return mgr_err(err, errlen, EIO, "the worker ended during the migration (status %d)", status);
+		}
+		if (mgr_now_ms() > deadline)
+			return mgr_err(err, errlen, ETIMEDOUT, "the migration did not end in %u s", j->req.timeout_s);
+		{
+			char why[512];
+			json_t *st;
+			const char *state = worker_migration(m, vm, why, sizeof(why), &st);
+			if (state && !strcmp(state, "failed")) {
+				json_decref(st);
+				return mgr_err(err, errlen, EIO, "the migration failed: %s", why);
+			}
+			if (state && !strcmp(state, "completed")) {
+				/* The target runs the guest: from here on this is a success whatever
+				 * our worker does. It exits right after; one that does not is ended. */
+				json_decref(*figures);
+				*figures = st;
+				if (!worker_wait_end(m, vm, 10000))
+					worker_kill(m, vm);
+				return 0;
+			}
+			json_decref(st);
+		}
+		usleep(POLL_MS * 1000);
+	}
+}
+
+static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
+{
+	struct manager *m = j->m;
+	struct vm *vm = j->vm;
+	const char *host = j->req.host;
+	unsigned port = j->req.port;
+	/* 1. the target prepares its receiver */
+	pthread_mutex_lock(&m->lock);
+	json_t *body = json_pack("{s:O, s:i}", "definition", vm->def.doc, "timeout_s", 60);
+	pthread_mutex_unlock(&m->lock);
+	json_t *reply;
+	int st = peer_call(m, host, port, "POST", "/migrations/incoming", body, PEER_CALL_MS, &reply, err, errlen);
+	json_decref(body);
+	json_int_t rport = json_integer_value(json_object_get(reply, "port"));
+	json_decref(reply);
+	if (st < 0)
+		return st;
+	if (st != 200)
+		return st == 409 ? -EEXIST : st < 500 ? -EINVAL : -EIO;
+	if (rport < 1 || rport > 65535)
+		return mgr_err(err, errlen, EIO, "the target gave no receiver port");
+	/* 2. our worker sends it */
+	char tls_dir[PATH_MAX], url[300];
+	int e = peer_tls_dir_for(m, vm, tls_dir, sizeof(tls_dir), err, errlen);
+	snprintf(url, sizeof(url), strchr(host, ':') ? "tls:[%s]:%d" : "tls:%s:%d", host, (int)rport);
+	json_t *send = json_pack("{s:s, s:s, s:i, s:i}", "destination_url", url, "tls_dir", tls_dir, "downtime_ms",
+				 (int)j->req.downtime_ms, "timeout_s", (int)j->req.timeout_s);
+	pthread_mutex_lock(&m->lock);
+	vm->stopping = true;   /* its exit, once the target runs the guest, is no crash */
+	pthread_mutex_unlock(&m->lock);
+	if (!e)
+		e = worker_call(m, vm, "PUT", "/migration/send", send, err, errlen);
+	json_decref(send);
+	if (!e)
+		e = follow(j, figures, err, errlen);
+	if (e < 0) {
+		pthread_mutex_lock(&m->lock);
+		vm->stopping = false;
+		pthread_mutex_unlock(&m->lock);
+		char path[VM_NAME_MAX + 32], why[256];
+		snprintf(path, sizeof(path), "/migrations/incoming/%s", vm->def.name);
+		peer_call(m, host, port, "DELETE", path, NULL, PEER_CALL_MS, &reply, why, sizeof(why));
+		json_decref(reply);
+	}
+	return e;
+}
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	struct manager *m = j->m;
+	struct vm *vm = j->vm;
+	char err[700] = "";
+	json_t *figures = NULL;
+	int e = migrate(j, &figures, err, sizeof(err));
+	struct api_response r = { 0 };
+	char to[300];
+	snprintf(to, sizeof(to), strchr(j->req.host, ':') ? "[%s]:%u" : "%s:%u", j->req.host, j->req.port);
+	pthread_mutex_lock(&m->lock);
+	vm->busy = NULL;
+	if (e < 0) {
+		api_response_fault(&r, e == -EEXIST ? 409 : e == -EINVAL ? 400 : e == -ETIMEDOUT ? 504 : 502,
+				   "migrate to %s: %s (the VM keeps running here)", to, err);
+		event_emit(m, vm->def.name, "migration failed", json_pack("{s:s, s:s}", "to", to, "reason", err));
+	} else {
+		json_t *o = json_pack("{s:s, s:s, s:O?, s:O?}", "name", vm->def.name, "migrated_to", to, "downtime_ms",
+				      json_object_get(figures, "downtime_ms"), "total_ms", json_object_get(figures, "total_ms"));
+		char why[256];
+		if (defs_remove(m->defs_dir, vm->def.name, why, sizeof(why)) < 0)
+			json_object_set_new(o, "warning", json_string(why));
+		event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s, s:O?}", "role", "source", "to", to,
+								 "downtime_ms", json_object_get(figures, "downtime_ms")));
+		vm_log(m, vm->def.name, "migrated to %s", to);
+		peer_forget_vm(m, vm);
+		r.status = 200;
+		r.body = json_dumps(o, JSON_COMPACT);
+		json_decref(o);
+	}
+	pthread_mutex_unlock(&m->lock);
+	json_decref(figures);
+	j->done(j->opaque, &r);
+	free(j);
+	return NULL;
+}
+
+enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body, size_t len,
+			     struct api_response *r, api_done_fn done, void *opaque)
+{
+	char err[512];
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		api_response_fault(r, 500, "out of memory");
+		return API_DONE;
+	}
+	int e = peer_migrate_parse(body, len, &j->req, err, sizeof(err));
+	if (!e && !m->tls)
+		e = mgr_err(err, sizeof(err), EINVAL, "this petreld has no certificates: start it with --tls-dir");
+	if (!e)
+		e = lifecycle_begin(m, vm, "migrate", err, sizeof(err));
+	if (!e && vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
+		vm->busy = NULL;
+		e = mgr_err(err, sizeof(err), EBUSY, "VM '%s' is %s", vm->def.name, vm_state_name(vm->state));
+	}
+	if (e < 0) {
+		free(j);
+		api_response_fault(r, e == -EINVAL ? 400 : mgr_status_of(e), "%s", err);
+		return API_DONE;
+	}
+	*j = (struct job){ m, vm, j->req, done, opaque };
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	e = pthread_create(&t, &a, job_main, j);
+	pthread_attr_destroy(&a);
+	if (e) {
+		vm->busy = NULL;
+		free(j);
+		api_response_fault(r, 500, "cannot start a thread");
+		return API_DONE;
+	}
+	return API_PENDING;
+}

@@ -1,0 +1,236 @@
+/* The target's side of a migration between hosts (peer.h, migrate.c):
+ *   POST /migrations/incoming {"definition", "timeout_s"}: the definition is checked as
+ *     POST /vms checks it, a VM of that name must not exist here; a jailed worker is started
+ *     waiting for the VM on a tls: port (PUT /migration/receive): 200 {"name", "port"}.
+ *   DELETE /migrations/incoming/NAME: the source gave up before the VM arrived: the worker is
+ *     ended (409 once the VM runs here).
+ * Until the VM runs here it is "incoming": listed as starting, busy, with no definition file.
+ * A thread follows the worker: when the VM runs, its definition is written here and the event
+ * "migrated" sent; when the receive fails (or the worker ends, or is told to), the worker is
+ * ended and the VM forgotten: nothing half-defined stays. */
+#include "manager/peer.h"
+#include "api/http.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_MS 50
+
+struct incoming {
+	struct manager *m;
+	struct vm *vm;
+	unsigned timeout_s;
+	char from[300];            /* who sent it: the certificate's subject, or the address */
+	api_done_fn done;
+	void *opaque;
+};
+
+/* The worker's migration state: "active", "completed", "failed" (why), or NULL. */
+static const char *receive_state(struct manager *m, struct vm *vm, char *why, size_t whylen)
+{
+	static __thread char state[16];
+	char *out = NULL;
+	int code = uhttp_request(vm->api_sock, "GET", "/migration", NULL, m->api_timeout_ms, &out);
+	json_t *st = code == 200 && out ? json_loads(out, 0, NULL) : NULL;
+	free(out);
+	const char *s = json_string_value(json_object_get(st, "state"));
+	const char *reason = json_string_value(json_object_get(st, "reason"));
+	snprintf(why, whylen, "%s", reason ? reason : "");
+	snprintf(state, sizeof(state), "%s", s ? s : "");
+	json_decref(st);
+	return s ? state : NULL;
+}
+
+/* The VM runs here now: its definition is written, it is an ordinary VM from now on. */
+static void arrived(struct incoming *in)
+{
+	struct manager *m = in->m;
+	struct vm *vm = in->vm;
+	char err[512];
+	pthread_mutex_lock(&m->lock);
+	int e = save_definition(m, &vm->def, err, sizeof(err));
+	vm->incoming = false;
+	vm->busy = NULL;
+	vm->state = VM_RUNNING;
+	vm->started_at = time(NULL);
+	runstate_save(m, vm);
+	if (e < 0)
+		vm_log(m, vm->def.name, "arrived, but its definition could not be written: %s", err);
+	event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s}", "role", "target", "from", in->from));
+	vm_log(m, vm->def.name, "migrated here from %s", in->from);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void dropped(struct incoming *in, const char *why)
+{
+	struct manager *m = in->m;
+	struct vm *vm = in->vm;
+	worker_kill(m, vm);   /* waits for the supervisor to see it end and clean its jail up */
+	pthread_mutex_lock(&m->lock);
+	event_emit(m, vm->def.name, "incoming migration failed", json_pack("{s:s, s:s}", "from", in->from, "reason", why));
+	fprintf(stderr, "petreld: incoming migration of %s from %s failed: %s\n", vm->def.name, in->from, why);
+	peer_forget_vm(m, vm);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *incoming_main(void *arg)
+{
+	struct incoming *in = arg;
+	struct manager *m = in->m;
+	struct vm *vm = in->vm;
+	char err[512] = "";
+	struct api_response r = { 0 };
+	int port = peer_free_port();
+	int e = port < 0 ? mgr_err(err, sizeof(err), -port, "no free port for the receiver") : 0;
+	if (!e) {
+		char url[32];
+		snprintf(url, sizeof(url), "tls::%d", port);
+		json_t *receive = json_pack("{s:s, s:i}", "receiver_url", url, "timeout_s", (int)in->timeout_s);
+		e = worker_start_as(m, vm, NULL, receive, err, sizeof(err));
+		json_decref(receive);
+	}
+	if (e < 0) {
+		api_response_fault(&r, mgr_status_of(e) == 400 ? 400 : 502, "cannot prepare the receiver: %s", err);
+		pthread_mutex_lock(&m->lock);
+		peer_forget_vm(m, vm);   /* worker_start ended the worker it started */
+		pthread_mutex_unlock(&m->lock);
+		in->done(in->opaque, &r);
+		free(in);
+		return NULL;
+	}
+	r.status = 200;
+	r.body = json_dumps(json_pack("{s:s, s:i}", "name", vm->def.name, "port", port), JSON_COMPACT);
+	in->done(in->opaque, &r);
+	for (;;) {
+		usleep(POLL_MS * 1000);
+		pthread_mutex_lock(&m->lock);
+		bool gone = vm->pid == 0, told = vm->stopping;
+		pthread_mutex_unlock(&m->lock);
+		if (gone || told) {
+			dropped(in, told ? "the source gave up" : "the receiving worker ended");
+			break;
+		}
+		const char *state = receive_state(m, vm, err, sizeof(err));
+		if (state && !strcmp(state, "completed")) {
+			arrived(in);
+			break;
+		}
+		if (state && !strcmp(state, "failed")) {
+			dropped(in, err);
+			break;
+		}
+	}
+	free(in);
+	return NULL;
+}
+
+static enum api_result fault(struct api_response *r, unsigned status, const char *msg)
+{
+	api_response_fault(r, status, "%s", msg);
+	return API_DONE;
+}
+
+static enum api_result prepare(struct manager *m, const char *body, size_t len, const struct api_principal *who,
+			       struct api_response *r, api_done_fn done, void *opaque)
+{
+	char err[512];
+	struct incoming *in = calloc(1, sizeof(*in));
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!in || !vm) {
+		free(in);
+		free(vm);
+		return fault(r, 500, "out of memory");
+	}
+	int e = peer_incoming_parse(body, len, &vm->def, &in->timeout_s, err, sizeof(err));
+	if (e < 0) {
+		free(in);
+		free(vm);
+		return fault(r, 400, err);
+	}
+	pthread_mutex_lock(&m->lock);
+	if (vm_find(m, vm->def.name))
+		e = mgr_err(err, sizeof(err), EEXIST, "a VM named '%s' is defined here already", vm->def.name);
+	if (!e)
+		e = def_check_files(m, &vm->def, err, sizeof(err));
+	if (e < 0) {
+		pthread_mutex_unlock(&m->lock);
+		def_free(&vm->def);
+		free(vm);
+		free(in);
+		return fault(r, e == -EEXIST ? 409 : 400, err);
+	}
+	vm->pidfd = -1;
+	vm->last_exit = -1;
+	vm->incoming = true;
+	vm->busy = "incoming";
+	vm->state = VM_STARTING;
+	vm->next = m->vms;
+	m->vms = vm;
+	*in = (struct incoming){ .m = m, .vm = vm, .timeout_s = in->timeout_s, .done = done, .opaque = opaque };
+	snprintf(in->from, sizeof(in->from), "%s", who->kind == API_PRINCIPAL_TLS_CERT ? who->subject
+						 : who->kind == API_PRINCIPAL_UNIX ? "this host" : who->remote);
+	pthread_mutex_unlock(&m->lock);
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	e = pthread_create(&t, &a, incoming_main, in);
+	pthread_attr_destroy(&a);
+	if (e) {
+		pthread_mutex_lock(&m->lock);
+		peer_forget_vm(m, vm);
+		pthread_mutex_unlock(&m->lock);
+		free(in);
+		return fault(r, 500, "cannot start a thread");
+	}
+	return API_PENDING;
+}
+
+/* DELETE /migrations/incoming/NAME */
+static enum api_result abandon(struct manager *m, const char *name, struct api_response *r)
+{
+	char why[256];
+	pthread_mutex_lock(&m->lock);
+	struct vm *vm = vm_find(m, name);
+	enum api_result res;
+	if (!vm || !vm->incoming) {
+		res = fault(r, 404, "no migration of that name is arriving");
+	} else if (vm->pid == 0) {
+		res = fault(r, 409, "its receiver is not ready yet: try again");
+	} else {
+		pthread_mutex_unlock(&m->lock);
+		const char *state = receive_state(m, vm, why, sizeof(why));
+		pthread_mutex_lock(&m->lock);
+		if (state && !strcmp(state, "completed")) {
+			res = fault(r, 409, "the VM runs here already");
+		} else {
+			vm->stopping = true;   /* the follower ends the worker and forgets the VM */
+			r->status = 204;
+			res = API_DONE;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	return res;
+}
+
+enum api_result peer_incoming_route(struct manager *m, const char *method, const char *path, const char *body,
+				    size_t len, const struct api_principal *who, struct api_response *r,
+				    api_done_fn done, void *opaque)
+{
+	if (!strcmp(path, "/migrations/incoming")) {
+		if (strcmp(method, "POST"))
+			return fault(r, 405, "POST");
+		return prepare(m, body, len, who, r, done, opaque);
+	}
+	const char *name = path + strlen("/migrations/incoming/");
+	if (!vm_name_ok(name))
+		return fault(r, 404, "no such migration: a name is 1 to 64 of [A-Za-z0-9-]");
+	if (strcmp(method, "DELETE"))
+		return fault(r, 405, "DELETE");
+	return abandon(m, name, r);
+}

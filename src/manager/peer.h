@@ -1,0 +1,71 @@
+/* petreld between hosts (docs/manager.md#between-hosts): the TCP listener, TLS only
+ * (tls_listen.c), who may do what (auth.c), and live migration to another host's petreld
+ * (migrate.c, migrate_in.c). */
+#ifndef PETREL_MANAGER_PEER_H
+#define PETREL_MANAGER_PEER_H
+
+#include "manager/manager.h"
+#include "api/router.h"
+
+#include <stddef.h>
+
+struct api_server;
+struct api_principal;
+struct api_response;
+
+#define PEER_DEFAULT_PORT 7443
+
+/* tls_listen.c: listen on m->listen_tcp (ADDR:PORT) with the credentials of m->tls_dir
+ * (loaded into m->tls) and hand every TLS connection to srv (api_server_adopt) with the
+ * principal its handshake proved: a client certificate the CA signed, or none (anonymous; a
+ * certificate the CA did not sign is refused in the handshake). 0 or -errno with err. */
+int peer_listen_start(struct manager *m, struct api_server *srv, char *err, size_t errlen);
+
+/* auth.c: the one place that decides whether who may send method path to petreld: 0 (yes), or
+ * an HTTP status (401, 403) with the reason in why. A Unix client is trusted (the socket is
+ * root's and the petrel group's, 0660); a TLS client with a certificate the CA signed is an
+ * administrator (another host's petreld, an operator); an anonymous TLS client may ask only
+ * GET /whoami. The web interface adds its logins and roles here. */
+unsigned auth_check(struct manager *m, const struct api_principal *who, const char *method, const char *path,
+		    char *why, size_t whylen);
+/* GET /whoami: the principal as JSON. */
+json_t *auth_principal_json(const struct api_principal *who);
+
+/* peer.c: what both sides of a migration share. */
+/* POST /vms/NAME/migrate {"to": "HOST[:PORT]", "downtime_ms": N, "timeout_s": N}. */
+struct peer_migrate_req {
+	char host[256];
+	unsigned port;              /* PEER_DEFAULT_PORT when not given */
+	unsigned downtime_ms, timeout_s;
+};
+/* The bodies (from the network: strict, every field checked, unknown ones refused): 0 or
+ * -EINVAL with the reason. */
+int peer_migrate_parse(const char *body, size_t len, struct peer_migrate_req *r, char *err, size_t errlen);
+/* "HOST", "HOST:PORT", "[IPv6]", "[IPv6]:PORT" or a bare IPv6 address. */
+int peer_parse_target(const char *to, char host[256], unsigned *port, char *err, size_t errlen);
+/* POST /migrations/incoming {"definition": {...}, "timeout_s": N}: the definition checked as
+ * POST /vms checks it (def_free it). */
+int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsigned *timeout_s, char *err,
+			size_t errlen);
+/* One request to host:port's petreld over TLS with this host's certificate (the target's must
+ * name host): its HTTP status with the JSON answer in *reply (json_decref; a status >= 300 also
+ * puts the fault in err), or -errno with err. */
+int peer_call(struct manager *m, const char *host, unsigned port, const char *method, const char *path, json_t *body,
+	      unsigned timeout_ms, json_t **reply, char *err, size_t errlen);
+/* The certificate directory as vm's worker sees it (copied into its jail as /tls). */
+int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen, char *err, size_t errlen);
+/* A TCP port free on every address now (the receiving worker listens there), or -errno. */
+int peer_free_port(void);
+/* Take vm out of m's list and free it (m->lock held; its worker has ended). */
+void peer_forget_vm(struct manager *m, struct vm *vm);
+
+/* migrate.c: POST /vms/NAME/migrate (vm running, m->lock held): answers later. */
+enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body, size_t len,
+			     struct api_response *r, api_done_fn done, void *opaque);
+/* migrate_in.c: POST /migrations/incoming and DELETE /migrations/incoming/NAME (m->lock not
+ * held): the target's side. */
+enum api_result peer_incoming_route(struct manager *m, const char *method, const char *path, const char *body,
+				    size_t len, const struct api_principal *who, struct api_response *r,
+				    api_done_fn done, void *opaque);
+
+#endif
