@@ -47,7 +47,7 @@ class Cluster:
 
     def sh(self, *args, check=True, timeout=300):
         r = subprocess.run([str(SCRIPT), *args], env=self.env, capture_output=True, text=True,
-                           timeout=timeout)
+                           timeout=timeout, stdin=subprocess.DEVNULL)
         if check and r.returncode != 0:
             raise AssertionError(f"cluster.sh {' '.join(args)} failed ({r.returncode}):\n"
                                  f"{r.stdout[-2000:]}{r.stderr[-3000:]}")
@@ -144,6 +144,11 @@ class Cluster:
         if r.returncode != 0:
             return "unreachable"
         return json.loads(r.stdout).get("state")
+
+    def counts(self, host, name):
+        """The count=N lines of the counter guest's console on host (its recent output)."""
+        r = self.x(host, "timeout", "4", str(BUILD / "petrelctl"), "console", name, timeout=30)
+        return [int(m) for m in re.findall(r"^count=(\d+)", r.stdout, re.M)]
 
     def running_on(self, name):
         """The hosts whose petreld says VM name runs."""

@@ -118,11 +118,15 @@ def test_move_live_migrates(cluster):
     c = cluster
     src = wait(lambda: only(c, "vm1"), 120, "vm1 running on one host")
     dst = next(h for h in c.hosts if h != src)
+    before = wait(lambda: c.counts(src, "vm1"), 60, "vm1 counting")
     c.x("h1", "crm_resource", "--move", "-r", "vm1", "-N", dst, check=True)
     try:
         wait(lambda: only(c, "vm1") == dst, 180, f"vm1 to move to {dst}")
         log = (c.dir / "hosts" / src / "var/log/pacemaker/pacemaker.log").read_text()
         assert "vm1_migrate_to_0" in log, "Pacemaker did not live-migrate vm1 (a stop and start instead)"
+        # the guest counts on where it was: no reboot (count=1 again), no count skipped
+        after = wait(lambda: (a := c.counts(dst, "vm1")) and a[-1] > before[-1] and a, 60, "vm1 counting on")
+        assert after[0] > 1 and after == list(range(after[0], after[0] + len(after))), after
     finally:
         c.x("h1", "crm_resource", "--clear", "-r", "vm1")
 
