@@ -4,6 +4,8 @@ running the real corosync, pacemakerd and petreld form a cluster with quorum and
 fence agent kills a host for real; a host lost or cut off the network is fenced by the others
 and rejoins; the resource agent answers as the OCF API says where no VM has to start.
 Needs root; skips without it."""
+import json
+import shutil
 import subprocess
 
 import pytest
@@ -170,3 +172,41 @@ def test_resource_agent_without_a_vm(cluster, tmp_path):
     wait(lambda: agent(c, "h3", "monitor", config=d, CRM_meta_interval=0).returncode == 7, 30,
          "petreld back on h3")
     assert agent(c, "h1", "frobnicate", config=d).returncode == 3              # OCF_ERR_UNIMPLEMENTED
+
+
+def has_verb(verb):
+    r = subprocess.run([str(clusterlib.BUILD / "petrelctl"), "--help"], capture_output=True, text=True)
+    return f"{verb} " in r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not has_verb("replica"), reason="petrelctl has no replica verb")
+def test_resource_agent_standby_without_a_vm(cluster):
+    """Promotable mode: the unpromoted instance is a waiting standby (a worker in external
+    takeover mode; it needs no KVM while it waits), listening on the host's cluster address."""
+    c = cluster
+    shutil.copy(clusterlib.BUILD / "petrel", c.shared / "kernel-standin")  # any regular file
+    d = c.shared / "standby.json"
+    d.write_text(json.dumps({"boot-source": {"kernel_image_path": str(c.shared / "kernel-standin")},
+                             "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+                             "petrel": {"name": "stby"}}))
+    ms = {"config": d, "CRM_meta_promotable": "true", "CRM_meta_clone_max": 2, "CRM_meta_promoted_max": 1}
+    assert agent(c, "h2", "monitor", CRM_meta_interval=0, **ms).returncode == 7
+    r = agent(c, "h2", "start", **ms)
+    assert r.returncode == 0, r.stderr
+    try:
+        st = json.loads(c.x("h2", str(clusterlib.BUILD / "petrelctl"), "replica", "stby", "status", "--json",
+                            check=True).stdout)
+        assert st["role"] == "standby" and st["running"] is False, st
+        assert st["takeover"] == "external"
+        # it listens where the agent said: h2's Corosync ring address
+        ss = c.x("h2", "ss", "-ltn").stdout
+        assert f"{clusterlib.addr('h2')}:7100" in ss, ss
+        r = agent(c, "h2", "monitor", CRM_meta_interval=3000, **ms)
+        assert r.returncode == 0, r.stderr               # unpromoted and healthy
+        # nothing to promote from: the standby never received a checkpoint
+        assert not st.get("checkpoints")
+    finally:
+        r = agent(c, "h2", "stop", **ms)
+    assert r.returncode == 0, r.stderr
+    assert agent(c, "h2", "monitor", CRM_meta_interval=0, **ms).returncode == 7
+    assert c.vm_state("h2", "stby") is None
