@@ -368,12 +368,6 @@ static int wait_socket(struct manager *m, struct vm *vm, char *err, size_t errle
 
 int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t **fc_out, char *err, size_t errlen)
 {
-	return worker_start_as(m, vm, restore, NULL, err, errlen);
-}
-
-int worker_start_as(struct manager *m, struct vm *vm, const char *restore, json_t *receive, char *err,
-		    size_t errlen)
-{
 	const char *name = vm->def.name;
 	if (m->jailer) {
 		snprintf(vm->jail_dir, sizeof(vm->jail_dir), "%s/petrel/%s", m->jail_base, name);
@@ -431,6 +425,12 @@ fail:
 }
 
 int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen)
+{
+	return worker_start_as(m, vm, restore, NULL, err, errlen);
+}
+
+int worker_start_as(struct manager *m, struct vm *vm, const char *restore, json_t *receive, char *err,
+		    size_t errlen)
 {
 	json_t *fc;
 	int e = worker_launch(m, vm, restore, &fc, err, errlen);
