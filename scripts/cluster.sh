@@ -99,8 +99,10 @@ host_boot() {
 	local h=$1 H=$C/hosts/$1
 	[[ -z $(init_pid "$h") ]] || return 0
 	rm -f "$H/init.pid"
-	# unshare --kill-child: the init dies with its parent too; setsid: no terminal signal reaches it
-	setsid ip netns exec "pcl$h" unshare --mount --uts --pid --fork --kill-child --mount-proc \
+	# nsenter, not ip netns exec, which mounts a new /sys and so hides the cgroup hierarchies the
+	# jailer puts workers in; unshare --kill-child: the init dies with its parent too; setsid: no
+	# terminal signal reaches it
+	setsid nsenter --net="/run/netns/pcl$h" unshare --mount --uts --pid --fork --kill-child --mount-proc \
 		"$SELF" _init "$h" </dev/null >>"$H/init.log" 2>&1 &
 	local u=$! i p
 	for ((i = 0; i < 100; i++)); do
