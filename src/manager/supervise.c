@@ -29,9 +29,10 @@ void supervise_wake(struct manager *m)
 
 static void schedule_restart(struct manager *m, struct vm *vm, bool crashed)
 {
-	/* a standby's worker holds no guest of its own: restarting would boot a second copy */
+	/* a replicated VM's recovery is the cluster's (a promoted standby): a restart here, a
+	 * fresh boot from the disks, would be a second copy */
 	if (vm->def.restart == RESTART_NEVER || (vm->def.restart == RESTART_ON_FAILURE && !crashed) ||
-	    vm->replica == REPLICA_STANDBY)
+	    vm->replica != REPLICA_NONE)
 		return;
 	if (vm->started_at && time(NULL) - vm->started_at >= STABLE_S)
 		vm->restarts = 0;
