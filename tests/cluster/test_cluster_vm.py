@@ -46,17 +46,6 @@ def only(c, name):
     return on[0] if len(on) == 1 else None
 
 
-def test_ocf_tester(cluster):
-    c = cluster
-    cfg = clusterlib.vm_definition(c.shared / "vm-tester.json", "vm-tester", c.shared / "counter.elf")
-    r = c.x("h1", "ocf-tester", "-n", "vm-tester", "-o", f"config={cfg}",
-            "-o", f"petrelctl={clusterlib.BUILD / 'petrelctl'}", "-o", "shutdown_timeout=10",
-            "/usr/lib/ocf/resource.d/petrel/petrel-vm", timeout=600)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "passed all tests" in r.stdout
-    assert c.vm_state("h1", "vm-tester") is None  # stopped and undefined at the end
-
-
 def test_vm_starts_where_pacemaker_puts_it(cluster):
     c = cluster
     disk = c.shared / "vm1.img"
@@ -152,3 +141,14 @@ def test_replicated_vm_fails_over_by_promotion(cluster):
     assert c.fenced(prim, n)
     r = c.x(new, str(clusterlib.BUILD / "petrelctl"), "replica", "rep1", "status", "--json")
     assert r.returncode == 0, r.stderr
+
+
+def test_ocf_tester(cluster):
+    c = cluster
+    cfg = clusterlib.vm_definition(c.shared / "vm-tester.json", "vm-tester", c.shared / "counter.elf")
+    r = c.x("h1", "ocf-tester", "-n", "vm-tester", "-o", f"config={cfg}",
+            "-o", f"petrelctl={clusterlib.BUILD / 'petrelctl'}", "-o", "shutdown_timeout=10",
+            "/usr/lib/ocf/resource.d/petrel/petrel-vm", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "passed all tests" in r.stdout
+    assert c.vm_state("h1", "vm-tester") is None  # stopped and undefined at the end
