@@ -30,6 +30,7 @@ PY = [
     (["migration.py", "idle", "dirty", "postcopy", "wire", "disk"], True, False, "wire:", 900),
     (["replication.py"], True, False, "failover after", 900),
     (["tls.py", "stream"], False, False, "tls handshake", 180),
+    (["cluster.py"], False, True, "host kill -> fenced", 600),
     (["vcpu_hotplug.py"], True, False, "petrel (request -> vCPU ready)", 300),
 ]
 # The C benches: their smallest arguments are their quick mode.

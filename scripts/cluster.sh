@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# A Corosync + Pacemaker cluster of N test hosts on this one machine (docs/cluster.md).
+#
+# Usage: scripts/cluster.sh up N       start hosts h1..hN (N >= 2), form the cluster, enable STONITH
+#        scripts/cluster.sh down       stop every host, remove the bridge, the namespaces and the state
+#        scripts/cluster.sh status     each host's state, then crm_mon of a live host
+#        scripts/cluster.sh exec HOST CMD...   run CMD inside HOST (its namespaces, e.g. crm_mon -1)
+#        scripts/cluster.sh kill HOST  SIGKILL every process of HOST at once (a host lost)
+#        scripts/cluster.sh boot HOST  start a killed HOST again (it rejoins the cluster)
+#        scripts/cluster.sh cut HOST | mend HOST   take HOST's network link down / up (a partition)
+#
+# A host is a process tree in its own network namespace (eth0 on the bridge pclbr0, 10.239.39.1X),
+# mount namespace (its own /etc/corosync, /var/lib/{corosync,pacemaker,petrel}, /var/log, /run,
+# /dev/shm), UTS namespace (node name hX) and pid namespace (so that killing its init kills all of
+# it, VMs included), running the real corosync, pacemakerd and petreld. There is no systemd: the
+# host's init (this script, `_init`) starts the daemons by hand. Shared storage is
+# $PETREL_CLUSTER_DIR/shared, seen by every host at the same path (the jail bases are on the
+# same file system, so the jailer can hard-link disks from it).
+#
+# Fencing is out of band, as IPMI or fence_virtd are: the fence agent (ocf/fence_petrelns) in a host
+# writes a request into $PETREL_CLUSTER_DIR/fence; this script's fence daemon (`_fenced`, in
+# the root namespaces, started by `up`) kills or boots the target host and answers.
+#
+# Env: PETREL_CLUSTER_DIR   state (default /tmp/petrel-cluster)
+#      PETREL_BUILD         where petreld, petrelctl, petrel, petrel-jailer are (default ROOT/build)
+#      PETREL_CLUSTER_NO_RT=1  corosync without real-time scheduling (emulated CPUs)
+#      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
+# Needs root, iproute2, util-linux (unshare, nsenter), corosync, pacemaker, pacemaker-cli-utils.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SELF=$ROOT/scripts/cluster.sh
+C=${PETREL_CLUSTER_DIR:-/tmp/petrel-cluster}
+BUILD=${PETREL_BUILD:-$ROOT/build}
+TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
+BR=pclbr0
+NET=10.239.39
+OCF_DIR=/usr/lib/ocf/resource.d/petrel
+FENCE_AGENT=/usr/sbin/fence_petrelns
+
+log() { echo "cluster: $*" >&2; }
+die() { echo "cluster: $*" >&2; exit 1; }
+addr() { echo "$NET.$((10 + ${1#h}))"; }
+hosts() { cat "$C/hosts.list" 2>/dev/null || true; }
+# the host's init, as a pid of the root pid namespace; empty when the host is down
+init_pid() {
+	local p
+	p=$(cat "$C/hosts/$1/init.pid" 2>/dev/null) || return 0
+	[[ -n $p && -d /proc/$p ]] && [[ $(readlink "/proc/$p/ns/net") == "$(ip netns exec "pcl$1" readlink /proc/self/ns/net 2>/dev/null)" ]] && echo "$p"
+	return 0
+}
+
+in_host() { # HOST CMD...: run inside the host's namespaces
+	local h=$1 p
+	shift
+	p=$(init_pid "$h")
+	[[ -n $p ]] || die "$h is down"
+	nsenter -t "$p" -m -u -n -p -- "$@"
+}
+
+# --- a host's init: pid 1 of its pid namespace --------------------------------------------------
+host_init() {
+	local h=$1 H=$C/hosts/$1
+	hostname "$h"
+	for d in etc/corosync var/lib/corosync var/lib/pacemaker var/lib/petrel var/log; do
+		mkdir -p "$H/$d" "/$d"
+		mount --bind "$H/$d" "/$d"
+	done
+	mount -t tmpfs -o mode=0755 run /run
+	mount -t tmpfs -o mode=1777 shm /dev/shm
+	mkdir -p /run/petreld /var/log/corosync /var/log/pacemaker /var/lib/pacemaker/{cib,pengine,blackbox,cores} \
+		/var/lib/petrel/vms /var/lib/petrel/snapshots "$H/jail"
+	chown hacluster:haclient /var/log/pacemaker /var/lib/pacemaker/{cib,pengine,blackbox,cores}
+	chmod 0750 /var/lib/pacemaker/{cib,pengine,blackbox,cores}
+	chmod 0770 /var/log/pacemaker
+	# corosync runs its ring at real-time priority (as in production) unless told not to: on an
+	# emulated CPU (scripts/nested-kvm.sh) three real-time corosyncs starve everything else
+	corosync -f ${PETREL_CLUSTER_NO_RT:+-p} >>/var/log/corosync/stdout.log 2>&1 &
+	local i
+	for ((i = 0; i < 100; i++)); do
+		corosync-cfgtool -s >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_logfacility=none PCMK_stderr=0 \
+		pacemakerd >>/var/log/pacemaker/stdout.log 2>&1 &
+	# petreld's TLS listener for live migrations from the other hosts, when this petreld has one
+	local tls=()
+	[[ -s $C/pki/$h/cert.pem ]] && tls=(--listen-tcp "$(addr "$h"):7443" --tls-dir "$C/pki/$h")
+	"$BUILD/petreld" --foreground "${tls[@]}" --state-dir /run/petreld --defs-dir /var/lib/petrel/vms \
+		--snapshot-dir /var/lib/petrel/snapshots --jail-base "$H/jail" --cgroup-parent "petrel-cluster-$h" --shutdown-timeout 5 \
+		>>/var/log/petreld.log 2>&1 &
+	# an init reaps what is orphaned to it and never ends on its own
+	while :; do
+		wait -n 2>/dev/null || sleep 1
+	done
+}
+
+host_boot() {
+	local h=$1 H=$C/hosts/$1
+	[[ -z $(init_pid "$h") ]] || return 0
+	rm -f "$H/init.pid"
+	# nsenter, not ip netns exec, which mounts a new /sys and so hides the cgroup hierarchies the
+	# jailer puts workers in; unshare --kill-child: the init dies with its parent too; setsid: no
+	# terminal signal reaches it
+	setsid nsenter --net="/run/netns/pcl$h" unshare --mount --uts --pid --fork --kill-child --mount-proc \
+		"$SELF" _init "$h" </dev/null >>"$H/init.log" 2>&1 &
+	local u=$! i p
+	for ((i = 0; i < 100; i++)); do
+		p=$(cat "/proc/$u/task/$u/children" 2>/dev/null | awk '{print $1}')
+		[[ -n $p ]] && break
+		sleep 0.05
+	done
+	[[ -n $p ]] || die "$h: its init did not start (see $H/init.log)"
+	echo "$p" >"$H/init.pid"
+}
+
+host_kill() { # every process of the host, at once: SIGKILL to its pid namespace's init
+	local h=$1 p i
+	p=$(init_pid "$h")
+	[[ -n $p ]] && kill -KILL "$p" 2>/dev/null
+	for ((i = 0; i < 200; i++)); do
+		[[ -z $(ip netns pids "pcl$h" 2>/dev/null) ]] && return 0
+		sleep 0.05
+	done
+	die "$h: processes left after SIGKILL: $(ip netns pids "pcl$h" | tr '\n' ' ')"
+}
+
+link() { # HOST up|down: the bridge side of its veth
+	ip link set "pcl-$1" "$2"
+}
+
+# --- the fence daemon: out-of-band power control of the hosts --------------------------------------
+# A request is a file NAME.req holding "ACTION HOST"; the answer is NAME.ans holding an exit status
+# (RHCS fence agent conventions: status answers 0 on, 2 off).
+fence_one() {
+	local action=$1 h=$2
+	[[ $action == monitor ]] && { echo 0; return; }
+	[[ -n $h && -d $C/hosts/$h ]] || { echo 1; return; }
+	case $action in
+	off) host_kill "$h" >/dev/null 2>&1 && echo 0 || echo 1 ;;
+	on) host_boot "$h" >/dev/null 2>&1 && echo 0 || echo 1 ;;
+	reboot) host_kill "$h" >/dev/null 2>&1 && host_boot "$h" >/dev/null 2>&1 && echo 0 || echo 1 ;;
+	status) [[ -n $(init_pid "$h") ]] && echo 0 || echo 2 ;;
+	*) echo 1 ;;
+	esac
+}
+
+fenced() {
+	local f action h rc t
+	echo $BASHPID >"$C/fenced.pid"
+	while :; do
+		for f in "$C"/fence/*.req; do
+			[[ -e $f ]] || continue
+			read -r action h <"$f" || true
+			t=$(date -u +%T.%N)
+			rc=$(fence_one "$action" "$h")
+			# when the request came, what, the answer, when it was done
+			echo "$t $action $h -> $rc $(date -u +%T.%N)" >>"$C/fence.log"
+			echo "$rc" >"${f%.req}.tmp" && mv "${f%.req}.tmp" "${f%.req}.ans"
+			rm -f "$f"
+		done
+		sleep 0.1
+	done
+}
+
+# --- up / down / status ------------------------------------------------------------------------------
+write_corosync_conf() {
+	local n=$1 i
+	{
+		echo "# written by scripts/cluster.sh"
+		echo "totem {"
+		echo "	version: 2"
+		echo "	cluster_name: petrel-test"
+		echo "	transport: knet"
+		echo "	crypto_cipher: aes256"
+		echo "	crypto_hash: sha256"
+		echo "	token: $TOKEN"
+		echo "}"
+		echo "nodelist {"
+		for ((i = 1; i <= n; i++)); do
+			echo "	node {"
+			echo "		name: h$i"
+			echo "		nodeid: $i"
+			echo "		ring0_addr: $(addr "h$i")"
+			echo "	}"
+		done
+		echo "}"
+		echo "quorum {"
+		echo "	provider: corosync_votequorum"
+		((n == 2)) && echo "	two_node: 1"
+		echo "}"
+		echo "uidgid {"
+		echo "	uid: hacluster"
+		echo "	gid: haclient"
+		echo "}"
+		echo "logging {"
+		echo "	to_logfile: yes"
+		echo "	logfile: /var/log/corosync/corosync.log"
+		echo "	to_stderr: no"
+		echo "	to_syslog: no"
+		echo "	timestamp: on"
+		echo "}"
+	} >"$C/corosync.conf"
+}
+
+# The first CIB of every host: the cluster options and the fence device, there from the start
+# (no window without STONITH; dc-deadtime short so the first DC is elected in seconds, not 20 s)
+seed_cib() {
+	local opts= kv
+	# STONITH on, as in production; stop what runs without quorum; the first DC elected in
+	# seconds, not dc-deadtime's default 20 s; a VM stays where it runs when a host comes back
+	# (stickiness) (docs/cluster.md#timeouts)
+	for kv in stonith-enabled=true no-quorum-policy=stop stonith-timeout=30s dc-deadtime=2s \
+		cluster-recheck-interval=1min; do
+		opts+="<nvpair id=\"opt-${kv%%=*}\" name=\"${kv%%=*}\" value=\"${kv#*=}\"/>"
+	done
+	cibadmin --empty | sed \
+		-e "s|<crm_config/>|<crm_config><cluster_property_set id=\"cib-bootstrap-options\">$opts</cluster_property_set></crm_config>|" \
+		-e "s|<constraints/>|<constraints/><rsc_defaults><meta_attributes id=\"rsc-options\"><nvpair id=\"rsc-stickiness\" name=\"resource-stickiness\" value=\"100\"/></meta_attributes></rsc_defaults>|" \
+		-e "s|<resources/>|<resources><primitive id=\"fence-ns\" class=\"stonith\" type=\"fence_petrelns\"><instance_attributes id=\"fence-ns-ia\"><nvpair id=\"fence-ns-spool\" name=\"spool\" value=\"$C/fence\"/><nvpair id=\"fence-ns-hosts\" name=\"pcmk_host_list\" value=\"$(hosts | paste -sd' ')\"/></instance_attributes><operations><op id=\"fence-ns-monitor\" name=\"monitor\" interval=\"60s\"/></operations></primitive></resources>|" \
+		>"$C/cib.xml"
+	grep -q fence-ns "$C/cib.xml" || die "cannot write the first CIB"
+}
+
+install_agents() { # what meson install puts there; the tests use this tree's agents
+	install -D -m 0755 "$ROOT/ocf/petrel-vm" "$OCF_DIR/petrel-vm"
+	install -D -m 0755 "$ROOT/ocf/fence_petrelns" "$FENCE_AGENT"
+}
+
+wait_for() { # SECONDS WHAT CMD...: until CMD succeeds
+	local t=$1 what=$2 end
+	shift 2
+	end=$((SECONDS + t))
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < end)) || die "timed out after ${t}s waiting for $what"
+		sleep 0.2
+	done
+}
+
+quorate_with() { # HOST N: HOST's corosync sees N members and quorum
+	local out
+	out=$(in_host "$1" corosync-quorumtool -s) || return 1
+	grep -Eq '^Quorate: +Yes' <<<"$out" && grep -Eq "^Total votes: +$2\$" <<<"$out"
+}
+
+pcmk_online() { # HOST N: Pacemaker on HOST has a DC and N nodes online
+	local out
+	out=$(in_host "$1" crm_mon -1 -r 2>/dev/null) || return 1
+	grep -q 'Current DC: h' <<<"$out" && grep -Eq "Online: \[ ($(seq -s ' ' -f 'h%g' 1 "$2" | sed 's/ /|/g')| )+\]" <<<"$out" &&
+		(($(sed -n 's/.*Online: \[\(.*\)\]/\1/p' <<<"$out" | wc -w) == $2))
+}
+
+fence_started() {
+	in_host "$1" crm_mon -1 -r 2>/dev/null | grep -Eq 'fence-ns.*Started'
+}
+
+up() {
+	local n=$1 i h
+	[[ $n =~ ^[0-9]+$ ]] && ((n >= 2 && n <= 9)) || die "up N: N from 2 to 9"
+	[[ $(id -u) == 0 ]] || die "needs root"
+	for t in corosync pacemakerd crm_mon cibadmin nsenter unshare ip; do
+		command -v "$t" >/dev/null || die "$t is not installed (scripts/setup.sh)"
+	done
+	[[ -x $BUILD/petreld && -x $BUILD/petrelctl ]] || die "no $BUILD/petreld (ninja -C $BUILD)"
+	[[ ! -e $C/hosts.list ]] || die "a cluster is up in $C (scripts/cluster.sh down)"
+	mkdir -p "$C/shared" "$C/fence" "$C/hosts"
+	seq -f 'h%g' 1 "$n" >"$C/hosts.list"
+	install_agents
+	write_corosync_conf "$n"
+	head -c 256 /dev/urandom >"$C/authkey"
+	seed_cib
+	# a CA and a certificate per host (its name and address) for petreld's TLS listener
+	if "$BUILD/petreld" --help 2>&1 | grep -q -- --listen-tcp && [[ -x $ROOT/scripts/pki.sh ]]; then
+		"$ROOT/scripts/pki.sh" "$C/pki" $(for h in $(hosts); do echo "$h,$(addr "$h")"; done) >/dev/null
+	fi
+	ip link add "$BR" type bridge 2>/dev/null || true
+	ip link set "$BR" up
+	for h in $(hosts); do
+		mkdir -p "$C/hosts/$h/etc/corosync"
+		install -m 0644 "$C/corosync.conf" "$C/hosts/$h/etc/corosync/corosync.conf"
+		install -m 0400 "$C/authkey" "$C/hosts/$h/etc/corosync/authkey"
+		install -D -m 0600 -o hacluster -g haclient "$C/cib.xml" "$C/hosts/$h/var/lib/pacemaker/cib/cib.xml"
+		ip netns add "pcl$h"
+		ip link add "pcl-$h" type veth peer name eth0 netns "pcl$h"
+		ip link set "pcl-$h" master "$BR" up
+		ip -n "pcl$h" addr add "$(addr "$h")/24" dev eth0
+		ip -n "pcl$h" link set eth0 up
+		ip -n "pcl$h" link set lo up
+	done
+	setsid "$SELF" _fenced </dev/null >>"$C/fenced.log" 2>&1 &
+	for h in $(hosts); do
+		host_boot "$h"
+	done
+	wait_for 60 "quorum of $n hosts" quorate_with h1 "$n"
+	wait_for 120 "Pacemaker on $n hosts" pcmk_online h1 "$n"
+	wait_for 60 "the fence device" fence_started h1
+	log "up: $n hosts ($(hosts | tr '\n' ' ')) quorate, STONITH enabled; state in $C"
+}
+
+down() {
+	local h p
+	[[ $(id -u) == 0 ]] || die "needs root"
+	p=$(cat "$C/fenced.pid" 2>/dev/null || true)
+	[[ -n $p ]] && kill "$p" 2>/dev/null || true
+	for h in $(hosts); do
+		host_kill "$h" || true
+		ip netns del "pcl$h" 2>/dev/null || true
+		ip link del "pcl-$h" 2>/dev/null || true
+		# the workers' cgroups petreld made (empty now)
+		find /sys/fs/cgroup -depth -type d -name "petrel-cluster-$h" -exec sh -c \
+			'find "$1" -depth -type d -exec rmdir {} + 2>/dev/null' _ {} \; 2>/dev/null || true
+	done
+	ip link del "$BR" 2>/dev/null || true
+	# the last cluster's logs and state stay for a post-mortem until the next down
+	rm -rf "$C.last"
+	[[ -e $C ]] && mv "$C" "$C.last"
+	return 0
+}
+
+status() {
+	local h p any=
+	[[ -e $C/hosts.list ]] || { echo "no cluster in $C"; return 3; }
+	for h in $(hosts); do
+		p=$(init_pid "$h")
+		if [[ -n $p ]]; then
+			echo "$h $(addr "$h") up (init $p, link $(cat "/sys/class/net/pcl-$h/operstate"))"
+			[[ -n $any ]] || any=$h
+		else
+			echo "$h $(addr "$h") down"
+		fi
+	done
+	[[ -n $any ]] && in_host "$any" crm_mon -1 -r
+	return 0
+}
+
+case ${1:-} in
+up) up "${2:-3}" ;;
+down) down ;;
+status) status ;;
+exec) [[ $# -ge 3 ]] || die "exec HOST CMD..."; h=$2; shift 2; in_host "$h" "$@" ;;
+kill) host_kill "$2" ;;
+boot) host_boot "$2" ;;
+cut) link "$2" down ;;
+mend) link "$2" up ;;
+_init) host_init "$2" ;;
+_fenced) fenced ;;
+*) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;
+esac

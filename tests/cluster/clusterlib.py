@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The namespace test cluster of scripts/cluster.sh, driven from Python: bring it up and down,
+run commands in a host, read Corosync's quorum and Pacemaker's view, kill, cut and mend hosts.
+Used by tests/cluster and bench/cluster.py."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "cluster.sh"
+BUILD = Path(os.environ.get("PETREL_BUILD", ROOT / "build")).resolve()
+TOOLS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "crm_resource", "stonith_admin",
+         "nsenter", "unshare", "ip", "jq")
+
+
+def addr(host):
+    """The host's address on the cluster bridge (scripts/cluster.sh)."""
+    return f"10.239.39.{10 + int(host[1:])}"
+
+
+def missing():
+    """Why this machine cannot build the test cluster, or None."""
+    if os.geteuid() != 0:
+        return "needs root (network, mount, pid namespaces)"
+    for t in TOOLS:
+        if not shutil.which(t):
+            return f"{t} is not installed (scripts/setup.sh)"
+    for b in ("petreld", "petrelctl"):
+        if not (BUILD / b).exists():
+            return f"{BUILD / b} is not built"
+    return None
+
+
+class Cluster:
+    def __init__(self, n=3, token_ms=None, cdir=None):
+        self.n = n
+        self.hosts = [f"h{i}" for i in range(1, n + 1)]
+        self.dir = Path(cdir or os.environ.get("PETREL_CLUSTER_DIR", "/tmp/petrel-cluster"))
+        self.env = dict(os.environ, PETREL_BUILD=str(BUILD), PETREL_CLUSTER_DIR=str(self.dir))
+        if token_ms:
+            self.env["PETREL_CLUSTER_TOKEN"] = str(token_ms)
+        self.shared = self.dir / "shared"
+
+    def sh(self, *args, check=True, timeout=300):
+        r = subprocess.run([str(SCRIPT), *args], env=self.env, capture_output=True, text=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise AssertionError(f"cluster.sh {' '.join(args)} failed ({r.returncode}):\n"
+                                 f"{r.stdout[-2000:]}{r.stderr[-3000:]}")
+        return r
+
+    def up(self):
+        self.sh("down", check=False)
+        self.sh("up", str(self.n), timeout=400)
+        return self
+
+    def down(self):
+        self.sh("down", check=False)
+
+    def x(self, host, *cmd, check=False, timeout=60):
+        """Run cmd inside host; the CompletedProcess."""
+        r = self.sh("exec", host, *cmd, check=False, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{host}: {' '.join(cmd)} failed ({r.returncode}): {r.stderr[-2000:]}")
+        return r
+
+    def init_pid(self, host):
+        """The host's init in the root pid namespace, or None when it is down."""
+        try:
+            pid = int((self.dir / "hosts" / host / "init.pid").read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            ours = os.readlink(f"/proc/{pid}/ns/net")
+        except OSError:
+            return None
+        theirs = subprocess.run(["ip", "netns", "exec", f"pcl{host}", "readlink", "/proc/self/ns/net"],
+                                capture_output=True, text=True).stdout.strip()
+        return pid if ours == theirs else None
+
+    def host_pids(self, host):
+        """Every process in the host's network namespace (root pid namespace numbers)."""
+        out = subprocess.run(["ip", "netns", "pids", f"pcl{host}"], capture_output=True, text=True).stdout
+        return {int(p) for p in out.split()}
+
+    def kill(self, host):
+        self.sh("kill", host)
+
+    def boot(self, host):
+        self.sh("boot", host)
+
+    def cut(self, host):
+        self.sh("cut", host)
+
+    def mend(self, host):
+        self.sh("mend", host)
+
+    def quorum(self, host):
+        """(quorate, total votes) as the host's corosync sees them; (None, 0) when it cannot say."""
+        r = self.x(host, "corosync-quorumtool", "-s", timeout=30)
+        q = re.search(r"^Quorate:\s+(\w+)", r.stdout, re.M)
+        v = re.search(r"^Total votes:\s+(\d+)", r.stdout, re.M)
+        return (q.group(1) == "Yes" if q else None), (int(v.group(1)) if v else 0)
+
+    def online(self, host):
+        """The nodes Pacemaker on host reports online."""
+        r = self.x(host, "crm_mon", "-1", "-r", timeout=30)
+        m = re.search(r"Online: \[(.*?)\]", r.stdout)
+        return set(m.group(1).split()) if m else set()
+
+    def fence_log(self):
+        try:
+            return (self.dir / "fence.log").read_text().splitlines()
+        except OSError:
+            return []
+
+    def fenced(self, host, since=0):
+        """The fence daemon's actions on host, after the first `since` lines of its log."""
+        return [ln.split()[1] for ln in self.fence_log()[since:] if ln.split()[2:3] == [host]]
+
+    def live(self):
+        return [h for h in self.hosts if self.init_pid(h)]
+
+    def cib(self, host, *args):
+        return self.x(host, "cibadmin", *args, check=True).stdout
+
+    def resource_where(self, host, rsc):
+        """The nodes crm_resource --locate names for rsc, as Pacemaker on host sees them."""
+        r = self.x(host, "crm_resource", "--locate", "-r", rsc, timeout=30)
+        return re.findall(r"is running on: (\S+)", r.stdout)
+
+    def vm_state(self, host, name):
+        """What host's petreld says of VM name: its state, None when petreld does not know it,
+        "unreachable" when the host or its petreld is down."""
+        if not self.init_pid(host):
+            return "unreachable"
+        r = self.x(host, str(BUILD / "petrelctl"), "--json", "info", name, timeout=30)
+        if r.returncode == 4:
+            return None
+        if r.returncode != 0:
+            return "unreachable"
+        return json.loads(r.stdout).get("state")
+
+    def counts(self, host, name):
+        """The count=N lines of the counter guest's console on host (its recent output)."""
+        r = self.x(host, "timeout", "4", str(BUILD / "petrelctl"), "console", name, timeout=30)
+        return [int(m) for m in re.findall(r"^count=(\d+)", r.stdout, re.M)]
+
+    def running_on(self, name):
+        """The hosts whose petreld says VM name runs."""
+        return [h for h in self.hosts if self.vm_state(h, name) in ("running", "paused")]
+
+
+def wait(cond, timeout, what, step=0.25):
+    end = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def vm_definition(path, name, kernel, disk=None):
+    """A petreld definition of the counter test guest on the shared storage."""
+    doc = {"boot-source": {"kernel_image_path": str(kernel)},
+           "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+           "petrel": {"name": name}}
+    if disk:
+        doc["drives"] = [{"drive_id": "d0", "path_on_host": str(disk), "is_root_device": False,
+                          "is_read_only": False}]
+    Path(path).write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def vm_resource(rid, config, promotable=False, monitor="2s", **params):
+    """The CIB XML of a petrel-vm resource: a primitive that may live-migrate, or a promotable
+    clone of two instances (replicated VM)."""
+    params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 10, **params}
+    ia = "".join(f'<nvpair id="{rid}-{k}" name="{k}" value="{v}"/>' for k, v in params.items())
+    ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="90s"/>'
+           f'<op id="{rid}-stop" name="stop" interval="0" timeout="60s"/>'
+           f'<op id="{rid}-migrate-to" name="migrate_to" interval="0" timeout="120s"/>'
+           f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="60s"/>')
+    if promotable:
+        ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="30s"/>'
+                f'<op id="{rid}-mon-u" name="monitor" interval="3s" role="Unpromoted" timeout="30s"/>'
+                f'<op id="{rid}-promote" name="promote" interval="0" timeout="120s"/>'
+                f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>'
+                # a primary's first sync to its standby happens in a notify
+                f'<op id="{rid}-notify" name="notify" interval="0" timeout="150s"/>')
+    else:
+        ops += f'<op id="{rid}-mon" name="monitor" interval="{monitor}" timeout="30s"/>'
+    prim = (f'<primitive id="{rid}" class="ocf" provider="petrel" type="petrel-vm">'
+            f'<instance_attributes id="{rid}-ia">{ia}</instance_attributes>'
+            + ('' if promotable else
+               f'<meta_attributes id="{rid}-meta"><nvpair id="{rid}-am" name="allow-migrate" value="true"/>'
+               '</meta_attributes>')
+            + f'<operations>{ops}</operations></primitive>')
+    if not promotable:
+        return prim
+    return (f'<clone id="{rid}-clone"><meta_attributes id="{rid}-clone-meta">'
+            f'<nvpair id="{rid}-p" name="promotable" value="true"/>'
+            f'<nvpair id="{rid}-cm" name="clone-max" value="2"/>'
+            f'<nvpair id="{rid}-pm" name="promoted-max" value="1"/>'
+            f'<nvpair id="{rid}-n" name="notify" value="true"/>'
+            f'</meta_attributes>{prim}</clone>')

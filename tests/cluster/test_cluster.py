@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The namespace test cluster without KVM (scripts/cluster.sh, docs/cluster.md): three hosts
+running the real corosync, pacemakerd and petreld form a cluster with quorum and STONITH; the
+fence agent kills a host for real; a host lost or cut off the network is fenced by the others
+and rejoins; the resource agent answers as the OCF API says where no VM has to start.
+Needs root; skips without it."""
+import json
+import shutil
+import subprocess
+
+import pytest
+
+import clusterlib
+from clusterlib import wait
+
+why = clusterlib.missing()
+pytestmark = pytest.mark.skipif(why is not None, reason=why or "")
+
+AGENT = clusterlib.ROOT / "ocf" / "petrel-vm"
+FENCE = clusterlib.ROOT / "ocf" / "fence_petrelns"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = clusterlib.Cluster(3).up()
+    yield c
+    c.down()
+
+
+def settled(c, hosts=None):
+    """Every live host quorate with all of them, and Pacemaker on each seeing them online."""
+    hosts = hosts or c.hosts
+    for h in hosts:
+        q, votes = c.quorum(h)
+        if not q or votes != len(hosts) or c.online(h) != set(hosts):
+            return False
+    return True
+
+
+def test_forms_with_quorum_and_stonith(cluster):
+    c = cluster
+    wait(lambda: settled(c), 60, "3 quorate hosts")
+    for h in c.hosts:
+        # each host is its own machine: its node name, its address, its own /etc/corosync
+        assert c.x(h, "uname", "-n").stdout.strip() == h
+        assert f"10.239.39.{10 + int(h[1:])}/24" in c.x(h, "ip", "-4", "addr", "show", "eth0").stdout
+        assert c.x(h, "cat", "/etc/corosync/corosync.conf").stdout == \
+            (c.dir / "hosts" / h / "etc/corosync/corosync.conf").read_text()
+        # and runs petreld on its own socket
+        assert c.x(h, str(clusterlib.BUILD / "petrelctl"), "list").returncode == 0
+    props = c.cib("h1", "-Q", "-o", "crm_config")
+    assert 'name="stonith-enabled" value="true"' in props
+    assert 'name="no-quorum-policy" value="stop"' in props
+    assert wait(lambda: "Started" in c.x("h1", "crm_resource", "--locate", "-r", "fence-ns").stdout
+                or c.resource_where("h1", "fence-ns"), 60, "the fence device")
+
+
+def test_fence_agent_metadata_and_status(cluster):
+    c = cluster
+    meta = subprocess.run([str(FENCE), "-o", "metadata"], capture_output=True, text=True, check=True).stdout
+    subprocess.run(["xmllint", "--noout", "-"], input=meta, text=True, check=True)
+    assert 'name="fence_petrelns"' in meta and '<action name="reboot"/>' in meta
+    spool = str(c.dir / "fence")
+    # status through the fence daemon, as the fencer asks it: stdin options
+    for h in c.hosts:
+        r = subprocess.run([str(FENCE)], input=f"action=status\nport={h}\nspool={spool}\n", text=True,
+                           capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(FENCE), "-o", "status", "-n", "h9", "-s", spool], capture_output=True, timeout=60)
+    assert r.returncode == 1  # no such host: a failure, never "off"
+    r = subprocess.run([str(FENCE), "-o", "list", "-s", spool], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["h1,", "h2,", "h3,"]
+
+
+def test_stonith_admin_reboots_a_host(cluster):
+    c = cluster
+    wait(lambda: settled(c), 90, "3 quorate hosts")
+    old_pids = c.host_pids("h3")
+    old_init = c.init_pid("h3")
+    assert old_init in old_pids and len(old_pids) >= 8  # init, corosync, pacemaker's 7, petreld
+    n = len(c.fence_log())
+    r = c.x("h1", "stonith_admin", "--reboot", "h3", "--timeout", "90", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert c.fenced("h3", n) == ["reboot"]
+    # every process of the old h3 is gone; a new h3 booted and rejoined
+    assert not (old_pids & c.host_pids("h3"))
+    assert c.init_pid("h3") not in (None, old_init)
+    wait(lambda: settled(c), 120, "h3 to rejoin")
+    hist = c.x("h1", "stonith_admin", "--history", "h3").stdout
+    assert "reboot of h3 successful" in hist or "successful" in hist, hist
+
+
+def test_lost_host_is_fenced_and_rejoins(cluster):
+    c = cluster
+    wait(lambda: settled(c), 90, "3 quorate hosts")
+    n = len(c.fence_log())
+    c.kill("h2")
+    assert c.host_pids("h2") == set()  # kill -9 of every process of the host
+    # the survivors keep quorum (2 of 3), fence h2 (its processes are gone, but only fencing
+    # tells Pacemaker so), and the fence device's reboot brings it back
+    wait(lambda: c.fenced("h2", n), 90, "the cluster to fence h2")
+    assert c.fenced("h2", n)[0] in ("reboot", "off")
+    wait(lambda: settled(c), 120, "h2 to rejoin")
+
+
+def test_partitioned_host_loses_quorum_and_is_fenced(cluster):
+    c = cluster
+    wait(lambda: settled(c), 90, "3 quorate hosts")
+    n = len(c.fence_log())
+    c.cut("h3")
+    try:
+        # the majority fences the host it lost (out of band: the fence daemon needs no network)
+        wait(lambda: c.fenced("h3", n), 90, "the majority to fence h3")
+        q, _ = c.quorum("h1")
+        assert q
+        # rebooted behind its cut link, h3 stays alone and without quorum: it runs nothing
+        wait(lambda: c.init_pid("h3") and c.quorum("h3") == (False, 1), 60, "h3 alone without quorum")
+        assert c.online("h1") == {"h1", "h2"}
+    finally:
+        c.mend("h3")
+    wait(lambda: settled(c), 120, "h3 to rejoin after the partition")
+
+
+def agent(c, host, action, timeout=60, **params):
+    env = {"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "vm-test",
+           "OCF_RESKEY_petrelctl": str(clusterlib.BUILD / "petrelctl")}
+    env.update({f"OCF_RESKEY_{k}": str(v) for k, v in params.items()})
+    cmd = ["env", *[f"{k}={v}" for k, v in env.items()], "/usr/lib/ocf/resource.d/petrel/petrel-vm", action]
+    return c.x(host, *cmd, timeout=timeout)
+
+
+def test_resource_agent_without_a_vm(cluster, tmp_path):
+    c = cluster
+    # cluster.sh installed this tree's agent where Pacemaker looks for it
+    assert (clusterlib.Path("/usr/lib/ocf/resource.d/petrel/petrel-vm").read_bytes() == AGENT.read_bytes())
+    meta = agent(c, "h1", "meta-data").stdout
+    subprocess.run(["xmllint", "--noout", "--dtdvalid", "/usr/share/resource-agents/ra-api-1.dtd", "-"],
+                   input=meta, text=True, check=True)
+    for a in ("start", "stop", "monitor", "migrate_to", "migrate_from", "promote", "demote", "notify",
+              "validate-all", "meta-data"):
+        assert f'<action name="{a}"' in meta
+    # a definition on the shared storage every host sees
+    d = c.shared / "agent-probe.json"
+    d.write_text('{"boot-source": {"kernel_image_path": "/nonexistent"}, "petrel": {"name": "never-ran"}}')
+    assert agent(c, "h1", "validate-all", config=d).returncode == 0
+    assert agent(c, "h1", "validate-all").returncode == 6                     # OCF_ERR_CONFIGURED
+    assert agent(c, "h1", "validate-all", config=d, shutdown_timeout="x").returncode == 6
+    assert agent(c, "h1", "validate-all", config=c.shared / "absent.json").returncode == 5  # ERR_INSTALLED
+    (c.shared / "noname.json").write_text('{"boot-source": {"kernel_image_path": "/x"}}')
+    assert agent(c, "h1", "validate-all", config=c.shared / "noname.json").returncode == 6
+    # a probe where the VM never ran: not running; a stop of it: done
+    for h in c.hosts:
+        r = agent(c, h, "monitor", config=d, CRM_meta_interval=0)
+        assert r.returncode == 7, r.stderr                                     # OCF_NOT_RUNNING
+        assert agent(c, h, "stop", config=d).returncode == 0
+    # a definition petreld refuses (its kernel does not exist): start fails, the host keeps nothing
+    r = agent(c, "h2", "start", config=d)
+    assert r.returncode == 1, r.stderr                                         # OCF_ERR_GENERIC
+    assert agent(c, "h2", "monitor", config=d, CRM_meta_interval=0).returncode == 7
+    # petreld down: "cannot ask" is never "not running" (its workers outlive it)
+    pid = c.x("h3", "pidof", "petreld").stdout.split()
+    assert len(pid) == 1
+    argv = c.x("h3", "cat", f"/proc/{pid[0]}/cmdline").stdout.split("\0")[:-1]
+    c.x("h3", "kill", "-KILL", pid[0], check=True)
+    try:
+        r = agent(c, "h3", "monitor", config=d, CRM_meta_interval=10000)
+        assert r.returncode == 1 and "petreld does not answer" in r.stderr, r.stderr  # OCF_ERR_GENERIC
+        r = agent(c, "h3", "stop", config=d)
+        assert r.returncode == 1, r.stderr    # a stop it cannot make sure of fails (and gets fenced)
+    finally:
+        c.x("h3", "sh", "-c", 'setsid "$@" >>/var/log/petreld.log 2>&1 </dev/null &', "sh", *argv, check=True)
+    wait(lambda: agent(c, "h3", "monitor", config=d, CRM_meta_interval=0).returncode == 7, 30,
+         "petreld back on h3")
+    assert agent(c, "h1", "frobnicate", config=d).returncode == 3              # OCF_ERR_UNIMPLEMENTED
+
+
+def has_verb(verb):
+    r = subprocess.run([str(clusterlib.BUILD / "petrelctl"), "--help"], capture_output=True, text=True)
+    return f"{verb} " in r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not has_verb("replica"), reason="petrelctl has no replica verb")
+def test_resource_agent_standby_without_a_vm(cluster):
+    """Promotable mode: the unpromoted instance is a waiting standby (a worker in external
+    takeover mode; it needs no KVM while it waits), listening on the host's cluster address."""
+    c = cluster
+    shutil.copy(clusterlib.BUILD / "petrel", c.shared / "kernel-standin")  # any regular file
+    d = c.shared / "standby.json"
+    d.write_text(json.dumps({"boot-source": {"kernel_image_path": str(c.shared / "kernel-standin")},
+                             "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+                             "petrel": {"name": "stby"}}))
+    ms = {"config": d, "CRM_meta_promotable": "true", "CRM_meta_clone_max": 2, "CRM_meta_promoted_max": 1}
+    assert agent(c, "h2", "monitor", CRM_meta_interval=0, **ms).returncode == 7
+    r = agent(c, "h2", "start", **ms)
+    assert r.returncode == 0, r.stderr
+    try:
+        st = json.loads(c.x("h2", str(clusterlib.BUILD / "petrelctl"), "replica", "stby", "status", "--json",
+                            check=True).stdout)
+        assert st["role"] == "standby" and st["running"] is False, st
+        assert st["takeover"] == "external"
+        # it listens where the agent said: h2's Corosync ring address
+        ss = c.x("h2", "ss", "-ltn").stdout
+        assert f"{clusterlib.addr('h2')}:7100" in ss, ss
+        r = agent(c, "h2", "monitor", CRM_meta_interval=3000, **ms)
+        assert r.returncode == 0, r.stderr               # unpromoted and healthy
+        # nothing to promote from: the standby never received a checkpoint
+        assert not st.get("checkpoints")
+    finally:
+        r = agent(c, "h2", "stop", **ms)
+    assert r.returncode == 0, r.stderr
+    assert agent(c, "h2", "monitor", CRM_meta_interval=0, **ms).returncode == 7
+    assert c.vm_state("h2", "stby") is None
