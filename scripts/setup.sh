@@ -57,7 +57,6 @@ PACKAGES=(
 	acpica-tools      # iasl: the unit tests disassemble petrel's DSDT to prove its AML well-formed
 	libwslay-dev      # petreld's web page: the WebSocket framing of the serial console in the browser (src/manager/web_ws.c)
 	libcrypt-dev      # petreld's web page: yescrypt password hashes of its users (crypt(3), src/manager/web_users.c)
-	npm               # petreld's web page: installs web/'s packages from the npm registry (web/package-lock.json) and builds it
 	chromium          # tests/web: the page end to end in headless Chromium (playwright-core drives /usr/bin/chromium)
 	corosync          # cluster membership and quorum for petrel VMs on several hosts (docs/cluster.md, tests/cluster)
 	pacemaker         # the cluster resource manager that runs ocf/petrel-vm and fences hosts (docs/cluster.md)
@@ -100,6 +99,14 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
 	log "all ${#PACKAGES[@]} packages already installed"
+fi
+# npm (petreld's web page: installs web/'s packages from the npm registry, web/package-lock.json,
+# and builds it) comes with Debian's nodejs as the package npm; a machine whose nodejs already
+# brings npm (NodeSource's, which conflicts with Debian's npm package) keeps its own.
+if ! command -v npm >/dev/null; then
+	log "installing: nodejs npm"
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends nodejs npm
 fi
 # fetch-guest.sh resolves the kernel through apt's package lists: make sure there are some.
 if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
