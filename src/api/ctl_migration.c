@@ -2,7 +2,7 @@
  * the bodies, checked strictly, and the controller's side of a migration: a destination turns
  * into a running instance when the VM arrives, a source stops (exit status 0) once the
  * destination runs its guest. The migration itself runs on its own thread (src/migration). */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "migration/migration.h"
 #include "migration/url.h"
 #include "util/json_util.h"
@@ -162,15 +162,6 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 		log_info("migration to %s started (downtime limit %u ms)", o.url, o.downtime_ms);
 	}
 	return r;
-}
-
-bool ctl_migration_active(struct controller *ctl)
-{
-	if (!ctl->mig)
-		return false;
-	struct mig_status st;
-	migration_status(ctl->mig, &st);
-	return st.state == MIG_STATE_ACTIVE;
 }
 
 json_t *ctl_migration_status(struct controller *ctl)

@@ -1,7 +1,7 @@
 /* virtio-pmem's requests (Firecracker's API, docs/pmem.md): PUT /pmem/{id} before the start,
  * PATCH /pmem/{id} (a new rate limiter) after it, the "pmem" section of a config file, and the
  * pmem metrics groups. See controller.h. */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "config/pmem_config.h"
 #include "devices/virtio/pmem.h"
 #include "vm/vm.h"

@@ -1,7 +1,7 @@
 /* PUT /replication and GET /replication (petrel's, docs/high-availability.md): the bodies,
  * checked strictly, and the controller's side: a standby becomes a running instance when it
  * takes over; a primary whose policy says stop stops with its standby. */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "ha/replication.h"
 #include "migration/url.h"
 #include "util/json_util.h"
@@ -169,15 +169,6 @@ json_t *ctl_replication_status(struct controller *ctl)
 	if (o && st.state == REPL_ACTIVE)
 		json_object_set_new(o, "failover_ms", json_real(st.failover_ms));
 	return o;
-}
-
-bool ctl_replication_active(struct controller *ctl)
-{
-	if (!ctl->repl)
-		return false;
-	struct repl_status st;
-	replication_status(ctl->repl, &st);
-	return st.role == REPL_PRIMARY && (st.state == REPL_SYNCING || st.state == REPL_PROTECTED);
 }
 
 void ctl_replication_free(struct controller *ctl)
