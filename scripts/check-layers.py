@@ -78,8 +78,6 @@ KNOWN = {
     ("devices/virtio/virtio.c", "vm"),
     ("devices/virtio/vsock.c", "vm"),
     ("devices/virtio/vsock.h", "config"),
-    ("vcpu/vcpu.c", "vm"),
-    ("vcpu/vcpu.h", "vm"),
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z0-9_]+)/', re.M)
