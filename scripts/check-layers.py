@@ -53,30 +53,10 @@ NOT_BELOW = {
 
 # Not fixed yet (issue 38): (file under src/, folder it includes). Keep this list shrinking.
 KNOWN = {
-    ("arch/x86/acpi.c", "devices"),
-    ("arch/x86/acpi_cpus.c", "devices"),
-    ("arch/x86/boot_cpu.h", "boot"),
-    ("config/devices_cli.c", "block"),
-    ("config/devices_config.c", "block"),
-    ("config/mmds_config.c", "mmds"),
-    ("config/vm_config.c", "arch"),
-    ("config/vm_config_parse.c", "arch"),
-    ("devices/e1000/e1000.c", "vm"),
     ("devices/e1000/e1000.h", "config"),
-    ("devices/e1000/e1000_offload.c", "ha"),
-    ("devices/legacy/serial.c", "ha"),
-    ("devices/virtio/balloon.c", "vm"),
-    ("devices/virtio/blk.c", "vm"),
     ("devices/virtio/blk.h", "config"),
-    ("devices/virtio/blk_file.c", "vm"),
-    ("devices/virtio/net.c", "ha"),
-    ("devices/virtio/net.c", "vm"),
     ("devices/virtio/net.h", "config"),
-    ("devices/virtio/pmem.c", "vm"),
     ("devices/virtio/pmem.h", "config"),
-    ("devices/virtio/rng.c", "vm"),
-    ("devices/virtio/virtio.c", "vm"),
-    ("devices/virtio/vsock.c", "vm"),
     ("devices/virtio/vsock.h", "config"),
 }
 

@@ -2,7 +2,7 @@
  * a checkpoint every interval: pause, copy the dirty pages and every state to a staging
  * buffer, resume, send, and release the epoch's held output when the standby acknowledges. */
 #include "ha/ha_int.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "migration/disks.h"
 #include "migration/sender.h"
 #include "migration/throttle.h"

@@ -2,7 +2,7 @@
 #ifndef PETREL_VM_VM_H
 #define PETREL_VM_VM_H
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/pvm_idle.h"

@@ -18,7 +18,7 @@
 #include "devices/virtio/virtio_mmio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm_irq.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 #include "vm/vcpu_hotplug.h"
 
 #define VM_MAX_VIRTIO 32

@@ -9,7 +9,7 @@
 
 #include <linux/kvm.h>
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "unit.h"
 #include "cpuid_fake.h"
 

@@ -11,6 +11,7 @@
 #include "devices/virtio/net_mmds.h"
 #include "memory/guest_mem.h"
 #include "mmds/proto.h"
+#include "config/mmds_config.h"
 #include "mmds/stack.h"
 #include "util/log.h"
 

@@ -4,7 +4,7 @@
 #include <malloc.h>
 #include <string.h>
 
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "unit.h"
 
 struct sink {

@@ -13,7 +13,7 @@
  * host sees ordinary frames whatever the tap's settings.
  */
 #include "devices/e1000/e1000_int.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "util/log.h"
 #include "util/stat.h"
 

@@ -7,7 +7,7 @@
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 
 #include <errno.h>
 #include <poll.h>

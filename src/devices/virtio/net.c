@@ -3,11 +3,11 @@
 #include "devices/virtio/net_int.h"
 #include "devices/virtio/net_mmds.h"
 #include "devices/dev_state.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
 #include "memory/devmem.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <endian.h>
 #include <errno.h>

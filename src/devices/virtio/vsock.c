@@ -4,7 +4,7 @@
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stddef.h>
