@@ -54,10 +54,6 @@ NOT_BELOW = {
 # Not fixed yet (issue 38): (file under src/, folder it includes). Keep this list shrinking.
 KNOWN = {
     ("devices/e1000/e1000.h", "config"),
-    ("devices/virtio/blk.h", "config"),
-    ("devices/virtio/net.h", "config"),
-    ("devices/virtio/pmem.h", "config"),
-    ("devices/virtio/vsock.h", "config"),
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z0-9_]+)/', re.M)

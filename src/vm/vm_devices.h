@@ -4,6 +4,7 @@
 #define PETREL_VM_VM_DEVICES_H
 
 #include "arch/x86/acpi.h"
+#include "config/pmem_config.h"
 #include "devices/e1000/e1000.h"
 #include "devices/legacy/ged.h"
 #include "devices/legacy/vmgenid.h"

@@ -315,7 +315,7 @@ static const struct virtio_dev_ops net_ops = {
 	.state = &net_state_ops,
 };
 
-static int net_setup(struct virtio_net *n, const struct net_config *cfg, unsigned index,
+static int net_setup(struct virtio_net *n, const struct virtio_net_params *cfg, unsigned index,
 		     const struct guest_mem *mem, struct io_thread *io)
 {
 	n->st.has_mac = cfg->has_mac;
@@ -375,7 +375,7 @@ static void net_init_struct(struct virtio_net *n)
 	n->vdev.ops = &net_ops;
 }
 
-int virtio_net_create(struct virtio_net *n, const struct net_config *cfg, unsigned index,
+int virtio_net_create(struct virtio_net *n, const struct virtio_net_params *cfg, unsigned index,
 		      const struct guest_mem *mem, struct io_thread *io)
 {
 	net_init_struct(n);
@@ -393,7 +393,7 @@ int virtio_net_create(struct virtio_net *n, const struct net_config *cfg, unsign
 	return 0;
 }
 
-int virtio_net_create_fd(struct virtio_net *n, const struct net_config *cfg, unsigned index, int fd,
+int virtio_net_create_fd(struct virtio_net *n, const struct virtio_net_params *cfg, unsigned index, int fd,
 			 const struct guest_mem *mem, struct io_thread *io)
 {
 	net_init_struct(n);

@@ -207,7 +207,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.restored = vsock_restored,
 };
 
-int virtio_vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg,
+int virtio_vsock_create(struct virtio_vsock *v, const struct virtio_vsock_params *cfg,
 			const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(v, 0, sizeof(*v));
