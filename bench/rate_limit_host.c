@@ -2,7 +2,7 @@
  * refill times from 1 ms to 10 s, on a drive and on both directions of a network interface.
  *
  * Each device is petrel's own (virtio-blk on a raw file with io_uring, virtio-net on one end of
- * a datagram socket pair standing for the tap) on a real I/O thread (src/vm/io_thread.c) with
+ * a datagram socket pair standing for the tap) on a real I/O thread (src/util/io_thread.c) with
  * the limiter's real timerfd. The driver is this program (tests/unit/fake_ring.h's rings): it
  * keeps every queue full, notifies through the queue's ioeventfd as a guest's write would, and
  * counts what the device completes (blk, net rx: the used ring; net tx: what reaches the other

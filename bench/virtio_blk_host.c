@@ -19,7 +19,7 @@
  * generator and sequential wrap-around as the virtio_blkbench guest.
  *
  * The device path is what a guest drives: src/devices/virtio/blk.c over the file opened as a
- * drive (io_uring, O_DIRECT if asked), on a real I/O thread (src/vm/io_thread.c). The driver
+ * drive (io_uring, O_DIRECT if asked), on a real I/O thread (src/util/io_thread.c). The driver
  * thread is the guest: it writes requests into a split virtqueue of 128 entries in "guest
  * memory" (an anonymous mapping: rings, headers, status bytes and data buffers), three
  * descriptors per request exactly as virtio_blkbench lays them out, publishes them and, with

@@ -48,7 +48,7 @@ static void set_interest(struct virtio_net *n, bool allow)
 
 /* ---- transmit ---- */
 
-/* A held frame's time has come (the standby acknowledged its epoch; ha/outgate.c, the
+/* A held frame's time has come (the standby acknowledged its epoch; util/outgate.c, the
  * replication thread): written under the device's lock, as the I/O thread's own writes and
  * their counters. A full tap drops it, as a congested link would. */
 static void write_held(void *opaque, const void *frame, size_t len)
