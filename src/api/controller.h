@@ -77,6 +77,7 @@ enum api_counter {
 	API_PUT_MACHINE_CFG, API_PUT_ACTIONS, API_PUT_BOOT_SOURCE, API_PUT_CPU_CFG, API_PUT_LOGGER,
 	API_PUT_METRICS, API_PUT_SERIAL, API_PUT_DRIVE, API_PUT_NETWORK, API_PUT_VSOCK,
 	API_PUT_ENTROPY, API_PUT_SNAPSHOT, API_PUT_MIGRATION, API_GET_MIGRATION, API_PUT_REPLICATION, API_GET_REPLICATION,
+	API_PATCH_REPLICATION,
 	API_PATCH_MACHINE_CFG, API_PATCH_VM, API_PATCH_DRIVE, API_PATCH_NETWORK,
 	API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS,
 	API_GET_BALLOON, API_PUT_BALLOON, API_PATCH_BALLOON,
@@ -186,6 +187,8 @@ void ctl_migration_free(struct controller *ctl);
 /* ctl_replication.c: PUT /replication (either role) and GET /replication. */
 int ctl_replication_put(struct controller *ctl, json_t *body, char *err, size_t errlen);
 json_t *ctl_replication_status(struct controller *ctl);
+/* PATCH /replication {"action": "promote"}: a standby runs the guest from its last checkpoint. */
+int ctl_replication_patch(struct controller *ctl, json_t *body, char *err, size_t errlen);
 void ctl_replication_free(struct controller *ctl);
 
 /* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main

@@ -44,6 +44,7 @@ static const struct {
 	[API_GET_MIGRATION] = { GET, "migration" },
 	[API_PUT_REPLICATION] = { PUT, "replication" },
 	[API_GET_REPLICATION] = { GET, "replication" },
+	[API_PATCH_REPLICATION] = { PATCH, "replication" },
 	[API_PATCH_MACHINE_CFG] = { PATCH, "machine_cfg" },
 	[API_PATCH_VM] = { PATCH, "vm" },
 	[API_PATCH_DRIVE] = { PATCH, "drive" },

@@ -1,6 +1,7 @@
-/* PUT /replication and GET /replication (petrel's, docs/high-availability.md): the bodies,
- * checked strictly, and the controller's side: a standby becomes a running instance when it
- * takes over; a primary whose policy says stop stops with its standby. */
+/* PUT, PATCH and GET /replication (petrel's, docs/high-availability.md): the bodies, checked
+ * strictly, and the controller's side: a standby becomes a running instance when it takes over
+ * (by itself, or promoted: PATCH {"action": "promote"}); a primary whose policy says stop
+ * stops with its standby. */
 #include "api/core.h"
 #include "ha/replication.h"
 #include "migration/url.h"
@@ -54,12 +55,15 @@ static void on_event(void *opaque, struct replication *r, enum repl_state st)
 static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "role", "listen_url", "failure_timeout_ms", "network_overrides",
-					    "vsock_override", "drive_overrides", NULL };
+					    "vsock_override", "drive_overrides", "takeover", NULL };
 	struct repl_standby_opts o = { .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO };
 	int r;
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
 	    (r = uint_field(b, "failure_timeout_ms", 10, 600000, &o.failure_timeout_ms, err, errlen)) < 0)
 		return r;
+	json_t *takeover = json_object_get(b, "takeover");
+	if (takeover && !json_is_null(takeover) && repl_takeover_parse(json_string_value(takeover), &o.takeover) < 0)
+		return json_set_err(err, errlen, "takeover: expected \"auto\" or \"external\"");
 	if (!(o.listen_url = url_of(b, "listen_url", err, errlen)))
 		return -EINVAL;
 	pthread_mutex_lock(&ctl->lock);
@@ -143,6 +147,28 @@ int ctl_replication_put(struct controller *ctl, json_t *b, char *err, size_t err
 	return json_set_err(err, errlen, "role: expected \"primary\" or \"standby\"");
 }
 
+#define PROMOTE_WAIT_MS 10000   /* the takeover itself: milliseconds; shared disks' locks: up to 1 s */
+
+int ctl_replication_patch(struct controller *ctl, json_t *b, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "action", NULL };
+	if (!json_is_object(b))
+		return json_set_err(err, errlen, "expected a JSON object");
+	int r = json_check_keys(b, "", keys, err, errlen);
+	if (r < 0)
+		return r;
+	const char *action = json_string_value(json_object_get(b, "action"));
+	if (!action || strcmp(action, "promote"))
+		return json_set_err(err, errlen, "action: expected \"promote\"");
+	/* Only this (the API) thread replaces or frees the replication. */
+	pthread_mutex_lock(&ctl->lock);
+	struct replication *repl = ctl->repl;
+	pthread_mutex_unlock(&ctl->lock);
+	if (!repl)
+		return json_set_err(err, errlen, "this petrel is not replicating: only a standby can be promoted");
+	return replication_promote(repl, PROMOTE_WAIT_MS, err, errlen);
+}
+
 json_t *ctl_replication_status(struct controller *ctl)
 {
 	struct repl_status st;
@@ -168,6 +194,10 @@ json_t *ctl_replication_status(struct controller *ctl)
 		json_object_set_new(o, "reason", json_string(st.reason));
 	if (o && st.state == REPL_ACTIVE)
 		json_object_set_new(o, "failover_ms", json_real(st.failover_ms));
+	if (o && st.role == REPL_STANDBY) {
+		json_object_set_new(o, "takeover", json_string(repl_takeover_name(st.takeover)));
+		json_object_set_new(o, "promoting", json_boolean(st.promoting));
+	}
 	return o;
 }
 

@@ -294,6 +294,7 @@ static enum api_result put_snapshot_backup(struct call *c) { return put_snapshot
 SIMPLE_PUT(put_migration_receive, ctl_migration_receive(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_migration_send, ctl_migration_send(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_replication, ctl_replication_put(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(patch_replication, ctl_replication_patch(c->ctl, c->body, msg, sizeof(msg)))
 static enum api_result get_replication(struct call *c)
 {
 	return api_from_json(c, ctl_replication_status(c->ctl));
@@ -341,7 +342,8 @@ const struct route api_routes[] = {
 	{ "migration", .get = { get_migration, API_GET_MIGRATION } },
 	{ "migration/receive", .put = { put_migration_receive, API_PUT_MIGRATION } },
 	{ "migration/send", .put = { put_migration_send, API_PUT_MIGRATION } },
-	{ "replication", .get = { get_replication, API_GET_REPLICATION }, .put = { put_replication, API_PUT_REPLICATION } },
+	{ "replication", .get = { get_replication, API_GET_REPLICATION }, .put = { put_replication, API_PUT_REPLICATION },
+	  .patch = { patch_replication, API_PATCH_REPLICATION } },
 	/* In the spec, not in petrel yet. */
 	/* Firecracker's store takes any JSON value (a PATCH that is not an object replaces it). */
 	{ "mmds", .get = { get_mmds, API_GET_MMDS }, .put = { put_mmds, API_PUT_MMDS },

@@ -15,9 +15,11 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 static void print_stats(struct vm *vm, const struct vm_config *cfg)
@@ -189,9 +191,43 @@ static struct replication *replicate_next(struct vm *vm, const char *url, uint64
 	return r;
 }
 
+/* An external-takeover standby's wait: as cli_wait_readable, and SIGRTMIN (blocked in every
+ * thread, run_standby) promotes it; a refusal is said, and it waits on. */
+static int wait_promotable(struct replication *r, int fd, int sfd)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGRTMIN);
+	int promote_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (promote_fd < 0) {
+		log_error("cannot watch for SIGRTMIN: %s", strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		struct pollfd p[3] = { { .fd = fd, .events = POLLIN }, { .fd = sfd, .events = POLLIN },
+				       { .fd = promote_fd, .events = POLLIN } };
+		if (poll(p, 3, -1) < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			close(promote_fd);
+			return -1;
+		}
+		struct signalfd_siginfo si;
+		if ((p[2].revents & POLLIN) && read(promote_fd, &si, sizeof(si)) == sizeof(si)) {
+			char err[512];
+			fprintf(stderr, "petrel: promotion asked for (signal from pid %u)\n", si.ssi_pid);
+			if (replication_promote(r, 10000, err, sizeof(err)) < 0)
+				fprintf(stderr, "petrel: not promoted: %s\n", err);
+		}
+		if (p[0].revents || p[1].revents) {
+			close(promote_fd);
+			return cli_wait_readable(fd, sfd);
+		}
+	}
+}
+
 /* --standby: a replication standby; when the primary dies the VM runs here like any other
  * (replicated to the next standby with --next-standby). */
-static int run_standby(const char *url, const char *next, bool stats, int sfd)
+static int run_standby(const char *url, const char *next, bool external, bool stats, int sfd)
 {
 	static struct vm vm;
 	static struct vm_config cfg;
@@ -199,16 +235,24 @@ static int run_standby(const char *url, const char *next, bool stats, int sfd)
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return 1;
-	struct repl_standby_opts o = { .listen_url = url, .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO };
+	struct repl_standby_opts o = { .listen_url = url, .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO,
+				       .takeover = external ? REPL_TAKEOVER_EXTERNAL : REPL_TAKEOVER_AUTO };
 	struct replication *r = NULL;
 	char err[512] = "", active = 1;
 	int status = 1;
+	if (external) { /* before the replication's thread: it must not get the signal */
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGRTMIN);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	if (replication_standby_start(&vm, &cfg, &o, standby_event, &pfd[1], &r, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
-	fprintf(stderr, "petrel: standby for a primary on %s\n", url);
-	int sig = cli_wait_readable(pfd[0], sfd);
+	fprintf(stderr, "petrel: standby for a primary on %s%s\n", url,
+		external ? " (external takeover: promote it with SIGRTMIN)" : "");
+	int sig = external ? wait_promotable(r, pfd[0], sfd) : cli_wait_readable(pfd[0], sfd);
 	if (sig != 0) {
 		replication_free(r); /* joined: a takeover has happened, or never will */
 		r = NULL;
@@ -268,7 +312,8 @@ int cli_run(int argc, char **argv)
 		if (sfd < 0)
 			return 1;
 		int status = from.incoming ? run_incoming(from.incoming, stats, sfd)
-					   : run_standby(from.standby, from.next_standby, stats, sfd);
+					   : run_standby(from.standby, from.next_standby,
+							 from.takeover && !strcmp(from.takeover, "external"), stats, sfd);
 		close(sfd);
 		return status;
 	}

@@ -18,7 +18,7 @@ enum {
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
-	OPT_NEXT_STANDBY,
+	OPT_NEXT_STANDBY, OPT_TAKEOVER,
 	OPT_NO_VMGENID,
 	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES, OPT_CPU_AFFINITY, OPT_INITRD_UNPACK,
 };
@@ -55,6 +55,7 @@ static const struct option options[] = {
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "standby", required_argument, NULL, OPT_STANDBY },
 	{ "next-standby", required_argument, NULL, OPT_NEXT_STANDBY },
+	{ "takeover", required_argument, NULL, OPT_TAKEOVER },
 	{ "kernel-decompress", required_argument, NULL, OPT_KERNEL_DECOMPRESS },
 	{ "cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY },
 	{ "initrd-unpack", required_argument, NULL, OPT_INITRD_UNPACK },
@@ -69,7 +70,8 @@ static void usage(FILE *f)
 		"       petrel run --restore STATE (--mem-file MEM [--lazy] | --uffd SOCKET) [--clock-realtime]\n"
 		"                  [--stats] [--level L]\n"
 		"       petrel run --incoming tcp:ADDR:PORT|unix:PATH [--stats] [--level L]\n"
-		"       petrel run --standby tcp:ADDR:PORT|unix:PATH [--next-standby URL] [--stats] [--level L]\n"
+		"       petrel run --standby tcp:ADDR:PORT|unix:PATH [--next-standby URL] [--takeover auto|external]\n"
+		"                  [--stats] [--level L]\n"
 		"\n"
 		"  --kernel PATH        bzImage or ELF vmlinux with a PVH note\n"
 		"  --initrd PATH        initial ramdisk\n"
@@ -109,6 +111,8 @@ static void usage(FILE *f)
 		"                       also with --restore, --incoming and --standby (docs/user-guide.md)\n"
 		"  --next-standby URL   with --standby: once this standby has taken over, it replicates the\n"
 		"                       VM to the standby listening at URL (docs/high-availability.md)\n"
+		"  --takeover external  with --standby: never take over by itself; when the primary is lost,\n"
+		"                       wait until promoted by the signal SIGRTMIN (kill -s RTMIN PID)\n"
 		"\n"
 		"The serial console is on stdin/stdout; on a terminal, Ctrl-A x stops the VM.\n"
 		"Exit status: 0 when the guest powers off or resets, non-zero with a reason on errors.\n",
@@ -274,7 +278,8 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		return 0;
 	}
 	case OPT_NEXT_STANDBY:
-		log_error("--next-standby goes with --standby only");
+	case OPT_TAKEOVER:
+		log_error("--next-standby and --takeover go with --standby only");
 		return -EINVAL;
 	default:
 		return -EINVAL;
@@ -353,6 +358,7 @@ int run_restore_args(int argc, char **argv, struct snapshot_load_opts *o, struct
 		case OPT_INCOMING: *incoming = optarg; break;
 		case OPT_STANDBY: *standby = optarg; break;
 		case OPT_NEXT_STANDBY: from->next_standby = optarg; break;
+		case OPT_TAKEOVER: from->takeover = optarg; break;
 		case OPT_STATS: *stats = true; break;
 		case OPT_CPU_AFFINITY:
 			/* host placement is this petrel's, never the snapshot's or the source's */
@@ -369,8 +375,12 @@ int run_restore_args(int argc, char **argv, struct snapshot_load_opts *o, struct
 			return -EINVAL;
 		}
 	}
-	if (from->next_standby && !*standby) {
-		log_error("--next-standby goes with --standby only");
+	if ((from->next_standby || from->takeover) && !*standby) {
+		log_error("--next-standby and --takeover go with --standby only");
+		return -EINVAL;
+	}
+	if (from->takeover && strcmp(from->takeover, "auto") && strcmp(from->takeover, "external")) {
+		log_error("--takeover: expected auto or external, not '%s'", from->takeover);
 		return -EINVAL;
 	}
 	if (*incoming || *standby) {

@@ -15,6 +15,7 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg);
  * the standby it replicates to once it took over (--next-standby). */
 struct run_from {
 	const char *incoming, *standby, *next_standby;
+	const char *takeover;          /* --takeover auto|external (with --standby) */
 };
 /* The options of a VM that is not booted: --restore (with --mem-file, --lazy ...), --incoming,
  * --standby, and what goes with them (--stats, --cpu-affinity). *found: --restore was given.

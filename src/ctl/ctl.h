@@ -15,5 +15,6 @@ extern bool ctl_json;
 int ctl_request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out);
 int cmd_top(int argc, char **argv);
 int cmd_console(const char *name);
+int cmd_replica(int argc, char **argv);
 
 #endif

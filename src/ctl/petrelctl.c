@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"  console NAME                 the VM's serial console: its output (recent first), and what is\n"
 		"                               typed goes to the guest; Ctrl-] detaches\n"
 		"  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n"
+		"  replica NAME standby --listen URL | primary --to URL | promote | status [--json]\n"
+		"                               replicated VMs, failover decided by a cluster (replica.c)\n"
 		"\n"
 		"The socket is $PETRELD_SOCKET or /run/petreld/petreld.sock. Exit status: 0 done,\n"
 		"1 refused or failed, 2 usage, 3 petreld unreachable, 4 no such VM.\n");
@@ -413,6 +415,8 @@ int main(int argc, char **argv)
 		return cmd_top(n, a);
 	if (!strcmp(cmd, "set-resources"))
 		return cmd_set_resources(n, a);
+	if (!strcmp(cmd, "replica"))
+		return cmd_replica(n, a);
 	if (n == 3 && (!strcmp(cmd, "setvcpus") || !strcmp(cmd, "setmem")))
 		return cmd_machine(a[1], cmd[3] == 'v' ? "vcpu_count" : "memory_mib", a[2]);
 	if (n == 3 && !strncmp(cmd, "snapshot-", 9))

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 struct outgate;
+struct mig_receive_hooks;
 
 struct replication {
 	pthread_mutex_t lock;
@@ -15,6 +16,7 @@ struct replication {
 	pthread_t thread;
 	bool thread_started;
 	int cancel_efd;
+	int promote_efd;               /* standby: replication_promote asked (promote.c) */
 	int fd, lfd;
 	struct vm *vm;
 	struct vm_config *cfg;         /* standby */
@@ -24,6 +26,7 @@ struct replication {
 	struct outgate *gate;          /* primary */
 	repl_event_fn ev;
 	void *opaque;
+	const struct mig_receive_hooks *hooks; /* standby: the machine's (the unit tests' fake one) */
 };
 
 /* The standby hears nothing between two checkpoints for up to an interval plus the next
@@ -41,6 +44,16 @@ void repl_set_state(struct replication *r, enum repl_state st, const char *why);
 bool repl_cancelled(struct replication *r);
 void *repl_primary_main(void *arg);
 void *repl_standby_main(void *arg);
+/* replication_standby_start with the machine's hooks h (tests: a fake machine). */
+int repl_standby_start_hooks(struct vm *vm, struct vm_config *cfg, const struct repl_standby_opts *o,
+			     const struct mig_receive_hooks *h, repl_event_fn ev, void *opaque,
+			     struct replication **out, char *err, size_t errlen);
+
+/* promote.c. The primary is gone (external takeover): report primary-lost and wait to be
+ * promoted. true: promoted (run the guest); false: replication was stopped meanwhile. */
+bool repl_wait_for_promotion(struct replication *r, const char *why);
+/* A promotion was asked for (the stream was cut for it: no death of the primary to wait for). */
+bool repl_promote_asked(struct replication *r);
 
 /* The standby's stream over a connected fd (the fuzzer calls it with its own hooks): greeting,
  * definition, initial sync, checkpoints, until the stream fails. The result says why it ended

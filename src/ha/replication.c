@@ -1,6 +1,7 @@
 /* A replication's lifecycle: its thread, its status, stopping it. */
 #include "ha/ha_int.h"
 #include "util/outgate.h"
+#include "migration/migration_int.h"
 #include "migration/url.h"
 #include "util/event_monitor.h"
 #include "util/log.h"
@@ -18,8 +19,22 @@
 
 const char *repl_state_name(enum repl_state s)
 {
-	static const char *const n[] = { "waiting", "syncing", "protected", "unprotected", "active", "stopped" };
-	return s <= REPL_STOPPED ? n[s] : "?";
+	static const char *const n[] = { "waiting", "syncing", "protected", "unprotected", "active", "stopped",
+					 "primary-lost" };
+	return s <= REPL_PRIMARY_LOST ? n[s] : "?";
+}
+
+const char *repl_takeover_name(enum repl_takeover t)
+{
+	return t == REPL_TAKEOVER_EXTERNAL ? "external" : "auto";
+}
+
+int repl_takeover_parse(const char *s, enum repl_takeover *out)
+{
+	if (!s || (strcmp(s, "auto") && strcmp(s, "external")))
+		return -EINVAL;
+	*out = !strcmp(s, "external") ? REPL_TAKEOVER_EXTERNAL : REPL_TAKEOVER_AUTO;
+	return 0;
 }
 
 static struct replication *alloc(const char *url, repl_event_fn ev, void *opaque)
@@ -30,10 +45,13 @@ static struct replication *alloc(const char *url, repl_event_fn ev, void *opaque
 	r->fd = r->lfd = -1;
 	r->url = strdup(url);
 	r->cancel_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!r->url || r->cancel_efd < 0) {
+	r->promote_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!r->url || r->cancel_efd < 0 || r->promote_efd < 0) {
 		free(r->url);
 		if (r->cancel_efd >= 0)
 			close(r->cancel_efd);
+		if (r->promote_efd >= 0)
+			close(r->promote_efd);
 		free(r);
 		return NULL;
 	}
@@ -87,9 +105,17 @@ int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, 
 int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct repl_standby_opts *o,
 			      repl_event_fn ev, void *opaque, struct replication **out, char *err, size_t errlen)
 {
+	return repl_standby_start_hooks(vm, cfg, o, &mig_receive_default, ev, opaque, out, err, errlen);
+}
+
+int repl_standby_start_hooks(struct vm *vm, struct vm_config *cfg, const struct repl_standby_opts *o,
+			     const struct mig_receive_hooks *h, repl_event_fn ev, void *opaque,
+			     struct replication **out, char *err, size_t errlen)
+{
 	struct replication *r = alloc(o->listen_url, ev, opaque);
 	if (!r)
 		return -ENOMEM;
+	r->hooks = h;
 	r->vm = vm;
 	r->cfg = cfg;
 	r->so = *o;
@@ -97,6 +123,7 @@ int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct
 	r->st.role = REPL_STANDBY;
 	r->st.state = REPL_WAITING;
 	r->st.failure_timeout_ms = o->failure_timeout_ms;
+	r->st.takeover = o->takeover;
 	int e = r->lfd = mig_listen(o->listen_url, err, errlen);
 	if (e >= 0)
 		e = start(r, repl_standby_main, err, errlen);
@@ -104,7 +131,8 @@ int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct
 		replication_free(r);
 		return e;
 	}
-	log_info("replication: standby waiting for a primary on %s", o->listen_url);
+	log_info("replication: standby waiting for a primary on %s (takeover: %s)", o->listen_url,
+		 repl_takeover_name(o->takeover));
 	*out = r;
 	return 0;
 }
@@ -112,6 +140,8 @@ int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct
 void replication_status(struct replication *r, struct repl_status *out)
 {
 	REPL_LOCKED(r, *out = r->st);
+	out->promoting = out->role == REPL_STANDBY && out->state != REPL_ACTIVE && out->state != REPL_STOPPED &&
+			 repl_promote_asked(r);
 	if (r->gate) {
 		out->output_held = outgate_held(r->gate);
 		out->output_dropped = outgate_dropped(r->gate);
@@ -180,6 +210,7 @@ void replication_free(struct replication *r)
 		close(r->lfd);
 	outgate_free(r->gate);
 	close(r->cancel_efd);
+	close(r->promote_efd);
 	pthread_mutex_destroy(&r->lock);
 	free(r->url);
 	free(r);

@@ -25,7 +25,12 @@ enum repl_state {
 	REPL_UNPROTECTED,  /* primary: lost the standby, runs on (policy continue) */
 	REPL_ACTIVE,       /* standby: took over, runs the guest */
 	REPL_STOPPED,      /* ended: failed, stopped by policy, or the primary gave up */
+	REPL_PRIMARY_LOST, /* standby, external takeover: the primary is gone, the last complete
+			    * checkpoint is held; waits to be promoted (replication_promote) */
 };
+/* Who decides that a standby runs the guest: itself, when the primary's stream ends or goes
+ * silent (auto); or the cluster, by promoting it (external: it never takes over by itself). */
+enum repl_takeover { REPL_TAKEOVER_AUTO, REPL_TAKEOVER_EXTERNAL };
 enum repl_on_loss { REPL_LOSS_CONTINUE, REPL_LOSS_STOP };
 
 struct repl_status {
@@ -41,6 +46,8 @@ struct repl_status {
 	uint64_t output_dropped;       /* primary: bytes of it dropped (a full gate, on_standby_loss stop) */
 	double failover_ms;            /* standby: failure noticed -> guest running */
 	unsigned interval_ms, failure_timeout_ms;
+	enum repl_takeover takeover;   /* standby */
+	bool promoting;                /* standby: a promotion was asked for and is under way */
 };
 
 struct repl_primary_opts {
@@ -58,6 +65,7 @@ struct repl_standby_opts {
 	unsigned failure_timeout_ms;   /* the primary silent this long after protection: take over */
 	struct snapshot_load_opts load;/* network_overrides, vsock_override for this host */
 	int console_out_fd;
+	enum repl_takeover takeover;
 };
 
 /* Called on the replication's thread at each change of state (the standby's REPL_ACTIVE: the
@@ -70,9 +78,19 @@ int replication_primary_start(struct vm *vm, const struct repl_primary_opts *o, 
 int replication_standby_start(struct vm *vm, struct vm_config *cfg, const struct repl_standby_opts *o,
 			      repl_event_fn ev, void *opaque, struct replication **out, char *err, size_t errlen);
 void replication_status(struct replication *r, struct repl_status *out);
+/* Run the guest here now, from the standby's last complete (acknowledged) checkpoint: a
+ * standby that lost its primary (primary-lost), or one still following it (its stream is cut
+ * and the primary must already be stopped or fenced: the caller's word). Waits up to wait_ms
+ * for the guest to run. Refused (err says why): a primary (-EINVAL), no complete checkpoint
+ * yet (-ENODATA), a second promotion (-EALREADY), a replication that has ended (-ESRCH);
+ * -EIO: the takeover failed (the replication has stopped), -ETIMEDOUT: still under way. */
+int replication_promote(struct replication *r, unsigned wait_ms, char *err, size_t errlen);
 /* Stop replicating (a primary tells its standby, which then does not take over), join, free. */
 void replication_free(struct replication *r);
 
 const char *repl_state_name(enum repl_state s);
+const char *repl_takeover_name(enum repl_takeover t);
+/* "auto" or "external" into *out: 0, or -EINVAL. */
+int repl_takeover_parse(const char *s, enum repl_takeover *out);
 
 #endif

@@ -355,7 +355,7 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 		snprintf(err, errlen, "the primary died before the first checkpoint: nothing to run");
 		return -ENODATA;
 	}
-	int e = snapshot_states_from_buf(r->vm, run->state, run->state_len, &r->so.load, err, errlen);
+	int e = r->hooks->load(r->vm, run->state, run->state_len, &r->so.load, err, errlen);
 	if (e < 0)
 		return e;
 	/* Shared storage: the dead primary's locks went with it (its files close a moment after
@@ -367,7 +367,7 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 	 * (it died after the acknowledgement): written again rather than lost. */
 	if (run->console_len)
 		serial_write_again(&r->vm->serial, run->console, run->console_len);
-	if ((e = vm_start(r->vm)) < 0) {
+	if ((e = r->hooks->start(r->vm)) < 0) {
 		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));
 		return e;
 	}
@@ -396,19 +396,34 @@ void *repl_standby_main(void *arg)
 		 * backlog to wait for a READY that never comes (as a migration's receive does). */
 		close(r->lfd);
 		r->lfd = -1;
-		e = repl_standby_stream(r, r->fd, &mig_receive_default, &run, err, sizeof(err));
+		e = repl_standby_stream(r, r->fd, r->hooks, &run, err, sizeof(err));
 	}
 	uint64_t t_detect = now_ns();
-	/* An end of the stream that replication_free caused is no death of the primary. */
-	bool died = (e == -ECONNRESET || e == -ETIMEDOUT) && !repl_cancelled(r);
+	/* An end of the stream that replication_free caused is no death of the primary; one that
+	 * a promotion caused (it cuts the stream) is as good as one. */
+	bool promoted = repl_promote_asked(r) && e != -ECANCELED && run.state;
+	bool died = (promoted || e == -ECONNRESET || e == -ETIMEDOUT) && !repl_cancelled(r);
 	if (e < 0 && e != -ECANCELED && repl_cancelled(r)) {
 		e = -ECANCELED;
 		snprintf(err, sizeof(err), "stopped on the standby");
 	}
 	char why[512];
-	snprintf(why, sizeof(why), "%s", err);
+	snprintf(why, sizeof(why), "%s", promoted ? "promoted while the primary's stream was still open" : err);
+	/* External takeover: the cluster decides. Hold the checkpoint and wait for its word. */
+	if (died && !promoted && run.state && r->so.takeover == REPL_TAKEOVER_EXTERNAL) {
+		if (repl_wait_for_promotion(r, why)) {
+			t_detect = now_ns(); /* failover_ms: the promotion -> the guest runs */
+			snprintf(why, sizeof(why), "promoted (the primary was lost: %.400s)", err);
+		} else {
+			died = false;
+			e = -ECANCELED;
+			snprintf(err, sizeof(err), "stopped on the standby");
+		}
+	}
 	if (died && (e = take_over(r, &run, t_detect, err, sizeof(err))) == 0) {
-		log_warn("replication: the primary died (%s): the guest runs here from checkpoint %llu%s", why,
+		log_warn("replication: %s%s%s: the guest runs here from checkpoint %llu%s",
+			 r->so.takeover == REPL_TAKEOVER_AUTO && !promoted ? "the primary died (" : "", why,
+			 r->so.takeover == REPL_TAKEOVER_AUTO && !promoted ? ")" : "",
 			 (unsigned long long)r->st.checkpoints,
 			 run.console_len ? " (its console output, which the primary may not have written, written again)" : "");
 		repl_set_state(r, REPL_ACTIVE, why);
@@ -416,9 +431,7 @@ void *repl_standby_main(void *arg)
 			vm_devices_announce(r->vm, round);
 	} else {
 		if (run.built) {
-			vm_request_stop(r->vm, VM_STOP_ERROR, 1, "replication ended");
-			vm_join(r->vm);
-			vm_destroy(r->vm);
+			r->hooks->destroy(r->vm);
 			vm_config_free(r->cfg);
 			vm_config_init(r->cfg);
 		}

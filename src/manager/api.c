@@ -14,6 +14,8 @@
  *   PATCH /vms/NAME/machine     {"vcpu_count", "memory_mib"}: hot-plug, balloon
  *   GET  /stats                 every VM's CPU time, memory and I/O (petrelctl top)
  *   GET  /list[/running]        every (running) VM, brief: name, state, pid, resources (petrelctl list)
+ *   GET  /vms/NAME/replica      its part in a replicated pair; POST .../replica/{standby,primary,promote}
+ *                               (replica.c)
  * Errors are {"fault_message": "..."} with 400 (bad input), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
  * 507 (no space for the definition), 500. */
@@ -340,6 +342,10 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		if (!name_body(body, len, vm->verb_arg))
 			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
 		return run_async(m, vm, "backup", r, done, opaque);
+	}
+	if (!strncmp(sub, "replica", 7) && (!sub[7] || sub[7] == '/')) {
+		const char *verb = replica_route(m, vm, method, sub[7] ? sub + 8 : NULL, body, len, r);
+		return verb ? run_async(m, vm, verb, r, done, opaque) : API_DONE;
 	}
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);

@@ -13,17 +13,21 @@
 
 static bool is_up(const struct vm *vm)
 {
-	return vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->state == VM_STARTING;
+	return vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->state == VM_STARTING || vm->state == VM_STANDBY;
 }
 
 int lifecycle_begin(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen)
 {
 	if (vm->busy)
 		return mgr_err(err, errlen, EBUSY, "VM '%s' is busy: %s in progress", vm->def.name, vm->busy);
-	if (!strcmp(verb, "revert")) { /* from any state: a running VM's worker is replaced */
+	/* revert: from any state, a running VM's worker is replaced; replica verbs: replica.c checked */
+	if (!strcmp(verb, "revert") || !strncmp(verb, "replica-", 8)) {
 		vm->busy = verb;
 		return 0;
 	}
+	if (vm->state == VM_STANDBY && strcmp(verb, "destroy") && strcmp(verb, "shutdown"))
+		return mgr_err(err, errlen, EBUSY, "VM '%s' is a replication standby here: promote it (petrelctl replica "
+			       "%s promote) or destroy it", vm->def.name, vm->def.name);
 	bool start = !strcmp(verb, "start");
 	if (start && is_up(vm))
 		return mgr_err(err, errlen, EBUSY, "VM '%s' is already %s", vm->def.name, vm_state_name(vm->state));
@@ -139,6 +143,8 @@ int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err,
 		return vmsnap_revert(m, vm, vm->verb_arg, err, errlen);
 	if (!strcmp(verb, "shutdown"))
 		return do_shutdown(m, vm, err, errlen);
+	if (!strncmp(verb, "replica-", 8))
+		return replica_run(m, vm, verb, err, errlen);
 	if (!strcmp(verb, "destroy")) {
 		worker_kill(m, vm);
 		return 0;

@@ -20,7 +20,9 @@
 #define VM_NAME_MAX 64
 #define DEF_MAX_BYTES (1 << 20)
 
-enum vm_state { VM_SHUTOFF, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_CRASHED };
+enum vm_state { VM_SHUTOFF, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_CRASHED,
+		VM_STANDBY /* a replication standby's worker: holds the guest, does not run it */ };
+enum replica_role { REPLICA_NONE, REPLICA_PRIMARY, REPLICA_STANDBY };
 enum restart_policy { RESTART_NEVER, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
 /* A VM's share of the host, applied to its worker's cgroup (partition.c). 0 / "": not set. */
@@ -62,6 +64,10 @@ struct vm {
 	long long started_at;       /* wall clock, seconds */
 	char verb_arg[VM_NAME_MAX + 1]; /* the snapshot a snapshot verb is about */
 	long want_vcpus, want_mem_mib;  /* the machine verb's */
+	/* replica.c: its part in a replicated pair, what the verb asked, what its worker says */
+	enum replica_role replica;
+	json_t *replica_args;       /* the replica verb's body (owned) */
+	json_t *replica_status;     /* the worker's GET /replication, refreshed (owned) */
 };
 
 struct manager {
@@ -238,6 +244,19 @@ void console_stream(void *reader, int fd);
 int console_input_open(struct manager *m, const char *vm, char *err, size_t errlen);
 void console_input_remove(struct manager *m, const char *vm);
 int console_input_write(struct manager *m, struct vm *vm, const char *keys, size_t len, char *err, size_t errlen);
+
+/* worker.c: the worker up, its API answering, its jail filled; *fc: the definition's
+ * Firecracker part with the worker's paths (the caller frees it). On failure it is killed. */
+int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t **fc, char *err, size_t errlen);
+
+/* replica.c: replicated VMs (docs/manager.md#replicated-vms): /vms/NAME/replica[/VERB]. */
+struct api_response;
+/* Answers into r and returns NULL, or returns the verb to run (lifecycle_async). m->lock held. */
+const char *replica_route(struct manager *m, struct vm *vm, const char *method, const char *rest,
+			  const char *body, size_t len, struct api_response *r);
+int replica_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen);
+/* The worker of vm has ended (m->lock held): its part in a pair with it. */
+void replica_ended(struct manager *m, struct vm *vm);
 
 /* api.c */
 struct api_server;

@@ -29,7 +29,10 @@ void supervise_wake(struct manager *m)
 
 static void schedule_restart(struct manager *m, struct vm *vm, bool crashed)
 {
-	if (vm->def.restart == RESTART_NEVER || (vm->def.restart == RESTART_ON_FAILURE && !crashed))
+	/* a replicated VM's recovery is the cluster's (a promoted standby): a restart here, a
+	 * fresh boot from the disks, would be a second copy */
+	if (vm->def.restart == RESTART_NEVER || (vm->def.restart == RESTART_ON_FAILURE && !crashed) ||
+	    vm->replica != REPLICA_NONE)
 		return;
 	if (vm->started_at && time(NULL) - vm->started_at >= STABLE_S)
 		vm->restarts = 0;
@@ -70,6 +73,7 @@ void supervise_ended(struct manager *m, struct vm *vm, int status)
 		event_emit(m, vm->def.name, "crashed", why);
 		schedule_restart(m, vm, true);
 	}
+	replica_ended(m, vm);
 }
 
 static void reap(struct manager *m)

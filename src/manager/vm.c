@@ -7,7 +7,7 @@
 
 const char *vm_state_name(enum vm_state s)
 {
-	static const char *const names[] = { "shut off", "starting", "running", "paused", "crashed" };
+	static const char *const names[] = { "shut off", "starting", "running", "paused", "crashed", "standby" };
 	return names[s];
 }
 
@@ -37,6 +37,8 @@ void vm_free(struct vm *vm)
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
 	def_free(&vm->def);
+	json_decref(vm->replica_args);
+	json_decref(vm->replica_status);
 	free(vm);
 }
 
@@ -59,6 +61,8 @@ json_t *vm_to_json(struct manager *m, struct vm *vm)
 	}
 	if (vm->restarts)
 		json_object_set_new(o, "restarts", json_integer(vm->restarts));
+	if (vm->replica)
+		json_object_set_new(o, "replica", json_string(vm->replica == REPLICA_PRIMARY ? "primary" : "standby"));
 	if (vm->last_exit != -1 && vm->state != VM_RUNNING && vm->state != VM_PAUSED)
 		json_object_set_new(o, "last_exit_status", json_integer(vm->last_exit));
 	return o;

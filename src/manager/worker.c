@@ -365,7 +365,7 @@ static int wait_socket(struct manager *m, struct vm *vm, char *err, size_t errle
 	}
 }
 
-int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen)
+int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t **fc_out, char *err, size_t errlen)
 {
 	const char *name = vm->def.name;
 	if (m->jailer) {
@@ -414,6 +414,21 @@ int worker_start(struct manager *m, struct vm *vm, const char *restore, char *er
 		if (restore && (e = vmsnap_into_jail(m, vm, restore, root, err, errlen)) < 0)
 			goto fail;
 	}
+	*fc_out = fc;
+	return 0;
+fail:
+	json_decref(fc);
+	vm_log(m, name, "start failed: %s", err);
+	worker_kill(m, vm);
+	return e;
+}
+
+int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen)
+{
+	json_t *fc;
+	int e = worker_launch(m, vm, restore, &fc, err, errlen);
+	if (e < 0)
+		return e;
 	/* A restore: the machine and its devices come from the snapshot, which names the same
 	 * paths (the jail's /vm/fN are laid out as at the first start). Else: configure, boot. */
 	json_t *act;
@@ -436,7 +451,7 @@ int worker_start(struct manager *m, struct vm *vm, const char *restore, char *er
 	return 0;
 fail:
 	json_decref(fc);
-	vm_log(m, name, "start failed: %s", err);
+	vm_log(m, vm->def.name, "start failed: %s", err);
 	worker_kill(m, vm);
 	return e;
 }

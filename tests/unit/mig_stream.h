@@ -247,7 +247,8 @@ static inline int follow(struct stream s, bool *state)
 {
 	struct peer p;
 	int fd = peer_start(&p, s);
-	struct replication r = { .fd = -1, .lfd = -1, .cancel_efd = -1, .vm = &vm, .cfg = &cfg };
+	struct replication r = { .fd = -1, .lfd = -1, .cancel_efd = -1, .promote_efd = -1, .vm = &vm, .cfg = &cfg,
+				  .hooks = &hooks };
 	pthread_mutex_init(&r.lock, NULL);
 	r.st.role = REPL_STANDBY;
 	r.so.failure_timeout_ms = 1000;

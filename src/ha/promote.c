@@ -1,0 +1,110 @@
+/* Promotion: a standby in external takeover mode never runs the guest by itself. When its
+ * primary is lost it holds the last complete checkpoint and says so (primary-lost) until the
+ * cluster, which has fenced or stopped the old primary, promotes it; a promotion may also
+ * come while the primary's stream is still open (the cluster knows first: a fenced host's
+ * socket is silent until the failure timeout), and then the stream is cut for it. A standby
+ * in auto mode may be promoted too (a planned switch). What cannot be promoted is refused
+ * with the reason: a primary, a standby without a complete checkpoint, one already promoted
+ * or being promoted, a replication that has ended. */
+#include "ha/ha_int.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+bool repl_promote_asked(struct replication *r)
+{
+	struct pollfd pf = { .fd = r->promote_efd, .events = POLLIN };
+	return poll(&pf, 1, 0) > 0;
+}
+
+bool repl_wait_for_promotion(struct replication *r, const char *why)
+{
+	log_warn("replication: the primary is lost (%s): holding checkpoint %llu until promoted", why,
+		 (unsigned long long)r->st.checkpoints);
+	repl_set_state(r, REPL_PRIMARY_LOST, why);
+	struct pollfd pf[2] = { { .fd = r->cancel_efd, .events = POLLIN }, { .fd = r->promote_efd, .events = POLLIN } };
+	for (;;) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("replication: waiting to be promoted: %s", strerror(errno));
+			return false;
+		}
+		if (pf[0].revents) /* stopped: never runs a guest after that */
+			return false;
+		if (pf[1].revents)
+			return true;
+	}
+}
+
+/* Whether r may be promoted now (under r->lock): 0, or the refusal. */
+static int may_promote(struct replication *r, char *err, size_t errlen)
+{
+	const struct repl_status *st = &r->st;
+	if (st->role != REPL_STANDBY) {
+		snprintf(err, errlen, "this petrel is the replication primary (it runs the guest): only a standby can "
+			 "be promoted");
+		return -EINVAL;
+	}
+	if (st->state == REPL_ACTIVE) {
+		snprintf(err, errlen, "already promoted: the guest runs here (from checkpoint %llu)",
+			 (unsigned long long)st->checkpoints);
+		return -EALREADY;
+	}
+	if (st->state == REPL_STOPPED) {
+		snprintf(err, errlen, "the replication has ended (%s): there is nothing to promote", st->reason);
+		return -ESRCH;
+	}
+	if (repl_promote_asked(r)) {
+		snprintf(err, errlen, "a promotion is already under way");
+		return -EALREADY;
+	}
+	if (st->state == REPL_WAITING || st->state == REPL_SYNCING) {
+		snprintf(err, errlen, "the standby has no complete checkpoint yet (%s): nothing consistent to run",
+			 st->state == REPL_WAITING ? "no primary has connected" : "the initial sync is under way");
+		return -ENODATA;
+	}
+	return 0;
+}
+
+int replication_promote(struct replication *r, unsigned wait_ms, char *err, size_t errlen)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&r->lock);
+	int e = may_promote(r, err, errlen);
+	if (e == 0 && write(r->promote_efd, &one, sizeof(one)) != sizeof(one))
+		e = -errno;
+	/* Still following the primary: cut its stream; the thread takes over from the last
+	 * complete checkpoint (an open one is dropped, as if the primary had died in it). */
+	if (e == 0 && r->st.state == REPL_PROTECTED && r->fd >= 0)
+		shutdown(r->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&r->lock);
+	if (e < 0) {
+		if (e != -EALREADY && e != -EINVAL && e != -ENODATA && e != -ESRCH)
+			snprintf(err, errlen, "cannot promote: %s", strerror(-e));
+		return e;
+	}
+	log_info("replication: promotion asked for");
+	uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ull;
+	for (;;) {
+		struct repl_status st;
+		replication_status(r, &st);
+		if (st.state == REPL_ACTIVE)
+			return 0;
+		if (st.state == REPL_STOPPED) {
+			snprintf(err, errlen, "the promotion failed: %s", st.reason);
+			return -EIO;
+		}
+		if (now_ns() >= deadline) {
+			snprintf(err, errlen, "the promotion is still under way after %u ms", wait_ms);
+			return -ETIMEDOUT;
+		}
+		usleep(2000);
+	}
+}

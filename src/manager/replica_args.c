@@ -1,0 +1,77 @@
+/* The bodies of petreld's replica verbs (POST /vms/NAME/replica/{standby,primary,promote}),
+ * untrusted text checked strictly into the worker's PUT /replication fields. */
+#include "manager/replica.h"
+#include "migration/url.h"
+#include "util/json_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static int bad(char *err, size_t errlen, const char *fmt, const char *a)
+{
+	snprintf(err, errlen, fmt, a);
+	return -EINVAL;
+}
+
+static int uint_in(json_t *o, const char *key, json_int_t min, json_int_t max, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(err, errlen, "%s: expected an integer %lld-%lld", key, (long long)min, (long long)max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int url_in(json_t *o, const char *key, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+		return bad(err, errlen, "%s: missing, or not a string", key);
+	char why[256];
+	if (mig_url_check(json_string_value(v), why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", key, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int replica_parse(const char *verb, const char *body, size_t len, json_t **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	json_t *o = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : json_object();
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return bad(err, errlen, "%s", "expected a JSON object");
+	}
+	static const char *const standby[] = { "listen_url", "failure_timeout_ms", NULL };
+	static const char *const primary[] = { "peer_url", "checkpoint_interval_ms", "failure_timeout_ms",
+					       "on_standby_loss", NULL };
+	static const char *const none[] = { NULL };
+	int e;
+	if (!strcmp(verb, "standby")) {
+		if ((e = json_check_keys(o, "", standby, err, errlen)) == 0 && (e = url_in(o, "listen_url", err, errlen)) == 0)
+			e = uint_in(o, "failure_timeout_ms", 10, 600000, err, errlen);
+	} else if (!strcmp(verb, "primary")) {
+		json_t *loss = json_object_get(o, "on_standby_loss");
+		const char *l = json_string_value(loss);
+		if ((e = json_check_keys(o, "", primary, err, errlen)) == 0 && (e = url_in(o, "peer_url", err, errlen)) == 0 &&
+		    (e = uint_in(o, "checkpoint_interval_ms", 1, 60000, err, errlen)) == 0 &&
+		    (e = uint_in(o, "failure_timeout_ms", 10, 600000, err, errlen)) == 0 && loss &&
+		    (!l || (strcmp(l, "continue") && strcmp(l, "stop"))))
+			e = bad(err, errlen, "%s", "on_standby_loss: expected \"continue\" or \"stop\"");
+	} else if (!strcmp(verb, "promote")) {
+		e = json_check_keys(o, "", none, err, errlen);
+	} else {
+		e = bad(err, errlen, "unknown replica verb '%s'", verb);
+	}
+	if (e < 0) {
+		json_decref(o);
+		return e;
+	}
+	*out = o;
+	return 0;
+}

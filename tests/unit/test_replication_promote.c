@@ -1,0 +1,248 @@
+/* External takeover (src/ha/promote.c, standby.c): a real standby (its thread, its listening
+ * socket) on the fake machine of mig_stream.h, fed by a primary that connects, sends a
+ * stream and then holds it open or goes away. In external mode a lost primary leaves the
+ * standby holding its checkpoint (primary-lost) and the guest not running, until promoted;
+ * what cannot be promoted is refused and loses nothing. */
+#include "unit.h"
+#include "mig_stream.h"
+
+#include <sys/un.h>
+
+static char sock_path[64];
+static char url[80];
+
+struct primary {
+	int fd;
+	struct stream out;
+	pthread_t t;
+	volatile bool hold;        /* keep the stream open (reading what the standby says) */
+};
+
+static void *primary_main(void *arg)
+{
+	struct primary *p = arg;
+	for (size_t off = 0; off < p->out.len;) {
+		ssize_t n = send(p->fd, p->out.p + off, p->out.len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	char sink[4096];
+	struct timeval tv = { .tv_usec = 10000 };
+	setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (p->hold)
+		if (recv(p->fd, sink, sizeof(sink), 0) == 0)
+			break;
+	close(p->fd); /* the primary dies: its stream ends */
+	return NULL;
+}
+
+static void primary_start(struct primary *p, struct stream s, bool hold)
+{
+	p->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock_path);
+	if (p->fd < 0 || connect(p->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		abort();
+	p->out = s;
+	p->hold = hold;
+	if (pthread_create(&p->t, NULL, primary_main, p) != 0)
+		abort();
+}
+
+/* The primary dies (its stream ends), having read the acknowledgements of what it sent. */
+static void primary_end(struct primary *p)
+{
+	usleep(100000);
+	p->hold = false;
+	pthread_join(p->t, NULL);
+	free(p->out.p);
+}
+
+/* The standby, listening (external takeover unless auto). */
+static struct replication *standby(bool external, unsigned timeout_ms)
+{
+	snprintf(sock_path, sizeof(sock_path), "/tmp/petrel-promote-%d.sock", (int)getpid());
+	snprintf(url, sizeof(url), "unix:%s", sock_path);
+	unlink(sock_path);
+	struct repl_standby_opts o = { .listen_url = url, .failure_timeout_ms = timeout_ms, .console_out_fd = -1,
+				       .takeover = external ? REPL_TAKEOVER_EXTERNAL : REPL_TAKEOVER_AUTO };
+	struct replication *r = NULL;
+	vm_config_init(&cfg);
+	destroyed = 0;
+	running = false;
+	int e = repl_standby_start_hooks(&vm, &cfg, &o, &hooks, NULL, NULL, &r, err, sizeof(err));
+	if (e < 0) {
+		fprintf(stderr, "standby: %s\n", err);
+		abort();
+	}
+	return r;
+}
+
+static enum repl_state state_of(struct replication *r)
+{
+	struct repl_status st;
+	replication_status(r, &st);
+	return st.state;
+}
+
+static bool becomes(struct replication *r, enum repl_state want)
+{
+	for (int i = 0; i < 500; i++) {
+		if (state_of(r) == want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* The initial sync and two complete checkpoints. */
+static struct stream two_checkpoints(void)
+{
+	struct stream s = begin();
+	pages(&s, 0x1000, 0x11);
+	whole_checkpoint(&s, 1);
+	checkpoint(&s, MIG_CKPT, 2);
+	pages(&s, 0x2000, 0x22);
+	state(&s);
+	checkpoint(&s, MIG_CEND, 2);
+	return s;
+}
+
+/* A standby whose primary sent two checkpoints and died. */
+static struct replication *standby_of_a_dead_primary(bool external)
+{
+	struct replication *r = standby(external, 200);
+	struct primary p;
+	primary_start(&p, two_checkpoints(), true);
+	primary_end(&p); /* the stream ends: the primary is gone */
+	return r;
+}
+
+static void finish(struct replication *r)
+{
+	replication_free(r);
+	if (vm.mem.nregions && !destroyed)
+		fake_destroy(&vm);
+	vm_config_free(&cfg);
+	unlink(sock_path);
+}
+
+TEST(a_lost_primary_leaves_an_external_standby_waiting_until_promoted)
+{
+	struct replication *r = standby_of_a_dead_primary(true);
+	REQUIRE(becomes(r, REPL_PRIMARY_LOST));
+	usleep(400000); /* twice the failure timeout: still not running */
+	CHECK(!running);
+	CHECK_EQ(state_of(r), REPL_PRIMARY_LOST);
+	struct repl_status st;
+	replication_status(r, &st);
+	CHECK_EQ(st.checkpoints, 2);
+	CHECK_EQ(st.takeover, REPL_TAKEOVER_EXTERNAL);
+	CHECK(strstr(st.reason, "stream ended") != NULL);
+
+	CHECK_EQ(replication_promote(r, 5000, err, sizeof(err)), 0);
+	CHECK(running);
+	CHECK_EQ(state_of(r), REPL_ACTIVE);
+	CHECK_EQ(byte_at(0x2000), 0x22); /* the last complete checkpoint's memory */
+	replication_status(r, &st);
+	CHECK_EQ(st.generation, 2);      /* one on: fences the old primary */
+	CHECK(strstr(st.reason, "promoted") != NULL);
+
+	/* A second promotion is refused, and changes nothing. */
+	CHECK_EQ(replication_promote(r, 5000, err, sizeof(err)), -EALREADY);
+	CHECK(strstr(err, "already promoted") != NULL);
+	CHECK_EQ(state_of(r), REPL_ACTIVE);
+	finish(r);
+}
+
+TEST(an_auto_standby_takes_over_by_itself)
+{
+	struct replication *r = standby_of_a_dead_primary(false);
+	REQUIRE(becomes(r, REPL_ACTIVE));
+	CHECK(running);
+	finish(r);
+}
+
+TEST(a_promotion_before_any_checkpoint_is_refused_and_loses_nothing)
+{
+	struct replication *r = standby(true, 200);
+	CHECK_EQ(replication_promote(r, 5000, err, sizeof(err)), -ENODATA);
+	CHECK(strstr(err, "no complete checkpoint") != NULL);
+	CHECK_EQ(state_of(r), REPL_WAITING);
+
+	/* During the initial sync too; the replication goes on and the promotion works later. */
+	struct stream s = begin();
+	pages(&s, 0x1000, 0x11);
+	struct primary p;
+	primary_start(&p, s, true);
+	REQUIRE(becomes(r, REPL_SYNCING));
+	CHECK_EQ(replication_promote(r, 5000, err, sizeof(err)), -ENODATA);
+	CHECK_EQ(state_of(r), REPL_SYNCING);
+	CHECK(!running);
+	primary_end(&p); /* and it dies before a checkpoint: nothing to run, nothing to promote */
+	REQUIRE(becomes(r, REPL_STOPPED));
+	CHECK(!running);
+	CHECK_EQ(replication_promote(r, 5000, err, sizeof(err)), -ESRCH);
+	CHECK(strstr(err, "first checkpoint") != NULL);
+	finish(r);
+}
+
+/* The cluster knows first (it fenced the primary's host, whose socket stays silent): a
+ * promotion while the stream is open cuts it and runs the last complete checkpoint, not an
+ * open one. */
+TEST(a_promotion_while_the_primary_s_stream_is_open_cuts_it)
+{
+	struct replication *r = standby(true, 60000);
+	struct stream s = two_checkpoints();
+	checkpoint(&s, MIG_CKPT, 3);         /* an open checkpoint: never applied */
+	pages(&s, 0x3000, 0x33);
+	struct primary p;
+	primary_start(&p, s, true);
+	REQUIRE(becomes(r, REPL_PROTECTED));
+	for (int i = 0; i < 100; i++) {      /* until checkpoint 2 is in */
+		struct repl_status st;
+		replication_status(r, &st);
+		if (st.checkpoints == 2)
+			break;
+		usleep(10000);
+	}
+	CHECK_EQ(replication_promote(r, 5000, err, sizeof(err)), 0);
+	CHECK(running);
+	CHECK_EQ(byte_at(0x2000), 0x22);
+	CHECK_EQ(byte_at(0x3000), 0);
+	primary_end(&p);
+	finish(r);
+}
+
+TEST(a_standby_waiting_to_be_promoted_can_still_be_stopped)
+{
+	struct replication *r = standby_of_a_dead_primary(true);
+	REQUIRE(becomes(r, REPL_PRIMARY_LOST));
+	replication_free(r); /* the cluster stops the unpromoted instance */
+	CHECK(!running);
+	CHECK_EQ(destroyed, 1);
+	vm_config_free(&cfg);
+	unlink(sock_path);
+}
+
+TEST(a_primary_cannot_be_promoted)
+{
+	struct replication r = { .fd = -1, .lfd = -1, .cancel_efd = -1, .promote_efd = -1 };
+	pthread_mutex_init(&r.lock, NULL);
+	r.st.role = REPL_PRIMARY;
+	r.st.state = REPL_PROTECTED;
+	r.st.checkpoints = 5;
+	CHECK_EQ(replication_promote(&r, 100, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "primary") != NULL);
+	CHECK_EQ(r.st.state, REPL_PROTECTED);
+	pthread_mutex_destroy(&r.lock);
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	int r = unit_main(argc, argv);
+	unlink(image);
+	return r;
+}
