@@ -6,6 +6,7 @@
  * Usage: pmem_host [DIR [N]]   (default /tmp 10) */
 #include "bench_util.h"
 #include "../tests/fake_driver.h"
+#include "vm/device_params.h"
 #include "devices/virtio/pmem.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -69,7 +70,7 @@ int main(int argc, char **argv)
 	static struct virtio_pmem p;
 	struct pmem_config c = { .id = "bench", .path_on_host = path };
 	char err[256];
-	if (virtio_pmem_create(&p, &c, 0, &mem, NULL, err, sizeof(err)) < 0) {
+	if (virtio_pmem_create(&p, vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), 0, &mem, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		unlink(path);
 		return 1;

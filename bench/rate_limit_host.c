@@ -2,7 +2,7 @@
  * refill times from 1 ms to 10 s, on a drive and on both directions of a network interface.
  *
  * Each device is petrel's own (virtio-blk on a raw file with io_uring, virtio-net on one end of
- * a datagram socket pair standing for the tap) on a real I/O thread (src/vm/io_thread.c) with
+ * a datagram socket pair standing for the tap) on a real I/O thread (src/util/io_thread.c) with
  * the limiter's real timerfd. The driver is this program (tests/unit/fake_ring.h's rings): it
  * keeps every queue full, notifies through the queue's ioeventfd as a guest's write would, and
  * counts what the device completes (blk, net rx: the used ring; net tx: what reaches the other
@@ -15,6 +15,7 @@
 #define MEM_SIZE (8u << 20)
 #include "../tests/unit/fake_ring.h"
 
+#include "vm/device_params.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "util/util.h"
@@ -183,7 +184,7 @@ static double run_net(bool rx, bool bytes, uint64_t refill_ms)
 		cfg.rx_rate_limiter = rl;
 	else
 		cfg.tx_rate_limiter = rl;
-	if (virtio_net_create_fd(&r.n, &cfg, 0, sv[0], &mem, &io) < 0)
+	if (virtio_net_create_fd(&r.n, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, sv[0], &mem, &io) < 0)
 		abort();
 	r.peer = sv[1];
 	r.bytes = bytes;
@@ -253,7 +254,7 @@ static double run_blk(const char *path, bool bytes, uint64_t refill_ms)
 		cfg.rate_limiter.bandwidth = bucket(BW_RATE, refill_ms);
 	else
 		cfg.rate_limiter.ops = bucket(OPS_RATE, refill_ms);
-	if (virtio_blk_create(&r.b, &cfg, 0, &mem, &io) < 0)
+	if (virtio_blk_create(&r.b, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, &mem, &io) < 0)
 		abort();
 	r.bytes = bytes;
 	r.len = bytes ? BLK_BIG : BLK_SMALL;

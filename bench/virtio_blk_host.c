@@ -19,7 +19,7 @@
  * generator and sequential wrap-around as the virtio_blkbench guest.
  *
  * The device path is what a guest drives: src/devices/virtio/blk.c over the file opened as a
- * drive (io_uring, O_DIRECT if asked), on a real I/O thread (src/vm/io_thread.c). The driver
+ * drive (io_uring, O_DIRECT if asked), on a real I/O thread (src/util/io_thread.c). The driver
  * thread is the guest: it writes requests into a split virtqueue of 128 entries in "guest
  * memory" (an anonymous mapping: rings, headers, status bytes and data buffers), three
  * descriptors per request exactly as virtio_blkbench lays them out, publishes them and, with
@@ -33,6 +33,7 @@
  * Counted per request: notifications, interrupts, io_uring_enter calls of the device
  * (submits), I/O thread wakeups, and the I/O thread's CPU time. */
 #include "../tests/fake_driver.h"
+#include "vm/device_params.h"
 #include "devices/virtio/blk.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -263,7 +264,7 @@ static void run_vmm(const char *path, int format, bool direct, bool irq, unsigne
 	struct drive_config cfg = { .drive_id = "bench", .path_on_host = (char *)path, .direct = direct,
 				    .format = format, .io_engine = DRIVE_IO_ASYNC, .poll_us = poll_us };
 	static struct virtio_blk b;
-	if (virtio_blk_create(&b, &cfg, 0, &mem, &io) < 0) {
+	if (virtio_blk_create(&b, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, &mem, &io) < 0) {
 		fprintf(stderr, "virtio_blk_create failed\n");
 		exit(1);
 	}

@@ -12,10 +12,13 @@
  * reports back through a callback; the worker also flushes metrics every 60 s. The main thread
  * waits for the VM to start (event_fd), runs the console, then calls ctl_finish().
  *
- * Files: controller.c (lifecycle, the worker), ctl_preboot.c (resources before the start and
- * the config file), ctl_runtime.c (requests on a running microVM), ctl_output.c (logger,
- * metrics, serial output), ctl_describe.c (GET bodies), ctl_snapshot.c (snapshots). The
- * router (router.c) calls in here; nothing here calls the router.
+ * Files, top down (each calls only the ones below it): routes.c (the REST routes),
+ * vm_config.c (the --config-file document and GET /vm/config) and resources.c (the core's
+ * hooks); one ctl_<resource>.c per API resource (ctl_drives.c, ctl_network.c, ctl_instance.c,
+ * ctl_snapshot.c, ...), which call only the core; the core: core.c (lifecycle, InstanceStart,
+ * the worker), core_checks.c (the checks and helpers the resources share), core_adopt.c (a VM
+ * that arrives: overrides, a fresh instance), core.h. The router (router.c) calls in here;
+ * nothing here calls the router.
  */
 #ifndef PETREL_API_CONTROLLER_H
 #define PETREL_API_CONTROLLER_H
@@ -67,7 +70,7 @@ struct ctl_job {
 };
 
 /* Firecracker's API request counters: each is {name}_count and {name}_fails in the metrics
- * group get_api_requests, put_api_requests or patch_api_requests (see ctl_output.c). The
+ * group get_api_requests, put_api_requests or patch_api_requests (see ctl_metrics.c). The
  * router says which one a request counts under (ctl_count_request). */
 enum api_counter {
 	API_GET_INSTANCE_INFO, API_GET_VMM_VERSION, API_GET_MACHINE_CFG, API_GET_VM_CONFIG,
@@ -179,8 +182,7 @@ int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, c
 int ctl_migration_receive(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_migration_send(struct controller *ctl, json_t *body, char *err, size_t errlen);
 json_t *ctl_migration_status(struct controller *ctl);
-bool ctl_migration_active(struct controller *ctl);
-/* Cancel and free it (ctl_free). */
+/* Cancel and free it (ctl_free's hook). */
 void ctl_migration_free(struct controller *ctl);
 
 /* ctl_replication.c: PUT /replication (either role) and GET /replication. */
@@ -188,8 +190,6 @@ int ctl_replication_put(struct controller *ctl, json_t *body, char *err, size_t 
 json_t *ctl_replication_status(struct controller *ctl);
 /* PATCH /replication {"action": "promote"}: a standby runs the guest from its last checkpoint. */
 int ctl_replication_patch(struct controller *ctl, json_t *body, char *err, size_t errlen);
-/* This instance is a primary checkpointing its VM (it owns the dirty page log). Lock held. */
-bool ctl_replication_active(struct controller *ctl);
 void ctl_replication_free(struct controller *ctl);
 
 /* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main
@@ -228,20 +228,17 @@ int ctl_check_start(struct controller *ctl, char *err, size_t errlen);
 int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen);
 
 /* ctl_mmds.c: PUT/PATCH /mmds (-E2BIG: over the data store limit, a 413), GET /mmds (NULL:
- * out of memory) and PUT /mmds/config; the service for a VM being built, its metrics (lock
- * held for both; the service may be NULL when out of memory), and its release (ctl_free). */
+ * out of memory) and PUT /mmds/config; the "mmds" metrics group (lock held). */
 int ctl_put_mmds(struct controller *ctl, json_t *body, bool patch, char *err, size_t errlen);
 json_t *ctl_get_mmds(struct controller *ctl);
 int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t errlen);
-struct mmds *ctl_mmds_service_locked(struct controller *ctl);
+int ctl_mmds_metrics_locked(struct controller *ctl, json_t *out);
 /* The API serves now: record Firecracker's api_server startup metrics. start_us (CLOCK_MONOTONIC)
  * and start_cpu_us come from a launcher (--start-time-us, --start-time-cpu-us; 0: not given):
  * the wall time is known only with start_us; the CPU time is this process's own since exec
  * (less start_cpu_us when given) plus parent_cpu_us (--parent-cpu-time-us, the launcher's). */
 void ctl_note_startup(struct controller *ctl, uint64_t start_us, uint64_t start_cpu_us,
 		      uint64_t parent_cpu_us);
-json_t *ctl_mmds_metrics_locked(struct controller *ctl);
-void ctl_mmds_free(struct controller *ctl);
 
 /* ctl_balloon.c (docs/balloon.md): PUT /balloon (pre-boot), PATCH /balloon and PATCH
  * /balloon/statistics (after the start), GET /balloon and GET /balloon/statistics (*out: a
@@ -253,7 +250,7 @@ int ctl_get_balloon(struct controller *ctl, json_t **out, char *err, size_t errl
 int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_t errlen);
 struct balloon_state;
 json_t *ctl_balloon_stats_json(const struct balloon_state *st);
-json_t *ctl_balloon_metrics_locked(struct controller *ctl);
+int ctl_balloon_metrics_locked(struct controller *ctl, json_t *out);
 
 /* ctl_hotplug_memory.c (virtio-mem, docs/user-guide.md): PUT /hotplug/memory (pre-boot), PATCH
  * /hotplug/memory (after the start), GET /hotplug/memory (*out: a new reference), the
@@ -261,7 +258,7 @@ json_t *ctl_balloon_metrics_locked(struct controller *ctl);
 int ctl_put_hotplug_memory(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_patch_hotplug_memory(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_get_hotplug_memory(struct controller *ctl, json_t **out, char *err, size_t errlen);
-json_t *ctl_hotplug_memory_metrics_locked(struct controller *ctl);
+int ctl_hotplug_memory_metrics_locked(struct controller *ctl, json_t *out);
 /* Free page hinting after the start: PATCH /balloon/hinting/start (body: NULL or
  * {"acknowledge_on_stop"}), PATCH /balloon/hinting/stop, GET /balloon/hinting/status. */
 int ctl_balloon_hint_start(struct controller *ctl, json_t *body, char *err, size_t errlen);
@@ -274,7 +271,7 @@ int ctl_balloon_hint_status(struct controller *ctl, json_t **out, char *err, siz
 int ctl_put_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t errlen);
-json_t *ctl_hotplug_vcpu_metrics_locked(struct controller *ctl);
+int ctl_hotplug_vcpu_metrics_locked(struct controller *ctl, json_t *out);
 
 /* ctl_pmem.c (docs/pmem.md): PUT /pmem/{id} (pre-boot), PATCH /pmem/{id} (a new rate limiter,
  * after the start), the config file's "pmem" array (one PUT per element), and the metrics
@@ -287,7 +284,7 @@ int ctl_pmem_metrics_locked(struct controller *ctl, json_t *out);
  * file's "fs" array is one PUT per element. */
 int ctl_put_fs(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
 
-/* Count one API request (and a failure when it failed) for the metrics. */
+/* Count one API request (and a failure when it failed) for the metrics (core_checks.c). */
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);
 
 /* Load a Firecracker --config-file document: every section is applied like the matching PUT

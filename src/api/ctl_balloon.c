@@ -1,7 +1,7 @@
 /* The balloon's requests (Firecracker's API, docs/balloon.md): PUT /balloon before the start,
  * PATCH /balloon, PATCH /balloon/statistics and /balloon/hinting/... after it, GET /balloon
  * and GET /balloon/statistics. See controller.h. */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "config/balloon_config.h"
 #include "devices/virtio/balloon.h"
 #include "util/json_util.h"
@@ -140,7 +140,7 @@ int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_
 	return r;
 }
 
-json_t *ctl_balloon_metrics_locked(struct controller *ctl)
+static json_t *metrics_group_locked(struct controller *ctl)
 {
 	struct balloon_counters c = { 0 };
 	if (ctl->vm && ctl->vm->devs.balloon)
@@ -238,4 +238,9 @@ int ctl_balloon_hint_status(struct controller *ctl, json_t **out, char *err, siz
 	*out = json_pack("{s:I,s:o}", "host_cmd", (json_int_t)host, "guest_cmd",
 			 has_guest ? json_integer((json_int_t)guest) : json_null());
 	return *out ? 0 : oom(err, errlen);
+}
+
+int ctl_balloon_metrics_locked(struct controller *ctl, json_t *out)
+{
+	return json_object_set_new(out, "balloon", metrics_group_locked(ctl));
 }

@@ -1,6 +1,6 @@
 /* petrel's virtio-fs requests (docs/virtio-fs.md): PUT /fs/{id} before the start, and the "fs"
- * section of a config file (one PUT per element, ctl_preboot.c). See controller.h. */
-#include "api/ctl_internal.h"
+ * section of a config file (one PUT per element, api/vm_config.c). See controller.h. */
+#include "api/core.h"
 #include "config/fs_config.h"
 
 #include <string.h>

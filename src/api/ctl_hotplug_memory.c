@@ -1,7 +1,7 @@
 /* Memory hot-plug requests (Firecracker's /hotplug/memory, virtio-mem): PUT before the start,
  * PATCH {"requested_size_mib"} and GET after it; the
  * "memory_hotplug" metrics group. See controller.h and docs/user-guide.md. */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "util/event_monitor.h"
 #include "config/hotplug_memory_config.h"
 #include "devices/virtio/virtio_mem.h"
@@ -89,7 +89,7 @@ static json_t *latency(const struct virtio_mem_latency *l)
 			 "sum_us", (json_int_t)l->sum_us);
 }
 
-json_t *ctl_hotplug_memory_metrics_locked(struct controller *ctl)
+static json_t *metrics_group_locked(struct controller *ctl)
 {
 	struct virtio_mem_counters c = { 0 };
 	if (ctl->vm && ctl->vm->devs.vmem)
@@ -124,4 +124,9 @@ json_t *ctl_hotplug_memory_metrics_locked(struct controller *ctl)
 		json_object_set_new(o, "state_agg", latency(&c.state_agg));
 	}
 	return o;
+}
+
+int ctl_hotplug_memory_metrics_locked(struct controller *ctl, json_t *out)
+{
+	return json_object_set_new(out, "memory_hotplug", metrics_group_locked(ctl));
 }

@@ -2,7 +2,7 @@
  * /hotplug/memory): PUT {"max_vcpu_count"} before the start, PATCH {"vcpu_count"} after it,
  * GET at any time once configured. See controller.h, vm/vcpu_hotplug.h and
  * docs/user-guide.md. */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "util/event_monitor.h"
 #include "config/hotplug_vcpu_config.h"
 #include "vm/vm.h"
@@ -80,7 +80,7 @@ int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t
 	return r;
 }
 
-json_t *ctl_hotplug_vcpu_metrics_locked(struct controller *ctl)
+static json_t *metrics_group_locked(struct controller *ctl)
 {
 	struct vcpu_hotplug *hp = ctl->vm ? &ctl->vm->devs.vcpuhp : NULL;
 	bool on = hp && hp->on;
@@ -92,4 +92,9 @@ json_t *ctl_hotplug_vcpu_metrics_locked(struct controller *ctl)
 			 "eject_count", (json_int_t)(on ? hp->ejected : 0),
 			 "last_add_us", (json_int_t)(on ? hp->last_add_ns / 1000 : 0),
 			 "plugged_vcpus", (json_int_t)present, "requested_vcpus", (json_int_t)target);
+}
+
+int ctl_hotplug_vcpu_metrics_locked(struct controller *ctl, json_t *out)
+{
+	return json_object_set_new(out, "vcpu_hotplug", metrics_group_locked(ctl));
 }

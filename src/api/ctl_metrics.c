@@ -1,7 +1,8 @@
-/* The counters a metrics line is made of, in Firecracker's groups (and petrel's own), and
- * FlushMetrics. See controller.h and metrics.h (which turns cumulative counters into the
- * increments each line carries). */
-#include "api/ctl_internal.h"
+/* The metrics resource: PUT /metrics (where the lines go), the counters a line is made of, in
+ * Firecracker's groups (and petrel's own; a resource adds its own groups through its hook in
+ * resources.c), and FlushMetrics. See controller.h and metrics.h (which turns cumulative
+ * counters into the increments each line carries). */
+#include "api/core.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
@@ -65,14 +66,6 @@ static const struct {
 	[API_PUT_FS] = { PUT, "fs" },
 };
 
-void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed)
-{
-	pthread_mutex_lock(&ctl->lock);
-	ctl->api_requests[counter].count++;
-	ctl->api_requests[counter].fails += failed;
-	pthread_mutex_unlock(&ctl->lock);
-}
-
 /* {"get_api_requests": {"instance_info_count": N, "instance_info_fails": N, ...}, ...}: every
  * counter, zeros included, so that each metrics line has the same shape. */
 static json_t *api_counters_locked(const struct controller *ctl)
@@ -134,11 +127,6 @@ static json_t *vsock_group(const struct virtio_vsock *v)
 			 "conns_refused", V(m, refused),
 			 "malformed_packets", V(d, malformed) + V(m, bad_packets));
 #undef V
-}
-
-void ctl_note_latency(struct controller *ctl, enum ctl_latency which, uint64_t t0_ns)
-{
-	__atomic_store_n(&ctl->latency_us[which], (now_ns() - t0_ns) / 1000, __ATOMIC_RELAXED);
 }
 
 static uint64_t clock_us(clockid_t id)
@@ -237,11 +225,10 @@ static json_t *counters_locked(struct controller *ctl)
 	json_object_set_new(c, "emulated_instructions", emu);
 	json_object_set_new(c, "boot_timer", json_pack("{s:I}", "reports",
 				(json_int_t)stat_read(&ctl->boot_timer.reports)));
-	json_object_set_new(c, "mmds", ctl_mmds_metrics_locked(ctl));
-	json_object_set_new(c, "balloon", ctl_balloon_metrics_locked(ctl));
-	json_object_set_new(c, "memory_hotplug", ctl_hotplug_memory_metrics_locked(ctl));
-	json_object_set_new(c, "vcpu_hotplug", ctl_hotplug_vcpu_metrics_locked(ctl));
-	ctl_pmem_metrics_locked(ctl, c);  /* out of memory: the groups it could not add are missing */
+	/* the resources' own groups (out of memory: the groups they could not add are missing) */
+	for (const struct ctl_resource *res = ctl_resources; res->name; res++)
+		if (res->metrics_locked)
+			res->metrics_locked(ctl, c);
 	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
 				(json_int_t)stat_read(&ctl->deprecated_api_calls)));
 	/* Network interfaces: all summed ("net") and one group per interface, as Firecracker. */
@@ -311,6 +298,48 @@ int ctl_metrics_flush_locked(struct controller *ctl)
 	int r = c ? metrics_flush(&ctl->metrics, c, ctl->id) : -ENOMEM;
 	json_decref(c);
 	return r;
+}
+
+int ctl_put_metrics(struct controller *ctl, json_t *body, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "metrics_path", "emit_id", "properties", NULL };
+	const char *path;
+	bool emit_id;
+	int r;
+	if ((r = ctl_json_fields(body, "metrics", keys, err, errlen)) < 0 ||
+	    (r = ctl_json_opt_str(body, "metrics_path", &path, err, errlen)) < 0 ||
+	    (r = ctl_json_opt_bool(body, "emit_id", false, &emit_id, err, errlen)) < 0)
+		return r;
+	if (!path)
+		return fail(err, errlen, -EINVAL, "metrics_path: missing required field");
+	json_t *props = json_object_get(body, "properties");
+	if (props && !json_is_null(props)) {
+		if (!json_is_object(props))
+			return fail(err, errlen, -EINVAL, "properties: expected an object");
+		const char *key;
+		json_t *val;
+		json_object_foreach(props, key, val) {
+			if (!json_is_string(val))
+				return fail(err, errlen, -EINVAL, "properties.%s: expected a string", key);
+		}
+	}
+	if (ctl->dry_run)
+		return fail(err, errlen, -EINVAL, "metrics_path: no host files in a dry run");
+	pthread_mutex_lock(&ctl->lock);
+	r = ctl_check_not_started(ctl, "metrics", err, errlen); /* pre-boot only, as in Firecracker */
+	if (r == 0)
+		r = metrics_configure(&ctl->metrics, path, emit_id, props, err, errlen);
+	if (r == 0) {
+		/* a fatal signal's last line goes there too (util/proc_metrics.h) */
+		proc_metrics_set_sink(ctl->metrics.fd, emit_id ? ctl->id : NULL);
+		ctl->next_flush_ns = now_ns() + METRICS_FLUSH_INTERVAL_NS;
+		pthread_cond_broadcast(&ctl->cond);
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EINVAL;
+	log_info("metrics go to %s", path);
+	return 0;
 }
 
 int ctl_flush_metrics(struct controller *ctl, char *err, size_t errlen)

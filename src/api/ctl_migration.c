@@ -2,7 +2,7 @@
  * the bodies, checked strictly, and the controller's side of a migration: a destination turns
  * into a running instance when the VM arrives, a source stops (exit status 0) once the
  * destination runs its guest. The migration itself runs on its own thread (src/migration). */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "migration/migration.h"
 #include "migration/url.h"
 #include "util/tls.h"
@@ -34,19 +34,6 @@ static int url_field(json_t *b, const char *key, const char **out, char *err, si
 	return mig_url_check(*out, err, errlen);
 }
 
-/* "tls_dir": a tls: url's certificates (ca.pem, cert.pem, key.pem), loaded now, so that a missing
- * or bad file is the request's error rather than the migration's. */
-int ctl_tls_field(json_t *b, struct tls_creds **out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(b, "tls_dir");
-	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v) || !json_string_length(v) || strlen(json_string_value(v)) != json_string_length(v))
-		return json_set_err(err, errlen, "tls_dir: expected a directory's path");
-	int e = tls_creds_load(json_string_value(v), out, err, errlen);
-	return e < 0 ? -EINVAL : 0;
-}
 
 /* Called on the migration thread when it ends. */
 static void receive_done(void *opaque, struct migration *m, int e)
@@ -184,15 +171,6 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 		log_info("migration to %s started (downtime limit %u ms)", o.url, o.downtime_ms);
 	}
 	return r;
-}
-
-bool ctl_migration_active(struct controller *ctl)
-{
-	if (!ctl->mig)
-		return false;
-	struct mig_status st;
-	migration_status(ctl->mig, &st);
-	return st.state == MIG_STATE_ACTIVE;
 }
 
 json_t *ctl_migration_status(struct controller *ctl)

@@ -2,31 +2,15 @@
  * PUT /mmds/config (pre-boot; the "mmds-config" section of the definition). The service
  * (src/mmds/mmds.h) is made on first use and shared with the VM's MMDS interfaces, so what the
  * API puts in the store is what the guest reads. Texts are Firecracker's (docs/mmds.md). */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "mmds/mmds.h"
 
 #include <string.h>
 
-/* The service, made on first use. The caller holds the lock. NULL: out of memory. */
-static struct mmds *service_locked(struct controller *ctl)
-{
-	if (!ctl->mmds) {
-		ctl->mmds = mmds_new(ctl->mmds_limit ? ctl->mmds_limit : MMDS_STORE_DEFAULT_LIMIT);
-		if (ctl->mmds)
-			mmds_set_instance(ctl->mmds, ctl->id);
-	}
-	return ctl->mmds;
-}
-
-struct mmds *ctl_mmds_service_locked(struct controller *ctl)
-{
-	return service_locked(ctl);
-}
-
 static struct mmds *service(struct controller *ctl)
 {
 	pthread_mutex_lock(&ctl->lock);
-	struct mmds *m = mmds_ref(service_locked(ctl));
+	struct mmds *m = mmds_ref(ctl_mmds_service_locked(ctl));
 	size_t limit = ctl->mmds_limit;
 	pthread_mutex_unlock(&ctl->lock);
 	/* A --config-file may have made the service before the API server set the limit. */
@@ -73,7 +57,7 @@ int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t 
 	r = ctl_check_not_started(ctl, "the MMDS configuration", err, errlen);
 	if (r == 0 && mmds_config_check_ifaces(&mc, ctl->cfg.nets, ctl->cfg.nnets, msg, sizeof(msg)) < 0)
 		r = fail(err, errlen, -EINVAL, "mmds-config: %s", msg);
-	struct mmds *m = r == 0 ? service_locked(ctl) : NULL;
+	struct mmds *m = r == 0 ? ctl_mmds_service_locked(ctl) : NULL;
 	if (r == 0 && !m)
 		r = oom(err, errlen);
 	if (r == 0) {
@@ -87,13 +71,7 @@ int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t 
 	return r;
 }
 
-json_t *ctl_mmds_metrics_locked(struct controller *ctl)
+int ctl_mmds_metrics_locked(struct controller *ctl, json_t *out)
 {
-	return mmds_metrics_json(ctl->mmds);
-}
-
-void ctl_mmds_free(struct controller *ctl)
-{
-	mmds_unref(ctl->mmds);
-	ctl->mmds = NULL;
+	return json_object_set_new(out, "mmds", mmds_metrics_json(ctl->mmds));
 }

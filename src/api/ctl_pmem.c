@@ -1,7 +1,8 @@
 /* virtio-pmem's requests (Firecracker's API, docs/pmem.md): PUT /pmem/{id} before the start,
  * PATCH /pmem/{id} (a new rate limiter) after it, the "pmem" section of a config file, and the
  * pmem metrics groups. See controller.h. */
-#include "api/ctl_internal.h"
+#include "vm/device_params.h"
+#include "api/core.h"
 #include "config/pmem_config.h"
 #include "devices/virtio/pmem.h"
 #include "vm/vm.h"
@@ -33,7 +34,7 @@ int ctl_put_pmem(struct controller *ctl, const char *id, json_t *body, char *err
 	 * so a mistake is reported here rather than at InstanceStart. */
 	if (!ctl->dry_run) {
 		uint64_t size;
-		int fd = pmem_open_file(&p, &size, err, errlen);
+		int fd = pmem_open_file(vm_pmem_params(&p, &(struct virtio_pmem_params){ 0 }), &size, err, errlen);
 		if (fd < 0) {
 			pmem_config_free(&p);
 			return -EINVAL;

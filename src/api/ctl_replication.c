@@ -2,7 +2,7 @@
  * strictly, and the controller's side: a standby becomes a running instance when it takes over
  * (by itself, or promoted: PATCH {"action": "promote"}); a primary whose policy says stop
  * stops with its standby. */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "ha/replication.h"
 #include "util/tls.h"
 #include "migration/url.h"
@@ -206,15 +206,6 @@ json_t *ctl_replication_status(struct controller *ctl)
 		json_object_set_new(o, "promoting", json_boolean(st.promoting));
 	}
 	return o;
-}
-
-bool ctl_replication_active(struct controller *ctl)
-{
-	if (!ctl->repl)
-		return false;
-	struct repl_status st;
-	replication_status(ctl->repl, &st);
-	return st.role == REPL_PRIMARY && (st.state == REPL_SYNCING || st.state == REPL_PROTECTED);
 }
 
 void ctl_replication_free(struct controller *ctl)

@@ -1,6 +1,6 @@
 /* PUT /snapshot/create and PUT /snapshot/load: the bodies (Firecracker's SnapshotCreateParams
  * and SnapshotLoadParams, checked strictly) and their work on the controller's worker. */
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "util/event_monitor.h"
 #include "block/disk.h"
 #include "snapshot/snapshot.h"
@@ -39,19 +39,6 @@ void ctl_snapshot_request_free(struct snapshot_request *q)
 	free(q);
 }
 
-static int str(json_t *o, const char *where, const char *key, bool required, char **out, char *err,
-	       size_t errlen)
-{
-	json_t *v = json_object_get(o, key);
-	if (!v || json_is_null(v))
-		return required ? json_set_err(err, errlen, "%s%s: missing required field", where, key) : 0;
-	if (!json_is_string(v) || !json_string_length(v) ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return json_set_err(err, errlen, "%s%s: expected a non-empty string", where, key);
-	*out = strdup(json_string_value(v));
-	return *out ? 0 : json_oom(err, errlen);
-}
-
 static int boolean(json_t *o, const char *key, bool *out, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(o, key);
@@ -69,8 +56,8 @@ static int parse_create(json_t *b, struct snapshot_request *q, char *err, size_t
 					    "version", NULL };
 	int r;
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
-	    (r = str(b, "", "snapshot_path", true, &q->state_path, err, errlen)) < 0 ||
-	    (r = str(b, "", "mem_file_path", true, &q->mem_path, err, errlen)) < 0)
+	    (r = ctl_json_dup_str(b, "", "snapshot_path", true, &q->state_path, err, errlen)) < 0 ||
+	    (r = ctl_json_dup_str(b, "", "mem_file_path", true, &q->mem_path, err, errlen)) < 0)
 		return r;
 	json_t *t = json_object_get(b, "snapshot_type");
 	if (t && !json_is_null(t)) {
@@ -78,138 +65,6 @@ static int parse_create(json_t *b, struct snapshot_request *q, char *err, size_t
 		if (!s || (strcmp(s, "Full") && strcmp(s, "Diff")))
 			return json_set_err(err, errlen, "snapshot_type: expected \"Full\" or \"Diff\"");
 		q->diff = !strcmp(s, "Diff");
-	}
-	return 0;
-}
-
-void ctl_overrides_free(struct ctl_overrides *q)
-{
-	for (unsigned i = 0; i < q->nnet; i++) {
-		free(q->net_iface[i]);
-		free(q->net_dev[i]);
-	}
-	free(q->vsock_uds);
-	for (unsigned i = 0; i < q->ndrive; i++) {
-		free(q->drive_id[i]);
-		free(q->drive_path[i]);
-	}
-	memset(q, 0, sizeof(*q));
-}
-
-void ctl_overrides_apply(const struct ctl_overrides *q, struct snapshot_load_opts *o)
-{
-	o->vsock_uds_path = q->vsock_uds;
-	o->nnet = q->nnet;
-	for (unsigned i = 0; i < q->nnet; i++)
-		o->net[i] = (struct snapshot_net_override){ q->net_iface[i], q->net_dev[i] };
-	o->ndrive = q->ndrive;
-	for (unsigned i = 0; i < q->ndrive; i++)
-		o->drive[i] = (struct snapshot_drive_override){ q->drive_id[i], q->drive_path[i],
-								q->drive_format[i] >= 0, q->drive_format[i] };
-}
-
-int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, struct ctl_overrides **ov,
-		    struct vm **vm, struct snapshot_load_opts *load, int *console_fd, char *err, size_t errlen)
-{
-	int r = 0;
-	if (ctl->state != INSTANCE_NOT_STARTED)
-		return json_set_err(err, errlen, "%s: only a microVM that was not started can take one", what);
-	if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nfs || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy ||
-	    ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
-		return json_set_err(err, errlen, "%s: not allowed after configuring boot-specific resources "
-				    "(the VM brings its own)", what);
-	if (!(*ov = calloc(1, sizeof(**ov))) || !(*vm = calloc(1, sizeof(**vm)))) {
-		free(*ov);
-		*ov = NULL;
-		return json_oom(err, errlen);
-	}
-	if ((r = ctl_overrides_parse(body, *ov, err, errlen)) < 0) {
-		ctl_adopt_abort(ctl, ov, vm);
-		return r;
-	}
-	ctl_overrides_apply(*ov, load);
-	*console_fd = ctl->serial_fd >= 0 ? ctl->serial_fd : STDOUT_FILENO;
-	ctl->state = INSTANCE_STARTING;
-	/* The definition that arrives goes straight into ctl->cfg: GET /vm/config describes the
-	 * received VM. Nothing else writes it while the state is STARTING. */
-	bool stats = ctl->cfg.stats;
-	vm_config_free(&ctl->cfg);
-	vm_config_init(&ctl->cfg);
-	ctl->cfg.stats = stats;
-	ctl->cfg.mmds_service = ctl_mmds_service_locked(ctl);   /* its store starts empty here */
-	return 0;
-}
-
-void ctl_adopt_abort(struct controller *ctl, struct ctl_overrides **ov, struct vm **vm)
-{
-	if (*ov)
-		ctl_overrides_free(*ov);
-	free(*ov);
-	*ov = NULL;
-	free(*vm);
-	*vm = NULL;
-	if (ctl->state == INSTANCE_STARTING)
-		ctl->state = INSTANCE_NOT_STARTED;
-}
-
-int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t errlen)
-{
-	json_t *arr = json_object_get(b, "network_overrides");
-	if (arr && !json_is_null(arr)) {
-		if (!json_is_array(arr) || json_array_size(arr) > SNAP_MAX_NET_OVERRIDES)
-			return json_set_err(err, errlen, "network_overrides: expected an array of at most %d",
-					    SNAP_MAX_NET_OVERRIDES);
-		static const char *const keys[] = { "iface_id", "host_dev_name", NULL };
-		size_t i;
-		json_t *el;
-		json_array_foreach(arr, i, el) {
-			int r;
-			if (!json_is_object(el))
-				return json_set_err(err, errlen, "network_overrides[%zu]: expected an object", i);
-			if ((r = json_check_keys(el, "network_overrides[]", keys, err, errlen)) < 0 ||
-			    (r = str(el, "network_overrides[].", "iface_id", true, &q->net_iface[q->nnet], err, errlen)) < 0 ||
-			    (r = str(el, "network_overrides[].", "host_dev_name", true, &q->net_dev[q->nnet++], err, errlen)) < 0)
-				return r;
-		}
-	}
-	json_t *drv = json_object_get(b, "drive_overrides");
-	if (drv && !json_is_null(drv)) {
-		if (!json_is_array(drv) || json_array_size(drv) > SNAP_MAX_NET_OVERRIDES)
-			return json_set_err(err, errlen, "drive_overrides: expected an array of at most %d",
-					    SNAP_MAX_NET_OVERRIDES);
-		static const char *const keys[] = { "drive_id", "path_on_host", "format", NULL };
-		size_t i;
-		json_t *el;
-		json_array_foreach(drv, i, el) {
-			int r;
-			char *fmt = NULL;
-			if (!json_is_object(el))
-				return json_set_err(err, errlen, "drive_overrides[%zu]: expected an object", i);
-			q->drive_format[q->ndrive] = -1;
-			if ((r = json_check_keys(el, "drive_overrides[]", keys, err, errlen)) < 0 ||
-			    (r = str(el, "drive_overrides[].", "drive_id", true, &q->drive_id[q->ndrive], err, errlen)) < 0 ||
-			    (r = str(el, "drive_overrides[].", "path_on_host", true, &q->drive_path[q->ndrive++], err, errlen)) < 0 ||
-			    (r = str(el, "drive_overrides[].", "format", false, &fmt, err, errlen)) < 0)
-				return r;
-			/* petrel's: the new image's format (raw, qcow2, auto), else the drive's own */
-			if (fmt) {
-				int f = disk_format_parse(fmt);
-				free(fmt);
-				if (f < 0)
-					return json_set_err(err, errlen, "drive_overrides[].format: expected raw, qcow2 or auto");
-				q->drive_format[q->ndrive - 1] = f;
-			}
-		}
-	}
-	json_t *vs = json_object_get(b, "vsock_override");
-	if (vs && !json_is_null(vs)) {
-		static const char *const keys[] = { "uds_path", NULL };
-		int r;
-		if (!json_is_object(vs))
-			return json_set_err(err, errlen, "vsock_override: expected an object");
-		if ((r = json_check_keys(vs, "vsock_override", keys, err, errlen)) < 0 ||
-		    (r = str(vs, "vsock_override.", "uds_path", true, &q->vsock_uds, err, errlen)) < 0)
-			return r;
 	}
 	return 0;
 }
@@ -223,7 +78,7 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 	int r;
 	bool diff_old = false;
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
-	    (r = str(b, "", "snapshot_path", true, &q->state_path, err, errlen)) < 0 ||
+	    (r = ctl_json_dup_str(b, "", "snapshot_path", true, &q->state_path, err, errlen)) < 0 ||
 	    (r = boolean(b, "enable_diff_snapshots", &diff_old, err, errlen)) < 0 ||
 	    (r = boolean(b, "track_dirty_pages", &q->track_dirty, err, errlen)) < 0 ||
 	    (r = boolean(b, "resume_vm", &q->resume, err, errlen)) < 0 ||
@@ -234,14 +89,14 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 	if (!mb == !mf)
 		return json_set_err(err, errlen, "exactly one of mem_backend and mem_file_path must be given");
 	if (mf) {
-		if ((r = str(b, "", "mem_file_path", true, &q->mem_path, err, errlen)) < 0)
+		if ((r = ctl_json_dup_str(b, "", "mem_file_path", true, &q->mem_path, err, errlen)) < 0)
 			return r;
 	} else {
 		static const char *const mkeys[] = { "backend_type", "backend_path", NULL };
 		if (!json_is_object(mb))
 			return json_set_err(err, errlen, "mem_backend: expected an object");
 		if ((r = json_check_keys(mb, "mem_backend", mkeys, err, errlen)) < 0 ||
-		    (r = str(mb, "mem_backend.", "backend_path", true, &q->mem_path, err, errlen)) < 0)
+		    (r = ctl_json_dup_str(mb, "mem_backend.", "backend_path", true, &q->mem_path, err, errlen)) < 0)
 			return r;
 		const char *t = json_string_value(json_object_get(mb, "backend_type"));
 		if (!t || (strcmp(t, "File") && strcmp(t, "Uffd") && strcmp(t, "Lazy")))
@@ -265,7 +120,7 @@ static int parse_backup(json_t *b, struct snapshot_request *q, char *err, size_t
 {
 	static const char *const keys[] = { "backup_dir", NULL };
 	int r = json_check_keys(b, "", keys, err, errlen);
-	return r < 0 ? r : str(b, "", "backup_dir", true, &q->backup_dir, err, errlen);
+	return r < 0 ? r : ctl_json_dup_str(b, "", "backup_dir", true, &q->backup_dir, err, errlen);
 }
 
 int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct snapshot_request **out,

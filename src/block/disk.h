@@ -8,12 +8,11 @@
 #define PETREL_BLOCK_DISK_H
 
 #include "block/raw.h"
+#include "util/disk_format.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
-
-enum disk_format { DISK_FORMAT_AUTO = 0, DISK_FORMAT_RAW, DISK_FORMAT_QCOW2 };
 
 #define DISK_MAX_CHAIN 16 /* images in a backing chain, the top one included */
 
@@ -52,9 +51,6 @@ int disk_unlock(struct disk *d);
 int disk_handover(struct disk *d);
 /* Move an open disk to another place in memory (src is then empty). */
 void disk_move(struct disk *dst, struct disk *src);
-const char *disk_format_name(enum disk_format f);
-/* "raw", "qcow2", "auto" -> format; -1 if unknown. */
-int disk_format_parse(const char *s);
 
 static inline uint64_t disk_size(const struct disk *d) { return d->size; }
 static inline bool disk_async(const struct disk *d) { return d->file.async; }

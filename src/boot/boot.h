@@ -2,11 +2,11 @@
 #ifndef PETREL_BOOT_BOOT_H
 #define PETREL_BOOT_BOOT_H
 
+#include "arch/x86/boot_entry.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-enum boot_mode { BOOT_LINUX64, BOOT_PVH };
 
 /* Who decompresses a bzImage's payload (--kernel-decompress, docs/performance.md). */
 enum boot_decompress {
@@ -18,14 +18,6 @@ enum boot_decompress {
 int boot_decompress_from_name(const char *s, unsigned *out);
 /* --initrd-unpack: "on" -> *off = false, "off" -> true; -EINVAL (logged) otherwise. */
 int initrd_unpack_from_name(const char *s, bool *off);
-
-/* What the loader leaves for vCPU setup: where and how the BSP starts. */
-struct boot_info {
-	enum boot_mode mode;
-	uint64_t entry;       /* 64-bit RIP (BOOT_LINUX64) or 32-bit EIP (BOOT_PVH) */
-	uint64_t params;      /* zero page (RSI) or hvm_start_info (EBX) */
-	uint64_t kernel_end;  /* first byte after what the kernel may use */
-};
 
 /* Parsed bzImage setup header (see Documentation/arch/x86/boot.rst). */
 struct bzimage_info {

@@ -2,7 +2,7 @@
  * devices_config.h. */
 #include "config/devices_config.h"
 #include "config/devices_internal.h"
-#include "block/disk.h"
+#include "util/disk_format.h"
 #include "util/json_util.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
  * Their CLI forms are in devices_cli.c. See devices_config.h. */
 #include "config/devices_config.h"
 #include "config/devices_internal.h"
-#include "block/disk.h"
+#include "util/disk_format.h"
 #include "util/json_util.h"
 #include "util/log.h"
 #include "util/util.h"

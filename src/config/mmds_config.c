@@ -1,12 +1,24 @@
 /* See mmds_config.h. Error texts are Firecracker's MmdsConfigError messages. */
 #include "config/mmds_config.h"
-#include "mmds/stack.h"
 #include "util/json_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+int mmds_parse_ipv4(const char *text, uint32_t *out)
+{
+	struct in_addr a;
+	if (!text || inet_pton(AF_INET, text, &a) != 1)
+		return -EINVAL;
+	uint32_t ip = ntohl(a.s_addr);
+	/* Firecracker's is_link_local_valid: 169.254.x.y with x in 1..254. */
+	if ((ip >> 16) != 0xa9fe || ((ip >> 8) & 0xff) == 0 || ((ip >> 8) & 0xff) == 255)
+		return -ERANGE;
+	*out = ip;
+	return 0;
+}
 
 void mmds_config_free(struct mmds_config *m)
 {

@@ -32,4 +32,12 @@ int mmds_config_check_ifaces(const struct mmds_config *m, const struct net_confi
 /* Whether iface_id is one of the listed interfaces. */
 bool mmds_config_has_iface(const struct mmds_config *m, const char *iface_id);
 
+/* The MMDS address when none is configured: 169.254.169.254 (host order). */
+#define MMDS_DEFAULT_IPV4 0xa9fea9feu
+
+/* "a.b.c.d" into a host-order address that Firecracker accepts for MMDS: link-local
+ * 169.254.0.0/16 without the first and last /24 (169.254.1.0 .. 169.254.254.255).
+ * 0, -EINVAL (not an IPv4 address) or -ERANGE (not such a link-local address). */
+int mmds_parse_ipv4(const char *text, uint32_t *out);
+
 #endif

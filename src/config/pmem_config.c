@@ -154,39 +154,6 @@ int pmem_config_from_cli(const char *arg, unsigned index, struct pmem_config *ou
 	return 0;
 }
 
-int pmem_open_file(const struct pmem_config *c, uint64_t *size, char *err, size_t errlen)
-{
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
-	int fd = open(c->path_on_host, (c->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		int e = errno;
-		json_set_err(err, errlen, "pmem '%s': backing file '%s' cannot be opened%s: %s", c->id, c->path_on_host,
-			     c->read_only ? "" : " for writing", strerror(e));
-		return -e;
-	}
-	struct stat st;
-	const char *why = NULL;
-	if (fstat(fd, &st) < 0)
-		why = strerror(errno);
-	else if (!S_ISREG(st.st_mode))
-		why = S_ISDIR(st.st_mode) ? "is a directory, not a regular file" : S_ISFIFO(st.st_mode) ? "is a FIFO, not a regular file"
-		      : S_ISBLK(st.st_mode) ? "is a block device, not a regular file"
-		      : S_ISCHR(st.st_mode) ? "is a character device, not a regular file"
-		      : S_ISSOCK(st.st_mode) ? "is a socket, not a regular file" : "is not a regular file";
-	else if (st.st_size == 0)
-		why = "is empty (a pmem device needs at least one byte)";
-	else if ((uint64_t)st.st_size > PMEM_MAX_FILE_SIZE)
-		why = "is larger than 256 GiB";
-	if (why) {
-		close(fd);
-		json_set_err(err, errlen, "pmem '%s': backing file '%s' %s", c->id, c->path_on_host, why);
-		return -EINVAL;
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	*size = (uint64_t)st.st_size;
-	return fd;
-}
-
 /* ---- the VM definition's list ---- */
 
 int pmem_root_index(const struct vm_config *cfg)

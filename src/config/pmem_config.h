@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 #define PMEM_MAX_DEVICES 8
-#define PMEM_MAX_FILE_SIZE (256ull << 30) /* the device-memory window is 1 TiB in all */
 
 struct pmem_config {
 	char *id;                 /* required: [A-Za-z0-9_], 1..DEVICES_ID_MAX characters */
@@ -37,10 +36,6 @@ int pmem_config_from_cli(const char *arg, unsigned index, struct pmem_config *ou
 void pmem_config_free(struct pmem_config *c);
 int pmem_config_copy(struct pmem_config *dst, const struct pmem_config *src);
 
-/* Open the backing file as the device will (read-only or read-write, never blocking on a FIFO)
- * and check it: a regular file of 1 byte to PMEM_MAX_FILE_SIZE. Returns the open fd (the caller
- * closes it) and its size, or -errno with "pmem 'id': path ..." in err. */
-int pmem_open_file(const struct pmem_config *c, uint64_t *size, char *err, size_t errlen);
 
 /* The VM definition's pmem list (vm_config.pmem). Add one: -EEXIST for a second device with
  * the same id or a second root device (a drive or a pmem device), -ENOSPC when full. */

@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "util/json_util.h"
 #include "util/util.h"
 

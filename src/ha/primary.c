@@ -2,7 +2,7 @@
  * a checkpoint every interval: pause, copy the dirty pages and every state to a staging
  * buffer, resume, send, and release the epoch's held output when the standby acknowledges. */
 #include "ha/ha_int.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "migration/disks.h"
 #include "migration/sender.h"
 #include "migration/throttle.h"
@@ -12,6 +12,7 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
+#include "util/bitmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
+#define PAGE GUEST_PAGE /* memory/guest_mem.h */
 
 struct run {
 	uint64_t gpa;
@@ -45,7 +46,6 @@ struct primary {
 	uint64_t pause_sum_ns;
 };
 
-static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
 
 /* vsock's part of closing (release false) or releasing (true) epoch n. */
 static void vsock_epoch(struct vm *vm, uint64_t n, bool release)
@@ -88,13 +88,13 @@ static int stage_pages(struct primary *p)
 		const struct guest_region *g = &p->vm->mem.regions[r];
 		uint64_t npages = g->size / PAGE;
 		for (uint64_t pg = 0; pg < npages;) {
-			if (!bit(p->s.dirty[r], pg)) {
+			if (!bitmap_test(p->s.dirty[r], pg)) {
 				pg++;
 				continue;
 			}
 			bool zero = guest_page_is_zero(g->hva + pg * PAGE);
 			uint32_t n = 1;
-			while (n < MIG_MAX_RUN && pg + n < npages && bit(p->s.dirty[r], pg + n) &&
+			while (n < MIG_MAX_RUN && pg + n < npages && bitmap_test(p->s.dirty[r], pg + n) &&
 			       guest_page_is_zero(g->hva + (pg + n) * PAGE) == zero)
 				n++;
 			size_t stage_cap = p->stage_cap;

@@ -1,6 +1,6 @@
 /* A replication's lifecycle: its thread, its status, stopping it. */
 #include "ha/ha_int.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "migration/migration_int.h"
 #include "migration/url.h"
 #include "util/tls.h"

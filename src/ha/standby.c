@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
+#define PAGE GUEST_PAGE /* memory/guest_mem.h */
 #define SYNC_TIMEOUT_MS 60000      /* before the first checkpoint: the initial copy can take a while */
 
 struct staged {

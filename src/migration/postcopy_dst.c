@@ -8,6 +8,7 @@
 #include "util/thread.h"
 #include "util/util.h"
 #include "vm/vm.h"
+#include "util/bitmap.h"
 
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -19,7 +20,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
 #define STREAM_TIMEOUT_MS 60000
 #define LAT_BUCKETS 400   /* fault latency histogram: bucket i holds [2^(i/16), 2^((i+1)/16)) us */
 #define STEP 1.044273782427414 /* 2^(1/16): 4.4% wide buckets */
@@ -47,10 +47,9 @@ struct postcopy_dst {
 	bool finished;
 	uint64_t lat[LAT_BUCKETS], faults;
 	double lat_max_us;
-	uint8_t buf[MIG_MAX_RUN * PAGE];
+	uint8_t buf[MIG_MAX_RUN * GUEST_PAGE];
 };
 
-static bool bit(const uint64_t *b, uint64_t i) { return __atomic_load_n(&b[i / 64], __ATOMIC_ACQUIRE) >> (i % 64) & 1; }
 static void set(uint64_t *b, uint64_t i) { __atomic_fetch_or(&b[i / 64], 1ull << (i % 64), __ATOMIC_ACQ_REL); }
 
 static struct pc_region *region_of(struct postcopy_dst *p, uint64_t hva_or_gpa, bool is_gpa, uint64_t *page)
@@ -58,8 +57,8 @@ static struct pc_region *region_of(struct postcopy_dst *p, uint64_t hva_or_gpa, 
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pc_region *g = &p->r[i];
 		uint64_t base = is_gpa ? g->gpa : (uintptr_t)g->hva;
-		if (hva_or_gpa >= base && hva_or_gpa - base < g->npages * PAGE) {
-			*page = (hva_or_gpa - base) / PAGE;
+		if (hva_or_gpa >= base && hva_or_gpa - base < g->npages * GUEST_PAGE) {
+			*page = (hva_or_gpa - base) / GUEST_PAGE;
 			return g;
 		}
 	}
@@ -69,26 +68,26 @@ static struct pc_region *region_of(struct postcopy_dst *p, uint64_t hva_or_gpa, 
 static void fault(struct postcopy_dst *p, uint64_t addr)
 {
 	uint64_t pg;
-	struct pc_region *g = region_of(p, addr & ~(PAGE - 1), false, &pg);
+	struct pc_region *g = region_of(p, addr & ~(GUEST_PAGE - 1), false, &pg);
 	if (!g)
 		return;
-	void *at = g->hva + pg * PAGE;
-	if (bit(g->done, pg)) {
-		uffd_wake(p->uffd, at, PAGE);
+	void *at = g->hva + pg * GUEST_PAGE;
+	if (bitmap_test_atomic(g->done, pg)) {
+		uffd_wake(p->uffd, at, GUEST_PAGE);
 		return;
 	}
-	if (!bit(g->needed, pg)) {
+	if (!bitmap_test_atomic(g->needed, pg)) {
 		/* Never written on the source, or sent before and not dirtied since: zero here. */
-		if (uffd_zero(p->uffd, at, PAGE, NULL) == -EEXIST)
-			uffd_wake(p->uffd, at, PAGE);
+		if (uffd_zero(p->uffd, at, GUEST_PAGE, NULL) == -EEXIST)
+			uffd_wake(p->uffd, at, GUEST_PAGE);
 		set(g->done, pg);
 		return;
 	}
-	if (bit(g->asked, pg))
+	if (bitmap_test_atomic(g->asked, pg))
 		return; /* on its way: its arrival wakes every waiter */
 	g->asked_ns[pg] = now_ns();
 	set(g->asked, pg);
-	uint64_t gpa = g->gpa + pg * PAGE;
+	uint64_t gpa = g->gpa + pg * GUEST_PAGE;
 	pthread_mutex_lock(p->wlock);
 	int e = mig_send(p->fd, MIG_REQUEST, &gpa, sizeof(gpa), NULL, 0);
 	pthread_mutex_unlock(p->wlock);
@@ -117,7 +116,7 @@ static void *fault_main(void *arg)
 
 static void account(struct postcopy_dst *p, struct pc_region *g, uint64_t pg)
 {
-	if (!bit(g->asked, pg))
+	if (!bitmap_test_atomic(g->asked, pg))
 		return;
 	double us = (double)(now_ns() - g->asked_ns[pg]) / 1e3;
 	unsigned b = 0;
@@ -131,7 +130,7 @@ static void account(struct postcopy_dst *p, struct pc_region *g, uint64_t pg)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* A PAGE message: into the buffer, then into place page by page (some may be there already). */
+/* A GUEST_PAGE message: into the buffer, then into place page by page (some may be there already). */
 static int install(struct postcopy_dst *p, const struct mig_hdr *h)
 {
 	struct mig_pages mp;
@@ -140,16 +139,16 @@ static int install(struct postcopy_dst *p, const struct mig_hdr *h)
 	uint64_t pg;
 	struct pc_region *g = region_of(p, mp.gpa, true, &pg);
 	bool zero = mp.flags & MIG_PAGES_ZERO;
-	if (!g || mp.gpa % PAGE || !mp.npages || mp.npages > MIG_MAX_RUN || (mp.flags & ~MIG_PAGES_ZERO) ||
-	    pg + mp.npages > g->npages || h->len != sizeof(mp) + (zero ? 0 : mp.npages * PAGE))
+	if (!g || mp.gpa % GUEST_PAGE || !mp.npages || mp.npages > MIG_MAX_RUN || (mp.flags & ~MIG_PAGES_ZERO) ||
+	    pg + mp.npages > g->npages || h->len != sizeof(mp) + (zero ? 0 : mp.npages * GUEST_PAGE))
 		return -EPROTO;
-	if (!zero && mig_recv_all(p->fd, p->buf, mp.npages * PAGE, STREAM_TIMEOUT_MS) < 0)
+	if (!zero && mig_recv_all(p->fd, p->buf, mp.npages * GUEST_PAGE, STREAM_TIMEOUT_MS) < 0)
 		return -ECONNRESET;
 	for (uint32_t i = 0; i < mp.npages; i++) {
-		if (bit(g->done, pg + i))
+		if (bitmap_test_atomic(g->done, pg + i))
 			continue;
-		void *at = g->hva + (pg + i) * PAGE;
-		int e = zero ? uffd_zero(p->uffd, at, PAGE, NULL) : uffd_copy(p->uffd, at, p->buf + i * PAGE, PAGE, NULL);
+		void *at = g->hva + (pg + i) * GUEST_PAGE;
+		int e = zero ? uffd_zero(p->uffd, at, GUEST_PAGE, NULL) : uffd_copy(p->uffd, at, p->buf + i * GUEST_PAGE, GUEST_PAGE, NULL);
 		if (e < 0 && e != -EEXIST)
 			return e;
 		set(g->done, pg + i);
@@ -240,7 +239,7 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	pthread_cond_init(&p->cond, NULL);
 	size_t off = 0, want = 0;
 	for (unsigned i = 0; i < vm->mem.nregions; i++)
-		want += (vm->mem.regions[i].size / PAGE + 63) / 64 * 8;
+		want += (vm->mem.regions[i].size / GUEST_PAGE + 63) / 64 * 8;
 	int e = len == want ? 0 : -EPROTO;
 	if (e)
 		snprintf(err, errlen, "malformed migration stream: a post-copy bitmap of %zu bytes, %zu expected", len, want);
@@ -249,7 +248,7 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 		struct pc_region *g = &p->r[p->n++];
 		g->hva = gr->hva;
 		g->gpa = gr->gpa;
-		g->npages = gr->size / PAGE;
+		g->npages = gr->size / GUEST_PAGE;
 		size_t words = (g->npages + 63) / 64;
 		g->needed = malloc(words * 8);
 		g->done = calloc(words, 8);
@@ -266,10 +265,10 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 		/* The destination's copies of those pages are stale: drop them, so they fault. */
 		for (uint64_t pg = 0; pg < g->npages;) {
 			uint64_t n = 0;
-			while (pg + n < g->npages && bit(g->needed, pg + n))
+			while (pg + n < g->npages && bitmap_test_atomic(g->needed, pg + n))
 				n++;
 			if (n)
-				madvise(g->hva + pg * PAGE, n * PAGE, MADV_DONTNEED);
+				madvise(g->hva + pg * GUEST_PAGE, n * GUEST_PAGE, MADV_DONTNEED);
 			pg += n ? n : 1;
 		}
 	}
@@ -340,7 +339,7 @@ int postcopy_dst_wait(struct postcopy_dst *p, char *err, size_t errlen)
 	}
 	/* Everything the source had to send is in: any page still missing is zero. */
 	for (unsigned i = 0; i < p->n; i++)
-		uffd_unregister(p->uffd, p->r[i].hva, p->r[i].npages * PAGE);
+		uffd_unregister(p->uffd, p->r[i].hva, p->r[i].npages * GUEST_PAGE);
 	guest_mem_set_filling(&p->vm->mem, false);
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include "migration/postcopy.h"
 #include "util/util.h"
 #include "vm/vm.h"
+#include "util/bitmap.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE 4096ull
 #define PUSH_RUN 64u      /* pages per pushed message: bounds how long a request waits */
 #define REQ_RUN 8u        /* a requested page and the needed ones after it */
 #define SERVE_TIMEOUT_MS 60000
@@ -26,26 +26,25 @@ struct server {
 	uint64_t cursor;
 };
 
-static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
 static void set(uint64_t *b, uint64_t i) { b[i / 64] |= 1ull << (i % 64); }
 
 /* Up to max pages of region r from page p that are needed and not sent yet, in one message. */
 static int push(struct server *s, unsigned r, uint64_t p, unsigned max)
 {
 	const struct guest_region *g = &s->vm->mem.regions[r];
-	uint64_t npages = g->size / PAGE;
+	uint64_t npages = g->size / GUEST_PAGE;
 	uint32_t n = 0;
-	while (n < max && p + n < npages && bit(s->needed[r], p + n) && !bit(s->sent[r], p + n))
+	while (n < max && p + n < npages && bitmap_test(s->needed[r], p + n) && !bitmap_test(s->sent[r], p + n))
 		n++;
 	if (!n)
 		return 0;
-	struct mig_pages hdr = { .gpa = g->gpa + p * PAGE, .npages = n };
-	int e = mig_send(s->fd, MIG_PAGES, &hdr, sizeof(hdr), g->hva + p * PAGE, n * PAGE);
+	struct mig_pages hdr = { .gpa = g->gpa + p * GUEST_PAGE, .npages = n };
+	int e = mig_send(s->fd, MIG_PAGES, &hdr, sizeof(hdr), g->hva + p * GUEST_PAGE, n * GUEST_PAGE);
 	for (uint32_t i = 0; !e && i < n; i++)
 		set(s->sent[r], p + i);
 	if (!e)
 		MIG_LOCKED(s->m, {
-			s->m->st.bytes_sent += sizeof(hdr) + n * PAGE;
+			s->m->st.bytes_sent += sizeof(hdr) + n * GUEST_PAGE;
 			s->m->st.postcopy_pushed += n;
 		});
 	return e;
@@ -55,13 +54,13 @@ static int push(struct server *s, unsigned r, uint64_t p, unsigned max)
 static bool push_next(struct server *s, int *e)
 {
 	while (s->cur < s->vm->mem.nregions) {
-		uint64_t npages = s->vm->mem.regions[s->cur].size / PAGE;
-		while (s->cursor < npages && (!bit(s->needed[s->cur], s->cursor) || bit(s->sent[s->cur], s->cursor)))
+		uint64_t npages = s->vm->mem.regions[s->cur].size / GUEST_PAGE;
+		while (s->cursor < npages && (!bitmap_test(s->needed[s->cur], s->cursor) || bitmap_test(s->sent[s->cur], s->cursor)))
 			s->cursor++;
 		if (s->cursor < npages) {
 			uint64_t before = s->m->st.postcopy_pushed;
 			*e = push(s, s->cur, s->cursor, PUSH_RUN);
-			s->pushed += (s->m->st.postcopy_pushed - before) * PAGE;
+			s->pushed += (s->m->st.postcopy_pushed - before) * GUEST_PAGE;
 			return true;
 		}
 		s->cur++;
@@ -75,7 +74,7 @@ static int on_request(struct server *s, uint64_t gpa)
 	for (unsigned r = 0; r < s->vm->mem.nregions; r++) {
 		const struct guest_region *g = &s->vm->mem.regions[r];
 		if (gpa >= g->gpa && gpa - g->gpa < g->size)
-			return push(s, r, (gpa - g->gpa) / PAGE, REQ_RUN); /* 0 if it went out already */
+			return push(s, r, (gpa - g->gpa) / GUEST_PAGE, REQ_RUN); /* 0 if it went out already */
 	}
 	return -EPROTO;
 }
@@ -89,7 +88,7 @@ int postcopy_serve(struct migration *m, int fd, struct vm *vm, uint64_t *const *
 	s.sent = sent;
 	int e = 0;
 	for (unsigned r = 0; !e && r < vm->mem.nregions; r++)
-		if (!(sent[r] = calloc((vm->mem.regions[r].size / PAGE + 63) / 64, 8)))
+		if (!(sent[r] = calloc((vm->mem.regions[r].size / GUEST_PAGE + 63) / 64, 8)))
 			e = -ENOMEM;
 	bool ended = false, have_go = false;
 	while (!e && !(ended && have_go)) {

@@ -22,7 +22,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
 #define STREAM_TIMEOUT_MS 60000  /* the source went silent */
 
 
@@ -59,7 +58,7 @@ int mig_receiver_handshake(struct mig_receiver *r)
 	    mig_recv_all(r->fd, &hello, sizeof(hello), STREAM_TIMEOUT_MS) < 0 ||
 	    memcmp(hello.magic, MIG_MAGIC, sizeof(hello.magic)) != 0)
 		return bad(r, -EPROTO, "%s", "not a petrel migration stream");
-	if (hello.version != MIG_VERSION || hello.page_size != PAGE) {
+	if (hello.version != MIG_VERSION || hello.page_size != GUEST_PAGE) {
 		snprintf(r->err, r->errlen, "migration stream version %u (page size %u); this petrel speaks %u (4096)",
 			 hello.version, hello.page_size, MIG_VERSION);
 		return -EPROTONOSUPPORT;
@@ -94,9 +93,9 @@ int mig_receiver_handshake(struct mig_receiver *r)
 void *mig_pages_target(struct vm *vm, const struct mig_pages *p, uint64_t msg_len, char *err, size_t errlen)
 {
 	bool zero = p->flags & MIG_PAGES_ZERO;
-	uint64_t bytes = (uint64_t)p->npages * PAGE;
+	uint64_t bytes = (uint64_t)p->npages * GUEST_PAGE;
 	void *dst = guest_mem_ptr(&vm->mem, p->gpa, bytes);
-	if (p->npages == 0 || p->npages > MIG_MAX_RUN || (p->flags & ~MIG_PAGES_ZERO) || p->gpa % PAGE || !dst ||
+	if (p->npages == 0 || p->npages > MIG_MAX_RUN || (p->flags & ~MIG_PAGES_ZERO) || p->gpa % GUEST_PAGE || !dst ||
 	    msg_len != sizeof(*p) + (zero ? 0 : bytes)) {
 		snprintf(err, errlen, "malformed migration stream: %u pages at %#llx are not guest RAM "
 			 "(or the message has %llu bytes)", p->npages, (unsigned long long)p->gpa,
@@ -112,7 +111,7 @@ int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 	if (h->len < sizeof(p) || mig_recv_all(r->fd, &p, sizeof(p), STREAM_TIMEOUT_MS) < 0)
 		return bad(r, -EPROTO, "%s", "malformed migration stream: short page message");
 	bool zero = p.flags & MIG_PAGES_ZERO;
-	uint64_t bytes = (uint64_t)p.npages * PAGE;
+	uint64_t bytes = (uint64_t)p.npages * GUEST_PAGE;
 	void *dst = mig_pages_target(r->vm, &p, h->len, r->err, r->errlen);
 	if (!dst)
 		return -EPROTO;
@@ -215,7 +214,7 @@ static int stream(struct mig_receiver *r)
 				return bad(r, -EPROTO, "%s", "malformed migration stream: bad round message");
 			MIG_LOCKED(m, {
 				m->st.iteration = rd.round;
-				m->st.bytes_remaining = rd.dirty_pages * PAGE;
+				m->st.bytes_remaining = rd.dirty_pages * GUEST_PAGE;
 			});
 			break;
 		}
@@ -229,7 +228,7 @@ static int stream(struct mig_receiver *r)
 		case MIG_POSTCOPY: {
 			size_t want = 0;
 			for (unsigned i = 0; i < r->vm->mem.nregions; i++)
-				want += (r->vm->mem.regions[i].size / PAGE + 63) / 64 * 8;
+				want += (r->vm->mem.regions[i].size / GUEST_PAGE + 63) / 64 * 8;
 			if (r->postcopy || h.len != want)
 				return bad(r, -EPROTO, "%s", "malformed migration stream: a second post-copy list, or "
 					   "one that does not fit guest memory");

@@ -13,6 +13,7 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
+#include "util/bitmap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +22,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
 #define MAX_ROUNDS 100     /* auto-converge gets there long before */
 #define CONNECT_TIMEOUT_MS 10000
 #define RELOCK_WAIT_MS 2000     /* the failed destination lets go of the drives' locks */
@@ -29,7 +29,6 @@
 #define GO_TIMEOUT_MS 30000      /* states loaded and vCPUs started over there */
 
 
-static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
 
 /* A send failed: the destination may have said why before it hung up. */
 int mig_sender_peer_reason(struct mig_sender *s, int e, const char *what)
@@ -63,12 +62,12 @@ static void pace(struct mig_sender *s, uint64_t bytes)
 static int send_run(struct mig_sender *s, uint64_t gpa, const uint8_t *hva, uint32_t n, bool zero)
 {
 	struct mig_pages p = { .gpa = gpa, .npages = n, .flags = zero ? MIG_PAGES_ZERO : 0 };
-	int e = mig_send(s->fd, MIG_PAGES, &p, sizeof(p), zero ? NULL : hva, zero ? 0 : n * PAGE);
+	int e = mig_send(s->fd, MIG_PAGES, &p, sizeof(p), zero ? NULL : hva, zero ? 0 : n * GUEST_PAGE);
 	if (e < 0)
 		return mig_sender_peer_reason(s, e, "sending guest memory");
-	pace(s, sizeof(p) + (zero ? 0 : n * PAGE));
+	pace(s, sizeof(p) + (zero ? 0 : n * GUEST_PAGE));
 	MIG_LOCKED(s->m, {
-		s->m->st.bytes_sent += sizeof(p) + (zero ? 0 : n * PAGE);
+		s->m->st.bytes_sent += sizeof(p) + (zero ? 0 : n * GUEST_PAGE);
 		s->m->st.pages_sent += zero ? 0 : n;
 		s->m->st.zero_pages += zero ? n : 0;
 	});
@@ -83,11 +82,11 @@ static int send_run(struct mig_sender *s, uint64_t gpa, const uint8_t *hva, uint
 static int send_region(struct mig_sender *s, unsigned r, uint64_t *sel, bool clear)
 {
 	const struct guest_region *g = &s->vm->mem.regions[r];
-	uint64_t npages = g->size / PAGE, cleared_to = 0;
+	uint64_t npages = g->size / GUEST_PAGE, cleared_to = 0;
 	uint8_t *touched = sel ? NULL : guest_region_touched(g);
 	int e = 0;
 	for (uint64_t p = 0; !e && p < npages;) {
-		bool want = sel ? bit(sel, p) : !touched || touched[p];
+		bool want = sel ? bitmap_test(sel, p) : !touched || touched[p];
 		if (want && clear && p + MIG_MAX_RUN > cleared_to && cleared_to < npages) {
 			/* the chunks this page's run may reach, ahead of reading them */
 			uint64_t from = cleared_to > p / 64 * 64 ? cleared_to : p / 64 * 64;
@@ -104,13 +103,13 @@ static int send_region(struct mig_sender *s, unsigned r, uint64_t *sel, bool cle
 			p++;
 			continue;
 		}
-		bool zero = guest_page_is_zero(g->hva + p * PAGE);
+		bool zero = guest_page_is_zero(g->hva + p * GUEST_PAGE);
 		uint32_t n = 1;
-		while (n < MIG_MAX_RUN && p + n < npages && (sel ? bit(sel, p + n) : !touched || touched[p + n]) &&
-		       guest_page_is_zero(g->hva + (p + n) * PAGE) == zero)
+		while (n < MIG_MAX_RUN && p + n < npages && (sel ? bitmap_test(sel, p + n) : !touched || touched[p + n]) &&
+		       guest_page_is_zero(g->hva + (p + n) * GUEST_PAGE) == zero)
 			n++;
 		if (!zero || sel)
-			e = send_run(s, g->gpa + p * PAGE, g->hva + p * PAGE, n, zero);
+			e = send_run(s, g->gpa + p * GUEST_PAGE, g->hva + p * GUEST_PAGE, n, zero);
 		p += n;
 		if (mig_cancelled(s->m))
 			e = -ECANCELED;
@@ -127,7 +126,7 @@ uint64_t mig_sender_take_dirty(struct mig_sender *s, int *e, bool fetch_only)
 			: guest_mem_take_dirty(&s->vm->mem, &s->vm->kvm, s->dirty);
 	uint64_t n = 0;
 	for (unsigned r = 0; !*e && r < s->vm->mem.nregions; r++)
-		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / PAGE + 63) / 64; w++)
+		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64; w++)
 			n += (uint64_t)__builtin_popcountll(s->dirty[r][w]);
 	if (*e)
 		snprintf(s->err, s->errlen, "reading the dirty page log: %s", strerror(-*e));
@@ -173,7 +172,7 @@ int mig_sender_open(struct mig_sender *s)
 	if (s->fd < 0)
 		return s->fd;
 	mig_set_fd(m, s->fd);
-	struct mig_hello h = { .version = MIG_VERSION, .page_size = PAGE };
+	struct mig_hello h = { .version = MIG_VERSION, .page_size = GUEST_PAGE };
 	memcpy(h.magic, MIG_MAGIC, sizeof(h.magic));
 	struct snap_writer w;
 	snap_writer_init(&w);
@@ -236,11 +235,11 @@ int mig_sender_precopy(struct mig_sender *s, uint64_t t0)
 		uint64_t sent;
 		MIG_LOCKED(m, sent = m->st.bytes_sent);
 		double bw = secs > 0 ? (double)(sent - sent_before) / secs : 0;
-		double expect_ms = bw > 0 ? (double)(dirty * PAGE) / bw * 1000 : 1e9;
+		double expect_ms = bw > 0 ? (double)(dirty * GUEST_PAGE) / bw * 1000 : 1e9;
 		MIG_LOCKED(m, {
-			m->st.bytes_remaining = dirty * PAGE;
+			m->st.bytes_remaining = dirty * GUEST_PAGE;
 			m->st.bandwidth_mib_s = bw / (1 << 20);
-			m->st.dirty_rate_mib_s = secs > 0 ? (double)(dirty * PAGE) / secs / (1 << 20) : 0;
+			m->st.dirty_rate_mib_s = secs > 0 ? (double)(dirty * GUEST_PAGE) / secs / (1 << 20) : 0;
 			m->st.expected_downtime_ms = expect_ms;
 		});
 		log_debug("migration: round %u: %llu pages dirty, %.0f MiB/s, expected downtime %.1f ms", round,
@@ -249,7 +248,7 @@ int mig_sender_precopy(struct mig_sender *s, uint64_t t0)
 		if (expect_ms <= m->so.downtime_ms || round > MAX_ROUNDS || timed_out) {
 			if (timed_out || round > MAX_ROUNDS)
 				log_warn("migration: stopping pre-copy after %u rounds with %llu MiB dirty "
-					 "(expected downtime %.0f ms, limit %u ms)", round, (unsigned long long)(dirty * PAGE >> 20),
+					 "(expected downtime %.0f ms, limit %u ms)", round, (unsigned long long)(dirty * GUEST_PAGE >> 20),
 					 expect_ms, m->so.downtime_ms);
 			/* The pages just taken go out in the final round, with the guest paused. */
 			return 1;
@@ -258,7 +257,7 @@ int mig_sender_precopy(struct mig_sender *s, uint64_t t0)
 		if (m->so.mode == MIG_MODE_POSTCOPY)
 			s->postcopy = true; /* one full pass, then switch */
 		if (round > 1)
-			converge(s, dirty * PAGE, sent - sent_before);
+			converge(s, dirty * GUEST_PAGE, sent - sent_before);
 		if (s->postcopy)
 			return 1;
 		struct mig_round rd = { .round = round, .dirty_pages = dirty };
@@ -295,7 +294,7 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	uint64_t t_paused = now_ns();
 	uint64_t *before[GUEST_MEM_MAX_REGIONS] = { 0 };
 	for (unsigned r = 0; r < s->vm->mem.nregions; r++) {
-		size_t words = (s->vm->mem.regions[r].size / PAGE + 63) / 64;
+		size_t words = (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64;
 		if (!(before[r] = malloc(words * 8)))
 			e = -ENOMEM;
 		else
@@ -304,7 +303,7 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	if (!e)
 		mig_sender_take_dirty(s, &e, false);
 	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
-		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / PAGE + 63) / 64; w++)
+		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64; w++)
 			s->dirty[r][w] |= before[r][w];
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(before[r]);
@@ -316,10 +315,10 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 		/* Not the pages: which pages the destination must fetch from here. */
 		size_t len = 0;
 		for (unsigned r = 0; r < s->vm->mem.nregions; r++)
-			len += (s->vm->mem.regions[r].size / PAGE + 63) / 64 * 8;
+			len += (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64 * 8;
 		uint8_t *bm = malloc(len), *at = bm;
 		for (unsigned r = 0; bm && r < s->vm->mem.nregions; r++) {
-			size_t n = (s->vm->mem.regions[r].size / PAGE + 63) / 64 * 8;
+			size_t n = (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64 * 8;
 			memcpy(at, s->dirty[r], n);
 			at += n;
 		}
@@ -378,7 +377,7 @@ void *mig_send_main(void *arg)
 	bool had_log = s.vm->mem.dirty_log, paused = false;
 	int e = 0;
 	for (unsigned r = 0; !e && r < s.vm->mem.nregions; r++)
-		if (!(s.dirty[r] = calloc((s.vm->mem.regions[r].size / PAGE + 63) / 64, 8)))
+		if (!(s.dirty[r] = calloc((s.vm->mem.regions[r].size / GUEST_PAGE + 63) / 64, 8)))
 			e = -ENOMEM;
 	if (!e)
 		e = mig_sender_open(&s);

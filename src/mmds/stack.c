@@ -8,19 +8,6 @@
 
 static const uint8_t mmds_mac[6] = { 0x06, 0x01, 0x23, 0x45, 0x67, 0x01 };
 
-int mmds_parse_ipv4(const char *text, uint32_t *out)
-{
-	struct in_addr a;
-	if (!text || inet_pton(AF_INET, text, &a) != 1)
-		return -EINVAL;
-	uint32_t ip = ntohl(a.s_addr);
-	/* Firecracker's is_link_local_valid: 169.254.x.y with x in 1..254. */
-	if ((ip >> 16) != 0xa9fe || ((ip >> 8) & 0xff) == 0 || ((ip >> 8) & 0xff) == 255)
-		return -ERANGE;
-	*out = ip;
-	return 0;
-}
-
 int mmds_stack_init(struct mmds_stack *s, struct mmds *svc, uint32_t ip)
 {
 	memset(s, 0, sizeof(*s));

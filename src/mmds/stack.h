@@ -15,7 +15,6 @@
 #include "mmds/proto.h"
 #include "mmds/tcp.h"
 
-#define MMDS_DEFAULT_IPV4 0xa9fea9feu   /* 169.254.169.254 */
 #define MMDS_TCP_PORT 80
 
 struct mmds_stack {
@@ -43,10 +42,5 @@ void mmds_stack_rx(struct mmds_stack *s, const uint8_t *frame, size_t len, bool 
 size_t mmds_stack_tx(struct mmds_stack *s, uint8_t *buf, uint64_t now_ms);
 /* Milliseconds until mmds_stack_tx has a retransmission to make, -1 if none. */
 int64_t mmds_stack_next_timer(const struct mmds_stack *s, uint64_t now_ms);
-
-/* "a.b.c.d" into a host-order address that Firecracker accepts for MMDS: link-local
- * 169.254.0.0/16 without the first and last /24 (169.254.1.0 .. 169.254.254.255).
- * 0, -EINVAL (not an IPv4 address) or -ERANGE (not such a link-local address). */
-int mmds_parse_ipv4(const char *text, uint32_t *out);
 
 #endif

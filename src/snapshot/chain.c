@@ -6,6 +6,7 @@
 #include "snapshot/chain.h"
 #include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
+#include "memory/guest_mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
 
 void snap_chain_free(struct snap_chain *c)
 {
@@ -190,12 +190,12 @@ static void drop_zero_pages(uint8_t *at, uint64_t len)
 {
 	for (uint64_t p = 0; p < len;) {
 		if (!guest_page_is_zero(at + p)) {
-			p += PAGE;
+			p += GUEST_PAGE;
 			continue;
 		}
-		uint64_t n = PAGE;
+		uint64_t n = GUEST_PAGE;
 		while (p + n < len && guest_page_is_zero(at + p + n))
-			n += PAGE;
+			n += GUEST_PAGE;
 		if (mmap(at + p, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
 			 0) == MAP_FAILED)
 			memset(at + p, 0, n); /* written zeroes, as before */

@@ -6,19 +6,19 @@
  * the map existed has none: its holes are used, as before. */
 #include "snapshot/page_map.h"
 #include "snapshot/sections.h"
+#include "memory/guest_mem.h"
+#include "util/bitmap.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define PAGE 4096ull
 
 size_t snap_page_map_words(uint64_t total)
 {
-	return (size_t)((total / PAGE + 63) / 64);
+	return (size_t)((total / GUEST_PAGE + 63) / 64);
 }
 
-static bool bit(const uint64_t *b, uint64_t i) { return b[i / 64] >> (i % 64) & 1; }
 
 void snap_page_map_put(struct snap_writer *w, const struct guest_mem *mem, uint64_t *const *dirty)
 {
@@ -31,9 +31,9 @@ void snap_page_map_put(struct snap_writer *w, const struct guest_mem *mem, uint6
 	}
 	for (unsigned r = 0; r < mem->nregions; r++) {
 		const struct guest_region *g = &mem->regions[r];
-		uint64_t first = g->file_off / PAGE;
-		for (uint64_t pg = 0; pg < g->size / PAGE; pg++)
-			if (bit(dirty[r], pg))
+		uint64_t first = g->file_off / GUEST_PAGE;
+		for (uint64_t pg = 0; pg < g->size / GUEST_PAGE; pg++)
+			if (bitmap_test(dirty[r], pg))
 				map[(first + pg) / 64] |= 1ull << ((first + pg) % 64);
 	}
 	struct enc e;
@@ -47,15 +47,15 @@ void snap_page_map_put(struct snap_writer *w, const struct guest_mem *mem, uint6
 
 static int map_runs(const uint64_t *map, uint64_t start, uint64_t end, snap_run_fn fn, void *ctx)
 {
-	for (uint64_t pg = start / PAGE, last = end / PAGE; pg < last;) {
-		if (!bit(map, pg)) {
+	for (uint64_t pg = start / GUEST_PAGE, last = end / GUEST_PAGE; pg < last;) {
+		if (!bitmap_test(map, pg)) {
 			pg++;
 			continue;
 		}
 		uint64_t n = 1;
-		while (pg + n < last && bit(map, pg + n))
+		while (pg + n < last && bitmap_test(map, pg + n))
 			n++;
-		int e = fn(ctx, pg * PAGE, n * PAGE);
+		int e = fn(ctx, pg * GUEST_PAGE, n * GUEST_PAGE);
 		if (e)
 			return e;
 		pg += n;

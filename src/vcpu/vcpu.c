@@ -5,11 +5,16 @@
 #include "arch/x86/pagewalk.h"
 #include "kvm/kvm_vcpu.h"
 #include "util/log.h"
+#include "arch/x86/pvm_idle.h"
+#include "arch/x86/pvm_syscall.h"
+#include "kvm/kvm.h"
+#include "memory/guest_mem.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "vcpu/vcpu.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,28 +22,39 @@
 
 static void kick_handler(int sig) { (void)sig; }
 
+/* Ask the machine to stop, with a message formatted here. */
+static void __attribute__((format(printf, 4, 5)))
+stop(struct vcpu *v, enum vm_stop_reason reason, int code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	power_request(&v->env->stop, reason, code, msg);
+}
+
 /* A KVM vCPU lives as long as its VM, not as long as its fd: KVM_CREATE_VCPU refuses an id it
  * has made once (EEXIST). So a slot keeps the fd and kvm_run mapping of the vCPU it made even
  * when setting it up fails (vcpu_release frees them with the VM), and the next vcpu_create of
  * that id (a hot-plug retried) sets up the same vCPU again instead of asking KVM for a new one. */
-int vcpu_create(struct vm *vm, unsigned id)
+int vcpu_create(struct vcpu *v, struct vcpu_env *env, unsigned id)
 {
-	struct vcpu *v = &vm->vcpus[id];
 	int fd = v->run ? v->fd : -1;
 	struct kvm_run *run = v->run;
 	memset(v, 0, sizeof(*v));
-	v->vm = vm;
+	v->env = env;
 	v->id = id;
 	v->fd = -1;
 	if (!run) {
-		int err = kvm_create_vcpu(&vm->kvm, id, &fd, &run);
+		int err = kvm_create_vcpu(env->kvm, id, &fd, &run);
 		if (err < 0)
 			return err;
 	}
 	v->fd = fd;
 	v->run = run;
 	struct kvm_cpuid2 *c;
-	int err = cpuid_for_vcpu(vm->cpuid, id, &vm->cpuid_opts, &c);
+	int err = cpuid_for_vcpu(env->cpuid, id, env->cpuid_opts, &c);
 	if (err < 0)
 		return err;
 	if (kvm_set_cpuid2(v->fd, c) < 0) {
@@ -51,10 +67,10 @@ int vcpu_create(struct vm *vm, unsigned id)
 	return x86_vcpu_init(v->fd, id);
 }
 
-void vcpu_release(struct vm *vm, struct vcpu *v)
+void vcpu_release(struct vcpu *v, struct vcpu_env *env)
 {
 	if (v->run)
-		kvm_destroy_vcpu(&vm->kvm, v->fd, v->run);
+		kvm_destroy_vcpu(env->kvm, v->fd, v->run);
 	v->run = NULL;
 	v->fd = -1;
 }
@@ -95,7 +111,7 @@ struct emu_ctx {
 static int translate(const struct emu_ctx *c, uint64_t la, bool write, uint64_t *gpa)
 {
 	struct page_walk w;
-	int err = x86_page_walk(&c->v->vm->mem, c->s->cr0, c->s->cr3, c->s->cr4, c->s->efer, la, &w);
+	int err = x86_page_walk(c->v->env->mem, c->s->cr0, c->s->cr3, c->s->cr4, c->s->efer, la, &w);
 	if (err == -EINVAL) { /* paging not in long mode: no permissions to check here */
 		struct kvm_translation t = { .linear_address = la };
 		if (kvm_translate(c->v->fd, &t) < 0 || !t.valid)
@@ -108,7 +124,7 @@ static int translate(const struct emu_ctx *c, uint64_t la, bool write, uint64_t 
 	unsigned cpl = c->s->cs.selector & 3u;
 	if ((cpl == 3 && !w.user) || (write && !w.writable && (cpl == 3 || (c->s->cr0 & CR0_WP))))
 		return -EMU_EPROT;
-	x86_page_mark_used(&c->v->vm->mem, &w, write);
+	x86_page_mark_used(c->v->env->mem, &w, write);
 	*gpa = w.gpa;
 	return 0;
 }
@@ -123,8 +139,8 @@ static int linear_access(void *opaque, uint64_t la, void *buf, unsigned len, boo
 		int err = translate(c, la, write, &gpa);
 		if (err < 0)
 			return err;
-		err = write ? guest_mem_write(&c->v->vm->mem, gpa, p, chunk)
-			    : guest_mem_read(&c->v->vm->mem, gpa, p, chunk);
+		err = write ? guest_mem_write(c->v->env->mem, gpa, p, chunk)
+			    : guest_mem_read(c->v->env->mem, gpa, p, chunk);
 		if (err < 0)
 			return -EIO; /* not RAM (MMIO): nothing the guest's #PF handler can mend */
 		la += chunk;
@@ -231,12 +247,12 @@ static void fail_at_rip(struct vcpu *v, const char *what)
 	uint8_t code[EMU_MAX_INSN];
 	char bytes[64];
 	if (kvm_get_regs(v->fd, &regs) < 0 || kvm_get_sregs(v->fd, &sregs) < 0) {
-		vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u: %s (registers unavailable)", v->id, what);
+		stop(v, VM_STOP_ERROR, 1, "vCPU %u: %s (registers unavailable)", v->id, what);
 		return;
 	}
 	unsigned n = fetch_code(v, &regs, &sregs, code);
 	format_bytes(code, n, bytes, sizeof(bytes));
-	vm_request_stop(v->vm, VM_STOP_ERROR, 1,
+	stop(v, VM_STOP_ERROR, 1,
 			"vCPU %u: %s at RIP 0x%llx (CPL %u, %s), instruction bytes: %s", v->id, what,
 			(unsigned long long)regs.rip, sregs.cs.selector & 3u,
 			sregs.cs.l ? "64-bit" : sregs.cs.db ? "32-bit" : "16-bit", bytes);
@@ -253,7 +269,7 @@ static int inject_exception(struct vcpu *v, const struct emu_result *res, struct
 	ev.exception.has_error_code = res->has_error_code;
 	ev.exception.error_code = res->error_code;
 	ev.flags = 0;
-	if (v->vm->kvm.exception_payload) {
+	if (v->env->kvm->exception_payload) {
 		ev.flags = KVM_VCPUEVENT_VALID_PAYLOAD;
 		ev.exception.pending = 1;
 		ev.exception_has_payload = res->vector == 14;
@@ -272,7 +288,7 @@ static int inject_exception(struct vcpu *v, const struct emu_result *res, struct
 /* KVM could not emulate an instruction (on PVM: anything its ring-0 emulator lacks). */
 static void handle_emulation_failure(struct vcpu *v)
 {
-	if (!v->vm->pvm) {
+	if (!v->env->pvm) {
 		fail_at_rip(v, "unhandled exit KVM_EXIT_INTERNAL_ERROR (emulation failure)");
 		return;
 	}
@@ -289,7 +305,7 @@ static void handle_emulation_failure(struct vcpu *v)
 		.opaque = &ctx, .read = linear_read, .write = linear_write,
 		.get_mxcsr = get_mxcsr, .set_mxcsr = set_mxcsr,
 		.get_xsave = get_xsave, .set_xsave = set_xsave, .get_xcr = get_xcr, .set_xcr = set_xcr,
-		.xsave_layout = &v->vm->xsave_layout,
+		.xsave_layout = v->env->xsave_layout,
 		.fs_base = sregs.fs.base, .gs_base = sregs.gs.base,
 		.long_mode = sregs.cs.l, .cs_db = sregs.cs.db, .cpl = sregs.cs.selector & 3u,
 	};
@@ -331,7 +347,7 @@ static enum exit_kind handle_io(struct vcpu *v)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool out = run->io.direction == KVM_EXIT_IO_OUT;
 	for (uint32_t i = 0; i < run->io.count; i++) {
-		bus_access(&v->vm->pio, run->io.port, data, run->io.size, out);
+		bus_access(v->env->pio, run->io.port, data, run->io.size, out);
 		data += run->io.size;
 	}
 	return out ? EXIT_IO_OUT : EXIT_IO_IN;
@@ -344,25 +360,25 @@ static enum exit_kind handle_exit(struct vcpu *v)
 	case KVM_EXIT_IO:
 		return handle_io(v);
 	case KVM_EXIT_MMIO:
-		bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+		bus_access(v->env->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
 			   run->mmio.is_write);
 		return run->mmio.is_write ? EXIT_MMIO_WRITE : EXIT_MMIO_READ;
 	case KVM_EXIT_SHUTDOWN:
-		vm_request_stop(v->vm, VM_STOP_RESET, 0, "guest reset (triple fault on vCPU %u)", v->id);
+		stop(v, VM_STOP_RESET, 0, "guest reset (triple fault on vCPU %u)", v->id);
 		return EXIT_SHUTDOWN;
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
-			vm_request_stop(v->vm, VM_STOP_POWEROFF, 0, "guest powered off");
+			stop(v, VM_STOP_POWEROFF, 0, "guest powered off");
 		else if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
-			vm_request_stop(v->vm, VM_STOP_RESET, 0, "guest reset");
+			stop(v, VM_STOP_RESET, 0, "guest reset");
 		else
-			vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u: system event %u", v->id,
+			stop(v, VM_STOP_ERROR, 1, "vCPU %u: system event %u", v->id,
 					run->system_event.type);
 		return EXIT_SYSTEM_EVENT;
 	case KVM_EXIT_X86_WRMSR:
 		/* Only MSRs petrel filters arrive here: MSR_LSTAR on PVM hosts. */
-		if (run->msr.index == MSR_LSTAR && v->vm->pvm)
-			run->msr.error = pvm_syscall_lstar_write(&v->vm->pvm_syscall, v->fd, &v->vm->mem,
+		if (run->msr.index == MSR_LSTAR && v->env->pvm)
+			run->msr.error = pvm_syscall_lstar_write(v->env->pvm_syscall, v->fd, v->env->mem,
 								 run->msr.data) < 0;
 		else
 			run->msr.error = 1; /* #GP, as for an MSR the CPU does not have */
@@ -372,7 +388,7 @@ static enum exit_kind handle_exit(struct vcpu *v)
 		return EXIT_MSR;
 	case KVM_EXIT_HLT:
 		/* With the in-kernel LAPIC, HLT only exits if the guest halts for good. */
-		vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u halted with no way to wake up", v->id);
+		stop(v, VM_STOP_ERROR, 1, "vCPU %u halted with no way to wake up", v->id);
 		return EXIT_HLT;
 	case KVM_EXIT_INTERNAL_ERROR:
 		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION) {
@@ -448,14 +464,14 @@ static void complete_exit(struct vcpu *v)
 
 void vcpu_park(struct vcpu *v)
 {
-	struct vm *vm = v->vm;
-	pthread_mutex_lock(&vm->lock);
-	vm->parked++;
-	pthread_cond_broadcast(&vm->cond);
-	while ((vm->pause_requested || __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) && !vm->stopping)
-		pthread_cond_wait(&vm->cond, &vm->lock);
-	vm->parked--;
-	pthread_mutex_unlock(&vm->lock);
+	struct vcpu_env *env = v->env;
+	pthread_mutex_lock(env->lock);
+	(*env->parked)++;
+	pthread_cond_broadcast(env->cond);
+	while ((*env->pause_requested || __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) && !*env->stopping)
+		pthread_cond_wait(env->cond, env->lock);
+	(*env->parked)--;
+	pthread_mutex_unlock(env->lock);
 }
 
 void *vcpu_thread(void *arg)
@@ -470,8 +486,8 @@ void *vcpu_thread(void *arg)
 	char name[16];
 	snprintf(name, sizeof(name), "fc_vcpu %u", v->id);
 	pthread_setname_np(pthread_self(), name);
-	if (v->vm->pvm)
-		pvm_idle_set_thread(&v->vm->pvm_idle, v->id, (int)gettid());
+	if (v->env->pvm)
+		pvm_idle_set_thread(v->env->pvm_idle, v->id, (int)gettid());
 
 	struct sigaction sa = { .sa_handler = kick_handler };
 	sigaction(KICK_SIGNAL, &sa, NULL);
@@ -481,8 +497,8 @@ void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
 	bool exit_open = false; /* the last KVM_RUN returned an exit KVM completes at the next one */
-	while (!__atomic_load_n(&v->vm->stopping, __ATOMIC_ACQUIRE)) {
-		if (__atomic_load_n(&v->vm->pause_requested, __ATOMIC_ACQUIRE) ||
+	while (!__atomic_load_n(v->env->stopping, __ATOMIC_ACQUIRE)) {
+		if (__atomic_load_n(v->env->pause_requested, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) {
 			if (exit_open)
 				complete_exit(v);
@@ -494,8 +510,8 @@ void *vcpu_thread(void *arg)
 		if (nap)
 			usleep(nap);
 		uint64_t t0 = now_ns();
-		if (!__atomic_load_n(&v->vm->first_run_ns, __ATOMIC_RELAXED))
-			__atomic_store_n(&v->vm->first_run_ns, t0, __ATOMIC_RELEASE);
+		if (!__atomic_load_n(v->env->first_run_ns, __ATOMIC_RELAXED))
+			__atomic_store_n(v->env->first_run_ns, t0, __ATOMIC_RELEASE);
 		int r = kvm_run(v->fd);
 		uint64_t t1 = now_ns();
 		exit_stats_add_run(&v->stats, t1 - t0);
@@ -509,19 +525,19 @@ void *vcpu_thread(void *arg)
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				if (__atomic_exchange_n(&v->dump_requested, false, __ATOMIC_ACQ_REL))
 					dump_state(v);
-				if (v->vm->pvm)
-					pvm_idle_refresh(&v->vm->pvm_idle, v->id, v->fd);
+				if (v->env->pvm)
+					pvm_idle_refresh(v->env->pvm_idle, v->id, v->fd);
 				exit_stats_add(&v->stats, EXIT_INTR, now_ns() - t1);
 				continue;
 			}
-			vm_request_stop(v->vm, VM_STOP_ERROR, 1, "vCPU %u: KVM_RUN failed: %s", v->id,
+			stop(v, VM_STOP_ERROR, 1, "vCPU %u: KVM_RUN failed: %s", v->id,
 					strerror(errno));
 			break;
 		}
 		enum exit_kind k = handle_exit(v);
 		exit_open = true;
-		if (v->vm->pvm)
-			pvm_idle_refresh(&v->vm->pvm_idle, v->id, v->fd);
+		if (v->env->pvm)
+			pvm_idle_refresh(v->env->pvm_idle, v->id, v->fd);
 		exit_stats_add(&v->stats, k, now_ns() - t1);
 	}
 	return NULL;

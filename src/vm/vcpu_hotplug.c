@@ -108,7 +108,7 @@ static int bring_up(struct vm *vm, unsigned i, char *err, size_t errlen)
 		return e;
 	}
 	/* i == n: the lowest absent index is the next never created */
-	if ((e = vcpu_create(vm, i)) < 0) {
+	if ((e = vm_vcpu_create(vm, i)) < 0) {
 		snprintf(err, errlen, "vCPU %u: cannot create it: %s", i, strerror(-e));
 		return e;
 	}
@@ -245,7 +245,7 @@ int vcpu_hotplug_load(struct vm *vm, const struct vcpu_hotplug_state *st, unsign
 	}
 	unsigned top = 64 - (unsigned)__builtin_clzll(st->present); /* present & 1: not 0 */
 	for (unsigned i = vm->nvcpus; i < top; i++) {
-		if ((e = vcpu_create(vm, i)) < 0) {
+		if ((e = vm_vcpu_create(vm, i)) < 0) {
 			snprintf(err, errlen, "vCPU %u: cannot create it: %s", i, strerror(-e));
 			return e;
 		}

@@ -21,6 +21,28 @@ static void power_cb(void *opaque, enum vm_stop_reason reason, int code, const c
 	vm_request_stop(opaque, reason, code, "%s", why);
 }
 
+struct vcpu_env *vm_vcpu_env(struct vm *vm)
+{
+	struct vcpu_env *e = &vm->vcpu_env;
+	if (!e->kvm)
+		*e = (struct vcpu_env){
+			.kvm = &vm->kvm, .mem = &vm->mem, .pio = &vm->pio, .mmio = &vm->mmio,
+			.cpuid = vm->cpuid, .cpuid_opts = &vm->cpuid_opts,
+			.xsave_layout = &vm->xsave_layout, .pvm = vm->pvm,
+			.pvm_syscall = &vm->pvm_syscall, .pvm_idle = &vm->pvm_idle,
+			.lock = &vm->lock, .cond = &vm->cond, .parked = &vm->parked,
+			.pause_requested = &vm->pause_requested, .stopping = &vm->stopping,
+			.first_run_ns = &vm->first_run_ns,
+			.stop = { power_cb, vm },
+		};
+	return e;
+}
+
+int vm_vcpu_create(struct vm *vm, unsigned id)
+{
+	return vcpu_create(&vm->vcpus[id], vm_vcpu_env(vm), id);
+}
+
 /* What a PVM host needs on the kernel command line.
  * - PVM's ring-0 emulator cannot run the SIMD arithmetic that Linux's crypto and checksum
  *   code uses in kernel_fpu_begin() sections (seen: movd/paddq in the SSSE3 BLAKE2s/ChaCha
@@ -181,7 +203,7 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 		return err;
 	cpuid_xsave_layout(vm->cpuid, &vm->xsave_layout);
 	for (unsigned i = 0; i < cfg->vcpus; i++) {
-		err = vcpu_create(vm, i);
+		err = vm_vcpu_create(vm, i);
 		if (err < 0)
 			return err;
 		vm->nvcpus++;
@@ -313,7 +335,7 @@ void vm_destroy(struct vm *vm)
 	vm_devices_destroy(vm); /* the I/O thread stops before memory and KVM go away */
 	/* every slot: one past nvcpus may hold a vCPU whose set-up failed (vcpu_create) */
 	for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
-		vcpu_release(vm, &vm->vcpus[i]);
+		vcpu_release(&vm->vcpus[i], &vm->vcpu_env);
 	vm->nvcpus = 0;
 	free(vm->cpuid);
 	vm->cpuid = NULL;

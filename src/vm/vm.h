@@ -2,7 +2,7 @@
 #ifndef PETREL_VM_VM_H
 #define PETREL_VM_VM_H
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "arch/x86/cpuid.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/pvm_idle.h"
@@ -20,7 +20,7 @@
 #include "memory/devmem.h"
 #include "memory/guest_mem.h"
 #include "vcpu/vcpu.h"
-#include "vm/exit_stats.h"
+#include "vcpu/exit_stats.h"
 #include "vm/vm_devices.h"
 
 #include <pthread.h>
@@ -36,6 +36,7 @@ struct vm {
 	struct bus pio, mmio;
 	struct vcpu vcpus[VM_MAX_VCPUS];
 	unsigned nvcpus;
+	struct vcpu_env vcpu_env;     /* what the vCPUs see of this VM (vm_vcpu_env) */
 	bool pvm;                     /* PVM host workarounds active */
 	struct pvm_syscall pvm_syscall;
 	struct pvm_idle pvm_idle;
@@ -86,6 +87,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd);
  * mem_fd (the memory file), nothing booted; the caller restores every state before vm_start.
  * *vm zero-filled, as for vm_create. */
 int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int console_out_fd, int mem_fd);
+/* What the vCPUs see of this VM, filled in on the first call (before the first vCPU is made:
+ * KVM, memory, buses, CPUID and its options, the PVM flag set). */
+struct vcpu_env *vm_vcpu_env(struct vm *vm);
+/* Make vCPU `id` in its slot (vcpu_create with this VM's vcpu_env). */
+int vm_vcpu_create(struct vm *vm, unsigned id);
 /* Start one thread per vCPU. */
 int vm_start(struct vm *vm);
 /* Ask the VM to stop; the first request wins. Safe from any thread. */

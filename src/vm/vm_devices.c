@@ -4,6 +4,7 @@
 #include "arch/x86/layout.h"
 #include "net/announce.h"
 #include "util/log.h"
+#include "vm/device_params.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -134,7 +135,7 @@ static int create_pmem(struct vm *vm)
 		char msg[512];
 		if (!p)
 			return -ENOMEM;
-		int err = virtio_pmem_create(p, c, i, &vm->mem, &vd->io, msg, sizeof(msg));
+		int err = virtio_pmem_create(p, vm_pmem_params(c, &(struct virtio_pmem_params){ 0 }), i, &vm->mem, &vd->io, msg, sizeof(msg));
 		if (err < 0) {
 			free(p);
 			log_error("%s", msg);
@@ -242,7 +243,8 @@ int vm_devices_create(struct vm *vm)
 		struct virtio_blk *b = calloc(1, sizeof(*b));
 		if (!b)
 			return -ENOMEM;
-		err = virtio_blk_create(b, &cfg->drives[i], i, &vm->mem, &vd->io);
+		struct virtio_blk_params bp;
+		err = virtio_blk_create(b, vm_blk_params(&cfg->drives[i], &bp), i, &vm->mem, &vd->io);
 		if (err < 0) {
 			free(b);
 			log_error("drive '%s': cannot create the virtio-blk device", cfg->drives[i].drive_id);
@@ -283,7 +285,7 @@ int vm_devices_create(struct vm *vm)
 		struct virtio_net *n = calloc(1, sizeof(*n));
 		if (!n)
 			return -ENOMEM;
-		if ((err = virtio_net_create(n, &cfg->nets[i], i, &vm->mem, &vd->io)) < 0) {
+		if ((err = virtio_net_create(n, vm_net_params(&cfg->nets[i], &(struct virtio_net_params){ 0 }), i, &vm->mem, &vd->io)) < 0) {
 			free(n);
 			log_error("network interface '%s': cannot create the virtio-net device", cfg->nets[i].iface_id);
 			return err;
@@ -301,7 +303,8 @@ int vm_devices_create(struct vm *vm)
 		struct virtio_vsock *v = calloc(1, sizeof(*v));
 		if (!v)
 			return -ENOMEM;
-		if ((err = virtio_vsock_create(v, &cfg->vsock, &vm->mem, &vd->io)) < 0) {
+		struct virtio_vsock_params vp;
+		if ((err = virtio_vsock_create(v, vm_vsock_params(&cfg->vsock, &vp), &vm->mem, &vd->io)) < 0) {
 			free(v);
 			log_error("cannot create the virtio-vsock device");
 			return err;

@@ -4,6 +4,7 @@
 #define PETREL_VM_VM_DEVICES_H
 
 #include "arch/x86/acpi.h"
+#include "config/pmem_config.h"
 #include "devices/e1000/e1000.h"
 #include "devices/legacy/ged.h"
 #include "devices/legacy/vmgenid.h"
@@ -20,7 +21,7 @@
 #include "devices/virtio/virtio_mmio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm_irq.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 #include "vm/vcpu_hotplug.h"
 
 #define VM_MAX_VIRTIO 32

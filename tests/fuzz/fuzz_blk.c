@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vm/device_params.h"
 #include "block/disk.h"
 #include "block/qcow2_format.h"
 #include "devices/virtio/blk.h"
@@ -75,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct drive_config cfg = { .drive_id = "f", .path_on_host = path, .is_read_only = data[0] & 8,
 				    .cache_type = DRIVE_CACHE_WRITEBACK, .format = qcow2 ? 2 : 1 };
 	static struct virtio_blk b;
-	if (virtio_blk_create(&b, &cfg, 0, mem, NULL) < 0) {
+	if (virtio_blk_create(&b, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, mem, NULL) < 0) {
 		close(fd);
 		return 0;
 	}

@@ -7,7 +7,7 @@
 
 #include <linux/kvm.h>
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()

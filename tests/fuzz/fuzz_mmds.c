@@ -21,6 +21,7 @@
 #include "fuzz_common.h"
 #include "mmds/mmds.h"
 #include "mmds/proto.h"
+#include "config/mmds_config.h"
 #include "mmds/stack.h"
 
 FUZZ_QUIET_LOGS()

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vm/device_params.h"
 #include "devices/virtio/net.h"
 #include "../fake_driver.h"
 #include "fuzz_common.h"
@@ -38,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	static struct virtio_net n;
 	struct net_config cfg = { .iface_id = "f", .host_dev_name = "f" };
-	if (virtio_net_create_fd(&n, &cfg, 0, sv[0], mem, NULL) < 0) {
+	if (virtio_net_create_fd(&n, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, sv[0], mem, NULL) < 0) {
 		close(sv[1]);
 		return 0;
 	}

@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vm/device_params.h"
 #include "devices/virtio/pmem.h"
 #include "../fake_driver.h"
 #include "fuzz_common.h"
@@ -88,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pmem_config c = { .id = "fz", .path_on_host = path, .read_only = opt & 1 };
 	static struct virtio_pmem p;
 	char err[256];
-	if (virtio_pmem_create(&p, &c, 0, &mem, NULL, err, sizeof(err)) < 0)
+	if (virtio_pmem_create(&p, vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), 0, &mem, NULL, err, sizeof(err)) < 0)
 		abort();
 	p.st.start = 1ull << 32;
 	struct virtio_dev *d = &p.vdev;

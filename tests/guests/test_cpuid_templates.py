@@ -14,7 +14,7 @@ from cpuidlib import PVM_HOST, REGS, Cpuid, bit, host_has, run_cpuid
 from guestlib import require
 
 
-# ---- what the named template T2 hides (mirrors src/arch/x86/cpu_template.c) ----
+# ---- what the named template T2 hides (mirrors src/config/cpu_template.c) ----
 # key: (leaf, subleaf or None for "every subleaf", register) -> mask of hidden bits
 T2_HIDES = {
     # never portable: VMX/SMX, SGX, MPX, PT, RDT, WAITPKG, TME, KL, ENQCMD, SGX_LC, PKS, UINTR, ...

@@ -5,6 +5,7 @@
 #ifndef PETREL_TESTS_UNIT_FAKE_BLK_H
 #define PETREL_TESTS_UNIT_FAKE_BLK_H
 
+#include "vm/device_params.h"
 #include "devices/virtio/blk.h"
 
 #include <fcntl.h>
@@ -65,7 +66,7 @@ static inline int fake_blk_start(struct virtio_blk *b, const char *path, int for
 	mem_setup();
 	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)path, .format = format,
 				    .io_engine = engine, .cache_type = DRIVE_CACHE_WRITEBACK };
-	int err = virtio_blk_create(b, &cfg, 0, &mem, NULL);
+	int err = virtio_blk_create(b, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, &mem, NULL);
 	if (err < 0)
 		return err;
 	virtio_dev_set_transport(&b->vdev, transport, NULL);

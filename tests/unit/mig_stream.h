@@ -7,6 +7,7 @@
 #include "unit.h"
 #include "mig_defn.h"
 
+#include "vm/device_params.h"
 #include "devices/virtio/blk.h"
 #include "ha/ha_int.h"
 #include "migration/migration_int.h"
@@ -168,7 +169,7 @@ static inline int fake_build(struct vm *vm, struct vm_config *cfg, int console_f
 		struct drive_config dc = { .drive_id = "d", .path_on_host = image, .format = DISK_FORMAT_RAW,
 					   .cache_type = DRIVE_CACHE_WRITEBACK };
 		blk = calloc(1, sizeof(*blk));
-		if (virtio_blk_create(blk, &dc, 0, &vm->mem, NULL) < 0)
+		if (virtio_blk_create(blk, vm_blk_params(&dc, &(struct virtio_blk_params){ 0 }), 0, &vm->mem, NULL) < 0)
 			return -EIO;
 		vm->devs.virtio[0] = (struct vm_virtio){ .vdev = &blk->vdev, .dev = blk };
 		vm->devs.nvirtio = 1;

@@ -3,6 +3,7 @@
 #ifndef PETREL_TESTS_UNIT_MMDS_FRAMES_H
 #define PETREL_TESTS_UNIT_MMDS_FRAMES_H
 
+#include "config/mmds_config.h"
 #include "mmds/proto.h"
 #include "mmds/stack.h"
 #include "mmds/tcp.h"

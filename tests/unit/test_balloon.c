@@ -367,7 +367,11 @@ TEST(api_on_a_running_device)
 	CHECK_EQ(api(&ctl, "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 7}", NULL), 204);
 	CHECK_EQ(b.st.stats_polling_interval_s, 7);
 	pthread_mutex_lock(&ctl.lock);
-	o = ctl_balloon_metrics_locked(&ctl);
+	o = json_object();
+	CHECK_EQ(ctl_balloon_metrics_locked(&ctl, o), 0);
+	json_t *group = json_incref(json_object_get(o, "balloon"));
+	json_decref(o);
+	o = group;
 	pthread_mutex_unlock(&ctl.lock);
 	CHECK_EQ(json_integer_value(json_object_get(o, "stats_updates_count")), 1);
 	json_decref(o);

@@ -365,7 +365,11 @@ TEST(hinting_api_on_a_running_device)
 	CHECK_EQ(cfg32(&b, 8), BALLOON_HINT_CMD_DONE);
 	CHECK_EQ(api(&ctl, "PATCH", "/balloon/hinting/stop", "{}", NULL), 204);
 	pthread_mutex_lock(&ctl.lock);
-	o = ctl_balloon_metrics_locked(&ctl);
+	o = json_object();
+	CHECK_EQ(ctl_balloon_metrics_locked(&ctl, o), 0);
+	json_t *group = json_incref(json_object_get(o, "balloon"));
+	json_decref(o);
+	o = group;
 	pthread_mutex_unlock(&ctl.lock);
 	CHECK(json_object_get(o, "free_page_hint_count") != NULL);
 	CHECK(json_object_get(o, "free_page_hint_freed") != NULL);

@@ -12,6 +12,7 @@
 #define DISK (4u << 20)
 #include "fake_blk.h"
 
+#include "vm/device_params.h"
 #include "block/dirty.h"
 #include "devices/virtio/blk.h"
 
@@ -69,7 +70,7 @@ static int start_drive(struct virtio_blk *b, const char *path, bool direct, int 
 	mem_setup();
 	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)path, .format = DISK_FORMAT_RAW,
 				    .io_engine = engine, .cache_type = DRIVE_CACHE_WRITEBACK, .direct = direct };
-	int err = virtio_blk_create(b, &cfg, 0, &mem, NULL);
+	int err = virtio_blk_create(b, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, &mem, NULL);
 	if (err < 0)
 		return err;
 	virtio_dev_set_transport(&b->vdev, &transport, NULL);
@@ -223,7 +224,7 @@ TEST(the_rate_limiter_charges_the_request_that_is_handled)
 	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)raw_image("rl.raw", 0),
 				    .format = DISK_FORMAT_RAW, .io_engine = DRIVE_IO_SYNC,
 				    .cache_type = DRIVE_CACHE_WRITEBACK, .rate_limiter = rl };
-	REQUIRE_EQ(virtio_blk_create(&b, &cfg, 0, &mem, NULL), 0);
+	REQUIRE_EQ(virtio_blk_create(&b, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, &mem, NULL), 0);
 	virtio_dev_set_transport(&b.vdev, &transport, NULL);
 	start(&b.vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1), 1);
 	flipping = true;
@@ -326,7 +327,7 @@ TEST(write_zeroes_pay_for_their_bytes)
 	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)raw_image("wz.raw", 3),
 				    .format = DISK_FORMAT_RAW, .io_engine = DRIVE_IO_SYNC,
 				    .cache_type = DRIVE_CACHE_WRITEBACK, .rate_limiter = rl };
-	REQUIRE_EQ(virtio_blk_create(&b, &cfg, 0, &mem, NULL), 0);
+	REQUIRE_EQ(virtio_blk_create(&b, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, &mem, NULL), 0);
 	virtio_dev_set_transport(&b.vdev, &transport, NULL);
 	start(&b.vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES), 1);
 	uint64_t sector = 0;

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "config/vm_config.h"
 #include "unit.h"
 #include "config_json.h"

@@ -39,7 +39,7 @@ static struct vm *fake_vm(unsigned boot, unsigned max)
 	ged_init(&vm->devs.ged, (struct irq_line){ NULL, LAYOUT_GED_GSI }, GED_PORT);
 	vm->nvcpus = boot;
 	for (unsigned i = 0; i < boot; i++) {
-		vm->vcpus[i].vm = vm;
+		vm->vcpus[i].env = vm_vcpu_env(vm);
 		vm->vcpus[i].id = i;
 		vm->vcpus[i].fd = -1;
 	}

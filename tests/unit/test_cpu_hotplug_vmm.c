@@ -39,7 +39,7 @@ static void fake_vm(unsigned boot, unsigned max)
 	ged_init(&V.devs.ged, (struct irq_line){ NULL, LAYOUT_GED_GSI }, GED_PORT);
 	V.nvcpus = boot;
 	for (unsigned i = 0; i < boot; i++) {
-		V.vcpus[i].vm = &V;
+		V.vcpus[i].env = vm_vcpu_env(&V);
 		V.vcpus[i].id = i;
 		V.vcpus[i].fd = -1;
 	}

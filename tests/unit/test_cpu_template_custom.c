@@ -1,4 +1,4 @@
-/* Unit tests for src/arch/x86/cpu_template.c: custom template JSON (parsing, bitmaps, applying
+/* Unit tests for src/config/cpu_template.c: custom template JSON (parsing, bitmaps, applying
  * to CPUID entries, appending to a named template) and loading one from a file. */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 
 #include <linux/kvm.h>
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "unit.h"
 #include "cpuid_fake.h"
 

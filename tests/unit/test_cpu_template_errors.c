@@ -1,4 +1,4 @@
-/* Unit tests for src/arch/x86/cpu_template.c: the error every malformed custom template gives
+/* Unit tests for src/config/cpu_template.c: the error every malformed custom template gives
  * (bitmaps, MSRs, leaves, KVM capabilities, unknown fields, bad and deeply nested JSON), always
  * with an empty template. */
 #include <errno.h>
@@ -10,7 +10,7 @@
 
 #include <linux/kvm.h>
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "unit.h"
 #include "cpuid_fake.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests for src/arch/x86/cpu_template.c: the named templates (C3, T2, T2S, T2CL, T2A) on
+/* Unit tests for src/config/cpu_template.c: the named templates (C3, T2, T2S, T2CL, T2A) on
  * an all-ones host table: what each hides, what none may hide, how they nest. */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 
 #include <linux/kvm.h>
 
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "unit.h"
 #include "cpuid_fake.h"
 

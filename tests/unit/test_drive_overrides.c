@@ -3,7 +3,7 @@
  * without a VM (snapshot_config_from_buf over a state file whose definition names drives). */
 #include "unit.h"
 
-#include "api/ctl_internal.h"
+#include "api/core.h"
 #include "block/disk.h"
 #include "config/vm_config.h"
 #include "snapshot/format.h"

@@ -6,7 +6,7 @@
 #include "fake_e1000.h"
 
 #include "devices/e1000/e1000_regs.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 
 /* ======================= transmit ======================= */
 

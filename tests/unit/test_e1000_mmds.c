@@ -5,6 +5,7 @@
  * waiting for buffers when the ring is full; other frames still reach the tap. The same checks
  * as test_net_mmds.c makes of virtio-net. */
 #include "unit.h"
+#include "config/mmds_config.h"
 #include "mmds_frames.h"
 #include "fake_e1000.h"
 

@@ -6,6 +6,7 @@
 
 #include "mmds/mmds.h"
 #include "mmds/proto.h"
+#include "config/mmds_config.h"
 #include "mmds/stack.h"
 
 #include <errno.h>

@@ -4,6 +4,7 @@
 #include "unit.h"
 #include "fake_ring.h"
 
+#include "vm/device_params.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
 #include "memory/guest_mem.h"
@@ -36,7 +37,7 @@ static int net_setup(uint64_t features)
 		return -errno;
 	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = true,
 				  .guest_mac = { 2, 0, 0, 0, 0, 7 } };
-	int err = virtio_net_create_fd(&nf.n, &cfg, 0, sv[0], &mem, NULL);
+	int err = virtio_net_create_fd(&nf.n, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, sv[0], &mem, NULL);
 	if (err < 0)
 		return err;
 	nf.peer = sv[1];

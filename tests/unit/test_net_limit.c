@@ -7,6 +7,7 @@
 #include "unit.h"
 #include "fake_ring.h"
 
+#include "vm/device_params.h"
 #include "devices/virtio/net.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -42,7 +43,7 @@ static int setup(struct fixture *f, const struct rate_limiter_config *rx, const 
 		cfg.rx_rate_limiter = *rx;
 	if (tx)
 		cfg.tx_rate_limiter = *tx;
-	int err = virtio_net_create_fd(&f->n, &cfg, 0, sv[0], &mem, NULL);
+	int err = virtio_net_create_fd(&f->n, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, sv[0], &mem, NULL);
 	if (err < 0)
 		return err;
 	f->peer = sv[1];

@@ -8,10 +8,12 @@
 #include "mmds_frames.h"
 #include "fake_ring.h"
 
+#include "vm/device_params.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/net_mmds.h"
 #include "memory/guest_mem.h"
 #include "mmds/proto.h"
+#include "config/mmds_config.h"
 #include "mmds/stack.h"
 #include "util/log.h"
 
@@ -41,7 +43,7 @@ static int setup(struct fixture *f, uint64_t features)
 		return -errno;
 	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = true,
 				  .guest_mac = { 2, 0, 0, 0, 0, 7 } };
-	int err = virtio_net_create_fd(&f->n, &cfg, 0, sv[0], &mem, NULL);
+	int err = virtio_net_create_fd(&f->n, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, sv[0], &mem, NULL);
 	if (err < 0)
 		return err;
 	f->peer = sv[1];

@@ -1,10 +1,10 @@
-/* Unit tests for the output gate of replication (src/ha/outgate.c): console bytes and network
+/* Unit tests for the output gate of replication (src/util/outgate.c): console bytes and network
  * frames held per epoch come out when their epoch is released, in order; opening the gate
  * writes what is held first, and output made while that is being written waits behind it. */
 #include <malloc.h>
 #include <string.h>
 
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "unit.h"
 
 struct sink {

@@ -9,6 +9,7 @@
 #include "fake_ring.h"
 #include "sc_steps.h"
 
+#include "vm/device_params.h"
 #include "api/controller.h"
 #include "api/router.h"
 #include "config/pmem_config.h"
@@ -57,7 +58,7 @@ static int setup(struct virtio_pmem *p, uint64_t size, bool ro, const struct rat
 	if (rl)
 		c.rate_limiter = *rl;
 	char err[256];
-	int e = virtio_pmem_create(p, &c, 0, &mem, NULL, err, sizeof(err));
+	int e = virtio_pmem_create(p, vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), 0, &mem, NULL, err, sizeof(err));
 	if (e < 0) {
 		printf("  %s\n", err);
 		return e;
@@ -291,13 +292,13 @@ TEST(read_only_file_is_mapped_read_only)
 	struct pmem_config c = { .id = "ro", .path_on_host = file_path };
 	char err[256] = "";
 	uint64_t size;
-	int fd = pmem_open_file(&c, &size, err, sizeof(err));
+	int fd = pmem_open_file(vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), &size, err, sizeof(err));
 	if (fd >= 0) /* root opens it anyway */
 		close(fd);
 	else
 		CHECK_CONTAINS(err, "cannot be opened for writing");
 	c.read_only = true;
-	fd = pmem_open_file(&c, &size, err, sizeof(err));
+	fd = pmem_open_file(vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), &size, err, sizeof(err));
 	CHECK(fd >= 0);
 	CHECK_EQ(size, 4096);
 	if (fd >= 0)
@@ -310,29 +311,29 @@ TEST(unusable_files_are_refused)
 	char err[256];
 	uint64_t size;
 	struct pmem_config c = { .id = "x", .path_on_host = "/nonexistent/pmem.img" };
-	CHECK(pmem_open_file(&c, &size, err, sizeof(err)) < 0);
+	CHECK(pmem_open_file(vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), &size, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, "cannot be opened");
 	REQUIRE_EQ(make_file(0), 0);
 	c.path_on_host = file_path;
-	CHECK_EQ(pmem_open_file(&c, &size, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(pmem_open_file(vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), &size, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "is empty");
 	unlink(file_path);
 	c.path_on_host = "/tmp";
 	c.read_only = true;
-	CHECK_EQ(pmem_open_file(&c, &size, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(pmem_open_file(vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), &size, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "directory");
 	c.path_on_host = "/dev/null";
-	CHECK_EQ(pmem_open_file(&c, &size, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(pmem_open_file(vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), &size, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "character device");
 	/* a FIFO without a writer: refused at once, never waited on */
 	char fifo[64];
 	snprintf(fifo, sizeof(fifo), "/tmp/petrel-test-pmem-fifo-%d", (int)getpid());
 	REQUIRE_EQ(mkfifo(fifo, 0600), 0);
 	c.path_on_host = fifo;
-	CHECK_EQ(pmem_open_file(&c, &size, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(pmem_open_file(vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), &size, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "FIFO");
 	c.read_only = false;
-	CHECK(pmem_open_file(&c, &size, err, sizeof(err)) < 0);
+	CHECK(pmem_open_file(vm_pmem_params(&c, &(struct virtio_pmem_params){ 0 }), &size, err, sizeof(err)) < 0);
 	unlink(fifo);
 }
 

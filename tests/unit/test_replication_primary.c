@@ -8,7 +8,7 @@
 
 #include "devices/legacy/serial.h"
 #include "ha/ha_int.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "migration/throttle.h"
 #include "migration/wire.h"
 #include "snapshot/format.h"

@@ -19,6 +19,7 @@
 #include "fake_blk.h"
 #include "sc_steps.h"
 
+#include "vm/device_params.h"
 #include "block/qcow2.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
@@ -81,7 +82,7 @@ static void blk_scenario(const char *path, int format)
 	mem_setup();
 	struct drive_config cfg = { .drive_id = "t", .path_on_host = (char *)path, .format = format,
 				    .io_engine = DRIVE_IO_ASYNC, .cache_type = DRIVE_CACHE_WRITEBACK };
-	REQUIRE_EQ(virtio_blk_create(&blk, &cfg, 0, &mem, NULL), 0);
+	REQUIRE_EQ(virtio_blk_create(&blk, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, &mem, NULL), 0);
 	const struct step steps[] = {
 		{ SC_VCPU, "fc_vcpu 0", blk_activate },
 		{ SC_IO, "fc_io", blk_requests },
@@ -171,7 +172,7 @@ TEST(net_under_filters)
 				  .guest_mac = { 2, 0, 0, 0, 0, 7 } };
 	cfg.tx_rate_limiter = (struct rate_limiter_config){
 		.present = true, .bandwidth = { .present = true, .size = 1300, .refill_time = 5 } };
-	REQUIRE_EQ(virtio_net_create_fd(&net, &cfg, 0, sv[0], &mem, NULL), 0);
+	REQUIRE_EQ(virtio_net_create_fd(&net, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, sv[0], &mem, NULL), 0);
 	net_peer = sv[1];
 	static uint8_t frame[512];
 	memset(frame, 0, sizeof(frame));
@@ -199,7 +200,7 @@ TEST(net_tap_activates_under_vcpu_filter)
 	snprintf(name, sizeof(name), "ptsc%d", (int)(getpid() % 100000));
 	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = name, .has_mac = true,
 				  .guest_mac = { 2, 0, 0, 0, 0, 8 } };
-	REQUIRE_EQ(virtio_net_create(&net, &cfg, 0, &mem, NULL), 0);
+	REQUIRE_EQ(virtio_net_create(&net, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, &mem, NULL), 0);
 	const struct step steps[] = { { SC_VCPU, "fc_vcpu 0", net_activate } };
 	CHECK_STEPS_CLEAN(steps);
 	virtio_dev_destroy(&net.vdev);

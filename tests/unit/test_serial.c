@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "devices/legacy/serial.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "util/log.h"
 #include "unit.h"
 #include "legacy_dev.h"

@@ -32,22 +32,22 @@ static void free_vm(struct vm *vm)
 TEST(a_vcpu_whose_setup_failed_is_set_up_again_on_the_next_create)
 {
 	struct vm *vm = fake_vm();
-	CHECK_EQ(vcpu_create(vm, 0), 0);
+	CHECK_EQ(vm_vcpu_create(vm, 0), 0);
 	fake_fail_req = KVM_SET_CPUID2;
 	fake_fail_errno = EINVAL;
 	fake_fail_times = 1;
-	CHECK_EQ(vcpu_create(vm, 1), -EINVAL);
+	CHECK_EQ(vm_vcpu_create(vm, 1), -EINVAL);
 	CHECK_EQ(nfake, 2);
 	int fd = vm->vcpus[1].fd;
 	CHECK(fd == fake_fds[1]);
 	/* the retry: no second KVM_CREATE_VCPU (EEXIST), the same fd and mapping */
-	CHECK_EQ(vcpu_create(vm, 1), 0);
+	CHECK_EQ(vm_vcpu_create(vm, 1), 0);
 	CHECK_EQ(nfake, 2);
 	CHECK_EQ(vm->vcpus[1].fd, fd);
 	CHECK(vm->vcpus[1].run != NULL);
 	CHECK_EQ(vm->vcpus[1].id, 1u);
 	for (unsigned i = 0; i < 2; i++)
-		vcpu_release(vm, &vm->vcpus[i]);
+		vcpu_release(&vm->vcpus[i], &vm->vcpu_env);
 	free_vm(vm);
 }
 
@@ -57,21 +57,21 @@ TEST(release_closes_the_fd_of_a_vcpu_never_set_up)
 	fake_fail_req = KVM_SET_CPUID2;
 	fake_fail_errno = ENOMEM;
 	fake_fail_times = 1;
-	CHECK_EQ(vcpu_create(vm, 0), -ENOMEM);
+	CHECK_EQ(vm_vcpu_create(vm, 0), -ENOMEM);
 	int fd = vm->vcpus[0].fd;
 	CHECK(fd >= 0);
-	vcpu_release(vm, &vm->vcpus[0]);
+	vcpu_release(&vm->vcpus[0], &vm->vcpu_env);
 	CHECK(fcntl(fd, F_GETFD) < 0);
 	CHECK(vm->vcpus[0].run == NULL);
 	CHECK_EQ(vm->vcpus[0].fd, -1);
-	vcpu_release(vm, &vm->vcpus[0]); /* twice: nothing */
+	vcpu_release(&vm->vcpus[0], &vm->vcpu_env); /* twice: nothing */
 	free_vm(vm);
 }
 
 TEST(a_slot_never_created_holds_nothing_to_release)
 {
 	struct vm *vm = fake_vm();
-	vcpu_release(vm, &vm->vcpus[5]);
+	vcpu_release(&vm->vcpus[5], &vm->vcpu_env);
 	CHECK_EQ(vm->vcpus[5].fd, -1);
 	free_vm(vm);
 }

@@ -84,7 +84,7 @@ static bool checkpoints_go_on_after_a_hot_add(void)
 	vm->kvm.run_size = RUN_SIZE;
 	vm->cpuid = calloc(1, sizeof(struct kvm_cpuid2));
 	vm->cpuid_opts = (struct cpuid_opts){ .ncpus = 2 };
-	if (vcpu_create(vm, 0) < 0)
+	if (vm_vcpu_create(vm, 0) < 0)
 		return false;
 	vm->nvcpus = 1;
 	if (vcpu_hotplug_create(vm) < 0 || vm_start(vm) < 0)

@@ -5,6 +5,7 @@
 #include "fake_queue.h"
 #include "rng_mmio.h"
 
+#include "vm/device_params.h"
 #include "bus/bus.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/rng.h"
@@ -81,7 +82,7 @@ static int blk_env_init(struct blk_env *e, bool ro)
 	snprintf(path, sizeof(path), "%s", tmpl);
 	struct drive_config cfg = { .drive_id = "unitdisk", .path_on_host = path, .is_read_only = ro,
 				    .cache_type = DRIVE_CACHE_WRITEBACK, .io_engine = DRIVE_IO_SYNC };
-	int err = virtio_blk_create(&e->b, &cfg, 0, &mem, NULL);
+	int err = virtio_blk_create(&e->b, vm_blk_params(&cfg, &(struct virtio_blk_params){ 0 }), 0, &mem, NULL);
 	if (err < 0)
 		return err;
 	bus_init(&e->bus, "mmio");

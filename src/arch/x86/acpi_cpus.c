@@ -35,7 +35,7 @@
  * whether the CPU is there. The GED's _EVT calls \_SB.CPUS.CSCN on GED_EVT_CPU_HOTPLUG. */
 #include "arch/x86/acpi.h"
 #include "arch/x86/aml.h"
-#include "devices/legacy/cpu_hotplug.h"
+#include "arch/x86/acpi_hw.h"
 
 #include <stdio.h>
 

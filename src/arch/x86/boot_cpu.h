@@ -3,7 +3,7 @@
 #ifndef PETREL_ARCH_X86_BOOT_CPU_H
 #define PETREL_ARCH_X86_BOOT_CPU_H
 
-#include "boot/boot.h"
+#include "arch/x86/boot_entry.h"
 
 #include <stdbool.h>
 

@@ -1,5 +1,5 @@
 #include "arch/x86/cpuid.h"
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "arch/x86/emulate.h"
 #include "kvm/kvm.h"
 #include "util/util.h"

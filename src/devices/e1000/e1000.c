@@ -6,7 +6,7 @@
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stdio.h>

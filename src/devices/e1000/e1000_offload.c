@@ -19,7 +19,7 @@
  * 64 KiB of IP.
  */
 #include "devices/e1000/e1000_int.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "util/log.h"
 #include "util/stat.h"
 

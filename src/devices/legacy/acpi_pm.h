@@ -3,19 +3,11 @@
 #ifndef PETREL_DEVICES_LEGACY_ACPI_PM_H
 #define PETREL_DEVICES_LEGACY_ACPI_PM_H
 
+#include "arch/x86/acpi_hw.h"
 #include "devices/power.h"
 
 #include <pthread.h>
 #include <stdint.h>
-
-#define ACPI_PM_BASE 0x600
-#define ACPI_PM1_EVT_OFF 0   /* PM1_STS (2 bytes), PM1_EN (2 bytes) */
-#define ACPI_PM1_CNT_OFF 4   /* PM1_CNT (2 bytes) */
-#define ACPI_RESET_OFF 6     /* reset register (1 byte) */
-#define ACPI_PM_LEN 8
-#define ACPI_RESET_VALUE 0x01
-#define ACPI_S5_TYP 5        /* must match the _S5_ package in the DSDT */
-#define ACPI_SCI_IRQ 9
 
 struct acpi_pm_state {
 	uint16_t pm1_sts, pm1_en, pm1_cnt;

@@ -18,21 +18,14 @@
 #ifndef PETREL_DEVICES_LEGACY_CPU_HOTPLUG_H
 #define PETREL_DEVICES_LEGACY_CPU_HOTPLUG_H
 
+#include "arch/x86/acpi_hw.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define CPUHP_PORT 0x620
-#define CPUHP_LEN 8
 #define CPUHP_MAX_CPUS 64          /* the bitmaps below (VM_MAX_VCPUS) */
-
-#define CPUHP_SEL_OFF 0
-#define CPUHP_STATUS_OFF 4
-#define CPUHP_ST_PRESENT (1u << 0)
-#define CPUHP_ST_INSERTING (1u << 1)
-#define CPUHP_ST_REMOVING (1u << 2)
-#define CPUHP_CTL_EJECT (1u << 3)
 
 /* The whole guest-visible state (snapshot section CPUH). */
 struct vcpu_hotplug_state {

@@ -7,19 +7,13 @@
 #ifndef PETREL_DEVICES_LEGACY_GED_H
 #define PETREL_DEVICES_LEGACY_GED_H
 
+#include "arch/x86/acpi_hw.h"
 #include "devices/irq.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define GED_PORT 0x610           /* the event register (4 bytes), next to the ACPI PM block */
-#define GED_LEN 4
-
-#define GED_EVT_VMGENID (1u << 0) /* the VM generation ID changed: Notify (\_SB.VGEN, 0x80) */
-#define GED_EVT_CPU_HOTPLUG (1u << 1) /* a vCPU comes or is asked to go: \_SB.CPUS.CSCN () */
-#define GED_EVT_ALL (GED_EVT_VMGENID | GED_EVT_CPU_HOTPLUG)
 
 struct ged_state {
 	uint32_t pending;        /* events raised and not yet read by the guest */

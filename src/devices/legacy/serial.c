@@ -7,7 +7,7 @@
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -135,7 +135,7 @@ static void write_within(struct serial *s, const uint8_t *p, size_t len, unsigne
 	}
 }
 
-/* Held output written when the standby has its epoch (ha/outgate.c, the replication thread):
+/* Held output written when the standby has its epoch (util/outgate.c, the replication thread):
  * under the UART's lock like the vCPU's own writes. */
 static void write_out_locked(void *opaque, const void *data, size_t len)
 {

@@ -3,7 +3,7 @@
 #include "devices/dev_state.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <endian.h>
 #include <errno.h>

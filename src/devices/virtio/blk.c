@@ -10,7 +10,7 @@
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -491,22 +491,21 @@ static const struct virtio_dev_ops blk_ops = {
 	.state = &blk_state_ops,
 };
 
-int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsigned index,
+int virtio_blk_create(struct virtio_blk *b, const struct virtio_blk_params *cfg, unsigned index,
 		      const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(b, 0, sizeof(*b));
 	b->rl.timer_fd = -1;
-	b->opts = (struct disk_options){ .format = (enum disk_format)cfg->format, .read_only = cfg->is_read_only,
-					 .direct = cfg->direct, .async = cfg->io_engine == DRIVE_IO_ASYNC,
-					 .depth = VIRTIO_BLK_QUEUE_SIZE, .no_lock = cfg->defer_lock };
-	int err = disk_open(&b->disk, cfg->path_on_host, &b->opts);
+	b->opts = (struct disk_options){ .format = cfg->format, .read_only = cfg->read_only,
+					 .direct = cfg->direct, .async = cfg->async,
+					 .depth = VIRTIO_BLK_QUEUE_SIZE, .no_lock = cfg->no_lock };
+	int err = disk_open(&b->disk, cfg->path, &b->opts);
 	if (err < 0)
 		return err;
 	b->st.capacity = disk_size(&b->disk) / SECTOR;
-	b->st.read_only = cfg->is_read_only;
-	strncpy(b->st.id, cfg->drive_id ? cfg->drive_id : "", VIRTIO_BLK_ID_BYTES);
-	/* Firecracker: Unsafe (its default) does not offer flushes; Writeback does. */
-	b->flush_enabled = cfg->cache_type == DRIVE_CACHE_WRITEBACK;
+	b->st.read_only = cfg->read_only;
+	strncpy(b->st.id, cfg->id ? cfg->id : "", VIRTIO_BLK_ID_BYTES);
+	b->flush_enabled = cfg->flush;
 	b->poll_ns = (uint64_t)cfg->poll_us * 1000;
 	struct blk_req *slot0 = malloc(sizeof(*slot0)); /* req_get counts on it */
 	if (slot0) {
@@ -526,7 +525,7 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 			    VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) | VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE);
 	if (b->flush_enabled)
 		features |= VIRTIO_BIT(VIRTIO_BLK_F_FLUSH);
-	if (cfg->is_read_only)
+	if (cfg->read_only)
 		features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
 	else
 		features |= VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) | VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES);
@@ -542,8 +541,8 @@ int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsi
 		virtio_dev_destroy(&b->vdev);
 		return err;
 	}
-	log_info("%s: %s (%s), %llu sectors%s%s, %s I/O", name, cfg->path_on_host, disk_format_name(b->disk.format),
-		 (unsigned long long)b->st.capacity, cfg->is_read_only ? ", read-only" : "",
+	log_info("%s: %s (%s), %llu sectors%s%s, %s I/O", name, cfg->path, disk_format_name(b->disk.format),
+		 (unsigned long long)b->st.capacity, cfg->read_only ? ", read-only" : "",
 		 b->disk.file.direct ? ", O_DIRECT" : "", disk_async(&b->disk) ? "io_uring" : "synchronous");
 	return 0;
 }

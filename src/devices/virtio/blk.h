@@ -6,7 +6,6 @@
 
 #include "block/disk.h"
 #include "util/rate_limiter.h"
-#include "config/devices_config.h"
 #include "devices/virtio/virtio.h"
 
 #define VIRTIO_BLK_F_SIZE_MAX 1
@@ -75,7 +74,21 @@ struct virtio_blk {
 };
 
 /* Open the image and set up the device (no transport yet). */
-int virtio_blk_create(struct virtio_blk *b, const struct drive_config *cfg, unsigned index,
+/* What a virtio-blk device is made from (vm/device_params.c fills it from a drive's definition). */
+struct virtio_blk_params {
+	const char *id;               /* the drive's id: GET_ID answers its first VIRTIO_BLK_ID_BYTES */
+	const char *path;             /* the backing file (or block device) */
+	enum disk_format format;      /* AUTO: probe */
+	bool read_only;
+	bool direct;                  /* O_DIRECT */
+	bool async;                   /* io_uring, else preadv/pwritev on the I/O thread */
+	bool flush;                   /* offer VIRTIO_BLK_F_FLUSH (cache_type Writeback) */
+	bool no_lock;                 /* do not lock the image yet (a migration's destination) */
+	uint32_t poll_us;             /* busy-poll the queue this long before sleeping */
+	struct rate_limiter_config rate_limiter;
+};
+
+int virtio_blk_create(struct virtio_blk *b, const struct virtio_blk_params *cfg, unsigned index,
 		      const struct guest_mem *mem, struct io_thread *io);
 
 /* Replace the backing file of a running drive (PATCH /drives/{id} path_on_host): requests in

@@ -4,7 +4,7 @@
 #include "devices/virtio/blk.h"
 #include "devices/virtio/blk_int.h"
 #include "util/log.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,11 +3,11 @@
 #include "devices/virtio/net_int.h"
 #include "devices/virtio/net_mmds.h"
 #include "devices/dev_state.h"
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -48,7 +48,7 @@ static void set_interest(struct virtio_net *n, bool allow)
 
 /* ---- transmit ---- */
 
-/* A held frame's time has come (the standby acknowledged its epoch; ha/outgate.c, the
+/* A held frame's time has come (the standby acknowledged its epoch; util/outgate.c, the
  * replication thread): written under the device's lock, as the I/O thread's own writes and
  * their counters. A full tap drops it, as a congested link would. */
 static void write_held(void *opaque, const void *frame, size_t len)
@@ -315,7 +315,7 @@ static const struct virtio_dev_ops net_ops = {
 	.state = &net_state_ops,
 };
 
-static int net_setup(struct virtio_net *n, const struct net_config *cfg, unsigned index,
+static int net_setup(struct virtio_net *n, const struct virtio_net_params *cfg, unsigned index,
 		     const struct guest_mem *mem, struct io_thread *io)
 {
 	n->st.has_mac = cfg->has_mac;
@@ -375,7 +375,7 @@ static void net_init_struct(struct virtio_net *n)
 	n->vdev.ops = &net_ops;
 }
 
-int virtio_net_create(struct virtio_net *n, const struct net_config *cfg, unsigned index,
+int virtio_net_create(struct virtio_net *n, const struct virtio_net_params *cfg, unsigned index,
 		      const struct guest_mem *mem, struct io_thread *io)
 {
 	net_init_struct(n);
@@ -393,7 +393,7 @@ int virtio_net_create(struct virtio_net *n, const struct net_config *cfg, unsign
 	return 0;
 }
 
-int virtio_net_create_fd(struct virtio_net *n, const struct net_config *cfg, unsigned index, int fd,
+int virtio_net_create_fd(struct virtio_net *n, const struct virtio_net_params *cfg, unsigned index, int fd,
 			 const struct guest_mem *mem, struct io_thread *io)
 {
 	net_init_struct(n);

@@ -18,12 +18,13 @@
 #ifndef PETREL_DEVICES_VIRTIO_NET_H
 #define PETREL_DEVICES_VIRTIO_NET_H
 
-#include "config/devices_config.h"
 #include "devices/virtio/virtio.h"
 #include "net/tap.h"
 #include "util/rate_limiter.h"
 
 #include <sys/uio.h>
+
+#define VIRTIO_NET_ID_MAX 64      /* the longest iface_id kept (the definition allows DEVICES_ID_MAX) */
 
 /* Feature bits (5.1.3) */
 #define VIRTIO_NET_F_CSUM 0
@@ -94,7 +95,7 @@ struct net_mmds;
 struct virtio_net {
 	struct virtio_dev vdev;
 	struct net_state st;
-	char iface_id[DEVICES_ID_MAX + 1];
+	char iface_id[VIRTIO_NET_ID_MAX + 1];
 	struct tap tap;
 	struct outgate *gate;  /* while replicated: transmitted frames held per epoch (ha/outgate.h) */
 	struct net_mmds *mmds; /* this interface answers MMDS (net_mmds.h), or NULL */
@@ -120,12 +121,23 @@ struct virtio_net {
 	struct rate_limiter rx_rl, tx_rl;   /* rx_rate_limiter, tx_rate_limiter (net_limit.c) */
 };
 
+/* What a virtio-net device is made from (vm/device_params.c fills it from the definition). */
+struct virtio_net_params {
+	const char *iface_id;
+	const char *host_dev_name;    /* the tap (virtio_net_create) */
+	bool has_mac;
+	uint8_t guest_mac[6];
+	bool has_mtu;
+	uint32_t mtu;                 /* 68..65535 */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
+};
+
 /* Open the tap and set up the device (no transport yet). */
-int virtio_net_create(struct virtio_net *n, const struct net_config *cfg, unsigned index,
+int virtio_net_create(struct virtio_net *n, const struct virtio_net_params *cfg, unsigned index,
 		      const struct guest_mem *mem, struct io_thread *io);
 /* The same over an already-open file descriptor that reads and writes whole frames with the
  * vnet header (a SOCK_DGRAM/SOCK_SEQPACKET socket in tests); no offload ioctls. Takes fd. */
-int virtio_net_create_fd(struct virtio_net *n, const struct net_config *cfg, unsigned index, int fd,
+int virtio_net_create_fd(struct virtio_net *n, const struct virtio_net_params *cfg, unsigned index, int fd,
 			 const struct guest_mem *mem, struct io_thread *io);
 /* Put one frame (a zeroed vnet header first, len bytes in all) into the receive queue now
  * (net_mmds.c). Device lock held. 1: delivered (or dropped as too large for a driver without
@@ -136,7 +148,7 @@ int virtio_net_inject(struct virtio_net *n, uint8_t *frame, uint32_t len, bool *
  * (a frame may go when rate_limiter_admit says so); timer: fd is one of the
  * limiters' timers (read, the direction may go on); set: new limits at run time (PATCH; a
  * config not present leaves that direction as it is). */
-int net_limit_init(struct virtio_net *n, const struct net_config *cfg);
+int net_limit_init(struct virtio_net *n, const struct virtio_net_params *cfg);
 void net_limit_destroy(struct virtio_net *n);
 bool net_limit_timer(struct virtio_net *n, int fd);
 int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,

@@ -19,7 +19,7 @@ static int watch(struct virtio_net *n, struct rate_limiter *rl)
 	return epoll_ctl(n->epfd, EPOLL_CTL_ADD, rl->timer_fd, &e) < 0 ? -errno : 0;
 }
 
-int net_limit_init(struct virtio_net *n, const struct net_config *cfg)
+int net_limit_init(struct virtio_net *n, const struct virtio_net_params *cfg)
 {
 	uint64_t now = now_ns();
 	int err = rate_limiter_init(&n->rx_rl, &cfg->rx_rate_limiter, now);

@@ -3,16 +3,19 @@
 #include "devices/dev_state.h"
 #include "kvm/kvm.h"
 #include "memory/devmem.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct virtio_pmem *to_pmem(struct virtio_dev *d)
@@ -235,7 +238,40 @@ static int remap_private(struct virtio_pmem *p)
 	return 0;
 }
 
-int virtio_pmem_create(struct virtio_pmem *p, const struct pmem_config *c, unsigned index,
+int pmem_open_file(const struct virtio_pmem_params *c, uint64_t *size, char *err, size_t errlen)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
+	int fd = open(c->path, (c->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int e = errno;
+		error_set(err, errlen, -e, "pmem '%s': backing file '%s' cannot be opened%s: %s", c->id, c->path,
+			     c->read_only ? "" : " for writing", strerror(e));
+		return -e;
+	}
+	struct stat st;
+	const char *why = NULL;
+	if (fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = S_ISDIR(st.st_mode) ? "is a directory, not a regular file" : S_ISFIFO(st.st_mode) ? "is a FIFO, not a regular file"
+		      : S_ISBLK(st.st_mode) ? "is a block device, not a regular file"
+		      : S_ISCHR(st.st_mode) ? "is a character device, not a regular file"
+		      : S_ISSOCK(st.st_mode) ? "is a socket, not a regular file" : "is not a regular file";
+	else if (st.st_size == 0)
+		why = "is empty (a pmem device needs at least one byte)";
+	else if ((uint64_t)st.st_size > PMEM_MAX_FILE_SIZE)
+		why = "is larger than 256 GiB";
+	if (why) {
+		close(fd);
+		error_set(err, errlen, -EINVAL, "pmem '%s': backing file '%s' %s", c->id, c->path, why);
+		return -EINVAL;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+int virtio_pmem_create(struct virtio_pmem *p, const struct virtio_pmem_params *c, unsigned index,
 		       const struct guest_mem *mem, struct io_thread *io, char *err, size_t errlen)
 {
 	memset(p, 0, sizeof(*p));
@@ -251,7 +287,7 @@ int virtio_pmem_create(struct virtio_pmem *p, const struct pmem_config *c, unsig
 	p->st.read_only = c->read_only;
 	int e = map_file(p);
 	if (e < 0)
-		snprintf(err, errlen, "pmem '%s': cannot map '%s': %s", p->id, c->path_on_host, strerror(-e));
+		snprintf(err, errlen, "pmem '%s': cannot map '%s': %s", p->id, c->path, strerror(-e));
 	else if ((e = rate_limiter_init(&p->rl, &c->rate_limiter, now_ns())) < 0 ||
 		 (e = rate_limiter_make_timer(&p->rl)) < 0) /* PATCH may add limits later */
 		snprintf(err, errlen, "pmem '%s': rate limiter: %s", p->id, strerror(-e));

@@ -19,11 +19,13 @@
 #ifndef PETREL_DEVICES_VIRTIO_PMEM_H
 #define PETREL_DEVICES_VIRTIO_PMEM_H
 
-#include "config/pmem_config.h"
 #include "devices/virtio/virtio.h"
 #include "util/rate_limiter.h"
 
 #include <sys/uio.h>
+
+#define VIRTIO_PMEM_ID_MAX 64     /* the longest id kept (the definition allows DEVICES_ID_MAX) */
+#define PMEM_MAX_FILE_SIZE (256ull << 30) /* the device-memory window is 1 TiB in all */
 
 #define VIRTIO_ID_PMEM 27
 #define PMEM_QUEUE_SIZE 256
@@ -70,7 +72,7 @@ struct devmem;
 struct virtio_pmem {
 	struct virtio_dev vdev;
 	struct pmem_state st;
-	char id[DEVICES_ID_MAX + 1];
+	char id[VIRTIO_PMEM_ID_MAX + 1];
 	int fd;                  /* the backing file */
 	uint8_t *map;            /* st.size bytes: the file, then anonymous padding */
 	struct kvm *kvm;         /* set once plugged: the slot below exists */
@@ -86,7 +88,20 @@ enum pmem_req_kind virtio_pmem_parse(const struct virtq_chain *c, struct pmem_re
 
 /* Open and map the backing file, set up the virtio device. Not in guest memory yet: the
  * caller plugs it (or, in tests, sets st.start). -errno with the reason in err. */
-int virtio_pmem_create(struct virtio_pmem *p, const struct pmem_config *c, unsigned index,
+/* What a virtio-pmem device is made from (vm/device_params.c fills it from the definition). */
+struct virtio_pmem_params {
+	const char *id;
+	const char *path;             /* the backing file: regular, 1 byte to PMEM_MAX_FILE_SIZE */
+	bool read_only;               /* mapped read-only, a read-only KVM slot */
+	struct rate_limiter_config rate_limiter;  /* flush requests (1 op + the file's size) */
+};
+
+/* Open the backing file as the device will (read-only or read-write, never blocking on a FIFO)
+ * and check it: a regular file of 1 byte to PMEM_MAX_FILE_SIZE. Returns the open fd (the caller
+ * closes it) and its size, or -errno with "pmem 'id': path ..." in err. */
+int pmem_open_file(const struct virtio_pmem_params *c, uint64_t *size, char *err, size_t errlen);
+
+int virtio_pmem_create(struct virtio_pmem *p, const struct virtio_pmem_params *c, unsigned index,
 		       const struct guest_mem *mem, struct io_thread *io, char *err, size_t errlen);
 /* Take a guest-physical range from dm and map the file there as a KVM memory slot. */
 int virtio_pmem_plug(struct virtio_pmem *p, struct devmem *dm, struct kvm *kvm, char *err, size_t errlen);

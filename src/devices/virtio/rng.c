@@ -2,7 +2,7 @@
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stddef.h>

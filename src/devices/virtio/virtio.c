@@ -3,7 +3,7 @@
 #include "util/codec.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #include "devices/virtio/virtio_fs.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stdio.h>

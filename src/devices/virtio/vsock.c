@@ -4,7 +4,7 @@
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -207,7 +207,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.restored = vsock_restored,
 };
 
-int virtio_vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg,
+int virtio_vsock_create(struct virtio_vsock *v, const struct virtio_vsock_params *cfg,
 			const struct guest_mem *mem, struct io_thread *io)
 {
 	memset(v, 0, sizeof(*v));

@@ -9,7 +9,6 @@
 #ifndef PETREL_DEVICES_VIRTIO_VSOCK_H
 #define PETREL_DEVICES_VIRTIO_VSOCK_H
 
-#include "config/devices_config.h"
 #include "devices/virtio/virtio.h"
 #include "net/vsock_mux.h"
 
@@ -43,7 +42,13 @@ struct virtio_vsock {
 /* After a restore: the host-side connections are gone; tell the driver so it drops its own
  * (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue) and re-reads the guest CID. */
 void virtio_vsock_transport_reset(struct virtio_vsock *v);
-int virtio_vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg,
+/* What a virtio-vsock device is made from (vm/device_params.c fills it from the definition). */
+struct virtio_vsock_params {
+	uint32_t guest_cid;           /* >= 3 */
+	const char *uds_path;         /* the host's Unix socket (Firecracker's hybrid vsock) */
+};
+
+int virtio_vsock_create(struct virtio_vsock *v, const struct virtio_vsock_params *cfg,
 			const struct guest_mem *mem, struct io_thread *io);
 
 /* Split a driver->device chain into the packet header and its payload (pure; fuzzed).

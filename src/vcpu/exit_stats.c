@@ -1,4 +1,4 @@
-#include "vm/exit_stats.h"
+#include "vcpu/exit_stats.h"
 
 #include <inttypes.h>
 #include <string.h>

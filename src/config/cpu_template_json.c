@@ -1,7 +1,7 @@
 /* Firecracker's CustomCpuTemplate JSON (x86 flavour): cpuid_modifiers, msr_modifiers and
  * kvm_capabilities, each field checked, into a struct cpu_template. The named templates and
  * applying a template are in cpu_template.c. */
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 #include "util/json_util.h"
 
 #include <errno.h>

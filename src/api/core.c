@@ -1,6 +1,9 @@
-/* The controller's lifecycle: set-up and tear-down, starting the VM, the worker thread that
- * runs what waits for the guest, the end of the instance. See controller.h. */
-#include "api/ctl_internal.h"
+/* The controller's core: set-up and tear-down, starting the VM (InstanceStart), the worker
+ * thread that runs what waits for the guest, the end of the instance, and the metadata store
+ * the resources share. It reaches the resources only through their hooks (core.h,
+ * resources.c). See controller.h. */
+#include "api/core.h"
+#include "mmds/mmds.h"
 #include "util/thread.h"
 #include "util/proc_metrics.h"
 #include "util/util.h"
@@ -47,8 +50,11 @@ int ctl_init(struct controller *ctl, const char *id)
 void ctl_free(struct controller *ctl)
 {
 	ctl_stop_worker(ctl);
-	ctl_migration_free(ctl); /* a source resumes its guest, a destination drops its half VM */
-	ctl_replication_free(ctl); /* a primary tells its standby not to take over */
+	/* a migration source resumes its guest, a destination drops its half VM; a replication
+	 * primary tells its standby not to take over */
+	for (const struct ctl_resource *res = ctl_resources; res->name; res++)
+		if (res->free)
+			res->free(ctl);
 	if (ctl->vm && !ctl->vm_joined) {
 		/* petrel is leaving before the guest stopped (a signal raced with the start). */
 		vm_request_stop(ctl->vm, VM_STOP_USER, 0, "petrel is exiting");
@@ -60,7 +66,8 @@ void ctl_free(struct controller *ctl)
 		ctl->vm = NULL;
 	}
 	vm_config_free(&ctl->cfg);
-	ctl_mmds_free(ctl);
+	mmds_unref(ctl->mmds);
+	ctl->mmds = NULL;
 	proc_metrics_set_sink(-1, NULL);   /* before its descriptor closes */
 	metrics_free(&ctl->metrics);
 	if (ctl->serial_fd >= 0)
@@ -99,6 +106,28 @@ int ctl_check_start(struct controller *ctl, char *err, size_t errlen)
 	pthread_mutex_lock(&ctl->lock);
 	int r = check_start_locked(ctl, err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
+	return r;
+}
+
+struct mmds *ctl_mmds_service_locked(struct controller *ctl)
+{
+	if (!ctl->mmds) {
+		ctl->mmds = mmds_new(ctl->mmds_limit ? ctl->mmds_limit : MMDS_STORE_DEFAULT_LIMIT);
+		if (ctl->mmds)
+			mmds_set_instance(ctl->mmds, ctl->id);
+	}
+	return ctl->mmds;
+}
+
+/* The resources' periodic output (the metrics line): lock held, metrics configured. */
+static int flush_locked(struct controller *ctl)
+{
+	int r = 0;
+	for (const struct ctl_resource *res = ctl_resources; res->name; res++)
+		if (res->flush_locked) {
+			int e = res->flush_locked(ctl);
+			r = r < 0 ? r : e;
+		}
 	return r;
 }
 
@@ -186,7 +215,7 @@ int ctl_finish(struct controller *ctl)
 	ctl->vm_joined = vm != NULL;
 	ctl->state = INSTANCE_STOPPED;
 	if (metrics_configured(&ctl->metrics))
-		ctl_metrics_flush_locked(ctl);
+		flush_locked(ctl);
 	pthread_mutex_unlock(&ctl->lock);
 	return status;
 }
@@ -196,19 +225,7 @@ int ctl_finish(struct controller *ctl)
 static void run_job(struct controller *ctl, struct ctl_job *job)
 {
 	char msg[640] = "";
-	int r = -EINVAL;
-	switch (job->action) {
-	case CTL_ACTION_START:
-		r = ctl_start_vm(ctl, msg, sizeof(msg));
-		break;
-	case CTL_ACTION_PAUSE:
-	case CTL_ACTION_RESUME:
-		r = ctl_pause_resume(ctl, job->action == CTL_ACTION_PAUSE, msg, sizeof(msg));
-		break;
-	case CTL_ACTION_SNAPSHOT:
-		r = ctl_snapshot_run(ctl, job->arg, msg, sizeof(msg));
-		break;
-	}
+	int r = ctl_actions[job->action].run(ctl, job->arg, msg, sizeof(msg));
 	job->done(job->opaque, r, r < 0 ? msg : NULL);
 }
 
@@ -218,7 +235,7 @@ static void periodic_flush_locked(struct controller *ctl)
 		ctl->next_flush_ns = 0;
 		return;
 	}
-	if (ctl_metrics_flush_locked(ctl) < 0)
+	if (flush_locked(ctl) < 0)
 		log_debug("periodic metrics flush failed");
 	ctl->next_flush_ns = now_ns() + METRICS_FLUSH_INTERVAL_NS;
 }
@@ -255,8 +272,8 @@ static void *worker_main(void *arg)
 			job->done(job->opaque, -ESHUTDOWN, "petrel is shutting down");
 		else
 			run_job(ctl, job);
-		if (job->action == CTL_ACTION_SNAPSHOT)
-			ctl_snapshot_request_free(job->arg);
+		if (ctl_actions[job->action].free_arg)
+			ctl_actions[job->action].free_arg(job->arg);
 		free(job);
 		pthread_mutex_lock(&ctl->lock);
 	}

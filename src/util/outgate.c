@@ -1,4 +1,4 @@
-#include "ha/outgate.h"
+#include "util/outgate.h"
 #include "util/log.h"
 
 #include <pthread.h>

@@ -36,7 +36,7 @@
  *
  * Bit positions are from the Intel SDM vol. 2A (CPUID) and the AMD APM vol. 3 (appendix E).
  */
-#include "arch/x86/cpu_template.h"
+#include "config/cpu_template.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* Per-VM exit statistics: how often each kind of exit happened and how long petrel spent
  * handling it (KVM_RUN return to the next KVM_RUN). Each vCPU keeps its own, merged at the end. */
-#ifndef PETREL_VM_EXIT_STATS_H
-#define PETREL_VM_EXIT_STATS_H
+#ifndef PETREL_VCPU_EXIT_STATS_H
+#define PETREL_VCPU_EXIT_STATS_H
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* CPU templates: named sets of CPUID changes, and Firecracker-style custom templates
  * ("cpuid_modifiers" with 32-character bitmaps of 0/1/x) loaded from JSON. */
-#ifndef PETREL_ARCH_X86_CPU_TEMPLATE_H
-#define PETREL_ARCH_X86_CPU_TEMPLATE_H
+#ifndef PETREL_CONFIG_CPU_TEMPLATE_H
+#define PETREL_CONFIG_CPU_TEMPLATE_H
 
 #include <stdbool.h>
 #include <stdint.h>

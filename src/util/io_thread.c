@@ -1,4 +1,4 @@
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 #include "util/log.h"
 #include "util/proc_metrics.h"
 #include "util/thread.h"

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Check that every include in src/ points down a layer (docs/development.md, "Layers").
+
+A file in folder A may include its own folder, the folders of the layers below A, and the
+sideways arrows listed in SIDEWAYS. Inside src/api/ the files have layers of their own (the
+transport, the front, one file per resource, the core): a resource file calls no function of
+another resource file, and the core calls none of either (it reaches them through the hook
+tables in resources.c).
+
+Arrows known to point the wrong way and not fixed yet are listed in KNOWN (file, folder): the
+check fails on any other one, and on a KNOWN entry that no longer exists (drop it from the
+list). Exit status 0: clean; 1: a violation (each printed on a line).
+
+Usage: scripts/check-layers.py [SRC_DIR]    (default: src/ next to this script's folder)
+"""
+import pathlib
+import re
+import sys
+
+# Bottom up; folders on one line are one layer. The programs petreld (manager/), petrelctl
+# (ctl/) and the jailer (jail/) sit above petrel itself; vhost/ (the vhost-user front end a
+# device drives its back end with) is a transport beside block/ and net/.
+LAYERS = [
+    ["util"],
+    ["seccomp", "kvm"],
+    ["memory"],
+    ["config"],
+    ["arch", "boot"],
+    ["bus", "block", "net", "mmds", "vhost"],
+    ["devices"],
+    ["vcpu"],
+    ["vm"],
+    ["ha", "migration", "snapshot"],
+    ["cli", "api"],
+    ["manager", "jail"],
+    ["ctl"],
+]
+
+# Arrows allowed inside one layer: (from, to).
+SIDEWAYS = {
+    ("boot", "arch"),          # the loaders use the x86 layout (zero page, e820)
+    ("ha", "migration"),       # replication streams with migration's wire format
+    ("ha", "snapshot"),        # ... and the snapshot's state encoding
+    ("migration", "snapshot"), # a migration carries the snapshot's state encoding
+    ("cli", "api"),            # Firecracker's CLI starts the API's controller
+}
+
+# Lower folders a folder must still not include: a device or a back end takes its own
+# parameter struct, not the definition's (config/ is what the API and the CLI parse).
+NOT_BELOW = {
+    "devices": {"config"},
+    "block": {"config"}, "net": {"config"}, "mmds": {"config"}, "bus": {"config"},
+}
+
+# Not fixed yet (issue 38): (file under src/, folder it includes). Keep this list shrinking.
+KNOWN = {
+    ("devices/e1000/e1000.h", "config"),
+}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z0-9_]+)/', re.M)
+
+
+def rank(folder):
+    for i, layer in enumerate(LAYERS):
+        if folder in layer:
+            return i
+    return None
+
+
+def include_violations(src):
+    found = set()
+    for path in sorted(src.rglob("*.[ch]")):
+        rel = path.relative_to(src)
+        if len(rel.parts) < 2:
+            continue  # src/main.c: the program's entry, above everything
+        home = rel.parts[0]
+        for m in INCLUDE.finditer(path.read_text(errors="replace")):
+            to = m.group(1)
+            if to == home or not (src / to).is_dir():
+                continue
+            a, b = rank(home), rank(to)
+            if a is None or b is None:
+                found.add((str(rel), to, f"{home} or {to} has no layer in LAYERS"))
+            elif b > a or (b == a and (home, to) not in SIDEWAYS):
+                found.add((str(rel), to, f"{home} (layer {a}) includes {to} (layer {b})"))
+            elif to in NOT_BELOW.get(home, ()):
+                found.add((str(rel), to, f"{home} must not include {to} (its own parameters)"))
+    return found
+
+
+# src/api/: which layer each file is in, top down. A function defined in one layer may be
+# called from the layers above it only.
+API_LAYERS = [
+    ("transport", re.compile(r"^http\w*\.c$")),
+    ("front", re.compile(r"^(routes|vm_config|resources)\.c$")),
+    ("router", re.compile(r"^router\.c$")),
+    ("resource", re.compile(r"^ctl_\w+\.c$")),
+    ("core", re.compile(r"^(core\w*|metrics)\.c$")),
+]
+DEFINITION = re.compile(r"^(?!static\b)[a-z][\w \*]*?\b([a-z_]\w*)\(", re.M)
+
+
+def api_layer(name):
+    for i, (_, pattern) in enumerate(API_LAYERS):
+        if pattern.match(name):
+            return i
+    return None
+
+
+def api_violations(src):
+    api = src / "api"
+    if not api.is_dir():
+        return set()
+    files = {p.name: re.sub(r"/\*.*?\*/", "", p.read_text(), flags=re.S)
+             for p in sorted(api.glob("*.c"))}
+    defined = {}
+    for name, text in files.items():
+        for m in DEFINITION.finditer(text):
+            if m.group(1) not in ("if", "while", "for", "switch", "return", "sizeof"):
+                defined.setdefault(m.group(1), name)
+    found = set()
+    for name, text in files.items():
+        me = api_layer(name)
+        if me is None:
+            found.add((f"api/{name}", "api", "has no layer in API_LAYERS"))
+            continue
+        for fn, home in defined.items():
+            if home == name or not re.search(r"\b" + fn + r"\s*\(", text):
+                continue
+            them = api_layer(home)
+            if them is None:
+                continue
+            # the router reaches the front only through the route table (router_int.h)
+            if them < me or (them == me and API_LAYERS[me][0] == "resource"):
+                found.add((f"api/{name}", "api",
+                           f"calls {fn}() of {home} ({API_LAYERS[them][0]}), "
+                           f"a {API_LAYERS[me][0]} file may call only the layers below it"))
+    return found
+
+
+def main():
+    src = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else \
+        pathlib.Path(__file__).resolve().parents[1] / "src"
+    found = include_violations(src) | api_violations(src)
+    bad = sorted(f for f in found if (f[0], f[1]) not in KNOWN)
+    seen = {(f[0], f[1]) for f in found}
+    stale = sorted(k for k in KNOWN if k not in seen)
+    for rel, to, why in bad:
+        print(f"src/{rel}: includes {to}/: {why}" if to != "api" else f"src/{rel}: {why}")
+    for rel, to in stale:
+        print(f"src/{rel} no longer includes {to}/: remove it from KNOWN in {sys.argv[0]}")
+    if not bad and not stale:
+        print(f"layers: clean ({len(KNOWN)} known exception(s) left)")
+    return 1 if bad or stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
