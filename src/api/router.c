@@ -265,9 +265,7 @@ enum api_result api_handle(struct controller *ctl, const char *method, const cha
 			   api_done_fn done, void *opaque)
 {
 	const struct method *m = NULL;   /* set once the request has a handler: it counts */
-	resp->status = 500;
-	resp->body = NULL;
-	resp->deprecated = false;
+	*resp = (struct api_response){ .status = 500 };
 	log_request(method, path, body, len);
 	enum api_result r = route_request(ctl, method, path, body, len, resp, done, opaque, &m);
 	if (r == API_PENDING) {

@@ -200,7 +200,7 @@ def test_bad_option(args, field):
                          ids=["alone", "with-incoming"])
 def test_next_standby_needs_standby(args):
     p = petrel("run", *args)
-    assert_error(p, 2, r"--next-standby goes with --standby only")
+    assert_error(p, 2, r"--next-standby and --takeover go with --standby only")
 
 
 @pytest.mark.parametrize("mode", ["--incoming", "--standby"])
