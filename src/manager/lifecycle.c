@@ -206,17 +206,10 @@ int lifecycle_async(struct manager *m, struct vm *vm, const char *verb, api_done
 	if (!a)
 		return -ENOMEM;
 	*a = (struct async){ m, vm, verb, done, opaque };
-	pthread_t t;
-	pthread_attr_t at;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	int e = pthread_create(&t, &at, async_thread, a);
-	pthread_attr_destroy(&at);
-	if (e) {
+	int e = mgr_detached(async_thread, a);
+	if (e < 0)
 		free(a);
-		return -e;
-	}
-	return 0;
+	return e;
 }
 
 void lifecycle_autostart(struct manager *m)

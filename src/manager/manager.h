@@ -96,6 +96,8 @@ struct manager {
 };
 
 /* util.c */
+/* Run fn(arg) on a detached thread: 0 or -errno. */
+int mgr_detached(void *(*fn)(void *), void *arg);
 uint64_t mgr_now_ms(void);
 /* The start time of pid (field 22 of /proc/PID/stat), or 0 if there is no such process. */
 unsigned long long proc_start_time(pid_t pid);
@@ -244,6 +246,9 @@ void supervise_ended(struct manager *m, struct vm *vm, int status);
 void supervise_loop(struct manager *m);
 void supervise_wake(struct manager *m);
 
+/* stats.c: the number after "KEY:" or "KEY " in a file of such lines (key NULL: its first
+ * line's), or -1. */
+long long mgr_read_ll(const char *path, const char *key);
 /* stats.c: every VM's CPU time, memory and I/O (GET /stats, petrelctl top). */
 json_t *stats_json(struct manager *m);
 

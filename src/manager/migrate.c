@@ -198,7 +198,7 @@ enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body,
 		return API_DONE;
 	}
 	*j = (struct job){ m, vm, j->req, done, opaque };
-	if (peer_detached(job_main, j) < 0) {
+	if (mgr_detached(job_main, j) < 0) {
 		vm->busy = NULL;
 		free(j);
 		api_response_fault(r, 500, "cannot start a thread");

@@ -177,7 +177,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 	snprintf(in->from, sizeof(in->from), "%s", who->kind == API_PRINCIPAL_TLS_CERT ? who->subject
 						 : who->kind == API_PRINCIPAL_UNIX ? "this host" : who->remote);
 	pthread_mutex_unlock(&m->lock);
-	if (peer_detached(incoming_main, in) < 0) {
+	if (mgr_detached(incoming_main, in) < 0) {
 		pthread_mutex_lock(&m->lock);
 		peer_forget_vm(m, vm);
 		pthread_mutex_unlock(&m->lock);

@@ -124,16 +124,6 @@ int peer_free_port(void)
 	return port;
 }
 
-int peer_detached(void *(*fn)(void *), void *arg)
-{
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	int e = pthread_create(&t, &a, fn, arg);
-	pthread_attr_destroy(&a);
-	return -e;
-}
 
 void peer_forget_vm(struct manager *m, struct vm *vm)
 {

@@ -61,8 +61,6 @@ int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen,
 int peer_tls_body(struct manager *m, struct vm *vm, json_t *body, const char *url_key, char *err, size_t errlen);
 /* A TCP port free on every address now (the receiving worker listens there), or -errno. */
 int peer_free_port(void);
-/* Run fn(arg) on a detached thread: 0 or -errno. */
-int peer_detached(void *(*fn)(void *), void *arg);
 /* Take vm out of m's list (m->lock held; its worker has ended), then, without the lock,
  * peer_free_vm_later (it waits for the supervisor's round to be over). */
 void peer_forget_vm(struct manager *m, struct vm *vm);

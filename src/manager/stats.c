@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static long long read_ll(const char *path, const char *key)
+long long mgr_read_ll(const char *path, const char *key)
 {
 	FILE *f = fopen(path, "re");
 	if (!f)
@@ -38,12 +38,12 @@ static long long cpu_ns(struct manager *m, struct vm *vm)
 	if (m->cgroup_version == 2) {
 		partition_dir(m, vm->def.name, "cpu", dir, sizeof(dir));
 		snprintf(path, sizeof(path), "%s/cpu.stat", dir);
-		if (dir[0] && (v = read_ll(path, "usage_usec")) >= 0)
+		if (dir[0] && (v = mgr_read_ll(path, "usage_usec")) >= 0)
 			return v * 1000;
 	} else {
 		partition_dir(m, vm->def.name, "cpuacct", dir, sizeof(dir));
 		snprintf(path, sizeof(path), "%s/cpuacct.usage", dir);
-		if (dir[0] && (v = read_ll(path, NULL)) >= 0)
+		if (dir[0] && (v = mgr_read_ll(path, NULL)) >= 0)
 			return v;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)vm->vmm_pid);
@@ -66,11 +66,11 @@ static long long mem_bytes(struct manager *m, struct vm *vm)
 	char dir[PATH_MAX], path[PATH_MAX + 32];
 	partition_dir(m, vm->def.name, "memory", dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/%s", dir, m->cgroup_version == 2 ? "memory.current" : "memory.usage_in_bytes");
-	long long v = dir[0] ? read_ll(path, NULL) : -1;
+	long long v = dir[0] ? mgr_read_ll(path, NULL) : -1;
 	if (v >= 0)
 		return v;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)vm->vmm_pid);
-	v = read_ll(path, "VmRSS");
+	v = mgr_read_ll(path, "VmRSS");
 	return v >= 0 ? v * 1024 : -1;
 }
 
@@ -84,8 +84,8 @@ json_t *stats_json(struct manager *m)
 			snprintf(io, sizeof(io), "/proc/%d/io", (int)vm->vmm_pid);
 			json_object_set_new(o, "cpu_ns", json_integer(cpu_ns(m, vm)));
 			json_object_set_new(o, "memory_bytes", json_integer(mem_bytes(m, vm)));
-			json_object_set_new(o, "io_read_bytes", json_integer(read_ll(io, "rchar")));
-			json_object_set_new(o, "io_write_bytes", json_integer(read_ll(io, "wchar")));
+			json_object_set_new(o, "io_read_bytes", json_integer(mgr_read_ll(io, "rchar")));
+			json_object_set_new(o, "io_write_bytes", json_integer(mgr_read_ll(io, "wchar")));
 			json_object_set_new(o, "vcpus", json_incref(json_object_get(json_object_get(vm->def.doc, "machine-config"),
 										   "vcpu_count")));
 		}

@@ -248,22 +248,6 @@ static json_t *events_from_log(struct manager *m, const char *vm)
 	return a;
 }
 
-static long long io_field(const char *path, const char *key)
-{
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	char line[128];
-	long long v = -1;
-	size_t n = strlen(key);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ':') {
-			v = atoll(line + n + 1);
-			break;
-		}
-	fclose(f);
-	return v;
-}
 
 /* Disk: the bytes petrel's threads made the storage layer read and write (/proc/PID/io);
  * network: each interface's tap as the host counts it (rx: what the guest sent). */
@@ -273,8 +257,8 @@ static json_t *io_json(struct manager *m, struct vm *vm)
 	if (vm->pid > 0) {
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/io", (int)vm->vmm_pid);
-		json_object_set_new(o, "disk_read_bytes", json_integer(io_field(path, "read_bytes")));
-		json_object_set_new(o, "disk_write_bytes", json_integer(io_field(path, "write_bytes")));
+		json_object_set_new(o, "disk_read_bytes", json_integer(mgr_read_ll(path, "read_bytes")));
+		json_object_set_new(o, "disk_write_bytes", json_integer(mgr_read_ll(path, "write_bytes")));
 	}
 	size_t i;
 	json_t *nic;

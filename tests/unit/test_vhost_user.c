@@ -18,38 +18,16 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "virtiofsd.h"
 #include "vhost/vhost_user.h"
 
-#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 #define VIRTIO_F_VERSION_1 32
 
-static pid_t start_virtiofsd(const char *sock, const char *dir)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		char s[256], o[256];
-		snprintf(s, sizeof(s), "--socket-path=%s", sock);
-		snprintf(o, sizeof(o), "source=%s", dir);
-		execl(VIRTIOFSD, VIRTIOFSD, s, "-o", o, "-o", "sandbox=chroot", "-o", "log_level=err", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {   /* up to 5 s for its socket */
-		struct stat st;
-		if (stat(sock, &st) == 0)
-			return pid;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
 
 TEST(handshake_with_virtiofsd_then_its_death)
 {
-	if (geteuid() != 0 || access(VIRTIOFSD, X_OK) != 0) {
-		printf("(skipped: needs root and %s)\n", VIRTIOFSD);
+	if (!have_virtiofsd())
 		return;
-	}
 	char dir[] = "/tmp/petrel-vhu-XXXXXX", sock[160], err[256];
 	REQUIRE(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/vfs.sock", dir);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "virtiofsd.h"
 #include "../fake_driver.h"
 #include "devices/virtio/virtio_fs.h"
 #include "memory/guest_mem.h"
@@ -27,9 +28,8 @@
 #include "snapshot/snapshot.h"
 #include "vm/vm.h"
 #include "util/log.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
-#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 #define MEM (4u << 20)
 #define QSIZE 64
 #define BUF 0x100000u       /* request buffers: readable at BUF, writable at BUF + 0x10000 */
@@ -64,36 +64,7 @@ static void tr_interrupt(void *opaque, int q)
 
 static const struct virtio_transport_ops tr = { tr_interrupt };
 
-static pid_t start_virtiofsd(const char *sock, const char *dir)
-{
-	unlink(sock);
-	pid_t pid = fork();
-	if (pid == 0) {
-		char s[256], o[256];
-		snprintf(s, sizeof(s), "--socket-path=%s", sock);
-		snprintf(o, sizeof(o), "source=%s", dir);
-		execl(VIRTIOFSD, VIRTIOFSD, s, "-o", o, "-o", "sandbox=chroot", "-o", "log_level=err", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		struct stat st;
-		if (stat(sock, &st) == 0)
-			return pid;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
 
-static bool have_virtiofsd(void)
-{
-	if (geteuid() != 0 || access(VIRTIOFSD, X_OK) != 0) {
-		printf("(skipped: needs root and %s)\n", VIRTIOFSD);
-		return false;
-	}
-	return true;
-}
 
 /* ---- the driver: one request at a time on queue q, descriptors 0 (readable) and 1 (writable) ---- */
 
