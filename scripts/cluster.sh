@@ -25,6 +25,7 @@
 #      PETREL_BUILD         where petreld, petrelctl, petrel, petrel-jailer are (default ROOT/build)
 #      PETREL_CLUSTER_NO_RT=1  corosync without real-time scheduling (emulated CPUs)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
+#      PETREL_CLUSTER_BOOT_DELAY  seconds between a fence reboot's kill and the host's boot (default 5)
 # Needs root, iproute2, util-linux (unshare, nsenter), corosync, pacemaker, pacemaker-cli-utils.
 set -euo pipefail
 
@@ -33,6 +34,7 @@ SELF=$ROOT/scripts/cluster.sh
 C=${PETREL_CLUSTER_DIR:-/tmp/petrel-cluster}
 BUILD=${PETREL_BUILD:-$ROOT/build}
 TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
+BOOT_DELAY=${PETREL_CLUSTER_BOOT_DELAY:-5}
 BR=pclbr0
 NET=10.239.39
 OCF_DIR=/usr/lib/ocf/resource.d/petrel
@@ -139,7 +141,15 @@ fence_one() {
 	case $action in
 	off) host_kill "$h" >/dev/null 2>&1 && echo 0 || echo 1 ;;
 	on) host_boot "$h" >/dev/null 2>&1 && echo 0 || echo 1 ;;
-	reboot) host_kill "$h" >/dev/null 2>&1 && host_boot "$h" >/dev/null 2>&1 && echo 0 || echo 1 ;;
+	# A reboot answers once the host is dead and boots it BOOT_DELAY s later, as a real machine's
+	# power cycle and firmware take seconds: a host back at once rejoined before Pacemaker had
+	# recorded its fencing, was told it had been fenced, and shut its cluster stack down for good.
+	reboot) if host_kill "$h" >/dev/null 2>&1; then
+			(sleep "$BOOT_DELAY" && host_boot "$h") </dev/null >/dev/null 2>&1 &
+			echo 0
+		else
+			echo 1
+		fi ;;
 	status) [[ -n $(init_pid "$h") ]] && echo 0 || echo 2 ;;
 	*) echo 1 ;;
 	esac
