@@ -14,8 +14,9 @@ import tlslib
 from nethelp import two_hosts
 
 A_IP, B_IP = "10.213.37.1", "10.213.37.2"
-# One of petrel's log lines (src/util/log.c): "2026-11-26T10:21:58.123456789 [id:thread...] msg\n".
-PETREL_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[[^\]\n]*\] [^\n]*\n")
+# One of petrel's own lines: its log's (src/util/log.c) "2026-11-26T10:21:58.123456789 [id:thread]
+# msg\n", or its exit's "petrel: migrated to HOST:PORT (downtime 37.48 ms)\n" (src/cli/run.c).
+PETREL_LINE = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[[^\]\n]*\] |petrel: )[^\n]*\n")
 
 
 @pytest.fixture
