@@ -97,6 +97,9 @@ fi
 printf '%s\n' "$1" >"$DIR/job.sh"
 cat >"$DIR/job-wrapper.sh" <<EOF
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+# HOME is on 9p, where a shared mmap fails: runtime files (chromium's dconf shm) go to the VM's tmpfs
+export XDG_RUNTIME_DIR=/run/user/0
+mkdir -p -m 0700 /run/user/0
 for m in kvm_amd tun veth bridge; do modprobe -d "$DIR/root" \$m || echo "nested-kvm: no module \$m"; done
 ip link set lo up
 cd "$PWD"

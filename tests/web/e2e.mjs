@@ -274,6 +274,7 @@ let code = 0;
 try {
   const ctx = await browser.newContext({ viewport: P.viewport || { width: 1280, height: 860 }, ignoreHTTPSErrors: true });
   const page = await ctx.newPage();
+  page.setDefaultNavigationTimeout(T);   // a page load on a slow (nested-KVM) host takes more than 30 s
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   const out = await scenarios[scenario](page, ctx, browser);

@@ -25,7 +25,7 @@ def test_running_guests_in_the_page(web, browser_ok, tmp_path):
     assert p.api("POST", "/vms/web-tty/start")[0] == 200
     shots = os.environ.get("PETREL_WEB_SCREENSHOTS")
     res = weblib.browser("kvm", fwd.url, timeout=540, act_vm="web-actions", burn_vm="web-burn", tty_vm="web-tty",
-                         min_cpu=10, dir=shots)
+                         min_cpu=10, dir=shots, timeout_ms=180000)
     print("kvm scenario:", res)
     assert res["paused_state"] == "paused"
     assert res["cpu"]["last"] >= 10
