@@ -79,15 +79,10 @@ void console_stream(void *arg, int fd)
 		return;
 	}
 	c->fd = fd;
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, follow, c) != 0) {
+	if (mgr_detached(follow, c) < 0) {
 		close(fd);
 		free(c);
 	}
-	pthread_attr_destroy(&a);
 }
 
 void *console_reader_new(struct manager *m, const char *vm)

@@ -132,15 +132,10 @@ static void watch_start(struct manager *m, struct vm *vm)
 		return;
 	*w = (struct watch){ .m = m, .pid = vm->pid };
 	snprintf(w->name, sizeof(w->name), "%s", vm->def.name);
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, watch_thread, w) != 0) {
+	if (mgr_detached(watch_thread, w) < 0) {
 		vm_log(m, vm->def.name, "cannot follow its replication: no thread");
 		free(w);
 	}
-	pthread_attr_destroy(&a);
 }
 
 void replica_ended(struct manager *m, struct vm *vm)

@@ -112,13 +112,8 @@ void supervise_loop(struct manager *m)
 			if (vm->restart_at_ms <= now) {
 				vm->restart_due = false;
 				vm->busy = "restart";
-				pthread_t t;
-				pthread_attr_t a;
-				pthread_attr_init(&a);
-				pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-				if (pthread_create(&t, &a, restart_thread, vm) != 0)
+				if (mgr_detached(restart_thread, vm) < 0)
 					vm->busy = NULL;
-				pthread_attr_destroy(&a);
 			} else {
 				int left = (int)(vm->restart_at_ms - now);
 				if (timeout < 0 || left < timeout)

@@ -141,12 +141,7 @@ static enum api_result auth_login(const struct web_request *q, const char *body,
 	bool room = logins_running < LOGINS_AT_ONCE;
 	logins_running += room;
 	pthread_mutex_unlock(&login_lock);
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	bool started = room && pthread_create(&t, &a, login_thread, l) == 0;
-	pthread_attr_destroy(&a);
+	bool started = room && mgr_detached(login_thread, l) == 0;
 	if (started)
 		return API_PENDING;
 	if (room) {

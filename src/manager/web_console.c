@@ -52,15 +52,10 @@ static void ws_console_stream(void *arg, int fd)
 		return;
 	}
 	r->fd = fd;
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, run, r) != 0) {
+	if (mgr_detached(run, r) < 0) {
 		close(fd);
 		free(r);
 	}
-	pthread_attr_destroy(&a);
 }
 
 enum api_result web_ws_console(struct manager *m, const char *vm, const char *key, bool may_type,
