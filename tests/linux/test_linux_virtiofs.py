@@ -2,7 +2,7 @@
 Debian kernel's own `virtiofs` module, served by Debian's virtiofsd: it reads a file the host
 wrote, lists the directory, writes a file and makes a directory, and unmounts; after the
 power-off the host finds both in the directory, as the guest wrote them. The driver found no
-DAX window (petrel offers none: docs/virtio-fs.md) and said so.
+DAX window (petrel offers none: docs/virtio-fs.md), said so, and refuses `mount -o dax`.
 
 The device is configured through the API (PUT /fs/share, as a client of petrel's extension of
 Firecracker's API would); /init (scripts/guest-init) runs the check with petrel.fs=share and
@@ -83,6 +83,7 @@ def test_linux_mounts_a_host_directory_over_virtiofs():
         # no DAX window: petrel offers no shared memory region (virtiofsd 7.2 cannot map into
         # one), and the driver says so and goes on without it
         assert any("virtio_fs_setup_dax: No cache capability" in l for _, l in con.lines), where
+        assert checks.get("fs-dax") == "refused", f"{checks}" + where
         # what the guest wrote, on the host
         assert (share / "from-guest.txt").read_text() == "written through virtio-fs"
         assert (share / "made-by-guest").is_dir()
