@@ -10,7 +10,6 @@
 #include <liburing.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -141,6 +140,19 @@ int lazy_libs_load(char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether the option a ("--name" or "--name=value") is name. By hand rather than with libc's
+ * string functions: those the start does not otherwise call sit elsewhere in libc, and each
+ * first call maps another 64 KiB of it (the kernel's fault-around; docs/performance.md). */
+static bool option_is(const char *a, const char *name)
+{
+	a += 2;
+	while (*name && *a == *name) {
+		a++;
+		name++;
+	}
+	return !*name && (!*a || *a == '=');
+}
+
 bool lazy_libs_bare_run(int argc, char **argv)
 {
 	/* `petrel run --help` lists them all: these make a VM of the kernel, initrd, vCPUs and
@@ -155,10 +167,9 @@ bool lazy_libs_bare_run(int argc, char **argv)
 			continue;   /* a value (an option's argument) */
 		if (a[1] != '-')
 			return false;
-		size_t len = strcspn(a + 2, "=");
 		bool known = false;
 		for (size_t k = 0; !known && k < sizeof(bare) / sizeof(bare[0]); k++)
-			known = strlen(bare[k]) == len && !strncmp(a + 2, bare[k], len);
+			known = option_is(a, bare[k]);
 		if (!known)
 			return false;
 	}
