@@ -49,9 +49,10 @@ step_extra() { scripts/fetch-guest-generic.sh && scripts/linux-extra.sh; }  # th
 step_bench() {
 	local rc=0 b
 	local benches=("run.py all" "snapshot.py" "migration.py" "replication.py"
-		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py" "virtiofs.py")
+		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py" "virtiofs.py"
+		"seccomp.py startup" "startup_boot.py")  # start-up beside kvmtool (BENCH_KVMTOOL), boot phases
 	for b in "${benches[@]}"; do
-		local name=${b%%.py*}
+		local name=${b//.py/}; name=${name// /-}
 		echo "== bench/$b"
 		# shellcheck disable=SC2086
 		/usr/bin/python3 bench/$b >"$OUT/bench-$name.log" 2>&1 || { echo "bench/$b failed"; rc=1; }

@@ -26,6 +26,7 @@ PY = [
     (["seccomp.py", "startup"], False, False, "interleaved runs", 120),
     (["seccomp.py", "exits"], True, False, "ns/exit", 300),
     (["run.py"], True, False, "virtio-blk", 600),
+    (["startup_boot.py"], True, False, "user space up after", 1800),
     (["snapshot.py"], True, False, "touch: restored with Uffd", 900),
     (["migration.py", "idle", "dirty", "postcopy", "wire", "disk"], True, False, "wire:", 900),
     (["replication.py"], True, False, "failover after", 900),

@@ -185,7 +185,9 @@ def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, rest
                 run.timed_out = ("reach /init" if run.init is None else "finish the checks")
                 run.timed_out += f" within {deadline - (start if run.init is None else run.init):.0f}s"
                 break
-            if now - heard >= silence_timeout:
+            # Before /init a quiet kernel (linuxguest.CMDLINE) prints nothing at all: there only
+            # the deadline to reach /init bounds the wait.
+            if run.init is not None and now - heard >= silence_timeout:
                 run.timed_out = f"print anything for {now - heard:.0f}s (stalled)"
                 break
             for when, line in con.pump(min(deadline - now, 1.0)):
