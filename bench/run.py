@@ -44,7 +44,8 @@ blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequentia
          --disk ...,poll=20 (a fixed 20 us window). Peer row: the same guest under QEMU's
          virtio-blk-pci with an iothread and aio=io_uring, same image, same run.
          BENCH_BLK_RAND_OPS / BENCH_BLK_SEQ_OPS: counts; BENCH_BLK_MB: the image's size;
-         BENCH_QEMU=0: no QEMU row.
+         BENCH_QEMU=0: no QEMU row; BENCH_BLK_CASES: some of randread,randread-poll20,
+         seqread,seqwrite (default all).
 blkhost  virtio-blk's device path without KVM (bench/blk_host.py): blk.c driven through its
          queue on a real I/O thread against the host's io_uring loop on the same file, and fio.
 net      virtio-net through a tap (needs root): the ring-3 `virtio_netbench` guest sends
@@ -403,6 +404,9 @@ def bench_blk():
     seq_ops = pick(int(os.environ.get("BENCH_BLK_SEQ_OPS", "2048")), 16)
     cases = [("randread", 4096, 32, rand_ops, ""), ("randread", 4096, 32, rand_ops, ",poll=20"),
              ("seqread", 1 << 20, 8, seq_ops, ""), ("seqwrite", 1 << 20, 8, seq_ops, "")]
+    names = ["randread", "randread-poll20", "seqread", "seqwrite"]
+    pick_cases = os.environ.get("BENCH_BLK_CASES", ",".join(names)).split(",")
+    cases = [c for c, n in zip(cases, names) if n in pick_cases]
     labels = {"randread": "4 KiB random read, qd 32", "seqread": "1 MiB sequential read, qd 8",
               "seqwrite": "1 MiB sequential write, qd 8"}
     print(f"virtio-blk (virtio-pci, io_uring backend, {size >> 20} MiB image in the page cache); "
@@ -442,7 +446,7 @@ def bench_blk():
         qs = f"   QEMU {scale(qemu_s):9.0f} {unit} ratio {scale(qemu_s) / hst:5.2f}   petrel/QEMU {qemu_s / guest_s:5.2f}" \
             if qemu_s else ""
         print(f"  {label:40} guest {g:9.0f} {unit}   host {hst:9.0f} {unit}   ratio {g / hst:5.2f}{qs}"
-              f"   (notifications for {ops} requests: petrel {m.group(3)}{qemu_note})")
+              f"   (notifications for {ops} requests: petrel {m.group(3)}{qemu_note})", flush=True)
     if not os.access("/dev/kvm", os.R_OK | os.W_OK) or not shutil.which("qemu-system-x86_64"):
         print("  (no QEMU row: needs qemu-system-x86_64 and /dev/kvm)")
 
