@@ -6,8 +6,9 @@
 
 Peers in the same run: the bare KVM_RUN loop (exits), QEMU's microvm (Debian's
 qemu-system-x86: startup, exits, linux) and kvmtool (startup, with BENCH_KVMTOOL); blk's
-peer is the host's own io_uring on the same file (the physical limit). The ring-3 blk and net
-benchmark guests speak petrel's device layout, so they have no QEMU figure.
+limit is the host's own io_uring on the same file. The ring-3 blk and net benchmark guests run
+under QEMU's pc machine too (PVH via -kernel, SeaBIOS assigning the BARs): QEMU's virtio-blk
+(iothread) and virtio-net (tap) are their peer rows, left out without QEMU or /dev/kvm.
 
 startup  VMM start -> first guest instruction: a test guest whose first act is to write the
          debug-exit port; wall time and CPU time of the whole petrel process, peak RSS, and
@@ -39,8 +40,12 @@ blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequentia
          to the same pattern run directly on the image file with io_uring
          (bench/virtio_blk_host) in the same run; the ratio is guest / host. The image is a
          256 MiB file of random data in the page cache (buffered I/O on both sides). Random
-         reads run twice: plain, and with --disk ...,poll=20 (the I/O thread busy-polls 20 us
-         before asking for a notification). BENCH_BLK_RAND_OPS / BENCH_BLK_SEQ_OPS: counts.
+         reads run twice: plain (the I/O thread's adaptive busy-poll, on 2+ CPUs), and with
+         --disk ...,poll=20 (a fixed 20 us window). Peer row: the same guest under QEMU's
+         virtio-blk-pci with an iothread and aio=io_uring, same image, same run.
+         BENCH_BLK_RAND_OPS / BENCH_BLK_SEQ_OPS: counts; BENCH_BLK_MB: the image's size;
+         BENCH_QEMU=0: no QEMU row; BENCH_BLK_CASES: some of randread,randread-poll20,
+         seqread,seqwrite (default all).
 blkhost  virtio-blk's device path without KVM (bench/blk_host.py): blk.c driven through its
          queue on a real I/O thread against the host's io_uring loop on the same file, and fio.
 net      virtio-net through a tap (needs root): the ring-3 `virtio_netbench` guest sends
@@ -51,6 +56,7 @@ net      virtio-net through a tap (needs root): the ring-3 `virtio_netbench` gue
          petrel and the guest drain it, not how fast a sender can produce it or who wins this
          host's CPUs; frames the tap had to drop are reported. Frames/s and Gbit/s of Ethernet
          frames, first to last frame as the guest's TSC sees them; the tap's MTU is 65521.
+         Peer rows: the same guest under QEMU's virtio-net-pci on the same tap (vhost=off).
 """
 import os
 import pathlib
@@ -192,6 +198,19 @@ def qemu_microvm(kernel, append, mem=128, extra=()):
             "-m", str(mem), "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
             "-serial", "stdio", "-kernel", str(kernel), "-append", append,
             "-device", "isa-debug-exit,iobase=0xf4,iosize=1", *extra]
+
+
+def qemu_pc(kernel, append, mem, extra=()):
+    """A PVH test guest under QEMU's pc machine with KVM (SeaBIOS assigns the PCI BARs the
+    virtio guests read; console on stdout, isa-debug-exit at 0xf4), or None without
+    qemu-system-x86_64 or /dev/kvm (the row is then left out, not failed)."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu or not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return None
+    cpu = "host,-arch-capabilities" if os.path.exists("/sys/module/kvm_pvm") else "host"  # as qemu_microvm
+    return [qemu, "-M", "pc", "-accel", "kvm", "-cpu", cpu, "-m", str(mem), "-smp", "1", "-nodefaults",
+            "-no-user-config", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+            "-kernel", str(kernel), "-append", append, "-device", "isa-debug-exit,iobase=0xf4,iosize=4", *extra]
 
 
 def exitloop_qemu(iters, ring):
@@ -372,7 +391,7 @@ def bench_decompress():
 
 def bench_blk():
     img = BUILD / "bench-virtio-blk.img"
-    size = pick(256, 16) << 20
+    size = pick(int(os.environ.get("BENCH_BLK_MB", "256")), 16) << 20
     if not img.exists() or img.stat().st_size != size:
         with open(img, "wb") as f:
             for _ in range(size >> 20):
@@ -385,11 +404,18 @@ def bench_blk():
     seq_ops = pick(int(os.environ.get("BENCH_BLK_SEQ_OPS", "2048")), 16)
     cases = [("randread", 4096, 32, rand_ops, ""), ("randread", 4096, 32, rand_ops, ",poll=20"),
              ("seqread", 1 << 20, 8, seq_ops, ""), ("seqwrite", 1 << 20, 8, seq_ops, "")]
-    print(f"virtio-blk (virtio-pci, io_uring backend, {size >> 20} MiB image in the page cache):")
+    names = ["randread", "randread-poll20", "seqread", "seqwrite"]
+    pick_cases = os.environ.get("BENCH_BLK_CASES", ",".join(names)).split(",")
+    cases = [c for c, n in zip(cases, names) if n in pick_cases]
+    labels = {"randread": "4 KiB random read, qd 32", "seqread": "1 MiB sequential read, qd 8",
+              "seqwrite": "1 MiB sequential write, qd 8"}
+    print(f"virtio-blk (virtio-pci, io_uring backend, {size >> 20} MiB image in the page cache); "
+          "peer: QEMU's virtio-blk-pci (iothread, aio=io_uring), the same guest as a PVH kernel:")
     for mode, bs, qd, ops, opts in cases:
+        guest = GUESTS / "virtio_blkbench.elf"
+        cmdline = f"mode={mode} bs={bs} qd={qd} ops={ops}"
         wall, cpu, _, out, err, rc = run_petrel(
-            ["--kernel", str(GUESTS / "virtio_blkbench.elf"), "--debug-exit", "--mem", "512",
-             "--cmdline", f"mode={mode} bs={bs} qd={qd} ops={ops}", "--disk", f"{img}{opts}"],
+            ["--kernel", str(guest), "--debug-exit", "--mem", "512", "--cmdline", cmdline, "--disk", f"{img}{opts}"],
             timeout=1200)
         m = re.search(r"blkbench .* tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", out)
         if rc != 0 or not m:
@@ -400,15 +426,29 @@ def bench_blk():
                            capture_output=True, text=True, timeout=600)
         hm = re.search(r"ns=(\d+)", h.stdout)
         host_s = int(hm.group(1)) / 1e9 if hm else float("nan")
-        if bs == 4096:
-            g, hst, unit = ops / guest_s, ops / host_s, "IOPS"
-            label = "4 KiB random read, qd 32:         " if not opts else "4 KiB random read, qd 32, poll=20:"
-            print(f"  {label} guest {g:9.0f} {unit}   host {hst:9.0f} {unit}"
-                  f"   ratio {g / hst:5.2f}   ({m.group(3)} notifications for {ops} requests)")
-        else:
-            g, hst = ops * bs / guest_s / 1e6, ops * bs / host_s / 1e6
-            label = "1 MiB sequential read, qd 8:      " if mode == "seqread" else "1 MiB sequential write, qd 8:     "
-            print(f"  {label} guest {g:9.0f} MB/s   host {hst:9.0f} MB/s   ratio {g / hst:5.2f}")
+        # QEMU's row beside the default one (its iothread polls adaptively as petrel now does)
+        qemu_s, qemu_note = None, ""
+        qemu = None if opts or os.environ.get("BENCH_QEMU") == "0" else qemu_pc(guest, cmdline, 512, [
+            "-object", "iothread,id=io0",
+            "-drive", f"file={img},if=none,id=d0,format=raw,cache=writeback,aio=io_uring",
+            "-device", "virtio-blk-pci,drive=d0,iothread=io0,disable-legacy=on,num-queues=1"])
+        if qemu:
+            q = subprocess.run(qemu, capture_output=True, text=True, timeout=1200)
+            qm = re.search(r"blkbench .* tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", q.stdout)
+            if qm:
+                qemu_s, qemu_note = int(qm.group(1)) / int(qm.group(2)), f", QEMU {qm.group(3)}"
+            else:
+                failed(f"  {mode}: the guest under QEMU failed ({q.returncode}): {(q.stdout + q.stderr)[-400:]}")
+        scale = (lambda t: ops / t) if bs == 4096 else (lambda t: ops * bs / t / 1e6)
+        unit = "IOPS" if bs == 4096 else "MB/s"
+        g, hst = scale(guest_s), scale(host_s)
+        label = f"{labels[mode]}{', ' + opts[1:] if opts else ''}:"
+        qs = f"   QEMU {scale(qemu_s):9.0f} {unit} ratio {scale(qemu_s) / hst:5.2f}   petrel/QEMU {qemu_s / guest_s:5.2f}" \
+            if qemu_s else ""
+        print(f"  {label:40} guest {g:9.0f} {unit}   host {hst:9.0f} {unit}   ratio {g / hst:5.2f}{qs}"
+              f"   (notifications for {ops} requests: petrel {m.group(3)}{qemu_note})", flush=True)
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK) or not shutil.which("qemu-system-x86_64"):
+        print("  (no QEMU row: needs qemu-system-x86_64 and /dev/kvm)")
 
 
 def bench_blkhost():
@@ -439,47 +479,65 @@ def bench_net():
         guest = str(GUESTS / "virtio_netbench.elf")
         net = ["--net", f"tap={tap},mac={mac}"]
         sizes = [60, 1514, 9014, 65535]
-        print("virtio-net (virtio-pci, tap with vnet header, mergeable 4 KiB receive buffers):")
+        # The peer: QEMU's virtio-net-pci on the same tap, userspace back end (vhost=off: petrel's
+        # is userspace too), the same guest as a PVH kernel under the pc machine.
+        qemu_net = ["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
+                    "-device", f"virtio-net-pci,netdev=n0,mac={mac},disable-legacy=on,mrg_rxbuf=on"]
+        vmms = [("petrel", lambda c: [str(PETREL), "run", "--kernel", guest, "--debug-exit", "--mem", "256",
+                                      "--cmdline", c, *net])]
+        if qemu_pc(guest, "", 256):
+            vmms.append(("QEMU", lambda c: qemu_pc(guest, c, 256, qemu_net)))
+        else:
+            print("  (no QEMU rows: needs qemu-system-x86_64 and /dev/kvm)")
+        result = r"netbench mode=\w+ frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)"
+        print("virtio-net (virtio-pci, tap with vnet header, mergeable 4 KiB receive buffers); "
+              "peer: QEMU's virtio-net-pci on the same tap (vhost=off):")
         for size in sizes:
             n = int(os.environ.get("BENCH_NET_FRAMES", "200000")) if size < 9000 else 50000
-            before = stat("rx_packets")
-            wall, cpu, _, out, err, rc = run_petrel(
-                ["--kernel", guest, "--debug-exit", "--mem", "256", "--cmdline",
-                 f"mode=tx frames={n} size={size}", *net], timeout=600)
-            m = re.search(r"netbench mode=tx frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", out)
-            if rc != 0 or not m:
-                print(f"  guest->host {size:5d} B: guest failed ({rc}): {(out + err)[-300:]}")
-                continue
-            frames, nbytes, tsc, hz, kicks = map(int, m.groups())
-            t = tsc / hz
-            print(f"  guest->host {size:5d} B: {frames / t / 1e3:8.0f} kframes/s {nbytes * 8 / t / 1e9:6.2f} Gbit/s"
-                  f"   (tap received {stat('rx_packets') - before} of {frames}; {kicks} notifications)")
+            n = pick(n, 2000)
+            for who, cmd in vmms:
+                before = stat("rx_packets")
+                p = subprocess.run(cmd(f"mode=tx frames={n} size={size}"), capture_output=True, text=True,
+                                   timeout=600)
+                out, err = p.stdout, p.stderr
+                m = re.search(result, out)
+                if not m:
+                    failed(f"  {who:6} guest->host {size:5d} B: guest failed ({p.returncode}): {(out + err)[-300:]}")
+                    continue
+                frames, nbytes, tsc, hz, kicks = map(int, m.groups())
+                t = tsc / hz
+                print(f"  {who:6} guest->host {size:5d} B: {frames / t / 1e3:8.0f} kframes/s "
+                      f"{nbytes * 8 / t / 1e9:6.2f} Gbit/s   (tap received {stat('rx_packets') - before} of {frames}; "
+                      f"{kicks} notifications)")
         for size in sizes:
             # a burst the tap can hold (at most ~256 MiB of frames)
             n = min(int(os.environ.get("BENCH_NET_FRAMES", "200000")), 100000, (256 << 20) // size)
-            dropped = stat("tx_dropped")
-            p = subprocess.Popen([str(PETREL), "run", "--kernel", guest, "--debug-exit", "--mem", "256",
-                                  "--cmdline", f"mode=rx frames={n}", *net],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            line = ""
-            while "netbench: ready" not in line:
-                line = p.stdout.readline()
-                if not line:
-                    break
-            h = subprocess.run([str(BUILD / "bench" / "net_host"), tap, mac, str(size), str(n)],
-                               capture_output=True, text=True, timeout=600)
-            time.sleep(0.2)  # the last frames reach the tap's queue
-            out, err = p.communicate("g\n", timeout=600)
-            m = re.search(r"netbench mode=rx frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", out)
-            hm = re.search(r"sent=(\d+) ns=(\d+)", h.stdout)
-            if p.returncode != 0 or not m or not hm:
-                print(f"  host->guest {size:5d} B: failed ({p.returncode}): {(out + err + h.stderr)[-300:]}")
-                continue
-            frames, nbytes, tsc, hz, kicks = map(int, m.groups())
-            sent = int(hm.group(1))
-            t = tsc / hz if tsc else float("nan")
-            print(f"  host->guest {size:5d} B: {frames / t / 1e3:8.0f} kframes/s {nbytes * 8 / t / 1e9:6.2f} Gbit/s"
-                  f"   (received {frames} of {sent} sent, {stat('tx_dropped') - dropped} dropped by the tap)")
+            n = pick(n, 2000)
+            for who, cmd in vmms:
+                dropped = stat("tx_dropped")
+                p = subprocess.Popen(cmd(f"mode=rx frames={n}"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+                line = ""
+                while "netbench: ready" not in line:
+                    line = p.stdout.readline()
+                    if not line:
+                        break
+                h = subprocess.run([str(BUILD / "bench" / "net_host"), tap, mac, str(size), str(n)],
+                                   capture_output=True, text=True, timeout=600)
+                time.sleep(0.2)  # the last frames reach the tap's queue
+                out, err = p.communicate("g\n", timeout=600)
+                m = re.search(result, out)
+                hm = re.search(r"sent=(\d+) ns=(\d+)", h.stdout)
+                if not m or not hm:
+                    failed(f"  {who:6} host->guest {size:5d} B: failed ({p.returncode}): "
+                           f"{(out + err + h.stderr)[-300:]}")
+                    continue
+                frames, nbytes, tsc, hz, kicks = map(int, m.groups())
+                sent = int(hm.group(1))
+                t = tsc / hz if tsc else float("nan")
+                print(f"  {who:6} host->guest {size:5d} B: {frames / t / 1e3:8.0f} kframes/s "
+                      f"{nbytes * 8 / t / 1e9:6.2f} Gbit/s   (received {frames} of {sent} sent, "
+                      f"{stat('tx_dropped') - dropped} dropped by the tap)")
     finally:
         subprocess.run(["ip", "link", "del", tap], capture_output=True)
 

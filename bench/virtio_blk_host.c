@@ -4,10 +4,11 @@
  *   virtio_blk_host FILE randread|seqread|seqwrite BS QD OPS [direct]
  *       the host side alone (bench/run.py blk runs it beside the virtio_blkbench guest):
  *       prints "host mode=M bs=B qd=Q ops=N ns=NANOSECONDS"
- *   virtio_blk_host --compare ROUNDS [--poll-us N] FILE MODE BS QD OPS [direct]
+ *   virtio_blk_host --compare ROUNDS [--poll-us N] [--pin CPU] FILE MODE BS QD OPS [direct]
  *       ROUNDS rounds of: the host loop, the device driven by a polling driver, and the device
  *       driven by an interrupt-driven driver (in a rotating order); per-round lines and the
- *       medians.
+ *       medians. --pin: the driver (and the host loop) on CPU, the I/O thread on CPU+1, as a
+ *       vCPU and the I/O thread on cores of their own (a shared core hides what polling does).
  *
  *   virtio_blk_host --versus ROUNDS FILE2 FILE MODE BS QD OPS
  *       the device on FILE (raw) against the device on FILE2 (format probed, e.g. a qcow2
@@ -43,6 +44,8 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,6 +191,19 @@ struct vmm_result {
 static uint8_t *ram;
 static struct guest_mem mem;
 static int irq_fd;
+static int pin = -1; /* --pin N: the driver on CPU N, the I/O thread on CPU N+1 (a vCPU and the
+		      * I/O thread on cores of their own, as on a real host) */
+
+static void pin_thread(pthread_t t, int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(t, sizeof(set), &set) != 0) {
+		fprintf(stderr, "cannot pin a thread to CPU %d\n", cpu);
+		exit(1);
+	}
+}
 
 static void fake_irqfd(void *opaque, int q)
 {
@@ -261,6 +277,10 @@ static void run_vmm(const char *path, int format, bool direct, bool irq, unsigne
 	struct io_thread io;
 	if (io_thread_init(&io) < 0 || io_thread_start(&io, "blk_io") < 0)
 		exit(1);
+	if (pin >= 0) {
+		pin_thread(pthread_self(), pin);
+		pin_thread(io.thread, pin + 1);
+	}
 	struct drive_config cfg = { .drive_id = "bench", .path_on_host = (char *)path, .direct = direct,
 				    .format = format, .io_engine = DRIVE_IO_ASYNC, .poll_us = poll_us };
 	static struct virtio_blk b;
@@ -357,7 +377,7 @@ static uint64_t median(uint64_t *v, unsigned n)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: virtio_blk_host [--compare ROUNDS | --versus ROUNDS FILE2] [--poll-us N] FILE "
+	fprintf(stderr, "usage: virtio_blk_host [--compare ROUNDS | --versus ROUNDS FILE2] [--poll-us N] [--pin CPU] FILE "
 			"randread|seqread|seqwrite|randwrite BS QD OPS [direct]\n");
 	exit(2);
 }
@@ -372,6 +392,8 @@ int main(int argc, char **argv)
 			rounds = (unsigned)strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--versus") && i + 2 < argc)
 			rounds = (unsigned)strtoul(argv[++i], NULL, 0), versus = argv[++i];
+		else if (!strcmp(argv[i], "--pin") && i + 1 < argc)
+			pin = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--poll-us") && i + 1 < argc)
 			poll_us = (unsigned)strtoul(argv[++i], NULL, 0);
 		else
@@ -405,6 +427,8 @@ int main(int argc, char **argv)
 	}
 
 	log_set_level(LOG_WARN);
+	if (pin >= 0) /* the host loop on the driver's CPU */
+		pin_thread(pthread_self(), pin);
 	uint64_t size = BUF_GPA + qd * bs;
 	ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ram == MAP_FAILED)

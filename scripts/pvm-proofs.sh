@@ -3,7 +3,7 @@
 # have to show on such a host, and keep each step's output in build/pvm-proofs/ with a summary
 # (summary.txt: step, exit status, minutes, its last lines).
 #
-#   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra bench)
+#   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra bench blk)
 #
 #   check  /dev/kvm is there and is PVM (/sys/module/kvm_pvm); the host's CPUs, load, kernel
 #   soak   scripts/soak-linux.sh 10: ten real-Linux boots in a row (1 and 2 vCPUs, bzImage and
@@ -14,6 +14,9 @@
 #   extra  scripts/linux-extra.sh: the Linux tests that boot again (pmem, MMDS with wget, the
 #          bzImage's 64-bit entries, virtio-mem, vCPU hot-plug)           ~1 h
 #   bench  every benchmark that needs KVM (bench/README.md), one at a time ~30 min
+#   blk    issue 43's virtio-blk goals: bench/run.py blk (QEMU's virtio-blk with an iothread in
+#          the same run) three times; fails unless every run has 4 KiB random reads >= 0.9 of
+#          the host's io_uring, 1 MiB sequential >= 0.95, and petrel ahead of QEMU ~10 min
 #
 # Run it alone on a quiet machine: PVM hosts are very sensitive to CPU contention (no
 # fuzzers, builds or other boots beside it). After scripts/setup.sh. Exit status: 0 when every
@@ -25,7 +28,7 @@ OUT=$ROOT/build/pvm-proofs
 mkdir -p "$OUT"
 cd "$ROOT" || exit 2
 STEPS=("$@")
-[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra bench)
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra bench blk)
 
 step_check() {
 	[[ -e /dev/kvm ]] || { echo "no /dev/kvm on this host"; return 2; }
@@ -61,8 +64,32 @@ step_bench() {
 	return "$rc"
 }
 
+step_blk() {
+	local rc=0 i
+	for i in 1 2 3; do
+		/usr/bin/python3 bench/run.py blk >"$OUT/blk-$i.log" 2>&1 || rc=1
+		cat "$OUT/blk-$i.log"
+		# the default rows (not poll=20): "ratio" is guest / host, "petrel/QEMU" QEMU's time / petrel's
+		/usr/bin/python3 - "$OUT/blk-$i.log" <<'PY' || rc=1
+import re, sys
+bad = []
+for line in open(sys.argv[1]):
+    m = re.search(r"^\s+(4 KiB random read|1 MiB sequential \w+), q.*?:\s+guest .*?ratio\s+([\d.]+)", line)
+    if not m or "poll=" in line:
+        continue
+    goal = 0.9 if m.group(1).startswith("4 KiB") else 0.95
+    q = re.search(r"petrel/QEMU\s+([\d.]+)", line)
+    if float(m.group(2)) < goal or not q or float(q.group(1)) < 1.0:
+        bad.append(line.strip())
+print("blk goals: " + ("met" if not bad else "NOT met:\n  " + "\n  ".join(bad)))
+sys.exit(1 if bad else 0)
+PY
+	done
+	return "$rc"
+}
+
 for s in "${STEPS[@]}"; do
-	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra bench)" >&2; exit 2; }
+	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra bench blk)" >&2; exit 2; }
 done
 
 overall=0

@@ -42,7 +42,7 @@ PACKAGES=(
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)
 	libvirt-daemon-system # bench/manager.py: libvirtd with its QEMU driver, the peer figure beside petreld (virsh: libvirt-clients)
 	libvirt-clients   # ... virsh
-	qemu-system-x86   # QEMU's e1000 as bench/e1000.py's peer (and scripts/nested-kvm.sh's L1 VM)
+	qemu-system-x86   # QEMU's e1000, virtio-blk and virtio-net as the peers of bench/e1000.py and bench/run.py blk/net (and scripts/nested-kvm.sh's L1 VM)
 	fio               # bench/blk_host.py: fio's io_uring engine on the same file, a peer figure beside petrel's
 	cpio              # packs the initramfs (newc format)
 	gzip              # unpacks gzip-compressed kernel payloads and modules (fetch-guest.sh)

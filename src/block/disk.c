@@ -236,6 +236,11 @@ unsigned disk_inflight(const struct disk *d)
 	return d->file.async ? d->file.inflight + d->file.queued : 0;
 }
 
+bool disk_has_completions(struct disk *d)
+{
+	return d->file.async && d->file.inflight && io_uring_cq_ready(&d->file.ring);
+}
+
 int64_t disk_sync(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
 {
 	return d->qcow2 ? qcow2_rw(d->qcow2, op, off, iov, n) : raw_sync(&d->file, op, off, iov, n);

@@ -64,6 +64,8 @@ int disk_kick(struct disk *d);
 int disk_reap(struct disk *d, raw_done_fn fn, void *ctx, bool wait);
 /* Requests queued or in flight on the ring. */
 unsigned disk_inflight(const struct disk *d);
+/* Completions wait on the ring (disk_reap would find some): a peek, no system call. */
+bool disk_has_completions(struct disk *d);
 /* Bytes transferred (all of them) or -errno; RAW_FLUSH: 0 or -errno. */
 int64_t disk_sync(struct disk *d, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n);
 /* disk_sync of a write for a caller that batches (virtio-blk): a qcow2 image may leave its

@@ -22,6 +22,22 @@ uint8_t pci_cfg_read8(unsigned slot, unsigned off) { cfg_addr(slot, off); return
 void pci_cfg_write32(unsigned slot, unsigned off, uint32_t v) { cfg_addr(slot, off); outl(0xcfc, v); }
 void pci_cfg_write16(unsigned slot, unsigned off, uint16_t v) { cfg_addr(slot, off); outw((uint16_t)(0xcfc + (off & 2)), v); }
 
+/* The address BAR bar of slot points at (as firmware or the VMM assigned it): petrel puts
+ * every virtio-pci structure in BAR 0, QEMU in a 64-bit BAR 4 and the MSI-X table in BAR 1, so
+ * each capability's own BAR is read. A BAR above 4 GiB is outside the guests' identity map. */
+static uintptr_t pci_bar(unsigned slot, unsigned bar)
+{
+	if (bar > 5)
+		return 0;
+	uint32_t lo = pci_cfg_read32(slot, 0x10 + 4 * bar);
+	if (lo & 1)
+		return 0; /* an I/O BAR */
+	uint64_t a = lo & ~0xfu;
+	if ((lo & 6) == 4 && bar < 5)
+		a |= (uint64_t)pci_cfg_read32(slot, 0x14 + 4 * bar) << 32;
+	return a >> 32 ? 0 : (uintptr_t)a;
+}
+
 bool vpci_find(uint32_t device_id, unsigned nth, struct vdev *d)
 {
 	for (unsigned slot = 0; slot < 32; slot++) {
@@ -33,20 +49,23 @@ bool vpci_find(uint32_t device_id, unsigned nth, struct vdev *d)
 		memset(d, 0, sizeof(*d));
 		d->slot = slot;
 		d->device_id = device_id;
-		uintptr_t bar0 = pci_cfg_read32(slot, 0x10) & ~0xfu;
 		/* memory decoding + bus mastering */
 		pci_cfg_write16(slot, 0x04, pci_cfg_read16(slot, 0x04) | 0x6);
 		for (uint8_t cap = pci_cfg_read8(slot, 0x34); cap; cap = pci_cfg_read8(slot, cap + 1u)) {
 			uint8_t id8 = pci_cfg_read8(slot, cap);
 			if (id8 == 0x11) {
 				d->msix_cap = cap;
-				d->msix_table = bar0 + (pci_cfg_read32(slot, cap + 4u) & ~7u);
+				uint32_t t = pci_cfg_read32(slot, cap + 4u);
+				d->msix_table = pci_bar(slot, t & 7u) + (t & ~7u);
 				continue;
 			}
 			if (id8 != 0x09)
 				continue;
 			uint8_t type = pci_cfg_read8(slot, cap + 3u);
-			uintptr_t addr = bar0 + pci_cfg_read32(slot, cap + 8u);
+			uintptr_t bar = pci_bar(slot, pci_cfg_read8(slot, cap + 4u));
+			if (!bar)
+				continue;
+			uintptr_t addr = bar + pci_cfg_read32(slot, cap + 8u);
 			switch (type) {
 			case 1: d->common = addr; break;
 			case 2: d->notify = addr; d->notify_mult = pci_cfg_read32(slot, cap + 16u); break;

@@ -13,6 +13,7 @@
 #include "block/qcow2.h"
 #include "block/qcow2_int.h" /* the commit ring, made unavailable */
 #include "devices/virtio/blk.h"
+#include "util/util.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -334,6 +335,65 @@ TEST(qcow2_a_failed_ranged_sync_is_an_error)
 	disk_sync(&d, RAW_FLUSH, 0, NULL, 0); /* answers the kept error */
 	disk_close(&d);
 	unlink(top);
+}
+
+TEST(the_poll_window_follows_the_idle_gaps)
+{
+	struct blk_poll p;
+	blk_poll_init(&p, 0, 1);
+	CHECK(!p.adaptive);                       /* one CPU: spinning would keep the vCPU away */
+	blk_poll_init(&p, 20, 4);
+	CHECK(!p.adaptive);                       /* poll=20: fixed */
+	CHECK_EQ(p.fixed_ns, 20000);
+	blk_poll_init(&p, 0, 2);
+	REQUIRE(p.adaptive);
+	CHECK_EQ(p.cur_ns, 0);                    /* nothing learnt yet: no polling */
+	blk_poll_woke(&p, 5000);                  /* a pass that did not follow a sleep */
+	CHECK_EQ(p.cur_ns, 0);
+	blk_poll_slept(&p, 1000000);
+	blk_poll_woke(&p, 1001000);               /* the driver came back 1 us later */
+	CHECK_EQ(p.cur_ns, BLK_POLL_MIN_NS);
+	blk_poll_slept(&p, 2000000);
+	blk_poll_woke(&p, 2003000);               /* 3 us after a 4 us window spent in vain */
+	CHECK_EQ(p.cur_ns, 14000);
+	blk_poll_slept(&p, 3000000);
+	blk_poll_woke(&p, 3030000);               /* 30 + 14 us: the window stops at the maximum */
+	CHECK_EQ(p.cur_ns, BLK_POLL_MAX_NS);
+	blk_poll_slept(&p, 4000000);
+	blk_poll_woke(&p, 5000000);               /* an idle millisecond: polling stops */
+	CHECK_EQ(p.cur_ns, 0);
+}
+
+TEST(a_poll_ends_at_new_requests_or_completions_and_at_its_window)
+{
+	static struct virtio_blk b;
+	REQUIRE_EQ(setup(&b, raw_image("p.raw", 2), DISK_FORMAT_RAW, VIRTIO_BIT(VIRTIO_F_EVENT_IDX)), 0);
+	REQUIRE(disk_async(&b.disk));
+	struct blk_poll p;
+	blk_poll_init(&p, 2000, 1);               /* 2 ms fixed */
+	struct virtq *vq = &b.vdev.vq[0];
+	uint64_t t0 = now_ns();
+	CHECK(!blk_poll_wait(&p, vq, &b.disk));   /* nothing comes: the whole window */
+	CHECK(now_ns() - t0 >= 2000000);
+	CHECK_EQ(p.hits, 0);
+	/* a completion on the disk's ring (the device's own read, not yet reaped) */
+	struct iovec iov = { ram + DATA, 512 };
+	REQUIRE_EQ(disk_queue(&b.disk, RAW_READ, 0, &iov, 1, NULL), 0);
+	REQUIRE_EQ(disk_kick(&b.disk), 0);
+	blk_poll_init(&p, 1000000, 1);            /* 1 s: ends at the completion */
+	t0 = now_ns();
+	CHECK(blk_poll_wait(&p, vq, &b.disk));
+	CHECK(now_ns() - t0 < 500000000ull);
+	CHECK_EQ(disk_reap(&b.disk, NULL, NULL, true), 1);
+	CHECK(!disk_has_completions(&b.disk));
+	/* a request the driver published without a notification */
+	queue_req(0, VIRTIO_BLK_T_IN, 3, 512);
+	CHECK(blk_poll_wait(&p, vq, &b.disk));
+	CHECK_EQ(p.hits, 2);
+	run(&b);
+	CHECK_EQ(used_idx(0), 1);
+	CHECK_EQ(ram[STATUS], VIRTIO_BLK_S_OK);
+	virtio_dev_destroy(&b.vdev);
 }
 
 int main(int argc, char **argv)

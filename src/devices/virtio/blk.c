@@ -307,6 +307,7 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 	struct virtio_blk *b = to_blk(d);
 	struct virtq *vq = &d->vq[q];
 	bool any = false, throttled = false;
+	blk_poll_woke(&b->poll, now_ns());
 	for (;;) {
 		while (virtio_is_running(d)) {
 			struct blk_req *r = req_get(b);
@@ -352,16 +353,12 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 			continue;
 		/* Busy-poll briefly before asking for a notification: a driver that refills the
 		 * queue right after reaping completions then needs no exit to tell us. */
-		if (b->poll_ns) {
-			uint64_t end = now_ns() + b->poll_ns;
-			bool more = false;
-			while (!(more = virtq_has_work(vq)) && now_ns() < end)
-				__builtin_ia32_pause();
-			if (more)
-				continue;
-		}
-		if (!virtq_enable_notify(vq))
+		if (blk_poll_wait(&b->poll, vq, &b->disk))
+			continue;
+		if (!virtq_enable_notify(vq)) {
+			blk_poll_slept(&b->poll, now_ns());
 			break;
+		}
 	}
 	if (any)
 		virtio_queue_interrupt(d, q);
@@ -506,7 +503,7 @@ int virtio_blk_create(struct virtio_blk *b, const struct virtio_blk_params *cfg,
 	b->st.read_only = cfg->read_only;
 	strncpy(b->st.id, cfg->id ? cfg->id : "", VIRTIO_BLK_ID_BYTES);
 	b->flush_enabled = cfg->flush;
-	b->poll_ns = (uint64_t)cfg->poll_us * 1000;
+	blk_poll_init(&b->poll, cfg->poll_us, blk_poll_cpus());
 	struct blk_req *slot0 = malloc(sizeof(*slot0)); /* req_get counts on it */
 	if (slot0) {
 		slot0->next_free = NULL;

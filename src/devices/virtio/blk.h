@@ -7,6 +7,7 @@
 #include "block/disk.h"
 #include "util/rate_limiter.h"
 #include "devices/virtio/virtio.h"
+#include "devices/virtio/blk_poll.h"
 
 #define VIRTIO_BLK_F_SIZE_MAX 1
 #define VIRTIO_BLK_F_SEG_MAX 2
@@ -66,7 +67,7 @@ struct virtio_blk {
 	unsigned nreqs;
 	struct blk_req *free_reqs;    /* slots not in flight */
 	unsigned inflight;
-	uint64_t poll_ns;             /* busy-poll the queue this long before sleeping */
+	struct blk_poll poll;         /* busy-poll the queue before sleeping (blk_poll.h) */
 	struct virtq_chain chain;     /* scratch for popping */
 	uint64_t reads, writes, flushes, errors;
 	struct blk_dirty *dirty;      /* chunks written (live migration, replication); NULL: never tracked */
@@ -84,7 +85,7 @@ struct virtio_blk_params {
 	bool async;                   /* io_uring, else preadv/pwritev on the I/O thread */
 	bool flush;                   /* offer VIRTIO_BLK_F_FLUSH (cache_type Writeback) */
 	bool no_lock;                 /* do not lock the image yet (a migration's destination) */
-	uint32_t poll_us;             /* busy-poll the queue this long before sleeping */
+	uint32_t poll_us;             /* busy-poll the queue this long before sleeping (0: adaptive) */
 	struct rate_limiter_config rate_limiter;
 };
 
