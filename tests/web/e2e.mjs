@@ -255,6 +255,7 @@ const scenarios = {
       await page.waitForTimeout(6000);   // a few samples after the resume
       await page.screenshot({ path: `${P.dir}/web-vm.png`, fullPage: true });
     }
+    await page.waitForSelector('.hastatus dl', { timeout: L });
     out.status = await page.$$eval('.hastatus dt', (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
     step('the list');
     await gotoHash(page, '#/');
