@@ -202,7 +202,13 @@ const scenarios = {
   async kvm(page) {
     const out = { steps: [] };
     const t0 = Date.now();
-    const step = (what) => { const s = `[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`; out.steps.push(s); console.error(s); };
+    const { appendFileSync } = await import('node:fs');
+    const step = (what) => {   // also to a file as it goes: a run cut short still says where it was
+      const s = `[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`;
+      out.steps.push(s);
+      console.error(s);
+      if (P.fail_dir) appendFileSync(`${P.fail_dir}/steps.txt`, `${s}\n`);
+    };
     const L = P.long_ms || 180000;
     const tty = P.tty_vm, burn = P.burn_vm;
     const apiState = async (n) => (await fetch_json(`/vms/${n}`, page)).state;
@@ -214,7 +220,7 @@ const scenarios = {
       }
     };
     step('load');
-    await page.goto(`${base}/ui/#/vm/${tty}`);
+    await page.goto(`${base}/ui/#/vm/${tty}`, { waitUntil: 'commit' });   // then what the page shows, as long as L
     await waitState(page, tty, 'shut off', L);
     step('start the console guest');
     await clickAct(page, 'start', false);
@@ -281,7 +287,11 @@ const scenarios = {
   },
 };
 
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+// P.lean (a nested-KVM host, where starting each process costs minutes): the browser, its
+// renderer and services in one process; launch bounded by the caller's timeout only.
+const lean = P.lean || process.env.PETREL_E2E_LEAN === '1';
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', timeout: lean ? 0 : 180000,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', ...(lean ? ['--single-process', '--no-zygote'] : [])] });
 let code = 0;
 let page;
 const log = [];   // the page's console and errors, for a failure's report
@@ -294,6 +304,7 @@ try {
   page.on('pageerror', (e) => { errors.push(String(e)); log.push(`pageerror: ${e}`); });
   page.on('console', (m) => log.push(`console.${m.type()}: ${m.text()}`));
   page.on('requestfailed', (r) => log.push(`requestfailed: ${r.method()} ${r.url()} ${r.failure() && r.failure().errorText}`));
+  if (P.fail_dir) (await import('node:fs')).appendFileSync(`${P.fail_dir}/steps.txt`, `browser up ${(performance.now() / 1000).toFixed(1)} s after node started\n`);
   const out = await scenarios[scenario](page, ctx, browser);
   if (errors.length) out.page_errors = errors;
   console.log(JSON.stringify(out ?? {}));

@@ -37,9 +37,9 @@ def test_running_guests_in_the_page(web, browser_ok):
         shots = os.environ.get("PETREL_WEB_SCREENSHOTS")
         if shots:
             os.makedirs(shots, exist_ok=True)
-        res = weblib.browser("kvm", fwd.url, timeout=840, tty_vm="web-tty", burn_vm="web-burn", vms=3, typed=TYPED,
-                             min_cpu=10, dir=shots and os.path.abspath(shots), timeout_ms=120000, long_ms=180000,
-                             fail_dir=str(keep))
+        res = weblib.browser("kvm", fwd.url, timeout=1500, tty_vm="web-tty", burn_vm="web-burn", vms=3, typed=TYPED,
+                             min_cpu=10, dir=shots and os.path.abspath(shots), timeout_ms=300000, long_ms=300000,
+                             fail_dir=str(keep), lean=True)
         print("kvm scenario:", res)
         assert f"got: {TYPED}" in res["console"] and res["console_injected"] == 0
         assert res["cpu"]["last"] >= 10 and res["cpu"]["points"] >= 2
