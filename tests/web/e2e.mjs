@@ -195,6 +195,30 @@ const scenarios = {
     return { status: await page.$$eval('.hastatus dt', (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))) };
   },
 
+  // Pictures of the main views for docs/ on a host without KVM (tests/web/screenshots.py).
+  async screenshots(page, ctx, browser) {
+    const out = {};
+    await page.goto(`${base}/ui/`);
+    await page.waitForSelector('tr.vm', { timeout: T });
+    await page.waitForTimeout(P.settle_ms || 7000);
+    await page.screenshot({ path: `${P.dir}/web-list.png` });
+    await page.goto(`${base}/ui/#/vm/${P.vm}`);
+    await page.waitForSelector('.chart', { timeout: T });
+    await page.waitForTimeout(P.settle_ms || 7000);
+    await page.screenshot({ path: `${P.dir}/web-vm.png`, fullPage: true });
+    await page.goto(`${base}/ui/#/vm/${P.vm}/console`);
+    await page.waitForTimeout(3000);
+    await page.screenshot({ path: `${P.dir}/web-console.png` });
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+    const pp = await phone.newPage();
+    await pp.goto(`${base}/ui/`);
+    await pp.waitForSelector('tr.vm', { timeout: T });
+    await pp.waitForTimeout(3000);
+    await pp.screenshot({ path: `${P.dir}/web-phone.png` });
+    out.phone_overflow = await pp.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+    return out;
+  },
+
   // Everything that needs running guests, in one page load (a nested-KVM host is slow): from
   // the page, start P.tty_vm and use its console (markup typed in comes back as text), start
   // P.burn_vm and watch its CPU chart rise, pause, resume; the list against the API; the
