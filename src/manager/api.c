@@ -19,6 +19,7 @@
  *                               (replica.c)
  *   GET  /whoami                who is asking (peer.h: a Unix peer, a TLS certificate, anonymous TLS)
  *   POST /vms/NAME/migrate {"to"}  live migration to another host's petreld (migrate.c)
+ *   GET  /vms/NAME/migration    its migration: outgoing, incoming or none (migration_status.c)
  *   POST /migrations/incoming, DELETE /migrations/incoming/NAME  its target's side (migrate_in.c)
  * Every request is first checked by auth_check (auth.c).
  * Errors are {"fault_message": "..."} with 400 (bad input), 401 (a TLS client without a
@@ -376,6 +377,8 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 			return fault(r, 405, "POST");
 		return peer_migrate(m, vm, body, len, r, done, opaque);
 	}
+	if (!strcmp(sub, "migration"))
+		return migration_status_route(m, vm, method, r, done, opaque);
 	if (!strncmp(sub, "replica", 7) && (!sub[7] || sub[7] == '/')) {
 		const char *verb = replica_route(m, vm, method, sub[7] ? sub + 8 : NULL, body, len, r);
 		return verb ? run_async(m, vm, verb, r, done, opaque) : API_DONE;

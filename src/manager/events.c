@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_SUBSCRIBERS 64
+#define EVENTS_TAIL_BYTES 65536   /* what events_read_log reads of a log: its end */
 
 static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
 static int subscribers[MAX_SUBSCRIBERS];
@@ -96,4 +98,45 @@ void event_emit(struct manager *m, const char *vm, const char *what, json_t *ext
 	}
 	pthread_mutex_unlock(&ev_lock);
 	free(text);
+}
+
+json_t *events_read_log(struct manager *m, const char *vm)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/logs/%s.log", m->state_dir, vm);
+	json_t *a = json_array();
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return a;
+	struct stat st;
+	off_t from = fstat(fd, &st) == 0 && st.st_size > EVENTS_TAIL_BYTES ? st.st_size - EVENTS_TAIL_BYTES : 0;
+	char *buf = malloc(EVENTS_TAIL_BYTES + 1);
+	ssize_t n = buf ? pread(fd, buf, EVENTS_TAIL_BYTES, from) : -1;
+	close(fd);
+	if (n <= 0) {
+		free(buf);
+		return a;
+	}
+	buf[n] = '\0';
+	char *line = buf, *end;
+	if (from > 0 && (end = strchr(line, '\n'))) /* a cut first line */
+		line = end + 1;
+	for (; *line; line = end + 1) {
+		end = strchr(line, '\n');
+		if (!end)
+			break;
+		*end = '\0';
+		char *sp = strchr(line, ' ');
+		if (!sp)
+			continue;
+		*sp = '\0';
+		json_t *ev = sp[1] == '{' ? json_loads(sp + 1, 0, NULL) : NULL;
+		if (!json_is_object(ev)) {
+			json_decref(ev);
+			ev = json_pack("{s:s, s:s}", "stamp", line, "message", sp + 1);
+		}
+		json_array_append_new(a, ev);
+	}
+	free(buf);
+	return a;
 }

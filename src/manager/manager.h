@@ -143,6 +143,9 @@ void events_init(struct manager *m);
 void event_emit(struct manager *m, const char *vm, const char *what, json_t *extra);
 void events_subscribe(void *m, int fd);
 void vm_log(struct manager *m, const char *vm, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The recent part of the VM's log as a JSON array, oldest first: its "STAMP {event}" lines as
+ * the events, other lines as {"stamp", "message"}; empty when there is no log. */
+json_t *events_read_log(struct manager *m, const char *vm);
 
 /* worker_http.c: one request to a Unix socket's HTTP API, with a timeout. Returns the status
  * (body malloc'd in *out, may be NULL) or -errno. */

@@ -74,5 +74,9 @@ enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body,
 enum api_result peer_incoming_route(struct manager *m, const char *method, const char *path, const char *body,
 				    size_t len, const struct api_principal *who, struct api_response *r,
 				    api_done_fn done, void *opaque);
+/* migration_status.c: GET /vms/NAME/migration (m->lock held): outgoing, incoming or none, the
+ * worker's progress and the last migration event; answers later. */
+enum api_result migration_status_route(struct manager *m, struct vm *vm, const char *method,
+				       struct api_response *r, api_done_fn done, void *opaque);
 
 #endif

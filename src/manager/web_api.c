@@ -27,7 +27,6 @@
 
 #define LOGIN_FAIL_DELAY_MS 1000  /* a wrong password is answered this late: guessing is slow */
 #define LOGINS_AT_ONCE 4          /* checks running (each a yescrypt hash): more wait their turn: 429 */
-#define EVENTS_TAIL_BYTES 65536
 
 static enum api_result fault(struct api_response *r, unsigned status, const char *msg)
 {
@@ -201,49 +200,6 @@ static enum api_result host_info(struct api_response *r)
 					si.loads[0] / 65536.0, si.loads[1] / 65536.0, si.loads[2] / 65536.0));
 }
 
-/* The VM's log (events.c): "STAMP {event}" lines become the events, others {"time", "message"}. */
-static json_t *events_from_log(struct manager *m, const char *vm)
-{
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/logs/%s.log", m->state_dir, vm);
-	json_t *a = json_array();
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return a;
-	struct stat st;
-	off_t from = fstat(fd, &st) == 0 && st.st_size > EVENTS_TAIL_BYTES ? st.st_size - EVENTS_TAIL_BYTES : 0;
-	char *buf = malloc(EVENTS_TAIL_BYTES + 1);
-	ssize_t n = buf ? pread(fd, buf, EVENTS_TAIL_BYTES, from) : -1;
-	close(fd);
-	if (n <= 0) {
-		free(buf);
-		return a;
-	}
-	buf[n] = '\0';
-	char *line = buf, *end;
-	if (from > 0 && (end = strchr(line, '\n'))) /* a cut first line */
-		line = end + 1;
-	for (; *line; line = end + 1) {
-		end = strchr(line, '\n');
-		if (!end)
-			break;
-		*end = '\0';
-		char *sp = strchr(line, ' ');
-		if (!sp)
-			continue;
-		*sp = '\0';
-		json_t *ev = sp[1] == '{' ? json_loads(sp + 1, 0, NULL) : NULL;
-		if (!json_is_object(ev)) {
-			json_decref(ev);
-			ev = json_pack("{s:s, s:s}", "stamp", line, "message", sp + 1);
-		}
-		json_array_append_new(a, ev);
-	}
-	free(buf);
-	return a;
-}
-
-
 /* Disk: the bytes petrel's threads made the storage layer read and write (/proc/PID/io);
  * network: each interface's tap as the host counts it (rx: what the guest sent). */
 static json_t *io_json(struct manager *m, struct vm *vm)
@@ -365,7 +321,7 @@ bool web_route(struct manager *m, const char *method, const char *path, const ch
 	else if (!read)
 		*res = fault(r, 405, "GET");
 	else if (events)
-		*res = answer(r, 200, events_from_log(m, vm));
+		*res = answer(r, 200, events_read_log(m, vm));
 	else if (io)
 		*res = answer(r, 200, json_incref(io_now));
 	else

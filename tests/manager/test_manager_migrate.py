@@ -112,6 +112,23 @@ def test_unreachable_target(running_vm):
     assert ev["state"] == "running"
 
 
+def test_migration_status(running_vm):
+    """GET /vms/NAME/migration (the web page's details): none under way, and the last attempt
+    with its reason, from the VM's log."""
+    p, worker = running_vm
+    assert p.api("GET", "/vms/mv/migration") == (200, {"state": "none"})
+    port = tlslib.free_port()   # nobody listens there
+    assert p.api("POST", "/vms/mv/migrate", {"to": f"127.0.0.1:{port}"}, timeout=60)[0] == 502
+    st, r = p.api("GET", "/vms/mv/migration")
+    assert st == 200 and r["state"] == "none", r
+    last = r["last"]
+    assert last["event"] == "migration failed" and last["to"] == f"127.0.0.1:{port}", r
+    assert "cannot connect" in last["reason"] and last["time"] > 0, r
+    assert p.api("POST", "/vms/mv/migration")[0] == 405
+    assert p.api("GET", "/vms/nope/migration")[0] == 404
+    still_running(p, worker)
+
+
 def test_target_refuses_our_certificate(running_vm, petreld, pki):
     p, worker = running_vm
     t, port = host(petreld, pki / "theirs" / "rogue")   # another CA: neither trusts the other
@@ -183,6 +200,8 @@ def test_incoming_requests(petreld, pki, jailer):
     vm = t.api("GET", "/vms/inc")[1]
     assert vm["state"] == "starting" and vm["operation"] == "incoming", vm
     assert not (t.defs / "inc.json").exists()
+    st, mig = t.api("GET", "/vms/inc/migration")   # its worker waits to receive it
+    assert st == 200 and mig["state"] == "incoming" and "worker" in mig, mig
     if jailer:   # the certificates went into the worker's jail, for its uid alone
         tls = t.jails / "petrel" / "inc" / "root" / "tls"
         assert sorted(f.name for f in tls.iterdir()) == ["ca.pem", "cert.pem", "key.pem"]

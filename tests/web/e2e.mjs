@@ -48,6 +48,11 @@ async function waitState(page, name, st, timeout = T) {
   }, [name, st], { timeout });
 }
 
+// Another view of the page without loading it again (the hash router).
+async function gotoHash(page, hash) {
+  await page.evaluate((hh) => { location.hash = hh; }, hash);
+}
+
 async function clickAct(page, act, confirm) {
   await page.click(`.detailactions button[data-act="${act}"]`);
   if (confirm) {
@@ -165,86 +170,32 @@ const scenarios = {
     return res;
   },
 
-  // Start, pause, resume and destroy from the page (a KVM host).
-  async actions(page) {
-    const n = P.vm;
-    await page.goto(`${base}/ui/#/vm/${n}`);
-    await waitState(page, n, 'shut off');
-    await clickAct(page, 'start', false);
-    await waitState(page, n, 'running', 120000);
-    await clickAct(page, 'pause', false);
-    await waitState(page, n, 'paused');
-    await clickAct(page, 'resume', false);
-    await waitState(page, n, 'running');
-    await clickAct(page, 'destroy', true);
-    await waitState(page, n, 'shut off');
-    return { ok: true };
-  },
-
-  // The CPU chart rises while the guest burns CPU (a KVM host).
-  async chart(page) {
-    await page.goto(`${base}/ui/#/vm/${P.vm}`);
-    await page.waitForSelector('.chart[data-kind=cpu]', { timeout: T });
-    await page.waitForFunction((min) => {
-      const c = document.querySelector('.chart[data-kind=cpu]');
-      return c && c.dataset.last !== '' && Number(c.dataset.last) >= min;
-    }, P.min_cpu, { timeout: P.wait_ms || 90000 });
-    const c = await page.$eval('.chart[data-kind=cpu]', (e) => ({ last: Number(e.dataset.last), points: Number(e.dataset.points) }));
-    if (P.screenshot) await page.screenshot({ path: P.screenshot, fullPage: true });
-    return c;
-  },
-
-  // Everything that needs running guests, in one browser (a nested-KVM host is slow to start one):
-  // actions on P.act_vm, the CPU chart of P.burn_vm, the console of P.tty_vm, then pictures.
-  async kvm(page, ctx, browser) {
+  // A phone-sized screen (P.viewport): the list, a VM's overview and its console fit its width.
+  async phone(page) {
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     const out = {};
-    const t0 = Date.now();
-    const n = P.act_vm;
-    await page.goto(`${base}/ui/#/vm/${n}`);
-    await waitState(page, n, 'shut off', 120000);
-    await clickAct(page, 'start', false);
-    await waitState(page, n, 'running', 180000);
-    await clickAct(page, 'pause', false);
-    await waitState(page, n, 'paused', 60000);
-    out.paused_state = await (await fetch_json(`${base}/vms/${n}`, page)).state;
-    await clickAct(page, 'resume', false);
-    await waitState(page, n, 'running', 60000);
-    await clickAct(page, 'destroy', true);
-    await waitState(page, n, 'shut off', 60000);
-    out.actions_s = (Date.now() - t0) / 1000;
-    await page.goto(`${base}/ui/#/vm/${P.burn_vm}`);
-    await page.waitForFunction((min) => {
-      const c = document.querySelector('.chart[data-kind=cpu]');
-      return c && c.dataset.last !== '' && Number(c.dataset.last) >= min;
-    }, P.min_cpu, { timeout: 120000 });
-    out.cpu = await page.$eval('.chart[data-kind=cpu]', (e) => ({ last: Number(e.dataset.last), points: Number(e.dataset.points) }));
-    if (P.dir) await page.screenshot({ path: `${P.dir}/web-vm.png`, fullPage: true });
-    await page.goto(`${base}/ui/#/vm/${P.tty_vm}/console`);
-    await page.waitForFunction(() => document.querySelector('.xterm-rows') && document.querySelector('.xterm-rows').textContent.includes('READY'), null, { timeout: 120000 });
-    await page.click('.term');
-    await page.keyboard.type('hello web', { delay: 30 });
-    await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.querySelector('.xterm-rows').textContent.includes('got: hello web'), null, { timeout: 120000 });
-    out.console = (await page.textContent('.xterm-rows')).replace(/\s+/g, ' ').slice(-200);
-    if (P.dir) {
-      await page.screenshot({ path: `${P.dir}/web-console.png` });
-      await page.goto(`${base}/ui/`);
-      await page.waitForSelector('tr.vm', { timeout: 60000 });
-      await page.waitForTimeout(6000);
-      await page.screenshot({ path: `${P.dir}/web-list.png` });
-      const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-      const pp = await phone.newPage();
-      await pp.goto(`${base}/ui/`);
-      await pp.waitForSelector('tr.vm', { timeout: 60000 });
-      await pp.waitForTimeout(5000);
-      await pp.screenshot({ path: `${P.dir}/web-phone.png` });
-      out.phone_overflow = await pp.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
-    }
-    out.total_s = (Date.now() - t0) / 1000;
+    await page.goto(`${base}/ui/`);
+    await page.waitForSelector('tr.vm', { timeout: T });
+    out.list = await overflow();
+    out.cards = await page.$$eval('tr.vm', (trs) => trs.map((tr) => Math.round(tr.getBoundingClientRect().width)));
+    await gotoHash(page, `#/vm/${P.vm}`);
+    await page.waitForSelector('.hastatus dl', { timeout: T });
+    out.detail = await overflow();
+    await gotoHash(page, `#/vm/${P.vm}/console`);
+    await page.waitForSelector('.term .xterm', { timeout: T });
+    out.console = await overflow();
+    if (P.screenshot) await page.screenshot({ path: P.screenshot });
     return out;
   },
 
-  // Pictures of the main views for docs/.
+  // A VM's overview: its migration and replication status as the page shows it.
+  async details(page) {
+    await page.goto(`${base}/ui/#/vm/${P.vm}`);
+    await page.waitForSelector('.hastatus dl', { timeout: T });
+    return { status: await page.$$eval('.hastatus dt', (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))) };
+  },
+
+  // Pictures of the main views for docs/ on a host without KVM (tests/web/screenshots.py).
   async screenshots(page, ctx, browser) {
     const out = {};
     await page.goto(`${base}/ui/`);
@@ -267,22 +218,131 @@ const scenarios = {
     out.phone_overflow = await pp.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
     return out;
   },
+
+  // Everything that needs running guests, in one page load (a nested-KVM host is slow): from
+  // the page, start P.tty_vm and use its console (markup typed in comes back as text), start
+  // P.burn_vm and watch its CPU chart rise, pause, resume; the list against the API; the
+  // phone-sized list; destroy P.burn_vm. With P.dir, the docs' pictures on the way.
+  async kvm(page) {
+    const out = { steps: [] };
+    const t0 = Date.now();
+    const { appendFileSync } = await import('node:fs');
+    const step = (what) => {   // also to a file as it goes: a run cut short still says where it was
+      const s = `[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`;
+      out.steps.push(s);
+      console.error(s);
+      if (P.fail_dir) appendFileSync(`${P.fail_dir}/steps.txt`, `${s}\n`);
+    };
+    const L = P.long_ms || 180000;
+    const tty = P.tty_vm, burn = P.burn_vm;
+    const apiState = async (n) => (await fetch_json(`/vms/${n}`, page)).state;
+    const untilApiState = async (n, st) => {
+      const end = Date.now() + L;
+      while (await apiState(n) !== st) {
+        assert.ok(Date.now() < end, `${n} did not become ${st}`);
+        await page.waitForTimeout(500);
+      }
+    };
+    step('load');
+    await page.goto(`${base}/ui/#/vm/${tty}`, { waitUntil: 'commit' });   // then what the page shows, as long as L
+    await waitState(page, tty, 'shut off', L);
+    step('start the console guest');
+    await clickAct(page, 'start', false);
+    await waitState(page, tty, 'running', L);
+    await gotoHash(page, `#/vm/${tty}/console`);
+    await page.waitForFunction(() => (document.querySelector('.xterm-rows') || {}).textContent?.includes('READY'), null, { timeout: L });
+    step('type');
+    await page.click('.term');
+    await page.keyboard.type(P.typed, { delay: 30 });
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((e) => document.querySelector('.xterm-rows').textContent.includes(e), `got: ${P.typed}`, { timeout: L });
+    out.console = (await page.textContent('.xterm-rows')).replace(/\s+/g, ' ').trim().slice(-300);
+    out.console_injected = await page.evaluate(() => document.querySelectorAll('.term b, .term img, .term script').length);
+    await page.keyboard.type('quit', { delay: 30 });   // at once: the guest waits 50 s for a line, no more
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('.xterm-rows').textContent.includes('got: quit'), null, { timeout: L });
+    await untilApiState(tty, 'shut off');
+    if (P.dir) await page.screenshot({ path: `${P.dir}/web-console.png` });
+    step('start the burning guest');
+    await gotoHash(page, `#/vm/${burn}`);
+    await waitState(page, burn, 'shut off', L);
+    await clickAct(page, 'start', false);
+    await waitState(page, burn, 'running', L);
+    await page.waitForFunction((min) => {
+      const c = document.querySelector('.chart[data-kind=cpu]');
+      return c && c.dataset.last !== '' && Number(c.dataset.last) >= min;
+    }, P.min_cpu, { timeout: L });
+    out.cpu = await page.$eval('.chart[data-kind=cpu]', (e) => ({ last: Number(e.dataset.last), points: Number(e.dataset.points) }));
+    step(`chart at ${out.cpu.last} %; pause`);
+    await clickAct(page, 'pause', false);
+    await waitState(page, burn, 'paused', L);
+    out.paused_state = await apiState(burn);
+    await clickAct(page, 'resume', false);
+    await waitState(page, burn, 'running', L);
+    out.resumed_state = await apiState(burn);
+    step('resumed');
+    if (P.dir) {
+      await page.waitForTimeout(6000);   // a few samples after the resume
+      await page.screenshot({ path: `${P.dir}/web-vm.png`, fullPage: true });
+    }
+    await page.waitForSelector('.hastatus dl', { timeout: L });
+    out.status = await page.$$eval('.hastatus dt', (dts) => Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+    step('the list');
+    await gotoHash(page, '#/');
+    await page.waitForFunction((n) => document.querySelectorAll('tr.vm').length === n, P.vms, { timeout: L });
+    await page.waitForFunction(() => [...document.querySelectorAll('tr.vm .c-cpu')].some((td) => td.textContent !== '—'), null, { timeout: L });
+    out.rows = await rows(page);
+    out.api = (await fetch_json('/vms', page)).map((v) => ({ name: v.name, state: v.state, vcpus: v['machine-config'].vcpu_count, mem: v['machine-config'].mem_size_mib }));
+    if (P.dir) await page.screenshot({ path: `${P.dir}/web-list.png` });
+    step('phone');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(1000);
+    out.phone_overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (P.dir) await page.screenshot({ path: `${P.dir}/web-phone.png` });
+    await page.setViewportSize(P.viewport || { width: 1280, height: 860 });
+    step('destroy');
+    await gotoHash(page, `#/vm/${burn}`);
+    await waitState(page, burn, 'running', L);
+    await clickAct(page, 'destroy', true);
+    await waitState(page, burn, 'shut off', L);
+    step('done');
+    out.total_s = (Date.now() - t0) / 1000;
+    return out;
+  },
 };
 
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+// P.lean (a nested-KVM host, where starting each process costs minutes): the browser, its
+// renderer and services in one process; launch bounded by the caller's timeout only.
+const lean = P.lean || process.env.PETREL_E2E_LEAN === '1';
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', timeout: lean ? 0 : 180000,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', ...(lean ? ['--single-process', '--no-zygote'] : [])] });
 let code = 0;
+let page;
+const log = [];   // the page's console and errors, for a failure's report
 try {
   const ctx = await browser.newContext({ viewport: P.viewport || { width: 1280, height: 860 }, ignoreHTTPSErrors: true });
-  const page = await ctx.newPage();
+  page = await ctx.newPage();
   page.setDefaultNavigationTimeout(T);   // a page load on a slow (nested-KVM) host takes more than 30 s
+  page.setDefaultTimeout(T);
   const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('pageerror', (e) => { errors.push(String(e)); log.push(`pageerror: ${e}`); });
+  page.on('console', (m) => log.push(`console.${m.type()}: ${m.text()}`));
+  page.on('requestfailed', (r) => log.push(`requestfailed: ${r.method()} ${r.url()} ${r.failure() && r.failure().errorText}`));
+  if (P.fail_dir) (await import('node:fs')).appendFileSync(`${P.fail_dir}/steps.txt`, `browser up ${(performance.now() / 1000).toFixed(1)} s after node started\n`);
   const out = await scenarios[scenario](page, ctx, browser);
   if (errors.length) out.page_errors = errors;
   console.log(JSON.stringify(out ?? {}));
 } catch (e) {
   console.log(String(e && e.stack || e));
   code = 1;
+  // With P.fail_dir (somewhere that outlives the run): what the page showed and said.
+  if (P.fail_dir && page) {
+    const base = `${P.fail_dir}/failed-${scenario}`;
+    await page.screenshot({ path: `${base}.png`, fullPage: true, timeout: 60000 }).catch((x) => log.push(`no screenshot: ${x}`));
+    const text = await page.evaluate(() => `${location.href}\n${document.body.innerText}`).catch((x) => `no text: ${x}`);
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${base}.txt`, `${String(e && e.stack || e)}\n\n--- page ---\n${text}\n\n--- log ---\n${log.join('\n')}\n`);
+  }
 } finally {
   await browser.close();
 }

@@ -289,3 +289,16 @@ def test_console_in_the_page(web, browser_ok):
     finally:
         for pr in procs:
             pr.kill()
+
+
+def test_phone_sized_screen(web, browser_ok):
+    """390x844, a phone: the list becomes cards, and neither it nor a VM's overview (charts,
+    status) nor its console scrolls sideways, even with a VM name of the longest kind."""
+    p, fwd = web()
+    long_name = "a-vm-with-a-name-as-long-as-petreld-allows-0123456789-abcdefghij"
+    assert len(long_name) == 64 and p.define(long_name)[0] == 201
+    assert p.define("web-b", **{"machine-config": {"vcpu_count": 2, "mem_size_mib": 2048}})[0] == 201
+    res = weblib.browser("phone", fwd.url, vm=long_name, viewport={"width": 390, "height": 844})
+    assert res["list"] <= 0 and res["detail"] <= 0 and res["console"] <= 0, res
+    assert len(res["cards"]) == 2 and all(w <= 390 for w in res["cards"]), res
+    assert "page_errors" not in res, res

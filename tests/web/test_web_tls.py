@@ -107,3 +107,31 @@ def test_console_websocket_over_tls(tls_web):
             assert chunk, data
             data += chunk
     assert data.startswith(b"HTTP/1.1 101") and b"over tls <i>hi</i>" in data
+
+
+def test_details_show_migration_and_replication(tls_web, browser_ok):
+    """A VM's overview says what GET /vms/NAME/migration and /replica say: no migration under
+    way, the last one that failed and why, not replicated. (The VM runs: a real worker with no
+    guest, which refuses to send, so the migration fails after the target was asked.)"""
+    p, addr, pki = tls_web
+    assert p.define("mig")[0] == 201
+    p.stop()
+    workers = weblib.mgrlib.leave_workers(p, ["mig"])
+    try:
+        p.start()
+        tlslib.wait_port(addr, p.proc)
+        port = tlslib.free_port()   # nobody listens there
+        st, r = p.api("POST", "/vms/mig/migrate", {"to": f"127.0.0.1:{port}"}, timeout=60)
+        assert st == 502, r
+        fwd = weblib.Forwarder(p.sock)
+        try:
+            res = weblib.browser("details", fwd.url, vm="mig")["status"]
+        finally:
+            fwd.close()
+        assert res["Migration"] == "none under way", res
+        assert res["Last migration"].startswith(f"migration failed to 127.0.0.1:{port}, "), res
+        assert "cannot connect" in res["Last migration"], res
+        assert res["Replication"] == "not replicated", res
+    finally:
+        for w in workers:
+            w.kill()

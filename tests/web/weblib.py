@@ -96,8 +96,13 @@ def users_file(path, users):
 def browser(scenario, url, timeout=180, **params):
     """Run one scenario of e2e.mjs against url; returns its JSON result (asserts it passed)."""
     env = dict(os.environ, E2E_PARAMS=json.dumps(params))
-    r = subprocess.run(["node", str(E2E), scenario, url], capture_output=True, text=True,
-                       timeout=timeout, env=env)
+    try:
+        r = subprocess.run(["node", str(E2E), scenario, url], capture_output=True, text=True,
+                           timeout=timeout, env=env)
+    except subprocess.TimeoutExpired as e:
+        def text(b):
+            return b.decode(errors="replace") if isinstance(b, bytes) else b or ""
+        raise AssertionError(f"{scenario} did not end in {timeout} s:\n{text(e.stdout)}\n{text(e.stderr)}") from None
     out = r.stdout.strip().splitlines()
     assert r.returncode == 0, f"{scenario} failed:\n{r.stdout}\n{r.stderr}"
     return json.loads(out[-1]) if out else None

@@ -198,6 +198,37 @@ function jsonBlock(o) {
   return h('pre', { class: 'json' }, JSON.stringify(o, null, 2));
 }
 
+// GET /vms/NAME/migration and /replica as a line of text each.
+function migrationText(m) {
+  if (m.state === 'none') return 'none under way';
+  const w = m.worker || {};
+  let s = `${m.state}: ${w.state || 'preparing'}`;
+  if (w.iteration != null) s += `, pass ${w.iteration}`;
+  if (w.bytes_sent != null) s += `, ${fmtBytes(w.bytes_sent)} sent, ${fmtBytes(w.bytes_remaining || 0)} left`;
+  if (w.bandwidth_mib_s) s += `, ${w.bandwidth_mib_s.toFixed(1)} MiB/s`;
+  if (w.expected_downtime_ms != null) s += `, about ${Math.round(w.expected_downtime_ms)} ms downtime expected`;
+  return s;
+}
+
+function lastMigrationText(ev) {
+  if (!ev) return null;
+  const peer = ev.to ? ` to ${ev.to}` : ev.from ? ` from ${ev.from}` : '';
+  const when = ev.time ? `, ${new Date(ev.time * 1000).toLocaleString()}` : '';
+  const downtime = ev.downtime_ms != null ? ` (downtime ${Number(ev.downtime_ms).toFixed(1)} ms)` : '';
+  return `${ev.event}${peer}${when}${downtime}${ev.reason ? `: ${ev.reason}` : ''}`;
+}
+
+function replicaText(r) {
+  if (!r.role || r.role === 'none') return 'not replicated';
+  let s = `${r.role}, ${r.state}`;
+  if (r.peer) s += `, peer ${typeof r.peer === 'string' ? r.peer : JSON.stringify(r.peer)}`;
+  if (r.generation != null) s += `, generation ${r.generation}`;
+  if (r.checkpoints != null) s += `, ${r.checkpoints} checkpoints`;
+  if (r.failover_ms != null) s += `, failover in ${r.failover_ms} ms`;
+  if (r.reason) s += `: ${r.reason}`;
+  return s;
+}
+
 async function renderDetail(name, tab) {
   const view = state.view; // a newer render replaces state.view while this one awaits
   const vm = state.vms.get(name);
@@ -226,11 +257,12 @@ async function renderDetail(name, tab) {
     view.charts.update(state.metrics.series.get(name));
     const status = h('div', { class: 'hastatus' });
     append(body, h('h2', {}, 'Migration and replication'), status);
-    const parts = [];
-    for (const sub of ['migration', 'replica']) {
-      try { parts.push([sub, JSON.stringify(await api('GET', vmPath(name, sub)))]); } catch (e) { parts.push([sub, e.status === 404 ? 'none' : e.message]); }
-    }
-    append(status, kv(parts));
+    const [mig, rep] = await Promise.all(['migration', 'replica'].map((sub) => api('GET', vmPath(name, sub)).catch((e) => ({ error: e.message }))));
+    append(status, kv([
+      ['Migration', mig.error || migrationText(mig)],
+      ['Last migration', mig.error ? null : lastMigrationText(mig.last)],
+      ['Replication', rep.error || replicaText(rep)],
+    ]));
   } else if (tab === 'console') {
     const box = h('div', { class: 'term' });
     const st = h('span', { class: 'muted small constatus' }, 'connecting…');
