@@ -45,7 +45,7 @@ static int save_cpus(struct vm *vm, struct snap_writer *w)
 {
 	struct msr_list *msrs = malloc(sizeof(*msrs));
 	struct cpu_state *cs = malloc(sizeof(*cs));
-	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(vm->kvm.fd, vm->vcpus[0].fd, msrs);
+	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(&vm->kvm, vm->vcpus[0].fd, msrs);
 	for (unsigned i = 0; !e && i < vm->nvcpus; i++) {
 		if (!vcpu_hotplug_is_present(vm, i))
 			continue; /* ejected by the guest: nothing of it to keep */
@@ -274,7 +274,7 @@ static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem
 		snap_page_map_put(w, &vm->mem, dirty); /* the pages its memory file holds */
 	}
 	struct vm_kvm_state ks;
-	if ((e = vm_kvm_state_get(vm->kvm.vm_fd, &ks)) < 0)
+	if ((e = vm_kvm_state_get(&vm->kvm, &ks)) < 0)
 		return fail(err, errlen, e, "reading the interrupt controllers and clock");
 	struct enc en;
 	enc_init(&en);
