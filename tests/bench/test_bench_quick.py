@@ -32,6 +32,8 @@ PY = [
     (["tls.py", "stream"], False, False, "tls handshake", 180),
     (["cluster.py"], False, True, "host kill -> fenced", 600),
     (["vcpu_hotplug.py"], True, False, "petrel (request -> vCPU ready)", 300),
+    (["initrd.py", "--quick"], False, False, "Host-side initrd decompression", 300),
+    (["e1000.py", "--quick"], True, True, "E1000 vs virtio-net", 900),
 ]
 # The C benches: their smallest arguments are their quick mode.
 C = [
@@ -56,6 +58,8 @@ def test_python_bench_quick(argv, kvm, root, line, timeout):
     need(kvm, root)
     if argv[0] == "decompress.py" and not (ROOT / "guest" / "vmlinuz").exists():
         pytest.skip("guest/vmlinuz is not there (scripts/fetch-guest.sh)")
+    if argv[0] == "initrd.py" and not (ROOT / "guest" / "initramfs.cpio").exists():
+        pytest.skip("guest/initramfs.cpio is not there (scripts/mkinitramfs.sh)")
     env = dict(os.environ, BENCH_QUICK="1", PYTHONDONTWRITEBYTECODE="1")
     r = subprocess.run([sys.executable, str(ROOT / "bench" / argv[0]), *argv[1:]], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=timeout)
