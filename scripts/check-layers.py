@@ -9,7 +9,9 @@ tables in resources.c).
 
 Arrows known to point the wrong way and not fixed yet are listed in KNOWN (file, folder): the
 check fails on any other one, and on a KNOWN entry that no longer exists (drop it from the
-list). Exit status 0: clean; 1: a violation (each printed on a line).
+list). src/kvm is the one folder that talks to /dev/kvm: an ioctl() outside it that names a
+KVM request, or any ioctl() in a file outside it that includes KVM's headers, fails too (use or
+add a verb in src/kvm). Exit status 0: clean; 1: a violation (each printed on a line).
 
 Usage: scripts/check-layers.py [SRC_DIR]    (default: src/ next to this script's folder)
 """
@@ -138,15 +140,41 @@ def api_violations(src):
     return found
 
 
+# KVM ioctls belong in src/kvm (kvm.h, kvm_vcpu.h, kvm_irq.h): the one place to read what
+# petrel asks of KVM, and to change it.
+IOCTL = re.compile(r"\b(?:ioctl\s*\(|syscall\s*\(\s*(?:SYS_ioctl|__NR_ioctl)\b)")
+KVM_HEADER = re.compile(r'^\s*#\s*include\s+(?:<linux/kvm\.h>|"kvm/)', re.M)
+
+
+def kvm_ioctl_violations(src):
+    found = set()
+    for path in sorted(src.rglob("*.[ch]")):
+        rel = path.relative_to(src)
+        if rel.parts[0] == "kvm":
+            continue
+        raw = path.read_text(errors="replace")
+        text = re.sub(r"/\*.*?\*/|//[^\n]*", "", raw, flags=re.S)
+        for m in IOCTL.finditer(text):
+            call = text[m.start():text.find(";", m.end()) + 1]
+            line = text.count("\n", 0, m.start()) + 1
+            if "KVM_" in call:
+                found.add((str(rel), "kvm", f"line {line}: a KVM ioctl outside src/kvm "
+                           "(call a verb of kvm/kvm.h or kvm/kvm_vcpu.h instead)"))
+            elif KVM_HEADER.search(raw):
+                found.add((str(rel), "kvm", f"line {line}: an ioctl in a file that includes "
+                           "KVM's headers (KVM ioctls go through src/kvm)"))
+    return found
+
+
 def main():
     src = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else \
         pathlib.Path(__file__).resolve().parents[1] / "src"
-    found = include_violations(src) | api_violations(src)
+    found = include_violations(src) | api_violations(src) | kvm_ioctl_violations(src)
     bad = sorted(f for f in found if (f[0], f[1]) not in KNOWN)
     seen = {(f[0], f[1]) for f in found}
     stale = sorted(k for k in KNOWN if k not in seen)
     for rel, to, why in bad:
-        print(f"src/{rel}: includes {to}/: {why}" if to != "api" else f"src/{rel}: {why}")
+        print(f"src/{rel}: includes {to}/: {why}" if to not in ("api", "kvm") else f"src/{rel}: {why}")
     for rel, to in stale:
         print(f"src/{rel} no longer includes {to}/: remove it from KNOWN in {sys.argv[0]}")
     if not bad and not stale:

@@ -3,6 +3,7 @@
  * buffer, resume, send, and release the epoch's held output when the standby acknowledges. */
 #include "ha/ha_int.h"
 #include "util/outgate.h"
+#include "memory/guest_mem.h"
 #include "migration/disks.h"
 #include "migration/sender.h"
 #include "migration/throttle.h"
@@ -22,8 +23,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#define PAGE GUEST_PAGE /* memory/guest_mem.h */
 
 struct run {
 	uint64_t gpa;
@@ -86,26 +85,26 @@ static int stage_pages(struct primary *p)
 	size_t used = 0;
 	for (unsigned r = 0; r < p->vm->mem.nregions; r++) {
 		const struct guest_region *g = &p->vm->mem.regions[r];
-		uint64_t npages = g->size / PAGE;
+		uint64_t npages = g->size / GUEST_PAGE;
 		for (uint64_t pg = 0; pg < npages;) {
 			if (!bitmap_test(p->s.dirty[r], pg)) {
 				pg++;
 				continue;
 			}
-			bool zero = guest_page_is_zero(g->hva + pg * PAGE);
+			bool zero = guest_page_is_zero(g->hva + pg * GUEST_PAGE);
 			uint32_t n = 1;
 			while (n < MIG_MAX_RUN && pg + n < npages && bitmap_test(p->s.dirty[r], pg + n) &&
-			       guest_page_is_zero(g->hva + (pg + n) * PAGE) == zero)
+			       guest_page_is_zero(g->hva + (pg + n) * GUEST_PAGE) == zero)
 				n++;
 			size_t stage_cap = p->stage_cap;
-			if ((!zero && grow((void **)&p->stage, &stage_cap, used + n * PAGE, 1) < 0) ||
+			if ((!zero && grow((void **)&p->stage, &stage_cap, used + n * GUEST_PAGE, 1) < 0) ||
 			    grow((void **)&p->runs, &p->runs_cap, p->nruns + 1, sizeof(*p->runs)) < 0)
 				return -ENOMEM;
 			p->stage_cap = stage_cap;
 			if (!zero)
-				memcpy(p->stage + used, g->hva + pg * PAGE, n * PAGE);
-			p->runs[p->nruns++] = (struct run){ g->gpa + pg * PAGE, n, zero, used };
-			used += zero ? 0 : n * PAGE;
+				memcpy(p->stage + used, g->hva + pg * GUEST_PAGE, n * GUEST_PAGE);
+			p->runs[p->nruns++] = (struct run){ g->gpa + pg * GUEST_PAGE, n, zero, used };
+			used += zero ? 0 : n * GUEST_PAGE;
 			pg += n;
 		}
 	}
@@ -119,7 +118,7 @@ static int send_checkpoint(struct primary *p, const struct mig_ckpt *ck, const s
 	for (size_t i = 0; !e && i < p->nruns; i++) {
 		const struct run *rn = &p->runs[i];
 		struct mig_pages mp = { .gpa = rn->gpa, .npages = rn->npages, .flags = rn->zero ? MIG_PAGES_ZERO : 0 };
-		size_t len = rn->zero ? 0 : mp.npages * PAGE;
+		size_t len = rn->zero ? 0 : mp.npages * GUEST_PAGE;
 		e = mig_send(fd, MIG_PAGES, &mp, sizeof(mp), p->stage + rn->off, len);
 		*bytes += len;
 	}
@@ -150,7 +149,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 		return e; /* the guest stopped */
 	}
 	for (unsigned i = 0; first && !e && i < p->vm->mem.nregions; i++) {
-		size_t words = (p->vm->mem.regions[i].size / PAGE + 63) / 64;
+		size_t words = BITMAP_WORDS(p->vm->mem.regions[i].size / GUEST_PAGE);
 		if (!(pending[i] = malloc(words * 8)))
 			e = -ENOMEM;
 		else
@@ -159,7 +158,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	if (!e)
 		mig_sender_take_dirty(&p->s, &e, false);
 	for (unsigned i = 0; first && !e && i < p->vm->mem.nregions; i++)
-		for (size_t w = 0; w < (p->vm->mem.regions[i].size / PAGE + 63) / 64; w++)
+		for (size_t w = 0; w < BITMAP_WORDS(p->vm->mem.regions[i].size / GUEST_PAGE); w++)
 			p->s.dirty[i][w] |= pending[i][w];
 	for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
 		free(pending[i]);
@@ -298,7 +297,7 @@ void *repl_primary_main(void *arg)
 		m->cancel_efd = cancel;
 	}
 	for (unsigned i = 0; !e && i < r->vm->mem.nregions; i++)
-		if (!(p.s.dirty[i] = calloc((r->vm->mem.regions[i].size / PAGE + 63) / 64, 8)))
+		if (!(p.s.dirty[i] = calloc(BITMAP_WORDS(r->vm->mem.regions[i].size / GUEST_PAGE), 8)))
 			e = -ENOMEM;
 	uint64_t t0 = now_ns();
 	if (!e)

@@ -6,6 +6,7 @@
  * here. A FAIL from the primary (its guest stopped, replication ended) ends it without that.
  * Everything on the wire is checked as a migration stream is (src/migration/receive.c). */
 #include "ha/ha_int.h"
+#include "memory/guest_mem.h"
 #include "migration/disks.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
@@ -23,7 +24,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PAGE GUEST_PAGE /* memory/guest_mem.h */
 #define SYNC_TIMEOUT_MS 60000      /* before the first checkpoint: the initial copy can take a while */
 
 struct staged {
@@ -80,9 +80,9 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 	if (!dst)
 		return -EPROTO;
 	bool zero = mp.flags & MIG_PAGES_ZERO;
-	size_t bytes = zero ? 0 : (size_t)mp.npages * PAGE; /* a zero run holds nothing until commit */
+	size_t bytes = zero ? 0 : (size_t)mp.npages * GUEST_PAGE; /* a zero run holds nothing until commit */
 	/* A primary sends each dirty page once per checkpoint: no more pages than guest memory. */
-	if (b->staged_pages + mp.npages > b->rx.vm->mem.total / PAGE)
+	if (b->staged_pages + mp.npages > b->rx.vm->mem.total / GUEST_PAGE)
 		return bad(b, -EPROTO, "malformed replication stream: a checkpoint larger than guest memory can be");
 	b->staged_pages += mp.npages;
 	if (b->pages_len + bytes > b->pages_cap) {
@@ -117,7 +117,7 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	if (!b->open.epoch || ck->epoch != b->open.epoch || !b->next_state)
 		return bad(b, -EPROTO, "malformed replication stream: a checkpoint ends that did not begin, or has no state");
 	for (size_t i = 0; i < b->nruns; i++) {
-		size_t len = (size_t)b->runs[i].npages * PAGE;
+		size_t len = (size_t)b->runs[i].npages * GUEST_PAGE;
 		/* Zero runs: dropped, as the primary's pages were (anonymous memory reads zero). */
 		if (!b->runs[i].zero)
 			memcpy(b->runs[i].dst, b->pages + b->runs[i].off, len);

@@ -26,7 +26,6 @@ struct server {
 	uint64_t cursor;
 };
 
-static void set(uint64_t *b, uint64_t i) { b[i / 64] |= 1ull << (i % 64); }
 
 /* Up to max pages of region r from page p that are needed and not sent yet, in one message. */
 static int push(struct server *s, unsigned r, uint64_t p, unsigned max)
@@ -41,7 +40,7 @@ static int push(struct server *s, unsigned r, uint64_t p, unsigned max)
 	struct mig_pages hdr = { .gpa = g->gpa + p * GUEST_PAGE, .npages = n };
 	int e = mig_send(s->fd, MIG_PAGES, &hdr, sizeof(hdr), g->hva + p * GUEST_PAGE, n * GUEST_PAGE);
 	for (uint32_t i = 0; !e && i < n; i++)
-		set(s->sent[r], p + i);
+		bitmap_set(s->sent[r], p + i);
 	if (!e)
 		MIG_LOCKED(s->m, {
 			s->m->st.bytes_sent += sizeof(hdr) + n * GUEST_PAGE;

@@ -248,7 +248,7 @@ static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_v
 	int e;
 	if ((e = snap_section_dec(r, SEC_KVM, 0, 0, SEC_VERSION, &v, &d, err, errlen)) < 0 ||
 	    (e = vm_kvm_state_decode(&d, &ks, err, errlen)) < 0 ||
-	    (e = vm_kvm_state_set(vm->kvm.vm_fd, &ks, o->clock_realtime, err, errlen)) < 0 ||
+	    (e = vm_kvm_state_set(&vm->kvm, &ks, o->clock_realtime, err, errlen)) < 0 ||
 	    (e = load_cpu_hotplug(vm, r, sv, err, errlen)) < 0 || (e = load_cpus(vm, r, err, errlen)) < 0)
 		return e;
 	return load_devices(vm, r, sv, err, errlen);

@@ -3,6 +3,8 @@
 #include "arch/x86/cpu_state_codec.h"
 #include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
+#include "util/bitmap.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -19,12 +21,6 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t errlen, int e, const char *what)
-{
-	snprintf(err, errlen, "%s: %s", what, strerror(-e));
-	return e;
-}
 
 static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem_abs, char *const *drive_paths,
 		       uint64_t *const *dirty, struct snap_writer *w, char *err, size_t errlen);
@@ -45,7 +41,7 @@ static int save_cpus(struct vm *vm, struct snap_writer *w)
 {
 	struct msr_list *msrs = malloc(sizeof(*msrs));
 	struct cpu_state *cs = malloc(sizeof(*cs));
-	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(vm->kvm.fd, vm->vcpus[0].fd, msrs);
+	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(&vm->kvm, vm->vcpus[0].fd, msrs);
 	for (unsigned i = 0; !e && i < vm->nvcpus; i++) {
 		if (!vcpu_hotplug_is_present(vm, i))
 			continue; /* ejected by the guest: nothing of it to keep */
@@ -114,7 +110,7 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 			/* Runs of pages to write go out in one write. */
 			uint64_t run = 0, pg;
 			while (p + run < g->size && run < (64u << 20) &&
-			       (pg = (p + run) / 4096, dirty ? (dirty[r][pg / 64] >> (pg % 64)) & 1
+			       (pg = (p + run) / 4096, dirty ? bitmap_test(dirty[r], pg)
 							     : (!touched || touched[pg]) && !guest_page_is_zero(g->hva + p + run)))
 				run += 4096;
 			if (!run) {
@@ -231,7 +227,7 @@ static int new_id(struct vm *vm, struct snap_vm *sv, char *err, size_t errlen)
 	vcpu_hotplug_counts(vm, &present, &target); /* the vCPUs whose registers are saved */
 	*sv = (struct snap_vm){ .nvcpus = present, .nvirtio = vm->devs.nvirtio, .pvm = vm->pvm };
 	if (getrandom(sv->id, sizeof(sv->id), 0) != sizeof(sv->id))
-		return fail(err, errlen, -EIO, "getrandom");
+		return error_set(err, errlen, -EIO, "getrandom: %s", strerror(EIO));
 	return 0;
 }
 
@@ -243,7 +239,7 @@ int snapshot_definition_build(struct vm *vm, struct snap_writer *w, char *err, s
 		return e;
 	put_definition(vm, w, &sv, "", NULL);
 	e = snap_finish(w);
-	return e < 0 ? fail(err, errlen, e, "building the VM definition") : 0;
+	return e < 0 ? error_set(err, errlen, e, "building the VM definition: %s", strerror(-e)) : 0;
 }
 
 int snapshot_state_build(struct vm *vm, const char *mem_abs, char *const *drive_paths, uint64_t *const *dirty,
@@ -274,18 +270,18 @@ static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem
 		snap_page_map_put(w, &vm->mem, dirty); /* the pages its memory file holds */
 	}
 	struct vm_kvm_state ks;
-	if ((e = vm_kvm_state_get(vm->kvm.vm_fd, &ks)) < 0)
-		return fail(err, errlen, e, "reading the interrupt controllers and clock");
+	if ((e = vm_kvm_state_get(&vm->kvm, &ks)) < 0)
+		return error_set(err, errlen, e, "reading the interrupt controllers and clock: %s", strerror(-e));
 	struct enc en;
 	enc_init(&en);
 	vm_kvm_state_put(&en, &ks);
 	snap_section_enc(w, SEC_KVM, 0, SEC_VERSION, &en);
 	enc_free(&en);
 	if ((e = save_cpus(vm, w)) < 0)
-		return fail(err, errlen, e, "reading the vCPUs");
+		return error_set(err, errlen, e, "reading the vCPUs: %s", strerror(-e));
 	save_devices(vm, w);
 	e = snap_finish(w);
-	return e < 0 ? fail(err, errlen, e, "building the state file") : 0;
+	return e < 0 ? error_set(err, errlen, e, "building the state file: %s", strerror(-e)) : 0;
 }
 
 /* The snapshot itself: the state file's sections, then both files (memory first). */

@@ -26,6 +26,11 @@ static inline void bitmap_set(uint64_t *b, uint64_t i)
 	b[i / 64] |= 1ull << (i % 64);
 }
 
+static inline void bitmap_clear(uint64_t *b, uint64_t i)
+{
+	b[i / 64] &= ~(1ull << (i % 64));
+}
+
 /* Set bit i for readers on other threads: release (what the bit says was written before). */
 static inline void bitmap_set_atomic(uint64_t *b, uint64_t i)
 {

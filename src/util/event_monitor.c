@@ -1,6 +1,7 @@
 /* The event monitor: JSON lines to a file, a named pipe or an inherited descriptor. See
  * event_monitor.h and docs/events.md. */
 #include "util/event_monitor.h"
+#include "util/error.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -30,12 +31,6 @@ static struct {
 	size_t len;
 } em = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1, .id = "petrel" };
 
-static int fail(char *err, size_t errlen, int e, const char *what, const char *arg)
-{
-	snprintf(err, errlen, "--event-monitor: %s '%s': %s", what, arg, strerror(-e));
-	return e;
-}
-
 /* fd=N: the descriptor must be open for writing. A pipe or FIFO is opened again through
  * /proc (a description of our own, made non-blocking without touching the parent's). */
 static int adopt_fd(const char *num, char *err, size_t errlen)
@@ -50,9 +45,9 @@ static int adopt_fd(const char *num, char *err, size_t errlen)
 	int fd = (int)n, fl = fcntl(fd, F_GETFL);
 	struct stat st;
 	if (fl < 0 || fstat(fd, &st) < 0)
-		return fail(err, errlen, -errno, "descriptor", num);
+		return error_set(err, errlen, -errno, "--event-monitor: descriptor '%s': %s", num, strerror(errno));
 	if ((fl & O_ACCMODE) == O_RDONLY)
-		return fail(err, errlen, -EBADF, "descriptor (read-only)", num);
+		return error_set(err, errlen, -EBADF, "--event-monitor: descriptor (read-only) '%s': %s", num, strerror(EBADF));
 	if (fd <= STDERR_FILENO) {
 		snprintf(err, errlen, "--event-monitor: fd=%d is a standard stream (the console or the log)", fd);
 		return -EINVAL;
@@ -67,7 +62,7 @@ static int adopt_fd(const char *num, char *err, size_t errlen)
 		}
 	}
 	if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-		return fail(err, errlen, -errno, "descriptor", num);
+		return error_set(err, errlen, -errno, "--event-monitor: descriptor '%s': %s", num, strerror(errno));
 	return fd;
 }
 
@@ -76,7 +71,7 @@ static int open_path(const char *path, char *err, size_t errlen)
 	/* Blocking, so that a named pipe's open waits for its reader, as --log-path does. */
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "cannot open", path);
+		return error_set(err, errlen, -errno, "--event-monitor: cannot open '%s': %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
 		close(fd);
@@ -86,7 +81,7 @@ static int open_path(const char *path, char *err, size_t errlen)
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		int e = -errno;
 		close(fd);
-		return fail(err, errlen, e, "cannot open", path);
+		return error_set(err, errlen, e, "--event-monitor: cannot open '%s': %s", path, strerror(-e));
 	}
 	return fd;
 }

@@ -8,14 +8,12 @@ rings, registers, EEPROM and interrupt state come back: the host's frames reach 
 through the new tap, in order and intact, and the guest's end frame comes out there. The same
 with the VM live-migrated between two petrels on two taps instead of snapshotted, and with it
 replicated to a standby petrel that takes over when the primary is killed."""
-import sys
 import time
 
 import apilib
 from test_api_snapshot import load, snapshot
 
-sys.path.insert(0, str(apilib.REPO / "tests" / "virtio"))
-from nethelp import Tap, build_frame, mac_bytes, parse_frame, unique_name, host_size  # noqa: E402
+from nethelp import Tap, build_frame, mac_bytes, parse_frame, unique_name, host_size
 
 MAC = "02:50:45:54:52:45"
 

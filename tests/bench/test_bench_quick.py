@@ -17,6 +17,10 @@ KVM = os.access("/dev/kvm", os.R_OK | os.W_OK)
 ROOT_USER = os.geteuid() == 0
 
 # (command, needs /dev/kvm, needs root, a line its output must have, timeout s)
+# The benches that boot the real Linux guest again (minutes per boot where guest ring 0 is
+# emulated) run with the other extra boots (PETREL_LINUX_EXTRA=1, scripts/linux-extra.sh), so
+# the default run keeps its one Linux boot.
+LINUX_BOOTS = {"startup_boot.py", "virtiofs.py"}
 PY = [
     (["blk_host.py"], False, False, "rand4k", 120),
     (["decompress.py"], False, False, "lz4 (as shipped)", 180),
@@ -26,14 +30,16 @@ PY = [
     (["seccomp.py", "startup"], False, False, "interleaved runs", 120),
     (["seccomp.py", "exits"], True, False, "ns/exit", 300),
     (["run.py"], True, False, "virtio-blk", 600),
-    (["startup_boot.py"], True, False, "user space up after", 1800),
+    (["startup_boot.py"], True, False, "user space up after", 1800),  # a Linux boot: extra
     (["snapshot.py"], True, False, "touch: restored with Uffd", 900),
     (["migration.py", "idle", "dirty", "postcopy", "wire", "disk"], True, False, "wire:", 900),
     (["replication.py"], True, False, "failover after", 900),
     (["tls.py", "stream"], False, False, "tls handshake", 180),
     (["cluster.py"], False, True, "host kill -> fenced", 600),
     (["vcpu_hotplug.py"], True, False, "petrel (request -> vCPU ready)", 300),
-    (["virtiofs.py"], True, True, "virtio-blk read", 1800),  # one Linux boot
+    (["virtiofs.py"], True, True, "virtio-blk read", 1800),  # a Linux boot: extra
+    (["initrd.py", "--quick"], False, False, "Host-side initrd decompression", 300),
+    (["e1000.py", "--quick"], True, True, "E1000 vs virtio-net", 900),
 ]
 # The C benches: their smallest arguments are their quick mode.
 C = [
@@ -56,8 +62,12 @@ def need(kvm, root):
 @pytest.mark.parametrize("argv,kvm,root,line,timeout", PY, ids=[" ".join(p[0]) for p in PY])
 def test_python_bench_quick(argv, kvm, root, line, timeout):
     need(kvm, root)
+    if argv[0] in LINUX_BOOTS and os.environ.get("PETREL_LINUX_EXTRA") != "1":
+        pytest.skip("boots Linux again: run with PETREL_LINUX_EXTRA=1 (scripts/linux-extra.sh)")
     if argv[0] == "decompress.py" and not (ROOT / "guest" / "vmlinuz").exists():
         pytest.skip("guest/vmlinuz is not there (scripts/fetch-guest.sh)")
+    if argv[0] == "initrd.py" and not (ROOT / "guest" / "initramfs.cpio").exists():
+        pytest.skip("guest/initramfs.cpio is not there (scripts/mkinitramfs.sh)")
     env = dict(os.environ, BENCH_QUICK="1", PYTHONDONTWRITEBYTECODE="1")
     r = subprocess.run([sys.executable, str(ROOT / "bench" / argv[0]), *argv[1:]], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=timeout)

@@ -15,7 +15,6 @@ Env: PETREL (binary), PETREL_LINUX_INIT_TIMEOUT / PETREL_LINUX_CHECKS_TIMEOUT.
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,8 +26,7 @@ import linuxlib
 from netpeer import NetPeer
 
 ROOT = linuxguest.ROOT
-sys.path.insert(0, str(ROOT / "tests" / "api"))
-import apilib  # noqa: E402
+import apilib
 
 PETREL = linuxguest.PETREL
 GENERIC = ROOT / "guest-generic"

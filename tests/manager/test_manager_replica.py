@@ -10,16 +10,13 @@ import os
 import re
 import signal
 import socket
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 import mgrlib
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-import failover_console  # noqa: E402
+import failover_console
 
 
 def free_port():

@@ -10,6 +10,7 @@ sys.path itself:
     nethelp                tests/virtio  taps, frames, network namespaces
     jaillib                tests/jail    the jailer
     test_overlay, ...      tests/block   (benches reuse its snapshot templates)
+    mgrlib, tlslib         tests/manager petreld and its TLS certificates (the web page's tests)
 
 pytest imports it before any test module (tests/conftest.py). A script outside pytest (a
 bench, a soak run) puts tests/ on its path once and imports it:
@@ -24,7 +25,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
-FOLDERS = ("api", "guests", "virtio", "jail", "block")
+FOLDERS = ("api", "guests", "virtio", "jail", "block", "manager")
 
 for _d in FOLDERS:
     _p = str(TESTS / _d)

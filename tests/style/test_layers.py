@@ -39,3 +39,23 @@ def test_a_resource_calling_another_fails(tmp_path):
     assert r.returncode == 1
     assert "src/api/ctl_b.c: calls ctl_a()" in r.stdout
     assert "src/api/core.c: calls ctl_b()" in r.stdout
+
+
+def test_a_kvm_ioctl_outside_src_kvm_fails(tmp_path):
+    """src/kvm is the one place that talks to /dev/kvm: a KVM request issued elsewhere fails,
+    and so does an ioctl with a computed request in a file that includes KVM's headers."""
+    src = tmp_path / "src"
+    for d in ("util", "kvm", "arch", "net"):
+        (src / d).mkdir(parents=True)
+    (src / "kvm" / "kvm.c").write_text("int f(int fd) { return ioctl(fd, KVM_RUN, 0); }\n")
+    (src / "arch" / "a.c").write_text('#include "kvm/kvm.h"\n/* ioctl(fd, KVM_X) in a comment */\n'
+                                      "int g(int fd, struct kvm_regs *r)\n{\n"
+                                      "\treturn ioctl(fd,\n\t\t     KVM_GET_REGS, r);\n}\n")
+    (src / "arch" / "b.c").write_text("#include <linux/kvm.h>\n"
+                                      "int h(int fd, unsigned long req, void *p) { return ioctl(fd, req, p); }\n")
+    (src / "net" / "tap.c").write_text("int t(int fd) { return ioctl(fd, TUNSETIFF, 0); }\n")
+    r = run(src)
+    assert r.returncode == 1
+    assert "src/arch/a.c: line 5: a KVM ioctl outside src/kvm" in r.stdout
+    assert "src/arch/b.c: line 2: an ioctl in a file that includes KVM's headers" in r.stdout
+    assert "kvm.c" not in r.stdout and "tap.c" not in r.stdout

@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guests"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guestlib import HOSTILE_ENV, Guest, assert_passed, assert_sanitizer_clean, petrel_bin, petrel_for_hostile, require  # noqa: E402
-from nethelp import MAC, Tap, exchange, parse_frame, unique_name  # noqa: E402
+from guestlib import HOSTILE_ENV, Guest, assert_passed, assert_sanitizer_clean, petrel_bin, petrel_for_hostile, require
+from nethelp import MAC, Tap, exchange, parse_frame, unique_name
 
 
 @pytest.fixture

@@ -4,15 +4,12 @@ client certificate must log in (read-only and admin roles), the cookie is Secure
 SameSite=Strict; the WebSocket console works through TLS; a client certificate is an admin."""
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
 import weblib
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "manager"))
-import tlslib  # noqa: E402
+import tlslib
 
 
 @pytest.fixture

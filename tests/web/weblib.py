@@ -8,12 +8,10 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "manager"))
-import mgrlib  # noqa: E402
+import mgrlib
 
 REPO = mgrlib.REPO
 DIST = REPO / "web" / "dist"

@@ -1,12 +1,12 @@
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/layout.h"
+#include "kvm/kvm_vcpu.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define CR0_PE 0x1ull
 #define CR0_ET 0x10ull
@@ -66,30 +66,26 @@ int x86_boot_tables(struct guest_mem *mem, enum boot_mode mode)
 int x86_vcpu_init(int fd, unsigned id)
 {
 	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
-	if (ioctl(fd, KVM_SET_FPU, &fpu) < 0) {
-		log_error("vCPU %u: KVM_SET_FPU: %s", id, strerror(errno));
-		return -errno;
+	int e = kvm_set_fpu(fd, &fpu);
+	if (e < 0) {
+		log_error("vCPU %u: KVM_SET_FPU: %s", id, strerror(-e));
+		return e;
 	}
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[1];
-	} msrs = { .hdr.nmsrs = 1, .e = { { .index = MSR_IA32_MISC_ENABLE,
-					    .data = MSR_IA32_MISC_ENABLE_FAST_STRING } } };
-	if (ioctl(fd, KVM_SET_MSRS, &msrs) != 1)
+	if (kvm_set_msr(fd, MSR_IA32_MISC_ENABLE, MSR_IA32_MISC_ENABLE_FAST_STRING) < 0)
 		log_warn("vCPU %u: could not set IA32_MISC_ENABLE", id);
 
 	/* LINT0 delivers the 8259's ExtINT, LINT1 is NMI: what PC firmware leaves behind. */
 	struct kvm_lapic_state lapic;
-	if (ioctl(fd, KVM_GET_LAPIC, &lapic) < 0) {
-		log_error("vCPU %u: KVM_GET_LAPIC: %s", id, strerror(errno));
-		return -errno;
+	if ((e = kvm_get_lapic(fd, &lapic)) < 0) {
+		log_error("vCPU %u: KVM_GET_LAPIC: %s", id, strerror(-e));
+		return e;
 	}
 	uint32_t lvt0 = 0x700, lvt1 = 0x400;
 	memcpy(&lapic.regs[0x350], &lvt0, 4);
 	memcpy(&lapic.regs[0x360], &lvt1, 4);
-	if (ioctl(fd, KVM_SET_LAPIC, &lapic) < 0) {
-		log_error("vCPU %u: KVM_SET_LAPIC: %s", id, strerror(errno));
-		return -errno;
+	if ((e = kvm_set_lapic(fd, &lapic)) < 0) {
+		log_error("vCPU %u: KVM_SET_LAPIC: %s", id, strerror(-e));
+		return e;
 	}
 	return 0;
 }
@@ -105,8 +101,9 @@ static void flat_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool cod
 int x86_boot_regs(int fd, const struct boot_info *b)
 {
 	struct kvm_sregs sregs;
-	if (ioctl(fd, KVM_GET_SREGS, &sregs) < 0)
-		return -errno;
+	int e = kvm_get_sregs(fd, &sregs);
+	if (e < 0)
+		return e;
 	bool lm = b->mode == BOOT_LINUX64;
 	flat_seg(&sregs.cs, SEL_CODE, 0xb, lm, !lm);
 	flat_seg(&sregs.ds, SEL_DATA, 0x3, false, true);
@@ -125,9 +122,9 @@ int x86_boot_regs(int fd, const struct boot_info *b)
 		sregs.cr4 = CR4_PAE;
 		sregs.efer = EFER_LME | EFER_LMA;
 	}
-	if (ioctl(fd, KVM_SET_SREGS, &sregs) < 0) {
-		log_error("KVM_SET_SREGS: %s", strerror(errno));
-		return -errno;
+	if ((e = kvm_set_sregs(fd, &sregs)) < 0) {
+		log_error("KVM_SET_SREGS: %s", strerror(-e));
+		return e;
 	}
 	struct kvm_regs regs = { .rflags = 0x2, .rip = b->entry, .rsp = LAYOUT_BOOT_STACK,
 				 .rbp = LAYOUT_BOOT_STACK };
@@ -135,9 +132,9 @@ int x86_boot_regs(int fd, const struct boot_info *b)
 		regs.rsi = b->params;
 	else
 		regs.rbx = b->params;
-	if (ioctl(fd, KVM_SET_REGS, &regs) < 0) {
-		log_error("KVM_SET_REGS: %s", strerror(errno));
-		return -errno;
+	if ((e = kvm_set_regs(fd, &regs)) < 0) {
+		log_error("KVM_SET_REGS: %s", strerror(-e));
+		return e;
 	}
 	return 0;
 }

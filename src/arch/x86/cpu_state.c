@@ -1,30 +1,28 @@
 #include "arch/x86/cpu_state.h"
+#include "kvm/kvm_vcpu.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 
-int cpu_msr_list(int kvm_fd, int vcpu_fd, struct msr_list *out)
+int cpu_msr_list(struct kvm *kvm, int vcpu_fd, struct msr_list *out)
 {
 	struct {
 		struct kvm_msr_list hdr;
 		uint32_t idx[1024];
 	} l = { .hdr.nmsrs = 1024 };
-	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &l) < 0)
-		return -errno;
+	int e = kvm_get_msr_index_list(kvm, &l.hdr);
+	if (e < 0)
+		return e;
 	out->n = 0;
 	for (uint32_t i = 0; i < l.hdr.nmsrs && i < 1024; i++) {
-		struct {
-			struct kvm_msrs hdr;
-			struct kvm_msr_entry e;
-		} m = { .hdr.nmsrs = 1, .e.index = l.idx[i] };
-		if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1)
+		uint64_t value;
+		if (kvm_get_msr(vcpu_fd, l.idx[i], &value) < 0)
 			continue; /* listed but not readable on this vCPU (feature not exposed) */
 		if (out->n == CPU_STATE_MAX_MSRS) {
 			log_warn("more than %d saveable MSRs; the rest are not saved", CPU_STATE_MAX_MSRS);
@@ -43,8 +41,8 @@ static int get_msrs(int fd, const struct msr_list *l, struct cpu_state *s)
 	m->nmsrs = l->n;
 	for (uint32_t i = 0; i < l->n; i++)
 		m->entries[i].index = l->index[i];
-	int r = ioctl(fd, KVM_GET_MSRS, m);
-	int err = r < 0 ? -errno : (uint32_t)r != l->n ? -EIO : 0;
+	int r = kvm_get_msrs(fd, m);
+	int err = r < 0 ? r : (uint32_t)r != l->n ? -EIO : 0;
 	if (!err) {
 		s->nmsrs = l->n;
 		memcpy(s->msrs, m->entries, l->n * sizeof(struct kvm_msr_entry));
@@ -57,12 +55,13 @@ int cpu_state_get(int fd, const struct msr_list *msrs, struct cpu_state *s)
 {
 	memset(s, 0, sizeof(*s));
 	/* The MP state first: for a vCPU that has pending INIT/SIPI KVM settles it on read. */
-	if (ioctl(fd, KVM_GET_MP_STATE, &s->mp_state) < 0 || ioctl(fd, KVM_GET_REGS, &s->regs) < 0 ||
-	    ioctl(fd, KVM_GET_SREGS, &s->sregs) < 0 || ioctl(fd, KVM_GET_XSAVE, &s->xsave) < 0 ||
-	    ioctl(fd, KVM_GET_XCRS, &s->xcrs) < 0 || ioctl(fd, KVM_GET_LAPIC, &s->lapic) < 0 ||
-	    ioctl(fd, KVM_GET_VCPU_EVENTS, &s->events) < 0 ||
-	    ioctl(fd, KVM_GET_DEBUGREGS, &s->debugregs) < 0)
-		return -errno;
+	int e;
+	if ((e = kvm_get_mp_state(fd, &s->mp_state)) < 0 || (e = kvm_get_regs(fd, &s->regs)) < 0 ||
+	    (e = kvm_get_sregs(fd, &s->sregs)) < 0 || (e = kvm_get_xsave(fd, &s->xsave)) < 0 ||
+	    (e = kvm_get_xcrs(fd, &s->xcrs)) < 0 || (e = kvm_get_lapic(fd, &s->lapic)) < 0 ||
+	    (e = kvm_get_vcpu_events(fd, &s->events)) < 0 ||
+	    (e = kvm_get_debugregs(fd, &s->debugregs)) < 0)
+		return e;
 	return get_msrs(fd, msrs, s);
 }
 
@@ -83,13 +82,13 @@ int cpu_state_check(const struct cpu_state *s, char *err, size_t errlen)
 	return 0;
 }
 
-static int set(int fd, unsigned long req, const void *arg, const char *what, char *err, size_t errlen)
+/* r: what a kvm_set_* wrapper returned. */
+static int set(int r, const char *what, char *err, size_t errlen)
 {
-	if (ioctl(fd, req, arg) >= 0)
+	if (r >= 0)
 		return 0;
-	int e = -errno;
-	snprintf(err, errlen, "KVM refused the saved %s: %s", what, strerror(errno));
-	return e;
+	snprintf(err, errlen, "KVM refused the saved %s: %s", what, strerror(-r));
+	return r;
 }
 
 /* The TSC deadline is relative to the TSC: set it after the TSC itself. */
@@ -107,11 +106,11 @@ static int set_msrs(int fd, const struct cpu_state *s, char *err, size_t errlen)
 		for (uint32_t i = 0; i < s->nmsrs; i++)
 			if (msr_rank(s->msrs[i].index) == rank)
 				m->entries[m->nmsrs++] = s->msrs[i];
-	int r = ioctl(fd, KVM_SET_MSRS, m);
+	int r = kvm_set_msrs(fd, m);
 	int e = 0;
 	if (r < 0) {
-		e = -errno;
-		snprintf(err, errlen, "KVM_SET_MSRS: %s", strerror(errno));
+		e = r;
+		snprintf(err, errlen, "KVM_SET_MSRS: %s", strerror(-r));
 	} else if ((uint32_t)r != m->nmsrs) {
 		e = -EINVAL;
 		snprintf(err, errlen, "KVM refused saved MSR %#x (%u of %u set)",
@@ -128,33 +127,33 @@ int cpu_state_set(int fd, const struct cpu_state *s, char *err, size_t errlen)
 		return e;
 	/* Firecracker's and Cloud Hypervisor's order: the APIC base (in sregs) before the LAPIC,
 	 * MSRs after both, pending events last. */
-	if ((e = set(fd, KVM_SET_MP_STATE, &s->mp_state, "MP state", err, errlen)) < 0 ||
-	    (e = set(fd, KVM_SET_REGS, &s->regs, "registers", err, errlen)) < 0 ||
-	    (e = set(fd, KVM_SET_SREGS, &s->sregs, "segment/control registers", err, errlen)) < 0 ||
-	    (e = set(fd, KVM_SET_XSAVE, &s->xsave, "FPU/vector state", err, errlen)) < 0 ||
-	    (e = set(fd, KVM_SET_XCRS, &s->xcrs, "XCRs", err, errlen)) < 0 ||
-	    (e = set(fd, KVM_SET_DEBUGREGS, &s->debugregs, "debug registers", err, errlen)) < 0 ||
-	    (e = set(fd, KVM_SET_LAPIC, &s->lapic, "local APIC", err, errlen)) < 0 ||
+	if ((e = set(kvm_set_mp_state(fd, &s->mp_state), "MP state", err, errlen)) < 0 ||
+	    (e = set(kvm_set_regs(fd, &s->regs), "registers", err, errlen)) < 0 ||
+	    (e = set(kvm_set_sregs(fd, &s->sregs), "segment/control registers", err, errlen)) < 0 ||
+	    (e = set(kvm_set_xsave(fd, &s->xsave), "FPU/vector state", err, errlen)) < 0 ||
+	    (e = set(kvm_set_xcrs(fd, &s->xcrs), "XCRs", err, errlen)) < 0 ||
+	    (e = set(kvm_set_debugregs(fd, &s->debugregs), "debug registers", err, errlen)) < 0 ||
+	    (e = set(kvm_set_lapic(fd, &s->lapic), "local APIC", err, errlen)) < 0 ||
 	    (e = set_msrs(fd, s, err, errlen)) < 0)
 		return e;
 	struct kvm_vcpu_events ev = s->events;
 	ev.flags &= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
 		    KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM |
 		    KVM_VCPUEVENT_VALID_PAYLOAD | KVM_VCPUEVENT_VALID_TRIPLE_FAULT;
-	return set(fd, KVM_SET_VCPU_EVENTS, &ev, "pending events", err, errlen);
+	return set(kvm_set_vcpu_events(fd, &ev), "pending events", err, errlen);
 }
 
-int vm_kvm_state_get(int vm_fd, struct vm_kvm_state *s)
+int vm_kvm_state_get(struct kvm *kvm, struct vm_kvm_state *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
 	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
 	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
-	if (ioctl(vm_fd, KVM_GET_IRQCHIP, &s->pic_master) < 0 ||
-	    ioctl(vm_fd, KVM_GET_IRQCHIP, &s->pic_slave) < 0 ||
-	    ioctl(vm_fd, KVM_GET_IRQCHIP, &s->ioapic) < 0 || ioctl(vm_fd, KVM_GET_PIT2, &s->pit) < 0 ||
-	    ioctl(vm_fd, KVM_GET_CLOCK, &s->clock) < 0)
-		return -errno;
+	int e;
+	if ((e = kvm_get_irqchip(kvm, &s->pic_master)) < 0 || (e = kvm_get_irqchip(kvm, &s->pic_slave)) < 0 ||
+	    (e = kvm_get_irqchip(kvm, &s->ioapic)) < 0 || (e = kvm_get_pit2(kvm, &s->pit)) < 0 ||
+	    (e = kvm_get_clock(kvm, &s->clock)) < 0)
+		return e;
 	return 0;
 }
 
@@ -168,15 +167,15 @@ int vm_kvm_state_check(const struct vm_kvm_state *s, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_kvm_state_set(int vm_fd, const struct vm_kvm_state *s, bool realtime, char *err, size_t errlen)
+int vm_kvm_state_set(struct kvm *kvm, const struct vm_kvm_state *s, bool realtime, char *err, size_t errlen)
 {
 	int e = vm_kvm_state_check(s, err, errlen);
 	if (e < 0)
 		return e;
-	if ((e = set(vm_fd, KVM_SET_IRQCHIP, &s->pic_master, "PIC (master)", err, errlen)) < 0 ||
-	    (e = set(vm_fd, KVM_SET_IRQCHIP, &s->pic_slave, "PIC (slave)", err, errlen)) < 0 ||
-	    (e = set(vm_fd, KVM_SET_IRQCHIP, &s->ioapic, "IOAPIC", err, errlen)) < 0 ||
-	    (e = set(vm_fd, KVM_SET_PIT2, &s->pit, "PIT", err, errlen)) < 0)
+	if ((e = set(kvm_set_irqchip(kvm, &s->pic_master), "PIC (master)", err, errlen)) < 0 ||
+	    (e = set(kvm_set_irqchip(kvm, &s->pic_slave), "PIC (slave)", err, errlen)) < 0 ||
+	    (e = set(kvm_set_irqchip(kvm, &s->ioapic), "IOAPIC", err, errlen)) < 0 ||
+	    (e = set(kvm_set_pit2(kvm, &s->pit), "PIT", err, errlen)) < 0)
 		return e;
 	/* Only the clock value is ours to set; with realtime (and a host that records it) KVM
 	 * adds the real time that passed since the save, so the guest's clock is right after a
@@ -186,7 +185,7 @@ int vm_kvm_state_set(int vm_fd, const struct vm_kvm_state *s, bool realtime, cha
 		c.flags = KVM_CLOCK_REALTIME;
 		c.realtime = s->clock.realtime;
 	}
-	return set(vm_fd, KVM_SET_CLOCK, &c, "kvmclock", err, errlen);
+	return set(kvm_set_clock(kvm, &c), "kvmclock", err, errlen);
 }
 
 uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off)

@@ -1,7 +1,7 @@
 /* The complete architectural state of one x86 vCPU as KVM keeps it, and of the VM-wide
  * in-kernel devices (PIC, IOAPIC, PIT, kvmclock): what a snapshot, a migration or a replica
  * carries so another process can rebuild the machine exactly. Plain structs of KVM's own
- * types; the get/set functions talk to KVM and nothing else. */
+ * types; the get/set functions talk to KVM (through src/kvm's wrappers) and nothing else. */
 #ifndef PETREL_ARCH_X86_CPU_STATE_H
 #define PETREL_ARCH_X86_CPU_STATE_H
 
@@ -38,7 +38,8 @@ struct msr_list {
 	uint32_t n;
 	uint32_t index[CPU_STATE_MAX_MSRS];
 };
-int cpu_msr_list(int kvm_fd, int vcpu_fd, struct msr_list *out);
+struct kvm;
+int cpu_msr_list(struct kvm *kvm, int vcpu_fd, struct msr_list *out);
 
 /* Read the whole vCPU (paused: not in KVM_RUN). */
 int cpu_state_get(int vcpu_fd, const struct msr_list *msrs, struct cpu_state *s);
@@ -59,10 +60,10 @@ enum {
 uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off);
 int lapic_highest_vector(const struct kvm_lapic_state *l, unsigned map);
 
-int vm_kvm_state_get(int vm_fd, struct vm_kvm_state *s);
+int vm_kvm_state_get(struct kvm *kvm, struct vm_kvm_state *s);
 int vm_kvm_state_check(const struct vm_kvm_state *s, char *err, size_t errlen);
 /* Restore the in-kernel devices; the clock continues from where it was saved, or, with
  * realtime, from the host's real time now (KVM_CLOCK_REALTIME, when the host supports it). */
-int vm_kvm_state_set(int vm_fd, const struct vm_kvm_state *s, bool realtime, char *err, size_t errlen);
+int vm_kvm_state_set(struct kvm *kvm, const struct vm_kvm_state *s, bool realtime, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,7 @@
 #include "arch/x86/pvm_idle.h"
 #include "arch/x86/cpu_state.h"
-#include "kvm/kvm.h"
+#include "kvm/kvm_irq.h"
+#include "kvm/kvm_vcpu.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/util.h"
@@ -12,7 +13,6 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 
 #define LVT_MASKED (1u << 16)
 #define REFRESH_NS (100ull * 1000 * 1000)
@@ -46,7 +46,7 @@ void pvm_idle_refresh(struct pvm_idle *pi, unsigned id, int vcpu_fd)
 		return;
 	pi->last_refresh_ns[id] = now;
 	struct kvm_lapic_state lapic;
-	if (ioctl(vcpu_fd, KVM_GET_LAPIC, &lapic) < 0)
+	if (kvm_get_lapic(vcpu_fd, &lapic) < 0)
 		return;
 	__atomic_store_n(&pi->timer_vector[id], pvm_idle_vector_of_lvtt(lapic_reg(&lapic, LAPIC_LVTT)),
 			 __ATOMIC_RELAXED);
@@ -115,8 +115,7 @@ static void *kicker(void *arg)
 			if (!vector)
 				continue;
 			/* Fixed delivery, edge, physical destination = APIC ID i. */
-			struct kvm_msi msi = { .address_lo = 0xfee00000u | (i << 12), .data = vector };
-			if (ioctl(pi->kvm->vm_fd, KVM_SIGNAL_MSI, &msi) >= 0)
+			if (kvm_signal_msi(pi->kvm, 0xfee00000u | (i << 12), 0, vector) == 0)
 				pi->kicks++;
 		}
 		pthread_mutex_unlock(&pi->round_lock);

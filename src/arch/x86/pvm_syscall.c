@@ -1,12 +1,11 @@
 #include "arch/x86/pvm_syscall.h"
 #include "arch/x86/pagewalk.h"
-#include "kvm/kvm.h"
+#include "kvm/kvm_vcpu.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 
 #include <errno.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #define PF_VECTOR 14
 #define SEARCH_SPAN (2u << 20) /* look for padding this far past LSTAR */
@@ -17,19 +16,20 @@ int pvm_syscall_init(struct pvm_syscall *ps, struct kvm *kvm)
 	pthread_mutex_init(&ps->lock, NULL);
 	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR,
 				      .args = { KVM_MSR_EXIT_REASON_FILTER } };
-	if (ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+	int e = kvm_enable_cap(kvm, &cap);
+	if (e < 0) {
 		log_warn("PVM: cannot enable user-space MSR exits (%s): guest user space may not run",
-			 strerror(errno));
-		return -errno;
+			 strerror(-e));
+		return e;
 	}
 	uint8_t deny = 0; /* one MSR, its bit clear: writes exit to petrel (KVM copies it) */
 	struct kvm_msr_filter f = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
 	f.ranges[0] = (struct kvm_msr_filter_range){ .flags = KVM_MSR_FILTER_WRITE, .nmsrs = 1,
 						     .base = MSR_LSTAR, .bitmap = &deny };
-	if (ioctl(kvm->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0) {
+	if ((e = kvm_set_msr_filter(kvm, &f)) < 0) {
 		log_warn("PVM: cannot filter MSR_LSTAR (%s): guest user space may not run",
-			 strerror(errno));
-		return -errno;
+			 strerror(-e));
+		return e;
 	}
 	return 0;
 }
@@ -108,8 +108,9 @@ static int find_shim_place(const struct cpu_view *c, uint64_t lstar, uint64_t *g
 static int install(struct pvm_syscall *ps, int vcpu_fd, const struct guest_mem *mem)
 {
 	struct cpu_view c = { .mem = mem };
-	if (ioctl(vcpu_fd, KVM_GET_SREGS, &c.s) < 0)
-		return -errno;
+	int e = kvm_get_sregs(vcpu_fd, &c.s);
+	if (e < 0)
+		return e;
 	if (c.s.idt.limit < PF_VECTOR * 16 + 15)
 		return -EAGAIN; /* no IDT yet */
 	struct page_walk w;
@@ -152,11 +153,7 @@ static int install(struct pvm_syscall *ps, int vcpu_fd, const struct guest_mem *
 int pvm_syscall_lstar_write(struct pvm_syscall *ps, int vcpu_fd, const struct guest_mem *mem,
 			    uint64_t value)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr.nmsrs = 1, .e = { .index = MSR_LSTAR, .data = value } };
-	if (ioctl(vcpu_fd, KVM_SET_MSRS, &m) != 1)
+	if (kvm_set_msr(vcpu_fd, MSR_LSTAR, value) < 0)
 		return -EINVAL;
 	/* The write itself is done; a shim that cannot be placed is only reported. */
 	pthread_mutex_lock(&ps->lock);

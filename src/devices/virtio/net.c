@@ -80,73 +80,63 @@ static bool gated(struct virtio_net *n, const struct virtq_chain *c)
 	return outgate_hold(g, write_held, n, frame, off, false);
 }
 
-static bool net_tx(struct virtio_net *n)
+/* One frame from the driver: to the tap, MMDS or the output gate. */
+static int net_tx_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
 {
-	struct virtio_dev *d = &n->vdev;
-	struct virtq *vq = &d->vq[VIRTIO_NET_TXQ];
-	struct virtq_chain *c = &n->chain;
-	bool pushed = false;
-	unsigned budget = TX_BUDGET;
-	if (n->tx_waiting || n->tx_rl.blocked || !tx_usable(n))
-		return false;
-	for (;;) {
-		while (budget && tx_usable(n) && virtio_queue_pop(d, VIRTIO_NET_TXQ, c) > 0) {
-			budget--;
-			if (c->out_len < VIRTIO_NET_HDR_LEN || c->out_len > VIRTIO_NET_MAX_FRAME) {
-				stat_add(&n->stats.tx_malformed, 1);
-				virtq_push(vq, c->head, 0);
-				pushed = true;
-				continue;
-			}
-			if (!rate_limiter_admit(&n->tx_rl, c->out_len - VIRTIO_NET_HDR_LEN, now_ns())) {
-				virtq_unpop(vq, 1);   /* tx_rate_limiter: again when its timer fires */
-				return pushed;
-			}
-			ssize_t r;
-			if (n->mmds && net_mmds_tx(n, c)) {
-				/* For the metadata service: answered by petrel, never on the tap. */
-				virtq_push(vq, c->head, 0);
-				pushed = true;
-				continue;
-			}
-			if (gated(n, c)) {
-				stat_add(&n->stats.tx_frames, 1); /* out when the standby has this epoch (src/ha) */
-				stat_add(&n->stats.tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
-				virtq_push(vq, c->head, 0);
-				pushed = true;
-				continue;
-			}
-			do
-				r = writev(tap_fd(n), c->iov, (int)c->n_out);
-			while (r < 0 && errno == EINTR);
-			if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-				virtq_unpop(vq, 1);
-				n->tx_waiting = true;
-				stat_add(&n->stats.tx_blocked, 1);
-				return pushed;
-			}
-			if (r < 0) {
-				/* The kernel refused the frame (bad vnet header, interface down): drop it. */
-				stat_add(&n->stats.tx_errors, 1);
-				if (n->stats.tx_errors <= 5)
-					log_debug("%s: tap write of %llu bytes: %s", d->name,
-						  (unsigned long long)c->out_len, strerror(errno));
-			} else {
-				stat_add(&n->stats.tx_frames, 1);
-				stat_add(&n->stats.tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
-			}
-			virtq_push(vq, c->head, 0);
-			pushed = true;
-		}
-		if (!budget) {
-			/* More may be queued: come back after others had their turn. */
-			virtio_queue_kick(d, VIRTIO_NET_TXQ);
-			break;
-		}
-		if (!tx_usable(n) || !virtq_enable_notify(vq))
-			break;
+	struct virtio_net *n = ctx;
+	struct virtq *vq = &d->vq[q];
+	if (c->out_len < VIRTIO_NET_HDR_LEN || c->out_len > VIRTIO_NET_MAX_FRAME) {
+		stat_add(&n->stats.tx_malformed, 1);
+		virtq_push(vq, c->head, 0);
+		return VIRTIO_SERVE_PUSHED;
 	}
-	return pushed;
+	if (!rate_limiter_admit(&n->tx_rl, c->out_len - VIRTIO_NET_HDR_LEN, now_ns())) {
+		virtq_unpop(vq, 1);   /* tx_rate_limiter: again when its timer fires */
+		return VIRTIO_SERVE_STOP;
+	}
+	if (n->mmds && net_mmds_tx(n, c)) {
+		/* For the metadata service: answered by petrel, never on the tap. */
+		virtq_push(vq, c->head, 0);
+		return VIRTIO_SERVE_PUSHED;
+	}
+	if (gated(n, c)) {
+		stat_add(&n->stats.tx_frames, 1); /* out when the standby has this epoch (src/ha) */
+		stat_add(&n->stats.tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
+		virtq_push(vq, c->head, 0);
+		return VIRTIO_SERVE_PUSHED;
+	}
+	ssize_t r;
+	do
+		r = writev(tap_fd(n), c->iov, (int)c->n_out);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+		virtq_unpop(vq, 1);   /* again when the tap is writable (net_ready) */
+		n->tx_waiting = true;
+		stat_add(&n->stats.tx_blocked, 1);
+		return VIRTIO_SERVE_STOP;
+	}
+	if (r < 0) {
+		/* The kernel refused the frame (bad vnet header, interface down): drop it. */
+		stat_add(&n->stats.tx_errors, 1);
+		if (n->stats.tx_errors <= 5)
+			log_debug("%s: tap write of %llu bytes: %s", d->name,
+				  (unsigned long long)c->out_len, strerror(errno));
+	} else {
+		stat_add(&n->stats.tx_frames, 1);
+		stat_add(&n->stats.tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
+	}
+	virtq_push(vq, c->head, 0);
+	return VIRTIO_SERVE_PUSHED;
+}
+
+/* Send what the driver queued (interrupting it if buffers were used), unless the tap or the
+ * limiter holds transmission back until its fd or timer fires. */
+static void net_tx(struct virtio_net *n)
+{
+	if (n->tx_waiting || n->tx_rl.blocked || !tx_usable(n))
+		return;
+	struct virtio_server s = { .chain = net_tx_chain, .ctx = n, .budget = TX_BUDGET };
+	virtio_serve(&n->vdev, VIRTIO_NET_TXQ, &n->chain, &s);
 }
 
 /* ---- device ops ---- */
@@ -154,8 +144,8 @@ static bool net_tx(struct virtio_net *n)
 static void net_work(struct virtio_net *n, bool rx, bool tx)
 {
 	struct virtio_dev *d = &n->vdev;
-	if (tx && net_tx(n))
-		virtio_queue_interrupt(d, VIRTIO_NET_TXQ);
+	if (tx)
+		net_tx(n);
 	bool rx_pushed = rx && net_rx(n);
 	if (n->mmds)
 		rx_pushed |= net_mmds_rx(n);   /* its replies need no tap traffic to go out */

@@ -75,26 +75,32 @@ static int flush_file(struct virtio_pmem *p)
 	return 0;
 }
 
-/* Everything the driver queued so far: pop it all first, so that one fdatasync covers every
- * write the driver made before any of these requests (one sync per batch, as a driver that
- * queues flushes from many CPUs at once gets them), then answer them all. */
-static bool serve_batch(struct virtio_pmem *p, unsigned q, bool *throttled)
+/* Everything the driver queued so far is gathered first (pmem_gather), so that one fdatasync
+ * covers every write the driver made before any of these requests (one sync per batch, as a
+ * driver that queues flushes from many CPUs at once gets them); then pmem_answer answers them
+ * all. */
+static int pmem_gather(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
 {
-	struct virtio_dev *d = &p->vdev;
-	unsigned n = 0, flushes = 0;
-	while (n < PMEM_QUEUE_SIZE && virtio_is_running(d) && virtio_queue_pop(d, q, &p->chain) > 0) {
-		if (virtio_pmem_parse(&p->chain, &p->batch[n]) == PMEM_REQ_FLUSH)
-			flushes++;
-		n++;
-	}
+	struct virtio_pmem *p = ctx;
+	(void)d;
+	(void)q;
+	if (virtio_pmem_parse(c, &p->batch[p->nbatch++]) == PMEM_REQ_FLUSH)
+		p->nflushes++;
+	return p->nbatch == PMEM_QUEUE_SIZE ? VIRTIO_SERVE_FLUSH : 0;
+}
+
+static int pmem_answer(struct virtio_dev *d, unsigned q, void *ctx)
+{
+	struct virtio_pmem *p = ctx;
+	unsigned n = p->nbatch, flushes = p->nflushes;
+	p->nbatch = p->nflushes = 0;
 	if (!n || !virtio_is_running(d)) /* a malformed chain broke the device: it waits for a reset */
-		return false;
+		return 0;
 	/* A flush costs one operation and the file's size in bytes (Firecracker's accounting). */
 	if (flushes && !rate_limiter_admit(&p->rl, p->st.file_size, now_ns())) {
 		virtq_unpop(&d->vq[q], (uint16_t)n); /* all of them again when the timer fires */
 		p->ctr.rate_limiter_throttled_events++;
-		*throttled = true;
-		return false;
+		return VIRTIO_SERVE_STOP;
 	}
 	int status = PMEM_STATUS_OK;
 	if (flushes) {
@@ -119,28 +125,17 @@ static bool serve_batch(struct virtio_pmem *p, unsigned q, bool *throttled)
 		answer(r, r->kind == PMEM_REQ_FLUSH ? (uint32_t)status : PMEM_STATUS_ERROR);
 		virtq_push(&d->vq[q], r->head, 4);
 	}
-	return true;
+	/* a driver that keeps queueing does not keep the I/O thread: more next turn */
+	return VIRTIO_SERVE_PUSHED | (++p->batches == PMEM_BATCH_BUDGET ? VIRTIO_SERVE_YIELD : 0);
 }
 
 static void pmem_queue_notify(struct virtio_dev *d, unsigned q)
 {
 	struct virtio_pmem *p = to_pmem(d);
-	bool any = false, throttled = false;
-	unsigned budget = PMEM_BATCH_BUDGET;
 	p->ctr.queue_event_count++;
-	for (;;) {
-		while (budget && !throttled && virtio_is_running(d) && serve_batch(p, q, &throttled))
-			budget--, any = true;
-		if (!budget) {
-			/* a driver that keeps queueing does not keep the I/O thread: more next turn */
-			virtio_queue_kick(d, q);
-			break;
-		}
-		if (throttled || !virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
-			break;
-	}
-	if (any)
-		virtio_queue_interrupt(d, q);
+	p->batches = 0;
+	struct virtio_server s = { .chain = pmem_gather, .ctx = p, .flush = pmem_answer };
+	virtio_serve(d, q, &p->chain, &s);
 }
 
 static void pmem_limiter_timer(void *opaque, int fd, uint32_t events)

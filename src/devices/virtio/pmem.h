@@ -81,6 +81,8 @@ struct virtio_pmem {
 	struct pmem_counters ctr;
 	struct virtq_chain chain;
 	struct pmem_req batch[PMEM_QUEUE_SIZE]; /* popped, waiting for the flush */
+	unsigned nbatch, nflushes;  /* chains in batch, flush requests among them */
+	unsigned batches;           /* batches answered in this wakeup of the I/O thread */
 };
 
 /* Classify one popped chain (pure: for the device and the fuzzer). */

@@ -380,30 +380,58 @@ int virtio_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c)
 	return r;
 }
 
-void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *c, unsigned budget,
-			virtio_chain_fn fn, void *ctx)
+bool virtio_serve(struct virtio_dev *d, unsigned q, struct virtq_chain *c, const struct virtio_server *s)
 {
-	bool any = false, stop = false;
-	unsigned left = budget;
-	while (!stop) {
-		while (virtio_is_running(d) && (!budget || left) && virtio_queue_pop(d, q, c) > 0) {
-			left--;
-			int r = fn(d, q, c, ctx);
-			any |= (r & VIRTIO_SERVE_PUSHED) != 0;
-			if (r & VIRTIO_SERVE_STOP) {
-				stop = true;
+	bool any = false;
+	unsigned left = s->budget;
+	for (;;) {
+		bool empty = false; /* the driver had no chain left */
+		int r = 0;
+		while (!(r & (VIRTIO_SERVE_STOP | VIRTIO_SERVE_FLUSH)) && virtio_is_running(d) &&
+		       (!s->has_data || s->has_data(s->ctx))) {
+			if (s->budget && !left) {
+				r = VIRTIO_SERVE_YIELD;
 				break;
 			}
+			if (virtio_queue_pop(d, q, c) <= 0) {
+				empty = true;
+				break;
+			}
+			left--;
+			r = s->chain(d, q, c, s->ctx);
+			any |= (r & VIRTIO_SERVE_PUSHED) != 0;
 		}
-		if (budget && !left && !stop) {
+		if (s->flush) {
+			int f = s->flush(d, q, s->ctx);
+			any |= (f & VIRTIO_SERVE_PUSHED) != 0;
+			r |= f & (VIRTIO_SERVE_STOP | VIRTIO_SERVE_YIELD);
+		}
+		if (r & VIRTIO_SERVE_STOP)
+			break;
+		if (r & VIRTIO_SERVE_YIELD) {
 			virtio_queue_kick(d, q); /* the rest after the others had a turn */
 			break;
 		}
-		if (stop || !virtio_is_running(d) || !virtq_enable_notify(&d->vq[q]))
-			break;
+		if (r & VIRTIO_SERVE_FLUSH)
+			continue; /* a full batch answered: on with the next */
+		if (!empty)
+			break; /* the device stopped, or has nothing more for the driver */
+		if (virtio_is_running(d) && virtq_enable_notify(&d->vq[q]))
+			continue;
+		if (s->waiting)
+			*s->waiting = true;
+		break;
 	}
 	if (any)
 		virtio_queue_interrupt(d, q);
+	return any;
+}
+
+void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *c, unsigned budget,
+			virtio_chain_fn fn, void *ctx)
+{
+	struct virtio_server s = { .chain = fn, .ctx = ctx, .budget = budget };
+	virtio_serve(d, q, c, &s);
 }
 
 /* ---- saved state: the common part (docs/snapshots.md, section VIRT) ---- */

@@ -192,16 +192,42 @@ bool virtio_is_running(const struct virtio_dev *d); /* DRIVER_OK and not NEEDS_R
 int virtio_queue_pop(struct virtio_dev *d, unsigned q, struct virtq_chain *c);
 
 /* The one queue-serving loop (with d->lock held, on the I/O thread): pop chains of queue q
- * into c while the device runs, hand each to fn, and when the ring is empty ask for a
+ * into c while the device runs, hand each to s->chain, and when the ring is empty ask for a
  * notification and look once more (a chain the driver added meanwhile is not missed); then
- * interrupt the driver if fn pushed anything. fn returns VIRTIO_SERVE_PUSHED if it put a
- * chain in the used ring, | VIRTIO_SERVE_STOP to stop serving now (the limiter is empty: it
- * gave the chain back with virtq_unpop, and its timer serves the queue again). budget: chains
- * at most (0: no limit); at the limit the rest is left to another turn of the I/O thread
- * (virtio_queue_kick), so one busy queue cannot hold the others up. */
+ * interrupt the driver if anything was pushed (returned too).
+ *
+ * s->chain returns VIRTIO_SERVE_PUSHED if it put a chain in the used ring, | VIRTIO_SERVE_STOP
+ * to stop serving now (a limiter is empty or the back end is full: it gave the chain back with
+ * virtq_unpop, and its timer or fd serves the queue again), | VIRTIO_SERVE_FLUSH to have
+ * s->flush answer what it gathered before the next pop (a batch is full).
+ *
+ * s->budget: chains at most (0: no limit); at the limit, or when a callback returns
+ * VIRTIO_SERVE_YIELD, the rest is left to another turn of the I/O thread (virtio_queue_kick),
+ * so one busy queue cannot hold the others up.
+ *
+ * Receive queues (the device fills the driver's buffers): s->has_data says whether the device
+ * has anything for the driver; buffers are popped only while it does. When the driver has no
+ * buffer left and notifications are on, *s->waiting is set: the device waits for the driver's
+ * kick (which clears it) rather than polling.
+ *
+ * Devices that answer chains together (pmem: one fdatasync for a batch of flushes) gather
+ * them in s->chain and answer in s->flush, called each time the pops stop (ring empty, batch
+ * full, device stopped) before the notification is asked for; it returns the same flags. */
 #define VIRTIO_SERVE_PUSHED 1
 #define VIRTIO_SERVE_STOP 2
+#define VIRTIO_SERVE_FLUSH 4
+#define VIRTIO_SERVE_YIELD 8
 typedef int (*virtio_chain_fn)(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx);
+struct virtio_server {
+	virtio_chain_fn chain;
+	void *ctx;                         /* handed to every callback */
+	unsigned budget;
+	bool (*has_data)(void *ctx);       /* receive queues; NULL: serve what the driver queued */
+	bool *waiting;                     /* receive queues: set when out of buffers; may be NULL */
+	int (*flush)(struct virtio_dev *d, unsigned q, void *ctx); /* may be NULL */
+};
+bool virtio_serve(struct virtio_dev *d, unsigned q, struct virtq_chain *c, const struct virtio_server *s);
+/* The common case: every chain on its own, no receive side, no batches. */
 void virtio_serve_queue(struct virtio_dev *d, unsigned q, struct virtq_chain *c, unsigned budget,
 			virtio_chain_fn fn, void *ctx);
 

@@ -3,6 +3,7 @@
 #include "devices/dev_state.h"
 #include "memory/devmem.h"
 #include "memory/guest_mem.h"
+#include "util/bitmap.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -24,22 +25,12 @@ static uint64_t round_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
-static size_t bitmap_words(uint32_t nblocks)
-{
-	return ((size_t)nblocks + 63) / 64;
-}
-
-static bool test_bit(const uint64_t *map, uint64_t b)
-{
-	return (map[b / 64] >> (b % 64)) & 1;
-}
-
 /* Plugged blocks in [first, first + n). */
 static uint64_t count_plugged(const struct virtio_mem *m, uint64_t first, uint64_t n)
 {
 	uint64_t c = 0;
 	for (uint64_t b = first; b < first + n; b++)
-		c += test_bit(m->plugged, b);
+		c += bitmap_test(m->plugged, b);
 	return c;
 }
 
@@ -47,9 +38,9 @@ static void set_range(struct virtio_mem *m, uint64_t first, uint64_t n, bool on)
 {
 	for (uint64_t b = first; b < first + n; b++) {
 		if (on)
-			m->plugged[b / 64] |= 1ull << (b % 64);
+			bitmap_set(m->plugged, b);
 		else
-			m->plugged[b / 64] &= ~(1ull << (b % 64));
+			bitmap_clear(m->plugged, b);
 	}
 }
 
@@ -155,18 +146,18 @@ static uint16_t do_unplug_all(struct virtio_mem *m)
 	}
 	/* runs of plugged blocks, one discard each */
 	for (uint64_t b = 0; b < st->nblocks;) {
-		if (!test_bit(m->plugged, b)) {
+		if (!bitmap_test(m->plugged, b)) {
 			b++;
 			continue;
 		}
 		uint64_t e = b;
-		while (e < st->nblocks && test_bit(m->plugged, e))
+		while (e < st->nblocks && bitmap_test(m->plugged, e))
 			e++;
 		discard(m, st->addr + b * st->block_size, (e - b) * st->block_size);
 		m->ctr.unplug_bytes += (e - b) * st->block_size;
 		b = e;
 	}
-	memset(m->plugged, 0, bitmap_words(st->nblocks) * 8);
+	memset(m->plugged, 0, BITMAP_WORDS((size_t)st->nblocks) * 8);
 	st->plugged_size = 0;
 	/* The only time the usable region may shrink: back to what the request needs. */
 	uint64_t u = round_up(st->requested_size, st->slot_size);
@@ -340,7 +331,7 @@ int virtio_mem_create(struct virtio_mem *m, const struct virtio_mem_params *p, c
 			m->region = &mem->regions[i];
 	if (!m->region)
 		return -ENOENT;
-	if (!(m->plugged = calloc(bitmap_words(m->st.nblocks), 8)))
+	if (!(m->plugged = calloc(BITMAP_WORDS((size_t)m->st.nblocks), 8)))
 		return -ENOMEM;
 	/* UNPLUGGED_INACCESSIBLE: the driver promises not to read unplugged blocks (Linux 5.16+
 	 * accepts it); petrel does not depend on it (such reads see zeros). */
@@ -395,7 +386,7 @@ static void mem_state_put(struct virtio_mem *m, struct enc *e)
 	put_u64(e, m->st.plugged_size);
 	put_u64(e, m->st.requested_size);
 	put_u32(e, m->st.nblocks);
-	for (size_t w = 0; w < bitmap_words(m->st.nblocks); w++)
+	for (size_t w = 0; w < BITMAP_WORDS((size_t)m->st.nblocks); w++)
 		put_u64(e, m->plugged[w]);
 }
 
@@ -432,7 +423,7 @@ static int mem_state_get(struct virtio_mem *m, struct dec *d, char *err, size_t 
 		snprintf(err, errlen, "%s: region, block or slot size differ from the snapshot's", m->vdev.name);
 		return -EINVAL;
 	}
-	size_t words = bitmap_words(st.nblocks);
+	size_t words = BITMAP_WORDS((size_t)st.nblocks);
 	if (dec_left(d) != words * 8) {
 		snprintf(err, errlen, "%s: state is %zu bytes, expected %zu", m->vdev.name, d->len, d->off + words * 8);
 		return -EINVAL;

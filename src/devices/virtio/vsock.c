@@ -36,46 +36,44 @@ int virtio_vsock_parse_tx(const struct virtq_chain *c, struct vsock_hdr *h, stru
 	return 0;
 }
 
-/* Give the guest what the mux has for it. Returns true if buffers were used. */
-static bool vsock_rx(struct virtio_vsock *v)
+static bool vsock_has_rx(void *ctx)
+{
+	struct virtio_vsock *v = ctx;
+	return vsock_mux_has_rx(&v->mux);
+}
+
+/* One packet from the mux into the driver's buffer. */
+static int vsock_rx_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_vsock *v = ctx;
+	struct virtq *vq = &d->vq[q];
+	if (c->in_len < VSOCK_HDR_LEN) {
+		v->stats.bad_bufs++;
+		virtq_push(vq, c->head, 0);
+		return VIRTIO_SERVE_PUSHED;
+	}
+	uint64_t room = c->in_len - VSOCK_HDR_LEN;
+	unsigned n = iov_sub(&c->iov[c->n_out], c->n_in, VSOCK_HDR_LEN, room, v->payload);
+	struct vsock_hdr h;
+	if (!vsock_mux_rx(&v->mux, &h, v->payload, n, room)) {
+		virtq_unpop(vq, 1);
+		return VIRTIO_SERVE_STOP;
+	}
+	virtq_chain_write(c, 0, &h, VSOCK_HDR_LEN);
+	virtq_push(vq, c->head, VSOCK_HDR_LEN + h.len);
+	stat_add(&v->stats.rx_packets, 1);
+	return VIRTIO_SERVE_PUSHED;
+}
+
+/* Give the guest what the mux has for it; out of buffers, wait for the driver's kick. */
+static void vsock_rx(struct virtio_vsock *v)
 {
 	struct virtio_dev *d = &v->vdev;
-	struct virtq *vq = &d->vq[VIRTIO_VSOCK_RXQ];
-	struct virtq_chain *c = &v->chain;
-	bool pushed = false;
-	unsigned budget = BUDGET;
-	if (!virtio_is_running(d) || !virtq_is_enabled(vq))
-		return false;
-	while (vsock_mux_has_rx(&v->mux) && virtio_is_running(d)) {
-		if (!budget--) {
-			virtio_queue_kick(d, VIRTIO_VSOCK_RXQ); /* the rest after others had a turn */
-			break;
-		}
-		if (virtio_queue_pop(d, VIRTIO_VSOCK_RXQ, c) <= 0) {
-			if (virtio_is_running(d) && virtq_enable_notify(vq))
-				continue;
-			v->rx_waiting = true;
-			break;
-		}
-		if (c->in_len < VSOCK_HDR_LEN) {
-			v->stats.bad_bufs++;
-			virtq_push(vq, c->head, 0);
-			pushed = true;
-			continue;
-		}
-		uint64_t room = c->in_len - VSOCK_HDR_LEN;
-		unsigned n = iov_sub(&c->iov[c->n_out], c->n_in, VSOCK_HDR_LEN, room, v->payload);
-		struct vsock_hdr h;
-		if (!vsock_mux_rx(&v->mux, &h, v->payload, n, room)) {
-			virtq_unpop(vq, 1);
-			break;
-		}
-		virtq_chain_write(c, 0, &h, VSOCK_HDR_LEN);
-		virtq_push(vq, c->head, VSOCK_HDR_LEN + h.len);
-		stat_add(&v->stats.rx_packets, 1);
-		pushed = true;
-	}
-	return pushed;
+	if (v->rx_waiting || !virtio_is_running(d) || !virtq_is_enabled(&d->vq[VIRTIO_VSOCK_RXQ]))
+		return;
+	struct virtio_server s = { .chain = vsock_rx_chain, .ctx = v, .budget = BUDGET,
+				   .has_data = vsock_has_rx, .waiting = &v->rx_waiting };
+	virtio_serve(d, VIRTIO_VSOCK_RXQ, &v->chain, &s);
 }
 
 /* One packet from the driver to the host's sockets. */
@@ -110,11 +108,9 @@ static void vsock_tx(struct virtio_vsock *v)
 
 static void vsock_work(struct virtio_vsock *v, bool tx)
 {
-	struct virtio_dev *d = &v->vdev;
 	if (tx)
 		vsock_tx(v);
-	if (!v->rx_waiting && vsock_rx(v))
-		virtio_queue_interrupt(d, VIRTIO_VSOCK_RXQ);
+	vsock_rx(v);
 }
 
 static void vsock_queue_notify(struct virtio_dev *d, unsigned q)
