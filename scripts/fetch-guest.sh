@@ -42,11 +42,12 @@ WANTED=(
 	vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport  # vsock
 	crc16 crc32c_generic mbcache jbd2 ext4                  # ext4 root disks
 	libnvdimm nd_btt nd_pmem virtio_pmem                    # virtio-pmem (/dev/pmemN)
+	fuse virtiofs                                           # virtio-fs (mount -t virtiofs TAG)
 )
 read -ra extra <<<"${PETREL_GUEST_EXTRA_DRIVERS:-}"
 WANTED+=("${extra[@]}")
 # The config symbols behind them, recorded in drivers.txt.
-CONFIG_RE='^(# )?CONFIG_(VIRTIO[A-Z0-9_]*|HW_RANDOM_VIRTIO|VSOCKETS|VIRTIO_VSOCKETS[A-Z_]*|FAILOVER|NET_FAILOVER|E1000|EXT4_FS|JBD2|FS_MBCACHE|CRC16|CRYPTO_CRC32C|X86_MPPARSE|ACPI|PVH|KVM_GUEST|SERIAL_8250|RTC_DRV_CMOS|SERIO_I8042|KERNEL_(GZIP|XZ|LZ4|ZSTD|LZMA|LZO|BZIP2))( is not set|=)'
+CONFIG_RE='^(# )?CONFIG_(VIRTIO[A-Z0-9_]*|HW_RANDOM_VIRTIO|VSOCKETS|VIRTIO_VSOCKETS[A-Z_]*|FUSE_FS|FUSE_DAX|PVPANIC[A-Z_]*|FAILOVER|NET_FAILOVER|E1000|EXT4_FS|JBD2|FS_MBCACHE|CRC16|CRYPTO_CRC32C|X86_MPPARSE|ACPI|PVH|KVM_GUEST|SERIAL_8250|RTC_DRV_CMOS|SERIO_I8042|KERNEL_(GZIP|XZ|LZ4|ZSTD|LZMA|LZO|BZIP2))( is not set|=)'
 
 log() { echo "fetch-guest: $*"; }
 die() {

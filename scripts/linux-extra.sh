@@ -10,4 +10,4 @@ cd "$ROOT"
 PETREL_LINUX_EXTRA=1 exec /usr/bin/python3 -m pytest -v -rfEs \
 	tests/linux/test_linux_pmem.py \
 	tests/linux/test_linux_mmds.py tests/linux/test_linux_bzimage_entry.py tests/linux/test_linux_vmem.py \
-	tests/linux/test_linux_hotplug_vcpu.py tests/linux/test_linux_e1000.py "$@"
+	tests/linux/test_linux_hotplug_vcpu.py tests/linux/test_linux_e1000.py tests/linux/test_linux_virtiofs.py "$@"

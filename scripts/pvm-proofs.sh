@@ -49,7 +49,7 @@ step_extra() { scripts/fetch-guest-generic.sh && scripts/linux-extra.sh; }  # th
 step_bench() {
 	local rc=0 b
 	local benches=("run.py all" "snapshot.py" "migration.py" "replication.py"
-		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py")
+		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py" "virtiofs.py")
 	for b in "${benches[@]}"; do
 		local name=${b%%.py*}
 		echo "== bench/$b"

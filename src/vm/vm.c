@@ -3,6 +3,7 @@
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
+#include "devices/legacy/pvpanic.h"
 #include "util/affinity.h"
 #include "util/event_monitor.h"
 #include "util/log.h"
@@ -90,6 +91,7 @@ static int setup_devices(struct vm *vm, int console_out_fd)
 	err = err ?: bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_read, i8042_cmd_write, &vm->i8042);
 	err = err ?: bus_register(pio, RTC_INDEX_PORT, 2, "rtc", rtc_io_read, rtc_io_write, &vm->rtc);
 	err = err ?: bus_register(pio, ACPI_PM_BASE, ACPI_PM_LEN, "acpi-pm", acpi_pm_read, acpi_pm_write, &vm->pm);
+	err = err ?: bus_register(pio, PVPANIC_PORT, 1, "pvpanic", pvpanic_read, pvpanic_write, NULL);
 	if (vm->cfg->debug_exit)
 		err = err ?: bus_register(pio, DEBUG_EXIT_PORT, 2, "debug-exit", debug_port_read, debug_port_write, &vm->debug);
 	return err;
@@ -229,6 +231,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 		vm->cmdline = s;
 	}
 	uint64_t rsdp;
+	vm->devs.acpi.pvpanic_port = PVPANIC_PORT; /* registered in setup_devices */
 	err = acpi_build_devices(&vm->mem, cfg->vcpus, &vm->devs.acpi, &rsdp);
 	if (err < 0) {
 		log_error("cannot build ACPI tables: %s", strerror(-err));

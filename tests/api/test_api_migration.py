@@ -91,7 +91,7 @@ def wait_exit(p, timeout=60):
     return p.proc.poll()
 
 
-def wait_state(api, want, timeout=60):
+def wait_state(api, want, timeout=120):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         st = api.get("/migration", check=False).json
@@ -100,7 +100,7 @@ def wait_state(api, want, timeout=60):
         if st["state"] == "failed" and want != "failed":
             pytest.fail(f"migration failed: {st}")
         time.sleep(0.05)
-    pytest.fail(f"migration never {want}: {api.get('/migration').json}")
+    pytest.fail(f"migration never {want}: {api.get('/migration', check=False).json}")
 
 
 @pytest.mark.parametrize("vcpus", [1, 2])

@@ -211,3 +211,22 @@ def test_whole_lifecycle(workdir):
     assert names(evs) == ["starting", "booting", "started", "reset", "exiting"], evs
     assert evs[3]["source"] == "guest" and "reset" in evs[3]["properties"]["message"]
     assert evs[4]["properties"] == {"status": 0}
+
+
+def test_guest_panic(workdir):
+    """A guest that reports a kernel panic through the pvpanic port (0x505), then that its crash
+    kernel took over: one `guest` event each, and the guest runs on to its own exit."""
+    ev = workdir / "events.jsonl"
+    p = apilib.Petrel(workdir, ["--event-monitor", ev])
+    try:
+        start(p.client(), "pvpanic", "crash=1")
+        assert p.wait() == 0, p.describe()
+        assert "the guest kernel panicked (pvpanic port written 0x1)" in p.err.text(), p.describe()
+    finally:
+        p.close()
+    evs = events(ev)
+    assert names(evs) == ["starting", "booting", "started", "panic", "crash-loaded", "debug-exit",
+                          "exiting"], evs
+    assert evs[3]["source"] == "guest" and evs[3]["properties"] == {
+        "message": "the guest kernel panicked", "code": 1}, evs[3]
+    assert evs[4]["source"] == "guest" and evs[4]["properties"]["code"] == 2, evs[4]

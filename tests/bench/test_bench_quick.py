@@ -32,6 +32,7 @@ PY = [
     (["tls.py", "stream"], False, False, "tls handshake", 180),
     (["cluster.py"], False, True, "host kill -> fenced", 600),
     (["vcpu_hotplug.py"], True, False, "petrel (request -> vCPU ready)", 300),
+    (["virtiofs.py"], True, True, "virtio-blk read", 1800),  # one Linux boot
 ]
 # The C benches: their smallest arguments are their quick mode.
 C = [

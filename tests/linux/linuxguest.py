@@ -3,6 +3,7 @@ tests/linux use it: its files, the kernel command line, and the ext4 disk /init 
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,45 @@ def api_argv(sock, netpeer=None):
     """`petrel --api-sock SOCK`, in the network peer's namespace when the guest has one."""
     argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info"]
     return netpeer.argv_prefix() + argv if netpeer else argv
+
+
+VIRTIOFSD = Path("/usr/lib/qemu/virtiofsd")  # Debian 12's C virtiofsd (qemu-system-common)
+
+
+def virtiofsd_missing():
+    """Why Debian's virtiofsd cannot run here (it needs root for its sandbox), or None."""
+    if not VIRTIOFSD.is_file():
+        return f"{VIRTIOFSD} not installed (qemu-system-common, scripts/setup.sh)"
+    if os.geteuid() != 0:
+        return "virtiofsd needs root"
+    return None
+
+
+def start_virtiofsd(sock, source, log):
+    """Debian's virtiofsd serving the directory source on the Unix socket sock, once the socket
+    is there; its output to the open file log. The caller stops it (it also exits by itself
+    when petrel's connection ends)."""
+    sock = Path(sock)
+    sock.unlink(missing_ok=True)
+    proc = subprocess.Popen([str(VIRTIOFSD), f"--socket-path={sock}", "-o", f"source={source}",
+                             "-o", "sandbox=chroot", "-o", "log_level=warn"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    deadline = time.time() + 30
+    while not sock.exists():
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"virtiofsd never made {sock} (exit status {proc.returncode})")
+        time.sleep(0.05)
+    return proc
+
+
+def stop(proc):
+    """Stop a helper process started by a test, if it still runs."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

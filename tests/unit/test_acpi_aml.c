@@ -112,6 +112,7 @@ static void genid_devices(struct acpi_devices *d)
 	d->ged_port = GED_PORT;
 	d->ged_gsi = LAYOUT_GED_GSI;
 	d->vmgenid_gpa = LAYOUT_VMGENID;
+	d->pvpanic_port = 0x505;
 }
 
 static const uint8_t *dsdt_of(const struct acpi_devices *d, uint32_t *len)
@@ -253,6 +254,10 @@ TEST(dsdt_disassembles_with_iasl)
 	CHECK_CONTAINS(dsl, "Method (_EVT, 1, Serialized)");
 	CHECK_CONTAINS(dsl, "Notify (\\_SB.VGEN, 0x80)");
 	CHECK_CONTAINS(dsl, "Device (PCI0)");
+	CHECK_CONTAINS(dsl, "Device (PEVT)");
+	CHECK_CONTAINS(dsl, "Name (_HID, \"QEMU0001\")");
+	CHECK_CONTAINS(dsl, "IO (Decode16,");
+	CHECK_CONTAINS(dsl, "0x0505,             // Range Minimum");
 	CHECK_CONTAINS(dsl, "Name (_S5, Package");
 	if (n == 0 || !strstr(dsl, "Notify (\\_SB.VGEN")) {
 		snprintf(cmd, sizeof(cmd), "cat %s/iasl.log %s/dsdt.dsl", dir, dir);

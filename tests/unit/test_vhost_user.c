@@ -153,6 +153,50 @@ TEST(a_lying_back_end_is_a_clear_error)
 	vhu_close(&c);
 }
 
+/* A back end that offers every protocol feature, the back-end channel (BACKEND_REQ, bit 5) and
+ * shared memory regions (SHMEM, bit 20: the DAX window's GET_SHMEM_CONFIG and SHMEM_MAP/UNMAP)
+ * among them: petrel takes only REPLY_ACK and MQ, so such a back end has no way to map anything
+ * into the guest, and petrel asks for no region (docs/virtio-fs.md, DAX). */
+TEST(no_back_end_channel_nor_shared_memory_regions)
+{
+	char err[256];
+	struct vhu_conn c;
+	struct raw replies[] = {
+		{ VHU_GET_FEATURES, VHU_VERSION | VHU_FLAG_REPLY, 8, (1ull << 32) | (1ull << VHU_F_PROTOCOL_FEATURES) },
+		{ VHU_GET_PROTOCOL_FEATURES, VHU_VERSION | VHU_FLAG_REPLY, 8, ~0ull },
+		{ VHU_GET_QUEUE_NUM, VHU_VERSION | VHU_FLAG_REPLY, 8, 2 },
+	};
+	int peer = liar(&c, replies, sizeof(replies), 1000);
+	REQUIRE(peer >= 0);
+	CHECK_EQ(vhu_handshake(&c, err, sizeof(err)), 0);
+	CHECK_EQ(c.protocol_features, (1ull << VHU_PROTOCOL_F_REPLY_ACK) | (1ull << VHU_PROTOCOL_F_MQ));
+	CHECK_EQ(c.queues, 2u);
+	/* what petrel sent: SET_OWNER, GET_FEATURES, GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES
+	 * with REPLY_ACK | MQ only, GET_QUEUE_NUM; nothing else */
+	uint8_t buf[512];
+	ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+	static const uint32_t want[] = { VHU_SET_OWNER, VHU_GET_FEATURES, VHU_GET_PROTOCOL_FEATURES,
+					 VHU_SET_PROTOCOL_FEATURES, VHU_GET_QUEUE_NUM };
+	size_t off = 0, i = 0;
+	while (n > 0 && off + 12 <= (size_t)n) {
+		uint32_t h[3];
+		memcpy(h, buf + off, sizeof(h));
+		REQUIRE(i < sizeof(want) / sizeof(want[0]));
+		CHECK_EQ(h[0], want[i]);
+		if (h[0] == VHU_SET_PROTOCOL_FEATURES) {
+			uint64_t v;
+			memcpy(&v, buf + off + 12, sizeof(v));
+			CHECK_EQ(v, (1ull << VHU_PROTOCOL_F_REPLY_ACK) | (1ull << VHU_PROTOCOL_F_MQ));
+		}
+		off += 12 + h[2];
+		i++;
+	}
+	CHECK_EQ(i, sizeof(want) / sizeof(want[0]));
+	CHECK_EQ(off, (size_t)n);
+	close(peer);
+	vhu_close(&c);
+}
+
 int main(int argc, char **argv)
 {
 	return unit_main(argc, argv);

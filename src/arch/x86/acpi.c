@@ -173,6 +173,22 @@ static void build_vmgenid(struct aml *a, uint64_t gpa)
 	aml_close(a, dev);
 }
 
+/* Device (PEVT): the pvpanic device (devices/legacy/pvpanic.h) as QEMU describes it, which
+ * Linux's pvpanic-mmio driver binds: _HID QEMU0001, one I/O port. */
+static void build_pvpanic(struct aml *a, uint16_t port)
+{
+	size_t dev = aml_device(a, "PEVT");
+	aml_name(a, "_HID");
+	aml_string(a, "QEMU0001");
+	uint8_t io[8] = { 0x47, 0x01 }; /* IO (Decode16, port, port, alignment 1, length 1) */
+	put(io, 2, port, 2);
+	put(io, 4, port, 2);
+	io[6] = 1;
+	io[7] = 1;
+	aml_crs(a, io, sizeof(io));
+	aml_close(a, dev);
+}
+
 /* Device (GED0): the Generic Event Device (ged.h). Linux's evged runs _EVT (Arg0 = the GSI)
  * on each interrupt; _EVT reads the event register once (the read clears it) and handles
  * each bit: Local0 = GDAT; If (Local0 & bit) { ... }. */
@@ -229,7 +245,7 @@ static uint32_t build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *d
 	struct aml a;
 	aml_init(&a, t + HDR_LEN, room > HDR_LEN ? room - HDR_LEN : 0);
 	aml_bytes(&a, s5, sizeof(s5));
-	if (devs && (devs->pci || devs->nmmio || devs->ged || devs->cpu_max)) {
+	if (devs && (devs->pci || devs->nmmio || devs->ged || devs->cpu_max || devs->pvpanic_port)) {
 		size_t sc = aml_scope(&a, "\\_SB_");
 		if (devs->pci)
 			build_pci_host(&a, devs);
@@ -239,6 +255,8 @@ static uint32_t build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *d
 			build_vmgenid(&a, devs->vmgenid_gpa);
 		if (devs->cpu_max)
 			acpi_build_cpus(&a, devs->cpu_max, devs->cpuhp_port);
+		if (devs->pvpanic_port)
+			build_pvpanic(&a, devs->pvpanic_port);
 		if (devs->ged)
 			build_ged(&a, devs);
 		aml_close(&a, sc);

@@ -33,6 +33,7 @@ struct acpi_devices {
 					 * \_SB.CPUS lists this many CPUs, the MADT too (those past
 					 * ncpus disabled, online capable); needs the GED */
 	uint16_t cpuhp_port;            /* its register block (devices/legacy/cpu_hotplug.h) */
+	uint16_t pvpanic_port;          /* the pvpanic device (QEMU0001, 1 port; 0: none) */
 };
 
 /* acpi_build with a PCI host bridge and/or virtio-mmio devices in the DSDT (devs may be NULL). */

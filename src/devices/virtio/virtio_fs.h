@@ -28,6 +28,10 @@
 #define VIRTIO_FS_CONFIG_LEN 40       /* tag[36], le32 num_request_queues */
 #define VIRTIO_FS_MAX_REQUEST_QUEUES (VIRTIO_MAX_QUEUES - 1)  /* queue 0 is the high-priority one */
 #define VIRTIO_FS_TIMEOUT_MS 2000     /* each of the back end's replies */
+/* The replies of the first handshake (InstanceStart, before any vCPU runs): Debian's virtiofsd
+ * sets up its sandbox (namespaces, chroot, seccomp) only after it accepted the connection, and
+ * on a slow host (nested KVM under QEMU TCG) its first reply took longer than 2 s. */
+#define VIRTIO_FS_FIRST_TIMEOUT_MS 20000
 #define VIRTIO_FS_RETRY_MS 1000       /* trying a lost back end's socket again */
 
 struct virtio_fs_params {

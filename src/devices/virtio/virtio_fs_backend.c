@@ -34,11 +34,15 @@ static void take_back(struct virtio_fs *f);
 int virtio_fs_connect(struct virtio_fs *f, char *err, size_t errlen)
 {
 	struct vhu_conn c;
-	int r = vhu_connect(&c, f->socket_path, VIRTIO_FS_TIMEOUT_MS, err, errlen);
+	/* a reconnection runs on the I/O thread: it never waits long */
+	unsigned first = f->features_offered ? VIRTIO_FS_TIMEOUT_MS : VIRTIO_FS_FIRST_TIMEOUT_MS;
+	int r = vhu_connect(&c, f->socket_path, first, err, errlen);
 	if (r < 0)
 		return r;
 	f->conn = c;
-	if ((r = vhu_handshake(&f->conn, err, errlen)) == 0 && f->features_offered &&
+	r = vhu_handshake(&f->conn, err, errlen);
+	f->conn.timeout_ms = VIRTIO_FS_TIMEOUT_MS;
+	if (r == 0 && f->features_offered &&
 	    (f->vdev.host_features & ~VIRTIO_BIT(VIRTIO_F_VERSION_1) & ~f->conn.features)) {
 		/* a new back end must offer what the guest was offered: the driver took it already */
 		snprintf(err, errlen, "the back end offers features %#llx, the device offered the guest %#llx",
