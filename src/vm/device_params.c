@@ -38,5 +38,15 @@ const struct virtio_net_params *vm_net_params(const struct net_config *c, struct
 	return out;
 }
 
+const struct e1000_params *vm_e1000_params(const struct net_config *c, struct e1000_params *out)
+{
+	*out = (struct e1000_params){ .iface_id = c->iface_id, .host_dev_name = c->host_dev_name,
+				      .has_mac = c->has_mac, .rx_rate_limiter = c->rx_rate_limiter,
+				      .tx_rate_limiter = c->tx_rate_limiter };
+	memcpy(out->guest_mac, c->guest_mac, sizeof(out->guest_mac));
+	return out;
+}
+
 _Static_assert(VIRTIO_NET_ID_MAX >= DEVICES_ID_MAX, "a virtio-net device keeps every id the definition allows");
+_Static_assert(E1000_ID_MAX >= DEVICES_ID_MAX, "an E1000 keeps every id the definition allows");
 _Static_assert(VIRTIO_PMEM_ID_MAX >= DEVICES_ID_MAX, "a pmem device keeps every id the definition allows");

@@ -5,6 +5,7 @@
 
 #include "config/devices_config.h"
 #include "config/pmem_config.h"
+#include "devices/e1000/e1000.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/pmem.h"
@@ -15,5 +16,6 @@ const struct virtio_vsock_params *vm_vsock_params(const struct vsock_config *v,
 						  struct virtio_vsock_params *out);
 const struct virtio_pmem_params *vm_pmem_params(const struct pmem_config *c, struct virtio_pmem_params *out);
 const struct virtio_net_params *vm_net_params(const struct net_config *c, struct virtio_net_params *out);
+const struct e1000_params *vm_e1000_params(const struct net_config *c, struct e1000_params *out);
 
 #endif

@@ -275,7 +275,8 @@ int vm_devices_create(struct vm *vm)
 			struct e1000 *e = calloc(1, sizeof(*e));
 			if (!e)
 				return -ENOMEM;
-			if ((err = e1000_create(e, &cfg->nets[i], vd->ne1000, &vm->mem, &vd->io, &vd->pci)) < 0) {
+			if ((err = e1000_create(e, vm_e1000_params(&cfg->nets[i], &(struct e1000_params){ 0 }), vd->ne1000,
+						&vm->mem, &vd->io, &vd->pci)) < 0) {
 				free(e);
 				return err;
 			}

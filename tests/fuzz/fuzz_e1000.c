@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/mmds_config.h"   /* MMDS_DEFAULT_IPV4 */
 #include "devices/e1000/e1000.h"
 #include "fuzz_common.h"
 #include "mmds/proto.h"

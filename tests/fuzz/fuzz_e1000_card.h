@@ -15,8 +15,8 @@ static inline int fuzz_e1000_make(struct e1000 *e, int *peer, const struct guest
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	struct net_config cfg = { .iface_id = "f", .host_dev_name = "f", .has_mac = true,
-				  .guest_mac = { 2, 0, 0, 0, 0, 1 }, .model = NET_MODEL_E1000 };
+	struct e1000_params cfg = { .iface_id = "f", .host_dev_name = "f", .has_mac = true,
+				    .guest_mac = { 2, 0, 0, 0, 0, 1 } };
 	if (e1000_create_fd(e, &cfg, 0, sv[0], mem, NULL, NULL) < 0) {
 		close(sv[1]);
 		return -EIO;

@@ -61,8 +61,7 @@ static inline int fe_setup(bool has_mac)
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) < 0)
 		return -errno;
-	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = has_mac,
-				  .model = NET_MODEL_E1000 };
+	struct e1000_params cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = has_mac };
 	memcpy(cfg.guest_mac, fe_mac, 6);
 	int err = e1000_create_fd(&fe, &cfg, 0, sv[0], &fe_mem, NULL, NULL);
 	if (err < 0) {

@@ -450,7 +450,7 @@ TEST(e1000_io_bar_on_the_pci_bus)
 	int sv[2];
 	REQUIRE_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv), 0);
 	fe_peer = sv[1];
-	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = true };
+	struct e1000_params cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = true };
 	memcpy(cfg.guest_mac, fe_mac, 6);
 	REQUIRE_EQ(e1000_create_fd(&fe, &cfg, 0, sv[0], &fe_mem, NULL, &pci), 0);
 	uint32_t bar1 = (uint32_t)get_le(fe.pci.st.cfg + 0x14, 4);

@@ -24,8 +24,7 @@ static void open_tap(char *name, size_t cap, int *sock)
 	snprintf(name, cap, "pe1kgso%d", (int)(getpid() % 100000));
 	REQUIRE_EQ(fe_setup(true), 0);   /* guest memory; the socket-pair card is not used */
 	fe_teardown();
-	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = name, .has_mac = true,
-				  .model = NET_MODEL_E1000 };
+	struct e1000_params cfg = { .iface_id = "eth0", .host_dev_name = name, .has_mac = true };
 	memcpy(cfg.guest_mac, fe_mac, 6);
 	REQUIRE_EQ(e1000_create(&fe, &cfg, 0, &fe_mem, NULL, NULL), 0);
 	fe.pci.st.cfg[4] |= 0x4;   /* bus mastering */

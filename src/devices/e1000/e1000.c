@@ -244,7 +244,7 @@ static int watch(struct e1000 *e, int fd, uint32_t events)
 	return epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &x) < 0 ? -errno : 0;
 }
 
-static int setup(struct e1000 *e, const struct net_config *cfg, unsigned index, const struct guest_mem *mem,
+static int setup(struct e1000 *e, const struct e1000_params *cfg, unsigned index, const struct guest_mem *mem,
 		 struct io_thread *io, struct pci_bus *bus)
 {
 	e->mem = mem;
@@ -312,7 +312,7 @@ static void init_struct(struct e1000 *e)
 	e->rx_rl.timer_fd = e->tx_rl.timer_fd = -1;
 }
 
-int e1000_create(struct e1000 *e, const struct net_config *cfg, unsigned index,
+int e1000_create(struct e1000 *e, const struct e1000_params *cfg, unsigned index,
 		 const struct guest_mem *mem, struct io_thread *io, struct pci_bus *bus)
 {
 	init_struct(e);
@@ -331,7 +331,7 @@ int e1000_create(struct e1000 *e, const struct net_config *cfg, unsigned index,
 	return 0;
 }
 
-int e1000_create_fd(struct e1000 *e, const struct net_config *cfg, unsigned index, int fd,
+int e1000_create_fd(struct e1000 *e, const struct e1000_params *cfg, unsigned index, int fd,
 		    const struct guest_mem *mem, struct io_thread *io, struct pci_bus *bus)
 {
 	init_struct(e);

@@ -20,7 +20,6 @@
 #ifndef PETREL_DEVICES_E1000_E1000_H
 #define PETREL_DEVICES_E1000_E1000_H
 
-#include "config/devices_config.h"
 #include "devices/dev_state.h"
 #include "devices/e1000/e1000_regs.h"
 #include "devices/pci/pci.h"
@@ -37,6 +36,7 @@ struct mmds;
 struct outgate;
 struct io_thread;
 
+#define E1000_ID_MAX 64           /* the longest iface_id kept (the definition allows DEVICES_ID_MAX) */
 #define E1000_EEPROM_WORDS 64
 #define E1000_PHY_REGS 32
 #define E1000_MTA_WORDS 128
@@ -91,7 +91,7 @@ struct e1000 {
 	struct e1000_state st;
 	pthread_mutex_t lock;
 	char name[32];
-	char iface_id[DEVICES_ID_MAX + 1];
+	char iface_id[E1000_ID_MAX + 1];
 	uint8_t mac[6];            /* the configured (or generated) MAC: the EEPROM's words 0..2 */
 	bool mac_fixed;            /* configured (a restore must match it), else chosen by petrel */
 	const struct guest_mem *mem;
@@ -123,12 +123,22 @@ struct e1000 {
 	struct e1000_host_stats stats;
 };
 
+/* What an E1000 is made from (vm/device_params.c fills it from the VM definition's network
+ * interface; devices/ never sees config/). */
+struct e1000_params {
+	const char *iface_id;
+	const char *host_dev_name;    /* the tap (e1000_create) */
+	bool has_mac;
+	uint8_t guest_mac[6];
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter;
+};
+
 /* Create the card for an interface (opens its tap) and put it on the bus. index names it. */
-int e1000_create(struct e1000 *e, const struct net_config *cfg, unsigned index,
+int e1000_create(struct e1000 *e, const struct e1000_params *cfg, unsigned index,
 		 const struct guest_mem *mem, struct io_thread *io, struct pci_bus *bus);
 /* The same over a datagram fd that carries whole frames with the vnet header (tests,
  * fuzzing); bus may be NULL (no INTx then). Takes fd. */
-int e1000_create_fd(struct e1000 *e, const struct net_config *cfg, unsigned index, int fd,
+int e1000_create_fd(struct e1000 *e, const struct e1000_params *cfg, unsigned index, int fd,
 		    const struct guest_mem *mem, struct io_thread *io, struct pci_bus *bus);
 void e1000_destroy(struct e1000 *e);
 /* Register accesses as the PCI bus makes them (BAR 0 registers, BAR 1 I/O window). */

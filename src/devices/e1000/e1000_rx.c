@@ -20,6 +20,11 @@
 #include <zlib.h>
 
 #define RX_BUDGET 256
+/* The longest frame the card takes, CRC included (8254x SDM, RCTL.LPE): 1522 bytes (a VLAN
+ * frame), or 16384 with long packets on (jumbo frames, 9018 bytes and more); longer ones are
+ * dropped and counted in ROC. */
+#define E1000_RX_SHORT_MAX 1522u
+#define E1000_RX_LONG_MAX 16384u
 #define ETH_MIN 60
 #define VNET_F_NEEDS_CSUM 1
 
@@ -114,7 +119,7 @@ int e1000_rx_deliver(struct e1000 *e, uint8_t *buf, uint32_t buf_len)
 	if (flen < ETH_MIN)
 		flen = ETH_MIN;
 	uint32_t total = flen + ((s->rctl & E1000_RCTL_SECRC) ? 0 : 4);
-	if (!(s->rctl & E1000_RCTL_LPE) && total > 1522) {
+	if (len + 4 > ((s->rctl & E1000_RCTL_LPE) ? E1000_RX_LONG_MAX : E1000_RX_SHORT_MAX)) {   /* as on the wire */
 		s->stats[E1000_ST_ROC]++;
 		stat_add(&e->stats.rx_dropped, 1);
 		return 1;
@@ -203,7 +208,8 @@ void e1000_rx(struct e1000 *e)
 			e->rx_len = 0;
 			continue;
 		}
-		if (!e->rx_paid && !(e->rx_paid = rate_limiter_admit(&e->rx_rl, len, now_ns())))
+		if (!e->rx_paid && rate_limiter_active(&e->rx_rl) &&
+		    !(e->rx_paid = rate_limiter_admit(&e->rx_rl, len, now_ns())))
 			break;   /* rx_rate_limiter: the frame waits for the timer */
 		finish_csum(e->rx_buf, f, len);
 		if (!e1000_rx_deliver(e, e->rx_buf, e->rx_len)) {

@@ -149,7 +149,7 @@ static int send_unit(struct e1000 *e, uint32_t n, uint32_t end, bool *rs_done, b
 		if (bad || !len) {
 			stat_add(&e->stats.tx_malformed, 1);
 		} else {
-			if (!rate_limiter_admit(&e->tx_rl, len, now_ns()))
+			if (rate_limiter_active(&e->tx_rl) && !rate_limiter_admit(&e->tx_rl, len, now_ns()))
 				return -EAGAIN;   /* tx_rate_limiter: again when its timer fires */
 			if (e1000_tx_packet(e, len, tse, popts, vle, vlan, cso, css) == -EAGAIN) {
 				e->tx_waiting = true;   /* the tap is full: again when it is writable */
