@@ -71,6 +71,9 @@ struct vm {
 	json_t *replica_status;     /* the worker's GET /replication, refreshed (owned) */
 	void *verb_data;            /* a clone request (clone.c), the verb's to free */
 	json_t *verb_result;        /* what the verb answers instead of the VM (clones), or NULL */
+	uint64_t serial;            /* supervise.c: tells this VM from a later one at its address */
+	uint64_t launch_t0;         /* worker.c: when its last start began (CLOCK_MONOTONIC ms) */
+	unsigned launch_ms[3];      /* ... and ms from then to spawned, API answering, jail filled */
 };
 
 struct manager {
@@ -278,6 +281,8 @@ const char *replica_route(struct manager *m, struct vm *vm, const char *method, 
 int replica_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen);
 /* The worker of vm has ended (m->lock held): its part in a pair with it. */
 void replica_ended(struct manager *m, struct vm *vm);
+/* vm's replicated worker was re-adopted (adopt.c): follow its replication again. */
+void replica_adopted(struct manager *m, struct vm *vm);
 /* clone.c: N VMs from a snapshot on qcow2 overlays (POST /vms/NAME/clone). prepare parses
  * the body and checks it against the inventory (m->lock held), run makes and starts them. */
 #define CLONE_MAX 1000
