@@ -49,6 +49,8 @@ static void adopted_event(struct manager *m, struct vm *vm, bool query)
 {
 	if (query)
 		runstate_query(m, vm);
+	if (vm->replica != REPLICA_NONE)
+		replica_adopted(m, vm);
 	event_emit(m, vm->def.name, "adopted", json_pack("{s:i, s:s}", "pid", (int)vm->pid, "state",
 							 vm_state_name(vm->state)));
 }
