@@ -196,9 +196,10 @@ int runstate_save(struct manager *m, struct vm *vm);
 void runstate_remove(struct manager *m, const char *name);
 /* Re-adopt vm's worker if its run state names a live one (pid + start time): 1 adopted,
  * 0 none (no state), -ESRCH: it was running and died while petreld was away. The state is the
- * saved one until runstate_query asks the worker (adopt.c does that for all of them at once). */
+ * saved one until the worker is asked (adopt.c does that for all of them, in the background). */
 int runstate_adopt(struct manager *m, struct vm *vm);
-void runstate_query(struct manager *m, struct vm *vm);
+/* The state a worker's API socket says (GET /): VM_RUNNING or VM_PAUSED, or -errno. */
+int runstate_ask(struct manager *m, const char *sock);
 
 /* adopt.c: at start-up, re-adopt every worker that outlived the last petreld. */
 void adopt_all(struct manager *m);

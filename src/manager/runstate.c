@@ -87,20 +87,17 @@ int runstate_adopt(struct manager *m, struct vm *vm)
 	return 1;
 }
 
-void runstate_query(struct manager *m, struct vm *vm)
+int runstate_ask(struct manager *m, const char *sock)
 {
-	/* A standby holds the guest without running it: it stays one until promoted (the
-	 * replication watcher, replica_adopted, follows it from here on). */
-	if (vm->state == VM_STANDBY)
-		return;
-	/* The worker knows best whether it is paused. */
 	char *reply = NULL;
-	if (uhttp_request(vm->api_sock, "GET", "/", NULL, m->api_timeout_ms, &reply) == 200 && reply) {
+	int st = -EIO;
+	if (uhttp_request(sock, "GET", "/", NULL, m->api_timeout_ms, &reply) == 200 && reply) {
 		json_t *info = json_loads(reply, 0, NULL);
 		const char *s = json_string_value(json_object_get(info, "state"));
 		if (s)
-			vm->state = !strcmp(s, "Paused") ? VM_PAUSED : VM_RUNNING;
+			st = !strcmp(s, "Paused") ? VM_PAUSED : VM_RUNNING;
 		json_decref(info);
 	}
 	free(reply);
+	return st;
 }
