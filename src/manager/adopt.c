@@ -80,6 +80,42 @@ static void *confirm_all(void *arg)
 	return NULL;
 }
 
+/* The run-state checks, a few system calls per VM, spread over threads: on this host each
+ * system call is slow, and on a loaded one a single thread waits its turn for every one. */
+#define CHECK_THREADS 8
+
+struct check {
+	struct manager *m;
+	struct vm **vms;
+	int *result;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *check_worker(void *arg)
+{
+	struct check *c = arg;
+	for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
+		c->result[i] = runstate_adopt(c->m, c->vms[i]);
+	return NULL;
+}
+
+static void check_all(struct check *c)
+{
+	pthread_t t[CHECK_THREADS];
+	size_t nt = 0;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 128 << 10);
+	for (; nt < CHECK_THREADS && nt * 64 < c->n; nt++)
+		if (pthread_create(&t[nt], &attr, check_worker, c) != 0)
+			break;
+	pthread_attr_destroy(&attr);
+	check_worker(c);
+	for (size_t i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+}
+
 void adopt_all(struct manager *m)
 {
 	unsigned adopted = 0, dead = 0;
@@ -89,8 +125,20 @@ void adopt_all(struct manager *m)
 		count++;
 	struct confirm *c = calloc(1, sizeof(*c));
 	struct adopted *a = calloc(count ? count : 1, sizeof(*a));
-	for (struct vm *vm = m->vms; vm; vm = vm->next) {
-		int r = runstate_adopt(m, vm);
+	struct check ck = { .m = m, .vms = calloc(count ? count : 1, sizeof(struct vm *)),
+			    .result = calloc(count ? count : 1, sizeof(int)), .n = count };
+	if (!ck.vms || !ck.result) {  /* out of memory: one after another, below */
+		free(ck.vms);
+		ck.vms = NULL;
+	} else {
+		size_t i = 0;
+		for (struct vm *vm = m->vms; vm; vm = vm->next)
+			ck.vms[i++] = vm;
+		check_all(&ck);
+	}
+	size_t i = 0;
+	for (struct vm *vm = m->vms; vm; vm = vm->next, i++) {
+		int r = ck.vms ? ck.result[i] : runstate_adopt(m, vm);
 		if (r == 1) {
 			adopted++;
 			if (vm->replica != REPLICA_NONE)
@@ -107,6 +155,8 @@ void adopt_all(struct manager *m)
 			supervise_ended(m, vm, -1);
 		}
 	}
+	free(ck.vms);
+	free(ck.result);
 	fprintf(stderr, "petreld: %u worker(s) adopted, %u found dead, in %llu ms\n", adopted, dead,
 		(unsigned long long)(mgr_now_ms() - t0));
 	if (!c || !a || !n) {
