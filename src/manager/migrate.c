@@ -64,12 +64,10 @@ static json_t *figures_from_log(struct manager *m, struct vm *vm, long offset)
 	json_t *o = NULL;
 	if (fseek(f, offset, SEEK_SET) == 0)
 		while (fgets(line, sizeof(line), f)) {
-			const char *p = strstr(line, " completed: downtime ");
-			double down, total;
-			if (p && strstr(line, "migration to ") &&
-			    sscanf(p, " completed: downtime %lf ms, total %lf ms", &down, &total) == 2) {
+			json_t *one = peer_log_figures(line);
+			if (one) {
 				json_decref(o);
-				o = json_pack("{s:f, s:f}", "downtime_ms", down, "total_ms", total);
+				o = one;
 			}
 		}
 	fclose(f);
