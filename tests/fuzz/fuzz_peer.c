@@ -65,8 +65,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(err[0] != 0);
 	}
-	/* the whole input as a line of a source worker's log (migrate.c's figures) */
-	json_t *fig = peer_log_figures(text);
+	/* the whole input as a line of a source worker's log (migrate.c's figures; a C string:
+	 * fgets gave it so) */
+	char *line = malloc(size + 1);
+	memcpy(line, data, size);
+	line[size] = '\0';
+	json_t *fig = peer_log_figures(line);
+	free(line);
 	if (fig) {
 		FUZZ_CHECK(json_real_value(json_object_get(fig, "downtime_ms")) >= 0);
 		FUZZ_CHECK(json_real_value(json_object_get(fig, "total_ms")) >= 0);
