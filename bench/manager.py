@@ -90,6 +90,22 @@ def started_in_ms(p):
     return (time.perf_counter() - t0) * 1000
 
 
+def adoption(p, timeout=120):
+    """petreld's two adoption lines (adopt.c): the workers adopted (before the API answers) and,
+    in the background, their states confirmed by the workers themselves."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = p.log.read_text().splitlines()
+        last = max([i for i, line in enumerate(log) if "worker(s) adopted," in line], default=-1)
+        adopted = log[last:last + 1] if last >= 0 else []
+        confirmed = [line for line in log[last + 1:] if "confirmed by the workers" in line]
+        if adopted and (confirmed or " 0 worker(s) adopted" in adopted[-1]):
+            break
+        assert time.monotonic() < deadline, "petreld did not confirm the adopted workers' states"
+        time.sleep(0.02)
+    return "; ".join(line.split(": ", 1)[1] for line in adopted[-1:] + confirmed[-1:])
+
+
 def opt(args, name, default):
     if name in args:
         k = args.index(name)
@@ -237,10 +253,8 @@ def main():
         p.stop(signal.SIGKILL)
         # Real petrel workers (API up, nothing booted: no KVM needed) and their run state.
         workers = mgrlib.leave_workers(p, names)
-        ms = started_in_ms(p)
-        adopted = [line for line in p.log.read_text().splitlines() if "adopted" in line][-1]
-        print(f"  re-adoption of {n_adopt} unbooted workers after kill -9 of petreld: API answering in "
-              f"{ms:.1f} ms; {adopted.split(': ', 1)[1]}")
+        print(f"  re-adoption of {n_adopt} unbooted workers after kill -9 of petreld (load average "
+              f"{os.getloadavg()[0]:.1f}): API answering in {started_in_ms(p):.1f} ms; {adoption(p)}")
     finally:
         for w in workers:
             w.kill()
@@ -270,9 +284,7 @@ def main():
               f"GET /vms alone: {api_list_ms(p):.2f} ms")
         p.stop(signal.SIGKILL)
         ms = started_in_ms(p)
-        log = p.log.read_text().splitlines()
-        adopted = [line for line in log if "adopted" in line][-1]
-        print(f"  after kill -9 of petreld: API answering again in {ms:.1f} ms; {adopted.split(': ', 1)[1]}")
+        print(f"  after kill -9 of petreld: API answering again in {ms:.1f} ms; {adoption(p)}")
     finally:
         p.close()
     clone_bench(n_clone, idle_s)

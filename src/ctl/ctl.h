@@ -13,6 +13,9 @@
 extern bool ctl_json;
 /* One request to petreld: 0 and *out (may be NULL), or the exit status with the reason printed. */
 int ctl_request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out);
+/* arena.c: jansson's allocations from one pre-faulted region for a big answer of len bytes. */
+void ctl_arena_init(void);
+void ctl_arena_for(size_t len);
 int cmd_top(int argc, char **argv);
 int cmd_console(const char *name);
 int cmd_web_user(int argc, char **argv);

@@ -65,6 +65,8 @@ int ctl_request(const char *method, const char *path, const char *body, unsigned
 		fprintf(stderr, "petrelctl: cannot reach petreld at %s: %s\n", ctl_sock_path, strerror(-st));
 		return EXIT_UNREACHABLE;
 	}
+	if (reply)
+		ctl_arena_for(strlen(reply));
 	json_t *o = reply ? json_loads(reply, 0, NULL) : NULL;
 	free(reply);
 	if (st >= 400) {
@@ -389,6 +391,7 @@ static int cmd_events(void)
 
 int main(int argc, char **argv)
 {
+	ctl_arena_init();
 	const char *env = getenv("PETRELD_SOCKET");
 	if (env && *env)
 		ctl_sock_path = env;

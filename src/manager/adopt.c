@@ -1,86 +1,173 @@
 /* Re-adoption at start-up: the workers that outlived the last petreld are found from their run
- * state (pid + start time, checked one by one: cheap, no I/O to a worker), then every adopted
- * worker is asked for its state at once by a bounded pool of threads, so one slow or hung
- * worker costs its own timeout and not everyone's, and 1000 workers cost a few round trips. */
+ * state (pid + start time, checked one by one: cheap, no I/O to a worker). That is the
+ * adoption: from then on petreld holds each worker's pidfd, supervises it and serves the API,
+ * the VM reported in the state its run state saved. Then, in the background, every adopted
+ * worker is asked for its state by a bounded pool of threads (one slow or hung worker costs
+ * its own timeout, not everyone's), and a VM whose worker says otherwise (paused while the run
+ * state said running: a petreld killed during a snapshot) is corrected, unless a verb has
+ * changed it since. Asking 1000 workers costs ~1000 wake-ups of processes that each must be
+ * scheduled: on 2 loaded CPUs seconds, which is why the API does not wait for it. */
 #include "manager/manager.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ADOPT_THREADS 32
 
-struct adopt_pool {
-	struct manager *m;
-	struct vm **vms;
-	size_t n;
-	atomic_size_t next;
+struct adopted {
+	char name[VM_NAME_MAX + 1];
+	char sock[sizeof(((struct vm *)0)->api_sock)];
+	pid_t pid;
+	enum vm_state saved;    /* what adoption set, from the run state */
 };
 
-static void *adopt_worker(void *arg)
+struct confirm {
+	struct manager *m;
+	struct adopted *a;
+	size_t n;
+	atomic_size_t next;
+	uint64_t t0;
+};
+
+/* One answer applied (m->lock taken here): only to the same worker, in the state adoption
+ * gave it, with no verb running on it. */
+static void confirm_one(struct manager *m, const struct adopted *a)
 {
-	struct adopt_pool *p = arg;
-	for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < p->n;)
-		runstate_query(p->m, p->vms[i]);
+	int st = runstate_ask(m, a->sock);
+	pthread_mutex_lock(&m->lock);
+	struct vm *vm = vm_find(m, a->name);
+	if (vm && vm->pid == a->pid) {
+		if (st >= 0 && !vm->busy && vm->state == a->saved && (enum vm_state)st != a->saved) {
+			vm->state = (enum vm_state)st;
+			runstate_save(m, vm);
+		}
+		event_emit(m, a->name, "adopted", json_pack("{s:i, s:s}", "pid", (int)a->pid, "state",
+							    vm_state_name(vm->state)));
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void *confirm_worker(void *arg)
+{
+	struct confirm *c = arg;
+	for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
+		confirm_one(c->m, &c->a[i]);
 	return NULL;
 }
 
-/* Ask every adopted worker for its state; runs before the API serves, so no lock is needed:
- * each thread only writes the VMs it took. */
-static void query_all(struct manager *m, struct vm **vms, size_t n)
+static void *confirm_all(void *arg)
 {
-	struct adopt_pool p = { .m = m, .vms = vms, .n = n };
+	struct confirm *c = arg;
 	pthread_t t[ADOPT_THREADS];
 	size_t nt = 0;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 128 << 10);
-	for (; nt < ADOPT_THREADS && nt < n; nt++)
-		if (pthread_create(&t[nt], &attr, adopt_worker, &p) != 0)
+	for (; nt < ADOPT_THREADS && nt < c->n; nt++)
+		if (pthread_create(&t[nt], &attr, confirm_worker, c) != 0)
 			break;
 	pthread_attr_destroy(&attr);
-	adopt_worker(&p); /* this thread too (and alone if no thread could start) */
+	confirm_worker(c); /* this thread too (and alone if no thread could start) */
 	for (size_t i = 0; i < nt; i++)
 		pthread_join(t[i], NULL);
+	fprintf(stderr, "petreld: the states of %zu adopted worker(s) confirmed by the workers in %llu ms\n", c->n,
+		(unsigned long long)(mgr_now_ms() - c->t0));
+	free(c->a);
+	free(c);
+	return NULL;
 }
 
-static void adopted_event(struct manager *m, struct vm *vm, bool query)
+/* The run-state checks, a few system calls per VM, spread over threads: on this host each
+ * system call is slow, and on a loaded one a single thread waits its turn for every one. */
+#define CHECK_THREADS 8
+
+struct check {
+	struct manager *m;
+	struct vm **vms;
+	int *result;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *check_worker(void *arg)
 {
-	if (query)
-		runstate_query(m, vm);
-	event_emit(m, vm->def.name, "adopted", json_pack("{s:i, s:s}", "pid", (int)vm->pid, "state",
-							 vm_state_name(vm->state)));
+	struct check *c = arg;
+	for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
+		c->result[i] = runstate_adopt(c->m, c->vms[i]);
+	return NULL;
+}
+
+static void check_all(struct check *c)
+{
+	pthread_t t[CHECK_THREADS];
+	size_t nt = 0;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 128 << 10);
+	for (; nt < CHECK_THREADS && nt * 64 < c->n; nt++)
+		if (pthread_create(&t[nt], &attr, check_worker, c) != 0)
+			break;
+	pthread_attr_destroy(&attr);
+	check_worker(c);
+	for (size_t i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
 }
 
 void adopt_all(struct manager *m)
 {
 	unsigned adopted = 0, dead = 0;
 	uint64_t t0 = mgr_now_ms();
-	size_t count = 0;
+	size_t count = 0, n = 0;
 	for (struct vm *vm = m->vms; vm; vm = vm->next)
 		count++;
-	struct vm **live = calloc(count ? count : 1, sizeof(*live));
-	for (struct vm *vm = m->vms; vm; vm = vm->next) {
-		int r = runstate_adopt(m, vm);
+	struct confirm *c = calloc(1, sizeof(*c));
+	struct adopted *a = calloc(count ? count : 1, sizeof(*a));
+	struct check ck = { .m = m, .vms = calloc(count ? count : 1, sizeof(struct vm *)),
+			    .result = calloc(count ? count : 1, sizeof(int)), .n = count };
+	if (!ck.vms || !ck.result) {  /* out of memory: one after another, below */
+		free(ck.vms);
+		ck.vms = NULL;
+	} else {
+		size_t i = 0;
+		for (struct vm *vm = m->vms; vm; vm = vm->next)
+			ck.vms[i++] = vm;
+		check_all(&ck);
+	}
+	size_t i = 0;
+	for (struct vm *vm = m->vms; vm; vm = vm->next, i++) {
+		int r = ck.vms ? ck.result[i] : runstate_adopt(m, vm);
 		if (r == 1) {
-			if (live)
-				live[adopted] = vm;
-			else
-				adopted_event(m, vm, true); /* out of memory: one at a time */
 			adopted++;
+			if (vm->replica != REPLICA_NONE)
+				replica_adopted(m, vm);
+			if (a && vm->state != VM_STANDBY) {  /* a standby's watcher follows it */
+				struct adopted *x = &a[n++];
+				snprintf(x->name, sizeof(x->name), "%s", vm->def.name);
+				snprintf(x->sock, sizeof(x->sock), "%s", vm->api_sock);
+				x->pid = vm->pid;
+				x->saved = vm->state;
+			}
 		} else if (r == -ESRCH) {
 			dead++;
 			supervise_ended(m, vm, -1);
 		}
 	}
-	uint64_t t1 = mgr_now_ms();
-	if (live) {
-		query_all(m, live, adopted);
-		for (size_t i = 0; i < adopted; i++)
-			adopted_event(m, live[i], false);
+	free(ck.vms);
+	free(ck.result);
+	fprintf(stderr, "petreld: %u worker(s) adopted, %u found dead, in %llu ms\n", adopted, dead,
+		(unsigned long long)(mgr_now_ms() - t0));
+	if (!c || !a || !n) {
+		free(c);
+		free(a);
+		return;
 	}
-	free(live);
-	fprintf(stderr, "petreld: %u worker(s) adopted, %u found dead, in %llu ms (%llu checking run states)\n",
-		adopted, dead, (unsigned long long)(mgr_now_ms() - t0), (unsigned long long)(t1 - t0));
+	c->m = m;
+	c->a = a;
+	c->n = n;
+	c->t0 = t0;
+	if (mgr_detached(confirm_all, c) < 0)
+		confirm_all(c);   /* no thread: here, before the API serves */
 }

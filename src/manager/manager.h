@@ -71,6 +71,9 @@ struct vm {
 	json_t *replica_status;     /* the worker's GET /replication, refreshed (owned) */
 	void *verb_data;            /* a clone request (clone.c), the verb's to free */
 	json_t *verb_result;        /* what the verb answers instead of the VM (clones), or NULL */
+	uint64_t serial;            /* supervise.c: tells this VM from a later one at its address */
+	uint64_t launch_t0;         /* worker.c: when its last start began (CLOCK_MONOTONIC ms) */
+	unsigned launch_ms[3];      /* ... and ms from then to spawned, API answering, jail filled */
 };
 
 struct manager {
@@ -196,9 +199,10 @@ int runstate_save(struct manager *m, struct vm *vm);
 void runstate_remove(struct manager *m, const char *name);
 /* Re-adopt vm's worker if its run state names a live one (pid + start time): 1 adopted,
  * 0 none (no state), -ESRCH: it was running and died while petreld was away. The state is the
- * saved one until runstate_query asks the worker (adopt.c does that for all of them at once). */
+ * saved one until the worker is asked (adopt.c does that for all of them, in the background). */
 int runstate_adopt(struct manager *m, struct vm *vm);
-void runstate_query(struct manager *m, struct vm *vm);
+/* The state a worker's API socket says (GET /): VM_RUNNING or VM_PAUSED, or -errno. */
+int runstate_ask(struct manager *m, const char *sock);
 
 /* adopt.c: at start-up, re-adopt every worker that outlived the last petreld. */
 void adopt_all(struct manager *m);
@@ -281,6 +285,8 @@ const char *replica_route(struct manager *m, struct vm *vm, const char *method, 
 int replica_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen);
 /* The worker of vm has ended (m->lock held): its part in a pair with it. */
 void replica_ended(struct manager *m, struct vm *vm);
+/* vm's replicated worker was re-adopted (adopt.c): follow its replication again. */
+void replica_adopted(struct manager *m, struct vm *vm);
 /* clone.c: N VMs from a snapshot on qcow2 overlays (POST /vms/NAME/clone). prepare parses
  * the body and checks it against the inventory (m->lock held), run makes and starts them. */
 #define CLONE_MAX 1000

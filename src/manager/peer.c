@@ -136,8 +136,7 @@ void peer_forget_vm(struct manager *m, struct vm *vm)
 
 void peer_free_vm_later(struct vm *vm)
 {
-	/* The supervisor may still hold vm from its last round: after reap() saw the worker end it
-	 * lets go of the lock, then looks at the round's pidfds (supervise.c), vm's among them. */
-	usleep(1000 * 1000);
+	/* Taken out of the inventory by peer_forget_vm and no longer busy: nobody holds it now
+	 * (the supervisor checks that a VM of its last round is still listed before it looks). */
 	vm_free(vm);
 }

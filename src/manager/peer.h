@@ -62,8 +62,12 @@ int peer_tls_body(struct manager *m, struct vm *vm, json_t *body, const char *ur
 /* A TCP port free on every address now (the receiving worker listens there), or -errno. */
 int peer_free_port(void);
 /* Take vm out of m's list (m->lock held; its worker has ended), then, without the lock,
- * peer_free_vm_later (it waits for the supervisor's round to be over). */
+ * peer_free_vm_later (no one else holds it then: supervise.c checks a VM is still listed). */
 void peer_forget_vm(struct manager *m, struct vm *vm);
+/* peer_parse.c: one line of a source worker's log (a text the guest's console shares): its
+ * "migration to ... completed: downtime D ms, total T ms" as {"downtime_ms", "total_ms"} (both
+ * finite, >= 0), or NULL. */
+json_t *peer_log_figures(const char *line);
 void peer_free_vm_later(struct vm *vm);
 
 /* migrate.c: POST /vms/NAME/migrate (vm running, m->lock held): answers later. */

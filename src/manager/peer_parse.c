@@ -4,6 +4,7 @@
 #include "manager/peer.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,4 +120,16 @@ int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsign
 	free(text);
 	json_decref(o);
 	return e;
+}
+
+json_t *peer_log_figures(const char *line)
+{
+	const char *p = strstr(line, " completed: downtime ");
+	double down, total;
+	if (!p || !strstr(line, "migration to ") ||
+	    sscanf(p, " completed: downtime %lf ms, total %lf ms", &down, &total) != 2)
+		return NULL;
+	if (!isfinite(down) || !isfinite(total) || down < 0 || total < 0)
+		return NULL;
+	return json_pack("{s:f, s:f}", "downtime_ms", down, "total_ms", total);
 }

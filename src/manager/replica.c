@@ -138,6 +138,11 @@ static void watch_start(struct manager *m, struct vm *vm)
 	}
 }
 
+void replica_adopted(struct manager *m, struct vm *vm)
+{
+	watch_start(m, vm);
+}
+
 void replica_ended(struct manager *m, struct vm *vm)
 {
 	vm->replica = REPLICA_NONE;

@@ -14,11 +14,14 @@ int runstate_save(struct manager *m, struct vm *vm)
 {
 	char dir[PATH_MAX], err[256];
 	snprintf(dir, sizeof(dir), "%s/run", m->state_dir);
-	json_t *o = json_pack("{s:i, s:I, s:i, s:s, s:s, s:s, s:I, s:i}", "pid", (int)vm->pid,
+	/* A replicated VM's part too: a standby re-adopted must wait on as a standby, never be
+	 * taken for a running VM (nor restarted as one by its policy). */
+	json_t *o = json_pack("{s:i, s:I, s:i, s:s, s:s, s:s, s:I, s:i, s:s, s:O?}", "pid", (int)vm->pid,
 			      "start_time", (json_int_t)vm->start_time, "vmm_pid", (int)vm->vmm_pid,
 			      "api_socket", vm->api_sock, "jail_dir", vm->jail_dir, "state",
 			      vm_state_name(vm->state), "started_at", (json_int_t)vm->started_at,
-			      "restarts", (int)vm->restarts);
+			      "restarts", (int)vm->restarts, "replica", vm->replica == REPLICA_PRIMARY ? "primary"
+			      : vm->replica == REPLICA_STANDBY ? "standby" : "none", "replica_args", vm->replica_args);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	int e = text ? defs_write_atomic(dir, vm->def.name, text, err, sizeof(err)) : -ENOMEM;
@@ -45,14 +48,21 @@ int runstate_adopt(struct manager *m, struct vm *vm)
 	json_t *o = json_loads(text, 0, NULL);
 	free(text);
 	json_int_t pid = 0, vmm = 0, st = 0, started = 0, restarts = 0;
-	const char *sock = "", *jail = "", *state = "";
-	int r = o ? json_unpack(o, "{s:I, s:I, s:I, s:s, s:s, s:s, s?I, s?I}", "pid", &pid, "start_time", &st,
+	const char *sock = "", *jail = "", *state = "", *replica = "none";
+	json_t *rargs = NULL;
+	int r = o ? json_unpack(o, "{s:I, s:I, s:I, s:s, s:s, s:s, s?I, s?I, s?s, s?o}", "pid", &pid, "start_time", &st,
 				"vmm_pid", &vmm, "api_socket", &sock, "jail_dir", &jail, "state", &state,
-				"started_at", &started, "restarts", &restarts)
+				"started_at", &started, "restarts", &restarts, "replica", &replica, "replica_args", &rargs)
 		      : -1;
+	enum vm_state saved = !strcmp(state, "paused") ? VM_PAUSED : !strcmp(state, "standby") ? VM_STANDBY : VM_RUNNING;
+	enum replica_role role = !strcmp(replica, "primary") ? REPLICA_PRIMARY
+				 : !strcmp(replica, "standby") || saved == VM_STANDBY ? REPLICA_STANDBY : REPLICA_NONE;
 	if (r == 0) {
 		snprintf(vm->api_sock, sizeof(vm->api_sock), "%s", sock);
 		snprintf(vm->jail_dir, sizeof(vm->jail_dir), "%s", jail);
+		json_decref(vm->replica_args);
+		vm->replica_args = json_is_object(rargs) ? json_incref(rargs) : NULL;
+		vm->replica = role;   /* also when it died: no restart policy boots a second copy */
 	}
 	json_decref(o);
 	if (r < 0 || pid <= 0 || st <= 0)
@@ -73,20 +83,21 @@ int runstate_adopt(struct manager *m, struct vm *vm)
 		return -ESRCH;
 	}
 	vm->pidfd = fd;
-	vm->state = !strcmp(state, "paused") ? VM_PAUSED : VM_RUNNING;
+	vm->state = saved;
 	return 1;
 }
 
-void runstate_query(struct manager *m, struct vm *vm)
+int runstate_ask(struct manager *m, const char *sock)
 {
-	/* The worker knows best whether it is paused. */
 	char *reply = NULL;
-	if (uhttp_request(vm->api_sock, "GET", "/", NULL, m->api_timeout_ms, &reply) == 200 && reply) {
+	int st = -EIO;
+	if (uhttp_request(sock, "GET", "/", NULL, m->api_timeout_ms, &reply) == 200 && reply) {
 		json_t *info = json_loads(reply, 0, NULL);
 		const char *s = json_string_value(json_object_get(info, "state"));
 		if (s)
-			vm->state = !strcmp(s, "Paused") ? VM_PAUSED : VM_RUNNING;
+			st = !strcmp(s, "Paused") ? VM_PAUSED : VM_RUNNING;
 		json_decref(info);
 	}
 	free(reply);
+	return st;
 }

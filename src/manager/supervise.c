@@ -91,10 +91,27 @@ static void reap(struct manager *m)
 
 static void *restart_thread(void *arg);
 
+/* Whether w (a VM seen in an earlier round, maybe freed since: undefined, migrated away) is
+ * still the same VM of the inventory. Its pointer is only compared until it is found listed;
+ * the serial tells a VM allocated again at the same address from the one seen. m->lock held. */
+struct watched {
+	struct vm *vm;
+	uint64_t serial;
+};
+
+static struct vm *still_listed(struct manager *m, const struct watched *w)
+{
+	for (struct vm *vm = m->vms; vm; vm = vm->next)
+		if (vm == w->vm)
+			return vm->serial == w->serial ? vm : NULL;
+	return NULL;
+}
+
 void supervise_loop(struct manager *m)
 {
 	static struct pollfd pfd[MAX_WATCHED + 1];
-	static struct vm *who[MAX_WATCHED + 1];
+	static struct watched who[MAX_WATCHED + 1];
+	static uint64_t serials;
 	while (!__atomic_load_n(&m->quitting, __ATOMIC_RELAXED)) {
 		reap(m);
 		nfds_t n = 1;
@@ -103,9 +120,11 @@ void supervise_loop(struct manager *m)
 		pfd[0] = (struct pollfd){ m->wake, POLLIN, 0 };
 		pthread_mutex_lock(&m->lock);
 		for (struct vm *vm = m->vms; vm; vm = vm->next) {
+			if (!vm->serial)
+				vm->serial = ++serials;
 			if (vm->pidfd >= 0 && n <= MAX_WATCHED) {
 				pfd[n] = (struct pollfd){ vm->pidfd, POLLIN, 0 };
-				who[n++] = vm;
+				who[n++] = (struct watched){ vm, vm->serial };
 			}
 			if (!vm->restart_due || vm->busy)
 				continue;
@@ -133,17 +152,21 @@ void supervise_loop(struct manager *m)
 			}
 		}
 		reap(m);
+		/* The lock was let go since the round began (poll, reap): a VM of the round may have
+		 * ended, been undefined and freed. Only VMs still listed are looked at. */
 		pthread_mutex_lock(&m->lock);
 		for (nfds_t i = 1; i < n; i++) {
-			struct vm *vm = who[i];
-			if (!(pfd[i].revents & POLLIN) || vm->pidfd != pfd[i].fd)
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			struct vm *vm = still_listed(m, &who[i]);
+			if (!vm || vm->pidfd != pfd[i].fd)
 				continue;
 			/* Not petreld's child (adopted): its exit status is not ours to know. */
 			int status;
 			pid_t r = waitpid(vm->pid, &status, WNOHANG);
 			if (r == vm->pid)
 				supervise_ended(m, vm, status);
-			else if (r < 0 && errno == ECHILD)
+			else if (r < 0 && errno == ECHILD && proc_start_time(vm->pid) != vm->start_time)
 				supervise_ended(m, vm, -1);
 		}
 		pthread_mutex_unlock(&m->lock);

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Re-adoption at petreld's start (adopt.c), without KVM: real petrel workers (their API up, no
 VM booted) left behind by a petreld that died, their run state as petreld writes it. Every live
-worker is adopted and asked for its state; a pid whose start time does not match is never taken
+worker is adopted at once and asked for its state in the background; a pid whose start time does not match is never taken
 for the VM (it is reported crashed and the process is left alone)."""
 import json
 import signal
 import subprocess
+import time
 
 import mgrlib
 
@@ -27,6 +28,13 @@ def test_adopts_many_workers_and_asks_each():
             "pid": other.pid, "start_time": mgrlib.proc_start_time(other.pid) + 1, "vmm_pid": other.pid,
             "api_socket": str(p.state / "sock" / "stale.sock"), "jail_dir": "", "state": "running"}))
         p.start()
+        # Adopted before the API answers, the saved state reported until the workers' answers.
+        by = {v["name"]: v for v in p.api("GET", "/vms")[1]}
+        assert all(by[n]["pid"] == w.pid for n, w in zip(names, workers))
+        deadline = time.monotonic() + 30
+        while "confirmed by the workers" not in p.log.read_text():
+            assert time.monotonic() < deadline, p.log.read_text()
+            time.sleep(0.05)
         st, vms = p.api("GET", "/vms")
         by = {v["name"]: v for v in vms}
         for n, w in zip(names, workers):

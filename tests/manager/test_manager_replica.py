@@ -207,3 +207,37 @@ def test_a_killed_standby_is_not_restarted_by_its_policy(petreld):
     assert vm["state"] == "crashed" and "pid" not in vm and "replica" not in vm, vm
     log = (p.state / "logs" / "sb.log").read_text()
     assert "restart policy" not in log and "start failed" not in log, log
+
+
+@pytest.mark.parametrize("how", ["waiting", "died"])
+def test_a_restarted_petreld_readopts_a_standby_as_a_standby(petreld, how):
+    """petreld killed (-9) while a standby waits: the next one finds the worker a standby still
+    (not a running VM), follows its replication, and keeps refusing what a standby is not; a
+    standby that died while petreld was away is crashed, and no restart policy boots it."""
+    p = petreld()
+    assert p.define("sb", kernel="/bin/true", petrel={"restart": "always"})[0] == 201
+    url = f"tcp:127.0.0.1:{free_port()}"
+    assert p.ctl("replica", "sb", "standby", "--listen", url).returncode == 0
+    wait_replica(p, "sb", "waiting", timeout=10)
+    pid = p.api("GET", "/vms/sb")[1]["vmm_pid"]
+    p.stop(signal.SIGKILL)
+    if how == "died":
+        os.kill(pid, signal.SIGKILL)
+    p.start()
+    vm = p.api("GET", "/vms/sb")[1]
+    if how == "died":
+        time.sleep(2)  # past the policy's first backoff (1 s)
+        vm = p.api("GET", "/vms/sb")[1]
+        assert vm["state"] == "crashed" and "pid" not in vm, vm
+        assert "restart policy" not in (p.state / "logs" / "sb.log").read_text()
+        return
+    assert vm["state"] == "standby" and vm["replica"] == "standby" and vm["vmm_pid"] == pid, vm
+    o = wait_replica(p, "sb", "waiting", timeout=10)
+    assert o["role"] == "standby" and o["running"] is False, o
+    # The same standby again is done already; a start is refused: it is no VM to boot here.
+    assert p.ctl("replica", "sb", "standby", "--listen", url).returncode == 0
+    r = p.ctl("start", "sb")
+    assert r.returncode == 1 and "standby here" in r.stderr, r.stderr
+    assert [v["name"] for v in p.api("GET", "/list/running")[1]] == ["sb"]
+    assert p.ctl("destroy", "sb").returncode == 0
+    assert p.api("GET", "/vms/sb")[1]["state"] == "shut off"
