@@ -21,7 +21,11 @@
 # writes a request into $PETREL_CLUSTER_DIR/fence; this script's fence daemon (`_fenced`, in
 # the root namespaces, started by `up`) kills or boots the target host and answers.
 #
-# Env: PETREL_CLUSTER_DIR   state (default /tmp/petrel-cluster)
+# Env: PETREL_CLUSTER_DIR   every host's state and logs (default /tmp/petrel-cluster); under
+#                           scripts/nested-kvm.sh put it outside /tmp, /run, /dev/shm (the L1's
+#                           tmpfs) to read the logs after the run, e.g. $ROOT/build/cluster
+#      PETREL_CLUSTER_WAIT  seconds `up` waits for quorum, then again for Pacemaker's DC and the
+#                           fence device (default 60; under nested KVM on TCG links take ~70 s)
 #      PETREL_BUILD         where petreld, petrelctl, petrel, petrel-jailer are (default ROOT/build)
 #      PETREL_CLUSTER_NO_RT=1  corosync without real-time scheduling (emulated CPUs)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
@@ -35,6 +39,7 @@ C=${PETREL_CLUSTER_DIR:-/tmp/petrel-cluster}
 BUILD=${PETREL_BUILD:-$ROOT/build}
 TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
 BOOT_DELAY=${PETREL_CLUSTER_BOOT_DELAY:-5}
+WAIT=${PETREL_CLUSTER_WAIT:-60}
 BR=pclbr0
 NET=10.239.39
 OCF_DIR=/usr/lib/ocf/resource.d/petrel
@@ -242,7 +247,13 @@ wait_for() { # SECONDS WHAT CMD...: until CMD succeeds
 	shift 2
 	end=$((SECONDS + t))
 	until "$@" >/dev/null 2>&1; do
-		((SECONDS < end)) || die "timed out after ${t}s waiting for $what"
+		if ((SECONDS >= end)); then
+			# what each host's corosync sees of its links, for the post-mortem (logs in $C)
+			for h in $(hosts); do
+				[[ -n $(init_pid "$h") ]] && in_host "$h" corosync-cfgtool -s 2>&1 | sed "s/^/$h: /" >&2
+			done
+			die "timed out after ${t}s waiting for $what (logs: $C/hosts/*/var/log)"
+		fi
 		sleep 0.2
 	done
 }
@@ -301,9 +312,10 @@ up() {
 	for h in $(hosts); do
 		host_boot "$h"
 	done
-	wait_for 60 "quorum of $n hosts" quorate_with h1 "$n"
-	wait_for 120 "Pacemaker on $n hosts" pcmk_online h1 "$n"
-	wait_for 60 "the fence device" fence_started h1
+	[[ $WAIT =~ ^[0-9]+$ ]] || die "PETREL_CLUSTER_WAIT: a number of seconds"
+	wait_for "$WAIT" "quorum of $n hosts" quorate_with h1 "$n"
+	wait_for $((2 * WAIT)) "Pacemaker on $n hosts" pcmk_online h1 "$n"
+	wait_for "$WAIT" "the fence device" fence_started h1
 	log "up: $n hosts ($(hosts | tr '\n' ' ')) quorate, STONITH enabled; state in $C"
 }
 

@@ -55,7 +55,7 @@ class Cluster:
 
     def up(self):
         self.sh("down", check=False)
-        self.sh("up", str(self.n), timeout=400)
+        self.sh("up", str(self.n), timeout=60 + 4 * int(self.env.get("PETREL_CLUSTER_WAIT", 60)))
         return self
 
     def down(self):
@@ -155,7 +155,13 @@ class Cluster:
         return [h for h in self.hosts if self.vm_state(h, name) in ("running", "paused")]
 
 
+# Every wait's timeout times this (PETREL_CLUSTER_TIME_SCALE): under nested KVM on QEMU's TCG
+# everything runs many times slower than on hardware
+SCALE = float(os.environ.get("PETREL_CLUSTER_TIME_SCALE", "1"))
+
+
 def wait(cond, timeout, what, step=0.25):
+    timeout *= SCALE
     end = time.monotonic() + timeout
     while True:
         v = cond()
