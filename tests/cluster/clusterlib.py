@@ -35,6 +35,10 @@ def missing():
     return None
 
 
+# petrel's own log lines among a worker's console output (as tests/manager reads them)
+PETREL_LINE = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[[^\]\n]*\] |petrel: )[^\n]*\n")
+
+
 class Cluster:
     def __init__(self, n=3, token_ms=None, cdir=None):
         self.n = n
@@ -150,6 +154,29 @@ class Cluster:
         r = self.x(host, "timeout", "4", str(BUILD / "petrelctl"), "console", name, timeout=30)
         return [int(m) for m in re.findall(r"^count=(\d+)", r.stdout, re.M)]
 
+    def worker_log(self, host, name):
+        """Where host's petreld logs VM name's worker (its console): outside the host, so it
+        outlives a kill (scripts/cluster.sh binds it over /run/petreld/logs)."""
+        return self.dir / "hosts" / host / "petreld-logs" / f"{name}.worker.log"
+
+    def log_size(self, host, name):
+        try:
+            return self.worker_log(host, name).stat().st_size
+        except OSError:
+            return 0
+
+    def console(self, host, name, since=0):
+        """VM name's console on host from byte `since` of its worker log, petrel's own log
+        lines taken out."""
+        try:
+            with open(self.worker_log(host, name), "rb") as f:
+                f.seek(since)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        # a log line may land in the middle of a console line: cut it out where it stands
+        return PETREL_LINE.sub("", text)
+
     def running_on(self, name):
         """The hosts whose petreld says VM name runs."""
         return [h for h in self.hosts if self.vm_state(h, name) in ("running", "paused")]
@@ -172,9 +199,9 @@ def wait(cond, timeout, what, step=0.25):
         time.sleep(step)
 
 
-def vm_definition(path, name, kernel, disk=None):
+def vm_definition(path, name, kernel, disk=None, boot_args=None):
     """A petreld definition of the counter test guest on the shared storage."""
-    doc = {"boot-source": {"kernel_image_path": str(kernel)},
+    doc = {"boot-source": {"kernel_image_path": str(kernel), **({"boot_args": boot_args} if boot_args else {})},
            "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
            "petrel": {"name": name}}
     if disk:
