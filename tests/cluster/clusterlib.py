@@ -189,6 +189,7 @@ SCALE = float(os.environ.get("PETREL_CLUSTER_TIME_SCALE", "1"))
 
 def wait(cond, timeout, what, step=0.25):
     timeout *= SCALE
+    step *= SCALE   # each look spawns processes in the hosts: fewer of them on a slow machine
     end = time.monotonic() + timeout
     while True:
         v = cond()
@@ -214,6 +215,8 @@ def vm_definition(path, name, kernel, disk=None, boot_args=None):
 def vm_resource(rid, config, promotable=False, monitor="2s", **params):
     """The CIB XML of a petrel-vm resource: a primitive that may live-migrate, or a promotable
     clone of two instances (replicated VM)."""
+    # fewer monitors on a slow machine (PETREL_CLUSTER_TIME_SCALE)
+    monitor = f"{float(monitor.rstrip('s')) * SCALE:g}s"
     params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 10, **params}
     ia = "".join(f'<nvpair id="{rid}-{k}" name="{k}" value="{v}"/>' for k, v in params.items())
     ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="90s"/>'
@@ -222,7 +225,7 @@ def vm_resource(rid, config, promotable=False, monitor="2s", **params):
            f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="60s"/>')
     if promotable:
         ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="30s"/>'
-                f'<op id="{rid}-mon-u" name="monitor" interval="3s" role="Unpromoted" timeout="30s"/>'
+                f'<op id="{rid}-mon-u" name="monitor" interval="{3 * SCALE:g}s" role="Unpromoted" timeout="30s"/>'
                 f'<op id="{rid}-promote" name="promote" interval="0" timeout="120s"/>'
                 f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>'
                 # a primary's first sync to its standby happens in a notify
