@@ -49,7 +49,8 @@ step_extra() { scripts/fetch-guest-generic.sh && scripts/linux-extra.sh; }  # th
 step_bench() {
 	local rc=0 b
 	local benches=("run.py all" "snapshot.py" "migration.py" "replication.py"
-		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py")
+		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py"
+		"cluster.py")  # cluster: host kill -> VM elsewhere (cold, replicated), move vs migrate
 	for b in "${benches[@]}"; do
 		local name=${b%%.py*}
 		echo "== bench/$b"
