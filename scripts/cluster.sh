@@ -24,6 +24,10 @@
 # Env: PETREL_CLUSTER_DIR   every host's state and logs (default /tmp/petrel-cluster); under
 #                           scripts/nested-kvm.sh put it outside /tmp, /run, /dev/shm (the L1's
 #                           tmpfs) to read the logs after the run, e.g. $ROOT/build/cluster
+#      PETREL_CLUSTER_LOGS  a directory the hosts' logs are copied to every 10 s and at `down`
+#                           (their consoles too), for a cluster whose PETREL_CLUSTER_DIR is on a
+#                           tmpfs that vanishes: under nested KVM the L1's /tmp is fast where
+#                           the shared tree (9p) makes Pacemaker's CIB writes block for seconds
 #      PETREL_CLUSTER_WAIT  seconds `up` waits for quorum, then again for Pacemaker's DC and the
 #                           fence device (default 60; under nested KVM on TCG links take ~70 s)
 #      PETREL_BUILD         where petreld, petrelctl, petrel, petrel-jailer are (default ROOT/build)
@@ -181,6 +185,24 @@ fenced() {
 	done
 }
 
+# --- the logs, copied out of a cluster directory on tmpfs (PETREL_CLUSTER_LOGS) ---
+copy_logs() {
+	local h d=$PETREL_CLUSTER_LOGS
+	mkdir -p "$d"
+	cp -f "$C"/fence.log "$C"/fenced.log "$d/" 2>/dev/null || true
+	for h in $(hosts); do
+		mkdir -p "$d/$h"
+		cp -rf "$C/hosts/$h/var/log" "$C/hosts/$h/petreld-logs" "$C/hosts/$h/init.log" "$d/$h/" 2>/dev/null || true
+	done
+	return 0
+}
+
+copylogs() {
+	while sleep 10; do
+		copy_logs
+	done
+}
+
 # --- up / down / status ------------------------------------------------------------------------------
 write_corosync_conf() {
 	local n=$1 i
@@ -256,7 +278,7 @@ wait_for() { # SECONDS WHAT CMD...: until CMD succeeds
 		if ((SECONDS >= end)); then
 			# what each host's corosync sees of its links, for the post-mortem (logs in $C)
 			for h in $(hosts); do
-				[[ -n $(init_pid "$h") ]] && in_host "$h" corosync-cfgtool -s 2>&1 | sed "s/^/$h: /" >&2
+				[[ -n $(init_pid "$h") ]] && { in_host "$h" corosync-cfgtool -s 2>&1 | sed "s/^/$h: /" >&2 || true; }
 			done
 			die "timed out after ${t}s waiting for $what (logs: $C/hosts/*/var/log)"
 		fi
@@ -315,6 +337,10 @@ up() {
 		ip -n "pcl$h" link set lo up
 	done
 	setsid "$SELF" _fenced </dev/null >>"$C/fenced.log" 2>&1 &
+	if [[ -n ${PETREL_CLUSTER_LOGS:-} ]]; then
+		setsid "$SELF" _copylogs </dev/null >/dev/null 2>&1 &
+		echo $! >"$C/copylogs.pid"
+	fi
 	for h in $(hosts); do
 		host_boot "$h"
 	done
@@ -330,6 +356,9 @@ down() {
 	[[ $(id -u) == 0 ]] || die "needs root"
 	p=$(cat "$C/fenced.pid" 2>/dev/null || true)
 	[[ -n $p ]] && kill "$p" 2>/dev/null || true
+	p=$(cat "$C/copylogs.pid" 2>/dev/null || true)
+	[[ -n $p ]] && kill "$p" 2>/dev/null || true
+	[[ -n ${PETREL_CLUSTER_LOGS:-} && -e $C/hosts.list ]] && copy_logs
 	for h in $(hosts); do
 		host_kill "$h" || true
 		ip netns del "pcl$h" 2>/dev/null || true
@@ -372,5 +401,6 @@ cut) link "$2" down ;;
 mend) link "$2" up ;;
 _init) host_init "$2" ;;
 _fenced) fenced ;;
+_copylogs) copylogs ;;
 *) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;
 esac
