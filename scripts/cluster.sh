@@ -66,7 +66,10 @@ in_host() { # HOST CMD...: run inside the host's namespaces
 	shift
 	p=$(init_pid "$h")
 	[[ -n $p ]] || die "$h is down"
-	nsenter -t "$p" -m -u -n -p -- "$@"
+	# -r: entering a mount namespace resets the root to the namespace's, which in a chroot (the
+	# nested-KVM L1 runs everything chrooted into the machine's tree) is the one outside it:
+	# take the host init's root instead
+	nsenter -t "$p" -m -u -n -p -r -w -- "$@"
 }
 
 # --- a host's init: pid 1 of its pid namespace --------------------------------------------------
