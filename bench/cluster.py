@@ -37,6 +37,22 @@ COUNTER = clusterlib.BUILD / "tests" / "guests" / "counter.elf"
 CTL = str(clusterlib.BUILD / "petrelctl")
 
 
+def host_kind():
+    """What ran the VMs, for the figures' label (BENCH_HOST_KIND overrides it)."""
+    if os.environ.get("BENCH_HOST_KIND"):
+        return os.environ["BENCH_HOST_KIND"]
+    if not KVM:
+        return "no KVM"
+    if os.path.isdir("/sys/module/kvm_pvm"):
+        return "PVM"
+    try:
+        vendor = Path("/sys/class/dmi/id/sys_vendor").read_text().strip()
+    except OSError:
+        vendor = ""
+    # scripts/nested-kvm.sh's L1 is a QEMU machine; so is a QEMU/KVM VM with nested KVM
+    return f"nested KVM in a {vendor} VM" if vendor == "QEMU" else "KVM"
+
+
 def has_verb(verb):
     r = subprocess.run([CTL, "--help"], capture_output=True, text=True)
     return f"{verb} " in r.stdout + r.stderr
@@ -169,7 +185,7 @@ def main():
         print(f"bench/cluster.py: {why}")
         return
     c = clusterlib.Cluster(3, token_ms=TOKEN)
-    host = "KVM" if KVM else "no KVM"
+    host = host_kind()
     print(f"3 namespace hosts on one machine ({host}), Corosync token {TOKEN} ms, {RUNS} run(s)")
     c.up()
     try:

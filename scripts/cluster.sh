@@ -21,7 +21,15 @@
 # writes a request into $PETREL_CLUSTER_DIR/fence; this script's fence daemon (`_fenced`, in
 # the root namespaces, started by `up`) kills or boots the target host and answers.
 #
-# Env: PETREL_CLUSTER_DIR   state (default /tmp/petrel-cluster)
+# Env: PETREL_CLUSTER_DIR   every host's state and logs (default /tmp/petrel-cluster); under
+#                           scripts/nested-kvm.sh put it outside /tmp, /run, /dev/shm (the L1's
+#                           tmpfs) to read the logs after the run, e.g. $ROOT/build/cluster
+#      PETREL_CLUSTER_LOGS  a directory the hosts' logs are copied to every 10 s and at `down`
+#                           (their consoles too), for a cluster whose PETREL_CLUSTER_DIR is on a
+#                           tmpfs that vanishes: under nested KVM the L1's /tmp is fast where
+#                           the shared tree (9p) makes Pacemaker's CIB writes block for seconds
+#      PETREL_CLUSTER_WAIT  seconds `up` waits for quorum, then again for Pacemaker's DC and the
+#                           fence device (default 60; under nested KVM on TCG links take ~70 s)
 #      PETREL_BUILD         where petreld, petrelctl, petrel, petrel-jailer are (default ROOT/build)
 #      PETREL_CLUSTER_NO_RT=1  corosync without real-time scheduling (emulated CPUs)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
@@ -35,6 +43,7 @@ C=${PETREL_CLUSTER_DIR:-/tmp/petrel-cluster}
 BUILD=${PETREL_BUILD:-$ROOT/build}
 TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
 BOOT_DELAY=${PETREL_CLUSTER_BOOT_DELAY:-5}
+WAIT=${PETREL_CLUSTER_WAIT:-60}
 BR=pclbr0
 NET=10.239.39
 OCF_DIR=/usr/lib/ocf/resource.d/petrel
@@ -57,7 +66,10 @@ in_host() { # HOST CMD...: run inside the host's namespaces
 	shift
 	p=$(init_pid "$h")
 	[[ -n $p ]] || die "$h is down"
-	nsenter -t "$p" -m -u -n -p -- "$@"
+	# -r: entering a mount namespace resets the root to the namespace's, which in a chroot (the
+	# nested-KVM L1 runs everything chrooted into the machine's tree) is the one outside it:
+	# take the host init's root instead
+	nsenter -t "$p" -m -u -n -p -r -w -- "$@"
 }
 
 # --- a host's init: pid 1 of its pid namespace --------------------------------------------------
@@ -70,14 +82,17 @@ host_init() {
 	done
 	mount -t tmpfs -o mode=0755 run /run
 	mount -t tmpfs -o mode=1777 shm /dev/shm
+	# petreld's logs, the VMs' consoles among them, outlive the host (a kill, a fence) for the tests
+	mkdir -p /run/petreld/logs "$H/petreld-logs"
+	mount --bind "$H/petreld-logs" /run/petreld/logs
 	mkdir -p /run/petreld /var/log/corosync /var/log/pacemaker /var/lib/pacemaker/{cib,pengine,blackbox,cores} \
 		/var/lib/petrel/vms /var/lib/petrel/snapshots "$H/jail"
 	chown hacluster:haclient /var/log/pacemaker /var/lib/pacemaker/{cib,pengine,blackbox,cores}
 	chmod 0750 /var/lib/pacemaker/{cib,pengine,blackbox,cores}
 	chmod 0770 /var/log/pacemaker
-	# corosync runs its ring at real-time priority (as in production) unless told not to: on an
-	# emulated CPU (scripts/nested-kvm.sh) three real-time corosyncs starve everything else
-	corosync -f ${PETREL_CLUSTER_NO_RT:+-p} >>/var/log/corosync/stdout.log 2>&1 &
+	# corosync runs its ring at real-time priority (as in production) unless corosync.conf says
+	# otherwise (PETREL_CLUSTER_NO_RT: write_corosync_conf)
+	corosync -f >>/var/log/corosync/stdout.log 2>&1 &
 	local i
 	for ((i = 0; i < 100; i++)); do
 		corosync-cfgtool -s >/dev/null 2>&1 && break
@@ -173,6 +188,24 @@ fenced() {
 	done
 }
 
+# --- the logs, copied out of a cluster directory on tmpfs (PETREL_CLUSTER_LOGS) ---
+copy_logs() {
+	local h d=$PETREL_CLUSTER_LOGS
+	mkdir -p "$d"
+	cp -f "$C"/fence.log "$C"/fenced.log "$d/" 2>/dev/null || true
+	for h in $(hosts); do
+		mkdir -p "$d/$h"
+		cp -rf "$C/hosts/$h/var/log" "$C/hosts/$h/petreld-logs" "$C/hosts/$h/init.log" "$d/$h/" 2>/dev/null || true
+	done
+	return 0
+}
+
+copylogs() {
+	while sleep 10; do
+		copy_logs
+	done
+}
+
 # --- up / down / status ------------------------------------------------------------------------------
 write_corosync_conf() {
 	local n=$1 i
@@ -199,6 +232,9 @@ write_corosync_conf() {
 		echo "	provider: corosync_votequorum"
 		((n == 2)) && echo "	two_node: 1"
 		echo "}"
+		# on an emulated CPU (scripts/nested-kvm.sh) three real-time corosyncs starve everything
+		# else; corosync 3 dropped its -p option for this setting
+		[[ -n ${PETREL_CLUSTER_NO_RT:-} ]] && printf 'system {\n\tsched_rr: no\n}\n'
 		echo "uidgid {"
 		echo "	uid: hacluster"
 		echo "	gid: haclient"
@@ -242,7 +278,13 @@ wait_for() { # SECONDS WHAT CMD...: until CMD succeeds
 	shift 2
 	end=$((SECONDS + t))
 	until "$@" >/dev/null 2>&1; do
-		((SECONDS < end)) || die "timed out after ${t}s waiting for $what"
+		if ((SECONDS >= end)); then
+			# what each host's corosync sees of its links, for the post-mortem (logs in $C)
+			for h in $(hosts); do
+				[[ -n $(init_pid "$h") ]] && { in_host "$h" corosync-cfgtool -s 2>&1 | sed "s/^/$h: /" >&2 || true; }
+			done
+			die "timed out after ${t}s waiting for $what (logs: $C/hosts/*/var/log)"
+		fi
 		sleep 0.2
 	done
 }
@@ -298,12 +340,17 @@ up() {
 		ip -n "pcl$h" link set lo up
 	done
 	setsid "$SELF" _fenced </dev/null >>"$C/fenced.log" 2>&1 &
+	if [[ -n ${PETREL_CLUSTER_LOGS:-} ]]; then
+		setsid "$SELF" _copylogs </dev/null >/dev/null 2>&1 &
+		echo $! >"$C/copylogs.pid"
+	fi
 	for h in $(hosts); do
 		host_boot "$h"
 	done
-	wait_for 60 "quorum of $n hosts" quorate_with h1 "$n"
-	wait_for 120 "Pacemaker on $n hosts" pcmk_online h1 "$n"
-	wait_for 60 "the fence device" fence_started h1
+	[[ $WAIT =~ ^[0-9]+$ ]] || die "PETREL_CLUSTER_WAIT: a number of seconds"
+	wait_for "$WAIT" "quorum of $n hosts" quorate_with h1 "$n"
+	wait_for $((2 * WAIT)) "Pacemaker on $n hosts" pcmk_online h1 "$n"
+	wait_for "$WAIT" "the fence device" fence_started h1
 	log "up: $n hosts ($(hosts | tr '\n' ' ')) quorate, STONITH enabled; state in $C"
 }
 
@@ -312,6 +359,9 @@ down() {
 	[[ $(id -u) == 0 ]] || die "needs root"
 	p=$(cat "$C/fenced.pid" 2>/dev/null || true)
 	[[ -n $p ]] && kill "$p" 2>/dev/null || true
+	p=$(cat "$C/copylogs.pid" 2>/dev/null || true)
+	[[ -n $p ]] && kill "$p" 2>/dev/null || true
+	[[ -n ${PETREL_CLUSTER_LOGS:-} && -e $C/hosts.list ]] && copy_logs
 	for h in $(hosts); do
 		host_kill "$h" || true
 		ip netns del "pcl$h" 2>/dev/null || true
@@ -354,5 +404,6 @@ cut) link "$2" down ;;
 mend) link "$2" up ;;
 _init) host_init "$2" ;;
 _fenced) fenced ;;
+_copylogs) copylogs ;;
 *) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;
 esac

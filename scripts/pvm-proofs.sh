@@ -53,7 +53,8 @@ step_bench() {
 	local rc=0 b
 	local benches=("run.py all" "snapshot.py" "migration.py" "replication.py"
 		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py" "virtiofs.py"
-		"seccomp.py startup" "startup_boot.py")  # start-up beside kvmtool (BENCH_KVMTOOL), boot phases
+		"seccomp.py startup" "startup_boot.py"  # start-up beside kvmtool (BENCH_KVMTOOL), boot phases
+		"cluster.py")  # cluster: host kill -> VM elsewhere (cold, replicated), move vs migrate
 	for b in "${benches[@]}"; do
 		local name=${b//.py/}; name=${name// /-}
 		echo "== bench/$b"

@@ -35,6 +35,10 @@ def missing():
     return None
 
 
+# petrel's own log lines among a worker's console output (as tests/manager reads them)
+PETREL_LINE = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[[^\]\n]*\] |petrel: )[^\n]*\n")
+
+
 class Cluster:
     def __init__(self, n=3, token_ms=None, cdir=None):
         self.n = n
@@ -55,7 +59,7 @@ class Cluster:
 
     def up(self):
         self.sh("down", check=False)
-        self.sh("up", str(self.n), timeout=400)
+        self.sh("up", str(self.n), timeout=60 + 4 * int(self.env.get("PETREL_CLUSTER_WAIT", 60)))
         return self
 
     def down(self):
@@ -150,12 +154,42 @@ class Cluster:
         r = self.x(host, "timeout", "4", str(BUILD / "petrelctl"), "console", name, timeout=30)
         return [int(m) for m in re.findall(r"^count=(\d+)", r.stdout, re.M)]
 
+    def worker_log(self, host, name):
+        """Where host's petreld logs VM name's worker (its console): outside the host, so it
+        outlives a kill (scripts/cluster.sh binds it over /run/petreld/logs)."""
+        return self.dir / "hosts" / host / "petreld-logs" / f"{name}.worker.log"
+
+    def log_size(self, host, name):
+        try:
+            return self.worker_log(host, name).stat().st_size
+        except OSError:
+            return 0
+
+    def console(self, host, name, since=0):
+        """VM name's console on host from byte `since` of its worker log, petrel's own log
+        lines taken out."""
+        try:
+            with open(self.worker_log(host, name), "rb") as f:
+                f.seek(since)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        # a log line may land in the middle of a console line: cut it out where it stands
+        return PETREL_LINE.sub("", text)
+
     def running_on(self, name):
         """The hosts whose petreld says VM name runs."""
         return [h for h in self.hosts if self.vm_state(h, name) in ("running", "paused")]
 
 
+# Every wait's timeout times this (PETREL_CLUSTER_TIME_SCALE): under nested KVM on QEMU's TCG
+# everything runs many times slower than on hardware
+SCALE = float(os.environ.get("PETREL_CLUSTER_TIME_SCALE", "1"))
+
+
 def wait(cond, timeout, what, step=0.25):
+    timeout *= SCALE
+    step *= SCALE   # each look spawns processes in the hosts: fewer of them on a slow machine
     end = time.monotonic() + timeout
     while True:
         v = cond()
@@ -166,9 +200,9 @@ def wait(cond, timeout, what, step=0.25):
         time.sleep(step)
 
 
-def vm_definition(path, name, kernel, disk=None):
+def vm_definition(path, name, kernel, disk=None, boot_args=None):
     """A petreld definition of the counter test guest on the shared storage."""
-    doc = {"boot-source": {"kernel_image_path": str(kernel)},
+    doc = {"boot-source": {"kernel_image_path": str(kernel), **({"boot_args": boot_args} if boot_args else {})},
            "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
            "petrel": {"name": name}}
     if disk:
@@ -181,6 +215,8 @@ def vm_definition(path, name, kernel, disk=None):
 def vm_resource(rid, config, promotable=False, monitor="2s", **params):
     """The CIB XML of a petrel-vm resource: a primitive that may live-migrate, or a promotable
     clone of two instances (replicated VM)."""
+    # fewer monitors on a slow machine (PETREL_CLUSTER_TIME_SCALE)
+    monitor = f"{float(monitor.rstrip('s')) * SCALE:g}s"
     params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 10, **params}
     ia = "".join(f'<nvpair id="{rid}-{k}" name="{k}" value="{v}"/>' for k, v in params.items())
     ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="90s"/>'
@@ -189,7 +225,7 @@ def vm_resource(rid, config, promotable=False, monitor="2s", **params):
            f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="60s"/>')
     if promotable:
         ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="30s"/>'
-                f'<op id="{rid}-mon-u" name="monitor" interval="3s" role="Unpromoted" timeout="30s"/>'
+                f'<op id="{rid}-mon-u" name="monitor" interval="{3 * SCALE:g}s" role="Unpromoted" timeout="30s"/>'
                 f'<op id="{rid}-promote" name="promote" interval="0" timeout="120s"/>'
                 f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>'
                 # a primary's first sync to its standby happens in a notify

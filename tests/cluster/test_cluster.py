@@ -5,6 +5,7 @@ fence agent kills a host for real; a host lost or cut off the network is fenced 
 and rejoins; the resource agent answers as the OCF API says where no VM has to start.
 Needs root; skips without it."""
 import json
+import re
 import shutil
 import subprocess
 
@@ -206,8 +207,29 @@ def test_resource_agent_standby_without_a_vm(cluster):
         assert r.returncode == 0, r.stderr               # unpromoted and healthy
         # nothing to promote from: the standby never received a checkpoint
         assert not st.get("checkpoints")
+        # by default the stream is TLS: h2's certificate, from the cluster's CA, for h1's
+        hello = tls_hello(c, "h1", "h2")
+        assert "Verify return code: 0 (ok)" in hello and re.search(r"CN ?= ?h2\b", hello), hello
     finally:
         r = agent(c, "h2", "stop", **ms)
     assert r.returncode == 0, r.stderr
     assert agent(c, "h2", "monitor", CRM_meta_interval=0, **ms).returncode == 7
     assert c.vm_state("h2", "stby") is None
+    # plain TCP only when the resource says so; a value that is no boolean is refused
+    assert agent(c, "h2", "validate-all", replication_tls="maybe", **ms).returncode == 6
+    r = agent(c, "h2", "start", replication_tls="false", **ms)
+    assert r.returncode == 0, r.stderr
+    try:
+        hello = tls_hello(c, "h1", "h2")
+        assert "no peer certificate available" in hello and not re.search(r"CN ?= ?h2\b", hello), hello
+    finally:
+        assert agent(c, "h2", "stop", **ms).returncode == 0
+
+
+def tls_hello(c, client, server, port=7100):
+    """A TLS handshake from client's certificate to server's replication port: openssl's report."""
+    pki = c.dir / "pki" / client
+    r = c.x(client, "timeout", "20", "openssl", "s_client", "-connect", f"{clusterlib.addr(server)}:{port}",
+            "-CAfile", str(pki / "ca.pem"), "-cert", str(pki / "cert.pem"), "-key", str(pki / "key.pem"),
+            "-verify_return_error", timeout=60)
+    return r.stdout + r.stderr
