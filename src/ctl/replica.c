@@ -11,9 +11,10 @@
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: petrelctl replica NAME standby --listen tcp:ADDR:PORT [--timeout-ms N]\n"
-		"       petrelctl replica NAME primary --to tcp:HOST:PORT [--interval-ms N] [--timeout-ms N]\n"
+		"usage: petrelctl replica NAME standby --listen tls|tcp:ADDR:PORT [--timeout-ms N]\n"
+		"       petrelctl replica NAME primary --to tls|tcp:HOST:PORT [--interval-ms N] [--timeout-ms N]\n"
 		"                                      [--on-loss continue|stop]\n"
+		"       (tls: uses petreld's --tls-dir certificates; tcp: is plain)\n"
 		"       petrelctl replica NAME promote\n"
 		"       petrelctl replica NAME status [--json]\n");
 	return EXIT_USAGE;
