@@ -250,7 +250,8 @@ def main():
         if os.environ.get("BENCH_E1000_SIZES"):
             sizes = [int(x) for x in os.environ["BENCH_E1000_SIZES"].split(",")]
         qemu = os.environ.get("BENCH_QEMU", "1") != "0"
-        for mode in ("tx", "rx"):
+        modes = os.environ.get("BENCH_E1000_MODES", "tx,rx").split(",")   # e.g. rx alone
+        for mode in modes:
             for size in sizes:
                 n = n_default if size < 9000 else max(n_default // 4, 1000)
                 if mode == "rx":
