@@ -52,7 +52,7 @@ step_extra() { scripts/fetch-guest-generic.sh && scripts/linux-extra.sh; }  # th
 step_bench() {
 	local rc=0 b
 	local benches=("run.py all" "snapshot.py" "migration.py" "replication.py"
-		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py" "virtiofs.py"
+		"vcpu_hotplug.py" "seccomp.py exits" "e1000.py" "initrd.py" "manager.py 1000 --running 1000 --clones 100" "virtiofs.py"
 		"seccomp.py startup" "startup_boot.py"  # start-up beside kvmtool (BENCH_KVMTOOL), boot phases
 		"cluster.py")  # cluster: host kill -> VM elsewhere (cold, replicated), move vs migrate
 	for b in "${benches[@]}"; do
