@@ -78,10 +78,11 @@ void test_main(void)
 
 	/* 2. receive interrupts */
 	long want = cmdline_int("lines", 1);
+	long line_wait = cmdline_int("line_wait", 50);   /* s per line: a browser on a slow host types slowly */
 	outb(COM1 + UART_IER, IER_RDI);
 	printf("READY\n");
 	for (uint32_t done = 0; done < (uint32_t)want;) {
-		check(wait_while_eq(&lines_done, done, 50), "no input line after 50 s (rx irqs=%u)", rx_irqs);
+		check(wait_while_eq(&lines_done, done, line_wait), "no input line after %ld s (rx irqs=%u)", line_wait, rx_irqs);
 		for (; done < lines_done && done < ARRAY_SIZE(lines); done++) {
 			printf("got: %s\n", lines[done]);
 			if (!strcmp(lines[done], "quit"))

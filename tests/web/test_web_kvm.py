@@ -30,7 +30,7 @@ def test_running_guests_in_the_page(web, browser_ok):
     try:
         assert p.define("<b>x</b>")[0] == 400   # a name with markup is refused, so never shown
         assert p.define("web-burn", kernel=g("counter"), **{"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}})[0] == 201
-        assert p.define("web-tty", **{"boot-source": {"kernel_image_path": str(g("serial")), "boot_args": "lines=2"}})[0] == 201
+        assert p.define("web-tty", **{"boot-source": {"kernel_image_path": str(g("serial")), "boot_args": "lines=2 line_wait=600"}})[0] == 201
         assert p.define("web-idle", **{"boot-source": {"kernel_image_path": str(g("idle"))},
                                        "machine-config": {"vcpu_count": 2, "mem_size_mib": 128}})[0] == 201
         assert p.api("POST", "/vms/web-idle/start", timeout=120)[0] == 200
