@@ -306,28 +306,6 @@ fence_started() {
 	in_host "$1" crm_mon -1 -r 2>/dev/null | grep -Eq 'fence-ns.*Started'
 }
 
-fence_registered() { # HOST: its fencer holds the fence device (so it can fence the others)
-	in_host "$1" stonith_admin --list-registered 2>/dev/null | grep -q fence-ns
-}
-
-# Every fencer must hold the device, not only the host where the resource runs: when that host
-# dies the others fence it. A fencer that Pacemaker respawned while its host was still joining
-# (a slow machine: nested KVM) evaluated the device before its own node was known and never
-# registered it; any change under <resources> makes it evaluate again, so touch a meta attribute.
-fence_everywhere() {
-	local h t
-	for h in $(hosts); do
-		for ((t = 0; t < WAIT; t += 20)); do
-			fence_registered "$h" && break
-			log "$h's fencer has no fence device yet: touching the device's definition"
-			in_host h1 crm_resource --resource fence-ns --meta --set-parameter petrel-nudged \
-				--parameter-value "$(date +%s)" >/dev/null 2>&1 || true
-			sleep 20
-		done
-		fence_registered "$h" || die "$h's fencer never registered the fence device (see its pacemaker.log)"
-	done
-}
-
 up() {
 	local n=$1 i h
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= 2 && n <= 9)) || die "up N: N from 2 to 9"
@@ -373,7 +351,6 @@ up() {
 	wait_for "$WAIT" "quorum of $n hosts" quorate_with h1 "$n"
 	wait_for $((2 * WAIT)) "Pacemaker on $n hosts" pcmk_online h1 "$n"
 	wait_for "$WAIT" "the fence device" fence_started h1
-	fence_everywhere
 	log "up: $n hosts ($(hosts | tr '\n' ' ')) quorate, STONITH enabled; state in $C"
 }
 
