@@ -58,21 +58,28 @@ static void *confirm_worker(void *arg)
 	return NULL;
 }
 
-static void *confirm_all(void *arg)
+/* fn(arg) on up to `threads` helper threads (small stacks) and on this thread too (alone if no
+ * thread could start), then joined: each fn takes items from a shared atomic index. */
+static void run_pool(void *(*fn)(void *), void *arg, size_t threads)
 {
-	struct confirm *c = arg;
 	pthread_t t[ADOPT_THREADS];
 	size_t nt = 0;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 128 << 10);
-	for (; nt < ADOPT_THREADS && nt < c->n; nt++)
-		if (pthread_create(&t[nt], &attr, confirm_worker, c) != 0)
+	for (; nt < threads && nt < ADOPT_THREADS; nt++)
+		if (pthread_create(&t[nt], &attr, fn, arg) != 0)
 			break;
 	pthread_attr_destroy(&attr);
-	confirm_worker(c); /* this thread too (and alone if no thread could start) */
+	fn(arg);
 	for (size_t i = 0; i < nt; i++)
 		pthread_join(t[i], NULL);
+}
+
+static void *confirm_all(void *arg)
+{
+	struct confirm *c = arg;
+	run_pool(confirm_worker, c, c->n);
 	fprintf(stderr, "petreld: the states of %zu adopted worker(s) confirmed by the workers in %llu ms\n", c->n,
 		(unsigned long long)(mgr_now_ms() - c->t0));
 	free(c->a);
@@ -102,18 +109,7 @@ static void *check_worker(void *arg)
 
 static void check_all(struct check *c)
 {
-	pthread_t t[CHECK_THREADS];
-	size_t nt = 0;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, 128 << 10);
-	for (; nt < CHECK_THREADS && nt * 64 < c->n; nt++)
-		if (pthread_create(&t[nt], &attr, check_worker, c) != 0)
-			break;
-	pthread_attr_destroy(&attr);
-	check_worker(c);
-	for (size_t i = 0; i < nt; i++)
-		pthread_join(t[i], NULL);
+	run_pool(check_worker, c, c->n < CHECK_THREADS * 64 ? (c->n + 63) / 64 : CHECK_THREADS);
 }
 
 void adopt_all(struct manager *m)
