@@ -307,7 +307,8 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 	struct virtio_blk *b = to_blk(d);
 	struct virtq *vq = &d->vq[q];
 	bool any = false, throttled = false;
-	blk_poll_woke(&b->poll, now_ns());
+	if (b->poll.adaptive)   /* no clock read on this path otherwise */
+		blk_poll_woke(&b->poll, now_ns());
 	for (;;) {
 		while (virtio_is_running(d)) {
 			struct blk_req *r = req_get(b);
@@ -356,7 +357,8 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 		if (blk_poll_wait(&b->poll, vq, &b->disk))
 			continue;
 		if (!virtq_enable_notify(vq)) {
-			blk_poll_slept(&b->poll, now_ns());
+			if (b->poll.adaptive)
+				blk_poll_slept(&b->poll, now_ns());
 			break;
 		}
 	}
