@@ -3,7 +3,9 @@
  * e1000_bench: benchmark driver for petrel's E1000 from ring 3, written the way Linux's e1000
  * drives the card: one TDT write per frame sent, RDT written back every 16 buffers received,
  * and (irq=1) an interrupt handler that reads ICR, as e1000_intr does, with the card's
- * interrupt throttling (itr=N, in 256 ns units) deciding how often it runs.
+ * interrupt throttling (itr=N, in 256 ns units) deciding how often it runs. Before it waits for
+ * the card it reads STATUS once if it wrote RDT or TDT since the last read (e1000_flush: register
+ * writes are posted; a read pushes them through), as a driver that polls must.
  * Command line:
  *   mode=tx|rx     tx: send `frames` frames of `size` bytes as fast as the card takes them;
  *                  rx: set up the ring, print "e1000bench: ready", wait for a byte on the serial
@@ -58,7 +60,9 @@ static void run_tx(void)
 	if (sync)
 		bench_sync("e1000bench", "ready", tsc_hz);
 	uint64_t sent = 0, clean = 0, start = rdtsc();
+	bool posted = false;   /* a TDT write the card may not have seen yet */
 	while ((long)clean < nframes) {
+		uint64_t progress = sent + clean;
 		while ((long)sent < nframes && sent - clean < N - 1) {
 			struct e1000_desc *t = &ring[sent % N];
 			t->addr = (uintptr_t)txbuf[sent % 4];
@@ -68,6 +72,7 @@ static void run_tx(void)
 			t->cmd_or_csum_hi = E_TXD_EOP | E_TXD_IFCS | ((sent % 32 == 31 || (long)sent + 1 == nframes) ? E_TXD_RS : 0);
 			sent++;
 			ew32(&card, E_TDT, (uint32_t)(sent % N));
+			posted = true;
 		}
 		while (clean < sent) {
 			uint64_t last = clean | 31;
@@ -76,6 +81,10 @@ static void run_tx(void)
 			if (last >= sent || !(ring[last % N].status & E_DD))
 				break;
 			clean = last + 1;
+		}
+		if (sent + clean == progress && posted) {   /* waiting for the card */
+			e1000_flush(&card);
+			posted = false;
 		}
 		pause();
 	}
@@ -97,13 +106,20 @@ static void run_rx(void)
 	ew32(&card, E_RDT, 0);
 	/* 16 KiB buffers (BSEX, BSIZE 01), long packets, CRC stripped, promiscuous */
 	ew32(&card, E_RCTL, E_RCTL_EN | E_RCTL_BAM | 0x18 | 0x20 | (1u << 16) | (1u << 25) | (1u << 26));
+	e1000_flush(&card);
 	bench_sync("e1000bench", "ready", tsc_hz);
-	ew32(&card, E_RDT, N - 1);
+	ew32(&card, E_RDT, N - 1);   /* N - 1 buffers: RDT == RDH would mean none */
+	bool posted = true;          /* an RDT write the card may not have seen yet */
 	uint64_t first = 0, last = 0, next = 0, given = 0;
 	uint64_t idle_limit = 2 * tsc_hz, wait_start = rdtsc();
 	while ((long)frames_done < nframes) {
 		struct e1000_desc *r = &ring[next % N];
 		if (!(r->status & E_DD)) {
+			if (posted) {   /* about to wait for the card: let it see the new tail first */
+				e1000_flush(&card);
+				posted = false;
+				continue;
+			}
 			if (first ? rdtsc() - last > idle_limit : rdtsc() - wait_start > 120 * tsc_hz)
 				break;
 			pause();
@@ -121,6 +137,7 @@ static void run_rx(void)
 		if (next - given >= 16) {   /* E1000_RX_BUFFER_WRITE */
 			given = next;
 			ew32(&card, E_RDT, (uint32_t)((next + N - 1) % N));
+			posted = true;
 		}
 	}
 	tsc_cycles = last - first;

@@ -85,6 +85,18 @@ static inline bool e1000_find(struct e1000_card *c)
 	return false;
 }
 
+/* Push the register writes before it through to the card: a read of the card completes only
+ * after every earlier write to it (PCI: memory writes are posted, a read is not), what Linux's
+ * e1000 calls E1000_WRITE_FLUSH. A driver that waits for the card to act on a write (RDT, RCTL,
+ * TDT) without any other access to it must do this first, or the write may sit in a buffer on
+ * the way: under KVM, QEMU's e1000 leaves writes to most of its registers (RCTL and RDT among
+ * them) in KVM's coalesced-MMIO ring until the vCPU next exits to QEMU, and a guest that only
+ * polls memory never does (petrel serves every write at once; the read costs an exit there). */
+static inline void e1000_flush(struct e1000_card *c)
+{
+	(void)er32(c, E_STATUS);
+}
+
 /* CTRL.RST; the card comes back with its EEPROM loaded. */
 static inline void e1000_reset(struct e1000_card *c)
 {
