@@ -380,16 +380,24 @@ TEST(e1000_rx_waits_for_buffers)
 	fe_host_send(frame, len);
 	len = eth(frame, fe_mac, 400, 2);
 	fe_host_send(frame, len);
+	static uint8_t third[600];
+	uint32_t len3 = eth(third, fe_mac, 500, 3);
+	fe_host_send(third, len3);
 	e1000_poll(&fe);
 	CHECK_EQ(fe_r(E1000_RDH), 1u);
 	CHECK(fe.rx_waiting);
 	CHECK_EQ(fe.stats.rx_dropped, 0u);
-	fe_w(E1000_RDT, 4);                    /* more buffers: the waiting frame arrives */
+	/* more buffers: the frame that waited and the one queued in the tap meanwhile arrive
+	 * within the register write itself, without a turn of the I/O thread */
+	fe_w(E1000_RDT, 4);
 	CHECK(!fe.rx_waiting);
-	e1000_poll(&fe);
-	CHECK_EQ(fe_r(E1000_RDH), 2u);
+	CHECK_EQ(fe_r(E1000_RDH), 3u);
 	CHECK_EQ(get_le(rxd(1) + 8, 2), 400u);
 	CHECK(!memcmp(fe_ram + RX_BUF + 0x4000, frame, 400));
+	CHECK_EQ(get_le(rxd(2) + 8, 2), 500u);
+	CHECK(!memcmp(fe_ram + RX_BUF + 0x8000, third, 500));
+	e1000_poll(&fe);
+	CHECK_EQ(fe_r(E1000_RDH), 3u);
 	fe_teardown();
 }
 
