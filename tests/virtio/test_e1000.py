@@ -47,7 +47,8 @@ def run_e1000(tap, kind="elf", nout=32, nin=200, extra_cmdline="", extra=None):
 
 def card_stats(res):
     m = re.search(r"e1000-0: rx (\d+) frames \d+ bytes \((\d+) dropped, (\d+) filtered, waited (\d+) times\), "
-                  r"tx (\d+) frames \d+ bytes \((\d+) errors, (\d+) malformed\), (\d+) interrupts", res.stderr)
+                  r"tx (\d+) frames \d+ bytes \(\d+ TSO segments, (\d+) errors, (\d+) malformed\), (\d+) interrupts",
+                  res.stderr)
     assert m, res.describe()
     return dict(zip(("rx", "dropped", "filtered", "waited", "tx", "errors", "malformed", "irqs"),
                     map(int, m.groups())))
