@@ -53,6 +53,7 @@ enum ctl_action {
 	CTL_ACTION_PAUSE,
 	CTL_ACTION_RESUME,
 	CTL_ACTION_SNAPSHOT, /* arg: struct snapshot_request (create or load) */
+	CTL_ACTION_PROMOTE,  /* PATCH /replication promote, asked: wait for the guest to run */
 };
 
 /* Called once per submitted action, on the worker thread: err is 0 or a negative errno
@@ -188,8 +189,11 @@ void ctl_migration_free(struct controller *ctl);
 /* ctl_replication.c: PUT /replication (either role) and GET /replication. */
 int ctl_replication_put(struct controller *ctl, json_t *body, char *err, size_t errlen);
 json_t *ctl_replication_status(struct controller *ctl);
-/* PATCH /replication {"action": "promote"}: a standby runs the guest from its last checkpoint. */
+/* PATCH /replication {"action": "promote"}: a standby runs the guest from its last checkpoint.
+ * The patch asks for it (0, or refused at once); the wait (the worker's CTL_ACTION_PROMOTE)
+ * answers once the guest runs, the takeover failed, or 10 s went by. */
 int ctl_replication_patch(struct controller *ctl, json_t *body, char *err, size_t errlen);
+int ctl_replication_promote_wait(struct controller *ctl, char *err, size_t errlen);
 void ctl_replication_free(struct controller *ctl);
 
 /* Build and start the VM now, on the calling thread (the worker's CTL_ACTION_START, or main

@@ -26,6 +26,12 @@ static int run_snapshot(struct controller *ctl, void *arg, char *err, size_t err
 	return ctl_snapshot_run(ctl, arg, err, errlen);
 }
 
+static int run_promote(struct controller *ctl, void *arg, char *err, size_t errlen)
+{
+	(void)arg;
+	return ctl_replication_promote_wait(ctl, err, errlen);
+}
+
 static void free_snapshot(void *arg)
 {
 	ctl_snapshot_request_free(arg);
@@ -36,6 +42,7 @@ const struct ctl_action_ops ctl_actions[] = {
 	[CTL_ACTION_PAUSE] = { run_pause, NULL },
 	[CTL_ACTION_RESUME] = { run_resume, NULL },
 	[CTL_ACTION_SNAPSHOT] = { run_snapshot, free_snapshot },
+	[CTL_ACTION_PROMOTE] = { run_promote, NULL },
 };
 
 /* Freed in this order (before the VM goes); metrics groups added in this order. */

@@ -295,7 +295,14 @@ static enum api_result put_snapshot_backup(struct call *c) { return put_snapshot
 SIMPLE_PUT(put_migration_receive, ctl_migration_receive(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_migration_send, ctl_migration_send(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_replication, ctl_replication_put(c->ctl, c->body, msg, sizeof(msg)))
-SIMPLE_PUT(patch_replication, ctl_replication_patch(c->ctl, c->body, msg, sizeof(msg)))
+/* Asked at once (or refused); the answer waits on the worker for the guest to run, so that
+ * the API goes on answering (GET /replication: "promoting") meanwhile. */
+static enum api_result patch_replication(struct call *c)
+{
+	char msg[FAULT_MAX];
+	int r = ctl_replication_patch(c->ctl, c->body, msg, sizeof(msg));
+	return r < 0 ? api_from_result(c, r, msg) : submit(c, CTL_ACTION_PROMOTE);
+}
 static enum api_result get_replication(struct call *c)
 {
 	return api_from_json(c, ctl_replication_status(c->ctl));

@@ -73,7 +73,7 @@ static int may_promote(struct replication *r, char *err, size_t errlen)
 	return 0;
 }
 
-int replication_promote(struct replication *r, unsigned wait_ms, char *err, size_t errlen)
+int replication_promote_ask(struct replication *r, char *err, size_t errlen)
 {
 	uint64_t one = 1;
 	pthread_mutex_lock(&r->lock);
@@ -91,16 +91,31 @@ int replication_promote(struct replication *r, unsigned wait_ms, char *err, size
 		return e;
 	}
 	log_info("replication: promotion asked for");
+	return 0;
+}
+
+int replication_promote_outcome(const struct repl_status *st, char *err, size_t errlen)
+{
+	if (st->state == REPL_ACTIVE)
+		return 0;
+	if (st->state == REPL_STOPPED) {
+		snprintf(err, errlen, "the promotion failed: %s", st->reason);
+		return -EIO;
+	}
+	return -EINPROGRESS;
+}
+
+int replication_promote(struct replication *r, unsigned wait_ms, char *err, size_t errlen)
+{
+	int e = replication_promote_ask(r, err, errlen);
+	if (e < 0)
+		return e;
 	uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ull;
 	for (;;) {
 		struct repl_status st;
 		replication_status(r, &st);
-		if (st.state == REPL_ACTIVE)
-			return 0;
-		if (st.state == REPL_STOPPED) {
-			snprintf(err, errlen, "the promotion failed: %s", st.reason);
-			return -EIO;
-		}
+		if ((e = replication_promote_outcome(&st, err, errlen)) != -EINPROGRESS)
+			return e;
 		if (now_ns() >= deadline) {
 			snprintf(err, errlen, "the promotion is still under way after %u ms", wait_ms);
 			return -ETIMEDOUT;

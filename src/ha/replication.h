@@ -88,6 +88,11 @@ void replication_status(struct replication *r, struct repl_status *out);
  * yet (-ENODATA), a second promotion (-EALREADY), a replication that has ended (-ESRCH);
  * -EIO: the takeover failed (the replication has stopped), -ETIMEDOUT: still under way. */
 int replication_promote(struct replication *r, unsigned wait_ms, char *err, size_t errlen);
+/* Its two halves, for a caller that must not wait (the API): ask (0, or refused as above, at
+ * once), then follow replication_status: 0 once the guest runs, -EIO (err) if the takeover
+ * failed, -EINPROGRESS while it is under way. */
+int replication_promote_ask(struct replication *r, char *err, size_t errlen);
+int replication_promote_outcome(const struct repl_status *st, char *err, size_t errlen);
 /* Stop replicating (a primary tells its standby, which then does not take over), join, free. */
 void replication_free(struct replication *r);
 

@@ -193,6 +193,10 @@ int vmsnap_into_jail(struct manager *m, struct vm *vm, const char *dir, const ch
 void worker_kill(struct manager *m, struct vm *vm);
 /* After the worker has ended: remove its jail, cgroups and run state. */
 void worker_cleanup(struct manager *m, struct vm *vm);
+/* Where the worker writes its events (docs/events.md, --event-monitor): a file only petrel
+ * writes, unlike its log, which the guest's console shares (migrate.c takes a migration's
+ * figures from it). In the jail, or <state>/sock/<name>.events without one. */
+void worker_events_path(struct manager *m, const struct vm *vm, char *out, size_t size);
 
 /* runstate.c: <state>/run/<name>.json, what a later petreld re-adopts. */
 int runstate_save(struct manager *m, struct vm *vm);

@@ -45,38 +45,9 @@ static const char *worker_migration(struct manager *m, struct vm *vm, char *why,
 	return state;
 }
 
-static void worker_log_path(struct manager *m, struct vm *vm, char *out, size_t size)
-{
-	snprintf(out, size, "%s/logs/%s.worker.log", m->state_dir, vm->def.name);
-}
-
-/* The figures of a completed migration from what the worker logged after offset
- * (src/migration/migration.c: "migration to ... completed: downtime D ms, total T ms, ..."),
- * or NULL. The worker writes that line before it exits, so once it has exited the line is
- * there: the figures of a worker that ended between two polls of GET /migration. */
-static json_t *figures_from_log(struct manager *m, struct vm *vm, long offset)
-{
-	char path[PATH_MAX], line[1024];
-	worker_log_path(m, vm, path, sizeof(path));
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return NULL;
-	json_t *o = NULL;
-	if (fseek(f, offset, SEEK_SET) == 0)
-		while (fgets(line, sizeof(line), f)) {
-			json_t *one = peer_log_figures(line);
-			if (one) {
-				json_decref(o);
-				o = one;
-			}
-		}
-	fclose(f);
-	return o;
-}
-
 /* Follow our worker's migration to its end: 0 (the VM runs on the target and our worker has
- * exited) or -errno with err. *figures: the status that said completed (or its log's line). */
-static int follow(struct job *j, long log_offset, json_t **figures, char *err, size_t errlen)
+ * exited) or -errno with err. *figures: the status that said completed (or its event). */
+static int follow(struct job *j, int events, off_t events_from, json_t **figures, char *err, size_t errlen)
 {
 	struct manager *m = j->m;
 	struct vm *vm = j->vm;
@@ -88,10 +59,10 @@ static int follow(struct job *j, long log_offset, json_t **figures, char *err, s
 		pthread_mutex_unlock(&m->lock);
 		if (pid == 0) {
 			/* A source exits with status 0 once the target runs the guest: often before
-			 * a poll saw "completed", so the figures come from its log. */
+			 * a poll saw "completed", so the figures come from its events. */
 			if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 				json_decref(*figures);
-				*figures = figures_from_log(m, vm, log_offset);
+				*figures = peer_events_figures(events, events_from);
 				return 0;
 			}
 			return mgr_err(err, errlen, EIO, "the worker ended during the migration (status %d)", status);
@@ -151,15 +122,17 @@ static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
 	pthread_mutex_lock(&m->lock);
 	vm->stopping = true;   /* its exit, once the target runs the guest, is no crash */
 	pthread_mutex_unlock(&m->lock);
-	char logp[PATH_MAX];
-	struct stat lst;
-	worker_log_path(m, vm, logp, sizeof(logp));
-	long log_offset = stat(logp, &lst) == 0 ? (long)lst.st_size : 0;
+	char events_path[PATH_MAX];
+	off_t events_from = 0;
+	worker_events_path(m, vm, events_path, sizeof(events_path));
+	int events = peer_events_open(events_path, &events_from);
 	if (!e)
 		e = worker_call(m, vm, "PUT", "/migration/send", send, err, errlen);
 	json_decref(send);
 	if (!e)
-		e = follow(j, log_offset, figures, err, errlen);
+		e = follow(j, events, events_from, figures, err, errlen);
+	if (events >= 0)
+		close(events);
 	if (e < 0) {
 		pthread_mutex_lock(&m->lock);
 		vm->stopping = false;

@@ -8,6 +8,7 @@
 #include "api/router.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct api_server;
 struct api_principal;
@@ -64,10 +65,16 @@ int peer_free_port(void);
 /* Take vm out of m's list (m->lock held; its worker has ended), then, without the lock,
  * peer_free_vm_later (no one else holds it then: supervise.c checks a VM is still listed). */
 void peer_forget_vm(struct manager *m, struct vm *vm);
-/* peer_parse.c: one line of a source worker's log (a text the guest's console shares): its
- * "migration to ... completed: downtime D ms, total T ms" as {"downtime_ms", "total_ms"} (both
- * finite, >= 0), or NULL. */
-json_t *peer_log_figures(const char *line);
+/* peer_parse.c: one line of a source worker's events file (worker_events_path, written by
+ * petrel alone): its "migration-completed" event as {"downtime_ms", "total_ms"} (finite,
+ * >= 0; total_ms absent if the event has none), or NULL for any other line. */
+json_t *peer_event_figures(const char *line);
+/* migrate_figures.c: a worker's events file (worker_events_path) opened for reading (-1 if
+ * there is none, or it is no regular file), *end where it ends now: what follows is a
+ * migration's. */
+int peer_events_open(const char *path, off_t *end);
+/* The figures of the last "migration-completed" (role source) after offset in it, or NULL. */
+json_t *peer_events_figures(int fd, off_t offset);
 void peer_free_vm_later(struct vm *vm);
 
 /* migrate.c: POST /vms/NAME/migrate (vm running, m->lock held): answers later. */

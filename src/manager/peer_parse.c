@@ -122,14 +122,29 @@ int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsign
 	return e;
 }
 
-json_t *peer_log_figures(const char *line)
+/* A finite number >= 0, or -1. */
+static double figure(json_t *props, const char *key)
 {
-	const char *p = strstr(line, " completed: downtime ");
-	double down, total;
-	if (!p || !strstr(line, "migration to ") ||
-	    sscanf(p, " completed: downtime %lf ms, total %lf ms", &down, &total) != 2)
-		return NULL;
-	if (!isfinite(down) || !isfinite(total) || down < 0 || total < 0)
-		return NULL;
-	return json_pack("{s:f, s:f}", "downtime_ms", down, "total_ms", total);
+	json_t *v = json_object_get(props, key);
+	double d = json_is_number(v) ? json_number_value(v) : -1;
+	return isfinite(d) && d >= 0 ? d : -1;
+}
+
+json_t *peer_event_figures(const char *line)
+{
+	json_t *ev = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+	json_t *props = json_object_get(ev, "properties");
+	const char *source = json_string_value(json_object_get(ev, "source"));
+	const char *what = json_string_value(json_object_get(ev, "event"));
+	const char *role = json_string_value(json_object_get(props, "role"));
+	json_t *o = NULL;
+	if (source && what && role && !strcmp(source, "migration") && !strcmp(what, "migration-completed") &&
+	    !strcmp(role, "source")) {
+		double down = figure(props, "downtime_ms"), total = figure(props, "total_ms");
+		if (down >= 0)
+			o = total >= 0 ? json_pack("{s:f, s:f}", "downtime_ms", down, "total_ms", total)
+				       : json_pack("{s:f}", "downtime_ms", down);
+	}
+	json_decref(ev);
+	return o;
 }

@@ -205,12 +205,31 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+#define EVENTS_IN_JAIL "/run/events"
+
+void worker_events_path(struct manager *m, const struct vm *vm, char *out, size_t size)
+{
+	if (vm->jail_dir[0])
+		snprintf(out, size, "%s/root" EVENTS_IN_JAIL, vm->jail_dir);
+	else
+		snprintf(out, size, "%s/sock/%s.events", m->state_dir, vm->def.name);
+}
+
+/* A worker without a jail: its socket and events file (those of a jailed one are in its jail). */
+static void remove_unjailed_files(struct manager *m, struct vm *vm)
+{
+	char events[PATH_MAX];
+	worker_events_path(m, vm, events, sizeof(events));
+	unlink(events);
+	unlink(vm->api_sock);
+}
+
 void worker_cleanup(struct manager *m, struct vm *vm)
 {
 	if (vm->jail_dir[0])
 		nftw(vm->jail_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	else if (vm->api_sock[0])
-		unlink(vm->api_sock);
+		remove_unjailed_files(m, vm);
 	partition_remove(m, vm->def.name);
 	console_input_remove(m, vm->def.name);
 	runstate_remove(m, vm->def.name);
@@ -278,7 +297,7 @@ static pid_t read_pid_file(const char *path, unsigned ms)
 static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
 {
 	const char *name = vm->def.name;
-	char *argv[40], cg[8][96], uid[16], gid[16], logpath[PATH_MAX];
+	char *argv[44], cg[8][96], uid[16], gid[16], logpath[PATH_MAX], events[PATH_MAX];
 	int argc = 0;
 	if (m->jailer) {
 		snprintf(uid, sizeof(uid), "%u", vm->def.uid);
@@ -299,12 +318,17 @@ static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
 		argv[argc++] = "--";
 		argv[argc++] = "--api-sock";
 		argv[argc++] = "/run/api.sock";
+		argv[argc++] = "--event-monitor";
+		argv[argc++] = EVENTS_IN_JAIL;
 	} else {
 		argv[argc++] = (char *)m->petrel;
 		argv[argc++] = "--id";
 		argv[argc++] = (char *)name;
 		argv[argc++] = "--api-sock";
 		argv[argc++] = vm->api_sock;
+		worker_events_path(m, vm, events, sizeof(events));
+		argv[argc++] = "--event-monitor";
+		argv[argc++] = events;
 	}
 	argv[argc] = NULL;
 	snprintf(logpath, sizeof(logpath), "%s/logs/%s.worker.log", m->state_dir, name);
@@ -394,7 +418,7 @@ int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t 
 		    (int)sizeof(vm->api_sock))
 			return mgr_err(err, errlen, ENAMETOOLONG, "state dir %s is too long for a socket path",
 				       m->state_dir);
-		unlink(vm->api_sock);
+		remove_unjailed_files(m, vm);   /* a stale one's */
 	}
 	vm->stopping = false;
 	uint64_t t0 = mgr_now_ms();

@@ -219,9 +219,9 @@ void mig_finish(struct migration *m, int e, const char *why)
 			 st.source ? "to" : "from", st.peer, st.downtime_ms, st.total_ms,
 			 (unsigned long long)(st.bytes_sent >> 20), st.iteration + 1);
 	event_emit("migration", e == 0 ? "migration-completed" : e == -ECANCELED && mig_cancelled(m) ?
-		   "migration-cancelled" : "migration-failed", "{s:s,s:s,s:s,s:f}", "role",
+		   "migration-cancelled" : "migration-failed", "{s:s,s:s,s:s,s:f,s:f}", "role",
 		   st.source ? "source" : "destination", "url", st.peer, "reason", e ? st.reason : "",
-		   "downtime_ms", e ? 0.0 : st.downtime_ms);
+		   "downtime_ms", e ? 0.0 : st.downtime_ms, "total_ms", e ? 0.0 : st.total_ms);
 	if (m->done)
 		m->done(m->opaque, m, e);
 }

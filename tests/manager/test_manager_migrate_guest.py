@@ -6,6 +6,7 @@ counts on at the source; then `petrelctl migrate` moves it: no count lost or rep
 the two hosts' consoles, the definition moved, "migrated" on both sides."""
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -61,6 +62,24 @@ def wait_counts(p, name, more_than, timeout=120):
         time.sleep(0.1)
 
 
+FORGED_DOWNTIME, FORGED_TOTAL = 0.25, 1.5
+
+
+def forge_completion_line(p, name, timeout=120):
+    """Once p sends name away, append to its worker log what a guest could print on its console:
+    a line like petrel's own of a completed migration, with figures of our own (without a line
+    break first: petrel's lines land inside the guest's too, and console() takes them out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st, body = p.api("GET", f"/vms/{name}/migration")
+        if st == 200 and body.get("state") == "outgoing":
+            with open(p.state / "logs" / f"{name}.worker.log", "a") as log:
+                log.write("2026-11-26T10:21:58.123456789 [mig:petrel_mig] migration to tls:x:1 completed: "
+                          f"downtime {FORGED_DOWNTIME:.2f} ms, total {FORGED_TOTAL:.1f} ms, 1 MiB sent in 1 rounds\n")
+            return
+        time.sleep(0.05)
+
+
 @pytest.mark.skipif(not tlslib.have_certtool(), reason="certtool (gnutls-bin) not installed")
 def test_migrate_between_two_petreld(petreld, kvm, hosts, tmp_path):
     a, b = hosts
@@ -82,14 +101,20 @@ def test_migrate_between_two_petreld(petreld, kvm, hosts, tmp_path):
     wait_counts(src, "mig", n + 2)
     assert src.api("GET", "/vms/mig")[1]["state"] == "running"
     assert bad.api("GET", "/vms")[1] == []
-    # The real one.
+    # The real one. While it goes on, "the guest" prints what looks like petrel's line of a
+    # completed migration: its console and petrel's log share the worker's log file.
+    forged = threading.Thread(target=forge_completion_line, args=(src, "mig"), daemon=True)
+    forged.start()
     r = src.ctl("--json", "migrate", "mig", "--to", B_IP, timeout=300)
     assert r.returncode == 0, r.stderr
     print("migrate:", r.stdout)
+    forged.join(timeout=5)
     # The downtime is always reported: also when the source's worker exited before petreld's
-    # next GET /migration saw "completed" (the figures then come from its log).
+    # next GET /migration saw "completed" (the figures then come from its events file), and
+    # never the console's.
     out = json.loads(r.stdout)
     assert isinstance(out["downtime_ms"], (int, float)) and out["downtime_ms"] > 0, out
+    assert out["downtime_ms"] != FORGED_DOWNTIME and out.get("total_ms") != FORGED_TOTAL, out
     ev_src.wait("mig", "migrated")
     e = ev_dst.wait("mig", "migrated")
     assert e["from"] == "CN=hosta,O=petrel"

@@ -5,6 +5,9 @@
  * what cannot be promoted is refused and loses nothing. */
 #include "unit.h"
 #include "mig_stream.h"
+#include "api_call.h"
+#include "api/controller.h"
+#include "util/log.h"
 
 #include <sys/un.h>
 
@@ -59,6 +62,8 @@ static void primary_end(struct primary *p)
 	free(p->out.p);
 }
 
+static const struct mig_receive_hooks *standby_hooks = &hooks;
+
 /* The standby, listening (external takeover unless auto). */
 static struct replication *standby(bool external, unsigned timeout_ms)
 {
@@ -71,7 +76,7 @@ static struct replication *standby(bool external, unsigned timeout_ms)
 	vm_config_init(&cfg);
 	destroyed = 0;
 	running = false;
-	int e = repl_standby_start_hooks(&vm, &cfg, &o, &hooks, NULL, NULL, &r, err, sizeof(err));
+	int e = repl_standby_start_hooks(&vm, &cfg, &o, standby_hooks, NULL, NULL, &r, err, sizeof(err));
 	if (e < 0) {
 		fprintf(stderr, "standby: %s\n", err);
 		abort();
@@ -237,6 +242,77 @@ TEST(a_primary_cannot_be_promoted)
 	CHECK(strstr(err, "primary") != NULL);
 	CHECK_EQ(r.st.state, REPL_PROTECTED);
 	pthread_mutex_destroy(&r.lock);
+}
+
+/* The API during a promotion (src/api/ctl_replication.c): PATCH /replication is asked at once
+ * and answered once the guest runs, from the controller's worker; the API thread serves the
+ * other requests meanwhile (it used to wait there, up to 10 s). The takeover is held (its
+ * load waits) to see it under way. */
+static bool hold_takeover;
+
+static int held_load(struct vm *v, const uint8_t *buf, size_t len, const struct snapshot_load_opts *o, char *e,
+		     size_t elen)
+{
+	while (__atomic_load_n(&hold_takeover, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	return fake_load(v, buf, len, o, e, elen);
+}
+
+static const struct mig_receive_hooks held_hooks = {
+	.build = fake_build, .postcopy = no_postcopy, .load = held_load, .start = fake_start, .destroy = fake_destroy,
+};
+
+static struct {
+	bool done;
+	unsigned status;
+} answer;
+
+static void answered(void *opaque, struct api_response *resp)
+{
+	(void)opaque;
+	answer.status = resp->status;
+	api_response_free(resp);
+	__atomic_store_n(&answer.done, true, __ATOMIC_RELEASE);
+}
+
+TEST(the_api_answers_during_a_promotion)
+{
+	standby_hooks = &held_hooks;
+	struct replication *r = standby_of_a_dead_primary(true);
+	standby_hooks = &hooks;
+	REQUIRE(becomes(r, REPL_PRIMARY_LOST));
+	struct controller ctl;
+	log_set_level(LOG_OFF);
+	REQUIRE_EQ(ctl_init(&ctl, "unit"), 0);
+	ctl.repl = r;
+	REQUIRE_EQ(ctl_start_worker(&ctl), 0);
+	__atomic_store_n(&hold_takeover, true, __ATOMIC_RELEASE);
+	const char *promote = "{\"action\": \"promote\"}";
+	struct api_response resp;
+	uint64_t t0 = now_ns();
+	CHECK_EQ(api_handle(&ctl, "PATCH", "/replication", promote, strlen(promote), &resp, answered, NULL),
+		 API_PENDING);
+	CHECK(now_ns() - t0 < 1000000000ull);
+	/* under way: the API answers, with the state */
+	json_t *st = NULL;
+	CHECK_EQ(api(&ctl, "GET", "/replication", NULL, &st), 200);
+	CHECK_STR_EQ(json_string_value(json_object_get(st, "state")), "primary-lost");
+	CHECK(json_is_true(json_object_get(st, "promoting")));
+	json_decref(st);
+	CHECK_EQ(api(&ctl, "PATCH", "/replication", promote, NULL), 400);   /* a second one: refused */
+	CHECK(!__atomic_load_n(&answer.done, __ATOMIC_ACQUIRE));
+	CHECK(!running);
+	__atomic_store_n(&hold_takeover, false, __ATOMIC_RELEASE);
+	for (int i = 0; i < 500 && !__atomic_load_n(&answer.done, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	CHECK(__atomic_load_n(&answer.done, __ATOMIC_ACQUIRE));
+	CHECK_EQ(answer.status, 204);   /* answered once the guest runs */
+	CHECK(running);
+	CHECK_EQ(state_of(r), REPL_ACTIVE);
+	ctl_stop_worker(&ctl);
+	ctl.repl = NULL;   /* finish() frees it */
+	ctl_free(&ctl);
+	finish(r);
 }
 
 int main(int argc, char **argv)

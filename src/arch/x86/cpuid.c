@@ -14,6 +14,8 @@
 #define CPUID1_EDX_HTT (1u << 28)
 #define KVM_CPUID_SIGNATURE 0x40000000u
 #define CPUID_D1_EAX_XSAVE_EXTRAS 0xfu /* XSAVEOPT, XSAVEC, XGETBV1, XSAVES */
+#define CPUID_D1_EAX_XSAVES (1u << 3)
+#define XSAVE_LEGACY_AND_HEADER 576u   /* the x87/SSE area (512 bytes) and the XSAVE header (64) */
 /* KVM paravirtual features that work through hypercalls (CPUID 0x40000001 EAX): PV_UNHALT
  * (paravirtual spinlocks: a waiter halts with interrupts off until a KVM_HC_KICK_CPU),
  * PV_SEND_IPI (KVM_HC_SEND_IPI), PV_SCHED_YIELD (KVM_HC_SCHED_YIELD). */
@@ -71,10 +73,39 @@ int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2
 	e = cpuid_find(c, KVM_CPUID_SIGNATURE + 1, 0);
 	if (e && o->pvm)
 		e->eax &= ~KVM_FEATURES_BY_HYPERCALL;
-	if (o->tmpl)
+	if (o->tmpl) {
 		cpu_template_apply(o->tmpl, c->entries, c->nent);
+		cpuid_xsave_fixup(c);
+	}
 	*out = c;
 	return 0;
+}
+
+void cpuid_xsave_fixup(struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *d0 = cpuid_find(c, 0xd, 0), *d1 = cpuid_find(c, 0xd, 1);
+	if (!d0)
+		return;
+	if (d1 && !(d1->eax & CPUID_D1_EAX_XSAVES))
+		d1->ecx = d1->edx = 0;   /* supervisor components are XSAVES's alone */
+	uint64_t user = ((uint64_t)d0->edx << 32) | d0->eax;
+	uint64_t offered = user | (d1 ? ((uint64_t)d1->edx << 32) | d1->ecx : 0);
+	uint32_t size = XSAVE_LEGACY_AND_HEADER;
+	bool dropped = false;
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function != 0xd || !(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index < 2 || e->index > 63)
+			continue;
+		uint64_t bit = 1ull << e->index;
+		if (!(offered & bit)) {
+			dropped |= (e->eax | e->ebx | e->ecx | e->edx) != 0;
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+		} else if ((user & bit) && !(e->ecx & 1)) {   /* ECX bit 0: a supervisor component */
+			size = MAX(size, e->ebx + e->eax);
+		}
+	}
+	if (dropped)
+		d0->ecx = size;
 }
 
 void cpuid_xsave_layout(struct kvm_cpuid2 *c, struct emu_xsave_layout *l)

@@ -19,6 +19,12 @@ struct cpuid_opts {
 
 /* CPUID for all vCPUs (before topology). Caller frees. */
 int cpuid_prepare(struct kvm *kvm, const struct cpuid_opts *o, struct kvm_cpuid2 **out);
+/* Leaf 0xD made consistent with what a CPU template left of it: the subleaves of the state
+ * components no longer offered read 0 (as for any unsupported one), no supervisor component
+ * without XSAVES, and subleaf 0's ECX (the XSAVE area for every component XCR0 may enable) is
+ * that of the components left, not the host's. Subleaf 0's and 1's EBX (the size for what XCR0
+ * and IA32_XSS enable now) are KVM's: it computes them as the guest sets XCR0. */
+void cpuid_xsave_fixup(struct kvm_cpuid2 *c);
 /* A copy of base with vCPU `id`'s topology. Caller frees. */
 int cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, const struct cpuid_opts *o,
 		   struct kvm_cpuid2 **out);
