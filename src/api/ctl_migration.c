@@ -43,7 +43,7 @@ static void receive_done(void *opaque, struct migration *m, int e)
 	if (e == 0) {
 		ctl->vm = ctl->mig_vm;
 		ctl->mig_vm = NULL;
-		serial_set_rate_limiter(&ctl->vm->serial, &ctl->serial_limit);
+		serial_set_rate_limiter(vm_serial(ctl->vm), &ctl->serial_limit);
 		ctl->state = INSTANCE_RUNNING;
 	} else {
 		free(ctl->mig_vm); /* the migration destroyed what it had built */

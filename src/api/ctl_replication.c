@@ -46,7 +46,7 @@ static void on_event(void *opaque, struct replication *r, enum repl_state st)
 	if (ctl->repl_vm) { /* the standby took over: this instance runs the guest now */
 		ctl->vm = ctl->repl_vm;
 		ctl->repl_vm = NULL;
-		serial_set_rate_limiter(&ctl->vm->serial, &ctl->serial_limit);
+		serial_set_rate_limiter(vm_serial(ctl->vm), &ctl->serial_limit);
 		ctl->state = INSTANCE_RUNNING;
 	}
 	pthread_mutex_unlock(&ctl->lock);

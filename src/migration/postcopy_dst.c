@@ -238,18 +238,19 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	size_t off = 0, want = 0;
-	for (unsigned i = 0; i < vm->mem.nregions; i++)
-		want += (vm->mem.regions[i].size / GUEST_PAGE + 63) / 64 * 8;
+	struct guest_mem *mem = vm_guest_mem(vm);
+	for (unsigned i = 0; i < mem->nregions; i++)
+		want += BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE) * 8;
 	int e = len == want ? 0 : -EPROTO;
 	if (e)
 		snprintf(err, errlen, "malformed migration stream: a post-copy bitmap of %zu bytes, %zu expected", len, want);
-	for (unsigned i = 0; !e && i < vm->mem.nregions; i++) {
-		const struct guest_region *gr = &vm->mem.regions[i];
+	for (unsigned i = 0; !e && i < mem->nregions; i++) {
+		const struct guest_region *gr = &mem->regions[i];
 		struct pc_region *g = &p->r[p->n++];
 		g->hva = gr->hva;
 		g->gpa = gr->gpa;
 		g->npages = gr->size / GUEST_PAGE;
-		size_t words = (g->npages + 63) / 64;
+		size_t words = BITMAP_WORDS(g->npages);
 		g->needed = malloc(words * 8);
 		g->done = calloc(words, 8);
 		g->asked = calloc(words, 8);
@@ -274,8 +275,8 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	}
 	if (!e && (p->uffd = uffd_open()) < 0)
 		e = p->uffd;
-	if (!e && (e = uffd_register(p->uffd, &vm->mem)) == 0)
-		guest_mem_set_filling(&vm->mem, true); /* the balloon and virtio-mem hold back until the end */
+	if (!e && (e = uffd_register(p->uffd, mem)) == 0)
+		guest_mem_set_filling(mem, true); /* the balloon and virtio-mem hold back until the end */
 	if (e < 0 && !err[0])
 		snprintf(err, errlen, "post-copy: cannot set up a userfaultfd: %s", strerror(-e));
 	if (!e && (p->stop_efd = eventfd(0, EFD_CLOEXEC)) < 0)
@@ -340,7 +341,7 @@ int postcopy_dst_wait(struct postcopy_dst *p, char *err, size_t errlen)
 	/* Everything the source had to send is in: any page still missing is zero. */
 	for (unsigned i = 0; i < p->n; i++)
 		uffd_unregister(p->uffd, p->r[i].hva, p->r[i].npages * GUEST_PAGE);
-	guest_mem_set_filling(&p->vm->mem, false);
+	guest_mem_set_filling(vm_guest_mem(p->vm), false);
 	return 0;
 }
 

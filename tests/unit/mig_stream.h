@@ -15,7 +15,7 @@
 #include "migration/url.h"
 #include "migration/wire.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
