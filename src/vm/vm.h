@@ -30,8 +30,8 @@ struct vm;
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=1"
 
 /* Build everything up to the first instruction: nothing runs yet. Logs why on failure.
- * *vm must be zero-filled (static or calloc'ed memory, or cleared after a vm_destroy): it is
- * not cleared here, so the pages of the slots this VM never uses are never touched. */
+ * *vm must be zero-filled (vm_alloc, or vm_clear after a vm_destroy): it is not cleared
+ * here, so the pages of the slots this VM never uses are never touched. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd);
 /* The same machine for a snapshot to be loaded into: guest memory mapped privately from
  * mem_fd (the memory file), nothing booted; the caller restores every state before vm_start.
