@@ -112,7 +112,7 @@ static int run_incoming(const char *url, bool stats, int sfd)
 	int pfd[2];
 	struct vm *vm = vm_alloc();
 	if (!vm || pipe2(pfd, O_CLOEXEC) < 0) {
-		free(vm);
+		vm_dealloc(vm);
 		return 1;
 	}
 	struct mig_receive_opts o = { .url = url, .console_out_fd = STDOUT_FILENO };
@@ -156,7 +156,7 @@ out:
 	close(pfd[0]);
 	close(pfd[1]);
 	vm_config_free(&cfg);
-	free(vm);
+	vm_dealloc(vm);
 	return status;
 }
 
@@ -239,7 +239,7 @@ static int run_standby(const char *url, const char *next, bool external, bool st
 	int pfd[2];
 	struct vm *vm = vm_alloc();
 	if (!vm || pipe2(pfd, O_CLOEXEC) < 0) {
-		free(vm);
+		vm_dealloc(vm);
 		return 1;
 	}
 	struct repl_standby_opts o = { .listen_url = url, .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO,
@@ -288,7 +288,7 @@ out:
 	close(pfd[0]);
 	close(pfd[1]);
 	vm_config_free(&cfg);
-	free(vm);
+	vm_dealloc(vm);
 	return status;
 }
 
@@ -372,7 +372,7 @@ int cli_run(int argc, char **argv)
 		if (cfg.stats && vm_vcpu_count(vm))
 			print_stats(vm, &cfg);
 		vm_destroy(vm);
-		free(vm);
+		vm_dealloc(vm);
 	}
 	vm_config_free(&cfg);
 	close(sfd);

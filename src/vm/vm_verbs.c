@@ -7,10 +7,21 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct vm *vm_alloc(void)
 {
-	return calloc(1, sizeof(struct vm));
+	/* Fresh anonymous pages, not calloc: zero without being written whatever malloc's state
+	 * (calloc clears a chunk that comes from the heap), so the slots of the vCPUs and devices
+	 * this VM does not have stay untouched, as vm_create asks. */
+	void *p = mmap(NULL, sizeof(struct vm), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void vm_dealloc(struct vm *vm)
+{
+	if (vm)
+		munmap(vm, sizeof(*vm));
 }
 
 void vm_clear(struct vm *vm)
