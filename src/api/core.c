@@ -62,7 +62,7 @@ void ctl_free(struct controller *ctl)
 	}
 	if (ctl->vm) {
 		vm_destroy(ctl->vm);
-		free(ctl->vm);
+		vm_dealloc(ctl->vm);
 		ctl->vm = NULL;
 	}
 	vm_config_free(&ctl->cfg);
@@ -154,7 +154,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	pthread_mutex_unlock(&ctl->lock);
 
 	/* From here on nobody changes ctl->cfg (state is STARTING), so it is read unlocked. */
-	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm *vm = vm_alloc();
 	if (!vm) {
 		pthread_mutex_lock(&ctl->lock);
 		ctl->state = INSTANCE_NOT_STARTED;
@@ -167,7 +167,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	log_capture_begin(why, sizeof(why));
 	r = vm_create(vm, &ctl->cfg, out_fd);
 	if (r == 0 && boot_timer) {
-		r = bus_register(&vm->mmio, BOOT_TIMER_MMIO_BASE, BOOT_TIMER_MMIO_LEN, "boot-timer",
+		r = bus_register(vm_mmio_bus(vm), BOOT_TIMER_MMIO_BASE, BOOT_TIMER_MMIO_LEN, "boot-timer",
 				 boot_timer_read, boot_timer_write, &ctl->boot_timer);
 		if (r < 0)
 			log_error("cannot place the boot timer at 0x%llx: %s",
@@ -176,7 +176,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	log_capture_end();
 	if (r < 0) {
 		vm_destroy(vm);
-		free(vm);
+		vm_dealloc(vm);
 		pthread_mutex_lock(&ctl->lock);
 		ctl->state = INSTANCE_NOT_STARTED;
 		pthread_mutex_unlock(&ctl->lock);
@@ -185,7 +185,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 		return fail(err, errlen, -EINVAL, "cannot start the microVM: %s",
 			    why[0] ? why : strerror(-r));
 	}
-	serial_set_rate_limiter(&vm->serial, &ctl->serial_limit); /* fixed while STARTING */
+	serial_set_rate_limiter(vm_serial(vm), &ctl->serial_limit); /* fixed while STARTING */
 	r = vm_start(vm);   /* on failure the VM is already stopping: main joins it */
 	pthread_mutex_lock(&ctl->lock);
 	ctl->vm = vm;

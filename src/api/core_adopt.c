@@ -60,7 +60,7 @@ int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, stru
 	    ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
 		return json_set_err(err, errlen, "%s: not allowed after configuring boot-specific resources "
 				    "(the VM brings its own)", what);
-	if (!(*ov = calloc(1, sizeof(**ov))) || !(*vm = calloc(1, sizeof(**vm)))) {
+	if (!(*ov = calloc(1, sizeof(**ov))) || !(*vm = vm_alloc())) {
 		free(*ov);
 		*ov = NULL;
 		return json_oom(err, errlen);
@@ -88,7 +88,7 @@ void ctl_adopt_abort(struct controller *ctl, struct ctl_overrides **ov, struct v
 		ctl_overrides_free(*ov);
 	free(*ov);
 	*ov = NULL;
-	free(*vm);
+	vm_dealloc(*vm);
 	*vm = NULL;
 	if (ctl->state == INSTANCE_STARTING)
 		ctl->state = INSTANCE_NOT_STARTED;

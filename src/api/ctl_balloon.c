@@ -29,9 +29,9 @@ static struct virtio_balloon *running_balloon(struct controller *ctl, int *r, ch
 	*r = 0;
 	if (!started(ctl))
 		*r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
-	else if (!ctl->cfg.has_balloon || !ctl->vm || !ctl->vm->devs.balloon)
+	else if (!ctl->cfg.has_balloon || !ctl->vm || !vm_balloon(ctl->vm))
 		*r = fail(err, errlen, -EINVAL, NO_BALLOON);
-	return *r ? NULL : ctl->vm->devs.balloon;
+	return *r ? NULL : vm_balloon(ctl->vm);
 }
 
 int ctl_put_balloon(struct controller *ctl, json_t *body, char *err, size_t errlen)
@@ -95,9 +95,9 @@ int ctl_get_balloon(struct controller *ctl, json_t **out, char *err, size_t errl
 	/* A running device's target and polling interval are the truth: a VM that came by
 	 * migration or failover has the definition sent when the move began, and PATCHes on the
 	 * source after it reached the device's state, not that definition. */
-	if (ctl->cfg.has_balloon && started(ctl) && ctl->vm && ctl->vm->devs.balloon) {
+	if (ctl->cfg.has_balloon && started(ctl) && ctl->vm && vm_balloon(ctl->vm)) {
 		struct balloon_state st;
-		virtio_balloon_snapshot(ctl->vm->devs.balloon, &st, NULL);
+		virtio_balloon_snapshot(vm_balloon(ctl->vm), &st, NULL);
 		ctl->cfg.balloon.amount_mib = st.num_pages >> 8;
 		ctl->cfg.balloon.stats_polling_interval_s = st.stats_polling_interval_s;
 	}
@@ -143,8 +143,8 @@ int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_
 static json_t *metrics_group_locked(struct controller *ctl)
 {
 	struct balloon_counters c = { 0 };
-	if (ctl->vm && ctl->vm->devs.balloon)
-		virtio_balloon_snapshot(ctl->vm->devs.balloon, NULL, &c);
+	if (ctl->vm && vm_balloon(ctl->vm))
+		virtio_balloon_snapshot(vm_balloon(ctl->vm), NULL, &c);
 	json_t *o = json_object();
 	const struct { const char *name; uint64_t v; } f[] = {
 		{ "activate_fails", 0 },
@@ -178,9 +178,9 @@ static struct virtio_balloon *hint_device(struct controller *ctl, int *r, char *
 	*r = 0;
 	if (!started(ctl))
 		*r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
-	else if (!ctl->cfg.has_balloon || !ctl->vm || !ctl->vm->devs.balloon)
+	else if (!ctl->cfg.has_balloon || !ctl->vm || !vm_balloon(ctl->vm))
 		*r = fail(err, errlen, -EINVAL, HINT_NO_DEVICE);
-	return *r ? NULL : ctl->vm->devs.balloon;
+	return *r ? NULL : vm_balloon(ctl->vm);
 }
 
 static int hint_result(int r, char *err, size_t errlen)

@@ -55,8 +55,7 @@ static int swap_drive_file(struct controller *ctl, int idx, const char *path, ch
 			   size_t errlen)
 {
 	struct drive_config *dc = &ctl->cfg.drives[idx];
-	struct vm_devices *vd = &ctl->vm->devs;
-	struct virtio_blk *b = (unsigned)idx < vd->nblk ? vd->blk[idx] : NULL;
+	struct virtio_blk *b = vm_blk(ctl->vm, (unsigned)idx);
 	if (!b || strncmp(b->st.id, dc->drive_id, VIRTIO_BLK_ID_BYTES) != 0)
 		return fail(err, errlen, -EINVAL, "drive '%s' has no running device", dc->drive_id);
 	int r = virtio_blk_swap_file(b, path);
@@ -107,8 +106,7 @@ int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *
 			r = swap_drive_file(ctl, idx, u.path_on_host, err, errlen);
 		if (r == 0 && u.rate_limiter.present) {
 			/* The running device takes the new limits at once (a bucket given starts full, one left out is kept). */
-			struct vm_devices *vd = &ctl->vm->devs;
-			struct virtio_blk *b = (unsigned)idx < vd->nblk ? vd->blk[idx] : NULL;
+			struct virtio_blk *b = vm_blk(ctl->vm, (unsigned)idx);
 			if (b && (r = virtio_blk_set_rate_limiter(b, &u.rate_limiter)) < 0)
 				r = fail(err, errlen, -EIO, "rate_limiter: %s", strerror(-r));
 			if (r == 0)

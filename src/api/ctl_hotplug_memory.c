@@ -42,13 +42,13 @@ int ctl_patch_hotplug_memory(struct controller *ctl, json_t *body, char *err, si
 	const struct hotplug_memory_config *c = &ctl->cfg.memory_hotplug;
 	if (!started(ctl))
 		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
-	else if (!ctl->cfg.has_memory_hotplug || !ctl->vm || !ctl->vm->devs.vmem)
+	else if (!ctl->cfg.has_memory_hotplug || !ctl->vm || !vm_virtio_mem(ctl->vm))
 		r = fail(err, errlen, -EINVAL, NO_DEVICE);
 	else if (want % c->block_size_mib || want > c->total_size_mib)
 		r = fail(err, errlen, -EINVAL, "Size %llu is invalid: it must be a multiple of block size and less "
 			 "than the total size (requested_size_mib %u: block_size_mib %u, total_size_mib %u).",
 			 (unsigned long long)want << 20, want, c->block_size_mib, c->total_size_mib);
-	else if (virtio_mem_set_requested(ctl->vm->devs.vmem, (uint64_t)want << 20) < 0)
+	else if (virtio_mem_set_requested(vm_virtio_mem(ctl->vm), (uint64_t)want << 20) < 0)
 		r = fail(err, errlen, -EINVAL, "requested_size_mib %u does not fit the device", want);
 	pthread_mutex_unlock(&ctl->lock);
 	if (r == 0)
@@ -69,8 +69,8 @@ int ctl_get_hotplug_memory(struct controller *ctl, json_t **out, char *err, size
 		r = fail(err, errlen, -EINVAL, NO_DEVICE);
 	} else {
 		struct virtio_mem_state st = { 0 };
-		if (ctl->vm && ctl->vm->devs.vmem)
-			virtio_mem_snapshot(ctl->vm->devs.vmem, &st, NULL);
+		if (ctl->vm && vm_virtio_mem(ctl->vm))
+			virtio_mem_snapshot(vm_virtio_mem(ctl->vm), &st, NULL);
 		const struct hotplug_memory_config *c = &ctl->cfg.memory_hotplug;
 		*out = json_pack("{s:I,s:I,s:I,s:I,s:I}", "total_size_mib", (json_int_t)c->total_size_mib,
 				 "slot_size_mib", (json_int_t)c->slot_size_mib, "block_size_mib",
@@ -92,8 +92,8 @@ static json_t *latency(const struct virtio_mem_latency *l)
 static json_t *metrics_group_locked(struct controller *ctl)
 {
 	struct virtio_mem_counters c = { 0 };
-	if (ctl->vm && ctl->vm->devs.vmem)
-		virtio_mem_snapshot(ctl->vm->devs.vmem, NULL, &c);
+	if (ctl->vm && vm_virtio_mem(ctl->vm))
+		virtio_mem_snapshot(vm_virtio_mem(ctl->vm), NULL, &c);
 	json_t *o = json_object();
 	const struct { const char *name; uint64_t v; } f[] = {
 		{ "activate_fails", 0 },

@@ -5,11 +5,20 @@
 #include "api/core.h"
 #include "util/event_monitor.h"
 #include "config/hotplug_vcpu_config.h"
+#include "vm/vcpu_hotplug.h"
 #include "vm/vm.h"
 
 #include <string.h>
 
 #define NOT_CONFIGURED "vCPU hot-plug is not configured (PUT /hotplug/vcpu before starting the microVM)."
+
+/* max_vcpu_count of the running VM (with hot-plug). */
+static unsigned max_cpus(struct vm *vm)
+{
+	struct vcpu_hotplug_stats hs;
+	vcpu_hotplug_stats(vm, &hs);
+	return hs.max_cpus;
+}
 
 int ctl_put_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t errlen)
 {
@@ -40,15 +49,15 @@ int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl))
 		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
-	else if (!ctl->cfg.has_vcpu_hotplug || !ctl->vm || !ctl->vm->devs.vcpuhp.on)
+	else if (!ctl->cfg.has_vcpu_hotplug || !ctl->vm || !vcpu_hotplug_on(ctl->vm))
 		r = fail(err, errlen, -EINVAL, NOT_CONFIGURED);
 	/* the state may be on its way already (after the switch-over, and all through post-copy):
 	 * a change here would be lost with the source */
 	else if (ctl_migration_active(ctl))
 		r = fail(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
-	else if (want > ctl->vm->devs.vcpuhp.dev.st.max_cpus)
+	else if (want > max_cpus(ctl->vm))
 		r = fail(err, errlen, -EINVAL, "Invalid vcpu_count %u: it must be between 1 and max_vcpu_count (%u).",
-			 want, ctl->vm->devs.vcpuhp.dev.st.max_cpus);
+			 want, max_cpus(ctl->vm));
 	else
 		r = vcpu_hotplug_set(ctl->vm, want, err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
@@ -67,9 +76,9 @@ int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t
 	} else {
 		/* Before the start: the boot vCPUs, all plugged. */
 		unsigned present = ctl->cfg.vcpus, target = ctl->cfg.vcpus, max = ctl->cfg.vcpu_hotplug.max_vcpu_count;
-		if (started(ctl) && ctl->vm && ctl->vm->devs.vcpuhp.on) {
+		if (started(ctl) && ctl->vm && vcpu_hotplug_on(ctl->vm)) {
 			vcpu_hotplug_counts(ctl->vm, &present, &target);
-			max = ctl->vm->devs.vcpuhp.dev.st.max_cpus;
+			max = max_cpus(ctl->vm);
 		}
 		*out = json_pack("{s:i,s:i,s:i}", "max_vcpu_count", (int)max, "vcpu_count", (int)target,
 				 "plugged_vcpu_count", (int)present);
@@ -82,15 +91,15 @@ int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t
 
 static json_t *metrics_group_locked(struct controller *ctl)
 {
-	struct vcpu_hotplug *hp = ctl->vm ? &ctl->vm->devs.vcpuhp : NULL;
-	bool on = hp && hp->on;
+	struct vcpu_hotplug_stats hs = { 0 };
 	unsigned present = 0, target = 0;
-	if (on)
+	if (ctl->vm && vcpu_hotplug_on(ctl->vm)) {
+		vcpu_hotplug_stats(ctl->vm, &hs);
 		vcpu_hotplug_counts(ctl->vm, &present, &target);
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "add_count", (json_int_t)(on ? hp->added : 0),
-			 "remove_request_count", (json_int_t)(on ? hp->remove_requests : 0),
-			 "eject_count", (json_int_t)(on ? hp->ejected : 0),
-			 "last_add_us", (json_int_t)(on ? hp->last_add_ns / 1000 : 0),
+	}
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "add_count", (json_int_t)hs.added,
+			 "remove_request_count", (json_int_t)hs.remove_requests,
+			 "eject_count", (json_int_t)hs.ejected, "last_add_us", (json_int_t)(hs.last_add_ns / 1000),
 			 "plugged_vcpus", (json_int_t)present, "requested_vcpus", (json_int_t)target);
 }
 

@@ -26,7 +26,7 @@ int ctl_send_ctrl_alt_del(struct controller *ctl, char *err, size_t errlen)
 	if (!started(ctl))
 		r = fail(err, errlen, -EINVAL, "SendCtrlAltDel needs a running microVM (%s)",
 			 ctl->state == INSTANCE_STOPPED ? "it has stopped" : "it has not started");
-	else if (i8042_send_ctrl_alt_del(&ctl->vm->i8042) < 0)
+	else if (vm_send_ctrl_alt_del(ctl->vm) < 0)
 		r = fail(err, errlen, -EINVAL, "the guest keyboard buffer is full (the guest is not "
 			 "reading the i8042)");
 	else

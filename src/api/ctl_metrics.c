@@ -3,8 +3,10 @@
  * resources.c), and FlushMetrics. See controller.h and metrics.h (which turns cumulative
  * counters into the increments each line carries). */
 #include "api/core.h"
+#include "devices/e1000/e1000.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "util/log.h"
 #include "util/proc_metrics.h"
@@ -155,27 +157,29 @@ static json_t *counters_locked(struct controller *ctl)
 {
 	struct vm *vm = ctl->state >= INSTANCE_RUNNING ? ctl->vm : NULL;
 	struct exit_stats st;
+	struct vm_legacy_metrics legacy = { 0 };
 	memset(&st, 0, sizeof(st));
-	if (vm)
+	if (vm) {
 		vm_exit_stats(vm, &st);
+		vm_legacy_metrics(vm, &legacy);
+	}
 
 	json_t *c = api_counters_locked(ctl);
 	json_t *uart = json_object(), *kbd = json_object(), *vcpu = json_object(),
 	       *exits = json_object(), *emu = json_object();
 	if (!c || !uart || !kbd || !vcpu || !exits || !emu)
 		goto fail;
-	json_object_set_new(uart, "tx_bytes", json_integer(vm ? (json_int_t)stat_read(&vm->serial.tx_bytes) : 0));
-	json_object_set_new(uart, "rx_bytes", json_integer(vm ? (json_int_t)stat_read(&vm->serial.rx_bytes) : 0));
+	json_object_set_new(uart, "tx_bytes", json_integer((json_int_t)legacy.uart_tx_bytes));
+	json_object_set_new(uart, "rx_bytes", json_integer((json_int_t)legacy.uart_rx_bytes));
 	/* Firecracker's name: output bytes the console did not take (dropped, never waited for) */
 	json_object_set_new(uart, "missed_write_count",
-			    json_integer(vm ? (json_int_t)stat_read(&vm->serial.tx_dropped) : 0));
+			    json_integer((json_int_t)legacy.uart_tx_dropped));
 	json_object_set_new(uart, "rate_limiter_dropped_bytes",
-			    json_integer(vm ? (json_int_t)stat_read(&vm->serial.rl_dropped) : 0));
-	json_object_set_new(kbd, "read_count", json_integer(vm ? (json_int_t)stat_read(&vm->i8042.read_count) : 0));
-	json_object_set_new(kbd, "write_count", json_integer(vm ? (json_int_t)stat_read(&vm->i8042.write_count) : 0));
-	json_object_set_new(kbd, "reset_count", json_integer(vm ? (json_int_t)stat_read(&vm->i8042.reset_count) : 0));
-	json_object_set_new(kbd, "ctrl_alt_del_count",
-			    json_integer(vm ? (json_int_t)stat_read(&vm->i8042.ctrl_alt_del_count) : 0));
+			    json_integer((json_int_t)legacy.uart_rl_dropped));
+	json_object_set_new(kbd, "read_count", json_integer((json_int_t)legacy.kbd_reads));
+	json_object_set_new(kbd, "write_count", json_integer((json_int_t)legacy.kbd_writes));
+	json_object_set_new(kbd, "reset_count", json_integer((json_int_t)legacy.kbd_resets));
+	json_object_set_new(kbd, "ctrl_alt_del_count", json_integer((json_int_t)legacy.kbd_ctrl_alt_del));
 	/* Firecracker's names for the exits it counts per vCPU... */
 	json_object_set_new(vcpu, "exit_io_in", json_integer((json_int_t)st.count[EXIT_IO_IN]));
 	json_object_set_new(vcpu, "exit_io_out", json_integer((json_int_t)st.count[EXIT_IO_OUT]));
@@ -197,8 +201,8 @@ static json_t *counters_locked(struct controller *ctl)
 				"rate_limiter_throttled_events", (json_int_t)0);
 	if (!blk)
 		goto fail;
-	for (unsigned i = 0; vm && i < vm->devs.nblk && i < ctl->cfg.ndrives; i++) {
-		const struct virtio_blk *b = vm->devs.blk[i];
+	const struct virtio_blk *b;
+	for (unsigned i = 0; vm && i < ctl->cfg.ndrives && (b = vm_blk(vm, i)); i++) {
 		json_int_t v[5] = { (json_int_t)stat_read(&b->reads), (json_int_t)stat_read(&b->writes),
 				    (json_int_t)stat_read(&b->flushes), (json_int_t)stat_read(&b->errors),
 				    (json_int_t)stat_read(&b->rl.throttled) };
@@ -217,7 +221,7 @@ static json_t *counters_locked(struct controller *ctl)
 	}
 	json_object_set_new(c, "block", blk);
 	json_object_set_new(c, "entropy", json_pack("{s:I}", "entropy_bytes",
-			    (json_int_t)(vm && vm->devs.rng ? stat_read(&vm->devs.rng->bytes) : 0)));
+			    (json_int_t)(vm && vm_rng(vm) ? stat_read(&vm_rng(vm)->bytes) : 0)));
 	json_object_set_new(c, "uart", uart);
 	json_object_set_new(c, "i8042", kbd);
 	json_object_set_new(c, "vcpu", vcpu);
@@ -233,15 +237,15 @@ static json_t *counters_locked(struct controller *ctl)
 				(json_int_t)stat_read(&ctl->deprecated_api_calls)));
 	/* Network interfaces: all summed ("net") and one group per interface, as Firecracker. */
 	json_t *net = net_group(&(struct virtio_net_stats){ 0 }, NULL);   /* zeros; interfaces add */
-	for (unsigned i = 0; net && vm && i < vm->devs.nnet; i++) {
-		const struct virtio_net *n = vm->devs.net[i];
+	const struct virtio_net *n;
+	for (unsigned i = 0; net && vm && (n = vm_net(vm, i)); i++) {
 		char key[80];
 		snprintf(key, sizeof(key), "net_%s", n->iface_id);
 		json_object_set_new(c, key, net_group(&n->stats, net));
 	}
-	for (unsigned i = 0; net && vm && i < vm->devs.ne1000; i++) {
+	const struct e1000 *e;
+	for (unsigned i = 0; net && vm && (e = vm_e1000(vm, i)); i++) {
 		/* an E1000's counters under the same names ("model": "e1000") */
-		const struct e1000 *e = vm->devs.e1000[i];
 		const struct e1000_host_stats *h = &e->stats;
 		struct virtio_net_stats ns = {
 			.rx_frames = stat_read(&h->rx_frames), .rx_bytes = stat_read(&h->rx_bytes),
@@ -255,7 +259,7 @@ static json_t *counters_locked(struct controller *ctl)
 		json_object_set_new(c, key, net_group(&ns, net));
 	}
 	json_object_set_new(c, "net", net);
-	json_object_set_new(c, "vsock", vsock_group(vm ? vm->devs.vsock : NULL));
+	json_object_set_new(c, "vsock", vsock_group(vm ? vm_vsock(vm) : NULL));
 	/* Firecracker's signals, seccomp and vmm groups: process-wide counters */
 	for (int m = 0; m < PM_COUNT; m++) {
 		const char *group = proc_metric_group((enum proc_metric)m);

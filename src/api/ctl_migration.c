@@ -43,10 +43,10 @@ static void receive_done(void *opaque, struct migration *m, int e)
 	if (e == 0) {
 		ctl->vm = ctl->mig_vm;
 		ctl->mig_vm = NULL;
-		serial_set_rate_limiter(&ctl->vm->serial, &ctl->serial_limit);
+		serial_set_rate_limiter(vm_serial(ctl->vm), &ctl->serial_limit);
 		ctl->state = INSTANCE_RUNNING;
 	} else {
-		free(ctl->mig_vm); /* the migration destroyed what it had built */
+		vm_dealloc(ctl->mig_vm); /* the migration destroyed what it had built */
 		ctl->mig_vm = NULL;
 		ctl->state = INSTANCE_NOT_STARTED;
 	}
@@ -214,7 +214,7 @@ void ctl_migration_free(struct controller *ctl)
 {
 	migration_free(ctl->mig);
 	ctl->mig = NULL;
-	free(ctl->mig_vm);
+	vm_dealloc(ctl->mig_vm);
 	ctl->mig_vm = NULL;
 	if (ctl->mig_overrides)
 		ctl_overrides_free(ctl->mig_overrides);

@@ -1,6 +1,7 @@
 /* PUT and PATCH /network-interfaces/{id}: an interface before the start, its rate limiters on
  * a running microVM (its virtio-net or E1000). See controller.h. */
 #include "api/core.h"
+#include "devices/e1000/e1000.h"
 #include "devices/virtio/net.h"
 #include "vm/vm.h"
 
@@ -68,15 +69,9 @@ int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *er
 		if (r == 0) {
 			/* The running device takes the new limits at once (a bucket given starts
 			 * full, one left out is kept): the virtio-net or E1000 of this interface. */
-			struct vm_devices *vd = &ctl->vm->devs;
-			struct virtio_net *n = NULL;
-			struct e1000 *card = NULL;
-			for (unsigned i = 0; i < vd->nnet; i++)
-				if (!strcmp(vd->net[i]->iface_id, id))
-					n = vd->net[i];
-			for (unsigned i = 0; i < vd->ne1000; i++)
-				if (!strcmp(vd->e1000[i]->iface_id, id))
-					card = vd->e1000[i];
+			struct virtio_net *n;
+			struct e1000 *card;
+			vm_net_by_iface(ctl->vm, id, &n, &card);
 			if (n)
 				r = virtio_net_set_rate_limiters(n, &u.rx_rate_limiter, &u.tx_rate_limiter);
 			else if (card)

@@ -89,9 +89,9 @@ int ctl_patch_pmem(struct controller *ctl, const char *id, json_t *body, char *e
 			found = (int)i;
 	if (!started(ctl))
 		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
-	else if (found < 0 || !ctl->vm || (unsigned)found >= ctl->vm->devs.npmem)
+	else if (found < 0 || !ctl->vm || !vm_pmem(ctl->vm, (unsigned)found))
 		r = fail(err, errlen, -EINVAL, "No pmem device with id '%s'.", id);
-	else if (rl.present && (r = virtio_pmem_update_limiter(ctl->vm->devs.pmem[found], &rl)) < 0)
+	else if (rl.present && (r = virtio_pmem_update_limiter(vm_pmem(ctl->vm, (unsigned)found), &rl)) < 0)
 		r = fail(err, errlen, r, "pmem '%s': cannot update the rate limiter: %s", id, strerror(-r));
 	else if (rl.present)
 		rate_limiter_config_patch(&ctl->cfg.pmem[found].rate_limiter, &rl);
@@ -139,10 +139,11 @@ int ctl_pmem_metrics_locked(struct controller *ctl, json_t *out)
 {
 	struct vm *vm = ctl->state >= INSTANCE_RUNNING ? ctl->vm : NULL;
 	uint64_t sum[10] = { 0 };
-	for (unsigned i = 0; vm && i < vm->devs.npmem; i++) {
+	struct virtio_pmem *pm;
+	for (unsigned i = 0; vm && (pm = vm_pmem(vm, i)); i++) {
 		struct pmem_counters c;
 		uint64_t v[10];
-		virtio_pmem_snapshot(vm->devs.pmem[i], NULL, &c);
+		virtio_pmem_snapshot(pm, NULL, &c);
 		values(&c, v);
 		json_t *g = json_object();
 		for (unsigned k = 0; g && k < ARRAY_SIZE(names); k++) {
@@ -150,7 +151,7 @@ int ctl_pmem_metrics_locked(struct controller *ctl, json_t *out)
 			sum[k] += v[k];
 		}
 		char key[16 + DEVICES_ID_MAX];
-		snprintf(key, sizeof(key), "pmem_%s", vm->devs.pmem[i]->id);
+		snprintf(key, sizeof(key), "pmem_%s", pm->id);
 		if (!g || json_object_set_new(out, key, g) < 0)
 			return -ENOMEM;
 	}

@@ -49,7 +49,7 @@ static void on_event(void *opaque, struct replication *r, enum repl_state st)
 	if (ctl->repl_vm) { /* the standby took over: this instance runs the guest now */
 		ctl->vm = ctl->repl_vm;
 		ctl->repl_vm = NULL;
-		serial_set_rate_limiter(&ctl->vm->serial, &ctl->serial_limit);
+		serial_set_rate_limiter(vm_serial(ctl->vm), &ctl->serial_limit);
 		ctl->state = INSTANCE_RUNNING;
 	}
 	pthread_mutex_unlock(&ctl->lock);
@@ -243,7 +243,7 @@ void ctl_replication_free(struct controller *ctl)
 {
 	replication_free(ctl->repl);
 	ctl->repl = NULL;
-	free(ctl->repl_vm); /* a standby that never took over: its thread took the machine down */
+	vm_dealloc(ctl->repl_vm); /* a standby that never took over: its thread took the machine down */
 	ctl->repl_vm = NULL;
 	if (ctl->repl_overrides)
 		ctl_overrides_free(ctl->repl_overrides);

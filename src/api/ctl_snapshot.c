@@ -212,7 +212,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 					.has_huge_pages = q->has_huge_pages, .huge_pages = q->huge_pages };
 	ctl_overrides_apply(&q->ov, &o);
 	struct vm_config cfg;
-	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm *vm = vm_alloc();
 	r = vm ? snapshot_read_config(&o, &cfg, err, errlen) : json_oom(err, errlen);
 	bool have_cfg = vm && r == 0;
 	if (r == 0) {
@@ -229,7 +229,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	if (have_cfg)
 		vm_config_free(&cfg);
 	if (r < 0) {
-		free(vm);
+		vm_dealloc(vm);
 		pthread_mutex_lock(&ctl->lock);
 		if (!have_cfg && vm) { /* the snapshot's definition went in: a later load starts afresh */
 			bool stats = ctl->cfg.stats;
@@ -242,8 +242,8 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 		return r;
 	}
 	/* Paused unless resume_vm: the vCPUs park before their first KVM_RUN. */
-	vm->pause_requested = !q->resume;
-	serial_set_rate_limiter(&vm->serial, &ctl->serial_limit); /* fixed while STARTING */
+	vm_set_start_paused(vm, !q->resume);
+	serial_set_rate_limiter(vm_serial(vm), &ctl->serial_limit); /* fixed while STARTING */
 	r = vm_start(vm);
 	if (r == 0 && !q->resume)
 		r = vm_pause(vm);

@@ -1,5 +1,5 @@
 /* Inside the API's HTTP server (http.c: the thread, the socket, the connections; http_conn.c:
- * one connection's requests and answers). */
+ * one connection's requests and answers; http_request.c: reading a request). */
 #ifndef PETREL_API_HTTP_INT_H
 #define PETREL_API_HTTP_INT_H
 
@@ -126,5 +126,14 @@ bool http_conn_linger_over(struct http_conn *c, uint64_t now, int *timeout_ms);
 void http_conn_continue(struct http_conn *c);
 /* The controller's answer to c's pending request is in c->result: send it. */
 void http_conn_answer(struct http_conn *c);
+
+/* http_request.c: run the parser over n bytes read from the connection (its callbacks keep the
+ * request on c, or refuse it: c->fault_status); how many it took, as http-parser's execute. */
+size_t http_request_execute(struct http_conn *c, const char *at, size_t n);
+/* The request frames its body two ways at once (request smuggling): why, or NULL. */
+const char *http_request_bad_framing(const struct http_conn *c);
+/* Percent-decoding of the path, in place, except "%00": decoded, it would cut the path short
+ * as a NUL byte does; kept as is, the router refuses it as an unknown path. */
+void http_request_unescape(char *path);
 
 #endif

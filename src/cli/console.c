@@ -75,13 +75,13 @@ static void take_input(struct console *c, const uint8_t *buf, size_t n)
 static void flush_pending(struct console *c)
 {
 	if (c->break_at == 0) {
-		if (!serial_send_break(&c->vm->serial))
+		if (!serial_send_break(vm_serial(c->vm)))
 			return;
 		c->break_at = SIZE_MAX;
 	}
 	if (!c->npending)
 		return;
-	size_t n = serial_receive(&c->vm->serial, c->pending, c->break_at < c->npending ? c->break_at : c->npending);
+	size_t n = serial_receive(vm_serial(c->vm), c->pending, c->break_at < c->npending ? c->break_at : c->npending);
 	if (c->break_at != SIZE_MAX)
 		c->break_at -= n;
 	memmove(c->pending, c->pending + n, c->npending - n);
@@ -94,9 +94,9 @@ int console_loop(struct vm *vm, int sfd)
 	raw_mode(&c);
 	bool stdin_open = true;
 
-	while (!__atomic_load_n(&vm->stopping, __ATOMIC_ACQUIRE)) {
+	while (!vm_stopping(vm)) {
 		struct pollfd p[3] = {
-			{ .fd = vm->stop_efd, .events = POLLIN },
+			{ .fd = vm_stop_fd(vm), .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = (stdin_open && c.npending < sizeof(c.pending) / 2) ? STDIN_FILENO : -1,
 			  .events = POLLIN },

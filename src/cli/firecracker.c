@@ -7,12 +7,14 @@
 #include "api/controller.h"
 #include "api/http.h"
 #include "api/version.h"
+#include "boot/boot.h"
 #include "cli/cli.h"
 #include "seccomp/seccomp.h"
 #include "util/affinity.h"
 #include "util/thread.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "vm/vcpu_hotplug.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -401,18 +403,17 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 
 static void report_stop(struct vm *vm, bool stats, const struct vm_config *cfg)
 {
-	if (vm->stopping) {
-		if (vm->stop_reason == VM_STOP_ERROR)
-			log_error("%s", vm->stop_msg);
-		else
-			fprintf(stderr, "petrel: %s\n", vm->stop_msg);
-	}
-	if (stats && vm->nvcpus) {
+	const char *msg;
+	if (vm_stop_reason(vm, &msg) == VM_STOP_ERROR)
+		log_error("%s", msg);
+	else if (vm_stopping(vm))
+		fprintf(stderr, "petrel: %s\n", msg);
+	if (stats && vm_vcpu_count(vm)) {
 		struct exit_stats st;
 		vm_exit_stats(vm, &st);
-		exit_stats_print(&st, now_ns() - vm->start_ns, stderr);
+		exit_stats_print(&st, now_ns() - vm_start_ns(vm), stderr);
 		fprintf(stderr, "  guest memory resident: %llu KiB of %llu MiB\n",
-			(unsigned long long)(guest_mem_resident(&vm->mem) >> 10),
+			(unsigned long long)(guest_mem_resident(vm_guest_mem(vm)) >> 10),
 			(unsigned long long)cfg->mem_mib);
 	}
 }

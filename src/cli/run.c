@@ -8,6 +8,7 @@
 #include "util/affinity.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "vm/vcpu_hotplug.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -26,19 +28,19 @@ static void print_stats(struct vm *vm, const struct vm_config *cfg)
 {
 	struct exit_stats st;
 	vm_exit_stats(vm, &st);
-	exit_stats_print(&st, now_ns() - vm->start_ns, stderr);
+	exit_stats_print(&st, now_ns() - vm_start_ns(vm), stderr);
 	fprintf(stderr, "  guest memory resident: %llu KiB of %llu MiB\n",
-		(unsigned long long)(guest_mem_resident(&vm->mem) >> 10), (unsigned long long)cfg->mem_mib);
+		(unsigned long long)(guest_mem_resident(vm_guest_mem(vm)) >> 10), (unsigned long long)cfg->mem_mib);
 }
 
-static void report_stop(const struct vm *vm)
+static void report_stop(struct vm *vm)
 {
-	if (!vm->stopping)
-		return;
-	if (vm->stop_reason == VM_STOP_ERROR)
-		log_error("%s", vm->stop_msg);
-	else
-		fprintf(stderr, "petrel: %s\n", vm->stop_msg);
+	const char *msg;
+	enum vm_stop_reason why = vm_stop_reason(vm, &msg);
+	if (why == VM_STOP_ERROR)
+		log_error("%s", msg);
+	else if (vm_stopping(vm))
+		fprintf(stderr, "petrel: %s\n", msg);
 }
 
 /* Signals are taken through a signalfd (by the console loop once a VM runs, before that by
@@ -105,17 +107,19 @@ static int stop_waiting(struct vm *vm, struct vm_config *cfg, bool arrived, int 
 /* --incoming: wait for one migration, then run the VM it brought like any other. */
 static int run_incoming(const char *url, bool stats, int sfd)
 {
-	static struct vm vm;
 	static struct vm_config cfg;
 	vm_config_init(&cfg);
 	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	struct vm *vm = vm_alloc();
+	if (!vm || pipe2(pfd, O_CLOEXEC) < 0) {
+		vm_dealloc(vm);
 		return 1;
+	}
 	struct mig_receive_opts o = { .url = url, .console_out_fd = STDOUT_FILENO };
 	struct migration *m = NULL;
 	char err[512] = "", ok = 1;
 	int status = 1;
-	if (migration_receive_start(&vm, &cfg, &o, incoming_done, &pfd[1], &m, err, sizeof(err)) < 0) {
+	if (migration_receive_start(vm, &cfg, &o, incoming_done, &pfd[1], &m, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -134,7 +138,7 @@ static int run_incoming(const char *url, bool stats, int sfd)
 		m = NULL;
 		if (c != 0)
 			c = callback_byte(pfd[0]);
-		status = stop_waiting(&vm, &cfg, c == 0, sig, sfd);
+		status = stop_waiting(vm, &cfg, c == 0, sig, sfd);
 		goto out;
 	}
 	if (read(pfd[0], &ok, 1) != 1)
@@ -143,7 +147,7 @@ static int run_incoming(const char *url, bool stats, int sfd)
 	migration_status(m, &st);
 	if (ok == 0) {
 		fprintf(stderr, "petrel: migrated in from %s (downtime %.2f ms)\n", st.peer, st.downtime_ms);
-		status = run_arrived(&vm, &cfg, stats, NULL, sfd);
+		status = run_arrived(vm, &cfg, stats, NULL, sfd);
 	} else {
 		log_error("migration from %s failed: %s", st.peer, st.reason);
 	}
@@ -152,6 +156,7 @@ out:
 	close(pfd[0]);
 	close(pfd[1]);
 	vm_config_free(&cfg);
+	vm_dealloc(vm);
 	return status;
 }
 
@@ -229,12 +234,14 @@ static int wait_promotable(struct replication *r, int fd, int sfd)
  * (replicated to the next standby with --next-standby). */
 static int run_standby(const char *url, const char *next, bool external, bool stats, int sfd)
 {
-	static struct vm vm;
 	static struct vm_config cfg;
 	vm_config_init(&cfg);
 	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	struct vm *vm = vm_alloc();
+	if (!vm || pipe2(pfd, O_CLOEXEC) < 0) {
+		vm_dealloc(vm);
 		return 1;
+	}
 	struct repl_standby_opts o = { .listen_url = url, .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO,
 				       .takeover = external ? REPL_TAKEOVER_EXTERNAL : REPL_TAKEOVER_AUTO };
 	struct replication *r = NULL;
@@ -246,7 +253,7 @@ static int run_standby(const char *url, const char *next, bool external, bool st
 		sigaddset(&set, SIGRTMIN);
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 	}
-	if (replication_standby_start(&vm, &cfg, &o, standby_event, &pfd[1], &r, err, sizeof(err)) < 0) {
+	if (replication_standby_start(vm, &cfg, &o, standby_event, &pfd[1], &r, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -256,7 +263,7 @@ static int run_standby(const char *url, const char *next, bool external, bool st
 	if (sig != 0) {
 		replication_free(r); /* joined: a takeover has happened, or never will */
 		r = NULL;
-		status = stop_waiting(&vm, &cfg, callback_byte(pfd[0]) == 0, sig, sfd);
+		status = stop_waiting(vm, &cfg, callback_byte(pfd[0]) == 0, sig, sfd);
 		goto out;
 	}
 	if (read(pfd[0], &active, 1) != 1)
@@ -269,9 +276,9 @@ static int run_standby(const char *url, const char *next, bool external, bool st
 		if (next) { /* this standby's part is over (as PUT /replication ends it) */
 			replication_free(r);
 			r = NULL;
-			p = replicate_next(&vm, next, st.generation + 1);
+			p = replicate_next(vm, next, st.generation + 1);
 		}
-		status = run_arrived(&vm, &cfg, stats, p, sfd);
+		status = run_arrived(vm, &cfg, stats, p, sfd);
 	} else {
 		fprintf(stderr, "petrel: replication ended: %s\n", st.reason);
 		status = 0;
@@ -281,6 +288,7 @@ out:
 	close(pfd[0]);
 	close(pfd[1]);
 	vm_config_free(&cfg);
+	vm_dealloc(vm);
 	return status;
 }
 
@@ -343,23 +351,29 @@ int cli_run(int argc, char **argv)
 		vm_config_free(&cfg);
 		return 1;
 	}
-	static struct vm vm; /* large (vCPU array); one per process */
+	struct vm *vm = vm_alloc();
 	int status;
-	if (restore && snapshot_load(&vm, &cfg, &ro, STDOUT_FILENO, err, sizeof(err)) < 0) {
+	if (!vm) {
+		log_error("out of memory");
+		status = 1;
+	} else if (restore && snapshot_load(vm, &cfg, &ro, STDOUT_FILENO, err, sizeof(err)) < 0) {
 		log_error("%s: %s", ro.state_path, err);
 		status = 1;
-	} else if (!restore && vm_create(&vm, &cfg, STDOUT_FILENO) < 0) {
+	} else if (!restore && vm_create(vm, &cfg, STDOUT_FILENO) < 0) {
 		status = 1;
-	} else if (vm_start(&vm) < 0) {
-		status = vm_join(&vm);
+	} else if (vm_start(vm) < 0) {
+		status = vm_join(vm);
 	} else {
-		console_loop(&vm, sfd);
-		status = vm_join(&vm);
+		console_loop(vm, sfd);
+		status = vm_join(vm);
 	}
-	report_stop(&vm);
-	if (cfg.stats && vm.nvcpus)
-		print_stats(&vm, &cfg);
-	vm_destroy(&vm);
+	if (vm) {
+		report_stop(vm);
+		if (cfg.stats && vm_vcpu_count(vm))
+			print_stats(vm, &cfg);
+		vm_destroy(vm);
+		vm_dealloc(vm);
+	}
 	vm_config_free(&cfg);
 	close(sfd);
 	return status;

@@ -1,5 +1,6 @@
 /* `petrel run`'s command line: the options that define a VM, and those of a VM restored,
  * received or replicated instead of booted. */
+#include "boot/boot.h"
 #include "cli/cli.h"
 #include "cli/run_args.h"
 #include "util/log.h"

@@ -9,6 +9,7 @@
 #include "migration/throttle.h"
 #include "migration/url.h"
 #include "migration/wire.h"
+#include "devices/virtio/vsock.h"
 #include "snapshot/format.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -49,15 +50,11 @@ struct primary {
 /* vsock's part of closing (release false) or releasing (true) epoch n. */
 static void vsock_epoch(struct vm *vm, uint64_t n, bool release)
 {
-	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
-		struct vm_virtio *v = &vm->devs.virtio[i];
-		if (v->vdev->device_id != VIRTIO_ID_VSOCK)
-			continue;
-		if (release)
-			virtio_vsock_release(v->dev, n);
-		else
-			virtio_vsock_close_epoch(v->dev, n);
-	}
+	struct virtio_vsock *v = vm_vsock(vm);
+	if (v && release)
+		virtio_vsock_release(v, n);
+	else if (v)
+		virtio_vsock_close_epoch(v, n);
 }
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -83,8 +80,9 @@ static int stage_pages(struct primary *p)
 {
 	p->nruns = 0;
 	size_t used = 0;
-	for (unsigned r = 0; r < p->vm->mem.nregions; r++) {
-		const struct guest_region *g = &p->vm->mem.regions[r];
+	const struct guest_mem *mem = vm_guest_mem(p->vm);
+	for (unsigned r = 0; r < mem->nregions; r++) {
+		const struct guest_region *g = &mem->regions[r];
 		uint64_t npages = g->size / GUEST_PAGE;
 		for (uint64_t pg = 0; pg < npages;) {
 			if (!bitmap_test(p->s.dirty[r], pg)) {
@@ -148,8 +146,9 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 		vm_pause_release(p->vm);
 		return e; /* the guest stopped */
 	}
-	for (unsigned i = 0; first && !e && i < p->vm->mem.nregions; i++) {
-		size_t words = BITMAP_WORDS(p->vm->mem.regions[i].size / GUEST_PAGE);
+	const struct guest_mem *mem = vm_guest_mem(p->vm);
+	for (unsigned i = 0; first && !e && i < mem->nregions; i++) {
+		size_t words = BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE);
 		if (!(pending[i] = malloc(words * 8)))
 			e = -ENOMEM;
 		else
@@ -157,8 +156,8 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	}
 	if (!e)
 		mig_sender_take_dirty(&p->s, &e, false);
-	for (unsigned i = 0; first && !e && i < p->vm->mem.nregions; i++)
-		for (size_t w = 0; w < BITMAP_WORDS(p->vm->mem.regions[i].size / GUEST_PAGE); w++)
+	for (unsigned i = 0; first && !e && i < mem->nregions; i++)
+		for (size_t w = 0; w < BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE); w++)
 			p->s.dirty[i][w] |= pending[i][w];
 	for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
 		free(pending[i]);
@@ -186,7 +185,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	if (!e && !p->cout && !(p->cout = malloc(MIG_MAX_COUT)))
 		e = -ENOMEM;
 	if (!e)
-		p->cout_len = outgate_copy(r->gate, closed, &p->vm->serial, p->cout, MIG_MAX_COUT);
+		p->cout_len = outgate_copy(r->gate, closed, vm_serial(p->vm), p->cout, MIG_MAX_COUT);
 	struct mig_ckpt ck = { .epoch = epoch, .generation = r->st.generation };
 	if (!e && (e = send_checkpoint(p, &ck, &w, &bytes)) < 0) {
 		char what[96] = "sending a checkpoint";
@@ -240,9 +239,8 @@ static bool sleep_until(struct replication *r, uint64_t t)
 static void end_logging(struct primary *p, bool had_log)
 {
 	if (!had_log)
-		guest_mem_dirty_log_stop(&p->vm->mem, &p->vm->kvm);
-	free(p->vm->snap_parent);
-	p->vm->snap_parent = NULL;
+		vm_dirty_log_stop(p->vm);
+	vm_set_snapshot_parent(p->vm, NULL, NULL);
 }
 
 /* Replication ends with its output let go of: what is held is written, then the gate opens
@@ -285,7 +283,7 @@ void *repl_primary_main(void *arg)
 				    .migrate_disks = r->po.mirror_disks, .tls = r->po.tls };
 	struct migration *m = mig_new_source(r->vm, &so, NULL, NULL);
 	struct primary p = { .r = r, .vm = r->vm, .s = { .m = m, .vm = r->vm, .fd = -1, .err = err, .errlen = sizeof(err) } };
-	bool had_log = r->vm->mem.dirty_log;
+	bool had_log = vm_dirty_logging(r->vm);
 	int e = m ? 0 : -ENOMEM;
 	/* The initial sync stops when its migration object is cancelled: that is when replication
 	 * is (replication_free), or a stop waited for the whole sync. */
@@ -296,8 +294,9 @@ void *repl_primary_main(void *arg)
 		close(m->cancel_efd);
 		m->cancel_efd = cancel;
 	}
-	for (unsigned i = 0; !e && i < r->vm->mem.nregions; i++)
-		if (!(p.s.dirty[i] = calloc(BITMAP_WORDS(r->vm->mem.regions[i].size / GUEST_PAGE), 8)))
+	const struct guest_mem *mem = vm_guest_mem(r->vm);
+	for (unsigned i = 0; !e && i < mem->nregions; i++)
+		if (!(p.s.dirty[i] = calloc(BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE), 8)))
 			e = -ENOMEM;
 	uint64_t t0 = now_ns();
 	if (!e)
@@ -305,7 +304,7 @@ void *repl_primary_main(void *arg)
 	struct mig_repl_cfg timing = { .interval_ms = r->po.interval_ms, .failure_timeout_ms = r->po.failure_timeout_ms };
 	if (!e && (e = mig_send(p.s.fd, MIG_RCFG, &timing, sizeof(timing), NULL, 0)) < 0)
 		mig_sender_peer_reason(&p.s, e, "sending the checkpoint interval");
-	if (!e && (e = guest_mem_dirty_log_start(&r->vm->mem, &r->vm->kvm)) < 0)
+	if (!e && (e = vm_dirty_log_start(r->vm)) < 0)
 		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
 	uint64_t disk_bytes = 0;
 	if (!e && r->po.mirror_disks)

@@ -164,9 +164,8 @@ void replication_status(struct replication *r, struct repl_status *out)
 	if (r->gate) {
 		out->output_held = outgate_held(r->gate);
 		out->output_dropped = outgate_dropped(r->gate);
-		for (unsigned i = 0; r->vm && i < r->vm->devs.nvirtio; i++)
-			if (r->vm->devs.virtio[i].vdev->device_id == VIRTIO_ID_VSOCK)
-				out->output_held += virtio_vsock_held(r->vm->devs.virtio[i].dev);
+		if (r->vm && vm_vsock(r->vm))
+			out->output_held += virtio_vsock_held(vm_vsock(r->vm));
 	}
 }
 

@@ -82,7 +82,7 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 	bool zero = mp.flags & MIG_PAGES_ZERO;
 	size_t bytes = zero ? 0 : (size_t)mp.npages * GUEST_PAGE; /* a zero run holds nothing until commit */
 	/* A primary sends each dirty page once per checkpoint: no more pages than guest memory. */
-	if (b->staged_pages + mp.npages > b->rx.vm->mem.total / GUEST_PAGE)
+	if (b->staged_pages + mp.npages > vm_guest_mem(b->rx.vm)->total / GUEST_PAGE)
 		return bad(b, -EPROTO, "malformed replication stream: a checkpoint larger than guest memory can be");
 	b->staged_pages += mp.npages;
 	if (b->pages_len + bytes > b->pages_cap) {
@@ -367,7 +367,7 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 	/* The console output of the checkpoint's epoch that the primary may not have written
 	 * (it died after the acknowledgement): written again rather than lost. */
 	if (run->console_len)
-		serial_write_again(&r->vm->serial, run->console, run->console_len);
+		serial_write_again(vm_serial(r->vm), run->console, run->console_len);
 	if ((e = r->hooks->start(r->vm)) < 0) {
 		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));
 		return e;

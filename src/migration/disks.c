@@ -6,7 +6,9 @@
 #include "migration/disks.h"
 #include "block/dirty.h"
 #include "block/disk.h"
+#include "devices/virtio/blk.h"
 #include "migration/wire.h"
+#include "util/bitmap.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -17,18 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The VM's virtio-blk devices in device order: drive index i is the i-th of them. */
+/* Drive index i is the VM's i-th virtio-blk device (vm_blk: configuration order). */
 _Static_assert(DEVICES_MAX_DRIVES <= 32, "the receivers' disks_sized has a bit per drive");
-
-static struct virtio_blk *drive(struct vm *vm, uint32_t i)
-{
-	for (unsigned k = 0; k < vm->devs.nvirtio; k++) {
-		struct vm_virtio *v = &vm->devs.virtio[k];
-		if (v->vdev->device_id == VIRTIO_ID_BLOCK && i-- == 0)
-			return v->dev;
-	}
-	return NULL;
-}
 
 void mig_disks_defer_locks(struct vm_config *cfg)
 {
@@ -39,7 +31,7 @@ void mig_disks_defer_locks(struct vm_config *cfg)
 void mig_disks_unlock(struct vm *vm)
 {
 	struct virtio_blk *b;
-	for (uint32_t i = 0; (b = drive(vm, i)); i++) {
+	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++) {
 		/* The other side reads the image's tables when it takes it: they must be complete. */
 		if (disk_handover(&b->disk) < 0)
 			log_warn("%s: cannot make %s complete for the other side", b->vdev.name, b->disk.file.path);
@@ -51,7 +43,7 @@ void mig_disks_unlock(struct vm *vm)
 void mig_disks_sync_ahead(struct vm *vm)
 {
 	struct virtio_blk *b;
-	for (uint32_t i = 0; (b = drive(vm, i)); i++)
+	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++)
 		if (!b->disk.file.read_only && disk_sync(&b->disk, RAW_FLUSH, 0, NULL, 0) < 0)
 			log_warn("%s: cannot sync %s ahead of the switch", b->vdev.name, b->disk.file.path);
 }
@@ -61,7 +53,7 @@ void mig_disks_sync_ahead(struct vm *vm)
 static int reopen(struct vm *vm, char *err, size_t errlen)
 {
 	struct virtio_blk *b;
-	for (uint32_t i = 0; (b = drive(vm, i)); i++) {
+	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++) {
 		int e = virtio_blk_reopen(b);
 		if (e < 0) {
 			snprintf(err, errlen, "%s: cannot open %s again: %s", b->vdev.name, b->disk.file.path,
@@ -76,13 +68,13 @@ static int reopen(struct vm *vm, char *err, size_t errlen)
 static int lock_all(struct vm *vm, char *err, size_t errlen)
 {
 	struct virtio_blk *b;
-	for (uint32_t i = 0; (b = drive(vm, i)); i++) {
+	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++) {
 		if (disk_lock(&b->disk, true) == 0)
 			continue;
 		snprintf(err, errlen, "%s: %s is in use by another process (locked): not running the guest beside it",
 			 b->vdev.name, b->disk.file.path);
 		while (i--)
-			disk_unlock(&drive(vm, i)->disk);
+			disk_unlock(&vm_blk(vm, i)->disk);
 		return -EBUSY;
 	}
 	return 0;
@@ -133,7 +125,7 @@ int mig_disks_start(struct vm *vm, int fd, uint64_t *sent, char *err, size_t err
 	uint8_t *buf = chunk_buffer();
 	int e = buf ? 0 : -ENOMEM;
 	struct virtio_blk *b;
-	for (uint32_t i = 0; !e && (b = drive(vm, i)); i++) {
+	for (uint32_t i = 0; !e && (b = vm_blk(vm, i)); i++) {
 		uint64_t size = b->st.capacity * 512;
 		if (!b->dirty) { /* published to the I/O thread, which marks what the guest writes */
 			struct blk_dirty *nd = blk_dirty_new(size);
@@ -184,7 +176,7 @@ int mig_disks_send_dirty(struct vm *vm, int fd, uint64_t *sent, char *err, size_
 void mig_disks_stop(struct vm *vm)
 {
 	struct virtio_blk *b;
-	for (uint32_t i = 0; (b = drive(vm, i)); i++)
+	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++)
 		if (b->dirty)
 			blk_dirty_enable(b->dirty, false);
 }
@@ -194,7 +186,7 @@ void mig_disks_stop(struct vm *vm)
 static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, const struct mig_disk *d, uint32_t sized,
 				    char *err, size_t errlen)
 {
-	struct virtio_blk *b = drive(vm, d->drive);
+	struct virtio_blk *b = vm_blk(vm, d->drive);
 	bool size_only = d->flags & MIG_DISK_SIZE;
 	if (!b || (d->flags & ~MIG_DISK_SIZE) || h->len != sizeof(*d) + (size_only ? 0 : d->len) ||
 	    (size_only && d->len) || d->len > MIG_MAX_DISK_RUN || (!size_only && d->offset + d->len < d->offset)) {
@@ -335,10 +327,10 @@ int mig_disks_stage(struct vm *vm, struct disk_stage *s)
 	mig_disks_stage_reset(s);
 	struct virtio_blk *b;
 	int e = 0;
-	for (uint32_t i = 0; !e && (b = drive(vm, i)); i++) {
+	for (uint32_t i = 0; !e && (b = vm_blk(vm, i)); i++) {
 		if (!b->dirty)
 			continue;
-		uint64_t *bits = calloc((b->dirty->nchunks + 63) / 64 + 1, 8), size = b->st.capacity * 512;
+		uint64_t *bits = calloc(BITMAP_WORDS(b->dirty->nchunks) + 1, 8), size = b->st.capacity * 512;
 		if (!bits)
 			return -ENOMEM;
 		blk_dirty_take(b->dirty, bits);
@@ -375,7 +367,7 @@ static uint64_t drives_size(struct vm *vm)
 {
 	uint64_t n = 0;
 	struct virtio_blk *b;
-	for (uint32_t i = 0; (b = drive(vm, i)); i++)
+	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++)
 		n += disk_size(&b->disk);
 	return n;
 }
@@ -414,7 +406,7 @@ int mig_disks_apply(struct vm *vm, const struct disk_stage *s, char *err, size_t
 {
 	for (size_t i = 0; i < s->n; i++) {
 		const struct disk_chunk *c = &s->c[i];
-		int e = write_at(drive(vm, c->drive), c->off, s->data + c->at, c->len, err, errlen);
+		int e = write_at(vm_blk(vm, c->drive), c->off, s->data + c->at, c->len, err, errlen);
 		if (e < 0)
 			return e;
 	}

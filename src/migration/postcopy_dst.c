@@ -50,8 +50,12 @@ struct postcopy_dst {
 	uint8_t buf[MIG_MAX_RUN * GUEST_PAGE];
 };
 
-static void set(uint64_t *b, uint64_t i) { __atomic_fetch_or(&b[i / 64], 1ull << (i % 64), __ATOMIC_ACQ_REL); }
-
+/* The done and asked bits are set by the fault thread and the page thread at once (one word may
+ * hold both's): bitmap_set_atomic's fetch-or with release is what they need. Release orders what
+ * was written before a bit (asked_ns before asked, the page's copy before done) ahead of it for the
+ * readers, who test with acquire (bitmap_test_atomic, missing()); no code after a set reads what
+ * another thread published through that bit, so the acquire half of the ACQ_REL the private
+ * set() this file had bought nothing (on x86 both are one lock or). */
 static struct pc_region *region_of(struct postcopy_dst *p, uint64_t hva_or_gpa, bool is_gpa, uint64_t *page)
 {
 	for (unsigned i = 0; i < p->n; i++) {
@@ -80,13 +84,13 @@ static void fault(struct postcopy_dst *p, uint64_t addr)
 		/* Never written on the source, or sent before and not dirtied since: zero here. */
 		if (uffd_zero(p->uffd, at, GUEST_PAGE, NULL) == -EEXIST)
 			uffd_wake(p->uffd, at, GUEST_PAGE);
-		set(g->done, pg);
+		bitmap_set_atomic(g->done, pg);
 		return;
 	}
 	if (bitmap_test_atomic(g->asked, pg))
 		return; /* on its way: its arrival wakes every waiter */
 	g->asked_ns[pg] = now_ns();
-	set(g->asked, pg);
+	bitmap_set_atomic(g->asked, pg);
 	uint64_t gpa = g->gpa + pg * GUEST_PAGE;
 	pthread_mutex_lock(p->wlock);
 	int e = mig_send(p->fd, MIG_REQUEST, &gpa, sizeof(gpa), NULL, 0);
@@ -151,7 +155,7 @@ static int install(struct postcopy_dst *p, const struct mig_hdr *h)
 		int e = zero ? uffd_zero(p->uffd, at, GUEST_PAGE, NULL) : uffd_copy(p->uffd, at, p->buf + i * GUEST_PAGE, GUEST_PAGE, NULL);
 		if (e < 0 && e != -EEXIST)
 			return e;
-		set(g->done, pg + i);
+		bitmap_set_atomic(g->done, pg + i);
 		account(p, g, pg + i);
 	}
 	MIG_LOCKED(p->m, p->m->st.postcopy_pushed += mp.npages);
@@ -164,7 +168,7 @@ static uint64_t missing(struct postcopy_dst *p)
 	uint64_t n = 0;
 	for (unsigned i = 0; i < p->n; i++) {
 		const struct pc_region *g = &p->r[i];
-		for (uint64_t w = 0; w < (g->npages + 63) / 64; w++)
+		for (uint64_t w = 0; w < BITMAP_WORDS(g->npages); w++)
 			n += (uint64_t)__builtin_popcountll(g->needed[w] & ~__atomic_load_n(&g->done[w], __ATOMIC_ACQUIRE));
 	}
 	return n;
@@ -238,18 +242,19 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	size_t off = 0, want = 0;
-	for (unsigned i = 0; i < vm->mem.nregions; i++)
-		want += (vm->mem.regions[i].size / GUEST_PAGE + 63) / 64 * 8;
+	struct guest_mem *mem = vm_guest_mem(vm);
+	for (unsigned i = 0; i < mem->nregions; i++)
+		want += BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE) * 8;
 	int e = len == want ? 0 : -EPROTO;
 	if (e)
 		snprintf(err, errlen, "malformed migration stream: a post-copy bitmap of %zu bytes, %zu expected", len, want);
-	for (unsigned i = 0; !e && i < vm->mem.nregions; i++) {
-		const struct guest_region *gr = &vm->mem.regions[i];
+	for (unsigned i = 0; !e && i < mem->nregions; i++) {
+		const struct guest_region *gr = &mem->regions[i];
 		struct pc_region *g = &p->r[p->n++];
 		g->hva = gr->hva;
 		g->gpa = gr->gpa;
 		g->npages = gr->size / GUEST_PAGE;
-		size_t words = (g->npages + 63) / 64;
+		size_t words = BITMAP_WORDS(g->npages);
 		g->needed = malloc(words * 8);
 		g->done = calloc(words, 8);
 		g->asked = calloc(words, 8);
@@ -274,8 +279,8 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	}
 	if (!e && (p->uffd = uffd_open()) < 0)
 		e = p->uffd;
-	if (!e && (e = uffd_register(p->uffd, &vm->mem)) == 0)
-		guest_mem_set_filling(&vm->mem, true); /* the balloon and virtio-mem hold back until the end */
+	if (!e && (e = uffd_register(p->uffd, mem)) == 0)
+		guest_mem_set_filling(mem, true); /* the balloon and virtio-mem hold back until the end */
 	if (e < 0 && !err[0])
 		snprintf(err, errlen, "post-copy: cannot set up a userfaultfd: %s", strerror(-e));
 	if (!e && (p->stop_efd = eventfd(0, EFD_CLOEXEC)) < 0)
@@ -340,7 +345,7 @@ int postcopy_dst_wait(struct postcopy_dst *p, char *err, size_t errlen)
 	/* Everything the source had to send is in: any page still missing is zero. */
 	for (unsigned i = 0; i < p->n; i++)
 		uffd_unregister(p->uffd, p->r[i].hva, p->r[i].npages * GUEST_PAGE);
-	guest_mem_set_filling(&p->vm->mem, false);
+	guest_mem_set_filling(vm_guest_mem(p->vm), false);
 	return 0;
 }
 

@@ -18,7 +18,7 @@
 struct server {
 	struct migration *m;
 	int fd;
-	struct vm *vm;
+	const struct guest_mem *mem;  /* the VM's (vm_guest_mem) */
 	uint64_t *const *needed;
 	uint64_t **sent;
 	uint64_t push_start, pushed;  /* bytes pushed (not requested) since, for max_bandwidth */
@@ -30,7 +30,7 @@ struct server {
 /* Up to max pages of region r from page p that are needed and not sent yet, in one message. */
 static int push(struct server *s, unsigned r, uint64_t p, unsigned max)
 {
-	const struct guest_region *g = &s->vm->mem.regions[r];
+	const struct guest_region *g = &s->mem->regions[r];
 	uint64_t npages = g->size / GUEST_PAGE;
 	uint32_t n = 0;
 	while (n < max && p + n < npages && bitmap_test(s->needed[r], p + n) && !bitmap_test(s->sent[r], p + n))
@@ -52,8 +52,8 @@ static int push(struct server *s, unsigned r, uint64_t p, unsigned max)
 /* The next needed page not sent yet, in order; false when none is left. */
 static bool push_next(struct server *s, int *e)
 {
-	while (s->cur < s->vm->mem.nregions) {
-		uint64_t npages = s->vm->mem.regions[s->cur].size / GUEST_PAGE;
+	while (s->cur < s->mem->nregions) {
+		uint64_t npages = s->mem->regions[s->cur].size / GUEST_PAGE;
 		while (s->cursor < npages && (!bitmap_test(s->needed[s->cur], s->cursor) || bitmap_test(s->sent[s->cur], s->cursor)))
 			s->cursor++;
 		if (s->cursor < npages) {
@@ -70,8 +70,8 @@ static bool push_next(struct server *s, int *e)
 
 static int on_request(struct server *s, uint64_t gpa)
 {
-	for (unsigned r = 0; r < s->vm->mem.nregions; r++) {
-		const struct guest_region *g = &s->vm->mem.regions[r];
+	for (unsigned r = 0; r < s->mem->nregions; r++) {
+		const struct guest_region *g = &s->mem->regions[r];
 		if (gpa >= g->gpa && gpa - g->gpa < g->size)
 			return push(s, r, (gpa - g->gpa) / GUEST_PAGE, REQ_RUN); /* 0 if it went out already */
 	}
@@ -82,12 +82,12 @@ int postcopy_serve(struct migration *m, int fd, struct vm *vm, uint64_t *const *
 		   bool *committed, char *err, size_t errlen)
 {
 	struct mig_go go_msg, *go = &go_msg;
-	struct server s = { .m = m, .fd = fd, .vm = vm, .needed = needed, .push_start = now_ns() };
+	struct server s = { .m = m, .fd = fd, .mem = vm_guest_mem(vm), .needed = needed, .push_start = now_ns() };
 	uint64_t *sent[GUEST_MEM_MAX_REGIONS] = { 0 };
 	s.sent = sent;
 	int e = 0;
-	for (unsigned r = 0; !e && r < vm->mem.nregions; r++)
-		if (!(sent[r] = calloc((vm->mem.regions[r].size / GUEST_PAGE + 63) / 64, 8)))
+	for (unsigned r = 0; !e && r < s.mem->nregions; r++)
+		if (!(sent[r] = calloc(BITMAP_WORDS(s.mem->regions[r].size / GUEST_PAGE), 8)))
 			e = -ENOMEM;
 	bool ended = false, have_go = false;
 	while (!e && !(ended && have_go)) {

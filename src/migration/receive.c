@@ -12,6 +12,7 @@
 #include "migration/wire.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "util/bitmap.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -94,7 +95,7 @@ void *mig_pages_target(struct vm *vm, const struct mig_pages *p, uint64_t msg_le
 {
 	bool zero = p->flags & MIG_PAGES_ZERO;
 	uint64_t bytes = (uint64_t)p->npages * GUEST_PAGE;
-	void *dst = guest_mem_ptr(&vm->mem, p->gpa, bytes);
+	void *dst = guest_mem_ptr(vm_guest_mem(vm), p->gpa, bytes);
 	if (p->npages == 0 || p->npages > MIG_MAX_RUN || (p->flags & ~MIG_PAGES_ZERO) || p->gpa % GUEST_PAGE || !dst ||
 	    msg_len != sizeof(*p) + (zero ? 0 : bytes)) {
 		snprintf(err, errlen, "malformed migration stream: %u pages at %#llx are not guest RAM "
@@ -161,7 +162,7 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 		return bad(r, e, "cannot start the vCPUs: %s", strerror(-e));
 	/* The downtime ends at the first KVM_RUN here: wait for it (briefly) to report it. */
 	uint64_t first = 0;
-	for (int i = 0; i < 5000 && !(first = __atomic_load_n(&r->vm->first_run_ns, __ATOMIC_ACQUIRE)); i++)
+	for (int i = 0; i < 5000 && !(first = vm_first_run_ns(r->vm)); i++)
 		usleep(200);
 	uint64_t now = now_ns();
 	log_debug("migration: state in: read %.2f ms, post-copy set up by %.2f ms, loaded by %.2f ms, first run %.2f ms",
@@ -227,8 +228,9 @@ static int stream(struct mig_receiver *r)
 		}
 		case MIG_POSTCOPY: {
 			size_t want = 0;
-			for (unsigned i = 0; i < r->vm->mem.nregions; i++)
-				want += (r->vm->mem.regions[i].size / GUEST_PAGE + 63) / 64 * 8;
+			const struct guest_mem *mem = vm_guest_mem(r->vm);
+			for (unsigned i = 0; i < mem->nregions; i++)
+				want += BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE) * 8;
 			if (r->postcopy || h.len != want)
 				return bad(r, -EPROTO, "%s", "malformed migration stream: a second post-copy list, or "
 					   "one that does not fit guest memory");
@@ -258,7 +260,7 @@ static int stream(struct mig_receiver *r)
  * refused migration). */
 static int build_machine(struct vm *vm, struct vm_config *cfg, int console_fd)
 {
-	memset(vm, 0, sizeof(*vm)); /* a receiver builds again after a refused migration */
+	vm_clear(vm); /* a receiver builds again after a refused migration */
 	int e = vm_create_restored(vm, cfg, console_fd, -1);
 	if (e < 0)
 		vm_destroy(vm);

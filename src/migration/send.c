@@ -81,7 +81,7 @@ static int send_run(struct mig_sender *s, uint64_t gpa, const uint8_t *hva, uint
  * again) just before its pages are read and sent. */
 static int send_region(struct mig_sender *s, unsigned r, uint64_t *sel, bool clear)
 {
-	const struct guest_region *g = &s->vm->mem.regions[r];
+	const struct guest_region *g = &vm_guest_mem(s->vm)->regions[r];
 	uint64_t npages = g->size / GUEST_PAGE, cleared_to = 0;
 	uint8_t *touched = sel ? NULL : guest_region_touched(g);
 	int e = 0;
@@ -92,7 +92,7 @@ static int send_region(struct mig_sender *s, unsigned r, uint64_t *sel, bool cle
 			uint64_t from = cleared_to > p / 64 * 64 ? cleared_to : p / 64 * 64;
 			uint64_t to = (p + MIG_MAX_RUN + 63) / 64 * 64;
 			for (uint64_t c = from; !e && c < to && c < npages; c += 64)
-				e = guest_mem_clear_dirty(&s->vm->mem, &s->vm->kvm, r, c, 64, &sel[c / 64]);
+				e = vm_clear_dirty(s->vm, r, c, 64, &sel[c / 64]);
 			cleared_to = to;
 			if (e) {
 				snprintf(s->err, s->errlen, "clearing the dirty page log: %s", strerror(-e));
@@ -122,11 +122,11 @@ static int send_region(struct mig_sender *s, unsigned r, uint64_t *sel, bool cle
  * pages go out (send_dirty with clear); else now (the guest is paused: the last round). */
 uint64_t mig_sender_take_dirty(struct mig_sender *s, int *e, bool fetch_only)
 {
-	*e = fetch_only ? guest_mem_fetch_dirty(&s->vm->mem, &s->vm->kvm, s->dirty)
-			: guest_mem_take_dirty(&s->vm->mem, &s->vm->kvm, s->dirty);
+	*e = fetch_only ? vm_fetch_dirty(s->vm, s->dirty) : vm_take_dirty(s->vm, s->dirty);
+	const struct guest_mem *mem = vm_guest_mem(s->vm);
 	uint64_t n = 0;
-	for (unsigned r = 0; !*e && r < s->vm->mem.nregions; r++)
-		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64; w++)
+	for (unsigned r = 0; !*e && r < mem->nregions; r++)
+		for (uint64_t w = 0; w < BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE); w++)
 			n += (uint64_t)__builtin_popcountll(s->dirty[r][w]);
 	if (*e)
 		snprintf(s->err, s->errlen, "reading the dirty page log: %s", strerror(-*e));
@@ -136,7 +136,7 @@ uint64_t mig_sender_take_dirty(struct mig_sender *s, int *e, bool fetch_only)
 int mig_sender_send_dirty(struct mig_sender *s, bool clear)
 {
 	int e = 0;
-	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
+	for (unsigned r = 0; !e && r < vm_guest_mem(s->vm)->nregions; r++)
 		e = send_region(s, r, s->dirty[r], clear);
 	return e;
 }
@@ -225,7 +225,7 @@ int mig_sender_precopy(struct mig_sender *s, uint64_t t0)
 	struct migration *m = s->m;
 	int e = 0;
 	uint64_t round_start = now_ns(), sent_before = 0;
-	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
+	for (unsigned r = 0; !e && r < vm_guest_mem(s->vm)->nregions; r++)
 		e = send_region(s, r, NULL, false);
 	for (unsigned round = 1; !e; round++) {
 		uint64_t now = now_ns(), dirty = mig_sender_take_dirty(s, &e, true);
@@ -293,8 +293,9 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	*paused = true;
 	uint64_t t_paused = now_ns();
 	uint64_t *before[GUEST_MEM_MAX_REGIONS] = { 0 };
-	for (unsigned r = 0; r < s->vm->mem.nregions; r++) {
-		size_t words = (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64;
+	const struct guest_mem *mem = vm_guest_mem(s->vm);
+	for (unsigned r = 0; r < mem->nregions; r++) {
+		size_t words = BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE);
 		if (!(before[r] = malloc(words * 8)))
 			e = -ENOMEM;
 		else
@@ -302,8 +303,8 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	}
 	if (!e)
 		mig_sender_take_dirty(s, &e, false);
-	for (unsigned r = 0; !e && r < s->vm->mem.nregions; r++)
-		for (uint64_t w = 0; w < (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64; w++)
+	for (unsigned r = 0; !e && r < mem->nregions; r++)
+		for (uint64_t w = 0; w < BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE); w++)
 			s->dirty[r][w] |= before[r][w];
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(before[r]);
@@ -314,11 +315,11 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	if (!e && s->postcopy) {
 		/* Not the pages: which pages the destination must fetch from here. */
 		size_t len = 0;
-		for (unsigned r = 0; r < s->vm->mem.nregions; r++)
-			len += (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64 * 8;
+		for (unsigned r = 0; r < mem->nregions; r++)
+			len += BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE) * 8;
 		uint8_t *bm = malloc(len), *at = bm;
-		for (unsigned r = 0; bm && r < s->vm->mem.nregions; r++) {
-			size_t n = (s->vm->mem.regions[r].size / GUEST_PAGE + 63) / 64 * 8;
+		for (unsigned r = 0; bm && r < mem->nregions; r++) {
+			size_t n = BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE) * 8;
 			memcpy(at, s->dirty[r], n);
 			at += n;
 		}
@@ -374,14 +375,15 @@ void *mig_send_main(void *arg)
 	char err[512] = "";
 	struct mig_sender s = { .m = m, .vm = m->vm, .fd = -1, .err = err, .errlen = sizeof(err) };
 	uint64_t t0 = now_ns(), t_pause = 0;
-	bool had_log = s.vm->mem.dirty_log, paused = false;
+	bool had_log = vm_dirty_logging(s.vm), paused = false;
+	const struct guest_mem *mem = vm_guest_mem(s.vm);
 	int e = 0;
-	for (unsigned r = 0; !e && r < s.vm->mem.nregions; r++)
-		if (!(s.dirty[r] = calloc((s.vm->mem.regions[r].size / GUEST_PAGE + 63) / 64, 8)))
+	for (unsigned r = 0; !e && r < mem->nregions; r++)
+		if (!(s.dirty[r] = calloc(BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE), 8)))
 			e = -ENOMEM;
 	if (!e)
 		e = mig_sender_open(&s);
-	if (!e && (e = guest_mem_dirty_log_start(&s.vm->mem, &s.vm->kvm)) < 0)
+	if (!e && (e = vm_dirty_log_start(s.vm)) < 0)
 		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
 	if (!e && m->so.migrate_disks) {
 		uint64_t bytes = 0;
@@ -413,10 +415,9 @@ void *mig_send_main(void *arg)
 			for (int round = 0; round < 3; round++)
 				vm_devices_announce(s.vm, round); /* waits 50, then 100 ms before rounds 1, 2 */
 		if (!had_log)
-			guest_mem_dirty_log_stop(&s.vm->mem, &s.vm->kvm);
+			vm_dirty_log_stop(s.vm);
 		/* The dirty log was consumed: a Diff snapshot can no longer build on the last one. */
-		free(s.vm->snap_parent);
-		s.vm->snap_parent = NULL;
+		vm_set_snapshot_parent(s.vm, NULL, NULL);
 	}
 	if (s.holding)
 		vm_pause_release(s.vm);

@@ -22,11 +22,7 @@ static void *throttle_main(void *arg)
 	while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
 		unsigned pct = __atomic_load_n(&t->percent, __ATOMIC_RELAXED);
 		if (pct) {
-			for (unsigned i = 0; i < t->vm->nvcpus; i++) {
-				struct vcpu *v = &t->vm->vcpus[i];
-				__atomic_store_n(&v->throttle_us, PERIOD_US * pct / 100, __ATOMIC_RELEASE);
-				vcpu_kick(v);
-			}
+			vm_throttle_vcpus(t->vm, PERIOD_US * pct / 100);
 		}
 		struct timespec ts = { 0, PERIOD_US * 1000L };
 		nanosleep(&ts, NULL);
@@ -65,7 +61,6 @@ void throttle_stop(struct throttle *t)
 		return;
 	__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
 	pthread_join(t->thread, NULL);
-	for (unsigned i = 0; i < t->vm->nvcpus; i++)
-		__atomic_store_n(&t->vm->vcpus[i].throttle_us, 0, __ATOMIC_RELEASE);
+	vm_throttle_vcpus(t->vm, 0);
 	free(t);
 }

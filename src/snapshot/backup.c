@@ -108,15 +108,15 @@ static int clone_file(const char *src, const char *dst, const char **how)
 /* A destination that is one of the VM's own disk images (a VM loaded from a backup runs on
  * that directory's copies): copied onto itself it would be truncated, and a copy renamed over
  * it would leave the VM writing to an unlinked file. */
-static int own_disk(const struct vm *vm, const char *dst, char *err, size_t errlen)
+static int own_disk(const struct vm_config *cfg, const char *dst, char *err, size_t errlen)
 {
 	struct stat d, s;
 	if (stat(dst, &d) < 0)
 		return 0;
-	for (unsigned j = 0; j < vm->cfg->ndrives; j++) {
-		if (stat(vm->cfg->drives[j].path_on_host, &s) == 0 && s.st_dev == d.st_dev && s.st_ino == d.st_ino) {
+	for (unsigned j = 0; j < cfg->ndrives; j++) {
+		if (stat(cfg->drives[j].path_on_host, &s) == 0 && s.st_dev == d.st_dev && s.st_ino == d.st_ino) {
 			snprintf(err, errlen, "%s is drive %s's own image: back up into another directory", dst,
-				 vm->cfg->drives[j].drive_id);
+				 cfg->drives[j].drive_id);
 			return -EEXIST;
 		}
 	}
@@ -129,16 +129,17 @@ int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return -errno;
 	}
+	const struct vm_config *cfg = vm_config(vm);
 	char *paths[DEVICES_MAX_DRIVES] = { 0 }, *tmps[DEVICES_MAX_DRIVES] = { 0 }, state[4096], mem[4096];
 	snprintf(state, sizeof(state), "%s/vm.state", dir);
 	snprintf(mem, sizeof(mem), "%s/vm.mem", dir);
 	int e = 0;
-	for (unsigned i = 0; !e && i < vm->cfg->ndrives; i++)
-		if (asprintf(&paths[i], "%s/%s.img", dir, vm->cfg->drives[i].drive_id) < 0 ||
+	for (unsigned i = 0; !e && i < cfg->ndrives; i++)
+		if (asprintf(&paths[i], "%s/%s.img", dir, cfg->drives[i].drive_id) < 0 ||
 		    asprintf(&tmps[i], "%s.tmp.%d", paths[i], (int)getpid()) < 0)
 			e = -ENOMEM;
-	for (unsigned i = 0; !e && i < vm->cfg->ndrives; i++)
-		e = own_disk(vm, paths[i], err, errlen);
+	for (unsigned i = 0; !e && i < cfg->ndrives; i++)
+		e = own_disk(cfg, paths[i], err, errlen);
 	uint64_t t0 = now_ns();
 	bool was_paused = vm_is_paused(vm);
 	if (!e && (e = vm_pause(vm)) < 0)
@@ -147,23 +148,23 @@ int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
 	if (!e) {
 		/* The disks first, under temporary names, then the snapshot (memory, then state), then
 		 * the disks into place: a backup that fails leaves the one before it as it was. */
-		for (unsigned i = 0; !e && i < vm->cfg->ndrives; i++) {
+		for (unsigned i = 0; !e && i < cfg->ndrives; i++) {
 			const char *how = "?";
-			if ((e = clone_file(vm->cfg->drives[i].path_on_host, tmps[i], &how)) < 0)
-				snprintf(err, errlen, "disk %s -> %s: %s", vm->cfg->drives[i].path_on_host, paths[i],
+			if ((e = clone_file(cfg->drives[i].path_on_host, tmps[i], &how)) < 0)
+				snprintf(err, errlen, "disk %s -> %s: %s", cfg->drives[i].path_on_host, paths[i],
 					 strerror(-e));
 			else
-				log_info("backup: disk %s -> %s (%s)", vm->cfg->drives[i].path_on_host, paths[i], how);
+				log_info("backup: disk %s -> %s (%s)", cfg->drives[i].path_on_host, paths[i], how);
 		}
 		struct snapshot_create_opts o = { .state_path = state, .mem_path = mem, .drive_paths = paths };
 		if (!e)
 			e = snapshot_create(vm, &o, err, errlen);
-		for (unsigned i = 0; !e && i < vm->cfg->ndrives; i++)
+		for (unsigned i = 0; !e && i < cfg->ndrives; i++)
 			if (rename(tmps[i], paths[i]) < 0) {
 				e = -errno;
 				snprintf(err, errlen, "disk %s: %s", paths[i], strerror(errno));
 			}
-		for (unsigned i = 0; e && i < vm->cfg->ndrives; i++)
+		for (unsigned i = 0; e && i < cfg->ndrives; i++)
 			unlink(tmps[i]);
 		if (!was_paused)
 			vm_resume(vm);

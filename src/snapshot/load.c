@@ -152,12 +152,12 @@ int snapshot_config_from_buf(const uint8_t *buf, size_t len, const struct snapsh
 	return e;
 }
 
-static int check_layout(const struct vm *vm, const struct snap_mem *sm, char *err, size_t errlen)
+static int check_layout(const struct guest_mem *mem, const struct snap_mem *sm, char *err, size_t errlen)
 {
-	bool same = sm->nregions == vm->mem.nregions && sm->total == vm->mem.total;
+	bool same = sm->nregions == mem->nregions && sm->total == mem->total;
 	for (unsigned r = 0; same && r < sm->nregions; r++)
-		same = sm->r[r].gpa == vm->mem.regions[r].gpa && sm->r[r].size == vm->mem.regions[r].size &&
-		       sm->r[r].file_off == vm->mem.regions[r].file_off;
+		same = sm->r[r].gpa == mem->regions[r].gpa && sm->r[r].size == mem->regions[r].size &&
+		       sm->r[r].file_off == mem->regions[r].file_off;
 	if (!same)
 		snprintf(err, errlen, "snapshot's memory layout does not match its machine definition");
 	return same ? 0 : -EINVAL;
@@ -170,14 +170,14 @@ static int load_cpus(struct vm *vm, struct snap_reader *r, char *err, size_t err
 	if (!cs)
 		return -ENOMEM;
 	int e = 0;
-	for (unsigned i = 0; !e && i < vm->nvcpus; i++) {
+	for (unsigned i = 0; !e && i < vm_vcpu_count(vm); i++) {
 		if (!vcpu_hotplug_is_present(vm, i))
 			continue;
 		struct dec d;
 		uint32_t v;
 		if ((e = snap_section_dec(r, SEC_CPU, i, 0, SEC_VERSION, &v, &d, err, errlen)) == 0 &&
 		    (e = cpu_state_decode(&d, cs, err, errlen)) == 0)
-			e = cpu_state_set(vm->vcpus[i].fd, cs, err, errlen);
+			e = cpu_state_set(vm_vcpu(vm, i)->fd, cs, err, errlen);
 	}
 	free(cs);
 	return e;
@@ -194,7 +194,7 @@ static int load_cpu_hotplug(struct vm *vm, struct snap_reader *r, const struct s
 	struct vcpu_hotplug_state hs;
 	struct dec d;
 	bool has = snap_find(r, SEC_CPUHP, 0, &version, &p, &len) == 0;
-	if (!has && !vm->devs.vcpuhp.on)
+	if (!has && !vcpu_hotplug_on(vm))
 		return 0;
 	if (!has) {
 		snprintf(err, errlen, "snapshot's definition has vcpu-hotplug and it lacks its 'CPUH' section");
@@ -213,9 +213,9 @@ static int load_cpu_hotplug(struct vm *vm, struct snap_reader *r, const struct s
 /* Every device's state through its own load verb (devices/dev_state.h), in the VM's order. */
 static int load_devices(struct vm *vm, struct snap_reader *r, const struct snap_vm *sv, char *err, size_t errlen)
 {
-	if (sv->nvirtio != vm->devs.nvirtio) {
+	if (sv->nvirtio != vm_virtio_count(vm)) {
 		snprintf(err, errlen, "snapshot has %u virtio devices, its definition builds %u", sv->nvirtio,
-			 vm->devs.nvirtio);
+			 vm_virtio_count(vm));
 		return -EINVAL;
 	}
 	struct vm_state_unit *u = malloc(VM_STATE_MAX_UNITS * sizeof(*u));
@@ -248,7 +248,7 @@ static int load_states(struct vm *vm, struct snap_reader *r, const struct snap_v
 	int e;
 	if ((e = snap_section_dec(r, SEC_KVM, 0, 0, SEC_VERSION, &v, &d, err, errlen)) < 0 ||
 	    (e = vm_kvm_state_decode(&d, &ks, err, errlen)) < 0 ||
-	    (e = vm_kvm_state_set(&vm->kvm, &ks, o->clock_realtime, err, errlen)) < 0 ||
+	    (e = vm_kvm_state_set(vm_kvm(vm), &ks, o->clock_realtime, err, errlen)) < 0 ||
 	    (e = load_cpu_hotplug(vm, r, sv, err, errlen)) < 0 || (e = load_cpus(vm, r, err, errlen)) < 0)
 		return e;
 	return load_devices(vm, r, sv, err, errlen);
@@ -262,7 +262,7 @@ int snapshot_states_from_buf(struct vm *vm, const uint8_t *buf, size_t len, cons
 	int e = snap_state_open_buf(buf, len, &l, err, errlen);
 	if (e < 0)
 		return e;
-	if ((e = snap_mem_read(&l.r, &sm, err, errlen)) == 0 && (e = check_layout(vm, &sm, err, errlen)) == 0)
+	if ((e = snap_mem_read(&l.r, &sm, err, errlen)) == 0 && (e = check_layout(vm_guest_mem(vm), &sm, err, errlen)) == 0)
 		e = load_states(vm, &l.r, &l.vm, o, err, errlen);
 	snap_state_close(&l);
 	return e;
@@ -301,13 +301,14 @@ static int build_memory(struct vm *vm, const struct vm_config *cfg, const struct
 		vm_destroy(vm); /* what the half-built machine holds (KVM, memory, devices) */
 		return e;
 	}
+	struct guest_mem *mem = vm_guest_mem(vm);
 	if (o->backend != SNAP_MEM_FILE && chain->n > 1)
-		small_pages_only(&vm->mem);
-	if ((e = check_layout(vm, sm, err, errlen)) == 0 && (e = snap_chain_apply(chain, &vm->mem, err, errlen)) == 0) {
+		small_pages_only(mem);
+	if ((e = check_layout(mem, sm, err, errlen)) == 0 && (e = snap_chain_apply(chain, mem, err, errlen)) == 0) {
 		if (o->backend == SNAP_MEM_LAZY)
-			e = uffd_lazy_pager(&vm->mem, fd, err, errlen);
+			e = uffd_lazy_pager(mem, fd, err, errlen);
 		else if (o->backend == SNAP_MEM_UFFD)
-			e = uffd_lazy_external(&vm->mem, o->mem_path, err, errlen);
+			e = uffd_lazy_external(mem, o->mem_path, err, errlen);
 	}
 	if (fd >= 0)
 		close(fd); /* the mappings keep the file */
@@ -354,13 +355,14 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 		e = load_states(vm, &l.r, &l.vm, o, err, errlen);
 	/* A loaded snapshot may be one of many clones: a new generation ID, notified when the VM
 	 * runs (migration and replication load the same states and keep the ID: the same VM). */
-	if (!e && vm->devs.genid.present && (e = vmgenid_new_id(&vm->devs.genid, true)) < 0)
+	if (!e && (e = vm_new_generation(vm)) < 0)
 		snprintf(err, errlen, "cannot write a new VM generation ID: %s", strerror(-e));
 	/* A Diff taken from here on builds on this snapshot. */
-	if (!e && !(vm->snap_parent = realpath(o->state_path, NULL)))
+	char *parent = e ? NULL : realpath(o->state_path, NULL);
+	if (!e && !parent)
 		e = -errno;
 	if (!e)
-		memcpy(vm->snap_parent_id, l.vm.id, sizeof(l.vm.id));
+		vm_set_snapshot_parent(vm, parent, l.vm.id);
 	unsigned depth = chain->n;
 	snap_chain_free(chain);
 	free(chain);

@@ -16,7 +16,7 @@
 
 size_t snap_page_map_words(uint64_t total)
 {
-	return (size_t)((total / GUEST_PAGE + 63) / 64);
+	return (size_t)BITMAP_WORDS(total / GUEST_PAGE);
 }
 
 

@@ -41,11 +41,11 @@ static int save_cpus(struct vm *vm, struct snap_writer *w)
 {
 	struct msr_list *msrs = malloc(sizeof(*msrs));
 	struct cpu_state *cs = malloc(sizeof(*cs));
-	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(&vm->kvm, vm->vcpus[0].fd, msrs);
-	for (unsigned i = 0; !e && i < vm->nvcpus; i++) {
+	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(vm_kvm(vm), vm_vcpu(vm, 0)->fd, msrs);
+	for (unsigned i = 0; !e && i < vm_vcpu_count(vm); i++) {
 		if (!vcpu_hotplug_is_present(vm, i))
 			continue; /* ejected by the guest: nothing of it to keep */
-		e = cpu_state_get(vm->vcpus[i].fd, msrs, cs);
+		e = cpu_state_get(vm_vcpu(vm, i)->fd, msrs, cs);
 		if (!e) {
 			struct enc en;
 			enc_init(&en);
@@ -78,11 +78,10 @@ static void save_devices(struct vm *vm, struct snap_writer *w)
 		enc_free(&e);
 	}
 	free(u);
-	if (vm->devs.vcpuhp.on) {
-		struct vcpu_hotplug_state hs;
+	struct vcpu_hotplug_state hs;
+	if (vcpu_hotplug_save(vm, &hs)) {
 		struct enc e;
 		enc_init(&e);
-		cpu_hotplug_save(&vm->devs.vcpuhp.dev, &hs);
 		cpu_hotplug_state_put(&e, &hs);
 		snap_section_enc(w, SEC_CPUHP, 0, SEC_VERSION, &e);
 		enc_free(&e);
@@ -101,10 +100,11 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 		snprintf(err, errlen, "memory file %s: %s", tmp, strerror(-fd));
 		return fd;
 	}
-	int e = ftruncate(fd, (off_t)vm->mem.total) < 0 ? -errno : 0;
+	const struct guest_mem *mem = vm_guest_mem(vm);
+	int e = ftruncate(fd, (off_t)mem->total) < 0 ? -errno : 0;
 	uint64_t off = 0;
-	for (unsigned r = 0; !e && r < vm->mem.nregions; r++) {
-		const struct guest_region *g = &vm->mem.regions[r];
+	for (unsigned r = 0; !e && r < mem->nregions; r++) {
+		const struct guest_region *g = &mem->regions[r];
 		uint8_t *touched = dirty ? NULL : guest_region_touched(g);
 		for (uint64_t p = 0; !e && p < g->size;) {
 			/* Runs of pages to write go out in one write. */
@@ -133,7 +133,7 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 }
 
 static int create(struct vm *vm, const struct snapshot_create_opts *o, const char *mem_abs,
-		  uint64_t *const *dirty, char *err, size_t errlen);
+		  uint64_t *const *dirty, uint8_t id[16], char *err, size_t errlen);
 
 static void free_bitmaps(uint64_t **b)
 {
@@ -146,10 +146,11 @@ static void free_bitmaps(uint64_t **b)
 static int take_dirty(struct vm *vm, uint64_t **b)
 {
 	memset(b, 0, GUEST_MEM_MAX_REGIONS * sizeof(*b));
-	for (unsigned r = 0; r < vm->mem.nregions; r++)
-		if (!(b[r] = calloc((vm->mem.regions[r].size / 4096 + 63) / 64, 8)))
+	const struct guest_mem *mem = vm_guest_mem(vm);
+	for (unsigned r = 0; r < mem->nregions; r++)
+		if (!(b[r] = calloc(BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE), 8)))
 			return -ENOMEM;
-	return guest_mem_take_dirty(&vm->mem, &vm->kvm, b);
+	return vm_take_dirty(vm, b);
 }
 
 static char *absolute(const char *path)
@@ -167,34 +168,37 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 	int refused = vm_state_saveable(vm, "a snapshot", err, errlen);
 	if (refused < 0)
 		return refused;
-	if (!vm_is_paused(vm) || !vm->devices_paused) {
+	if (!vm_is_paused(vm) || !vm_devices_quiesced(vm)) {
 		snprintf(err, errlen, "the VM must be paused for a snapshot");
 		return -EBUSY;
 	}
-	if (o->diff && !vm->mem.dirty_log) {
+	if (o->diff && !vm_dirty_logging(vm)) {
 		snprintf(err, errlen, "a Diff snapshot needs dirty page tracking (machine-config "
 			 "track_dirty_pages, or track_dirty_pages when loading)");
 		return -EINVAL;
 	}
-	if (o->diff && !vm->snap_parent) {
+	if (o->diff && !vm_snapshot_parent(vm, NULL)) {
 		snprintf(err, errlen, "a Diff snapshot needs an earlier snapshot of this VM to build on: take a Full one first");
 		return -EINVAL;
 	}
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
-	int de = vm->mem.dirty_log ? take_dirty(vm, dirty) : 0;
+	bool logged = vm_dirty_logging(vm);
+	int de = logged ? take_dirty(vm, dirty) : 0;
 	char *state_abs = absolute(o->state_path), *mem_abs = absolute(o->mem_path);
 	int e = de < 0 ? de : !state_abs || !mem_abs ? -ENOMEM : 0;
+	uint8_t id[16] = { 0 };
 	if (e == 0)
-		e = create(vm, o, mem_abs, o->diff ? dirty : NULL, err, errlen);
+		e = create(vm, o, mem_abs, o->diff ? dirty : NULL, id, err, errlen);
 	else
 		snprintf(err, errlen, "reading the dirty page log: %s", strerror(-e));
-	if (vm->mem.dirty_log)
+	if (logged)
 		free_bitmaps(dirty);
 	free(mem_abs);
-	free(vm->snap_parent);
-	vm->snap_parent = e == 0 ? state_abs : NULL; /* after a failure only a Full can follow */
-	if (e)
+	if (e) {
 		free(state_abs);
+		state_abs = NULL; /* after a failure only a Full can follow */
+	}
+	vm_set_snapshot_parent(vm, state_abs, id);
 	return e;
 }
 
@@ -205,17 +209,19 @@ static void put_definition(struct vm *vm, struct snap_writer *w, const struct sn
 {
 	snap_vm_put(w, sv);
 	snap_section(w, SEC_MEMF, 0, SEC_VERSION, mem_abs, strlen(mem_abs));
-	json_t *conf = vm_config_to_json(vm->cfg);
+	const struct vm_config *cfg = vm_config(vm);
+	json_t *conf = vm_config_to_json(cfg);
 	json_t *drives = json_object_get(conf, "drives");
-	for (unsigned i = 0; drive_paths && i < vm->cfg->ndrives; i++)
+	for (unsigned i = 0; drive_paths && i < cfg->ndrives; i++)
 		json_object_set_new(json_array_get(drives, i), "path_on_host", json_string(drive_paths[i]));
 	json_section(w, SEC_CONF, conf);
-	json_section(w, SEC_EXTN, vm_config_extensions_to_json(vm->cfg));
+	json_section(w, SEC_EXTN, vm_config_extensions_to_json(cfg));
 
-	struct snap_mem sm = { .nregions = vm->mem.nregions, .total = vm->mem.total };
-	for (unsigned r = 0; r < vm->mem.nregions; r++) {
-		sm.r[r].gpa = vm->mem.regions[r].gpa;
-		sm.r[r].size = vm->mem.regions[r].size;
+	const struct guest_mem *mem = vm_guest_mem(vm);
+	struct snap_mem sm = { .nregions = mem->nregions, .total = mem->total };
+	for (unsigned r = 0; r < mem->nregions; r++) {
+		sm.r[r].gpa = mem->regions[r].gpa;
+		sm.r[r].size = mem->regions[r].size;
 		sm.r[r].file_off = r ? sm.r[r - 1].file_off + sm.r[r - 1].size : 0;
 	}
 	snap_mem_put(w, &sm);
@@ -225,7 +231,7 @@ static int new_id(struct vm *vm, struct snap_vm *sv, char *err, size_t errlen)
 {
 	unsigned present, target;
 	vcpu_hotplug_counts(vm, &present, &target); /* the vCPUs whose registers are saved */
-	*sv = (struct snap_vm){ .nvcpus = present, .nvirtio = vm->devs.nvirtio, .pvm = vm->pvm };
+	*sv = (struct snap_vm){ .nvcpus = present, .nvirtio = vm_virtio_count(vm), .pvm = vm_is_pvm(vm) };
 	if (getrandom(sv->id, sizeof(sv->id), 0) != sizeof(sv->id))
 		return error_set(err, errlen, -EIO, "getrandom: %s", strerror(EIO));
 	return 0;
@@ -263,14 +269,16 @@ static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem
 	int e;
 	put_definition(vm, w, &sv, mem_abs, drive_paths);
 	if (dirty) {
+		uint8_t parent_id[SNAP_PARENT_ID_LEN];
+		const char *parent = vm_snapshot_parent(vm, parent_id);
 		snap_begin(w, SEC_PRNT, 0, SEC_VERSION);
-		snap_put(w, vm->snap_parent_id, SNAP_PARENT_ID_LEN);
-		snap_put(w, vm->snap_parent, strlen(vm->snap_parent));
+		snap_put(w, parent_id, SNAP_PARENT_ID_LEN);
+		snap_put(w, parent, strlen(parent));
 		snap_end(w);
-		snap_page_map_put(w, &vm->mem, dirty); /* the pages its memory file holds */
+		snap_page_map_put(w, vm_guest_mem(vm), dirty); /* the pages its memory file holds */
 	}
 	struct vm_kvm_state ks;
-	if ((e = vm_kvm_state_get(&vm->kvm, &ks)) < 0)
+	if ((e = vm_kvm_state_get(vm_kvm(vm), &ks)) < 0)
 		return error_set(err, errlen, e, "reading the interrupt controllers and clock: %s", strerror(-e));
 	struct enc en;
 	enc_init(&en);
@@ -286,12 +294,11 @@ static int state_build(struct vm *vm, const struct snap_vm *svp, const char *mem
 
 /* The snapshot itself: the state file's sections, then both files (memory first). */
 static int create(struct vm *vm, const struct snapshot_create_opts *o, const char *mem_abs,
-		  uint64_t *const *dirty, char *err, size_t errlen)
+		  uint64_t *const *dirty, uint8_t id[16], char *err, size_t errlen)
 {
 	uint64_t t0 = now_ns();
 	struct snap_writer w;
 	snap_writer_init(&w);
-	uint8_t id[16];
 	int e = snapshot_state_build(vm, mem_abs, o->drive_paths, dirty, &w, id, err, errlen);
 	if (e < 0) {
 		snap_writer_free(&w);
@@ -307,8 +314,6 @@ static int create(struct vm *vm, const struct snapshot_create_opts *o, const cha
 	uint64_t t2 = now_ns();
 	e = snap_write_file(o->state_path, w.buf, w.len, err, errlen);
 	snap_writer_free(&w);
-	if (e == 0)
-		memcpy(vm->snap_parent_id, id, sizeof(id));
 	if (e == 0)
 		log_info("snapshot: state %s (%.2f ms), memory %s (%.2f ms)", o->state_path,
 			 (double)(t1 - t0) / 1e6, o->mem_path ? o->mem_path : "-", (double)(t2 - t1) / 1e6);

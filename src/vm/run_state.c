@@ -3,7 +3,7 @@
 #include "kvm/kvm_vcpu.h"
 #include "util/event_monitor.h"
 #include "util/log.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -6,7 +6,7 @@
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -203,6 +203,29 @@ void vcpu_hotplug_counts(struct vm *vm, unsigned *present, unsigned *target)
 	unsigned removing = 0;
 	*present = cpu_hotplug_count(&hp->dev, &removing);
 	*target = *present - removing;
+}
+
+bool vcpu_hotplug_on(struct vm *vm)
+{
+	return vm->devs.vcpuhp.on;
+}
+
+void vcpu_hotplug_stats(struct vm *vm, struct vcpu_hotplug_stats *out)
+{
+	const struct vcpu_hotplug *hp = &vm->devs.vcpuhp;
+	*out = (struct vcpu_hotplug_stats){ 0 };
+	if (hp->on)
+		*out = (struct vcpu_hotplug_stats){ .max_cpus = hp->dev.st.max_cpus, .added = hp->added,
+						    .remove_requests = hp->remove_requests, .ejected = hp->ejected,
+						    .last_add_ns = hp->last_add_ns };
+}
+
+bool vcpu_hotplug_save(struct vm *vm, struct vcpu_hotplug_state *st)
+{
+	if (!vm->devs.vcpuhp.on)
+		return false;
+	cpu_hotplug_save(&vm->devs.vcpuhp.dev, st);
+	return true;
 }
 
 void vcpu_hotplug_hold(struct vm *vm)

@@ -49,6 +49,16 @@ int vcpu_hotplug_create(struct vm *vm);
 int vcpu_hotplug_set(struct vm *vm, unsigned n, char *err, size_t errlen);
 /* Present vCPUs, and the count they head for (present less those asked to leave). */
 void vcpu_hotplug_counts(struct vm *vm, unsigned *present, unsigned *target);
+/* Whether the VM has "vcpu-hotplug" (the register block and the container exist). */
+bool vcpu_hotplug_on(struct vm *vm);
+/* max_vcpu_count and the counters, for GET /hotplug/vcpu and the metrics (zeros without). */
+struct vcpu_hotplug_stats {
+	unsigned max_cpus;
+	uint64_t added, remove_requests, ejected, last_add_ns;
+};
+void vcpu_hotplug_stats(struct vm *vm, struct vcpu_hotplug_stats *out);
+/* The device's state for a snapshot's CPUH section; false (nothing to save) without hot-plug. */
+bool vcpu_hotplug_save(struct vm *vm, struct vcpu_hotplug_state *st);
 /* Hold off changes (a snapshot's state is being built: the vCPUs saved and the CPUH section
  * must agree). No-ops without hot-plug. */
 void vcpu_hotplug_hold(struct vm *vm);

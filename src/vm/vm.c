@@ -1,4 +1,4 @@
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 #include "arch/x86/acpi.h"
 #include "arch/x86/boot_cpu.h"
 #include "arch/x86/e820.h"

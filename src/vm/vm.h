@@ -2,86 +2,36 @@
 #ifndef PETREL_VM_VM_H
 #define PETREL_VM_VM_H
 
-#include "config/cpu_template.h"
-#include "arch/x86/cpuid.h"
-#include "arch/x86/emulate.h"
-#include "arch/x86/pvm_idle.h"
-#include "arch/x86/pvm_syscall.h"
-#include "boot/boot.h"
 #include "bus/bus.h"
 #include "config/vm_config.h"
-#include "devices/legacy/acpi_pm.h"
-#include "devices/legacy/debug_port.h"
-#include "devices/legacy/i8042.h"
-#include "devices/legacy/rtc.h"
 #include "devices/legacy/serial.h"
 #include "devices/power.h"
 #include "kvm/kvm.h"
-#include "memory/devmem.h"
 #include "memory/guest_mem.h"
 #include "vcpu/vcpu.h"
 #include "vcpu/exit_stats.h"
-#include "vm/vm_devices.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 
+struct e1000;
+struct virtio_balloon;
+struct virtio_blk;
+struct virtio_mem;
+struct virtio_net;
+struct virtio_pmem;
+struct virtio_rng;
+struct virtio_vsock;
+
+/* Opaque above src/vm: the layers above reach a VM only through the verbs below (the
+ * definition is in vm/vm_internal.h, for src/vm and the unit tests; scripts/check-layers.py). */
 struct vm;
-
-struct vm {
-	const struct vm_config *cfg;
-	struct kvm kvm;
-	struct guest_mem mem;
-	struct devmem devmem;         /* device memory above RAM (pmem, virtio-mem) */
-	struct bus pio, mmio;
-	struct vcpu vcpus[VM_MAX_VCPUS];
-	unsigned nvcpus;
-	struct vcpu_env vcpu_env;     /* what the vCPUs see of this VM (vm_vcpu_env) */
-	bool pvm;                     /* PVM host workarounds active */
-	struct pvm_syscall pvm_syscall;
-	struct pvm_idle pvm_idle;
-	struct cpu_template tmpl;
-	struct cpuid_opts cpuid_opts;
-	struct kvm_cpuid2 *cpuid;
-	struct emu_xsave_layout xsave_layout; /* from cpuid, for the PVM XSAVE emulation */
-	struct boot_info boot;
-	char *cmdline;                /* what the kernel gets */
-
-	struct serial serial;
-	struct i8042 i8042;
-	struct rtc rtc;
-	struct acpi_pm pm;
-	struct debug_port debug;
-	struct vm_devices devs;       /* I/O thread, PCI bus, virtio devices (vm_devices.c) */
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;          /* pause/resume handshakes, under lock */
-	/* vm_pause_exclusive's: held by whoever pauses the VM for a moment and may resume it (a
-	 * replication checkpoint, a migration's switch until its outcome) and by a user's pause or
-	 * resume (PATCH /vm): a user's pause never lands inside such a moment only to be undone by
-	 * its resume, nor a user's resume in the middle of it. */
-	pthread_mutex_t pause_hold;
-	bool pause_requested;
-	unsigned parked;              /* vCPUs waiting in vcpu_park() */
-	bool devices_paused;          /* vm_devices_pause done by vm_pause */
-	bool stopping;
-	enum vm_stop_reason stop_reason;
-	int stop_code;
-	char stop_msg[512];
-	int stop_efd;                 /* eventfd, readable once the VM is stopping */
-	uint64_t start_ns;
-	uint64_t first_run_ns;        /* a vCPU's first KVM_RUN (migration's downtime ends there) */
-	bool restored;                /* built from a snapshot (vm_create_restored) */
-	/* The last snapshot written or loaded (the parent of a Diff): its state file and id. */
-	char *snap_parent;
-	uint8_t snap_parent_id[16];
-};
 
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=1"
 
 /* Build everything up to the first instruction: nothing runs yet. Logs why on failure.
- * *vm must be zero-filled (static or calloc'ed memory, or cleared after a vm_destroy): it is
- * not cleared here, so the pages of the slots this VM never uses are never touched. */
+ * *vm must be zero-filled (vm_alloc, or vm_clear after a vm_destroy): it is not cleared
+ * here, so the pages of the slots this VM never uses are never touched. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd);
 /* The same machine for a snapshot to be loaded into: guest memory mapped privately from
  * mem_fd (the memory file), nothing booted; the caller restores every state before vm_start.
@@ -122,5 +72,88 @@ void vm_exit_stats(struct vm *vm, struct exit_stats *out);
 
 /* Ask every vCPU to log its registers (debugging a guest that seems stuck). */
 void vm_dump_vcpus(struct vm *vm);
+
+/* ---- What the layers above ask of a VM (vm_verbs.c): struct vm is opaque to them. ---- */
+
+/* A zero-filled VM for vm_create or vm_create_restored, or NULL; vm_dealloc after vm_destroy
+ * (NULL is fine). */
+struct vm *vm_alloc(void);
+/* (not vm_free: petreld has one of its own, for its records) */
+void vm_dealloc(struct vm *vm);
+/* Zero a destroyed VM again, so it can be built anew (a receiver after a refused migration). */
+void vm_clear(struct vm *vm);
+/* The definition the VM was built from. */
+const struct vm_config *vm_config(struct vm *vm);
+/* Whether the vCPUs park before their first KVM_RUN (a snapshot loaded without resume_vm).
+ * Before vm_start. */
+void vm_set_start_paused(struct vm *vm, bool paused);
+/* Whether vm_pause quiesced the devices too (their state is all in their structs). */
+bool vm_devices_quiesced(struct vm *vm);
+/* The VM is stopping (vm_request_stop was called); stop_fd is an eventfd readable from then on. */
+bool vm_stopping(struct vm *vm);
+int vm_stop_fd(struct vm *vm);
+/* Why the VM stopped (VM_STOP_NONE while it runs) and the message given with the reason. */
+enum vm_stop_reason vm_stop_reason(struct vm *vm, const char **msg);
+/* When vm_create began, and when a vCPU first entered KVM_RUN (0 before that). */
+uint64_t vm_start_ns(struct vm *vm);
+uint64_t vm_first_run_ns(struct vm *vm);
+/* The PVM host workarounds are on. */
+bool vm_is_pvm(struct vm *vm);
+
+/* vCPUs: how many slots are made (present or not: vcpu_hotplug_is_present), and slot i. */
+unsigned vm_vcpu_count(struct vm *vm);
+struct vcpu *vm_vcpu(struct vm *vm, unsigned i);
+/* Ask every vCPU to sleep us microseconds in each throttle period (0: not at all). */
+void vm_throttle_vcpus(struct vm *vm, unsigned us);
+
+/* Guest memory and the VM's KVM handle (memory/guest_mem.h, kvm/kvm.h take them). */
+struct guest_mem *vm_guest_mem(struct vm *vm);
+struct kvm *vm_kvm(struct vm *vm);
+/* Dirty page logging over all of guest RAM (guest_mem_dirty_log_*), and its bitmaps: one per
+ * region of vm_guest_mem's, a bit a page. */
+int vm_dirty_log_start(struct vm *vm);
+void vm_dirty_log_stop(struct vm *vm);
+bool vm_dirty_logging(struct vm *vm);
+int vm_take_dirty(struct vm *vm, uint64_t **bitmaps);
+int vm_fetch_dirty(struct vm *vm, uint64_t **bitmaps);
+int vm_clear_dirty(struct vm *vm, unsigned region, uint64_t first_page, uint64_t npages, uint64_t *bits);
+
+/* The last snapshot written or loaded (what a Diff builds on): its state file's absolute path
+ * (NULL: none, only a Full can follow) and, into id when not NULL, its 16-byte id. */
+const char *vm_snapshot_parent(struct vm *vm, uint8_t *id);
+/* Record it (path is taken over, id 16 bytes); NULL forgets it. */
+void vm_set_snapshot_parent(struct vm *vm, char *path, const uint8_t *id);
+
+/* Devices. Each list is in configuration order; past its end (or without the device) NULL. */
+struct serial *vm_serial(struct vm *vm);
+struct bus *vm_mmio_bus(struct vm *vm);
+struct virtio_blk *vm_blk(struct vm *vm, unsigned i);
+struct virtio_net *vm_net(struct vm *vm, unsigned i);
+struct e1000 *vm_e1000(struct vm *vm, unsigned i);
+struct virtio_pmem *vm_pmem(struct vm *vm, unsigned i);
+struct virtio_rng *vm_rng(struct vm *vm);
+struct virtio_vsock *vm_vsock(struct vm *vm);
+struct virtio_balloon *vm_balloon(struct vm *vm);
+struct virtio_mem *vm_virtio_mem(struct vm *vm);
+/* The network interface iface_id's virtio-net or E1000 (the other NULL); -ENOENT for neither. */
+int vm_net_by_iface(struct vm *vm, const char *iface_id, struct virtio_net **net, struct e1000 **card);
+/* How many virtio devices the VM has (what a snapshot records). */
+unsigned vm_virtio_count(struct vm *vm);
+/* Tell the switches the guest's MAC addresses are behind this host's taps now (RARPs, and
+ * a guest announce where the driver took it): round 0 at once, then rounds 1 and 2 (each
+ * sleeps 50 ms more than the one before). */
+void vm_devices_announce(struct vm *vm, int round);
+/* The guest's Ctrl+Alt+Del (i8042): 0, or -ENOSPC when its buffer is full. */
+int vm_send_ctrl_alt_del(struct vm *vm);
+/* A loaded snapshot is a new instance: a new VM generation ID (notified once it runs);
+ * 0 without one. */
+int vm_new_generation(struct vm *vm);
+
+/* The legacy devices' counters for the metrics (the UART and the i8042). */
+struct vm_legacy_metrics {
+	uint64_t uart_tx_bytes, uart_rx_bytes, uart_tx_dropped, uart_rl_dropped;
+	uint64_t kbd_reads, kbd_writes, kbd_resets, kbd_ctrl_alt_del;
+};
+void vm_legacy_metrics(struct vm *vm, struct vm_legacy_metrics *out);
 
 #endif

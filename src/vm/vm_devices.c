@@ -5,7 +5,7 @@
 #include "net/announce.h"
 #include "util/log.h"
 #include "vm/device_params.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

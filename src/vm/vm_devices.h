@@ -88,9 +88,6 @@ void vm_devices_destroy(struct vm *vm);
 /* Register an already-initialized virtio device (net/vsock engineers: create the device with
  * virtio_dev_init, then call this) on the transport `kind`. dev is freed at destroy. */
 int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enum virtio_transport_kind kind);
-/* Tell the switches the guest's MAC addresses are behind this host's taps now (RARPs, and
- * a guest announce where the driver took it): round 0 at once, then rounds 1 and 2 (each
- * sleeps 50 ms more than the one before). */
-void vm_devices_announce(struct vm *vm, int round);
+/* vm_devices_announce: in vm/vm.h (the layers above call it). */
 
 #endif

@@ -1,7 +1,7 @@
 /* The list of the VM's saved states (vm_state.h), and the one state the VM itself owns: PVM's
  * syscall shim (section PVM). */
 #include "vm/vm_state.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <stdio.h>
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "migration/migration_int.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 static int fake_build(struct vm *vm, struct vm_config *cfg, int console_fd)
 {

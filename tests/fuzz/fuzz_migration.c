@@ -16,7 +16,7 @@
 #include "fuzz_common.h"
 #include "fuzz_fake_machine.h"
 #include "migration/migration_int.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

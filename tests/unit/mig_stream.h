@@ -15,7 +15,7 @@
 #include "migration/url.h"
 #include "migration/wire.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -173,6 +173,8 @@ static inline int fake_build(struct vm *vm, struct vm_config *cfg, int console_f
 			return -EIO;
 		vm->devs.virtio[0] = (struct vm_virtio){ .vdev = &blk->vdev, .dev = blk };
 		vm->devs.nvirtio = 1;
+		vm->devs.blk[0] = blk;              /* drive 0 (vm_blk), as vm_devices_create lists it */
+		vm->devs.nblk = 1;
 	}
 	return 0;
 }

@@ -13,7 +13,7 @@
 #include "api/router.h"
 #include "migration/migration_int.h"
 #include "util/log.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 #include "api_call.h"
 #include "unit.h"
 

@@ -12,7 +12,7 @@
 #include "api/controller.h"
 #include "api/router.h"
 #include "devices/virtio/balloon.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 

@@ -13,7 +13,7 @@
 #include "api/router.h"
 #include "devices/dev_state.h"
 #include "devices/virtio/balloon.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <errno.h>
 

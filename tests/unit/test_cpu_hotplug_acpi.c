@@ -13,7 +13,7 @@
 #include "devices/legacy/ged.h"
 #include "memory/guest_mem.h"
 #include "unit.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 /* ---- AML ---- */
 

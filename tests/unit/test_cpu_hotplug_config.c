@@ -7,7 +7,7 @@
 
 #include "config/vm_config.h"
 #include "unit.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 /* ---- "vcpu-hotplug" in the VM definition ---- */
 

@@ -19,7 +19,7 @@
 #include "migration/migration_int.h"
 #include "util/log.h"
 #include "unit.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 static struct vm_config VC;
 

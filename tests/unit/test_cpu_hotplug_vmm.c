@@ -18,7 +18,7 @@
 #include "snapshot/snapshot.h"
 #include "unit.h"
 #include "sc_steps.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 /* ---- the VMM side on a VM struct with no KVM behind it (removal needs none) ---- */
 

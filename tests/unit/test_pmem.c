@@ -15,7 +15,7 @@
 #include "config/pmem_config.h"
 #include "config/vm_config.h"
 #include "devices/virtio/pmem.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

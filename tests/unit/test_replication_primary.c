@@ -15,7 +15,7 @@
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "util/util.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -32,7 +32,7 @@
 #include "snapshot/sections.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/state_file.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 static bool paused;
 static unsigned resumes, snapshots;

@@ -26,7 +26,7 @@
 #include "devices/virtio/virtio_mmio.h"
 #include "snapshot/sections.h"
 #include "snapshot/snapshot.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #define MEM_MIB 32
 

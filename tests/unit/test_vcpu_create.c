@@ -8,7 +8,7 @@
 #include <fcntl.h>
 
 #include "util/log.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 static struct vm *fake_vm(void)
 {

@@ -15,7 +15,7 @@
 #include "devices/legacy/ged.h"
 #include "util/log.h"
 #include "vm/vcpu_hotplug.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 void __real_vcpu_set_started(struct vcpu *v, bool started);
 void __wrap_vcpu_set_started(struct vcpu *v, bool started);

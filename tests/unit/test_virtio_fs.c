@@ -26,7 +26,7 @@
 #include "memory/guest_mem.h"
 #include "migration/migration.h"
 #include "snapshot/snapshot.h"
-#include "vm/vm.h"
+#include "vm/vm_internal.h"
 #include "util/log.h"
 #include "util/io_thread.h"
 
