@@ -34,16 +34,25 @@ static void signal_fd(int fd)
 	REQUIRE_EQ(write(fd, &one, sizeof(one)), (ssize_t)sizeof(one));
 }
 
+/* An I/O thread watching a new eventfd edge-triggered with count(): the eventfd (the test
+ * stops at a failed step). */
+static int start_edge_triggered(struct io_thread *t)
+{
+	int fd = -1;
+	CHECK_DO_(io_thread_init(t) == 0, return -1);
+	CHECK_DO_((fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) >= 0, return -1);
+	calls = 0;
+	CHECK_DO_(io_thread_add(t, fd, EPOLLIN | EPOLLET, count, NULL) == 0, return -1);
+	CHECK_DO_(io_thread_start(t, "test_io") == 0, return -1);
+	return fd;
+}
+
 /* Never read, the eventfd stays readable: edge-triggered, a handler runs once per write. */
 TEST(io_thread_edge_triggered_unread_eventfd)
 {
 	struct io_thread t;
-	REQUIRE_EQ(io_thread_init(&t), 0);
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int fd = start_edge_triggered(&t);
 	REQUIRE(fd >= 0);
-	calls = 0;
-	REQUIRE_EQ(io_thread_add(&t, fd, EPOLLIN | EPOLLET, count, NULL), 0);
-	REQUIRE_EQ(io_thread_start(&t, "test_io"), 0);
 	for (unsigned i = 1; i <= 5; i++) {
 		signal_fd(fd);
 		CHECK(wait_calls(i));
@@ -62,12 +71,8 @@ TEST(io_thread_edge_triggered_unread_eventfd)
 TEST(io_thread_edge_in_a_batch_a_pause_interrupted)
 {
 	struct io_thread t;
-	REQUIRE_EQ(io_thread_init(&t), 0);
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int fd = start_edge_triggered(&t);
 	REQUIRE(fd >= 0);
-	calls = 0;
-	REQUIRE_EQ(io_thread_add(&t, fd, EPOLLIN | EPOLLET, count, NULL), 0);
-	REQUIRE_EQ(io_thread_start(&t, "test_io"), 0);
 	/* Holding the table lock, the loop cannot run a batch: it wakes with the edge (and the
 	 * pause's eventfd) and then waits for the lock, to find the pause requested. */
 	pthread_mutex_lock(&t.lock);
