@@ -24,10 +24,12 @@ struct serial_state {
 struct outgate;
 struct io_thread;
 
-/* Guest output waits in a buffer of this size (serial_buffer_output) ... */
+/* Guest output waits in a buffer of this size (serial_buffer_output) until a line ends, or
+ * the guest has written nothing for SERIAL_IDLE_NS (a prompt), or its first byte has waited
+ * SERIAL_MAX_WAIT_NS (a long line written slowly). */
 #define SERIAL_OUT_BUF 4096
-/* ... for at most this long after its first byte (a prompt without a line end). */
-#define SERIAL_FLUSH_NS 1000000
+#define SERIAL_IDLE_NS 2000000
+#define SERIAL_MAX_WAIT_NS 50000000
 
 struct serial {
 	struct serial_state st;
@@ -45,14 +47,16 @@ struct serial {
 	int out_timer;          /* its timerfd */
 	bool out_timer_armed;   /* set for the bytes in out_buf (cleared when it fires) */
 	uint64_t out_wait_since; /* the console has had no room for out_buf since then (0: it had) */
+	uint64_t out_first_ns, out_last_ns; /* when out_buf's first and last bytes came */
 	size_t out_len;
 	uint8_t out_buf[SERIAL_OUT_BUF]; /* last: serial_init leaves it alone (untouched pages) */
 };
 
 void serial_init(struct serial *s, int out_fd, struct irq_line irq);
 /* Collect output and write it in batches instead of a poll and a write per byte: at a line
- * end, when SERIAL_OUT_BUF bytes wait, SERIAL_FLUSH_NS after the first byte of a batch (a timer
- * on io: a prompt shows at once to a person) and at serial_flush. Output held for replication
+ * end, when SERIAL_OUT_BUF bytes wait, when the guest stops writing for SERIAL_IDLE_NS or the
+ * oldest byte has waited SERIAL_MAX_WAIT_NS (a timer on io: a prompt shows at once to a
+ * person), and at serial_flush. Output held for replication
  * (gate) is not buffered here: it goes to the gate byte by byte, as before. -errno (the
  * timer) and the UART stays unbuffered. */
 int serial_buffer_output(struct serial *s, struct io_thread *io);

@@ -6,8 +6,12 @@
  * vCPU thread. Buffered, a line costs one poll and one write (bench/serial.py). Nothing is
  * lost or reordered by it:
  * - bytes leave in the order they came, from one buffer, under the UART's lock;
- * - a line end, a full buffer, the flush timer (SERIAL_FLUSH_NS after the first byte of a
- *   batch: a prompt without a line end) and serial_flush (the VM's pause and exit) write it;
+ * - a line end, a full buffer, the flush timer (when the guest has written nothing for
+ *   SERIAL_IDLE_NS: a prompt without a line end; or SERIAL_MAX_WAIT_NS after the first byte of
+ *   a batch) and serial_flush (the VM's pause and exit) write it. The timer is set once per
+ *   batch, not per byte: when it fires while the guest still writes it is set again for the
+ *   new deadline (a timer from the first byte on flushed a line in several pieces where the
+ *   guest's bytes come slowly: nested KVM, ~0.3 ms per byte);
  * - output held for replication (an outgate) is never buffered here: each byte goes to the
  *   gate as it comes, in the epoch the guest made it, and is written only when the gate
  *   releases that epoch, exactly as before; bytes buffered before a gate was set (none in
@@ -144,7 +148,15 @@ static void timer_fired(void *opaque, int fd, uint32_t events)
 		log_limited(LOG_WARN, "serial: output timer: %s", strerror(errno));
 	pthread_mutex_lock(&s->lock);
 	s->out_timer_armed = false;
-	flush_locked(s, false);
+	if (s->out_len) {
+		uint64_t now = now_ns(), due = s->out_last_ns + SERIAL_IDLE_NS;
+		if (due > s->out_first_ns + SERIAL_MAX_WAIT_NS)
+			due = s->out_first_ns + SERIAL_MAX_WAIT_NS;
+		if (now < due && !s->out_wait_since)
+			arm_timer(s, due - now); /* the guest is still writing */
+		else
+			flush_locked(s, false);
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -209,11 +221,15 @@ void serial_emit(struct serial *s, uint8_t b)
 		write_console(s, &b, 1, SERIAL_STALL_MS, &since, true);
 		return;
 	}
+	uint64_t now = now_ns();
+	if (!s->out_len)
+		s->out_first_ns = now;
+	s->out_last_ns = now;
 	s->out_buf[s->out_len++] = b;
 	if (b == '\n' || s->out_len == SERIAL_OUT_BUF || g)
 		flush_locked(s, true);
 	else if (!s->out_timer_armed)
-		arm_timer(s, SERIAL_FLUSH_NS);
+		arm_timer(s, SERIAL_IDLE_NS);
 	if (s->out_len && !s->out_timer_armed) /* no timer: nothing may wait */
 		flush_locked(s, true);
 }
