@@ -25,8 +25,8 @@ struct outgate;
 struct io_thread;
 
 /* Guest output waits in a buffer of this size (serial_buffer_output) until a line ends, or
- * the guest has written nothing for SERIAL_IDLE_NS (a prompt), or its first byte has waited
- * SERIAL_MAX_WAIT_NS (a long line written slowly). */
+ * the guest has written nothing for SERIAL_IDLE_NS after the batch's first byte (a prompt),
+ * or that byte has waited SERIAL_MAX_WAIT_NS (a line written slowly). */
 #define SERIAL_OUT_BUF 4096
 #define SERIAL_IDLE_NS 2000000
 #define SERIAL_MAX_WAIT_NS 50000000

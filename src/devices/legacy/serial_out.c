@@ -9,9 +9,9 @@
  * - a line end, a full buffer, the flush timer (when the guest has written nothing for
  *   SERIAL_IDLE_NS: a prompt without a line end; or SERIAL_MAX_WAIT_NS after the first byte of
  *   a batch) and serial_flush (the VM's pause and exit) write it. The timer is set once per
- *   batch, not per byte: when it fires while the guest still writes it is set again for the
- *   new deadline (a timer from the first byte on flushed a line in several pieces where the
- *   guest's bytes come slowly: nested KVM, ~0.3 ms per byte);
+ *   batch, not per byte: SERIAL_IDLE_NS after its first byte, and when the guest is still
+ *   writing then, once more for SERIAL_MAX_WAIT_NS after it (a timer from the first byte on
+ *   flushed a line in several pieces where the guest's bytes come slowly: nested KVM);
  * - output held for replication (an outgate) is never buffered here: each byte goes to the
  *   gate as it comes, in the epoch the guest made it, and is written only when the gate
  *   releases that epoch, exactly as before; bytes buffered before a gate was set (none in
@@ -149,11 +149,13 @@ static void timer_fired(void *opaque, int fd, uint32_t events)
 	pthread_mutex_lock(&s->lock);
 	s->out_timer_armed = false;
 	if (s->out_len) {
-		uint64_t now = now_ns(), due = s->out_last_ns + SERIAL_IDLE_NS;
-		if (due > s->out_first_ns + SERIAL_MAX_WAIT_NS)
-			due = s->out_first_ns + SERIAL_MAX_WAIT_NS;
-		if (now < due && !s->out_wait_since)
-			arm_timer(s, due - now); /* the guest is still writing */
+		/* Still writing (a byte in the last half of SERIAL_IDLE_NS; a prompt written in one
+		 * go is older by then and goes now): the line end will most likely write
+		 * it; the timer comes back only at the batch's last moment, so that a guest whose
+		 * bytes come slowly (nested KVM: one per ~0.5 ms) does not wake it every few bytes. */
+		uint64_t now = now_ns(), last_moment = s->out_first_ns + SERIAL_MAX_WAIT_NS;
+		if (now - s->out_last_ns < SERIAL_IDLE_NS / 2 && now < last_moment && !s->out_wait_since)
+			arm_timer(s, last_moment - now);
 		else
 			flush_locked(s, false);
 	}
