@@ -3,7 +3,7 @@
 # have to show on such a host, and keep each step's output in build/pvm-proofs/ with a summary
 # (summary.txt: step, exit status, minutes, its last lines).
 #
-#   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra bench blk)
+#   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra bench blk startup boot)
 #
 #   check  /dev/kvm is there and is PVM (/sys/module/kvm_pvm); the host's CPUs, load, kernel
 #   soak   scripts/soak-linux.sh 10: ten real-Linux boots in a row (1 and 2 vCPUs, bzImage and
@@ -18,6 +18,13 @@
 #   blk    issue 43's virtio-blk goals: bench/run.py blk (QEMU's virtio-blk with an iothread in
 #          the same run) three times; fails unless every run has 4 KiB random reads >= 0.9 of
 #          the host's io_uring, 1 MiB sequential >= 0.95, and petrel ahead of QEMU ~10 min
+#   startup issue 43's start-up goals: bench/run.py startup beside kvmtool (BENCH_KVMTOOL, or
+#          kvmtool built here: Debian 12 has no package; its git tree is cloned into
+#          build/kvmtool, bench/kvmtool-pvm.patch applied, `make lkvm`) three times, and
+#          bench/seccomp.py startup; fails unless every run has petrel's CPU and peak RSS
+#          <= 1.0x kvmtool's, and the API mode <= 8 ms of CPU exec -> serving, seccomp on ~5 min
+#   boot   issue 43's boot goal: bench/startup_boot.py (the tests' Linux guest, quiet);
+#          fails unless /init ran within 120 s of guest time (printk uptime)  ~5-10 min on PVM
 #
 # Run it alone on a quiet machine: PVM hosts are very sensitive to CPU contention (no
 # fuzzers, builds or other boots beside it). After scripts/setup.sh. Exit status: 0 when every
@@ -29,7 +36,7 @@ OUT=$ROOT/build/pvm-proofs
 mkdir -p "$OUT"
 cd "$ROOT" || exit 2
 STEPS=("$@")
-[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra bench blk)
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra bench blk startup boot)
 
 step_check() {
 	[[ -e /dev/kvm ]] || { echo "no /dev/kvm on this host"; return 2; }
@@ -90,8 +97,64 @@ PY
 	return "$rc"
 }
 
+# kvmtool for the start-up comparison: BENCH_KVMTOOL, else built from its git tree (no Debian
+# 12 package) with bench/kvmtool-pvm.patch (LKVM_NO_VIRT_CHECK: a PVM host shows no VMX/SVM).
+kvmtool() {
+	[[ -n ${BENCH_KVMTOOL:-} ]] && { echo "$BENCH_KVMTOOL"; return 0; }
+	local d=$ROOT/build/kvmtool
+	if [[ ! -x $d/lkvm ]]; then
+		{ [[ -d $d/.git ]] || git clone -q --depth 1 https://git.kernel.org/pub/scm/linux/kernel/git/will/kvmtool.git "$d"; } &&
+			{ git -C "$d" apply --check "$ROOT/bench/kvmtool-pvm.patch" 2>/dev/null && git -C "$d" apply "$ROOT/bench/kvmtool-pvm.patch" || true; } &&
+			make -C "$d" -j"$(nproc)" lkvm >"$OUT/kvmtool-build.log" 2>&1 || return 1
+	fi
+	echo "$d/lkvm"
+}
+
+step_startup() {
+	local rc=0 i lkvm
+	lkvm=$(kvmtool) || { echo "cannot build kvmtool (see $OUT/kvmtool-build.log); set BENCH_KVMTOOL"; return 1; }
+	for i in 1 2 3; do
+		BENCH_KVMTOOL=$lkvm /usr/bin/python3 bench/run.py startup >"$OUT/startup-$i.log" 2>&1 || rc=1
+		cat "$OUT/startup-$i.log"
+		# "kvmtool ... petrel / it: CPU x, RSS y": both at most 1.0
+		/usr/bin/python3 - "$OUT/startup-$i.log" <<'PY' || rc=1
+import re, sys
+m = re.search(r"^\s+kvmtool .*petrel / it: CPU ([\d.]+), RSS ([\d.]+)", open(sys.argv[1]).read(), re.M)
+ok = m and float(m.group(1)) <= 1.0 and float(m.group(2)) <= 1.0
+print("start-up vs kvmtool: " + ("met" if ok else "NOT met" + (f" (CPU {m.group(1)}x, RSS {m.group(2)}x)" if m else " (no kvmtool row)")))
+sys.exit(0 if ok else 1)
+PY
+	done
+	/usr/bin/python3 bench/seccomp.py startup >"$OUT/startup-api.log" 2>&1 || rc=1
+	cat "$OUT/startup-api.log"
+	# the API table's "seccomp on (default)   CPU  m.mm (min ...)": the median at most 8 ms
+	/usr/bin/python3 - "$OUT/startup-api.log" <<'PY' || rc=1
+import re, sys
+text = open(sys.argv[1]).read()
+api = text.split("petrel --api-sock:", 1)[-1].split("petrel run", 1)[0]
+m = re.search(r"seccomp on \(default\)\s+CPU\s+([\d.]+)", api)
+ok = m and float(m.group(1)) <= 8.0
+print("API mode exec -> serving, seccomp on: " + ("met" if ok else "NOT met") + (f" ({m.group(1)} ms)" if m else " (no row)"))
+sys.exit(0 if ok else 1)
+PY
+	return "$rc"
+}
+
+step_boot() {
+	BENCH_BOOT_ROUNDS=${BENCH_BOOT_ROUNDS:-1} /usr/bin/python3 bench/startup_boot.py >"$OUT/boot.log" 2>&1 || return 1
+	cat "$OUT/boot.log"
+	# "quiet (the tests' command line) ... user space up after S s of uptime": at most 120 s
+	/usr/bin/python3 - "$OUT/boot.log" <<'PY'
+import re, sys
+m = re.search(r"quiet \(the tests' command line\).*user space up after ([\d.]+) s", open(sys.argv[1]).read())
+ok = m and float(m.group(1)) <= 120
+print("Linux /init within 120 s of guest time: " + ("met" if ok else "NOT met") + (f" ({m.group(1)} s)" if m else " (no row)"))
+sys.exit(0 if ok else 1)
+PY
+}
+
 for s in "${STEPS[@]}"; do
-	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra bench blk)" >&2; exit 2; }
+	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra bench blk startup boot)" >&2; exit 2; }
 done
 
 overall=0

@@ -90,6 +90,9 @@ int vm_pause(struct vm *vm)
 	while (vm->parked < running && !vm->stopping)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	int err = vm->stopping ? -ESHUTDOWN : 0;
+	/* Console output made before the pause is out before what follows it (a snapshot, a
+	 * migration's destination); a console that takes nothing now gets it after resume. */
+	serial_flush(&vm->serial, false);
 	bool devices = !err && !vm->devices_paused;
 	if (!err)
 		pvm_idle_pause(&vm->pvm_idle, true);

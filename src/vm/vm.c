@@ -81,6 +81,9 @@ static int setup_devices(struct vm *vm, int console_out_fd)
 	struct bus *pio = &vm->pio;
 	int err = 0;
 	serial_init(&vm->serial, console_out_fd, (struct irq_line){ &vm->kvm, SERIAL_COM1_IRQ });
+	int berr = serial_buffer_output(&vm->serial, &vm->devs.io);
+	if (berr < 0) /* it works without: a poll and a write per byte */
+		log_warn("serial: cannot buffer console output: %s", strerror(-berr));
 	i8042_init(&vm->i8042, (struct irq_line){ &vm->kvm, I8042_KBD_IRQ }, power);
 	rtc_init(&vm->rtc, guest_mem_low_end(&vm->mem), guest_mem_ram_size(&vm->mem) - guest_mem_low_end(&vm->mem));
 	acpi_pm_init(&vm->pm, power);
@@ -307,6 +310,7 @@ int vm_join(struct vm *vm)
 			vcpu_set_started(&vm->vcpus[i], false);
 		}
 	}
+	serial_flush(&vm->serial, true); /* the guest's last words before anything said about its end */
 	/* Each instruction emulated for the host was logged when first seen; now its count. */
 	struct exit_stats st;
 	vm_exit_stats(vm, &st);
@@ -335,6 +339,7 @@ void vm_exit_stats(struct vm *vm, struct exit_stats *out)
 void vm_destroy(struct vm *vm)
 {
 	pvm_idle_stop(&vm->pvm_idle);
+	serial_destroy(&vm->serial); /* its flush timer is on the I/O thread */
 	vm_devices_destroy(vm); /* the I/O thread stops before memory and KVM go away */
 	/* every slot: one past nvcpus may hold a vCPU whose set-up failed (vcpu_create) */
 	for (unsigned i = 0; i < VM_MAX_VCPUS; i++)

@@ -40,6 +40,8 @@ PY = [
     (["virtiofs.py"], True, True, "virtio-blk read", 1800),  # a Linux boot: extra
     (["initrd.py", "--quick"], False, False, "Host-side initrd decompression", 300),
     (["e1000.py", "--quick"], True, True, "E1000 vs virtio-net", 900),
+    (["serial.py", "host"], False, False, "vCPU-side CPU per byte", 180),
+    (["serial.py", "guest"], True, False, "per console byte", 300),
 ]
 # The C benches: their smallest arguments are their quick mode.
 C = [

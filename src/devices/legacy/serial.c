@@ -1,16 +1,15 @@
 /* 16550A UART model. Register map (offset from base, DLAB = LCR bit 7):
  *   0 RBR/THR (DLL with DLAB)   1 IER (DLM with DLAB)   2 IIR (read) / FCR (write)
  *   3 LCR   4 MCR   5 LSR   6 MSR   7 SCR
- * Transmission is instantaneous: THR is always empty again right after a write. */
+ * Transmission is instantaneous: THR is always empty again right after a write. The output
+ * side (console fd, rate limiter, replication gate, buffering): serial_out.c. */
 #include "devices/legacy/serial.h"
+#include "devices/legacy/serial_int.h"
 #include "devices/dev_state.h"
-#include "util/log.h"
 #include "util/stat.h"
-#include "util/util.h"
-#include "util/outgate.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,7 +26,8 @@ enum {
 
 void serial_init(struct serial *s, int out_fd, struct irq_line irq)
 {
-	memset(s, 0, sizeof(*s));
+	memset(s, 0, offsetof(struct serial, out_buf));
+	s->out_timer = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	s->out_fd = out_fd;
 	s->irq = irq;
@@ -85,96 +85,6 @@ static void rx_push(struct serial_state *st, uint8_t b)
 	st->lsr |= LSR_DR;
 }
 
-/* Guest output must never hold a vCPU for long: a console that takes nothing (a pipe or FIFO
- * nobody reads, a stopped terminal) gets SERIAL_STALL_MS to make room, counted from the first
- * wait of the write; then the bytes are dropped and counted, and later ones are dropped at once
- * until it takes output again. A reader that is only slow for a moment loses nothing. A vCPU
- * kicked while it waits (pause, exit) drops the byte and goes. poll() rather than O_NONBLOCK,
- * which would change the file for everyone sharing it (the user's terminal).
- * Output held for replication is written by the replication thread, which must not stop for
- * anything near the standby's failure timeout (default 1 s: a stalled console would make the
- * standby take over a healthy primary), so it gets SERIAL_RELEASE_STALL_MS. */
-#define SERIAL_STALL_MS 1000
-#define SERIAL_RELEASE_STALL_MS 100
-
-/* Room in the console now, or within what is left of stall_ms since *since (0: not waited yet). */
-static bool room(struct serial *s, uint64_t *since, unsigned stall_ms)
-{
-	struct pollfd pf = { .fd = s->out_fd, .events = POLLOUT };
-	int r = poll(&pf, 1, 0);
-	if (r == 0 && !s->out_stalled) {
-		uint64_t now = now_ns(), limit = (uint64_t)stall_ms * 1000000;
-		if (!*since)
-			*since = now;
-		if (now - *since < limit)
-			r = poll(&pf, 1, (int)((limit - (now - *since) + 999999) / 1000000));
-	}
-	return r == 1 && (pf.revents & POLLOUT);
-}
-
-static void write_within(struct serial *s, const uint8_t *p, size_t len, unsigned stall_ms)
-{
-	uint64_t since = 0;
-	while (len) {
-		if (!room(s, &since, stall_ms)) {
-			if (!s->out_stalled)
-				log_limited(LOG_WARN, "serial: the console took no output for %u ms (nobody reads "
-					    "it?): dropping guest output until it does", stall_ms);
-			s->out_stalled = true;
-			stat_add(&s->tx_dropped, len);
-			return;
-		}
-		s->out_stalled = false;
-		ssize_t n = write(s->out_fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/* Held output written when the standby has its epoch (util/outgate.c, the replication thread):
- * under the UART's lock like the vCPU's own writes. */
-static void write_out_locked(void *opaque, const void *data, size_t len)
-{
-	struct serial *s = opaque;
-	pthread_mutex_lock(&s->lock);
-	write_within(s, data, len, SERIAL_RELEASE_STALL_MS);
-	pthread_mutex_unlock(&s->lock);
-}
-
-void serial_write_again(struct serial *s, const void *data, size_t len)
-{
-	if (s->out_fd >= 0)
-		write_out_locked(s, data, len);
-}
-
-void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config *c)
-{
-	pthread_mutex_lock(&s->lock);
-	token_bucket_init(&s->out_limit, c, now_ns());
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void emit(struct serial *s, uint8_t b)
-{
-	stat_add(&s->tx_bytes, 1);
-	if (s->out_fd < 0)
-		return;
-	/* Firecracker's serial rate limiter: output past the bucket is dropped, never waited for. */
-	if (s->out_limit.active && !token_bucket_take(&s->out_limit, 1, now_ns())) {
-		stat_add(&s->rl_dropped, 1);
-		return;
-	}
-	/* Replicated (src/ha): the byte goes out once the standby has this epoch. */
-	struct outgate *g = __atomic_load_n(&s->gate, __ATOMIC_ACQUIRE);
-	if (g && outgate_hold(g, write_out_locked, s, &b, 1, true))
-		return;
-	write_within(s, &b, 1, SERIAL_STALL_MS);
-}
-
 static uint8_t reg_read(struct serial *s, unsigned off)
 {
 	struct serial_state *st = &s->st;
@@ -227,7 +137,7 @@ static void reg_write(struct serial *s, unsigned off, uint8_t v)
 		if (st->mcr & MCR_LOOP)
 			rx_push(st, v);
 		else
-			emit(s, v);
+			serial_emit(s, v);
 		st->iir_pending_thri = 1;
 		break;
 	case 1:

@@ -22,6 +22,14 @@ struct serial_state {
 };
 
 struct outgate;
+struct io_thread;
+
+/* Guest output waits in a buffer of this size (serial_buffer_output) until a line ends, or
+ * the guest has written nothing for SERIAL_IDLE_NS after the batch's first byte (a prompt),
+ * or that byte has waited SERIAL_MAX_WAIT_NS (a line written slowly). */
+#define SERIAL_OUT_BUF 4096
+#define SERIAL_IDLE_NS 2000000
+#define SERIAL_MAX_WAIT_NS 50000000
 
 struct serial {
 	struct serial_state st;
@@ -34,9 +42,31 @@ struct serial {
 	bool out_stalled;       /* the console took nothing lately: do not wait for it */
 	struct token_bucket out_limit; /* PUT /serial rate_limiter: bytes past it are dropped */
 	uint64_t rl_dropped;    /* output bytes the rate limiter dropped */
+	/* Output buffering (serial_buffer_output; io NULL: each byte is written as it comes). */
+	struct io_thread *io;   /* runs the flush timer */
+	int out_timer;          /* its timerfd */
+	bool out_timer_armed;   /* set for the bytes in out_buf (cleared when it fires) */
+	uint64_t out_wait_since; /* the console has had no room for out_buf since then (0: it had) */
+	uint64_t out_first_ns, out_last_ns; /* when out_buf's first and last bytes came */
+	size_t out_len;
+	uint8_t out_buf[SERIAL_OUT_BUF]; /* last: serial_init leaves it alone (untouched pages) */
 };
 
 void serial_init(struct serial *s, int out_fd, struct irq_line irq);
+/* Collect output and write it in batches instead of a poll and a write per byte: at a line
+ * end, when SERIAL_OUT_BUF bytes wait, when the guest stops writing for SERIAL_IDLE_NS or the
+ * oldest byte has waited SERIAL_MAX_WAIT_NS (a timer on io: a prompt shows at once to a
+ * person), and at serial_flush. Output held for replication
+ * (gate) is not buffered here: it goes to the gate byte by byte, as before. -errno (the
+ * timer) and the UART stays unbuffered. */
+int serial_buffer_output(struct serial *s, struct io_thread *io);
+/* Write the buffered output now: wait (as a vCPU waits for a slow console, up to a second)
+ * or only what the console takes at once (the rest is kept, the timer tries again). The VM
+ * does it when its vCPUs stop (pause, exit), so that output made before is out before
+ * anything that follows (a snapshot, the destination of a migration, the exit status). */
+void serial_flush(struct serial *s, bool wait);
+/* Flush (waiting) and stop buffering: before the I/O thread goes. */
+void serial_destroy(struct serial *s);
 void serial_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void serial_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 /* Limit guest output to a byte bucket (Firecracker's serial rate_limiter; NULL or not present:
