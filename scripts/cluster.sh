@@ -98,8 +98,13 @@ host_init() {
 		corosync-cfgtool -s >/dev/null 2>&1 && break
 		sleep 0.1
 	done
+	# where this boot's lines start in the pacemaker log, which outlives boots (pids repeat)
+	local mark
+	mark=$(stat -c %s /var/log/pacemaker/pacemaker.log 2>/dev/null || echo 0)
+	echo "$mark" >"$H/boot.logmark"
 	PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_logfacility=none PCMK_stderr=0 \
 		pacemakerd >>/var/log/pacemaker/stdout.log 2>&1 &
+	fencer_watch "$mark" &
 	# petreld's TLS listener for live migrations from the other hosts, when this petreld has one
 	local tls=()
 	[[ -s $C/pki/$h/cert.pem ]] && tls=(--listen-tcp "$(addr "$h"):7443" --tls-dir "$C/pki/$h")
@@ -109,6 +114,23 @@ host_init() {
 	# an init reaps what is orphaned to it and never ends on its own
 	while :; do
 		wait -n 2>/dev/null || sleep 1
+	done
+}
+
+# Pacemaker 2.1's fencer tries to reach the CIB manager five times in its first 10 s, then runs
+# without the CIB for good: it never learns of the fence device, so fencing that needs this host's
+# fencer fails with "No fence device". On a slow machine (nested KVM: the CIB manager took 20 s to
+# start) it loses that race at every boot. pacemakerd restarts a fencer that dies, and the new one
+# finds the CIB manager up: kill a fencer that logged the failure (pid and line in this host's log).
+fencer_watch() { # LOG-OFFSET: from where this boot's lines start
+	local line pid
+	tail -c "+$(($1 + 1))" -F /var/log/pacemaker/pacemaker.log 2>/dev/null | while IFS= read -r line; do
+		[[ $line == *pacemaker-fenced*"(setup_cib)"*"Could not connect to the CIB manager"* ]] || continue
+		pid=$(sed -n 's/.*pacemaker-fenced *\[\([0-9]*\)\].*/\1/p' <<<"$line")
+		[[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == pacemaker-fence* ]] || continue
+		echo "$(date -u +%T) pacemaker-fenced[$pid] runs without the CIB: killed for pacemakerd to restart it" \
+			>>/var/log/petrel-cluster.log
+		kill -KILL "$pid" 2>/dev/null || true
 	done
 }
 
@@ -252,7 +274,13 @@ write_corosync_conf() {
 # The first CIB of every host: the cluster options and the fence device, there from the start
 # (no window without STONITH; dc-deadtime short so the first DC is elected in seconds, not 20 s)
 seed_cib() {
-	local opts= kv
+	local opts= nodes= kv h
+	# the nodes from the start, as Corosync numbers them: a fencer decides from the CIB's nodes
+	# whether the device may run on its own, so that decision must not depend on when the
+	# controllers add them
+	for h in $(hosts); do
+		nodes+="<node id=\"${h#h}\" uname=\"$h\"/>"
+	done
 	# STONITH on, as in production; stop what runs without quorum; the first DC elected in
 	# seconds, not dc-deadtime's default 20 s; a VM stays where it runs when a host comes back
 	# (stickiness) (docs/cluster.md#timeouts)
@@ -262,6 +290,7 @@ seed_cib() {
 	done
 	cibadmin --empty | sed \
 		-e "s|<crm_config/>|<crm_config><cluster_property_set id=\"cib-bootstrap-options\">$opts</cluster_property_set></crm_config>|" \
+		-e "s|<nodes/>|<nodes>$nodes</nodes>|" \
 		-e "s|<constraints/>|<constraints/><rsc_defaults><meta_attributes id=\"rsc-options\"><nvpair id=\"rsc-stickiness\" name=\"resource-stickiness\" value=\"100\"/></meta_attributes></rsc_defaults>|" \
 		-e "s|<resources/>|<resources><primitive id=\"fence-ns\" class=\"stonith\" type=\"fence_petrelns\"><instance_attributes id=\"fence-ns-ia\"><nvpair id=\"fence-ns-spool\" name=\"spool\" value=\"$C/fence\"/><nvpair id=\"fence-ns-hosts\" name=\"pcmk_host_list\" value=\"$(hosts | paste -sd' ')\"/></instance_attributes><operations><op id=\"fence-ns-monitor\" name=\"monitor\" interval=\"60s\"/></operations></primitive></resources>|" \
 		>"$C/cib.xml"
@@ -304,6 +333,25 @@ pcmk_online() { # HOST N: Pacemaker on HOST has a DC and N nodes online
 
 fence_started() {
 	in_host "$1" crm_mon -1 -r 2>/dev/null | grep -Eq 'fence-ns.*Started'
+}
+
+# HOST: its fencer holds the fence device (so it can fence the others), read from its own log as
+# the post-mortem does (not stonith_admin through nsenter, which under nested KVM said "no" while
+# the log said "added"): the last fencer started this boot has logged "Added 'fence-ns'" since,
+# and nothing removed it
+fence_registered() {
+	local H=$C/hosts/$1 mark last
+	mark=$(cat "$H/boot.logmark" 2>/dev/null) || return 1
+	last=$(tail -c "+$((mark + 1))" "$H/var/log/pacemaker/pacemaker.log" 2>/dev/null |
+		grep -E "pacemaker-fenced +\[[0-9]+\].*(Starting Pacemaker fencer|'fence-ns' (to|from) device list)" | tail -n 1)
+	[[ $last == *"Added 'fence-ns' to device list"* ]]
+}
+
+fence_everywhere() {
+	local h
+	for h in $(hosts); do
+		wait_for "$WAIT" "$h's fencer to register the fence device" fence_registered "$h"
+	done
 }
 
 up() {
@@ -351,6 +399,7 @@ up() {
 	wait_for "$WAIT" "quorum of $n hosts" quorate_with h1 "$n"
 	wait_for $((2 * WAIT)) "Pacemaker on $n hosts" pcmk_online h1 "$n"
 	wait_for "$WAIT" "the fence device" fence_started h1
+	fence_everywhere
 	log "up: $n hosts ($(hosts | tr '\n' ' ')) quorate, STONITH enabled; state in $C"
 }
 
