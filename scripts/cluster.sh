@@ -8,6 +8,7 @@
 #        scripts/cluster.sh kill HOST  SIGKILL every process of HOST at once (a host lost)
 #        scripts/cluster.sh boot HOST  start a killed HOST again (it rejoins the cluster)
 #        scripts/cluster.sh cut HOST | mend HOST   take HOST's network link down / up (a partition)
+#        scripts/cluster.sh registered HOST   whether HOST's fencer holds the fence device (its log)
 #
 # A host is a process tree in its own network namespace (eth0 on the bridge pclbr0, 10.239.39.1X),
 # mount namespace (its own /etc/corosync, /var/lib/{corosync,pacemaker,petrel}, /var/log, /run,
@@ -449,6 +450,7 @@ status) status ;;
 exec) [[ $# -ge 3 ]] || die "exec HOST CMD..."; h=$2; shift 2; in_host "$h" "$@" ;;
 kill) host_kill "$2" ;;
 boot) host_boot "$2" ;;
+registered) fence_registered "$2" ;;
 cut) link "$2" down ;;
 mend) link "$2" up ;;
 _init) host_init "$2" ;;

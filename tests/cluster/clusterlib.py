@@ -91,6 +91,26 @@ class Cluster:
         out = subprocess.run(["ip", "netns", "pids", f"pcl{host}"], capture_output=True, text=True).stdout
         return {int(p) for p in out.split()}
 
+    @staticmethod
+    def comm(pid):
+        """A process's name (at most 15 characters), or None when it is gone."""
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return None
+
+    @staticmethod
+    def nspid(pid):
+        """The pid a process has in its host's pid namespace (as the host's logs name it)."""
+        for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if ln.startswith("NSpid:"):
+                return int(ln.split()[-1])
+        raise AssertionError(f"no NSpid for {pid}")
+
+    def registered(self, host):
+        """Whether host's fencer holds the fence device (scripts/cluster.sh reads its log)."""
+        return self.sh("registered", host, check=False).returncode == 0
+
     def kill(self, host):
         self.sh("kill", host)
 
