@@ -45,6 +45,9 @@ BUILD=${PETREL_BUILD:-$ROOT/build}
 TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
 BOOT_DELAY=${PETREL_CLUSTER_BOOT_DELAY:-5}
 WAIT=${PETREL_CLUSTER_WAIT:-60}
+# how often `up` looks (each look runs commands in a host): seldom on a slow machine
+POLL=0.2
+[[ $WAIT =~ ^[0-9]+$ ]] && ((WAIT > 60)) && POLL=2
 BR=pclbr0
 NET=10.239.39
 OCF_DIR=/usr/lib/ocf/resource.d/petrel
@@ -98,6 +101,12 @@ host_init() {
 	for ((i = 0; i < 100; i++)); do
 		corosync-cfgtool -s >/dev/null 2>&1 && break
 		sleep 0.1
+	done
+	# `up` starts one host's Pacemaker at a time: on a slow machine (nested KVM) a CIB manager
+	# starting beside eight other daemons and two other hosts' took longer than pacemakerd's
+	# liveness check allows (5 checks, ~30 s), was killed, and the hosts' daemons respawned in a loop
+	while [[ -e $H/hold ]]; do
+		sleep 0.5
 	done
 	# where this boot's lines start in the pacemaker log, which outlives boots (pids repeat)
 	local mark
@@ -315,7 +324,7 @@ wait_for() { # SECONDS WHAT CMD...: until CMD succeeds
 			done
 			die "timed out after ${t}s waiting for $what (logs: $C/hosts/*/var/log)"
 		fi
-		sleep 0.2
+		sleep "$POLL"
 	done
 }
 
@@ -348,10 +357,10 @@ fence_registered() {
 	[[ $last == *"Added 'fence-ns' to device list"* ]]
 }
 
-fence_everywhere() {
+fence_everywhere() { # still, after the cluster formed (pacemakerd may have restarted a fencer)
 	local h
 	for h in $(hosts); do
-		wait_for "$WAIT" "$h's fencer to register the fence device" fence_registered "$h"
+		wait_for "$WAIT" "$h's fencer to hold the fence device" fence_registered "$h"
 	done
 }
 
@@ -393,11 +402,17 @@ up() {
 		setsid "$SELF" _copylogs </dev/null >/dev/null 2>&1 &
 		echo $! >"$C/copylogs.pid"
 	fi
+	[[ $WAIT =~ ^[0-9]+$ ]] || die "PETREL_CLUSTER_WAIT: a number of seconds"
+	# every host's corosync at once, then one host's Pacemaker after the other (host_init)
 	for h in $(hosts); do
+		touch "$C/hosts/$h/hold"
 		host_boot "$h"
 	done
-	[[ $WAIT =~ ^[0-9]+$ ]] || die "PETREL_CLUSTER_WAIT: a number of seconds"
 	wait_for "$WAIT" "quorum of $n hosts" quorate_with h1 "$n"
+	for h in $(hosts); do
+		rm -f "$C/hosts/$h/hold"
+		wait_for "$WAIT" "$h's fencer to register the fence device" fence_registered "$h"
+	done
 	wait_for $((2 * WAIT)) "Pacemaker on $n hosts" pcmk_online h1 "$n"
 	wait_for "$WAIT" "the fence device" fence_started h1
 	fence_everywhere
