@@ -34,6 +34,8 @@
 #      PETREL_BUILD         where petreld, petrelctl, petrel, petrel-jailer are (default ROOT/build)
 #      PETREL_CLUSTER_NO_RT=1  corosync without real-time scheduling (emulated CPUs)
 #      PETREL_CLUSTER_NO_VALIDATE=1  the CIB without schema validation (emulated CPUs: seed_cib)
+#      PETREL_CLUSTER_BOOST  a booting host's Pacemaker's nice value until its fencer holds the
+#                           fence device (default -10; 0: none)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
 #      PETREL_CLUSTER_BOOT_DELAY  seconds between a fence reboot's kill and the host's boot (default 5)
 # Needs root, iproute2, util-linux (unshare, nsenter), corosync, pacemaker, pacemaker-cli-utils.
@@ -46,6 +48,8 @@ BUILD=${PETREL_BUILD:-$ROOT/build}
 TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
 BOOT_DELAY=${PETREL_CLUSTER_BOOT_DELAY:-5}
 WAIT=${PETREL_CLUSTER_WAIT:-60}
+# a booting host's Pacemaker's nice value until its fencer holds the fence device (host_init)
+BOOST=${PETREL_CLUSTER_BOOST:--10}
 # how often `up` looks (each look runs commands in a host): seldom on a slow machine
 POLL=0.2
 [[ $WAIT =~ ^[0-9]+$ ]] && ((WAIT > 60)) && POLL=2
@@ -113,8 +117,12 @@ host_init() {
 	local mark
 	mark=$(stat -c %s /var/log/pacemaker/pacemaker.log 2>/dev/null || echo 0)
 	echo "$mark" >"$H/boot.logmark"
+	# A booting host's Pacemaker runs at a higher CPU priority until its fencer holds the fence
+	# device (fencer_watch puts it back): on an emulated CPU the running hosts' daemons starved a
+	# starting controller past pacemakerd's liveness checks, pacemakerd killed it after it had
+	# joined, and the others fenced the host for it, boot after boot (nested KVM, 15:08 run)
 	PCMK_logfile=/var/log/pacemaker/pacemaker.log PCMK_logfacility=none PCMK_stderr=0 \
-		pacemakerd >>/var/log/pacemaker/stdout.log 2>&1 &
+		nice -n "$BOOST" pacemakerd >>/var/log/pacemaker/stdout.log 2>&1 &
 	fencer_watch "$mark" &
 	# petreld's TLS listener for live migrations from the other hosts, when this petreld has one
 	local tls=()
@@ -133,9 +141,23 @@ host_init() {
 # fencer fails with "No fence device". On a slow machine (nested KVM: the CIB manager took 20 s to
 # start) it loses that race at every boot. pacemakerd restarts a fencer that dies, and the new one
 # finds the CIB manager up: kill a fencer that logged the failure (pid and line in this host's log).
+unboost() { # this host's Pacemaker daemons back to the default priority (host_init), once
+	local p
+	[[ $BOOST != 0 && ! -e /run/petrel-unboosted ]] || return 0
+	touch /run/petrel-unboosted
+	for p in /proc/[0-9]*; do
+		[[ $(cat "$p/comm" 2>/dev/null) == pacemaker* ]] && renice -n 0 -p "${p#/proc/}" >/dev/null 2>&1
+	done
+	echo "$(date -u +%T) the fencer holds the device: Pacemaker's daemons back to nice 0" >>/var/log/petrel-cluster.log
+}
+
 fencer_watch() { # LOG-OFFSET: from where this boot's lines start
 	local line pid
 	tail -c "+$(($1 + 1))" -F /var/log/pacemaker/pacemaker.log 2>/dev/null | while IFS= read -r line; do
+		if [[ $line == *pacemaker-fenced*"Added 'fence-ns' to device list"* ]]; then
+			unboost
+			continue
+		fi
 		[[ $line == *pacemaker-fenced*"(setup_cib)"*"Could not connect to the CIB manager"* ]] || continue
 		pid=$(sed -n 's/.*pacemaker-fenced *\[\([0-9]*\)\].*/\1/p' <<<"$line")
 		[[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == pacemaker-fence* ]] || continue
