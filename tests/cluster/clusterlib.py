@@ -237,6 +237,8 @@ def vm_resource(rid, config, promotable=False, monitor="2s", **params):
     clone of two instances (replicated VM)."""
     # fewer monitors on a slow machine (PETREL_CLUSTER_TIME_SCALE)
     monitor = f"{float(monitor.rstrip('s')) * SCALE:g}s"
+    # and longer ones: under nested KVM a probe (a monitor) took more than 30 s (15:27 run)
+    mto = f"{30 * SCALE:g}s"
     params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 10, **params}
     ia = "".join(f'<nvpair id="{rid}-{k}" name="{k}" value="{v}"/>' for k, v in params.items())
     ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="90s"/>'
@@ -244,14 +246,14 @@ def vm_resource(rid, config, promotable=False, monitor="2s", **params):
            f'<op id="{rid}-migrate-to" name="migrate_to" interval="0" timeout="120s"/>'
            f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="60s"/>')
     if promotable:
-        ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="30s"/>'
-                f'<op id="{rid}-mon-u" name="monitor" interval="{3 * SCALE:g}s" role="Unpromoted" timeout="30s"/>'
+        ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="{mto}"/>'
+                f'<op id="{rid}-mon-u" name="monitor" interval="{3 * SCALE:g}s" role="Unpromoted" timeout="{mto}"/>'
                 f'<op id="{rid}-promote" name="promote" interval="0" timeout="120s"/>'
                 f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>'
                 # a primary's first sync to its standby happens in a notify
                 f'<op id="{rid}-notify" name="notify" interval="0" timeout="150s"/>')
     else:
-        ops += f'<op id="{rid}-mon" name="monitor" interval="{monitor}" timeout="30s"/>'
+        ops += f'<op id="{rid}-mon" name="monitor" interval="{monitor}" timeout="{mto}"/>'
     prim = (f'<primitive id="{rid}" class="ocf" provider="petrel" type="petrel-vm">'
             f'<instance_attributes id="{rid}-ia">{ia}</instance_attributes>'
             + ('' if promotable else
