@@ -34,6 +34,7 @@
 #      PETREL_BUILD         where petreld, petrelctl, petrel, petrel-jailer are (default ROOT/build)
 #      PETREL_CLUSTER_NO_RT=1  corosync without real-time scheduling (emulated CPUs)
 #      PETREL_CLUSTER_NO_VALIDATE=1  the CIB without schema validation (emulated CPUs: seed_cib)
+#      PETREL_CLUSTER_API_TIMEOUT  petreld's --api-timeout in ms (a slow machine: 30000)
 #      PETREL_CLUSTER_BOOST  a booting host's Pacemaker's nice value until its fencer holds the
 #                           fence device (default -10; 0: none)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
@@ -127,7 +128,11 @@ host_init() {
 	# petreld's TLS listener for live migrations from the other hosts, when this petreld has one
 	local tls=()
 	[[ -s $C/pki/$h/cert.pem ]] && tls=(--listen-tcp "$(addr "$h"):7443" --tls-dir "$C/pki/$h")
-	"$BUILD/petreld" --foreground "${tls[@]}" --state-dir /run/petreld --defs-dir /var/lib/petrel/vms \
+	# PETREL_CLUSTER_API_TIMEOUT: petreld's wait for a worker's API answer (ms; default its own,
+	# 5 s): under nested KVM a worker answered InstanceStart after 5.02 s and the start failed
+	local ato=()
+	[[ -n ${PETREL_CLUSTER_API_TIMEOUT:-} ]] && ato=(--api-timeout "$PETREL_CLUSTER_API_TIMEOUT")
+	"$BUILD/petreld" --foreground "${tls[@]}" "${ato[@]}" --state-dir /run/petreld --defs-dir /var/lib/petrel/vms \
 		--snapshot-dir /var/lib/petrel/snapshots --jail-base "$H/jail" --cgroup-parent "petrel-cluster-$h" --shutdown-timeout 5 \
 		>>/var/log/petreld.log 2>&1 &
 	# an init reaps what is orphaned to it and never ends on its own
