@@ -237,21 +237,24 @@ def vm_resource(rid, config, promotable=False, monitor="2s", **params):
     clone of two instances (replicated VM)."""
     # fewer monitors on a slow machine (PETREL_CLUSTER_TIME_SCALE)
     monitor = f"{float(monitor.rstrip('s')) * SCALE:g}s"
-    # and longer ones: under nested KVM a probe (a monitor) took more than 30 s (15:27 run)
-    mto = f"{30 * SCALE:g}s"
+    # and every operation's timeout stretched: under nested KVM a probe took more than 30 s and
+    # a stop after a failed start more than 60 s (which got the host fenced)
+    def to(s):
+        return f"{s * SCALE:g}s"
+    mto = to(30)
     params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 10, **params}
     ia = "".join(f'<nvpair id="{rid}-{k}" name="{k}" value="{v}"/>' for k, v in params.items())
-    ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="90s"/>'
-           f'<op id="{rid}-stop" name="stop" interval="0" timeout="60s"/>'
-           f'<op id="{rid}-migrate-to" name="migrate_to" interval="0" timeout="120s"/>'
-           f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="60s"/>')
+    ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="{to(90)}"/>'
+           f'<op id="{rid}-stop" name="stop" interval="0" timeout="{to(60)}"/>'
+           f'<op id="{rid}-migrate-to" name="migrate_to" interval="0" timeout="{to(120)}"/>'
+           f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="{to(60)}"/>')
     if promotable:
         ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="{mto}"/>'
                 f'<op id="{rid}-mon-u" name="monitor" interval="{3 * SCALE:g}s" role="Unpromoted" timeout="{mto}"/>'
-                f'<op id="{rid}-promote" name="promote" interval="0" timeout="120s"/>'
-                f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>'
+                f'<op id="{rid}-promote" name="promote" interval="0" timeout="{to(120)}"/>'
+                f'<op id="{rid}-demote" name="demote" interval="0" timeout="{to(60)}"/>'
                 # a primary's first sync to its standby happens in a notify
-                f'<op id="{rid}-notify" name="notify" interval="0" timeout="150s"/>')
+                f'<op id="{rid}-notify" name="notify" interval="0" timeout="{to(150)}"/>')
     else:
         ops += f'<op id="{rid}-mon" name="monitor" interval="{monitor}" timeout="{mto}"/>'
     prim = (f'<primitive id="{rid}" class="ocf" provider="petrel" type="petrel-vm">'
