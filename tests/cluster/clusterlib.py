@@ -91,6 +91,26 @@ class Cluster:
         out = subprocess.run(["ip", "netns", "pids", f"pcl{host}"], capture_output=True, text=True).stdout
         return {int(p) for p in out.split()}
 
+    @staticmethod
+    def comm(pid):
+        """A process's name (at most 15 characters), or None when it is gone."""
+        try:
+            return Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            return None
+
+    @staticmethod
+    def nspid(pid):
+        """The pid a process has in its host's pid namespace (as the host's logs name it)."""
+        for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if ln.startswith("NSpid:"):
+                return int(ln.split()[-1])
+        raise AssertionError(f"no NSpid for {pid}")
+
+    def registered(self, host):
+        """Whether host's fencer holds the fence device (scripts/cluster.sh reads its log)."""
+        return self.sh("registered", host, check=False).returncode == 0
+
     def kill(self, host):
         self.sh("kill", host)
 
@@ -217,21 +237,26 @@ def vm_resource(rid, config, promotable=False, monitor="2s", **params):
     clone of two instances (replicated VM)."""
     # fewer monitors on a slow machine (PETREL_CLUSTER_TIME_SCALE)
     monitor = f"{float(monitor.rstrip('s')) * SCALE:g}s"
+    # and every operation's timeout stretched: under nested KVM a probe took more than 30 s and
+    # a stop after a failed start more than 60 s (which got the host fenced)
+    def to(s):
+        return f"{s * SCALE:g}s"
+    mto = to(30)
     params = {"config": config, "petrelctl": BUILD / "petrelctl", "shutdown_timeout": 10, **params}
     ia = "".join(f'<nvpair id="{rid}-{k}" name="{k}" value="{v}"/>' for k, v in params.items())
-    ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="90s"/>'
-           f'<op id="{rid}-stop" name="stop" interval="0" timeout="60s"/>'
-           f'<op id="{rid}-migrate-to" name="migrate_to" interval="0" timeout="120s"/>'
-           f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="60s"/>')
+    ops = (f'<op id="{rid}-start" name="start" interval="0" timeout="{to(90)}"/>'
+           f'<op id="{rid}-stop" name="stop" interval="0" timeout="{to(60)}"/>'
+           f'<op id="{rid}-migrate-to" name="migrate_to" interval="0" timeout="{to(120)}"/>'
+           f'<op id="{rid}-migrate-from" name="migrate_from" interval="0" timeout="{to(60)}"/>')
     if promotable:
-        ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="30s"/>'
-                f'<op id="{rid}-mon-u" name="monitor" interval="{3 * SCALE:g}s" role="Unpromoted" timeout="30s"/>'
-                f'<op id="{rid}-promote" name="promote" interval="0" timeout="120s"/>'
-                f'<op id="{rid}-demote" name="demote" interval="0" timeout="60s"/>'
+        ops += (f'<op id="{rid}-mon-p" name="monitor" interval="{monitor}" role="Promoted" timeout="{mto}"/>'
+                f'<op id="{rid}-mon-u" name="monitor" interval="{3 * SCALE:g}s" role="Unpromoted" timeout="{mto}"/>'
+                f'<op id="{rid}-promote" name="promote" interval="0" timeout="{to(120)}"/>'
+                f'<op id="{rid}-demote" name="demote" interval="0" timeout="{to(60)}"/>'
                 # a primary's first sync to its standby happens in a notify
-                f'<op id="{rid}-notify" name="notify" interval="0" timeout="150s"/>')
+                f'<op id="{rid}-notify" name="notify" interval="0" timeout="{to(150)}"/>')
     else:
-        ops += f'<op id="{rid}-mon" name="monitor" interval="{monitor}" timeout="30s"/>'
+        ops += f'<op id="{rid}-mon" name="monitor" interval="{monitor}" timeout="{mto}"/>'
     prim = (f'<primitive id="{rid}" class="ocf" provider="petrel" type="petrel-vm">'
             f'<instance_attributes id="{rid}-ia">{ia}</instance_attributes>'
             + ('' if promotable else
