@@ -1,4 +1,5 @@
 #include "kvm/kvm.h"
+#include "kvm/kvm_coalesced.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -17,6 +18,7 @@ bool kvm_host_is_pvm(void)
 int kvm_open(struct kvm *kvm)
 {
 	memset(kvm, 0, sizeof(*kvm));
+	pthread_mutex_init(&kvm->coalesced.lock, NULL);
 	kvm->vm_fd = -1;
 	kvm->fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm->fd < 0) {
@@ -64,6 +66,8 @@ int kvm_open(struct kvm *kvm)
 		return err;
 	}
 	kvm->pvm = kvm_host_is_pvm();
+	int cm = kvm_check_extension(kvm, KVM_CAP_COALESCED_MMIO);
+	kvm->coalesced.page = cm > 0 ? (unsigned)cm : 0;
 	/* Exceptions petrel injects (the emulator's #PF) then carry their payload (CR2), so CR2
 	 * is set when the guest takes the exception, not written ahead with KVM_SET_SREGS; and
 	 * the vCPU event state a snapshot saves says pending and injected apart. */
@@ -76,13 +80,17 @@ int kvm_open(struct kvm *kvm)
 					 .args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE } };
 	kvm->manual_protect = kvm_check_extension(kvm, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0 &&
 			      ioctl(kvm->vm_fd, KVM_ENABLE_CAP, &manual) == 0;
-	log_debug("KVM: exception payloads %s, manual dirty-log protection %s", kvm->exception_payload ? "on" : "off",
-		  kvm->manual_protect ? "on" : "off");
+	log_debug("KVM: exception payloads %s, manual dirty-log protection %s, coalesced MMIO %s",
+		  kvm->exception_payload ? "on" : "off", kvm->manual_protect ? "on" : "off",
+		  kvm->coalesced.page ? "on" : "off");
 	return 0;
 }
 
 void kvm_close(struct kvm *kvm)
 {
+	if (kvm->coalesced.ring)
+		munmap(kvm->coalesced.ring, kvm->coalesced.map_size);
+	kvm->coalesced.ring = NULL;
 	if (kvm->vm_fd >= 0)
 		close(kvm->vm_fd);
 	if (kvm->fd >= 0)
@@ -207,6 +215,12 @@ int kvm_create_vcpu(struct kvm *kvm, unsigned id, int *fd, struct kvm_run **run)
 	if (p == MAP_FAILED) {
 		int err = -errno;
 		log_error("mmap kvm_run for vCPU %u: %s", id, strerror(errno));
+		close(vfd);
+		return err;
+	}
+	int err = kvm_coalesced_map(kvm, vfd);
+	if (err < 0) {
+		munmap(p, kvm->run_size);
 		close(vfd);
 		return err;
 	}

@@ -3,9 +3,13 @@
 #define PETREL_KVM_KVM_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* A write KVM coalesced (kvm_coalesced.h), replayed: where, its bytes, 1 to 8 of them. */
+typedef void (*kvm_coalesced_sink_fn)(void *opaque, uint64_t addr, const uint8_t *data, uint32_t len);
 
 struct kvm {
 	int fd;          /* /dev/kvm */
@@ -15,6 +19,15 @@ struct kvm {
 	bool exception_payload; /* KVM_CAP_EXCEPTION_PAYLOAD on: #PF's CR2 travels with the event */
 	bool manual_protect;     /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 on: reading the dirty log
 				  * does not re-protect; KVM_CLEAR_DIRTY_LOG does, chunk by chunk */
+	struct {                 /* coalesced MMIO (kvm_coalesced.c) */
+		unsigned page;   /* KVM_CAP_COALESCED_MMIO: the ring's page in kvm_run's mapping; 0: none */
+		struct kvm_coalesced_mmio_ring *ring; /* mapped from the first vCPU, or NULL */
+		size_t map_size;
+		uint32_t max;    /* entries */
+		pthread_mutex_t lock;  /* one drainer at a time */
+		kvm_coalesced_sink_fn sink;
+		void *sink_opaque;
+	} coalesced;
 };
 
 /* Open /dev/kvm and create a VM. Errors are logged with what to do about them. */

@@ -3,6 +3,7 @@
 #include "arch/x86/cpu_state.h"
 #include "arch/x86/emulate.h"
 #include "arch/x86/pagewalk.h"
+#include "kvm/kvm_coalesced.h"
 #include "kvm/kvm_vcpu.h"
 #include "util/log.h"
 #include "arch/x86/pvm_idle.h"
@@ -34,6 +35,25 @@ stop(struct vcpu *v, enum vm_stop_reason reason, int code, const char *fmt, ...)
 	power_request(&v->env->stop, reason, code, msg);
 }
 
+/* Coalesced MMIO writes (kvm/kvm_coalesced.h) go to the MMIO bus, as if they had exited. */
+static void coalesced_write(void *opaque, uint64_t addr, const uint8_t *data, uint32_t len)
+{
+	uint8_t buf[8];
+	memcpy(buf, data, len);
+	bus_access(opaque, addr, buf, len, true);
+}
+
+/* Replay the VM's coalesced writes: at every return from KVM_RUN, before its exit is handled
+ * (an exit may read what those writes changed) and before the vCPU parks (a snapshot saves the
+ * devices with them applied). False when the ring is corrupt: the VM stops. */
+static bool drain_coalesced(struct vcpu *v)
+{
+	if (kvm_coalesced_flush(v->env->kvm) >= 0)
+		return true;
+	stop(v, VM_STOP_ERROR, 1, "vCPU %u: KVM's coalesced MMIO ring is corrupt", v->id);
+	return false;
+}
+
 /* A KVM vCPU lives as long as its VM, not as long as its fd: KVM_CREATE_VCPU refuses an id it
  * has made once (EEXIST). So a slot keeps the fd and kvm_run mapping of the vCPU it made even
  * when setting it up fails (vcpu_release frees them with the VM), and the next vcpu_create of
@@ -53,6 +73,8 @@ int vcpu_create(struct vcpu *v, struct vcpu_env *env, unsigned id)
 	}
 	v->fd = fd;
 	v->run = run;
+	if (!env->kvm->coalesced.sink)
+		kvm_coalesced_set_sink(env->kvm, coalesced_write, env->mmio);
 	struct kvm_cpuid2 *c;
 	int err = cpuid_for_vcpu(env->cpuid, id, env->cpuid_opts, &c);
 	if (err < 0)
@@ -452,13 +474,18 @@ static void complete_exit(struct vcpu *v)
 	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	/* Finishing an exit can open the next one without running the guest (a fragmented
 	 * MMIO access, string port I/O): serve each until KVM_RUN stops at immediate_exit. */
-	int n = 0;
-	while (n++ < 64 && kvm_run(v->fd) == 0)
+	int n = 0, r = 0, err = 0;
+	while (n++ < 64) {
+		r = kvm_run(v->fd);
+		err = errno;
+		if (!drain_coalesced(v) || r < 0)
+			break;
 		handle_exit(v);
+	}
 	if (n > 64)
 		log_warn("vCPU %u: its last exits before the pause did not end", v->id);
-	else if (errno != EINTR && errno != EAGAIN)
-		log_warn("vCPU %u: finishing its last exit before the pause: %s", v->id, strerror(errno));
+	else if (r < 0 && err != EINTR && err != EAGAIN)
+		log_warn("vCPU %u: finishing its last exit before the pause: %s", v->id, strerror(err));
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
@@ -513,8 +540,12 @@ void *vcpu_thread(void *arg)
 		if (!__atomic_load_n(v->env->first_run_ns, __ATOMIC_RELAXED))
 			__atomic_store_n(v->env->first_run_ns, t0, __ATOMIC_RELEASE);
 		int r = kvm_run(v->fd);
+		int run_errno = errno;
 		uint64_t t1 = now_ns();
 		exit_stats_add_run(&v->stats, t1 - t0);
+		if (!drain_coalesced(v))
+			break;
+		errno = run_errno;
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				exit_open = false; /* KVM finished it before it looked at the signal */

@@ -2,6 +2,7 @@
  * (tap readiness, the delay/throttle timer, the rate limiters' timers). See e1000.h. */
 #include "devices/e1000/e1000.h"
 #include "devices/e1000/e1000_int.h"
+#include "kvm/kvm_coalesced.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -51,7 +52,59 @@ bool e1000_dma_write(struct e1000 *e, uint64_t gpa, const void *buf, uint32_t le
 	return true;
 }
 
-/* ---- epoll interest and the timer ---- */
+/* ---- coalesced MMIO (kvm/kvm_coalesced.h) ----
+ * Writes to most registers do not exit: KVM queues them, and they take effect at the next exit
+ * of any vCPU, in order. Not the ones the guest waits on or whose reads act (as QEMU's E1000
+ * leaves them out): MDIC, ICR, ICS, IMS, IMC, TCTL and TDT (transmit runs on the TDT write).
+ * RDT is coalesced: a driver reads or writes one of those soon after it (Linux's IMS write when
+ * its poll ends), and should it not, the I/O thread replays the queue itself while the card
+ * waits for receive buffers (flush_fd). */
+
+static const uint32_t exits_always[] = { E1000_MDIC, E1000_ICR, E1000_ICS, E1000_IMS, E1000_IMC,
+					 E1000_TCTL, E1000_TDT, E1000_BAR0_SIZE };
+
+static struct kvm *coalescing_kvm(const struct e1000 *e)
+{
+	struct kvm *kvm = e->pci.bus ? e->pci.bus->kvm : NULL;
+	return kvm && kvm_coalesced_available(kvm) ? kvm : NULL;
+}
+
+static void e1000_bar_moved(struct pci_device *dev, int bar, uint64_t old_addr, uint64_t new_addr)
+{
+	struct e1000 *e = dev->opaque;
+	struct kvm *kvm = coalescing_kvm(e);
+	if (bar != 0 || !kvm)
+		return;
+	if (old_addr)
+		kvm_coalesced_zone(kvm, old_addr, E1000_BAR0_SIZE, false);
+	if (!new_addr)
+		return;
+	uint32_t from = 0;
+	for (size_t i = 0; i < sizeof(exits_always) / sizeof(exits_always[0]); i++) {
+		if (exits_always[i] > from && kvm_coalesced_zone(kvm, new_addr + from, exits_always[i] - from, true) < 0) {
+			kvm_coalesced_zone(kvm, new_addr, E1000_BAR0_SIZE, false);   /* all exit, as before */
+			return;
+		}
+		from = exits_always[i] + 4;
+	}
+}
+
+/* ---- epoll interest and the timers ---- */
+
+/* While the card waits for receive buffers, replay coalesced writes every millisecond: the
+ * RDT write that gives them back may be queued with no exit to come (a driver that polls its
+ * descriptors in memory). */
+static void arm_flush(struct e1000 *e)
+{
+	bool want = e->flush_fd >= 0 && e->rx_waiting && !e->paused && coalescing_kvm(e);
+	if (want == e->flush_armed)
+		return;
+	struct itimerspec its = { 0 };
+	if (want)
+		its.it_value.tv_nsec = its.it_interval.tv_nsec = 1000000;
+	if (timerfd_settime(e->flush_fd, 0, &its, NULL) == 0)
+		e->flush_armed = want;
+}
 
 void e1000_set_interest(struct e1000 *e)
 {
@@ -60,6 +113,7 @@ void e1000_set_interest(struct e1000 *e)
 		ev |= EPOLLIN;
 	if (!e->paused && e->tx_waiting)
 		ev |= EPOLLOUT;
+	arm_flush(e);
 	if (ev == e->tap_events || e->epfd < 0)
 		return;
 	struct epoll_event x = { .events = ev, .data.fd = e->tap.fd };
@@ -93,13 +147,18 @@ static void e1000_ready(void *opaque, int fd, uint32_t events)
 	struct e1000 *e = opaque;
 	(void)fd;
 	(void)events;
-	struct epoll_event ev[6];   /* tap, timer, kick, two limiter timers, MMDS's timer */
+	struct epoll_event ev[7];   /* tap, timer, kick, two limiter timers, MMDS's timer, flush */
 	pthread_mutex_lock(&e->lock);
-	int k = epoll_wait(e->epfd, ev, 6, 0);
-	bool rx = false, tx = false;
+	int k = epoll_wait(e->epfd, ev, 7, 0);
+	bool rx = false, tx = false, flush = false;
 	for (int i = 0; i < k; i++) {
 		int f = ev[i].data.fd;
-		if (f == e->timer_fd) {
+		if (f == e->flush_fd) {
+			uint64_t ticks;
+			if (read(f, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+				log_debug("%s: flush timer: %s", e->name, strerror(errno));
+			flush = true;
+		} else if (f == e->timer_fd) {
 			uint64_t ticks;
 			if (read(f, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 				log_debug("%s: timer: %s", e->name, strerror(errno));
@@ -134,7 +193,12 @@ static void e1000_ready(void *opaque, int fd, uint32_t events)
 			e1000_rx(e);
 	}
 	e1000_set_interest(e);
+	struct kvm *kvm = flush && e->rx_waiting ? coalescing_kvm(e) : NULL;
 	pthread_mutex_unlock(&e->lock);
+	/* without the lock: the replayed writes come back through e1000_bar_write (an RDT one
+	 * kicks kick_fd, and the next turn receives) */
+	if (kvm && kvm_coalesced_flush(kvm) < 0)
+		log_warn("%s: KVM's coalesced MMIO ring is corrupt", e->name);
 }
 
 void e1000_poll(struct e1000 *e)
@@ -197,6 +261,7 @@ static void pci_bar_write(struct pci_device *dev, int bar, uint64_t off, const u
 static const struct pci_device_ops e1000_pci_ops = {
 	.bar_read = pci_bar_read,
 	.bar_write = pci_bar_write,
+	.bar_moved = e1000_bar_moved,
 };
 
 /* ---- life cycle ---- */
@@ -277,10 +342,11 @@ static int setup(struct e1000 *e, const struct e1000_params *cfg, unsigned index
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	e->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (e->epfd < 0 || e->timer_fd < 0 || e->kick_fd < 0)
+	e->flush_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (e->epfd < 0 || e->timer_fd < 0 || e->kick_fd < 0 || e->flush_fd < 0)
 		return -errno;
 	if ((err = watch(e, e->tap.fd, 0)) < 0 || (err = watch(e, e->timer_fd, EPOLLIN)) < 0 ||
-	    (err = watch(e, e->kick_fd, EPOLLIN)) < 0 ||
+	    (err = watch(e, e->kick_fd, EPOLLIN)) < 0 || (err = watch(e, e->flush_fd, EPOLLIN)) < 0 ||
 	    (err = watch(e, e->rx_rl.timer_fd, EPOLLIN)) < 0 || (err = watch(e, e->tx_rl.timer_fd, EPOLLIN)) < 0)
 		return err;
 
@@ -308,7 +374,7 @@ static void init_struct(struct e1000 *e)
 {
 	memset(e, 0, sizeof(*e));
 	pthread_mutex_init(&e->lock, NULL);
-	e->tap.fd = e->epfd = e->timer_fd = e->kick_fd = -1;
+	e->tap.fd = e->epfd = e->timer_fd = e->kick_fd = e->flush_fd = -1;
 	e->rx_rl.timer_fd = e->tx_rl.timer_fd = -1;
 }
 
@@ -364,7 +430,9 @@ void e1000_destroy(struct e1000 *e)
 		close(e->timer_fd);
 	if (e->kick_fd >= 0)
 		close(e->kick_fd);
-	e->kick_fd = -1;
+	if (e->flush_fd >= 0)
+		close(e->flush_fd);
+	e->kick_fd = e->flush_fd = -1;
 	if (e->epfd >= 0)
 		close(e->epfd);
 	e->timer_fd = e->epfd = -1;

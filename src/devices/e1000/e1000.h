@@ -105,6 +105,8 @@ struct e1000 {
 	int epfd;                  /* tap, timer, kick, limiter timers (watched by the I/O thread) */
 	int timer_fd;
 	int kick_fd;               /* eventfd: the driver gave receive buffers back (RDT, RCTL) */
+	int flush_fd;              /* timerfd: replay coalesced writes while rx_waiting (e1000.c) */
+	bool flush_armed;
 	uint32_t tap_events;
 	bool rx_waiting;           /* the ring is full: not reading the tap until RDT moves */
 	bool tx_waiting;           /* the tap refused a write: EPOLLOUT */
