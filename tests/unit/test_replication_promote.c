@@ -18,8 +18,37 @@ struct primary {
 	int fd;
 	struct stream out;
 	pthread_t t;
-	volatile bool hold;        /* keep the stream open (reading what the standby says) */
+	bool hold;                 /* keep the stream open (reading what the standby says) */
+	unsigned want;             /* the answers its stream asks for: READY, a CACK per CEND */
+	unsigned answers;          /* those read so far */
+	bool gone;                 /* the standby closed the stream */
 };
+
+/* What the standby says, message by message: READY and CACKs counted. */
+static void primary_read(struct primary *p)
+{
+	uint8_t buf[8192];
+	size_t have = 0;
+	while (__atomic_load_n(&p->hold, __ATOMIC_ACQUIRE)) {
+		ssize_t n = recv(p->fd, buf + have, sizeof(buf) - have, 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			break;
+		have += n > 0 ? (size_t)n : 0;
+		struct mig_hdr h;
+		while (have >= sizeof(h)) {
+			memcpy(&h, buf, sizeof(h));
+			if (h.len > sizeof(buf) - sizeof(h))
+				abort(); /* the standby says no more than a FAIL's reason */
+			if (have < sizeof(h) + h.len)
+				break;
+			if (h.type == MIG_READY || h.type == MIG_CACK)
+				__atomic_add_fetch(&p->answers, 1, __ATOMIC_RELEASE);
+			have -= sizeof(h) + h.len;
+			memmove(buf, buf + sizeof(h) + h.len, have);
+		}
+	}
+	__atomic_store_n(&p->gone, true, __ATOMIC_RELEASE);
+}
 
 static void *primary_main(void *arg)
 {
@@ -30,14 +59,23 @@ static void *primary_main(void *arg)
 			break;
 		off += (size_t)n;
 	}
-	char sink[4096];
 	struct timeval tv = { .tv_usec = 10000 };
 	setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (p->hold)
-		if (recv(p->fd, sink, sizeof(sink), 0) == 0)
-			break;
+	primary_read(p);
 	close(p->fd); /* the primary dies: its stream ends */
 	return NULL;
+}
+
+/* The answers a stream asks for: READY to its definition, a CACK to each checkpoint's end. */
+static unsigned answers_wanted(struct stream s)
+{
+	unsigned n = 0;
+	struct mig_hdr h;
+	for (size_t off = 0; off + sizeof(h) <= s.len; off += sizeof(h) + h.len) {
+		memcpy(&h, s.p + off, sizeof(h));
+		n += h.type == MIG_DEFN || h.type == MIG_CEND;
+	}
+	return n;
 }
 
 static void primary_start(struct primary *p, struct stream s, bool hold)
@@ -49,15 +87,23 @@ static void primary_start(struct primary *p, struct stream s, bool hold)
 		abort();
 	p->out = s;
 	p->hold = hold;
+	p->want = answers_wanted(s);
+	p->answers = 0;
+	p->gone = false;
 	if (pthread_create(&p->t, NULL, primary_main, p) != 0)
 		abort();
 }
 
-/* The primary dies (its stream ends), having read the acknowledgements of what it sent. */
+/* The primary dies (its stream ends), having read the acknowledgements of what it sent (as a
+ * real one waits for READY before its pages): not after a fixed time, which a loaded machine's
+ * standby, still building its machine, outlasted and then found nobody to tell it was ready.
+ * Sooner if the standby cut the stream (a promotion). */
 static void primary_end(struct primary *p)
 {
-	usleep(100000);
-	p->hold = false;
+	for (int i = 0; i < 3000 && !__atomic_load_n(&p->gone, __ATOMIC_ACQUIRE) &&
+			__atomic_load_n(&p->answers, __ATOMIC_ACQUIRE) < p->want; i++)
+		usleep(10000);
+	__atomic_store_n(&p->hold, false, __ATOMIC_RELEASE);
 	pthread_join(p->t, NULL);
 	free(p->out.p);
 }
