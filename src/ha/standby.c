@@ -142,8 +142,8 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	b->nruns = b->pages_len = 0;
 	b->staged_pages = 0;
 	b->open.epoch = 0;
-	if (mig_send(b->rx.fd, MIG_CACK, ck, sizeof(*ck), NULL, 0) < 0)
-		return bad(b, -ECONNRESET, "the primary went away before the acknowledgement");
+	/* Applied: counted before the acknowledgement, so a standby whose primary goes away
+	 * now reports (and continues from) the checkpoint it really holds. */
 	REPL_LOCKED(r, {
 		r->st.checkpoints++;
 		r->st.last_bytes = bytes;
@@ -152,6 +152,8 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	});
 	if (r->st.checkpoints == 1)
 		repl_set_state(r, REPL_PROTECTED, NULL);
+	if (mig_send(b->rx.fd, MIG_CACK, ck, sizeof(*ck), NULL, 0) < 0)
+		return bad(b, -ECONNRESET, "the primary went away before the acknowledgement");
 	return 0;
 }
 
