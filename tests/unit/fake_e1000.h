@@ -44,8 +44,9 @@ static inline uint32_t fe_r(uint32_t off)
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
-/* A card with bus mastering on, no rings yet. has_mac: the configured fe_mac. */
-static inline int fe_setup(bool has_mac)
+/* A card with bus mastering on, no rings yet. has_mac: the configured fe_mac; pci: the PCI
+ * bus it is plugged into (NULL: none, its registers reached only through fe_w/fe_r). */
+static inline int fe_setup_on(bool has_mac, struct pci_bus *pci)
 {
 	if (!fe_ram) {
 		void *p = mmap(NULL, FE_MEM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -63,7 +64,7 @@ static inline int fe_setup(bool has_mac)
 		return -errno;
 	struct e1000_params cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = has_mac };
 	memcpy(cfg.guest_mac, fe_mac, 6);
-	int err = e1000_create_fd(&fe, &cfg, 0, sv[0], &fe_mem, NULL, NULL);
+	int err = e1000_create_fd(&fe, &cfg, 0, sv[0], &fe_mem, NULL, pci);
 	if (err < 0) {
 		close(sv[1]);
 		return err;
@@ -71,6 +72,11 @@ static inline int fe_setup(bool has_mac)
 	fe_peer = sv[1];
 	fe.pci.st.cfg[4] |= 0x4;   /* PCI_COMMAND_MASTER, as the driver's pci_set_master */
 	return 0;
+}
+
+static inline int fe_setup(bool has_mac)
+{
+	return fe_setup_on(has_mac, NULL);
 }
 
 static inline void fe_teardown(void)

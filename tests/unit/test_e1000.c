@@ -444,15 +444,7 @@ TEST(e1000_io_bar_on_the_pci_bus)
 	bus_init(&pio, "pio");
 	bus_init(&mmio, "mmio");
 	REQUIRE_EQ(pci_bus_init(&pci, NULL, &pio, &mmio, 0xc0000000, 0x10000000), 0);
-	REQUIRE_EQ(fe_setup(true), 0);
-	e1000_destroy(&fe);
-	close(fe_peer);
-	int sv[2];
-	REQUIRE_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv), 0);
-	fe_peer = sv[1];
-	struct e1000_params cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = true };
-	memcpy(cfg.guest_mac, fe_mac, 6);
-	REQUIRE_EQ(e1000_create_fd(&fe, &cfg, 0, sv[0], &fe_mem, NULL, &pci), 0);
+	REQUIRE_EQ(fe_setup_on(true, &pci), 0);
 	uint32_t bar1 = (uint32_t)get_le(fe.pci.st.cfg + 0x14, 4);
 	CHECK_EQ(bar1 & 1, 1u);
 	CHECK((bar1 & ~3u) >= PCI_IO_BASE && (bar1 & ~3u) < PCI_IO_BASE + PCI_IO_SIZE);

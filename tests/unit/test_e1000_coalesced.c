@@ -72,16 +72,8 @@ TEST(zones_follow_the_bar)
 	bus_init(&pio, "pio");
 	bus_init(&mmio, "mmio");
 	REQUIRE_EQ(pci_bus_init(&pci, &kvm, &pio, &mmio, 0xc0000000, 0x10000000), 0);
-	REQUIRE_EQ(fe_setup(true), 0);   /* the fake's own card: off the bus */
-	e1000_destroy(&fe);
-	close(fe_peer);
-	int sv[2];
-	REQUIRE_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv), 0);
-	fe_peer = sv[1];
-	struct e1000_params cfg = { .iface_id = "eth0", .host_dev_name = "sp", .has_mac = true };
-	memcpy(cfg.guest_mac, fe_mac, 6);
 	nops = 0;
-	REQUIRE_EQ(e1000_create_fd(&fe, &cfg, 0, sv[0], &fe_mem, NULL, &pci), 0);
+	REQUIRE_EQ(fe_setup_on(true, &pci), 0);
 	uint64_t bar0 = fe.pci.bar_mapped[0];
 	REQUIRE(bar0 != 0);
 	REQUIRE_EQ(nops, NEXPECTED);
