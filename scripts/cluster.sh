@@ -39,6 +39,8 @@
 #                           fence device (default -10; 0: none)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
 #      PETREL_CLUSTER_BOOT_DELAY  seconds between a fence reboot's kill and the host's boot (default 5)
+#      PETREL_CLUSTER_FENCE_TIMEOUT  seconds a fencing action and the fence device's start and
+#                           monitor may take (default 30; emulated CPUs: 120)
 # Needs root, iproute2, util-linux (unshare, nsenter), corosync, pacemaker, pacemaker-cli-utils.
 set -euo pipefail
 
@@ -49,6 +51,10 @@ BUILD=${PETREL_BUILD:-$ROOT/build}
 TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
 BOOT_DELAY=${PETREL_CLUSTER_BOOT_DELAY:-5}
 WAIT=${PETREL_CLUSTER_WAIT:-60}
+# Under QEMU's TCG (16:11 nested run) the fence device's start and monitor overran Pacemaker's
+# default 20 s; each failure banned the device from that host for good, leaving none to fence.
+FENCE_TIMEOUT=${PETREL_CLUSTER_FENCE_TIMEOUT:-30}
+[[ $FENCE_TIMEOUT =~ ^[0-9]+$ ]] || { echo "cluster.sh: PETREL_CLUSTER_FENCE_TIMEOUT: a number of seconds" >&2; exit 2; }
 # a booting host's Pacemaker's nice value until its fencer holds the fence device (host_init)
 BOOST=${PETREL_CLUSTER_BOOST:--10}
 # how often `up` looks (each look runs commands in a host): seldom on a slow machine
@@ -322,7 +328,7 @@ seed_cib() {
 	# STONITH on, as in production; stop what runs without quorum; the first DC elected in
 	# seconds, not dc-deadtime's default 20 s; a VM stays where it runs when a host comes back
 	# (stickiness) (docs/cluster.md#timeouts)
-	for kv in stonith-enabled=true no-quorum-policy=stop stonith-timeout=30s dc-deadtime=2s \
+	for kv in stonith-enabled=true no-quorum-policy=stop stonith-timeout=${FENCE_TIMEOUT}s dc-deadtime=2s \
 		cluster-recheck-interval=1min; do
 		opts+="<nvpair id=\"opt-${kv%%=*}\" name=\"${kv%%=*}\" value=\"${kv#*=}\"/>"
 	done
@@ -335,7 +341,7 @@ seed_cib() {
 		-e "s|<crm_config/>|<crm_config><cluster_property_set id=\"cib-bootstrap-options\">$opts</cluster_property_set></crm_config>|" \
 		-e "s|<nodes/>|<nodes>$nodes</nodes>|" \
 		-e "s|<constraints/>|<constraints/><rsc_defaults><meta_attributes id=\"rsc-options\"><nvpair id=\"rsc-stickiness\" name=\"resource-stickiness\" value=\"100\"/></meta_attributes></rsc_defaults>|" \
-		-e "s|<resources/>|<resources><primitive id=\"fence-ns\" class=\"stonith\" type=\"fence_petrelns\"><instance_attributes id=\"fence-ns-ia\"><nvpair id=\"fence-ns-spool\" name=\"spool\" value=\"$C/fence\"/><nvpair id=\"fence-ns-hosts\" name=\"pcmk_host_list\" value=\"$(hosts | paste -sd' ')\"/></instance_attributes><operations><op id=\"fence-ns-monitor\" name=\"monitor\" interval=\"60s\"/></operations></primitive></resources>|" \
+		-e "s|<resources/>|<resources><primitive id=\"fence-ns\" class=\"stonith\" type=\"fence_petrelns\"><instance_attributes id=\"fence-ns-ia\"><nvpair id=\"fence-ns-spool\" name=\"spool\" value=\"$C/fence\"/><nvpair id=\"fence-ns-hosts\" name=\"pcmk_host_list\" value=\"$(hosts | paste -sd' ')\"/></instance_attributes><operations><op id=\"fence-ns-start\" name=\"start\" interval=\"0\" timeout=\"${FENCE_TIMEOUT}s\"/><op id=\"fence-ns-monitor\" name=\"monitor\" interval=\"60s\" timeout=\"${FENCE_TIMEOUT}s\"/></operations></primitive></resources>|" \
 		>"$C/cib.xml"
 	grep -q fence-ns "$C/cib.xml" || die "cannot write the first CIB"
 }
