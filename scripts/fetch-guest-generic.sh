@@ -22,7 +22,10 @@ DRIVERS="e1000"
 log() { echo "fetch-guest-generic: $*"; }
 die() { echo "fetch-guest-generic: $*" >&2; exit 1; }
 
-export PETREL_GUEST_DIR=$OUT PETREL_GUEST_EXTRA_DRIVERS=$DRIVERS
+# PETREL_KERNEL_META: should fetch-guest.sh decide on its own to fetch again (the fast path below,
+# when drivers were added to its list since), it fetches the generic kernel, not the cloud one,
+# which has no e1000 and would replace this guest's kernel with one the test cannot use.
+export PETREL_GUEST_DIR=$OUT PETREL_GUEST_EXTRA_DRIVERS=$DRIVERS PETREL_KERNEL_META=linux-image-amd64
 # Already there with the driver: fetch-guest.sh only brings the initramfs up to date.
 if [[ ${1:-} != --force && -f $OUT/.kernel-fetched ]] && grep -q '^e1000 module ' "$OUT/drivers.txt" 2>/dev/null; then
 	exec "$ROOT/scripts/fetch-guest.sh"
