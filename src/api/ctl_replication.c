@@ -8,11 +8,9 @@
 #include "migration/url.h"
 #include "util/json_util.h"
 #include "util/log.h"
-#include "util/util.h"
 #include "vm/vm.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -179,32 +177,24 @@ int ctl_replication_patch(struct controller *ctl, json_t *b, char *err, size_t e
 	return replication_promote_ask(repl, err, errlen);
 }
 
+/* The replication's status read under ctl->lock: the API thread frees one that has ended only
+ * after taking it out under the lock. False once it is gone or the controller shuts down. */
+static bool locked_status(void *opaque, struct repl_status *st)
+{
+	struct controller *ctl = opaque;
+	pthread_mutex_lock(&ctl->lock);
+	bool any = ctl->repl != NULL && !ctl->shutting_down;
+	if (any)
+		replication_status(ctl->repl, st);
+	pthread_mutex_unlock(&ctl->lock);
+	return any;
+}
+
 /* The answer waits for the guest to run (on the controller's worker, CTL_ACTION_PROMOTE), not
- * the API thread: GET /replication says "promoting" meanwhile. The replication is read under
- * ctl->lock: the API thread frees one that has ended only after taking it out under the lock. */
+ * the API thread: GET /replication says "promoting" meanwhile. */
 int ctl_replication_promote_wait(struct controller *ctl, char *err, size_t errlen)
 {
-	uint64_t deadline = now_ns() + PROMOTE_WAIT_MS * 1000000ull;
-	for (;;) {
-		struct repl_status st;
-		pthread_mutex_lock(&ctl->lock);
-		bool any = ctl->repl != NULL, stop = ctl->shutting_down;
-		if (any)
-			replication_status(ctl->repl, &st);
-		pthread_mutex_unlock(&ctl->lock);
-		if (!any || stop) {
-			snprintf(err, errlen, "the replication ended during the promotion");
-			return -EIO;
-		}
-		int e = replication_promote_outcome(&st, err, errlen);
-		if (e != -EINPROGRESS)
-			return e;
-		if (now_ns() >= deadline) {
-			snprintf(err, errlen, "the promotion is still under way after %u ms", PROMOTE_WAIT_MS);
-			return -ETIMEDOUT;
-		}
-		usleep(2000);
-	}
+	return replication_promote_wait(locked_status, ctl, PROMOTE_WAIT_MS, err, errlen);
 }
 
 json_t *ctl_replication_status(struct controller *ctl)

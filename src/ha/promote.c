@@ -94,7 +94,7 @@ int replication_promote_ask(struct replication *r, char *err, size_t errlen)
 	return 0;
 }
 
-int replication_promote_outcome(const struct repl_status *st, char *err, size_t errlen)
+static int outcome(const struct repl_status *st, char *err, size_t errlen)
 {
 	if (st->state == REPL_ACTIVE)
 		return 0;
@@ -105,16 +105,17 @@ int replication_promote_outcome(const struct repl_status *st, char *err, size_t 
 	return -EINPROGRESS;
 }
 
-int replication_promote(struct replication *r, unsigned wait_ms, char *err, size_t errlen)
+int replication_promote_wait(replication_status_fn status, void *opaque, unsigned wait_ms, char *err, size_t errlen)
 {
-	int e = replication_promote_ask(r, err, errlen);
-	if (e < 0)
-		return e;
 	uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ull;
 	for (;;) {
 		struct repl_status st;
-		replication_status(r, &st);
-		if ((e = replication_promote_outcome(&st, err, errlen)) != -EINPROGRESS)
+		if (!status(opaque, &st)) {
+			snprintf(err, errlen, "the replication ended during the promotion");
+			return -EIO;
+		}
+		int e = outcome(&st, err, errlen);
+		if (e != -EINPROGRESS)
 			return e;
 		if (now_ns() >= deadline) {
 			snprintf(err, errlen, "the promotion is still under way after %u ms", wait_ms);
@@ -122,4 +123,16 @@ int replication_promote(struct replication *r, unsigned wait_ms, char *err, size
 		}
 		usleep(2000);
 	}
+}
+
+static bool own_status(void *opaque, struct repl_status *st)
+{
+	replication_status(opaque, st);
+	return true;
+}
+
+int replication_promote(struct replication *r, unsigned wait_ms, char *err, size_t errlen)
+{
+	int e = replication_promote_ask(r, err, errlen);
+	return e < 0 ? e : replication_promote_wait(own_status, r, wait_ms, err, errlen);
 }

@@ -88,11 +88,12 @@ void replication_status(struct replication *r, struct repl_status *out);
  * yet (-ENODATA), a second promotion (-EALREADY), a replication that has ended (-ESRCH);
  * -EIO: the takeover failed (the replication has stopped), -ETIMEDOUT: still under way. */
 int replication_promote(struct replication *r, unsigned wait_ms, char *err, size_t errlen);
-/* Its two halves, for a caller that must not wait (the API): ask (0, or refused as above, at
- * once), then follow replication_status: 0 once the guest runs, -EIO (err) if the takeover
- * failed, -EINPROGRESS while it is under way. */
+/* Its two halves, for a caller that must not wait on the thread that asks (the API): ask (0,
+ * or refused as above, at once), then wait elsewhere: status(opaque) gives the replication's
+ * status, false once the replication is gone (-EIO); the results are replication_promote's. */
 int replication_promote_ask(struct replication *r, char *err, size_t errlen);
-int replication_promote_outcome(const struct repl_status *st, char *err, size_t errlen);
+typedef bool (*replication_status_fn)(void *opaque, struct repl_status *st);
+int replication_promote_wait(replication_status_fn status, void *opaque, unsigned wait_ms, char *err, size_t errlen);
 /* Stop replicating (a primary tells its standby, which then does not take over), join, free. */
 void replication_free(struct replication *r);
 
