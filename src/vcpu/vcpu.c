@@ -73,8 +73,7 @@ int vcpu_create(struct vcpu *v, struct vcpu_env *env, unsigned id)
 	}
 	v->fd = fd;
 	v->run = run;
-	if (!env->kvm->coalesced.sink)
-		kvm_coalesced_set_sink(env->kvm, coalesced_write, env->mmio);
+	kvm_coalesced_set_sink(env->kvm, coalesced_write, env->mmio);   /* the same for every vCPU */
 	struct kvm_cpuid2 *c;
 	int err = cpuid_for_vcpu(env->cpuid, id, env->cpuid_opts, &c);
 	if (err < 0)

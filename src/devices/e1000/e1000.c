@@ -195,8 +195,8 @@ static void e1000_ready(void *opaque, int fd, uint32_t events)
 	e1000_set_interest(e);
 	struct kvm *kvm = flush && e->rx_waiting ? coalescing_kvm(e) : NULL;
 	pthread_mutex_unlock(&e->lock);
-	/* without the lock: the replayed writes come back through e1000_bar_write (an RDT one
-	 * kicks kick_fd, and the next turn receives) */
+	/* without the lock: the replayed writes come back through e1000_bar_write, which takes
+	 * it (an RDT one receives at once, e1000_rx_kick) */
 	if (kvm && kvm_coalesced_flush(kvm) < 0)
 		log_warn("%s: KVM's coalesced MMIO ring is corrupt", e->name);
 }

@@ -104,7 +104,7 @@ struct e1000 {
 	struct outgate *gate;      /* while replicated: sent frames held per epoch (ha/outgate.h) */
 	int epfd;                  /* tap, timer, kick, limiter timers (watched by the I/O thread) */
 	int timer_fd;
-	int kick_fd;               /* eventfd: the driver gave receive buffers back (RDT, RCTL) */
+	int kick_fd;               /* eventfd: receive on the I/O thread (resume, MMDS replies) */
 	int flush_fd;              /* timerfd: replay coalesced writes while rx_waiting (e1000.c) */
 	bool flush_armed;
 	uint32_t tap_events;
