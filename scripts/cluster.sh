@@ -38,7 +38,8 @@
 #      PETREL_CLUSTER_BOOST  a booting host's Pacemaker's nice value until its fencer holds the
 #                           fence device (default -10; 0: none)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
-#      PETREL_CLUSTER_BOOT_DELAY  seconds between a fence reboot's kill and the host's boot (default 5)
+#      PETREL_CLUSTER_BOOT_DELAY  seconds between the others dropping a fence-rebooted host from
+#                           their membership and its boot (default 5)
 #      PETREL_CLUSTER_FENCE_TIMEOUT  seconds a fencing action and the fence device's start and
 #                           monitor may take (default 30; emulated CPUs: 120)
 # Needs root, iproute2, util-linux (unshare, nsenter), corosync, pacemaker, pacemaker-cli-utils.
@@ -222,11 +223,14 @@ fence_one() {
 	case $action in
 	off) host_kill "$h" >/dev/null 2>&1 && echo 0 || echo 1 ;;
 	on) host_boot "$h" >/dev/null 2>&1 && echo 0 || echo 1 ;;
-	# A reboot answers once the host is dead and boots it BOOT_DELAY s later, as a real machine's
-	# power cycle and firmware take seconds: a host back at once rejoined before Pacemaker had
-	# recorded its fencing, was told it had been fenced, and shut its cluster stack down for good.
+	# A reboot answers once the host is dead and boots it when the others' Corosync has seen it
+	# leave, and BOOT_DELAY s after that, as a real machine's power cycle and firmware outlast
+	# failure detection: a host back sooner rejoined before Pacemaker had completed its fencing
+	# (which waits for the membership to drop it), was told it had been fenced, and shut its
+	# cluster stack down for good. A fixed 5 s was not enough: with the default token the others
+	# took 8 s to drop a killed host, and one CI run lost that race.
 	reboot) if host_kill "$h" >/dev/null 2>&1; then
-			(sleep "$BOOT_DELAY" && host_boot "$h") </dev/null >/dev/null 2>&1 &
+			(wait_left "$h"; sleep "$BOOT_DELAY" && host_boot "$h") </dev/null >/dev/null 2>&1 &
 			echo 0
 		else
 			echo 1
@@ -234,6 +238,24 @@ fence_one() {
 	status) [[ -n $(init_pid "$h") ]] && echo 0 || echo 2 ;;
 	*) echo 1 ;;
 	esac
+}
+
+# Whether a live host other than HOST still has HOST in its Corosync membership
+in_ring() {
+	local h=$1 o
+	for o in $(hosts); do
+		[[ $o != "$h" && -n $(init_pid "$o") ]] || continue
+		[[ $(in_host "$o" corosync-cmapctl -g "runtime.members.${h#h}.status" 2>/dev/null) == *joined* ]] && return 0
+	done
+	return 1
+}
+
+wait_left() { # HOST: until no other host counts it a member (at most WAIT s, polled each second)
+	local i
+	for ((i = 0; i < WAIT; i++)); do
+		in_ring "$1" || return 0
+		sleep 1
+	done
 }
 
 fenced() {
