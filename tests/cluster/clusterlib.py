@@ -197,6 +197,30 @@ class Cluster:
         # a log line may land in the middle of a console line: cut it out where it stands
         return PETREL_LINE.sub("", text)
 
+    def diagnose(self):
+        """What each host says of the cluster, for a failed test's report: its init, quorum and
+        membership as Corosync and Pacemaker see them, and the last notable lines of its logs
+        (they live on tmpfs and are gone once the fixture takes the cluster down)."""
+        out = [self.sh("status", check=False, timeout=60).stdout]
+        notable = re.compile(r"\b(error|crit|warning):|fatal|allegedly|terminated|now lost|respawn|"
+                             r"shutting down|Pacemaker is ready", re.I)
+        for h in self.hosts:
+            out.append(f"== {h}: init {self.init_pid(h)}")
+            if self.init_pid(h):
+                out.append(self.x(h, "corosync-quorumtool", "-s", timeout=30).stdout)
+            base = self.dir / "hosts" / h
+            for log, n, pick in (("var/log/petrel-cluster.log", 10, None),
+                                 ("var/log/pacemaker/pacemaker.log", 25, notable),
+                                 ("var/log/corosync/corosync.log", 10, None)):
+                try:
+                    lines = (base / log).read_text(errors="replace").splitlines()
+                except OSError:
+                    continue
+                lines = [ln for ln in lines if not pick or pick.search(ln)][-n:]
+                out.append(f"-- {h} {log}:\n" + "\n".join(lines))
+        out.append("-- fence.log:\n" + "\n".join(self.fence_log()[-20:]))
+        return "\n".join(out)
+
     def running_on(self, name):
         """The hosts whose petreld says VM name runs."""
         return [h for h in self.hosts if self.vm_state(h, name) in ("running", "paused")]
