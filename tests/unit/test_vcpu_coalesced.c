@@ -3,14 +3,10 @@
  * replayed when it returns and counted in its exit statistics (--stats, the metrics' vcpu
  * coalesced_mmio_writes), where the E1000's exits-per-frame figures read them. */
 #include "unit.h"
-#include "fake_kvm.h"
+#include "fake_vm.h"
 
-#include <sys/eventfd.h>
-
-#include "config/vm_config.h"
 #include "kvm/kvm_coalesced.h"
 #include "util/log.h"
-#include "vm/vm_internal.h"
 
 /* What KVM does for a guest write in a zone: the entry at `last`, then last moves on. */
 static void kvm_put(struct kvm *kvm, uint64_t addr, uint32_t val)
@@ -32,18 +28,8 @@ TEST(writes_replayed_by_a_vcpu_are_counted_in_its_exit_statistics)
 	REQUIRE(vm != NULL);
 	vm_config_init(&cfg);
 	cfg.vcpus = 1;
-	vm->cfg = &cfg;
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_mutex_init(&vm->pause_hold, NULL);
-	pthread_cond_init(&vm->cond, NULL);
-	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	bus_init(&vm->pio, "port I/O");
-	bus_init(&vm->mmio, "MMIO");
-	vm->kvm.fd = vm->kvm.vm_fd = FAKE_VM_FD;
-	vm->kvm.run_size = RUN_SIZE;
+	fake_vm_init(vm, &cfg, 1);
 	vm->kvm.coalesced.page = 2;   /* the ring: the vCPU mapping's third page, as KVM's x86 */
-	vm->cpuid = calloc(1, sizeof(struct kvm_cpuid2));
-	vm->cpuid_opts = (struct cpuid_opts){ .ncpus = 1 };
 	REQUIRE_EQ(vm_vcpu_create(vm, 0), 0);
 	REQUIRE(vm->kvm.coalesced.ring != NULL);
 	vm->nvcpus = 1;
