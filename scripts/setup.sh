@@ -24,6 +24,7 @@ PACKAGES=(
 	liburing-dev      # io_uring for the block backends
 	libseccomp-dev    # seccomp filters for the VMM's threads (isolation)
 	zlib1g-dev        # CRC-32 of VM state files (snapshot, migration): zlib's crc32()
+	libdeflate-dev    # the E1000's receive CRC: a PCLMULQDQ CRC-32, 4x zlib's (loaded with dlopen; docs/e1000.md#receive-crc)
 	liblz4-dev        # bzImage payloads petrel decompresses on the host (LZ4: the Debian cloud kernel's)
 	libzstd-dev       # ... zstd payloads (zlib above does gzip ones)
 	liblzma-dev       # ... xz and legacy lzma payloads

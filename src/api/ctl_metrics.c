@@ -186,6 +186,7 @@ static json_t *counters_locked(struct controller *ctl)
 	json_object_set_new(vcpu, "exit_mmio_read", json_integer((json_int_t)st.count[EXIT_MMIO_READ]));
 	json_object_set_new(vcpu, "exit_mmio_write", json_integer((json_int_t)st.count[EXIT_MMIO_WRITE]));
 	json_object_set_new(vcpu, "kvm_run_us", json_integer((json_int_t)(st.run_ns / 1000)));
+	json_object_set_new(vcpu, "coalesced_mmio_writes", json_integer((json_int_t)st.coalesced));
 	/* ...and petrel's full exit statistics: count and handling time by reason. */
 	for (int k = 0; k < EXIT_KIND_COUNT; k++) {
 		json_t *e = json_pack("{s:I, s:I}", "count", (json_int_t)st.count[k], "handle_us",

@@ -2,6 +2,9 @@
 #define PETREL_CLI_CLI_H
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 
 struct vm;
 
@@ -35,6 +38,11 @@ int cli_parse_pvm(const char *arg, int *out);
 /* --version: Firecracker's first line ("Firecracker v<API version>+petrel.<version>", what
  * its clients parse), then petrel's own version and the API version in words. */
 void cli_print_version(void);
+
+/* The VM has stopped (stop_report.c): its reason (an error logged, another stop written to out
+ * as "petrel: REASON"), then with stats the exit statistics and the guest memory resident of
+ * mem_mib. Both `petrel run` and the Firecracker command line end with it. */
+void cli_report_stop(struct vm *vm, bool stats, uint64_t mem_mib, FILE *out);
 
 /* `petrel run ...`: returns the process exit status. */
 int cli_run(int argc, char **argv);

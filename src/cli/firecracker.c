@@ -401,23 +401,6 @@ static int configure(struct controller *ctl, const struct fc_opts *o)
 	return 0;
 }
 
-static void report_stop(struct vm *vm, bool stats, const struct vm_config *cfg)
-{
-	const char *msg;
-	if (vm_stop_reason(vm, &msg) == VM_STOP_ERROR)
-		log_error("%s", msg);
-	else if (vm_stopping(vm))
-		fprintf(stderr, "petrel: %s\n", msg);
-	if (stats && vm_vcpu_count(vm)) {
-		struct exit_stats st;
-		vm_exit_stats(vm, &st);
-		exit_stats_print(&st, now_ns() - vm_start_ns(vm), stderr);
-		fprintf(stderr, "  guest memory resident: %llu KiB of %llu MiB\n",
-			(unsigned long long)(guest_mem_resident(vm_guest_mem(vm)) >> 10),
-			(unsigned long long)cfg->mem_mib);
-	}
-}
-
 int cli_firecracker(int argc, char **argv)
 {
 	struct fc_opts o = { .api_sock = FC_DEFAULT_API_SOCK, .level = LOG_INFO,
@@ -495,7 +478,7 @@ int cli_firecracker(int argc, char **argv)
 	}
 	console_loop(vm, sfd);
 	status = ctl_finish(&ctl);
-	report_stop(vm, o.stats, &ctl.cfg);
+	cli_report_stop(vm, o.stats, ctl.cfg.mem_mib, stderr);
 out:
 	ctl_stop_worker(&ctl);
 	api_server_stop(srv);

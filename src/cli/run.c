@@ -24,25 +24,6 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-static void print_stats(struct vm *vm, const struct vm_config *cfg)
-{
-	struct exit_stats st;
-	vm_exit_stats(vm, &st);
-	exit_stats_print(&st, now_ns() - vm_start_ns(vm), stderr);
-	fprintf(stderr, "  guest memory resident: %llu KiB of %llu MiB\n",
-		(unsigned long long)(guest_mem_resident(vm_guest_mem(vm)) >> 10), (unsigned long long)cfg->mem_mib);
-}
-
-static void report_stop(struct vm *vm)
-{
-	const char *msg;
-	enum vm_stop_reason why = vm_stop_reason(vm, &msg);
-	if (why == VM_STOP_ERROR)
-		log_error("%s", msg);
-	else if (vm_stopping(vm))
-		fprintf(stderr, "petrel: %s\n", msg);
-}
-
 /* Signals are taken through a signalfd (by the console loop once a VM runs, before that by
  * the wait for one); every thread started from here on (vCPUs, migration, replication)
  * inherits the mask, vCPU threads unblock only their kick signal. The signalfd or -1
@@ -60,10 +41,8 @@ static int run_arrived(struct vm *vm, struct vm_config *cfg, bool stats, struct 
 	cfg->stats = stats;
 	console_loop(vm, sfd);
 	int status = vm_join(vm);
-	report_stop(vm);
+	cli_report_stop(vm, stats, cfg->mem_mib, stderr);
 	replication_free(repl);
-	if (stats)
-		print_stats(vm, cfg);
 	vm_destroy(vm);
 	return status;
 }
@@ -368,9 +347,7 @@ int cli_run(int argc, char **argv)
 		status = vm_join(vm);
 	}
 	if (vm) {
-		report_stop(vm);
-		if (cfg.stats && vm_vcpu_count(vm))
-			print_stats(vm, &cfg);
+		cli_report_stop(vm, cfg.stats, cfg.mem_mib, stderr);
 		vm_destroy(vm);
 		vm_dealloc(vm);
 	}

@@ -232,7 +232,8 @@ static int scan(const char *path, bool top, struct jail_libs *libs)
 }
 
 /* Libraries petrel loads with dlopen when a feature needs them, so they are no DT_NEEDED of
- * its: the API server's HTTP parser (src/api/http_parser_lib.c), MMDS tokens (nettle), a
+ * its: the API server's HTTP parser (src/api/http_parser_lib.c), MMDS tokens (nettle), the
+ * E1000's receive CRC (libdeflate), a
  * bzImage's decompressors (util/dlopen.c), seccomp, JSON, zlib and io_uring (util/lazy_libs.c).
  * Keep in step with those files.
  * Each is bound in when the host has it (with what it needs in turn); one the host lacks is
@@ -245,6 +246,7 @@ static int scan(const char *path, bool top, struct jail_libs *libs)
 static const char *const dlopened[] = {
 	"libhttp_parser.so.2.9", "libnettle.so.8", "libseccomp.so.2", "liblz4.so.1",
 	"libzstd.so.1", "liblzma.so.5", "libbz2.so.1.0", "liblzo2.so.2", "libgnutls.so.30",
+	"libdeflate.so.0",   /* the E1000's receive CRC (devices/e1000/e1000_fcs.c) */
 	/* and those the petrel program loads at start in every mode but a bare `petrel run`
 	 * (util/lazy_libs.c: not linked, so its start-up skips them when it can) */
 	"libjansson.so.4", "libz.so.1", "liburing.so.2",

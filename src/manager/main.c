@@ -39,7 +39,8 @@ static void usage(FILE *f)
 		"  --cgroup-version 1|2   the hierarchy for partitioning (default: 2 on a unified host, else 1)\n"
 		"  --cgroup-parent NAME   workers' cgroups are <hierarchy>/NAME/<vm> (default petreld)\n"
 		"  --shutdown-timeout S   seconds between Ctrl-Alt-Del and destroy (default 30)\n"
-		"  --api-timeout MS       a worker's API call (default 5000)\n"
+		"  --api-timeout MS       a worker's API call, once the worker makes no progress (default 5000)\n"
+		"  --api-timeout-max MS   ... and while it keeps working (default 300000)\n"
 		"  --listen-tcp ADDR:PORT also serve the API on TCP, TLS only (with --tls-dir; port 7443 is usual)\n"
 		"  --tls-dir DIR          ca.pem, cert.pem, key.pem: this host's certificate and the CA its\n"
 		"                         peers' must be signed by (scripts/pki.sh makes them)\n"
@@ -150,9 +151,10 @@ int main(int argc, char **argv)
 	static struct manager m = {
 		.state_dir = "/run/petreld", .defs_dir = "/etc/petreld/vms", .jail_base = "/srv/jailer", .snapshot_dir = "/var/lib/petreld/snapshots",
 		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
+		.api_timeout_max_ms = 300000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR };
+	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -162,7 +164,8 @@ int main(int argc, char **argv)
 		{ "cgroup-parent", required_argument, NULL, O_CGP },
 		{ "snapshot-dir", required_argument, NULL, O_SNAP },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
-		{ "api-timeout", required_argument, NULL, O_ATO }, { "version", no_argument, NULL, O_VER },
+		{ "api-timeout", required_argument, NULL, O_ATO },
+		{ "api-timeout-max", required_argument, NULL, O_ATOMAX }, { "version", no_argument, NULL, O_VER },
 		{ "help", no_argument, NULL, O_HELP }, { "web", no_argument, NULL, O_WEB },
 		{ "web-dir", required_argument, NULL, O_WEBDIR }, { "users", required_argument, NULL, O_USERS },
 		{ "web-login", no_argument, NULL, O_WEBLOGIN }, { "web-host", required_argument, NULL, O_WEBHOST },
@@ -192,6 +195,7 @@ int main(int argc, char **argv)
 		case O_SNAP: m.snapshot_dir = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
+		case O_ATOMAX: m.api_timeout_max_ms = (unsigned)atoi(optarg); break;
 		case O_LTCP: m.listen_tcp = optarg; break;
 		case O_TLSDIR: m.tls_dir = optarg; break;
 		case O_VER: printf("petreld %s\n", PETREL_VERSION); return 0;

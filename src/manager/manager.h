@@ -91,7 +91,8 @@ struct manager {
 	int cgroup_version;         /* 1 or 2 */
 	const char *cgroup_parent;  /* workers' cgroups are <hierarchy>/<parent>/<name> */
 	unsigned shutdown_timeout_s;
-	unsigned api_timeout_ms;    /* a worker's API call */
+	unsigned api_timeout_ms;    /* a worker's API call, once the worker makes no progress */
+	unsigned api_timeout_max_ms; /* ... and while it does (worker_wait.c) */
 	const char *listen_tcp;     /* ADDR:PORT of the TLS listener, or NULL (peer.h) */
 	const char *tls_dir;        /* ca.pem, cert.pem, key.pem: the listener's and migration's */
 	struct tls_creds *tls;      /* loaded from tls_dir */
@@ -157,6 +158,34 @@ int uhttp_request(const char *sock, const char *method, const char *path, const 
 /* The same on a connected stream fd (a TLS session's plaintext end), which it closes. */
 int uhttp_request_fd(int fd, const char *method, const char *path, const char *body, unsigned timeout_ms,
 		     char **out);
+/* How long a patient request waits: while the process that owes the answer makes progress
+ * (progress(opaque): 1 it did since the last look, 0 it did not, -errno it is gone, which ends
+ * the wait at once), up to max_ms in all; idle_ms once it makes none. outcome says how it ended. */
+enum uhttp_wait { UHTTP_WAIT_ANSWERED, UHTTP_WAIT_IDLE, UHTTP_WAIT_MAX, UHTTP_WAIT_GONE };
+struct uhttp_patience {
+	unsigned idle_ms, max_ms;
+	int (*progress)(void *opaque);
+	void *opaque;
+	enum uhttp_wait outcome;
+};
+int uhttp_request_patient(const char *sock, const char *method, const char *path, const char *body,
+			  struct uhttp_patience *p, char **out);
+
+/* worker_wait.c: petreld's requests to a worker's API, waiting as long as the worker works
+ * (docs/manager.md#waiting-for-a-worker): idle_ms (usually api_timeout_ms) once its own threads
+ * (not the guest's vCPUs and I/O) make no progress, at most api_timeout_max_ms (or idle_ms if
+ * longer); a worker gone fails at once. Returns the HTTP status (body in *out) or -errno with a
+ * fault text in err. */
+int worker_request(struct manager *m, struct vm *vm, const char *method, const char *path, const char *body,
+		   unsigned idle_ms, char **out, char *err, size_t errlen);
+/* Whether the process pid's own threads made progress since the last look (wp->ticks): 1, 0,
+ * or -ESRCH when it is gone (or a zombie). The first look only sets the baseline (and says 0). */
+struct worker_progress {
+	pid_t pid;
+	bool looked;
+	unsigned long long ticks;
+};
+int worker_progress_look(void *opaque);
 
 /* worker.c: the worker process. */
 /* Start vm's worker and boot the VM, or with restore (a snapshot directory, snapshot.c) load

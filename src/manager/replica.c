@@ -45,14 +45,13 @@ static int worker_json(struct manager *m, struct vm *vm, const char *method, con
 		       unsigned timeout_ms, json_t **out, char *err, size_t errlen)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *reply = NULL;
-	int st = uhttp_request(vm->api_sock, method, path, text, timeout_ms, &reply);
+	int st = worker_request(m, vm, method, path, text, timeout_ms, &reply, err, errlen);
 	free(text);
 	json_t *o = reply ? json_loads(reply, 0, NULL) : NULL;
 	free(reply);
 	int e = 0;
 	if (st < 0)
-		e = mgr_err(err, errlen, st == -ETIMEDOUT ? ETIMEDOUT : EIO, "worker API %s %s: %s", method, path,
-			    st == -ETIMEDOUT ? "no answer in time (the worker hangs)" : strerror(-st));
+		e = st;
 	else if (st >= 300)
 		e = mgr_err(err, errlen, st < 500 ? EBUSY : EIO, "%s", json_string_value(json_object_get(o, "fault_message"))
 			    ?: "the worker refused");

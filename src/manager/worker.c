@@ -60,12 +60,11 @@ static int call(struct manager *m, struct vm *vm, const char *method, const char
 		char *err, size_t errlen)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *reply = NULL;
-	int st = uhttp_request(vm->api_sock, method, path, text, m->api_timeout_ms, &reply);
+	int st = worker_request(m, vm, method, path, text, m->api_timeout_ms, &reply, err, errlen);
 	free(text);
 	int e = 0;
 	if (st < 0)
-		e = mgr_err(err, errlen, st == -ETIMEDOUT ? ETIMEDOUT : EIO, "worker API %s %s: %s", method,
-			    path, st == -ETIMEDOUT ? "no answer in time (the worker hangs)" : strerror(-st));
+		e = st;
 	else if (st >= 300)
 		e = mgr_err(err, errlen, EIO, "worker API %s %s: %d %s", method, path, st, reply ? reply : "");
 	free(reply);

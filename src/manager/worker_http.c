@@ -14,14 +14,42 @@
 
 #define REPLY_MAX (8u << 20)
 
-static int wait_fd(int fd, short ev, uint64_t deadline)
+/* Where a call's wait stands: its deadlines, and when to look at the answering process next. */
+struct wait {
+	struct uhttp_patience *p;
+	uint64_t idle_until, hard_until, next_look;
+};
+
+/* How often a patient call looks at the process that owes the answer. */
+#define LOOK_MS 500
+
+static int wait_fd(int fd, short ev, struct wait *w)
 {
 	for (;;) {
 		uint64_t now = mgr_now_ms();
-		if (now >= deadline)
+		if (now >= w->hard_until) {
+			w->p->outcome = UHTTP_WAIT_MAX;
 			return -ETIMEDOUT;
+		}
+		if (w->p->progress && now >= w->next_look) {
+			int r = w->p->progress(w->p->opaque);
+			if (r < 0) {
+				w->p->outcome = UHTTP_WAIT_GONE;
+				return r;
+			}
+			if (r > 0)
+				w->idle_until = now + w->p->idle_ms;
+			w->next_look = now + LOOK_MS;
+		}
+		if (now >= w->idle_until) {
+			w->p->outcome = UHTTP_WAIT_IDLE;
+			return -ETIMEDOUT;
+		}
+		uint64_t until = w->idle_until < w->hard_until ? w->idle_until : w->hard_until;
+		if (w->p->progress && w->next_look < until)
+			until = w->next_look;
 		struct pollfd p = { fd, ev, 0 };
-		int r = poll(&p, 1, (int)(deadline - now));
+		int r = poll(&p, 1, (int)(until - now));
 		if (r > 0)
 			return 0;
 		if (r < 0 && errno != EINTR)
@@ -46,6 +74,9 @@ int uhttp_connect(const char *sock)
 	return fd;
 }
 
+static int request_fd(int fd, const char *method, const char *path, const char *body,
+		      struct uhttp_patience *pat, char **out);
+
 int uhttp_request(const char *sock, const char *method, const char *path, const char *body,
 		  unsigned timeout_ms, char **out)
 {
@@ -59,8 +90,34 @@ int uhttp_request(const char *sock, const char *method, const char *path, const 
 int uhttp_request_fd(int fd, const char *method, const char *path, const char *body, unsigned timeout_ms,
 		     char **out)
 {
+	struct uhttp_patience p = { .idle_ms = timeout_ms, .max_ms = timeout_ms };
+	return request_fd(fd, method, path, body, &p, out);
+}
+
+int uhttp_request_patient(const char *sock, const char *method, const char *path, const char *body,
+			  struct uhttp_patience *p, char **out)
+{
 	*out = NULL;
-	uint64_t deadline = mgr_now_ms() + timeout_ms;
+	p->outcome = UHTTP_WAIT_ANSWERED;
+	/* a first look: a worker already gone fails at once, and the count starts from now */
+	int r = p->progress ? p->progress(p->opaque) : 0;
+	if (r < 0) {
+		p->outcome = UHTTP_WAIT_GONE;
+		return r;
+	}
+	int fd = uhttp_connect(sock);
+	if (fd < 0)
+		return fd;
+	return request_fd(fd, method, path, body, p, out);
+}
+
+static int request_fd(int fd, const char *method, const char *path, const char *body,
+		      struct uhttp_patience *pat, char **out)
+{
+	*out = NULL;
+	uint64_t t0 = mgr_now_ms();
+	struct wait deadline = { pat, t0 + pat->idle_ms, t0 + (pat->max_ms > pat->idle_ms ? pat->max_ms : pat->idle_ms),
+				 t0 + LOOK_MS };
 	size_t blen = body ? strlen(body) : 0;
 	char *req = NULL;
 	int rlen = asprintf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
@@ -73,7 +130,7 @@ int uhttp_request_fd(int fd, const char *method, const char *path, const char *b
 	}
 	int e = 0;
 	for (size_t off = 0; off < (size_t)rlen && !e;) {
-		if ((e = wait_fd(fd, POLLOUT, deadline)) < 0)
+		if ((e = wait_fd(fd, POLLOUT, &deadline)) < 0)
 			break;
 		ssize_t n = send(fd, req + off, (size_t)rlen - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -87,7 +144,7 @@ int uhttp_request_fd(int fd, const char *method, const char *path, const char *b
 	if (!buf)
 		e = -ENOMEM;
 	while (!e) {
-		if ((e = wait_fd(fd, POLLIN, deadline)) < 0)
+		if ((e = wait_fd(fd, POLLIN, &deadline)) < 0)
 			break;
 		if (len + 1 >= cap) {
 			char *nb = cap < REPLY_MAX ? realloc(buf, cap *= 2) : NULL;

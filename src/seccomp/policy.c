@@ -191,6 +191,35 @@ static int parse_kind(json_t *o, const char *kname, struct sc_list *l, char *err
 	return 0;
 }
 
+/* System calls petrel makes on a kind's threads that a list written for an older petrel may
+ * lack (docs/security.md, "What a list must allow"). A list whose default_action ends petrel
+ * (trap, kill) and has no rule for one is refused at load, naming it, rather than ending the
+ * VM at the call: with an errno or log default the call fails or passes, and petrel copes. */
+static const struct sc_need {
+	int kind;
+	const char *syscall;
+	const char *why;
+} needs[] = {
+	/* a vCPU's console output is buffered; the vCPU that writes arms the flush timer
+	 * (devices/legacy/serial_out.c), at the guest's first console output */
+	{ SC_VCPU, "timerfd_settime", "the serial console's flush timer, armed by the vCPU that writes" },
+};
+
+static int check_needs(int kind, const struct sc_list *l, const char *kname, char *err, size_t errlen)
+{
+	uint32_t def = l->default_action;
+	if (def == SCMP_ACT_ALLOW || def == SCMP_ACT_LOG || (def & 0xffff0000u) == SCMP_ACT_ERRNO(0))
+		return 0;
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+		if (needs[i].kind != kind || sc_has_call(l, sc_syscall_nr(needs[i].syscall)))
+			continue;
+		FAIL("%s: the list does not allow %s, which petrel calls on these threads (%s), and its "
+		     "default_action would end petrel there: add {\"syscall\": \"%s\"}", kname, needs[i].syscall,
+		     needs[i].why, needs[i].syscall);
+	}
+	return 0;
+}
+
 int sc_policy_parse_json(struct sc_policy *p, const char *text, size_t len, char *err, size_t errlen)
 {
 	char why[256];
@@ -232,6 +261,8 @@ int sc_policy_parse_json(struct sc_policy *p, const char *text, size_t len, char
 			} else {
 				seen[k] = true;
 				r = parse_kind(v, key, &lists[k], err, errlen);
+				if (!r)
+					r = check_needs(k, &lists[k], key, err, errlen);
 			}
 			if (r)
 				break;

@@ -40,6 +40,12 @@ void exit_stats_add_run(struct exit_stats *s, uint64_t ns)
 	bump(&s->run_ns, ns);
 }
 
+void exit_stats_add_coalesced(struct exit_stats *s, uint64_t n)
+{
+	if (n)
+		bump(&s->coalesced, n);
+}
+
 /* into's names are only ever set, once each, by into's own writer */
 static uint64_t emulated_add(struct exit_stats *s, const char *name, uint64_t n)
 {
@@ -65,6 +71,7 @@ void exit_stats_merge(struct exit_stats *into, const struct exit_stats *from)
 		into->handle_ns[k] += get(&from->handle_ns[k]);
 	}
 	into->run_ns += get(&from->run_ns);
+	into->coalesced += get(&from->coalesced);
 	for (int i = 0; i < EMU_STAT_MAX; i++) {
 		const char *name = __atomic_load_n(&from->emu_name[i], __ATOMIC_ACQUIRE);
 		if (!name)
@@ -88,6 +95,9 @@ void exit_stats_print(const struct exit_stats *s, uint64_t wall_ns, FILE *out)
 			(double)s->handle_ns[k] / 1e6, s->handle_ns[k] / s->count[k]);
 	}
 	fprintf(out, "  %-14s %12" PRIu64 " %14.3f\n", "total", total, (double)total_ns / 1e6);
+	if (s->coalesced)
+		fprintf(out, "  %-14s %12" PRIu64 " writes replayed without an exit\n", "coalesced-mmio",
+			s->coalesced);
 	for (int i = 0; i < EMU_STAT_MAX && s->emu_name[i]; i++)
 		fprintf(out, "  emulated %-10s %10" PRIu64 "\n", s->emu_name[i], s->emu_count[i]);
 }

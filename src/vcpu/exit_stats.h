@@ -18,6 +18,9 @@ struct exit_stats {
 	uint64_t count[EXIT_KIND_COUNT];
 	uint64_t handle_ns[EXIT_KIND_COUNT];
 	uint64_t run_ns;        /* time inside KVM_RUN */
+	/* guest writes this vCPU replayed from KVM's coalesced MMIO ring (kvm/kvm_coalesced.h):
+	 * each one a write that made no exit. Any vCPU replays the VM's ring, whoever wrote. */
+	uint64_t coalesced;
 	/* instructions emulated for the host (PVM), by mnemonic */
 	const char *emu_name[EMU_STAT_MAX];
 	uint64_t emu_count[EMU_STAT_MAX];
@@ -27,6 +30,8 @@ const char *exit_kind_name(enum exit_kind k);
 void exit_stats_add(struct exit_stats *s, enum exit_kind k, uint64_t ns);
 /* Time spent in KVM_RUN. */
 void exit_stats_add_run(struct exit_stats *s, uint64_t ns);
+/* n coalesced MMIO writes replayed. */
+void exit_stats_add_coalesced(struct exit_stats *s, uint64_t n);
 /* Count one emulated instruction; returns the new count for that mnemonic. */
 uint64_t exit_stats_emulated(struct exit_stats *s, const char *name);
 void exit_stats_merge(struct exit_stats *into, const struct exit_stats *from);

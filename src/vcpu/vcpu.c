@@ -48,8 +48,11 @@ static void coalesced_write(void *opaque, uint64_t addr, const uint8_t *data, ui
  * devices with them applied). False when the ring is corrupt: the VM stops. */
 static bool drain_coalesced(struct vcpu *v)
 {
-	if (kvm_coalesced_flush(v->env->kvm) >= 0)
+	int n = kvm_coalesced_flush(v->env->kvm);
+	if (n >= 0) {
+		exit_stats_add_coalesced(&v->stats, (uint64_t)n);
 		return true;
+	}
 	stop(v, VM_STOP_ERROR, 1, "vCPU %u: KVM's coalesced MMIO ring is corrupt", v->id);
 	return false;
 }

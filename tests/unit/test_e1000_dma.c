@@ -3,8 +3,11 @@
  * receive (filters, VLAN stripping and filtering, multi-buffer frames, a full ring, the delay
  * timer). A socket pair stands in for the tap; no KVM. test_e1000.c has the rest. */
 #include "unit.h"
+
+#include <zlib.h>
 #include "fake_e1000.h"
 
+#include "devices/e1000/e1000_int.h"
 #include "devices/e1000/e1000_regs.h"
 #include "util/outgate.h"
 
@@ -313,6 +316,8 @@ TEST(e1000_rx_into_the_ring)
 	e1000_poll(&fe);
 	CHECK_EQ(fe_r(E1000_RDH), 1u);
 	CHECK_EQ(get_le(rxd(0) + 8, 2), 204u);            /* with the 4-byte CRC */
+	/* the frame's real CRC-32, least significant byte first (e1000_fcs.c) */
+	CHECK_EQ_HEX(get_le(fe_ram + RX_BUF + len, 4), crc32(crc32(0, NULL, 0), frame, len));
 	CHECK_EQ_HEX(rxd(0)[12] & 3, E1000_RXD_STAT_DD | E1000_RXD_STAT_EOP);
 	CHECK(!memcmp(fe_ram + RX_BUF, frame, len));
 	CHECK(fe.irq_level);
@@ -326,6 +331,20 @@ TEST(e1000_rx_into_the_ring)
 	CHECK_EQ(fe_ram[RX_BUF + 0x4000 + 59], 0);
 	CHECK_EQ(fe_r(0x4074), 2u);   /* GPRC */
 	fe_teardown();
+}
+
+/* The receive CRC, whichever library computes it: the standard check value of CRC-32, and
+ * zlib's answer for every length around the folding's block sizes. */
+TEST(e1000_fcs_is_the_ethernet_crc)
+{
+	e1000_fcs_init();
+	CHECK_EQ_HEX(e1000_fcs((const uint8_t *)"123456789", 9), 0xcbf43926u);
+	static uint8_t b[9018];
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)(i * 131 + 7);
+	for (size_t n = 0; n <= 300; n++)
+		CHECK_EQ_HEX(e1000_fcs(b, n), crc32(crc32(0, NULL, 0), b, (uInt)n));
+	CHECK_EQ_HEX(e1000_fcs(b, sizeof(b)), crc32(crc32(0, NULL, 0), b, sizeof(b)));
 }
 
 TEST(e1000_rx_filters)

@@ -5,7 +5,7 @@
  * the registers of a vCPU it had not stopped and waited on KVM's vCPU mutex for good. The
  * starter is slowed here (--wrap=vcpu_set_started) to open that window wide. */
 #include "unit.h"
-#include "fake_kvm.h"
+#include "fake_vm.h"
 
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -73,17 +73,8 @@ static bool checkpoints_go_on_after_a_hot_add(void)
 	cfg.vcpus = 1;
 	cfg.has_vcpu_hotplug = true;
 	cfg.vcpu_hotplug.max_vcpu_count = 2;
-	vm->cfg = &cfg;
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_mutex_init(&vm->pause_hold, NULL);
-	pthread_cond_init(&vm->cond, NULL);
-	vm->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	bus_init(&vm->pio, "port I/O");
+	fake_vm_init(vm, &cfg, 2);
 	ged_init(&vm->devs.ged, (struct irq_line){ NULL, LAYOUT_GED_GSI }, GED_PORT);
-	vm->kvm.fd = vm->kvm.vm_fd = FAKE_VM_FD;
-	vm->kvm.run_size = RUN_SIZE;
-	vm->cpuid = calloc(1, sizeof(struct kvm_cpuid2));
-	vm->cpuid_opts = (struct cpuid_opts){ .ncpus = 2 };
 	if (vm_vcpu_create(vm, 0) < 0)
 		return false;
 	vm->nvcpus = 1;

@@ -313,6 +313,7 @@ static int setup(struct e1000 *e, const struct e1000_params *cfg, unsigned index
 		 struct io_thread *io, struct pci_bus *bus)
 {
 	e->mem = mem;
+	e1000_fcs_init();
 	snprintf(e->name, sizeof(e->name), "e1000-%u", index);
 	snprintf(e->iface_id, sizeof(e->iface_id), "%s", cfg->iface_id ? cfg->iface_id : "");
 	if (cfg->has_mac) {

@@ -81,6 +81,10 @@ bool e1000_rx_accept(const struct e1000 *e, const uint8_t *frame, uint32_t len);
 /* Put one frame (buf: the vnet header, then the frame; room for 64 more bytes after it) into
  * the receive ring. 1: done (delivered, or dropped as too long), 0: no room yet (buf as it was). */
 int e1000_rx_deliver(struct e1000 *e, uint8_t *buf, uint32_t buf_len);
+/* e1000_fcs.c: the received frame's Ethernet CRC-32 (the FCS appended unless RCTL.SECRC);
+ * e1000_fcs_init loads the fast one (libdeflate) once, from a thread that may load libraries. */
+void e1000_fcs_init(void);
+uint32_t e1000_fcs(const uint8_t *f, size_t len);
 /* RDT moved, RCTL changed: the ring may have room again. */
 void e1000_rx_kick(struct e1000 *e);
 

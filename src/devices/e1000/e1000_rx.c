@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define RX_BUDGET 256
 /* The longest frame the card takes, CRC included (8254x SDM, RCTL.LPE): 1522 bytes (a VLAN
@@ -143,8 +142,7 @@ int e1000_rx_deliver(struct e1000 *e, uint8_t *buf, uint32_t buf_len)
 		memset(f + len, 0, ETH_MIN - len);
 	len = flen;
 	if (total > flen) {
-		uint32_t crc = (uint32_t)crc32(crc32(0, NULL, 0), f, len);
-		put32(f + len, crc);   /* the FCS, least significant byte first as on the wire */
+		put32(f + len, e1000_fcs(f, len));   /* the FCS, least significant byte first as on the wire */
 	}
 	uint64_t base = (uint64_t)s->rdbah << 32 | s->rdbal;
 	uint32_t done = 0;

@@ -1,0 +1,143 @@
+/* How long petreld waits for a worker's API to answer (docs/manager.md#waiting-for-a-worker).
+ *
+ * A fixed deadline was wrong both ways: on a slow host (nested KVM) a healthy worker answered
+ * InstanceStart after 5.02 s and the start failed at the 5 s default, while raising the default
+ * makes every hung worker cost that much more. So the deadline follows the worker: petreld
+ * looks at it twice a second, and each time the worker's own threads have run since the last
+ * look (CPU time), or one is running or waiting for the disk right now, the --api-timeout
+ * window (no progress) starts again, up to --api-timeout-max in all. A worker that is stopped,
+ * deadlocked or waiting for something that never comes costs --api-timeout, as before; one that
+ * is gone (or a zombie) fails the call at once.
+ *
+ * "Its own threads": all but the guest's (vCPUs "fc_vcpu N", the I/O thread "fc_io", the PVM
+ * idle kicker), which run whether or not the API is stuck: a running guest must not keep a
+ * hung API call waiting. The work behind an API call runs on the API thread and the VMM
+ * thread (fc_api, fc_vmm), or migration's and replication's (petrel_mig, petrel_repl). */
+#include "manager/manager.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Threads that run the guest, not the VMM's answer. */
+static bool guest_thread(const char *comm, size_t len)
+{
+	static const char *const names[] = { "fc_vcpu", "fc_io", "fc_pvm_idle" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t n = strlen(names[i]);
+		if (len >= n && !memcmp(comm, names[i], n))
+			return true;
+	}
+	return false;
+}
+
+/* One thread's /proc/PID/task/TID/stat: its name, state and CPU ticks (user + system).
+ * 0, or -errno (the thread is gone: -ENOENT/-ESRCH). */
+static int thread_stat(int dirfd, const char *tid, char *state, unsigned long long *ticks, bool *guest)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "%s/stat", tid);
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int e = n < 0 ? -errno : 0;
+	close(fd);
+	if (n <= 0)
+		return e ? e : -ESRCH;
+	buf[n] = '\0';
+	/* "TID (comm) S ppid ...": comm may hold spaces and parentheses; it ends at the last ')' */
+	char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
+	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ' || !close_p[2])
+		return -EPROTO;
+	*guest = guest_thread(open_p + 1, (size_t)(close_p - open_p - 1));
+	*state = close_p[2];
+	/* fields 14 and 15 (utime, stime); the state is field 3 */
+	char *p = close_p + 2;
+	for (int field = 3; field < 14 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	unsigned long long ut, st;
+	if (!p || sscanf(p, "%llu %llu", &ut, &st) != 2)
+		return -EPROTO;
+	*ticks = ut + st;
+	return 0;
+}
+
+int worker_progress_look(void *opaque)
+{
+	struct worker_progress *wp = opaque;
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)wp->pid);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -ESRCH;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -ESRCH;
+	}
+	unsigned long long ticks = 0;
+	bool busy = false, alive = false;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char state;
+		unsigned long long t;
+		bool guest;
+		if (thread_stat(dirfd(d), de->d_name, &state, &t, &guest) < 0)
+			continue;   /* a thread that just ended */
+		if (state == 'Z' || state == 'X')
+			continue;   /* an ended process is a zombie until reaped: its one thread */
+		alive = true;
+		if (guest)
+			continue;
+		ticks += t;
+		busy |= state == 'R' || state == 'D';
+	}
+	closedir(d);
+	if (!alive)
+		return -ESRCH;
+	bool ran = wp->looked && ticks != wp->ticks;
+	bool first = !wp->looked;
+	wp->looked = true;
+	wp->ticks = ticks;
+	return !first && (ran || busy);
+}
+
+int worker_request(struct manager *m, struct vm *vm, const char *method, const char *path, const char *body,
+		   unsigned idle_ms, char **out, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&m->lock);
+	struct worker_progress wp = { .pid = vm->vmm_pid > 0 ? vm->vmm_pid : vm->pid };
+	pthread_mutex_unlock(&m->lock);
+	struct uhttp_patience p = { .idle_ms = idle_ms, .max_ms = m->api_timeout_max_ms };
+	if (wp.pid > 0) {
+		p.progress = worker_progress_look;
+		p.opaque = &wp;
+	}
+	int st = uhttp_request_patient(vm->api_sock, method, path, body, &p, out);
+	if (st >= 0)
+		return st;
+	/* a connection refused or closed without an answer: the worker may have just died */
+	if (p.outcome == UHTTP_WAIT_ANSWERED && p.progress && worker_progress_look(&wp) < 0)
+		p.outcome = UHTTP_WAIT_GONE;
+	switch (p.outcome) {
+	case UHTTP_WAIT_IDLE:
+		return mgr_err(err, errlen, ETIMEDOUT, "worker API %s %s: no answer, and no progress for %u ms "
+			       "(the worker hangs)", method, path, idle_ms);
+	case UHTTP_WAIT_MAX:
+		return mgr_err(err, errlen, ETIMEDOUT, "worker API %s %s: no answer in %u ms although the worker "
+			       "kept working (--api-timeout-max)", method, path, p.max_ms);
+	case UHTTP_WAIT_GONE:
+		return mgr_err(err, errlen, EIO, "worker API %s %s: the worker is gone", method, path);
+	default:
+		return mgr_err(err, errlen, EIO, "worker API %s %s: %s", method, path, strerror(-st));
+	}
+}
