@@ -33,6 +33,11 @@ static int wait_fd(int fd, short ev, struct wait *w)
 		}
 		if (w->p->progress && now >= w->next_look) {
 			int r = w->p->progress(w->p->opaque);
+			/* a worker that answered and then ended (a zombie now) left its answer here:
+			 * take it before calling the worker gone */
+			struct pollfd ready = { fd, ev, 0 };
+			if (r < 0 && poll(&ready, 1, 0) > 0)
+				return 0;
 			if (r < 0) {
 				w->p->outcome = UHTTP_WAIT_GONE;
 				return r;

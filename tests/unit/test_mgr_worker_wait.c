@@ -17,7 +17,7 @@
 
 #define IDLE_MS 1000
 
-enum behaviour { WORK_THEN_ANSWER, SLEEP, GUEST_BUSY, WORK_FOREVER, DIE_KEEPING_SOCKET };
+enum behaviour { WORK_THEN_ANSWER, SLEEP, GUEST_BUSY, WORK_FOREVER, DIE_KEEPING_SOCKET, ANSWER_AND_EXIT };
 
 static char sock_path[108];
 
@@ -83,6 +83,11 @@ static pid_t worker(enum behaviour b)
 		prctl(PR_SET_NAME, "fc_api");
 		for (;;)
 			spin_ms(1000);
+	case ANSWER_AND_EXIT:    /* answers late in a look period, then ends (a shutdown, say) */
+		usleep(700000);
+		if (write(c, ok, sizeof(ok) - 1) < 0)
+			_exit(1);
+		_exit(0);
 	case DIE_KEEPING_SOCKET:
 		break;
 	}
@@ -185,6 +190,32 @@ TEST(a_worker_gone_fails_at_once)
 	waitpid(pid, NULL, 0);
 	CHECK_EQ(ask(pid, 20000, &o, &took), -ESRCH);   /* reaped: no such process */
 	unlink(sock_path);
+}
+
+/* petreld looks late (a loaded host): by its look the worker has answered and ended */
+static int late_look(void *opaque)
+{
+	static int calls;
+	struct worker_progress *wp = opaque;
+	if (++calls == 2) {   /* the first look after the request was sent */
+		siginfo_t si;
+		waitid(P_PID, (id_t)wp->pid, &si, WEXITED | WNOWAIT);
+	}
+	return worker_progress_look(opaque);
+}
+
+TEST(an_answer_left_by_a_worker_that_then_ended_is_taken)
+{
+	/* CI under load: the look after the answer saw the zombie first, and a 204 became
+	 * "the worker is gone" */
+	pid_t pid = worker(ANSWER_AND_EXIT);
+	struct worker_progress wp = { .pid = pid };
+	struct uhttp_patience p = { .idle_ms = IDLE_MS, .max_ms = 20000, .progress = late_look, .opaque = &wp };
+	char *reply = NULL;
+	CHECK_EQ(uhttp_request_patient(sock_path, "PUT", "/actions", "{}", &p, &reply), 204);
+	CHECK_EQ(p.outcome, UHTTP_WAIT_ANSWERED);
+	free(reply);
+	reap(pid);
 }
 
 int main(int argc, char **argv)
