@@ -2,6 +2,8 @@
  * file descriptors (ioeventfds of their queues, completion eventfds of their backends, tap
  * and socket fds) with a callback; the callback runs on the I/O thread whenever the fd is
  * readable (level-triggered epoll, so a callback that leaves data behind is called again).
+ * An fd added with EPOLLET is reported once per edge; its callback must take all there is
+ * and bear a call with nothing new (the loop repeats a batch a pause interrupted).
  *
  * Callbacks run with the table lock held: do not call io_thread_add/modify/remove while holding
  * a lock that a callback may take (a device lock), except from a callback itself. */
