@@ -68,6 +68,7 @@ import pathlib
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -552,8 +553,9 @@ def bench_net():
                 p, q = res.get((mode, size, "petrel")), res.get((mode, size, "QEMU"))
                 if p and q:
                     d = "guest->host" if mode == "tx" else "host->guest"
-                    pf, qf = median([x[0] for x in p]), median([x[0] for x in q])
-                    pc, qc = median([x[1] for x in p]), median([x[1] for x in q])
+                    # the middle two's mean for an even count (median() takes the upper one)
+                    pf, qf = statistics.median([x[0] for x in p]), statistics.median([x[0] for x in q])
+                    pc, qc = statistics.median([x[1] for x in p]), statistics.median([x[1] for x in q])
                     print(f"  petrel/QEMU {d} {size:5d} B: {pf / qf:5.2f}x the frames/s, {pc / qc:5.2f}x the CPU per "
                           f"frame (medians of {len(p)} and {len(q)} runs)")
     finally:
