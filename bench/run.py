@@ -487,16 +487,7 @@ def bench_net():
     try:
         subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{tap}.disable_ipv6=1"], capture_output=True)
         ip("link", "set", tap, "mtu", "65521")
-        # room for the host->guest burst, through sysfs (busybox's ip, as in the nested-KVM L1,
-        # has no txqueuelen; some kernels refuse 100000)
-        qlen = 1000
-        for q in (100000, 10000):
-            try:
-                pathlib.Path(f"/sys/class/net/{tap}/tx_queue_len").write_text(str(q))
-                qlen = q
-                break
-            except OSError:
-                pass
+        qlen = e1k.tap_queue_len(tap)   # room for the host->guest burst
         ip("link", "set", tap, "up")
         guest = str(GUESTS / "virtio_netbench.elf")
         sizes = [int(x) for x in os.environ.get("BENCH_NET_SIZES", pick("60,1514,9014,65535", "60,1514")).split(",")]

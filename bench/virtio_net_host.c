@@ -23,6 +23,8 @@
  * Prints "io_tid=TID" and per round "round R dir=D size=S frames=N lost=L ns=T notifies=..
  * interrupts=.. wakeups=.. io_cpu_ns=..". */
 #include "../tests/fake_driver.h"
+#include "bench_ring.h"
+#include "bench_util.h"
 #include "devices/virtio/net.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
@@ -56,7 +58,6 @@
 
 static uint8_t *ram;
 static struct guest_mem mem;
-static int irq_fd;
 static const char *tap_name;
 static int dir_tx;
 static uint32_t size;
@@ -64,46 +65,11 @@ static uint64_t frames;
 static volatile int peer_stop;
 static uint64_t peer_count;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t clock_ns(clockid_t c)
-{
-	struct timespec ts;
-	if (clock_gettime(c, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void fake_irqfd(void *opaque, int q)
-{
-	(void)opaque;
-	if (q < 0)
-		return;
-	uint64_t one = 1;
-	if (write(irq_fd, &one, sizeof(one)) < 0)
-		abort();
-}
-
-static const struct virtio_transport_ops transport = { fake_irqfd };
-
-/* The Ethernet frame every slot carries: to 02:62:65:6e:63:68 (nobody on the host), EtherType
- * 0x88b5 (local experimental), a byte pattern. */
+/* The Ethernet frame every slot carries: to 02:62:65:6e:63:68 (nobody on the host). */
 static void make_frame(uint8_t *f)
 {
 	static const uint8_t dst[6] = { 0x02, 0x62, 0x65, 0x6e, 0x63, 0x68 };
-	memcpy(f, dst, 6);
-	memset(f + 6, 0, 6);
-	f[6] = 0x02;
-	f[11] = 0x09;
-	f[12] = 0x88;
-	f[13] = 0xb5;
-	for (uint32_t i = 14; i < size; i++)
-		f[i] = (uint8_t)i;
+	bench_frame(f, dst, size);
 }
 
 /* ---- the peer: the far end of the socket pair, or a packet socket on the tap ---- */
@@ -169,73 +135,29 @@ static int packet_socket(void)
 
 /* ---- the driver ---- */
 
-struct ring {
-	struct virtq_desc *desc;
-	uint16_t *avail;          /* flags, idx, ring[QSIZE], used_event */
-	uint8_t *used;            /* flags, idx, ring[QSIZE], avail_event */
-	uint16_t avail_idx, last_used, notify_from;
-	int notify_fd;
-	uint64_t notifies;
-};
-
-static void ring_init(struct ring *r, struct virtio_dev *v, unsigned q)
+static void ring_init(struct bench_ring *r, struct virtio_dev *v, unsigned q)
 {
 	uint64_t base = fake_driver_desc(RING_GPA, q);
-	*r = (struct ring){ .desc = (void *)(ram + base), .avail = (void *)(ram + base + 0x1000),
-			    .used = ram + base + 0x2000, .notify_fd = v->notify_fd[q] };
-	r->avail[2 + QSIZE] = 0xffff; /* no interrupt until the driver asks for one */
-}
-
-static void ring_add(struct ring *r, uint16_t id)
-{
-	r->avail[2 + (r->avail_idx & (QSIZE - 1))] = id;
-	r->avail_idx++;
-}
-
-/* Publish the new avail index; notify if the device's avail_event lies in what was added. */
-static void ring_publish(struct ring *r)
-{
-	uint16_t old = r->notify_from;
-	r->notify_from = r->avail_idx;
-	__atomic_store_n(&r->avail[1], r->avail_idx, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint16_t ev = __atomic_load_n((uint16_t *)(r->used + 4 + 8 * QSIZE), __ATOMIC_RELAXED);
-	if ((uint16_t)(r->avail_idx - ev - 1) < (uint16_t)(r->avail_idx - old)) {
-		uint64_t one = 1;
-		if (write(r->notify_fd, &one, sizeof(one)) < 0)
-			abort();
-		r->notifies++;
-	}
-}
-
-static bool ring_used(struct ring *r, uint32_t *id, uint32_t *len)
-{
-	uint16_t idx = __atomic_load_n((uint16_t *)(r->used + 2), __ATOMIC_ACQUIRE);
-	if (idx == r->last_used)
-		return false;
-	uint32_t e[2];
-	memcpy(e, r->used + 4 + 8 * (r->last_used & (QSIZE - 1)), 8);
-	*id = e[0];
-	*len = e[1];
-	r->last_used++;
-	return true;
+	*r = (struct bench_ring){ .desc = (void *)(ram + base), .avail = (void *)(ram + base + 0x1000),
+				  .used = ram + base + 0x2000, .size = QSIZE, .notify_fd = v->notify_fd[q] };
+	bench_ring_used_event(r, 0xffff); /* no interrupt until the driver asks for one */
 }
 
 /* Nothing to do: ask for an interrupt at the next used buffer, look once more, sleep. false
  * when none came within timeout_ms. */
-static bool ring_sleep(struct ring *r, int timeout_ms)
+static bool ring_sleep(struct bench_ring *r, int timeout_ms)
 {
-	__atomic_store_n(&r->avail[2 + QSIZE], r->last_used, __ATOMIC_RELAXED);
+	bench_ring_used_event(r, r->last_used);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	bool ok = true;
-	if (__atomic_load_n((uint16_t *)(r->used + 2), __ATOMIC_ACQUIRE) == r->last_used) {
-		struct pollfd p = { irq_fd, POLLIN, 0 };
+	if (!bench_ring_more(r)) {
+		struct pollfd p = { bench_irq_fd, POLLIN, 0 };
 		ok = poll(&p, 1, timeout_ms) == 1;
 		uint64_t v;
-		if (ok && read(irq_fd, &v, sizeof(v)) < 0)
+		if (ok && read(bench_irq_fd, &v, sizeof(v)) < 0)
 			abort();
 	}
-	__atomic_store_n(&r->avail[2 + QSIZE], (uint16_t)0xffff + r->last_used, __ATOMIC_RELAXED);
+	bench_ring_used_event(r, (uint16_t)(r->last_used - 1)); /* passed: none until asked again */
 	return ok;
 }
 
@@ -246,7 +168,7 @@ struct result {
 /* Transmit: every slot carries the frame; refill what the device used. */
 static void drive_tx(struct virtio_dev *v, struct result *res)
 {
-	struct ring r;
+	struct bench_ring r;
 	ring_init(&r, v, VIRTIO_NET_TXQ);
 	for (unsigned i = 0; i < QSIZE; i++) {
 		uint8_t *b = ram + BUF_GPA + (uint64_t)i * TX_STRIDE;
@@ -256,21 +178,21 @@ static void drive_tx(struct virtio_dev *v, struct result *res)
 	}
 	uint64_t queued = 0, done = 0;
 	for (; queued < QSIZE && queued < frames; queued++)
-		ring_add(&r, (uint16_t)queued);
-	ring_publish(&r);
+		bench_ring_add(&r, (uint16_t)queued);
+	bench_ring_publish(&r);
 	while (done < frames) {
 		uint32_t id, len;
 		bool any = false;
-		while (ring_used(&r, &id, &len)) {
+		while (bench_ring_used(&r, &id, &len)) {
 			done++;
 			any = true;
 			if (queued < frames) {
-				ring_add(&r, (uint16_t)id);
+				bench_ring_add(&r, (uint16_t)id);
 				queued++;
 			}
 		}
 		if (any)
-			ring_publish(&r);
+			bench_ring_publish(&r);
 		else if (!ring_sleep(&r, 10000)) {
 			fprintf(stderr, "tx: no interrupt after %llu of %llu frames\n", (unsigned long long)done,
 				(unsigned long long)frames);
@@ -285,36 +207,39 @@ static void drive_tx(struct virtio_dev *v, struct result *res)
  * Ends when every frame came, or nothing came for a while after the peer sent its last. */
 static void drive_rx(struct virtio_dev *v, struct result *res)
 {
-	struct ring r;
+	struct bench_ring r;
 	ring_init(&r, v, VIRTIO_NET_RXQ);
 	for (unsigned i = 0; i < QSIZE; i++) {
 		r.desc[i] = (struct virtq_desc){ BUF_GPA + (uint64_t)i * RX_BUF, RX_BUF, VIRTQ_DESC_F_WRITE, 0 };
-		ring_add(&r, (uint16_t)i);
+		bench_ring_add(&r, (uint16_t)i);
 	}
-	ring_publish(&r);
+	bench_ring_publish(&r);
 	uint64_t got = 0;
 	unsigned rest = 0; /* buffers still to come of the current frame */
+	bool ours = false;  /* the current frame is the peer's (a tap also carries the host's own) */
 	int quiet = 0;
 	while (got < frames) {
 		uint32_t id, len;
 		bool any = false;
-		while (ring_used(&r, &id, &len)) {
+		while (bench_ring_used(&r, &id, &len)) {
 			any = true;
+			const uint8_t *b = ram + BUF_GPA + (uint64_t)id * RX_BUF;
 			if (!rest) {
 				uint16_t nb;
-				memcpy(&nb, ram + BUF_GPA + (uint64_t)id * RX_BUF + 10, 2);
-				if (!nb || len < HDR + 14 || ram[BUF_GPA + (uint64_t)id * RX_BUF + HDR + 12] != 0x88) {
+				memcpy(&nb, b + 10, 2);
+				if (!nb || len < HDR + 14) {
 					fprintf(stderr, "rx: a bad frame (buffers %u, length %u)\n", nb, len);
 					exit(1);
 				}
 				rest = nb;
+				ours = b[HDR + 12] == 0x88 && b[HDR + 13] == 0xb5;
 			}
-			if (!--rest)
+			if (!--rest && ours)
 				got++;
-			ring_add(&r, (uint16_t)id);
+			bench_ring_add(&r, (uint16_t)id);
 		}
 		if (any) {
-			ring_publish(&r);
+			bench_ring_publish(&r);
 			quiet = 0;
 		} else if (!ring_sleep(&r, 200)) {
 			/* The peer is done and nothing came for 200 ms x 5: the rest was lost. */
@@ -354,7 +279,7 @@ static void run(struct result *res, pid_t *io_tid)
 		exit(1);
 	}
 	struct virtio_dev *v = &n.vdev;
-	virtio_dev_set_transport(v, &transport, NULL);
+	virtio_dev_set_transport(v, &bench_transport, NULL);
 	uint64_t f = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
 		     VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) | VIRTIO_BIT(VIRTIO_NET_F_MAC);
 	pthread_mutex_lock(&v->lock);
@@ -379,7 +304,7 @@ static void run(struct result *res, pid_t *io_tid)
 	if (dir)
 		closedir(dir);
 	uint64_t drain;
-	while (read(irq_fd, &drain, 8) == 8)
+	while (read(bench_irq_fd, &drain, 8) == 8)
 		;
 	int peer_fd = tap_name ? (dir_tx ? -1 : packet_socket()) : sv[1];
 	peer_stop = 0;
@@ -388,15 +313,16 @@ static void run(struct result *res, pid_t *io_tid)
 	bool has_peer = peer_fd >= 0;
 	clockid_t io_clock;
 	pthread_getcpuclockid(io.thread, &io_clock);
-	uint64_t wake0 = io.wakeups, irq0 = v->interrupts, cpu0 = clock_ns(io_clock), t0 = now_ns();
+	uint64_t wake0 = io.wakeups, irq0 = v->interrupts, cpu0 = bench_clock_ns(io_clock);
+	uint64_t t0 = bench_clock_ns(CLOCK_MONOTONIC);
 	if (has_peer)
 		pthread_create(&peer, NULL, dir_tx ? peer_sink : peer_source, &peer_fd);
 	if (dir_tx)
 		drive_tx(v, res);
 	else
 		drive_rx(v, res);
-	res->ns = now_ns() - t0;
-	res->io_cpu_ns = clock_ns(io_clock) - cpu0;
+	res->ns = bench_clock_ns(CLOCK_MONOTONIC) - t0;
+	res->io_cpu_ns = bench_clock_ns(io_clock) - cpu0;
 	res->interrupts = v->interrupts - irq0;
 	res->wakeups = io.wakeups - wake0;
 	if (has_peer) {
@@ -448,7 +374,7 @@ int main(int argc, char **argv)
 	mem.regions[0] = (struct guest_region){ .gpa = 0, .size = ram_size, .hva = ram };
 	mem.nregions = 1;
 	mem.total = ram_size;
-	irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	bench_irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	for (unsigned r = 0; r < rounds; r++) {
 		struct result res = { 0 };
 		pid_t tid;
