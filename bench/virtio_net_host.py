@@ -7,10 +7,10 @@
 bench/virtio_net_host drives src/devices/virtio/net.c through its queues on a real I/O thread
 (a driver thread shaped like Linux's: EVENT_IDX, mergeable 4 KiB receive buffers, an interrupt
 asked for only when it has nothing left to do), both directions, against a Unix datagram socket
-pair standing in for the tap (or a real tap with BENCH_NET_HOST_TAP, root: up, its tx_queue_len at least the frames per run, or
-the receive burst is dropped in part and reported as lost). Per frame: the I/O
-thread's wakeups and CPU time, the driver's notifications, the device's interrupts (medians of
-ROUNDS runs), and, from one more run under `strace -f`, the I/O thread's system calls by name:
+pair standing in for the tap (or a real tap with BENCH_NET_HOST_TAP, root: up, with a
+tx_queue_len of at least the frames per run, else part of the receive burst is dropped and
+reported as lost). Per frame: the I/O thread's wakeups and CPU time, the driver's
+notifications, the device's interrupts (medians of ROUNDS runs), and, from one more run under `strace -f`, the I/O thread's system calls by name:
 what the VMM pays per frame beyond the VM exits (a notification here is an eventfd write, as
 KVM's ioeventfd makes it).
 """
