@@ -1,8 +1,10 @@
 /* What the host-side benchmark programs share: a monotonic clock in microseconds, the
- * process's resident memory, and sorting samples for medians. */
+ * process's resident memory, sorting samples for medians, and the Ethernet frame the net
+ * benches send. */
 #ifndef PETREL_BENCH_UTIL_H
 #define PETREL_BENCH_UTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,20 @@ static inline int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
+}
+
+/* The net benches' frame of size bytes (>= 14): to dst from 02:00:00:00:00:09, EtherType 0x88b5
+ * (local experimental), then a byte pattern. */
+static inline void bench_frame(uint8_t *f, const uint8_t dst[6], size_t size)
+{
+	memcpy(f, dst, 6);
+	memset(f + 6, 0, 6);
+	f[6] = 0x02;
+	f[11] = 0x09;
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	for (size_t i = 14; i < size; i++)
+		f[i] = (uint8_t)i;
 }
 
 #endif

@@ -86,6 +86,18 @@ def counters(pid):
     return exits, cpu
 
 
+def tap_queue_len(tap):
+    """Room for a host->guest burst in the tap's queue, through sysfs (busybox's ip, as in the
+    nested-KVM L1, has no txqueuelen; some kernels refuse 100000): the length set."""
+    for q in (100000, 10000):
+        try:
+            pathlib.Path(f"/sys/class/net/{tap}/tx_queue_len").write_text(str(q))
+            return q
+        except OSError:
+            pass
+    return 1000
+
+
 def run_synced(cmd, tag, mode, tap, size, n):
     """Run a VMM whose bench guest has sync=1: fill the tap (rx) at "ready", read the counters
     at "ready" and at "done", answering each with a byte. (rc, out, err, window) with window
@@ -277,16 +289,7 @@ def main():
     try:
         subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{tap}.disable_ipv6=1"], capture_output=True)
         ip("link", "set", tap, "mtu", "16000")
-        # room for the host->guest burst (busybox's ip has no txqueuelen: sysfs has it; some
-        # kernels refuse 100000)
-        qlen = 1000
-        for q in (100000, 10000):
-            try:
-                pathlib.Path(f"/sys/class/net/{tap}/tx_queue_len").write_text(str(q))
-                qlen = q
-                break
-            except OSError:
-                pass
+        qlen = tap_queue_len(tap)
         ip("link", "set", tap, "up")
         sizes = [60, 1514] if quick else [60, 1514, 9014]
         if os.environ.get("BENCH_E1000_SIZES"):

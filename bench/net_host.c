@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define BATCH 64
 
 static uint64_t now_ns(void)
@@ -56,15 +58,10 @@ int main(int argc, char **argv)
 	}
 	int sndbuf = 16 << 20;
 	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	uint8_t *frame = calloc(1, size);
+	uint8_t *frame = calloc(1, size), dst[6];
 	for (int i = 0; i < 6; i++)
-		frame[i] = (uint8_t)mac[i];
-	frame[6] = 0x02;
-	frame[11] = 0x09;
-	frame[12] = 0x88;
-	frame[13] = 0xb5;
-	for (size_t i = 14; i < size; i++)
-		frame[i] = (uint8_t)i;
+		dst[i] = (uint8_t)mac[i];
+	bench_frame(frame, dst, size);
 	struct iovec iov = { frame, size };
 	struct mmsghdr msgs[BATCH];
 	memset(msgs, 0, sizeof(msgs));

@@ -56,6 +56,11 @@ net      virtio-net through a tap (needs root): the ring-3 `virtio_netbench` gue
          petrel and the guest drain it, not how fast a sender can produce it or who wins this
          host's CPUs; frames the tap had to drop are reported. Frames/s and Gbit/s of Ethernet
          frames, first to last frame as the guest's TSC sees them; the tap's MTU is 65521.
+         The guest runs with sync=1, so exits per frame (KVM's debugfs) and the VMM's CPU per
+         frame cover only its first to last frame (bench/e1000.py's run_synced), for petrel
+         and QEMU alike; at the end petrel/QEMU per cell. BENCH_NET_SIZES (default
+         60,1514,9014,65535), BENCH_NET_MODES (tx,rx), BENCH_NET_FRAMES, BENCH_NET_REPEAT (runs
+         per cell, petrel and QEMU alternating first; medians), BENCH_QEMU=0: no QEMU rows.
          Peer rows: the same guest under QEMU's virtio-net-pci on the same tap (vhost=off).
 """
 import os
@@ -63,6 +68,7 @@ import pathlib
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -458,11 +464,18 @@ def bench_blkhost():
 
 
 def bench_net():
+    """virtio-net frames/s, petrel against QEMU's virtio-net-pci on the same tap, the same ring-3
+    guest with sync=1: bench/e1000.py's run_synced reads each VMM's CPU time and KVM's exit
+    counters when the guest says "ready" (before its first frame) and "done" (after its last), so
+    the figures are net of boot (QEMU boots through SeaBIOS, petrel does not)."""
     if os.geteuid() != 0:
         print("net: needs root for the tap device; skipped")
         return
+    sys.path.insert(0, str(ROOT / "bench"))
+    import e1000 as e1k  # bench/e1000.py: the synced run and KVM's counters
+    e1k.have_kvm_debugfs()
     tap = f"pbench{os.getpid() % 10000}"
-    mac = "02:62:65:6e:63:68"
+    mac = e1k.MAC
 
     def ip(*args):
         subprocess.run(["ip", *args], check=True, capture_output=True)
@@ -474,70 +487,68 @@ def bench_net():
     try:
         subprocess.run(["sysctl", "-qw", f"net.ipv6.conf.{tap}.disable_ipv6=1"], capture_output=True)
         ip("link", "set", tap, "mtu", "65521")
-        ip("link", "set", tap, "txqueuelen", "100000")
+        qlen = e1k.tap_queue_len(tap)   # room for the host->guest burst
         ip("link", "set", tap, "up")
         guest = str(GUESTS / "virtio_netbench.elf")
-        net = ["--net", f"tap={tap},mac={mac}"]
-        sizes = [60, 1514, 9014, 65535]
+        sizes = [int(x) for x in os.environ.get("BENCH_NET_SIZES", pick("60,1514,9014,65535", "60,1514")).split(",")]
+        modes = os.environ.get("BENCH_NET_MODES", "tx,rx").split(",")
+        repeat = benchlib_runs("BENCH_NET_REPEAT", 1)
         # The peer: QEMU's virtio-net-pci on the same tap, userspace back end (vhost=off: petrel's
         # is userspace too), the same guest as a PVH kernel under the pc machine.
         qemu_net = ["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
                     "-device", f"virtio-net-pci,netdev=n0,mac={mac},disable-legacy=on,mrg_rxbuf=on"]
-        vmms = [("petrel", lambda c: [str(PETREL), "run", "--kernel", guest, "--debug-exit", "--mem", "256",
-                                      "--cmdline", c, *net])]
-        if qemu_pc(guest, "", 256):
+        vmms = [("petrel", lambda c: [str(PETREL), "run", "--stats", "--kernel", guest, "--debug-exit", "--mem", "256",
+                                      "--cmdline", c, "--net", f"tap={tap},mac={mac}"])]
+        if os.environ.get("BENCH_QEMU") != "0" and qemu_pc(guest, "", 256):
             vmms.append(("QEMU", lambda c: qemu_pc(guest, c, 256, qemu_net)))
         else:
             print("  (no QEMU rows: needs qemu-system-x86_64 and /dev/kvm)")
-        result = r"netbench mode=\w+ frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)"
-        print("virtio-net (virtio-pci, tap with vnet header, mergeable 4 KiB receive buffers); "
-              "peer: QEMU's virtio-net-pci on the same tap (vhost=off):")
-        for size in sizes:
-            n = int(os.environ.get("BENCH_NET_FRAMES", "200000")) if size < 9000 else 50000
-            n = pick(n, 2000)
-            for who, cmd in vmms:
-                before = stat("rx_packets")
-                p = subprocess.run(cmd(f"mode=tx frames={n} size={size}"), capture_output=True, text=True,
-                                   timeout=600)
-                out, err = p.stdout, p.stderr
-                m = re.search(result, out)
-                if not m:
-                    failed(f"  {who:6} guest->host {size:5d} B: guest failed ({p.returncode}): {(out + err)[-300:]}")
-                    continue
-                frames, nbytes, tsc, hz, kicks = map(int, m.groups())
-                t = tsc / hz
-                print(f"  {who:6} guest->host {size:5d} B: {frames / t / 1e3:8.0f} kframes/s "
-                      f"{nbytes * 8 / t / 1e9:6.2f} Gbit/s   (tap received {stat('rx_packets') - before} of {frames}; "
-                      f"{kicks} notifications)")
-        for size in sizes:
-            # a burst the tap can hold (at most ~256 MiB of frames)
-            n = min(int(os.environ.get("BENCH_NET_FRAMES", "200000")), 100000, (256 << 20) // size)
-            n = pick(n, 2000)
-            for who, cmd in vmms:
-                dropped = stat("tx_dropped")
-                p = subprocess.Popen(cmd(f"mode=rx frames={n}"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-                line = ""
-                while "netbench: ready" not in line:
-                    line = p.stdout.readline()
-                    if not line:
-                        break
-                h = subprocess.run([str(BUILD / "bench" / "net_host"), tap, mac, str(size), str(n)],
-                                   capture_output=True, text=True, timeout=600)
-                time.sleep(0.2)  # the last frames reach the tap's queue
-                out, err = p.communicate("g\n", timeout=600)
-                m = re.search(result, out)
-                hm = re.search(r"sent=(\d+) ns=(\d+)", h.stdout)
-                if not m or not hm:
-                    failed(f"  {who:6} host->guest {size:5d} B: failed ({p.returncode}): "
-                           f"{(out + err + h.stderr)[-300:]}")
-                    continue
-                frames, nbytes, tsc, hz, kicks = map(int, m.groups())
-                sent = int(hm.group(1))
-                t = tsc / hz if tsc else float("nan")
-                print(f"  {who:6} host->guest {size:5d} B: {frames / t / 1e3:8.0f} kframes/s "
-                      f"{nbytes * 8 / t / 1e9:6.2f} Gbit/s   (received {frames} of {sent} sent, "
-                      f"{stat('tx_dropped') - dropped} dropped by the tap)")
+        print("virtio-net (virtio-pci, tap with vnet header, mergeable 4 KiB receive buffers, EVENT_IDX, a "
+              "polling ring-3 driver); peer: QEMU's virtio-net-pci on the same tap (vhost=off). Guest->host: "
+              "the guest sends as fast as the device takes frames; host->guest: bench/net_host fills the "
+              "tap's queue while the guest waits, then the guest drains it. Per frame, between the guest's "
+              "first and last: exits to the VMM / all exits (KVM's debugfs), the VMM process's CPU:")
+        res = {}
+        for mode in modes:
+            for size in sizes:
+                if mode == "tx":
+                    n = int(os.environ.get("BENCH_NET_FRAMES", "200000")) if size < 9000 else 50000
+                else:   # a burst the tap can hold (at most ~256 MiB of frames)
+                    n = min(int(os.environ.get("BENCH_NET_FRAMES", "200000")), qlen, (256 << 20) // size)
+                n = pick(n, 2000)
+                for r in range(repeat):
+                    for who, cmd in (vmms if r % 2 == 0 else vmms[::-1]):   # alternate who goes first
+                        before = stat("rx_packets" if mode == "tx" else "tx_dropped")
+                        rc, out, err, window = e1k.run_synced(cmd(f"mode={mode} frames={n} size={size} sync=1"),
+                                                              "netbench", mode, tap, size, n)
+                        m = re.search(r"netbench mode=\w+ frames=(\d+) bytes=(\d+) tsc=(\d+) tsc_hz=(\d+) "
+                                      r"notifies=(\d+)", out)
+                        d = "guest->host" if mode == "tx" else "host->guest"
+                        # (QEMU's isa-debug-exit makes a passing guest's 0 an exit status of 1)
+                        if not m or not window or "ok virtio_netbench" not in out:
+                            failed(f"  {who:6} {d} {size:5d} B: failed ({rc}): {(out + err)[-300:]}")
+                            continue
+                        frames, nbytes, tsc, hz, kicks = map(int, m.groups())
+                        t = tsc / hz if tsc else float("nan")
+                        vmm_x, all_x, cpu = window
+                        f = max(frames, 1)
+                        ex = "exits/frame ?" if vmm_x is None else f"exits/frame {vmm_x / f:5.2f} vmm {all_x / f:5.2f} all"
+                        side = (f"tap received {stat('rx_packets') - before} of {frames}" if mode == "tx" else
+                                f"{stat('tx_dropped') - before} dropped by the tap")
+                        print(f"  {who:6} {d} {size:5d} B: {frames / t / 1e3:8.1f} kframes/s {nbytes * 8 / t / 1e9:6.2f} "
+                              f"Gbit/s  {ex}  CPU/frame {cpu / f * 1e6:7.2f} us  ({frames} frames, {kicks} "
+                              f"notifications, {side})", flush=True)
+                        res.setdefault((mode, size, who), []).append((frames / t, cpu / f))
+        for mode in modes:
+            for size in sizes:
+                p, q = res.get((mode, size, "petrel")), res.get((mode, size, "QEMU"))
+                if p and q:
+                    d = "guest->host" if mode == "tx" else "host->guest"
+                    # the middle two's mean for an even count (median() takes the upper one)
+                    pf, qf = statistics.median([x[0] for x in p]), statistics.median([x[0] for x in q])
+                    pc, qc = statistics.median([x[1] for x in p]), statistics.median([x[1] for x in q])
+                    print(f"  petrel/QEMU {d} {size:5d} B: {pf / qf:5.2f}x the frames/s, {pc / qc:5.2f}x the CPU per "
+                          f"frame (medians of {len(p)} and {len(q)} runs)")
     finally:
         subprocess.run(["ip", "link", "del", tap], capture_output=True)
 

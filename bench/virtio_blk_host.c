@@ -34,6 +34,7 @@
  * Counted per request: notifications, interrupts, io_uring_enter calls of the device
  * (submits), I/O thread wakeups, and the I/O thread's CPU time. */
 #include "../tests/fake_driver.h"
+#include "bench_ring.h"
 #include "vm/device_params.h"
 #include "devices/virtio/blk.h"
 #include "memory/guest_mem.h"
@@ -94,21 +95,6 @@ static uint64_t next_sector(void)
 	return s;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t thread_cpu_ns(clockid_t c)
-{
-	struct timespec ts;
-	if (clock_gettime(c, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- the host's own io_uring loop ---- */
 
 static uint64_t host_cpu_ns; /* the host loop's CPU time in its last run */
@@ -133,8 +119,8 @@ static uint64_t run_host(const char *path, bool direct)
 		memset(bufs[i], 0x5a, bs);
 	}
 	reset_pattern();
-	uint64_t cpu0 = thread_cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-	uint64_t submitted = 0, done = 0, t0 = now_ns();
+	uint64_t cpu0 = bench_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t submitted = 0, done = 0, t0 = bench_clock_ns(CLOCK_MONOTONIC);
 	for (uint64_t i = 0; i < qd && submitted < ops; i++, submitted++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 		if (WRITES)
@@ -172,8 +158,8 @@ static uint64_t run_host(const char *path, bool direct)
 		io_uring_cq_advance(&ring, n);
 		io_uring_submit(&ring);
 	}
-	uint64_t ns = now_ns() - t0;
-	host_cpu_ns = thread_cpu_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+	uint64_t ns = bench_clock_ns(CLOCK_MONOTONIC) - t0;
+	host_cpu_ns = bench_clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	io_uring_queue_exit(&ring);
 	for (uint64_t i = 0; i < qd; i++)
 		free(bufs[i]);
@@ -190,7 +176,6 @@ struct vmm_result {
 
 static uint8_t *ram;
 static struct guest_mem mem;
-static int irq_fd;
 static int pin = -1; /* --pin N: the driver on CPU N, the I/O thread on CPU N+1 (a vCPU and the
 		      * I/O thread on cores of their own, as on a real host) */
 
@@ -205,25 +190,9 @@ static void pin_thread(pthread_t t, int cpu)
 	}
 }
 
-static void fake_irqfd(void *opaque, int q)
-{
-	(void)opaque;
-	if (q < 0)
-		return;
-	uint64_t one = 1;
-	if (write(irq_fd, &one, sizeof(one)) < 0)
-		abort();
-}
-
-static const struct virtio_transport_ops transport = { fake_irqfd };
-
 struct driver {
 	struct virtio_blk *b;
-	struct virtq_desc *desc;
-	uint16_t *avail;          /* flags, idx, ring[QSIZE], used_event */
-	uint8_t *used;            /* flags, idx, ring[QSIZE], avail_event */
-	uint16_t avail_idx, last_used;
-	uint64_t notifies;
+	struct bench_ring r;
 };
 
 static void fill_slot(struct driver *d, unsigned i)
@@ -236,39 +205,12 @@ static void fill_slot(struct driver *d, unsigned i)
 	memcpy(hdr + 8, &sector, 8);
 	ram[STATUS_GPA + i] = 0xff;
 	uint16_t k = (uint16_t)(3 * i);
-	d->desc[k] = (struct virtq_desc){ HDR_GPA + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(k + 1) };
-	d->desc[k + 1] = (struct virtq_desc){ BUF_GPA + i * bs, (uint32_t)bs,
+	d->r.desc[k] = (struct virtq_desc){ HDR_GPA + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(k + 1) };
+	d->r.desc[k + 1] = (struct virtq_desc){ BUF_GPA + i * bs, (uint32_t)bs,
 					      (uint16_t)(VIRTQ_DESC_F_NEXT | (WRITES ? 0 : VIRTQ_DESC_F_WRITE)),
 					      (uint16_t)(k + 2) };
-	d->desc[k + 2] = (struct virtq_desc){ STATUS_GPA + i, 1, VIRTQ_DESC_F_WRITE, 0 };
-	d->avail[2 + (d->avail_idx & (QSIZE - 1))] = k;
-	d->avail_idx++;
-}
-
-/* Publish the new avail index; notify if the device's avail_event lies in what was added. */
-static void publish(struct driver *d, uint16_t old)
-{
-	__atomic_store_n(&d->avail[1], d->avail_idx, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint16_t ev = __atomic_load_n((uint16_t *)(d->used + 4 + 8 * QSIZE), __ATOMIC_RELAXED);
-	if ((uint16_t)(d->avail_idx - ev - 1) < (uint16_t)(d->avail_idx - old)) {
-		uint64_t one = 1;
-		if (write(d->b->vdev.notify_fd[0], &one, sizeof(one)) < 0)
-			abort();
-		d->notifies++;
-	}
-}
-
-static bool poll_used(struct driver *d, uint32_t *id)
-{
-	uint16_t idx = __atomic_load_n((uint16_t *)(d->used + 2), __ATOMIC_ACQUIRE);
-	if (idx == d->last_used)
-		return false;
-	uint32_t e[2];
-	memcpy(e, d->used + 4 + 8 * (d->last_used & (QSIZE - 1)), 8);
-	*id = e[0];
-	d->last_used++;
-	return true;
+	d->r.desc[k + 2] = (struct virtq_desc){ STATUS_GPA + i, 1, VIRTQ_DESC_F_WRITE, 0 };
+	bench_ring_add(&d->r, k);
 }
 
 static void run_vmm(const char *path, int format, bool direct, bool irq, unsigned poll_us, struct vmm_result *res)
@@ -288,7 +230,7 @@ static void run_vmm(const char *path, int format, bool direct, bool irq, unsigne
 		fprintf(stderr, "virtio_blk_create failed\n");
 		exit(1);
 	}
-	virtio_dev_set_transport(&b.vdev, &transport, NULL);
+	virtio_dev_set_transport(&b.vdev, &bench_transport, NULL);
 	struct virtio_dev *v = &b.vdev;
 	uint64_t f = VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
 	pthread_mutex_lock(&v->lock);
@@ -298,28 +240,26 @@ static void run_vmm(const char *path, int format, bool direct, bool irq, unsigne
 		fprintf(stderr, "the device did not start\n");
 		exit(1);
 	}
-	struct driver d = { .b = &b, .desc = (void *)(ram + DESC_GPA), .avail = (void *)(ram + AVAIL_GPA),
-			    .used = ram + USED_GPA };
+	struct driver d = { .b = &b, .r = { .desc = (void *)(ram + DESC_GPA), .avail = (void *)(ram + AVAIL_GPA),
+					    .used = ram + USED_GPA, .size = QSIZE, .notify_fd = b.vdev.notify_fd[0] } };
 	/* The poll driver never wants an interrupt: used_event far away (as virtio_blkbench). */
-	d.avail[2 + QSIZE] = irq ? 0 : 0xffff;
+	bench_ring_used_event(&d.r, irq ? 0 : 0xffff);
 	uint64_t eventfd_val;
-	while (read(irq_fd, &eventfd_val, 8) == 8)
+	while (read(bench_irq_fd, &eventfd_val, 8) == 8)
 		;
 	clockid_t io_clock;
 	pthread_getcpuclockid(io.thread, &io_clock);
 	uint64_t kicks0 = b.disk.file.kicks, wake0 = io.wakeups, irq0 = v->interrupts;
-	uint64_t cpu0 = thread_cpu_ns(io_clock);
+	uint64_t cpu0 = bench_clock_ns(io_clock);
 	reset_pattern();
-	uint64_t submitted = 0, done = 0, t0 = now_ns();
-	uint16_t old = d.avail_idx;
+	uint64_t submitted = 0, done = 0, t0 = bench_clock_ns(CLOCK_MONOTONIC);
 	for (uint64_t i = 0; i < qd && submitted < ops; i++, submitted++)
 		fill_slot(&d, (unsigned)i);
-	publish(&d, old);
+	bench_ring_publish(&d.r);
 	while (done < ops) {
-		uint32_t id;
+		uint32_t id, len;
 		bool any = false;
-		old = d.avail_idx;
-		while (poll_used(&d, &id)) {
+		while (bench_ring_used(&d.r, &id, &len)) {
 			unsigned slot = id / 3;
 			if (ram[STATUS_GPA + slot] != VIRTIO_BLK_S_OK) {
 				fprintf(stderr, "request failed: status %u\n", ram[STATUS_GPA + slot]);
@@ -333,28 +273,28 @@ static void run_vmm(const char *path, int format, bool direct, bool irq, unsigne
 			}
 		}
 		if (any)
-			publish(&d, old);
+			bench_ring_publish(&d.r);
 		if (!any && irq && done < ops) {
 			/* Ask for an interrupt at the next completion, look once more, then sleep. */
-			__atomic_store_n(&d.avail[2 + QSIZE], d.last_used, __ATOMIC_RELAXED);
+			bench_ring_used_event(&d.r, d.r.last_used);
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (__atomic_load_n((uint16_t *)(d.used + 2), __ATOMIC_ACQUIRE) != d.last_used)
+			if (bench_ring_more(&d.r))
 				continue;
-			struct pollfd p = { irq_fd, POLLIN, 0 };
+			struct pollfd p = { bench_irq_fd, POLLIN, 0 };
 			if (poll(&p, 1, 10000) != 1) {
 				fprintf(stderr, "no interrupt after %llu of %llu requests\n", (unsigned long long)done,
 					(unsigned long long)ops);
 				exit(1);
 			}
-			if (read(irq_fd, &eventfd_val, 8) < 0)
+			if (read(bench_irq_fd, &eventfd_val, 8) < 0)
 				abort();
 		} else if (!any) {
 			__builtin_ia32_pause();
 		}
 	}
-	res->ns = now_ns() - t0;
-	res->io_cpu_ns = thread_cpu_ns(io_clock) - cpu0;
-	res->notifies = d.notifies;
+	res->ns = bench_clock_ns(CLOCK_MONOTONIC) - t0;
+	res->io_cpu_ns = bench_clock_ns(io_clock) - cpu0;
+	res->notifies = d.r.notifies;
 	res->interrupts = v->interrupts - irq0;
 	res->submits = b.disk.file.kicks - kicks0;
 	res->wakeups = io.wakeups - wake0;
@@ -437,7 +377,7 @@ int main(int argc, char **argv)
 	mem.regions[0] = (struct guest_region){ .gpa = 0, .size = size, .hva = ram };
 	mem.nregions = 1;
 	mem.total = size;
-	irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	bench_irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (versus) {
 		/* The device on FILE (raw) against the device on FILE2 (its format probed: a qcow2
 		 * overlay), each driver, alternating; every round repeats the same offsets. */

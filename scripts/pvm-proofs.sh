@@ -3,7 +3,7 @@
 # have to show on such a host, and keep each step's output in build/pvm-proofs/ with a summary
 # (summary.txt: step, exit status, minutes, its last lines).
 #
-#   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra bench blk startup boot)
+#   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra bench blk net startup boot)
 #
 #   check  /dev/kvm is there and is PVM (/sys/module/kvm_pvm); the host's CPUs, load, kernel
 #   soak   scripts/soak-linux.sh 10: ten real-Linux boots in a row (1 and 2 vCPUs, bzImage and
@@ -18,6 +18,9 @@
 #   blk    issue 43's virtio-blk goals: bench/run.py blk (QEMU's virtio-blk with an iothread in
 #          the same run) three times; fails unless every run has 4 KiB random reads >= 0.9 of
 #          the host's io_uring, 1 MiB sequential >= 0.95, and petrel ahead of QEMU ~10 min
+#   net    issue 43's virtio-net goal: bench/run.py net (QEMU's virtio-net-pci on the same tap
+#          in the same run), every cell three times, petrel and QEMU alternating; fails unless
+#          petrel's median frames/s is at least QEMU's in every cell (root: a tap) ~15 min
 #   startup issue 43's start-up goals: bench/run.py startup beside kvmtool (BENCH_KVMTOOL, or
 #          kvmtool built here: Debian 12 has no package; its git tree is cloned into
 #          build/kvmtool, bench/kvmtool-pvm.patch applied, `make lkvm`) three times, and
@@ -36,7 +39,7 @@ OUT=$ROOT/build/pvm-proofs
 mkdir -p "$OUT"
 cd "$ROOT" || exit 2
 STEPS=("$@")
-[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra bench blk startup boot)
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra bench blk net startup boot)
 
 step_check() {
 	[[ -e /dev/kvm ]] || { echo "no /dev/kvm on this host"; return 2; }
@@ -97,6 +100,20 @@ PY
 	return "$rc"
 }
 
+step_net() {
+	BENCH_NET_REPEAT=${BENCH_NET_REPEAT:-3} /usr/bin/python3 bench/run.py net >"$OUT/net.log" 2>&1 || return 1
+	cat "$OUT/net.log"
+	/usr/bin/python3 - "$OUT/net.log" <<'PY'
+import re, sys
+cells = re.findall(r"petrel/QEMU (\S+)\s+(\d+) B:\s+([\d.]+)x the frames/s", open(sys.argv[1]).read())
+bad = [f"{d} {s} B: {r}x" for d, s, r in cells if float(r) < 1.0]
+ok = cells and not bad
+print("net goal (petrel's virtio-net at least QEMU's frames/s in every cell): " +
+      ("met" if ok else "NOT met: " + (", ".join(bad) if bad else "no QEMU rows")))
+sys.exit(0 if ok else 1)
+PY
+}
+
 # kvmtool for the start-up comparison: BENCH_KVMTOOL, else built from its git tree (no Debian
 # 12 package) with bench/kvmtool-pvm.patch (LKVM_NO_VIRT_CHECK: a PVM host shows no VMX/SVM).
 kvmtool() {
@@ -154,7 +171,7 @@ PY
 }
 
 for s in "${STEPS[@]}"; do
-	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra bench blk startup boot)" >&2; exit 2; }
+	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra bench blk net startup boot)" >&2; exit 2; }
 done
 
 overall=0

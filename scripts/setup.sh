@@ -65,7 +65,7 @@ PACKAGES=(
 	resource-agents   # ocf-shellfuncs the petrel-vm agent sources; ocf-tester the tests run on it
 	jq                # the petrel-vm agent reads petrelctl's JSON answers and the definition's name with it
 	libxml2-utils     # xmllint: tests/cluster checks the agents' meta-data against the OCF DTD
-	strace            # bench/serial.py counts the UART's system calls per console byte with strace -c
+	strace            # bench/serial.py and bench/virtio_net_host.py count system calls (per console byte, per frame) with strace
 )
 
 log() { echo "setup: $*"; }

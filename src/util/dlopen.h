@@ -16,4 +16,10 @@ struct dl_sym {
  * missing: the caller falls back or says what to install). Thread-safe. */
 int dl_load_syms(const char *soname, const struct dl_sym *syms, size_t n, char *err, size_t errlen);
 
+/* The directory the C library was loaded from, with its '/', where dl_load_syms looks for a
+ * soname first (by path: no search of the loader's cache); NULL when unknown or when
+ * LD_LIBRARY_PATH is set (then sonames go through the loader's search). Not thread-safe
+ * before dl_load_syms ran once. */
+const char *dl_libc_dir(void);
+
 #endif

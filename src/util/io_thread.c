@@ -140,8 +140,16 @@ static void *io_loop(void *arg)
 			while (t->pause_requested)
 				pthread_cond_wait(&t->cond, &t->lock);
 			t->parked = false;
+			/* This batch may be stale: ask epoll again. Level-triggered fds that are still
+			 * ready are reported again; edge-triggered ones are not, so theirs run now (a
+			 * handler of such an fd must bear a call with nothing new: util/io_thread.h). */
+			for (int i = 0; i < n; i++) {
+				struct io_handler *h = evs[i].data.ptr;
+				if (h && h != (void *)&t->pause_efd && h->used && h->fn && (h->events & EPOLLET))
+					h->fn(h->opaque, h->fd, evs[i].events);
+			}
 			pthread_mutex_unlock(&t->lock);
-			continue; /* this batch may be stale: ask epoll again */
+			continue;
 		}
 		for (int i = 0; i < n; i++) {
 			struct io_handler *h = evs[i].data.ptr;

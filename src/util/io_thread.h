@@ -2,6 +2,8 @@
  * file descriptors (ioeventfds of their queues, completion eventfds of their backends, tap
  * and socket fds) with a callback; the callback runs on the I/O thread whenever the fd is
  * readable (level-triggered epoll, so a callback that leaves data behind is called again).
+ * An fd added with EPOLLET is reported once per edge; its callback must take all there is
+ * and bear a call with nothing new (the loop repeats a batch a pause interrupted).
  *
  * Callbacks run with the table lock held: do not call io_thread_add/modify/remove while holding
  * a lock that a callback may take (a device lock), except from a callback itself. */
@@ -49,7 +51,9 @@ int io_thread_modify(struct io_thread *t, int fd, uint32_t events);
 int io_thread_remove(struct io_thread *t, int fd);
 int io_thread_start(struct io_thread *t, const char *name);
 /* Park the thread between callbacks and return once it is parked: no device work runs until
- * io_thread_resume (events that arrive meanwhile are served then: epoll is level-triggered).
+ * io_thread_resume (events that arrive meanwhile are served then: level-triggered fds are
+ * reported again, and the edge-triggered handlers of a batch the pause interrupted run after
+ * the resume).
  * Not from the I/O thread itself. Idempotent; 0 at once if the thread is not running. */
 int io_thread_pause(struct io_thread *t);
 void io_thread_resume(struct io_thread *t);

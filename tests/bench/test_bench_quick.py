@@ -23,6 +23,7 @@ ROOT_USER = os.geteuid() == 0
 LINUX_BOOTS = {"startup_boot.py", "virtiofs.py"}
 PY = [
     (["blk_host.py"], False, False, "rand4k", 120),
+    (["virtio_net_host.py"], False, False, "host->guest", 180),
     (["decompress.py"], False, False, "lz4 (as shipped)", 180),
     (["deploy.py"], False, False, "create-overlay", 120),
     (["jailer.py"], False, True, "jailer -> API answers", 120),
@@ -30,6 +31,7 @@ PY = [
     (["seccomp.py", "startup"], False, False, "interleaved runs", 120),
     (["seccomp.py", "exits"], True, False, "ns/exit", 300),
     (["run.py"], True, False, "virtio-blk", 600),
+    (["run.py", "net"], True, True, "petrel guest->host", 900),
     (["startup_boot.py"], True, False, "user space up after", 1800),  # a Linux boot: extra
     (["snapshot.py"], True, False, "touch: restored with Uffd", 900),
     (["migration.py", "idle", "dirty", "postcopy", "wire", "disk"], True, False, "wire:", 900),

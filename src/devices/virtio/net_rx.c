@@ -199,7 +199,7 @@ bool net_rx(struct virtio_net *n)
 		}
 		if (n->bounce_len) {
 			/* rx_rate_limiter: the frame waits here (the tap unread) for the timer */
-			if (!n->bounce_paid &&
+			if (!n->bounce_paid && rate_limiter_active(&n->rx_rl) &&
 			    !(n->bounce_paid = rate_limiter_admit(&n->rx_rl, n->bounce_len - VIRTIO_NET_HDR_LEN, now_ns())))
 				break;
 			pushed |= fill_held(n, n->bounce_len);
