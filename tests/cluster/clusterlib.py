@@ -66,8 +66,10 @@ class Cluster:
         self.sh("down", check=False)
 
     def x(self, host, *cmd, check=False, timeout=60):
-        """Run cmd inside host; the CompletedProcess."""
-        r = self.sh("exec", host, *cmd, check=False, timeout=timeout)
+        """Run cmd inside host; the CompletedProcess. The timeout is stretched by
+        PETREL_CLUSTER_TIME_SCALE as the waits are: under nested KVM (17:36 run) a look at a
+        VM's state took more than 30 s while Pacemaker started a replicated pair."""
+        r = self.sh("exec", host, *cmd, check=False, timeout=timeout * SCALE)
         if check and r.returncode != 0:
             raise AssertionError(f"{host}: {' '.join(cmd)} failed ({r.returncode}): {r.stderr[-2000:]}")
         return r
