@@ -192,10 +192,18 @@ def test_replicated_vm_fails_over_by_promotion(cluster):
     assert pst["state"] == "protected", pst
     assert str(pst.get("peer", "")).startswith("tls:"), pst
     counting(c, prim, "rep1", off[prim], 3)
+    # the cluster settled first: the transition that promoted prim is over, so the standby's
+    # monitors run and its promotion score says it holds a checkpoint. In the 18:33 nested run the
+    # kill came while that transition's notifies still ran: no monitor had run on the standby yet
+    c.x("h1", "crm_resource", "--wait", "--timeout", f"{300 * S:.0f}s", check=True, timeout=330)
     n = len(c.fence_log())
     t0 = time.monotonic()
     c.kill(prim)
-    new = wait(lambda: (h := only(c, "rep1")) and h != prim and h, 120, "rep1 promoted elsewhere", step=0.1)
+    # 300 (scaled): in the 18:33 nested run, after the kill at 18:42:23 and the fence at 18:43:05,
+    # the notifies of the lost instance's demote and stop (16-56 s each there) lasted until
+    # 18:45:17; the fenced host was back by then (5 s boot delay), and a clone's promote waits for
+    # its starts: the promote began after 18:49:10, over 6.5 min after the kill
+    new = wait(lambda: (h := only(c, "rep1")) and h != prim and h, 300, "rep1 promoted elsewhere", step=0.1)
     print(f"host kill -> rep1 promoted on {new}: {time.monotonic() - t0:.1f} s")
     assert new == sb
     assert c.fenced(prim, n)
