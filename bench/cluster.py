@@ -230,6 +230,7 @@ def bench_migrate(c):
     if via_cluster and direct:
         extra = statistics.median(via_cluster) - statistics.median(direct)
         print(f"{'  cluster overhead':<44} {extra:+.2f} s" + verdict(extra, 1))
+    stop(c, "bmig")
 
 
 BENCHES = {"cold": bench_cold, "replica": bench_replica, "migrate": bench_migrate}
