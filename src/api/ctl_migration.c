@@ -148,7 +148,9 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 	else if (ctl->mig) {
 		struct mig_status st;
 		migration_status(ctl->mig, &st);
-		if (st.state == MIG_STATE_ACTIVE || st.state == MIG_STATE_COMPLETED)
+		/* A completed receive is history (the guest runs here since): it gives way, so a VM
+		 * that arrived by migration can leave the same way (a cluster moves it on). */
+		if (st.state == MIG_STATE_ACTIVE || (st.state == MIG_STATE_COMPLETED && st.source))
 			r = json_set_err(err, errlen, "a migration is %s", st.state == MIG_STATE_ACTIVE ? "in progress" : "done");
 	}
 	struct migration *old = r == 0 ? ctl->mig : NULL;

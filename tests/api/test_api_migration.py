@@ -132,6 +132,30 @@ def test_counting_guest_moves_with_its_memory(petrel, api, workdir, vcpus):
         dst.close()
 
 
+def test_a_guest_that_arrived_migrates_on(petrel, api, workdir):
+    """A → B → C: the completed receive on B gives way to B's send (a cluster moves a VM on
+    from where an earlier move put it; B refused with "a migration is done" before)."""
+    boot(petrel, api)
+    b, c = destination(workdir, "b"), destination(workdir, "c")
+    try:
+        bapi, capi = b.client(), c.client()
+        for src_api, dst_api, sock in ((api, bapi, "ab.sock"), (bapi, capi, "bc.sock")):
+            url = f"unix:{workdir / sock}"
+            assert dst_api.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
+            r = src_api.put("/migration/send", {"destination_url": url}, check=False)
+            assert r.status == 204, r
+            wait_state(dst_api, "completed")
+        assert wait_exit(petrel) == 0, petrel.describe()
+        assert wait_exit(b) == 0, b.describe()
+        last = max(gens(b))
+        c.expect(rf"^gen={last + 2} ok$")
+        assert_counts_go_on(b.out.text(), c.out.text(), GEN)
+        assert "FAIL" not in c.out.text(), c.describe()
+    finally:
+        b.close()
+        c.close()
+
+
 def test_tcp_between_processes(petrel, api, workdir):
     boot(petrel, api)
     dst = destination(workdir)

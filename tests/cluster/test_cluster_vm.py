@@ -174,7 +174,10 @@ def test_replicated_vm_fails_over_by_promotion(cluster):
                                    boot_args="every=4194304")
     off = sizes(c, "rep1")
     c.cib("h1", "-C", "-o", "resources", "-X", clusterlib.vm_resource("rep1", cfg, promotable=True))
-    prim = wait(lambda: only(c, "rep1"), 180, "rep1 promoted and running on one host")
+    # the first promotion is some ten operations one after the other (three probes, two starts,
+    # their notifies, the promote, its notifies): 4.5 min under nested KVM at 16:39; at 17:36,
+    # where Pacemaker ran one operation at a time ("High CPU load detected"), not done after 10
+    prim = wait(lambda: only(c, "rep1"), 300, "rep1 promoted and running on one host")
 
     def standby():
         for h in c.hosts:
@@ -189,10 +192,18 @@ def test_replicated_vm_fails_over_by_promotion(cluster):
     assert pst["state"] == "protected", pst
     assert str(pst.get("peer", "")).startswith("tls:"), pst
     counting(c, prim, "rep1", off[prim], 3)
+    # the cluster settled first: the transition that promoted prim is over, so the standby's
+    # monitors run and its promotion score says it holds a checkpoint. In the 18:33 nested run the
+    # kill came while that transition's notifies still ran: no monitor had run on the standby yet
+    c.x("h1", "crm_resource", "--wait", "--timeout", f"{300 * S:.0f}s", check=True, timeout=330)
     n = len(c.fence_log())
     t0 = time.monotonic()
     c.kill(prim)
-    new = wait(lambda: (h := only(c, "rep1")) and h != prim and h, 120, "rep1 promoted elsewhere", step=0.1)
+    # 300 (scaled): in the 18:33 nested run, after the kill at 18:42:23 and the fence at 18:43:05,
+    # the notifies of the lost instance's demote and stop (16-56 s each there) lasted until
+    # 18:45:17; the fenced host was back by then (5 s boot delay), and a clone's promote waits for
+    # its starts: the promote began after 18:49:10, over 6.5 min after the kill
+    new = wait(lambda: (h := only(c, "rep1")) and h != prim and h, 300, "rep1 promoted elsewhere", step=0.1)
     print(f"host kill -> rep1 promoted on {new}: {time.monotonic() - t0:.1f} s")
     assert new == sb
     assert c.fenced(prim, n)
@@ -210,7 +221,7 @@ def test_ocf_tester(cluster):
     cfg = clusterlib.vm_definition(c.shared / "vm-tester.json", "vm-tester", c.shared / "counter.elf")
     r = c.x("h1", "ocf-tester", "-n", "vm-tester", "-o", f"config={cfg}",
             "-o", f"petrelctl={CTL}", "-o", "shutdown_timeout=10",
-            "/usr/lib/ocf/resource.d/petrel/petrel-vm", timeout=int(600 * S))
+            "/usr/lib/ocf/resource.d/petrel/petrel-vm", timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "passed all tests" in r.stdout
     assert c.vm_state("h1", "vm-tester") is None  # stopped and undefined at the end
