@@ -19,7 +19,8 @@ LAZY = ("libjansson.so.4", "libz.so.1", "liburing.so.2")
 
 
 def loaded(args, timeout=20):
-    """{soname: 'needed' | 'dynamically loaded'} for every library the loader reported."""
+    """{soname: 'needed' | 'dynamically loaded'} for every library the loader reported (petrel
+    dlopens its libraries by full path from the C library's directory: the name is the key)."""
     if not PETREL.exists():
         pytest.skip(f"{PETREL} not built")
     env = dict(os.environ, LD_DEBUG="files")
@@ -31,7 +32,7 @@ def loaded(args, timeout=20):
         err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
     out = {}
     for m in re.finditer(r"file=(\S+) \[\d+\];\s+(needed|dynamically loaded) by", err):
-        out.setdefault(m.group(1), m.group(2))
+        out.setdefault(os.path.basename(m.group(1)), m.group(2))
     return out
 
 
