@@ -74,6 +74,7 @@ struct jail {
 	int devnull_fd;           /* -1 without --daemonize */
 	int root_fd, run_fd;      /* root/ and root/run, root's until jail_root_hand_over */
 	volatile bool child_failed;  /* --new-pid-ns: set by the child before it exits */
+	int parent_pidfd;         /* --new-pid-ns, in the child: the jailer's pidfd, or -1 */
 	mode_t umask;             /* the caller's, given back to petrel */
 	uid_t host_uid;           /* --rootless: the caller's ids, mapped to --uid/--gid */
 	gid_t host_gid;
@@ -157,6 +158,9 @@ int jail_tmpfs(const char *dir, unsigned long flags, const char *opts);
  * its exec. Returns (negative errno) only when the child could not be made. */
 int jail_spawn(struct jail *j, int (*fn)(struct jail *j));
 void jail_cleanup(struct jail *j);   /* main.c: remove what a failed run built */
+/* In the --new-pid-ns child: SIGKILL when the jailer dies (die_with_it) or no death signal;
+ * fails if the jailer has already gone. */
+int jail_parent_watch(const struct jail *j, bool die_with_it);
 
 /* exec.c: resource limits, then the last steps in the jailed process (stdio, ids, execve). */
 int jail_set_rlimits(const struct jail_args *a);

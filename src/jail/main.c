@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 {
 	struct jail_args a;
 	struct jail j = { .args = &a, .netns_fd = -1, .devnull_fd = -1, .root_fd = -1, .run_fd = -1,
-			  .start_us = jail_clock_us(CLOCK_MONOTONIC) };
+			  .parent_pidfd = -1, .start_us = jail_clock_us(CLOCK_MONOTONIC) };
 	/* As Firecracker's jailer: no file descriptor of the caller's reaches petrel (one by one
 	 * where close_range is missing or filtered). */
 	if (close_range(3, ~0U, 0) < 0) {
