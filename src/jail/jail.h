@@ -20,6 +20,7 @@
 #define JAIL_MAX_RLIMITS 8
 #define JAIL_MAX_LIBS 64
 #define JAIL_DEFAULT_BASE "/srv/jailer"
+#define JAIL_SLOW_MS 5000         /* jail_progress: from here on, a line per step */
 #define JAIL_DEFAULT_NOFILE 2048   /* Firecracker's default when no no-file limit is given */
 
 struct jail_cgroup_arg {
@@ -83,6 +84,7 @@ struct jail {
 	/* For petrel's api_server metrics, as Firecracker's jailer passes them: the jailer's start
 	 * (CLOCK_MONOTONIC, µs) and, with --new-pid-ns, the parent's CPU time at the clone. */
 	uint64_t start_us, parent_cpu_us;
+	uint64_t slow_ms;         /* jail_progress */
 };
 
 static inline uint64_t jail_clock_us(clockid_t id)
@@ -103,6 +105,7 @@ extern const size_t jail_n_devices;
 
 /* report.c */
 int jail_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void jail_progress(const struct jail *j, const char *step);
 
 /* args.c: 0 ok, 1 help/version printed (exit 0), -1 bad usage (message printed, exit 2). */
 int jail_parse_args(int argc, char **argv, struct jail_args *a);

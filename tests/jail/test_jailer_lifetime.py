@@ -10,7 +10,9 @@ detaches the tmpfs and the library binds on it in the jail's namespace), and pet
 found no libc.so.6 (docs/cluster.md). No KVM is needed: petrel serves its API only."""
 import ctypes
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -142,3 +144,21 @@ def test_a_child_whose_jailer_was_killed_does_not_start_petrel(base):
         pidfile = root / "petrel.pid"
         if pidfile.exists() and running(int(pidfile.read_text() or 0)):
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_a_slow_jail_says_how_far_it_got(base):
+    """On a slow host (here: a threshold of 0 ms), a line per step on the jailer's stderr, the
+    worker's log under petreld: the last one before a kill tells how far the jail got."""
+    cmd = [str(jaillib.JAILER), "--id", "jail-life-4", "--exec-file", str(jaillib.PETREL),
+           "--uid", "12345", "--gid", "12345", "--chroot-base-dir", str(base), "--new-pid-ns",
+           "--", "--version"]
+    steps = ["the exec file's shared libraries found", "the jail's tree built", "the cgroups made",
+             "the cgroups joined", "in the jail (mount namespace, libraries, pivot_root)"]
+    for slow_ms, want in (("0", steps), ("600000", [])):
+        r = subprocess.run(cmd, env={**os.environ, "PETREL_JAILER_SLOW_MS": slow_ms},
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        got = [line.removeprefix("petrel-jailer: ").rsplit(", ", 1)[0]
+               for line in r.stderr.splitlines() if "a slow host" in line]
+        assert got == want, r.stderr
+        shutil.rmtree(base / "petrel" / "jail-life-4")
