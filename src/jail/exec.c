@@ -103,6 +103,10 @@ int jail_exec(struct jail *j)
 		ret = jail_err(errno, "setsid");
 	if (!ret)
 		ret = drop_privileges(a);
+	/* --new-pid-ns: the new ids cleared the death signal (spawn.c): again, or none with
+	 * --daemonize, whose jailer exits once petrel runs */
+	if (!ret && a->new_pid_ns)
+		ret = jail_parent_watch(j, !a->daemonize);
 	if (ret < 0) {
 		free(argv);
 		return ret;

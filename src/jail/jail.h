@@ -20,6 +20,7 @@
 #define JAIL_MAX_RLIMITS 8
 #define JAIL_MAX_LIBS 64
 #define JAIL_DEFAULT_BASE "/srv/jailer"
+#define JAIL_SLOW_MS 5000         /* jail_progress: from here on, a line per step */
 #define JAIL_DEFAULT_NOFILE 2048   /* Firecracker's default when no no-file limit is given */
 
 struct jail_cgroup_arg {
@@ -74,6 +75,7 @@ struct jail {
 	int devnull_fd;           /* -1 without --daemonize */
 	int root_fd, run_fd;      /* root/ and root/run, root's until jail_root_hand_over */
 	volatile bool child_failed;  /* --new-pid-ns: set by the child before it exits */
+	int parent_pidfd;         /* --new-pid-ns, in the child: the jailer's pidfd, or -1 */
 	mode_t umask;             /* the caller's, given back to petrel */
 	uid_t host_uid;           /* --rootless: the caller's ids, mapped to --uid/--gid */
 	gid_t host_gid;
@@ -82,6 +84,7 @@ struct jail {
 	/* For petrel's api_server metrics, as Firecracker's jailer passes them: the jailer's start
 	 * (CLOCK_MONOTONIC, µs) and, with --new-pid-ns, the parent's CPU time at the clone. */
 	uint64_t start_us, parent_cpu_us;
+	uint64_t slow_ms;         /* jail_progress */
 };
 
 static inline uint64_t jail_clock_us(clockid_t id)
@@ -102,6 +105,7 @@ extern const size_t jail_n_devices;
 
 /* report.c */
 int jail_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void jail_progress(const struct jail *j, const char *step);
 
 /* args.c: 0 ok, 1 help/version printed (exit 0), -1 bad usage (message printed, exit 2). */
 int jail_parse_args(int argc, char **argv, struct jail_args *a);
@@ -157,6 +161,9 @@ int jail_tmpfs(const char *dir, unsigned long flags, const char *opts);
  * its exec. Returns (negative errno) only when the child could not be made. */
 int jail_spawn(struct jail *j, int (*fn)(struct jail *j));
 void jail_cleanup(struct jail *j);   /* main.c: remove what a failed run built */
+/* In the --new-pid-ns child: SIGKILL when the jailer dies (die_with_it) or no death signal;
+ * fails if the jailer has already gone. */
+int jail_parent_watch(const struct jail *j, bool die_with_it);
 
 /* exec.c: resource limits, then the last steps in the jailed process (stdio, ids, execve). */
 int jail_set_rlimits(const struct jail_args *a);

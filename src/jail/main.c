@@ -65,6 +65,7 @@ static int prepare(struct jail *j)
 		ret = jail_libs_resolve(a->exec_file, &j->libs);
 	if (ret < 0)
 		return ret;
+	jail_progress(j, "the exec file's shared libraries found");
 	if (a->netns && (j->netns_fd = open(a->netns, O_RDONLY | O_CLOEXEC)) < 0)
 		return jail_err(errno, "open --netns %s", a->netns);
 	if (a->daemonize && (j->devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
@@ -76,9 +77,13 @@ static int prepare(struct jail *j)
 				"group leader; start it from a child process or add --new-pid-ns)");
 	if ((ret = jail_root_build(j)) < 0)
 		return ret;
+	jail_progress(j, "the jail's tree built");
 	if ((ret = jail_set_rlimits(a)) < 0)
 		return ret;
-	return jail_cgroups_setup(a, &j->cgroups);
+	if ((ret = jail_cgroups_setup(a, &j->cgroups)) < 0)
+		return ret;
+	jail_progress(j, "the cgroups made");
+	return 0;
 }
 
 /* In the process that becomes petrel. */
@@ -88,6 +93,7 @@ static int enter(struct jail *j)
 	int ret = jail_cgroups_join(j->cgroups);
 	if (ret < 0)
 		return ret;
+	jail_progress(j, "the cgroups joined");
 	/* --rootless --new-pid-ns: the clone made the user namespace; its id maps. */
 	if (a->rootless && a->new_pid_ns && (ret = jail_userns_map(j)) < 0)
 		return ret;
@@ -101,6 +107,7 @@ static int enter(struct jail *j)
 	}
 	if ((ret = jail_enter_root(j)) < 0)
 		return ret;
+	jail_progress(j, "in the jail (mount namespace, libraries, pivot_root)");
 	return jail_exec(j);   /* returns only on failure */
 }
 
@@ -108,7 +115,7 @@ int main(int argc, char **argv)
 {
 	struct jail_args a;
 	struct jail j = { .args = &a, .netns_fd = -1, .devnull_fd = -1, .root_fd = -1, .run_fd = -1,
-			  .start_us = jail_clock_us(CLOCK_MONOTONIC) };
+			  .parent_pidfd = -1, .start_us = jail_clock_us(CLOCK_MONOTONIC) };
 	/* As Firecracker's jailer: no file descriptor of the caller's reaches petrel (one by one
 	 * where close_range is missing or filtered). */
 	if (close_range(3, ~0U, 0) < 0) {
@@ -131,6 +138,8 @@ int main(int argc, char **argv)
 			 "root: run it as an unprivileged user, or use the root mode (no --rootless)");
 		return 1;
 	}
+	const char *slow = getenv("PETREL_JAILER_SLOW_MS");
+	j.slow_ms = slow && *slow ? strtoull(slow, NULL, 10) : JAIL_SLOW_MS;
 	j.host_uid = geteuid();
 	j.host_gid = getegid();
 	j.umask = umask(0);

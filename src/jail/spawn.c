@@ -12,15 +12,30 @@
  * <jail root>/<exec name>.pid as Firecracker's jailer does. If the child failed, it removes
  * the jail and cgroups again and exits 1. Otherwise it exits 0 at once with --daemonize, or
  * waits for petrel, passing on the signals that stop or poke a process, and exits with
- * petrel's status (128 + the signal if petrel was killed). */
+ * petrel's status (128 + the signal if petrel was killed).
+ *
+ * The child dies with the jailer: the jailer is the process its caller knows (petreld's
+ * worker pid), waits for and kills, and once it has ended the caller removes the jail and
+ * the cgroups. A jailer killed while its child is still building the jail (in the vfork wait)
+ * or after petrel's exec left the child running on its own: it carried on, exec'd petrel in
+ * a jail the caller was removing meanwhile, and petrel's loader found no libc.so.6 (the host's
+ * rmdir of the jail's empty /lib detaches the tmpfs and the library binds on it in the jail's
+ * namespace); or petrel, once running, stayed behind in a removed jail and in the VM's cgroup.
+ * So the child takes SIGKILL as its parent-death signal first thing, and again after it gives
+ * up root (a change of ids clears it), and each time checks through a pidfd that the jailer
+ * has not already gone (jail_parent_watch). Not with --daemonize, where the jailer exits once
+ * petrel runs: there the death signal is cleared before the exec. */
 #include "jail/jail.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +79,19 @@ static int wait_child(pid_t pid)
 	return WEXITSTATUS(status);
 }
 
+int jail_parent_watch(const struct jail *j, bool die_with_it)
+{
+	struct pollfd p = { .fd = j->parent_pidfd, .events = POLLIN };
+	if (prctl(PR_SET_PDEATHSIG, die_with_it ? SIGKILL : 0, 0, 0, 0) < 0)
+		return jail_err(errno, "prctl(PR_SET_PDEATHSIG)");
+	/* A pidfd is readable once its process has ended (-1 without pidfd_open: not checked) */
+	if (j->parent_pidfd >= 0 && poll(&p, 1, 0) > 0)
+		return jail_err(ESRCH, "the jailer (this process's parent) was killed before petrel's "
+				"start: its caller gave up on it and may be removing the jail; petrel "
+				"is not started");
+	return 0;
+}
+
 struct child_ctx {
 	struct jail *j;
 	int (*fn)(struct jail *j);
@@ -74,7 +102,8 @@ static int child(void *arg)
 {
 	struct child_ctx *c = arg;
 	sigprocmask(SIG_SETMASK, &c->mask, NULL);
-	c->fn(c->j);               /* returns only on failure */
+	if (jail_parent_watch(c->j, true) == 0)
+		c->fn(c->j);       /* returns only on failure */
 	c->j->child_failed = true;
 	_exit(1);
 }
@@ -93,6 +122,9 @@ int jail_spawn(struct jail *j, int (*fn)(struct jail *j))
 		sigaddset(&block, forwarded[i]);
 	sigprocmask(SIG_BLOCK, &block, &c.mask);
 	j->child_failed = false;
+	/* for the child to tell whether the jailer is still there (pid numbers cannot: from
+	 * its pid namespace the parent has none) */
+	j->parent_pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	/* --rootless: the pid namespace must belong to a user namespace the child holds
 	 * CAP_SYS_ADMIN in, so both are made together; the child writes its id maps first. */
 	int userns = j->args->rootless ? CLONE_NEWUSER : 0;
@@ -100,6 +132,9 @@ int jail_spawn(struct jail *j, int (*fn)(struct jail *j))
 			  CLONE_NEWPID | userns | CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
 	int err = errno;
 	free(stack);
+	if (j->parent_pidfd >= 0)
+		close(j->parent_pidfd);   /* the child has its own copy (closed at its exec) */
+	j->parent_pidfd = -1;
 	if (pid < 0) {
 		sigprocmask(SIG_SETMASK, &c.mask, NULL);
 		if (userns)
