@@ -188,7 +188,7 @@ int worker_await_api(struct worker_start_wait *w, char *err, size_t errlen)
 	char last[256], said[300] = "";
 	log_last_line(w->log, w->log_from, last, sizeof(last));
 	if (last[0])
-		snprintf(said, sizeof(said), "; its last words: \"%s\"", last);
+		snprintf(said, sizeof(said), "; its last line: \"%s\"", last);
 	char who[96];
 	if (w->wp.gone && w->wp.gone == w->wp.child)
 		snprintf(who, sizeof(who), "the jailer's child, petrel (pid %d),", (int)w->wp.child);
