@@ -108,8 +108,8 @@ def run_petrel(args, timeout=600):
 
 
 def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2]
+    """The true median: the middle two's mean for an even count (was the upper one of them)."""
+    return statistics.median(xs)
 
 
 def first_insn_guest():
@@ -174,10 +174,10 @@ def bench_startup(n=benchlib_runs("BENCH_STARTUP_RUNS", 9)):
         walls, cpus, rss, _ = figs[name]
         ratio = "" if name == "petrel run" else \
             f"   petrel / it: CPU {base_cpu / median(cpus):.2f}, RSS {base_rss / median(rss):.2f}"
-        print(f"  {name:13s} wall {median(walls):7.1f} ms  cpu {median(cpus):7.1f} ms  peak RSS {median(rss):7d} KiB{ratio}")
+        print(f"  {name:13s} wall {median(walls):7.1f} ms  cpu {median(cpus):7.1f} ms  peak RSS {median(rss):7.0f} KiB{ratio}")
     resident = median(figs["petrel run"][3])
-    print(f"  petrel: guest memory resident {resident} KiB (kernel, ACPI, page tables petrel wrote); "
-          f"RSS minus guest memory {base_rss - resident} KiB")
+    print(f"  petrel: guest memory resident {resident:.0f} KiB (kernel, ACPI, page tables petrel wrote); "
+          f"RSS minus guest memory {base_rss - resident:.0f} KiB")
     if len(rows) == 1:
         print("  (no peer: install qemu-system-x86 and/or set BENCH_KVMTOOL to measure them in the same run)")
 
@@ -544,9 +544,8 @@ def bench_net():
                 p, q = res.get((mode, size, "petrel")), res.get((mode, size, "QEMU"))
                 if p and q:
                     d = "guest->host" if mode == "tx" else "host->guest"
-                    # the middle two's mean for an even count (median() takes the upper one)
-                    pf, qf = statistics.median([x[0] for x in p]), statistics.median([x[0] for x in q])
-                    pc, qc = statistics.median([x[1] for x in p]), statistics.median([x[1] for x in q])
+                    pf, qf = median([x[0] for x in p]), median([x[0] for x in q])
+                    pc, qc = median([x[1] for x in p]), median([x[1] for x in q])
                     print(f"  petrel/QEMU {d} {size:5d} B: {pf / qf:5.2f}x the frames/s, {pc / qc:5.2f}x the CPU per "
                           f"frame (medians of {len(p)} and {len(q)} runs)")
     finally:

@@ -435,5 +435,8 @@ int main(int argc, char **argv)
 		printf("per-request %s notifies=%.3f interrupts=%.3f submits=%.3f wakeups=%.3f io_cpu_ns=%.0f\n",
 		       k ? "irq" : "poll", sum[k].notifies / n, sum[k].interrupts / n, sum[k].submits / n,
 		       sum[k].wakeups / n, sum[k].io_cpu_ns / n);
+	free(host);
+	free(vpoll);
+	free(virq);
 	return 0;
 }

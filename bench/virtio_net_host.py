@@ -18,6 +18,7 @@ import os
 import pathlib
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,8 +57,8 @@ def syscalls(args, frames):
 
 
 def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2]
+    """The true median: the middle two's mean for an even count."""
+    return statistics.median(xs)
 
 
 def main():

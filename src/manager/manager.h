@@ -166,6 +166,9 @@ struct uhttp_patience {
 	unsigned idle_ms, max_ms;
 	int (*progress)(void *opaque);
 	void *opaque;
+	/* the socket may not be there yet (a worker starting): while connecting finds no socket or
+	 * no listener, connect again every few ms, within the same waits */
+	bool await_socket;
 	enum uhttp_wait outcome;
 };
 int uhttp_request_patient(const char *sock, const char *method, const char *path, const char *body,
@@ -179,13 +182,31 @@ int uhttp_request_patient(const char *sock, const char *method, const char *path
 int worker_request(struct manager *m, struct vm *vm, const char *method, const char *path, const char *body,
 		   unsigned idle_ms, char **out, char *err, size_t errlen);
 /* Whether the process pid's own threads made progress since the last look (wp->ticks): 1, 0,
- * or -ESRCH when it is gone (or a zombie). The first look only sets the baseline (and says 0). */
+ * or -ESRCH when it is gone (or a zombie). The first look only sets the baseline (and says 0).
+ * A jailed worker's pid is the jailer's; with child_pid_file (where the jailer names its child,
+ * petrel) the child counts too, from when the file names it: its progress is the worker's, and
+ * its end (or zombie) is the worker's end. gone says which of the two a -ESRCH found gone. */
 struct worker_progress {
 	pid_t pid;
+	const char *child_pid_file;
+	pid_t child, gone;
 	bool looked;
 	unsigned long long ticks;
 };
 int worker_progress_look(void *opaque);
+/* Wait for a new worker's API (sock, which the worker makes) to answer GET /, as the calls
+ * wait: while the worker (and the jailer's child) make progress, up to max_ms; idle_ms without;
+ * at once when one is gone. 0, or -errno with a fault text in err that says which process
+ * ended or hung and, from the worker's log (its standard output and error, from byte
+ * log_from on), the last line it wrote. */
+struct worker_start_wait {
+	const char *sock;
+	struct worker_progress wp;
+	unsigned idle_ms, max_ms;
+	const char *log;
+	long long log_from;
+};
+int worker_await_api(struct worker_start_wait *w, char *err, size_t errlen);
 
 /* worker.c: the worker process. */
 /* Start vm's worker and boot the VM, or with restore (a snapshot directory, snapshot.c) load

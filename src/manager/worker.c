@@ -17,8 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define SOCKET_WAIT_MS 30000 /* a loaded host: many workers starting at once */
-
 extern char **environ;
 
 static int pidfd_open_(pid_t pid)
@@ -293,7 +291,7 @@ static pid_t read_pid_file(const char *path, unsigned ms)
 	return 0;
 }
 
-static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
+static int spawn(struct manager *m, struct vm *vm, long long *log_from, char *err, size_t errlen)
 {
 	const char *name = vm->def.name;
 	char *argv[44], cg[8][96], uid[16], gid[16], logpath[PATH_MAX], events[PATH_MAX];
@@ -334,6 +332,8 @@ static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
 	int logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (logfd < 0)
 		return mgr_err(err, errlen, errno, "cannot open %s: %s", logpath, strerror(errno));
+	struct stat lst;
+	*log_from = fstat(logfd, &lst) == 0 ? (long long)lst.st_size : 0;   /* this start's lines begin here */
 	int infd = console_input_open(m, name, err, errlen);
 	if (infd < 0) {
 		close(logfd);
@@ -378,26 +378,22 @@ static int spawn(struct manager *m, struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int wait_socket(struct manager *m, struct vm *vm, char *err, size_t errlen)
+/* Until the new worker's API answers (docs/manager.md#waiting-for-a-worker): as long as the
+ * worker, and a jailer's child, make progress; a fault at once when one of them ends. */
+static int wait_socket(struct manager *m, struct vm *vm, long long log_from, char *err, size_t errlen)
 {
-	uint64_t deadline = mgr_now_ms() + SOCKET_WAIT_MS;
-	for (;;) {
-		char *reply = NULL;
-		int st = uhttp_request(vm->api_sock, "GET", "/", NULL, 1000, &reply);
-		free(reply);
-		if (st == 200)
-			return 0;
-		pthread_mutex_lock(&m->lock);
-		bool gone = vm->pid == 0;
-		pthread_mutex_unlock(&m->lock);
-		if (gone)
-			return mgr_err(err, errlen, EIO, "the worker exited before its API answered (see %s/logs/%s.worker.log)",
-				       m->state_dir, vm->def.name);
-		if (mgr_now_ms() >= deadline)
-			return mgr_err(err, errlen, ETIMEDOUT, "the worker's API did not answer in %u ms",
-				       SOCKET_WAIT_MS);
-		usleep(5000);
-	}
+	char log[PATH_MAX], pidf[PATH_MAX + 32];
+	snprintf(log, sizeof(log), "%s/logs/%s.worker.log", m->state_dir, vm->def.name);
+	snprintf(pidf, sizeof(pidf), "%s/root/petrel.pid", vm->jail_dir);
+	pthread_mutex_lock(&m->lock);
+	struct worker_start_wait w = { .sock = vm->api_sock, .wp = { .pid = vm->pid }, .idle_ms = m->api_timeout_ms,
+				       .max_ms = m->api_timeout_max_ms, .log = log, .log_from = log_from };
+	pthread_mutex_unlock(&m->lock);
+	if (m->jailer)
+		w.wp.child_pid_file = pidf;
+	if (w.wp.pid <= 0)
+		return mgr_err(err, errlen, EIO, "the worker exited before its API answered (see %s)", log);
+	return worker_await_api(&w, err, errlen);
 }
 
 int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t **fc_out, char *err, size_t errlen)
@@ -422,13 +418,14 @@ int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t 
 	vm->stopping = false;
 	uint64_t t0 = mgr_now_ms();
 	vm->launch_t0 = t0;
-	int e = spawn(m, vm, err, errlen);
+	long long log_from = 0;
+	int e = spawn(m, vm, &log_from, err, errlen);
 	if (e < 0)
 		return e;
 	vm->launch_ms[0] = (unsigned)(mgr_now_ms() - t0);
 	json_t *fc = json_deep_copy(vm->def.doc);
 	json_object_del(fc, "petrel");
-	if ((e = wait_socket(m, vm, err, errlen)) < 0)
+	if ((e = wait_socket(m, vm, log_from, err, errlen)) < 0)
 		goto fail;
 	vm->launch_ms[1] = (unsigned)(mgr_now_ms() - t0);
 	if (m->jailer) {

@@ -22,7 +22,17 @@ struct wait {
 
 /* How often a patient call looks at the process that owes the answer. */
 #define LOOK_MS 500
+/* How often a call that awaits its socket tries to connect again. */
+#define CONNECT_RETRY_MS 5
 
+static void wait_init(struct wait *w, struct uhttp_patience *p)
+{
+	uint64_t t0 = mgr_now_ms();
+	*w = (struct wait){ p, t0 + p->idle_ms, t0 + (p->max_ms > p->idle_ms ? p->max_ms : p->idle_ms), t0 + LOOK_MS };
+}
+
+/* Until fd is ready for ev (0), or the wait is over (-ETIMEDOUT, -ESRCH: p->outcome says
+ * why). fd -1: until the next try to connect (0) at the latest. */
 static int wait_fd(int fd, short ev, struct wait *w)
 {
 	for (;;) {
@@ -53,9 +63,11 @@ static int wait_fd(int fd, short ev, struct wait *w)
 		uint64_t until = w->idle_until < w->hard_until ? w->idle_until : w->hard_until;
 		if (w->p->progress && w->next_look < until)
 			until = w->next_look;
+		if (fd < 0 && until > now + CONNECT_RETRY_MS)
+			until = now + CONNECT_RETRY_MS;
 		struct pollfd p = { fd, ev, 0 };
 		int r = poll(&p, 1, (int)(until - now));
-		if (r > 0)
+		if (r > 0 || (fd < 0 && r == 0))
 			return 0;
 		if (r < 0 && errno != EINTR)
 			return -errno;
@@ -79,8 +91,8 @@ int uhttp_connect(const char *sock)
 	return fd;
 }
 
-static int request_fd(int fd, const char *method, const char *path, const char *body,
-		      struct uhttp_patience *pat, char **out);
+static int request_fd(int fd, const char *method, const char *path, const char *body, struct wait *deadline,
+		      char **out);
 
 int uhttp_request(const char *sock, const char *method, const char *path, const char *body,
 		  unsigned timeout_ms, char **out)
@@ -96,7 +108,9 @@ int uhttp_request_fd(int fd, const char *method, const char *path, const char *b
 		     char **out)
 {
 	struct uhttp_patience p = { .idle_ms = timeout_ms, .max_ms = timeout_ms };
-	return request_fd(fd, method, path, body, &p, out);
+	struct wait w;
+	wait_init(&w, &p);
+	return request_fd(fd, method, path, body, &w, out);
 }
 
 int uhttp_request_patient(const char *sock, const char *method, const char *path, const char *body,
@@ -110,19 +124,23 @@ int uhttp_request_patient(const char *sock, const char *method, const char *path
 		p->outcome = UHTTP_WAIT_GONE;
 		return r;
 	}
-	int fd = uhttp_connect(sock);
+	struct wait w;
+	wait_init(&w, p);
+	int fd;
+	while ((fd = uhttp_connect(sock)) < 0 && p->await_socket && (fd == -ENOENT || fd == -ECONNREFUSED)) {
+		int e = wait_fd(-1, 0, &w);
+		if (e < 0)
+			return e;
+	}
 	if (fd < 0)
 		return fd;
-	return request_fd(fd, method, path, body, p, out);
+	return request_fd(fd, method, path, body, &w, out);
 }
 
-static int request_fd(int fd, const char *method, const char *path, const char *body,
-		      struct uhttp_patience *pat, char **out)
+static int request_fd(int fd, const char *method, const char *path, const char *body, struct wait *deadline,
+		      char **out)
 {
 	*out = NULL;
-	uint64_t t0 = mgr_now_ms();
-	struct wait deadline = { pat, t0 + pat->idle_ms, t0 + (pat->max_ms > pat->idle_ms ? pat->max_ms : pat->idle_ms),
-				 t0 + LOOK_MS };
 	size_t blen = body ? strlen(body) : 0;
 	char *req = NULL;
 	int rlen = asprintf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
@@ -135,7 +153,7 @@ static int request_fd(int fd, const char *method, const char *path, const char *
 	}
 	int e = 0;
 	for (size_t off = 0; off < (size_t)rlen && !e;) {
-		if ((e = wait_fd(fd, POLLOUT, &deadline)) < 0)
+		if ((e = wait_fd(fd, POLLOUT, deadline)) < 0)
 			break;
 		ssize_t n = send(fd, req + off, (size_t)rlen - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -149,7 +167,7 @@ static int request_fd(int fd, const char *method, const char *path, const char *
 	if (!buf)
 		e = -ENOMEM;
 	while (!e) {
-		if ((e = wait_fd(fd, POLLIN, &deadline)) < 0)
+		if ((e = wait_fd(fd, POLLIN, deadline)) < 0)
 			break;
 		if (len + 1 >= cap) {
 			char *nb = cap < REPLY_MAX ? realloc(buf, cap *= 2) : NULL;

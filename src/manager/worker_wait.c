@@ -12,13 +12,18 @@
  * "Its own threads": all but the guest's (vCPUs "fc_vcpu N", the I/O thread "fc_io", the PVM
  * idle kicker), which run whether or not the API is stuck: a running guest must not keep a
  * hung API call waiting. The work behind an API call runs on the API thread and the VMM
- * thread (fc_api, fc_vmm), or migration's and replication's (petrel_mig, petrel_repl). */
+ * thread (fc_api, fc_vmm), or migration's and replication's (petrel_mig, petrel_repl).
+ *
+ * A new worker's first answer (worker_await_api) is waited for alike, with its socket awaited:
+ * a jailed worker's progress is the jailer's and its child's (petrel), and either ending ends
+ * the wait at once, with the last line the worker wrote. */
 #include "manager/manager.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -69,11 +74,12 @@ static int thread_stat(int dirfd, const char *tid, char *state, unsigned long lo
 	return 0;
 }
 
-int worker_progress_look(void *opaque)
+/* One process's own threads: their CPU ticks and whether one runs or waits for the disk now,
+ * added to *ticks and *busy. 0, or -ESRCH when it is gone or a zombie. */
+static int process_look(pid_t pid, unsigned long long *ticks, bool *busy)
 {
-	struct worker_progress *wp = opaque;
 	char dir[64];
-	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)wp->pid);
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -ESRCH;
@@ -82,8 +88,7 @@ int worker_progress_look(void *opaque)
 		close(dfd);
 		return -ESRCH;
 	}
-	unsigned long long ticks = 0;
-	bool busy = false, alive = false;
+	bool alive = false;
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
@@ -98,17 +103,113 @@ int worker_progress_look(void *opaque)
 		alive = true;
 		if (guest)
 			continue;
-		ticks += t;
-		busy |= state == 'R' || state == 'D';
+		*ticks += t;
+		*busy |= state == 'R' || state == 'D';
 	}
 	closedir(d);
-	if (!alive)
+	return alive ? 0 : -ESRCH;
+}
+
+/* The jailer's child, once the jailer's pid file names it (a line "PID\n"); 0 until then. */
+static pid_t child_named(struct worker_progress *wp)
+{
+	if (wp->child > 0 || !wp->child_pid_file)
+		return wp->child;
+	char buf[32];
+	int fd = open(wp->child_pid_file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0 && buf[n - 1] == '\n') {
+		buf[n] = '\0';
+		wp->child = (pid_t)atoi(buf);
+	}
+	return wp->child;
+}
+
+int worker_progress_look(void *opaque)
+{
+	struct worker_progress *wp = opaque;
+	unsigned long long ticks = 0;
+	bool busy = false;
+	wp->gone = 0;
+	if (process_look(wp->pid, &ticks, &busy) < 0) {
+		wp->gone = wp->pid;
 		return -ESRCH;
+	}
+	pid_t child = child_named(wp);
+	if (child > 0 && process_look(child, &ticks, &busy) < 0) {
+		wp->gone = child;
+		return -ESRCH;
+	}
 	bool ran = wp->looked && ticks != wp->ticks;
 	bool first = !wp->looked;
 	wp->looked = true;
 	wp->ticks = ticks;
 	return !first && (ran || busy);
+}
+
+/* The last line of the log from byte from on, in out ("" when none). */
+static void log_last_line(const char *path, long long from, char *out, size_t size)
+{
+	out[0] = '\0';
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0)
+		return;
+	char buf[2048];
+	off_t end = lseek(fd, 0, SEEK_END);
+	off_t start = end - (off_t)sizeof(buf) + 1 > from ? end - (off_t)sizeof(buf) + 1 : (off_t)from;
+	ssize_t n = start < end ? pread(fd, buf, (size_t)(end - start), start) : 0;
+	close(fd);
+	if (n <= 0)
+		return;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	char *nl = memrchr(buf, '\n', (size_t)n), *line = nl ? nl + 1 : buf;
+	size_t len = strlen(line) < size - 1 ? strlen(line) : size - 1;
+	memcpy(out, line, len);
+	out[len] = '\0';
+}
+
+int worker_await_api(struct worker_start_wait *w, char *err, size_t errlen)
+{
+	struct uhttp_patience p = { .idle_ms = w->idle_ms, .max_ms = w->max_ms, .progress = worker_progress_look,
+				    .opaque = &w->wp, .await_socket = true };
+	char *reply = NULL;
+	int st = uhttp_request_patient(w->sock, "GET", "/", NULL, &p, &reply);
+	free(reply);
+	if (st == 200)
+		return 0;
+	/* closed without an answer: the worker may have just died */
+	if (st < 0 && p.outcome == UHTTP_WAIT_ANSWERED && worker_progress_look(&w->wp) < 0)
+		p.outcome = UHTTP_WAIT_GONE;
+	char last[256], said[300] = "";
+	log_last_line(w->log, w->log_from, last, sizeof(last));
+	if (last[0])
+		snprintf(said, sizeof(said), "; its last line: \"%s\"", last);
+	char who[96];
+	if (w->wp.gone && w->wp.gone == w->wp.child)
+		snprintf(who, sizeof(who), "the jailer's child, petrel (pid %d),", (int)w->wp.child);
+	else
+		snprintf(who, sizeof(who), "the %s (pid %d)", w->wp.child_pid_file ? "jailer" : "worker",
+			 (int)w->wp.pid);
+	switch (p.outcome) {
+	case UHTTP_WAIT_GONE:
+		return mgr_err(err, errlen, EIO, "%s ended before its API answered%s (see %s)", who, said,
+			       w->log ? w->log : "its output");
+	case UHTTP_WAIT_IDLE:
+		return mgr_err(err, errlen, ETIMEDOUT, "the worker's API %s did not answer, and the worker made no "
+			       "progress for %u ms (it hangs)%s", w->sock, w->idle_ms, said);
+	case UHTTP_WAIT_MAX:
+		return mgr_err(err, errlen, ETIMEDOUT, "the worker's API %s did not answer in %u ms although the "
+			       "worker kept working (--api-timeout-max)%s", w->sock, w->max_ms, said);
+	default:
+		if (st >= 0)
+			return mgr_err(err, errlen, EIO, "the worker's API %s answered GET / with %d", w->sock, st);
+		return mgr_err(err, errlen, -st, "the worker's API %s: %s%s", w->sock, strerror(-st), said);
+	}
 }
 
 int worker_request(struct manager *m, struct vm *vm, const char *method, const char *path, const char *body,

@@ -2,8 +2,10 @@
  * whose own threads keep working is waited for past the no-progress timeout, up to the bound; one
  * that makes no progress (asleep, stopped) or whose only running threads are the guest's times
  * out after the no-progress timeout; one that is gone fails at once. The "worker" is a child
- * process serving one request on a Unix socket, its threads named as petrel names its own. */
+ * process serving one request on a Unix socket, its threads named as petrel names its own.
+ * Then the same for a new worker's first answer, its socket not there yet (see below). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -216,6 +218,163 @@ TEST(an_answer_left_by_a_worker_that_then_ended_is_taken)
 	CHECK_EQ(p.outcome, UHTTP_WAIT_ANSWERED);
 	free(reply);
 	reap(pid);
+}
+
+/* The wait for a new worker's API socket (worker_await_api): the same patience as a call. A
+ * worker that dies before it makes its socket fails the wait at once, with the last line it
+ * wrote; so does a jailer's child that dies while the jailer lingers; a slow but busy worker is
+ * waited for past the no-progress timeout; one that sits idle without a socket fails after the
+ * no-progress timeout. These workers write to a log as petrel's stdout and stderr do. */
+#define MAX_MS 20000
+
+static char log_path[64], pid_path[64];
+
+/* In a worker: make the socket and answer one GET / with 200. */
+static void serve(void)
+{
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	strcpy(a.sun_path, sock_path);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0)
+		_exit(2);
+	int c = accept(l, NULL, NULL);
+	char req[4096];
+	if (c < 0 || read(c, req, sizeof(req)) <= 0)
+		_exit(1);
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+	if (write(c, ok, sizeof(ok) - 1) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+enum start_behaviour { DIE_AT_EXEC, SLOW_BUSY, IDLE, JAILER_CHILD_DIES };
+
+/* A child behaving as b says, its stdout and stderr the log (a line from an earlier start
+ * already in it); its pid. */
+static pid_t starting_worker(enum start_behaviour b)
+{
+	snprintf(sock_path, sizeof(sock_path), "/tmp/petrel-wait-%d.sock", (int)getpid());
+	snprintf(log_path, sizeof(log_path), "/tmp/petrel-start-wait-%d.log", (int)getpid());
+	snprintf(pid_path, sizeof(pid_path), "/tmp/petrel-start-wait-%d.pid", (int)getpid());
+	unlink(sock_path);
+	unlink(pid_path);
+	int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+	if (log < 0 || dprintf(log, "an earlier start's last line\n") < 0)
+		exit(2);
+	pid_t pid = fork();
+	if (pid) {
+		close(log);
+		return pid;
+	}
+	dup2(log, 1);
+	dup2(log, 2);
+	switch (b) {
+	case DIE_AT_EXEC:   /* what the dynamic loader says when a library is missing, then 127 */
+		fprintf(stderr, "/petrel: error while loading shared libraries: libc.so.6: cannot open "
+			"shared object file: No such file or directory\n");
+		_exit(127);
+	case SLOW_BUSY:     /* a loaded host: 2.5 s of work before the socket is there */
+		spin_ms(IDLE_MS * 5 / 2);
+		serve();
+		break;
+	case IDLE:          /* waits for something that never comes, no socket */
+		pause();
+		_exit(0);
+	case JAILER_CHILD_DIES: {   /* the jailer names its child, which dies; the jailer lingers */
+		pid_t child = fork();
+		if (child == 0) {
+			usleep(100000);
+			fprintf(stderr, "/petrel: cannot load libc.so.6\n");
+			_exit(127);
+		}
+		FILE *f = fopen(pid_path, "w");
+		if (!f || fprintf(f, "%d\n", (int)child) < 0 || fclose(f))
+			_exit(2);
+		pause();   /* never reaps it: the child stays a zombie */
+		_exit(0);
+	}
+	}
+	_exit(0);
+}
+
+static void reap_start(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	unlink(sock_path);
+	unlink(log_path);
+	unlink(pid_path);
+}
+
+/* The wait for pid's socket: 0 or -errno, the fault text and the time it took. */
+static int await(pid_t pid, bool jailed, char *err, size_t errlen, uint64_t *took)
+{
+	struct worker_start_wait w = { .sock = sock_path, .wp = { .pid = pid }, .idle_ms = IDLE_MS, .max_ms = MAX_MS,
+				       .log = log_path, .log_from = (long long)strlen("an earlier start's last line\n") };
+	if (jailed)
+		w.wp.child_pid_file = pid_path;
+	uint64_t t0 = ms_now();
+	int e = worker_await_api(&w, err, errlen);
+	*took = ms_now() - t0;
+	return e;
+}
+
+TEST(a_worker_that_dies_before_its_socket_fails_at_once_with_its_last_line)
+{
+	pid_t pid = starting_worker(DIE_AT_EXEC);
+	char err[512] = "";
+	uint64_t took;
+	CHECK_EQ(await(pid, false, err, sizeof(err), &took), -EIO);
+	CHECK(took < IDLE_MS);
+	CHECK(strstr(err, "the worker (pid") != NULL);
+	CHECK(strstr(err, "ended before its API answered") != NULL);
+	CHECK(strstr(err, "libc.so.6: cannot open shared object file") != NULL);
+	CHECK(strstr(err, "an earlier start") == NULL);
+	reap_start(pid);
+}
+
+TEST(a_jailers_child_that_dies_fails_at_once_while_the_jailer_lingers)
+{
+	pid_t pid = starting_worker(JAILER_CHILD_DIES);
+	char err[512] = "";
+	uint64_t took;
+	CHECK_EQ(await(pid, true, err, sizeof(err), &took), -EIO);
+	CHECK(took < IDLE_MS);   /* the jailer sleeps on: without the child's end seen, IDLE_MS */
+	CHECK(strstr(err, "the jailer's child, petrel (pid") != NULL);
+	CHECK(strstr(err, "cannot load libc.so.6") != NULL);
+	reap_start(pid);
+}
+
+TEST(a_jailer_that_ends_fails_at_once)
+{
+	pid_t pid = starting_worker(DIE_AT_EXEC);
+	char err[512] = "";
+	uint64_t took;
+	CHECK_EQ(await(pid, true, err, sizeof(err), &took), -EIO);
+	CHECK(took < IDLE_MS);
+	CHECK(strstr(err, "the jailer (pid") != NULL);
+	reap_start(pid);
+}
+
+TEST(a_slow_but_busy_worker_is_waited_for_past_the_idle_timeout)
+{
+	pid_t pid = starting_worker(SLOW_BUSY);
+	char err[512] = "";
+	uint64_t took;
+	CHECK_EQ(await(pid, false, err, sizeof(err), &took), 0);
+	CHECK(took >= IDLE_MS * 2);
+	reap_start(pid);
+}
+
+TEST(an_idle_worker_without_a_socket_fails_after_the_idle_timeout)
+{
+	pid_t pid = starting_worker(IDLE);
+	char err[512] = "";
+	uint64_t took;
+	CHECK_EQ(await(pid, false, err, sizeof(err), &took), -ETIMEDOUT);
+	CHECK(took >= IDLE_MS && took < IDLE_MS * 4);
+	CHECK(strstr(err, "made no progress for 1000 ms") != NULL);
+	reap_start(pid);
 }
 
 int main(int argc, char **argv)

@@ -7,33 +7,22 @@
  * frame: a capture (tcpdump, Wireshark) then checks them, and a made-up value reads as a
  * damaged frame. So it must be computed, once per received frame, over the whole frame.
  *
- * Why libdeflate: its crc32 folds with PCLMULQDQ (carry-less multiply); zlib 1.2.13's is a
- * table-driven (braided) loop, about 4x slower here (docs/e1000.md#receive-crc). Loaded
- * (dlopen) when the first E1000 is built, on the thread that builds the VM, as MMDS loads
- * nettle: a VM without an E1000 never maps it. Without libdeflate on the host, zlib's. */
+ * Why libdeflate (util/crc32.h): its crc32 folds with PCLMULQDQ (carry-less multiply); zlib
+ * 1.2.13's is a table-driven (braided) loop, about 4x slower here (docs/e1000.md#receive-crc).
+ * Loaded (dlopen) when the first E1000 is built, on the thread that builds the VM, as MMDS loads
+ * nettle. Without libdeflate on the host, zlib's. */
 #include "devices/e1000/e1000_int.h"
-#include "util/dlopen.h"
+#include "util/crc32.h"
 #include "util/log.h"
-
-#include <libdeflate.h>
-#include <zlib.h>
-
-static __typeof__(libdeflate_crc32) *fast_crc32;
 
 void e1000_fcs_init(void)
 {
-	if (__atomic_load_n(&fast_crc32, __ATOMIC_ACQUIRE))
-		return;
-	const struct dl_sym syms[] = { { "libdeflate_crc32", (void **)&fast_crc32 } };
-	char err[256];
-	if (dl_load_syms("libdeflate.so.0", syms, 1, err, sizeof(err)) < 0)
-		log_info("E1000: receive CRCs with zlib, slower (%s)", err);
+	const char *why = crc32_load();
+	if (why)
+		log_info("E1000: receive CRCs with zlib, slower (%s)", why);
 }
 
 uint32_t e1000_fcs(const uint8_t *f, size_t len)
 {
-	__typeof__(libdeflate_crc32) *fn = __atomic_load_n(&fast_crc32, __ATOMIC_ACQUIRE);
-	if (fn)
-		return fn(0, f, len);
-	return (uint32_t)crc32(crc32(0, NULL, 0), f, (uInt)len);
+	return crc32_fast(0, f, len);
 }
