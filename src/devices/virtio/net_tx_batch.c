@@ -1,0 +1,195 @@
+/* virtio-net transmit batches: the tap frames of one wakeup written with one io_uring_enter
+ * (docs/performance.md#virtio-net) instead of one writev each.
+ *
+ * Ownership stays synchronous: a batch is submitted and every one of its writes has completed
+ * before its chains go back to the driver, and a batch never outlives the serving loop
+ * (net.c flushes it before a chain that cannot join it, and virtio_serve before it asks for a
+ * notification), so pause, snapshot, reset and replication never see a frame in flight.
+ *
+ * The writes carry RWF_NOWAIT: a full tap answers -EAGAIN at once, as the non-blocking writev
+ * does (io_uring ignores the file's O_NONBLOCK and would wait for room instead), and they are
+ * linked, so that the writes after a refused one are cancelled rather than sent ahead of it:
+ * the refused frame and those after it go back to the ring (they were the last popped) and the
+ * transmit rate limiter is set back to what it was after the refused frame, as if the later
+ * ones had never been looked at. A write the kernel refuses for good (bad vnet header) drops
+ * its frame, as before, and the cancelled writes after it are submitted again.
+ *
+ * Where a write would not complete inline (a kernel whose tap lacks RWF_NOWAIT, or which hands
+ * the writes to io_uring's worker threads, seen as completions missing when the submission
+ * returns), the device goes back to one writev per frame for good, and says so. */
+#include "devices/virtio/net.h"
+#include "devices/virtio/net_int.h"
+#include "util/log.h"
+#include "util/stat.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#define NOT_RUN INT_MIN   /* res[] of a frame the ring did not write */
+
+struct tx_frame {
+	uint16_t head;
+	uint64_t len;              /* with the vnet header */
+	unsigned iov_first, niov;
+	bool has_rl;               /* rl: the transmit limiter right after this frame was admitted */
+	struct rate_limiter rl;
+};
+
+struct net_tx_batch {
+	struct io_uring ring;
+	bool off;                  /* writes do not complete inline here: writev from now on */
+	unsigned n, niov;
+	struct tx_frame f[NET_TX_BATCH];
+	int res[NET_TX_BATCH];
+	struct iovec iov[NET_TX_BATCH_IOV];
+};
+
+int net_txb_init(struct virtio_net *n)
+{
+	struct net_tx_batch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	int r = io_uring_queue_init(NET_TX_BATCH, &b->ring, 0);
+	if (r < 0) {
+		log_info("%s: io_uring unavailable (%s): one writev per transmitted frame", n->vdev.name,
+			 strerror(-r));
+		free(b);
+		return 0;
+	}
+	n->txb = b;
+	return 0;
+}
+
+void net_txb_destroy(struct virtio_net *n)
+{
+	if (!n->txb)
+		return;
+	io_uring_queue_exit(&n->txb->ring);
+	free(n->txb);
+	n->txb = NULL;
+}
+
+bool net_txb_on(const struct virtio_net *n)
+{
+	return n->txb && !n->txb->off;
+}
+
+bool net_txb_room(const struct virtio_net *n, const struct virtq_chain *c)
+{
+	const struct net_tx_batch *b = n->txb;
+	return b->n < NET_TX_BATCH && b->niov + c->n_out <= NET_TX_BATCH_IOV;
+}
+
+int net_txb_add(struct virtio_net *n, const struct virtq_chain *c)
+{
+	struct net_tx_batch *b = n->txb;
+	struct tx_frame *f = &b->f[b->n++];
+	f->head = c->head;
+	f->len = c->out_len;
+	f->iov_first = b->niov;
+	f->niov = c->n_out;
+	memcpy(&b->iov[b->niov], c->iov, c->n_out * sizeof(struct iovec));
+	b->niov += c->n_out;
+	f->has_rl = rate_limiter_active(&n->tx_rl);
+	if (f->has_rl)
+		f->rl = n->tx_rl;
+	return b->n == NET_TX_BATCH ? VIRTIO_SERVE_FLUSH : 0;
+}
+
+static void turn_off(struct virtio_net *n, const char *why)
+{
+	n->txb->off = true;
+	log_info("%s: %s: one writev per transmitted frame from now on", n->vdev.name, why);
+}
+
+/* Write frames from..n-1 with one submission, linked in order; res[] gets each one's result
+ * (NOT_RUN for those the ring did not take). Returns when every submitted write completed. */
+static void submit(struct virtio_net *n, unsigned from)
+{
+	struct net_tx_batch *b = n->txb;
+	for (unsigned i = from; i < b->n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring); /* the ring holds a batch */
+		io_uring_prep_writev2(sqe, tap_fd(n), &b->iov[b->f[i].iov_first], b->f[i].niov, 0, RWF_NOWAIT);
+		io_uring_sqe_set_data64(sqe, i);
+		if (i + 1 < b->n)
+			sqe->flags |= IOSQE_IO_LINK;
+		b->res[i] = NOT_RUN;
+	}
+	int r;
+	do
+		r = io_uring_submit(&b->ring);
+	while (r == -EINTR);
+	unsigned want = r > 0 ? (unsigned)r : 0;
+	stat_add(&n->stats.tx_submits, 1);
+	if (want < b->n - from) {
+		/* The kernel took only part (out of memory?): the rest stays in the submission
+		 * ring, so the ring cannot be used again; those frames go by writev. */
+		turn_off(n, r < 0 ? strerror(-r) : "io_uring took part of a batch");
+	} else if (io_uring_cq_ready(&b->ring) < want) {
+		turn_off(n, "tap writes through io_uring do not complete inline");
+	}
+	for (unsigned got = 0; got < want;) {
+		struct io_uring_cqe *cqe;
+		r = io_uring_wait_cqe(&b->ring, &cqe); /* no system call when it is there already */
+		if (r == -EINTR)
+			continue;
+		if (r < 0) {
+			/* Cannot happen with submissions in flight; wait rather than hand the
+			 * driver buffers the kernel may still read. */
+			log_limited(LOG_WARN, "%s: waiting for tap writes: %s", n->vdev.name, strerror(-r));
+			continue;
+		}
+		uint64_t i = io_uring_cqe_get_data64(cqe);
+		if (i >= from && i < b->n)
+			b->res[i] = cqe->res;
+		io_uring_cqe_seen(&b->ring, cqe);
+		got++;
+	}
+}
+
+int net_txb_flush(struct virtio_net *n)
+{
+	struct net_tx_batch *b = n->txb;
+	if (!b || !b->n)
+		return 0;
+	struct virtq *vq = &n->vdev.vq[VIRTIO_NET_TXQ];
+	int flags = 0;
+	for (unsigned i = 0; i < b->n;) {
+		unsigned from = i;
+		if (!b->off)
+			submit(n, from);
+		else
+			for (unsigned k = from; k < b->n; k++)
+				b->res[k] = NOT_RUN;
+		for (; i < b->n; i++) {
+			const struct tx_frame *f = &b->f[i];
+			ssize_t r = b->res[i];
+			if (r == -ECANCELED && i > from)
+				break; /* a write before it failed for good: again from here */
+			if (r == -EOPNOTSUPP && !b->off)
+				turn_off(n, "the tap does not take RWF_NOWAIT");
+			if (r == NOT_RUN || r == -EOPNOTSUPP || r == -ECANCELED)
+				r = net_tx_writev(n, &b->iov[f->iov_first], f->niov);
+			if (r == -EAGAIN || r == -ENOBUFS) {
+				/* The tap is full: this frame and the later ones again when it is
+				 * writable, the limiter as it was when this one was admitted. */
+				virtq_unpop(vq, (uint16_t)(b->n - i));
+				if (f->has_rl)
+					n->tx_rl = f->rl;
+				n->tx_waiting = true;
+				stat_add(&n->stats.tx_blocked, 1);
+				b->n = b->niov = 0;
+				return flags | VIRTIO_SERVE_STOP;
+			}
+			net_tx_count(n, r, f->len);
+			virtq_push(vq, f->head, 0);
+			flags |= VIRTIO_SERVE_PUSHED;
+		}
+	}
+	b->n = b->niov = 0;
+	return flags;
+}
