@@ -158,6 +158,9 @@ void net_limit_destroy(struct virtio_net *n);
 bool net_limit_timer(struct virtio_net *n, int fd);
 int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
 				 const struct rate_limiter_config *tx);
+/* Transmit batches without RWF_NOWAIT from now on, as on a kernel whose tap does not take it
+ * (Linux 6.1; net_tx_batch.c): for tests on kernels whose tap does. */
+void virtio_net_tx_without_nowait(struct virtio_net *n);
 /* Run the receive/transmit work now (what the I/O thread does when the tap is ready);
  * takes the device lock. For tests that drive the device without an I/O thread. */
 void virtio_net_poll(struct virtio_net *n);

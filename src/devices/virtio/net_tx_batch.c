@@ -6,17 +6,20 @@
  * (net.c flushes it before a chain that cannot join it, and virtio_serve before it asks for a
  * notification), so pause, snapshot, reset and replication never see a frame in flight.
  *
- * The writes carry RWF_NOWAIT: a full tap answers -EAGAIN at once, as the non-blocking writev
- * does (io_uring ignores the file's O_NONBLOCK and would wait for room instead), and they are
- * linked, so that the writes after a refused one are cancelled rather than sent ahead of it:
- * the refused frame and those after it go back to the ring (they were the last popped) and the
- * transmit rate limiter is set back to what it was after the refused frame, as if the later
- * ones had never been looked at. A write the kernel refuses for good (bad vnet header) drops
- * its frame, as before, and the cancelled writes after it are submitted again.
+ * The writes are linked, so that the writes after a refused one are cancelled rather than
+ * sent ahead of it: a full tap gives the refused frame and those after it back to the ring
+ * (they were the last popped) and sets the transmit rate limiter back to what it was after the
+ * refused frame, as if the later ones had never been looked at. A write the kernel refuses for
+ * good (bad vnet header) drops its frame, as before, and the cancelled ones after it are
+ * submitted again.
  *
- * Where a write would not complete inline (a kernel whose tap lacks RWF_NOWAIT, or which hands
- * the writes to io_uring's worker threads, seen as completions missing when the submission
- * returns), the device goes back to one writev per frame for good, and says so. */
+ * A full tap must answer at once, as the non-blocking writev does, but io_uring ignores the
+ * file's O_NONBLOCK and waits for room instead. The writes carry RWF_NOWAIT, which makes a full
+ * tap answer -EAGAIN inline (Linux 6.18); a tap that does not take the flag (-EOPNOTSUPP:
+ * Linux 6.1) gets the writes without it, and a write still in flight when the submission
+ * returns (the tap was full) is cancelled and counts as refused. A write that went to an
+ * io_uring worker thread instead (it cannot be cancelled while it runs) turns the batches off
+ * for good: one writev per frame from then on, said in the log. */
 #include "devices/virtio/net.h"
 #include "devices/virtio/net_int.h"
 #include "util/log.h"
@@ -29,7 +32,8 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#define NOT_RUN INT_MIN   /* res[] of a frame the ring did not write */
+#define NOT_RUN INT_MIN        /* res[] of a frame the ring did not write */
+#define CANCEL_TAG UINT64_MAX  /* user_data of a cancellation */
 
 struct tx_frame {
 	uint16_t head;
@@ -42,6 +46,7 @@ struct tx_frame {
 struct net_tx_batch {
 	struct io_uring ring;
 	bool off;                  /* writes do not complete inline here: writev from now on */
+	bool nowait;               /* RWF_NOWAIT (until the tap says it cannot take it) */
 	unsigned n, niov;
 	struct tx_frame f[NET_TX_BATCH];
 	int res[NET_TX_BATCH];
@@ -60,6 +65,7 @@ int net_txb_init(struct virtio_net *n)
 		free(b);
 		return 0;
 	}
+	b->nowait = true;
 	n->txb = b;
 	return 0;
 }
@@ -71,6 +77,12 @@ void net_txb_destroy(struct virtio_net *n)
 	io_uring_queue_exit(&n->txb->ring);
 	free(n->txb);
 	n->txb = NULL;
+}
+
+void virtio_net_tx_without_nowait(struct virtio_net *n)
+{
+	if (n->txb)
+		n->txb->nowait = false;
 }
 
 bool net_txb_on(const struct virtio_net *n)
@@ -106,14 +118,45 @@ static void turn_off(struct virtio_net *n, const char *why)
 	log_info("%s: %s: one writev per transmitted frame from now on", n->vdev.name, why);
 }
 
+/* Reap the completions there are (wait: until `want` in all); res[] gets each frame's result.
+ * Returns how many it reaped, or the cancellation's result in *cancel_res. */
+static unsigned reap(struct virtio_net *n, unsigned want, bool wait, int *cancel_res)
+{
+	struct net_tx_batch *b = n->txb;
+	unsigned got = 0;
+	while (got < want) {
+		struct io_uring_cqe *cqe;
+		int r = wait ? io_uring_wait_cqe(&b->ring, &cqe) : io_uring_peek_cqe(&b->ring, &cqe);
+		if (!wait && r == -EAGAIN)
+			break;
+		if (r == -EINTR)
+			continue;
+		if (r < 0) {
+			/* Cannot happen with writes in flight; wait rather than hand the driver
+			 * buffers the kernel may still read. */
+			log_limited(LOG_WARN, "%s: waiting for tap writes: %s", n->vdev.name, strerror(-r));
+			continue;
+		}
+		uint64_t i = io_uring_cqe_get_data64(cqe);
+		if (i == CANCEL_TAG)
+			*cancel_res = cqe->res;
+		else if (i < b->n)
+			b->res[i] = cqe->res;
+		io_uring_cqe_seen(&b->ring, cqe);
+		got++;
+	}
+	return got;
+}
+
 /* Write frames from..n-1 with one submission, linked in order; res[] gets each one's result
- * (NOT_RUN for those the ring did not take). Returns when every submitted write completed. */
+ * (NOT_RUN for those the ring did not take). Returns when no write is in flight. */
 static void submit(struct virtio_net *n, unsigned from)
 {
 	struct net_tx_batch *b = n->txb;
 	for (unsigned i = from; i < b->n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring); /* the ring holds a batch */
-		io_uring_prep_writev2(sqe, tap_fd(n), &b->iov[b->f[i].iov_first], b->f[i].niov, 0, RWF_NOWAIT);
+		io_uring_prep_writev2(sqe, tap_fd(n), &b->iov[b->f[i].iov_first], b->f[i].niov, 0,
+				      b->nowait ? RWF_NOWAIT : 0);
 		io_uring_sqe_set_data64(sqe, i);
 		if (i + 1 < b->n)
 			sqe->flags |= IOSQE_IO_LINK;
@@ -129,25 +172,26 @@ static void submit(struct virtio_net *n, unsigned from)
 		/* The kernel took only part (out of memory?): the rest stays in the submission
 		 * ring, so the ring cannot be used again; those frames go by writev. */
 		turn_off(n, r < 0 ? strerror(-r) : "io_uring took part of a batch");
-	} else if (io_uring_cq_ready(&b->ring) < want) {
-		turn_off(n, "tap writes through io_uring do not complete inline");
 	}
-	for (unsigned got = 0; got < want;) {
-		struct io_uring_cqe *cqe;
-		r = io_uring_wait_cqe(&b->ring, &cqe); /* no system call when it is there already */
-		if (r == -EINTR)
-			continue;
-		if (r < 0) {
-			/* Cannot happen with submissions in flight; wait rather than hand the
-			 * driver buffers the kernel may still read. */
-			log_limited(LOG_WARN, "%s: waiting for tap writes: %s", n->vdev.name, strerror(-r));
-			continue;
-		}
-		uint64_t i = io_uring_cqe_get_data64(cqe);
-		if (i >= from && i < b->n)
-			b->res[i] = cqe->res;
-		io_uring_cqe_seen(&b->ring, cqe);
-		got++;
+	int cancel_res = 0;
+	unsigned got = reap(n, want, false, &cancel_res);
+	if (got < want) {
+		/* A write did not complete inline: without RWF_NOWAIT (Linux 6.1's tap) a full
+		 * tap makes io_uring wait for room. Cancel it (the writes linked after it go with
+		 * it): it is given back to the ring like a refused one, and the I/O thread waits
+		 * for EPOLLOUT as before. */
+		unsigned i = from;
+		while (i < b->n && b->res[i] != NOT_RUN)
+			i++;
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+		io_uring_prep_cancel64(sqe, i, 0);
+		io_uring_sqe_set_data64(sqe, CANCEL_TAG);
+		do
+			r = io_uring_submit(&b->ring);
+		while (r == -EINTR);
+		got += reap(n, want - got + (r == 1), true, &cancel_res);
+		if (cancel_res == -EALREADY)   /* it was running on a worker thread: no gain here */
+			turn_off(n, "tap writes through io_uring go to worker threads");
 	}
 }
 
@@ -170,8 +214,12 @@ int net_txb_flush(struct virtio_net *n)
 			ssize_t r = b->res[i];
 			if (r == -ECANCELED && i > from)
 				break; /* a write before it failed for good: again from here */
-			if (r == -EOPNOTSUPP && !b->off)
-				turn_off(n, "the tap does not take RWF_NOWAIT");
+			if (r == -EOPNOTSUPP && b->nowait) {
+				/* Linux 6.1's tap: again from here without it (see submit) */
+				b->nowait = false;
+				log_debug("%s: the tap does not take RWF_NOWAIT", n->vdev.name);
+				break;
+			}
 			if (r == NOT_RUN || r == -EOPNOTSUPP || r == -ECANCELED)
 				r = net_tx_writev(n, &b->iov[f->iov_first], f->niov);
 			if (r == -EAGAIN || r == -ENOBUFS) {
