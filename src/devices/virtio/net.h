@@ -158,9 +158,10 @@ void net_limit_destroy(struct virtio_net *n);
 bool net_limit_timer(struct virtio_net *n, int fd);
 int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
 				 const struct rate_limiter_config *tx);
-/* Transmit batches without RWF_NOWAIT from now on, as on a kernel whose tap does not take it
- * (Linux 6.1; net_tx_batch.c): for tests on kernels whose tap does. */
-void virtio_net_tx_without_nowait(struct virtio_net *n);
+/* Whether transmit batches write with RWF_NOWAIT (net_tx_batch.c: a tap that does not take it,
+ * as Linux 6.1's, turns it off at the first batch); keep false turns it off now, as on such a
+ * kernel (for tests on kernels whose tap takes it). */
+bool virtio_net_tx_nowait(struct virtio_net *n, bool keep);
 /* Run the receive/transmit work now (what the I/O thread does when the tap is ready);
  * takes the device lock. For tests that drive the device without an I/O thread. */
 void virtio_net_poll(struct virtio_net *n);

@@ -79,10 +79,11 @@ void net_txb_destroy(struct virtio_net *n)
 	n->txb = NULL;
 }
 
-void virtio_net_tx_without_nowait(struct virtio_net *n)
+bool virtio_net_tx_nowait(struct virtio_net *n, bool keep)
 {
-	if (n->txb)
+	if (n->txb && !keep)
 		n->txb->nowait = false;
+	return n->txb && n->txb->nowait;
 }
 
 bool net_txb_on(const struct virtio_net *n)
