@@ -45,7 +45,7 @@ struct tx_frame {
 
 struct net_tx_batch {
 	struct io_uring ring;
-	bool off;                  /* writes do not complete inline here: writev from now on */
+	bool off;                  /* batches turned off (turn_off says why): writev from now on */
 	bool nowait;               /* RWF_NOWAIT (until the tap says it cannot take it) */
 	unsigned n, niov;
 	struct tx_frame f[NET_TX_BATCH];
