@@ -7,6 +7,7 @@
  * stop a batch exactly where one writev per frame would have stopped. */
 #include "unit.h"
 #include "fake_ring.h"
+#include "net_sockpair.h"
 
 #include "vm/device_params.h"
 #include "devices/virtio/net.h"
@@ -37,19 +38,10 @@ static int setup(struct fixture *f, const struct rate_limiter_config *tx, bool n
 {
 	mem_setup();
 	memset(f, 0, sizeof(*f));
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) < 0)
-		return -errno;
-	int sb = 4096;   /* the kernel doubles it: small frames fit, BIG_LEN does not */
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sb, sizeof(sb));
-	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = "sp" };
-	if (tx)
-		cfg.tx_rate_limiter = *tx;
-	int err = virtio_net_create_fd(&f->n, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, sv[0], &mem, NULL);
+	/* a send buffer of 4096 (the kernel doubles it): small frames fit, BIG_LEN does not */
+	int err = net_on_socketpair(&f->n, &f->peer, NULL, tx, 4096, 0);
 	if (err < 0)
 		return err;
-	f->peer = sv[1];
-	start(&f->n.vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1), 2);
 	if (!f->n.txb)
 		return -ENOTSUP;   /* io_uring here: the kernel and liburing of the build host */
 	virtio_net_tx_nowait(&f->n, nowait);
