@@ -169,7 +169,8 @@ static void submit(struct virtio_net *n, unsigned from)
 	while (r == -EINTR);
 	unsigned want = r > 0 ? (unsigned)r : 0;
 	stat_add(&n->stats.tx_submits, 1);
-	if (want < b->n - from) {
+	bool partial = want < b->n - from;
+	if (partial) {
 		/* The kernel took only part (out of memory?): the rest stays in the submission
 		 * ring, so the ring cannot be used again; those frames go by writev. */
 		turn_off(n, r < 0 ? strerror(-r) : "io_uring took part of a batch");
@@ -184,12 +185,17 @@ static void submit(struct virtio_net *n, unsigned from)
 		unsigned i = from;
 		while (i < b->n && b->res[i] != NOT_RUN)
 			i++;
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
-		io_uring_prep_cancel64(sqe, i, 0);
-		io_uring_sqe_set_data64(sqe, CANCEL_TAG);
-		do
-			r = io_uring_submit(&b->ring);
-		while (r == -EINTR);
+		/* (not after a partial submission: submitting the cancellation would submit the
+		 * writes left in the ring too, which go by writev: wait instead) */
+		struct io_uring_sqe *sqe = partial ? NULL : io_uring_get_sqe(&b->ring);
+		r = 0;
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, i, 0);
+			io_uring_sqe_set_data64(sqe, CANCEL_TAG);
+			do
+				r = io_uring_submit(&b->ring);
+			while (r == -EINTR);
+		}
 		got += reap(n, want - got + (r == 1), true, &cancel_res);
 		if (cancel_res == -EALREADY)   /* it was running on a worker thread: no gain here */
 			turn_off(n, "tap writes through io_uring go to worker threads");
