@@ -6,6 +6,7 @@
  * test_tx_rate_limiter_handling). */
 #include "unit.h"
 #include "fake_ring.h"
+#include "net_sockpair.h"
 
 #include "vm/device_params.h"
 #include "devices/virtio/net.h"
@@ -35,20 +36,7 @@ static int setup(struct fixture *f, const struct rate_limiter_config *rx, const 
 {
 	mem_setup();
 	memset(f, 0, sizeof(*f));
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sv) < 0)
-		return -errno;
-	struct net_config cfg = { .iface_id = "eth0", .host_dev_name = "sp" };
-	if (rx)
-		cfg.rx_rate_limiter = *rx;
-	if (tx)
-		cfg.tx_rate_limiter = *tx;
-	int err = virtio_net_create_fd(&f->n, vm_net_params(&cfg, &(struct virtio_net_params){ 0 }), 0, sv[0], &mem, NULL);
-	if (err < 0)
-		return err;
-	f->peer = sv[1];
-	start(&f->n.vdev, VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF), 2);
-	return 0;
+	return net_on_socketpair(&f->n, &f->peer, rx, tx, 0, VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
 }
 
 static void teardown(struct fixture *f)

@@ -80,55 +80,89 @@ static bool gated(struct virtio_net *n, const struct virtq_chain *c)
 	return outgate_hold(g, write_held, n, frame, off, false);
 }
 
-/* One frame from the driver: to the tap, MMDS or the output gate. */
-static int net_tx_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+ssize_t net_tx_writev(struct virtio_net *n, const struct iovec *iov, unsigned niov)
 {
-	struct virtio_net *n = ctx;
-	struct virtq *vq = &d->vq[q];
-	if (c->out_len < VIRTIO_NET_HDR_LEN || c->out_len > VIRTIO_NET_MAX_FRAME) {
-		stat_add(&n->stats.tx_malformed, 1);
-		virtq_push(vq, c->head, 0);
-		return VIRTIO_SERVE_PUSHED;
-	}
-	/* (the clock only when a limit is set, as blk.c and the E1000 do: not once per frame) */
-	if (rate_limiter_active(&n->tx_rl) &&
-	    !rate_limiter_admit(&n->tx_rl, c->out_len - VIRTIO_NET_HDR_LEN, now_ns())) {
-		virtq_unpop(vq, 1);   /* tx_rate_limiter: again when its timer fires */
-		return VIRTIO_SERVE_STOP;
-	}
-	if (n->mmds && net_mmds_tx(n, c)) {
-		/* For the metadata service: answered by petrel, never on the tap. */
-		virtq_push(vq, c->head, 0);
-		return VIRTIO_SERVE_PUSHED;
-	}
-	if (gated(n, c)) {
-		stat_add(&n->stats.tx_frames, 1); /* out when the standby has this epoch (src/ha) */
-		stat_add(&n->stats.tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
-		virtq_push(vq, c->head, 0);
-		return VIRTIO_SERVE_PUSHED;
-	}
 	ssize_t r;
 	do
-		r = writev(tap_fd(n), c->iov, (int)c->n_out);
+		r = writev(tap_fd(n), iov, (int)niov);
 	while (r < 0 && errno == EINTR);
-	if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-		virtq_unpop(vq, 1);   /* again when the tap is writable (net_ready) */
-		n->tx_waiting = true;
-		stat_add(&n->stats.tx_blocked, 1);
-		return VIRTIO_SERVE_STOP;
-	}
+	return r < 0 ? -errno : r;
+}
+
+void net_tx_count(struct virtio_net *n, ssize_t r, uint64_t len)
+{
 	if (r < 0) {
 		/* The kernel refused the frame (bad vnet header, interface down): drop it. */
 		stat_add(&n->stats.tx_errors, 1);
 		if (n->stats.tx_errors <= 5)
-			log_debug("%s: tap write of %llu bytes: %s", d->name,
-				  (unsigned long long)c->out_len, strerror(errno));
+			log_debug("%s: tap write of %llu bytes: %s", n->vdev.name, (unsigned long long)len,
+				  strerror((int)-r));
 	} else {
 		stat_add(&n->stats.tx_frames, 1);
+		stat_add(&n->stats.tx_bytes, len - VIRTIO_NET_HDR_LEN);
+	}
+}
+
+enum tx_kind { TX_TAP, TX_MALFORMED, TX_MMDS, TX_GATED };
+
+/* One frame on its own: to the tap (one writev), MMDS or the output gate, or refused. */
+static int tx_alone(struct virtio_net *n, struct virtq_chain *c, enum tx_kind kind)
+{
+	struct virtq *vq = &n->vdev.vq[VIRTIO_NET_TXQ];
+	if (kind == TX_MALFORMED) {
+		stat_add(&n->stats.tx_malformed, 1);
+	} else if (kind == TX_MMDS) {
+		net_mmds_tx(n, c);   /* for the metadata service: answered by petrel, never on the tap */
+	} else if (kind == TX_GATED && gated(n, c)) {
+		stat_add(&n->stats.tx_frames, 1); /* out when the standby has this epoch (src/ha) */
 		stat_add(&n->stats.tx_bytes, c->out_len - VIRTIO_NET_HDR_LEN);
+	} else {
+		ssize_t r = net_tx_writev(n, c->iov, c->n_out);
+		if (r == -EAGAIN || r == -ENOBUFS) {
+			virtq_unpop(vq, 1);   /* again when the tap is writable (net_ready) */
+			n->tx_waiting = true;
+			stat_add(&n->stats.tx_blocked, 1);
+			return VIRTIO_SERVE_STOP;
+		}
+		net_tx_count(n, r, c->out_len);
 	}
 	virtq_push(vq, c->head, 0);
 	return VIRTIO_SERVE_PUSHED;
+}
+
+/* One frame from the driver: into the transmit batch, or on its own after the batch (the tap
+ * sees the frames in the driver's order, and the chains not yet used are always the last
+ * popped, so a full tap can give them back). */
+static int net_tx_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
+{
+	struct virtio_net *n = ctx;
+	struct virtq *vq = &d->vq[q];
+	bool ok = c->out_len >= VIRTIO_NET_HDR_LEN && c->out_len <= VIRTIO_NET_MAX_FRAME;
+	/* (the clock only when a limit is set, as blk.c and the E1000 do: not once per frame) */
+	if (ok && rate_limiter_active(&n->tx_rl) &&
+	    !rate_limiter_admit(&n->tx_rl, c->out_len - VIRTIO_NET_HDR_LEN, now_ns())) {
+		virtq_unpop(vq, 1);   /* tx_rate_limiter: again when its timer fires */
+		return net_txb_flush(n) | VIRTIO_SERVE_STOP;
+	}
+	enum tx_kind kind = !ok ? TX_MALFORMED : n->mmds && net_mmds_wants(n, c) ? TX_MMDS :
+			    __atomic_load_n(&n->gate, __ATOMIC_ACQUIRE) && n->is_tap ? TX_GATED : TX_TAP;
+	bool batch = kind == TX_TAP && net_txb_on(n);
+	int f = 0;
+	if (!batch || !net_txb_room(n, c)) {
+		f = net_txb_flush(n);
+		if (f & VIRTIO_SERVE_STOP) {
+			virtq_unpop(vq, 1);   /* after the frames before it */
+			return f;
+		}
+	}
+	return f | (batch ? net_txb_add(n, c) : tx_alone(n, c, kind));
+}
+
+static int net_tx_flush(struct virtio_dev *d, unsigned q, void *ctx)
+{
+	(void)d;
+	(void)q;
+	return net_txb_flush(ctx);
 }
 
 /* Send what the driver queued (interrupting it if buffers were used), unless the tap or the
@@ -137,7 +171,7 @@ static void net_tx(struct virtio_net *n)
 {
 	if (n->tx_waiting || n->tx_rl.blocked || !tx_usable(n))
 		return;
-	struct virtio_server s = { .chain = net_tx_chain, .ctx = n, .budget = TX_BUDGET };
+	struct virtio_server s = { .chain = net_tx_chain, .ctx = n, .budget = TX_BUDGET, .flush = net_tx_flush };
 	virtio_serve(&n->vdev, VIRTIO_NET_TXQ, &n->chain, &s);
 }
 
@@ -279,6 +313,7 @@ static void net_destroy(struct virtio_dev *d)
 			 (unsigned long long)n->stats.tx_errors, (unsigned long long)n->stats.tx_malformed);
 	net_mmds_destroy(n);
 	net_limit_destroy(n);
+	net_txb_destroy(n);
 	tap_close(&n->tap);
 	free(n->bounce);
 	n->bounce = NULL;
@@ -345,7 +380,7 @@ static int net_setup(struct virtio_net *n, const struct virtio_net_params *cfg, 
 	struct epoll_event e = { .events = 0, .data.fd = tap_fd(n) };
 	if (epoll_ctl(n->epfd, EPOLL_CTL_ADD, tap_fd(n), &e) < 0)
 		return -errno;
-	if ((err = net_limit_init(n, cfg)) < 0)
+	if ((err = net_limit_init(n, cfg)) < 0 || (err = net_txb_init(n)) < 0)
 		return err;
 	if (io && (err = io_thread_add(io, n->epfd, EPOLLIN, net_ready, n)) < 0) {
 		close(n->epfd);

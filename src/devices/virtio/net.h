@@ -13,7 +13,9 @@
  * that is copied once enough buffers arrive. When the driver has no buffers, petrel stops
  * reading the tap (the frames wait in the tap's queue) until the driver adds some and
  * notifies the receive queue. Transmit stops while the tap refuses writes (EAGAIN) and resumes
- * when it is writable.
+ * when it is writable. The frames of one wakeup go to the tap in batches, one io_uring_enter
+ * per batch, their chains used only when every write of the batch completed (net_tx_batch.c);
+ * without io_uring, one writev per frame.
  */
 #ifndef PETREL_DEVICES_VIRTIO_NET_H
 #define PETREL_DEVICES_VIRTIO_NET_H
@@ -86,11 +88,13 @@ struct virtio_net_stats {
 	uint64_t rx_frames, rx_bytes, rx_dropped, rx_bad_bufs, rx_errors;
 	uint64_t tx_frames, tx_bytes, tx_errors, tx_malformed;
 	uint64_t rx_blocked, tx_blocked;   /* times each direction had to wait */
+	uint64_t tx_submits;               /* io_uring submissions of transmit batches */
 	uint64_t announce_acks, ctrl_bad;  /* control queue: acknowledged announcements, refused */
 };
 
 struct outgate;
 struct net_mmds;
+struct net_tx_batch;
 
 struct virtio_net {
 	struct virtio_dev vdev;
@@ -115,6 +119,7 @@ struct virtio_net {
 	uint32_t bounce_len;   /* a frame waits in bounce when non-zero */
 	bool bounce_paid;      /* ...and the receive rate limiter has charged for it */
 
+	struct net_tx_batch *txb;   /* transmit batches (net_tx_batch.c); NULL: one writev a frame */
 	struct virtq_chain chain;   /* scratch */
 	struct iovec tx_iov[VIRTQ_MAX_CHAIN];
 	struct virtio_net_stats stats;
@@ -153,6 +158,10 @@ void net_limit_destroy(struct virtio_net *n);
 bool net_limit_timer(struct virtio_net *n, int fd);
 int virtio_net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
 				 const struct rate_limiter_config *tx);
+/* Whether transmit batches write with RWF_NOWAIT (net_tx_batch.c: a tap that does not take it,
+ * as Linux 6.1's, turns it off at the first batch); keep false turns it off now, as on such a
+ * kernel (for tests on kernels whose tap takes it). */
+bool virtio_net_tx_nowait(struct virtio_net *n, bool keep);
 /* Run the receive/transmit work now (what the I/O thread does when the tap is ready);
  * takes the device lock. For tests that drive the device without an I/O thread. */
 void virtio_net_poll(struct virtio_net *n);

@@ -20,6 +20,23 @@ static inline bool rx_usable(struct virtio_net *n)
 bool net_rx(struct virtio_net *n);
 /* Forget the first k held receive chains (they were pushed to the used ring). */
 void net_drop_held(struct virtio_net *n, unsigned k);
+/* Transmit batches (net_tx_batch.c): the chains of one wakeup's tap frames, written with one
+ * io_uring submission. init: 0, or -ENOMEM (no io_uring: n->txb stays NULL, one writev a
+ * frame). on: batches are in use. room: c fits in the batch now. add: c joins it (it was
+ * admitted by the limiter; VIRTIO_SERVE_FLUSH when the batch is full). flush: write the batch,
+ * wait for every write, use the chains; VIRTIO_SERVE_* flags (STOP: the tap is full, the
+ * unwritten chains went back to the ring). Device lock held. */
+#define NET_TX_BATCH 32
+#define NET_TX_BATCH_IOV VIRTQ_MAX_CHAIN
+int net_txb_init(struct virtio_net *n);
+void net_txb_destroy(struct virtio_net *n);
+bool net_txb_on(const struct virtio_net *n);
+bool net_txb_room(const struct virtio_net *n, const struct virtq_chain *c);
+int net_txb_add(struct virtio_net *n, const struct virtq_chain *c);
+int net_txb_flush(struct virtio_net *n);
+/* net.c: write one frame to the tap (bytes written or -errno); count a frame's outcome. */
+ssize_t net_tx_writev(struct virtio_net *n, const struct iovec *iov, unsigned niov);
+void net_tx_count(struct virtio_net *n, ssize_t r, uint64_t len);
 /* Answer the control queue's commands (net_ctrl.c). true: the guest got answers. Lock held. */
 bool net_ctrl(struct virtio_net *n);
 

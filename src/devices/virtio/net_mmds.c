@@ -75,13 +75,18 @@ static size_t gather(const struct virtq_chain *c, uint8_t *buf, size_t cap)
 	return off;
 }
 
+bool net_mmds_wants(struct virtio_net *n, const struct virtq_chain *c)
+{
+	uint8_t head[PEEK];
+	size_t got = gather(c, head, sizeof(head));
+	return got > VIRTIO_NET_HDR_LEN &&
+	       mmds_stack_wants(&n->mmds->port.stack, head + VIRTIO_NET_HDR_LEN, got - VIRTIO_NET_HDR_LEN);
+}
+
 bool net_mmds_tx(struct virtio_net *n, const struct virtq_chain *c)
 {
 	struct net_mmds *m = n->mmds;
-	uint8_t head[PEEK];
-	size_t got = gather(c, head, sizeof(head));
-	if (got <= VIRTIO_NET_HDR_LEN ||
-	    !mmds_stack_wants(&m->port.stack, head + VIRTIO_NET_HDR_LEN, got - VIRTIO_NET_HDR_LEN))
+	if (!net_mmds_wants(n, c))
 		return false;
 	size_t len = gather(c, m->frame, VIRTIO_NET_MAX_FRAME);
 	bool csum_partial = (m->frame[0] & VNET_F_NEEDS_CSUM) != 0;

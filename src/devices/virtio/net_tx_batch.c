@@ -1,0 +1,250 @@
+/* virtio-net transmit batches: the tap frames of one wakeup written with one io_uring_enter
+ * (docs/performance.md#virtio-net) instead of one writev each.
+ *
+ * Ownership stays synchronous: a batch is submitted and every one of its writes has completed
+ * before its chains go back to the driver, and a batch never outlives the serving loop
+ * (net.c flushes it before a chain that cannot join it, and virtio_serve before it asks for a
+ * notification), so pause, snapshot, reset and replication never see a frame in flight.
+ *
+ * The writes are linked, so that the writes after a refused one are cancelled rather than
+ * sent ahead of it: a full tap gives the refused frame and those after it back to the ring
+ * (they were the last popped) and sets the transmit rate limiter back to what it was after the
+ * refused frame, as if the later ones had never been looked at. A write the kernel refuses for
+ * good (bad vnet header) drops its frame, as before, and the cancelled ones after it are
+ * submitted again.
+ *
+ * A full tap must answer at once, as the non-blocking writev does, but io_uring ignores the
+ * file's O_NONBLOCK and waits for room instead. The writes carry RWF_NOWAIT, which makes a full
+ * tap answer -EAGAIN inline (Linux 6.18); a tap that does not take the flag (-EOPNOTSUPP:
+ * Linux 6.1) gets the writes without it, and a write still in flight when the submission
+ * returns (the tap was full) is cancelled and counts as refused. A write that went to an
+ * io_uring worker thread instead (it cannot be cancelled while it runs) turns the batches off
+ * for good: one writev per frame from then on, said in the log. */
+#include "devices/virtio/net.h"
+#include "devices/virtio/net_int.h"
+#include "util/log.h"
+#include "util/stat.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#define NOT_RUN INT_MIN        /* res[] of a frame the ring did not write */
+#define CANCEL_TAG UINT64_MAX  /* user_data of a cancellation */
+
+struct tx_frame {
+	uint16_t head;
+	uint64_t len;              /* with the vnet header */
+	unsigned iov_first, niov;
+	bool has_rl;               /* rl: the transmit limiter right after this frame was admitted */
+	struct rate_limiter rl;
+};
+
+struct net_tx_batch {
+	struct io_uring ring;
+	bool off;                  /* batches turned off (turn_off says why): writev from now on */
+	bool nowait;               /* RWF_NOWAIT (until the tap says it cannot take it) */
+	unsigned n, niov;
+	struct tx_frame f[NET_TX_BATCH];
+	int res[NET_TX_BATCH];
+	struct iovec iov[NET_TX_BATCH_IOV];
+};
+
+int net_txb_init(struct virtio_net *n)
+{
+	struct net_tx_batch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	int r = io_uring_queue_init(NET_TX_BATCH, &b->ring, 0);
+	if (r < 0) {
+		log_info("%s: io_uring unavailable (%s): one writev per transmitted frame", n->vdev.name,
+			 strerror(-r));
+		free(b);
+		return 0;
+	}
+	b->nowait = true;
+	n->txb = b;
+	return 0;
+}
+
+void net_txb_destroy(struct virtio_net *n)
+{
+	if (!n->txb)
+		return;
+	io_uring_queue_exit(&n->txb->ring);
+	free(n->txb);
+	n->txb = NULL;
+}
+
+bool virtio_net_tx_nowait(struct virtio_net *n, bool keep)
+{
+	if (n->txb && !keep)
+		n->txb->nowait = false;
+	return n->txb && n->txb->nowait;
+}
+
+bool net_txb_on(const struct virtio_net *n)
+{
+	return n->txb && !n->txb->off;
+}
+
+bool net_txb_room(const struct virtio_net *n, const struct virtq_chain *c)
+{
+	const struct net_tx_batch *b = n->txb;
+	return b->n < NET_TX_BATCH && b->niov + c->n_out <= NET_TX_BATCH_IOV;
+}
+
+int net_txb_add(struct virtio_net *n, const struct virtq_chain *c)
+{
+	struct net_tx_batch *b = n->txb;
+	struct tx_frame *f = &b->f[b->n++];
+	f->head = c->head;
+	f->len = c->out_len;
+	f->iov_first = b->niov;
+	f->niov = c->n_out;
+	memcpy(&b->iov[b->niov], c->iov, c->n_out * sizeof(struct iovec));
+	b->niov += c->n_out;
+	f->has_rl = rate_limiter_active(&n->tx_rl);
+	if (f->has_rl)
+		f->rl = n->tx_rl;
+	return b->n == NET_TX_BATCH ? VIRTIO_SERVE_FLUSH : 0;
+}
+
+static void turn_off(struct virtio_net *n, const char *why)
+{
+	n->txb->off = true;
+	log_info("%s: %s: one writev per transmitted frame from now on", n->vdev.name, why);
+}
+
+/* Reap the completions there are (wait: until `want` in all); res[] gets each frame's result.
+ * Returns how many it reaped, or the cancellation's result in *cancel_res. */
+static unsigned reap(struct virtio_net *n, unsigned want, bool wait, int *cancel_res)
+{
+	struct net_tx_batch *b = n->txb;
+	unsigned got = 0;
+	while (got < want) {
+		struct io_uring_cqe *cqe;
+		int r = wait ? io_uring_wait_cqe(&b->ring, &cqe) : io_uring_peek_cqe(&b->ring, &cqe);
+		if (!wait && r == -EAGAIN)
+			break;
+		if (r == -EINTR)
+			continue;
+		if (r < 0) {
+			/* Cannot happen with writes in flight; wait rather than hand the driver
+			 * buffers the kernel may still read. */
+			log_limited(LOG_WARN, "%s: waiting for tap writes: %s", n->vdev.name, strerror(-r));
+			continue;
+		}
+		uint64_t i = io_uring_cqe_get_data64(cqe);
+		if (i == CANCEL_TAG)
+			*cancel_res = cqe->res;
+		else if (i < b->n)
+			b->res[i] = cqe->res;
+		io_uring_cqe_seen(&b->ring, cqe);
+		got++;
+	}
+	return got;
+}
+
+/* Write frames from..n-1 with one submission, linked in order; res[] gets each one's result
+ * (NOT_RUN for those the ring did not take). Returns when no write is in flight. */
+static void submit(struct virtio_net *n, unsigned from)
+{
+	struct net_tx_batch *b = n->txb;
+	for (unsigned i = from; i < b->n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring); /* the ring holds a batch */
+		io_uring_prep_writev2(sqe, tap_fd(n), &b->iov[b->f[i].iov_first], b->f[i].niov, 0,
+				      b->nowait ? RWF_NOWAIT : 0);
+		io_uring_sqe_set_data64(sqe, i);
+		if (i + 1 < b->n)
+			sqe->flags |= IOSQE_IO_LINK;
+		b->res[i] = NOT_RUN;
+	}
+	int r;
+	do
+		r = io_uring_submit(&b->ring);
+	while (r == -EINTR);
+	unsigned want = r > 0 ? (unsigned)r : 0;
+	stat_add(&n->stats.tx_submits, 1);
+	bool partial = want < b->n - from;
+	if (partial) {
+		/* The kernel took only part (out of memory?): the rest stays in the submission
+		 * ring, so the ring cannot be used again; those frames go by writev. */
+		turn_off(n, r < 0 ? strerror(-r) : "io_uring took part of a batch");
+	}
+	int cancel_res = 0;
+	unsigned got = reap(n, want, false, &cancel_res);
+	if (got < want) {
+		/* A write did not complete inline: without RWF_NOWAIT (Linux 6.1's tap) a full
+		 * tap makes io_uring wait for room. Cancel it (the writes linked after it go with
+		 * it): it is given back to the ring like a refused one, and the I/O thread waits
+		 * for EPOLLOUT as before. */
+		unsigned i = from;
+		while (i < b->n && b->res[i] != NOT_RUN)
+			i++;
+		/* (not after a partial submission: submitting the cancellation would submit the
+		 * writes left in the ring too, which go by writev: wait instead) */
+		struct io_uring_sqe *sqe = partial ? NULL : io_uring_get_sqe(&b->ring);
+		r = 0;
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, i, 0);
+			io_uring_sqe_set_data64(sqe, CANCEL_TAG);
+			do
+				r = io_uring_submit(&b->ring);
+			while (r == -EINTR);
+		}
+		got += reap(n, want - got + (r == 1), true, &cancel_res);
+		if (cancel_res == -EALREADY)   /* it was running on a worker thread: no gain here */
+			turn_off(n, "tap writes through io_uring go to worker threads");
+	}
+}
+
+int net_txb_flush(struct virtio_net *n)
+{
+	struct net_tx_batch *b = n->txb;
+	if (!b || !b->n)
+		return 0;
+	struct virtq *vq = &n->vdev.vq[VIRTIO_NET_TXQ];
+	int flags = 0;
+	for (unsigned i = 0; i < b->n;) {
+		unsigned from = i;
+		if (!b->off)
+			submit(n, from);
+		else
+			for (unsigned k = from; k < b->n; k++)
+				b->res[k] = NOT_RUN;
+		for (; i < b->n; i++) {
+			const struct tx_frame *f = &b->f[i];
+			ssize_t r = b->res[i];
+			if (r == -ECANCELED && i > from)
+				break; /* a write before it failed for good: again from here */
+			if (r == -EOPNOTSUPP && b->nowait) {
+				/* Linux 6.1's tap: again from here without it (see submit) */
+				b->nowait = false;
+				log_debug("%s: the tap does not take RWF_NOWAIT", n->vdev.name);
+				break;
+			}
+			if (r == NOT_RUN || r == -EOPNOTSUPP || r == -ECANCELED)
+				r = net_tx_writev(n, &b->iov[f->iov_first], f->niov);
+			if (r == -EAGAIN || r == -ENOBUFS) {
+				/* The tap is full: this frame and the later ones again when it is
+				 * writable, the limiter as it was when this one was admitted. */
+				virtq_unpop(vq, (uint16_t)(b->n - i));
+				if (f->has_rl)
+					n->tx_rl = f->rl;
+				n->tx_waiting = true;
+				stat_add(&n->stats.tx_blocked, 1);
+				b->n = b->niov = 0;
+				return flags | VIRTIO_SERVE_STOP;
+			}
+			net_tx_count(n, r, f->len);
+			virtq_push(vq, f->head, 0);
+			flags |= VIRTIO_SERVE_PUSHED;
+		}
+	}
+	b->n = b->niov = 0;
+	return flags;
+}
