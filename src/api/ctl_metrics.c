@@ -102,7 +102,7 @@ static json_t *net_group(const struct virtio_net_stats *st, json_t *sum)
 		{ "tx_bytes_count", &st->tx_bytes }, { "tx_packets_count", &st->tx_frames },
 		{ "tx_fails", &st->tx_errors }, { "tx_malformed_frames", &st->tx_malformed },
 		{ "rx_dropped_frames", &st->rx_dropped }, { "rx_bad_buffers", &st->rx_bad_bufs },
-		{ "tap_write_waits", &st->tx_blocked },
+		{ "tap_write_waits", &st->tx_blocked }, { "tap_write_submits", &st->tx_submits },
 	};
 	json_t *g = json_object();
 	for (size_t i = 0; g && i < sizeof(f) / sizeof(f[0]); i++) {

@@ -306,11 +306,12 @@ static void net_destroy(struct virtio_dev *d)
 	}
 	if (n->stats.rx_frames || n->stats.tx_frames)
 		log_info("%s: rx %llu frames %llu bytes (%llu dropped, waited %llu times), tx %llu frames "
-			 "%llu bytes (%llu errors, %llu malformed)", d->name,
+			 "%llu bytes (%llu errors, %llu malformed, %llu batch submissions)", d->name,
 			 (unsigned long long)n->stats.rx_frames, (unsigned long long)n->stats.rx_bytes,
 			 (unsigned long long)n->stats.rx_dropped, (unsigned long long)n->stats.rx_blocked,
 			 (unsigned long long)n->stats.tx_frames, (unsigned long long)n->stats.tx_bytes,
-			 (unsigned long long)n->stats.tx_errors, (unsigned long long)n->stats.tx_malformed);
+			 (unsigned long long)n->stats.tx_errors, (unsigned long long)n->stats.tx_malformed,
+			 (unsigned long long)n->stats.tx_submits);
 	net_mmds_destroy(n);
 	net_limit_destroy(n);
 	net_txb_destroy(n);

@@ -121,7 +121,6 @@ struct virtio_net {
 
 	struct net_tx_batch *txb;   /* transmit batches (net_tx_batch.c); NULL: one writev a frame */
 	struct virtq_chain chain;   /* scratch */
-	struct iovec tx_iov[VIRTQ_MAX_CHAIN];
 	struct virtio_net_stats stats;
 	struct rate_limiter rx_rl, tx_rl;   /* rx_rate_limiter, tx_rate_limiter (net_limit.c) */
 };
