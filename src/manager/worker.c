@@ -399,6 +399,16 @@ static int wait_socket(struct manager *m, struct vm *vm, long long log_from, cha
 int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t **fc_out, char *err, size_t errlen)
 {
 	const char *name = vm->def.name;
+	/* A worker that outlived its SIGKILL (worker_kill gave up: a process stopped in the kernel,
+	 * e.g. in a frozen cgroup or on a dead disk) still owns the jail, socket and cgroup that a
+	 * new one would take over; the supervisor clears vm->pid when it finally ends. */
+	pthread_mutex_lock(&m->lock);
+	pid_t old = vm->pid;
+	pthread_mutex_unlock(&m->lock);
+	if (old > 0)
+		return mgr_err(err, errlen, EBUSY, "VM '%s': its previous worker (pid %d) has not ended yet: it did "
+			       "not die of SIGKILL (stopped in the kernel?); a new one would take over its jail",
+			       name, (int)old);
 	if (m->jailer) {
 		snprintf(vm->jail_dir, sizeof(vm->jail_dir), "%s/petrel/%s", m->jail_base, name);
 		nftw(vm->jail_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); /* a stale one */
