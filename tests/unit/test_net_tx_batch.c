@@ -11,10 +11,12 @@
 
 #include "vm/device_params.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/net_int.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 
 #include <errno.h>
+#include <liburing.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -228,6 +230,47 @@ static void tx_batch_full_tap_does_not_charge_the_limiter_for_unsent_frames(bool
 	for (unsigned i = 0; i < 5; i++)
 		CHECK_EQ(tags[i], i);
 	teardown(&f);
+}
+
+/* A kernel before 5.11 (no IORING_FEAT_EXT_ARG: Debian 11's 5.10) has liburing take the
+ * completions whose user_data is its own timeout tag, UINT64_MAX, inside io_uring_peek_cqe and
+ * io_uring_wait_cqe: the cancellation of a write in flight must not carry that tag, or the
+ * device waits for its completion for ever (the I/O thread, with the device lock held). The
+ * ring is made to look as such a kernel's, the writes go without RWF_NOWAIT (5.10's tap does
+ * not take it either) and the full tap's write in flight is cancelled; a hang is killed by
+ * the alarm and fails the test. */
+static void tx_batch_cancel_as_before_linux_5_11(void)
+{
+	struct fixture f;
+	REQUIRE_EQ(setup(&f, NULL, false), 0);
+	struct io_uring *ring = net_txb_ring(&f.n);
+	REQUIRE(ring != NULL);
+	ring->features &= ~IORING_FEAT_EXT_ARG;
+	unsigned fillers = leave_room(&f, 2);
+	for (unsigned i = 0; i < 6; i++)
+		queue_frame(&f, (uint8_t)i, false);
+	alarm(20);
+	notify(&f.n.vdev, VIRTIO_NET_TXQ);
+	alarm(0);
+	CHECK_EQ(f.n.stats.tx_submits, 2);      /* frame 2 in flight, cancelled, and again */
+	CHECK_EQ(used_idx(1), 1 + 2);
+	CHECK(f.n.tx_waiting);
+	drop_fillers(&f, fillers);
+	uint8_t tags[16];
+	REQUIRE_EQ(peer_frames(&f, tags, 16), 2);
+	alarm(20);
+	virtio_net_poll(&f.n);
+	alarm(0);
+	CHECK_EQ(used_idx(1), 1 + 6);
+	REQUIRE_EQ(peer_frames(&f, tags + 2, 14), 4);
+	for (unsigned i = 0; i < 6; i++)
+		CHECK_EQ(tags[i], i);
+	teardown(&f);
+}
+
+TEST(tx_batch_cancel_as_before_linux_5_11)
+{
+	tx_batch_cancel_as_before_linux_5_11();
 }
 
 TEST(tx_batch_one_submission_in_order)

@@ -34,6 +34,9 @@ bool net_txb_on(const struct virtio_net *n);
 bool net_txb_room(const struct virtio_net *n, const struct virtq_chain *c);
 int net_txb_add(struct virtio_net *n, const struct virtq_chain *c);
 int net_txb_flush(struct virtio_net *n);
+/* The batches' ring (NULL without io_uring): for tests that make it look as an older kernel's. */
+struct io_uring;
+struct io_uring *net_txb_ring(struct virtio_net *n);
 /* net.c: write one frame to the tap (bytes written or -errno); count a frame's outcome. */
 ssize_t net_tx_writev(struct virtio_net *n, const struct iovec *iov, unsigned niov);
 void net_tx_count(struct virtio_net *n, ssize_t r, uint64_t len);

@@ -33,7 +33,12 @@
 #include <sys/uio.h>
 
 #define NOT_RUN INT_MIN        /* res[] of a frame the ring did not write */
-#define CANCEL_TAG UINT64_MAX  /* user_data of a cancellation */
+/* user_data of a cancellation. Not UINT64_MAX: liburing takes that for its own timeouts on a
+ * kernel without IORING_FEAT_EXT_ARG (before 5.11, e.g. Debian 11's 5.10) and consumes such a
+ * completion inside io_uring_peek_cqe/io_uring_wait_cqe, so reap() would wait for ever for the
+ * cancellation's, holding the device lock on the I/O thread. */
+#define CANCEL_TAG (UINT64_MAX - 1)
+_Static_assert(CANCEL_TAG != LIBURING_UDATA_TIMEOUT, "liburing's own user_data");
 
 struct tx_frame {
 	uint16_t head;
@@ -77,6 +82,11 @@ void net_txb_destroy(struct virtio_net *n)
 	io_uring_queue_exit(&n->txb->ring);
 	free(n->txb);
 	n->txb = NULL;
+}
+
+struct io_uring *net_txb_ring(struct virtio_net *n)
+{
+	return n->txb ? &n->txb->ring : NULL;
 }
 
 bool virtio_net_tx_nowait(struct virtio_net *n, bool keep)
