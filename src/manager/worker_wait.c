@@ -16,7 +16,9 @@
  *
  * A new worker's first answer (worker_await_api) is waited for alike, with its socket awaited:
  * a jailed worker's progress is the jailer's and its child's (petrel), and either ending ends
- * the wait at once, with the last line the worker wrote. */
+ * the wait at once, with the last line the worker wrote. While the jailer's child builds the
+ * jail the jailer sleeps in its vfork wait, which /proc shows as 'D': that is the child's work
+ * to look at (a hung jail setup costs --api-timeout, not --api-timeout-max). */
 #include "manager/manager.h"
 
 #include <dirent.h>
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Threads that run the guest, not the VMM's answer. */
@@ -74,9 +77,62 @@ static int thread_stat(int dirfd, const char *tid, char *state, unsigned long lo
 	return 0;
 }
 
+/* Whether the thread waits in clone or vfork for a child that borrows its memory
+ * (CLONE_VFORK): the jailer while its --new-pid-ns child builds the jail (jail/spawn.c). That
+ * wait shows as 'D', which is the child's doing, not a disk's. */
+static bool in_vfork_wait(int dirfd, const char *tid)
+{
+	char path[300], buf[32];
+	snprintf(path, sizeof(path), "%s/syscall", tid);
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	long nr = strtol(buf, NULL, 10);
+	return nr == SYS_clone
+#ifdef SYS_vfork
+	       || nr == SYS_vfork
+#endif
+#ifdef SYS_clone3
+	       || nr == SYS_clone3
+#endif
+		;
+}
+
+static int process_look(pid_t pid, unsigned long long *ticks, bool *busy, bool children);
+
+/* The children of a thread (its /children file) looked at as processes of their own. false
+ * when the kernel has no such file (CONFIG_PROC_CHILDREN). */
+static bool children_look(int dirfd, const char *tid, unsigned long long *ticks, bool *busy)
+{
+	char path[300], buf[256];
+	snprintf(path, sizeof(path), "%s/children", tid);
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	for (char *p = buf, *end; *p; p = end) {
+		long child = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (child > 0)
+			process_look((pid_t)child, ticks, busy, false);   /* one that just ended: nothing */
+	}
+	return true;
+}
+
 /* One process's own threads: their CPU ticks and whether one runs or waits for the disk now,
- * added to *ticks and *busy. 0, or -ESRCH when it is gone or a zombie. */
-static int process_look(pid_t pid, unsigned long long *ticks, bool *busy)
+ * added to *ticks and *busy; a thread waiting for its vfork child: that child's instead (with
+ * children). 0, or -ESRCH when it is gone or a zombie. */
+static int process_look(pid_t pid, unsigned long long *ticks, bool *busy, bool children)
 {
 	char dir[64];
 	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
@@ -104,6 +160,9 @@ static int process_look(pid_t pid, unsigned long long *ticks, bool *busy)
 		if (guest)
 			continue;
 		*ticks += t;
+		if (state == 'D' && children && in_vfork_wait(dirfd(d), de->d_name) &&
+		    children_look(dirfd(d), de->d_name, ticks, busy))
+			continue;
 		*busy |= state == 'R' || state == 'D';
 	}
 	closedir(d);
@@ -134,12 +193,12 @@ int worker_progress_look(void *opaque)
 	unsigned long long ticks = 0;
 	bool busy = false;
 	wp->gone = 0;
-	if (process_look(wp->pid, &ticks, &busy) < 0) {
+	if (process_look(wp->pid, &ticks, &busy, true) < 0) {
 		wp->gone = wp->pid;
 		return -ESRCH;
 	}
 	pid_t child = child_named(wp);
-	if (child > 0 && process_look(child, &ticks, &busy) < 0) {
+	if (child > 0 && process_look(child, &ticks, &busy, true) < 0) {
 		wp->gone = child;
 		return -ESRCH;
 	}

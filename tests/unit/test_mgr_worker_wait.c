@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -247,7 +248,20 @@ static void serve(void)
 	_exit(0);
 }
 
-enum start_behaviour { DIE_AT_EXEC, SLOW_BUSY, IDLE, JAILER_CHILD_DIES };
+enum start_behaviour { DIE_AT_EXEC, SLOW_BUSY, IDLE, JAILER_CHILD_DIES, JAIL_SETUP_HANGS, JAIL_SETUP_SLOW };
+
+/* The jailer's --new-pid-ns child while it builds the jail (jail/spawn.c: clone with CLONE_VM |
+ * CLONE_VFORK, dying with the jailer): hangs, or works slowly and then answers. */
+static int jail_builder(void *arg)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (arg) {
+		spin_ms(IDLE_MS * 5 / 2);
+		serve();
+	}
+	pause();
+	_exit(0);
+}
 
 /* A child behaving as b says, its stdout and stderr the log (a line from an earlier start
  * already in it); its pid. */
@@ -291,6 +305,14 @@ static pid_t starting_worker(enum start_behaviour b)
 		if (!f || fprintf(f, "%d\n", (int)child) < 0 || fclose(f))
 			_exit(2);
 		pause();   /* never reaps it: the child stays a zombie */
+		_exit(0);
+	}
+	case JAIL_SETUP_HANGS:   /* the jailer waits (vfork) for a child that waits for ever */
+	case JAIL_SETUP_SLOW: {  /* ... for one that works 2.5 s, then answers */
+		static char stack[256 * 1024];
+		clone(jail_builder, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD,
+		      b == JAIL_SETUP_SLOW ? stack : NULL);
+		pause();
 		_exit(0);
 	}
 	}
@@ -374,6 +396,29 @@ TEST(an_idle_worker_without_a_socket_fails_after_the_idle_timeout)
 	CHECK_EQ(await(pid, false, err, sizeof(err), &took), -ETIMEDOUT);
 	CHECK(took >= IDLE_MS && took < IDLE_MS * 4);
 	CHECK(strstr(err, "made no progress for 1000 ms") != NULL);
+	reap_start(pid);
+}
+
+/* The jailer sleeps in its vfork wait, which /proc shows as 'D' (as a disk wait): without
+ * looking at its child instead, a hung jail setup was waited for up to MAX_MS. */
+TEST(a_hung_jail_setup_fails_after_the_idle_timeout)
+{
+	pid_t pid = starting_worker(JAIL_SETUP_HANGS);
+	char err[512] = "";
+	uint64_t took;
+	CHECK_EQ(await(pid, true, err, sizeof(err), &took), -ETIMEDOUT);
+	CHECK(took >= IDLE_MS && took < IDLE_MS * 4);
+	CHECK(strstr(err, "made no progress for 1000 ms") != NULL);
+	reap_start(pid);
+}
+
+TEST(a_slow_but_busy_jail_setup_is_waited_for_past_the_idle_timeout)
+{
+	pid_t pid = starting_worker(JAIL_SETUP_SLOW);
+	char err[512] = "";
+	uint64_t took;
+	CHECK_EQ(await(pid, true, err, sizeof(err), &took), 0);
+	CHECK(took >= IDLE_MS * 2);
 	reap_start(pid);
 }
 
