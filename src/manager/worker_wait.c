@@ -42,21 +42,29 @@ static bool guest_thread(const char *comm, size_t len)
 	return false;
 }
 
-/* One thread's /proc/PID/task/TID/stat: its name, state and CPU ticks (user + system).
- * 0, or -errno (the thread is gone: -ENOENT/-ESRCH). */
-static int thread_stat(int dirfd, const char *tid, char *state, unsigned long long *ticks, bool *guest)
+/* The text of a thread's file (name, under /proc/PID/task/TID; dirfd: /proc/PID/task) in buf:
+ * its length, or -1 (the thread is gone, or the kernel has no such file). */
+static ssize_t task_file(int dirfd, const char *tid, const char *name, char *buf, size_t size)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "%s/stat", tid);
+	char path[300];
+	snprintf(path, sizeof(path), "%s/%s", tid, name);
 	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	int e = n < 0 ? -errno : 0;
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
 	close(fd);
-	if (n <= 0)
-		return e ? e : -ESRCH;
-	buf[n] = '\0';
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/* One thread's /proc/PID/task/TID/stat: its name, state and CPU ticks (user + system).
+ * 0, or -ESRCH (the thread is gone) or -EPROTO. */
+static int thread_stat(int dirfd, const char *tid, char *state, unsigned long long *ticks, bool *guest)
+{
+	char buf[1024];
+	if (task_file(dirfd, tid, "stat", buf, sizeof(buf)) <= 0)
+		return -ESRCH;
 	/* "TID (comm) S ppid ...": comm may hold spaces and parentheses; it ends at the last ')' */
 	char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
 	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ' || !close_p[2])
@@ -82,16 +90,9 @@ static int thread_stat(int dirfd, const char *tid, char *state, unsigned long lo
  * wait shows as 'D', which is the child's doing, not a disk's. */
 static bool in_vfork_wait(int dirfd, const char *tid)
 {
-	char path[300], buf[32];
-	snprintf(path, sizeof(path), "%s/syscall", tid);
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char buf[32];
+	if (task_file(dirfd, tid, "syscall", buf, sizeof(buf)) <= 0)
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	long nr = strtol(buf, NULL, 10);
 	return nr == SYS_clone
 #ifdef SYS_vfork
@@ -109,16 +110,9 @@ static int process_look(pid_t pid, unsigned long long *ticks, bool *busy, bool c
  * when the kernel has no such file (CONFIG_PROC_CHILDREN). */
 static bool children_look(int dirfd, const char *tid, unsigned long long *ticks, bool *busy)
 {
-	char path[300], buf[256];
-	snprintf(path, sizeof(path), "%s/children", tid);
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	char buf[256];
+	if (task_file(dirfd, tid, "children", buf, sizeof(buf)) < 0)
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return false;
-	buf[n] = '\0';
 	for (char *p = buf, *end; *p; p = end) {
 		long child = strtol(p, &end, 10);
 		if (end == p)
