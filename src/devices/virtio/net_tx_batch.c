@@ -190,8 +190,9 @@ static void submit(struct virtio_net *n, unsigned from)
 	if (got < want) {
 		/* A write did not complete inline: without RWF_NOWAIT (Linux 6.1's tap) a full
 		 * tap makes io_uring wait for room. Cancel it (the writes linked after it go with
-		 * it): it is given back to the ring like a refused one, and the I/O thread waits
-		 * for EPOLLOUT as before. */
+		 * it): net_txb_flush tries it again with a writev, which a tap still full refuses
+		 * (-EAGAIN), so it goes back to the ring and the I/O thread waits for EPOLLOUT as
+		 * before. */
 		unsigned i = from;
 		while (i < b->n && b->res[i] != NOT_RUN)
 			i++;
@@ -206,6 +207,8 @@ static void submit(struct virtio_net *n, unsigned from)
 				r = io_uring_submit(&b->ring);
 			while (r == -EINTR);
 		}
+		if (sqe && r != 1)   /* the cancellation left in the ring would go with the next batch */
+			turn_off(n, r < 0 ? strerror(-r) : "io_uring did not take a cancellation");
 		got += reap(n, want - got + (r == 1), true, &cancel_res);
 		if (cancel_res == -EALREADY)   /* it was running on a worker thread: no gain here */
 			turn_off(n, "tap writes through io_uring go to worker threads");
