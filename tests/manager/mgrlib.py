@@ -169,17 +169,23 @@ class Petreld:
             if base.is_dir():
                 for d in base.iterdir():
                     if d.is_dir():
-                        for _ in range(50):
-                            try:
-                                d.rmdir()
-                                break
-                            except OSError:
-                                time.sleep(0.05)
+                        rmdir_patiently(d)
                 try:
                     base.rmdir()
                 except OSError:
                     pass
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def rmdir_patiently(d, tries=50):
+    """Remove a cgroup directory, which stays busy for a moment after its last process ended."""
+    for _ in range(tries):
+        try:
+            d.rmdir()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
 
 def proc_start_time(pid):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import mgrlib
+
 FREEZER = Path("/sys/fs/cgroup/freezer")
 
 
@@ -23,12 +25,7 @@ def freezer_cgroup():
     cg.mkdir()
     yield cg
     (cg / "freezer.state").write_text("THAWED")
-    for _ in range(100):
-        try:
-            cg.rmdir()
-            break
-        except OSError:
-            time.sleep(0.05)
+    mgrlib.rmdir_patiently(cg, tries=100)
 
 
 @pytest.fixture
