@@ -164,34 +164,89 @@ def test_partition_runs_exactly_one_copy(cluster):
     assert vmm_pid(c, new, "vm1") == vmm
 
 
-def test_replicated_vm_fails_over_by_promotion(cluster):
-    c = cluster
+def replica_status(c, host, name="rep1"):
+    """What host's petreld says of name's part in its replicated pair, or None."""
+    r = c.x(host, CTL, "replica", name, "status", "--json")
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def standby(c):
+    """(host, status) of rep1's standby, or None."""
+    for h in c.hosts:
+        if (st := replica_status(c, h)) and st.get("role") == "standby":
+            return h, st
+    return None
+
+
+def replicated_pair(c):
+    """rep1, a promotable replicated VM (created by the first test that needs it): (its primary's
+    host, its standby's host, the worker logs' sizes before the primary's last 3 counts)."""
     # vm1 is done with: its CPU time to the replicated pair (when the tests before it ran)
     if "vm1" in c.cib("h1", "-Q", "-o", "resources"):
         set_meta(c, "vm1", "target-role", "Stopped")
     wait(lambda: not c.running_on("vm1"), 120, "vm1 stopped")
-    cfg = clusterlib.vm_definition(c.shared / "rep1.json", "rep1", c.shared / "counter.elf",
-                                   boot_args="every=4194304")
     off = sizes(c, "rep1")
-    c.cib("h1", "-C", "-o", "resources", "-X", clusterlib.vm_resource("rep1", cfg, promotable=True))
+    if 'id="rep1"' not in c.cib("h1", "-Q", "-o", "resources"):
+        cfg = clusterlib.vm_definition(c.shared / "rep1.json", "rep1", c.shared / "counter.elf",
+                                       boot_args="every=4194304")
+        c.cib("h1", "-C", "-o", "resources", "-X", clusterlib.vm_resource("rep1", cfg, promotable=True))
     # the first promotion is some ten operations one after the other (three probes, two starts,
     # their notifies, the promote, its notifies): 4.5 min under nested KVM at 16:39; at 17:36,
     # where Pacemaker ran one operation at a time ("High CPU load detected"), not done after 10
     prim = wait(lambda: only(c, "rep1"), 300, "rep1 promoted and running on one host")
-
-    def standby():
-        for h in c.hosts:
-            r = c.x(h, CTL, "replica", "rep1", "status", "--json")
-            if r.returncode == 0 and json.loads(r.stdout).get("role") == "standby":
-                return h, json.loads(r.stdout)
-        return None
-
-    sb, st = wait(lambda: (s := standby()) and s[1].get("checkpoints") and s, 180, "a standby with checkpoints")
+    sb, _ = wait(lambda: (s := standby(c)) and s[1].get("checkpoints") and s, 180, "a standby with checkpoints")
     # the stream between them is TLS (the agent's default), as the primary's petreld logged it
-    pst = json.loads(c.x(prim, CTL, "replica", "rep1", "status", "--json", check=True).stdout)
-    assert pst["state"] == "protected", pst
+    pst = wait(lambda: (st := replica_status(c, prim)) and st.get("state") == "protected" and st, 120,
+               "rep1's primary protected")
     assert str(pst.get("peer", "")).startswith("tls:"), pst
     counting(c, prim, "rep1", off[prim], 3)
+    return prim, sb, off
+
+
+def test_replicated_pair_repaired_after_standby_stall(cluster):
+    """The standby's worker stopped (SIGSTOP) longer than replication_timeout: the primary runs on
+    unprotected, its monitor has Pacemaker recover the standby instance (ocf/petrel-vm
+    repair_interval), and the pair replicates again, the VM counting on without a restart."""
+    c = cluster
+    prim, sb, off = replicated_pair(c)
+    c.x("h1", "crm_resource", "--wait", "--timeout", f"{300 * S:.0f}s", check=True, timeout=330)
+    vmm = vmm_pid(c, prim, "rep1")
+    stalled = vmm_pid(c, sb, "rep1")
+    before = counts(c.console(prim, "rep1", off[prim]))
+
+    def primary_state():
+        return (replica_status(c, prim) or {}).get("state")
+    t0 = time.monotonic()
+    c.x(sb, "kill", "-STOP", str(stalled), check=True)
+    try:
+        # replication_timeout: 5000 ms scaled (clusterlib.vm_resource), as this wait is
+        wait(lambda: primary_state() not in ("syncing", "protected"), 60,
+             "the primary to give its stalled standby up")
+        print(f"standby's worker stopped -> rep1's primary {primary_state()}: {time.monotonic() - t0:.1f} s")
+    finally:
+        c.x(sb, "kill", "-CONT", str(stalled), check=True)
+    t1 = time.monotonic()
+
+    def repaired():
+        s = standby(c)
+        # a fresh standby: another worker than the stalled one (on sb or another host)
+        return (primary_state() == "protected" and s and s[1].get("checkpoints")
+                and (s[0] != sb or vmm_pid(c, sb, "rep1") != stalled) and s[0])
+    # two primary monitors (6 s scaled each) see the break, then the standby's stop and start
+    # (tens of seconds each under nested KVM) and the post-start notify's initial sync
+    new_sb = wait(repaired, 300, "rep1 replicating to a fresh standby again")
+    print(f"SIGCONT -> rep1 protected again (standby on {new_sb}): {time.monotonic() - t1:.1f} s")
+    # the VM ran on in the same worker: the primary's console counts on, one after the other
+    assert only(c, "rep1") == prim and vmm_pid(c, prim, "rep1") == vmm
+    n = counting(c, prim, "rep1", off[prim], len(before) + 2)
+    assert n == list(range(n[0], n[0] + len(n))) and n[:len(before)] == before, n
+    log = (c.dir / "hosts" / prim / "var/log/pacemaker/pacemaker.log").read_text(errors="replace")
+    assert "recovering the standby instance" in log, "the primary's monitor did not ask for the repair"
+
+
+def test_replicated_vm_fails_over_by_promotion(cluster):
+    c = cluster
+    prim, sb, off = replicated_pair(c)
     # the cluster settled first: the transition that promoted prim is over, so the standby's
     # monitors run and its promotion score says it holds a checkpoint. In the 18:33 nested run the
     # kill came while that transition's notifies still ran: no monitor had run on the standby yet
