@@ -243,11 +243,22 @@ def test_resource_agent_standby_without_a_vm(cluster):
     assert c.vm_state("h2", "stby") is None
     # plain TCP only when the resource says so; a value that is no boolean is refused
     assert agent(c, "h2", "validate-all", replication_tls="maybe", **ms).returncode == 6
+    assert agent(c, "h2", "validate-all", repair_interval="soon", **ms).returncode == 6
     r = agent(c, "h2", "start", replication_tls="false", **ms)
     assert r.returncode == 0, r.stderr
     try:
         hello = tls_hello(c, "h1", "h2")
         assert "no peer certificate available" in hello and not re.search(r"CN ?= ?h2\b", hello), hello
+        # its worker gone (kill -9): it held nothing, so its monitor (Unpromoted, as Pacemaker
+        # runs it) fails plainly and Pacemaker would recover it (a fresh standby, which the
+        # primary's post-start notify pairs again), not as a failed promoted instance (9)
+        ctl = str(clusterlib.BUILD / "petrelctl")
+        pid = json.loads(c.x("h2", ctl, "--json", "info", "stby", check=True).stdout)["vmm_pid"]
+        c.x("h2", "kill", "-9", str(pid), check=True)
+        r = wait(lambda: (r := agent(c, "h2", "monitor", CRM_meta_interval=3000, CRM_meta_role="Unpromoted",
+                                       **ms)).returncode != 0 and r,
+                 30, "the standby's monitor to see its worker gone")
+        assert r.returncode == 1 and "standby of stby crashed" in r.stderr, (r.returncode, r.stderr)
     finally:
         assert agent(c, "h2", "stop", **ms).returncode == 0
 
