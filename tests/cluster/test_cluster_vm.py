@@ -3,8 +3,9 @@
 order on one 3-host cluster: a VM starts where Pacemaker puts it; a move live-migrates it with no
 count lost; kill -9 of every process of its host gets the host fenced and the VM restarted on
 another from the shared storage, and the old host rejoins without disturbing it; a partitioned
-host is fenced and exactly one copy runs, checked 20 times; a promotable replicated VM's primary
-host killed -9 -> the standby is promoted and counts on from the next value (replication over
+host is fenced and exactly one copy runs, checked 20 times; a promotable replicated VM's standby
+worker stopped past replication_timeout -> the primary has Pacemaker recover the standby and
+replicates to the fresh one, counting on; its primary host killed -9 -> the standby is promoted and counts on from the next value (replication over
 TLS); the resource agent passes ocf-tester with a real VM.
 Under nested KVM on TCG: PETREL_CLUSTER_WAIT, PETREL_CLUSTER_TIME_SCALE, PETREL_CLUSTER_NO_RT."""
 import json
