@@ -83,16 +83,13 @@ bool net_mmds_wants(struct virtio_net *n, const struct virtq_chain *c)
 	       mmds_stack_wants(&n->mmds->port.stack, head + VIRTIO_NET_HDR_LEN, got - VIRTIO_NET_HDR_LEN);
 }
 
-bool net_mmds_tx(struct virtio_net *n, const struct virtq_chain *c)
+void net_mmds_tx(struct virtio_net *n, const struct virtq_chain *c)
 {
 	struct net_mmds *m = n->mmds;
-	if (!net_mmds_wants(n, c))
-		return false;
 	size_t len = gather(c, m->frame, VIRTIO_NET_MAX_FRAME);
 	bool csum_partial = (m->frame[0] & VNET_F_NEEDS_CSUM) != 0;
 	mmds_stack_rx(&m->port.stack, m->frame + VIRTIO_NET_HDR_LEN, len - VIRTIO_NET_HDR_LEN, csum_partial,
 		      mmds_now_ms());
-	return true;
 }
 
 bool net_mmds_rx(struct virtio_net *n)

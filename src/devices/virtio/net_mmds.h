@@ -23,8 +23,10 @@ int net_mmds_enable(struct virtio_net *n, struct mmds *svc, uint32_t ip);
 void net_mmds_destroy(struct virtio_net *n);
 /* Whether a transmit chain is for MMDS (it looks, takes nothing). */
 bool net_mmds_wants(struct virtio_net *n, const struct virtq_chain *c);
-/* A transmit chain: true if it was for MMDS (consumed; push it back unsent). */
-bool net_mmds_tx(struct virtio_net *n, const struct virtq_chain *c);
+/* A transmit chain net_mmds_wants took, to the MMDS stack (consumed: push it back unsent).
+ * Not looked at again: a guest that rewrites its frame meanwhile gets what the stack makes of
+ * it, as with any frame it sends. */
+void net_mmds_tx(struct virtio_net *n, const struct virtq_chain *c);
 /* Move the stack's frames into the receive queue; true if buffers were used. */
 bool net_mmds_rx(struct virtio_net *n);
 int net_mmds_timer_fd(const struct virtio_net *n);
