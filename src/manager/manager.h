@@ -105,6 +105,8 @@ int mgr_detached(void *(*fn)(void *), void *arg);
 uint64_t mgr_now_ms(void);
 /* The start time of pid (field 22 of /proc/PID/stat), or 0 if there is no such process. */
 unsigned long long proc_start_time(pid_t pid);
+/* The pid a pid file names (a line "PID\n"), or 0 while it is missing or not written whole. */
+pid_t pid_file_read(const char *path);
 /* A fault text into err (printf). Returns -code (an errno). */
 int mgr_err(char *err, size_t errlen, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -1,13 +1,15 @@
-/* Small helpers of petreld: clocks, /proc start times, error texts. */
+/* Small helpers of petreld: clocks, /proc start times, pid files, error texts. */
 #include "manager/manager.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t mgr_now_ms(void)
 {
@@ -40,6 +42,20 @@ unsigned long long proc_start_time(pid_t pid)
 			p++;
 	}
 	return p ? strtoull(p, NULL, 10) : 0;
+}
+
+pid_t pid_file_read(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || buf[n - 1] != '\n')
+		return 0;   /* not there yet, or not written whole */
+	buf[n] = '\0';
+	return (pid_t)atoi(buf);
 }
 
 int mgr_err(char *err, size_t errlen, int code, const char *fmt, ...)

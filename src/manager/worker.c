@@ -278,14 +278,9 @@ static pid_t read_pid_file(const char *path, unsigned ms)
 {
 	uint64_t deadline = mgr_now_ms() + ms;
 	do {
-		char buf[32] = "";
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-			if (n > 0 && buf[n - 1] == '\n')
-				return (pid_t)atoi(buf);
-		}
+		pid_t pid = pid_file_read(path);
+		if (pid > 0)
+			return pid;
 		usleep(2000);
 	} while (mgr_now_ms() < deadline);
 	return 0;

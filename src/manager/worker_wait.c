@@ -166,18 +166,8 @@ static int process_look(pid_t pid, unsigned long long *ticks, bool *busy, bool c
 /* The jailer's child, once the jailer's pid file names it (a line "PID\n"); 0 until then. */
 static pid_t child_named(struct worker_progress *wp)
 {
-	if (wp->child > 0 || !wp->child_pid_file)
-		return wp->child;
-	char buf[32];
-	int fd = open(wp->child_pid_file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0 && buf[n - 1] == '\n') {
-		buf[n] = '\0';
-		wp->child = (pid_t)atoi(buf);
-	}
+	if (wp->child <= 0 && wp->child_pid_file)
+		wp->child = pid_file_read(wp->child_pid_file);
 	return wp->child;
 }
 
