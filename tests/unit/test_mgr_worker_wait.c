@@ -378,48 +378,49 @@ TEST(a_jailer_that_ends_fails_at_once)
 	reap_start(pid);
 }
 
-TEST(a_slow_but_busy_worker_is_waited_for_past_the_idle_timeout)
+/* A start that works for 2.5 s before its socket answers: waited for past the idle timeout. */
+static void check_start_waited_for(enum start_behaviour b, bool jailed)
 {
-	pid_t pid = starting_worker(SLOW_BUSY);
+	pid_t pid = starting_worker(b);
 	char err[512] = "";
 	uint64_t took;
-	CHECK_EQ(await(pid, false, err, sizeof(err), &took), 0);
+	CHECK_EQ(await(pid, jailed, err, sizeof(err), &took), 0);
 	CHECK(took >= IDLE_MS * 2);
 	reap_start(pid);
 }
 
-TEST(an_idle_worker_without_a_socket_fails_after_the_idle_timeout)
+/* A start that makes no progress: fails once the idle timeout has passed, saying so. */
+static void check_start_idle_timeout(enum start_behaviour b, bool jailed)
 {
-	pid_t pid = starting_worker(IDLE);
+	pid_t pid = starting_worker(b);
 	char err[512] = "";
 	uint64_t took;
-	CHECK_EQ(await(pid, false, err, sizeof(err), &took), -ETIMEDOUT);
+	CHECK_EQ(await(pid, jailed, err, sizeof(err), &took), -ETIMEDOUT);
 	CHECK(took >= IDLE_MS && took < IDLE_MS * 4);
 	CHECK(strstr(err, "made no progress for 1000 ms") != NULL);
 	reap_start(pid);
+}
+
+TEST(a_slow_but_busy_worker_is_waited_for_past_the_idle_timeout)
+{
+	check_start_waited_for(SLOW_BUSY, false);
+}
+
+TEST(an_idle_worker_without_a_socket_fails_after_the_idle_timeout)
+{
+	check_start_idle_timeout(IDLE, false);
 }
 
 /* The jailer sleeps in its vfork wait, which /proc shows as 'D' (as a disk wait): without
  * looking at its child instead, a hung jail setup was waited for up to MAX_MS. */
 TEST(a_hung_jail_setup_fails_after_the_idle_timeout)
 {
-	pid_t pid = starting_worker(JAIL_SETUP_HANGS);
-	char err[512] = "";
-	uint64_t took;
-	CHECK_EQ(await(pid, true, err, sizeof(err), &took), -ETIMEDOUT);
-	CHECK(took >= IDLE_MS && took < IDLE_MS * 4);
-	CHECK(strstr(err, "made no progress for 1000 ms") != NULL);
-	reap_start(pid);
+	check_start_idle_timeout(JAIL_SETUP_HANGS, true);
 }
 
 TEST(a_slow_but_busy_jail_setup_is_waited_for_past_the_idle_timeout)
 {
-	pid_t pid = starting_worker(JAIL_SETUP_SLOW);
-	char err[512] = "";
-	uint64_t took;
-	CHECK_EQ(await(pid, true, err, sizeof(err), &took), 0);
-	CHECK(took >= IDLE_MS * 2);
-	reap_start(pid);
+	check_start_waited_for(JAIL_SETUP_SLOW, true);
 }
 
 int main(int argc, char **argv)
