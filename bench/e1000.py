@@ -226,8 +226,11 @@ def table():
         faster = r["kfps"] >= q["kfps"]
         ok &= faster
         of = "" if r["runs"] == 1 else f" (medians of {r['runs']} runs each)"
+        # CPU time comes in clock ticks (10 ms): a quick run's few frames may show none
+        cpu = (f"{r['cpu_us'] / q['cpu_us']:.2f}x the host CPU per frame" if r["cpu_us"] and q["cpu_us"] else
+               "host CPU per frame below the clock's resolution")
         print(f"petrel vs QEMU, {r['label']}, {r['mode']} {r['size']} B: {r['kfps'] / q['kfps']:.2f}x the frames/s, "
-              f"{r['cpu_us'] / q['cpu_us']:.2f}x the host CPU per frame{of}{'' if faster else '  <- slower'}")
+              f"{cpu}{of}{'' if faster else '  <- slower'}")
     if compared:
         print(f"petrel's E1000 at least as fast as QEMU's e1000 in every cell: {'yes' if ok else 'NO'}")
     return ok and compared > 0

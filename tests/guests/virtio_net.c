@@ -10,8 +10,9 @@
  *   rxbufs=N             receive buffers posted (default 16)
  *   out=N                data frames to send (default 32)
  *   in=N                 data frames to expect from the host (default 200)
- *   hold_ms=N            after the ring first fills, wait this long before giving buffers
- *                        back (default 200): the host's burst must wait in the tap, not be lost
+ *   hold_ms=N            take no frame before the ring is full, then wait this long before
+ *                        giving buffers back (default 200): the host's burst must wait in the
+ *                        tap, not be lost
  * Sends 'H', then `out` frames of 60..1514 bytes (header and payload in 1, 2 or 3
  * descriptors), expects `in` frames in order with intact payloads, sends 'E' with the count.
  * Prints "virtio-net rx=N tx=N merged=N irqs=N" and "ok virtio_net".
@@ -189,14 +190,21 @@ static long body(long arg)
 	for (uint32_t s = 0; s < (uint32_t)nout; s++)
 		tx_frame('D', s, (uint16_t)(60 + (s * 331) % 1455), 1 + s % 3);
 
-	/* host -> guest: the host starts its burst once it has our frames */
-	bool held = false;
-	while (received < (uint32_t)nin) {
-		if (!held && hold_ms && vq_used_idx(&rxq) - rxq.last_used >= (uint16_t)nbufs) {
-			/* Every buffer is full: the rest of the burst must wait in the tap. */
-			spin_ms(hold_ms);
-			held = true;
+	/* host -> guest: the host starts its burst once it has our frames. With hold_ms, take no
+	 * frame before the ring is full: a guest taking frames as they come may keep up with the
+	 * host (a fast one did) and never make petrel wait. A frame takes at most two buffers, so
+	 * the ring is full at nbufs - 1 used when the next frame needs two. Then hold it full: the
+	 * rest of the burst (in > rxbufs) must wait in the tap, not be lost. */
+	if (hold_ms && nin >= nbufs) {
+		uint64_t give_up = rdtsc() + 20 * tsc_hz;
+		while ((uint16_t)(vq_used_idx(&rxq) - rxq.last_used) < (uint16_t)(nbufs - 1)) {
+			check(rdtsc() < give_up, "the receive ring did not fill in 20 s (%u of %ld buffers used)",
+			      (unsigned)(uint16_t)(vq_used_idx(&rxq) - rxq.last_used), nbufs);
+			pause();
 		}
+		spin_ms(hold_ms);
+	}
+	while (received < (uint32_t)nin) {
 		unsigned nb;
 		long len = rx_frame(20, &nb);
 		check(len >= 0, "received %u of %ld frames, then nothing for 20 s", received, nin);

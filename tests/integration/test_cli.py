@@ -555,7 +555,7 @@ def test_ctrl_a_x_on_a_terminal():
     after = termios.tcgetattr(slave)
     os.close(slave)
     os.close(master)
-    assert rc == -sig, f"exit status {rc}\n{stderr}"   # dies by the signal, cleaned up
+    assert rc == 0, f"exit status {rc}\n{stderr}"   # the user stopped it: 0 (docs/user-guide.md)
     assert elapsed < 5
     assert re.search(r"(stop|quit).*Ctrl-A x|Ctrl-A x.*(stop|quit)", "\n".join(
         l for l in stderr.splitlines() if "press" not in l)), f"no stop reason naming Ctrl-A x:\n{stderr}"
@@ -609,7 +609,7 @@ def test_signal_stops_vm(sig, stdin_eof):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert rc == -sig, f"exit status {rc}\n{stderr}"   # dies by the signal, cleaned up
+    assert rc == 0, f"exit status {rc}\n{stderr}"   # the user stopped it: 0 (docs/user-guide.md)
     assert elapsed < 5
     assert re.search(rf"signal.*\b({int(sig)}|{sig.name}|{sig.name[3:]})\b", stderr, re.I), \
         f"no stop reason naming the signal:\n{stderr}"

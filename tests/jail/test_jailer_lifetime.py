@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import jaillib
+import petrel_test
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the jailer needs root"),
@@ -33,10 +34,7 @@ WALL = 0x40000000
 
 def running(pid):
     """Whether pid is a process that has not ended (a zombie has)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    return not petrel_test.process_ended(pid)
 
 
 def wait_gone(pid, timeout=10.0):

@@ -31,3 +31,13 @@ for _d in FOLDERS:
     _p = str(TESTS / _d)
     if _p not in sys.path:
         sys.path.append(_p)
+
+
+def process_ended(pid):
+    """Whether process pid has ended: no such process, or a zombie that nobody has reaped yet
+    (a process re-parented to an init that does not reap, such as a re-adopted worker's)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
