@@ -30,9 +30,10 @@ command -v cpio >/dev/null || die "cpio not found: install cpio"
 # Up to date? Compare against every input: busybox, init, this script, the modules.
 ENVCHECK_SRC=$ROOT/tests/linux/guest/envcheck.c
 VSOCKCAT_SRC=$ROOT/tests/linux/guest/vsockcat.c
-[[ -f $ENVCHECK_SRC && -f $VSOCKCAT_SRC ]] || die "$ENVCHECK_SRC or $VSOCKCAT_SRC missing"
+MODLOAD_SRC=$ROOT/tests/linux/guest/modload.c
+[[ -f $ENVCHECK_SRC && -f $VSOCKCAT_SRC && -f $MODLOAD_SRC ]] || die "$ENVCHECK_SRC, $VSOCKCAT_SRC or $MODLOAD_SRC missing"
 command -v gcc >/dev/null || die "gcc not found: install build-essential (scripts/setup.sh does)"
-inputs=("$BUSYBOX" "$INIT" "$ENVCHECK_SRC" "$VSOCKCAT_SRC" "${BASH_SOURCE[0]}")
+inputs=("$BUSYBOX" "$INIT" "$ENVCHECK_SRC" "$VSOCKCAT_SRC" "$MODLOAD_SRC" "${BASH_SOURCE[0]}")
 if [[ -d $GUEST/modules ]]; then
 	inputs+=("$GUEST/modules")
 	while IFS= read -r -d '' f; do inputs+=("$f"); done < <(find "$GUEST/modules" -type f -print0)
@@ -63,6 +64,8 @@ gcc -static -O2 -s -pthread -Wall -Wextra -Werror -o bin/envcheck "$ENVCHECK_SRC
 	die "cannot build envcheck (needs gcc and libc6-dev's static libc)"
 # A vsock client (busybox has none), for the checks after a restore.
 gcc -static -O2 -s -Wall -Wextra -Werror -o bin/vsockcat "$VSOCKCAT_SRC" || die "cannot build vsockcat"
+# Loads many kernel modules from one process (a process costs seconds where ring 0 is emulated).
+gcc -static -O2 -s -Wall -Wextra -Werror -o bin/modload "$MODLOAD_SRC" || die "cannot build modload"
 
 # One symlink per applet, at the path busybox itself reports (bin/ls, sbin/poweroff, ...).
 nlinks=0
