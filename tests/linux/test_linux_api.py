@@ -19,7 +19,7 @@ UART counted interrupts, the guest powers off, petrel exits 0 and its metrics co
 Real-Linux boots are the suite's budget (minutes where guest ring 0 is emulated): this is the
 only one in the default run. linuxlib.py bounds every wait; console in build/linux-api-boot.log.
 Env: PETREL (binary), PETREL_LINUX_INIT_TIMEOUT / PETREL_LINUX_CHECKS_TIMEOUT, PETREL_API_SPEC,
-PETREL_CMDLINE_EXTRA.
+PETREL_CMDLINE_EXTRA, PETREL_LINUX_CPUS.
 """
 import contextlib
 import hashlib
@@ -38,8 +38,9 @@ import apilib
 
 PETREL = linuxguest.PETREL
 LOG = ROOT / "build" / "linux-api-boot.log"
-CPUS, MEM_MIB = 2, 512
-MAX_CPUS, VMEM_MIB = 3, 512  # vCPU hot-plug up to 3, a 512 MiB virtio-mem region
+# PETREL_LINUX_CPUS: the boot's vCPUs (default 2; test_linux_resize.py plugs one more)
+CPUS, MEM_MIB = int(os.environ.get("PETREL_LINUX_CPUS", "2")), 512
+MAX_CPUS, VMEM_MIB = CPUS + 1, 512  # vCPU hot-plug of one more, a 512 MiB virtio-mem region
 DISK_MIB = 64
 INPUT_LINE = "hello-petrel-api"
 RTC_TOLERANCE_S = 120  # RTC vs host clock when the line arrives; a frozen RTC drifts past it
