@@ -97,9 +97,14 @@ def main():
     timeout = float(os.environ.get("BENCH_BOOT_TIMEOUT", 1800))
     ways = [False] if benchlib.QUICK else [False, True]
     res = {w: [] for w in ways}
-    for _ in range(rounds):
+    for n in range(rounds):
         for w in ways:
             r = boot(w, timeout)
+            # each boot's figures as soon as it has them: a run stopped during a later boot
+            # (minutes each where ring 0 is emulated) keeps what it measured
+            up = ("did not reach /init" if r["up"] is None else
+                  f"start -> /init {r['host']:.2f} s, user space up after {r['up']:.2f} s of uptime")
+            print(f"  boot {n + 1} {'verbose' if w else 'quiet'}: {up}", flush=True)
             if r["up"] is not None:
                 res[w].append(r)
     print(f"tests' Linux guest to /init, seconds ({rounds} boot(s) each way, interleaved):")
