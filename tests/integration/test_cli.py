@@ -25,6 +25,7 @@ import termios
 import time
 from pathlib import Path
 
+import petrel_test
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,9 +42,8 @@ def need_petrel():
 
 
 def need_kvm():
+    petrel_test.require_kvm()
     need_petrel()
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("no access to /dev/kvm")
 
 
 def guest(name, kind="elf") -> Path:

@@ -10,6 +10,7 @@ nested-KVM run loses)."""
 import os
 import shutil
 
+import petrel_test
 import pytest
 
 import weblib
@@ -18,8 +19,7 @@ TYPED = "<b>hi</b> web"
 
 
 def test_running_guests_in_the_page(web, browser_ok):
-    if not weblib.mgrlib.has_kvm():
-        pytest.skip("no access to /dev/kvm")
+    petrel_test.require_kvm()
     g = weblib.mgrlib.guest
     if not g("counter").exists():
         pytest.skip("test guests not built")
