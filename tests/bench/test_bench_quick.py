@@ -9,8 +9,9 @@ import pathlib
 import subprocess
 import sys
 
-import petrel_test
 import pytest
+
+import petrel_test
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))

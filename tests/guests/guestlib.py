@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import petrel_test
 import pytest
+
+import petrel_test
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT = 60.0

@@ -7,9 +7,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import petrel_test
 import pytest
 
+import petrel_test
 from cpuidlib import PVM_HOST, bit, run_cpuid
 from guestlib import assert_passed, run_guest
 

@@ -25,8 +25,9 @@ import termios
 import time
 from pathlib import Path
 
-import petrel_test
 import pytest
+
+import petrel_test
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("PETREL_BUILD", REPO / "build")).resolve()

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-import petrel_test
 import pytest
 
+import petrel_test
 import mgrlib
 
 

@@ -10,9 +10,9 @@ nested-KVM run loses)."""
 import os
 import shutil
 
-import petrel_test
 import pytest
 
+import petrel_test
 import weblib
 
 TYPED = "<b>hi</b> web"
