@@ -12,14 +12,13 @@ import shutil
 
 import pytest
 
-import petrel_test
 import weblib
 
 TYPED = "<b>hi</b> web"
 
 
+@pytest.mark.needs_kvm   # known where the browser is missing too (browser_ok skips first)
 def test_running_guests_in_the_page(web, browser_ok):
-    petrel_test.require_kvm()
     g = weblib.mgrlib.guest
     if not g("counter").exists():
         pytest.skip("test guests not built")
