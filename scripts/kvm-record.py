@@ -34,6 +34,8 @@ from petrel_test import kvm_record  # noqa: E402
 
 DEFAULT_REPORT = ROOT / "build" / "test-report.xml"
 GUESS = 60.0   # seconds, for a test no earlier report timed
+# the suite's interpreter (scripts/test.sh): pytest is Debian's, not in another python3 on PATH
+PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 
 
 def reports_or_default(reports):
@@ -46,7 +48,7 @@ def reports_or_default(reports):
 
 def collect(targets):
     """The test ids pytest collects from the targets (all of tests/ without any)."""
-    r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+    r = subprocess.run([PYTHON, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                         *(targets or ["tests"])], cwd=ROOT, capture_output=True, text=True,
                        env=dict(os.environ, PETREL_LINUX_EXTRA="1"))
     ids = [line for line in r.stdout.splitlines() if "::" in line and not line.startswith(" ")]
@@ -82,12 +84,15 @@ def cmd_status(a):
     if a.ids:
         print("\n".join(found))
         return
-    print(f"{'directory':28} {'need KVM':>8} {'current':>8} {'stale':>6} {'missing':>8}")
-    for d, ids in kvm_record.by_directory(tests).items():
+    def row(name, ids):
         missing = sum(1 for t in ids if found.get(t) == kvm_record.MISSING)
         stale = sum(1 for t in ids if t in found) - missing
-        print(f"{d:28} {len(ids):8} {len(ids) - stale - missing:8} {stale:6} {missing:8}")
-    print(f"{'total':28} {len(tests):8} {len(tests) - len(found):8}")
+        print(f"{name:28} {len(ids):8} {len(ids) - stale - missing:8} {stale:6} {missing:8}")
+
+    print(f"{'directory':28} {'need KVM':>8} {'current':>8} {'stale':>6} {'missing':>8}")
+    for d, ids in kvm_record.by_directory(tests).items():
+        row(d, ids)
+    row("total", tests)
 
 
 def timings(paths):
