@@ -4,10 +4,11 @@
 # driver: scripts/fetch-guest-generic.sh first), and the quick modes of the benches that boot it. Minutes per boot on a host
 # whose guest ring 0 is emulated: run them alone, never beside other boots or fuzzers.
 # Usage: scripts/linux-extra.sh [pytest args...]
+# Its junit report, build/linux-extra-report.xml, is what scripts/kvm-record.py update records.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-PETREL_LINUX_EXTRA=1 exec /usr/bin/python3 -m pytest -v -rfEs \
+PETREL_LINUX_EXTRA=1 exec /usr/bin/python3 -m pytest -v -rfEs --junitxml=build/linux-extra-report.xml \
 	tests/linux/test_linux_pmem.py \
 	tests/linux/test_linux_mmds.py tests/linux/test_linux_bzimage_entry.py tests/linux/test_linux_vmem.py \
 	tests/linux/test_linux_hotplug_vcpu.py tests/linux/test_linux_e1000.py tests/linux/test_linux_virtiofs.py \

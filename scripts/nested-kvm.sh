@@ -15,6 +15,7 @@
 #        PETREL_L1_CPUS, PETREL_L1_MEM   the VM's size (default 1 CPU, 8G: see README for why 1)
 #        PETREL_L1_CPU  QEMU -cpu model of the VM (default max: every feature TCG emulates)
 #        PETREL_L1_TIMEOUT  seconds before the VM is stopped (default 3600)
+# The command runs with PETREL_HOST_KIND=nested-kvm (the suite's junit reports say so).
 # The command's output goes to stdout and to $PETREL_L1_DIR/job.log; the VM's console to
 # $PETREL_L1_DIR/console.log; the exit status is the command's. While it runs, QEMU's monitor
 # listens on $PETREL_L1_DIR/monitor.sock (e.g. `info registers -a` for a hang).
@@ -97,6 +98,8 @@ fi
 printf '%s\n' "$1" >"$DIR/job.sh"
 cat >"$DIR/job-wrapper.sh" <<EOF
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+# the tests' junit reports say which kind of host their passes were on (tests/kvm-record.json)
+export PETREL_HOST_KIND=nested-kvm
 # HOME is on 9p, where a shared mmap fails: runtime files (chromium's dconf shm) go to the VM's tmpfs
 export XDG_RUNTIME_DIR=/run/user/0
 mkdir -p -m 0700 /run/user/0

@@ -11,9 +11,10 @@ import sys
 
 import pytest
 
+import petrel_test
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
-KVM = os.access("/dev/kvm", os.R_OK | os.W_OK)
 ROOT_USER = os.geteuid() == 0
 
 # (command, needs /dev/kvm, needs root, a line its output must have, timeout s)
@@ -60,8 +61,8 @@ ASAN_BUILD = pathlib.Path(os.environ.get("PETREL_ASAN_BUILD", ROOT / "build-asan
 
 
 def need(kvm, root):
-    if kvm and not KVM:
-        pytest.skip("no access to /dev/kvm")
+    if kvm:
+        petrel_test.require_kvm()
     if root and not ROOT_USER:
         pytest.skip("needs root")
 

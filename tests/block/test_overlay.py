@@ -293,7 +293,7 @@ def blkloop_template(work, disk):
         p.close()
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/kvm"), reason="needs /dev/kvm")
+@pytest.mark.needs_kvm
 def test_deploy_ten_clones_each_writing_its_own_overlay():
     """Issue 12: 10 clones from one template (the blkloop guest writing its disk), each
     running, each writing its own overlay; the template's image unchanged."""

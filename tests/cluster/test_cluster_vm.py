@@ -23,12 +23,11 @@ sys.path.insert(0, str(clusterlib.ROOT / "tests" / "api"))
 import failover_console  # noqa: E402
 
 why = clusterlib.missing()
-KVM = clusterlib.os.access("/dev/kvm", clusterlib.os.R_OK | clusterlib.os.W_OK)
 COUNTER = clusterlib.BUILD / "tests" / "guests" / "counter.elf"
 CTL = str(clusterlib.BUILD / "petrelctl")
 COUNT = r"^count=(\d+)\r?$"
 pytestmark = [pytest.mark.skipif(why is not None, reason=why or ""),
-              pytest.mark.skipif(not KVM, reason="no access to /dev/kvm"),
+              pytest.mark.needs_kvm,
               pytest.mark.skipif(not COUNTER.exists(), reason="test guests not built")]
 S = clusterlib.SCALE
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import petrel_test
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TIMEOUT = 60.0
 
@@ -94,11 +96,11 @@ def guest_image(name: str, kind: str = "elf") -> Path:
 
 
 def require(name: str, kind: str = "elf") -> Path:
-    """Skip (not fail) when the pieces to run a guest are missing."""
+    """Skip (not fail) when the pieces to run a guest are missing (a test that runs one needs
+    KVM: petrel_test.require_kvm)."""
+    petrel_test.require_kvm()
     if not petrel_bin().exists():
         pytest.skip(f"{petrel_bin()} not built")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("no access to /dev/kvm")
     img = guest_image(name, kind)
     if not img.exists():
         pytest.skip(f"{img} not built (meson -Dguests=true)")

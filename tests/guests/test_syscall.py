@@ -22,6 +22,7 @@ def test_syscall_enters_ring0_and_returns(kind):
     assert re.search(r"^syscall ok 1001$", res.stdout, re.M), res.describe()
 
 
+@pytest.mark.needs_kvm   # PVM hosts only, known everywhere
 @pytest.mark.skipif(not PVM_HOST, reason="the shim only exists for PVM hosts")
 def test_without_the_shim_syscall_never_reaches_ring0():
     res = run_guest("syscall", extra=["--pvm", "off"])
@@ -29,6 +30,7 @@ def test_without_the_shim_syscall_never_reaches_ring0():
     assert "the entry ran 0 times" in res.stdout, res.describe()
 
 
+@pytest.mark.needs_kvm   # PVM hosts only, known everywhere
 @pytest.mark.skipif(not PVM_HOST, reason="describes the PVM host's own SYSCALL behaviour")
 def test_pvm_host_delivers_syscall_to_lstar_in_ring3():
     res = run_guest("syscallprobe")

@@ -32,6 +32,7 @@ def test_xsave_xrstor_switch_ring3_vector_registers(kind):
             assert re.search(rf"emulated {insn}\s+[1-9]", res.stdout + res.stderr), res.describe()
 
 
+@pytest.mark.needs_kvm   # PVM hosts only, known everywhere
 @pytest.mark.skipif(not PVM_HOST, reason="only PVM hosts refuse XSAVE in guest ring 0")
 def test_without_petrel_xsave_stops_the_vm():
     res = run_guest("xsave", extra=["--pvm", "off"])

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+import petrel_test
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("PETREL_BUILD", REPO / "build")).resolve()
 PETREL = BUILD / "petrel"
@@ -41,9 +43,8 @@ def need_petrel():
 
 
 def need_kvm():
+    petrel_test.require_kvm()
     need_petrel()
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("no access to /dev/kvm")
 
 
 def guest(name, kind="elf") -> Path:

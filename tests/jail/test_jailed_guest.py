@@ -22,6 +22,7 @@ import guestlib
 from nethelp import MAC, Netns, Tap, exchange
 
 pytestmark = [
+    pytest.mark.needs_kvm,   # known where root is missing too
     pytest.mark.skipif(os.geteuid() != 0, reason="the jailer needs root"),
     pytest.mark.skipif(not jaillib.JAILER.exists(), reason=f"{jaillib.JAILER} not built"),
 ]

@@ -383,6 +383,7 @@ def kvm_groups():
     return None
 
 
+@pytest.mark.needs_kvm
 @pytest.mark.skipif(kvm_groups() is None, reason="needs a /dev/kvm a user may open")
 def test_rootless_guest_boots_in_the_jail(jails, base):
     # The caller is in /dev/kvm's group (kept in the user namespace), so /dev/kvm is

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """The real-Linux tests need /dev/kvm, like every guest test (tests/guests/guestlib.require):
-without it they are skipped, not failed.
+each is marked needs_kvm at collection (tests/conftest.py registers it, the extra boots too,
+and skips it without /dev/kvm).
 
 Real-Linux boots are the suite's budget (minutes each where guest ring 0 is emulated): the
 default run boots as few times as it can and restores the rest from a snapshot. The modules in
 EXTRA_BOOTS each boot Linux again for one feature; they run only with PETREL_LINUX_EXTRA=1
 (scripts/linux-extra.sh), never in the default suite or CI."""
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,18 +25,17 @@ EXTRA_BOOTS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _needs_kvm():
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("no access to /dev/kvm")
+HERE = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("PETREL_LINUX_EXTRA") == "1":
-        return
+    extra = os.environ.get("PETREL_LINUX_EXTRA") == "1"
     for item in items:
+        if HERE not in item.path.resolve().parents:
+            continue
+        item.add_marker(pytest.mark.needs_kvm)
         why = EXTRA_BOOTS.get(item.path.name)
-        if why:
+        if why and not extra:
             item.add_marker(pytest.mark.skip(reason=f"{why}: run with PETREL_LINUX_EXTRA=1 "
                                              "(scripts/linux-extra.sh)"))
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 import pytest
 
+import petrel_test
 import mgrlib
 
 
@@ -21,7 +22,6 @@ def petreld():
 
 @pytest.fixture
 def kvm():
-    if not mgrlib.has_kvm():
-        pytest.skip("no access to /dev/kvm")
+    petrel_test.require_kvm()
     if not mgrlib.guest("counter").exists():
         pytest.skip("test guests not built")

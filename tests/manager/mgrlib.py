@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import petrel_test
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("PETREL_BUILD", REPO / "build")).resolve()
 PETRELD = BUILD / "petreld"
@@ -20,7 +22,7 @@ GUESTS = BUILD / "tests" / "guests"
 
 
 def has_kvm():
-    return os.access("/dev/kvm", os.R_OK | os.W_OK)
+    return petrel_test.kvm_usable()
 
 
 def guest(name):

@@ -80,6 +80,7 @@ def forge_completion_line(p, name, timeout=120):
         time.sleep(0.05)
 
 
+@pytest.mark.needs_kvm   # known where certtool is missing too
 @pytest.mark.skipif(not tlslib.have_certtool(), reason="certtool (gnutls-bin) not installed")
 def test_migrate_between_two_petreld(petreld, kvm, hosts, tmp_path):
     a, b = hosts

@@ -19,7 +19,13 @@ bench, a soak run) puts tests/ on its path once and imports it:
     import petrel_test  # noqa: F401,E402
 
 The folders are appended, so a test folder's own modules (which pytest puts first) win.
+
+A test that needs KVM says so through one door, so that the suite knows every such test even
+where it skips (tests/kvm-record.json, docs/development.md#tests-that-need-kvm): it calls
+require_kvm() where it would look at /dev/kvm, or carries @pytest.mark.needs_kvm (a module's
+pytestmark) when it must be known before any fixture runs (collection-time skips).
 """
+import os
 import sys
 from pathlib import Path
 
@@ -41,3 +47,39 @@ def process_ended(pid):
     except (OSError, IndexError):
         return True
     return state in ("Z", "X")
+
+
+NO_KVM = "no access to /dev/kvm"
+KVM_TESTS = set()   # node ids of this session's tests that need KVM (tests/conftest.py reads it)
+_kvm_usable = None
+
+
+def kvm_usable():
+    """Whether /dev/kvm opens read-write here (asked once per process)."""
+    global _kvm_usable
+    if _kvm_usable is None:
+        try:
+            os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
+            _kvm_usable = True
+        except OSError:
+            _kvm_usable = False
+    return _kvm_usable
+
+
+def require_kvm():
+    """Record the running test as one that needs KVM and skip it without a usable /dev/kvm.
+    The test is the one pytest names in PYTEST_CURRENT_TEST ("NODEID (setup|call|teardown)")."""
+    import pytest
+    current = os.environ.get("PYTEST_CURRENT_TEST")
+    if current:
+        KVM_TESTS.add(current.rsplit(" (", 1)[0])
+    if not kvm_usable():
+        pytest.skip(NO_KVM)
+
+
+def test_id(item):
+    """A test's id relative to the repository (tests/DIR/FILE.py::NAME[PARAMS]), whatever
+    pytest's rootdir was: the key of tests/kvm-record.json."""
+    path = item.path.resolve()
+    rest = item.nodeid.partition("::")[2]
+    return f"{path.relative_to(ROOT).as_posix()}::{rest}" if ROOT in path.parents else item.nodeid

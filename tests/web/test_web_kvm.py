@@ -17,9 +17,8 @@ import weblib
 TYPED = "<b>hi</b> web"
 
 
+@pytest.mark.needs_kvm   # known where the browser is missing too (browser_ok skips first)
 def test_running_guests_in_the_page(web, browser_ok):
-    if not weblib.mgrlib.has_kvm():
-        pytest.skip("no access to /dev/kvm")
     g = weblib.mgrlib.guest
     if not g("counter").exists():
         pytest.skip("test guests not built")
