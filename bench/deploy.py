@@ -32,7 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
 PETREL = BUILD / "petrel"
 sys.path.insert(0, str(ROOT / "tests"))
-import petrel_test  # noqa: F401,E402  (the shared test framework: test_overlay ...)
+import petrel_test  # noqa: E402  (the shared test framework: test_overlay ...)
 from test_overlay import STATE, blkloop_template, drive, state_with_drives  # noqa: E402
 
 MiB = 1 << 20
@@ -125,7 +125,7 @@ def main():
     print(f"disk part of a clone, per clone ({n} clones per base; qemu-img 20, copy 5)")
     for name, what, us in rows:
         print(f"{name:>8}  {what:18} {stats(us)}")
-    if not os.path.exists("/dev/kvm"):
+    if not petrel_test.kvm_usable():   # what the template's guest needs (guestlib.require)
         print("started clones: no /dev/kvm, not measured")
         return
     print(f"started clones ({pick(10, 2)} per base, blkloop template): petrel image deploy")

@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "manager"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import petrel_test  # noqa: F401,E402  (the shared test framework: mgrlib ...)
 import mgrlib  # noqa: E402
 
 

@@ -74,7 +74,7 @@ def cmd_update(a):
 def cmd_check(a):
     found = kvm_record.problems(kvm_record.registered(reports_or_default(a.reports)), kvm_record.load(a.record))
     if found:
-        sys.exit(kvm_record.explain(found, False))
+        sys.exit(kvm_record.explain(found))
     print("kvm-record: every test the reports registered as needing KVM has a current record")
 
 

@@ -41,6 +41,11 @@ def pytest_sessionstart(session):
             xml.add_global_property(name, value)
 
 
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed and report.nodeid in petrel_test.KVM_TESTS:
+        petrel_test.KVM_PASSED.add(report.nodeid)
+
+
 def pytest_runtest_teardown(item):
     """A test that needs KVM: its id and its file's blob, in its junit testcase (the teardown
     report carries the item's user_properties, whichever phase registered it)."""

@@ -51,6 +51,7 @@ def process_ended(pid):
 
 NO_KVM = "no access to /dev/kvm"
 KVM_TESTS = set()   # node ids of this session's tests that need KVM (tests/conftest.py reads it)
+KVM_PASSED = set()  # those of them that passed (tests/conftest.py)
 _kvm_usable = None
 
 

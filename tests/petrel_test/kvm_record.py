@@ -143,16 +143,19 @@ def by_directory(tests):
     return out
 
 
-def explain(found, kvm_run):
-    """The check's message: the problems by directory, and how to fix them."""
+def explain(found, passed=()):
+    """The check's message: the problems by directory, and how to fix them (passed: the ids
+    that passed in the run that found them)."""
     lines = [f"{len(found)} test(s) that need KVM have no record of passing as they are now "
              "(tests/kvm-record.json, docs/development.md#tests-that-need-kvm):"]
     for d, tests in by_directory(found).items():
         lines.append(f"  {d}: {len(tests)}")
-        lines += [f"    {t}: {found[t]}" for t in tests]
-    if kvm_run:
-        lines.append("This run had KVM: record its passes with "
-                     "`scripts/kvm-record.py update build/test-report.xml` and commit the record.")
-    lines.append("Where KVM is missing: run them under KVM (scripts/kvm-tests.sh [--nested] "
-                 "[TESTS...]: it updates the record), then commit tests/kvm-record.json.")
+        lines += [f"    {t}: {found[t]}{' (passed in this run)' * (t in passed)}" for t in tests]
+    if set(found) & set(passed):
+        lines.append("Those that passed in this run: `scripts/kvm-record.py update REPORT.xml` (its "
+                     "--junitxml; scripts/test.sh's is build/test-report.xml) enters them.")
+    if set(found) - set(passed):
+        lines.append("Those that did not pass in this run: run them where KVM is (scripts/kvm-tests.sh [--nested] TESTS...: "
+                     "it enters their passes; a test that skips on PVM hosts needs KVM or --nested).")
+    lines.append("Then commit tests/kvm-record.json.")
     return "\n".join(lines)

@@ -63,7 +63,9 @@ def test_update_enters_the_passes_of_kvm_tests_only(tmp_path, tree):
     # what the check says: B and C never passed; A is current
     found = kvm_record.problems({A, B, C}, record, root=tmp_path)
     assert found == {B: kvm_record.MISSING, C: kvm_record.MISSING}
-    assert "tests/x: 1" in kvm_record.explain(found, False) and "tests/y: 1" in kvm_record.explain(found, False)
+    text = kvm_record.explain(found, passed={C})
+    assert "tests/x: 1" in text and "tests/y: 1" in text and f"{C}: {kvm_record.MISSING} (passed in this run)" in text
+    assert "update REPORT.xml" in text and "kvm-tests.sh" in text
 
 
 def test_a_changed_file_makes_its_tests_stale(tmp_path, tree):
