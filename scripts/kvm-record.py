@@ -12,6 +12,10 @@ from the junit reports of runs on hosts with KVM (docs/development.md#tests-that
   scripts/kvm-record.py status [REPORT.xml...] [--ids]
                                                 per directory: recorded, stale, missing; --ids
                                                 prints the ids of the stale and missing ones
+  scripts/kvm-record.py unrunnable TEST --why TEXT
+                                                enter TEST as one no host here can run (it needs
+                                                hardware none has); the check names it in every
+                                                run, and its next pass replaces the entry
   scripts/kvm-record.py plan --out DIR [--budget S] TARGET...
                                                 split the tests (files, folders, ids) into runs of
                                                 at most S seconds (default 2700), timed from
@@ -95,6 +99,16 @@ def cmd_status(a):
     row("total", tests)
 
 
+def cmd_unrunnable(a):
+    record = kvm_record.load(a.record)
+    try:
+        kvm_record.mark_unrunnable(record, a.test, a.why)
+    except ValueError as e:
+        sys.exit(f"kvm-record: {e}")
+    kvm_record.save(record, a.record)
+    print(f"kvm-record: {a.test} entered as unrunnable here: {a.why}")
+
+
 def timings(paths):
     """{test id: longest time an earlier report gave it} (ids as tests/conftest.py writes them,
     or from classname and name for tests without them)."""
@@ -146,12 +160,16 @@ def main():
         p.add_argument("reports", nargs="*")
         if name == "status":
             p.add_argument("--ids", action="store_true")
+    p = sub.add_parser("unrunnable")
+    p.add_argument("test")
+    p.add_argument("--why", required=True)
     p = sub.add_parser("plan")
     p.add_argument("targets", nargs="+")
     p.add_argument("--out", required=True)
     p.add_argument("--budget", type=float, default=2700)
     a = ap.parse_args()
-    {"update": cmd_update, "check": cmd_check, "status": cmd_status, "plan": cmd_plan}[a.cmd](a)
+    {"update": cmd_update, "check": cmd_check, "status": cmd_status, "plan": cmd_plan,
+     "unrunnable": cmd_unrunnable}[a.cmd](a)
 
 
 if __name__ == "__main__":

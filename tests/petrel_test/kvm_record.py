@@ -9,7 +9,14 @@ The record maps a test id (tests/DIR/FILE.py::NAME[PARAMS]) to its last pass:
      "date": when the run started (UTC), "host": "kvm" | "pvm" | "nested-kvm"[, "dirty": true]}
 
 A test is up to date while its file's blob is the recorded one: a change to the file after the
-recorded run (committed or not) makes it stale."""
+recorded run (committed or not) makes it stale.
+
+A test that no host the project has can run (it needs hardware none of them has) gets instead
+
+    {"blob": ..., "commit": ..., "date": ..., "host": "none", "unrunnable": why}
+
+by hand (`scripts/kvm-record.py unrunnable TEST --why ...`): the check accepts it while the
+file is unchanged and names it in every run (a warning), and the next pass replaces it."""
 import datetime
 import hashlib
 import json
@@ -125,6 +132,21 @@ def problems(tests, record, root=ROOT):
             out[test] = (f"its file changed after it passed ({entry['host']}, "
                          f"{entry['commit'][:12]}, {entry['date']})")
     return out
+
+
+def mark_unrunnable(record, test, why, root=ROOT):
+    """Enter test as one that no host here can run, for the reason why (see the module's doc)."""
+    path = Path(root) / test.partition("::")[0]
+    if not path.is_file():
+        raise ValueError(f"{test}: no file {path}")
+    props = run_properties()
+    record[test] = {"blob": blob(path), "commit": props["commit"], "date": props["started"],
+                    "host": "none", "unrunnable": why}
+
+
+def unrunnable(tests, record):
+    """{test id: why} for the tests (ids) whose record says no host here can run them."""
+    return {t: record[t]["unrunnable"] for t in sorted(tests) if "unrunnable" in record.get(t, {})}
 
 
 def prune(record, collected):

@@ -79,6 +79,22 @@ def test_a_changed_file_makes_its_tests_stale(tmp_path, tree):
     assert "is gone" in kvm_record.problems({C}, record, root=tmp_path)[C]
 
 
+def test_an_unrunnable_test_counts_while_its_file_is_unchanged_and_a_pass_replaces_it(tmp_path, tree):
+    record = {}
+    kvm_record.mark_unrunnable(record, A, "needs AVX-512F from KVM", root=tmp_path)
+    assert record[A]["host"] == "none" and record[A]["blob"] == tree[A]
+    assert kvm_record.problems({A}, record, root=tmp_path) == {}
+    assert kvm_record.unrunnable({A, B}, record) == {A: "needs AVX-512F from KVM"}
+    with pytest.raises(ValueError):
+        kvm_record.mark_unrunnable(record, "tests/x/test_none.py::test_n", "why", root=tmp_path)
+    kvm_record.update(record, [report(tmp_path / "r.xml", [(A, tree[A], "passed", True)],
+                                      started="2999-01-01T00:00:00Z")])
+    assert kvm_record.unrunnable({A}, record) == {} and record[A]["host"] == "pvm"
+    kvm_record.mark_unrunnable(record, A, "why", root=tmp_path)
+    (tmp_path / "tests/x/test_a.py").write_text("# changed\n")
+    assert A in kvm_record.problems({A}, record, root=tmp_path)
+
+
 def test_a_later_pass_replaces_an_earlier_one(tmp_path, tree):
     early = report(tmp_path / "1.xml", [(A, "old", "passed", True), (B, tree[B], "passed", True)],
                    host="nested-kvm", started="2030-01-01T00:00:00Z", commit="aaa")
