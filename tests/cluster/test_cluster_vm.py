@@ -35,10 +35,9 @@ S = clusterlib.SCALE
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = clusterlib.Cluster(3).up()
-    shutil.copy(COUNTER, c.shared / "counter.elf")
-    yield c
-    c.down()
+    with clusterlib.running(3) as c:
+        shutil.copy(COUNTER, c.shared / "counter.elf")
+        yield c
 
 
 def vmm_pid(c, host, name):
