@@ -29,7 +29,7 @@ power_log() { # what happened to a host's power, for the tests (never two instan
 host_procs() {
 	{
 		ip netns pids "pcl$1" 2>/dev/null
-		grep -lzx "PETREL_CLUSTER_HOST=$C/hosts/$1" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
+		grep -lzxF "PETREL_CLUSTER_HOST=$C/hosts/$1" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
 	} | sort -nu
 }
 

@@ -105,7 +105,7 @@ class Cluster:
         for p in Path("/proc").iterdir():
             try:
                 if mark in p.joinpath("environ").read_bytes().split(b"\0") and \
-                        re.search(r"^NSpid:\s.*\s1$", p.joinpath("status").read_text(), re.M):
+                        re.search(r"^NSpid:\s+\d+\s+1$", p.joinpath("status").read_text(), re.M):
                     out.append(int(p.name))
             except (OSError, ValueError):
                 continue

@@ -170,13 +170,27 @@ def test_lost_host_is_fenced_and_rejoins(cluster):
     c = cluster
     wait(lambda: settled(c), 90, "3 quorate hosts")
     n = len(c.fence_log())
+    # a process of h2 in a pid and a network namespace of its own, as a jailed worker is
+    # (--new-pid-ns, its own network): not in h2's network namespace, and killed all the same
+    c.x("h2", "sh", "-c", "setsid unshare --net --pid --fork sleep 3601 </dev/null >/dev/null 2>&1 &", check=True)
+    stray = wait(lambda: [p.name for p in clusterlib.Path("/proc").glob("[0-9]*")
+                          if read(p / "cmdline") == b"sleep\x003601\x00"], 10, "the nested sleep")
+    assert not {int(p) for p in stray} & c.host_pids("h2")
     c.kill("h2")
     assert c.host_pids("h2") == set()  # kill -9 of every process of the host
+    assert not any(clusterlib.Path(f"/proc/{p}").exists() for p in stray)
     # the survivors keep quorum (2 of 3), fence h2 (its processes are gone, but only fencing
     # tells Pacemaker so), and the fence device's reboot brings it back
     wait(lambda: c.fenced("h2", n), 90, "the cluster to fence h2")
     assert c.fenced("h2", n)[0] in ("reboot", "off")
     wait(lambda: settled(c), 120, "h2 to rejoin")
+
+
+def read(path):
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def test_partitioned_host_loses_quorum_and_is_fenced(cluster):
