@@ -28,8 +28,8 @@ power_log() { # what happened to a host's power, for the tests (never two instan
 # nested ones included, before its init ends (host_kill waits for that).
 host_procs() {
 	{
-		ip netns pids "pcl$1" 2>/dev/null
-		grep -lzxF "PETREL_CLUSTER_HOST=$C/hosts/$1" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3
+		ip netns pids "pcl$1" 2>/dev/null || true
+		grep -lzxF "PETREL_CLUSTER_HOST=$C/hosts/$1" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true
 	} | sort -nu
 }
 
@@ -67,7 +67,7 @@ host_kill() { # HOST: SIGKILL every process of the host until none is left; or s
 		fi
 		((n)) || n=$(wc -w <<<"$ps")
 		# shellcheck disable=SC2086 # a list of pids
-		kill -KILL $left 2>/dev/null
+		kill -KILL $left 2>/dev/null || true
 		sleep 0.1
 	done
 	# shellcheck disable=SC2086
@@ -91,7 +91,7 @@ host_boot() { # HOST: start its init, unless it runs (0) or something of an earl
 		--kill-child --mount-proc "$SELF" _init "$h" </dev/null >>"$H/init.log" 2>&1 9>&- &
 	local u=$! i p
 	for ((i = 0; i < 100; i++)); do
-		p=$(awk '{print $1}' "/proc/$u/task/$u/children" 2>/dev/null)
+		p=$(awk '{print $1}' "/proc/$u/task/$u/children" 2>/dev/null || true)
 		[[ -n $p ]] && break
 		sleep 0.05
 	done
@@ -111,19 +111,21 @@ cancel_boot() { # HOST
 	local f=$C/hosts/$1/boot.pending p
 	p=$(cat "$f" 2>/dev/null) || return 0
 	rm -f "$f"
-	[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *cluster.sh* ]] && kill "$p" 2>/dev/null
+	[[ $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) == *"_boot_later $1 "* ]] && { kill "$p" 2>/dev/null || true; }
 	power_log "cancel $1 boot"
 }
 
 arm_boot() { # HOST: its one pending boot
 	cancel_boot "$1"
-	boot_later "$1" </dev/null >>"$C/fenced.log" 2>&1 9>&- &
+	# a program of its own, not a subshell, which would inherit the fence daemon's copy of the
+	# answer's pipe (bash's saved fds are closed only at an exec): the answer waited for the boot
+	"$SELF" _boot_later "$1" </dev/null >>"$C/fenced.log" 2>&1 9>&- &
 	echo $! >"$C/hosts/$1/boot.pending"
 	power_log "pending $1 boot"
 }
 
-boot_later() { # HOST (in the background)
-	local me=$BASHPID
+boot_later() { # HOST (`_boot_later`, in the background)
+	local me=$$
 	wait_left "$1"
 	sleep "$BOOT_DELAY"
 	locked "$1" boot_if_pending "$1" "$me"

@@ -450,6 +450,7 @@ cut) link "$2" down ;;
 mend) link "$2" up ;;
 _init) host_init "$2" ;;
 _fenced) fenced ;;
+_boot_later) boot_later "$2" ;;
 _copylogs) copylogs ;;
 *) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;
 esac
