@@ -417,8 +417,7 @@ down() {
 	[[ -z $left ]] || die "down: processes of$left are left (above); the cluster stays in $C"
 	ip link del "$BR" 2>/dev/null || true
 	# the last cluster's logs and state stay for a post-mortem until the next down
-	rm -rf "$C.last"
-	[[ -e $C ]] && mv "$C" "$C.last"
+	[[ -e $C ]] && rm -rf "$C.last" && mv "$C" "$C.last"
 	return 0
 }
 
