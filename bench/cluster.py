@@ -203,9 +203,10 @@ def op_time(path, since, rsc, op):
             text = f.read().decode(errors="replace")
     except OSError:
         return None
+    # Pacemaker writes "116ms" under a second, "25.68s" above (a quick migration on a PVM host)
     m = re.search(rf" {re.escape(rsc)} {op} \(call \d+, PID \d+\) exited with status 0 "
-                  r"\(execution time ([\d.]+)s", text)
-    return float(m.group(1)) if m else None
+                  r"\(execution time ([\d.]+)(ms|s)\b", text)
+    return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1) if m else None
 
 
 def bench_migrate(c):
