@@ -2,6 +2,7 @@
 """The namespace test cluster of scripts/cluster.sh, driven from Python: bring it up and down,
 run commands in a host, read Corosync's quorum and Pacemaker's view, kill, cut and mend hosts.
 Used by tests/cluster and bench/cluster.py."""
+import contextlib
 import json
 import os
 import re
@@ -58,12 +59,20 @@ class Cluster:
         return r
 
     def up(self):
-        self.sh("down", check=False)
-        self.sh("up", str(self.n), timeout=60 + 4 * int(self.env.get("PETREL_CLUSTER_WAIT", 60)))
+        """Bring the cluster up, after taking down what an earlier run left (it fails when that
+        leaves processes: a second cluster beside them would be starved); a failed up takes down
+        what it started."""
+        self.sh("down")
+        try:
+            self.sh("up", str(self.n), timeout=60 + 4 * int(self.env.get("PETREL_CLUSTER_WAIT", 60)))
+        except BaseException:
+            self.sh("down", check=False)
+            raise
         return self
 
     def down(self):
-        self.sh("down", check=False)
+        """Take the cluster down; fails when processes of a host are left (cluster.sh says which)."""
+        self.sh("down")
 
     def x(self, host, *cmd, check=False, timeout=60):
         """Run cmd inside host; the CompletedProcess. The timeout is stretched by
@@ -87,6 +96,35 @@ class Cluster:
         theirs = subprocess.run(["ip", "netns", "exec", f"pcl{host}", "readlink", "/proc/self/ns/net"],
                                 capture_output=True, text=True).stdout.strip()
         return pid if ours == theirs else None
+
+    def instances(self, host):
+        """The inits of host running now, of any instance (1 while it is up; 2 must never be):
+        pid 1 of a pid namespace with the host's marker (scripts/cluster-fence.sh host_boot)."""
+        mark = f"PETREL_CLUSTER_HOST={self.dir}/hosts/{host}".encode()
+        out = []
+        for p in Path("/proc").iterdir():
+            try:
+                if mark in p.joinpath("environ").read_bytes().split(b"\0") and \
+                        re.search(r"^NSpid:\s+\d+\s+1$", p.joinpath("status").read_text(), re.M):
+                    out.append(int(p.name))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def power_log(self, host, since=0):
+        """What the fence daemon and cluster.sh did to host's power after the first `since` lines
+        of their log: ("kill", processes killed), ("boot", init), ("pending", "boot"), ("cancel", "boot")."""
+        try:
+            lines = (self.dir / "power.log").read_text().splitlines()[since:]
+        except OSError:
+            return []
+        return [(f[1], f[3]) for f in map(str.split, lines) if f[2:3] == [host]]
+
+    def power_lines(self):
+        try:
+            return len((self.dir / "power.log").read_text().splitlines())
+        except OSError:
+            return 0
 
     def host_pids(self, host):
         """Every process in the host's network namespace (root pid namespace numbers)."""
@@ -226,6 +264,16 @@ class Cluster:
     def running_on(self, name):
         """The hosts whose petreld says VM name runs."""
         return [h for h in self.hosts if self.vm_state(h, name) in ("running", "paused")]
+
+
+@contextlib.contextmanager
+def running(n=3, **kw):
+    """A cluster of n hosts, taken down however the block ends (a failed test, an error, ^C)."""
+    c = Cluster(n, **kw).up()
+    try:
+        yield c
+    finally:
+        c.down()
 
 
 # Every wait's timeout times this (PETREL_CLUSTER_TIME_SCALE): under nested KVM on QEMU's TCG
