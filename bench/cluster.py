@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cluster failover and migration benchmarks (docs/cluster.md): prints figures.
 
-  python3 bench/cluster.py [--check]  (root; the namespace cluster of scripts/cluster.sh, 3 hosts)
+  python3 bench/cluster.py [--check]  (root; the namespace cluster of tests/cluster/harness/cluster.sh, 3 hosts)
 
 --check: exit 1 when a figure misses its goal or a bench that could run failed (the proof on a
 KVM/PVM host, scripts/pvm-proofs.sh); without it the figures are only printed.

@@ -61,7 +61,7 @@ PACKAGES=(
 	chromium          # tests/web: the page end to end in headless Chromium (playwright-core drives /usr/bin/chromium)
 	corosync          # cluster membership and quorum for petrel VMs on several hosts (docs/cluster.md, tests/cluster)
 	pacemaker         # the cluster resource manager that runs ocf/petrel-vm and fences hosts (docs/cluster.md)
-	pacemaker-cli-utils # crm_mon, crm_resource, cibadmin, stonith_admin: scripts/cluster.sh and tests/cluster drive the cluster with them
+	pacemaker-cli-utils # crm_mon, crm_resource, cibadmin, stonith_admin: tests/cluster (its harness/cluster.sh) drives the cluster with them
 	resource-agents   # ocf-shellfuncs the petrel-vm agent sources; ocf-tester the tests run on it
 	jq                # the petrel-vm agent reads petrelctl's JSON answers and the definition's name with it
 	libxml2-utils     # xmllint: tests/cluster checks the agents' meta-data against the OCF DTD

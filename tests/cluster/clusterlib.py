@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The namespace test cluster of scripts/cluster.sh, driven from Python: bring it up and down,
+"""The namespace test cluster of harness/cluster.sh, driven from Python: bring it up and down,
 run commands in a host, read Corosync's quorum and Pacemaker's view, kill, cut and mend hosts.
 Used by tests/cluster and bench/cluster.py."""
 import contextlib
@@ -12,14 +12,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "cluster.sh"
+HARNESS = Path(__file__).resolve().parent / "harness"
+SCRIPT = HARNESS / "cluster.sh"
 BUILD = Path(os.environ.get("PETREL_BUILD", ROOT / "build")).resolve()
 TOOLS = ("corosync", "pacemakerd", "crm_mon", "cibadmin", "crm_resource", "stonith_admin",
          "nsenter", "unshare", "ip", "jq")
 
 
 def addr(host):
-    """The host's address on the cluster bridge (scripts/cluster.sh)."""
+    """The host's address on the cluster bridge (harness/cluster.sh)."""
     return f"10.239.39.{10 + int(host[1:])}"
 
 
@@ -99,7 +100,7 @@ class Cluster:
 
     def instances(self, host):
         """The inits of host running now, of any instance (1 while it is up; 2 must never be):
-        pid 1 of a pid namespace with the host's marker (scripts/cluster-fence.sh host_boot)."""
+        pid 1 of a pid namespace with the host's marker (harness/cluster-fence.sh host_boot)."""
         mark = f"PETREL_CLUSTER_HOST={self.dir}/hosts/{host}".encode()
         out = []
         for p in Path("/proc").iterdir():
@@ -148,7 +149,7 @@ class Cluster:
         raise AssertionError(f"no NSpid for {pid}")
 
     def registered(self, host):
-        """Whether host's fencer holds the fence device (scripts/cluster.sh reads its log)."""
+        """Whether host's fencer holds the fence device (harness/cluster.sh reads its log)."""
         return self.sh("registered", host, check=False).returncode == 0
 
     def kill(self, host):
@@ -216,7 +217,7 @@ class Cluster:
 
     def worker_log(self, host, name):
         """Where host's petreld logs VM name's worker (its console): outside the host, so it
-        outlives a kill (scripts/cluster.sh binds it over /run/petreld/logs)."""
+        outlives a kill (harness/cluster.sh binds it over /run/petreld/logs)."""
         return self.dir / "hosts" / host / "petreld-logs" / f"{name}.worker.log"
 
     def log_size(self, host, name):

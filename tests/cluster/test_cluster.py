@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The namespace test cluster without KVM (scripts/cluster.sh, docs/cluster.md): three hosts
+"""The namespace test cluster without KVM (harness/cluster.sh, docs/cluster.md): three hosts
 running the real corosync, pacemakerd and petreld form a cluster with quorum and STONITH; the
 fence agent kills a host for real; a host lost or cut off the network is fenced by the others
 and rejoins; the resource agent answers as the OCF API says where no VM has to start.
@@ -20,7 +20,7 @@ why = clusterlib.missing()
 pytestmark = pytest.mark.skipif(why is not None, reason=why or "")
 
 AGENT = clusterlib.ROOT / "ocf" / "petrel-vm"
-FENCE = clusterlib.ROOT / "ocf" / "fence_petrelns"
+FENCE = clusterlib.HARNESS / "fence_petrelns"
 
 
 @pytest.fixture(scope="module")

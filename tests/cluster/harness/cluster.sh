@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # A Corosync + Pacemaker cluster of N test hosts on this one machine (docs/cluster.md).
 #
-# Usage: scripts/cluster.sh up N       start hosts h1..hN (N >= 2), form the cluster, enable STONITH
-#        scripts/cluster.sh down       stop every host (every process it ever started), remove the
-#                                      bridge, the namespaces and the state; 1 when processes are left
-#        scripts/cluster.sh status     each host's state, then crm_mon of a live host
-#        scripts/cluster.sh exec HOST CMD...   run CMD inside HOST (its namespaces, e.g. crm_mon -1)
-#        scripts/cluster.sh kill HOST  SIGKILL every process of HOST at once (a host lost); 1 when some are left
-#        scripts/cluster.sh boot HOST  start a killed HOST again (it rejoins the cluster)
-#        scripts/cluster.sh cut HOST | mend HOST   take HOST's network link down / up (a partition)
-#        scripts/cluster.sh registered HOST   whether HOST's fencer holds the fence device (its log)
+# Usage: tests/cluster/harness/cluster.sh COMMAND (as root), COMMAND one of
+#        up N            start hosts h1..hN (N >= 2), form the cluster, enable STONITH
+#        down            stop every host (every process it ever started), remove the bridge,
+#                        the namespaces and the state; 1 when processes are left
+#        status          each host's state, then crm_mon of a live host
+#        exec HOST CMD...   run CMD inside HOST (its namespaces, e.g. crm_mon -1)
+#        kill HOST       SIGKILL every process of HOST at once (a host lost); 1 when some are left
+#        boot HOST       start a killed HOST again (it rejoins the cluster)
+#        cut HOST | mend HOST   take HOST's network link down / up (a partition)
+#        registered HOST   whether HOST's fencer holds the fence device (its log)
+# The harness of tests/cluster and bench/cluster.py (tests/cluster/clusterlib.py drives it); this
+# folder holds what it needs besides: cluster-fence.sh (the hosts' power, the fence daemon),
+# fence_petrelns (the hosts' fence agent), seed-cib.xml (the first CIB).
 #
 # A host is a process tree in its own network namespace (eth0 on the bridge pclbr0, 10.239.39.1X),
 # mount namespace (its own /etc/corosync, /var/lib/{corosync,pacemaker,petrel}, /var/log, /run,
@@ -19,7 +23,7 @@
 # $PETREL_CLUSTER_DIR/shared, seen by every host at the same path (the jail bases are on the
 # same file system, so the jailer can hard-link disks from it).
 #
-# Fencing is out of band, as IPMI or fence_virtd are: the fence agent (ocf/fence_petrelns) in a host
+# Fencing is out of band, as IPMI or fence_virtd are: the fence agent (fence_petrelns) in a host
 # writes a request into $PETREL_CLUSTER_DIR/fence; this script's fence daemon (`_fenced`, in
 # the root namespaces, started by `up`) kills or boots the target host and answers.
 #
@@ -46,8 +50,9 @@
 # Needs root, iproute2, util-linux (unshare, nsenter), corosync, pacemaker, pacemaker-cli-utils.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SELF=$ROOT/scripts/cluster.sh
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+SELF=$HERE/cluster.sh
 C=${PETREL_CLUSTER_DIR:-/tmp/petrel-cluster}
 BUILD=${PETREL_BUILD:-$ROOT/build}
 TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
@@ -70,8 +75,8 @@ FENCE_AGENT=/usr/sbin/fence_petrelns
 log() { echo "cluster: $*" >&2; }
 die() { echo "cluster: $*" >&2; exit 1; }
 # a host's power (boot, kill, a reboot's pending boot) and the fence daemon
-# shellcheck source=scripts/cluster-fence.sh
-source "$ROOT/scripts/cluster-fence.sh"
+# shellcheck source=tests/cluster/harness/cluster-fence.sh
+source "$HERE/cluster-fence.sh"
 addr() { echo "$NET.$((10 + ${1#h}))"; }
 hosts() { cat "$C/hosts.list" 2>/dev/null || true; }
 # the host's init, as a pid of the root pid namespace; empty when the host is down
@@ -209,7 +214,7 @@ copylogs() {
 write_corosync_conf() {
 	local n=$1 i
 	{
-		echo "# written by scripts/cluster.sh"
+		echo "# written by tests/cluster/harness/cluster.sh"
 		echo "totem {"
 		echo "	version: 2"
 		echo "	cluster_name: petrel-test"
@@ -248,40 +253,32 @@ write_corosync_conf() {
 	} >"$C/corosync.conf"
 }
 
-# The first CIB of every host: the cluster options and the fence device, there from the start
-# (no window without STONITH; dc-deadtime short so the first DC is elected in seconds, not 20 s)
+# The first CIB of every host: cibadmin's empty CIB with the configuration of seed-cib.xml (the
+# cluster options, the nodes, the fence device: there from the start, no window without STONITH)
 seed_cib() {
-	local opts= nodes= kv h
-	# the nodes from the start, as Corosync numbers them: a fencer decides from the CIB's nodes
-	# whether the device may run on its own, so that decision must not depend on when the
-	# controllers add them
+	local nodes='' h cfg skel
 	for h in $(hosts); do
 		nodes+="<node id=\"${h#h}\" uname=\"$h\"/>"
 	done
-	# STONITH on, as in production; stop what runs without quorum; the first DC elected in
-	# seconds, not dc-deadtime's default 20 s; a VM stays where it runs when a host comes back
-	# (stickiness) (docs/cluster.md#timeouts)
-	for kv in stonith-enabled=true no-quorum-policy=stop stonith-timeout=${FENCE_TIMEOUT}s dc-deadtime=2s \
-		cluster-recheck-interval=1min; do
-		opts+="<nvpair id=\"opt-${kv%%=*}\" name=\"${kv%%=*}\" value=\"${kv#*=}\"/>"
-	done
+	cfg=$(sed -n '/^<configuration>/,$p' "$HERE/seed-cib.xml")
+	# quoted replacements: bash 5.2 reads an unquoted & there as the matched text
+	cfg=${cfg//@NODES@/"$nodes"}
+	cfg=${cfg//@HOSTS@/"$(hosts | paste -sd' ')"}
+	cfg=${cfg//@SPOOL@/"$C/fence"}
+	cfg=${cfg//@FENCE_TIMEOUT@/"$FENCE_TIMEOUT"}
+	skel=$(cibadmin --empty)
 	# PETREL_CLUSTER_NO_VALIDATE: no schema validation of the CIB (validate-with="none"). On
 	# QEMU's TCG a CIB manager spent more than pacemakerd's ~30 s liveness window validating its
 	# first CIB (0.24 s natively), was killed, and restarted to do the same, on every host, for good
-	local schema=
-	[[ -n ${PETREL_CLUSTER_NO_VALIDATE:-} ]] && schema='s|validate-with="[^"]*"|validate-with="none"|'
-	cibadmin --empty | sed -e "${schema:-s|^||}" \
-		-e "s|<crm_config/>|<crm_config><cluster_property_set id=\"cib-bootstrap-options\">$opts</cluster_property_set></crm_config>|" \
-		-e "s|<nodes/>|<nodes>$nodes</nodes>|" \
-		-e "s|<constraints/>|<constraints/><rsc_defaults><meta_attributes id=\"rsc-options\"><nvpair id=\"rsc-stickiness\" name=\"resource-stickiness\" value=\"100\"/></meta_attributes></rsc_defaults>|" \
-		-e "s|<resources/>|<resources><primitive id=\"fence-ns\" class=\"stonith\" type=\"fence_petrelns\"><instance_attributes id=\"fence-ns-ia\"><nvpair id=\"fence-ns-spool\" name=\"spool\" value=\"$C/fence\"/><nvpair id=\"fence-ns-hosts\" name=\"pcmk_host_list\" value=\"$(hosts | paste -sd' ')\"/></instance_attributes><operations><op id=\"fence-ns-start\" name=\"start\" interval=\"0\" timeout=\"${FENCE_TIMEOUT}s\"/><op id=\"fence-ns-monitor\" name=\"monitor\" interval=\"60s\" timeout=\"${FENCE_TIMEOUT}s\"/></operations></primitive></resources>|" \
-		>"$C/cib.xml"
+	[[ -n ${PETREL_CLUSTER_NO_VALIDATE:-} ]] && skel=$(sed 's|validate-with="[^"]*"|validate-with="none"|' <<<"$skel")
+	[[ $skel == *"<configuration>"*"</configuration>"* ]] || die "no <configuration> in cibadmin --empty's CIB"
+	printf '%s\n' "${skel%%<configuration>*}$cfg${skel#*</configuration>}" >"$C/cib.xml"
 	grep -q fence-ns "$C/cib.xml" || die "cannot write the first CIB"
 }
 
 install_agents() { # what meson install puts there; the tests use this tree's agents
 	install -D -m 0755 "$ROOT/ocf/petrel-vm" "$OCF_DIR/petrel-vm"
-	install -D -m 0755 "$ROOT/ocf/fence_petrelns" "$FENCE_AGENT"
+	install -D -m 0755 "$HERE/fence_petrelns" "$FENCE_AGENT"
 }
 
 wait_for() { # SECONDS WHAT CMD...: until CMD succeeds
@@ -344,7 +341,7 @@ up() {
 		command -v "$t" >/dev/null || die "$t is not installed (scripts/setup.sh)"
 	done
 	[[ -x $BUILD/petreld && -x $BUILD/petrelctl ]] || die "no $BUILD/petreld (ninja -C $BUILD)"
-	[[ ! -e $C/hosts.list ]] || die "a cluster is up in $C (scripts/cluster.sh down)"
+	[[ ! -e $C/hosts.list ]] || die "a cluster is up in $C (tests/cluster/harness/cluster.sh down)"
 	mkdir -p "$C/shared" "$C/fence" "$C/hosts"
 	seq -f 'h%g' 1 "$n" >"$C/hosts.list"
 	install_agents

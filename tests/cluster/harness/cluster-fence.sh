@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# A test host's power and the fence daemon of scripts/cluster.sh (docs/cluster.md#fencing), sourced
+# A test host's power and the fence daemon of cluster.sh (beside it; docs/cluster.md#fencing), sourced
 # by it: boot, kill, a reboot's pending boot, the fence requests. Uses cluster.sh's C, SELF, WAIT,
 # BOOT_DELAY, die, hosts, init_pid, in_host and host_init (`_init`).
 #
