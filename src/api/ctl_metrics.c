@@ -4,8 +4,8 @@
  * counters into the increments each line carries). */
 #include "api/core.h"
 #include "devices/e1000/e1000.h"
-#include "devices/virtio/blk.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/net/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "util/log.h"

@@ -6,7 +6,7 @@
 #include "migration/disks.h"
 #include "block/dirty.h"
 #include "block/disk.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "migration/wire.h"
 #include "util/bitmap.h"
 #include "util/log.h"

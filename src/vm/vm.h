@@ -60,7 +60,7 @@ void vm_pause_exclusive(struct vm *vm);
 void vm_pause_release(struct vm *vm);
 /* Put every output to the outside behind the gate g, or take it away (NULL): the console,
  * each network interface's transmit (virtio-net and E1000), and vsock data to host sockets
- * (held in the device's own buffers). The console's gate is what vm_output_gate returns. (ha/outgate.h) */
+ * (held in the device's own buffers). The console's gate is what vm_output_gate returns. (util/outgate.h) */
 struct outgate;
 void vm_set_output_gate(struct vm *vm, struct outgate *g);
 struct outgate *vm_output_gate(struct vm *vm);

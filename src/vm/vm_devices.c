@@ -1,6 +1,6 @@
 /* Build the PCI bus and the virtio devices of a VM from its configuration. */
 #include "vm/vm_devices.h"
-#include "devices/virtio/net_mmds.h"
+#include "devices/virtio/net/net_mmds.h"
 #include "arch/x86/layout.h"
 #include "net/announce.h"
 #include "util/log.h"

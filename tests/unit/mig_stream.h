@@ -8,7 +8,7 @@
 #include "mig_defn.h"
 
 #include "vm/device_params.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "ha/ha_int.h"
 #include "migration/migration_int.h"
 #include "migration/postcopy.h"

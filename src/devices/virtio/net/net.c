@@ -1,7 +1,7 @@
 /* virtio-net over a tap device: see net.h for the design. */
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_int.h"
-#include "devices/virtio/net_mmds.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/net/net_int.h"
+#include "devices/virtio/net/net_mmds.h"
 #include "devices/dev_state.h"
 #include "util/outgate.h"
 #include "util/log.h"

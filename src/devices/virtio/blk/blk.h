@@ -7,7 +7,7 @@
 #include "block/disk.h"
 #include "util/rate_limiter.h"
 #include "devices/virtio/virtio.h"
-#include "devices/virtio/blk_poll.h"
+#include "devices/virtio/blk/blk_poll.h"
 
 #define VIRTIO_BLK_F_SIZE_MAX 1
 #define VIRTIO_BLK_F_SEG_MAX 2

@@ -1,8 +1,8 @@
 /* virtio-blk. Every request is checked before any byte reaches the image: header and status
  * present, data a multiple of 512 bytes, sectors inside the disk, no writes to a read-only
  * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
-#include "devices/virtio/blk.h"
-#include "devices/virtio/blk_int.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/blk/blk_int.h"
 #include "devices/dev_state.h"
 #include "memory/guest_mem.h"
 #include "block/dirty.h"

@@ -1,8 +1,8 @@
 /* A running drive's backing file: swapped for another (PATCH /drives path_on_host), opened
  * again (a qcow2 image another process changed: migration, takeover) or for writing (a
  * migration's disk copy into a read-only drive's image). */
-#include "devices/virtio/blk.h"
-#include "devices/virtio/blk_int.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/blk/blk_int.h"
 #include "util/log.h"
 #include "util/io_thread.h"
 

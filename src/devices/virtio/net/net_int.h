@@ -3,7 +3,7 @@
 #ifndef PETREL_DEVICES_VIRTIO_NET_INT_H
 #define PETREL_DEVICES_VIRTIO_NET_INT_H
 
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 
 static inline int tap_fd(const struct virtio_net *n)
 {

@@ -9,8 +9,8 @@
  * let a driver send them (CTRL_RX, CTRL_VLAN, MQ, CTRL_MAC_ADDR, CTRL_GUEST_OFFLOADS). A command
  * is a readable header {u8 class, u8 command} with its data, then one writable ack byte; a
  * chain without room for the ack is returned with nothing written. */
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_int.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/net/net_int.h"
 #include "util/log.h"
 
 #include <stdint.h>
