@@ -20,7 +20,6 @@ struct virtio_blk;
 struct virtio_mem;
 struct virtio_net;
 struct virtio_pmem;
-struct virtio_rng;
 struct virtio_vsock;
 
 /* Opaque above src/vm: the layers above reach a VM only through the verbs below (the
@@ -124,14 +123,14 @@ const char *vm_snapshot_parent(struct vm *vm, uint8_t *id);
 /* Record it (path is taken over, id 16 bytes); NULL forgets it. */
 void vm_set_snapshot_parent(struct vm *vm, char *path, const uint8_t *id);
 
-/* Devices. Each list is in configuration order; past its end (or without the device) NULL. */
+/* Devices. The list of every attached device (kind, id, state, counters) is vm/vm_device.h's
+ * (vm_device_at); the typed ones below are for the verbs that need a device's type (PATCH
+ * /drives, /pmem, the balloon, memory hot-plug, migration's disk copy, replication's vsock
+ * gate). Each in configuration order; past its end (or without the device) NULL. */
 struct serial *vm_serial(struct vm *vm);
 struct bus *vm_mmio_bus(struct vm *vm);
 struct virtio_blk *vm_blk(struct vm *vm, unsigned i);
-struct virtio_net *vm_net(struct vm *vm, unsigned i);
-struct e1000 *vm_e1000(struct vm *vm, unsigned i);
 struct virtio_pmem *vm_pmem(struct vm *vm, unsigned i);
-struct virtio_rng *vm_rng(struct vm *vm);
 struct virtio_vsock *vm_vsock(struct vm *vm);
 struct virtio_balloon *vm_balloon(struct vm *vm);
 struct virtio_mem *vm_virtio_mem(struct vm *vm);

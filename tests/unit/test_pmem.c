@@ -402,8 +402,7 @@ TEST(api_on_a_running_device)
 	check_fault(o, "not supported before starting the microVM");
 	struct vm *vm = calloc(1, sizeof(*vm));
 	REQUIRE(vm != NULL);
-	vm->devs.pmem[0] = &p;
-	vm->devs.npmem = 1;
+	REQUIRE(vm_devices_put(vm, DEV_PMEM, "pm0", &p, &p.vdev) != NULL);
 	ctl.vm = vm;
 	ctl.state = INSTANCE_RUNNING;
 

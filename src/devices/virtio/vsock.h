@@ -68,4 +68,8 @@ void virtio_vsock_release(struct virtio_vsock *v, uint64_t n);
 /* Bytes held now. */
 uint64_t virtio_vsock_held(struct virtio_vsock *v);
 
+/* Its counters for the metrics ("vsock"). */
+struct dev_stats_ops;
+extern const struct dev_stats_ops virtio_vsock_stats_ops;
+
 #endif

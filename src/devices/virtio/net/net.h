@@ -170,4 +170,8 @@ void virtio_net_poll(struct virtio_net *n);
  * is then all the network hears). Takes the device lock. */
 bool virtio_net_request_announce(struct virtio_net *n);
 
+/* Its counters for the metrics ("net", "net_ID"; devices/dev_stats.h). */
+struct dev_stats_ops;
+extern const struct dev_stats_ops virtio_net_stats_ops;
+
 #endif
