@@ -41,11 +41,11 @@ static int save_cpus(struct vm *vm, struct snap_writer *w)
 {
 	struct msr_list *msrs = malloc(sizeof(*msrs));
 	struct cpu_state *cs = malloc(sizeof(*cs));
-	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(vm_kvm(vm), vm_vcpu(vm, 0)->fd, msrs);
+	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(vm_kvm(vm), vm_vcpu_fd(vm, 0), msrs);
 	for (unsigned i = 0; !e && i < vm_vcpu_count(vm); i++) {
 		if (!vcpu_hotplug_is_present(vm, i))
 			continue; /* ejected by the guest: nothing of it to keep */
-		e = cpu_state_get(vm_vcpu(vm, i)->fd, msrs, cs);
+		e = cpu_state_get(vm_vcpu_fd(vm, i), msrs, cs);
 		if (!e) {
 			struct enc en;
 			enc_init(&en);

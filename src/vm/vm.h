@@ -99,9 +99,10 @@ uint64_t vm_first_run_ns(struct vm *vm);
 /* The PVM host workarounds are on. */
 bool vm_is_pvm(struct vm *vm);
 
-/* vCPUs: how many slots are made (present or not: vcpu_hotplug_is_present), and slot i. */
+/* vCPUs: how many slots are made (present or not: vcpu_hotplug_is_present), and slot i's
+ * KVM fd (what arch/x86's register verbs take; -1 past the end). */
 unsigned vm_vcpu_count(struct vm *vm);
-struct vcpu *vm_vcpu(struct vm *vm, unsigned i);
+int vm_vcpu_fd(struct vm *vm, unsigned i);
 /* Ask every vCPU to sleep us microseconds in each throttle period (0: not at all). */
 void vm_throttle_vcpus(struct vm *vm, unsigned us);
 

@@ -89,9 +89,9 @@ unsigned vm_vcpu_count(struct vm *vm)
 	return vm->nvcpus;
 }
 
-struct vcpu *vm_vcpu(struct vm *vm, unsigned i)
+int vm_vcpu_fd(struct vm *vm, unsigned i)
 {
-	return i < vm->nvcpus ? &vm->vcpus[i] : NULL;
+	return i < vm->nvcpus ? vm->vcpus[i].fd : -1;
 }
 
 void vm_throttle_vcpus(struct vm *vm, unsigned us)
