@@ -148,7 +148,7 @@ static int take_dirty(struct vm *vm, uint64_t **b)
 	memset(b, 0, GUEST_MEM_MAX_REGIONS * sizeof(*b));
 	const struct guest_mem *mem = vm_guest_mem(vm);
 	for (unsigned r = 0; r < mem->nregions; r++)
-		if (!(b[r] = calloc(BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE), 8)))
+		if (!(b[r] = calloc(guest_region_bitmap_words(&mem->regions[r]), 8)))
 			return -ENOMEM;
 	return vm_take_dirty(vm, b);
 }

@@ -392,7 +392,7 @@ int virtio_balloon_create(struct virtio_balloon *b, const struct balloon_params 
 		if (b->timer_fd < 0)
 			err = -errno;
 		else if (io)
-			err = io_thread_add(io, b->timer_fd, 0x001 /* EPOLLIN */, stats_timer, b);
+			err = io_thread_add_in(io, b->timer_fd, stats_timer, b);
 		if (err == 0)
 			arm_timer(b, false);
 	}

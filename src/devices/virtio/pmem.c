@@ -296,7 +296,7 @@ int virtio_pmem_create(struct virtio_pmem *p, const struct virtio_pmem_params *c
 			    VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1, PMEM_QUEUE_SIZE,
 			    PMEM_CONFIG_LEN, &pmem_ops, mem, io);
 	if (e == 0 && io)
-		e = io_thread_add(io, p->rl.timer_fd, 0x001 /* EPOLLIN */, pmem_limiter_timer, p);
+		e = io_thread_add_in(io, p->rl.timer_fd, pmem_limiter_timer, p);
 	if (e < 0) {
 		snprintf(err, errlen, "pmem '%s': cannot create the virtio device: %s", p->id, strerror(-e));
 		virtio_dev_destroy(&p->vdev); /* closes the file and the mapping (pmem_destroy) */

@@ -101,7 +101,7 @@ int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct rate_li
 			      VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1,
 			      VIRTIO_RNG_QUEUE_SIZE, 0, &rng_ops, mem, io);
 	if (err == 0 && io && r->rl.timer_fd >= 0)
-		err = io_thread_add(io, r->rl.timer_fd, 0x001 /* EPOLLIN */, rng_limiter_timer, r);
+		err = io_thread_add_in(io, r->rl.timer_fd, rng_limiter_timer, r);
 	if (err < 0)
 		virtio_dev_destroy(&r->vdev);
 	return err;

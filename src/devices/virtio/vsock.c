@@ -123,7 +123,8 @@ static void vsock_queue_notify(struct virtio_dev *d, unsigned q)
 	} else if (q == VIRTIO_VSOCK_TXQ) {
 		vsock_work(v, true);
 	}
-	/* event queue: the driver's buffers wait for an event we never send */
+	/* event queue: its buffers wait for the one event sent, the transport reset after a
+	 * restore (virtio_vsock_transport_reset) */
 }
 
 /* The mux's epoll set is ready: host sockets, the listener, the timer (I/O thread). */

@@ -519,9 +519,9 @@ int virtio_blk_create(struct virtio_blk *b, const struct virtio_blk_params *cfg,
 	err = virtio_dev_init(&b->vdev, name, VIRTIO_ID_BLOCK, features, 1, VIRTIO_BLK_QUEUE_SIZE,
 			      VIRTIO_BLK_CONFIG_LEN, &blk_ops, mem, io);
 	if (err == 0 && disk_async(&b->disk) && io)
-		err = io_thread_add(io, b->disk.file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
+		err = io_thread_add_in(io, b->disk.file.efd, blk_completions, b);
 	if (err == 0 && io && b->rl.timer_fd >= 0)
-		err = io_thread_add(io, b->rl.timer_fd, 0x001 /* EPOLLIN */, blk_limiter_timer, b);
+		err = io_thread_add_in(io, b->rl.timer_fd, blk_limiter_timer, b);
 	if (err < 0) {
 		virtio_dev_destroy(&b->vdev);
 		return err;

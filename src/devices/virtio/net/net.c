@@ -199,8 +199,8 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
 		net_work(n, true, false);
 	} else if (q == VIRTIO_NET_TXQ) {
 		net_work(n, false, true);
-	} else if (q == VIRTIO_NET_CTRLQ && net_ctrl(n)) {
-		virtio_queue_interrupt(d, VIRTIO_NET_CTRLQ);
+	} else if (q == VIRTIO_NET_CTRLQ) {
+		net_ctrl(n);
 	}
 }
 
