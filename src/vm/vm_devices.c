@@ -114,20 +114,27 @@ struct vm_device *vm_devices_put(struct vm *vm, enum dev_kind kind, const char *
 
 /* Make the i-th device of a kind (its row in vm_device_kinds.c), put a virtio device on its
  * transport, and list it; on failure nothing of it is left. */
-static int attach(struct vm *vm, enum dev_kind kind, unsigned i)
+static int attach(struct vm *vm, enum dev_kind row, unsigned i)
 {
-	struct vm_device d = { .kind = kind };
+	enum dev_kind kind = vm_device_kinds[row].which ? vm_device_kinds[row].which(vm->cfg, i) : row;
+	const struct vm_device_kind *k = &vm_device_kinds[kind];
+	struct vm_device d = { 0 };
 	enum virtio_transport_kind tr = VIRTIO_TRANSPORT_DEFAULT;
-	int err = vm_device_kinds[kind].make(vm, i, &d, &tr);
-	if (err < 0)
+	void *dev = calloc(1, k->size);
+	if (!dev)
+		return -ENOMEM;
+	int err = k->make(vm, i, dev, &d, &tr);
+	if (err < 0) {
+		free(dev);
 		return err;
+	}
 	if (d.vdev && (err = add_transport(vm, d.vdev, tr)) < 0) {
 		virtio_dev_destroy(d.vdev);
-		free(d.dev);
+		free(dev);
 		return err;
 	}
 	/* the list has room: VM_MAX_VIRTIO transports, and one E1000 at most per interface */
-	struct vm_device *at = vm_devices_put(vm, d.kind, d.id, d.dev, d.vdev);
+	struct vm_device *at = vm_devices_put(vm, kind, d.id, dev, d.vdev);
 	if (d.vdev)
 		at->tr = &vm->devs.tr[vm->devs.ntr - 1];
 	return 0;

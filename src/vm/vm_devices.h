@@ -87,9 +87,13 @@ struct vm_device_kind {
 	/* How many the definition has (NULL: another row makes them, as the interfaces' row
 	 * makes E1000 cards among virtio-net devices). */
 	unsigned (*count)(const struct vm_config *cfg);
-	/* Make the i-th: d->dev (allocated here), d->vdev, d->id, d->kind when another; a virtio
-	 * device's transport into *tr. 0, or -errno (logged) with nothing left behind. */
-	int (*make)(struct vm *vm, unsigned i, struct vm_device *d, enum virtio_transport_kind *tr);
+	size_t size;                    /* its struct, which the attach allocates zeroed */
+	/* The row whose make makes the i-th (NULL: this one): an interface's model. */
+	enum dev_kind (*which)(const struct vm_config *cfg, unsigned i);
+	/* Create the i-th in dev: name d->vdev (its virtio core, if it is a virtio device) and
+	 * d->id, and a virtio device's transport in *tr. 0, or -errno (logged) with nothing held
+	 * (the attach frees dev). */
+	int (*make)(struct vm *vm, unsigned i, void *dev, struct vm_device *d, enum virtio_transport_kind *tr);
 	/* Once the kind's devices are attached (MMDS on the interfaces). 0 or -errno (logged). */
 	int (*after)(struct vm *vm);
 	const struct dev_stats_ops *stats;
