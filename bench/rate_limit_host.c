@@ -16,10 +16,10 @@
 #include "../tests/unit/fake_ring.h"
 
 #include "vm/device_params.h"
-#include "devices/virtio/blk.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/net/net.h"
 #include "util/util.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -19,7 +19,7 @@
  * io_uring_submit per batch of completions, buffers of its own). The same random-slot
  * generator and sequential wrap-around as the virtio_blkbench guest.
  *
- * The device path is what a guest drives: src/devices/virtio/blk.c over the file opened as a
+ * The device path is what a guest drives: src/devices/virtio/blk/blk.c over the file opened as a
  * drive (io_uring, O_DIRECT if asked), on a real I/O thread (src/util/io_thread.c). The driver
  * thread is the guest: it writes requests into a split virtqueue of 128 entries in "guest
  * memory" (an anonymous mapping: rings, headers, status bytes and data buffers), three
@@ -36,10 +36,10 @@
 #include "../tests/fake_driver.h"
 #include "bench_ring.h"
 #include "vm/device_params.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
-#include "vm/io_thread.h"
+#include "util/io_thread.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* virtio-net without KVM: petrel's device path (src/devices/virtio/net.c, net_rx.c) on a real
+/* virtio-net without KVM: petrel's device path (src/devices/virtio/net/net.c, net_rx.c) on a real
  * I/O thread, driven through its virtqueues by a driver thread, the frames going to or coming
  * from a peer in the same process. What a guest's frames cost the VMM, per frame: the I/O
  * thread's wakeups and CPU time, the driver's notifications, the device's interrupts (bench/
@@ -25,7 +25,7 @@
 #include "../tests/fake_driver.h"
 #include "bench_ring.h"
 #include "bench_util.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 #include "util/io_thread.h"

@@ -4,7 +4,7 @@
   python3 bench/virtio_net_host.py [ROUNDS]      (default 5; BENCH_NET_HOST_SIZES=60,1514,...,
                                                  BENCH_NET_HOST_FRAMES, BENCH_NET_HOST_TAP=IFNAME)
 
-bench/virtio_net_host drives src/devices/virtio/net.c through its queues on a real I/O thread
+bench/virtio_net_host drives src/devices/virtio/net/net.c through its queues on a real I/O thread
 (a driver thread shaped like Linux's: EVENT_IDX, mergeable 4 KiB receive buffers, an interrupt
 asked for only when it has nothing left to do), both directions, against a Unix datagram socket
 pair standing in for the tap (or a real tap with BENCH_NET_HOST_TAP, root: up, with a

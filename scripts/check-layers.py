@@ -23,14 +23,15 @@ import sys
 
 # Bottom up; folders on one line are one layer. The programs petreld (manager/), petrelctl
 # (ctl/) and the jailer (jail/) sit above petrel itself; vhost/ (the vhost-user front end a
-# device drives its back end with) is a transport beside block/ and net/.
+# device drives its back end with) is a transport beside block/ and net/; vsock/ is
+# virtio-vsock's back end (the connection mux over Unix sockets), beside net/ (taps).
 LAYERS = [
     ["util"],
     ["seccomp", "kvm"],
     ["memory"],
     ["config"],
     ["arch", "boot"],
-    ["bus", "block", "net", "mmds", "vhost"],
+    ["bus", "block", "net", "vsock", "mmds", "vhost"],
     ["devices"],
     ["vcpu"],
     ["vm"],
@@ -53,7 +54,7 @@ SIDEWAYS = {
 # parameter struct, not the definition's (config/ is what the API and the CLI parse).
 NOT_BELOW = {
     "devices": {"config"},
-    "block": {"config"}, "net": {"config"}, "mmds": {"config"}, "bus": {"config"},
+    "block": {"config"}, "net": {"config"}, "vsock": {"config"}, "mmds": {"config"}, "bus": {"config"},
 }
 
 # Not fixed yet (issue 38): (file under src/, folder it includes, or "vm->" / "struct vm" for a

@@ -97,7 +97,7 @@ int ctl_get_balloon(struct controller *ctl, json_t **out, char *err, size_t errl
 	 * source after it reached the device's state, not that definition. */
 	if (ctl->cfg.has_balloon && started(ctl) && ctl->vm && vm_balloon(ctl->vm)) {
 		struct balloon_state st;
-		virtio_balloon_snapshot(vm_balloon(ctl->vm), &st, NULL);
+		virtio_balloon_stats(vm_balloon(ctl->vm), &st, NULL);
 		ctl->cfg.balloon.amount_mib = st.num_pages >> 8;
 		ctl->cfg.balloon.stats_polling_interval_s = st.stats_polling_interval_s;
 	}
@@ -132,7 +132,7 @@ int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_
 		r = fail(err, errlen, -EINVAL, "Statistics for the balloon device are not enabled.");
 	else if (b) {
 		struct balloon_state st;
-		virtio_balloon_snapshot(b, &st, NULL);
+		virtio_balloon_stats(b, &st, NULL);
 		if (!(*out = ctl_balloon_stats_json(&st)))
 			r = oom(err, errlen);
 	}
@@ -144,7 +144,7 @@ static json_t *metrics_group_locked(struct controller *ctl)
 {
 	struct balloon_counters c = { 0 };
 	if (ctl->vm && vm_balloon(ctl->vm))
-		virtio_balloon_snapshot(vm_balloon(ctl->vm), NULL, &c);
+		virtio_balloon_stats(vm_balloon(ctl->vm), NULL, &c);
 	json_t *o = json_object();
 	const struct { const char *name; uint64_t v; } f[] = {
 		{ "activate_fails", 0 },

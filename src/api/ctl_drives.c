@@ -1,7 +1,7 @@
 /* PUT and PATCH /drives/{id}: a block device before the start, its backing file and rate
  * limiter on a running microVM. See controller.h. */
 #include "api/core.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "vm/vm.h"
 
 #include <string.h>

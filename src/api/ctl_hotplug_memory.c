@@ -70,7 +70,7 @@ int ctl_get_hotplug_memory(struct controller *ctl, json_t **out, char *err, size
 	} else {
 		struct virtio_mem_state st = { 0 };
 		if (ctl->vm && vm_virtio_mem(ctl->vm))
-			virtio_mem_snapshot(vm_virtio_mem(ctl->vm), &st, NULL);
+			virtio_mem_stats(vm_virtio_mem(ctl->vm), &st, NULL);
 		const struct hotplug_memory_config *c = &ctl->cfg.memory_hotplug;
 		*out = json_pack("{s:I,s:I,s:I,s:I,s:I}", "total_size_mib", (json_int_t)c->total_size_mib,
 				 "slot_size_mib", (json_int_t)c->slot_size_mib, "block_size_mib",
@@ -93,7 +93,7 @@ static json_t *metrics_group_locked(struct controller *ctl)
 {
 	struct virtio_mem_counters c = { 0 };
 	if (ctl->vm && vm_virtio_mem(ctl->vm))
-		virtio_mem_snapshot(vm_virtio_mem(ctl->vm), NULL, &c);
+		virtio_mem_stats(vm_virtio_mem(ctl->vm), NULL, &c);
 	json_t *o = json_object();
 	const struct { const char *name; uint64_t v; } f[] = {
 		{ "activate_fails", 0 },

@@ -3,16 +3,12 @@
  * resources.c), and FlushMetrics. See controller.h and metrics.h (which turns cumulative
  * counters into the increments each line carries). */
 #include "api/core.h"
-#include "devices/e1000/e1000.h"
-#include "devices/virtio/blk.h"
-#include "devices/virtio/net.h"
-#include "devices/virtio/rng.h"
-#include "devices/virtio/vsock.h"
 #include "util/log.h"
 #include "util/proc_metrics.h"
 #include "util/stat.h"
 #include "util/util.h"
 #include "vm/vm.h"
+#include "vm/vm_device.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -92,43 +88,45 @@ fail:
 	return NULL;
 }
 
-/* Firecracker's NetDeviceMetrics names for what virtio-net counts, and petrel's own for the
- * rest. `sum` (when not NULL) adds this interface's numbers to the all-interfaces group. */
-static json_t *net_group(const struct virtio_net_stats *st, json_t *sum)
+/* n counters under their names. */
+static json_t *counters_json(const struct dev_stats_ops *ops, const uint64_t *v)
 {
-	const struct { const char *name; const uint64_t *v; } f[] = {
-		{ "rx_bytes_count", &st->rx_bytes }, { "rx_packets_count", &st->rx_frames },
-		{ "rx_fails", &st->rx_errors }, { "no_rx_avail_buffer", &st->rx_blocked },
-		{ "tx_bytes_count", &st->tx_bytes }, { "tx_packets_count", &st->tx_frames },
-		{ "tx_fails", &st->tx_errors }, { "tx_malformed_frames", &st->tx_malformed },
-		{ "rx_dropped_frames", &st->rx_dropped }, { "rx_bad_buffers", &st->rx_bad_bufs },
-		{ "tap_write_waits", &st->tx_blocked }, { "tap_write_submits", &st->tx_submits },
-	};
 	json_t *g = json_object();
-	for (size_t i = 0; g && i < sizeof(f) / sizeof(f[0]); i++) {
-		json_int_t v = (json_int_t)stat_read(f[i].v);
-		json_object_set_new(g, f[i].name, json_integer(v));
-		if (sum)
-			json_object_set_new(sum, f[i].name,
-					    json_integer(json_integer_value(json_object_get(sum, f[i].name)) + v));
-	}
+	for (unsigned i = 0; g && i < ops->n; i++)
+		json_object_set_new(g, ops->names[i], json_integer((json_int_t)v[i]));
 	return g;
 }
 
-/* Firecracker's VsockDeviceMetrics: rx is host -> guest, tx guest -> host. */
-static json_t *vsock_group(const struct virtio_vsock *v)
+/* The devices' metrics group `group` (devices/dev_stats.h), walking the VM's devices as a
+ * snapshot does: every kind that adds into it, in the kinds' order, each device's own group
+ * ("block_ID") where its kind has them, then the group itself, their sum (zeros without a VM
+ * or a device, so that each line has the same shape). The kinds of one group count the same
+ * names in the same order (the interfaces: DEV_NET_COUNTER_NAMES). */
+static void device_group(json_t *c, struct vm *vm, const char *group)
 {
-	const struct vsock_mux_stats *m = v && v->mux_ready ? &v->mux.stats : NULL;
-	const struct virtio_vsock_stats *d = v ? &v->stats : NULL;
-#define V(p, f) (json_int_t)((p) ? stat_read(&(p)->f) : 0)
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "rx_packets_count", V(d, rx_packets), "tx_packets_count", V(d, tx_packets),
-			 "rx_bytes_count", V(m, bytes_to_guest), "tx_bytes_count", V(m, bytes_to_host),
-			 "conns_added", V(m, conns_host) + V(m, conns_guest),
-			 "conns_killed", V(m, resets_sent) + V(m, resets_got),
-			 "conns_refused", V(m, refused),
-			 "malformed_packets", V(d, malformed) + V(m, bad_packets));
-#undef V
+	const struct dev_stats_ops *shape = NULL;
+	uint64_t sum[DEV_STATS_MAX] = { 0 };
+	for (unsigned k = 0; k < DEV_KINDS; k++) {
+		const struct dev_stats_ops *ops = vm_device_kind_stats((enum dev_kind)k);
+		if (!ops || strcmp(ops->group, group))
+			continue;
+		shape = shape ? shape : ops;
+		const struct vm_device *d;
+		for (unsigned i = 0; vm && (d = vm_device_at(vm, i)); i++) {
+			if (d->kind != (enum dev_kind)k)
+				continue;
+			uint64_t v[DEV_STATS_MAX];
+			ops->read(d->dev, v);
+			for (unsigned j = 0; j < ops->n; j++)
+				sum[j] += v[j];
+			char key[80];
+			snprintf(key, sizeof(key), "%s_%s", group, d->id);
+			if (ops->own_group)
+				json_object_set_new(c, key, counters_json(ops, v));
+		}
+	}
+	if (shape)
+		json_object_set_new(c, group, counters_json(shape, sum));
 }
 
 static uint64_t clock_us(clockid_t id)
@@ -197,32 +195,8 @@ static json_t *counters_locked(struct controller *ctl)
 	for (int i = 0; i < EMU_STAT_MAX && st.emu_name[i]; i++)
 		json_object_set_new(emu, st.emu_name[i], json_integer((json_int_t)st.emu_count[i]));
 	/* Block devices: all drives summed ("block") and one group per drive, as Firecracker. */
-	json_t *blk = json_pack("{s:I, s:I, s:I, s:I, s:I}", "read_count", (json_int_t)0, "write_count",
-				(json_int_t)0, "flush_count", (json_int_t)0, "io_errors", (json_int_t)0,
-				"rate_limiter_throttled_events", (json_int_t)0);
-	if (!blk)
-		goto fail;
-	const struct virtio_blk *b;
-	for (unsigned i = 0; vm && i < ctl->cfg.ndrives && (b = vm_blk(vm, i)); i++) {
-		json_int_t v[5] = { (json_int_t)stat_read(&b->reads), (json_int_t)stat_read(&b->writes),
-				    (json_int_t)stat_read(&b->flushes), (json_int_t)stat_read(&b->errors),
-				    (json_int_t)stat_read(&b->rl.throttled) };
-		static const char *const names[5] = { "read_count", "write_count", "flush_count",
-						      "io_errors", "rate_limiter_throttled_events" };
-		json_t *one = json_object();
-		for (int k = 0; one && k < 5; k++) {
-			json_object_set_new(one, names[k], json_integer(v[k]));
-			json_object_set_new(blk, names[k],
-					    json_integer(json_integer_value(json_object_get(blk, names[k])) + v[k]));
-		}
-		char key[80];
-		snprintf(key, sizeof(key), "block_%s", ctl->cfg.drives[i].drive_id);
-		if (one)
-			json_object_set_new(c, key, one);
-	}
-	json_object_set_new(c, "block", blk);
-	json_object_set_new(c, "entropy", json_pack("{s:I}", "entropy_bytes",
-			    (json_int_t)(vm && vm_rng(vm) ? stat_read(&vm_rng(vm)->bytes) : 0)));
+	device_group(c, vm, "block");
+	device_group(c, vm, "entropy");
 	json_object_set_new(c, "uart", uart);
 	json_object_set_new(c, "i8042", kbd);
 	json_object_set_new(c, "vcpu", vcpu);
@@ -237,30 +211,8 @@ static json_t *counters_locked(struct controller *ctl)
 	json_object_set_new(c, "deprecated_api", json_pack("{s:I}", "deprecated_http_api_calls",
 				(json_int_t)stat_read(&ctl->deprecated_api_calls)));
 	/* Network interfaces: all summed ("net") and one group per interface, as Firecracker. */
-	json_t *net = net_group(&(struct virtio_net_stats){ 0 }, NULL);   /* zeros; interfaces add */
-	const struct virtio_net *n;
-	for (unsigned i = 0; net && vm && (n = vm_net(vm, i)); i++) {
-		char key[80];
-		snprintf(key, sizeof(key), "net_%s", n->iface_id);
-		json_object_set_new(c, key, net_group(&n->stats, net));
-	}
-	const struct e1000 *e;
-	for (unsigned i = 0; net && vm && (e = vm_e1000(vm, i)); i++) {
-		/* an E1000's counters under the same names ("model": "e1000") */
-		const struct e1000_host_stats *h = &e->stats;
-		struct virtio_net_stats ns = {
-			.rx_frames = stat_read(&h->rx_frames), .rx_bytes = stat_read(&h->rx_bytes),
-			.rx_dropped = stat_read(&h->rx_dropped), .rx_errors = stat_read(&h->rx_errors),
-			.rx_blocked = stat_read(&h->rx_blocked), .tx_frames = stat_read(&h->tx_frames),
-			.tx_bytes = stat_read(&h->tx_bytes), .tx_errors = stat_read(&h->tx_errors),
-			.tx_malformed = stat_read(&h->tx_malformed), .tx_blocked = stat_read(&h->tx_blocked),
-		};
-		char key[80];
-		snprintf(key, sizeof(key), "net_%s", e->iface_id);
-		json_object_set_new(c, key, net_group(&ns, net));
-	}
-	json_object_set_new(c, "net", net);
-	json_object_set_new(c, "vsock", vsock_group(vm ? vm_vsock(vm) : NULL));
+	device_group(c, vm, "net");
+	device_group(c, vm, "vsock");
 	/* Firecracker's signals, seccomp and vmm groups: process-wide counters */
 	for (int m = 0; m < PM_COUNT; m++) {
 		const char *group = proc_metric_group((enum proc_metric)m);

@@ -2,7 +2,7 @@
  * a running microVM (its virtio-net or E1000). See controller.h. */
 #include "api/core.h"
 #include "devices/e1000/e1000.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 #include "vm/vm.h"
 
 #include <string.h>

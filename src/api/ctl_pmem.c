@@ -143,7 +143,7 @@ int ctl_pmem_metrics_locked(struct controller *ctl, json_t *out)
 	for (unsigned i = 0; vm && (pm = vm_pmem(vm, i)); i++) {
 		struct pmem_counters c;
 		uint64_t v[10];
-		virtio_pmem_snapshot(pm, NULL, &c);
+		virtio_pmem_stats(pm, NULL, &c);
 		values(&c, v);
 		json_t *g = json_object();
 		for (unsigned k = 0; g && k < ARRAY_SIZE(names); k++) {

@@ -3,10 +3,12 @@
  * Every device with state a guest can observe gives a const struct dev_state_ops: a section id,
  * the version its save writes, and save/load. Snapshots, live migration and replication carry
  * exactly what save writes, in one section per device instance (snapshot/format.h); the
- * orchestrators (snapshot/save.c, load.c) only walk the VM's list of devices (vm/vm_state.c)
+ * orchestrators (snapshot/save.c, load.c) only walk the VM's list of states (vm/vm_state.c)
  * and never look inside a section, take a device's lock or know a device's type.
  *
  * To add a device's state (an emulated NIC, say):
+ * (What it counts for the metrics is the other op beside these: devices/dev_stats.h.)
+ *
  *   1. Pick a new four-character id (STATE_ID('E','1','K',' ')) and start at version 1.
  *   2. save: take the device's own lock, write every field with put_u8/16/32/64/bool/bytes
  *      (util/codec.h) in a fixed order: fixed widths, little-endian, never a struct as it is
@@ -16,8 +18,10 @@
  *      (indices against sizes, addresses against guest memory, what must match the device
  *      as it was built), and only then apply it under the lock. On any failure return
  *      -EINVAL with a message saying what and why, and leave the device as it was.
- *   4. List it in vm_state_units (vm/vm_state.c) in its place in the load order, document
- *      the section field by field in docs/snapshots.md, and add it to the fuzz target
+ *   4. Give the ops to the VM's list of devices: a virtio device through its struct
+ *      virtio_dev_ops (below), any other through its row in vm/vm_device_kinds.c (.state);
+ *      vm_state_units (vm/vm_state.c) walks the list in attach order. Document the section
+ *      field by field in docs/snapshots.md, and add it to the fuzz target
  *      tests/fuzz/fuzz_device_state.c.
  *   5. Changing the fields later: bump version; keep min_version where the old layout can
  *      still be read (load gets the version found), or raise it to refuse older ones.

@@ -148,7 +148,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	}
 	const struct guest_mem *mem = vm_guest_mem(p->vm);
 	for (unsigned i = 0; first && !e && i < mem->nregions; i++) {
-		size_t words = BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE);
+		size_t words = guest_region_bitmap_words(&mem->regions[i]);
 		if (!(pending[i] = malloc(words * 8)))
 			e = -ENOMEM;
 		else
@@ -157,7 +157,7 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	if (!e)
 		mig_sender_take_dirty(&p->s, &e, false);
 	for (unsigned i = 0; first && !e && i < mem->nregions; i++)
-		for (size_t w = 0; w < BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE); w++)
+		for (size_t w = 0; w < guest_region_bitmap_words(&mem->regions[i]); w++)
 			p->s.dirty[i][w] |= pending[i][w];
 	for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
 		free(pending[i]);
@@ -296,7 +296,7 @@ void *repl_primary_main(void *arg)
 	}
 	const struct guest_mem *mem = vm_guest_mem(r->vm);
 	for (unsigned i = 0; !e && i < mem->nregions; i++)
-		if (!(p.s.dirty[i] = calloc(BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE), 8)))
+		if (!(p.s.dirty[i] = calloc(guest_region_bitmap_words(&mem->regions[i]), 8)))
 			e = -ENOMEM;
 	uint64_t t0 = now_ns();
 	if (!e)

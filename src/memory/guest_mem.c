@@ -249,7 +249,7 @@ int guest_mem_dirty_log_start(struct guest_mem *mem, struct kvm *kvm)
 		return 0;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		struct guest_region *r = &mem->regions[i];
-		if (!r->dirty && !(r->dirty = calloc(BITMAP_WORDS(r->size / GUEST_PAGE), 8)))
+		if (!r->dirty && !(r->dirty = calloc(guest_region_bitmap_words(r), 8)))
 			return -ENOMEM;
 	}
 	/* petrel's own record first, so no write falls between the two. */
@@ -289,7 +289,7 @@ int guest_mem_fetch_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bit
 		return -EINVAL;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		struct guest_region *r = &mem->regions[i];
-		size_t words = BITMAP_WORDS(r->size / GUEST_PAGE);
+		size_t words = guest_region_bitmap_words(r);
 		memset(bitmaps[i], 0, words * 8);
 		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = bitmaps[i] };
 		if (kvm_get_dirty_log(kvm, &log) < 0)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "memory/backing.h"
+#include "util/bitmap.h"
 
 #define GUEST_MEM_MAX_REGIONS 4
 /* The guest page: the unit of dirty tracking, snapshots, migration and lazy loading. */
@@ -25,6 +26,12 @@ struct guest_region {
 	bool hotplug;        /* virtio-mem's region (guest_mem_add_hotplug): not boot RAM */
 	int shm_fd;          /* with shared memory: the region's memfd, else -1 */
 };
+
+/* The 64-bit words of a bitmap with a bit per page of region g (dirty logs, pages sent). */
+static inline size_t guest_region_bitmap_words(const struct guest_region *g)
+{
+	return BITMAP_WORDS(g->size / GUEST_PAGE);
+}
 
 struct guest_mem {
 	struct guest_region regions[GUEST_MEM_MAX_REGIONS];

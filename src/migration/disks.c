@@ -5,18 +5,15 @@
  * images (drive_overrides names them; they must not be the source's files). */
 #include "migration/disks.h"
 #include "block/dirty.h"
-#include "block/disk.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "migration/wire.h"
 #include "util/bitmap.h"
-#include "util/log.h"
 #include "vm/vm.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* Drive index i is the VM's i-th virtio-blk device (vm_blk: configuration order). */
@@ -31,21 +28,15 @@ void mig_disks_defer_locks(struct vm_config *cfg)
 void mig_disks_unlock(struct vm *vm)
 {
 	struct virtio_blk *b;
-	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++) {
-		/* The other side reads the image's tables when it takes it: they must be complete. */
-		if (disk_handover(&b->disk) < 0)
-			log_warn("%s: cannot make %s complete for the other side", b->vdev.name, b->disk.file.path);
-		if (disk_unlock(&b->disk) < 0)
-			log_warn("%s: cannot let go of the lock on %s", b->vdev.name, b->disk.file.path);
-	}
+	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++)
+		virtio_blk_handover(b);
 }
 
 void mig_disks_sync_ahead(struct vm *vm)
 {
 	struct virtio_blk *b;
 	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++)
-		if (!b->disk.file.read_only && disk_sync(&b->disk, RAW_FLUSH, 0, NULL, 0) < 0)
-			log_warn("%s: cannot sync %s ahead of the switch", b->vdev.name, b->disk.file.path);
+		virtio_blk_sync_ahead(b);
 }
 
 /* The other side allocated clusters in a qcow2 image (tables, refcounts) since this side
@@ -56,7 +47,7 @@ static int reopen(struct vm *vm, char *err, size_t errlen)
 	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++) {
 		int e = virtio_blk_reopen(b);
 		if (e < 0) {
-			snprintf(err, errlen, "%s: cannot open %s again: %s", b->vdev.name, b->disk.file.path,
+			snprintf(err, errlen, "%s: cannot open %s again: %s", virtio_blk_name(b), virtio_blk_path(b),
 				 strerror(-e));
 			return e;
 		}
@@ -69,12 +60,12 @@ static int lock_all(struct vm *vm, char *err, size_t errlen)
 {
 	struct virtio_blk *b;
 	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++) {
-		if (disk_lock(&b->disk, true) == 0)
+		if (virtio_blk_lock(b) == 0)
 			continue;
 		snprintf(err, errlen, "%s: %s is in use by another process (locked): not running the guest beside it",
-			 b->vdev.name, b->disk.file.path);
+			 virtio_blk_name(b), virtio_blk_path(b));
 		while (i--)
-			disk_unlock(&vm_blk(vm, i)->disk);
+			virtio_blk_unlock(vm_blk(vm, i));
 		return -EBUSY;
 	}
 	return 0;
@@ -105,13 +96,11 @@ static int send_range(int fd, struct virtio_blk *b, uint32_t idx, uint64_t off, 
 {
 	while (len) {
 		uint64_t n = len < MIG_MAX_DISK_RUN ? len : MIG_MAX_DISK_RUN;
-		struct iovec iov = { buf, n };
-		int64_t got = disk_sync(&b->disk, RAW_READ, off, &iov, 1);
-		if (got != (int64_t)n)
-			return got < 0 ? (int)got : -EIO;
-		struct mig_disk d = { .drive = idx, .offset = off, .len = n };
-		int e = mig_send(fd, MIG_DISK, &d, sizeof(d), buf, n);
+		int e = virtio_blk_read(b, off, buf, n);
 		if (e < 0)
+			return e;
+		struct mig_disk d = { .drive = idx, .offset = off, .len = n };
+		if ((e = mig_send(fd, MIG_DISK, &d, sizeof(d), buf, n)) < 0)
 			return e;
 		*sent += n;
 		off += n;
@@ -126,29 +115,19 @@ int mig_disks_start(struct vm *vm, int fd, uint64_t *sent, char *err, size_t err
 	int e = buf ? 0 : -ENOMEM;
 	struct virtio_blk *b;
 	for (uint32_t i = 0; !e && (b = vm_blk(vm, i)); i++) {
-		uint64_t size = b->st.capacity * 512;
-		if (!b->dirty) { /* published to the I/O thread, which marks what the guest writes */
-			struct blk_dirty *nd = blk_dirty_new(size);
-			if (!nd) {
-				e = -ENOMEM;
-				break;
-			}
-			__atomic_store_n(&b->dirty, nd, __ATOMIC_RELEASE);
-		}
-		blk_dirty_enable(b->dirty, true); /* from now on: what the guest writes comes round again */
-		struct stat st;
+		uint64_t size = virtio_blk_size(b);
+		/* from now on: what the guest writes comes round again */
+		if ((e = virtio_blk_track_writes(b, true)) < 0)
+			break;
 		struct mig_disk d = { .drive = i, .flags = MIG_DISK_SIZE, .offset = size };
-		if (fstat(b->disk.file.fd, &st) == 0) {
-			d.dev = (uint64_t)st.st_dev;
-			d.ino = (uint64_t)st.st_ino;
-		}
+		virtio_blk_file_id(b, &d.dev, &d.ino);
 		if ((e = mig_send(fd, MIG_DISK, &d, sizeof(d), NULL, 0)) < 0)
 			break;
 		/* The data extents only: holes stay holes (zero) over there. */
 		for (uint64_t pos = 0; !e && pos < size;) {
 			uint64_t len = size - pos;
 			bool data;
-			if ((e = disk_status(&b->disk, pos, &len, &data)) < 0)
+			if ((e = virtio_blk_extent(b, pos, &len, &data)) < 0)
 				break;
 			if (data)
 				e = send_range(fd, b, i, pos, len, buf, sent);
@@ -177,8 +156,7 @@ void mig_disks_stop(struct vm *vm)
 {
 	struct virtio_blk *b;
 	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++)
-		if (b->dirty)
-			blk_dirty_enable(b->dirty, false);
+		virtio_blk_track_writes(b, false);
 }
 
 /* A MIG_DISK message's header: checked against the drives; the drive, or NULL with why.
@@ -196,10 +174,10 @@ static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, cons
 	/* The size message comes first (resize(): the image is not the source's own, and is
 	 * writable); without it the image may be the very file the source's guest runs on. */
 	if (!size_only && !(sized >> d->drive & 1)) {
-		snprintf(err, errlen, "malformed migration stream: data for %s before its size", b->vdev.name);
+		snprintf(err, errlen, "malformed migration stream: data for %s before its size", virtio_blk_name(b));
 		return NULL;
 	}
-	if (!size_only && d->offset + d->len > disk_size(&b->disk)) {
+	if (!size_only && d->offset + d->len > virtio_blk_image_size(b)) {
 		snprintf(err, errlen, "malformed migration stream: disk data past the drive's end");
 		return NULL;
 	}
@@ -208,43 +186,19 @@ static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, cons
 
 static int resize(struct virtio_blk *b, const struct mig_disk *d, char *err, size_t errlen)
 {
-	struct stat st;
-	if (fstat(b->disk.file.fd, &st) == 0 && (uint64_t)st.st_dev == d->dev && (uint64_t)st.st_ino == d->ino) {
+	uint64_t dev, ino;
+	if (virtio_blk_file_id(b, &dev, &ino) && dev == d->dev && ino == d->ino) {
 		snprintf(err, errlen, "%s: the destination's image is the source's own file: give the destination "
-			 "an image of its own (drive_overrides)", b->vdev.name);
+			 "an image of its own (drive_overrides)", virtio_blk_name(b));
 		return -EINVAL;
 	}
-	/* A read-only drive needs the source's data too: its image is written here, while the
-	 * guest keeps seeing a read-only disk. */
-	int e = virtio_blk_reopen_writable(b);
-	if (e < 0) {
-		snprintf(err, errlen, "%s: cannot open the image for writing the source's disk: %s", b->vdev.name,
-			 strerror(-e));
-		return e;
-	}
-	if (b->disk.qcow2) {
-		/* A qcow2 image keeps its format: it must have the source's size, and starts all zero. */
-		e = disk_size(&b->disk) == d->offset ? disk_write_zeroes(&b->disk, 0, d->offset, true) : -EINVAL;
-		if (e < 0) {
-			snprintf(err, errlen, "%s: the qcow2 image must be %llu bytes (it is %llu) and writable",
-				 b->vdev.name, (unsigned long long)d->offset, (unsigned long long)disk_size(&b->disk));
-			return e;
-		}
-	} else if (ftruncate(b->disk.file.fd, 0) < 0 || ftruncate(b->disk.file.fd, (off_t)d->offset) < 0) {
-		/* Start from an empty image of the source's size: its holes are zero here too. */
-		snprintf(err, errlen, "%s: cannot size the image: %s", b->vdev.name, strerror(errno));
-		return -errno;
-	}
-	b->disk.file.size = b->disk.size = d->offset;
-	b->st.capacity = d->offset / 512; /* the guest sees the source's size (the state says so too) */
-	return 0;
+	return virtio_blk_resize_empty(b, d->offset, err, errlen);
 }
 
 static int write_at(struct virtio_blk *b, uint64_t off, uint8_t *data, uint64_t len, char *err, size_t errlen)
 {
-	struct iovec iov = { data, len };
-	if (disk_sync(&b->disk, RAW_WRITE, off, &iov, 1) != (int64_t)len) {
-		snprintf(err, errlen, "%s: cannot write the image", b->vdev.name);
+	if (virtio_blk_write(b, off, data, len) < 0) {
+		snprintf(err, errlen, "%s: cannot write the image", virtio_blk_name(b));
 		return -EIO;
 	}
 	return 0;
@@ -328,20 +282,16 @@ int mig_disks_stage(struct vm *vm, struct disk_stage *s)
 	struct virtio_blk *b;
 	int e = 0;
 	for (uint32_t i = 0; !e && (b = vm_blk(vm, i)); i++) {
-		if (!b->dirty)
-			continue;
-		uint64_t *bits = calloc(BITMAP_WORDS(b->dirty->nchunks) + 1, 8), size = b->st.capacity * 512;
-		if (!bits)
-			return -ENOMEM;
-		blk_dirty_take(b->dirty, bits);
-		for (uint64_t c = 0; !e && c < b->dirty->nchunks; c++) {
-			if (!(bits[c / 64] >> (c % 64) & 1))
+		uint64_t *bits, nchunks, size = virtio_blk_size(b);
+		if ((e = virtio_blk_take_written(b, &bits, &nchunks)) < 0)
+			return e;
+		for (uint64_t c = 0; !e && c < nchunks; c++) {
+			if (!bitmap_test(bits, c))
 				continue;
 			uint64_t off = c * BLK_DIRTY_CHUNK, len = off + BLK_DIRTY_CHUNK > size ? size - off : BLK_DIRTY_CHUNK;
 			if ((e = stage_add(s, i, off, len)) < 0)
 				break;
-			struct iovec iov = { s->data + s->c[s->n - 1].at, len };
-			if (disk_sync(&b->disk, RAW_READ, off, &iov, 1) != (int64_t)len)
+			if (virtio_blk_read(b, off, s->data + s->c[s->n - 1].at, len) < 0)
 				e = -EIO;
 		}
 		free(bits);
@@ -368,7 +318,7 @@ static uint64_t drives_size(struct vm *vm)
 	uint64_t n = 0;
 	struct virtio_blk *b;
 	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++)
-		n += disk_size(&b->disk);
+		n += virtio_blk_image_size(b);
 	return n;
 }
 

@@ -244,7 +244,7 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	size_t off = 0, want = 0;
 	struct guest_mem *mem = vm_guest_mem(vm);
 	for (unsigned i = 0; i < mem->nregions; i++)
-		want += BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE) * 8;
+		want += guest_region_bitmap_words(&mem->regions[i]) * 8;
 	int e = len == want ? 0 : -EPROTO;
 	if (e)
 		snprintf(err, errlen, "malformed migration stream: a post-copy bitmap of %zu bytes, %zu expected", len, want);

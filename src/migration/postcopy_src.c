@@ -87,7 +87,7 @@ int postcopy_serve(struct migration *m, int fd, struct vm *vm, uint64_t *const *
 	s.sent = sent;
 	int e = 0;
 	for (unsigned r = 0; !e && r < s.mem->nregions; r++)
-		if (!(sent[r] = calloc(BITMAP_WORDS(s.mem->regions[r].size / GUEST_PAGE), 8)))
+		if (!(sent[r] = calloc(guest_region_bitmap_words(&s.mem->regions[r]), 8)))
 			e = -ENOMEM;
 	bool ended = false, have_go = false;
 	while (!e && !(ended && have_go)) {

@@ -230,7 +230,7 @@ static int stream(struct mig_receiver *r)
 			size_t want = 0;
 			const struct guest_mem *mem = vm_guest_mem(r->vm);
 			for (unsigned i = 0; i < mem->nregions; i++)
-				want += BITMAP_WORDS(mem->regions[i].size / GUEST_PAGE) * 8;
+				want += guest_region_bitmap_words(&mem->regions[i]) * 8;
 			if (r->postcopy || h.len != want)
 				return bad(r, -EPROTO, "%s", "malformed migration stream: a second post-copy list, or "
 					   "one that does not fit guest memory");

@@ -126,7 +126,7 @@ uint64_t mig_sender_take_dirty(struct mig_sender *s, int *e, bool fetch_only)
 	const struct guest_mem *mem = vm_guest_mem(s->vm);
 	uint64_t n = 0;
 	for (unsigned r = 0; !*e && r < mem->nregions; r++)
-		for (uint64_t w = 0; w < BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE); w++)
+		for (uint64_t w = 0; w < guest_region_bitmap_words(&mem->regions[r]); w++)
 			n += (uint64_t)__builtin_popcountll(s->dirty[r][w]);
 	if (*e)
 		snprintf(s->err, s->errlen, "reading the dirty page log: %s", strerror(-*e));
@@ -295,7 +295,7 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	uint64_t *before[GUEST_MEM_MAX_REGIONS] = { 0 };
 	const struct guest_mem *mem = vm_guest_mem(s->vm);
 	for (unsigned r = 0; r < mem->nregions; r++) {
-		size_t words = BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE);
+		size_t words = guest_region_bitmap_words(&mem->regions[r]);
 		if (!(before[r] = malloc(words * 8)))
 			e = -ENOMEM;
 		else
@@ -304,7 +304,7 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	if (!e)
 		mig_sender_take_dirty(s, &e, false);
 	for (unsigned r = 0; !e && r < mem->nregions; r++)
-		for (uint64_t w = 0; w < BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE); w++)
+		for (uint64_t w = 0; w < guest_region_bitmap_words(&mem->regions[r]); w++)
 			s->dirty[r][w] |= before[r][w];
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(before[r]);
@@ -316,10 +316,10 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 		/* Not the pages: which pages the destination must fetch from here. */
 		size_t len = 0;
 		for (unsigned r = 0; r < mem->nregions; r++)
-			len += BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE) * 8;
+			len += guest_region_bitmap_words(&mem->regions[r]) * 8;
 		uint8_t *bm = malloc(len), *at = bm;
 		for (unsigned r = 0; bm && r < mem->nregions; r++) {
-			size_t n = BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE) * 8;
+			size_t n = guest_region_bitmap_words(&mem->regions[r]) * 8;
 			memcpy(at, s->dirty[r], n);
 			at += n;
 		}
@@ -379,7 +379,7 @@ void *mig_send_main(void *arg)
 	const struct guest_mem *mem = vm_guest_mem(s.vm);
 	int e = 0;
 	for (unsigned r = 0; !e && r < mem->nregions; r++)
-		if (!(s.dirty[r] = calloc(BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE), 8)))
+		if (!(s.dirty[r] = calloc(guest_region_bitmap_words(&mem->regions[r]), 8)))
 			e = -ENOMEM;
 	if (!e)
 		e = mig_sender_open(&s);

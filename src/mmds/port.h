@@ -1,6 +1,6 @@
 /* One network interface's MMDS, as a device holds it: the interface's stack (stack.h) and the
  * timerfd that wakes the device for the stack's TCP retransmissions, watched in the device's
- * own epoll set. virtio-net (src/devices/virtio/net_mmds.c) and the E1000
+ * own epoll set. virtio-net (src/devices/virtio/net/net_mmds.c) and the E1000
  * (src/devices/e1000/e1000_mmds.c) each put frames in and take replies out their own way;
  * this is what they share. Under the device's lock, as the stack. */
 #ifndef PETREL_MMDS_PORT_H

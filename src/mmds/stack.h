@@ -1,6 +1,6 @@
 /* The MMDS network stack of one network interface: Ethernet frames from the guest in,
  * frames to the guest out, with no device or KVM involved (tests and the fuzzer drive it
- * directly; src/devices/virtio/net_mmds.c puts it between virtio-net and the tap).
+ * directly; src/devices/virtio/net/net_mmds.c puts it between virtio-net and the tap).
  *
  * MMDS has its own MAC address (Firecracker's 06:01:23:45:67:01) and answers ARP requests for
  * its IPv4 address; TCP to port 80 of that address goes to struct mmds_tcp, other IPv4 to it is

@@ -177,7 +177,7 @@ static int load_cpus(struct vm *vm, struct snap_reader *r, char *err, size_t err
 		uint32_t v;
 		if ((e = snap_section_dec(r, SEC_CPU, i, 0, SEC_VERSION, &v, &d, err, errlen)) == 0 &&
 		    (e = cpu_state_decode(&d, cs, err, errlen)) == 0)
-			e = cpu_state_set(vm_vcpu(vm, i)->fd, cs, err, errlen);
+			e = cpu_state_set(vm_vcpu_fd(vm, i), cs, err, errlen);
 	}
 	free(cs);
 	return e;

@@ -41,11 +41,11 @@ static int save_cpus(struct vm *vm, struct snap_writer *w)
 {
 	struct msr_list *msrs = malloc(sizeof(*msrs));
 	struct cpu_state *cs = malloc(sizeof(*cs));
-	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(vm_kvm(vm), vm_vcpu(vm, 0)->fd, msrs);
+	int e = !msrs || !cs ? -ENOMEM : cpu_msr_list(vm_kvm(vm), vm_vcpu_fd(vm, 0), msrs);
 	for (unsigned i = 0; !e && i < vm_vcpu_count(vm); i++) {
 		if (!vcpu_hotplug_is_present(vm, i))
 			continue; /* ejected by the guest: nothing of it to keep */
-		e = cpu_state_get(vm_vcpu(vm, i)->fd, msrs, cs);
+		e = cpu_state_get(vm_vcpu_fd(vm, i), msrs, cs);
 		if (!e) {
 			struct enc en;
 			enc_init(&en);
@@ -148,7 +148,7 @@ static int take_dirty(struct vm *vm, uint64_t **b)
 	memset(b, 0, GUEST_MEM_MAX_REGIONS * sizeof(*b));
 	const struct guest_mem *mem = vm_guest_mem(vm);
 	for (unsigned r = 0; r < mem->nregions; r++)
-		if (!(b[r] = calloc(BITMAP_WORDS(mem->regions[r].size / GUEST_PAGE), 8)))
+		if (!(b[r] = calloc(guest_region_bitmap_words(&mem->regions[r]), 8)))
 			return -ENOMEM;
 	return vm_take_dirty(vm, b);
 }

@@ -44,12 +44,10 @@ void put_bytes(struct enc *e, const void *p, size_t n)
 	e->len += n;
 }
 
-/* Little-endian whatever the host: byte by byte. */
 static void put_le(struct enc *e, uint64_t v, unsigned n)
 {
 	uint8_t b[8];
-	for (unsigned i = 0; i < n; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
+	le_store(b, v, n);
 	put_bytes(e, b, n);
 }
 
@@ -88,10 +86,7 @@ static uint64_t get_le(struct dec *d, unsigned n)
 {
 	uint8_t b[8];
 	get_bytes(d, b, n);
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)b[i] << (8 * i);
-	return v;
+	return le_load(b, n);
 }
 
 uint8_t get_u8(struct dec *d) { return (uint8_t)get_le(d, 1); }

@@ -18,6 +18,22 @@
 /* A section id: four characters, the first in the lowest byte ("UART"). */
 #define STATE_ID(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 
+/* n bytes (1..8) of v at p, little-endian whatever the host; and back. For a guest's
+ * structures in memory (a device's configuration space, a request header) as well. */
+static inline void le_store(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t le_load(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 struct enc {
 	uint8_t *buf;
 	size_t len, cap;

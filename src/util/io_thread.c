@@ -76,6 +76,11 @@ int io_thread_add(struct io_thread *t, int fd, uint32_t events, io_handler_fn fn
 	return err;
 }
 
+int io_thread_add_in(struct io_thread *t, int fd, io_handler_fn fn, void *opaque)
+{
+	return io_thread_add(t, fd, EPOLLIN, fn, opaque);
+}
+
 static struct io_handler *find(struct io_thread *t, int fd)
 {
 	for (unsigned i = 0; i < IO_THREAD_MAX_HANDLERS; i++)

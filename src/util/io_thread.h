@@ -44,6 +44,9 @@ int io_thread_init(struct io_thread *t);
 /* Watch fd for events (EPOLLIN, EPOLLOUT, ...) and call fn on the I/O thread. Safe to call
  * before or after io_thread_start. -ENOSPC when the table is full. */
 int io_thread_add(struct io_thread *t, int fd, uint32_t events, io_handler_fn fn, void *opaque);
+/* io_thread_add for a readable fd (EPOLLIN, level-triggered): a timerfd, an eventfd, the
+ * completion fd of a disk's ring. Without <sys/epoll.h> for its callers. */
+int io_thread_add_in(struct io_thread *t, int fd, io_handler_fn fn, void *opaque);
 /* Change the events an fd is watched for. */
 int io_thread_modify(struct io_thread *t, int fd, uint32_t events);
 /* Stop watching fd. Once it returns the callback is not running for fd and will not be

@@ -6,8 +6,8 @@
 #include "config/devices_config.h"
 #include "config/pmem_config.h"
 #include "devices/e1000/e1000.h"
-#include "devices/virtio/blk.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/net/net.h"
 #include "devices/virtio/pmem.h"
 #include "devices/virtio/vsock.h"
 

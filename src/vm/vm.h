@@ -20,7 +20,6 @@ struct virtio_blk;
 struct virtio_mem;
 struct virtio_net;
 struct virtio_pmem;
-struct virtio_rng;
 struct virtio_vsock;
 
 /* Opaque above src/vm: the layers above reach a VM only through the verbs below (the
@@ -60,7 +59,7 @@ void vm_pause_exclusive(struct vm *vm);
 void vm_pause_release(struct vm *vm);
 /* Put every output to the outside behind the gate g, or take it away (NULL): the console,
  * each network interface's transmit (virtio-net and E1000), and vsock data to host sockets
- * (held in the device's own buffers). The console's gate is what vm_output_gate returns. (ha/outgate.h) */
+ * (held in the device's own buffers). The console's gate is what vm_output_gate returns. (util/outgate.h) */
 struct outgate;
 void vm_set_output_gate(struct vm *vm, struct outgate *g);
 struct outgate *vm_output_gate(struct vm *vm);
@@ -100,9 +99,10 @@ uint64_t vm_first_run_ns(struct vm *vm);
 /* The PVM host workarounds are on. */
 bool vm_is_pvm(struct vm *vm);
 
-/* vCPUs: how many slots are made (present or not: vcpu_hotplug_is_present), and slot i. */
+/* vCPUs: how many slots are made (present or not: vcpu_hotplug_is_present), and slot i's
+ * KVM fd (what arch/x86's register verbs take; -1 past the end). */
 unsigned vm_vcpu_count(struct vm *vm);
-struct vcpu *vm_vcpu(struct vm *vm, unsigned i);
+int vm_vcpu_fd(struct vm *vm, unsigned i);
 /* Ask every vCPU to sleep us microseconds in each throttle period (0: not at all). */
 void vm_throttle_vcpus(struct vm *vm, unsigned us);
 
@@ -124,14 +124,14 @@ const char *vm_snapshot_parent(struct vm *vm, uint8_t *id);
 /* Record it (path is taken over, id 16 bytes); NULL forgets it. */
 void vm_set_snapshot_parent(struct vm *vm, char *path, const uint8_t *id);
 
-/* Devices. Each list is in configuration order; past its end (or without the device) NULL. */
+/* Devices. The list of every attached device (kind, id, state, counters) is vm/vm_device.h's
+ * (vm_device_at); the typed ones below are for the verbs that need a device's type (PATCH
+ * /drives, /pmem, the balloon, memory hot-plug, migration's disk copy, replication's vsock
+ * gate). Each in configuration order; past its end (or without the device) NULL. */
 struct serial *vm_serial(struct vm *vm);
 struct bus *vm_mmio_bus(struct vm *vm);
 struct virtio_blk *vm_blk(struct vm *vm, unsigned i);
-struct virtio_net *vm_net(struct vm *vm, unsigned i);
-struct e1000 *vm_e1000(struct vm *vm, unsigned i);
 struct virtio_pmem *vm_pmem(struct vm *vm, unsigned i);
-struct virtio_rng *vm_rng(struct vm *vm);
 struct virtio_vsock *vm_vsock(struct vm *vm);
 struct virtio_balloon *vm_balloon(struct vm *vm);
 struct virtio_mem *vm_virtio_mem(struct vm *vm);

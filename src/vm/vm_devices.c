@@ -1,6 +1,7 @@
-/* Build the PCI bus and the virtio devices of a VM from its configuration. */
+/* Build the PCI bus and the devices of a VM from its configuration: one attach path for every
+ * kind (the rows of vm_device_kinds.c), and the list of attached devices (vm/vm_device.h). */
 #include "vm/vm_devices.h"
-#include "devices/virtio/net_mmds.h"
+#include "devices/virtio/net/net_mmds.h"
 #include "arch/x86/layout.h"
 #include "net/announce.h"
 #include "util/log.h"
@@ -15,7 +16,7 @@
 
 /* The interfaces "mmds-config" lists answer the metadata service: the controller's (so its
  * PUT /mmds reaches the guest) or, without one (petrel run), an empty one of the VM's own. */
-static int attach_mmds(struct vm *vm)
+int vm_devices_attach_mmds(struct vm *vm)
 {
 	const struct mmds_config *mc = &vm->cfg->mmds;
 	struct vm_devices *vd = &vm->devs;
@@ -25,22 +26,19 @@ static int attach_mmds(struct vm *vm)
 	if (!vd->mmds)
 		return -ENOMEM;
 	mmds_configure(vd->mmds, mc->version == 2 ? MMDS_V2 : MMDS_V1, mc->imds_compat);
-	for (unsigned i = 0; i < vd->ne1000; i++) {
-		if (!mmds_config_has_iface(mc, vd->e1000[i]->iface_id))
-			continue;
-		int err = e1000_mmds_enable(vd->e1000[i], vd->mmds, mc->ipv4);
-		if (err < 0) {
-			log_error("network interface '%s': cannot set up MMDS: %s", vd->e1000[i]->iface_id, strerror(-err));
-			return err;
-		}
-	}
-	for (unsigned i = 0; i < vd->nnet; i++) {
-		if (!mmds_config_has_iface(mc, vd->net[i]->iface_id))
-			continue;
-		int err = net_mmds_enable(vd->net[i], vd->mmds, mc->ipv4);
-		if (err < 0) {
-			log_error("network interface '%s': cannot set up MMDS: %s", vd->net[i]->iface_id, strerror(-err));
-			return err;
+	/* the E1000 cards first, then the virtio-net interfaces */
+	static const enum dev_kind kinds[] = { DEV_E1000, DEV_NET };
+	for (unsigned k = 0; k < 2; k++) {
+		for (unsigned i = 0; i < vd->ndev; i++) {
+			const struct vm_device *d = &vd->dev[i];
+			if (d->kind != kinds[k] || !mmds_config_has_iface(mc, d->id))
+				continue;
+			int err = d->kind == DEV_NET ? net_mmds_enable(d->dev, vd->mmds, mc->ipv4)
+						     : e1000_mmds_enable(d->dev, vd->mmds, mc->ipv4);
+			if (err < 0) {
+				log_error("network interface '%s': cannot set up MMDS: %s", d->id, strerror(-err));
+				return err;
+			}
 		}
 	}
 	return 0;
@@ -53,17 +51,16 @@ static enum virtio_transport_kind resolve(const struct vm *vm, enum virtio_trans
 	return vm->cfg->virtio_transport == VIRTIO_TRANSPORT_MMIO ? VIRTIO_TRANSPORT_MMIO : VIRTIO_TRANSPORT_PCI;
 }
 
-int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enum virtio_transport_kind kind)
+/* Put a virtio device on its transport (PCI, or an MMIO slot): the next of vd->tr. */
+static int add_transport(struct vm *vm, struct virtio_dev *vdev, enum virtio_transport_kind kind)
 {
 	struct vm_devices *vd = &vm->devs;
-	if (vd->nvirtio == VM_MAX_VIRTIO) {
+	if (vd->ntr == VM_MAX_VIRTIO) {
 		log_error("more than %d virtio devices", VM_MAX_VIRTIO);
 		return -ENOSPC;
 	}
-	struct vm_virtio *v = &vd->virtio[vd->nvirtio];
+	struct vm_transport *v = &vd->tr[vd->ntr];
 	memset(v, 0, sizeof(*v));
-	v->vdev = vdev;
-	v->dev = dev;
 	int err;
 	if (resolve(vm, kind) == VIRTIO_TRANSPORT_MMIO) {
 		if (vd->nmmio == LAYOUT_VIRTIO_MMIO_MAX || vd->nmmio == ACPI_MAX_VIRTIO_MMIO) {
@@ -73,11 +70,11 @@ int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enu
 		uint64_t base = LAYOUT_VIRTIO_MMIO + vd->nmmio * LAYOUT_VIRTIO_MMIO_STRIDE;
 		uint32_t gsi = LAYOUT_VIRTIO_MMIO_GSI + vd->nmmio % 4;
 		v->mmio = true;
-		err = virtio_mmio_create(&v->tr.mmio, vdev, &vm->mmio, base, gsi, &vd->pci, &vm->kvm);
+		err = virtio_mmio_create(&v->u.mmio, vdev, &vm->mmio, base, gsi, &vd->pci, &vm->kvm);
 		if (err < 0) {
 			log_error("%s: cannot map virtio-mmio registers at 0x%llx: %s", vdev->name,
 				  (unsigned long long)base, strerror(-err));
-			virtio_mmio_destroy(&v->tr.mmio);
+			virtio_mmio_destroy(&v->u.mmio);
 			return err;
 		}
 		vd->acpi.mmio[vd->nmmio].base = base;
@@ -89,16 +86,57 @@ int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enu
 			 " virtio_mmio.device=%u@0x%llx:%u", VIRTIO_MMIO_SIZE, (unsigned long long)base, gsi);
 		log_info("%s: virtio-mmio at 0x%llx, GSI %u", vdev->name, (unsigned long long)base, gsi);
 	} else {
-		err = virtio_pci_create(&v->tr.pci, vdev, &vd->pci, &vm->kvm, &vd->routes);
+		err = virtio_pci_create(&v->u.pci, vdev, &vd->pci, &vm->kvm, &vd->routes);
 		if (err < 0) {
 			log_error("%s: cannot add the PCI function: %s", vdev->name, strerror(-err));
-			virtio_pci_destroy(&v->tr.pci);
+			virtio_pci_destroy(&v->u.pci);
 			return err;
 		}
-		log_info("%s: virtio-pci at 00:%02x.0, BAR0 0x%llx", vdev->name, v->tr.pci.pci.slot,
-			 (unsigned long long)v->tr.pci.pci.bar_mapped[0]);
+		log_info("%s: virtio-pci at 00:%02x.0, BAR0 0x%llx", vdev->name, v->u.pci.pci.slot,
+			 (unsigned long long)v->u.pci.pci.bar_mapped[0]);
 	}
-	vd->nvirtio++;
+	vd->ntr++;
+	return 0;
+}
+
+struct vm_device *vm_devices_put(struct vm *vm, enum dev_kind kind, const char *id, void *dev,
+				 struct virtio_dev *vdev)
+{
+	struct vm_devices *vd = &vm->devs;
+	if (vd->ndev == VM_MAX_DEVICES)
+		return NULL;
+	const struct vm_device_kind *k = &vm_device_kinds[kind];
+	struct vm_device *d = &vd->dev[vd->ndev++];
+	*d = (struct vm_device){ .kind = kind, .id = id, .dev = dev, .vdev = vdev,
+				 .state = vdev ? vdev->ops->state : k->state, .stats = k->stats };
+	return d;
+}
+
+/* Make the i-th device of a kind (its row in vm_device_kinds.c), put a virtio device on its
+ * transport, and list it; on failure nothing of it is left. */
+static int attach(struct vm *vm, enum dev_kind row, unsigned i)
+{
+	enum dev_kind kind = vm_device_kinds[row].which ? vm_device_kinds[row].which(vm->cfg, i) : row;
+	const struct vm_device_kind *k = &vm_device_kinds[kind];
+	struct vm_device d = { 0 };
+	enum virtio_transport_kind tr = VIRTIO_TRANSPORT_DEFAULT;
+	void *dev = calloc(1, k->size);
+	if (!dev)
+		return -ENOMEM;
+	int err = k->make(vm, i, dev, &d, &tr);
+	if (err < 0) {
+		free(dev);
+		return err;
+	}
+	if (d.vdev && (err = add_transport(vm, d.vdev, tr)) < 0) {
+		virtio_dev_destroy(d.vdev);
+		free(dev);
+		return err;
+	}
+	/* the list has room: VM_MAX_VIRTIO transports, and one E1000 at most per interface */
+	struct vm_device *at = vm_devices_put(vm, kind, d.id, dev, d.vdev);
+	if (d.vdev)
+		at->tr = &vm->devs.tr[vm->devs.ntr - 1];
 	return 0;
 }
 
@@ -122,93 +160,6 @@ static int create_vmgenid(struct vm *vm)
 	vd->acpi.ged_port = GED_PORT;
 	vd->acpi.ged_gsi = LAYOUT_GED_GSI;
 	return vcpu_hotplug_create(vm);
-}
-
-/* virtio-pmem devices (docs/pmem.md), in configuration order: the guest names them /dev/pmem0,
- * 1, ... in that order, and their device memory follows the same order in vm->devmem. */
-static int create_pmem(struct vm *vm)
-{
-	struct vm_devices *vd = &vm->devs;
-	for (unsigned i = 0; i < vm->cfg->npmem; i++) {
-		const struct pmem_config *c = &vm->cfg->pmem[i];
-		struct virtio_pmem *p = calloc(1, sizeof(*p));
-		char msg[512];
-		if (!p)
-			return -ENOMEM;
-		int err = virtio_pmem_create(p, vm_pmem_params(c, &(struct virtio_pmem_params){ 0 }), i, &vm->mem, &vd->io, msg, sizeof(msg));
-		if (err < 0) {
-			free(p);
-			log_error("%s", msg);
-			return err;
-		}
-		if ((err = virtio_pmem_plug(p, &vm->devmem, &vm->kvm, msg, sizeof(msg))) < 0)
-			log_error("%s", msg);
-		if (err < 0 || (err = vm_devices_add_virtio(vm, &p->vdev, p, c->transport)) < 0) {
-			virtio_dev_destroy(&p->vdev);
-			free(p);
-			return err;
-		}
-		vd->pmem[vd->npmem++] = p;
-	}
-	return 0;
-}
-
-/* virtio-fs devices (docs/virtio-fs.md): each connects to its back end now, so a VM whose back
- * end is not listening does not start. */
-static int create_fs(struct vm *vm)
-{
-	struct vm_devices *vd = &vm->devs;
-	for (unsigned i = 0; i < vm->cfg->nfs; i++) {
-		const struct fs_config *c = &vm->cfg->fs[i];
-		struct virtio_fs *f = calloc(1, sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		struct virtio_fs_params p = { c->id, c->socket, c->tag, c->num_request_queues, (uint16_t)c->queue_size };
-		char msg[512];
-		int err = virtio_fs_create(f, &p, &vm->mem, &vd->io, msg, sizeof(msg));
-		if (err < 0) {
-			free(f);
-			log_error("%s", msg);
-			return err;
-		}
-		if ((err = vm_devices_add_virtio(vm, &f->vdev, f, c->transport)) < 0) {
-			virtio_dev_destroy(&f->vdev);
-			free(f);
-			return err;
-		}
-		vd->fs[vd->nfs++] = f;
-	}
-	return 0;
-}
-
-/* virtio-mem over the hot-pluggable region vm.c mapped after RAM. */
-static int create_vmem(struct vm *vm)
-{
-	const struct hotplug_memory_config *c = &vm->cfg->memory_hotplug;
-	const struct guest_region *g = NULL;
-	for (unsigned i = 0; i < vm->mem.nregions; i++)
-		if (vm->mem.regions[i].hotplug)
-			g = &vm->mem.regions[i];
-	struct virtio_mem *m = calloc(1, sizeof(*m));
-	if (!g || !m) {
-		free(m);
-		return g ? -ENOMEM : -ENOENT;
-	}
-	struct virtio_mem_params p = { g->gpa, g->size, (uint64_t)c->block_size_mib << 20,
-				       (uint64_t)c->slot_size_mib << 20 };
-	int err = virtio_mem_create(m, &p, &vm->mem, &vm->devs.io);
-	if (err < 0) {
-		free(m);
-		log_error("cannot create the virtio-mem device: %s", strerror(-err));
-		return err;
-	}
-	if ((err = vm_devices_add_virtio(vm, &m->vdev, m, VIRTIO_TRANSPORT_DEFAULT)) < 0) {
-		virtio_dev_destroy(&m->vdev);
-		free(m);
-		return err;
-	}
-	vm->devs.vmem = m;
-	return 0;
 }
 
 int vm_devices_create(struct vm *vm)
@@ -239,108 +190,17 @@ int vm_devices_create(struct vm *vm)
 	if ((!cfg->no_vmgenid || cfg->has_vcpu_hotplug) && (err = create_vmgenid(vm)) < 0)
 		return err;
 
-	for (unsigned i = 0; i < cfg->ndrives; i++) {
-		struct virtio_blk *b = calloc(1, sizeof(*b));
-		if (!b)
-			return -ENOMEM;
-		struct virtio_blk_params bp;
-		err = virtio_blk_create(b, vm_blk_params(&cfg->drives[i], &bp), i, &vm->mem, &vd->io);
-		if (err < 0) {
-			free(b);
-			log_error("drive '%s': cannot create the virtio-blk device", cfg->drives[i].drive_id);
-			return err;
-		}
-		if ((err = vm_devices_add_virtio(vm, &b->vdev, b, cfg->drives[i].transport)) < 0) {
-			virtio_dev_destroy(&b->vdev);
-			free(b);
-			return err;
-		}
-		vd->blk[vd->nblk++] = b;
-	}
-	if (cfg->has_entropy) {
-		struct virtio_rng *r = calloc(1, sizeof(*r));
-		if (!r)
-			return -ENOMEM;
-		if ((err = virtio_rng_create(r, 0, &cfg->entropy.rate_limiter, &vm->mem, &vd->io)) < 0 ||
-		    (err = vm_devices_add_virtio(vm, &r->vdev, r, cfg->entropy.transport)) < 0) {
-			virtio_dev_destroy(&r->vdev);
-			free(r);
-			log_error("cannot create the virtio-rng device");
-			return err;
-		}
-		vd->rng = r;
-	}
-	for (unsigned i = 0; i < cfg->nnets; i++) {
-		if (cfg->nets[i].model == NET_MODEL_E1000) {
-			struct e1000 *e = calloc(1, sizeof(*e));
-			if (!e)
-				return -ENOMEM;
-			if ((err = e1000_create(e, vm_e1000_params(&cfg->nets[i], &(struct e1000_params){ 0 }), vd->ne1000,
-						&vm->mem, &vd->io, &vd->pci)) < 0) {
-				free(e);
+	/* every kind in its order, each device on its transport (vm_device_kinds.c) */
+	for (unsigned k = 0; k < DEV_KINDS; k++) {
+		const struct vm_device_kind *row = &vm_device_kinds[k];
+		unsigned n = row->count ? row->count(cfg) : 0;
+		for (unsigned i = 0; i < n; i++)
+			if ((err = attach(vm, (enum dev_kind)k, i)) < 0)
 				return err;
-			}
-			vd->e1000[vd->ne1000++] = e;
-			continue;
-		}
-		struct virtio_net *n = calloc(1, sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		if ((err = virtio_net_create(n, vm_net_params(&cfg->nets[i], &(struct virtio_net_params){ 0 }), i, &vm->mem, &vd->io)) < 0) {
-			free(n);
-			log_error("network interface '%s': cannot create the virtio-net device", cfg->nets[i].iface_id);
+		if (row->after && (err = row->after(vm)) < 0)
 			return err;
-		}
-		if ((err = vm_devices_add_virtio(vm, &n->vdev, n, cfg->nets[i].transport)) < 0) {
-			virtio_dev_destroy(&n->vdev);
-			free(n);
-			return err;
-		}
-		vd->net[vd->nnet++] = n;
 	}
-	if ((err = attach_mmds(vm)) < 0)
-		return err;
-	if (cfg->has_vsock) {
-		struct virtio_vsock *v = calloc(1, sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		struct virtio_vsock_params vp;
-		if ((err = virtio_vsock_create(v, vm_vsock_params(&cfg->vsock, &vp), &vm->mem, &vd->io)) < 0) {
-			free(v);
-			log_error("cannot create the virtio-vsock device");
-			return err;
-		}
-		if ((err = vm_devices_add_virtio(vm, &v->vdev, v, cfg->vsock.transport)) < 0) {
-			virtio_dev_destroy(&v->vdev);
-			free(v);
-			return err;
-		}
-		vd->vsock = v;
-	}
-	if (cfg->has_balloon) {
-		struct virtio_balloon *b = calloc(1, sizeof(*b));
-		if (!b)
-			return -ENOMEM;
-		const struct balloon_config *bc = &cfg->balloon;
-		struct balloon_params bp = { bc->amount_mib, bc->deflate_on_oom, bc->stats_polling_interval_s,
-					     bc->free_page_reporting, bc->free_page_hinting };
-		if ((err = virtio_balloon_create(b, &bp, &vm->mem, &vd->io)) < 0) {
-			free(b);
-			log_error("cannot create the virtio-balloon device: %s", strerror(-err));
-			return err;
-		}
-		if ((err = vm_devices_add_virtio(vm, &b->vdev, b, VIRTIO_TRANSPORT_DEFAULT)) < 0) {
-			virtio_dev_destroy(&b->vdev);
-			free(b);
-			return err;
-		}
-		vd->balloon = b;
-	}
-	if (cfg->has_memory_hotplug && (err = create_vmem(vm)) < 0)
-		return err;
-	if ((err = create_pmem(vm)) < 0)
-		return err;
-	return create_fs(vm);
+	return 0;
 }
 
 int vm_devices_start(struct vm *vm)
@@ -360,10 +220,12 @@ int vm_devices_pause(struct vm *vm)
 	int err = io_thread_pause(&vd->io);
 	if (err < 0)
 		return err;
-	for (unsigned i = 0; i < vd->nvirtio; i++)
-		virtio_quiesce(vd->virtio[i].vdev);
-	for (unsigned i = 0; i < vd->ne1000; i++)
-		e1000_quiesce(vd->e1000[i]);
+	for (unsigned i = 0; i < vd->ndev; i++)
+		if (vd->dev[i].vdev)
+			virtio_quiesce(vd->dev[i].vdev);
+	for (unsigned i = 0; i < vd->ndev; i++)
+		if (!vd->dev[i].vdev)
+			vm_device_kinds[vd->dev[i].kind].quiesce(vd->dev[i].dev);
 	return 0;
 }
 
@@ -372,8 +234,9 @@ void vm_devices_resume(struct vm *vm)
 	vmgenid_resumed(&vm->devs.genid);
 	if (vm->devs.io_ready)
 		io_thread_resume(&vm->devs.io);
-	for (unsigned i = 0; i < vm->devs.ne1000; i++)
-		e1000_resume(vm->devs.e1000[i]);
+	for (unsigned i = 0; i < vm->devs.ndev; i++)
+		if (!vm->devs.dev[i].vdev)
+			vm_device_kinds[vm->devs.dev[i].kind].resume(vm->devs.dev[i].dev);
 }
 
 void vm_devices_destroy(struct vm *vm)
@@ -381,28 +244,26 @@ void vm_devices_destroy(struct vm *vm)
 	struct vm_devices *vd = &vm->devs;
 	if (vd->io_ready)
 		io_thread_stop(&vd->io);
-	for (unsigned i = vd->nvirtio; i-- > 0;) {
-		struct vm_virtio *v = &vd->virtio[i];
-		if (v->mmio)
-			virtio_mmio_destroy(&v->tr.mmio);
-		else
-			virtio_pci_destroy(&v->tr.pci);
-		virtio_dev_destroy(v->vdev);
-		free(v->dev);
+	/* the virtio devices last attached first, each after its transport; then the others */
+	for (unsigned i = vd->ndev; i-- > 0;) {
+		struct vm_device *d = &vd->dev[i];
+		if (!d->vdev)
+			continue;
+		if (d->tr && d->tr->mmio)
+			virtio_mmio_destroy(&d->tr->u.mmio);
+		else if (d->tr)
+			virtio_pci_destroy(&d->tr->u.pci);
+		virtio_dev_destroy(d->vdev);
+		free(d->dev);
 	}
-	for (unsigned i = 0; i < vd->ne1000; i++) {
-		e1000_destroy(vd->e1000[i]);
-		free(vd->e1000[i]);
+	for (unsigned i = 0; i < vd->ndev; i++) {
+		struct vm_device *d = &vd->dev[i];
+		if (!d->vdev) {
+			vm_device_kinds[d->kind].destroy(d->dev);
+			free(d->dev);
+		}
 	}
-	vd->ne1000 = 0;
-	vd->nvirtio = vd->nmmio = vd->nblk = 0;
-	vd->rng = NULL;
-	vd->nnet = 0;
-	vd->vsock = NULL;
-	vd->balloon = NULL;
-	vd->vmem = NULL;
-	vd->npmem = 0;
-	vd->nfs = 0;
+	vd->ndev = vd->ntr = vd->nmmio = 0;
 	mmds_unref(vd->mmds);
 	vd->mmds = NULL;
 	if (vd->pci_ready)
@@ -427,18 +288,15 @@ void vm_devices_announce(struct vm *vm, int round)
 {
 	if (round)
 		usleep(round * 50000);
-	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
-		struct vm_virtio *v = &vm->devs.virtio[i];
-		struct virtio_net *n = v->vdev->device_id == VIRTIO_ID_NET ? v->dev : NULL;
-		if (!n)
-			continue;
+	struct virtio_net *n;
+	for (unsigned i = 0; (n = vm_device_of(vm, DEV_NET, i)); i++) {
 		if (!round && virtio_net_request_announce(n))
-			log_debug("%s: the guest was asked to announce itself", v->vdev->name);
+			log_debug("%s: the guest was asked to announce itself", n->vdev.name);
 		if (n->is_tap && n->st.has_mac && tap_announce(n->tap.fd, n->st.mac) < 0 && !round)
-			log_warn("cannot announce %s on %s", v->vdev->name, n->tap.ifname);
+			log_warn("cannot announce %s on %s", n->vdev.name, n->tap.ifname);
 	}
-	for (unsigned i = 0; i < vm->devs.ne1000; i++) {
-		struct e1000 *e = vm->devs.e1000[i];
+	struct e1000 *e;
+	for (unsigned i = 0; (e = vm_device_of(vm, DEV_E1000, i)); i++) {
 		if (e->is_tap && tap_announce(e->tap.fd, e->mac) < 0 && !round)
 			log_warn("cannot announce %s on %s", e->name, e->tap.ifname);
 	}
@@ -447,15 +305,34 @@ void vm_devices_announce(struct vm *vm, int round)
 void vm_set_output_gate(struct vm *vm, struct outgate *g)
 {
 	__atomic_store_n(&vm->serial.gate, g, __ATOMIC_RELEASE);
-	for (unsigned i = 0; i < vm->devs.nvirtio; i++) {
-		struct vm_virtio *v = &vm->devs.virtio[i];
-		if (v->vdev->device_id == VIRTIO_ID_NET)
-			__atomic_store_n(&((struct virtio_net *)v->dev)->gate, g, __ATOMIC_RELEASE);
-		else if (v->vdev->device_id == VIRTIO_ID_VSOCK)
-			virtio_vsock_gate(v->dev, g != NULL);
+	for (unsigned i = 0; i < vm->devs.ndev; i++) {
+		struct vm_device *d = &vm->devs.dev[i];
+		if (d->kind == DEV_NET)
+			__atomic_store_n(&((struct virtio_net *)d->dev)->gate, g, __ATOMIC_RELEASE);
+		else if (d->kind == DEV_VSOCK)
+			virtio_vsock_gate(d->dev, g != NULL);
 	}
-	for (unsigned i = 0; i < vm->devs.ne1000; i++)
-		__atomic_store_n(&vm->devs.e1000[i]->gate, g, __ATOMIC_RELEASE);
+	struct e1000 *e;
+	for (unsigned i = 0; (e = vm_device_of(vm, DEV_E1000, i)); i++)
+		__atomic_store_n(&e->gate, g, __ATOMIC_RELEASE);
+}
+
+void *vm_device_of(struct vm *vm, enum dev_kind kind, unsigned i)
+{
+	for (unsigned k = 0; k < vm->devs.ndev; k++)
+		if (vm->devs.dev[k].kind == kind && i-- == 0)
+			return vm->devs.dev[k].dev;
+	return NULL;
+}
+
+const struct vm_device *vm_device_at(struct vm *vm, unsigned i)
+{
+	return i < vm->devs.ndev ? &vm->devs.dev[i] : NULL;
+}
+
+const struct dev_stats_ops *vm_device_kind_stats(enum dev_kind kind)
+{
+	return kind < DEV_KINDS ? vm_device_kinds[kind].stats : NULL;
 }
 
 struct outgate *vm_output_gate(struct vm *vm)

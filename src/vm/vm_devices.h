@@ -10,8 +10,8 @@
 #include "devices/legacy/vmgenid.h"
 #include "devices/pci/pci.h"
 #include "devices/virtio/balloon.h"
-#include "devices/virtio/blk.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/net/net.h"
 #include "devices/virtio/pmem.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
@@ -23,18 +23,18 @@
 #include "kvm/kvm_irq.h"
 #include "util/io_thread.h"
 #include "vm/vcpu_hotplug.h"
+#include "vm/vm_device.h"
 
 #define VM_MAX_VIRTIO 32
+#define VM_MAX_DEVICES (VM_MAX_VIRTIO + DEVICES_MAX_NETS)
 
-/* One virtio device on its transport. */
-struct vm_virtio {
-	struct virtio_dev *vdev;     /* embedded in the device struct below */
+/* A virtio device's transport: its PCI function or its virtio-mmio slot. */
+struct vm_transport {
 	bool mmio;
 	union {
 		struct virtio_pci pci;
 		struct virtio_mmio mmio;
-	} tr;
-	void *dev;                   /* the device struct (malloc'd) */
+	} u;
 };
 
 struct vm_devices {
@@ -44,23 +44,11 @@ struct vm_devices {
 	bool routes_ready;
 	struct pci_bus pci;
 	bool pci_ready;
-	struct vm_virtio virtio[VM_MAX_VIRTIO];
-	unsigned nvirtio;
+	struct vm_device dev[VM_MAX_DEVICES]; /* every attached device, in attach order (vm/vm_device.h) */
+	unsigned ndev;
+	struct vm_transport tr[VM_MAX_VIRTIO]; /* the virtio devices' transports, in attach order */
+	unsigned ntr;
 	unsigned nmmio;
-	struct virtio_blk *blk[DEVICES_MAX_DRIVES];
-	unsigned nblk;
-	struct virtio_rng *rng;
-	struct virtio_net *net[DEVICES_MAX_NETS];
-	unsigned nnet;
-	struct e1000 *e1000[DEVICES_MAX_NETS];   /* interfaces with "model": "e1000", in order */
-	unsigned ne1000;
-	struct virtio_vsock *vsock;
-	struct virtio_balloon *balloon;
-	struct virtio_mem *vmem;     /* virtio-mem ("memory-hotplug"), or NULL */
-	struct virtio_pmem *pmem[PMEM_MAX_DEVICES]; /* in configuration order */
-	unsigned npmem;
-	struct virtio_fs *fs[FS_MAX_DEVICES];       /* virtio-fs (docs/virtio-fs.md), in configuration order */
-	unsigned nfs;
 	struct mmds *mmds;           /* the metadata service the MMDS interfaces answer from */
 	struct ged ged;              /* ACPI event device and VM generation ID (unless --no-vmgenid) */
 	struct vmgenid genid;
@@ -85,9 +73,40 @@ int vm_devices_pause(struct vm *vm);
 void vm_devices_resume(struct vm *vm);
 /* Stop the I/O thread, detach from KVM, free everything. Idempotent. */
 void vm_devices_destroy(struct vm *vm);
-/* Register an already-initialized virtio device (net/vsock engineers: create the device with
- * virtio_dev_init, then call this) on the transport `kind`. dev is freed at destroy. */
-int vm_devices_add_virtio(struct vm *vm, struct virtio_dev *vdev, void *dev, enum virtio_transport_kind kind);
+/* The i-th device of a kind (its own struct: struct virtio_blk for DEV_BLK, ...), in attach
+ * order; NULL past the end. */
+void *vm_device_of(struct vm *vm, enum dev_kind kind, unsigned i);
+/* Append a device made elsewhere to the list, without a transport (the attach adds one; the
+ * white-box unit tests put their devices in this way): its state and counters are its kind's.
+ * NULL when the list is full. */
+struct vm_device *vm_devices_put(struct vm *vm, enum dev_kind kind, const char *id, void *dev,
+				 struct virtio_dev *vdev);
+
+/* One kind of device (vm_device_kinds.c, the table vm_devices_create walks in order). */
+struct vm_device_kind {
+	/* How many the definition has (NULL: another row makes them, as the interfaces' row
+	 * makes E1000 cards among virtio-net devices). */
+	unsigned (*count)(const struct vm_config *cfg);
+	size_t size;                    /* its struct, which the attach allocates zeroed */
+	/* The row whose make makes the i-th (NULL: this one): an interface's model. */
+	enum dev_kind (*which)(const struct vm_config *cfg, unsigned i);
+	/* Create the i-th in dev: name d->vdev (its virtio core, if it is a virtio device) and
+	 * d->id, and a virtio device's transport in *tr. 0, or -errno (logged) with nothing held
+	 * (the attach frees dev). */
+	int (*make)(struct vm *vm, unsigned i, void *dev, struct vm_device *d, enum virtio_transport_kind *tr);
+	/* Once the kind's devices are attached (MMDS on the interfaces). 0 or -errno (logged). */
+	int (*after)(struct vm *vm);
+	const struct dev_stats_ops *stats;
+	/* A device that is no virtio device: its section, and its verbs that the virtio core
+	 * provides for the others (destroy frees nothing but what the device holds). */
+	const struct dev_state_ops *state;
+	void (*destroy)(void *dev);
+	void (*quiesce)(void *dev);
+	void (*resume)(void *dev);
+};
+extern const struct vm_device_kind vm_device_kinds[DEV_KINDS];
+/* The MMDS interfaces (vm_devices.c): the interfaces' row's after. */
+int vm_devices_attach_mmds(struct vm *vm);
 /* vm_devices_announce: in vm/vm.h (the layers above call it). */
 
 #endif

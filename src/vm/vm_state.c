@@ -63,24 +63,32 @@ unsigned vm_state_units(struct vm *vm, struct vm_state_unit *u)
 	UNIT(&ged_state_ops, &vd->ged, 0, vd->ged.present);
 	UNIT(&vmgenid_state_ops, &vd->genid, 0, vd->genid.present);
 	UNIT(&pvm_state_ops, vm, 0, vm->pvm);
-	for (unsigned i = 0; i < vd->nvirtio; i++) {
-		struct vm_virtio *v = &vd->virtio[i];
-		if (v->vdev->ops->state)
-			UNIT(v->vdev->ops->state, v->vdev, i, true);
-		if (v->mmio)
-			UNIT(&virtio_mmio_state_ops, &v->tr.mmio, i, true);
-		else
-			UNIT(&virtio_pci_state_ops, &v->tr.pci, i, true);
+	/* the devices in the list: each virtio device's own section, then its transport's
+	 * (instance: its index among the virtio devices); then the others (E1000 cards) */
+	unsigned nv = 0, nother = 0;
+	for (unsigned i = 0; i < vd->ndev; i++) {
+		const struct vm_device *d = &vd->dev[i];
+		if (!d->vdev)
+			continue;
+		if (d->state)
+			UNIT(d->state, d->vdev, nv, true);
+		if (d->tr && d->tr->mmio)
+			UNIT(&virtio_mmio_state_ops, &d->tr->u.mmio, nv, true);
+		else if (d->tr)
+			UNIT(&virtio_pci_state_ops, &d->tr->u.pci, nv, true);
+		nv++;
 	}
-	for (unsigned i = 0; i < vd->ne1000; i++)
-		UNIT(&e1000_state_ops, vd->e1000[i], i, true);
+	for (unsigned i = 0; i < vd->ndev; i++) {
+		const struct vm_device *d = &vd->dev[i];
+		if (!d->vdev && d->state)
+			UNIT(d->state, d->dev, nother++, true);
+	}
 #undef UNIT
 	return n;
 }
 
 int vm_state_saveable(const struct vm *vm, const char *what, char *err, size_t errlen)
 {
-	if (vm->devs.nfs)
-		return virtio_fs_state_blocker(vm->devs.fs[0], what, err, errlen);
-	return 0;
+	struct virtio_fs *f = vm_device_of((struct vm *)vm, DEV_FS, 0);
+	return f ? virtio_fs_state_blocker(f, what, err, errlen) : 0;
 }

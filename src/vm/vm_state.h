@@ -18,9 +18,11 @@ struct vm_state_unit {
 #define VM_STATE_MAX_UNITS (8 + 2 * VM_MAX_VIRTIO + DEVICES_MAX_NETS)
 
 /* Fill u (VM_STATE_MAX_UNITS entries) and return how many: the legacy devices (UART, I804,
- * RTC, ACPI, PCIB), the GED and the VM generation ID, PVM's syscall shim, then each virtio
- * device's own section followed by its transport's (VIRT), which restores the common state
- * and activates the device, then each E1000 card (E1K, instance = card index). */
+ * RTC, ACPI, PCIB), the GED and the VM generation ID, PVM's syscall shim, then from the list
+ * of attached devices (vm/vm_device.h) each virtio device's own section followed by its
+ * transport's (VIRT), which restores the common state and activates the device (instance:
+ * its index among the virtio devices), then each other device with a state (E1K, instance =
+ * card index). */
 unsigned vm_state_units(struct vm *vm, struct vm_state_unit *u);
 /* Whether the VM's state can be saved at all (what: "a snapshot", "migration", "replication"):
  * 0, or -ENOTSUP and why (a virtio-fs device, whose state is its back end's). */

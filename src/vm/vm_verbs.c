@@ -89,9 +89,9 @@ unsigned vm_vcpu_count(struct vm *vm)
 	return vm->nvcpus;
 }
 
-struct vcpu *vm_vcpu(struct vm *vm, unsigned i)
+int vm_vcpu_fd(struct vm *vm, unsigned i)
 {
-	return i < vm->nvcpus ? &vm->vcpus[i] : NULL;
+	return i < vm->nvcpus ? vm->vcpus[i].fd : -1;
 }
 
 void vm_throttle_vcpus(struct vm *vm, unsigned us)
@@ -170,60 +170,49 @@ struct bus *vm_mmio_bus(struct vm *vm)
 
 struct virtio_blk *vm_blk(struct vm *vm, unsigned i)
 {
-	return i < vm->devs.nblk ? vm->devs.blk[i] : NULL;
-}
-
-struct virtio_net *vm_net(struct vm *vm, unsigned i)
-{
-	return i < vm->devs.nnet ? vm->devs.net[i] : NULL;
-}
-
-struct e1000 *vm_e1000(struct vm *vm, unsigned i)
-{
-	return i < vm->devs.ne1000 ? vm->devs.e1000[i] : NULL;
+	return vm_device_of(vm, DEV_BLK, i);
 }
 
 struct virtio_pmem *vm_pmem(struct vm *vm, unsigned i)
 {
-	return i < vm->devs.npmem ? vm->devs.pmem[i] : NULL;
-}
-
-struct virtio_rng *vm_rng(struct vm *vm)
-{
-	return vm->devs.rng;
+	return vm_device_of(vm, DEV_PMEM, i);
 }
 
 struct virtio_vsock *vm_vsock(struct vm *vm)
 {
-	return vm->devs.vsock;
+	return vm_device_of(vm, DEV_VSOCK, 0);
 }
 
 struct virtio_balloon *vm_balloon(struct vm *vm)
 {
-	return vm->devs.balloon;
+	return vm_device_of(vm, DEV_BALLOON, 0);
 }
 
 struct virtio_mem *vm_virtio_mem(struct vm *vm)
 {
-	return vm->devs.vmem;
+	return vm_device_of(vm, DEV_VMEM, 0);
 }
 
 int vm_net_by_iface(struct vm *vm, const char *iface_id, struct virtio_net **net, struct e1000 **card)
 {
 	*net = NULL;
 	*card = NULL;
-	for (unsigned i = 0; i < vm->devs.nnet; i++)
-		if (!strcmp(vm->devs.net[i]->iface_id, iface_id))
-			*net = vm->devs.net[i];
-	for (unsigned i = 0; !*net && i < vm->devs.ne1000; i++)
-		if (!strcmp(vm->devs.e1000[i]->iface_id, iface_id))
-			*card = vm->devs.e1000[i];
-	return *net || *card ? 0 : -ENOENT;
+	for (unsigned i = 0; i < vm->devs.ndev; i++) {
+		const struct vm_device *d = &vm->devs.dev[i];
+		if ((d->kind == DEV_NET || d->kind == DEV_E1000) && !strcmp(d->id, iface_id)) {
+			*(d->kind == DEV_NET ? (void **)net : (void **)card) = d->dev;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 unsigned vm_virtio_count(struct vm *vm)
 {
-	return vm->devs.nvirtio;
+	unsigned n = 0;
+	for (unsigned i = 0; i < vm->devs.ndev; i++)
+		n += vm->devs.dev[i].vdev != NULL;
+	return n;
 }
 
 int vm_send_ctrl_alt_del(struct vm *vm)

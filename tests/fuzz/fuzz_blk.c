@@ -1,4 +1,4 @@
-/* libFuzzer target: virtio-blk requests (src/devices/virtio/blk.c) over a ring the fuzzer
+/* libFuzzer target: virtio-blk requests (src/devices/virtio/blk/blk.c) over a ring the fuzzer
  * writes, on a raw or a qcow2 image (src/block/). Input: byte 0 = flags (bit 0 qcow2 image,
  * bit 1 indirect descriptors, bit 2 event index, bit 3 read-only drive), byte 1 = queue size
  * exponent, byte 2 = avail index, then guest RAM from address 0 (the ring at 0/0x1000/0x2000,
@@ -15,7 +15,7 @@
 #include "vm/device_params.h"
 #include "block/disk.h"
 #include "block/qcow2_format.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "../fake_driver.h"
 #include "fuzz_common.h"
 

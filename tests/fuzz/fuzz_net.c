@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "vm/device_params.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 #include "../fake_driver.h"
 #include "fuzz_common.h"
 

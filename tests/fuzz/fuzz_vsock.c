@@ -1,5 +1,5 @@
 /* libFuzzer target: virtio-vsock's packet parser (virtio_vsock_parse_tx) and the connection
- * mux behind it (src/net/vsock_mux.c), with real Unix sockets on the host side.
+ * mux behind it (src/vsock/vsock_mux.c), with real Unix sockets on the host side.
  *
  * The input is a script of actions, each one byte (low 4 bits = action) plus arguments:
  *   0 packet from the guest: 44 header bytes, up to 300 payload bytes, descriptor split
@@ -25,7 +25,7 @@
 
 #include "devices/virtio/vsock.h"
 #include "fuzz_common.h"
-#include "net/vsock_mux.h"
+#include "vsock/vsock_mux.h"
 
 FUZZ_QUIET_LOGS()
 

@@ -6,7 +6,7 @@
 #define PETREL_TESTS_UNIT_FAKE_BLK_H
 
 #include "vm/device_params.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -8,6 +8,7 @@
 
 #include "devices/e1000/e1000.h"
 #include "memory/guest_mem.h"
+#include "util/codec.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -86,19 +87,6 @@ static inline void fe_teardown(void)
 	fe_peer = -1;
 }
 
-static inline void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 /* Transmit ring of RING_N descriptors, enabled. */
 static inline void fe_tx_ring(void)
@@ -119,8 +107,8 @@ static inline void fe_txd_legacy(unsigned i, uint64_t addr, uint16_t len, uint8_
 {
 	uint8_t *d = txd(i);
 	memset(d, 0, 16);
-	put_le(d, addr, 8);
-	put_le(d + 8, len, 2);
+	le_store(d, addr, 8);
+	le_store(d + 8, len, 2);
 	d[11] = cmd;
 }
 
@@ -129,8 +117,8 @@ static inline void fe_txd_data(unsigned i, uint64_t addr, uint32_t len, uint8_t 
 {
 	uint8_t *d = txd(i);
 	memset(d, 0, 16);
-	put_le(d, addr, 8);
-	put_le(d + 8, (len & 0xfffff) | 1u << 20 | (uint32_t)(dcmd | 0x20) << 24, 4);
+	le_store(d, addr, 8);
+	le_store(d + 8, (len & 0xfffff) | 1u << 20 | (uint32_t)(dcmd | 0x20) << 24, 4);
 	d[13] = popts;
 }
 
@@ -143,13 +131,13 @@ static inline void fe_txd_ctx(unsigned i, uint8_t ipcss, uint8_t ipcso, uint16_t
 	memset(d, 0, 16);
 	d[0] = ipcss;
 	d[1] = ipcso;
-	put_le(d + 2, ipcse, 2);
+	le_store(d + 2, ipcse, 2);
 	d[4] = tucss;
 	d[5] = tucso;
-	put_le(d + 6, tucse, 2);
-	put_le(d + 8, (paylen & 0xfffff) | (uint32_t)(tucmd | 0x20) << 24, 4);
+	le_store(d + 6, tucse, 2);
+	le_store(d + 8, (paylen & 0xfffff) | (uint32_t)(tucmd | 0x20) << 24, 4);
 	d[13] = hdrlen;
-	put_le(d + 14, mss, 2);
+	le_store(d + 14, mss, 2);
 }
 
 /* Receive ring with n usable descriptors (RDT = n), buffers at RX_BUF + 0x4000 i. */
@@ -157,7 +145,7 @@ static inline void fe_rx_ring(unsigned n, uint32_t rctl)
 {
 	for (unsigned i = 0; i < RING_N; i++) {
 		memset(rxd(i), 0, 16);
-		put_le(rxd(i), RX_BUF + 0x4000ull * i, 8);
+		le_store(rxd(i), RX_BUF + 0x4000ull * i, 8);
 	}
 	fe_w(0x2800, RX_RING);
 	fe_w(0x2804, 0);

@@ -8,7 +8,7 @@
 #include "mig_defn.h"
 
 #include "vm/device_params.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "ha/ha_int.h"
 #include "migration/migration_int.h"
 #include "migration/postcopy.h"
@@ -171,10 +171,7 @@ static inline int fake_build(struct vm *vm, struct vm_config *cfg, int console_f
 		blk = calloc(1, sizeof(*blk));
 		if (virtio_blk_create(blk, vm_blk_params(&dc, &(struct virtio_blk_params){ 0 }), 0, &vm->mem, NULL) < 0)
 			return -EIO;
-		vm->devs.virtio[0] = (struct vm_virtio){ .vdev = &blk->vdev, .dev = blk };
-		vm->devs.nvirtio = 1;
-		vm->devs.blk[0] = blk;              /* drive 0 (vm_blk), as vm_devices_create lists it */
-		vm->devs.nblk = 1;
+		vm_devices_put(vm, DEV_BLK, "d", blk, &blk->vdev); /* drive 0 (vm_blk), as vm_devices_create lists it */
 	}
 	return 0;
 }

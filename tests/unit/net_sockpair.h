@@ -6,7 +6,7 @@
 #define PETREL_TESTS_UNIT_NET_SOCKPAIR_H
 
 #include "vm/device_params.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 
 #include <errno.h>
 #include <sys/socket.h>

@@ -317,7 +317,7 @@ TEST(api_on_a_running_device)
 		     "\"stats_polling_interval_s\": 1}", NULL), 204);
 	struct vm *vm = calloc(1, sizeof(*vm));
 	REQUIRE(vm != NULL);
-	vm->devs.balloon = &b;
+	REQUIRE(vm_devices_put(vm, DEV_BALLOON, NULL, &b, &b.vdev) != NULL);
 	ctl.vm = vm;
 	ctl.state = INSTANCE_RUNNING;
 

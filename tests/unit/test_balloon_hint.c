@@ -337,7 +337,7 @@ TEST(hinting_api_on_a_running_device)
 	json_decref(o);
 	struct vm *vm = calloc(1, sizeof(*vm));
 	REQUIRE(vm != NULL);
-	vm->devs.balloon = &b;
+	REQUIRE(vm_devices_put(vm, DEV_BALLOON, NULL, &b, &b.vdev) != NULL);
 	ctl.vm = vm;
 	ctl.state = INSTANCE_RUNNING;
 
@@ -391,7 +391,7 @@ TEST(hinting_api_on_a_running_device)
 		     "Balloon update error: Balloon: Attempting to use hinting when not enabled");
 	json_decref(o);
 	/* no balloon at all */
-	vm->devs.balloon = NULL;
+	vm->devs.ndev = 0;
 	CHECK_EQ(api(&ctl, "PATCH", "/balloon/hinting/stop", NULL, &o), 400);
 	CHECK_STR_EQ(json_string_value(json_object_get(o, "fault_message")),
 		     "Balloon update error: Failed perform action on device: Device not found");

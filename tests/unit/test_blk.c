@@ -12,7 +12,7 @@
 
 #include "block/qcow2.h"
 #include "block/qcow2_int.h" /* the commit ring, made unavailable */
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "util/util.h"
 
 #include <fcntl.h>

@@ -14,7 +14,7 @@
 
 #include "vm/device_params.h"
 #include "block/dirty.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -14,7 +14,7 @@
 #include "fake_blk.h"
 
 #include "block/dirty.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -16,9 +16,9 @@ TEST(e1000_pci_identity_and_bars)
 {
 	REQUIRE_EQ(fe_setup(true), 0);
 	const uint8_t *c = fe.pci.st.cfg;
-	CHECK_EQ_HEX(get_le(c, 2), 0x8086);
-	CHECK_EQ_HEX(get_le(c + 2, 2), 0x100e);
-	CHECK_EQ_HEX(get_le(c + 9, 3), 0x020000);          /* Ethernet controller */
+	CHECK_EQ_HEX(le_load(c, 2), 0x8086);
+	CHECK_EQ_HEX(le_load(c + 2, 2), 0x100e);
+	CHECK_EQ_HEX(le_load(c + 9, 3), 0x020000);          /* Ethernet controller */
 	CHECK_EQ(fe.pci.bar_size[0], 0x20000u);
 	CHECK(!fe.pci.bar_io[0]);
 	CHECK(fe.pci.bar_io[1]);
@@ -33,13 +33,13 @@ TEST(e1000_pci_identity_and_bars)
 	CHECK_EQ_HEX(fe_r(E1000_RA + 4), 0x80000100u);
 	/* the I/O window reaches the same registers */
 	uint8_t b[4];
-	put_le(b, E1000_STATUS, 4);
+	le_store(b, E1000_STATUS, 4);
 	e1000_bar_write(&fe, 1, 0, b, 4);
 	e1000_bar_read(&fe, 1, 4, b, 4);
-	CHECK_EQ_HEX(get_le(b, 4), st);
-	put_le(b, E1000_IMS, 4);
+	CHECK_EQ_HEX(le_load(b, 4), st);
+	le_store(b, E1000_IMS, 4);
 	e1000_bar_write(&fe, 1, 0, b, 4);
-	put_le(b, E1000_ICR_RXT0, 4);
+	le_store(b, E1000_ICR_RXT0, 4);
 	e1000_bar_write(&fe, 1, 4, b, 4);
 	CHECK_EQ_HEX(fe_r(E1000_IMS), E1000_ICR_RXT0);
 	fe_teardown();
@@ -252,7 +252,7 @@ TEST(e1000_hostile_rings_and_descriptors)
 	CHECK_EQ(fe.stats.tx_malformed, 3u);
 	/* receive into a ring outside RAM and buffers outside RAM: nothing breaks */
 	fe_rx_ring(8, E1000_RCTL_SECRC);
-	put_le(rxd(0), 0xfffffffffff00ull, 8);
+	le_store(rxd(0), 0xfffffffffff00ull, 8);
 	uint32_t len = eth(frame, fe_mac, 100, 1);
 	fe_host_send(frame, len);
 	e1000_poll(&fe);
@@ -304,7 +304,7 @@ TEST(e1000_register_writes_at_every_offset_and_width)
 	fill(fe_ram + TX_BUF, 80, 9);
 	fe_txd_legacy(0, TX_BUF, 80, E1000_TXD_CMD_EOP);
 	fe_w(E1000_TDT, 1);
-	while (fe_host_recv(frame, sizeof(frame)) >= 0 && get_le(frame, 1) != fe_ram[TX_BUF])
+	while (fe_host_recv(frame, sizeof(frame)) >= 0 && le_load(frame, 1) != fe_ram[TX_BUF])
 		;
 	CHECK_EQ(fe_r(E1000_TDH), 1u);
 	fe_teardown();
@@ -445,28 +445,28 @@ TEST(e1000_io_bar_on_the_pci_bus)
 	bus_init(&mmio, "mmio");
 	REQUIRE_EQ(pci_bus_init(&pci, NULL, &pio, &mmio, 0xc0000000, 0x10000000), 0);
 	REQUIRE_EQ(fe_setup_on(true, &pci), 0);
-	uint32_t bar1 = (uint32_t)get_le(fe.pci.st.cfg + 0x14, 4);
+	uint32_t bar1 = (uint32_t)le_load(fe.pci.st.cfg + 0x14, 4);
 	CHECK_EQ(bar1 & 1, 1u);
 	CHECK((bar1 & ~3u) >= PCI_IO_BASE && (bar1 & ~3u) < PCI_IO_BASE + PCI_IO_SIZE);
-	CHECK(get_le(fe.pci.st.cfg + 4, 2) & PCI_COMMAND_IO);
+	CHECK(le_load(fe.pci.st.cfg + 4, 2) & PCI_COMMAND_IO);
 	uint16_t port = (uint16_t)(bar1 & ~3u);
 	uint8_t b[4];
-	put_le(b, E1000_STATUS, 4);
+	le_store(b, E1000_STATUS, 4);
 	CHECK(bus_access(&pio, port, b, 4, true));
 	CHECK(bus_access(&pio, port + 4, b, 4, false));
-	CHECK(get_le(b, 4) & E1000_STATUS_LU);
+	CHECK(le_load(b, 4) & E1000_STATUS_LU);
 	/* sizing the I/O BAR: 64 ports, bit 0 stays */
 	pci_put(b, 0, 0xffffffffu, 4);
 	pci_config_write(&pci, fe.pci.slot, 0, 0x14, b, 4);
 	pci_config_read(&pci, fe.pci.slot, 0, 0x14, b, 4);
-	CHECK_EQ_HEX(get_le(b, 4), 0x0000ffc1u);
+	CHECK_EQ_HEX(le_load(b, 4), 0x0000ffc1u);
 	/* I/O decoding off: the ports answer all ones */
 	pci_put(b, 0, bar1, 4);
 	pci_config_write(&pci, fe.pci.slot, 0, 0x14, b, 4);
 	pci_put(b, 0, PCI_COMMAND_MEMORY, 2);
 	pci_config_write(&pci, fe.pci.slot, 0, 4, b, 2);
 	CHECK(bus_access(&pio, port + 4, b, 4, false));
-	CHECK_EQ_HEX(get_le(b, 4), 0xffffffffu);
+	CHECK_EQ_HEX(le_load(b, 4), 0xffffffffu);
 	fe_teardown();
 	pci_bus_destroy(&pci);
 }

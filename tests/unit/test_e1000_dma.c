@@ -182,10 +182,10 @@ TEST(e1000_tx_tso_as_one_gso_frame)
 	CHECK_EQ(recv(fe_peer, b + len + 12, 100, MSG_DONTWAIT), -1);   /* one frame only */
 	CHECK_EQ(b[0], 1);                          /* NEEDS_CSUM */
 	CHECK_EQ(b[1], 1);                          /* GSO TCPV4 */
-	CHECK_EQ(get_le(b + 2, 2), hdr);            /* hdr_len */
-	CHECK_EQ(get_le(b + 4, 2), mss);            /* gso_size */
-	CHECK_EQ(get_le(b + 6, 2), 34u);            /* csum_start */
-	CHECK_EQ(get_le(b + 8, 2), 16u);            /* csum_offset */
+	CHECK_EQ(le_load(b + 2, 2), hdr);            /* hdr_len */
+	CHECK_EQ(le_load(b + 4, 2), mss);            /* gso_size */
+	CHECK_EQ(le_load(b + 6, 2), 34u);            /* csum_start */
+	CHECK_EQ(le_load(b + 8, 2), 16u);            /* csum_offset */
 	uint8_t *f = b + 12, *ip = f + 14;
 	CHECK_EQ(get_be(ip + 2, 2), len - 14);      /* the whole packet's total length */
 	CHECK(ip_ok(ip));
@@ -271,7 +271,7 @@ TEST(e1000_tx_vlan_insertion)
 	fe_w(E1000_CTRL, fe_r(E1000_CTRL) | E1000_CTRL_VME);
 	fill(fe_ram + TX_BUF, 64, 5);
 	fe_txd_legacy(0, TX_BUF, 64, E1000_TXD_CMD_EOP | E1000_TXD_CMD_VLE);
-	put_le(txd(0) + 14, 0x2005, 2);   /* priority 1, VLAN 5 */
+	le_store(txd(0) + 14, 0x2005, 2);   /* priority 1, VLAN 5 */
 	fe_w(E1000_TDT, 1);
 	REQUIRE_EQ(fe_host_recv(frame, sizeof(frame)), 68);
 	CHECK(!memcmp(frame, fe_ram + TX_BUF, 12));
@@ -315,9 +315,9 @@ TEST(e1000_rx_into_the_ring)
 	REQUIRE_EQ(fe_host_send(frame, len), 12 + (int)len);
 	e1000_poll(&fe);
 	CHECK_EQ(fe_r(E1000_RDH), 1u);
-	CHECK_EQ(get_le(rxd(0) + 8, 2), 204u);            /* with the 4-byte CRC */
+	CHECK_EQ(le_load(rxd(0) + 8, 2), 204u);            /* with the 4-byte CRC */
 	/* the frame's real CRC-32, least significant byte first (e1000_fcs.c) */
-	CHECK_EQ_HEX(get_le(fe_ram + RX_BUF + len, 4), crc32(crc32(0, NULL, 0), frame, len));
+	CHECK_EQ_HEX(le_load(fe_ram + RX_BUF + len, 4), crc32(crc32(0, NULL, 0), frame, len));
 	CHECK_EQ_HEX(rxd(0)[12] & 3, E1000_RXD_STAT_DD | E1000_RXD_STAT_EOP);
 	CHECK(!memcmp(fe_ram + RX_BUF, frame, len));
 	CHECK(fe.irq_level);
@@ -327,7 +327,7 @@ TEST(e1000_rx_into_the_ring)
 	len = eth(frame, fe_mac, 42, 2);
 	fe_host_send(frame, len);
 	e1000_poll(&fe);
-	CHECK_EQ(get_le(rxd(1) + 8, 2), 60u);
+	CHECK_EQ(le_load(rxd(1) + 8, 2), 60u);
 	CHECK_EQ(fe_ram[RX_BUF + 0x4000 + 59], 0);
 	CHECK_EQ(fe_r(0x4074), 2u);   /* GPRC */
 	fe_teardown();
@@ -411,9 +411,9 @@ TEST(e1000_rx_waits_for_buffers)
 	fe_w(E1000_RDT, 4);
 	CHECK(!fe.rx_waiting);
 	CHECK_EQ(fe_r(E1000_RDH), 3u);
-	CHECK_EQ(get_le(rxd(1) + 8, 2), 400u);
+	CHECK_EQ(le_load(rxd(1) + 8, 2), 400u);
 	CHECK(!memcmp(fe_ram + RX_BUF + 0x4000, frame, 400));
-	CHECK_EQ(get_le(rxd(2) + 8, 2), 500u);
+	CHECK_EQ(le_load(rxd(2) + 8, 2), 500u);
 	CHECK(!memcmp(fe_ram + RX_BUF + 0x8000, third, 500));
 	e1000_poll(&fe);
 	CHECK_EQ(fe_r(E1000_RDH), 3u);
@@ -429,9 +429,9 @@ TEST(e1000_rx_large_frame_over_several_buffers)
 	fe_host_send(frame, len);
 	e1000_poll(&fe);
 	CHECK_EQ(fe_r(E1000_RDH), 3u);
-	CHECK_EQ(get_le(rxd(0) + 8, 2), 1024u);
+	CHECK_EQ(le_load(rxd(0) + 8, 2), 1024u);
 	CHECK_EQ(rxd(0)[12] & E1000_RXD_STAT_EOP, 0);
-	CHECK_EQ(get_le(rxd(2) + 8, 2), 3000u - 2048);
+	CHECK_EQ(le_load(rxd(2) + 8, 2), 3000u - 2048);
 	CHECK(rxd(2)[12] & E1000_RXD_STAT_EOP);
 	CHECK(!memcmp(fe_ram + RX_BUF + 0x4000 * 2, frame + 2048, 3000 - 2048));
 	/* without LPE a frame over 1522 bytes is dropped (ROC) */
@@ -453,11 +453,11 @@ TEST(e1000_jumbo_frames)
 	e1000_poll(&fe);
 	CHECK_EQ(fe_r(E1000_RDH), 5u);
 	for (unsigned i = 0; i < 4; i++) {
-		CHECK_EQ(get_le(rxd(i) + 8, 2), 2048u);
+		CHECK_EQ(le_load(rxd(i) + 8, 2), 2048u);
 		CHECK_EQ(rxd(i)[12] & E1000_RXD_STAT_EOP, 0);
 		CHECK(!memcmp(fe_ram + RX_BUF + 0x4000 * i, frame + 2048 * i, 2048));
 	}
-	CHECK_EQ(get_le(rxd(4) + 8, 2), 9014u - 4 * 2048);
+	CHECK_EQ(le_load(rxd(4) + 8, 2), 9014u - 4 * 2048);
 	CHECK(rxd(4)[12] & E1000_RXD_STAT_EOP);
 	CHECK(!memcmp(fe_ram + RX_BUF + 0x4000 * 4, frame + 4 * 2048, 9014 - 4 * 2048));
 	CHECK_EQ(fe_r(0x40ac), 0u);   /* ROC */
@@ -473,7 +473,7 @@ TEST(e1000_jumbo_frames)
 	fe_host_send(frame, len);
 	e1000_poll(&fe);
 	CHECK_EQ(fe_r(E1000_RDH), 1u);
-	CHECK_EQ(get_le(rxd(0) + 8, 2), 16380u);
+	CHECK_EQ(le_load(rxd(0) + 8, 2), 16380u);
 	CHECK(rxd(0)[12] & E1000_RXD_STAT_EOP);
 	CHECK_EQ(fe_r(0x40ac), 1u);
 	CHECK(!fe.rx_waiting);
@@ -509,8 +509,8 @@ TEST(e1000_rx_vlan_strip_and_filter)
 	e1000_poll(&fe);
 	CHECK_EQ(fe_r(E1000_RDH), 1u);
 	CHECK(rxd(0)[12] & E1000_RXD_STAT_VP);
-	CHECK_EQ(get_le(rxd(0) + 14, 2), 5u);
-	CHECK_EQ(get_le(rxd(0) + 8, 2), len - 4);    /* the tag is gone */
+	CHECK_EQ(le_load(rxd(0) + 14, 2), 5u);
+	CHECK_EQ(le_load(rxd(0) + 8, 2), len - 4);    /* the tag is gone */
 	CHECK_EQ_HEX(get_be(fe_ram + RX_BUF + 12, 2), get_be(tagged + 16, 2));
 	fe_teardown();
 }

@@ -87,7 +87,7 @@ static size_t rx(uint8_t *out)
 	if (!(d[12] & E1000_RXD_STAT_DD))
 		return 0;
 	CHECK(d[12] & E1000_RXD_STAT_EOP);
-	size_t n = get_le(d + 8, 2);
+	size_t n = le_load(d + 8, 2);
 	memcpy(out, fe_ram + RX_BUF + 0x4000ull * (rx_seen % RING_N), n);
 	d[12] = 0;
 	fe_w(E1000_RDT, (fe_r(E1000_RDT) + 1) % RING_N);   /* a buffer back, at the tail */

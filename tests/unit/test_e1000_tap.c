@@ -105,7 +105,7 @@ TEST(e1000_tso_reaches_a_tap_as_one_gso_packet)
 		seen = true;
 		CHECK_EQ(r, (ssize_t)(10 + len));
 		CHECK_EQ(b[1], 1);                             /* VIRTIO_NET_HDR_GSO_TCPV4 */
-		CHECK_EQ(get_le(b + 4, 2), mss);               /* gso_size */
+		CHECK_EQ(le_load(b + 4, 2), mss);               /* gso_size */
 		CHECK(!memcmp(b + 10 + hdr, p + hdr, payload));
 	}
 	CHECK(seen);

@@ -5,10 +5,10 @@
 #include "fake_ring.h"
 
 #include "vm/device_params.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 #include "devices/virtio/vsock.h"
 #include "memory/guest_mem.h"
-#include "net/vsock_mux.h"
+#include "vsock/vsock_mux.h"
 #include "util/log.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* Unit tests for virtio-net's control queue (src/devices/virtio/net_ctrl.c): after a migration
+/* Unit tests for virtio-net's control queue (src/devices/virtio/net/net_ctrl.c): after a migration
  * petrel asks the guest to announce itself (status VIRTIO_NET_S_ANNOUNCE + a configuration
  * interrupt) and the guest acknowledges on the control queue; hostile commands get
  * VIRTIO_NET_ERR or nothing, and the device keeps serving. A socket pair stands in for the tap. */
@@ -6,7 +6,7 @@
 #include "fake_ring.h"
 
 #include "vm/device_params.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 
 #include <errno.h>
 #include <sys/socket.h>

@@ -9,7 +9,7 @@
 #include "net_sockpair.h"
 
 #include "vm/device_params.h"
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 

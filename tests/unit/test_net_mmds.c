@@ -9,8 +9,8 @@
 #include "fake_ring.h"
 
 #include "vm/device_params.h"
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_mmds.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/net/net_mmds.h"
 #include "memory/guest_mem.h"
 #include "mmds/proto.h"
 #include "config/mmds_config.h"

@@ -1,4 +1,4 @@
-/* virtio-net's transmit batches (src/devices/virtio/net_tx_batch.c) without KVM: the device
+/* virtio-net's transmit batches (src/devices/virtio/net/net_tx_batch.c) without KVM: the device
  * over a Unix datagram socket pair (the "tap": one datagram = one frame with its vnet header,
  * refusing writes with EAGAIN when the peer's queue is full, as a full tap does), guest memory
  * a heap buffer, the rings written by the test as a driver would. The frames of one wakeup go
@@ -10,8 +10,8 @@
 #include "net_sockpair.h"
 
 #include "vm/device_params.h"
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_int.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/net/net_int.h"
 #include "memory/guest_mem.h"
 #include "util/log.h"
 

@@ -364,7 +364,7 @@ TEST(saved_state_must_match_the_file)
 	REQUIRE_EQ(setup(&p, 3u << 20, false, NULL), 0);
 	struct pmem_state st;
 	char err[512] = "";
-	virtio_pmem_snapshot(&p, &st, NULL);
+	virtio_pmem_stats(&p, &st, NULL);
 	CHECK_EQ(virtio_pmem_check_state(&p, &st, err, sizeof(err)), 0);
 	struct pmem_state other = st;
 	other.file_size += 1;                         /* the file grew since the snapshot */
@@ -402,8 +402,7 @@ TEST(api_on_a_running_device)
 	check_fault(o, "not supported before starting the microVM");
 	struct vm *vm = calloc(1, sizeof(*vm));
 	REQUIRE(vm != NULL);
-	vm->devs.pmem[0] = &p;
-	vm->devs.npmem = 1;
+	REQUIRE(vm_devices_put(vm, DEV_PMEM, "pm0", &p, &p.vdev) != NULL);
 	ctl.vm = vm;
 	ctl.state = INSTANCE_RUNNING;
 

@@ -21,9 +21,9 @@
 
 #include "vm/device_params.h"
 #include "block/qcow2.h"
-#include "devices/virtio/blk.h"
-#include "devices/virtio/net.h"
-#include "net/vsock_mux.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/net/net.h"
+#include "vsock/vsock_mux.h"
 #include "seccomp/seccomp.h"
 #include "util/thread.h"
 

@@ -320,8 +320,7 @@ TEST(snapshot_and_migration_refused)
 	struct virtio_fs *f = calloc(1, sizeof(*f));
 	REQUIRE(vm && f);
 	snprintf(f->id, sizeof(f->id), "share");
-	vm->devs.fs[0] = f;
-	vm->devs.nfs = 1;
+	REQUIRE(vm_devices_put(vm, DEV_FS, "share", f, NULL) != NULL); /* never created: no virtio core */
 	char err[512] = "";
 	struct snapshot_create_opts so = { .state_path = "/tmp/petrel-vfs-never.state", .mem_path = "/tmp/petrel-vfs-never.mem" };
 	CHECK_EQ(snapshot_create(vm, &so, err, sizeof(err)), -ENOTSUP);

@@ -7,7 +7,7 @@
 
 #include "vm/device_params.h"
 #include "bus/bus.h"
-#include "devices/virtio/blk.h"
+#include "devices/virtio/blk/blk.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_mmio.h"

@@ -1,4 +1,4 @@
-/* Unit tests for virtio-vsock's output commit while replicated (src/net/vsock_gate.c): data
+/* Unit tests for virtio-vsock's output commit while replicated (src/vsock/vsock_gate.c): data
  * the guest sends to a host socket reaches it only once the epoch it was sent in is released,
  * in order, and everything goes when the gate comes down. Real Unix sockets, no VM. */
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "net/vsock_mux.h"
+#include "vsock/vsock_mux.h"
 #include "unit.h"
 
 #define GUEST_CID 3

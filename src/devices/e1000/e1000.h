@@ -163,5 +163,8 @@ int e1000_mmds_enable(struct e1000 *e, struct mmds *svc, uint32_t ip);
 /* Its saved state (e1000_state.c, section E1K in docs/snapshots.md; devices/dev_state.h):
  * dev is the struct e1000. */
 extern const struct dev_state_ops e1000_state_ops;
+/* Its counters for the metrics, under virtio-net's names ("net", "net_ID"; devices/dev_stats.h). */
+struct dev_stats_ops;
+extern const struct dev_stats_ops e1000_stats_ops;
 
 #endif

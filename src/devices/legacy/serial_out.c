@@ -169,7 +169,7 @@ int serial_buffer_output(struct serial *s, struct io_thread *io)
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	int err = io_thread_add(io, fd, 0x001 /* EPOLLIN */, timer_fired, s);
+	int err = io_thread_add_in(io, fd, timer_fired, s);
 	if (err < 0) {
 		close(fd);
 		return err;

@@ -392,7 +392,7 @@ int virtio_balloon_create(struct virtio_balloon *b, const struct balloon_params 
 		if (b->timer_fd < 0)
 			err = -errno;
 		else if (io)
-			err = io_thread_add(io, b->timer_fd, 0x001 /* EPOLLIN */, stats_timer, b);
+			err = io_thread_add_in(io, b->timer_fd, stats_timer, b);
 		if (err == 0)
 			arm_timer(b, false);
 	}
@@ -421,7 +421,7 @@ int virtio_balloon_set_stats_interval(struct virtio_balloon *b, uint32_t seconds
 	return 0;
 }
 
-void virtio_balloon_snapshot(struct virtio_balloon *b, struct balloon_state *st, struct balloon_counters *c)
+void virtio_balloon_stats(struct virtio_balloon *b, struct balloon_state *st, struct balloon_counters *c)
 {
 	pthread_mutex_lock(&b->vdev.lock);
 	if (st)
@@ -453,7 +453,7 @@ void virtio_balloon_load_state(struct virtio_balloon *b, const struct balloon_st
 static void balloon_save_state(void *dev, struct enc *e)
 {
 	struct balloon_state st;
-	virtio_balloon_snapshot(to_balloon(dev), &st, NULL);
+	virtio_balloon_stats(to_balloon(dev), &st, NULL);
 	put_u32(e, st.num_pages);
 	put_u32(e, st.actual);
 	put_u32(e, st.stats_polling_interval_s);

@@ -128,7 +128,7 @@ int virtio_balloon_set_stats_interval(struct virtio_balloon *b, uint32_t seconds
 /* The statistics timer fired (what the I/O thread does; tests call it). */
 void virtio_balloon_stats_tick(struct virtio_balloon *b);
 /* A copy of the state and counters under the lock. */
-void virtio_balloon_snapshot(struct virtio_balloon *b, struct balloon_state *st, struct balloon_counters *c);
+void virtio_balloon_stats(struct virtio_balloon *b, struct balloon_state *st, struct balloon_counters *c);
 /* Restore: before virtio_restore; re-arms the timer. A hinting run open when the snapshot was
  * taken is over: the driver is told DONE (its hinted pages are its own again), through a
  * configuration interrupt once the restored device's queues are kicked. */

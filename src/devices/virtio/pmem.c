@@ -296,7 +296,7 @@ int virtio_pmem_create(struct virtio_pmem *p, const struct virtio_pmem_params *c
 			    VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1, PMEM_QUEUE_SIZE,
 			    PMEM_CONFIG_LEN, &pmem_ops, mem, io);
 	if (e == 0 && io)
-		e = io_thread_add(io, p->rl.timer_fd, 0x001 /* EPOLLIN */, pmem_limiter_timer, p);
+		e = io_thread_add_in(io, p->rl.timer_fd, pmem_limiter_timer, p);
 	if (e < 0) {
 		snprintf(err, errlen, "pmem '%s': cannot create the virtio device: %s", p->id, strerror(-e));
 		virtio_dev_destroy(&p->vdev); /* closes the file and the mapping (pmem_destroy) */
@@ -346,7 +346,7 @@ int virtio_pmem_plug(struct virtio_pmem *p, struct devmem *dm, struct kvm *kvm, 
 	return 0;
 }
 
-void virtio_pmem_snapshot(struct virtio_pmem *p, struct pmem_state *st, struct pmem_counters *c)
+void virtio_pmem_stats(struct virtio_pmem *p, struct pmem_state *st, struct pmem_counters *c)
 {
 	pthread_mutex_lock(&p->vdev.lock);
 	if (st)
@@ -359,7 +359,7 @@ void virtio_pmem_snapshot(struct virtio_pmem *p, struct pmem_state *st, struct p
 int virtio_pmem_check_state(struct virtio_pmem *p, const struct pmem_state *st, char *err, size_t errlen)
 {
 	struct pmem_state cur;
-	virtio_pmem_snapshot(p, &cur, NULL);
+	virtio_pmem_stats(p, &cur, NULL);
 	if (st->file_size != cur.file_size) {
 		snprintf(err, errlen, "%s: pmem '%s': the backing file has %llu bytes now, %llu when the snapshot "
 			 "was taken (it must be the same file, unchanged in size)", p->vdev.name, p->id,
@@ -391,7 +391,7 @@ int virtio_pmem_update_limiter(struct virtio_pmem *p, const struct rate_limiter_
 static void pmem_save_state(void *dev, struct enc *e)
 {
 	struct pmem_state st;
-	virtio_pmem_snapshot(to_pmem(dev), &st, NULL);
+	virtio_pmem_stats(to_pmem(dev), &st, NULL);
 	put_u64(e, st.start);
 	put_u64(e, st.size);
 	put_u64(e, st.file_size);

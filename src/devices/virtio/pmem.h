@@ -108,8 +108,8 @@ int virtio_pmem_create(struct virtio_pmem *p, const struct virtio_pmem_params *c
 /* Take a guest-physical range from dm and map the file there as a KVM memory slot. */
 int virtio_pmem_plug(struct virtio_pmem *p, struct devmem *dm, struct kvm *kvm, char *err, size_t errlen);
 
-/* ---- for the controller and snapshots (they take the device lock) ---- */
-void virtio_pmem_snapshot(struct virtio_pmem *p, struct pmem_state *st, struct pmem_counters *c);
+/* ---- for the controller: a copy of the state and counters under the device lock ---- */
+void virtio_pmem_stats(struct virtio_pmem *p, struct pmem_state *st, struct pmem_counters *c);
 /* A saved state for this device: the same range and the same file size, or -EINVAL and why. */
 int virtio_pmem_check_state(struct virtio_pmem *p, const struct pmem_state *st, char *err, size_t errlen);
 /* PATCH /pmem/{id}: new rate limiter buckets. */

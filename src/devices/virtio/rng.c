@@ -1,4 +1,5 @@
 #include "devices/virtio/rng.h"
+#include "devices/dev_stats.h"
 #include "util/log.h"
 #include "util/stat.h"
 #include "util/util.h"
@@ -100,8 +101,20 @@ int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct rate_li
 			      VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 1,
 			      VIRTIO_RNG_QUEUE_SIZE, 0, &rng_ops, mem, io);
 	if (err == 0 && io && r->rl.timer_fd >= 0)
-		err = io_thread_add(io, r->rl.timer_fd, 0x001 /* EPOLLIN */, rng_limiter_timer, r);
+		err = io_thread_add_in(io, r->rl.timer_fd, rng_limiter_timer, r);
 	if (err < 0)
 		virtio_dev_destroy(&r->vdev);
 	return err;
 }
+
+/* Firecracker's EntropyDeviceMetrics: the bytes handed to the guest ("entropy"). */
+static const char *const counter_names[] = { "entropy_bytes" };
+
+static void read_counters(void *dev, uint64_t *v)
+{
+	v[0] = stat_read(&((const struct virtio_rng *)dev)->bytes);
+}
+
+const struct dev_stats_ops virtio_rng_stats_ops = {
+	.group = "entropy", .n = 1, .names = counter_names, .read = read_counters,
+};

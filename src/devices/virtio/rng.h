@@ -24,4 +24,8 @@ struct virtio_rng {
 int virtio_rng_create(struct virtio_rng *r, unsigned index, const struct rate_limiter_config *rl,
 		      const struct guest_mem *mem, struct io_thread *io);
 
+/* Its counter for the metrics ("entropy"). */
+struct dev_stats_ops;
+extern const struct dev_stats_ops virtio_rng_stats_ops;
+
 #endif

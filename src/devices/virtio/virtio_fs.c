@@ -191,7 +191,7 @@ int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, cons
 		if (f->kick_fd[q] < 0 || f->call_fd[q] < 0)
 			r = -errno;
 		else if (io)
-			r = io_thread_add(io, f->call_fd[q], 0x001 /* EPOLLIN */, call_event, f);
+			r = io_thread_add_in(io, f->call_fd[q], call_event, f);
 	}
 	if (r == 0 && io && (r = io_thread_add(io, f->retry_fd, 0x001, virtio_fs_retry_event, f)) == 0 &&
 	    (r = io_thread_add(io, f->conn.fd, 0x001, virtio_fs_socket_event, f)) == 0)

@@ -365,7 +365,7 @@ int virtio_mem_set_requested(struct virtio_mem *m, uint64_t bytes)
 	return r;
 }
 
-void virtio_mem_snapshot(struct virtio_mem *m, struct virtio_mem_state *st, struct virtio_mem_counters *c)
+void virtio_mem_stats(struct virtio_mem *m, struct virtio_mem_state *st, struct virtio_mem_counters *c)
 {
 	pthread_mutex_lock(&m->vdev.lock);
 	if (st)

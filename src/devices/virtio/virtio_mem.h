@@ -123,7 +123,7 @@ void virtio_mem_handle_locked(struct virtio_mem *m, const struct virtio_mem_req 
  * change interrupt if it is running. */
 int virtio_mem_set_requested(struct virtio_mem *m, uint64_t bytes);
 /* A copy of the state (without the bitmap) and counters under the lock. */
-void virtio_mem_snapshot(struct virtio_mem *m, struct virtio_mem_state *st, struct virtio_mem_counters *c);
+void virtio_mem_stats(struct virtio_mem *m, struct virtio_mem_state *st, struct virtio_mem_counters *c);
 
 /* ---- snapshots (section VMEM) ---- */
 /* The state and bitmap in the section's encoding (malloc'd; lock held). The device's state verbs

@@ -1,6 +1,7 @@
 /* virtio-vsock: virtqueues <-> the host-side connection mux. See vsock.h. */
 #include "devices/virtio/vsock.h"
 #include "devices/dev_state.h"
+#include "devices/dev_stats.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -122,7 +123,8 @@ static void vsock_queue_notify(struct virtio_dev *d, unsigned q)
 	} else if (q == VIRTIO_VSOCK_TXQ) {
 		vsock_work(v, true);
 	}
-	/* event queue: the driver's buffers wait for an event we never send */
+	/* event queue: its buffers wait for the one event sent, the transport reset after a
+	 * restore (virtio_vsock_transport_reset) */
 }
 
 /* The mux's epoll set is ready: host sockets, the listener, the timer (I/O thread). */
@@ -302,4 +304,32 @@ static int vsock_load_state(void *dev, struct dec *d, uint32_t version, char *er
 static const struct dev_state_ops vsock_state_ops = {
 	.id = STATE_ID('V', 'S', 'C', 'K'), .version = 1,
 	.save = vsock_save_state, .load = vsock_load_state,
+};
+
+/* ---- the metrics' counters (devices/dev_stats.h) ---- */
+
+/* Firecracker's VsockDeviceMetrics: rx is host -> guest, tx guest -> host. */
+static const char *const counter_names[] = { "rx_packets_count", "tx_packets_count", "rx_bytes_count",
+					     "tx_bytes_count", "conns_added", "conns_killed", "conns_refused",
+					     "malformed_packets" };
+
+static void read_counters(void *dev, uint64_t *v)
+{
+	const struct virtio_vsock *vs = dev;
+	const struct virtio_vsock_stats *d = &vs->stats;
+	const struct vsock_mux_stats *m = vs->mux_ready ? &vs->mux.stats : NULL;
+#define M(f) (m ? stat_read(&m->f) : 0)
+	v[0] = stat_read(&d->rx_packets);
+	v[1] = stat_read(&d->tx_packets);
+	v[2] = M(bytes_to_guest);
+	v[3] = M(bytes_to_host);
+	v[4] = M(conns_host) + M(conns_guest);
+	v[5] = M(resets_sent) + M(resets_got);
+	v[6] = M(refused);
+	v[7] = stat_read(&d->malformed) + M(bad_packets);
+#undef M
+}
+
+const struct dev_stats_ops virtio_vsock_stats_ops = {
+	.group = "vsock", .n = 8, .names = counter_names, .read = read_counters,
 };

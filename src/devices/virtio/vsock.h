@@ -1,5 +1,5 @@
 /* virtio-vsock (virtio 1.2 section 5.10), served in user space: the device moves packets
- * between the virtqueues and the host-side connection mux (src/net/vsock_mux.c), which
+ * between the virtqueues and the host-side connection mux (src/vsock/vsock_mux.c), which
  * speaks to Unix sockets with Firecracker's conventions.
  *
  * Queues: 0 = rx (device -> driver packets), 1 = tx (driver -> device), 2 = event (buffers
@@ -10,7 +10,7 @@
 #define PETREL_DEVICES_VIRTIO_VSOCK_H
 
 #include "devices/virtio/virtio.h"
-#include "net/vsock_mux.h"
+#include "vsock/vsock_mux.h"
 
 #define VIRTIO_VSOCK_RXQ 0
 #define VIRTIO_VSOCK_TXQ 1
@@ -67,5 +67,9 @@ void virtio_vsock_close_epoch(struct virtio_vsock *v, uint64_t n);
 void virtio_vsock_release(struct virtio_vsock *v, uint64_t n);
 /* Bytes held now. */
 uint64_t virtio_vsock_held(struct virtio_vsock *v);
+
+/* Its counters for the metrics ("vsock"). */
+struct dev_stats_ops;
+extern const struct dev_stats_ops virtio_vsock_stats_ops;
 
 #endif

@@ -1,7 +1,7 @@
 /* The host side of virtio-vsock: connections between guest vsock ports and host Unix
  * sockets. See vsock_mux.h for the conventions and the trust model. */
-#include "net/vsock_mux.h"
-#include "net/vsock_mux_int.h"
+#include "vsock/vsock_mux.h"
+#include "vsock/vsock_mux_int.h"
 #include "util/log.h"
 #include "util/unix_socket.h"
 

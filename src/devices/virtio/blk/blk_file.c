@@ -1,8 +1,8 @@
 /* A running drive's backing file: swapped for another (PATCH /drives path_on_host), opened
  * again (a qcow2 image another process changed: migration, takeover) or for writing (a
  * migration's disk copy into a read-only drive's image). */
-#include "devices/virtio/blk.h"
-#include "devices/virtio/blk_int.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/blk/blk_int.h"
 #include "util/log.h"
 #include "util/io_thread.h"
 
@@ -34,9 +34,7 @@ static int install(struct virtio_blk *b, struct disk *nd)
 	disk_move(&b->disk, nd);
 	b->st.capacity = disk_size(&b->disk) / SECTOR;
 	pthread_mutex_unlock(&d->lock);
-	return disk_async(&b->disk) && d->io ? io_thread_add(d->io, b->disk.file.efd, 0x001 /* EPOLLIN */,
-							     blk_completions, b)
-					     : 0;
+	return disk_async(&b->disk) && d->io ? io_thread_add_in(d->io, b->disk.file.efd, blk_completions, b) : 0;
 }
 
 int virtio_blk_swap_file(struct virtio_blk *b, const char *path)

@@ -1,8 +1,8 @@
 /* virtio-blk. Every request is checked before any byte reaches the image: header and status
  * present, data a multiple of 512 bytes, sectors inside the disk, no writes to a read-only
  * disk, discard/write-zeroes segments well formed. A bad request fails with IOERR/UNSUPP. */
-#include "devices/virtio/blk.h"
-#include "devices/virtio/blk_int.h"
+#include "devices/virtio/blk/blk.h"
+#include "devices/virtio/blk/blk_int.h"
 #include "devices/dev_state.h"
 #include "memory/guest_mem.h"
 #include "block/dirty.h"
@@ -25,32 +25,18 @@ static struct virtio_blk *to_blk(struct virtio_dev *d)
 	return (struct virtio_blk *)((char *)d - offsetof(struct virtio_blk, vdev));
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 static void blk_config_read(struct virtio_dev *d, uint32_t off, uint8_t *data, uint32_t len)
 {
 	struct virtio_blk *b = to_blk(d);
 	uint8_t c[VIRTIO_BLK_CONFIG_LEN] = { 0 };
-	put_le(c + 0, b->st.capacity, 8);
-	put_le(c + 12, VIRTQ_MAX_CHAIN - 2, 4);          /* seg_max */
-	put_le(c + 20, SECTOR, 4);                       /* blk_size */
-	put_le(c + 36, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
-	put_le(c + 40, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
-	put_le(c + 44, 1, 4);                            /* discard_sector_alignment */
-	put_le(c + 48, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
-	put_le(c + 52, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+	le_store(c + 0, b->st.capacity, 8);
+	le_store(c + 12, VIRTQ_MAX_CHAIN - 2, 4);          /* seg_max */
+	le_store(c + 20, SECTOR, 4);                       /* blk_size */
+	le_store(c + 36, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
+	le_store(c + 40, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+	le_store(c + 44, 1, 4);                            /* discard_sector_alignment */
+	le_store(c + 48, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
+	le_store(c + 52, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
 	c[56] = 1;                                       /* write_zeroes_may_unmap */
 	memcpy(data, c + off, len);
 }
@@ -141,8 +127,8 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 	virtq_chain_read(c, 16, seg, (size_t)bytes);
 	/* Validate every segment before touching the image. */
 	for (uint64_t i = 0; i < bytes / 16; i++) {
-		uint64_t sector = get_le(seg + 16 * i, 8);
-		uint32_t n = (uint32_t)get_le(seg + 16 * i + 8, 4), flags = (uint32_t)get_le(seg + 16 * i + 12, 4);
+		uint64_t sector = le_load(seg + 16 * i, 8);
+		uint32_t n = (uint32_t)le_load(seg + 16 * i + 8, 4), flags = (uint32_t)le_load(seg + 16 * i + 12, 4);
 		if (flags & ~(uint32_t)VIRTIO_BLK_DISCARD_F_UNMAP)
 			return VIRTIO_BLK_S_UNSUPP;
 		if (type == VIRTIO_BLK_T_DISCARD && flags)
@@ -156,13 +142,13 @@ static uint8_t do_segments(struct virtio_blk *b, const struct virtq_chain *c, ui
 		 * space and costs its one operation. */
 		uint64_t zeroed = 0;
 		for (uint64_t i = 0; i < bytes / 16; i++)
-			zeroed += (uint64_t)(uint32_t)get_le(seg + 16 * i + 8, 4) * SECTOR;
+			zeroed += (uint64_t)(uint32_t)le_load(seg + 16 * i + 8, 4) * SECTOR;
 		rate_limiter_charge(&b->rl, zeroed, now_ns());
 	}
 	drain_for_sync(b);
 	for (uint64_t i = 0; i < bytes / 16; i++) {
-		uint64_t sector = get_le(seg + 16 * i, 8);
-		uint32_t n = (uint32_t)get_le(seg + 16 * i + 8, 4), flags = (uint32_t)get_le(seg + 16 * i + 12, 4);
+		uint64_t sector = le_load(seg + 16 * i, 8);
+		uint32_t n = (uint32_t)le_load(seg + 16 * i + 8, 4), flags = (uint32_t)le_load(seg + 16 * i + 12, 4);
 		mark_chunks(b, sector * SECTOR, (uint64_t)n * SECTOR);
 		int r = type == VIRTIO_BLK_T_DISCARD
 				? disk_discard(&b->disk, sector * SECTOR, (uint64_t)n * SECTOR)
@@ -202,8 +188,8 @@ static bool handle(struct virtio_blk *b, const struct virtq_chain *c, struct blk
 		finish(b, r, VIRTIO_BLK_S_IOERR, 0);
 		return false;
 	}
-	uint32_t type = (uint32_t)get_le(hdr, 4);
-	uint64_t sector = get_le(hdr + 8, 8);
+	uint32_t type = (uint32_t)le_load(hdr, 4);
+	uint64_t sector = le_load(hdr + 8, 8);
 	r->type = (uint8_t)type;
 
 	switch (type) {
@@ -293,7 +279,7 @@ static bool admit(struct virtio_blk *b, const struct virtq_chain *c, const uint8
 		return true;
 	uint64_t bytes = 0;
 	if (c->out_len >= 16) {
-		uint32_t type = (uint32_t)get_le(hdr, 4);
+		uint32_t type = (uint32_t)le_load(hdr, 4);
 		if (type == VIRTIO_BLK_T_IN && c->in_len >= 1)
 			bytes = c->in_len - 1;
 		else if (type == VIRTIO_BLK_T_OUT)
@@ -533,9 +519,9 @@ int virtio_blk_create(struct virtio_blk *b, const struct virtio_blk_params *cfg,
 	err = virtio_dev_init(&b->vdev, name, VIRTIO_ID_BLOCK, features, 1, VIRTIO_BLK_QUEUE_SIZE,
 			      VIRTIO_BLK_CONFIG_LEN, &blk_ops, mem, io);
 	if (err == 0 && disk_async(&b->disk) && io)
-		err = io_thread_add(io, b->disk.file.efd, 0x001 /* EPOLLIN */, blk_completions, b);
+		err = io_thread_add_in(io, b->disk.file.efd, blk_completions, b);
 	if (err == 0 && io && b->rl.timer_fd >= 0)
-		err = io_thread_add(io, b->rl.timer_fd, 0x001 /* EPOLLIN */, blk_limiter_timer, b);
+		err = io_thread_add_in(io, b->rl.timer_fd, blk_limiter_timer, b);
 	if (err < 0) {
 		virtio_dev_destroy(&b->vdev);
 		return err;

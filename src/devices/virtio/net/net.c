@@ -1,8 +1,9 @@
 /* virtio-net over a tap device: see net.h for the design. */
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_int.h"
-#include "devices/virtio/net_mmds.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/net/net_int.h"
+#include "devices/virtio/net/net_mmds.h"
 #include "devices/dev_state.h"
+#include "devices/dev_stats.h"
 #include "util/outgate.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -198,8 +199,8 @@ static void net_queue_notify(struct virtio_dev *d, unsigned q)
 		net_work(n, true, false);
 	} else if (q == VIRTIO_NET_TXQ) {
 		net_work(n, false, true);
-	} else if (q == VIRTIO_NET_CTRLQ && net_ctrl(n)) {
-		virtio_queue_interrupt(d, VIRTIO_NET_CTRLQ);
+	} else if (q == VIRTIO_NET_CTRLQ) {
+		net_ctrl(n);
 	}
 }
 
@@ -479,4 +480,22 @@ static int net_load_state(void *dev, struct dec *d, uint32_t version, char *err,
 static const struct dev_state_ops net_state_ops = {
 	.id = STATE_ID('N', 'E', 'T', ' '), .version = 1,
 	.save = net_save_state, .load = net_load_state,
+};
+
+static const char *const counter_names[DEV_NET_COUNTERS] = { DEV_NET_COUNTER_NAMES };
+
+static void read_counters(void *dev, uint64_t *v)
+{
+	const struct virtio_net_stats *st = &((const struct virtio_net *)dev)->stats;
+	const uint64_t *f[DEV_NET_COUNTERS] = {
+		&st->rx_bytes, &st->rx_frames, &st->rx_errors, &st->rx_blocked, &st->tx_bytes, &st->tx_frames,
+		&st->tx_errors, &st->tx_malformed, &st->rx_dropped, &st->rx_bad_bufs, &st->tx_blocked, &st->tx_submits,
+	};
+	for (unsigned i = 0; i < DEV_NET_COUNTERS; i++)
+		v[i] = stat_read(f[i]);
+}
+
+/* "net" sums the interfaces (virtio-net and E1000), "net_ID" is one. */
+const struct dev_stats_ops virtio_net_stats_ops = {
+	.group = "net", .own_group = true, .n = DEV_NET_COUNTERS, .names = counter_names, .read = read_counters,
 };

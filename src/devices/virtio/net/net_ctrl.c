@@ -9,13 +9,13 @@
  * let a driver send them (CTRL_RX, CTRL_VLAN, MQ, CTRL_MAC_ADDR, CTRL_GUEST_OFFLOADS). A command
  * is a readable header {u8 class, u8 command} with its data, then one writable ack byte; a
  * chain without room for the ack is returned with nothing written. */
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_int.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/net/net_int.h"
 #include "util/log.h"
 
 #include <stdint.h>
 
-#define CTRL_BUDGET 64 /* commands per notification */
+#define CTRL_BUDGET 64 /* commands a turn; the rest after the other queues had theirs */
 
 static uint8_t handle(struct virtio_net *n, const struct virtq_chain *c)
 {
@@ -34,22 +34,19 @@ static uint8_t handle(struct virtio_net *n, const struct virtq_chain *c)
 	return VIRTIO_NET_ERR;
 }
 
-bool net_ctrl(struct virtio_net *n)
+static int serve_one(struct virtio_dev *d, unsigned q, struct virtq_chain *c, void *ctx)
 {
-	struct virtio_dev *d = &n->vdev;
-	if (!virtio_is_running(d) || !virtq_is_enabled(&d->vq[VIRTIO_NET_CTRLQ]))
-		return false;
-	bool pushed = false;
-	for (unsigned k = 0; k < CTRL_BUDGET && virtio_queue_pop(d, VIRTIO_NET_CTRLQ, &n->chain) > 0; k++) {
-		const struct virtq_chain *c = &n->chain;
-		uint32_t written = 0;
-		uint8_t ack = handle(n, c);
-		if (c->in_len && virtq_chain_write(c, c->in_len - 1, &ack, 1) == 1)
-			written = (uint32_t)c->in_len; /* the ack is the chain's last writable byte */
-		virtq_push(&d->vq[VIRTIO_NET_CTRLQ], c->head, written);
-		pushed = true;
-	}
-	return pushed;
+	uint32_t written = 0;
+	uint8_t ack = handle(ctx, c);
+	if (c->in_len && virtq_chain_write(c, c->in_len - 1, &ack, 1) == 1)
+		written = (uint32_t)c->in_len; /* the ack is the chain's last writable byte */
+	virtq_push(&d->vq[q], c->head, written);
+	return VIRTIO_SERVE_PUSHED;
+}
+
+void net_ctrl(struct virtio_net *n)
+{
+	virtio_serve_queue(&n->vdev, VIRTIO_NET_CTRLQ, &n->chain, CTRL_BUDGET, serve_one, n);
 }
 
 bool virtio_net_request_announce(struct virtio_net *n)

@@ -3,7 +3,7 @@
 #ifndef PETREL_DEVICES_VIRTIO_NET_INT_H
 #define PETREL_DEVICES_VIRTIO_NET_INT_H
 
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 
 static inline int tap_fd(const struct virtio_net *n)
 {
@@ -40,7 +40,8 @@ struct io_uring *net_txb_ring(struct virtio_net *n);
 /* net.c: write one frame to the tap (bytes written or -errno); count a frame's outcome. */
 ssize_t net_tx_writev(struct virtio_net *n, const struct iovec *iov, unsigned niov);
 void net_tx_count(struct virtio_net *n, ssize_t r, uint64_t len);
-/* Answer the control queue's commands (net_ctrl.c). true: the guest got answers. Lock held. */
-bool net_ctrl(struct virtio_net *n);
+/* Answer the control queue's commands through virtio_serve_queue (net_ctrl.c), and interrupt
+ * the driver if any was answered. Lock held, on the I/O thread. */
+void net_ctrl(struct virtio_net *n);
 
 #endif

@@ -118,7 +118,7 @@ bool vsock_mux_has_rx(const struct vsock_mux *m);
  * the iovecs. 1: a packet; 0: nothing to send now. */
 int vsock_mux_rx(struct vsock_mux *m, struct vsock_hdr *h, const struct iovec *payload, unsigned niov, size_t room);
 
-/* Output commit while the VM is replicated (vsock_gate.c; ha/outgate.h holds the console and
+/* Output commit while the VM is replicated (vsock_gate.c; util/outgate.h holds the console and
  * the network the same way). With the gate up, data the guest sends to host sockets is kept in
  * each connection's buffer (it still counts against the guest's credit) until the epoch it was
  * sent in is released. Connection set-up and close are not held. */

@@ -1,9 +1,9 @@
 /* virtio-net receive: tap frames into the guest's buffers, straight or through a bounce
  * buffer, with mergeable buffers, the receive rate limiter and MMDS's injected frames. See
  * net.h for the design. */
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_int.h"
-#include "devices/virtio/net_mmds.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/net/net_int.h"
+#include "devices/virtio/net/net_mmds.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"

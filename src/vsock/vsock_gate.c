@@ -5,8 +5,8 @@
  * reached (marks[]); an acknowledged epoch moves gate_out up to its mark and flushes. A
  * connection that has more epochs in flight than VSOCK_GATE_MARKS merges the newest into the
  * last mark: that data waits for the later epoch, which is safe (never earlier). */
-#include "net/vsock_mux.h"
-#include "net/vsock_mux_int.h"
+#include "vsock/vsock_mux.h"
+#include "vsock/vsock_mux_int.h"
 
 static void count_held(struct vsock_mux *m)
 {

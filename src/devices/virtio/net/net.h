@@ -101,7 +101,7 @@ struct virtio_net {
 	struct net_state st;
 	char iface_id[VIRTIO_NET_ID_MAX + 1];
 	struct tap tap;
-	struct outgate *gate;  /* while replicated: transmitted frames held per epoch (ha/outgate.h) */
+	struct outgate *gate;  /* while replicated: transmitted frames held per epoch (util/outgate.h) */
 	struct net_mmds *mmds; /* this interface answers MMDS (net_mmds.h), or NULL */
 	bool is_tap;           /* false: a datagram socket stands in (unit tests) */
 	int epfd;              /* private epoll set holding the tap fd (watched by the I/O thread) */
@@ -169,5 +169,9 @@ void virtio_net_poll(struct virtio_net *n);
  * configuration interrupt). false when its driver did not take GUEST_ANNOUNCE (petrel's RARP
  * is then all the network hears). Takes the device lock. */
 bool virtio_net_request_announce(struct virtio_net *n);
+
+/* Its counters for the metrics ("net", "net_ID"; devices/dev_stats.h). */
+struct dev_stats_ops;
+extern const struct dev_stats_ops virtio_net_stats_ops;
 
 #endif

@@ -14,7 +14,7 @@
 #ifndef PETREL_DEVICES_VIRTIO_NET_MMDS_H
 #define PETREL_DEVICES_VIRTIO_NET_MMDS_H
 
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 #include "mmds/mmds.h"
 
 /* Answer MMDS at ip (host order) on this interface from svc (a reference is taken). Before the

@@ -4,7 +4,7 @@
 #ifndef PETREL_NET_VSOCK_MUX_INT_H
 #define PETREL_NET_VSOCK_MUX_INT_H
 
-#include "net/vsock_mux.h"
+#include "vsock/vsock_mux.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* The vsock host side's packets: what the guest sends (vsock_mux_tx) and what it is given
  * (vsock_mux_rx). Every field the guest sets is checked here. See vsock_mux.h. */
-#include "net/vsock_mux.h"
-#include "net/vsock_mux_int.h"
+#include "vsock/vsock_mux.h"
+#include "vsock/vsock_mux_int.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"

@@ -1,5 +1,5 @@
 /* See net_mmds.h. */
-#include "devices/virtio/net_mmds.h"
+#include "devices/virtio/net/net_mmds.h"
 #include "mmds/port.h"
 #include "util/log.h"
 

@@ -7,7 +7,7 @@
 #include "block/disk.h"
 #include "util/rate_limiter.h"
 #include "devices/virtio/virtio.h"
-#include "devices/virtio/blk_poll.h"
+#include "devices/virtio/blk/blk_poll.h"
 
 #define VIRTIO_BLK_F_SIZE_MAX 1
 #define VIRTIO_BLK_F_SEG_MAX 2
@@ -108,5 +108,44 @@ int virtio_blk_reopen_writable(struct virtio_blk *b);
 
 /* New rate limits for a running drive (PATCH /drives rate_limiter). 0 or -errno. */
 int virtio_blk_set_rate_limiter(struct virtio_blk *b, const struct rate_limiter_config *c);
+
+/* ---- The drive's verbs for the layers above (blk_disk.c): live migration and replication
+ * copy its image through them; nothing above src/devices reads its fields. ---- */
+
+/* Its name in messages ("virtio-blk0"), its image's path, the size the guest sees and the
+ * image's own (bytes). */
+const char *virtio_blk_name(const struct virtio_blk *b);
+const char *virtio_blk_path(const struct virtio_blk *b);
+uint64_t virtio_blk_size(const struct virtio_blk *b);
+uint64_t virtio_blk_image_size(const struct virtio_blk *b);
+/* len bytes at off of the image, on the caller's thread: 0, or -errno (-EIO: short). */
+int virtio_blk_read(struct virtio_blk *b, uint64_t off, void *buf, uint64_t len);
+int virtio_blk_write(struct virtio_blk *b, uint64_t off, const void *buf, uint64_t len);
+/* The run of the image at pos (disk_status): *len cut to where it ends, *data false for a hole. */
+int virtio_blk_extent(struct virtio_blk *b, uint64_t pos, uint64_t *len, bool *data);
+/* The image file's st_dev and st_ino; false if fstat fails. */
+bool virtio_blk_file_id(const struct virtio_blk *b, uint64_t *dev, uint64_t *ino);
+/* The image's lock against other processes (block/disk.h): take it (0, or -EBUSY when another
+ * process holds it), let it go, or hand it over to the other side of a migration (its tables
+ * made complete, then unlocked; a failure is logged). */
+int virtio_blk_lock(struct virtio_blk *b);
+void virtio_blk_unlock(struct virtio_blk *b);
+void virtio_blk_handover(struct virtio_blk *b);
+/* A writable drive's image synced ahead of a switch (a failure is logged). */
+void virtio_blk_sync_ahead(struct virtio_blk *b);
+/* A disk copy's destination: the image opened for writing, made `size` bytes and all zero
+ * (qcow2: it must have that size already), and the guest's capacity with it. 0, or -errno and
+ * why, named by the drive. */
+int virtio_blk_resize_empty(struct virtio_blk *b, uint64_t size, char *err, size_t errlen);
+/* Mark the chunks (BLK_DIRTY_CHUNK, block/dirty.h) the guest writes from now on, or stop
+ * (the marks stay). 0 or -ENOMEM. */
+int virtio_blk_track_writes(struct virtio_blk *b, bool on);
+/* The chunks written since the last call, taken (cleared): *bits (the caller frees it) with
+ * *nchunks bits; NULL and 0 when never tracked. 0 or -ENOMEM. */
+int virtio_blk_take_written(struct virtio_blk *b, uint64_t **bits, uint64_t *nchunks);
+
+/* The drive's counters for the metrics ("block", "block_ID"). */
+struct dev_stats_ops;
+extern const struct dev_stats_ops virtio_blk_stats_ops;
 
 #endif

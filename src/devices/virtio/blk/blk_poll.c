@@ -1,5 +1,5 @@
 /* virtio-blk's busy-poll window (blk_poll.h). */
-#include "devices/virtio/blk_poll.h"
+#include "devices/virtio/blk/blk_poll.h"
 #include "devices/virtio/virtq.h"
 #include "block/disk.h"
 #include "util/util.h"

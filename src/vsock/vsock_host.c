@@ -1,7 +1,7 @@
 /* The vsock host side's host sockets: connections the guest asks for and the host asks for
  * ("CONNECT <port>"), data on its way to the host, and the mux's epoll events. See vsock_mux.h. */
-#include "net/vsock_mux.h"
-#include "net/vsock_mux_int.h"
+#include "vsock/vsock_mux.h"
+#include "vsock/vsock_mux_int.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"

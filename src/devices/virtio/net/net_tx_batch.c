@@ -20,8 +20,8 @@
  * returns (the tap was full) is cancelled and counts as refused. A write that went to an
  * io_uring worker thread instead (it cannot be cancelled while it runs) turns the batches off
  * for good: one writev per frame from then on, said in the log. */
-#include "devices/virtio/net.h"
-#include "devices/virtio/net_int.h"
+#include "devices/virtio/net/net.h"
+#include "devices/virtio/net/net_int.h"
 #include "util/log.h"
 #include "util/stat.h"
 

@@ -3,7 +3,7 @@
  * A transmit chain the limiter cannot pay for goes back into the ring; a received frame waits
  * in the bounce buffer, and the tap is not read, until the limiter's timer fires. The timers
  * live in the device's own epoll set (net_ready). See net.h. */
-#include "devices/virtio/net.h"
+#include "devices/virtio/net/net.h"
 #include "util/util.h"
 
 #include <errno.h>
