@@ -14,47 +14,6 @@
 
 /* ---- responses ---- */
 
-void api_response_free(struct api_response *resp)
-{
-	free(resp->body);
-	resp->body = NULL;
-	free(resp->headers);
-	resp->headers = NULL;
-}
-
-/* Fault messages may quote what the client sent: keep them printable ASCII so the JSON
- * encoder never meets invalid UTF-8 and logs cannot be forged. */
-static void sanitize(char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch < 0x20 || ch >= 0x7f)
-			*s = '?';
-	}
-}
-
-void api_set_json(struct api_response *resp, unsigned status, json_t *body)
-{
-	resp->status = status;
-	resp->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	json_decref(body);
-	if (!resp->body) {
-		resp->status = 500;
-		resp->body = strdup("{\"fault_message\":\"out of memory\"}");
-	}
-}
-
-void api_response_fault(struct api_response *resp, unsigned status, const char *fmt, ...)
-{
-	char msg[FAULT_MAX];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	sanitize(msg);
-	api_set_json(resp, status, json_pack("{s:s}", "fault_message", msg));
-}
-
 enum api_result api_ok_empty(struct call *c)
 {
 	c->resp->status = 204;
@@ -236,7 +195,7 @@ static enum api_result route_request(struct controller *ctl, const char *method,
 
 /* As Firecracker does, every request at Info: 'The API server received a Put request on
  * "/actions" with body "...".' The metadata store's bodies are left out (they may hold secrets);
- * long bodies are cut. sanitize() keeps control characters out of the line. */
+ * long bodies are cut. http_printable() keeps control characters out of the line. */
 static void log_request(const char *method, const char *path, const char *body, size_t len)
 {
 	if (log_get_level() < LOG_INFO)
@@ -247,7 +206,7 @@ static void log_request(const char *method, const char *path, const char *body, 
 		if (c > m && *c >= 'A' && *c <= 'Z')
 			*c = (char)(*c + 32);
 	snprintf(p, sizeof(p), "%s", path);
-	sanitize(p);
+	http_printable(p);
 	if (!body || !len || !strncmp(path, "/mmds", 5)) {
 		log_info("The API server received a %s request on \"%s\".", m, p);
 		return;
@@ -255,7 +214,7 @@ static void log_request(const char *method, const char *path, const char *body, 
 	size_t n = len < sizeof(b) - 1 ? len : sizeof(b) - 1;
 	memcpy(b, body, n);
 	b[n] = 0;
-	sanitize(b);
+	http_printable(b);
 	log_info("The API server received a %s request on \"%s\" with body \"%s%s\".", m, p, b,
 		 len > n ? "..." : "");
 }
@@ -279,7 +238,7 @@ enum api_result api_handle(struct controller *ctl, const char *method, const cha
 	if (resp->status >= 400) {
 		char p[128];
 		snprintf(p, sizeof(p), "%s", path);
-		sanitize(p);
+		http_printable(p);
 		log_info("API %s %s: %u %s", method, p, resp->status, resp->body ? resp->body : "");
 	} else {
 		log_debug("API %s %s: %u", method, path, resp->status);

@@ -9,8 +9,6 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define FAULT_MAX 1024 /* longest fault_message */
-
 /* One request on its way through a handler. */
 struct call {
 	struct controller *ctl;
@@ -49,8 +47,7 @@ struct route {
 extern const struct route api_routes[];
 extern const size_t api_nroutes;
 
-/* Answers (router.c). */
-void api_set_json(struct api_response *resp, unsigned status, json_t *body); /* takes body */
+/* Answers (router.c; api_set_json and api_response_fault: http/response.h). */
 enum api_result api_ok_empty(struct call *c);
 /* 0 -> 204; -ENOMEM -> 500; other errors -> 400 with the message. */
 enum api_result api_from_result(struct call *c, int r, const char *msg);

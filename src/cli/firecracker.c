@@ -5,7 +5,7 @@
  * waits for PUT /actions {"action_type": "InstanceStart"}. The guest console is on
  * stdin/stdout, and petrel exits when the guest stops, with the status of `petrel run`. */
 #include "api/controller.h"
-#include "api/http.h"
+#include "api/serve.h"
 #include "api/version.h"
 #include "boot/boot.h"
 #include "cli/cli.h"

@@ -19,14 +19,6 @@ static int post(const char *name, const char *verb, json_t *body, json_t **out)
 	return e;
 }
 
-static void print(json_t *o)
-{
-	char *t = json_dumps(o, JSON_INDENT(2) | JSON_ENCODE_ANY);
-	if (t)
-		puts(t);
-	free(t);
-}
-
 int cmd_clone(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -64,7 +56,7 @@ int cmd_clone(int argc, char **argv)
 	if (e)
 		return e;
 	if (ctl_json) {
-		print(o);
+		ctl_print_json(o);
 	} else {
 		size_t i;
 		json_t *vm;
@@ -88,7 +80,7 @@ int cmd_restore(int argc, char **argv)
 	if (e)
 		return e;
 	if (ctl_json)
-		print(o);
+		ctl_print_json(o);
 	else
 		printf("VM %s restored from backup %s: %s\n", argv[1], argv[2], json_string_value(json_object_get(o, "state")));
 	json_decref(o);

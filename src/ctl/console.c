@@ -3,7 +3,7 @@
  * from standard input (a terminal in raw mode, or a pipe) goes to POST /vms/NAME/console, as it
  * comes. Ctrl-] detaches; the end of a piped input stops the typing, not the following. */
 #include "ctl/ctl.h"
-#include "manager/manager.h"
+#include "http/client.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -15,8 +15,6 @@
 #include <unistd.h>
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
-
-extern const char *ctl_sock_path;
 
 /* Keys typed: one POST each read (at most 4096 bytes, what petreld takes at once). */
 static int type_keys(const char *name, const char *keys, size_t len)
@@ -35,8 +33,9 @@ static int type_keys(const char *name, const char *keys, size_t len)
 	return st < 0 ? EXIT_UNREACHABLE : EXIT_REFUSED;
 }
 
-int cmd_console(const char *name)
+int cmd_console(int argc, char **argv)
 {
+	const char *name = argv[1];
 	json_t *vm = NULL;
 	char path[160];
 	snprintf(path, sizeof(path), "/vms/%s", name);

@@ -1,4 +1,6 @@
-/* petrelctl's pieces (petrelctl.c: the commands; top.c: the live table). */
+/* petrelctl's pieces: petrelctl.c (main, the table of commands and the small ones), request.c
+ * (requests to petreld), one file per larger command (top.c, console.c, clone.c, migrate.c,
+ * replica.c, web_user.c), arena.c (memory for big answers). */
 #ifndef PETREL_CTL_H
 #define PETREL_CTL_H
 
@@ -10,14 +12,21 @@
 #define EXIT_UNREACHABLE 3
 #define EXIT_NO_VM 4
 
+/* request.c: petreld's socket ($PETRELD_SOCKET, --socket) and --json. */
+extern const char *ctl_sock_path;
 extern bool ctl_json;
 /* One request to petreld: 0 and *out (may be NULL), or the exit status with the reason printed. */
 int ctl_request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out);
+/* The same with a JSON body (taken; NULL: none). */
+int ctl_request_json(const char *method, const char *path, json_t *body, unsigned timeout_ms, json_t **out);
+/* o as indented JSON on stdout. */
+void ctl_print_json(json_t *o);
 /* arena.c: jansson's allocations from one pre-faulted region for a big answer of len bytes. */
 void ctl_arena_init(void);
 void ctl_arena_for(size_t len);
+/* The commands of their own files: argv[0] is the command's name. */
 int cmd_top(int argc, char **argv);
-int cmd_console(const char *name);
+int cmd_console(int argc, char **argv);
 int cmd_web_user(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);   /* migrate.c */
 int cmd_replica(int argc, char **argv);

@@ -232,7 +232,7 @@ static int scan(const char *path, bool top, struct jail_libs *libs)
 }
 
 /* Libraries petrel loads with dlopen when a feature needs them, so they are no DT_NEEDED of
- * its: the API server's HTTP parser (src/api/http_parser_lib.c), MMDS tokens (nettle), the
+ * its: the API server's HTTP parser (src/http/parser_lib.c), MMDS tokens (nettle), the
  * E1000's receive CRC (libdeflate), a
  * bzImage's decompressors (util/dlopen.c), seccomp, JSON, zlib and io_uring (util/lazy_libs.c).
  * Keep in step with those files.

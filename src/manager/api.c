@@ -28,8 +28,8 @@
  * 507 (no space for the definition), 500. */
 #include "manager/manager.h"
 #include "manager/peer.h"
-#include "api/http.h"
-#include "api/router.h"
+#include "http/server.h"
+#include "http/response.h"
 #include "manager/web.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* Who may do what on petreld's API (peer.h, docs/manager.md#who-is-asking). */
 #include "manager/peer.h"
-#include "api/http.h"
+#include "http/server.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * reboot, pause, resume. The API checks the state and marks the VM busy (lifecycle_begin);
  * the verb then runs on a thread of its own (lifecycle_async) and answers when done. */
 #include "manager/manager.h"
-#include "api/router.h"
+#include "http/response.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * petreld leaves every VM running: the next petreld adopts them again. */
 #include "manager/manager.h"
 #include "manager/peer.h"
-#include "api/http.h"
+#include "http/server.h"
 #include "util/tls.h"
 #include "manager/web.h"
 

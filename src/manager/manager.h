@@ -153,29 +153,6 @@ void vm_log(struct manager *m, const char *vm, const char *fmt, ...) __attribute
  * the events, other lines as {"stamp", "message"}; empty when there is no log. */
 json_t *events_read_log(struct manager *m, const char *vm);
 
-/* worker_http.c: one request to a Unix socket's HTTP API, with a timeout. Returns the status
- * (body malloc'd in *out, may be NULL) or -errno. */
-int uhttp_request(const char *sock, const char *method, const char *path, const char *body,
-		  unsigned timeout_ms, char **out);
-/* The same on a connected stream fd (a TLS session's plaintext end), which it closes. */
-int uhttp_request_fd(int fd, const char *method, const char *path, const char *body, unsigned timeout_ms,
-		     char **out);
-/* How long a patient request waits: while the process that owes the answer makes progress
- * (progress(opaque): 1 it did since the last look, 0 it did not, -errno it is gone, which ends
- * the wait at once), up to max_ms in all; idle_ms once it makes none. outcome says how it ended. */
-enum uhttp_wait { UHTTP_WAIT_ANSWERED, UHTTP_WAIT_IDLE, UHTTP_WAIT_MAX, UHTTP_WAIT_GONE };
-struct uhttp_patience {
-	unsigned idle_ms, max_ms;
-	int (*progress)(void *opaque);
-	void *opaque;
-	/* the socket may not be there yet (a worker starting): while connecting finds no socket or
-	 * no listener, connect again every few ms, within the same waits */
-	bool await_socket;
-	enum uhttp_wait outcome;
-};
-int uhttp_request_patient(const char *sock, const char *method, const char *path, const char *body,
-			  struct uhttp_patience *p, char **out);
-
 /* worker_wait.c: petreld's requests to a worker's API, waiting as long as the worker works
  * (docs/manager.md#waiting-for-a-worker): idle_ms (usually api_timeout_ms) once its own threads
  * (not the guest's vCPUs and I/O) make no progress, at most api_timeout_max_ms (or idle_ms if
@@ -295,7 +272,6 @@ void partition_remove(struct manager *m, const char *vm);
 int worker_call(struct manager *m, struct vm *vm, const char *method, const char *path, json_t *body,
 		char *err, size_t errlen);
 bool worker_wait_end(struct manager *m, struct vm *vm, unsigned ms);
-int uhttp_connect(const char *sock);
 
 /* main.c */
 extern struct manager *the_manager;

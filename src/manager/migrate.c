@@ -10,7 +10,7 @@
  * prepared (DELETE /migrations/incoming/NAME; it also drops it by itself when its receiver
  * fails). */
 #include "manager/peer.h"
-#include "api/http.h"
+#include "http/client.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -9,7 +9,8 @@
  * "migrated" sent; when the receive fails (or the worker ends, or is told to), the worker is
  * ended and the VM forgotten: nothing half-defined stays. */
 #include "manager/peer.h"
-#include "api/http.h"
+#include "http/client.h"
+#include "http/server.h"
 
 #include <errno.h>
 #include <signal.h>

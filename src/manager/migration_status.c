@@ -8,6 +8,7 @@
  * The worker is asked and the log read on a thread of their own, outside petreld's lock: a
  * worker that hangs holds up this answer only. */
 #include "manager/peer.h"
+#include "http/client.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * petreld over TLS, the certificates a worker sees, and taking a VM out of the list. The
  * request bodies: peer_parse.c. */
 #include "manager/peer.h"
-#include "api/http.h"
+#include "http/client.h"
 #include "migration/url.h"
 #include "util/thread_kind.h"
 #include "util/tls.h"

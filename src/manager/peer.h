@@ -5,7 +5,7 @@
 #define PETREL_MANAGER_PEER_H
 
 #include "manager/manager.h"
-#include "api/router.h"
+#include "http/response.h"
 
 #include <stddef.h>
 #include <sys/types.h>

@@ -15,7 +15,8 @@
  * (holds the guest, does not run it) until promoted, then "running". */
 #include "manager/replica.h"
 #include "manager/peer.h"
-#include "api/router.h"
+#include "http/client.h"
+#include "http/response.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -2,6 +2,7 @@
  * with the worker's pid and start time (so a reused pid is never taken for the VM), petrel's
  * own pid, its API socket and jail. Written (atomically) when a VM starts or changes state. */
 #include "manager/manager.h"
+#include "http/client.h"
 
 #include <errno.h>
 #include <stdio.h>

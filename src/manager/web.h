@@ -12,7 +12,7 @@
 #ifndef PETREL_MANAGER_WEB_H
 #define PETREL_MANAGER_WEB_H
 
-#include "api/router.h"
+#include "http/response.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -12,7 +12,7 @@
  *   GET  /vms/NAME/console      with Upgrade: websocket, the serial console (web_ws.c)
  * and the gate (web_gate.c) before every other request. */
 #include "manager/manager.h"
-#include "api/http.h"
+#include "http/server.h"
 #include "manager/web.h"
 
 #include <errno.h>

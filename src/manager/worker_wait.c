@@ -20,6 +20,7 @@
  * jail the jailer sleeps in its vfork wait, which /proc shows as 'D': that is the child's work
  * to look at (a hung jail setup costs --api-timeout, not --api-timeout-max). */
 #include "manager/manager.h"
+#include "http/client.h"
 
 #include <dirent.h>
 #include <errno.h>

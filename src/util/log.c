@@ -97,7 +97,7 @@ void log_capture_end(void)
 	capture_len = 0;
 }
 
-/* __FILE__ as the build gives it ("../src/api/http.c") -> "api/http.c". */
+/* __FILE__ as the build gives it ("../src/http/server.c") -> "http/server.c". */
 static const char *source_path(const char *file)
 {
 	if (!file)

@@ -1,4 +1,4 @@
-/* libFuzzer target: the API's HTTP layer (api/http.c and http_conn.c over http-parser):
+/* libFuzzer target: the API's HTTP layer (src/http: server.c and conn.c over http-parser):
  * request lines, headers and bodies as a client sends them, through petrel's own checks (NUL
  * bytes and percent escapes in the path, conflicting Content-Length and Transfer-Encoding,
  * the payload limit, keep-alive and pipelining), on the real server thread and a real Unix
@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "api/controller.h"
-#include "api/http.h"
-#include "api/http_int.h"
+#include "api/serve.h"
+#include "http/server_int.h"
 #include "fuzz_common.h"
 #include "util/util.h"
 

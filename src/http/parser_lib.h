@@ -2,10 +2,10 @@
  * one Debian's libgit2 uses), loaded with dlopen when an API is served, as libmicrohttpd was:
  * `petrel run` and the tools never load it. A 70 KiB library with no dependency but libc,
  * against libmicrohttpd's GnuTLS chain of nine shared objects (about 4.8 million instructions
- * at every API start; docs/performance.md#start-up). http.c and http_conn.c call it through
- * `hp`. */
-#ifndef PETREL_API_HTTP_PARSER_LIB_H
-#define PETREL_API_HTTP_PARSER_LIB_H
+ * at every API start; docs/performance.md#start-up). The server (server.c) keeps the table
+ * http_parser_lib_load() gives it, and its connections call the parser through it. */
+#ifndef PETREL_HTTP_PARSER_LIB_H
+#define PETREL_HTTP_PARSER_LIB_H
 
 #include <http_parser.h>
 #include <stddef.h>
@@ -19,9 +19,8 @@ struct http_parser_lib {
 	__typeof__(http_parser_pause) *pause;
 };
 
-extern struct http_parser_lib hp;
-
-/* Load the library (once; later calls return at once). 0, or -ENOTSUP with why in err. */
-int http_parser_lib_load(char *err, size_t errlen);
+/* Load the library (once; later calls return at once) and give its functions, or NULL with
+ * why in err. */
+const struct http_parser_lib *http_parser_lib_load(char *err, size_t errlen);
 
 #endif

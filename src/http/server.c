@@ -1,9 +1,7 @@
-/* The API's HTTP server: one thread of the api kind, poll() over the listening socket, an
- * eventfd for answers and the connections (http_conn.c). See http.h. */
-#include "api/http.h"
-#include "api/controller.h"
-#include "api/http_int.h"
-#include "seccomp/seccomp.h"
+/* The HTTP server: one thread of the api kind, poll() over the listening socket, an eventfd
+ * for answers and the connections (conn.c). See server.h. */
+#include "http/server.h"
+#include "http/server_int.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/unix_socket.h"
@@ -61,7 +59,7 @@ static bool waits_for_us(struct http_conn *c, uint64_t now)
 	return n > 0 && (c->in_request || (n >= 4 && memmem(buf, (size_t)n, "\r\n\r\n", 4)));
 }
 
-/* Close the oldest connection that neither holds a request the controller is handling nor
+/* Close the oldest connection that neither holds a request the handler is handling nor
  * waits for us (waits_for_us). Each cut attacker may come straight back, and each new
  * connection cuts one more: without those looks, that chain reached clients that had sent
  * their whole request a moment before the API thread got to it, that were half way through a
@@ -153,7 +151,7 @@ static void accept_all(struct api_server *s)
 	}
 }
 
-/* The controller's answers: send them. False once the server is to stop. */
+/* The handler's answers: send them. False once the server is to stop. */
 static bool take_answers(struct api_server *s)
 {
 	uint64_t v;
@@ -292,29 +290,12 @@ static void server_free(struct api_server *s)
 	free(s);
 }
 
-static enum api_result controller_handle(void *ctx, const char *method, const char *path,
-					 const char *body, size_t len, struct api_response *resp,
-					 api_done_fn done, void *opaque)
-{
-	return api_handle(ctx, method, path, body, len, resp, done, opaque);
-}
-
-int api_server_start(struct api_server **out, struct controller *ctl, const char *path,
-		     size_t max_payload)
-{
-	/* Firecracker's default --mmds-size-limit is the API's payload limit. */
-	pthread_mutex_lock(&ctl->lock);
-	if (!ctl->mmds_limit)
-		ctl->mmds_limit = max_payload;
-	pthread_mutex_unlock(&ctl->lock);
-	return api_server_start_handler(out, controller_handle, ctl, path, max_payload);
-}
-
 int api_server_start_handler(struct api_server **out, api_handler_fn handle, void *ctx,
 			     const char *path, size_t max_payload)
 {
 	char why[256];
-	if (http_parser_lib_load(why, sizeof(why)) < 0) {   /* loaded only now (http_parser_lib.h) */
+	const struct http_parser_lib *hp = http_parser_lib_load(why, sizeof(why)); /* loaded only now */
+	if (!hp) {
 		log_error("cannot serve the API: %s", why);
 		return -ENOTSUP;
 	}
@@ -323,6 +304,7 @@ int api_server_start_handler(struct api_server **out, api_handler_fn handle, voi
 		free(s);
 		return -ENOMEM;
 	}
+	s->hp = hp;
 	s->handle = handle;
 	s->ctx = ctx;
 	s->max_payload = max_payload;

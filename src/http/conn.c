@@ -1,9 +1,8 @@
-/* One API connection: its requests (read by http_request.c) handed to api_handle(), answered
+/* One connection: its requests (read by request.c) handed to the server's handler, answered
  * in order (keep-alive, pipelining: the parser is paused after each request until its answer
  * is out). Every refusal is a JSON fault and, where the framing can no longer be trusted, the
- * end of the connection. See http_int.h. */
-#include "api/controller.h"
-#include "api/http_int.h"
+ * end of the connection. See server_int.h. */
+#include "http/server_int.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -89,7 +88,7 @@ static void respond(struct http_conn *c, struct api_response *r)
 	flush(c); /* the rest, if any, when poll says it fits */
 }
 
-/* A long-lived answer: its head, then the descriptor goes to r->stream (router.h). */
+/* A long-lived answer: its head, then the descriptor goes to r->stream (response.h). */
 static void respond_stream(struct http_conn *c, struct api_response *r)
 {
 	char head[1024];
@@ -132,10 +131,10 @@ static void request_done(void *opaque, struct api_response *resp)
 		log_error("API: cannot wake the server: %s", strerror(errno));
 }
 
-/* A whole request is in: hand it to the router. */
+/* A whole request is in: hand it to the handler. */
 static void handle(struct http_conn *c)
 {
-	c->keep_alive = hp.should_keep_alive(&c->parser) && !c->parser.upgrade;
+	c->keep_alive = c->srv->hp->should_keep_alive(&c->parser) && !c->parser.upgrade;
 	char *path = c->url ? c->url : "";
 	char *q = strchr(path, '?');
 	if (q)
@@ -143,7 +142,7 @@ static void handle(struct http_conn *c)
 	c->query = q ? q + 1 : "";
 	http_request_unescape(path);
 	struct api_response r = { 0 };
-	enum api_result res = c->srv->handle(c->srv->ctx, hp.method_str(c->parser.method), path,
+	enum api_result res = c->srv->handle(c->srv->ctx, c->srv->hp->method_str(c->parser.method), path,
 					 c->body, c->body_len, &r, request_done, c);
 	if (res == API_DONE)
 		respond(c, &r);
@@ -183,13 +182,13 @@ static void parse(struct http_conn *c)
 						       memcmp(v, c->cl_first, c->cl_first_len));
 			}
 			const char *why = http_request_bad_framing(c);
-			respond_fault(c, 400, why ? why : hp.errno_description(e));
+			respond_fault(c, 400, why ? why : c->srv->hp->errno_description(e));
 		} else if (e == HPE_OK) {
 			/* an Upgrade request without a complete message: nothing we speak */
 			respond_fault(c, 400, "protocol upgrades are not supported");
 		} else {
 			char msg[128];
-			snprintf(msg, sizeof(msg), "malformed request: %s", hp.errno_description(e));
+			snprintf(msg, sizeof(msg), "malformed request: %s", c->srv->hp->errno_description(e));
 			respond_fault(c, 400, msg);
 		}
 		return;
@@ -223,7 +222,7 @@ static void request_end(struct http_conn *c)
 	c->fault_status = 0;
 	/* a next request that fails before on_message_begin must not inherit these */
 	c->head_only = c->http10 = false;
-	hp.pause(&c->parser, 0);
+	c->srv->hp->pause(&c->parser, 0);
 }
 
 /* Send what is queued. True once all of it is out (and the request ended). */
@@ -336,7 +335,7 @@ struct http_conn *http_conn_new(struct api_server *srv, int fd)
 		return NULL;
 	c->srv = srv;
 	c->fd = fd;
-	hp.init(&c->parser, HTTP_REQUEST);
+	srv->hp->init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	return c;
 }

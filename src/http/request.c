@@ -1,8 +1,8 @@
 /* Reading one API request: http-parser's callbacks keep the request line, the headers and the
  * body on the connection, with petrel's own checks on what a client sends (the size of the head
  * and of the body, one way of framing the body, HTTP/1.x only, 100 Continue); the connection
- * (http_conn.c) runs them and answers. Untrusted network input: fuzzed by tests/fuzz/fuzz_http.c. */
-#include "api/http_int.h"
+ * (conn.c) runs them and answers. Untrusted network input: fuzzed by tests/fuzz/fuzz_http.c. */
+#include "http/server_int.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -219,7 +219,7 @@ static int on_message_complete(http_parser *p)
 	struct http_conn *c = conn_of(p);
 	c->complete = true;
 	c->in_request = false;
-	hp.pause(p, 1); /* the next request waits until this one is answered */
+	c->srv->hp->pause(p, 1); /* the next request waits until this one is answered */
 	return 0;
 }
 
@@ -235,7 +235,7 @@ static const http_parser_settings settings = {
 
 size_t http_request_execute(struct http_conn *c, const char *at, size_t n)
 {
-	return hp.execute(&c->parser, &settings, at, n);
+	return c->srv->hp->execute(&c->parser, &settings, at, n);
 }
 
 void http_request_unescape(char *s)

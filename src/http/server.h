@@ -1,28 +1,26 @@
-/* The API's transport: HTTP/1.1 on a Unix socket, served by petrel's own thread (fc_api) with
- * requests parsed by http-parser (keep-alive, pipelining, many clients). Requests go to
- * api_handle(); those that wait for the VM park their connection until the controller
- * answers, so the server thread itself never waits for the guest. */
-#ifndef PETREL_API_HTTP_H
-#define PETREL_API_HTTP_H
+/* The HTTP server of petrel's API and of petreld's: HTTP/1.1 on a Unix socket (and the
+ * connections petreld's TLS listener hands over), served by one thread of its own (fc_api)
+ * with requests parsed by http-parser (keep-alive, pipelining, many clients). Every request
+ * goes to the handler the server was started with (petrel: api_handle() through
+ * api/serve.h; petreld: its own routes); one that waits (for the VM, for a worker) parks its
+ * connection until the handler answers, so the server thread itself never waits. */
+#ifndef PETREL_HTTP_SERVER_H
+#define PETREL_HTTP_SERVER_H
 
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "api/router.h"
+#include "http/response.h"
 
-struct controller;
 struct api_server;
 
 #define API_DEFAULT_MAX_PAYLOAD 51200   /* bytes of request body, as Firecracker's default */
 
-/* Create, bind and listen on the socket at path, then start serving. A stale socket file
- * (nothing listening) is replaced; a live one or another kind of file is an error.
- * Returns 0 or -errno (logged). */
-int api_server_start(struct api_server **out, struct controller *ctl, const char *path,
-		     size_t max_payload);
-/* The server without the Firecracker router: every request goes to handle(ctx, ...), which
- * answers as api_handle() does (API_DONE with *resp, or API_PENDING and done() later). petreld
- * (src/manager) serves its own API so. */
+/* Create, bind and listen on the socket at path, then start serving: every request goes to
+ * handle(ctx, method, path, body, len, resp, done, opaque), which answers at once (API_DONE
+ * with *resp) or later (API_PENDING, then done(opaque, resp), from any thread). A stale
+ * socket file (nothing listening) is replaced; a live one or another kind of file is an
+ * error. Returns 0 or -errno (logged). */
 typedef enum api_result (*api_handler_fn)(void *ctx, const char *method, const char *path,
 					  const char *body, size_t len, struct api_response *resp,
 					  api_done_fn done, void *opaque);
@@ -59,7 +57,7 @@ int api_server_adopt(struct api_server *srv, int fd, const struct api_principal 
 const char *http_request_header(void *opaque, const char *name);
 const char *http_request_query(void *opaque);
 /* Stop serving, close and remove the socket. Every request must have been answered (the
- * controller's worker stopped) before. */
+ * handler's pending work ended) before. */
 void api_server_stop(struct api_server *srv);
 
 #endif

@@ -1,11 +1,11 @@
-/* Inside the API's HTTP server (http.c: the thread, the socket, the connections; http_conn.c:
- * one connection's requests and answers; http_request.c: reading a request). */
-#ifndef PETREL_API_HTTP_INT_H
-#define PETREL_API_HTTP_INT_H
+/* Inside the HTTP server (server.c: the thread, the socket, the connections; conn.c: one
+ * connection's requests and answers; request.c: reading a request). */
+#ifndef PETREL_HTTP_SERVER_INT_H
+#define PETREL_HTTP_SERVER_INT_H
 
-#include "api/http.h"
-#include "api/http_parser_lib.h"
-#include "api/router.h"
+#include "http/parser_lib.h"
+#include "http/response.h"
+#include "http/server.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -34,8 +34,6 @@
  * petrel's descriptors are kept for the VM. */
 #define HTTP_CONNS_SOFT 64
 #define HTTP_CONNS_HARD 256
-
-struct controller;
 
 struct http_conn {
 	struct http_conn *older, *newer;   /* the server's list, oldest first */
@@ -75,7 +73,7 @@ struct http_conn {
 	bool who_known;                    /* Unix peers: asked the kernel on first use */
 
 	/* the answer */
-	bool handling;                     /* with the controller, which answers later */
+	bool handling;                     /* with the handler, which answers later */
 	bool keep_alive;
 	bool close_after;                  /* close once the output is out */
 	bool lingering;                    /* the answer is out, our side shut: input dropped */
@@ -85,7 +83,7 @@ struct http_conn {
 	char *out;
 	size_t out_len, out_off;
 
-	/* handed over by the controller's worker, under srv->lock */
+	/* handed over by the handler's done(), under srv->lock */
 	struct http_conn *next_done;
 	struct api_response result;
 };
@@ -93,13 +91,14 @@ struct http_conn {
 struct api_server {
 	api_handler_fn handle;             /* api_handle() on a controller, or petreld's */
 	void *ctx;
+	const struct http_parser_lib *hp;  /* the parser's functions (parser_lib.h) */
 	int fd;                            /* listening */
 	int wake;                          /* eventfd: answers are ready, or stop */
 	char *path;
 	size_t max_payload;
 	pthread_t thread;
 	pthread_mutex_t lock;              /* done, stopping */
-	struct http_conn *done;            /* answered by the controller, to be sent */
+	struct http_conn *done;            /* answered by the handler, to be sent */
 	bool stopping;
 	struct http_conn *oldest, *newest;
 	unsigned nconns;
@@ -124,10 +123,10 @@ bool http_conn_ready(const struct http_conn *c);
  * is lowered to when it will be. */
 bool http_conn_linger_over(struct http_conn *c, uint64_t now, int *timeout_ms);
 void http_conn_continue(struct http_conn *c);
-/* The controller's answer to c's pending request is in c->result: send it. */
+/* The handler's answer to c's pending request is in c->result: send it. */
 void http_conn_answer(struct http_conn *c);
 
-/* http_request.c: run the parser over n bytes read from the connection (its callbacks keep the
+/* request.c: run the parser over n bytes read from the connection (its callbacks keep the
  * request on c, or refuse it: c->fault_status); how many it took, as http-parser's execute. */
 size_t http_request_execute(struct http_conn *c, const char *at, size_t n);
 /* The request frames its body two ways at once (request smuggling): why, or NULL. */

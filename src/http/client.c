@@ -1,7 +1,6 @@
-/* A small HTTP/1.1 client over a Unix socket, with a deadline: petreld's calls to a worker's
- * API (a worker that hangs on its API costs a timeout, never petreld's thread), and
- * petrelctl's calls to petreld. One request per connection (Connection: close). */
-#include "manager/manager.h"
+/* The HTTP client. See client.h. */
+#include "http/client.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -25,9 +24,14 @@ struct wait {
 /* How often a call that awaits its socket tries to connect again. */
 #define CONNECT_RETRY_MS 5
 
+static uint64_t now_ms(void)
+{
+	return now_ns() / 1000000;
+}
+
 static void wait_init(struct wait *w, struct uhttp_patience *p)
 {
-	uint64_t t0 = mgr_now_ms();
+	uint64_t t0 = now_ms();
 	*w = (struct wait){ p, t0 + p->idle_ms, t0 + (p->max_ms > p->idle_ms ? p->max_ms : p->idle_ms), t0 + LOOK_MS };
 }
 
@@ -36,7 +40,7 @@ static void wait_init(struct wait *w, struct uhttp_patience *p)
 static int wait_fd(int fd, short ev, struct wait *w)
 {
 	for (;;) {
-		uint64_t now = mgr_now_ms();
+		uint64_t now = now_ms();
 		if (now >= w->hard_until) {
 			w->p->outcome = UHTTP_WAIT_MAX;
 			return -ETIMEDOUT;
