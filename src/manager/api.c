@@ -26,11 +26,23 @@
  * certificate), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
  * 507 (no space for the definition), 500. */
-#include "manager/manager.h"
+#include "manager/console.h"
+#include "manager/definitions.h"
+#include "manager/defs.h"
+#include "manager/events.h"
+#include "manager/jobs.h"
+#include "manager/mgr.h"
+#include "manager/partition.h"
 #include "manager/peer.h"
+#include "manager/replica.h"
+#include "manager/service.h"
+#include "manager/stats.h"
+#include "manager/util.h"
+#include "manager/verbs.h"
+#include "manager/web.h"
 #include "api/http.h"
 #include "api/router.h"
-#include "manager/web.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -39,19 +51,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-unsigned mgr_status_of(int e)
-{
-	switch (-e) {
-	case EINVAL: case ENOENT: case ENAMETOOLONG: return 400;
-	case EEXIST: case EBUSY: case ENOTSUP: return 409;
-	case EAGAIN: return 503;
-	case ENOSPC: case EDQUOT: return 507;
-	case ETIMEDOUT: return 504;
-	case EIO: return 502;
-	default: return 500;
-	}
-}
 
 static enum api_result json_answer(struct api_response *r, unsigned status, json_t *o)
 {
@@ -69,25 +68,6 @@ static enum api_result fault(struct api_response *r, unsigned status, const char
 	return API_DONE;
 }
 
-/* The definition document as stored: indented, for people. */
-int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen)
-{
-	char *text = json_dumps(def->doc, JSON_INDENT(2));
-	if (!text)
-		return mgr_err(err, errlen, ENOMEM, "out of memory");
-	size_t n = strlen(text);
-	char *full = realloc(text, n + 2);
-	if (!full) {
-		free(text);
-		return mgr_err(err, errlen, ENOMEM, "out of memory");
-	}
-	full[n] = '\n';
-	full[n + 1] = '\0';
-	int e = defs_write_atomic(m->defs_dir, def->name, full, err, errlen);
-	free(full);
-	return e;
-}
-
 static enum api_result define(struct manager *m, const char *body, size_t len, struct api_response *r)
 {
 	char err[512];
@@ -96,15 +76,15 @@ static enum api_result define(struct manager *m, const char *body, size_t len, s
 	if (e < 0)
 		return fault(r, 400, err);
 	pthread_mutex_lock(&m->lock);
-	struct vm *vm = vm_find(m, def.name);
+	struct mgr_vm *vm = mgr_vm_find(m, def.name);
 	if (vm && vm->busy)
-		e = mgr_err(err, sizeof(err), EBUSY, "VM '%s' is busy: %s in progress", def.name, vm->busy);
+		e = error_set(err, sizeof(err), -EBUSY, "VM '%s' is busy: %s in progress", def.name, vm->busy);
 	if (!e)
 		e = def_check_files(m, &def, err, sizeof(err));
 	if (!e)
 		e = save_definition(m, &def, err, sizeof(err));
 	if (!e && !vm && !(vm = calloc(1, sizeof(*vm))))
-		e = mgr_err(err, sizeof(err), ENOMEM, "out of memory");
+		e = error_set(err, sizeof(err), -ENOMEM, "out of memory");
 	if (e < 0) {
 		pthread_mutex_unlock(&m->lock);
 		def_free(&def);
@@ -119,13 +99,13 @@ static enum api_result define(struct manager *m, const char *body, size_t len, s
 	}
 	def_free(&vm->def);
 	vm->def = def;
-	event_emit(m, def.name, created ? "defined" : "redefined", NULL);
-	enum api_result res = json_answer(r, created ? 201 : 200, vm_to_json(m, vm));
+	mgr_event_emit(m, def.name, created ? "defined" : "redefined", NULL);
+	enum api_result res = json_answer(r, created ? 201 : 200, mgr_vm_to_json(m, vm));
 	pthread_mutex_unlock(&m->lock);
 	return res;
 }
 
-static enum api_result undefine(struct manager *m, struct vm *vm, struct api_response *r)
+static enum api_result undefine(struct manager *m, struct mgr_vm *vm, struct api_response *r)
 {
 	char err[512];
 	if (vm->busy || vm->pid > 0 || vm->state == VM_RUNNING || vm->state == VM_PAUSED ||
@@ -134,25 +114,25 @@ static enum api_result undefine(struct manager *m, struct vm *vm, struct api_res
 	int e = defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
 	if (e < 0)
 		return fault(r, mgr_status_of(e), err);
-	for (struct vm **p = &m->vms; *p; p = &(*p)->next)
+	for (struct mgr_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
 			break;
 		}
-	event_emit(m, vm->def.name, "undefined", NULL);
-	vm_free(vm);
+	mgr_event_emit(m, vm->def.name, "undefined", NULL);
+	mgr_vm_free(vm);
 	r->status = 204;
 	return API_DONE;
 }
 
-static enum api_result set_resources(struct manager *m, struct vm *vm, const char *body, size_t len,
+static enum api_result set_resources(struct manager *m, struct mgr_vm *vm, const char *body, size_t len,
 				     struct api_response *r)
 {
 	char err[512];
 	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	struct vm_resources res = vm->def.res;
 	int e = o ? partition_parse(o, &res, err, sizeof(err))
-		  : mgr_err(err, sizeof(err), EINVAL, "expected a JSON object");
+		  : error_set(err, sizeof(err), -EINVAL, "expected a JSON object");
 	json_decref(o);
 	if (e < 0)
 		return fault(r, 400, err);
@@ -177,8 +157,8 @@ static enum api_result set_resources(struct manager *m, struct vm *vm, const cha
 	}
 	json_decref(vm->def.doc);
 	vm->def = nd;
-	event_emit(m, vm->def.name, "resources changed", json_pack("{s:o}", "resources", partition_to_json(&res)));
-	json_t *out = vm_to_json(m, vm);
+	mgr_event_emit(m, vm->def.name, "resources changed", json_pack("{s:o}", "resources", partition_to_json(&res)));
+	json_t *out = mgr_vm_to_json(m, vm);
 	if (up)
 		json_object_set_new(out, "cgroup", partition_read(m, vm));
 	return json_answer(r, 200, out);
@@ -192,10 +172,10 @@ static size_t path_name(const char *rest, char out[VM_NAME_MAX + 2])
 		return 0;
 	memcpy(out, rest, n);
 	out[n] = '\0';
-	return vm_name_ok(out) ? n : 0;
+	return mgr_vm_name_ok(out) ? n : 0;
 }
 
-static enum api_result run_async(struct manager *m, struct vm *vm, const char *verb, struct api_response *r,
+static enum api_result run_async(struct manager *m, struct mgr_vm *vm, const char *verb, struct api_response *r,
 				 api_done_fn done, void *opaque)
 {
 	char err[256];
@@ -216,7 +196,7 @@ static bool name_body(const char *body, size_t len, char *out)
 }
 
 /* /vms/NAME/snapshots[/SNAP[/revert]] */
-static enum api_result snapshot_route(struct manager *m, struct vm *vm, const char *method, const char *rest,
+static enum api_result snapshot_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *rest,
 				      const char *body, size_t len, struct api_response *r, api_done_fn done,
 				      void *opaque)
 {
@@ -261,7 +241,7 @@ static enum api_result snapshot_route(struct manager *m, struct vm *vm, const ch
 
 /* POST /vms/NAME/clone {"snapshot", "count", "prefix", "start", "net"} (clone.c),
  * POST /vms/NAME/restore {"backup"} (restore.c). */
-static enum api_result clone_restore_route(struct manager *m, struct vm *vm, const char *method, const char *sub,
+static enum api_result clone_restore_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *sub,
 					   const char *body, size_t len, struct api_response *r, api_done_fn done,
 					   void *opaque)
 {
@@ -295,7 +275,7 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 	if (!n)
 		return fault(r, 404, "no such VM: a name is 1 to 64 of [A-Za-z0-9-]");
 	const char *sub = rest[n] ? rest + n + 1 : NULL;
-	struct vm *vm = vm_find(m, name);
+	struct mgr_vm *vm = mgr_vm_find(m, name);
 	if (!vm) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "no VM named '%s'", name);
@@ -303,7 +283,7 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 	}
 	if (!sub) {
 		if (!strcmp(method, "GET")) {
-			json_t *o = vm_to_json(m, vm);
+			json_t *o = mgr_vm_to_json(m, vm);
 			if (vm->pid > 0)
 				json_object_set_new(o, "cgroup", partition_read(m, vm));
 			return json_answer(r, 200, o);
@@ -431,7 +411,7 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 	enum api_result res;
 	if (!strcmp(path, "/")) {
 		unsigned n = 0, running = 0;
-		for (struct vm *vm = m->vms; vm; vm = vm->next) {
+		for (struct mgr_vm *vm = m->vms; vm; vm = vm->next) {
 			n++;
 			running += vm->pid > 0;
 		}
@@ -445,9 +425,9 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 		bool running = path[5] != '\0';
 		if (!strcmp(method, "GET")) {
 			json_t *a = json_array();
-			for (struct vm *vm = m->vms; vm; vm = vm->next)
+			for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 				if (!running || vm->pid > 0)
-					json_array_append_new(a, vm_brief_json(vm));
+					json_array_append_new(a, mgr_vm_brief_json(vm));
 			res = json_answer(r, 200, a);
 		} else {
 			res = fault(r, 405, "GET");
@@ -455,8 +435,8 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 	} else if (!strcmp(path, "/vms")) {
 		if (!strcmp(method, "GET")) {
 			json_t *a = json_array();
-			for (struct vm *vm = m->vms; vm; vm = vm->next)
-				json_array_append_new(a, vm_to_json(m, vm));
+			for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
+				json_array_append_new(a, mgr_vm_to_json(m, vm));
 			res = json_answer(r, 200, a);
 		} else if (!strcmp(method, "POST")) {
 			pthread_mutex_unlock(&m->lock);

@@ -1,4 +1,5 @@
 /* Who may do what on petreld's API (peer.h, docs/manager.md#who-is-asking). */
+#include "manager/mgr.h"
 #include "manager/peer.h"
 #include "api/http.h"
 

@@ -1,8 +1,18 @@
 /* The lifecycle verbs: start, shutdown (Ctrl-Alt-Del, then destroy after a timeout), destroy,
  * reboot, pause, resume. The API checks the state and marks the VM busy (lifecycle_begin);
  * the verb then runs on a thread of its own (lifecycle_async) and answers when done. */
-#include "manager/manager.h"
+#include "manager/definitions.h"
+#include "manager/events.h"
+#include "manager/jobs.h"
+#include "manager/mgr.h"
+#include "manager/replica.h"
+#include "manager/runstate.h"
+#include "manager/util.h"
+#include "manager/verbs.h"
+#include "manager/wclient.h"
+#include "manager/worker.h"
 #include "api/router.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,15 +21,15 @@
 #include <time.h>
 
 
-static bool is_up(const struct vm *vm)
+static bool is_up(const struct mgr_vm *vm)
 {
 	return vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->state == VM_STARTING || vm->state == VM_STANDBY;
 }
 
-int lifecycle_begin(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen)
+int lifecycle_begin(struct manager *m, struct mgr_vm *vm, const char *verb, char *err, size_t errlen)
 {
 	if (vm->busy)
-		return mgr_err(err, errlen, EBUSY, "VM '%s' is busy: %s in progress", vm->def.name, vm->busy);
+		return error_set(err, errlen, -EBUSY, "VM '%s' is busy: %s in progress", vm->def.name, vm->busy);
 	/* From any state: a running VM's worker is replaced (revert, restore); a clone's source
 	 * may run (clone.c checks what it may); replica verbs: replica.c checked */
 	if (!strcmp(verb, "revert") || !strcmp(verb, "restore") || !strcmp(verb, "clone") ||
@@ -28,22 +38,22 @@ int lifecycle_begin(struct manager *m, struct vm *vm, const char *verb, char *er
 		return 0;
 	}
 	if (vm->state == VM_STANDBY && strcmp(verb, "destroy") && strcmp(verb, "shutdown"))
-		return mgr_err(err, errlen, EBUSY, "VM '%s' is a replication standby here: promote it (petrelctl replica "
+		return error_set(err, errlen, -EBUSY, "VM '%s' is a replication standby here: promote it (petrelctl replica "
 			       "%s promote) or destroy it", vm->def.name, vm->def.name);
 	bool start = !strcmp(verb, "start");
 	if (start && is_up(vm))
-		return mgr_err(err, errlen, EBUSY, "VM '%s' is already %s", vm->def.name, vm_state_name(vm->state));
+		return error_set(err, errlen, -EBUSY, "VM '%s' is already %s", vm->def.name, mgr_vm_state_name(vm->state));
 	if (!start && !is_up(vm))
-		return mgr_err(err, errlen, EBUSY, "VM '%s' is not running (%s)", vm->def.name, vm_state_name(vm->state));
+		return error_set(err, errlen, -EBUSY, "VM '%s' is not running (%s)", vm->def.name, mgr_vm_state_name(vm->state));
 	if (!strcmp(verb, "pause") && vm->state != VM_RUNNING)
-		return mgr_err(err, errlen, EBUSY, "VM '%s' is %s, not running", vm->def.name, vm_state_name(vm->state));
+		return error_set(err, errlen, -EBUSY, "VM '%s' is %s, not running", vm->def.name, mgr_vm_state_name(vm->state));
 	if (!strcmp(verb, "resume") && vm->state != VM_PAUSED)
-		return mgr_err(err, errlen, EBUSY, "VM '%s' is %s, not paused", vm->def.name, vm_state_name(vm->state));
+		return error_set(err, errlen, -EBUSY, "VM '%s' is %s, not paused", vm->def.name, mgr_vm_state_name(vm->state));
 	vm->busy = verb;
 	return 0;
 }
 
-static int do_start(struct manager *m, struct vm *vm, bool restart, const char *restore, char *err, size_t errlen)
+static int do_start(struct manager *m, struct mgr_vm *vm, bool restart, const char *restore, char *err, size_t errlen)
 {
 	/* A definition edited by hand takes effect now, if it is still valid; if not, the start
 	 * is refused and the definition petreld holds stays. */
@@ -52,7 +62,7 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, const char *
 	if (e < 0 && e != -ENOENT) {
 		char why[400];
 		snprintf(why, sizeof(why), "%s", err);
-		return mgr_err(err, errlen, EINVAL, "the definition file was changed and is not valid: %s", why);
+		return error_set(err, errlen, -EINVAL, "the definition file was changed and is not valid: %s", why);
 	}
 	pthread_mutex_lock(&m->lock);
 	if (e == 0 && (e = def_check_files(m, &fresh, err, errlen)) < 0) {
@@ -67,7 +77,7 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, const char *
 		pthread_mutex_unlock(&m->lock);
 		return e;
 	}
-	enum vm_state before = vm->state;
+	enum mgr_vm_state before = vm->state;
 	vm->state = VM_STARTING;
 	vm->restart_due = false;
 	pthread_mutex_unlock(&m->lock);
@@ -75,7 +85,7 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, const char *
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
 		vm->state = before == VM_CRASHED ? VM_CRASHED : VM_SHUTOFF;
-		event_emit(m, vm->def.name, "start failed", json_pack("{s:s}", "reason", err));
+		mgr_event_emit(m, vm->def.name, "start failed", json_pack("{s:s}", "reason", err));
 	} else {
 		vm->state = VM_RUNNING;
 		vm->started_at = time(NULL);
@@ -84,14 +94,14 @@ static int do_start(struct manager *m, struct vm *vm, bool restart, const char *
 		runstate_save(m, vm);
 		const char *what = !restore ? (restart ? "restarted" : "started")
 				   : vm->busy && !strcmp(vm->busy, "revert") ? "reverted" : "restored";
-		event_emit(m, vm->def.name, what,
+		mgr_event_emit(m, vm->def.name, what,
 			   json_pack("{s:i, s:i}", "pid", (int)vm->pid, "restarts", (int)vm->restarts));
 	}
 	pthread_mutex_unlock(&m->lock);
 	return e;
 }
 
-static int do_shutdown(struct manager *m, struct vm *vm, char *err, size_t errlen)
+static int do_shutdown(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
 	vm->stopping = true;
@@ -100,17 +110,17 @@ static int do_shutdown(struct manager *m, struct vm *vm, char *err, size_t errle
 	int e = worker_call(m, vm, "PUT", "/actions", b, err, errlen);
 	json_decref(b);
 	if (e < 0)
-		vm_log(m, vm->def.name, "shutdown: %s; destroying it", err);
+		mgr_vm_log(m, vm->def.name, "shutdown: %s; destroying it", err);
 	if (e < 0 || !worker_wait_end(m, vm, m->shutdown_timeout_s * 1000)) {
 		if (e == 0)
-			vm_log(m, vm->def.name, "shutdown: still running after %u s; destroying it",
+			mgr_vm_log(m, vm->def.name, "shutdown: still running after %u s; destroying it",
 			       m->shutdown_timeout_s);
 		worker_kill(m, vm);
 	}
 	return 0;
 }
 
-static int do_pause(struct manager *m, struct vm *vm, bool pause, char *err, size_t errlen)
+static int do_pause(struct manager *m, struct mgr_vm *vm, bool pause, char *err, size_t errlen)
 {
 	json_t *b = json_pack("{s:s}", "state", pause ? "Paused" : "Resumed");
 	int e = worker_call(m, vm, "PATCH", "/vm", b, err, errlen);
@@ -120,18 +130,18 @@ static int do_pause(struct manager *m, struct vm *vm, bool pause, char *err, siz
 	pthread_mutex_lock(&m->lock);
 	vm->state = pause ? VM_PAUSED : VM_RUNNING;
 	runstate_save(m, vm);
-	event_emit(m, vm->def.name, pause ? "paused" : "resumed", NULL);
+	mgr_event_emit(m, vm->def.name, pause ? "paused" : "resumed", NULL);
 	pthread_mutex_unlock(&m->lock);
 	return 0;
 }
 
 /* Start vm from the snapshot directory dir (snapshot.c). */
-int lifecycle_restore(struct manager *m, struct vm *vm, const char *dir, char *err, size_t errlen)
+int lifecycle_restore(struct manager *m, struct mgr_vm *vm, const char *dir, char *err, size_t errlen)
 {
 	return do_start(m, vm, false, dir, err, errlen);
 }
 
-int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen)
+int lifecycle_run(struct manager *m, struct mgr_vm *vm, const char *verb, char *err, size_t errlen)
 {
 	if (!strcmp(verb, "start"))
 		return do_start(m, vm, false, NULL, err, errlen);
@@ -163,12 +173,12 @@ int lifecycle_run(struct manager *m, struct vm *vm, const char *verb, char *err,
 	}
 	if (!strcmp(verb, "pause") || !strcmp(verb, "resume"))
 		return do_pause(m, vm, verb[0] == 'p', err, errlen);
-	return mgr_err(err, errlen, EINVAL, "unknown verb '%s'", verb);
+	return error_set(err, errlen, -EINVAL, "unknown verb '%s'", verb);
 }
 
 struct async {
 	struct manager *m;
-	struct vm *vm;
+	struct mgr_vm *vm;
 	const char *verb;
 	api_done_fn done;
 	void *opaque;
@@ -187,7 +197,7 @@ static void *async_thread(void *arg)
 	if (e < 0)
 		api_response_fault(&r, mgr_status_of(e), "%s: %s", a->verb, err);
 	else {
-		json_t *o = a->vm->verb_result ? a->vm->verb_result : vm_to_json(m, a->vm);
+		json_t *o = a->vm->verb_result ? a->vm->verb_result : mgr_vm_to_json(m, a->vm);
 		a->vm->verb_result = NULL;
 		char *text = json_dumps(o, JSON_COMPACT);
 		json_decref(o);
@@ -200,7 +210,7 @@ static void *async_thread(void *arg)
 	return NULL;
 }
 
-int lifecycle_async(struct manager *m, struct vm *vm, const char *verb, api_done_fn done, void *opaque)
+int lifecycle_async(struct manager *m, struct mgr_vm *vm, const char *verb, api_done_fn done, void *opaque)
 {
 	struct async *a = malloc(sizeof(*a));
 	if (!a)
@@ -215,7 +225,7 @@ int lifecycle_async(struct manager *m, struct vm *vm, const char *verb, api_done
 void lifecycle_autostart(struct manager *m)
 {
 	pthread_mutex_lock(&m->lock);
-	for (struct vm *vm = m->vms; vm; vm = vm->next)
+	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 		if (vm->def.autostart && vm->state == VM_SHUTOFF && !vm->busy) {
 			vm->restart_due = vm->autostart_due = true; /* the supervisor starts it at once */
 			vm->restart_at_ms = 0;

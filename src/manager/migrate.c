@@ -9,10 +9,20 @@
  * A failure at any step leaves the VM running here, and the target is told to drop what it
  * prepared (DELETE /migrations/incoming/NAME; it also drops it by itself when its receiver
  * fails). */
+#include "manager/defs.h"
+#include "manager/events.h"
+#include "manager/jobs.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
+#include "manager/uhttp.h"
+#include "manager/util.h"
+#include "manager/wclient.h"
+#include "manager/worker.h"
 #include "api/http.h"
+#include "util/error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +35,7 @@
 
 struct job {
 	struct manager *m;
-	struct vm *vm;
+	struct mgr_vm *vm;
 	struct peer_migrate_req req;
 	api_done_fn done;
 	void *opaque;
@@ -33,7 +43,7 @@ struct job {
 
 /* The worker's GET /migration: "active", "completed", "failed" (reason in why), or NULL when
  * it does not answer (it may have exited). */
-static const char *worker_migration(struct manager *m, struct vm *vm, char *why, size_t whylen, json_t **st)
+static const char *worker_migration(struct manager *m, struct mgr_vm *vm, char *why, size_t whylen, json_t **st)
 {
 	char *out = NULL;
 	int code = uhttp_request(vm->api_sock, "GET", "/migration", NULL, m->api_timeout_ms, &out);
@@ -50,7 +60,7 @@ static const char *worker_migration(struct manager *m, struct vm *vm, char *why,
 static int follow(struct job *j, int events, off_t events_from, json_t **figures, char *err, size_t errlen)
 {
 	struct manager *m = j->m;
-	struct vm *vm = j->vm;
+	struct mgr_vm *vm = j->vm;
 	uint64_t deadline = mgr_now_ms() + (uint64_t)j->req.timeout_s * 1000 + 30000;
 	for (;;) {
 		pthread_mutex_lock(&m->lock);
@@ -65,17 +75,17 @@ static int follow(struct job *j, int events, off_t events_from, json_t **figures
 				*figures = peer_events_figures(events, events_from);
 				return 0;
 			}
-			return mgr_err(err, errlen, EIO, "the worker ended during the migration (status %d)", status);
+			return error_set(err, errlen, -EIO, "the worker ended during the migration (status %d)", status);
 		}
 		if (mgr_now_ms() > deadline)
-			return mgr_err(err, errlen, ETIMEDOUT, "the migration did not end in %u s", j->req.timeout_s);
+			return error_set(err, errlen, -ETIMEDOUT, "the migration did not end in %u s", j->req.timeout_s);
 		{
 			char why[512];
 			json_t *st;
 			const char *state = worker_migration(m, vm, why, sizeof(why), &st);
 			if (state && !strcmp(state, "failed")) {
 				json_decref(st);
-				return mgr_err(err, errlen, EIO, "the migration failed: %s", why);
+				return error_set(err, errlen, -EIO, "the migration failed: %s", why);
 			}
 			if (state && !strcmp(state, "completed")) {
 				/* The target runs the guest: from here on this is a success whatever
@@ -95,7 +105,7 @@ static int follow(struct job *j, int events, off_t events_from, json_t **figures
 static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
 {
 	struct manager *m = j->m;
-	struct vm *vm = j->vm;
+	struct mgr_vm *vm = j->vm;
 	const char *host = j->req.host;
 	unsigned port = j->req.port;
 	/* 1. the target prepares its receiver */
@@ -112,7 +122,7 @@ static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
 	if (st != 200)
 		return st == 409 ? -EEXIST : st < 500 ? -EINVAL : -EIO;
 	if (rport < 1 || rport > 65535)
-		return mgr_err(err, errlen, EIO, "the target gave no receiver port");
+		return error_set(err, errlen, -EIO, "the target gave no receiver port");
 	/* 2. our worker sends it */
 	char tls_dir[PATH_MAX], url[300];
 	int e = peer_tls_dir_for(m, vm, tls_dir, sizeof(tls_dir), err, errlen);
@@ -149,7 +159,7 @@ static void *job_main(void *arg)
 {
 	struct job *j = arg;
 	struct manager *m = j->m;
-	struct vm *vm = j->vm;
+	struct mgr_vm *vm = j->vm;
 	char err[700] = "";
 	json_t *figures = NULL;
 	int e = migrate(j, &figures, err, sizeof(err));
@@ -161,16 +171,16 @@ static void *job_main(void *arg)
 	if (e < 0) {
 		api_response_fault(&r, e == -EEXIST ? 409 : e == -EINVAL ? 400 : e == -ETIMEDOUT ? 504 : 502,
 				   "migrate to %s: %s (the VM keeps running here)", to, err);
-		event_emit(m, vm->def.name, "migration failed", json_pack("{s:s, s:s}", "to", to, "reason", err));
+		mgr_event_emit(m, vm->def.name, "migration failed", json_pack("{s:s, s:s}", "to", to, "reason", err));
 	} else {
 		json_t *o = json_pack("{s:s, s:s, s:O?, s:O?}", "name", vm->def.name, "migrated_to", to, "downtime_ms",
 				      json_object_get(figures, "downtime_ms"), "total_ms", json_object_get(figures, "total_ms"));
 		char why[256];
 		if (defs_remove(m->defs_dir, vm->def.name, why, sizeof(why)) < 0)
 			json_object_set_new(o, "warning", json_string(why));
-		event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s, s:O?}", "role", "source", "to", to,
+		mgr_event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s, s:O?}", "role", "source", "to", to,
 								 "downtime_ms", json_object_get(figures, "downtime_ms")));
-		vm_log(m, vm->def.name, "migrated to %s", to);
+		mgr_vm_log(m, vm->def.name, "migrated to %s", to);
 		peer_forget_vm(m, vm);
 		r.status = 200;
 		r.body = json_dumps(o, JSON_COMPACT);
@@ -185,7 +195,7 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body, size_t len,
+enum api_result peer_migrate(struct manager *m, struct mgr_vm *vm, const char *body, size_t len,
 			     struct api_response *r, api_done_fn done, void *opaque)
 {
 	char err[512];
@@ -196,12 +206,12 @@ enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body,
 	}
 	int e = peer_migrate_parse(body, len, &j->req, err, sizeof(err));
 	if (!e && !m->tls)
-		e = mgr_err(err, sizeof(err), EINVAL, "this petreld has no certificates: start it with --tls-dir");
+		e = error_set(err, sizeof(err), -EINVAL, "this petreld has no certificates: start it with --tls-dir");
 	if (!e)
 		e = lifecycle_begin(m, vm, "migrate", err, sizeof(err));
 	if (!e && vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
 		vm->busy = NULL;
-		e = mgr_err(err, sizeof(err), EBUSY, "VM '%s' is %s", vm->def.name, vm_state_name(vm->state));
+		e = error_set(err, sizeof(err), -EBUSY, "VM '%s' is %s", vm->def.name, mgr_vm_state_name(vm->state));
 	}
 	if (e < 0) {
 		free(j);

@@ -8,8 +8,16 @@
  * A thread follows the worker: when the VM runs, its definition is written here and the event
  * "migrated" sent; when the receive fails (or the worker ends, or is told to), the worker is
  * ended and the VM forgotten: nothing half-defined stays. */
+#include "manager/definitions.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
+#include "manager/runstate.h"
+#include "manager/uhttp.h"
+#include "manager/util.h"
+#include "manager/worker.h"
 #include "api/http.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -23,7 +31,7 @@
 
 struct incoming {
 	struct manager *m;
-	struct vm *vm;
+	struct mgr_vm *vm;
 	unsigned timeout_s;
 	char from[300];            /* who sent it: the certificate's subject, or the address */
 	api_done_fn done;
@@ -31,7 +39,7 @@ struct incoming {
 };
 
 /* The worker's migration state: "active", "completed", "failed" (why), or NULL. */
-static const char *receive_state(struct manager *m, struct vm *vm, char *why, size_t whylen)
+static const char *receive_state(struct manager *m, struct mgr_vm *vm, char *why, size_t whylen)
 {
 	static __thread char state[16];
 	char *out = NULL;
@@ -50,7 +58,7 @@ static const char *receive_state(struct manager *m, struct vm *vm, char *why, si
 static void arrived(struct incoming *in)
 {
 	struct manager *m = in->m;
-	struct vm *vm = in->vm;
+	struct mgr_vm *vm = in->vm;
 	char err[512];
 	pthread_mutex_lock(&m->lock);
 	int e = save_definition(m, &vm->def, err, sizeof(err));
@@ -60,19 +68,19 @@ static void arrived(struct incoming *in)
 	vm->started_at = time(NULL);
 	runstate_save(m, vm);
 	if (e < 0)
-		vm_log(m, vm->def.name, "arrived, but its definition could not be written: %s", err);
-	event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s}", "role", "target", "from", in->from));
-	vm_log(m, vm->def.name, "migrated here from %s", in->from);
+		mgr_vm_log(m, vm->def.name, "arrived, but its definition could not be written: %s", err);
+	mgr_event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s}", "role", "target", "from", in->from));
+	mgr_vm_log(m, vm->def.name, "migrated here from %s", in->from);
 	pthread_mutex_unlock(&m->lock);
 }
 
 static void dropped(struct incoming *in, const char *why)
 {
 	struct manager *m = in->m;
-	struct vm *vm = in->vm;
+	struct mgr_vm *vm = in->vm;
 	worker_kill(m, vm);   /* waits for the supervisor to see it end and clean its jail up */
 	pthread_mutex_lock(&m->lock);
-	event_emit(m, vm->def.name, "incoming migration failed", json_pack("{s:s, s:s}", "from", in->from, "reason", why));
+	mgr_event_emit(m, vm->def.name, "incoming migration failed", json_pack("{s:s, s:s}", "from", in->from, "reason", why));
 	fprintf(stderr, "petreld: incoming migration of %s from %s failed: %s\n", vm->def.name, in->from, why);
 	peer_forget_vm(m, vm);
 	pthread_mutex_unlock(&m->lock);
@@ -83,11 +91,11 @@ static void *incoming_main(void *arg)
 {
 	struct incoming *in = arg;
 	struct manager *m = in->m;
-	struct vm *vm = in->vm;
+	struct mgr_vm *vm = in->vm;
 	char err[512] = "";
 	struct api_response r = { 0 };
 	int port = peer_free_port();
-	int e = port < 0 ? mgr_err(err, sizeof(err), -port, "no free port for the receiver") : 0;
+	int e = port < 0 ? error_set(err, sizeof(err), port, "no free port for the receiver") : 0;
 	if (!e) {
 		char url[32];
 		snprintf(url, sizeof(url), "tls::%d", port);
@@ -142,7 +150,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 {
 	char err[512];
 	struct incoming *in = calloc(1, sizeof(*in));
-	struct vm *vm = calloc(1, sizeof(*vm));
+	struct mgr_vm *vm = calloc(1, sizeof(*vm));
 	if (!in || !vm) {
 		free(in);
 		free(vm);
@@ -155,8 +163,8 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		return fault(r, 400, err);
 	}
 	pthread_mutex_lock(&m->lock);
-	if (vm_find(m, vm->def.name))
-		e = mgr_err(err, sizeof(err), EEXIST, "a VM named '%s' is defined here already", vm->def.name);
+	if (mgr_vm_find(m, vm->def.name))
+		e = error_set(err, sizeof(err), -EEXIST, "a VM named '%s' is defined here already", vm->def.name);
 	if (!e)
 		e = def_check_files(m, &vm->def, err, sizeof(err));
 	if (e < 0) {
@@ -181,7 +189,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		pthread_mutex_lock(&m->lock);
 		peer_forget_vm(m, vm);
 		pthread_mutex_unlock(&m->lock);
-		vm_free(vm);   /* never had a worker */
+		mgr_vm_free(vm);   /* never had a worker */
 		free(in);
 		return fault(r, 500, "cannot start a thread");
 	}
@@ -193,7 +201,7 @@ static enum api_result abandon(struct manager *m, const char *name, struct api_r
 {
 	char why[256];
 	pthread_mutex_lock(&m->lock);
-	struct vm *vm = vm_find(m, name);
+	struct mgr_vm *vm = mgr_vm_find(m, name);
 	enum api_result res;
 	if (!vm || !vm->incoming) {
 		res = fault(r, 404, "no migration of that name is arriving");
@@ -225,7 +233,7 @@ enum api_result peer_incoming_route(struct manager *m, const char *method, const
 		return prepare(m, body, len, who, r, done, opaque);
 	}
 	const char *name = path + strlen("/migrations/incoming/");
-	if (!vm_name_ok(name))
+	if (!mgr_vm_name_ok(name))
 		return fault(r, 404, "no such migration: a name is 1 to 64 of [A-Za-z0-9-]");
 	if (strcmp(method, "DELETE"))
 		return fault(r, 405, "DELETE");

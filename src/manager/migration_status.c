@@ -7,7 +7,11 @@
  *              "incoming migration failed", with their time, peer and reason), absent if none}
  * The worker is asked and the log read on a thread of their own, outside petreld's lock: a
  * worker that hangs holds up this answer only. */
+#include "manager/events.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
+#include "manager/uhttp.h"
+#include "manager/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +20,7 @@
 struct status_job {
 	struct manager *m;
 	char name[VM_NAME_MAX + 1];
-	char api_sock[sizeof(((struct vm *)0)->api_sock)];
+	char api_sock[sizeof(((struct mgr_vm *)0)->api_sock)];
 	const char *state;
 	api_done_fn done;
 	void *opaque;
@@ -62,7 +66,7 @@ static void *status_main(void *arg)
 	return NULL;
 }
 
-enum api_result migration_status_route(struct manager *m, struct vm *vm, const char *method,
+enum api_result migration_status_route(struct manager *m, struct mgr_vm *vm, const char *method,
 				       struct api_response *r, api_done_fn done, void *opaque)
 {
 	if (strcmp(method, "GET")) {

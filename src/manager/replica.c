@@ -14,8 +14,17 @@
  * and turns its changes into events. The VM's state says what the worker does: "standby"
  * (holds the guest, does not run it) until promoted, then "running". */
 #include "manager/replica.h"
+#include "manager/events.h"
+#include "manager/jobs.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
+#include "manager/runstate.h"
+#include "manager/uhttp.h"
+#include "manager/util.h"
+#include "manager/wclient.h"
+#include "manager/worker.h"
 #include "api/router.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,7 +50,7 @@ static const char *str_of(json_t *o, const char *key)
 
 /* A call to vm's worker: 0 and *out (may be NULL), or its refusal (-EBUSY, 409) or failure
  * (-EIO, -ETIMEDOUT) with the worker's own message. */
-static int worker_json(struct manager *m, struct vm *vm, const char *method, const char *path, json_t *body,
+static int worker_json(struct manager *m, struct mgr_vm *vm, const char *method, const char *path, json_t *body,
 		       unsigned timeout_ms, json_t **out, char *err, size_t errlen)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *reply = NULL;
@@ -53,7 +62,7 @@ static int worker_json(struct manager *m, struct vm *vm, const char *method, con
 	if (st < 0)
 		e = st;
 	else if (st >= 300)
-		e = mgr_err(err, errlen, st < 500 ? EBUSY : EIO, "%s", json_string_value(json_object_get(o, "fault_message"))
+		e = error_set(err, errlen, -(st < 500 ? EBUSY : EIO), "%s", json_string_value(json_object_get(o, "fault_message"))
 			    ?: "the worker refused");
 	if (e == 0 && out)
 		*out = o;
@@ -71,7 +80,7 @@ struct watch {
 };
 
 /* The worker's replication state went from prev to now (m->lock held). */
-static void observe(struct manager *m, struct vm *vm, json_t *o)
+static void observe(struct manager *m, struct mgr_vm *vm, json_t *o)
 {
 	const char *prev = str_of(vm->replica_status, "state"), *now = str_of(o, "state");
 	static const struct { const char *state, *event; } events[] = {
@@ -81,7 +90,7 @@ static void observe(struct manager *m, struct vm *vm, json_t *o)
 	if (strcmp(prev, now))
 		for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 			if (!strcmp(now, events[i].state))
-				event_emit(m, vm->def.name, events[i].event,
+				mgr_event_emit(m, vm->def.name, events[i].event,
 					   json_pack("{s:s, s:s, s:s}", "role", role_name(vm->replica), "peer",
 						     str_of(o, "peer"), "reason", str_of(o, "reason")));
 	json_decref(vm->replica_status);
@@ -94,9 +103,9 @@ static void *watch_thread(void *arg)
 	struct manager *m = w->m;
 	for (;;) {
 		usleep(WATCH_MS * 1000);
-		char sock[sizeof(((struct vm *)0)->api_sock)];
+		char sock[sizeof(((struct mgr_vm *)0)->api_sock)];
 		pthread_mutex_lock(&m->lock);
-		struct vm *vm = vm_find(m, w->name);
+		struct mgr_vm *vm = mgr_vm_find(m, w->name);
 		bool on = vm && vm->pid == w->pid && vm->replica != REPLICA_NONE && !m->quitting;
 		if (on)
 			memcpy(sock, vm->api_sock, sizeof(sock));
@@ -112,7 +121,7 @@ static void *watch_thread(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&m->lock);
-		vm = vm_find(m, w->name);
+		vm = mgr_vm_find(m, w->name);
 		if (vm && vm->pid == w->pid)
 			observe(m, vm, o);
 		else
@@ -124,7 +133,7 @@ static void *watch_thread(void *arg)
 }
 
 /* m->lock held. */
-static void watch_start(struct manager *m, struct vm *vm)
+static void watch_start(struct manager *m, struct mgr_vm *vm)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -132,17 +141,17 @@ static void watch_start(struct manager *m, struct vm *vm)
 	*w = (struct watch){ .m = m, .pid = vm->pid };
 	snprintf(w->name, sizeof(w->name), "%s", vm->def.name);
 	if (mgr_detached(watch_thread, w) < 0) {
-		vm_log(m, vm->def.name, "cannot follow its replication: no thread");
+		mgr_vm_log(m, vm->def.name, "cannot follow its replication: no thread");
 		free(w);
 	}
 }
 
-void replica_adopted(struct manager *m, struct vm *vm)
+void replica_adopted(struct manager *m, struct mgr_vm *vm)
 {
 	watch_start(m, vm);
 }
 
-void replica_ended(struct manager *m, struct vm *vm)
+void replica_ended(struct manager *m, struct mgr_vm *vm)
 {
 	vm->replica = REPLICA_NONE;
 	json_decref(vm->replica_status);
@@ -178,11 +187,11 @@ static json_t *standby_body(json_t *args, json_t *fc)
 	return b;
 }
 
-static int run_standby(struct manager *m, struct vm *vm, char *err, size_t errlen)
+static int run_standby(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
 	json_t *args = json_incref(vm->replica_args);
-	enum vm_state before = vm->state;
+	enum mgr_vm_state before = vm->state;
 	int e = def_check_files(m, &vm->def, err, errlen);
 	if (e == 0)
 		vm->state = VM_STARTING;
@@ -192,7 +201,7 @@ static int run_standby(struct manager *m, struct vm *vm, char *err, size_t errle
 		json_t *b = standby_body(args, fc);
 		if ((e = peer_tls_body(m, vm, b, "listen_url", err, errlen)) < 0 ||
 		    (e = worker_json(m, vm, "PUT", "/replication", b, m->api_timeout_ms, NULL, err, errlen)) < 0) {
-			vm_log(m, vm->def.name, "standby: %s", err);
+			mgr_vm_log(m, vm->def.name, "standby: %s", err);
 			worker_kill(m, vm);
 		}
 		json_decref(b);
@@ -202,13 +211,13 @@ static int run_standby(struct manager *m, struct vm *vm, char *err, size_t errle
 	if (e < 0) {
 		if (vm->state == VM_STARTING)
 			vm->state = before == VM_CRASHED ? VM_CRASHED : VM_SHUTOFF;
-		event_emit(m, vm->def.name, "replication failed", json_pack("{s:s, s:s}", "role", "standby", "reason", err));
+		mgr_event_emit(m, vm->def.name, "replication failed", json_pack("{s:s, s:s}", "role", "standby", "reason", err));
 	} else {
 		vm->state = VM_STANDBY;
 		vm->replica = REPLICA_STANDBY;
 		vm->started_at = time(NULL);
 		runstate_save(m, vm);
-		event_emit(m, vm->def.name, "replication started",
+		mgr_event_emit(m, vm->def.name, "replication started",
 			   json_pack("{s:s, s:O}", "role", "standby", "listen_url", json_object_get(args, "listen_url")));
 		watch_start(m, vm);
 	}
@@ -218,7 +227,7 @@ static int run_standby(struct manager *m, struct vm *vm, char *err, size_t errle
 }
 
 /* Wait until the primary's worker says protected: 0, or why not. */
-static int wait_protected(struct manager *m, struct vm *vm, char *err, size_t errlen)
+static int wait_protected(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	uint64_t deadline = mgr_now_ms() + PROTECT_WAIT_MS;
 	for (;;) {
@@ -232,20 +241,20 @@ static int wait_protected(struct manager *m, struct vm *vm, char *err, size_t er
 			return 0;
 		}
 		if (!strcmp(st, "stopped") || !strcmp(st, "unprotected")) {
-			e = mgr_err(err, errlen, EIO, "not protected: the replication to %s %s: %s", str_of(o, "peer"),
+			e = error_set(err, errlen, -EIO, "not protected: the replication to %s %s: %s", str_of(o, "peer"),
 				    st, str_of(o, "reason"));
 			json_decref(o);
 			return e;
 		}
 		json_decref(o);
 		if (mgr_now_ms() >= deadline)
-			return mgr_err(err, errlen, ETIMEDOUT, "not protected after %u s (the initial sync goes on)",
+			return error_set(err, errlen, -ETIMEDOUT, "not protected after %u s (the initial sync goes on)",
 				       PROTECT_WAIT_MS / 1000);
 		usleep(WATCH_MS * 1000);
 	}
 }
 
-static int run_primary(struct manager *m, struct vm *vm, char *err, size_t errlen)
+static int run_primary(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
 	json_t *args = json_incref(vm->replica_args);
@@ -270,12 +279,12 @@ static int run_primary(struct manager *m, struct vm *vm, char *err, size_t errle
 	}
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
-		event_emit(m, vm->def.name, "replication failed", json_pack("{s:s, s:s}", "role", "primary", "reason", err));
+		mgr_event_emit(m, vm->def.name, "replication failed", json_pack("{s:s, s:s}", "role", "primary", "reason", err));
 	} else {
 		bool watched = vm->replica != REPLICA_NONE;
 		vm->replica = REPLICA_PRIMARY;
 		if (!already)
-			event_emit(m, vm->def.name, "replication started",
+			mgr_event_emit(m, vm->def.name, "replication started",
 				   json_pack("{s:s, s:s}", "role", "primary", "peer_url", url));
 		if (!watched)
 			watch_start(m, vm);
@@ -285,7 +294,7 @@ static int run_primary(struct manager *m, struct vm *vm, char *err, size_t errle
 	return e < 0 ? e : wait_protected(m, vm, err, errlen);
 }
 
-static int run_promote(struct manager *m, struct vm *vm, char *err, size_t errlen)
+static int run_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	json_t *b = json_pack("{s:s}", "action", "promote"), *st = NULL;
 	int e = worker_json(m, vm, "PATCH", "/replication", b, PROMOTE_CALL_MS, NULL, err, errlen);
@@ -294,13 +303,13 @@ static int run_promote(struct manager *m, struct vm *vm, char *err, size_t errle
 		worker_json(m, vm, "GET", "/replication", NULL, m->api_timeout_ms, &st, err + errlen / 2, errlen / 2);
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
-		event_emit(m, vm->def.name, "promote failed", json_pack("{s:s}", "reason", err));
+		mgr_event_emit(m, vm->def.name, "promote failed", json_pack("{s:s}", "reason", err));
 	} else {
 		vm->replica = REPLICA_PRIMARY; /* it runs the guest: a new standby is its to have */
 		vm->state = VM_RUNNING;
 		vm->started_at = time(NULL);
 		runstate_save(m, vm);
-		event_emit(m, vm->def.name, "promoted",
+		mgr_event_emit(m, vm->def.name, "promoted",
 			   json_pack("{s:O?, s:O?, s:O?}", "checkpoints", json_object_get(st, "checkpoints"), "generation",
 				     json_object_get(st, "generation"), "failover_ms", json_object_get(st, "failover_ms")));
 		if (st) {
@@ -313,7 +322,7 @@ static int run_promote(struct manager *m, struct vm *vm, char *err, size_t errle
 	return e;
 }
 
-int replica_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen)
+int replica_run(struct manager *m, struct mgr_vm *vm, const char *verb, char *err, size_t errlen)
 {
 	if (!strcmp(verb, "replica-standby"))
 		return run_standby(m, vm, err, errlen);
@@ -321,18 +330,18 @@ int replica_run(struct manager *m, struct vm *vm, const char *verb, char *err, s
 		return run_primary(m, vm, err, errlen);
 	if (!strcmp(verb, "replica-promote"))
 		return run_promote(m, vm, err, errlen);
-	return mgr_err(err, errlen, EINVAL, "unknown verb '%s'", verb);
+	return error_set(err, errlen, -EINVAL, "unknown verb '%s'", verb);
 }
 
 /* ---- the API ---- */
 
-static json_t *status_json(struct vm *vm)
+static json_t *status_json(struct mgr_vm *vm)
 {
 	json_t *s = vm->replica_status;
 	const char *state = str_of(s, "state");
 	json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "role", role_name(vm->replica), "state",
 			      vm->replica ? (*state ? state : "starting") : "none", "running",
-			      vm->state == VM_RUNNING || vm->state == VM_PAUSED, "vm_state", vm_state_name(vm->state));
+			      vm->state == VM_RUNNING || vm->state == VM_PAUSED, "vm_state", mgr_vm_state_name(vm->state));
 	if (!o || !vm->replica)
 		return o;
 	json_object_set_new(o, "takeover", json_string("external"));
@@ -351,7 +360,7 @@ static const char *refuse(struct api_response *r, unsigned status, const char *f
 	return NULL;
 }
 
-const char *replica_route(struct manager *m, struct vm *vm, const char *method, const char *rest,
+const char *replica_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *rest,
 			  const char *body, size_t len, struct api_response *r)
 {
 	const char *name = vm->def.name;
@@ -400,7 +409,7 @@ const char *replica_route(struct manager *m, struct vm *vm, const char *method, 
 			   : "VM '%s' is %s: it is no standby here";
 	if (why) {
 		json_decref(args);
-		return refuse(r, 409, why, name, vm_state_name(vm->state));
+		return refuse(r, 409, why, name, mgr_vm_state_name(vm->state));
 	}
 	json_decref(vm->replica_args);
 	vm->replica_args = args;

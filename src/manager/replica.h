@@ -1,12 +1,26 @@
 /* petreld's replicated VMs (docs/manager.md#replicated-vms): the verbs' bodies (replica_args.c)
- * and the rest (replica.c). Declared in manager.h: the route, the verbs, the worker's end. */
+ * and the rest (replica.c): /vms/NAME/replica[/VERB], the verbs, the worker's end. */
 #ifndef PETREL_MANAGER_REPLICA_H
 #define PETREL_MANAGER_REPLICA_H
 
-#include "manager/manager.h"
+#include <jansson.h>
+#include <stddef.h>
+
+struct manager;
+struct mgr_vm;
+struct api_response;
 
 /* The body of verb ("standby", "primary", "promote"; an empty body is {}) checked: *out the
  * object (the caller frees it), or -EINVAL with the reason. */
 int replica_parse(const char *verb, const char *body, size_t len, json_t **out, char *err, size_t errlen);
+
+/* Answers into r and returns NULL, or returns the verb to run (lifecycle_async). m->lock held. */
+const char *replica_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *rest,
+			  const char *body, size_t len, struct api_response *r);
+int replica_run(struct manager *m, struct mgr_vm *vm, const char *verb, char *err, size_t errlen);
+/* The worker of vm has ended (m->lock held): its part in a pair with it. */
+void replica_ended(struct manager *m, struct mgr_vm *vm);
+/* vm's replicated worker was re-adopted (adopt.c): follow its replication again. */
+void replica_adopted(struct manager *m, struct mgr_vm *vm);
 
 #endif

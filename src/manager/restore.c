@@ -6,10 +6,17 @@
  * next to it, filled by a reflink where the file system can or a copy, synced, then renamed
  * over the disk: a restore cut short leaves the old disk or the backup's, never a mix), then
  * starts a worker that loads the backup's state and memory on those disks and runs on. */
-#include "manager/manager.h"
 
+#include "manager/events.h"
+#include "manager/fsutil.h"
+#include "manager/jobs.h"
+#include "manager/mgr.h"
+#include "manager/verbs.h"
+#include "manager/worker.h"
+#include "util/error.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,20 +46,20 @@ void restore_overrides(json_t *load, json_t *fc)
 	json_object_set_new(load, "network_overrides", nets);
 }
 
-static int backup_dir(struct manager *m, struct vm *vm, const char *backup, char *out, size_t size)
+static int backup_dir(struct manager *m, struct mgr_vm *vm, const char *backup, char *out, size_t size)
 {
 	int n = snprintf(out, size, "%s/%s.backups/%s", m->snapshot_dir, vm->def.name, backup);
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-int vmrestore_check(struct manager *m, struct vm *vm, const char *backup, char *err, size_t errlen)
+int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], meta[PATH_MAX + 16];
 	if (backup_dir(m, vm, backup, dir, sizeof(dir)) < 0)
-		return mgr_err(err, errlen, ENAMETOOLONG, "backup directory path too long");
+		return error_set(err, errlen, -ENAMETOOLONG, "backup directory path too long");
 	snprintf(meta, sizeof(meta), "%s/meta.json", dir);
 	if (access(meta, F_OK) < 0)
-		return mgr_err(err, errlen, ENOENT, "VM '%s' has no backup '%s'", vm->def.name, backup);
+		return error_set(err, errlen, -ENOENT, "VM '%s' has no backup '%s'", vm->def.name, backup);
 	/* Every writable disk must have its copy: a backup from before a disk was added cannot
 	 * bring the VM back whole. */
 	size_t i;
@@ -62,7 +69,7 @@ int vmrestore_check(struct manager *m, struct vm *vm, const char *backup, char *
 		const char *id = json_string_value(json_object_get(d, "drive_id"));
 		snprintf(copy, sizeof(copy), "%s/%s.img", dir, id ? id : "");
 		if (!json_is_true(json_object_get(d, "is_read_only")) && access(copy, R_OK) < 0)
-			return mgr_err(err, errlen, EBUSY, "backup '%s' has no copy of drive '%s' (made before it was added?)",
+			return error_set(err, errlen, -EBUSY, "backup '%s' has no copy of drive '%s' (made before it was added?)",
 				       backup, id ? id : "?");
 	}
 	return 0;
@@ -74,7 +81,7 @@ static int put_back(const char *src, const char *dst, char *err, size_t errlen)
 	char tmp[PATH_MAX + 16];
 	struct stat st;
 	if (snprintf(tmp, sizeof(tmp), "%s.restoring", dst) >= (int)sizeof(tmp))
-		return mgr_err(err, errlen, ENAMETOOLONG, "'%s': path too long", dst);
+		return error_set(err, errlen, -ENAMETOOLONG, "'%s': path too long", dst);
 	if (stat(dst, &st) < 0)
 		st.st_mode = 0600, st.st_uid = getuid(), st.st_gid = getgid();
 	unlink(tmp);
@@ -101,7 +108,7 @@ static int put_back(const char *src, const char *dst, char *err, size_t errlen)
 		e = -errno;
 	if (e < 0) {
 		unlink(tmp);
-		return mgr_err(err, errlen, -e, "cannot put the backup's '%s' back as '%s': %s", src, dst, strerror(-e));
+		return error_set(err, errlen, e, "cannot put the backup's '%s' back as '%s': %s", src, dst, strerror(-e));
 	}
 	char *slash = strrchr(tmp, '/');
 	*slash = '\0';
@@ -113,7 +120,7 @@ static int put_back(const char *src, const char *dst, char *err, size_t errlen)
 	return 0;
 }
 
-int vmrestore_run(struct manager *m, struct vm *vm, const char *backup, char *err, size_t errlen)
+int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	int e = vmrestore_check(m, vm, backup, err, errlen);
@@ -141,6 +148,6 @@ int vmrestore_run(struct manager *m, struct vm *vm, const char *backup, char *er
 	json_decref(drives);
 	if (e < 0)
 		return e;
-	vm_log(m, vm->def.name, "disks restored from backup '%s'", backup);
+	mgr_vm_log(m, vm->def.name, "disks restored from backup '%s'", backup);
 	return lifecycle_restore(m, vm, dir, err, errlen);
 }

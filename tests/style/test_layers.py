@@ -66,8 +66,8 @@ def test_a_kvm_ioctl_outside_src_kvm_fails(tmp_path):
 
 def test_reaching_into_struct_vm_fails(tmp_path):
     """struct vm is opaque above src/vm: a file outside it that reaches into one (`vm->`, in
-    code, not in a comment) or includes its definition fails; src/vm itself may, and petreld's
-    own struct vm (manager/) is another type."""
+    code, not in a comment) or includes its definition fails; src/vm itself may, petreld's record
+    (manager/'s struct mgr_vm) is another type, and petreld may not include src/vm at all."""
     src = tmp_path / "src"
     for d in ("util", "vm", "snapshot", "api", "manager"):
         (src / d).mkdir(parents=True)
@@ -76,9 +76,11 @@ def test_reaching_into_struct_vm_fails(tmp_path):
     (src / "snapshot" / "save.c").write_text('#include "vm/vm.h"\n/* vm->nvcpus in a comment */\n'
                                              "int f(struct vm *vm)\n{\n\treturn vm->nvcpus;\n}\n")
     (src / "api" / "core.c").write_text('#include "vm/vm_internal.h"\nint g(void) { return 0; }\n')
-    (src / "manager" / "vm.c").write_text("struct vm { int up; };\nint h(struct vm *vm) { return vm->up; }\n")
+    (src / "manager" / "vm.c").write_text("struct mgr_vm { int up; };\nint h(struct mgr_vm *vm) { return vm->up; }\n")
+    (src / "manager" / "worker.c").write_text('#include "vm/vm.h"\nint w(void) { return 0; }\n')
     r = run(src)
     assert r.returncode == 1
     assert "src/snapshot/save.c: line(s) 5: reaches into struct vm" in r.stdout
     assert "src/api/core.c: includes vm/vm_internal.h" in r.stdout
-    assert "vm/vm.c" not in r.stdout and "manager" not in r.stdout
+    assert "src/manager/worker.c: includes vm/: manager must not include vm" in r.stdout
+    assert "vm/vm.c" not in r.stdout and "manager/vm.c" not in r.stdout

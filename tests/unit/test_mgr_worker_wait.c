@@ -15,7 +15,9 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "manager/manager.h"
+#include "manager/uhttp.h"
+#include "manager/util.h"
+#include "manager/wclient.h"
 #include "unit.h"
 
 #define IDLE_MS 1000

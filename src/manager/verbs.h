@@ -1,0 +1,59 @@
+/* The verbs of a VM beyond start and stop, each in its own file, run by lifecycle.c on the VM's
+ * thread: backups, snapshots, the machine's size, clones, restores. Replicated VMs': replica.h;
+ * migration's: peer.h. */
+#ifndef PETREL_MANAGER_VERBS_H
+#define PETREL_MANAGER_VERBS_H
+
+#include "manager/definition.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct manager;
+struct mgr_vm;
+
+/* backup.c: backups of a running VM with its disks (petrel's PUT /snapshot/backup), in
+ * <snapshot dir>/<vm>.backups/<name>/: vm.state, vm.mem, DRIVE_ID.img, meta.json. */
+int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char *err, size_t errlen);
+json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm);
+
+/* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */
+int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
+int vmsnap_revert(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
+int vmsnap_delete(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
+json_t *vmsnap_list(struct manager *m, struct mgr_vm *vm);
+bool vmsnap_exists(struct manager *m, struct mgr_vm *vm, const char *snap);
+/* Link (or copy) a snapshot's files into the worker's jail root as /vm.state and /vm.mem. */
+int vmsnap_into_jail(struct manager *m, struct mgr_vm *vm, const char *dir, const char *root, char *err,
+		     size_t errlen);
+
+/* machine.c: vCPUs and memory of a running VM (PATCH /vms/NAME/machine); -1: unchanged. */
+int machine_parse(json_t *o, long *vcpus, long *mem_mib, char *err, size_t errlen);
+int machine_apply(struct manager *m, struct mgr_vm *vm, long vcpus, long mem_mib, char *err, size_t errlen);
+
+/* clone.c: N VMs from a snapshot on qcow2 overlays (POST /vms/NAME/clone). prepare parses
+ * the body and checks it against the inventory (m->lock held), run makes and starts them. */
+#define CLONE_MAX 1000
+#define TAP_MAX 15          /* a tap's name: IFNAMSIZ - 1 */
+struct clone_req {
+	char snap[VM_NAME_MAX + 1];
+	char prefix[VM_NAME_MAX + 1];
+	unsigned count;
+	bool start;
+	json_t *net;        /* iface_id -> tap name, "%d": the clone's number */
+};
+/* clone_body.c */
+int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req *q, char *err, size_t errlen);
+int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, char *err, size_t errlen);
+int vmclone_run(struct manager *m, struct mgr_vm *src, char *err, size_t errlen);
+void vmclone_free(void *req);
+
+/* restore.c: POST /vms/NAME/restore {"backup"}: the backup's disks back, its state loaded. */
+int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen);
+int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen);
+int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen);
+/* The definition's drives and taps as the overrides of a snapshot load (load: its body). */
+void restore_overrides(json_t *load, json_t *fc);
+
+#endif
