@@ -7,13 +7,13 @@
  * state said running: a petreld killed during a snapshot) is corrected, unless a verb has
  * changed it since. Asking 1000 workers costs ~1000 wake-ups of processes that each must be
  * scheduled: on 2 loaded CPUs seconds, which is why the API does not wait for it. */
-
 #include "manager/events.h"
 #include "manager/mgr.h"
 #include "manager/replica.h"
 #include "manager/runstate.h"
 #include "manager/service.h"
 #include "manager/util.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>

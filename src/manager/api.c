@@ -231,7 +231,7 @@ static enum api_result snapshot_route(struct manager *m, struct mgr_vm *vm, cons
 		return fault(r, 404, "unknown path");
 	if (strcmp(method, "POST"))
 		return fault(r, 405, "POST");
-	if (!vmsnap_exists(m, vm, snap))
+	if (!mgr_vm_has_snapshot(m, vm->def.name, snap))
 		return fault(r, 404, "no such snapshot");
 	if (vm->busy)
 		return fault(r, 409, "the VM is busy");

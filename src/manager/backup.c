@@ -3,13 +3,13 @@
  * paused only while they are taken. A jailed worker writes into its jail (all it can reach),
  * from where petreld moves the files out: the jail goes with the worker. A backup is complete
  * or absent: it is made in <name>.partial and renamed into place with its meta.json. */
-
 #include "manager/events.h"
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
 #include "manager/verbs.h"
 #include "manager/wclient.h"
 #include "util/error.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -19,14 +19,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int backups_dir(struct manager *m, const char *vm, const char *name, char *out, size_t size)
-{
-	/* "<vm>.backups": a VM name has no '.', so it is no VM's snapshot directory. */
-	int n = name ? snprintf(out, size, "%s/%s.backups/%s", m->snapshot_dir, vm, name)
-		     : snprintf(out, size, "%s/%s.backups", m->snapshot_dir, vm);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
 
 /* Move every file of dir (the jail's backup directory) into to. */
 static int move_all(const char *dir, const char *to, char *err, size_t errlen)
@@ -52,11 +44,11 @@ static int move_all(const char *dir, const char *to, char *err, size_t errlen)
 int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX], inside[PATH_MAX + 16] = "";
-	if (backups_dir(m, vm->def.name, name, dir, sizeof(dir)) < 0)
+	if (mgr_vm_backup_dir(m, vm->def.name, name, dir, sizeof(dir)) < 0)
 		return error_set(err, errlen, -ENAMETOOLONG, "backup directory path too long");
 	if (access(dir, F_OK) == 0)
 		return error_set(err, errlen, -EEXIST, "VM '%s' already has a backup '%s'", vm->def.name, name);
-	backups_dir(m, vm->def.name, NULL, parent, sizeof(parent));
+	mgr_vm_backup_dir(m, vm->def.name, NULL, parent, sizeof(parent));
 	snprintf(tmp, sizeof(tmp), "%s.partial", dir);
 	rm_tree(tmp);
 	if ((mkdir(m->snapshot_dir, 0750) < 0 && errno != EEXIST) || (mkdir(parent, 0750) < 0 && errno != EEXIST) ||
@@ -96,7 +88,7 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char
 json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm)
 {
 	char parent[PATH_MAX];
-	if (backups_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
+	if (mgr_vm_backup_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
 		return json_array();
 	return meta_dirs_list(parent);
 }

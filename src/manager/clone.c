@@ -18,8 +18,8 @@
 #include "manager/events.h"
 #include "manager/fsutil.h"
 #include "manager/jail_fill.h"
-#include "manager/jobs.h"
 #include "manager/mgr.h"
+#include "manager/start.h"
 #include "manager/util.h"
 #include "manager/verbs.h"
 #include "manager/worker.h"
@@ -74,7 +74,7 @@ int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size
 	if (!q)
 		return error_set(err, errlen, -ENOMEM, "out of memory");
 	int e = vmclone_parse(body, len, vm->def.name, q, err, errlen);
-	if (!e && !vmsnap_exists(m, vm, q->snap))
+	if (!e && !mgr_vm_has_snapshot(m, vm->def.name, q->snap))
 		e = error_set(err, errlen, -ENOENT, "VM '%s' has no snapshot '%s'", vm->def.name, q->snap);
 	/* The clones' bases are vm's disks as they are now: they must not change any more. */
 	if (!e && vm->pid > 0 && json_array_size(json_object_get(vm->def.doc, "drives")))
@@ -277,7 +277,7 @@ static void *start_some(void *arg)
 	unsigned i;
 	while (!atomic_load(&s->failed) && (i = atomic_fetch_add(&s->next, 1)) < s->count) {
 		char err[400];
-		if (lifecycle_restore(s->m, s->made[i], s->snapdir, err, sizeof(err)) < 0 &&
+		if (start_restore(s->m, s->made[i], s->snapdir, "restored", err, sizeof(err)) < 0 &&
 		    !atomic_exchange(&s->failed, 1))
 			snprintf(s->err, sizeof(s->err), "clone '%s': %s", s->made[i]->def.name, err);
 	}
@@ -312,7 +312,7 @@ int vmclone_run(struct manager *m, struct mgr_vm *src, char *err, size_t errlen)
 		return error_set(err, errlen, -EINVAL, "no clone request");
 	char snapdir[PATH_MAX], dir[PATH_MAX];
 	int e = 0;
-	if (snprintf(snapdir, sizeof(snapdir), "%s/%s/%s", m->snapshot_dir, src->def.name, q->snap) >= (int)sizeof(snapdir) ||
+	if (mgr_vm_snapshot_dir(m, src->def.name, q->snap, snapdir, sizeof(snapdir)) < 0 ||
 	    clone_dir(m, NULL, dir, sizeof(dir)) < 0)
 		e = error_set(err, errlen, -ENAMETOOLONG, "path too long");
 	json_t *tmpl = e ? NULL : snapshot_definition(snapdir, err, errlen);

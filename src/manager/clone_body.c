@@ -1,10 +1,9 @@
 /* The bodies of POST /vms/NAME/clone and POST /vms/NAME/restore: untrusted text from petreld's
  * API, parsed and checked here, apart from what acts on them (clone.c, restore.c), so that the
  * fuzz target (tests/fuzz/fuzz_manager_clone.c) links only the parsers. */
-
-#include "manager/mgr.h"
 #include "manager/verbs.h"
 #include "util/error.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,4 +102,15 @@ void vmclone_free(void *req)
 int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen)
 {
 	return name_body_parse(body, len, "backup", backup) ? 0 : error_set(err, errlen, -EINVAL, "expected {\"backup\": NAME}, NAME 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
+}
+
+bool name_body_parse(const char *body, size_t len, const char *key, char *out)
+{
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *name = json_string_value(json_object_get(o, key));
+	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && mgr_vm_name_ok(name);
+	if (ok)
+		snprintf(out, VM_NAME_MAX + 1, "%s", name);
+	json_decref(o);
+	return ok;
 }

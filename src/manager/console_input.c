@@ -4,10 +4,10 @@
  * whoever writes or stops writing). POST /vms/NAME/console writes the request's body into the
  * FIFO; the path is fixed by the VM's name, so a petreld that re-adopted the worker writes
  * there too. The FIFO's 64 KiB is the most that can wait: more is refused (503), never waited for. */
-
 #include "manager/console.h"
 #include "manager/mgr.h"
 #include "util/error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

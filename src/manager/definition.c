@@ -1,6 +1,7 @@
 /* A VM's definition: Firecracker's config-file document plus a "petrel" section (name, UUID,
  * autostart, restart policy, resources, jail ids). The Firecracker part is checked by petrel's
  * own parser (src/config), so a definition petreld accepts is one its worker accepts. */
+#include "manager/definition.h"
 #include "manager/defs.h"
 #include "manager/mgr.h"
 #include "manager/partition.h"

@@ -1,9 +1,9 @@
 /* The definitions directory: one <name>.json per VM, written atomically (a temporary file in
  * the same directory, fsync, rename over the old one, fsync of the directory), so a power cut
  * or a full disk leaves the old definition or the new one, never half of one. */
-
 #include "manager/defs.h"
 #include "util/error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

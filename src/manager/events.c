@@ -2,9 +2,9 @@
  * object per line); every event also goes to the VM's log, <state dir>/logs/<name>.log.
  * A subscriber that cannot take an event at once (its socket full) is dropped: petreld never
  * waits on a reader. */
-
 #include "manager/events.h"
 #include "manager/mgr.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -1,12 +1,12 @@
 /* The lifecycle verbs: start, shutdown (Ctrl-Alt-Del, then destroy after a timeout), destroy,
  * reboot, pause, resume. The API checks the state and marks the VM busy (lifecycle_begin);
  * the verb then runs on a thread of its own (lifecycle_async) and answers when done. */
-#include "manager/definitions.h"
 #include "manager/events.h"
 #include "manager/jobs.h"
 #include "manager/mgr.h"
 #include "manager/replica.h"
 #include "manager/runstate.h"
+#include "manager/start.h"
 #include "manager/util.h"
 #include "manager/verbs.h"
 #include "manager/wclient.h"
@@ -53,54 +53,6 @@ int lifecycle_begin(struct manager *m, struct mgr_vm *vm, const char *verb, char
 	return 0;
 }
 
-static int do_start(struct manager *m, struct mgr_vm *vm, bool restart, const char *restore, char *err, size_t errlen)
-{
-	/* A definition edited by hand takes effect now, if it is still valid; if not, the start
-	 * is refused and the definition petreld holds stays. */
-	struct vm_def fresh;
-	int e = mgr_load_definition(m, vm->def.name, &fresh, err, errlen);
-	if (e < 0 && e != -ENOENT) {
-		char why[400];
-		snprintf(why, sizeof(why), "%s", err);
-		return error_set(err, errlen, -EINVAL, "the definition file was changed and is not valid: %s", why);
-	}
-	pthread_mutex_lock(&m->lock);
-	if (e == 0 && (e = def_check_files(m, &fresh, err, errlen)) < 0) {
-		pthread_mutex_unlock(&m->lock);
-		def_free(&fresh);
-		return e;
-	}
-	if (e == 0) {
-		def_free(&vm->def);
-		vm->def = fresh;
-	} else if ((e = def_check_files(m, &vm->def, err, errlen)) < 0) {
-		pthread_mutex_unlock(&m->lock);
-		return e;
-	}
-	enum mgr_vm_state before = vm->state;
-	vm->state = VM_STARTING;
-	vm->restart_due = false;
-	pthread_mutex_unlock(&m->lock);
-	e = worker_start(m, vm, restore, err, errlen);
-	pthread_mutex_lock(&m->lock);
-	if (e < 0) {
-		vm->state = before == VM_CRASHED ? VM_CRASHED : VM_SHUTOFF;
-		mgr_event_emit(m, vm->def.name, "start failed", json_pack("{s:s}", "reason", err));
-	} else {
-		vm->state = VM_RUNNING;
-		vm->started_at = time(NULL);
-		if (restart)
-			vm->restarts++;
-		runstate_save(m, vm);
-		const char *what = !restore ? (restart ? "restarted" : "started")
-				   : vm->busy && !strcmp(vm->busy, "revert") ? "reverted" : "restored";
-		mgr_event_emit(m, vm->def.name, what,
-			   json_pack("{s:i, s:i}", "pid", (int)vm->pid, "restarts", (int)vm->restarts));
-	}
-	pthread_mutex_unlock(&m->lock);
-	return e;
-}
-
 static int do_shutdown(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
@@ -135,18 +87,12 @@ static int do_pause(struct manager *m, struct mgr_vm *vm, bool pause, char *err,
 	return 0;
 }
 
-/* Start vm from the snapshot directory dir (snapshot.c). */
-int lifecycle_restore(struct manager *m, struct mgr_vm *vm, const char *dir, char *err, size_t errlen)
-{
-	return do_start(m, vm, false, dir, err, errlen);
-}
-
 int lifecycle_run(struct manager *m, struct mgr_vm *vm, const char *verb, char *err, size_t errlen)
 {
 	if (!strcmp(verb, "start"))
-		return do_start(m, vm, false, NULL, err, errlen);
+		return start_boot(m, vm, false, err, errlen);
 	if (!strcmp(verb, "restart"))
-		return do_start(m, vm, true, NULL, err, errlen);
+		return start_boot(m, vm, true, err, errlen);
 	if (!strcmp(verb, "snapshot"))
 		return vmsnap_create(m, vm, vm->verb_arg, err, errlen);
 	if (!strcmp(verb, "backup"))
@@ -169,7 +115,7 @@ int lifecycle_run(struct manager *m, struct mgr_vm *vm, const char *verb, char *
 	}
 	if (!strcmp(verb, "reboot")) {
 		do_shutdown(m, vm, err, errlen);
-		return do_start(m, vm, false, NULL, err, errlen);
+		return start_boot(m, vm, false, err, errlen);
 	}
 	if (!strcmp(verb, "pause") || !strcmp(verb, "resume"))
 		return do_pause(m, vm, verb[0] == 'p', err, errlen);

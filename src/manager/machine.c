@@ -3,12 +3,12 @@
  * through virtio-mem hot-plug ("memory-hotplug": requested_size_mib = memory_mib - mem_size_mib)
  * or else the balloon ("balloon": amount_mib = mem_size_mib - memory_mib). The definition is
  * not changed: the next start has the defined size again. */
-
 #include "manager/events.h"
 #include "manager/mgr.h"
 #include "manager/verbs.h"
 #include "manager/wclient.h"
 #include "util/error.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

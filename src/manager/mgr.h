@@ -88,8 +88,11 @@ const char *mgr_vm_state_name(enum mgr_vm_state s);
 json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm);
 /* What a listing shows (GET /list): name, state, pid, operation, resources if set. */
 json_t *mgr_vm_brief_json(struct mgr_vm *vm);
-/* A body {KEY: NAME} (a snapshot's, a backup's name) into out (VM_NAME_MAX + 1 bytes). */
-bool name_body_parse(const char *body, size_t len, const char *key, char *out);
 void mgr_vm_free(struct mgr_vm *vm);
+/* Where vm's snapshots are, <snapshot dir>/<vm>[/<snap>], and its backups,
+ * <snapshot dir>/<vm>.backups[/<name>]: 0, or -ENAMETOOLONG. */
+int mgr_vm_snapshot_dir(struct manager *m, const char *vm, const char *snap, char *out, size_t size);
+int mgr_vm_backup_dir(struct manager *m, const char *vm, const char *name, char *out, size_t size);
+bool mgr_vm_has_snapshot(struct manager *m, const char *vm, const char *snap);
 
 #endif

@@ -11,6 +11,7 @@
  * fails). */
 #include "manager/defs.h"
 #include "manager/events.h"
+#include "manager/jail_fill.h"
 #include "manager/jobs.h"
 #include "manager/mgr.h"
 #include "manager/peer.h"
@@ -125,7 +126,7 @@ static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
 		return error_set(err, errlen, -EIO, "the target gave no receiver port");
 	/* 2. our worker sends it */
 	char tls_dir[PATH_MAX], url[300];
-	int e = peer_tls_dir_for(m, vm, tls_dir, sizeof(tls_dir), err, errlen);
+	int e = jail_tls_dir(m, vm, tls_dir, sizeof(tls_dir), err, errlen);
 	snprintf(url, sizeof(url), strchr(host, ':') ? "tls:[%s]:%d" : "tls:%s:%d", host, (int)rport);
 	json_t *send = json_pack("{s:s, s:s, s:i, s:i}", "destination_url", url, "tls_dir", tls_dir, "downtime_ms",
 				 (int)j->req.downtime_ms, "timeout_s", (int)j->req.timeout_s);

@@ -10,6 +10,7 @@
  * ended and the VM forgotten: nothing half-defined stays. */
 #include "manager/definitions.h"
 #include "manager/events.h"
+#include "manager/jail_fill.h"
 #include "manager/mgr.h"
 #include "manager/peer.h"
 #include "manager/runstate.h"
@@ -87,6 +88,20 @@ static void dropped(struct incoming *in, const char *why)
 	peer_free_vm_later(vm);
 }
 
+/* The receiving worker's PUT /migration/receive: receive (data) and the certificates, in its
+ * jail (the machine comes with the migration). */
+static int receive_action(struct manager *m, struct mgr_vm *vm, json_t *fc, void *data, json_t **body, char *err,
+			  size_t errlen)
+{
+	char tls_dir[PATH_MAX];
+	int e = jail_tls_dir(m, vm, tls_dir, sizeof(tls_dir), err, errlen);
+	if (e < 0)
+		return e;
+	*body = json_deep_copy(data);
+	json_object_set_new(*body, "tls_dir", json_string(tls_dir));
+	return 0;
+}
+
 static void *incoming_main(void *arg)
 {
 	struct incoming *in = arg;
@@ -100,7 +115,8 @@ static void *incoming_main(void *arg)
 		char url[32];
 		snprintf(url, sizeof(url), "tls::%d", port);
 		json_t *receive = json_pack("{s:s, s:i}", "receiver_url", url, "timeout_s", (int)in->timeout_s);
-		e = worker_start_as(m, vm, NULL, receive, err, sizeof(err));
+		const struct worker_start how = { .mode = WORKER_INCOMING, .action = receive_action, .data = receive };
+		e = worker_start(m, vm, &how, err, sizeof(err));
 		json_decref(receive);
 	}
 	if (e < 0) {

@@ -2,10 +2,10 @@
  * and a memory limit, on cgroup v1 (cpu, cpuset, memory hierarchies) or v2 (one hierarchy).
  * The jailer creates the cgroups <hierarchy>/<parent, petreld>/<name> and writes the start values
  * (--cgroup FILE=VALUE, src/jail/cgroup.c); petreld writes the same files while the VM runs. */
-
 #include "manager/partition.h"
 #include "manager/mgr.h"
 #include "util/error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

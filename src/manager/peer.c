@@ -2,7 +2,7 @@
  * petreld over TLS, the certificates a worker sees, and taking a VM out of the list. The
  * request bodies: peer_parse.c. */
 #include "manager/peer.h"
-#include "manager/fsutil.h"
+#include "manager/jail_fill.h"
 #include "manager/mgr.h"
 #include "manager/uhttp.h"
 #include "api/http.h"
@@ -56,51 +56,12 @@ int peer_call(struct manager *m, const char *host, unsigned port, const char *me
 	return st;
 }
 
-/* Copy dir/name into the jail's /tls, for the worker's uid alone. */
-static int copy_in(const char *dir, const char *name, const char *to, unsigned uid, unsigned gid)
-{
-	char src[PATH_MAX], dst[PATH_MAX + 32];
-	snprintf(src, sizeof(src), "%s/%s", dir, name);
-	snprintf(dst, sizeof(dst), "%s/%s", to, name);
-	unlink(dst);
-	int e = copy_file(src, dst);
-	if (!e && (chown(dst, uid, gid) < 0 || chmod(dst, 0400) < 0))
-		e = -errno;
-	return e;
-}
-
-int peer_tls_dir_for(struct manager *m, struct mgr_vm *vm, char *out, size_t outlen, char *err, size_t errlen)
-{
-	if (!m->tls_dir)
-		return error_set(err, errlen, -EINVAL, "this petreld has no certificates: start it with --tls-dir");
-	if (!vm->jail_dir[0]) {
-		snprintf(out, outlen, "%s", m->tls_dir);
-		return 0;
-	}
-	/* A jailed worker sees only its root: the certificates go in as /tls. */
-	char to[PATH_MAX + 16];
-	snprintf(to, sizeof(to), "%s/root/tls", vm->jail_dir);
-	if (mkdir(to, 0700) < 0 && errno != EEXIST)
-		return error_set(err, errlen, -errno, "mkdir %s: %s", to, strerror(errno));
-	if (chown(to, vm->def.uid, vm->def.gid) < 0)
-		return error_set(err, errlen, -errno, "chown %s: %s", to, strerror(errno));
-	const char *files[] = { "ca.pem", "cert.pem", "key.pem" };
-	for (int i = 0; i < 3; i++) {
-		int e = copy_in(m->tls_dir, files[i], to, vm->def.uid, vm->def.gid);
-		if (e < 0)
-			return error_set(err, errlen, e, "cannot put %s/%s in the jail: %s", m->tls_dir, files[i],
-				       strerror(-e));
-	}
-	snprintf(out, outlen, "/tls");
-	return 0;
-}
-
 int peer_tls_body(struct manager *m, struct mgr_vm *vm, json_t *body, const char *url_key, char *err, size_t errlen)
 {
 	if (!mig_url_is_tls(json_string_value(json_object_get(body, url_key))))
 		return 0;
 	char dir[PATH_MAX];
-	int e = peer_tls_dir_for(m, vm, dir, sizeof(dir), err, errlen);
+	int e = jail_tls_dir(m, vm, dir, sizeof(dir), err, errlen);
 	if (e == 0)
 		json_object_set_new(body, "tls_dir", json_string(dir));
 	return e;

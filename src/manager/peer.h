@@ -57,9 +57,7 @@ int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsign
  * puts the fault in err), or -errno with err. */
 int peer_call(struct manager *m, const char *host, unsigned port, const char *method, const char *path, json_t *body,
 	      unsigned timeout_ms, json_t **reply, char *err, size_t errlen);
-/* The certificate directory as vm's worker sees it (copied into its jail as /tls). */
-int peer_tls_dir_for(struct manager *m, struct mgr_vm *vm, char *out, size_t outlen, char *err, size_t errlen);
-/* A worker's body whose url_key is a tls: URL gets its "tls_dir" (peer_tls_dir_for): 0, or
+/* A worker's body whose url_key is a tls: URL gets its "tls_dir" (jail_tls_dir): 0, or
  * -errno with err (this petreld has no --tls-dir). Replicated VMs' verbs (replica.c). */
 int peer_tls_body(struct manager *m, struct mgr_vm *vm, json_t *body, const char *url_key, char *err, size_t errlen);
 /* A TCP port free on every address now (the receiving worker listens there), or -errno. */

@@ -15,10 +15,10 @@
  * (holds the guest, does not run it) until promoted, then "running". */
 #include "manager/replica.h"
 #include "manager/events.h"
-#include "manager/jobs.h"
 #include "manager/mgr.h"
 #include "manager/peer.h"
 #include "manager/runstate.h"
+#include "manager/start.h"
 #include "manager/uhttp.h"
 #include "manager/util.h"
 #include "manager/wclient.h"
@@ -261,7 +261,7 @@ static int run_primary(struct manager *m, struct mgr_vm *vm, char *err, size_t e
 	bool up = vm->state == VM_RUNNING || vm->state == VM_PAUSED;
 	pthread_mutex_unlock(&m->lock);
 	const char *url = str_of(args, "peer_url");
-	int e = up ? 0 : lifecycle_run(m, vm, "start", err, errlen);
+	int e = up ? 0 : start_boot(m, vm, false, err, errlen);
 	/* Already replicating to that standby: nothing to do (the cluster's agent repeats itself). */
 	json_t *cur = NULL;
 	bool already = false;

@@ -1,19 +1,18 @@
-/* Restoring a VM from one of its backups (docs/manager.md#restoring-a-backup), and what every
- * start from a saved state (revert, restore, a clone's first start) tells the worker.
+/* Restoring a VM from one of its backups (docs/manager.md#restoring-a-backup).
  *
  * A backup (backup.c) holds vm.state, vm.mem and a copy DRIVE_ID.img of each disk. A restore
  * stops the VM's worker if one runs, puts each copy back in place of the VM's disk (a new file
  * next to it, filled by a reflink where the file system can or a copy, synced, then renamed
  * over the disk: a restore cut short leaves the old disk or the backup's, never a mix), then
  * starts a worker that loads the backup's state and memory on those disks and runs on. */
-
 #include "manager/events.h"
 #include "manager/fsutil.h"
-#include "manager/jobs.h"
 #include "manager/mgr.h"
+#include "manager/start.h"
 #include "manager/verbs.h"
 #include "manager/worker.h"
 #include "util/error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -25,37 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void restore_overrides(json_t *load, json_t *fc)
-{
-	/* The saved state names the disks and taps as they were when it was taken (a template's,
-	 * a jail's /backup/...): the worker uses the definition's, as laid out now. */
-	json_t *drives = json_array(), *nets = json_array();
-	size_t i;
-	json_t *el;
-	json_array_foreach(json_object_get(fc, "drives"), i, el) {
-		json_t *o = json_pack("{s:O, s:O}", "drive_id", json_object_get(el, "drive_id"), "path_on_host",
-				      json_object_get(el, "path_on_host"));
-		if (o && json_is_string(json_object_get(el, "format")))
-			json_object_set(o, "format", json_object_get(el, "format"));
-		json_array_append_new(drives, o);
-	}
-	json_array_foreach(json_object_get(fc, "network-interfaces"), i, el)
-		json_array_append_new(nets, json_pack("{s:O, s:O}", "iface_id", json_object_get(el, "iface_id"),
-						      "host_dev_name", json_object_get(el, "host_dev_name")));
-	json_object_set_new(load, "drive_overrides", drives);
-	json_object_set_new(load, "network_overrides", nets);
-}
-
-static int backup_dir(struct manager *m, struct mgr_vm *vm, const char *backup, char *out, size_t size)
-{
-	int n = snprintf(out, size, "%s/%s.backups/%s", m->snapshot_dir, vm->def.name, backup);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], meta[PATH_MAX + 16];
-	if (backup_dir(m, vm, backup, dir, sizeof(dir)) < 0)
+	if (mgr_vm_backup_dir(m, vm->def.name, backup, dir, sizeof(dir)) < 0)
 		return error_set(err, errlen, -ENAMETOOLONG, "backup directory path too long");
 	snprintf(meta, sizeof(meta), "%s/meta.json", dir);
 	if (access(meta, F_OK) < 0)
@@ -126,7 +98,7 @@ int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char
 	int e = vmrestore_check(m, vm, backup, err, errlen);
 	if (e < 0)
 		return e;
-	backup_dir(m, vm, backup, dir, sizeof(dir));
+	mgr_vm_backup_dir(m, vm->def.name, backup, dir, sizeof(dir));
 	pthread_mutex_lock(&m->lock);
 	bool up = vm->pid > 0;
 	json_t *drives = json_deep_copy(json_object_get(vm->def.doc, "drives"));
@@ -149,5 +121,5 @@ int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char
 	if (e < 0)
 		return e;
 	mgr_vm_log(m, vm->def.name, "disks restored from backup '%s'", backup);
-	return lifecycle_restore(m, vm, dir, err, errlen);
+	return start_restore(m, vm, dir, "restored", err, errlen);
 }

@@ -3,15 +3,15 @@
  * snapshot (into its jail, from where petreld moves the files out: the jail goes with the
  * worker) and resumes it. Revert replaces the VM's worker (if any) with a new one that loads the
  * snapshot; the disks are not part of a snapshot and stay as they are. */
-
 #include "manager/events.h"
 #include "manager/fsutil.h"
-#include "manager/jobs.h"
 #include "manager/mgr.h"
+#include "manager/start.h"
 #include "manager/verbs.h"
 #include "manager/wclient.h"
 #include "manager/worker.h"
 #include "util/error.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -23,24 +23,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static int snap_dir(struct manager *m, const char *vm, const char *snap, char *out, size_t size)
-{
-	int n = snap ? snprintf(out, size, "%s/%s/%s", m->snapshot_dir, vm, snap)
-		     : snprintf(out, size, "%s/%s", m->snapshot_dir, vm);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16];
-	if (snap_dir(m, vm->def.name, snap, dir, sizeof(dir)) < 0)
+	if (mgr_vm_snapshot_dir(m, vm->def.name, snap, dir, sizeof(dir)) < 0)
 		return error_set(err, errlen, -ENAMETOOLONG, "snapshot directory path too long");
 	if (access(dir, F_OK) == 0)
 		return error_set(err, errlen, -EEXIST, "VM '%s' already has a snapshot '%s'", vm->def.name, snap);
 	snprintf(tmp, sizeof(tmp), "%s.partial", dir);
 	rm_tree(tmp);
 	char parent[PATH_MAX];
-	snap_dir(m, vm->def.name, NULL, parent, sizeof(parent));
+	mgr_vm_snapshot_dir(m, vm->def.name, NULL, parent, sizeof(parent));
 	if ((mkdir(m->snapshot_dir, 0750) < 0 && errno != EEXIST) || (mkdir(parent, 0750) < 0 && errno != EEXIST) ||
 	    mkdir(tmp, 0750) < 0)
 		return error_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
@@ -91,45 +84,23 @@ int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *
 	return 0;
 }
 
-int vmsnap_into_jail(struct manager *m, struct mgr_vm *vm, const char *dir, const char *root, char *err,
-		       size_t errlen)
-{
-	const char *names[] = { "vm.state", "vm.mem" };
-	for (int i = 0; i < 2; i++) {
-		char from[PATH_MAX + 32], to[PATH_MAX + 32];
-		snprintf(from, sizeof(from), "%s/%s", dir, names[i]);
-		snprintf(to, sizeof(to), "%s/%s", root, names[i]);
-		if (link(from, to) < 0 && copy_file(from, to) < 0)
-			return error_set(err, errlen, -errno, "cannot put %s into the jail: %s", from, strerror(errno));
-		if (chown(to, vm->def.uid, vm->def.gid) < 0)
-			return error_set(err, errlen, -errno, "cannot hand %s to the worker: %s", to, strerror(errno));
-	}
-	return 0;
-}
-
 int vmsnap_revert(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
-	if (snap_dir(m, vm->def.name, snap, dir, sizeof(dir)) < 0 || access(dir, F_OK) < 0)
+	if (mgr_vm_snapshot_dir(m, vm->def.name, snap, dir, sizeof(dir)) < 0 || access(dir, F_OK) < 0)
 		return error_set(err, errlen, -ENOENT, "VM '%s' has no snapshot '%s'", vm->def.name, snap);
 	pthread_mutex_lock(&m->lock);
 	bool up = vm->pid > 0;
 	pthread_mutex_unlock(&m->lock);
 	if (up)
 		worker_kill(m, vm);
-	return lifecycle_restore(m, vm, dir, err, errlen);
-}
-
-bool vmsnap_exists(struct manager *m, struct mgr_vm *vm, const char *snap)
-{
-	char dir[PATH_MAX];
-	return snap_dir(m, vm->def.name, snap, dir, sizeof(dir)) == 0 && access(dir, F_OK) == 0;
+	return start_restore(m, vm, dir, "reverted", err, errlen);
 }
 
 int vmsnap_delete(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
-	if (snap_dir(m, vm->def.name, snap, dir, sizeof(dir)) < 0 || access(dir, F_OK) < 0)
+	if (mgr_vm_snapshot_dir(m, vm->def.name, snap, dir, sizeof(dir)) < 0 || access(dir, F_OK) < 0)
 		return error_set(err, errlen, -ENOENT, "VM '%s' has no snapshot '%s'", vm->def.name, snap);
 	if (rm_tree(dir) < 0)
 		return error_set(err, errlen, -errno, "cannot remove %s: %s", dir, strerror(errno));
@@ -140,7 +111,7 @@ int vmsnap_delete(struct manager *m, struct mgr_vm *vm, const char *snap, char *
 json_t *vmsnap_list(struct manager *m, struct mgr_vm *vm)
 {
 	char parent[PATH_MAX];
-	if (snap_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
+	if (mgr_vm_snapshot_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
 		return json_array();
 	return meta_dirs_list(parent);
 }

@@ -1,10 +1,10 @@
 /* Figures per running VM for `petrelctl top` (GET /stats): the worker's CPU time and memory
  * from its cgroup (the whole worker, jailer included), and the I/O that petrel did through
  * system calls (/proc/PID/io rchar, wchar: its disks and taps). */
-
 #include "manager/stats.h"
 #include "manager/mgr.h"
 #include "manager/partition.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,14 +3,14 @@
  * are cleaned up, and the VM becomes "shut off" (ended by petreld, or a clean exit of the
  * guest) or "crashed", and then its restart policy decides: never; on-failure, after a crash,
  * with a backoff of 1 s doubling to 60 s; always, after any end petreld did not ask for. */
-
 #include "manager/events.h"
-#include "manager/jobs.h"
 #include "manager/mgr.h"
 #include "manager/replica.h"
 #include "manager/service.h"
+#include "manager/start.h"
 #include "manager/util.h"
 #include "manager/worker.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -177,10 +177,10 @@ static void *restart_thread(void *arg)
 	struct manager *m = the_manager;
 	char err[512];
 	pthread_mutex_lock(&m->lock);
-	const char *verb = vm->autostart_due ? "start" : "restart";
+	bool restart = !vm->autostart_due;
 	vm->autostart_due = false;
 	pthread_mutex_unlock(&m->lock);
-	int e = lifecycle_run(m, vm, verb, err, sizeof(err));
+	int e = start_boot(m, vm, restart, err, sizeof(err));
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
 		vm->restarts++;

@@ -2,6 +2,7 @@
  * status of an error, waking the supervisor. */
 #include "manager/util.h"
 #include "manager/mgr.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

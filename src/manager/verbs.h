@@ -23,10 +23,6 @@ int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *
 int vmsnap_revert(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
 int vmsnap_delete(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
 json_t *vmsnap_list(struct manager *m, struct mgr_vm *vm);
-bool vmsnap_exists(struct manager *m, struct mgr_vm *vm, const char *snap);
-/* Link (or copy) a snapshot's files into the worker's jail root as /vm.state and /vm.mem. */
-int vmsnap_into_jail(struct manager *m, struct mgr_vm *vm, const char *dir, const char *root, char *err,
-		     size_t errlen);
 
 /* machine.c: vCPUs and memory of a running VM (PATCH /vms/NAME/machine); -1: unchanged. */
 int machine_parse(json_t *o, long *vcpus, long *mem_mib, char *err, size_t errlen);
@@ -43,17 +39,17 @@ struct clone_req {
 	bool start;
 	json_t *net;        /* iface_id -> tap name, "%d": the clone's number */
 };
-/* clone_body.c */
+/* clone_body.c: the bodies of clone, restore, snapshot and backup (untrusted: fuzzed). */
 int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req *q, char *err, size_t errlen);
+/* A body {KEY: NAME} (a snapshot's, a backup's name) into out (VM_NAME_MAX + 1 bytes). */
+bool name_body_parse(const char *body, size_t len, const char *key, char *out);
 int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, char *err, size_t errlen);
 int vmclone_run(struct manager *m, struct mgr_vm *src, char *err, size_t errlen);
 void vmclone_free(void *req);
+int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen);
 
 /* restore.c: POST /vms/NAME/restore {"backup"}: the backup's disks back, its state loaded. */
-int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen);
 int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen);
 int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen);
-/* The definition's drives and taps as the overrides of a snapshot load (load: its body). */
-void restore_overrides(json_t *load, json_t *fc);
 
 #endif

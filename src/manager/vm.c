@@ -1,7 +1,9 @@
-/* The VM table: lookup, names, and a VM as the API shows it. */
-
+/* The VM table: lookup, where a VM's snapshots and backups are, and a VM as the API shows it. */
 #include "manager/mgr.h"
 #include "manager/partition.h"
+
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,13 +76,23 @@ json_t *mgr_vm_brief_json(struct mgr_vm *vm)
 	return o;
 }
 
-bool name_body_parse(const char *body, size_t len, const char *key, char *out)
+int mgr_vm_snapshot_dir(struct manager *m, const char *vm, const char *snap, char *out, size_t size)
 {
-	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	const char *name = json_string_value(json_object_get(o, key));
-	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && mgr_vm_name_ok(name);
-	if (ok)
-		snprintf(out, VM_NAME_MAX + 1, "%s", name);
-	json_decref(o);
-	return ok;
+	int n = snap ? snprintf(out, size, "%s/%s/%s", m->snapshot_dir, vm, snap)
+		     : snprintf(out, size, "%s/%s", m->snapshot_dir, vm);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+bool mgr_vm_has_snapshot(struct manager *m, const char *vm, const char *snap)
+{
+	char dir[PATH_MAX];
+	return mgr_vm_snapshot_dir(m, vm, snap, dir, sizeof(dir)) == 0 && access(dir, F_OK) == 0;
+}
+
+int mgr_vm_backup_dir(struct manager *m, const char *vm, const char *name, char *out, size_t size)
+{
+	/* "<vm>.backups": a VM name has no '.', so it is no VM's snapshot directory. */
+	int n = name ? snprintf(out, size, "%s/%s.backups/%s", m->snapshot_dir, vm, name)
+		     : snprintf(out, size, "%s/%s.backups", m->snapshot_dir, vm);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }

@@ -11,12 +11,12 @@
  *   GET  /vms/NAME/io           its disk and network byte counters (the page's rate charts)
  *   GET  /vms/NAME/console      with Upgrade: websocket, the serial console (web_ws.c)
  * and the gate (web_gate.c) before every other request. */
-#include "api/http.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
 #include "manager/stats.h"
 #include "manager/util.h"
 #include "manager/web.h"
+#include "api/http.h"
 
 #include <errno.h>
 #include <fcntl.h>

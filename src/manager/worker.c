@@ -8,10 +8,8 @@
 #include "manager/jail_fill.h"
 #include "manager/mgr.h"
 #include "manager/partition.h"
-#include "manager/peer.h"
 #include "manager/runstate.h"
 #include "manager/util.h"
-#include "manager/verbs.h"
 #include "manager/wclient.h"
 #include "util/error.h"
 
@@ -103,70 +101,6 @@ static int configure(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err
 	return 0;
 }
 
-struct jail_put {
-	struct manager *m;
-	struct mgr_vm *vm;
-	const char *root;
-	unsigned n;
-	char *err;
-	size_t errlen;
-};
-
-/* Put one host file into the jail as /vm/fN and give the definition that path. Kernels and
- * initrds are linked or copied (read only); disks are hard links, so they must live on the
- * jail base's file system, and are handed to the worker's uid:gid as Firecracker's recipe does. */
-static int put_in_jail(void *arg, const char *where, const char *path, bool disk)
-{
-	struct jail_put *j = arg;
-	char dst[PATH_MAX + 32];
-	snprintf(dst, sizeof(dst), "%s/vm/f%u", j->root, j->n++);
-	struct stat st;
-	/* A read-only file the worker's uid could not read through a link is copied: a link shares
-	 * the host file's inode, and changing its mode would change the host's file. */
-	bool copy = !disk && (stat(path, &st) < 0 || !(st.st_mode & S_IROTH));
-	if (copy || link(path, dst) < 0) {
-		int e = copy ? EPERM : errno;
-		if (disk || (e != EXDEV && e != EPERM) || copy_file(path, dst) < 0)
-			return error_set(j->err, j->errlen, -e, "%s: cannot link '%s' into the jail %s: %s%s", where,
-				       path, j->root, strerror(e),
-				       e == EXDEV ? " (a disk must be on the jail base's file system)" : "");
-		copy = !disk;
-	}
-	if (disk ? chown(dst, j->vm->def.uid, j->vm->def.gid) < 0 : copy && chmod(dst, 0644) < 0)
-		return error_set(j->err, j->errlen, -errno, "%s: cannot hand '%s' to the worker: %s", where, path,
-			       strerror(errno));
-	return 0;
-}
-
-/* The definition's paths, rewritten to the jail's /vm/fN, in the order put_in_jail saw them. */
-static void rewrite_paths(json_t *fc)
-{
-	unsigned n = 0;
-	char p[32];
-	json_t *bs = json_object_get(fc, "boot-source");
-	const char *keys[] = { "kernel_image_path", "initrd_path" };
-	for (int i = 0; i < 2; i++)
-		if (json_is_string(json_object_get(bs, keys[i]))) {
-			snprintf(p, sizeof(p), "/vm/f%u", n++);
-			json_object_set_new(bs, keys[i], json_string(p));
-		}
-	const char *arrays[] = { "drives", "pmem" };
-	for (int a = 0; a < 2; a++) {
-		size_t i;
-		json_t *el;
-		json_array_foreach(json_object_get(fc, arrays[a]), i, el)
-			if (json_is_string(json_object_get(el, "path_on_host"))) {
-				snprintf(p, sizeof(p), "/vm/f%u", n++);
-				json_object_set_new(el, "path_on_host", json_string(p));
-			}
-	}
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 #define EVENTS_IN_JAIL "/run/events"
 
 void worker_events_path(struct manager *m, const struct mgr_vm *vm, char *out, size_t size)
@@ -189,7 +123,7 @@ static void remove_unjailed_files(struct manager *m, struct mgr_vm *vm)
 void worker_cleanup(struct manager *m, struct mgr_vm *vm)
 {
 	if (vm->jail_dir[0])
-		nftw(vm->jail_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(vm->jail_dir);
 	else if (vm->api_sock[0])
 		remove_unjailed_files(m, vm);
 	partition_remove(m, vm->def.name);
@@ -356,7 +290,8 @@ static int wait_socket(struct manager *m, struct mgr_vm *vm, long long log_from,
 	return worker_await_api(&w, err, errlen);
 }
 
-int worker_launch(struct manager *m, struct mgr_vm *vm, const char *restore, json_t **fc_out, char *err, size_t errlen)
+int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_start *how, json_t **fc_out, char *err,
+		  size_t errlen)
 {
 	const char *name = vm->def.name;
 	/* A worker that outlived its SIGKILL (worker_kill gave up: a process stopped in the kernel,
@@ -371,7 +306,7 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const char *restore, jso
 			       name, (int)old);
 	if (m->jailer) {
 		snprintf(vm->jail_dir, sizeof(vm->jail_dir), "%s/petrel/%s", m->jail_base, name);
-		nftw(vm->jail_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); /* a stale one */
+		rm_tree(vm->jail_dir); /* a stale one */
 		partition_remove(m, name);
 		if (snprintf(vm->api_sock, sizeof(vm->api_sock), "%s/root/run/api.sock", vm->jail_dir) >=
 		    (int)sizeof(vm->api_sock))
@@ -407,18 +342,8 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const char *restore, jso
 		if (vmm > 0)
 			vm->vmm_pid = vmm;
 		pthread_mutex_unlock(&m->lock);
-		char vmdir[PATH_MAX + 16];
-		snprintf(vmdir, sizeof(vmdir), "%s/vm", root);
-		if (mkdir(vmdir, 0755) < 0 && errno != EEXIST) {
-			e = error_set(err, errlen, -errno, "mkdir %s: %s", vmdir, strerror(errno));
-			goto fail;
-		}
-		struct jail_put jp = { m, vm, root, 0, err, errlen };
-		if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0 ||
-		    (e = jail_link_backing(fc, root, err, errlen)) < 0)
-			goto fail;
-		rewrite_paths(fc);
-		if (restore && (e = vmsnap_into_jail(m, vm, restore, root, err, errlen)) < 0)
+		if ((e = jail_fill(vm, root, fc, err, errlen)) < 0 ||
+		    (how && how->fill_jail && (e = how->fill_jail(m, vm, root, how->data, err, errlen)) < 0))
 			goto fail;
 	}
 	vm->launch_ms[2] = (unsigned)(mgr_now_ms() - t0);
@@ -431,41 +356,27 @@ fail:
 	return e;
 }
 
-int worker_start(struct manager *m, struct mgr_vm *vm, const char *restore, char *err, size_t errlen)
-{
-	return worker_start_as(m, vm, restore, NULL, err, errlen);
-}
-
-int worker_start_as(struct manager *m, struct mgr_vm *vm, const char *restore, json_t *receive, char *err,
-		    size_t errlen)
+int worker_start(struct manager *m, struct mgr_vm *vm, const struct worker_start *how, char *err, size_t errlen)
 {
 	json_t *fc;
-	int e = worker_launch(m, vm, restore, &fc, err, errlen);
+	int e = worker_launch(m, vm, how, &fc, err, errlen);
 	if (e < 0)
 		return e;
 	/* A restore: the machine and its devices come from the snapshot, which names the same
-	 * paths (the jail's /vm/fN are laid out as at the first start). Else: configure, boot. */
-	json_t *act;
-	char tls_dir[PATH_MAX];
-	if (receive) {  /* a live migration arrives (migrate_in.c): the machine comes with it */
-		if ((e = peer_tls_dir_for(m, vm, tls_dir, sizeof(tls_dir), err, errlen)) < 0)
-			goto fail;
-		act = json_deep_copy(receive);
-		json_object_set_new(act, "tls_dir", json_string(tls_dir));
-	} else if (restore) {
-		char st[PATH_MAX + 16], mem[PATH_MAX + 16];
-		snprintf(st, sizeof(st), "%s/vm.state", m->jailer ? "" : restore);
-		snprintf(mem, sizeof(mem), "%s/vm.mem", m->jailer ? "" : restore);
-		act = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", st, "mem_backend", "backend_type",
-				"File", "backend_path", mem, "resume_vm", 1);
-		restore_overrides(act, fc);
-	} else {
-		if ((e = configure(m, vm, fc, err, errlen)) < 0)
-			goto fail;
+	 * paths (the jail's /vm/fN are laid out as at the first start); an arriving migration:
+	 * the machine comes with it. The caller says what the worker is told (how->action).
+	 * Else: configure, boot. */
+	json_t *act = NULL;
+	if (how->action)
+		e = how->action(m, vm, fc, how->data, &act, err, errlen);
+	else if ((e = configure(m, vm, fc, err, errlen)) == 0)
 		act = json_pack("{s:s}", "action_type", "InstanceStart");
-	}
+	if (e < 0)
+		goto fail;
+	static const char *const paths[] = { [WORKER_BOOT] = "/actions", [WORKER_RESTORE] = "/snapshot/load",
+					     [WORKER_INCOMING] = "/migration/receive" };
 	unsigned configured = (unsigned)(mgr_now_ms() - vm->launch_t0);
-	e = worker_call(m, vm, "PUT", receive ? "/migration/receive" : restore ? "/snapshot/load" : "/actions", act, err, errlen);
+	e = worker_call(m, vm, "PUT", paths[how->mode], act, err, errlen);
 	json_decref(act);
 	/* Where a start's time goes, for a host where starts are slow (docs/manager.md#figures). */
 	mgr_vm_log(m, vm->def.name, "worker %s in %llu ms: spawned %u, API answering %u, jail filled %u, configured %u",

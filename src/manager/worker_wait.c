@@ -19,12 +19,12 @@
  * the wait at once, with the last line the worker wrote. While the jailer's child builds the
  * jail the jailer sleeps in its vfork wait, which /proc shows as 'D': that is the child's work
  * to look at (a hung jail setup costs --api-timeout, not --api-timeout-max). */
-
 #include "manager/mgr.h"
 #include "manager/uhttp.h"
 #include "manager/util.h"
 #include "manager/wclient.h"
 #include "util/error.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
