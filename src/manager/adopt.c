@@ -45,7 +45,7 @@ static void confirm_one(struct manager *m, const struct adopted *a)
 	pthread_mutex_lock(&m->lock);
 	struct mgr_vm *vm = mgr_vm_find(m, a->name);
 	if (vm && vm->pid == a->pid) {
-		if (st >= 0 && !vm->busy && vm->state == a->saved && (enum mgr_vm_state)st != a->saved) {
+		if (st >= 0 && !vm->job && vm->state == a->saved && (enum mgr_vm_state)st != a->saved) {
 			vm->state = (enum mgr_vm_state)st;
 			runstate_save(m, vm);
 		}

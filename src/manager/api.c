@@ -77,8 +77,8 @@ static enum api_result define(struct manager *m, const char *body, size_t len, s
 		return fault(r, 400, err);
 	pthread_mutex_lock(&m->lock);
 	struct mgr_vm *vm = mgr_vm_find(m, def.name);
-	if (vm && vm->busy)
-		e = error_set(err, sizeof(err), -EBUSY, "VM '%s' is busy: %s in progress", def.name, vm->busy);
+	if (vm && vm->job)
+		e = error_set(err, sizeof(err), -EBUSY, "VM '%s' is busy: %s in progress", def.name, vm->job->name);
 	if (!e)
 		e = def_check_files(m, &def, err, sizeof(err));
 	if (!e)
@@ -108,7 +108,7 @@ static enum api_result define(struct manager *m, const char *body, size_t len, s
 static enum api_result undefine(struct manager *m, struct mgr_vm *vm, struct api_response *r)
 {
 	char err[512];
-	if (vm->busy || vm->pid > 0 || vm->state == VM_RUNNING || vm->state == VM_PAUSED ||
+	if (vm->job || vm->pid > 0 || vm->state == VM_RUNNING || vm->state == VM_PAUSED ||
 	    vm->state == VM_STARTING)
 		return fault(r, 409, "the VM is running: shut it down or destroy it first");
 	int e = defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
@@ -136,7 +136,7 @@ static enum api_result set_resources(struct manager *m, struct mgr_vm *vm, const
 	json_decref(o);
 	if (e < 0)
 		return fault(r, 400, err);
-	if (vm->busy)
+	if (vm->job)
 		return fault(r, 409, "the VM is busy: try again");
 	bool up = vm->pid > 0;
 	if (up && (e = partition_apply(m, vm, &res, err, sizeof(err))) < 0) {
@@ -175,18 +175,25 @@ static size_t path_name(const char *rest, char out[VM_NAME_MAX + 2])
 	return mgr_vm_name_ok(out) ? n : 0;
 }
 
-static enum api_result run_async(struct manager *m, struct mgr_vm *vm, const char *verb, struct api_response *r,
-				 api_done_fn done, void *opaque)
+/* Begin the job j (its arguments parsed) and run it: the answer comes through done. */
+static enum api_result run_job(struct mgr_job *j, struct api_response *r, api_done_fn done, void *opaque)
 {
 	char err[256];
-	int e = lifecycle_begin(m, vm, verb, err, sizeof(err));
-	if (e < 0)
+	int e = jobs_begin(j, err, sizeof(err));
+	if (e < 0) {
+		mgr_job_free(j);
 		return fault(r, mgr_status_of(e), err);
-	if ((e = lifecycle_async(m, vm, verb, done, opaque)) < 0) {
-		vm->busy = NULL;
+	}
+	if ((e = jobs_start(j, done, opaque)) < 0) {
+		jobs_abandon(j);
 		return fault(r, 500, "cannot start a thread");
 	}
 	return API_PENDING;
+}
+
+static enum api_result no_memory(struct api_response *r)
+{
+	return fault(r, 500, "out of memory");
 }
 
 /* A body {"name": NAME} (a snapshot's, a backup's) into out (VM_NAME_MAX + 1 bytes). */
@@ -206,11 +213,16 @@ static enum api_result snapshot_route(struct manager *m, struct mgr_vm *vm, cons
 			return json_answer(r, 200, vmsnap_list(m, vm));
 		if (strcmp(method, "POST"))
 			return fault(r, 405, "GET or POST");
-		if (vm->busy)
+		if (vm->job)
 			return fault(r, 409, "the VM is busy");
-		if (!name_body(body, len, vm->verb_arg))
+		struct mgr_job *j = mgr_job_new(m, vm, MGR_VERB_SNAPSHOT);
+		if (!j)
+			return no_memory(r);
+		if (!name_body(body, len, j->arg.name)) {
+			mgr_job_free(j);
 			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
-		return run_async(m, vm, "snapshot", r, done, opaque);
+		}
+		return run_job(j, r, done, opaque);
 	}
 	char snap[VM_NAME_MAX + 2];
 	size_t n = path_name(rest, snap);
@@ -219,7 +231,7 @@ static enum api_result snapshot_route(struct manager *m, struct mgr_vm *vm, cons
 	if (!rest[n]) {
 		if (strcmp(method, "DELETE"))
 			return fault(r, 405, "DELETE");
-		if (vm->busy)
+		if (vm->job)
 			return fault(r, 409, "the VM is busy");
 		int e = vmsnap_delete(m, vm, snap, err, sizeof(err));
 		if (e < 0)
@@ -233,10 +245,13 @@ static enum api_result snapshot_route(struct manager *m, struct mgr_vm *vm, cons
 		return fault(r, 405, "POST");
 	if (!mgr_vm_has_snapshot(m, vm->def.name, snap))
 		return fault(r, 404, "no such snapshot");
-	if (vm->busy)
+	if (vm->job)
 		return fault(r, 409, "the VM is busy");
-	snprintf(vm->verb_arg, sizeof(vm->verb_arg), "%.64s", snap);
-	return run_async(m, vm, "revert", r, done, opaque);
+	struct mgr_job *j = mgr_job_new(m, vm, MGR_VERB_REVERT);
+	if (!j)
+		return no_memory(r);
+	snprintf(j->arg.name, sizeof(j->arg.name), "%.64s", snap);
+	return run_job(j, r, done, opaque);
 }
 
 /* POST /vms/NAME/clone {"snapshot", "count", "prefix", "start", "net"} (clone.c),
@@ -249,23 +264,45 @@ static enum api_result clone_restore_route(struct manager *m, struct mgr_vm *vm,
 	bool clone = !strcmp(sub, "clone");
 	if (strcmp(method, "POST"))
 		return fault(r, 405, "POST");
-	if (vm->busy) /* verb_arg and verb_data are the running verb's */
+	if (vm->job)
 		return fault(r, 409, "the VM is busy");
-	int e = clone ? vmclone_prepare(m, vm, body, len, err, sizeof(err))
-		      : vmrestore_parse(body, len, vm->verb_arg, err, sizeof(err));
+	struct mgr_job *j = mgr_job_new(m, vm, clone ? MGR_VERB_CLONE : MGR_VERB_RESTORE);
+	if (!j)
+		return no_memory(r);
+	int e = clone ? vmclone_prepare(m, vm, body, len, &j->arg.clone, err, sizeof(err))
+		      : vmrestore_parse(body, len, j->arg.name, err, sizeof(err));
 	if (!e && !clone)
-		e = vmrestore_check(m, vm, vm->verb_arg, err, sizeof(err));
-	if (e < 0)
+		e = vmrestore_check(m, vm, j->arg.name, err, sizeof(err));
+	if (e < 0) {
+		mgr_job_free(j);
 		return fault(r, e == -ENOENT ? 404 : mgr_status_of(e), err);
-	enum api_result res = run_async(m, vm, clone ? "clone" : "restore", r, done, opaque);
-	if (res != API_PENDING) {
-		vmclone_free(vm->verb_data);
-		vm->verb_data = NULL;
 	}
-	return res;
+	return run_job(j, r, done, opaque);
 }
 
-static const char *const verbs[] = { "start", "shutdown", "destroy", "reboot", "pause", "resume", NULL };
+static const struct { const char *name; enum mgr_verb verb; } verbs[] = {
+	{ "start", MGR_VERB_START }, { "shutdown", MGR_VERB_SHUTDOWN }, { "destroy", MGR_VERB_DESTROY },
+	{ "reboot", MGR_VERB_REBOOT }, { "pause", MGR_VERB_PAUSE }, { "resume", MGR_VERB_RESUME },
+};
+
+/* POST /vms/NAME/migrate {"to", "downtime_ms", "timeout_s"} (migrate.c) */
+static enum api_result migrate_route(struct manager *m, struct mgr_vm *vm, const char *body, size_t len,
+				     struct api_response *r, api_done_fn done, void *opaque)
+{
+	char err[512];
+	struct mgr_job *j = mgr_job_new(m, vm, MGR_VERB_MIGRATE);
+	if (!j)
+		return no_memory(r);
+	int e = peer_migrate_parse(body, len, &j->arg.migrate, err, sizeof(err));
+	if (!e && !m->tls)
+		e = error_set(err, sizeof(err), -EINVAL, "this petreld has no certificates: start it with --tls-dir");
+	if (e < 0) {
+		mgr_job_free(j);
+		api_response_fault(r, e == -EINVAL ? 400 : mgr_status_of(e), "%s", err);
+		return API_DONE;
+	}
+	return run_job(j, r, done, opaque);
+}
 
 static enum api_result vm_route(struct manager *m, const char *method, const char *rest, const char *body,
 				size_t len, struct api_response *r, api_done_fn done, void *opaque)
@@ -332,11 +369,14 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 		json_decref(o);
 		if (e < 0)
 			return fault(r, 400, err);
-		if (vm->busy)
+		if (vm->job)
 			return fault(r, 409, "the VM is busy");
-		vm->want_vcpus = vcpus;
-		vm->want_mem_mib = mem;
-		return run_async(m, vm, "machine", r, done, opaque);
+		struct mgr_job *j = mgr_job_new(m, vm, MGR_VERB_MACHINE);
+		if (!j)
+			return no_memory(r);
+		j->arg.machine.vcpus = vcpus;
+		j->arg.machine.mem_mib = mem;
+		return run_job(j, r, done, opaque);
 	}
 	if (!strcmp(sub, "backups")) {
 		if (strcmp(method, "GET"))
@@ -346,33 +386,48 @@ static enum api_result vm_route(struct manager *m, const char *method, const cha
 	if (!strcmp(sub, "backup")) {
 		if (strcmp(method, "POST"))
 			return fault(r, 405, "POST");
-		if (vm->busy) /* verb_arg is the running verb's */
+		if (vm->job)
 			return fault(r, 409, "the VM is busy");
-		if (!name_body(body, len, vm->verb_arg))
+		struct mgr_job *j = mgr_job_new(m, vm, MGR_VERB_BACKUP);
+		if (!j)
+			return no_memory(r);
+		if (!name_body(body, len, j->arg.name)) {
+			mgr_job_free(j);
 			return fault(r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
-		return run_async(m, vm, "backup", r, done, opaque);
+		}
+		return run_job(j, r, done, opaque);
 	}
 	if (!strcmp(sub, "migrate")) {
 		if (strcmp(method, "POST"))
 			return fault(r, 405, "POST");
-		return peer_migrate(m, vm, body, len, r, done, opaque);
+		return migrate_route(m, vm, body, len, r, done, opaque);
 	}
 	if (!strcmp(sub, "migration"))
 		return migration_status_route(m, vm, method, r, done, opaque);
 	if (!strncmp(sub, "replica", 7) && (!sub[7] || sub[7] == '/')) {
-		const char *verb = replica_route(m, vm, method, sub[7] ? sub + 8 : NULL, body, len, r);
-		return verb ? run_async(m, vm, verb, r, done, opaque) : API_DONE;
+		json_t *args = NULL;
+		enum mgr_verb verb = replica_route(m, vm, method, sub[7] ? sub + 8 : NULL, body, len, &args, r);
+		if (verb == MGR_VERB_NONE)
+			return API_DONE;
+		struct mgr_job *j = mgr_job_new(m, vm, verb);
+		if (!j) {
+			json_decref(args);
+			return no_memory(r);
+		}
+		j->arg.replica = args;
+		return run_job(j, r, done, opaque);
 	}
 	if (!strcmp(sub, "clone") || !strcmp(sub, "restore"))
 		return clone_restore_route(m, vm, method, sub, body, len, r, done, opaque);
 	if (!strncmp(sub, "snapshots", 9) && (!sub[9] || sub[9] == '/'))
 		return snapshot_route(m, vm, method, sub[9] ? sub + 10 : NULL, body, len, r, done, opaque);
-	for (const char *const *v = verbs; *v; v++) {
-		if (strcmp(sub, *v))
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(sub, verbs[i].name))
 			continue;
 		if (strcmp(method, "POST"))
 			return fault(r, 405, "POST");
-		return run_async(m, vm, *v, r, done, opaque);
+		struct mgr_job *j = mgr_job_new(m, vm, verbs[i].verb);
+		return j ? run_job(j, r, done, opaque) : no_memory(r);
 	}
 	return fault(r, 404, "unknown path");
 }

@@ -3,7 +3,6 @@
  * paused only while they are taken. A jailed worker writes into its jail (all it can reach),
  * from where petreld moves the files out: the jail goes with the worker. A backup is complete
  * or absent: it is made in <name>.partial and renamed into place with its meta.json. */
-#include "manager/events.h"
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
 #include "manager/verbs.h"
@@ -77,12 +76,7 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char
 	} else {
 		rm_tree(tmp);
 	}
-	if (e < 0)
-		return e;
-	pthread_mutex_lock(&m->lock);
-	mgr_event_emit(m, vm->def.name, "backup created", json_pack("{s:s, s:s}", "backup", name, "dir", dir));
-	pthread_mutex_unlock(&m->lock);
-	return 0;
+	return e;
 }
 
 json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm)

@@ -18,6 +18,7 @@
 #include "manager/events.h"
 #include "manager/fsutil.h"
 #include "manager/jail_fill.h"
+#include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/start.h"
 #include "manager/util.h"
@@ -68,7 +69,8 @@ static json_t *snapshot_definition(const char *snapdir, char *err, size_t errlen
 	return def;
 }
 
-int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, char *err, size_t errlen)
+int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out, char *err,
+		    size_t errlen)
 {
 	struct clone_req *q = malloc(sizeof(*q));
 	if (!q)
@@ -94,7 +96,7 @@ int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size
 		vmclone_free(q);
 		return e;
 	}
-	vm->verb_data = q;
+	*out = q;
 	return 0;
 }
 
@@ -213,6 +215,9 @@ static void undo(struct manager *m, struct mgr_vm **made, unsigned n)
 	}
 }
 
+/* The job of a clone while it is made and started: the API sees it busy, "clone". */
+static const struct mgr_job cloned = { .verb = MGR_VERB_CLONE, .name = "clone" };
+
 /* Make clone i: its disks, its definition (written atomically), its place in the inventory. */
 static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_req *q, unsigned i, json_t *tmpl,
 		      struct mgr_vm **out, char *err, size_t errlen)
@@ -251,7 +256,7 @@ static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_
 	vm->def = def;
 	vm->pidfd = -1;
 	vm->last_exit = -1;
-	vm->busy = "clone";
+	vm->job = &cloned;
 	vm->next = m->vms;
 	m->vms = vm;
 	mgr_event_emit(m, name, "defined", json_pack("{s:s, s:s}", "clone_of", src->def.name, "snapshot", q->snap));
@@ -302,14 +307,9 @@ static int start_all(struct manager *m, struct mgr_vm **made, unsigned count, co
 	return s.failed ? error_set(err, errlen, -EIO, "%s", s.err) : 0;
 }
 
-int vmclone_run(struct manager *m, struct mgr_vm *src, char *err, size_t errlen)
+int vmclone_run(struct manager *m, struct mgr_vm *src, const struct clone_req *q, json_t **result, char *err,
+		size_t errlen)
 {
-	pthread_mutex_lock(&m->lock);
-	struct clone_req *q = src->verb_data;
-	src->verb_data = NULL;
-	pthread_mutex_unlock(&m->lock);
-	if (!q)
-		return error_set(err, errlen, -EINVAL, "no clone request");
 	char snapdir[PATH_MAX], dir[PATH_MAX];
 	int e = 0;
 	if (mgr_vm_snapshot_dir(m, src->def.name, q->snap, snapdir, sizeof(snapdir)) < 0 ||
@@ -337,16 +337,15 @@ int vmclone_run(struct manager *m, struct mgr_vm *src, char *err, size_t errlen)
 		pthread_mutex_lock(&m->lock);
 		json_t *a = json_array();
 		for (unsigned i = 0; i < q->count; i++) {
-			made[i]->busy = NULL;
+			made[i]->job = NULL;
 			json_array_append_new(a, mgr_vm_to_json(m, made[i]));
 		}
-		src->verb_result = a;
+		*result = a;
 		pthread_mutex_unlock(&m->lock);
 		mgr_vm_log(m, src->def.name, "%u clone(s) of snapshot '%s': made in %llu ms, started in %llu ms", q->count,
 		       q->snap, (unsigned long long)(t1 - t0), (unsigned long long)(mgr_now_ms() - t1));
 	}
 	free(made);
 	json_decref(tmpl);
-	vmclone_free(q);
 	return e;
 }

@@ -3,7 +3,6 @@
  * through virtio-mem hot-plug ("memory-hotplug": requested_size_mib = memory_mib - mem_size_mib)
  * or else the balloon ("balloon": amount_mib = mem_size_mib - memory_mib). The definition is
  * not changed: the next start has the defined size again. */
-#include "manager/events.h"
 #include "manager/mgr.h"
 #include "manager/verbs.h"
 #include "manager/wclient.h"
@@ -66,8 +65,5 @@ int machine_apply(struct manager *m, struct mgr_vm *vm, long vcpus, long mem_mib
 		e = worker_call(m, vm, "PATCH", path, b, err, errlen);
 		json_decref(b);
 	}
-	if (!e)
-		mgr_event_emit(m, vm->def.name, "machine changed",
-			   json_pack("{s:i, s:i}", "vcpu_count", (int)vcpus, "memory_mib", (int)mem_mib));
 	return e;
 }

@@ -3,7 +3,6 @@
  * petreld leaves every VM running: the next petreld adopts them again. */
 #include "manager/definitions.h"
 #include "manager/events.h"
-#include "manager/jobs.h"
 #include "manager/mgr.h"
 #include "manager/peer.h"
 #include "manager/service.h"
@@ -282,7 +281,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "petreld: serving %s (definitions %s, %s)\n", m.socket_path, m.defs_dir,
 		m.jailer ? "jailed workers" : "workers without the jailer");
-	lifecycle_autostart(&m);
+	supervise_autostart(&m);
 	supervise_loop(&m);
 	/* The VMs keep running; verbs in progress are cut short with the process (the server is
 	 * not stopped: a verb's thread may still answer through it). */

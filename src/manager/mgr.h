@@ -5,8 +5,8 @@
  * docs/development.md, "petreld's layers".
  *
  * Threads: the API server's (src/api/http.c) runs the handlers (api.c) under m->lock; verbs
- * that wait on a worker (start, shutdown, ...) run on a thread of their own (lifecycle.c) with
- * the VM marked busy, so the API never waits on a guest; the main thread supervises
+ * that wait on a worker (start, shutdown, ...) run as jobs on a thread of their own (jobs.c)
+ * with the VM marked busy, so the API never waits on a guest; the main thread supervises
  * (supervise.c): it reaps workers, sees them die through pidfds and applies restart policies. */
 #ifndef PETREL_MANAGER_MGR_H
 #define PETREL_MANAGER_MGR_H
@@ -24,12 +24,13 @@
 enum mgr_vm_state { VM_SHUTOFF, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_CRASHED,
 		VM_STANDBY /* a replication standby's worker: holds the guest, does not run it */ };
 enum replica_role { REPLICA_NONE, REPLICA_PRIMARY, REPLICA_STANDBY };
+struct mgr_job;
 
 struct mgr_vm {
 	struct mgr_vm *next;
 	struct vm_def def;
 	enum mgr_vm_state state;
-	const char *busy;           /* the verb running on its thread, or NULL */
+	const struct mgr_job *job;  /* the job running on it (job.h, jobs.c): it is busy; or NULL */
 	pid_t pid;                  /* the worker process petreld started (jailer or petrel) */
 	unsigned long long start_time; /* /proc/PID/stat field 22 */
 	int pidfd;                  /* -1: none */
@@ -43,15 +44,11 @@ struct mgr_vm {
 	unsigned restarts;          /* in a row, for the on-failure backoff */
 	int last_exit;              /* wait status, -1 unknown (not petreld's child) */
 	long long started_at;       /* wall clock, seconds */
-	char verb_arg[VM_NAME_MAX + 1]; /* the snapshot a snapshot verb is about */
-	long want_vcpus, want_mem_mib;  /* the machine verb's */
 	bool incoming;              /* arriving by live migration: not defined here until it runs (peer.h) */
 	/* replica.c: its part in a replicated pair, what the verb asked, what its worker says */
 	enum replica_role replica;
-	json_t *replica_args;       /* the replica verb's body (owned) */
+	json_t *replica_args;       /* the last replica verb's body: what the pair was asked (owned; the run state keeps it) */
 	json_t *replica_status;     /* the worker's GET /replication, refreshed (owned) */
-	void *verb_data;            /* a clone request (clone.c), the verb's to free */
-	json_t *verb_result;        /* what the verb answers instead of the VM (clones), or NULL */
 	uint64_t serial;            /* supervise.c: tells this VM from a later one at its address */
 	uint64_t launch_t0;         /* worker.c: when its last start began (CLOCK_MONOTONIC ms) */
 	unsigned launch_ms[3];      /* ... and ms from then to spawned, API answering, jail filled */

@@ -11,6 +11,7 @@
 #include "manager/definitions.h"
 #include "manager/events.h"
 #include "manager/jail_fill.h"
+#include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/peer.h"
 #include "manager/runstate.h"
@@ -29,6 +30,9 @@
 #include <unistd.h>
 
 #define POLL_MS 50
+
+/* The job of an arriving VM, until it runs here: the API sees it busy, "incoming". */
+static const struct mgr_job incoming = { .name = "incoming" };
 
 struct incoming {
 	struct manager *m;
@@ -64,7 +68,7 @@ static void arrived(struct incoming *in)
 	pthread_mutex_lock(&m->lock);
 	int e = save_definition(m, &vm->def, err, sizeof(err));
 	vm->incoming = false;
-	vm->busy = NULL;
+	vm->job = NULL;
 	vm->state = VM_RUNNING;
 	vm->started_at = time(NULL);
 	runstate_save(m, vm);
@@ -193,7 +197,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 	vm->pidfd = -1;
 	vm->last_exit = -1;
 	vm->incoming = true;
-	vm->busy = "incoming";
+	vm->job = &incoming;
 	vm->state = VM_STARTING;
 	vm->next = m->vms;
 	m->vms = vm;

@@ -8,6 +8,7 @@
  * The worker is asked and the log read on a thread of their own, outside petreld's lock: a
  * worker that hangs holds up this answer only. */
 #include "manager/events.h"
+#include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/peer.h"
 #include "manager/uhttp.h"
@@ -81,7 +82,7 @@ enum api_result migration_status_route(struct manager *m, struct mgr_vm *vm, con
 	j->m = m;
 	snprintf(j->name, sizeof(j->name), "%s", vm->def.name);
 	snprintf(j->api_sock, sizeof(j->api_sock), "%s", vm->api_sock);
-	j->state = vm->incoming ? "incoming" : vm->busy && !strcmp(vm->busy, "migrate") ? "outgoing" : "none";
+	j->state = vm->incoming ? "incoming" : vm->job && vm->job->verb == MGR_VERB_MIGRATE ? "outgoing" : "none";
 	j->done = done;
 	j->opaque = opaque;
 	if (mgr_detached(status_main, j) < 0) {

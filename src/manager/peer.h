@@ -77,9 +77,13 @@ int peer_events_open(const char *path, off_t *end);
 json_t *peer_events_figures(int fd, off_t offset);
 void peer_free_vm_later(struct mgr_vm *vm);
 
-/* migrate.c: POST /vms/NAME/migrate (vm running, m->lock held): answers later. */
-enum api_result peer_migrate(struct manager *m, struct mgr_vm *vm, const char *body, size_t len,
-			     struct api_response *r, api_done_fn done, void *opaque);
+/* migrate.c: the job of POST /vms/NAME/migrate (jobs.c): the migration to req's host, its
+ * figures in *figures; then (m->lock held) its answer into r, true when the VM left (it runs on
+ * the target now: freed once answered). */
+struct mgr_job;
+int peer_migrate_run(struct manager *m, struct mgr_vm *vm, const struct peer_migrate_req *req, json_t **figures,
+		     char *err, size_t errlen);
+bool peer_migrate_finish(const struct mgr_job *j, int e, const char *err, struct api_response *r);
 /* migrate_in.c: POST /migrations/incoming and DELETE /migrations/incoming/NAME (m->lock not
  * held): the target's side. */
 enum api_result peer_incoming_route(struct manager *m, const char *method, const char *path, const char *body,

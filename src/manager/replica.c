@@ -9,7 +9,7 @@
  *                                     "on_standby_loss"?}
  *   POST /vms/NAME/replica/promote
  *
- * The verbs run on a thread of their own with the VM busy (lifecycle.c); a watcher thread per
+ * The verbs run as jobs on a thread of their own with the VM busy (jobs.c); a watcher thread per
  * replicated worker follows its GET /replication, keeps the last answer for GET .../replica
  * and turns its changes into events. The VM's state says what the worker does: "standby"
  * (holds the guest, does not run it) until promoted, then "running". */
@@ -187,10 +187,9 @@ static json_t *standby_body(json_t *args, json_t *fc)
 	return b;
 }
 
-static int run_standby(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
+int replica_standby(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
-	json_t *args = json_incref(vm->replica_args);
 	enum mgr_vm_state before = vm->state;
 	int e = def_check_files(m, &vm->def, err, errlen);
 	if (e == 0)
@@ -222,7 +221,6 @@ static int run_standby(struct manager *m, struct mgr_vm *vm, char *err, size_t e
 		watch_start(m, vm);
 	}
 	pthread_mutex_unlock(&m->lock);
-	json_decref(args);
 	return e;
 }
 
@@ -254,10 +252,9 @@ static int wait_protected(struct manager *m, struct mgr_vm *vm, char *err, size_
 	}
 }
 
-static int run_primary(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
+int replica_primary(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
-	json_t *args = json_incref(vm->replica_args);
 	bool up = vm->state == VM_RUNNING || vm->state == VM_PAUSED;
 	pthread_mutex_unlock(&m->lock);
 	const char *url = str_of(args, "peer_url");
@@ -290,11 +287,10 @@ static int run_primary(struct manager *m, struct mgr_vm *vm, char *err, size_t e
 			watch_start(m, vm);
 	}
 	pthread_mutex_unlock(&m->lock);
-	json_decref(args);
 	return e < 0 ? e : wait_protected(m, vm, err, errlen);
 }
 
-static int run_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
+int replica_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	json_t *b = json_pack("{s:s}", "action", "promote"), *st = NULL;
 	int e = worker_json(m, vm, "PATCH", "/replication", b, PROMOTE_CALL_MS, NULL, err, errlen);
@@ -322,17 +318,6 @@ static int run_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t e
 	return e;
 }
 
-int replica_run(struct manager *m, struct mgr_vm *vm, const char *verb, char *err, size_t errlen)
-{
-	if (!strcmp(verb, "replica-standby"))
-		return run_standby(m, vm, err, errlen);
-	if (!strcmp(verb, "replica-primary"))
-		return run_primary(m, vm, err, errlen);
-	if (!strcmp(verb, "replica-promote"))
-		return run_promote(m, vm, err, errlen);
-	return error_set(err, errlen, -EINVAL, "unknown verb '%s'", verb);
-}
-
 /* ---- the API ---- */
 
 static json_t *status_json(struct mgr_vm *vm)
@@ -353,15 +338,15 @@ static json_t *status_json(struct mgr_vm *vm)
 	return o;
 }
 
-static const char *refuse(struct api_response *r, unsigned status, const char *fmt, const char *name,
-			  const char *what)
+static enum mgr_verb refuse(struct api_response *r, unsigned status, const char *fmt, const char *name,
+			    const char *what)
 {
 	api_response_fault(r, status, fmt, name, what);
-	return NULL;
+	return MGR_VERB_NONE;
 }
 
-const char *replica_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *rest,
-			  const char *body, size_t len, struct api_response *r)
+enum mgr_verb replica_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *rest,
+			    const char *body, size_t len, json_t **out, struct api_response *r)
 {
 	const char *name = vm->def.name;
 	if (!rest) {
@@ -371,29 +356,35 @@ const char *replica_route(struct manager *m, struct mgr_vm *vm, const char *meth
 		r->status = o ? 200 : 500;
 		r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
-		return NULL;
+		return MGR_VERB_NONE;
 	}
-	static const char *const verbs[] = { "replica-standby", "replica-primary", "replica-promote", NULL };
+	static const struct { const char *name; enum mgr_verb verb; } verbs[] = {
+		{ "standby", MGR_VERB_REPLICA_STANDBY }, { "primary", MGR_VERB_REPLICA_PRIMARY },
+		{ "promote", MGR_VERB_REPLICA_PROMOTE },
+	};
 	const char *verb = NULL;
-	for (const char *const *v = verbs; *v; v++)
-		if (!strcmp(rest, *v + 8))
-			verb = *v;
+	enum mgr_verb v = MGR_VERB_NONE;
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(rest, verbs[i].name)) {
+			verb = verbs[i].name;
+			v = verbs[i].verb;
+		}
 	if (!verb)
 		return refuse(r, 404, "%s%s", "", "unknown path: standby, primary or promote");
 	if (strcmp(method, "POST"))
 		return refuse(r, 405, "%s%s", "", "POST");
-	if (vm->busy)
-		return refuse(r, 409, "VM '%s' is busy: %s in progress", name, vm->busy);
+	if (vm->job)
+		return refuse(r, 409, "VM '%s' is busy: %s in progress", name, vm->job->name);
 	char err[512];
 	json_t *args;
-	if (replica_parse(verb + 8, body, len, &args, err, sizeof(err)) < 0)
+	if (replica_parse(verb, body, len, &args, err, sizeof(err)) < 0)
 		return refuse(r, 400, "%s%s", "", err);
 	const char *why = NULL;
-	bool up = vm->pid > 0, standby = !strcmp(verb, "replica-standby"), primary = !strcmp(verb, "replica-primary");
+	bool up = vm->pid > 0, standby = v == MGR_VERB_REPLICA_STANDBY, primary = v == MGR_VERB_REPLICA_PRIMARY;
 	if (standby && vm->state == VM_STANDBY && json_equal(json_object_get(args, "listen_url"),
 							     json_object_get(vm->replica_args, "listen_url"))) {
 		json_decref(args); /* so it is already: the cluster's agent repeats itself */
-		return replica_route(m, vm, "GET", NULL, NULL, 0, r);
+		return replica_route(m, vm, "GET", NULL, NULL, 0, out, r);
 	}
 	if (standby && up)
 		why = vm->state == VM_STANDBY ? "VM '%s' is a %s here already, on another listen_url"
@@ -413,5 +404,6 @@ const char *replica_route(struct manager *m, struct mgr_vm *vm, const char *meth
 	}
 	json_decref(vm->replica_args);
 	vm->replica_args = args;
-	return verb;
+	*out = json_incref(args);
+	return v;
 }

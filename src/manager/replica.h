@@ -3,6 +3,8 @@
 #ifndef PETREL_MANAGER_REPLICA_H
 #define PETREL_MANAGER_REPLICA_H
 
+#include "manager/job.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
@@ -14,10 +16,15 @@ struct api_response;
  * object (the caller frees it), or -EINVAL with the reason. */
 int replica_parse(const char *verb, const char *body, size_t len, json_t **out, char *err, size_t errlen);
 
-/* Answers into r and returns NULL, or returns the verb to run (lifecycle_async). m->lock held. */
-const char *replica_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *rest,
-			  const char *body, size_t len, struct api_response *r);
-int replica_run(struct manager *m, struct mgr_vm *vm, const char *verb, char *err, size_t errlen);
+/* Answers into r and returns MGR_VERB_NONE, or returns the verb to run as a job with its body
+ * in *args (m->lock held). */
+enum mgr_verb replica_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *rest,
+			    const char *body, size_t len, json_t **args, struct api_response *r);
+/* The verbs (jobs.c): a standby's worker, replication from a primary (started if need be, and
+ * waited for until protected), a standby promoted. args: the verb's body. */
+int replica_standby(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen);
+int replica_primary(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen);
+int replica_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen);
 /* The worker of vm has ended (m->lock held): its part in a pair with it. */
 void replica_ended(struct manager *m, struct mgr_vm *vm);
 /* vm's replicated worker was re-adopted (adopt.c): follow its replication again. */

@@ -13,6 +13,8 @@ void adopt_all(struct manager *m);
 int mgr_api_start(struct manager *m, struct api_server **out);
 /* supervise.c: the main thread's loop; a worker's end (m->lock held). */
 void supervise_loop(struct manager *m);
+/* Every shut-off VM the definitions mark autostart is due to start: the loop starts it. */
+void supervise_autostart(struct manager *m);
 void supervise_ended(struct manager *m, struct mgr_vm *vm, int status);
 
 #endif

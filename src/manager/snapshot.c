@@ -76,12 +76,7 @@ int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *
 	} else {
 		rm_tree(tmp);
 	}
-	if (e < 0)
-		return e;
-	pthread_mutex_lock(&m->lock);
-	mgr_event_emit(m, vm->def.name, "snapshot created", json_pack("{s:s}", "snapshot", snap));
-	pthread_mutex_unlock(&m->lock);
-	return 0;
+	return e;
 }
 
 int vmsnap_revert(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen)

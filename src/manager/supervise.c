@@ -88,6 +88,8 @@ static void reap(struct manager *m)
 }
 
 static void *restart_thread(void *arg);
+/* The job of a VM the supervisor (re)starts: the API sees it busy, "restart". */
+static const struct mgr_job restarting = { .name = "restart" };
 
 /* Whether w (a VM seen in an earlier round, maybe freed since: undefined, migrated away) is
  * still the same VM of the inventory. Its pointer is only compared until it is found listed;
@@ -124,13 +126,13 @@ void supervise_loop(struct manager *m)
 				pfd[n] = (struct pollfd){ vm->pidfd, POLLIN, 0 };
 				who[n++] = (struct watched){ vm, vm->serial };
 			}
-			if (!vm->restart_due || vm->busy)
+			if (!vm->restart_due || vm->job)
 				continue;
 			if (vm->restart_at_ms <= now) {
 				vm->restart_due = false;
-				vm->busy = "restart";
+				vm->job = &restarting;
 				if (mgr_detached(restart_thread, vm) < 0)
-					vm->busy = NULL;
+					vm->job = NULL;
 			} else {
 				int left = (int)(vm->restart_at_ms - now);
 				if (timeout < 0 || left < timeout)
@@ -188,7 +190,18 @@ static void *restart_thread(void *arg)
 		mgr_event_emit(m, vm->def.name, "crashed", json_pack("{s:s}", "reason", err));
 		schedule_restart(m, vm, true);
 	}
-	vm->busy = NULL;
+	vm->job = NULL;
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
+}
+
+void supervise_autostart(struct manager *m)
+{
+	pthread_mutex_lock(&m->lock);
+	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
+		if (vm->def.autostart && vm->state == VM_SHUTOFF && !vm->job) {
+			vm->restart_due = vm->autostart_due = true; /* the supervisor starts it at once */
+			vm->restart_at_ms = 0;
+		}
+	pthread_mutex_unlock(&m->lock);
 }

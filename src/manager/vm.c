@@ -1,4 +1,5 @@
 /* The VM table: lookup, where a VM's snapshots and backups are, and a VM as the API shows it. */
+#include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/partition.h"
 
@@ -42,8 +43,8 @@ json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm)
 			      "machine-config", machine, "resources", partition_to_json(&vm->def.res));
 	if (!o)
 		return NULL;
-	if (vm->busy)
-		json_object_set_new(o, "operation", json_string(vm->busy));
+	if (vm->job)
+		json_object_set_new(o, "operation", json_string(vm->job->name));
 	if (vm->pid > 0) {
 		json_object_set_new(o, "pid", json_integer(vm->pid));
 		json_object_set_new(o, "vmm_pid", json_integer(vm->vmm_pid));
@@ -66,8 +67,8 @@ json_t *mgr_vm_brief_json(struct mgr_vm *vm)
 		return NULL;
 	if (vm->pid > 0)
 		json_object_set_new(o, "pid", json_integer(vm->pid));
-	if (vm->busy)
-		json_object_set_new(o, "operation", json_string(vm->busy));
+	if (vm->job)
+		json_object_set_new(o, "operation", json_string(vm->job->name));
 	json_t *res = partition_to_json(&vm->def.res);
 	if (json_object_size(res))
 		json_object_set_new(o, "resources", res);
