@@ -5,7 +5,9 @@ A file in folder A may include its own folder, the folders of the layers below A
 sideways arrows listed in SIDEWAYS. Inside src/api/ the files have layers of their own (the
 transport, the front, one file per resource, the core): a resource file calls no function of
 another resource file, and the core calls none of either (it reaches them through the hook
-tables in resources.c).
+tables in resources.c). src/manager/ (petreld) has its layers too (MANAGER_LAYERS: main, routes,
+jobs, verbs, start, worker, jail filling, the worker client, the inventory, helpers and base): a
+file calls only the layers below it.
 
 Arrows known to point the wrong way and not fixed yet are listed in KNOWN (file, folder): the
 check fails on any other one, and on a KNOWN entry that no longer exists (drop it from the
@@ -146,6 +148,69 @@ def api_violations(src):
     return found
 
 
+# src/manager/ (petreld): which layer each file is in, top down. A function of one layer may be
+# called from the layers above it only; inside a layer only the helpers and the base call each
+# other (a verb calls no other verb: what two verbs share goes down, to start.c or below). The
+# layers are described in docs/development.md ("petreld's layers").
+MANAGER_LAYERS = [
+    ("main", {"main.c"}, False),
+    ("routes", {"api.c", "routes.c", "tls_listen.c"}, False),
+    ("web", {"web_api.c"}, False),
+    ("adopt", {"adopt.c"}, False),
+    ("supervise", {"supervise.c"}, False),
+    ("jobs", {"jobs.c"}, False),
+    ("verbs", {"backup.c", "clone.c", "define.c", "lifecycle.c", "machine.c", "migrate.c", "migrate_in.c",
+               "migration_status.c", "replica.c", "restore.c", "snapshot.c", "web_console.c"}, False),
+    ("start", {"start.c", "peer.c"}, False),
+    ("worker", {"worker.c"}, False),
+    ("jail", {"jail_fill.c"}, False),
+    ("records", {"runstate.c", "stats.c", "console.c", "console_input.c"}, False),
+    ("worker client", {"worker_wait.c"}, False),
+    ("http client", {"worker_http.c"}, False),
+    ("inventory", {"vm.c", "definitions.c"}, False),
+    ("helpers", {"fsutil.c", "jail_backing.c", "auth.c", "clone_body.c", "replica_args.c", "peer_parse.c",
+                 "migrate_figures.c", "web_gate.c", "web_session.c", "web_static.c", "web_users.c", "web_ws.c"},
+     True),
+    ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c"}, True),
+]
+
+
+def manager_layer(name):
+    for i, (_, files, _) in enumerate(MANAGER_LAYERS):
+        if name in files:
+            return i
+    return None
+
+
+def manager_violations(src):
+    mgr = src / "manager"
+    if not mgr.is_dir():
+        return set()
+    files = {p.name: re.sub(r"/\*.*?\*/|//[^\n]*", "", p.read_text()) for p in sorted(mgr.glob("*.c"))}
+    defined = {}
+    for name, text in files.items():
+        for m in DEFINITION.finditer(text):
+            if m.group(1) not in ("if", "while", "for", "switch", "return", "sizeof"):
+                defined.setdefault(m.group(1), name)
+    found = set()
+    for name, text in files.items():
+        me = manager_layer(name)
+        if me is None:
+            found.add((f"manager/{name}", "manager", "has no layer in MANAGER_LAYERS"))
+            continue
+        for fn, home in defined.items():
+            if home == name or not re.search(r"\b" + fn + r"\s*\(", text):
+                continue
+            them = manager_layer(home)
+            if them is None:
+                continue
+            if them < me or (them == me and not MANAGER_LAYERS[me][2]):
+                found.add((f"manager/{name}", "manager",
+                           f"calls {fn}() of {home} ({MANAGER_LAYERS[them][0]}), "
+                           f"a file of petreld's {MANAGER_LAYERS[me][0]} may call only the layers below it"))
+    return found
+
+
 # KVM ioctls belong in src/kvm (kvm.h, kvm_vcpu.h, kvm_irq.h): the one place to read what
 # petrel asks of KVM, and to change it.
 IOCTL = re.compile(r"\b(?:ioctl\s*\(|syscall\s*\(\s*(?:SYS_ioctl|__NR_ioctl)\b)")
@@ -205,12 +270,14 @@ def vm_violations(src):
 def main():
     src = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else \
         pathlib.Path(__file__).resolve().parents[1] / "src"
-    found = include_violations(src) | api_violations(src) | kvm_ioctl_violations(src) | vm_violations(src)
+    found = (include_violations(src) | api_violations(src) | manager_violations(src) | kvm_ioctl_violations(src)
+             | vm_violations(src))
     bad = sorted(f for f in found if (f[0], f[1]) not in KNOWN)
     seen = {(f[0], f[1]) for f in found}
     stale = sorted(k for k in KNOWN if k not in seen)
     for rel, to, why in bad:
-        print(f"src/{rel}: includes {to}/: {why}" if to not in ("api", "kvm", "struct vm", "vm->") else f"src/{rel}: {why}")
+        print(f"src/{rel}: includes {to}/: {why}" if to not in ("api", "manager", "kvm", "struct vm", "vm->")
+              else f"src/{rel}: {why}")
     for rel, to in stale:
         print(f"src/{rel} no longer has its {to} exception: remove it from KNOWN in {sys.argv[0]}")
     if not bad and not stale:

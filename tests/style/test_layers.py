@@ -84,3 +84,21 @@ def test_reaching_into_struct_vm_fails(tmp_path):
     assert "src/api/core.c: includes vm/vm_internal.h" in r.stdout
     assert "src/manager/worker.c: includes vm/: manager must not include vm" in r.stdout
     assert "vm/vm.c" not in r.stdout and "manager/vm.c" not in r.stdout
+
+
+def test_petreld_calling_up_a_layer_fails(tmp_path):
+    """petreld's files have layers (MANAGER_LAYERS): the worker may not call a verb or a start,
+    a verb may not call another verb, and a new file must be given a layer."""
+    mgr = tmp_path / "src" / "manager"
+    mgr.mkdir(parents=True)
+    (mgr / "start.c").write_text("int start_boot(void)\n{\n\treturn 0;\n}\n")
+    (mgr / "worker.c").write_text("int worker_start(void)\n{\n\treturn start_boot();\n}\n")
+    (mgr / "snapshot.c").write_text("int vmsnap_create(void)\n{\n\treturn worker_start();\n}\n")
+    (mgr / "clone.c").write_text("int vmclone_run(void)\n{\n\treturn vmsnap_create();\n}\n")
+    (mgr / "newthing.c").write_text("int x(void)\n{\n\treturn 0;\n}\n")
+    r = run(tmp_path / "src")
+    assert r.returncode == 1
+    assert "src/manager/worker.c: calls start_boot() of start.c (start)" in r.stdout
+    assert "src/manager/clone.c: calls vmsnap_create() of snapshot.c (verbs)" in r.stdout
+    assert "src/manager/newthing.c: has no layer in MANAGER_LAYERS" in r.stdout
+    assert "snapshot.c: calls" not in r.stdout and "start.c: calls" not in r.stdout
