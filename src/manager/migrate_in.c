@@ -8,6 +8,7 @@
  * A thread follows the worker: when the VM runs, its definition is written here and the event
  * "migrated" sent; when the receive fails (or the worker ends, or is told to), the worker is
  * ended and the VM forgotten: nothing half-defined stays. */
+#include "manager/answer.h"
 #include "manager/definitions.h"
 #include "manager/events.h"
 #include "manager/jail_fill.h"
@@ -159,12 +160,6 @@ static void *incoming_main(void *arg)
 	return NULL;
 }
 
-static enum api_result fault(struct api_response *r, unsigned status, const char *msg)
-{
-	api_response_fault(r, status, "%s", msg);
-	return API_DONE;
-}
-
 static enum api_result prepare(struct manager *m, const char *body, size_t len, const struct api_principal *who,
 			       struct api_response *r, api_done_fn done, void *opaque)
 {
@@ -174,13 +169,13 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 	if (!in || !vm) {
 		free(in);
 		free(vm);
-		return fault(r, 500, "out of memory");
+		return mgr_answer_fault(r, 500, "out of memory");
 	}
 	int e = peer_incoming_parse(body, len, &vm->def, &in->timeout_s, err, sizeof(err));
 	if (e < 0) {
 		free(in);
 		free(vm);
-		return fault(r, 400, err);
+		return mgr_answer_fault(r, 400, err);
 	}
 	pthread_mutex_lock(&m->lock);
 	if (mgr_vm_find(m, vm->def.name))
@@ -192,7 +187,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		def_free(&vm->def);
 		free(vm);
 		free(in);
-		return fault(r, e == -EEXIST ? 409 : 400, err);
+		return mgr_answer_fault(r, e == -EEXIST ? 409 : 400, err);
 	}
 	vm->pidfd = -1;
 	vm->last_exit = -1;
@@ -211,7 +206,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		pthread_mutex_unlock(&m->lock);
 		mgr_vm_free(vm);   /* never had a worker */
 		free(in);
-		return fault(r, 500, "cannot start a thread");
+		return mgr_answer_fault(r, 500, "cannot start a thread");
 	}
 	return API_PENDING;
 }
@@ -224,15 +219,15 @@ static enum api_result abandon(struct manager *m, const char *name, struct api_r
 	struct mgr_vm *vm = mgr_vm_find(m, name);
 	enum api_result res;
 	if (!vm || !vm->incoming) {
-		res = fault(r, 404, "no migration of that name is arriving");
+		res = mgr_answer_fault(r, 404, "no migration of that name is arriving");
 	} else if (vm->pid == 0) {
-		res = fault(r, 409, "its receiver is not ready yet: try again");
+		res = mgr_answer_fault(r, 409, "its receiver is not ready yet: try again");
 	} else {
 		pthread_mutex_unlock(&m->lock);
 		const char *state = receive_state(m, vm, why, sizeof(why));
 		pthread_mutex_lock(&m->lock);
 		if (state && !strcmp(state, "completed")) {
-			res = fault(r, 409, "the VM runs here already");
+			res = mgr_answer_fault(r, 409, "the VM runs here already");
 		} else {
 			vm->stopping = true;   /* the follower ends the worker and forgets the VM */
 			r->status = 204;
@@ -249,13 +244,13 @@ enum api_result peer_incoming_route(struct manager *m, const char *method, const
 {
 	if (!strcmp(path, "/migrations/incoming")) {
 		if (strcmp(method, "POST"))
-			return fault(r, 405, "POST");
+			return mgr_answer_fault(r, 405, "POST");
 		return prepare(m, body, len, who, r, done, opaque);
 	}
 	const char *name = path + strlen("/migrations/incoming/");
 	if (!mgr_vm_name_ok(name))
-		return fault(r, 404, "no such migration: a name is 1 to 64 of [A-Za-z0-9-]");
+		return mgr_answer_fault(r, 404, "no such migration: a name is 1 to 64 of [A-Za-z0-9-]");
 	if (strcmp(method, "DELETE"))
-		return fault(r, 405, "DELETE");
+		return mgr_answer_fault(r, 405, "DELETE");
 	return abandon(m, name, r);
 }

@@ -1,4 +1,4 @@
-/* What petreld's main (main.c) starts: re-adoption (adopt.c), the API (api.c) and supervision
+/* What petreld's main (main.c) starts: re-adoption (adopt.c), the API (routes.c) and supervision
  * (supervise.c). */
 #ifndef PETREL_MANAGER_SERVICE_H
 #define PETREL_MANAGER_SERVICE_H
@@ -9,7 +9,7 @@ struct api_server;
 
 /* adopt.c: at start-up, re-adopt every worker that outlived the last petreld. */
 void adopt_all(struct manager *m);
-/* api.c: serve the API on m->socket_path. */
+/* routes.c: serve the API on m->socket_path. */
 int mgr_api_start(struct manager *m, struct api_server **out);
 /* supervise.c: the main thread's loop; a worker's end (m->lock held). */
 void supervise_loop(struct manager *m);

@@ -1,4 +1,4 @@
-/* The verbs of a VM beyond start and stop, each in its own file, run by lifecycle.c on the VM's
+/* The verbs of a VM beyond its lifecycle, each in its own file, run as jobs (jobs.c) on the VM's
  * thread: backups, snapshots, the machine's size, clones, restores. Replicated VMs': replica.h;
  * migration's: peer.h. */
 #ifndef PETREL_MANAGER_VERBS_H
