@@ -110,42 +110,50 @@ API_LAYERS = [
 DEFINITION = re.compile(r"^(?!static\b)[a-z][\w \*]*?\b([a-z_]\w*)\(", re.M)
 
 
-def api_layer(name):
-    for i, (_, pattern) in enumerate(API_LAYERS):
-        if pattern.match(name):
-            return i
-    return None
-
-
-def api_violations(src):
-    api = src / "api"
-    if not api.is_dir():
-        return set()
-    files = {p.name: re.sub(r"/\*.*?\*/", "", p.read_text(), flags=re.S)
-             for p in sorted(api.glob("*.c"))}
+def folder_calls(folder, strip):
+    """Every call in folder's .c files of a function another of them defines: (file, function,
+    the file that defines it). strip: the comments' pattern."""
+    files = {p.name: re.sub(strip, "", p.read_text(), flags=re.S) for p in sorted(folder.glob("*.c"))}
     defined = {}
     for name, text in files.items():
         for m in DEFINITION.finditer(text):
             if m.group(1) not in ("if", "while", "for", "switch", "return", "sizeof"):
                 defined.setdefault(m.group(1), name)
-    found = set()
     for name, text in files.items():
-        me = api_layer(name)
-        if me is None:
-            found.add((f"api/{name}", "api", "has no layer in API_LAYERS"))
-            continue
         for fn, home in defined.items():
-            if home == name or not re.search(r"\b" + fn + r"\s*\(", text):
-                continue
-            them = api_layer(home)
-            if them is None:
-                continue
-            # the router reaches the front only through the route table (router_int.h)
-            if them < me or (them == me and API_LAYERS[me][0] == "resource"):
-                found.add((f"api/{name}", "api",
-                           f"calls {fn}() of {home} ({API_LAYERS[them][0]}), "
-                           f"a {API_LAYERS[me][0]} file may call only the layers below it"))
+            if home != name and re.search(r"\b" + fn + r"\s*\(", text):
+                yield name, fn, home
+
+
+def layer_violations(src, folder, layers, strip, who):
+    """A call in src/folder of a function of a layer above the caller's, or of its own layer
+    where that layer's files may not call each other. layers: (name, a file's test, may call
+    its own layer), top down; who: how a caller is named in the message."""
+    path = src / folder
+    if not path.is_dir():
+        return set()
+
+    def layer(name):
+        return next((i for i, (_, test, _) in enumerate(layers) if test(name)), None)
+    found = set()
+    for name in sorted(p.name for p in path.glob("*.c")):
+        if layer(name) is None:
+            found.add((f"{folder}/{name}", folder, f"has no layer in {who[0]}"))
+    for name, fn, home in folder_calls(path, strip):
+        me, them = layer(name), layer(home)
+        if me is None or them is None:
+            continue
+        if them < me or (them == me and not layers[me][2]):
+            found.add((f"{folder}/{name}", folder, f"calls {fn}() of {home} ({layers[them][0]}), "
+                       f"{who[1].format(layers[me][0])} may call only the layers below it"))
     return found
+
+
+def api_violations(src):
+    # a resource calls no other resource; the router reaches the front only through the route
+    # table (router_int.h)
+    layers = [(name, pattern.match, name not in ("resource",)) for name, pattern in API_LAYERS]
+    return layer_violations(src, "api", layers, r"/\*.*?\*/", ("API_LAYERS", "a {} file"))
 
 
 # src/manager/ (petreld): which layer each file is in, top down. A function of one layer may be
@@ -175,40 +183,10 @@ MANAGER_LAYERS = [
 ]
 
 
-def manager_layer(name):
-    for i, (_, files, _) in enumerate(MANAGER_LAYERS):
-        if name in files:
-            return i
-    return None
-
-
 def manager_violations(src):
-    mgr = src / "manager"
-    if not mgr.is_dir():
-        return set()
-    files = {p.name: re.sub(r"/\*.*?\*/|//[^\n]*", "", p.read_text()) for p in sorted(mgr.glob("*.c"))}
-    defined = {}
-    for name, text in files.items():
-        for m in DEFINITION.finditer(text):
-            if m.group(1) not in ("if", "while", "for", "switch", "return", "sizeof"):
-                defined.setdefault(m.group(1), name)
-    found = set()
-    for name, text in files.items():
-        me = manager_layer(name)
-        if me is None:
-            found.add((f"manager/{name}", "manager", "has no layer in MANAGER_LAYERS"))
-            continue
-        for fn, home in defined.items():
-            if home == name or not re.search(r"\b" + fn + r"\s*\(", text):
-                continue
-            them = manager_layer(home)
-            if them is None:
-                continue
-            if them < me or (them == me and not MANAGER_LAYERS[me][2]):
-                found.add((f"manager/{name}", "manager",
-                           f"calls {fn}() of {home} ({MANAGER_LAYERS[them][0]}), "
-                           f"a file of petreld's {MANAGER_LAYERS[me][0]} may call only the layers below it"))
-    return found
+    layers = [(name, files.__contains__, own) for name, files, own in MANAGER_LAYERS]
+    return layer_violations(src, "manager", layers, r"/\*.*?\*/|//[^\n]*",
+                            ("MANAGER_LAYERS", "a file of petreld's {}"))
 
 
 # KVM ioctls belong in src/kvm (kvm.h, kvm_vcpu.h, kvm_irq.h): the one place to read what

@@ -9,6 +9,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "check-layers.py"
 
 
+def c_function(name, returns="0"):
+    """A C function as the checks read one: int NAME(void) returning returns."""
+    return f"int {name}(void)\n{{\n\treturn {returns};\n}}\n"
+
+
 def run(src):
     return subprocess.run([sys.executable, str(SCRIPT), str(src)], capture_output=True, text=True)
 
@@ -35,9 +40,9 @@ def test_an_upward_include_fails(tmp_path):
 def test_a_resource_calling_another_fails(tmp_path):
     api = tmp_path / "src" / "api"
     api.mkdir(parents=True)
-    (api / "ctl_a.c").write_text("int ctl_a(void)\n{\n\treturn 0;\n}\n")
-    (api / "ctl_b.c").write_text("int ctl_b(void)\n{\n\treturn ctl_a();\n}\n")
-    (api / "core.c").write_text("int ctl_core(void)\n{\n\treturn ctl_b();\n}\n")
+    (api / "ctl_a.c").write_text(c_function("ctl_a"))
+    (api / "ctl_b.c").write_text(c_function("ctl_b", "ctl_a()"))
+    (api / "core.c").write_text(c_function("ctl_core", "ctl_b()"))
     r = run(tmp_path / "src")
     assert r.returncode == 1
     assert "src/api/ctl_b.c: calls ctl_a()" in r.stdout
@@ -91,11 +96,11 @@ def test_petreld_calling_up_a_layer_fails(tmp_path):
     a verb may not call another verb, and a new file must be given a layer."""
     mgr = tmp_path / "src" / "manager"
     mgr.mkdir(parents=True)
-    (mgr / "start.c").write_text("int start_boot(void)\n{\n\treturn 0;\n}\n")
-    (mgr / "worker.c").write_text("int worker_start(void)\n{\n\treturn start_boot();\n}\n")
-    (mgr / "snapshot.c").write_text("int vmsnap_create(void)\n{\n\treturn worker_start();\n}\n")
-    (mgr / "clone.c").write_text("int vmclone_run(void)\n{\n\treturn vmsnap_create();\n}\n")
-    (mgr / "newthing.c").write_text("int x(void)\n{\n\treturn 0;\n}\n")
+    (mgr / "start.c").write_text(c_function("start_boot"))
+    (mgr / "worker.c").write_text(c_function("worker_start", "start_boot()"))
+    (mgr / "snapshot.c").write_text(c_function("vmsnap_create", "worker_start()"))
+    (mgr / "clone.c").write_text(c_function("vmclone_run", "vmsnap_create()"))
+    (mgr / "newthing.c").write_text(c_function("x"))
     r = run(tmp_path / "src")
     assert r.returncode == 1
     assert "src/manager/worker.c: calls start_boot() of start.c (start)" in r.stdout
