@@ -69,8 +69,8 @@ static json_t *snapshot_definition(const char *snapdir, char *err, size_t errlen
 	return def;
 }
 
-int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out, char *err,
-		    size_t errlen)
+int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out,
+		    char *err, size_t errlen)
 {
 	struct clone_req *q = malloc(sizeof(*q));
 	if (!q)

@@ -101,7 +101,9 @@ void vmclone_free(void *req)
 
 int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen)
 {
-	return name_body_parse(body, len, "backup", backup) ? 0 : error_set(err, errlen, -EINVAL, "expected {\"backup\": NAME}, NAME 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
+	if (name_body_parse(body, len, "backup", backup))
+		return 0;
+	return error_set(err, errlen, -EINVAL, "expected {\"backup\": NAME}, NAME 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
 }
 
 bool name_body_parse(const char *body, size_t len, const char *key, char *out)

@@ -47,7 +47,8 @@ struct mgr_vm {
 	bool incoming;              /* arriving by live migration: not defined here until it runs (peer.h) */
 	/* replica.c: its part in a replicated pair, what the verb asked, what its worker says */
 	enum replica_role replica;
-	json_t *replica_args;       /* the last replica verb's body: what the pair was asked (owned; the run state keeps it) */
+	json_t *replica_args;       /* the last replica verb's body: what the pair was asked (owned, kept
+				     * in the run state) */
 	json_t *replica_status;     /* the worker's GET /replication, refreshed (owned) */
 	uint64_t serial;            /* supervise.c: tells this VM from a later one at its address */
 	uint64_t launch_t0;         /* worker.c: when its last start began (CLOCK_MONOTONIC ms) */

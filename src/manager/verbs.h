@@ -43,8 +43,8 @@ struct clone_req {
 int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req *q, char *err, size_t errlen);
 /* A body {KEY: NAME} (a snapshot's, a backup's name) into out (VM_NAME_MAX + 1 bytes). */
 bool name_body_parse(const char *body, size_t len, const char *key, char *out);
-int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out, char *err,
-		    size_t errlen);
+int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out,
+		    char *err, size_t errlen);
 /* Make and start the clones q asks for; *result: the clones, as the API shows them. */
 int vmclone_run(struct manager *m, struct mgr_vm *src, const struct clone_req *q, json_t **result, char *err,
 		size_t errlen);
