@@ -5,12 +5,15 @@ A file in folder A may include its own folder, the folders of the layers below A
 sideways arrows listed in SIDEWAYS. Inside src/api/ the files have layers of their own (the
 transport: the API on src/http's server, the front, one file per resource, the core): a resource file calls no function of
 another resource file, and the core calls none of either (it reaches them through the hook
-tables in resources.c).
+tables in resources.c). src/manager/ (petreld) has its layers too (MANAGER_LAYERS: main, routes,
+jobs, verbs, start, worker, jail filling, the worker client, the inventory, helpers and base): a
+file calls only the layers below it.
 
 Arrows known to point the wrong way and not fixed yet are listed in KNOWN (file, folder): the
 check fails on any other one, and on a KNOWN entry that no longer exists (drop it from the
 list). struct vm is opaque above src/vm: a file outside it that includes vm/vm_internal.h (its
 definition) or reaches into one (`vm->`) fails; the layers above call the verbs of vm/vm.h.
+petreld (manager/) never includes src/vm: its record of a VM is struct mgr_vm.
 src/kvm is the one folder that talks to /dev/kvm: an ioctl() outside it that names a
 KVM request, or any ioctl() in a file outside it that includes KVM's headers, fails too (use or
 add a verb in src/kvm). Exit status 0: clean; 1: a violation (each printed on a line).
@@ -57,6 +60,8 @@ SIDEWAYS = {
 NOT_BELOW = {
     "devices": {"config"},
     "block": {"config"}, "net": {"config"}, "vsock": {"config"}, "mmds": {"config"}, "bus": {"config"},
+    # petreld drives workers through their API: it has a record of its own (struct mgr_vm)
+    "manager": {"vm"},
 }
 
 # Not fixed yet (issue 38): (file under src/, folder it includes, or "vm->" / "struct vm" for a
@@ -91,7 +96,8 @@ def include_violations(src):
             elif b > a or (b == a and (home, to) not in SIDEWAYS):
                 found.add((str(rel), to, f"{home} (layer {a}) includes {to} (layer {b})"))
             elif to in NOT_BELOW.get(home, ()):
-                found.add((str(rel), to, f"{home} must not include {to} (its own parameters)"))
+                why = "its own record, struct mgr_vm" if home == "manager" else "its own parameters"
+                found.add((str(rel), to, f"{home} must not include {to} ({why})"))
     return found
 
 
@@ -107,42 +113,82 @@ API_LAYERS = [
 DEFINITION = re.compile(r"^(?!static\b)[a-z][\w \*]*?\b([a-z_]\w*)\(", re.M)
 
 
-def api_layer(name):
-    for i, (_, pattern) in enumerate(API_LAYERS):
-        if pattern.match(name):
-            return i
-    return None
-
-
-def api_violations(src):
-    api = src / "api"
-    if not api.is_dir():
-        return set()
-    files = {p.name: re.sub(r"/\*.*?\*/", "", p.read_text(), flags=re.S)
-             for p in sorted(api.glob("*.c"))}
+def folder_calls(folder, strip):
+    """Every call in folder's .c files of a function another of them defines: (file, function,
+    the file that defines it). strip: the comments' pattern."""
+    files = {p.name: re.sub(strip, "", p.read_text(), flags=re.S) for p in sorted(folder.glob("*.c"))}
     defined = {}
     for name, text in files.items():
         for m in DEFINITION.finditer(text):
             if m.group(1) not in ("if", "while", "for", "switch", "return", "sizeof"):
                 defined.setdefault(m.group(1), name)
-    found = set()
     for name, text in files.items():
-        me = api_layer(name)
-        if me is None:
-            found.add((f"api/{name}", "api", "has no layer in API_LAYERS"))
-            continue
         for fn, home in defined.items():
-            if home == name or not re.search(r"\b" + fn + r"\s*\(", text):
-                continue
-            them = api_layer(home)
-            if them is None:
-                continue
-            # the router reaches the front only through the route table (router_int.h)
-            if them < me or (them == me and API_LAYERS[me][0] == "resource"):
-                found.add((f"api/{name}", "api",
-                           f"calls {fn}() of {home} ({API_LAYERS[them][0]}), "
-                           f"a {API_LAYERS[me][0]} file may call only the layers below it"))
+            if home != name and re.search(r"\b" + fn + r"\s*\(", text):
+                yield name, fn, home
+
+
+def layer_violations(src, folder, layers, strip, who):
+    """A call in src/folder of a function of a layer above the caller's, or of its own layer
+    where that layer's files may not call each other. layers: (name, a file's test, may call
+    its own layer), top down; who: how a caller is named in the message."""
+    path = src / folder
+    if not path.is_dir():
+        return set()
+
+    def layer(name):
+        return next((i for i, (_, test, _) in enumerate(layers) if test(name)), None)
+    found = set()
+    for name in sorted(p.name for p in path.glob("*.c")):
+        if layer(name) is None:
+            found.add((f"{folder}/{name}", folder, f"has no layer in {who[0]}"))
+    for name, fn, home in folder_calls(path, strip):
+        me, them = layer(name), layer(home)
+        if me is None or them is None:
+            continue
+        if them < me or (them == me and not layers[me][2]):
+            found.add((f"{folder}/{name}", folder, f"calls {fn}() of {home} ({layers[them][0]}), "
+                       f"{who[1].format(layers[me][0])} may call only the layers below it"))
     return found
+
+
+def api_violations(src):
+    # a resource calls no other resource; the router reaches the front only through the route
+    # table (router_int.h)
+    layers = [(name, pattern.match, name not in ("resource",)) for name, pattern in API_LAYERS]
+    return layer_violations(src, "api", layers, r"/\*.*?\*/", ("API_LAYERS", "a {} file"))
+
+
+# src/manager/ (petreld): which layer each file is in, top down. A function of one layer may be
+# called from the layers above it only; inside a layer only the helpers and the base call each
+# other (a verb calls no other verb: what two verbs share goes down, to start.c or below). The
+# layers are described in docs/development.md ("petreld's layers").
+MANAGER_LAYERS = [
+    ("main", {"main.c"}, False),
+    ("routes", {"routes.c", "tls_listen.c"}, False),
+    ("web", {"web_api.c"}, False),
+    ("adopt", {"adopt.c"}, False),
+    ("supervise", {"supervise.c"}, False),
+    ("jobs", {"jobs.c"}, False),
+    ("verbs", {"backup.c", "clone.c", "define.c", "lifecycle.c", "machine.c", "migrate.c", "migrate_in.c",
+               "migration_status.c", "replica.c", "restore.c", "snapshot.c", "web_console.c"}, False),
+    ("start", {"start.c", "peer.c"}, False),
+    ("worker", {"worker.c"}, False),
+    ("jail", {"jail_fill.c"}, False),
+    ("records", {"runstate.c", "stats.c", "console.c", "console_input.c"}, False),
+    ("worker client", {"worker_wait.c"}, False),
+    ("inventory", {"vm.c", "definitions.c"}, False),
+    ("helpers", {"fsutil.c", "jail_backing.c", "auth.c", "clone_body.c", "replica_args.c", "peer_parse.c",
+                 "migrate_figures.c", "web_gate.c", "web_session.c", "web_static.c", "web_users.c", "web_ws.c"},
+     True),
+    ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c"}, True),
+]
+
+
+def manager_violations(src):
+    layers = [(name, files.__contains__, own) for name, files, own in MANAGER_LAYERS]
+    return layer_violations(src, "manager", layers, r"/\*.*?\*/|//[^\n]*",
+                            ("MANAGER_LAYERS", "a file of petreld's {}"))
 
 
 # KVM ioctls belong in src/kvm (kvm.h, kvm_vcpu.h, kvm_irq.h): the one place to read what
@@ -172,11 +218,12 @@ def kvm_ioctl_violations(src):
 
 
 # struct vm's definition (vm/vm_internal.h) is src/vm's own: the layers above see an opaque struct
-# and call the verbs of vm/vm.h. petreld (manager/) has a struct vm of its own (its record of a
-# VM, another type): it must not include src/vm at all, and its `vm->` are its own.
+# and call the verbs of vm/vm.h. A file whose `vm` is petreld's record (it names struct mgr_vm and
+# never struct vm) is not reaching into the VMM's.
 VM_PRIVATE = re.compile(r'^\s*#\s*include\s+"vm/vm_internal\.h"', re.M)
 VM_REACH = re.compile(r"\bvm->")
-OWN_VM = {"manager"}
+VMM_VM = re.compile(r"\bstruct vm\b")
+MGR_VM = re.compile(r"\bstruct mgr_vm\b")
 
 
 def vm_violations(src):
@@ -187,14 +234,12 @@ def vm_violations(src):
         if home == "vm":
             continue
         raw = path.read_text(errors="replace")
-        if home in OWN_VM:
-            if re.search(r'^\s*#\s*include\s+"vm/', raw, re.M):
-                found.add((str(rel), "struct vm", f"{home} has a struct vm of its own and must not include src/vm"))
-            continue
         if VM_PRIVATE.search(raw):
             found.add((str(rel), "struct vm", "includes vm/vm_internal.h: struct vm's definition is src/vm's own "
                        "(use the verbs of vm/vm.h)"))
         text = re.sub(r"/\*.*?\*/|//[^\n]*", lambda m: "\n" * m.group(0).count("\n"), raw, flags=re.S)
+        if MGR_VM.search(text) and not VMM_VM.search(text):
+            continue
         lines = [text.count("\n", 0, m.start()) + 1 for m in VM_REACH.finditer(text)]
         if lines:
             found.add((str(rel), "vm->", f"line(s) {', '.join(map(str, lines))}: reaches into struct vm "
@@ -205,12 +250,14 @@ def vm_violations(src):
 def main():
     src = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else \
         pathlib.Path(__file__).resolve().parents[1] / "src"
-    found = include_violations(src) | api_violations(src) | kvm_ioctl_violations(src) | vm_violations(src)
+    found = (include_violations(src) | api_violations(src) | manager_violations(src) | kvm_ioctl_violations(src)
+             | vm_violations(src))
     bad = sorted(f for f in found if (f[0], f[1]) not in KNOWN)
     seen = {(f[0], f[1]) for f in found}
     stale = sorted(k for k in KNOWN if k not in seen)
     for rel, to, why in bad:
-        print(f"src/{rel}: includes {to}/: {why}" if to not in ("api", "kvm", "struct vm", "vm->") else f"src/{rel}: {why}")
+        print(f"src/{rel}: includes {to}/: {why}" if to not in ("api", "manager", "kvm", "struct vm", "vm->")
+              else f"src/{rel}: {why}")
     for rel, to in stale:
         print(f"src/{rel} no longer has its {to} exception: remove it from KNOWN in {sys.argv[0]}")
     if not bad and not stale:

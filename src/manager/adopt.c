@@ -7,7 +7,12 @@
  * state said running: a petreld killed during a snapshot) is corrected, unless a verb has
  * changed it since. Asking 1000 workers costs ~1000 wake-ups of processes that each must be
  * scheduled: on 2 loaded CPUs seconds, which is why the API does not wait for it. */
-#include "manager/manager.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
+#include "manager/replica.h"
+#include "manager/runstate.h"
+#include "manager/service.h"
+#include "manager/util.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -19,9 +24,9 @@
 
 struct adopted {
 	char name[VM_NAME_MAX + 1];
-	char sock[sizeof(((struct vm *)0)->api_sock)];
+	char sock[sizeof(((struct mgr_vm *)0)->api_sock)];
 	pid_t pid;
-	enum vm_state saved;    /* what adoption set, from the run state */
+	enum mgr_vm_state saved;    /* what adoption set, from the run state */
 };
 
 struct confirm {
@@ -38,14 +43,14 @@ static void confirm_one(struct manager *m, const struct adopted *a)
 {
 	int st = runstate_ask(m, a->sock);
 	pthread_mutex_lock(&m->lock);
-	struct vm *vm = vm_find(m, a->name);
+	struct mgr_vm *vm = mgr_vm_find(m, a->name);
 	if (vm && vm->pid == a->pid) {
-		if (st >= 0 && !vm->busy && vm->state == a->saved && (enum vm_state)st != a->saved) {
-			vm->state = (enum vm_state)st;
+		if (st >= 0 && !vm->job && vm->state == a->saved && (enum mgr_vm_state)st != a->saved) {
+			vm->state = (enum mgr_vm_state)st;
 			runstate_save(m, vm);
 		}
-		event_emit(m, a->name, "adopted", json_pack("{s:i, s:s}", "pid", (int)a->pid, "state",
-							    vm_state_name(vm->state)));
+		mgr_event_emit(m, a->name, "adopted", json_pack("{s:i, s:s}", "pid", (int)a->pid, "state",
+							    mgr_vm_state_name(vm->state)));
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -93,7 +98,7 @@ static void *confirm_all(void *arg)
 
 struct check {
 	struct manager *m;
-	struct vm **vms;
+	struct mgr_vm **vms;
 	int *result;
 	size_t n;
 	atomic_size_t next;
@@ -117,23 +122,23 @@ void adopt_all(struct manager *m)
 	unsigned adopted = 0, dead = 0;
 	uint64_t t0 = mgr_now_ms();
 	size_t count = 0, n = 0;
-	for (struct vm *vm = m->vms; vm; vm = vm->next)
+	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 		count++;
 	struct confirm *c = calloc(1, sizeof(*c));
 	struct adopted *a = calloc(count ? count : 1, sizeof(*a));
-	struct check ck = { .m = m, .vms = calloc(count ? count : 1, sizeof(struct vm *)),
+	struct check ck = { .m = m, .vms = calloc(count ? count : 1, sizeof(struct mgr_vm *)),
 			    .result = calloc(count ? count : 1, sizeof(int)), .n = count };
 	if (!ck.vms || !ck.result) {  /* out of memory: one after another, below */
 		free(ck.vms);
 		ck.vms = NULL;
 	} else {
 		size_t i = 0;
-		for (struct vm *vm = m->vms; vm; vm = vm->next)
+		for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 			ck.vms[i++] = vm;
 		check_all(&ck);
 	}
 	size_t i = 0;
-	for (struct vm *vm = m->vms; vm; vm = vm->next, i++) {
+	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next, i++) {
 		int r = ck.vms ? ck.result[i] : runstate_adopt(m, vm);
 		if (r == 1) {
 			adopted++;

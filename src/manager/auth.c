@@ -1,4 +1,5 @@
 /* Who may do what on petreld's API (peer.h, docs/manager.md#who-is-asking). */
+#include "manager/mgr.h"
 #include "manager/peer.h"
 #include "http/server.h"
 
@@ -15,7 +16,7 @@ unsigned auth_check(struct manager *m, const struct api_principal *who, const ch
 	case API_PRINCIPAL_TLS_CERT:
 		return 0;   /* a certificate this host's CA signed: an administrator */
 	case API_PRINCIPAL_TLS_ANON:
-		/* The web gate (web_gate.c, called first by api.c) let through only GET /whoami and a
+		/* The web gate (web_gate.c, called first by routes.c) let through only GET /whoami and a
 		 * browser's requests with a login session (their role checked there). */
 		return 0;
 	}

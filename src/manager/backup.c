@@ -3,10 +3,15 @@
  * paused only while they are taken. A jailed worker writes into its jail (all it can reach),
  * from where petreld moves the files out: the jail goes with the worker. A backup is complete
  * or absent: it is made in <name>.partial and renamed into place with its meta.json. */
-#include "manager/manager.h"
+#include "manager/fsutil.h"
+#include "manager/mgr.h"
+#include "manager/verbs.h"
+#include "manager/wclient.h"
+#include "util/error.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
-static int backups_dir(struct manager *m, const char *vm, const char *name, char *out, size_t size)
-{
-	/* "<vm>.backups": a VM name has no '.', so it is no VM's snapshot directory. */
-	int n = name ? snprintf(out, size, "%s/%s.backups/%s", m->snapshot_dir, vm, name)
-		     : snprintf(out, size, "%s/%s.backups", m->snapshot_dir, vm);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 /* Move every file of dir (the jail's backup directory) into to. */
 static int move_all(const char *dir, const char *to, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	if (!d)
-		return mgr_err(err, errlen, errno, "cannot read %s: %s", dir, strerror(errno));
+		return error_set(err, errlen, -errno, "cannot read %s: %s", dir, strerror(errno));
 	int e = 0;
 	struct dirent *de;
 	while (!e && (de = readdir(d))) {
@@ -37,31 +34,31 @@ static int move_all(const char *dir, const char *to, char *err, size_t errlen)
 		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
 		snprintf(dst, sizeof(dst), "%s/%s", to, de->d_name);
 		if ((e = move_file(from, dst)) < 0)
-			e = mgr_err(err, errlen, -e, "cannot move %s out of the jail: %s", from, strerror(-e));
+			e = error_set(err, errlen, e, "cannot move %s out of the jail: %s", from, strerror(-e));
 	}
 	closedir(d);
 	return e;
 }
 
-int vmbackup_create(struct manager *m, struct vm *vm, const char *name, char *err, size_t errlen)
+int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX], inside[PATH_MAX + 16] = "";
-	if (backups_dir(m, vm->def.name, name, dir, sizeof(dir)) < 0)
-		return mgr_err(err, errlen, ENAMETOOLONG, "backup directory path too long");
+	if (mgr_vm_backup_dir(m, vm->def.name, name, dir, sizeof(dir)) < 0)
+		return error_set(err, errlen, -ENAMETOOLONG, "backup directory path too long");
 	if (access(dir, F_OK) == 0)
-		return mgr_err(err, errlen, EEXIST, "VM '%s' already has a backup '%s'", vm->def.name, name);
-	backups_dir(m, vm->def.name, NULL, parent, sizeof(parent));
+		return error_set(err, errlen, -EEXIST, "VM '%s' already has a backup '%s'", vm->def.name, name);
+	mgr_vm_backup_dir(m, vm->def.name, NULL, parent, sizeof(parent));
 	snprintf(tmp, sizeof(tmp), "%s.partial", dir);
 	rm_tree(tmp);
 	if ((mkdir(m->snapshot_dir, 0750) < 0 && errno != EEXIST) || (mkdir(parent, 0750) < 0 && errno != EEXIST) ||
 	    mkdir(tmp, 0750) < 0)
-		return mgr_err(err, errlen, errno, "cannot create %s: %s", tmp, strerror(errno));
+		return error_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	int e = 0;
 	if (vm->jail_dir[0]) {
 		snprintf(inside, sizeof(inside), "%s/root/backup", vm->jail_dir);
 		rm_tree(inside);
 		if (mkdir(inside, 0700) < 0 || chown(inside, vm->def.uid, vm->def.gid) < 0)
-			e = mgr_err(err, errlen, errno, "cannot make %s for the worker: %s", inside, strerror(errno));
+			e = error_set(err, errlen, -errno, "cannot make %s for the worker: %s", inside, strerror(errno));
 	}
 	if (!e) {
 		json_t *b = json_pack("{s:s}", "backup_dir", vm->jail_dir[0] ? "/backup" : tmp);
@@ -79,18 +76,13 @@ int vmbackup_create(struct manager *m, struct vm *vm, const char *name, char *er
 	} else {
 		rm_tree(tmp);
 	}
-	if (e < 0)
-		return e;
-	pthread_mutex_lock(&m->lock);
-	event_emit(m, vm->def.name, "backup created", json_pack("{s:s, s:s}", "backup", name, "dir", dir));
-	pthread_mutex_unlock(&m->lock);
-	return 0;
+	return e;
 }
 
-json_t *vmbackup_list(struct manager *m, struct vm *vm)
+json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm)
 {
 	char parent[PATH_MAX];
-	if (backups_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
+	if (mgr_vm_backup_dir(m, vm->def.name, NULL, parent, sizeof(parent)) < 0)
 		return json_array();
 	return meta_dirs_list(parent);
 }

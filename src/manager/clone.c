@@ -13,10 +13,22 @@
  * loads S's state and memory (mapped privately, shared through the page cache) on the clone's
  * overlays (restore_overrides). It is all or nothing: if one clone cannot be made or started,
  * every clone of the request is stopped, undefined and removed, and the answer says why. */
-#include "manager/manager.h"
+#include "manager/definitions.h"
+#include "manager/defs.h"
+#include "manager/events.h"
+#include "manager/fsutil.h"
+#include "manager/jail_fill.h"
+#include "manager/job.h"
+#include "manager/mgr.h"
+#include "manager/start.h"
+#include "manager/util.h"
+#include "manager/verbs.h"
+#include "manager/worker.h"
 #include "block/qcow2.h"
+#include "util/error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,39 +63,40 @@ static json_t *snapshot_definition(const char *snapdir, char *err, size_t errlen
 	json_decref(meta);
 	if (!json_is_object(def)) {
 		json_decref(def);
-		mgr_err(err, errlen, EINVAL, "%s/meta.json has no definition", snapdir);
+		error_set(err, errlen, -EINVAL, "%s/meta.json has no definition", snapdir);
 		return NULL;
 	}
 	return def;
 }
 
-int vmclone_prepare(struct manager *m, struct vm *vm, const char *body, size_t len, char *err, size_t errlen)
+int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out,
+		    char *err, size_t errlen)
 {
 	struct clone_req *q = malloc(sizeof(*q));
 	if (!q)
-		return mgr_err(err, errlen, ENOMEM, "out of memory");
+		return error_set(err, errlen, -ENOMEM, "out of memory");
 	int e = vmclone_parse(body, len, vm->def.name, q, err, errlen);
-	if (!e && !vmsnap_exists(m, vm, q->snap))
-		e = mgr_err(err, errlen, ENOENT, "VM '%s' has no snapshot '%s'", vm->def.name, q->snap);
+	if (!e && !mgr_vm_has_snapshot(m, vm->def.name, q->snap))
+		e = error_set(err, errlen, -ENOENT, "VM '%s' has no snapshot '%s'", vm->def.name, q->snap);
 	/* The clones' bases are vm's disks as they are now: they must not change any more. */
 	if (!e && vm->pid > 0 && json_array_size(json_object_get(vm->def.doc, "drives")))
-		e = mgr_err(err, errlen, EBUSY, "VM '%s' is running: its disks, the clones' bases, would change under "
+		e = error_set(err, errlen, -EBUSY, "VM '%s' is running: its disks, the clones' bases, would change under "
 			    "them; shut it down first", vm->def.name);
 	for (unsigned i = 0; !e && i < q->count; i++) {
 		char name[VM_NAME_MAX + 1], dir[PATH_MAX];
 		struct stat st;
 		clone_name(q, i, name);
-		if (vm_find(m, name))
-			e = mgr_err(err, errlen, EEXIST, "a VM named '%s' exists already (choose another prefix)", name);
+		if (mgr_vm_find(m, name))
+			e = error_set(err, errlen, -EEXIST, "a VM named '%s' exists already (choose another prefix)", name);
 		else if (clone_dir(m, name, dir, sizeof(dir)) == 0 && lstat(dir, &st) == 0)
-			e = mgr_err(err, errlen, EEXIST, "%s exists (the disks of an earlier '%s'?): remove it or choose "
+			e = error_set(err, errlen, -EEXIST, "%s exists (the disks of an earlier '%s'?): remove it or choose "
 				    "another prefix", dir, name);
 	}
 	if (e < 0) {
 		vmclone_free(q);
 		return e;
 	}
-	vm->verb_data = q;
+	*out = q;
 	return 0;
 }
 
@@ -113,24 +126,24 @@ static int make_overlay(const char *cdir, json_t *drive, char *err, size_t errle
 	if (q < 0)
 		return q;
 	if (backed)
-		return mgr_err(err, errlen, ENOTSUP, "drive '%s': '%s' has a backing file itself (a clone's disk?): "
+		return error_set(err, errlen, -ENOTSUP, "drive '%s': '%s' has a backing file itself (a clone's disk?): "
 			       "clone from a VM whose disks stand alone", id, disk);
 	snprintf(rel, sizeof(rel), "%s.base", id);
 	if (snprintf(base, sizeof(base), "%s/%s", cdir, rel) >= (int)sizeof(base) ||
 	    snprintf(top, sizeof(top), "%s/%s.qcow2", cdir, id) >= (int)sizeof(top))
-		return mgr_err(err, errlen, ENAMETOOLONG, "%s: path too long", cdir);
+		return error_set(err, errlen, -ENAMETOOLONG, "%s: path too long", cdir);
 	/* A hard link when the template's disk is on this file system (a jail needs that), else a
 	 * symbolic link to it (a worker without the jailer follows it). */
 	if (link(disk, base) < 0) {
 		char real[PATH_MAX];
 		if (errno != EXDEV || !realpath(disk, real) || symlink(real, base) < 0)
-			return mgr_err(err, errlen, errno, "drive '%s': cannot link '%s' as %s: %s", id, disk, base,
+			return error_set(err, errlen, -errno, "drive '%s': cannot link '%s' as %s: %s", id, disk, base,
 				       strerror(errno));
 	}
 	struct qcow2_create_opts o = { .backing = rel, .backing_format = fmt };
 	char why[512];
 	if (qcow2_create(top, &o, why, sizeof(why)) < 0)
-		return mgr_err(err, errlen, EIO, "drive '%s': %s", id, why);
+		return error_set(err, errlen, -EIO, "drive '%s': %s", id, why);
 	json_object_set_new(drive, "path_on_host", json_string(top));
 	json_object_set_new(drive, "format", json_string("qcow2"));
 	return 0;
@@ -145,7 +158,7 @@ static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl,
 	json_t *doc = json_deep_copy(tmpl), *p = json_object_get(doc, "petrel"), *el;
 	if (!json_is_object(p)) {
 		json_decref(doc);
-		return mgr_err(err, errlen, EINVAL, "the snapshot's definition has no petrel section");
+		return error_set(err, errlen, -EINVAL, "the snapshot's definition has no petrel section");
 	}
 	json_object_set_new(p, "name", json_string(name));
 	json_object_del(p, "uuid"); /* def_parse gives a new one */
@@ -175,10 +188,10 @@ static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl,
 }
 
 /* Undo clones made[0..n): stop, undefine, remove their disks. */
-static void undo(struct manager *m, struct vm **made, unsigned n)
+static void undo(struct manager *m, struct mgr_vm **made, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
-		struct vm *vm = made[i];
+		struct mgr_vm *vm = made[i];
 		char dir[PATH_MAX], err[256];
 		if (!vm)
 			continue;
@@ -188,46 +201,49 @@ static void undo(struct manager *m, struct vm **made, unsigned n)
 		if (up)
 			worker_kill(m, vm);
 		pthread_mutex_lock(&m->lock);
-		for (struct vm **p = &m->vms; *p; p = &(*p)->next)
+		for (struct mgr_vm **p = &m->vms; *p; p = &(*p)->next)
 			if (*p == vm) {
 				*p = vm->next;
 				break;
 			}
 		defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
-		event_emit(m, vm->def.name, "undefined", NULL);
+		mgr_event_emit(m, vm->def.name, "undefined", NULL);
 		if (clone_dir(m, vm->def.name, dir, sizeof(dir)) == 0)
 			rm_tree(dir);
-		vm_free(vm);
+		mgr_vm_free(vm);
 		pthread_mutex_unlock(&m->lock);
 	}
 }
 
+/* The job of a clone while it is made and started: the API sees it busy, "clone". */
+static const struct mgr_job cloned = { .verb = MGR_VERB_CLONE, .name = "clone" };
+
 /* Make clone i: its disks, its definition (written atomically), its place in the inventory. */
-static int make_clone(struct manager *m, struct vm *src, const struct clone_req *q, unsigned i, json_t *tmpl,
-		      struct vm **out, char *err, size_t errlen)
+static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_req *q, unsigned i, json_t *tmpl,
+		      struct mgr_vm **out, char *err, size_t errlen)
 {
 	char name[VM_NAME_MAX + 1], cdir[PATH_MAX];
 	clone_name(q, i, name);
 	if (clone_dir(m, name, cdir, sizeof(cdir)) < 0)
-		return mgr_err(err, errlen, ENAMETOOLONG, "jail base path too long");
+		return error_set(err, errlen, -ENAMETOOLONG, "jail base path too long");
 	if (mkdir(cdir, 0700) < 0)
-		return mgr_err(err, errlen, errno, "cannot create %s: %s", cdir, strerror(errno));
+		return error_set(err, errlen, -errno, "cannot create %s: %s", cdir, strerror(errno));
 	json_t *doc = NULL;
 	char *text = NULL;
 	struct vm_def def = { 0 };
-	struct vm *vm = NULL;
+	struct mgr_vm *vm = NULL;
 	int e = clone_definition(q, i, tmpl, cdir, &doc, err, errlen);
 	if (!e && !(text = json_dumps(doc, JSON_COMPACT)))
-		e = mgr_err(err, errlen, ENOMEM, "out of memory");
+		e = error_set(err, errlen, -ENOMEM, "out of memory");
 	if (!e)
 		e = def_parse(text, strlen(text), &def, err, errlen);
 	free(text);
 	json_decref(doc);
 	if (!e && !(vm = calloc(1, sizeof(*vm))))
-		e = mgr_err(err, errlen, ENOMEM, "out of memory");
+		e = error_set(err, errlen, -ENOMEM, "out of memory");
 	pthread_mutex_lock(&m->lock);
-	if (!e && vm_find(m, name))
-		e = mgr_err(err, errlen, EEXIST, "a VM named '%s' was defined meanwhile", name);
+	if (!e && mgr_vm_find(m, name))
+		e = error_set(err, errlen, -EEXIST, "a VM named '%s' was defined meanwhile", name);
 	if (!e)
 		e = save_definition(m, &def, err, errlen);
 	if (e < 0) {
@@ -240,10 +256,10 @@ static int make_clone(struct manager *m, struct vm *src, const struct clone_req 
 	vm->def = def;
 	vm->pidfd = -1;
 	vm->last_exit = -1;
-	vm->busy = "clone";
+	vm->job = &cloned;
 	vm->next = m->vms;
 	m->vms = vm;
-	event_emit(m, name, "defined", json_pack("{s:s, s:s}", "clone_of", src->def.name, "snapshot", q->snap));
+	mgr_event_emit(m, name, "defined", json_pack("{s:s, s:s}", "clone_of", src->def.name, "snapshot", q->snap));
 	pthread_mutex_unlock(&m->lock);
 	*out = vm;
 	return 0;
@@ -251,7 +267,7 @@ static int make_clone(struct manager *m, struct vm *src, const struct clone_req 
 
 struct starter {
 	struct manager *m;
-	struct vm **made;
+	struct mgr_vm **made;
 	unsigned count;
 	const char *snapdir;
 	atomic_uint next;
@@ -266,7 +282,7 @@ static void *start_some(void *arg)
 	unsigned i;
 	while (!atomic_load(&s->failed) && (i = atomic_fetch_add(&s->next, 1)) < s->count) {
 		char err[400];
-		if (lifecycle_restore(s->m, s->made[i], s->snapdir, err, sizeof(err)) < 0 &&
+		if (start_restore(s->m, s->made[i], s->snapdir, "restored", err, sizeof(err)) < 0 &&
 		    !atomic_exchange(&s->failed, 1))
 			snprintf(s->err, sizeof(s->err), "clone '%s': %s", s->made[i]->def.name, err);
 	}
@@ -274,7 +290,7 @@ static void *start_some(void *arg)
 }
 
 /* Start every clone from the snapshot, a few at a time. */
-static int start_all(struct manager *m, struct vm **made, unsigned count, const char *snapdir, char *err,
+static int start_all(struct manager *m, struct mgr_vm **made, unsigned count, const char *snapdir, char *err,
 		     size_t errlen)
 {
 	struct starter s = { .m = m, .made = made, .count = count, .snapdir = snapdir };
@@ -288,32 +304,27 @@ static int start_all(struct manager *m, struct vm **made, unsigned count, const 
 		start_some(&s);
 	for (unsigned k = 0; k < n; k++)
 		pthread_join(t[k], NULL);
-	return s.failed ? mgr_err(err, errlen, EIO, "%s", s.err) : 0;
+	return s.failed ? error_set(err, errlen, -EIO, "%s", s.err) : 0;
 }
 
-int vmclone_run(struct manager *m, struct vm *src, char *err, size_t errlen)
+int vmclone_run(struct manager *m, struct mgr_vm *src, const struct clone_req *q, json_t **result, char *err,
+		size_t errlen)
 {
-	pthread_mutex_lock(&m->lock);
-	struct clone_req *q = src->verb_data;
-	src->verb_data = NULL;
-	pthread_mutex_unlock(&m->lock);
-	if (!q)
-		return mgr_err(err, errlen, EINVAL, "no clone request");
 	char snapdir[PATH_MAX], dir[PATH_MAX];
 	int e = 0;
-	if (snprintf(snapdir, sizeof(snapdir), "%s/%s/%s", m->snapshot_dir, src->def.name, q->snap) >= (int)sizeof(snapdir) ||
+	if (mgr_vm_snapshot_dir(m, src->def.name, q->snap, snapdir, sizeof(snapdir)) < 0 ||
 	    clone_dir(m, NULL, dir, sizeof(dir)) < 0)
-		e = mgr_err(err, errlen, ENAMETOOLONG, "path too long");
+		e = error_set(err, errlen, -ENAMETOOLONG, "path too long");
 	json_t *tmpl = e ? NULL : snapshot_definition(snapdir, err, errlen);
-	struct vm **made = calloc(q->count, sizeof(*made));
+	struct mgr_vm **made = calloc(q->count, sizeof(*made));
 	if (!e && !tmpl)
 		e = -EINVAL;
 	else if (!e && !made)
-		e = mgr_err(err, errlen, ENOMEM, "out of memory");
+		e = error_set(err, errlen, -ENOMEM, "out of memory");
 	else if (!e && json_array_size(json_object_get(tmpl, "pmem")))
-		e = mgr_err(err, errlen, ENOTSUP, "the snapshot's VM has pmem devices: their files cannot be shared");
+		e = error_set(err, errlen, -ENOTSUP, "the snapshot's VM has pmem devices: their files cannot be shared");
 	else if (!e && ((mkdir(m->jail_base, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0711) < 0 && errno != EEXIST)))
-		e = mgr_err(err, errlen, errno, "cannot create %s: %s", dir, strerror(errno));
+		e = error_set(err, errlen, -errno, "cannot create %s: %s", dir, strerror(errno));
 	uint64_t t0 = mgr_now_ms();
 	for (unsigned i = 0; !e && i < q->count; i++)
 		e = make_clone(m, src, q, i, tmpl, &made[i], err, errlen);
@@ -326,16 +337,15 @@ int vmclone_run(struct manager *m, struct vm *src, char *err, size_t errlen)
 		pthread_mutex_lock(&m->lock);
 		json_t *a = json_array();
 		for (unsigned i = 0; i < q->count; i++) {
-			made[i]->busy = NULL;
-			json_array_append_new(a, vm_to_json(m, made[i]));
+			made[i]->job = NULL;
+			json_array_append_new(a, mgr_vm_to_json(m, made[i]));
 		}
-		src->verb_result = a;
+		*result = a;
 		pthread_mutex_unlock(&m->lock);
-		vm_log(m, src->def.name, "%u clone(s) of snapshot '%s': made in %llu ms, started in %llu ms", q->count,
+		mgr_vm_log(m, src->def.name, "%u clone(s) of snapshot '%s': made in %llu ms, started in %llu ms", q->count,
 		       q->snap, (unsigned long long)(t1 - t0), (unsigned long long)(mgr_now_ms() - t1));
 	}
 	free(made);
 	json_decref(tmpl);
-	vmclone_free(q);
 	return e;
 }

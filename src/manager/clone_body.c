@@ -1,7 +1,8 @@
 /* The bodies of POST /vms/NAME/clone and POST /vms/NAME/restore: untrusted text from petreld's
  * API, parsed and checked here, apart from what acts on them (clone.c, restore.c), so that the
  * fuzz target (tests/fuzz/fuzz_manager_clone.c) links only the parsers. */
-#include "manager/manager.h"
+#include "manager/verbs.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -31,7 +32,7 @@ int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req
 	const char *k;
 	int e = 0;
 	if (!json_is_object(o)) {
-		e = mgr_err(err, errlen, EINVAL, "expected {\"snapshot\": S, \"count\": N, \"prefix\": P, \"start\": B}");
+		e = error_set(err, errlen, -EINVAL, "expected {\"snapshot\": S, \"count\": N, \"prefix\": P, \"start\": B}");
 		goto out;
 	}
 	json_object_foreach(o, k, v) {
@@ -39,26 +40,26 @@ int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req
 		for (const char *const *p = keys; *p; p++)
 			known |= !strcmp(k, *p);
 		if (!known) {
-			e = mgr_err(err, errlen, EINVAL, "unknown field '%s'", k);
+			e = error_set(err, errlen, -EINVAL, "unknown field '%s'", k);
 			goto out;
 		}
 	}
 	const char *snap = json_string_value(json_object_get(o, "snapshot"));
-	if (!snap || !vm_name_ok(snap)) {
-		e = mgr_err(err, errlen, EINVAL, "snapshot: expected a snapshot's name, 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
+	if (!snap || !mgr_vm_name_ok(snap)) {
+		e = error_set(err, errlen, -EINVAL, "snapshot: expected a snapshot's name, 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
 		goto out;
 	}
 	snprintf(q->snap, sizeof(q->snap), "%s", snap);
 	v = json_object_get(o, "count");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > CLONE_MAX) {
-		e = mgr_err(err, errlen, EINVAL, "count: expected an integer from 1 to %d", CLONE_MAX);
+		e = error_set(err, errlen, -EINVAL, "count: expected an integer from 1 to %d", CLONE_MAX);
 		goto out;
 	}
 	q->count = (unsigned)json_integer_value(v);
 	v = json_object_get(o, "prefix");
 	const char *prefix = v ? json_string_value(v) : NULL;
-	if (v && (!prefix || strlen(prefix) > VM_NAME_MAX - 4 || !vm_name_ok(prefix))) {
-		e = mgr_err(err, errlen, EINVAL, "prefix: expected 1 to %d of [A-Za-z0-9-], not starting with '-'",
+	if (v && (!prefix || strlen(prefix) > VM_NAME_MAX - 4 || !mgr_vm_name_ok(prefix))) {
+		e = error_set(err, errlen, -EINVAL, "prefix: expected 1 to %d of [A-Za-z0-9-], not starting with '-'",
 			    VM_NAME_MAX - 4);
 		goto out;
 	}
@@ -66,7 +67,7 @@ int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req
 	snprintf(q->prefix, VM_NAME_MAX - 3, "%s%s", prefix ? prefix : vm, prefix ? "" : "-");
 	if ((v = json_object_get(o, "start"))) {
 		if (!json_is_boolean(v)) {
-			e = mgr_err(err, errlen, EINVAL, "start: expected true or false");
+			e = error_set(err, errlen, -EINVAL, "start: expected true or false");
 			goto out;
 		}
 		q->start = json_is_true(v);
@@ -74,12 +75,12 @@ int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req
 	if ((v = json_object_get(o, "net"))) {
 		json_t *t;
 		if (!json_is_object(v)) {
-			e = mgr_err(err, errlen, EINVAL, "net: expected {\"IFACE_ID\": \"TAP\"}, '%%d' in TAP: the clone's number");
+			e = error_set(err, errlen, -EINVAL, "net: expected {\"IFACE_ID\": \"TAP\"}, '%%d' in TAP: the clone's number");
 			goto out;
 		}
 		json_object_foreach(v, k, t)
 			if (!json_is_string(t) || !tap_ok(json_string_value(t))) {
-				e = mgr_err(err, errlen, EINVAL, "net.%s: expected a tap name of at most %d characters "
+				e = error_set(err, errlen, -EINVAL, "net.%s: expected a tap name of at most %d characters "
 					    "([A-Za-z0-9_.-], '%%d' once)", k, TAP_MAX - 2);
 				goto out;
 			}
@@ -100,5 +101,18 @@ void vmclone_free(void *req)
 
 int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen)
 {
-	return name_body_parse(body, len, "backup", backup) ? 0 : mgr_err(err, errlen, EINVAL, "expected {\"backup\": NAME}, NAME 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
+	if (name_body_parse(body, len, "backup", backup))
+		return 0;
+	return error_set(err, errlen, -EINVAL, "expected {\"backup\": NAME}, NAME 1 to %d of [A-Za-z0-9-]", VM_NAME_MAX);
+}
+
+bool name_body_parse(const char *body, size_t len, const char *key, char *out)
+{
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *name = json_string_value(json_object_get(o, key));
+	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && mgr_vm_name_ok(name);
+	if (ok)
+		snprintf(out, VM_NAME_MAX + 1, "%s", name);
+	json_decref(o);
+	return ok;
 }

@@ -3,10 +3,13 @@
  * keeps it in <state dir>/logs/<name>.worker.log (with petrel's own messages); a reader first
  * gets the last CONSOLE_BACKLOG bytes of it, so a late reader sees the recent output, then
  * what is appended, until it goes away. Input goes the other way: console_input.c. */
-#include "manager/manager.h"
+#include "manager/console.h"
+#include "manager/mgr.h"
+#include "manager/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,12 @@
 /* A VM's definition: Firecracker's config-file document plus a "petrel" section (name, UUID,
  * autostart, restart policy, resources, jail ids). The Firecracker part is checked by petrel's
  * own parser (src/config), so a definition petreld accepts is one its worker accepts. */
-#include "manager/manager.h"
+#include "manager/definition.h"
+#include "manager/defs.h"
+#include "manager/mgr.h"
+#include "manager/partition.h"
 #include "config/vm_config.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,7 +66,7 @@ static int get_uint(json_t *o, const char *where, const char *key, uint64_t max,
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || (uint64_t)json_integer_value(v) > max)
-		return mgr_err(err, errlen, EINVAL, "%s.%s: expected an integer from 1 to %llu", where,
+		return error_set(err, errlen, -EINVAL, "%s.%s: expected an integer from 1 to %llu", where,
 			       key, (unsigned long long)max);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
@@ -78,7 +82,7 @@ int def_only_keys(json_t *o, const char *where, const char *const *keys, char *e
 		for (const char *const *p = keys; *p; p++)
 			known |= !strcmp(k, *p);
 		if (!known)
-			return mgr_err(err, errlen, EINVAL, "%s: unknown field '%s'", where, k);
+			return error_set(err, errlen, -EINVAL, "%s: unknown field '%s'", where, k);
 	}
 	return 0;
 }
@@ -97,7 +101,7 @@ int partition_parse(json_t *o, struct vm_resources *r, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "cpu_weight", "cpu_quota_pct", "cpuset", "memory_limit_mib", NULL };
 	if (!json_is_object(o))
-		return mgr_err(err, errlen, EINVAL, "resources: expected an object");
+		return error_set(err, errlen, -EINVAL, "resources: expected an object");
 	int e = def_only_keys(o, "resources", keys, err, errlen);
 	uint64_t w = r->cpu_weight, q = r->cpu_quota_pct, mem = r->memory_limit_mib;
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
@@ -106,11 +110,11 @@ int partition_parse(json_t *o, struct vm_resources *r, char *err, size_t errlen)
 	    (e = get_uint(o, "resources", "memory_limit_mib", 1u << 30, &mem, err, errlen)) < 0)
 		return e;
 	if (mem && mem < 32)
-		return mgr_err(err, errlen, EINVAL, "resources.memory_limit_mib: at least 32 (a worker needs more)");
+		return error_set(err, errlen, -EINVAL, "resources.memory_limit_mib: at least 32 (a worker needs more)");
 	json_t *cs = json_object_get(o, "cpuset");
 	if (cs) {
 		if (!json_is_string(cs) || !cpuset_ok(json_string_value(cs)))
-			return mgr_err(err, errlen, EINVAL, "resources.cpuset: expected a CPU list such as \"0-1,3\"");
+			return error_set(err, errlen, -EINVAL, "resources.cpuset: expected a CPU list such as \"0-1,3\"");
 		snprintf(r->cpuset, sizeof(r->cpuset), "%s", json_string_value(cs));
 	}
 	r->cpu_weight = (unsigned)w;
@@ -123,26 +127,26 @@ static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "name", "uuid", "autostart", "restart", "resources", "jail", NULL };
 	if (!json_is_object(p))
-		return mgr_err(err, errlen, EINVAL, "petrel: expected an object");
+		return error_set(err, errlen, -EINVAL, "petrel: expected an object");
 	int e = def_only_keys(p, "petrel", keys, err, errlen);
 	if (e < 0)
 		return e;
 	json_t *v = json_object_get(p, "name");
-	if (!json_is_string(v) || !vm_name_ok(json_string_value(v)))
-		return mgr_err(err, errlen, EINVAL, "petrel.name: expected 1 to %d of [A-Za-z0-9-], not starting with '-'",
+	if (!json_is_string(v) || !mgr_vm_name_ok(json_string_value(v)))
+		return error_set(err, errlen, -EINVAL, "petrel.name: expected 1 to %d of [A-Za-z0-9-], not starting with '-'",
 			       VM_NAME_MAX);
 	snprintf(def->name, sizeof(def->name), "%s", json_string_value(v));
 	if ((v = json_object_get(p, "uuid"))) {
 		if (!json_is_string(v) || !uuid_ok(json_string_value(v)))
-			return mgr_err(err, errlen, EINVAL, "petrel.uuid: expected a UUID (8-4-4-4-12 hex digits)");
+			return error_set(err, errlen, -EINVAL, "petrel.uuid: expected a UUID (8-4-4-4-12 hex digits)");
 		snprintf(def->uuid, sizeof(def->uuid), "%s", json_string_value(v));
 	} else {
 		if (make_uuid(def->uuid) < 0 || json_object_set_new(p, "uuid", json_string(def->uuid)) < 0)
-			return mgr_err(err, errlen, EIO, "cannot make a UUID");
+			return error_set(err, errlen, -EIO, "cannot make a UUID");
 	}
 	if ((v = json_object_get(p, "autostart"))) {
 		if (!json_is_boolean(v))
-			return mgr_err(err, errlen, EINVAL, "petrel.autostart: expected true or false");
+			return error_set(err, errlen, -EINVAL, "petrel.autostart: expected true or false");
 		def->autostart = json_is_true(v);
 	}
 	if ((v = json_object_get(p, "restart"))) {
@@ -154,7 +158,7 @@ static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 		else if (!strcmp(s, "always"))
 			def->restart = RESTART_ALWAYS;
 		else
-			return mgr_err(err, errlen, EINVAL, "petrel.restart: expected \"never\", \"on-failure\" or \"always\"");
+			return error_set(err, errlen, -EINVAL, "petrel.restart: expected \"never\", \"on-failure\" or \"always\"");
 	}
 	if ((v = json_object_get(p, "resources")) && (e = partition_parse(v, &def->res, err, errlen)) < 0)
 		return e;
@@ -163,7 +167,7 @@ static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 		static const char *const jkeys[] = { "uid", "gid", NULL };
 		uint64_t uid = def->uid, gid = def->gid;
 		if (!json_is_object(v))
-			return mgr_err(err, errlen, EINVAL, "petrel.jail: expected an object");
+			return error_set(err, errlen, -EINVAL, "petrel.jail: expected an object");
 		if ((e = def_only_keys(v, "petrel.jail", jkeys, err, errlen)) < 0 ||
 		    (e = get_uint(v, "petrel.jail", "uid", 0xfffffffe, &uid, err, errlen)) < 0 ||
 		    (e = get_uint(v, "petrel.jail", "gid", 0xfffffffe, &gid, err, errlen)) < 0)
@@ -179,10 +183,10 @@ static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 static int path_ok(const char *where, const char *path, char *err, size_t errlen)
 {
 	if (path[0] != '/')
-		return mgr_err(err, errlen, EINVAL, "%s: '%s' is not an absolute path", where, path);
+		return error_set(err, errlen, -EINVAL, "%s: '%s' is not an absolute path", where, path);
 	for (const char *p = path; (p = strchr(p, '/')); p++) {
 		if (!strncmp(p, "/../", 4) || !strcmp(p, "/..") || !strncmp(p, "/./", 3) || !strcmp(p, "/."))
-			return mgr_err(err, errlen, EINVAL, "%s: '%s' has a '.' or '..' component", where, path);
+			return error_set(err, errlen, -EINVAL, "%s: '%s' has a '.' or '..' component", where, path);
 	}
 	return 0;
 }
@@ -223,19 +227,19 @@ int def_parse(const char *text, size_t len, struct vm_def *def, char *err, size_
 {
 	memset(def, 0, sizeof(*def));
 	if (len > DEF_MAX_BYTES)
-		return mgr_err(err, errlen, EINVAL, "a definition is at most %d bytes", DEF_MAX_BYTES);
+		return error_set(err, errlen, -EINVAL, "a definition is at most %d bytes", DEF_MAX_BYTES);
 	json_error_t je;
 	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!doc)
-		return mgr_err(err, errlen, EINVAL, "not valid JSON: %s (line %d)", je.text, je.line);
+		return error_set(err, errlen, -EINVAL, "not valid JSON: %s (line %d)", je.text, je.line);
 	int e = 0;
 	if (!json_is_object(doc)) {
-		e = mgr_err(err, errlen, EINVAL, "expected a JSON object at the top level");
+		e = error_set(err, errlen, -EINVAL, "expected a JSON object at the top level");
 		goto fail;
 	}
 	json_t *p = json_object_get(doc, "petrel");
 	if (!p) {
-		e = mgr_err(err, errlen, EINVAL, "no \"petrel\" section (with at least a name)");
+		e = error_set(err, errlen, -EINVAL, "no \"petrel\" section (with at least a name)");
 		goto fail;
 	}
 	if ((e = parse_petrel(p, def, err, errlen)) < 0)
@@ -244,7 +248,7 @@ int def_parse(const char *text, size_t len, struct vm_def *def, char *err, size_
 	const char *refused[] = { "cpu-affinity", "logger", "metrics" };
 	for (size_t i = 0; i < 3; i++)
 		if (json_object_get(doc, refused[i])) {
-			e = mgr_err(err, errlen, EINVAL, "%s: not in a definition (%s)", refused[i],
+			e = error_set(err, errlen, -EINVAL, "%s: not in a definition (%s)", refused[i],
 				    i == 0 ? "use petrel.resources.cpuset" : "petreld keeps a log per VM");
 			goto fail;
 		}
@@ -261,7 +265,7 @@ int def_parse(const char *text, size_t len, struct vm_def *def, char *err, size_
 	vm_config_free(&cfg);
 	free(fc_text);
 	if (e < 0) {
-		e = mgr_err(err, errlen, EINVAL, "%s", why[0] ? why : "invalid definition");
+		e = error_set(err, errlen, -EINVAL, "%s", why[0] ? why : "invalid definition");
 		goto fail;
 	}
 	struct path_check pc = { err, errlen };
@@ -297,22 +301,22 @@ static int check_file(void *arg, const char *where, const char *path, bool disk)
 	struct file_check *c = arg;
 	struct stat st;
 	if (stat(path, &st) < 0)
-		return mgr_err(c->err, c->errlen, errno == ENOENT ? ENOENT : EINVAL, "%s: '%s': %s", where,
+		return error_set(c->err, c->errlen, -(errno == ENOENT ? ENOENT : EINVAL), "%s: '%s': %s", where,
 			       path, strerror(errno));
 	if (!S_ISREG(st.st_mode) && !(disk && S_ISBLK(st.st_mode)))
-		return mgr_err(c->err, c->errlen, EINVAL, "%s: '%s' is a %s, not a %s", where, path,
+		return error_set(c->err, c->errlen, -EINVAL, "%s: '%s' is a %s, not a %s", where, path,
 			       S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "FIFO"
 			       : S_ISSOCK(st.st_mode) ? "socket" : S_ISCHR(st.st_mode) ? "character device"
 			       : "special file", disk ? "regular file or block device" : "regular file");
 	if (!disk)
 		return 0;
 	struct same_file s = { path, st, false };
-	for (struct vm *vm = c->m->vms; vm; vm = vm->next) {
+	for (struct mgr_vm *vm = c->m->vms; vm; vm = vm->next) {
 		if (!strcmp(vm->def.name, c->self->name))
 			continue;
 		def_foreach_file(vm->def.doc, same_disk, &s);
 		if (s.found)
-			return mgr_err(c->err, c->errlen, EEXIST, "%s: '%s' is a disk of VM '%s'", where,
+			return error_set(c->err, c->errlen, -EEXIST, "%s: '%s' is a disk of VM '%s'", where,
 				       path, vm->def.name);
 	}
 	return 0;
@@ -322,4 +326,17 @@ int def_check_files(struct manager *m, const struct vm_def *def, char *err, size
 {
 	struct file_check c = { m, def, err, errlen };
 	return def_foreach_file(def->doc, check_file, &c);
+}
+
+bool mgr_vm_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > VM_NAME_MAX || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+			return false;
+	}
+	return true;
 }

@@ -1,10 +1,12 @@
 /* The definitions directory: one <name>.json per VM, written atomically (a temporary file in
  * the same directory, fsync, rename over the old one, fsync of the directory), so a power cut
  * or a full disk leaves the old definition or the new one, never half of one. */
-#include "manager/manager.h"
+#include "manager/defs.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,7 @@ int defs_write_atomic(const char *dir, const char *name, const char *text, char 
 	snprintf(tmp, sizeof(tmp), "%s/.%s.json.tmp", dir, name);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
-		return mgr_err(err, errlen, errno, "cannot write the definition %s: %s", tmp, strerror(errno));
+		return error_set(err, errlen, -errno, "cannot write the definition %s: %s", tmp, strerror(errno));
 	size_t len = strlen(text), off = 0;
 	int e = 0;
 	while (off < len && !e) {
@@ -46,12 +48,12 @@ int defs_write_atomic(const char *dir, const char *name, const char *text, char 
 		e = errno;
 	if (e) {
 		unlink(tmp);
-		return mgr_err(err, errlen, e, "cannot write the definition %s: %s (the old one, if any, is kept)",
+		return error_set(err, errlen, -e, "cannot write the definition %s: %s (the old one, if any, is kept)",
 			       path, strerror(e));
 	}
 	int r = sync_dir(dir);
 	if (r < 0)
-		return mgr_err(err, errlen, -r, "cannot sync %s: %s", dir, strerror(-r));
+		return error_set(err, errlen, r, "cannot sync %s: %s", dir, strerror(-r));
 	return 0;
 }
 
@@ -60,7 +62,7 @@ int defs_remove(const char *dir, const char *name, char *err, size_t errlen)
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
 	if (unlink(path) < 0 && errno != ENOENT)
-		return mgr_err(err, errlen, errno, "cannot remove %s: %s", path, strerror(errno));
+		return error_set(err, errlen, -errno, "cannot remove %s: %s", path, strerror(errno));
 	sync_dir(dir);
 	return 0;
 }
@@ -71,17 +73,17 @@ int defs_read(const char *dir, const char *file, char **out, char *err, size_t e
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return mgr_err(err, errlen, errno, "%s: %s", path, strerror(errno));
+		return error_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > DEF_MAX_BYTES) {
 		close(fd);
-		return mgr_err(err, errlen, EINVAL, "%s: not a regular file of at most %d bytes", path,
+		return error_set(err, errlen, -EINVAL, "%s: not a regular file of at most %d bytes", path,
 			       DEF_MAX_BYTES);
 	}
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
 		close(fd);
-		return mgr_err(err, errlen, ENOMEM, "%s: out of memory", path);
+		return error_set(err, errlen, -ENOMEM, "%s: out of memory", path);
 	}
 	size_t len = 0;
 	for (;;) {

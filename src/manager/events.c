@@ -2,16 +2,18 @@
  * object per line); every event also goes to the VM's log, <state dir>/logs/<name>.log.
  * A subscriber that cannot take an event at once (its socket full) is dropped: petreld never
  * waits on a reader. */
-#include "manager/manager.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,7 +63,7 @@ static void log_line(struct manager *m, const char *vm, const char *line)
 	close(fd);
 }
 
-void vm_log(struct manager *m, const char *vm, const char *fmt, ...)
+void mgr_vm_log(struct manager *m, const char *vm, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -71,7 +73,7 @@ void vm_log(struct manager *m, const char *vm, const char *fmt, ...)
 	log_line(m, vm, line);
 }
 
-void event_emit(struct manager *m, const char *vm, const char *what, json_t *extra)
+void mgr_event_emit(struct manager *m, const char *vm, const char *what, json_t *extra)
 {
 	json_t *o = extra && json_is_object(extra) ? extra : json_object();
 	if (extra && o != extra)

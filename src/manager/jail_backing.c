@@ -10,11 +10,14 @@
  * headers are read with petrel's own qcow2 header parser (src/block, fuzzed), and a backing
  * file's format is the one its image records, else probed, as petrel does. Backing files are
  * linked, never handed to the worker (a base is shared, read-only, by every clone over it). */
-#include "manager/manager.h"
+#include "manager/jail_fill.h"
 #include "block/qcow2_format.h"
+#include "util/error.h"
 
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +33,11 @@ int disk_qcow2_header(const char *path, const char *format, struct qcow2_header 
 		return 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return mgr_err(err, errlen, errno, "'%s': %s", path, strerror(errno));
+		return error_set(err, errlen, -errno, "'%s': %s", path, strerror(errno));
 	struct stat st;
 	uint8_t *buf = malloc(HEAD_BYTES);
 	ssize_t n = buf && fstat(fd, &st) == 0 ? pread(fd, buf, HEAD_BYTES, 0) : -1;
-	int e = n < 0 ? mgr_err(err, errlen, buf ? errno : ENOMEM, "'%s': %s", path, strerror(errno)) : 0;
+	int e = n < 0 ? error_set(err, errlen, -(buf ? errno : ENOMEM), "'%s': %s", path, strerror(errno)) : 0;
 	close(fd);
 	if (!e && (!format || !strcmp(format, "auto")) && !qcow2_probe(buf, (size_t)n)) {
 		free(buf);
@@ -43,7 +46,7 @@ int disk_qcow2_header(const char *path, const char *format, struct qcow2_header 
 	if (!e) {
 		char why[256];
 		if (qcow2_header_parse(buf, (size_t)n, (uint64_t)st.st_size, h, why, sizeof(why)) < 0)
-			e = mgr_err(err, errlen, EINVAL, "'%s': %s", path, why);
+			e = error_set(err, errlen, -EINVAL, "'%s': %s", path, why);
 	}
 	free(buf);
 	return e < 0 ? e : 1;
@@ -86,24 +89,24 @@ static int link_chain(const char *where, const char *disk, const char *format, c
 	snprintf(fmt, sizeof(fmt), "%s", format ? format : "");
 	struct qcow2_header *h = malloc(sizeof(*h));
 	if (!h)
-		return mgr_err(err, errlen, ENOMEM, "out of memory");
+		return error_set(err, errlen, -ENOMEM, "out of memory");
 	int e = 0;
 	for (int depth = 1;; depth++) {
 		char why[PATH_MAX + 64];
 		int q = disk_qcow2_header(host, fmt[0] ? fmt : NULL, h, why, sizeof(why));
 		if (q < 0) {
-			e = mgr_err(err, errlen, -q, "%s: %s", where, why);
+			e = error_set(err, errlen, q, "%s: %s", where, why);
 			break;
 		}
 		if (q == 0 || !h->backing_file[0])
 			break;
 		if (depth >= CHAIN_MAX) {
-			e = mgr_err(err, errlen, EINVAL, "%s: '%s': a backing chain longer than %d images", where, disk,
+			e = error_set(err, errlen, -EINVAL, "%s: '%s': a backing chain longer than %d images", where, disk,
 				    CHAIN_MAX);
 			break;
 		}
 		if (!name_ok(h->backing_file)) {
-			e = mgr_err(err, errlen, EINVAL,
+			e = error_set(err, errlen, -EINVAL,
 				    "%s: '%s' names its backing file '%s' by an absolute path or with '..': a jailed "
 				    "worker cannot reach it; make the image with a backing name relative to its own "
 				    "directory (petrel image create-overlay does)", where, host, h->backing_file);
@@ -117,11 +120,11 @@ static int link_chain(const char *where, const char *disk, const char *format, c
 				 rslash ? "/" : "", h->backing_file);
 		int c = b >= 0 && (size_t)b < sizeof(nrel) ? snprintf(to, sizeof(to), "%s/%s", vmdir, nrel) : -1;
 		if (a < 0 || (size_t)a >= sizeof(next) || c < 0 || (size_t)c >= sizeof(to)) {
-			e = mgr_err(err, errlen, ENAMETOOLONG, "%s: the backing path of '%s' is too long", where, host);
+			e = error_set(err, errlen, -ENAMETOOLONG, "%s: the backing path of '%s' is too long", where, host);
 			break;
 		}
 		if ((e = make_parents(vmdir, nrel)) < 0) {
-			e = mgr_err(err, errlen, -e, "%s: cannot make the directories of '%s' in the jail: %s", where, nrel,
+			e = error_set(err, errlen, e, "%s: cannot make the directories of '%s' in the jail: %s", where, nrel,
 				    strerror(-e));
 			break;
 		}
@@ -130,7 +133,7 @@ static int link_chain(const char *where, const char *disk, const char *format, c
 			bool same = errno == EEXIST && stat(next, &s1) == 0 && stat(to, &s2) == 0 &&
 				    s1.st_dev == s2.st_dev && s1.st_ino == s2.st_ino;
 			if (!same) {
-				e = mgr_err(err, errlen, errno == EEXIST ? EEXIST : errno,
+				e = error_set(err, errlen, -(errno == EEXIST ? EEXIST : errno),
 					    "%s: cannot link the backing file '%s' into the jail as /vm/%s: %s%s", where,
 					    next, nrel, errno == EEXIST ? "another file has that name" : strerror(errno),
 					    errno == EXDEV ? " (it must be on the jail base's file system)" : "");

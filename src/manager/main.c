@@ -1,15 +1,19 @@
 /* petreld: the host service (docs/manager.md). Options, start-up (definitions, re-adoption of
  * running workers, autostart), the API, then supervision until SIGTERM or SIGINT. Stopping
  * petreld leaves every VM running: the next petreld adopts them again. */
-#include "manager/manager.h"
+#include "manager/definitions.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
+#include "manager/service.h"
+#include "manager/web.h"
 #include "http/server.h"
 #include "util/tls.h"
-#include "manager/web.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,22 +86,6 @@ static int mkdir_p(const char *path, mode_t mode)
 	return mkdir(buf, mode) < 0 && errno != EEXIST ? -errno : 0;
 }
 
-int mgr_load_definition(struct manager *m, const char *name, struct vm_def *def, char *err, size_t errlen)
-{
-	char file[VM_NAME_MAX + 8], *text = NULL;
-	snprintf(file, sizeof(file), "%s.json", name);
-	int n = defs_read(m->defs_dir, file, &text, err, errlen);
-	if (n < 0)
-		return n;
-	int e = def_parse(text, (size_t)n, def, err, errlen);
-	free(text);
-	if (e == 0 && strcmp(def->name, name)) {
-		e = mgr_err(err, errlen, EINVAL, "%s/%s names the VM '%s'", m->defs_dir, file, def->name);
-		def_free(def);
-	}
-	return e;
-}
-
 static int default_cgroup_version(void)
 {
 	/* A unified host has cgroup.controllers at the top of /sys/fs/cgroup. */
@@ -119,7 +107,7 @@ static void load_all(struct manager *m)
 		if (n - 5 > VM_NAME_MAX)
 			continue;
 		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
-		struct vm *vm = calloc(1, sizeof(*vm));
+		struct mgr_vm *vm = calloc(1, sizeof(*vm));
 		if (!vm)
 			break;
 		vm->pidfd = -1;
@@ -293,7 +281,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "petreld: serving %s (definitions %s, %s)\n", m.socket_path, m.defs_dir,
 		m.jailer ? "jailed workers" : "workers without the jailer");
-	lifecycle_autostart(&m);
+	supervise_autostart(&m);
 	supervise_loop(&m);
 	/* The VMs keep running; verbs in progress are cut short with the process (the server is
 	 * not stopped: a verb's thread may still answer through it). */

@@ -1,5 +1,5 @@
 /* POST /vms/NAME/migrate: live-migrate a running VM to another host's petreld
- * (docs/manager.md#migration-between-hosts). On its own thread, the VM marked busy:
+ * (docs/manager.md#migration-between-hosts). A job (jobs.c): on its own thread, the VM busy:
  *   1. the target's petreld, over TLS with this host's certificate, is given the definition
  *      (POST /migrations/incoming): it starts a jailed worker waiting on a tls: port;
  *   2. our worker sends the VM there (PUT /migration/send, tls:HOST:PORT, our certificates in
@@ -9,10 +9,21 @@
  * A failure at any step leaves the VM running here, and the target is told to drop what it
  * prepared (DELETE /migrations/incoming/NAME; it also drops it by itself when its receiver
  * fails). */
+#include "manager/defs.h"
+#include "manager/events.h"
+#include "manager/jail_fill.h"
+#include "manager/job.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
 #include "http/client.h"
+#include "manager/util.h"
+#include "manager/wclient.h"
+#include "manager/worker.h"
+#include "http/server.h"
+#include "util/error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +34,9 @@
 #define PEER_CALL_MS 30000
 #define POLL_MS 50
 
-struct job {
-	struct manager *m;
-	struct vm *vm;
-	struct peer_migrate_req req;
-	api_done_fn done;
-	void *opaque;
-};
-
 /* The worker's GET /migration: "active", "completed", "failed" (reason in why), or NULL when
  * it does not answer (it may have exited). */
-static const char *worker_migration(struct manager *m, struct vm *vm, char *why, size_t whylen, json_t **st)
+static const char *worker_migration(struct manager *m, struct mgr_vm *vm, char *why, size_t whylen, json_t **st)
 {
 	char *out = NULL;
 	int code = uhttp_request(vm->api_sock, "GET", "/migration", NULL, m->api_timeout_ms, &out);
@@ -47,11 +50,10 @@ static const char *worker_migration(struct manager *m, struct vm *vm, char *why,
 
 /* Follow our worker's migration to its end: 0 (the VM runs on the target and our worker has
  * exited) or -errno with err. *figures: the status that said completed (or its event). */
-static int follow(struct job *j, int events, off_t events_from, json_t **figures, char *err, size_t errlen)
+static int follow(struct manager *m, struct mgr_vm *vm, const struct peer_migrate_req *req, int events,
+		  off_t events_from, json_t **figures, char *err, size_t errlen)
 {
-	struct manager *m = j->m;
-	struct vm *vm = j->vm;
-	uint64_t deadline = mgr_now_ms() + (uint64_t)j->req.timeout_s * 1000 + 30000;
+	uint64_t deadline = mgr_now_ms() + (uint64_t)req->timeout_s * 1000 + 30000;
 	for (;;) {
 		pthread_mutex_lock(&m->lock);
 		pid_t pid = vm->pid;
@@ -65,17 +67,17 @@ static int follow(struct job *j, int events, off_t events_from, json_t **figures
 				*figures = peer_events_figures(events, events_from);
 				return 0;
 			}
-			return mgr_err(err, errlen, EIO, "the worker ended during the migration (status %d)", status);
+			return error_set(err, errlen, -EIO, "the worker ended during the migration (status %d)", status);
 		}
 		if (mgr_now_ms() > deadline)
-			return mgr_err(err, errlen, ETIMEDOUT, "the migration did not end in %u s", j->req.timeout_s);
+			return error_set(err, errlen, -ETIMEDOUT, "the migration did not end in %u s", req->timeout_s);
 		{
 			char why[512];
 			json_t *st;
 			const char *state = worker_migration(m, vm, why, sizeof(why), &st);
 			if (state && !strcmp(state, "failed")) {
 				json_decref(st);
-				return mgr_err(err, errlen, EIO, "the migration failed: %s", why);
+				return error_set(err, errlen, -EIO, "the migration failed: %s", why);
 			}
 			if (state && !strcmp(state, "completed")) {
 				/* The target runs the guest: from here on this is a success whatever
@@ -92,12 +94,11 @@ static int follow(struct job *j, int events, off_t events_from, json_t **figures
 	}
 }
 
-static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
+int peer_migrate_run(struct manager *m, struct mgr_vm *vm, const struct peer_migrate_req *req, json_t **figures,
+		     char *err, size_t errlen)
 {
-	struct manager *m = j->m;
-	struct vm *vm = j->vm;
-	const char *host = j->req.host;
-	unsigned port = j->req.port;
+	const char *host = req->host;
+	unsigned port = req->port;
 	/* 1. the target prepares its receiver */
 	pthread_mutex_lock(&m->lock);
 	json_t *body = json_pack("{s:O, s:i}", "definition", vm->def.doc, "timeout_s", 60);
@@ -112,13 +113,13 @@ static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
 	if (st != 200)
 		return st == 409 ? -EEXIST : st < 500 ? -EINVAL : -EIO;
 	if (rport < 1 || rport > 65535)
-		return mgr_err(err, errlen, EIO, "the target gave no receiver port");
+		return error_set(err, errlen, -EIO, "the target gave no receiver port");
 	/* 2. our worker sends it */
 	char tls_dir[PATH_MAX], url[300];
-	int e = peer_tls_dir_for(m, vm, tls_dir, sizeof(tls_dir), err, errlen);
+	int e = jail_tls_dir(m, vm, tls_dir, sizeof(tls_dir), err, errlen);
 	snprintf(url, sizeof(url), strchr(host, ':') ? "tls:[%s]:%d" : "tls:%s:%d", host, (int)rport);
 	json_t *send = json_pack("{s:s, s:s, s:i, s:i}", "destination_url", url, "tls_dir", tls_dir, "downtime_ms",
-				 (int)j->req.downtime_ms, "timeout_s", (int)j->req.timeout_s);
+				 (int)req->downtime_ms, "timeout_s", (int)req->timeout_s);
 	pthread_mutex_lock(&m->lock);
 	vm->stopping = true;   /* its exit, once the target runs the guest, is no crash */
 	pthread_mutex_unlock(&m->lock);
@@ -130,7 +131,7 @@ static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
 		e = worker_call(m, vm, "PUT", "/migration/send", send, err, errlen);
 	json_decref(send);
 	if (!e)
-		e = follow(j, events, events_from, figures, err, errlen);
+		e = follow(m, vm, req, events, events_from, figures, err, errlen);
 	if (events >= 0)
 		close(events);
 	if (e < 0) {
@@ -145,75 +146,31 @@ static int migrate(struct job *j, json_t **figures, char *err, size_t errlen)
 	return e;
 }
 
-static void *job_main(void *arg)
+bool peer_migrate_finish(const struct mgr_job *j, int e, const char *err, struct api_response *r)
 {
-	struct job *j = arg;
 	struct manager *m = j->m;
-	struct vm *vm = j->vm;
-	char err[700] = "";
-	json_t *figures = NULL;
-	int e = migrate(j, &figures, err, sizeof(err));
-	struct api_response r = { 0 };
+	struct mgr_vm *vm = j->vm;
+	const struct peer_migrate_req *req = &j->arg.migrate;
+	json_t *figures = j->result;
 	char to[300];
-	snprintf(to, sizeof(to), strchr(j->req.host, ':') ? "[%s]:%u" : "%s:%u", j->req.host, j->req.port);
-	pthread_mutex_lock(&m->lock);
-	vm->busy = NULL;
+	snprintf(to, sizeof(to), strchr(req->host, ':') ? "[%s]:%u" : "%s:%u", req->host, req->port);
 	if (e < 0) {
-		api_response_fault(&r, e == -EEXIST ? 409 : e == -EINVAL ? 400 : e == -ETIMEDOUT ? 504 : 502,
+		api_response_fault(r, e == -EEXIST ? 409 : e == -EINVAL ? 400 : e == -ETIMEDOUT ? 504 : 502,
 				   "migrate to %s: %s (the VM keeps running here)", to, err);
-		event_emit(m, vm->def.name, "migration failed", json_pack("{s:s, s:s}", "to", to, "reason", err));
-	} else {
-		json_t *o = json_pack("{s:s, s:s, s:O?, s:O?}", "name", vm->def.name, "migrated_to", to, "downtime_ms",
-				      json_object_get(figures, "downtime_ms"), "total_ms", json_object_get(figures, "total_ms"));
-		char why[256];
-		if (defs_remove(m->defs_dir, vm->def.name, why, sizeof(why)) < 0)
-			json_object_set_new(o, "warning", json_string(why));
-		event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s, s:O?}", "role", "source", "to", to,
-								 "downtime_ms", json_object_get(figures, "downtime_ms")));
-		vm_log(m, vm->def.name, "migrated to %s", to);
-		peer_forget_vm(m, vm);
-		r.status = 200;
-		r.body = json_dumps(o, JSON_COMPACT);
-		json_decref(o);
+		mgr_event_emit(m, vm->def.name, "migration failed", json_pack("{s:s, s:s}", "to", to, "reason", err));
+		return false;
 	}
-	pthread_mutex_unlock(&m->lock);
-	json_decref(figures);
-	j->done(j->opaque, &r);
-	if (e == 0)
-		peer_free_vm_later(vm);
-	free(j);
-	return NULL;
-}
-
-enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body, size_t len,
-			     struct api_response *r, api_done_fn done, void *opaque)
-{
-	char err[512];
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j) {
-		api_response_fault(r, 500, "out of memory");
-		return API_DONE;
-	}
-	int e = peer_migrate_parse(body, len, &j->req, err, sizeof(err));
-	if (!e && !m->tls)
-		e = mgr_err(err, sizeof(err), EINVAL, "this petreld has no certificates: start it with --tls-dir");
-	if (!e)
-		e = lifecycle_begin(m, vm, "migrate", err, sizeof(err));
-	if (!e && vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
-		vm->busy = NULL;
-		e = mgr_err(err, sizeof(err), EBUSY, "VM '%s' is %s", vm->def.name, vm_state_name(vm->state));
-	}
-	if (e < 0) {
-		free(j);
-		api_response_fault(r, e == -EINVAL ? 400 : mgr_status_of(e), "%s", err);
-		return API_DONE;
-	}
-	*j = (struct job){ m, vm, j->req, done, opaque };
-	if (mgr_detached(job_main, j) < 0) {
-		vm->busy = NULL;
-		free(j);
-		api_response_fault(r, 500, "cannot start a thread");
-		return API_DONE;
-	}
-	return API_PENDING;
+	json_t *o = json_pack("{s:s, s:s, s:O?, s:O?}", "name", vm->def.name, "migrated_to", to, "downtime_ms",
+			      json_object_get(figures, "downtime_ms"), "total_ms", json_object_get(figures, "total_ms"));
+	char why[256];
+	if (defs_remove(m->defs_dir, vm->def.name, why, sizeof(why)) < 0)
+		json_object_set_new(o, "warning", json_string(why));
+	mgr_event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s, s:O?}", "role", "source", "to", to,
+							 "downtime_ms", json_object_get(figures, "downtime_ms")));
+	mgr_vm_log(m, vm->def.name, "migrated to %s", to);
+	peer_forget_vm(m, vm);
+	r->status = 200;
+	r->body = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return true;
 }

@@ -8,9 +8,19 @@
  * A thread follows the worker: when the VM runs, its definition is written here and the event
  * "migrated" sent; when the receive fails (or the worker ends, or is told to), the worker is
  * ended and the VM forgotten: nothing half-defined stays. */
+#include "manager/answer.h"
+#include "manager/definitions.h"
+#include "manager/events.h"
+#include "manager/jail_fill.h"
+#include "manager/job.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
+#include "manager/runstate.h"
 #include "http/client.h"
+#include "manager/util.h"
+#include "manager/worker.h"
 #include "http/server.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -22,9 +32,12 @@
 
 #define POLL_MS 50
 
+/* The job of an arriving VM, until it runs here: the API sees it busy, "incoming". */
+static const struct mgr_job incoming = { .name = "incoming" };
+
 struct incoming {
 	struct manager *m;
-	struct vm *vm;
+	struct mgr_vm *vm;
 	unsigned timeout_s;
 	char from[300];            /* who sent it: the certificate's subject, or the address */
 	api_done_fn done;
@@ -32,7 +45,7 @@ struct incoming {
 };
 
 /* The worker's migration state: "active", "completed", "failed" (why), or NULL. */
-static const char *receive_state(struct manager *m, struct vm *vm, char *why, size_t whylen)
+static const char *receive_state(struct manager *m, struct mgr_vm *vm, char *why, size_t whylen)
 {
 	static __thread char state[16];
 	char *out = NULL;
@@ -51,49 +64,64 @@ static const char *receive_state(struct manager *m, struct vm *vm, char *why, si
 static void arrived(struct incoming *in)
 {
 	struct manager *m = in->m;
-	struct vm *vm = in->vm;
+	struct mgr_vm *vm = in->vm;
 	char err[512];
 	pthread_mutex_lock(&m->lock);
 	int e = save_definition(m, &vm->def, err, sizeof(err));
 	vm->incoming = false;
-	vm->busy = NULL;
+	vm->job = NULL;
 	vm->state = VM_RUNNING;
 	vm->started_at = time(NULL);
 	runstate_save(m, vm);
 	if (e < 0)
-		vm_log(m, vm->def.name, "arrived, but its definition could not be written: %s", err);
-	event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s}", "role", "target", "from", in->from));
-	vm_log(m, vm->def.name, "migrated here from %s", in->from);
+		mgr_vm_log(m, vm->def.name, "arrived, but its definition could not be written: %s", err);
+	mgr_event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s}", "role", "target", "from", in->from));
+	mgr_vm_log(m, vm->def.name, "migrated here from %s", in->from);
 	pthread_mutex_unlock(&m->lock);
 }
 
 static void dropped(struct incoming *in, const char *why)
 {
 	struct manager *m = in->m;
-	struct vm *vm = in->vm;
+	struct mgr_vm *vm = in->vm;
 	worker_kill(m, vm);   /* waits for the supervisor to see it end and clean its jail up */
 	pthread_mutex_lock(&m->lock);
-	event_emit(m, vm->def.name, "incoming migration failed", json_pack("{s:s, s:s}", "from", in->from, "reason", why));
+	mgr_event_emit(m, vm->def.name, "incoming migration failed", json_pack("{s:s, s:s}", "from", in->from, "reason", why));
 	fprintf(stderr, "petreld: incoming migration of %s from %s failed: %s\n", vm->def.name, in->from, why);
 	peer_forget_vm(m, vm);
 	pthread_mutex_unlock(&m->lock);
 	peer_free_vm_later(vm);
 }
 
+/* The receiving worker's PUT /migration/receive: receive (data) and the certificates, in its
+ * jail (the machine comes with the migration). */
+static int receive_action(struct manager *m, struct mgr_vm *vm, json_t *fc, void *data, json_t **body, char *err,
+			  size_t errlen)
+{
+	char tls_dir[PATH_MAX];
+	int e = jail_tls_dir(m, vm, tls_dir, sizeof(tls_dir), err, errlen);
+	if (e < 0)
+		return e;
+	*body = json_deep_copy(data);
+	json_object_set_new(*body, "tls_dir", json_string(tls_dir));
+	return 0;
+}
+
 static void *incoming_main(void *arg)
 {
 	struct incoming *in = arg;
 	struct manager *m = in->m;
-	struct vm *vm = in->vm;
+	struct mgr_vm *vm = in->vm;
 	char err[512] = "";
 	struct api_response r = { 0 };
 	int port = peer_free_port();
-	int e = port < 0 ? mgr_err(err, sizeof(err), -port, "no free port for the receiver") : 0;
+	int e = port < 0 ? error_set(err, sizeof(err), port, "no free port for the receiver") : 0;
 	if (!e) {
 		char url[32];
 		snprintf(url, sizeof(url), "tls::%d", port);
 		json_t *receive = json_pack("{s:s, s:i}", "receiver_url", url, "timeout_s", (int)in->timeout_s);
-		e = worker_start_as(m, vm, NULL, receive, err, sizeof(err));
+		const struct worker_start how = { .mode = WORKER_INCOMING, .action = receive_action, .data = receive };
+		e = worker_start(m, vm, &how, err, sizeof(err));
 		json_decref(receive);
 	}
 	if (e < 0) {
@@ -132,32 +160,26 @@ static void *incoming_main(void *arg)
 	return NULL;
 }
 
-static enum api_result fault(struct api_response *r, unsigned status, const char *msg)
-{
-	api_response_fault(r, status, "%s", msg);
-	return API_DONE;
-}
-
 static enum api_result prepare(struct manager *m, const char *body, size_t len, const struct api_principal *who,
 			       struct api_response *r, api_done_fn done, void *opaque)
 {
 	char err[512];
 	struct incoming *in = calloc(1, sizeof(*in));
-	struct vm *vm = calloc(1, sizeof(*vm));
+	struct mgr_vm *vm = calloc(1, sizeof(*vm));
 	if (!in || !vm) {
 		free(in);
 		free(vm);
-		return fault(r, 500, "out of memory");
+		return mgr_answer_fault(r, 500, "out of memory");
 	}
 	int e = peer_incoming_parse(body, len, &vm->def, &in->timeout_s, err, sizeof(err));
 	if (e < 0) {
 		free(in);
 		free(vm);
-		return fault(r, 400, err);
+		return mgr_answer_fault(r, 400, err);
 	}
 	pthread_mutex_lock(&m->lock);
-	if (vm_find(m, vm->def.name))
-		e = mgr_err(err, sizeof(err), EEXIST, "a VM named '%s' is defined here already", vm->def.name);
+	if (mgr_vm_find(m, vm->def.name))
+		e = error_set(err, sizeof(err), -EEXIST, "a VM named '%s' is defined here already", vm->def.name);
 	if (!e)
 		e = def_check_files(m, &vm->def, err, sizeof(err));
 	if (e < 0) {
@@ -165,12 +187,12 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		def_free(&vm->def);
 		free(vm);
 		free(in);
-		return fault(r, e == -EEXIST ? 409 : 400, err);
+		return mgr_answer_fault(r, e == -EEXIST ? 409 : 400, err);
 	}
 	vm->pidfd = -1;
 	vm->last_exit = -1;
 	vm->incoming = true;
-	vm->busy = "incoming";
+	vm->job = &incoming;
 	vm->state = VM_STARTING;
 	vm->next = m->vms;
 	m->vms = vm;
@@ -182,9 +204,9 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		pthread_mutex_lock(&m->lock);
 		peer_forget_vm(m, vm);
 		pthread_mutex_unlock(&m->lock);
-		vm_free(vm);   /* never had a worker */
+		mgr_vm_free(vm);   /* never had a worker */
 		free(in);
-		return fault(r, 500, "cannot start a thread");
+		return mgr_answer_fault(r, 500, "cannot start a thread");
 	}
 	return API_PENDING;
 }
@@ -194,18 +216,18 @@ static enum api_result abandon(struct manager *m, const char *name, struct api_r
 {
 	char why[256];
 	pthread_mutex_lock(&m->lock);
-	struct vm *vm = vm_find(m, name);
+	struct mgr_vm *vm = mgr_vm_find(m, name);
 	enum api_result res;
 	if (!vm || !vm->incoming) {
-		res = fault(r, 404, "no migration of that name is arriving");
+		res = mgr_answer_fault(r, 404, "no migration of that name is arriving");
 	} else if (vm->pid == 0) {
-		res = fault(r, 409, "its receiver is not ready yet: try again");
+		res = mgr_answer_fault(r, 409, "its receiver is not ready yet: try again");
 	} else {
 		pthread_mutex_unlock(&m->lock);
 		const char *state = receive_state(m, vm, why, sizeof(why));
 		pthread_mutex_lock(&m->lock);
 		if (state && !strcmp(state, "completed")) {
-			res = fault(r, 409, "the VM runs here already");
+			res = mgr_answer_fault(r, 409, "the VM runs here already");
 		} else {
 			vm->stopping = true;   /* the follower ends the worker and forgets the VM */
 			r->status = 204;
@@ -222,13 +244,13 @@ enum api_result peer_incoming_route(struct manager *m, const char *method, const
 {
 	if (!strcmp(path, "/migrations/incoming")) {
 		if (strcmp(method, "POST"))
-			return fault(r, 405, "POST");
+			return mgr_answer_fault(r, 405, "POST");
 		return prepare(m, body, len, who, r, done, opaque);
 	}
 	const char *name = path + strlen("/migrations/incoming/");
-	if (!vm_name_ok(name))
-		return fault(r, 404, "no such migration: a name is 1 to 64 of [A-Za-z0-9-]");
+	if (!mgr_vm_name_ok(name))
+		return mgr_answer_fault(r, 404, "no such migration: a name is 1 to 64 of [A-Za-z0-9-]");
 	if (strcmp(method, "DELETE"))
-		return fault(r, 405, "DELETE");
+		return mgr_answer_fault(r, 405, "DELETE");
 	return abandon(m, name, r);
 }

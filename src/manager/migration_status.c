@@ -7,8 +7,12 @@
  *              "incoming migration failed", with their time, peer and reason), absent if none}
  * The worker is asked and the log read on a thread of their own, outside petreld's lock: a
  * worker that hangs holds up this answer only. */
+#include "manager/events.h"
+#include "manager/job.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
 #include "http/client.h"
+#include "manager/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +21,7 @@
 struct status_job {
 	struct manager *m;
 	char name[VM_NAME_MAX + 1];
-	char api_sock[sizeof(((struct vm *)0)->api_sock)];
+	char api_sock[sizeof(((struct mgr_vm *)0)->api_sock)];
 	const char *state;
 	api_done_fn done;
 	void *opaque;
@@ -63,7 +67,7 @@ static void *status_main(void *arg)
 	return NULL;
 }
 
-enum api_result migration_status_route(struct manager *m, struct vm *vm, const char *method,
+enum api_result migration_status_route(struct manager *m, struct mgr_vm *vm, const char *method,
 				       struct api_response *r, api_done_fn done, void *opaque)
 {
 	if (strcmp(method, "GET")) {
@@ -78,7 +82,7 @@ enum api_result migration_status_route(struct manager *m, struct vm *vm, const c
 	j->m = m;
 	snprintf(j->name, sizeof(j->name), "%s", vm->def.name);
 	snprintf(j->api_sock, sizeof(j->api_sock), "%s", vm->api_sock);
-	j->state = vm->incoming ? "incoming" : vm->busy && !strcmp(vm->busy, "migrate") ? "outgoing" : "none";
+	j->state = vm->incoming ? "incoming" : vm->job && vm->job->verb == MGR_VERB_MIGRATE ? "outgoing" : "none";
 	j->done = done;
 	j->opaque = opaque;
 	if (mgr_detached(status_main, j) < 0) {

@@ -2,10 +2,13 @@
  * and a memory limit, on cgroup v1 (cpu, cpuset, memory hierarchies) or v2 (one hierarchy).
  * The jailer creates the cgroups <hierarchy>/<parent, petreld>/<name> and writes the start values
  * (--cgroup FILE=VALUE, src/jail/cgroup.c); petreld writes the same files while the VM runs. */
-#include "manager/manager.h"
+#include "manager/partition.h"
+#include "manager/mgr.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,7 +101,7 @@ static int write_file(const char *path, const char *val)
 	return r;
 }
 
-int partition_apply(struct manager *m, struct vm *vm, const struct vm_resources *r, char *err,
+int partition_apply(struct manager *m, struct mgr_vm *vm, const struct vm_resources *r, char *err,
 		    size_t errlen)
 {
 	const char *file[4];
@@ -113,12 +116,12 @@ int partition_apply(struct manager *m, struct vm *vm, const struct vm_resources 
 		snprintf(path, sizeof(path), "%s/%s", dir, file[i]);
 		int e = dir[0] ? write_file(path, val[i]) : -ENOENT;
 		if (e < 0)
-			return mgr_err(err, errlen, -e, "cannot write %s to %s: %s", val[i], path, strerror(-e));
+			return error_set(err, errlen, e, "cannot write %s to %s: %s", val[i], path, strerror(-e));
 	}
 	return 0;
 }
 
-static json_t *read_value(struct manager *m, struct vm *vm, const char *file)
+static json_t *read_value(struct manager *m, struct mgr_vm *vm, const char *file)
 {
 	char ctl[32], dir[PATH_MAX], path[PATH_MAX + 64], buf[128];
 	snprintf(ctl, sizeof(ctl), "%.*s", (int)strcspn(file, "."), file);
@@ -136,7 +139,7 @@ static json_t *read_value(struct manager *m, struct vm *vm, const char *file)
 	return json_string(buf);
 }
 
-json_t *partition_read(struct manager *m, struct vm *vm)
+json_t *partition_read(struct manager *m, struct mgr_vm *vm)
 {
 	static const char *const v1[] = { "cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpuset.cpus",
 					  "memory.limit_in_bytes", "memory.usage_in_bytes", "cpuacct.usage", NULL };

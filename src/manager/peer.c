@@ -2,13 +2,18 @@
  * petreld over TLS, the certificates a worker sees, and taking a VM out of the list. The
  * request bodies: peer_parse.c. */
 #include "manager/peer.h"
+#include "manager/jail_fill.h"
+#include "manager/mgr.h"
 #include "http/client.h"
+#include "http/server.h"
 #include "migration/url.h"
 #include "util/thread_kind.h"
 #include "util/tls.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +27,7 @@ int peer_call(struct manager *m, const char *host, unsigned port, const char *me
 {
 	*reply = NULL;
 	if (!m->tls)
-		return mgr_err(err, errlen, EINVAL, "this petreld has no certificates: start it with --tls-dir");
+		return error_set(err, errlen, -EINVAL, "this petreld has no certificates: start it with --tls-dir");
 	char url[300];
 	snprintf(url, sizeof(url), strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
 	int s = mig_connect(url, (int)timeout_ms, NULL, err, errlen);
@@ -39,63 +44,24 @@ int peer_call(struct manager *m, const char *host, unsigned port, const char *me
 	free(text);
 	if (st < 0) {
 		/* A certificate refused after the handshake (TLS 1.3) shows as the connection closed. */
-		return mgr_err(err, errlen, -st, "%s %s on %s:%u: %s%s", method, path, host, port, strerror(-st),
+		return error_set(err, errlen, st, "%s %s on %s:%u: %s%s", method, path, host, port, strerror(-st),
 			       st == -EPROTO || st == -ECONNRESET ? " (did the target refuse our certificate?)" : "");
 	}
 	*reply = out ? json_loads(out, 0, NULL) : NULL;
 	if (st >= 300) {
 		const char *why = json_string_value(json_object_get(*reply, "fault_message"));
-		mgr_err(err, errlen, EIO, "the target answered %d: %.300s", st, why ? why : out ? out : "");
+		error_set(err, errlen, -EIO, "the target answered %d: %.300s", st, why ? why : out ? out : "");
 	}
 	free(out);
 	return st;
 }
 
-/* Copy dir/name into the jail's /tls, for the worker's uid alone. */
-static int copy_in(const char *dir, const char *name, const char *to, unsigned uid, unsigned gid)
-{
-	char src[PATH_MAX], dst[PATH_MAX + 32];
-	snprintf(src, sizeof(src), "%s/%s", dir, name);
-	snprintf(dst, sizeof(dst), "%s/%s", to, name);
-	unlink(dst);
-	int e = copy_file(src, dst);
-	if (!e && (chown(dst, uid, gid) < 0 || chmod(dst, 0400) < 0))
-		e = -errno;
-	return e;
-}
-
-int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen, char *err, size_t errlen)
-{
-	if (!m->tls_dir)
-		return mgr_err(err, errlen, EINVAL, "this petreld has no certificates: start it with --tls-dir");
-	if (!vm->jail_dir[0]) {
-		snprintf(out, outlen, "%s", m->tls_dir);
-		return 0;
-	}
-	/* A jailed worker sees only its root: the certificates go in as /tls. */
-	char to[PATH_MAX + 16];
-	snprintf(to, sizeof(to), "%s/root/tls", vm->jail_dir);
-	if (mkdir(to, 0700) < 0 && errno != EEXIST)
-		return mgr_err(err, errlen, errno, "mkdir %s: %s", to, strerror(errno));
-	if (chown(to, vm->def.uid, vm->def.gid) < 0)
-		return mgr_err(err, errlen, errno, "chown %s: %s", to, strerror(errno));
-	const char *files[] = { "ca.pem", "cert.pem", "key.pem" };
-	for (int i = 0; i < 3; i++) {
-		int e = copy_in(m->tls_dir, files[i], to, vm->def.uid, vm->def.gid);
-		if (e < 0)
-			return mgr_err(err, errlen, -e, "cannot put %s/%s in the jail: %s", m->tls_dir, files[i],
-				       strerror(-e));
-	}
-	snprintf(out, outlen, "/tls");
-	return 0;
-}
-
-int peer_tls_body(struct manager *m, struct vm *vm, json_t *body, const char *url_key, char *err, size_t errlen)
+int peer_tls_body(struct manager *m, struct mgr_vm *vm, json_t *body, const char *url_key, char *err, size_t errlen)
 {
 	if (!mig_url_is_tls(json_string_value(json_object_get(body, url_key))))
 		return 0;
 	char dir[PATH_MAX];
-	int e = peer_tls_dir_for(m, vm, dir, sizeof(dir), err, errlen);
+	int e = jail_tls_dir(m, vm, dir, sizeof(dir), err, errlen);
 	if (e == 0)
 		json_object_set_new(body, "tls_dir", json_string(dir));
 	return e;
@@ -125,18 +91,18 @@ int peer_free_port(void)
 }
 
 
-void peer_forget_vm(struct manager *m, struct vm *vm)
+void peer_forget_vm(struct manager *m, struct mgr_vm *vm)
 {
-	for (struct vm **p = &m->vms; *p; p = &(*p)->next)
+	for (struct mgr_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;
 			break;
 		}
 }
 
-void peer_free_vm_later(struct vm *vm)
+void peer_free_vm_later(struct mgr_vm *vm)
 {
 	/* Taken out of the inventory by peer_forget_vm and no longer busy: nobody holds it now
 	 * (the supervisor checks that a VM of its last round is still listed before it looks). */
-	vm_free(vm);
+	mgr_vm_free(vm);
 }

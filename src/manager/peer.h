@@ -4,13 +4,15 @@
 #ifndef PETREL_MANAGER_PEER_H
 #define PETREL_MANAGER_PEER_H
 
-#include "manager/manager.h"
+#include "manager/definition.h"
 #include "http/response.h"
 
 #include <stddef.h>
 #include <sys/types.h>
 
 struct api_server;
+struct manager;
+struct mgr_vm;
 struct api_principal;
 struct api_response;
 
@@ -55,16 +57,14 @@ int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsign
  * puts the fault in err), or -errno with err. */
 int peer_call(struct manager *m, const char *host, unsigned port, const char *method, const char *path, json_t *body,
 	      unsigned timeout_ms, json_t **reply, char *err, size_t errlen);
-/* The certificate directory as vm's worker sees it (copied into its jail as /tls). */
-int peer_tls_dir_for(struct manager *m, struct vm *vm, char *out, size_t outlen, char *err, size_t errlen);
-/* A worker's body whose url_key is a tls: URL gets its "tls_dir" (peer_tls_dir_for): 0, or
+/* A worker's body whose url_key is a tls: URL gets its "tls_dir" (jail_tls_dir): 0, or
  * -errno with err (this petreld has no --tls-dir). Replicated VMs' verbs (replica.c). */
-int peer_tls_body(struct manager *m, struct vm *vm, json_t *body, const char *url_key, char *err, size_t errlen);
+int peer_tls_body(struct manager *m, struct mgr_vm *vm, json_t *body, const char *url_key, char *err, size_t errlen);
 /* A TCP port free on every address now (the receiving worker listens there), or -errno. */
 int peer_free_port(void);
 /* Take vm out of m's list (m->lock held; its worker has ended), then, without the lock,
  * peer_free_vm_later (no one else holds it then: supervise.c checks a VM is still listed). */
-void peer_forget_vm(struct manager *m, struct vm *vm);
+void peer_forget_vm(struct manager *m, struct mgr_vm *vm);
 /* peer_parse.c: one line of a source worker's events file (worker_events_path, written by
  * petrel alone): its "migration-completed" event as {"downtime_ms", "total_ms"} (finite,
  * >= 0; total_ms absent if the event has none), or NULL for any other line. */
@@ -75,11 +75,15 @@ json_t *peer_event_figures(const char *line);
 int peer_events_open(const char *path, off_t *end);
 /* The figures of the last "migration-completed" (role source) after offset in it, or NULL. */
 json_t *peer_events_figures(int fd, off_t offset);
-void peer_free_vm_later(struct vm *vm);
+void peer_free_vm_later(struct mgr_vm *vm);
 
-/* migrate.c: POST /vms/NAME/migrate (vm running, m->lock held): answers later. */
-enum api_result peer_migrate(struct manager *m, struct vm *vm, const char *body, size_t len,
-			     struct api_response *r, api_done_fn done, void *opaque);
+/* migrate.c: the job of POST /vms/NAME/migrate (jobs.c): the migration to req's host, its
+ * figures in *figures; then (m->lock held) its answer into r, true when the VM left (it runs on
+ * the target now: freed once answered). */
+struct mgr_job;
+int peer_migrate_run(struct manager *m, struct mgr_vm *vm, const struct peer_migrate_req *req, json_t **figures,
+		     char *err, size_t errlen);
+bool peer_migrate_finish(const struct mgr_job *j, int e, const char *err, struct api_response *r);
 /* migrate_in.c: POST /migrations/incoming and DELETE /migrations/incoming/NAME (m->lock not
  * held): the target's side. */
 enum api_result peer_incoming_route(struct manager *m, const char *method, const char *path, const char *body,
@@ -87,7 +91,7 @@ enum api_result peer_incoming_route(struct manager *m, const char *method, const
 				    api_done_fn done, void *opaque);
 /* migration_status.c: GET /vms/NAME/migration (m->lock held): outgoing, incoming or none, the
  * worker's progress and the last migration event; answers later. */
-enum api_result migration_status_route(struct manager *m, struct vm *vm, const char *method,
+enum api_result migration_status_route(struct manager *m, struct mgr_vm *vm, const char *method,
 				       struct api_response *r, api_done_fn done, void *opaque);
 
 #endif

@@ -2,6 +2,7 @@
  * network. Apart from the rest of peer.c so that their fuzz target (tests/fuzz/fuzz_peer.c)
  * links them with the definition parser alone. */
 #include "manager/peer.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,7 +18,7 @@ int peer_parse_target(const char *to, char host[256], unsigned *port, char *err,
 	if (to[0] == '[') {                         /* [IPv6] or [IPv6]:PORT */
 		const char *close = strchr(to, ']');
 		if (!close || (close[1] && close[1] != ':'))
-			return mgr_err(err, errlen, EINVAL, "to: '%.100s': expected HOST, HOST:PORT or [IPv6]:PORT", to);
+			return error_set(err, errlen, -EINVAL, "to: '%.100s': expected HOST, HOST:PORT or [IPv6]:PORT", to);
 		h = to + 1;
 		hl = (size_t)(close - h);
 		p = close[1] ? close + 2 : NULL;
@@ -29,19 +30,19 @@ int peer_parse_target(const char *to, char host[256], unsigned *port, char *err,
 		}
 	}
 	if (!hl || hl >= 256)
-		return mgr_err(err, errlen, EINVAL, "to: '%.100s': the host must be 1 to 255 bytes", to);
+		return error_set(err, errlen, -EINVAL, "to: '%.100s': the host must be 1 to 255 bytes", to);
 	for (size_t i = 0; i < hl; i++) {
 		char c = h[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
 		      c == ':' || c == '_'))
-			return mgr_err(err, errlen, EINVAL, "to: '%.100s': a host is a name or an address", to);
+			return error_set(err, errlen, -EINVAL, "to: '%.100s': a host is a name or an address", to);
 	}
 	*port = PEER_DEFAULT_PORT;
 	if (p) {
 		char *end;
 		long v = *p >= '0' && *p <= '9' ? strtol(p, &end, 10) : -1;
 		if (v < 1 || v > 65535 || *end)
-			return mgr_err(err, errlen, EINVAL, "to: '%.100s': the port must be 1-65535", to);
+			return error_set(err, errlen, -EINVAL, "to: '%.100s': the port must be 1-65535", to);
 		*port = (unsigned)v;
 	}
 	memcpy(host, h, hl);
@@ -55,7 +56,7 @@ static int uint_member(json_t *o, const char *key, unsigned lo, unsigned hi, uns
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-		return mgr_err(err, errlen, EINVAL, "%s: expected an integer %u-%u", key, lo, hi);
+		return error_set(err, errlen, -EINVAL, "%s: expected an integer %u-%u", key, lo, hi);
 	*out = (unsigned)json_integer_value(v);
 	return 0;
 }
@@ -66,7 +67,7 @@ static json_t *object_of(const char *body, size_t len, const char *const *keys, 
 	json_error_t je;
 	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(o)) {
-		mgr_err(err, errlen, EINVAL, "expected a JSON object%s%s", o ? "" : ": ", o ? "" : je.text);
+		error_set(err, errlen, -EINVAL, "expected a JSON object%s%s", o ? "" : ": ", o ? "" : je.text);
 		json_decref(o);
 		return NULL;
 	}
@@ -88,7 +89,7 @@ int peer_migrate_parse(const char *body, size_t len, struct peer_migrate_req *r,
 		return -EINVAL;
 	const char *to = json_string_value(json_object_get(o, "to"));
 	int e = !to || strlen(to) != json_string_length(json_object_get(o, "to"))
-		? mgr_err(err, errlen, EINVAL, "to: expected \"HOST[:PORT]\", the target host's petreld")
+		? error_set(err, errlen, -EINVAL, "to: expected \"HOST[:PORT]\", the target host's petreld")
 		: peer_parse_target(to, r->host, &r->port, err, errlen);
 	if (!e)
 		e = uint_member(o, "downtime_ms", 1, 600000, &r->downtime_ms, err, errlen);
@@ -110,12 +111,12 @@ int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsign
 	int e = uint_member(o, "timeout_s", 1, 3600, timeout_s, err, errlen);
 	char *text = !e && json_is_object(d) ? json_dumps(d, JSON_COMPACT) : NULL;
 	if (!e && !text)
-		e = mgr_err(err, errlen, EINVAL, "definition: expected the VM's definition (an object)");
+		e = error_set(err, errlen, -EINVAL, "definition: expected the VM's definition (an object)");
 	if (!e) {
 		char why[400];
 		e = def_parse(text, strlen(text), def, why, sizeof(why));
 		if (e < 0)
-			mgr_err(err, errlen, EINVAL, "definition: %s", why);
+			error_set(err, errlen, -EINVAL, "definition: %s", why);
 	}
 	free(text);
 	json_decref(o);

@@ -9,14 +9,22 @@
  *                                     "on_standby_loss"?}
  *   POST /vms/NAME/replica/promote
  *
- * The verbs run on a thread of their own with the VM busy (lifecycle.c); a watcher thread per
+ * The verbs run as jobs on a thread of their own with the VM busy (jobs.c); a watcher thread per
  * replicated worker follows its GET /replication, keeps the last answer for GET .../replica
  * and turns its changes into events. The VM's state says what the worker does: "standby"
  * (holds the guest, does not run it) until promoted, then "running". */
 #include "manager/replica.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
 #include "manager/peer.h"
+#include "manager/runstate.h"
+#include "manager/start.h"
 #include "http/client.h"
+#include "manager/util.h"
+#include "manager/wclient.h"
+#include "manager/worker.h"
 #include "http/response.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,7 +50,7 @@ static const char *str_of(json_t *o, const char *key)
 
 /* A call to vm's worker: 0 and *out (may be NULL), or its refusal (-EBUSY, 409) or failure
  * (-EIO, -ETIMEDOUT) with the worker's own message. */
-static int worker_json(struct manager *m, struct vm *vm, const char *method, const char *path, json_t *body,
+static int worker_json(struct manager *m, struct mgr_vm *vm, const char *method, const char *path, json_t *body,
 		       unsigned timeout_ms, json_t **out, char *err, size_t errlen)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *reply = NULL;
@@ -54,7 +62,7 @@ static int worker_json(struct manager *m, struct vm *vm, const char *method, con
 	if (st < 0)
 		e = st;
 	else if (st >= 300)
-		e = mgr_err(err, errlen, st < 500 ? EBUSY : EIO, "%s", json_string_value(json_object_get(o, "fault_message"))
+		e = error_set(err, errlen, -(st < 500 ? EBUSY : EIO), "%s", json_string_value(json_object_get(o, "fault_message"))
 			    ?: "the worker refused");
 	if (e == 0 && out)
 		*out = o;
@@ -72,7 +80,7 @@ struct watch {
 };
 
 /* The worker's replication state went from prev to now (m->lock held). */
-static void observe(struct manager *m, struct vm *vm, json_t *o)
+static void observe(struct manager *m, struct mgr_vm *vm, json_t *o)
 {
 	const char *prev = str_of(vm->replica_status, "state"), *now = str_of(o, "state");
 	static const struct { const char *state, *event; } events[] = {
@@ -82,7 +90,7 @@ static void observe(struct manager *m, struct vm *vm, json_t *o)
 	if (strcmp(prev, now))
 		for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 			if (!strcmp(now, events[i].state))
-				event_emit(m, vm->def.name, events[i].event,
+				mgr_event_emit(m, vm->def.name, events[i].event,
 					   json_pack("{s:s, s:s, s:s}", "role", role_name(vm->replica), "peer",
 						     str_of(o, "peer"), "reason", str_of(o, "reason")));
 	json_decref(vm->replica_status);
@@ -95,9 +103,9 @@ static void *watch_thread(void *arg)
 	struct manager *m = w->m;
 	for (;;) {
 		usleep(WATCH_MS * 1000);
-		char sock[sizeof(((struct vm *)0)->api_sock)];
+		char sock[sizeof(((struct mgr_vm *)0)->api_sock)];
 		pthread_mutex_lock(&m->lock);
-		struct vm *vm = vm_find(m, w->name);
+		struct mgr_vm *vm = mgr_vm_find(m, w->name);
 		bool on = vm && vm->pid == w->pid && vm->replica != REPLICA_NONE && !m->quitting;
 		if (on)
 			memcpy(sock, vm->api_sock, sizeof(sock));
@@ -113,7 +121,7 @@ static void *watch_thread(void *arg)
 			continue;
 		}
 		pthread_mutex_lock(&m->lock);
-		vm = vm_find(m, w->name);
+		vm = mgr_vm_find(m, w->name);
 		if (vm && vm->pid == w->pid)
 			observe(m, vm, o);
 		else
@@ -125,7 +133,7 @@ static void *watch_thread(void *arg)
 }
 
 /* m->lock held. */
-static void watch_start(struct manager *m, struct vm *vm)
+static void watch_start(struct manager *m, struct mgr_vm *vm)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	if (!w)
@@ -133,17 +141,17 @@ static void watch_start(struct manager *m, struct vm *vm)
 	*w = (struct watch){ .m = m, .pid = vm->pid };
 	snprintf(w->name, sizeof(w->name), "%s", vm->def.name);
 	if (mgr_detached(watch_thread, w) < 0) {
-		vm_log(m, vm->def.name, "cannot follow its replication: no thread");
+		mgr_vm_log(m, vm->def.name, "cannot follow its replication: no thread");
 		free(w);
 	}
 }
 
-void replica_adopted(struct manager *m, struct vm *vm)
+void replica_adopted(struct manager *m, struct mgr_vm *vm)
 {
 	watch_start(m, vm);
 }
 
-void replica_ended(struct manager *m, struct vm *vm)
+void replica_ended(struct manager *m, struct mgr_vm *vm)
 {
 	vm->replica = REPLICA_NONE;
 	json_decref(vm->replica_status);
@@ -179,11 +187,10 @@ static json_t *standby_body(json_t *args, json_t *fc)
 	return b;
 }
 
-static int run_standby(struct manager *m, struct vm *vm, char *err, size_t errlen)
+int replica_standby(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
-	json_t *args = json_incref(vm->replica_args);
-	enum vm_state before = vm->state;
+	enum mgr_vm_state before = vm->state;
 	int e = def_check_files(m, &vm->def, err, errlen);
 	if (e == 0)
 		vm->state = VM_STARTING;
@@ -193,7 +200,7 @@ static int run_standby(struct manager *m, struct vm *vm, char *err, size_t errle
 		json_t *b = standby_body(args, fc);
 		if ((e = peer_tls_body(m, vm, b, "listen_url", err, errlen)) < 0 ||
 		    (e = worker_json(m, vm, "PUT", "/replication", b, m->api_timeout_ms, NULL, err, errlen)) < 0) {
-			vm_log(m, vm->def.name, "standby: %s", err);
+			mgr_vm_log(m, vm->def.name, "standby: %s", err);
 			worker_kill(m, vm);
 		}
 		json_decref(b);
@@ -203,23 +210,22 @@ static int run_standby(struct manager *m, struct vm *vm, char *err, size_t errle
 	if (e < 0) {
 		if (vm->state == VM_STARTING)
 			vm->state = before == VM_CRASHED ? VM_CRASHED : VM_SHUTOFF;
-		event_emit(m, vm->def.name, "replication failed", json_pack("{s:s, s:s}", "role", "standby", "reason", err));
+		mgr_event_emit(m, vm->def.name, "replication failed", json_pack("{s:s, s:s}", "role", "standby", "reason", err));
 	} else {
 		vm->state = VM_STANDBY;
 		vm->replica = REPLICA_STANDBY;
 		vm->started_at = time(NULL);
 		runstate_save(m, vm);
-		event_emit(m, vm->def.name, "replication started",
+		mgr_event_emit(m, vm->def.name, "replication started",
 			   json_pack("{s:s, s:O}", "role", "standby", "listen_url", json_object_get(args, "listen_url")));
 		watch_start(m, vm);
 	}
 	pthread_mutex_unlock(&m->lock);
-	json_decref(args);
 	return e;
 }
 
 /* Wait until the primary's worker says protected: 0, or why not. */
-static int wait_protected(struct manager *m, struct vm *vm, char *err, size_t errlen)
+static int wait_protected(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	uint64_t deadline = mgr_now_ms() + PROTECT_WAIT_MS;
 	for (;;) {
@@ -233,27 +239,26 @@ static int wait_protected(struct manager *m, struct vm *vm, char *err, size_t er
 			return 0;
 		}
 		if (!strcmp(st, "stopped") || !strcmp(st, "unprotected")) {
-			e = mgr_err(err, errlen, EIO, "not protected: the replication to %s %s: %s", str_of(o, "peer"),
+			e = error_set(err, errlen, -EIO, "not protected: the replication to %s %s: %s", str_of(o, "peer"),
 				    st, str_of(o, "reason"));
 			json_decref(o);
 			return e;
 		}
 		json_decref(o);
 		if (mgr_now_ms() >= deadline)
-			return mgr_err(err, errlen, ETIMEDOUT, "not protected after %u s (the initial sync goes on)",
+			return error_set(err, errlen, -ETIMEDOUT, "not protected after %u s (the initial sync goes on)",
 				       PROTECT_WAIT_MS / 1000);
 		usleep(WATCH_MS * 1000);
 	}
 }
 
-static int run_primary(struct manager *m, struct vm *vm, char *err, size_t errlen)
+int replica_primary(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
-	json_t *args = json_incref(vm->replica_args);
 	bool up = vm->state == VM_RUNNING || vm->state == VM_PAUSED;
 	pthread_mutex_unlock(&m->lock);
 	const char *url = str_of(args, "peer_url");
-	int e = up ? 0 : lifecycle_run(m, vm, "start", err, errlen);
+	int e = up ? 0 : start_boot(m, vm, false, err, errlen);
 	/* Already replicating to that standby: nothing to do (the cluster's agent repeats itself). */
 	json_t *cur = NULL;
 	bool already = false;
@@ -271,22 +276,21 @@ static int run_primary(struct manager *m, struct vm *vm, char *err, size_t errle
 	}
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
-		event_emit(m, vm->def.name, "replication failed", json_pack("{s:s, s:s}", "role", "primary", "reason", err));
+		mgr_event_emit(m, vm->def.name, "replication failed", json_pack("{s:s, s:s}", "role", "primary", "reason", err));
 	} else {
 		bool watched = vm->replica != REPLICA_NONE;
 		vm->replica = REPLICA_PRIMARY;
 		if (!already)
-			event_emit(m, vm->def.name, "replication started",
+			mgr_event_emit(m, vm->def.name, "replication started",
 				   json_pack("{s:s, s:s}", "role", "primary", "peer_url", url));
 		if (!watched)
 			watch_start(m, vm);
 	}
 	pthread_mutex_unlock(&m->lock);
-	json_decref(args);
 	return e < 0 ? e : wait_protected(m, vm, err, errlen);
 }
 
-static int run_promote(struct manager *m, struct vm *vm, char *err, size_t errlen)
+int replica_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
 	json_t *b = json_pack("{s:s}", "action", "promote"), *st = NULL;
 	int e = worker_json(m, vm, "PATCH", "/replication", b, PROMOTE_CALL_MS, NULL, err, errlen);
@@ -295,13 +299,13 @@ static int run_promote(struct manager *m, struct vm *vm, char *err, size_t errle
 		worker_json(m, vm, "GET", "/replication", NULL, m->api_timeout_ms, &st, err + errlen / 2, errlen / 2);
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
-		event_emit(m, vm->def.name, "promote failed", json_pack("{s:s}", "reason", err));
+		mgr_event_emit(m, vm->def.name, "promote failed", json_pack("{s:s}", "reason", err));
 	} else {
 		vm->replica = REPLICA_PRIMARY; /* it runs the guest: a new standby is its to have */
 		vm->state = VM_RUNNING;
 		vm->started_at = time(NULL);
 		runstate_save(m, vm);
-		event_emit(m, vm->def.name, "promoted",
+		mgr_event_emit(m, vm->def.name, "promoted",
 			   json_pack("{s:O?, s:O?, s:O?}", "checkpoints", json_object_get(st, "checkpoints"), "generation",
 				     json_object_get(st, "generation"), "failover_ms", json_object_get(st, "failover_ms")));
 		if (st) {
@@ -314,26 +318,15 @@ static int run_promote(struct manager *m, struct vm *vm, char *err, size_t errle
 	return e;
 }
 
-int replica_run(struct manager *m, struct vm *vm, const char *verb, char *err, size_t errlen)
-{
-	if (!strcmp(verb, "replica-standby"))
-		return run_standby(m, vm, err, errlen);
-	if (!strcmp(verb, "replica-primary"))
-		return run_primary(m, vm, err, errlen);
-	if (!strcmp(verb, "replica-promote"))
-		return run_promote(m, vm, err, errlen);
-	return mgr_err(err, errlen, EINVAL, "unknown verb '%s'", verb);
-}
-
 /* ---- the API ---- */
 
-static json_t *status_json(struct vm *vm)
+static json_t *status_json(struct mgr_vm *vm)
 {
 	json_t *s = vm->replica_status;
 	const char *state = str_of(s, "state");
 	json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "role", role_name(vm->replica), "state",
 			      vm->replica ? (*state ? state : "starting") : "none", "running",
-			      vm->state == VM_RUNNING || vm->state == VM_PAUSED, "vm_state", vm_state_name(vm->state));
+			      vm->state == VM_RUNNING || vm->state == VM_PAUSED, "vm_state", mgr_vm_state_name(vm->state));
 	if (!o || !vm->replica)
 		return o;
 	json_object_set_new(o, "takeover", json_string("external"));
@@ -345,15 +338,15 @@ static json_t *status_json(struct vm *vm)
 	return o;
 }
 
-static const char *refuse(struct api_response *r, unsigned status, const char *fmt, const char *name,
-			  const char *what)
+static enum mgr_verb refuse(struct api_response *r, unsigned status, const char *fmt, const char *name,
+			    const char *what)
 {
 	api_response_fault(r, status, fmt, name, what);
-	return NULL;
+	return MGR_VERB_NONE;
 }
 
-const char *replica_route(struct manager *m, struct vm *vm, const char *method, const char *rest,
-			  const char *body, size_t len, struct api_response *r)
+enum mgr_verb replica_route(struct manager *m, struct mgr_vm *vm, const char *method, const char *rest,
+			    const char *body, size_t len, json_t **out, struct api_response *r)
 {
 	const char *name = vm->def.name;
 	if (!rest) {
@@ -363,29 +356,35 @@ const char *replica_route(struct manager *m, struct vm *vm, const char *method, 
 		r->status = o ? 200 : 500;
 		r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
-		return NULL;
+		return MGR_VERB_NONE;
 	}
-	static const char *const verbs[] = { "replica-standby", "replica-primary", "replica-promote", NULL };
+	static const struct { const char *name; enum mgr_verb verb; } verbs[] = {
+		{ "standby", MGR_VERB_REPLICA_STANDBY }, { "primary", MGR_VERB_REPLICA_PRIMARY },
+		{ "promote", MGR_VERB_REPLICA_PROMOTE },
+	};
 	const char *verb = NULL;
-	for (const char *const *v = verbs; *v; v++)
-		if (!strcmp(rest, *v + 8))
-			verb = *v;
+	enum mgr_verb v = MGR_VERB_NONE;
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(rest, verbs[i].name)) {
+			verb = verbs[i].name;
+			v = verbs[i].verb;
+		}
 	if (!verb)
 		return refuse(r, 404, "%s%s", "", "unknown path: standby, primary or promote");
 	if (strcmp(method, "POST"))
 		return refuse(r, 405, "%s%s", "", "POST");
-	if (vm->busy)
-		return refuse(r, 409, "VM '%s' is busy: %s in progress", name, vm->busy);
+	if (vm->job)
+		return refuse(r, 409, "VM '%s' is busy: %s in progress", name, vm->job->name);
 	char err[512];
 	json_t *args;
-	if (replica_parse(verb + 8, body, len, &args, err, sizeof(err)) < 0)
+	if (replica_parse(verb, body, len, &args, err, sizeof(err)) < 0)
 		return refuse(r, 400, "%s%s", "", err);
 	const char *why = NULL;
-	bool up = vm->pid > 0, standby = !strcmp(verb, "replica-standby"), primary = !strcmp(verb, "replica-primary");
+	bool up = vm->pid > 0, standby = v == MGR_VERB_REPLICA_STANDBY, primary = v == MGR_VERB_REPLICA_PRIMARY;
 	if (standby && vm->state == VM_STANDBY && json_equal(json_object_get(args, "listen_url"),
 							     json_object_get(vm->replica_args, "listen_url"))) {
 		json_decref(args); /* so it is already: the cluster's agent repeats itself */
-		return replica_route(m, vm, "GET", NULL, NULL, 0, r);
+		return replica_route(m, vm, "GET", NULL, NULL, 0, out, r);
 	}
 	if (standby && up)
 		why = vm->state == VM_STANDBY ? "VM '%s' is a %s here already, on another listen_url"
@@ -401,9 +400,10 @@ const char *replica_route(struct manager *m, struct vm *vm, const char *method, 
 			   : "VM '%s' is %s: it is no standby here";
 	if (why) {
 		json_decref(args);
-		return refuse(r, 409, why, name, vm_state_name(vm->state));
+		return refuse(r, 409, why, name, mgr_vm_state_name(vm->state));
 	}
 	json_decref(vm->replica_args);
 	vm->replica_args = args;
-	return verb;
+	*out = json_incref(args);
+	return v;
 }

@@ -2,27 +2,21 @@
  * untrusted text checked strictly into the worker's PUT /replication fields. */
 #include "manager/replica.h"
 #include "migration/url.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-static int bad(char *err, size_t errlen, const char *fmt, const char *a)
-{
-	snprintf(err, errlen, fmt, a);
-	return -EINVAL;
-}
-
 static int uint_in(json_t *o, const char *key, json_int_t min, json_int_t max, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(o, key);
 	if (!v)
 		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		snprintf(err, errlen, "%s: expected an integer %lld-%lld", key, (long long)min, (long long)max);
-		return -EINVAL;
-	}
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return error_set(err, errlen, -EINVAL, "%s: expected an integer %lld-%lld", key, (long long)min,
+				 (long long)max);
 	return 0;
 }
 
@@ -30,12 +24,10 @@ static int url_in(json_t *o, const char *key, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(o, key);
 	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-		return bad(err, errlen, "%s: missing, or not a string", key);
+		return error_set(err, errlen, -EINVAL, "%s: missing, or not a string", key);
 	char why[256];
-	if (mig_url_check(json_string_value(v), why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "%s: %s", key, why);
-		return -EINVAL;
-	}
+	if (mig_url_check(json_string_value(v), why, sizeof(why)) < 0)
+		return error_set(err, errlen, -EINVAL, "%s: %s", key, why);
 	return 0;
 }
 
@@ -45,7 +37,7 @@ int replica_parse(const char *verb, const char *body, size_t len, json_t **out, 
 	json_t *o = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL) : json_object();
 	if (!json_is_object(o)) {
 		json_decref(o);
-		return bad(err, errlen, "%s", "expected a JSON object");
+		return error_set(err, errlen, -EINVAL, "expected a JSON object");
 	}
 	static const char *const standby[] = { "listen_url", "failure_timeout_ms", NULL };
 	static const char *const primary[] = { "peer_url", "checkpoint_interval_ms", "failure_timeout_ms",
@@ -62,11 +54,11 @@ int replica_parse(const char *verb, const char *body, size_t len, json_t **out, 
 		    (e = uint_in(o, "checkpoint_interval_ms", 1, 60000, err, errlen)) == 0 &&
 		    (e = uint_in(o, "failure_timeout_ms", 10, 600000, err, errlen)) == 0 && loss &&
 		    (!l || (strcmp(l, "continue") && strcmp(l, "stop"))))
-			e = bad(err, errlen, "%s", "on_standby_loss: expected \"continue\" or \"stop\"");
+			e = error_set(err, errlen, -EINVAL, "on_standby_loss: expected \"continue\" or \"stop\"");
 	} else if (!strcmp(verb, "promote")) {
 		e = json_check_keys(o, "", none, err, errlen);
 	} else {
-		e = bad(err, errlen, "unknown replica verb '%s'", verb);
+		e = error_set(err, errlen, -EINVAL, "unknown replica verb '%s'", verb);
 	}
 	if (e < 0) {
 		json_decref(o);

@@ -1,15 +1,21 @@
-/* Restoring a VM from one of its backups (docs/manager.md#restoring-a-backup), and what every
- * start from a saved state (revert, restore, a clone's first start) tells the worker.
+/* Restoring a VM from one of its backups (docs/manager.md#restoring-a-backup).
  *
  * A backup (backup.c) holds vm.state, vm.mem and a copy DRIVE_ID.img of each disk. A restore
  * stops the VM's worker if one runs, puts each copy back in place of the VM's disk (a new file
  * next to it, filled by a reflink where the file system can or a copy, synced, then renamed
  * over the disk: a restore cut short leaves the old disk or the backup's, never a mix), then
  * starts a worker that loads the backup's state and memory on those disks and runs on. */
-#include "manager/manager.h"
+#include "manager/events.h"
+#include "manager/fsutil.h"
+#include "manager/mgr.h"
+#include "manager/start.h"
+#include "manager/verbs.h"
+#include "manager/worker.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,41 +24,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void restore_overrides(json_t *load, json_t *fc)
-{
-	/* The saved state names the disks and taps as they were when it was taken (a template's,
-	 * a jail's /backup/...): the worker uses the definition's, as laid out now. */
-	json_t *drives = json_array(), *nets = json_array();
-	size_t i;
-	json_t *el;
-	json_array_foreach(json_object_get(fc, "drives"), i, el) {
-		json_t *o = json_pack("{s:O, s:O}", "drive_id", json_object_get(el, "drive_id"), "path_on_host",
-				      json_object_get(el, "path_on_host"));
-		if (o && json_is_string(json_object_get(el, "format")))
-			json_object_set(o, "format", json_object_get(el, "format"));
-		json_array_append_new(drives, o);
-	}
-	json_array_foreach(json_object_get(fc, "network-interfaces"), i, el)
-		json_array_append_new(nets, json_pack("{s:O, s:O}", "iface_id", json_object_get(el, "iface_id"),
-						      "host_dev_name", json_object_get(el, "host_dev_name")));
-	json_object_set_new(load, "drive_overrides", drives);
-	json_object_set_new(load, "network_overrides", nets);
-}
-
-static int backup_dir(struct manager *m, struct vm *vm, const char *backup, char *out, size_t size)
-{
-	int n = snprintf(out, size, "%s/%s.backups/%s", m->snapshot_dir, vm->def.name, backup);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
-int vmrestore_check(struct manager *m, struct vm *vm, const char *backup, char *err, size_t errlen)
+int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], meta[PATH_MAX + 16];
-	if (backup_dir(m, vm, backup, dir, sizeof(dir)) < 0)
-		return mgr_err(err, errlen, ENAMETOOLONG, "backup directory path too long");
+	if (mgr_vm_backup_dir(m, vm->def.name, backup, dir, sizeof(dir)) < 0)
+		return error_set(err, errlen, -ENAMETOOLONG, "backup directory path too long");
 	snprintf(meta, sizeof(meta), "%s/meta.json", dir);
 	if (access(meta, F_OK) < 0)
-		return mgr_err(err, errlen, ENOENT, "VM '%s' has no backup '%s'", vm->def.name, backup);
+		return error_set(err, errlen, -ENOENT, "VM '%s' has no backup '%s'", vm->def.name, backup);
 	/* Every writable disk must have its copy: a backup from before a disk was added cannot
 	 * bring the VM back whole. */
 	size_t i;
@@ -62,7 +41,7 @@ int vmrestore_check(struct manager *m, struct vm *vm, const char *backup, char *
 		const char *id = json_string_value(json_object_get(d, "drive_id"));
 		snprintf(copy, sizeof(copy), "%s/%s.img", dir, id ? id : "");
 		if (!json_is_true(json_object_get(d, "is_read_only")) && access(copy, R_OK) < 0)
-			return mgr_err(err, errlen, EBUSY, "backup '%s' has no copy of drive '%s' (made before it was added?)",
+			return error_set(err, errlen, -EBUSY, "backup '%s' has no copy of drive '%s' (made before it was added?)",
 				       backup, id ? id : "?");
 	}
 	return 0;
@@ -74,7 +53,7 @@ static int put_back(const char *src, const char *dst, char *err, size_t errlen)
 	char tmp[PATH_MAX + 16];
 	struct stat st;
 	if (snprintf(tmp, sizeof(tmp), "%s.restoring", dst) >= (int)sizeof(tmp))
-		return mgr_err(err, errlen, ENAMETOOLONG, "'%s': path too long", dst);
+		return error_set(err, errlen, -ENAMETOOLONG, "'%s': path too long", dst);
 	if (stat(dst, &st) < 0)
 		st.st_mode = 0600, st.st_uid = getuid(), st.st_gid = getgid();
 	unlink(tmp);
@@ -101,7 +80,7 @@ static int put_back(const char *src, const char *dst, char *err, size_t errlen)
 		e = -errno;
 	if (e < 0) {
 		unlink(tmp);
-		return mgr_err(err, errlen, -e, "cannot put the backup's '%s' back as '%s': %s", src, dst, strerror(-e));
+		return error_set(err, errlen, e, "cannot put the backup's '%s' back as '%s': %s", src, dst, strerror(-e));
 	}
 	char *slash = strrchr(tmp, '/');
 	*slash = '\0';
@@ -113,13 +92,13 @@ static int put_back(const char *src, const char *dst, char *err, size_t errlen)
 	return 0;
 }
 
-int vmrestore_run(struct manager *m, struct vm *vm, const char *backup, char *err, size_t errlen)
+int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
 	int e = vmrestore_check(m, vm, backup, err, errlen);
 	if (e < 0)
 		return e;
-	backup_dir(m, vm, backup, dir, sizeof(dir));
+	mgr_vm_backup_dir(m, vm->def.name, backup, dir, sizeof(dir));
 	pthread_mutex_lock(&m->lock);
 	bool up = vm->pid > 0;
 	json_t *drives = json_deep_copy(json_object_get(vm->def.doc, "drives"));
@@ -141,6 +120,6 @@ int vmrestore_run(struct manager *m, struct vm *vm, const char *backup, char *er
 	json_decref(drives);
 	if (e < 0)
 		return e;
-	vm_log(m, vm->def.name, "disks restored from backup '%s'", backup);
-	return lifecycle_restore(m, vm, dir, err, errlen);
+	mgr_vm_log(m, vm->def.name, "disks restored from backup '%s'", backup);
+	return start_restore(m, vm, dir, "restored", err, errlen);
 }

@@ -1,17 +1,22 @@
 /* What a later petreld needs to find a running VM's worker again: <state dir>/run/<name>.json
  * with the worker's pid and start time (so a reused pid is never taken for the VM), petrel's
  * own pid, its API socket and jail. Written (atomically) when a VM starts or changes state. */
-#include "manager/manager.h"
+#include "manager/runstate.h"
+#include "manager/defs.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
 #include "http/client.h"
+#include "manager/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int runstate_save(struct manager *m, struct vm *vm)
+int runstate_save(struct manager *m, struct mgr_vm *vm)
 {
 	char dir[PATH_MAX], err[256];
 	snprintf(dir, sizeof(dir), "%s/run", m->state_dir);
@@ -20,7 +25,7 @@ int runstate_save(struct manager *m, struct vm *vm)
 	json_t *o = json_pack("{s:i, s:I, s:i, s:s, s:s, s:s, s:I, s:i, s:s, s:O?}", "pid", (int)vm->pid,
 			      "start_time", (json_int_t)vm->start_time, "vmm_pid", (int)vm->vmm_pid,
 			      "api_socket", vm->api_sock, "jail_dir", vm->jail_dir, "state",
-			      vm_state_name(vm->state), "started_at", (json_int_t)vm->started_at,
+			      mgr_vm_state_name(vm->state), "started_at", (json_int_t)vm->started_at,
 			      "restarts", (int)vm->restarts, "replica", vm->replica == REPLICA_PRIMARY ? "primary"
 			      : vm->replica == REPLICA_STANDBY ? "standby" : "none", "replica_args", vm->replica_args);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -28,7 +33,7 @@ int runstate_save(struct manager *m, struct vm *vm)
 	int e = text ? defs_write_atomic(dir, vm->def.name, text, err, sizeof(err)) : -ENOMEM;
 	free(text);
 	if (e < 0)
-		vm_log(m, vm->def.name, "cannot save the run state: %s", err);
+		mgr_vm_log(m, vm->def.name, "cannot save the run state: %s", err);
 	return e;
 }
 
@@ -39,7 +44,7 @@ void runstate_remove(struct manager *m, const char *name)
 	defs_remove(dir, name, err, sizeof(err));
 }
 
-int runstate_adopt(struct manager *m, struct vm *vm)
+int runstate_adopt(struct manager *m, struct mgr_vm *vm)
 {
 	char dir[PATH_MAX], file[VM_NAME_MAX + 8], err[256], *text = NULL;
 	snprintf(dir, sizeof(dir), "%s/run", m->state_dir);
@@ -55,7 +60,7 @@ int runstate_adopt(struct manager *m, struct vm *vm)
 				"vmm_pid", &vmm, "api_socket", &sock, "jail_dir", &jail, "state", &state,
 				"started_at", &started, "restarts", &restarts, "replica", &replica, "replica_args", &rargs)
 		      : -1;
-	enum vm_state saved = !strcmp(state, "paused") ? VM_PAUSED : !strcmp(state, "standby") ? VM_STANDBY : VM_RUNNING;
+	enum mgr_vm_state saved = !strcmp(state, "paused") ? VM_PAUSED : !strcmp(state, "standby") ? VM_STANDBY : VM_RUNNING;
 	enum replica_role role = !strcmp(replica, "primary") ? REPLICA_PRIMARY
 				 : !strcmp(replica, "standby") || saved == VM_STANDBY ? REPLICA_STANDBY : REPLICA_NONE;
 	if (r == 0) {

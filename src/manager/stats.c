@@ -1,8 +1,11 @@
 /* Figures per running VM for `petrelctl top` (GET /stats): the worker's CPU time and memory
  * from its cgroup (the whole worker, jailer included), and the I/O that petrel did through
  * system calls (/proc/PID/io rchar, wchar: its disks and taps). */
-#include "manager/manager.h"
+#include "manager/stats.h"
+#include "manager/mgr.h"
+#include "manager/partition.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +34,7 @@ long long mgr_read_ll(const char *path, const char *key)
 }
 
 /* CPU time in ns, from cpuacct.usage (v1) or cpu.stat usage_usec (v2); else the process's. */
-static long long cpu_ns(struct manager *m, struct vm *vm)
+static long long cpu_ns(struct manager *m, struct mgr_vm *vm)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 32];
 	long long v;
@@ -61,7 +64,7 @@ static long long cpu_ns(struct manager *m, struct vm *vm)
 	return (long long)(ut + st) * (1000000000LL / sysconf(_SC_CLK_TCK));
 }
 
-static long long mem_bytes(struct manager *m, struct vm *vm)
+static long long mem_bytes(struct manager *m, struct mgr_vm *vm)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 32];
 	partition_dir(m, vm->def.name, "memory", dir, sizeof(dir));
@@ -77,8 +80,8 @@ static long long mem_bytes(struct manager *m, struct vm *vm)
 json_t *stats_json(struct manager *m)
 {
 	json_t *a = json_array();
-	for (struct vm *vm = m->vms; vm; vm = vm->next) {
-		json_t *o = json_pack("{s:s, s:s}", "name", vm->def.name, "state", vm_state_name(vm->state));
+	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next) {
+		json_t *o = json_pack("{s:s, s:s}", "name", vm->def.name, "state", mgr_vm_state_name(vm->state));
 		if (vm->pid > 0) {
 			char io[64];
 			snprintf(io, sizeof(io), "/proc/%d/io", (int)vm->vmm_pid);

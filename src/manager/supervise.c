@@ -3,7 +3,13 @@
  * are cleaned up, and the VM becomes "shut off" (ended by petreld, or a clean exit of the
  * guest) or "crashed", and then its restart policy decides: never; on-failure, after a crash,
  * with a backoff of 1 s doubling to 60 s; always, after any end petreld did not ask for. */
-#include "manager/manager.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
+#include "manager/replica.h"
+#include "manager/service.h"
+#include "manager/start.h"
+#include "manager/util.h"
+#include "manager/worker.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -19,15 +25,7 @@
 #define BACKOFF_MAX_MS 60000
 #define STABLE_S 30   /* a worker that ran this long resets the backoff */
 
-void supervise_wake(struct manager *m)
-{
-	uint64_t one = 1;
-	if (write(m->wake, &one, sizeof(one)) < 0) {
-		/* the counter is full: the supervisor is awake anyway */
-	}
-}
-
-static void schedule_restart(struct manager *m, struct vm *vm, bool crashed)
+static void schedule_restart(struct manager *m, struct mgr_vm *vm, bool crashed)
 {
 	/* a replicated VM's recovery is the cluster's (a promoted standby): a restart here, a
 	 * fresh boot from the disks, would be a second copy */
@@ -43,12 +41,12 @@ static void schedule_restart(struct manager *m, struct vm *vm, bool crashed)
 		backoff = BACKOFF_MAX_MS;
 	vm->restart_due = true;
 	vm->restart_at_ms = mgr_now_ms() + backoff;
-	vm_log(m, vm->def.name, "restart policy %s: restart in %llu ms", restart_policy_name(vm->def.restart),
+	mgr_vm_log(m, vm->def.name, "restart policy %s: restart in %llu ms", restart_policy_name(vm->def.restart),
 	       (unsigned long long)backoff);
 }
 
 /* The worker of vm has ended (m->lock held). */
-void supervise_ended(struct manager *m, struct vm *vm, int status)
+void supervise_ended(struct manager *m, struct mgr_vm *vm, int status)
 {
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
@@ -65,12 +63,12 @@ void supervise_ended(struct manager *m, struct vm *vm, int status)
 				    json_integer(WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)));
 	if (asked || clean || was_starting) {
 		vm->state = VM_SHUTOFF;
-		event_emit(m, vm->def.name, "stopped", why);
+		mgr_event_emit(m, vm->def.name, "stopped", why);
 		if (!asked && !was_starting)
 			schedule_restart(m, vm, false);
 	} else {
 		vm->state = VM_CRASHED;
-		event_emit(m, vm->def.name, "crashed", why);
+		mgr_event_emit(m, vm->def.name, "crashed", why);
 		schedule_restart(m, vm, true);
 	}
 	replica_ended(m, vm);
@@ -82,7 +80,7 @@ static void reap(struct manager *m)
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		pthread_mutex_lock(&m->lock);
-		for (struct vm *vm = m->vms; vm; vm = vm->next)
+		for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 			if (vm->pid == pid)
 				supervise_ended(m, vm, status);
 		pthread_mutex_unlock(&m->lock);
@@ -90,18 +88,20 @@ static void reap(struct manager *m)
 }
 
 static void *restart_thread(void *arg);
+/* The job of a VM the supervisor (re)starts: the API sees it busy, "restart". */
+static const struct mgr_job restarting = { .name = "restart" };
 
 /* Whether w (a VM seen in an earlier round, maybe freed since: undefined, migrated away) is
  * still the same VM of the inventory. Its pointer is only compared until it is found listed;
  * the serial tells a VM allocated again at the same address from the one seen. m->lock held. */
 struct watched {
-	struct vm *vm;
+	struct mgr_vm *vm;
 	uint64_t serial;
 };
 
-static struct vm *still_listed(struct manager *m, const struct watched *w)
+static struct mgr_vm *still_listed(struct manager *m, const struct watched *w)
 {
-	for (struct vm *vm = m->vms; vm; vm = vm->next)
+	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 		if (vm == w->vm)
 			return vm->serial == w->serial ? vm : NULL;
 	return NULL;
@@ -119,20 +119,20 @@ void supervise_loop(struct manager *m)
 		uint64_t now = mgr_now_ms();
 		pfd[0] = (struct pollfd){ m->wake, POLLIN, 0 };
 		pthread_mutex_lock(&m->lock);
-		for (struct vm *vm = m->vms; vm; vm = vm->next) {
+		for (struct mgr_vm *vm = m->vms; vm; vm = vm->next) {
 			if (!vm->serial)
 				vm->serial = ++serials;
 			if (vm->pidfd >= 0 && n <= MAX_WATCHED) {
 				pfd[n] = (struct pollfd){ vm->pidfd, POLLIN, 0 };
 				who[n++] = (struct watched){ vm, vm->serial };
 			}
-			if (!vm->restart_due || vm->busy)
+			if (!vm->restart_due || vm->job)
 				continue;
 			if (vm->restart_at_ms <= now) {
 				vm->restart_due = false;
-				vm->busy = "restart";
+				vm->job = &restarting;
 				if (mgr_detached(restart_thread, vm) < 0)
-					vm->busy = NULL;
+					vm->job = NULL;
 			} else {
 				int left = (int)(vm->restart_at_ms - now);
 				if (timeout < 0 || left < timeout)
@@ -158,7 +158,7 @@ void supervise_loop(struct manager *m)
 		for (nfds_t i = 1; i < n; i++) {
 			if (!(pfd[i].revents & POLLIN))
 				continue;
-			struct vm *vm = still_listed(m, &who[i]);
+			struct mgr_vm *vm = still_listed(m, &who[i]);
 			if (!vm || vm->pidfd != pfd[i].fd)
 				continue;
 			/* Not petreld's child (adopted): its exit status is not ours to know. */
@@ -175,22 +175,33 @@ void supervise_loop(struct manager *m)
 
 static void *restart_thread(void *arg)
 {
-	struct vm *vm = arg;
+	struct mgr_vm *vm = arg;
 	struct manager *m = the_manager;
 	char err[512];
 	pthread_mutex_lock(&m->lock);
-	const char *verb = vm->autostart_due ? "start" : "restart";
+	bool restart = !vm->autostart_due;
 	vm->autostart_due = false;
 	pthread_mutex_unlock(&m->lock);
-	int e = lifecycle_run(m, vm, verb, err, sizeof(err));
+	int e = start_boot(m, vm, restart, err, sizeof(err));
 	pthread_mutex_lock(&m->lock);
 	if (e < 0) {
 		vm->restarts++;
 		vm->state = VM_CRASHED;
-		event_emit(m, vm->def.name, "crashed", json_pack("{s:s}", "reason", err));
+		mgr_event_emit(m, vm->def.name, "crashed", json_pack("{s:s}", "reason", err));
 		schedule_restart(m, vm, true);
 	}
-	vm->busy = NULL;
+	vm->job = NULL;
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
+}
+
+void supervise_autostart(struct manager *m)
+{
+	pthread_mutex_lock(&m->lock);
+	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
+		if (vm->def.autostart && vm->state == VM_SHUTOFF && !vm->job) {
+			vm->restart_due = vm->autostart_due = true; /* the supervisor starts it at once */
+			vm->restart_at_ms = 0;
+		}
+	pthread_mutex_unlock(&m->lock);
 }

@@ -2,11 +2,13 @@
  * connection for its handshake (a slow or silent client costs its own thread its deadline,
  * never the listener), after which the connection's plaintext end (util/tls.h) is one more
  * connection of petreld's HTTP server. */
+#include "manager/mgr.h"
 #include "manager/peer.h"
 #include "http/server.h"
 #include "migration/url.h"
 #include "util/thread.h"
 #include "util/tls.h"
+#include "util/error.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -118,18 +120,14 @@ static void *accept_main(void *arg)
 
 int peer_listen_open(struct manager *m, char *err, size_t errlen)
 {
-	if (!m->tls_dir) {
-		snprintf(err, errlen, "--listen-tcp needs --tls-dir: petreld listens on TCP with TLS only");
-		return -EINVAL;
-	}
+	if (!m->tls_dir)
+		return error_set(err, errlen, -EINVAL, "--listen-tcp needs --tls-dir: petreld listens on TCP with TLS only");
 	int e = tls_creds_load(m->tls_dir, &m->tls, err, errlen);
 	if (e < 0)
 		return e;
 	char url[300];
-	if (snprintf(url, sizeof(url), "tcp:%s", m->listen_tcp) >= (int)sizeof(url)) {
-		snprintf(err, errlen, "--listen-tcp: too long");
-		return -EINVAL;
-	}
+	if (snprintf(url, sizeof(url), "tcp:%s", m->listen_tcp) >= (int)sizeof(url))
+		return error_set(err, errlen, -EINVAL, "--listen-tcp: too long");
 	return mig_listen_backlog(url, 64, err, errlen);
 }
 
@@ -146,10 +144,9 @@ int peer_listen_serve(struct manager *m, int fd, struct api_server *srv, char *e
 	int e;
 	pthread_t t;
 	if ((e = thread_start(&t, SC_API, "petreld_accept", accept_main, l)) < 0) {
-		snprintf(err, errlen, "cannot start the listener's thread: %s", strerror(-e));
 		close(l->fd);
 		free(l);
-		return e;
+		return error_set(err, errlen, e, "cannot start the listener's thread: %s", strerror(-e));
 	}
 	pthread_detach(t);
 	return 0;

@@ -1,10 +1,11 @@
-/* Small helpers of petreld: clocks, /proc start times, pid files, error texts. */
-#include "manager/manager.h"
+/* Small helpers of petreld (util.h): clocks, threads, /proc start times, pid files, the HTTP
+ * status of an error, waking the supervisor. */
+#include "manager/util.h"
+#include "manager/mgr.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,15 +59,6 @@ pid_t pid_file_read(const char *path)
 	return (pid_t)atoi(buf);
 }
 
-int mgr_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -code;
-}
-
 int mgr_detached(void *(*fn)(void *), void *arg)
 {
 	pthread_t t;
@@ -76,4 +68,25 @@ int mgr_detached(void *(*fn)(void *), void *arg)
 	int e = pthread_create(&t, &a, fn, arg);
 	pthread_attr_destroy(&a);
 	return -e;
+}
+
+unsigned mgr_status_of(int e)
+{
+	switch (-e) {
+	case EINVAL: case ENOENT: case ENAMETOOLONG: return 400;
+	case EEXIST: case EBUSY: case ENOTSUP: return 409;
+	case EAGAIN: return 503;
+	case ENOSPC: case EDQUOT: return 507;
+	case ETIMEDOUT: return 504;
+	case EIO: return 502;
+	default: return 500;
+	}
+}
+
+void supervise_wake(struct manager *m)
+{
+	uint64_t one = 1;
+	if (write(m->wake, &one, sizeof(one)) < 0) {
+		/* the counter is full: the supervisor is awake anyway */
+	}
 }

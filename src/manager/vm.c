@@ -1,39 +1,30 @@
-/* The VM table: lookup, names, and a VM as the API shows it. */
-#include "manager/manager.h"
+/* The VM table: lookup, where a VM's snapshots and backups are, and a VM as the API shows it. */
+#include "manager/job.h"
+#include "manager/mgr.h"
+#include "manager/partition.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-const char *vm_state_name(enum vm_state s)
+const char *mgr_vm_state_name(enum mgr_vm_state s)
 {
 	static const char *const names[] = { "shut off", "starting", "running", "paused", "crashed", "standby" };
 	return names[s];
 }
 
-bool vm_name_ok(const char *name)
+struct mgr_vm *mgr_vm_find(struct manager *m, const char *name)
 {
-	size_t n = strlen(name);
-	if (n == 0 || n > VM_NAME_MAX || name[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-struct vm *vm_find(struct manager *m, const char *name)
-{
-	for (struct vm *vm = m->vms; vm; vm = vm->next)
+	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 		if (!strcmp(vm->def.name, name))
 			return vm;
 	return NULL;
 }
 
-void vm_free(struct vm *vm)
+void mgr_vm_free(struct mgr_vm *vm)
 {
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
@@ -43,17 +34,17 @@ void vm_free(struct vm *vm)
 	free(vm);
 }
 
-json_t *vm_to_json(struct manager *m, struct vm *vm)
+json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm)
 {
 	json_t *machine = json_object_get(vm->def.doc, "machine-config");
 	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:O?, s:o}",
-			      "name", vm->def.name, "uuid", vm->def.uuid, "state", vm_state_name(vm->state),
+			      "name", vm->def.name, "uuid", vm->def.uuid, "state", mgr_vm_state_name(vm->state),
 			      "autostart", vm->def.autostart, "restart", restart_policy_name(vm->def.restart),
 			      "machine-config", machine, "resources", partition_to_json(&vm->def.res));
 	if (!o)
 		return NULL;
-	if (vm->busy)
-		json_object_set_new(o, "operation", json_string(vm->busy));
+	if (vm->job)
+		json_object_set_new(o, "operation", json_string(vm->job->name));
 	if (vm->pid > 0) {
 		json_object_set_new(o, "pid", json_integer(vm->pid));
 		json_object_set_new(o, "vmm_pid", json_integer(vm->vmm_pid));
@@ -69,15 +60,15 @@ json_t *vm_to_json(struct manager *m, struct vm *vm)
 	return o;
 }
 
-json_t *vm_brief_json(struct vm *vm)
+json_t *mgr_vm_brief_json(struct mgr_vm *vm)
 {
-	json_t *o = json_pack("{s:s, s:s}", "name", vm->def.name, "state", vm_state_name(vm->state));
+	json_t *o = json_pack("{s:s, s:s}", "name", vm->def.name, "state", mgr_vm_state_name(vm->state));
 	if (!o)
 		return NULL;
 	if (vm->pid > 0)
 		json_object_set_new(o, "pid", json_integer(vm->pid));
-	if (vm->busy)
-		json_object_set_new(o, "operation", json_string(vm->busy));
+	if (vm->job)
+		json_object_set_new(o, "operation", json_string(vm->job->name));
 	json_t *res = partition_to_json(&vm->def.res);
 	if (json_object_size(res))
 		json_object_set_new(o, "resources", res);
@@ -86,13 +77,23 @@ json_t *vm_brief_json(struct vm *vm)
 	return o;
 }
 
-bool name_body_parse(const char *body, size_t len, const char *key, char *out)
+int mgr_vm_snapshot_dir(struct manager *m, const char *vm, const char *snap, char *out, size_t size)
 {
-	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	const char *name = json_string_value(json_object_get(o, key));
-	bool ok = json_is_object(o) && json_object_size(o) == 1 && name && vm_name_ok(name);
-	if (ok)
-		snprintf(out, VM_NAME_MAX + 1, "%s", name);
-	json_decref(o);
-	return ok;
+	int n = snap ? snprintf(out, size, "%s/%s/%s", m->snapshot_dir, vm, snap)
+		     : snprintf(out, size, "%s/%s", m->snapshot_dir, vm);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+bool mgr_vm_has_snapshot(struct manager *m, const char *vm, const char *snap)
+{
+	char dir[PATH_MAX];
+	return mgr_vm_snapshot_dir(m, vm, snap, dir, sizeof(dir)) == 0 && access(dir, F_OK) == 0;
+}
+
+int mgr_vm_backup_dir(struct manager *m, const char *vm, const char *name, char *out, size_t size)
+{
+	/* "<vm>.backups": a VM name has no '.', so it is no VM's snapshot directory. */
+	int n = name ? snprintf(out, size, "%s/%s.backups/%s", m->snapshot_dir, vm, name)
+		     : snprintf(out, size, "%s/%s.backups", m->snapshot_dir, vm);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }

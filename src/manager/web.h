@@ -100,7 +100,7 @@ enum api_result web_ws_console(struct manager *m, const char *vm, const char *ke
  * tests/fuzz: fd may be any socket, path any file (NULL: none). */
 int web_ws_session(int fd, const char *log_path, void (*on_msg)(void *, const uint8_t *, size_t), void *arg);
 
-/* web_api.c: the route group. Called first by api.c's handler: API_DONE with *r when it
+/* web_api.c: the route group. Called first by routes.c's handler: API_DONE with *r when it
  * answered (a refusal, a file, /auth/..., /host, events history); otherwise the request goes
  * on to the API with *role set (readonly: refused there if it changes anything). */
 bool web_route(struct manager *m, const char *method, const char *path, const char *body, size_t len,

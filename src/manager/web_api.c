@@ -11,12 +11,16 @@
  *   GET  /vms/NAME/io           its disk and network byte counters (the page's rate charts)
  *   GET  /vms/NAME/console      with Upgrade: websocket, the serial console (web_ws.c)
  * and the gate (web_gate.c) before every other request. */
-#include "manager/manager.h"
-#include "http/server.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
+#include "manager/stats.h"
+#include "manager/util.h"
 #include "manager/web.h"
+#include "http/server.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,7 +206,7 @@ static enum api_result host_info(struct api_response *r)
 
 /* Disk: the bytes petrel's threads made the storage layer read and write (/proc/PID/io);
  * network: each interface's tap as the host counts it (rx: what the guest sent). */
-static json_t *io_json(struct manager *m, struct vm *vm)
+static json_t *io_json(struct manager *m, struct mgr_vm *vm)
 {
 	json_t *o = json_object(), *nets = json_array();
 	if (vm->pid > 0) {
@@ -273,7 +277,7 @@ static bool is_vm_sub(const char *path, const char *sub, char name[VM_NAME_MAX +
 		return false;
 	memcpy(name, path + 5, n);
 	name[n] = '\0';
-	return vm_name_ok(name);
+	return mgr_vm_name_ok(name);
 }
 
 bool web_route(struct manager *m, const char *method, const char *path, const char *body, size_t len,
@@ -313,7 +317,7 @@ bool web_route(struct manager *m, const char *method, const char *path, const ch
 	if (!events && !io && !ws)
 		return false;
 	pthread_mutex_lock(&m->lock);
-	struct vm *v = vm_find(m, vm);
+	struct mgr_vm *v = mgr_vm_find(m, vm);
 	json_t *io_now = v && io ? io_json(m, v) : NULL;
 	pthread_mutex_unlock(&m->lock);
 	if (!v)

@@ -2,9 +2,13 @@
  * page's terminal (xterm.js). One thread per viewer, as GET /vms/NAME/console's readers
  * (console.c): the worker's log file is followed and sent (web_ws.c); what the browser sends is
  * typed into the guest through POST /vms/NAME/console's path (console_input.c), admin only. */
-#include "manager/manager.h"
+#include "manager/console.h"
+#include "manager/events.h"
+#include "manager/mgr.h"
+#include "manager/util.h"
 #include "manager/web.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +28,9 @@ static void typed(void *arg, const uint8_t *data, size_t len)
 		return; /* readonly: the terminal shows, it does not type */
 	char err[256];
 	pthread_mutex_lock(&c->m->lock);
-	struct vm *vm = vm_find(c->m, c->vm);
+	struct mgr_vm *vm = mgr_vm_find(c->m, c->vm);
 	if (vm && console_input_write(c->m, vm, (const char *)data, len, err, sizeof(err)) < 0)
-		vm_log(c->m, c->vm, "console (web): input dropped: %s", err);
+		mgr_vm_log(c->m, c->vm, "console (web): input dropped: %s", err);
 	pthread_mutex_unlock(&c->m->lock);
 }
 

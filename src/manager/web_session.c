@@ -1,9 +1,10 @@
 /* Browser sessions: in memory (a petreld restart logs everyone out), at most MAX_SESSIONS,
  * each with a random id (its cookie) and a random CSRF token (X-CSRF-Token on changes), both 32
  * bytes from getrandom. A session ends after IDLE_MS unused or LIFE_MS in all, or at logout. */
-#include "manager/manager.h"
+#include "manager/util.h"
 #include "manager/web.h"
 
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,22 @@
 /* A VM's worker: one petrel process, started through petrel-jailer (its own uid, chroot, pid
  * namespace and cgroups) or, with petreld --no-jailer, directly; then configured through its
  * API socket from the definition and started (InstanceStart). */
-#include "manager/manager.h"
-#include "manager/peer.h"
+#include "manager/worker.h"
+#include "manager/console.h"
+#include "manager/events.h"
+#include "manager/fsutil.h"
+#include "manager/jail_fill.h"
+#include "manager/mgr.h"
+#include "manager/partition.h"
+#include "manager/runstate.h"
+#include "manager/util.h"
+#include "manager/wclient.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -53,29 +63,7 @@ static bool id_ok(const char *s)
 	return true;
 }
 
-/* 0, or the worker's fault with its status. */
-static int call(struct manager *m, struct vm *vm, const char *method, const char *path, json_t *body,
-		char *err, size_t errlen)
-{
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *reply = NULL;
-	int st = worker_request(m, vm, method, path, text, m->api_timeout_ms, &reply, err, errlen);
-	free(text);
-	int e = 0;
-	if (st < 0)
-		e = st;
-	else if (st >= 300)
-		e = mgr_err(err, errlen, EIO, "worker API %s %s: %d %s", method, path, st, reply ? reply : "");
-	free(reply);
-	return e;
-}
-
-int worker_call(struct manager *m, struct vm *vm, const char *method, const char *path, json_t *body,
-		char *err, size_t errlen)
-{
-	return call(m, vm, method, path, body, err, errlen);
-}
-
-static int configure(struct manager *m, struct vm *vm, json_t *fc, char *err, size_t errlen)
+static int configure(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *val;
@@ -84,7 +72,7 @@ static int configure(struct manager *m, struct vm *vm, json_t *fc, char *err, si
 		for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 			known |= !strcmp(key, sections[i].key);
 		if (!known && !json_is_null(val))
-			return mgr_err(err, errlen, EINVAL, "section '%s': petreld cannot set it on a worker", key);
+			return error_set(err, errlen, -EINVAL, "section '%s': petreld cannot set it on a worker", key);
 	}
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		const struct section *s = &sections[i];
@@ -93,7 +81,7 @@ static int configure(struct manager *m, struct vm *vm, json_t *fc, char *err, si
 			continue;
 		int e;
 		if (!s->id) {
-			if ((e = call(m, vm, "PUT", s->path, v, err, errlen)) < 0)
+			if ((e = worker_call(m, vm, "PUT", s->path, v, err, errlen)) < 0)
 				return e;
 			continue;
 		}
@@ -103,108 +91,19 @@ static int configure(struct manager *m, struct vm *vm, json_t *fc, char *err, si
 			const char *id = json_string_value(json_object_get(el, s->id));
 			char path[128];
 			if (!id || !id_ok(id))
-				return mgr_err(err, errlen, EINVAL, "%s[%zu].%s: expected 1 to 64 of [A-Za-z0-9_-]",
+				return error_set(err, errlen, -EINVAL, "%s[%zu].%s: expected 1 to 64 of [A-Za-z0-9_-]",
 					       s->key, k, s->id);
 			snprintf(path, sizeof(path), "%s%s", s->path, id);
-			if ((e = call(m, vm, "PUT", path, el, err, errlen)) < 0)
+			if ((e = worker_call(m, vm, "PUT", path, el, err, errlen)) < 0)
 				return e;
 		}
 	}
 	return 0;
 }
 
-int copy_file(const char *src, const char *dst)
-{
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, e = 0;
-	if (in < 0)
-		return -errno;
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (out < 0) {
-		e = -errno;
-		close(in);
-		return e;
-	}
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			e = -EIO;
-			break;
-		}
-	if (n < 0)
-		e = -errno;
-	close(in);
-	close(out);
-	return e;
-}
-
-struct jail_put {
-	struct manager *m;
-	struct vm *vm;
-	const char *root;
-	unsigned n;
-	char *err;
-	size_t errlen;
-};
-
-/* Put one host file into the jail as /vm/fN and give the definition that path. Kernels and
- * initrds are linked or copied (read only); disks are hard links, so they must live on the
- * jail base's file system, and are handed to the worker's uid:gid as Firecracker's recipe does. */
-static int put_in_jail(void *arg, const char *where, const char *path, bool disk)
-{
-	struct jail_put *j = arg;
-	char dst[PATH_MAX + 32];
-	snprintf(dst, sizeof(dst), "%s/vm/f%u", j->root, j->n++);
-	struct stat st;
-	/* A read-only file the worker's uid could not read through a link is copied: a link shares
-	 * the host file's inode, and changing its mode would change the host's file. */
-	bool copy = !disk && (stat(path, &st) < 0 || !(st.st_mode & S_IROTH));
-	if (copy || link(path, dst) < 0) {
-		int e = copy ? EPERM : errno;
-		if (disk || (e != EXDEV && e != EPERM) || copy_file(path, dst) < 0)
-			return mgr_err(j->err, j->errlen, e, "%s: cannot link '%s' into the jail %s: %s%s", where,
-				       path, j->root, strerror(e),
-				       e == EXDEV ? " (a disk must be on the jail base's file system)" : "");
-		copy = !disk;
-	}
-	if (disk ? chown(dst, j->vm->def.uid, j->vm->def.gid) < 0 : copy && chmod(dst, 0644) < 0)
-		return mgr_err(j->err, j->errlen, errno, "%s: cannot hand '%s' to the worker: %s", where, path,
-			       strerror(errno));
-	return 0;
-}
-
-/* The definition's paths, rewritten to the jail's /vm/fN, in the order put_in_jail saw them. */
-static void rewrite_paths(json_t *fc)
-{
-	unsigned n = 0;
-	char p[32];
-	json_t *bs = json_object_get(fc, "boot-source");
-	const char *keys[] = { "kernel_image_path", "initrd_path" };
-	for (int i = 0; i < 2; i++)
-		if (json_is_string(json_object_get(bs, keys[i]))) {
-			snprintf(p, sizeof(p), "/vm/f%u", n++);
-			json_object_set_new(bs, keys[i], json_string(p));
-		}
-	const char *arrays[] = { "drives", "pmem" };
-	for (int a = 0; a < 2; a++) {
-		size_t i;
-		json_t *el;
-		json_array_foreach(json_object_get(fc, arrays[a]), i, el)
-			if (json_is_string(json_object_get(el, "path_on_host"))) {
-				snprintf(p, sizeof(p), "/vm/f%u", n++);
-				json_object_set_new(el, "path_on_host", json_string(p));
-			}
-	}
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 #define EVENTS_IN_JAIL "/run/events"
 
-void worker_events_path(struct manager *m, const struct vm *vm, char *out, size_t size)
+void worker_events_path(struct manager *m, const struct mgr_vm *vm, char *out, size_t size)
 {
 	if (vm->jail_dir[0])
 		snprintf(out, size, "%s/root" EVENTS_IN_JAIL, vm->jail_dir);
@@ -213,7 +112,7 @@ void worker_events_path(struct manager *m, const struct vm *vm, char *out, size_
 }
 
 /* A worker without a jail: its socket and events file (those of a jailed one are in its jail). */
-static void remove_unjailed_files(struct manager *m, struct vm *vm)
+static void remove_unjailed_files(struct manager *m, struct mgr_vm *vm)
 {
 	char events[PATH_MAX];
 	worker_events_path(m, vm, events, sizeof(events));
@@ -221,10 +120,10 @@ static void remove_unjailed_files(struct manager *m, struct vm *vm)
 	unlink(vm->api_sock);
 }
 
-void worker_cleanup(struct manager *m, struct vm *vm)
+void worker_cleanup(struct manager *m, struct mgr_vm *vm)
 {
 	if (vm->jail_dir[0])
-		nftw(vm->jail_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(vm->jail_dir);
 	else if (vm->api_sock[0])
 		remove_unjailed_files(m, vm);
 	partition_remove(m, vm->def.name);
@@ -232,13 +131,13 @@ void worker_cleanup(struct manager *m, struct vm *vm)
 	runstate_remove(m, vm->def.name);
 }
 
-static bool alive(struct vm *vm)
+static bool alive(struct mgr_vm *vm)
 {
 	return vm->pid > 0 && proc_start_time(vm->pid) == vm->start_time;
 }
 
 /* Wait up to ms for the supervisor to see the worker end (vm->pid back to 0). */
-bool worker_wait_end(struct manager *m, struct vm *vm, unsigned ms)
+bool worker_wait_end(struct manager *m, struct mgr_vm *vm, unsigned ms)
 {
 	uint64_t deadline = mgr_now_ms() + ms;
 	for (;;) {
@@ -253,7 +152,7 @@ bool worker_wait_end(struct manager *m, struct vm *vm, unsigned ms)
 	}
 }
 
-void worker_kill(struct manager *m, struct vm *vm)
+void worker_kill(struct manager *m, struct mgr_vm *vm)
 {
 	pthread_mutex_lock(&m->lock);
 	vm->stopping = true;
@@ -286,7 +185,7 @@ static pid_t read_pid_file(const char *path, unsigned ms)
 	return 0;
 }
 
-static int spawn(struct manager *m, struct vm *vm, long long *log_from, char *err, size_t errlen)
+static int spawn(struct manager *m, struct mgr_vm *vm, long long *log_from, char *err, size_t errlen)
 {
 	const char *name = vm->def.name;
 	char *argv[44], cg[8][96], uid[16], gid[16], logpath[PATH_MAX], events[PATH_MAX];
@@ -326,7 +225,7 @@ static int spawn(struct manager *m, struct vm *vm, long long *log_from, char *er
 	snprintf(logpath, sizeof(logpath), "%s/logs/%s.worker.log", m->state_dir, name);
 	int logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (logfd < 0)
-		return mgr_err(err, errlen, errno, "cannot open %s: %s", logpath, strerror(errno));
+		return error_set(err, errlen, -errno, "cannot open %s: %s", logpath, strerror(errno));
 	struct stat lst;
 	*log_from = fstat(logfd, &lst) == 0 ? (long long)lst.st_size : 0;   /* this start's lines begin here */
 	int infd = console_input_open(m, name, err, errlen);
@@ -357,7 +256,7 @@ static int spawn(struct manager *m, struct vm *vm, long long *log_from, char *er
 	if (e) {
 		close(logfd);
 		close(infd);
-		return mgr_err(err, errlen, e, "cannot run %s: %s", argv[0], strerror(e));
+		return error_set(err, errlen, -e, "cannot run %s: %s", argv[0], strerror(e));
 	}
 	close(logfd);
 	close(infd);
@@ -369,13 +268,13 @@ static int spawn(struct manager *m, struct vm *vm, long long *log_from, char *er
 	vm->last_exit = -1;
 	pthread_mutex_unlock(&m->lock);
 	supervise_wake(m); /* it watches the new pidfd */
-	vm_log(m, name, "worker %d started: %s", (int)pid, argv[0]);
+	mgr_vm_log(m, name, "worker %d started: %s", (int)pid, argv[0]);
 	return 0;
 }
 
 /* Until the new worker's API answers (docs/manager.md#waiting-for-a-worker): as long as the
  * worker, and a jailer's child, make progress; a fault at once when one of them ends. */
-static int wait_socket(struct manager *m, struct vm *vm, long long log_from, char *err, size_t errlen)
+static int wait_socket(struct manager *m, struct mgr_vm *vm, long long log_from, char *err, size_t errlen)
 {
 	char log[PATH_MAX], pidf[PATH_MAX + 32];
 	snprintf(log, sizeof(log), "%s/logs/%s.worker.log", m->state_dir, vm->def.name);
@@ -387,11 +286,12 @@ static int wait_socket(struct manager *m, struct vm *vm, long long log_from, cha
 	if (m->jailer)
 		w.wp.child_pid_file = pidf;
 	if (w.wp.pid <= 0)
-		return mgr_err(err, errlen, EIO, "the worker exited before its API answered (see %s)", log);
+		return error_set(err, errlen, -EIO, "the worker exited before its API answered (see %s)", log);
 	return worker_await_api(&w, err, errlen);
 }
 
-int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t **fc_out, char *err, size_t errlen)
+int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_start *how, json_t **fc_out, char *err,
+		  size_t errlen)
 {
 	const char *name = vm->def.name;
 	/* A worker that outlived its SIGKILL (worker_kill gave up: a process stopped in the kernel,
@@ -401,22 +301,22 @@ int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t 
 	pid_t old = vm->pid;
 	pthread_mutex_unlock(&m->lock);
 	if (old > 0)
-		return mgr_err(err, errlen, EBUSY, "VM '%s': its previous worker (pid %d) has not ended yet: it did "
+		return error_set(err, errlen, -EBUSY, "VM '%s': its previous worker (pid %d) has not ended yet: it did "
 			       "not die of SIGKILL (stopped in the kernel?); a new one would take over its jail",
 			       name, (int)old);
 	if (m->jailer) {
 		snprintf(vm->jail_dir, sizeof(vm->jail_dir), "%s/petrel/%s", m->jail_base, name);
-		nftw(vm->jail_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS); /* a stale one */
+		rm_tree(vm->jail_dir); /* a stale one */
 		partition_remove(m, name);
 		if (snprintf(vm->api_sock, sizeof(vm->api_sock), "%s/root/run/api.sock", vm->jail_dir) >=
 		    (int)sizeof(vm->api_sock))
-			return mgr_err(err, errlen, ENAMETOOLONG, "jail base %s is too long for a socket path",
+			return error_set(err, errlen, -ENAMETOOLONG, "jail base %s is too long for a socket path",
 				       m->jail_base);
 	} else {
 		vm->jail_dir[0] = '\0';
 		if (snprintf(vm->api_sock, sizeof(vm->api_sock), "%s/sock/%s.sock", m->state_dir, name) >=
 		    (int)sizeof(vm->api_sock))
-			return mgr_err(err, errlen, ENAMETOOLONG, "state dir %s is too long for a socket path",
+			return error_set(err, errlen, -ENAMETOOLONG, "state dir %s is too long for a socket path",
 				       m->state_dir);
 		remove_unjailed_files(m, vm);   /* a stale one's */
 	}
@@ -442,18 +342,8 @@ int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t 
 		if (vmm > 0)
 			vm->vmm_pid = vmm;
 		pthread_mutex_unlock(&m->lock);
-		char vmdir[PATH_MAX + 16];
-		snprintf(vmdir, sizeof(vmdir), "%s/vm", root);
-		if (mkdir(vmdir, 0755) < 0 && errno != EEXIST) {
-			e = mgr_err(err, errlen, errno, "mkdir %s: %s", vmdir, strerror(errno));
-			goto fail;
-		}
-		struct jail_put jp = { m, vm, root, 0, err, errlen };
-		if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0 ||
-		    (e = jail_link_backing(fc, root, err, errlen)) < 0)
-			goto fail;
-		rewrite_paths(fc);
-		if (restore && (e = vmsnap_into_jail(m, vm, restore, root, err, errlen)) < 0)
+		if ((e = jail_fill(vm, root, fc, err, errlen)) < 0 ||
+		    (how && how->fill_jail && (e = how->fill_jail(m, vm, root, how->data, err, errlen)) < 0))
 			goto fail;
 	}
 	vm->launch_ms[2] = (unsigned)(mgr_now_ms() - t0);
@@ -461,49 +351,35 @@ int worker_launch(struct manager *m, struct vm *vm, const char *restore, json_t 
 	return 0;
 fail:
 	json_decref(fc);
-	vm_log(m, name, "start failed: %s", err);
+	mgr_vm_log(m, name, "start failed: %s", err);
 	worker_kill(m, vm);
 	return e;
 }
 
-int worker_start(struct manager *m, struct vm *vm, const char *restore, char *err, size_t errlen)
-{
-	return worker_start_as(m, vm, restore, NULL, err, errlen);
-}
-
-int worker_start_as(struct manager *m, struct vm *vm, const char *restore, json_t *receive, char *err,
-		    size_t errlen)
+int worker_start(struct manager *m, struct mgr_vm *vm, const struct worker_start *how, char *err, size_t errlen)
 {
 	json_t *fc;
-	int e = worker_launch(m, vm, restore, &fc, err, errlen);
+	int e = worker_launch(m, vm, how, &fc, err, errlen);
 	if (e < 0)
 		return e;
 	/* A restore: the machine and its devices come from the snapshot, which names the same
-	 * paths (the jail's /vm/fN are laid out as at the first start). Else: configure, boot. */
-	json_t *act;
-	char tls_dir[PATH_MAX];
-	if (receive) {  /* a live migration arrives (migrate_in.c): the machine comes with it */
-		if ((e = peer_tls_dir_for(m, vm, tls_dir, sizeof(tls_dir), err, errlen)) < 0)
-			goto fail;
-		act = json_deep_copy(receive);
-		json_object_set_new(act, "tls_dir", json_string(tls_dir));
-	} else if (restore) {
-		char st[PATH_MAX + 16], mem[PATH_MAX + 16];
-		snprintf(st, sizeof(st), "%s/vm.state", m->jailer ? "" : restore);
-		snprintf(mem, sizeof(mem), "%s/vm.mem", m->jailer ? "" : restore);
-		act = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", st, "mem_backend", "backend_type",
-				"File", "backend_path", mem, "resume_vm", 1);
-		restore_overrides(act, fc);
-	} else {
-		if ((e = configure(m, vm, fc, err, errlen)) < 0)
-			goto fail;
+	 * paths (the jail's /vm/fN are laid out as at the first start); an arriving migration:
+	 * the machine comes with it. The caller says what the worker is told (how->action).
+	 * Else: configure, boot. */
+	json_t *act = NULL;
+	if (how->action)
+		e = how->action(m, vm, fc, how->data, &act, err, errlen);
+	else if ((e = configure(m, vm, fc, err, errlen)) == 0)
 		act = json_pack("{s:s}", "action_type", "InstanceStart");
-	}
+	if (e < 0)
+		goto fail;
+	static const char *const paths[] = { [WORKER_BOOT] = "/actions", [WORKER_RESTORE] = "/snapshot/load",
+					     [WORKER_INCOMING] = "/migration/receive" };
 	unsigned configured = (unsigned)(mgr_now_ms() - vm->launch_t0);
-	e = call(m, vm, "PUT", receive ? "/migration/receive" : restore ? "/snapshot/load" : "/actions", act, err, errlen);
+	e = worker_call(m, vm, "PUT", paths[how->mode], act, err, errlen);
 	json_decref(act);
 	/* Where a start's time goes, for a host where starts are slow (docs/manager.md#figures). */
-	vm_log(m, vm->def.name, "worker %s in %llu ms: spawned %u, API answering %u, jail filled %u, configured %u",
+	mgr_vm_log(m, vm->def.name, "worker %s in %llu ms: spawned %u, API answering %u, jail filled %u, configured %u",
 	       e < 0 ? "failed" : "up", (unsigned long long)(mgr_now_ms() - vm->launch_t0), vm->launch_ms[0],
 	       vm->launch_ms[1], vm->launch_ms[2], configured);
 	if (e < 0)
@@ -512,7 +388,7 @@ int worker_start_as(struct manager *m, struct vm *vm, const char *restore, json_
 	return 0;
 fail:
 	json_decref(fc);
-	vm_log(m, vm->def.name, "start failed: %s", err);
+	mgr_vm_log(m, vm->def.name, "start failed: %s", err);
 	worker_kill(m, vm);
 	return e;
 }

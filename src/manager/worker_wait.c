@@ -19,8 +19,11 @@
  * the wait at once, with the last line the worker wrote. While the jailer's child builds the
  * jail the jailer sleeps in its vfork wait, which /proc shows as 'D': that is the child's work
  * to look at (a hung jail setup costs --api-timeout, not --api-timeout-max). */
-#include "manager/manager.h"
+#include "manager/mgr.h"
 #include "http/client.h"
+#include "manager/util.h"
+#include "manager/wclient.h"
+#include "util/error.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -241,22 +244,22 @@ int worker_await_api(struct worker_start_wait *w, char *err, size_t errlen)
 			 (int)w->wp.pid);
 	switch (p.outcome) {
 	case UHTTP_WAIT_GONE:
-		return mgr_err(err, errlen, EIO, "%s ended before its API answered%s (see %s)", who, said,
+		return error_set(err, errlen, -EIO, "%s ended before its API answered%s (see %s)", who, said,
 			       w->log ? w->log : "its output");
 	case UHTTP_WAIT_IDLE:
-		return mgr_err(err, errlen, ETIMEDOUT, "the worker's API %s did not answer, and the worker made no "
+		return error_set(err, errlen, -ETIMEDOUT, "the worker's API %s did not answer, and the worker made no "
 			       "progress for %u ms (it hangs)%s", w->sock, w->idle_ms, said);
 	case UHTTP_WAIT_MAX:
-		return mgr_err(err, errlen, ETIMEDOUT, "the worker's API %s did not answer in %u ms although the "
+		return error_set(err, errlen, -ETIMEDOUT, "the worker's API %s did not answer in %u ms although the "
 			       "worker kept working (--api-timeout-max)%s", w->sock, w->max_ms, said);
 	default:
 		if (st >= 0)
-			return mgr_err(err, errlen, EIO, "the worker's API %s answered GET / with %d", w->sock, st);
-		return mgr_err(err, errlen, -st, "the worker's API %s: %s%s", w->sock, strerror(-st), said);
+			return error_set(err, errlen, -EIO, "the worker's API %s answered GET / with %d", w->sock, st);
+		return error_set(err, errlen, st, "the worker's API %s: %s%s", w->sock, strerror(-st), said);
 	}
 }
 
-int worker_request(struct manager *m, struct vm *vm, const char *method, const char *path, const char *body,
+int worker_request(struct manager *m, struct mgr_vm *vm, const char *method, const char *path, const char *body,
 		   unsigned idle_ms, char **out, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
@@ -275,14 +278,29 @@ int worker_request(struct manager *m, struct vm *vm, const char *method, const c
 		p.outcome = UHTTP_WAIT_GONE;
 	switch (p.outcome) {
 	case UHTTP_WAIT_IDLE:
-		return mgr_err(err, errlen, ETIMEDOUT, "worker API %s %s: no answer, and no progress for %u ms "
+		return error_set(err, errlen, -ETIMEDOUT, "worker API %s %s: no answer, and no progress for %u ms "
 			       "(the worker hangs)", method, path, idle_ms);
 	case UHTTP_WAIT_MAX:
-		return mgr_err(err, errlen, ETIMEDOUT, "worker API %s %s: no answer in %u ms although the worker "
+		return error_set(err, errlen, -ETIMEDOUT, "worker API %s %s: no answer in %u ms although the worker "
 			       "kept working (--api-timeout-max)", method, path, p.max_ms);
 	case UHTTP_WAIT_GONE:
-		return mgr_err(err, errlen, EIO, "worker API %s %s: the worker is gone", method, path);
+		return error_set(err, errlen, -EIO, "worker API %s %s: the worker is gone", method, path);
 	default:
-		return mgr_err(err, errlen, EIO, "worker API %s %s: %s", method, path, strerror(-st));
+		return error_set(err, errlen, -EIO, "worker API %s %s: %s", method, path, strerror(-st));
 	}
+}
+
+int worker_call(struct manager *m, struct mgr_vm *vm, const char *method, const char *path, json_t *body,
+		char *err, size_t errlen)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *reply = NULL;
+	int st = worker_request(m, vm, method, path, text, m->api_timeout_ms, &reply, err, errlen);
+	free(text);
+	int e = 0;
+	if (st < 0)
+		e = st;
+	else if (st >= 300)
+		e = error_set(err, errlen, -EIO, "worker API %s %s: %d %s", method, path, st, reply ? reply : "");
+	free(reply);
+	return e;
 }

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "manager/manager.h"
+#include "manager/verbs.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()
@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char name[VM_NAME_MAX + 16];
 		snprintf(name, sizeof(name), "%s%u", q.prefix, q.count - 1);
 		FUZZ_CHECK(q.count >= 1 && q.count <= 1000);
-		FUZZ_CHECK(vm_name_ok(q.snap));
-		FUZZ_CHECK(strlen(name) <= VM_NAME_MAX && vm_name_ok(name));
+		FUZZ_CHECK(mgr_vm_name_ok(q.snap));
+		FUZZ_CHECK(strlen(name) <= VM_NAME_MAX && mgr_vm_name_ok(name));
 		const char *k;
 		json_t *v;
 		json_object_foreach(q.net, k, v) {
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = 0;
 	r = vmrestore_parse(text, size, backup, err, sizeof(err));
 	FUZZ_CHECK(r == 0 || r == -EINVAL);
-	FUZZ_CHECK(r != 0 || vm_name_ok(backup));
+	FUZZ_CHECK(r != 0 || mgr_vm_name_ok(backup));
 	FUZZ_CHECK(r == 0 || err[0] != 0);
 	free(text);
 	return 0;

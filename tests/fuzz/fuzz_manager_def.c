@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "manager/manager.h"
+#include "manager/definition.h"
+#include "manager/partition.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()
@@ -23,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r == 0 || r == -EINVAL);
 	FUZZ_CHECK(memchr(err, 0, sizeof(err)) != NULL);
 	if (r == 0) {
-		FUZZ_CHECK(vm_name_ok(def.name));
+		FUZZ_CHECK(mgr_vm_name_ok(def.name));
 		FUZZ_CHECK(strlen(def.uuid) == 36);
 		FUZZ_CHECK(def.res.cpu_weight <= 10000);
 		FUZZ_CHECK(!def.res.memory_limit_mib || def.res.memory_limit_mib >= 32);

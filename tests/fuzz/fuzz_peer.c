@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = peer_incoming_parse(text, size, &def, &timeout_s, err, sizeof(err));
 	FUZZ_CHECK(r == 0 || r == -EINVAL);
 	if (r == 0) {
-		FUZZ_CHECK(vm_name_ok(def.name));
+		FUZZ_CHECK(mgr_vm_name_ok(def.name));
 		FUZZ_CHECK(timeout_s >= 1 && timeout_s <= 3600);
 		def_free(&def);
 	} else {

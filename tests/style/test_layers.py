@@ -9,6 +9,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "check-layers.py"
 
 
+def c_function(name, returns="0"):
+    """A C function as the checks read one: int NAME(void) returning returns."""
+    return f"int {name}(void)\n{{\n\treturn {returns};\n}}\n"
+
+
 def run(src):
     return subprocess.run([sys.executable, str(SCRIPT), str(src)], capture_output=True, text=True)
 
@@ -35,9 +40,9 @@ def test_an_upward_include_fails(tmp_path):
 def test_a_resource_calling_another_fails(tmp_path):
     api = tmp_path / "src" / "api"
     api.mkdir(parents=True)
-    (api / "ctl_a.c").write_text("int ctl_a(void)\n{\n\treturn 0;\n}\n")
-    (api / "ctl_b.c").write_text("int ctl_b(void)\n{\n\treturn ctl_a();\n}\n")
-    (api / "core.c").write_text("int ctl_core(void)\n{\n\treturn ctl_b();\n}\n")
+    (api / "ctl_a.c").write_text(c_function("ctl_a"))
+    (api / "ctl_b.c").write_text(c_function("ctl_b", "ctl_a()"))
+    (api / "core.c").write_text(c_function("ctl_core", "ctl_b()"))
     r = run(tmp_path / "src")
     assert r.returncode == 1
     assert "src/api/ctl_b.c: calls ctl_a()" in r.stdout
@@ -66,8 +71,8 @@ def test_a_kvm_ioctl_outside_src_kvm_fails(tmp_path):
 
 def test_reaching_into_struct_vm_fails(tmp_path):
     """struct vm is opaque above src/vm: a file outside it that reaches into one (`vm->`, in
-    code, not in a comment) or includes its definition fails; src/vm itself may, and petreld's
-    own struct vm (manager/) is another type."""
+    code, not in a comment) or includes its definition fails; src/vm itself may, petreld's record
+    (manager/'s struct mgr_vm) is another type, and petreld may not include src/vm at all."""
     src = tmp_path / "src"
     for d in ("util", "vm", "snapshot", "api", "manager"):
         (src / d).mkdir(parents=True)
@@ -76,9 +81,29 @@ def test_reaching_into_struct_vm_fails(tmp_path):
     (src / "snapshot" / "save.c").write_text('#include "vm/vm.h"\n/* vm->nvcpus in a comment */\n'
                                              "int f(struct vm *vm)\n{\n\treturn vm->nvcpus;\n}\n")
     (src / "api" / "core.c").write_text('#include "vm/vm_internal.h"\nint g(void) { return 0; }\n')
-    (src / "manager" / "vm.c").write_text("struct vm { int up; };\nint h(struct vm *vm) { return vm->up; }\n")
+    (src / "manager" / "vm.c").write_text("struct mgr_vm { int up; };\nint h(struct mgr_vm *vm) { return vm->up; }\n")
+    (src / "manager" / "worker.c").write_text('#include "vm/vm.h"\nint w(void) { return 0; }\n')
     r = run(src)
     assert r.returncode == 1
     assert "src/snapshot/save.c: line(s) 5: reaches into struct vm" in r.stdout
     assert "src/api/core.c: includes vm/vm_internal.h" in r.stdout
-    assert "vm/vm.c" not in r.stdout and "manager" not in r.stdout
+    assert "src/manager/worker.c: includes vm/: manager must not include vm" in r.stdout
+    assert "vm/vm.c" not in r.stdout and "manager/vm.c" not in r.stdout
+
+
+def test_petreld_calling_up_a_layer_fails(tmp_path):
+    """petreld's files have layers (MANAGER_LAYERS): the worker may not call a verb or a start,
+    a verb may not call another verb, and a new file must be given a layer."""
+    mgr = tmp_path / "src" / "manager"
+    mgr.mkdir(parents=True)
+    (mgr / "start.c").write_text(c_function("start_boot"))
+    (mgr / "worker.c").write_text(c_function("worker_start", "start_boot()"))
+    (mgr / "snapshot.c").write_text(c_function("vmsnap_create", "worker_start()"))
+    (mgr / "clone.c").write_text(c_function("vmclone_run", "vmsnap_create()"))
+    (mgr / "newthing.c").write_text(c_function("x"))
+    r = run(tmp_path / "src")
+    assert r.returncode == 1
+    assert "src/manager/worker.c: calls start_boot() of start.c (start)" in r.stdout
+    assert "src/manager/clone.c: calls vmsnap_create() of snapshot.c (verbs)" in r.stdout
+    assert "src/manager/newthing.c: has no layer in MANAGER_LAYERS" in r.stdout
+    assert "snapshot.c: calls" not in r.stdout and "start.c: calls" not in r.stdout

@@ -16,7 +16,8 @@
 #include <time.h>
 
 #include "http/client.h"
-#include "manager/manager.h"
+#include "manager/util.h"
+#include "manager/wclient.h"
 #include "unit.h"
 
 #define IDLE_MS 1000

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "manager/manager.h"
+#include "manager/mgr.h"
 #include "manager/web.h"
 #include "unit.h"
 

@@ -1,0 +1,13 @@
+/* The inventory's definitions (definitions.c): a VM's definition read from the definitions
+ * directory and checked, and written back. */
+#ifndef PETREL_MANAGER_DEFINITIONS_H
+#define PETREL_MANAGER_DEFINITIONS_H
+
+#include "manager/definition.h"
+
+/* Read and check <defs dir>/<name>.json (its petrel.name must be name). */
+int mgr_load_definition(struct manager *m, const char *name, struct vm_def *def, char *err, size_t errlen);
+/* Write def's document as <defs dir>/<name>.json, atomically. */
+int save_definition(struct manager *m, const struct vm_def *def, char *err, size_t errlen);
+
+#endif

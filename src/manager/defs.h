@@ -1,0 +1,15 @@
+/* The definitions directory (defs.c): one <name>.json per VM, written atomically. petrelctl
+ * links defs.c too (it reads files with defs_read). */
+#ifndef PETREL_MANAGER_DEFS_H
+#define PETREL_MANAGER_DEFS_H
+
+#include <stddef.h>
+
+#define DEF_MAX_BYTES (1 << 20)
+
+int defs_write_atomic(const char *dir, const char *name, const char *text, char *err, size_t errlen);
+int defs_remove(const char *dir, const char *name, char *err, size_t errlen);
+/* Read <dir>/<file> into a malloc'd NUL-terminated text (at most DEF_MAX_BYTES). */
+int defs_read(const char *dir, const char *file, char **out, char *err, size_t errlen);
+
+#endif

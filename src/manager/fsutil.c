@@ -1,0 +1,105 @@
+/* File helpers of petreld (fsutil.h): copying, moving and removing files, and the directories
+ * with a meta.json that snapshots (snapshot.c) and backups (backup.c) are. */
+#include "manager/fsutil.h"
+#include "manager/defs.h"
+#include "util/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, e = 0;
+	if (in < 0)
+		return -errno;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		e = -errno;
+		close(in);
+		return e;
+	}
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			e = -EIO;
+			break;
+		}
+	if (n < 0)
+		e = -errno;
+	close(in);
+	close(out);
+	return e;
+}
+
+int move_file(const char *src, const char *dst)
+{
+	if (rename(src, dst) == 0)
+		return 0;
+	if (errno != EXDEV)
+		return -errno;
+	int e = copy_file(src, dst);
+	unlink(src);
+	return e;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int rm_tree(const char *dir)
+{
+	return nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int meta_dir_finish(const char *tmp, const char *dir, json_t *meta, char *err, size_t errlen)
+{
+	char *text = meta ? json_dumps(meta, JSON_INDENT(2)) : NULL;
+	json_decref(meta);
+	int e = text ? defs_write_atomic(tmp, "meta", text, err, errlen) : -ENOMEM;
+	free(text);
+	if (!e && rename(tmp, dir) < 0)
+		e = error_set(err, errlen, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (e < 0)
+		rm_tree(tmp);
+	return e;
+}
+
+json_t *meta_dirs_list(const char *parent)
+{
+	json_t *a = json_array();
+	DIR *d = opendir(parent);
+	if (!d)
+		return a;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || strchr(de->d_name, '.'))
+			continue; /* ., .., and <name>.partial */
+		char sub[PATH_MAX + 320], err[256], *text = NULL;
+		snprintf(sub, sizeof(sub), "%s/%s", parent, de->d_name);
+		json_t *o = NULL;
+		if (defs_read(sub, "meta.json", &text, err, sizeof(err)) >= 0)
+			o = json_loads(text, 0, NULL);
+		free(text);
+		if (!o)
+			continue;
+		json_object_del(o, "definition");
+		json_object_set_new(o, "dir", json_string(sub));
+		struct stat st;
+		snprintf(sub, sizeof(sub), "%s/%s/vm.mem", parent, de->d_name);
+		if (stat(sub, &st) == 0)
+			json_object_set_new(o, "mem_bytes", json_integer((json_int_t)st.st_size));
+		json_array_append_new(a, o);
+	}
+	closedir(d);
+	return a;
+}

@@ -1,0 +1,21 @@
+/* File helpers of petreld (fsutil.c): copy, move, remove a tree, and the directories with a
+ * meta.json that snapshots and backups are. */
+#ifndef PETREL_MANAGER_FSUTIL_H
+#define PETREL_MANAGER_FSUTIL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Copy src to a new file dst (which must not exist): 0 or -errno. */
+int copy_file(const char *src, const char *dst);
+/* Rename, or copy and remove across file systems. */
+int move_file(const char *src, const char *dst);
+/* Remove a directory tree. */
+int rm_tree(const char *dir);
+/* The subdirectories of parent with a meta.json (snapshots, backups): each meta.json without
+ * its definition, plus "dir" and "mem_bytes" (the size of its vm.mem). */
+json_t *meta_dirs_list(const char *parent);
+/* Write meta (taken) as tmp/meta.json and rename tmp to dir; on failure tmp is removed. */
+int meta_dir_finish(const char *tmp, const char *dir, json_t *meta, char *err, size_t errlen);
+
+#endif

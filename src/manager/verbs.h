@@ -1,0 +1,58 @@
+/* The verbs of a VM beyond its lifecycle, each in its own file, run as jobs (jobs.c) on the VM's
+ * thread: backups, snapshots, the machine's size, clones, restores. Replicated VMs': replica.h;
+ * migration's: peer.h. */
+#ifndef PETREL_MANAGER_VERBS_H
+#define PETREL_MANAGER_VERBS_H
+
+#include "manager/definition.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct manager;
+struct mgr_vm;
+
+/* backup.c: backups of a running VM with its disks (petrel's PUT /snapshot/backup), in
+ * <snapshot dir>/<vm>.backups/<name>/: vm.state, vm.mem, DRIVE_ID.img, meta.json. */
+int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char *err, size_t errlen);
+json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm);
+
+/* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */
+int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
+int vmsnap_revert(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
+int vmsnap_delete(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
+json_t *vmsnap_list(struct manager *m, struct mgr_vm *vm);
+
+/* machine.c: vCPUs and memory of a running VM (PATCH /vms/NAME/machine); -1: unchanged. */
+int machine_parse(json_t *o, long *vcpus, long *mem_mib, char *err, size_t errlen);
+int machine_apply(struct manager *m, struct mgr_vm *vm, long vcpus, long mem_mib, char *err, size_t errlen);
+
+/* clone.c: N VMs from a snapshot on qcow2 overlays (POST /vms/NAME/clone). prepare parses
+ * the body and checks it against the inventory (m->lock held), run makes and starts them. */
+#define CLONE_MAX 1000
+#define TAP_MAX 15          /* a tap's name: IFNAMSIZ - 1 */
+struct clone_req {
+	char snap[VM_NAME_MAX + 1];
+	char prefix[VM_NAME_MAX + 1];
+	unsigned count;
+	bool start;
+	json_t *net;        /* iface_id -> tap name, "%d": the clone's number */
+};
+/* clone_body.c: the bodies of clone, restore, snapshot and backup (untrusted: fuzzed). */
+int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req *q, char *err, size_t errlen);
+/* A body {KEY: NAME} (a snapshot's, a backup's name) into out (VM_NAME_MAX + 1 bytes). */
+bool name_body_parse(const char *body, size_t len, const char *key, char *out);
+int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out,
+		    char *err, size_t errlen);
+/* Make and start the clones q asks for; *result: the clones, as the API shows them. */
+int vmclone_run(struct manager *m, struct mgr_vm *src, const struct clone_req *q, json_t **result, char *err,
+		size_t errlen);
+void vmclone_free(void *req);
+int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen);
+
+/* restore.c: POST /vms/NAME/restore {"backup"}: the backup's disks back, its state loaded. */
+int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen);
+int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen);
+
+#endif
