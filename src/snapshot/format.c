@@ -1,5 +1,6 @@
 #include "snapshot/format.h"
 #include "util/crc32.h"
+#include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -174,57 +175,63 @@ int snap_write_file(const char *path, const void *buf, size_t len, char *err, si
 
 /* ---- reader ---- */
 
-static int bad(char *err, size_t errlen, const char *fmt, unsigned long long a, unsigned long long b)
-{
-	snprintf(err, errlen, fmt, a, b);
-	return -EINVAL;
-}
-
 int snap_open(struct snap_reader *r, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	if (len < SNAP_HEADER_SIZE || memcmp(buf, SNAP_MAGIC, 8) != 0)
-		return bad(err, errlen, "not a petrel state file (%llu bytes, no PETRELVS header)%.0llu",
-			   len, 0);
+		return error_set(err, errlen, -EINVAL,
+				 "not a petrel state file (%zu bytes, no PETRELVS header)", len);
 	uint32_t version = get32(buf + 8);
 	if (version != SNAP_FORMAT_VERSION)
-		return bad(err, errlen, "state file has format version %llu; this petrel reads format version %llu "
-			   "only (take the snapshot again with this petrel)", version, SNAP_FORMAT_VERSION);
+		return error_set(err, errlen, -EINVAL,
+				 "state file has format version %u; this petrel reads "
+				 "format version %u only (take the snapshot again with this petrel)",
+				 version, (unsigned)SNAP_FORMAT_VERSION);
 	if (get32(buf + 12) || get64(buf + 24))
-		return bad(err, errlen, "state file header has unknown flags %#llx%.0llu", get32(buf + 12), 0);
+		return error_set(err, errlen, -EINVAL, "state file header has unknown flags %#x",
+				 get32(buf + 12));
 	if (get64(buf + 16) != len)
-		return bad(err, errlen, "state file is %llu bytes, its header says %llu (truncated?)", len,
-			   get64(buf + 16));
+		return error_set(err, errlen, -EINVAL,
+				 "state file is %zu bytes, its header says %llu (truncated?)", len,
+				 (unsigned long long)get64(buf + 16));
 	size_t off = SNAP_HEADER_SIZE;
 	uint32_t n = 0;
 	for (;;) {
 		if (len - off < SNAP_SECTION_HEADER_SIZE)
-			return bad(err, errlen, "state file ends inside a section header at %llu%.0llu", off, 0);
+			return error_set(err, errlen, -EINVAL,
+					 "state file ends inside a section header at %zu", off);
 		const uint8_t *h = buf + off;
 		uint64_t plen = get64(h + 16);
 		size_t room = len - off - SNAP_SECTION_HEADER_SIZE;
 		if (plen > room || ((8 - (plen & 7)) & 7) > room - plen)
-			return bad(err, errlen, "section at %llu claims %llu bytes past the end of the file", off,
-				   plen);
+			return error_set(err, errlen, -EINVAL,
+					 "section at %zu claims %llu bytes past the end of the file", off,
+					 (unsigned long long)plen);
 		if (get32(h + 12))
-			return bad(err, errlen, "section at %llu has a non-zero reserved field%.0llu", off, 0);
+			return error_set(err, errlen, -EINVAL, "section at %zu has a non-zero reserved field",
+					 off);
 		size_t pad = (8 - (plen & 7)) & 7;
 		const uint8_t *payload = h + SNAP_SECTION_HEADER_SIZE;
 		for (size_t i = 0; i < pad; i++)
 			if (payload[plen + i])
-				return bad(err, errlen, "section at %llu has non-zero padding%.0llu", off, 0);
+				return error_set(err, errlen, -EINVAL, "section at %zu has non-zero padding",
+						 off);
 		if (get32(h) == SNAP_ID_END) {
 			if (plen != 8 || get32(h + 4) || get32(h + 8) != 1)
-				return bad(err, errlen, "malformed END section at %llu%.0llu", off, 0);
+				return error_set(err, errlen, -EINVAL, "malformed END section at %zu", off);
 			if (off + SNAP_SECTION_HEADER_SIZE + 8 != len)
-				return bad(err, errlen, "%llu bytes after the END section%.0llu",
-					   len - off - SNAP_SECTION_HEADER_SIZE - 8, 0);
+				return error_set(err, errlen, -EINVAL, "%zu bytes after the END section",
+						 len - off - SNAP_SECTION_HEADER_SIZE - 8);
 			uint32_t want = get32(payload), got = crc(buf, off);
 			if (want != got)
-				return bad(err, errlen, "state file checksum is %#llx, its content gives %#llx (corrupt)",
-					   want, got);
+				return error_set(
+					err, errlen, -EINVAL,
+					"state file checksum is %#x, its content gives %#x (corrupt)", want,
+					got);
 			if (get32(payload + 4) != n)
-				return bad(err, errlen, "state file lists %llu sections, %llu found", get32(payload + 4), n);
+				return error_set(err, errlen, -EINVAL,
+						 "state file lists %u sections, %u found", get32(payload + 4),
+						 n);
 			r->buf = buf;
 			r->len = len;
 			r->end_off = off;
