@@ -10,6 +10,7 @@
 #include "migration/disks.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
+#include "util/error.h"
 #include "util/thread_kind.h"
 #include "migration/wire.h"
 #include "util/log.h"
@@ -354,10 +355,9 @@ int repl_standby_stream(struct replication *r, int fd, const struct mig_receive_
 static int take_over(struct replication *r, const struct repl_standby_run *run, uint64_t t_detect, char *err,
 		     size_t errlen)
 {
-	if (!run->state) {
-		snprintf(err, errlen, "the primary died before the first checkpoint: nothing to run");
-		return -ENODATA;
-	}
+	if (!run->state)
+		return error_set(err, errlen, -ENODATA,
+				 "the primary died before the first checkpoint: nothing to run");
 	int e = r->hooks->load(r->vm, run->state, run->state_len, &r->so.load, err, errlen);
 	if (e < 0)
 		return e;
@@ -370,10 +370,8 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 	 * (it died after the acknowledgement): written again rather than lost. */
 	if (run->console_len)
 		serial_write_again(vm_serial(r->vm), run->console, run->console_len);
-	if ((e = r->hooks->start(r->vm)) < 0) {
-		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));
-		return e;
-	}
+	if ((e = r->hooks->start(r->vm)) < 0)
+		return error_set(err, errlen, e, "cannot start the vCPUs: %s", strerror(-e));
 	vm_devices_announce(r->vm, 0);
 	REPL_LOCKED(r, {
 		r->st.failover_ms = (double)(now_ns() - t_detect) / 1e6;
@@ -407,10 +405,8 @@ void *repl_standby_main(void *arg)
 	 * a promotion caused (it cuts the stream) is as good as one. */
 	bool promoted = repl_promote_asked(r) && e != -ECANCELED && run.state;
 	bool died = (promoted || e == -ECONNRESET || e == -ETIMEDOUT) && !repl_cancelled(r);
-	if (e < 0 && e != -ECANCELED && repl_cancelled(r)) {
-		e = -ECANCELED;
-		snprintf(err, sizeof(err), "stopped on the standby");
-	}
+	if (e < 0 && e != -ECANCELED && repl_cancelled(r))
+		e = error_set(err, sizeof(err), -ECANCELED, "stopped on the standby");
 	char why[512];
 	snprintf(why, sizeof(why), "%s", promoted ? "promoted while the primary's stream was still open" : err);
 	/* External takeover: the cluster decides. Hold the checkpoint and wait for its word. */
@@ -420,8 +416,7 @@ void *repl_standby_main(void *arg)
 			snprintf(why, sizeof(why), "promoted (the primary was lost: %.400s)", err);
 		} else {
 			died = false;
-			e = -ECANCELED;
-			snprintf(err, sizeof(err), "stopped on the standby");
+			e = error_set(err, sizeof(err), -ECANCELED, "stopped on the standby");
 		}
 	}
 	if (died && (e = take_over(r, &run, t_detect, err, sizeof(err))) == 0) {
