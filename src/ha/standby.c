@@ -54,17 +54,12 @@ struct standby {
 	uint64_t generation;
 };
 
-static int bad(struct standby *b, int e, const char *why)
-{
-	snprintf(b->rx.err, b->rx.errlen, "%s", why);
-	return e;
-}
-
 /* A read of a message's body failed: the stream ended or went silent in the middle of it,
  * which is the primary dying (take over), not a malformed stream (give up). */
 static int cut(struct standby *b, int e)
 {
-	return bad(b, mig_cut_off(e), "the primary went away in the middle of a checkpoint");
+	return error_set(b->rx.err, b->rx.errlen, mig_cut_off(e),
+			 "the primary went away in the middle of a checkpoint");
 }
 
 /* A page run of a checkpoint, staged. timeout_ms: the silence within it that means the
@@ -73,7 +68,8 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 {
 	struct mig_pages mp;
 	if (h->len < sizeof(mp))
-		return bad(b, -EPROTO, "malformed replication stream: short page message");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: short page message");
 	int r = mig_recv_all(b->rx.fd, &mp, sizeof(mp), timeout_ms);
 	if (r < 0)
 		return cut(b, r);
@@ -84,7 +80,9 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 	size_t bytes = zero ? 0 : (size_t)mp.npages * GUEST_PAGE; /* a zero run holds nothing until commit */
 	/* A primary sends each dirty page once per checkpoint: no more pages than guest memory. */
 	if (b->staged_pages + mp.npages > vm_guest_mem(b->rx.vm)->total / GUEST_PAGE)
-		return bad(b, -EPROTO, "malformed replication stream: a checkpoint larger than guest memory can be");
+		return error_set(
+			b->rx.err, b->rx.errlen, -EPROTO,
+			"malformed replication stream: a checkpoint larger than guest memory can be");
 	b->staged_pages += mp.npages;
 	if (b->pages_len + bytes > b->pages_cap) {
 		size_t cap = b->pages_cap ? b->pages_cap : 1 << 20;
@@ -116,7 +114,9 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 {
 	struct replication *r = b->r;
 	if (!b->open.epoch || ck->epoch != b->open.epoch || !b->next_state)
-		return bad(b, -EPROTO, "malformed replication stream: a checkpoint ends that did not begin, or has no state");
+		return error_set(
+			b->rx.err, b->rx.errlen, -EPROTO,
+			"malformed replication stream: a checkpoint ends that did not begin, or has no state");
 	for (size_t i = 0; i < b->nruns; i++) {
 		size_t len = (size_t)b->runs[i].npages * GUEST_PAGE;
 		/* Zero runs: dropped, as the primary's pages were (anonymous memory reads zero). */
@@ -154,7 +154,8 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	if (r->st.checkpoints == 1)
 		repl_set_state(r, REPL_PROTECTED, NULL);
 	if (mig_send(b->rx.fd, MIG_CACK, ck, sizeof(*ck), NULL, 0) < 0)
-		return bad(b, -ECONNRESET, "the primary went away before the acknowledgement");
+		return error_set(b->rx.err, b->rx.errlen, -ECONNRESET,
+				 "the primary went away before the acknowledgement");
 	return 0;
 }
 
@@ -164,10 +165,12 @@ static int check_timing(struct standby *b, const struct mig_hdr *h, int timeout_
 {
 	struct mig_repl_cfg c;
 	if (h->len != sizeof(c) || b->state || b->open.epoch)
-		return bad(b, -EPROTO, "malformed replication stream: a timing message out of turn");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: a timing message out of turn");
 	int e = mig_recv_all(b->rx.fd, &c, sizeof(c), timeout_ms);
 	if (e < 0)
-		return bad(b, mig_cut_off(e), "the primary went away before the initial sync");
+		return error_set(b->rx.err, b->rx.errlen, mig_cut_off(e),
+				 "the primary went away before the initial sync");
 	uint64_t need = repl_min_standby_timeout_ms(c.interval_ms);
 	if (b->r->so.failure_timeout_ms < need) {
 		snprintf(b->rx.err, b->rx.errlen,
@@ -196,7 +199,9 @@ static int recv_ckpt(struct standby *b, const struct mig_hdr *h, struct mig_ckpt
 static int stage_console(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 {
 	if (!b->open.epoch || b->next_cout)
-		return bad(b, -EPROTO, "malformed replication stream: console output outside a checkpoint, or twice in one");
+		return error_set(
+			b->rx.err, b->rx.errlen, -EPROTO,
+			"malformed replication stream: console output outside a checkpoint, or twice in one");
 	if (!(b->next_cout = malloc(h->len ? h->len : 1)))
 		return -ENOMEM;
 	b->next_cout_len = h->len;
@@ -212,7 +217,9 @@ static int console_written(struct standby *b, const struct mig_hdr *h, int timeo
 	if (e < 0)
 		return e;
 	if (b->open.epoch || !b->cout || ck.epoch != b->cout_epoch)
-		return bad(b, -EPROTO, "malformed replication stream: a release of console output the standby does not hold");
+		return error_set(
+			b->rx.err, b->rx.errlen, -EPROTO,
+			"malformed replication stream: a release of console output the standby does not hold");
 	free(b->cout);
 	b->cout = NULL;
 	b->cout_len = 0;
@@ -230,14 +237,17 @@ static int follow(struct standby *b)
 		int timeout = r->st.checkpoints ? (int)r->so.failure_timeout_ms : SYNC_TIMEOUT_MS;
 		int e = mig_recv_hdr(b->rx.fd, &h, timeout, why, sizeof(why));
 		if (e == -ECONNRESET || e == -ETIMEDOUT)
-			return bad(b, e, e == -ETIMEDOUT ? "the primary went silent" : "the primary's stream ended");
+			return error_set(b->rx.err, b->rx.errlen, e, "%s",
+					 e == -ETIMEDOUT ? "the primary went silent"
+							 : "the primary's stream ended");
 		if (e < 0)
-			return bad(b, e, why);
+			return error_set(b->rx.err, b->rx.errlen, e, "%s", why);
 		if (repl_cancelled(r))
-			return bad(b, -ECANCELED, "stopped on the standby");
+			return error_set(b->rx.err, b->rx.errlen, -ECANCELED, "stopped on the standby");
 		/* Once a checkpoint is held, memory and disks change only by whole checkpoints. */
 		if ((h.type == MIG_PAGES || h.type == MIG_DISK) && !b->open.epoch && b->state)
-			return bad(b, -EPROTO, "malformed replication stream: data between checkpoints");
+			return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+					 "malformed replication stream: data between checkpoints");
 		switch (h.type) {
 		case MIG_PAGES:
 			e = b->open.epoch ? stage_run(b, &h, timeout) : mig_receiver_take_pages(&b->rx, &h);
@@ -253,7 +263,8 @@ static int follow(struct standby *b)
 		case MIG_ROUND: {
 			struct mig_round rd;
 			if (h.len != sizeof(rd))
-				return bad(b, -EPROTO, "malformed replication stream: bad round message");
+				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+						 "malformed replication stream: bad round message");
 			if ((e = mig_recv_all(b->rx.fd, &rd, sizeof(rd), timeout)) < 0)
 				return cut(b, e);
 			break;
@@ -263,16 +274,21 @@ static int follow(struct standby *b)
 			if ((e = recv_ckpt(b, &h, &ck, timeout, "checkpoint message")) < 0)
 				return e;
 			if (b->open.epoch || !ck.epoch)
-				return bad(b, -EPROTO, "malformed replication stream: a checkpoint inside a checkpoint");
+				return error_set(
+					b->rx.err, b->rx.errlen, -EPROTO,
+					"malformed replication stream: a checkpoint inside a checkpoint");
 			if (ck.generation < b->generation)
-				return bad(b, -EPROTO, "a primary of an older generation (fenced)");
+				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+						 "a primary of an older generation (fenced)");
 			b->generation = ck.generation;
 			b->open = ck;
 			break;
 		}
 		case MIG_STATE:
 			if (!b->open.epoch || b->next_state)
-				return bad(b, -EPROTO, "malformed replication stream: a state outside a checkpoint");
+				return error_set(
+					b->rx.err, b->rx.errlen, -EPROTO,
+					"malformed replication stream: a state outside a checkpoint");
 			if (!(b->next_state = malloc(h.len ? h.len : 1)))
 				return -ENOMEM;
 			b->next_len = h.len;
@@ -300,7 +316,8 @@ static int follow(struct standby *b)
 			snprintf(b->rx.err, b->rx.errlen, "the primary ended replication: %s", why);
 			return -ECANCELED;
 		default:
-			return bad(b, -EPROTO, "malformed replication stream: a message out of turn");
+			return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+					 "malformed replication stream: a message out of turn");
 		}
 		if (e < 0) {
 			if (!b->rx.err[0])
