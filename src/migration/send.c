@@ -7,6 +7,7 @@
 #include "migration/sender.h"
 #include "migration/throttle.h"
 #include "migration/url.h"
+#include "util/error.h"
 #include "util/thread_kind.h"
 #include "migration/wire.h"
 #include "snapshot/format.h"
@@ -384,7 +385,7 @@ void *mig_send_main(void *arg)
 	if (!e)
 		e = mig_sender_open(&s);
 	if (!e && (e = vm_dirty_log_start(s.vm)) < 0)
-		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
+		e = error_set(err, sizeof(err), e, "cannot log dirty pages: %s", strerror(-e));
 	if (!e && m->so.migrate_disks) {
 		uint64_t bytes = 0;
 		e = mig_disks_start(s.vm, s.fd, &bytes, err, sizeof(err));
@@ -398,7 +399,7 @@ void *mig_send_main(void *arg)
 		e = switch_over(&s, &t_pause, &paused);
 	if (e) {
 		if (e == -ECANCELED)
-			snprintf(err, sizeof(err), "cancelled");
+			error_set(err, sizeof(err), e, "cancelled");
 		if (s.fd >= 0)
 			mig_send_fail(s.fd, err[0] ? err : strerror(-e));
 		if (s.committed)
