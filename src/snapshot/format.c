@@ -136,10 +136,8 @@ int snap_write_file(const char *path, const void *buf, size_t len, char *err, si
 {
 	char tmp[4096];
 	int fd = open_new_tmp(path, tmp, sizeof(tmp));
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(-fd));
-		return fd;
-	}
+	if (fd < 0)
+		return error_set(err, errlen, fd, "%s: %s", tmp, strerror(-fd));
 	const uint8_t *p = buf;
 	int e = 0;
 	for (size_t done = 0; !e && done < len;) {
@@ -159,8 +157,7 @@ int snap_write_file(const char *path, const void *buf, size_t len, char *err, si
 		e = -errno;
 	if (e) {
 		unlink(tmp);
-		snprintf(err, errlen, "%s: %s", path, strerror(-e));
-		return e;
+		return error_set(err, errlen, e, "%s: %s", path, strerror(-e));
 	}
 	/* The rename itself must reach the disk too. */
 	char dir[4096];
@@ -300,15 +297,13 @@ int snap_get(const struct snap_reader *r, uint32_t id, uint32_t instance, uint32
 	uint64_t len;
 	char name[5];
 	snap_id_name(id, name);
-	if (snap_find(r, id, instance, &v, &p, &len) < 0) {
-		snprintf(err, errlen, "state file lacks section '%s' #%u", name, instance);
-		return -ENOENT;
-	}
-	if (v != version || len != size) {
-		snprintf(err, errlen, "section '%s' #%u is version %u with %llu bytes; expected version %u with %zu",
-			 name, instance, v, (unsigned long long)len, version, size);
-		return -EINVAL;
-	}
+	if (snap_find(r, id, instance, &v, &p, &len) < 0)
+		return error_set(err, errlen, -ENOENT, "state file lacks section '%s' #%u", name, instance);
+	if (v != version || len != size)
+		return error_set(
+			err, errlen, -EINVAL,
+			"section '%s' #%u is version %u with %llu bytes; expected version %u with %zu", name,
+			instance, v, (unsigned long long)len, version, size);
 	memcpy(out, p, size);
 	return 0;
 }
@@ -317,26 +312,17 @@ int snap_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size
 {
 	*buf = NULL;
 	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int e = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return e;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SNAP_MAX_FILE) {
-		close(fd);
-		snprintf(err, errlen, "%s: not a regular file of at most %u MiB", path, SNAP_MAX_FILE >> 20);
-		return -EINVAL;
-	}
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return error_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SNAP_MAX_FILE)
+		return error_set(err, errlen, -EINVAL, "%s: not a regular file of at most %u MiB", path,
+				 SNAP_MAX_FILE >> 20);
 	size_t size = (size_t)st.st_size;
-	uint8_t *b = malloc(size ? size : 1);
-	if (!b) {
-		close(fd);
+	_cleanup_free_ uint8_t *b = malloc(size ? size : 1);
+	if (!b)
 		return -ENOMEM;
-	}
 	size_t done = 0;
 	while (done < size) {
 		ssize_t n = read(fd, b + done, size - done);
@@ -346,13 +332,9 @@ int snap_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size
 			break;
 		done += (size_t)n;
 	}
-	close(fd);
-	if (done != size) {
-		free(b);
-		snprintf(err, errlen, "%s: short read", path);
-		return -EIO;
-	}
-	*buf = b;
+	if (done != size)
+		return error_set(err, errlen, -EIO, "%s: short read", path);
+	*buf = TAKE_PTR(b);
 	*len = size;
 	return 0;
 }
