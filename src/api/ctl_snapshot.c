@@ -153,10 +153,11 @@ int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct sna
 static int begin_snapshot_locked(struct controller *ctl, bool ok, const char *not_ok, char *err, size_t errlen)
 {
 	if (ctl_migration_active(ctl) || ctl_replication_active(ctl))
-		return fail(err, errlen, -EBUSY, "a live migration or replication is under way (GET /migration, "
-			    "GET /replication): they own the dirty page log a snapshot would take");
+		return error_set(err, errlen, -EBUSY,
+				 "a live migration or replication is under way (GET /migration, "
+				 "GET /replication): they own the dirty page log a snapshot would take");
 	if (!ok)
-		return fail(err, errlen, -EINVAL, "%s", not_ok);
+		return error_set(err, errlen, -EINVAL, "%s", not_ok);
 	ctl->snapshot_busy = true;
 	return 0;
 }
