@@ -3,6 +3,7 @@
 #include "config/devices_config.h"
 #include "config/devices_internal.h"
 #include "util/disk_format.h"
+#include "util/error.h"
 #include "util/json_util.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -21,15 +22,16 @@ static int get_string(json_t *obj, const char *where, const char *key, bool requ
 	json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+			return error_set(err, errlen, -EINVAL, "%s%s%s: missing required field",
+					 FIELD(where, key));
 		return 0;
 	}
 	if (!json_is_string(v))
-		return json_set_err(err, errlen, "%s%s%s: expected a string", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: expected a string", FIELD(where, key));
 	if (nonempty && json_string_length(v) == 0)
-		return json_set_err(err, errlen, "%s%s%s: must not be empty", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: must not be empty", FIELD(where, key));
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return json_set_err(err, errlen, "%s%s%s: contains a NUL character", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: contains a NUL character", FIELD(where, key));
 	*out = strdup(json_string_value(v));
 	return *out ? 0 : json_oom(err, errlen);
 }
@@ -38,13 +40,14 @@ int devices_check_id(const char *id, const char *where, const char *key, char *e
 {
 	size_t n = strlen(id);
 	if (n == 0 || n > DEVICES_ID_MAX)
-		return json_set_err(err, errlen, "%s%s%s: must be 1 to %d characters", FIELD(where, key),
-			       DEVICES_ID_MAX);
+		return error_set(err, errlen, -EINVAL, "%s%s%s: must be 1 to %d characters",
+				 FIELD(where, key), DEVICES_ID_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-			return json_set_err(err, errlen, "%s%s%s: '%s' has a character other than letters, "
-				       "digits and '_'", FIELD(where, key), id);
+			return error_set(err, errlen, -EINVAL,
+					 "%s%s%s: '%s' has a character other than letters, digits and '_'",
+					 FIELD(where, key), id);
 	}
 	return 0;
 }
@@ -179,12 +182,14 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "drive");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0)
 		return r;
 	json_t *sock = json_object_get(obj, "socket");
 	if (sock && !json_is_null(sock)) {
-		r = json_set_err(err, errlen, "%s%s%s: vhost-user block devices are not supported", FIELD(where, "socket"));
+		r = error_set(err, errlen, -EINVAL, "%s%s%s: vhost-user block devices are not supported",
+			      FIELD(where, "socket"));
 		goto fail;
 	}
 	if ((r = get_string(obj, where, "drive_id", true, true, &c.drive_id, err, errlen)) < 0 ||
@@ -203,7 +208,8 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 		else if (!strcmp(s, "Writeback"))
 			c.cache_type = DRIVE_CACHE_WRITEBACK;
 		else {
-			r = json_set_err(err, errlen, "%s%s%s: expected Unsafe or Writeback", FIELD(where, "cache_type"));
+			r = error_set(err, errlen, -EINVAL, "%s%s%s: expected Unsafe or Writeback",
+				      FIELD(where, "cache_type"));
 			goto fail;
 		}
 		c.has_cache_type = true;
@@ -218,7 +224,8 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 		else if (!strcmp(s, "Async"))
 			c.io_engine = DRIVE_IO_ASYNC;
 		else {
-			r = json_set_err(err, errlen, "%s%s%s: expected Sync or Async", FIELD(where, "io_engine"));
+			r = error_set(err, errlen, -EINVAL, "%s%s%s: expected Sync or Async",
+				      FIELD(where, "io_engine"));
 			goto fail;
 		}
 		c.has_io_engine = true;
@@ -229,7 +236,8 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 	if ((r = get_string(obj, where, "format", false, false, &s, err, errlen)) < 0)
 		goto fail;
 	if (s && (c.format = disk_format_parse(s)) < 0) {
-		r = json_set_err(err, errlen, "%s%s%s: expected raw, qcow2 or auto", FIELD(where, "format"));
+		r = error_set(err, errlen, -EINVAL, "%s%s%s: expected raw, qcow2 or auto",
+			      FIELD(where, "format"));
 		goto fail;
 	}
 	free(s);
@@ -270,7 +278,8 @@ int drive_update_from_json(json_t *obj, const char *where, struct drive_update *
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "drive");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "drive_id", true, true, &u.drive_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(u.drive_id, where, "drive_id", err, errlen)) < 0 ||
@@ -296,7 +305,8 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "network-interface");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "iface_id", true, true, &c.iface_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(c.iface_id, where, "iface_id", err, errlen)) < 0 ||
@@ -310,24 +320,28 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 	if (model && !strcmp(model, "e1000")) {
 		c.model = NET_MODEL_E1000;
 	} else if (model && strcmp(model, "virtio") != 0) {
-		r = json_set_err(err, errlen, "%s%s%s: '%s' is not a model: \"virtio\" (the default) or \"e1000\"",
-				 FIELD(where, "model"), model);
+		r = error_set(err, errlen, -EINVAL,
+			      "%s%s%s: '%s' is not a model: \"virtio\" (the default) or \"e1000\"",
+			      FIELD(where, "model"), model);
 		goto fail;
 	}
 	if (c.model == NET_MODEL_E1000 && c.has_mtu) {
-		r = json_set_err(err, errlen, "%s%s%s: an e1000's MTU is its driver's to set (mtu is virtio-net's)",
-				 FIELD(where, "mtu"));
+		r = error_set(err, errlen, -EINVAL,
+			      "%s%s%s: an e1000's MTU is its driver's to set (mtu is virtio-net's)",
+			      FIELD(where, "mtu"));
 		goto fail;
 	}
 	c.mtu = (uint32_t)mtu;
 	if (strlen(c.host_dev_name) >= 16) {
-		r = json_set_err(err, errlen, "%s%s%s: interface names are at most 15 characters", FIELD(where, "host_dev_name"));
+		r = error_set(err, errlen, -EINVAL, "%s%s%s: interface names are at most 15 characters",
+			      FIELD(where, "host_dev_name"));
 		goto fail;
 	}
 	if (mac) {
 		if (mac_parse(mac, c.guest_mac) < 0) {
-			r = json_set_err(err, errlen, "%s%s%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
-				    FIELD(where, "guest_mac"), mac);
+			r = error_set(err, errlen, -EINVAL,
+				      "%s%s%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
+				      FIELD(where, "guest_mac"), mac);
 			goto fail;
 		}
 		/* Firecracker takes it; a Linux guest gives such a NIC a random address of its own
@@ -381,7 +395,8 @@ int net_update_from_json(json_t *obj, const char *where, struct net_update *out,
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "network-interface");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "iface_id", true, true, &u.iface_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(u.iface_id, where, "iface_id", err, errlen)) < 0 ||
@@ -405,7 +420,8 @@ int vsock_config_from_json(json_t *obj, const char *where, struct vsock_config *
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "vsock");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "vsock");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = json_get_uint(obj, where, "guest_cid", true, 3, UINT32_MAX - 1, &cid, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "uds_path", true, true, &c.uds_path, err, errlen)) < 0 ||
@@ -440,7 +456,8 @@ int entropy_config_from_json(json_t *obj, const char *where, struct entropy_conf
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "entropy");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "entropy");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
 		return r;
@@ -462,13 +479,13 @@ static json_t *load(const char *json, const char *where, char *err, size_t errle
 {
 	json_error_t jerr;
 	if (!json) {
-		json_set_err(err, errlen, "%s%sno JSON body", where ? where : "", where ? ": " : "");
+		error_set(err, errlen, -EINVAL, "%s%sno JSON body", where ? where : "", where ? ": " : "");
 		return NULL;
 	}
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		json_set_err(err, errlen, "%s%sinvalid JSON at line %d, column %d: %s", where ? where : "",
-			where ? ": " : "", jerr.line, jerr.column, jerr.text);
+		error_set(err, errlen, -EINVAL, "%s%sinvalid JSON at line %d, column %d: %s",
+			  where ? where : "", where ? ": " : "", jerr.line, jerr.column, jerr.text);
 	return root;
 }
 
