@@ -201,9 +201,8 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	struct mig_ckpt ack;
 	if (!e && (e = mig_sender_expect(&p->s, MIG_CACK, &ack, sizeof(ack), (int)r->po.failure_timeout_ms,
 					 "checkpoint acknowledgement")) == 0 && ack.epoch != epoch) {
-		snprintf(p->s.err, p->s.errlen, "the standby acknowledged epoch %llu, not %llu",
-			 (unsigned long long)ack.epoch, (unsigned long long)epoch);
-		e = -EPROTO;
+		e = error_set(p->s.err, p->s.errlen, -EPROTO, "the standby acknowledged epoch %llu, not %llu",
+			      (unsigned long long)ack.epoch, (unsigned long long)epoch);
 	}
 	if (e)
 		return e;

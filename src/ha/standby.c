@@ -187,10 +187,9 @@ static int check_timing(struct standby *b, const struct mig_hdr *h, int timeout_
 static int recv_ckpt(struct standby *b, const struct mig_hdr *h, struct mig_ckpt *ck, int timeout_ms,
 		     const char *what)
 {
-	if (h->len != sizeof(*ck)) {
-		snprintf(b->rx.err, b->rx.errlen, "malformed replication stream: bad %s", what);
-		return -EPROTO;
-	}
+	if (h->len != sizeof(*ck))
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO, "malformed replication stream: bad %s",
+				 what);
 	int e = mig_recv_all(b->rx.fd, ck, sizeof(*ck), timeout_ms);
 	return e < 0 ? cut(b, e) : 0;
 }
@@ -313,15 +312,16 @@ static int follow(struct standby *b)
 			break;
 		case MIG_FAIL:
 			mig_recv_fail(b->rx.fd, &h, why, sizeof(why));
-			snprintf(b->rx.err, b->rx.errlen, "the primary ended replication: %s", why);
-			return -ECANCELED;
+			return error_set(b->rx.err, b->rx.errlen, -ECANCELED,
+					 "the primary ended replication: %s", why);
 		default:
 			return error_set(b->rx.err, b->rx.errlen, -EPROTO,
 					 "malformed replication stream: a message out of turn");
 		}
 		if (e < 0) {
 			if (!b->rx.err[0])
-				snprintf(b->rx.err, b->rx.errlen, "replication stream: %s", strerror(-e));
+				return error_set(b->rx.err, b->rx.errlen, e, "replication stream: %s",
+						 strerror(-e));
 			return e;
 		}
 	}

@@ -17,7 +17,6 @@
 #include "vm/vm.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -53,11 +52,10 @@ int mig_receiver_handshake(struct mig_receiver *r)
 	    mig_recv_all(r->fd, &hello, sizeof(hello), STREAM_TIMEOUT_MS) < 0 ||
 	    memcmp(hello.magic, MIG_MAGIC, sizeof(hello.magic)) != 0)
 		return error_set(r->err, r->errlen, -EPROTO, "not a petrel migration stream");
-	if (hello.version != MIG_VERSION || hello.page_size != GUEST_PAGE) {
-		snprintf(r->err, r->errlen, "migration stream version %u (page size %u); this petrel speaks %u (4096)",
-			 hello.version, hello.page_size, MIG_VERSION);
-		return -EPROTONOSUPPORT;
-	}
+	if (hello.version != MIG_VERSION || hello.page_size != GUEST_PAGE)
+		return error_set(r->err, r->errlen, -EPROTONOSUPPORT,
+				 "migration stream version %u (page size %u); this petrel speaks %u (4096)",
+				 hello.version, hello.page_size, MIG_VERSION);
 	uint8_t *defn;
 	if ((e = mig_recv_hdr(r->fd, &h, STREAM_TIMEOUT_MS, r->err, r->errlen)) < 0)
 		return e;
@@ -187,8 +185,8 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 		return 0; /* gone or silent: it may have heard GO (docs/migration.md: the one-message window) */
 	if (d.type == MIG_FAIL) {
 		mig_recv_fail(r->fd, &d, why, sizeof(why));
-		snprintf(r->err, r->errlen, "the source gave up after the switch and keeps the guest (%.400s)", why);
-		return -ECANCELED;
+		return error_set(r->err, r->errlen, -ECANCELED,
+				 "the source gave up after the switch and keeps the guest (%.400s)", why);
 	}
 	if (d.type == MIG_DONE && d.len == sizeof(down_ns) && mig_recv_all(r->fd, &down_ns, sizeof(down_ns), 2000) == 0)
 		MIG_LOCKED(m, m->st.downtime_ms = (double)down_ns / 1e6);
@@ -245,8 +243,7 @@ static int stream(struct mig_receiver *r)
 		case MIG_FAIL: {
 			char why[MIG_MAX_TEXT + 1];
 			mig_recv_fail(r->fd, &h, why, sizeof(why));
-			snprintf(r->err, r->errlen, "the source gave up: %.400s", why);
-			return -ECANCELED;
+			return error_set(r->err, r->errlen, -ECANCELED, "the source gave up: %.400s", why);
 		}
 		default:
 			return error_set(r->err, r->errlen, -EPROTO,
