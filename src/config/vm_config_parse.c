@@ -380,7 +380,7 @@ static void take(char **dst, char **src)
 
 int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, size_t errlen)
 {
-	struct pending p = { 0 };
+	_cleanup_(pending_free) struct pending p = { 0 };
 	json_error_t jerr;
 
 	if (!json)
@@ -398,10 +398,8 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		if ((r = mmds_config_check_ifaces(&p.mmds, n->nets, n->nnets, msg, sizeof(msg))) < 0)
 			error_set(err, errlen, -EINVAL, "mmds-config: %s", msg);
 	}
-	if (r < 0) {
-		pending_free(&p);
+	if (r < 0)
 		return r;
-	}
 
 	if (p.has_kernel)
 		take(&cfg->kernel_path, &p.kernel);
@@ -474,28 +472,24 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	}
 	if (p.cpu_affinity) {
 		free(cfg->cpu_affinity);
-		cfg->cpu_affinity = p.cpu_affinity;
-		p.cpu_affinity = NULL;
+		cfg->cpu_affinity = TAKE_PTR(p.cpu_affinity);
 	}
 	if (p.mmds.configured) {
 		mmds_config_free(&cfg->mmds);
-		cfg->mmds = p.mmds;
-		memset(&p.mmds, 0, sizeof(p.mmds));
+		cfg->mmds = TAKE_STRUCT(p.mmds);
 	}
-	pending_free(&p);
 	return 0;
 }
 
 int vm_config_load_file(const char *path, struct vm_config *cfg, char *err, size_t errlen)
 {
-	char *buf = NULL;
+	_cleanup_free_ char *buf = NULL;
 	char msg[512];
 
 	int r = json_read_text_file(path, VM_CONFIG_FILE_MAX, "config file", &buf, err, errlen);
 	if (r < 0)
 		return r;
 	r = vm_config_parse_json(buf, cfg, msg, sizeof(msg));
-	free(buf);
 	if (r < 0)
 		error_set(err, errlen, -EINVAL, "%s: %s", path, msg);
 	return r;
