@@ -172,13 +172,12 @@ static int check_timing(struct standby *b, const struct mig_hdr *h, int timeout_
 		return error_set(b->rx.err, b->rx.errlen, mig_cut_off(e),
 				 "the primary went away before the initial sync");
 	uint64_t need = repl_min_standby_timeout_ms(c.interval_ms);
-	if (b->r->so.failure_timeout_ms < need) {
-		snprintf(b->rx.err, b->rx.errlen,
-			 "the standby's failure_timeout_ms (%u) is too short for the primary's checkpoint_interval_ms "
-			 "(%u): it would take a healthy primary for dead; give the standby at least %llu ms",
-			 b->r->so.failure_timeout_ms, c.interval_ms, (unsigned long long)need);
-		return -EINVAL;
-	}
+	if (b->r->so.failure_timeout_ms < need)
+		return error_set(b->rx.err, b->rx.errlen, -EINVAL,
+				 "the standby's failure_timeout_ms (%u) is too short for the primary's "
+				 "checkpoint_interval_ms (%u): it would take a healthy primary for dead; give "
+				 "the standby at least %llu ms",
+				 b->r->so.failure_timeout_ms, c.interval_ms, (unsigned long long)need);
 	return 0;
 }
 
