@@ -20,7 +20,7 @@
 #include "util/util.h"
 
 /* Values from the document, applied to the config only when all of it has parsed. */
-struct pending {
+struct pending_config {
 	bool has_kernel, has_initrd, has_cmdline;
 	char *kernel, *initrd, *cmdline;
 	bool has_machine;
@@ -45,7 +45,7 @@ struct pending {
 	struct cpu_affinity *cpu_affinity;   /* "cpu-affinity", or NULL */
 };
 
-static void pending_free(struct pending *p)
+static void pending_free(struct pending_config *p)
 {
 	free(p->kernel);
 	free(p->initrd);
@@ -102,7 +102,7 @@ static int req_integer(json_t *obj, const char *section, const char *key, json_i
 	return 0;
 }
 
-static int parse_boot_source(json_t *obj, struct pending *p, char *err, size_t errlen)
+static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", NULL };
 	const char *sec = "boot-source";
@@ -126,7 +126,7 @@ static int parse_boot_source(json_t *obj, struct pending *p, char *err, size_t e
 	return 0;
 }
 
-static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p, char *err,
+static int parse_machine_config(json_t *obj, bool smt_default, struct pending_config *p, char *err,
 				size_t errlen)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
@@ -206,7 +206,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 	return 0;
 }
 
-static int parse_cpu_config(json_t *obj, struct pending *p, char *err, size_t errlen)
+static int parse_cpu_config(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
 	struct cpu_template t;
 	char msg[256];
@@ -258,7 +258,7 @@ static int check_later_section(const char *key, json_t *val, char *err, size_t e
 	return 0;
 }
 
-static int parse_devices(const char *key, json_t *val, struct pending *p, char *err, size_t errlen)
+static int parse_devices(const char *key, json_t *val, struct pending_config *p, char *err, size_t errlen)
 {
 	char where[64];
 	int r;
@@ -314,7 +314,7 @@ static int parse_devices(const char *key, json_t *val, struct pending *p, char *
 	return 0;
 }
 
-static int parse_root(json_t *root, const struct vm_config *cfg, struct pending *p, char *err,
+static int parse_root(json_t *root, const struct vm_config *cfg, struct pending_config *p, char *err,
 		      size_t errlen)
 {
 	const char *key;
@@ -380,7 +380,7 @@ static void take(char **dst, char **src)
 
 int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, size_t errlen)
 {
-	_cleanup_(pending_free) struct pending p = { 0 };
+	_cleanup_(pending_free) struct pending_config p = { 0 };
 	json_error_t jerr;
 
 	if (!json)
