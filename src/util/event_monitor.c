@@ -3,6 +3,7 @@
 #include "util/event_monitor.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,21 +68,17 @@ static int adopt_fd(const char *num, char *err, size_t errlen)
 static int open_path(const char *path, char *err, size_t errlen)
 {
 	/* Blocking, so that a named pipe's open waits for its reader, as --log-path does. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
 		return error_set(err, errlen, -errno, "--event-monitor: cannot open '%s': %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
-		close(fd);
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))
 		return error_set(err, errlen, -EINVAL,
 				 "--event-monitor: '%s' is neither a file nor a named pipe", path);
-	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-		int e = -errno;
-		close(fd);
-		return error_set(err, errlen, e, "--event-monitor: cannot open '%s': %s", path, strerror(-e));
-	}
-	return fd;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return error_set(err, errlen, -errno, "--event-monitor: cannot open '%s': %s", path,
+				 strerror(errno));
+	return TAKE_FD(fd);
 }
 
 int event_monitor_open(const char *spec, char *err, size_t errlen)
