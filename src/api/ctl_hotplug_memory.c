@@ -45,11 +45,10 @@ int ctl_patch_hotplug_memory(struct controller *ctl, json_t *body, char *err, si
 	else if (!ctl->cfg.has_memory_hotplug || !ctl->vm || !vm_virtio_mem(ctl->vm))
 		r = error_set(err, errlen, -EINVAL, NO_DEVICE);
 	else if (want % c->block_size_mib || want > c->total_size_mib)
-		r = error_set(
-			err, errlen, -EINVAL,
-			"Size %llu is invalid: it must be a multiple of block size and less "
-			"than the total size (requested_size_mib %u: block_size_mib %u, total_size_mib %u).",
-			(unsigned long long)want << 20, want, c->block_size_mib, c->total_size_mib);
+		r = error_set(err, errlen, -EINVAL,
+			      "Size %llu is invalid: it must be a multiple of block size and less "
+			      "than the total size (requested_size_mib %u: block_size_mib %u, total_size_mib %u).",
+			      (unsigned long long)want << 20, want, c->block_size_mib, c->total_size_mib);
 	else if (virtio_mem_set_requested(vm_virtio_mem(ctl->vm), (uint64_t)want << 20) < 0)
 		r = error_set(err, errlen, -EINVAL, "requested_size_mib %u does not fit the device", want);
 	pthread_mutex_unlock(&ctl->lock);

@@ -50,10 +50,9 @@ static int load_tables(struct qcow2 *q, char *err, size_t errlen)
 	for (uint64_t i = 0; r == 0 && i < q->rt_entries; i++) {
 		uint64_t off = qcow2_be64(raw + 8 * i) & QCOW2_REFT_OFFSET_MASK;
 		if (off % q->cs || off >= q->file_size) {
-			r = error_set(
-				err, errlen, -EINVAL,
-				"refcount table entry %llu (%llu) is misaligned or past the end of the file",
-				(unsigned long long)i, (unsigned long long)off);
+			r = error_set(err, errlen, -EINVAL,
+				      "refcount table entry %llu (%llu) is misaligned or past the end of the file",
+				      (unsigned long long)i, (unsigned long long)off);
 		}
 		q->rt[i] = off;
 	}

@@ -97,9 +97,8 @@ int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_size, struc
 			return error_set(err, errlen, -ENOTSUP, "unknown incompatible features 0x%llx",
 					 (unsigned long long)(h->incompatible & ~known));
 		if (h->incompatible & QCOW2_INCOMPAT_CORRUPT)
-			return error_set(
-				err, errlen, -EINVAL,
-				"the image is marked corrupt (repair it with qemu-img check -r all)");
+			return error_set(err, errlen, -EINVAL,
+					 "the image is marked corrupt (repair it with qemu-img check -r all)");
 		if (h->incompatible & QCOW2_INCOMPAT_DATA_FILE)
 			return error_set(err, errlen, -ENOTSUP,
 					 "qcow2 images with an external data file are not supported");

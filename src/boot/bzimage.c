@@ -45,10 +45,9 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, cha
 				 "not a bzImage: no boot flag 0xAA55 / \"HdrS\" setup header");
 	info->version = get16(img, HDR_VERSION);
 	if (info->version < 0x020c)
-		return error_set(
-			err, errlen, -EINVAL,
-			"bzImage boot protocol %u.%02u is too old: 2.12 or later is needed for the 64-bit entry",
-			info->version >> 8, info->version & 0xff);
+		return error_set(err, errlen, -EINVAL,
+				 "bzImage boot protocol %u.%02u is too old: 2.12 or later is needed for the 64-bit entry",
+				 info->version >> 8, info->version & 0xff);
 	info->setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	info->loadflags = img[HDR_LOADFLAGS];
 	info->xloadflags = get16(img, HDR_XLOADFLAGS);
@@ -78,10 +77,9 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, cha
 	/* syssize (16-byte units, rounded up) says how much protected-mode code the file holds. */
 	uint64_t syssize = (uint64_t)get32(img, HDR_SYSSIZE) * 16;
 	if (syssize > (uint64_t)info->kernel_size + 15)
-		return error_set(
-			err, errlen, -EINVAL,
-			"bzImage is truncated: its header announces %llu bytes of kernel but the file holds %zu",
-			(unsigned long long)syssize, info->kernel_size);
+		return error_set(err, errlen, -EINVAL,
+				 "bzImage is truncated: its header announces %llu bytes of kernel but the file holds %zu",
+				 (unsigned long long)syssize, info->kernel_size);
 	return 0;
 }
 

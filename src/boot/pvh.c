@@ -109,9 +109,8 @@ int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err, 
 {
 	int r = elf_kernel_parse(img, len, info, err, errlen);
 	if (r == 0 && !info->has_pvh)
-		return error_set(
-			err, errlen, -EINVAL,
-			"ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build it with CONFIG_PVH=y or use a bzImage");
+		return error_set(err, errlen, -EINVAL,
+				 "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build it with CONFIG_PVH=y or use a bzImage");
 	return r;
 }
 

@@ -74,12 +74,11 @@ int mmds_config_from_json(json_t *o, const char *where, struct mmds_config *m, c
 			continue;
 		if (c.nifaces == DEVICES_MAX_NETS)
 			return mmds_config_free(&c),
-			       error_set(
-				       err, errlen, -EINVAL,
-				       "%s: The list of network interface "
-				       "IDs provided contains at least one ID that does not correspond to any existing "
-				       "network interface.",
-				       where);
+			       error_set(err, errlen, -EINVAL,
+					 "%s: The list of network interface "
+					 "IDs provided contains at least one ID that does not correspond to any existing "
+					 "network interface.",
+					 where);
 		if (!(c.ifaces[c.nifaces] = strdup(json_string_value(el))))
 			return mmds_config_free(&c), json_oom(err, errlen);
 		c.nifaces++;

@@ -49,10 +49,9 @@ static int may_promote(struct replication *r, char *err, size_t errlen)
 {
 	const struct repl_status *st = &r->st;
 	if (st->role != REPL_STANDBY)
-		return error_set(
-			err, errlen, -EINVAL,
-			"this petrel is the replication primary (it runs the guest): only a standby can "
-			"be promoted");
+		return error_set(err, errlen, -EINVAL,
+				 "this petrel is the replication primary (it runs the guest): only a standby can "
+				 "be promoted");
 	if (st->state == REPL_ACTIVE)
 		return error_set(err, errlen, -EALREADY,
 				 "already promoted: the guest runs here (from checkpoint %llu)",

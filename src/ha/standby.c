@@ -80,9 +80,8 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 	size_t bytes = zero ? 0 : (size_t)mp.npages * GUEST_PAGE; /* a zero run holds nothing until commit */
 	/* A primary sends each dirty page once per checkpoint: no more pages than guest memory. */
 	if (b->staged_pages + mp.npages > vm_guest_mem(b->rx.vm)->total / GUEST_PAGE)
-		return error_set(
-			b->rx.err, b->rx.errlen, -EPROTO,
-			"malformed replication stream: a checkpoint larger than guest memory can be");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: a checkpoint larger than guest memory can be");
 	b->staged_pages += mp.npages;
 	if (b->pages_len + bytes > b->pages_cap) {
 		size_t cap = b->pages_cap ? b->pages_cap : 1 << 20;
@@ -114,9 +113,8 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 {
 	struct replication *r = b->r;
 	if (!b->open.epoch || ck->epoch != b->open.epoch || !b->next_state)
-		return error_set(
-			b->rx.err, b->rx.errlen, -EPROTO,
-			"malformed replication stream: a checkpoint ends that did not begin, or has no state");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: a checkpoint ends that did not begin, or has no state");
 	for (size_t i = 0; i < b->nruns; i++) {
 		size_t len = (size_t)b->runs[i].npages * GUEST_PAGE;
 		/* Zero runs: dropped, as the primary's pages were (anonymous memory reads zero). */
@@ -197,9 +195,8 @@ static int recv_ckpt(struct standby *b, const struct mig_hdr *h, struct mig_ckpt
 static int stage_console(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 {
 	if (!b->open.epoch || b->next_cout)
-		return error_set(
-			b->rx.err, b->rx.errlen, -EPROTO,
-			"malformed replication stream: console output outside a checkpoint, or twice in one");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: console output outside a checkpoint, or twice in one");
 	if (!(b->next_cout = malloc(h->len ? h->len : 1)))
 		return -ENOMEM;
 	b->next_cout_len = h->len;
@@ -215,9 +212,8 @@ static int console_written(struct standby *b, const struct mig_hdr *h, int timeo
 	if (e < 0)
 		return e;
 	if (b->open.epoch || !b->cout || ck.epoch != b->cout_epoch)
-		return error_set(
-			b->rx.err, b->rx.errlen, -EPROTO,
-			"malformed replication stream: a release of console output the standby does not hold");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: a release of console output the standby does not hold");
 	free(b->cout);
 	b->cout = NULL;
 	b->cout_len = 0;
@@ -272,9 +268,8 @@ static int follow(struct standby *b)
 			if ((e = recv_ckpt(b, &h, &ck, timeout, "checkpoint message")) < 0)
 				return e;
 			if (b->open.epoch || !ck.epoch)
-				return error_set(
-					b->rx.err, b->rx.errlen, -EPROTO,
-					"malformed replication stream: a checkpoint inside a checkpoint");
+				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+						 "malformed replication stream: a checkpoint inside a checkpoint");
 			if (ck.generation < b->generation)
 				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
 						 "a primary of an older generation (fenced)");
@@ -284,9 +279,8 @@ static int follow(struct standby *b)
 		}
 		case MIG_STATE:
 			if (!b->open.epoch || b->next_state)
-				return error_set(
-					b->rx.err, b->rx.errlen, -EPROTO,
-					"malformed replication stream: a state outside a checkpoint");
+				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+						 "malformed replication stream: a state outside a checkpoint");
 			if (!(b->next_state = malloc(h.len ? h.len : 1)))
 				return -ENOMEM;
 			b->next_len = h.len;

@@ -108,10 +108,9 @@ int postcopy_serve(struct migration *m, int fd, struct vm *vm, uint64_t *const *
 			}
 			if (h.type == MIG_REQUEST && h.len == sizeof(gpa) && mig_recv_all(fd, &gpa, sizeof(gpa), 5000) == 0) {
 				if ((e = on_request(&s, gpa)) < 0)
-					e = error_set(
-						err, errlen, e,
-						"post-copy: the destination asked for %#llx, not guest RAM",
-						(unsigned long long)gpa);
+					e = error_set(err, errlen, e,
+						      "post-copy: the destination asked for %#llx, not guest RAM",
+						      (unsigned long long)gpa);
 			} else if (h.type == MIG_GO && h.len == sizeof(*go) && mig_recv_all(fd, go, sizeof(*go), 5000) == 0) {
 				have_go = *committed = true;
 				mig_record_go(m, fd, go, t_pause);

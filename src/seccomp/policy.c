@@ -104,10 +104,9 @@ static int parse_arg(json_t *a, struct sc_arg *out, const char *where, char *err
 	out->mask = 0;
 	if (json_is_object(op)) {
 		if (json_object_size(op) != 1 || parse_u64(json_object_get(op, "masked_eq"), &out->mask) < 0)
-			return error_set(
-				err, errlen, -EINVAL,
-				"%s: 'op' must be one of eq, ne, lt, le, gt, ge or {\"masked_eq\": MASK}",
-				where);
+			return error_set(err, errlen, -EINVAL,
+					 "%s: 'op' must be one of eq, ne, lt, le, gt, ge or {\"masked_eq\": MASK}",
+					 where);
 		out->op = SC_OP_MASKED_EQ;
 	} else {
 		const char *s = json_string_value(op);
@@ -115,10 +114,9 @@ static int parse_arg(json_t *a, struct sc_arg *out, const char *where, char *err
 		while (s && i < sizeof(ops) / sizeof(ops[0]) && strcmp(s, ops[i]))
 			i++;
 		if (!s || i == sizeof(ops) / sizeof(ops[0]))
-			return error_set(
-				err, errlen, -EINVAL,
-				"%s: 'op' must be one of eq, ne, lt, le, gt, ge or {\"masked_eq\": MASK}",
-				where);
+			return error_set(err, errlen, -EINVAL,
+					 "%s: 'op' must be one of eq, ne, lt, le, gt, ge or {\"masked_eq\": MASK}",
+					 where);
 		out->op = (enum sc_op)i;
 	}
 	if (out->dword && (out->val >> 32 || out->mask >> 32))
@@ -185,10 +183,9 @@ static int parse_kind(json_t *o, const char *kname, struct sc_list *l, char *err
 	json_object_foreach(o, key, v) {
 		if (strcmp(key, "default_action") && strcmp(key, "filter_action") && strcmp(key, "filter") &&
 		    strcmp(key, "comment"))
-			return error_set(
-				err, errlen, -EINVAL,
-				"%s: unknown key '%s' (default_action, filter_action, filter, comment)",
-				kname, key);
+			return error_set(err, errlen, -EINVAL,
+					 "%s: unknown key '%s' (default_action, filter_action, filter, comment)",
+					 kname, key);
 	}
 	snprintf(where, sizeof(where), "%s: default_action", kname);
 	if (parse_action(json_object_get(o, "default_action"), false, &l->default_action, where, err, errlen) < 0)
@@ -233,11 +230,10 @@ static int check_needs(int kind, const struct sc_list *l, const char *kname, cha
 	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
 		if (needs[i].kind != kind || sc_has_call(l, sc_syscall_nr(needs[i].syscall)))
 			continue;
-		return error_set(
-			err, errlen, -EINVAL,
-			"%s: the list does not allow %s, which petrel calls on these threads (%s), and its "
-			"default_action would end petrel there: add {\"syscall\": \"%s\"}",
-			kname, needs[i].syscall, needs[i].why, needs[i].syscall);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: the list does not allow %s, which petrel calls on these threads (%s), and its "
+				 "default_action would end petrel there: add {\"syscall\": \"%s\"}",
+				 kname, needs[i].syscall, needs[i].why, needs[i].syscall);
 	}
 	return 0;
 }
@@ -273,11 +269,10 @@ int sc_policy_parse_json(struct sc_policy *p, const char *text, size_t len, char
 					      "'spawn': the spawner's filter is the union of the others and "
 					      "cannot be given");
 			} else if (k == SC_KIND_NONE) {
-				r = error_set(
-					err, errlen, -EINVAL,
-					"'%.64s' is not a thread kind (main, api, vmm, vcpu, io, pvm_idle, "
-					"pager, migration, throttle, postcopy, replication)",
-					key);
+				r = error_set(err, errlen, -EINVAL,
+					      "'%.64s' is not a thread kind (main, api, vmm, vcpu, io, pvm_idle, "
+					      "pager, migration, throttle, postcopy, replication)",
+					      key);
 			} else {
 				seen[k] = true;
 				r = parse_kind(v, key, &lists[k], err, errlen);

@@ -221,10 +221,9 @@ int snap_open(struct snap_reader *r, const uint8_t *buf, size_t len, char *err, 
 						 len - off - SNAP_SECTION_HEADER_SIZE - 8);
 			uint32_t want = get32(payload), got = crc(buf, off);
 			if (want != got)
-				return error_set(
-					err, errlen, -EINVAL,
-					"state file checksum is %#x, its content gives %#x (corrupt)", want,
-					got);
+				return error_set(err, errlen, -EINVAL,
+						 "state file checksum is %#x, its content gives %#x (corrupt)", want,
+						 got);
 			if (get32(payload + 4) != n)
 				return error_set(err, errlen, -EINVAL,
 						 "state file lists %u sections, %u found", get32(payload + 4),
@@ -300,10 +299,9 @@ int snap_get(const struct snap_reader *r, uint32_t id, uint32_t instance, uint32
 	if (snap_find(r, id, instance, &v, &p, &len) < 0)
 		return error_set(err, errlen, -ENOENT, "state file lacks section '%s' #%u", name, instance);
 	if (v != version || len != size)
-		return error_set(
-			err, errlen, -EINVAL,
-			"section '%s' #%u is version %u with %llu bytes; expected version %u with %zu", name,
-			instance, v, (unsigned long long)len, version, size);
+		return error_set(err, errlen, -EINVAL,
+				 "section '%s' #%u is version %u with %llu bytes; expected version %u with %zu", name,
+				 instance, v, (unsigned long long)len, version, size);
 	memcpy(out, p, size);
 	return 0;
 }

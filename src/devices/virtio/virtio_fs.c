@@ -179,10 +179,9 @@ int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, cons
 			    VIRTIO_FS_CONFIG_LEN, &fs_ops, mem, io);
 	if (r < 0) {
 		vhu_close(&f->conn);
-		return error_set(
-			err, errlen, r,
-			"virtio-fs '%s': cannot create the device (queue size must be a power of two up to 1024)",
-			p->id);
+		return error_set(err, errlen, r,
+				 "virtio-fs '%s': cannot create the device (queue size must be a power of two up to 1024)",
+				 p->id);
 	}
 	f->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	r = f->retry_fd < 0 ? -errno : 0;
