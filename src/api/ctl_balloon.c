@@ -19,8 +19,10 @@ static int too_large(const struct controller *ctl, uint32_t mib, char *err, size
 {
 	if (mib <= ctl->cfg.mem_mib)
 		return 0;
-	return fail(err, errlen, -EINVAL, "Amount of pages requested is too large: amount_mib %u is more than "
-		    "the guest's %llu MiB of memory.", mib, (unsigned long long)ctl->cfg.mem_mib);
+	return error_set(err, errlen, -EINVAL,
+			 "Amount of pages requested is too large: amount_mib %u is more than "
+			 "the guest's %llu MiB of memory.",
+			 mib, (unsigned long long)ctl->cfg.mem_mib);
 }
 
 /* The running device (lock held), or NULL with err set. */
@@ -28,9 +30,9 @@ static struct virtio_balloon *running_balloon(struct controller *ctl, int *r, ch
 {
 	*r = 0;
 	if (!started(ctl))
-		*r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+		*r = error_set(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (!ctl->cfg.has_balloon || !ctl->vm || !vm_balloon(ctl->vm))
-		*r = fail(err, errlen, -EINVAL, NO_BALLOON);
+		*r = error_set(err, errlen, -EINVAL, NO_BALLOON);
 	return *r ? NULL : vm_balloon(ctl->vm);
 }
 
@@ -77,10 +79,12 @@ int ctl_patch_balloon_stats(struct controller *ctl, json_t *body, char *err, siz
 	pthread_mutex_lock(&ctl->lock);
 	struct virtio_balloon *b = running_balloon(ctl, &r, err, errlen);
 	if (b && (!s != !ctl->cfg.balloon.stats_polling_interval_s))
-		r = fail(err, errlen, -EINVAL, "Cannot enable or disable the statistics after boot: "
-			 "stats_polling_interval_s must stay %s.", s ? "0" : "above 0");
+		r = error_set(err, errlen, -EINVAL,
+			      "Cannot enable or disable the statistics after boot: "
+			      "stats_polling_interval_s must stay %s.",
+			      s ? "0" : "above 0");
 	else if (b && virtio_balloon_set_stats_interval(b, s) < 0)
-		r = fail(err, errlen, -EINVAL, "Statistics for the balloon device are not enabled.");
+		r = error_set(err, errlen, -EINVAL, "Statistics for the balloon device are not enabled.");
 	else if (b)
 		ctl->cfg.balloon.stats_polling_interval_s = s;
 	pthread_mutex_unlock(&ctl->lock);
@@ -102,7 +106,7 @@ int ctl_get_balloon(struct controller *ctl, json_t **out, char *err, size_t errl
 		ctl->cfg.balloon.stats_polling_interval_s = st.stats_polling_interval_s;
 	}
 	if (!ctl->cfg.has_balloon)
-		r = fail(err, errlen, -EINVAL, NO_BALLOON);
+		r = error_set(err, errlen, -EINVAL, NO_BALLOON);
 	else if (!(*out = balloon_config_to_json(&ctl->cfg.balloon)))
 		r = oom(err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
@@ -129,7 +133,7 @@ int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_
 	pthread_mutex_lock(&ctl->lock);
 	struct virtio_balloon *b = running_balloon(ctl, &r, err, errlen);
 	if (b && !ctl->cfg.balloon.stats_polling_interval_s)
-		r = fail(err, errlen, -EINVAL, "Statistics for the balloon device are not enabled.");
+		r = error_set(err, errlen, -EINVAL, "Statistics for the balloon device are not enabled.");
 	else if (b) {
 		struct balloon_state st;
 		virtio_balloon_stats(b, &st, NULL);
@@ -177,18 +181,18 @@ static struct virtio_balloon *hint_device(struct controller *ctl, int *r, char *
 {
 	*r = 0;
 	if (!started(ctl))
-		*r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+		*r = error_set(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (!ctl->cfg.has_balloon || !ctl->vm || !vm_balloon(ctl->vm))
-		*r = fail(err, errlen, -EINVAL, HINT_NO_DEVICE);
+		*r = error_set(err, errlen, -EINVAL, HINT_NO_DEVICE);
 	return *r ? NULL : vm_balloon(ctl->vm);
 }
 
 static int hint_result(int r, char *err, size_t errlen)
 {
 	if (r == -EOPNOTSUPP)
-		return fail(err, errlen, -EINVAL, HINT_NOT_ENABLED);
+		return error_set(err, errlen, -EINVAL, HINT_NOT_ENABLED);
 	if (r == -EAGAIN)
-		return fail(err, errlen, -EINVAL, HINT_NOT_ACTIVE);
+		return error_set(err, errlen, -EINVAL, HINT_NOT_ACTIVE);
 	return r;
 }
 
@@ -199,7 +203,7 @@ int ctl_balloon_hint_start(struct controller *ctl, json_t *body, char *err, size
 	bool ack = true;
 	int r = 0;
 	if (body && !json_is_object(body))
-		return fail(err, errlen, -EINVAL, "the request body must be a JSON object");
+		return error_set(err, errlen, -EINVAL, "the request body must be a JSON object");
 	if (body && (r = json_get_bool(body, NULL, "acknowledge_on_stop", false, &ack, err, errlen)) < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&ctl->lock);

@@ -25,12 +25,14 @@ int ctl_put_drive(struct controller *ctl, const char *id, json_t *body, char *er
 		if (!strcmp(cfg->drives[i].drive_id, d.drive_id))
 			found = (int)i;
 		else if (d.is_root_device && cfg->drives[i].is_root_device)
-			r = fail(err, errlen, -EINVAL, "drive '%s' cannot be the root device: '%s' "
-				 "already is", d.drive_id, cfg->drives[i].drive_id);
+			r = error_set(err, errlen, -EINVAL,
+				      "drive '%s' cannot be the root device: '%s' already is", d.drive_id,
+				      cfg->drives[i].drive_id);
 	}
 	if (r == 0 && d.is_root_device && pmem_root_index(cfg) >= 0)
-		r = fail(err, errlen, -EINVAL, "drive '%s' cannot be the root device: pmem device '%s' already is",
-			 d.drive_id, cfg->pmem[pmem_root_index(cfg)].id);
+		r = error_set(err, errlen, -EINVAL,
+			      "drive '%s' cannot be the root device: pmem device '%s' already is", d.drive_id,
+			      cfg->pmem[pmem_root_index(cfg)].id);
 	if (r == 0 && found >= 0) {
 		/* PUT on an existing id replaces that drive in place (keeping its position). */
 		drive_config_free(&cfg->drives[found]);
@@ -40,7 +42,7 @@ int ctl_put_drive(struct controller *ctl, const char *id, json_t *body, char *er
 		char msg[256];
 		r = vm_config_add_drive(cfg, &d, msg, sizeof(msg));
 		if (r < 0)
-			r = fail(err, errlen, -EINVAL, "%s", msg);
+			r = error_set(err, errlen, -EINVAL, "%s", msg);
 	}
 	pthread_mutex_unlock(&ctl->lock);
 	drive_config_free(&d);
@@ -57,11 +59,11 @@ static int swap_drive_file(struct controller *ctl, int idx, const char *path, ch
 	struct drive_config *dc = &ctl->cfg.drives[idx];
 	struct virtio_blk *b = vm_blk(ctl->vm, (unsigned)idx);
 	if (!b || strncmp(b->st.id, dc->drive_id, VIRTIO_BLK_ID_BYTES) != 0)
-		return fail(err, errlen, -EINVAL, "drive '%s' has no running device", dc->drive_id);
+		return error_set(err, errlen, -EINVAL, "drive '%s' has no running device", dc->drive_id);
 	int r = virtio_blk_swap_file(b, path);
 	if (r < 0)
-		return fail(err, errlen, -EINVAL, "path_on_host: cannot use '%s': %s", path,
-			    strerror(-r));
+		return error_set(err, errlen, -EINVAL, "path_on_host: cannot use '%s': %s", path,
+				 strerror(-r));
 	char *copy = strdup(path);
 	if (!copy)
 		return oom(err, errlen);
@@ -77,8 +79,9 @@ static int swap_drive_file(struct controller *ctl, int idx, const char *path, ch
 static int check_path_swap_locked(struct controller *ctl, char *err, size_t errlen)
 {
 	if (ctl->snapshot_busy || ctl_migration_active(ctl) || ctl_replication_active(ctl))
-		return fail(err, errlen, -EBUSY, "path_on_host cannot change while a snapshot, backup, live "
-			    "migration or replication is under way");
+		return error_set(err, errlen, -EBUSY,
+				 "path_on_host cannot change while a snapshot, backup, live "
+				 "migration or replication is under way");
 	return 0;
 }
 
@@ -93,8 +96,8 @@ int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *
 	if (r == 0 && u.path_on_host)
 		r = ctl_check_file(ctl, "drive backing file", u.path_on_host, false, true, err, errlen);
 	if (r == 0 && !u.path_on_host && !u.rate_limiter.present)
-		r = fail(err, errlen, -EINVAL, "nothing to update: give path_on_host and/or "
-			 "rate_limiter");
+		r = error_set(err, errlen, -EINVAL,
+			      "nothing to update: give path_on_host and/or rate_limiter");
 	if (r == 0) {
 		pthread_mutex_lock(&ctl->lock);
 		int idx = -1;
@@ -108,7 +111,7 @@ int ctl_patch_drive(struct controller *ctl, const char *id, json_t *body, char *
 			/* The running device takes the new limits at once (a bucket given starts full, one left out is kept). */
 			struct virtio_blk *b = vm_blk(ctl->vm, (unsigned)idx);
 			if (b && (r = virtio_blk_set_rate_limiter(b, &u.rate_limiter)) < 0)
-				r = fail(err, errlen, -EIO, "rate_limiter: %s", strerror(-r));
+				r = error_set(err, errlen, -EIO, "rate_limiter: %s", strerror(-r));
 			if (r == 0)
 				rate_limiter_config_patch(&ctl->cfg.drives[idx].rate_limiter, &u.rate_limiter);
 		}

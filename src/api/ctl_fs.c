@@ -29,7 +29,7 @@ int ctl_put_fs(struct controller *ctl, const char *id, json_t *body, char *err, 
 	char msg[320];
 	if ((r = ctl_check_not_started(ctl, "virtio-fs devices", err, errlen)) == 0 &&
 	    (r = vm_config_put_fs(&ctl->cfg, &c, msg, sizeof(msg))) < 0)
-		r = fail(err, errlen, -EINVAL, "%s", msg);
+		r = error_set(err, errlen, -EINVAL, "%s", msg);
 	pthread_mutex_unlock(&ctl->lock);
 	fs_config_free(&c);
 	return r;

@@ -41,15 +41,16 @@ int ctl_patch_hotplug_memory(struct controller *ctl, json_t *body, char *err, si
 	pthread_mutex_lock(&ctl->lock);
 	const struct hotplug_memory_config *c = &ctl->cfg.memory_hotplug;
 	if (!started(ctl))
-		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+		r = error_set(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (!ctl->cfg.has_memory_hotplug || !ctl->vm || !vm_virtio_mem(ctl->vm))
-		r = fail(err, errlen, -EINVAL, NO_DEVICE);
+		r = error_set(err, errlen, -EINVAL, NO_DEVICE);
 	else if (want % c->block_size_mib || want > c->total_size_mib)
-		r = fail(err, errlen, -EINVAL, "Size %llu is invalid: it must be a multiple of block size and less "
-			 "than the total size (requested_size_mib %u: block_size_mib %u, total_size_mib %u).",
-			 (unsigned long long)want << 20, want, c->block_size_mib, c->total_size_mib);
+		r = error_set(err, errlen, -EINVAL,
+			      "Size %llu is invalid: it must be a multiple of block size and less "
+			      "than the total size (requested_size_mib %u: block_size_mib %u, total_size_mib %u).",
+			      (unsigned long long)want << 20, want, c->block_size_mib, c->total_size_mib);
 	else if (virtio_mem_set_requested(vm_virtio_mem(ctl->vm), (uint64_t)want << 20) < 0)
-		r = fail(err, errlen, -EINVAL, "requested_size_mib %u does not fit the device", want);
+		r = error_set(err, errlen, -EINVAL, "requested_size_mib %u does not fit the device", want);
 	pthread_mutex_unlock(&ctl->lock);
 	if (r == 0)
 		event_emit("device", "hotplug", "{s:s,s:i}", "device", "memory", "requested_size_mib", (int)want);
@@ -64,9 +65,9 @@ int ctl_get_hotplug_memory(struct controller *ctl, json_t **out, char *err, size
 	/* As Firecracker: a status only a running microVM has (GET /vm/config shows the
 	 * definition before the start). */
 	if (!started(ctl)) {
-		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+		r = error_set(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	} else if (!ctl->cfg.has_memory_hotplug) {
-		r = fail(err, errlen, -EINVAL, NO_DEVICE);
+		r = error_set(err, errlen, -EINVAL, NO_DEVICE);
 	} else {
 		struct virtio_mem_state st = { 0 };
 		if (ctl->vm && vm_virtio_mem(ctl->vm))

@@ -30,8 +30,9 @@ int ctl_put_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size_t
 	r = ctl_check_not_started(ctl, "vCPU hot-plug", err, errlen);
 	/* machine-config may still change: InstanceStart checks the two again */
 	if (r == 0 && c.max_vcpu_count < ctl->cfg.vcpus)
-		r = fail(err, errlen, -EINVAL, "Invalid max_vcpu_count %u: it must be at least the microVM's "
-			 "vcpu_count (%u).", c.max_vcpu_count, ctl->cfg.vcpus);
+		r = error_set(err, errlen, -EINVAL,
+			      "Invalid max_vcpu_count %u: it must be at least the microVM's vcpu_count (%u).",
+			      c.max_vcpu_count, ctl->cfg.vcpus);
 	if (r == 0) {
 		ctl->cfg.vcpu_hotplug = c;
 		ctl->cfg.has_vcpu_hotplug = true;
@@ -48,16 +49,17 @@ int ctl_patch_hotplug_vcpu(struct controller *ctl, json_t *body, char *err, size
 		return r == -ENOMEM ? r : -EINVAL;
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl))
-		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+		r = error_set(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (!ctl->cfg.has_vcpu_hotplug || !ctl->vm || !vcpu_hotplug_on(ctl->vm))
-		r = fail(err, errlen, -EINVAL, NOT_CONFIGURED);
+		r = error_set(err, errlen, -EINVAL, NOT_CONFIGURED);
 	/* the state may be on its way already (after the switch-over, and all through post-copy):
 	 * a change here would be lost with the source */
 	else if (ctl_migration_active(ctl))
-		r = fail(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
+		r = error_set(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
 	else if (want > max_cpus(ctl->vm))
-		r = fail(err, errlen, -EINVAL, "Invalid vcpu_count %u: it must be between 1 and max_vcpu_count (%u).",
-			 want, max_cpus(ctl->vm));
+		r = error_set(err, errlen, -EINVAL,
+			      "Invalid vcpu_count %u: it must be between 1 and max_vcpu_count (%u).", want,
+			      max_cpus(ctl->vm));
 	else
 		r = vcpu_hotplug_set(ctl->vm, want, err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
@@ -72,7 +74,7 @@ int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t
 	*out = NULL;
 	pthread_mutex_lock(&ctl->lock);
 	if (!ctl->cfg.has_vcpu_hotplug) {
-		r = fail(err, errlen, -EINVAL, NOT_CONFIGURED);
+		r = error_set(err, errlen, -EINVAL, NOT_CONFIGURED);
 	} else {
 		/* Before the start: the boot vCPUs, all plugged. */
 		unsigned present = ctl->cfg.vcpus, target = ctl->cfg.vcpus, max = ctl->cfg.vcpu_hotplug.max_vcpu_count;

@@ -24,11 +24,11 @@ int ctl_send_ctrl_alt_del(struct controller *ctl, char *err, size_t errlen)
 	pthread_mutex_lock(&ctl->lock);
 	int r;
 	if (!started(ctl))
-		r = fail(err, errlen, -EINVAL, "SendCtrlAltDel needs a running microVM (%s)",
-			 ctl->state == INSTANCE_STOPPED ? "it has stopped" : "it has not started");
+		r = error_set(err, errlen, -EINVAL, "SendCtrlAltDel needs a running microVM (%s)",
+			      ctl->state == INSTANCE_STOPPED ? "it has stopped" : "it has not started");
 	else if (vm_send_ctrl_alt_del(ctl->vm) < 0)
-		r = fail(err, errlen, -EINVAL, "the guest keyboard buffer is full (the guest is not "
-			 "reading the i8042)");
+		r = error_set(err, errlen, -EINVAL,
+			      "the guest keyboard buffer is full (the guest is not reading the i8042)");
 	else
 		r = 0;
 	pthread_mutex_unlock(&ctl->lock);
@@ -41,11 +41,12 @@ int ctl_check_vm_state_change(struct controller *ctl, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
 	/* Before the start in Firecracker's words (its clients may match them). */
-	int r = started(ctl) ? 0 : ctl->state == INSTANCE_STOPPED ?
-		fail(err, errlen, -EINVAL, "the microVM is not running (it has stopped)") :
-		fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+	int r = started(ctl) ? 0
+		: ctl->state == INSTANCE_STOPPED
+		? error_set(err, errlen, -EINVAL, "the microVM is not running (it has stopped)")
+		: error_set(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	if (r == 0 && ctl_migration_active(ctl))
-		r = fail(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
+		r = error_set(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
 	pthread_mutex_unlock(&ctl->lock);
 	return r;
 }
@@ -57,7 +58,7 @@ int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errle
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl)) {
 		pthread_mutex_unlock(&ctl->lock);
-		return fail(err, errlen, -EINVAL, "the microVM is not running");
+		return error_set(err, errlen, -EINVAL, "the microVM is not running");
 	}
 	struct vm *vm = ctl->vm;
 	pthread_mutex_unlock(&ctl->lock);
@@ -70,7 +71,7 @@ int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errle
 	pthread_mutex_unlock(&ctl->lock);
 	if (migrating) {
 		vm_pause_release(vm);
-		return fail(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
+		return error_set(err, errlen, -EBUSY, "a live migration is in progress (GET /migration)");
 	}
 	int r = pause ? vm_pause(vm) : vm_resume(vm);
 	vm_pause_release(vm);
@@ -81,7 +82,7 @@ int ctl_pause_resume(struct controller *ctl, bool pause, char *err, size_t errle
 		ctl->state = pause ? INSTANCE_PAUSED : INSTANCE_RUNNING;
 	pthread_mutex_unlock(&ctl->lock);
 	if (r < 0)
-		return fail(err, errlen, -EINVAL, "the microVM is shutting down");
+		return error_set(err, errlen, -EINVAL, "the microVM is shutting down");
 	log_info("microVM %s", pause ? "paused" : "resumed");
 	event_emit("vm", pause ? "paused" : "resumed", NULL);
 	return 0;

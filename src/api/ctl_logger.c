@@ -19,10 +19,12 @@ int ctl_put_logger(struct controller *ctl, json_t *body, char *err, size_t errle
 	    (r = ctl_json_opt_bool(body, "show_log_origin", false, &show_origin, err, errlen)) < 0)
 		return r;
 	if (level_s && log_level_from_name(level_s, &level) < 0)
-		return fail(err, errlen, -EINVAL, "level: expected one of Error, Warning, Info, Debug, "
-			    "Trace, Off (any case), not '%s'", level_s);
+		return error_set(err, errlen, -EINVAL,
+				 "level: expected one of Error, Warning, Info, Debug, "
+				 "Trace, Off (any case), not '%s'",
+				 level_s);
 	if (ctl->dry_run)
-		return path ? fail(err, errlen, -EINVAL, "log_path: no host files in a dry run") : 0;
+		return path ? error_set(err, errlen, -EINVAL, "log_path: no host files in a dry run") : 0;
 	pthread_mutex_lock(&ctl->lock);
 	/* Firecracker: the logger is pre-boot configuration. */
 	if ((r = ctl_check_not_started(ctl, "the logger", err, errlen)) < 0) {
@@ -31,7 +33,7 @@ int ctl_put_logger(struct controller *ctl, json_t *body, char *err, size_t errle
 	}
 	if (path && (r = log_set_path(path)) < 0) {
 		pthread_mutex_unlock(&ctl->lock);
-		return fail(err, errlen, -EINVAL, "log_path: cannot open '%s': %s", path, strerror(-r));
+		return error_set(err, errlen, -EINVAL, "log_path: cannot open '%s': %s", path, strerror(-r));
 	}
 	log_set_level(level);
 	log_set_format(show_level, show_origin);

@@ -8,7 +8,7 @@ int ctl_put_machine_config(struct controller *ctl, json_t *body, bool patch, cha
 			   size_t errlen)
 {
 	if (!json_is_object(body))
-		return fail(err, errlen, -EINVAL, "machine-config: expected an object");
+		return error_set(err, errlen, -EINVAL, "machine-config: expected an object");
 	json_t *doc = NULL;
 	int r;
 	if (patch) {
@@ -19,8 +19,9 @@ int ctl_put_machine_config(struct controller *ctl, json_t *body, bool patch, cha
 		json_object_foreach(body, key, val)
 			given += !json_is_null(val);
 		if (!given)
-			return fail(err, errlen, -EINVAL, "machine-config: empty PATCH request (give at "
-				    "least one field to change)");
+			return error_set(err, errlen, -EINVAL,
+					 "machine-config: empty PATCH request (give at "
+					 "least one field to change)");
 		pthread_mutex_lock(&ctl->lock);
 		r = ctl_check_not_started(ctl, "the machine configuration", err, errlen);
 		doc = r < 0 ? NULL : vm_machine_config_to_json(&ctl->cfg);

@@ -20,7 +20,7 @@ static int uint_field(json_t *b, const char *key, unsigned max, unsigned *out, c
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max)
-		return json_set_err(err, errlen, "%s: expected an integer 0-%u", key, max);
+		return error_set(err, errlen, -EINVAL, "%s: expected an integer 0-%u", key, max);
 	*out = (unsigned)json_integer_value(v);
 	return 0;
 }
@@ -29,7 +29,7 @@ static int url_field(json_t *b, const char *key, const char **out, char *err, si
 {
 	json_t *v = json_object_get(b, key);
 	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-		return json_set_err(err, errlen, "%s: missing, or not a string", key);
+		return error_set(err, errlen, -EINVAL, "%s: missing, or not a string", key);
 	*out = json_string_value(v);
 	return mig_url_check(*out, err, errlen);
 }
@@ -62,7 +62,7 @@ int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t e
 	struct mig_receive_opts o = { .console_out_fd = STDOUT_FILENO };
 	int r;
 	if (!json_is_object(b))
-		return json_set_err(err, errlen, "expected a JSON object");
+		return error_set(err, errlen, -EINVAL, "expected a JSON object");
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 || (r = url_field(b, "receiver_url", &o.url, err, errlen)) < 0 ||
 	    (r = uint_field(b, "timeout_s", 86400, &o.timeout_s, err, errlen)) < 0 ||
 	    (r = ctl_tls_field(b, &o.tls, err, errlen)) < 0)
@@ -86,7 +86,7 @@ int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t e
 	free(prev);
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->mig)
-		r = json_set_err(err, errlen, "a migration is being received already");
+		r = error_set(err, errlen, -EINVAL, "a migration is being received already");
 	else
 		r = ctl_adopt_begin(ctl, b, "receiving a migration", &ctl->mig_overrides, &ctl->mig_vm, &o.load,
 				    &o.console_out_fd, err, errlen);
@@ -118,7 +118,7 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 	struct mig_send_opts o = { .downtime_ms = 300, .mode = MIG_MODE_PRECOPY, .timeout_s = 600 };
 	int r;
 	if (!json_is_object(b))
-		return json_set_err(err, errlen, "expected a JSON object");
+		return error_set(err, errlen, -EINVAL, "expected a JSON object");
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
 	    (r = url_field(b, "destination_url", &o.url, err, errlen)) < 0 ||
 	    (r = uint_field(b, "downtime_ms", 600000, &o.downtime_ms, err, errlen)) < 0 ||
@@ -129,29 +129,31 @@ int ctl_migration_send(struct controller *ctl, json_t *b, char *err, size_t errl
 	if (mode && !json_is_null(mode)) {
 		const char *s = json_string_value(mode);
 		if (!s || (strcmp(s, "precopy") && strcmp(s, "postcopy") && strcmp(s, "auto")))
-			return json_set_err(err, errlen, "mode: expected \"precopy\", \"postcopy\" or \"auto\"");
+			return error_set(err, errlen, -EINVAL,
+					 "mode: expected \"precopy\", \"postcopy\" or \"auto\"");
 		o.mode = !strcmp(s, "postcopy") ? MIG_MODE_POSTCOPY : !strcmp(s, "auto") ? MIG_MODE_AUTO : MIG_MODE_PRECOPY;
 	}
 	json_t *disks = json_object_get(b, "migrate_disks");
 	if (disks && !json_is_null(disks) && !json_is_boolean(disks))
-		return json_set_err(err, errlen, "migrate_disks: expected a boolean");
+		return error_set(err, errlen, -EINVAL, "migrate_disks: expected a boolean");
 	o.migrate_disks = json_is_true(disks);
 	if ((r = ctl_tls_field(b, &o.tls, err, errlen)) < 0)
 		return r;
 	pthread_mutex_lock(&ctl->lock);
 	if (!started(ctl) || !ctl->vm)
-		r = json_set_err(err, errlen, "the microVM is not running");
+		r = error_set(err, errlen, -EINVAL, "the microVM is not running");
 	else if (ctl_replication_active(ctl))
-		r = json_set_err(err, errlen, "the microVM is replicated: it cannot migrate meanwhile");
+		r = error_set(err, errlen, -EINVAL, "the microVM is replicated: it cannot migrate meanwhile");
 	else if (ctl->snapshot_busy)
-		r = json_set_err(err, errlen, "a snapshot is being written: try again when it is done");
+		r = error_set(err, errlen, -EINVAL, "a snapshot is being written: try again when it is done");
 	else if (ctl->mig) {
 		struct mig_status st;
 		migration_status(ctl->mig, &st);
 		/* A completed receive is history (the guest runs here since): it gives way, so a VM
 		 * that arrived by migration can leave the same way (a cluster moves it on). */
 		if (st.state == MIG_STATE_ACTIVE || (st.state == MIG_STATE_COMPLETED && st.source))
-			r = json_set_err(err, errlen, "a migration is %s", st.state == MIG_STATE_ACTIVE ? "in progress" : "done");
+			r = error_set(err, errlen, -EINVAL, "a migration is %s",
+				      st.state == MIG_STATE_ACTIVE ? "in progress" : "done");
 	}
 	struct migration *old = r == 0 ? ctl->mig : NULL;
 	if (r == 0)

@@ -30,9 +30,10 @@ int ctl_put_mmds(struct controller *ctl, json_t *body, bool patch, char *err, si
 	case MMDS_STORE_OK:
 		return 0;
 	case MMDS_STORE_LIMIT:
-		return fail(err, errlen, -E2BIG, "MMDS limit exceeded error: %s", mmds_store_strerror(st));
+		return error_set(err, errlen, -E2BIG, "MMDS limit exceeded error: %s",
+				 mmds_store_strerror(st));
 	case MMDS_STORE_NOT_INIT:
-		return fail(err, errlen, -EINVAL, "MMDS error: %s", mmds_store_strerror(st));
+		return error_set(err, errlen, -EINVAL, "MMDS error: %s", mmds_store_strerror(st));
 	default:
 		return oom(err, errlen);
 	}
@@ -52,11 +53,11 @@ int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t 
 	char msg[512];
 	int r = mmds_config_from_json(body, "mmds-config", &mc, msg, sizeof(msg));
 	if (r < 0)
-		return fail(err, errlen, r == -ENOMEM ? -ENOMEM : -EINVAL, "%s", msg);
+		return error_set(err, errlen, r == -ENOMEM ? -ENOMEM : -EINVAL, "%s", msg);
 	pthread_mutex_lock(&ctl->lock);
 	r = ctl_check_not_started(ctl, "the MMDS configuration", err, errlen);
 	if (r == 0 && mmds_config_check_ifaces(&mc, ctl->cfg.nets, ctl->cfg.nnets, msg, sizeof(msg)) < 0)
-		r = fail(err, errlen, -EINVAL, "mmds-config: %s", msg);
+		r = error_set(err, errlen, -EINVAL, "mmds-config: %s", msg);
 	struct mmds *m = r == 0 ? ctl_mmds_service_locked(ctl) : NULL;
 	if (r == 0 && !m)
 		r = oom(err, errlen);

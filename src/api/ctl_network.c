@@ -28,11 +28,12 @@ int ctl_put_net(struct controller *ctl, const char *id, json_t *body, char *err,
 			continue;
 		}
 		if (!strcmp(o->host_dev_name, n.host_dev_name))
-			r = fail(err, errlen, -EINVAL, "host_dev_name: '%s' is already used by network "
-				 "interface '%s'", n.host_dev_name, o->iface_id);
+			r = error_set(err, errlen, -EINVAL,
+				      "host_dev_name: '%s' is already used by network interface '%s'",
+				      n.host_dev_name, o->iface_id);
 		else if (n.has_mac && o->has_mac && !memcmp(n.guest_mac, o->guest_mac, 6))
-			r = fail(err, errlen, -EINVAL, "guest_mac: already used by network interface "
-				 "'%s'", o->iface_id);
+			r = error_set(err, errlen, -EINVAL,
+				      "guest_mac: already used by network interface '%s'", o->iface_id);
 	}
 	if (r == 0 && found >= 0) {
 		net_config_free(&cfg->nets[found]);
@@ -42,7 +43,7 @@ int ctl_put_net(struct controller *ctl, const char *id, json_t *body, char *err,
 		char msg[256];
 		r = vm_config_add_net(cfg, &n, msg, sizeof(msg));
 		if (r < 0)
-			r = fail(err, errlen, -EINVAL, "%s", msg);
+			r = error_set(err, errlen, -EINVAL, "%s", msg);
 	}
 	pthread_mutex_unlock(&ctl->lock);
 	net_config_free(&n);
@@ -64,8 +65,8 @@ int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *er
 				idx = (int)i;
 		r = ctl_check_patch_device(ctl, "network interface", idx >= 0, id, err, errlen);
 		if (r == 0 && !u.rx_rate_limiter.present && !u.tx_rate_limiter.present)
-			r = fail(err, errlen, -EINVAL, "nothing to update: give rx_rate_limiter and/or "
-				 "tx_rate_limiter");
+			r = error_set(err, errlen, -EINVAL,
+				      "nothing to update: give rx_rate_limiter and/or tx_rate_limiter");
 		if (r == 0) {
 			/* The running device takes the new limits at once (a bucket given starts
 			 * full, one left out is kept): the virtio-net or E1000 of this interface. */
@@ -77,7 +78,7 @@ int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *er
 			else if (card)
 				r = e1000_set_rate_limiters(card, &u.rx_rate_limiter, &u.tx_rate_limiter);
 			if (r < 0)
-				r = fail(err, errlen, -EIO, "rate limiter: %s", strerror(-r));
+				r = error_set(err, errlen, -EIO, "rate limiter: %s", strerror(-r));
 			if (r == 0) {
 				rate_limiter_config_patch(&ctl->cfg.nets[idx].rx_rate_limiter, &u.rx_rate_limiter);
 				rate_limiter_config_patch(&ctl->cfg.nets[idx].tx_rate_limiter, &u.tx_rate_limiter);

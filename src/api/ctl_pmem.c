@@ -49,13 +49,15 @@ int ctl_put_pmem(struct controller *ctl, const char *id, json_t *body, char *err
 		if (!strcmp(cfg->pmem[i].id, p.id))
 			found = (int)i;
 		else if (p.root_device && cfg->pmem[i].root_device)
-			r = fail(err, errlen, -EINVAL, "pmem device '%s' cannot be the root device: '%s' already is",
-				 p.id, cfg->pmem[i].id);
+			r = error_set(err, errlen, -EINVAL,
+				      "pmem device '%s' cannot be the root device: '%s' already is", p.id,
+				      cfg->pmem[i].id);
 	}
 	for (unsigned i = 0; r == 0 && p.root_device && i < cfg->ndrives; i++)
 		if (cfg->drives[i].is_root_device)
-			r = fail(err, errlen, -EINVAL, "pmem device '%s' cannot be the root device: drive '%s' "
-				 "already is", p.id, cfg->drives[i].drive_id);
+			r = error_set(err, errlen, -EINVAL,
+				      "pmem device '%s' cannot be the root device: drive '%s' already is",
+				      p.id, cfg->drives[i].drive_id);
 	if (r == 0 && found >= 0) {
 		/* PUT on an existing id replaces that device in place (keeping its /dev/pmemN). */
 		pmem_config_free(&cfg->pmem[found]);
@@ -64,7 +66,7 @@ int ctl_put_pmem(struct controller *ctl, const char *id, json_t *body, char *err
 	} else if (r == 0) {
 		char msg[256];
 		if ((r = vm_config_add_pmem(cfg, &p, msg, sizeof(msg))) < 0)
-			r = fail(err, errlen, -EINVAL, "%s", msg);
+			r = error_set(err, errlen, -EINVAL, "%s", msg);
 	}
 	pthread_mutex_unlock(&ctl->lock);
 	pmem_config_free(&p);
@@ -88,11 +90,12 @@ int ctl_patch_pmem(struct controller *ctl, const char *id, json_t *body, char *e
 		if (!strcmp(ctl->cfg.pmem[i].id, id))
 			found = (int)i;
 	if (!started(ctl))
-		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+		r = error_set(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	else if (found < 0 || !ctl->vm || !vm_pmem(ctl->vm, (unsigned)found))
-		r = fail(err, errlen, -EINVAL, "No pmem device with id '%s'.", id);
+		r = error_set(err, errlen, -EINVAL, "No pmem device with id '%s'.", id);
 	else if (rl.present && (r = virtio_pmem_update_limiter(vm_pmem(ctl->vm, (unsigned)found), &rl)) < 0)
-		r = fail(err, errlen, r, "pmem '%s': cannot update the rate limiter: %s", id, strerror(-r));
+		r = error_set(err, errlen, r, "pmem '%s': cannot update the rate limiter: %s", id,
+			      strerror(-r));
 	else if (rl.present)
 		rate_limiter_config_patch(&ctl->cfg.pmem[found].rate_limiter, &rl);
 	pthread_mutex_unlock(&ctl->lock);
@@ -104,18 +107,18 @@ int ctl_load_pmem(struct controller *ctl, json_t *arr, char *err, size_t errlen)
 	if (json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
-		return fail(err, errlen, -EINVAL, "pmem: expected an array");
+		return error_set(err, errlen, -EINVAL, "pmem: expected an array");
 	size_t i;
 	json_t *el;
 	json_array_foreach(arr, i, el) {
 		json_t *id = json_is_object(el) ? json_object_get(el, "id") : NULL;
 		if (!json_is_string(id))
-			return fail(err, errlen, -EINVAL, "pmem[%zu].id: missing or not a string", i);
+			return error_set(err, errlen, -EINVAL, "pmem[%zu].id: missing or not a string", i);
 		int r = ctl_put_pmem(ctl, json_string_value(id), el, err, errlen);
 		if (r < 0) {
 			char msg[512];
 			snprintf(msg, sizeof(msg), "%s", err);
-			return fail(err, errlen, r, "pmem[%zu]: %s", i, msg);
+			return error_set(err, errlen, r, "pmem[%zu]: %s", i, msg);
 		}
 	}
 	return 0;

@@ -22,7 +22,7 @@ static int uint_field(json_t *b, const char *key, unsigned min, unsigned max, un
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return json_set_err(err, errlen, "%s: expected an integer %u-%u", key, min, max);
+		return error_set(err, errlen, -EINVAL, "%s: expected an integer %u-%u", key, min, max);
 	*out = (unsigned)json_integer_value(v);
 	return 0;
 }
@@ -31,7 +31,7 @@ static const char *url_of(json_t *b, const char *key, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(b, key);
 	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-		json_set_err(err, errlen, "%s: missing, or not a string", key);
+		error_set(err, errlen, -EINVAL, "%s: missing, or not a string", key);
 		return NULL;
 	}
 	return mig_url_check(json_string_value(v), err, errlen) < 0 ? NULL : json_string_value(v);
@@ -65,14 +65,14 @@ static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)
 		return r;
 	json_t *takeover = json_object_get(b, "takeover");
 	if (takeover && !json_is_null(takeover) && repl_takeover_parse(json_string_value(takeover), &o.takeover) < 0)
-		return json_set_err(err, errlen, "takeover: expected \"auto\" or \"external\"");
+		return error_set(err, errlen, -EINVAL, "takeover: expected \"auto\" or \"external\"");
 	if (!(o.listen_url = url_of(b, "listen_url", err, errlen)))
 		return -EINVAL;
 	if ((r = ctl_tls_field(b, &o.tls, err, errlen)) < 0)
 		return r;
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->repl || ctl->mig)
-		r = json_set_err(err, errlen, "a replication or migration is under way already");
+		r = error_set(err, errlen, -EINVAL, "a replication or migration is under way already");
 	else
 		r = ctl_adopt_begin(ctl, b, "a standby", &ctl->repl_overrides, &ctl->repl_vm, &o.load, &o.console_out_fd,
 				    err, errlen);
@@ -99,14 +99,15 @@ static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 		return -EINVAL;
 	json_t *mirror = json_object_get(b, "mirror_disks");
 	if (mirror && !json_is_null(mirror) && !json_is_boolean(mirror))
-		return json_set_err(err, errlen, "mirror_disks: expected a boolean");
+		return error_set(err, errlen, -EINVAL, "mirror_disks: expected a boolean");
 	if (mirror && json_is_boolean(mirror))
 		o.mirror_disks = json_is_true(mirror);
 	json_t *loss = json_object_get(b, "on_standby_loss");
 	if (loss && !json_is_null(loss)) {
 		const char *s = json_string_value(loss);
 		if (!s || (strcmp(s, "continue") && strcmp(s, "stop")))
-			return json_set_err(err, errlen, "on_standby_loss: expected \"continue\" or \"stop\"");
+			return error_set(err, errlen, -EINVAL,
+					 "on_standby_loss: expected \"continue\" or \"stop\"");
 		o.on_loss = !strcmp(s, "stop") ? REPL_LOSS_STOP : REPL_LOSS_CONTINUE;
 	}
 	if ((r = ctl_tls_field(b, &o.tls, err, errlen)) < 0)
@@ -128,11 +129,11 @@ static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 	replication_free(old); /* its thread has ended or is ending (not holding the lock) */
 	pthread_mutex_lock(&ctl->lock);
 	if (ctl->state != INSTANCE_RUNNING || !ctl->vm)
-		r = json_set_err(err, errlen, "the microVM must be running to be replicated");
+		r = error_set(err, errlen, -EINVAL, "the microVM must be running to be replicated");
 	else if (ctl->repl || ctl_migration_active(ctl))
-		r = json_set_err(err, errlen, "a replication or migration is under way already");
+		r = error_set(err, errlen, -EINVAL, "a replication or migration is under way already");
 	else if (ctl->snapshot_busy)
-		r = json_set_err(err, errlen, "a snapshot is being written: try again when it is done");
+		r = error_set(err, errlen, -EINVAL, "a snapshot is being written: try again when it is done");
 	struct vm *vm = ctl->vm;
 	if (r == 0)
 		r = replication_primary_start(vm, &o, on_event, ctl, &ctl->repl, err, errlen);
@@ -146,13 +147,13 @@ static int primary(struct controller *ctl, json_t *b, char *err, size_t errlen)
 int ctl_replication_put(struct controller *ctl, json_t *b, char *err, size_t errlen)
 {
 	if (!json_is_object(b))
-		return json_set_err(err, errlen, "expected a JSON object");
+		return error_set(err, errlen, -EINVAL, "expected a JSON object");
 	const char *role = json_string_value(json_object_get(b, "role"));
 	if (role && !strcmp(role, "standby"))
 		return standby(ctl, b, err, errlen);
 	if (role && !strcmp(role, "primary"))
 		return primary(ctl, b, err, errlen);
-	return json_set_err(err, errlen, "role: expected \"primary\" or \"standby\"");
+	return error_set(err, errlen, -EINVAL, "role: expected \"primary\" or \"standby\"");
 }
 
 #define PROMOTE_WAIT_MS 10000   /* the takeover itself: milliseconds; shared disks' locks: up to 1 s */
@@ -161,19 +162,20 @@ int ctl_replication_patch(struct controller *ctl, json_t *b, char *err, size_t e
 {
 	static const char *const keys[] = { "action", NULL };
 	if (!json_is_object(b))
-		return json_set_err(err, errlen, "expected a JSON object");
+		return error_set(err, errlen, -EINVAL, "expected a JSON object");
 	int r = json_check_keys(b, "", keys, err, errlen);
 	if (r < 0)
 		return r;
 	const char *action = json_string_value(json_object_get(b, "action"));
 	if (!action || strcmp(action, "promote"))
-		return json_set_err(err, errlen, "action: expected \"promote\"");
+		return error_set(err, errlen, -EINVAL, "action: expected \"promote\"");
 	/* Only this (the API) thread replaces or frees the replication. */
 	pthread_mutex_lock(&ctl->lock);
 	struct replication *repl = ctl->repl;
 	pthread_mutex_unlock(&ctl->lock);
 	if (!repl)
-		return json_set_err(err, errlen, "this petrel is not replicating: only a standby can be promoted");
+		return error_set(err, errlen, -EINVAL,
+				 "this petrel is not replicating: only a standby can be promoted");
 	return replication_promote_ask(repl, err, errlen);
 }
 

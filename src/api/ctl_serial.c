@@ -24,7 +24,7 @@ int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errle
 		return r;
 	int fd = -1;
 	if (path && ctl->dry_run)
-		return fail(err, errlen, -EINVAL, "serial_out_path: no host files in a dry run");
+		return error_set(err, errlen, -EINVAL, "serial_out_path: no host files in a dry run");
 	/* Refused after the start: before the file is opened (it would be created). */
 	pthread_mutex_lock(&ctl->lock);
 	r = ctl_check_not_started(ctl, "the serial console", err, errlen);
@@ -41,8 +41,8 @@ int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errle
 			flags |= O_WRONLY | O_APPEND | O_CREAT;
 		fd = open(path, flags, 0640);
 		if (fd < 0)
-			return fail(err, errlen, -EINVAL, "serial_out_path: cannot open '%s': %s", path,
-				    strerror(errno));
+			return error_set(err, errlen, -EINVAL, "serial_out_path: cannot open '%s': %s", path,
+					 strerror(errno));
 	}
 	pthread_mutex_lock(&ctl->lock);
 	r = ctl_check_not_started(ctl, "the serial console", err, errlen); /* again: a start may have come */

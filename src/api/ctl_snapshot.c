@@ -45,7 +45,7 @@ static int boolean(json_t *o, const char *key, bool *out, char *err, size_t errl
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_boolean(v))
-		return json_set_err(err, errlen, "%s: expected a boolean", key);
+		return error_set(err, errlen, -EINVAL, "%s: expected a boolean", key);
 	*out = json_is_true(v);
 	return 0;
 }
@@ -63,7 +63,8 @@ static int parse_create(json_t *b, struct snapshot_request *q, char *err, size_t
 	if (t && !json_is_null(t)) {
 		const char *s = json_string_value(t);
 		if (!s || (strcmp(s, "Full") && strcmp(s, "Diff")))
-			return json_set_err(err, errlen, "snapshot_type: expected \"Full\" or \"Diff\"");
+			return error_set(err, errlen, -EINVAL,
+					 "snapshot_type: expected \"Full\" or \"Diff\"");
 		q->diff = !strcmp(s, "Diff");
 	}
 	return 0;
@@ -87,21 +88,23 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 	q->track_dirty |= diff_old;
 	json_t *mb = json_object_get(b, "mem_backend"), *mf = json_object_get(b, "mem_file_path");
 	if (!mb == !mf)
-		return json_set_err(err, errlen, "exactly one of mem_backend and mem_file_path must be given");
+		return error_set(err, errlen, -EINVAL,
+				 "exactly one of mem_backend and mem_file_path must be given");
 	if (mf) {
 		if ((r = ctl_json_dup_str(b, "", "mem_file_path", true, &q->mem_path, err, errlen)) < 0)
 			return r;
 	} else {
 		static const char *const mkeys[] = { "backend_type", "backend_path", NULL };
 		if (!json_is_object(mb))
-			return json_set_err(err, errlen, "mem_backend: expected an object");
+			return error_set(err, errlen, -EINVAL, "mem_backend: expected an object");
 		if ((r = json_check_keys(mb, "mem_backend", mkeys, err, errlen)) < 0 ||
 		    (r = ctl_json_dup_str(mb, "mem_backend.", "backend_path", true, &q->mem_path, err, errlen)) < 0)
 			return r;
 		const char *t = json_string_value(json_object_get(mb, "backend_type"));
 		if (!t || (strcmp(t, "File") && strcmp(t, "Uffd") && strcmp(t, "Lazy")))
-			return json_set_err(err, errlen, "mem_backend.backend_type: expected \"File\", \"Uffd\" "
-					    "or petrel's \"Lazy\"");
+			return error_set(err, errlen, -EINVAL,
+					 "mem_backend.backend_type: expected \"File\", \"Uffd\" "
+					 "or petrel's \"Lazy\"");
 		q->backend = !strcmp(t, "Uffd") ? SNAP_MEM_UFFD : !strcmp(t, "Lazy") ? SNAP_MEM_LAZY : SNAP_MEM_FILE;
 	}
 	json_t *hp = json_object_get(b, "huge_pages");
@@ -109,8 +112,8 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 		/* "Snapshot" (the default) keeps what the snapshot's machine-config says */
 		const char *s = json_string_value(hp);
 		if (!s || (strcmp(s, "Snapshot") && guest_mem_backing_from_name(s, &q->huge_pages) < 0))
-			return json_set_err(err, errlen, "huge_pages: expected one of Snapshot, None, "
-					    "Transparent, 2M");
+			return error_set(err, errlen, -EINVAL,
+					 "huge_pages: expected one of Snapshot, None, Transparent, 2M");
 		q->has_huge_pages = strcmp(s, "Snapshot") != 0;
 	}
 	return ctl_overrides_parse(b, &q->ov, err, errlen);
@@ -128,7 +131,7 @@ int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct sna
 {
 	*out = NULL;
 	if (!json_is_object(body))
-		return json_set_err(err, errlen, "expected a JSON object");
+		return error_set(err, errlen, -EINVAL, "expected a JSON object");
 	struct snapshot_request *q = calloc(1, sizeof(*q));
 	if (!q)
 		return json_oom(err, errlen);
@@ -153,10 +156,11 @@ int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct sna
 static int begin_snapshot_locked(struct controller *ctl, bool ok, const char *not_ok, char *err, size_t errlen)
 {
 	if (ctl_migration_active(ctl) || ctl_replication_active(ctl))
-		return fail(err, errlen, -EBUSY, "a live migration or replication is under way (GET /migration, "
-			    "GET /replication): they own the dirty page log a snapshot would take");
+		return error_set(err, errlen, -EBUSY,
+				 "a live migration or replication is under way (GET /migration, "
+				 "GET /replication): they own the dirty page log a snapshot would take");
 	if (!ok)
-		return fail(err, errlen, -EINVAL, "%s", not_ok);
+		return error_set(err, errlen, -EINVAL, "%s", not_ok);
 	ctl->snapshot_busy = true;
 	return 0;
 }
@@ -194,11 +198,13 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	pthread_mutex_lock(&ctl->lock);
 	int r = 0;
 	if (ctl->state != INSTANCE_NOT_STARTED)
-		r = json_set_err(err, errlen, "a snapshot can only be loaded into a microVM that was not started");
+		r = error_set(err, errlen, -EINVAL,
+			      "a snapshot can only be loaded into a microVM that was not started");
 	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nfs || ctl->cfg.nnets || ctl->cfg.has_vsock ||
 		 ctl->cfg.has_entropy || ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
-		r = json_set_err(err, errlen, "loading a snapshot is not allowed after configuring "
-				 "boot-specific resources (the snapshot brings its own)");
+		r = error_set(err, errlen, -EINVAL,
+			      "loading a snapshot is not allowed after configuring "
+			      "boot-specific resources (the snapshot brings its own)");
 	if (r == 0)
 		ctl->state = INSTANCE_STARTING;
 	int out_fd = ctl->serial_fd >= 0 ? ctl->serial_fd : STDOUT_FILENO;
@@ -253,7 +259,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	pthread_mutex_unlock(&ctl->lock);
 	ctl_notify_main(ctl);
 	if (r < 0)
-		return json_set_err(err, errlen, "cannot start the restored microVM: %s", strerror(-r));
+		return error_set(err, errlen, -EINVAL, "cannot start the restored microVM: %s", strerror(-r));
 	log_info("microVM restored from %s (%s)", q->state_path, q->resume ? "running" : "paused");
 	event_emit("snapshot", "snapshot-loaded", "{s:s,s:b}", "snapshot_path", q->state_path, "resumed", q->resume);
 	return 0;

@@ -13,8 +13,9 @@ int ctl_put_vsock(struct controller *ctl, json_t *body, char *err, size_t errlen
 	/* The device will listen there: never over a live socket (another petrel's API socket,
 	 * say) or another kind of file; a stale socket is replaced at start. */
 	if (!ctl->dry_run && unix_path_free(v.uds_path) == -EADDRINUSE) {
-		r = fail(err, errlen, -EINVAL, "vsock uds_path '%s' is in use by another process or is not a socket",
-			 v.uds_path);
+		r = error_set(err, errlen, -EINVAL,
+			      "vsock uds_path '%s' is in use by another process or is not a socket",
+			      v.uds_path);
 		vsock_config_free(&v);
 		return r;
 	}

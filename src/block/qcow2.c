@@ -1,5 +1,6 @@
 /* qcow2 images: open, the guest-offset -> host-offset mapping, reads (writes: qcow2_write.c). */
 #include "block/disk.h"
+#include "util/error.h"
 #include "util/iov.h"
 #include "block/qcow2_int.h"
 #include "util/log.h"
@@ -32,16 +33,15 @@ static int load_tables(struct qcow2 *q, char *err, size_t errlen)
 	q->rt = calloc(q->rt_entries, 8);
 	if (!raw || !q->l1 || !q->rt) {
 		free(raw);
-		snprintf(err, errlen, "out of memory for the tables");
-		return -ENOMEM;
+		return error_set(err, errlen, -ENOMEM, "out of memory for the tables");
 	}
 	int r = l1_bytes ? read_at(q, raw, l1_bytes, q->h.l1_table_offset) : 0;
 	for (uint32_t i = 0; r == 0 && i < q->h.l1_size; i++) {
 		uint64_t e = qcow2_be64(raw + 8 * i), off = e & QCOW2_OFFSET_MASK;
 		if ((e & ~(QCOW2_OFFSET_MASK | QCOW2_OFLAG_COPIED)) || off % q->cs || off >= q->file_size) {
-			snprintf(err, errlen, "L1 entry %u (0x%016llx) is invalid or points past the end of the file", i,
-				 (unsigned long long)e);
-			r = -EINVAL;
+			r = error_set(err, errlen, -EINVAL,
+				      "L1 entry %u (0x%016llx) is invalid or points past the end of the file",
+				      i, (unsigned long long)e);
 		}
 		q->l1[i] = e;
 	}
@@ -50,16 +50,16 @@ static int load_tables(struct qcow2 *q, char *err, size_t errlen)
 	for (uint64_t i = 0; r == 0 && i < q->rt_entries; i++) {
 		uint64_t off = qcow2_be64(raw + 8 * i) & QCOW2_REFT_OFFSET_MASK;
 		if (off % q->cs || off >= q->file_size) {
-			snprintf(err, errlen, "refcount table entry %llu (%llu) is misaligned or past the end of the file",
-				 (unsigned long long)i, (unsigned long long)off);
-			r = -EINVAL;
+			r = error_set(err, errlen, -EINVAL,
+				      "refcount table entry %llu (%llu) is misaligned or past the end of the file",
+				      (unsigned long long)i, (unsigned long long)off);
 		}
 		q->rt[i] = off;
 	}
 	if (r == -EIO)
-		snprintf(err, errlen, "the tables are truncated");
+		r = error_set(err, errlen, r, "the tables are truncated");
 	else if (r < 0 && r != -EINVAL)
-		snprintf(err, errlen, "reading the tables: %s", strerror(-r));
+		r = error_set(err, errlen, r, "reading the tables: %s", strerror(-r));
 	free(raw);
 	return r;
 }
@@ -87,10 +87,8 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 {
 	*out = NULL;
 	struct qcow2 *q = calloc(1, sizeof(*q));
-	if (!q) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!q)
+		return error_set(err, errlen, -ENOMEM, "out of memory");
 	pthread_mutex_init(&q->lock, NULL);
 	q->f = f;
 	q->fd = f->fd;
@@ -100,7 +98,7 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 	size_t got = 0;
 	int r = read_header(q, &hdr, &got);
 	if (r < 0)
-		snprintf(err, errlen, "cannot read the header: %s", strerror(-r));
+		r = error_set(err, errlen, r, "cannot read the header: %s", strerror(-r));
 	else
 		r = qcow2_header_parse(hdr, got, f->size, &q->h, err, errlen);
 	free(hdr);
@@ -114,15 +112,15 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 	q->rc_max = q->rc_bits == 64 ? UINT64_MAX : (1ull << q->rc_bits) - 1;
 	q->rt_off = q->h.refcount_table_offset;
 	if (!read_only && q->h.nb_snapshots) {
-		snprintf(err, errlen, "the image has %u internal snapshots: petrel opens it read-only only",
-			 q->h.nb_snapshots);
-		r = -ENOTSUP;
+		r = error_set(err, errlen, -ENOTSUP,
+			      "the image has %u internal snapshots: petrel opens it read-only only",
+			      q->h.nb_snapshots);
 		goto fail;
 	}
 	if (!read_only && (q->h.incompatible & QCOW2_INCOMPAT_DIRTY)) {
-		snprintf(err, errlen, "the image's refcounts are dirty (lazy refcounts): repair it with "
-				      "qemu-img check -r all, or open it read-only");
-		r = -ENOTSUP;
+		r = error_set(err, errlen, -ENOTSUP,
+			      "the image's refcounts are dirty (lazy refcounts): repair "
+			      "it with qemu-img check -r all, or open it read-only");
 		goto fail;
 	}
 	if ((r = load_tables(q, err, errlen)) < 0)
@@ -135,26 +133,26 @@ int qcow2_open(struct qcow2 **out, struct raw_file *f, bool read_only, char *err
 	q->zin = malloc(2 * q->cs);
 	if (!q->buf || !q->zout || !q->zin || qcow2_cache_init(&q->l2c, n, q->cs) < 0 ||
 	    qcow2_cache_init(&q->rbc, RB_CACHE_ENTRIES, q->cs) < 0) {
-		snprintf(err, errlen, "out of memory for the caches");
-		r = -ENOMEM;
+		r = error_set(err, errlen, -ENOMEM, "out of memory for the caches");
 		goto fail;
 	}
 	if ((r = qcow2_find_end(q)) < 0) {
-		snprintf(err, errlen, "reading the refcount blocks: %s", r == -EIO ? "truncated" : strerror(-r));
+		r = error_set(err, errlen, r, "reading the refcount blocks: %s",
+			      r == -EIO ? "truncated" : strerror(-r));
 		goto fail;
 	}
 	if (!read_only && q->h.version >= 3 && q->h.autoclear) {
 		/* Features this writer does not keep up to date (bitmaps, ...) are declared stale. */
 		uint8_t zero[8] = { 0 };
 		if ((r = qcow2_pwrite(q, zero, 8, QCOW2_OFF_AUTOCLEAR)) < 0) {
-			snprintf(err, errlen, "cannot write the header: %s", strerror(-r));
+			r = error_set(err, errlen, r, "cannot write the header: %s", strerror(-r));
 			goto fail;
 		}
 		q->h.autoclear = 0;
 	}
 	qcow2_reserve_init(q);
 	if (!read_only && (r = qcow2_commit_init(q)) < 0) {
-		snprintf(err, errlen, "out of memory for the copy-on-write records");
+		r = error_set(err, errlen, r, "out of memory for the copy-on-write records");
 		goto fail;
 	}
 	*out = q;

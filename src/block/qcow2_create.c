@@ -65,7 +65,7 @@ int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t
 		if (r == 0)
 			*size = h->size;
 		else
-			snprintf(err, errlen, "%s: qcow2: %s", path, h ? msg : "out of memory");
+			r = error_set(err, errlen, r, "%s: qcow2: %s", path, h ? msg : "out of memory");
 	}
 	snprintf(fmt_out, fmt_len, "%s", qcow2 ? "qcow2" : "raw");
 	return r;
@@ -78,10 +78,10 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 	char fmt[16] = "";
 	size_t blen = o->backing ? strlen(o->backing) : 0;
 	if (o->backing) {
-		if (!blen || blen > QCOW2_MAX_BACKING_NAME) {
-			snprintf(err, errlen, "the backing file name must have 1 to %d bytes", QCOW2_MAX_BACKING_NAME);
-			return -EINVAL;
-		}
+		if (!blen || blen > QCOW2_MAX_BACKING_NAME)
+			return error_set(err, errlen, -EINVAL,
+					 "the backing file name must have 1 to %d bytes",
+					 QCOW2_MAX_BACKING_NAME);
 		/* A relative name is relative to the new image's directory, as when it is opened. */
 		char full[PATH_MAX], dir[PATH_MAX];
 		snprintf(dir, sizeof(dir), "%s", path);
@@ -96,16 +96,14 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 		if (!size)
 			size = bsize;
 	}
-	if (!size || size > QCOW2_MAX_SIZE) {
-		snprintf(err, errlen, "the virtual size must be given (no backing file) and at most 2^56 bytes");
-		return -EINVAL;
-	}
+	if (!size || size > QCOW2_MAX_SIZE)
+		return error_set(err, errlen, -EINVAL,
+				 "the virtual size must be given (no backing file) and at most 2^56 bytes");
 	uint64_t l1_size = (size + (cs << (CBITS - 3)) - 1) >> (2 * CBITS - 3);
 	uint64_t l1_clusters = MAX((l1_size * 8 + cs - 1) / cs, 1u);
-	if (l1_size * 8 > QCOW2_MAX_L1_BYTES) {
-		snprintf(err, errlen, "the virtual size needs an L1 table over %u MiB", QCOW2_MAX_L1_BYTES >> 20);
-		return -EINVAL;
-	}
+	if (l1_size * 8 > QCOW2_MAX_L1_BYTES)
+		return error_set(err, errlen, -EINVAL, "the virtual size needs an L1 table over %u MiB",
+				 QCOW2_MAX_L1_BYTES >> 20);
 	/* Cluster 0: header, extensions, backing file name. */
 	uint8_t hdr[HEADER_LEN + 16 + 16 + 8 + QCOW2_MAX_BACKING_NAME];
 	memset(hdr, 0, sizeof(hdr));
@@ -137,10 +135,9 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 	/* Cluster 1: the refcount table; cluster 2: the refcount block. */
 	uint8_t rt[8], rb[2 * (3 + 8)];
 	uint64_t used = 3 + l1_clusters;
-	if (used > sizeof(rb) / 2) {
-		snprintf(err, errlen, "the virtual size needs an L1 table over 8 clusters (32 TiB)");
-		return -EINVAL;
-	}
+	if (used > sizeof(rb) / 2)
+		return error_set(err, errlen, -EINVAL,
+				 "the virtual size needs an L1 table over 8 clusters (32 TiB)");
 	qcow2_put_be64(rt, 2 * cs);
 	size_t rb_len = 2 * used;
 	for (uint64_t i = 0; i < used; i++) {

@@ -5,11 +5,11 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "memory/guest_mem.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 /* Offsets inside the image / zero page. */
@@ -38,20 +38,16 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, cha
 		  size_t errlen)
 {
 	memset(info, 0, sizeof(*info));
-	if (len < HDR_INIT_SIZE + 4) {
-		snprintf(err, errlen, "image is too small to be a bzImage (%zu bytes)", len);
-		return -EINVAL;
-	}
-	if (get16(img, HDR_BOOT_FLAG) != 0xaa55 || memcmp(img + HDR_MAGIC, "HdrS", 4) != 0) {
-		snprintf(err, errlen, "not a bzImage: no boot flag 0xAA55 / \"HdrS\" setup header");
-		return -EINVAL;
-	}
+	if (len < HDR_INIT_SIZE + 4)
+		return error_set(err, errlen, -EINVAL, "image is too small to be a bzImage (%zu bytes)", len);
+	if (get16(img, HDR_BOOT_FLAG) != 0xaa55 || memcmp(img + HDR_MAGIC, "HdrS", 4) != 0)
+		return error_set(err, errlen, -EINVAL,
+				 "not a bzImage: no boot flag 0xAA55 / \"HdrS\" setup header");
 	info->version = get16(img, HDR_VERSION);
-	if (info->version < 0x020c) {
-		snprintf(err, errlen, "bzImage boot protocol %u.%02u is too old: 2.12 or later is needed for the 64-bit entry",
-			 info->version >> 8, info->version & 0xff);
-		return -EINVAL;
-	}
+	if (info->version < 0x020c)
+		return error_set(err, errlen, -EINVAL,
+				 "bzImage boot protocol %u.%02u is too old: 2.12 or later is needed for the 64-bit entry",
+				 info->version >> 8, info->version & 0xff);
 	info->setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	info->loadflags = img[HDR_LOADFLAGS];
 	info->xloadflags = get16(img, HDR_XLOADFLAGS);
@@ -64,32 +60,26 @@ int bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, cha
 	info->payload_offset = get32(img, HDR_PAYLOAD_OFFSET);
 	info->payload_length = get32(img, HDR_PAYLOAD_LENGTH);
 	info->hdr_end = HDR_JUMP + 2 + (size_t)img[HDR_JUMP + 1];
-	if (!(info->xloadflags & XLF_KERNEL_64)) {
-		snprintf(err, errlen, "bzImage has no 64-bit entry point (XLF_KERNEL_64 clear)");
-		return -EINVAL;
-	}
-	if (!(info->loadflags & LOADED_HIGH)) {
-		snprintf(err, errlen, "bzImage is not loadable at 1 MiB (LOADED_HIGH clear)");
-		return -EINVAL;
-	}
+	if (!(info->xloadflags & XLF_KERNEL_64))
+		return error_set(err, errlen, -EINVAL,
+				 "bzImage has no 64-bit entry point (XLF_KERNEL_64 clear)");
+	if (!(info->loadflags & LOADED_HIGH))
+		return error_set(err, errlen, -EINVAL,
+				 "bzImage is not loadable at 1 MiB (LOADED_HIGH clear)");
 	info->kernel_offset = ((size_t)info->setup_sects + 1) * 512;
-	if (info->kernel_offset + 0x200 >= len) {
-		snprintf(err, errlen, "bzImage is truncated: setup is %zu bytes but the file has %zu",
-			 info->kernel_offset, len);
-		return -EINVAL;
-	}
-	if (info->hdr_end > len || info->hdr_end > BP_SIZE) {
-		snprintf(err, errlen, "bzImage setup header length is invalid");
-		return -EINVAL;
-	}
+	if (info->kernel_offset + 0x200 >= len)
+		return error_set(err, errlen, -EINVAL,
+				 "bzImage is truncated: setup is %zu bytes but the file has %zu",
+				 info->kernel_offset, len);
+	if (info->hdr_end > len || info->hdr_end > BP_SIZE)
+		return error_set(err, errlen, -EINVAL, "bzImage setup header length is invalid");
 	info->kernel_size = len - info->kernel_offset;
 	/* syssize (16-byte units, rounded up) says how much protected-mode code the file holds. */
 	uint64_t syssize = (uint64_t)get32(img, HDR_SYSSIZE) * 16;
-	if (syssize > (uint64_t)info->kernel_size + 15) {
-		snprintf(err, errlen, "bzImage is truncated: its header announces %llu bytes of kernel but the file holds %zu",
-			 (unsigned long long)syssize, info->kernel_size);
-		return -EINVAL;
-	}
+	if (syssize > (uint64_t)info->kernel_size + 15)
+		return error_set(err, errlen, -EINVAL,
+				 "bzImage is truncated: its header announces %llu bytes of kernel but the file holds %zu",
+				 (unsigned long long)syssize, info->kernel_size);
 	return 0;
 }
 

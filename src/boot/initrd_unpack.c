@@ -11,6 +11,7 @@
 #include "boot/initrd_unpack.h"
 #include "boot/initrd_cpio.h"
 #include "boot/payload.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,10 +39,9 @@ static int put(struct unpack_out *o, const void *src, size_t n, char *err, size_
 {
 	if (n == 0)
 		return 0;
-	if (n > o->max - o->len) {
-		snprintf(err, errlen, "it decompresses to more than the %zu-byte limit", o->max);
-		return -EFBIG;
-	}
+	if (n > o->max - o->len)
+		return error_set(err, errlen, -EFBIG, "it decompresses to more than the %zu-byte limit",
+				 o->max);
 	int r = unpack_out_reserve(o, n, err, errlen);
 	if (r < 0)
 		return r;
@@ -107,10 +107,9 @@ static int walk(const uint8_t *img, size_t len, struct cpio_model *m, struct unp
 			return r;
 		size_t start = out->len, used = 0;
 		char why[192];
-		if ((r = payload_member(f, img + pos, len - pos, out, &used, why, sizeof(why))) < 0) {
-			snprintf(err, errlen, "its %s archive at offset %zu: %s", payload_format_name(f), pos, why);
-			return r;
-		}
+		if ((r = payload_member(f, img + pos, len - pos, out, &used, why, sizeof(why))) < 0)
+			return error_set(err, errlen, r, "its %s archive at offset %zu: %s",
+					 payload_format_name(f), pos, why);
 		uint64_t saved = m->th;
 		m->th = 0;
 		static const uint8_t nothing[1];
@@ -125,11 +124,11 @@ static int walk(const uint8_t *img, size_t len, struct cpio_model *m, struct unp
 	}
 	if (!m->why && m->state != CPIO_RESET && m->entries)
 		m->why = "it ends inside a cpio entry";
-	if (m->why) {
-		snprintf(err, errlen, "the kernel would read it with an error or differently "
-			 "uncompressed (%s near offset %zu)", m->why, pos);
-		return -EINVAL;
-	}
+	if (m->why)
+		return error_set(err, errlen, -EINVAL,
+				 "the kernel would read it with an error or differently "
+				 "uncompressed (%s near offset %zu)",
+				 m->why, pos);
 	return 0;
 }
 

@@ -1,9 +1,9 @@
 /* bzImage payload formats: detection by magic and dispatch to the per-format wrappers. */
 #include "boot/payload.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +46,8 @@ int payload_decompress(enum payload_format f, const uint8_t *in, size_t inlen, u
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
 		if (formats[i].f == f && formats[i].unpack)
 			return formats[i].unpack(in, inlen, out, outlen, err, errlen);
-	snprintf(err, errlen, "petrel does not decompress %s payloads", payload_format_name(f));
-	return -ENOTSUP;
+	return error_set(err, errlen, -ENOTSUP, "petrel does not decompress %s payloads",
+			 payload_format_name(f));
 }
 
 int payload_member(enum payload_format f, const uint8_t *in, size_t inlen, struct unpack_out *out,
@@ -56,16 +56,14 @@ int payload_member(enum payload_format f, const uint8_t *in, size_t inlen, struc
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
 		if (formats[i].f == f)
 			return formats[i].member(in, inlen, out, used, err, errlen);
-	snprintf(err, errlen, "petrel does not decompress %s data", payload_format_name(f));
-	return -ENOTSUP;
+	return error_set(err, errlen, -ENOTSUP, "petrel does not decompress %s data", payload_format_name(f));
 }
 
 int unpack_out_reserve(struct unpack_out *o, size_t want, char *err, size_t errlen)
 {
-	if (o->len >= o->max) {
-		snprintf(err, errlen, "it decompresses to more than the %zu-byte limit", o->max);
-		return -EFBIG;
-	}
+	if (o->len >= o->max)
+		return error_set(err, errlen, -EFBIG, "it decompresses to more than the %zu-byte limit",
+				 o->max);
 	if (want > o->max - o->len)
 		want = o->max - o->len;
 	if (o->cap - o->len >= want)
@@ -76,10 +74,9 @@ int unpack_out_reserve(struct unpack_out *o, size_t want, char *err, size_t errl
 	if (cap > o->max)
 		cap = o->max;
 	uint8_t *b = realloc(o->buf, cap);
-	if (!b) {
-		snprintf(err, errlen, "cannot allocate %zu MiB to decompress into", cap >> 20);
-		return -ENOMEM;
-	}
+	if (!b)
+		return error_set(err, errlen, -ENOMEM, "cannot allocate %zu MiB to decompress into",
+				 cap >> 20);
 	o->buf = b;
 	o->cap = cap;
 	return 0;

@@ -4,12 +4,12 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "memory/guest_mem.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include <elf.h>
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
@@ -65,21 +65,15 @@ int elf_kernel_parse(const uint8_t *img, size_t len, struct pvh_info *info, char
 {
 	memset(info, 0, sizeof(*info));
 	Elf64_Ehdr eh;
-	if (!image_is_elf(img, len) || len < sizeof(eh)) {
-		snprintf(err, errlen, "not an ELF image");
-		return -EINVAL;
-	}
+	if (!image_is_elf(img, len) || len < sizeof(eh))
+		return error_set(err, errlen, -EINVAL, "not an ELF image");
 	memcpy(&eh, img, sizeof(eh));
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
-	    eh.e_machine != EM_X86_64) {
-		snprintf(err, errlen, "ELF image is not a little-endian x86-64 ELF64 file");
-		return -EINVAL;
-	}
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
-	    eh.e_phoff > len || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff) {
-		snprintf(err, errlen, "ELF program headers are missing or outside the file");
-		return -EINVAL;
-	}
+	    eh.e_machine != EM_X86_64)
+		return error_set(err, errlen, -EINVAL, "ELF image is not a little-endian x86-64 ELF64 file");
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > len ||
+	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
+		return error_set(err, errlen, -EINVAL, "ELF program headers are missing or outside the file");
 	info->elf_entry = eh.e_entry;
 	int found = 0;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
@@ -87,45 +81,36 @@ int elf_kernel_parse(const uint8_t *img, size_t len, struct pvh_info *info, char
 		memcpy(&ph, img + eh.e_phoff + (size_t)i * sizeof(ph), sizeof(ph));
 		if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE)
 			continue;
-		if (ph.p_offset > len || ph.p_filesz > len - ph.p_offset) {
-			snprintf(err, errlen, "ELF segment %u lies outside the file", i);
-			return -EINVAL;
-		}
+		if (ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
+			return error_set(err, errlen, -EINVAL, "ELF segment %u lies outside the file", i);
 		if (ph.p_type == PT_NOTE) {
 			if (!found) {
 				found = find_pvh_note(img + ph.p_offset, ph.p_filesz, &info->entry);
-				if (found < 0) {
-					snprintf(err, errlen, "ELF note segment %u is malformed", i);
-					return -EINVAL;
-				}
+				if (found < 0)
+					return error_set(err, errlen, -EINVAL,
+							 "ELF note segment %u is malformed", i);
 			}
 			continue;
 		}
-		if (ph.p_filesz > ph.p_memsz || ph.p_paddr + ph.p_memsz < ph.p_paddr) {
-			snprintf(err, errlen, "ELF segment %u has invalid sizes", i);
-			return -EINVAL;
-		}
-		if (info->nseg == PVH_MAX_SEGMENTS) {
-			snprintf(err, errlen, "ELF image has more than %d loadable segments", PVH_MAX_SEGMENTS);
-			return -EINVAL;
-		}
+		if (ph.p_filesz > ph.p_memsz || ph.p_paddr + ph.p_memsz < ph.p_paddr)
+			return error_set(err, errlen, -EINVAL, "ELF segment %u has invalid sizes", i);
+		if (info->nseg == PVH_MAX_SEGMENTS)
+			return error_set(err, errlen, -EINVAL, "ELF image has more than %d loadable segments",
+					 PVH_MAX_SEGMENTS);
 		info->seg[info->nseg++] = (struct elf_segment){ ph.p_paddr, ph.p_filesz, ph.p_memsz, ph.p_offset };
 	}
 	info->has_pvh = found;
-	if (!info->nseg) {
-		snprintf(err, errlen, "ELF image has no loadable segments");
-		return -EINVAL;
-	}
+	if (!info->nseg)
+		return error_set(err, errlen, -EINVAL, "ELF image has no loadable segments");
 	return 0;
 }
 
 int pvh_parse(const uint8_t *img, size_t len, struct pvh_info *info, char *err, size_t errlen)
 {
 	int r = elf_kernel_parse(img, len, info, err, errlen);
-	if (r == 0 && !info->has_pvh) {
-		snprintf(err, errlen, "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build it with CONFIG_PVH=y or use a bzImage");
-		return -EINVAL;
-	}
+	if (r == 0 && !info->has_pvh)
+		return error_set(err, errlen, -EINVAL,
+				 "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build it with CONFIG_PVH=y or use a bzImage");
 	return r;
 }
 

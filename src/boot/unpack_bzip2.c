@@ -2,6 +2,7 @@
  * whatever the input says). Block CRCs and the stream CRC are checked by libbz2. */
 #include "boot/payload.h"
 #include "boot/payload_lib.h"
+#include "util/error.h"
 
 #include <bzlib.h>
 #include <errno.h>
@@ -44,22 +45,18 @@ static int bz_open(bz_stream *s, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	r = BZ2_bzDecompressInit(s, 0, 0);
-	if (r != BZ_OK) {
-		snprintf(err, errlen, "bzip2: cannot initialise libbz2 (%d)", r);
-		return r == BZ_MEM_ERROR ? -ENOMEM : -EINVAL;
-	}
+	if (r != BZ_OK)
+		return error_set(err, errlen, r == BZ_MEM_ERROR ? -ENOMEM : -EINVAL,
+				 "bzip2: cannot initialise libbz2 (%d)", r);
 	return 0;
 }
 
 /* A step that returned neither BZ_OK nor BZ_STREAM_END: -errno and why. */
 static int bz_failed(int r, char *err, size_t errlen)
 {
-	if (r == BZ_MEM_ERROR) {
-		snprintf(err, errlen, "bzip2: out of memory");
-		return -ENOMEM;
-	}
-	snprintf(err, errlen, "bzip2: corrupt stream (%d)", r);
-	return -EINVAL;
+	if (r == BZ_MEM_ERROR)
+		return error_set(err, errlen, -ENOMEM, "bzip2: out of memory");
+	return error_set(err, errlen, -EINVAL, "bzip2: corrupt stream (%d)", r);
 }
 
 int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, char *err, size_t errlen)
@@ -78,8 +75,9 @@ int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, c
 			if (out_done == outlen)
 				ret = 0;
 			else
-				snprintf(err, errlen, "bzip2: stream ends after %zu bytes, %zu expected",
-					 out_done, outlen);
+				ret = error_set(err, errlen, -EINVAL,
+						"bzip2: stream ends after %zu bytes, %zu expected", out_done,
+						outlen);
 			break;
 		}
 		if (r != BZ_OK) {
@@ -88,10 +86,12 @@ int unpack_bzip2(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, c
 		}
 		if (in_done == before && made == 0) {
 			if (in_done == inlen)
-				snprintf(err, errlen, "bzip2: stream is truncated after %zu bytes of output",
-					 out_done);
+				ret = error_set(err, errlen, -EINVAL,
+						"bzip2: stream is truncated after %zu bytes of output",
+						out_done);
 			else
-				snprintf(err, errlen, "bzip2: stream holds more than %zu bytes", outlen);
+				ret = error_set(err, errlen, -EINVAL,
+						"bzip2: stream holds more than %zu bytes", outlen);
 			break;
 		}
 	}
@@ -125,7 +125,7 @@ int member_bzip2(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t
 			break;
 		}
 		if (in_done == before && made == 0) {
-			snprintf(err, errlen, "bzip2: stream is truncated");
+			ret = error_set(err, errlen, -EINVAL, "bzip2: stream is truncated");
 			break;
 		}
 		ret = 0;

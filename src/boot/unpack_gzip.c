@@ -1,6 +1,7 @@
 /* gzip payloads (CONFIG_KERNEL_GZIP), with zlib. The gzip trailer's CRC-32 and length are
  * checked by zlib; bytes after the gzip member are ignored, as the kernel does. */
 #include "boot/payload.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -29,10 +30,9 @@ int unpack_gzip(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, ch
 {
 	z_stream s = { 0 };
 	int r = inflateInit2(&s, 16 + MAX_WBITS); /* gzip wrapper only */
-	if (r != Z_OK) {
-		snprintf(err, errlen, "gzip: cannot initialise zlib (%d)", r);
-		return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
-	}
+	if (r != Z_OK)
+		return error_set(err, errlen, r == Z_MEM_ERROR ? -ENOMEM : -EINVAL,
+				 "gzip: cannot initialise zlib (%d)", r);
 	size_t in_done = 0, out_done = 0;
 	int ret = -EINVAL;
 	for (;;) {
@@ -43,25 +43,28 @@ int unpack_gzip(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, ch
 			if (out_done == outlen)
 				ret = 0;
 			else
-				snprintf(err, errlen, "gzip: stream ends after %zu bytes, %zu expected",
-					 out_done, outlen);
+				ret = error_set(err, errlen, -EINVAL,
+						"gzip: stream ends after %zu bytes, %zu expected", out_done,
+						outlen);
 			break;
 		}
 		if (r == Z_MEM_ERROR) {
-			snprintf(err, errlen, "gzip: out of memory");
-			ret = -ENOMEM;
+			ret = error_set(err, errlen, -ENOMEM, "gzip: out of memory");
 			break;
 		}
 		if (r != Z_OK && r != Z_BUF_ERROR) {
-			snprintf(err, errlen, "gzip: corrupt stream (%s)", s.msg ? s.msg : "error");
+			ret = error_set(err, errlen, -EINVAL, "gzip: corrupt stream (%s)",
+					s.msg ? s.msg : "error");
 			break;
 		}
 		if (in_done == before && made == 0) { /* no progress */
 			if (in_done == inlen)
-				snprintf(err, errlen, "gzip: stream is truncated after %zu bytes of output",
-					 out_done);
+				ret = error_set(err, errlen, -EINVAL,
+						"gzip: stream is truncated after %zu bytes of output",
+						out_done);
 			else
-				snprintf(err, errlen, "gzip: stream holds more than %zu bytes", outlen);
+				ret = error_set(err, errlen, -EINVAL,
+						"gzip: stream holds more than %zu bytes", outlen);
 			break;
 		}
 	}
@@ -79,30 +82,26 @@ int member_gzip(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 		size_t errlen)
 {
 	enum { FNAME = 0x08 };
-	if (inlen < 10 || in[0] != 0x1f || in[1] != 0x8b || in[2] != 8) {
-		snprintf(err, errlen, "gzip: not a deflate gzip member (the kernel wants 1f 8b 08)");
-		return -EINVAL;
-	}
-	if (in[3] & ~FNAME) {
-		snprintf(err, errlen, "gzip: header flags 0x%02x (extra field, comment or header CRC) "
-			 "that the kernel does not skip", in[3]);
-		return -EINVAL;
-	}
+	if (inlen < 10 || in[0] != 0x1f || in[1] != 0x8b || in[2] != 8)
+		return error_set(err, errlen, -EINVAL,
+				 "gzip: not a deflate gzip member (the kernel wants 1f 8b 08)");
+	if (in[3] & ~FNAME)
+		return error_set(err, errlen, -EINVAL,
+				 "gzip: header flags 0x%02x (extra field, comment or header CRC) "
+				 "that the kernel does not skip",
+				 in[3]);
 	size_t p = 10;
 	if (in[3] & FNAME) {
 		const uint8_t *nul = memchr(in + p, 0, inlen - p);
-		if (!nul) {
-			snprintf(err, errlen, "gzip: the member's name has no end");
-			return -EINVAL;
-		}
+		if (!nul)
+			return error_set(err, errlen, -EINVAL, "gzip: the member's name has no end");
 		p = (size_t)(nul - in) + 1;
 	}
 	z_stream s = { 0 };
 	int r = inflateInit2(&s, -MAX_WBITS);
-	if (r != Z_OK) {
-		snprintf(err, errlen, "gzip: cannot initialise zlib (%d)", r);
-		return r == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
-	}
+	if (r != Z_OK)
+		return error_set(err, errlen, r == Z_MEM_ERROR ? -ENOMEM : -EINVAL,
+				 "gzip: cannot initialise zlib (%d)", r);
 	size_t start = out->len, in_done = p;
 	int ret = 0;
 	for (;;) {
@@ -115,17 +114,18 @@ int member_gzip(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 			break;
 		ret = -EINVAL;
 		if (r == Z_MEM_ERROR) {
-			snprintf(err, errlen, "gzip: out of memory");
-			ret = -ENOMEM;
+			ret = error_set(err, errlen, -ENOMEM, "gzip: out of memory");
 			break;
 		}
 		if (r != Z_OK && r != Z_BUF_ERROR) {
-			snprintf(err, errlen, "gzip: corrupt stream (%s)", s.msg ? s.msg : "error");
+			ret = error_set(err, errlen, -EINVAL, "gzip: corrupt stream (%s)",
+					s.msg ? s.msg : "error");
 			break;
 		}
 		if (in_done == before && made == 0) {
-			snprintf(err, errlen, "gzip: member is truncated after %zu bytes of output",
-				 out->len - start);
+			ret = error_set(err, errlen, -EINVAL,
+					"gzip: member is truncated after %zu bytes of output",
+					out->len - start);
 			break;
 		}
 		ret = 0;
@@ -133,10 +133,8 @@ int member_gzip(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 	inflateEnd(&s);
 	if (ret < 0)
 		return ret;
-	if (inlen - in_done < 8) {
-		snprintf(err, errlen, "gzip: member has no trailer");
-		return -EINVAL;
-	}
+	if (inlen - in_done < 8)
+		return error_set(err, errlen, -EINVAL, "gzip: member has no trailer");
 	const uint8_t *t = in + in_done;
 	uint32_t crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
 	uint32_t isize = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
@@ -147,10 +145,9 @@ int member_gzip(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 		c = crc32(c, out->buf + start + off, (uInt)k);
 		off += k;
 	}
-	if ((uint32_t)c != crc || (uint32_t)n != isize) {
-		snprintf(err, errlen, "gzip: the member's trailer does not match its data (CRC or size)");
-		return -EINVAL;
-	}
+	if ((uint32_t)c != crc || (uint32_t)n != isize)
+		return error_set(err, errlen, -EINVAL,
+				 "gzip: the member's trailer does not match its data (CRC or size)");
 	*used = in_done + 8;
 	return 0;
 }

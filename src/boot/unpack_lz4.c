@@ -4,6 +4,7 @@
  * The format carries no checksum: the exact output length is the only end check. */
 #include "boot/payload.h"
 #include "boot/payload_lib.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <lz4.h>
@@ -28,42 +29,36 @@ int unpack_lz4(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, cha
 	int r = payload_lib_load("liblz4.so.1", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
 	if (r < 0)
 		return r;
-	if (inlen < 4 || le32(in) != LZ4_LEGACY_MAGIC) {
-		snprintf(err, errlen, "lz4: not a legacy-format LZ4 stream");
-		return -EINVAL;
-	}
+	if (inlen < 4 || le32(in) != LZ4_LEGACY_MAGIC)
+		return error_set(err, errlen, -EINVAL, "lz4: not a legacy-format LZ4 stream");
 	size_t pos = 4, done = 0;
 	const size_t bound = (size_t)LZ4_COMPRESSBOUND(LZ4_LEGACY_BLOCK);
 	while (pos < inlen) {
-		if (inlen - pos < 4) {
-			snprintf(err, errlen, "lz4: stream is truncated inside a block header");
-			return -EINVAL;
-		}
+		if (inlen - pos < 4)
+			return error_set(err, errlen, -EINVAL,
+					 "lz4: stream is truncated inside a block header");
 		uint32_t csize = le32(in + pos);
 		pos += 4;
 		if (csize == LZ4_LEGACY_MAGIC)
 			continue; /* a concatenated frame */
-		if (csize == 0 || csize > bound || csize > inlen - pos) {
-			snprintf(err, errlen, "lz4: block of %u bytes at offset %zu is invalid or truncated",
-				 csize, pos - 4);
-			return -EINVAL;
-		}
+		if (csize == 0 || csize > bound || csize > inlen - pos)
+			return error_set(err, errlen, -EINVAL,
+					 "lz4: block of %u bytes at offset %zu is invalid or truncated",
+					 csize, pos - 4);
 		size_t room = outlen - done;
 		if (room > LZ4_LEGACY_BLOCK)
 			room = LZ4_LEGACY_BLOCK;
 		int n = LZ4_decompress_safe((const char *)in + pos, (char *)out + done, (int)csize, (int)room);
-		if (n < 0) {
-			snprintf(err, errlen, "lz4: block at offset %zu is corrupt or decompresses past %zu bytes",
-				 pos - 4, outlen);
-			return -EINVAL;
-		}
+		if (n < 0)
+			return error_set(err, errlen, -EINVAL,
+					 "lz4: block at offset %zu is corrupt or decompresses past %zu bytes",
+					 pos - 4, outlen);
 		pos += csize;
 		done += (size_t)n;
 	}
-	if (done != outlen) {
-		snprintf(err, errlen, "lz4: stream ends after %zu bytes, %zu expected", done, outlen);
-		return -EINVAL;
-	}
+	if (done != outlen)
+		return error_set(err, errlen, -EINVAL, "lz4: stream ends after %zu bytes, %zu expected", done,
+				 outlen);
 	return 0;
 }
 
@@ -78,10 +73,8 @@ int member_lz4(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *
 	int r = payload_lib_load("liblz4.so.1", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
 	if (r < 0)
 		return r;
-	if (inlen < 4 || le32(in) != LZ4_LEGACY_MAGIC) {
-		snprintf(err, errlen, "lz4: not a legacy-format LZ4 stream");
-		return -EINVAL;
-	}
+	if (inlen < 4 || le32(in) != LZ4_LEGACY_MAGIC)
+		return error_set(err, errlen, -EINVAL, "lz4: not a legacy-format LZ4 stream");
 	size_t pos = 4;
 	while (inlen - pos >= 4) {
 		uint32_t csize = le32(in + pos);
@@ -92,20 +85,18 @@ int member_lz4(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *
 		if (csize == 0)
 			break;
 		pos += 4;
-		if (csize > inlen - pos) {
-			snprintf(err, errlen, "lz4: block of %u bytes at offset %zu is truncated", csize, pos - 4);
-			return -EINVAL;
-		}
+		if (csize > inlen - pos)
+			return error_set(err, errlen, -EINVAL,
+					 "lz4: block of %u bytes at offset %zu is truncated", csize, pos - 4);
 		if ((r = unpack_out_reserve(out, LZ4_LEGACY_BLOCK, err, errlen)) < 0)
 			return r;
 		size_t room = unpack_out_room(out);
 		int n = LZ4_decompress_safe((const char *)in + pos, (char *)out->buf + out->len, (int)csize,
 					    (int)(room < LZ4_LEGACY_BLOCK ? room : LZ4_LEGACY_BLOCK));
-		if (n < 0) {
-			snprintf(err, errlen, "lz4: block at offset %zu is corrupt%s", pos - 4,
-				 room < LZ4_LEGACY_BLOCK ? " or past the output limit" : "");
-			return room < LZ4_LEGACY_BLOCK ? -EFBIG : -EINVAL;
-		}
+		if (n < 0)
+			return error_set(err, errlen, room < LZ4_LEGACY_BLOCK ? -EFBIG : -EINVAL,
+					 "lz4: block at offset %zu is corrupt%s", pos - 4,
+					 room < LZ4_LEGACY_BLOCK ? " or past the output limit" : "");
 		out->len += (size_t)n;
 		pos += csize;
 	}

@@ -4,6 +4,7 @@
  * allocated. xz's integrity check (the kernel uses CRC-32) is verified by liblzma. */
 #include "boot/payload.h"
 #include "boot/payload_lib.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <lzma.h>
@@ -40,30 +41,27 @@ static int run(lzma_stream *s, const char *fmt, const uint8_t *in, size_t inlen,
 	case LZMA_STREAM_END:
 		if (s->total_out == outlen)
 			return 0;
-		snprintf(err, errlen, "%s: stream ends after %llu bytes, %zu expected", fmt,
-			 (unsigned long long)s->total_out, outlen);
-		return -EINVAL;
+		return error_set(err, errlen, -EINVAL, "%s: stream ends after %llu bytes, %zu expected", fmt,
+				 (unsigned long long)s->total_out, outlen);
 	case LZMA_MEM_ERROR:
-		snprintf(err, errlen, "%s: out of memory", fmt);
-		return -ENOMEM;
+		return error_set(err, errlen, -ENOMEM, "%s: out of memory", fmt);
 	case LZMA_MEMLIMIT_ERROR:
-		snprintf(err, errlen, "%s: the stream needs more than %u MiB of decoder memory", fmt,
-			 PAYLOAD_DECODER_MEM_MAX >> 20);
-		return -EINVAL;
+		return error_set(err, errlen, -EINVAL,
+				 "%s: the stream needs more than %u MiB of decoder memory", fmt,
+				 PAYLOAD_DECODER_MEM_MAX >> 20);
 	case LZMA_BUF_ERROR:
 		if (s->avail_out == 0)
-			snprintf(err, errlen, "%s: stream holds more than %zu bytes", fmt, outlen);
-		else
-			snprintf(err, errlen, "%s: stream is truncated after %llu bytes of output", fmt,
-				 (unsigned long long)s->total_out);
-		return -EINVAL;
+			return error_set(err, errlen, -EINVAL, "%s: stream holds more than %zu bytes", fmt,
+					 outlen);
+		return error_set(err, errlen, -EINVAL, "%s: stream is truncated after %llu bytes of output",
+				 fmt, (unsigned long long)s->total_out);
 	case LZMA_FORMAT_ERROR:
 	case LZMA_OPTIONS_ERROR:
 	case LZMA_DATA_ERROR:
 	case LZMA_UNSUPPORTED_CHECK:
 	default:
-		snprintf(err, errlen, "%s: corrupt or unsupported stream (liblzma error %d)", fmt, (int)r);
-		return -EINVAL;
+		return error_set(err, errlen, -EINVAL, "%s: corrupt or unsupported stream (liblzma error %d)",
+				 fmt, (int)r);
 	}
 }
 
@@ -77,10 +75,9 @@ static int xz_open(int alone, lzma_stream *s, char *err, size_t errlen)
 	 * silent pass. */
 	lzma_ret r = alone ? lzma_alone_decoder(s, PAYLOAD_DECODER_MEM_MAX)
 			   : lzma_stream_decoder(s, PAYLOAD_DECODER_MEM_MAX, LZMA_TELL_UNSUPPORTED_CHECK);
-	if (r != LZMA_OK) {
-		snprintf(err, errlen, "%s: cannot initialise liblzma (%d)", alone ? "lzma" : "xz", (int)r);
-		return r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
-	}
+	if (r != LZMA_OK)
+		return error_set(err, errlen, r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL,
+				 "%s: cannot initialise liblzma (%d)", alone ? "lzma" : "xz", (int)r);
 	return 0;
 }
 
@@ -132,14 +129,15 @@ static int member(int alone, const uint8_t *in, size_t inlen, struct unpack_out 
 			break;
 		if (r == LZMA_OK)
 			continue;
-		ret = r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
 		if (r == LZMA_MEMLIMIT_ERROR)
-			snprintf(err, errlen, "%s: the stream needs more than %u MiB of decoder memory", fmt,
-				 PAYLOAD_DECODER_MEM_MAX >> 20);
+			ret = error_set(err, errlen, -EINVAL,
+					"%s: the stream needs more than %u MiB of decoder memory", fmt,
+					PAYLOAD_DECODER_MEM_MAX >> 20);
 		else if (r == LZMA_BUF_ERROR)
-			snprintf(err, errlen, "%s: stream is truncated", fmt);
+			ret = error_set(err, errlen, -EINVAL, "%s: stream is truncated", fmt);
 		else
-			snprintf(err, errlen, "%s: corrupt or unsupported stream (liblzma error %d)", fmt, (int)r);
+			ret = error_set(err, errlen, r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL,
+					"%s: corrupt or unsupported stream (liblzma error %d)", fmt, (int)r);
 		break;
 	}
 	if (ret == 0)
@@ -156,11 +154,11 @@ static int member(int alone, const uint8_t *in, size_t inlen, struct unpack_out 
 int member_xz(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *used, char *err,
 	      size_t errlen)
 {
-	if (inlen >= 12 && in[6] == 0 && (in[7] & 0x0f) != 0 && (in[7] & 0x0f) != 1) {
-		snprintf(err, errlen, "xz: integrity check type %u (a kernel may not verify it; "
-			 "xz --check=crc32 makes what every kernel reads)", in[7] & 0x0f);
-		return -EINVAL;
-	}
+	if (inlen >= 12 && in[6] == 0 && (in[7] & 0x0f) != 0 && (in[7] & 0x0f) != 1)
+		return error_set(err, errlen, -EINVAL,
+				 "xz: integrity check type %u (a kernel may not verify it; "
+				 "xz --check=crc32 makes what every kernel reads)",
+				 in[7] & 0x0f);
 	return member(0, in, inlen, out, used, err, errlen);
 }
 
@@ -171,10 +169,9 @@ int member_lzma(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 		size_t errlen)
 {
 	static const uint8_t unknown[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	if (inlen < 13 || memcmp(in + 5, unknown, 8) != 0) {
-		snprintf(err, errlen, "lzma: a stream with its size in the header (petrel reads only "
-			 "end-marked ones)");
-		return -EINVAL;
-	}
+	if (inlen < 13 || memcmp(in + 5, unknown, 8) != 0)
+		return error_set(err, errlen, -EINVAL,
+				 "lzma: a stream with its size in the header (petrel reads only "
+				 "end-marked ones)");
 	return member(1, in, inlen, out, used, err, errlen);
 }

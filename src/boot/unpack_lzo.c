@@ -7,10 +7,10 @@
  * flags, which no kernel build writes, are refused. */
 #include "boot/payload.h"
 #include "boot/payload_lib.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <lzo/lzo1x.h>
-#include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -72,15 +72,11 @@ int unpack_lzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, cha
 	int lr = payload_lib_load("liblzo2.so.2", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
 	if (lr < 0)
 		return lr;
-	if (lzo_init() != LZO_E_OK) {
-		snprintf(err, errlen, "lzo: cannot initialise liblzo2");
-		return -EINVAL;
-	}
+	if (lzo_init() != LZO_E_OK)
+		return error_set(err, errlen, -EINVAL, "lzo: cannot initialise liblzo2");
 	struct rd r = { in, inlen, 0, 0 };
-	if (inlen < sizeof(lzop_magic) || memcmp(in, lzop_magic, sizeof(lzop_magic)) != 0) {
-		snprintf(err, errlen, "lzo: not an lzop stream");
-		return -EINVAL;
-	}
+	if (inlen < sizeof(lzop_magic) || memcmp(in, lzop_magic, sizeof(lzop_magic)) != 0)
+		return error_set(err, errlen, -EINVAL, "lzo: not an lzop stream");
 	r.pos = sizeof(lzop_magic);
 	uint32_t version = take(&r, 2);
 	take(&r, 2);                       /* library version */
@@ -90,36 +86,30 @@ int unpack_lzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, cha
 	if (version >= 0x0940)
 		take(&r, 1);               /* level */
 	uint32_t flags = take(&r, 4);
-	if (flags & (F_H_FILTER | F_MULTIPART | F_H_EXTRA_FIELD) || method < 1 || method > 3) {
-		snprintf(err, errlen, "lzo: unsupported lzop header (method %u, flags 0x%x)", method, flags);
-		return -EINVAL;
-	}
+	if (flags & (F_H_FILTER | F_MULTIPART | F_H_EXTRA_FIELD) || method < 1 || method > 3)
+		return error_set(err, errlen, -EINVAL, "lzo: unsupported lzop header (method %u, flags 0x%x)",
+				 method, flags);
 	take(&r, 4);                       /* mode */
 	take(&r, 4);                       /* mtime */
 	if (version >= 0x0940)
 		take(&r, 4);               /* mtime, high half */
 	uint32_t name = take(&r, 1);
 	size_t hdr_end = r.pos + name;
-	if (r.bad || hdr_end > inlen) {
-		snprintf(err, errlen, "lzo: truncated lzop header");
-		return -EINVAL;
-	}
+	if (r.bad || hdr_end > inlen)
+		return error_set(err, errlen, -EINVAL, "lzo: truncated lzop header");
 	r.pos = hdr_end;
 	uint32_t hsum = take(&r, 4);
 	const uint8_t *h = in + sizeof(lzop_magic);
 	uInt hlen = (uInt)(hdr_end - sizeof(lzop_magic));
 	uint32_t calc = flags & F_H_CRC32 ? (uint32_t)crc32(0, h, hlen) : (uint32_t)adler32(1, h, hlen);
-	if (r.bad || hsum != calc) {
-		snprintf(err, errlen, "lzo: lzop header checksum mismatch");
-		return -EINVAL;
-	}
+	if (r.bad || hsum != calc)
+		return error_set(err, errlen, -EINVAL, "lzo: lzop header checksum mismatch");
 	size_t done = 0;
 	for (;;) {
 		uint32_t dlen = take(&r, 4);
-		if (r.bad) {
-			snprintf(err, errlen, "lzo: stream is truncated after %zu bytes of output", done);
-			return -EINVAL;
-		}
+		if (r.bad)
+			return error_set(err, errlen, -EINVAL,
+					 "lzo: stream is truncated after %zu bytes of output", done);
 		if (dlen == 0)
 			break;
 		uint32_t clen = take(&r, 4);
@@ -127,38 +117,33 @@ int unpack_lzo(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, cha
 		r.pos += (flags & F_ADLER32_D ? 4 : 0) + (flags & F_CRC32_D ? 4 : 0);
 		if (clen < dlen)
 			r.pos += (flags & F_ADLER32_C ? 4 : 0) + (flags & F_CRC32_C ? 4 : 0);
-		if (r.bad || r.pos > inlen || clen == 0 || clen > dlen || clen > inlen - r.pos) {
-			snprintf(err, errlen, "lzo: block at offset %zu is invalid or truncated", dsum_at - 8);
-			return -EINVAL;
-		}
-		if (dlen > outlen - done) {
-			snprintf(err, errlen, "lzo: stream holds more than %zu bytes", outlen);
-			return -EINVAL;
-		}
+		if (r.bad || r.pos > inlen || clen == 0 || clen > dlen || clen > inlen - r.pos)
+			return error_set(err, errlen, -EINVAL,
+					 "lzo: block at offset %zu is invalid or truncated", dsum_at - 8);
+		if (dlen > outlen - done)
+			return error_set(err, errlen, -EINVAL, "lzo: stream holds more than %zu bytes",
+					 outlen);
 		const uint8_t *src = in + r.pos;
 		if (clen < dlen) {
 			lzo_uint got = dlen;
 			int e = lzo1x_decompress_safe(src, clen, out + done, &got, NULL);
-			if (e != LZO_E_OK || got != dlen) {
-				snprintf(err, errlen, "lzo: block at offset %zu is corrupt (%d)", dsum_at - 8, e);
-				return -EINVAL;
-			}
+			if (e != LZO_E_OK || got != dlen)
+				return error_set(err, errlen, -EINVAL,
+						 "lzo: block at offset %zu is corrupt (%d)", dsum_at - 8, e);
 		} else {
 			memcpy(out + done, src, dlen);
 		}
 		struct rd sums = { in, r.pos, dsum_at, 0 };
 		if (check(&sums, flags, F_ADLER32_D, F_CRC32_D, out + done, dlen) < 0 ||
-		    (clen < dlen && check(&sums, flags, F_ADLER32_C, F_CRC32_C, src, clen) < 0)) {
-			snprintf(err, errlen, "lzo: block at offset %zu fails its checksum", dsum_at - 8);
-			return -EINVAL;
-		}
+		    (clen < dlen && check(&sums, flags, F_ADLER32_C, F_CRC32_C, src, clen) < 0))
+			return error_set(err, errlen, -EINVAL, "lzo: block at offset %zu fails its checksum",
+					 dsum_at - 8);
 		r.pos += clen;
 		done += dlen;
 	}
-	if (done != outlen) {
-		snprintf(err, errlen, "lzo: stream ends after %zu bytes, %zu expected", done, outlen);
-		return -EINVAL;
-	}
+	if (done != outlen)
+		return error_set(err, errlen, -EINVAL, "lzo: stream ends after %zu bytes, %zu expected", done,
+				 outlen);
 	return 0;
 }
 
@@ -174,15 +159,11 @@ int member_lzo(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *
 	int lr = payload_lib_load("liblzo2.so.2", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
 	if (lr < 0)
 		return lr;
-	if (lzo_init() != LZO_E_OK) {
-		snprintf(err, errlen, "lzo: cannot initialise liblzo2");
-		return -EINVAL;
-	}
+	if (lzo_init() != LZO_E_OK)
+		return error_set(err, errlen, -EINVAL, "lzo: cannot initialise liblzo2");
 	struct rd r = { in, inlen, 0, 0 };
-	if (inlen < 33 || memcmp(in, lzop_magic, sizeof(lzop_magic)) != 0) {
-		snprintf(err, errlen, "lzo: not an lzop stream");
-		return -EINVAL;
-	}
+	if (inlen < 33 || memcmp(in, lzop_magic, sizeof(lzop_magic)) != 0)
+		return error_set(err, errlen, -EINVAL, "lzo: not an lzop stream");
 	r.pos = sizeof(lzop_magic);
 	uint32_t version = take(&r, 2);
 	r.pos += 5;                        /* library version, version needed, method */
@@ -191,55 +172,47 @@ int member_lzo(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t *
 	uint32_t flags = take(&r, 4);
 	uint32_t sums = flags & (F_ADLER32_D | F_ADLER32_C | F_CRC32_D | F_CRC32_C);
 	if (version < 0x0940 || (flags & (F_H_FILTER | F_H_EXTRA_FIELD | F_MULTIPART)) ||
-	    (sums != F_ADLER32_D && sums != F_CRC32_D)) {
-		snprintf(err, errlen, "lzo: lzop header (version 0x%x, flags 0x%x) that the kernel reads "
-			 "differently", version, flags);
-		return -EINVAL;
-	}
+	    (sums != F_ADLER32_D && sums != F_CRC32_D))
+		return error_set(err, errlen, -EINVAL,
+				 "lzo: lzop header (version 0x%x, flags 0x%x) that the kernel reads "
+				 "differently",
+				 version, flags);
 	r.pos += 12;                       /* mode, mtime (low, high) */
 	uint32_t name = take(&r, 1);
 	r.pos += name + 4;                 /* name, header checksum */
-	if (r.bad || r.pos > inlen) {
-		snprintf(err, errlen, "lzo: truncated lzop header");
-		return -EINVAL;
-	}
+	if (r.bad || r.pos > inlen)
+		return error_set(err, errlen, -EINVAL, "lzo: truncated lzop header");
 	for (;;) {
 		uint32_t dlen = take(&r, 4);
-		if (r.bad) {
-			snprintf(err, errlen, "lzo: stream is truncated (no end block)");
-			return -EINVAL;
-		}
+		if (r.bad)
+			return error_set(err, errlen, -EINVAL, "lzo: stream is truncated (no end block)");
 		if (dlen == 0)
 			break;
 		size_t at = r.pos - 4;
 		uint32_t clen = take(&r, 4), want = take(&r, 4);
-		if (r.bad || dlen > (256u << 10) || clen == 0 || clen > dlen || clen > inlen - r.pos) {
-			snprintf(err, errlen, "lzo: block at offset %zu is invalid or truncated", at);
-			return -EINVAL;
-		}
+		if (r.bad || dlen > (256u << 10) || clen == 0 || clen > dlen || clen > inlen - r.pos)
+			return error_set(err, errlen, -EINVAL,
+					 "lzo: block at offset %zu is invalid or truncated", at);
 		int e = unpack_out_reserve(out, dlen, err, errlen);
 		if (e < 0)
 			return e;
-		if (unpack_out_room(out) < dlen) {
-			snprintf(err, errlen, "lzo: it decompresses to more than the %zu-byte limit", out->max);
-			return -EFBIG;
-		}
+		if (unpack_out_room(out) < dlen)
+			return error_set(err, errlen, -EFBIG,
+					 "lzo: it decompresses to more than the %zu-byte limit", out->max);
 		uint8_t *dst = out->buf + out->len;
 		if (clen == dlen) {
 			memcpy(dst, in + r.pos, dlen);
 		} else {
 			lzo_uint got = dlen;
 			e = lzo1x_decompress_safe(in + r.pos, clen, dst, &got, NULL);
-			if (e != LZO_E_OK || got != dlen) {
-				snprintf(err, errlen, "lzo: block at offset %zu is corrupt (%d)", at, e);
-				return -EINVAL;
-			}
+			if (e != LZO_E_OK || got != dlen)
+				return error_set(err, errlen, -EINVAL,
+						 "lzo: block at offset %zu is corrupt (%d)", at, e);
 		}
 		uint32_t calc = flags & F_CRC32_D ? (uint32_t)crc32(0, dst, dlen) : (uint32_t)adler32(1, dst, dlen);
-		if (calc != want) {
-			snprintf(err, errlen, "lzo: block at offset %zu fails its checksum", at);
-			return -EINVAL;
-		}
+		if (calc != want)
+			return error_set(err, errlen, -EINVAL, "lzo: block at offset %zu fails its checksum",
+					 at);
 		out->len += dlen;
 		r.pos += clen;
 	}

@@ -3,6 +3,7 @@
  * the context's memory is bounded by libzstd. Checksums, when present, are verified. */
 #include "boot/payload.h"
 #include "boot/payload_lib.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -46,20 +47,17 @@ int unpack_zstd(const uint8_t *in, size_t inlen, uint8_t *out, size_t outlen, ch
 	if (r < 0)
 		return r;
 	ZSTD_DCtx *d = ZSTD_createDCtx();
-	if (!d) {
-		snprintf(err, errlen, "zstd: out of memory");
-		return -ENOMEM;
-	}
+	if (!d)
+		return error_set(err, errlen, -ENOMEM, "zstd: out of memory");
 	size_t n = ZSTD_decompressDCtx(d, out, outlen, in, inlen);
 	ZSTD_freeDCtx(d);
-	if (ZSTD_isError(n)) {
-		snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(n));
-		return ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? -ENOMEM : -EINVAL;
-	}
-	if (n != outlen) {
-		snprintf(err, errlen, "zstd: stream ends after %zu bytes, %zu expected", n, outlen);
-		return -EINVAL;
-	}
+	if (ZSTD_isError(n))
+		return error_set(err, errlen,
+				 ZSTD_getErrorCode(n) == ZSTD_error_memory_allocation ? -ENOMEM : -EINVAL,
+				 "zstd: %s", ZSTD_getErrorName(n));
+	if (n != outlen)
+		return error_set(err, errlen, -EINVAL, "zstd: stream ends after %zu bytes, %zu expected", n,
+				 outlen);
 	return 0;
 }
 
@@ -72,15 +70,11 @@ int member_zstd(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 	if (r < 0)
 		return r;
 	size_t fsz = ZSTD_findFrameCompressedSize(in, inlen);
-	if (ZSTD_isError(fsz)) {
-		snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(fsz));
-		return -EINVAL;
-	}
+	if (ZSTD_isError(fsz))
+		return error_set(err, errlen, -EINVAL, "zstd: %s", ZSTD_getErrorName(fsz));
 	ZSTD_DCtx *d = ZSTD_createDCtx();
-	if (!d) {
-		snprintf(err, errlen, "zstd: out of memory");
-		return -ENOMEM;
-	}
+	if (!d)
+		return error_set(err, errlen, -ENOMEM, "zstd: out of memory");
 	size_t e = ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax, 27);
 	ZSTD_inBuffer ib = { in, fsz, 0 };
 	int ret = 0;
@@ -96,15 +90,14 @@ int member_zstd(const uint8_t *in, size_t inlen, struct unpack_out *out, size_t 
 		if (e == 0)
 			break;
 		if (ib.pos == in_before && ob.pos == 0) {
-			snprintf(err, errlen, "zstd: frame is truncated");
-			ret = -EINVAL;
+			ret = error_set(err, errlen, -EINVAL, "zstd: frame is truncated");
 			break;
 		}
 	}
-	if (ret == 0 && ZSTD_isError(e)) {
-		snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(e));
-		ret = ZSTD_getErrorCode(e) == ZSTD_error_memory_allocation ? -ENOMEM : -EINVAL;
-	}
+	if (ret == 0 && ZSTD_isError(e))
+		ret = error_set(err, errlen,
+				ZSTD_getErrorCode(e) == ZSTD_error_memory_allocation ? -ENOMEM : -EINVAL,
+				"zstd: %s", ZSTD_getErrorName(e));
 	ZSTD_freeDCtx(d);
 	if (ret == 0)
 		*used = fsz;

@@ -1,5 +1,6 @@
 /* The balloon's JSON objects: see balloon_config.h. */
 #include "config/balloon_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -7,7 +8,7 @@
 
 static int not_object(const char *where, char *err, size_t errlen)
 {
-	return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "balloon");
+	return error_set(err, errlen, -EINVAL, "%s: expected an object", where && *where ? where : "balloon");
 }
 
 int balloon_config_from_json(json_t *obj, const char *where, struct balloon_config *out, char *err,

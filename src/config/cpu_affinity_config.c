@@ -1,6 +1,7 @@
 /* The cpu-affinity section and --cpu-affinity: see cpu_affinity_config.h. */
 #include "config/cpu_affinity_config.h"
 #include "config/vm_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -17,14 +18,14 @@ static int cpus_from_json(json_t *arr, const char *where, cpu_set_t *set, char *
 	json_t *el;
 	CPU_ZERO(set);
 	if (!json_is_array(arr))
-		return json_set_err(err, errlen, "%s: expected an array of host CPU numbers", where);
+		return error_set(err, errlen, -EINVAL, "%s: expected an array of host CPU numbers", where);
 	if (json_array_size(arr) == 0)
-		return json_set_err(err, errlen, "%s: an empty list of host CPUs", where);
+		return error_set(err, errlen, -EINVAL, "%s: an empty list of host CPUs", where);
 	json_array_foreach(arr, i, el) {
 		if (!json_is_integer(el) || json_integer_value(el) < 0 ||
 		    json_integer_value(el) > AFFINITY_MAX_CPU)
-			return json_set_err(err, errlen, "%s[%zu]: expected a host CPU number 0-%d", where, i,
-					    AFFINITY_MAX_CPU);
+			return error_set(err, errlen, -EINVAL, "%s[%zu]: expected a host CPU number 0-%d",
+					 where, i, AFFINITY_MAX_CPU);
 		CPU_SET((int)json_integer_value(el), set);
 	}
 	return 0;
@@ -39,22 +40,24 @@ static int vcpus_from_json(json_t *arr, const char *where, struct cpu_affinity *
 	json_t *el;
 	int r;
 	if (!json_is_array(arr))
-		return json_set_err(err, errlen, "%s: expected an array of {\"vcpu\", \"host_cpus\"}", where);
+		return error_set(err, errlen, -EINVAL, "%s: expected an array of {\"vcpu\", \"host_cpus\"}",
+				 where);
 	json_array_foreach(arr, i, el) {
 		snprintf(at, sizeof(at), "%s[%zu]", where, i);
 		uint64_t v;
 		if (!json_is_object(el))
-			return json_set_err(err, errlen, "%s: expected an object", at);
+			return error_set(err, errlen, -EINVAL, "%s: expected an object", at);
 		if ((r = json_check_keys(el, at, keys, err, errlen)) < 0 ||
 		    (r = json_get_uint(el, at, "vcpu", true, 0, VM_MAX_VCPUS - 1, &v, err, errlen)) < 0)
 			return r;
 		if (a->has_vcpu[v])
-			return json_set_err(err, errlen, "%s.vcpu: vCPU %u is listed twice", at, (unsigned)v);
+			return error_set(err, errlen, -EINVAL, "%s.vcpu: vCPU %u is listed twice", at,
+					 (unsigned)v);
 		char w[160];
 		snprintf(w, sizeof(w), "%s.host_cpus", at);
 		json_t *h = json_object_get(el, "host_cpus");
 		if (!h)
-			return json_set_err(err, errlen, "%s: missing required field", w);
+			return error_set(err, errlen, -EINVAL, "%s: missing required field", w);
 		if ((r = cpus_from_json(h, w, &a->vcpu[v], err, errlen)) < 0)
 			return r;
 		a->has_vcpu[v] = true;
@@ -71,7 +74,7 @@ int cpu_affinity_from_json(json_t *obj, const char *where, struct cpu_affinity *
 	if (!where || !*where)
 		where = "cpu-affinity";
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where);
+		return error_set(err, errlen, -EINVAL, "%s: expected an object", where);
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0)
 		return r;
 	struct cpu_affinity *a = calloc(1, sizeof(*a));
@@ -138,8 +141,9 @@ static int cli_entry(const char *s, size_t len, struct cpu_affinity *a, char *er
 {
 	const char *at = memchr(s, '@', len);
 	if (!at || at == s)
-		return json_set_err(err, errlen, "--cpu-affinity: '%.*s': expected WHO@[CPUS] (WHO a vCPU "
-				    "number, io or vmm)", (int)len, s);
+		return error_set(err, errlen, -EINVAL,
+				 "--cpu-affinity: '%.*s': expected WHO@[CPUS] (WHO a vCPU number, io or vmm)",
+				 (int)len, s);
 	size_t wl = (size_t)(at - s);
 	const char *c = at + 1;
 	size_t cl = len - wl - 1;
@@ -150,7 +154,7 @@ static int cli_entry(const char *s, size_t len, struct cpu_affinity *a, char *er
 	cpu_set_t set;
 	char msg[192];
 	if (cpulist_parse(c, cl, &set, msg, sizeof(msg)) < 0)
-		return json_set_err(err, errlen, "--cpu-affinity: %.*s: %s", (int)wl, s, msg);
+		return error_set(err, errlen, -EINVAL, "--cpu-affinity: %.*s: %s", (int)wl, s, msg);
 	if (wl == 2 && !memcmp(s, "io", 2)) {
 		a->io = set;
 		a->has_io = true;
@@ -164,8 +168,9 @@ static int cli_entry(const char *s, size_t len, struct cpu_affinity *a, char *er
 	unsigned v = 0;
 	for (size_t i = 0; i < wl; i++) {
 		if (s[i] < '0' || s[i] > '9' || (v = v * 10 + (unsigned)(s[i] - '0')) >= VM_MAX_VCPUS)
-			return json_set_err(err, errlen, "--cpu-affinity: '%.*s': WHO is a vCPU number 0-%d, io "
-					    "or vmm", (int)wl, s, VM_MAX_VCPUS - 1);
+			return error_set(err, errlen, -EINVAL,
+					 "--cpu-affinity: '%.*s': WHO is a vCPU number 0-%d, io or vmm",
+					 (int)wl, s, VM_MAX_VCPUS - 1);
 	}
 	a->vcpu[v] = set;
 	a->has_vcpu[v] = true;
@@ -180,7 +185,8 @@ int cpu_affinity_from_cli(const char *spec, struct cpu_affinity *a, char *err, s
 		len -= 2;
 	}
 	if (len == 0)
-		return json_set_err(err, errlen, "--cpu-affinity: nothing given (e.g. 0@[2],1@[3],io@[4])");
+		return error_set(err, errlen, -EINVAL,
+				 "--cpu-affinity: nothing given (e.g. 0@[2],1@[3],io@[4])");
 	struct cpu_affinity *n = malloc(sizeof(*n));
 	if (!n)
 		return json_oom(err, errlen);
@@ -195,14 +201,16 @@ int cpu_affinity_from_cli(const char *spec, struct cpu_affinity *a, char *err, s
 			depth--;
 		else if (i == len || (spec[i] == ',' && !depth)) {
 			if (i == start)
-				r = json_set_err(err, errlen, "--cpu-affinity: an empty entry in '%.*s'", (int)len, spec);
+				r = error_set(err, errlen, -EINVAL,
+					      "--cpu-affinity: an empty entry in '%.*s'", (int)len, spec);
 			else
 				r = cli_entry(spec + start, i - start, n, err, errlen);
 			start = i + 1;
 		}
 	}
 	if (!r && depth)
-		r = json_set_err(err, errlen, "--cpu-affinity: unbalanced '[' in '%.*s'", (int)len, spec);
+		r = error_set(err, errlen, -EINVAL, "--cpu-affinity: unbalanced '[' in '%.*s'", (int)len,
+			      spec);
 	if (!r)
 		*a = *n;
 	free(n);

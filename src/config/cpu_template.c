@@ -376,26 +376,22 @@ int cpu_template_append(struct cpu_template *t, const struct cpu_template *extra
 	if (!extra || (!extra->nmods && !extra->nmsrs && !extra->nkvm_caps))
 		return 0;
 	/* Build all three arrays first so that a failure leaves t unchanged. */
-	struct cpuid_modifier *mods = concat(t->mods, t->nmods, extra->mods, extra->nmods,
-					     sizeof(*mods));
-	struct msr_modifier *msrs = concat(t->msrs, t->nmsrs, extra->msrs, extra->nmsrs,
-					   sizeof(*msrs));
-	struct kvm_cap_modifier *caps = concat(t->kvm_caps, t->nkvm_caps, extra->kvm_caps,
-					       extra->nkvm_caps, sizeof(*caps));
-	if (!mods || !msrs || !caps) {
-		free(mods);
-		free(msrs);
-		free(caps);
+	_cleanup_free_ struct cpuid_modifier *mods = concat(t->mods, t->nmods, extra->mods, extra->nmods,
+							    sizeof(*mods));
+	_cleanup_free_ struct msr_modifier *msrs = concat(t->msrs, t->nmsrs, extra->msrs, extra->nmsrs,
+							  sizeof(*msrs));
+	_cleanup_free_ struct kvm_cap_modifier *caps = concat(t->kvm_caps, t->nkvm_caps, extra->kvm_caps,
+							      extra->nkvm_caps, sizeof(*caps));
+	if (!mods || !msrs || !caps)
 		return -ENOMEM;
-	}
 	free(t->mods);
 	free(t->msrs);
 	free(t->kvm_caps);
-	t->mods = mods;
+	t->mods = TAKE_PTR(mods);
 	t->nmods += extra->nmods;
-	t->msrs = msrs;
+	t->msrs = TAKE_PTR(msrs);
 	t->nmsrs += extra->nmsrs;
-	t->kvm_caps = caps;
+	t->kvm_caps = TAKE_PTR(caps);
 	t->nkvm_caps += extra->nkvm_caps;
 	return 0;
 }

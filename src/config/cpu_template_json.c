@@ -2,6 +2,7 @@
  * kvm_capabilities, each field checked, into a struct cpu_template. The named templates and
  * applying a template are in cpu_template.c. */
 #include "config/cpu_template.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -87,15 +88,16 @@ static int parse_u32_field(json_t *val, const char *path, uint32_t *out, char *e
 	if (json_is_integer(val)) {
 		json_int_t i = json_integer_value(val);
 		if (i < 0 || (uint64_t)i > UINT32_MAX)
-			return json_set_err(err, errlen, "%s: %lld is out of range for a 32-bit value",
-				       path, (long long)i);
+			return error_set(err, errlen, -EINVAL, "%s: %lld is out of range for a 32-bit value",
+					 path, (long long)i);
 		*out = (uint32_t)i;
 		return 0;
 	}
 	if (!json_is_string(val) || !parse_number_str(json_string_value(val), UINT32_MAX, &v))
-		return json_set_err(err, errlen,
-			       "%s: expected a 32-bit number (integer, or string in decimal, "
-			       "0x hex or 0b binary)", path);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: expected a 32-bit number (integer, or string in decimal, "
+				 "0x hex or 0b binary)",
+				 path);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -133,8 +135,8 @@ static int bitmap_field(json_t *val, const char *path, unsigned bits, uint64_t *
 			uint64_t *value, char *err, size_t errlen)
 {
 	if (!json_is_string(val) || !parse_bitmap(json_string_value(val), bits, mask, value))
-		return json_set_err(err, errlen,
-			       "%s: expected 0b followed by %u characters of 0, 1 or x", path, bits);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: expected 0b followed by %u characters of 0, 1 or x", path, bits);
 	return 0;
 }
 
@@ -144,7 +146,7 @@ static int check_required(json_t *obj, const char *path, const char *const *requ
 {
 	for (const char *const *k = required; *k; k++)
 		if (!json_object_get(obj, *k))
-			return json_set_err(err, errlen, "%s.%s: missing required field", path, *k);
+			return error_set(err, errlen, -EINVAL, "%s.%s: missing required field", path, *k);
 	return 0;
 }
 
@@ -160,7 +162,7 @@ static int parse_register(json_t *val, const char *path, enum cpuid_reg *out, ch
 			}
 		}
 	}
-	return json_set_err(err, errlen, "%s: expected one of eax, ebx, ecx, edx", path);
+	return error_set(err, errlen, -EINVAL, "%s: expected one of eax, ebx, ecx, edx", path);
 }
 
 #define KVM_CPUID_FLAGS_KNOWN (KVM_CPUID_FLAG_SIGNIFCANT_INDEX | KVM_CPUID_FLAG_STATEFUL_FUNC | \
@@ -175,7 +177,7 @@ static int parse_cpuid_leaf(json_t *obj, const char *path, struct vec *mods, cha
 	int r;
 
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", path);
+		return error_set(err, errlen, -EINVAL, "%s: expected an object", path);
 	if ((r = json_check_keys(obj, path, keys, err, errlen)) < 0 ||
 	    (r = check_required(obj, path, keys, err, errlen)) < 0)
 		return r;
@@ -191,14 +193,14 @@ static int parse_cpuid_leaf(json_t *obj, const char *path, struct vec *mods, cha
 	if ((r = parse_u32_field(jsub, sub, &subleaf, err, errlen)) < 0)
 		return r;
 	if (!json_is_integer(jflags))
-		return json_set_err(err, errlen, "%s.flags: expected an integer", path);
+		return error_set(err, errlen, -EINVAL, "%s.flags: expected an integer", path);
 	json_int_t flags = json_integer_value(jflags);
 	if (flags < 0 || (flags & ~(json_int_t)KVM_CPUID_FLAGS_KNOWN))
-		return json_set_err(err, errlen,
-			       "%s.flags: %lld has bits that are not KVM CPUID flags (allowed: 0x%x)",
-			       path, (long long)flags, KVM_CPUID_FLAGS_KNOWN);
+		return error_set(err, errlen, -EINVAL,
+				 "%s.flags: %lld has bits that are not KVM CPUID flags (allowed: 0x%x)", path,
+				 (long long)flags, KVM_CPUID_FLAGS_KNOWN);
 	if (!json_is_array(jmods))
-		return json_set_err(err, errlen, "%s.modifiers: expected an array", path);
+		return error_set(err, errlen, -EINVAL, "%s.modifiers: expected an array", path);
 
 	size_t i;
 	json_t *jm;
@@ -210,7 +212,7 @@ static int parse_cpuid_leaf(json_t *obj, const char *path, struct vec *mods, cha
 
 		snprintf(mpath, sizeof(mpath), "%s.modifiers[%zu]", path, i);
 		if (!json_is_object(jm))
-			return json_set_err(err, errlen, "%s: expected an object", mpath);
+			return error_set(err, errlen, -EINVAL, "%s: expected an object", mpath);
 		if ((r = json_check_keys(jm, mpath, mkeys, err, errlen)) < 0 ||
 		    (r = check_required(jm, mpath, mkeys, err, errlen)) < 0)
 			return r;
@@ -245,7 +247,7 @@ static int parse_msr(json_t *obj, const char *path, struct vec *msrs, char *err,
 	int r;
 
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", path);
+		return error_set(err, errlen, -EINVAL, "%s: expected an object", path);
 	if ((r = json_check_keys(obj, path, keys, err, errlen)) < 0 ||
 	    (r = check_required(obj, path, keys, err, errlen)) < 0)
 		return r;
@@ -277,9 +279,10 @@ static int parse_kvm_cap(json_t *val, const char *path, struct vec *caps, char *
 	/* Decimal only, as in Firecracker ("121" or "!121"). */
 	if (!s || !*s || strspn(s, "0123456789") != strlen(s) ||
 	    !parse_number_str(s, UINT32_MAX, &cap))
-		return json_set_err(err, errlen,
-			       "%s: expected a KVM capability number, optionally prefixed with '!' "
-			       "(e.g. \"121\" or \"!121\")", path);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: expected a KVM capability number, optionally prefixed with '!' "
+				 "(e.g. \"121\" or \"!121\")",
+				 path);
 	struct kvm_cap_modifier *c = vec_push(caps, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -298,7 +301,7 @@ static int parse_array(json_t *root, const char *key, item_parser parse, struct 
 	if (!arr || json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
-		return json_set_err(err, errlen, "%s: expected an array", key);
+		return error_set(err, errlen, -EINVAL, "%s: expected an array", key);
 	size_t i;
 	json_t *item;
 	json_array_foreach(arr, i, item) {
@@ -321,11 +324,11 @@ static int parse_root(json_t *root, struct cpu_template *out, char *err, size_t 
 	int r;
 
 	if (!json_is_object(root))
-		return json_set_err(err, errlen, "expected a JSON object at the top level");
+		return error_set(err, errlen, -EINVAL, "expected a JSON object at the top level");
 	json_object_foreach(root, key, val) {
 		/* Firecracker's aarch64-only fields get a clearer message than "unknown". */
 		if (strcmp(key, "reg_modifiers") == 0 || strcmp(key, "vcpu_features") == 0)
-			return json_set_err(err, errlen, "%s: only supported on aarch64", key);
+			return error_set(err, errlen, -EINVAL, "%s: only supported on aarch64", key);
 	}
 	if ((r = json_check_keys(root, "", keys, err, errlen)) < 0)
 		return r;
@@ -334,7 +337,7 @@ static int parse_root(json_t *root, struct cpu_template *out, char *err, size_t 
 	    (r = parse_array(root, "msr_modifiers", parse_msr, &msrs, err, errlen)) < 0 ||
 	    (r = parse_array(root, "kvm_capabilities", parse_kvm_cap, &caps, err, errlen)) < 0) {
 		if (r == -ENOMEM)
-			json_set_err(err, errlen, "out of memory");
+			error_set(err, errlen, -EINVAL, "out of memory");
 		free(mods.data);
 		free(msrs.data);
 		free(caps.data);
@@ -356,11 +359,11 @@ int cpu_template_parse_json(const char *json, struct cpu_template *out, char *er
 
 	memset(out, 0, sizeof(*out));
 	if (!json)
-		return json_set_err(err, errlen, "no JSON text");
+		return error_set(err, errlen, -EINVAL, "no JSON text");
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return json_set_err(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line,
-			       jerr.column, jerr.text);
+		return error_set(err, errlen, -EINVAL, "invalid JSON at line %d, column %d: %s", jerr.line,
+				 jerr.column, jerr.text);
 	int r = parse_root(root, out, err, errlen);
 	json_decref(root);
 	return r;
@@ -380,6 +383,6 @@ int cpu_template_load_file(const char *path, struct cpu_template *out, char *err
 	r = cpu_template_parse_json(buf, out, msg, sizeof(msg));
 	free(buf);
 	if (r < 0)
-		json_set_err(err, errlen, "%s: %s", path, msg);
+		error_set(err, errlen, -EINVAL, "%s: %s", path, msg);
 	return r;
 }

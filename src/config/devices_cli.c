@@ -3,6 +3,7 @@
 #include "config/devices_config.h"
 #include "config/devices_internal.h"
 #include "util/disk_format.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -32,7 +33,7 @@ static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errl
 	 * carries UTF-8 only: a path of other bytes would be lost there, so it is refused here. */
 	json_t *probe = json_string(arg ? arg : "");
 	if (!probe)
-		return json_set_err(err, errlen, "option value is not valid UTF-8");
+		return error_set(err, errlen, -EINVAL, "option value is not valid UTF-8");
 	json_decref(probe);
 	char *copy = strdup(arg ? arg : "");
 	if (!copy)
@@ -52,7 +53,7 @@ static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errl
 		if (comma)
 			*comma = '\0';
 		if (*p == '\0') {
-			r = json_set_err(err, errlen, "empty item in '%s'", arg);
+			r = error_set(err, errlen, -EINVAL, "empty item in '%s'", arg);
 			break;
 		}
 		char *eq = strchr(p, '=');
@@ -72,14 +73,14 @@ static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errl
 static int need_value(const char *opt, const char *key, const char *val, char *err, size_t errlen)
 {
 	if (!val || !*val)
-		return json_set_err(err, errlen, "--%s: '%s' needs a value (%s=...)", opt, key, key);
+		return error_set(err, errlen, -EINVAL, "--%s: '%s' needs a value (%s=...)", opt, key, key);
 	return 0;
 }
 
 static int flag_no_value(const char *opt, const char *key, const char *val, char *err, size_t errlen)
 {
 	if (val)
-		return json_set_err(err, errlen, "--%s: '%s' takes no value", opt, key);
+		return error_set(err, errlen, -EINVAL, "--%s: '%s' takes no value", opt, key);
 	return 0;
 }
 
@@ -89,7 +90,8 @@ static int cli_transport(const char *opt, const char *val, enum virtio_transport
 	if (need_value(opt, "transport", val, err, errlen) < 0)
 		return -EINVAL;
 	if (virtio_transport_from_name(val, t) < 0)
-		return json_set_err(err, errlen, "--%s: transport must be pci or mmio, not '%s'", opt, val);
+		return error_set(err, errlen, -EINVAL, "--%s: transport must be pci or mmio, not '%s'", opt,
+				 val);
 	return 0;
 }
 
@@ -101,7 +103,8 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		return c->path_on_host ? 0 : json_oom(err, errlen);
 	}
 	if (first)
-		return json_set_err(err, errlen, "--disk: the first item must be the image path, not '%s=%s'", key, val);
+		return error_set(err, errlen, -EINVAL,
+				 "--disk: the first item must be the image path, not '%s=%s'", key, val);
 	if (!strcmp(key, "ro") || !strcmp(key, "readonly")) {
 		c->is_read_only = true;
 		return flag_no_value("disk", key, val, err, errlen);
@@ -129,7 +132,8 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		else if (!strcmp(val, "writeback"))
 			c->cache_type = DRIVE_CACHE_WRITEBACK;
 		else
-			return json_set_err(err, errlen, "--disk: cache must be unsafe or writeback, not '%s'", val);
+			return error_set(err, errlen, -EINVAL,
+					 "--disk: cache must be unsafe or writeback, not '%s'", val);
 		c->has_cache_type = true;
 		return 0;
 	}
@@ -141,7 +145,8 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		else if (!strcmp(val, "async"))
 			c->io_engine = DRIVE_IO_ASYNC;
 		else
-			return json_set_err(err, errlen, "--disk: io must be sync or async, not '%s'", val);
+			return error_set(err, errlen, -EINVAL, "--disk: io must be sync or async, not '%s'",
+					 val);
 		c->has_io_engine = true;
 		return 0;
 	}
@@ -151,7 +156,8 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 			return -EINVAL;
 		unsigned long v = strtoul(val, &end, 10);
 		if (*end || val[0] == '-' || v > 1000)
-			return json_set_err(err, errlen, "--disk: poll must be 0 to 1000 microseconds, not '%s'", val);
+			return error_set(err, errlen, -EINVAL,
+					 "--disk: poll must be 0 to 1000 microseconds, not '%s'", val);
 		c->poll_us = (uint32_t)v;
 		return 0;
 	}
@@ -161,11 +167,14 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		if (need_value("disk", key, val, err, errlen) < 0)
 			return -EINVAL;
 		if ((c->format = disk_format_parse(val)) < 0)
-			return json_set_err(err, errlen, "--disk: format must be raw, qcow2 or auto, not '%s'", val);
+			return error_set(err, errlen, -EINVAL,
+					 "--disk: format must be raw, qcow2 or auto, not '%s'", val);
 		return 0;
 	}
-	return json_set_err(err, errlen, "--disk: unknown item '%s' (expected ro, id=NAME, direct, root, "
-		       "cache=, io=, poll=, transport=, format=)", key);
+	return error_set(err, errlen, -EINVAL,
+			 "--disk: unknown item '%s' (expected ro, id=NAME, direct, root, "
+			 "cache=, io=, poll=, transport=, format=)",
+			 key);
 }
 
 int drive_config_from_cli(const char *arg, unsigned index, struct drive_config *out, char *err,
@@ -174,10 +183,10 @@ int drive_config_from_cli(const char *arg, unsigned index, struct drive_config *
 	struct drive_config c = { 0 };
 	memset(out, 0, sizeof(*out));
 	if (!arg || !*arg)
-		return json_set_err(err, errlen, "--disk: expected PATH[,ro][,id=NAME][,direct]");
+		return error_set(err, errlen, -EINVAL, "--disk: expected PATH[,ro][,id=NAME][,direct]");
 	int r = split_kv(arg, &c, disk_kv, err, errlen);
 	if (r == 0 && !c.path_on_host)
-		r = json_set_err(err, errlen, "--disk: no image path in '%s'", arg);
+		r = error_set(err, errlen, -EINVAL, "--disk: no image path in '%s'", arg);
 	if (r == 0 && !c.drive_id) {
 		char id[32];
 		snprintf(id, sizeof(id), "drive%u", index);
@@ -203,7 +212,7 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 		if (need_value("net", key, val, err, errlen) < 0)
 			return -EINVAL;
 		if (strlen(val) >= 16)
-			return json_set_err(err, errlen, "--net: tap names are at most 15 characters");
+			return error_set(err, errlen, -EINVAL, "--net: tap names are at most 15 characters");
 		free(c->host_dev_name);
 		c->host_dev_name = strdup(val);
 		return c->host_dev_name ? 0 : json_oom(err, errlen);
@@ -212,9 +221,12 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 		if (need_value("net", key, val, err, errlen) < 0)
 			return -EINVAL;
 		if (mac_parse(val, c->guest_mac) < 0)
-			return json_set_err(err, errlen, "--net: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", val);
+			return error_set(err, errlen, -EINVAL,
+					 "--net: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", val);
 		if (c->guest_mac[0] & 1)
-			return json_set_err(err, errlen, "--net: '%s' is a multicast address: a NIC needs a unicast one", val);
+			return error_set(err, errlen, -EINVAL,
+					 "--net: '%s' is a multicast address: a NIC needs a unicast one",
+					 val);
 		c->has_mac = true;
 		return 0;
 	}
@@ -231,7 +243,8 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 			return -EINVAL;
 		unsigned long v = strtoul(val, &end, 10);
 		if (*end || v < 68 || v > 65535)
-			return json_set_err(err, errlen, "--net: mtu must be between 68 and 65535, not '%s'", val);
+			return error_set(err, errlen, -EINVAL,
+					 "--net: mtu must be between 68 and 65535, not '%s'", val);
 		c->mtu = (uint32_t)v;
 		c->has_mtu = true;
 		return 0;
@@ -242,11 +255,14 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 		if (need_value("net", key, val, err, errlen) < 0)
 			return -EINVAL;
 		if (strcmp(val, "virtio") && strcmp(val, "e1000"))
-			return json_set_err(err, errlen, "--net: model must be virtio or e1000, not '%s'", val);
+			return error_set(err, errlen, -EINVAL,
+					 "--net: model must be virtio or e1000, not '%s'", val);
 		c->model = strcmp(val, "e1000") ? NET_MODEL_VIRTIO : NET_MODEL_E1000;
 		return 0;
 	}
-	return json_set_err(err, errlen, "--net: unknown item '%s' (expected tap=, mac=, id=, mtu=, transport=, model=)", key);
+	return error_set(err, errlen, -EINVAL,
+			 "--net: unknown item '%s' (expected tap=, mac=, id=, mtu=, transport=, model=)",
+			 key);
 }
 
 int net_config_from_cli(const char *arg, unsigned index, struct net_config *out, char *err, size_t errlen)
@@ -255,10 +271,11 @@ int net_config_from_cli(const char *arg, unsigned index, struct net_config *out,
 	memset(out, 0, sizeof(*out));
 	int r = split_kv(arg, &c, net_kv, err, errlen);
 	if (r == 0 && !c.host_dev_name)
-		r = json_set_err(err, errlen, "--net: expected tap=NAME[,mac=MAC]");
+		r = error_set(err, errlen, -EINVAL, "--net: expected tap=NAME[,mac=MAC]");
 	if (r == 0 && c.model == NET_MODEL_E1000 && (c.has_mtu || c.transport == VIRTIO_TRANSPORT_MMIO))
-		r = json_set_err(err, errlen, "--net: an e1000 is a PCI card whose driver sets its MTU (mtu= and "
-				 "transport= are virtio-net's)");
+		r = error_set(err, errlen, -EINVAL,
+			      "--net: an e1000 is a PCI card whose driver sets its MTU (mtu= and "
+			      "transport= are virtio-net's)");
 	if (r == 0 && !c.iface_id) {
 		char id[32];
 		snprintf(id, sizeof(id), "net%u", index);
@@ -284,8 +301,9 @@ static int vsock_kv(void *ctx, char *key, char *val, bool first, char *err, size
 			return -EINVAL;
 		unsigned long long v = strtoull(val, &end, 0);
 		if (*end || val[0] == '-' || v < 3 || v >= UINT32_MAX)
-			return json_set_err(err, errlen, "--vsock: cid must be a number from 3 to %u, not '%s'",
-				       UINT32_MAX - 1, val);
+			return error_set(err, errlen, -EINVAL,
+					 "--vsock: cid must be a number from 3 to %u, not '%s'",
+					 UINT32_MAX - 1, val);
 		c->guest_cid = (uint32_t)v;
 		return 0;
 	}
@@ -298,7 +316,8 @@ static int vsock_kv(void *ctx, char *key, char *val, bool first, char *err, size
 	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("vsock", val, &c->transport, err, errlen);
-	return json_set_err(err, errlen, "--vsock: unknown item '%s' (expected cid=, uds=, transport=)", key);
+	return error_set(err, errlen, -EINVAL, "--vsock: unknown item '%s' (expected cid=, uds=, transport=)",
+			 key);
 }
 
 int vsock_config_from_cli(const char *arg, struct vsock_config *out, char *err, size_t errlen)
@@ -307,7 +326,7 @@ int vsock_config_from_cli(const char *arg, struct vsock_config *out, char *err, 
 	memset(out, 0, sizeof(*out));
 	int r = split_kv(arg, &c, vsock_kv, err, errlen);
 	if (r == 0 && (!c.guest_cid || !c.uds_path))
-		r = json_set_err(err, errlen, "--vsock: expected cid=N,uds=PATH");
+		r = error_set(err, errlen, -EINVAL, "--vsock: expected cid=N,uds=PATH");
 	if (r < 0) {
 		vsock_config_free(&c);
 		return r;
@@ -322,7 +341,7 @@ static int rng_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 	(void)first;
 	if (!strcmp(key, "transport"))
 		return cli_transport("rng", val, &c->transport, err, errlen);
-	return json_set_err(err, errlen, "--rng: unknown item '%s' (expected transport=pci|mmio)", key);
+	return error_set(err, errlen, -EINVAL, "--rng: unknown item '%s' (expected transport=pci|mmio)", key);
 }
 
 int entropy_config_from_cli(const char *arg, struct entropy_config *out, char *err, size_t errlen)

@@ -3,6 +3,7 @@
 #include "config/devices_config.h"
 #include "config/devices_internal.h"
 #include "util/disk_format.h"
+#include "util/error.h"
 #include "util/json_util.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -21,15 +22,16 @@ static int get_string(json_t *obj, const char *where, const char *key, bool requ
 	json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+			return error_set(err, errlen, -EINVAL, "%s%s%s: missing required field",
+					 FIELD(where, key));
 		return 0;
 	}
 	if (!json_is_string(v))
-		return json_set_err(err, errlen, "%s%s%s: expected a string", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: expected a string", FIELD(where, key));
 	if (nonempty && json_string_length(v) == 0)
-		return json_set_err(err, errlen, "%s%s%s: must not be empty", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: must not be empty", FIELD(where, key));
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return json_set_err(err, errlen, "%s%s%s: contains a NUL character", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: contains a NUL character", FIELD(where, key));
 	*out = strdup(json_string_value(v));
 	return *out ? 0 : json_oom(err, errlen);
 }
@@ -38,13 +40,14 @@ int devices_check_id(const char *id, const char *where, const char *key, char *e
 {
 	size_t n = strlen(id);
 	if (n == 0 || n > DEVICES_ID_MAX)
-		return json_set_err(err, errlen, "%s%s%s: must be 1 to %d characters", FIELD(where, key),
-			       DEVICES_ID_MAX);
+		return error_set(err, errlen, -EINVAL, "%s%s%s: must be 1 to %d characters",
+				 FIELD(where, key), DEVICES_ID_MAX);
 	for (size_t i = 0; i < n; i++) {
 		char c = id[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-			return json_set_err(err, errlen, "%s%s%s: '%s' has a character other than letters, "
-				       "digits and '_'", FIELD(where, key), id);
+			return error_set(err, errlen, -EINVAL,
+					 "%s%s%s: '%s' has a character other than letters, digits and '_'",
+					 FIELD(where, key), id);
 	}
 	return 0;
 }
@@ -173,73 +176,59 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 	static const char *const keys[] = { "drive_id", "partuuid", "is_root_device", "cache_type",
 					    "is_read_only", "path_on_host", "rate_limiter",
 					    "io_engine", "socket", "format", NULL };
-	struct drive_config c = { 0 };
-	char *s = NULL;
+	_cleanup_(drive_config_free) struct drive_config c = { 0 };
+	_cleanup_free_ char *cache = NULL, *engine = NULL, *format = NULL;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "drive");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0)
 		return r;
 	json_t *sock = json_object_get(obj, "socket");
-	if (sock && !json_is_null(sock)) {
-		r = json_set_err(err, errlen, "%s%s%s: vhost-user block devices are not supported", FIELD(where, "socket"));
-		goto fail;
-	}
+	if (sock && !json_is_null(sock))
+		return error_set(err, errlen, -EINVAL, "%s%s%s: vhost-user block devices are not supported",
+				 FIELD(where, "socket"));
 	if ((r = get_string(obj, where, "drive_id", true, true, &c.drive_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(c.drive_id, where, "drive_id", err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "path_on_host", true, true, &c.path_on_host, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "partuuid", false, false, &c.partuuid, err, errlen)) < 0 ||
 	    (r = json_get_bool(obj, where, "is_root_device", true, &c.is_root_device, err, errlen)) < 0 ||
 	    (r = json_get_bool(obj, where, "is_read_only", false, &c.is_read_only, err, errlen)) < 0 ||
-	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
-		goto fail;
-	if ((r = get_string(obj, where, "cache_type", false, false, &s, err, errlen)) < 0)
-		goto fail;
-	if (s) {
-		if (!strcmp(s, "Unsafe"))
+	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0 ||
+	    (r = get_string(obj, where, "cache_type", false, false, &cache, err, errlen)) < 0)
+		return r;
+	if (cache) {
+		if (!strcmp(cache, "Unsafe"))
 			c.cache_type = DRIVE_CACHE_UNSAFE;
-		else if (!strcmp(s, "Writeback"))
+		else if (!strcmp(cache, "Writeback"))
 			c.cache_type = DRIVE_CACHE_WRITEBACK;
-		else {
-			r = json_set_err(err, errlen, "%s%s%s: expected Unsafe or Writeback", FIELD(where, "cache_type"));
-			goto fail;
-		}
+		else
+			return error_set(err, errlen, -EINVAL, "%s%s%s: expected Unsafe or Writeback",
+					 FIELD(where, "cache_type"));
 		c.has_cache_type = true;
-		free(s);
-		s = NULL;
 	}
-	if ((r = get_string(obj, where, "io_engine", false, false, &s, err, errlen)) < 0)
-		goto fail;
-	if (s) {
-		if (!strcmp(s, "Sync"))
+	if ((r = get_string(obj, where, "io_engine", false, false, &engine, err, errlen)) < 0)
+		return r;
+	if (engine) {
+		if (!strcmp(engine, "Sync"))
 			c.io_engine = DRIVE_IO_SYNC;
-		else if (!strcmp(s, "Async"))
+		else if (!strcmp(engine, "Async"))
 			c.io_engine = DRIVE_IO_ASYNC;
-		else {
-			r = json_set_err(err, errlen, "%s%s%s: expected Sync or Async", FIELD(where, "io_engine"));
-			goto fail;
-		}
+		else
+			return error_set(err, errlen, -EINVAL, "%s%s%s: expected Sync or Async",
+					 FIELD(where, "io_engine"));
 		c.has_io_engine = true;
-		free(s);
-		s = NULL;
 	}
 	/* petrel's extension: the image format, not probed when given. */
-	if ((r = get_string(obj, where, "format", false, false, &s, err, errlen)) < 0)
-		goto fail;
-	if (s && (c.format = disk_format_parse(s)) < 0) {
-		r = json_set_err(err, errlen, "%s%s%s: expected raw, qcow2 or auto", FIELD(where, "format"));
-		goto fail;
-	}
-	free(s);
-	s = NULL;
-	*out = c;
+	if ((r = get_string(obj, where, "format", false, false, &format, err, errlen)) < 0)
+		return r;
+	if (format && (c.format = disk_format_parse(format)) < 0)
+		return error_set(err, errlen, -EINVAL, "%s%s%s: expected raw, qcow2 or auto",
+				 FIELD(where, "format"));
+	*out = TAKE_STRUCT(c);
 	return 0;
-fail:
-	free(s);
-	drive_config_free(&c);
-	return r;
 }
 
 json_t *drive_config_to_json(const struct drive_config *c)
@@ -266,20 +255,19 @@ int drive_update_from_json(json_t *obj, const char *where, struct drive_update *
 			   size_t errlen)
 {
 	static const char *const keys[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
-	struct drive_update u = { 0 };
+	_cleanup_(drive_update_free) struct drive_update u = { 0 };
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "drive");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "drive");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "drive_id", true, true, &u.drive_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(u.drive_id, where, "drive_id", err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "path_on_host", false, true, &u.path_on_host, err, errlen)) < 0 ||
-	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &u.rate_limiter, err, errlen)) < 0) {
-		drive_update_free(&u);
+	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &u.rate_limiter, err, errlen)) < 0)
 		return r;
-	}
-	*out = u;
+	*out = TAKE_STRUCT(u);
 	return 0;
 }
 
@@ -290,46 +278,43 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 {
 	static const char *const keys[] = { "iface_id", "host_dev_name", "guest_mac", "mtu",
 					    "rx_rate_limiter", "tx_rate_limiter", "model", NULL };
-	struct net_config c = { 0 };
-	char *mac = NULL, *model = NULL;
+	_cleanup_(net_config_free) struct net_config c = { 0 };
+	_cleanup_free_ char *mac = NULL, *model = NULL;
 	uint64_t mtu = 0;
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "network-interface");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "iface_id", true, true, &c.iface_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(c.iface_id, where, "iface_id", err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "host_dev_name", true, true, &c.host_dev_name, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "guest_mac", false, false, &mac, err, errlen)) < 0 ||
 	    (r = json_get_uint(obj, where, "mtu", false, 68, 65535, &mtu, err, errlen)) < 0)
-		goto fail;
+		return r;
 	c.has_mtu = r == 1;
 	if ((r = get_string(obj, where, "model", false, false, &model, err, errlen)) < 0)
-		goto fail;
-	if (model && !strcmp(model, "e1000")) {
+		return r;
+	if (model && !strcmp(model, "e1000"))
 		c.model = NET_MODEL_E1000;
-	} else if (model && strcmp(model, "virtio") != 0) {
-		r = json_set_err(err, errlen, "%s%s%s: '%s' is not a model: \"virtio\" (the default) or \"e1000\"",
+	else if (model && strcmp(model, "virtio") != 0)
+		return error_set(err, errlen, -EINVAL,
+				 "%s%s%s: '%s' is not a model: \"virtio\" (the default) or \"e1000\"",
 				 FIELD(where, "model"), model);
-		goto fail;
-	}
-	if (c.model == NET_MODEL_E1000 && c.has_mtu) {
-		r = json_set_err(err, errlen, "%s%s%s: an e1000's MTU is its driver's to set (mtu is virtio-net's)",
+	if (c.model == NET_MODEL_E1000 && c.has_mtu)
+		return error_set(err, errlen, -EINVAL,
+				 "%s%s%s: an e1000's MTU is its driver's to set (mtu is virtio-net's)",
 				 FIELD(where, "mtu"));
-		goto fail;
-	}
 	c.mtu = (uint32_t)mtu;
-	if (strlen(c.host_dev_name) >= 16) {
-		r = json_set_err(err, errlen, "%s%s%s: interface names are at most 15 characters", FIELD(where, "host_dev_name"));
-		goto fail;
-	}
+	if (strlen(c.host_dev_name) >= 16)
+		return error_set(err, errlen, -EINVAL, "%s%s%s: interface names are at most 15 characters",
+				 FIELD(where, "host_dev_name"));
 	if (mac) {
-		if (mac_parse(mac, c.guest_mac) < 0) {
-			r = json_set_err(err, errlen, "%s%s%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
-				    FIELD(where, "guest_mac"), mac);
-			goto fail;
-		}
+		if (mac_parse(mac, c.guest_mac) < 0)
+			return error_set(err, errlen, -EINVAL,
+					 "%s%s%s: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
+					 FIELD(where, "guest_mac"), mac);
 		/* Firecracker takes it; a Linux guest gives such a NIC a random address of its own
 		 * (nothing is at risk on the host), but that is rarely what was meant. */
 		if (c.guest_mac[0] & 1)
@@ -339,16 +324,9 @@ int net_config_from_json(json_t *obj, const char *where, struct net_config *out,
 	}
 	if ((r = rate_limiter_config_from_json(obj, where, "rx_rate_limiter", &c.rx_rate_limiter, err, errlen)) < 0 ||
 	    (r = rate_limiter_config_from_json(obj, where, "tx_rate_limiter", &c.tx_rate_limiter, err, errlen)) < 0)
-		goto fail;
-	free(mac);
-	free(model);
-	*out = c;
+		return r;
+	*out = TAKE_STRUCT(c);
 	return 0;
-fail:
-	free(mac);
-	free(model);
-	net_config_free(&c);
-	return r;
 }
 
 json_t *net_config_to_json(const struct net_config *c)
@@ -377,20 +355,19 @@ int net_update_from_json(json_t *obj, const char *where, struct net_update *out,
 			 size_t errlen)
 {
 	static const char *const keys[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL };
-	struct net_update u = { 0 };
+	_cleanup_(net_update_free) struct net_update u = { 0 };
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "network-interface");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "network-interface");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "iface_id", true, true, &u.iface_id, err, errlen)) < 0 ||
 	    (r = devices_check_id(u.iface_id, where, "iface_id", err, errlen)) < 0 ||
 	    (r = rate_limiter_config_from_json(obj, where, "rx_rate_limiter", &u.rx_rate_limiter, err, errlen)) < 0 ||
-	    (r = rate_limiter_config_from_json(obj, where, "tx_rate_limiter", &u.tx_rate_limiter, err, errlen)) < 0) {
-		net_update_free(&u);
+	    (r = rate_limiter_config_from_json(obj, where, "tx_rate_limiter", &u.tx_rate_limiter, err, errlen)) < 0)
 		return r;
-	}
-	*out = u;
+	*out = TAKE_STRUCT(u);
 	return 0;
 }
 
@@ -400,21 +377,20 @@ int vsock_config_from_json(json_t *obj, const char *where, struct vsock_config *
 			   size_t errlen)
 {
 	static const char *const keys[] = { "guest_cid", "uds_path", "vsock_id", NULL };
-	struct vsock_config c = { 0 };
+	_cleanup_(vsock_config_free) struct vsock_config c = { 0 };
 	uint64_t cid = 0;
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "vsock");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "vsock");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = json_get_uint(obj, where, "guest_cid", true, 3, UINT32_MAX - 1, &cid, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "uds_path", true, true, &c.uds_path, err, errlen)) < 0 ||
-	    (r = get_string(obj, where, "vsock_id", false, false, &c.vsock_id, err, errlen)) < 0) {
-		vsock_config_free(&c);
+	    (r = get_string(obj, where, "vsock_id", false, false, &c.vsock_id, err, errlen)) < 0)
 		return r;
-	}
 	c.guest_cid = (uint32_t)cid;
-	*out = c;
+	*out = TAKE_STRUCT(c);
 	return 0;
 }
 
@@ -440,7 +416,8 @@ int entropy_config_from_json(json_t *obj, const char *where, struct entropy_conf
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "entropy");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "entropy");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = rate_limiter_config_from_json(obj, where, "rate_limiter", &c.rate_limiter, err, errlen)) < 0)
 		return r;
@@ -462,13 +439,13 @@ static json_t *load(const char *json, const char *where, char *err, size_t errle
 {
 	json_error_t jerr;
 	if (!json) {
-		json_set_err(err, errlen, "%s%sno JSON body", where ? where : "", where ? ": " : "");
+		error_set(err, errlen, -EINVAL, "%s%sno JSON body", where ? where : "", where ? ": " : "");
 		return NULL;
 	}
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		json_set_err(err, errlen, "%s%sinvalid JSON at line %d, column %d: %s", where ? where : "",
-			where ? ": " : "", jerr.line, jerr.column, jerr.text);
+		error_set(err, errlen, -EINVAL, "%s%sinvalid JSON at line %d, column %d: %s",
+			  where ? where : "", where ? ": " : "", jerr.line, jerr.column, jerr.text);
 	return root;
 }
 

@@ -2,6 +2,7 @@
 #include "config/fs_config.h"
 #include "config/devices_internal.h"
 #include "config/vm_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -25,15 +26,15 @@ static int get_string(json_t *obj, const char *where, const char *key, size_t ma
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v))
-		return json_set_err(err, errlen, "%s.%s: missing required field", WHERE(where), key);
+		return error_set(err, errlen, -EINVAL, "%s.%s: missing required field", WHERE(where), key);
 	if (!json_is_string(v))
-		return json_set_err(err, errlen, "%s.%s: expected a string", WHERE(where), key);
+		return error_set(err, errlen, -EINVAL, "%s.%s: expected a string", WHERE(where), key);
 	size_t n = json_string_length(v);
 	if (n == 0 || n > max)
-		return json_set_err(err, errlen, "%s.%s: must be 1 to %zu bytes long (it is %zu)", WHERE(where), key,
-				    max, n);
+		return error_set(err, errlen, -EINVAL, "%s.%s: must be 1 to %zu bytes long (it is %zu)",
+				 WHERE(where), key, max, n);
 	if (strlen(json_string_value(v)) != n)
-		return json_set_err(err, errlen, "%s.%s: contains a NUL character", WHERE(where), key);
+		return error_set(err, errlen, -EINVAL, "%s.%s: contains a NUL character", WHERE(where), key);
 	*out = strdup(json_string_value(v));
 	return *out ? 0 : json_oom(err, errlen);
 }
@@ -41,8 +42,9 @@ static int get_string(json_t *obj, const char *where, const char *key, size_t ma
 static int check_queue_size(unsigned n, const char *where, char *err, size_t errlen)
 {
 	if (n < 16 || n > 1024 || (n & (n - 1)))
-		return json_set_err(err, errlen, "%s.queue_size: must be a power of two from 16 to 1024, not %u",
-				    WHERE(where), n);
+		return error_set(err, errlen, -EINVAL,
+				 "%s.queue_size: must be a power of two from 16 to 1024, not %u",
+				 WHERE(where), n);
 	return 0;
 }
 
@@ -54,7 +56,7 @@ int fs_config_from_json(json_t *obj, const char *where, struct fs_config *out, c
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", WHERE(where));
+		return error_set(err, errlen, -EINVAL, "%s: expected an object", WHERE(where));
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "id", DEVICES_ID_MAX, &c.id, err, errlen)) < 0 ||
 	    (r = devices_check_id(c.id, where, "id", err, errlen)) < 0 ||
@@ -93,24 +95,27 @@ static int fs_kv(void *ctx, char *key, char *val, bool first, char *err, size_t 
 	if (first && !val)
 		return set_str(&c->socket, key, err, errlen);
 	if (first)
-		return json_set_err(err, errlen, "--fs: the first item must be the back end's socket, not '%s=%s'", key,
-				    val);
+		return error_set(err, errlen, -EINVAL,
+				 "--fs: the first item must be the back end's socket, not '%s=%s'", key, val);
 	if (!val || !*val)
-		return json_set_err(err, errlen, "--fs: '%s' needs a value (%s=...)", key, key);
+		return error_set(err, errlen, -EINVAL, "--fs: '%s' needs a value (%s=...)", key, key);
 	char *end;
 	if (!strcmp(key, "tag")) {
 		if (strlen(val) > FS_TAG_MAX)
-			return json_set_err(err, errlen, "--fs: tag '%s' is longer than %d bytes", val, FS_TAG_MAX);
+			return error_set(err, errlen, -EINVAL, "--fs: tag '%s' is longer than %d bytes", val,
+					 FS_TAG_MAX);
 		return set_str(&c->tag, val, err, errlen);
 	}
 	if (!strcmp(key, "id"))
 		return devices_check_id(val, "--fs", "id", err, errlen) < 0 ? -EINVAL : set_str(&c->id, val, err, errlen);
 	if (!strcmp(key, "transport"))
 		return virtio_transport_from_name(val, &c->transport) < 0
-			       ? json_set_err(err, errlen, "--fs: transport must be pci or mmio, not '%s'", val) : 0;
+			? error_set(err, errlen, -EINVAL, "--fs: transport must be pci or mmio, not '%s'",
+				    val)
+			: 0;
 	unsigned long n = strtoul(val, &end, 10);
 	if (*end || n > 65536)
-		return json_set_err(err, errlen, "--fs: %s must be a number, not '%s'", key, val);
+		return error_set(err, errlen, -EINVAL, "--fs: %s must be a number, not '%s'", key, val);
 	if (!strcmp(key, "queue_size")) {
 		c->queue_size = (unsigned)n;
 		return check_queue_size(c->queue_size, "--fs", err, errlen);
@@ -118,11 +123,14 @@ static int fs_kv(void *ctx, char *key, char *val, bool first, char *err, size_t 
 	if (!strcmp(key, "num_request_queues")) {
 		c->num_request_queues = (unsigned)n;
 		return n < 1 || n > FS_MAX_REQUEST_QUEUES
-			       ? json_set_err(err, errlen, "--fs: num_request_queues must be 1 to %d", FS_MAX_REQUEST_QUEUES)
-			       : 0;
+			? error_set(err, errlen, -EINVAL, "--fs: num_request_queues must be 1 to %d",
+				    FS_MAX_REQUEST_QUEUES)
+			: 0;
 	}
-	return json_set_err(err, errlen, "--fs: unknown item '%s' (expected tag=, id=, queue_size=, "
-			    "num_request_queues=, transport=)", key);
+	return error_set(err, errlen, -EINVAL,
+			 "--fs: unknown item '%s' (expected tag=, id=, queue_size=, "
+			 "num_request_queues=, transport=)",
+			 key);
 }
 
 int fs_config_from_cli(const char *arg, unsigned index, struct fs_config *out, char *err, size_t errlen)
@@ -130,12 +138,14 @@ int fs_config_from_cli(const char *arg, unsigned index, struct fs_config *out, c
 	struct fs_config c = { .queue_size = FS_QUEUE_SIZE_DEFAULT, .num_request_queues = 1 };
 	memset(out, 0, sizeof(*out));
 	if (!arg || !*arg)
-		return json_set_err(err, errlen, "--fs: expected SOCKET,tag=TAG[,id=NAME][,queue_size=N]");
+		return error_set(err, errlen, -EINVAL,
+				 "--fs: expected SOCKET,tag=TAG[,id=NAME][,queue_size=N]");
 	int r = devices_split_kv(arg, &c, fs_kv, err, errlen);
 	if (r == 0 && (!c.socket || strlen(c.socket) > FS_SOCKET_MAX))
-		r = json_set_err(err, errlen, "--fs: no socket path (or one over %d bytes) in '%s'", FS_SOCKET_MAX, arg);
+		r = error_set(err, errlen, -EINVAL, "--fs: no socket path (or one over %d bytes) in '%s'",
+			      FS_SOCKET_MAX, arg);
 	if (r == 0 && !c.tag)
-		r = json_set_err(err, errlen, "--fs: no tag=TAG in '%s' (what the guest mounts)", arg);
+		r = error_set(err, errlen, -EINVAL, "--fs: no tag=TAG in '%s' (what the guest mounts)", arg);
 	if (r == 0 && !c.id) {
 		char id[32];
 		snprintf(id, sizeof(id), "fs%u", index);
@@ -154,12 +164,15 @@ int fs_check_socket(const struct fs_config *c, char *err, size_t errlen)
 	struct stat st;
 	if (stat(c->socket, &st) < 0) {
 		int e = errno;
-		json_set_err(err, errlen, "fs '%s': socket '%s': %s (start the back end, e.g. virtiofsd "
-			     "--socket-path=%s, first)", c->id, c->socket, strerror(e), c->socket);
+		error_set(err, errlen, -EINVAL,
+			  "fs '%s': socket '%s': %s (start the back end, e.g. virtiofsd "
+			  "--socket-path=%s, first)",
+			  c->id, c->socket, strerror(e), c->socket);
 		return -e;
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return json_set_err(err, errlen, "fs '%s': '%s' is not a Unix socket", c->id, c->socket);
+		return error_set(err, errlen, -EINVAL, "fs '%s': '%s' is not a Unix socket", c->id,
+				 c->socket);
 	return 0;
 }
 
@@ -172,11 +185,13 @@ int vm_config_put_fs(struct vm_config *cfg, struct fs_config *c, char *err, size
 		if (!strcmp(cfg->fs[i].id, c->id))
 			found = (int)i;
 		else if (!strcmp(cfg->fs[i].tag, c->tag))
-			return json_set_err(err, errlen, "fs '%s': tag '%s' is already fs '%s''s", c->id, c->tag,
-					    cfg->fs[i].id), -EEXIST;
+			return error_set(err, errlen, -EINVAL, "fs '%s': tag '%s' is already fs '%s''s",
+					 c->id, c->tag, cfg->fs[i].id),
+			       -EEXIST;
 	}
 	if (found < 0 && cfg->nfs == FS_MAX_DEVICES)
-		return json_set_err(err, errlen, "at most %d virtio-fs devices", FS_MAX_DEVICES), -ENOSPC;
+		return error_set(err, errlen, -EINVAL, "at most %d virtio-fs devices", FS_MAX_DEVICES),
+		       -ENOSPC;
 	if (found >= 0)
 		fs_config_free(&cfg->fs[found]);
 	cfg->fs[found >= 0 ? (unsigned)found : cfg->nfs++] = *c;
@@ -187,9 +202,10 @@ int vm_config_put_fs(struct vm_config *cfg, struct fs_config *c, char *err, size
 int fs_check_config(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->nfs && cfg->has_memory_hotplug)
-		return json_set_err(err, errlen, "fs '%s': virtio-fs and memory-hotplug (virtio-mem) do not go "
-				    "together yet: the hot-pluggable memory is not shared with the back end",
-				    cfg->fs[0].id);
+		return error_set(err, errlen, -EINVAL,
+				 "fs '%s': virtio-fs and memory-hotplug (virtio-mem) do not go "
+				 "together yet: the hot-pluggable memory is not shared with the back end",
+				 cfg->fs[0].id);
 	return 0;
 }
 
@@ -205,7 +221,7 @@ int fs_section_from_json(json_t *arr, struct vm_config *cfg, char *err, size_t e
 	if (json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
-		return json_set_err(err, errlen, "fs: expected an array");
+		return error_set(err, errlen, -EINVAL, "fs: expected an array");
 	fs_section_free(cfg);
 	size_t i;
 	json_t *el;
@@ -218,9 +234,10 @@ int fs_section_from_json(json_t *arr, struct vm_config *cfg, char *err, size_t e
 			return r;
 		for (unsigned k = 0; k < cfg->nfs; k++)
 			if (!strcmp(cfg->fs[k].id, c.id))
-				r = json_set_err(err, errlen, "%s: fs '%s' is defined twice", where, c.id);
+				r = error_set(err, errlen, -EINVAL, "%s: fs '%s' is defined twice", where,
+					      c.id);
 		if (r == 0 && (r = vm_config_put_fs(cfg, &c, msg, sizeof(msg))) < 0)
-			r = json_set_err(err, errlen, "%s: %s", where, msg);
+			r = error_set(err, errlen, -EINVAL, "%s: %s", where, msg);
 		fs_config_free(&c);
 		if (r < 0)
 			return r;

@@ -1,5 +1,6 @@
 /* The memory hot-plug JSON objects: see hotplug_memory_config.h. */
 #include "config/hotplug_memory_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -7,7 +8,8 @@
 
 static int not_object(const char *where, char *err, size_t errlen)
 {
-	return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "memory-hotplug");
+	return error_set(err, errlen, -EINVAL, "%s: expected an object",
+			 where && *where ? where : "memory-hotplug");
 }
 
 /* "where." or "" */
@@ -37,26 +39,33 @@ int hotplug_memory_config_from_json(json_t *obj, const char *where, struct hotpl
 		return r;
 	/* Firecracker's checks, in its order and with its words. */
 	if (block < HOTPLUG_MEMORY_MIN_BLOCK_MIB)
-		return json_set_err(err, errlen, "%s%sblock_size_mib: Block size must not be lower than %u MiB",
-				    pfx(where), dot(where), HOTPLUG_MEMORY_MIN_BLOCK_MIB);
+		return error_set(err, errlen, -EINVAL,
+				 "%s%sblock_size_mib: Block size must not be lower than %u MiB", pfx(where),
+				 dot(where), HOTPLUG_MEMORY_MIN_BLOCK_MIB);
 	if (block & (block - 1))
-		return json_set_err(err, errlen, "%s%sblock_size_mib: Block size must be a power of 2", pfx(where),
-				    dot(where));
+		return error_set(err, errlen, -EINVAL, "%s%sblock_size_mib: Block size must be a power of 2",
+				 pfx(where), dot(where));
 	if (slot < HOTPLUG_MEMORY_MIN_SLOT_MIB)
-		return json_set_err(err, errlen, "%s%sslot_size_mib: Slot size must not be lower than %u MiB",
-				    pfx(where), dot(where), HOTPLUG_MEMORY_MIN_SLOT_MIB);
+		return error_set(err, errlen, -EINVAL,
+				 "%s%sslot_size_mib: Slot size must not be lower than %u MiB", pfx(where),
+				 dot(where), HOTPLUG_MEMORY_MIN_SLOT_MIB);
 	if (slot % block)
-		return json_set_err(err, errlen, "%s%sslot_size_mib: Slot size must be a multiple of block size "
-				    "(%llu MiB)", pfx(where), dot(where), (unsigned long long)block);
+		return error_set(err, errlen, -EINVAL,
+				 "%s%sslot_size_mib: Slot size must be a multiple of block size (%llu MiB)",
+				 pfx(where), dot(where), (unsigned long long)block);
 	if (total < slot)
-		return json_set_err(err, errlen, "%s%stotal_size_mib: Total size must not be lower than slot size "
-				    "(%llu MiB)", pfx(where), dot(where), (unsigned long long)slot);
+		return error_set(err, errlen, -EINVAL,
+				 "%s%stotal_size_mib: Total size must not be lower than slot size (%llu MiB)",
+				 pfx(where), dot(where), (unsigned long long)slot);
 	if (total % slot)
-		return json_set_err(err, errlen, "%s%stotal_size_mib: Total size must be a multiple of slot size "
-				    "(%llu MiB)", pfx(where), dot(where), (unsigned long long)slot);
+		return error_set(err, errlen, -EINVAL,
+				 "%s%stotal_size_mib: Total size must be a multiple of slot size (%llu MiB)",
+				 pfx(where), dot(where), (unsigned long long)slot);
 	if (total > HOTPLUG_MEMORY_MAX_TOTAL_MIB)
-		return json_set_err(err, errlen, "%s%stotal_size_mib: petrel places hot-pluggable memory below 1 TiB: "
-				    "at most %u MiB", pfx(where), dot(where), HOTPLUG_MEMORY_MAX_TOTAL_MIB);
+		return error_set(err, errlen, -EINVAL,
+				 "%s%stotal_size_mib: petrel places hot-pluggable memory below 1 TiB: "
+				 "at most %u MiB",
+				 pfx(where), dot(where), HOTPLUG_MEMORY_MAX_TOTAL_MIB);
 	out->total_size_mib = (uint32_t)total;
 	out->slot_size_mib = (uint32_t)slot;
 	out->block_size_mib = (uint32_t)block;
@@ -75,7 +84,7 @@ int hotplug_memory_update_from_json(json_t *obj, uint32_t *requested_mib, char *
 	uint64_t v = 0;
 	int r;
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "expected an object");
+		return error_set(err, errlen, -EINVAL, "expected an object");
 	if ((r = json_check_keys(obj, NULL, keys, err, errlen)) < 0 ||
 	    (r = json_get_uint(obj, NULL, "requested_size_mib", true, 0, UINT32_MAX, &v, err, errlen)) < 0)
 		return r;

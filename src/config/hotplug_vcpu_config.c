@@ -1,13 +1,15 @@
 /* The vCPU hot-plug JSON objects: see hotplug_vcpu_config.h. */
 #include "config/hotplug_vcpu_config.h"
 #include "config/vm_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
 
 static int not_object(const char *where, char *err, size_t errlen)
 {
-	return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "vcpu-hotplug");
+	return error_set(err, errlen, -EINVAL, "%s: expected an object",
+			 where && *where ? where : "vcpu-hotplug");
 }
 
 int hotplug_vcpu_config_from_json(json_t *obj, const char *where, struct hotplug_vcpu_config *out,
@@ -48,13 +50,16 @@ int hotplug_vcpu_config_check(const struct hotplug_vcpu_config *c, unsigned vcpu
 			      size_t errlen)
 {
 	if (c->max_vcpu_count < 1 || c->max_vcpu_count > VM_MAX_VCPUS)
-		return json_set_err(err, errlen, "vcpu-hotplug.max_vcpu_count: %u is outside [1, %d]",
-				    c->max_vcpu_count, VM_MAX_VCPUS);
+		return error_set(err, errlen, -EINVAL, "vcpu-hotplug.max_vcpu_count: %u is outside [1, %d]",
+				 c->max_vcpu_count, VM_MAX_VCPUS);
 	if (c->max_vcpu_count < vcpus)
-		return json_set_err(err, errlen, "vcpu-hotplug.max_vcpu_count: %u is less than machine-config's "
-				    "vcpu_count %u", c->max_vcpu_count, vcpus);
+		return error_set(err, errlen, -EINVAL,
+				 "vcpu-hotplug.max_vcpu_count: %u is less than machine-config's "
+				 "vcpu_count %u",
+				 c->max_vcpu_count, vcpus);
 	if (smt && c->max_vcpu_count > 1 && c->max_vcpu_count % 2)
-		return json_set_err(err, errlen, "vcpu-hotplug.max_vcpu_count: with smt it must be 1 or even, "
-				    "not %u", c->max_vcpu_count);
+		return error_set(err, errlen, -EINVAL,
+				 "vcpu-hotplug.max_vcpu_count: with smt it must be 1 or even, not %u",
+				 c->max_vcpu_count);
 	return 0;
 }

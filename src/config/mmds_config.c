@@ -1,5 +1,6 @@
 /* See mmds_config.h. Error texts are Firecracker's MmdsConfigError messages. */
 #include "config/mmds_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <arpa/inet.h>
@@ -34,7 +35,7 @@ int mmds_config_from_json(json_t *o, const char *where, struct mmds_config *m, c
 	struct mmds_config c = { .configured = true, .version = 1, .ipv4 = MMDS_DEFAULT_IPV4 };
 	int r;
 	if (!json_is_object(o))
-		return json_set_err(err, errlen, "%s: expected an object", where);
+		return error_set(err, errlen, -EINVAL, "%s: expected an object", where);
 	if ((r = json_check_keys(o, where, keys, err, errlen)) < 0)
 		return r;
 	json_t *v = json_object_get(o, "version");
@@ -45,31 +46,39 @@ int mmds_config_from_json(json_t *o, const char *where, struct mmds_config *m, c
 		else if (!strcmp(s, "V2"))
 			c.version = 2;
 		else
-			return json_set_err(err, errlen, "%s.version: expected one of V1, V2", where);
+			return error_set(err, errlen, -EINVAL, "%s.version: expected one of V1, V2", where);
 	}
 	json_t *ifs = json_object_get(o, "network_interfaces");
 	if (!ifs || json_is_null(ifs))
-		return json_set_err(err, errlen, "%s.network_interfaces: missing required field", where);
+		return error_set(err, errlen, -EINVAL, "%s.network_interfaces: missing required field",
+				 where);
 	if (!json_is_array(ifs))
-		return json_set_err(err, errlen, "%s.network_interfaces: expected an array of strings", where);
+		return error_set(err, errlen, -EINVAL, "%s.network_interfaces: expected an array of strings",
+				 where);
 	if (json_array_size(ifs) == 0)
-		return json_set_err(err, errlen, "%s: The list of network interface IDs that allow forwarding "
-				    "MMDS requests is empty.", where);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: The list of network interface IDs that allow forwarding "
+				 "MMDS requests is empty.",
+				 where);
 	size_t i;
 	json_t *el;
 	json_array_foreach(ifs, i, el) {
 		if (!json_is_string(el))
-			return mmds_config_free(&c), json_set_err(err, errlen, "%s.network_interfaces[%zu]: "
-								  "expected a string", where, i);
+			return mmds_config_free(&c),
+			       error_set(err, errlen, -EINVAL,
+					 "%s.network_interfaces[%zu]: expected a string", where, i);
 		bool dup = false;
 		for (unsigned k = 0; k < c.nifaces; k++)
 			dup |= !strcmp(c.ifaces[k], json_string_value(el));
 		if (dup)
 			continue;
 		if (c.nifaces == DEVICES_MAX_NETS)
-			return mmds_config_free(&c), json_set_err(err, errlen, "%s: The list of network interface "
-				"IDs provided contains at least one ID that does not correspond to any existing "
-				"network interface.", where);
+			return mmds_config_free(&c),
+			       error_set(err, errlen, -EINVAL,
+					 "%s: The list of network interface "
+					 "IDs provided contains at least one ID that does not correspond to any existing "
+					 "network interface.",
+					 where);
 		if (!(c.ifaces[c.nifaces] = strdup(json_string_value(el))))
 			return mmds_config_free(&c), json_oom(err, errlen);
 		c.nifaces++;
@@ -78,17 +87,19 @@ int mmds_config_from_json(json_t *o, const char *where, struct mmds_config *m, c
 	if (v && !json_is_null(v)) {
 		r = json_is_string(v) ? mmds_parse_ipv4(json_string_value(v), &c.ipv4) : -EINVAL;
 		if (r == -ERANGE)
-			return mmds_config_free(&c), json_set_err(err, errlen, "%s: The MMDS IPv4 address is "
-								  "not link local.", where);
+			return mmds_config_free(&c),
+			       error_set(err, errlen, -EINVAL, "%s: The MMDS IPv4 address is not link local.",
+					 where);
 		if (r < 0)
-			return mmds_config_free(&c), json_set_err(err, errlen, "%s.ipv4_address: expected an "
-								  "IPv4 address", where);
+			return mmds_config_free(&c),
+			       error_set(err, errlen, -EINVAL, "%s.ipv4_address: expected an IPv4 address",
+					 where);
 	}
 	v = json_object_get(o, "imds_compat");
 	if (v && !json_is_null(v)) {
 		if (!json_is_boolean(v))
-			return mmds_config_free(&c), json_set_err(err, errlen, "%s.imds_compat: expected a "
-								  "boolean", where);
+			return mmds_config_free(&c),
+			       error_set(err, errlen, -EINVAL, "%s.imds_compat: expected a boolean", where);
 		c.imds_compat = json_is_true(v);
 	}
 	mmds_config_free(m);
@@ -130,9 +141,10 @@ int mmds_config_check_ifaces(const struct mmds_config *m, const struct net_confi
 		for (unsigned k = 0; k < nnets && !found; k++)
 			found = nets[k].iface_id && !strcmp(nets[k].iface_id, m->ifaces[i]);
 		if (!found)
-			return json_set_err(err, errlen, "The list of network interface IDs provided contains "
-					    "at least one ID that does not correspond to any existing network "
-					    "interface.");
+			return error_set(err, errlen, -EINVAL,
+					 "The list of network interface IDs provided contains "
+					 "at least one ID that does not correspond to any existing network "
+					 "interface.");
 	}
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "config/pmem_config.h"
 #include "config/devices_internal.h"
 #include "config/vm_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -19,13 +20,13 @@ static int get_string(json_t *obj, const char *where, const char *key, char **ou
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v))
-		return json_set_err(err, errlen, "%s%s%s: missing required field", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: missing required field", FIELD(where, key));
 	if (!json_is_string(v))
-		return json_set_err(err, errlen, "%s%s%s: expected a string", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: expected a string", FIELD(where, key));
 	if (json_string_length(v) == 0)
-		return json_set_err(err, errlen, "%s%s%s: must not be empty", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: must not be empty", FIELD(where, key));
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return json_set_err(err, errlen, "%s%s%s: contains a NUL character", FIELD(where, key));
+		return error_set(err, errlen, -EINVAL, "%s%s%s: contains a NUL character", FIELD(where, key));
 	*out = strdup(json_string_value(v));
 	return *out ? 0 : json_oom(err, errlen);
 }
@@ -56,7 +57,8 @@ int pmem_config_from_json(json_t *obj, const char *where, struct pmem_config *ou
 	int r;
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where && *where ? where : "pmem");
+		return error_set(err, errlen, -EINVAL, "%s: expected an object",
+				 where && *where ? where : "pmem");
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, where, "id", &c.id, err, errlen)) < 0 ||
 	    (r = devices_check_id(c.id, where, "id", err, errlen)) < 0 ||
@@ -88,7 +90,7 @@ int pmem_update_from_json(json_t *obj, char **id, struct rate_limiter_config *rl
 	*id = NULL;
 	memset(rl, 0, sizeof(*rl));
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "pmem: expected an object");
+		return error_set(err, errlen, -EINVAL, "pmem: expected an object");
 	if ((r = json_check_keys(obj, NULL, keys, err, errlen)) < 0 ||
 	    (r = get_string(obj, NULL, "id", id, err, errlen)) < 0 ||
 	    (r = rate_limiter_config_from_json(obj, NULL, "rate_limiter", rl, err, errlen)) < 0) {
@@ -107,14 +109,16 @@ static int pmem_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		return c->path_on_host ? 0 : json_oom(err, errlen);
 	}
 	if (first)
-		return json_set_err(err, errlen, "--pmem: the first item must be the file's path, not '%s=%s'", key, val);
+		return error_set(err, errlen, -EINVAL,
+				 "--pmem: the first item must be the file's path, not '%s=%s'", key, val);
 	bool flag = !strcmp(key, "ro") || !strcmp(key, "readonly") || !strcmp(key, "root");
 	if (!flag && strcmp(key, "id") && strcmp(key, "transport"))
-		return json_set_err(err, errlen, "--pmem: unknown item '%s' (expected ro, root, id=NAME, transport=)", key);
+		return error_set(err, errlen, -EINVAL,
+				 "--pmem: unknown item '%s' (expected ro, root, id=NAME, transport=)", key);
 	if (flag && val)
-		return json_set_err(err, errlen, "--pmem: '%s' takes no value", key);
+		return error_set(err, errlen, -EINVAL, "--pmem: '%s' takes no value", key);
 	if (!flag && (!val || !*val))
-		return json_set_err(err, errlen, "--pmem: '%s' needs a value (%s=...)", key, key);
+		return error_set(err, errlen, -EINVAL, "--pmem: '%s' needs a value (%s=...)", key, key);
 	if (!strcmp(key, "ro") || !strcmp(key, "readonly"))
 		c->read_only = true;
 	else if (!strcmp(key, "root"))
@@ -126,7 +130,8 @@ static int pmem_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 		if (!(c->id = strdup(val)))
 			return json_oom(err, errlen);
 	} else if (virtio_transport_from_name(val, &c->transport) < 0) {
-		return json_set_err(err, errlen, "--pmem: transport must be pci or mmio, not '%s'", val);
+		return error_set(err, errlen, -EINVAL, "--pmem: transport must be pci or mmio, not '%s'",
+				 val);
 	}
 	return 0;
 }
@@ -136,10 +141,10 @@ int pmem_config_from_cli(const char *arg, unsigned index, struct pmem_config *ou
 	struct pmem_config c = { 0 };
 	memset(out, 0, sizeof(*out));
 	if (!arg || !*arg)
-		return json_set_err(err, errlen, "--pmem: expected PATH[,ro][,root][,id=NAME]");
+		return error_set(err, errlen, -EINVAL, "--pmem: expected PATH[,ro][,root][,id=NAME]");
 	int r = devices_split_kv(arg, &c, pmem_kv, err, errlen);
 	if (r == 0 && !c.path_on_host)
-		r = json_set_err(err, errlen, "--pmem: no file in '%s'", arg);
+		r = error_set(err, errlen, -EINVAL, "--pmem: no file in '%s'", arg);
 	if (r == 0 && !c.id) {
 		char id[32];
 		snprintf(id, sizeof(id), "pmem%u", index);
@@ -176,17 +181,22 @@ int vm_config_add_pmem(struct vm_config *cfg, struct pmem_config *p, char *err, 
 {
 	for (unsigned i = 0; i < cfg->npmem; i++) {
 		if (!strcmp(cfg->pmem[i].id, p->id))
-			return json_set_err(err, errlen, "pmem device '%s' is defined twice", p->id), -EEXIST;
+			return error_set(err, errlen, -EINVAL, "pmem device '%s' is defined twice", p->id),
+			       -EEXIST;
 		if (p->root_device && cfg->pmem[i].root_device)
-			return json_set_err(err, errlen, "pmem device '%s': '%s' is already the root device", p->id,
-					    cfg->pmem[i].id), -EEXIST;
+			return error_set(err, errlen, -EINVAL,
+					 "pmem device '%s': '%s' is already the root device", p->id,
+					 cfg->pmem[i].id),
+			       -EEXIST;
 	}
 	int d = root_drive(cfg);
 	if (p->root_device && d >= 0)
-		return json_set_err(err, errlen, "pmem device '%s': drive '%s' is already the root device", p->id,
-				    cfg->drives[d].drive_id), -EEXIST;
+		return error_set(err, errlen, -EINVAL,
+				 "pmem device '%s': drive '%s' is already the root device", p->id,
+				 cfg->drives[d].drive_id),
+		       -EEXIST;
 	if (cfg->npmem == PMEM_MAX_DEVICES)
-		return json_set_err(err, errlen, "at most %d pmem devices", PMEM_MAX_DEVICES), -ENOSPC;
+		return error_set(err, errlen, -EINVAL, "at most %d pmem devices", PMEM_MAX_DEVICES), -ENOSPC;
 	cfg->pmem[cfg->npmem++] = *p;
 	memset(p, 0, sizeof(*p));
 	return 0;
@@ -198,12 +208,14 @@ int pmem_check_root(const struct vm_config *cfg, char *err, size_t errlen)
 	if (p < 0)
 		return 0;
 	if (d >= 0)
-		return json_set_err(err, errlen, "pmem device '%s' and drive '%s' are both the root device",
-				    cfg->pmem[p].id, cfg->drives[d].drive_id);
+		return error_set(err, errlen, -EINVAL,
+				 "pmem device '%s' and drive '%s' are both the root device", cfg->pmem[p].id,
+				 cfg->drives[d].drive_id);
 	for (unsigned i = (unsigned)p + 1; i < cfg->npmem; i++)
 		if (cfg->pmem[i].root_device)
-			return json_set_err(err, errlen, "pmem devices '%s' and '%s' are both the root device",
-					    cfg->pmem[p].id, cfg->pmem[i].id);
+			return error_set(err, errlen, -EINVAL,
+					 "pmem devices '%s' and '%s' are both the root device",
+					 cfg->pmem[p].id, cfg->pmem[i].id);
 	return 0;
 }
 
@@ -231,7 +243,7 @@ int pmem_section_from_json(json_t *arr, struct vm_config *cfg, char *err, size_t
 	if (json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
-		return json_set_err(err, errlen, "pmem: expected an array");
+		return error_set(err, errlen, -EINVAL, "pmem: expected an array");
 	pmem_section_free(cfg);
 	size_t i;
 	json_t *el;
@@ -245,7 +257,7 @@ int pmem_section_from_json(json_t *arr, struct vm_config *cfg, char *err, size_t
 		r = vm_config_add_pmem(cfg, &p, msg, sizeof(msg));
 		pmem_config_free(&p);
 		if (r < 0)
-			return json_set_err(err, errlen, "%s: %s", where, msg);
+			return error_set(err, errlen, -EINVAL, "%s: %s", where, msg);
 	}
 	return 0;
 }

@@ -1,8 +1,10 @@
 /* Firecracker's RateLimiter and TokenBucket objects in JSON (drives, network interfaces, the
  * entropy device, the serial console). See devices_config.h. */
 #include "config/devices_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,7 +24,7 @@ int token_bucket_config_from_json(json_t *obj, const char *where, struct token_b
 	if (json_is_null(obj))
 		return 0;
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", where);
+		return error_set(err, errlen, -EINVAL, "%s: expected an object", where);
 	if ((r = json_check_keys(obj, where, keys, err, errlen)) < 0 ||
 	    (r = json_get_uint(obj, where, "size", true, 0, INT64_MAX, &b->size, err, errlen)) < 0 ||
 	    (r = json_get_uint(obj, where, "refill_time", true, 0, INT64_MAX, &b->refill_time, err, errlen)) < 0 ||
@@ -45,7 +47,7 @@ int rate_limiter_config_from_json(json_t *parent, const char *where, const char 
 		return 0;
 	join(w, sizeof(w), where, key);
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "%s: expected an object", w);
+		return error_set(err, errlen, -EINVAL, "%s: expected an object", w);
 	if ((r = json_check_keys(obj, w, keys, err, errlen)) < 0)
 		return r;
 	json_t *b = json_object_get(obj, "bandwidth");

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "config/cpu_template.h"
+#include "util/error.h"
 #include "util/json_util.h"
 #include "util/util.h"
 
@@ -59,16 +60,20 @@ int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err
 {
 	for (unsigned i = 0; i < cfg->ndrives; i++) {
 		if (!strcmp(cfg->drives[i].drive_id, d->drive_id))
-			return json_set_err(err, errlen, "drive '%s' is defined twice", d->drive_id), -EEXIST;
+			return error_set(err, errlen, -EINVAL, "drive '%s' is defined twice", d->drive_id),
+			       -EEXIST;
 		if (d->is_root_device && cfg->drives[i].is_root_device)
-			return json_set_err(err, errlen, "drive '%s': '%s' is already the root device",
-				       d->drive_id, cfg->drives[i].drive_id), -EEXIST;
+			return error_set(err, errlen, -EINVAL, "drive '%s': '%s' is already the root device",
+					 d->drive_id, cfg->drives[i].drive_id),
+			       -EEXIST;
 	}
 	if (d->is_root_device && pmem_root_index(cfg) >= 0)
-		return json_set_err(err, errlen, "drive '%s': pmem device '%s' is already the root device",
-				    d->drive_id, cfg->pmem[pmem_root_index(cfg)].id), -EEXIST;
+		return error_set(err, errlen, -EINVAL,
+				 "drive '%s': pmem device '%s' is already the root device", d->drive_id,
+				 cfg->pmem[pmem_root_index(cfg)].id),
+		       -EEXIST;
 	if (cfg->ndrives == DEVICES_MAX_DRIVES)
-		return json_set_err(err, errlen, "at most %d drives", DEVICES_MAX_DRIVES), -ENOSPC;
+		return error_set(err, errlen, -EINVAL, "at most %d drives", DEVICES_MAX_DRIVES), -ENOSPC;
 	cfg->drives[cfg->ndrives++] = *d;
 	memset(d, 0, sizeof(*d));
 	return 0;
@@ -78,13 +83,18 @@ int vm_config_add_net(struct vm_config *cfg, struct net_config *n, char *err, si
 {
 	for (unsigned i = 0; i < cfg->nnets; i++) {
 		if (!strcmp(cfg->nets[i].iface_id, n->iface_id))
-			return json_set_err(err, errlen, "network interface '%s' is defined twice", n->iface_id), -EEXIST;
+			return error_set(err, errlen, -EINVAL, "network interface '%s' is defined twice",
+					 n->iface_id),
+			       -EEXIST;
 		if (!strcmp(cfg->nets[i].host_dev_name, n->host_dev_name))
-			return json_set_err(err, errlen, "network interfaces '%s' and '%s' use the same tap '%s'",
-				       cfg->nets[i].iface_id, n->iface_id, n->host_dev_name), -EEXIST;
+			return error_set(err, errlen, -EINVAL,
+					 "network interfaces '%s' and '%s' use the same tap '%s'",
+					 cfg->nets[i].iface_id, n->iface_id, n->host_dev_name),
+			       -EEXIST;
 	}
 	if (cfg->nnets == DEVICES_MAX_NETS)
-		return json_set_err(err, errlen, "at most %d network interfaces", DEVICES_MAX_NETS), -ENOSPC;
+		return error_set(err, errlen, -EINVAL, "at most %d network interfaces", DEVICES_MAX_NETS),
+		       -ENOSPC;
 	cfg->nets[cfg->nnets++] = *n;
 	memset(n, 0, sizeof(*n));
 	return 0;
@@ -93,19 +103,23 @@ int vm_config_add_net(struct vm_config *cfg, struct net_config *n, char *err, si
 int vm_config_check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen)
 {
 	if (vcpus < 1 || vcpus > VM_MAX_VCPUS)
-		return json_set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
-			       "(got %llu)", VM_MAX_VCPUS, (unsigned long long)vcpus);
+		return error_set(err, errlen, -EINVAL,
+				 "machine-config.vcpu_count: must be between 1 and %d (got %llu)",
+				 VM_MAX_VCPUS, (unsigned long long)vcpus);
 	if (smt && vcpus > 1 && vcpus % 2)
-		return json_set_err(err, errlen, "machine-config.vcpu_count: must be 1 or an even number "
-			       "when smt is enabled (got %llu)", (unsigned long long)vcpus);
+		return error_set(err, errlen, -EINVAL,
+				 "machine-config.vcpu_count: must be 1 or an even number "
+				 "when smt is enabled (got %llu)",
+				 (unsigned long long)vcpus);
 	return 0;
 }
 
 static int check_mem(uint64_t mib, char *err, size_t errlen)
 {
 	if (mib < VM_MIN_MEM_MIB || mib > VM_MAX_MEM_MIB)
-		return json_set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
-			       "(got %llu)", VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (unsigned long long)mib);
+		return error_set(err, errlen, -EINVAL,
+				 "machine-config.mem_size_mib: must be between %d and %d (got %llu)",
+				 VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (unsigned long long)mib);
 	return 0;
 }
 
@@ -113,15 +127,18 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int r;
 	if (!cfg->kernel_path || !*cfg->kernel_path)
-		return json_set_err(err, errlen, "no kernel image given (boot-source.kernel_image_path)");
+		return error_set(err, errlen, -EINVAL,
+				 "no kernel image given (boot-source.kernel_image_path)");
 	if ((r = vm_config_check_vcpus(cfg->vcpus, cfg->smt, err, errlen)) < 0)
 		return r;
 	if (cfg->huge_pages == GUEST_MEM_PAGES_2M && cfg->mem_mib % 2)
-		return json_set_err(err, errlen, "huge_pages 2M needs an even memory size in MiB (got %llu)",
-				    (unsigned long long)cfg->mem_mib);
+		return error_set(err, errlen, -EINVAL,
+				 "huge_pages 2M needs an even memory size in MiB (got %llu)",
+				 (unsigned long long)cfg->mem_mib);
 	if (cfg->has_balloon && cfg->balloon.amount_mib > cfg->mem_mib)
-		return json_set_err(err, errlen, "balloon.amount_mib: %u MiB is more than the guest's %llu MiB of "
-				    "memory", cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
+		return error_set(err, errlen, -EINVAL,
+				 "balloon.amount_mib: %u MiB is more than the guest's %llu MiB of memory",
+				 cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
 	if ((r = pmem_check_root(cfg, err, errlen)) < 0 || (r = fs_check_config(cfg, err, errlen)) < 0)
 		return r;
 	if (cfg->has_vcpu_hotplug &&

@@ -3,6 +3,7 @@
  * Firecracker's format has no place for, which a snapshot must carry to rebuild the same
  * machine). */
 #include "config/vm_config.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -157,14 +158,15 @@ static int get_transport(json_t *obj, const char *where, enum virtio_transport_k
 			*out = (enum virtio_transport_kind)k;
 			return 0;
 		}
-	return json_set_err(err, errlen, "%s.transport: expected \"default\", \"pci\" or \"mmio\"", where);
+	return error_set(err, errlen, -EINVAL, "%s.transport: expected \"default\", \"pci\" or \"mmio\"",
+			 where);
 }
 
 static int get_array(json_t *o, const char *key, unsigned want, json_t **out, char *err, size_t errlen)
 {
 	*out = json_object_get(o, key);
 	if (!json_is_array(*out) || json_array_size(*out) != want)
-		return json_set_err(err, errlen, "petrel.%s: expected an array of %u", key, want);
+		return error_set(err, errlen, -EINVAL, "petrel.%s: expected an array of %u", key, want);
 	return 0;
 }
 
@@ -174,7 +176,7 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 					    "pvm", "stats", "drives", "network-interfaces", "vsock",
 					    "entropy", "vmgenid", "pmem", NULL };
 	if (!json_is_object(o))
-		return json_set_err(err, errlen, "petrel: expected an object");
+		return error_set(err, errlen, -EINVAL, "petrel: expected an object");
 	int r = json_check_keys(o, "petrel", keys, err, errlen);
 	if (r < 0)
 		return r;
@@ -184,7 +186,7 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 	    !json_is_boolean(json_object_get(o, "stats")) || !json_is_integer(pvm) ||
 	    json_integer_value(pvm) < -1 || json_integer_value(pvm) > 1 ||
 	    (json_object_get(o, "vmgenid") && !json_is_boolean(json_object_get(o, "vmgenid"))))
-		return json_set_err(err, errlen, "petrel: missing or mistyped options");
+		return error_set(err, errlen, -EINVAL, "petrel: missing or mistyped options");
 	json_t *vt = json_pack("{s:O}", "transport", json_object_get(o, "virtio_transport"));
 	r = vt ? get_transport(vt, "petrel.virtio_transport", &c->virtio_transport, err, errlen)
 	       : json_oom(err, errlen);
@@ -205,7 +207,8 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 		if (!json_is_object(d) || !json_is_boolean(json_object_get(d, "direct")) ||
 		    !json_is_integer(poll) || json_integer_value(poll) < 0 ||
 		    json_integer_value(poll) > 1000000)
-			return json_set_err(err, errlen, "petrel.drives[%u]: missing or mistyped options", i);
+			return error_set(err, errlen, -EINVAL,
+					 "petrel.drives[%u]: missing or mistyped options", i);
 		if ((r = get_transport(d, "petrel.drives[]", &c->drives[i].transport, err, errlen)) < 0)
 			return r;
 		c->drives[i].direct = json_is_true(json_object_get(d, "direct"));
@@ -219,7 +222,8 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 			return r;
 	json_t *v = json_object_get(o, "vsock"), *e = json_object_get(o, "entropy");
 	if (!v != !c->has_vsock || !e != !c->has_entropy)
-		return json_set_err(err, errlen, "petrel: vsock/entropy options do not match the devices");
+		return error_set(err, errlen, -EINVAL,
+				 "petrel: vsock/entropy options do not match the devices");
 	if (v && (r = get_transport(v, "petrel.vsock", &c->vsock.transport, err, errlen)) < 0)
 		return r;
 	if (e && (r = get_transport(e, "petrel.entropy", &c->entropy.transport, err, errlen)) < 0)

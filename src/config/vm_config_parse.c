@@ -15,11 +15,12 @@
 #include <jansson.h>
 
 #include "config/cpu_template.h"
+#include "util/error.h"
 #include "util/json_util.h"
 #include "util/util.h"
 
 /* Values from the document, applied to the config only when all of it has parsed. */
-struct pending {
+struct pending_config {
 	bool has_kernel, has_initrd, has_cmdline;
 	char *kernel, *initrd, *cmdline;
 	bool has_machine;
@@ -44,7 +45,7 @@ struct pending {
 	struct cpu_affinity *cpu_affinity;   /* "cpu-affinity", or NULL */
 };
 
-static void pending_free(struct pending *p)
+static void pending_free(struct pending_config *p)
 {
 	free(p->kernel);
 	free(p->initrd);
@@ -66,9 +67,9 @@ static int opt_string(json_t *obj, const char *section, const char *key, bool is
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return json_set_err(err, errlen, "%s.%s: expected a string", section, key);
+		return error_set(err, errlen, -EINVAL, "%s.%s: expected a string", section, key);
 	if (is_path && json_string_length(v) == 0)
-		return json_set_err(err, errlen, "%s.%s: must not be empty", section, key);
+		return error_set(err, errlen, -EINVAL, "%s.%s: must not be empty", section, key);
 	*out = strdup(json_string_value(v));
 	if (!*out)
 		return json_oom(err, errlen);
@@ -83,7 +84,7 @@ static int opt_bool(json_t *obj, const char *section, const char *key, bool *has
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_boolean(v))
-		return json_set_err(err, errlen, "%s.%s: expected a boolean", section, key);
+		return error_set(err, errlen, -EINVAL, "%s.%s: expected a boolean", section, key);
 	*out = json_is_true(v);
 	*has = true;
 	return 0;
@@ -94,26 +95,27 @@ static int req_integer(json_t *obj, const char *section, const char *key, json_i
 {
 	json_t *v = json_object_get(obj, key);
 	if (!v)
-		return json_set_err(err, errlen, "%s.%s: missing required field", section, key);
+		return error_set(err, errlen, -EINVAL, "%s.%s: missing required field", section, key);
 	if (!json_is_integer(v))
-		return json_set_err(err, errlen, "%s.%s: expected an integer", section, key);
+		return error_set(err, errlen, -EINVAL, "%s.%s: expected an integer", section, key);
 	*out = json_integer_value(v);
 	return 0;
 }
 
-static int parse_boot_source(json_t *obj, struct pending *p, char *err, size_t errlen)
+static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", NULL };
 	const char *sec = "boot-source";
 	int r;
 
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "boot-source: expected an object");
+		return error_set(err, errlen, -EINVAL, "boot-source: expected an object");
 	if ((r = json_check_keys(obj, sec, keys, err, errlen)) < 0)
 		return r;
 	json_t *k = json_object_get(obj, "kernel_image_path");
 	if (!k || json_is_null(k))
-		return json_set_err(err, errlen, "boot-source.kernel_image_path: missing required field");
+		return error_set(err, errlen, -EINVAL,
+				 "boot-source.kernel_image_path: missing required field");
 	if ((r = opt_string(obj, sec, "kernel_image_path", true, &p->has_kernel, &p->kernel, err,
 			    errlen)) < 0 ||
 	    (r = opt_string(obj, sec, "initrd_path", true, &p->has_initrd, &p->initrd, err,
@@ -124,7 +126,7 @@ static int parse_boot_source(json_t *obj, struct pending *p, char *err, size_t e
 	return 0;
 }
 
-static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p, char *err,
+static int parse_machine_config(json_t *obj, bool smt_default, struct pending_config *p, char *err,
 				size_t errlen)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
@@ -134,7 +136,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 	int r;
 
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "machine-config: expected an object");
+		return error_set(err, errlen, -EINVAL, "machine-config: expected an object");
 	if ((r = json_check_keys(obj, sec, keys, err, errlen)) < 0)
 		return r;
 	if ((r = req_integer(obj, sec, "vcpu_count", &vcpus, err, errlen)) < 0 ||
@@ -146,11 +148,13 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 
 	/* Negative values must not wrap into something that passes the range check. */
 	if (vcpus < 1 || vcpus > VM_MAX_VCPUS)
-		return json_set_err(err, errlen, "machine-config.vcpu_count: must be between 1 and %d "
-			       "(got %lld)", VM_MAX_VCPUS, (long long)vcpus);
+		return error_set(err, errlen, -EINVAL,
+				 "machine-config.vcpu_count: must be between 1 and %d (got %lld)",
+				 VM_MAX_VCPUS, (long long)vcpus);
 	if (mem < VM_MIN_MEM_MIB || mem > VM_MAX_MEM_MIB)
-		return json_set_err(err, errlen, "machine-config.mem_size_mib: must be between %d and %d "
-			       "(got %lld)", VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (long long)mem);
+		return error_set(err, errlen, -EINVAL,
+				 "machine-config.mem_size_mib: must be between %d and %d (got %lld)",
+				 VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, (long long)mem);
 	p->vcpus = (uint64_t)vcpus;
 	p->mem_mib = (uint64_t)mem;
 	if ((r = vm_config_check_vcpus(p->vcpus, p->has_smt ? p->smt : smt_default, err, errlen)) < 0)
@@ -160,16 +164,20 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 	if (tpl && !json_is_null(tpl)) {
 		struct cpu_template t;
 		if (!json_is_string(tpl))
-			return json_set_err(err, errlen, "machine-config.cpu_template: expected a string");
+			return error_set(err, errlen, -EINVAL,
+					 "machine-config.cpu_template: expected a string");
 		const char *name = json_string_value(tpl);
 		if (strcmp(name, "V1N1") == 0)
-			return json_set_err(err, errlen, "machine-config.cpu_template: V1N1 is an aarch64 "
-				       "template; on x86 use one of None, C3, T2, T2S, T2CL, T2A");
+			return error_set(err, errlen, -EINVAL,
+					 "machine-config.cpu_template: V1N1 is an aarch64 "
+					 "template; on x86 use one of None, C3, T2, T2S, T2CL, T2A");
 		r = cpu_template_named(name, &t);
 		cpu_template_free(&t);
 		if (r == -ENOENT)
-			return json_set_err(err, errlen, "machine-config.cpu_template: unknown template "
-				       "'%s' (expected one of None, C3, T2, T2S, T2CL, T2A)", name);
+			return error_set(err, errlen, -EINVAL,
+					 "machine-config.cpu_template: unknown template "
+					 "'%s' (expected one of None, C3, T2, T2S, T2CL, T2A)",
+					 name);
 		if (r < 0)
 			return json_oom(err, errlen);
 		p->has_template = true;
@@ -184,25 +192,27 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending *p
 	if (hp && !json_is_null(hp)) {
 		if (!json_is_string(hp) ||
 		    guest_mem_backing_from_name(json_string_value(hp), &p->huge_pages) < 0)
-			return json_set_err(err, errlen, "machine-config.huge_pages: expected one of None, "
-				       "Transparent, 2M");
+			return error_set(err, errlen, -EINVAL,
+					 "machine-config.huge_pages: expected one of None, Transparent, 2M");
 		/* as Firecracker: 2 MiB pages need a memory size they divide */
 		if (p->huge_pages == GUEST_MEM_PAGES_2M && p->mem_mib % 2)
-			return json_set_err(err, errlen, "machine-config.huge_pages: 2M needs an even "
-				       "mem_size_mib (got %llu)", (unsigned long long)p->mem_mib);
+			return error_set(err, errlen, -EINVAL,
+					 "machine-config.huge_pages: 2M needs an even "
+					 "mem_size_mib (got %llu)",
+					 (unsigned long long)p->mem_mib);
 		p->has_huge = true;
 	}
 	p->has_machine = true;
 	return 0;
 }
 
-static int parse_cpu_config(json_t *obj, struct pending *p, char *err, size_t errlen)
+static int parse_cpu_config(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
 	struct cpu_template t;
 	char msg[256];
 
 	if (!json_is_object(obj))
-		return json_set_err(err, errlen, "cpu-config: expected an object");
+		return error_set(err, errlen, -EINVAL, "cpu-config: expected an object");
 	char *text = json_dumps(obj, JSON_COMPACT);
 	if (!text)
 		return json_oom(err, errlen);
@@ -211,7 +221,7 @@ static int parse_cpu_config(json_t *obj, struct pending *p, char *err, size_t er
 	if (r < 0) {
 		free(text);
 		/* The text is a valid object, so every message starts with a field path. */
-		json_set_err(err, errlen, "cpu-config.%s", msg);
+		error_set(err, errlen, -EINVAL, "cpu-config.%s", msg);
 		return r;
 	}
 	p->cpu_config_json = text;
@@ -237,18 +247,18 @@ static int check_later_section(const char *key, json_t *val, char *err, size_t e
 			return 1;
 		if (later_sections[i].is_array) {
 			if (!json_is_array(val))
-				return json_set_err(err, errlen, "%s: expected an array", key);
+				return error_set(err, errlen, -EINVAL, "%s: expected an array", key);
 			if (json_array_size(val) == 0)
 				return 1;
 		} else if (!json_is_object(val)) {
-			return json_set_err(err, errlen, "%s: expected an object", key);
+			return error_set(err, errlen, -EINVAL, "%s: expected an object", key);
 		}
-		return json_set_err(err, errlen, "%s: not supported yet", key);
+		return error_set(err, errlen, -EINVAL, "%s: not supported yet", key);
 	}
 	return 0;
 }
 
-static int parse_devices(const char *key, json_t *val, struct pending *p, char *err, size_t errlen)
+static int parse_devices(const char *key, json_t *val, struct pending_config *p, char *err, size_t errlen)
 {
 	char where[64];
 	int r;
@@ -257,7 +267,7 @@ static int parse_devices(const char *key, json_t *val, struct pending *p, char *
 		if (json_is_null(val))
 			return 0;
 		if (!json_is_array(val))
-			return json_set_err(err, errlen, "%s: expected an array", key);
+			return error_set(err, errlen, -EINVAL, "%s: expected an array", key);
 		size_t i;
 		json_t *el;
 		json_array_foreach(val, i, el) {
@@ -270,7 +280,7 @@ static int parse_devices(const char *key, json_t *val, struct pending *p, char *
 				r = vm_config_add_drive(&p->devs, &d, msg, sizeof(msg));
 				drive_config_free(&d);
 				if (r < 0)
-					return json_set_err(err, errlen, "%s: %s", where, msg);
+					return error_set(err, errlen, -EINVAL, "%s: %s", where, msg);
 			} else {
 				struct net_config n;
 				if ((r = net_config_from_json(el, where, &n, err, errlen)) < 0)
@@ -279,7 +289,7 @@ static int parse_devices(const char *key, json_t *val, struct pending *p, char *
 				r = vm_config_add_net(&p->devs, &n, msg, sizeof(msg));
 				net_config_free(&n);
 				if (r < 0)
-					return json_set_err(err, errlen, "%s: %s", where, msg);
+					return error_set(err, errlen, -EINVAL, "%s: %s", where, msg);
 			}
 		}
 		if (drives)
@@ -304,7 +314,7 @@ static int parse_devices(const char *key, json_t *val, struct pending *p, char *
 	return 0;
 }
 
-static int parse_root(json_t *root, const struct vm_config *cfg, struct pending *p, char *err,
+static int parse_root(json_t *root, const struct vm_config *cfg, struct pending_config *p, char *err,
 		      size_t errlen)
 {
 	const char *key;
@@ -312,7 +322,7 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 	int r;
 
 	if (!json_is_object(root))
-		return json_set_err(err, errlen, "expected a JSON object at the top level");
+		return error_set(err, errlen, -EINVAL, "expected a JSON object at the top level");
 	json_object_foreach(root, key, val) {
 		/* null is "not given", as in Firecracker (GET /vm/config writes unset sections so) */
 		if (json_is_null(val) && (!strcmp(key, "boot-source") || !strcmp(key, "machine-config") ||
@@ -354,7 +364,7 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending 
 			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
 			r = parse_devices(key, val, p, err, errlen);
 		else if ((r = check_later_section(key, val, err, errlen)) == 0)
-			r = json_set_err(err, errlen, "unknown field '%s'", key);
+			r = error_set(err, errlen, -EINVAL, "unknown field '%s'", key);
 		if (r < 0)
 			return r;
 	}
@@ -370,15 +380,15 @@ static void take(char **dst, char **src)
 
 int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, size_t errlen)
 {
-	struct pending p = { 0 };
+	_cleanup_(pending_free) struct pending_config p = { 0 };
 	json_error_t jerr;
 
 	if (!json)
-		return json_set_err(err, errlen, "no JSON text");
+		return error_set(err, errlen, -EINVAL, "no JSON text");
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return json_set_err(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line,
-			       jerr.column, jerr.text);
+		return error_set(err, errlen, -EINVAL, "invalid JSON at line %d, column %d: %s", jerr.line,
+				 jerr.column, jerr.text);
 	int r = parse_root(root, cfg, &p, err, errlen);
 	json_decref(root);
 	/* MMDS interfaces must exist (the document's network interfaces, or the config's). */
@@ -386,12 +396,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		char msg[256];
 		const struct vm_config *n = p.has_nets ? &p.devs : cfg;
 		if ((r = mmds_config_check_ifaces(&p.mmds, n->nets, n->nnets, msg, sizeof(msg))) < 0)
-			json_set_err(err, errlen, "mmds-config: %s", msg);
+			error_set(err, errlen, -EINVAL, "mmds-config: %s", msg);
 	}
-	if (r < 0) {
-		pending_free(&p);
+	if (r < 0)
 		return r;
-	}
 
 	if (p.has_kernel)
 		take(&cfg->kernel_path, &p.kernel);
@@ -464,29 +472,25 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	}
 	if (p.cpu_affinity) {
 		free(cfg->cpu_affinity);
-		cfg->cpu_affinity = p.cpu_affinity;
-		p.cpu_affinity = NULL;
+		cfg->cpu_affinity = TAKE_PTR(p.cpu_affinity);
 	}
 	if (p.mmds.configured) {
 		mmds_config_free(&cfg->mmds);
-		cfg->mmds = p.mmds;
-		memset(&p.mmds, 0, sizeof(p.mmds));
+		cfg->mmds = TAKE_STRUCT(p.mmds);
 	}
-	pending_free(&p);
 	return 0;
 }
 
 int vm_config_load_file(const char *path, struct vm_config *cfg, char *err, size_t errlen)
 {
-	char *buf = NULL;
+	_cleanup_free_ char *buf = NULL;
 	char msg[512];
 
 	int r = json_read_text_file(path, VM_CONFIG_FILE_MAX, "config file", &buf, err, errlen);
 	if (r < 0)
 		return r;
 	r = vm_config_parse_json(buf, cfg, msg, sizeof(msg));
-	free(buf);
 	if (r < 0)
-		json_set_err(err, errlen, "%s: %s", path, msg);
+		error_set(err, errlen, -EINVAL, "%s: %s", path, msg);
 	return r;
 }

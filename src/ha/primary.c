@@ -2,6 +2,7 @@
  * a checkpoint every interval: pause, copy the dirty pages and every state to a staging
  * buffer, resume, send, and release the epoch's held output when the standby acknowledges. */
 #include "ha/ha_int.h"
+#include "util/error.h"
 #include "util/outgate.h"
 #include "memory/guest_mem.h"
 #include "migration/disks.h"
@@ -200,9 +201,8 @@ static int checkpoint(struct primary *p, uint64_t epoch, bool first)
 	struct mig_ckpt ack;
 	if (!e && (e = mig_sender_expect(&p->s, MIG_CACK, &ack, sizeof(ack), (int)r->po.failure_timeout_ms,
 					 "checkpoint acknowledgement")) == 0 && ack.epoch != epoch) {
-		snprintf(p->s.err, p->s.errlen, "the standby acknowledged epoch %llu, not %llu",
-			 (unsigned long long)ack.epoch, (unsigned long long)epoch);
-		e = -EPROTO;
+		e = error_set(p->s.err, p->s.errlen, -EPROTO, "the standby acknowledged epoch %llu, not %llu",
+			      (unsigned long long)ack.epoch, (unsigned long long)epoch);
 	}
 	if (e)
 		return e;
@@ -305,7 +305,7 @@ void *repl_primary_main(void *arg)
 	if (!e && (e = mig_send(p.s.fd, MIG_RCFG, &timing, sizeof(timing), NULL, 0)) < 0)
 		mig_sender_peer_reason(&p.s, e, "sending the checkpoint interval");
 	if (!e && (e = vm_dirty_log_start(r->vm)) < 0)
-		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
+		e = error_set(err, sizeof(err), e, "cannot log dirty pages: %s", strerror(-e));
 	uint64_t disk_bytes = 0;
 	if (!e && r->po.mirror_disks)
 		e = mig_disks_start(r->vm, p.s.fd, &disk_bytes, err, sizeof(err));

@@ -7,6 +7,7 @@
  * with the reason: a primary, a standby without a complete checkpoint, one already promoted
  * or being promoted, a replication that has ended. */
 #include "ha/ha_int.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -47,29 +48,24 @@ bool repl_wait_for_promotion(struct replication *r, const char *why)
 static int may_promote(struct replication *r, char *err, size_t errlen)
 {
 	const struct repl_status *st = &r->st;
-	if (st->role != REPL_STANDBY) {
-		snprintf(err, errlen, "this petrel is the replication primary (it runs the guest): only a standby can "
-			 "be promoted");
-		return -EINVAL;
-	}
-	if (st->state == REPL_ACTIVE) {
-		snprintf(err, errlen, "already promoted: the guest runs here (from checkpoint %llu)",
-			 (unsigned long long)st->checkpoints);
-		return -EALREADY;
-	}
-	if (st->state == REPL_STOPPED) {
-		snprintf(err, errlen, "the replication has ended (%s): there is nothing to promote", st->reason);
-		return -ESRCH;
-	}
-	if (repl_promote_asked(r)) {
-		snprintf(err, errlen, "a promotion is already under way");
-		return -EALREADY;
-	}
-	if (st->state == REPL_WAITING || st->state == REPL_SYNCING) {
-		snprintf(err, errlen, "the standby has no complete checkpoint yet (%s): nothing consistent to run",
-			 st->state == REPL_WAITING ? "no primary has connected" : "the initial sync is under way");
-		return -ENODATA;
-	}
+	if (st->role != REPL_STANDBY)
+		return error_set(err, errlen, -EINVAL,
+				 "this petrel is the replication primary (it runs the guest): only a standby can "
+				 "be promoted");
+	if (st->state == REPL_ACTIVE)
+		return error_set(err, errlen, -EALREADY,
+				 "already promoted: the guest runs here (from checkpoint %llu)",
+				 (unsigned long long)st->checkpoints);
+	if (st->state == REPL_STOPPED)
+		return error_set(err, errlen, -ESRCH,
+				 "the replication has ended (%s): there is nothing to promote", st->reason);
+	if (repl_promote_asked(r))
+		return error_set(err, errlen, -EALREADY, "a promotion is already under way");
+	if (st->state == REPL_WAITING || st->state == REPL_SYNCING)
+		return error_set(err, errlen, -ENODATA,
+				 "the standby has no complete checkpoint yet (%s): nothing consistent to run",
+				 st->state == REPL_WAITING ? "no primary has connected"
+							   : "the initial sync is under way");
 	return 0;
 }
 
@@ -85,11 +81,10 @@ int replication_promote_ask(struct replication *r, char *err, size_t errlen)
 	if (e == 0 && r->st.state == REPL_PROTECTED && r->fd >= 0)
 		shutdown(r->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&r->lock);
-	if (e < 0) {
-		if (e != -EALREADY && e != -EINVAL && e != -ENODATA && e != -ESRCH)
-			snprintf(err, errlen, "cannot promote: %s", strerror(-e));
+	if (e < 0 && e != -EALREADY && e != -EINVAL && e != -ENODATA && e != -ESRCH)
+		return error_set(err, errlen, e, "cannot promote: %s", strerror(-e));
+	if (e < 0)
 		return e;
-	}
 	log_info("replication: promotion asked for");
 	return 0;
 }
@@ -98,10 +93,8 @@ static int outcome(const struct repl_status *st, char *err, size_t errlen)
 {
 	if (st->state == REPL_ACTIVE)
 		return 0;
-	if (st->state == REPL_STOPPED) {
-		snprintf(err, errlen, "the promotion failed: %s", st->reason);
-		return -EIO;
-	}
+	if (st->state == REPL_STOPPED)
+		return error_set(err, errlen, -EIO, "the promotion failed: %s", st->reason);
 	return -EINPROGRESS;
 }
 
@@ -110,17 +103,14 @@ int replication_promote_wait(replication_status_fn status, void *opaque, unsigne
 	uint64_t deadline = now_ns() + (uint64_t)wait_ms * 1000000ull;
 	for (;;) {
 		struct repl_status st;
-		if (!status(opaque, &st)) {
-			snprintf(err, errlen, "the replication ended during the promotion");
-			return -EIO;
-		}
+		if (!status(opaque, &st))
+			return error_set(err, errlen, -EIO, "the replication ended during the promotion");
 		int e = outcome(&st, err, errlen);
 		if (e != -EINPROGRESS)
 			return e;
-		if (now_ns() >= deadline) {
-			snprintf(err, errlen, "the promotion is still under way after %u ms", wait_ms);
-			return -ETIMEDOUT;
-		}
+		if (now_ns() >= deadline)
+			return error_set(err, errlen, -ETIMEDOUT,
+					 "the promotion is still under way after %u ms", wait_ms);
 		usleep(2000);
 	}
 }

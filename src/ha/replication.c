@@ -1,5 +1,6 @@
 /* A replication's lifecycle: its thread, its status, stopping it. */
 #include "ha/ha_int.h"
+#include "util/error.h"
 #include "util/outgate.h"
 #include "migration/migration_int.h"
 #include "migration/url.h"
@@ -67,10 +68,8 @@ static struct replication *alloc(const char *url, repl_event_fn ev, void *opaque
 static int start(struct replication *r, void *(*fn)(void *), char *err, size_t errlen)
 {
 	int e = thread_start(&r->thread, SC_REPLICATION, "petrel_repl", fn, r);
-	if (e) {
-		snprintf(err, errlen, "cannot start the replication thread: %s", strerror(-e));
-		return e;
-	}
+	if (e)
+		return error_set(err, errlen, e, "cannot start the replication thread: %s", strerror(-e));
 	r->thread_started = true;
 	return 0;
 }
@@ -78,10 +77,9 @@ static int start(struct replication *r, void *(*fn)(void *), char *err, size_t e
 /* A tls: url needs credentials, and only it. */
 static int repl_tls_check(const char *url, const struct tls_creds *tls, char *err, size_t errlen)
 {
-	if (mig_url_is_tls(url) != (tls != NULL)) {
-		snprintf(err, errlen, "%s: %s", url, tls ? "tls_dir is for tls: urls only" : "a tls: url needs tls_dir");
-		return -EINVAL;
-	}
+	if (mig_url_is_tls(url) != (tls != NULL))
+		return error_set(err, errlen, -EINVAL, "%s: %s", url,
+				 tls ? "tls_dir is for tls: urls only" : "a tls: url needs tls_dir");
 	return 0;
 }
 

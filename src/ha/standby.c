@@ -10,6 +10,7 @@
 #include "migration/disks.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
+#include "util/error.h"
 #include "util/thread_kind.h"
 #include "migration/wire.h"
 #include "util/log.h"
@@ -53,17 +54,12 @@ struct standby {
 	uint64_t generation;
 };
 
-static int bad(struct standby *b, int e, const char *why)
-{
-	snprintf(b->rx.err, b->rx.errlen, "%s", why);
-	return e;
-}
-
 /* A read of a message's body failed: the stream ended or went silent in the middle of it,
  * which is the primary dying (take over), not a malformed stream (give up). */
 static int cut(struct standby *b, int e)
 {
-	return bad(b, mig_cut_off(e), "the primary went away in the middle of a checkpoint");
+	return error_set(b->rx.err, b->rx.errlen, mig_cut_off(e),
+			 "the primary went away in the middle of a checkpoint");
 }
 
 /* A page run of a checkpoint, staged. timeout_ms: the silence within it that means the
@@ -72,7 +68,8 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 {
 	struct mig_pages mp;
 	if (h->len < sizeof(mp))
-		return bad(b, -EPROTO, "malformed replication stream: short page message");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: short page message");
 	int r = mig_recv_all(b->rx.fd, &mp, sizeof(mp), timeout_ms);
 	if (r < 0)
 		return cut(b, r);
@@ -83,7 +80,8 @@ static int stage_run(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 	size_t bytes = zero ? 0 : (size_t)mp.npages * GUEST_PAGE; /* a zero run holds nothing until commit */
 	/* A primary sends each dirty page once per checkpoint: no more pages than guest memory. */
 	if (b->staged_pages + mp.npages > vm_guest_mem(b->rx.vm)->total / GUEST_PAGE)
-		return bad(b, -EPROTO, "malformed replication stream: a checkpoint larger than guest memory can be");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: a checkpoint larger than guest memory can be");
 	b->staged_pages += mp.npages;
 	if (b->pages_len + bytes > b->pages_cap) {
 		size_t cap = b->pages_cap ? b->pages_cap : 1 << 20;
@@ -115,7 +113,8 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 {
 	struct replication *r = b->r;
 	if (!b->open.epoch || ck->epoch != b->open.epoch || !b->next_state)
-		return bad(b, -EPROTO, "malformed replication stream: a checkpoint ends that did not begin, or has no state");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: a checkpoint ends that did not begin, or has no state");
 	for (size_t i = 0; i < b->nruns; i++) {
 		size_t len = (size_t)b->runs[i].npages * GUEST_PAGE;
 		/* Zero runs: dropped, as the primary's pages were (anonymous memory reads zero). */
@@ -153,7 +152,8 @@ static int commit(struct standby *b, const struct mig_ckpt *ck)
 	if (r->st.checkpoints == 1)
 		repl_set_state(r, REPL_PROTECTED, NULL);
 	if (mig_send(b->rx.fd, MIG_CACK, ck, sizeof(*ck), NULL, 0) < 0)
-		return bad(b, -ECONNRESET, "the primary went away before the acknowledgement");
+		return error_set(b->rx.err, b->rx.errlen, -ECONNRESET,
+				 "the primary went away before the acknowledgement");
 	return 0;
 }
 
@@ -163,18 +163,19 @@ static int check_timing(struct standby *b, const struct mig_hdr *h, int timeout_
 {
 	struct mig_repl_cfg c;
 	if (h->len != sizeof(c) || b->state || b->open.epoch)
-		return bad(b, -EPROTO, "malformed replication stream: a timing message out of turn");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: a timing message out of turn");
 	int e = mig_recv_all(b->rx.fd, &c, sizeof(c), timeout_ms);
 	if (e < 0)
-		return bad(b, mig_cut_off(e), "the primary went away before the initial sync");
+		return error_set(b->rx.err, b->rx.errlen, mig_cut_off(e),
+				 "the primary went away before the initial sync");
 	uint64_t need = repl_min_standby_timeout_ms(c.interval_ms);
-	if (b->r->so.failure_timeout_ms < need) {
-		snprintf(b->rx.err, b->rx.errlen,
-			 "the standby's failure_timeout_ms (%u) is too short for the primary's checkpoint_interval_ms "
-			 "(%u): it would take a healthy primary for dead; give the standby at least %llu ms",
-			 b->r->so.failure_timeout_ms, c.interval_ms, (unsigned long long)need);
-		return -EINVAL;
-	}
+	if (b->r->so.failure_timeout_ms < need)
+		return error_set(b->rx.err, b->rx.errlen, -EINVAL,
+				 "the standby's failure_timeout_ms (%u) is too short for the primary's "
+				 "checkpoint_interval_ms (%u): it would take a healthy primary for dead; give "
+				 "the standby at least %llu ms",
+				 b->r->so.failure_timeout_ms, c.interval_ms, (unsigned long long)need);
 	return 0;
 }
 
@@ -183,10 +184,9 @@ static int check_timing(struct standby *b, const struct mig_hdr *h, int timeout_
 static int recv_ckpt(struct standby *b, const struct mig_hdr *h, struct mig_ckpt *ck, int timeout_ms,
 		     const char *what)
 {
-	if (h->len != sizeof(*ck)) {
-		snprintf(b->rx.err, b->rx.errlen, "malformed replication stream: bad %s", what);
-		return -EPROTO;
-	}
+	if (h->len != sizeof(*ck))
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO, "malformed replication stream: bad %s",
+				 what);
 	int e = mig_recv_all(b->rx.fd, ck, sizeof(*ck), timeout_ms);
 	return e < 0 ? cut(b, e) : 0;
 }
@@ -195,7 +195,8 @@ static int recv_ckpt(struct standby *b, const struct mig_hdr *h, struct mig_ckpt
 static int stage_console(struct standby *b, const struct mig_hdr *h, int timeout_ms)
 {
 	if (!b->open.epoch || b->next_cout)
-		return bad(b, -EPROTO, "malformed replication stream: console output outside a checkpoint, or twice in one");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: console output outside a checkpoint, or twice in one");
 	if (!(b->next_cout = malloc(h->len ? h->len : 1)))
 		return -ENOMEM;
 	b->next_cout_len = h->len;
@@ -211,7 +212,8 @@ static int console_written(struct standby *b, const struct mig_hdr *h, int timeo
 	if (e < 0)
 		return e;
 	if (b->open.epoch || !b->cout || ck.epoch != b->cout_epoch)
-		return bad(b, -EPROTO, "malformed replication stream: a release of console output the standby does not hold");
+		return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+				 "malformed replication stream: a release of console output the standby does not hold");
 	free(b->cout);
 	b->cout = NULL;
 	b->cout_len = 0;
@@ -229,14 +231,17 @@ static int follow(struct standby *b)
 		int timeout = r->st.checkpoints ? (int)r->so.failure_timeout_ms : SYNC_TIMEOUT_MS;
 		int e = mig_recv_hdr(b->rx.fd, &h, timeout, why, sizeof(why));
 		if (e == -ECONNRESET || e == -ETIMEDOUT)
-			return bad(b, e, e == -ETIMEDOUT ? "the primary went silent" : "the primary's stream ended");
+			return error_set(b->rx.err, b->rx.errlen, e, "%s",
+					 e == -ETIMEDOUT ? "the primary went silent"
+							 : "the primary's stream ended");
 		if (e < 0)
-			return bad(b, e, why);
+			return error_set(b->rx.err, b->rx.errlen, e, "%s", why);
 		if (repl_cancelled(r))
-			return bad(b, -ECANCELED, "stopped on the standby");
+			return error_set(b->rx.err, b->rx.errlen, -ECANCELED, "stopped on the standby");
 		/* Once a checkpoint is held, memory and disks change only by whole checkpoints. */
 		if ((h.type == MIG_PAGES || h.type == MIG_DISK) && !b->open.epoch && b->state)
-			return bad(b, -EPROTO, "malformed replication stream: data between checkpoints");
+			return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+					 "malformed replication stream: data between checkpoints");
 		switch (h.type) {
 		case MIG_PAGES:
 			e = b->open.epoch ? stage_run(b, &h, timeout) : mig_receiver_take_pages(&b->rx, &h);
@@ -252,7 +257,8 @@ static int follow(struct standby *b)
 		case MIG_ROUND: {
 			struct mig_round rd;
 			if (h.len != sizeof(rd))
-				return bad(b, -EPROTO, "malformed replication stream: bad round message");
+				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+						 "malformed replication stream: bad round message");
 			if ((e = mig_recv_all(b->rx.fd, &rd, sizeof(rd), timeout)) < 0)
 				return cut(b, e);
 			break;
@@ -262,16 +268,19 @@ static int follow(struct standby *b)
 			if ((e = recv_ckpt(b, &h, &ck, timeout, "checkpoint message")) < 0)
 				return e;
 			if (b->open.epoch || !ck.epoch)
-				return bad(b, -EPROTO, "malformed replication stream: a checkpoint inside a checkpoint");
+				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+						 "malformed replication stream: a checkpoint inside a checkpoint");
 			if (ck.generation < b->generation)
-				return bad(b, -EPROTO, "a primary of an older generation (fenced)");
+				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+						 "a primary of an older generation (fenced)");
 			b->generation = ck.generation;
 			b->open = ck;
 			break;
 		}
 		case MIG_STATE:
 			if (!b->open.epoch || b->next_state)
-				return bad(b, -EPROTO, "malformed replication stream: a state outside a checkpoint");
+				return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+						 "malformed replication stream: a state outside a checkpoint");
 			if (!(b->next_state = malloc(h.len ? h.len : 1)))
 				return -ENOMEM;
 			b->next_len = h.len;
@@ -296,14 +305,16 @@ static int follow(struct standby *b)
 			break;
 		case MIG_FAIL:
 			mig_recv_fail(b->rx.fd, &h, why, sizeof(why));
-			snprintf(b->rx.err, b->rx.errlen, "the primary ended replication: %s", why);
-			return -ECANCELED;
+			return error_set(b->rx.err, b->rx.errlen, -ECANCELED,
+					 "the primary ended replication: %s", why);
 		default:
-			return bad(b, -EPROTO, "malformed replication stream: a message out of turn");
+			return error_set(b->rx.err, b->rx.errlen, -EPROTO,
+					 "malformed replication stream: a message out of turn");
 		}
 		if (e < 0) {
 			if (!b->rx.err[0])
-				snprintf(b->rx.err, b->rx.errlen, "replication stream: %s", strerror(-e));
+				return error_set(b->rx.err, b->rx.errlen, e, "replication stream: %s",
+						 strerror(-e));
 			return e;
 		}
 	}
@@ -354,10 +365,9 @@ int repl_standby_stream(struct replication *r, int fd, const struct mig_receive_
 static int take_over(struct replication *r, const struct repl_standby_run *run, uint64_t t_detect, char *err,
 		     size_t errlen)
 {
-	if (!run->state) {
-		snprintf(err, errlen, "the primary died before the first checkpoint: nothing to run");
-		return -ENODATA;
-	}
+	if (!run->state)
+		return error_set(err, errlen, -ENODATA,
+				 "the primary died before the first checkpoint: nothing to run");
 	int e = r->hooks->load(r->vm, run->state, run->state_len, &r->so.load, err, errlen);
 	if (e < 0)
 		return e;
@@ -370,10 +380,8 @@ static int take_over(struct replication *r, const struct repl_standby_run *run, 
 	 * (it died after the acknowledgement): written again rather than lost. */
 	if (run->console_len)
 		serial_write_again(vm_serial(r->vm), run->console, run->console_len);
-	if ((e = r->hooks->start(r->vm)) < 0) {
-		snprintf(err, errlen, "cannot start the vCPUs: %s", strerror(-e));
-		return e;
-	}
+	if ((e = r->hooks->start(r->vm)) < 0)
+		return error_set(err, errlen, e, "cannot start the vCPUs: %s", strerror(-e));
 	vm_devices_announce(r->vm, 0);
 	REPL_LOCKED(r, {
 		r->st.failover_ms = (double)(now_ns() - t_detect) / 1e6;
@@ -407,10 +415,8 @@ void *repl_standby_main(void *arg)
 	 * a promotion caused (it cuts the stream) is as good as one. */
 	bool promoted = repl_promote_asked(r) && e != -ECANCELED && run.state;
 	bool died = (promoted || e == -ECONNRESET || e == -ETIMEDOUT) && !repl_cancelled(r);
-	if (e < 0 && e != -ECANCELED && repl_cancelled(r)) {
-		e = -ECANCELED;
-		snprintf(err, sizeof(err), "stopped on the standby");
-	}
+	if (e < 0 && e != -ECANCELED && repl_cancelled(r))
+		e = error_set(err, sizeof(err), -ECANCELED, "stopped on the standby");
 	char why[512];
 	snprintf(why, sizeof(why), "%s", promoted ? "promoted while the primary's stream was still open" : err);
 	/* External takeover: the cluster decides. Hold the checkpoint and wait for its word. */
@@ -420,8 +426,7 @@ void *repl_standby_main(void *arg)
 			snprintf(why, sizeof(why), "promoted (the primary was lost: %.400s)", err);
 		} else {
 			died = false;
-			e = -ECANCELED;
-			snprintf(err, sizeof(err), "stopped on the standby");
+			e = error_set(err, sizeof(err), -ECANCELED, "stopped on the standby");
 		}
 	}
 	if (died && (e = take_over(r, &run, t_detect, err, sizeof(err))) == 0) {

@@ -1,5 +1,6 @@
 /* Guest RAM backing: 4 KiB pages, THP or hugetlbfs 2 MiB pages. See backing.h. */
 #include "memory/backing.h"
+#include "util/error.h"
 #include "util/json_util.h"
 
 #include <errno.h>
@@ -58,31 +59,36 @@ int guest_mem_backing_check(enum guest_mem_backing b, uint64_t size, char *err, 
 	if (b == GUEST_MEM_PAGES_THP) {
 		/* "always [madvise] never": THP works unless "never" is the one chosen */
 		if (read_line("/sys/kernel/mm/transparent_hugepage/enabled", line, sizeof(line)) < 0)
-			return json_set_err(err, errlen, "huge_pages Transparent: this host kernel has no "
-					    "transparent huge pages");
+			return error_set(err, errlen, -EINVAL,
+					 "huge_pages Transparent: this host kernel has no "
+					 "transparent huge pages");
 		if (strstr(line, "[never]"))
-			return json_set_err(err, errlen, "huge_pages Transparent: transparent huge pages are "
-					    "disabled on this host (/sys/kernel/mm/transparent_hugepage/enabled "
-					    "is never)");
+			return error_set(err, errlen, -EINVAL,
+					 "huge_pages Transparent: transparent huge pages are "
+					 "disabled on this host (/sys/kernel/mm/transparent_hugepage/enabled "
+					 "is never)");
 		return 0;
 	}
 	if (b != GUEST_MEM_PAGES_2M)
 		return 0;
 	if (size % GUEST_MEM_HUGE_PAGE)
-		return json_set_err(err, errlen, "huge_pages 2M: the memory size must be a multiple of 2 MiB");
+		return error_set(err, errlen, -EINVAL,
+				 "huge_pages 2M: the memory size must be a multiple of 2 MiB");
 	uint64_t need = size / GUEST_MEM_HUGE_PAGE;
 	if (read_line("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", line, sizeof(line)) < 0)
-		return json_set_err(err, errlen, "huge_pages 2M: this host has no 2 MiB huge pages "
-				    "(/sys/kernel/mm/hugepages/hugepages-2048kB is missing)");
+		return error_set(err, errlen, -EINVAL,
+				 "huge_pages 2M: this host has no 2 MiB huge pages "
+				 "(/sys/kernel/mm/hugepages/hugepages-2048kB is missing)");
 	unsigned long long free_pages = strtoull(line, NULL, 10), total = 0;
 	if (free_pages >= need)
 		return 0;
 	if (read_line("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", line, sizeof(line)) == 0)
 		total = strtoull(line, NULL, 10);
-	return json_set_err(err, errlen, "huge_pages 2M: the VM needs %llu free 2 MiB huge pages and "
-			    "the host has %llu free; reserve more (e.g. echo %llu > "
-			    "/proc/sys/vm/nr_hugepages) or use huge_pages None or Transparent",
-			    (unsigned long long)need, free_pages, total + (need - free_pages));
+	return error_set(err, errlen, -EINVAL,
+			 "huge_pages 2M: the VM needs %llu free 2 MiB huge pages and "
+			 "the host has %llu free; reserve more (e.g. echo %llu > "
+			 "/proc/sys/vm/nr_hugepages) or use huge_pages None or Transparent",
+			 (unsigned long long)need, free_pages, total + (need - free_pages));
 }
 
 void *guest_mem_backing_map(enum guest_mem_backing b, uint64_t size)

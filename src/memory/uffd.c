@@ -1,6 +1,7 @@
 #include "memory/uffd.h"
 #include "memory/guest_mem.h"
 #include "memory/pager.h"
+#include "util/error.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -144,18 +145,17 @@ int uffd_send_to_handler(const char *sock_path, int uffd, const struct guest_mem
 			 size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "mem_backend.backend_path: a socket path must be shorter than %zu bytes",
-			 sizeof(sa.sun_path));
-		return -EINVAL;
-	}
+	if (strlen(sock_path) >= sizeof(sa.sun_path))
+		return error_set(err, errlen, -EINVAL,
+				 "mem_backend.backend_path: a socket path must be shorter than %zu bytes",
+				 sizeof(sa.sun_path));
 	strcpy(sa.sun_path, sock_path);
 	char *msg = regions_json(mem);
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int e = !msg ? -ENOMEM : s < 0 ? -errno : 0;
 	if (!e && connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		e = -errno;
-		snprintf(err, errlen, "cannot reach the page-fault handler at %s: %s", sock_path, strerror(errno));
+		e = error_set(err, errlen, -errno, "cannot reach the page-fault handler at %s: %s", sock_path,
+			      strerror(errno));
 	}
 	if (!e) {
 		union {
@@ -174,8 +174,9 @@ int uffd_send_to_handler(const char *sock_path, int uffd, const struct guest_mem
 		ssize_t n = sendmsg(s, &mh, MSG_NOSIGNAL);
 		if (n != (ssize_t)iov.iov_len) {
 			e = n < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "cannot hand the userfaultfd to the page-fault handler at %s: %s",
-				 sock_path, strerror(-e));
+			e = error_set(err, errlen, e,
+				      "cannot hand the userfaultfd to the page-fault handler at %s: %s",
+				      sock_path, strerror(-e));
 		}
 	}
 	free(msg);
@@ -199,11 +200,12 @@ static int lazy_begin(struct guest_mem *mem, struct guest_lazy **out, char *err,
 	l->uffd = uffd_open();
 	int e = l->uffd < 0 ? l->uffd : uffd_register(l->uffd, mem);
 	if (e < 0) {
-		snprintf(err, errlen, "lazy restore: cannot set up a userfaultfd over guest memory: %s", strerror(-e));
 		if (l->uffd >= 0)
 			close(l->uffd);
 		free(l);
-		return e;
+		return error_set(err, errlen, e,
+				 "lazy restore: cannot set up a userfaultfd over guest memory: %s",
+				 strerror(-e));
 	}
 	guest_mem_set_filling(mem, true);
 	*out = l;
@@ -230,8 +232,8 @@ int uffd_lazy_pager(struct guest_mem *mem, int fd, char *err, size_t errlen)
 	mem->lazy = l;
 	e = pager_start(mem, l->uffd, fd, &l->pager);
 	if (e < 0)
-		snprintf(err, errlen, "lazy restore: cannot start the pager: %s", strerror(-e));
-	return e;
+		return error_set(err, errlen, e, "lazy restore: cannot start the pager: %s", strerror(-e));
+	return 0;
 }
 
 void uffd_lazy_end(struct guest_mem *mem)

@@ -1,6 +1,7 @@
 /* A migration's lifecycle: its thread, its status, cancelling it. */
 #include "migration/migration_int.h"
 #include "migration/url.h"
+#include "util/error.h"
 #include "util/tls.h"
 #include "migration/wire.h"
 #include "vm/vm_state.h"
@@ -56,10 +57,8 @@ static struct migration *alloc(const char *url, mig_done_fn done, void *opaque)
 static int start(struct migration *m, void *(*fn)(void *), char *err, size_t errlen)
 {
 	int e = thread_start(&m->thread, SC_MIGRATION, "petrel_mig", fn, m);
-	if (e) {
-		snprintf(err, errlen, "cannot start the migration thread: %s", strerror(-e));
-		return e;
-	}
+	if (e)
+		return error_set(err, errlen, e, "cannot start the migration thread: %s", strerror(-e));
 	m->thread_started = true;
 	event_emit("migration", "migration-started", "{s:s,s:s}", "role", m->st.source ? "source" : "destination",
 		   "url", m->st.peer);
@@ -84,14 +83,11 @@ struct migration *mig_new_source(struct vm *vm, const struct mig_send_opts *o, m
 /* A tls: url needs credentials, and only it. */
 static int tls_check(const char *url, const struct tls_creds *tls, char *err, size_t errlen)
 {
-	if (mig_url_is_tls(url) && !tls) {
-		snprintf(err, errlen, "%s: a tls: url needs tls_dir (ca.pem, cert.pem, key.pem)", url);
-		return -EINVAL;
-	}
-	if (!mig_url_is_tls(url) && tls) {
-		snprintf(err, errlen, "%s: tls_dir is for tls: urls only", url);
-		return -EINVAL;
-	}
+	if (mig_url_is_tls(url) && !tls)
+		return error_set(err, errlen, -EINVAL,
+				 "%s: a tls: url needs tls_dir (ca.pem, cert.pem, key.pem)", url);
+	if (!mig_url_is_tls(url) && tls)
+		return error_set(err, errlen, -EINVAL, "%s: tls_dir is for tls: urls only", url);
 	return 0;
 }
 

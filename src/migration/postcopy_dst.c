@@ -4,6 +4,7 @@
 #include "migration/migration_int.h"
 #include "migration/postcopy.h"
 #include "memory/uffd.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/thread.h"
 #include "util/util.h"
@@ -245,9 +246,11 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	struct guest_mem *mem = vm_guest_mem(vm);
 	for (unsigned i = 0; i < mem->nregions; i++)
 		want += guest_region_bitmap_words(&mem->regions[i]) * 8;
-	int e = len == want ? 0 : -EPROTO;
-	if (e)
-		snprintf(err, errlen, "malformed migration stream: a post-copy bitmap of %zu bytes, %zu expected", len, want);
+	int e = 0;
+	if (len != want)
+		e = error_set(err, errlen, -EPROTO,
+			      "malformed migration stream: a post-copy bitmap of %zu bytes, %zu expected",
+			      len, want);
 	for (unsigned i = 0; !e && i < mem->nregions; i++) {
 		const struct guest_region *gr = &mem->regions[i];
 		struct pc_region *g = &p->r[p->n++];
@@ -282,7 +285,7 @@ int postcopy_dst_start(struct migration *m, struct vm *vm, int fd, pthread_mutex
 	if (!e && (e = uffd_register(p->uffd, mem)) == 0)
 		guest_mem_set_filling(mem, true); /* the balloon and virtio-mem hold back until the end */
 	if (e < 0 && !err[0])
-		snprintf(err, errlen, "post-copy: cannot set up a userfaultfd: %s", strerror(-e));
+		e = error_set(err, errlen, e, "post-copy: cannot set up a userfaultfd: %s", strerror(-e));
 	if (!e && (p->stop_efd = eventfd(0, EFD_CLOEXEC)) < 0)
 		e = -errno;
 	if (!e && (e = thread_start(&p->fault_thread, SC_POSTCOPY, "petrel_pcfault", fault_main, p)) == 0 &&
@@ -338,7 +341,9 @@ int postcopy_dst_wait(struct postcopy_dst *p, char *err, size_t errlen)
 	pthread_mutex_unlock(&p->lock);
 	publish_latency(p);
 	if (e < 0) {
-		snprintf(err, errlen, "lost the source during post-copy (%.200s): the guest's memory is incomplete", p->why);
+		error_set(err, errlen, e,
+			  "lost the source during post-copy (%.200s): the guest's memory is incomplete",
+			  p->why);
 		vm_request_stop(p->vm, VM_STOP_ERROR, 1, "%s", err);
 		return e;
 	}

@@ -1,6 +1,7 @@
 /* Post-copy, the source's side: requested pages first, the rest pushed in order. */
 #include "migration/migration_int.h"
 #include "migration/postcopy.h"
+#include "util/error.h"
 #include "util/util.h"
 #include "vm/vm.h"
 #include "util/bitmap.h"
@@ -102,29 +103,29 @@ int postcopy_serve(struct migration *m, int fd, struct vm *vm, uint64_t *const *
 			char why[MIG_MAX_TEXT + 1];
 			uint64_t gpa;
 			if ((e = mig_recv_hdr(fd, &h, 5000, why, sizeof(why))) < 0) {
-				snprintf(err, errlen, "post-copy: %s", why);
+				e = error_set(err, errlen, e, "post-copy: %s", why);
 				break;
 			}
 			if (h.type == MIG_REQUEST && h.len == sizeof(gpa) && mig_recv_all(fd, &gpa, sizeof(gpa), 5000) == 0) {
 				if ((e = on_request(&s, gpa)) < 0)
-					snprintf(err, errlen, "post-copy: the destination asked for %#llx, not guest RAM",
-						 (unsigned long long)gpa);
+					e = error_set(err, errlen, e,
+						      "post-copy: the destination asked for %#llx, not guest RAM",
+						      (unsigned long long)gpa);
 			} else if (h.type == MIG_GO && h.len == sizeof(*go) && mig_recv_all(fd, go, sizeof(*go), 5000) == 0) {
 				have_go = *committed = true;
 				mig_record_go(m, fd, go, t_pause);
 			} else if (h.type == MIG_FAIL) {
 				mig_recv_fail(fd, &h, why, sizeof(why));
-				snprintf(err, errlen, "the destination failed: %.400s", why);
-				e = -EREMOTEIO;
+				e = error_set(err, errlen, -EREMOTEIO, "the destination failed: %.400s", why);
 			} else {
-				snprintf(err, errlen, "post-copy: the destination sent a message out of turn");
-				e = -EPROTO;
+				e = error_set(err, errlen, -EPROTO,
+					      "post-copy: the destination sent a message out of turn");
 			}
 			continue;
 		}
 		if (ready == 0 && ended) {
-			snprintf(err, errlen, "post-copy: the destination never said the guest runs");
-			e = -ETIMEDOUT;
+			e = error_set(err, errlen, -ETIMEDOUT,
+				      "post-copy: the destination never said the guest runs");
 			break;
 		}
 		if (!ended && m->so.max_bandwidth_mib_s) {
@@ -141,7 +142,7 @@ int postcopy_serve(struct migration *m, int fd, struct vm *vm, uint64_t *const *
 				ended = true;
 		}
 		if (e && !err[0])
-			snprintf(err, errlen, "post-copy: sending pages: %s", strerror(-e));
+			e = error_set(err, errlen, e, "post-copy: sending pages: %s", strerror(-e));
 	}
 	for (unsigned r = 0; r < GUEST_MEM_MAX_REGIONS; r++)
 		free(sent[r]);

@@ -8,6 +8,7 @@
 #include "migration/postcopy.h"
 #include "migration/receiver.h"
 #include "migration/url.h"
+#include "util/error.h"
 #include "util/thread_kind.h"
 #include "migration/wire.h"
 #include "util/log.h"
@@ -16,7 +17,6 @@
 #include "vm/vm.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -24,13 +24,6 @@
 #include <unistd.h>
 
 #define STREAM_TIMEOUT_MS 60000  /* the source went silent */
-
-
-static int bad(struct mig_receiver *r, int e, const char *fmt, const char *what)
-{
-	snprintf(r->err, r->errlen, fmt, what);
-	return e;
-}
 
 /* A state-sized payload (DEFN, STAT) into a new buffer. */
 static int read_blob(struct mig_receiver *r, const struct mig_hdr *h, uint8_t **out)
@@ -42,7 +35,7 @@ static int read_blob(struct mig_receiver *r, const struct mig_hdr *h, uint8_t **
 	if (e < 0) {
 		free(*out);
 		*out = NULL;
-		return bad(r, e, "receiving %s: the source went away", "the VM state");
+		return error_set(r->err, r->errlen, e, "receiving the VM state: the source went away");
 	}
 	return 0;
 }
@@ -58,17 +51,17 @@ int mig_receiver_handshake(struct mig_receiver *r)
 	if (h.type != MIG_HELLO || h.len != sizeof(hello) ||
 	    mig_recv_all(r->fd, &hello, sizeof(hello), STREAM_TIMEOUT_MS) < 0 ||
 	    memcmp(hello.magic, MIG_MAGIC, sizeof(hello.magic)) != 0)
-		return bad(r, -EPROTO, "%s", "not a petrel migration stream");
-	if (hello.version != MIG_VERSION || hello.page_size != GUEST_PAGE) {
-		snprintf(r->err, r->errlen, "migration stream version %u (page size %u); this petrel speaks %u (4096)",
-			 hello.version, hello.page_size, MIG_VERSION);
-		return -EPROTONOSUPPORT;
-	}
+		return error_set(r->err, r->errlen, -EPROTO, "not a petrel migration stream");
+	if (hello.version != MIG_VERSION || hello.page_size != GUEST_PAGE)
+		return error_set(r->err, r->errlen, -EPROTONOSUPPORT,
+				 "migration stream version %u (page size %u); this petrel speaks %u (4096)",
+				 hello.version, hello.page_size, MIG_VERSION);
 	uint8_t *defn;
 	if ((e = mig_recv_hdr(r->fd, &h, STREAM_TIMEOUT_MS, r->err, r->errlen)) < 0)
 		return e;
 	if (h.type != MIG_DEFN)
-		return bad(r, -EPROTO, "%s", "malformed migration stream: no VM definition after the greeting");
+		return error_set(r->err, r->errlen, -EPROTO,
+				 "malformed migration stream: no VM definition after the greeting");
 	if ((e = read_blob(r, &h, &defn)) < 0)
 		return e;
 	e = snapshot_config_from_buf(defn, h.len, &m->ro.load, m->cfg, r->err, r->errlen);
@@ -83,11 +76,12 @@ int mig_receiver_handshake(struct mig_receiver *r)
 	if (e < 0) {
 		vm_config_free(m->cfg);
 		vm_config_init(m->cfg);
-		return bad(r, e, "cannot build the machine: %s", why[0] ? why : strerror(-e));
+		return error_set(r->err, r->errlen, e, "cannot build the machine: %s",
+				 why[0] ? why : strerror(-e));
 	}
 	r->built = true;
 	if ((e = mig_send(r->fd, MIG_READY, NULL, 0, NULL, 0)) < 0)
-		return bad(r, e, "%s", "the source went away");
+		return error_set(r->err, r->errlen, e, "the source went away");
 	return 0;
 }
 
@@ -98,9 +92,10 @@ void *mig_pages_target(struct vm *vm, const struct mig_pages *p, uint64_t msg_le
 	void *dst = guest_mem_ptr(vm_guest_mem(vm), p->gpa, bytes);
 	if (p->npages == 0 || p->npages > MIG_MAX_RUN || (p->flags & ~MIG_PAGES_ZERO) || p->gpa % GUEST_PAGE || !dst ||
 	    msg_len != sizeof(*p) + (zero ? 0 : bytes)) {
-		snprintf(err, errlen, "malformed migration stream: %u pages at %#llx are not guest RAM "
-			 "(or the message has %llu bytes)", p->npages, (unsigned long long)p->gpa,
-			 (unsigned long long)msg_len);
+		error_set(err, errlen, -EPROTO,
+			  "malformed migration stream: %u pages at %#llx are not guest RAM "
+			  "(or the message has %llu bytes)",
+			  p->npages, (unsigned long long)p->gpa, (unsigned long long)msg_len);
 		return NULL;
 	}
 	return dst;
@@ -110,7 +105,8 @@ int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 {
 	struct mig_pages p;
 	if (h->len < sizeof(p) || mig_recv_all(r->fd, &p, sizeof(p), STREAM_TIMEOUT_MS) < 0)
-		return bad(r, -EPROTO, "%s", "malformed migration stream: short page message");
+		return error_set(r->err, r->errlen, -EPROTO,
+				 "malformed migration stream: short page message");
 	bool zero = p.flags & MIG_PAGES_ZERO;
 	uint64_t bytes = (uint64_t)p.npages * GUEST_PAGE;
 	void *dst = mig_pages_target(r->vm, &p, h->len, r->err, r->errlen);
@@ -121,7 +117,8 @@ int mig_receiver_take_pages(struct mig_receiver *r, const struct mig_hdr *h)
 		if (madvise(dst, bytes, MADV_DONTNEED) < 0)
 			memset(dst, 0, bytes);
 	} else if (mig_recv_all(r->fd, dst, bytes, STREAM_TIMEOUT_MS) < 0) {
-		return bad(r, -ECONNRESET, "%s", "the source went away in the middle of a page run");
+		return error_set(r->err, r->errlen, -ECONNRESET,
+				 "the source went away in the middle of a page run");
 	}
 	MIG_LOCKED(r->m, {
 		r->m->st.bytes_sent += h->len;
@@ -157,9 +154,9 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 		return e;
 	/* The point of no return: a cancel after this waits for the guest to arrive. */
 	if (!mig_commit(m))
-		return bad(r, -ECANCELED, "%s", "cancelled");
+		return error_set(r->err, r->errlen, -ECANCELED, "cancelled");
 	if ((e = r->h->start(r->vm)) < 0)
-		return bad(r, e, "cannot start the vCPUs: %s", strerror(-e));
+		return error_set(r->err, r->errlen, e, "cannot start the vCPUs: %s", strerror(-e));
 	/* The downtime ends at the first KVM_RUN here: wait for it (briefly) to report it. */
 	uint64_t first = 0;
 	for (int i = 0; i < 5000 && !(first = vm_first_run_ns(r->vm)); i++)
@@ -188,8 +185,8 @@ static int take_state(struct mig_receiver *r, const struct mig_hdr *h)
 		return 0; /* gone or silent: it may have heard GO (docs/migration.md: the one-message window) */
 	if (d.type == MIG_FAIL) {
 		mig_recv_fail(r->fd, &d, why, sizeof(why));
-		snprintf(r->err, r->errlen, "the source gave up after the switch and keeps the guest (%.400s)", why);
-		return -ECANCELED;
+		return error_set(r->err, r->errlen, -ECANCELED,
+				 "the source gave up after the switch and keeps the guest (%.400s)", why);
 	}
 	if (d.type == MIG_DONE && d.len == sizeof(down_ns) && mig_recv_all(r->fd, &down_ns, sizeof(down_ns), 2000) == 0)
 		MIG_LOCKED(m, m->st.downtime_ms = (double)down_ns / 1e6);
@@ -212,7 +209,8 @@ static int stream(struct mig_receiver *r)
 		case MIG_ROUND: {
 			struct mig_round rd;
 			if (h.len != sizeof(rd) || mig_recv_all(r->fd, &rd, sizeof(rd), STREAM_TIMEOUT_MS) < 0)
-				return bad(r, -EPROTO, "%s", "malformed migration stream: bad round message");
+				return error_set(r->err, r->errlen, -EPROTO,
+						 "malformed migration stream: bad round message");
 			MIG_LOCKED(m, {
 				m->st.iteration = rd.round;
 				m->st.bytes_remaining = rd.dirty_pages * GUEST_PAGE;
@@ -232,8 +230,9 @@ static int stream(struct mig_receiver *r)
 			for (unsigned i = 0; i < mem->nregions; i++)
 				want += guest_region_bitmap_words(&mem->regions[i]) * 8;
 			if (r->postcopy || h.len != want)
-				return bad(r, -EPROTO, "%s", "malformed migration stream: a second post-copy list, or "
-					   "one that does not fit guest memory");
+				return error_set(r->err, r->errlen, -EPROTO,
+						 "malformed migration stream: a second post-copy list, or "
+						 "one that does not fit guest memory");
 			if ((e = read_blob(r, &h, &r->postcopy)) < 0)
 				return e;
 			r->postcopy_len = h.len;
@@ -244,14 +243,14 @@ static int stream(struct mig_receiver *r)
 		case MIG_FAIL: {
 			char why[MIG_MAX_TEXT + 1];
 			mig_recv_fail(r->fd, &h, why, sizeof(why));
-			snprintf(r->err, r->errlen, "the source gave up: %.400s", why);
-			return -ECANCELED;
+			return error_set(r->err, r->errlen, -ECANCELED, "the source gave up: %.400s", why);
 		}
 		default:
-			return bad(r, -EPROTO, "%s", "malformed migration stream: a message out of turn");
+			return error_set(r->err, r->errlen, -EPROTO,
+					 "malformed migration stream: a message out of turn");
 		}
 		if (mig_cancelled(m))
-			return bad(r, -ECANCELED, "%s", "cancelled");
+			return error_set(r->err, r->errlen, -ECANCELED, "cancelled");
 	}
 }
 
@@ -322,11 +321,9 @@ void *mig_receive_main(void *arg)
 		log_info("migration: the source connected");
 		e = mig_receive_stream(m, fd, &mig_receive_default, err, sizeof(err));
 	}
-	if (e < 0 && e != -ECANCELED && mig_cancelled(m) && !m->committed) {
+	if (e < 0 && e != -ECANCELED && mig_cancelled(m) && !m->committed)
 		/* the socket a cancel shut, not the source, ended the stream */
-		e = -ECANCELED;
-		snprintf(err, sizeof(err), "cancelled");
-	}
+		e = error_set(err, sizeof(err), -ECANCELED, "cancelled");
 	MIG_LOCKED(m, m->st.total_ms = (double)(now_ns() - t0) / 1e6);
 	mig_finish(m, e, err);
 	for (int round = 1; e == 0 && round < 3; round++)

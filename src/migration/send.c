@@ -7,6 +7,7 @@
 #include "migration/sender.h"
 #include "migration/throttle.h"
 #include "migration/url.h"
+#include "util/error.h"
 #include "util/thread_kind.h"
 #include "migration/wire.h"
 #include "snapshot/format.h"
@@ -38,11 +39,9 @@ int mig_sender_peer_reason(struct mig_sender *s, int e, const char *what)
 	if (recv(s->fd, &h, sizeof(h), MSG_DONTWAIT | MSG_PEEK) == (ssize_t)sizeof(h) &&
 	    mig_recv_hdr(s->fd, &h, 100, why, sizeof(why)) == 0 && h.type == MIG_FAIL) {
 		mig_recv_fail(s->fd, &h, why, sizeof(why));
-		snprintf(s->err, s->errlen, "the destination failed: %.400s", why);
-	} else {
-		snprintf(s->err, s->errlen, "%s: %s", what, strerror(-e));
+		return error_set(s->err, s->errlen, e, "the destination failed: %.400s", why);
 	}
-	return e;
+	return error_set(s->err, s->errlen, e, "%s: %s", what, strerror(-e));
 }
 
 /* max_bandwidth_mib_s: sleep until the bytes sent so far are due. */
@@ -95,7 +94,8 @@ static int send_region(struct mig_sender *s, unsigned r, uint64_t *sel, bool cle
 				e = vm_clear_dirty(s->vm, r, c, 64, &sel[c / 64]);
 			cleared_to = to;
 			if (e) {
-				snprintf(s->err, s->errlen, "clearing the dirty page log: %s", strerror(-e));
+				e = error_set(s->err, s->errlen, e, "clearing the dirty page log: %s",
+					      strerror(-e));
 				break;
 			}
 		}
@@ -129,7 +129,7 @@ uint64_t mig_sender_take_dirty(struct mig_sender *s, int *e, bool fetch_only)
 		for (uint64_t w = 0; w < guest_region_bitmap_words(&mem->regions[r]); w++)
 			n += (uint64_t)__builtin_popcountll(s->dirty[r][w]);
 	if (*e)
-		snprintf(s->err, s->errlen, "reading the dirty page log: %s", strerror(-*e));
+		*e = error_set(s->err, s->errlen, *e, "reading the dirty page log: %s", strerror(-*e));
 	return n;
 }
 
@@ -146,19 +146,15 @@ int mig_sender_expect(struct mig_sender *s, uint32_t type, void *payload, size_t
 	struct mig_hdr h;
 	char why[MIG_MAX_TEXT + 1];
 	int e = mig_recv_hdr(s->fd, &h, timeout_ms, why, sizeof(why));
-	if (e < 0) {
-		snprintf(s->err, s->errlen, "waiting for the destination (%s): %s", what, why);
-		return e;
-	}
+	if (e < 0)
+		return error_set(s->err, s->errlen, e, "waiting for the destination (%s): %s", what, why);
 	if (h.type == MIG_FAIL) {
 		mig_recv_fail(s->fd, &h, why, sizeof(why));
-		snprintf(s->err, s->errlen, "the destination failed: %.400s", why);
-		return -EREMOTEIO;
+		return error_set(s->err, s->errlen, -EREMOTEIO, "the destination failed: %.400s", why);
 	}
-	if (h.type != type || h.len != len || (len && mig_recv_all(s->fd, payload, len, 5000) < 0)) {
-		snprintf(s->err, s->errlen, "the destination answered out of turn (%s)", what);
-		return -EPROTO;
-	}
+	if (h.type != type || h.len != len || (len && mig_recv_all(s->fd, payload, len, 5000) < 0))
+		return error_set(s->err, s->errlen, -EPROTO, "the destination answered out of turn (%s)",
+				 what);
 	return 0;
 }
 
@@ -286,10 +282,8 @@ static int switch_over(struct mig_sender *s, uint64_t *t_pause, bool *paused)
 	s->holding = true;
 	s->was_paused = vm_is_paused(s->vm);
 	int e = vm_pause(s->vm);
-	if (e < 0) {
-		snprintf(s->err, s->errlen, "cannot pause the VM: %s", strerror(-e));
-		return e;
-	}
+	if (e < 0)
+		return error_set(s->err, s->errlen, e, "cannot pause the VM: %s", strerror(-e));
 	*paused = true;
 	uint64_t t_paused = now_ns();
 	uint64_t *before[GUEST_MEM_MAX_REGIONS] = { 0 };
@@ -384,7 +378,7 @@ void *mig_send_main(void *arg)
 	if (!e)
 		e = mig_sender_open(&s);
 	if (!e && (e = vm_dirty_log_start(s.vm)) < 0)
-		snprintf(err, sizeof(err), "cannot log dirty pages: %s", strerror(-e));
+		e = error_set(err, sizeof(err), e, "cannot log dirty pages: %s", strerror(-e));
 	if (!e && m->so.migrate_disks) {
 		uint64_t bytes = 0;
 		e = mig_disks_start(s.vm, s.fd, &bytes, err, sizeof(err));
@@ -398,7 +392,7 @@ void *mig_send_main(void *arg)
 		e = switch_over(&s, &t_pause, &paused);
 	if (e) {
 		if (e == -ECANCELED)
-			snprintf(err, sizeof(err), "cancelled");
+			error_set(err, sizeof(err), e, "cancelled");
 		if (s.fd >= 0)
 			mig_send_fail(s.fd, err[0] ? err : strerror(-e));
 		if (s.committed)

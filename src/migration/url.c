@@ -1,4 +1,5 @@
 #include "migration/url.h"
+#include "util/error.h"
 #include "util/tls.h"
 #include "util/unix_socket.h"
 
@@ -30,28 +31,24 @@ static int parse(const char *url, struct endpoint *ep, char *err, size_t errlen)
 	memset(ep, 0, sizeof(*ep));
 	if (!strncmp(url, "unix:", 5)) {
 		const char *path = url + 5;
-		if (!*path || strlen(path) >= sizeof(ep->sun.sun_path)) {
-			snprintf(err, errlen, "%s: a unix: path must be 1 to %zu bytes", url, sizeof(ep->sun.sun_path) - 1);
-			return -EINVAL;
-		}
+		if (!*path || strlen(path) >= sizeof(ep->sun.sun_path))
+			return error_set(err, errlen, -EINVAL, "%s: a unix: path must be 1 to %zu bytes", url,
+					 sizeof(ep->sun.sun_path) - 1);
 		ep->unix_path = true;
 		ep->sun.sun_family = AF_UNIX;
 		strcpy(ep->sun.sun_path, path);
 		return 0;
 	}
 	ep->tls = !strncmp(url, "tls:", 4);
-	if (strncmp(url, "tcp:", 4) && !ep->tls) {
-		snprintf(err, errlen, "%s: expected tcp:HOST:PORT, tls:HOST:PORT or unix:PATH", url);
-		return -EINVAL;
-	}
+	if (strncmp(url, "tcp:", 4) && !ep->tls)
+		return error_set(err, errlen, -EINVAL,
+				 "%s: expected tcp:HOST:PORT, tls:HOST:PORT or unix:PATH", url);
 	const char *h = url + 4, *colon;
 	size_t hl;
 	if (*h == '[') { /* [IPv6]:PORT */
 		const char *close = strchr(h, ']');
-		if (!close || close[1] != ':') {
-			snprintf(err, errlen, "%s: expected %.3s:[ADDRESS]:PORT", url, url);
-			return -EINVAL;
-		}
+		if (!close || close[1] != ':')
+			return error_set(err, errlen, -EINVAL, "%s: expected %.3s:[ADDRESS]:PORT", url, url);
 		h++;
 		hl = (size_t)(close - h);
 		colon = close + 1;
@@ -61,10 +58,9 @@ static int parse(const char *url, struct endpoint *ep, char *err, size_t errlen)
 	}
 	char *end;
 	long port = colon ? strtol(colon + 1, &end, 10) : -1;
-	if (!colon || hl >= sizeof(ep->host) || !colon[1] || *end || port < 0 || port > 65535) {
-		snprintf(err, errlen, "%s: expected %.3s:HOST:PORT with a port 0-65535", url, url);
-		return -EINVAL;
-	}
+	if (!colon || hl >= sizeof(ep->host) || !colon[1] || *end || port < 0 || port > 65535)
+		return error_set(err, errlen, -EINVAL, "%s: expected %.3s:HOST:PORT with a port 0-65535", url,
+				 url);
 	memcpy(ep->host, h, hl);
 	snprintf(ep->port, sizeof(ep->port), "%ld", port);
 	return 0;
@@ -81,10 +77,8 @@ static int resolve(const struct endpoint *ep, bool passive, struct addrinfo **ou
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = passive ? AI_PASSIVE : 0 };
 	int r = getaddrinfo(ep->host[0] ? ep->host : NULL, ep->port, &hints, out);
-	if (r) {
-		snprintf(err, errlen, "%s:%s: %s", ep->host, ep->port, gai_strerror(r));
-		return -EINVAL;
-	}
+	if (r)
+		return error_set(err, errlen, -EINVAL, "%s:%s: %s", ep->host, ep->port, gai_strerror(r));
 	return 0;
 }
 
@@ -103,8 +97,10 @@ int mig_listen_backlog(const char *url, int backlog, char *err, size_t errlen)
 		/* Replace only a stale socket, never a live one or another kind of file. */
 		int s = unix_listen(ep.sun.sun_path, backlog, false);
 		if (s < 0)
-			snprintf(err, errlen, "cannot listen on %s: %s", url,
-				 s == -EADDRINUSE ? "another process listens there, or it is not a socket" : strerror(-s));
+			return error_set(err, errlen, s, "cannot listen on %s: %s", url,
+					 s == -EADDRINUSE
+						 ? "another process listens there, or it is not a socket"
+						 : strerror(-s));
 		return s;
 	}
 	struct addrinfo *ai;
@@ -124,8 +120,8 @@ int mig_listen_backlog(const char *url, int backlog, char *err, size_t errlen)
 	}
 	freeaddrinfo(ai);
 	if (s < 0)
-		snprintf(err, errlen, "cannot listen on %s: %s", url, strerror(-e));
-	return s < 0 ? e : s;
+		return error_set(err, errlen, e, "cannot listen on %s: %s", url, strerror(-e));
+	return s;
 }
 
 void mig_send_timeout(int s, unsigned ms)
@@ -167,19 +163,14 @@ int mig_accept(int lfd, int timeout_ms, int cancel_fd, const struct mig_tls *tls
 {
 	struct pollfd pf[2] = { { .fd = lfd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
 	int r = poll(pf, cancel_fd >= 0 ? 2 : 1, timeout_ms);
-	if (r == 0) {
-		snprintf(err, errlen, "no migration came in within %d ms", timeout_ms);
-		return -ETIMEDOUT;
-	}
-	if (r > 0 && cancel_fd >= 0 && pf[1].revents) {
-		snprintf(err, errlen, "cancelled while waiting for the migration");
-		return -ECANCELED;
-	}
+	if (r == 0)
+		return error_set(err, errlen, -ETIMEDOUT, "no migration came in within %d ms", timeout_ms);
+	if (r > 0 && cancel_fd >= 0 && pf[1].revents)
+		return error_set(err, errlen, -ECANCELED, "cancelled while waiting for the migration");
 	int s = r < 0 ? -1 : accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (s < 0) {
 		int e = -errno;
-		snprintf(err, errlen, "accepting the migration: %s", strerror(errno));
-		return e;
+		return error_set(err, errlen, e, "accepting the migration: %s", strerror(errno));
 	}
 	tune(s);
 	if (!tls || !tls->creds)
@@ -222,15 +213,13 @@ int mig_connect(const char *url, int timeout_ms, const struct mig_tls *tls, char
 	int e = parse(url, &ep, err, errlen);
 	if (e < 0)
 		return e;
-	if (ep.tls && (!tls || !tls->creds)) {
-		snprintf(err, errlen, "%s: a tls: destination needs a certificate directory (tls_dir)", url);
-		return -EINVAL;
-	}
+	if (ep.tls && (!tls || !tls->creds))
+		return error_set(err, errlen, -EINVAL,
+				 "%s: a tls: destination needs a certificate directory (tls_dir)", url);
 	if (ep.unix_path) {
 		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0 || connect_within(s, (struct sockaddr *)&ep.sun, sizeof(ep.sun), timeout_ms) < 0) {
-			e = -errno;
-			snprintf(err, errlen, "cannot connect to %s: %s", url, strerror(errno));
+			e = error_set(err, errlen, -errno, "cannot connect to %s: %s", url, strerror(errno));
 			if (s >= 0)
 				close(s);
 			return e;
@@ -238,10 +227,8 @@ int mig_connect(const char *url, int timeout_ms, const struct mig_tls *tls, char
 		tune(s);
 		return s;
 	}
-	if (!ep.host[0]) {
-		snprintf(err, errlen, "%s: the destination needs a host", url);
-		return -EINVAL;
-	}
+	if (!ep.host[0])
+		return error_set(err, errlen, -EINVAL, "%s: the destination needs a host", url);
 	struct addrinfo *ai;
 	if ((e = resolve(&ep, false, &ai, err, errlen)) < 0)
 		return e;
@@ -256,10 +243,8 @@ int mig_connect(const char *url, int timeout_ms, const struct mig_tls *tls, char
 		}
 	}
 	freeaddrinfo(ai);
-	if (s < 0) {
-		snprintf(err, errlen, "cannot connect to %s: %s", url, strerror(-e));
-		return e;
-	}
+	if (s < 0)
+		return error_set(err, errlen, e, "cannot connect to %s: %s", url, strerror(-e));
 	tune(s);
 	if (!ep.tls)
 		return s;

@@ -1,4 +1,5 @@
 #include "migration/wire.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -93,18 +94,16 @@ static uint64_t limit_of(uint32_t type)
 int mig_recv_hdr(int fd, struct mig_hdr *h, int timeout_ms, char *err, size_t errlen)
 {
 	int e = mig_recv_all(fd, h, sizeof(*h), timeout_ms);
-	if (e < 0) {
-		snprintf(err, errlen, "%s", e == -ECONNRESET ? "the other side closed the connection"
+	if (e < 0)
+		return error_set(err, errlen, e, "%s",
+				 e == -ECONNRESET          ? "the other side closed the connection"
 					 : e == -ETIMEDOUT ? "the other side went silent"
 							   : strerror(-e));
-		return e;
-	}
 	uint64_t lim = limit_of(h->type);
-	if (lim == UINT64_MAX || h->len > lim || h->flags) {
-		snprintf(err, errlen, "malformed migration stream: message %#x of %llu bytes", h->type,
-			 (unsigned long long)h->len);
-		return -EPROTO;
-	}
+	if (lim == UINT64_MAX || h->len > lim || h->flags)
+		return error_set(err, errlen, -EPROTO,
+				 "malformed migration stream: message %#x of %llu bytes", h->type,
+				 (unsigned long long)h->len);
 	return 0;
 }
 

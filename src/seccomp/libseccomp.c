@@ -4,6 +4,7 @@
  * library (docs/security.md#seccomp). */
 #include "seccomp/seccomp_int.h"
 #include "util/dlopen.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,9 +25,9 @@ int sc_lib_load(char *err, size_t errlen)
 	};
 	char why[256] = "";
 	int e = dl_load_syms("libseccomp.so.2", syms, sizeof(syms) / sizeof(syms[0]), why, sizeof(why));
-	if (e < 0 && err)
-		snprintf(err, errlen, "%s", why);
-	return e < 0 ? -ENOTSUP : 0;
+	if (e < 0)
+		return error_set(err, errlen, -ENOTSUP, "%s", why);
+	return 0;
 }
 
 int sc_syscall_nr(const char *name)

@@ -2,6 +2,7 @@
  * (docs/security.md, "--seccomp-filter FILE"). The document is untrusted input: every field is
  * checked, errors name the place, and nothing is applied unless all of it is valid. */
 #include "seccomp/seccomp_int.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -40,18 +41,15 @@ void sc_policy_free(struct sc_policy *p)
 
 /* ---- the JSON document ---- */
 
-#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -EINVAL; } while (0)
-
 static int parse_action(json_t *v, bool rule, uint32_t *out, const char *where, char *err, size_t errlen)
 {
 	if (json_is_object(v)) {
 		json_t *e = json_object_get(v, "errno");
-		if (rule || json_object_size(v) != 1 || !json_is_integer(e) || json_integer_value(e) < 0 ||
-		    json_integer_value(e) > 4095)
-			FAIL("%s: expected %s", where, rule ? "\"allow\" or \"log\"" :
-			     "\"trap\", \"kill_process\", \"kill_thread\", \"log\", \"allow\" or {\"errno\": 0-4095}");
-		*out = SCMP_ACT_ERRNO((uint32_t)json_integer_value(e));
-		return 0;
+		if (!rule && json_object_size(v) == 1 && json_is_integer(e) && json_integer_value(e) >= 0 &&
+		    json_integer_value(e) <= 4095) {
+			*out = SCMP_ACT_ERRNO((uint32_t)json_integer_value(e));
+			return 0;
+		}
 	}
 	const char *s = json_string_value(v);
 	static const struct { const char *name; uint32_t act; bool rule_ok; } acts[] = {
@@ -64,8 +62,9 @@ static int parse_action(json_t *v, bool rule, uint32_t *out, const char *where, 
 			*out = acts[i].act;
 			return 0;
 		}
-	FAIL("%s: expected %s", where, rule ? "\"allow\" or \"log\"" :
-	     "\"trap\", \"kill_process\", \"kill_thread\", \"log\", \"allow\" or {\"errno\": 0-4095}");
+	return error_set(err, errlen, -EINVAL, "%s: expected %s", where,
+			 rule ? "\"allow\" or \"log\""
+			      : "\"trap\", \"kill_process\", \"kill_thread\", \"log\", \"allow\" or {\"errno\": 0-4095}");
 }
 
 static int parse_u64(json_t *v, uint64_t *out)
@@ -81,28 +80,33 @@ static int parse_arg(json_t *a, struct sc_arg *out, const char *where, char *err
 	const char *key;
 	json_t *v;
 	if (!json_is_object(a))
-		FAIL("%s: an argument condition must be an object", where);
+		return error_set(err, errlen, -EINVAL, "%s: an argument condition must be an object", where);
 	json_object_foreach(a, key, v) {
 		if (strcmp(key, "index") && strcmp(key, "type") && strcmp(key, "op") && strcmp(key, "val") &&
 		    strcmp(key, "comment"))
-			FAIL("%s: unknown key '%s' (index, type, op, val, comment)", where, key);
+			return error_set(err, errlen, -EINVAL,
+					 "%s: unknown key '%s' (index, type, op, val, comment)", where, key);
 	}
 	uint64_t idx;
 	if (parse_u64(json_object_get(a, "index"), &idx) < 0 || idx >= SC_MAX_ARGS)
-		FAIL("%s: 'index' must be an argument number 0-5", where);
+		return error_set(err, errlen, -EINVAL, "%s: 'index' must be an argument number 0-5", where);
 	out->index = (uint8_t)idx;
 	const char *type = json_string_value(json_object_get(a, "type"));
 	if (!type || (strcmp(type, "dword") && strcmp(type, "qword")))
-		FAIL("%s: 'type' must be \"dword\" (low 32 bits) or \"qword\"", where);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: 'type' must be \"dword\" (low 32 bits) or \"qword\"", where);
 	out->dword = !strcmp(type, "dword");
 	if (parse_u64(json_object_get(a, "val"), &out->val) < 0)
-		FAIL("%s: 'val' must be an integer from 0 to 2^63-1", where);
+		return error_set(err, errlen, -EINVAL, "%s: 'val' must be an integer from 0 to 2^63-1",
+				 where);
 	json_t *op = json_object_get(a, "op");
 	static const char *const ops[] = { "eq", "ne", "lt", "le", "gt", "ge" };
 	out->mask = 0;
 	if (json_is_object(op)) {
 		if (json_object_size(op) != 1 || parse_u64(json_object_get(op, "masked_eq"), &out->mask) < 0)
-			FAIL("%s: 'op' must be one of eq, ne, lt, le, gt, ge or {\"masked_eq\": MASK}", where);
+			return error_set(err, errlen, -EINVAL,
+					 "%s: 'op' must be one of eq, ne, lt, le, gt, ge or {\"masked_eq\": MASK}",
+					 where);
 		out->op = SC_OP_MASKED_EQ;
 	} else {
 		const char *s = json_string_value(op);
@@ -110,13 +114,17 @@ static int parse_arg(json_t *a, struct sc_arg *out, const char *where, char *err
 		while (s && i < sizeof(ops) / sizeof(ops[0]) && strcmp(s, ops[i]))
 			i++;
 		if (!s || i == sizeof(ops) / sizeof(ops[0]))
-			FAIL("%s: 'op' must be one of eq, ne, lt, le, gt, ge or {\"masked_eq\": MASK}", where);
+			return error_set(err, errlen, -EINVAL,
+					 "%s: 'op' must be one of eq, ne, lt, le, gt, ge or {\"masked_eq\": MASK}",
+					 where);
 		out->op = (enum sc_op)i;
 	}
 	if (out->dword && (out->val >> 32 || out->mask >> 32))
-		FAIL("%s: a dword 'val' or mask must fit in 32 bits", where);
+		return error_set(err, errlen, -EINVAL, "%s: a dword 'val' or mask must fit in 32 bits",
+				 where);
 	if (out->dword && out->op != SC_OP_EQ && out->op != SC_OP_MASKED_EQ)
-		FAIL("%s: dword arguments compare with eq or masked_eq only (use qword)", where);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: dword arguments compare with eq or masked_eq only (use qword)", where);
 	return 0;
 }
 
@@ -127,24 +135,28 @@ static int parse_rule(json_t *r, struct sc_rule *out, const char *kname, size_t 
 	json_t *v;
 	snprintf(where, sizeof(where), "%s: filter[%zu]", kname, i);
 	if (!json_is_object(r))
-		FAIL("%s: a rule must be an object {\"syscall\": NAME, \"args\": [...]}", where);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: a rule must be an object {\"syscall\": NAME, \"args\": [...]}", where);
 	json_object_foreach(r, key, v) {
 		if (strcmp(key, "syscall") && strcmp(key, "args") && strcmp(key, "comment"))
-			FAIL("%s: unknown key '%s' (syscall, args, comment)", where, key);
+			return error_set(err, errlen, -EINVAL,
+					 "%s: unknown key '%s' (syscall, args, comment)", where, key);
 	}
 	const char *name = json_string_value(json_object_get(r, "syscall"));
 	if (!name)
-		FAIL("%s: 'syscall' must be a system call name", where);
+		return error_set(err, errlen, -EINVAL, "%s: 'syscall' must be a system call name", where);
 	int nr = sc_syscall_nr(name);
 	if (nr < 0)
-		FAIL("%s: '%.64s' is not an x86-64 system call", where, name);
+		return error_set(err, errlen, -EINVAL, "%s: '%.64s' is not an x86-64 system call", where,
+				 name);
 	memset(out, 0, sizeof(*out));
 	out->nr = nr;
 	json_t *args = json_object_get(r, "args");
 	if (!args)
 		return 0;
 	if (!json_is_array(args) || json_array_size(args) > SC_MAX_ARGS)
-		FAIL("%s: 'args' must be an array of at most %d conditions", where, SC_MAX_ARGS);
+		return error_set(err, errlen, -EINVAL, "%s: 'args' must be an array of at most %d conditions",
+				 where, SC_MAX_ARGS);
 	for (size_t j = 0; j < json_array_size(args); j++) {
 		char w2[128];
 		snprintf(w2, sizeof(w2), "%s: args[%zu]", where, j);
@@ -152,7 +164,8 @@ static int parse_rule(json_t *r, struct sc_rule *out, const char *kname, size_t 
 			return -EINVAL;
 		for (size_t k = 0; k < j; k++)
 			if (out->args[k].index == out->args[j].index)
-				FAIL("%s: two conditions on argument %u", w2, out->args[j].index);
+				return error_set(err, errlen, -EINVAL, "%s: two conditions on argument %u",
+						 w2, out->args[j].index);
 	}
 	out->nargs = (uint8_t)json_array_size(args);
 	return 0;
@@ -164,11 +177,15 @@ static int parse_kind(json_t *o, const char *kname, struct sc_list *l, char *err
 	json_t *v;
 	char where[64];
 	if (!json_is_object(o))
-		FAIL("%s: expected an object with default_action, filter_action and filter", kname);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: expected an object with default_action, filter_action and filter",
+				 kname);
 	json_object_foreach(o, key, v) {
 		if (strcmp(key, "default_action") && strcmp(key, "filter_action") && strcmp(key, "filter") &&
 		    strcmp(key, "comment"))
-			FAIL("%s: unknown key '%s' (default_action, filter_action, filter, comment)", kname, key);
+			return error_set(err, errlen, -EINVAL,
+					 "%s: unknown key '%s' (default_action, filter_action, filter, comment)",
+					 kname, key);
 	}
 	snprintf(where, sizeof(where), "%s: default_action", kname);
 	if (parse_action(json_object_get(o, "default_action"), false, &l->default_action, where, err, errlen) < 0)
@@ -178,15 +195,15 @@ static int parse_kind(json_t *o, const char *kname, struct sc_list *l, char *err
 		return -EINVAL;
 	json_t *f = json_object_get(o, "filter");
 	if (!json_is_array(f))
-		FAIL("%s: 'filter' must be an array of rules", kname);
+		return error_set(err, errlen, -EINVAL, "%s: 'filter' must be an array of rules", kname);
 	if (json_array_size(f) > SC_FILE_MAX_RULES)
-		FAIL("%s: more than %d rules", kname, SC_FILE_MAX_RULES);
+		return error_set(err, errlen, -EINVAL, "%s: more than %d rules", kname, SC_FILE_MAX_RULES);
 	for (size_t i = 0; i < json_array_size(f); i++) {
 		struct sc_rule r;
 		if (parse_rule(json_array_get(f, i), &r, kname, i, err, errlen) < 0)
 			return -EINVAL;
 		if (sc_list_add(l, &r) < 0)
-			FAIL("out of memory");
+			return error_set(err, errlen, -EINVAL, "out of memory");
 	}
 	return 0;
 }
@@ -213,9 +230,10 @@ static int check_needs(int kind, const struct sc_list *l, const char *kname, cha
 	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
 		if (needs[i].kind != kind || sc_has_call(l, sc_syscall_nr(needs[i].syscall)))
 			continue;
-		FAIL("%s: the list does not allow %s, which petrel calls on these threads (%s), and its "
-		     "default_action would end petrel there: add {\"syscall\": \"%s\"}", kname, needs[i].syscall,
-		     needs[i].why, needs[i].syscall);
+		return error_set(err, errlen, -EINVAL,
+				 "%s: the list does not allow %s, which petrel calls on these threads (%s), and its "
+				 "default_action would end petrel there: add {\"syscall\": \"%s\"}",
+				 kname, needs[i].syscall, needs[i].why, needs[i].syscall);
 	}
 	return 0;
 }
@@ -224,15 +242,13 @@ int sc_policy_parse_json(struct sc_policy *p, const char *text, size_t len, char
 {
 	char why[256];
 	if (sc_lib_load(why, sizeof(why)) < 0) {   /* system call names and compiling */
-		snprintf(err, errlen, "a filter file needs libseccomp: %s", why);
-		return -EINVAL;
+		return error_set(err, errlen, -EINVAL, "a filter file needs libseccomp: %s", why);
 	}
 	json_error_t je;
 	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		snprintf(err, errlen, "not valid JSON (line %d, column %d): %s", je.line, je.column, je.text);
-		return -EINVAL;
-	}
+	if (!root)
+		return error_set(err, errlen, -EINVAL, "not valid JSON (line %d, column %d): %s", je.line,
+				 je.column, je.text);
 	struct sc_list lists[SC_KIND_MAX];
 	bool seen[SC_KIND_MAX] = { false };
 	memset(lists, 0, sizeof(lists));
@@ -240,24 +256,23 @@ int sc_policy_parse_json(struct sc_policy *p, const char *text, size_t len, char
 	const char *key;
 	json_t *v;
 	if (!json_is_object(root)) {
-		snprintf(err, errlen, "expected an object mapping thread kinds to filters");
-		r = -EINVAL;
+		r = error_set(err, errlen, -EINVAL, "expected an object mapping thread kinds to filters");
 	}
 	if (!r && json_object_size(root) == 0) {
-		snprintf(err, errlen, "no thread kind in the document");
-		r = -EINVAL;
+		r = error_set(err, errlen, -EINVAL, "no thread kind in the document");
 	}
 	if (!r) {
 		json_object_foreach(root, key, v) {
 			int k = sc_kind_from_name(key);
 			if (k == SC_SPAWN) {
-				snprintf(err, errlen, "'spawn': the spawner's filter is the union of the others and "
-					 "cannot be given");
-				r = -EINVAL;
+				r = error_set(err, errlen, -EINVAL,
+					      "'spawn': the spawner's filter is the union of the others and "
+					      "cannot be given");
 			} else if (k == SC_KIND_NONE) {
-				snprintf(err, errlen, "'%.64s' is not a thread kind (main, api, vmm, vcpu, io, pvm_idle, "
-					 "pager, migration, throttle, postcopy, replication)", key);
-				r = -EINVAL;
+				r = error_set(err, errlen, -EINVAL,
+					      "'%.64s' is not a thread kind (main, api, vmm, vcpu, io, pvm_idle, "
+					      "pager, migration, throttle, postcopy, replication)",
+					      key);
 			} else {
 				seen[k] = true;
 				r = parse_kind(v, key, &lists[k], err, errlen);

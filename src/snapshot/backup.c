@@ -5,6 +5,7 @@
  * copies, so loading it gives the VM back as it was, on disks of its own. */
 #include "snapshot/page_map.h"
 #include "snapshot/snapshot.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -114,21 +115,19 @@ static int own_disk(const struct vm_config *cfg, const char *dst, char *err, siz
 	if (stat(dst, &d) < 0)
 		return 0;
 	for (unsigned j = 0; j < cfg->ndrives; j++) {
-		if (stat(cfg->drives[j].path_on_host, &s) == 0 && s.st_dev == d.st_dev && s.st_ino == d.st_ino) {
-			snprintf(err, errlen, "%s is drive %s's own image: back up into another directory", dst,
-				 cfg->drives[j].drive_id);
-			return -EEXIST;
-		}
+		if (stat(cfg->drives[j].path_on_host, &s) == 0 && s.st_dev == d.st_dev &&
+		    s.st_ino == d.st_ino)
+			return error_set(err, errlen, -EEXIST,
+					 "%s is drive %s's own image: back up into another directory", dst,
+					 cfg->drives[j].drive_id);
 	}
 	return 0;
 }
 
 int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
 {
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		return -errno;
-	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return error_set(err, errlen, -errno, "%s: %s", dir, strerror(errno));
 	const struct vm_config *cfg = vm_config(vm);
 	char *paths[DEVICES_MAX_DRIVES] = { 0 }, *tmps[DEVICES_MAX_DRIVES] = { 0 }, state[4096], mem[4096];
 	snprintf(state, sizeof(state), "%s/vm.state", dir);
@@ -143,7 +142,7 @@ int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
 	uint64_t t0 = now_ns();
 	bool was_paused = vm_is_paused(vm);
 	if (!e && (e = vm_pause(vm)) < 0)
-		snprintf(err, errlen, "cannot pause the VM: %s", strerror(-e));
+		e = error_set(err, errlen, e, "cannot pause the VM: %s", strerror(-e));
 	uint64_t t1 = now_ns();
 	if (!e) {
 		/* The disks first, under temporary names, then the snapshot (memory, then state), then
@@ -151,8 +150,8 @@ int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
 		for (unsigned i = 0; !e && i < cfg->ndrives; i++) {
 			const char *how = "?";
 			if ((e = clone_file(cfg->drives[i].path_on_host, tmps[i], &how)) < 0)
-				snprintf(err, errlen, "disk %s -> %s: %s", cfg->drives[i].path_on_host, paths[i],
-					 strerror(-e));
+				e = error_set(err, errlen, e, "disk %s -> %s: %s",
+					      cfg->drives[i].path_on_host, paths[i], strerror(-e));
 			else
 				log_info("backup: disk %s -> %s (%s)", cfg->drives[i].path_on_host, paths[i], how);
 		}
@@ -161,8 +160,7 @@ int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
 			e = snapshot_create(vm, &o, err, errlen);
 		for (unsigned i = 0; !e && i < cfg->ndrives; i++)
 			if (rename(tmps[i], paths[i]) < 0) {
-				e = -errno;
-				snprintf(err, errlen, "disk %s: %s", paths[i], strerror(errno));
+				e = error_set(err, errlen, -errno, "disk %s: %s", paths[i], strerror(errno));
 			}
 		for (unsigned i = 0; e && i < cfg->ndrives; i++)
 			unlink(tmps[i]);

@@ -7,6 +7,7 @@
 #include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
 #include "memory/guest_mem.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,8 +36,8 @@ int snap_chain_check_top(const struct snap_chain *c, const uint8_t id[16], const
 {
 	if (c->n && !memcmp(c->link[c->n - 1].id, id, sizeof(c->link[0].id)))
 		return 0;
-	snprintf(err, errlen, "%s was replaced while it was being %s: %s it again", state, doing, again);
-	return -EAGAIN;
+	return error_set(err, errlen, -EAGAIN, "%s was replaced while it was being %s: %s it again", state,
+			 doing, again);
 }
 
 /* A Diff's page map, if it has one: checked against its memory's size. */
@@ -52,10 +53,8 @@ static int read_map(const char *path, const struct snap_reader *r, struct snap_l
 	if (e < 0)
 		return e == -ENOENT ? -EINVAL : e;
 	size_t words = snap_page_map_words(sm.total);
-	if (v != SEC_VERSION || n != words * sizeof(uint64_t) || !words) {
-		snprintf(err, errlen, "%s: malformed page map", path);
-		return -EINVAL;
-	}
+	if (v != SEC_VERSION || n != words * sizeof(uint64_t) || !words)
+		return error_set(err, errlen, -EINVAL, "%s: malformed page map", path);
 	if (!(l->map = malloc(n)))
 		return -ENOMEM;
 	struct dec d;
@@ -84,8 +83,7 @@ static int read_links(const char *path, uint8_t id[16], uint8_t parent[SNAP_PARE
 		*mem_path = strndup(p, (size_t)n);
 	if (snap_find(r, SEC_PRNT, 0, &v, &p, &n) == 0) {
 		if (v != SEC_VERSION || n <= SNAP_PARENT_ID_LEN || n - SNAP_PARENT_ID_LEN >= PATH_MAX) {
-			snprintf(err, errlen, "%s: malformed parent section", path);
-			e = -EINVAL;
+			e = error_set(err, errlen, -EINVAL, "%s: malformed parent section", path);
 		} else {
 			memcpy(parent, p, SNAP_PARENT_ID_LEN);
 			*parent_path = strndup((const char *)p + SNAP_PARENT_ID_LEN, (size_t)n - SNAP_PARENT_ID_LEN);
@@ -105,8 +103,9 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 	int e = cur ? 0 : -ENOMEM;
 	while (!e) {
 		if (c->n == SNAP_MAX_CHAIN) {
-			snprintf(err, errlen, "%s: more than %d snapshots in its chain (or a loop)", state, SNAP_MAX_CHAIN);
-			e = -EINVAL;
+			e = error_set(err, errlen, -EINVAL,
+				      "%s: more than %d snapshots in its chain (or a loop)", state,
+				      SNAP_MAX_CHAIN);
 			break;
 		}
 		uint8_t par[SNAP_PARENT_ID_LEN];
@@ -115,12 +114,13 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 		struct snap_link l = { 0 };
 		e = read_links(cur, id, par, &ppath, &recorded, &l, err, errlen);
 		if (!e && check && memcmp(id, want, 16) != 0) {
-			snprintf(err, errlen, "%s is not the snapshot its child was taken after (it was replaced)", cur);
-			e = -EINVAL;
+			e = error_set(err, errlen, -EINVAL,
+				      "%s is not the snapshot its child was taken after (it was replaced)",
+				      cur);
 		}
 		if (!e && !cur_mem && !(cur_mem = recorded ? strdup(recorded) : NULL)) {
-			snprintf(err, errlen, "%s: no memory file recorded for this snapshot", cur);
-			e = -EINVAL;
+			e = error_set(err, errlen, -EINVAL, "%s: no memory file recorded for this snapshot",
+				      cur);
 		}
 		free(recorded);
 		if (e) {
@@ -151,21 +151,19 @@ int snap_chain_resolve(const char *state, const char *mem, struct snap_chain *c,
 int snap_mem_open(const char *path, const uint8_t id[16], uint64_t min_size, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO must not block us */
-	if (fd < 0) {
-		snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
-		return -errno;
-	}
+	if (fd < 0)
+		return error_set(err, errlen, -errno, "memory file %s: %s", path, strerror(errno));
 	struct stat st;
 	uint8_t got[16];
 	ssize_t n = fgetxattr(fd, SNAP_XATTR, got, sizeof(got));
 	int e = 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min_size) {
-		snprintf(err, errlen, "memory file %s: not a regular file of at least %llu bytes", path,
-			 (unsigned long long)min_size);
-		e = -EINVAL;
+		e = error_set(err, errlen, -EINVAL,
+			      "memory file %s: not a regular file of at least %llu bytes", path,
+			      (unsigned long long)min_size);
 	} else if (n == (ssize_t)sizeof(got) && memcmp(got, id, sizeof(got)) != 0) {
-		snprintf(err, errlen, "memory file %s belongs to another snapshot than its state file", path);
-		e = -EINVAL;
+		e = error_set(err, errlen, -EINVAL,
+			      "memory file %s belongs to another snapshot than its state file", path);
 	}
 	if (e) {
 		close(fd);
@@ -221,10 +219,9 @@ static int lay_run(void *ctx, uint64_t off, uint64_t len)
 int snap_link_map(const struct snap_link *l, uint64_t total, const uint64_t **map, char *err, size_t errlen)
 {
 	*map = l->map;
-	if (l->map && l->map_words < snap_page_map_words(total)) {
-		snprintf(err, errlen, "%s: its page map is smaller than guest memory", l->state);
-		return -EINVAL;
-	}
+	if (l->map && l->map_words < snap_page_map_words(total))
+		return error_set(err, errlen, -EINVAL, "%s: its page map is smaller than guest memory",
+				 l->state);
 	return 0;
 }
 
@@ -244,8 +241,8 @@ static int apply_one(const struct snap_link *l, struct guest_mem *mem, char *err
 	}
 	close(fd);
 	if (e)
-		snprintf(err, errlen, "memory file %s: %s", l->mem, strerror(-e));
-	return e;
+		return error_set(err, errlen, e, "memory file %s: %s", l->mem, strerror(-e));
+	return 0;
 }
 
 int snap_chain_apply(const struct snap_chain *c, struct guest_mem *mem, char *err, size_t errlen)

@@ -1,5 +1,6 @@
 #include "snapshot/format.h"
 #include "util/crc32.h"
+#include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -135,10 +136,8 @@ int snap_write_file(const char *path, const void *buf, size_t len, char *err, si
 {
 	char tmp[4096];
 	int fd = open_new_tmp(path, tmp, sizeof(tmp));
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(-fd));
-		return fd;
-	}
+	if (fd < 0)
+		return error_set(err, errlen, fd, "%s: %s", tmp, strerror(-fd));
 	const uint8_t *p = buf;
 	int e = 0;
 	for (size_t done = 0; !e && done < len;) {
@@ -158,8 +157,7 @@ int snap_write_file(const char *path, const void *buf, size_t len, char *err, si
 		e = -errno;
 	if (e) {
 		unlink(tmp);
-		snprintf(err, errlen, "%s: %s", path, strerror(-e));
-		return e;
+		return error_set(err, errlen, e, "%s: %s", path, strerror(-e));
 	}
 	/* The rename itself must reach the disk too. */
 	char dir[4096];
@@ -174,57 +172,62 @@ int snap_write_file(const char *path, const void *buf, size_t len, char *err, si
 
 /* ---- reader ---- */
 
-static int bad(char *err, size_t errlen, const char *fmt, unsigned long long a, unsigned long long b)
-{
-	snprintf(err, errlen, fmt, a, b);
-	return -EINVAL;
-}
-
 int snap_open(struct snap_reader *r, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	if (len < SNAP_HEADER_SIZE || memcmp(buf, SNAP_MAGIC, 8) != 0)
-		return bad(err, errlen, "not a petrel state file (%llu bytes, no PETRELVS header)%.0llu",
-			   len, 0);
+		return error_set(err, errlen, -EINVAL,
+				 "not a petrel state file (%zu bytes, no PETRELVS header)", len);
 	uint32_t version = get32(buf + 8);
 	if (version != SNAP_FORMAT_VERSION)
-		return bad(err, errlen, "state file has format version %llu; this petrel reads format version %llu "
-			   "only (take the snapshot again with this petrel)", version, SNAP_FORMAT_VERSION);
+		return error_set(err, errlen, -EINVAL,
+				 "state file has format version %u; this petrel reads "
+				 "format version %u only (take the snapshot again with this petrel)",
+				 version, (unsigned)SNAP_FORMAT_VERSION);
 	if (get32(buf + 12) || get64(buf + 24))
-		return bad(err, errlen, "state file header has unknown flags %#llx%.0llu", get32(buf + 12), 0);
+		return error_set(err, errlen, -EINVAL, "state file header has unknown flags %#x",
+				 get32(buf + 12));
 	if (get64(buf + 16) != len)
-		return bad(err, errlen, "state file is %llu bytes, its header says %llu (truncated?)", len,
-			   get64(buf + 16));
+		return error_set(err, errlen, -EINVAL,
+				 "state file is %zu bytes, its header says %llu (truncated?)", len,
+				 (unsigned long long)get64(buf + 16));
 	size_t off = SNAP_HEADER_SIZE;
 	uint32_t n = 0;
 	for (;;) {
 		if (len - off < SNAP_SECTION_HEADER_SIZE)
-			return bad(err, errlen, "state file ends inside a section header at %llu%.0llu", off, 0);
+			return error_set(err, errlen, -EINVAL,
+					 "state file ends inside a section header at %zu", off);
 		const uint8_t *h = buf + off;
 		uint64_t plen = get64(h + 16);
 		size_t room = len - off - SNAP_SECTION_HEADER_SIZE;
 		if (plen > room || ((8 - (plen & 7)) & 7) > room - plen)
-			return bad(err, errlen, "section at %llu claims %llu bytes past the end of the file", off,
-				   plen);
+			return error_set(err, errlen, -EINVAL,
+					 "section at %zu claims %llu bytes past the end of the file", off,
+					 (unsigned long long)plen);
 		if (get32(h + 12))
-			return bad(err, errlen, "section at %llu has a non-zero reserved field%.0llu", off, 0);
+			return error_set(err, errlen, -EINVAL, "section at %zu has a non-zero reserved field",
+					 off);
 		size_t pad = (8 - (plen & 7)) & 7;
 		const uint8_t *payload = h + SNAP_SECTION_HEADER_SIZE;
 		for (size_t i = 0; i < pad; i++)
 			if (payload[plen + i])
-				return bad(err, errlen, "section at %llu has non-zero padding%.0llu", off, 0);
+				return error_set(err, errlen, -EINVAL, "section at %zu has non-zero padding",
+						 off);
 		if (get32(h) == SNAP_ID_END) {
 			if (plen != 8 || get32(h + 4) || get32(h + 8) != 1)
-				return bad(err, errlen, "malformed END section at %llu%.0llu", off, 0);
+				return error_set(err, errlen, -EINVAL, "malformed END section at %zu", off);
 			if (off + SNAP_SECTION_HEADER_SIZE + 8 != len)
-				return bad(err, errlen, "%llu bytes after the END section%.0llu",
-					   len - off - SNAP_SECTION_HEADER_SIZE - 8, 0);
+				return error_set(err, errlen, -EINVAL, "%zu bytes after the END section",
+						 len - off - SNAP_SECTION_HEADER_SIZE - 8);
 			uint32_t want = get32(payload), got = crc(buf, off);
 			if (want != got)
-				return bad(err, errlen, "state file checksum is %#llx, its content gives %#llx (corrupt)",
-					   want, got);
+				return error_set(err, errlen, -EINVAL,
+						 "state file checksum is %#x, its content gives %#x (corrupt)", want,
+						 got);
 			if (get32(payload + 4) != n)
-				return bad(err, errlen, "state file lists %llu sections, %llu found", get32(payload + 4), n);
+				return error_set(err, errlen, -EINVAL,
+						 "state file lists %u sections, %u found", get32(payload + 4),
+						 n);
 			r->buf = buf;
 			r->len = len;
 			r->end_off = off;
@@ -293,15 +296,12 @@ int snap_get(const struct snap_reader *r, uint32_t id, uint32_t instance, uint32
 	uint64_t len;
 	char name[5];
 	snap_id_name(id, name);
-	if (snap_find(r, id, instance, &v, &p, &len) < 0) {
-		snprintf(err, errlen, "state file lacks section '%s' #%u", name, instance);
-		return -ENOENT;
-	}
-	if (v != version || len != size) {
-		snprintf(err, errlen, "section '%s' #%u is version %u with %llu bytes; expected version %u with %zu",
-			 name, instance, v, (unsigned long long)len, version, size);
-		return -EINVAL;
-	}
+	if (snap_find(r, id, instance, &v, &p, &len) < 0)
+		return error_set(err, errlen, -ENOENT, "state file lacks section '%s' #%u", name, instance);
+	if (v != version || len != size)
+		return error_set(err, errlen, -EINVAL,
+				 "section '%s' #%u is version %u with %llu bytes; expected version %u with %zu", name,
+				 instance, v, (unsigned long long)len, version, size);
 	memcpy(out, p, size);
 	return 0;
 }
@@ -310,26 +310,17 @@ int snap_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size
 {
 	*buf = NULL;
 	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int e = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return e;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SNAP_MAX_FILE) {
-		close(fd);
-		snprintf(err, errlen, "%s: not a regular file of at most %u MiB", path, SNAP_MAX_FILE >> 20);
-		return -EINVAL;
-	}
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return error_set(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SNAP_MAX_FILE)
+		return error_set(err, errlen, -EINVAL, "%s: not a regular file of at most %u MiB", path,
+				 SNAP_MAX_FILE >> 20);
 	size_t size = (size_t)st.st_size;
-	uint8_t *b = malloc(size ? size : 1);
-	if (!b) {
-		close(fd);
+	_cleanup_free_ uint8_t *b = malloc(size ? size : 1);
+	if (!b)
 		return -ENOMEM;
-	}
 	size_t done = 0;
 	while (done < size) {
 		ssize_t n = read(fd, b + done, size - done);
@@ -339,13 +330,9 @@ int snap_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size
 			break;
 		done += (size_t)n;
 	}
-	close(fd);
-	if (done != size) {
-		free(b);
-		snprintf(err, errlen, "%s: short read", path);
-		return -EIO;
-	}
-	*buf = b;
+	if (done != size)
+		return error_set(err, errlen, -EIO, "%s: short read", path);
+	*buf = TAKE_PTR(b);
 	*len = size;
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "snapshot/page_map.h"
 #include "snapshot/state_file.h"
 #include "snapshot/snapshot.h"
+#include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -44,10 +45,8 @@ static int merge_memory(const struct snap_chain *c, uint64_t total, const char *
 {
 	char tmp[4096];
 	int dst = open_new_tmp(out, tmp, sizeof(tmp));
-	if (dst < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(-dst));
-		return dst;
-	}
+	if (dst < 0)
+		return error_set(err, errlen, dst, "%s: %s", tmp, strerror(-dst));
 	int e = ftruncate(dst, (off_t)total) < 0 ? -errno : 0;
 	for (unsigned i = 0; !e && i < c->n; i++) {
 		int src = snap_mem_open(c->link[i].mem, c->link[i].id, total, err, errlen);
@@ -113,7 +112,7 @@ int snapshot_merge(const char *state, const char *mem, const char *out_state, co
 		snap_writer_free(&w);
 	}
 	if (e && !err[0])
-		snprintf(err, errlen, "%s", strerror(-e));
+		error_set(err, errlen, e, "%s", strerror(-e));
 	free(out_abs);
 	free(mem_abs);
 	snap_state_close(&f);

@@ -1,9 +1,9 @@
 /* Sections as encoded fields (sections.h): the snapshot's own (VM, MEM) and the two helpers
  * every section goes through. */
 #include "snapshot/sections.h"
+#include "util/error.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 void snap_section_enc(struct snap_writer *w, uint32_t id, uint32_t instance, uint32_t version,
@@ -24,15 +24,12 @@ int snap_section_dec(const struct snap_reader *r, uint32_t id, uint32_t instance
 	uint64_t len;
 	char name[5];
 	snap_id_name(id, name);
-	if (snap_find(r, id, instance, found, &p, &len) < 0) {
-		snprintf(err, errlen, "state file lacks section '%s' #%u", name, instance);
-		return -ENOENT;
-	}
-	if (*found < (min_version ? min_version : version) || *found > version) {
-		snprintf(err, errlen, "section '%s' #%u has version %u; this petrel reads version %u", name, instance,
-			 *found, version);
-		return -EINVAL;
-	}
+	if (snap_find(r, id, instance, found, &p, &len) < 0)
+		return error_set(err, errlen, -ENOENT, "state file lacks section '%s' #%u", name, instance);
+	if (*found < (min_version ? min_version : version) || *found > version)
+		return error_set(err, errlen, -EINVAL,
+				 "section '%s' #%u has version %u; this petrel reads version %u", name,
+				 instance, *found, version);
 	dec_init(d, p, (size_t)len);
 	return 0;
 }
@@ -89,10 +86,9 @@ int snap_mem_read(const struct snap_reader *r, struct snap_mem *sm, char *err, s
 	memset(sm, 0, sizeof(*sm));
 	sm->nregions = get_u32(&d);
 	sm->total = get_u64(&d);
-	if (!d.err && sm->nregions > GUEST_MEM_MAX_REGIONS) {
-		snprintf(err, errlen, "memory section: %u regions (at most %u)", sm->nregions, GUEST_MEM_MAX_REGIONS);
-		return -EINVAL;
-	}
+	if (!d.err && sm->nregions > GUEST_MEM_MAX_REGIONS)
+		return error_set(err, errlen, -EINVAL, "memory section: %u regions (at most %u)",
+				 sm->nregions, GUEST_MEM_MAX_REGIONS);
 	for (unsigned i = 0; i < sm->nregions; i++) {
 		sm->r[i].gpa = get_u64(&d);
 		sm->r[i].size = get_u64(&d);

@@ -1,6 +1,7 @@
 /* Opening a state file and finishing a memory file: what loading, chains, info, merge and
  * saving all do the same way. */
 #include "snapshot/state_file.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +18,9 @@ static int open_reader(const char *what, struct snap_state_file *f, const uint8_
 	if ((e = snap_open(&f->r, buf, len, err, errlen)) < 0 ||
 	    (e = snap_vm_read(&f->r, &f->vm, err, errlen)) < 0) {
 		if (e == -ENOENT)
-			snprintf(err, errlen, "%s: not a VM snapshot (no VM section)", what);
+			e = error_set(err, errlen, -EINVAL, "%s: not a VM snapshot (no VM section)", what);
 		snap_state_close(f);
-		return e == -ENOENT ? -EINVAL : e;
+		return e;
 	}
 	return 0;
 }
@@ -58,7 +59,7 @@ int snap_mem_commit(int fd, const char *tmp, const char *path, const uint8_t id[
 	if (e) {
 		unlink(tmp);
 		if (!err[0])
-			snprintf(err, errlen, "%s: %s", path, strerror(-e));
+			error_set(err, errlen, e, "%s: %s", path, strerror(-e));
 	}
 	return e;
 }

@@ -140,21 +140,18 @@ int affinity_set(const struct cpu_affinity *a, unsigned nvcpus, char *err, size_
 		return 0;
 	cpu_set_t ok;
 	int r = affinity_host_allowed(&ok);
-	if (r < 0) {
-		snprintf(err, errlen, "cpu-affinity: cannot read petrel's own CPU mask: %s", strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return error_set(err, errlen, r, "cpu-affinity: cannot read petrel's own CPU mask: %s",
+				 strerror(-r));
 	if ((r = affinity_check(a, &ok, nvcpus, err, errlen)) < 0)
 		return r;
-	if (a->has_vmm && (r = affinity_pin_self(&a->vmm)) < 0) {
-		snprintf(err, errlen, "cpu-affinity: vmm: cannot pin the main thread: %s", strerror(-r));
-		return r;
-	}
+	if (a->has_vmm && (r = affinity_pin_self(&a->vmm)) < 0)
+		return error_set(err, errlen, r, "cpu-affinity: vmm: cannot pin the main thread: %s",
+				 strerror(-r));
 	/* the spawner of every later thread sleeps where the other VMM threads run */
-	if ((r = thread_spawner_pin(a->has_vmm ? &a->vmm : &ok)) < 0) {
-		snprintf(err, errlen, "cpu-affinity: cannot move the thread spawner: %s", strerror(-r));
-		return r;
-	}
+	if ((r = thread_spawner_pin(a->has_vmm ? &a->vmm : &ok)) < 0)
+		return error_set(err, errlen, r, "cpu-affinity: cannot move the thread spawner: %s",
+				 strerror(-r));
 	allowed = ok;
 	placement = *a;
 	placed = true;

@@ -1,5 +1,6 @@
 /* Field-by-field state encoding (codec.h). */
 #include "util/codec.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -105,13 +106,14 @@ bool get_bool(struct dec *d)
 int dec_end(const struct dec *d, const char *what, char *err, size_t errlen)
 {
 	if (d->err == DEC_BAD_BOOL)
-		snprintf(err, errlen, "%s: a true/false field holds another value", what);
-	else if (d->err)
-		snprintf(err, errlen, "%s: the saved state is shorter than its version's (%zu bytes)", what, d->len);
-	else if (d->off != d->len)
-		snprintf(err, errlen, "%s: the saved state has %zu bytes more than its version's", what,
-			 d->len - d->off);
-	else
-		return 0;
-	return -EINVAL;
+		return error_set(err, errlen, -EINVAL, "%s: a true/false field holds another value", what);
+	if (d->err)
+		return error_set(err, errlen, -EINVAL,
+				 "%s: the saved state is shorter than its version's (%zu bytes)", what,
+				 d->len);
+	if (d->off != d->len)
+		return error_set(err, errlen, -EINVAL,
+				 "%s: the saved state has %zu bytes more than its version's", what,
+				 d->len - d->off);
+	return 0;
 }

@@ -1,5 +1,6 @@
 /* Libraries loaded on first use (dlopen.h). */
 #include "util/dlopen.h"
+#include "util/error.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -59,14 +60,12 @@ int dl_load_syms(const char *soname, const struct dl_sym *syms, size_t n, char *
 		 * instructions to serving for libjansson, zlib and liburing (lazy_libs.h). */
 		void *h = open_lib(soname, RTLD_LAZY | RTLD_LOCAL);
 		if (!h) {
-			snprintf(err, errlen, "cannot load %s: %s", soname, dlerror());
-			r = -ENOTSUP;
+			r = error_set(err, errlen, -ENOTSUP, "cannot load %s: %s", soname, dlerror());
 		}
 		for (size_t i = n; r == 0 && i-- > 0;) {
 			void *f = dlsym(h, syms[i].name);
 			if (!f) {
-				snprintf(err, errlen, "%s has no %s", soname, syms[i].name);
-				r = -ENOTSUP;
+				r = error_set(err, errlen, -ENOTSUP, "%s has no %s", soname, syms[i].name);
 			}
 			*syms[i].ptr = f;
 		}

@@ -3,6 +3,7 @@
 #include "util/event_monitor.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,20 +39,18 @@ static int adopt_fd(const char *num, char *err, size_t errlen)
 	char *end;
 	errno = 0;
 	long n = strtol(num, &end, 10);
-	if (errno || end == num || *end || n < 0 || n > INT32_MAX) {
-		snprintf(err, errlen, "--event-monitor: 'fd=%s' is not a descriptor number", num);
-		return -EINVAL;
-	}
+	if (errno || end == num || *end || n < 0 || n > INT32_MAX)
+		return error_set(err, errlen, -EINVAL, "--event-monitor: 'fd=%s' is not a descriptor number",
+				 num);
 	int fd = (int)n, fl = fcntl(fd, F_GETFL);
 	struct stat st;
 	if (fl < 0 || fstat(fd, &st) < 0)
 		return error_set(err, errlen, -errno, "--event-monitor: descriptor '%s': %s", num, strerror(errno));
 	if ((fl & O_ACCMODE) == O_RDONLY)
 		return error_set(err, errlen, -EBADF, "--event-monitor: descriptor (read-only) '%s': %s", num, strerror(EBADF));
-	if (fd <= STDERR_FILENO) {
-		snprintf(err, errlen, "--event-monitor: fd=%d is a standard stream (the console or the log)", fd);
-		return -EINVAL;
-	}
+	if (fd <= STDERR_FILENO)
+		return error_set(err, errlen, -EINVAL,
+				 "--event-monitor: fd=%d is a standard stream (the console or the log)", fd);
 	if (S_ISFIFO(st.st_mode)) {
 		char p[64];
 		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
@@ -69,33 +68,25 @@ static int adopt_fd(const char *num, char *err, size_t errlen)
 static int open_path(const char *path, char *err, size_t errlen)
 {
 	/* Blocking, so that a named pipe's open waits for its reader, as --log-path does. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
 		return error_set(err, errlen, -errno, "--event-monitor: cannot open '%s': %s", path, strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))) {
-		close(fd);
-		snprintf(err, errlen, "--event-monitor: '%s' is neither a file nor a named pipe", path);
-		return -EINVAL;
-	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-		int e = -errno;
-		close(fd);
-		return error_set(err, errlen, e, "--event-monitor: cannot open '%s': %s", path, strerror(-e));
-	}
-	return fd;
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))
+		return error_set(err, errlen, -EINVAL,
+				 "--event-monitor: '%s' is neither a file nor a named pipe", path);
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return error_set(err, errlen, -errno, "--event-monitor: cannot open '%s': %s", path,
+				 strerror(errno));
+	return TAKE_FD(fd);
 }
 
 int event_monitor_open(const char *spec, char *err, size_t errlen)
 {
-	if (__atomic_load_n(&em.on, __ATOMIC_ACQUIRE)) {
-		snprintf(err, errlen, "--event-monitor: given twice");
-		return -EALREADY;
-	}
-	if (!spec || !*spec) {
-		snprintf(err, errlen, "--event-monitor: expected PATH, path=PATH or fd=N");
-		return -EINVAL;
-	}
+	if (__atomic_load_n(&em.on, __ATOMIC_ACQUIRE))
+		return error_set(err, errlen, -EALREADY, "--event-monitor: given twice");
+	if (!spec || !*spec)
+		return error_set(err, errlen, -EINVAL, "--event-monitor: expected PATH, path=PATH or fd=N");
 	int fd;
 	if (!strncmp(spec, "fd=", 3))
 		fd = adopt_fd(spec + 3, err, errlen);

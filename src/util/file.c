@@ -19,7 +19,7 @@ int read_whole_file(const char *path, size_t max_len, char **buf, size_t *len)
 		return -EINVAL;
 	if ((uint64_t)st.st_size > max_len)
 		return -EFBIG;
-	char *p = malloc((size_t)st.st_size + 1);
+	_cleanup_free_ char *p = malloc((size_t)st.st_size + 1);
 	if (!p)
 		return -ENOMEM;
 	size_t done = 0;
@@ -27,15 +27,12 @@ int read_whole_file(const char *path, size_t max_len, char **buf, size_t *len)
 		ssize_t n = read(fd, p + done, (size_t)st.st_size - done);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			int err = n < 0 ? -errno : -EIO;
-			free(p);
-			return err;
-		}
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
 		done += (size_t)n;
 	}
 	p[done] = '\0';
-	*buf = p;
+	*buf = TAKE_PTR(p);
 	*len = done;
 	return 0;
 }

@@ -19,8 +19,7 @@ int json_set_err(char *err, size_t errlen, const char *fmt, ...)
 
 int json_oom(char *err, size_t errlen)
 {
-	json_set_err(err, errlen, "out of memory");
-	return -ENOMEM;
+	return error_set(err, errlen, -ENOMEM, "out of memory");
 }
 
 int json_check_keys(json_t *obj, const char *where, const char *const *allowed, char *err,
@@ -33,8 +32,8 @@ int json_check_keys(json_t *obj, const char *where, const char *const *allowed, 
 		for (const char *const *a = allowed; *a && !ok; a++)
 			ok = strcmp(*a, key) == 0;
 		if (!ok)
-			return json_set_err(err, errlen, "%s%s%s: unknown field", where ? where : "",
-					    where && *where ? "." : "", key);
+			return error_set(err, errlen, -EINVAL, "%s%s%s: unknown field", where ? where : "",
+					 where && *where ? "." : "", key);
 	}
 	return 0;
 }
@@ -46,17 +45,17 @@ int json_read_text_file(const char *path, size_t max, const char *what, char **b
 	int r = read_whole_file(path, max, buf, &len);
 	if (r < 0) {
 		if (r == -EFBIG)
-			json_set_err(err, errlen, "%s: %s is larger than %zu bytes", path, what, max);
+			error_set(err, errlen, -EINVAL, "%s: %s is larger than %zu bytes", path, what, max);
 		else if (r == -EINVAL)
-			json_set_err(err, errlen, "%s: not a regular file", path);
+			error_set(err, errlen, -EINVAL, "%s: not a regular file", path);
 		else
-			json_set_err(err, errlen, "cannot read %s %s: %s", what, path, strerror(-r));
+			error_set(err, errlen, -EINVAL, "cannot read %s %s: %s", what, path, strerror(-r));
 		return r;
 	}
 	if (strlen(*buf) != len) {
 		free(*buf);
 		*buf = NULL;
-		return json_set_err(err, errlen, "%s: file contains a NUL byte", path);
+		return error_set(err, errlen, -EINVAL, "%s: file contains a NUL byte", path);
 	}
 	return 0;
 }
@@ -68,11 +67,11 @@ int json_get_bool(json_t *obj, const char *where, const char *key, bool required
 	json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return json_set_err(err, errlen, "%s%s%s: missing required field", w, dot, key);
+			return error_set(err, errlen, -EINVAL, "%s%s%s: missing required field", w, dot, key);
 		return 0;
 	}
 	if (!json_is_boolean(v))
-		return json_set_err(err, errlen, "%s%s%s: expected a boolean", w, dot, key);
+		return error_set(err, errlen, -EINVAL, "%s%s%s: expected a boolean", w, dot, key);
 	*out = json_is_true(v);
 	return 1;
 }
@@ -84,15 +83,15 @@ int json_get_uint(json_t *obj, const char *where, const char *key, bool required
 	json_t *v = json_object_get(obj, key);
 	if (!v || json_is_null(v)) {
 		if (required)
-			return json_set_err(err, errlen, "%s%s%s: missing required field", w, dot, key);
+			return error_set(err, errlen, -EINVAL, "%s%s%s: missing required field", w, dot, key);
 		return 0;
 	}
 	if (!json_is_integer(v))
-		return json_set_err(err, errlen, "%s%s%s: expected an integer", w, dot, key);
+		return error_set(err, errlen, -EINVAL, "%s%s%s: expected an integer", w, dot, key);
 	json_int_t i = json_integer_value(v);
 	if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
-		return json_set_err(err, errlen, "%s%s%s: must be between %llu and %llu (got %lld)", w, dot,
-				    key, (unsigned long long)min, (unsigned long long)max, (long long)i);
+		return error_set(err, errlen, -EINVAL, "%s%s%s: must be between %llu and %llu (got %lld)", w,
+				 dot, key, (unsigned long long)min, (unsigned long long)max, (long long)i);
 	*out = (uint64_t)i;
 	return 1;
 }

@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Format a message into err (if any) and return -EINVAL. */
+/* error_set(err, errlen, -EINVAL, ...) under an older name; two files in src/api still call
+ * it (tests/style/test_error_convention.py counts them): new code calls error_set. */
 int json_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* "out of memory" into err, -ENOMEM. */
 int json_oom(char *err, size_t errlen);

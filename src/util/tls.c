@@ -1,6 +1,7 @@
 /* TLS credentials and the handshake (tls.h); the pump that follows is tls_pump.c. */
 #include "util/tls.h"
 #include "util/dlopen.h"
+#include "util/error.h"
 #include "util/tls_int.h"
 
 #include <errno.h>
@@ -82,17 +83,16 @@ int tls_creds_load(const char *dir, struct tls_creds **out, char *err, size_t er
 	if (e < 0)
 		return e;
 	char ca[4096], cert[4096], key[4096];
-	if (!dir || !*dir || snprintf(ca, sizeof(ca), "%s/ca.pem", dir) >= (int)sizeof(ca)) {
-		snprintf(err, errlen, "TLS: a certificate directory (ca.pem, cert.pem, key.pem) is needed");
-		return -EINVAL;
-	}
+	if (!dir || !*dir || snprintf(ca, sizeof(ca), "%s/ca.pem", dir) >= (int)sizeof(ca))
+		return error_set(err, errlen, -EINVAL,
+				 "TLS: a certificate directory (ca.pem, cert.pem, key.pem) is needed");
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	const char *files[] = { ca, cert, key };
 	for (size_t i = 0; i < 3; i++)
 		if (access(files[i], R_OK) < 0) {
-			e = -errno;
-			snprintf(err, errlen, "TLS: cannot read %s: %s", files[i], strerror(errno));
+			e = error_set(err, errlen, -errno, "TLS: cannot read %s: %s", files[i],
+				      strerror(errno));
 			return e;
 		}
 	struct tls_creds *c = calloc(1, sizeof(*c));
@@ -100,16 +100,14 @@ int tls_creds_load(const char *dir, struct tls_creds **out, char *err, size_t er
 		atomic_init(&c->refs, 1);
 	if (!c || gt.cred_alloc(&c->x509) < 0) {
 		free(c);
-		snprintf(err, errlen, "TLS: out of memory");
-		return -ENOMEM;
+		return error_set(err, errlen, -ENOMEM, "TLS: out of memory");
 	}
 	int r = gt.trust_file(c->x509, ca, GNUTLS_X509_FMT_PEM);
 	if (r <= 0) {
-		snprintf(err, errlen, "TLS: %s: %s", ca, r == 0 ? "no certificate in it" : gt.strerror(r));
-		e = -EINVAL;
+		e = error_set(err, errlen, -EINVAL, "TLS: %s: %s", ca,
+			      r == 0 ? "no certificate in it" : gt.strerror(r));
 	} else if ((r = gt.key_file(c->x509, cert, key, GNUTLS_X509_FMT_PEM)) < 0) {
-		snprintf(err, errlen, "TLS: %s with %s: %s", cert, key, gt.strerror(r));
-		e = -EINVAL;
+		e = error_set(err, errlen, -EINVAL, "TLS: %s with %s: %s", cert, key, gt.strerror(r));
 	}
 	if (e < 0) {
 		tls_creds_free(c);
@@ -172,42 +170,41 @@ static int handshake_error(struct tls_pump *t, int r, char *err, size_t errlen)
 		unsigned status = gt.verify_cert_status(t->session);
 		gnutls_datum_t d = { NULL, 0 };
 		if (gt.status_print(status, GNUTLS_CRT_X509, &d, 0) == 0 && d.data) {
-			snprintf(err, errlen, "TLS: the %s's certificate is refused: %s", side, d.data);
+			error_set(err, errlen, -EACCES, "TLS: the %s's certificate is refused: %s", side,
+				  d.data);
 			(*gt.free)(d.data);
 		} else {
-			snprintf(err, errlen, "TLS: the %s's certificate is refused (status 0x%x)", side, status);
+			error_set(err, errlen, -EACCES, "TLS: the %s's certificate is refused (status 0x%x)",
+				  side, status);
 		}
 		return -EACCES;
 	}
-	if (r == GNUTLS_E_NO_CERTIFICATE_FOUND || r == GNUTLS_E_CERTIFICATE_REQUIRED) {
-		snprintf(err, errlen, "TLS: the %s presented no certificate; one signed by our CA is required", side);
-		return -EACCES;
-	}
+	if (r == GNUTLS_E_NO_CERTIFICATE_FOUND || r == GNUTLS_E_CERTIFICATE_REQUIRED)
+		return error_set(err, errlen, -EACCES,
+				 "TLS: the %s presented no certificate; one signed by our CA is required",
+				 side);
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
 		int a = gt.alert_get(t->session);
 		const char *name = gt.alert_get_name(a);
-		if (cert_alert(a)) {
-			snprintf(err, errlen, "TLS: the %s refused our certificate (alert: %s)", side, name ? name : "?");
-			return -EACCES;
-		}
-		snprintf(err, errlen, "TLS: the %s ended the handshake (alert: %s)", side, name ? name : "?");
-		return -EPROTO;
+		if (cert_alert(a))
+			return error_set(err, errlen, -EACCES,
+					 "TLS: the %s refused our certificate (alert: %s)", side,
+					 name ? name : "?");
+		return error_set(err, errlen, -EPROTO, "TLS: the %s ended the handshake (alert: %s)", side,
+				 name ? name : "?");
 	}
-	if (r == GNUTLS_E_TIMEDOUT) {
-		snprintf(err, errlen, "TLS: the handshake with the %s did not finish in time", side);
-		return -ETIMEDOUT;
-	}
-	if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_PULL_ERROR) {
-		snprintf(err, errlen, "TLS: the %s hung up during the handshake (did it refuse our certificate?)", side);
-		return -ECONNRESET;
-	}
+	if (r == GNUTLS_E_TIMEDOUT)
+		return error_set(err, errlen, -ETIMEDOUT,
+				 "TLS: the handshake with the %s did not finish in time", side);
+	if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_PULL_ERROR)
+		return error_set(err, errlen, -ECONNRESET,
+				 "TLS: the %s hung up during the handshake (did it refuse our certificate?)",
+				 side);
 	if (r == GNUTLS_E_UNEXPECTED_PACKET_LENGTH || r == GNUTLS_E_UNSUPPORTED_VERSION_PACKET ||
-	    r == GNUTLS_E_UNEXPECTED_PACKET) {
-		snprintf(err, errlen, "TLS: the %s does not speak TLS (%s)", side, gt.strerror(r));
-		return -EPROTO;
-	}
-	snprintf(err, errlen, "TLS: handshake with the %s: %s", side, gt.strerror(r));
-	return -EPROTO;
+	    r == GNUTLS_E_UNEXPECTED_PACKET)
+		return error_set(err, errlen, -EPROTO, "TLS: the %s does not speak TLS (%s)", side,
+				 gt.strerror(r));
+	return error_set(err, errlen, -EPROTO, "TLS: handshake with the %s: %s", side, gt.strerror(r));
 }
 
 /* A server's check of an optional client certificate: none is fine, one must chain to our CA.
@@ -222,10 +219,11 @@ static int client_cert_check(struct tls_pump *t, char *err, size_t errlen)
 		return 0;
 	gnutls_datum_t d = { NULL, 0 };
 	if (r == 0 && gt.status_print(status, GNUTLS_CRT_X509, &d, 0) == 0 && d.data) {
-		snprintf(err, errlen, "TLS: the client's certificate is refused: %s", d.data);
+		error_set(err, errlen, -EACCES, "TLS: the client's certificate is refused: %s", d.data);
 		(*gt.free)(d.data);
 	} else {
-		snprintf(err, errlen, "TLS: the client's certificate is refused: %s", r ? gt.strerror(r) : "not trusted");
+		error_set(err, errlen, -EACCES, "TLS: the client's certificate is refused: %s",
+			  r ? gt.strerror(r) : "not trusted");
 	}
 	gt.alert_send(t->session, GNUTLS_AL_FATAL, GNUTLS_A_BAD_CERTIFICATE);
 	return -EACCES;
@@ -251,10 +249,9 @@ static int confirm(struct tls_pump *t, int timeout_ms, char *err, size_t errlen)
 	gt.record_set_timeout(t->session, 0);
 	if (r == 1 && b == TLS_CONFIRM)
 		return 0;
-	if (r >= 0) {
-		snprintf(err, errlen, "TLS: the server is not a petrel peer (no confirmation)");
-		return -EPROTO;
-	}
+	if (r >= 0)
+		return error_set(err, errlen, -EPROTO,
+				 "TLS: the server is not a petrel peer (no confirmation)");
 	return handshake_error(t, (int)r, err, errlen);
 }
 
@@ -283,8 +280,7 @@ int tls_wrap(int sock, struct tls_creds *c, const struct tls_opts *o, struct tls
 	struct tls_pump *t = calloc(1, sizeof(*t));
 	if (!t) {
 		close(sock);
-		snprintf(err, errlen, "TLS: out of memory");
-		return -ENOMEM;
+		return error_set(err, errlen, -ENOMEM, "TLS: out of memory");
 	}
 	t->sock = sock;
 	t->plain = -1;
@@ -295,8 +291,7 @@ int tls_wrap(int sock, struct tls_creds *c, const struct tls_opts *o, struct tls
 		tls_creds_free(t->creds);
 		free(t);
 		close(sock);
-		snprintf(err, errlen, "TLS: %s", gt.strerror(r));
-		return -ENOMEM;
+		return error_set(err, errlen, -ENOMEM, "TLS: %s", gt.strerror(r));
 	}
 	gt.default_priority(t->session);
 	gt.credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, c->x509);
@@ -330,7 +325,7 @@ int tls_wrap(int sock, struct tls_creds *c, const struct tls_opts *o, struct tls
 		struct tls_peer who;
 		peer_subject(t, &who);
 		if (o->role == TLS_SERVER && o->client_auth == TLS_CLIENT_CERT_REQUIRED && !who.has_cert)
-			e = -EACCES, snprintf(err, errlen, "TLS: the client presented no certificate");
+			e = error_set(err, errlen, -EACCES, "TLS: the client presented no certificate");
 		if (peer)
 			*peer = who;
 	}

@@ -6,6 +6,7 @@
  * error, a reset, a peer that vanished) closes the user's end at once, so its reads see the end
  * and its writes fail. */
 #include "util/log.h"
+#include "util/error.h"
 #include "util/thread.h"
 #include "util/tls_int.h"
 #include "util/util.h"
@@ -157,8 +158,7 @@ int tls_pump_start(struct tls_pump *t, int kind, int *plain, char *err, size_t e
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		int e = -errno;
-		snprintf(err, errlen, "TLS: socketpair: %s", strerror(errno));
-		return e;
+		return error_set(err, errlen, e, "TLS: socketpair: %s", strerror(errno));
 	}
 	int buf = 1 << 20;
 	for (int i = 0; i < 2; i++) {
@@ -175,8 +175,7 @@ int tls_pump_start(struct tls_pump *t, int kind, int *plain, char *err, size_t e
 		close(sv[0]);
 		close(sv[1]);
 		t->plain = -1;
-		snprintf(err, errlen, "TLS: cannot start the pump thread: %s", strerror(-e));
-		return e;
+		return error_set(err, errlen, e, "TLS: cannot start the pump thread: %s", strerror(-e));
 	}
 	pthread_detach(th);
 	*plain = sv[0];

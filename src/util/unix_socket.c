@@ -1,6 +1,7 @@
 /* unix_listen: replace a stale socket, never a live one. */
 #include "util/unix_socket.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -40,27 +41,20 @@ int unix_listen(const char *path, int backlog, bool nonblock)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	_cleanup_close_ int fd =
+		socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;
-		if (e != EADDRINUSE || !stale(&sa)) {
-			close(fd);
+		if (e != EADDRINUSE || !stale(&sa))
 			return -e;
-		}
 		log_info("replacing stale socket %s", path);
 		unlink(path);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			e = errno;
-			close(fd);
-			return -e;
-		}
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			return -errno;
 	}
-	if (listen(fd, backlog) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	return fd;
+	if (listen(fd, backlog) < 0)
+		return -errno;
+	return TAKE_FD(fd);
 }

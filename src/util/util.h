@@ -19,10 +19,15 @@ static inline void freep(void *p) { free(*(void **)p); }
 static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
 #define _cleanup_free_ __attribute__((cleanup(freep)))
 #define _cleanup_close_ __attribute__((cleanup(closep)))
+/* A struct freed by its own function at the end of the scope, which takes a pointer to it
+ * and frees nothing in a zeroed one: `_cleanup_(drive_config_free) struct drive_config c = { 0 };` */
+#define _cleanup_(fn) __attribute__((cleanup(fn)))
 /* Hand a cleanup variable's resource on (to the caller, a struct): it is no longer freed or
- * closed at the end of the scope. `return TAKE_FD(fd);`, `out->buf = TAKE_PTR(buf);` */
+ * closed at the end of the scope. `return TAKE_FD(fd);`, `out->buf = TAKE_PTR(buf);`,
+ * `*out = TAKE_STRUCT(c);` (c is left zeroed). */
 #define TAKE_FD(fd) ({ int take_fd_ = (fd); (fd) = -1; take_fd_; })
 #define TAKE_PTR(p) ({ __typeof__(p) take_ptr_ = (p); (p) = NULL; take_ptr_; })
+#define TAKE_STRUCT(s) ({ __typeof__(s) take_struct_ = (s); memset(&(s), 0, sizeof(s)); take_struct_; })
 
 /* A bool that came from a file or the wire (a snapshot's or a stream's state struct) is a
  * byte that may hold anything, and a value other than 0 or 1 is neither true nor false to the

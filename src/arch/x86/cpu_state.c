@@ -1,9 +1,9 @@
 #include "arch/x86/cpu_state.h"
 #include "kvm/kvm_vcpu.h"
+#include "util/error.h"
 #include "util/log.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,18 +67,15 @@ int cpu_state_get(int fd, const struct msr_list *msrs, struct cpu_state *s)
 
 int cpu_state_check(const struct cpu_state *s, char *err, size_t errlen)
 {
-	if (s->nmsrs > CPU_STATE_MAX_MSRS) {
-		snprintf(err, errlen, "vCPU state lists %u MSRs, at most %d", s->nmsrs, CPU_STATE_MAX_MSRS);
-		return -EINVAL;
-	}
-	if (s->xcrs.nr_xcrs > KVM_MAX_XCRS) {
-		snprintf(err, errlen, "vCPU state lists %u XCRs, at most %d", s->xcrs.nr_xcrs, KVM_MAX_XCRS);
-		return -EINVAL;
-	}
-	if (s->mp_state.mp_state > KVM_MP_STATE_AP_RESET_HOLD) {
-		snprintf(err, errlen, "vCPU state has an unknown MP state %u", s->mp_state.mp_state);
-		return -EINVAL;
-	}
+	if (s->nmsrs > CPU_STATE_MAX_MSRS)
+		return error_set(err, errlen, -EINVAL, "vCPU state lists %u MSRs, at most %d", s->nmsrs,
+				 CPU_STATE_MAX_MSRS);
+	if (s->xcrs.nr_xcrs > KVM_MAX_XCRS)
+		return error_set(err, errlen, -EINVAL, "vCPU state lists %u XCRs, at most %d",
+				 s->xcrs.nr_xcrs, KVM_MAX_XCRS);
+	if (s->mp_state.mp_state > KVM_MP_STATE_AP_RESET_HOLD)
+		return error_set(err, errlen, -EINVAL, "vCPU state has an unknown MP state %u",
+				 s->mp_state.mp_state);
 	return 0;
 }
 
@@ -87,8 +84,7 @@ static int set(int r, const char *what, char *err, size_t errlen)
 {
 	if (r >= 0)
 		return 0;
-	snprintf(err, errlen, "KVM refused the saved %s: %s", what, strerror(-r));
-	return r;
+	return error_set(err, errlen, r, "KVM refused the saved %s: %s", what, strerror(-r));
 }
 
 /* The TSC deadline is relative to the TSC: set it after the TSC itself. */
@@ -108,14 +104,11 @@ static int set_msrs(int fd, const struct cpu_state *s, char *err, size_t errlen)
 				m->entries[m->nmsrs++] = s->msrs[i];
 	int r = kvm_set_msrs(fd, m);
 	int e = 0;
-	if (r < 0) {
-		e = r;
-		snprintf(err, errlen, "KVM_SET_MSRS: %s", strerror(-r));
-	} else if ((uint32_t)r != m->nmsrs) {
-		e = -EINVAL;
-		snprintf(err, errlen, "KVM refused saved MSR %#x (%u of %u set)",
-			 m->entries[r].index, (unsigned)r, m->nmsrs);
-	}
+	if (r < 0)
+		e = error_set(err, errlen, r, "KVM_SET_MSRS: %s", strerror(-r));
+	else if ((uint32_t)r != m->nmsrs)
+		e = error_set(err, errlen, -EINVAL, "KVM refused saved MSR %#x (%u of %u set)",
+			      m->entries[r].index, (unsigned)r, m->nmsrs);
 	free(m);
 	return e;
 }
@@ -159,11 +152,9 @@ int vm_kvm_state_get(struct kvm *kvm, struct vm_kvm_state *s)
 
 int vm_kvm_state_check(const struct vm_kvm_state *s, char *err, size_t errlen)
 {
-	if (s->pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER || s->pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE ||
-	    s->ioapic.chip_id != KVM_IRQCHIP_IOAPIC) {
-		snprintf(err, errlen, "interrupt controller state names the wrong chips");
-		return -EINVAL;
-	}
+	if (s->pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER ||
+	    s->pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE || s->ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
+		return error_set(err, errlen, -EINVAL, "interrupt controller state names the wrong chips");
 	return 0;
 }
 

@@ -1,9 +1,9 @@
 /* vCPU and in-kernel device state, field by field (cpu_state_codec.h). Each put has its get
  * right after it, in the same order: the two must stay mirror images. */
 #include "arch/x86/cpu_state_codec.h"
+#include "util/error.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 /* ---- vCPU ---- */
@@ -138,10 +138,9 @@ int cpu_state_decode(struct dec *d, struct cpu_state *s, char *err, size_t errle
 	get_bytes(d, s->xsave.region, sizeof(s->xsave.region));
 	s->xcrs.nr_xcrs = get_u32(d);
 	s->xcrs.flags = get_u32(d);
-	if (!d->err && s->xcrs.nr_xcrs > KVM_MAX_XCRS) {
-		snprintf(err, errlen, "vCPU state: %u XCRs (at most %u)", s->xcrs.nr_xcrs, KVM_MAX_XCRS);
-		return -EINVAL;
-	}
+	if (!d->err && s->xcrs.nr_xcrs > KVM_MAX_XCRS)
+		return error_set(err, errlen, -EINVAL, "vCPU state: %u XCRs (at most %u)", s->xcrs.nr_xcrs,
+				 KVM_MAX_XCRS);
 	for (unsigned i = 0; i < s->xcrs.nr_xcrs; i++) {
 		s->xcrs.xcrs[i].xcr = get_u32(d);
 		s->xcrs.xcrs[i].value = get_u64(d);
@@ -155,10 +154,9 @@ int cpu_state_decode(struct dec *d, struct cpu_state *s, char *err, size_t errle
 	s->debugregs.dr7 = get_u64(d);
 	s->debugregs.flags = get_u64(d);
 	s->nmsrs = get_u32(d);
-	if (!d->err && s->nmsrs > CPU_STATE_MAX_MSRS) {
-		snprintf(err, errlen, "vCPU state: %u MSRs (at most %u)", s->nmsrs, CPU_STATE_MAX_MSRS);
-		return -EINVAL;
-	}
+	if (!d->err && s->nmsrs > CPU_STATE_MAX_MSRS)
+		return error_set(err, errlen, -EINVAL, "vCPU state: %u MSRs (at most %u)", s->nmsrs,
+				 CPU_STATE_MAX_MSRS);
 	for (unsigned i = 0; i < s->nmsrs; i++) {
 		s->msrs[i].index = get_u32(d);
 		s->msrs[i].data = get_u64(d);

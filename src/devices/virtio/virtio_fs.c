@@ -1,6 +1,7 @@
 /* virtio-fs: the device petrel shows the guest; the back end serves its queues. See virtio_fs.h. */
 #include "devices/virtio/virtio_fs.h"
 #include "memory/guest_mem.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/io_thread.h"
 
@@ -124,12 +125,6 @@ static const struct virtio_dev_ops fs_ops = {
  * relay understand (no packed rings, no IOMMU, no DAX notifications yet). */
 #define FS_FEATURES (VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
 
-static int fail(char *err, size_t errlen, int e, const char *fmt, const char *a, const char *b)
-{
-	snprintf(err, errlen, fmt, a, b);
-	return e;
-}
-
 int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, const struct guest_mem *mem,
 		     struct io_thread *io, char *err, size_t errlen)
 {
@@ -139,15 +134,18 @@ int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, cons
 		f->call_fd[q] = f->kick_fd[q] = -1;
 	size_t taglen = strlen(p->tag);
 	if (taglen == 0 || taglen > VIRTIO_FS_TAG_LEN)
-		return fail(err, errlen, -EINVAL, "virtio-fs '%s': tag '%s' is not 1 to 36 bytes", p->id, p->tag);
+		return error_set(err, errlen, -EINVAL, "virtio-fs '%s': tag '%s' is not 1 to 36 bytes", p->id,
+				 p->tag);
 	if (strlen(p->socket_path) >= sizeof(f->socket_path))
-		return fail(err, errlen, -ENAMETOOLONG, "virtio-fs '%s': socket path '%s' is too long", p->id,
-			    p->socket_path);
+		return error_set(err, errlen, -ENAMETOOLONG, "virtio-fs '%s': socket path '%s' is too long",
+				 p->id, p->socket_path);
 	if (p->num_request_queues == 0 || p->num_request_queues > VIRTIO_FS_MAX_REQUEST_QUEUES)
-		return fail(err, errlen, -EINVAL, "virtio-fs '%s': %s request queues (1 to 15)", p->id, "bad number of");
+		return error_set(err, errlen, -EINVAL,
+				 "virtio-fs '%s': bad number of request queues (1 to 15)", p->id);
 	if (!mem->shared)
-		return fail(err, errlen, -EINVAL, "virtio-fs '%s': %s", p->id,
-			    "guest memory is not shared memory a back end can map");
+		return error_set(err, errlen, -EINVAL,
+				 "virtio-fs '%s': guest memory is not shared memory a back end can map",
+				 p->id);
 	snprintf(f->id, sizeof(f->id), "%s", p->id);
 	snprintf(f->socket_path, sizeof(f->socket_path), "%s", p->socket_path);
 	memcpy(f->tag, p->tag, taglen);
@@ -167,8 +165,9 @@ int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, cons
 	f->features_offered = f->conn.features;
 	if (!(f->conn.features & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
 		vhu_close(&f->conn);
-		return fail(err, errlen, -EPROTO, "virtio-fs '%s': the back end on %s does not offer virtio 1.0",
-			    p->id, p->socket_path);
+		return error_set(err, errlen, -EPROTO,
+				 "virtio-fs '%s': the back end on %s does not offer virtio 1.0", p->id,
+				 p->socket_path);
 	}
 	if (f->conn.queues < nq && (f->conn.protocol_features >> VHU_PROTOCOL_F_MQ & 1)) {
 		snprintf(err, errlen, "virtio-fs '%s': the back end serves %u queues, %u request queues need %u",
@@ -180,8 +179,9 @@ int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, cons
 			    VIRTIO_FS_CONFIG_LEN, &fs_ops, mem, io);
 	if (r < 0) {
 		vhu_close(&f->conn);
-		return fail(err, errlen, r, "virtio-fs '%s': cannot create the device (queue size %s)", p->id,
-			    "must be a power of two up to 1024");
+		return error_set(err, errlen, r,
+				 "virtio-fs '%s': cannot create the device (queue size must be a power of two up to 1024)",
+				 p->id);
 	}
 	f->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	r = f->retry_fd < 0 ? -errno : 0;
