@@ -114,9 +114,11 @@ DEFINITION = re.compile(r"^(?!static\b)[a-z][\w \*]*?\b([a-z_]\w*)\(", re.M)
 
 
 def folder_calls(folder, strip):
-    """Every call in folder's .c files of a function another of them defines: (file, function,
-    the file that defines it). strip: the comments' pattern."""
-    files = {p.name: re.sub(strip, "", p.read_text(), flags=re.S) for p in sorted(folder.glob("*.c"))}
+    """Every call in the .c files of folder and its subfolders of a function another of them
+    defines: (file, function, the file that defines it; files named by their path in folder).
+    strip: the comments' pattern."""
+    files = {str(p.relative_to(folder)): re.sub(strip, "", p.read_text(), flags=re.S)
+             for p in sorted(folder.rglob("*.c"))}
     defined = {}
     for name, text in files.items():
         for m in DEFINITION.finditer(text):
@@ -139,7 +141,7 @@ def layer_violations(src, folder, layers, strip, who):
     def layer(name):
         return next((i for i, (_, test, _) in enumerate(layers) if test(name)), None)
     found = set()
-    for name in sorted(p.name for p in path.glob("*.c")):
+    for name in sorted(str(p.relative_to(path)) for p in path.rglob("*.c")):
         if layer(name) is None:
             found.add((f"{folder}/{name}", folder, f"has no layer in {who[0]}"))
     for name, fn, home in folder_calls(path, strip):
@@ -165,21 +167,21 @@ def api_violations(src):
 # layers are described in docs/development.md ("petreld's layers").
 MANAGER_LAYERS = [
     ("main", {"main.c"}, False),
-    ("routes", {"routes.c", "tls_listen.c"}, False),
-    ("web", {"web_api.c"}, False),
+    ("routes", {"routes.c", "peer/tls_listen.c"}, False),
+    ("web", {"web/web_api.c"}, False),
     ("adopt", {"adopt.c"}, False),
     ("supervise", {"supervise.c"}, False),
     ("jobs", {"jobs.c"}, False),
-    ("verbs", {"backup.c", "clone.c", "define.c", "lifecycle.c", "machine.c", "migrate.c", "migrate_in.c",
-               "migration_status.c", "replica.c", "restore.c", "snapshot.c", "web_console.c"}, False),
-    ("start", {"start.c", "peer.c"}, False),
+    ("verbs", {"backup.c", "clone.c", "define.c", "lifecycle.c", "machine.c", "peer/migrate.c", "peer/migrate_in.c",
+               "peer/migration_status.c", "replica.c", "restore.c", "snapshot.c", "web/web_console.c"}, False),
+    ("start", {"start.c", "peer/peer.c"}, False),
     ("worker", {"worker.c"}, False),
     ("jail", {"jail_fill.c"}, False),
     ("records", {"runstate.c", "stats.c", "console.c", "console_input.c"}, False),
     ("worker client", {"worker_wait.c"}, False),
     ("inventory", {"vm.c", "definitions.c"}, False),
-    ("helpers", {"fsutil.c", "jail_backing.c", "auth.c", "clone_body.c", "replica_args.c", "peer_parse.c",
-                 "migrate_figures.c", "web_gate.c", "web_session.c", "web_static.c", "web_users.c", "web_ws.c"},
+    ("helpers", {"fsutil.c", "jail_backing.c", "peer/auth.c", "clone_body.c", "replica_args.c", "peer/peer_parse.c",
+                 "peer/migrate_figures.c", "web/web_gate.c", "web/web_session.c", "web/web_static.c", "web/web_users.c", "web/web_ws.c"},
      True),
     ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c"}, True),
 ]

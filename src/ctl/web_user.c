@@ -3,7 +3,7 @@
  * password is read from standard input (a terminal: without echo, asked twice) and stored as
  * a yescrypt hash (crypt(3), web_users.c); the file is replaced atomically, mode 0600. */
 #include "ctl/ctl.h"
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 #include <crypt.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 
 #include "http/response.h"
 #include "manager/definition.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 
 #include <jansson.h>
 

@@ -8,7 +8,7 @@
 #include "manager/events.h"
 #include "manager/lifecycle.h"
 #include "manager/mgr.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "manager/replica.h"
 #include "manager/start.h"
 #include "manager/util.h"

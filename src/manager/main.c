@@ -4,9 +4,9 @@
 #include "manager/definitions.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "manager/service.h"
-#include "manager/web.h"
+#include "manager/web/web.h"
 #include "http/server.h"
 #include "util/tls.h"
 

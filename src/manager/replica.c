@@ -16,7 +16,7 @@
 #include "manager/replica.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "manager/runstate.h"
 #include "manager/start.h"
 #include "http/client.h"

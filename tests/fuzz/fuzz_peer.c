@@ -1,4 +1,4 @@
-/* libFuzzer target: the bodies of petreld's migration between hosts (src/manager/peer.c), which
+/* libFuzzer target: the bodies of petreld's migration between hosts (src/manager/peer/peer.c), which
  * come from the network: POST /vms/NAME/migrate {"to", "downtime_ms", "timeout_s"} (with its
  * "HOST[:PORT]" target form) and POST /migrations/incoming {"definition", "timeout_s"} from
  * another host's petreld; and a line of a source worker's events file, which the worker
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "fuzz_common.h"
 
 FUZZ_QUIET_LOGS()

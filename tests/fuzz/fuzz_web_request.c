@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 static char site[64];
 static struct web_session adm, ro;

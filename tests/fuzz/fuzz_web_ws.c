@@ -1,4 +1,4 @@
-/* libFuzzer target: the web console's WebSocket (src/manager/web_ws.c over Debian's wslay):
+/* libFuzzer target: the web console's WebSocket (src/manager/web/web_ws.c over Debian's wslay):
  * the bytes a browser (or anyone reaching GET /vms/NAME/console) sends after the handshake.
  * They are written to one end of a socketpair whose other end runs the real session loop
  * (web_ws_session), then the sending side is shut. Checks: the session ends by itself (the
@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 static void on_msg(void *arg, const uint8_t *data, size_t len)
 {

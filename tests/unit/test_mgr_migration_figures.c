@@ -1,9 +1,9 @@
 /* petreld's figures of a migration whose source worker exited before a GET /migration saw it
- * complete (src/manager/migrate.c): they come from the worker's events file, which petrel alone
+ * complete (src/manager/peer/migrate.c): they come from the worker's events file, which petrel alone
  * writes, never from its log, which the guest's serial console shares. A guest that prints a
  * line looking like petrel's "migration to ... completed: downtime D ms" changes nothing. */
 #include "unit.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 
 #include <fcntl.h>
 #include <stdio.h>

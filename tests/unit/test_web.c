@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "manager/mgr.h"
-#include "manager/web.h"
+#include "manager/web/web.h"
 #include "unit.h"
 
 TEST(static_file_names)

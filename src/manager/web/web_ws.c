@@ -2,7 +2,7 @@
  * nettle) and one session over a connected socket, framed by wslay (Debian's libwslay: frames,
  * masking, fragments, ping/pong, the close handshake): a log file followed and sent as binary
  * messages, the peer's messages handed on. web_console.c ties it to a VM's console. */
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 #include <errno.h>
 #include <fcntl.h>

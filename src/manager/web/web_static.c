@@ -3,7 +3,7 @@
  * up, and the file is opened beneath the directory without following symbolic links
  * (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a path cannot leave the directory even if
  * the check above had a hole. Every answer carries the page's security headers (web_api.c). */
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* The gate every API request passes (web.h says who may do what): programs are who their
  * transport says; browsers hold a session, come from the page's own origin and, to change
  * anything, carry its CSRF token; readonly may only read. */
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 #include <stdio.h>
 #include <string.h>

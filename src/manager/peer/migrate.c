@@ -14,7 +14,7 @@
 #include "manager/jail_fill.h"
 #include "manager/job.h"
 #include "manager/mgr.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "http/client.h"
 #include "manager/util.h"
 #include "manager/wclient.h"

@@ -1,7 +1,7 @@
 /* The figures of a migration whose source worker exited before petreld's GET /migration saw
  * it complete (migrate.c): from the worker's events file (worker_events_path), which petrel
  * alone writes. Apart from migrate.c so that its unit test links it alone. */
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* Who may do what on petreld's API (peer.h, docs/manager.md#who-is-asking). */
 #include "manager/mgr.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "http/server.h"
 
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * readonly, hash a crypt(3) string (yescrypt "$y$...", made by `petrelctl web-user`), '#'
  * comments. libcrypt (libxcrypt, Debian's) hashes and checks: salted, slow on purpose. The
  * file is read at every login, so an edit counts at once without a restart. */
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 #include <crypt.h>
 #include <errno.h>

@@ -15,7 +15,7 @@
 #include "manager/mgr.h"
 #include "manager/stats.h"
 #include "manager/util.h"
-#include "manager/web.h"
+#include "manager/web/web.h"
 #include "http/server.h"
 
 #include <errno.h>

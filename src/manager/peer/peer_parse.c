@@ -1,7 +1,7 @@
 /* The bodies of a migration between hosts (peer.h), checked strictly: they come from the
  * network. Apart from the rest of peer.c so that their fuzz target (tests/fuzz/fuzz_peer.c)
  * links them with the definition parser alone. */
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "util/error.h"
 
 #include <errno.h>

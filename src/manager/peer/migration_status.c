@@ -10,7 +10,7 @@
 #include "manager/events.h"
 #include "manager/job.h"
 #include "manager/mgr.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "http/client.h"
 #include "manager/util.h"
 

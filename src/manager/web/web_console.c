@@ -6,7 +6,7 @@
 #include "manager/events.h"
 #include "manager/mgr.h"
 #include "manager/util.h"
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 #include <limits.h>
 #include <pthread.h>

@@ -2,7 +2,7 @@
  * each with a random id (its cookie) and a random CSRF token (X-CSRF-Token on changes), both 32
  * bytes from getrandom. A session ends after IDLE_MS unused or LIFE_MS in all, or at logout. */
 #include "manager/util.h"
-#include "manager/web.h"
+#include "manager/web/web.h"
 
 #include <pthread.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * never the listener), after which the connection's plaintext end (util/tls.h) is one more
  * connection of petreld's HTTP server. */
 #include "manager/mgr.h"
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "http/server.h"
 #include "migration/url.h"
 #include "util/thread.h"

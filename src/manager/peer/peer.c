@@ -1,7 +1,7 @@
 /* What the two sides of a migration between hosts share (peer.h): a call to another host's
  * petreld over TLS, the certificates a worker sees, and taking a VM out of the list. The
  * request bodies: peer_parse.c. */
-#include "manager/peer.h"
+#include "manager/peer/peer.h"
 #include "manager/jail_fill.h"
 #include "manager/mgr.h"
 #include "http/client.h"
