@@ -101,7 +101,7 @@ struct e1000 {
 	struct tap tap;
 	bool is_tap;               /* false: a datagram socket stands in (tests, fuzzing) */
 	bool gso;                  /* the backend segments TSO packets itself (a tap): e1000_offload.c */
-	struct outgate *gate;      /* while replicated: sent frames held per epoch (ha/outgate.h) */
+	struct outgate *gate;      /* while replicated: sent frames held per epoch (util/outgate.h) */
 	int epfd;                  /* tap, timer, kick, limiter timers (watched by the I/O thread) */
 	int timer_fd;
 	int kick_fd;               /* eventfd: receive on the I/O thread (resume, MMDS replies) */

@@ -35,7 +35,7 @@ struct serial {
 	struct serial_state st;
 	pthread_mutex_t lock;
 	int out_fd;             /* where guest output goes (stdout), -1 to discard */
-	struct outgate *gate;   /* while replicated: output is held per epoch (ha/outgate.h) */
+	struct outgate *gate;   /* while replicated: output is held per epoch (util/outgate.h) */
 	struct irq_line irq;
 	uint64_t tx_bytes, rx_bytes;
 	uint64_t tx_dropped;    /* output bytes the console did not take */
