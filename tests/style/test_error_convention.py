@@ -20,10 +20,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # The ratchet: today's counts. Lower a number when the count falls; never raise one.
 CEILING = {
-    "snprintf": 124,
-    "helpers": 4,
+    "snprintf": 61,
+    "helpers": 2,
     "aliases": 44,
-    "mgr_err": 171,
+    "mgr_err": 0,
 }
 
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)

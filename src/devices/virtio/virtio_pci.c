@@ -2,6 +2,7 @@
 #include "devices/virtio/virtio_pci.h"
 #include "devices/dev_state.h"
 #include "kvm/kvm_irq.h"
+#include "util/error.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -362,9 +363,8 @@ static int vpci_load_state(void *dev, struct dec *d, uint32_t version, char *err
 	s->msix.masked = get_bool(d);
 	unsigned nvec = get_u16(d);
 	if (!e && !d->err && nvec != vp->msix.nvec) {
-		snprintf(err, errlen, "%s: the snapshot's function has %u MSI-X vectors, this one %u", vp->vdev->name,
+		e = error_set(err, errlen, -EINVAL, "%s: the snapshot's function has %u MSI-X vectors, this one %u", vp->vdev->name,
 			 nvec, vp->msix.nvec);
-		e = -EINVAL;
 	}
 	for (unsigned v = 0; !e && v < vp->msix.nvec; v++) {
 		s->msix.table[v].addr_lo = get_u32(d);
