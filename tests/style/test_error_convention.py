@@ -20,7 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # The ratchet: today's counts. Lower a number when the count falls; never raise one.
 CEILING = {
-    "snprintf": 13,
+    "snprintf": 4,
     "helpers": 2,
     "aliases": 44,
     "mgr_err": 0,
