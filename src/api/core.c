@@ -62,7 +62,7 @@ void ctl_free(struct controller *ctl)
 	}
 	if (ctl->vm) {
 		vm_destroy(ctl->vm);
-		vm_dealloc(ctl->vm);
+		vm_free(ctl->vm);
 		ctl->vm = NULL;
 	}
 	vm_config_free(&ctl->cfg);
@@ -176,7 +176,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	log_capture_end();
 	if (r < 0) {
 		vm_destroy(vm);
-		vm_dealloc(vm);
+		vm_free(vm);
 		pthread_mutex_lock(&ctl->lock);
 		ctl->state = INSTANCE_NOT_STARTED;
 		pthread_mutex_unlock(&ctl->lock);

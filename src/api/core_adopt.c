@@ -88,7 +88,7 @@ void ctl_adopt_abort(struct controller *ctl, struct ctl_overrides **ov, struct v
 		ctl_overrides_free(*ov);
 	free(*ov);
 	*ov = NULL;
-	vm_dealloc(*vm);
+	vm_free(*vm);
 	*vm = NULL;
 	if (ctl->state == INSTANCE_STARTING)
 		ctl->state = INSTANCE_NOT_STARTED;

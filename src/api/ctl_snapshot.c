@@ -235,7 +235,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	if (have_cfg)
 		vm_config_free(&cfg);
 	if (r < 0) {
-		vm_dealloc(vm);
+		vm_free(vm);
 		pthread_mutex_lock(&ctl->lock);
 		if (!have_cfg && vm) { /* the snapshot's definition went in: a later load starts afresh */
 			bool stats = ctl->cfg.stats;
