@@ -334,9 +334,8 @@ int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, uin
 	if (s->len + d.len > drives_size(vm))
 		return error_set(err, errlen, -EPROTO, "malformed replication stream: a checkpoint's disk data exceeds its drives");
 	int e = stage_add(s, d.drive, d.offset, d.len);
-	if (!e && (r = mig_recv_all(fd, s->data + s->c[s->n - 1].at, d.len, timeout_ms)) < 0) {
+	if (!e && (r = mig_recv_all(fd, s->data + s->c[s->n - 1].at, d.len, timeout_ms)) < 0)
 		e = error_set(err, errlen, mig_cut_off(r), "the primary went away in the middle of a checkpoint");
-	}
 	return e;
 }
 

@@ -108,9 +108,8 @@ static int config_of(const struct snap_state_file *l, const struct snapshot_load
 	if (!e)
 		e = vm_config_validate(cfg, err, errlen);
 	/* with vCPU hot-plug the present ones are saved: load_cpu_hotplug checks their count */
-	if (!e && !cfg->has_vcpu_hotplug && cfg->vcpus != l->vm.nvcpus) {
+	if (!e && !cfg->has_vcpu_hotplug && cfg->vcpus != l->vm.nvcpus)
 		e = error_set(err, errlen, -EINVAL, "snapshot records %u vCPUs and a definition with %u", l->vm.nvcpus, cfg->vcpus);
-	}
 	free(text);
 	json_decref(conf);
 	json_decref(extn);

@@ -254,10 +254,9 @@ int vhu_get_vring_base(struct vhu_conn *c, uint32_t index, uint32_t *base, char 
 	m.p.state.index = index;
 	vhu_build(&m, VHU_GET_VRING_BASE, false);
 	int r = vhu_call(c, &m, NULL, 0, &reply, err, errlen);
-	if (r == 0 && reply.p.state.index != index) {
+	if (r == 0 && reply.p.state.index != index)
 		r = error_set(err, errlen, -EPROTO, "vhost-user back end: GET_VRING_BASE for queue %u answered for queue %u", index,
 			 reply.p.state.index);
-	}
 	if (r == 0)
 		*base = reply.p.state.num;
 	return r;

@@ -213,9 +213,8 @@ int virtio_restore(struct virtio_dev *d, const struct virtio_state *st, uint64_t
 	d->st = *st;
 	for (unsigned q = 0; q < d->nqueues && !e; q++) {
 		virtq_disable(&d->vq[q]);
-		if (d->st.queues[q].ready && virtq_enable(&d->vq[q], &d->st.queues[q], d->mem) < 0) {
+		if (d->st.queues[q].ready && virtq_enable(&d->vq[q], &d->st.queues[q], d->mem) < 0)
 			e = error_set(err, errlen, -EINVAL, "%s: saved queue %u has rings outside guest memory", d->name, q);
-		}
 	}
 	if (!e && virtio_is_running(d)) {
 		if (d->ops->activate && d->ops->activate(d) < 0)
