@@ -62,7 +62,7 @@ void ctl_free(struct controller *ctl)
 	}
 	if (ctl->vm) {
 		vm_destroy(ctl->vm);
-		vm_dealloc(ctl->vm);
+		vm_free(ctl->vm);
 		ctl->vm = NULL;
 	}
 	vm_config_free(&ctl->cfg);
@@ -87,17 +87,17 @@ void ctl_free(struct controller *ctl)
 static int check_start_locked(struct controller *ctl, char *err, size_t errlen)
 {
 	if (ctl->state == INSTANCE_STARTING)
-		return fail(err, errlen, -EBUSY, "the microVM is already starting");
+		return error_set(err, errlen, -EBUSY, "the microVM is already starting");
 	if (ctl->state != INSTANCE_NOT_STARTED)
-		return fail(err, errlen, -EBUSY, "the microVM has already been started");
+		return error_set(err, errlen, -EBUSY, "the microVM has already been started");
 	if (!ctl->cfg.kernel_path)
-		return fail(err, errlen, -EINVAL, "cannot start the microVM: no boot source "
+		return error_set(err, errlen, -EINVAL, "cannot start the microVM: no boot source "
 			    "(PUT /boot-source with a kernel_image_path first)");
 	/* Devices the VM cannot attach (yet) make vm_create fail with a message naming them:
 	 * a configured device is never silently left out. */
 	char msg[256];
 	if (vm_config_validate(&ctl->cfg, msg, sizeof(msg)) < 0)
-		return fail(err, errlen, -EINVAL, "cannot start the microVM: %s", msg);
+		return error_set(err, errlen, -EINVAL, "cannot start the microVM: %s", msg);
 	return 0;
 }
 
@@ -159,7 +159,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 		pthread_mutex_lock(&ctl->lock);
 		ctl->state = INSTANCE_NOT_STARTED;
 		pthread_mutex_unlock(&ctl->lock);
-		return oom(err, errlen);
+		return error_oom(err, errlen);
 	}
 	if (boot_timer)
 		boot_timer_init(&ctl->boot_timer);
@@ -176,13 +176,13 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	log_capture_end();
 	if (r < 0) {
 		vm_destroy(vm);
-		vm_dealloc(vm);
+		vm_free(vm);
 		pthread_mutex_lock(&ctl->lock);
 		ctl->state = INSTANCE_NOT_STARTED;
 		pthread_mutex_unlock(&ctl->lock);
 		if (r == -ENOMEM)
-			return oom(err, errlen);
-		return fail(err, errlen, -EINVAL, "cannot start the microVM: %s",
+			return error_oom(err, errlen);
+		return error_set(err, errlen, -EINVAL, "cannot start the microVM: %s",
 			    why[0] ? why : strerror(-r));
 	}
 	serial_set_rate_limiter(vm_serial(vm), &ctl->serial_limit); /* fixed while STARTING */
@@ -193,7 +193,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	pthread_mutex_unlock(&ctl->lock);
 	ctl_notify_main(ctl);
 	if (r < 0)
-		return fail(err, errlen, -ENOMEM, "cannot start the vCPU threads: %s", strerror(-r));
+		return error_set(err, errlen, -ENOMEM, "cannot start the vCPU threads: %s", strerror(-r));
 	log_info("microVM started: %u vCPU(s), %llu MiB, kernel %s", ctl->cfg.vcpus,
 		 (unsigned long long)ctl->cfg.mem_mib, ctl->cfg.kernel_path);
 	return 0;

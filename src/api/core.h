@@ -15,15 +15,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* Format a message into err (if any) and return code: util/error.h's error_set, under the
- * short name the controller's many checks use. */
-#define fail(...) error_set(__VA_ARGS__)
-
-static inline int oom(char *err, size_t errlen)
-{
-	return fail(err, errlen, -ENOMEM, "out of memory");
-}
-
 /* Firecracker's answer to a request that needs a running microVM, before InstanceStart. */
 #define CTL_NOT_BEFORE_START "The requested operation is not supported before starting the microVM."
 

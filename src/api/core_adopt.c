@@ -16,12 +16,12 @@ int ctl_json_dup_str(json_t *o, const char *where, const char *key, bool require
 {
 	json_t *v = json_object_get(o, key);
 	if (!v || json_is_null(v))
-		return required ? json_set_err(err, errlen, "%s%s: missing required field", where, key) : 0;
+		return required ? error_set(err, errlen, -EINVAL, "%s%s: missing required field", where, key) : 0;
 	if (!json_is_string(v) || !json_string_length(v) ||
 	    strlen(json_string_value(v)) != json_string_length(v))
-		return json_set_err(err, errlen, "%s%s: expected a non-empty string", where, key);
+		return error_set(err, errlen, -EINVAL, "%s%s: expected a non-empty string", where, key);
 	*out = strdup(json_string_value(v));
-	return *out ? 0 : json_oom(err, errlen);
+	return *out ? 0 : error_oom(err, errlen);
 }
 
 void ctl_overrides_free(struct ctl_overrides *q)
@@ -55,15 +55,15 @@ int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, stru
 {
 	int r = 0;
 	if (ctl->state != INSTANCE_NOT_STARTED)
-		return json_set_err(err, errlen, "%s: only a microVM that was not started can take one", what);
+		return error_set(err, errlen, -EINVAL, "%s: only a microVM that was not started can take one", what);
 	if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nfs || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy ||
 	    ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
-		return json_set_err(err, errlen, "%s: not allowed after configuring boot-specific resources "
+		return error_set(err, errlen, -EINVAL, "%s: not allowed after configuring boot-specific resources "
 				    "(the VM brings its own)", what);
 	if (!(*ov = calloc(1, sizeof(**ov))) || !(*vm = vm_alloc())) {
 		free(*ov);
 		*ov = NULL;
-		return json_oom(err, errlen);
+		return error_oom(err, errlen);
 	}
 	if ((r = ctl_overrides_parse(body, *ov, err, errlen)) < 0) {
 		ctl_adopt_abort(ctl, ov, vm);
@@ -88,7 +88,7 @@ void ctl_adopt_abort(struct controller *ctl, struct ctl_overrides **ov, struct v
 		ctl_overrides_free(*ov);
 	free(*ov);
 	*ov = NULL;
-	vm_dealloc(*vm);
+	vm_free(*vm);
 	*vm = NULL;
 	if (ctl->state == INSTANCE_STARTING)
 		ctl->state = INSTANCE_NOT_STARTED;
@@ -99,7 +99,7 @@ int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t er
 	json_t *arr = json_object_get(b, "network_overrides");
 	if (arr && !json_is_null(arr)) {
 		if (!json_is_array(arr) || json_array_size(arr) > SNAP_MAX_NET_OVERRIDES)
-			return json_set_err(err, errlen, "network_overrides: expected an array of at most %d",
+			return error_set(err, errlen, -EINVAL, "network_overrides: expected an array of at most %d",
 					    SNAP_MAX_NET_OVERRIDES);
 		static const char *const keys[] = { "iface_id", "host_dev_name", NULL };
 		size_t i;
@@ -107,7 +107,7 @@ int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t er
 		json_array_foreach(arr, i, el) {
 			int r;
 			if (!json_is_object(el))
-				return json_set_err(err, errlen, "network_overrides[%zu]: expected an object", i);
+				return error_set(err, errlen, -EINVAL, "network_overrides[%zu]: expected an object", i);
 			if ((r = json_check_keys(el, "network_overrides[]", keys, err, errlen)) < 0 ||
 			    (r = ctl_json_dup_str(el, "network_overrides[].", "iface_id", true, &q->net_iface[q->nnet], err, errlen)) < 0 ||
 			    (r = ctl_json_dup_str(el, "network_overrides[].", "host_dev_name", true, &q->net_dev[q->nnet++], err, errlen)) < 0)
@@ -117,7 +117,7 @@ int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t er
 	json_t *drv = json_object_get(b, "drive_overrides");
 	if (drv && !json_is_null(drv)) {
 		if (!json_is_array(drv) || json_array_size(drv) > SNAP_MAX_NET_OVERRIDES)
-			return json_set_err(err, errlen, "drive_overrides: expected an array of at most %d",
+			return error_set(err, errlen, -EINVAL, "drive_overrides: expected an array of at most %d",
 					    SNAP_MAX_NET_OVERRIDES);
 		static const char *const keys[] = { "drive_id", "path_on_host", "format", NULL };
 		size_t i;
@@ -126,7 +126,7 @@ int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t er
 			int r;
 			char *fmt = NULL;
 			if (!json_is_object(el))
-				return json_set_err(err, errlen, "drive_overrides[%zu]: expected an object", i);
+				return error_set(err, errlen, -EINVAL, "drive_overrides[%zu]: expected an object", i);
 			q->drive_format[q->ndrive] = -1;
 			if ((r = json_check_keys(el, "drive_overrides[]", keys, err, errlen)) < 0 ||
 			    (r = ctl_json_dup_str(el, "drive_overrides[].", "drive_id", true, &q->drive_id[q->ndrive], err, errlen)) < 0 ||
@@ -138,7 +138,7 @@ int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t er
 				int f = disk_format_parse(fmt);
 				free(fmt);
 				if (f < 0)
-					return json_set_err(err, errlen, "drive_overrides[].format: expected raw, qcow2 or auto");
+					return error_set(err, errlen, -EINVAL, "drive_overrides[].format: expected raw, qcow2 or auto");
 				q->drive_format[q->ndrive - 1] = f;
 			}
 		}
@@ -148,7 +148,7 @@ int ctl_overrides_parse(json_t *b, struct ctl_overrides *q, char *err, size_t er
 		static const char *const keys[] = { "uds_path", NULL };
 		int r;
 		if (!json_is_object(vs))
-			return json_set_err(err, errlen, "vsock_override: expected an object");
+			return error_set(err, errlen, -EINVAL, "vsock_override: expected an object");
 		if ((r = json_check_keys(vs, "vsock_override", keys, err, errlen)) < 0 ||
 		    (r = ctl_json_dup_str(vs, "vsock_override.", "uds_path", true, &q->vsock_uds, err, errlen)) < 0)
 			return r;

@@ -20,9 +20,9 @@ int ctl_check_not_started(const struct controller *ctl, const char *what, char *
 	if (ctl->state == INSTANCE_NOT_STARTED)
 		return 0;
 	if (ctl->state == INSTANCE_STARTING)
-		return fail(err, errlen, -EBUSY, "%s cannot be changed: the microVM is starting", what);
+		return error_set(err, errlen, -EBUSY, "%s cannot be changed: the microVM is starting", what);
 	/* Firecracker's wording first: clients match it. */
-	return fail(err, errlen, -EBUSY, "The requested operation is not supported after starting the microVM: "
+	return error_set(err, errlen, -EBUSY, "The requested operation is not supported after starting the microVM: "
 		    "%s cannot be changed after the microVM has started.", what);
 }
 
@@ -35,12 +35,12 @@ int ctl_parse_section(const char *section, json_t *body, struct vm_config *tmp, 
 	json_t *doc = json_object();
 	if (!doc || json_object_set(doc, section, body) < 0) {
 		json_decref(doc);
-		return oom(err, errlen);
+		return error_oom(err, errlen);
 	}
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
 	json_decref(doc);
 	if (!text)
-		return oom(err, errlen);
+		return error_oom(err, errlen);
 	int r = vm_config_parse_json(text, tmp, err, errlen);
 	free(text);
 	if (r < 0)
@@ -64,17 +64,17 @@ int ctl_check_file(struct controller *ctl, const char *what, const char *path, b
 		return 0;
 	int fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return fail(err, errlen, -EINVAL, "%s '%s' cannot be opened%s: %s", what, path,
+		return error_set(err, errlen, -EINVAL, "%s '%s' cannot be opened%s: %s", what, path,
 			    write ? " for writing" : "", strerror(errno));
 	struct stat st;
 	int r = fstat(fd, &st);
 	close(fd);
 	if (r < 0)
-		return fail(err, errlen, -EINVAL, "%s '%s': %s", what, path, strerror(errno));
+		return error_set(err, errlen, -EINVAL, "%s '%s': %s", what, path, strerror(errno));
 	/* Regular files, and block devices for disks: not FIFOs (they would block petrel or feed it
 	 * a stream), sockets, directories or character devices (/dev/zero, /dev/kvm). */
 	if (!S_ISREG(st.st_mode) && !(block_ok && S_ISBLK(st.st_mode)))
-		return fail(err, errlen, -EINVAL, "%s '%s' is %s, not a regular file%s", what, path,
+		return error_set(err, errlen, -EINVAL, "%s '%s' is %s, not a regular file%s", what, path,
 			    S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
 			    : S_ISCHR(st.st_mode) ? "a character device" : S_ISSOCK(st.st_mode) ? "a socket"
 			    : S_ISBLK(st.st_mode) ? "a block device" : "a special file",
@@ -86,7 +86,7 @@ int ctl_check_path_id(const char *field, const char *body_id, const char *path_i
 		      size_t errlen)
 {
 	if (strcmp(body_id, path_id) != 0)
-		return fail(err, errlen, -EINVAL, "%s: '%s' in the body does not match '%s' in the "
+		return error_set(err, errlen, -EINVAL, "%s: '%s' in the body does not match '%s' in the "
 			    "path", field, body_id, path_id);
 	return 0;
 }
@@ -96,10 +96,10 @@ int ctl_check_patch_device(struct controller *ctl, const char *kind, bool exists
 			char *err, size_t errlen)
 {
 	if (!started(ctl))
-		return fail(err, errlen, -EINVAL, "PATCH of a %s is only possible after the microVM "
+		return error_set(err, errlen, -EINVAL, "PATCH of a %s is only possible after the microVM "
 			    "has started (use PUT before)", kind);
 	if (!exists)
-		return fail(err, errlen, -EINVAL, "no %s with id '%s'", kind, id);
+		return error_set(err, errlen, -EINVAL, "no %s with id '%s'", kind, id);
 	return 0;
 }
 
@@ -107,7 +107,7 @@ int ctl_json_fields(json_t *obj, const char *what, const char *const *allowed, c
 			size_t errlen)
 {
 	if (!json_is_object(obj))
-		return fail(err, errlen, -EINVAL, "%s: expected an object", what);
+		return error_set(err, errlen, -EINVAL, "%s: expected an object", what);
 	const char *key;
 	json_t *val;
 	json_object_foreach(obj, key, val) {
@@ -115,7 +115,7 @@ int ctl_json_fields(json_t *obj, const char *what, const char *const *allowed, c
 		for (const char *const *a = allowed; *a; a++)
 			ok |= !strcmp(*a, key);
 		if (!ok)
-			return fail(err, errlen, -EINVAL, "%s: unknown field", key);
+			return error_set(err, errlen, -EINVAL, "%s: unknown field", key);
 	}
 	return 0;
 }
@@ -128,11 +128,11 @@ int ctl_json_opt_str(json_t *obj, const char *key, const char **out, char *err, 
 	if (!v || json_is_null(v)) /* Firecracker: null is "not given" */
 		return 0;
 	if (!json_is_string(v))
-		return fail(err, errlen, -EINVAL, "%s: expected a string", key);
+		return error_set(err, errlen, -EINVAL, "%s: expected a string", key);
 	if (json_string_length(v) == 0)
-		return fail(err, errlen, -EINVAL, "%s: must not be empty", key);
+		return error_set(err, errlen, -EINVAL, "%s: must not be empty", key);
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return fail(err, errlen, -EINVAL, "%s: contains a NUL character", key);
+		return error_set(err, errlen, -EINVAL, "%s: contains a NUL character", key);
 	*out = json_string_value(v);
 	return 0;
 }
@@ -144,7 +144,7 @@ int ctl_json_opt_bool(json_t *obj, const char *key, bool dflt, bool *out, char *
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_boolean(v))
-		return fail(err, errlen, -EINVAL, "%s: expected a boolean", key);
+		return error_set(err, errlen, -EINVAL, "%s: expected a boolean", key);
 	*out = json_is_true(v);
 	return 0;
 }
@@ -211,7 +211,7 @@ int ctl_tls_field(json_t *b, struct tls_creds **out, char *err, size_t errlen)
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v) || !json_string_length(v) || strlen(json_string_value(v)) != json_string_length(v))
-		return json_set_err(err, errlen, "tls_dir: expected a directory's path");
+		return error_set(err, errlen, -EINVAL, "tls_dir: expected a directory's path");
 	int e = tls_creds_load(json_string_value(v), out, err, errlen);
 	return e < 0 ? -EINVAL : 0;
 }

@@ -108,7 +108,7 @@ int ctl_get_balloon(struct controller *ctl, json_t **out, char *err, size_t errl
 	if (!ctl->cfg.has_balloon)
 		r = error_set(err, errlen, -EINVAL, NO_BALLOON);
 	else if (!(*out = balloon_config_to_json(&ctl->cfg.balloon)))
-		r = oom(err, errlen);
+		r = error_oom(err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
 	return r;
 }
@@ -138,7 +138,7 @@ int ctl_get_balloon_stats(struct controller *ctl, json_t **out, char *err, size_
 		struct balloon_state st;
 		virtio_balloon_stats(b, &st, NULL);
 		if (!(*out = ctl_balloon_stats_json(&st)))
-			r = oom(err, errlen);
+			r = error_oom(err, errlen);
 	}
 	pthread_mutex_unlock(&ctl->lock);
 	return r;
@@ -241,7 +241,7 @@ int ctl_balloon_hint_status(struct controller *ctl, json_t **out, char *err, siz
 	/* guest_cmd is null until the driver sent one, as Firecracker writes it */
 	*out = json_pack("{s:I,s:o}", "host_cmd", (json_int_t)host, "guest_cmd",
 			 has_guest ? json_integer((json_int_t)guest) : json_null());
-	return *out ? 0 : oom(err, errlen);
+	return *out ? 0 : error_oom(err, errlen);
 }
 
 int ctl_balloon_metrics_locked(struct controller *ctl, json_t *out)

@@ -66,7 +66,7 @@ static int swap_drive_file(struct controller *ctl, int idx, const char *path, ch
 				 strerror(-r));
 	char *copy = strdup(path);
 	if (!copy)
-		return oom(err, errlen);
+		return error_oom(err, errlen);
 	free(dc->path_on_host);
 	dc->path_on_host = copy;
 	return 0;

@@ -78,7 +78,7 @@ int ctl_get_hotplug_memory(struct controller *ctl, json_t **out, char *err, size
 				 (json_int_t)c->block_size_mib, "plugged_size_mib", (json_int_t)mib(st.plugged_size),
 				 "requested_size_mib", (json_int_t)mib(st.requested_size));
 		if (!*out)
-			r = oom(err, errlen);
+			r = error_oom(err, errlen);
 	}
 	pthread_mutex_unlock(&ctl->lock);
 	return r;

@@ -85,7 +85,7 @@ int ctl_get_hotplug_vcpu(struct controller *ctl, json_t **out, char *err, size_t
 		*out = json_pack("{s:i,s:i,s:i}", "max_vcpu_count", (int)max, "vcpu_count", (int)target,
 				 "plugged_vcpu_count", (int)present);
 		if (!*out)
-			r = oom(err, errlen);
+			r = error_oom(err, errlen);
 	}
 	pthread_mutex_unlock(&ctl->lock);
 	return r;

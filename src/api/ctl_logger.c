@@ -49,7 +49,7 @@ int ctl_put_logger(struct controller *ctl, json_t *body, char *err, size_t errle
 	l->configured = true;
 	pthread_mutex_unlock(&ctl->lock);
 	if (r < 0)
-		return oom(err, errlen);
+		return error_oom(err, errlen);
 	log_info("logger configured: level %s%s%s", ctl_level_name(level), path ? ", to " : "",
 		 path ? path : "");
 	return 0;

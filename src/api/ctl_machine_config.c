@@ -29,11 +29,11 @@ int ctl_put_machine_config(struct controller *ctl, json_t *body, bool patch, cha
 		if (r < 0)
 			return r;
 		if (!doc)
-			return oom(err, errlen);
+			return error_oom(err, errlen);
 		json_object_foreach(body, key, val) {
 			if (!json_is_null(val) && json_object_set(doc, key, val) < 0) {
 				json_decref(doc);
-				return oom(err, errlen);
+				return error_oom(err, errlen);
 			}
 		}
 	} else {

@@ -268,20 +268,20 @@ int ctl_put_metrics(struct controller *ctl, json_t *body, char *err, size_t errl
 	    (r = ctl_json_opt_bool(body, "emit_id", false, &emit_id, err, errlen)) < 0)
 		return r;
 	if (!path)
-		return fail(err, errlen, -EINVAL, "metrics_path: missing required field");
+		return error_set(err, errlen, -EINVAL, "metrics_path: missing required field");
 	json_t *props = json_object_get(body, "properties");
 	if (props && !json_is_null(props)) {
 		if (!json_is_object(props))
-			return fail(err, errlen, -EINVAL, "properties: expected an object");
+			return error_set(err, errlen, -EINVAL, "properties: expected an object");
 		const char *key;
 		json_t *val;
 		json_object_foreach(props, key, val) {
 			if (!json_is_string(val))
-				return fail(err, errlen, -EINVAL, "properties.%s: expected a string", key);
+				return error_set(err, errlen, -EINVAL, "properties.%s: expected a string", key);
 		}
 	}
 	if (ctl->dry_run)
-		return fail(err, errlen, -EINVAL, "metrics_path: no host files in a dry run");
+		return error_set(err, errlen, -EINVAL, "metrics_path: no host files in a dry run");
 	pthread_mutex_lock(&ctl->lock);
 	r = ctl_check_not_started(ctl, "metrics", err, errlen); /* pre-boot only, as in Firecracker */
 	if (r == 0)
@@ -306,13 +306,13 @@ int ctl_flush_metrics(struct controller *ctl, char *err, size_t errlen)
 	/* As Firecracker: a pre-boot action refused before the start; nothing to do (204) when no
 	 * metrics are configured. */
 	if (ctl->state == INSTANCE_NOT_STARTED) {
-		r = fail(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
+		r = error_set(err, errlen, -EINVAL, CTL_NOT_BEFORE_START);
 	} else if (metrics_configured(&ctl->metrics)) {
 		r = ctl_metrics_flush_locked(ctl);
 		if (r == -ENOMEM)
-			oom(err, errlen);
+			error_oom(err, errlen);
 		else if (r < 0)
-			r = fail(err, errlen, -EIO, "cannot write metrics to %s: %s", ctl->metrics.path,
+			r = error_set(err, errlen, -EIO, "cannot write metrics to %s: %s", ctl->metrics.path,
 				 r == -EAGAIN ? "the pipe is full" : strerror(-r));
 	}
 	pthread_mutex_unlock(&ctl->lock);

@@ -46,7 +46,7 @@ static void receive_done(void *opaque, struct migration *m, int e)
 		serial_set_rate_limiter(vm_serial(ctl->vm), &ctl->serial_limit);
 		ctl->state = INSTANCE_RUNNING;
 	} else {
-		vm_dealloc(ctl->mig_vm); /* the migration destroyed what it had built */
+		vm_free(ctl->mig_vm); /* the migration destroyed what it had built */
 		ctl->mig_vm = NULL;
 		ctl->state = INSTANCE_NOT_STARTED;
 	}
@@ -218,7 +218,7 @@ void ctl_migration_free(struct controller *ctl)
 {
 	migration_free(ctl->mig);
 	ctl->mig = NULL;
-	vm_dealloc(ctl->mig_vm);
+	vm_free(ctl->mig_vm);
 	ctl->mig_vm = NULL;
 	if (ctl->mig_overrides)
 		ctl_overrides_free(ctl->mig_overrides);

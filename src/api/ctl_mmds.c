@@ -23,7 +23,7 @@ int ctl_put_mmds(struct controller *ctl, json_t *body, bool patch, char *err, si
 {
 	struct mmds *m = service(ctl);
 	if (!m)
-		return oom(err, errlen);
+		return error_oom(err, errlen);
 	enum mmds_store_status st = patch ? mmds_patch(m, body) : mmds_put(m, body);
 	mmds_unref(m);
 	switch (st) {
@@ -35,7 +35,7 @@ int ctl_put_mmds(struct controller *ctl, json_t *body, bool patch, char *err, si
 	case MMDS_STORE_NOT_INIT:
 		return error_set(err, errlen, -EINVAL, "MMDS error: %s", mmds_store_strerror(st));
 	default:
-		return oom(err, errlen);
+		return error_oom(err, errlen);
 	}
 }
 
@@ -60,7 +60,7 @@ int ctl_put_mmds_config(struct controller *ctl, json_t *body, char *err, size_t 
 		r = error_set(err, errlen, -EINVAL, "mmds-config: %s", msg);
 	struct mmds *m = r == 0 ? ctl_mmds_service_locked(ctl) : NULL;
 	if (r == 0 && !m)
-		r = oom(err, errlen);
+		r = error_oom(err, errlen);
 	if (r == 0) {
 		mmds_configure(m, mc.version == 2 ? MMDS_V2 : MMDS_V1, mc.imds_compat);
 		mmds_config_free(&ctl->cfg.mmds);

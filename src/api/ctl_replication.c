@@ -235,7 +235,7 @@ void ctl_replication_free(struct controller *ctl)
 {
 	replication_free(ctl->repl);
 	ctl->repl = NULL;
-	vm_dealloc(ctl->repl_vm); /* a standby that never took over: its thread took the machine down */
+	vm_free(ctl->repl_vm); /* a standby that never took over: its thread took the machine down */
 	ctl->repl_vm = NULL;
 	if (ctl->repl_overrides)
 		ctl_overrides_free(ctl->repl_overrides);

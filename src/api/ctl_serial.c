@@ -47,7 +47,7 @@ int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errle
 	pthread_mutex_lock(&ctl->lock);
 	r = ctl_check_not_started(ctl, "the serial console", err, errlen); /* again: a start may have come */
 	if (r == 0 && (r = ctl_dup_opt(&ctl->serial_path, path)) < 0)
-		r = oom(err, errlen);
+		r = error_oom(err, errlen);
 	if (r == 0) {
 		ctl->serial_limit = limit;
 		if (ctl->serial_fd >= 0)

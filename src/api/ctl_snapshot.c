@@ -134,7 +134,7 @@ int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct sna
 		return error_set(err, errlen, -EINVAL, "expected a JSON object");
 	struct snapshot_request *q = calloc(1, sizeof(*q));
 	if (!q)
-		return json_oom(err, errlen);
+		return error_oom(err, errlen);
 	q->kind = kind;
 	int r = kind == SNAP_REQ_LOAD ? parse_load(body, q, err, errlen)
 	      : kind == SNAP_REQ_BACKUP ? parse_backup(body, q, err, errlen)
@@ -219,7 +219,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	ctl_overrides_apply(&q->ov, &o);
 	struct vm_config cfg;
 	struct vm *vm = vm_alloc();
-	r = vm ? snapshot_read_config(&o, &cfg, err, errlen) : json_oom(err, errlen);
+	r = vm ? snapshot_read_config(&o, &cfg, err, errlen) : error_oom(err, errlen);
 	bool have_cfg = vm && r == 0;
 	if (r == 0) {
 		/* GET /vm/config describes the restored VM from here on. */
@@ -235,7 +235,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	if (have_cfg)
 		vm_config_free(&cfg);
 	if (r < 0) {
-		vm_dealloc(vm);
+		vm_free(vm);
 		pthread_mutex_lock(&ctl->lock);
 		if (!have_cfg && vm) { /* the snapshot's definition went in: a later load starts afresh */
 			bool stats = ctl->cfg.stats;

@@ -1,4 +1,5 @@
 #include "api/metrics.h"
+#include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -28,10 +29,8 @@ void metrics_free(struct metrics *m)
 int metrics_configure(struct metrics *m, const char *path, bool emit_id, json_t *properties,
 		      char *err, size_t errlen)
 {
-	if (m->fd >= 0) {
-		snprintf(err, errlen, "metrics are already configured (to %s)", m->path);
-		return -EBUSY;
-	}
+	if (m->fd >= 0)
+		return error_set(err, errlen, -EBUSY, "metrics are already configured (to %s)", m->path);
 	/* A named pipe is opened read-write: that never blocks and never fails for want of a
 	 * reader (O_WRONLY | O_NONBLOCK would, with ENXIO). */
 	struct stat st;
@@ -43,8 +42,7 @@ int metrics_configure(struct metrics *m, const char *path, bool emit_id, json_t 
 	int fd = open(path, flags, 0640);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "cannot open metrics file '%s': %s", path, strerror(e));
-		return -e;
+		return error_set(err, errlen, -e, "cannot open metrics file '%s': %s", path, strerror(e));
 	}
 	char *p = strdup(path);
 	json_t *props = properties ? json_deep_copy(properties) : NULL;
@@ -52,8 +50,7 @@ int metrics_configure(struct metrics *m, const char *path, bool emit_id, json_t 
 		close(fd);
 		free(p);
 		json_decref(props);
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return error_set(err, errlen, -ENOMEM, "out of memory");
 	}
 	m->fd = fd;
 	m->path = p;

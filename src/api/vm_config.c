@@ -12,7 +12,7 @@ static int prefixed(int r, const char *prefix, char *err, size_t errlen)
 		snprintf(msg, sizeof(msg), "%s", err);
 		/* Messages from the shared parsers already start with the section name. */
 		if (strncmp(msg, prefix, strlen(prefix)) != 0)
-			snprintf(err, errlen, "%s: %s", prefix, msg);
+			r = error_set(err, errlen, r, "%s: %s", prefix, msg);
 	}
 	return r;
 }
@@ -23,7 +23,7 @@ static int load_device_array(struct controller *ctl, const char *section, const 
 	if (json_is_null(arr))
 		return 0;
 	if (!json_is_array(arr))
-		return fail(err, errlen, -EINVAL, "%s: expected an array", section);
+		return error_set(err, errlen, -EINVAL, "%s: expected an array", section);
 	size_t i;
 	json_t *el;
 	json_array_foreach(arr, i, el) {
@@ -31,7 +31,7 @@ static int load_device_array(struct controller *ctl, const char *section, const 
 		snprintf(where, sizeof(where), "%s[%zu]", section, i);
 		json_t *id = json_is_object(el) ? json_object_get(el, id_key) : NULL;
 		if (!json_is_string(id))
-			return fail(err, errlen, -EINVAL, "%s.%s: missing or not a string", where, id_key);
+			return error_set(err, errlen, -EINVAL, "%s.%s: missing or not a string", where, id_key);
 		const char *v = json_string_value(id);
 		int r = !strcmp(section, "fs") ? ctl_put_fs(ctl, v, el, err, errlen)
 			: id_key[0] == 'd'    ? ctl_put_drive(ctl, v, el, err, errlen)
@@ -47,7 +47,7 @@ static int load_device_array(struct controller *ctl, const char *section, const 
 static int load_cpu_affinity(struct controller *ctl, json_t *v, char *err, size_t errlen)
 {
 	struct cpu_affinity *a = malloc(sizeof(*a));
-	int r = a ? cpu_affinity_from_json(v, "cpu-affinity", a, err, errlen) : oom(err, errlen);
+	int r = a ? cpu_affinity_from_json(v, "cpu-affinity", a, err, errlen) : error_oom(err, errlen);
 	if (r < 0) {
 		free(a);
 		return r;
@@ -70,11 +70,11 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return fail(err, errlen, -EINVAL, "invalid JSON at line %d, column %d: %s", jerr.line,
+		return error_set(err, errlen, -EINVAL, "invalid JSON at line %d, column %d: %s", jerr.line,
 			    jerr.column, jerr.text);
 	int r = 0;
 	if (!json_is_object(root))
-		r = fail(err, errlen, -EINVAL, "expected a JSON object at the top level");
+		r = error_set(err, errlen, -EINVAL, "expected a JSON object at the top level");
 	const char *key;
 	json_t *val;
 	json_object_foreach(root, key, val) {
@@ -88,10 +88,10 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 				continue;
 			known = true;
 			if (!json_is_null(val) && !(json_is_array(val) && !json_array_size(val)))
-				r = fail(err, errlen, -EINVAL, "%s: not supported yet", key);
+				r = error_set(err, errlen, -EINVAL, "%s: not supported yet", key);
 		}
 		if (!known)
-			r = fail(err, errlen, -EINVAL, "unknown field '%s'", key);
+			r = error_set(err, errlen, -EINVAL, "unknown field '%s'", key);
 	}
 	for (const char *const *k = order; r == 0 && *k; k++) {
 		json_t *v = json_object_get(root, *k);

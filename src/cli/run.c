@@ -91,7 +91,7 @@ static int run_incoming(const char *url, bool stats, int sfd)
 	int pfd[2];
 	struct vm *vm = vm_alloc();
 	if (!vm || pipe2(pfd, O_CLOEXEC) < 0) {
-		vm_dealloc(vm);
+		vm_free(vm);
 		return 1;
 	}
 	struct mig_receive_opts o = { .url = url, .console_out_fd = STDOUT_FILENO };
@@ -135,7 +135,7 @@ out:
 	close(pfd[0]);
 	close(pfd[1]);
 	vm_config_free(&cfg);
-	vm_dealloc(vm);
+	vm_free(vm);
 	return status;
 }
 
@@ -218,7 +218,7 @@ static int run_standby(const char *url, const char *next, bool external, bool st
 	int pfd[2];
 	struct vm *vm = vm_alloc();
 	if (!vm || pipe2(pfd, O_CLOEXEC) < 0) {
-		vm_dealloc(vm);
+		vm_free(vm);
 		return 1;
 	}
 	struct repl_standby_opts o = { .listen_url = url, .failure_timeout_ms = 1000, .console_out_fd = STDOUT_FILENO,
@@ -267,7 +267,7 @@ out:
 	close(pfd[0]);
 	close(pfd[1]);
 	vm_config_free(&cfg);
-	vm_dealloc(vm);
+	vm_free(vm);
 	return status;
 }
 
@@ -349,7 +349,7 @@ int cli_run(int argc, char **argv)
 	if (vm) {
 		cli_report_stop(vm, cfg.stats, cfg.mem_mib, stderr);
 		vm_destroy(vm);
-		vm_dealloc(vm);
+		vm_free(vm);
 	}
 	vm_config_free(&cfg);
 	close(sfd);

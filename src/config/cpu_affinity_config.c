@@ -79,7 +79,7 @@ int cpu_affinity_from_json(json_t *obj, const char *where, struct cpu_affinity *
 		return r;
 	struct cpu_affinity *a = calloc(1, sizeof(*a));
 	if (!a)
-		return json_oom(err, errlen);
+		return error_oom(err, errlen);
 	json_t *v = json_object_get(obj, "vcpus");
 	if (v && !json_is_null(v)) {
 		snprintf(w, sizeof(w), "%s.vcpus", where);
@@ -189,7 +189,7 @@ int cpu_affinity_from_cli(const char *spec, struct cpu_affinity *a, char *err, s
 				 "--cpu-affinity: nothing given (e.g. 0@[2],1@[3],io@[4])");
 	struct cpu_affinity *n = malloc(sizeof(*n));
 	if (!n)
-		return json_oom(err, errlen);
+		return error_oom(err, errlen);
 	*n = *a;
 	int r = 0;
 	/* Split at the commas outside brackets: "0@[2,3],io@[4]". */

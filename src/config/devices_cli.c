@@ -37,7 +37,7 @@ static int split_kv(const char *arg, void *ctx, kv_fn fn, char *err, size_t errl
 	json_decref(probe);
 	char *copy = strdup(arg ? arg : "");
 	if (!copy)
-		return json_oom(err, errlen);
+		return error_oom(err, errlen);
 	int r = 0;
 	bool first = true;
 	char *save = NULL;
@@ -100,7 +100,7 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 	struct drive_config *c = ctx;
 	if (first && !val) {
 		c->path_on_host = strdup(key);
-		return c->path_on_host ? 0 : json_oom(err, errlen);
+		return c->path_on_host ? 0 : error_oom(err, errlen);
 	}
 	if (first)
 		return error_set(err, errlen, -EINVAL,
@@ -122,7 +122,7 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 			return -EINVAL;
 		free(c->drive_id);
 		c->drive_id = strdup(val);
-		return c->drive_id ? 0 : json_oom(err, errlen);
+		return c->drive_id ? 0 : error_oom(err, errlen);
 	}
 	if (!strcmp(key, "cache")) {
 		if (need_value("disk", key, val, err, errlen) < 0)
@@ -192,7 +192,7 @@ int drive_config_from_cli(const char *arg, unsigned index, struct drive_config *
 		snprintf(id, sizeof(id), "drive%u", index);
 		c.drive_id = strdup(id);
 		if (!c.drive_id)
-			r = json_oom(err, errlen);
+			r = error_oom(err, errlen);
 	}
 	if (r == 0 && !c.has_io_engine)
 		c.io_engine = DRIVE_IO_ASYNC; /* petrel's CLI default; JSON keeps Firecracker's Sync */
@@ -215,7 +215,7 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 			return error_set(err, errlen, -EINVAL, "--net: tap names are at most 15 characters");
 		free(c->host_dev_name);
 		c->host_dev_name = strdup(val);
-		return c->host_dev_name ? 0 : json_oom(err, errlen);
+		return c->host_dev_name ? 0 : error_oom(err, errlen);
 	}
 	if (!strcmp(key, "mac")) {
 		if (need_value("net", key, val, err, errlen) < 0)
@@ -235,7 +235,7 @@ static int net_kv(void *ctx, char *key, char *val, bool first, char *err, size_t
 			return -EINVAL;
 		free(c->iface_id);
 		c->iface_id = strdup(val);
-		return c->iface_id ? 0 : json_oom(err, errlen);
+		return c->iface_id ? 0 : error_oom(err, errlen);
 	}
 	if (!strcmp(key, "mtu")) {
 		char *end;
@@ -281,7 +281,7 @@ int net_config_from_cli(const char *arg, unsigned index, struct net_config *out,
 		snprintf(id, sizeof(id), "net%u", index);
 		c.iface_id = strdup(id);
 		if (!c.iface_id)
-			r = json_oom(err, errlen);
+			r = error_oom(err, errlen);
 	}
 	if (r < 0) {
 		net_config_free(&c);
@@ -312,7 +312,7 @@ static int vsock_kv(void *ctx, char *key, char *val, bool first, char *err, size
 			return -EINVAL;
 		free(c->uds_path);
 		c->uds_path = strdup(val);
-		return c->uds_path ? 0 : json_oom(err, errlen);
+		return c->uds_path ? 0 : error_oom(err, errlen);
 	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("vsock", val, &c->transport, err, errlen);

@@ -33,7 +33,7 @@ static int get_string(json_t *obj, const char *where, const char *key, bool requ
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return error_set(err, errlen, -EINVAL, "%s%s%s: contains a NUL character", FIELD(where, key));
 	*out = strdup(json_string_value(v));
-	return *out ? 0 : json_oom(err, errlen);
+	return *out ? 0 : error_oom(err, errlen);
 }
 
 int devices_check_id(const char *id, const char *where, const char *key, char *err, size_t errlen)

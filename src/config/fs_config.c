@@ -36,7 +36,7 @@ static int get_string(json_t *obj, const char *where, const char *key, size_t ma
 	if (strlen(json_string_value(v)) != n)
 		return error_set(err, errlen, -EINVAL, "%s.%s: contains a NUL character", WHERE(where), key);
 	*out = strdup(json_string_value(v));
-	return *out ? 0 : json_oom(err, errlen);
+	return *out ? 0 : error_oom(err, errlen);
 }
 
 static int check_queue_size(unsigned n, const char *where, char *err, size_t errlen)
@@ -86,7 +86,7 @@ static int set_str(char **dst, const char *val, char *err, size_t errlen)
 {
 	free(*dst);
 	*dst = strdup(val);
-	return *dst ? 0 : json_oom(err, errlen);
+	return *dst ? 0 : error_oom(err, errlen);
 }
 
 static int fs_kv(void *ctx, char *key, char *val, bool first, char *err, size_t errlen)

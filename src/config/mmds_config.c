@@ -80,7 +80,7 @@ int mmds_config_from_json(json_t *o, const char *where, struct mmds_config *m, c
 					 "network interface.",
 					 where);
 		if (!(c.ifaces[c.nifaces] = strdup(json_string_value(el))))
-			return mmds_config_free(&c), json_oom(err, errlen);
+			return mmds_config_free(&c), error_oom(err, errlen);
 		c.nifaces++;
 	}
 	v = json_object_get(o, "ipv4_address");

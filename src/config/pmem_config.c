@@ -28,7 +28,7 @@ static int get_string(json_t *obj, const char *where, const char *key, char **ou
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return error_set(err, errlen, -EINVAL, "%s%s%s: contains a NUL character", FIELD(where, key));
 	*out = strdup(json_string_value(v));
-	return *out ? 0 : json_oom(err, errlen);
+	return *out ? 0 : error_oom(err, errlen);
 }
 
 void pmem_config_free(struct pmem_config *c)
@@ -106,7 +106,7 @@ static int pmem_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 	struct pmem_config *c = ctx;
 	if (first && !val) {
 		c->path_on_host = strdup(key);
-		return c->path_on_host ? 0 : json_oom(err, errlen);
+		return c->path_on_host ? 0 : error_oom(err, errlen);
 	}
 	if (first)
 		return error_set(err, errlen, -EINVAL,
@@ -128,7 +128,7 @@ static int pmem_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 			return -EINVAL;
 		free(c->id);
 		if (!(c->id = strdup(val)))
-			return json_oom(err, errlen);
+			return error_oom(err, errlen);
 	} else if (virtio_transport_from_name(val, &c->transport) < 0) {
 		return error_set(err, errlen, -EINVAL, "--pmem: transport must be pci or mmio, not '%s'",
 				 val);
@@ -149,7 +149,7 @@ int pmem_config_from_cli(const char *arg, unsigned index, struct pmem_config *ou
 		char id[32];
 		snprintf(id, sizeof(id), "pmem%u", index);
 		if (!(c.id = strdup(id)))
-			r = json_oom(err, errlen);
+			r = error_oom(err, errlen);
 	}
 	if (r < 0) {
 		pmem_config_free(&c);

@@ -189,7 +189,7 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 		return error_set(err, errlen, -EINVAL, "petrel: missing or mistyped options");
 	json_t *vt = json_pack("{s:O}", "transport", json_object_get(o, "virtio_transport"));
 	r = vt ? get_transport(vt, "petrel.virtio_transport", &c->virtio_transport, err, errlen)
-	       : json_oom(err, errlen);
+	       : error_oom(err, errlen);
 	json_decref(vt);
 	if (r < 0)
 		return r;

@@ -72,7 +72,7 @@ static int opt_string(json_t *obj, const char *section, const char *key, bool is
 		return error_set(err, errlen, -EINVAL, "%s.%s: must not be empty", section, key);
 	*out = strdup(json_string_value(v));
 	if (!*out)
-		return json_oom(err, errlen);
+		return error_oom(err, errlen);
 	*has = true;
 	return 0;
 }
@@ -179,12 +179,12 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 					 "'%s' (expected one of None, C3, T2, T2S, T2CL, T2A)",
 					 name);
 		if (r < 0)
-			return json_oom(err, errlen);
+			return error_oom(err, errlen);
 		p->has_template = true;
 		if (strcmp(name, "None") != 0) {
 			p->template_name = strdup(name);
 			if (!p->template_name)
-				return json_oom(err, errlen);
+				return error_oom(err, errlen);
 		}
 	}
 
@@ -215,7 +215,7 @@ static int parse_cpu_config(json_t *obj, struct pending_config *p, char *err, si
 		return error_set(err, errlen, -EINVAL, "cpu-config: expected an object");
 	char *text = json_dumps(obj, JSON_COMPACT);
 	if (!text)
-		return json_oom(err, errlen);
+		return error_oom(err, errlen);
 	int r = cpu_template_parse_json(text, &t, msg, sizeof(msg));
 	cpu_template_free(&t);
 	if (r < 0) {
@@ -350,7 +350,7 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending_
 		}
 		else if (!strcmp(key, "cpu-affinity")) {
 			r = json_is_null(val) ? 0 : !p->cpu_affinity && !(p->cpu_affinity = malloc(sizeof(*p->cpu_affinity)))
-				? json_oom(err, errlen) : cpu_affinity_from_json(val, key, p->cpu_affinity, err, errlen);
+				? error_oom(err, errlen) : cpu_affinity_from_json(val, key, p->cpu_affinity, err, errlen);
 		}
 		else if (!strcmp(key, "pmem")) {
 			r = pmem_section_from_json(val, &p->devs, err, errlen);

@@ -22,8 +22,8 @@
 #define ACCEPT_RETRY_MS 100
 
 /* A connection handed over by api_server_adopt, waiting for the server's thread. */
-struct adopted {
-	struct adopted *next;
+struct adopted_conn {
+	struct adopted_conn *next;
 	int fd;
 	struct api_principal who;
 };
@@ -160,12 +160,12 @@ static bool take_answers(struct api_server *s)
 	pthread_mutex_lock(&s->lock);
 	struct http_conn *done = s->done;
 	s->done = NULL;
-	struct adopted *adopted = s->adopted;
+	struct adopted_conn *adopted = s->adopted;
 	s->adopted = NULL;
 	bool stop = s->stopping;
 	pthread_mutex_unlock(&s->lock);
 	while (adopted) {
-		struct adopted *a = adopted;
+		struct adopted_conn *a = adopted;
 		adopted = a->next;
 		if (stop || s->nconns >= HTTP_CONNS_HARD)
 			close(a->fd);   /* full: the client sees its connection closed, as one not accepted */
@@ -247,7 +247,7 @@ static int listen_unix(const char *path)
 
 int api_server_adopt(struct api_server *s, int fd, const struct api_principal *who)
 {
-	struct adopted *a = calloc(1, sizeof(*a));
+	struct adopted_conn *a = calloc(1, sizeof(*a));
 	if (!a || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		int e = a ? -errno : -ENOMEM;
 		free(a);
@@ -269,7 +269,7 @@ int api_server_adopt(struct api_server *s, int fd, const struct api_principal *w
 static void server_free(struct api_server *s)
 {
 	while (s->adopted) {
-		struct adopted *a = s->adopted;
+		struct adopted_conn *a = s->adopted;
 		s->adopted = a->next;
 		close(a->fd);
 		free(a);

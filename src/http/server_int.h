@@ -104,7 +104,7 @@ struct api_server {
 	unsigned nconns;
 	unsigned nlingering;               /* of them, lingering (HTTP_LINGER_MAX) */
 	uint64_t evicted;
-	struct adopted *adopted;           /* api_server_adopt: to be served, under lock */
+	struct adopted_conn *adopted;           /* api_server_adopt: to be served, under lock */
 	bool accept_paused;                /* accept failed (no descriptor): the listener rests */
 	uint64_t accept_failures;
 };

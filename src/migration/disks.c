@@ -8,6 +8,7 @@
 #include "devices/virtio/blk/blk.h"
 #include "migration/wire.h"
 #include "util/bitmap.h"
+#include "util/error.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -46,11 +47,9 @@ static int reopen(struct vm *vm, char *err, size_t errlen)
 	struct virtio_blk *b;
 	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++) {
 		int e = virtio_blk_reopen(b);
-		if (e < 0) {
-			snprintf(err, errlen, "%s: cannot open %s again: %s", virtio_blk_name(b), virtio_blk_path(b),
+		if (e < 0)
+			return error_set(err, errlen, e, "%s: cannot open %s again: %s", virtio_blk_name(b), virtio_blk_path(b),
 				 strerror(-e));
-			return e;
-		}
 	}
 	return 0;
 }
@@ -62,11 +61,12 @@ static int lock_all(struct vm *vm, char *err, size_t errlen)
 	for (uint32_t i = 0; (b = vm_blk(vm, i)); i++) {
 		if (virtio_blk_lock(b) == 0)
 			continue;
-		snprintf(err, errlen, "%s: %s is in use by another process (locked): not running the guest beside it",
-			 virtio_blk_name(b), virtio_blk_path(b));
+		int e = error_set(err, errlen, -EBUSY,
+				  "%s: %s is in use by another process (locked): not running the guest beside it",
+				  virtio_blk_name(b), virtio_blk_path(b));
 		while (i--)
 			virtio_blk_unlock(vm_blk(vm, i));
-		return -EBUSY;
+		return e;
 	}
 	return 0;
 }
@@ -136,7 +136,7 @@ int mig_disks_start(struct vm *vm, int fd, uint64_t *sent, char *err, size_t err
 	}
 	free(buf);
 	if (e)
-		snprintf(err, errlen, "copying the disks: %s", strerror(-e));
+		e = error_set(err, errlen, e, "copying the disks: %s", strerror(-e));
 	return e;
 }
 
@@ -148,7 +148,7 @@ int mig_disks_send_dirty(struct vm *vm, int fd, uint64_t *sent, char *err, size_
 		e = mig_disks_send_stage(fd, &st, sent);
 	mig_disks_stage_free(&st);
 	if (e)
-		snprintf(err, errlen, "copying the disks' changes: %s", strerror(-e));
+		e = error_set(err, errlen, e, "copying the disks' changes: %s", strerror(-e));
 	return e;
 }
 
@@ -168,17 +168,17 @@ static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, cons
 	bool size_only = d->flags & MIG_DISK_SIZE;
 	if (!b || (d->flags & ~MIG_DISK_SIZE) || h->len != sizeof(*d) + (size_only ? 0 : d->len) ||
 	    (size_only && d->len) || d->len > MIG_MAX_DISK_RUN || (!size_only && d->offset + d->len < d->offset)) {
-		snprintf(err, errlen, "malformed migration stream: disk message for drive %u", d->drive);
+		error_set(err, errlen, -EINVAL, "malformed migration stream: disk message for drive %u", d->drive);
 		return NULL;
 	}
 	/* The size message comes first (resize(): the image is not the source's own, and is
 	 * writable); without it the image may be the very file the source's guest runs on. */
 	if (!size_only && !(sized >> d->drive & 1)) {
-		snprintf(err, errlen, "malformed migration stream: data for %s before its size", virtio_blk_name(b));
+		error_set(err, errlen, -EINVAL, "malformed migration stream: data for %s before its size", virtio_blk_name(b));
 		return NULL;
 	}
 	if (!size_only && d->offset + d->len > virtio_blk_image_size(b)) {
-		snprintf(err, errlen, "malformed migration stream: disk data past the drive's end");
+		error_set(err, errlen, -EINVAL, "malformed migration stream: disk data past the drive's end");
 		return NULL;
 	}
 	return b;
@@ -187,20 +187,16 @@ static struct virtio_blk *check_msg(struct vm *vm, const struct mig_hdr *h, cons
 static int resize(struct virtio_blk *b, const struct mig_disk *d, char *err, size_t errlen)
 {
 	uint64_t dev, ino;
-	if (virtio_blk_file_id(b, &dev, &ino) && dev == d->dev && ino == d->ino) {
-		snprintf(err, errlen, "%s: the destination's image is the source's own file: give the destination "
+	if (virtio_blk_file_id(b, &dev, &ino) && dev == d->dev && ino == d->ino)
+		return error_set(err, errlen, -EINVAL, "%s: the destination's image is the source's own file: give the destination "
 			 "an image of its own (drive_overrides)", virtio_blk_name(b));
-		return -EINVAL;
-	}
 	return virtio_blk_resize_empty(b, d->offset, err, errlen);
 }
 
 static int write_at(struct virtio_blk *b, uint64_t off, uint8_t *data, uint64_t len, char *err, size_t errlen)
 {
-	if (virtio_blk_write(b, off, data, len) < 0) {
-		snprintf(err, errlen, "%s: cannot write the image", virtio_blk_name(b));
-		return -EIO;
-	}
+	if (virtio_blk_write(b, off, data, len) < 0)
+		return error_set(err, errlen, -EIO, "%s: cannot write the image", virtio_blk_name(b));
 	return 0;
 }
 
@@ -208,10 +204,8 @@ int mig_disks_receive(struct vm *vm, int fd, const struct mig_hdr *h, uint32_t *
 		      size_t errlen)
 {
 	struct mig_disk d;
-	if (h->len < sizeof(d) || mig_recv_all(fd, &d, sizeof(d), 60000) < 0) {
-		snprintf(err, errlen, "malformed migration stream: short disk message");
-		return -EPROTO;
-	}
+	if (h->len < sizeof(d) || mig_recv_all(fd, &d, sizeof(d), 60000) < 0)
+		return error_set(err, errlen, -EPROTO, "malformed migration stream: short disk message");
 	struct virtio_blk *b = check_msg(vm, h, &d, *sized, err, errlen);
 	if (!b)
 		return -EPROTO;
@@ -326,29 +320,22 @@ int mig_disks_receive_staged(struct vm *vm, int fd, const struct mig_hdr *h, uin
 			     int timeout_ms, char *err, size_t errlen)
 {
 	struct mig_disk d;
-	if (h->len < sizeof(d)) {
-		snprintf(err, errlen, "malformed replication stream: short disk message");
-		return -EPROTO;
-	}
+	if (h->len < sizeof(d))
+		return error_set(err, errlen, -EPROTO, "malformed replication stream: short disk message");
 	int r = mig_recv_all(fd, &d, sizeof(d), timeout_ms);
 	if (r < 0) { /* cut off: the sender died (the standby takes over) */
-		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
-		return mig_cut_off(r);
+		return error_set(err, errlen, mig_cut_off(r), "the primary went away in the middle of a checkpoint");
 	}
 	if (!check_msg(vm, h, &d, sized, err, errlen) || (d.flags & MIG_DISK_SIZE)) {
 		if (!err[0])
-			snprintf(err, errlen, "malformed replication stream: a disk resize inside a checkpoint");
+			error_set(err, errlen, -EPROTO, "malformed replication stream: a disk resize inside a checkpoint");
 		return -EPROTO;
 	}
-	if (s->len + d.len > drives_size(vm)) {
-		snprintf(err, errlen, "malformed replication stream: a checkpoint's disk data exceeds its drives");
-		return -EPROTO;
-	}
+	if (s->len + d.len > drives_size(vm))
+		return error_set(err, errlen, -EPROTO, "malformed replication stream: a checkpoint's disk data exceeds its drives");
 	int e = stage_add(s, d.drive, d.offset, d.len);
-	if (!e && (r = mig_recv_all(fd, s->data + s->c[s->n - 1].at, d.len, timeout_ms)) < 0) {
-		snprintf(err, errlen, "the primary went away in the middle of a checkpoint");
-		e = mig_cut_off(r);
-	}
+	if (!e && (r = mig_recv_all(fd, s->data + s->c[s->n - 1].at, d.len, timeout_ms)) < 0)
+		e = error_set(err, errlen, mig_cut_off(r), "the primary went away in the middle of a checkpoint");
 	return e;
 }
 

@@ -4,6 +4,7 @@
 #include "memory/uffd.h"
 #include "snapshot/chain.h"
 #include "snapshot/state_file.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vm/vm.h"
@@ -29,13 +30,13 @@ static json_t *json_of(const struct snap_reader *r, uint32_t id, char *err, size
 	if (snap_find(r, id, 0, &version, &p, &len) < 0 || version != SEC_VERSION) {
 		char name[5];
 		snap_id_name(id, name);
-		snprintf(err, errlen, "snapshot lacks its '%s' section (or has another version of it)", name);
+		error_set(err, errlen, -EINVAL, "snapshot lacks its '%s' section (or has another version of it)", name);
 		return NULL;
 	}
 	json_error_t je;
 	json_t *o = json_loadb(p, (size_t)len, JSON_REJECT_DUPLICATES, &je);
 	if (!o)
-		snprintf(err, errlen, "snapshot's VM definition is not valid JSON: %s", je.text);
+		error_set(err, errlen, -EINVAL, "snapshot's VM definition is not valid JSON: %s", je.text);
 	return o;
 }
 
@@ -47,11 +48,9 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 		for (k = 0; k < cfg->nnets; k++)
 			if (strcmp(cfg->nets[k].iface_id, o->net[i].iface_id) == 0)
 				break;
-		if (k == cfg->nnets) {
-			snprintf(err, errlen, "network_overrides: the snapshot has no interface '%s'",
+		if (k == cfg->nnets)
+			return error_set(err, errlen, -EINVAL, "network_overrides: the snapshot has no interface '%s'",
 				 o->net[i].iface_id);
-			return -EINVAL;
-		}
 		char *dev = strdup(o->net[i].host_dev_name);
 		if (!dev)
 			return -ENOMEM;
@@ -59,10 +58,8 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 		cfg->nets[k].host_dev_name = dev;
 	}
 	if (o->vsock_uds_path) {
-		if (!cfg->has_vsock) {
-			snprintf(err, errlen, "vsock_override: the snapshot has no vsock device");
-			return -EINVAL;
-		}
+		if (!cfg->has_vsock)
+			return error_set(err, errlen, -EINVAL, "vsock_override: the snapshot has no vsock device");
 		char *p = strdup(o->vsock_uds_path);
 		if (!p)
 			return -ENOMEM;
@@ -74,10 +71,8 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 		for (k = 0; k < cfg->ndrives; k++)
 			if (strcmp(cfg->drives[k].drive_id, o->drive[i].drive_id) == 0)
 				break;
-		if (k == cfg->ndrives) {
-			snprintf(err, errlen, "drive_overrides: the snapshot has no drive '%s'", o->drive[i].drive_id);
-			return -EINVAL;
-		}
+		if (k == cfg->ndrives)
+			return error_set(err, errlen, -EINVAL, "drive_overrides: the snapshot has no drive '%s'", o->drive[i].drive_id);
 		char *path = strdup(o->drive[i].path_on_host);
 		if (!path)
 			return -ENOMEM;
@@ -91,9 +86,8 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 		cfg->huge_pages = o->huge_pages;
 	if (cfg->huge_pages == GUEST_MEM_PAGES_2M) {
 		/* the memory comes from a file mapping or a userfaultfd, both in 4 KiB pages */
-		snprintf(err, errlen, "huge_pages: a snapshot cannot be restored into 2 MiB huge pages; "
+		return error_set(err, errlen, -EINVAL, "huge_pages: a snapshot cannot be restored into 2 MiB huge pages; "
 			 "load it with huge_pages None or Transparent");
-		return -EINVAL;
 	}
 	return 0;
 }
@@ -114,10 +108,8 @@ static int config_of(const struct snap_state_file *l, const struct snapshot_load
 	if (!e)
 		e = vm_config_validate(cfg, err, errlen);
 	/* with vCPU hot-plug the present ones are saved: load_cpu_hotplug checks their count */
-	if (!e && !cfg->has_vcpu_hotplug && cfg->vcpus != l->vm.nvcpus) {
-		snprintf(err, errlen, "snapshot records %u vCPUs and a definition with %u", l->vm.nvcpus, cfg->vcpus);
-		e = -EINVAL;
-	}
+	if (!e && !cfg->has_vcpu_hotplug && cfg->vcpus != l->vm.nvcpus)
+		e = error_set(err, errlen, -EINVAL, "snapshot records %u vCPUs and a definition with %u", l->vm.nvcpus, cfg->vcpus);
 	free(text);
 	json_decref(conf);
 	json_decref(extn);
@@ -159,8 +151,8 @@ static int check_layout(const struct guest_mem *mem, const struct snap_mem *sm, 
 		same = sm->r[r].gpa == mem->regions[r].gpa && sm->r[r].size == mem->regions[r].size &&
 		       sm->r[r].file_off == mem->regions[r].file_off;
 	if (!same)
-		snprintf(err, errlen, "snapshot's memory layout does not match its machine definition");
-	return same ? 0 : -EINVAL;
+		return error_set(err, errlen, -EINVAL, "snapshot's memory layout does not match its machine definition");
+	return 0;
 }
 
 /* vCPU registers (section CPU, instance = vCPU), for those present. */
@@ -196,14 +188,10 @@ static int load_cpu_hotplug(struct vm *vm, struct snap_reader *r, const struct s
 	bool has = snap_find(r, SEC_CPUHP, 0, &version, &p, &len) == 0;
 	if (!has && !vcpu_hotplug_on(vm))
 		return 0;
-	if (!has) {
-		snprintf(err, errlen, "snapshot's definition has vcpu-hotplug and it lacks its 'CPUH' section");
-		return -EINVAL;
-	}
-	if (snap_find(r, ged_state_ops.id, 0, &version, &p, &len) < 0) {
-		snprintf(err, errlen, "snapshot has CPU hot-plug and no event device to announce it");
-		return -EINVAL;
-	}
+	if (!has)
+		return error_set(err, errlen, -EINVAL, "snapshot's definition has vcpu-hotplug and it lacks its 'CPUH' section");
+	if (snap_find(r, ged_state_ops.id, 0, &version, &p, &len) < 0)
+		return error_set(err, errlen, -EINVAL, "snapshot has CPU hot-plug and no event device to announce it");
 	int e = snap_section_dec(r, SEC_CPUHP, 0, 0, SEC_VERSION, &version, &d, err, errlen);
 	if (e == 0)
 		e = cpu_hotplug_state_get(&d, &hs, err, errlen);
@@ -213,11 +201,9 @@ static int load_cpu_hotplug(struct vm *vm, struct snap_reader *r, const struct s
 /* Every device's state through its own load verb (devices/dev_state.h), in the VM's order. */
 static int load_devices(struct vm *vm, struct snap_reader *r, const struct snap_vm *sv, char *err, size_t errlen)
 {
-	if (sv->nvirtio != vm_virtio_count(vm)) {
-		snprintf(err, errlen, "snapshot has %u virtio devices, its definition builds %u", sv->nvirtio,
+	if (sv->nvirtio != vm_virtio_count(vm))
+		return error_set(err, errlen, -EINVAL, "snapshot has %u virtio devices, its definition builds %u", sv->nvirtio,
 			 vm_virtio_count(vm));
-		return -EINVAL;
-	}
 	struct vm_state_unit *u = malloc(VM_STATE_MAX_UNITS * sizeof(*u));
 	if (!u)
 		return -ENOMEM;
@@ -295,7 +281,7 @@ static int build_memory(struct vm *vm, const struct vm_config *cfg, const struct
 		return fd;
 	int e = vm_create_restored(vm, cfg, console_out_fd, o->backend == SNAP_MEM_FILE ? fd : -1);
 	if (e < 0) {
-		snprintf(err, errlen, "cannot build the snapshot's machine: %s", strerror(-e));
+		e = error_set(err, errlen, e, "cannot build the snapshot's machine: %s", strerror(-e));
 		if (fd >= 0)
 			close(fd);
 		vm_destroy(vm); /* what the half-built machine holds (KVM, memory, devices) */
@@ -330,11 +316,10 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 	const void *p;
 	uint64_t n;
 	if (o->backend == SNAP_MEM_UFFD && snap_find(&l.r, SEC_PRNT, 0, &v, &p, &n) == 0) {
-		snprintf(err, errlen, "a Diff snapshot cannot be served by an external page-fault handler "
-			 "(its memory file holds only the changed pages): merge the chain first (petrel "
-			 "snapshot merge), or load it with the File or Lazy backend");
 		snap_state_close(&l);
-		return -EINVAL;
+		return error_set(err, errlen, -EINVAL, "a Diff snapshot cannot be served by an external page-fault handler "
+				 "(its memory file holds only the changed pages): merge the chain first (petrel "
+				 "snapshot merge), or load it with the File or Lazy backend");
 	}
 	struct snap_chain *chain = calloc(1, sizeof(*chain));
 	if (!chain || (e = snap_mem_read(&l.r, &sm, err, errlen)) < 0 ||
@@ -356,7 +341,7 @@ int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snaps
 	/* A loaded snapshot may be one of many clones: a new generation ID, notified when the VM
 	 * runs (migration and replication load the same states and keep the ID: the same VM). */
 	if (!e && (e = vm_new_generation(vm)) < 0)
-		snprintf(err, errlen, "cannot write a new VM generation ID: %s", strerror(-e));
+		e = error_set(err, errlen, e, "cannot write a new VM generation ID: %s", strerror(-e));
 	/* A Diff taken from here on builds on this snapshot. */
 	char *parent = e ? NULL : realpath(o->state_path, NULL);
 	if (!e && !parent)

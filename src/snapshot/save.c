@@ -96,10 +96,8 @@ static int write_mem_file(struct vm *vm, const char *path, const uint8_t id[16],
 {
 	char tmp[4096];
 	int fd = open_new_tmp(path, tmp, sizeof(tmp));
-	if (fd < 0) {
-		snprintf(err, errlen, "memory file %s: %s", tmp, strerror(-fd));
-		return fd;
-	}
+	if (fd < 0)
+		return error_set(err, errlen, fd, "memory file %s: %s", tmp, strerror(-fd));
 	const struct guest_mem *mem = vm_guest_mem(vm);
 	int e = ftruncate(fd, (off_t)mem->total) < 0 ? -errno : 0;
 	uint64_t off = 0;
@@ -168,19 +166,13 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 	int refused = vm_state_saveable(vm, "a snapshot", err, errlen);
 	if (refused < 0)
 		return refused;
-	if (!vm_is_paused(vm) || !vm_devices_quiesced(vm)) {
-		snprintf(err, errlen, "the VM must be paused for a snapshot");
-		return -EBUSY;
-	}
-	if (o->diff && !vm_dirty_logging(vm)) {
-		snprintf(err, errlen, "a Diff snapshot needs dirty page tracking (machine-config "
+	if (!vm_is_paused(vm) || !vm_devices_quiesced(vm))
+		return error_set(err, errlen, -EBUSY, "the VM must be paused for a snapshot");
+	if (o->diff && !vm_dirty_logging(vm))
+		return error_set(err, errlen, -EINVAL, "a Diff snapshot needs dirty page tracking (machine-config "
 			 "track_dirty_pages, or track_dirty_pages when loading)");
-		return -EINVAL;
-	}
-	if (o->diff && !vm_snapshot_parent(vm, NULL)) {
-		snprintf(err, errlen, "a Diff snapshot needs an earlier snapshot of this VM to build on: take a Full one first");
-		return -EINVAL;
-	}
+	if (o->diff && !vm_snapshot_parent(vm, NULL))
+		return error_set(err, errlen, -EINVAL, "a Diff snapshot needs an earlier snapshot of this VM to build on: take a Full one first");
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS];
 	bool logged = vm_dirty_logging(vm);
 	int de = logged ? take_dirty(vm, dirty) : 0;
@@ -190,7 +182,7 @@ int snapshot_create(struct vm *vm, const struct snapshot_create_opts *o, char *e
 	if (e == 0)
 		e = create(vm, o, mem_abs, o->diff ? dirty : NULL, id, err, errlen);
 	else
-		snprintf(err, errlen, "reading the dirty page log: %s", strerror(-e));
+		e = error_set(err, errlen, e, "reading the dirty page log: %s", strerror(-e));
 	if (logged)
 		free_bitmaps(dirty);
 	free(mem_abs);

@@ -11,5 +11,7 @@
 int error_set(char *err, size_t errlen, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 int verror_set(char *err, size_t errlen, int code, const char *fmt, va_list ap)
 	__attribute__((format(printf, 4, 0)));
+/* "out of memory" into err, -ENOMEM. */
+int error_oom(char *err, size_t errlen);
 
 #endif

@@ -8,20 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int json_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int e = verror_set(err, errlen, -EINVAL, fmt, ap);
-	va_end(ap);
-	return e;
-}
-
-int json_oom(char *err, size_t errlen)
-{
-	return error_set(err, errlen, -ENOMEM, "out of memory");
-}
-
 int json_check_keys(json_t *obj, const char *where, const char *const *allowed, char *err,
 		    size_t errlen)
 {

@@ -8,11 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* error_set(err, errlen, -EINVAL, ...) under an older name; two files in src/api still call
- * it (tests/style/test_error_convention.py counts them): new code calls error_set. */
-int json_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* "out of memory" into err, -ENOMEM. */
-int json_oom(char *err, size_t errlen);
 /* Every key of obj must be in allowed (NULL-terminated); otherwise -EINVAL with
  * "where.key: unknown field" ("key: unknown field" when where is empty). */
 int json_check_keys(json_t *obj, const char *where, const char *const *allowed, char *err,

@@ -1,4 +1,5 @@
 /* A vhost-user front end's connection. See vhost_user.h. */
+#include "util/error.h"
 #include "vhost/vhost_user.h"
 
 #include <errno.h>
@@ -15,18 +16,15 @@ int vhu_connect(struct vhu_conn *c, const char *path, unsigned timeout_ms, char 
 	c->fd = -1;
 	c->timeout_ms = timeout_ms;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		snprintf(err, errlen, "vhost-user socket path '%s' is too long", path);
-		return -ENAMETOOLONG;
-	}
+	if (strlen(path) >= sizeof(a.sun_path))
+		return error_set(err, errlen, -ENAMETOOLONG, "vhost-user socket path '%s' is too long", path);
 	strcpy(a.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		int e = -errno;
 		if (fd >= 0)
 			close(fd);
-		snprintf(err, errlen, "cannot connect to the vhost-user back end on '%s': %s", path, strerror(-e));
-		return e;
+		return error_set(err, errlen, e, "cannot connect to the vhost-user back end on '%s': %s", path, strerror(-e));
 	}
 	c->fd = fd;
 	return 0;
@@ -103,38 +101,30 @@ static int recv_reply(struct vhu_conn *c, uint32_t request, struct vhu_msg *out,
 	uint32_t size;
 	memcpy(&size, buf + 8, sizeof(size));
 	/* a payload larger than any reply is garbage: not read, the connection is unusable */
-	if (r == 0 && size > sizeof(union vhu_payload)) {
-		snprintf(err, errlen, "reply to %s: payload of %u bytes", vhu_request_name(request), size);
-		return -EPROTO;
-	}
+	if (r == 0 && size > sizeof(union vhu_payload))
+		return error_set(err, errlen, -EPROTO, "reply to %s: payload of %u bytes", vhu_request_name(request), size);
 	if (r == 0)
 		r = recv_exact(c, buf + VHU_HDR_SIZE, size);
-	if (r < 0) {
-		snprintf(err, errlen, "vhost-user back end, waiting for the reply to %s: %s", vhu_request_name(request),
+	if (r < 0)
+		return error_set(err, errlen, r, "vhost-user back end, waiting for the reply to %s: %s", vhu_request_name(request),
 			 r == -ECONNRESET ? "it closed the connection" : strerror(-r));
-		return r;
-	}
 	return vhu_parse_reply(buf, VHU_HDR_SIZE + size, request, out, err, errlen);
 }
 
 int vhu_call(struct vhu_conn *c, struct vhu_msg *m, const int *fds, unsigned nfds, struct vhu_msg *reply,
 	     char *err, size_t errlen)
 {
-	if (c->fd < 0) {
-		snprintf(err, errlen, "vhost-user back end: not connected");
-		return -ENOTCONN;
-	}
+	if (c->fd < 0)
+		return error_set(err, errlen, -ENOTCONN, "vhost-user back end: not connected");
 	if (nfds > VHU_MAX_FDS)
 		return -EINVAL;
 	bool ack = (m->flags & VHU_FLAG_NEED_REPLY) && (c->protocol_features >> VHU_PROTOCOL_F_REPLY_ACK & 1);
 	if (!ack)
 		m->flags &= ~VHU_FLAG_NEED_REPLY;
 	int r = send_msg(c, m, fds, nfds);
-	if (r < 0) {
-		snprintf(err, errlen, "vhost-user back end, sending %s: %s", vhu_request_name(m->request),
+	if (r < 0)
+		return error_set(err, errlen, r, "vhost-user back end, sending %s: %s", vhu_request_name(m->request),
 			 r == -ECONNRESET ? "it closed the connection" : strerror(-r));
-		return r;
-	}
 	if (vhu_reply_size(m->request) < 0 && !ack)
 		return 0;
 	struct vhu_msg tmp;
@@ -142,11 +132,9 @@ int vhu_call(struct vhu_conn *c, struct vhu_msg *m, const int *fds, unsigned nfd
 		reply = &tmp;
 	if ((r = recv_reply(c, m->request, reply, err, errlen)) < 0)
 		return r;
-	if (ack && vhu_reply_size(m->request) < 0 && reply->p.u64) {
-		snprintf(err, errlen, "vhost-user back end refused %s (status %llu)", vhu_request_name(m->request),
+	if (ack && vhu_reply_size(m->request) < 0 && reply->p.u64)
+		return error_set(err, errlen, -EIO, "vhost-user back end refused %s (status %llu)", vhu_request_name(m->request),
 			 (unsigned long long)reply->p.u64);
-		return -EIO;
-	}
 	return 0;
 }
 
@@ -185,10 +173,8 @@ int vhu_handshake(struct vhu_conn *c, char *err, size_t errlen)
 		uint64_t q = 0;
 		if ((r = get_u64(c, VHU_GET_QUEUE_NUM, &q, err, errlen)) < 0)
 			return r;
-		if (q == 0 || q > 1024) {
-			snprintf(err, errlen, "vhost-user back end: GET_QUEUE_NUM says %llu queues", (unsigned long long)q);
-			return -EPROTO;
-		}
+		if (q == 0 || q > 1024)
+			return error_set(err, errlen, -EPROTO, "vhost-user back end: GET_QUEUE_NUM says %llu queues", (unsigned long long)q);
 		c->queues = (uint32_t)q;
 	}
 	return 0;
@@ -197,10 +183,8 @@ int vhu_handshake(struct vhu_conn *c, char *err, size_t errlen)
 int vhu_set_mem_table(struct vhu_conn *c, const struct vhu_region *r, const int *fds, unsigned n, char *err,
 		      size_t errlen)
 {
-	if (n == 0 || n > VHU_MAX_REGIONS) {
-		snprintf(err, errlen, "vhost-user: %u memory regions (1 to %u)", n, VHU_MAX_REGIONS);
-		return -EINVAL;
-	}
+	if (n == 0 || n > VHU_MAX_REGIONS)
+		return error_set(err, errlen, -EINVAL, "vhost-user: %u memory regions (1 to %u)", n, VHU_MAX_REGIONS);
 	struct vhu_msg m = { 0 };
 	m.p.mem.nregions = n;
 	memcpy(m.p.mem.r, r, n * sizeof(*r));
@@ -270,11 +254,9 @@ int vhu_get_vring_base(struct vhu_conn *c, uint32_t index, uint32_t *base, char 
 	m.p.state.index = index;
 	vhu_build(&m, VHU_GET_VRING_BASE, false);
 	int r = vhu_call(c, &m, NULL, 0, &reply, err, errlen);
-	if (r == 0 && reply.p.state.index != index) {
-		snprintf(err, errlen, "vhost-user back end: GET_VRING_BASE for queue %u answered for queue %u", index,
+	if (r == 0 && reply.p.state.index != index)
+		r = error_set(err, errlen, -EPROTO, "vhost-user back end: GET_VRING_BASE for queue %u answered for queue %u", index,
 			 reply.p.state.index);
-		r = -EPROTO;
-	}
 	if (r == 0)
 		*base = reply.p.state.num;
 	return r;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/error.h"
 #include "vhost/vhost_user_msg.h"
 
 _Static_assert(offsetof(struct vhu_msg, p) == VHU_HDR_SIZE, "the payload follows the 12-byte header");
@@ -77,29 +78,21 @@ int vhu_parse_reply(const void *buf, size_t len, uint32_t request, struct vhu_ms
 		    size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	if (len < VHU_HDR_SIZE) {
-		snprintf(err, errlen, "reply to %s: %zu bytes, shorter than a header", vhu_request_name(request), len);
-		return -EPROTO;
-	}
+	if (len < VHU_HDR_SIZE)
+		return error_set(err, errlen, -EPROTO, "reply to %s: %zu bytes, shorter than a header", vhu_request_name(request), len);
 	memcpy(out, buf, VHU_HDR_SIZE);
-	if (out->request != request) {
-		snprintf(err, errlen, "reply to %s names request %u", vhu_request_name(request), out->request);
-		return -EPROTO;
-	}
-	if ((out->flags & VHU_FLAG_VERSION_MASK) != VHU_VERSION || !(out->flags & VHU_FLAG_REPLY)) {
-		snprintf(err, errlen, "reply to %s: flags %#x (want version 1 and the reply bit)",
+	if (out->request != request)
+		return error_set(err, errlen, -EPROTO, "reply to %s names request %u", vhu_request_name(request), out->request);
+	if ((out->flags & VHU_FLAG_VERSION_MASK) != VHU_VERSION || !(out->flags & VHU_FLAG_REPLY))
+		return error_set(err, errlen, -EPROTO, "reply to %s: flags %#x (want version 1 and the reply bit)",
 			 vhu_request_name(request), out->flags);
-		return -EPROTO;
-	}
 	int want = vhu_reply_size(request);
 	/* a REPLY_ACK to any request is a u64 status */
 	if (want < 0)
 		want = sizeof(uint64_t);
-	if (out->size != (uint32_t)want || len != VHU_HDR_SIZE + (size_t)want) {
-		snprintf(err, errlen, "reply to %s: payload of %u bytes (%zu read), want %d", vhu_request_name(request),
+	if (out->size != (uint32_t)want || len != VHU_HDR_SIZE + (size_t)want)
+		return error_set(err, errlen, -EPROTO, "reply to %s: payload of %u bytes (%zu read), want %d", vhu_request_name(request),
 			 out->size, len - VHU_HDR_SIZE, want);
-		return -EPROTO;
-	}
 	memcpy(&out->p, (const char *)buf + VHU_HDR_SIZE, (size_t)want);
 	return 0;
 }

@@ -1,4 +1,5 @@
 /* vCPU hot-plug on the VMM's side (vcpu_hotplug.h). */
+#include "util/error.h"
 #include "vm/vcpu_hotplug.h"
 #include "arch/x86/boot_cpu.h"
 #include "kvm/kvm_vcpu.h"
@@ -95,30 +96,26 @@ static int bring_up(struct vm *vm, unsigned i, char *err, size_t errlen)
 		struct vcpu *v = &vm->vcpus[i];
 		struct kvm_mp_state mp = { KVM_MP_STATE_UNINITIALIZED };
 		if ((e = x86_vcpu_init(v->fd, i)) < 0 ||
-		    (kvm_set_mp_state(v->fd, &mp) < 0 && (e = -errno) < 0)) {
-			snprintf(err, errlen, "vCPU %u: cannot reset it: %s", i, strerror(-e));
-			return e;
-		}
+		    (kvm_set_mp_state(v->fd, &mp) < 0 && (e = -errno) < 0))
+			return error_set(err, errlen, e, "vCPU %u: cannot reset it: %s", i, strerror(-e));
 		set_unplugged(vm, i, false);
 		/* its thread, if starting it failed when the vCPU was created */
 		if ((e = start_thread(vm, i)) < 0) {
-			snprintf(err, errlen, "vCPU %u: cannot start its thread: %s", i, strerror(-e));
+			e = error_set(err, errlen, e, "vCPU %u: cannot start its thread: %s", i, strerror(-e));
 			set_unplugged(vm, i, true);
 		}
 		return e;
 	}
 	/* i == n: the lowest absent index is the next never created */
-	if ((e = vm_vcpu_create(vm, i)) < 0) {
-		snprintf(err, errlen, "vCPU %u: cannot create it: %s", i, strerror(-e));
-		return e;
-	}
+	if ((e = vm_vcpu_create(vm, i)) < 0)
+		return error_set(err, errlen, e, "vCPU %u: cannot create it: %s", i, strerror(-e));
 	pthread_mutex_lock(&vm->lock);
 	__atomic_store_n(&vm->nvcpus, i + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vm->lock);
 	if (vm->pvm && i + 1 > vm->pvm_idle.nvcpus && i < PVM_IDLE_MAX_VCPUS)
 		__atomic_store_n(&vm->pvm_idle.nvcpus, i + 1, __ATOMIC_RELEASE);
 	if ((e = start_thread(vm, i)) < 0) {
-		snprintf(err, errlen, "vCPU %u: cannot start its thread: %s", i, strerror(-e));
+		e = error_set(err, errlen, e, "vCPU %u: cannot start its thread: %s", i, strerror(-e));
 		set_unplugged(vm, i, true);
 		return e;
 	}
@@ -136,14 +133,10 @@ static int lowest_absent(const struct vcpu_hotplug_state *st)
 int vcpu_hotplug_set(struct vm *vm, unsigned n, char *err, size_t errlen)
 {
 	struct vcpu_hotplug *hp = &vm->devs.vcpuhp;
-	if (!hp->on) {
-		snprintf(err, errlen, "vCPU hot-plug is not configured (PUT /hotplug/vcpu before the start)");
-		return -EINVAL;
-	}
-	if (n < 1 || n > hp->dev.st.max_cpus) {
-		snprintf(err, errlen, "vcpu_count %u is outside [1, %u] (max_vcpu_count)", n, hp->dev.st.max_cpus);
-		return -EINVAL;
-	}
+	if (!hp->on)
+		return error_set(err, errlen, -EINVAL, "vCPU hot-plug is not configured (PUT /hotplug/vcpu before the start)");
+	if (n < 1 || n > hp->dev.st.max_cpus)
+		return error_set(err, errlen, -EINVAL, "vcpu_count %u is outside [1, %u] (max_vcpu_count)", n, hp->dev.st.max_cpus);
 	pthread_mutex_lock(&hp->lock);
 	struct vcpu_hotplug_state st;
 	cpu_hotplug_save(&hp->dev, &st);
@@ -254,24 +247,18 @@ int vcpu_hotplug_load(struct vm *vm, const struct vcpu_hotplug_state *st, unsign
 		      size_t errlen)
 {
 	struct vcpu_hotplug *hp = &vm->devs.vcpuhp;
-	if (!hp->on) {
-		snprintf(err, errlen, "snapshot has CPU hot-plug state and its definition no vcpu-hotplug");
-		return -EINVAL;
-	}
+	if (!hp->on)
+		return error_set(err, errlen, -EINVAL, "snapshot has CPU hot-plug state and its definition no vcpu-hotplug");
 	int e = cpu_hotplug_check(&hp->dev, st, err, errlen);
 	if (e < 0)
 		return e;
-	if ((unsigned)__builtin_popcountll(st->present) != nvcpus) {
-		snprintf(err, errlen, "snapshot records %u vCPUs and %u present ones", nvcpus,
+	if ((unsigned)__builtin_popcountll(st->present) != nvcpus)
+		return error_set(err, errlen, -EINVAL, "snapshot records %u vCPUs and %u present ones", nvcpus,
 			 (unsigned)__builtin_popcountll(st->present));
-		return -EINVAL;
-	}
 	unsigned top = 64 - (unsigned)__builtin_clzll(st->present); /* present & 1: not 0 */
 	for (unsigned i = vm->nvcpus; i < top; i++) {
-		if ((e = vm_vcpu_create(vm, i)) < 0) {
-			snprintf(err, errlen, "vCPU %u: cannot create it: %s", i, strerror(-e));
-			return e;
-		}
+		if ((e = vm_vcpu_create(vm, i)) < 0)
+			return error_set(err, errlen, e, "vCPU %u: cannot create it: %s", i, strerror(-e));
 		vm->nvcpus = i + 1;
 	}
 	for (unsigned i = 0; i < vm->nvcpus; i++)

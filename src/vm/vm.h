@@ -74,11 +74,10 @@ void vm_dump_vcpus(struct vm *vm);
 
 /* ---- What the layers above ask of a VM (vm_verbs.c): struct vm is opaque to them. ---- */
 
-/* A zero-filled VM for vm_create or vm_create_restored, or NULL; vm_dealloc after vm_destroy
+/* A zero-filled VM for vm_create or vm_create_restored, or NULL; vm_free after vm_destroy
  * (NULL is fine). */
 struct vm *vm_alloc(void);
-/* (not vm_free: petreld has one of its own, for its records) */
-void vm_dealloc(struct vm *vm);
+void vm_free(struct vm *vm);
 /* Zero a destroyed VM again, so it can be built anew (a receiver after a refused migration). */
 void vm_clear(struct vm *vm);
 /* The definition the VM was built from. */

@@ -18,7 +18,7 @@ struct vm *vm_alloc(void)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-void vm_dealloc(struct vm *vm)
+void vm_free(struct vm *vm)
 {
 	if (vm)
 		munmap(vm, sizeof(*vm));

@@ -8,9 +8,11 @@ falls, lower its CEILING to the new number in the same change, so that it cannot
 - helpers: a private error helper, defined outside util/error.c: a function named bad/fail or
   with a printf-like format (`const char *fmt, ...` or a va_list) that writes a caller's error buffer (vsnprintf/verror_set/snprintf
   into `err`, `s->err`), or a macro that stands for error_set or writes an error buffer.
-- aliases: calls of error_set under another name: api/core.h's `fail()` and util/json_util.h's
-  `json_set_err()` (error_set with -EINVAL fixed).
-- mgr_err: petreld's own channel, which takes a positive errno (manager/util.c).
+- aliases: calls of error_set under another name: `fail()` (once a macro in api/core.h) and
+  `json_set_err()` (once util/json_util.h's error_set with -EINVAL fixed).
+- mgr_err: petreld's own channel, which took a positive errno (once in manager/util.c).
+
+All four are 0 now: the ceilings keep them there, and the measures stay so that none comes back.
 """
 import collections
 import pathlib
@@ -18,12 +20,12 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-# The ratchet: today's counts. Lower a number when the count falls; never raise one.
+# The ratchet: today's counts (all 0 since issue 51). Never raise one.
 CEILING = {
-    "snprintf": 124,
-    "helpers": 4,
-    "aliases": 44,
-    "mgr_err": 171,
+    "snprintf": 0,
+    "helpers": 0,
+    "aliases": 0,
+    "mgr_err": 0,
 }
 
 COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)

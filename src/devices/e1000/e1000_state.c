@@ -4,6 +4,7 @@
  * rx_buf) is not guest-visible: e1000_quiesce turned delayed interrupt causes into pending ones
  * before a save. */
 #include "devices/e1000/e1000_int.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -91,11 +92,9 @@ static int e1000_load_state(void *dev, struct dec *d, uint32_t version, char *er
 		mac[2 * i] = (uint8_t)s.eeprom[i];
 		mac[2 * i + 1] = (uint8_t)(s.eeprom[i] >> 8);
 	}
-	if (c->mac_fixed && memcmp(mac, c->mac, 6) != 0) {
-		snprintf(err, errlen, "%s: the snapshot's MAC address %02x:%02x:%02x:%02x:%02x:%02x is not the "
+	if (c->mac_fixed && memcmp(mac, c->mac, 6) != 0)
+		return error_set(err, errlen, -EINVAL, "%s: the snapshot's MAC address %02x:%02x:%02x:%02x:%02x:%02x is not the "
 			 "configured one", c->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-		return -EINVAL;
-	}
 	/* Values the registers could not hold are cut to what a write would leave. */
 	s.rdlen &= 0xfff80;
 	s.tdlen &= 0xfff80;

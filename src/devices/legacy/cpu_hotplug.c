@@ -2,6 +2,7 @@
  * the selector is kept as written and checked at each use. */
 #include "devices/legacy/cpu_hotplug.h"
 #include "devices/dev_state.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -161,28 +162,18 @@ int cpu_hotplug_check(const struct cpu_hotplug *h, const struct vcpu_hotplug_sta
 		      size_t errlen)
 {
 	uint64_t valid = all_below(h->st.max_cpus);
-	if (st->port != h->st.port || st->max_cpus != h->st.max_cpus) {
-		snprintf(err, errlen, "CPU hot-plug: the snapshot's guest has %u possible vCPUs (registers at "
+	if (st->port != h->st.port || st->max_cpus != h->st.max_cpus)
+		return error_set(err, errlen, -EINVAL, "CPU hot-plug: the snapshot's guest has %u possible vCPUs (registers at "
 			 "0x%x); this definition %u (at 0x%x)", st->max_cpus, st->port, h->st.max_cpus, h->st.port);
-		return -EINVAL;
-	}
-	if (!(st->present & 1)) {
-		snprintf(err, errlen, "CPU hot-plug: the snapshot's guest has no boot CPU");
-		return -EINVAL;
-	}
-	if ((st->present | st->inserting | st->removing) & ~valid) {
-		snprintf(err, errlen, "CPU hot-plug: vCPUs beyond the %u possible ones", h->st.max_cpus);
-		return -EINVAL;
-	}
-	if ((st->inserting | st->removing) & ~st->present) {
-		snprintf(err, errlen, "CPU hot-plug: an insert or removal pending for an absent vCPU");
-		return -EINVAL;
-	}
+	if (!(st->present & 1))
+		return error_set(err, errlen, -EINVAL, "CPU hot-plug: the snapshot's guest has no boot CPU");
+	if ((st->present | st->inserting | st->removing) & ~valid)
+		return error_set(err, errlen, -EINVAL, "CPU hot-plug: vCPUs beyond the %u possible ones", h->st.max_cpus);
+	if ((st->inserting | st->removing) & ~st->present)
+		return error_set(err, errlen, -EINVAL, "CPU hot-plug: an insert or removal pending for an absent vCPU");
 	for (size_t i = 0; i < sizeof(st->pad); i++)
-		if (st->pad[i]) {
-			snprintf(err, errlen, "CPU hot-plug: reserved bytes set");
-			return -EINVAL;
-		}
+		if (st->pad[i])
+			return error_set(err, errlen, -EINVAL, "CPU hot-plug: reserved bytes set");
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* The ACPI Generic Event Device's event register and interrupt (ged.h). */
 #include "devices/legacy/ged.h"
 #include "devices/dev_state.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -61,19 +62,13 @@ void ged_save(struct ged *g, struct ged_state *out)
 
 int ged_restore(struct ged *g, const struct ged_state *st, char *err, size_t errlen)
 {
-	if (!g->st.port) {
-		snprintf(err, errlen, "the snapshot has an ACPI event device and its definition turns it off");
-		return -EINVAL;
-	}
-	if (st->gsi != g->st.gsi || st->port != g->st.port) {
-		snprintf(err, errlen, "event device: the snapshot's guest has it at GSI %u, port 0x%x; "
+	if (!g->st.port)
+		return error_set(err, errlen, -EINVAL, "the snapshot has an ACPI event device and its definition turns it off");
+	if (st->gsi != g->st.gsi || st->port != g->st.port)
+		return error_set(err, errlen, -EINVAL, "event device: the snapshot's guest has it at GSI %u, port 0x%x; "
 			 "this petrel at GSI %u, port 0x%x", st->gsi, st->port, g->st.gsi, g->st.port);
-		return -EINVAL;
-	}
-	if (st->pending & ~GED_EVT_ALL) {
-		snprintf(err, errlen, "event device: unknown pending events 0x%x", st->pending & ~GED_EVT_ALL);
-		return -EINVAL;
-	}
+	if (st->pending & ~GED_EVT_ALL)
+		return error_set(err, errlen, -EINVAL, "event device: unknown pending events 0x%x", st->pending & ~GED_EVT_ALL);
 	pthread_mutex_lock(&g->lock);
 	g->st.pending = st->pending;
 	g->present = true;

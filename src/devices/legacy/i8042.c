@@ -1,5 +1,6 @@
 #include "devices/legacy/i8042.h"
 #include "devices/dev_state.h"
+#include "util/error.h"
 #include "util/stat.h"
 
 #include <errno.h>
@@ -33,11 +34,9 @@ static void update_irq(struct i8042 *k)
 
 int i8042_restore(struct i8042 *k, const struct i8042_state *st, char *err, size_t errlen)
 {
-	if (st->out_head >= I8042_QUEUE_LEN || st->out_count > I8042_QUEUE_LEN) {
-		snprintf(err, errlen, "i8042: saved output queue at %u with %u bytes (of %u)", st->out_head,
+	if (st->out_head >= I8042_QUEUE_LEN || st->out_count > I8042_QUEUE_LEN)
+		return error_set(err, errlen, -EINVAL, "i8042: saved output queue at %u with %u bytes (of %u)", st->out_head,
 			 st->out_count, I8042_QUEUE_LEN);
-		return -EINVAL;
-	}
 	pthread_mutex_lock(&k->lock);
 	k->st = *st;
 	k->st.irq_level = 0;

@@ -1,5 +1,6 @@
 #include "devices/legacy/rtc.h"
 #include "devices/dev_state.h"
+#include "util/error.h"
 
 #include <stdbool.h>
 #include <errno.h>
@@ -197,16 +198,12 @@ void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 
 int rtc_restore(struct rtc *r, const struct rtc_state *st, char *err, size_t errlen)
 {
-	if (st->index >= sizeof(st->cmos)) {
-		snprintf(err, errlen, "rtc: saved index register %u is past the %zu NVRAM bytes", st->index,
+	if (st->index >= sizeof(st->cmos))
+		return error_set(err, errlen, -EINVAL, "rtc: saved index register %u is past the %zu NVRAM bytes", st->index,
 			 sizeof(st->cmos));
-		return -EINVAL;
-	}
 	/* Far beyond any date the guest can set (century 255): time(NULL) + offset must not overflow. */
-	if (st->offset_sec > RTC_MAX_OFFSET || st->offset_sec < -RTC_MAX_OFFSET) {
-		snprintf(err, errlen, "rtc: saved clock offset %lld s is out of range", (long long)st->offset_sec);
-		return -EINVAL;
-	}
+	if (st->offset_sec > RTC_MAX_OFFSET || st->offset_sec < -RTC_MAX_OFFSET)
+		return error_set(err, errlen, -EINVAL, "rtc: saved clock offset %lld s is out of range", (long long)st->offset_sec);
 	pthread_mutex_lock(&r->lock);
 	r->st = *st;
 	pthread_mutex_unlock(&r->lock);

@@ -6,6 +6,7 @@
 #include "devices/legacy/serial.h"
 #include "devices/legacy/serial_int.h"
 #include "devices/dev_state.h"
+#include "util/error.h"
 #include "util/stat.h"
 
 #include <errno.h>
@@ -62,11 +63,9 @@ static void update_irq(struct serial *s)
 
 int serial_restore(struct serial *s, const struct serial_state *st, char *err, size_t errlen)
 {
-	if (st->rx_head >= SERIAL_FIFO_LEN || st->rx_count > SERIAL_FIFO_LEN) {
-		snprintf(err, errlen, "serial: saved receive FIFO at %u with %u bytes (of %u)", st->rx_head,
+	if (st->rx_head >= SERIAL_FIFO_LEN || st->rx_count > SERIAL_FIFO_LEN)
+		return error_set(err, errlen, -EINVAL, "serial: saved receive FIFO at %u with %u bytes (of %u)", st->rx_head,
 			 st->rx_count, SERIAL_FIFO_LEN);
-		return -EINVAL;
-	}
 	pthread_mutex_lock(&s->lock);
 	s->st = *st;
 	s->st.irq_level = 0;

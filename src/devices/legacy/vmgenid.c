@@ -3,6 +3,7 @@
 #include "devices/dev_state.h"
 #include "arch/x86/layout.h"
 #include "memory/guest_mem.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,19 +65,13 @@ void vmgenid_save(struct vmgenid *v, struct vmgenid_state *out)
 
 int vmgenid_restore(struct vmgenid *v, const struct vmgenid_state *st, char *err, size_t errlen)
 {
-	if (!v->mem) {
-		snprintf(err, errlen, "the snapshot has a VM generation ID and its definition turns it off");
-		return -EINVAL;
-	}
-	if (!vmgenid_gpa_ok(st->gpa) || !guest_mem_ptr(v->mem, st->gpa, VMGENID_SIZE)) {
-		snprintf(err, errlen, "VM generation ID at 0x%llx: not 8-byte aligned in petrel's reserved "
+	if (!v->mem)
+		return error_set(err, errlen, -EINVAL, "the snapshot has a VM generation ID and its definition turns it off");
+	if (!vmgenid_gpa_ok(st->gpa) || !guest_mem_ptr(v->mem, st->gpa, VMGENID_SIZE))
+		return error_set(err, errlen, -EINVAL, "VM generation ID at 0x%llx: not 8-byte aligned in petrel's reserved "
 			 "low memory", (unsigned long long)st->gpa);
-		return -EINVAL;
-	}
-	if (st->notify > 1) {
-		snprintf(err, errlen, "VM generation ID: bad notify flag %u", st->notify);
-		return -EINVAL;
-	}
+	if (st->notify > 1)
+		return error_set(err, errlen, -EINVAL, "VM generation ID: bad notify flag %u", st->notify);
 	pthread_mutex_lock(&v->lock);
 	v->st.gpa = st->gpa;
 	memcpy(v->st.id, st->id, sizeof(v->st.id));
@@ -108,10 +103,8 @@ static int vmgenid_load_state(void *dev, struct dec *d, uint32_t version, char *
 	int e = dec_end(d, "VM generation ID (VGID)", err, errlen);
 	if (e < 0)
 		return e;
-	if (v->ged && !v->ged->present) {
-		snprintf(err, errlen, "snapshot has a VM generation ID and no event device to notify it");
-		return -EINVAL;
-	}
+	if (v->ged && !v->ged->present)
+		return error_set(err, errlen, -EINVAL, "snapshot has a VM generation ID and no event device to notify it");
 	return vmgenid_restore(v, &st, err, errlen);
 }
 

@@ -1,5 +1,6 @@
 #include "devices/pci/msix.h"
 #include "kvm/kvm_irq.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -96,30 +97,22 @@ int msix_restore(struct msix *m, const struct msix_state *st, char *err, size_t 
 {
 	/* a masked byte of 8 was undefined behaviour at the first vector_masked (fuzz_device_state):
 	 * optimised code may take it as true in msix_enabled and as false in vector_masked */
-	if (!saved_bool_ok(&st->enabled) || !saved_bool_ok(&st->masked)) {
-		snprintf(err, errlen, "%s: saved MSI-X enable or function mask flag is neither 0 nor 1",
+	if (!saved_bool_ok(&st->enabled) || !saved_bool_ok(&st->masked))
+		return error_set(err, errlen, -EINVAL, "%s: saved MSI-X enable or function mask flag is neither 0 nor 1",
 			 m->pdev->name);
-		return -EINVAL;
-	}
 	/* the two bits are also in the control word of the configuration space restored just
 	 * before: apart, the guest would read MSI-X on while the device raised INTx, or back */
 	uint16_t ctrl = (uint16_t)pci_get(m->pdev->st.cfg, m->cap + 2u, 2);
-	if (st->enabled != !!(ctrl & MSIX_CTRL_ENABLE) || st->masked != !!(ctrl & MSIX_CTRL_MASKALL)) {
-		snprintf(err, errlen, "%s: saved MSI-X state and configuration space disagree on enable or mask",
+	if (st->enabled != !!(ctrl & MSIX_CTRL_ENABLE) || st->masked != !!(ctrl & MSIX_CTRL_MASKALL))
+		return error_set(err, errlen, -EINVAL, "%s: saved MSI-X state and configuration space disagree on enable or mask",
 			 m->pdev->name);
-		return -EINVAL;
-	}
 	uint64_t have = m->nvec >= 64 ? ~0ull : (1ull << m->nvec) - 1;
-	if (st->pba & ~have) {
-		snprintf(err, errlen, "%s: saved MSI-X state has pending vectors beyond its %u", m->pdev->name,
+	if (st->pba & ~have)
+		return error_set(err, errlen, -EINVAL, "%s: saved MSI-X state has pending vectors beyond its %u", m->pdev->name,
 			 m->nvec);
-		return -EINVAL;
-	}
 	for (unsigned v = m->nvec; v < MSIX_MAX_VECTORS; v++)
-		if (st->table[v].addr_lo || st->table[v].addr_hi || st->table[v].data || st->table[v].ctrl) {
-			snprintf(err, errlen, "%s: saved MSI-X table has vector %u of %u", m->pdev->name, v, m->nvec);
-			return -EINVAL;
-		}
+		if (st->table[v].addr_lo || st->table[v].addr_hi || st->table[v].data || st->table[v].ctrl)
+			return error_set(err, errlen, -EINVAL, "%s: saved MSI-X table has vector %u of %u", m->pdev->name, v, m->nvec);
 	m->st = *st;
 	for (unsigned v = 0; v < m->nvec; v++) {
 		m->st.table[v].ctrl &= MSIX_VECTOR_MASKED;

@@ -2,6 +2,7 @@
 #include "devices/pci/pci.h"
 #include "devices/dev_state.h"
 #include "bus/bus.h"
+#include "util/error.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -134,11 +135,9 @@ int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st
 		uint8_t ro = (uint8_t)~dev->wmask[i];
 		if (i == PCI_STATUS)
 			ro &= (uint8_t)~PCI_STATUS_INTERRUPT;
-		if ((st->cfg[i] & ro) != (dev->st.cfg[i] & ro)) {
-			snprintf(err, errlen, "%s: saved PCI configuration byte %#x is %#x, this device has %#x",
+		if ((st->cfg[i] & ro) != (dev->st.cfg[i] & ro))
+			return error_set(err, errlen, -EINVAL, "%s: saved PCI configuration byte %#x is %#x, this device has %#x",
 				 dev->name, i, st->cfg[i], dev->st.cfg[i]);
-			return -EINVAL;
-		}
 	}
 	if (dev->bus)
 		pthread_rwlock_wrlock(&dev->bus->lock);

@@ -2,6 +2,7 @@
 #include "devices/virtio/balloon_int.h"
 #include "devices/dev_state.h"
 #include "memory/guest_mem.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/io_thread.h"
 
@@ -478,11 +479,9 @@ static int balloon_load_state(void *dev, struct dec *d, uint32_t version, char *
 	st.stats_polling_interval_s = get_u32(d);
 	st.flags = get_u32(d);
 	unsigned nstats = get_u8(d);
-	if (!d->err && nstats != BALLOON_S_NR) {
-		snprintf(err, errlen, "%s: the snapshot has %u statistics, this petrel %u", b->vdev.name, nstats,
+	if (!d->err && nstats != BALLOON_S_NR)
+		return error_set(err, errlen, -EINVAL, "%s: the snapshot has %u statistics, this petrel %u", b->vdev.name, nstats,
 			 (unsigned)BALLOON_S_NR);
-		return -EINVAL;
-	}
 	for (unsigned i = 0; i < BALLOON_S_NR; i++)
 		st.stats[i] = get_u64(d);
 	st.stats_present = get_u32(d);
@@ -493,11 +492,9 @@ static int balloon_load_state(void *dev, struct dec *d, uint32_t version, char *
 	int e = dec_end(d, b->vdev.name, err, errlen);
 	if (e < 0)
 		return e;
-	if (st.flags != b->st.flags || !st.stats_polling_interval_s != !b->st.stats_polling_interval_s) {
-		snprintf(err, errlen, "%s: deflate_on_oom, free_page_reporting, free_page_hinting or "
+	if (st.flags != b->st.flags || !st.stats_polling_interval_s != !b->st.stats_polling_interval_s)
+		return error_set(err, errlen, -EINVAL, "%s: deflate_on_oom, free_page_reporting, free_page_hinting or "
 			 "statistics differ from the snapshot's", b->vdev.name);
-		return -EINVAL;
-	}
 	virtio_balloon_load_state(b, &st);
 	return 0;
 }

@@ -282,10 +282,10 @@ int virtio_pmem_create(struct virtio_pmem *p, const struct virtio_pmem_params *c
 	p->st.read_only = c->read_only;
 	int e = map_file(p);
 	if (e < 0)
-		snprintf(err, errlen, "pmem '%s': cannot map '%s': %s", p->id, c->path, strerror(-e));
+		e = error_set(err, errlen, e, "pmem '%s': cannot map '%s': %s", p->id, c->path, strerror(-e));
 	else if ((e = rate_limiter_init(&p->rl, &c->rate_limiter, now_ns())) < 0 ||
 		 (e = rate_limiter_make_timer(&p->rl)) < 0) /* PATCH may add limits later */
-		snprintf(err, errlen, "pmem '%s': rate limiter: %s", p->id, strerror(-e));
+		e = error_set(err, errlen, e, "pmem '%s': rate limiter: %s", p->id, strerror(-e));
 	if (e < 0) {
 		pmem_destroy(&p->vdev);
 		return e;
@@ -298,7 +298,7 @@ int virtio_pmem_create(struct virtio_pmem *p, const struct virtio_pmem_params *c
 	if (e == 0 && io)
 		e = io_thread_add_in(io, p->rl.timer_fd, pmem_limiter_timer, p);
 	if (e < 0) {
-		snprintf(err, errlen, "pmem '%s': cannot create the virtio device: %s", p->id, strerror(-e));
+		e = error_set(err, errlen, e, "pmem '%s': cannot create the virtio device: %s", p->id, strerror(-e));
 		virtio_dev_destroy(&p->vdev); /* closes the file and the mapping (pmem_destroy) */
 		return e;
 	}
@@ -316,25 +316,19 @@ int virtio_pmem_plug(struct virtio_pmem *p, struct devmem *dm, struct kvm *kvm, 
 	} else if (p->st.read_only) {
 		/* No read-only slots (some nested KVMs): the file stays untouched all the same, the
 		 * guest's stores going to private copies of its pages that vanish with the VM. */
-		if ((e = remap_private(p)) < 0) {
-			snprintf(err, errlen, "pmem '%s': cannot map the file privately: %s", p->id, strerror(-e));
-			return e;
-		}
+		if ((e = remap_private(p)) < 0)
+			return error_set(err, errlen, e, "pmem '%s': cannot map the file privately: %s", p->id, strerror(-e));
 		log_warn("%s: KVM has no read-only memory slots: the guest's stores to read-only pmem '%s' go to "
 			 "private copies of the pages, never to the file", p->vdev.name, p->id);
 	}
 	e = devmem_alloc(dm, p->st.size, PMEM_GPA_ALIGN, &gpa, &slot);
-	if (e < 0) {
-		snprintf(err, errlen, "pmem '%s': no room for %llu MiB of device memory: %s", p->id,
+	if (e < 0)
+		return error_set(err, errlen, e, "pmem '%s': no room for %llu MiB of device memory: %s", p->id,
 			 (unsigned long long)(p->st.size >> 20), strerror(-e));
-		return e;
-	}
 	e = kvm_set_user_memory(kvm, slot, gpa, p->st.size, p->map, flags);
-	if (e < 0) {
-		snprintf(err, errlen, "pmem '%s': cannot map it at 0x%llx: %s", p->id, (unsigned long long)gpa,
+	if (e < 0)
+		return error_set(err, errlen, e, "pmem '%s': cannot map it at 0x%llx: %s", p->id, (unsigned long long)gpa,
 			 strerror(-e));
-		return e;
-	}
 	pthread_mutex_lock(&p->vdev.lock);
 	p->st.start = gpa;
 	p->slot = slot;
@@ -360,19 +354,15 @@ int virtio_pmem_check_state(struct virtio_pmem *p, const struct pmem_state *st, 
 {
 	struct pmem_state cur;
 	virtio_pmem_stats(p, &cur, NULL);
-	if (st->file_size != cur.file_size) {
-		snprintf(err, errlen, "%s: pmem '%s': the backing file has %llu bytes now, %llu when the snapshot "
+	if (st->file_size != cur.file_size)
+		return error_set(err, errlen, -EINVAL, "%s: pmem '%s': the backing file has %llu bytes now, %llu when the snapshot "
 			 "was taken (it must be the same file, unchanged in size)", p->vdev.name, p->id,
 			 (unsigned long long)cur.file_size, (unsigned long long)st->file_size);
-		return -EINVAL;
-	}
-	if (st->start != cur.start || st->size != cur.size || st->read_only != cur.read_only) {
-		snprintf(err, errlen, "%s: pmem '%s': mapped at 0x%llx (%llu bytes%s) now, at 0x%llx (%llu bytes%s) "
+	if (st->start != cur.start || st->size != cur.size || st->read_only != cur.read_only)
+		return error_set(err, errlen, -EINVAL, "%s: pmem '%s': mapped at 0x%llx (%llu bytes%s) now, at 0x%llx (%llu bytes%s) "
 			 "in the snapshot", p->vdev.name, p->id, (unsigned long long)cur.start,
 			 (unsigned long long)cur.size, cur.read_only ? ", read-only" : "", (unsigned long long)st->start,
 			 (unsigned long long)st->size, st->read_only ? ", read-only" : "");
-		return -EINVAL;
-	}
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* Transport-agnostic virtio device core: features, status, reset, queues, interrupts. */
 #include "devices/virtio/virtio.h"
 #include "util/codec.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "util/io_thread.h"
@@ -176,36 +177,26 @@ static bool queue_flags_ok(const struct virtq_state *s)
 static int check_state(const struct virtio_dev *d, const struct virtio_state *st, uint64_t saved_features,
 		       char *err, size_t errlen)
 {
-	if (saved_features != d->host_features) {
-		snprintf(err, errlen, "%s: saved device offered features %#llx, this one offers %#llx",
+	if (saved_features != d->host_features)
+		return error_set(err, errlen, -EINVAL, "%s: saved device offered features %#llx, this one offers %#llx",
 			 d->name, (unsigned long long)saved_features, (unsigned long long)d->host_features);
-		return -EINVAL;
-	}
-	if (st->driver_features & ~d->host_features) {
-		snprintf(err, errlen, "%s: saved driver features %#llx were never offered", d->name,
+	if (st->driver_features & ~d->host_features)
+		return error_set(err, errlen, -EINVAL, "%s: saved driver features %#llx were never offered", d->name,
 			 (unsigned long long)st->driver_features);
-		return -EINVAL;
-	}
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		const struct virtq_state *s = &st->queues[q];
-		if (!queue_flags_ok(s)) {
-			snprintf(err, errlen, "%s: saved queue %u has a flag that is neither 0 nor 1", d->name, q);
-			return -EINVAL;
-		}
+		if (!queue_flags_ok(s))
+			return error_set(err, errlen, -EINVAL, "%s: saved queue %u has a flag that is neither 0 nor 1", d->name, q);
 		if (q >= d->nqueues) {
-			if (s->ready) {
-				snprintf(err, errlen, "%s: saved queue %u is ready, the device has %u queues",
+			if (s->ready)
+				return error_set(err, errlen, -EINVAL, "%s: saved queue %u is ready, the device has %u queues",
 					 d->name, q, d->nqueues);
-				return -EINVAL;
-			}
 			continue;
 		}
 		if (s->max_size != d->st.queues[q].max_size || (s->ready && (!s->size || s->size > s->max_size ||
-									     (s->size & (s->size - 1))))) {
-			snprintf(err, errlen, "%s: saved queue %u has size %u of %u (this device: %u)", d->name,
+									     (s->size & (s->size - 1)))))
+			return error_set(err, errlen, -EINVAL, "%s: saved queue %u has size %u of %u (this device: %u)", d->name,
 				 q, s->size, s->max_size, d->st.queues[q].max_size);
-			return -EINVAL;
-		}
 	}
 	return 0;
 }
@@ -222,10 +213,8 @@ int virtio_restore(struct virtio_dev *d, const struct virtio_state *st, uint64_t
 	d->st = *st;
 	for (unsigned q = 0; q < d->nqueues && !e; q++) {
 		virtq_disable(&d->vq[q]);
-		if (d->st.queues[q].ready && virtq_enable(&d->vq[q], &d->st.queues[q], d->mem) < 0) {
-			snprintf(err, errlen, "%s: saved queue %u has rings outside guest memory", d->name, q);
-			e = -EINVAL;
-		}
+		if (d->st.queues[q].ready && virtq_enable(&d->vq[q], &d->st.queues[q], d->mem) < 0)
+			e = error_set(err, errlen, -EINVAL, "%s: saved queue %u has rings outside guest memory", d->name, q);
 	}
 	if (!e && virtio_is_running(d)) {
 		if (d->ops->activate && d->ops->activate(d) < 0)
@@ -512,11 +501,9 @@ int virtio_state_get(struct dec *dc, struct virtio_dev *d, uint8_t transport, st
 {
 	uint32_t id = get_u32(dc);
 	uint8_t tr = get_u8(dc);
-	if (!dc->err && (id != d->device_id || tr != transport)) {
-		snprintf(err, errlen, "%s: the snapshot has virtio device %u (%s) in its place", d->name, id,
+	if (!dc->err && (id != d->device_id || tr != transport))
+		return error_set(err, errlen, -EINVAL, "%s: the snapshot has virtio device %u (%s) in its place", d->name, id,
 			 tr == VIRTIO_SAVED_MMIO ? "MMIO" : tr == VIRTIO_SAVED_PCI ? "PCI" : "unknown transport");
-		return -EINVAL;
-	}
 	pthread_mutex_lock(&d->lock);
 	*st = d->st; /* the queues past nqueues stay as they are: the device has none there */
 	pthread_mutex_unlock(&d->lock);
@@ -530,10 +517,8 @@ int virtio_state_get(struct dec *dc, struct virtio_dev *d, uint8_t transport, st
 	st->queue_sel = get_u16(dc);
 	st->config_msix_vector = get_u16(dc);
 	unsigned nq = get_u8(dc);
-	if (!dc->err && nq != d->nqueues) {
-		snprintf(err, errlen, "%s: the snapshot's device has %u queues, this one %u", d->name, nq, d->nqueues);
-		return -EINVAL;
-	}
+	if (!dc->err && nq != d->nqueues)
+		return error_set(err, errlen, -EINVAL, "%s: the snapshot's device has %u queues, this one %u", d->name, nq, d->nqueues);
 	for (unsigned q = 0; q < d->nqueues; q++)
 		virtq_state_get(dc, &st->queues[q]);
 	return 0;

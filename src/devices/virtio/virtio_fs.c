@@ -159,8 +159,7 @@ int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, cons
 	if (r < 0) {
 		char why[384];
 		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "virtio-fs '%s': %s", p->id, why);
-		return r;
+		return error_set(err, errlen, r, "virtio-fs '%s': %s", p->id, why);
 	}
 	f->features_offered = f->conn.features;
 	if (!(f->conn.features & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
@@ -170,10 +169,10 @@ int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, cons
 				 p->socket_path);
 	}
 	if (f->conn.queues < nq && (f->conn.protocol_features >> VHU_PROTOCOL_F_MQ & 1)) {
-		snprintf(err, errlen, "virtio-fs '%s': the back end serves %u queues, %u request queues need %u",
-			 p->id, f->conn.queues, f->nreq, nq);
+		r = error_set(err, errlen, -EINVAL, "virtio-fs '%s': the back end serves %u queues, %u request queues need %u",
+			      p->id, f->conn.queues, f->nreq, nq);
 		vhu_close(&f->conn);
-		return -EINVAL;
+		return r;
 	}
 	r = virtio_dev_init(&f->vdev, name, VIRTIO_ID_FS, f->conn.features & FS_FEATURES, nq, p->queue_size,
 			    VIRTIO_FS_CONFIG_LEN, &fs_ops, mem, io);
@@ -198,15 +197,14 @@ int virtio_fs_create(struct virtio_fs *f, const struct virtio_fs_params *p, cons
 		f->watched = true;
 	if (r < 0) {
 		virtio_dev_destroy(&f->vdev);
-		snprintf(err, errlen, "virtio-fs '%s': cannot set up its eventfds: %s", p->id, strerror(-r));
+		r = error_set(err, errlen, r, "virtio-fs '%s': cannot set up its eventfds: %s", p->id, strerror(-r));
 	}
 	return r;
 }
 
 int virtio_fs_state_blocker(const struct virtio_fs *f, const char *what, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "%s of a VM with a virtio-fs device ('%s') is not supported: the state of its "
+	return error_set(err, errlen, -ENOTSUP, "%s of a VM with a virtio-fs device ('%s') is not supported: the state of its "
 		 "back end (the files the guest has open, the inodes it knows) lives in the back end "
 		 "process, which cannot hand it over (docs/virtio-fs.md)", what, f->id);
-	return -ENOTSUP;
 }

@@ -2,6 +2,7 @@
  * when it stops or dies, answering the guest without it, finding a new one. See virtio_fs.h. */
 #include "devices/virtio/virtio_fs.h"
 #include "memory/guest_mem.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/io_thread.h"
 
@@ -45,9 +46,8 @@ int virtio_fs_connect(struct virtio_fs *f, char *err, size_t errlen)
 	if (r == 0 && f->features_offered &&
 	    (f->vdev.host_features & ~VIRTIO_BIT(VIRTIO_F_VERSION_1) & ~f->conn.features)) {
 		/* a new back end must offer what the guest was offered: the driver took it already */
-		snprintf(err, errlen, "the back end offers features %#llx, the device offered the guest %#llx",
+		r = error_set(err, errlen, -EPROTO, "the back end offers features %#llx, the device offered the guest %#llx",
 			 (unsigned long long)f->conn.features, (unsigned long long)f->vdev.host_features);
-		r = -EPROTO;
 	}
 	if (r == 0)
 		r = set_mem_table(f, err, errlen);
@@ -139,18 +139,18 @@ static void take_back(struct virtio_fs *f)
 
 void virtio_fs_stop_queues(struct virtio_fs *f)
 {
-	char err[256];
+	char why[256];
 	for (unsigned q = 0; q < f->vdev.nqueues; q++) {
 		if (!f->handed[q])
 			continue;
 		uint32_t base;
-		int r = f->conn.fd >= 0 ? vhu_get_vring_base(&f->conn, q, &base, err, sizeof(err)) : -ENOTCONN;
+		int r = f->conn.fd >= 0 ? vhu_get_vring_base(&f->conn, q, &base, why, sizeof(why)) : -ENOTCONN;
 		f->handed[q] = false;
 		if (r < 0 || base > 0xffff) {
 			if (r == 0)
-				snprintf(err, sizeof(err), "it says it stopped at %u", base);
+				snprintf(why, sizeof(why), "it says it stopped at %u", base);
 			recover_position(f, q);
-			log_limited(LOG_WARN, "virtio-fs '%s': cannot stop queue %u: %s", f->id, q, err);
+			log_limited(LOG_WARN, "virtio-fs '%s': cannot stop queue %u: %s", f->id, q, why);
 			if (f->conn.fd >= 0)
 				shutdown(f->conn.fd, SHUT_RDWR); /* the I/O thread takes it from here */
 			continue;

@@ -4,6 +4,7 @@
 #include "memory/devmem.h"
 #include "memory/guest_mem.h"
 #include "util/bitmap.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -414,20 +415,14 @@ static int mem_state_get(struct virtio_mem *m, struct dec *d, char *err, size_t 
 	st.plugged_size = get_u64(d);
 	st.requested_size = get_u64(d);
 	st.nblocks = get_u32(d);
-	if (d->err) {
-		snprintf(err, errlen, "%s: state is %zu bytes, too short", m->vdev.name, d->len);
-		return -EINVAL;
-	}
+	if (d->err)
+		return error_set(err, errlen, -EINVAL, "%s: state is %zu bytes, too short", m->vdev.name, d->len);
 	if (st.addr != m->st.addr || st.region_size != m->st.region_size || st.block_size != m->st.block_size ||
-	    st.slot_size != m->st.slot_size || st.nblocks != m->st.nblocks) {
-		snprintf(err, errlen, "%s: region, block or slot size differ from the snapshot's", m->vdev.name);
-		return -EINVAL;
-	}
+	    st.slot_size != m->st.slot_size || st.nblocks != m->st.nblocks)
+		return error_set(err, errlen, -EINVAL, "%s: region, block or slot size differ from the snapshot's", m->vdev.name);
 	size_t words = BITMAP_WORDS((size_t)st.nblocks);
-	if (dec_left(d) != words * 8) {
-		snprintf(err, errlen, "%s: state is %zu bytes, expected %zu", m->vdev.name, d->len, d->off + words * 8);
-		return -EINVAL;
-	}
+	if (dec_left(d) != words * 8)
+		return error_set(err, errlen, -EINVAL, "%s: state is %zu bytes, expected %zu", m->vdev.name, d->len, d->off + words * 8);
 	uint64_t *map = calloc(words ? words : 1, 8);
 	if (!map)
 		return -ENOMEM;
@@ -446,10 +441,9 @@ static int mem_state_get(struct virtio_mem *m, struct dec *d, char *err, size_t 
 	    st.requested_size > st.region_size || st.requested_size % st.block_size ||
 	    st.usable_region_size < st.requested_size || plugged * st.block_size != st.plugged_size ||
 	    last * st.block_size > st.usable_region_size) {
-		snprintf(err, errlen, "%s: inconsistent state (sizes, or blocks plugged outside the usable region)",
-			 m->vdev.name);
 		free(map);
-		return -EINVAL;
+		return error_set(err, errlen, -EINVAL,
+				 "%s: inconsistent state (sizes, or blocks plugged outside the usable region)", m->vdev.name);
 	}
 	pthread_mutex_lock(&m->vdev.lock);
 	m->st = st;

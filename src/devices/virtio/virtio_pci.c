@@ -2,6 +2,7 @@
 #include "devices/virtio/virtio_pci.h"
 #include "devices/dev_state.h"
 #include "kvm/kvm_irq.h"
+#include "util/error.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -361,11 +362,9 @@ static int vpci_load_state(void *dev, struct dec *d, uint32_t version, char *err
 	s->msix.enabled = get_bool(d);
 	s->msix.masked = get_bool(d);
 	unsigned nvec = get_u16(d);
-	if (!e && !d->err && nvec != vp->msix.nvec) {
-		snprintf(err, errlen, "%s: the snapshot's function has %u MSI-X vectors, this one %u", vp->vdev->name,
+	if (!e && !d->err && nvec != vp->msix.nvec)
+		e = error_set(err, errlen, -EINVAL, "%s: the snapshot's function has %u MSI-X vectors, this one %u", vp->vdev->name,
 			 nvec, vp->msix.nvec);
-		e = -EINVAL;
-	}
 	for (unsigned v = 0; !e && v < vp->msix.nvec; v++) {
 		s->msix.table[v].addr_lo = get_u32(d);
 		s->msix.table[v].addr_hi = get_u32(d);

@@ -2,6 +2,7 @@
 #include "devices/virtio/vsock.h"
 #include "devices/dev_state.h"
 #include "devices/dev_stats.h"
+#include "util/error.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -293,11 +294,9 @@ static int vsock_load_state(void *dev, struct dec *d, uint32_t version, char *er
 	struct virtio_vsock *v = to_vsock(dev);
 	uint64_t cid = get_u64(d);
 	int e = dec_end(d, v->vdev.name, err, errlen);
-	if (e == 0 && cid != v->st.guest_cid) {
-		snprintf(err, errlen, "%s: guest CID %llu differs from the snapshot's %llu", v->vdev.name,
+	if (e == 0 && cid != v->st.guest_cid)
+		e = error_set(err, errlen, -EINVAL, "%s: guest CID %llu differs from the snapshot's %llu", v->vdev.name,
 			 (unsigned long long)v->st.guest_cid, (unsigned long long)cid);
-		e = -EINVAL;
-	}
 	return e;
 }
 

@@ -6,6 +6,7 @@
 #include "devices/dev_state.h"
 #include "memory/guest_mem.h"
 #include "block/dirty.h"
+#include "util/error.h"
 #include "util/iov.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -556,12 +557,10 @@ static int blk_load_state(void *dev, struct dec *d, uint32_t version, char *err,
 	int e = dec_end(d, b->vdev.name, err, errlen);
 	if (e < 0)
 		return e;
-	if (bs.capacity != b->st.capacity || bs.read_only != b->st.read_only || memcmp(bs.id, b->st.id, sizeof(bs.id)) != 0) {
-		snprintf(err, errlen, "%s: the disk has %llu sectors now, %llu when the snapshot was taken "
+	if (bs.capacity != b->st.capacity || bs.read_only != b->st.read_only || memcmp(bs.id, b->st.id, sizeof(bs.id)) != 0)
+		return error_set(err, errlen, -EINVAL, "%s: the disk has %llu sectors now, %llu when the snapshot was taken "
 			 "(or another id or read-only setting)", b->vdev.name,
 			 (unsigned long long)b->st.capacity, (unsigned long long)bs.capacity);
-		return -EINVAL;
-	}
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "block/dirty.h"
 #include "devices/dev_stats.h"
 #include "util/bitmap.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/stat.h"
 
@@ -97,23 +98,18 @@ int virtio_blk_resize_empty(struct virtio_blk *b, uint64_t size, char *err, size
 	/* A read-only drive needs the source's data too: its image is written here, while the
 	 * guest keeps seeing a read-only disk. */
 	int e = virtio_blk_reopen_writable(b);
-	if (e < 0) {
-		snprintf(err, errlen, "%s: cannot open the image for writing the source's disk: %s", b->vdev.name,
+	if (e < 0)
+		return error_set(err, errlen, e, "%s: cannot open the image for writing the source's disk: %s", b->vdev.name,
 			 strerror(-e));
-		return e;
-	}
 	if (b->disk.qcow2) {
 		/* A qcow2 image keeps its format: it must have the source's size, and starts all zero. */
 		e = disk_size(&b->disk) == size ? disk_write_zeroes(&b->disk, 0, size, true) : -EINVAL;
-		if (e < 0) {
-			snprintf(err, errlen, "%s: the qcow2 image must be %llu bytes (it is %llu) and writable",
+		if (e < 0)
+			return error_set(err, errlen, e, "%s: the qcow2 image must be %llu bytes (it is %llu) and writable",
 				 b->vdev.name, (unsigned long long)size, (unsigned long long)disk_size(&b->disk));
-			return e;
-		}
 	} else if (ftruncate(b->disk.file.fd, 0) < 0 || ftruncate(b->disk.file.fd, (off_t)size) < 0) {
 		/* Start from an empty image of the source's size: its holes are zero here too. */
-		snprintf(err, errlen, "%s: cannot size the image: %s", b->vdev.name, strerror(errno));
-		return -errno;
+		return error_set(err, errlen, -errno, "%s: cannot size the image: %s", b->vdev.name, strerror(errno));
 	}
 	b->disk.file.size = b->disk.size = size;
 	b->st.capacity = size / 512; /* the guest sees the source's size (the state says so too) */

@@ -4,6 +4,7 @@
 #include "devices/virtio/net/net_mmds.h"
 #include "devices/dev_state.h"
 #include "devices/dev_stats.h"
+#include "util/error.h"
 #include "util/outgate.h"
 #include "util/log.h"
 #include "util/stat.h"
@@ -467,10 +468,8 @@ static int net_load_state(void *dev, struct dec *d, uint32_t version, char *err,
 	int e = dec_end(d, n->vdev.name, err, errlen);
 	if (e < 0)
 		return e;
-	if (ns.has_mac != n->st.has_mac || ns.mtu != n->st.mtu || (ns.has_mac && memcmp(ns.mac, n->st.mac, 6) != 0)) {
-		snprintf(err, errlen, "%s: MAC address or MTU differ from the snapshot's", n->vdev.name);
-		return -EINVAL;
-	}
+	if (ns.has_mac != n->st.has_mac || ns.mtu != n->st.mtu || (ns.has_mac && memcmp(ns.mac, n->st.mac, 6) != 0))
+		return error_set(err, errlen, -EINVAL, "%s: MAC address or MTU differ from the snapshot's", n->vdev.name);
 	pthread_mutex_lock(&n->vdev.lock);
 	n->st.status = ns.status & (VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
 	pthread_mutex_unlock(&n->vdev.lock);
