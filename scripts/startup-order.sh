@@ -38,8 +38,10 @@ valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" \
 	callgrind_annotate --threshold=100 "$tmp/cg.out" 2>/dev/null |
 		grep -F "[$(readlink -f "$PETREL")]" | sed -E 's/.*:([A-Za-z_][A-Za-z0-9_.]*) \[.*/\1/' |
 		grep -E '^[A-Za-z_][A-Za-z0-9_.]*$'
+	# (each in the static library meson built it into: libpetrel.a, libpetrel_util.a, ...)
 	for o in src_seccomp_seccomp.c.o src_seccomp_sigsys.c.o src_seccomp_builtin.c.o src_util_thread.c.o; do
-		nm --defined-only "$BUILD/libpetrel.a.p/$o" | awk '$2 ~ /^[tT]$/ {print $3}'
+		f=$(ls "$BUILD"/libpetrel*.a.p/"$o" | head -1)
+		nm --defined-only "$f" | awk '$2 ~ /^[tT]$/ {print $3}'
 	done
 } | awk '!seen[$0]++' >"$OUT"
 echo "startup-order: $(grep -vc '^#' "$OUT") functions in $OUT"
