@@ -126,8 +126,15 @@ class Petreld:
         return request(self.sock, method, path, body, **kw)
 
     def ctl(self, *args, check=False, timeout=120):
-        r = subprocess.run([str(PETRELCTL), "--socket", str(self.sock), *args], capture_output=True,
-                           text=True, timeout=timeout)
+        # Its output goes to files, not pipes: the call ends when petrelctl does. (In a suite run
+        # on the PVM host, two petrelctl calls that had exited 2 at once still timed out after
+        # 120 s: their stdout pipe never reached its end, held open by something else of the run.)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            r = subprocess.run([str(PETRELCTL), "--socket", str(self.sock), *args], stdout=out, stderr=err,
+                               stdin=subprocess.DEVNULL, timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            r.stdout, r.stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
         if check:
             assert r.returncode == 0, r.stderr
         return r
