@@ -24,11 +24,6 @@ struct wait {
 /* How often a call that awaits its socket tries to connect again. */
 #define CONNECT_RETRY_MS 5
 
-static uint64_t now_ms(void)
-{
-	return now_ns() / 1000000;
-}
-
 static void wait_init(struct wait *w, struct uhttp_patience *p)
 {
 	uint64_t t0 = now_ms();

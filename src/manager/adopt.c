@@ -13,6 +13,7 @@
 #include "manager/runstate.h"
 #include "manager/service.h"
 #include "manager/util.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -86,7 +87,7 @@ static void *confirm_all(void *arg)
 	struct confirm *c = arg;
 	run_pool(confirm_worker, c, c->n);
 	fprintf(stderr, "petreld: the states of %zu adopted worker(s) confirmed by the workers in %llu ms\n", c->n,
-		(unsigned long long)(mgr_now_ms() - c->t0));
+		(unsigned long long)(now_ms() - c->t0));
 	free(c->a);
 	free(c);
 	return NULL;
@@ -120,7 +121,7 @@ static void check_all(struct check *c)
 void adopt_all(struct manager *m)
 {
 	unsigned adopted = 0, dead = 0;
-	uint64_t t0 = mgr_now_ms();
+	uint64_t t0 = now_ms();
 	size_t count = 0, n = 0;
 	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 		count++;
@@ -159,7 +160,7 @@ void adopt_all(struct manager *m)
 	free(ck.vms);
 	free(ck.result);
 	fprintf(stderr, "petreld: %u worker(s) adopted, %u found dead, in %llu ms\n", adopted, dead,
-		(unsigned long long)(mgr_now_ms() - t0));
+		(unsigned long long)(now_ms() - t0));
 	if (!c || !a || !n) {
 		free(c);
 		free(a);

@@ -26,6 +26,7 @@
 #include "manager/worker.h"
 #include "block/qcow2.h"
 #include "util/error.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -325,10 +326,10 @@ int vmclone_run(struct manager *m, struct mgr_vm *src, const struct clone_req *q
 		e = error_set(err, errlen, -ENOTSUP, "the snapshot's VM has pmem devices: their files cannot be shared");
 	else if (!e && ((mkdir(m->jail_base, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0711) < 0 && errno != EEXIST)))
 		e = error_set(err, errlen, -errno, "cannot create %s: %s", dir, strerror(errno));
-	uint64_t t0 = mgr_now_ms();
+	uint64_t t0 = now_ms();
 	for (unsigned i = 0; !e && i < q->count; i++)
 		e = make_clone(m, src, q, i, tmpl, &made[i], err, errlen);
-	uint64_t t1 = mgr_now_ms();
+	uint64_t t1 = now_ms();
 	if (!e && q->start)
 		e = start_all(m, made, q->count, snapdir, err, errlen);
 	if (e < 0) {
@@ -343,7 +344,7 @@ int vmclone_run(struct manager *m, struct mgr_vm *src, const struct clone_req *q
 		*result = a;
 		pthread_mutex_unlock(&m->lock);
 		mgr_vm_log(m, src->def.name, "%u clone(s) of snapshot '%s': made in %llu ms, started in %llu ms", q->count,
-		       q->snap, (unsigned long long)(t1 - t0), (unsigned long long)(mgr_now_ms() - t1));
+		       q->snap, (unsigned long long)(t1 - t0), (unsigned long long)(now_ms() - t1));
 	}
 	free(made);
 	json_decref(tmpl);

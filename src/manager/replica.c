@@ -25,6 +25,7 @@
 #include "manager/worker.h"
 #include "http/response.h"
 #include "util/error.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -227,7 +228,7 @@ int replica_standby(struct manager *m, struct mgr_vm *vm, json_t *args, char *er
 /* Wait until the primary's worker says protected: 0, or why not. */
 static int wait_protected(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
 {
-	uint64_t deadline = mgr_now_ms() + PROTECT_WAIT_MS;
+	uint64_t deadline = now_ms() + PROTECT_WAIT_MS;
 	for (;;) {
 		json_t *o = NULL;
 		int e = worker_json(m, vm, "GET", "/replication", NULL, m->api_timeout_ms, &o, err, errlen);
@@ -245,7 +246,7 @@ static int wait_protected(struct manager *m, struct mgr_vm *vm, char *err, size_
 			return e;
 		}
 		json_decref(o);
-		if (mgr_now_ms() >= deadline)
+		if (now_ms() >= deadline)
 			return error_set(err, errlen, -ETIMEDOUT, "not protected after %u s (the initial sync goes on)",
 				       PROTECT_WAIT_MS / 1000);
 		usleep(WATCH_MS * 1000);

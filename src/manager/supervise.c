@@ -10,6 +10,7 @@
 #include "manager/start.h"
 #include "manager/util.h"
 #include "manager/worker.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -40,7 +41,7 @@ static void schedule_restart(struct manager *m, struct mgr_vm *vm, bool crashed)
 	if (backoff > BACKOFF_MAX_MS)
 		backoff = BACKOFF_MAX_MS;
 	vm->restart_due = true;
-	vm->restart_at_ms = mgr_now_ms() + backoff;
+	vm->restart_at_ms = now_ms() + backoff;
 	mgr_vm_log(m, vm->def.name, "restart policy %s: restart in %llu ms", restart_policy_name(vm->def.restart),
 	       (unsigned long long)backoff);
 }
@@ -116,7 +117,7 @@ void supervise_loop(struct manager *m)
 		reap(m);
 		nfds_t n = 1;
 		int timeout = -1;
-		uint64_t now = mgr_now_ms();
+		uint64_t now = now_ms();
 		pfd[0] = (struct pollfd){ m->wake, POLLIN, 0 };
 		pthread_mutex_lock(&m->lock);
 		for (struct mgr_vm *vm = m->vms; vm; vm = vm->next) {

@@ -10,7 +10,6 @@ struct manager;
 
 /* Run fn(arg) on a detached thread: 0 or -errno. */
 int mgr_detached(void *(*fn)(void *), void *arg);
-uint64_t mgr_now_ms(void);
 /* The start time of pid (field 22 of /proc/PID/stat), or 0 if there is no such process. */
 unsigned long long proc_start_time(pid_t pid);
 /* The pid a pid file names (a line "PID\n"), or 0 while it is missing or not written whole. */

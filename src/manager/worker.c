@@ -12,6 +12,7 @@
 #include "manager/util.h"
 #include "manager/wclient.h"
 #include "util/error.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -139,14 +140,14 @@ static bool alive(struct mgr_vm *vm)
 /* Wait up to ms for the supervisor to see the worker end (vm->pid back to 0). */
 bool worker_wait_end(struct manager *m, struct mgr_vm *vm, unsigned ms)
 {
-	uint64_t deadline = mgr_now_ms() + ms;
+	uint64_t deadline = now_ms() + ms;
 	for (;;) {
 		pthread_mutex_lock(&m->lock);
 		bool gone = vm->pid == 0;
 		pthread_mutex_unlock(&m->lock);
 		if (gone)
 			return true;
-		if (mgr_now_ms() >= deadline)
+		if (now_ms() >= deadline)
 			return false;
 		usleep(10000);
 	}
@@ -175,13 +176,13 @@ void worker_kill(struct manager *m, struct mgr_vm *vm)
 
 static pid_t read_pid_file(const char *path, unsigned ms)
 {
-	uint64_t deadline = mgr_now_ms() + ms;
+	uint64_t deadline = now_ms() + ms;
 	do {
 		pid_t pid = pid_file_read(path);
 		if (pid > 0)
 			return pid;
 		usleep(2000);
-	} while (mgr_now_ms() < deadline);
+	} while (now_ms() < deadline);
 	return 0;
 }
 
@@ -321,18 +322,18 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 		remove_unjailed_files(m, vm);   /* a stale one's */
 	}
 	vm->stopping = false;
-	uint64_t t0 = mgr_now_ms();
+	uint64_t t0 = now_ms();
 	vm->launch_t0 = t0;
 	long long log_from = 0;
 	int e = spawn(m, vm, &log_from, err, errlen);
 	if (e < 0)
 		return e;
-	vm->launch_ms[0] = (unsigned)(mgr_now_ms() - t0);
+	vm->launch_ms[0] = (unsigned)(now_ms() - t0);
 	json_t *fc = json_deep_copy(vm->def.doc);
 	json_object_del(fc, "petrel");
 	if ((e = wait_socket(m, vm, log_from, err, errlen)) < 0)
 		goto fail;
-	vm->launch_ms[1] = (unsigned)(mgr_now_ms() - t0);
+	vm->launch_ms[1] = (unsigned)(now_ms() - t0);
 	if (m->jailer) {
 		char root[PATH_MAX + 8], pidf[PATH_MAX + 32];
 		snprintf(root, sizeof(root), "%s/root", vm->jail_dir);
@@ -346,7 +347,7 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 		    (how && how->fill_jail && (e = how->fill_jail(m, vm, root, how->data, err, errlen)) < 0))
 			goto fail;
 	}
-	vm->launch_ms[2] = (unsigned)(mgr_now_ms() - t0);
+	vm->launch_ms[2] = (unsigned)(now_ms() - t0);
 	*fc_out = fc;
 	return 0;
 fail:
@@ -375,12 +376,12 @@ int worker_start(struct manager *m, struct mgr_vm *vm, const struct worker_start
 		goto fail;
 	static const char *const paths[] = { [WORKER_BOOT] = "/actions", [WORKER_RESTORE] = "/snapshot/load",
 					     [WORKER_INCOMING] = "/migration/receive" };
-	unsigned configured = (unsigned)(mgr_now_ms() - vm->launch_t0);
+	unsigned configured = (unsigned)(now_ms() - vm->launch_t0);
 	e = worker_call(m, vm, "PUT", paths[how->mode], act, err, errlen);
 	json_decref(act);
 	/* Where a start's time goes, for a host where starts are slow (docs/manager.md#figures). */
 	mgr_vm_log(m, vm->def.name, "worker %s in %llu ms: spawned %u, API answering %u, jail filled %u, configured %u",
-	       e < 0 ? "failed" : "up", (unsigned long long)(mgr_now_ms() - vm->launch_t0), vm->launch_ms[0],
+	       e < 0 ? "failed" : "up", (unsigned long long)(now_ms() - vm->launch_t0), vm->launch_ms[0],
 	       vm->launch_ms[1], vm->launch_ms[2], configured);
 	if (e < 0)
 		goto fail;

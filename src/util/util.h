@@ -55,7 +55,11 @@ static inline int hex_digit(char c)
 					 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* Monotonic clock in nanoseconds. */
+/* Monotonic clock in nanoseconds, and in milliseconds. */
 uint64_t now_ns(void);
+static inline uint64_t now_ms(void)
+{
+	return now_ns() / 1000000;
+}
 
 #endif

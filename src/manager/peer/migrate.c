@@ -21,6 +21,7 @@
 #include "manager/worker.h"
 #include "http/server.h"
 #include "util/error.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -53,7 +54,7 @@ static const char *worker_migration(struct manager *m, struct mgr_vm *vm, char *
 static int follow(struct manager *m, struct mgr_vm *vm, const struct peer_migrate_req *req, int events,
 		  off_t events_from, json_t **figures, char *err, size_t errlen)
 {
-	uint64_t deadline = mgr_now_ms() + (uint64_t)req->timeout_s * 1000 + 30000;
+	uint64_t deadline = now_ms() + (uint64_t)req->timeout_s * 1000 + 30000;
 	for (;;) {
 		pthread_mutex_lock(&m->lock);
 		pid_t pid = vm->pid;
@@ -69,7 +70,7 @@ static int follow(struct manager *m, struct mgr_vm *vm, const struct peer_migrat
 			}
 			return error_set(err, errlen, -EIO, "the worker ended during the migration (status %d)", status);
 		}
-		if (mgr_now_ms() > deadline)
+		if (now_ms() > deadline)
 			return error_set(err, errlen, -ETIMEDOUT, "the migration did not end in %u s", req->timeout_s);
 		{
 			char why[512];

@@ -17,6 +17,7 @@
 #include "manager/util.h"
 #include "manager/web/web.h"
 #include "http/server.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -90,12 +91,12 @@ static void *login_thread(void *arg)
 	struct login *l = arg;
 	struct api_response r = { 0 };
 	enum web_role role;
-	uint64_t t0 = mgr_now_ms();
+	uint64_t t0 = now_ms();
 	int e = web_users_check(web_cfg.users, l->user, l->password, &role);
 	explicit_bzero(l->password, sizeof(l->password));
 	struct web_session s;
 	if (e == -EACCES) {
-		uint64_t spent = mgr_now_ms() - t0;
+		uint64_t spent = now_ms() - t0;
 		if (spent < LOGIN_FAIL_DELAY_MS)
 			usleep((useconds_t)(LOGIN_FAIL_DELAY_MS - spent) * 1000);
 		fprintf(stderr, "petreld: web login refused for '%s'\n", l->user);

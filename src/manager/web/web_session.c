@@ -3,6 +3,7 @@
  * bytes from getrandom. A session ends after IDLE_MS unused or LIFE_MS in all, or at logout. */
 #include "manager/util.h"
 #include "manager/web/web.h"
+#include "util/util.h"
 
 #include <pthread.h>
 #include <errno.h>
@@ -45,7 +46,7 @@ int web_session_new(const char *user, enum web_role role, bool tls, struct web_s
 	snprintf(s.user, sizeof(s.user), "%s", user);
 	if (random_hex(s.id) < 0 || random_hex(s.csrf) < 0)
 		return -EIO;
-	s.created_ms = s.used_ms = mgr_now_ms();
+	s.created_ms = s.used_ms = now_ms();
 	pthread_mutex_lock(&lock);
 	int e = -ENOSPC;
 	for (size_t i = 0; i < MAX_SESSIONS; i++)
@@ -83,7 +84,7 @@ int web_session_find(const char *cookie, bool tls, struct web_session *out)
 	char id[65];
 	if (!cookie || !cookie_value(cookie, id))
 		return -ENOENT;
-	uint64_t now = mgr_now_ms();
+	uint64_t now = now_ms();
 	int e = -ENOENT;
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < MAX_SESSIONS; i++) {
