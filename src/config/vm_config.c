@@ -29,6 +29,8 @@ void vm_config_free(struct vm_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->kernel_path);
+	free(cfg->firmware);
+	cfg->firmware = NULL;
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
 	free(cfg->cpu_template);
@@ -54,6 +56,12 @@ void vm_config_free(struct vm_config *cfg)
 	mmds_config_free(&cfg->mmds);
 	free(cfg->cpu_affinity);
 	cfg->cpu_affinity = NULL;
+}
+
+bool vm_config_has_boot_resources(const struct vm_config *c)
+{
+	return c->kernel_path || c->firmware || c->ndrives || c->npmem || c->nfs || c->nnets || c->has_vsock ||
+	       c->has_entropy || c->has_balloon || c->has_memory_hotplug || c->has_vcpu_hotplug;
 }
 
 int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen)
@@ -126,9 +134,11 @@ static int check_mem(uint64_t mib, char *err, size_t errlen)
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int r;
-	if (!cfg->kernel_path || !*cfg->kernel_path)
+	if (cfg->firmware && (r = vm_config_check_firmware(cfg, err, errlen)) < 0)
+		return r;
+	if (!cfg->firmware && (!cfg->kernel_path || !*cfg->kernel_path))
 		return error_set(err, errlen, -EINVAL,
-				 "no kernel image given (boot-source.kernel_image_path)");
+				 "no kernel image given (boot-source.kernel_image_path, or a boot-source.firmware)");
 	if ((r = vm_config_check_vcpus(cfg->vcpus, cfg->smt, err, errlen)) < 0)
 		return r;
 	if (cfg->huge_pages == GUEST_MEM_PAGES_2M && cfg->mem_mib % 2)

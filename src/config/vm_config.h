@@ -22,7 +22,10 @@
 #define VM_CONFIG_FILE_MAX (1 << 20)   /* largest config file vm_config_load_file reads */
 
 struct vm_config {
-	char *kernel_path;       /* boot-source.kernel_image_path (required) */
+	char *kernel_path;       /* boot-source.kernel_image_path (required without a firmware) */
+	char *firmware;          /* boot-source.firmware (petrel's): "seabios" or a firmware image's
+				  * path; the VM boots from its disks through it, no kernel
+				  * (docs/firmware.md). NULL: petrel loads the kernel itself */
 	char *initrd_path;       /* boot-source.initrd_path, or NULL */
 	char *cmdline;           /* boot-source.boot_args, or NULL for the default */
 	unsigned vcpus;          /* machine-config.vcpu_count, 1..VM_MAX_VCPUS */
@@ -83,6 +86,11 @@ void vm_config_free(struct vm_config *cfg);
  * VM_MAX_MEM_MIB of memory, 1 or an even number of vCPUs with SMT). Returns 0 or -EINVAL
  * with a message in err. */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
+/* Anything a boot configures (a boot source, devices): a snapshot or an adopted VM brings its own. */
+bool vm_config_has_boot_resources(const struct vm_config *cfg);
+/* firmware_config.c: a firmware-booted VM (cfg->firmware set) has no kernel and only devices a
+ * firmware can find (PCI): 0 or -EINVAL and why. */
+int vm_config_check_firmware(const struct vm_config *cfg, char *err, size_t errlen);
 /* The vCPU count alone (1..VM_MAX_VCPUS, even with SMT): 0 or -EINVAL and why. */
 int vm_config_check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen);
 /* Parse Firecracker --config-file JSON text into cfg (which holds defaults/CLI values).

@@ -21,8 +21,8 @@
 
 /* Values from the document, applied to the config only when all of it has parsed. */
 struct pending_config {
-	bool has_kernel, has_initrd, has_cmdline;
-	char *kernel, *initrd, *cmdline;
+	bool has_kernel, has_initrd, has_cmdline, has_firmware;
+	char *kernel, *initrd, *cmdline, *firmware;
 	bool has_machine;
 	uint64_t vcpus, mem_mib;
 	bool has_smt, smt;
@@ -48,6 +48,7 @@ struct pending_config {
 static void pending_free(struct pending_config *p)
 {
 	free(p->kernel);
+	free(p->firmware);
 	free(p->initrd);
 	free(p->cmdline);
 	free(p->template_name);
@@ -104,7 +105,7 @@ static int req_integer(json_t *obj, const char *section, const char *key, json_i
 
 static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", NULL };
+	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", "firmware", NULL };
 	const char *sec = "boot-source";
 	int r;
 
@@ -112,10 +113,13 @@ static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, s
 		return error_set(err, errlen, -EINVAL, "boot-source: expected an object");
 	if ((r = json_check_keys(obj, sec, keys, err, errlen)) < 0)
 		return r;
+	/* petrel's extension: "firmware" ("seabios" or an image's path) boots from the disks */
+	if ((r = opt_string(obj, sec, "firmware", true, &p->has_firmware, &p->firmware, err, errlen)) < 0)
+		return r;
 	json_t *k = json_object_get(obj, "kernel_image_path");
-	if (!k || json_is_null(k))
+	if ((!k || json_is_null(k)) && !p->has_firmware)
 		return error_set(err, errlen, -EINVAL,
-				 "boot-source.kernel_image_path: missing required field");
+				 "boot-source.kernel_image_path: missing required field (or a firmware)");
 	if ((r = opt_string(obj, sec, "kernel_image_path", true, &p->has_kernel, &p->kernel, err,
 			    errlen)) < 0 ||
 	    (r = opt_string(obj, sec, "initrd_path", true, &p->has_initrd, &p->initrd, err,
@@ -401,8 +405,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (r < 0)
 		return r;
 
-	if (p.has_kernel)
+	if (p.has_kernel || p.has_firmware) { /* a boot source is one or the other */
 		take(&cfg->kernel_path, &p.kernel);
+		take(&cfg->firmware, &p.firmware);
+	}
 	if (p.has_initrd)
 		take(&cfg->initrd_path, &p.initrd);
 	if (p.has_cmdline)
