@@ -7,11 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *firmware_path(const char *name)
-{
-	return strcmp(name, "seabios") == 0 ? FIRMWARE_SEABIOS_PATH : name;
-}
-
 int firmware_check(const uint8_t *img, size_t len, char *err, size_t errlen)
 {
 	if (len < FIRMWARE_MIN || len > FIRMWARE_MAX || len % 4096)

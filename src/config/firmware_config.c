@@ -1,4 +1,5 @@
 /* What a firmware-booted VM's definition may hold (boot-source.firmware, docs/firmware.md). */
+#include "config/firmware_config.h"
 #include "config/vm_config.h"
 #include "util/error.h"
 
@@ -15,6 +16,11 @@ static int check_transport(enum virtio_transport_kind t, enum virtio_transport_k
 				 "%s%s%s: a virtio-mmio device cannot be found by a firmware "
 				 "(boot-source.firmware); use transport=pci", what, id ? " " : "", id ? id : "");
 	return 0;
+}
+
+const char *firmware_path(const char *name)
+{
+	return strcmp(name, "seabios") == 0 ? FIRMWARE_SEABIOS_PATH : name;
 }
 
 int vm_config_check_firmware(const struct vm_config *cfg, char *err, size_t errlen)
