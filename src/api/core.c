@@ -98,6 +98,11 @@ static int check_start_locked(struct controller *ctl, char *err, size_t errlen)
 	char msg[256];
 	if (vm_config_validate(&ctl->cfg, msg, sizeof(msg)) < 0)
 		return error_set(err, errlen, -EINVAL, "cannot start the microVM: %s", msg);
+	/* a firmware shows the machine's UUID: made up once, kept in the definition (snapshots,
+	 * migration, GET /vm/config carry it) */
+	int ur = ctl->cfg.firmware ? vm_config_ensure_uuid(&ctl->cfg) : 0;
+	if (ur < 0)
+		return error_set(err, errlen, ur, "cannot start the microVM: no random UUID: %s", strerror(-ur));
 	return 0;
 }
 

@@ -36,6 +36,9 @@ struct vm_config {
 	char *cpu_config_json;   /* inline "cpu-config" object from the JSON file, or NULL */
 	bool track_dirty_pages;  /* machine-config.track_dirty_pages */
 	enum guest_mem_backing huge_pages; /* machine-config.huge_pages: None, Transparent, 2M */
+	bool has_uuid;           /* machine-config.uuid (petrel's): the machine's identity, which a
+				  * firmware shows (SMBIOS); made up at the start when absent */
+	uint8_t uuid[16];
 
 	/* Devices: "drives", "network-interfaces", "vsock", "entropy" (and --disk, --net,
 	 * --vsock, --rng, which add to what the file says). */
@@ -86,6 +89,12 @@ void vm_config_free(struct vm_config *cfg);
  * VM_MAX_MEM_MIB of memory, 1 or an even number of vCPUs with SMT). Returns 0 or -EINVAL
  * with a message in err. */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
+/* A UUID's text form (36 characters + NUL) and back: -EINVAL unless 8-4-4-4-12 hex digits. */
+#define VM_UUID_STR 37
+int vm_uuid_parse(const char *s, uint8_t out[16]);
+void vm_uuid_format(const uint8_t u[16], char out[VM_UUID_STR]);
+/* A random (version 4) UUID into cfg unless it has one: 0 or -errno. */
+int vm_config_ensure_uuid(struct vm_config *cfg);
 /* Anything a boot configures (a boot source, devices): a snapshot or an adopted VM brings its own. */
 bool vm_config_has_boot_resources(const struct vm_config *cfg);
 /* firmware_config.c: a firmware-booted VM (cfg->firmware set) has no kernel and only devices a

@@ -17,6 +17,11 @@ json_t *vm_machine_config_to_json(const struct vm_config *c)
 	/* Firecracker leaves cpu_template out when there is none. */
 	if (o && c->cpu_template && strcmp(c->cpu_template, "None"))
 		json_object_set_new(o, "cpu_template", json_string(c->cpu_template));
+	if (o && c->has_uuid) { /* petrel's, only when there is one */
+		char s[VM_UUID_STR];
+		vm_uuid_format(c->uuid, s);
+		json_object_set_new(o, "uuid", json_string(s));
+	}
 	return o;
 }
 

@@ -29,6 +29,8 @@ struct pending_config {
 	bool has_dirty, dirty;
 	bool has_huge;
 	enum guest_mem_backing huge_pages;
+	bool has_uuid;
+	uint8_t uuid[16];
 	bool has_template;
 	char *template_name;     /* NULL for "None" */
 	char *cpu_config_json;
@@ -134,7 +136,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 				size_t errlen)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
-					    "track_dirty_pages", "huge_pages", NULL };
+					    "track_dirty_pages", "huge_pages", "uuid", NULL };
 	const char *sec = "machine-config";
 	json_int_t vcpus = 0, mem = 0;
 	int r;
@@ -190,6 +192,15 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 			if (!p->template_name)
 				return error_oom(err, errlen);
 		}
+	}
+
+	/* petrel's: the machine's identity (SMBIOS type 1, the firmware's UUID key) */
+	json_t *u = json_object_get(obj, "uuid");
+	if (u && !json_is_null(u)) {
+		if (!json_is_string(u) || vm_uuid_parse(json_string_value(u), p->uuid) < 0)
+			return error_set(err, errlen, -EINVAL,
+					 "machine-config.uuid: expected a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
+		p->has_uuid = true;
 	}
 
 	json_t *hp = json_object_get(obj, "huge_pages");
@@ -423,6 +434,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		cfg->track_dirty_pages = p.dirty;
 	if (p.has_huge)
 		cfg->huge_pages = p.huge_pages;
+	if (p.has_machine) { /* machine-config replaces the whole section: no uuid clears it */
+		cfg->has_uuid = p.has_uuid;
+		memcpy(cfg->uuid, p.uuid, 16);
+	}
 	if (p.has_template)
 		take(&cfg->cpu_template, &p.template_name);
 	if (p.cpu_config_json)
