@@ -26,6 +26,7 @@
 
 #include "devices/dev_state.h"
 #include "devices/legacy/fw_cfg.h"
+#include "devices/legacy/fw_cfg_int.h"
 #include "fuzz_common.h"
 #include "memory/guest_mem.h"
 #include "util/codec.h"
@@ -75,11 +76,6 @@ static uint64_t addr(struct fuzz_input *in)
 	}
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-
 static void check_state(struct fw_cfg *c)
 {
 	if (c->st.sel == FW_CFG_INVALID) {
@@ -109,19 +105,18 @@ static void dma_op(struct fw_cfg *c, struct guest_mem *mem, struct fuzz_input *i
 	uint64_t buf = addr(in);
 	uint8_t *d = guest_mem_ptr(mem, desc, FW_CFG_DMA_SIZE);
 	if (d) {
-		put_be32(d, control);
-		put_be32(d + 4, len);
-		put_be32(d + 8, (uint32_t)(buf >> 32));
-		put_be32(d + 12, (uint32_t)buf);
+		fw_cfg_be_store(d, control, 4);
+		fw_cfg_be_store(d + 4, len, 4);
+		fw_cfg_be_store(d + 8, buf, 8);
 	}
 	/* a high half latched by an earlier port write still counts when none is written now */
 	bool as_written = desc >> 32 || c->st.dma_high == 0;
 	uint8_t b[4];
 	if (desc >> 32) {
-		put_be32(b, (uint32_t)(desc >> 32));
+		fw_cfg_be_store(b, (uint32_t)(desc >> 32), 4);
 		fw_cfg_io_write(c, 4, b, 4);
 	}
-	put_be32(b, (uint32_t)desc);
+	fw_cfg_be_store(b, (uint32_t)desc, 4);
 	fw_cfg_io_write(c, 8, b, 4);
 	FUZZ_CHECK(c->st.dma_high == 0);
 	if (d && as_written) /* done or refused: nothing else (the buffer may overlap the rest of it) */

@@ -10,6 +10,7 @@
 
 #include "devices/dev_state.h"
 #include "devices/legacy/fw_cfg.h"
+#include "devices/legacy/fw_cfg_int.h"
 #include "memory/guest_mem.h"
 #include "util/codec.h"
 #include "unit.h"
@@ -75,13 +76,7 @@ static void read_data(void *buf, size_t n)
 		((uint8_t *)buf)[i] = in8(1);
 }
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-
-static void put_be(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = n; i-- > 0; v >>= 8)
-		p[i] = (uint8_t)v;
-}
+static uint32_t be32(const uint8_t *p) { return (uint32_t)fw_cfg_be_load(p, 4); }
 
 /* What SeaBIOS's qemu_cfg_dma_transfer does: the descriptor at desc, its address written
  * big-endian (high half first when there is one). Returns the control word written back. */
@@ -89,16 +84,16 @@ static uint32_t dma(uint64_t desc, uint32_t control, uint32_t len, uint64_t addr
 {
 	uint8_t *d = guest_mem_ptr(&M, desc, FW_CFG_DMA_SIZE);
 	if (d) {
-		put_be(d, control, 4);
-		put_be(d + 4, len, 4);
-		put_be(d + 8, addr, 8);
+		fw_cfg_be_store(d, control, 4);
+		fw_cfg_be_store(d + 4, len, 4);
+		fw_cfg_be_store(d + 8, addr, 8);
 	}
 	uint8_t b[4];
 	if (desc >> 32) {
-		put_be(b, desc >> 32, 4);
+		fw_cfg_be_store(b, desc >> 32, 4);
 		fw_cfg_io_write(&C, 4, b, 4);
 	}
-	put_be(b, (uint32_t)desc, 4);
+	fw_cfg_be_store(b, (uint32_t)desc, 4);
 	fw_cfg_io_write(&C, 8, b, 4);
 	return d ? be32(d) : 0xdeadbeef;
 }
@@ -432,9 +427,9 @@ TEST(saved_state_round_trip_and_hostile_states)
 	CHECK_EQ_HEX(C.st.dma_high, 1);
 	/* the low half now reaches the descriptor above 4 GiB */
 	uint8_t *desc = ram(HIGH_GPA);
-	put_be(desc, FW_CFG_DMA_CTL_READ, 4);
-	put_be(desc + 4, 2, 4);
-	put_be(desc + 8, 0x2000, 8);
+	fw_cfg_be_store(desc, FW_CFG_DMA_CTL_READ, 4);
+	fw_cfg_be_store(desc + 4, 2, 4);
+	fw_cfg_be_store(desc + 8, 0x2000, 8);
 	uint8_t lo[4] = { 0 };
 	fw_cfg_io_write(&C, 8, lo, 4);
 	CHECK_EQ(be32(desc), 0);
