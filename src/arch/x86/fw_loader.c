@@ -107,7 +107,7 @@ void fw_loader_free(struct fw_loader *l)
 
 /* ---- the interpreter ---- */
 
-struct run {
+struct loader_run {
 	struct fw_loader_file *files;
 	unsigned nfiles;
 	bool *placed;
@@ -120,7 +120,7 @@ struct run {
 	error_set((r)->err, (r)->errlen, (code), "table-loader command %zu: " fmt, (r)->n, ##__VA_ARGS__)
 
 /* The file a command's name field at c names; with allocated, it must have been ALLOCATEd. */
-static int find(struct run *r, const uint8_t *c, const char *what, bool allocated,
+static int find(struct loader_run *r, const uint8_t *c, const char *what, bool allocated,
 		struct fw_loader_file **out)
 {
 	const char *name = (const char *)c;
@@ -138,7 +138,7 @@ static int find(struct run *r, const uint8_t *c, const char *what, bool allocate
 	return RUN_ERR(r, -EINVAL, "%s \"%s\": no such file", what, name);
 }
 
-static int run_allocate(struct run *r, const uint8_t *c, fw_loader_place_fn place, void *opaque)
+static int run_allocate(struct loader_run *r, const uint8_t *c, fw_loader_place_fn place, void *opaque)
 {
 	struct fw_loader_file *f;
 	int i = find(r, c + CMD_NAME1, "file", false, &f);
@@ -168,7 +168,7 @@ static int run_allocate(struct run *r, const uint8_t *c, fw_loader_place_fn plac
 	return 0;
 }
 
-static int run_add_pointer(struct run *r, const uint8_t *c)
+static int run_add_pointer(struct loader_run *r, const uint8_t *c)
 {
 	struct fw_loader_file *dst, *src;
 	int e = find(r, c + CMD_NAME1, "destination", true, &dst);
@@ -192,7 +192,7 @@ static int run_add_pointer(struct run *r, const uint8_t *c)
 	return 0;
 }
 
-static int run_add_checksum(struct run *r, const uint8_t *c)
+static int run_add_checksum(struct loader_run *r, const uint8_t *c)
 {
 	struct fw_loader_file *f;
 	int e = find(r, c + CMD_NAME1, "file", true, &f);
@@ -220,7 +220,7 @@ int fw_loader_run(const uint8_t *cmds, size_t len, struct fw_loader_file *files,
 	_cleanup_free_ bool *placed = calloc(nfiles ? nfiles : 1, sizeof(bool));
 	if (!placed)
 		return error_oom(err, errlen);
-	struct run r = { files, nfiles, placed, 0, err, errlen };
+	struct loader_run r = { files, nfiles, placed, 0, err, errlen };
 	for (size_t off = 0; off < len; off += FW_LOADER_CMD_LEN, r.n++) {
 		const uint8_t *c = cmds + off;
 		uint32_t command = (uint32_t)le_load(c, 4);
