@@ -16,75 +16,54 @@
 #define BIOS_DATE "11/27/2026" /* mm/dd/yyyy: the release this BIOS information describes */
 #define MIB (1ull << 20)
 
-/* The table being built; the first failure is kept. Fields are written through offsets in
- * the current structure: the buffer moves as strings are added. */
+/* The table being built (util/codec.h's growing buffer, its first failure kept). Fields are
+ * written through offsets in the current structure: the buffer moves as strings are added. */
 struct sb {
-	uint8_t *p;
-	size_t len, cap;
-	int err;
+	struct enc e;
 	size_t cur;   /* the current structure's offset */
 	uint8_t nstr; /* its strings so far */
 };
 
-static bool sb_grow(struct sb *b, size_t n)
-{
-	if (b->err)
-		return false;
-	if (b->len + n > b->cap) {
-		size_t cap = MAX(b->cap * 2, b->len + n + 256);
-		uint8_t *p = realloc(b->p, cap);
-		if (!p) {
-			b->err = -ENOMEM;
-			return false;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memset(b->p + b->len, 0, n);
-	b->len += n;
-	return true;
-}
-
 /* A new structure: its formatted area (len bytes, zeroed, the header filled). */
 static void sb_begin(struct sb *b, uint8_t type, uint8_t len, uint16_t handle)
 {
-	size_t at = b->len;
-	if (!sb_grow(b, len))
-		return;
-	b->cur = at;
+	static const uint8_t zeros[0xff];
+	b->cur = b->e.len;
 	b->nstr = 0;
-	b->p[at] = type;
-	b->p[at + 1] = len;
-	le_store(b->p + at + 2, handle, 2);
+	put_bytes(&b->e, zeros, len);
+	if (b->e.err)
+		return;
+	b->e.buf[b->cur] = type;
+	b->e.buf[b->cur + 1] = len;
+	le_store(b->e.buf + b->cur + 2, handle, 2);
 }
 
 static void sb_put(struct sb *b, size_t field, uint64_t v, unsigned n)
 {
-	if (!b->err)
-		le_store(b->p + b->cur + field, v, n);
+	if (!b->e.err)
+		le_store(b->e.buf + b->cur + field, v, n);
 }
 
 /* The string s as the field's string (index 0, "none", when s is NULL or empty). */
 static void sb_str(struct sb *b, size_t field, const char *s)
 {
-	if (!s || !*s || b->err)
+	if (!s || !*s || b->e.err)
 		return;
-	size_t n = strlen(s) + 1;
 	if (b->nstr == 0xff) {
-		b->err = -E2BIG;
+		b->e.err = -E2BIG;
 		return;
 	}
-	size_t at = b->len;
-	if (!sb_grow(b, n))
-		return;
-	memcpy(b->p + at, s, n);
-	b->p[b->cur + field] = ++b->nstr;
+	put_bytes(&b->e, s, strlen(s) + 1);
+	if (!b->e.err)
+		b->e.buf[b->cur + field] = ++b->nstr;
 }
 
-/* The end of the string set. */
+/* The end of the string set: one more NUL, two when it has no string. */
 static void sb_end(struct sb *b)
 {
-	sb_grow(b, b->nstr ? 1 : 2);
+	put_u8(&b->e, 0);
+	if (!b->nstr)
+		put_u8(&b->e, 0);
 }
 
 static void type0_bios(struct sb *b, const struct smbios_info *in)
@@ -113,8 +92,8 @@ static void type1_system(struct sb *b, const struct smbios_info *in)
 	const uint8_t *u = in->uuid;
 	uint8_t w[16] = { u[3], u[2], u[1], u[0], u[5], u[4], u[7], u[6] };
 	memcpy(w + 8, u + 8, 8);
-	if (!b->err)
-		memcpy(b->p + b->cur + 0x08, w, 16);
+	if (!b->e.err)
+		memcpy(b->e.buf + b->cur + 0x08, w, 16);
 	sb_put(b, 0x18, 0x06, 1);     /* wake-up type: power switch */
 	sb_str(b, 0x1a, "Virtual Machine"); /* family */
 	sb_end(b);
@@ -208,6 +187,7 @@ int smbios_build(const struct smbios_info *in, uint8_t **anchor, uint32_t *ancho
 	if (dimms > SMBIOS_DIMMS_MAX)
 		return -EINVAL;
 	struct sb b = { 0 };
+	enc_init(&b.e);
 	type0_bios(&b, in);
 	type1_system(&b, in);
 	type3_chassis(&b);
@@ -220,11 +200,11 @@ int smbios_build(const struct smbios_info *in, uint8_t **anchor, uint32_t *ancho
 	sb_end(&b);
 	sb_begin(&b, 127, 4, SMBIOS_HANDLE(127, 0));
 	sb_end(&b);
-	if (!b.err && b.len > 0xffff)
-		b.err = -E2BIG; /* SeaBIOS reads the table's length as 16 bits */
-	_cleanup_free_ uint8_t *t = b.p;
-	if (b.err)
-		return b.err;
+	if (!b.e.err && b.e.len > 0xffff)
+		b.e.err = -E2BIG; /* SeaBIOS reads the table's length as 16 bits */
+	_cleanup_free_ uint8_t *t = b.e.buf;
+	if (b.e.err)
+		return b.e.err;
 	uint8_t *a = calloc(1, SMBIOS_ANCHOR_LEN);
 	if (!a)
 		return -ENOMEM;
@@ -234,12 +214,12 @@ int smbios_build(const struct smbios_info *in, uint8_t **anchor, uint32_t *ancho
 	a[8] = 0;
 	a[9] = 0;                     /* docrev */
 	a[10] = 1;                    /* entry point revision: 3.0 */
-	le_store(a + 12, b.len, 4);   /* the structure table's maximum size: its size */
+	le_store(a + 12, b.e.len, 4);   /* the structure table's maximum size: its size */
 	/* the structure table's address (16, 8 bytes): the firmware's to fill */
 	a[5] = (uint8_t)(0 - fw_byte_sum(a, SMBIOS_ANCHOR_LEN));
 	*anchor = a;
 	*anchor_len = SMBIOS_ANCHOR_LEN;
 	*tables = TAKE_PTR(t);
-	*tables_len = (uint32_t)b.len;
+	*tables_len = (uint32_t)b.e.len;
 	return 0;
 }
