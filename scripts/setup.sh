@@ -56,6 +56,7 @@ PACKAGES=(
 	curl              # REST API calls over the Unix socket (curl --unix-socket)
 	e2fsprogs         # mkfs.ext4/debugfs: the ext4 disk image of the Linux virtio-blk test
 	acpica-tools      # iasl: the unit tests disassemble petrel's DSDT to prove its AML well-formed
+	dmidecode         # tests/unit/test_smbios.c: dmidecode --from-dump reads petrel's SMBIOS tables back (the oracle)
 	libwslay-dev      # petreld's web page: the WebSocket framing of the serial console in the browser (src/manager/web/web_ws.c)
 	libcrypt-dev      # petreld's web page: yescrypt password hashes of its users (crypt(3), src/manager/web/web_users.c)
 	chromium          # tests/web: the page end to end in headless Chromium (playwright-core drives /usr/bin/chromium)

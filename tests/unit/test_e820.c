@@ -1,11 +1,14 @@
 /* Unit tests for src/arch/x86/e820.c: the memory map a guest gets, around the EBDA, the ACPI
- * area and the MMIO hole. */
+ * area and the MMIO hole; and its bytes in fw_cfg's "etc/e820". */
+#include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "memory/guest_mem.h"
+#include "util/codec.h"
 #include "util/log.h"
 #include "unit.h"
 #include "boot_images.h"
@@ -64,6 +67,34 @@ TEST(e820_layout)
 				  map[i].addr + map[i].size <= m.regions[j].gpa + m.regions[j].size;
 		CHECK(backed);
 	}
+}
+
+/* etc/e820: packed le64 address, le64 length, le32 type, as SeaBIOS's qemu_early_e820 reads it. */
+TEST(e820_fw_cfg_bytes)
+{
+	const struct e820_entry map[] = {
+		{ 0, 0x80000000ull, E820_RAM },
+		{ 0xfeffc000ull, 0x4000, E820_RESERVED },
+		{ 4 * GiB, 0x123456789ull, E820_RAM },
+	};
+	uint8_t *p = NULL;
+	uint32_t len = 0;
+	REQUIRE_EQ(e820_fw_cfg_file(map, 3, &p, &len), 0);
+	REQUIRE_EQ(len, 3 * E820_FW_CFG_ENTRY_LEN);
+	CHECK_EQ(E820_FW_CFG_ENTRY_LEN, 20);
+	for (int i = 0; i < 3; i++) {
+		const uint8_t *e = p + 20 * i;
+		CHECK_EQ_HEX(le_load(e, 8), map[i].addr);
+		CHECK_EQ_HEX(le_load(e + 8, 8), map[i].size);
+		CHECK_EQ(le_load(e + 16, 4), map[i].type);
+	}
+	CHECK_EQ(p[20 + 16], E820_RESERVED);
+	CHECK_EQ(p[40 + 12], 0x01); /* the high half of the length 0x1_2345_6789 */
+	free(p);
+	REQUIRE_EQ(e820_fw_cfg_file(map, 0, &p, &len), 0);
+	CHECK_EQ(len, 0);
+	free(p);
+	CHECK_EQ(e820_fw_cfg_file(map, -1, &p, &len), -EINVAL);
 }
 
 int main(int argc, char **argv)

@@ -10,6 +10,7 @@
 #define ACPI_PM1_EVT_OFF 0   /* PM1_STS (2 bytes), PM1_EN (2 bytes) */
 #define ACPI_PM1_CNT_OFF 4   /* PM1_CNT (2 bytes) */
 #define ACPI_RESET_OFF 6     /* reset register (1 byte) */
+#define ACPI_PM_TMR_OFF 8    /* PM timer (4 bytes: 24 bits at 3.579545 MHz) */
 #define ACPI_PM_LEN 8
 #define ACPI_RESET_VALUE 0x01
 #define ACPI_S5_TYP 5        /* must match the _S5_ package in the DSDT */

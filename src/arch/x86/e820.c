@@ -1,6 +1,10 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "memory/guest_mem.h"
+#include "util/codec.h"
+
+#include <errno.h>
+#include <stdlib.h>
 
 int e820_build(const struct guest_mem *mem, struct e820_entry *map)
 {
@@ -17,4 +21,22 @@ int e820_build(const struct guest_mem *mem, struct e820_entry *map)
 			map[n++] = (struct e820_entry){ start, r->gpa + r->size - start, E820_RAM };
 	}
 	return n;
+}
+
+int e820_fw_cfg_file(const struct e820_entry *map, int n, uint8_t **out, uint32_t *len)
+{
+	if (n < 0)
+		return -EINVAL;
+	uint8_t *p = calloc(n ? (size_t)n : 1, E820_FW_CFG_ENTRY_LEN);
+	if (!p)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		uint8_t *e = p + (size_t)i * E820_FW_CFG_ENTRY_LEN;
+		le_store(e, map[i].addr, 8);
+		le_store(e + 8, map[i].size, 8);
+		le_store(e + 16, map[i].type, 4);
+	}
+	*out = p;
+	*len = (uint32_t)n * E820_FW_CFG_ENTRY_LEN;
+	return 0;
 }
