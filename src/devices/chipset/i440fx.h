@@ -5,7 +5,7 @@
  * (0x72; stored only: the machine has no SMM). Everything else reads as the reset value.
  *
  * What the PAM registers mean for memory is the machine's: i440fx_init takes a callback that
- * gets the seven bytes after every guest write that changed one, after a reset and after a
+ * gets the seven bytes after every guest write to one of them, after a reset and after a
  * load. It runs with the PCI bus's lock held (a configuration write): it must not access PCI
  * configuration space. */
 #ifndef PETREL_DEVICES_CHIPSET_I440FX_H
