@@ -4,7 +4,11 @@
  * or a zero page with "HdrS"), the command line, the memory map against the
  * configured memory size, and that ring 3 and int 0x80 work.
  *
+ * Also where the ACPI RSDP came from (given, or found in the BIOS areas: GRUB
+ * on BIOS does not pass it).
+ *
  * cmdline: petrel-test-token=1234 [expect_boot=pvh|bzimage] [expect_mem=MIB]
+ *          [expect_rsdp=1]
  */
 #include "guest.h"
 
@@ -59,6 +63,11 @@ void test_main(void)
 		check(ram <= want && ram + (4u << 20) >= want, "memory map has %lu KiB of RAM, expected %ld MiB",
 		      (unsigned long)(ram >> 10), mib);
 	}
+
+	printf("boot: rsdp=%lx (%s)\n", (unsigned long)boot.rsdp,
+	       !boot.rsdp ? "none" : boot.rsdp_scanned ? "scanned" : "given");
+	if (cmdline_has("expect_rsdp"))
+		check(boot.rsdp != 0, "no ACPI RSDP given or found");
 
 	long r = user_call(user_fn, 1000, 0);
 	check(r == 499500, "ring 3 call returned %ld", r);

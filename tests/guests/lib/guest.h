@@ -200,7 +200,8 @@ struct boot_info {
 	bool magic_ok;      /* PVH: start_info magic; bzImage: "HdrS" in the zero page */
 	char cmdline[CMDLINE_MAX];
 	uint64_t cmdline_paddr;
-	uint64_t rsdp;      /* from start_info/zero page, 0 if not given */
+	uint64_t rsdp;      /* from start_info/zero page, else found in the BIOS areas; 0 if neither */
+	bool rsdp_scanned;  /* rsdp was not given: found by the scan */
 	int nr_mem;
 	struct mem_region mem[MAX_MEM_REGIONS];
 };
