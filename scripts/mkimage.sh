@@ -40,6 +40,15 @@ DEBIAN_UUID=7e7e0001-5e7a-4c1d-9b00-000000000002
 FORCE=0
 
 die() { echo "mkimage: $*" >&2; exit 1; }
+# Temporary files and directories, removed at exit whatever happens.
+CLEANUP=()
+trap 'rm -rf "${CLEANUP[@]}"' EXIT
+tmpdir() { # tmpdir VAR NAME: VAR = a new temporary directory
+	local d
+	d=$(mktemp -d "${TMPDIR:-/tmp}/petrel-$2.XXXXXX")
+	CLEANUP+=("$d")
+	printf -v "$1" %s "$d"
+}
 log() { echo "mkimage: $*" >&2; }
 usage() { sed -n '/^# Usage:/,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
@@ -84,14 +93,14 @@ cached() {
 	mkdir -p "$CACHE" "$(dirname "$OUT")"
 	if [[ $FORCE == 1 || ! -s $img ]]; then
 		local t0=$SECONDS tmp=$img.tmp.$$
-		trap 'rm -f "$tmp"' EXIT
+		CLEANUP+=("$tmp" "$tmp.fs")
 		"$builder" "$tmp" "$@"
 		mv -f "$tmp" "$img"
-		trap - EXIT
 		log "built $img in $((SECONDS - t0)) s"
 	else
 		log "cached $img"
 	fi
+	CLEANUP+=("$OUT.tmp.$$")
 	cp --sparse=always "$img" "$OUT.tmp.$$"
 	mv -f "$OUT.tmp.$$" "$OUT"
 	echo "$OUT"
@@ -109,8 +118,8 @@ grub_cfg() {
 	set default=0
 	echo "$MARKER"
 	menuentry "petrel" {
-		linux $1 $3
 	EOF
+	printf '\tlinux %s %s\n' "$1" "$3"
 	[[ -z $2 ]] || printf '\tinitrd %s\n' "$2"
 	echo "}"
 }
@@ -142,13 +151,14 @@ grub_modules() {
 }
 grub_install() {
 	local disk=$1 core
-	core=$(mktemp "${TMPDIR:-/tmp}/petrel-core.XXXXXX")
+	tmpdir core core
+	core+=/core.img
 	# "(,msdos1)": the BIOS boot drive (whatever its number), first partition.
 	grub-mkimage -O i386-pc -d "$GRUB_LIB" -p '(,msdos1)/boot/grub' -o "$core" "${GRUB_EMBED[@]}"
 	local size sectors
 	size=$(stat -c %s "$core")
 	sectors=$(((size + 511) / 512))
-	((sectors <= 2047)) || { rm -f "$core"; die "core.img ($size bytes) does not fit before sector 2048"; }
+	((sectors <= 2047)) || die "core.img ($size bytes) does not fit before sector 2048"
 	# diskboot.img (core.img's first sector) ends with one blocklist entry {u64 start; u16 len;
 	# u16 segment}: the rest of core.img. grub-mkimage filled len and segment; start is ours.
 	local bl=$((512 - 12))
@@ -156,7 +166,6 @@ grub_install() {
 	[[ $(get_le "$core" $((bl + 8)) 2) == $((sectors - 1)) ]] || die "core.img blocklist length is not $((sectors - 1))"
 	[[ $(get_le "$core" $((bl + 10)) 2) == $((0x820)) ]] || die "core.img blocklist segment is not 0x820"
 	dd if="$core" of="$disk" bs=512 seek=1 conv=notrunc status=none
-	rm -f "$core"
 	# boot.img: code up to the disk signature (440 bytes), keeping sfdisk's partition table.
 	# kernel_sector (u64 at 0x5c) = 1; boot_drive (0x64) = 0xff: the drive the BIOS booted from;
 	# the drive check (jmp at 0x66) becomes two nops, as grub-bios-setup does for hard disks.
@@ -190,25 +199,25 @@ mbr_disk() {
 
 build_grub_disk() { # FILE KERNEL INITRD CMDLINE
 	local stage
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/petrel-grub-disk.XXXXXX")
+	tmpdir stage grub-disk
 	stage_boot "$stage" "$2" "$3"
 	grub_cfg /boot/kernel "${3:+/boot/initrd}" "$4" >"$stage/boot/grub/grub.cfg"
 	mbr_disk "$1" "$stage" ext2 "$GRUB_DISK_UUID" 4
-	rm -rf "$stage"
 }
 
 build_grub_iso() { # FILE KERNEL INITRD CMDLINE
 	need grub-mkrescue grub-common
 	need xorriso xorriso
 	need mformat mtools
-	local stage
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/petrel-grub-iso.XXXXXX")
+	local stage log
+	tmpdir stage grub-iso
+	tmpdir log grub-iso-log
+	log+=/log
 	stage_boot "$stage" "$2" "$3"
 	grub_cfg /boot/kernel "${3:+/boot/initrd}" "$4" >"$stage/boot/grub/grub.cfg"
 	# -d: BIOS only (an EFI GRUB installed beside it would be added too); quiet xorriso.
-	grub-mkrescue -d "$GRUB_LIB" -o "$1" "$stage" -- -volid PETREL >"$stage.log" 2>&1 ||
-		{ cat "$stage.log" >&2; rm -rf "$stage" "$stage.log"; die "grub-mkrescue failed"; }
-	rm -rf "$stage" "$stage.log"
+	grub-mkrescue -d "$GRUB_LIB" -o "$1" "$stage" -- -volid PETREL >"$log" 2>&1 ||
+		{ cat "$log" >&2; die "grub-mkrescue failed"; }
 }
 
 # The Debian disk: mmdebstrap (unshare mode: namespaces, no mounts on the host) into a tarball,
@@ -218,7 +227,7 @@ build_debian() { # FILE
 	need mmdebstrap mmdebstrap
 	[[ $(id -u) == 0 ]] || die "the debian image needs root (its files' owners and device nodes)"
 	local stage
-	stage=$(mktemp -d "${TMPDIR:-/tmp}/petrel-debian.XXXXXX")
+	tmpdir stage debian
 	local tar=$stage/root.tar dir=$stage/root
 	# The customize hooks run inside the new system before it is packed.
 	mmdebstrap --mode=unshare --variant=minbase --include="$DEBIAN_PACKAGES" \
@@ -229,19 +238,19 @@ build_debian() { # FILE
 		--customize-hook="printf '127.0.0.1 localhost\n127.0.1.1 $DEBIAN_HOSTNAME\n' >\"\$1/etc/hosts\"" \
 		--customize-hook="printf 'UUID=$DEBIAN_UUID / ext4 errors=remount-ro 0 1\n' >\"\$1/etc/fstab\"" \
 		--customize-hook="mkdir -p \"\$1/etc/default/grub.d\" && printf '%s\n' \
-			'GRUB_TIMEOUT=$GRUB_TIMEOUT' 'GRUB_TERMINAL=serial' \
+			'GRUB_TIMEOUT=$GRUB_TIMEOUT' 'GRUB_TERMINAL=\"serial console\"' \
 			'GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"' \
 			'GRUB_CMDLINE_LINUX=\"console=ttyS0,115200\"' >\"\$1/etc/default/grub.d/petrel.cfg\"" \
 		"$DEBIAN_SUITE" "$tar" >"$stage/mmdebstrap.log" 2>&1 ||
-		{ tail -40 "$stage/mmdebstrap.log" >&2; rm -rf "$stage"; die "mmdebstrap failed"; }
+		{ tail -40 "$stage/mmdebstrap.log" >&2; die "mmdebstrap failed"; }
 	mkdir "$dir"
 	tar -C "$dir" --numeric-owner --xattrs --xattrs-include='*' -xpf "$tar"
 	rm -f "$tar"
-	[[ -e $dir/vmlinuz && -e $dir/initrd.img ]] || { rm -rf "$stage"; die "no /vmlinuz or /initrd.img in the new system"; }
+	[[ -e $dir/vmlinuz && -e $dir/initrd.img ]] || die "no /vmlinuz or /initrd.img in the new system"
 	# /vmlinuz and /initrd.img are the symlinks the kernel packages keep current (GRUB follows them).
+	mkdir -p "$dir/boot/grub"
 	grub_cfg /vmlinuz /initrd.img "root=UUID=$DEBIAN_UUID ro console=ttyS0,115200" >"$dir/boot/grub/grub.cfg"
 	mbr_disk "$1" "$dir" ext4 "$DEBIAN_UUID" 512
-	rm -rf "$stage"
 }
 
 # ---- targets ----------------------------------------------------------------------------------

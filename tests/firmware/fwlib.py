@@ -55,7 +55,11 @@ def mkimage(target, out, *args, timeout=120, env=None):
 def qemu_argv(image, accel="tcg", mem=256, cpus=1, fmt="raw"):
     """QEMU's pc machine booting IMAGE through SeaBIOS from a virtio-blk-pci disk, the serial
     console on stdout, the debug-exit port for the guests' verdict."""
-    return [QEMU, "-accel", accel, "-machine", "pc", "-m", str(mem), "-smp", str(cpus),
+    cpu = []
+    if accel == "kvm":
+        # A PVM host refuses the IA32_ARCH_CAPABILITIES MSR QEMU sets for "-cpu host" (as bench/run.py).
+        cpu = ["-cpu", "host,-arch-capabilities" if os.path.exists("/sys/module/kvm_pvm") else "host"]
+    return [QEMU, "-accel", accel, *cpu, "-machine", "pc", "-m", str(mem), "-smp", str(cpus),
             "-bios", str(SEABIOS), "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio",
             "-drive", f"file={image},format={fmt},if=none,id=d,readonly=on", "-device", "virtio-blk-pci,drive=d",
             "-device", DEBUG_EXIT]
