@@ -21,7 +21,7 @@
 # Images are cached under DIR (--cache, else $PETREL_IMAGE_DIR, else build/images), named by a hash
 # of the inputs (this script, the target, the files' contents, the arguments, the timeout, the
 # versions of GRUB, mmdebstrap and e2fsprogs); OUT is a sparse copy of the cached image (a guest may
-# write to it). --force rebuilds. The debian image is cached by the script alone: it changes only
+# write to it). --force rebuilds; images not used for a week are removed. The debian image is cached by the script alone: it changes only
 # with --force (Debian's archive moves on).
 set -euo pipefail
 
@@ -98,8 +98,11 @@ cached() {
 		mv -f "$tmp" "$img"
 		log "built $img in $((SECONDS - t0)) s"
 	else
+		touch "$img"
 		log "cached $img"
 	fi
+	# Images of this target not used for a week (other inputs, an older script) go.
+	find "$CACHE" -maxdepth 1 -name "${name%-*}-*.img" -mtime +7 -delete
 	CLEANUP+=("$OUT.tmp.$$")
 	cp --sparse=always "$img" "$OUT.tmp.$$"
 	mv -f "$OUT.tmp.$$" "$OUT"
@@ -135,7 +138,7 @@ stage_boot() {
 put_le() {
 	local s="" i
 	for ((i = 0; i < $3; i++)); do s+=$(printf '\\x%02x' $((($4 >> (8 * i)) & 0xff))); done
-	printf "$s" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+	printf '%b' "$s" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
 # get_le FILE OFFSET NBYTES

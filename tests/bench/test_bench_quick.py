@@ -45,7 +45,6 @@ PY = [
     (["e1000.py", "--quick"], True, True, "E1000 vs virtio-net", 900),
     (["serial.py", "host"], False, False, "vCPU-side CPU per byte", 180),
     (["serial.py", "guest"], True, False, "per console byte", 300),
-    (["firmware.py"], False, False, "QEMU to GRUB", 900),  # QEMU under TCG; petrel's rows with /dev/kvm
 ]
 # The C benches: their smallest arguments are their quick mode.
 C = [
