@@ -5,10 +5,10 @@
  * configured memory size, and that ring 3 and int 0x80 work.
  *
  * Also where the ACPI RSDP came from (given, or found in the BIOS areas: GRUB
- * on BIOS does not pass it).
+ * on BIOS does not pass it); rsdp_scan=1: the scan must find the one given.
  *
  * cmdline: petrel-test-token=1234 [expect_boot=pvh|bzimage] [expect_mem=MIB]
- *          [expect_rsdp=1]
+ *          [expect_rsdp=1] [rsdp_scan=1]
  */
 #include "guest.h"
 
@@ -68,6 +68,12 @@ void test_main(void)
 	       !boot.rsdp ? "none" : boot.rsdp_scanned ? "scanned" : "given");
 	if (cmdline_has("expect_rsdp"))
 		check(boot.rsdp != 0, "no ACPI RSDP given or found");
+	if (cmdline_has("rsdp_scan")) {
+		uint64_t found = rsdp_scan();
+		printf("boot: rsdp scan found %lx\n", (unsigned long)found);
+		check(found == boot.rsdp, "the scan found the RSDP at %lx, not at %lx", (unsigned long)found,
+		      (unsigned long)boot.rsdp);
+	}
 
 	long r = user_call(user_fn, 1000, 0);
 	check(r == 499500, "ring 3 call returned %ld", r);

@@ -105,7 +105,7 @@ static bool rsdp_at(uint64_t a)
 	return sum == 0;
 }
 
-static long rsdp_scan(long unused)
+static long rsdp_scan_user(long unused)
 {
 	uint64_t ebda = (uint64_t)(*(volatile uint16_t *)0x40e) << 4;
 	if (ebda >= 0x80000 && ebda < 0xa0000)
@@ -117,6 +117,8 @@ static long rsdp_scan(long unused)
 			return (long)a;
 	return 0;
 }
+
+uint64_t rsdp_scan(void) { return (uint64_t)user_call(rsdp_scan_user, 0, 0); }
 
 /* ---- command line ---- */
 
@@ -246,7 +248,7 @@ noreturn void guest_start(unsigned proto, uint64_t ptr)
 	cpu_init();
 	parse_boot_info(proto, ptr);
 	if (!boot.rsdp) {
-		boot.rsdp = (uint64_t)user_call(rsdp_scan, 0, 0);
+		boot.rsdp = rsdp_scan();
 		boot.rsdp_scanned = boot.rsdp != 0;
 	}
 	test_main();

@@ -207,6 +207,9 @@ struct boot_info {
 };
 extern struct boot_info boot;
 const char *boot_proto_name(enum boot_proto p);
+/* The ACPI RSDP in the EBDA's first KiB or 0xE0000-0xFFFFF (0: none), searched in ring 3;
+ * guest_start fills boot.rsdp with it when the loader gave none. */
+uint64_t rsdp_scan(void);
 
 /* Kernel command line: "key=value" words separated by spaces. */
 const char *cmdline_value(const char *key, size_t *len); /* NULL if absent */
