@@ -54,7 +54,7 @@ PACKAGES=(
 	iproute2          # ip/tap/netns setup for the network tests
 	socat             # talks to the API and vsock Unix sockets from scripts and tests
 	curl              # REST API calls over the Unix socket (curl --unix-socket)
-	e2fsprogs         # mkfs.ext4/debugfs: the ext4 disk image of the Linux virtio-blk test
+	e2fsprogs         # mkfs.ext4/debugfs: the ext4 disk image of the Linux virtio-blk test; mkfs.ext2 -d: mkimage.sh's file systems
 	acpica-tools      # iasl: the unit tests disassemble petrel's DSDT to prove its AML well-formed
 	dmidecode         # tests/unit/test_smbios.c: dmidecode --from-dump reads petrel's SMBIOS tables back (the oracle)
 	libwslay-dev      # petreld's web page: the WebSocket framing of the serial console in the browser (src/manager/web/web_ws.c)
@@ -66,6 +66,13 @@ PACKAGES=(
 	resource-agents   # ocf-shellfuncs the petrel-vm agent sources; ocf-tester the tests run on it
 	jq                # the petrel-vm agent reads petrelctl's JSON answers and the definition's name with it
 	libxml2-utils     # xmllint: tests/cluster checks the agents' meta-data against the OCF DTD
+	seabios           # /usr/share/seabios/bios-256k.bin: the firmware of --firmware seabios, and QEMU's in tests/firmware (the oracle)
+	grub-pc-bin       # GRUB for BIOS (i386-pc boot.img, core.img's modules): scripts/mkimage.sh's bootable disks
+	grub-common       # grub-mkimage, grub-mkrescue, grub-fstest: mkimage.sh builds GRUB's images, tests/firmware reads them back
+	xorriso           # grub-mkrescue writes the hybrid ISO with it (mkimage.sh grub-iso)
+	mtools            # grub-mkrescue needs mformat/mcopy (its FAT images)
+	mmdebstrap        # mkimage.sh debian: the installed Debian 12 disk from Debian's archive, without mounts
+	fdisk             # sfdisk: the MBR partition table of mkimage.sh's disks, written on the image file
 	strace            # bench/serial.py and bench/virtio_net_host.py count system calls (per console byte, per frame) with strace
 )
 

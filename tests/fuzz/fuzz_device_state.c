@@ -9,7 +9,7 @@
  * goes to its load verb in the order snapshot/load.c follows (vm/vm_state.c): the vCPU
  * hot-plug state (cpu_hotplug_state_get and the device's part of vcpu_hotplug_load), UART,
  * I804, RTC, ACPI, PCIB, GED, then for each virtio device its own section (the balloon's BALN)
- * and its transport's VIRT, then the E1000's E1K. A refusal stops there, as a load does (the VM is destroyed), and
+ * and its transport's VIRT, then the E1000's E1K, then the chipset's I44F, PIIX and P92 . A refusal stops there, as a load does (the VM is destroyed), and
  * must say why. When all were accepted, the guest uses the restored devices: register
  * accesses as in fuzz_ports, every queue served, a statistics tick, the E1000's I/O run and its
  * interrupt cause read.
@@ -17,7 +17,7 @@
  * Input: the balloon's options (a byte, as fuzz_balloon's: bit 0 statistics, 1 free page
  * reporting, 2 deflate_on_oom, 3 free page hinting), then per section in the order above
  * (CPUH, UART, I804, RTC, ACPI, PCIB, GED, VIRT#0 the rng on PCI, VIRT#1 the rng on MMIO,
- * BALN, VIRT#2 the balloon, E1K) a mode byte and its bytes:
+ * BALN, VIRT#2 the balloon, E1K, I44F, PIIX, P92 ) a mode byte and its bytes:
  *   mode & 3 == 0  the saved section as it is (no more bytes)
  *   mode & 3 == 1  1 + (mode >> 2) patches XORed into it, == 2 the same written over it:
  *                  a patch is a le16 offset (modulo the section's length), a length byte
@@ -44,7 +44,7 @@
 
 FUZZ_QUIET_LOGS()
 
-#define NSEC 12           /* the sections, in load order */
+#define NSEC 15           /* the sections, in load order */
 #define SEC_MAX 4096      /* a section's bytes here (the PCI one is the longest: ~1.7 KiB) */
 
 /* One section: its device, its verbs (NULL for CPUH: the codec below) and its bytes. */
@@ -65,10 +65,10 @@ static void list_sections(struct port_machine *m, struct virtio_balloon *b, stru
 	const struct dev_state_ops *ops[NSEC] = {
 		NULL, &serial_state_ops, &i8042_state_ops, &rtc_state_ops, &acpi_pm_state_ops, &pci_bus_state_ops,
 		&ged_state_ops, &virtio_pci_state_ops, &virtio_mmio_state_ops, b->vdev.ops->state,
-		&virtio_mmio_state_ops, &e1000_state_ops,
+		&virtio_mmio_state_ops, &e1000_state_ops, &i440fx_state_ops, &piix_state_ops, &port92_state_ops,
 	};
 	void *dev[NSEC] = { &m->cpuhp, &m->serial, &m->kbd, &m->rtc, &m->pm, &m->pci, &m->ged, &m->vp, &m->vm,
-			    &b->vdev, &balloon_tr, card };
+			    &b->vdev, &balloon_tr, card, &m->host, &m->piix, &m->p92 };
 	for (unsigned i = 0; i < NSEC; i++) {
 		s[i].ops = ops[i];
 		s[i].dev = dev[i];

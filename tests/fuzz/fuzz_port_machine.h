@@ -1,9 +1,12 @@
 /* Shared by fuzz_ports.c and fuzz_device_state.c: the guest's register surface without KVM.
  * A small machine of the legacy port devices (16550A serial, i8042, CMOS RTC, ACPI PM block,
- * ACPI GED, the CPU hot-plug block), the PCI configuration mechanism (0xCF8/0xCFC) with its
- * host bridge, and a virtio-rng on virtio-pci and one on virtio-mmio, over PORT_RAM bytes of
- * guest RAM; then guest accesses read from a fuzz input, and each device's queue served as
- * the I/O thread would.
+ * ACPI GED, the CPU hot-plug block, port 0x92 and APM), the PCI configuration mechanism
+ * (0xCF8/0xCFC) with a firmware boot's chipset (the i440FX host bridge at 00:00.0, PIIX3's ISA
+ * bridge and PIIX4's PM function at 00:01.0/.3, whose PMBA the guest may move the ACPI PM block
+ * with: it starts at ACPI_PM_BASE, as SeaBIOS leaves it), and a virtio-rng on virtio-pci (00:02.0,
+ * BARs placed as in a direct boot) and one on virtio-mmio, over PORT_RAM bytes of guest RAM;
+ * then guest accesses read from a fuzz input, and each device's queue served as the I/O thread
+ * would.
  *
  * An access is PORT_ACCESS_LEN bytes: a selector (bit 0 write, bits 1-2 size 1/2/4/8, bits
  * 3-7 region), a 32-bit offset into the region (modulo its length) and a 32-bit value. */
@@ -15,6 +18,9 @@
 
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
+#include "devices/chipset/i440fx.h"
+#include "devices/chipset/piix.h"
+#include "devices/chipset/port92.h"
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/cpu_hotplug.h"
 #include "devices/legacy/ged.h"
@@ -42,6 +48,9 @@ struct port_machine {
 	struct ged ged;
 	struct cpu_hotplug cpuhp;
 	struct pci_bus pci;
+	struct i440fx host;
+	struct piix piix;
+	struct port92 p92;
 	struct virtio_rng rng_pci, rng_mmio;
 	struct virtio_pci vp;
 	struct virtio_mmio vm;
@@ -78,6 +87,8 @@ static const struct port_region port_regions[] = {
 	{ false, GED_PORT, GED_LEN },
 	{ false, CPUHP_PORT, CPUHP_LEN },
 	{ false, 0xcf8, 8 },                                  /* PCI configuration mechanism #1 */
+	{ false, PORT92_PORT, 1 },
+	{ false, APM_PORT, APM_LEN },
 	{ true, LAYOUT_PCI_MMIO, 0x100000 },                  /* where BARs are placed first */
 	{ true, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE },      /* the whole window */
 	{ true, LAYOUT_VIRTIO_MMIO, LAYOUT_VIRTIO_MMIO_STRIDE },
@@ -116,6 +127,19 @@ static bool port_machine_legacy(struct port_machine *m)
 	       bus_register(pio, CPUHP_PORT, CPUHP_LEN, "cpuhp", cpu_hotplug_read, cpu_hotplug_write, &m->cpuhp) == 0;
 }
 
+/* The chipset, with PMBA and PMREGMISC as SeaBIOS programs them (the PM block at ACPI_PM_BASE). */
+static bool port_machine_chipset(struct port_machine *m)
+{
+	struct power_ctl pc = { port_power, NULL };
+	if (i440fx_init(&m->host, &m->pci, NULL, NULL) < 0 || piix_init(&m->piix, &m->pci, &m->pm, &m->pio) < 0 ||
+	    port92_init(&m->p92, &m->pio, pc) < 0)
+		return false;
+	uint8_t pmba[4] = { ACPI_PM_BASE | 1, ACPI_PM_BASE >> 8, 0, 0 }, on = 1;
+	pci_config_write(&m->pci, PIIX_SLOT, PIIX_PM_FN, PIIX_PMBA, pmba, 4);
+	pci_config_write(&m->pci, PIIX_SLOT, PIIX_PM_FN, PIIX_PMREGMISC, &on, 1);
+	return m->pm.mapped;
+}
+
 /* Build the machine into *m (static storage: it is large). m->ok says whether all of it was. */
 static void port_machine_build(struct port_machine *m)
 {
@@ -123,7 +147,8 @@ static void port_machine_build(struct port_machine *m)
 	bus_init(&m->pio, "pio");
 	bus_init(&m->mmio, "mmio");
 	bool ok = port_machine_legacy(m) &&
-		  pci_bus_init(&m->pci, NULL, &m->pio, &m->mmio, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE) == 0;
+		  pci_bus_init(&m->pci, NULL, &m->pio, &m->mmio, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE) == 0 &&
+		  port_machine_chipset(m);
 	m->have_pci = ok && virtio_rng_create(&m->rng_pci, 0, NULL, m->mem, NULL) == 0;
 	ok = m->have_pci && virtio_pci_create(&m->vp, &m->rng_pci.vdev, &m->pci, NULL, NULL) == 0;
 	m->have_mmio = ok && virtio_rng_create(&m->rng_mmio, 1, NULL, m->mem, NULL) == 0;

@@ -4,7 +4,11 @@
  * or a zero page with "HdrS"), the command line, the memory map against the
  * configured memory size, and that ring 3 and int 0x80 work.
  *
+ * Also where the ACPI RSDP came from (given, or found in the BIOS areas: GRUB
+ * on BIOS does not pass it); rsdp_scan=1: the scan must find the one given.
+ *
  * cmdline: petrel-test-token=1234 [expect_boot=pvh|bzimage] [expect_mem=MIB]
+ *          [expect_rsdp=1] [rsdp_scan=1]
  */
 #include "guest.h"
 
@@ -58,6 +62,17 @@ void test_main(void)
 		/* All of it, less at most 4 MiB of holes (legacy area, firmware). */
 		check(ram <= want && ram + (4u << 20) >= want, "memory map has %lu KiB of RAM, expected %ld MiB",
 		      (unsigned long)(ram >> 10), mib);
+	}
+
+	printf("boot: rsdp=%lx (%s)\n", (unsigned long)boot.rsdp,
+	       !boot.rsdp ? "none" : boot.rsdp_scanned ? "scanned" : "given");
+	if (cmdline_has("expect_rsdp"))
+		check(boot.rsdp != 0, "no ACPI RSDP given or found");
+	if (cmdline_has("rsdp_scan")) {
+		uint64_t found = rsdp_scan();
+		printf("boot: rsdp scan found %lx\n", (unsigned long)found);
+		check(found == boot.rsdp, "the scan found the RSDP at %lx, not at %lx", (unsigned long)found,
+		      (unsigned long)boot.rsdp);
 	}
 
 	long r = user_call(user_fn, 1000, 0);

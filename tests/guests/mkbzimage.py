@@ -3,9 +3,11 @@
 """Wrap a test guest ELF into a bzImage (Linux x86 boot protocol 2.15).
 
 The guest ELF has one PT_LOAD at physical 0x100000 whose first 0x200 bytes
-are the PVH entry and whose offset 0x200 is the 64-bit entry (startup_64).
-The bzImage is: boot sector + setup sectors (carrying only the setup header;
-there is no real-mode code, so only 64-bit boot loaders can start it),
+are the 32-bit entries (PVH's pvh_start, the boot protocol's startup_32) and
+whose offset 0x200 is the 64-bit entry (startup_64).  The bzImage is: boot
+sector + setup sectors (carrying only the setup header; there is no real-mode
+code, so a loader must start it in protected mode: at code32_start =
+startup_32, as GRUB's `linux` does on BIOS, or at +0x200 in long mode),
 followed by the PT_LOAD's file bytes as the protected-mode part.
 
 usage: mkbzimage.py GUEST.elf GUEST.bzimage
@@ -42,7 +44,24 @@ def read_load_segment(elf):
     return elf[off:off + filesz], memsz
 
 
-def build(payload, memsz):
+def find_symbol(elf, name):
+    """Value of symbol NAME in the ELF's .symtab (the guests are not stripped)."""
+    shoff, = struct.unpack_from("<Q", elf, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", elf, 0x3a)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + i * shentsize) for i in range(shnum)]
+    want = name.encode() + b"\0"
+    for _name, sh_type, _flags, _addr, off, size, link, _info, _align, entsize in sections:
+        if sh_type != 2 or not entsize:  # SHT_SYMTAB
+            continue
+        stroff = sections[link][4]
+        for o in range(off, off + size, entsize):
+            st_name, = struct.unpack_from("<I", elf, o)
+            if elf[stroff + st_name:stroff + st_name + len(want)] == want:
+                return struct.unpack_from("<Q", elf, o + 8)[0]
+    die(f"no symbol {name} (stripped ELF?)")
+
+
+def build(payload, memsz, code32_start):
     setup = bytearray((SETUP_SECTS + 1) * 512)
     syssize = (len(payload) + 15) // 16
     init_size = (max(memsz, len(payload)) + 0xfff) & ~0xfff
@@ -62,7 +81,7 @@ def build(payload, memsz):
     put("H", 0x20e, 0x280 - 0x200)    # kernel_version string (offset - 0x200)
     put("B", 0x211, 0x01)             # loadflags: LOADED_HIGH
     put("H", 0x212, 0x8000)           # setup_move_size
-    put("I", 0x214, LOAD_ADDR)        # code32_start
+    put("I", 0x214, code32_start)     # code32_start: the 32-bit entry
     put("I", 0x22c, 0x7fffffff)       # initrd_addr_max
     put("I", 0x230, 0x100000)         # kernel_alignment
     put("B", 0x234, 0)                # relocatable_kernel: no
@@ -84,8 +103,11 @@ def main():
     with open(sys.argv[1], "rb") as f:
         elf = f.read()
     payload, memsz = read_load_segment(elf)
+    code32_start = find_symbol(elf, "startup_32")
+    if not LOAD_ADDR <= code32_start < LOAD_ADDR + 0x200:
+        die(f"startup_32 at {code32_start:#x}, must be in the first 0x200 bytes of the image")
     with open(sys.argv[2], "wb") as f:
-        f.write(build(payload, memsz))
+        f.write(build(payload, memsz, code32_start))
 
 
 if __name__ == "__main__":

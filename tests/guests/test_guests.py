@@ -19,10 +19,13 @@ BOOT_KINDS = [("elf", "pvh"), ("bzimage", "bzimage")]
 @pytest.mark.parametrize("kind,proto", BOOT_KINDS, ids=[k for k, _ in BOOT_KINDS])
 def test_boot(kind, proto):
     res = run_guest("boot", kind, mem=128,
-                    cmdline=f"console=ttyS0 petrel-test-token=1234 expect_boot={proto} expect_mem=128")
+                    cmdline=f"console=ttyS0 petrel-test-token=1234 expect_boot={proto} expect_mem=128 "
+                            "expect_rsdp=1 rsdp_scan=1")
     assert_passed(res, "boot")
     assert f"protocol={proto}" in res.stdout
     assert "ring3 ok" in res.stdout
+    # petrel gives the RSDP; the scan GRUB-booted guests rely on (tests/firmware) finds the same
+    assert re.search(r"^boot: rsdp=[0-9a-f]+ \(given\)", res.stdout, re.M), res.describe()
 
 
 @pytest.mark.parametrize("mem", [64, 512, 4096])

@@ -11,6 +11,7 @@ sys.path itself:
     jaillib                tests/jail    the jailer
     test_overlay, ...      tests/block   (benches reuse its snapshot templates)
     mgrlib, tlslib         tests/manager petreld and its TLS certificates (the web page's tests)
+    fwlib                  tests/firmware disk images (scripts/mkimage.sh), QEMU+SeaBIOS, timed boots
 
 pytest imports it before any test module (tests/conftest.py). A script outside pytest (a
 bench, a soak run) puts tests/ on its path once and imports it:
@@ -31,7 +32,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
-FOLDERS = ("api", "guests", "virtio", "jail", "block", "manager")
+FOLDERS = ("api", "guests", "virtio", "jail", "block", "manager", "firmware")
 
 for _d in FOLDERS:
     _p = str(TESTS / _d)

@@ -1,6 +1,7 @@
 /* Unit tests for src/bus/bus.c: registration (overlaps, limits), dispatch to devices and
  * unclaimed accesses, and the serial port and RTC behind a port bus as the VM wires them. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,6 +130,92 @@ TEST(bus_with_real_devices)
 	bus_access(&b, RTC_INDEX_PORT, &v, 1, true);
 	bus_access(&b, RTC_INDEX_PORT + 1, &v, 1, false);
 	CHECK_EQ_HEX(v, 0x80);
+}
+
+TEST(bus_move_places_and_switches_off)
+{
+	struct bus b;
+	bus_init(&b, "pio");
+	struct rec_dev a = { .fill = 0xa1 }, c = { .fill = 0xc3 };
+	REQUIRE_EQ(bus_register(&b, 0x600, 12, "pm", dev_read, dev_write, &a), 0);
+	REQUIRE_EQ(bus_register(&b, 0xc000, 0x4000, "window", dev_read, dev_write, &c), 0);
+	uint8_t v = 0;
+	CHECK_EQ(bus_move(&b, dev_read, &a, 0xb000, true), 0);
+	CHECK(!bus_access(&b, 0x604, &v, 1, false));
+	CHECK(bus_access(&b, 0xb004, &v, 1, false));
+	CHECK_EQ(a.off, 4);
+	/* off: nothing answers, and its ports may be taken by another */
+	CHECK_EQ(bus_move(&b, dev_read, &a, 0xb000, false), 0);
+	CHECK(!bus_access(&b, 0xb004, &v, 1, false));
+	CHECK_EQ(bus_register(&b, 0xb000, 4, "other", dev_read, NULL, &c), 0);
+	/* onto a decoding range: refused, and it stays off */
+	CHECK_EQ(bus_move(&b, dev_read, &a, 0xb000, true), -EEXIST);
+	CHECK_EQ(bus_move(&b, dev_read, &a, 0xbff8, true), -EEXIST);   /* across the window's start */
+	CHECK_EQ(bus_move(&b, dev_read, &a, 0xfffffffffffffffcull, true), -EINVAL);
+	CHECK(!bus_access(&b, 0xbff8, &v, 1, false));
+	CHECK_EQ(bus_move(&b, dev_read, &a, 0x600, true), 0);
+	CHECK(bus_access(&b, 0x60b, &v, 1, false));
+	/* a range that was never registered */
+	CHECK_EQ(bus_move(&b, dev_read, &v, 0x700, true), -ENOENT);
+}
+
+/* A vCPU's accesses while another thread moves the range around and switches it off and on:
+ * each access reaches the device with the offset its port has in the range, or nothing; never
+ * a torn view of base and state. */
+struct mover {
+	struct bus *b;
+	void *opaque;
+	volatile int stop;
+	unsigned moves;
+};
+
+static void off_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	unsigned *bad = opaque;
+	if (off >= 12)
+		__atomic_fetch_add(bad, 1, __ATOMIC_RELAXED);
+	memset(data, (int)off, len);
+}
+
+static void *move_loop(void *arg)
+{
+	struct mover *m = arg;
+	while (!m->stop) {
+		unsigned i = __atomic_fetch_add(&m->moves, 1, __ATOMIC_RELAXED);
+		bus_move(m->b, off_read, m->opaque, i % 3 == 0 ? 0x600 : i % 3 == 1 ? 0xb000 : 0x700, i % 5 != 4);
+	}
+	return NULL;
+}
+
+TEST(bus_move_while_accessing)
+{
+	static struct bus b;
+	static unsigned bad;
+	struct rec_dev next = { .fill = 0x77 };
+	bus_init(&b, "pio");
+	REQUIRE_EQ(bus_register(&b, 0x600, 12, "pm", off_read, NULL, &bad), 0);
+	REQUIRE_EQ(bus_register(&b, 0x70c, 4, "next", dev_read, NULL, &next), 0);
+	struct mover m = { .b = &b, .opaque = &bad };
+	pthread_t t;
+	REQUIRE_EQ(pthread_create(&t, NULL, move_loop, &m), 0);
+	unsigned hits = 0, wrong = 0;
+	for (unsigned i = 0; i < 300000 || __atomic_load_n(&m.moves, __ATOMIC_RELAXED) < 20000; i++) {
+		uint8_t v = 0xee;
+		uint64_t port = (i % 3 == 0 ? 0x600 : i % 3 == 1 ? 0xb000 : 0x700) + (i % 12);
+		if (bus_access(&b, port, &v, 1, false)) {
+			hits++;
+			wrong += v != i % 12;
+		} else {
+			wrong += v != 0xff;
+		}
+	}
+	m.stop = 1;
+	pthread_join(t, NULL);
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(wrong, 0);
+	CHECK(hits > 0);
+	CHECK(m.moves >= 20000);
+	CHECK_EQ(next.reads, 0);
 }
 
 int main(int argc, char **argv)

@@ -271,6 +271,22 @@ TEST(rtc_memory_size_nvram)
 		     (5ull << 30) >> 16);
 }
 
+TEST(rtc_cmos_as_qemu_pc_for_seabios)
+{
+	struct rtc r;
+	/* 2 GiB, 4 vCPUs: SeaBIOS reads the base memory, the sizes and CMOS_BIOS_SMP_COUNT */
+	rtc_init(&r, 2ull << 30, 0);
+	CHECK_EQ_HEX(rtc_get(&r, 0x15) | rtc_get(&r, 0x16) << 8, 640);
+	CHECK_EQ_HEX(rtc_get(&r, 0x5f), 0);
+	rtc_set_vcpus(&r, 4);
+	CHECK_EQ_HEX(rtc_get(&r, 0x5f), 3);
+	CHECK_EQ_HEX(rtc_get(&r, 0x34) | rtc_get(&r, 0x35) << 8, ((2ull << 30) - (16 << 20)) >> 16);
+	rtc_set_vcpus(&r, 0);                       /* nonsense stays in range */
+	CHECK_EQ_HEX(rtc_get(&r, 0x5f), 0);
+	rtc_set_vcpus(&r, 288);
+	CHECK_EQ_HEX(rtc_get(&r, 0x5f), 287 & 0xff);
+}
+
 int main(int argc, char **argv)
 {
 	log_set_level(LOG_OFF);

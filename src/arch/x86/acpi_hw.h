@@ -4,14 +4,17 @@
 #ifndef PETREL_ARCH_X86_ACPI_HW_H
 #define PETREL_ARCH_X86_ACPI_HW_H
 
-/* ACPI fixed-hardware power management (acpi_pm.h): PM1a event/control blocks and the FADT
- * reset register. */
+/* ACPI fixed-hardware power management (acpi_pm.h): PM1a event/control blocks, the FADT
+ * reset register and the PM timer. The block sits at ACPI_PM_BASE unless PIIX4's PMBA moves it
+ * (firmware boot: devices/chipset/piix.h). */
 #define ACPI_PM_BASE 0x600
 #define ACPI_PM1_EVT_OFF 0   /* PM1_STS (2 bytes), PM1_EN (2 bytes) */
 #define ACPI_PM1_CNT_OFF 4   /* PM1_CNT (2 bytes) */
 #define ACPI_RESET_OFF 6     /* reset register (1 byte) */
-#define ACPI_PM_TMR_OFF 8    /* PM timer (4 bytes: 24 bits at 3.579545 MHz) */
-#define ACPI_PM_LEN 8
+#define ACPI_PM_TMR_OFF 8    /* PM timer (4 bytes: a 24-bit count at ACPI_PM_TMR_HZ) */
+#define ACPI_PM_TMR_LEN 4
+#define ACPI_PM_TMR_HZ 3579545
+#define ACPI_PM_LEN 12
 #define ACPI_RESET_VALUE 0x01
 #define ACPI_S5_TYP 5        /* must match the _S5_ package in the DSDT */
 #define ACPI_SCI_IRQ 9

@@ -1,6 +1,11 @@
 #include "devices/legacy/acpi_pm.h"
 #include "devices/dev_state.h"
+#include "bus/bus.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,11 +17,22 @@ void acpi_pm_init(struct acpi_pm *pm, struct power_ctl power)
 	pthread_mutex_init(&pm->lock, NULL);
 	pm->power = power;
 	pm->st.pm1_cnt = CNT_SCI_EN; /* no SMI_CMD: the machine is always in ACPI mode */
+	pm->st.base = ACPI_PM_BASE;
+	pm->st.enabled = true;
+	pm->mapped = true;
 }
 
-static uint8_t reg_byte(const struct acpi_pm_state *st, unsigned off)
+uint32_t acpi_pm_timer(void)
+{
+	unsigned __int128 ticks = (unsigned __int128)now_ns() * ACPI_PM_TMR_HZ / 1000000000u;
+	return (uint32_t)ticks & 0xffffffu;
+}
+
+static uint8_t reg_byte(const struct acpi_pm_state *st, unsigned off, uint32_t tmr)
 {
 	uint16_t v;
+	if (off >= ACPI_PM_TMR_OFF && off < ACPI_PM_TMR_OFF + ACPI_PM_TMR_LEN)
+		return (uint8_t)(tmr >> ((off - ACPI_PM_TMR_OFF) * 8));
 	switch (off & ~1u) {
 	case 0: v = st->pm1_sts; break;
 	case 2: v = st->pm1_en; break;
@@ -29,9 +45,11 @@ static uint8_t reg_byte(const struct acpi_pm_state *st, unsigned off)
 void acpi_pm_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
 	struct acpi_pm *pm = opaque;
+	/* one reading of the clock for the whole access: its bytes belong together */
+	uint32_t tmr = off + len > ACPI_PM_TMR_OFF ? acpi_pm_timer() : 0;
 	pthread_mutex_lock(&pm->lock);
 	for (uint32_t i = 0; i < len; i++)
-		data[i] = reg_byte(&pm->st, (unsigned)(off + i));
+		data[i] = reg_byte(&pm->st, (unsigned)(off + i), tmr);
 	pthread_mutex_unlock(&pm->lock);
 }
 
@@ -66,7 +84,7 @@ void acpi_pm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len
 			if (v == ACPI_RESET_VALUE)
 				stop = VM_STOP_RESET;
 			break;
-		default: break;
+		default: break; /* the PM timer is read-only */
 		}
 	}
 	pthread_mutex_unlock(&pm->lock);
@@ -76,11 +94,37 @@ void acpi_pm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len
 		power_request(&pm->power, stop, 0, "guest reset (ACPI reset register)");
 }
 
-void acpi_pm_restore(struct acpi_pm *pm, const struct acpi_pm_state *st)
+/* ---- where it decodes ---- */
+
+/* pm->lock held. */
+static int move_locked(struct acpi_pm *pm, struct bus *pio, uint16_t base, bool enabled)
+{
+	pm->st.base = base;
+	pm->st.enabled = enabled;
+	pm->pio = pio;
+	int err;
+	if ((uint32_t)base + ACPI_PM_LEN > 0x10000) {
+		err = -EINVAL;
+		bus_move(pio, acpi_pm_read, pm, 0, false);
+	} else {
+		err = bus_move(pio, acpi_pm_read, pm, base, enabled);
+		if (err == -ENOENT) /* the first place it decodes at registers it */
+			err = enabled ? bus_register(pio, base, ACPI_PM_LEN, "acpi-pm", acpi_pm_read, acpi_pm_write, pm) : 0;
+	}
+	pm->mapped = err == 0 && enabled;
+	return err;
+}
+
+int acpi_pm_move(struct acpi_pm *pm, struct bus *pio, uint16_t base, bool enabled)
 {
 	pthread_mutex_lock(&pm->lock);
-	pm->st = *st;
+	bool same = pm->pio == pio && pm->st.base == base && pm->st.enabled == enabled && pm->mapped == enabled;
+	int err = same ? 0 : move_locked(pm, pio, base, enabled);
 	pthread_mutex_unlock(&pm->lock);
+	if (err < 0)
+		log_limited(LOG_WARN, "ACPI PM block: cannot decode at ports 0x%x-0x%x: %s", base,
+			    base + ACPI_PM_LEN - 1, err == -EEXIST ? "another device has some of them" : "past 0xffff");
+	return err;
 }
 
 /* ---- saved state (section ACPI, docs/snapshots.md) ---- */
@@ -94,22 +138,41 @@ static void acpi_pm_save_state(void *dev, struct enc *e)
 	put_u16(e, st.pm1_sts);
 	put_u16(e, st.pm1_en);
 	put_u16(e, st.pm1_cnt);
+	put_u16(e, st.base);
+	put_bool(e, st.enabled);
 }
 
 static int acpi_pm_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
 {
-	(void)version;
-	struct acpi_pm_state st;
+	struct acpi_pm *pm = dev;
+	struct acpi_pm_state st = { .base = ACPI_PM_BASE, .enabled = true };
 	st.pm1_sts = get_u16(d);
 	st.pm1_en = get_u16(d);
 	st.pm1_cnt = get_u16(d);
+	if (version >= 2) {
+		st.base = get_u16(d);
+		st.enabled = get_bool(d);
+	}
 	int e = dec_end(d, "ACPI power management", err, errlen);
-	if (e == 0)
-		acpi_pm_restore(dev, &st);
+	if (e < 0)
+		return e;
+	pthread_mutex_lock(&pm->lock);
+	bool moves = st.base != pm->st.base || st.enabled != pm->st.enabled;
+	if (moves && !pm->pio)
+		e = error_set(err, errlen, -EINVAL, "ACPI power management: the saved block is at port %#x (%s), "
+			      "this machine's is fixed at %#x", st.base, st.enabled ? "enabled" : "disabled", pm->st.base);
+	if (e == 0 && moves)
+		move_locked(pm, pm->pio, st.base, st.enabled); /* a refused place is the guest's, as it was */
+	if (e == 0) {
+		pm->st.pm1_sts = st.pm1_sts;
+		pm->st.pm1_en = st.pm1_en;
+		pm->st.pm1_cnt = st.pm1_cnt;
+	}
+	pthread_mutex_unlock(&pm->lock);
 	return e;
 }
 
 const struct dev_state_ops acpi_pm_state_ops = {
-	.id = STATE_ID('A', 'C', 'P', 'I'), .version = 1,
+	.id = STATE_ID('A', 'C', 'P', 'I'), .version = 2, .min_version = 1,
 	.save = acpi_pm_save_state, .load = acpi_pm_load_state,
 };

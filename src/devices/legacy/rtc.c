@@ -24,7 +24,10 @@ void rtc_init(struct rtc *r, uint64_t low_end, uint64_t high_bytes)
 	c[REG_A] = 0x26;               /* 32.768 kHz time base, 1024 Hz periodic rate */
 	c[REG_B] = B_24H;              /* BCD, 24-hour mode */
 	c[REG_D] = D_VRT;              /* battery good */
-	/* Memory sizes as PC firmware records them: KiB between 1 and 16 MiB ... */
+	/* Memory sizes as PC firmware records them (and QEMU's pc machine): 640 KiB of base
+	 * memory, KiB between 1 and 16 MiB ... */
+	c[RTC_BASE_MEM_REG] = (uint8_t)RTC_BASE_MEM_KIB;
+	c[RTC_BASE_MEM_REG + 1] = (uint8_t)(RTC_BASE_MEM_KIB >> 8);
 	uint64_t ext = low_end > (1 << 20) ? (low_end - (1 << 20)) >> 10 : 0;
 	if (ext > 0xffff)
 		ext = 0xffff;
@@ -41,6 +44,13 @@ void rtc_init(struct rtc *r, uint64_t low_end, uint64_t high_bytes)
 	c[0x5b] = (uint8_t)high;
 	c[0x5c] = (uint8_t)(high >> 8);
 	c[0x5d] = (uint8_t)(high >> 16);
+}
+
+void rtc_set_vcpus(struct rtc *r, unsigned vcpus)
+{
+	pthread_mutex_lock(&r->lock);
+	r->st.cmos[RTC_VCPUS_REG] = (uint8_t)(vcpus ? vcpus - 1 : 0);
+	pthread_mutex_unlock(&r->lock);
 }
 
 static uint8_t to_bcd(unsigned v) { return (uint8_t)(((v / 10) << 4) | (v % 10)); }

@@ -1,4 +1,5 @@
-/* PCI bus 0: host bridge, configuration mechanism #1, BARs in the MMIO window, INTx. */
+/* PCI bus 0: host bridge, multi-function slots, configuration mechanism #1, BARs in the
+ * windows, INTx. */
 #include "devices/pci/pci.h"
 #include "devices/dev_state.h"
 #include "bus/bus.h"
@@ -111,7 +112,7 @@ static void update_mappings(struct pci_device *dev)
 		uint64_t a = bar_address(dev, b), want = 0;
 		/* Only addresses inside the windows reach us; anything else does not decode. */
 		if (dev->bar_io[b]) {
-			if (io && bus && a >= PCI_IO_BASE && a + dev->bar_size[b] <= PCI_IO_BASE + PCI_IO_SIZE)
+			if (io && bus && a >= bus->io_base && a + dev->bar_size[b] <= bus->io_base + bus->io_size)
 				want = a;
 		} else if (mem && a && bus && a >= bus->mmio_base &&
 			   a + dev->bar_size[b] <= bus->mmio_base + bus->mmio_size) {
@@ -126,7 +127,7 @@ static void update_mappings(struct pci_device *dev)
 	}
 }
 
-int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st, char *err, size_t errlen)
+int pci_device_check(const struct pci_device *dev, const struct pci_config_state *st, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < PCI_CFG_SIZE; i++) {
 		/* read-only bytes are the device's: a saved status without the capability list
@@ -139,6 +140,14 @@ int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st
 			return error_set(err, errlen, -EINVAL, "%s: saved PCI configuration byte %#x is %#x, this device has %#x",
 				 dev->name, i, st->cfg[i], dev->st.cfg[i]);
 	}
+	return 0;
+}
+
+int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st, char *err, size_t errlen)
+{
+	int e = pci_device_check(dev, st, err, errlen);
+	if (e < 0)
+		return e;
 	if (dev->bus)
 		pthread_rwlock_wrlock(&dev->bus->lock);
 	dev->st = *st;
@@ -146,6 +155,26 @@ int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st
 	if (dev->bus)
 		pthread_rwlock_unlock(&dev->bus->lock);
 	return 0;
+}
+
+void pci_device_locked(struct pci_device *dev, void (*fn)(struct pci_device *dev, void *arg), void *arg)
+{
+	if (dev->bus)
+		pthread_rwlock_wrlock(&dev->bus->lock);
+	fn(dev, arg);
+	if (dev->bus)
+		pthread_rwlock_unlock(&dev->bus->lock);
+}
+
+void pci_device_save_cfg(struct pci_device *dev, struct enc *e)
+{
+	struct pci_config_state st;
+	if (dev->bus)
+		pthread_rwlock_rdlock(&dev->bus->lock);
+	st = dev->st;
+	if (dev->bus)
+		pthread_rwlock_unlock(&dev->bus->lock);
+	put_bytes(e, st.cfg, sizeof(st.cfg));
 }
 
 uint32_t pci_bus_cfg_addr(struct pci_bus *bus)
@@ -165,9 +194,9 @@ void pci_bus_set_cfg_addr(struct pci_bus *bus, uint32_t v)
 
 static struct pci_device *lookup(struct pci_bus *bus, unsigned slot, unsigned fn)
 {
-	if (slot >= PCI_SLOTS || fn != 0)
+	if (slot >= PCI_SLOTS || fn >= PCI_FUNCS)
 		return NULL;
-	return bus->slots[slot];
+	return bus->fns[slot][fn];
 }
 
 void pci_config_read(struct pci_bus *bus, unsigned slot, unsigned fn, uint32_t off, uint8_t *data, uint32_t len)
@@ -250,8 +279,8 @@ static void conf1_write(void *opaque, uint64_t off, const uint8_t *data, uint32_
 
 static struct pci_device *find_bar(struct pci_bus *bus, bool io, uint64_t addr, uint32_t len, int *bar, uint64_t *off)
 {
-	for (unsigned s = 0; s < PCI_SLOTS; s++) {
-		struct pci_device *dev = bus->slots[s];
+	for (unsigned i = 0; i < PCI_SLOTS * PCI_FUNCS; i++) {
+		struct pci_device *dev = bus->fns[i / PCI_FUNCS][i % PCI_FUNCS];
 		if (!dev)
 			continue;
 		for (int b = 0; b < PCI_NUM_BARS; b++) {
@@ -297,35 +326,47 @@ static void window_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 
 static void io_window_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
-	bar_access(opaque, true, PCI_IO_BASE + off, data, len, false);
+	struct pci_bus *bus = opaque;
+	bar_access(bus, true, bus->io_base + off, data, len, false);
 }
 
 static void io_window_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 {
-	bar_access(opaque, true, PCI_IO_BASE + off, (uint8_t *)data, len, true);
+	struct pci_bus *bus = opaque;
+	bar_access(bus, true, bus->io_base + off, (uint8_t *)data, len, true);
 }
 
-int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
-		 uint64_t mmio_base, uint64_t mmio_size)
+int pci_bus_init_windows(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
+			 const struct pci_windows *w)
 {
 	memset(bus, 0, sizeof(*bus));
 	pthread_rwlock_init(&bus->lock, NULL);
 	pthread_mutex_init(&bus->irq_lock, NULL);
 	bus->kvm = kvm;
-	bus->mmio_base = bus->mmio_next = mmio_base;
-	bus->mmio_size = mmio_size;
-	bus->io_next = PCI_IO_BASE;
+	bus->mmio_base = bus->mmio_next = w->mmio_base;
+	bus->mmio_size = w->mmio_size;
+	bus->io_base = bus->io_next = w->io_base;
+	bus->io_size = w->io_size;
+	bus->firmware = w->firmware;
 	/* 00:00.0: the host bridge Linux's pci_sanity_check looks for (class 06/00). */
 	pci_device_init(&bus->host_bridge, "host-bridge", 0x1b36, 0x0008, 0x060000, 0, 0x1af4, 0x1100,
 			NULL, NULL);
 	bus->host_bridge.bus = bus;
-	bus->slots[0] = &bus->host_bridge;
+	bus->fns[0][0] = &bus->host_bridge;
 	int err = bus_register(pio, PCI_CONF1_PORT, 8, "pci-conf1", conf1_read, conf1_write, bus);
 	if (err == 0)
-		err = bus_register(pio, PCI_IO_BASE, PCI_IO_SIZE, "pci-io", io_window_read, io_window_write, bus);
+		err = bus_register(pio, w->io_base, w->io_size, "pci-io", io_window_read, io_window_write, bus);
 	if (err == 0)
-		err = bus_register(mmio, mmio_base, mmio_size, "pci-mmio", window_read, window_write, bus);
+		err = bus_register(mmio, w->mmio_base, w->mmio_size, "pci-mmio", window_read, window_write, bus);
 	return err;
+}
+
+int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
+		 uint64_t mmio_base, uint64_t mmio_size)
+{
+	struct pci_windows w = { .mmio_base = mmio_base, .mmio_size = mmio_size,
+				 .io_base = PCI_IO_BASE, .io_size = PCI_IO_SIZE };
+	return pci_bus_init_windows(bus, kvm, pio, mmio, &w);
 }
 
 void pci_bus_destroy(struct pci_bus *bus)
@@ -334,15 +375,9 @@ void pci_bus_destroy(struct pci_bus *bus)
 	pthread_mutex_destroy(&bus->irq_lock);
 }
 
-int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
+/* Direct boot: place the BARs in the windows, as a firmware would. */
+static int place_bars(struct pci_bus *bus, struct pci_device *dev)
 {
-	unsigned slot;
-	for (slot = 1; slot < PCI_SLOTS && bus->slots[slot]; slot++)
-		;
-	if (slot == PCI_SLOTS) {
-		log_error("PCI: no free slot for %s", dev->name);
-		return -ENOSPC;
-	}
 	uint64_t next = bus->mmio_next, io_next = bus->io_next;
 	bool has_io = false;
 	for (int b = 0; b < PCI_NUM_BARS; b++) {
@@ -351,7 +386,7 @@ int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
 			continue;
 		if (dev->bar_io[b]) {
 			uint64_t a = (io_next + size - 1) & ~(uint64_t)(size - 1);
-			if (a + size > PCI_IO_BASE + PCI_IO_SIZE) {
+			if (a + size > bus->io_base + bus->io_size) {
 				log_error("PCI: no room for I/O BAR %d of %s", b, dev->name);
 				return -ENOSPC;
 			}
@@ -370,16 +405,53 @@ int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
 	}
 	bus->mmio_next = next;
 	bus->io_next = io_next;
-	dev->slot = slot;
-	dev->bus = bus;
-	dev->st.cfg[PCI_INTERRUPT_PIN] = 1; /* INTA */
-	dev->st.cfg[PCI_INTERRUPT_LINE] = (uint8_t)pci_intx_gsi(slot);
 	pci_put(dev->st.cfg, PCI_COMMAND, PCI_COMMAND_MEMORY | (has_io ? PCI_COMMAND_IO : 0), 2);
+	return 0;
+}
+
+/* Link dev in at slot.fn and decode what its configuration space says. */
+static void attach(struct pci_bus *bus, struct pci_device *dev, unsigned slot, unsigned fn)
+{
+	dev->slot = slot;
+	dev->fn = fn;
+	dev->bus = bus;
 	pthread_rwlock_wrlock(&bus->lock);
-	bus->slots[slot] = dev;
+	if (fn > 0)
+		bus->fns[slot][0]->st.cfg[PCI_HEADER_TYPE] |= PCI_HEADER_TYPE_MULTI;
+	bus->fns[slot][fn] = dev;
 	update_mappings(dev);
 	pthread_rwlock_unlock(&bus->lock);
-	log_debug("PCI: %s at 00:%02x.0", dev->name, slot);
+	log_debug("PCI: %s at 00:%02x.%u", dev->name, slot, fn);
+}
+
+int pci_bus_add(struct pci_bus *bus, struct pci_device *dev)
+{
+	unsigned slot;
+	for (slot = 1; slot < PCI_SLOTS && bus->fns[slot][0]; slot++)
+		;
+	if (slot == PCI_SLOTS) {
+		log_error("PCI: no free slot for %s", dev->name);
+		return -ENOSPC;
+	}
+	if (!bus->firmware) {
+		int err = place_bars(bus, dev);
+		if (err < 0)
+			return err;
+	}
+	dev->st.cfg[PCI_INTERRUPT_PIN] = 1; /* INTA */
+	dev->st.cfg[PCI_INTERRUPT_LINE] = (uint8_t)pci_intx_gsi(slot);
+	attach(bus, dev, slot, 0);
+	return 0;
+}
+
+int pci_bus_add_at(struct pci_bus *bus, struct pci_device *dev, unsigned slot, unsigned fn)
+{
+	if (slot >= PCI_SLOTS || fn >= PCI_FUNCS || (fn > 0 && !bus->fns[slot][0]))
+		return -EINVAL;
+	struct pci_device *old = bus->fns[slot][fn];
+	if (old && old != &bus->host_bridge)
+		return -EEXIST;
+	attach(bus, dev, slot, fn);
 	return 0;
 }
 

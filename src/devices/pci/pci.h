@@ -1,5 +1,12 @@
 /* A PCI bus 0 with a host bridge at 00:00.0, configuration mechanism #1 (ports 0xCF8/0xCFC),
- * 32-bit memory BARs allocated in the MMIO window below 4 GiB, and shared INTx lines.
+ * 32-bit memory BARs in the MMIO window below 4 GiB, I/O BARs in the I/O window, shared INTx
+ * lines. Slots have up to 8 functions (function 0's header type bit 7 says there are more).
+ *
+ * Two ways to build it: direct boot (pci_bus_init) places every device's BARs itself and
+ * enables decoding, as a firmware would; firmware mode (pci_bus_init_windows with .firmware)
+ * leaves BARs at 0 and decoding off for the firmware to program, and the caller puts a
+ * chipset's functions at fixed places (pci_bus_add_at: the i440FX replaces the bus's own
+ * host bridge at 00:00.0).
  *
  * Devices put their guest-visible configuration space in a pci_config_state; the bus handles
  * the standard header (IDs are read-only, BAR sizing and relocation, the command register's
@@ -17,11 +24,13 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct bus;
 
 #define PCI_SLOTS 32
+#define PCI_FUNCS 8
 #define PCI_NUM_BARS 6
 #define PCI_CFG_SIZE 256
 
@@ -34,6 +43,7 @@ struct bus;
 #define PCI_CLASS_PROG 0x09
 #define PCI_CLASS_DEVICE 0x0a
 #define PCI_HEADER_TYPE 0x0e
+#define PCI_HEADER_TYPE_MULTI 0x80
 #define PCI_BAR0 0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
 #define PCI_SUBSYSTEM_ID 0x2e
@@ -81,7 +91,7 @@ struct pci_device {
 	const struct pci_device_ops *ops;
 	void *opaque;
 	char name[32];
-	unsigned slot;
+	unsigned slot, fn;
 	uint8_t next_cap;                 /* where pci_add_capability puts the next one */
 	uint8_t last_cap;
 	struct pci_bus *bus;
@@ -94,24 +104,36 @@ struct pci_irq {
 	bool asserted;
 };
 
-#define PCI_IO_BASE 0xc000          /* I/O BARs are placed in ports [PCI_IO_BASE, +PCI_IO_SIZE) */
+#define PCI_IO_BASE 0xc000          /* direct boot: I/O BARs are placed in ports [PCI_IO_BASE, +PCI_IO_SIZE) */
 #define PCI_IO_SIZE 0x1000
 #define PCI_INTX_GSI_BASE 16   /* INTA..INTD of slot s go to GSI 16 + (s + pin) % 4 */
+
+/* Where the bus decodes BARs: memory [mmio_base, +mmio_size), ports [io_base, +io_size). */
+struct pci_windows {
+	uint64_t mmio_base, mmio_size;
+	uint32_t io_base, io_size;
+	bool firmware;                    /* BARs left unassigned and undecoded for the firmware */
+};
 
 struct pci_bus {
 	pthread_rwlock_t lock;
 	uint32_t cfg_addr;                /* 0xCF8 latch */
-	struct pci_device *slots[PCI_SLOTS];
-	struct pci_device host_bridge;
+	struct pci_device *fns[PCI_SLOTS][PCI_FUNCS]; /* written under lock (exclusive) */
+	struct pci_device host_bridge;    /* 00:00.0 unless a chipset's replaces it */
 	uint64_t mmio_base, mmio_size, mmio_next;
+	uint64_t io_base, io_size;
 	uint64_t io_next;                 /* next free port of the I/O window */
+	bool firmware;
 	struct kvm *kvm;
 	pthread_mutex_t irq_lock;
 	unsigned irq_count[24];
 };
 
-/* Create the bus and its host bridge; claims ports 0xCF8-0xCFF and the I/O BAR window
- * [PCI_IO_BASE, +PCI_IO_SIZE) on pio and the window [mmio_base, mmio_base + mmio_size) on mmio. */
+/* Create the bus and its host bridge (1b36:0008); claims ports 0xCF8-0xCFF and the I/O window
+ * on pio and the memory window on mmio. pci_bus_init is direct boot's: I/O window
+ * [PCI_IO_BASE, +PCI_IO_SIZE), BARs placed by pci_bus_add. */
+int pci_bus_init_windows(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
+			 const struct pci_windows *w);
 int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
 		 uint64_t mmio_base, uint64_t mmio_size);
 void pci_bus_destroy(struct pci_bus *bus);
@@ -128,13 +150,28 @@ void pci_device_set_io_bar(struct pci_device *dev, int bar, uint32_t size);
 /* Append a capability of `len` bytes with id; returns its offset (its bytes after the two
  * header bytes are zero and read-only until the caller sets wmask). 0 if no room. */
 uint8_t pci_add_capability(struct pci_device *dev, uint8_t id, uint8_t len);
-/* Put the device in the next free slot, allocate its BARs in the window and enable memory
- * decoding (as firmware would). Fills dev->slot. */
+/* Put the device at function 0 of the next free slot; on a direct-boot bus, allocate its BARs
+ * in the windows and enable decoding (as firmware would); on a firmware bus leave them to the
+ * firmware. Sets INTA and the interrupt line to the slot's GSI. Fills dev->slot, dev->fn. */
 int pci_bus_add(struct pci_bus *bus, struct pci_device *dev);
+/* Put the device at slot.fn as it is (no BAR placement, decoding as the device set it, its own
+ * interrupt pin and line). Function 0 must be there before another function of the slot, whose
+ * arrival sets function 0's multi-function bit. 00:00.0 may be taken from the bus's own host
+ * bridge (a chipset's replaces it). -EINVAL for a place out of range or a function without its
+ * function 0, -EEXIST for a taken one. */
+int pci_bus_add_at(struct pci_bus *bus, struct pci_device *dev, unsigned slot, unsigned fn);
 /* Load a saved configuration space into a function created the same way: every bit the guest
  * cannot write must match (else -EINVAL and a reason: another device, another build), and
  * the BARs decode where the saved space says. */
 int pci_device_restore(struct pci_device *dev, const struct pci_config_state *st, char *err, size_t errlen);
+/* pci_device_restore's check alone: 0, or -EINVAL and which byte differs. */
+int pci_device_check(const struct pci_device *dev, const struct pci_config_state *st, char *err, size_t errlen);
+/* A function's configuration space in a saved state: its 256 bytes, read under the bus's lock. */
+struct enc;
+void pci_device_save_cfg(struct pci_device *dev, struct enc *e);
+/* Run fn on the function with the bus's lock held exclusively, as a configuration write is (a
+ * chipset's reset of its registers). */
+void pci_device_locked(struct pci_device *dev, void (*fn)(struct pci_device *dev, void *arg), void *arg);
 /* The 0xCF8 address latch, for the bus's own state. */
 uint32_t pci_bus_cfg_addr(struct pci_bus *bus);
 void pci_bus_set_cfg_addr(struct pci_bus *bus, uint32_t v);

@@ -90,6 +90,36 @@ static void parse_boot_info(unsigned proto, uint64_t ptr)
 	}
 }
 
+/* The RSDP where a BIOS puts it (ACPI 6.5, 5.2.5.1): on a 16-byte boundary in
+ * the EBDA's first KiB or in 0xE0000-0xFFFFF.  For loaders that do not pass
+ * it: GRUB on BIOS leaves the zero page's acpi_rsdp_addr 0.  Runs in ring 3
+ * (the 8K-step loop would be emulated in ring 0 under PVM). */
+static bool rsdp_at(uint64_t a)
+{
+	const uint8_t *p = (const uint8_t *)(uintptr_t)a;
+	if (memcmp(p, "RSD PTR ", 8))
+		return false;
+	uint8_t sum = 0;
+	for (int i = 0; i < 20; i++) /* the ACPI 1.0 part's checksum */
+		sum += p[i];
+	return sum == 0;
+}
+
+static long rsdp_scan_user(long unused)
+{
+	uint64_t ebda = (uint64_t)(*(volatile uint16_t *)0x40e) << 4;
+	if (ebda >= 0x80000 && ebda < 0xa0000)
+		for (uint64_t a = ebda; a < ebda + 1024; a += 16)
+			if (rsdp_at(a))
+				return (long)a;
+	for (uint64_t a = 0xe0000; a < 0x100000; a += 16)
+		if (rsdp_at(a))
+			return (long)a;
+	return 0;
+}
+
+uint64_t rsdp_scan(void) { return (uint64_t)user_call(rsdp_scan_user, 0, 0); }
+
 /* ---- command line ---- */
 
 const char *cmdline_value(const char *key, size_t *len)
@@ -217,6 +247,10 @@ noreturn void guest_start(unsigned proto, uint64_t ptr)
 {
 	cpu_init();
 	parse_boot_info(proto, ptr);
+	if (!boot.rsdp) {
+		boot.rsdp = rsdp_scan();
+		boot.rsdp_scanned = boot.rsdp != 0;
+	}
 	test_main();
 	fail("test_main returned");
 }

@@ -223,27 +223,11 @@ bool deadline_expired(struct deadline *d)
 
 /* ---- ACPI ---- */
 
-static bool acpi_sum_ok(const uint8_t *p, size_t n)
-{
-	uint8_t s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += p[i];
-	return s == 0;
-}
-
+/* boot.rsdp: given by the loader or found by guest_start's scan (core.c) */
 static uint64_t find_rsdp(void)
 {
 	if (boot.rsdp && boot.rsdp < (4ull << 30) && !memcmp((void *)(uintptr_t)boot.rsdp, "RSD PTR ", 8))
 		return boot.rsdp;
-	/* EBDA first 1 KiB, then the BIOS area */
-	uint64_t ebda = (uint64_t)(*(volatile uint16_t *)0x40e) << 4;
-	if (ebda >= 0x80000 && ebda < 0xa0000)
-		for (uint64_t a = ebda; a < ebda + 1024; a += 16)
-			if (!memcmp((void *)(uintptr_t)a, "RSD PTR ", 8) && acpi_sum_ok((void *)(uintptr_t)a, 20))
-				return a;
-	for (uint64_t a = 0xe0000; a < 0x100000; a += 16)
-		if (!memcmp((void *)(uintptr_t)a, "RSD PTR ", 8) && acpi_sum_ok((void *)(uintptr_t)a, 20))
-			return a;
 	return 0;
 }
 

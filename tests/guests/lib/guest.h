@@ -200,12 +200,16 @@ struct boot_info {
 	bool magic_ok;      /* PVH: start_info magic; bzImage: "HdrS" in the zero page */
 	char cmdline[CMDLINE_MAX];
 	uint64_t cmdline_paddr;
-	uint64_t rsdp;      /* from start_info/zero page, 0 if not given */
+	uint64_t rsdp;      /* from start_info/zero page, else found in the BIOS areas; 0 if neither */
+	bool rsdp_scanned;  /* rsdp was not given: found by the scan */
 	int nr_mem;
 	struct mem_region mem[MAX_MEM_REGIONS];
 };
 extern struct boot_info boot;
 const char *boot_proto_name(enum boot_proto p);
+/* The ACPI RSDP in the EBDA's first KiB or 0xE0000-0xFFFFF (0: none), searched in ring 3;
+ * guest_start fills boot.rsdp with it when the loader gave none. */
+uint64_t rsdp_scan(void);
 
 /* Kernel command line: "key=value" words separated by spaces. */
 const char *cmdline_value(const char *key, size_t *len); /* NULL if absent */

@@ -6,7 +6,10 @@
  *   PVH:     ELF note XEN_ELFNOTE_PHYS32_ENTRY -> pvh_start (0x100000), 32-bit
  *            protected mode, paging off, EBX = struct hvm_start_info.
  *   bzImage: Linux 64-bit boot protocol, entry at load address + 0x200
- *            (startup_64), long mode, RSI = struct boot_params (zero page).
+ *            (startup_64), long mode, RSI = struct boot_params (zero page);
+ *            or the 32-bit boot protocol (GRUB's `linux` on BIOS), entry at
+ *            code32_start = startup_32, protected mode, paging off, flat
+ *            CS 0x10 / DS 0x18, ESI = struct boot_params.
  * Everything that would be a loop at boot (page tables, stub table) is
  * assembled as static data: under PVM each ring-0 instruction is emulated.
  */
@@ -38,10 +41,22 @@
 	.code32
 	.globl pvh_start
 pvh_start:
-	cli
-	cld
 	mov	%ebx, %esi		/* hvm_start_info */
 	mov	$BOOT_PVH, %edi
+	jmp	enter_long
+
+/* ----------------------------------------------------- Linux 32-bit ---- */
+/* mkbzimage.py writes this label's address into the setup header's
+ * code32_start: the zero page is in ESI already, as for startup_64. */
+	.globl startup_32
+startup_32:
+	mov	$BOOT_BZIMAGE, %edi
+
+/* Both 32-bit entries: protected mode, paging off, ESI = boot structure,
+ * EDI = BOOT_*.  Enable long mode with our page tables. */
+enter_long:
+	cli
+	cld
 	lgdt	gdt_ptr
 	mov	%cr4, %eax
 	or	$CR4_PAE, %eax
@@ -55,7 +70,7 @@ pvh_start:
 	mov	%cr0, %eax
 	or	$(CR0_PG | CR0_PE), %eax
 	mov	%eax, %cr0
-	ljmp	$SEL_KCODE, $pvh_long
+	ljmp	$SEL_KCODE, $long32
 
 /* ----------------------------------------------------- Linux 64-bit ---- */
 	.code64
@@ -67,7 +82,7 @@ startup_64:
 	mov	$BOOT_BZIMAGE, %edi	/* rsi = boot_params already */
 	jmp	common64
 
-pvh_long:
+long32:					/* from enter_long */
 	mov	%esi, %esi		/* zero-extend: upper halves are undefined */
 	mov	%edi, %edi
 
@@ -85,8 +100,8 @@ common64:
 	mov	%rax, %cr3
 	lea	boot_stack_top(%rip), %rsp
 	xor	%ebp, %ebp
-	/* CS is SEL_KCODE on both paths (PVH: our ljmp; bzImage: the protocol's
-	 * __BOOT_CS, which is the same slot in our GDT). */
+	/* CS is SEL_KCODE on every path (32-bit entries: our ljmp; startup_64:
+	 * the protocol's __BOOT_CS, which is the same slot in our GDT). */
 	call	guest_start
 1:	jmp	1b
 

@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Firmware-boot helpers shared by tests/firmware and bench/firmware.py: the disk images of
+scripts/mkimage.sh, QEMU 7.2 with Debian's SeaBIOS as the oracle, and a console reader that
+times the markers of a boot (SeaBIOS -> GRUB's "petrel-grub: menu" -> the test guest's first
+line -> its exit)."""
+import os
+import pathlib
+import selectors
+import shutil
+import signal
+import subprocess
+import time
+
+import petrel_test
+
+ROOT = petrel_test.ROOT
+MKIMAGE = ROOT / "scripts" / "mkimage.sh"
+SEABIOS = pathlib.Path("/usr/share/seabios/bios-256k.bin")
+QEMU = "qemu-system-x86_64"
+GRUB_MARKER = "petrel-grub: menu"   # grub.cfg of every mkimage.sh target echoes it
+GUEST_CMDLINE = "petrel-test-token=1234 expect_boot=bzimage expect_rsdp=1"
+
+# isa-debug-exit: a write of V ends QEMU with status (V << 1) | 1, so the guests' pass (0) is 1
+# and fail (1) is 3. One port wide: the guests' null port 0xf5 (tests/guests/lib/guest.h) is
+# the next one, and iosize=4 would turn a null write into an exit.
+DEBUG_EXIT = "isa-debug-exit,iobase=0xf4,iosize=1"
+
+
+def missing_tools():
+    """What the image tests need and this machine lacks (scripts/setup.sh installs it all)."""
+    need = [QEMU, "grub-mkimage", "grub-mkrescue", "xorriso", "mformat", "sfdisk", "mkfs.ext2"]
+    out = [t for t in need if not shutil.which(t)]
+    if not SEABIOS.exists():
+        out.append(str(SEABIOS))
+    if not pathlib.Path("/usr/lib/grub/i386-pc/boot.img").exists():
+        out.append("grub-pc-bin")
+    return out
+
+
+def image_dir():
+    """The cache of mkimage.sh: $PETREL_IMAGE_DIR, else <build>/images."""
+    build = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
+    return pathlib.Path(os.environ.get("PETREL_IMAGE_DIR", build / "images"))
+
+
+def mkimage(target, out, *args, timeout=120, env=None):
+    """scripts/mkimage.sh TARGET OUT ARGS...; returns (seconds, its stderr)."""
+    t0 = time.monotonic()
+    r = subprocess.run(["bash", str(MKIMAGE), "--cache", str(image_dir()), target, str(out), *map(str, args)],
+                       capture_output=True, text=True, timeout=timeout, env=env)
+    assert r.returncode == 0, f"mkimage.sh {target} failed ({r.returncode}):\n{r.stderr[-3000:]}"
+    return time.monotonic() - t0, r.stderr
+
+
+def qemu_argv(image, accel="tcg", mem=256, cpus=1, fmt="raw"):
+    """QEMU's pc machine booting IMAGE through SeaBIOS from a virtio-blk-pci disk, the serial
+    console on stdout, the debug-exit port for the guests' verdict."""
+    cpu = []
+    if accel == "kvm":
+        # A PVM host refuses the IA32_ARCH_CAPABILITIES MSR QEMU sets for "-cpu host" (as bench/run.py).
+        cpu = ["-cpu", "host,-arch-capabilities" if os.path.exists("/sys/module/kvm_pvm") else "host"]
+    return [QEMU, "-accel", accel, *cpu, "-machine", "pc", "-m", str(mem), "-smp", str(cpus),
+            "-bios", str(SEABIOS), "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio",
+            "-drive", f"file={image},format={fmt},if=none,id=d,readonly=on", "-device", "virtio-blk-pci,drive=d",
+            "-device", DEBUG_EXIT]
+
+
+def qemu_guest_status(rc):
+    """The value the guest wrote to the debug-exit port, from QEMU's exit status (None: QEMU
+    ended otherwise, e.g. 0 when the guest reset under -no-reboot)."""
+    return rc >> 1 if rc > 0 and rc & 1 else None
+
+
+class Boot:
+    """One VM run: its console, the seconds from start to the first line holding each marker,
+    its exit status and run time."""
+
+    def __init__(self, out, marks, rc, seconds):
+        self.out, self.marks, self.rc, self.seconds = out, marks, rc, seconds
+
+    def __repr__(self):
+        return f"Boot(rc={self.rc}, {self.seconds:.2f} s, marks={self.marks})"
+
+
+def run_timed(argv, markers, timeout=60.0, stop_at=None):
+    """Run argv (a VMM with the console on stdout), note when each of `markers` first appears;
+    at `stop_at` (a marker) or after `timeout` s the process is killed (rc None on a timeout)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    buf, marks, rc = b"", {}, None
+    try:
+        while True:
+            left = t0 + timeout - time.monotonic()
+            if left <= 0:
+                break
+            if not sel.select(min(left, 0.5)):
+                if p.poll() is not None:
+                    break
+                continue
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            now = time.monotonic() - t0
+            text = buf.decode(errors="replace")
+            for m in markers:
+                if m not in marks and m in text:
+                    marks[m] = now
+            if stop_at and stop_at in marks:
+                break
+        if stop_at in marks or time.monotonic() - t0 >= timeout:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        else:
+            rc = p.wait(timeout=max(1.0, t0 + timeout - time.monotonic()))
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        sel.close()
+        p.stdout.close()
+    return Boot(buf.decode(errors="replace"), marks, rc, time.monotonic() - t0)
