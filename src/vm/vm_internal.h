@@ -43,6 +43,7 @@ struct vm {
 	struct acpi_pm pm;
 	struct debug_port debug;
 	struct vm_devices devs;       /* I/O thread, PCI bus, virtio devices (vm_devices.c) */
+	struct vm_firmware *fw;       /* a firmware-booted VM's chipset, image and fw_cfg (vm_firmware.c), else NULL */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;          /* pause/resume handshakes, under lock */
@@ -66,5 +67,8 @@ struct vm {
 	char *snap_parent;
 	uint8_t snap_parent_id[16];
 };
+
+/* vm.c: the power requests of the VM's devices (a guest's poweroff, reset) go here. */
+struct power_ctl vm_power_ctl(struct vm *vm);
 
 #endif
