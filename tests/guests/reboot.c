@@ -7,10 +7,13 @@
  * triple (a triple fault) or all (each in turn). Every boot checks:
  *  - a word of its own image that the boot before overwrote has its initial value again (the
  *    kernel image was loaded again: the old boot's RAM changes do not leak into the new one),
- *    and a word of its bss is zero;
+ *    and a word of its bss is zero (the ELF loader zeroes an ELF's bss; a bzImage's kernel
+ *    clears its own, as Linux does, which this guest does not: bss=0 skips the check);
  *  - with rng=1: the virtio-rng device is as created (status 0) and gives random bytes once
  *    the driver set it up again (devices work after a reset).
- * Prints "reboot: boot N" at each boot and passes at the last.
+ * Prints "reboot: boot N" at each boot and passes at the last. With hold=1 the last boot prints
+ * "reboot: holding" and waits for a console byte (a snapshot is taken and restored meanwhile),
+ * then resets once more and passes at the boot after.
  */
 #include "virtio_common.h"
 
@@ -81,18 +84,24 @@ void test_main(void)
 	unsigned boot = cmos_read(BOOT_COUNT_BYTE);
 	long resets = cmdline_int("resets", 3);
 	printf("reboot: boot %u\n", boot);
-	check(image_word == IMAGE_WORD, "boot %u: the image word is %#x: the old boot's write survived the reset",
+	check(image_word == IMAGE_WORD, "boot %u: the image word is 0x%x: the old boot's write survived the reset",
 	      boot, image_word);
-	check(bss_word == 0, "boot %u: the bss word is %#x", boot, bss_word);
+	check(bss_word == 0 || !cmdline_int("bss", 1), "boot %u: the bss word is 0x%x", boot, bss_word);
 	if (cmdline_int("rng", 0)) {
 		vdev_find_on_cmdline_transport(VIRTIO_ID_RNG, &dev);
-		check(vdev_status(&dev) == 0, "boot %u: virtio-rng status %#x at boot, expected 0", boot,
+		check(vdev_status(&dev) == 0, "boot %u: virtio-rng status 0x%x at boot, expected 0", boot,
 		      vdev_status(&dev));
 		user_call(use_rng, 0, USER_IF);
 		printf("reboot: virtio-rng ok\n");
 	}
-	if ((long)boot >= resets)
+	if ((long)boot > resets || ((long)boot == resets && !cmdline_int("hold", 0)))
 		pass();
+	if ((long)boot == resets) {
+		printf("reboot: holding\n");
+		while (!(inb(COM1 + UART_LSR) & LSR_DR))
+			pause();
+		(void)inb(COM1 + UART_RBR);
+	}
 	/* leave marks the next boot must not see, then reset */
 	image_word = 0xdead0000u | boot;
 	bss_word = 0xbad00000u | boot;
