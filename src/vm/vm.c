@@ -49,8 +49,9 @@ struct vcpu_env *vm_vcpu_env(struct vm *vm)
 int vm_vcpu_create(struct vm *vm, unsigned id)
 {
 	int err = vcpu_create(&vm->vcpus[id], vm_vcpu_env(vm), id);
-	/* its creation state, for a reset: once per slot (a hot-plug retried sets up the same) */
-	if (!err && !vm->reset.vcpu[id])
+	/* its creation state, for a reset: once per slot (a hot-plug retried sets up the same);
+	 * 0.3 ms for the first vCPU (the MSR list), 0.06 ms for each other on a PVM host */
+	if (!err && !vm->cfg->no_reboot && !vm->reset.vcpu[id])
 		err = vm_reset_capture_vcpu(vm, id);
 	return err;
 }
@@ -202,7 +203,7 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 	err = kvm_create_irqchip(&vm->kvm);
 	if (err < 0)
 		return err;
-	err = vm_reset_capture_chips(vm);
+	err = cfg->no_reboot ? 0 : vm_reset_capture_chips(vm);
 	if (err < 0)
 		return err;
 	err = vm_devices_create(vm);

@@ -217,15 +217,15 @@ def test_whole_lifecycle(workdir):
     assert evs[4]["properties"] == {"status": 0}
 
     # by default the machine resets and boots again: the VM's reset event, with its count
-    d_ev2 = workdir / "d.events"
-    (workdir / "d").mkdir()
-    d = apilib.Petrel(workdir / "d", ["--event-monitor", d_ev2])
+    e_ev = workdir / "e.jsonl"
+    (workdir / "e").mkdir()
+    d = apilib.Petrel(workdir / "e", ["--event-monitor", e_ev])
     try:
         start(d.client(), "reboot", "resets=2 mode=all")
         assert d.wait() == 0, d.describe()
     finally:
         d.close()
-    evs = events(d_ev2)
+    evs = events(e_ev)
     assert names(evs) == ["starting", "booting", "started", "reset", "reset", "debug-exit", "exiting"], evs
     assert [e["source"] for e in evs[3:5]] == ["vm", "vm"], evs
     assert [e["properties"]["count"] for e in evs[3:5]] == [1, 2], evs
