@@ -157,17 +157,15 @@ static int reset_machine(struct vm *vm, char *err, size_t errlen)
 	return e;
 }
 
+/* With the right to pause (vm_pause_exclusive) and the VM not paused by anyone else. */
 static void reset_once(struct vm *vm, const char *why)
 {
-	vm_pause_exclusive(vm);
-	bool paused = vm_is_paused(vm); /* by the user: it stays paused, reset */
-	int pe = paused ? 0 : vm_pause(vm);
+	int pe = vm_pause(vm);
 	if (pe < 0) {
 		pthread_mutex_lock(&vm->lock);
 		__atomic_store_n(&vm->reset.requested, false, __ATOMIC_RELEASE);
 		pthread_cond_broadcast(&vm->cond);
 		pthread_mutex_unlock(&vm->lock);
-		vm_pause_release(vm);
 		if (pe != -ESHUTDOWN)
 			vm_request_stop(vm, VM_STOP_ERROR, 1, "%s; cannot pause the VM to reset it: %s", why, strerror(-pe));
 		return;
@@ -186,24 +184,29 @@ static void reset_once(struct vm *vm, const char *why)
 			 (double)(now_ns() - t0) / 1e6);
 		event_emit("vm", "reset", "{s:s,s:I}", "message", why, "count", (json_int_t)n);
 	}
-	if (!paused)
-		vm_resume(vm);
-	vm_pause_release(vm);
+	vm_resume(vm);
 }
 
+/* A VM someone paused (the user, before a snapshot; a migration's switch) is reset once it
+ * runs again: its vCPUs stay parked meanwhile, and what is saved of it is the machine as the
+ * guest left it (a restored copy repeats the guest's reset request, or the guest goes on
+ * past it and asks again, as Linux does). */
 static void *reset_thread(void *arg)
 {
 	struct vm *vm = arg;
 	pthread_mutex_lock(&vm->lock);
 	for (;;) {
-		while (!vm->reset.requested && !vm->stopping)
+		while ((!vm->reset.requested || vm->pause_requested) && !vm->stopping)
 			pthread_cond_wait(&vm->cond, &vm->lock);
 		if (vm->stopping)
 			break;
 		char why[sizeof(vm->reset.why)];
 		memcpy(why, vm->reset.why, sizeof(why));
 		pthread_mutex_unlock(&vm->lock);
-		reset_once(vm, why);
+		vm_pause_exclusive(vm);
+		if (!vm_is_paused(vm)) /* else paused meanwhile: after the resume */
+			reset_once(vm, why);
+		vm_pause_release(vm);
 		pthread_mutex_lock(&vm->lock);
 	}
 	pthread_mutex_unlock(&vm->lock);
