@@ -1,5 +1,5 @@
-/* PUT, PATCH and GET /machine-config: vCPUs, memory, SMT, dirty page tracking, huge pages and
- * the CPU template (pre-boot). See controller.h. */
+/* PUT, PATCH and GET /machine-config: vCPUs, memory, SMT, dirty page tracking, huge pages,
+ * the CPU template and what a guest reset does (pre-boot). See controller.h. */
 #include "api/core.h"
 
 #include <string.h>
@@ -53,6 +53,7 @@ int ctl_put_machine_config(struct controller *ctl, json_t *body, bool patch, cha
 		ctl->cfg.smt = tmp.smt;
 		ctl->cfg.track_dirty_pages = tmp.track_dirty_pages;
 		ctl->cfg.huge_pages = tmp.huge_pages;
+		ctl->cfg.no_reboot = tmp.no_reboot;
 		ctl_take(&ctl->cfg.cpu_template, &tmp.cpu_template);
 	}
 	pthread_mutex_unlock(&ctl->lock);

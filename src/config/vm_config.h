@@ -33,6 +33,8 @@ struct vm_config {
 	char *cpu_config_json;   /* inline "cpu-config" object from the JSON file, or NULL */
 	bool track_dirty_pages;  /* machine-config.track_dirty_pages */
 	enum guest_mem_backing huge_pages; /* machine-config.huge_pages: None, Transparent, 2M */
+	bool no_reboot;          /* machine-config.reboot "stop" (petrel's; --no-reboot): a guest
+				  * reset ends the VM; "reset", the default: it boots again */
 
 	/* Devices: "drives", "network-interfaces", "vsock", "entropy" (and --disk, --net,
 	 * --vsock, --rng, which add to what the file says). */

@@ -17,6 +17,9 @@ json_t *vm_machine_config_to_json(const struct vm_config *c)
 	/* Firecracker leaves cpu_template out when there is none. */
 	if (o && c->cpu_template && strcmp(c->cpu_template, "None"))
 		json_object_set_new(o, "cpu_template", json_string(c->cpu_template));
+	/* petrel's: only when not the default, so the document looks as Firecracker's */
+	if (o && c->no_reboot)
+		json_object_set_new(o, "reboot", json_string("stop"));
 	return o;
 }
 

@@ -29,6 +29,7 @@ struct pending_config {
 	bool has_dirty, dirty;
 	bool has_huge;
 	enum guest_mem_backing huge_pages;
+	bool has_reboot, no_reboot;
 	bool has_template;
 	char *template_name;     /* NULL for "None" */
 	char *cpu_config_json;
@@ -130,7 +131,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 				size_t errlen)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
-					    "track_dirty_pages", "huge_pages", NULL };
+					    "track_dirty_pages", "huge_pages", "reboot", NULL };
 	const char *sec = "machine-config";
 	json_int_t vcpus = 0, mem = 0;
 	int r;
@@ -201,6 +202,15 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 					 "mem_size_mib (got %llu)",
 					 (unsigned long long)p->mem_mib);
 		p->has_huge = true;
+	}
+	/* petrel's: what a guest reset does (docs/api.md) */
+	json_t *rb = json_object_get(obj, "reboot");
+	if (rb && !json_is_null(rb)) {
+		const char *v = json_is_string(rb) ? json_string_value(rb) : "";
+		if (strcmp(v, "reset") && strcmp(v, "stop"))
+			return error_set(err, errlen, -EINVAL, "machine-config.reboot: expected one of reset, stop");
+		p->has_reboot = true;
+		p->no_reboot = !strcmp(v, "stop");
 	}
 	p->has_machine = true;
 	return 0;
@@ -417,6 +427,8 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		cfg->track_dirty_pages = p.dirty;
 	if (p.has_huge)
 		cfg->huge_pages = p.huge_pages;
+	if (p.has_reboot)
+		cfg->no_reboot = p.no_reboot;
 	if (p.has_template)
 		take(&cfg->cpu_template, &p.template_name);
 	if (p.cpu_config_json)
