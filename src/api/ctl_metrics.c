@@ -204,6 +204,8 @@ static json_t *counters_locked(struct controller *ctl)
 	json_object_set_new(c, "emulated_instructions", emu);
 	json_object_set_new(c, "boot_timer", json_pack("{s:I}", "reports",
 				(json_int_t)stat_read(&ctl->boot_timer.reports)));
+	/* petrel's: the guest's resets the machine went through, booting again each time */
+	json_object_set_new(c, "vm", json_pack("{s:I}", "reset_count", (json_int_t)(vm ? vm_reset_count(vm) : 0)));
 	/* the resources' own groups (out of memory: the groups they could not add are missing) */
 	for (const struct ctl_resource *res = ctl_resources; res->name; res++)
 		if (res->metrics_locked)

@@ -21,6 +21,7 @@ enum {
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
 	OPT_NEXT_STANDBY, OPT_TAKEOVER,
 	OPT_NO_VMGENID,
+	OPT_NO_REBOOT,
 	OPT_KERNEL_DECOMPRESS, OPT_HUGE_PAGES, OPT_CPU_AFFINITY, OPT_INITRD_UNPACK,
 	OPT_FS,
 };
@@ -51,6 +52,7 @@ static const struct option options[] = {
 	{ "virtio-transport", required_argument, NULL, OPT_VIRTIO_TRANSPORT },
 	{ "virtio-mmio-cmdline", no_argument, NULL, OPT_VIRTIO_MMIO_CMDLINE },
 	{ "no-vmgenid", no_argument, NULL, OPT_NO_VMGENID },
+	{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "mem-file", required_argument, NULL, OPT_MEM_FILE },
 	{ "clock-realtime", no_argument, NULL, OPT_CLOCK_REALTIME },
@@ -112,6 +114,7 @@ static void usage(FILE *f)
 		"  --virtio-transport pci|mmio  default transport of virtio devices (default pci)\n"
 		"  --virtio-mmio-cmdline  also announce virtio-mmio devices on the kernel command line\n"
 		"  --no-vmgenid         no VM generation ID device (ACPI VMGENCTR, renewed on snapshot loads)\n"
+		"  --no-reboot          a guest reset (reboot) ends the VM instead of booting it again\n"
 		"  --kernel-decompress host|host-linux64|guest  who decompresses a bzImage (default host:\n"
 		"                       petrel, then the kernel's PVH or 64-bit entry; guest: the kernel)\n"
 		"  --initrd-unpack on|off  decompress the initrd's compressed archives on the host before\n"
@@ -288,6 +291,7 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 		return 0;
 	case OPT_VIRTIO_MMIO_CMDLINE: cfg->virtio_mmio_cmdline = true; return 0;
 	case OPT_NO_VMGENID: cfg->no_vmgenid = true; return 0;
+	case OPT_NO_REBOOT: cfg->no_reboot = true; return 0;
 	case OPT_KERNEL_DECOMPRESS:
 		return boot_decompress_from_name(arg, &cfg->kernel_decompress);
 	case OPT_CPU_AFFINITY:

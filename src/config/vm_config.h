@@ -39,6 +39,8 @@ struct vm_config {
 	bool has_uuid;           /* machine-config.uuid (petrel's): the machine's identity, which a
 				  * firmware shows (SMBIOS); made up at the start when absent */
 	uint8_t uuid[16];
+	bool no_reboot;          /* machine-config.reboot "stop" (petrel's; --no-reboot): a guest
+				  * reset ends the VM; "reset", the default: it boots again */
 
 	/* Devices: "drives", "network-interfaces", "vsock", "entropy" (and --disk, --net,
 	 * --vsock, --rng, which add to what the file says). */

@@ -22,6 +22,9 @@ json_t *vm_machine_config_to_json(const struct vm_config *c)
 		vm_uuid_format(c->uuid, s);
 		json_object_set_new(o, "uuid", json_string(s));
 	}
+	/* petrel's: only when not the default, so the document looks as Firecracker's */
+	if (o && c->no_reboot)
+		json_object_set_new(o, "reboot", json_string("stop"));
 	return o;
 }
 

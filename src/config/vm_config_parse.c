@@ -31,6 +31,7 @@ struct pending_config {
 	enum guest_mem_backing huge_pages;
 	bool has_uuid;
 	uint8_t uuid[16];
+	bool has_reboot, no_reboot;
 	bool has_template;
 	char *template_name;     /* NULL for "None" */
 	char *cpu_config_json;
@@ -136,7 +137,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 				size_t errlen)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
-					    "track_dirty_pages", "huge_pages", "uuid", NULL };
+					    "track_dirty_pages", "huge_pages", "uuid", "reboot", NULL };
 	const char *sec = "machine-config";
 	json_int_t vcpus = 0, mem = 0;
 	int r;
@@ -216,6 +217,15 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 					 "mem_size_mib (got %llu)",
 					 (unsigned long long)p->mem_mib);
 		p->has_huge = true;
+	}
+	/* petrel's: what a guest reset does (docs/api.md) */
+	json_t *rb = json_object_get(obj, "reboot");
+	if (rb && !json_is_null(rb)) {
+		const char *v = json_is_string(rb) ? json_string_value(rb) : "";
+		if (strcmp(v, "reset") && strcmp(v, "stop"))
+			return error_set(err, errlen, -EINVAL, "machine-config.reboot: expected one of reset, stop");
+		p->has_reboot = true;
+		p->no_reboot = !strcmp(v, "stop");
 	}
 	p->has_machine = true;
 	return 0;
@@ -438,6 +448,8 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		cfg->has_uuid = p.has_uuid;
 		memcpy(cfg->uuid, p.uuid, 16);
 	}
+	if (p.has_reboot)
+		cfg->no_reboot = p.no_reboot;
 	if (p.has_template)
 		take(&cfg->cpu_template, &p.template_name);
 	if (p.cpu_config_json)

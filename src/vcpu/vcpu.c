@@ -497,7 +497,8 @@ void vcpu_park(struct vcpu *v)
 	pthread_mutex_lock(env->lock);
 	(*env->parked)++;
 	pthread_cond_broadcast(env->cond);
-	while ((*env->pause_requested || __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) && !*env->stopping)
+	while ((*env->pause_requested || *env->reset_requested || __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) &&
+	       !*env->stopping)
 		pthread_cond_wait(env->cond, env->lock);
 	(*env->parked)--;
 	pthread_mutex_unlock(env->lock);
@@ -528,11 +529,12 @@ void *vcpu_thread(void *arg)
 	bool exit_open = false; /* the last KVM_RUN returned an exit KVM completes at the next one */
 	while (!__atomic_load_n(v->env->stopping, __ATOMIC_ACQUIRE)) {
 		if (__atomic_load_n(v->env->pause_requested, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(v->env->reset_requested, __ATOMIC_ACQUIRE) ||
 		    __atomic_load_n(&v->unplugged, __ATOMIC_ACQUIRE)) {
 			if (exit_open)
 				complete_exit(v);
 			exit_open = false;
-			vcpu_park(v); /* paused, or ejected by the guest (vm/vcpu_hotplug.c) */
+			vcpu_park(v); /* paused, resetting (vm/vm_reset.c), or ejected by the guest (vm/vcpu_hotplug.c) */
 			continue;
 		}
 		uint32_t nap = __atomic_exchange_n(&v->throttle_us, 0, __ATOMIC_ACQ_REL);

@@ -33,12 +33,13 @@ struct vcpu_env {
 	struct pvm_syscall *pvm_syscall;        /* ... the syscall shim (LSTAR writes) */
 	struct pvm_idle *pvm_idle;              /* ... and the idle helper */
 	/* Pausing and stopping, the owner's: `lock` guards `parked`; `cond` is broadcast on a
-	 * change of any of them; pause_requested and stopping are atomics the owner writes
-	 * (vm/run_state.c), first_run_ns one the first vCPU to run writes. */
+	 * change of any of them; pause_requested, reset_requested and stopping are atomics the
+	 * owner writes (vm/run_state.c, vm/vm_reset.c), first_run_ns one the first vCPU to run
+	 * writes. A vCPU parks while a pause or a reset is requested. */
 	pthread_mutex_t *lock;
 	pthread_cond_t *cond;
 	unsigned *parked;                       /* vCPUs waiting in vcpu_park() */
-	const bool *pause_requested, *stopping;
+	const bool *pause_requested, *reset_requested, *stopping;
 	uint64_t *first_run_ns;
 	struct power_ctl stop;                  /* ask the machine to stop (any thread) */
 };
@@ -70,7 +71,7 @@ void vcpu_kick(struct vcpu *v);
  * by any thread that kicks it. */
 void vcpu_set_started(struct vcpu *v, bool started);
 bool vcpu_started(const struct vcpu *v);
-/* Called by a vCPU thread between runs: waits while the VM is paused. */
+/* Called by a vCPU thread between runs: waits while the VM is paused (or resetting). */
 void vcpu_park(struct vcpu *v);
 
 #endif

@@ -148,6 +148,9 @@ int vm_send_ctrl_alt_del(struct vm *vm);
  * 0 without one. */
 int vm_new_generation(struct vm *vm);
 
+/* How many times the guest reset the machine and it booted again (vm/vm_reset.h). */
+uint64_t vm_reset_count(struct vm *vm);
+
 /* The legacy devices' counters for the metrics (the UART and the i8042). */
 struct vm_legacy_metrics {
 	uint64_t uart_tx_bytes, uart_rx_bytes, uart_tx_dropped, uart_rl_dropped;

@@ -113,6 +113,11 @@ static void resume_e1000(void *dev)
 	e1000_resume(dev);
 }
 
+static void reset_e1000(void *dev)
+{
+	e1000_reset(dev);
+}
+
 /* ---- virtio-vsock ---- */
 
 static unsigned count_vsock(const struct vm_config *cfg)
@@ -184,6 +189,13 @@ static int make_vmem(struct vm *vm, unsigned i, void *dev, struct vm_device *d, 
 	return 0;
 }
 
+/* A driver's reset keeps the plugged blocks (the virtio-mem specification); the machine's
+ * unplugs them all, as QEMU's: the new boot's driver plugs up to the requested size again. */
+static void reset_vmem(void *dev)
+{
+	virtio_mem_unplug_all(dev);
+}
+
 /* ---- virtio-pmem (docs/pmem.md): the guest names them /dev/pmem0, 1, ... in configuration
  * order, and their device memory follows the same order in vm->devmem ---- */
 
@@ -244,10 +256,10 @@ const struct vm_device_kind vm_device_kinds[DEV_KINDS] = {
 	[DEV_NET] = { count_net, SIZE(virtio_net), .which = net_model, .make = make_net, .after = vm_devices_attach_mmds,
 		      .stats = &virtio_net_stats_ops },
 	[DEV_E1000] = { NULL, SIZE(e1000), .make = make_e1000, .stats = &e1000_stats_ops, .state = &e1000_state_ops,
-			.destroy = destroy_e1000, .quiesce = quiesce_e1000, .resume = resume_e1000 },
+			.destroy = destroy_e1000, .quiesce = quiesce_e1000, .resume = resume_e1000, .reset = reset_e1000 },
 	[DEV_VSOCK] = { count_vsock, SIZE(virtio_vsock), .make = make_vsock, .stats = &virtio_vsock_stats_ops },
 	[DEV_BALLOON] = { count_balloon, SIZE(virtio_balloon), .make = make_balloon },
-	[DEV_VMEM] = { count_vmem, SIZE(virtio_mem), .make = make_vmem },
+	[DEV_VMEM] = { count_vmem, SIZE(virtio_mem), .make = make_vmem, .reset = reset_vmem },
 	[DEV_PMEM] = { count_pmem, SIZE(virtio_pmem), .make = make_pmem },
 	[DEV_FS] = { count_fs, SIZE(virtio_fs), .make = make_fs },
 };

@@ -252,6 +252,37 @@ void vm_devices_resume(struct vm *vm)
 			vm_device_kinds[vm->devs.dev[i].kind].resume(vm->devs.dev[i].dev);
 }
 
+void vm_devices_reset(struct vm *vm)
+{
+	struct vm_devices *vd = &vm->devs;
+	for (unsigned i = 0; i < vd->ndev; i++) {
+		struct vm_device *d = &vd->dev[i];
+		if (d->tr && d->tr->mmio)
+			virtio_mmio_reset(&d->tr->u.mmio);
+		else if (d->tr)
+			virtio_pci_reset(&d->tr->u.pci);
+		else if (d->vdev) {
+			pthread_mutex_lock(&d->vdev->lock);
+			virtio_reset(d->vdev);
+			pthread_mutex_unlock(&d->vdev->lock);
+		}
+		if (vm_device_kinds[d->kind].reset)
+			vm_device_kinds[d->kind].reset(d->dev);
+	}
+	if (vd->pci_ready)
+		pci_bus_reset(&vd->pci);
+	serial_reset(&vm->serial);
+	i8042_reset(&vm->i8042);
+	rtc_reset(&vm->rtc);
+	acpi_pm_reset(&vm->pm);
+	if (vd->ged.present)
+		ged_reset(&vd->ged);
+	if (vd->genid.present)
+		vmgenid_reset(&vd->genid);
+	if (vd->vcpuhp.on)
+		cpu_hotplug_reset(&vd->vcpuhp.dev);
+}
+
 void vm_devices_destroy(struct vm *vm)
 {
 	struct vm_devices *vd = &vm->devs;

@@ -71,6 +71,10 @@ int vm_devices_start(struct vm *vm);
  * notifications, as vm_devices_start does). */
 int vm_devices_pause(struct vm *vm);
 void vm_devices_resume(struct vm *vm);
+/* The machine's reset, with the VM paused: every device in the list (vm_device_kind.reset),
+ * the PCI bus, and the machine's own devices (UART, i8042, RTC, ACPI PM, GED, VM generation
+ * ID, vCPU hot-plug registers) back to their creation state. */
+void vm_devices_reset(struct vm *vm);
 /* Stop the I/O thread, detach from KVM, free everything. Idempotent. */
 void vm_devices_destroy(struct vm *vm);
 /* The i-th device of a kind (its own struct: struct virtio_blk for DEV_BLK, ...), in attach
@@ -103,6 +107,12 @@ struct vm_device_kind {
 	void (*destroy)(void *dev);
 	void (*quiesce)(void *dev);
 	void (*resume)(void *dev);
+	/* The machine's reset (vm/vm_reset.c, the VM paused): the device back to its creation
+	 * state, as the guest sees it. A virtio device's transport does the common part (the
+	 * driver's status 0, its PCI function or MMIO registers as created); its row's reset adds
+	 * what its own reset keeps on a driver's reset (virtio-mem's plugged blocks). NULL:
+	 * nothing more. */
+	void (*reset)(void *dev);
 };
 extern const struct vm_device_kind vm_device_kinds[DEV_KINDS];
 /* The MMDS interfaces (vm_devices.c): the interfaces' row's after. */

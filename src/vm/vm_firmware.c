@@ -9,6 +9,8 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/smbios.h"
 #include "boot/firmware.h"
+#include "arch/x86/fw_loader.h"
+#include "devices/legacy/pvpanic.h"
 #include "devices/legacy/serial.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -81,22 +83,34 @@ static int add_e820(struct vm *vm)
 	uint32_t len = 0;
 	int err = e820_fw_cfg_file(map, n, &buf, &len);
 	if (err == 0)
-		err = add_file(vm, "etc/e820", buf, len);
+		err = add_file(vm, E820_FW_CFG_FILE, buf, len);
 	free(buf);
 	return err;
 }
 
-static int add_acpi(struct vm *vm)
+static int set_file(struct vm *vm, const char *name, const void *data, uint32_t len)
 {
+	int err = fw_cfg_set_file(&vm->fw->cfg, name, data, len);
+	if (err < 0)
+		log_error("firmware: cannot replace fw_cfg file %s: %s", name, strerror(-err));
+	return err;
+}
+
+/* The ACPI tables for ncpus present vCPUs: added when the machine is built (a restored VM has
+ * the same files), replaced at each power-on (a reset after a vCPU hot-plug lists it). */
+static int put_acpi(struct vm *vm, unsigned ncpus, bool replace)
+{
+	int (*put)(struct vm *, const char *, const void *, uint32_t) = replace ? set_file : add_file;
 	struct acpi_blobs b;
-	int err = acpi_build_blobs(vm->nvcpus, &vm->devs.acpi, &b);
+	vm->devs.acpi.pvpanic_port = PVPANIC_PORT;
+	int err = acpi_build_blobs(ncpus, &vm->devs.acpi, &b);
 	if (err < 0) {
 		log_error("firmware: cannot build the ACPI tables: %s", strerror(-err));
 		return err;
 	}
-	err = add_file(vm, "etc/acpi/tables", b.tables, b.tables_len);
-	err = err ?: add_file(vm, "etc/acpi/rsdp", b.rsdp, b.rsdp_len);
-	err = err ?: add_file(vm, "etc/table-loader", b.loader.cmds, (uint32_t)b.loader.len);
+	err = put(vm, ACPI_FILE_TABLES, b.tables, b.tables_len);
+	err = err ?: put(vm, ACPI_FILE_RSDP, b.rsdp, b.rsdp_len);
+	err = err ?: put(vm, FW_LOADER_FILE, b.loader.cmds, (uint32_t)b.loader.len);
 	acpi_blobs_free(&b);
 	return err;
 }
@@ -114,8 +128,8 @@ static int add_smbios(struct vm *vm)
 	int err = smbios_build(&in, &anchor, &alen, &tables, &tlen);
 	if (err < 0)
 		log_error("firmware: cannot build the SMBIOS tables: %s", strerror(-err));
-	err = err ?: add_file(vm, "etc/smbios/smbios-anchor", anchor, alen);
-	err = err ?: add_file(vm, "etc/smbios/smbios-tables", tables, tlen);
+	err = err ?: add_file(vm, SMBIOS_FILE_ANCHOR, anchor, alen);
+	err = err ?: add_file(vm, SMBIOS_FILE_TABLES, tables, tlen);
 	free(anchor);
 	free(tables);
 	return err;
@@ -172,7 +186,7 @@ static int add_items(struct vm *vm)
 	/* the firmware's screen is the serial console (SeaBIOS's sercon): there is no display */
 	err = err ?: add_file(vm, "etc/sercon-port", &port, 8);
 	err = err ?: add_e820(vm);
-	err = err ?: add_acpi(vm);
+	err = err ?: put_acpi(vm, vm->nvcpus, false);
 	err = err ?: add_smbios(vm);
 	return err ?: add_bootorder(vm);
 }
@@ -227,14 +241,17 @@ int vm_firmware_create(struct vm *vm)
 	return err ?: add_items(vm);
 }
 
-int vm_firmware_power_on(struct vm *vm)
+int vm_firmware_power_on(struct vm *vm, unsigned ncpus)
 {
 	struct vm_firmware *fw = vm->fw;
+	int err = put_acpi(vm, ncpus, true);
+	if (err < 0)
+		return err;
 	fw_cfg_reset(&fw->cfg);
 	i440fx_reset(&fw->host);
 	piix_reset(&fw->piix);
 	port92_reset(&fw->port92);
-	int err = rom_copy_low(&fw->rom, &vm->mem);
+	err = rom_copy_low(&fw->rom, &vm->mem);
 	if (err < 0)
 		log_error("firmware: cannot copy its last 128 KiB below 1 MiB: %s", strerror(-err));
 	return err;

@@ -34,8 +34,8 @@ int vm_firmware_chipset(struct vm *vm);
  * boot, a restore and an incoming migration build the same machine). */
 int vm_firmware_create(struct vm *vm);
 /* Power-on and every reset: the chipset and fw_cfg to their reset values, the image's last
- * 128 KiB to 0xE0000 (vm_boot_load). */
-int vm_firmware_power_on(struct vm *vm);
+ * 128 KiB to 0xE0000, the ACPI tables for ncpus present vCPUs (vm_boot_load). */
+int vm_firmware_power_on(struct vm *vm, unsigned ncpus);
 void vm_firmware_destroy(struct vm *vm);
 /* Their saved states (vm_state_units). */
 unsigned vm_firmware_state_units(struct vm *vm, struct vm_state_unit *u);

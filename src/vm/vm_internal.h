@@ -16,6 +16,7 @@
 #include "devices/legacy/rtc.h"
 #include "memory/devmem.h"
 #include "vm/vm_devices.h"
+#include "vm/vm_reset.h"
 #include "vm/vm.h"
 
 struct vm {
@@ -63,6 +64,7 @@ struct vm {
 	uint64_t start_ns;
 	uint64_t first_run_ns;        /* a vCPU's first KVM_RUN (migration's downtime ends there) */
 	bool restored;                /* built from a snapshot (vm_create_restored) */
+	struct vm_reset reset;        /* the guest's resets (vm_reset.c) */
 	/* The last snapshot written or loaded (the parent of a Diff): its state file and id. */
 	char *snap_parent;
 	uint8_t snap_parent_id[16];
@@ -70,5 +72,9 @@ struct vm {
 
 /* vm.c: the power requests of the VM's devices (a guest's poweroff, reset) go here. */
 struct power_ctl vm_power_ctl(struct vm *vm);
+/* The boot: everything vm_create does after building the machine (the kernel, its command
+ * line, the ACPI and boot tables, the boot CPU's registers); a reset loads it again. 0 or
+ * -errno (logged). */
+int vm_boot_load(struct vm *vm);
 
 #endif

@@ -199,11 +199,15 @@ def test_whole_lifecycle(workdir):
                           "exiting"], evs
     assert evs[1]["properties"]["role"] == "destination"
 
-    # a guest that resets the machine: the guest's event, then petrel's exit with status 0
+    # a guest that resets the machine with machine-config's reboot "stop": the guest's event,
+    # then petrel's exit with status 0
     (workdir / "c").mkdir()
     c = apilib.Petrel(workdir / "c", ["--event-monitor", c_ev])
     try:
-        start(c.client(), "reset")
+        api = c.client()
+        assert api.put("/boot-source", {"kernel_image_path": str(apilib.guest("reset"))}).status == 204
+        assert api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 128, "reboot": "stop"}).status == 204
+        assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
         assert c.wait() == 0, c.describe()
     finally:
         c.close()
@@ -211,6 +215,21 @@ def test_whole_lifecycle(workdir):
     assert names(evs) == ["starting", "booting", "started", "reset", "exiting"], evs
     assert evs[3]["source"] == "guest" and "reset" in evs[3]["properties"]["message"]
     assert evs[4]["properties"] == {"status": 0}
+
+    # by default the machine resets and boots again: the VM's reset event, with its count
+    e_ev = workdir / "e.jsonl"
+    (workdir / "e").mkdir()
+    d = apilib.Petrel(workdir / "e", ["--event-monitor", e_ev])
+    try:
+        start(d.client(), "reboot", "resets=2 mode=all")
+        assert d.wait() == 0, d.describe()
+    finally:
+        d.close()
+    evs = events(e_ev)
+    assert names(evs) == ["starting", "booting", "started", "reset", "reset", "debug-exit", "exiting"], evs
+    assert [e["source"] for e in evs[3:5]] == ["vm", "vm"], evs
+    assert [e["properties"]["count"] for e in evs[3:5]] == [1, 2], evs
+    assert "i8042" in evs[3]["properties"]["message"] and "ACPI" in evs[4]["properties"]["message"], evs
 
 
 def test_guest_panic(workdir):

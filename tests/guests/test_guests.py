@@ -75,7 +75,8 @@ def test_rtc_matches_host_clock():
 
 @pytest.mark.parametrize("mode", ["i8042", "triple"])
 def test_reset(mode):
-    res = run_guest("reset", "elf", mem=64, cmdline=f"mode={mode}")
+    # --no-reboot: the reset ends the VM (without it the guest boots again: test_reboot.py)
+    res = run_guest("reset", "elf", mem=64, cmdline=f"mode={mode}", extra=("--no-reboot",))
     assert res.returncode == 0, res.describe()
     assert "still running" not in res.stdout, res.describe()
     assert re.search(r"reset|triple|shutdown", res.stderr, re.I), res.describe()

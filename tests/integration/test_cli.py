@@ -462,12 +462,13 @@ def test_guest_stop_is_status_0(tmp_path, how):
         p = petrel("run", "--kernel", write(tmp_path, "s5.elf", pvh_kernel(CODE_ACPI_S5)), "--mem", "32",
                    timeout=10)
         reason = r"powered off"
-    elif how == "acpi-reset":
+    elif how == "acpi-reset":  # --no-reboot: a reset ends the VM (else it boots again)
         p = petrel("run", "--kernel", write(tmp_path, "rst.elf", pvh_kernel(CODE_ACPI_RESET)), "--mem", "32",
-                   timeout=10)
+                   "--no-reboot", timeout=10)
         reason = r"reset"
     else:
-        p = petrel("run", "--kernel", guest("reset"), "--debug-exit", "--mem", "64", "--cmdline", f"mode={how}")
+        p = petrel("run", "--kernel", guest("reset"), "--debug-exit", "--mem", "64", "--cmdline", f"mode={how}",
+                   "--no-reboot")
         reason = r"reset|triple|shut ?down"
     assert p.returncode == 0, describe(p)
     assert "still running" not in out(p), describe(p)

@@ -21,7 +21,7 @@ PETREL = Path(os.environ.get("PETREL", ROOT / "build" / "petrel"))
 # boot under very slow ring-0 emulation or turn a failure into an exit instead of a hang.
 CMDLINE = [
     "console=ttyS0",  # all kernel output on the 8250 UART -> petrel's stdout
-    "panic=-1",  # on a panic reboot at once, so petrel exits instead of hanging
+    "panic=-1",  # on a panic reboot at once instead of hanging (linuxlib's BROKEN ends the wait at the panic line)
     "nokaslr",  # no random placement: no relocation pass, RIPs match System.map
     "tsc=reliable",  # trust the TSC: no clocksource watchdog, no TSC sync checks
     "no_timer_check",  # skip the IO-APIC timer check (a timed loop)

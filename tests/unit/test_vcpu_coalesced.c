@@ -61,6 +61,7 @@ TEST(writes_replayed_by_a_vcpu_are_counted_in_its_exit_statistics)
 	vcpu_release(&vm->vcpus[0], &vm->vcpu_env);
 	close(vm->stop_efd);
 	free(vm->cpuid);
+	vm_reset_free(vm); /* the vCPUs' creation states, kept for a reset */
 	free(vm);
 	fake_kvm_reset();
 }

@@ -15,6 +15,9 @@ static struct vm *fake_vm(void)
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		abort();
+	/* no creation-state capture for a reset (vm_reset.c): the fake KVM has no state to give */
+	static struct vm_config cfg = { .no_reboot = true };
+	vm->cfg = &cfg;
 	vm->kvm.fd = vm->kvm.vm_fd = FAKE_VM_FD;
 	vm->kvm.run_size = RUN_SIZE;
 	vm->cpuid = calloc(1, sizeof(struct kvm_cpuid2));

@@ -102,6 +102,7 @@ static bool checkpoints_go_on_after_a_hot_add(void)
 	}
 	close(vm->stop_efd);
 	free(vm->cpuid);
+	vm_reset_free(vm); /* the vCPUs' creation states, kept for a reset */
 	free(vm);
 	fake_kvm_reset();
 	return ok;

@@ -158,7 +158,7 @@ int vm_kvm_state_check(const struct vm_kvm_state *s, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_kvm_state_set(struct kvm *kvm, const struct vm_kvm_state *s, bool realtime, char *err, size_t errlen)
+int vm_kvm_chips_set(struct kvm *kvm, const struct vm_kvm_state *s, char *err, size_t errlen)
 {
 	int e = vm_kvm_state_check(s, err, errlen);
 	if (e < 0)
@@ -167,6 +167,14 @@ int vm_kvm_state_set(struct kvm *kvm, const struct vm_kvm_state *s, bool realtim
 	    (e = set(kvm_set_irqchip(kvm, &s->pic_slave), "PIC (slave)", err, errlen)) < 0 ||
 	    (e = set(kvm_set_irqchip(kvm, &s->ioapic), "IOAPIC", err, errlen)) < 0 ||
 	    (e = set(kvm_set_pit2(kvm, &s->pit), "PIT", err, errlen)) < 0)
+		return e;
+	return 0;
+}
+
+int vm_kvm_state_set(struct kvm *kvm, const struct vm_kvm_state *s, bool realtime, char *err, size_t errlen)
+{
+	int e = vm_kvm_chips_set(kvm, s, err, errlen);
+	if (e < 0)
 		return e;
 	/* Only the clock value is ours to set; with realtime (and a host that records it) KVM
 	 * adds the real time that passed since the save, so the guest's clock is right after a
@@ -177,6 +185,13 @@ int vm_kvm_state_set(struct kvm *kvm, const struct vm_kvm_state *s, bool realtim
 		c.realtime = s->clock.realtime;
 	}
 	return set(kvm_set_clock(kvm, &c), "kvmclock", err, errlen);
+}
+
+void cpu_state_zero_tsc(struct cpu_state *s)
+{
+	for (uint32_t i = 0; i < s->nmsrs; i++)
+		if (s->msrs[i].index == MSR_IA32_TSC)
+			s->msrs[i].data = 0;
 }
 
 uint32_t lapic_reg(const struct kvm_lapic_state *l, unsigned off)

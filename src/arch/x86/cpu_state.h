@@ -49,6 +49,10 @@ int cpu_state_check(const struct cpu_state *s, char *err, size_t errlen);
 /* Load it into a freshly created vCPU (after KVM_SET_CPUID2). */
 int cpu_state_set(int vcpu_fd, const struct cpu_state *s, char *err, size_t errlen);
 
+/* A vCPU's TSC to 0 in s: KVM takes a host's write of 0 as the vCPUs' synchronisation, so the
+ * vCPUs of a reset machine count from 0 together, as at creation (QEMU resets it so too). */
+void cpu_state_zero_tsc(struct cpu_state *s);
+
 /* Local APIC registers: offsets in its MMIO page, as in struct kvm_lapic_state's regs. */
 enum {
 	LAPIC_TPR = 0x80, LAPIC_SVR = 0xf0, LAPIC_ISR = 0x100, LAPIC_IRR = 0x200, LAPIC_LVTT = 0x320,
@@ -62,6 +66,8 @@ int lapic_highest_vector(const struct kvm_lapic_state *l, unsigned map);
 
 int vm_kvm_state_get(struct kvm *kvm, struct vm_kvm_state *s);
 int vm_kvm_state_check(const struct vm_kvm_state *s, char *err, size_t errlen);
+/* Restore the PIC, the IOAPIC and the PIT only (a reset: the clock goes on). */
+int vm_kvm_chips_set(struct kvm *kvm, const struct vm_kvm_state *s, char *err, size_t errlen);
 /* Restore the in-kernel devices; the clock continues from where it was saved, or, with
  * realtime, from the host's real time now (KVM_CLOCK_REALTIME, when the host supports it). */
 int vm_kvm_state_set(struct kvm *kvm, const struct vm_kvm_state *s, bool realtime, char *err, size_t errlen);

@@ -150,6 +150,14 @@ static int install(struct pvm_syscall *ps, int vcpu_fd, const struct guest_mem *
 	return 0;
 }
 
+void pvm_syscall_reset(struct pvm_syscall *ps)
+{
+	pthread_mutex_lock(&ps->lock);
+	ps->installed = false;
+	ps->lstar = ps->shim = ps->shim_gpa = ps->orig_pf = 0;
+	pthread_mutex_unlock(&ps->lock);
+}
+
 int pvm_syscall_lstar_write(struct pvm_syscall *ps, int vcpu_fd, const struct guest_mem *mem,
 			    uint64_t value)
 {

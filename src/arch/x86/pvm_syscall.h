@@ -33,6 +33,8 @@ int pvm_syscall_init(struct pvm_syscall *ps, struct kvm *kvm);
 /* A vCPU wrote `value` to MSR_LSTAR: apply it, install or update the shim. */
 int pvm_syscall_lstar_write(struct pvm_syscall *ps, int vcpu_fd, const struct guest_mem *mem,
 			    uint64_t value);
+/* The machine's reset: nothing installed (the next kernel's LSTAR write installs it anew). */
+void pvm_syscall_reset(struct pvm_syscall *ps);
 /* Pure helpers, unit-tested: the shim's bytes for the given addresses; the offset of a
  * 16-byte-aligned place for the shim in an int3 run inside buf, or -1. */
 void pvm_syscall_shim_code(uint8_t code[PVM_SHIM_SIZE], uint64_t lstar, uint64_t orig_pf);

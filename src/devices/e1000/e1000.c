@@ -268,6 +268,13 @@ static const struct pci_device_ops e1000_pci_ops = {
 
 /* ---- life cycle ---- */
 
+void e1000_reset(struct e1000 *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e1000_reset_regs(e);
+	pthread_mutex_unlock(&e->lock);
+}
+
 void e1000_quiesce(struct e1000 *e)
 {
 	pthread_mutex_lock(&e->lock);

@@ -150,6 +150,9 @@ void e1000_bar_write(struct e1000 *e, int bar, uint64_t off, const uint8_t *data
 void e1000_poll(struct e1000 *e);
 /* Pausing: stop tap traffic and timers, turn delayed interrupt causes into pending ones, so
  * the whole state is in e->st and guest memory. Resume starts again. */
+/* The machine's reset: every register as at power-on (the card's own reset, CTRL.RST; its
+ * PCI configuration space is the bus's: pci_bus_reset). */
+void e1000_reset(struct e1000 *e);
 void e1000_quiesce(struct e1000 *e);
 void e1000_resume(struct e1000 *e);
 /* New rate limits at run time (PATCH /network-interfaces); absent configs change nothing. */

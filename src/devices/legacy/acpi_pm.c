@@ -28,6 +28,16 @@ uint32_t acpi_pm_timer(void)
 	return (uint32_t)ticks & 0xffffffu;
 }
 
+/* The PM1 registers only: where the block decodes is its owner's (direct boot: fixed; firmware
+ * boot: PIIX4's PMBA, which that function's reset puts back). */
+void acpi_pm_reset(struct acpi_pm *pm)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->st.pm1_sts = pm->st.pm1_en = 0;
+	pm->st.pm1_cnt = CNT_SCI_EN;
+	pthread_mutex_unlock(&pm->lock);
+}
+
 static uint8_t reg_byte(const struct acpi_pm_state *st, unsigned off, uint32_t tmr)
 {
 	uint16_t v;

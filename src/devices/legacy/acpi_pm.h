@@ -33,6 +33,8 @@ struct acpi_pm {
 
 /* At ACPI_PM_BASE, enabled (direct boot's place; the machine registers it there). */
 void acpi_pm_init(struct acpi_pm *pm, struct power_ctl power);
+/* The machine's reset: the PM1 registers as at power-on (the block stays where it decodes). */
+void acpi_pm_reset(struct acpi_pm *pm);
 void acpi_pm_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void acpi_pm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 /* Decode the block at ports [base, base + ACPI_PM_LEN) of pio, or not at all (!enabled); the

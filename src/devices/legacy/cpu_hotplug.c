@@ -29,6 +29,14 @@ void cpu_hotplug_init(struct cpu_hotplug *h, unsigned max_cpus, unsigned boot_cp
 	h->opaque = opaque;
 }
 
+void cpu_hotplug_reset(struct cpu_hotplug *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->st.inserting = h->st.removing = 0;
+	h->st.selector = 0;
+	pthread_mutex_unlock(&h->lock);
+}
+
 /* The status byte of the selected vCPU (lock held). */
 static uint8_t status_locked(const struct cpu_hotplug *h)
 {

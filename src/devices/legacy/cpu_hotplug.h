@@ -50,6 +50,9 @@ struct cpu_hotplug {
 /* max_cpus vCPUs possible (1..CPUHP_MAX_CPUS), the first boot_cpus present. */
 void cpu_hotplug_init(struct cpu_hotplug *h, unsigned max_cpus, unsigned boot_cpus, uint16_t port,
 		      void (*eject)(void *opaque, unsigned cpu), void *opaque);
+/* The machine's reset: the vCPUs present stay present (the next boot's MADT lists them, as
+ * QEMU's does); additions not yet acknowledged and removal requests are dropped. */
+void cpu_hotplug_reset(struct cpu_hotplug *h);
 void cpu_hotplug_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void cpu_hotplug_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 

@@ -17,6 +17,13 @@ void ged_init(struct ged *g, struct irq_line irq, uint16_t port)
 	g->present = true;
 }
 
+void ged_reset(struct ged *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->st.pending = 0;
+	pthread_mutex_unlock(&g->lock);
+}
+
 void ged_raise(struct ged *g, uint32_t events)
 {
 	pthread_mutex_lock(&g->lock);

@@ -31,6 +31,8 @@ struct ged {
 
 void ged_init(struct ged *g, struct irq_line irq, uint16_t port);
 /* Set event bits and pulse the GSI (an edge). Safe from any thread. */
+/* The machine's reset: no event pending. */
+void ged_reset(struct ged *g);
 void ged_raise(struct ged *g, uint32_t events);
 void ged_save(struct ged *g, struct ged_state *out);
 /* The state must be this device's (its GSI and port) with known event bits; -EINVAL and why. */

@@ -13,14 +13,28 @@ enum {
 	CTR_XLATE = 0x40,
 };
 
+static void power_on(struct i8042_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->ctr = CTR_KBD_INT | CTR_SYS | CTR_XLATE | CTR_AUX_DISABLE;
+	st->status = STS_SYS | STS_UNLOCKED;
+}
+
 void i8042_init(struct i8042 *k, struct irq_line irq, struct power_ctl power)
 {
 	memset(k, 0, sizeof(*k));
 	pthread_mutex_init(&k->lock, NULL);
 	k->irq = irq;
 	k->power = power;
-	k->st.ctr = CTR_KBD_INT | CTR_SYS | CTR_XLATE | CTR_AUX_DISABLE;
-	k->st.status = STS_SYS | STS_UNLOCKED;
+	power_on(&k->st);
+}
+
+void i8042_reset(struct i8042 *k)
+{
+	pthread_mutex_lock(&k->lock);
+	power_on(&k->st);
+	irq_line_set(&k->irq, 0);
+	pthread_mutex_unlock(&k->lock);
 }
 
 static void update_irq(struct i8042 *k)

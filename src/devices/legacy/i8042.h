@@ -41,6 +41,8 @@ void i8042_data_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t 
 void i8042_cmd_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void i8042_cmd_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);
 /* Load saved state (queue bounds checked: -EINVAL and why) and drive the IRQ line to match. */
+/* The machine's reset: the controller as at power-on (its counters stay), the line low. */
+void i8042_reset(struct i8042 *k);
 int i8042_restore(struct i8042 *k, const struct i8042_state *st, char *err, size_t errlen);
 /* Queue the scancodes of Ctrl-Alt-Del (press and release). 0 or -ENOSPC. */
 int i8042_send_ctrl_alt_del(struct i8042 *k);

@@ -13,7 +13,8 @@
 enum {
 	REG_SEC = 0, REG_MIN = 2, REG_HOUR = 4, REG_WDAY = 6, REG_MDAY = 7, REG_MON = 8,
 	REG_YEAR = 9, REG_A = 0x0a, REG_B = 0x0b, REG_C = 0x0c, REG_D = 0x0d,
-	B_SET = 0x80, B_DM_BINARY = 0x04, B_24H = 0x02, D_VRT = 0x80,
+	B_SET = 0x80, B_PIE = 0x40, B_AIE = 0x20, B_SQWE = 0x08, B_DM_BINARY = 0x04, B_24H = 0x02,
+	D_VRT = 0x80,
 };
 
 void rtc_init(struct rtc *r, uint64_t low_end, uint64_t high_bytes)
@@ -203,6 +204,14 @@ void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 		else
 			r->st.cmos[idx] = v;
 	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+void rtc_reset(struct rtc *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->st.cmos[REG_B] &= (uint8_t)~(B_PIE | B_AIE | B_SQWE);
+	r->st.cmos[REG_C] = 0;
 	pthread_mutex_unlock(&r->lock);
 }
 

@@ -31,6 +31,9 @@ void rtc_init(struct rtc *r, uint64_t low_end, uint64_t high_bytes);
 /* The vCPU count, as 0x5f = vcpus - 1 (SeaBIOS reads it; firmware boot sets it). */
 void rtc_set_vcpus(struct rtc *r, unsigned vcpus);
 /* Load saved state (the index register is checked: -EINVAL and why). */
+/* The machine's reset, as a PC's RESET line: the clock and the CMOS memory (battery-backed)
+ * stay; the interrupt enables and flags clear (as QEMU's). */
+void rtc_reset(struct rtc *r);
 int rtc_restore(struct rtc *r, const struct rtc_state *st, char *err, size_t errlen);
 void rtc_io_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void rtc_io_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);

@@ -25,6 +25,14 @@ enum {
 	FCR_ENABLE = 0x01, FCR_CLEAR_RX = 0x02,
 };
 
+static void power_on(struct serial_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->lsr = LSR_THRE | LSR_TEMT;
+	st->msr = MSR_CTS | MSR_DSR | MSR_DCD;
+	st->dll = 0x0c; /* 9600 baud, as after a BIOS */
+}
+
 void serial_init(struct serial *s, int out_fd, struct irq_line irq)
 {
 	memset(s, 0, offsetof(struct serial, out_buf));
@@ -32,9 +40,7 @@ void serial_init(struct serial *s, int out_fd, struct irq_line irq)
 	pthread_mutex_init(&s->lock, NULL);
 	s->out_fd = out_fd;
 	s->irq = irq;
-	s->st.lsr = LSR_THRE | LSR_TEMT;
-	s->st.msr = MSR_CTS | MSR_DSR | MSR_DCD;
-	s->st.dll = 0x0c; /* 9600 baud, as after a BIOS */
+	power_on(&s->st);
 }
 
 static uint8_t iir_of(const struct serial_state *st)
@@ -73,6 +79,14 @@ int serial_restore(struct serial *s, const struct serial_state *st, char *err, s
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+void serial_reset(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	power_on(&s->st); /* input not yet read is dropped; output already written goes on out */
+	irq_line_set(&s->irq, 0);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void rx_push(struct serial_state *st, uint8_t b)

@@ -77,6 +77,8 @@ void serial_set_rate_limiter(struct serial *s, const struct token_bucket_config 
  * output is written: at most 100 ms of waiting for a console that takes nothing. */
 void serial_write_again(struct serial *s, const void *data, size_t len);
 /* Load saved state (queue bounds checked: -EINVAL and why) and drive the IRQ line to match. */
+/* The machine's reset: the registers as at power-on, the line low. */
+void serial_reset(struct serial *s);
 int serial_restore(struct serial *s, const struct serial_state *st, char *err, size_t errlen);
 /* Feed host input to the guest. Returns how many bytes fit in the receive FIFO. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);

@@ -46,6 +46,19 @@ int vmgenid_new_id(struct vmgenid *v, bool notify)
 	return p ? 0 : -EFAULT;
 }
 
+int vmgenid_reset(struct vmgenid *v)
+{
+	pthread_mutex_lock(&v->lock);
+	uint8_t *p = guest_mem_ptr(v->mem, v->st.gpa, VMGENID_SIZE);
+	if (p) {
+		memcpy(p, v->st.id, VMGENID_SIZE);
+		guest_mem_mark_dirty(v->mem, v->st.gpa, VMGENID_SIZE);
+	}
+	v->st.notify = 0;
+	pthread_mutex_unlock(&v->lock);
+	return p ? 0 : -EFAULT;
+}
+
 void vmgenid_resumed(struct vmgenid *v)
 {
 	pthread_mutex_lock(&v->lock);

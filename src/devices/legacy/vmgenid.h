@@ -39,6 +39,9 @@ void vmgenid_init(struct vmgenid *v, struct guest_mem *mem, struct ged *ged, uin
  * snapshots); with notify, the guest is told at the next vmgenid_resumed. 0 or -errno. */
 int vmgenid_new_id(struct vmgenid *v, bool notify);
 /* The VM runs (again): send the pending notification, if any (GED event, edge on its GSI). */
+/* The machine's reset: the same VM, the same ID (written to guest memory again, for the next
+ * boot to read), no notification pending. 0, or -EFAULT when its address is not RAM. */
+int vmgenid_reset(struct vmgenid *v);
 void vmgenid_resumed(struct vmgenid *v);
 void vmgenid_save(struct vmgenid *v, struct vmgenid_state *out);
 /* Checks the address (8-byte aligned, in guest RAM, in petrel's reserved low memory) and the

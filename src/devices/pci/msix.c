@@ -122,6 +122,15 @@ int msix_restore(struct msix *m, const struct msix_state *st, char *err, size_t 
 	return 0;
 }
 
+void msix_reset(struct msix *m)
+{
+	memset(&m->st, 0, sizeof(m->st));
+	for (unsigned v = 0; v < m->nvec; v++) {
+		m->st.table[v].ctrl = MSIX_VECTOR_MASKED;
+		m->routed[v] = false;
+	}
+}
+
 void msix_notify(struct msix *m, unsigned v)
 {
 	if (v >= m->nvec)

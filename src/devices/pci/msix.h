@@ -59,6 +59,8 @@ bool msix_enabled(const struct msix *m);
  * with): routes every live vector and delivers what was pending. -EINVAL if it names vectors
  * this function does not have. */
 int msix_restore(struct msix *m, const struct msix_state *st, char *err, size_t errlen);
+/* The machine's reset: disabled, every vector masked with no message, nothing pending. */
+void msix_reset(struct msix *m);
 /* Fire vector v (or latch it pending if masked). Out-of-range vectors are ignored. */
 void msix_notify(struct msix *m, unsigned v);
 

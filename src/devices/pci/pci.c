@@ -177,6 +177,22 @@ void pci_device_save_cfg(struct pci_device *dev, struct enc *e)
 	put_bytes(e, st.cfg, sizeof(st.cfg));
 }
 
+void pci_bus_reset(struct pci_bus *bus)
+{
+	pthread_rwlock_wrlock(&bus->lock);
+	bus->cfg_addr = 0;
+	for (unsigned s = 0; s < PCI_SLOTS; s++) {
+		for (unsigned f = 0; f < PCI_FUNCS; f++) {
+			struct pci_device *dev = bus->fns[s][f];
+			if (!dev)
+				continue;
+			dev->st = dev->created;
+			update_mappings(dev);
+		}
+	}
+	pthread_rwlock_unlock(&bus->lock);
+}
+
 uint32_t pci_bus_cfg_addr(struct pci_bus *bus)
 {
 	pthread_rwlock_rdlock(&bus->lock);
@@ -352,6 +368,7 @@ int pci_bus_init_windows(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, 
 	pci_device_init(&bus->host_bridge, "host-bridge", 0x1b36, 0x0008, 0x060000, 0, 0x1af4, 0x1100,
 			NULL, NULL);
 	bus->host_bridge.bus = bus;
+	bus->host_bridge.created = bus->host_bridge.st;
 	bus->fns[0][0] = &bus->host_bridge;
 	int err = bus_register(pio, PCI_CONF1_PORT, 8, "pci-conf1", conf1_read, conf1_write, bus);
 	if (err == 0)
@@ -415,9 +432,12 @@ static void attach(struct pci_bus *bus, struct pci_device *dev, unsigned slot, u
 	dev->slot = slot;
 	dev->fn = fn;
 	dev->bus = bus;
+	dev->created = dev->st; /* what a machine reset puts back (pci_bus_reset) */
 	pthread_rwlock_wrlock(&bus->lock);
-	if (fn > 0)
+	if (fn > 0) {
 		bus->fns[slot][0]->st.cfg[PCI_HEADER_TYPE] |= PCI_HEADER_TYPE_MULTI;
+		bus->fns[slot][0]->created.cfg[PCI_HEADER_TYPE] |= PCI_HEADER_TYPE_MULTI;
+	}
 	bus->fns[slot][fn] = dev;
 	update_mappings(dev);
 	pthread_rwlock_unlock(&bus->lock);

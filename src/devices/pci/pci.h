@@ -84,6 +84,7 @@ struct pci_device_ops {
 
 struct pci_device {
 	struct pci_config_state st;
+	struct pci_config_state created;  /* st as the bus placed it: what a machine reset restores */
 	uint8_t wmask[PCI_CFG_SIZE];      /* writable bits of cfg */
 	uint32_t bar_size[PCI_NUM_BARS];  /* 0: BAR not implemented */
 	bool bar_io[PCI_NUM_BARS];        /* an I/O-port BAR (in the bus's port window), else memory */
@@ -172,6 +173,10 @@ void pci_device_save_cfg(struct pci_device *dev, struct enc *e);
 /* Run fn on the function with the bus's lock held exclusively, as a configuration write is (a
  * chipset's reset of its registers). */
 void pci_device_locked(struct pci_device *dev, void (*fn)(struct pci_device *dev, void *arg), void *arg);
+/* The machine's reset: the 0xCF8 latch cleared and every function's configuration space as
+ * the bus placed it (BARs, command register: the decoding follows). A function's other state
+ * (MSI-X, its registers) is its own to reset. */
+void pci_bus_reset(struct pci_bus *bus);
 /* The 0xCF8 address latch, for the bus's own state. */
 uint32_t pci_bus_cfg_addr(struct pci_bus *bus);
 void pci_bus_set_cfg_addr(struct pci_bus *bus, uint32_t v);

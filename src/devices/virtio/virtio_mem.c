@@ -166,6 +166,15 @@ static uint16_t do_unplug_all(struct virtio_mem *m)
 	return VIRTIO_MEM_RESP_ACK;
 }
 
+void virtio_mem_unplug_all(struct virtio_mem *m)
+{
+	pthread_mutex_lock(&m->vdev.lock);
+	uint16_t r = do_unplug_all(m);
+	pthread_mutex_unlock(&m->vdev.lock);
+	if (r != VIRTIO_MEM_RESP_ACK)
+		log_warn("%s: the reset leaves its blocks plugged: guest memory is still being restored", m->vdev.name);
+}
+
 static uint16_t do_state(struct virtio_mem *m, const struct virtio_mem_req *r, uint16_t *state)
 {
 	struct virtio_mem_state *st = &m->st;

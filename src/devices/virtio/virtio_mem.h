@@ -122,6 +122,10 @@ void virtio_mem_handle_locked(struct virtio_mem *m, const struct virtio_mem_req 
  * usable_region_size grows to it (rounded up to slot_size); the driver gets a configuration
  * change interrupt if it is running. */
 int virtio_mem_set_requested(struct virtio_mem *m, uint64_t bytes);
+/* The machine's reset: every block unplugged (its memory discarded), as QEMU's does; the
+ * requested size stays, for the next boot's driver to plug. While a lazy restore still fills
+ * guest memory the blocks stay plugged (logged). */
+void virtio_mem_unplug_all(struct virtio_mem *m);
 /* A copy of the state (without the bitmap) and counters under the lock. */
 void virtio_mem_stats(struct virtio_mem *m, struct virtio_mem_state *st, struct virtio_mem_counters *c);
 

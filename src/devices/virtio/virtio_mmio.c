@@ -134,6 +134,13 @@ int virtio_mmio_create(struct virtio_mmio *m, struct virtio_dev *vdev, struct bu
 	return 0;
 }
 
+void virtio_mmio_reset(struct virtio_mmio *m)
+{
+	pthread_mutex_lock(&m->vdev->lock);
+	reg_write(m, 0x070, 0); /* the driver's status 0 */
+	pthread_mutex_unlock(&m->vdev->lock);
+}
+
 void virtio_mmio_restore(struct virtio_mmio *m)
 {
 	pthread_mutex_lock(&m->vdev->lock);

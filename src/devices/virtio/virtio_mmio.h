@@ -33,6 +33,8 @@ void virtio_mmio_destroy(struct virtio_mmio *vm);
 /* After virtio_restore: raise the interrupt line again if an interrupt was pending. */
 void virtio_mmio_restore(struct virtio_mmio *vm);
 
+/* The machine's reset: the device as after the driver's status 0, its interrupt low. */
+void virtio_mmio_reset(struct virtio_mmio *vm);
 /* Register accesses (exported for unit tests). */
 void virtio_mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);
 void virtio_mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len);

@@ -313,6 +313,15 @@ int virtio_pci_restore(struct virtio_pci *vp, const struct pci_config_state *cfg
 	return e;
 }
 
+void virtio_pci_reset(struct virtio_pci *vp)
+{
+	pthread_mutex_lock(&vp->vdev->lock);
+	virtio_reset(vp->vdev);
+	msix_reset(&vp->msix);
+	pci_irq_set(&vp->intx, false);
+	pthread_mutex_unlock(&vp->vdev->lock);
+}
+
 void virtio_pci_destroy(struct virtio_pci *vp)
 {
 	bind_notify(vp, vp->notify_gpa, false);

@@ -49,6 +49,9 @@ int virtio_pci_create(struct virtio_pci *vp, struct virtio_dev *vdev, struct pci
  * notification ioeventfds) and MSI-X state; a pending INTx is raised again. */
 int virtio_pci_restore(struct virtio_pci *vp, const struct pci_config_state *cfg,
 		       const struct msix_state *msix, char *err, size_t errlen);
+/* The machine's reset: the device as after the driver's status 0, MSI-X off and masked, INTx
+ * low (the function's configuration space is the bus's: pci_bus_reset). */
+void virtio_pci_reset(struct virtio_pci *vp);
 /* Unbind ioeventfds and irqfds (before virtio_dev_destroy). */
 void virtio_pci_destroy(struct virtio_pci *vp);
 
