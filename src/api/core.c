@@ -90,14 +90,19 @@ static int check_start_locked(struct controller *ctl, char *err, size_t errlen)
 		return error_set(err, errlen, -EBUSY, "the microVM is already starting");
 	if (ctl->state != INSTANCE_NOT_STARTED)
 		return error_set(err, errlen, -EBUSY, "the microVM has already been started");
-	if (!ctl->cfg.kernel_path)
+	if (!ctl->cfg.kernel_path && !ctl->cfg.firmware)
 		return error_set(err, errlen, -EINVAL, "cannot start the microVM: no boot source "
-			    "(PUT /boot-source with a kernel_image_path first)");
+			    "(PUT /boot-source with a kernel_image_path or a firmware first)");
 	/* Devices the VM cannot attach (yet) make vm_create fail with a message naming them:
 	 * a configured device is never silently left out. */
 	char msg[256];
 	if (vm_config_validate(&ctl->cfg, msg, sizeof(msg)) < 0)
 		return error_set(err, errlen, -EINVAL, "cannot start the microVM: %s", msg);
+	/* a firmware shows the machine's UUID: made up once, kept in the definition (snapshots,
+	 * migration, GET /vm/config carry it) */
+	int ur = ctl->cfg.firmware ? vm_config_ensure_uuid(&ctl->cfg) : 0;
+	if (ur < 0)
+		return error_set(err, errlen, ur, "cannot start the microVM: no random UUID: %s", strerror(-ur));
 	return 0;
 }
 
@@ -194,8 +199,8 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	ctl_notify_main(ctl);
 	if (r < 0)
 		return error_set(err, errlen, -ENOMEM, "cannot start the vCPU threads: %s", strerror(-r));
-	log_info("microVM started: %u vCPU(s), %llu MiB, kernel %s", ctl->cfg.vcpus,
-		 (unsigned long long)ctl->cfg.mem_mib, ctl->cfg.kernel_path);
+	log_info("microVM started: %u vCPU(s), %llu MiB, %s %s", ctl->cfg.vcpus, (unsigned long long)ctl->cfg.mem_mib,
+		 ctl->cfg.firmware ? "firmware" : "kernel", ctl->cfg.firmware ? ctl->cfg.firmware : ctl->cfg.kernel_path);
 	return 0;
 }
 

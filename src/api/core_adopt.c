@@ -56,8 +56,7 @@ int ctl_adopt_begin(struct controller *ctl, json_t *body, const char *what, stru
 	int r = 0;
 	if (ctl->state != INSTANCE_NOT_STARTED)
 		return error_set(err, errlen, -EINVAL, "%s: only a microVM that was not started can take one", what);
-	if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nfs || ctl->cfg.nnets || ctl->cfg.has_vsock || ctl->cfg.has_entropy ||
-	    ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
+	if (vm_config_has_boot_resources(&ctl->cfg))
 		return error_set(err, errlen, -EINVAL, "%s: not allowed after configuring boot-specific resources "
 				    "(the VM brings its own)", what);
 	if (!(*ov = calloc(1, sizeof(**ov))) || !(*vm = vm_alloc())) {

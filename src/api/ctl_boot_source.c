@@ -1,7 +1,18 @@
-/* PUT /boot-source: the kernel, initrd and command line (pre-boot). See controller.h. */
+/* PUT /boot-source: the kernel, initrd and command line, or a firmware (petrel's; pre-boot). See controller.h. */
 #include "api/core.h"
+#include "boot/firmware.h"
+#include "util/error.h"
 
 #include <string.h>
+
+/* A firmware is Debian's by name or a file the VMM can read; its contents are checked at the start
+ * (firmware_read), where the image is read once. */
+static int check_firmware(struct controller *ctl, const char *fw, char *err, size_t errlen)
+{
+	if (!*fw)
+		return error_set(err, errlen, -EINVAL, "boot-source.firmware: empty (\"seabios\" or an image's path)");
+	return ctl_check_file(ctl, "firmware", firmware_path(fw), false, false, err, errlen);
+}
 
 int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t errlen)
 {
@@ -9,7 +20,8 @@ int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t 
 	int r = ctl_parse_section("boot-source", body, &tmp, err, errlen);
 	if (r < 0)
 		return r;
-	if ((r = ctl_check_file(ctl, "kernel image", tmp.kernel_path, false, false, err, errlen)) < 0 ||
+	if ((tmp.kernel_path && (r = ctl_check_file(ctl, "kernel image", tmp.kernel_path, false, false, err, errlen)) < 0) ||
+	    (tmp.firmware && (r = check_firmware(ctl, tmp.firmware, err, errlen)) < 0) ||
 	    (tmp.initrd_path && (r = ctl_check_file(ctl, "initrd", tmp.initrd_path, false, false, err, errlen)) < 0)) {
 		vm_config_free(&tmp);
 		return r;
@@ -19,6 +31,7 @@ int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t 
 	if (r == 0) {
 		/* PUT replaces the whole boot source: what the body leaves out is cleared. */
 		ctl_take(&ctl->cfg.kernel_path, &tmp.kernel_path);
+		ctl_take(&ctl->cfg.firmware, &tmp.firmware);
 		ctl_take(&ctl->cfg.initrd_path, &tmp.initrd_path);
 		ctl_take(&ctl->cfg.cmdline, &tmp.cmdline);
 	}

@@ -1,5 +1,5 @@
 /* PUT, PATCH and GET /machine-config: vCPUs, memory, SMT, dirty page tracking, huge pages,
- * the CPU template and what a guest reset does (pre-boot). See controller.h. */
+ * the CPU template, the machine's UUID and what a guest reset does (petrel's) (pre-boot). See controller.h. */
 #include "api/core.h"
 
 #include <string.h>
@@ -53,6 +53,8 @@ int ctl_put_machine_config(struct controller *ctl, json_t *body, bool patch, cha
 		ctl->cfg.smt = tmp.smt;
 		ctl->cfg.track_dirty_pages = tmp.track_dirty_pages;
 		ctl->cfg.huge_pages = tmp.huge_pages;
+		ctl->cfg.has_uuid = tmp.has_uuid;
+		memcpy(ctl->cfg.uuid, tmp.uuid, sizeof(tmp.uuid));
 		ctl->cfg.no_reboot = tmp.no_reboot;
 		ctl_take(&ctl->cfg.cpu_template, &tmp.cpu_template);
 	}

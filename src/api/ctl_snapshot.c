@@ -200,8 +200,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	if (ctl->state != INSTANCE_NOT_STARTED)
 		r = error_set(err, errlen, -EINVAL,
 			      "a snapshot can only be loaded into a microVM that was not started");
-	else if (ctl->cfg.kernel_path || ctl->cfg.ndrives || ctl->cfg.npmem || ctl->cfg.nfs || ctl->cfg.nnets || ctl->cfg.has_vsock ||
-		 ctl->cfg.has_entropy || ctl->cfg.has_balloon || ctl->cfg.has_memory_hotplug || ctl->cfg.has_vcpu_hotplug)
+	else if (vm_config_has_boot_resources(&ctl->cfg))
 		r = error_set(err, errlen, -EINVAL,
 			      "loading a snapshot is not allowed after configuring "
 			      "boot-specific resources (the snapshot brings its own)");

@@ -163,6 +163,18 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 	}
 	if (!strcmp(key, "transport"))
 		return cli_transport("disk", val, &c->transport, err, errlen);
+	if (!strcmp(key, "boot")) {
+		char *end;
+		if (need_value("disk", key, val, err, errlen) < 0)
+			return -EINVAL;
+		unsigned long v = strtoul(val, &end, 10);
+		if (*end || !*val || val[0] == '-' || v > DRIVE_BOOT_INDEX_MAX)
+			return error_set(err, errlen, -EINVAL, "--disk: boot must be 0 to %d (a firmware's boot order), not '%s'",
+					 DRIVE_BOOT_INDEX_MAX, val);
+		c->has_boot_index = true;
+		c->boot_index = (unsigned)v;
+		return 0;
+	}
 	if (!strcmp(key, "format")) {
 		if (need_value("disk", key, val, err, errlen) < 0)
 			return -EINVAL;
@@ -173,7 +185,7 @@ static int disk_kv(void *ctx, char *key, char *val, bool first, char *err, size_
 	}
 	return error_set(err, errlen, -EINVAL,
 			 "--disk: unknown item '%s' (expected ro, id=NAME, direct, root, "
-			 "cache=, io=, poll=, transport=, format=)",
+			 "cache=, io=, poll=, transport=, format=, boot=)",
 			 key);
 }
 

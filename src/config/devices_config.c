@@ -175,7 +175,7 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 {
 	static const char *const keys[] = { "drive_id", "partuuid", "is_root_device", "cache_type",
 					    "is_read_only", "path_on_host", "rate_limiter",
-					    "io_engine", "socket", "format", NULL };
+					    "io_engine", "socket", "format", "boot_index", NULL };
 	_cleanup_(drive_config_free) struct drive_config c = { 0 };
 	_cleanup_free_ char *cache = NULL, *engine = NULL, *format = NULL;
 	int r;
@@ -227,6 +227,12 @@ int drive_config_from_json(json_t *obj, const char *where, struct drive_config *
 	if (format && (c.format = disk_format_parse(format)) < 0)
 		return error_set(err, errlen, -EINVAL, "%s%s%s: expected raw, qcow2 or auto",
 				 FIELD(where, "format"));
+	/* petrel's extension: the drive's place in a firmware's boot order */
+	uint64_t boot = 0;
+	if ((r = json_get_uint(obj, where, "boot_index", false, 0, DRIVE_BOOT_INDEX_MAX, &boot, err, errlen)) < 0)
+		return r;
+	c.has_boot_index = r == 1;
+	c.boot_index = (unsigned)boot;
 	*out = TAKE_STRUCT(c);
 	return 0;
 }
@@ -248,6 +254,8 @@ json_t *drive_config_to_json(const struct drive_config *c)
 	json_object_set_new(o, "socket", json_null());
 	if (c->format)
 		json_object_set_new(o, "format", json_string(disk_format_name((enum disk_format)c->format)));
+	if (c->has_boot_index)
+		json_object_set_new(o, "boot_index", json_integer(c->boot_index));
 	return o;
 }
 

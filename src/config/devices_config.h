@@ -26,6 +26,7 @@
 #define DEVICES_MAX_DRIVES 16
 #define DEVICES_MAX_NETS 8
 #define DEVICES_ID_MAX 64          /* longest drive_id / iface_id accepted */
+#define DRIVE_BOOT_INDEX_MAX 255   /* a drive's boot_index: 0..255 */
 
 /* Which virtio transport a device sits on. DEFAULT means the VM-wide default (PCI unless
  * --virtio-transport says otherwise). Not part of Firecracker's JSON: CLI only. */
@@ -53,6 +54,10 @@ struct drive_config {
 	int format;                /* enum disk_format: 0 auto (probe), 1 raw, 2 qcow2 ("format") */
 	uint32_t poll_us;          /* busy-poll the queue this long before sleeping (0: never) */
 	enum virtio_transport_kind transport;
+	/* petrel's "boot_index" (JSON) / boot=N (CLI): where a firmware tries this drive in its
+	 * boot order, lowest first (docs/firmware.md); drives without one come after */
+	bool has_boot_index;
+	unsigned boot_index;
 	/* not configuration: set by a migration's destination and a standby, which open the
 	 * drive before the other side has let go of it and lock it when they run the guest */
 	bool defer_lock;
@@ -132,7 +137,7 @@ json_t *token_bucket_config_to_json(const struct token_bucket_config *b);
 void rate_limiter_config_patch(struct rate_limiter_config *cur, const struct rate_limiter_config *patch);
 
 /* ---- CLI forms ----
- *   --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,poll=USEC][,transport=pci|mmio]
+ *   --disk PATH[,ro][,id=NAME][,direct][,root][,cache=unsafe|writeback][,io=sync|async][,poll=USEC][,transport=pci|mmio][,boot=N]
  *          (id defaults to "driveN" with N = index; io defaults to async)
  *   --net  tap=NAME[,mac=MAC][,id=NAME][,mtu=N][,transport=pci|mmio]
  *   --vsock cid=N,uds=PATH[,transport=pci|mmio]

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <jansson.h>
 
@@ -29,6 +30,8 @@ void vm_config_free(struct vm_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->kernel_path);
+	free(cfg->firmware);
+	cfg->firmware = NULL;
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
 	free(cfg->cpu_template);
@@ -54,6 +57,52 @@ void vm_config_free(struct vm_config *cfg)
 	mmds_config_free(&cfg->mmds);
 	free(cfg->cpu_affinity);
 	cfg->cpu_affinity = NULL;
+}
+
+int vm_uuid_parse(const char *s, uint8_t out[16])
+{
+	static const unsigned dash[] = { 8, 13, 18, 23 };
+	if (strlen(s) != VM_UUID_STR - 1)
+		return -EINVAL;
+	for (unsigned i = 0, d = 0, b = 0; i < VM_UUID_STR - 1; i++) {
+		if (d < 4 && i == dash[d]) {
+			if (s[i] != '-')
+				return -EINVAL;
+			d++;
+			continue;
+		}
+		char c = s[i];
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (v < 0)
+			return -EINVAL;
+		out[b / 2] = (uint8_t)(b % 2 ? (out[b / 2] | v) : v << 4);
+		b++;
+	}
+	return 0;
+}
+
+void vm_uuid_format(const uint8_t u[16], char out[VM_UUID_STR])
+{
+	snprintf(out, VM_UUID_STR, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+int vm_config_ensure_uuid(struct vm_config *cfg)
+{
+	if (cfg->has_uuid)
+		return 0;
+	if (getrandom(cfg->uuid, sizeof(cfg->uuid), 0) != (ssize_t)sizeof(cfg->uuid))
+		return -errno;
+	cfg->uuid[6] = (uint8_t)((cfg->uuid[6] & 0x0f) | 0x40); /* version 4: random */
+	cfg->uuid[8] = (uint8_t)((cfg->uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	cfg->has_uuid = true;
+	return 0;
+}
+
+bool vm_config_has_boot_resources(const struct vm_config *c)
+{
+	return c->kernel_path || c->firmware || c->ndrives || c->npmem || c->nfs || c->nnets || c->has_vsock ||
+	       c->has_entropy || c->has_balloon || c->has_memory_hotplug || c->has_vcpu_hotplug;
 }
 
 int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen)
@@ -126,9 +175,11 @@ static int check_mem(uint64_t mib, char *err, size_t errlen)
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int r;
-	if (!cfg->kernel_path || !*cfg->kernel_path)
+	if (cfg->firmware && (r = vm_config_check_firmware(cfg, err, errlen)) < 0)
+		return r;
+	if (!cfg->firmware && (!cfg->kernel_path || !*cfg->kernel_path))
 		return error_set(err, errlen, -EINVAL,
-				 "no kernel image given (boot-source.kernel_image_path)");
+				 "no kernel image given (boot-source.kernel_image_path, or a boot-source.firmware)");
 	if ((r = vm_config_check_vcpus(cfg->vcpus, cfg->smt, err, errlen)) < 0)
 		return r;
 	if (cfg->huge_pages == GUEST_MEM_PAGES_2M && cfg->mem_mib % 2)

@@ -22,7 +22,10 @@
 #define VM_CONFIG_FILE_MAX (1 << 20)   /* largest config file vm_config_load_file reads */
 
 struct vm_config {
-	char *kernel_path;       /* boot-source.kernel_image_path (required) */
+	char *kernel_path;       /* boot-source.kernel_image_path (required without a firmware) */
+	char *firmware;          /* boot-source.firmware (petrel's): "seabios" or a firmware image's
+				  * path; the VM boots from its disks through it, no kernel
+				  * (docs/firmware.md). NULL: petrel loads the kernel itself */
 	char *initrd_path;       /* boot-source.initrd_path, or NULL */
 	char *cmdline;           /* boot-source.boot_args, or NULL for the default */
 	unsigned vcpus;          /* machine-config.vcpu_count, 1..VM_MAX_VCPUS */
@@ -33,6 +36,9 @@ struct vm_config {
 	char *cpu_config_json;   /* inline "cpu-config" object from the JSON file, or NULL */
 	bool track_dirty_pages;  /* machine-config.track_dirty_pages */
 	enum guest_mem_backing huge_pages; /* machine-config.huge_pages: None, Transparent, 2M */
+	bool has_uuid;           /* machine-config.uuid (petrel's): the machine's identity, which a
+				  * firmware shows (SMBIOS); made up at the start when absent */
+	uint8_t uuid[16];
 	bool no_reboot;          /* machine-config.reboot "stop" (petrel's; --no-reboot): a guest
 				  * reset ends the VM; "reset", the default: it boots again */
 
@@ -85,6 +91,17 @@ void vm_config_free(struct vm_config *cfg);
  * VM_MAX_MEM_MIB of memory, 1 or an even number of vCPUs with SMT). Returns 0 or -EINVAL
  * with a message in err. */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen);
+/* A UUID's text form (36 characters + NUL) and back: -EINVAL unless 8-4-4-4-12 hex digits. */
+#define VM_UUID_STR 37
+int vm_uuid_parse(const char *s, uint8_t out[16]);
+void vm_uuid_format(const uint8_t u[16], char out[VM_UUID_STR]);
+/* A random (version 4) UUID into cfg unless it has one: 0 or -errno. */
+int vm_config_ensure_uuid(struct vm_config *cfg);
+/* Anything a boot configures (a boot source, devices): a snapshot or an adopted VM brings its own. */
+bool vm_config_has_boot_resources(const struct vm_config *cfg);
+/* firmware_config.c: a firmware-booted VM (cfg->firmware set) has no kernel and only devices a
+ * firmware can find (PCI): 0 or -EINVAL and why. */
+int vm_config_check_firmware(const struct vm_config *cfg, char *err, size_t errlen);
 /* The vCPU count alone (1..VM_MAX_VCPUS, even with SMT): 0 or -EINVAL and why. */
 int vm_config_check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen);
 /* Parse Firecracker --config-file JSON text into cfg (which holds defaults/CLI values).

@@ -17,6 +17,11 @@ json_t *vm_machine_config_to_json(const struct vm_config *c)
 	/* Firecracker leaves cpu_template out when there is none. */
 	if (o && c->cpu_template && strcmp(c->cpu_template, "None"))
 		json_object_set_new(o, "cpu_template", json_string(c->cpu_template));
+	if (o && c->has_uuid) { /* petrel's, only when there is one */
+		char s[VM_UUID_STR];
+		vm_uuid_format(c->uuid, s);
+		json_object_set_new(o, "uuid", json_string(s));
+	}
 	/* petrel's: only when not the default, so the document looks as Firecracker's */
 	if (o && c->no_reboot)
 		json_object_set_new(o, "reboot", json_string("stop"));
@@ -39,9 +44,11 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	json_t *o = json_object(), *drives = json_array(), *nets = json_array();
 	json_t *mc = vm_machine_config_to_json(c);
 	int err = !o || !drives || !nets || !mc;
-	if (!err && c->kernel_path) {
+	if (!err && (c->kernel_path || c->firmware)) {
 		json_t *bs = json_object();
-		err = !bs || set_opt_string(bs, "kernel_image_path", c->kernel_path) < 0 ||
+		/* petrel's "firmware" only when there is one: Firecracker's document is unchanged */
+		err = !bs || (c->firmware ? set_opt_string(bs, "firmware", c->firmware)
+					  : set_opt_string(bs, "kernel_image_path", c->kernel_path)) < 0 ||
 		      set_opt_string(bs, "initrd_path", c->initrd_path) < 0 ||
 		      set_opt_string(bs, "boot_args", c->cmdline) < 0 ||
 		      json_object_set_new(o, "boot-source", bs) < 0;

@@ -21,14 +21,16 @@
 
 /* Values from the document, applied to the config only when all of it has parsed. */
 struct pending_config {
-	bool has_kernel, has_initrd, has_cmdline;
-	char *kernel, *initrd, *cmdline;
+	bool has_kernel, has_initrd, has_cmdline, has_firmware;
+	char *kernel, *initrd, *cmdline, *firmware;
 	bool has_machine;
 	uint64_t vcpus, mem_mib;
 	bool has_smt, smt;
 	bool has_dirty, dirty;
 	bool has_huge;
 	enum guest_mem_backing huge_pages;
+	bool has_uuid;
+	uint8_t uuid[16];
 	bool has_reboot, no_reboot;
 	bool has_template;
 	char *template_name;     /* NULL for "None" */
@@ -49,6 +51,7 @@ struct pending_config {
 static void pending_free(struct pending_config *p)
 {
 	free(p->kernel);
+	free(p->firmware);
 	free(p->initrd);
 	free(p->cmdline);
 	free(p->template_name);
@@ -105,7 +108,7 @@ static int req_integer(json_t *obj, const char *section, const char *key, json_i
 
 static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", NULL };
+	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", "firmware", NULL };
 	const char *sec = "boot-source";
 	int r;
 
@@ -113,10 +116,13 @@ static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, s
 		return error_set(err, errlen, -EINVAL, "boot-source: expected an object");
 	if ((r = json_check_keys(obj, sec, keys, err, errlen)) < 0)
 		return r;
+	/* petrel's extension: "firmware" ("seabios" or an image's path) boots from the disks */
+	if ((r = opt_string(obj, sec, "firmware", true, &p->has_firmware, &p->firmware, err, errlen)) < 0)
+		return r;
 	json_t *k = json_object_get(obj, "kernel_image_path");
-	if (!k || json_is_null(k))
+	if ((!k || json_is_null(k)) && !p->has_firmware)
 		return error_set(err, errlen, -EINVAL,
-				 "boot-source.kernel_image_path: missing required field");
+				 "boot-source.kernel_image_path: missing required field (or a firmware)");
 	if ((r = opt_string(obj, sec, "kernel_image_path", true, &p->has_kernel, &p->kernel, err,
 			    errlen)) < 0 ||
 	    (r = opt_string(obj, sec, "initrd_path", true, &p->has_initrd, &p->initrd, err,
@@ -131,7 +137,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 				size_t errlen)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
-					    "track_dirty_pages", "huge_pages", "reboot", NULL };
+					    "track_dirty_pages", "huge_pages", "uuid", "reboot", NULL };
 	const char *sec = "machine-config";
 	json_int_t vcpus = 0, mem = 0;
 	int r;
@@ -187,6 +193,15 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 			if (!p->template_name)
 				return error_oom(err, errlen);
 		}
+	}
+
+	/* petrel's: the machine's identity (SMBIOS type 1, the firmware's UUID key) */
+	json_t *u = json_object_get(obj, "uuid");
+	if (u && !json_is_null(u)) {
+		if (!json_is_string(u) || vm_uuid_parse(json_string_value(u), p->uuid) < 0)
+			return error_set(err, errlen, -EINVAL,
+					 "machine-config.uuid: expected a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
+		p->has_uuid = true;
 	}
 
 	json_t *hp = json_object_get(obj, "huge_pages");
@@ -411,8 +426,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (r < 0)
 		return r;
 
-	if (p.has_kernel)
+	if (p.has_kernel || p.has_firmware) { /* a boot source is one or the other */
 		take(&cfg->kernel_path, &p.kernel);
+		take(&cfg->firmware, &p.firmware);
+	}
 	if (p.has_initrd)
 		take(&cfg->initrd_path, &p.initrd);
 	if (p.has_cmdline)
@@ -427,6 +444,10 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		cfg->track_dirty_pages = p.dirty;
 	if (p.has_huge)
 		cfg->huge_pages = p.huge_pages;
+	if (p.has_machine) { /* machine-config replaces the whole section: no uuid clears it */
+		cfg->has_uuid = p.has_uuid;
+		memcpy(cfg->uuid, p.uuid, 16);
+	}
 	if (p.has_reboot)
 		cfg->no_reboot = p.no_reboot;
 	if (p.has_template)

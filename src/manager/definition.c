@@ -5,6 +5,7 @@
 #include "manager/defs.h"
 #include "manager/mgr.h"
 #include "manager/partition.h"
+#include "config/firmware_config.h"
 #include "config/vm_config.h"
 #include "util/error.h"
 
@@ -191,15 +192,18 @@ static int path_ok(const char *where, const char *path, char *err, size_t errlen
 	return 0;
 }
 
+const char *const def_boot_keys[] = { "kernel_image_path", "initrd_path", "firmware", NULL };
+
 int def_foreach_file(json_t *doc, int (*fn)(void *, const char *where, const char *path, bool disk),
 		     void *arg)
 {
 	json_t *bs = json_object_get(doc, "boot-source");
-	const char *keys[] = { "kernel_image_path", "initrd_path" };
 	int e;
-	for (int i = 0; i < 2; i++) {
-		json_t *v = json_object_get(bs, keys[i]);
-		if (json_is_string(v) && (e = fn(arg, keys[i], json_string_value(v), false)) < 0)
+	for (int i = 0; def_boot_keys[i]; i++) {
+		json_t *v = json_object_get(bs, def_boot_keys[i]);
+		/* a firmware's name ("seabios") is the Debian file it stands for */
+		if (json_is_string(v) &&
+		    (e = fn(arg, def_boot_keys[i], firmware_path(json_string_value(v)), false)) < 0)
 			return e;
 	}
 	const char *arrays[] = { "drives", "pmem" };

@@ -1,8 +1,9 @@
 /* Filling a worker's jail (jail_fill.h): petrel-jailer gives the worker an empty root; petreld
- * puts into it what the worker may reach: the definition's files (kernel, initrd, disks, pmem)
+ * puts into it what the worker may reach: the definition's files (kernel, initrd, firmware, disks, pmem)
  * as /vm/fN, a qcow2 disk's backing chain beside it (jail_backing.c), a snapshot's state and
  * memory for a start from it, and the certificates of a migration between hosts. */
 #include "manager/jail_fill.h"
+#include "manager/definition.h"
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
 #include "util/error.h"
@@ -54,11 +55,10 @@ static void rewrite_paths(json_t *fc)
 	unsigned n = 0;
 	char p[32];
 	json_t *bs = json_object_get(fc, "boot-source");
-	const char *keys[] = { "kernel_image_path", "initrd_path" };
-	for (int i = 0; i < 2; i++)
-		if (json_is_string(json_object_get(bs, keys[i]))) {
+	for (int i = 0; def_boot_keys[i]; i++)
+		if (json_is_string(json_object_get(bs, def_boot_keys[i]))) {
 			snprintf(p, sizeof(p), "/vm/f%u", n++);
-			json_object_set_new(bs, keys[i], json_string(p));
+			json_object_set_new(bs, def_boot_keys[i], json_string(p));
 		}
 	const char *arrays[] = { "drives", "pmem" };
 	for (int a = 0; a < 2; a++) {

@@ -4,6 +4,7 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "devices/legacy/pvpanic.h"
+#include "vm/vm_firmware.h"
 #include "util/affinity.h"
 #include "util/event_monitor.h"
 #include "util/log.h"
@@ -26,6 +27,11 @@ static void power_cb(void *opaque, enum vm_stop_reason reason, int code, const c
 		vm_request_reset(vm, why);
 	else
 		vm_request_stop(vm, reason, code, "%s", why);
+}
+
+struct power_ctl vm_power_ctl(struct vm *vm)
+{
+	return (struct power_ctl){ power_cb, vm };
 }
 
 struct vcpu_env *vm_vcpu_env(struct vm *vm)
@@ -98,14 +104,15 @@ static int setup_devices(struct vm *vm, int console_out_fd)
 		log_warn("serial: cannot buffer console output: %s", strerror(-berr));
 	i8042_init(&vm->i8042, (struct irq_line){ &vm->kvm, I8042_KBD_IRQ }, power);
 	rtc_init(&vm->rtc, guest_mem_low_end(&vm->mem), guest_mem_ram_size(&vm->mem) - guest_mem_low_end(&vm->mem));
-	acpi_pm_init(&vm->pm, power);
 	vm->debug.power = power;
 
 	err = err ?: bus_register(pio, SERIAL_COM1_BASE, 8, "serial", serial_io_read, serial_io_write, &vm->serial);
 	err = err ?: bus_register(pio, I8042_DATA_PORT, 1, "i8042-data", i8042_data_read, i8042_data_write, &vm->i8042);
 	err = err ?: bus_register(pio, I8042_CMD_PORT, 1, "i8042-cmd", i8042_cmd_read, i8042_cmd_write, &vm->i8042);
 	err = err ?: bus_register(pio, RTC_INDEX_PORT, 2, "rtc", rtc_io_read, rtc_io_write, &vm->rtc);
-	err = err ?: bus_register(pio, ACPI_PM_BASE, ACPI_PM_LEN, "acpi-pm", acpi_pm_read, acpi_pm_write, &vm->pm);
+	/* with a firmware, PIIX4's PMBA places it (vm_firmware_chipset) */
+	if (!vm->cfg->firmware)
+		err = err ?: bus_register(pio, ACPI_PM_BASE, ACPI_PM_LEN, "acpi-pm", acpi_pm_read, acpi_pm_write, &vm->pm);
 	err = err ?: bus_register(pio, PVPANIC_PORT, 1, "pvpanic", pvpanic_read, pvpanic_write, NULL);
 	if (vm->cfg->debug_exit)
 		err = err ?: bus_register(pio, DEBUG_EXIT_PORT, 2, "debug-exit", debug_port_read, debug_port_write, &vm->debug);
@@ -206,6 +213,8 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 	err = cfg->no_reboot ? 0 : vm_reset_capture_chips(vm);
 	if (err < 0)
 		return err;
+	/* before the PCI bus: a firmware's chipset (PIIX4) places the ACPI PM block */
+	acpi_pm_init(&vm->pm, vm_power_ctl(vm));
 	err = vm_devices_create(vm);
 	if (err < 0)
 		return err;
@@ -228,7 +237,7 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 			return err;
 		vm->nvcpus++;
 	}
-	return 0;
+	return cfg->firmware ? vm_firmware_create(vm) : 0;
 }
 
 /* The vCPUs the boot's MADT enables: those present (vCPU hot-plug adds the lowest absent one
@@ -245,6 +254,8 @@ int vm_boot_load(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
 	free(vm->cmdline);
+	if (cfg->firmware) /* the vCPUs are at the reset vector: the firmware boots from the disks */
+		return vm_firmware_power_on(vm, boot_vcpus(vm));
 	vm->cmdline = build_cmdline(cfg, vm->pvm);
 	if (!vm->cmdline)
 		return -ENOMEM;
@@ -276,8 +287,8 @@ int vm_boot_load(struct vm *vm)
 
 int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 {
-	event_emit("vm", "booting", "{s:i,s:I,s:s?}", "vcpus", (int)cfg->vcpus, "mem_size_mib",
-		   (json_int_t)cfg->mem_mib, "kernel", cfg->kernel_path);
+	event_emit("vm", "booting", "{s:i,s:I,s:s?,s:s?}", "vcpus", (int)cfg->vcpus, "mem_size_mib",
+		   (json_int_t)cfg->mem_mib, "kernel", cfg->kernel_path, "firmware", cfg->firmware);
 	int err = create_machine(vm, cfg, console_out_fd, -1);
 	if (err < 0)
 		return err;
@@ -375,6 +386,7 @@ void vm_destroy(struct vm *vm)
 	vm_reset_join(vm);
 	serial_destroy(&vm->serial); /* its flush timer is on the I/O thread */
 	vm_devices_destroy(vm); /* the I/O thread stops before memory and KVM go away */
+	vm_firmware_destroy(vm);
 	/* every slot: one past nvcpus may hold a vCPU whose set-up failed (vcpu_create) */
 	for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
 		vcpu_release(&vm->vcpus[i], &vm->vcpu_env);

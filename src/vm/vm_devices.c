@@ -6,6 +6,7 @@
 #include "net/announce.h"
 #include "util/log.h"
 #include "vm/device_params.h"
+#include "vm/vm_firmware.h"
 #include "vm/vm_internal.h"
 
 #include <errno.h>
@@ -152,9 +153,11 @@ static int create_vmgenid(struct vm *vm)
 		return err;
 	}
 	if (!vm->cfg->no_vmgenid) {
-		vmgenid_init(&vd->genid, &vm->mem, &vd->ged, LAYOUT_VMGENID);
+		/* 0xE0000-0xFFFFF is a firmware's: there, a reserved page at the end of low RAM */
+		uint64_t gpa = vm->cfg->firmware ? vm_firmware_vmgenid_gpa(vm) : LAYOUT_VMGENID;
+		vmgenid_init(&vd->genid, &vm->mem, &vd->ged, gpa);
 		vd->acpi.vmgenid = true;
-		vd->acpi.vmgenid_gpa = LAYOUT_VMGENID;
+		vd->acpi.vmgenid_gpa = gpa;
 	}
 	vd->acpi.ged = true;
 	vd->acpi.ged_port = GED_PORT;
@@ -177,16 +180,26 @@ int vm_devices_create(struct vm *vm)
 	vd->routes_ready = true; /* initialised even when the table was refused: destroy it */
 	if (err < 0)
 		return err;
-	err = pci_bus_init(&vd->pci, &vm->kvm, &vm->pio, &vm->mmio, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE);
+	/* with a firmware: its PCI hole and the I/O ports above 0xC000, BARs left to it */
+	struct pci_windows w = { LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE, PCI_IO_BASE, PCI_IO_SIZE, false };
+	if (cfg->firmware)
+		w = (struct pci_windows){ vm_firmware_pci_base(vm), vm_firmware_pci_size(vm), PCI_IO_BASE,
+					  0x10000 - PCI_IO_BASE, true };
+	err = pci_bus_init_windows(&vd->pci, &vm->kvm, &vm->pio, &vm->mmio, &w);
 	if (err < 0) {
 		log_error("cannot create the PCI bus: %s", strerror(-err));
 		return err;
 	}
 	vd->pci_ready = true;
 	vd->acpi.pci = true;
-	vd->acpi.pci_mmio_base = LAYOUT_PCI_MMIO;
-	vd->acpi.pci_mmio_size = LAYOUT_PCI_MMIO_SIZE;
+	vd->acpi.pci_mmio_base = w.mmio_base;
+	vd->acpi.pci_mmio_size = w.mmio_size;
 	vd->acpi.pci_intx_gsi_base = PCI_INTX_GSI_BASE;
+	/* the firmware's machine: its chipset before any other PCI function, the PM timer the
+	 * firmware times itself with in the FADT too */
+	vd->acpi.pm_timer = cfg->firmware != NULL;
+	if (cfg->firmware && (err = vm_firmware_chipset(vm)) < 0)
+		return err;
 	if ((!cfg->no_vmgenid || cfg->has_vcpu_hotplug) && (err = create_vmgenid(vm)) < 0)
 		return err;
 

@@ -44,6 +44,7 @@ struct vm {
 	struct acpi_pm pm;
 	struct debug_port debug;
 	struct vm_devices devs;       /* I/O thread, PCI bus, virtio devices (vm_devices.c) */
+	struct vm_firmware *fw;       /* a firmware-booted VM's chipset, image and fw_cfg (vm_firmware.c), else NULL */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;          /* pause/resume handshakes, under lock */
@@ -69,6 +70,8 @@ struct vm {
 	uint8_t snap_parent_id[16];
 };
 
+/* vm.c: the power requests of the VM's devices (a guest's poweroff, reset) go here. */
+struct power_ctl vm_power_ctl(struct vm *vm);
 /* The boot: everything vm_create does after building the machine (the kernel, its command
  * line, the ACPI and boot tables, the boot CPU's registers); a reset loads it again. 0 or
  * -errno (logged). */

@@ -1,6 +1,7 @@
 /* The list of the VM's saved states (vm_state.h), and the one state the VM itself owns: PVM's
  * syscall shim (section PVM). */
 #include "vm/vm_state.h"
+#include "vm/vm_firmware.h"
 #include "vm/vm_internal.h"
 
 #include <stdio.h>
@@ -63,6 +64,7 @@ unsigned vm_state_units(struct vm *vm, struct vm_state_unit *u)
 	UNIT(&ged_state_ops, &vd->ged, 0, vd->ged.present);
 	UNIT(&vmgenid_state_ops, &vd->genid, 0, vd->genid.present);
 	UNIT(&pvm_state_ops, vm, 0, vm->pvm);
+	n += vm_firmware_state_units(vm, &u[n]); /* the chipset and fw_cfg of a firmware-booted VM */
 	/* the devices in the list: each virtio device's own section, then its transport's
 	 * (instance: its index among the virtio devices); then the others (E1000 cards) */
 	unsigned nv = 0, nother = 0;

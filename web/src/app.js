@@ -198,6 +198,13 @@ function jsonBlock(o) {
   return h('pre', { class: 'json' }, JSON.stringify(o, null, 2));
 }
 
+// How the VM boots: a firmware and the disks in its boot order, or a kernel petrel loads.
+function bootRows(bs, drives) {
+  if (!bs.firmware) return [['Kernel', bs.kernel_image_path], ['Initrd', bs.initrd_path], ['Command line', bs.boot_args]];
+  const order = drives.filter((d) => d.boot_index != null).sort((a, b) => a.boot_index - b.boot_index).map((d) => d.drive_id);
+  return [['Firmware', bs.firmware], ['Boot order', order.length ? order.join(', ') + ', then the rest' : 'the firmware\'s own (every disk)']];
+}
+
 // GET /vms/NAME/migration and /replica as a line of text each.
 function migrationText(m) {
   if (m.state === 'none') return 'none under way';
@@ -274,10 +281,11 @@ async function renderDetail(name, tab) {
   } else if (tab === 'devices') {
     let def = {};
     try { def = await api('GET', vmPath(name, 'definition')); } catch (e) { append(body, h('p', { class: 'bad' }, e.message)); }
-    const drives = def.drives || [], nics = def['network-interfaces'] || [];
+    const drives = def.drives || [], nics = def['network-interfaces'] || [], bs = def['boot-source'] || {};
+    append(body, h('h2', {}, 'Boot'), kv(bootRows(bs, drives)));
     append(body, h('h2', {}, 'Disks'), drives.length ? h('table', { class: 'plain' },
-      h('tr', {}, ['id', 'path', 'root', 'read-only', 'cache'].map((t) => h('th', {}, t))),
-      drives.map((d) => h('tr', {}, [d.drive_id, d.path_on_host, d.is_root_device ? 'yes' : 'no', d.is_read_only ? 'yes' : 'no', d.cache_type || ''].map((t) => h('td', {}, t ?? ''))))) : h('p', { class: 'muted' }, 'none'));
+      h('tr', {}, ['id', 'path', 'root', 'read-only', 'cache', 'boot'].map((t) => h('th', {}, t))),
+      drives.map((d) => h('tr', {}, [d.drive_id, d.path_on_host, d.is_root_device ? 'yes' : 'no', d.is_read_only ? 'yes' : 'no', d.cache_type || '', d.boot_index ?? ''].map((t) => h('td', {}, t ?? ''))))) : h('p', { class: 'muted' }, 'none'));
     append(body, h('h2', {}, 'Network interfaces'), nics.length ? h('table', { class: 'plain' },
       h('tr', {}, ['id', 'tap', 'MAC'].map((t) => h('th', {}, t))),
       nics.map((n) => h('tr', {}, [n.iface_id, n.host_dev_name, n.guest_mac || ''].map((t) => h('td', {}, t ?? ''))))) : h('p', { class: 'muted' }, 'none'));
