@@ -98,6 +98,9 @@ static int check_start_locked(struct controller *ctl, char *err, size_t errlen)
 	char msg[256];
 	if (vm_config_validate(&ctl->cfg, msg, sizeof(msg)) < 0)
 		return error_set(err, errlen, -EINVAL, "cannot start the microVM: %s", msg);
+	if (ctl->boot_timer_enabled && ctl->cfg.firmware)
+		return error_set(err, errlen, -EINVAL, "cannot start the microVM: --boot-timer's register (0x%llx) is in "
+			    "a firmware's PCI hole; it goes with a kernel boot source", (unsigned long long)BOOT_TIMER_MMIO_BASE);
 	/* a firmware shows the machine's UUID: made up once, kept in the definition (snapshots,
 	 * migration, GET /vm/config carry it) */
 	int ur = ctl->cfg.firmware ? vm_config_ensure_uuid(&ctl->cfg) : 0;

@@ -44,20 +44,24 @@ uint64_t vm_firmware_vmgenid_gpa(const struct vm *vm)
 
 /* ---- what the fw_cfg device carries ---- */
 
+/* err, logged with what failed */
+static int logged(int err, const char *what, const char *name)
+{
+	if (err < 0)
+		log_error("firmware: cannot %s fw_cfg item %s: %s", what, name, strerror(-err));
+	return err;
+}
+
 static int add_key(struct vm *vm, uint16_t key, const void *data, uint32_t len)
 {
-	int err = fw_cfg_add_key(&vm->fw->cfg, key, data, len);
-	if (err < 0)
-		log_error("firmware: cannot add fw_cfg item %#x: %s", key, strerror(-err));
-	return err;
+	char name[8];
+	snprintf(name, sizeof(name), "%#x", key);
+	return logged(fw_cfg_add_key(&vm->fw->cfg, key, data, len), "add", name);
 }
 
 static int add_file(struct vm *vm, const char *name, const void *data, uint32_t len)
 {
-	int err = fw_cfg_add_file(&vm->fw->cfg, name, data, len);
-	if (err < 0)
-		log_error("firmware: cannot add fw_cfg file %s: %s", name, strerror(-err));
-	return err;
+	return logged(fw_cfg_add_file(&vm->fw->cfg, name, data, len), "add", name);
 }
 
 /* The memory map: RAM below the PCI hole (but the VM generation ID's page) and above 4 GiB. The
@@ -90,10 +94,7 @@ static int add_e820(struct vm *vm)
 
 static int set_file(struct vm *vm, const char *name, const void *data, uint32_t len)
 {
-	int err = fw_cfg_set_file(&vm->fw->cfg, name, data, len);
-	if (err < 0)
-		log_error("firmware: cannot replace fw_cfg file %s: %s", name, strerror(-err));
-	return err;
+	return logged(fw_cfg_set_file(&vm->fw->cfg, name, data, len), "replace", name);
 }
 
 /* The ACPI tables for ncpus present vCPUs: added when the machine is built (a restored VM has

@@ -6,6 +6,8 @@
 #include "unit.h"
 #include "fake_queue.h"
 #include "legacy_dev.h"
+#include "pci_conf.h"
+#include "rtc_io.h"
 
 #include "bus/bus.h"
 #include "devices/legacy/acpi_pm.h"
@@ -18,19 +20,6 @@
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtio_pci.h"
 #include "util/log.h"
-
-static void pio_out(struct bus *pio, uint16_t port, uint32_t v, unsigned len)
-{
-	uint8_t b[4];
-	pci_put(b, 0, v, len);
-	bus_access(pio, port, b, len, true);
-}
-
-static void cfg_wr(struct bus *pio, unsigned slot, unsigned off, uint32_t v, unsigned len)
-{
-	pio_out(pio, 0xcf8, 0x80000000u | slot << 11 | (off & 0xfc), 4);
-	pio_out(pio, (uint16_t)(0xcfc + (off & 3)), v, len);
-}
 
 TEST(virtio_pci_function_back_to_creation)
 {
@@ -121,20 +110,6 @@ TEST(legacy_devices_back_to_power_on)
 	CHECK(g.st.pending != 0);
 	ged_reset(&g);
 	CHECK_EQ(g.st.pending, 0);
-}
-
-static uint8_t rtc_get(struct rtc *r, uint8_t idx)
-{
-	uint8_t v = 0xee;
-	rtc_io_write(r, 0, &idx, 1);
-	rtc_io_read(r, 1, &v, 1);
-	return v;
-}
-
-static void rtc_set(struct rtc *r, uint8_t idx, uint8_t v)
-{
-	rtc_io_write(r, 0, &idx, 1);
-	rtc_io_write(r, 1, &v, 1);
 }
 
 TEST(rtc_keeps_its_memory_and_clock)

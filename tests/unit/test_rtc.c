@@ -8,20 +8,7 @@
 #include "devices/legacy/rtc.h"
 #include "util/log.h"
 #include "unit.h"
-
-static uint8_t rtc_get(struct rtc *r, uint8_t idx)
-{
-	uint8_t v = 0xee;
-	rtc_io_write(r, 0, &idx, 1);
-	rtc_io_read(r, 1, &v, 1);
-	return v;
-}
-
-static void rtc_set(struct rtc *r, uint8_t idx, uint8_t v)
-{
-	rtc_io_write(r, 0, &idx, 1);
-	rtc_io_write(r, 1, &v, 1);
-}
+#include "rtc_io.h"
 
 static unsigned bcd(uint8_t v) { return (v >> 4) * 10 + (v & 15); }
 

@@ -3,6 +3,7 @@
  * memory is a heap buffer; no KVM. */
 #include "unit.h"
 #include "fake_queue.h"
+#include "pci_conf.h"
 
 #include "bus/bus.h"
 #include "devices/pci/pci.h"
@@ -13,32 +14,6 @@
 #include <errno.h>
 
 /* ---- PCI: configuration mechanism #1, BAR sizing and moves, capabilities, MSI-X table ---- */
-
-static uint32_t pio_in(struct bus *pio, uint16_t port, unsigned len)
-{
-	uint8_t b[4] = { 0 };
-	bus_access(pio, port, b, len, false);
-	return pci_get(b, 0, len);
-}
-
-static void pio_out(struct bus *pio, uint16_t port, uint32_t v, unsigned len)
-{
-	uint8_t b[4];
-	pci_put(b, 0, v, len);
-	bus_access(pio, port, b, len, true);
-}
-
-static uint32_t cfg_rd(struct bus *pio, unsigned slot, unsigned off, unsigned len)
-{
-	pio_out(pio, 0xcf8, 0x80000000u | slot << 11 | (off & 0xfc), 4);
-	return pio_in(pio, (uint16_t)(0xcfc + (off & 3)), len);
-}
-
-static void cfg_wr(struct bus *pio, unsigned slot, unsigned off, uint32_t v, unsigned len)
-{
-	pio_out(pio, 0xcf8, 0x80000000u | slot << 11 | (off & 0xfc), 4);
-	pio_out(pio, (uint16_t)(0xcfc + (off & 3)), v, len);
-}
 
 TEST(pci_conf1_bars_and_capabilities)
 {

@@ -11,7 +11,7 @@
  *   WRITE_POINTER (4) writes an address back into a writable fw_cfg file; petrel has none.
  *
  * A file is ALLOCATEd once, before any other command names it. The builders write the
- * commands (docs/firmware-tables.md); fw_loader_run does what a firmware does with them. */
+ * commands (docs/firmware.md#the-tables-a-firmware-gets); fw_loader_run does what a firmware does with them. */
 #ifndef PETREL_ARCH_X86_FW_LOADER_H
 #define PETREL_ARCH_X86_FW_LOADER_H
 

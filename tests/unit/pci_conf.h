@@ -1,0 +1,35 @@
+/* PCI configuration mechanism #1 from the unit tests (test_virtio_pci.c, test_machine_reset.c):
+ * port accesses on a bus and configuration reads/writes of bus 0, function 0 of a slot. */
+#ifndef PETREL_TESTS_UNIT_PCI_CONF_H
+#define PETREL_TESTS_UNIT_PCI_CONF_H
+
+#include "bus/bus.h"
+#include "devices/pci/pci.h"
+
+static inline uint32_t pio_in(struct bus *pio, uint16_t port, unsigned len)
+{
+	uint8_t b[4] = { 0 };
+	bus_access(pio, port, b, len, false);
+	return pci_get(b, 0, len);
+}
+
+static inline void pio_out(struct bus *pio, uint16_t port, uint32_t v, unsigned len)
+{
+	uint8_t b[4];
+	pci_put(b, 0, v, len);
+	bus_access(pio, port, b, len, true);
+}
+
+static inline uint32_t cfg_rd(struct bus *pio, unsigned slot, unsigned off, unsigned len)
+{
+	pio_out(pio, 0xcf8, 0x80000000u | slot << 11 | (off & 0xfc), 4);
+	return pio_in(pio, (uint16_t)(0xcfc + (off & 3)), len);
+}
+
+static inline void cfg_wr(struct bus *pio, unsigned slot, unsigned off, uint32_t v, unsigned len)
+{
+	pio_out(pio, 0xcf8, 0x80000000u | slot << 11 | (off & 0xfc), 4);
+	pio_out(pio, (uint16_t)(0xcfc + (off & 3)), v, len);
+}
+
+#endif
