@@ -13,9 +13,12 @@
 #include "manager/runstate.h"
 #include "manager/service.h"
 #include "manager/util.h"
+#include "manager/worker.h"
+#include "manager/worker_events.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,8 +111,14 @@ struct check {
 static void *check_worker(void *arg)
 {
 	struct check *c = arg;
-	for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
+	char events[PATH_MAX];
+	for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;) {
 		c->result[i] = runstate_adopt(c->m, c->vms[i]);
+		if (c->result[i] == 1) {  /* its reset count, from what the last petreld forwarded */
+			worker_events_path(c->m, c->vms[i], events, sizeof(events));
+			worker_events_follow(c->m, c->vms[i], events, true);
+		}
+	}
 	return NULL;
 }
 
@@ -141,6 +150,11 @@ void adopt_all(struct manager *m)
 	size_t i = 0;
 	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next, i++) {
 		int r = ck.vms ? ck.result[i] : runstate_adopt(m, vm);
+		if (!ck.vms && r == 1) {
+			char events[PATH_MAX];
+			worker_events_path(m, vm, events, sizeof(events));
+			worker_events_follow(m, vm, events, true);
+		}
 		if (r == 1) {
 			adopted++;
 			if (vm->replica != REPLICA_NONE)
