@@ -108,17 +108,24 @@ struct check {
 	atomic_size_t next;
 };
 
+/* runstate_adopt, and an adopted worker's events followed again: its reset count from what
+ * the last petreld forwarded. */
+static int adopt_one(struct manager *m, struct mgr_vm *vm)
+{
+	int r = runstate_adopt(m, vm);
+	if (r == 1) {
+		char events[PATH_MAX];
+		worker_events_path(m, vm, events, sizeof(events));
+		worker_events_follow(m, vm, events, true);
+	}
+	return r;
+}
+
 static void *check_worker(void *arg)
 {
 	struct check *c = arg;
-	char events[PATH_MAX];
-	for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;) {
-		c->result[i] = runstate_adopt(c->m, c->vms[i]);
-		if (c->result[i] == 1) {  /* its reset count, from what the last petreld forwarded */
-			worker_events_path(c->m, c->vms[i], events, sizeof(events));
-			worker_events_follow(c->m, c->vms[i], events, true);
-		}
-	}
+	for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
+		c->result[i] = adopt_one(c->m, c->vms[i]);
 	return NULL;
 }
 
@@ -149,12 +156,7 @@ void adopt_all(struct manager *m)
 	}
 	size_t i = 0;
 	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next, i++) {
-		int r = ck.vms ? ck.result[i] : runstate_adopt(m, vm);
-		if (!ck.vms && r == 1) {
-			char events[PATH_MAX];
-			worker_events_path(m, vm, events, sizeof(events));
-			worker_events_follow(m, vm, events, true);
-		}
+		int r = ck.vms ? ck.result[i] : adopt_one(m, vm);
 		if (r == 1) {
 			adopted++;
 			if (vm->replica != REPLICA_NONE)
