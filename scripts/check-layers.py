@@ -177,7 +177,7 @@ MANAGER_LAYERS = [
     ("start", {"start.c", "peer/peer.c"}, False),
     ("worker", {"worker.c"}, False),
     ("jail", {"jail_fill.c"}, False),
-    ("records", {"runstate.c", "stats.c", "console.c", "console_input.c"}, False),
+    ("records", {"runstate.c", "stats.c", "console.c", "console_input.c", "worker_events.c"}, False),
     ("worker client", {"worker_wait.c"}, False),
     ("inventory", {"vm.c", "definitions.c"}, False),
     ("helpers", {"fsutil.c", "jail_backing.c", "peer/auth.c", "clone_body.c", "replica_args.c", "peer/peer_parse.c",

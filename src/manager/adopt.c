@@ -13,9 +13,12 @@
 #include "manager/runstate.h"
 #include "manager/service.h"
 #include "manager/util.h"
+#include "manager/worker.h"
+#include "manager/worker_events.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,11 +108,24 @@ struct check {
 	atomic_size_t next;
 };
 
+/* runstate_adopt, and an adopted worker's events followed again: its reset count from what
+ * the last petreld forwarded. */
+static int adopt_one(struct manager *m, struct mgr_vm *vm)
+{
+	int r = runstate_adopt(m, vm);
+	if (r == 1) {
+		char events[PATH_MAX];
+		worker_events_path(m, vm, events, sizeof(events));
+		worker_events_follow(m, vm, events, true);
+	}
+	return r;
+}
+
 static void *check_worker(void *arg)
 {
 	struct check *c = arg;
 	for (size_t i; (i = atomic_fetch_add(&c->next, 1)) < c->n;)
-		c->result[i] = runstate_adopt(c->m, c->vms[i]);
+		c->result[i] = adopt_one(c->m, c->vms[i]);
 	return NULL;
 }
 
@@ -140,7 +156,7 @@ void adopt_all(struct manager *m)
 	}
 	size_t i = 0;
 	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next, i++) {
-		int r = ck.vms ? ck.result[i] : runstate_adopt(m, vm);
+		int r = ck.vms ? ck.result[i] : adopt_one(m, vm);
 		if (r == 1) {
 			adopted++;
 			if (vm->replica != REPLICA_NONE)

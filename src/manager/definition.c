@@ -224,6 +224,9 @@ struct path_check { char *err; size_t errlen; };
 static int check_one_path(void *arg, const char *where, const char *path, bool disk)
 {
 	struct path_check *c = arg;
+	if (!strcmp(where, "firmware") && path[0] != '/')  /* a name petrel does not know, or a relative path */
+		return error_set(c->err, c->errlen, -EINVAL,
+				 "boot-source.firmware: expected \"seabios\" or an absolute path, not '%s'", path);
 	return path_ok(where, path, c->err, c->errlen);
 }
 

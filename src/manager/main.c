@@ -7,6 +7,7 @@
 #include "manager/peer/peer.h"
 #include "manager/service.h"
 #include "manager/web/web.h"
+#include "manager/worker_events.h"
 #include "http/server.h"
 #include "util/tls.h"
 
@@ -244,6 +245,9 @@ int main(int argc, char **argv)
 	m.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	the_manager = &m;
 	events_init(&m);
+	if (worker_events_init(&m) < 0)
+		fprintf(stderr, "petreld: no inotify (%m): the workers' events (a guest's reset) are read only as "
+			"their workers end\n");
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);

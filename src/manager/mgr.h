@@ -25,6 +25,7 @@ enum mgr_vm_state { VM_SHUTOFF, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_CRASHED,
 		VM_STANDBY /* a replication standby's worker: holds the guest, does not run it */ };
 enum replica_role { REPLICA_NONE, REPLICA_PRIMARY, REPLICA_STANDBY };
 struct mgr_job;
+struct worker_follow;
 
 struct mgr_vm {
 	struct mgr_vm *next;
@@ -53,12 +54,15 @@ struct mgr_vm {
 	uint64_t serial;            /* supervise.c: tells this VM from a later one at its address */
 	uint64_t launch_t0;         /* worker.c: when its last start began (CLOCK_MONOTONIC ms) */
 	unsigned launch_ms[3];      /* ... and ms from then to spawned, API answering, jail filled */
+	struct worker_follow *events; /* worker_events.c: its worker's events file followed, or NULL */
+	unsigned long long resets;  /* the guest's resets in its current worker (the worker's count) */
 };
 
 struct manager {
 	pthread_mutex_t lock;
 	struct mgr_vm *vms;
 	int wake;                   /* eventfd: the supervisor has something to look at */
+	int worker_events;          /* inotify: the workers' events files (worker_events.c), -1: none */
 	/* configuration */
 	const char *state_dir;      /* /run/petreld: run/<name>.json, logs, worker sockets */
 	const char *defs_dir;       /* /etc/petreld/vms: <name>.json */

@@ -1,5 +1,6 @@
-/* Supervision, on petreld's main thread: poll() over every worker's pidfd and a wake-up
- * eventfd; a worker that ends is reaped (when it is petreld's child), its jail and cgroups
+/* Supervision, on petreld's main thread: poll() over every worker's pidfd, a wake-up eventfd
+ * and the inotify descriptor of the workers' events files (worker_events.c, which forwards what
+ * they write); a worker that ends is reaped (when it is petreld's child), its jail and cgroups
  * are cleaned up, and the VM becomes "shut off" (ended by petreld, or a clean exit of the
  * guest) or "crashed", and then its restart policy decides: never; on-failure, after a crash,
  * with a backoff of 1 s doubling to 60 s; always, after any end petreld did not ask for. */
@@ -10,6 +11,7 @@
 #include "manager/start.h"
 #include "manager/util.h"
 #include "manager/worker.h"
+#include "manager/worker_events.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -110,20 +112,23 @@ static struct mgr_vm *still_listed(struct manager *m, const struct watched *w)
 
 void supervise_loop(struct manager *m)
 {
-	static struct pollfd pfd[MAX_WATCHED + 1];
-	static struct watched who[MAX_WATCHED + 1];
+	/* pfd[0]: the wake-up eventfd, pfd[1]: the events files' inotify (-1: none, poll skips it) */
+	static struct pollfd pfd[MAX_WATCHED + 2];
+	static struct watched who[MAX_WATCHED + 2];
 	static uint64_t serials;
+	bool events_left = false;   /* a worker wrote more than one round read */
 	while (!__atomic_load_n(&m->quitting, __ATOMIC_RELAXED)) {
 		reap(m);
-		nfds_t n = 1;
-		int timeout = -1;
+		nfds_t n = 2;
+		int timeout = events_left ? 0 : -1;
 		uint64_t now = now_ms();
 		pfd[0] = (struct pollfd){ m->wake, POLLIN, 0 };
+		pfd[1] = (struct pollfd){ m->worker_events, POLLIN, 0 };
 		pthread_mutex_lock(&m->lock);
 		for (struct mgr_vm *vm = m->vms; vm; vm = vm->next) {
 			if (!vm->serial)
 				vm->serial = ++serials;
-			if (vm->pidfd >= 0 && n <= MAX_WATCHED) {
+			if (vm->pidfd >= 0 && n <= MAX_WATCHED + 1) {
 				pfd[n] = (struct pollfd){ vm->pidfd, POLLIN, 0 };
 				who[n++] = (struct watched){ vm, vm->serial };
 			}
@@ -156,7 +161,9 @@ void supervise_loop(struct manager *m)
 		/* The lock was let go since the round began (poll, reap): a VM of the round may have
 		 * ended, been undefined and freed. Only VMs still listed are looked at. */
 		pthread_mutex_lock(&m->lock);
-		for (nfds_t i = 1; i < n; i++) {
+		if (pfd[1].revents || events_left)
+			events_left = worker_events_changed(m, pfd[1].revents != 0);
+		for (nfds_t i = 2; i < n; i++) {
 			if (!(pfd[i].revents & POLLIN))
 				continue;
 			struct mgr_vm *vm = still_listed(m, &who[i]);

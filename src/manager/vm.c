@@ -50,6 +50,7 @@ json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm)
 		json_object_set_new(o, "vmm_pid", json_integer(vm->vmm_pid));
 		json_object_set_new(o, "api_socket", json_string(vm->api_sock));
 		json_object_set_new(o, "started_at", json_integer(vm->started_at));
+		json_object_set_new(o, "resets", json_integer((json_int_t)vm->resets));
 	}
 	if (vm->restarts)
 		json_object_set_new(o, "restarts", json_integer(vm->restarts));

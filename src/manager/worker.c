@@ -11,6 +11,7 @@
 #include "manager/runstate.h"
 #include "manager/util.h"
 #include "manager/wclient.h"
+#include "manager/worker_events.h"
 #include "util/error.h"
 #include "util/util.h"
 
@@ -75,6 +76,11 @@ static int configure(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err
 		if (!known && !json_is_null(val))
 			return error_set(err, errlen, -EINVAL, "section '%s': petreld cannot set it on a worker", key);
 	}
+	/* The machine's identity, which its firmware shows the guest (SMBIOS), is the VM's own
+	 * unless the definition gives another: the same at every start. */
+	json_t *mc = json_object_get(fc, "machine-config");
+	if (json_is_object(mc) && !json_object_get(mc, "uuid"))
+		json_object_set_new(mc, "uuid", json_string(vm->def.uuid));
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		const struct section *s = &sections[i];
 		json_t *v = json_object_get(fc, s->key);
@@ -123,6 +129,7 @@ static void remove_unjailed_files(struct manager *m, struct mgr_vm *vm)
 
 void worker_cleanup(struct manager *m, struct mgr_vm *vm)
 {
+	worker_events_unfollow(m, vm);
 	if (vm->jail_dir[0])
 		rm_tree(vm->jail_dir);
 	else if (vm->api_sock[0])
@@ -334,6 +341,12 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 	if ((e = wait_socket(m, vm, log_from, err, errlen)) < 0)
 		goto fail;
 	vm->launch_ms[1] = (unsigned)(now_ms() - t0);
+	/* its events file is open before its API answers (docs/events.md) */
+	char events[PATH_MAX];
+	worker_events_path(m, vm, events, sizeof(events));
+	pthread_mutex_lock(&m->lock);
+	worker_events_follow(m, vm, events, false);
+	pthread_mutex_unlock(&m->lock);
 	if (m->jailer) {
 		char root[PATH_MAX + 8], pidf[PATH_MAX + 32];
 		snprintf(root, sizeof(root), "%s/root", vm->jail_dir);

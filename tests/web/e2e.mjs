@@ -82,6 +82,20 @@ const scenarios = {
         scripts: document.querySelectorAll('main script, main iframe').length }));
       assert.deepEqual(out.injected, { xss: 0, imgs: 0, scripts: 0 });
     }
+    // P.devices: those VMs' devices tabs, how each boots (the "Boot" rows) and its disks
+    if (P.devices) {
+      out.devices = {};
+      for (const n of P.devices) {
+        await gotoHash(page, `#/vm/${n}/devices`);
+        await page.waitForFunction((nn) => document.querySelector('.detailhead .vmname')?.textContent === nn &&
+          document.querySelector('.tabbody dl.kv'), n, { timeout: T });
+        out.devices[n] = await page.$eval('.tabbody', (b) => ({
+          boot: Object.fromEntries([...b.querySelector('dl.kv').querySelectorAll('dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent])),
+          disks: [...(b.querySelector('table.plain')?.querySelectorAll('tr') || [])].slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+          text: b.innerText,
+        }));
+      }
+    }
     return out;
   },
 

@@ -230,9 +230,28 @@ def test_page_list_matches_the_api_and_hostile_text_stays_text(web, browser_ok, 
     assert p.define("web-b", **{"machine-config": {"vcpu_count": 2, "mem_size_mib": 64}})[0] == 201
     assert p.define("hostile", **{"drives": [{"drive_id": "root", "path_on_host": str(disk), "is_root_device": True,
                                                "is_read_only": True}]})[0] == 201
+    # A firmware VM (defined, never started: no KVM needed): its devices tab shows the firmware
+    # and the boot order, a kernel VM's its kernel.
+    seabios = "/usr/share/seabios/bios-256k.bin"
+    firmware = "seabios" if os.path.exists(seabios) else str(tmp_path / "fw.bin")
+    if firmware != "seabios":
+        (tmp_path / "fw.bin").write_bytes(b"\0" * 65536)
+    fw_disks = []
+    for drive_id, index in (("data", 1), ("system", 0), ("scratch", None)):
+        (tmp_path / f"{drive_id}.img").write_bytes(b"\0" * 4096)
+        fw_disks.append({"drive_id": drive_id, "path_on_host": str(tmp_path / f"{drive_id}.img"), "is_root_device": False,
+                         "is_read_only": False, **({"boot_index": index} if index is not None else {})})
+    assert p.api("POST", "/vms", {"boot-source": {"firmware": firmware}, "drives": fw_disks, "petrel": {"name": "web-fw"},
+                                  "machine-config": {"vcpu_count": 1, "mem_size_mib": 256,
+                                                     "uuid": "663cf08f-c355-4ee7-ac5a-e441a60df051"}})[0] == 201
     # A name with markup is refused by petreld, so never listed.
     assert p.define("<b>x</b>")[0] == 400
-    res = weblib.browser("list", fwd.url, hostile_vm="hostile", hostile_text=hostile)
+    res = weblib.browser("list", fwd.url, hostile_vm="hostile", hostile_text=hostile, devices=["web-fw", "web-a"])
+    fw, kernel = res["devices"]["web-fw"], res["devices"]["web-a"]
+    assert fw["boot"] == {"Firmware": firmware, "Boot order": "system, data, then the rest"}, fw
+    assert [(d[0], d[-1]) for d in fw["disks"]] == [("data", "1"), ("system", "0"), ("scratch", "")], fw
+    assert kernel["boot"] == {"Kernel": str(weblib.mgrlib.guest("counter"))}, kernel
+    assert "Firmware" not in kernel["text"]
     api = {v["name"]: v for v in p.api("GET", "/vms")[1]}
     assert sorted(r["name"] for r in res["rows"]) == sorted(api)
     for r in res["rows"]:

@@ -256,7 +256,7 @@ async function renderDetail(name, tab) {
       ['UUID', vm.uuid], ['vCPUs', vcpusOf(vm)], ['Memory', memOf(vm)], ['Uptime', uptime(vm)],
       ['Host CPU share', cpuText(name)], ['Memory used', state.metrics.now.get(name) ? fmtBytes((state.metrics.now.get(name).mem || 0) * 1048576) : '—'],
       ['Restart policy', vm.restart], ['Autostart', vm.autostart ? 'yes' : 'no'], ['Worker pid', vm.pid],
-      ['Restarts', vm.restarts], ['SMT', mc.smt != null ? String(mc.smt) : null], ['Resources', vm.resources ? JSON.stringify(vm.resources) : 'defaults'],
+      ['Restarts', vm.restarts], ['Guest resets', vm.resets], ['SMT', mc.smt != null ? String(mc.smt) : null], ['Resources', vm.resources ? JSON.stringify(vm.resources) : 'defaults'],
     ]));
     const charts = h('div', { class: 'charts' });
     append(body, charts);
