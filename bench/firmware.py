@@ -48,8 +48,7 @@ MARKS = [fwlib.GRUB_MARKER, GUEST_LINE, PASS]
 def petrel_argv(image):
     """The petrel side: SeaBIOS from Debian's package, the image as a read-only virtio-blk disk
     on PCI (the firmware's boot disk), the guest's verdict through the debug-exit port."""
-    return [str(PETREL), "run", "--firmware", "seabios", "--no-reboot", "--debug-exit", "--mem", str(MEM),
-            "--disk", f"{image},ro", "--stats"]
+    return fwlib.petrel_argv([f"{image},ro"], mem=MEM, extra=("--no-reboot", "--stats"), petrel=PETREL)
 
 
 def petrel_has_firmware():
