@@ -129,8 +129,10 @@ def main():
     print("| image | VMM | to GRUB (s) | to guest output (s) | to exit (s) | exits | runs |")
     print("|---|---|---|---|---|---|---|")
     for target, vmm, rows in results:
+        exits = median(rows, "exits")
+        exits = None if exits is None else round(exits)   # a median of two counts may end in .5
         print(f"| {target} | {vmm} | {fmt(median(rows, 'grub'))} | {fmt(median(rows, 'guest'))} | "
-              f"{fmt(median(rows, 'exit'))} | {fmt(median(rows, 'exits'))} | {len(rows)} |")
+              f"{fmt(median(rows, 'exit'))} | {fmt(exits)} | {len(rows)} |")
         if vmm.startswith("QEMU"):
             print(f"{target}: QEMU to GRUB {fmt(median(rows, 'grub'), ' s')}, "
                   f"to the guest {fmt(median(rows, 'guest'), ' s')}")
