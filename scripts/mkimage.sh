@@ -4,7 +4,7 @@
 # `mkfs.ext2 -d`, the partition table with sfdisk on the file, GRUB's i386-pc boot.img and core.img
 # written by this script at the places grub-bios-setup would write them.
 #
-# Usage: scripts/mkimage.sh [--cache DIR] [--force] TARGET OUT ARGS...
+# Usage: scripts/mkimage.sh [--cache DIR] [--force] [--grub-cfg FILE] TARGET OUT ARGS...
 #   grub-disk OUT KERNEL [INITRD] [CMDLINE]
 #       MBR disk, one bootable ext2 partition (from 1 MiB) holding /boot/kernel, /boot/initrd and GRUB
 #       (/boot/grub: grub.cfg and the i386-pc modules); core.img in the gap after the MBR.
@@ -18,6 +18,11 @@
 # GRUB's grub.cfg (both GRUB targets and debian) puts its terminal on the serial line (COM1, 115200),
 # prints "petrel-grub: menu" there, waits PETREL_GRUB_TIMEOUT seconds (default 1) and boots the
 # first entry: `linux KERNEL CMDLINE` (+ `initrd`). CMDLINE is written into grub.cfg as it is.
+# --grub-cfg FILE (grub-disk, grub-iso): FILE is grub.cfg as it is instead (CMDLINE must be empty:
+# FILE's entries say theirs; the kernel is /boot/kernel, the initrd /boot/initrd). Both GRUB targets
+# have /boot/grub/grubenv, GRUB's empty environment block (1024 bytes), for load_env/save_env: a
+# grub.cfg that saves a variable (as grub-reboot's next_entry) on a writable disk changes what the
+# next boot does.
 #
 # Images are cached under DIR (--cache, else $PETREL_IMAGE_DIR, else build/images), named by a hash
 # of the inputs (this script, the target, the files' contents, the arguments, the timeout, the
@@ -39,6 +44,7 @@ DEBIAN_HOSTNAME=petrel-debian
 GRUB_DISK_UUID=7e7e0001-5e7a-4c1d-9b00-000000000001
 DEBIAN_UUID=7e7e0001-5e7a-4c1d-9b00-000000000002
 FORCE=0
+GRUB_CFG=""
 
 die() { echo "mkimage: $*" >&2; exit 1; }
 # Temporary files and directories, removed at exit whatever happens.
@@ -58,6 +64,8 @@ while [[ $# -gt 0 ]]; do
 	--cache) [[ $# -ge 2 ]] || usage; CACHE=$2; shift 2 ;;
 	--cache=*) CACHE=${1#--cache=}; shift ;;
 	--force) FORCE=1; shift ;;
+	--grub-cfg) [[ $# -ge 2 ]] || usage; GRUB_CFG=$2; shift 2 ;;
+	--grub-cfg=*) GRUB_CFG=${1#--grub-cfg=}; shift ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
@@ -134,11 +142,26 @@ grub_cfg() {
 	echo "}"
 }
 
-# stage_boot DIR KERNEL INITRD: /boot/kernel and /boot/initrd of a GRUB target's file system.
+# stage_boot DIR KERNEL INITRD CMDLINE: a GRUB target's file system: /boot/kernel, /boot/initrd,
+# /boot/grub/grub.cfg (--grub-cfg's file, else grub_cfg's) and an empty /boot/grub/grubenv.
 stage_boot() {
 	mkdir -p "$1/boot/grub"
 	cp "$2" "$1/boot/kernel"
 	[[ -z $3 ]] || cp "$3" "$1/boot/initrd"
+	if [[ -n $GRUB_CFG ]]; then
+		cp "$GRUB_CFG" "$1/boot/grub/grub.cfg"
+	else
+		grub_cfg /boot/kernel "${3:+/boot/initrd}" "$4" >"$1/boot/grub/grub.cfg"
+	fi
+	grub_env >"$1/boot/grub/grubenv"
+}
+
+# grub_env: GRUB's environment block with no variables: its header line, '#' up to 1024 bytes
+# (grub-editenv's format; save_env rewrites the file's blocks in place, never its size).
+grub_env() {
+	local head=$'# GRUB Environment Block\n'
+	printf '%s' "$head"
+	printf '%*s' $((1024 - ${#head})) '' | tr ' ' '#'
 }
 
 # put_le FILE OFFSET NBYTES VALUE: a little-endian field, written in place.
@@ -210,8 +233,7 @@ mbr_disk() {
 build_grub_disk() { # FILE KERNEL INITRD CMDLINE
 	local stage
 	tmpdir stage grub-disk
-	stage_boot "$stage" "$2" "$3"
-	grub_cfg /boot/kernel "${3:+/boot/initrd}" "$4" >"$stage/boot/grub/grub.cfg"
+	stage_boot "$stage" "$2" "$3" "$4"
 	mbr_disk "$1" "$stage" ext2 "$GRUB_DISK_UUID" 4
 }
 
@@ -223,8 +245,7 @@ build_grub_iso() { # FILE KERNEL INITRD CMDLINE
 	tmpdir stage grub-iso
 	tmpdir log grub-iso-log
 	log+=/log
-	stage_boot "$stage" "$2" "$3"
-	grub_cfg /boot/kernel "${3:+/boot/initrd}" "$4" >"$stage/boot/grub/grub.cfg"
+	stage_boot "$stage" "$2" "$3" "$4"
 	# -d: BIOS only (an EFI GRUB installed beside it would be added too); quiet xorriso.
 	grub-mkrescue -d "$GRUB_LIB" -o "$1" "$stage" -- -volid PETREL >"$log" 2>&1 ||
 		{ cat "$log" >&2; die "grub-mkrescue failed"; }
@@ -340,9 +361,11 @@ grub-disk | grub-iso)
 	[[ -f $kernel ]] || die "kernel $kernel not found"
 	[[ -z $initrd || -f $initrd ]] || die "initrd $initrd not found"
 	[[ $cmdline != *$'\n'* ]] || die "the command line has a newline"
+	[[ -z $GRUB_CFG || -f $GRUB_CFG ]] || die "grub.cfg $GRUB_CFG not found"
+	[[ -z $GRUB_CFG || -z $cmdline ]] || die "--grub-cfg and a command line: the file's entries say theirs"
 	need grub-mkimage grub-common
 	[[ -f $GRUB_LIB/boot.img ]] || die "$GRUB_LIB/boot.img not found: install grub-pc-bin (scripts/setup.sh does)"
-	h=$(key "$TARGET" "$kernel" "${initrd:-no-initrd}" "$cmdline" "timeout=$GRUB_TIMEOUT")
+	h=$(key "$TARGET" "$kernel" "${initrd:-no-initrd}" "$cmdline" "timeout=$GRUB_TIMEOUT" "${GRUB_CFG:-no-grub-cfg}")
 	cached "$TARGET-$h.img" "build_${TARGET//-/_}" "$kernel" "$initrd" "$cmdline"
 	;;
 debian)
@@ -350,6 +373,7 @@ debian)
 	extra=${1:-}
 	[[ $extra != *$'\n'* ]] || die "the command line has a newline"
 	need debugfs e2fsprogs
+	[[ -z $GRUB_CFG ]] || die "--grub-cfg is for grub-disk and grub-iso (debian's grub.cfg names its root)"
 	h=$(key debian "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT")
 	if [[ -z $extra ]]; then
 		cached "debian-$h.img" build_debian
