@@ -48,8 +48,7 @@ MARKS = [fwlib.GRUB_MARKER, GUEST_LINE, PASS]
 def petrel_argv(image):
     """The petrel side: SeaBIOS from Debian's package, the image as a read-only virtio-blk disk
     on PCI (the firmware's boot disk), the guest's verdict through the debug-exit port."""
-    return [str(PETREL), "run", "--firmware", "seabios", "--no-reboot", "--debug-exit", "--mem", str(MEM),
-            "--disk", f"{image},ro", "--stats"]
+    return fwlib.petrel_argv([f"{image},ro"], mem=MEM, extra=("--no-reboot", "--stats"), petrel=PETREL)
 
 
 def petrel_has_firmware():
@@ -130,8 +129,10 @@ def main():
     print("| image | VMM | to GRUB (s) | to guest output (s) | to exit (s) | exits | runs |")
     print("|---|---|---|---|---|---|---|")
     for target, vmm, rows in results:
+        exits = median(rows, "exits")
+        exits = None if exits is None else round(exits)   # a median of two counts may end in .5
         print(f"| {target} | {vmm} | {fmt(median(rows, 'grub'))} | {fmt(median(rows, 'guest'))} | "
-              f"{fmt(median(rows, 'exit'))} | {fmt(median(rows, 'exits'))} | {len(rows)} |")
+              f"{fmt(median(rows, 'exit'))} | {fmt(exits)} | {len(rows)} |")
         if vmm.startswith("QEMU"):
             print(f"{target}: QEMU to GRUB {fmt(median(rows, 'grub'), ' s')}, "
                   f"to the guest {fmt(median(rows, 'guest'), ' s')}")

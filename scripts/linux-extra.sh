@@ -2,7 +2,8 @@
 # The real-Linux tests that each boot the guest again for one feature (tests/linux/conftest.py
 # EXTRA_BOOTS: MMDS through busybox, the bzImage's 64-bit entries, the generic kernel's e1000
 # driver: scripts/fetch-guest-generic.sh first), the quick modes of the benches that boot it, and the
-# installed Debian disk of scripts/mkimage.sh (built from Debian's archive once, then cached). Minutes per boot on a host
+# installed Debian disk of scripts/mkimage.sh (built from Debian's archive once, then cached), up to
+# GRUB under QEMU. Minutes per boot on a host
 # whose guest ring 0 is emulated: run them alone, never beside other boots or fuzzers.
 # Usage: scripts/linux-extra.sh [pytest args...]
 # Its junit report, build/linux-extra-report.xml, is what scripts/kvm-record.py update records.

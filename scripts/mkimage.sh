@@ -4,19 +4,25 @@
 # `mkfs.ext2 -d`, the partition table with sfdisk on the file, GRUB's i386-pc boot.img and core.img
 # written by this script at the places grub-bios-setup would write them.
 #
-# Usage: scripts/mkimage.sh [--cache DIR] [--force] TARGET OUT ARGS...
+# Usage: scripts/mkimage.sh [--cache DIR] [--force] [--grub-cfg FILE] TARGET OUT ARGS...
 #   grub-disk OUT KERNEL [INITRD] [CMDLINE]
 #       MBR disk, one bootable ext2 partition (from 1 MiB) holding /boot/kernel, /boot/initrd and GRUB
 #       (/boot/grub: grub.cfg and the i386-pc modules); core.img in the gap after the MBR.
 #   grub-iso OUT KERNEL [INITRD] [CMDLINE]
 #       hybrid ISO (grub-mkrescue: El Torito and an MBR), bootable as a CD or as a disk.
-#   debian OUT
+#   debian OUT [CMDLINE]
 #       a whole installed Debian 12 (mmdebstrap: linux-image-cloud-amd64, systemd, GRUB as in
 #       grub-disk on an ext4 root) with root password "petrel", hostname petrel-debian, a login on
-#       ttyS0. Needs root (the root file system's owners and device nodes) and Debian's archive.
+#       ttyS0; CMDLINE is added to its kernel command line ("petrel.lean rw systemd.getty_auto=0":
+#       a lean boot, see DEBIAN_LEAN_HOOK). Needs root (the root file system's owners and device nodes) and Debian's archive.
 # GRUB's grub.cfg (both GRUB targets and debian) puts its terminal on the serial line (COM1, 115200),
 # prints "petrel-grub: menu" there, waits PETREL_GRUB_TIMEOUT seconds (default 1) and boots the
 # first entry: `linux KERNEL CMDLINE` (+ `initrd`). CMDLINE is written into grub.cfg as it is.
+# --grub-cfg FILE (grub-disk, grub-iso): FILE is grub.cfg as it is instead (CMDLINE must be empty:
+# FILE's entries say theirs; the kernel is /boot/kernel, the initrd /boot/initrd). Both GRUB targets
+# have /boot/grub/grubenv, GRUB's empty environment block (1024 bytes), for load_env/save_env: a
+# grub.cfg that saves a variable (as grub-reboot's next_entry) on a writable disk changes what the
+# next boot does.
 #
 # Images are cached under DIR (--cache, else $PETREL_IMAGE_DIR, else build/images), named by a hash
 # of the inputs (this script, the target, the files' contents, the arguments, the timeout, the
@@ -38,6 +44,7 @@ DEBIAN_HOSTNAME=petrel-debian
 GRUB_DISK_UUID=7e7e0001-5e7a-4c1d-9b00-000000000001
 DEBIAN_UUID=7e7e0001-5e7a-4c1d-9b00-000000000002
 FORCE=0
+GRUB_CFG=""
 
 die() { echo "mkimage: $*" >&2; exit 1; }
 # Temporary files and directories, removed at exit whatever happens.
@@ -57,6 +64,8 @@ while [[ $# -gt 0 ]]; do
 	--cache) [[ $# -ge 2 ]] || usage; CACHE=$2; shift 2 ;;
 	--cache=*) CACHE=${1#--cache=}; shift ;;
 	--force) FORCE=1; shift ;;
+	--grub-cfg) [[ $# -ge 2 ]] || usage; GRUB_CFG=$2; shift 2 ;;
+	--grub-cfg=*) GRUB_CFG=${1#--grub-cfg=}; shift ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
@@ -85,12 +94,12 @@ key() {
 	} | sha256sum | cut -c1-16
 }
 
-# cached NAME BUILDER ARGS...: OUT from the cache, built there first by BUILDER FILE ARGS... if absent.
-cached() {
+# cache_build NAME BUILDER ARGS...: $CACHE/NAME, built there first by BUILDER FILE ARGS... if absent.
+cache_build() {
 	local name=$1 builder=$2
 	shift 2
 	local img=$CACHE/$name
-	mkdir -p "$CACHE" "$(dirname "$OUT")"
+	mkdir -p "$CACHE"
 	if [[ $FORCE == 1 || ! -s $img ]]; then
 		local t0=$SECONDS tmp=$img.tmp.$$
 		CLEANUP+=("$tmp" "$tmp.fs")
@@ -103,8 +112,14 @@ cached() {
 	fi
 	# Images of this target not used for a week (other inputs, an older script) go.
 	find "$CACHE" -maxdepth 1 -name "${name%-*}-*.img" -mtime +7 -delete
+}
+
+# cached NAME BUILDER ARGS...: OUT from the cache (cache_build), a sparse copy.
+cached() {
+	cache_build "$@"
+	mkdir -p "$(dirname "$OUT")"
 	CLEANUP+=("$OUT.tmp.$$")
-	cp --sparse=always "$img" "$OUT.tmp.$$"
+	cp --sparse=always "$CACHE/$1" "$OUT.tmp.$$"
 	mv -f "$OUT.tmp.$$" "$OUT"
 	echo "$OUT"
 }
@@ -127,11 +142,26 @@ grub_cfg() {
 	echo "}"
 }
 
-# stage_boot DIR KERNEL INITRD: /boot/kernel and /boot/initrd of a GRUB target's file system.
+# stage_boot DIR KERNEL INITRD CMDLINE: a GRUB target's file system: /boot/kernel, /boot/initrd,
+# /boot/grub/grub.cfg (--grub-cfg's file, else grub_cfg's) and an empty /boot/grub/grubenv.
 stage_boot() {
 	mkdir -p "$1/boot/grub"
 	cp "$2" "$1/boot/kernel"
 	[[ -z $3 ]] || cp "$3" "$1/boot/initrd"
+	if [[ -n $GRUB_CFG ]]; then
+		cp "$GRUB_CFG" "$1/boot/grub/grub.cfg"
+	else
+		grub_cfg /boot/kernel "${3:+/boot/initrd}" "$4" >"$1/boot/grub/grub.cfg"
+	fi
+	grub_env >"$1/boot/grub/grubenv"
+}
+
+# grub_env: GRUB's environment block with no variables: its header line, '#' up to 1024 bytes
+# (grub-editenv's format; save_env rewrites the file's blocks in place, never its size).
+grub_env() {
+	local head=$'# GRUB Environment Block\n'
+	printf '%s' "$head"
+	printf '%*s' $((1024 - ${#head})) '' | tr ' ' '#'
 }
 
 # put_le FILE OFFSET NBYTES VALUE: a little-endian field, written in place.
@@ -203,8 +233,7 @@ mbr_disk() {
 build_grub_disk() { # FILE KERNEL INITRD CMDLINE
 	local stage
 	tmpdir stage grub-disk
-	stage_boot "$stage" "$2" "$3"
-	grub_cfg /boot/kernel "${3:+/boot/initrd}" "$4" >"$stage/boot/grub/grub.cfg"
+	stage_boot "$stage" "$2" "$3" "$4"
 	mbr_disk "$1" "$stage" ext2 "$GRUB_DISK_UUID" 4
 }
 
@@ -216,8 +245,7 @@ build_grub_iso() { # FILE KERNEL INITRD CMDLINE
 	tmpdir stage grub-iso
 	tmpdir log grub-iso-log
 	log+=/log
-	stage_boot "$stage" "$2" "$3"
-	grub_cfg /boot/kernel "${3:+/boot/initrd}" "$4" >"$stage/boot/grub/grub.cfg"
+	stage_boot "$stage" "$2" "$3" "$4"
 	# -d: BIOS only (an EFI GRUB installed beside it would be added too); quiet xorriso.
 	grub-mkrescue -d "$GRUB_LIB" -o "$1" "$stage" -- -volid PETREL >"$log" 2>&1 ||
 		{ cat "$log" >&2; die "grub-mkrescue failed"; }
@@ -226,6 +254,52 @@ build_grub_iso() { # FILE KERNEL INITRD CMDLINE
 # The Debian disk: mmdebstrap (unshare mode: namespaces, no mounts on the host) into a tarball,
 # unpacked as root (owners, device nodes) and made into the ext4 root with mkfs.ext4 -d.
 DEBIAN_PACKAGES=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,grub-pc-bin,grub2-common,zstd
+# A boot that costs little where guest ring 0 is emulated (a PVM host: each system call, page
+# fault and interrupt of the guest runs ~1000x slower there). A customize hook (sh, $1 the new root):
+# - the initramfs holds only the disk's drivers, loaded by name, and starts no udev (its walk of
+#   every device costs minutes there): /dev/vda1 appears in devtmpfs, the root is found by UUID;
+# - login waits an hour for the password, not 60 s (PAM's first run takes longer there);
+# - with "petrel.lean" on the kernel command line, systemd skips the units a login on the serial
+#   console does not need (DEBIAN_LEAN_UNITS: udev, the journal, fsck and remount of the root,
+#   static nodes and modules, the API file systems nobody mounts, timers) and runs console-getty
+#   on /dev/console. Give it as "petrel.lean rw systemd.getty_auto=0": the root mounted
+#   read-write at once, and no serial-getty@ttyS0 (it would wait for udev's device unit).
+#   Without the option the disk boots as any Debian does.
+DEBIAN_LEAN_UNITS=(systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket
+	systemd-udev-trigger.service systemd-udev-settle.service systemd-journald.service
+	systemd-journald.socket systemd-journald-dev-log.socket systemd-journald-audit.socket
+	systemd-journal-flush.service systemd-fsck-root.service systemd-remount-fs.service
+	systemd-random-seed.service systemd-sysusers.service systemd-sysctl.service
+	systemd-modules-load.service kmod-static-nodes.service modprobe@.service
+	systemd-tmpfiles-setup-dev.service systemd-tmpfiles-setup.service systemd-machine-id-commit.service
+	systemd-update-utmp-runlevel.service systemd-user-sessions.service
+	dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount sys-kernel-tracing.mount
+	sys-fs-fuse-connections.mount sys-kernel-config.mount e2scrub_reap.service getty-static.service
+	getty@.service serial-getty@.service apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer
+	e2scrub_all.timer fstrim.timer systemd-tmpfiles-clean.timer)
+DEBIAN_LEAN_HOOK='
+set -e
+r=$1
+echo MODULES=list >"$r/etc/initramfs-tools/conf.d/petrel.conf"
+printf "virtio_pci\nvirtio_blk\n" >>"$r/etc/initramfs-tools/modules"
+for s in init-top init-bottom; do
+	mkdir -p "$r/etc/initramfs-tools/scripts/$s"
+	printf "#!/bin/sh\n# petrel (scripts/mkimage.sh): no udev in the initramfs\nexit 0\n" \
+		>"$r/etc/initramfs-tools/scripts/$s/udev"
+	chmod 755 "$r/etc/initramfs-tools/scripts/$s/udev"
+done
+chroot "$r" update-initramfs -u -k all
+sed -i "s/^LOGIN_TIMEOUT.*/LOGIN_TIMEOUT\t\t3600/" "$r/etc/login.defs"
+d=$r/etc/systemd/system
+for u in '"${DEBIAN_LEAN_UNITS[*]}"'; do
+	mkdir -p "$d/$u.d"
+	printf "[Unit]\nConditionKernelCommandLine=!petrel.lean\n" >"$d/$u.d/petrel-lean.conf"
+done
+mkdir -p "$d/console-getty.service.d" "$d/getty.target.wants"
+printf "[Unit]\nConditionKernelCommandLine=petrel.lean\n" >"$d/console-getty.service.d/petrel-lean.conf"
+ln -s /lib/systemd/system/console-getty.service "$d/getty.target.wants/console-getty.service"
+'
+
 build_debian() { # FILE
 	need mmdebstrap mmdebstrap
 	[[ $(id -u) == 0 ]] || die "the debian image needs root (its files' owners and device nodes)"
@@ -236,14 +310,11 @@ build_debian() { # FILE
 	mmdebstrap --mode=unshare --variant=minbase --include="$DEBIAN_PACKAGES" \
 		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
+		--customize-hook="$DEBIAN_LEAN_HOOK" \
 		--customize-hook="echo root:$DEBIAN_PASSWORD | chroot \"\$1\" chpasswd" \
 		--customize-hook="echo $DEBIAN_HOSTNAME >\"\$1/etc/hostname\"" \
 		--customize-hook="printf '127.0.0.1 localhost\n127.0.1.1 $DEBIAN_HOSTNAME\n' >\"\$1/etc/hosts\"" \
 		--customize-hook="printf 'UUID=$DEBIAN_UUID / ext4 errors=remount-ro 0 1\n' >\"\$1/etc/fstab\"" \
-		--customize-hook="mkdir -p \"\$1/etc/default/grub.d\" && printf '%s\n' \
-			'GRUB_TIMEOUT=$GRUB_TIMEOUT' 'GRUB_TERMINAL=\"serial console\"' \
-			'GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"' \
-			'GRUB_CMDLINE_LINUX=\"console=ttyS0,115200\"' >\"\$1/etc/default/grub.d/petrel.cfg\"" \
 		"$DEBIAN_SUITE" "$tar" >"$stage/mmdebstrap.log" 2>&1 ||
 		{ tail -40 "$stage/mmdebstrap.log" >&2; die "mmdebstrap failed"; }
 	mkdir "$dir"
@@ -251,9 +322,35 @@ build_debian() { # FILE
 	rm -f "$tar"
 	[[ -e $dir/vmlinuz && -e $dir/initrd.img ]] || die "no /vmlinuz or /initrd.img in the new system"
 	# /vmlinuz and /initrd.img are the symlinks the kernel packages keep current (GRUB follows them).
-	mkdir -p "$dir/boot/grub"
-	grub_cfg /vmlinuz /initrd.img "root=UUID=$DEBIAN_UUID ro console=ttyS0,115200" >"$dir/boot/grub/grub.cfg"
+	mkdir -p "$dir/boot/grub" "$dir/etc/default/grub.d"
+	debian_grub_cfg "" >"$dir/boot/grub/grub.cfg"
+	debian_grub_default "" >"$dir/etc/default/grub.d/petrel.cfg"
 	mbr_disk "$1" "$dir" ext4 "$DEBIAN_UUID" 512
+}
+
+# debian_grub_cfg EXTRA: the disk's grub.cfg, EXTRA added to the kernel's command line.
+debian_grub_cfg() { grub_cfg /vmlinuz /initrd.img "root=UUID=$DEBIAN_UUID ro console=ttyS0,115200${1:+ $1}"; }
+# debian_grub_default EXTRA: the same for the guest's own update-grub (/etc/default/grub.d/petrel.cfg).
+debian_grub_default() {
+	printf '%s\n' "GRUB_TIMEOUT=$GRUB_TIMEOUT" 'GRUB_TERMINAL="serial console"' \
+		'GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"' "GRUB_CMDLINE_LINUX=\"console=ttyS0,115200${1:+ $1}\""
+}
+
+# build_debian_cmdline FILE BASE EXTRA: FILE = the cached debian disk BASE with EXTRA on its kernel
+# command line: the two GRUB files replaced in the ext4 root with debugfs (no mount).
+build_debian_cmdline() {
+	local fs="$1?offset=1048576" t
+	tmpdir t debian-cmdline
+	cp --sparse=always "$2" "$1"
+	debian_grub_cfg "$3" >"$t/grub.cfg"
+	debian_grub_default "$3" >"$t/petrel.cfg"
+	local f
+	for f in /boot/grub/grub.cfg:grub.cfg /etc/default/grub.d/petrel.cfg:petrel.cfg; do
+		debugfs -w -R "rm ${f%%:*}" "$fs" >/dev/null 2>&1
+		debugfs -w -R "write $t/${f#*:} ${f%%:*}" "$fs" >/dev/null 2>&1
+		# debugfs says nothing through its status: read the file back
+		debugfs -R "cat ${f%%:*}" "$fs" 2>/dev/null | cmp -s - "$t/${f#*:}" || die "cannot write ${f%%:*} into $1"
+	done
 }
 
 # ---- targets ----------------------------------------------------------------------------------
@@ -264,15 +361,27 @@ grub-disk | grub-iso)
 	[[ -f $kernel ]] || die "kernel $kernel not found"
 	[[ -z $initrd || -f $initrd ]] || die "initrd $initrd not found"
 	[[ $cmdline != *$'\n'* ]] || die "the command line has a newline"
+	[[ -z $GRUB_CFG || -f $GRUB_CFG ]] || die "grub.cfg $GRUB_CFG not found"
+	[[ -z $GRUB_CFG || -z $cmdline ]] || die "--grub-cfg and a command line: the file's entries say theirs"
 	need grub-mkimage grub-common
 	[[ -f $GRUB_LIB/boot.img ]] || die "$GRUB_LIB/boot.img not found: install grub-pc-bin (scripts/setup.sh does)"
-	h=$(key "$TARGET" "$kernel" "${initrd:-no-initrd}" "$cmdline" "timeout=$GRUB_TIMEOUT")
+	h=$(key "$TARGET" "$kernel" "${initrd:-no-initrd}" "$cmdline" "timeout=$GRUB_TIMEOUT" "${GRUB_CFG:-no-grub-cfg}")
 	cached "$TARGET-$h.img" "build_${TARGET//-/_}" "$kernel" "$initrd" "$cmdline"
 	;;
 debian)
-	[[ $# == 0 ]] || usage
+	[[ $# -le 1 ]] || usage
+	extra=${1:-}
+	[[ $extra != *$'\n'* ]] || die "the command line has a newline"
+	need debugfs e2fsprogs
+	[[ -z $GRUB_CFG ]] || die "--grub-cfg is for grub-disk and grub-iso (debian's grub.cfg names its root)"
 	h=$(key debian "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT")
-	cached "debian-$h.img" build_debian
+	if [[ -z $extra ]]; then
+		cached "debian-$h.img" build_debian
+	else # the disk built once, then a copy per command line
+		cache_build "debian-$h.img" build_debian
+		cached "debian-$(key debian "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT" "cmdline=$extra").img" \
+			build_debian_cmdline "$CACHE/debian-$h.img" "$extra"
+	fi
 	;;
 *) die "unknown target $TARGET (grub-disk, grub-iso, debian)" ;;
 esac

@@ -5,13 +5,13 @@
 
 #include <string.h>
 
-/* A firmware is Debian's by name or a file the VMM can read; its contents are checked at the start
+/* A firmware is Debian's by name or a file the VMM can read, and goes with no kernel, initrd or
+ * command line (refused here, 400, not only at InstanceStart); its contents are checked at the start
  * (firmware_read), where the image is read once. */
-static int check_firmware(struct controller *ctl, const char *fw, char *err, size_t errlen)
+static int check_firmware(struct controller *ctl, const struct vm_config *tmp, char *err, size_t errlen)
 {
-	if (!*fw)
-		return error_set(err, errlen, -EINVAL, "boot-source.firmware: empty (\"seabios\" or an image's path)");
-	return ctl_check_file(ctl, "firmware", firmware_path(fw), false, false, err, errlen);
+	int r = vm_config_check_firmware(tmp, err, errlen);
+	return r < 0 ? r : ctl_check_file(ctl, "firmware", firmware_path(tmp->firmware), false, false, err, errlen);
 }
 
 int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t errlen)
@@ -21,7 +21,7 @@ int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t 
 	if (r < 0)
 		return r;
 	if ((tmp.kernel_path && (r = ctl_check_file(ctl, "kernel image", tmp.kernel_path, false, false, err, errlen)) < 0) ||
-	    (tmp.firmware && (r = check_firmware(ctl, tmp.firmware, err, errlen)) < 0) ||
+	    (tmp.firmware && (r = check_firmware(ctl, &tmp, err, errlen)) < 0) ||
 	    (tmp.initrd_path && (r = ctl_check_file(ctl, "initrd", tmp.initrd_path, false, false, err, errlen)) < 0)) {
 		vm_config_free(&tmp);
 		return r;

@@ -282,6 +282,12 @@ int vm_boot_load(struct vm *vm)
 	err = x86_boot_tables(&vm->mem, vm->boot.mode);
 	if (err < 0)
 		return err;
+	/* The ID's page is the ACPI area's, which the build cleared: the ID (new at vm_create, the
+	 * same at a reset) goes there again, after the tables. */
+	if (vm->devs.genid.present && (err = vmgenid_reset(&vm->devs.genid)) < 0) {
+		log_error("cannot write the VM generation ID: %s", strerror(-err));
+		return err;
+	}
 	return x86_boot_regs(vm->vcpus[0].fd, &vm->boot); /* APs wait in KVM for INIT/SIPI */
 }
 

@@ -26,9 +26,10 @@ GUEST_CMDLINE = "petrel-test-token=1234 expect_boot=bzimage expect_rsdp=1"
 DEBUG_EXIT = "isa-debug-exit,iobase=0xf4,iosize=1"
 
 
-def missing_tools():
-    """What the image tests need and this machine lacks (scripts/setup.sh installs it all)."""
-    need = [QEMU, "grub-mkimage", "grub-mkrescue", "xorriso", "mformat", "sfdisk", "mkfs.ext2"]
+def missing_tools(qemu=True):
+    """What the image tests need and this machine lacks (scripts/setup.sh installs it all);
+    qemu=False: what petrel's firmware tests need (the images and SeaBIOS)."""
+    need = [QEMU] * qemu + ["grub-mkimage", "grub-mkrescue", "xorriso", "mformat", "sfdisk", "mkfs.ext2"]
     out = [t for t in need if not shutil.which(t)]
     if not SEABIOS.exists():
         out.append(str(SEABIOS))
@@ -43,10 +44,11 @@ def image_dir():
     return pathlib.Path(os.environ.get("PETREL_IMAGE_DIR", build / "images"))
 
 
-def mkimage(target, out, *args, timeout=120, env=None):
-    """scripts/mkimage.sh TARGET OUT ARGS...; returns (seconds, its stderr)."""
+def mkimage(target, out, *args, timeout=120, env=None, opts=()):
+    """scripts/mkimage.sh [OPTS...] TARGET OUT ARGS...; returns (seconds, its stderr)."""
     t0 = time.monotonic()
-    r = subprocess.run(["bash", str(MKIMAGE), "--cache", str(image_dir()), target, str(out), *map(str, args)],
+    r = subprocess.run(["bash", str(MKIMAGE), "--cache", str(image_dir()), *map(str, opts), target, str(out),
+                        *map(str, args)],
                        capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode == 0, f"mkimage.sh {target} failed ({r.returncode}):\n{r.stderr[-3000:]}"
     return time.monotonic() - t0, r.stderr
@@ -63,6 +65,17 @@ def qemu_argv(image, accel="tcg", mem=256, cpus=1, fmt="raw"):
             "-bios", str(SEABIOS), "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio",
             "-drive", f"file={image},format={fmt},if=none,id=d,readonly=on", "-device", "virtio-blk-pci,drive=d",
             "-device", DEBUG_EXIT]
+
+
+def petrel_argv(disks, cpus=1, mem=256, extra=(), petrel=None):
+    """petrel booting its disks (IMAGE[,ro][,boot=N] each, virtio-blk on PCI) through Debian's
+    SeaBIOS, the serial console on stdout, the debug-exit port for the guests' verdict (petrel
+    ends with the status the guest wrote)."""
+    petrel = petrel or pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build")) / "petrel"
+    argv = [str(petrel), "run", "--firmware", "seabios", "--debug-exit", "--mem", str(mem), "--cpus", str(cpus)]
+    for d in disks:
+        argv += ["--disk", str(d)]
+    return argv + [str(a) for a in extra]
 
 
 def qemu_guest_status(rc):

@@ -208,13 +208,7 @@ void test_main(void)
 	memcpy((void *)(uintptr_t)HAMMER_TRAMP_ADDR, hammer_tramp_start, (size_t)(hammer_tramp_end - hammer_tramp_start));
 	H_CFG_CMD = 0x80000000u | dev.slot << 11 | 0x04;
 	H_CFG_BAR = common_bar_address();
-	lapic_enable();
-	lapic_write(LAPIC_ICR_HI, 0);
-	lapic_write(LAPIC_ICR_LO, 0x000c4500); /* INIT, assert, all excluding self */
-	lapic_write(LAPIC_ICR_HI, 0);
-	lapic_write(LAPIC_ICR_LO, 0x000c4600 | (HAMMER_TRAMP_ADDR >> 12)); /* SIPI */
-	lapic_write(LAPIC_ICR_HI, 0);
-	lapic_write(LAPIC_ICR_LO, 0x000c4600 | (HAMMER_TRAMP_ADDR >> 12));
+	lapic_start_aps(HAMMER_TRAMP_ADDR);
 	user_call(hammer, cmdline_int("secs", 3), 0);
 	printf("hammer cases=%u\n", rounds);
 	pass();

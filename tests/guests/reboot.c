@@ -11,7 +11,8 @@
  *    clears its own, as Linux does, which this guest does not: bss=0 skips the check);
  *  - with rng=1: the virtio-rng device is as created (status 0) and gives random bytes once
  *    the driver set it up again (devices work after a reset).
- * Prints "reboot: boot N" at each boot and passes at the last. With hold=1 the last boot prints
+ * Prints "reboot: boot N" and its command line at each boot (a boot loader may change it from one
+ * boot to the next) and passes at the last. With hold=1 the last boot prints
  * "reboot: holding" and waits for a console byte (a snapshot is taken and restored meanwhile),
  * then resets once more and passes at the boot after.
  */
@@ -79,11 +80,17 @@ static void reset_by(const char *how)
 	}
 }
 
+static void print_cmdline(void)
+{
+	printf("reboot: cmdline \"%s\"\n", boot.cmdline);
+}
+
 void test_main(void)
 {
 	unsigned boot = cmos_read(BOOT_COUNT_BYTE);
 	long resets = cmdline_int("resets", 3);
 	printf("reboot: boot %u\n", boot);
+	print_cmdline();
 	check(image_word == IMAGE_WORD, "boot %u: the image word is 0x%x: the old boot's write survived the reset",
 	      boot, image_word);
 	check(bss_word == 0 || !cmdline_int("bss", 1), "boot %u: the bss word is 0x%x", boot, bss_word);

@@ -260,6 +260,17 @@ TEST(hostile_states_refused)
 	CHECK_EQ(vmgenid_restore(&off, &vs, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "turns it off");
 	CHECK_EQ(vmgenid_restore(&V, &vs, err, sizeof(err)), 0);
+	/* a firmware boot's place, the last page of low RAM: its own machine restores it, one that
+	 * placed it elsewhere does not */
+	struct vmgenid fw;
+	vmgenid_init(&fw, &M, &G, MEM_SIZE - 4096);
+	vmgenid_save(&fw, &vs);
+	CHECK_EQ(vmgenid_restore(&fw, &vs, err, sizeof(err)), 0);
+	CHECK_EQ(vmgenid_restore(&V, &vs, err, sizeof(err)), -EINVAL);
+	CHECK_CONTAINS(err, "not where this machine places it");
+	vs.gpa = MEM_SIZE - 4096 + 4;
+	fw.st.gpa = vs.gpa;
+	CHECK_EQ(vmgenid_restore(&fw, &vs, err, sizeof(err)), -EINVAL); /* never unaligned */
 	teardown();
 }
 

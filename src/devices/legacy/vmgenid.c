@@ -80,9 +80,13 @@ int vmgenid_restore(struct vmgenid *v, const struct vmgenid_state *st, char *err
 {
 	if (!v->mem)
 		return error_set(err, errlen, -EINVAL, "the snapshot has a VM generation ID and its definition turns it off");
-	if (!vmgenid_gpa_ok(st->gpa) || !guest_mem_ptr(v->mem, st->gpa, VMGENID_SIZE))
-		return error_set(err, errlen, -EINVAL, "VM generation ID at 0x%llx: not 8-byte aligned in petrel's reserved "
-			 "low memory", (unsigned long long)st->gpa);
+	/* where this machine placed it (a firmware boot's: the reserved last page of low RAM), or in
+	 * petrel's reserved low memory (a direct boot's place, now or in older versions) */
+	bool placed = st->gpa == v->st.gpa && st->gpa % 8 == 0;
+	if ((!placed && !vmgenid_gpa_ok(st->gpa)) || !guest_mem_ptr(v->mem, st->gpa, VMGENID_SIZE))
+		return error_set(err, errlen, -EINVAL, "VM generation ID at 0x%llx: not where this machine places it "
+			 "(0x%llx) nor 8-byte aligned in petrel's reserved low memory", (unsigned long long)st->gpa,
+			 (unsigned long long)v->st.gpa);
 	if (st->notify > 1)
 		return error_set(err, errlen, -EINVAL, "VM generation ID: bad notify flag %u", st->notify);
 	pthread_mutex_lock(&v->lock);

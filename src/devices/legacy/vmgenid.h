@@ -44,7 +44,8 @@ int vmgenid_new_id(struct vmgenid *v, bool notify);
 int vmgenid_reset(struct vmgenid *v);
 void vmgenid_resumed(struct vmgenid *v);
 void vmgenid_save(struct vmgenid *v, struct vmgenid_state *out);
-/* Checks the address (8-byte aligned, in guest RAM, in petrel's reserved low memory) and the
+/* Checks the address (in guest RAM; where vmgenid_init placed it, or 8-byte aligned in petrel's
+ * reserved low memory) and the
  * flags; -EINVAL and why. Guest memory is not touched (it carries the ID already). */
 int vmgenid_restore(struct vmgenid *v, const struct vmgenid_state *st, char *err, size_t errlen);
 /* Where an ID may live: petrel's E820-reserved areas below 1 MiB. */

@@ -79,6 +79,17 @@ void pit_periodic(unsigned hz)
 
 /* ---- local APIC / IOAPIC ---- */
 
+void lapic_start_aps(uint32_t tramp)
+{
+	lapic_enable();
+	lapic_write(LAPIC_ICR_HI, 0);
+	lapic_write(LAPIC_ICR_LO, 0x000c4500); /* INIT, assert, all excluding self */
+	for (int i = 0; i < 2; i++) {
+		lapic_write(LAPIC_ICR_HI, 0);
+		lapic_write(LAPIC_ICR_LO, 0x000c4600 | (tramp >> 12)); /* SIPI, all excluding self */
+	}
+}
+
 void lapic_enable(void)
 {
 	uint64_t base = rdmsr(0x1b); /* IA32_APIC_BASE */

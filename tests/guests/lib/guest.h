@@ -262,6 +262,9 @@ static inline uint32_t lapic_read(unsigned reg) { return mmio_read32(LAPIC_BASE 
 static inline void lapic_write(unsigned reg, uint32_t v) { mmio_write32(LAPIC_BASE + reg, v); }
 static inline unsigned lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
 void lapic_enable(void); /* software-enable, LINT0 = ExtINT (PIC), LINT1 = NMI */
+/* lapic_enable(), then INIT and two SIPIs to every other CPU: each AP starts in real mode at
+ * tramp (page-aligned, below 1 MiB) with CS = tramp >> 4, IP = 0. */
+void lapic_start_aps(uint32_t tramp);
 uint32_t ioapic_read(unsigned reg);
 void ioapic_write(unsigned reg, uint32_t v);
 void ioapic_route(unsigned pin, uint8_t vector, uint8_t dest_apic_id, bool level, bool masked);
