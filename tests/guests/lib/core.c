@@ -246,6 +246,7 @@ static void cpu_init(void)
 noreturn void guest_start(unsigned proto, uint64_t ptr)
 {
 	cpu_init();
+	pic_quiet();
 	parse_boot_info(proto, ptr);
 	if (!boot.rsdp) {
 		boot.rsdp = rsdp_scan();

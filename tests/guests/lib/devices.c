@@ -17,7 +17,10 @@ static void pic_write_mask(void)
 	outb(PIC2_DATA, pic_mask_bits >> 8);
 }
 
-void pic_init(void)
+/* The 8259s remapped to PIC_VECTOR_BASE and every line masked, the LAPIC left alone: a firmware
+ * (SeaBIOS) leaves them at vectors 0x08/0x70 with the PIT's IRQ 0 open and ticking, which would
+ * land on #DF's vector as soon as ring 3 runs with interrupts on (always, under PVM). */
+void pic_quiet(void)
 {
 	outb(PIC1_CMD, 0x11); /* ICW1: edge, cascade, ICW4 */
 	outb(PIC2_CMD, 0x11);
@@ -27,6 +30,13 @@ void pic_init(void)
 	outb(PIC2_DATA, 0x02);
 	outb(PIC1_DATA, 0x01); /* ICW4: 8086 mode, normal EOI */
 	outb(PIC2_DATA, 0x01);
+	pic_mask_bits = 0xffff;
+	pic_write_mask();
+}
+
+void pic_init(void)
+{
+	pic_quiet();
 	pic_mask_bits = 0xffff & ~(1u << 2); /* cascade stays open */
 	pic_write_mask();
 	/* The PIC reaches the CPU through LINT0 in ExtINT mode. */

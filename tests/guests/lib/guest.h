@@ -231,6 +231,7 @@ typedef void (*irq_handler_t)(struct irq_frame *f);
  * the PIC for vectors 0x20-0x2f, to the LAPIC for other vectors >= 0x30. */
 void set_handler(int vector, irq_handler_t h);
 void pic_init(void); /* remap to 0x20/0x28, mask everything */
+void pic_quiet(void); /* the same without the LAPIC: every guest's start (a firmware leaves IRQ 0 open) */
 void pic_set_handler(int irq, irq_handler_t h); /* and unmask it */
 void pic_mask(int irq);
 void pic_unmask(int irq);
