@@ -1,6 +1,6 @@
-/* PCI configuration mechanism #1 from the unit tests (test_virtio_pci.c, test_machine_reset.c), and a
- * virtio-rng function on a bus to drive through it:
- * port accesses on a bus and configuration reads/writes of bus 0, function 0 of a slot. */
+/* PCI configuration mechanism #1 from the unit tests (test_virtio_pci.c, test_machine_reset.c): port
+ * accesses on a bus, configuration reads/writes of bus 0, function 0 of a slot, and a virtio-rng
+ * function on a direct-boot bus to drive through them. */
 #ifndef PETREL_TESTS_UNIT_PCI_CONF_H
 #define PETREL_TESTS_UNIT_PCI_CONF_H
 
