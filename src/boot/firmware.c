@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int firmware_check(const uint8_t *img, size_t len, char *err, size_t errlen)
 {
@@ -29,6 +30,9 @@ int firmware_read(const char *name, uint8_t **img, size_t *len, char *err, size_
 {
 	const char *path = firmware_path(name);
 	char *buf = NULL;
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return error_set(err, errlen, -EINVAL, "firmware '%s' is not a file", path);
 	int r = read_whole_file(path, FIRMWARE_MAX, &buf, len);
 	if (r == -EFBIG)
 		return error_set(err, errlen, r, "firmware '%s' is larger than %u MiB", path, FIRMWARE_MAX >> 20);

@@ -181,8 +181,11 @@ static int create_machine(struct vm *vm, const struct vm_config *cfg, int consol
 	if (err < 0)
 		return err;
 	vm->pvm = cfg->pvm_workarounds < 0 ? vm->kvm.pvm : cfg->pvm_workarounds > 0;
-	if (vm->pvm)
+	if (vm->pvm && !cfg->firmware)
 		log_info("PVM host detected: hiding CX16, adding \"%s\" to the command line, emulating instructions the host rejects", &PVM_CMDLINE[1]);
+	else if (vm->pvm) /* the boot loader on the disk writes the kernel's command line */
+		log_info("PVM host detected: hiding CX16, emulating instructions the host rejects; a Linux booted by the "
+			 "firmware needs \"%s\" in its boot loader's command line (docs/firmware.md)", &PVM_CMDLINE[1]);
 
 	if (vm->pvm)
 		pvm_syscall_init(&vm->pvm_syscall, &vm->kvm); /* failure is logged; boot goes on */

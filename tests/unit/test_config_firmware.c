@@ -166,6 +166,8 @@ TEST(firmware_image_checks)
 	size_t olen = 0;
 	CHECK_EQ(firmware_read("/nonexistent/bios.bin", &out, &olen, msg, sizeof(msg)), -ENOENT);
 	CHECK_CONTAINS(msg, "cannot read firmware '/nonexistent/bios.bin'");
+	CHECK_EQ(firmware_read("/tmp", &out, &olen, msg, sizeof(msg)), -EINVAL);
+	CHECK_CONTAINS(msg, "firmware '/tmp' is not a file");
 	if (firmware_read("seabios", &out, &olen, msg, sizeof(msg)) == 0) { /* Debian's, when installed */
 		CHECK_EQ(olen, 256 << 10);
 		free(out);

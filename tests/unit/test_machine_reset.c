@@ -28,11 +28,7 @@ TEST(virtio_pci_function_back_to_creation)
 	static struct pci_bus pci;
 	static struct virtio_rng r;
 	static struct virtio_pci vp;
-	bus_init(&pio, "pio");
-	bus_init(&mmio, "mmio");
-	REQUIRE_EQ(pci_bus_init(&pci, NULL, &pio, &mmio, 0xc0000000, 0x10000000), 0);
-	REQUIRE_EQ(virtio_rng_create(&r, 0, NULL, &mem, NULL), 0);
-	REQUIRE_EQ(virtio_pci_create(&vp, &r.vdev, &pci, NULL, NULL), 0);
+	PCI_RNG_SETUP(pio, mmio, pci, r, vp);
 	struct pci_config_state created = vp.pci.st;
 	CHECK_EQ_HEX(vp.pci.bar_mapped[0], 0xc0000000u);
 

@@ -22,11 +22,7 @@ TEST(pci_conf1_bars_and_capabilities)
 	static struct pci_bus pci;
 	static struct virtio_rng r;
 	static struct virtio_pci vp;
-	bus_init(&pio, "pio");
-	bus_init(&mmio, "mmio");
-	REQUIRE_EQ(pci_bus_init(&pci, NULL, &pio, &mmio, 0xc0000000, 0x10000000), 0);
-	REQUIRE_EQ(virtio_rng_create(&r, 0, NULL, &mem, NULL), 0);
-	REQUIRE_EQ(virtio_pci_create(&vp, &r.vdev, &pci, NULL, NULL), 0);
+	PCI_RNG_SETUP(pio, mmio, pci, r, vp);
 	CHECK_EQ(vp.pci.slot, 1);
 
 	/* Linux's pci_check_type1: byte write to 0xCFB is ignored, the dword latch reads back */
