@@ -10,10 +10,10 @@
 
 int firmware_check(const uint8_t *img, size_t len, char *err, size_t errlen)
 {
-	if (len < FIRMWARE_MIN || len > FIRMWARE_MAX || len % 4096)
+	if (len < FIRMWARE_MIN || len > FIRMWARE_MAX || len % ROM_ALIGN)
 		return error_set(err, errlen, -EINVAL,
-				 "is %zu bytes: a firmware image is a multiple of 4 KiB between %u KiB and %u MiB",
-				 len, FIRMWARE_MIN >> 10, FIRMWARE_MAX >> 20);
+				 "is %zu bytes: a firmware image is a multiple of %u KiB between %u KiB and %u MiB",
+				 len, ROM_ALIGN >> 10, FIRMWARE_MIN >> 10, FIRMWARE_MAX >> 20);
 	/* The CPU starts 16 bytes below 4 GiB, where every PC firmware puts a jump: a far jump
 	 * (SeaBIOS), or a near/short one after a few NOPs (OVMF's reset vector). */
 	const uint8_t *v = img + len - 16;

@@ -11,8 +11,8 @@ int rom_load(struct rom *r, const void *data, size_t size, char *err, size_t err
 {
 	memset(r, 0, sizeof(*r));
 	if (size == 0 || size % ROM_ALIGN || size > ROM_MAX_SIZE)
-		return error_set(err, errlen, -EINVAL, "a firmware image is a multiple of 64 KiB up to 16 MiB, not %zu bytes",
-				 size);
+		return error_set(err, errlen, -EINVAL, "a firmware image is a multiple of %u KiB up to %u MiB, not %zu bytes",
+				 ROM_ALIGN >> 10, ROM_MAX_SIZE >> 20, size);
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return error_oom(err, errlen);

@@ -20,7 +20,7 @@
  * DEVMEM_MAX_SLOTS (virtio-pmem, virtio-mem): the ROM takes the first one after them, 36. */
 #define ROM_SLOT (DEVMEM_SLOT_FIRST + DEVMEM_MAX_SLOTS)
 #define ROM_TOP (1ull << 32)             /* the image ends at 4 GiB */
-#define ROM_ALIGN (64u << 10)            /* a size is a multiple of 64 KiB (as QEMU asks) ... */
+#define ROM_ALIGN 4096u                  /* a size is a multiple of a page (OVMF's code file is not of 64 KiB) ... */
 #define ROM_MAX_SIZE (16u << 20)         /* ... up to 16 MiB */
 #define ROM_LOW_SIZE (128u << 10)        /* what appears below 1 MiB ... */
 #define ROM_LOW_BASE 0xe0000u            /* ... here */
@@ -36,7 +36,7 @@ struct rom {
 };
 
 /* Copy the image into a read-only mapping after checking its size: -EINVAL with why for an
- * empty one, one not a multiple of 64 KiB or one over 16 MiB. */
+ * empty one, one not a multiple of 4 KiB or one over 16 MiB. */
 int rom_load(struct rom *r, const void *data, size_t size, char *err, size_t errlen);
 /* rom_load, then map it at gpa (ROM_TOP - size for a PC's firmware) as slot ROM_SLOT,
  * read-only. -ENOTSUP when the host's KVM cannot make read-only memory. */

@@ -98,7 +98,8 @@ static int set_file(struct vm *vm, const char *name, const void *data, uint32_t 
 }
 
 /* The ACPI tables for ncpus present vCPUs: added when the machine is built (a restored VM has
- * the same files), replaced at each power-on (a reset after a vCPU hot-plug lists it). */
+ * the same files), replaced at a power-on when the count changed (a reset after a vCPU hot-plug
+ * lists it); what else they describe is fixed when the machine is built. */
 static int put_acpi(struct vm *vm, unsigned ncpus, bool replace)
 {
 	int (*put)(struct vm *, const char *, const void *, uint32_t) = replace ? set_file : add_file;
@@ -113,6 +114,7 @@ static int put_acpi(struct vm *vm, unsigned ncpus, bool replace)
 	err = err ?: put(vm, ACPI_FILE_RSDP, b.rsdp, b.rsdp_len);
 	err = err ?: put(vm, FW_LOADER_FILE, b.loader.cmds, (uint32_t)b.loader.len);
 	acpi_blobs_free(&b);
+	vm->fw->acpi_ncpus = err < 0 ? 0 : ncpus;
 	return err;
 }
 
@@ -245,7 +247,8 @@ int vm_firmware_create(struct vm *vm)
 int vm_firmware_power_on(struct vm *vm, unsigned ncpus)
 {
 	struct vm_firmware *fw = vm->fw;
-	int err = put_acpi(vm, ncpus, true);
+	/* rebuilt only when a vCPU hot-plug changed the count: not twice at the VM's start */
+	int err = fw->acpi_ncpus == ncpus ? 0 : put_acpi(vm, ncpus, true);
 	if (err < 0)
 		return err;
 	fw_cfg_reset(&fw->cfg);

@@ -18,6 +18,7 @@ struct vm_firmware {
 	struct rom rom;          /* the image below 4 GiB */
 	struct fw_cfg cfg;
 	bool cfg_ready;
+	unsigned acpi_ncpus;     /* the vCPUs its ACPI files list (the rest of them is fixed with the machine) */
 	struct i440fx host;      /* 00:00.0 */
 	struct piix piix;        /* 00:01.0 and 00:01.3 */
 	struct port92 port92;    /* 0x92, 0xb2-0xb3 */

@@ -158,6 +158,7 @@ TEST(firmware_image_checks)
 	img[len - 16] = 0x90; img[len - 15] = 0x90; img[len - 14] = 0xe9; /* OVMF: nop; nop; jmp */
 	CHECK_EQ(firmware_check(img, len, msg, sizeof(msg)), 0);
 	CHECK_EQ(firmware_check(img, len - 4096, msg, sizeof(msg)), -EINVAL); /* reset vector elsewhere */
+	CHECK_EQ(firmware_check(img, len - 512, msg, sizeof(msg)), -EINVAL); /* not what the ROM maps */
 	CHECK_EQ(firmware_check(img, 64 << 10, msg, sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "between 128 KiB and 16 MiB");
 	CHECK_EQ(firmware_check(img, len - 1, msg, sizeof(msg)), -EINVAL);

@@ -28,7 +28,7 @@ TEST(rom_sizes)
 	CHECK_EQ(rom_load(&r, img, 0, err, sizeof(err)), -EINVAL);
 	CHECK_CONTAINS(err, "not 0 bytes");
 	CHECK_EQ(rom_load(&r, img, 256 * 1024 + 1, err, sizeof(err)), -EINVAL);
-	CHECK_EQ(rom_load(&r, img, 4096, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(rom_load(&r, img, 4096 + 512, err, sizeof(err)), -EINVAL);
 	CHECK_EQ(rom_load(&r, img, ROM_MAX_SIZE + ROM_ALIGN, err, sizeof(err)), -EINVAL);
 	CHECK_NULL(r.map);
 	rom_unmap(&r);                               /* nothing to undo */
