@@ -14,10 +14,7 @@ there): the tests are few and each checks what one run shows."""
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -34,14 +31,6 @@ pytestmark = [pytest.mark.needs_kvm,
 BOOT_LIMIT = 300.0       # s for one VM run, resets included (a firmware pass: 35-55 s on PVM)
 SEABIOS_BANNER = "SeaBIOS (version"
 GRUB_MENU = re.compile(r"executed automatically in (\d+)s")   # GRUB's menu, drawn with its countdown
-
-
-@pytest.fixture
-def workdir():
-    # Short paths: a Unix socket path must fit in 108 bytes (pytest's tmp_path may not).
-    d = Path(tempfile.mkdtemp(prefix="petrel-fw-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def guest(name):

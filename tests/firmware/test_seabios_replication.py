@@ -3,13 +3,9 @@
 counting test guest booted through SeaBIOS and GRUB from a disk is checkpointed to a standby; the
 primary killed, the standby runs the guest on from the last checkpoint — the chipset, fw_cfg and
 the firmware's memory travel in the one state encoding as any device's. One firmware boot."""
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
-import apilib
 import failover_console
 import fwlib
 import guestlib
@@ -19,20 +15,6 @@ from test_api_replication import standby, wait_checkpoints, wait_repl
 pytestmark = pytest.mark.needs_kvm
 
 ARGS = "every=4194304 fill_mib=8 rewrite=1"
-
-
-@pytest.fixture
-def workdir():
-    d = Path(tempfile.mkdtemp(prefix="petrel-fwr-", dir="/tmp"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def petrel(workdir):
-    p = apilib.Petrel(workdir)
-    yield p
-    p.close()
 
 
 def test_firmware_vm_replicated_standby_runs_on(petrel, workdir):

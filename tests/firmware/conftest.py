@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+from apifixtures import petrel, workdir  # noqa: F401  (pytest finds fixtures by name)
