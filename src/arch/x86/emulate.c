@@ -1,4 +1,5 @@
 #include "arch/x86/emulate.h"
+#include "arch/x86/emulate_bmi.h"
 
 #include <string.h>
 
@@ -288,6 +289,43 @@ static void group15(const struct emu_env *env, struct insn *in, struct emu_regs 
 	}
 }
 
+/* A three-byte VEX instruction (C4, 64-bit mode): the BMI1/BMI2 ones (emulate_bmi.c). A legacy
+ * or REX prefix before it, or VEX.L, makes it #UD on a CPU: left unsupported here. */
+static void vex(const struct emu_env *env, struct insn *in, struct emu_regs *r, struct emu_result *res)
+{
+	if (in->rex || in->opsize16 || in->rep || in->repne || in->lock)
+		return;
+	uint8_t b1 = next(in), b2 = next(in);
+	if (b2 & 4)
+		return;
+	struct emu_bmi b = { .map = b1 & 0x1f, .pp = b2 & 3, .bits = b2 & 0x80 ? 64 : 32 };
+	unsigned v = (~b2 >> 3) & 15, size = b.bits / 8;
+	in->rex = (uint8_t)((b2 & 0x80 ? 8 : 0) | ((~b1 >> 5) & 7)); /* W, and R X B inverted */
+	b.op = next(in);
+	modrm(env, in, r);
+	b.ext = in->reg & 7;
+	if (in->bad || !emu_bmi_known(b.map, b.op, b.pp, b.ext))
+		return;
+	if (emu_bmi_has_imm(b.map, b.op))
+		b.imm = next(in);
+	if (in->bad)
+		return;
+	if (read_rm(env, in, r, size, &b.rm) < 0) {
+		res->status = EMU_FAULT;
+		return;
+	}
+	b.vvvv = r->gpr[v];
+	b.rdx = r->gpr[EMU_RDX];
+	emu_bmi_compute(&b);
+	res->name = b.name;
+	if (b.has_lo)
+		write_reg(r, v, size, b.lo);
+	write_reg(r, b.to_vvvv ? v : in->reg, size, b.dst);
+	if (b.sets_flags)
+		r->rflags = (r->rflags & ~RFLAGS_ARITH) | b.flags;
+	res->status = EMU_DONE;
+}
+
 void emu_step(const struct emu_env *env, struct emu_regs *r, const uint8_t *code, unsigned avail,
 	      struct emu_result *res)
 {
@@ -307,6 +345,8 @@ void emu_step(const struct emu_env *env, struct emu_regs *r, const uint8_t *code
 	} else if (op == 0x90 && in.rep && !(in.rex & 1)) { /* pause (41 90 is xchg r8) */
 		res->name = "pause";
 		res->status = EMU_DONE;
+	} else if (op == 0xc4 && env->long_mode) {
+		vex(env, &in, r, res);
 	} else if (op == 0x0f) {
 		uint8_t op2 = next(&in);
 		if (op2 == 0x01) {

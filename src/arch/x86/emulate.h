@@ -1,5 +1,5 @@
 /* A small x86 instruction emulator for what the host's KVM refuses to run in guest ring 0
- * (on PVM hosts: int3, clac/stac, popcnt, fwait, ldmxcsr, ...). Pure logic over a register file and
+ * (on PVM hosts: int3, clac/stac, popcnt, fwait, ldmxcsr, the BMI1/BMI2 instructions, ...). Pure logic over a register file and
  * memory callbacks, so it can be unit-tested and fuzzed without KVM. */
 #ifndef PETREL_ARCH_X86_EMULATE_H
 #define PETREL_ARCH_X86_EMULATE_H
