@@ -39,6 +39,17 @@ def guest(name):
     return path
 
 
+def partition_table(image):
+    """sfdisk's reading of IMAGE's partition table (label, partitions: start, size, type...)."""
+    return json.loads(subprocess.run(["sfdisk", "--json", str(image)], capture_output=True, text=True,
+                                     check=True).stdout)["partitiontable"]
+
+
+def fstest(image, *args):
+    """grub-fstest on IMAGE (GRUB's own partition and file system code): its output."""
+    return subprocess.run(["grub-fstest", str(image), *args], capture_output=True, check=True).stdout
+
+
 def boot_guest(image, guest_name, cpus=1, limit=TCG_BOOT_LIMIT, **qemu):
     """The firmware (SeaBIOS, or OVMF: qemu_argv's keywords) -> GRUB -> the guest under TCG; the
     guest must pass and GRUB come first."""
@@ -91,18 +102,36 @@ def test_grub_disk_smp_guest_finds_madt(tmp_path):
     boot_guest(image, "smp", cpus=2)
 
 
+def one_partition_image(target, label, tmp_path):
+    """mkimage.sh TARGET with the boot guest and "x=1": the image, the kernel and its one
+    partition, at 1 MiB of a LABEL ("dos", "gpt") partition table."""
+    image = tmp_path / f"{target}.img"
+    kernel = guest("boot")
+    fwlib.mkimage(target, image, kernel, "", "x=1")
+    table = partition_table(image)
+    assert table["label"] == label
+    [part] = table["partitions"]
+    assert part["start"] == 2048
+    return image, kernel, part
+
+
+def assert_boot_files(image, root, kernel, platform):
+    """What GRUB's own file system code (grub-fstest) finds in the partition ROOT: the kernel,
+    grub.cfg of one_partition_image's arguments, the empty grubenv, PLATFORM's modules."""
+    assert fstest(image, "cmp", f"{root}/boot/kernel", str(kernel)) == b""
+    cfg = fstest(image, "cat", f"{root}/boot/grub/grub.cfg").decode()
+    assert f'echo "{fwlib.GRUB_MARKER}"' in cfg and "linux /boot/kernel x=1" in cfg and "initrd" not in cfg
+    assert "terminal_output serial console" in cfg and "set timeout=1" in cfg
+    assert len(fstest(image, "cat", f"{root}/boot/grub/grubenv")) == 1024
+    assert "normal.mod" in fstest(image, "ls", f"{root}/boot/grub/{platform}/").decode()
+
+
 def test_grub_disk_layout(tmp_path):
     """What SeaBIOS and GRUB read: one bootable partition at 1 MiB, boot.img's code in the MBR
     pointing at core.img in sector 1, whose blocklist covers the rest of it; GRUB's own file
     system code (grub-fstest) finds the kernel and grub.cfg in the partition."""
-    image = tmp_path / "disk.img"
-    kernel = guest("boot")
-    fwlib.mkimage("grub-disk", image, kernel, "", "x=1")
-    table = json.loads(subprocess.run(["sfdisk", "--json", str(image)], capture_output=True, text=True,
-                                      check=True).stdout)["partitiontable"]
-    assert table["label"] == "dos"
-    [part] = table["partitions"]
-    assert part["start"] == 2048 and part.get("bootable") and part["type"] == "83"
+    image, kernel, part = one_partition_image("grub-disk", "dos", tmp_path)
+    assert part.get("bootable") and part["type"] == "83"
     data = image.read_bytes()
     mbr = data[:512]
     boot_img = open("/usr/lib/grub/i386-pc/boot.img", "rb").read()
@@ -115,15 +144,7 @@ def test_grub_disk_layout(tmp_path):
         int.from_bytes(blocklist[10:12], "little")
     assert (start, segment) == (2, 0x820) and 1 <= length < 2046
     assert any(data[512 * (2 + length) - 512:512 * (2 + length)]), "core.img's last sector is empty"
-
-    def fstest(*args):
-        return subprocess.run(["grub-fstest", str(image), *args], capture_output=True, check=True).stdout
-
-    assert fstest("cmp", "(loop0,msdos1)/boot/kernel", str(kernel)) == b""
-    cfg = fstest("cat", "(loop0,msdos1)/boot/grub/grub.cfg").decode()
-    assert f'echo "{fwlib.GRUB_MARKER}"' in cfg and "linux /boot/kernel x=1" in cfg and "initrd" not in cfg
-    assert "terminal_output serial console" in cfg and "set timeout=1" in cfg
-    assert "normal.mod" in fstest("ls", "(loop0,msdos1)/boot/grub/i386-pc/").decode()
+    assert_boot_files(image, "(loop0,msdos1)", kernel, "i386-pc")
 
 
 @efi
@@ -131,14 +152,8 @@ def test_grub_efi_disk_layout(tmp_path):
     """What OVMF and GRUB read: a GPT (both copies) with one EFI system partition at 1 MiB, FAT32,
     holding GRUB's x86_64 EFI application at the removable-media path; GRUB's own code
     (grub-fstest) finds the kernel, grub.cfg and the x86_64-efi modules there."""
-    image = tmp_path / "efi.img"
-    kernel = guest("boot")
-    fwlib.mkimage("grub-efi-disk", image, kernel, "", "x=1")
-    table = json.loads(subprocess.run(["sfdisk", "--json", str(image)], capture_output=True, text=True,
-                                      check=True).stdout)["partitiontable"]
-    assert table["label"] == "gpt"
-    [part] = table["partitions"]
-    assert part["start"] == 2048 and part["type"] == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+    image, kernel, part = one_partition_image("grub-efi-disk", "gpt", tmp_path)
+    assert part["type"] == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
     data = image.read_bytes()
     assert data[510:512] == b"\x55\xaa" and data[0x1c2] == 0xee, "no protective MBR"
     assert data[512:520] == b"EFI PART" and data[-512:-504] == b"EFI PART", "no primary and backup GPT header"
@@ -146,17 +161,10 @@ def test_grub_efi_disk_layout(tmp_path):
     assert esp[82:90] == b"FAT32   ", "the ESP is not FAT32"
     assert int.from_bytes(esp[28:32], "little") == 2048, "FAT hidden sectors are not the partition's start"
 
-    def fstest(*args):
-        return subprocess.run(["grub-fstest", str(image), *args], capture_output=True, check=True).stdout
-
-    app = fstest("cat", "(loop0,gpt1)/EFI/BOOT/BOOTX64.EFI")
+    app = fstest(image, "cat", "(loop0,gpt1)/EFI/BOOT/BOOTX64.EFI")
     pe = int.from_bytes(app[0x3c:0x40], "little")
     assert app[:2] == b"MZ" and app[pe:pe + 6] == b"PE\0\0\x64\x86", "BOOTX64.EFI is not an x86-64 PE image"
-    assert fstest("cmp", "(loop0,gpt1)/boot/kernel", str(kernel)) == b""
-    cfg = fstest("cat", "(loop0,gpt1)/boot/grub/grub.cfg").decode()
-    assert f'echo "{fwlib.GRUB_MARKER}"' in cfg and "linux /boot/kernel x=1" in cfg and "initrd" not in cfg
-    assert len(fstest("cat", "(loop0,gpt1)/boot/grub/grubenv")) == 1024
-    assert "normal.mod" in fstest("ls", "(loop0,gpt1)/boot/grub/x86_64-efi/").decode()
+    assert_boot_files(image, "(loop0,gpt1)", kernel, "x86_64-efi")
 
 
 @efi
@@ -169,8 +177,7 @@ def test_grub_iso_has_efi_image(tmp_path):
                             text=True, check=True).stdout
     assert any(" UEFI " in line for line in report.splitlines() if line.startswith("El Torito boot img")), report
     assert any(" BIOS " in line for line in report.splitlines() if line.startswith("El Torito boot img")), report
-    table = json.loads(subprocess.run(["sfdisk", "--json", str(image)], capture_output=True, text=True,
-                                      check=True).stdout)["partitiontable"]
+    table = partition_table(image)
     esps = [p for p in table["partitions"] if p["type"].upper() in ("C12A7328-F81F-11D2-BA4B-00A0C93EC93B", "EF")]
     assert len(esps) == 1, table
     fat = image.read_bytes()[esps[0]["start"] * 512:(esps[0]["start"] + esps[0]["size"]) * 512]
@@ -222,24 +229,21 @@ def test_debian_image_reaches_grub(uefi, tmp_path):
     secs, _ = fwlib.mkimage("debian", image, timeout=3600, opts=["--efi"] * uefi)
     print(f"mkimage debian{' --efi' * uefi}: {secs:.1f} s, {image.stat().st_size >> 20} MiB")
 
-    def fstest(*args):
-        return subprocess.run(["grub-fstest", str(image), *args], capture_output=True, check=True).stdout
-
     root = "(loop0,gpt2)" if uefi else "(loop0,msdos1)"
-    cfg = fstest("cat", f"{root}/boot/grub/grub.cfg").decode()
+    cfg = fstest(image, "cat", f"{root}/boot/grub/grub.cfg").decode()
     assert "linux /vmlinuz root=UUID=" in cfg and "initrd /initrd.img" in cfg
-    assert fstest("cat", f"{root}/vmlinuz")[0x202:0x206] == b"HdrS"
-    assert len(fstest("cat", f"{root}/initrd.img")) > 1 << 20
-    fstab = fstest("cat", f"{root}/etc/fstab")
+    assert fstest(image, "cat", f"{root}/vmlinuz")[0x202:0x206] == b"HdrS"
+    assert len(fstest(image, "cat", f"{root}/initrd.img")) > 1 << 20
+    fstab = fstest(image, "cat", f"{root}/etc/fstab")
     assert b"ext4" in fstab
-    assert fstest("cat", f"{root}/etc/hostname").strip() == b"petrel-debian"
+    assert fstest(image, "cat", f"{root}/etc/hostname").strip() == b"petrel-debian"
     qemu = {}
     if uefi:
         assert b" /boot/efi vfat " in fstab
         for app in ("EFI/BOOT/BOOTX64.EFI", "EFI/debian/grubx64.efi"):
-            assert fstest("cat", f"(loop0,gpt1)/{app}")[:2] == b"MZ"
-        assert "normal.mod" in fstest("ls", f"{root}/boot/grub/x86_64-efi/").decode()
-        assert b"efibootmgr" in fstest("cat", f"{root}/var/lib/dpkg/status")
+            assert fstest(image, "cat", f"(loop0,gpt1)/{app}")[:2] == b"MZ"
+        assert "normal.mod" in fstest(image, "ls", f"{root}/boot/grub/x86_64-efi/").decode()
+        assert b"efibootmgr" in fstest(image, "cat", f"{root}/var/lib/dpkg/status")
         qemu = {"firmware": "ovmf", "vars": fwlib.ovmf_vars(tmp_path / "vars.fd")}
     b = fwlib.run_timed(fwlib.qemu_argv(image, **qemu), [fwlib.GRUB_MARKER], timeout=120 if uefi else 60,
                         stop_at=fwlib.GRUB_MARKER)
