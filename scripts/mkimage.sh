@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's one disk-image builder: bootable disks for firmware-booted VMs (docs/firmware.md),
 # made from Debian's packages with files only (no loop devices, no mounts): file systems with
-# `mkfs.ext2 -d`, the partition table with sfdisk on the file, GRUB's i386-pc boot.img and core.img
-# written by this script at the places grub-bios-setup would write them.
+# `mkfs.ext2 -d` and (EFI system partitions: FAT32) mtools' mformat/mcopy, the partition table (MBR
+# or GPT) with sfdisk on the file, GRUB's i386-pc boot.img and core.img written by this script at
+# the places grub-bios-setup would write them, GRUB's EFI application made by grub-mkimage.
 #
 # Usage: scripts/mkimage.sh [--cache DIR] [--force] [--grub-cfg FILE] [--efi] TARGET OUT ARGS...
 #   grub-disk OUT KERNEL [INITRD] [CMDLINE]
@@ -24,9 +25,9 @@
 #       grub-disk on an ext4 root) with root password "petrel", hostname petrel-debian, a login on
 #       ttyS0; CMDLINE is added to its kernel command line ("petrel.lean rw systemd.getty_auto=0":
 #       a lean boot, see DEBIAN_LEAN_HOOK). Needs root (the root file system's owners and device nodes) and Debian's archive.
-#       --efi (here or before TARGET): a GPT disk for UEFI instead: an EFI system partition (mounted at /boot/efi) with
-#       GRUB for x86_64-efi at EFI/BOOT/BOOTX64.EFI and EFI/debian/grubx64.efi, the ext4 root
-#       second; grub-efi-amd64-bin and efibootmgr in the system.
+#       --efi (here or before TARGET): a GPT disk for UEFI instead: an EFI system partition
+#       (mounted at /boot/efi) with the system's GRUB for x86_64-efi at EFI/BOOT/BOOTX64.EFI and
+#       EFI/debian/grubx64.efi, the ext4 root second; grub-efi-amd64-bin and efibootmgr installed.
 # GRUB's grub.cfg (every GRUB target and debian) puts its terminal on the serial line (COM1, 115200),
 # prints "petrel-grub: menu" there, waits PETREL_GRUB_TIMEOUT seconds (default 1) and boots the
 # first entry: `linux KERNEL CMDLINE` (+ `initrd`). CMDLINE is written into grub.cfg as it is.
