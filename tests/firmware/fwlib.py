@@ -98,12 +98,15 @@ def qemu_argv(image, accel="tcg", mem=256, cpus=1, fmt="raw", firmware="seabios"
             "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio", *disk, "-device", DEBUG_EXIT]
 
 
-def petrel_argv(disks, cpus=1, mem=256, extra=(), petrel=None):
+def petrel_argv(disks, cpus=1, mem=256, extra=(), petrel=None, firmware="seabios", vars=None):
     """petrel booting its disks (IMAGE[,ro][,boot=N] each, virtio-blk on PCI) through Debian's
-    SeaBIOS, the serial console on stdout, the debug-exit port for the guests' verdict (petrel
-    ends with the status the guest wrote)."""
+    SeaBIOS or OVMF (firmware="ovmf"; vars: its variables file, --firmware-vars, else petrel's
+    private copy of the template), the serial console on stdout, the debug-exit port for the
+    guests' verdict (petrel ends with the status the guest wrote)."""
     petrel = petrel or pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build")) / "petrel"
-    argv = [str(petrel), "run", "--firmware", "seabios", "--debug-exit", "--mem", str(mem), "--cpus", str(cpus)]
+    argv = [str(petrel), "run", "--firmware", firmware, "--debug-exit", "--mem", str(mem), "--cpus", str(cpus)]
+    if vars is not None:
+        argv += ["--firmware-vars", str(vars)]
     for d in disks:
         argv += ["--disk", str(d)]
     return argv + [str(a) for a in extra]
