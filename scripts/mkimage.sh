@@ -31,6 +31,8 @@
 # GRUB's grub.cfg (every GRUB target and debian) puts its terminal on the serial line (COM1, 115200),
 # prints "petrel-grub: menu" there, waits PETREL_GRUB_TIMEOUT seconds (default 1) and boots the
 # first entry: `linux KERNEL CMDLINE` (+ `initrd`). CMDLINE is written into grub.cfg as it is.
+# Under OVMF, whose console is on the serial line too, GRUB's output comes twice (its serial
+# terminal and the firmware's console): the same grub.cfg works with a display and without one.
 # --grub-cfg FILE (grub-disk, grub-efi-disk, grub-iso): FILE is grub.cfg as it is instead (CMDLINE must be empty:
 # FILE's entries say theirs; the kernel is /boot/kernel, the initrd /boot/initrd). The GRUB targets
 # have /boot/grub/grubenv, GRUB's empty environment block (1024 bytes), for load_env/save_env: a
