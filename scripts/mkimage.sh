@@ -372,13 +372,16 @@ build_grub_iso() { # FILE KERNEL INITRD CMDLINE
 
 # The Debian disk: mmdebstrap (unshare mode: namespaces, no mounts on the host) into a tarball,
 # unpacked as root (owners, device nodes) and made into the ext4 root with mkfs.ext4 -d.
-DEBIAN_PACKAGES=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,grub2-common,zstd
+DEBIAN_PACKAGES=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,grub2-common
 DEBIAN_GRUB_BIOS="grub-pc-bin"
 DEBIAN_GRUB_EFI="grub-efi-amd64-bin,efibootmgr" # efibootmgr: the guest's own boot entries
 # A boot that costs little where guest ring 0 is emulated (a PVM host: each system call, page
 # fault and interrupt of the guest runs ~1000x slower there). A customize hook (sh, $1 the new root):
 # - the initramfs holds only the disk's drivers, loaded by name, and starts no udev (its walk of
 #   every device costs minutes there): /dev/vda1 appears in devtmpfs, the root is found by UUID;
+#   it is gzip-compressed, not zstd (Debian's default): the kernel's zstd picks its BMI2 code by
+#   the CPU's own CPUID bit, which PVM shows the guest, and each BMI2 instruction then exits to
+#   petrel to be emulated (docs/user-guide.md#pvm-hosts): unpacking took more than 15 minutes;
 # - login waits an hour for the password, not 60 s (PAM's first run takes longer there);
 # - with "petrel.lean" on the kernel command line, systemd skips the units a login on the serial
 #   console does not need (DEBIAN_LEAN_UNITS: udev, the journal, fsck and remount of the root,
@@ -401,7 +404,7 @@ DEBIAN_LEAN_UNITS=(systemd-udevd.service systemd-udevd-control.socket systemd-ud
 DEBIAN_LEAN_HOOK='
 set -e
 r=$1
-echo MODULES=list >"$r/etc/initramfs-tools/conf.d/petrel.conf"
+printf "MODULES=list\nCOMPRESS=gzip\n" >"$r/etc/initramfs-tools/conf.d/petrel.conf"
 printf "virtio_pci\nvirtio_blk\n" >>"$r/etc/initramfs-tools/modules"
 for s in init-top init-bottom; do
 	mkdir -p "$r/etc/initramfs-tools/scripts/$s"
