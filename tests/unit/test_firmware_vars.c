@@ -1,6 +1,5 @@
-/* Unit tests for a UEFI firmware's definition (boot-source.firmware "ovmf", firmware_vars_path:
- * src/config/firmware_config.c) and its variables file (src/boot/firmware_vars.c: checks, the file
- * made from the template, the shared mapping written through). */
+/* Unit tests for a UEFI firmware's variables file (src/boot/firmware_vars.c: checks, the file made
+ * from the template, the shared mapping written through); its definition is test_config_firmware.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,65 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "boot/firmware_vars.h"
 #include "config/firmware_config.h"
-#include "config/vm_config.h"
 #include "unit.h"
-#include "config_json.h"
 
 #define CODE_SIZE 3653632u   /* Debian's OVMF_CODE_4M.fd */
-
-static int validate(const char *json, char *msg, size_t len)
-{
-	struct vm_config c;
-	vm_config_init(&c);
-	int r = vm_config_parse_json(json, &c, msg, len);
-	if (r == 0)
-		r = vm_config_validate(&c, msg, len);
-	vm_config_free(&c);
-	return r;
-}
-
-TEST(ovmf_definition)
-{
-	char msg[256];
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"ovmf\"}}", msg, sizeof(msg)), 0);
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
-			  sizeof(msg)), 0);
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"seabios\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
-			  sizeof(msg)), -EINVAL);
-	CHECK_CONTAINS(msg, "boot-source.firmware_vars_path: SeaBIOS keeps no variables");
-	CHECK_EQ(validate("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
-			  sizeof(msg)), -EINVAL);
-	CHECK_CONTAINS(msg, "boot-source.firmware_vars_path: goes with a firmware");
-	EXPECT_ERR("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": 1}}",
-		   "boot-source.firmware_vars_path: expected a string");
-	CHECK_STR_EQ(firmware_path("ovmf"), FIRMWARE_OVMF_CODE_PATH);
-
-	struct vm_config c;
-	vm_config_init(&c);
-	CHECK_EQ(vm_config_parse_json("{\"boot-source\": {\"firmware\": \"/x/code.fd\", \"firmware_vars_path\": \"/v/a\"}}",
-				      &c, msg, sizeof(msg)), 0);
-	CHECK_STR_EQ(c.firmware_vars, "/v/a");
-	CHECK(firmware_is_uefi(&c)); /* a path with a vars file: the UEFI layout */
-	json_t *o = vm_config_to_json(&c);
-	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(o, "boot-source"), "firmware_vars_path")), "/v/a");
-	json_decref(o);
-	vm_config_free(&c);
-	vm_config_init(&c);
-	CHECK_EQ(vm_config_parse_json("{\"boot-source\": {\"firmware\": \"seabios\"}}", &c, msg, sizeof(msg)), 0);
-	CHECK(!firmware_is_uefi(&c));
-	o = vm_config_to_json(&c);
-	CHECK(json_object_get(json_object_get(o, "boot-source"), "firmware_vars_path") == NULL); /* only when set */
-	json_decref(o);
-	vm_config_free(&c);
-	vm_config_init(&c);
-	CHECK_EQ(vm_config_parse_json("{\"boot-source\": {\"firmware\": \"ovmf\"}}", &c, msg, sizeof(msg)), 0);
-	CHECK(firmware_is_uefi(&c));
-	vm_config_free(&c);
-}
 
 /* A volume of len bytes: "_FVH" at 40 unless broken */
 static uint8_t *volume(size_t len, bool fv)
