@@ -223,15 +223,13 @@ int vm_firmware_chipset(struct vm *vm)
 
 /* ---- a UEFI firmware's variables flash ---- */
 
-/* The flash's array_mode callback (called with its lock released): its slot follows the mode
- * it is in now, whichever transition called, so two racing transitions leave the right one. */
-static void flash_slot_sync(void *opaque, bool on)
+/* The flash's array_mode callback (called with its lock released, transitions in order: a
+ * state load's too): its slot mapped in read-array mode, removed in every other. */
+static void flash_slot_sync(void *opaque, bool want)
 {
 	struct vm *vm = opaque;
 	struct vm_firmware *fw = vm->fw;
-	(void)on;
 	pthread_mutex_lock(&fw->slot_lock);
-	bool want = cfi_flash_in_array_mode(&fw->flash);
 	if (want != fw->slot_mapped) {
 		int e = want ? kvm_set_user_memory(&vm->kvm, FLASH_SLOT, fw->flash_gpa, fw->vars.size, fw->vars.mem,
 						   KVM_MEM_READONLY)
@@ -244,18 +242,6 @@ static void flash_slot_sync(void *opaque, bool on)
 	}
 	pthread_mutex_unlock(&fw->slot_lock);
 }
-
-/* Section FLSH: the flash's own, then its slot made to follow the mode the state put it in. */
-static int flash_load_state(void *dev, struct dec *d, uint32_t version, char *err, size_t errlen)
-{
-	struct cfi_flash *f = dev;
-	int e = cfi_flash_state_ops.load(dev, d, version, err, errlen);
-	if (e == 0)
-		flash_slot_sync(f->opaque, true);
-	return e;
-}
-
-static struct dev_state_ops flash_state_ops;
 
 /* The vars file mapped, the flash over it directly below the image at 4 GiB - code_size, its
  * MMIO range (reads while not in read-array mode, every write), its slot, and port 0x402. */
@@ -276,15 +262,13 @@ static int flash_create(struct vm *vm, size_t code_size)
 		return err;
 	}
 	fw->flash_ready = true;
-	flash_state_ops = cfi_flash_state_ops;
-	flash_state_ops.load = flash_load_state;
 	err = bus_register(&vm->mmio, fw->flash_gpa, fw->vars.size, "firmware-vars", cfi_flash_read, cfi_flash_write,
 			   &fw->flash);
 	debugcon_init(&fw->debugcon);
 	err = err ?: bus_register(&vm->pio, DEBUGCON_PORT, 1, "debugcon", debugcon_read, debugcon_write, &fw->debugcon);
 	if (err < 0)
 		return err;
-	flash_slot_sync(vm, true);
+	flash_slot_sync(vm, cfi_flash_in_array_mode(&fw->flash));
 	return fw->slot_mapped ? 0 : -EIO;
 }
 
@@ -384,6 +368,6 @@ unsigned vm_firmware_state_units(struct vm *vm, struct vm_state_unit *u)
 	u[n++] = (struct vm_state_unit){ .ops = &port92_state_ops, .dev = &fw->port92, .saved = true };
 	u[n++] = (struct vm_state_unit){ .ops = &fw_cfg_state_ops, .dev = &fw->cfg, .saved = true };
 	if (fw->flash_ready) /* after FWCF: the command state and the whole contents */
-		u[n++] = (struct vm_state_unit){ .ops = &flash_state_ops, .dev = &fw->flash, .saved = true };
+		u[n++] = (struct vm_state_unit){ .ops = &cfi_flash_state_ops, .dev = &fw->flash, .saved = true };
 	return n;
 }
