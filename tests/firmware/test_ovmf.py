@@ -13,7 +13,6 @@ nested KVM (scripts/nested-kvm.sh) and on hardware KVM; on a PVM host they skip 
 import hashlib
 import os
 import pathlib
-import re
 import subprocess
 
 import pytest
@@ -21,8 +20,8 @@ import pytest
 import apilib
 import fwlib
 import guestlib
-from test_api_migration import destination, wait_exit, wait_state
-from test_api_snapshot import load, snapshot
+from test_api_snapshot import snapshot
+from test_seabios import press_enter_and_pass, restore_and_migrate, start_at_grub_menu
 
 OVMF_CODE = pathlib.Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = pathlib.Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -47,7 +46,6 @@ pytestmark = [pytest.mark.needs_kvm,
                                         "run under scripts/nested-kvm.sh or on hardware KVM")]
 
 BOOT_LIMIT = 600.0       # s for one VM run (OVMF's start under nested KVM in TCG is slow)
-GRUB_MENU = re.compile(r"executed automatically in (\d+)s")
 BOOT_ORDER = "BootOrder".encode("utf-16-le")   # a variable's name in the store is UTF-16
 
 
@@ -102,30 +100,8 @@ def test_ovmf_boots_grub_and_keeps_its_variables(workdir):
 def at_grub_menu(workdir):
     """A petrel (API) booting the EFI disk through OVMF, GRUB waiting an hour at its menu."""
     image = efi_disk(workdir, "menu.img", timeout=3600)
-    d = workdir / "first"
-    d.mkdir()
-    p = apilib.Petrel(d)
-    api = p.client()
-    for url, body in (("/boot-source", {"firmware": "ovmf", "firmware_vars_path": str(workdir / "menu.vars")}),
-                      ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
-                      ("/drives/disk", {"drive_id": "disk", "path_on_host": str(image), "is_root_device": False,
-                                        "is_read_only": True, "boot_index": 0}),
-                      ("/actions", {"action_type": "InstanceStart"})):
-        r = api.put(url, body, check=False)
-        assert r.status == 204, (url, r, p.describe())
-    p.expect(GRUB_MENU.pattern, timeout=BOOT_LIMIT)
-    return p, api
-
-
-def press_enter_and_pass(p, name):
-    before = len(p.out.text())
-    p.proc.stdin.write(b"\r")
-    p.proc.stdin.flush()
-    p.expect(r"ok boot", timeout=BOOT_LIMIT)
-    assert p.wait() == 0, p.describe()
-    out = p.out.text()[before:]
-    assert f"BOOT_IMAGE=/boot/kernel {fwlib.GUEST_CMDLINE}" in out, f"{name}:\n{p.describe()}"
-    assert fwlib.GRUB_MARKER not in p.out.text(), f"{name}:\n{p.describe()}"
+    return start_at_grub_menu(workdir, image, {"firmware": "ovmf", "firmware_vars_path": str(workdir / "menu.vars")},
+                              BOOT_LIMIT)
 
 
 def test_snapshot_restore_and_migrate_at_grub_efi_menu(workdir):
@@ -138,28 +114,11 @@ def test_snapshot_restore_and_migrate_at_grub_efi_menu(workdir):
     finally:
         p.close()
     saved = (workdir / "menu.vars").read_bytes()
-    restored = load(workdir, "restored", state, mem)
-    try:
-        assert restored.client().get("/").json["state"] == "Running"
-        press_enter_and_pass(restored, "restored")
-    finally:
-        restored.close()
-    assert (workdir / "menu.vars").read_bytes() == saved
 
-    src = load(workdir, "source", state, mem)
-    dst = destination(workdir)
-    try:
-        url = f"unix:{workdir / 'mig.sock'}"
-        dapi = dst.client()
-        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
-        r = src.client().put("/migration/send", {"destination_url": url}, check=False)
-        assert r.status == 204, r
-        wait_state(dapi, "completed")
-        assert wait_exit(src) == 0, src.describe()
-        press_enter_and_pass(dst, "migrated")
-    finally:
-        src.close()
-        dst.close()
+    def enter(p, name):   # GRUB's menu, where it was saved: the variables as they were saved
+        assert (workdir / "menu.vars").read_bytes() == saved
+        press_enter_and_pass(p, name)
+    restore_and_migrate(workdir, state, mem, enter)
 
 
 def digest(path):
