@@ -1,32 +1,45 @@
 #!/usr/bin/env bash
 # The project's one disk-image builder: bootable disks for firmware-booted VMs (docs/firmware.md),
 # made from Debian's packages with files only (no loop devices, no mounts): file systems with
-# `mkfs.ext2 -d`, the partition table with sfdisk on the file, GRUB's i386-pc boot.img and core.img
-# written by this script at the places grub-bios-setup would write them.
+# `mkfs.ext2 -d` and (EFI system partitions: FAT32) mtools' mformat/mcopy, the partition table (MBR
+# or GPT) with sfdisk on the file, GRUB's i386-pc boot.img and core.img written by this script at
+# the places grub-bios-setup would write them, GRUB's EFI application made by grub-mkimage.
 #
-# Usage: scripts/mkimage.sh [--cache DIR] [--force] [--grub-cfg FILE] TARGET OUT ARGS...
+# Usage: scripts/mkimage.sh [--cache DIR] [--force] [--grub-cfg FILE] [--efi] TARGET OUT ARGS...
 #   grub-disk OUT KERNEL [INITRD] [CMDLINE]
 #       MBR disk, one bootable ext2 partition (from 1 MiB) holding /boot/kernel, /boot/initrd and GRUB
 #       (/boot/grub: grub.cfg and the i386-pc modules); core.img in the gap after the MBR.
+#   grub-efi-disk OUT KERNEL [INITRD] [CMDLINE]
+#       GPT disk for UEFI (OVMF), one EFI system partition (FAT32, from 1 MiB) holding
+#       EFI/BOOT/BOOTX64.EFI (GRUB for x86_64-efi, grub-mkimage), /boot/kernel, /boot/initrd and
+#       /boot/grub (grub.cfg and the x86_64-efi modules). GRUB's `linux` there (no Secure Boot)
+#       starts the kernel by the 32-bit boot protocol (code32_start) with the EFI system table
+#       and memory map in the zero page's efi_info; Debian's GRUB hands a kernel to its EFI stub
+#       (linuxefi: handover_offset) only under Secure Boot.
 #   grub-iso OUT KERNEL [INITRD] [CMDLINE]
-#       hybrid ISO (grub-mkrescue: El Torito and an MBR), bootable as a CD or as a disk.
-#   debian OUT [CMDLINE]
+#       hybrid ISO (grub-mkrescue: El Torito and an MBR), bootable as a CD or as a disk; with
+#       grub-efi-amd64-bin installed also by UEFI (an El Torito EFI image, an EFI partition in
+#       the MBR).
+#   debian [--efi] OUT [CMDLINE]
 #       a whole installed Debian 12 (mmdebstrap: linux-image-cloud-amd64, systemd, GRUB as in
 #       grub-disk on an ext4 root) with root password "petrel", hostname petrel-debian, a login on
 #       ttyS0; CMDLINE is added to its kernel command line ("petrel.lean rw systemd.getty_auto=0":
 #       a lean boot, see DEBIAN_LEAN_HOOK). Needs root (the root file system's owners and device nodes) and Debian's archive.
-# GRUB's grub.cfg (both GRUB targets and debian) puts its terminal on the serial line (COM1, 115200),
+#       --efi (here or before TARGET): a GPT disk for UEFI instead: an EFI system partition
+#       (mounted at /boot/efi) with the system's GRUB for x86_64-efi at EFI/BOOT/BOOTX64.EFI and
+#       EFI/debian/grubx64.efi, the ext4 root second; grub-efi-amd64-bin and efibootmgr installed.
+# GRUB's grub.cfg (every GRUB target and debian) puts its terminal on the serial line (COM1, 115200),
 # prints "petrel-grub: menu" there, waits PETREL_GRUB_TIMEOUT seconds (default 1) and boots the
 # first entry: `linux KERNEL CMDLINE` (+ `initrd`). CMDLINE is written into grub.cfg as it is.
-# --grub-cfg FILE (grub-disk, grub-iso): FILE is grub.cfg as it is instead (CMDLINE must be empty:
-# FILE's entries say theirs; the kernel is /boot/kernel, the initrd /boot/initrd). Both GRUB targets
+# --grub-cfg FILE (grub-disk, grub-efi-disk, grub-iso): FILE is grub.cfg as it is instead (CMDLINE must be empty:
+# FILE's entries say theirs; the kernel is /boot/kernel, the initrd /boot/initrd). The GRUB targets
 # have /boot/grub/grubenv, GRUB's empty environment block (1024 bytes), for load_env/save_env: a
 # grub.cfg that saves a variable (as grub-reboot's next_entry) on a writable disk changes what the
 # next boot does.
 #
 # Images are cached under DIR (--cache, else $PETREL_IMAGE_DIR, else build/images), named by a hash
 # of the inputs (this script, the target, the files' contents, the arguments, the timeout, the
-# versions of GRUB, mmdebstrap and e2fsprogs); OUT is a sparse copy of the cached image (a guest may
+# versions of GRUB, mtools, mmdebstrap and e2fsprogs); OUT is a sparse copy of the cached image (a guest may
 # write to it). --force rebuilds; images not used for a week are removed. The debian image is cached by the script alone: it changes only
 # with --force (Debian's archive moves on).
 set -euo pipefail
@@ -36,6 +49,7 @@ SELF=$ROOT/scripts/mkimage.sh
 CACHE=${PETREL_IMAGE_DIR:-$ROOT/build/images}
 GRUB_TIMEOUT=${PETREL_GRUB_TIMEOUT:-1}
 GRUB_LIB=/usr/lib/grub/i386-pc
+GRUB_EFI_LIB=/usr/lib/grub/x86_64-efi
 MARKER="petrel-grub: menu"
 DEBIAN_SUITE=bookworm
 DEBIAN_PASSWORD=petrel
@@ -43,8 +57,16 @@ DEBIAN_HOSTNAME=petrel-debian
 # Fixed file-system UUIDs: grub.cfg and fstab name the root by them.
 GRUB_DISK_UUID=7e7e0001-5e7a-4c1d-9b00-000000000001
 DEBIAN_UUID=7e7e0001-5e7a-4c1d-9b00-000000000002
+# GPT: the disks' and partitions' GUIDs, the EFI system partition's FAT serial (fstab names it).
+GPT_DISK_GUID=7e7e0001-5e7a-4c1d-9b00-0000000000e0
+GPT_ESP_GUID=7e7e0001-5e7a-4c1d-9b00-0000000000e1
+GPT_ROOT_GUID=7e7e0001-5e7a-4c1d-9b00-0000000000e2
+GPT_ESP_TYPE=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+GPT_LINUX_TYPE=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+ESP_SERIAL=7E7E0E51 # the FAT volume id: UUID=7E7E-0E51
 FORCE=0
 GRUB_CFG=""
+EFI=0
 
 die() { echo "mkimage: $*" >&2; exit 1; }
 # Temporary files and directories, removed at exit whatever happens.
@@ -66,6 +88,7 @@ while [[ $# -gt 0 ]]; do
 	--force) FORCE=1; shift ;;
 	--grub-cfg) [[ $# -ge 2 ]] || usage; GRUB_CFG=$2; shift 2 ;;
 	--grub-cfg=*) GRUB_CFG=${1#--grub-cfg=}; shift ;;
+	--efi) EFI=1; shift ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) die "unknown option $1" ;;
@@ -73,8 +96,12 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 [[ $# -ge 2 ]] || usage
-TARGET=$1 OUT=$2
-shift 2
+TARGET=$1
+shift
+[[ $TARGET != debian || $1 != --efi ]] || { EFI=1; shift; }
+[[ $# -ge 1 ]] || usage
+OUT=$1
+shift
 [[ $GRUB_TIMEOUT =~ ^[0-9]+$ ]] || die "PETREL_GRUB_TIMEOUT must be a number of seconds"
 
 need() { # need COMMAND PACKAGE
@@ -89,7 +116,7 @@ key() {
 		for a in "$@"; do
 			if [[ -f $a ]]; then sha256sum <"$a"; else printf '%s\n' "$a"; fi
 		done
-		dpkg-query -W -f='${Package} ${Version}\n' grub-pc-bin grub-common xorriso mtools \
+		dpkg-query -W -f='${Package} ${Version}\n' grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
 			mmdebstrap e2fsprogs fdisk 2>/dev/null || true
 	} | sha256sum | cut -c1-16
 }
@@ -178,9 +205,12 @@ get_le() { od -An -tu"$3" -j "$2" -N "$3" "$1" | tr -d ' '; }
 # sector 2048) holds FSROOT: modules into FSROOT/boot/grub/i386-pc (before the file system is made),
 # then core.img at sector 1 and boot.img's code in the MBR, as grub-bios-setup places them.
 GRUB_EMBED=(biosdisk part_msdos ext2) # what core.img needs to read $prefix; the rest loads from it
+# grub_modules DIR [LIB]: LIB's modules (default GRUB_LIB's, i386-pc) into DIR/boot/grub/<platform>,
+# where GRUB loads them from $prefix.
 grub_modules() {
-	mkdir -p "$1/boot/grub/i386-pc"
-	cp "$GRUB_LIB"/*.mod "$GRUB_LIB"/*.lst "$1/boot/grub/i386-pc/"
+	local lib=${2:-$GRUB_LIB}
+	mkdir -p "$1/boot/grub/${lib##*/}"
+	cp "$lib"/*.mod "$lib"/*.lst "$1/boot/grub/${lib##*/}/"
 }
 grub_install() {
 	local disk=$1 core
@@ -212,22 +242,105 @@ grub_install() {
 # holding a FSTYPE file system made from FSROOT (its contents + EXTRA_MIB free), with GRUB.
 mbr_disk() {
 	local disk=$1 dir=$2 fstype=$3 uuid=$4 extra=$5
-	need mkfs.ext2 e2fsprogs
 	need sfdisk fdisk
 	grub_modules "$dir"
-	local used mib
-	used=$(du -s --block-size=1M "$dir" | cut -f1)
-	mib=$((used + used / 4 + extra))
-	local fs=$disk.fs
-	truncate -s "${mib}M" "$fs"
-	mkfs.ext2 -q -F -t "$fstype" -U "$uuid" -L petrel -E root_owner=0:0 -d "$dir" "$fs" "${mib}M"
+	ext_fs "$disk.fs" "$dir" "$fstype" "$uuid" "$extra"
+	local mib=$(($(stat -c %s "$disk.fs") >> 20))
 	rm -f "$disk"
 	truncate -s $(((mib + 1) << 20)) "$disk"
 	printf 'label: dos\nlabel-id: 0x70657472\nstart=2048, type=83, bootable\n' |
 		sfdisk --quiet --no-reread --no-tell-kernel "$disk"
-	dd if="$fs" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
-	rm -f "$fs"
+	dd if="$disk.fs" of="$disk" bs=1M seek=1 conv=notrunc,sparse status=none
+	rm -f "$disk.fs"
 	grub_install "$disk"
+}
+
+# fs_mib DIR EXTRA_MIB MIN_MIB: the MiB a file system holding DIR needs: its contents + 25 % +
+# EXTRA_MIB free, at least MIN_MIB.
+fs_mib() {
+	local used mib
+	used=$(du -s --block-size=1M "$1" | cut -f1)
+	mib=$((used + used / 4 + $2))
+	echo $((mib > $3 ? mib : $3))
+}
+
+# ext_fs FILE DIR FSTYPE UUID EXTRA_MIB: FILE = an ext2/3/4 file system made from DIR (mkfs -d).
+ext_fs() {
+	need mkfs.ext2 e2fsprogs
+	local mib
+	mib=$(fs_mib "$2" "$5" 1)
+	rm -f "$1"
+	truncate -s "${mib}M" "$1"
+	mkfs.ext2 -q -F -t "$3" -U "$4" -L petrel -E root_owner=0:0 -d "$2" "$1" "${mib}M"
+}
+
+# ---- UEFI -------------------------------------------------------------------------------------
+# What GRUB's EFI application needs built in to read $prefix (GPT or an MBR, FAT or ext2/3/4);
+# the rest it loads from $prefix/x86_64-efi. A prefix with no device is the partition OVMF loaded
+# the application from; "(,gptN)/..." partition N of that disk.
+GRUB_EFI_EMBED=(part_gpt part_msdos fat ext2)
+
+# efi_grub FILE PREFIX [LIB]: GRUB for x86_64-efi (an EFI application) from LIB's modules
+# (default GRUB_EFI_LIB).
+efi_grub() {
+	need grub-mkimage grub-common
+	local lib=${3:-$GRUB_EFI_LIB}
+	mkdir -p "$(dirname "$1")"
+	grub-mkimage -O x86_64-efi -d "$lib" -p "$2" -o "$1" "${GRUB_EFI_EMBED[@]}"
+}
+
+# esp_fs FILE DIR: FILE = the EFI system partition: FAT32 (at least 40 MiB: FAT32 wants 65525
+# clusters) holding DIR's tree, made and filled on the file by mtools; its volume id ESP_SERIAL,
+# its hidden sectors the partition's start (sector 2048, gpt_disk).
+esp_fs() {
+	need mformat mtools
+	local mib
+	mib=$(fs_mib "$2" 4 40)
+	rm -f "$1"
+	truncate -s "${mib}M" "$1"
+	MTOOLS_SKIP_CHECK=1 mformat -i "$1" -F -H 2048 -N "$ESP_SERIAL" -v EFI ::
+	MTOOLS_SKIP_CHECK=1 mcopy -Q -s -i "$1" "$2"/* ::/
+}
+
+# gpt_disk DISK FS:TYPE:GUID:NAME...: DISK = a GPT disk (sfdisk on the file; the disk's GUID
+# GPT_DISK_GUID) with a partition per file system image FS (a whole number of MiB), in order from
+# 1 MiB on, each of partition type TYPE, GUID and name NAME; the images are moved in (removed).
+gpt_disk() {
+	need sfdisk fdisk
+	local disk=$1 p fs type guid name mib start=1 table
+	shift
+	table="label: gpt"$'\n'"label-id: $GPT_DISK_GUID"$'\n'
+	for p in "$@"; do
+		IFS=: read -r fs type guid name <<<"$p"
+		mib=$(($(stat -c %s "$fs") >> 20))
+		table+="start=$((start << 11)), size=$((mib << 11)), type=$type, uuid=$guid, name=\"$name\""$'\n'
+		start=$((start + mib))
+	done
+	rm -f "$disk"
+	truncate -s $(((start + 1) << 20)) "$disk" # the backup GPT in the last MiB
+	printf '%s' "$table" | sfdisk --quiet --no-reread --no-tell-kernel "$disk"
+	start=1
+	for p in "$@"; do
+		fs=${p%%:*}
+		mib=$(($(stat -c %s "$fs") >> 20))
+		dd if="$fs" of="$disk" bs=1M seek=$start conv=notrunc,sparse status=none
+		rm -f "$fs"
+		start=$((start + mib))
+	done
+}
+
+ESP_PART="$GPT_ESP_TYPE:$GPT_ESP_GUID:EFI system partition"
+
+build_grub_efi_disk() { # FILE KERNEL INITRD CMDLINE
+	local stage
+	tmpdir stage grub-efi-disk
+	stage_boot "$stage" "$2" "$3" "$4"
+	grub_modules "$stage" "$GRUB_EFI_LIB"
+	# The removable-media path: what OVMF boots from a disk no boot variable names.
+	efi_grub "$stage/EFI/BOOT/BOOTX64.EFI" /boot/grub
+	CLEANUP+=("$1.esp")
+	esp_fs "$1.esp" "$stage"
+	gpt_disk "$1" "$1.esp:$ESP_PART"
 }
 
 build_grub_disk() { # FILE KERNEL INITRD CMDLINE
@@ -246,14 +359,20 @@ build_grub_iso() { # FILE KERNEL INITRD CMDLINE
 	tmpdir log grub-iso-log
 	log+=/log
 	stage_boot "$stage" "$2" "$3" "$4"
-	# -d: BIOS only (an EFI GRUB installed beside it would be added too); quiet xorriso.
-	grub-mkrescue -d "$GRUB_LIB" -o "$1" "$stage" -- -volid PETREL >"$log" 2>&1 ||
+	# Without -d grub-mkrescue adds every platform installed in /usr/lib/grub: i386-pc and, with
+	# grub-efi-amd64-bin, x86_64-efi (its El Torito EFI image, also an EFI partition in the MBR).
+	# Quiet xorriso.
+	local only=(-d "$GRUB_LIB")
+	[[ ! -d $GRUB_EFI_LIB ]] || only=()
+	grub-mkrescue "${only[@]}" -o "$1" "$stage" -- -volid PETREL >"$log" 2>&1 ||
 		{ cat "$log" >&2; die "grub-mkrescue failed"; }
 }
 
 # The Debian disk: mmdebstrap (unshare mode: namespaces, no mounts on the host) into a tarball,
 # unpacked as root (owners, device nodes) and made into the ext4 root with mkfs.ext4 -d.
-DEBIAN_PACKAGES=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,grub-pc-bin,grub2-common,zstd
+DEBIAN_PACKAGES=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,grub2-common,zstd
+DEBIAN_GRUB_BIOS="grub-pc-bin"
+DEBIAN_GRUB_EFI="grub-efi-amd64-bin,efibootmgr" # efibootmgr: the guest's own boot entries
 # A boot that costs little where guest ring 0 is emulated (a PVM host: each system call, page
 # fault and interrupt of the guest runs ~1000x slower there). A customize hook (sh, $1 the new root):
 # - the initramfs holds only the disk's drivers, loaded by name, and starts no udev (its walk of
@@ -300,21 +419,27 @@ printf "[Unit]\nConditionKernelCommandLine=petrel.lean\n" >"$d/console-getty.ser
 ln -s /lib/systemd/system/console-getty.service "$d/getty.target.wants/console-getty.service"
 '
 
-build_debian() { # FILE
+build_debian() { # FILE (EFI=1: the GPT disk for UEFI)
 	need mmdebstrap mmdebstrap
 	[[ $(id -u) == 0 ]] || die "the debian image needs root (its files' owners and device nodes)"
 	local stage
 	tmpdir stage debian
-	local tar=$stage/root.tar dir=$stage/root
+	local tar=$stage/root.tar dir=$stage/root grub=$DEBIAN_GRUB_BIOS fstab
+	fstab="UUID=$DEBIAN_UUID / ext4 errors=remount-ro 0 1"
+	if [[ $EFI == 1 ]]; then
+		grub=$DEBIAN_GRUB_EFI
+		# nofail and a short wait: a lean boot starts no udev, so the device unit never appears.
+		fstab+="\nUUID=${ESP_SERIAL:0:4}-${ESP_SERIAL:4} /boot/efi vfat umask=0077,nofail,x-systemd.device-timeout=10s 0 0"
+	fi
 	# The customize hooks run inside the new system before it is packed.
-	mmdebstrap --mode=unshare --variant=minbase --include="$DEBIAN_PACKAGES" \
+	mmdebstrap --mode=unshare --variant=minbase --include="$DEBIAN_PACKAGES,$grub" \
 		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
 		--customize-hook="$DEBIAN_LEAN_HOOK" \
 		--customize-hook="echo root:$DEBIAN_PASSWORD | chroot \"\$1\" chpasswd" \
 		--customize-hook="echo $DEBIAN_HOSTNAME >\"\$1/etc/hostname\"" \
 		--customize-hook="printf '127.0.0.1 localhost\n127.0.1.1 $DEBIAN_HOSTNAME\n' >\"\$1/etc/hosts\"" \
-		--customize-hook="printf 'UUID=$DEBIAN_UUID / ext4 errors=remount-ro 0 1\n' >\"\$1/etc/fstab\"" \
+		--customize-hook="printf '$fstab\n' >\"\$1/etc/fstab\"" \
 		"$DEBIAN_SUITE" "$tar" >"$stage/mmdebstrap.log" 2>&1 ||
 		{ tail -40 "$stage/mmdebstrap.log" >&2; die "mmdebstrap failed"; }
 	mkdir "$dir"
@@ -325,7 +450,30 @@ build_debian() { # FILE
 	mkdir -p "$dir/boot/grub" "$dir/etc/default/grub.d"
 	debian_grub_cfg "" >"$dir/boot/grub/grub.cfg"
 	debian_grub_default "" >"$dir/etc/default/grub.d/petrel.cfg"
-	mbr_disk "$1" "$dir" ext4 "$DEBIAN_UUID" 512
+	if [[ $EFI == 1 ]]; then
+		debian_efi_disk "$1" "$dir"
+	else
+		mbr_disk "$1" "$dir" ext4 "$DEBIAN_UUID" 512
+	fi
+}
+
+# debian_efi_disk DISK ROOT: DISK = GPT: the EFI system partition with the system's own GRUB for
+# x86_64-efi (its $prefix the ext4 root's /boot/grub) at the removable-media path and where
+# Debian's grub-install puts it (EFI/debian/grubx64.efi: a boot entry of efibootmgr's can name
+# it), then the ext4 root from ROOT.
+debian_efi_disk() {
+	local disk=$1 dir=$2 esp lib=$2/usr/lib/grub/x86_64-efi
+	[[ -d $lib ]] || die "no $lib in the new system"
+	tmpdir esp debian-esp
+	grub_modules "$dir" "$lib"
+	mkdir -p "$dir/boot/efi"
+	efi_grub "$esp/EFI/BOOT/BOOTX64.EFI" '(,gpt2)/boot/grub' "$lib"
+	mkdir -p "$esp/EFI/debian"
+	cp "$esp/EFI/BOOT/BOOTX64.EFI" "$esp/EFI/debian/grubx64.efi"
+	CLEANUP+=("$disk.esp")
+	esp_fs "$disk.esp" "$esp"
+	ext_fs "$disk.fs" "$dir" ext4 "$DEBIAN_UUID" 512
+	gpt_disk "$disk" "$disk.esp:$ESP_PART" "$disk.fs:$GPT_LINUX_TYPE:$GPT_ROOT_GUID:petrel"
 }
 
 # debian_grub_cfg EXTRA: the disk's grub.cfg, EXTRA added to the kernel's command line.
@@ -337,9 +485,13 @@ debian_grub_default() {
 }
 
 # build_debian_cmdline FILE BASE EXTRA: FILE = the cached debian disk BASE with EXTRA on its kernel
-# command line: the two GRUB files replaced in the ext4 root with debugfs (no mount).
+# command line: the two GRUB files replaced in the ext4 root (the last partition) with debugfs (no
+# mount).
 build_debian_cmdline() {
-	local fs="$1?offset=1048576" t
+	local start fs t
+	start=$(sfdisk --dump "$2" | sed -n 's/.*start= *\([0-9]*\),.*/\1/p' | tail -1)
+	[[ -n $start ]] || die "no partition in $2"
+	fs="$1?offset=$((start * 512))"
 	tmpdir t debian-cmdline
 	cp --sparse=always "$2" "$1"
 	debian_grub_cfg "$3" >"$t/grub.cfg"
@@ -354,8 +506,9 @@ build_debian_cmdline() {
 }
 
 # ---- targets ----------------------------------------------------------------------------------
+[[ $EFI == 0 || $TARGET == debian ]] || die "--efi is for debian (grub-efi-disk is the GRUB target's)"
 case $TARGET in
-grub-disk | grub-iso)
+grub-disk | grub-efi-disk | grub-iso)
 	[[ $# -ge 1 && $# -le 3 ]] || usage
 	kernel=$1 initrd=${2:-} cmdline=${3:-}
 	[[ -f $kernel ]] || die "kernel $kernel not found"
@@ -364,7 +517,11 @@ grub-disk | grub-iso)
 	[[ -z $GRUB_CFG || -f $GRUB_CFG ]] || die "grub.cfg $GRUB_CFG not found"
 	[[ -z $GRUB_CFG || -z $cmdline ]] || die "--grub-cfg and a command line: the file's entries say theirs"
 	need grub-mkimage grub-common
-	[[ -f $GRUB_LIB/boot.img ]] || die "$GRUB_LIB/boot.img not found: install grub-pc-bin (scripts/setup.sh does)"
+	if [[ $TARGET == grub-efi-disk ]]; then
+		[[ -f $GRUB_EFI_LIB/normal.mod ]] || die "$GRUB_EFI_LIB not found: install grub-efi-amd64-bin (scripts/setup.sh does)"
+	else
+		[[ -f $GRUB_LIB/boot.img ]] || die "$GRUB_LIB/boot.img not found: install grub-pc-bin (scripts/setup.sh does)"
+	fi
 	h=$(key "$TARGET" "$kernel" "${initrd:-no-initrd}" "$cmdline" "timeout=$GRUB_TIMEOUT" "${GRUB_CFG:-no-grub-cfg}")
 	cached "$TARGET-$h.img" "build_${TARGET//-/_}" "$kernel" "$initrd" "$cmdline"
 	;;
@@ -373,15 +530,17 @@ debian)
 	extra=${1:-}
 	[[ $extra != *$'\n'* ]] || die "the command line has a newline"
 	need debugfs e2fsprogs
-	[[ -z $GRUB_CFG ]] || die "--grub-cfg is for grub-disk and grub-iso (debian's grub.cfg names its root)"
-	h=$(key debian "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT")
+	[[ -z $GRUB_CFG ]] || die "--grub-cfg is for the GRUB targets (debian's grub.cfg names its root)"
+	name=debian
+	[[ $EFI == 0 ]] || name=debian-efi
+	h=$(key "$name" "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT")
 	if [[ -z $extra ]]; then
-		cached "debian-$h.img" build_debian
+		cached "$name-$h.img" build_debian
 	else # the disk built once, then a copy per command line
-		cache_build "debian-$h.img" build_debian
-		cached "debian-$(key debian "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT" "cmdline=$extra").img" \
-			build_debian_cmdline "$CACHE/debian-$h.img" "$extra"
+		cache_build "$name-$h.img" build_debian
+		cached "$name-$(key "$name" "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT" "cmdline=$extra").img" \
+			build_debian_cmdline "$CACHE/$name-$h.img" "$extra"
 	fi
 	;;
-*) die "unknown target $TARGET (grub-disk, grub-iso, debian)" ;;
+*) die "unknown target $TARGET (grub-disk, grub-efi-disk, grub-iso, debian)" ;;
 esac

@@ -67,12 +67,14 @@ PACKAGES=(
 	jq                # the petrel-vm agent reads petrelctl's JSON answers and the definition's name with it
 	libxml2-utils     # xmllint: tests/cluster checks the agents' meta-data against the OCF DTD
 	seabios           # /usr/share/seabios/bios-256k.bin: the firmware of --firmware seabios, and QEMU's in tests/firmware (the oracle)
+	ovmf              # /usr/share/OVMF/OVMF_CODE_4M.fd and OVMF_VARS_4M.fd: the firmware of --firmware ovmf (UEFI), and QEMU's in tests/firmware
 	grub-pc-bin       # GRUB for BIOS (i386-pc boot.img, core.img's modules): scripts/mkimage.sh's bootable disks
+	grub-efi-amd64-bin # GRUB for UEFI (x86_64-efi modules): mkimage.sh grub-efi-disk, debian --efi, the hybrid ISO's EFI image
 	grub-common       # grub-mkimage, grub-mkrescue, grub-fstest: mkimage.sh builds GRUB's images, tests/firmware reads them back
 	xorriso           # grub-mkrescue writes the hybrid ISO with it (mkimage.sh grub-iso)
-	mtools            # grub-mkrescue needs mformat/mcopy (its FAT images)
+	mtools            # mformat/mcopy: FAT images without mounts (grub-mkrescue's, mkimage.sh's EFI system partitions)
 	mmdebstrap        # mkimage.sh debian: the installed Debian 12 disk from Debian's archive, without mounts
-	fdisk             # sfdisk: the MBR partition table of mkimage.sh's disks, written on the image file
+	fdisk             # sfdisk: the MBR and GPT partition tables of mkimage.sh's disks, written on the image file
 	strace            # bench/serial.py and bench/virtio_net_host.py count system calls (per console byte, per frame) with strace
 )
 

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Firmware-boot helpers shared by tests/firmware and bench/firmware.py: the disk images of
-scripts/mkimage.sh, QEMU 7.2 with Debian's SeaBIOS as the oracle, and a console reader that
-times the markers of a boot (SeaBIOS -> GRUB's "petrel-grub: menu" -> the test guest's first
-line -> its exit)."""
+scripts/mkimage.sh, QEMU 7.2 with Debian's SeaBIOS or OVMF as the oracle, and a console reader
+that times the markers of a boot (the firmware -> GRUB's "petrel-grub: menu" -> the test guest's
+first line -> its exit)."""
 import os
 import pathlib
 import selectors
@@ -16,6 +16,10 @@ import petrel_test
 ROOT = petrel_test.ROOT
 MKIMAGE = ROOT / "scripts" / "mkimage.sh"
 SEABIOS = pathlib.Path("/usr/share/seabios/bios-256k.bin")
+# Debian's ovmf: the code (read-only flash) and the template every VM's variables start from.
+OVMF_CODE = pathlib.Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = pathlib.Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+GRUB_EFI_LIB = pathlib.Path("/usr/lib/grub/x86_64-efi")
 QEMU = "qemu-system-x86_64"
 GRUB_MARKER = "petrel-grub: menu"   # grub.cfg of every mkimage.sh target echoes it
 GUEST_CMDLINE = "petrel-test-token=1234 expect_boot=bzimage expect_rsdp=1"
@@ -38,6 +42,22 @@ def missing_tools(qemu=True):
     return out
 
 
+def missing_efi_tools():
+    """What the UEFI images and their QEMU oracle need beyond missing_tools() (scripts/setup.sh
+    installs ovmf and grub-efi-amd64-bin)."""
+    out = [str(p) for p in (OVMF_CODE, OVMF_VARS) if not p.exists()]
+    if not (GRUB_EFI_LIB / "normal.mod").exists():
+        out.append("grub-efi-amd64-bin")
+    return out
+
+
+def ovmf_vars(path):
+    """A fresh copy of OVMF's variable template at PATH (one per VM: OVMF writes to it); returns PATH."""
+    path = pathlib.Path(path)
+    shutil.copyfile(OVMF_VARS, path)
+    return path
+
+
 def image_dir():
     """The cache of mkimage.sh: $PETREL_IMAGE_DIR, else <build>/images."""
     build = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
@@ -54,25 +74,39 @@ def mkimage(target, out, *args, timeout=120, env=None, opts=()):
     return time.monotonic() - t0, r.stderr
 
 
-def qemu_argv(image, accel="tcg", mem=256, cpus=1, fmt="raw"):
-    """QEMU's pc machine booting IMAGE through SeaBIOS from a virtio-blk-pci disk, the serial
-    console on stdout, the debug-exit port for the guests' verdict."""
+def qemu_argv(image, accel="tcg", mem=256, cpus=1, fmt="raw", firmware="seabios", vars=None, cdrom=False):
+    """QEMU's pc machine booting IMAGE from a virtio-blk-pci disk (cdrom: from an IDE CD-ROM, El
+    Torito) through SeaBIOS or, firmware="ovmf", through OVMF as QEMU's pc machine runs it: two
+    pflash units, the code read-only and `vars` (a copy of the template: ovmf_vars) writable;
+    the serial console on stdout, the debug-exit port for the guests' verdict."""
     cpu = []
     if accel == "kvm":
         # A PVM host refuses the IA32_ARCH_CAPABILITIES MSR QEMU sets for "-cpu host" (as bench/run.py).
         cpu = ["-cpu", "host,-arch-capabilities" if os.path.exists("/sys/module/kvm_pvm") else "host"]
-    return [QEMU, "-accel", accel, *cpu, "-machine", "pc", "-m", str(mem), "-smp", str(cpus),
-            "-bios", str(SEABIOS), "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio",
-            "-drive", f"file={image},format={fmt},if=none,id=d,readonly=on", "-device", "virtio-blk-pci,drive=d",
-            "-device", DEBUG_EXIT]
+    if firmware == "seabios":
+        fw = ["-bios", str(SEABIOS)]
+    elif firmware == "ovmf":
+        if vars is None:
+            raise ValueError("OVMF writes its variables: give vars=ovmf_vars(PATH)")
+        fw = ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+              "-drive", f"if=pflash,format=raw,unit=1,file={vars}"]
+    else:
+        raise ValueError(f"firmware {firmware!r}: seabios or ovmf")
+    disk = ["-drive", f"file={image},format={fmt},if=none,id=d,readonly=on",
+            "-device", "ide-cd,drive=d" if cdrom else "virtio-blk-pci,drive=d"]
+    return [QEMU, "-accel", accel, *cpu, "-machine", "pc", "-m", str(mem), "-smp", str(cpus), *fw,
+            "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio", *disk, "-device", DEBUG_EXIT]
 
 
-def petrel_argv(disks, cpus=1, mem=256, extra=(), petrel=None):
+def petrel_argv(disks, cpus=1, mem=256, extra=(), petrel=None, firmware="seabios", vars=None):
     """petrel booting its disks (IMAGE[,ro][,boot=N] each, virtio-blk on PCI) through Debian's
-    SeaBIOS, the serial console on stdout, the debug-exit port for the guests' verdict (petrel
-    ends with the status the guest wrote)."""
+    SeaBIOS or OVMF (firmware="ovmf"; vars: its variables file, --firmware-vars, else petrel's
+    private copy of the template), the serial console on stdout, the debug-exit port for the
+    guests' verdict (petrel ends with the status the guest wrote)."""
     petrel = petrel or pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build")) / "petrel"
-    argv = [str(petrel), "run", "--firmware", "seabios", "--debug-exit", "--mem", str(mem), "--cpus", str(cpus)]
+    argv = [str(petrel), "run", "--firmware", firmware, "--debug-exit", "--mem", str(mem), "--cpus", str(cpus)]
+    if vars is not None:
+        argv += ["--firmware-vars", str(vars)]
     for d in disks:
         argv += ["--disk", str(d)]
     return argv + [str(a) for a in extra]

@@ -4,8 +4,9 @@
  * or a zero page with "HdrS"), the command line, the memory map against the
  * configured memory size, and that ring 3 and int 0x80 work.
  *
- * Also where the ACPI RSDP came from (given, or found in the BIOS areas: GRUB
- * on BIOS does not pass it); rsdp_scan=1: the scan must find the one given.
+ * Also where the ACPI RSDP came from (given, the EFI system table's: GRUB on
+ * UEFI passes that table, or found in the BIOS areas: GRUB on BIOS passes
+ * nothing); rsdp_scan=1: the scan must find the one given.
  *
  * cmdline: petrel-test-token=1234 [expect_boot=pvh|bzimage] [expect_mem=MIB]
  *          [expect_rsdp=1] [rsdp_scan=1]
@@ -64,8 +65,9 @@ void test_main(void)
 		      (unsigned long)(ram >> 10), mib);
 	}
 
-	printf("boot: rsdp=%lx (%s)\n", (unsigned long)boot.rsdp,
-	       !boot.rsdp ? "none" : boot.rsdp_scanned ? "scanned" : "given");
+	if (boot.efi_systab)
+		printf("boot: efi system table at %lx\n", (unsigned long)boot.efi_systab);
+	printf("boot: rsdp=%lx (%s)\n", (unsigned long)boot.rsdp, boot.rsdp_from ? boot.rsdp_from : "none");
 	if (cmdline_has("expect_rsdp"))
 		check(boot.rsdp != 0, "no ACPI RSDP given or found");
 	if (cmdline_has("rsdp_scan")) {

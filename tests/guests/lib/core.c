@@ -23,11 +23,21 @@ noreturn void user_return(long value);
 /* struct boot_params (Linux Documentation/arch/x86/zero-page.rst) */
 #define BP_ACPI_RSDP 0x070
 #define BP_EXT_CMD_LINE_PTR 0x0c8
+#define BP_EFI_LOADER_SIGNATURE 0x1c0 /* struct efi_info: a loader on UEFI */
+#define BP_EFI_SYSTAB 0x1c4
+#define BP_EFI_SYSTAB_HI 0x1d8
 #define BP_E820_ENTRIES 0x1e8
 #define BP_HDR_MAGIC 0x202
 #define BP_CMD_LINE_PTR 0x228
 #define BP_E820_TABLE 0x2d0
 #define HDRS_MAGIC 0x53726448 /* "HdrS" */
+#define EFI64_LOADER_SIGNATURE 0x34364c45 /* "EL64" */
+/* EFI_SYSTEM_TABLE (UEFI 2.10, 4.3) on x86-64, and its configuration table's entries */
+#define EFI_ST_SIGNATURE 0x5453595320494249ull /* "IBI SYST" */
+#define EFI_ST_NR_TABLES 104
+#define EFI_ST_TABLES 112
+#define EFI_CT_ENTRY 24 /* EFI_GUID, VOID * */
+#define EFI_CT_MAX 1024
 
 #define RD(t, base, off) (*(volatile t *)(uintptr_t)((base) + (off)))
 
@@ -79,6 +89,9 @@ static void parse_boot_info(unsigned proto, uint64_t ptr)
 		copy_cmdline(RD(uint32_t, ptr, BP_CMD_LINE_PTR) |
 			     ((uint64_t)RD(uint32_t, ptr, BP_EXT_CMD_LINE_PTR) << 32));
 		boot.rsdp = RD(uint64_t, ptr, BP_ACPI_RSDP);
+		if (RD(uint32_t, ptr, BP_EFI_LOADER_SIGNATURE) == EFI64_LOADER_SIGNATURE)
+			boot.efi_systab = RD(uint32_t, ptr, BP_EFI_SYSTAB) |
+					  (uint64_t)RD(uint32_t, ptr, BP_EFI_SYSTAB_HI) << 32;
 		unsigned n = RD(uint8_t, ptr, BP_E820_ENTRIES);
 		for (unsigned i = 0; i < n && i < MAX_MEM_REGIONS && i < 128; i++) {
 			/* struct boot_e820_entry (packed): addr, size, type */
@@ -119,6 +132,38 @@ static long rsdp_scan_user(long unused)
 }
 
 uint64_t rsdp_scan(void) { return (uint64_t)user_call(rsdp_scan_user, 0, 0); }
+
+/* EFI_ACPI_20_TABLE_GUID 8868e871-e4f1-11d3-bc22-0080c73c8881 and ACPI_TABLE_GUID
+ * eb9d2d30-2d88-11d3-9a16-0090273fc14d, as they lie in memory. */
+static const uint8_t acpi20_guid[16] = { 0x71, 0xe8, 0x68, 0x88, 0xf1, 0xe4, 0xd3, 0x11,
+					 0xbc, 0x22, 0x00, 0x80, 0xc7, 0x3c, 0x88, 0x81 };
+static const uint8_t acpi10_guid[16] = { 0x30, 0x2d, 0x9d, 0xeb, 0x88, 0x2d, 0xd3, 0x11,
+					 0x9a, 0x16, 0x00, 0x90, 0x27, 0x3f, 0xc1, 0x4d };
+
+static bool below_4g(uint64_t a, uint64_t len) { return a && a < (4ull << 30) && len <= (4ull << 30) - a; }
+
+static long rsdp_efi_user(long st)
+{
+	if (!below_4g((uint64_t)st, EFI_ST_TABLES + 8) || RD(uint64_t, st, 0) != EFI_ST_SIGNATURE)
+		return 0;
+	uint64_t n = RD(uint64_t, st, EFI_ST_NR_TABLES), t = RD(uint64_t, st, EFI_ST_TABLES);
+	if (n > EFI_CT_MAX || !below_4g(t, n * EFI_CT_ENTRY))
+		return 0;
+	long acpi10 = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		const uint8_t *e = (const uint8_t *)(uintptr_t)(t + i * EFI_CT_ENTRY);
+		uint64_t p = RD(uint64_t, e, 16);
+		if (!below_4g(p, 36) || !rsdp_at(p))
+			continue;
+		if (!memcmp(e, acpi20_guid, 16))
+			return (long)p;
+		if (!memcmp(e, acpi10_guid, 16))
+			acpi10 = (long)p;
+	}
+	return acpi10;
+}
+
+uint64_t rsdp_efi(void) { return boot.efi_systab ? (uint64_t)user_call(rsdp_efi_user, (long)boot.efi_systab, 0) : 0; }
 
 /* ---- command line ---- */
 
@@ -248,10 +293,12 @@ noreturn void guest_start(unsigned proto, uint64_t ptr)
 	cpu_init();
 	pic_quiet();
 	parse_boot_info(proto, ptr);
-	if (!boot.rsdp) {
-		boot.rsdp = rsdp_scan();
-		boot.rsdp_scanned = boot.rsdp != 0;
-	}
+	if (boot.rsdp)
+		boot.rsdp_from = "given";
+	if (!boot.rsdp && (boot.rsdp = rsdp_efi()))
+		boot.rsdp_from = "efi";
+	if (!boot.rsdp && (boot.rsdp = rsdp_scan()))
+		boot.rsdp_from = "scanned";
 	test_main();
 	fail("test_main returned");
 }

@@ -200,8 +200,9 @@ struct boot_info {
 	bool magic_ok;      /* PVH: start_info magic; bzImage: "HdrS" in the zero page */
 	char cmdline[CMDLINE_MAX];
 	uint64_t cmdline_paddr;
-	uint64_t rsdp;      /* from start_info/zero page, else found in the BIOS areas; 0 if neither */
-	bool rsdp_scanned;  /* rsdp was not given: found by the scan */
+	uint64_t rsdp;      /* from start_info/zero page, else the EFI system table's, else found in the BIOS areas; 0 if none */
+	const char *rsdp_from; /* "given", "efi" (the system table's configuration table), "scanned"; NULL: none */
+	uint64_t efi_systab; /* bzImage from a loader on UEFI (zero page's efi_info, "EL64"): the EFI system table; else 0 */
 	int nr_mem;
 	struct mem_region mem[MAX_MEM_REGIONS];
 };
@@ -210,6 +211,9 @@ const char *boot_proto_name(enum boot_proto p);
 /* The ACPI RSDP in the EBDA's first KiB or 0xE0000-0xFFFFF (0: none), searched in ring 3;
  * guest_start fills boot.rsdp with it when the loader gave none. */
 uint64_t rsdp_scan(void);
+/* The RSDP the EFI system table boot.efi_systab lists (ACPI 2.0's, else 1.0's; 0: none), read in
+ * ring 3. GRUB's `linux` on UEFI passes no RSDP and OVMF puts none in the BIOS areas. */
+uint64_t rsdp_efi(void);
 
 /* Kernel command line: "key=value" words separated by spaces. */
 const char *cmdline_value(const char *key, size_t *len); /* NULL if absent */
