@@ -23,19 +23,11 @@ import guestlib
 from test_api_snapshot import snapshot
 from test_seabios import press_enter_and_pass, restore_and_migrate, start_at_grub_menu
 
-OVMF_CODE = pathlib.Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-OVMF_VARS = pathlib.Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 PVM_HOST = pathlib.Path("/sys/module/kvm_pvm").exists()
 
 
 def missing():
-    out = list(fwlib.missing_tools(qemu=False))
-    out += [str(p) for p in (OVMF_CODE, OVMF_VARS) if not p.exists()]
-    if not pathlib.Path("/usr/lib/grub/x86_64-efi").exists():
-        out.append("grub-efi-amd64-bin")
-    if "grub-efi-disk" not in fwlib.MKIMAGE.read_text():
-        out.append("scripts/mkimage.sh grub-efi-disk")
-    return out
+    return list(fwlib.missing_tools(qemu=False)) + fwlib.missing_efi_tools()
 
 
 pytestmark = [pytest.mark.needs_kvm,
@@ -63,14 +55,9 @@ def efi_disk(workdir, name="efi.img", timeout=None):
     return image
 
 
-def ovmf_argv(disks, vars_path=None, extra=()):
-    argv = fwlib.petrel_argv(disks, extra=("--level", "Info", *extra))
-    argv[argv.index("seabios")] = "ovmf"
-    return argv + (["--firmware-vars", str(vars_path)] if vars_path else [])
-
-
 def run(disks, vars_path, markers=()):
-    b = fwlib.run_timed(ovmf_argv(disks, vars_path), [fwlib.GRUB_MARKER, "ok boot", *markers], timeout=BOOT_LIMIT)
+    argv = fwlib.petrel_argv(disks, firmware="ovmf", vars=vars_path, extra=("--level", "Info"))
+    b = fwlib.run_timed(argv, [fwlib.GRUB_MARKER, "ok boot", *markers], timeout=BOOT_LIMIT)
     print(f"{' '.join(map(str, disks))}: {b}")
     assert b.rc is not None, f"petrel still running after {BOOT_LIMIT} s:\n{b.out[-3000:]}"
     return b
@@ -81,7 +68,7 @@ def test_ovmf_boots_grub_and_keeps_its_variables(workdir):
     the ESP, GRUB boots the guest, which passes; OVMF wrote its boot options and BootOrder into
     the file. Second boot (a new petrel on the same file, a power cycle): the same way, by them."""
     image, vars_path = efi_disk(workdir), workdir / "vm.vars"
-    template = OVMF_VARS.read_bytes()
+    template = fwlib.OVMF_VARS.read_bytes()
     assert BOOT_ORDER not in template
     b = run([f"{image},ro,boot=0"], vars_path)
     assert b.rc == 0 and "ok boot" in b.out, b.out[-3000:]
@@ -129,11 +116,11 @@ def test_bad_vars_and_code_refused(workdir):
     """Clear refusals, the process ending normally, and a refused vars file left unchanged."""
     image = efi_disk(workdir)
     short = workdir / "short.vars"
-    short.write_bytes(OVMF_VARS.read_bytes()[:100000])
+    short.write_bytes(fwlib.OVMF_VARS.read_bytes()[:100000])
     nofv = workdir / "nofv.vars"
     nofv.write_bytes(bytes(128 << 10))
     good = workdir / "good.vars"
-    good.write_bytes(OVMF_VARS.read_bytes())
+    good.write_bytes(fwlib.OVMF_VARS.read_bytes())
     before = {f: digest(f) for f in (short, nofv, good)}
     petrel = str(guestlib.petrel_bin())
     cases = [(["--firmware", "ovmf", "--firmware-vars", short], "is 100000 bytes: a vars file is a multiple of 4 KiB"),
