@@ -136,8 +136,10 @@ int firmware_vars_open(const char *path, size_t code_size, struct firmware_vars 
 		return error_set(err, errlen, r, "the vars file %s %s", path, why);
 	size_t len = (size_t)st.st_size;
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
-		return error_set(err, errlen, -errno, "cannot map the vars file %s: %s", path, strerror(errno));
+	if (p == MAP_FAILED) /* EINVAL, ENODEV: a file system without shared writable mappings (9p without cache=mmap) */
+		return error_set(err, errlen, -errno, "cannot map the vars file %s shared and writable: %s%s", path,
+				 strerror(errno), errno == EINVAL || errno == ENODEV
+							  ? " (its file system does not support it: keep it on a local one)" : "");
 	if ((r = firmware_vars_check(p, len, code_size, why, sizeof(why))) < 0) {
 		munmap(p, len);
 		return error_set(err, errlen, r, "the vars file %s %s", path, why);
