@@ -4,6 +4,7 @@
 #include "util/error.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* A firmware is Debian's by name or a file the VMM can read, and goes with no kernel, initrd or
  * command line (refused here, 400, not only at InstanceStart); its contents are checked at the start
@@ -11,7 +12,11 @@
 static int check_firmware(struct controller *ctl, const struct vm_config *tmp, char *err, size_t errlen)
 {
 	int r = vm_config_check_firmware(tmp, err, errlen);
-	return r < 0 ? r : ctl_check_file(ctl, "firmware", firmware_path(tmp->firmware), false, false, err, errlen);
+	r = r < 0 ? r : ctl_check_file(ctl, "firmware", firmware_path(tmp->firmware), false, false, err, errlen);
+	/* a vars file that exists must be a writable file; one that does not is made at the start */
+	if (r == 0 && tmp->firmware_vars && access(tmp->firmware_vars, F_OK) == 0)
+		r = ctl_check_file(ctl, "firmware vars file", tmp->firmware_vars, true, false, err, errlen);
+	return r;
 }
 
 int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t errlen)
@@ -32,6 +37,7 @@ int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t 
 		/* PUT replaces the whole boot source: what the body leaves out is cleared. */
 		ctl_take(&ctl->cfg.kernel_path, &tmp.kernel_path);
 		ctl_take(&ctl->cfg.firmware, &tmp.firmware);
+		ctl_take(&ctl->cfg.firmware_vars, &tmp.firmware_vars);
 		ctl_take(&ctl->cfg.initrd_path, &tmp.initrd_path);
 		ctl_take(&ctl->cfg.cmdline, &tmp.cmdline);
 	}

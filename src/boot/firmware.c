@@ -37,8 +37,9 @@ int firmware_read(const char *name, uint8_t **img, size_t *len, char *err, size_
 	if (r == -EFBIG)
 		return error_set(err, errlen, r, "firmware '%s' is larger than %u MiB", path, FIRMWARE_MAX >> 20);
 	if (r < 0)
-		return error_set(err, errlen, r, "cannot read firmware '%s': %s%s", path, strerror(-r),
-				 r == -ENOENT && path != name ? " (install Debian's package seabios)" : "");
+		return error_set(err, errlen, r, "cannot read firmware '%s': %s%s%s%s", path, strerror(-r),
+				 r == -ENOENT && path != name ? " (install Debian's package " : "",
+				 r == -ENOENT && path != name ? name : "", r == -ENOENT && path != name ? ")" : "");
 	char why[200];
 	if ((r = firmware_check((const uint8_t *)buf, *len, why, sizeof(why))) < 0) {
 		free(buf);

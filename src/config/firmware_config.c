@@ -20,14 +20,26 @@ static int check_transport(enum virtio_transport_kind t, enum virtio_transport_k
 
 const char *firmware_path(const char *name)
 {
-	return strcmp(name, "seabios") == 0 ? FIRMWARE_SEABIOS_PATH : name;
+	if (strcmp(name, "seabios") == 0)
+		return FIRMWARE_SEABIOS_PATH;
+	return strcmp(name, "ovmf") == 0 ? FIRMWARE_OVMF_CODE_PATH : name;
+}
+
+bool firmware_is_uefi(const struct vm_config *cfg)
+{
+	return cfg->firmware && (strcmp(cfg->firmware, "ovmf") == 0 || cfg->firmware_vars);
 }
 
 int vm_config_check_firmware(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	int r = 0;
 	if (!*cfg->firmware)
-		return error_set(err, errlen, -EINVAL, "boot-source.firmware: empty (\"seabios\" or a firmware image's path)");
+		return error_set(err, errlen, -EINVAL,
+				 "boot-source.firmware: empty (\"seabios\", \"ovmf\" or a firmware image's path)");
+	if (cfg->firmware_vars && strcmp(cfg->firmware, "seabios") == 0)
+		return error_set(err, errlen, -EINVAL, "boot-source.firmware_vars_path: SeaBIOS keeps no variables");
+	if (cfg->firmware_vars && !*cfg->firmware_vars)
+		return error_set(err, errlen, -EINVAL, "boot-source.firmware_vars_path: empty");
 	if (cfg->kernel_path || cfg->initrd_path || cfg->cmdline)
 		return error_set(err, errlen, -EINVAL,
 				 "boot-source: a firmware boots from the VM's disks; kernel_image_path, initrd_path "

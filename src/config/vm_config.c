@@ -32,6 +32,8 @@ void vm_config_free(struct vm_config *cfg)
 	free(cfg->kernel_path);
 	free(cfg->firmware);
 	cfg->firmware = NULL;
+	free(cfg->firmware_vars);
+	cfg->firmware_vars = NULL;
 	free(cfg->initrd_path);
 	free(cfg->cmdline);
 	free(cfg->cpu_template);
@@ -177,6 +179,8 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	int r;
 	if (cfg->firmware && (r = vm_config_check_firmware(cfg, err, errlen)) < 0)
 		return r;
+	if (!cfg->firmware && cfg->firmware_vars)
+		return error_set(err, errlen, -EINVAL, "boot-source.firmware_vars_path: goes with a firmware");
 	if (!cfg->firmware && (!cfg->kernel_path || !*cfg->kernel_path))
 		return error_set(err, errlen, -EINVAL,
 				 "no kernel image given (boot-source.kernel_image_path, or a boot-source.firmware)");

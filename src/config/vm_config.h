@@ -26,6 +26,8 @@ struct vm_config {
 	char *firmware;          /* boot-source.firmware (petrel's): "seabios" or a firmware image's
 				  * path; the VM boots from its disks through it, no kernel
 				  * (docs/firmware.md). NULL: petrel loads the kernel itself */
+	char *firmware_vars;     /* boot-source.firmware_vars_path (petrel's): a UEFI firmware's
+				  * variables file, or NULL (OVMF: a private copy of the template) */
 	char *initrd_path;       /* boot-source.initrd_path, or NULL */
 	char *cmdline;           /* boot-source.boot_args, or NULL for the default */
 	unsigned vcpus;          /* machine-config.vcpu_count, 1..VM_MAX_VCPUS */

@@ -49,6 +49,7 @@ json_t *vm_config_to_json(const struct vm_config *c)
 		/* petrel's "firmware" only when there is one: Firecracker's document is unchanged */
 		err = !bs || (c->firmware ? set_opt_string(bs, "firmware", c->firmware)
 					  : set_opt_string(bs, "kernel_image_path", c->kernel_path)) < 0 ||
+		      (c->firmware_vars && set_opt_string(bs, "firmware_vars_path", c->firmware_vars) < 0) ||
 		      set_opt_string(bs, "initrd_path", c->initrd_path) < 0 ||
 		      set_opt_string(bs, "boot_args", c->cmdline) < 0 ||
 		      json_object_set_new(o, "boot-source", bs) < 0;

@@ -21,8 +21,8 @@
 
 /* Values from the document, applied to the config only when all of it has parsed. */
 struct pending_config {
-	bool has_kernel, has_initrd, has_cmdline, has_firmware;
-	char *kernel, *initrd, *cmdline, *firmware;
+	bool has_kernel, has_initrd, has_cmdline, has_firmware, has_vars;
+	char *kernel, *initrd, *cmdline, *firmware, *vars;
 	bool has_machine;
 	uint64_t vcpus, mem_mib;
 	bool has_smt, smt;
@@ -52,6 +52,7 @@ static void pending_free(struct pending_config *p)
 {
 	free(p->kernel);
 	free(p->firmware);
+	free(p->vars);
 	free(p->initrd);
 	free(p->cmdline);
 	free(p->template_name);
@@ -108,7 +109,8 @@ static int req_integer(json_t *obj, const char *section, const char *key, json_i
 
 static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", "firmware", NULL };
+	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", "firmware",
+						"firmware_vars_path", NULL };
 	const char *sec = "boot-source";
 	int r;
 
@@ -119,6 +121,11 @@ static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, s
 	/* petrel's extension: "firmware" ("seabios" or an image's path) boots from the disks */
 	if ((r = opt_string(obj, sec, "firmware", true, &p->has_firmware, &p->firmware, err, errlen)) < 0)
 		return r;
+	/* and "firmware_vars_path": a UEFI firmware's variables (docs/firmware.md) */
+	if ((r = opt_string(obj, sec, "firmware_vars_path", true, &p->has_vars, &p->vars, err, errlen)) < 0)
+		return r;
+	if (p->has_vars && p->vars && !p->firmware)
+		return error_set(err, errlen, -EINVAL, "boot-source.firmware_vars_path: goes with a firmware");
 	json_t *k = json_object_get(obj, "kernel_image_path");
 	if ((!k || json_is_null(k)) && !p->has_firmware)
 		return error_set(err, errlen, -EINVAL,
@@ -429,6 +436,7 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_kernel || p.has_firmware) { /* a boot source is one or the other */
 		take(&cfg->kernel_path, &p.kernel);
 		take(&cfg->firmware, &p.firmware);
+		take(&cfg->firmware_vars, &p.vars);
 	}
 	if (p.has_initrd)
 		take(&cfg->initrd_path, &p.initrd);

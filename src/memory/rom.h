@@ -19,6 +19,9 @@
 /* Slots [0, GUEST_MEM_MAX_REGIONS) are RAM's (virtio-mem's region included), then devmem's
  * DEVMEM_MAX_SLOTS (virtio-pmem, virtio-mem): the ROM takes the first one after them, 36. */
 #define ROM_SLOT (DEVMEM_SLOT_FIRST + DEVMEM_MAX_SLOTS)
+/* A UEFI firmware's variables flash (vm/vm_firmware.c): read-only, below the code, mapped only
+ * while the flash is in read-array mode. */
+#define FLASH_SLOT (ROM_SLOT + 1)
 #define ROM_TOP (1ull << 32)             /* the image ends at 4 GiB */
 #define ROM_ALIGN 4096u                  /* a size is a multiple of a page (OVMF's code file is not of 64 KiB) ... */
 #define ROM_MAX_SIZE (16u << 20)         /* ... up to 16 MiB */

@@ -2,7 +2,8 @@
  * sees it. The chipset (i440FX host bridge, PIIX3/PIIX4 functions, port 0x92 and APM), the
  * firmware image read-only below 4 GiB, and the fw_cfg device carrying what QEMU hands a
  * firmware: the memory map, the ACPI tables with their loader commands, SMBIOS, the boot order,
- * the serial console port, the CPU count. */
+ * the serial console port, the CPU count. A UEFI firmware (OVMF) also gets its variables: a CFI
+ * flash over the VM's vars file directly below the image, as QEMU's second pflash unit. */
 #include "vm/vm_firmware.h"
 #include "arch/x86/acpi.h"
 #include "arch/x86/e820.h"
@@ -10,6 +11,7 @@
 #include "arch/x86/smbios.h"
 #include "boot/firmware.h"
 #include "arch/x86/fw_loader.h"
+#include "kvm/kvm.h"
 #include "devices/legacy/pvpanic.h"
 #include "devices/legacy/serial.h"
 #include "util/log.h"
@@ -212,9 +214,81 @@ int vm_firmware_chipset(struct vm *vm)
 	int err = i440fx_init(&fw->host, &vm->devs.pci, pam_changed, vm);
 	err = err ?: piix_init(&fw->piix, &vm->devs.pci, &vm->pm, &vm->pio);
 	err = err ?: port92_init(&fw->port92, &vm->pio, power);
+	if (err == 0) /* PIIX3's reset control register: OVMF's cold reset */
+		pci_bus_set_cf9(&vm->devs.pci, port92_rcr_read, port92_rcr_write, &fw->port92);
 	if (err < 0)
 		log_error("firmware: cannot create the chipset: %s", strerror(-err));
 	return err;
+}
+
+/* ---- a UEFI firmware's variables flash ---- */
+
+/* The flash's array_mode callback (called with its lock released, transitions in order: a
+ * state load's too): its slot mapped in read-array mode, removed in every other. */
+static void flash_slot_sync(void *opaque, bool want)
+{
+	struct vm *vm = opaque;
+	struct vm_firmware *fw = vm->fw;
+	pthread_mutex_lock(&fw->slot_lock);
+	if (want != fw->slot_mapped) {
+		int e = want ? kvm_set_user_memory(&vm->kvm, FLASH_SLOT, fw->flash_gpa, fw->vars.size, fw->vars.mem,
+						   KVM_MEM_READONLY)
+			     : kvm_set_user_memory(&vm->kvm, FLASH_SLOT, fw->flash_gpa, 0, NULL, 0);
+		if (e == 0)
+			fw->slot_mapped = want;
+		else /* unmapped, reads still work by exits; mapped and not removed, the guest reads array data */
+			log_limited(LOG_ERROR, "firmware: cannot %s the vars flash's slot: %s", want ? "map" : "unmap",
+				    strerror(-e));
+	}
+	pthread_mutex_unlock(&fw->slot_lock);
+}
+
+/* The vars file mapped, the flash over it directly below the image at 4 GiB - code_size, its
+ * MMIO range (reads while not in read-array mode, every write), its slot, and port 0x402. */
+static int flash_create(struct vm *vm, size_t code_size)
+{
+	struct vm_firmware *fw = vm->fw;
+	char why[400];
+	int err = firmware_vars_open(vm->cfg->firmware_vars, code_size, &fw->vars, why, sizeof(why));
+	if (err < 0) {
+		log_error("firmware: %s", why);
+		return err;
+	}
+	fw->flash_gpa = ROM_TOP - code_size - fw->vars.size;
+	pthread_mutex_init(&fw->slot_lock, NULL);
+	err = cfi_flash_init(&fw->flash, fw->vars.mem, fw->vars.size, flash_slot_sync, vm);
+	if (err < 0) {
+		log_error("firmware: cannot create the vars flash: %s", strerror(-err));
+		return err;
+	}
+	fw->flash_ready = true;
+	err = bus_register(&vm->mmio, fw->flash_gpa, fw->vars.size, "firmware-vars", cfi_flash_read, cfi_flash_write,
+			   &fw->flash);
+	debugcon_init(&fw->debugcon);
+	err = err ?: bus_register(&vm->pio, DEBUGCON_PORT, 1, "debugcon", debugcon_read, debugcon_write, &fw->debugcon);
+	if (err < 0)
+		return err;
+	flash_slot_sync(vm, cfi_flash_in_array_mode(&fw->flash));
+	return fw->slot_mapped ? 0 : -EIO;
+}
+
+/* Read the image; a UEFI one (with its variables) must be a firmware volume. */
+static int read_image(struct vm *vm, uint8_t **img, size_t *len)
+{
+	char why[320];
+	int err = firmware_read(vm->cfg->firmware, img, len, why, sizeof(why));
+	if (err < 0) {
+		log_error("%s", why);
+		return err;
+	}
+	if (vm->fw->uefi && !firmware_has_fv(*img, *len)) {
+		log_error("firmware '%s' is not an OVMF code file (no EFI firmware volume header, \"_FVH\" at offset 40)",
+			  firmware_path(vm->cfg->firmware));
+		free(*img);
+		*img = NULL;
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int vm_firmware_create(struct vm *vm)
@@ -223,11 +297,10 @@ int vm_firmware_create(struct vm *vm)
 	char why[320];
 	uint8_t *img = NULL;
 	size_t len = 0;
-	int err = firmware_read(vm->cfg->firmware, &img, &len, why, sizeof(why));
-	if (err < 0) {
-		log_error("%s", why);
+	fw->uefi = firmware_is_uefi(vm->cfg);
+	int err = read_image(vm, &img, &len);
+	if (err < 0)
 		return err;
-	}
 	err = rom_map(&fw->rom, &vm->kvm, ROM_TOP - len, img, len, why, sizeof(why));
 	free(img);
 	if (err < 0) {
@@ -235,6 +308,7 @@ int vm_firmware_create(struct vm *vm)
 		return err;
 	}
 	err = bus_register(&vm->mmio, fw->rom.gpa, fw->rom.size, "firmware", rom_mmio_read, rom_mmio_write, &fw->rom);
+	err = err ?: (fw->uefi ? flash_create(vm, len) : 0);
 	err = err ?: fw_cfg_init(&fw->cfg, &vm->mem);
 	if (err < 0)
 		return err;
@@ -255,6 +329,8 @@ int vm_firmware_power_on(struct vm *vm, unsigned ncpus)
 	i440fx_reset(&fw->host);
 	piix_reset(&fw->piix);
 	port92_reset(&fw->port92);
+	if (fw->flash_ready)
+		cfi_flash_reset(&fw->flash); /* back in read-array mode: its slot mapped again */
 	err = rom_copy_low(&fw->rom, &vm->mem);
 	if (err < 0)
 		log_error("firmware: cannot copy its last 128 KiB below 1 MiB: %s", strerror(-err));
@@ -268,6 +344,14 @@ void vm_firmware_destroy(struct vm *vm)
 		return;
 	if (fw->cfg_ready)
 		fw_cfg_destroy(&fw->cfg);
+	if (fw->slot_mapped)
+		kvm_set_user_memory(&vm->kvm, FLASH_SLOT, fw->flash_gpa, 0, NULL, 0);
+	if (fw->flash_ready) {
+		cfi_flash_destroy(&fw->flash);
+		debugcon_destroy(&fw->debugcon);
+		pthread_mutex_destroy(&fw->slot_lock);
+	}
+	firmware_vars_close(&fw->vars);
 	rom_unmap(&fw->rom);
 	free(fw);
 	vm->fw = NULL;
@@ -283,5 +367,7 @@ unsigned vm_firmware_state_units(struct vm *vm, struct vm_state_unit *u)
 	u[n++] = (struct vm_state_unit){ .ops = &piix_state_ops, .dev = &fw->piix, .saved = true };
 	u[n++] = (struct vm_state_unit){ .ops = &port92_state_ops, .dev = &fw->port92, .saved = true };
 	u[n++] = (struct vm_state_unit){ .ops = &fw_cfg_state_ops, .dev = &fw->cfg, .saved = true };
+	if (fw->flash_ready) /* after FWCF: the command state and the whole contents */
+		u[n++] = (struct vm_state_unit){ .ops = &cfi_flash_state_ops, .dev = &fw->flash, .saved = true };
 	return n;
 }

@@ -4,10 +4,14 @@
 
 #include "devices/chipset/i440fx.h"
 #include "devices/chipset/piix.h"
+#include "boot/firmware_vars.h"
 #include "devices/chipset/port92.h"
+#include "devices/flash/cfi_flash.h"
+#include "devices/legacy/debugcon.h"
 #include "devices/legacy/fw_cfg.h"
 #include "memory/rom.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,7 +25,16 @@ struct vm_firmware {
 	unsigned acpi_ncpus;     /* the vCPUs its ACPI files list (the rest of them is fixed with the machine) */
 	struct i440fx host;      /* 00:00.0 */
 	struct piix piix;        /* 00:01.0 and 00:01.3 */
-	struct port92 port92;    /* 0x92, 0xb2-0xb3 */
+	struct port92 port92;    /* 0x92, 0xb2-0xb3, 0xcf9 */
+	/* a UEFI firmware (firmware_is_uefi): its variables flash below the image, and 0x402 */
+	bool uefi;
+	struct firmware_vars vars;
+	struct cfi_flash flash;
+	bool flash_ready;
+	uint64_t flash_gpa;
+	pthread_mutex_t slot_lock;  /* orders the flash slot's map and unmap */
+	bool slot_mapped;           /* slot_lock: FLASH_SLOT is in KVM */
+	struct debugcon debugcon;
 };
 
 /* The PCI hole the firmware programs BARs in (the bus's window and the DSDT's _CRS). */

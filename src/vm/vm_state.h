@@ -15,7 +15,7 @@ struct vm_state_unit {
 	bool saved;             /* false: the device is absent from this VM, save writes nothing */
 };
 
-#define VM_STATE_MAX_UNITS (12 + 2 * VM_MAX_VIRTIO + DEVICES_MAX_NETS) /* 8 fixed, 4 a firmware's */
+#define VM_STATE_MAX_UNITS (13 + 2 * VM_MAX_VIRTIO + DEVICES_MAX_NETS) /* 8 fixed, 5 a firmware's */
 
 /* Fill u (VM_STATE_MAX_UNITS entries) and return how many: the legacy devices (UART, I804,
  * RTC, ACPI, PCIB), the GED and the VM generation ID, PVM's syscall shim, then from the list

@@ -129,12 +129,31 @@ def test_boot_source(api, workdir):
     ({"kernel_image_path": "KERNEL", "initrd_path": "/nonexistent/initrd"}, "initrd"),
     ({"kernel_image_path": "KERNEL", "boot_args": ["a"]}, "string"),
     ({"kernel_image_path": "KERNEL", "kernel_args": "a"}, "unknown"),
+    ({"kernel_image_path": "KERNEL", "firmware_vars_path": "/tmp/x.vars"}, "goes with a firmware"),
+    ({"firmware": "seabios", "firmware_vars_path": "/tmp/x.vars"}, "SeaBIOS keeps no variables"),
+    ({"firmware": "/nonexistent/OVMF_CODE.fd", "firmware_vars_path": "/tmp/x.vars"}, "cannot be opened"),
+    ({"firmware": "BIOS", "firmware_vars_path": "/"}, "directory"),
+    ({"firmware": "BIOS", "firmware_vars_path": 3}, "string"),
 ])
 def test_boot_source_bad(api, body, word):
-    body = {k: (apilib.boot_kernel() if v == "KERNEL" else v) for k, v in body.items()}
+    subst = {"KERNEL": apilib.boot_kernel(), "BIOS": apilib.boot_kernel()}   # any readable file as a firmware path
+    body = {k: subst.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
     r = api.put("/boot-source", body)
     assert r.status == 400 and word in r.fault, r
     assert "boot-source" not in api.get("/vm/config").json
+
+
+def test_boot_source_uefi_vars_path(api, workdir):
+    """petrel's firmware_vars_path: kept as given (the file is made at the start if missing) and
+    shown by GET /vm/config only when set (petrel's extensions: beyond Firecracker's schema)."""
+    code = workdir / "code.fd"
+    code.write_bytes(b"\xff" * 4096)
+    body = {"firmware": str(code), "firmware_vars_path": str(workdir / "vm.vars")}
+    assert api.put("/boot-source", body).status == 204
+    assert api.get("/vm/config", check=False).json["boot-source"] == {**body, "initrd_path": None, "boot_args": None}
+    assert not (workdir / "vm.vars").exists()
+    assert api.put("/boot-source", {"firmware": str(code)}).status == 204
+    assert "firmware_vars_path" not in api.get("/vm/config", check=False).json["boot-source"]
 
 
 # ---- cpu-config ----

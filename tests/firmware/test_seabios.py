@@ -147,18 +147,24 @@ def at_grub_menu(workdir):
     image = workdir / "menu.img"
     fwlib.mkimage("grub-disk", image, guest("boot"), "", fwlib.GUEST_CMDLINE,
                   env=dict(os.environ, PETREL_GRUB_TIMEOUT="3600"))
+    return start_at_grub_menu(workdir, image, {"firmware": "seabios"}, BOOT_LIMIT)
+
+
+def start_at_grub_menu(workdir, image, boot_source, limit):
+    """A petrel (API) booting image (boot index 0) through boot_source's firmware; returns it
+    once GRUB's menu is drawn."""
     d = workdir / "first"
     d.mkdir()
     p = apilib.Petrel(d)
     api = p.client()
-    for url, body in (("/boot-source", {"firmware": "seabios"}),
+    for url, body in (("/boot-source", boot_source),
                       ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
                       ("/drives/disk", {"drive_id": "disk", "path_on_host": str(image), "is_root_device": False,
                                         "is_read_only": True, "boot_index": 0}),
                       ("/actions", {"action_type": "InstanceStart"})):
         r = api.put(url, body, check=False)
         assert r.status == 204, (url, r, p.describe())
-    p.expect(GRUB_MENU.pattern, timeout=BOOT_LIMIT)
+    p.expect(GRUB_MENU.pattern, timeout=limit)
     return p, api
 
 
@@ -175,21 +181,13 @@ def press_enter_and_pass(p, name):
     assert SEABIOS_BANNER not in p.out.text() and fwlib.GRUB_MARKER not in p.out.text(), f"{name}:\n{p.describe()}"
 
 
-def test_snapshot_restore_and_migrate_at_grub_menu(workdir):
-    """One firmware boot to GRUB's menu, paused and snapshotted there. A new petrel restores it
-    and Enter boots the guest; another restores it again and migrates it live to a third, where
-    Enter boots the guest: the firmware's state (fw_cfg, the chipset's PAM, the shadowed BIOS in
-    RAM) and GRUB's went along."""
-    p, api = at_grub_menu(workdir)
-    try:
-        state, mem = snapshot(api, workdir)
-    finally:
-        p.close()
-
+def restore_and_migrate(workdir, state, mem, on_target):
+    """The saved VM restored and `on_target(petrel, "restored")` run on it; restored again as a
+    source and migrated live to a new petrel, and `on_target(it, "migrated")` run there."""
     restored = load(workdir, "restored", state, mem)
     try:
         assert restored.client().get("/").json["state"] == "Running"
-        press_enter_and_pass(restored, "restored")
+        on_target(restored, "restored")
     finally:
         restored.close()
 
@@ -203,10 +201,23 @@ def test_snapshot_restore_and_migrate_at_grub_menu(workdir):
         assert r.status == 204, r
         wait_state(dapi, "completed")
         assert wait_exit(src) == 0, src.describe()
-        press_enter_and_pass(dst, "migrated")
+        on_target(dst, "migrated")
     finally:
         src.close()
         dst.close()
+
+
+def test_snapshot_restore_and_migrate_at_grub_menu(workdir):
+    """One firmware boot to GRUB's menu, paused and snapshotted there. A new petrel restores it
+    and Enter boots the guest; another restores it again and migrates it live to a third, where
+    Enter boots the guest: the firmware's state (fw_cfg, the chipset's PAM, the shadowed BIOS in
+    RAM) and GRUB's went along."""
+    p, api = at_grub_menu(workdir)
+    try:
+        state, mem = snapshot(api, workdir)
+    finally:
+        p.close()
+    restore_and_migrate(workdir, state, mem, press_enter_and_pass)
 
 
 def test_bad_firmware_and_devices_refused(workdir):

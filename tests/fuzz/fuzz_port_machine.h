@@ -21,6 +21,7 @@
 #include "devices/chipset/i440fx.h"
 #include "devices/chipset/piix.h"
 #include "devices/chipset/port92.h"
+#include "devices/legacy/debugcon.h"
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/cpu_hotplug.h"
 #include "devices/legacy/ged.h"
@@ -51,6 +52,7 @@ struct port_machine {
 	struct i440fx host;
 	struct piix piix;
 	struct port92 p92;
+	struct debugcon dcon;     /* 0x402, a UEFI firmware VM's (reached through "any port") */
 	struct virtio_rng rng_pci, rng_mmio;
 	struct virtio_pci vp;
 	struct virtio_mmio vm;
@@ -133,6 +135,10 @@ static bool port_machine_chipset(struct port_machine *m)
 	struct power_ctl pc = { port_power, NULL };
 	if (i440fx_init(&m->host, &m->pci, NULL, NULL) < 0 || piix_init(&m->piix, &m->pci, &m->pm, &m->pio) < 0 ||
 	    port92_init(&m->p92, &m->pio, pc) < 0)
+		return false;
+	pci_bus_set_cf9(&m->pci, port92_rcr_read, port92_rcr_write, &m->p92); /* a byte at 0xCF9: the reset control */
+	debugcon_init(&m->dcon);
+	if (bus_register(&m->pio, DEBUGCON_PORT, 1, "debugcon", debugcon_read, debugcon_write, &m->dcon) < 0)
 		return false;
 	uint8_t pmba[4] = { ACPI_PM_BASE | 1, ACPI_PM_BASE >> 8, 0, 0 }, on = 1;
 	pci_config_write(&m->pci, PIIX_SLOT, PIIX_PM_FN, PIIX_PMBA, pmba, 4);

@@ -345,6 +345,29 @@ TEST(port92_and_apm)
 	cm_free(&m);
 }
 
+TEST(reset_control_register_at_0xcf9)
+{
+	static struct cm m;
+	REQUIRE_EQ(cm_build(&m), 0);
+	pci_bus_set_cf9(&m.pci, port92_rcr_read, port92_rcr_write, &m.p92);
+	cm_out(&m, 0xcf8, 0x80000000u, 4);                 /* conf1's address register still a dword */
+	CHECK_EQ_HEX(cm_in(&m, 0xcf8, 4), 0x80000000u);
+	CHECK_EQ_HEX(cm_in(&m, 0xcf9, 1), 0);
+	cm_out(&m, 0xcf9, 0x02, 1);                         /* SYS_RST alone: stored, no reset */
+	CHECK_EQ_HEX(cm_in(&m, 0xcf9, 1), 0x02);
+	CHECK_EQ(m.power.n, 0);
+	CHECK_EQ_HEX(cm_in(&m, 0xcf8, 4), 0x80000000u);    /* the address latch untouched */
+	cm_out(&m, 0xcf9, 0x06, 1);                         /* OVMF's ResetCold */
+	CHECK_EQ(m.power.n, 1);
+	CHECK_EQ(m.power.reason, VM_STOP_RESET);
+	CHECK_CONTAINS(m.power.why, "0xcf9");
+	cm_out(&m, 0xcf9, 0x0406, 2);                       /* not a byte: not the register */
+	CHECK_EQ(m.power.n, 1);
+	port92_reset(&m.p92);
+	CHECK_EQ_HEX(cm_in(&m, 0xcf9, 1), 0);
+	cm_free(&m);
+}
+
 int main(int argc, char **argv)
 {
 	log_set_level(LOG_OFF);

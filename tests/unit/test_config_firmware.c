@@ -1,5 +1,6 @@
 /* Unit tests for a firmware-booted VM's definition (src/config/firmware_config.c, boot-source.firmware,
- * drives' boot_index, machine-config.uuid) and the firmware image checks (src/boot/firmware.c). */
+ * "ovmf" and firmware_vars_path, drives' boot_index, machine-config.uuid) and the firmware image
+ * checks (src/boot/firmware.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,45 @@ TEST(firmware_image_checks)
 		CHECK_EQ(olen, 256 << 10);
 		free(out);
 	}
+}
+
+TEST(ovmf_definition)
+{
+	char msg[256];
+	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"ovmf\"}}", msg, sizeof(msg)), 0);
+	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+			  sizeof(msg)), 0);
+	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"seabios\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+			  sizeof(msg)), -EINVAL);
+	CHECK_CONTAINS(msg, "boot-source.firmware_vars_path: SeaBIOS keeps no variables");
+	CHECK_EQ(validate("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+			  sizeof(msg)), -EINVAL);
+	CHECK_CONTAINS(msg, "boot-source.firmware_vars_path: goes with a firmware");
+	EXPECT_ERR("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": 1}}",
+		   "boot-source.firmware_vars_path: expected a string");
+	CHECK_STR_EQ(firmware_path("ovmf"), FIRMWARE_OVMF_CODE_PATH);
+
+	struct vm_config c;
+	vm_config_init(&c);
+	CHECK_EQ(vm_config_parse_json("{\"boot-source\": {\"firmware\": \"/x/code.fd\", \"firmware_vars_path\": \"/v/a\"}}",
+				      &c, msg, sizeof(msg)), 0);
+	CHECK_STR_EQ(c.firmware_vars, "/v/a");
+	CHECK(firmware_is_uefi(&c)); /* a path with a vars file: the UEFI layout */
+	json_t *o = vm_config_to_json(&c);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(o, "boot-source"), "firmware_vars_path")), "/v/a");
+	json_decref(o);
+	vm_config_free(&c);
+	vm_config_init(&c);
+	CHECK_EQ(vm_config_parse_json("{\"boot-source\": {\"firmware\": \"seabios\"}}", &c, msg, sizeof(msg)), 0);
+	CHECK(!firmware_is_uefi(&c));
+	o = vm_config_to_json(&c);
+	CHECK(json_object_get(json_object_get(o, "boot-source"), "firmware_vars_path") == NULL); /* only when set */
+	json_decref(o);
+	vm_config_free(&c);
+	vm_config_init(&c);
+	CHECK_EQ(vm_config_parse_json("{\"boot-source\": {\"firmware\": \"ovmf\"}}", &c, msg, sizeof(msg)), 0);
+	CHECK(firmware_is_uefi(&c));
+	vm_config_free(&c);
 }
 
 int main(int argc, char **argv) { return unit_main(argc, argv); }

@@ -6,6 +6,7 @@
 
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/debug_port.h"
+#include "devices/legacy/debugcon.h"
 #include "util/log.h"
 #include "unit.h"
 #include "legacy_dev.h"
@@ -132,6 +133,24 @@ TEST(debug_port_exit_and_null)
 	uint8_t r[4] = { 1, 2, 3, 4 };
 	debug_port_read(&d, 1, r, 4);
 	CHECK(r[0] == 0 && r[1] == 0 && r[2] == 0 && r[3] == 0);
+}
+
+TEST(debugcon_answers_its_probe_and_counts)
+{
+	struct debugcon c;
+	debugcon_init(&c);
+	uint8_t b[4] = { 0 };
+	debugcon_read(&c, 0, b, 1);
+	CHECK_EQ_HEX(b[0], DEBUGCON_MAGIC); /* OVMF's PlatformDebugLibIoPort: present */
+	char line[400];
+	memset(line, 'x', sizeof(line)); /* longer than a line, no newline: split, nothing overflows */
+	enum log_level was = log_get_level();
+	log_set_level(LOG_DEBUG); /* lines are collected only when they would be logged */
+	debugcon_write(&c, 0, (const uint8_t *)line, sizeof(line));
+	debugcon_write(&c, 0, (const uint8_t *)"\n\x01\xff", 3);
+	log_set_level(was);
+	CHECK_EQ(debugcon_bytes(&c), sizeof(line) + 3);
+	debugcon_destroy(&c);
 }
 
 int main(int argc, char **argv)

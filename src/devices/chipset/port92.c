@@ -64,6 +64,29 @@ void apm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 	pthread_mutex_unlock(&p->lock);
 }
 
+#define RCR_SYS_RST 0x02
+#define RCR_RST_CPU 0x04
+
+void port92_rcr_read(void *opaque, uint8_t *v)
+{
+	struct port92 *p = opaque;
+	pthread_mutex_lock(&p->lock);
+	*v = p->st.rcr;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void port92_rcr_write(void *opaque, uint8_t v)
+{
+	struct port92 *p = opaque;
+	pthread_mutex_lock(&p->lock);
+	p->st.rcr = v & RCR_SYS_RST;
+	pthread_mutex_unlock(&p->lock);
+	if (v & RCR_RST_CPU) {
+		__atomic_fetch_add(&p->resets, 1, __ATOMIC_RELAXED);
+		power_request(&p->power, VM_STOP_RESET, 0, "guest reset (port 0xcf9)");
+	}
+}
+
 uint64_t port92_apmc_writes(const struct port92 *p)
 {
 	return __atomic_load_n(&p->apmc_writes, __ATOMIC_RELAXED);
@@ -85,7 +108,7 @@ static int port92_load_state(void *dev, struct dec *d, uint32_t version, char *e
 {
 	(void)version;
 	struct port92 *p = dev;
-	struct port92_state st;
+	struct port92_state st = { 0 };
 	st.apmc = get_u8(d);
 	st.apms = get_u8(d);
 	int e = dec_end(d, "port 0x92 and APM (P92 )", err, errlen);

@@ -252,6 +252,10 @@ static void conf1_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
 	struct pci_bus *bus = opaque;
 	memset(data, 0xff, len);
+	if (off == 1 && len == 1 && bus->cf9_read) {
+		bus->cf9_read(bus->cf9_opaque, data);
+		return;
+	}
 	if (off < 4) {
 		/* Only a dword access at 0xCF8 is the address register (a byte at 0xCFB is the
 		 * legacy mechanism #2 probe, which is absent). */
@@ -274,6 +278,10 @@ static void conf1_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 static void conf1_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 {
 	struct pci_bus *bus = opaque;
+	if (off == 1 && len == 1 && bus->cf9_write) {
+		bus->cf9_write(bus->cf9_opaque, data[0]);
+		return;
+	}
 	if (off < 4) {
 		if (off == 0 && len == 4) {
 			pthread_rwlock_wrlock(&bus->lock);
@@ -384,6 +392,14 @@ int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct b
 	struct pci_windows w = { .mmio_base = mmio_base, .mmio_size = mmio_size,
 				 .io_base = PCI_IO_BASE, .io_size = PCI_IO_SIZE };
 	return pci_bus_init_windows(bus, kvm, pio, mmio, &w);
+}
+
+void pci_bus_set_cf9(struct pci_bus *bus, void (*read)(void *, uint8_t *), void (*write)(void *, uint8_t),
+		     void *opaque)
+{
+	bus->cf9_read = read;
+	bus->cf9_write = write;
+	bus->cf9_opaque = opaque;
 }
 
 void pci_bus_destroy(struct pci_bus *bus)

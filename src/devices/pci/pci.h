@@ -128,6 +128,11 @@ struct pci_bus {
 	struct kvm *kvm;
 	pthread_mutex_t irq_lock;
 	unsigned irq_count[24];
+	/* a byte access at 0xCF9, inside conf1's ports: the chipset's reset control register
+	 * (PIIX3's RCR) when set (pci_bus_set_cf9), else nothing */
+	void (*cf9_read)(void *opaque, uint8_t *v);
+	void (*cf9_write)(void *opaque, uint8_t v);
+	void *cf9_opaque;
 };
 
 /* Create the bus and its host bridge (1b36:0008); claims ports 0xCF8-0xCFF and the I/O window
@@ -138,6 +143,10 @@ int pci_bus_init_windows(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, 
 int pci_bus_init(struct pci_bus *bus, struct kvm *kvm, struct bus *pio, struct bus *mmio,
 		 uint64_t mmio_base, uint64_t mmio_size);
 void pci_bus_destroy(struct pci_bus *bus);
+/* Hand byte accesses at port 0xCF9 to the chipset's reset control register (set before the
+ * vCPUs run; the hooks are called with no lock of the bus held). */
+void pci_bus_set_cf9(struct pci_bus *bus, void (*read)(void *, uint8_t *), void (*write)(void *, uint8_t),
+		     void *opaque);
 
 /* Prepare a type-0 function: IDs, class (24 bits: class << 16 | subclass << 8 | prog-if). */
 void pci_device_init(struct pci_device *dev, const char *name, uint16_t vendor, uint16_t device,
