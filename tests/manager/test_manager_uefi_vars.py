@@ -185,3 +185,35 @@ def test_a_restore_puts_the_backups_vars_file_back(petreld, ovmf):
     assert st != 200   # the fake state does not load
     assert own.read_bytes() == bytes(saved)
     assert stat.S_IMODE(own.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("jailer", [False, True])
+def test_an_incoming_migration_gets_a_vars_file_here(petreld, ovmf, jailer):
+    """The target's side without a guest: the source sends no path of its own (uefi_vars_for_peer),
+    the target makes its own file for the receiver (the stream's flash section fills it) and
+    removes it when the migration is dropped."""
+    import tlslib
+    if not tlslib.have_certtool():
+        pytest.skip("certtool (gnutls-bin) not installed")
+    pki = Path(petreld(jailer=False).root) / "pki"
+    tlslib.make_pki(pki, "src,127.0.0.1,localhost", "dst,127.0.0.1,localhost")
+    port = tlslib.free_port()
+    t = petreld(args=["--listen-tcp", f"127.0.0.1:{port}", "--tls-dir", str(pki / "dst")], jailer=jailer)
+    tlslib.wait_port(("127.0.0.1", port), t.proc)
+    ctx = tlslib.context(pki / "ca.pem", pki / "src")
+    addr = ("127.0.0.1", port)
+    st, r = tlslib.request(addr, ctx, "POST", "/migrations/incoming", {"definition": uefi_doc("inc")}, timeout=60)
+    assert st == 200, r
+    own = t.defs / "inc.vars"
+    assert own.read_bytes() == TEMPLATE.read_bytes()
+    assert not (t.defs / "inc.json").exists()
+    if jailer:   # linked into the worker's jail like a disk, the worker's own
+        linked = [f for f in (t.jails / "petrel" / "inc" / "root" / "vm").iterdir()
+                  if f.stat().st_ino == own.stat().st_ino]
+        assert linked and linked[0].stat().st_uid != 0, linked
+    assert tlslib.request(addr, ctx, "DELETE", "/migrations/incoming/inc")[0] == 204
+    deadline = time.monotonic() + 15
+    while t.api("GET", "/vms")[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert t.api("GET", "/vms")[1] == []
+    assert not own.exists()
