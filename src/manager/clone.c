@@ -168,7 +168,6 @@ static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl,
 	}
 	json_object_set_new(p, "name", json_string(name));
 	json_object_del(p, "uuid"); /* def_parse gives a new one */
-	json_object_del(json_object_get(doc, "boot-source"), UEFI_VARS_KEY); /* its own: make_clone's */
 	size_t k;
 	int e = 0;
 	json_array_foreach(json_object_get(doc, "drives"), k, el)
@@ -255,10 +254,17 @@ static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_
 	/* A UEFI clone's variables: a copy of its template's file as it is now (a start from the
 	 * snapshot then loads the flash contents of the snapshot's instant). */
 	const char *vars_from = uefi_vars_of(tmpl);
+	char own[PATH_MAX];
 	bool copied = false, made = false;
-	if (!e && uefi_vars_wanted(def.doc) && vars_from && access(vars_from, R_OK) == 0)
+	if (!e && vars_from) {   /* its own file, never the template VM's */
+		if (uefi_vars_own_path(m, name, own, sizeof(own)) < 0)
+			e = error_set(err, errlen, -ENAMETOOLONG, "%s: path too long", m->defs_dir);
+		else
+			json_object_set_new(json_object_get(def.doc, "boot-source"), UEFI_VARS_KEY, json_string(own));
+	}
+	if (!e && vars_from && access(vars_from, R_OK) == 0)
 		copied = (e = uefi_vars_create(m, name, vars_from, err, errlen)) == 0;
-	if (!e)   /* its path; from the template when the template VM's file is gone */
+	if (!e)   /* from the template when the template VM's file is gone */
 		e = uefi_vars_prepare(m, &def, &made, err, errlen);
 	if (!e)
 		e = save_definition(m, &def, err, errlen);

@@ -118,6 +118,9 @@ void uefi_vars_remove(struct manager *m, const char *name)
 
 void uefi_vars_for_peer(struct manager *m, const char *name, json_t *doc)
 {
-	if (uefi_vars_is_own(m, name, uefi_vars_of(doc)))
+	/* Without the path "ovmf" is still UEFI; a firmware named by its path is UEFI only with
+	 * one, so that path stays (the target's own when its definitions directory is ours). */
+	const char *fw = json_string_value(json_object_get(boot_source(doc), "firmware"));
+	if (fw && !strcmp(fw, "ovmf") && uefi_vars_is_own(m, name, uefi_vars_of(doc)))
 		json_object_del(boot_source(doc), UEFI_VARS_KEY);
 }

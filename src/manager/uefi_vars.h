@@ -36,8 +36,10 @@ int uefi_vars_prepare(struct manager *m, struct vm_def *def, bool *created, char
 int uefi_vars_create(struct manager *m, const char *name, const char *src, char *err, size_t errlen);
 /* Remove VM name's own vars file (undefine, a VM that migrated away). */
 void uefi_vars_remove(struct manager *m, const char *name);
-/* A definition for another host (a migration's target): petreld's own path is dropped, the
- * target gives the VM its own; a user's path is kept. doc is changed. */
+/* A definition for another host (a migration's target): petreld's own path is dropped from an
+ * "ovmf" VM's, the target gives the VM its own; a user's path is kept, and so is petreld's own
+ * with a firmware named by its path (which is UEFI only with a vars path: the target must have
+ * its definitions at the same path). doc is changed. */
 void uefi_vars_for_peer(struct manager *m, const char *name, json_t *doc);
 
 #endif

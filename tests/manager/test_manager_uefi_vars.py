@@ -217,3 +217,19 @@ def test_an_incoming_migration_gets_a_vars_file_here(petreld, ovmf, jailer):
         time.sleep(0.05)
     assert t.api("GET", "/vms")[1] == []
     assert not own.exists()
+
+
+def test_a_clone_of_a_vm_with_a_users_file_gets_its_own(petreld, ovmf):
+    """A firmware named by its path is UEFI by its vars path: the clone keeps one, its own."""
+    p = petreld(jailer=False)
+    mine = p.root / "mine.vars"
+    mine.write_bytes(b"user-variables" + TEMPLATE.read_bytes()[14:])
+    assert p.api("POST", "/vms", uefi_doc("tp", mine, firmware=str(CODE)))[0] == 201
+    fake_dir(p.root / "snap" / "tp" / "s1", p.api("GET", "/vms/tp/definition")[1], {})
+    st, clones = p.api("POST", "/vms/tp/clone", {"snapshot": "s1", "count": 1, "prefix": "k", "start": False})
+    assert st == 200, clones
+    bs = p.api("GET", "/vms/k0/definition")[1]["boot-source"]
+    assert bs == {"firmware": str(CODE), "firmware_vars_path": str(p.defs / "k0.vars")}, bs
+    assert (p.defs / "k0.vars").read_bytes() == mine.read_bytes()
+    assert p.api("DELETE", "/vms/k0")[0] == 204 and p.api("DELETE", "/vms/tp")[0] == 204
+    assert mine.exists() and not (p.defs / "k0.vars").exists()
