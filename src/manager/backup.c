@@ -1,8 +1,9 @@
 /* Backups of a running VM (docs/manager.md#backups): petrel's own backup (PUT /snapshot/backup,
  * docs/snapshots.md) writes the memory, the device state and a copy of every disk, the guest
- * paused only while they are taken; petreld adds a UEFI VM's variables file. A jailed worker writes into its jail (all it can reach),
- * from where petreld moves the files out: the jail goes with the worker. A backup is complete
- * or absent: it is made in <name>.partial and renamed into place with its meta.json. */
+ * paused only while they are taken; petreld adds a UEFI VM's variables file. A jailed worker
+ * writes into its jail (all it can reach), from where petreld moves the files out: the jail
+ * goes with the worker. A backup is complete or absent: it is made in <name>.partial and
+ * renamed into place with its meta.json. */
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
 #include "manager/uefi_vars.h"
