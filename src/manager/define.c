@@ -1,7 +1,8 @@
 /* A VM's definition through the API (define.h): POST /vms defines or redefines a VM (the
  * definition checked, a UEFI VM's variables file made, its files checked, then written
- * atomically), DELETE /vms/NAME undefines a VM that does not run (and removes that file), PUT /vms/NAME/resources changes its share of the host (applied to a
- * running worker's cgroup, then saved). m->lock held, but by define_vm, which takes it itself. */
+ * atomically), DELETE /vms/NAME undefines a VM that does not run (and removes that file),
+ * PUT /vms/NAME/resources changes its share of the host (applied to a running worker's cgroup,
+ * then saved). m->lock held, but by define_vm, which takes it itself. */
 #include "manager/define.h"
 #include "manager/answer.h"
 #include "manager/definitions.h"
