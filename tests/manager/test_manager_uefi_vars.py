@@ -9,6 +9,7 @@ VM's own, a missing file of the user's, another VM's file, SeaBIOS with a vars p
 file elsewhere is used as given and never removed."""
 import json
 import os
+import signal
 import stat
 import time
 from pathlib import Path
@@ -187,19 +188,29 @@ def test_a_restore_puts_the_backups_vars_file_back(petreld, ovmf):
     assert stat.S_IMODE(own.stat().st_mode) == 0o600
 
 
-@pytest.mark.parametrize("jailer", [False, True])
-def test_an_incoming_migration_gets_a_vars_file_here(petreld, ovmf, jailer):
-    """The target's side without a guest: the source sends no path of its own (uefi_vars_for_peer),
-    the target makes its own file for the receiver (the stream's flash section fills it) and
-    removes it when the migration is dropped."""
+def tls_host(petreld, pki, cert, jailer=False):
+    import tlslib
+    port = tlslib.free_port()
+    p = petreld(args=["--listen-tcp", f"127.0.0.1:{port}", "--tls-dir", str(pki / cert)], jailer=jailer)
+    tlslib.wait_port(("127.0.0.1", port), p.proc)
+    return p, port
+
+
+@pytest.fixture
+def pki(tmp_path):
     import tlslib
     if not tlslib.have_certtool():
         pytest.skip("certtool (gnutls-bin) not installed")
-    pki = Path(petreld(jailer=False).root) / "pki"
-    tlslib.make_pki(pki, "src,127.0.0.1,localhost", "dst,127.0.0.1,localhost")
-    port = tlslib.free_port()
-    t = petreld(args=["--listen-tcp", f"127.0.0.1:{port}", "--tls-dir", str(pki / "dst")], jailer=jailer)
-    tlslib.wait_port(("127.0.0.1", port), t.proc)
+    tlslib.make_pki(tmp_path / "pki", "src,127.0.0.1,localhost", "dst,127.0.0.1,localhost")
+    return tmp_path / "pki"
+
+
+@pytest.mark.parametrize("jailer", [False, True])
+def test_an_incoming_migration_gets_a_vars_file_here(petreld, ovmf, pki, jailer):
+    """The target's side without a guest: the target makes its own file for the receiver (the
+    stream's flash section fills it) and removes it when the migration is dropped."""
+    import tlslib
+    t, port = tls_host(petreld, pki, "dst", jailer)
     ctx = tlslib.context(pki / "ca.pem", pki / "src")
     addr = ("127.0.0.1", port)
     st, r = tlslib.request(addr, ctx, "POST", "/migrations/incoming", {"definition": uefi_doc("inc")}, timeout=60)
@@ -233,3 +244,31 @@ def test_a_clone_of_a_vm_with_a_users_file_gets_its_own(petreld, ovmf):
     assert (p.defs / "k0.vars").read_bytes() == mine.read_bytes()
     assert p.api("DELETE", "/vms/k0")[0] == 204 and p.api("DELETE", "/vms/tp")[0] == 204
     assert mine.exists() and not (p.defs / "k0.vars").exists()
+
+
+def test_a_migration_source_sends_no_path_of_its_own(petreld, ovmf, pki):
+    """The source's side, its worker without a guest (it refuses to send): the target prepared
+    with a file of its own, then dropped it. Both petrelds are on this host: the source's file is
+    removed first, so that its path, had it been sent, would be refused there as a missing file
+    of the user's."""
+    p, _ = tls_host(petreld, pki, "src")
+    assert p.api("POST", "/vms", uefi_doc("mv"))[0] == 201
+    (p.defs / "mv.vars").unlink()
+    p.stop(signal.SIGKILL)
+    workers = mgrlib.leave_workers(p, ["mv"])
+    try:
+        p.start()
+        t, port = tls_host(petreld, pki, "dst")
+        ev = mgrlib.Events(t.sock)
+        st, r = p.api("POST", "/vms/mv/migrate", {"to": f"127.0.0.1:{port}"}, timeout=60)
+        assert st == 502 and "/migration/send" in r["fault_message"], r
+        ev.wait("mv", "incoming migration failed")
+        ev.close()
+        deadline = time.monotonic() + 10
+        while t.api("GET", "/vms")[1] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert t.api("GET", "/vms")[1] == []
+        assert not (t.defs / "mv.vars").exists()
+    finally:
+        for w in workers:
+            w.kill()
