@@ -180,7 +180,7 @@ MANAGER_LAYERS = [
     ("records", {"runstate.c", "stats.c", "console.c", "console_input.c", "worker_events.c"}, False),
     ("worker client", {"worker_wait.c"}, False),
     ("inventory", {"vm.c", "definitions.c"}, False),
-    ("helpers", {"fsutil.c", "jail_backing.c", "peer/auth.c", "clone_body.c", "replica_args.c", "peer/peer_parse.c",
+    ("helpers", {"fsutil.c", "jail_backing.c", "uefi_vars.c", "peer/auth.c", "clone_body.c", "replica_args.c", "peer/peer_parse.c",
                  "peer/migrate_figures.c", "web/web_gate.c", "web/web_session.c", "web/web_static.c", "web/web_users.c", "web/web_ws.c"},
      True),
     ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c"}, True),

@@ -1,10 +1,12 @@
 /* Backups of a running VM (docs/manager.md#backups): petrel's own backup (PUT /snapshot/backup,
  * docs/snapshots.md) writes the memory, the device state and a copy of every disk, the guest
- * paused only while they are taken. A jailed worker writes into its jail (all it can reach),
- * from where petreld moves the files out: the jail goes with the worker. A backup is complete
- * or absent: it is made in <name>.partial and renamed into place with its meta.json. */
+ * paused only while they are taken; petreld adds a UEFI VM's variables file. A jailed worker
+ * writes into its jail (all it can reach), from where petreld moves the files out: the jail
+ * goes with the worker. A backup is complete or absent: it is made in <name>.partial and
+ * renamed into place with its meta.json. */
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
+#include "manager/uefi_vars.h"
 #include "manager/verbs.h"
 #include "manager/wclient.h"
 #include "util/error.h"
@@ -69,6 +71,16 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char
 		e = move_all(inside, tmp, err, errlen);
 	if (inside[0])
 		rm_tree(inside);
+	/* A UEFI VM's variables file too (the state's flash section has them as they were at the
+	 * backup's instant; the file is copied after it, while the guest runs on). */
+	const char *vars = uefi_vars_of(vm->def.doc);
+	if (!e && vars) {
+		char copy[PATH_MAX + 32];
+		snprintf(copy, sizeof(copy), "%s/" UEFI_VARS_BACKUP_FILE, tmp);
+		if ((e = copy_file_mode(vars, copy, 0600, true)) < 0)
+			e = error_set(err, errlen, e, "cannot copy the variables file %s into the backup: %s", vars,
+				      strerror(-e));
+	}
 	if (!e) {
 		json_t *meta = json_pack("{s:s, s:I, s:O}", "name", name, "created", (json_int_t)time(NULL),
 					 "definition", vm->def.doc);

@@ -3,7 +3,8 @@
  *
  * Clone I of VM T's snapshot S is a defined VM of its own, PREFIX + I: its definition is the one
  * S was taken with (meta.json), under its new name, with a new UUID, a new MAC per network
- * interface (and the tap the request names), and each drive replaced by an overlay. Its disks
+ * interface (and the tap the request names), each drive replaced by an overlay, and a UEFI VM's
+ * variables file copied (<defs dir>/NAME.vars, uefi_vars.h). Its disks
  * live in <jail base>/clones/<name>/: DRIVE_ID.base, a hard link of T's disk (read-only from
  * now on: every clone shares it), and DRIVE_ID.qcow2, a qcow2 overlay whose backing name is the
  * relative "DRIVE_ID.base". A jailed worker finds it there too: jail_backing.c links the base
@@ -21,6 +22,7 @@
 #include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/start.h"
+#include "manager/uefi_vars.h"
 #include "manager/util.h"
 #include "manager/verbs.h"
 #include "manager/worker.h"
@@ -92,6 +94,9 @@ int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size
 		else if (clone_dir(m, name, dir, sizeof(dir)) == 0 && lstat(dir, &st) == 0)
 			e = error_set(err, errlen, -EEXIST, "%s exists (the disks of an earlier '%s'?): remove it or choose "
 				    "another prefix", dir, name);
+		else if (uefi_vars_own_path(m, name, dir, sizeof(dir)) == 0 && lstat(dir, &st) == 0)
+			e = error_set(err, errlen, -EEXIST, "%s exists (the variables of an earlier '%s'?): remove it or "
+				    "choose another prefix", dir, name);
 	}
 	if (e < 0) {
 		vmclone_free(q);
@@ -208,6 +213,7 @@ static void undo(struct manager *m, struct mgr_vm **made, unsigned n)
 				break;
 			}
 		defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
+		uefi_vars_remove(m, vm->def.name);
 		mgr_event_emit(m, vm->def.name, "undefined", NULL);
 		if (clone_dir(m, vm->def.name, dir, sizeof(dir)) == 0)
 			rm_tree(dir);
@@ -245,9 +251,26 @@ static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_
 	pthread_mutex_lock(&m->lock);
 	if (!e && mgr_vm_find(m, name))
 		e = error_set(err, errlen, -EEXIST, "a VM named '%s' was defined meanwhile", name);
+	/* A UEFI clone's variables: a copy of its template's file as it is now (a start from the
+	 * snapshot then loads the flash contents of the snapshot's instant). */
+	const char *vars_from = uefi_vars_of(tmpl);
+	char own[PATH_MAX];
+	bool copied = false, made = false;
+	if (!e && vars_from) {   /* its own file, never the template VM's */
+		if (uefi_vars_own_path(m, name, own, sizeof(own)) < 0)
+			e = error_set(err, errlen, -ENAMETOOLONG, "%s: path too long", m->defs_dir);
+		else
+			json_object_set_new(json_object_get(def.doc, "boot-source"), UEFI_VARS_KEY, json_string(own));
+	}
+	if (!e && vars_from && access(vars_from, R_OK) == 0)
+		copied = (e = uefi_vars_create(m, name, vars_from, err, errlen)) == 0;
+	if (!e)   /* from the template when the template VM's file is gone */
+		e = uefi_vars_prepare(m, &def, &made, err, errlen);
 	if (!e)
 		e = save_definition(m, &def, err, errlen);
 	if (e < 0) {
+		if (copied || made)
+			uefi_vars_remove(m, name);
 		pthread_mutex_unlock(&m->lock);
 		def_free(&def);
 		free(vm);

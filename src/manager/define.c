@@ -1,7 +1,8 @@
 /* A VM's definition through the API (define.h): POST /vms defines or redefines a VM (the
- * definition checked, its files too, then written atomically), DELETE /vms/NAME undefines a VM
- * that does not run, PUT /vms/NAME/resources changes its share of the host (applied to a
- * running worker's cgroup, then saved). m->lock held, but by define_vm, which takes it itself. */
+ * definition checked, a UEFI VM's variables file made, its files checked, then written
+ * atomically), DELETE /vms/NAME undefines a VM that does not run (and removes that file),
+ * PUT /vms/NAME/resources changes its share of the host (applied to a running worker's cgroup,
+ * then saved). m->lock held, but by define_vm, which takes it itself. */
 #include "manager/define.h"
 #include "manager/answer.h"
 #include "manager/definitions.h"
@@ -10,6 +11,7 @@
 #include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/partition.h"
+#include "manager/uefi_vars.h"
 #include "manager/util.h"
 #include "util/error.h"
 
@@ -26,15 +28,18 @@ enum api_result define_vm(struct manager *m, const char *body, size_t len, struc
 		return mgr_answer_fault(r, 400, err);
 	pthread_mutex_lock(&m->lock);
 	struct mgr_vm *vm = mgr_vm_find(m, def.name);
+	bool vars_made = false;
 	if (vm && vm->job)
 		e = error_set(err, sizeof(err), -EBUSY, "VM '%s' is busy: %s in progress", def.name, vm->job->name);
 	if (!e)
-		e = def_check_files(m, &def, err, sizeof(err));
+		e = mgr_def_files_ready(m, &def, &vars_made, err, sizeof(err));
 	if (!e)
 		e = save_definition(m, &def, err, sizeof(err));
 	if (!e && !vm && !(vm = calloc(1, sizeof(*vm))))
 		e = error_set(err, sizeof(err), -ENOMEM, "out of memory");
 	if (e < 0) {
+		if (vars_made)
+			uefi_vars_remove(m, def.name);
 		pthread_mutex_unlock(&m->lock);
 		def_free(&def);
 		return mgr_answer_fault(r, mgr_status_of(e), err);
@@ -63,6 +68,7 @@ enum api_result undefine_vm(struct manager *m, struct mgr_vm *vm, struct api_res
 	int e = defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
 	if (e < 0)
 		return mgr_answer_fault(r, mgr_status_of(e), err);
+	uefi_vars_remove(m, vm->def.name);   /* petreld's own; a user's file elsewhere stays */
 	for (struct mgr_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;

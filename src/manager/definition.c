@@ -192,7 +192,7 @@ static int path_ok(const char *where, const char *path, char *err, size_t errlen
 	return 0;
 }
 
-const char *const def_boot_keys[] = { "kernel_image_path", "initrd_path", "firmware", NULL };
+const char *const def_boot_keys[] = { "kernel_image_path", "initrd_path", "firmware", "firmware_vars_path", NULL };
 
 int def_foreach_file(json_t *doc, int (*fn)(void *, const char *where, const char *path, bool disk),
 		     void *arg)
@@ -201,9 +201,12 @@ int def_foreach_file(json_t *doc, int (*fn)(void *, const char *where, const cha
 	int e;
 	for (int i = 0; def_boot_keys[i]; i++) {
 		json_t *v = json_object_get(bs, def_boot_keys[i]);
-		/* a firmware's name ("seabios") is the Debian file it stands for */
+		/* a firmware's name ("seabios", "ovmf") is the Debian file it stands for; a UEFI
+		 * firmware's variables file is written by the worker: a disk (uefi_vars.h) */
+		bool vars = !strcmp(def_boot_keys[i], "firmware_vars_path");
 		if (json_is_string(v) &&
-		    (e = fn(arg, def_boot_keys[i], firmware_path(json_string_value(v)), false)) < 0)
+		    (e = fn(arg, def_boot_keys[i], vars ? json_string_value(v) : firmware_path(json_string_value(v)),
+			    vars)) < 0)
 			return e;
 	}
 	const char *arrays[] = { "drives", "pmem" };
@@ -226,7 +229,7 @@ static int check_one_path(void *arg, const char *where, const char *path, bool d
 	struct path_check *c = arg;
 	if (!strcmp(where, "firmware") && path[0] != '/')  /* a name petrel does not know, or a relative path */
 		return error_set(c->err, c->errlen, -EINVAL,
-				 "boot-source.firmware: expected \"seabios\" or an absolute path, not '%s'", path);
+				 "boot-source.firmware: expected \"seabios\", \"ovmf\" or an absolute path, not '%s'", path);
 	return path_ok(where, path, c->err, c->errlen);
 }
 

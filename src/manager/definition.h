@@ -42,10 +42,12 @@ int def_check_files(struct manager *m, const struct vm_def *def, char *err, size
 void def_free(struct vm_def *def);
 /* Only the keys of the NULL-ended list in o: 0, or -EINVAL "WHERE: unknown field 'K'". */
 int def_only_keys(json_t *o, const char *where, const char *const *keys, char *err, size_t errlen);
-/* The boot-source fields that name a host file (a firmware by its path: firmware_path), NULL-ended. */
+/* The boot-source fields that name a host file (a firmware by its path: firmware_path; a UEFI
+ * firmware's variables file), NULL-ended. */
 extern const char *const def_boot_keys[];
 /* Calls fn for every host file the Firecracker part of doc names: kernel, initrd, firmware (disk false),
- * drives and pmem (disk true); stops at its first error. */
+ * the firmware's variables file, drives and pmem (disk true: the worker writes them); stops at its
+ * first error. */
 int def_foreach_file(json_t *doc, int (*fn)(void *, const char *where, const char *path, bool disk),
 		     void *arg);
 const char *restart_policy_name(enum restart_policy p);

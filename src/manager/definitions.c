@@ -3,6 +3,7 @@
 #include "manager/definitions.h"
 #include "manager/defs.h"
 #include "manager/mgr.h"
+#include "manager/uefi_vars.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -41,6 +42,16 @@ int mgr_load_definition(struct manager *m, const char *name, struct vm_def *def,
 	if (e == 0 && strcmp(def->name, name)) {
 		e = error_set(err, errlen, -EINVAL, "%s/%s names the VM '%s'", m->defs_dir, file, def->name);
 		def_free(def);
+	}
+	return e;
+}
+
+int mgr_def_files_ready(struct manager *m, struct vm_def *def, bool *vars_made, char *err, size_t errlen)
+{
+	int e = uefi_vars_prepare(m, def, vars_made, err, errlen);
+	if (!e && (e = def_check_files(m, def, err, errlen)) < 0 && *vars_made) {
+		uefi_vars_remove(m, def->name);
+		*vars_made = false;
 	}
 	return e;
 }

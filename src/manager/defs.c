@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int sync_dir(const char *dir)
+int defs_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -51,7 +51,7 @@ int defs_write_atomic(const char *dir, const char *name, const char *text, char 
 		return error_set(err, errlen, -e, "cannot write the definition %s: %s (the old one, if any, is kept)",
 			       path, strerror(e));
 	}
-	int r = sync_dir(dir);
+	int r = defs_sync_dir(dir);
 	if (r < 0)
 		return error_set(err, errlen, r, "cannot sync %s: %s", dir, strerror(-r));
 	return 0;
@@ -63,7 +63,7 @@ int defs_remove(const char *dir, const char *name, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return error_set(err, errlen, -errno, "cannot remove %s: %s", path, strerror(errno));
-	sync_dir(dir);
+	defs_sync_dir(dir);
 	return 0;
 }
 

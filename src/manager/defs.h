@@ -9,6 +9,8 @@
 
 int defs_write_atomic(const char *dir, const char *name, const char *text, char *err, size_t errlen);
 int defs_remove(const char *dir, const char *name, char *err, size_t errlen);
+/* fsync a directory (after a file in it was made, renamed or removed): 0 or -errno. */
+int defs_sync_dir(const char *dir);
 /* Read <dir>/<file> into a malloc'd NUL-terminated text (at most DEF_MAX_BYTES). */
 int defs_read(const char *dir, const char *file, char **out, char *err, size_t errlen);
 

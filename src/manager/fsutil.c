@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int copy_file(const char *src, const char *dst)
+int copy_file_mode(const char *src, const char *dst, mode_t mode, bool sync)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, e = 0;
 	if (in < 0)
 		return -errno;
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (out < 0) {
 		e = -errno;
 		close(in);
@@ -35,9 +35,17 @@ int copy_file(const char *src, const char *dst)
 		}
 	if (n < 0)
 		e = -errno;
+	if (!e && sync && (fchmod(out, mode) < 0 || fsync(out) < 0))   /* the mode whatever the umask */
+		e = -errno;
 	close(in);
-	close(out);
+	if (close(out) < 0 && !e)
+		e = -errno;
 	return e;
+}
+
+int copy_file(const char *src, const char *dst)
+{
+	return copy_file_mode(src, dst, 0644, false);
 }
 
 int move_file(const char *src, const char *dst)

@@ -4,10 +4,15 @@
 #define PETREL_MANAGER_FSUTIL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Copy src to a new file dst (which must not exist): 0 or -errno. */
 int copy_file(const char *src, const char *dst);
+/* The same with the new file's mode, and (sync) the mode set whatever the umask and the data
+ * synced before it returns. */
+int copy_file_mode(const char *src, const char *dst, mode_t mode, bool sync);
 /* Rename, or copy and remove across file systems. */
 int move_file(const char *src, const char *dst);
 /* Remove a directory tree. */

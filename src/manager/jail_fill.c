@@ -1,5 +1,6 @@
 /* Filling a worker's jail (jail_fill.h): petrel-jailer gives the worker an empty root; petreld
- * puts into it what the worker may reach: the definition's files (kernel, initrd, firmware, disks, pmem)
+ * puts into it what the worker may reach: the definition's files (kernel, initrd, firmware and its
+ * variables file, disks, pmem)
  * as /vm/fN, a qcow2 disk's backing chain beside it (jail_backing.c), a snapshot's state and
  * memory for a start from it, and the certificates of a migration between hosts. */
 #include "manager/jail_fill.h"
@@ -40,7 +41,10 @@ static int put_in_jail(void *arg, const char *where, const char *path, bool disk
 		if (disk || (e != EXDEV && e != EPERM) || copy_file(path, dst) < 0)
 			return error_set(j->err, j->errlen, -e, "%s: cannot link '%s' into the jail %s: %s%s", where,
 				       path, j->root, strerror(e),
-				       e == EXDEV ? " (a disk must be on the jail base's file system)" : "");
+				       e != EXDEV ? "" : strcmp(where, "firmware_vars_path")
+				       ? " (a disk must be on the jail base's file system)"
+				       : " (petreld's definitions directory, where a UEFI VM's variables are, must be on "
+					 "the jail base's file system)");
 		copy = !disk;
 	}
 	if (disk ? chown(dst, j->vm->def.uid, j->vm->def.gid) < 0 : copy && chmod(dst, 0644) < 0)

@@ -8,6 +8,7 @@
 #include "manager/service.h"
 #include "manager/web/web.h"
 #include "manager/worker_events.h"
+#include "config/firmware_config.h"
 #include "http/server.h"
 #include "util/tls.h"
 
@@ -41,6 +42,8 @@ static void usage(FILE *f)
 		"  --no-jailer            run workers as petreld's user without a jail (development)\n"
 		"  --snapshot-dir DIR     snapshots, <vm>/<name>/ (default /var/lib/petreld/snapshots)\n"
 		"  --jail-base DIR        the jailer's --chroot-base-dir (default /srv/jailer)\n"
+		"  --ovmf-vars-template FILE  a UEFI VM's variables file is made from it (default\n"
+		"                         " FIRMWARE_OVMF_VARS_TEMPLATE ")\n"
 		"  --cgroup-version 1|2   the hierarchy for partitioning (default: 2 on a unified host, else 1)\n"
 		"  --cgroup-parent NAME   workers' cgroups are <hierarchy>/NAME/<vm> (default petreld)\n"
 		"  --shutdown-timeout S   seconds between Ctrl-Alt-Del and destroy (default 30)\n"
@@ -139,11 +142,12 @@ int main(int argc, char **argv)
 {
 	static struct manager m = {
 		.state_dir = "/run/petreld", .defs_dir = "/etc/petreld/vms", .jail_base = "/srv/jailer", .snapshot_dir = "/var/lib/petreld/snapshots",
+		.vars_template = FIRMWARE_OVMF_VARS_TEMPLATE,
 		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
 		.api_timeout_max_ms = 300000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX };
+	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -152,6 +156,7 @@ int main(int argc, char **argv)
 		{ "cgroup-version", required_argument, NULL, O_CGV },
 		{ "cgroup-parent", required_argument, NULL, O_CGP },
 		{ "snapshot-dir", required_argument, NULL, O_SNAP },
+		{ "ovmf-vars-template", required_argument, NULL, O_VARS },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO },
 		{ "api-timeout-max", required_argument, NULL, O_ATOMAX }, { "version", no_argument, NULL, O_VER },
@@ -182,6 +187,7 @@ int main(int argc, char **argv)
 			break;
 		case O_CGP: m.cgroup_parent = optarg; break;
 		case O_SNAP: m.snapshot_dir = optarg; break;
+		case O_VARS: m.vars_template = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
 		case O_ATOMAX: m.api_timeout_max_ms = (unsigned)atoi(optarg); break;

@@ -15,6 +15,7 @@
  * (holds the guest, does not run it) until promoted, then "running". */
 #include "manager/replica.h"
 #include "manager/events.h"
+#include "manager/definitions.h"
 #include "manager/mgr.h"
 #include "manager/peer/peer.h"
 #include "manager/runstate.h"
@@ -192,7 +193,8 @@ int replica_standby(struct manager *m, struct mgr_vm *vm, json_t *args, char *er
 {
 	pthread_mutex_lock(&m->lock);
 	enum mgr_vm_state before = vm->state;
-	int e = def_check_files(m, &vm->def, err, errlen);
+	bool vars_made;   /* a UEFI standby's variables: its own file, filled by the checkpoints */
+	int e = mgr_def_files_ready(m, &vm->def, &vars_made, err, errlen);
 	if (e == 0)
 		vm->state = VM_STARTING;
 	pthread_mutex_unlock(&m->lock);

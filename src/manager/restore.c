@@ -1,6 +1,7 @@
 /* Restoring a VM from one of its backups (docs/manager.md#restoring-a-backup).
  *
- * A backup (backup.c) holds vm.state, vm.mem and a copy DRIVE_ID.img of each disk. A restore
+ * A backup (backup.c) holds vm.state, vm.mem, a copy DRIVE_ID.img of each disk and a UEFI VM's
+ * variables file (firmware.vars), put back like a disk. A restore
  * stops the VM's worker if one runs, puts each copy back in place of the VM's disk (a new file
  * next to it, filled by a reflink where the file system can or a copy, synced, then renamed
  * over the disk: a restore cut short leaves the old disk or the backup's, never a mix), then
@@ -9,6 +10,7 @@
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
 #include "manager/start.h"
+#include "manager/uefi_vars.h"
 #include "manager/verbs.h"
 #include "manager/worker.h"
 #include "util/error.h"
@@ -102,6 +104,9 @@ int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char
 	pthread_mutex_lock(&m->lock);
 	bool up = vm->pid > 0;
 	json_t *drives = json_deep_copy(json_object_get(vm->def.doc, "drives"));
+	char vars[PATH_MAX] = "";
+	if (uefi_vars_of(vm->def.doc))
+		snprintf(vars, sizeof(vars), "%s", uefi_vars_of(vm->def.doc));
 	pthread_mutex_unlock(&m->lock);
 	if (up)
 		worker_kill(m, vm);
@@ -118,6 +123,11 @@ int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char
 			break;
 	}
 	json_decref(drives);
+	/* A UEFI VM's variables file (a backup made before it was UEFI has none: the file stays). */
+	char copy[PATH_MAX + 32];
+	snprintf(copy, sizeof(copy), "%s/" UEFI_VARS_BACKUP_FILE, dir);
+	if (!e && vars[0] && access(copy, R_OK) == 0)
+		e = put_back(copy, vars, err, errlen);
 	if (e < 0)
 		return e;
 	mgr_vm_log(m, vm->def.name, "disks restored from backup '%s'", backup);

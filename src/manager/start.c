@@ -30,7 +30,8 @@ static int start(struct manager *m, struct mgr_vm *vm, const struct worker_start
 		return error_set(err, errlen, -EINVAL, "the definition file was changed and is not valid: %s", why);
 	}
 	pthread_mutex_lock(&m->lock);
-	if (e == 0 && (e = def_check_files(m, &fresh, err, errlen)) < 0) {
+	bool vars_made = false;
+	if (e == 0 && (e = mgr_def_files_ready(m, &fresh, &vars_made, err, errlen)) < 0) {
 		pthread_mutex_unlock(&m->lock);
 		def_free(&fresh);
 		return e;
@@ -38,10 +39,12 @@ static int start(struct manager *m, struct mgr_vm *vm, const struct worker_start
 	if (e == 0) {
 		def_free(&vm->def);
 		vm->def = fresh;
-	} else if ((e = def_check_files(m, &vm->def, err, errlen)) < 0) {
+	} else if ((e = mgr_def_files_ready(m, &vm->def, &vars_made, err, errlen)) < 0) {
 		pthread_mutex_unlock(&m->lock);
 		return e;
 	}
+	if (vars_made)   /* removed by hand since the define: the VM's variables start again */
+		mgr_vm_log(m, vm->def.name, "its variables file was missing: made again from %s", m->vars_template);
 	enum mgr_vm_state before = vm->state;
 	vm->state = VM_STARTING;
 	vm->restart_due = false;

@@ -244,11 +244,20 @@ def test_page_list_matches_the_api_and_hostile_text_stays_text(web, browser_ok, 
     assert p.api("POST", "/vms", {"boot-source": {"firmware": firmware}, "drives": fw_disks, "petrel": {"name": "web-fw"},
                                   "machine-config": {"vcpu_count": 1, "mem_size_mib": 256,
                                                      "uuid": "663cf08f-c355-4ee7-ac5a-e441a60df051"}})[0] == 201
+    # A UEFI VM's devices tab shows its variables file too (made by petreld at define time).
+    uefi = os.path.exists("/usr/share/OVMF/OVMF_VARS_4M.fd") and os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd")
+    if uefi:
+        assert p.api("POST", "/vms", {"boot-source": {"firmware": "ovmf"}, "petrel": {"name": "web-uefi"},
+                                      "machine-config": {"vcpu_count": 1, "mem_size_mib": 256}})[0] == 201
     # A name with markup is refused by petreld, so never listed.
     assert p.define("<b>x</b>")[0] == 400
-    res = weblib.browser("list", fwd.url, hostile_vm="hostile", hostile_text=hostile, devices=["web-fw", "web-a"])
+    res = weblib.browser("list", fwd.url, hostile_vm="hostile", hostile_text=hostile,
+                         devices=["web-fw", "web-a"] + (["web-uefi"] if uefi else []))
     fw, kernel = res["devices"]["web-fw"], res["devices"]["web-a"]
     assert fw["boot"] == {"Firmware": firmware, "Boot order": "system, data, then the rest"}, fw
+    if uefi:
+        assert res["devices"]["web-uefi"]["boot"] == {"Firmware": "ovmf", "Variables": str(p.defs / "web-uefi.vars"),
+                                                      "Boot order": "the firmware's own (every disk)"}
     assert [(d[0], d[-1]) for d in fw["disks"]] == [("data", "1"), ("system", "0"), ("scratch", "")], fw
     assert kernel["boot"] == {"Kernel": str(weblib.mgrlib.guest("counter"))}, kernel
     assert "Firmware" not in kernel["text"]

@@ -198,11 +198,12 @@ function jsonBlock(o) {
   return h('pre', { class: 'json' }, JSON.stringify(o, null, 2));
 }
 
-// How the VM boots: a firmware and the disks in its boot order, or a kernel petrel loads.
+// How the VM boots: a firmware (a UEFI one's variables file) and the disks in its boot order, or a
+// kernel petrel loads.
 function bootRows(bs, drives) {
   if (!bs.firmware) return [['Kernel', bs.kernel_image_path], ['Initrd', bs.initrd_path], ['Command line', bs.boot_args]];
   const order = drives.filter((d) => d.boot_index != null).sort((a, b) => a.boot_index - b.boot_index).map((d) => d.drive_id);
-  return [['Firmware', bs.firmware], ['Boot order', order.length ? order.join(', ') + ', then the rest' : 'the firmware\'s own (every disk)']];
+  return [['Firmware', bs.firmware], ['Variables', bs.firmware_vars_path], ['Boot order', order.length ? order.join(', ') + ', then the rest' : 'the firmware\'s own (every disk)']];
 }
 
 // GET /vms/NAME/migration and /replica as a line of text each.

@@ -15,6 +15,7 @@
 #include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/peer/peer.h"
+#include "manager/uefi_vars.h"
 #include "http/client.h"
 #include "manager/util.h"
 #include "manager/wclient.h"
@@ -102,7 +103,10 @@ int peer_migrate_run(struct manager *m, struct mgr_vm *vm, const struct peer_mig
 	unsigned port = req->port;
 	/* 1. the target prepares its receiver */
 	pthread_mutex_lock(&m->lock);
-	json_t *body = json_pack("{s:O, s:i}", "definition", vm->def.doc, "timeout_s", 60);
+	/* petreld's own variables file is this host's: the target makes its own */
+	json_t *doc = json_deep_copy(vm->def.doc);
+	uefi_vars_for_peer(m, vm->def.name, doc);
+	json_t *body = json_pack("{s:o, s:i}", "definition", doc, "timeout_s", 60);
 	pthread_mutex_unlock(&m->lock);
 	json_t *reply;
 	int st = peer_call(m, host, port, "POST", "/migrations/incoming", body, PEER_CALL_MS, &reply, err, errlen);
@@ -166,6 +170,7 @@ bool peer_migrate_finish(const struct mgr_job *j, int e, const char *err, struct
 	char why[256];
 	if (defs_remove(m->defs_dir, vm->def.name, why, sizeof(why)) < 0)
 		json_object_set_new(o, "warning", json_string(why));
+	uefi_vars_remove(m, vm->def.name);
 	mgr_event_emit(m, vm->def.name, "migrated", json_pack("{s:s, s:s, s:O?}", "role", "source", "to", to,
 							 "downtime_ms", json_object_get(figures, "downtime_ms")));
 	mgr_vm_log(m, vm->def.name, "migrated to %s", to);

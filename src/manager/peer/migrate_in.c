@@ -4,7 +4,8 @@
  *     waiting for the VM on a tls: port (PUT /migration/receive): 200 {"name", "port"}.
  *   DELETE /migrations/incoming/NAME: the source gave up before the VM arrived: the worker is
  *     ended (409 once the VM runs here).
- * Until the VM runs here it is "incoming": listed as starting, busy, with no definition file.
+ * Until the VM runs here it is "incoming": listed as starting, busy, with no definition file
+ * (a UEFI VM's variables file is made at once: the receiving worker maps it).
  * A thread follows the worker: when the VM runs, its definition is written here and the event
  * "migrated" sent; when the receive fails (or the worker ends, or is told to), the worker is
  * ended and the VM forgotten: nothing half-defined stays. */
@@ -16,6 +17,7 @@
 #include "manager/mgr.h"
 #include "manager/peer/peer.h"
 #include "manager/runstate.h"
+#include "manager/uefi_vars.h"
 #include "http/client.h"
 #include "manager/util.h"
 #include "manager/worker.h"
@@ -39,6 +41,7 @@ struct incoming {
 	struct manager *m;
 	struct mgr_vm *vm;
 	unsigned timeout_s;
+	bool vars_made;            /* its UEFI variables file was made for it here (uefi_vars.h) */
 	char from[300];            /* who sent it: the certificate's subject, or the address */
 	api_done_fn done;
 	void *opaque;
@@ -86,6 +89,8 @@ static void dropped(struct incoming *in, const char *why)
 	struct mgr_vm *vm = in->vm;
 	worker_kill(m, vm);   /* waits for the supervisor to see it end and clean its jail up */
 	pthread_mutex_lock(&m->lock);
+	if (in->vars_made)   /* nothing of it stays */
+		uefi_vars_remove(m, vm->def.name);
 	mgr_event_emit(m, vm->def.name, "incoming migration failed", json_pack("{s:s, s:s}", "from", in->from, "reason", why));
 	fprintf(stderr, "petreld: incoming migration of %s from %s failed: %s\n", vm->def.name, in->from, why);
 	peer_forget_vm(m, vm);
@@ -128,6 +133,8 @@ static void *incoming_main(void *arg)
 		api_response_fault(&r, mgr_status_of(e) == 400 ? 400 : 502, "cannot prepare the receiver: %s", err);
 		pthread_mutex_lock(&m->lock);
 		peer_forget_vm(m, vm);   /* worker_start ended the worker it started */
+		if (in->vars_made)
+			uefi_vars_remove(m, vm->def.name);
 		pthread_mutex_unlock(&m->lock);
 		in->done(in->opaque, &r);
 		peer_free_vm_later(vm);
@@ -178,10 +185,13 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		return mgr_answer_fault(r, 400, err);
 	}
 	pthread_mutex_lock(&m->lock);
+	bool vars_made = false;
 	if (mgr_vm_find(m, vm->def.name))
 		e = error_set(err, sizeof(err), -EEXIST, "a VM named '%s' is defined here already", vm->def.name);
+	/* A UEFI VM's variables file is made here from the template; the migration stream's flash
+	 * section fills it. */
 	if (!e)
-		e = def_check_files(m, &vm->def, err, sizeof(err));
+		e = mgr_def_files_ready(m, &vm->def, &vars_made, err, sizeof(err));
 	if (e < 0) {
 		pthread_mutex_unlock(&m->lock);
 		def_free(&vm->def);
@@ -196,13 +206,16 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 	vm->state = VM_STARTING;
 	vm->next = m->vms;
 	m->vms = vm;
-	*in = (struct incoming){ .m = m, .vm = vm, .timeout_s = in->timeout_s, .done = done, .opaque = opaque };
+	*in = (struct incoming){ .m = m, .vm = vm, .timeout_s = in->timeout_s, .vars_made = vars_made, .done = done,
+				 .opaque = opaque };
 	snprintf(in->from, sizeof(in->from), "%s", who->kind == API_PRINCIPAL_TLS_CERT ? who->subject
 						 : who->kind == API_PRINCIPAL_UNIX ? "this host" : who->remote);
 	pthread_mutex_unlock(&m->lock);
 	if (mgr_detached(incoming_main, in) < 0) {
 		pthread_mutex_lock(&m->lock);
 		peer_forget_vm(m, vm);
+		if (vars_made)
+			uefi_vars_remove(m, vm->def.name);
 		pthread_mutex_unlock(&m->lock);
 		mgr_vm_free(vm);   /* never had a worker */
 		free(in);
