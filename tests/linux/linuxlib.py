@@ -53,7 +53,10 @@ class Console:
         return len(self.sel.get_map()) > 0
 
     def pump(self, timeout):
-        """Read whatever arrives within timeout seconds; return the new console lines."""
+        """Read whatever arrives within timeout seconds; return the new console lines (none once
+        its log is closed: the guest was closed, a second close pumps nothing)."""
+        if self.log.closed:
+            return []
         new = []
         for key, _ in self.sel.select(timeout):
             try:
