@@ -9,15 +9,18 @@
  * goes to its load verb in the order snapshot/load.c follows (vm/vm_state.c): the vCPU
  * hot-plug state (cpu_hotplug_state_get and the device's part of vcpu_hotplug_load), UART,
  * I804, RTC, ACPI, PCIB, GED, then for each virtio device its own section (the balloon's BALN)
- * and its transport's VIRT, then the E1000's E1K, then the chipset's I44F, PIIX and P92 . A refusal stops there, as a load does (the VM is destroyed), and
+ * and its transport's VIRT, then the E1000's E1K, then the chipset's I44F, PIIX and P92 , then
+ * an OVMF machine's CFI flash FLSH (one 4 KiB block, its contents a heap block of exactly that
+ * size). A refusal stops there, as a load does (the VM is destroyed), and
  * must say why. When all were accepted, the guest uses the restored devices: register
  * accesses as in fuzz_ports, every queue served, a statistics tick, the E1000's I/O run and its
- * interrupt cause read.
+ * interrupt cause read, the flash confirmed (what a pending erase or buffered write waits for),
+ * read and put back in read-array mode.
  *
  * Input: the balloon's options (a byte, as fuzz_balloon's: bit 0 statistics, 1 free page
  * reporting, 2 deflate_on_oom, 3 free page hinting), then per section in the order above
  * (CPUH, UART, I804, RTC, ACPI, PCIB, GED, VIRT#0 the rng on PCI, VIRT#1 the rng on MMIO,
- * BALN, VIRT#2 the balloon, E1K, I44F, PIIX, P92 ) a mode byte and its bytes:
+ * BALN, VIRT#2 the balloon, E1K, I44F, PIIX, P92 , FLSH) a mode byte and its bytes:
  *   mode & 3 == 0  the saved section as it is (no more bytes)
  *   mode & 3 == 1  1 + (mode >> 2) patches XORed into it, == 2 the same written over it:
  *                  a patch is a le16 offset (modulo the section's length), a length byte
@@ -37,6 +40,7 @@
 
 #include "devices/dev_state.h"
 #include "devices/e1000/e1000.h"
+#include "devices/flash/cfi_flash.h"
 #include "devices/virtio/balloon.h"
 #include "fuzz_common.h"
 #include "fuzz_e1000_card.h"
@@ -44,8 +48,8 @@
 
 FUZZ_QUIET_LOGS()
 
-#define NSEC 15           /* the sections, in load order */
-#define SEC_MAX 4096      /* a section's bytes here (the PCI one is the longest: ~1.7 KiB) */
+#define NSEC 16           /* the sections, in load order */
+#define SEC_MAX 8192      /* a section's bytes here (FLSH is the longest: 4 KiB of contents and ~320 bytes) */
 
 /* One section: its device, its verbs (NULL for CPUH: the codec below) and its bytes. */
 struct section {
@@ -58,7 +62,8 @@ struct section {
 /* The balloon's transport: never mapped, only its state verbs are used. */
 static struct virtio_mmio balloon_tr;
 
-static void list_sections(struct port_machine *m, struct virtio_balloon *b, struct e1000 *card, struct section *s)
+static void list_sections(struct port_machine *m, struct virtio_balloon *b, struct e1000 *card, struct cfi_flash *flash,
+			  struct section *s)
 {
 	memset(&balloon_tr, 0, sizeof(balloon_tr));
 	balloon_tr.vdev = &b->vdev;
@@ -66,9 +71,10 @@ static void list_sections(struct port_machine *m, struct virtio_balloon *b, stru
 		NULL, &serial_state_ops, &i8042_state_ops, &rtc_state_ops, &acpi_pm_state_ops, &pci_bus_state_ops,
 		&ged_state_ops, &virtio_pci_state_ops, &virtio_mmio_state_ops, b->vdev.ops->state,
 		&virtio_mmio_state_ops, &e1000_state_ops, &i440fx_state_ops, &piix_state_ops, &port92_state_ops,
+		&cfi_flash_state_ops,
 	};
 	void *dev[NSEC] = { &m->cpuhp, &m->serial, &m->kbd, &m->rtc, &m->pm, &m->pci, &m->ged, &m->vp, &m->vm,
-			    &b->vdev, &balloon_tr, card, &m->host, &m->piix, &m->p92 };
+			    &b->vdev, &balloon_tr, card, &m->host, &m->piix, &m->p92, flash };
 	for (unsigned i = 0; i < NSEC; i++) {
 		s[i].ops = ops[i];
 		s[i].dev = dev[i];
@@ -171,6 +177,32 @@ static void serve_e1000(struct e1000 *e)
 	e1000_bar_read(e, 0, E1000_ICR, icr, 4);
 }
 
+/* An OVMF machine's vars flash: one block, fresh for each input (the machine is not told of
+ * its mode: there is no slot here). */
+static uint8_t *make_flash(struct cfi_flash *f)
+{
+	uint8_t *mem = malloc(CFI_FLASH_BLOCK);
+	FUZZ_CHECK(mem);
+	memset(mem, 0xff, CFI_FLASH_BLOCK);
+	memset(f, 0, sizeof(*f));
+	FUZZ_CHECK(cfi_flash_init(f, mem, CFI_FLASH_BLOCK, NULL, NULL) == 0);
+	return mem;
+}
+
+/* What OVMF does next with a restored flash: confirm, read, back to read-array mode. */
+static void use_flash(struct cfi_flash *f)
+{
+	uint8_t b[8] = { 0xd0 };
+	cfi_flash_write(f, 0, b, 1);
+	cfi_flash_read(f, CFI_FLASH_BLOCK - 4, b, 8);
+	/* READ_ARRAY: a buffered write still taking data takes these as data (at most its 256
+	 * bytes), then refuses them as a confirm; the next one is obeyed */
+	b[0] = 0xff;
+	for (unsigned i = 0; i < CFI_FLASH_BUFFER + 2 && !cfi_flash_in_array_mode(f); i++)
+		cfi_flash_write(f, 0, b, 1);
+	FUZZ_CHECK(cfi_flash_in_array_mode(f));
+}
+
 /* The 64-byte RAM seed after the states (missing bytes zero): RAM holds it before the states
  * are loaded, as in a restore. */
 static void fill_ram(struct port_machine *m, struct fuzz_input *in)
@@ -188,6 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct virtio_balloon b;
 	static struct section s[NSEC];
 	static struct e1000 card;
+	static struct cfi_flash flash;
 	int peer = -1;
 	struct fuzz_input in = { data, size };
 	port_machine_build(&m);
@@ -196,7 +229,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (have_balloon && !have_card)
 		virtio_dev_destroy(&b.vdev);
 	if (have_card) {
-		list_sections(&m, &b, &card, s);
+		uint8_t *flash_mem = make_flash(&flash);
+		list_sections(&m, &b, &card, &flash, s);
 		save_all(s);
 		for (unsigned i = 0; i < NSEC; i++)
 			mutate(&in, &s[i]);
@@ -211,9 +245,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			port_machine_serve(&m);
 			serve_balloon(&b);
 			serve_e1000(&card);
+			use_flash(&flash);
 		}
 		virtio_dev_destroy(&b.vdev);
 		e1000_destroy(&card);
+		cfi_flash_destroy(&flash);
+		free(flash_mem);
 		close(peer);
 	}
 	port_machine_destroy(&m);

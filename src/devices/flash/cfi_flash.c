@@ -41,7 +41,7 @@ enum {
 	ST_ERASE_ERR = 0x20,
 	ST_SEQUENCE_ERR = ST_PROGRAM_ERR | ST_ERASE_ERR,
 	ST_READY = 0x80,
-	ST_ERRORS = 0x3a,            /* the bits a status may hold besides ready: SR.1, SR.3, SR.4, SR.5 */
+	ST_ERRORS = ST_SEQUENCE_ERR, /* the error bits this flash ever sets (no Vpp or lock errors) */
 };
 
 #define FLASH_MANUFACTURER 0x89 /* Intel */
