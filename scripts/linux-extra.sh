@@ -14,6 +14,7 @@ PETREL_LINUX_EXTRA=1 exec /usr/bin/python3 -m pytest -v -rfEs --junitxml=build/l
 	tests/linux/test_linux_pmem.py \
 	tests/linux/test_linux_mmds.py tests/linux/test_linux_bzimage_entry.py tests/linux/test_linux_vmem.py \
 	tests/linux/test_linux_hotplug_vcpu.py tests/linux/test_linux_e1000.py tests/linux/test_linux_virtiofs.py \
+	tests/linux/test_linux_firmware.py \
 	"tests/bench/test_bench_quick.py::test_python_bench_quick[startup_boot.py]" \
 	"tests/bench/test_bench_quick.py::test_python_bench_quick[virtiofs.py]" \
 	tests/firmware/test_images.py::test_debian_image_reaches_grub "$@"

@@ -22,6 +22,7 @@ EXTRA_BOOTS = {
     "test_linux_vmem.py": "boots Linux once more for memory hot-plug",
     "test_linux_e1000.py": "boots Debian's generic kernel for its e1000 driver",
     "test_linux_virtiofs.py": "boots Linux once more for virtio-fs (such a VM cannot be snapshotted)",
+    "test_linux_firmware.py": "boots Linux through SeaBIOS and GRUB, and the installed Debian disk",
 }
 
 
