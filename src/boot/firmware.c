@@ -4,6 +4,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,10 +37,12 @@ int firmware_read(const char *name, uint8_t **img, size_t *len, char *err, size_
 	int r = read_whole_file(path, FIRMWARE_MAX, &buf, len);
 	if (r == -EFBIG)
 		return error_set(err, errlen, r, "firmware '%s' is larger than %u MiB", path, FIRMWARE_MAX >> 20);
-	if (r < 0)
-		return error_set(err, errlen, r, "cannot read firmware '%s': %s%s%s%s", path, strerror(-r),
-				 r == -ENOENT && path != name ? " (install Debian's package " : "",
-				 r == -ENOENT && path != name ? name : "", r == -ENOENT && path != name ? ")" : "");
+	if (r < 0) {
+		char hint[64] = ""; /* a name stands for the Debian package of that name */
+		if (r == -ENOENT && path != name)
+			snprintf(hint, sizeof(hint), " (install Debian's package %s)", name);
+		return error_set(err, errlen, r, "cannot read firmware '%s': %s%s", path, strerror(-r), hint);
+	}
 	char why[200];
 	if ((r = firmware_check((const uint8_t *)buf, *len, why, sizeof(why))) < 0) {
 		free(buf);

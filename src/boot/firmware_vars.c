@@ -48,43 +48,28 @@ int firmware_vars_check(const uint8_t *img, size_t len, size_t code_size, char *
 	return 0;
 }
 
+static int template_error(int r, char *err, size_t errlen)
+{
+	return error_set(err, errlen, r, "cannot read the UEFI variables template %s: %s%s", FIRMWARE_OVMF_VARS_TEMPLATE,
+			 strerror(-r), r == -ENOENT ? " (install Debian's package ovmf)" : "");
+}
+
 static int read_template(char **buf, size_t *len, char *err, size_t errlen)
 {
 	int r = read_whole_file(FIRMWARE_OVMF_VARS_TEMPLATE, FIRMWARE_VARS_TOTAL, buf, len);
-	if (r < 0)
-		return error_set(err, errlen, r, "cannot read the UEFI variables template %s: %s%s",
-				 FIRMWARE_OVMF_VARS_TEMPLATE, strerror(-r), r == -ENOENT ? " (install Debian's package ovmf)" : "");
-	return 0;
+	return r < 0 ? template_error(r, err, errlen) : 0;
 }
 
 /* A new file from the template (O_EXCL: never over another's file). -EEXIST if it appeared. */
 static int create_from_template(const char *path, char *err, size_t errlen)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-	int r = read_template(&buf, &len, err, errlen);
-	if (r < 0)
+	if (access(FIRMWARE_OVMF_VARS_TEMPLATE, R_OK) < 0)
+		return template_error(-errno, err, errlen);
+	int r = copy_file_mode(FIRMWARE_OVMF_VARS_TEMPLATE, path, 0600, true);
+	if (r == -EEXIST)
 		return r;
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? -EEXIST : error_set(err, errlen, -errno, "cannot create the vars file %s: %s",
-							      path, strerror(errno));
-	for (size_t done = 0; done < len;) {
-		ssize_t n = write(fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
-			unlink(path);
-			return error_set(err, errlen, r, "cannot write the vars file %s: %s", path, strerror(-r));
-		}
-		done += (size_t)n;
-	}
-	if (fsync(fd) < 0) {
-		r = -errno;
-		unlink(path);
-		return error_set(err, errlen, r, "cannot write the vars file %s: %s", path, strerror(-r));
-	}
+	if (r < 0)
+		return error_set(err, errlen, r, "cannot create the vars file %s: %s", path, strerror(-r));
 	log_info("firmware: created the vars file %s from %s", path, FIRMWARE_OVMF_VARS_TEMPLATE);
 	return 0;
 }

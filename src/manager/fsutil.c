@@ -15,34 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int copy_file_mode(const char *src, const char *dst, mode_t mode, bool sync)
-{
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, e = 0;
-	if (in < 0)
-		return -errno;
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (out < 0) {
-		e = -errno;
-		close(in);
-		return e;
-	}
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			e = -EIO;
-			break;
-		}
-	if (n < 0)
-		e = -errno;
-	if (!e && sync && (fchmod(out, mode) < 0 || fsync(out) < 0))   /* the mode whatever the umask */
-		e = -errno;
-	close(in);
-	if (close(out) < 0 && !e)
-		e = -errno;
-	return e;
-}
-
 int copy_file(const char *src, const char *dst)
 {
 	return copy_file_mode(src, dst, 0644, false);

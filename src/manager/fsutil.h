@@ -3,16 +3,16 @@
 #ifndef PETREL_MANAGER_FSUTIL_H
 #define PETREL_MANAGER_FSUTIL_H
 
+#include "util/util.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Copy src to a new file dst (which must not exist): 0 or -errno. */
+/* Copy src to a new file dst (which must not exist): 0 or -errno. copy_file_mode (util/util.h)
+ * with the new file's mode and a sync. */
 int copy_file(const char *src, const char *dst);
-/* The same with the new file's mode, and (sync) the mode set whatever the umask and the data
- * synced before it returns. */
-int copy_file_mode(const char *src, const char *dst, mode_t mode, bool sync);
 /* Rename, or copy and remove across file systems. */
 int move_file(const char *src, const char *dst);
 /* Remove a directory tree. */

@@ -37,6 +37,40 @@ int read_whole_file(const char *path, size_t max_len, char **buf, size_t *len)
 	return 0;
 }
 
+static int write_whole(int fd, const char *p, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, p + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int copy_file_mode(const char *src, const char *dst, mode_t mode, bool sync)
+{
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), e = 0;
+	if (out < 0)
+		return -errno;
+	char buf[65536];
+	ssize_t n;
+	while (!e && (n = read(in, buf, sizeof(buf))) != 0)
+		e = n < 0 ? (errno == EINTR ? 0 : -errno) : write_whole(out, buf, (size_t)n);
+	if (!e && sync && (fchmod(out, mode) < 0 || fsync(out) < 0))   /* the mode whatever the umask */
+		e = -errno;
+	if (close(out) < 0 && !e)
+		e = -errno;
+	if (e)
+		unlink(dst);
+	return e;
+}
+
 int open_new_tmp(const char *path, char *tmp, size_t tmplen)
 {
 	if ((size_t)snprintf(tmp, tmplen, "%s.tmp.%d", path, (int)getpid()) >= tmplen)

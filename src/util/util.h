@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -42,6 +43,10 @@ static inline bool saved_bool_ok(const bool *f)
 /* Read a whole file into a malloc'd buffer (NUL-terminated for convenience).
  * Returns 0 or -errno; *len excludes the terminator. Refuses files over max_len. */
 int read_whole_file(const char *path, size_t max_len, char **buf, size_t *len);
+/* Copy src to a new file dst (which must not exist: -EEXIST) created with mode; with sync the
+ * mode is set whatever the umask and the data synced before it returns. 0 or -errno; on an
+ * error after dst was created it is removed (never a half copy). */
+int copy_file_mode(const char *src, const char *dst, mode_t mode, bool sync);
 
 /* A new file to write before it is renamed over path: path.tmp.PID in tmp (tmplen bytes),
  * created afresh (whatever was at that name, a link included, is removed, not written

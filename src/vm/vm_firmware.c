@@ -281,7 +281,7 @@ static int read_image(struct vm *vm, uint8_t **img, size_t *len)
 		log_error("%s", why);
 		return err;
 	}
-	if (vm->fw->uefi && !firmware_has_fv(*img, *len)) {
+	if (firmware_is_uefi(vm->cfg) && !firmware_has_fv(*img, *len)) {
 		log_error("firmware '%s' is not an OVMF code file (no EFI firmware volume header, \"_FVH\" at offset 40)",
 			  firmware_path(vm->cfg->firmware));
 		free(*img);
@@ -297,7 +297,6 @@ int vm_firmware_create(struct vm *vm)
 	char why[320];
 	uint8_t *img = NULL;
 	size_t len = 0;
-	fw->uefi = firmware_is_uefi(vm->cfg);
 	int err = read_image(vm, &img, &len);
 	if (err < 0)
 		return err;
@@ -308,7 +307,7 @@ int vm_firmware_create(struct vm *vm)
 		return err;
 	}
 	err = bus_register(&vm->mmio, fw->rom.gpa, fw->rom.size, "firmware", rom_mmio_read, rom_mmio_write, &fw->rom);
-	err = err ?: (fw->uefi ? flash_create(vm, len) : 0);
+	err = err ?: (firmware_is_uefi(vm->cfg) ? flash_create(vm, len) : 0);
 	err = err ?: fw_cfg_init(&fw->cfg, &vm->mem);
 	if (err < 0)
 		return err;

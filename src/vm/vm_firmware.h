@@ -27,7 +27,6 @@ struct vm_firmware {
 	struct piix piix;        /* 00:01.0 and 00:01.3 */
 	struct port92 port92;    /* 0x92, 0xb2-0xb3, 0xcf9 */
 	/* a UEFI firmware (firmware_is_uefi): its variables flash below the image, and 0x402 */
-	bool uefi;
 	struct firmware_vars vars;
 	struct cfi_flash flash;
 	bool flash_ready;
