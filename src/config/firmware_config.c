@@ -25,9 +25,14 @@ const char *firmware_path(const char *name)
 	return strcmp(name, "ovmf") == 0 ? FIRMWARE_OVMF_CODE_PATH : name;
 }
 
+bool firmware_names_uefi(const char *firmware, const char *vars)
+{
+	return firmware && (strcmp(firmware, "ovmf") == 0 || vars);
+}
+
 bool firmware_is_uefi(const struct vm_config *cfg)
 {
-	return cfg->firmware && (strcmp(cfg->firmware, "ovmf") == 0 || cfg->firmware_vars);
+	return firmware_names_uefi(cfg->firmware, cfg->firmware_vars);
 }
 
 int vm_config_check_firmware(const struct vm_config *cfg, char *err, size_t errlen)

@@ -17,7 +17,9 @@ struct vm_config;
 /* The file a firmware name stands for: "seabios" -> FIRMWARE_SEABIOS_PATH, "ovmf" ->
  * FIRMWARE_OVMF_CODE_PATH; a path is itself. */
 const char *firmware_path(const char *name);
-/* A UEFI layout (code + variables flash): the name "ovmf", or any firmware with a vars path. */
+/* A UEFI layout (code + variables flash): the name "ovmf", or any firmware with a vars path;
+ * firmware_names_uefi says it of the two fields as a definition has them (petreld's JSON). */
 bool firmware_is_uefi(const struct vm_config *cfg);
+bool firmware_names_uefi(const char *firmware, const char *vars);
 
 #endif

@@ -6,6 +6,7 @@
  * file elsewhere (shared storage under a cluster) keeps it: the user's file, which petreld checks
  * and hands to the worker like a disk and never makes or removes. */
 #include "manager/uefi_vars.h"
+#include "config/firmware_config.h"
 #include "manager/defs.h"
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
@@ -30,8 +31,7 @@ const char *uefi_vars_of(json_t *doc)
 
 bool uefi_vars_wanted(json_t *doc)
 {
-	const char *fw = json_string_value(json_object_get(boot_source(doc), "firmware"));
-	return fw && (!strcmp(fw, "ovmf") || uefi_vars_of(doc));
+	return firmware_names_uefi(json_string_value(json_object_get(boot_source(doc), "firmware")), uefi_vars_of(doc));
 }
 
 /* The definitions directory without its trailing slashes: its length in m->defs_dir. */
