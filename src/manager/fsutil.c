@@ -27,7 +27,8 @@ int move_file(const char *src, const char *dst)
 	if (errno != EXDEV)
 		return -errno;
 	int e = copy_file(src, dst);
-	unlink(src);
+	if (e == 0)   /* a failed copy leaves no half file (copy_file_mode) and keeps the source */
+		unlink(src);
 	return e;
 }
 
