@@ -75,6 +75,10 @@ PACKAGES=(
 	mtools            # mformat/mcopy: FAT images without mounts (grub-mkrescue's, mkimage.sh's EFI system partitions)
 	mmdebstrap        # mkimage.sh debian: the installed Debian 12 disk from Debian's archive, without mounts
 	fdisk             # sfdisk: the MBR and GPT partition tables of mkimage.sh's disks, written on the image file
+	libnftables-dev   # petreld's networks (src/manager/net): NAT, isolation and the guards on VMs' taps as nftables rulesets (libnftables)
+	nftables          # nft: the tests and an administrator read petreld's rulesets and counters with it
+	dnsmasq-base      # DHCP and DNS of petreld's NAT and isolated networks, one dnsmasq per network (not the dnsmasq package: it starts a system-wide service on port 53)
+	udhcpc            # tests/net: a DHCP client in a network namespace playing a guest (busybox's)
 	strace            # bench/serial.py and bench/virtio_net_host.py count system calls (per console byte, per frame) with strace
 )
 
