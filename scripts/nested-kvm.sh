@@ -52,6 +52,41 @@ fi
 VER=$(cat "$DIR/kernel-version")
 MODS=$DIR/root/lib/modules/$VER
 
+# --- QEMU's TCG modules, one of them mended for a nested guest that writes CR8 -----------------
+# QEMU's SVM emulation (7.2 as Debian ships it, and later) handles a MOV to CR8 by the nested guest
+# (L2), when its hypervisor (L1's KVM) has asked for an interrupt window (V_IRQ), by calling
+# cpu_interrupt() on the vCPU's own thread without the big QEMU lock, and tcg_handle_interrupt()
+# asserts that lock: QEMU aborts ("tcg_handle_interrupt: assertion failed:
+# (qemu_mutex_iothread_locked())"). OVMF restores CR8 on every interrupt return (EDK2's exception
+# entry saves and restores it), so an OVMF guest under nested KVM killed the L1 within minutes.
+# The assertion is the only harm: what follows it sets the vCPU's own interrupt request, as QEMU's
+# VMRUN does without the lock. So QEMU runs with a copy of its module directory in which that one
+# conditional jump of tcg_handle_interrupt always skips the assertion (QEMU_MODULE_DIR); when the
+# bytes are not the expected ones (another QEMU build) QEMU runs unmended and says nothing else.
+QEMU_MODS=/usr/lib/x86_64-linux-gnu/qemu
+if [[ ! -f $DIR/qemu-modules/.mended || $QEMU_MODS/accel-tcg-x86_64.so -nt $DIR/qemu-modules/.mended ]]; then
+	rm -rf "$DIR/qemu-modules" && mkdir -p "$DIR/qemu-modules" && cp -a "$QEMU_MODS"/. "$DIR/qemu-modules/"
+	addr=$(nm -D --defined-only "$QEMU_MODS/accel-tcg-x86_64.so" | awk '$3 == "tcg_handle_interrupt" {print $1}')
+	if python3 - "$DIR/qemu-modules/accel-tcg-x86_64.so" "${addr:-0}" <<-'PY'; then
+	import sys
+	path, addr = sys.argv[1], int(sys.argv[2], 16)
+	data = bytearray(open(path, "rb").read())
+	# test %al,%al; jne +d; lea ...(%rip),%r8: the assertion's test (text's addresses are file offsets)
+	hits = [i for i in range(addr, addr + 64) if data[i:i + 3] == b"\x84\xc0\x75" and data[i + 4:i + 7] == b"\x4c\x8d\x05"]
+	if not addr or len(hits) != 1:
+	    sys.exit(1)
+	data[hits[0] + 2] = 0xEB   # jne -> jmp
+	open(path, "wb").write(data)
+	PY
+		touch "$DIR/qemu-modules/.mended"
+		log "QEMU's accel-tcg module mended (the CR8 assertion; see the script)"
+	else
+		log "QEMU's accel-tcg module is not the expected build: running it unmended (OVMF guests may abort QEMU)"
+		touch "$DIR/qemu-modules/.mended"
+	fi
+fi
+export QEMU_MODULE_DIR=$DIR/qemu-modules
+
 # --- the initramfs: busybox, the modules to reach 9p, and an init that chroots into the host --
 if [[ ! -f $DIR/initrd.gz ]]; then
 	log "making the initramfs"
