@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 	int i = 3, repeat = 0;
 	bool fresh = false;
 	if (!strcmp(verb, "apply")) {
-		if (argc < 4 || mac_parse(argv[3], g.mac) < 0)
+		if (argc < 4 || mac_parse(argv[3], g.mac) < 0 || strlen(tap) >= sizeof(g.tap))
 			return usage();
 		i = 4;
 	}
