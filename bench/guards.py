@@ -7,9 +7,10 @@ rx_packets. Per row: frames/s arrived, and the kernel CPU per frame of the write
 tap's write runs the bridge, the guards' chain and the veth's transmit in the writer's system
 call), medians of interleaved runs. Rows: no guards (as `off`: nothing is applied), guards on,
 guards on with 256 addresses in each set, guards on with K other taps' tables on the host (every
-table's base chain sees every bridged frame and compares iifname). Then the time guards_apply
-takes on a tap without guards (a VM's start), re-applying over existing ones, and guards_remove,
-each in-process (tests/tools/guardctl --repeat).
+table's base chain sees every bridged frame and compares iifname), and as a peer the same rules
+by hand in a netdev table at the tap's own ingress hook (which no other tap's frame reaches).
+Then the time guards_apply takes on a tap without guards (a VM's start), re-applying over
+existing ones, and guards_remove, each in-process (tests/tools/guardctl --repeat).
 
   sudo python3 bench/guards.py            BENCH_RUNS (default 5), BENCH_FRAMES (default 200000)
 
@@ -87,11 +88,28 @@ def main():
                 else:
                     lab.guardctl("remove", f"pgother{i}")
 
+        def netdev_peer():
+            """The same rules by hand in a netdev table at the tap's own ingress hook (only the tap's
+            frames reach it, so other taps' tables cost a frame nothing): what the bridge-family
+            design is compared with."""
+            apply()
+            text = lab.nft("list", "table", "bridge", f"petrel-guard-{lab.tap}").stdout
+            lab.guardctl("remove", lab.tap)
+            text = text.replace(f"table bridge petrel-guard-{lab.tap}", "table netdev bench-peer").replace(
+                "type filter hook prerouting priority filter; policy accept;",
+                f'type filter hook ingress device "{lab.tap}" priority 0; policy accept;').replace(
+                f'iifname "{lab.tap}" jump guard', "jump guard")
+            subprocess.run(["ip", "netns", "exec", lab.ns, "nft", "-f", "-"], input=text, text=True, check=True)
+
+        def drop_peer():
+            lab.nft("delete", "table", "netdev", "bench-peer", check=False)
+
         modes = [
             ("no guards (= off)", lambda: lab.guardctl("remove", lab.tap), None),
             ("guards on", apply, None),
             ("guards on, 256 + 255 addresses", lambda: apply(many4 + [g.GUEST_V4], many6), None),
             (f"guards on, {others} other taps' tables", apply, (lambda: other_tables(True), lambda: other_tables(False))),
+            ("peer: the rules at the tap's netdev ingress", lambda: None, (netdev_peer, drop_peer)),
         ]
         sizes = [("60 B", 60), ("1514 B", 1514)]
         payload = {size: b"x" * (size - 42) for _, size in sizes}
@@ -114,7 +132,7 @@ def main():
 
         print(f"# host-only: tap writer -> bridge -> veth reader in namespaces, no VM; kernel {platform.release()}, "
               f"{os.cpu_count()} CPUs; {nframes} frames per cell, median of {nruns} interleaved run(s)")
-        print(f"{'':44} {'frames/s':>12} {'kernel µs/frame':>16} {'vs no guards':>13}")
+        print(f"{'':52} {'frames/s':>12} {'kernel µs/frame':>16} {'vs no guards':>13}")
         for sname, _size in sizes:
             base = statistics.median(f for f, _ in res[(modes[0][0], sname)])
             for name, _s, _a in modes:
