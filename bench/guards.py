@@ -138,7 +138,7 @@ def main():
             for name, _s, _a in modes:
                 fps = statistics.median(f for f, _ in res[(name, sname)])
                 cpu = statistics.median(c for _, c in res[(name, sname)])
-                print(f"{name + ', ' + sname:44} {fps:12.0f} {cpu:16.2f} {(fps / base - 1) * 100:+12.1f}%")
+                print(f"{name + ', ' + sname:52} {fps:12.0f} {cpu:16.2f} {(fps / base - 1) * 100:+12.1f}%")
 
         n = pick(50, 3)
         lab.guardctl("remove", lab.tap)
