@@ -113,16 +113,17 @@ static void write_table(FILE *f, const struct guard_spec *g, const char *t)
 	fprintf(f, "add chain bridge %s guard\n", t);
 	fprintf(f, "add rule bridge %s prerouting iifname \"%s\" jump guard\n", t, g->tap);
 
+	/* $MAC: the VM's MAC, $LL: its link-local address */
 	static const char *const rules[] = {
 		/* the Ethernet header: the VM's MAC, no VLAN tag hiding what follows from the rules */
-		"ether saddr != %1$s counter name \"drop_mac\" drop",
+		"ether saddr != $MAC counter name \"drop_mac\" drop",
 		"ether type { 8021q, 8021ad } counter name \"drop_mac\" drop",
 		/* ARP: Ethernet/IPv4 only, from the VM's MAC and addresses (0.0.0.0: a probe) */
 		"ether type arp arp htype != 1 counter name \"drop_arp\" drop",
 		"ether type arp arp ptype != ip counter name \"drop_arp\" drop",
 		"ether type arp arp hlen != 6 counter name \"drop_arp\" drop",
 		"ether type arp arp plen != 4 counter name \"drop_arp\" drop",
-		"arp saddr ether != %1$s counter name \"drop_arp\" drop",
+		"arp saddr ether != $MAC counter name \"drop_arp\" drop",
 		"arp saddr ip != 0.0.0.0 arp saddr ip != @v4 counter name \"drop_arp\" drop",
 		/* a DHCP or DHCPv6 server, a router */
 		"ether type ip udp sport 67 counter name \"drop_dhcp_server\" drop",
@@ -134,16 +135,23 @@ static void write_table(FILE *f, const struct guard_spec *g, const char *t)
 		"ether type ip counter name \"drop_ipv4\" drop",
 		/* IPv6 from its addresses, its link-local, or :: in ICMPv6 (DAD, MLD) */
 		"ip6 saddr @v6 return",
-		"ip6 saddr %2$s return",
+		"ip6 saddr $LL return",
 		"ip6 saddr :: meta l4proto ipv6-icmp return",
 		"ether type ip6 counter name \"drop_ipv6\" drop",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
 		fprintf(f, "add rule bridge %s guard ", t);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-		fprintf(f, rules[i], mac, ll);
-#pragma GCC diagnostic pop
+		for (const char *p = rules[i]; *p; p++) {
+			if (!strncmp(p, "$MAC", 4)) {
+				fputs(mac, f);
+				p += 3;
+			} else if (!strncmp(p, "$LL", 3)) {
+				fputs(ll, f);
+				p += 2;
+			} else {
+				fputc(*p, f);
+			}
+		}
 		fputc('\n', f);
 	}
 }
