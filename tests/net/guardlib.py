@@ -5,16 +5,16 @@ IFF_TAP|IFF_NO_PI; what is written to its fd is the "guest's" frames entering th
 veth whose other end is in a second namespace, the honest other side, where a packet socket sees
 what crossed the bridge. The guards are driven with tests/tools/guardctl inside the namespace.
 Frames are built here byte by byte (Ethernet, ARP, IPv4, IPv6, UDP, ICMPv6)."""
-import ctypes
 import fcntl
 import json
 import os
 import socket
 import struct
 import subprocess
-import threading
 import time
 from pathlib import Path
+
+from nethelp import in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("PETREL_BUILD", ROOT / "build")).resolve()
@@ -23,7 +23,6 @@ GUARDCTL = BUILD / "tests" / "tools" / "guardctl"
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
-CLONE_NEWNET = 0x40000000
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 
@@ -43,31 +42,6 @@ def run(*cmd, check=True):
     if check and r.returncode:
         raise RuntimeError(f"{' '.join(map(str, cmd))}: exit {r.returncode}: {r.stderr.strip()}")
     return r
-
-
-def in_netns(ns, fn):
-    """fn() run on a thread that entered network namespace ns (what it opens stays there)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    out = {}
-
-    def work():
-        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-        try:
-            if libc.setns(fd, CLONE_NEWNET) != 0:
-                out["err"] = OSError(ctypes.get_errno(), "setns")
-                return
-            out["value"] = fn()
-        except Exception as e:  # noqa: BLE001 - handed to the caller
-            out["err"] = e
-        finally:
-            os.close(fd)
-
-    t = threading.Thread(target=work)
-    t.start()
-    t.join()
-    if "err" in out:
-        raise out["err"]
-    return out["value"]
 
 
 def open_tap(name):
