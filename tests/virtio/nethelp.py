@@ -165,7 +165,11 @@ def in_netns(netns, fn):
     result = {}
 
     def work():
-        fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        except OSError as e:
+            result["err"] = e
+            return
         try:
             if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
                 result["err"] = OSError(ctypes.get_errno(), "setns")
