@@ -157,19 +157,26 @@ class Tap:
         run(*pre, "ip", "link", "del", self.name, check=False)
 
 
-def socket_in(netns, *args):
-    """A socket created inside network namespace netns (setns on a helper thread: the
-    socket stays in that namespace wherever it is used from)."""
+def in_netns(netns, fn):
+    """fn() run on a helper thread that entered network namespace netns (setns): what it opens
+    (a socket, a tap) stays in that namespace wherever it is used from. Its result, or its
+    exception raised here."""
     libc = ctypes.CDLL(None, use_errno=True)
     result = {}
 
     def work():
-        fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        except OSError as e:
+            result["err"] = e
+            return
         try:
             if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
                 result["err"] = OSError(ctypes.get_errno(), "setns")
                 return
-            result["sock"] = socket.socket(*args)
+            result["value"] = fn()
+        except Exception as e:  # noqa: BLE001 - raised in the caller's thread
+            result["err"] = e
         finally:
             os.close(fd)
 
@@ -178,7 +185,12 @@ def socket_in(netns, *args):
     t.join()
     if "err" in result:
         raise result["err"]
-    return result["sock"]
+    return result["value"]
+
+
+def socket_in(netns, *args):
+    """A socket created inside network namespace netns."""
+    return in_netns(netns, lambda: socket.socket(*args))
 
 
 class Netns:
