@@ -12,6 +12,7 @@ sys.path itself:
     test_overlay, ...      tests/block   (benches reuse its snapshot templates)
     mgrlib, tlslib         tests/manager petreld and its TLS certificates (the web page's tests)
     fwlib                  tests/firmware disk images (scripts/mkimage.sh), QEMU+SeaBIOS, timed boots
+    netlib                 tests/net     petreld's host networks: namespaces, guests with udhcpc
 
 pytest imports it before any test module (tests/conftest.py). A script outside pytest (a
 bench, a soak run) puts tests/ on its path once and imports it:
@@ -32,7 +33,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
-FOLDERS = ("api", "guests", "virtio", "jail", "block", "manager", "firmware")
+FOLDERS = ("api", "guests", "virtio", "jail", "block", "manager", "firmware", "net")
 
 for _d in FOLDERS:
     _p = str(TESTS / _d)

@@ -25,8 +25,19 @@ void mgr_net_defs_dir(struct manager *m, char *out, size_t size)
 	snprintf(out, size, "%s/networks", m->defs_dir);
 }
 
+/* dnsmasq reads a network's reservations (DIR/hosts) after dropping its privileges: others
+ * may pass through the state directory (not list it: its own subdirectories stay 0750). */
+static void state_dir_passable(struct manager *m)
+{
+	struct stat st;
+	if (stat(m->state_dir, &st) == 0 && !(st.st_mode & S_IXOTH) && chmod(m->state_dir, (st.st_mode & 07777) | S_IXOTH) == 0)
+		fprintf(stderr, "petreld: %s: others may now pass through it (a network's dnsmasq reads its "
+			"reservations below it)\n", m->state_dir);
+}
+
 int mgr_net_state_dir(struct manager *m, const char *name, char *out, size_t size, char *err, size_t errlen)
 {
+	state_dir_passable(m);
 	int n = snprintf(out, size, "%s/networks", m->state_dir);
 	if (n < 0 || (size_t)n >= size)
 		return error_set(err, errlen, -ENAMETOOLONG, "the state directory's path is too long");
