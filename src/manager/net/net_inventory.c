@@ -62,7 +62,7 @@ static struct mgr_net *load_one(struct manager *m, const char *dir, const char *
 	}
 	size_t fl = strlen(file);
 	if (n && (fl - 5 != strlen(n->def.name) || strncmp(file, n->def.name, fl - 5))) {
-		snprintf(err, sizeof(err), "its name is %s", n->def.name);
+		error_set(err, sizeof(err), -EINVAL, "its name is %s", n->def.name);
 		mgr_net_free(n);
 		n = NULL;
 	}

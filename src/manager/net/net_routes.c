@@ -6,6 +6,7 @@
 #include "manager/answer.h"
 #include "manager/mgr.h"
 #include "manager/util.h"
+#include "util/error.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -136,7 +137,7 @@ enum api_result net_route(struct manager *m, const char *method, const char *res
 		return mgr_answer_fault(r, 404, "no such network: a name is 1 to 32 of [A-Za-z0-9-]");
 	struct mgr_net *n = mgr_net_find(m, name);
 	if (!n) {
-		snprintf(err, sizeof(err), "no network named '%s'", name);
+		error_set(err, sizeof(err), -ENOENT, "no network named '%s'", name);
 		return mgr_answer_fault(r, 404, err);
 	}
 	bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
