@@ -1,12 +1,12 @@
 /* Bridges and persistent taps by ioctl (net_link.h). The bridge ioctls go through any socket
- * (AF_LOCAL); a tap is made and unmade through /dev/net/tun. */
+ * (AF_INET); a tap is made and unmade through /dev/net/tun. */
 #include "manager/net/net_link.h"
 #include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <linux/ethtool.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -14,26 +14,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 bool net_link_exists(const char *name)
 {
 	return if_nametoindex(name) != 0;
-}
-
-/* Whether /sys/class/net/NAME/SUB exists (the interface's kind: "bridge", "tun_flags"). */
-static bool sys_has(const char *name, const char *sub)
-{
-	char p[PATH_MAX];
-	struct stat st;
-	snprintf(p, sizeof(p), "/sys/class/net/%s/%s", name, sub);
-	return stat(p, &st) == 0;
-}
-
-bool net_link_is_bridge(const char *name)
-{
-	return sys_has(name, "bridge");
 }
 
 static int ifreq_of(const char *name, struct ifreq *r, char *err, size_t errlen)
@@ -54,6 +39,29 @@ static int sock_ioctl(unsigned long req, void *arg, const char *what, const char
 	if (ioctl(s, req, arg) < 0)
 		return error_set(err, errlen, -errno, "%s %s: %s", what, name, strerror(errno));
 	return 0;
+}
+
+/* The interface's driver (ETHTOOL_GDRVINFO: "bridge", "tun", "veth", ...), "" when none is
+ * known. By ioctl, not /sys: sysfs shows the network namespace it was mounted in, which need
+ * not be petreld's. */
+static void driver_of(const char *name, char out[32])
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ifreq r;
+	char err[128];
+	out[0] = '\0';
+	if (ifreq_of(name, &r, err, sizeof(err)) < 0)
+		return;
+	r.ifr_data = (void *)&info;
+	if (sock_ioctl(SIOCETHTOOL, &r, "", name, err, sizeof(err)) == 0)
+		snprintf(out, 32, "%s", info.driver);
+}
+
+bool net_link_is_bridge(const char *name)
+{
+	char drv[32];
+	driver_of(name, drv);
+	return !strcmp(drv, "bridge");
 }
 
 int net_bridge_create(const char *name, char *err, size_t errlen)
@@ -132,26 +140,28 @@ int net_tap_create(const char *name, uid_t uid, gid_t gid, char *err, size_t err
 	return 0;
 }
 
-int net_bridge_attach(const char *bridge, const char *ifname, char *err, size_t errlen)
+/* SIOCBRADDIF (add) or SIOCBRDELIF on bridge for ifname; a missing ifname is -ENOENT when
+ * adding, nothing to do when taking off. */
+static int bridge_port(const char *bridge, const char *ifname, bool add, char *err, size_t errlen)
 {
 	struct ifreq r;
 	int e = ifreq_of(bridge, &r, err, errlen);
 	if (e < 0)
 		return e;
 	if (!(r.ifr_ifindex = (int)if_nametoindex(ifname)))
-		return error_set(err, errlen, -ENOENT, "cannot put %s on bridge %s: no such interface", ifname, bridge);
-	return sock_ioctl(SIOCBRADDIF, &r, "cannot put an interface on bridge", bridge, err, errlen);
+		return add ? error_set(err, errlen, -ENOENT, "cannot put %s on bridge %s: no such interface", ifname, bridge) : 0;
+	return sock_ioctl(add ? SIOCBRADDIF : SIOCBRDELIF, &r,
+			  add ? "cannot put an interface on bridge" : "cannot take an interface off bridge", bridge, err, errlen);
+}
+
+int net_bridge_attach(const char *bridge, const char *ifname, char *err, size_t errlen)
+{
+	return bridge_port(bridge, ifname, true, err, errlen);
 }
 
 int net_bridge_detach(const char *bridge, const char *ifname, char *err, size_t errlen)
 {
-	struct ifreq r;
-	int e = ifreq_of(bridge, &r, err, errlen);
-	if (e < 0)
-		return e;
-	if (!(r.ifr_ifindex = (int)if_nametoindex(ifname)))
-		return 0;
-	return sock_ioctl(SIOCBRDELIF, &r, "cannot take an interface off bridge", bridge, err, errlen);
+	return bridge_port(bridge, ifname, false, err, errlen);
 }
 
 int net_link_delete(const char *name, char *err, size_t errlen)
@@ -165,7 +175,9 @@ int net_link_delete(const char *name, char *err, size_t errlen)
 			return e;
 		return sock_ioctl(SIOCBRDELBR, r.ifr_name, "cannot delete the bridge", name, err, errlen);
 	}
-	if (!sys_has(name, "tun_flags"))
+	char drv[32];
+	driver_of(name, drv);
+	if (strcmp(drv, "tun"))
 		return error_set(err, errlen, -EOPNOTSUPP, "%s is neither a bridge nor a tap: petreld leaves it alone", name);
 	_cleanup_close_ int fd = tun_attach(name, err, errlen);
 	if (fd < 0)
