@@ -49,6 +49,7 @@ def test_nat_network_dhcp_dns_masquerade(host):
     assert by_ip["10.77.0.5"]["vm"] == "web1" and by_ip["10.77.0.5"]["hostname"] == "web1"
     assert by_ip["10.77.0.5"]["mac"] == RESERVED_MAC
     assert by_ip[ip_a]["hostname"] == "a" and by_ip[ip_a]["vm"] == ""
+    assert "no-resolv" not in (host.pd.state / "networks" / "default" / "dnsmasq.conf").read_text()
     assert {x["ip"] for x in host.info("default")["leases"]} == {ip_a, ip_b, "10.77.0.5"}
 
     # destroy: bridge, table and dnsmasq gone; the definition and the leases file stay
@@ -77,6 +78,8 @@ def test_isolated_network_reaches_nothing_else(host):
     assert not a.ping(OUTSIDE)
     assert a.connect("10.78.0.1", 9998, timeout=2) is None
     assert "masquerade" not in ruleset(host.ns)
+    # its DNS answers its own names only: no way out through it either
+    assert "no-resolv" in (host.pd.state / "networks" / "lab" / "dnsmasq.conf").read_text()
 
 
 def test_petreld_killed_networks_adopted(host):

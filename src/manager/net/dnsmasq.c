@@ -1,5 +1,6 @@
 /* A network's dnsmasq (dnsmasq.h). Every line of its conf comes from a checked definition
- * (net_def.c) and petreld's own paths. It drops its privileges to the `dnsmasq` user (Debian's
+ * (net_def.c) and petreld's own paths. An isolated network's answers only its own names
+ * (no-resolv: no way out through DNS either). It drops its privileges to the `dnsmasq` user (Debian's
  * dnsmasq-base makes it) or `nobody` after opening its lease file, log and sockets. */
 #include "manager/net/dnsmasq.h"
 #include "manager/net/net_def.h"
@@ -84,12 +85,13 @@ int dnsmasq_write_conf(const char *dir, const struct net_def *d, char *err, size
 		     "dhcp-hostsfile=%s/hosts\n"
 		     "dhcp-leasefile=%s/leases\n"
 		     "dhcp-authoritative\n"
-		     "%s"
+		     "%s%s"
 		     "log-facility=%s/dnsmasq.log\n"
 		     "pid-file=%s/dnsmasq.pid\n"
 		     "user=%s\n"
 		     "keep-in-foreground\n",
-		     d->name, d->bridge, ip(d->dhcp_start, lo), ip(d->dhcp_end, hi), ip(m, mask), dir, dir, dom, dir, dir,
+		     d->name, d->bridge, ip(d->dhcp_start, lo), ip(d->dhcp_end, hi), ip(m, mask), dir, dir, dom,
+		     d->kind == NET_ISOLATED ? "no-resolv\n" : "", dir, dir,
 		     user) < 0)
 		return error_set(err, errlen, -ENOMEM, "out of memory");
 	int e = dnsmasq_write_hosts(dir, d, 0, err, errlen);

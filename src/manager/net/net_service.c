@@ -85,6 +85,23 @@ static void ended(struct mgr_net *n)
 	n->restart_at_ms = now + delay;
 }
 
+/* Whether n's dnsmasq has ended: no such process, or a zombie its parent has not reaped yet
+ * (an adopted one's parent is init; a pidfd stays readable, so it must not be seen again). */
+static bool dnsmasq_ended(const struct mgr_net *n)
+{
+	if (syscall(SYS_pidfd_send_signal, n->dnsmasq_pidfd, 0, NULL, 0) < 0)
+		return errno == ESRCH;
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)n->dnsmasq_pid);
+	FILE *f = fopen(path, "re");
+	size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[len] = '\0';
+	const char *p = strrchr(buf, ')');
+	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
 void net_service_ready(struct manager *m, const struct pollfd *pfd, size_t k)
 {
 	for (size_t i = 0; i < k; i++) {
@@ -92,8 +109,7 @@ void net_service_ready(struct manager *m, const struct pollfd *pfd, size_t k)
 			continue;
 		for (struct mgr_net *n = m->nets; n; n = n->next)
 			/* the fd is still this dnsmasq's and it has ended (not a number used again) */
-			if (n->dnsmasq_pidfd == pfd[i].fd &&
-			    syscall(SYS_pidfd_send_signal, n->dnsmasq_pidfd, 0, NULL, 0) < 0 && errno == ESRCH)
+			if (n->dnsmasq_pidfd == pfd[i].fd && dnsmasq_ended(n))
 				ended(n);
 	}
 }
