@@ -411,6 +411,16 @@ static const struct ctl_cmd commands[] = {
 	{ "replica", -1, NULL, cmd_replica, NULL,
 	  "  replica NAME standby --listen URL | primary --to URL | promote | status [--json]\n"
 	  "                               replicated VMs, failover decided by a cluster (replica.c)\n" },
+	{ "net-define", -1, NULL, cmd_net, NULL,
+	  "  net-define FILE | net-undefine NAME | net-list | net-info NAME\n"
+	  "  net-start NAME | net-destroy NAME | net-autostart NAME [--disable]\n"
+	  "                               host networks: bridges, NAT, DHCP (docs/networks.md)\n" },
+	{ "net-undefine", -1, NULL, cmd_net, NULL, NULL },
+	{ "net-list", -1, NULL, cmd_net, NULL, NULL },
+	{ "net-info", -1, NULL, cmd_net, NULL, NULL },
+	{ "net-start", -1, NULL, cmd_net, NULL, NULL },
+	{ "net-destroy", -1, NULL, cmd_net, NULL, NULL },
+	{ "net-autostart", -1, NULL, cmd_net, NULL, NULL },
 };
 
 static void usage(FILE *f)

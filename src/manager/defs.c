@@ -25,14 +25,19 @@ int defs_sync_dir(const char *dir)
 
 int defs_write_atomic(const char *dir, const char *name, const char *text, char *err, size_t errlen)
 {
+	return defs_write_mode(dir, name, text, 0640, err, errlen);
+}
+
+int defs_write_mode(const char *dir, const char *name, const char *text, mode_t mode, char *err, size_t errlen)
+{
 	char path[PATH_MAX], tmp[PATH_MAX];
 	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
 	snprintf(tmp, sizeof(tmp), "%s/.%s.json.tmp", dir, name);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return error_set(err, errlen, -errno, "cannot write the definition %s: %s", tmp, strerror(errno));
 	size_t len = strlen(text), off = 0;
-	int e = 0;
+	int e = fchmod(fd, mode) < 0 ? errno : 0;
 	while (off < len && !e) {
 		ssize_t n = write(fd, text + off, len - off);
 		if (n < 0 && errno != EINTR)

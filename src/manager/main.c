@@ -4,6 +4,7 @@
 #include "manager/definitions.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
+#include "manager/net/net_service.h"
 #include "manager/peer/peer.h"
 #include "manager/service.h"
 #include "manager/web/web.h"
@@ -261,6 +262,7 @@ int main(int argc, char **argv)
 
 	load_all(&m);
 	adopt_all(&m);
+	net_service_start(&m);   /* the networks, adopted or autostarted, before any VM starts */
 	struct api_server *srv = NULL;
 	int e, tcp = -1;
 	char err[512];

@@ -25,6 +25,7 @@ enum mgr_vm_state { VM_SHUTOFF, VM_STARTING, VM_RUNNING, VM_PAUSED, VM_CRASHED,
 		VM_STANDBY /* a replication standby's worker: holds the guest, does not run it */ };
 enum replica_role { REPLICA_NONE, REPLICA_PRIMARY, REPLICA_STANDBY };
 struct mgr_job;
+struct mgr_net;
 struct worker_follow;
 
 struct mgr_vm {
@@ -61,6 +62,7 @@ struct mgr_vm {
 struct manager {
 	pthread_mutex_t lock;
 	struct mgr_vm *vms;
+	struct mgr_net *nets;       /* the host networks (net/net_inventory.h) */
 	int wake;                   /* eventfd: the supervisor has something to look at */
 	int worker_events;          /* inotify: the workers' events files (worker_events.c), -1: none */
 	/* configuration */

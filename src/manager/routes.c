@@ -22,11 +22,11 @@
  *   POST /vms/NAME/migrate {"to"}  live migration to another host's petreld (migrate.c)
  *   GET  /vms/NAME/migration    its migration: outgoing, incoming or none (migration_status.c)
  *   POST /migrations/incoming, DELETE /migrations/incoming/NAME  its target's side (migrate_in.c)
- * Every request is first checked by auth_check (auth.c).
- * Errors are {"fault_message": "..."} with 400 (bad input), 401 (a TLS client without a
- * certificate), 404 (no such VM or path), 405,
- * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs),
- * 507 (no space for the definition), 500. */
+ *   /networks[/NAME[/...]]      host networks (net/net_routes.c)
+ * Every request is first checked by auth_check (auth.c). Errors are {"fault_message": "..."}
+ * with 400 (bad input), 401 (a TLS client without a certificate), 404 (no such VM or path), 405,
+ * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs), 507 (no
+ * space for the definition), 500. */
 #include "manager/answer.h"
 #include "manager/console.h"
 #include "manager/define.h"
@@ -34,6 +34,7 @@
 #include "manager/events.h"
 #include "manager/jobs.h"
 #include "manager/mgr.h"
+#include "manager/net/net_routes.h"
 #include "manager/partition.h"
 #include "manager/peer/peer.h"
 #include "manager/replica.h"
@@ -138,6 +139,11 @@ static enum api_result incoming(struct call *c)
 	return peer_incoming_route(c->m, c->method, c->path, c->body, c->len, c->who, c->r, c->done, c->opaque);
 }
 
+static enum api_result networks(struct call *c)
+{
+	return net_route(c->m, c->method, c->rest, c->body, c->len, c->r);
+}
+
 static enum api_result get_events(struct call *c)
 {
 	c->r->status = 200;
@@ -204,6 +210,7 @@ static const struct route service_routes[] = {
 	{ "vms", .get = get_vms, .post = post_vms },
 	{ "stats", .get = get_stats },
 	{ "vms", .any = vm_route, .subtree = true },
+	{ "networks", .any = networks, .subtree = true },
 };
 
 /* ---- a VM's paths: /vms/NAME/... ---- */
@@ -476,43 +483,32 @@ static int route_match(const struct route *rt, const char *path, struct call *c)
 	return 0;
 }
 
-/* "GET, PUT or PATCH": the methods route has. */
-static void allowed(const struct route *rt, char *out, size_t size)
+static const struct { const char *method; size_t offset; } methods[] = {
+	{ "GET", offsetof(struct route, get) }, { "POST", offsetof(struct route, post) },
+	{ "PUT", offsetof(struct route, put) }, { "PATCH", offsetof(struct route, patch) },
+	{ "DELETE", offsetof(struct route, del) },
+};
+
+static handler_fn method_fn(const struct route *rt, size_t i)
 {
-	const char *names[5];
-	size_t n = 0;
-	if (rt->get)
-		names[n++] = "GET";
-	if (rt->post)
-		names[n++] = "POST";
-	if (rt->put)
-		names[n++] = "PUT";
-	if (rt->patch)
-		names[n++] = "PATCH";
-	if (rt->del)
-		names[n++] = "DELETE";
-	size_t off = 0;
-	out[0] = '\0';
-	for (size_t i = 0; i < n && off < size; i++)
-		off += (size_t)snprintf(out + off, size - off, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+	return *(const handler_fn *)((const char *)rt + methods[i].offset);
 }
 
 static enum api_result dispatch(const struct route *rt, struct call *c)
 {
 	if (rt->any)
 		return rt->any(c);
-	static const struct { const char *method; size_t offset; } methods[] = {
-		{ "GET", offsetof(struct route, get) }, { "POST", offsetof(struct route, post) },
-		{ "PUT", offsetof(struct route, put) }, { "PATCH", offsetof(struct route, patch) },
-		{ "DELETE", offsetof(struct route, del) },
-	};
+	const char *names[5];
+	size_t n = 0, off = 0;
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		handler_fn fn = *(const handler_fn *)((const char *)rt + methods[i].offset);
-		if (fn && !strcmp(c->method, methods[i].method))
-			return fn(c);
+		if (method_fn(rt, i) && !strcmp(c->method, methods[i].method))
+			return method_fn(rt, i)(c);
+		if (method_fn(rt, i))
+			names[n++] = methods[i].method;
 	}
-	char allow[64];
-	allowed(rt, allow, sizeof(allow));
+	char allow[64] = "";   /* "GET, PUT or PATCH": the methods route has */
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(allow + off, sizeof(allow) - off, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
 	return mgr_answer_fault(c->r, 405, allow);
 }
 

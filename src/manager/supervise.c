@@ -3,9 +3,11 @@
  * they write); a worker that ends is reaped (when it is petreld's child), its jail and cgroups
  * are cleaned up, and the VM becomes "shut off" (ended by petreld, or a clean exit of the
  * guest) or "crashed", and then its restart policy decides: never; on-failure, after a crash,
- * with a backoff of 1 s doubling to 60 s; always, after any end petreld did not ask for. */
+ * with a backoff of 1 s doubling to 60 s; always, after any end petreld did not ask for. The
+ * host networks' dnsmasq are watched in the same poll (net/net_service.c). */
 #include "manager/events.h"
 #include "manager/mgr.h"
+#include "manager/net/net_service.h"
 #include "manager/replica.h"
 #include "manager/service.h"
 #include "manager/start.h"
@@ -145,6 +147,8 @@ void supervise_loop(struct manager *m)
 					timeout = left;
 			}
 		}
+		nfds_t nets_at = n;   /* the networks' pidfds follow the VMs' */
+		n += (nfds_t)net_service_fds(m, pfd + n, MAX_WATCHED + 2 - n, &timeout);
 		pthread_mutex_unlock(&m->lock);
 		/* Children are also reaped every second: an exit the pidfd did not show. */
 		if (timeout < 0 || timeout > 1000)
@@ -163,7 +167,8 @@ void supervise_loop(struct manager *m)
 		pthread_mutex_lock(&m->lock);
 		if (pfd[1].revents || events_left)
 			events_left = worker_events_changed(m, pfd[1].revents != 0);
-		for (nfds_t i = 2; i < n; i++) {
+		net_service_ready(m, pfd + nets_at, n - nets_at);
+		for (nfds_t i = 2; i < nets_at; i++) {
 			if (!(pfd[i].revents & POLLIN))
 				continue;
 			struct mgr_vm *vm = still_listed(m, &who[i]);

@@ -13,6 +13,7 @@ sys.path itself:
     mgrlib, tlslib         tests/manager petreld and its TLS certificates (the web page's tests)
     fwlib                  tests/firmware disk images (scripts/mkimage.sh), QEMU+SeaBIOS, timed boots
     guardlib               tests/net     a bridge, a tap and a peer namespace for the tap guards
+    netlib                 tests/net     petreld's host networks: namespaces, guests with udhcpc
 
 pytest imports it before any test module (tests/conftest.py). A script outside pytest (a
 bench, a soak run) puts tests/ on its path once and imports it:
