@@ -54,8 +54,8 @@ static int cmd_list(const struct ctl_cmd *c, int argc, char **argv)
 		json_decref(a);
 		return 0;
 	}
-	printf(" %-8s %-24s %-10s %s\n", "Pid", "Name", "State", "Resources");
-	printf("-----------------------------------------------------------------\n");
+	printf(" %-8s %-24s %-10s %-16s %s\n", "Pid", "Name", "State", "Addresses", "Resources");
+	printf("----------------------------------------------------------------------------------\n");
 	json_array_foreach(a, i, vm) {
 		json_t *pid = json_object_get(vm, "pid");
 		if (!all && !pid)
@@ -64,8 +64,15 @@ static int cmd_list(const struct ctl_cmd *c, int argc, char **argv)
 		if (pid)
 			snprintf(pids, sizeof(pids), "%lld", (long long)json_integer_value(pid));
 		char *res = json_dumps(json_object_get(vm, "resources"), JSON_COMPACT);
-		printf(" %-8s %-24s %-10s %s\n", pids, json_string_value(json_object_get(vm, "name")),
-		       json_string_value(json_object_get(vm, "state")), res && strcmp(res, "{}") ? res : "");
+		char addrs[256] = "";   /* its interfaces' addresses on host networks */
+		size_t k, off = 0;
+		json_t *ip;
+		json_array_foreach(json_object_get(vm, "addresses"), k, ip)
+			if (json_is_string(ip) && off < sizeof(addrs))
+				off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s", off ? "," : "",
+							json_string_value(ip));
+		printf(" %-8s %-24s %-10s %-16s %s\n", pids, json_string_value(json_object_get(vm, "name")),
+		       json_string_value(json_object_get(vm, "state")), off ? addrs : "-", res && strcmp(res, "{}") ? res : "");
 		free(res);
 	}
 	json_decref(a);

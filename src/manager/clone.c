@@ -21,6 +21,7 @@
 #include "manager/jail_fill.h"
 #include "manager/job.h"
 #include "manager/mgr.h"
+#include "manager/net/net_iface.h"
 #include "manager/start.h"
 #include "manager/uefi_vars.h"
 #include "manager/util.h"
@@ -183,8 +184,8 @@ static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl,
 			snprintf(tap, sizeof(tap), "%.*s%u%s", (int)(pct - pat), pat, i, pct + 2);
 		else if (pat)
 			snprintf(tap, sizeof(tap), "%s", pat);
-		if (pat)
-			json_object_set_new(el, "host_dev_name", json_string(tap));
+		if (pat)   /* the tap given takes the place of a network's (net_iface.h) */
+			net_iface_to_worker(el, tap);
 	}
 	if (e < 0)
 		json_decref(doc);

@@ -1,7 +1,8 @@
 /* A VM's definition through the API (define.h): POST /vms defines or redefines a VM (the
- * definition checked, a UEFI VM's variables file made, its files checked, then written
- * atomically), DELETE /vms/NAME undefines a VM that does not run (and removes that file),
- * PUT /vms/NAME/resources changes its share of the host (applied to a running worker's cgroup,
+ * definition checked, a UEFI VM's variables file made, its files checked, an interface on a host
+ * network given its MAC and reservation (net_reserve.h), then written atomically),
+ * DELETE /vms/NAME undefines a VM that does not run (and removes that file and its
+ * reservations), PUT /vms/NAME/resources changes its share of the host (applied to a running worker's cgroup,
  * then saved). m->lock held, but by define_vm, which takes it itself. */
 #include "manager/define.h"
 #include "manager/answer.h"
@@ -10,6 +11,7 @@
 #include "manager/events.h"
 #include "manager/job.h"
 #include "manager/mgr.h"
+#include "manager/net/net_reserve.h"
 #include "manager/partition.h"
 #include "manager/uefi_vars.h"
 #include "manager/util.h"
@@ -33,6 +35,9 @@ enum api_result define_vm(struct manager *m, const char *body, size_t len, struc
 		e = error_set(err, sizeof(err), -EBUSY, "VM '%s' is busy: %s in progress", def.name, vm->job->name);
 	if (!e)
 		e = mgr_def_files_ready(m, &def, &vars_made, err, sizeof(err));
+	/* its interfaces on host networks: their MACs, their reservations (net_reserve.h) */
+	if (!e)
+		e = net_vm_define(m, &def, err, sizeof(err));
 	if (!e)
 		e = save_definition(m, &def, err, sizeof(err));
 	if (!e && !vm && !(vm = calloc(1, sizeof(*vm))))
@@ -69,6 +74,7 @@ enum api_result undefine_vm(struct manager *m, struct mgr_vm *vm, struct api_res
 	if (e < 0)
 		return mgr_answer_fault(r, mgr_status_of(e), err);
 	uefi_vars_remove(m, vm->def.name);   /* petreld's own; a user's file elsewhere stays */
+	net_vm_undefine(m, vm->def.name);    /* its reservations on the host networks */
 	for (struct mgr_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {
 			*p = vm->next;

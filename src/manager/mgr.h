@@ -57,6 +57,8 @@ struct mgr_vm {
 	unsigned launch_ms[3];      /* ... and ms from then to spawned, API answering, jail filled */
 	struct worker_follow *events; /* worker_events.c: its worker's events file followed, or NULL */
 	unsigned long long resets;  /* the guest's resets in its current worker (the worker's count) */
+	json_t *taps;               /* net/net_taps.c: the taps petreld made for its worker, [{"tap",
+				     * "network", "iface_id"}] (owned; kept in the run state), or NULL */
 };
 
 struct manager {
@@ -91,8 +93,8 @@ extern struct manager *the_manager;
 struct mgr_vm *mgr_vm_find(struct manager *m, const char *name);
 const char *mgr_vm_state_name(enum mgr_vm_state s);
 json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm);
-/* What a listing shows (GET /list): name, state, pid, operation, resources if set. */
-json_t *mgr_vm_brief_json(struct mgr_vm *vm);
+/* What a listing shows (GET /list): name, state, pid, operation, addresses and resources if set. */
+json_t *mgr_vm_brief_json(struct manager *m, struct mgr_vm *vm);
 void mgr_vm_free(struct mgr_vm *vm);
 /* Where vm's snapshots are, <snapshot dir>/<vm>[/<snap>], and its backups,
  * <snapshot dir>/<vm>.backups[/<name>]: 0, or -ENAMETOOLONG. */

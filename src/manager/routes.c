@@ -172,7 +172,7 @@ static enum api_result get_list(struct call *c)
 	json_t *a = json_array();
 	for (struct mgr_vm *vm = c->m->vms; vm; vm = vm->next)
 		if (!running || vm->pid > 0)
-			json_array_append_new(a, mgr_vm_brief_json(vm));
+			json_array_append_new(a, mgr_vm_brief_json(c->m, vm));
 	return mgr_answer_json(c->r, 200, a);
 }
 

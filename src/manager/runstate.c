@@ -1,6 +1,6 @@
 /* What a later petreld needs to find a running VM's worker again: <state dir>/run/<name>.json
  * with the worker's pid and start time (so a reused pid is never taken for the VM), petrel's
- * own pid, its API socket and jail. Written (atomically) when a VM starts or changes state. */
+ * own pid, its API socket and jail, the taps petreld made for it. Written (atomically) when a VM starts or changes state. */
 #include "manager/runstate.h"
 #include "manager/defs.h"
 #include "manager/events.h"
@@ -22,12 +22,13 @@ int runstate_save(struct manager *m, struct mgr_vm *vm)
 	snprintf(dir, sizeof(dir), "%s/run", m->state_dir);
 	/* A replicated VM's part too: a standby re-adopted must wait on as a standby, never be
 	 * taken for a running VM (nor restarted as one by its policy). */
-	json_t *o = json_pack("{s:i, s:I, s:i, s:s, s:s, s:s, s:I, s:i, s:s, s:O?}", "pid", (int)vm->pid,
+	json_t *o = json_pack("{s:i, s:I, s:i, s:s, s:s, s:s, s:I, s:i, s:s, s:O?, s:O?}", "pid", (int)vm->pid,
 			      "start_time", (json_int_t)vm->start_time, "vmm_pid", (int)vm->vmm_pid,
 			      "api_socket", vm->api_sock, "jail_dir", vm->jail_dir, "state",
 			      mgr_vm_state_name(vm->state), "started_at", (json_int_t)vm->started_at,
 			      "restarts", (int)vm->restarts, "replica", vm->replica == REPLICA_PRIMARY ? "primary"
-			      : vm->replica == REPLICA_STANDBY ? "standby" : "none", "replica_args", vm->replica_args);
+			      : vm->replica == REPLICA_STANDBY ? "standby" : "none", "replica_args", vm->replica_args,
+			      "taps", vm->taps);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	int e = text ? defs_write_atomic(dir, vm->def.name, text, err, sizeof(err)) : -ENOMEM;
@@ -55,10 +56,11 @@ int runstate_adopt(struct manager *m, struct mgr_vm *vm)
 	free(text);
 	json_int_t pid = 0, vmm = 0, st = 0, started = 0, restarts = 0;
 	const char *sock = "", *jail = "", *state = "", *replica = "none";
-	json_t *rargs = NULL;
-	int r = o ? json_unpack(o, "{s:I, s:I, s:I, s:s, s:s, s:s, s?I, s?I, s?s, s?o}", "pid", &pid, "start_time", &st,
-				"vmm_pid", &vmm, "api_socket", &sock, "jail_dir", &jail, "state", &state,
-				"started_at", &started, "restarts", &restarts, "replica", &replica, "replica_args", &rargs)
+	json_t *rargs = NULL, *taps = NULL;
+	int r = o ? json_unpack(o, "{s:I, s:I, s:I, s:s, s:s, s:s, s?I, s?I, s?s, s?o, s?o}", "pid", &pid, "start_time",
+				&st, "vmm_pid", &vmm, "api_socket", &sock, "jail_dir", &jail, "state", &state,
+				"started_at", &started, "restarts", &restarts, "replica", &replica, "replica_args", &rargs,
+				"taps", &taps)
 		      : -1;
 	enum mgr_vm_state saved = !strcmp(state, "paused") ? VM_PAUSED : !strcmp(state, "standby") ? VM_STANDBY : VM_RUNNING;
 	enum replica_role role = !strcmp(replica, "primary") ? REPLICA_PRIMARY
@@ -69,6 +71,8 @@ int runstate_adopt(struct manager *m, struct mgr_vm *vm)
 		json_decref(vm->replica_args);
 		vm->replica_args = json_is_object(rargs) ? json_incref(rargs) : NULL;
 		vm->replica = role;   /* also when it died: no restart policy boots a second copy */
+		json_decref(vm->taps);   /* its taps: removed when it ends, or now when it has ended */
+		vm->taps = json_is_array(taps) ? json_incref(taps) : NULL;
 	}
 	json_decref(o);
 	if (r < 0 || pid <= 0 || st <= 0)

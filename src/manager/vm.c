@@ -1,6 +1,7 @@
 /* The VM table: lookup, where a VM's snapshots and backups are, and a VM as the API shows it. */
 #include "manager/job.h"
 #include "manager/mgr.h"
+#include "manager/net/net_addrs.h"
 #include "manager/partition.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@ void mgr_vm_free(struct mgr_vm *vm)
 	def_free(&vm->def);
 	json_decref(vm->replica_args);
 	json_decref(vm->replica_status);
+	json_decref(vm->taps);
 	free(vm);
 }
 
@@ -58,10 +60,13 @@ json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm)
 		json_object_set_new(o, "replica", json_string(vm->replica == REPLICA_PRIMARY ? "primary" : "standby"));
 	if (vm->last_exit != -1 && vm->state != VM_RUNNING && vm->state != VM_PAUSED)
 		json_object_set_new(o, "last_exit_status", json_integer(vm->last_exit));
+	json_t *ifs = net_vm_interfaces(m, vm);   /* networks, MACs, addresses, taps */
+	if (ifs)
+		json_object_set_new(o, "interfaces", ifs);
 	return o;
 }
 
-json_t *mgr_vm_brief_json(struct mgr_vm *vm)
+json_t *mgr_vm_brief_json(struct manager *m, struct mgr_vm *vm)
 {
 	json_t *o = json_pack("{s:s, s:s}", "name", vm->def.name, "state", mgr_vm_state_name(vm->state));
 	if (!o)
@@ -70,6 +75,9 @@ json_t *mgr_vm_brief_json(struct mgr_vm *vm)
 		json_object_set_new(o, "pid", json_integer(vm->pid));
 	if (vm->job)
 		json_object_set_new(o, "operation", json_string(vm->job->name));
+	json_t *addrs = net_vm_addresses(m, vm);
+	if (addrs)
+		json_object_set_new(o, "addresses", addrs);
 	json_t *res = partition_to_json(&vm->def.res);
 	if (json_object_size(res))
 		json_object_set_new(o, "resources", res);

@@ -7,6 +7,7 @@
 #include "manager/fsutil.h"
 #include "manager/jail_fill.h"
 #include "manager/mgr.h"
+#include "manager/net/net_taps.h"
 #include "manager/partition.h"
 #include "manager/runstate.h"
 #include "manager/util.h"
@@ -136,6 +137,7 @@ void worker_cleanup(struct manager *m, struct mgr_vm *vm)
 		remove_unjailed_files(m, vm);
 	partition_remove(m, vm->def.name);
 	console_input_remove(m, vm->def.name);
+	net_taps_down(m, vm);
 	runstate_remove(m, vm->def.name);
 }
 
@@ -332,12 +334,20 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 	uint64_t t0 = now_ms();
 	vm->launch_t0 = t0;
 	long long log_from = 0;
-	int e = spawn(m, vm, &log_from, err, errlen);
-	if (e < 0)
-		return e;
-	vm->launch_ms[0] = (unsigned)(now_ms() - t0);
 	json_t *fc = json_deep_copy(vm->def.doc);
 	json_object_del(fc, "petrel");
+	/* the taps of its interfaces on host networks, which fc then names (net_taps.h) */
+	int e = net_taps_up(m, vm, fc, err, errlen);
+	if (e == 0 && (e = spawn(m, vm, &log_from, err, errlen)) < 0) {
+		pthread_mutex_lock(&m->lock);
+		net_taps_down(m, vm);
+		pthread_mutex_unlock(&m->lock);
+	}
+	if (e < 0) {
+		json_decref(fc);
+		return e;
+	}
+	vm->launch_ms[0] = (unsigned)(now_ms() - t0);
 	if ((e = wait_socket(m, vm, log_from, err, errlen)) < 0)
 		goto fail;
 	vm->launch_ms[1] = (unsigned)(now_ms() - t0);

@@ -35,7 +35,7 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 		  size_t errlen);
 /* Kill the worker (SIGKILL), wait for its end and clean its jail, cgroups and files up. */
 void worker_kill(struct manager *m, struct mgr_vm *vm);
-/* After the worker has ended: remove its jail, cgroups and run state. */
+/* After the worker has ended: remove its jail, cgroups, taps (net_taps.h) and run state. */
 void worker_cleanup(struct manager *m, struct mgr_vm *vm);
 /* Wait up to ms for the supervisor to see the worker end (vm->pid back to 0). */
 bool worker_wait_end(struct manager *m, struct mgr_vm *vm, unsigned ms);

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,23 @@ void mgr_net_load_all(struct manager *m)
 	closedir(d);
 }
 
+int mgr_net_run_save(struct manager *m, struct mgr_net *n)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16], tmp[PATH_MAX + 16], err[256];
+	int e = mgr_net_state_dir(m, n->def.name, dir, sizeof(dir), err, sizeof(err));
+	if (e < 0)
+		return e;
+	snprintf(path, sizeof(path), "%s/run.json", dir);
+	snprintf(tmp, sizeof(tmp), "%s/.run.json.tmp", dir);
+	json_t *o = json_pack("{s:b, s:i, s:s}", "active", n->active, "dnsmasq_pid", (int)n->dnsmasq_pid, "digest",
+			      n->digest);
+	e = o && json_dump_file(o, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0 ? 0 : -EIO;
+	json_decref(o);
+	if (e < 0)
+		fprintf(stderr, "petreld: network %s: cannot write %s\n", n->def.name, path);
+	return e;
+}
+
 int mgr_net_save(struct manager *m, const struct net_def *d, char *err, size_t errlen)
 {
 	char dir[4096];
@@ -151,10 +169,23 @@ static bool names_network(const struct mgr_vm *vm, const char *name)
 	return false;
 }
 
+/* Whether petreld made a tap on the network for vm's worker (net_taps.h). */
+static bool has_tap_on(const struct mgr_vm *vm, const char *name)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach(vm->taps, i, t) {
+		const char *net = json_string_value(json_object_get(t, "network"));
+		if (net && !strcmp(net, name))
+			return true;
+	}
+	return false;
+}
+
 const char *mgr_net_in_use(struct manager *m, const char *name)
 {
 	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
-		if (vm->pid > 0 && names_network(vm, name))
+		if ((vm->pid > 0 && names_network(vm, name)) || has_tap_on(vm, name))
 			return vm->def.name;
 	return NULL;
 }

@@ -36,11 +36,14 @@ int mgr_net_state_dir(struct manager *m, const char *name, char *out, size_t siz
 void mgr_net_load_all(struct manager *m);
 /* Write d's document atomically as its file (0644). */
 int mgr_net_save(struct manager *m, const struct net_def *d, char *err, size_t errlen);
+/* Write n's run state, <state-dir>/networks/<name>/run.json ({"active", "dnsmasq_pid", "digest"}). */
+int mgr_net_run_save(struct manager *m, struct mgr_net *n);
 int mgr_net_remove_file(struct manager *m, const char *name, char *err, size_t errlen);
 /* Take n (already unlinked from m->nets) and free it. */
 void mgr_net_free(struct mgr_net *n);
-/* The name of a running VM with an interface on the network, or NULL: a network under a
- * running VM is not torn down. (Wave 2 adds the taps petreld made.) */
+/* The name of a running VM with an interface on the network (its definition names it, or
+ * petreld made a tap on it for its worker), or NULL: a network under a running VM is not torn
+ * down. */
 const char *mgr_net_in_use(struct manager *m, const char *name);
 /* The name of a defined VM whose definition names the network, or NULL; and how many do. */
 const char *mgr_net_named_by(struct manager *m, const char *name, unsigned *count);

@@ -17,23 +17,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int net_run_save(struct manager *m, struct mgr_net *n)
-{
-	char dir[PATH_MAX], path[PATH_MAX + 16], tmp[PATH_MAX + 16], err[256];
-	int e = mgr_net_state_dir(m, n->def.name, dir, sizeof(dir), err, sizeof(err));
-	if (e < 0)
-		return e;
-	snprintf(path, sizeof(path), "%s/run.json", dir);
-	snprintf(tmp, sizeof(tmp), "%s/.run.json.tmp", dir);
-	json_t *o = json_pack("{s:b, s:i, s:s}", "active", n->active, "dnsmasq_pid", (int)n->dnsmasq_pid, "digest",
-			      n->digest);
-	e = o && json_dump_file(o, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0 ? 0 : -EIO;
-	json_decref(o);
-	if (e < 0)
-		fprintf(stderr, "petreld: network %s: cannot write %s\n", n->def.name, path);
-	return e;
-}
-
 int net_run_dnsmasq(struct manager *m, struct mgr_net *n, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
@@ -43,7 +26,7 @@ int net_run_dnsmasq(struct manager *m, struct mgr_net *n, char *err, size_t errl
 		return e;
 	n->started_ms = now_ms();
 	n->restart_at_ms = 0;
-	net_run_save(m, n);
+	mgr_net_run_save(m, n);
 	return 0;
 }
 
@@ -90,7 +73,7 @@ int net_run_start(struct manager *m, struct mgr_net *n, char *err, size_t errlen
 	}
 	n->active = true;
 	net_def_digest(d, n->digest);
-	net_run_save(m, n);
+	mgr_net_run_save(m, n);
 	fprintf(stderr, "petreld: network %s (%s, bridge %s) started%s\n", d->name, net_kind_name(d->kind), d->bridge,
 		n->dnsmasq_pid ? "" : " (no DHCP of petreld's)");
 	return 0;
@@ -113,7 +96,7 @@ int net_run_stop(struct manager *m, struct mgr_net *n, char *err, size_t errlen)
 	}
 	n->active = false;
 	n->digest[0] = '\0';
-	net_run_save(m, n);
+	mgr_net_run_save(m, n);
 	fprintf(stderr, "petreld: network %s stopped\n", d->name);
 	return e;
 }
@@ -136,7 +119,7 @@ bool net_run_adopt(struct manager *m, struct mgr_net *n)
 	if (!net_link_is_bridge(d->bridge)) {
 		fprintf(stderr, "petreld: network %s was active but its bridge %s is gone: not adopted\n", d->name, d->bridge);
 		n->digest[0] = '\0';
-		net_run_save(m, n);
+		mgr_net_run_save(m, n);
 		return false;
 	}
 	n->active = true;
@@ -161,6 +144,6 @@ bool net_run_adopt(struct manager *m, struct mgr_net *n)
 	}
 	fprintf(stderr, "petreld: network %s adopted (dnsmasq %d%s)\n", d->name, (int)n->dnsmasq_pid,
 		fd >= 0 ? ", still running" : ", started again");
-	net_run_save(m, n);
+	mgr_net_run_save(m, n);
 	return true;
 }

@@ -20,7 +20,5 @@ int net_run_dnsmasq(struct manager *m, struct mgr_net *n, char *err, size_t errl
 /* Re-adopt n if its run state says it was active and its bridge is there: the table applied
  * again, its dnsmasq kept when still running (else started). true when adopted. */
 bool net_run_adopt(struct manager *m, struct mgr_net *n);
-/* Write n's run state. */
-int net_run_save(struct manager *m, struct mgr_net *n);
 
 #endif

@@ -1,10 +1,13 @@
 /* POST /vms/NAME/migrate: live-migrate a running VM to another host's petreld
  * (docs/manager.md#migration-between-hosts). A job (jobs.c): on its own thread, the VM busy:
  *   1. the target's petreld, over TLS with this host's certificate, is given the definition
- *      (POST /migrations/incoming): it starts a jailed worker waiting on a tls: port;
+ *      and the digests of the networks the VM is on (POST /migrations/incoming): it refuses a
+ *      network it lacks or defines otherwise, else starts a jailed worker waiting on a tls:
+ *      port (with the VM's taps, as any worker);
  *   2. our worker sends the VM there (PUT /migration/send, tls:HOST:PORT, our certificates in
  *      its jail), and is followed (GET /migration) until it completes or fails;
- *   3. done: the worker has exited, the definition leaves this host (the VM lives there now:
+ *   3. done: the worker has exited (its taps removed as at any worker's end), the definition
+ *      leaves this host (the VM lives there now:
  *      a definition left here could start a second copy), event "migrated".
  * A failure at any step leaves the VM running here, and the target is told to drop what it
  * prepared (DELETE /migrations/incoming/NAME; it also drops it by itself when its receiver
@@ -14,6 +17,7 @@
 #include "manager/jail_fill.h"
 #include "manager/job.h"
 #include "manager/mgr.h"
+#include "manager/net/net_reserve.h"
 #include "manager/peer/peer.h"
 #include "manager/uefi_vars.h"
 #include "http/client.h"
@@ -106,7 +110,8 @@ int peer_migrate_run(struct manager *m, struct mgr_vm *vm, const struct peer_mig
 	/* petreld's own variables file is this host's: the target makes its own */
 	json_t *doc = json_deep_copy(vm->def.doc);
 	uefi_vars_for_peer(m, vm->def.name, doc);
-	json_t *body = json_pack("{s:o, s:i}", "definition", doc, "timeout_s", 60);
+	json_t *body = json_pack("{s:o, s:i, s:o*}", "definition", doc, "timeout_s", 60, "networks",
+				 net_vm_digests(m, &vm->def));   /* the target compares its own */
 	pthread_mutex_unlock(&m->lock);
 	json_t *reply;
 	int st = peer_call(m, host, port, "POST", "/migrations/incoming", body, PEER_CALL_MS, &reply, err, errlen);

@@ -1,6 +1,7 @@
 /* The target's side of a migration between hosts (peer.h, migrate.c):
- *   POST /migrations/incoming {"definition", "timeout_s"}: the definition is checked as
- *     POST /vms checks it, a VM of that name must not exist here; a jailed worker is started
+ *   POST /migrations/incoming {"definition", "timeout_s", "networks"}: the definition is checked
+ *     as POST /vms checks it, a VM of that name must not exist here, the networks it is on must
+ *     be here, the same (their digests) and active (409); a jailed worker is started
  *     waiting for the VM on a tls: port (PUT /migration/receive): 200 {"name", "port"}.
  *   DELETE /migrations/incoming/NAME: the source gave up before the VM arrived: the worker is
  *     ended (409 once the VM runs here).
@@ -15,6 +16,7 @@
 #include "manager/jail_fill.h"
 #include "manager/job.h"
 #include "manager/mgr.h"
+#include "manager/net/net_reserve.h"
 #include "manager/peer/peer.h"
 #include "manager/runstate.h"
 #include "manager/uefi_vars.h"
@@ -178,7 +180,8 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		free(vm);
 		return mgr_answer_fault(r, 500, "out of memory");
 	}
-	int e = peer_incoming_parse(body, len, &vm->def, &in->timeout_s, err, sizeof(err));
+	json_t *nets;
+	int e = peer_incoming_parse(body, len, &vm->def, &in->timeout_s, &nets, err, sizeof(err));
 	if (e < 0) {
 		free(in);
 		free(vm);
@@ -188,6 +191,11 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 	bool vars_made = false;
 	if (mgr_vm_find(m, vm->def.name))
 		e = error_set(err, sizeof(err), -EEXIST, "a VM named '%s' is defined here already", vm->def.name);
+	/* Its networks, here as on the source and active, before anything is sent (net_reserve.h);
+	 * the worker gets its taps as any worker (net_taps.h). */
+	if (!e)
+		e = net_vm_check_arrival(m, &vm->def, nets, err, sizeof(err));
+	json_decref(nets);
 	/* A UEFI VM's variables file is made here from the template; the migration stream's flash
 	 * section fills it. */
 	if (!e)
@@ -197,7 +205,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		def_free(&vm->def);
 		free(vm);
 		free(in);
-		return mgr_answer_fault(r, e == -EEXIST ? 409 : 400, err);
+		return mgr_answer_fault(r, e == -EEXIST || e == -EBUSY ? 409 : 400, err);
 	}
 	vm->pidfd = -1;
 	vm->last_exit = -1;

@@ -99,16 +99,38 @@ int peer_migrate_parse(const char *body, size_t len, struct peer_migrate_req *r,
 	return e;
 }
 
-int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsigned *timeout_s, char *err,
-			size_t errlen)
+/* {"NAME": "64 hex digits", ...}: the digests of the networks a migrating VM is on. */
+static int digests_ok(json_t *nets, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "definition", "timeout_s", NULL };
+	const char *k;
+	json_t *v;
+	if (!json_is_object(nets) || json_object_size(nets) > 64)
+		return error_set(err, errlen, -EINVAL, "networks: expected an object of at most 64 network: digest");
+	json_object_foreach(nets, k, v) {
+		const char *s = json_string_value(v);
+		bool ok = mgr_vm_name_ok(k) && s && strlen(s) == 64;
+		for (size_t i = 0; ok && i < 64; i++)
+			ok = strchr("0123456789abcdef", s[i]) != NULL;
+		if (!ok)
+			return error_set(err, errlen, -EINVAL, "networks: expected network names with their digests (64 hex "
+					 "digits)");
+	}
+	return 0;
+}
+
+int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsigned *timeout_s, json_t **networks,
+			char *err, size_t errlen)
+{
+	static const char *const keys[] = { "definition", "timeout_s", "networks", NULL };
 	*timeout_s = 60;
+	*networks = NULL;
 	json_t *o = object_of(body, len, keys, err, errlen);
 	if (!o)
 		return -EINVAL;
-	json_t *d = json_object_get(o, "definition");
+	json_t *d = json_object_get(o, "definition"), *nets = json_object_get(o, "networks");
 	int e = uint_member(o, "timeout_s", 1, 3600, timeout_s, err, errlen);
+	if (!e && nets && (e = digests_ok(nets, err, errlen)) == 0)
+		*networks = json_incref(nets);
 	char *text = !e && json_is_object(d) ? json_dumps(d, JSON_COMPACT) : NULL;
 	if (!e && !text)
 		e = error_set(err, errlen, -EINVAL, "definition: expected the VM's definition (an object)");
@@ -120,6 +142,10 @@ int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsign
 	}
 	free(text);
 	json_decref(o);
+	if (e < 0) {
+		json_decref(*networks);
+		*networks = NULL;
+	}
 	return e;
 }
 

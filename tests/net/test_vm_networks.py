@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A VM's interface on a host network (docs/networks.md#a-vm-on-a-network) for real: petreld in a
+network namespace with jailed petrel workers booting the counter test guest with a virtio-net
+interface on a nat network. The MAC petreld gives and keeps, the reservation in the network's
+definition and in dnsmasq's hosts file, the tap made for the worker (owned by the jail's ids, on
+the bridge, guarded) and removed when it ends, also by a petreld started after a kill -9; the
+network kept up under a running VM; its address in the API and `petrelctl list`; refusals that
+change nothing. The VMs need /dev/kvm; the refusals do not."""
+import json
+import os
+import signal
+
+import pytest
+
+import mgrlib
+import petrel_test
+from netlib import links, nat_def, ruleset, sh, wait_for
+
+JAIL_ID = 12345   # petreld's default jail uid and gid
+
+
+@pytest.fixture
+def kvm():
+    petrel_test.require_kvm()
+    if not mgrlib.guest("counter").exists():
+        pytest.skip("test guests not built")
+
+
+def vm_doc(name, **iface):
+    return {"boot-source": {"kernel_image_path": str(mgrlib.guest("counter")), "boot_args": "every=1048576"},
+            "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+            "network-interfaces": [{"iface_id": "eth0", "network": "default", **iface}],
+            "petrel": {"name": name}}
+
+
+def define(host, doc, status=201):
+    st, body = host.api("POST", "/vms", doc)
+    assert st == status, body
+    return body
+
+
+def net_file(host, name="default"):
+    return json.loads((host.pd.defs / "networks" / f"{name}.json").read_text())
+
+
+def tap_info(host, tap):
+    """`ip -d link show TAP` in the host's namespace, or "" when there is no such interface."""
+    r = sh("ip", "-d", "link", "show", tap, ns=host.ns, check=False)
+    return r.stdout if r.returncode == 0 else ""
+
+
+def guarded(host, tap):
+    return f"petrel-guard-{tap}" in ruleset(host.ns)
+
+
+@pytest.mark.needs_kvm
+def test_vm_on_a_nat_network(jailed_host, kvm):
+    host = jailed_host
+    host.start_net(nat_def())
+    # define: a MAC given, a reservation outside the DHCP range (.100-.200) written into the
+    # network's definition and dnsmasq's hosts file
+    define(host, vm_doc("web1"))
+    st, d = host.api("GET", "/vms/web1/definition")
+    mac = d["network-interfaces"][0]["guest_mac"]
+    assert mac.startswith("52:54:00:") and "host_dev_name" not in d["network-interfaces"][0], d
+    assert net_file(host)["reservations"] == [{"vm": "web1", "mac": mac, "ip": "10.77.0.2"}]
+    assert f"{mac},10.77.0.2,web1" in (host.pd.state / "networks/default/hosts").read_text()
+    # a redefinition without the MAC keeps it, and the reservation
+    define(host, vm_doc("web1"), status=200)
+    assert host.api("GET", "/vms/web1/definition")[1]["network-interfaces"][0]["guest_mac"] == mac
+    assert len(net_file(host)["reservations"]) == 1
+    # a second VM gets the next free address, and another MAC
+    define(host, vm_doc("web2"))
+    res = {r["vm"]: r for r in net_file(host)["reservations"]}
+    assert res["web2"]["ip"] == "10.77.0.3" and res["web2"]["mac"] != mac
+    st, vm = host.api("GET", "/vms/web1")
+    assert vm["interfaces"] == [{"iface_id": "eth0", "network": "default", "mac": mac, "ip": "10.77.0.2"}], vm
+
+    # start: the tap, the jail's, guarded, on the bridge, before the worker runs on it
+    st, vm = host.api("POST", "/vms/web1/start", timeout=120)
+    assert st == 200, vm
+    tap = "pt-web1-0"
+    assert vm["interfaces"][0]["tap"] == tap, vm
+    info = tap_info(host, tap)
+    assert "tun type tap" in info and f"user {JAIL_ID}" in info and f"group {JAIL_ID}" in info, info
+    assert "master pn-default" in info and "persist on" in info, info
+    assert guarded(host, tap)
+    # the worker has it open (a tap with a reader has its carrier), and the guest runs
+    assert "LOWER_UP" in info, info
+    log = host.pd.state / "logs" / "web1.worker.log"
+    wait_for(lambda: "count=3" in log.read_text(errors="replace"), timeout=60, what="the guest's counts")
+    run = json.loads((host.pd.state / "run" / "web1.json").read_text())
+    assert [t["tap"] for t in run["taps"]] == [tap], run
+    # its address in the listing
+    st, brief = host.api("GET", "/list/running")
+    assert brief[0]["addresses"] == ["10.77.0.2"], brief
+    out = host.pd.ctl("list", check=True).stdout
+    assert "10.77.0.2" in next(line for line in out.splitlines() if "web1" in line), out
+    # the network is not torn down under it, nor undefined while defined VMs name it
+    st, body = host.api("POST", "/networks/default/destroy")
+    assert st == 409 and "web1" in body["fault_message"], body
+    assert host.api("DELETE", "/networks/default")[0] == 409
+    assert "pn-default" in links(host.ns)
+
+    # its end: the tap and its guards gone
+    st, body = host.api("POST", "/vms/web1/destroy", timeout=60)
+    assert st == 200, body
+    wait_for(lambda: not tap_info(host, tap), what="the tap's removal")
+    assert not guarded(host, tap)
+    assert "interfaces" in body and "tap" not in body["interfaces"][0]
+    # a start again gets it again; a shutdown (the guest ends) removes it too
+    assert host.api("POST", "/vms/web1/start", timeout=120)[0] == 200
+    assert tap_info(host, tap)
+    assert host.api("POST", "/vms/web1/destroy", timeout=60)[0] == 200
+    wait_for(lambda: not tap_info(host, tap), what="the tap's removal")
+
+    # undefine: its reservation goes, the other VM's stays
+    assert host.api("DELETE", "/vms/web1")[0] == 204
+    assert [r["vm"] for r in net_file(host)["reservations"]] == ["web2"]
+    assert mac not in (host.pd.state / "networks/default/hosts").read_text()
+    assert host.api("DELETE", "/vms/web2")[0] == 204
+    # with no VM left on it the network may go
+    assert host.api("POST", "/networks/default/destroy")[0] == 200
+
+
+@pytest.mark.needs_kvm
+def test_taps_cleaned_after_petreld_kill9(jailed_host, kvm):
+    host = jailed_host
+    host.start_net(nat_def())
+    for name in ("keep", "dies"):
+        define(host, vm_doc(name))
+        st, body = host.api("POST", f"/vms/{name}/start", timeout=120)
+        assert st == 200, body
+    vmm = {n: host.api("GET", f"/vms/{n}")[1]["vmm_pid"] for n in ("keep", "dies")}
+    assert tap_info(host, "pt-keep-0") and tap_info(host, "pt-dies-0")
+    # petreld killed; one worker dies while it is away
+    host.pd.stop(signal.SIGKILL)
+    os.kill(vmm["dies"], signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{vmm['dies']}") or
+             open(f"/proc/{vmm['dies']}/stat").read().rsplit(")", 1)[1].split()[0] == "Z", what="its end")
+    assert tap_info(host, "pt-keep-0") and tap_info(host, "pt-dies-0")   # nothing torn down
+    host.pd.start()
+    # the dead one's tap is removed at adoption, the living one's kept
+    wait_for(lambda: not tap_info(host, "pt-dies-0"), what="the dead worker's tap removed")
+    assert not guarded(host, "pt-dies-0")
+    vm = host.api("GET", "/vms/keep")[1]
+    assert vm["state"] == "running" and vm["interfaces"][0]["tap"] == "pt-keep-0", vm
+    assert tap_info(host, "pt-keep-0") and guarded(host, "pt-keep-0")
+    assert host.api("POST", "/networks/default/destroy")[0] == 409
+    # the adopted VM destroyed: the new petreld removes the tap the old one made
+    assert host.api("POST", "/vms/keep/destroy", timeout=60)[0] == 200
+    wait_for(lambda: not tap_info(host, "pt-keep-0"), what="the adopted worker's tap removed")
+    assert not guarded(host, "pt-keep-0")
+    assert host.api("POST", "/networks/default/destroy")[0] == 200
+
+
+def test_bad_vm_network_input_changes_nothing(host):
+    """No worker starts here (every case is refused before one would): no KVM needed."""
+    host.define(nat_def())
+    net_before = (host.pd.defs / "networks" / "default.json").read_bytes()
+    cases = [
+        ({"network": "nosuch"}, 400, "no network named 'nosuch'"),
+        ({"network": "default", "host_dev_name": "tap0"}, 400, "not both"),
+        ({"network": "default", "guards": "no"}, 400, "guards"),
+        ({"network": "default", "ipv4": ["10.0.0.300"]}, 400, "ipv4[0]"),
+        ({"network": "bad name"}, 400, "network"),
+        ({"host_dev_name": "tap0", "guards": False}, 400, "only with \"network\""),
+    ]
+    for iface, status, words in cases:
+        doc = vm_doc("bad")
+        doc["network-interfaces"][0] = {"iface_id": "eth0", **iface}
+        st, body = host.api("POST", "/vms", doc)
+        assert st == status and words in body["fault_message"], (iface, st, body)
+    assert host.api("GET", "/vms")[1] == []
+    assert not (host.pd.defs / "bad.json").exists()
+    assert (host.pd.defs / "networks" / "default.json").read_bytes() == net_before
+    # a MAC another VM has on the network
+    define(host, vm_doc("one"))
+    mac = host.api("GET", "/vms/one/definition")[1]["network-interfaces"][0]["guest_mac"]
+    st, body = host.api("POST", "/vms", vm_doc("two", guest_mac=mac))
+    assert st == 409 and "VM one" in body["fault_message"], body
+    net_before = (host.pd.defs / "networks" / "default.json").read_bytes()
+    # a start while the network is not active: 409, nothing made
+    before = links(host.ns)
+    st, body = host.api("POST", "/vms/one/start")
+    assert st == 409 and "network default is not active" in body["fault_message"], body
+    vm = host.api("GET", "/vms/one")[1]
+    assert vm["state"] == "shut off" and "pid" not in vm, vm
+    assert links(host.ns) == before and "petrel-guard" not in ruleset(host.ns)
+    assert not (host.pd.state / "run" / "one.json").exists()
+    assert (host.pd.defs / "networks" / "default.json").read_bytes() == net_before
+    # a network that a VM names cannot be undefined
+    st, body = host.api("DELETE", "/networks/default")
+    assert st == 409 and "one" in body["fault_message"], body
