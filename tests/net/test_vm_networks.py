@@ -192,3 +192,81 @@ def test_bad_vm_network_input_changes_nothing(host):
     # a network that a VM names cannot be undefined
     st, body = host.api("DELETE", "/networks/default")
     assert st == 409 and "one" in body["fault_message"], body
+
+
+A_IP, B_IP = "10.213.38.1", "10.213.38.2"
+
+
+@pytest.mark.needs_kvm
+def test_migration_of_a_vm_on_a_network(kvm, tmp_path):
+    """Two "hosts" (namespaces joined by a veth, a petreld each with its TLS listener): the target
+    without the network, then with another definition of it, is refused before anything is sent;
+    with the same definition the VM moves, its tap made there and removed here."""
+    import tlslib
+    from nethelp import two_hosts
+    if not tlslib.have_certtool():
+        pytest.skip("certtool (gnutls-bin) not installed")
+    a, b = two_hosts(A_IP, B_IP)
+    pki = tlslib.make_pki(tmp_path / "pki", f"hosta,{A_IP}", f"hostb,{B_IP}")
+    pds = []
+    try:
+        def petreld(ns, ip, name):
+            p = mgrlib.Petreld(args=["--listen-tcp", f"{ip}:7443", "--tls-dir", str(pki / name)],
+                               prefix=["nsenter", f"--net=/run/netns/{ns.name}"])
+            pds.append(p)
+            p.start()
+            os.chmod(p.root, 0o755)
+            return p
+        src, dst = petreld(a, A_IP, "hosta"), petreld(b, B_IP, "hostb")
+        st, body = src.api("POST", "/networks", nat_def())
+        assert st == 201, body
+        assert src.api("POST", "/networks/default/start")[0] == 200
+        assert src.api("POST", "/vms", vm_doc("mig"))[0] == 201
+        st, vm = src.api("POST", "/vms/mig/start", timeout=120)
+        assert st == 200, vm
+        mac, ip = vm["interfaces"][0]["mac"], vm["interfaces"][0]["ip"]
+
+        def tap_in(ns):
+            r = sh(*ns.exec_prefix(), "ip", "-d", "link", "show", "pt-mig-0", check=False)
+            return r.stdout if r.returncode == 0 else ""
+        assert "master pn-default" in tap_in(a)
+        # the target has no such network: refused before anything is sent, the VM runs on here
+        r = src.ctl("migrate", "mig", "--to", B_IP, timeout=120)
+        assert r.returncode == 1 and "no network default here" in r.stderr, r.stderr
+        assert dst.api("GET", "/vms")[1] == [] and not tap_in(b)
+        # another definition of it (no reservation for the VM): refused too
+        assert dst.api("POST", "/networks", nat_def())[0] == 201
+        assert dst.api("POST", "/networks/default/start")[0] == 200
+        r = src.ctl("migrate", "mig", "--to", B_IP, timeout=120)
+        assert r.returncode == 1 and "network default differs on this host" in r.stderr, r.stderr
+        assert dst.api("GET", "/vms")[1] == [] and not tap_in(b)
+        assert src.api("GET", "/vms/mig")[1]["state"] == "running"
+        # the same definition (the cluster's shared file): the VM moves
+        definition = src.api("GET", "/networks/default")[1]["definition"]
+        assert dst.api("POST", "/networks/default/destroy")[0] == 200
+        assert dst.api("POST", "/networks", definition)[0] == 201
+        assert dst.api("POST", "/networks/default/start")[0] == 200
+        assert dst.api("GET", "/networks/default")[1]["digest"] == src.api("GET", "/networks/default")[1]["digest"]
+        r = src.ctl("--json", "migrate", "mig", "--to", B_IP, timeout=300)
+        assert r.returncode == 0, r.stderr
+        vm = dst.api("GET", "/vms/mig")[1]
+        assert vm["state"] == "running" and vm["interfaces"][0] == {
+            "iface_id": "eth0", "network": "default", "mac": mac, "ip": ip, "tap": "pt-mig-0"}, vm
+        info = tap_in(b)
+        assert "master pn-default" in info and f"user {JAIL_ID}" in info and "LOWER_UP" in info, info
+        assert "petrel-guard-pt-mig-0" in sh(*b.exec_prefix(), "nft", "list", "tables").stdout
+        # the source's tap and guards are gone with its worker
+        wait_for(lambda: not tap_in(a), what="the source's tap removed")
+        assert "petrel-guard" not in sh(*a.exec_prefix(), "nft", "list", "tables").stdout
+        assert src.api("POST", "/networks/default/destroy")[0] == 200
+        # the guest runs on there
+        log = dst.state / "logs" / "mig.worker.log"
+        n = log.read_text(errors="replace").count("count=")
+        wait_for(lambda: log.read_text(errors="replace").count("count=") > n + 2, timeout=60, what="counts there")
+        assert dst.api("POST", "/vms/mig/destroy", timeout=60)[0] == 200
+        wait_for(lambda: not tap_in(b), what="the target's tap removed")
+    finally:
+        for p in pds:
+            p.close()
+        a.close()
+        b.close()
