@@ -1,6 +1,6 @@
 /* libFuzzer target: the bodies of petreld's migration between hosts (src/manager/peer/peer.c), which
  * come from the network: POST /vms/NAME/migrate {"to", "downtime_ms", "timeout_s"} (with its
- * "HOST[:PORT]" target form) and POST /migrations/incoming {"definition", "timeout_s"} from
+ * "HOST[:PORT]" target form) and POST /migrations/incoming {"definition", "timeout_s", "networks"} from
  * another host's petreld; and a line of a source worker's events file, which the worker
  * writes (peer_event_figures). Each accepts or refuses with -EINVAL and a message; what it accepts
  * is in range. */

@@ -270,3 +270,48 @@ def test_migration_of_a_vm_on_a_network(kvm, tmp_path):
             p.close()
         a.close()
         b.close()
+
+
+AGENT = mgrlib.REPO / "ocf" / "petrel-vm"
+OCF_ROOT = "/usr/lib/ocf"
+
+
+def test_cluster_agent_refuses_a_node_without_the_network(host, tmp_path):
+    """The OCF agent's start on a node where the VM's network is missing, then inactive: fails
+    with OCF_ERR_CONFIGURED (6) and the reason, before the VM is defined. No KVM: no VM starts."""
+    import subprocess
+    if not os.path.exists(f"{OCF_ROOT}/lib/heartbeat/ocf-shellfuncs"):
+        pytest.skip("no resource-agents (ocf-shellfuncs)")
+    config = tmp_path / "web1.json"
+    config.write_text(json.dumps(vm_doc("web1")))
+
+    def start():
+        env = dict(os.environ, OCF_ROOT=OCF_ROOT, OCF_RESKEY_config=str(config), OCF_RESKEY_socket=str(host.pd.sock),
+                   OCF_RESKEY_petrelctl=str(mgrlib.PETRELCTL), OCF_RESKEY_CRM_meta_on_node="node1")
+        return subprocess.run([str(AGENT), "start"], env=env, capture_output=True, text=True, timeout=60)
+    r = start()
+    assert r.returncode == 6 and "network default, which is not defined on this node" in r.stderr, r
+    host.define(nat_def())
+    r = start()
+    assert r.returncode == 6 and "not active on this node (petrelctl net-start default)" in r.stderr, r
+    assert host.api("GET", "/vms")[1] == []   # nothing defined
+
+
+def test_reservation_reaches_the_running_dnsmasq(host):
+    """A VM defined on an active network: its reservation goes to the running dnsmasq (no
+    restart), which gives its MAC that address at once. The "guest" is a namespace with the
+    VM's MAC (no KVM)."""
+    from netlib import Guest
+    info = host.start_net(nat_def())
+    pid = info["dnsmasq"]["pid"]
+    define(host, vm_doc("web1"))
+    st, vm = host.api("GET", "/vms/web1")
+    mac, ip = vm["interfaces"][0]["mac"], vm["interfaces"][0]["ip"]
+    assert ip == "10.77.0.2"
+    assert Guest(host, "pn-default", "g", mac=mac).dhcp(hostname="web1") == ip
+    after = host.info("default")
+    assert after["dnsmasq"]["pid"] == pid and after["dnsmasq"]["restarts"] == 0, after
+    # the running definition is the new one: reservations are applied live
+    assert after["digest"] == after["running_digest"], after
+    st, leases = host.api("GET", "/networks/default/leases")
+    assert [(x["ip"], x["vm"]) for x in leases] == [(ip, "web1")], leases
