@@ -53,10 +53,13 @@ def guarded(host, tap):
     return f"petrel-guard-{tap}" in ruleset(host.ns)
 
 
+RATE = {"bandwidth": {"size": 12500000, "refill_time": 100}}
+
+
 @pytest.mark.needs_kvm
 def test_vm_on_a_nat_network(jailed_host, kvm):
     host = jailed_host
-    host.start_net(nat_def())
+    host.start_net(nat_def(rate_limiter=RATE))
     # define: a MAC given, a reservation outside the DHCP range (.100-.200) written into the
     # network's definition and dnsmasq's hosts file
     define(host, vm_doc("web1"))
@@ -89,6 +92,11 @@ def test_vm_on_a_nat_network(jailed_host, kvm):
     assert "LOWER_UP" in info, info
     log = host.pd.state / "logs" / "web1.worker.log"
     wait_for(lambda: "count=3" in log.read_text(errors="replace"), timeout=60, what="the guest's counts")
+    # what the worker was given: the tap, the network's rate limiter, no network fields
+    st, cfg = mgrlib.request(vm["api_socket"], "GET", "/vm/config")
+    nic = cfg["network-interfaces"][0]
+    assert st == 200 and nic["host_dev_name"] == tap and nic["guest_mac"] == mac and "network" not in nic, cfg
+    assert nic["rx_rate_limiter"]["bandwidth"]["size"] == 12500000 == nic["tx_rate_limiter"]["bandwidth"]["size"], nic
     run = json.loads((host.pd.state / "run" / "web1.json").read_text())
     assert [t["tap"] for t in run["taps"]] == [tap], run
     # its address in the listing

@@ -48,6 +48,37 @@ static const char *ip(struct in_addr a, char buf[INET_ADDRSTRLEN])
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
 }
 
+/* Whether pid has its SIGHUP handler (SigCgt of /proc/PID/status). */
+static bool catches_sighup(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	bool yes = false;
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigCgt:", 7)) {
+			yes = strtoull(line + 7, NULL, 16) & (1ull << (SIGHUP - 1));
+			break;
+		}
+	if (f)
+		fclose(f);
+	return yes;
+}
+
+/* A dnsmasq just spawned has no SIGHUP handler until its main() begins, and SIGHUP would end it
+ * (measured: a VM defined right after its network started cost the network a dnsmasq restart):
+ * wait up to 1 s for its handler. Without one by then it is not running dnsmasq's code yet, and
+ * reads the new hosts file when it does. */
+static bool ready_for_sighup(pid_t pid)
+{
+	for (int i = 0; i < 100; i++) {
+		if (catches_sighup(pid))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 int dnsmasq_write_hosts(const char *dir, const struct net_def *d, pid_t pid, char *err, size_t errlen)
 {
 	size_t size = 64 + d->nres * 100;
@@ -62,7 +93,7 @@ int dnsmasq_write_hosts(const char *dir, const struct net_def *d, pid_t pid, cha
 					d->res[i].vm[0] ? "," : "", d->res[i].vm);
 	}
 	int e = write_file(dir, "hosts", text, err, errlen);
-	if (e == 0 && pid > 0 && kill(pid, SIGHUP) < 0)
+	if (e == 0 && pid > 0 && ready_for_sighup(pid) && kill(pid, SIGHUP) < 0)
 		return error_set(err, errlen, -errno, "cannot signal dnsmasq %d: %s", (int)pid, strerror(errno));
 	return e;
 }

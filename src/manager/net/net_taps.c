@@ -141,7 +141,16 @@ int net_taps_up(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err, siz
 		}
 		json_object_set_new(rec, "tap", json_string(tap));
 		json_array_append_new(made, rec);
-		mgr_vm_log(m, vm->def.name, "tap %s on network %s (bridge %s)", tap, net, mgr_net_find(m, net)->def.bridge);
+		struct mgr_net *n = mgr_net_find(m, net);
+		mgr_vm_log(m, vm->def.name, "tap %s on network %s (bridge %s)", tap, net, n->def.bridge);
+		/* the network's rate limiter: the default of each direction the interface leaves out */
+		json_t *rl = json_object_get(n->def.doc, "rate_limiter");
+		if (json_is_object(rl)) {
+			if (!json_object_get(ifc, "rx_rate_limiter"))
+				json_object_set_new(ifc, "rx_rate_limiter", json_deep_copy(rl));
+			if (!json_object_get(ifc, "tx_rate_limiter"))
+				json_object_set_new(ifc, "tx_rate_limiter", json_deep_copy(rl));
+		}
 		net_iface_to_worker(ifc, tap);
 	}
 	if (e < 0)

@@ -16,8 +16,9 @@ struct mgr_vm;
  * a network: the network must be active here (else -EBUSY "network NAME is not active"); a
  * persistent tap pt-<vm>-<i> (or pt<hash>-<i>) owned by the worker's uid/gid, its guards
  * (the MAC and the reservation's address; on a bridge network the interface's "ipv4"/"ipv6"),
- * then on the network's bridge, up; the interface in fc gets host_dev_name = the tap. On a
- * failure what it made is removed. m->lock not held. */
+ * then on the network's bridge, up; the interface in fc gets host_dev_name = the tap, and the
+ * network's rate_limiter as its rx/tx limiter where it has none. On a failure what it made is
+ * removed. m->lock not held. */
 int net_taps_up(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err, size_t errlen);
 /* Guards removed and taps deleted, vm->taps emptied (m->lock held). */
 void net_taps_down(struct manager *m, struct mgr_vm *vm);
