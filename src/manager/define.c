@@ -2,8 +2,8 @@
  * definition checked, a UEFI VM's variables file made, its files checked, an interface on a host
  * network given its MAC and reservation (net_reserve.h), then written atomically),
  * DELETE /vms/NAME undefines a VM that does not run (and removes that file and its
- * reservations), PUT /vms/NAME/resources changes its share of the host (applied to a running worker's cgroup,
- * then saved). m->lock held, but by define_vm, which takes it itself. */
+ * reservations), PUT /vms/NAME/resources changes its share of the host (applied to a running
+ * worker's cgroup, then saved). m->lock held, but by define_vm, which takes it itself. */
 #include "manager/define.h"
 #include "manager/answer.h"
 #include "manager/definitions.h"

@@ -1,6 +1,7 @@
 /* What a later petreld needs to find a running VM's worker again: <state dir>/run/<name>.json
  * with the worker's pid and start time (so a reused pid is never taken for the VM), petrel's
- * own pid, its API socket and jail, the taps petreld made for it. Written (atomically) when a VM starts or changes state. */
+ * own pid, its API socket and jail, the taps petreld made for it. Written (atomically) when a
+ * VM starts or changes state. */
 #include "manager/runstate.h"
 #include "manager/defs.h"
 #include "manager/events.h"
