@@ -132,6 +132,37 @@ def test_vm_on_a_nat_network(jailed_host, kvm):
 
 
 @pytest.mark.needs_kvm
+def test_vms_on_a_bridge_network(jailed_host, kvm):
+    """A bridge network (the host's bridge, no DHCP of petreld's): the tap on it, guarded with the
+    addresses the interface lists, no reservation; an interface with guards off has none."""
+    host = jailed_host
+    sh("ip", "link", "add", "br-lan", "type", "bridge", ns=host.ns)
+    sh("ip", "link", "set", "br-lan", "up", ns=host.ns)
+    st, body = host.define({"name": "lan", "kind": "bridge", "bridge": "br-lan"})
+    assert st == 201, body
+    assert host.api("POST", "/networks/lan/start")[0] == 200
+    doc = vm_doc("r1", network="lan", ipv4=["192.0.2.50"], ipv6=["2001:db8::50"])
+    define(host, doc)
+    define(host, vm_doc("r2", network="lan", guards=False))
+    assert "reservations" not in net_file(host, "lan")
+    for name in ("r1", "r2"):
+        st, body = host.api("POST", f"/vms/{name}/start", timeout=120)
+        assert st == 200, body
+    for tap in ("pt-r1-0", "pt-r2-0"):
+        assert "master br-lan" in tap_info(host, tap), tap_info(host, tap)
+    rules = ruleset(host.ns)
+    assert guarded(host, "pt-r1-0") and not guarded(host, "pt-r2-0")
+    table = rules[rules.index("petrel-guard-pt-r1-0"):]
+    assert "192.0.2.50" in table and "2001:db8::50" in table, table
+    vm = host.api("GET", "/vms/r1")[1]
+    assert vm["interfaces"][0]["network"] == "lan" and "ip" not in vm["interfaces"][0], vm
+    for name in ("r1", "r2"):
+        assert host.api("POST", f"/vms/{name}/destroy", timeout=60)[0] == 200
+    wait_for(lambda: not tap_info(host, "pt-r1-0") and not tap_info(host, "pt-r2-0"), what="the taps removed")
+    assert "br-lan" in links(host.ns)   # the host's bridge stays
+
+
+@pytest.mark.needs_kvm
 def test_taps_cleaned_after_petreld_kill9(jailed_host, kvm):
     host = jailed_host
     host.start_net(nat_def())
