@@ -111,7 +111,7 @@ def main():
         def drop_peer():
             for t in lab.nft("list", "tables").stdout.splitlines():
                 if t.startswith("table bridge bench-"):
-                    lab.nft("delete", *t.split()[1:])
+                    lab.nft("delete", *t.split())
 
         modes = [
             ("no guards (= off)", lambda: lab.guardctl("remove", lab.tap), None),
