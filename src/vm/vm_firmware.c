@@ -358,6 +358,14 @@ int vm_firmware_power_on(struct vm *vm, unsigned ncpus)
 	return err;
 }
 
+bool vm_firmware_vars_counts(struct vm *vm, struct cfi_flash_counts *out)
+{
+	if (!vm->fw || !vm->fw->flash_ready)
+		return false;
+	cfi_flash_counts(&vm->fw->flash, out);
+	return true;
+}
+
 void vm_firmware_destroy(struct vm *vm)
 {
 	struct vm_firmware *fw = vm->fw;

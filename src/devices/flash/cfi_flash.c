@@ -174,6 +174,7 @@ static void program(struct cfi_flash *f, uint64_t off, const uint8_t *data, uint
 	size_t n = len < f->size - off ? len : (size_t)(f->size - off);
 	memcpy(f->mem + off, data, n);
 	__atomic_add_fetch(&f->programs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&f->bytes_written, n, __ATOMIC_RELAXED);
 	done(f);
 }
 
@@ -188,6 +189,7 @@ static void erase(struct cfi_flash *f, uint64_t off, uint8_t v)
 	} else {
 		memset(f->mem + (off & ~(uint64_t)(CFI_FLASH_BLOCK - 1)), 0xff, CFI_FLASH_BLOCK);
 		__atomic_add_fetch(&f->erases, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&f->bytes_written, CFI_FLASH_BLOCK, __ATOMIC_RELAXED);
 		done(f);
 	}
 }
@@ -244,10 +246,14 @@ static void buffer_confirm(struct cfi_flash *f, uint64_t off, uint8_t v)
 		refuse(f, ST_SEQUENCE_ERR, off, v);
 		return;
 	}
+	uint32_t n = 0;
 	for (uint32_t i = 0; i < CFI_FLASH_BUFFER; i++)
-		if (f->buf_mask[i / 8] & 1u << i % 8)
+		if (f->buf_mask[i / 8] & 1u << i % 8) {
 			f->mem[f->buf_addr + i] = f->buf[i];
+			n++;
+		}
 	__atomic_add_fetch(&f->programs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&f->bytes_written, n, __ATOMIC_RELAXED);
 	done(f);
 }
 
@@ -318,8 +324,16 @@ int cfi_flash_init(struct cfi_flash *f, uint8_t *mem, size_t size, void (*array_
 	f->array = true;
 	f->status = ST_READY;
 	buffer_clear(f);
-	f->programs = f->erases = f->refused = 0;
+	f->programs = f->erases = f->refused = f->bytes_written = 0;
 	return 0;
+}
+
+void cfi_flash_counts(struct cfi_flash *f, struct cfi_flash_counts *out)
+{
+	out->programs = __atomic_load_n(&f->programs, __ATOMIC_RELAXED);
+	out->erases = __atomic_load_n(&f->erases, __ATOMIC_RELAXED);
+	out->bytes_written = __atomic_load_n(&f->bytes_written, __ATOMIC_RELAXED);
+	out->refused = __atomic_load_n(&f->refused, __ATOMIC_RELAXED);
 }
 
 void cfi_flash_destroy(struct cfi_flash *f)
