@@ -65,6 +65,8 @@ def ovmf_cannot_boot():
     return OVMF_ON_PVM if PVM_HOST and not os.environ.get("PETREL_OVMF_ON_PVM") else None
 
 
+# s for OVMF -> GRUB -> a test guest: nested KVM (in TCG) takes minutes; PETREL_OVMF_BOOT_LIMIT overrides
+OVMF_BOOT_LIMIT = float(os.environ.get("PETREL_OVMF_BOOT_LIMIT", "600"))
 BOOT_ORDER = "BootOrder".encode("utf-16-le")   # a UEFI variable's name in the store is UTF-16
 
 

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.needs_kvm,
               pytest.mark.skipif(bool(missing()), reason=f"missing {', '.join(missing())} (scripts/setup.sh)"),
               pytest.mark.skipif(bool(fwlib.ovmf_cannot_boot()), reason=fwlib.ovmf_cannot_boot() or "")]
 
-BOOT_LIMIT = 600.0   # s for OVMF + GRUB to the guest under nested KVM (in TCG)
+BOOT_LIMIT = fwlib.OVMF_BOOT_LIMIT
 # Kill at the Nth change of the file seen (it is read every 10 ms or so): the first, then deeper
 # into the first boot's writes.
 KILL_AT = (1, 6, 30)
