@@ -51,23 +51,8 @@ def missing_efi_tools():
     return out
 
 
-# OVMF on a PVM host: its SEC runs in 32-bit ring 0 straight from the flash, which PVM emulates,
-# and stops at its first FWAIT (QEMU printed nothing in 300 s there, 2026-11-27). The tests that
-# boot it run under scripts/nested-kvm.sh or on hardware KVM; PETREL_OVMF_ON_PVM=1 tries anyway.
-PVM_HOST = pathlib.Path("/sys/module/kvm_pvm").exists()
-OVMF_ON_PVM = ("OVMF does not get through its start on a PVM host: its SEC runs in ring 0 from the flash, which "
-               "PVM emulates, and stops at its first FWAIT (nothing printed in 300 s under QEMU, 2026-11-27); run "
-               "under scripts/nested-kvm.sh or on hardware KVM")
-
-
-def ovmf_cannot_boot():
-    """Why OVMF cannot boot on this host (a reason to skip), or None."""
-    return OVMF_ON_PVM if PVM_HOST and not os.environ.get("PETREL_OVMF_ON_PVM") else None
-
-
 # s for OVMF -> GRUB -> a test guest: nested KVM (in TCG) takes minutes; PETREL_OVMF_BOOT_LIMIT overrides
 OVMF_BOOT_LIMIT = float(os.environ.get("PETREL_OVMF_BOOT_LIMIT", "600"))
-BOOT_ORDER = "BootOrder".encode("utf-16-le")   # a UEFI variable's name in the store is UTF-16
 
 
 def ovmf_vars(path):
