@@ -130,8 +130,10 @@ static void done(struct cfi_flash *f)
 /* A wrong sequence or an address outside the device: error bits, nothing written. */
 static void refuse(struct cfi_flash *f, uint8_t bits, uint64_t off, uint8_t value)
 {
-	log_limited(LOG_DEBUG, "flash: refused 0x%02x at 0x%llx (command 0x%02x, cycle %u)", value,
-		    (unsigned long long)off, f->cmd, f->wcycle);
+	log_limited(LOG_WARN, "vars flash: the guest's write of 0x%02x at offset 0x%llx refused (%s; command 0x%02x, "
+		    "cycle %u): nothing written", value, (unsigned long long)off,
+		    bits == ST_SEQUENCE_ERR ? "a wrong command sequence" : bits == ST_PROGRAM_ERR ? "program" : "erase",
+		    f->cmd, f->wcycle);
 	f->status |= bits | ST_READY;
 	__atomic_add_fetch(&f->refused, 1, __ATOMIC_RELAXED);
 	enter(f, CMD_READ_STATUS);
