@@ -152,6 +152,8 @@ class Host:
     """A host namespace with petreld, and the outside namespace it routes to."""
 
     def __init__(self, jailer=False, args=()):
+        """args: petreld's further arguments (the web page's tests give --web-dir); jailer: its
+        workers jailed (VMs on its networks)."""
         self.tag = "pn" + uuid.uuid4().hex[:6]
         self.ns, self.outside = f"{self.tag}-h", f"{self.tag}-o"
         self.namespaces = []
