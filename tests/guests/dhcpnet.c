@@ -18,8 +18,12 @@
  *                     reply's printable bytes) or "... no reply";
  *   bench=N           N ICMP echo round trips to peer=A, one at a time:
  *                     "dhcpnet bench peer=A rtts=N lost=L tsc=T tsc_hz=H min_us=.. max_us=..";
- *   serve=S           "dhcpnet serving", then only answers ARP and pings until a byte comes on
- *                     the console or S seconds pass: "dhcpnet served pings=N arps=N".
+ *   flood=N           then N UDP datagrams (frames of size=B bytes, default 60) to peer=A's port
+ *                     9, as fast as the ring takes them:
+ *                     "dhcpnet flood peer=A frames=N size=B tsc=T tsc_hz=H";
+ *   serve=S           "dhcpnet serving", then only answers ARP and pings (and counts datagrams to
+ *                     its port 9) until a byte comes on the console or S seconds pass:
+ *                     "dhcpnet served pings=N arps=N discard=N".
  * mode=forge: after getting its address as in dhcp mode, sends frames its guards must drop,
  * each tagged (the tag is in the frame's bytes: the host looks for it), between honest ones
  * that must pass, and prints each: "dhcpnet forge KIND tag=TAG", "dhcpnet honest tag=TAG".
@@ -59,7 +63,7 @@ static struct {
 	uint8_t mac[6];
 } arp_cache[ARP_SLOTS];
 static unsigned arp_next;
-static uint32_t pings_answered, arps_answered, forged, honest;
+static uint32_t pings_answered, arps_answered, forged, honest, discards;
 static char hostname[64];
 
 /* TSC ticks in one RTC second (1 to 2 s of waiting). */
@@ -450,14 +454,41 @@ static void bench(long n, uint32_t peer)
 	       (unsigned long)(lo / per_us), (unsigned long)(hi / per_us));
 }
 
+/* n datagrams of size bytes (the frame) to peer's discard port, as fast as the ring takes them. */
+static void flood(long n, long size, uint32_t peer)
+{
+	const char *why = "";
+	const uint8_t *to = route(peer, &why);
+	check(to, "flood: no way to the peer (%s)", why);
+	uint8_t dst[6];
+	memcpy(dst, to, 6);
+	static uint8_t payload[MAX_FRAME];
+	long plen = size - ETH_HLEN - IP4_HLEN - UDP_HLEN;
+	check(plen >= 0 && plen <= MAX_FRAME - ETH_HLEN - IP4_HLEN - UDP_HLEN, "size=%ld", size);
+	memset(payload, 0x5a, (size_t)plen);
+	uint64_t t0 = rdtsc();
+	for (long i = 0; i < n; i++) {
+		memcpy(payload, &i, plen >= 8 ? 8 : 0);
+		tx(out, build_udp4(out, dst, mac, myip, peer, 9, 9, payload, (size_t)plen));
+	}
+	while (tx_inflight && vq_wait(&txq, NULL, NULL, 10))
+		tx_inflight--;
+	uint64_t dt = rdtsc() - t0;
+	printf("dhcpnet flood peer=" IP4_FMT " frames=%ld size=%ld tsc=%lu tsc_hz=%lu\n", IP4_ARGS(peer), n, size,
+	       (unsigned long)dt, (unsigned long)tsc_hz);
+}
+
 static void serve(long seconds)
 {
 	printf("dhcpnet serving\n");
 	uint64_t until = after_ms((uint64_t)seconds * 1000), next_look = 0;
 	struct pkt p;
 	while (rdtsc() < until) {
-		if (poll_once(&p) == 0)
+		int r = poll_once(&p);
+		if (r == 0)
 			pause();
+		else if (r == 2 && p.proto == PROTO_UDP && p.dst == myip && p.dport == 9)
+			discards++;
 		if (rdtsc() >= next_look) { /* the console, now and then: a byte ends the wait */
 			if (inb(COM1 + UART_LSR) & LSR_DR) {
 				(void)inb(COM1 + UART_RBR);
@@ -466,7 +497,7 @@ static void serve(long seconds)
 			next_look = after_ms(5);
 		}
 	}
-	printf("dhcpnet served pings=%u arps=%u\n", pings_answered, arps_answered);
+	printf("dhcpnet served pings=%u arps=%u discard=%u\n", pings_answered, arps_answered, discards);
 }
 
 /* ---- forge ---- */
@@ -575,6 +606,8 @@ static long body(long arg_unused)
 	uint32_t peer;
 	if (cmdline_has("bench") && arg_ip4("peer", &peer))
 		bench(cmdline_int("bench", 100), peer);
+	if (cmdline_has("flood") && arg_ip4("peer", &peer))
+		flood(cmdline_int("flood", 1000), cmdline_int("size", 60), peer);
 	if (cmdline_has("serve"))
 		serve(cmdline_int("serve", 60));
 	printf("dhcpnet done pings=%u arps=%u forged=%u\n", pings_answered, arps_answered, forged);
