@@ -4,11 +4,13 @@ no VM. In a fresh network namespace (tests/net/guardlib.py) a writer puts honest
 into a tap (the "guest's" side) as fast as one Python thread can, the bridge forwards them to a
 veth whose other end is in a second namespace; what arrived there is read from that veth's
 rx_packets. Per row: frames/s arrived, and the kernel CPU per frame of the writer's thread (the
-tap's write runs the bridge, the guards' chain and the veth's transmit in the writer's system
-call), medians of interleaved runs. Rows: no guards (as `off`: nothing is applied), guards on,
-guards on with 256 addresses in each set, guards on with K other taps' tables on the host (every
-table's base chain sees every bridged frame and compares iifname), and as a peer the same rules
-by hand in a netdev table at the tap's own ingress hook (which no other tap's frame reaches).
+tap's write runs the tap's ingress hook, the bridge, and the veth's transmit in the writer's
+system call), medians of interleaved runs. Rows: no guards (as `off`: nothing is applied), guards
+on, guards on with 256 addresses in each set, guards on with K other taps' tables on the host
+(each a netdev table at its own tap's ingress, which this tap's frames never reach), and as the
+peer the former design: the same rules in a bridge-family table per tap whose prerouting chain
+matches `iifname` (every such table's base chain sees every bridged frame), alone and with K
+other taps' tables.
 Then the time guards_apply takes on a tap without guards (a VM's start), re-applying over
 existing ones, and guards_remove, each in-process (tests/tools/guardctl --repeat).
 
@@ -88,28 +90,36 @@ def main():
                 else:
                     lab.guardctl("remove", f"pgother{i}")
 
-        def netdev_peer():
-            """The same rules by hand in a netdev table at the tap's own ingress hook (only the tap's
-            frames reach it, so other taps' tables cost a frame nothing): what the bridge-family
-            design is compared with."""
-            apply()
-            text = lab.nft("list", "table", "bridge", f"petrel-guard-{lab.tap}").stdout
-            lab.guardctl("remove", lab.tap)
-            text = text.replace(f"table bridge petrel-guard-{lab.tap}", "table netdev bench-peer").replace(
-                "type filter hook prerouting priority filter; policy accept;",
-                f'type filter hook ingress device "{lab.tap}" priority 0; policy accept;').replace(
-                f'iifname "{lab.tap}" jump guard', "jump guard")
-            subprocess.run(["ip", "netns", "exec", lab.ns, "nft", "-f", "-"], input=text, text=True, check=True)
+        def bridge_text(table, tap, rules):
+            """The former design: tap's guard chain (rules, as nft lists the netdev table) in a
+            bridge-family table whose prerouting chain jumps to it for frames from tap."""
+            body = rules.split("\n", 1)[1].rsplit("}", 1)[0]   # between the table's braces
+            body = body.replace(f'type filter hook ingress device "{lab.tap}" priority -500; policy accept;', "")
+            return (f"table bridge {table} {{{body}\tchain prerouting {{ type filter hook prerouting priority filter; "
+                    f'policy accept; iifname "{tap}" jump guard; }}\n}}\n')
+
+        def bridge_peer(k):
+            def setup():
+                apply()
+                rules = lab.nft("list", "table", "netdev", f"petrel-guard-{lab.tap}").stdout
+                lab.guardctl("remove", lab.tap)
+                text = bridge_text("bench-peer", lab.tap, rules)
+                text += "".join(bridge_text(f"bench-other{i}", f"pgother{i}", rules) for i in range(k))
+                subprocess.run(["ip", "netns", "exec", lab.ns, "nft", "-f", "-"], input=text, text=True, check=True)
+            return setup
 
         def drop_peer():
-            lab.nft("delete", "table", "netdev", "bench-peer", check=False)
+            for t in lab.nft("list", "tables").stdout.splitlines():
+                if t.startswith("table bridge bench-"):
+                    lab.nft("delete", *t.split())
 
         modes = [
             ("no guards (= off)", lambda: lab.guardctl("remove", lab.tap), None),
             ("guards on", apply, None),
             ("guards on, 256 + 255 addresses", lambda: apply(many4 + [g.GUEST_V4], many6), None),
             (f"guards on, {others} other taps' tables", apply, (lambda: other_tables(True), lambda: other_tables(False))),
-            ("peer: the rules at the tap's netdev ingress", lambda: None, (netdev_peer, drop_peer)),
+            ("peer: the former bridge-family table", lambda: None, (bridge_peer(0), drop_peer)),
+            (f"peer: the former table, {others} other taps'", lambda: None, (bridge_peer(others), drop_peer)),
         ]
         sizes = [("60 B", 60), ("1514 B", 1514)]
         payload = {size: b"x" * (size - 42) for _, size in sizes}

@@ -95,7 +95,7 @@ static void usage(FILE *f)
 		"  --smt                two threads per core in the CPU topology\n"
 		"  --cpu-template NAME  hide CPU features: None, T2, T2S, C3, T2CL, T2A\n"
 		"  --cpu-config FILE    custom CPU template JSON (Firecracker format)\n"
-		"  --stats              print exit statistics when the VM stops\n"
+		"  --stats              print exit statistics (and a UEFI firmware's vars writes) when the VM stops\n"
 		"  --event-monitor PATH|fd=N  lifecycle events, JSON lines (docs/events.md)\n"
 		"  --level LEVEL        log level: Error, Warning, Info, Debug (default Warning)\n"
 		"  --pvm auto|on|off    PVM-host workarounds (default auto: on when kvm_pvm is loaded)\n"

@@ -292,12 +292,15 @@ static void print_event(const char *line)
 	struct tm tm;
 	char stamp[32];
 	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-	printf("%s  %-20s %s", stamp, json_string_value(json_object_get(o, "vm")),
-	       json_string_value(json_object_get(o, "event")));
+	/* a VM's event names the VM, a host network's the network */
+	const char *who = json_string_value(json_object_get(o, "vm")), *what = json_string_value(json_object_get(o, "event"));
+	if (!who)
+		who = json_string_value(json_object_get(o, "network"));
+	printf("%s  %-20s %s", stamp, who ? who : "", what ? what : "");
 	const char *key;
 	json_t *v;
 	json_object_foreach(o, key, v) {
-		if (!strcmp(key, "time") || !strcmp(key, "vm") || !strcmp(key, "event"))
+		if (!strcmp(key, "time") || !strcmp(key, "vm") || !strcmp(key, "network") || !strcmp(key, "event"))
 			continue;
 		char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 		printf(" %s=%s", key, s ? s : "");

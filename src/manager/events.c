@@ -73,19 +73,17 @@ void mgr_vm_log(struct manager *m, const char *vm, const char *fmt, ...)
 	log_line(m, vm, line);
 }
 
-void mgr_event_emit(struct manager *m, const char *vm, const char *what, json_t *extra)
+/* o (taken) with its event name and time, to every subscriber and, when vm is not NULL, the VM's log. */
+static void emit(struct manager *m, const char *vm, const char *what, json_t *o)
 {
-	json_t *o = extra && json_is_object(extra) ? extra : json_object();
-	if (extra && o != extra)
-		json_decref(extra);
 	json_object_set_new(o, "event", json_string(what));
-	json_object_set_new(o, "vm", json_string(vm));
 	json_object_set_new(o, "time", json_integer((json_int_t)time(NULL)));
 	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	if (!text)
 		return;
-	log_line(m, vm, text);
+	if (vm)
+		log_line(m, vm, text);
 	size_t len = strlen(text);
 	text[len] = '\n'; /* sent with its line end; the NUL is not */
 	pthread_mutex_lock(&ev_lock);
@@ -100,6 +98,29 @@ void mgr_event_emit(struct manager *m, const char *vm, const char *what, json_t 
 	}
 	pthread_mutex_unlock(&ev_lock);
 	free(text);
+}
+
+/* extra (taken) when it is an object, else a new one. */
+static json_t *object_of(json_t *extra)
+{
+	if (extra && json_is_object(extra))
+		return extra;
+	json_decref(extra);
+	return json_object();
+}
+
+void mgr_event_emit(struct manager *m, const char *vm, const char *what, json_t *extra)
+{
+	json_t *o = object_of(extra);
+	json_object_set_new(o, "vm", json_string(vm));
+	emit(m, vm, what, o);
+}
+
+void mgr_net_event_emit(struct manager *m, const char *network, const char *what, json_t *extra)
+{
+	json_t *o = object_of(extra);
+	json_object_set_new(o, "network", json_string(network));
+	emit(m, NULL, what, o);
 }
 
 json_t *events_read_log(struct manager *m, const char *vm)

@@ -68,6 +68,10 @@ int vm_join(struct vm *vm);
 void vm_destroy(struct vm *vm);
 /* All vCPUs' statistics merged. */
 void vm_exit_stats(struct vm *vm, struct exit_stats *out);
+/* A UEFI firmware's variables flash: its counters so far (what the guest's programs and erases
+ * wrote into the vars file); false when the VM has no such flash (vm_firmware.c). */
+struct cfi_flash_counts;
+bool vm_firmware_vars_counts(struct vm *vm, struct cfi_flash_counts *out);
 
 /* Ask every vCPU to log its registers (debugging a guest that seems stuck). */
 void vm_dump_vcpus(struct vm *vm);

@@ -120,6 +120,27 @@ static int put_acpi(struct vm *vm, unsigned ncpus, bool replace)
 	return err;
 }
 
+/* fw_cfg's select hook: before the firmware reads the ACPI files, they are rebuilt when the PM
+ * block decodes somewhere other than what their FADT says. The firmware places it (PIIX4's PMBA:
+ * SeaBIOS at 0x600, where the tables start, OVMF at 0xB000), as QEMU rebuilds its tables on
+ * their first read: a FADT naming ports nothing decodes left GRUB's PM-timer calibration
+ * spinning for minutes and a guest's ACPI power-off writing nowhere. */
+static void acpi_on_select(void *opaque, uint16_t key, const char *name)
+{
+	(void)key;
+	struct vm *vm = opaque;
+	uint16_t base;
+	if (!name || (strcmp(name, FW_LOADER_FILE) && strcmp(name, ACPI_FILE_TABLES) && strcmp(name, ACPI_FILE_RSDP)) ||
+	    !acpi_pm_where(&vm->pm, &base))
+		return;
+	uint16_t built = vm->devs.acpi.pm_base ? vm->devs.acpi.pm_base : ACPI_PM_BASE;
+	if (base == built)
+		return;
+	log_debug("firmware: the PM block decodes at 0x%x: the ACPI tables rebuilt for it", base);
+	vm->devs.acpi.pm_base = base;
+	put_acpi(vm, vm->fw->acpi_ncpus ? vm->fw->acpi_ncpus : vm->nvcpus, true);
+}
+
 static int add_smbios(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -311,6 +332,7 @@ int vm_firmware_create(struct vm *vm)
 	err = err ?: fw_cfg_init(&fw->cfg, &vm->mem);
 	if (err < 0)
 		return err;
+	fw_cfg_set_select_hook(&fw->cfg, acpi_on_select, vm);
 	fw->cfg_ready = true;
 	err = bus_register(&vm->pio, FW_CFG_PORT, FW_CFG_PORT_LEN, "fw_cfg", fw_cfg_io_read, fw_cfg_io_write, &fw->cfg);
 	rtc_set_vcpus(&vm->rtc, vm->nvcpus);
@@ -334,6 +356,14 @@ int vm_firmware_power_on(struct vm *vm, unsigned ncpus)
 	if (err < 0)
 		log_error("firmware: cannot copy its last 128 KiB below 1 MiB: %s", strerror(-err));
 	return err;
+}
+
+bool vm_firmware_vars_counts(struct vm *vm, struct cfi_flash_counts *out)
+{
+	if (!vm->fw || !vm->fw->flash_ready)
+		return false;
+	cfi_flash_counts(&vm->fw->flash, out);
+	return true;
 }
 
 void vm_firmware_destroy(struct vm *vm)

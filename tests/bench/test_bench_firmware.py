@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """bench/firmware.py in its quick mode (bench/benchlib.py), as tests/bench/test_bench_quick.py
 runs the others: QEMU + SeaBIOS under TCG boot the ISO of scripts/mkimage.sh to the test guest
-(seconds, no KVM). Once `petrel run` has --firmware, the bench adds petrel's rows where /dev/kvm
-opens; then this test needs KVM there (require_kvm registers it), and QEMU's rows alone elsewhere.
+(seconds, no KVM); OVMF boots the EFI disk twice (fresh vars, kept vars) where KVM runs it
+(petrel's rows then carry the vars flash's writes from --stats), and the bench says why it skips
+those rows elsewhere (a PVM host). Once `petrel run` has --firmware, the bench adds petrel's rows
+where /dev/kvm opens; then this test needs KVM there (require_kvm registers it), and QEMU's rows
+alone elsewhere.
 Its own file: a new entry in test_bench_quick.py would make the KVM record of every bench there stale."""
 import os
 import pathlib
@@ -30,3 +33,12 @@ def test_firmware_bench_quick():
     out = r.stdout + r.stderr
     assert r.returncode == 0, f"bench/firmware.py failed ({r.returncode}):\n{out[-3000:]}"
     assert "QEMU to GRUB" in r.stdout, f"bench/firmware.py: no 'QEMU to GRUB' in its output:\n{out[-3000:]}"
+    ovmf_rows = "| grub-efi-disk (second boot) |" in r.stdout
+    assert ovmf_rows or "grub-efi-disk: skipped: " in r.stdout, \
+        f"bench/firmware.py: neither OVMF rows nor why they are skipped:\n{out[-3000:]}"
+    first = [line.split("|") for line in r.stdout.splitlines()
+             if line.startswith("| grub-efi-disk (first boot) | petrel")]
+    for row in first:   # OVMF writes its boot entries on a first boot: petrel's --stats counted them
+        assert row[7].count(" / ") == 2 and "?" not in row[7], f"petrel's vars writes not read:\n{out[-3000:]}"
+        programs, erases, written = (int(x) for x in row[7].split(" / "))
+        assert programs > 0 and written > 0, f"no vars writes counted:\n{out[-3000:]}"

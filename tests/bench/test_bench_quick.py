@@ -28,8 +28,6 @@ PY = [
     (["decompress.py"], False, False, "lz4 (as shipped)", 180),
     (["deploy.py"], False, False, "create-overlay", 120),
     (["jailer.py"], False, True, "jailer -> API answers", 120),
-    (["guards.py"], False, True, "guards_apply on a tap without guards", 120),
-    (["net_guards_vm.py"], True, True, "petreld nat network, guards on", 600),
     (["qcow2.py"], False, False, "4K rand read", 180),
     (["seccomp.py", "startup"], False, False, "interleaved runs", 120),
     (["seccomp.py", "exits"], True, False, "ns/exit", 300),

@@ -51,6 +51,10 @@ def missing_efi_tools():
     return out
 
 
+# s for OVMF -> GRUB -> a test guest: nested KVM (in TCG) takes minutes; PETREL_OVMF_BOOT_LIMIT overrides
+OVMF_BOOT_LIMIT = float(os.environ.get("PETREL_OVMF_BOOT_LIMIT", "600"))
+
+
 def ovmf_vars(path):
     """A fresh copy of OVMF's variable template at PATH (one per VM: OVMF writes to it); returns PATH."""
     path = pathlib.Path(path)
@@ -170,3 +174,54 @@ def run_timed(argv, markers, timeout=60.0, stop_at=None):
         sel.close()
         p.stdout.close()
     return Boot(buf.decode(errors="replace"), marks, rc, time.monotonic() - t0)
+
+
+class Logged:
+    """A VMM run in the background with its console (stdout) and stderr in files, its stdin a
+    pipe: for tests that watch the console or the VM's files while it runs, and kill it."""
+
+    def __init__(self, argv, out, err, env=None):
+        self.out_path, self.err_path = pathlib.Path(out), pathlib.Path(err)
+        with open(self.out_path, "wb") as o, open(self.err_path, "wb") as e:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=o, stderr=e, env=env,
+                                         start_new_session=True)
+        self.argv = argv
+
+    def out(self):
+        return self.out_path.read_bytes().decode(errors="replace").replace("\r", "")
+
+    def err(self):
+        return self.err_path.read_bytes().decode(errors="replace")
+
+    def describe(self):
+        return (f"$ {' '.join(map(str, self.argv))}\nexit status {self.proc.returncode}\n--- console ---\n"
+                f"{self.out()[-4000:]}\n--- stderr ---\n{self.err()[-4000:]}")
+
+    def wait_for(self, text, timeout):
+        """Until `text` is on the console (True), the process ended or the time is up (False)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.out():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.out()
+            time.sleep(0.2)
+        return False
+
+    def send(self, data):
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def wait(self, timeout):
+        """Its exit status; killed (and None) when it is still running after `timeout` s."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc.stdin.close()

@@ -49,7 +49,8 @@ def boot(work, name, disk, vars_path):
 def run(g, command, timeout=STEP_TIMEOUT_S):
     """command's output (between two markers) at the root prompt."""
     g.type(f"echo petrel-begin; {command}; echo petrel-end-$((6*7))")
-    m = g.expect(r"\npetrel-begin\s*\n((?:.*\n)*?)petrel-end-42\s*\n", timeout)
+    # bash's bracketed-paste codes may precede the first line: no anchor at its start
+    m = g.expect(r"petrel-begin\s*\n((?:.*\n)*?)petrel-end-42\s*\n", timeout)
     g.expect(DEBIAN_PROMPT, timeout)
     return m.group(1).replace("\r", "")
 

@@ -68,11 +68,12 @@ class Events:
         self.head = None
         self.seen = []
 
-    def wait(self, vm, event, timeout=30.0):
+    def wait(self, vm, event, timeout=30.0, key="vm"):
+        """The first event named event whose key ("vm", or "network" for a host network's) is vm."""
         deadline = time.monotonic() + timeout
         while True:
             for e in self.seen:
-                if e["vm"] == vm and e["event"] == event:
+                if e.get(key) == vm and e["event"] == event:
                     self.seen.remove(e)
                     return e
             left = deadline - time.monotonic()

@@ -151,7 +151,8 @@ class Guest:
 class Host:
     """A host namespace with petreld, and the outside namespace it routes to."""
 
-    def __init__(self):
+    def __init__(self, args=()):
+        """args: petreld's further arguments (the web page's tests give --web-dir)."""
         self.tag = "pn" + uuid.uuid4().hex[:6]
         self.ns, self.outside = f"{self.tag}-h", f"{self.tag}-o"
         self.namespaces = []
@@ -165,7 +166,7 @@ class Host:
         sh("ip", "link", "set", "out0", "up", ns=self.ns)
         sh("ip", "addr", "add", f"{OUTSIDE}/24", "dev", "eth0", ns=self.outside)
         sh("ip", "link", "set", "eth0", "up", ns=self.outside)
-        self.pd = mgrlib.Petreld(jailer=False, prefix=["ip", "netns", "exec", self.ns])
+        self.pd = mgrlib.Petreld(args=args, jailer=False, prefix=["ip", "netns", "exec", self.ns])
         self.root = self.pd.root
         os.chmod(self.root, 0o755)   # dnsmasq, as its own user, reads the reservations below it
         self.script = self.root / "udhcpc.sh"

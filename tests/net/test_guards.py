@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """petreld's guards on a VM's tap (src/manager/net/guards.c, docs/networks.md#guards), for real:
-the bridge-family nft table on a tap in a fresh namespace, forged frames written into the tap as
+the netdev-family nft table at a tap's ingress in a fresh namespace, forged frames written into the tap as
 the guest would send them, the honest other side of the bridge watching what crosses (guardlib).
 Each forged frame must be dropped and counted under its reason; the honest ones must pass."""
 import os
@@ -8,7 +8,8 @@ import os
 import pytest
 
 from guardlib import (BCAST, GUARDCTL, GUEST_MAC, GUEST_V4, GUEST_V6, PEER_MAC, PEER_V4, PEER_V6, Lab, arp,
-                      icmp6, link_local, udp4, udp6)
+                      icmp6, link_local, open_tap, run, udp4, udp6)
+from nethelp import in_netns
 
 LL = link_local(GUEST_MAC)
 OTHER_MAC = "52:54:00:66:66:66"
@@ -135,7 +136,7 @@ def test_off_passes_everything(lab):
 
 def test_remove_leaves_no_table(lab):
     apply(lab)
-    assert f"table bridge petrel-guard-{lab.tap}" in lab.nft("list", "tables").stdout
+    assert f"table netdev petrel-guard-{lab.tap}" in lab.nft("list", "tables").stdout
     lab.guardctl("remove", lab.tap)
     assert lab.nft("list", "tables").stdout.strip() == ""
     lab.guardctl("remove", lab.tap)   # none: still 0
@@ -147,9 +148,9 @@ def test_apply_twice_is_idempotent_and_keeps_counting(lab):
     apply(lab)
     t = token()
     assert not lab.crosses(udp4(GUEST_MAC, PEER_MAC, "10.9.0.99", PEER_V4, 1, 1, t), t)
-    first = lab.nft("list", "table", "bridge", f"petrel-guard-{lab.tap}").stdout
+    first = lab.nft("list", "table", "netdev", f"petrel-guard-{lab.tap}").stdout
     apply(lab)
-    second = lab.nft("list", "table", "bridge", f"petrel-guard-{lab.tap}").stdout
+    second = lab.nft("list", "table", "netdev", f"petrel-guard-{lab.tap}").stdout
     assert first == second
     assert lab.nft("list", "tables").stdout.count("petrel-guard") == 1
     assert lab.counts()["ipv4"] == 1
@@ -180,3 +181,20 @@ def test_bad_arguments_are_refused_before_nft(lab, args):
     assert r.returncode == 1, (args, r.stderr)
     assert "guards:" in r.stderr
     assert lab.nft("list", "tables").stdout.strip() == ""
+
+
+def test_a_tap_made_after_its_guards_is_guarded(lab):
+    """A netdev hook binds its device when it appears (Linux >= 6.16): guards applied before the tap
+    exists, or kept over a tap deleted and made again, guard it."""
+    if tuple(int(x) for x in os.uname().release.split(".")[:2]) < (6, 16):
+        pytest.skip("netdev hooks of absent devices need Linux 6.16")
+    os.close(lab.tap_fd)   # the tap is gone
+    lab.tap_fd = None
+    apply(lab)
+    lab.tap_fd = in_netns(lab.ns, lambda: open_tap(lab.tap))
+    run("ip", "-n", lab.ns, "link", "set", lab.tap, "master", "br0", "up")
+    t = token()
+    assert not lab.crosses(udp4(OTHER_MAC, PEER_MAC, GUEST_V4, PEER_V4, 1, 1, t), t)
+    t = token()
+    assert lab.crosses(udp4(GUEST_MAC, PEER_MAC, GUEST_V4, PEER_V4, 1, 1, t), t)
+    assert lab.counts()["mac"] == 1

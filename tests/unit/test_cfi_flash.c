@@ -470,6 +470,63 @@ TEST(flash_random_accesses)
 	rig_free(&c);
 }
 
+/* The counters --stats reports (a UEFI VM's writes to its vars file): a byte program's and a
+ * wide program's bytes (cut at the device's end), a buffered write's distinct bytes, a whole
+ * block per erase; an aborted erase, a refused sequence and a state load write nothing. */
+TEST(flash_counts_writes)
+{
+	struct rig r;
+	rig_init(&r);
+	struct cfi_flash_counts c;
+	cfi_flash_counts(&r.f, &c);
+	CHECK(!c.programs && !c.erases && !c.bytes_written && !c.refused);
+	wr(&r, 10, 0x10, 1);
+	wr(&r, 10, 0x5a, 1);                         /* 1 byte */
+	wr(&r, 16, 0x40, 1);
+	wr(&r, 16, 0x1122334455667788ull, 8);        /* 8 bytes */
+	wr(&r, SIZE - 2, 0x10, 1);
+	wr(&r, SIZE - 2, 0xaabbccdd, 4);             /* cut at the end: 2 bytes */
+	CHECK(guard_intact(&r));
+	cfi_flash_counts(&r.f, &c);
+	CHECK_EQ(c.programs, 3);
+	CHECK_EQ(c.bytes_written, 11);
+	/* a buffer of 4 bytes, one of them written twice: 3 distinct bytes reach the contents */
+	wr(&r, 0x100, 0xe8, 1);
+	wr(&r, 0x100, 3, 1);
+	wr(&r, 0x100, 0x11, 1);
+	wr(&r, 0x101, 0x22, 1);
+	wr(&r, 0x101, 0x3322, 2);                    /* 0x101 again, and 0x102 */
+	wr(&r, 0x100, 0xd0, 1);
+	CHECK_EQ_HEX(le_load(r.mem + 0x100, 3), 0x332211);
+	cfi_flash_counts(&r.f, &c);
+	CHECK_EQ(c.programs, 4);
+	CHECK_EQ(c.bytes_written, 14);
+	/* an erase: the whole block; an aborted one (0xFF) and a bad confirm: nothing */
+	wr(&r, CFI_FLASH_BLOCK, 0x20, 1);
+	wr(&r, CFI_FLASH_BLOCK + 7, 0xd0, 1);
+	wr(&r, 0, 0x20, 1);
+	wr(&r, 0, 0xff, 1);
+	wr(&r, 0, 0x20, 1);
+	wr(&r, 0, 0x33, 1);
+	cfi_flash_counts(&r.f, &c);
+	CHECK_EQ(c.erases, 1);
+	CHECK_EQ(c.bytes_written, 14 + CFI_FLASH_BLOCK);
+	CHECK_EQ(c.refused, 1);
+	CHECK_EQ(c.programs, 4);
+	/* a state load replaces the contents without counting them as the guest's writes */
+	struct rig d;
+	rig_init(&d);
+	uint8_t *st;
+	size_t len = save(&r, &st);
+	char err[160] = "";
+	CHECK_EQ(load(&d, st, len, err, sizeof(err)), 0);
+	free(st);
+	cfi_flash_counts(&d.f, &c);
+	CHECK(!c.programs && !c.erases && !c.bytes_written && !c.refused);
+	rig_free(&d);
+	rig_free(&r);
+}
+
 TEST(flash_init_refuses_sizes)
 {
 	struct cfi_flash f = { 0 };

@@ -5,6 +5,11 @@
 #include "manager/net/leases.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static struct lease *parse(const char *text, size_t *n)
 {
@@ -125,6 +130,36 @@ TEST(count_is_bounded)
 	CHECK_STR_EQ(ip(&l[LEASES_MAX - 1]), "10.1.15.255");
 	free(l);
 	free(text);
+}
+
+TEST(read_file_missing_empty_and_real)
+{
+	char dir[] = "/tmp/test_mgr_leases.XXXXXX", path[64], err[128];
+	REQUIRE(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/leases", dir);
+	struct lease *l = (struct lease *)1;
+	size_t n = 7;
+	/* no file: no leases, not an error (a network whose dnsmasq has written none yet) */
+	CHECK_EQ(leases_read_file(path, &l, &n, err, sizeof(err)), 0);
+	CHECK_EQ(n, 0);
+	CHECK(l == NULL);
+	FILE *f = fopen(path, "w");
+	REQUIRE(f != NULL);
+	fputs("duid 00:01\n1700000000 52:54:00:00:00:01 10.0.0.1 <b> *\n5 52:54:00:00:00:02 10.0.0.2 ok-name *\n", f);
+	fclose(f);
+	CHECK_EQ(leases_read_file(path, &l, &n, err, sizeof(err)), 0);
+	REQUIRE_EQ(n, 2);
+	CHECK_STR_EQ(l[0].hostname, "");
+	CHECK_STR_EQ(l[1].hostname, "ok-name");
+	CHECK_EQ(l[1].expiry, 5);
+	free(l);
+	/* a directory where the file should be: the reason, named */
+	unlink(path);
+	REQUIRE(mkdir(path, 0700) == 0);
+	CHECK(leases_read_file(path, &l, &n, err, sizeof(err)) < 0);
+	CHECK(strstr(err, path) != NULL);
+	rmdir(path);
+	rmdir(dir);
 }
 
 int main(int argc, char **argv)

@@ -137,6 +137,43 @@ const scenarios = {
     return res;
   },
 
+  // The host's networks (#/networks): the rows as the API has them; with P.start and P.destroy
+  // (an admin), each network's button clicked and its row followed to the new state; with
+  // P.user, a login first.
+  async networks(page) {
+    const netRows = () => page.$$eval('tr.net', (trs) => trs.map((tr) => Object.fromEntries(
+      ['name', 'c-kind', 'c-bridge', 'c-subnet', 'c-active', 'c-autostart', 'c-vms', 'c-leases'].map((c) => [c.replace('c-', ''), tr.querySelector(`.${c}`).textContent]))));
+    const untilActive = (name, yes) => page.waitForFunction(([n, y]) => {
+      const td = document.querySelector(`tr.net[data-net="${n}"] .c-active`);
+      return td && td.textContent === y;
+    }, [name, yes], { timeout: T });
+    await page.goto(`${base}/ui/#/networks`);
+    if (P.user) {
+      await page.waitForSelector('form.login', { timeout: T });
+      await page.fill('input[name=user]', P.user);
+      await page.fill('input[name=password]', P.password);
+      await page.click('form.login button[type=submit]');
+    }
+    await page.waitForSelector('tr.net', { timeout: T });
+    const out = { rows: await netRows(), buttons: await page.$$eval('tr.net button.act', (b) => b.map((x) => x.dataset.act)) };
+    out.nav_on = await page.$eval('#nav a.on', (a) => a.dataset.view);
+    if (P.start) {
+      await page.click(`tr.net[data-net="${P.start}"] button[data-act=start]`);
+      await untilActive(P.start, 'yes');
+      out.started = (await fetch_json(`/networks/${P.start}`, page)).active;
+    }
+    if (P.destroy) {
+      await page.click(`tr.net[data-net="${P.destroy}"] button[data-act=destroy]`);
+      await page.waitForSelector('dialog[open] button.ok', { timeout: T });
+      await page.click('dialog[open] button.ok');
+      await untilActive(P.destroy, 'no');
+      out.destroyed = !(await fetch_json(`/networks/${P.destroy}`, page)).active;
+    }
+    out.rows_after = await netRows();
+    if (P.screenshot) await page.screenshot({ path: P.screenshot });
+    return out;
+  },
+
   // Logins and roles (petreld with --users and --web-login).
   async login(page) {
     await page.goto(`${base}/ui/`);

@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import struct
+import sys
 import time
 
 import pytest
@@ -330,3 +331,44 @@ def test_phone_sized_screen(web, browser_ok):
     assert res["list"] <= 0 and res["detail"] <= 0 and res["console"] <= 0, res
     assert len(res["cards"]) == 2 and all(w <= 390 for w in res["cards"]), res
     assert "page_errors" not in res, res
+
+
+def test_networks_in_the_page(browser_ok, tmp_path):
+    """The Networks list (#/networks) against the API, an admin's start and destroy buttons, a
+    readonly user's none. petreld runs in network namespaces of its own (tests/net/netlib.py:
+    it makes bridges, nft tables and dnsmasqs), its socket forwarded to the browser as ever; a
+    guest namespace gets a real lease. Root, nft and dnsmasq; no KVM."""
+    sys.path.insert(0, str(weblib.REPO / "tests" / "net"))
+    import netlib
+    why = netlib.missing()
+    if why:
+        pytest.skip(why)
+    users = weblib.users_file(tmp_path / "users", {"ann": ("admin", "ann-pw"), "rob": ("readonly", "rob-pw")})
+    host = netlib.Host(args=["--web-dir", str(weblib.DIST), "--users", str(users), "--web-login"])
+    fwd = weblib.Forwarder(host.pd.sock)
+    ev = weblib.mgrlib.Events(host.pd.sock)
+    try:
+        host.start_net(netlib.nat_def("web-nat", "10.84.0", autostart=True))
+        assert host.define({"name": "web-iso", "kind": "isolated", "ipv4": {"address": "10.85.0.1", "prefix": 24,
+                            "dhcp_start": "10.85.0.10", "dhcp_end": "10.85.0.20"}})[0] == 201
+        netlib.Guest(host, "pn-web-nat", "g").dhcp()
+        ro = weblib.browser("networks", fwd.url, user="rob", password="rob-pw")
+        assert ro["buttons"] == [] and ro["nav_on"] == "networks", ro
+        api = {n["name"]: n for n in host.api("GET", "/networks")[1]}
+        assert api["web-nat"]["leases"] == 1
+        want = [{"name": n["name"], "kind": n["kind"], "bridge": n["bridge"], "subnet": n["subnet"],
+                 "active": "yes" if n["active"] else "no", "autostart": "yes" if n["autostart"] else "no",
+                 "vms": str(n["vms"]), "leases": str(n["leases"])} for n in sorted(api.values(), key=lambda n: n["name"])]
+        assert ro["rows"] == want, (ro["rows"], want)
+        adm = weblib.browser("networks", fwd.url, user="ann", password="ann-pw", start="web-iso", destroy="web-nat")
+        assert adm["buttons"] == ["start", "destroy"], adm   # web-iso inactive, web-nat active
+        assert adm["started"] is True and adm["destroyed"] is True, adm
+        assert [(r["name"], r["active"]) for r in adm["rows_after"]] == [("web-iso", "yes"), ("web-nat", "no")]
+        assert "page_errors" not in adm, adm
+        assert "pn-web-iso" in netlib.links(host.ns) and "pn-web-nat" not in netlib.links(host.ns)
+        ev.wait("web-iso", "network started", key="network")
+        ev.wait("web-nat", "network destroyed", key="network")
+    finally:
+        ev.close()
+        fwd.close()
+        host.close()

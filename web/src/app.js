@@ -1,6 +1,6 @@
 // petreld's web page: the host's VMs (state, vCPUs, memory, uptime, CPU share, a sparkline),
 // a VM's details (live charts, actions, console, definition, disks, NICs, snapshots,
-// migration/replication status, events), a login form. Views are built from petreld's API
+// migration/replication status, events), the host's networks (networks.js), a login form. Views are built from petreld's API
 // and kept current by its event stream and metrics, without reloading the page.
 import '@xterm/xterm/css/xterm.css';
 import 'uplot/dist/uPlot.min.css';
@@ -10,6 +10,7 @@ import { VmCharts, sparkline } from './charts.js';
 import { VmConsole } from './console.js';
 import { append, ask, clear, fmtBytes, fmtDuration, h, toast } from './dom.js';
 import { Metrics, POLL_MS } from './metrics.js';
+import { renderNetworks } from './networks.js';
 
 const state = { session: null, host: null, vms: new Map(), metrics: null, view: null, events: [] };
 const main = () => document.getElementById('main');
@@ -350,6 +351,7 @@ function renderLogin(msg) {
 // ---- routing and life ----------------------------------------------------------------------
 
 function route() {
+  if (/^#\/networks\/?$/.test(location.hash)) return { name: null, networks: true };
   const m = location.hash.match(/^#\/vm\/([^/]+)(?:\/([a-z]+))?/);
   return m ? { name: decodeURIComponent(m[1]), tab: TABS.includes(m[2]) ? m[2] : 'overview' } : { name: null };
 }
@@ -365,8 +367,10 @@ async function render() {
   if (!state.session) return;
   teardown();
   const r = route();
-  state.view = { name: r.name, tab: r.tab };
-  if (r.name) await renderDetail(r.name, r.tab);
+  state.view = { name: r.name, tab: r.tab, networks: r.networks };
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('on', (a.dataset.view === 'networks') === !!r.networks);
+  if (r.networks) await renderNetworks(main(), { admin: isAdmin(), refresh: render });
+  else if (r.name) await renderDetail(r.name, r.tab);
   else renderList();
 }
 
@@ -411,7 +415,7 @@ async function start() {
     if (stopper.signal.aborted) return;
     try {
       await state.metrics.sample(state.view && state.view.name);
-      if (state.view && !state.view.name) updateListFigures();
+      if (state.view && !state.view.name && !state.view.networks) updateListFigures();
       if (state.view && state.view.charts) state.view.charts.update(state.metrics.series.get(state.view.name));
       const hs = document.getElementById('hoststats');
       let cpu = 0;

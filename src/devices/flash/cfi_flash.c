@@ -130,8 +130,10 @@ static void done(struct cfi_flash *f)
 /* A wrong sequence or an address outside the device: error bits, nothing written. */
 static void refuse(struct cfi_flash *f, uint8_t bits, uint64_t off, uint8_t value)
 {
-	log_limited(LOG_DEBUG, "flash: refused 0x%02x at 0x%llx (command 0x%02x, cycle %u)", value,
-		    (unsigned long long)off, f->cmd, f->wcycle);
+	log_limited(LOG_WARN, "vars flash: the guest's write of 0x%02x at offset 0x%llx refused (%s; command 0x%02x, "
+		    "cycle %u): nothing written", value, (unsigned long long)off,
+		    bits == ST_SEQUENCE_ERR ? "a wrong command sequence" : bits == ST_PROGRAM_ERR ? "program" : "erase",
+		    f->cmd, f->wcycle);
 	f->status |= bits | ST_READY;
 	__atomic_add_fetch(&f->refused, 1, __ATOMIC_RELAXED);
 	enter(f, CMD_READ_STATUS);
@@ -174,6 +176,7 @@ static void program(struct cfi_flash *f, uint64_t off, const uint8_t *data, uint
 	size_t n = len < f->size - off ? len : (size_t)(f->size - off);
 	memcpy(f->mem + off, data, n);
 	__atomic_add_fetch(&f->programs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&f->bytes_written, n, __ATOMIC_RELAXED);
 	done(f);
 }
 
@@ -188,6 +191,7 @@ static void erase(struct cfi_flash *f, uint64_t off, uint8_t v)
 	} else {
 		memset(f->mem + (off & ~(uint64_t)(CFI_FLASH_BLOCK - 1)), 0xff, CFI_FLASH_BLOCK);
 		__atomic_add_fetch(&f->erases, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&f->bytes_written, CFI_FLASH_BLOCK, __ATOMIC_RELAXED);
 		done(f);
 	}
 }
@@ -244,10 +248,14 @@ static void buffer_confirm(struct cfi_flash *f, uint64_t off, uint8_t v)
 		refuse(f, ST_SEQUENCE_ERR, off, v);
 		return;
 	}
+	uint32_t n = 0;
 	for (uint32_t i = 0; i < CFI_FLASH_BUFFER; i++)
-		if (f->buf_mask[i / 8] & 1u << i % 8)
+		if (f->buf_mask[i / 8] & 1u << i % 8) {
 			f->mem[f->buf_addr + i] = f->buf[i];
+			n++;
+		}
 	__atomic_add_fetch(&f->programs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&f->bytes_written, n, __ATOMIC_RELAXED);
 	done(f);
 }
 
@@ -318,8 +326,16 @@ int cfi_flash_init(struct cfi_flash *f, uint8_t *mem, size_t size, void (*array_
 	f->array = true;
 	f->status = ST_READY;
 	buffer_clear(f);
-	f->programs = f->erases = f->refused = 0;
+	f->programs = f->erases = f->refused = f->bytes_written = 0;
 	return 0;
+}
+
+void cfi_flash_counts(struct cfi_flash *f, struct cfi_flash_counts *out)
+{
+	out->programs = __atomic_load_n(&f->programs, __ATOMIC_RELAXED);
+	out->erases = __atomic_load_n(&f->erases, __ATOMIC_RELAXED);
+	out->bytes_written = __atomic_load_n(&f->bytes_written, __ATOMIC_RELAXED);
+	out->refused = __atomic_load_n(&f->refused, __ATOMIC_RELAXED);
 }
 
 void cfi_flash_destroy(struct cfi_flash *f)

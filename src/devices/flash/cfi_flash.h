@@ -63,13 +63,22 @@ struct cfi_flash {                /* zero-initialise, then cfi_flash_init */
 	                               * rounded down to CFI_FLASH_BUFFER); every data write falls inside it */
 	uint8_t buf[CFI_FLASH_BUFFER];                  /* the bytes written, programmed at the confirm */
 	uint8_t buf_mask[CFI_FLASH_BUFFER / 8];         /* which of them were written */
-	uint64_t programs, erases, refused;          /* counters (atomic) */
+	uint64_t programs, erases, refused;          /* counters (atomic): completed programs (a byte/word
+	                                              * program or a confirmed buffer), erased blocks, refusals */
+	uint64_t bytes_written;       /* counter (atomic): bytes programs and erases wrote into the contents
+	                               * (the vars file): a program's data bytes, an erase's whole block */
+};
+
+/* The counters at one moment (each read atomically; a write may fall between two of them). */
+struct cfi_flash_counts {
+	uint64_t programs, erases, bytes_written, refused;
 };
 
 int  cfi_flash_init(struct cfi_flash *f, uint8_t *mem, size_t size, void (*array_mode)(void *, bool), void *opaque);
 void cfi_flash_destroy(struct cfi_flash *f);
 void cfi_flash_reset(struct cfi_flash *f);               /* power-on/reset: read-array mode, status clear */
 bool cfi_flash_in_array_mode(struct cfi_flash *f);
+void cfi_flash_counts(struct cfi_flash *f, struct cfi_flash_counts *out);
 void cfi_flash_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len);        /* bus_read_fn, opaque = f */
 void cfi_flash_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len); /* bus_write_fn */
 extern const struct dev_state_ops cfi_flash_state_ops;  /* section FLSH: command state + the whole contents */

@@ -137,6 +137,15 @@ int acpi_pm_move(struct acpi_pm *pm, struct bus *pio, uint16_t base, bool enable
 	return err;
 }
 
+bool acpi_pm_where(struct acpi_pm *pm, uint16_t *base)
+{
+	pthread_mutex_lock(&pm->lock);
+	bool on = pm->mapped;
+	*base = pm->st.base;
+	pthread_mutex_unlock(&pm->lock);
+	return on;
+}
+
 /* ---- saved state (section ACPI, docs/snapshots.md) ---- */
 
 static void acpi_pm_save_state(void *dev, struct enc *e)

@@ -43,6 +43,9 @@ void acpi_pm_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len
  * decodes nowhere until moved again; the guest asked for a conflict), -EINVAL past port
  * 0xffff. The block remembers what was asked either way (its saved state). */
 int acpi_pm_move(struct acpi_pm *pm, struct bus *pio, uint16_t base, bool enabled);
+/* Where the block decodes now: true and *base when it does (a firmware's PMBA, or direct boot's
+ * ACPI_PM_BASE), false when it decodes nowhere. Safe while vCPUs run. */
+bool acpi_pm_where(struct acpi_pm *pm, uint16_t *base);
 /* The PM timer's 24-bit count now (ACPI_PM_TMR_HZ from CLOCK_MONOTONIC). */
 uint32_t acpi_pm_timer(void);
 

@@ -1,4 +1,4 @@
-/* The guards on a VM's tap as an nftables bridge-family table (guards.h). */
+/* The guards on a VM's tap as an nftables netdev-family table at the tap's ingress hook (guards.h). */
 #include "manager/net/guards.h"
 
 #include "config/devices_config.h"
@@ -49,6 +49,9 @@ static int check_counts(size_t nv4, size_t nv6, char *err, size_t errlen)
 	return 0;
 }
 
+/* The guard chain's priority at the tap's ingress hook: before anything else hooked there. */
+#define GUARDS_PRIORITY -500
+
 /* The table of a tap: "petrel-guard-<tap>". */
 static void table_name(const char *tap, char out[32])
 {
@@ -62,7 +65,7 @@ static void write_elements(FILE *f, const char *t, const char *set, int family, 
 	size_t size = family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
 	for (size_t i = 0; i < n; i++) {
 		if (i == 0)
-			fprintf(f, "add element bridge %s %s { ", t, set);
+			fprintf(f, "add element netdev %s %s { ", t, set);
 		fprintf(f, "%s%s", i ? ", " : "", inet_ntop(family, (const char *)addrs + i * size, a, sizeof(a)));
 	}
 	if (n)
@@ -73,7 +76,7 @@ static void write_elements(FILE *f, const char *t, const char *set, int family, 
 static void write_sets(FILE *f, const char *t, const struct in_addr *v4, size_t nv4, const struct in6_addr *v6,
 		       size_t nv6)
 {
-	fprintf(f, "flush set bridge %s v4\nflush set bridge %s v6\n", t, t);
+	fprintf(f, "flush set netdev %s v4\nflush set netdev %s v6\n", t, t);
 	write_elements(f, t, "v4", AF_INET, v4, nv4);
 	write_elements(f, t, "v6", AF_INET6, v6, nv6);
 }
@@ -104,14 +107,14 @@ static void write_table(FILE *f, const struct guard_spec *g, const char *t)
 	mac_format(m, mac);
 	link_local(m, ll);
 
-	fprintf(f, "add table bridge %s\nflush table bridge %s\n", t, t);
+	fprintf(f, "add table netdev %s\nflush table netdev %s\n", t, t);
 	for (size_t i = 0; i < ARRAY_SIZE(reasons); i++)
-		fprintf(f, "add counter bridge %s drop_%s\n", t, reasons[i]);
-	fprintf(f, "add set bridge %s v4 { type ipv4_addr; }\nadd set bridge %s v6 { type ipv6_addr; }\n", t, t);
+		fprintf(f, "add counter netdev %s drop_%s\n", t, reasons[i]);
+	fprintf(f, "add set netdev %s v4 { type ipv4_addr; }\nadd set netdev %s v6 { type ipv6_addr; }\n", t, t);
 	write_sets(f, t, g->v4, g->nv4, g->v6, g->nv6);
-	fprintf(f, "add chain bridge %s prerouting { type filter hook prerouting priority filter; policy accept; }\n", t);
-	fprintf(f, "add chain bridge %s guard\n", t);
-	fprintf(f, "add rule bridge %s prerouting iifname \"%s\" jump guard\n", t, g->tap);
+	/* at the tap's own ingress: only its frames reach the chain, before the bridge sees them */
+	fprintf(f, "add chain netdev %s guard { type filter hook ingress device \"%s\" priority %d; policy accept; }\n",
+		t, g->tap, GUARDS_PRIORITY);
 
 	/* $MAC: the VM's MAC, $LL: its link-local address */
 	static const char *const rules[] = {
@@ -140,7 +143,7 @@ static void write_table(FILE *f, const struct guard_spec *g, const char *t)
 		"ether type ip6 counter name \"drop_ipv6\" drop",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
-		fprintf(f, "add rule bridge %s guard ", t);
+		fprintf(f, "add rule netdev %s guard ", t);
 		for (const char *p = rules[i]; *p; p++) {
 			if (!strncmp(p, "$MAC", 4)) {
 				fputs(mac, f);
@@ -205,7 +208,7 @@ int guards_set_addresses(const char *tap, const struct in_addr *v4, size_t nv4, 
 		return r;
 	char t[32], cmd[160];
 	table_name(tap, t);
-	snprintf(cmd, sizeof(cmd), "list set bridge %s v4", t);
+	snprintf(cmd, sizeof(cmd), "list set netdev %s v4", t);
 	json_t *doc = NULL;
 	r = nft_list_json(cmd, &doc, err, errlen);
 	json_decref(doc);
@@ -228,7 +231,7 @@ int guards_remove(const char *tap, char *err, size_t errlen)
 	char t[32], cmd[160];
 	table_name(tap, t);
 	/* adding first makes the delete succeed when there is no table */
-	snprintf(cmd, sizeof(cmd), "add table bridge %s\ndelete table bridge %s\n", t, t);
+	snprintf(cmd, sizeof(cmd), "add table netdev %s\ndelete table netdev %s\n", t, t);
 	return nft_run(cmd, err, errlen);
 }
 
@@ -240,7 +243,7 @@ int guards_counts(const char *tap, struct guard_counts *c, char *err, size_t err
 		return r;
 	char t[32], cmd[160];
 	table_name(tap, t);
-	snprintf(cmd, sizeof(cmd), "list counters table bridge %s", t);
+	snprintf(cmd, sizeof(cmd), "list counters table netdev %s", t);
 	json_t *doc = NULL;
 	if ((r = nft_list_json(cmd, &doc, err, errlen)))
 		return r == -ENOENT ? error_set(err, errlen, -ENOENT, "guards: tap %s has no guards", tap) : r;

@@ -1,7 +1,7 @@
 /* The guards on a VM's tap (docs/networks.md#guards): what the VM may send into its bridge. One
- * nftables table per tap, `table bridge petrel-guard-<tap>`, whose chain at the bridge's
- * prerouting hook looks at the frames that enter through that tap and drops, each under a named
- * counter of its reason:
+ * nftables table per tap, `table netdev petrel-guard-<tap>`, whose chain at that tap's ingress
+ * hook sees the frames the VM sends (before the bridge does, and no other tap's) and drops, each
+ * under a named counter of its reason:
  *   mac          a source MAC that is not the VM's, or a VLAN tag (it would hide the headers below
  *                from the other guards);
  *   arp          ARP whose sender MAC is not the VM's, or whose sender IP is neither an allowed
@@ -30,10 +30,10 @@ struct guard_spec {
 	bool off;                                 /* the definition turned guards off: nothing applied */
 };
 
-/* Put the guards of g on its tap (the tap need not exist yet: the rules name it). Idempotent: a
- * second call replaces the rules and the sets in one transaction and keeps the counters. With
- * g->off, removes any guards of the tap instead. -EINVAL for a bad tap name, MAC or too many
- * addresses, or with nft's message. */
+/* Put the guards of g on its tap. The tap need not exist yet on Linux >= 6.16 (a netdev hook binds
+ * its device when it appears); before 6.16 it must. Idempotent: a second call replaces the rules
+ * and the sets in one transaction and keeps the counters. With g->off, removes any guards of the
+ * tap instead. -EINVAL for a bad tap name, MAC or too many addresses, or with nft's message. */
 int guards_apply(const struct guard_spec *g, char *err, size_t errlen);
 
 /* Replace the addresses the tap's VM may send from; -ENOENT when the tap has no guards. */

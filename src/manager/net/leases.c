@@ -7,9 +7,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Seconds: 1..18 decimal digits (no sign, no overflow). */
 static bool parse_expiry(const char *s, int64_t *out)
@@ -89,4 +91,29 @@ int leases_parse(const char *text, size_t len, struct lease **out, size_t *n, ch
 	*n = count;
 	*out = count ? TAKE_PTR(all) : NULL;
 	return 0;
+}
+
+int leases_read_file(const char *path, struct lease **out, size_t *n, char *err, size_t errlen)
+{
+	*out = NULL;
+	*n = 0;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : error_set(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
+	const size_t max = (size_t)LEASES_MAX * LEASES_LINE_MAX;
+	_cleanup_free_ char *text = malloc(max);
+	if (!text)
+		return error_oom(err, errlen);
+	size_t len = 0;
+	while (len < max) {
+		ssize_t r = read(fd, text + len, max - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return error_set(err, errlen, -errno, "cannot read %s: %s", path, strerror(errno));
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	return leases_parse(text, len, out, n, err, errlen);
 }

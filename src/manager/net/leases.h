@@ -26,4 +26,8 @@ struct lease {
  * none), freed by the caller. 0, or -ENOMEM. */
 int leases_parse(const char *text, size_t len, struct lease **out, size_t *n, char *err, size_t errlen);
 
+/* leases_parse of the file at path, of which at most LEASES_MAX * LEASES_LINE_MAX bytes (its
+ * start) are read. A file that is not there has no leases (0). 0, or -errno with the reason. */
+int leases_read_file(const char *path, struct lease **out, size_t *n, char *err, size_t errlen);
+
 #endif

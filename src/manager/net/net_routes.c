@@ -1,12 +1,15 @@
 /* petreld's API of host networks (net_routes.h). */
 #include "manager/net/net_routes.h"
 #include "config/devices_config.h"
+#include "manager/net/leases.h"
 #include "manager/net/net_inventory.h"
 #include "manager/net/net_verbs.h"
 #include "manager/answer.h"
 #include "manager/mgr.h"
 #include "manager/util.h"
 #include "util/error.h"
+#include "util/log.h"
+#include "util/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,8 +19,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LEASES_MAX 4096
-#define LEASES_MAX_BYTES (1 << 20)
+/* The network's leases as dnsmasq's file has them (leases_parse: IPv4 leases, host names as it
+ * sanitizes them); *count of them. A file that cannot be read is logged and has none. */
+static struct lease *read_leases(struct manager *m, struct mgr_net *n, size_t *count)
+{
+	char path[PATH_MAX], err[256];
+	struct lease *ls = NULL;
+	snprintf(path, sizeof(path), "%s/networks/%s/leases", m->state_dir, n->def.name);
+	if (n->def.kind == NET_BRIDGE || leases_read_file(path, &ls, count, err, sizeof(err)) < 0) {
+		if (n->def.kind != NET_BRIDGE)
+			log_warn("network %s: %s", n->def.name, err);
+		*count = 0;
+	}
+	return ls;
+}
+
+static size_t lease_count(struct manager *m, struct mgr_net *n)
+{
+	size_t count;
+	free(read_leases(m, n, &count));
+	return count;
+}
+
+/* The leases, each with the VM whose reservation has its MAC ("" when none). */
+static json_t *leases(struct manager *m, struct mgr_net *n)
+{
+	json_t *a = json_array();
+	size_t count;
+	_cleanup_free_ struct lease *ls = read_leases(m, n, &count);
+	for (size_t i = 0; i < count; i++) {
+		const char *vm = "";
+		for (size_t k = 0; k < n->def.nres; k++)
+			if (!memcmp(n->def.res[k].mac, ls[i].mac, 6))
+				vm = n->def.res[k].vm;
+		char mac[18], ip[INET_ADDRSTRLEN];
+		mac_format(ls[i].mac, mac);
+		inet_ntop(AF_INET, &ls[i].ip, ip, sizeof(ip));
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:s}", "mac", mac, "ip", ip, "hostname",
+						  ls[i].hostname, "expiry", (json_int_t)ls[i].expiry, "vm", vm));
+	}
+	return a;
+}
 
 static json_t *brief(struct manager *m, struct mgr_net *n)
 {
@@ -25,54 +67,9 @@ static json_t *brief(struct manager *m, struct mgr_net *n)
 	unsigned vms = 0;
 	net_def_subnet(&n->def, sub, sizeof(sub));
 	mgr_net_named_by(m, n->def.name, &vms);
-	return json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:i}", "name", n->def.name, "kind", net_kind_name(n->def.kind),
-			 "bridge", n->def.bridge, "active", n->active, "autostart", n->def.autostart, "subnet", sub,
-			 "vms", (int)vms);
-}
-
-/* A lease's host name as the guest gave it, kept only when it is 1..63 of [A-Za-z0-9-]. */
-static const char *hostname_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 63)
-		return "";
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-'))
-			return "";
-	return s;
-}
-
-/* The network's leases from dnsmasq's file: "EXPIRY MAC IP HOSTNAME CLIENTID" lines, IPv4 only.
- * (A small reader of its own until net/leases.c's leases_parse is in: same rules.) */
-static json_t *leases(struct manager *m, struct mgr_net *n)
-{
-	json_t *a = json_array();
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/networks/%s/leases", m->state_dir, n->def.name);
-	FILE *f = fopen(path, "re");
-	char line[512];
-	size_t bytes = 0;
-	while (f && json_array_size(a) < LEASES_MAX && bytes < LEASES_MAX_BYTES && fgets(line, sizeof(line), f)) {
-		bytes += strlen(line);
-		char mac[32], ip[64], host[128];
-		long long exp;
-		struct in_addr in;
-		if (sscanf(line, "%lld %31s %63s %127s", &exp, mac, ip, host) != 4 || inet_pton(AF_INET, ip, &in) != 1 ||
-		    strlen(mac) != 17)
-			continue;
-		const char *vm = "";
-		for (size_t i = 0; i < n->def.nres; i++) {
-			char r[18];
-			mac_format(n->def.res[i].mac, r);
-			if (!strcasecmp(r, mac))
-				vm = n->def.res[i].vm;
-		}
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:s}", "mac", mac, "ip", ip, "hostname",
-						  hostname_ok(host), "expiry", (json_int_t)exp, "vm", vm));
-	}
-	if (f)
-		fclose(f);
-	return a;
+	return json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:i, s:I}", "name", n->def.name, "kind",
+			 net_kind_name(n->def.kind), "bridge", n->def.bridge, "active", n->active, "autostart",
+			 n->def.autostart, "subnet", sub, "vms", (int)vms, "leases", (json_int_t)lease_count(m, n));
 }
 
 static json_t *info(struct manager *m, struct mgr_net *n)

@@ -2,6 +2,7 @@
 #include "manager/net/net_service.h"
 #include "manager/net/net_inventory.h"
 #include "manager/net/net_run.h"
+#include "manager/events.h"
 #include "manager/mgr.h"
 #include "util/util.h"
 
@@ -24,8 +25,13 @@ void net_service_start(struct manager *m)
 		char err[512];
 		if (net_run_adopt(m, n) || !n->def.autostart)
 			continue;
-		if (net_run_start(m, n, err, sizeof(err)) < 0)
+		if (net_run_start(m, n, err, sizeof(err)) < 0) {
 			fprintf(stderr, "petreld: network %s: autostart failed: %s\n", n->def.name, err);
+			mgr_net_event_emit(m, n->def.name, "network start failed", json_pack("{s:s}", "reason", err));
+		} else {
+			mgr_net_event_emit(m, n->def.name, "network started",
+					   json_pack("{s:i, s:b}", "dnsmasq_pid", (int)n->dnsmasq_pid, "autostart", 1));
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -41,10 +47,15 @@ size_t net_service_fds(struct manager *m, struct pollfd *pfd, size_t max, int *t
 				n->restarts++;
 				if (net_run_dnsmasq(m, n, err, sizeof(err)) < 0) {
 					fprintf(stderr, "petreld: network %s: cannot start its dnsmasq again: %s\n", n->def.name, err);
+					mgr_net_event_emit(m, n->def.name, "network dnsmasq restart failed",
+							   json_pack("{s:s, s:i}", "reason", err, "restarts", (int)n->restarts));
 					n->restart_at_ms = now + BACKOFF_MAX_MS;
 				} else {
 					fprintf(stderr, "petreld: network %s: dnsmasq started again (pid %d, restart %u)\n",
 						n->def.name, (int)n->dnsmasq_pid, n->restarts);
+					mgr_net_event_emit(m, n->def.name, "network dnsmasq restarted",
+							   json_pack("{s:i, s:i}", "dnsmasq_pid", (int)n->dnsmasq_pid, "restarts",
+								     (int)n->restarts));
 				}
 			}
 			if (n->restart_at_ms) {
@@ -60,7 +71,7 @@ size_t net_service_fds(struct manager *m, struct pollfd *pfd, size_t max, int *t
 }
 
 /* n's dnsmasq has ended: its restart is due after the backoff. */
-static void ended(struct mgr_net *n)
+static void ended(struct manager *m, struct mgr_net *n)
 {
 	int st = -1;
 	bool child = waitpid(n->dnsmasq_pid, &st, WNOHANG) == n->dnsmasq_pid;
@@ -79,6 +90,8 @@ static void ended(struct mgr_net *n)
 		snprintf(how, sizeof(how), " by signal %d", WTERMSIG(st));
 	fprintf(stderr, "petreld: network %s: dnsmasq %d ended%s: started again in %llu ms\n", n->def.name,
 		(int)n->dnsmasq_pid, how, (unsigned long long)delay);
+	mgr_net_event_emit(m, n->def.name, "network dnsmasq ended",
+			   json_pack("{s:i, s:I}", "dnsmasq_pid", (int)n->dnsmasq_pid, "restart_in_ms", (json_int_t)delay));
 	close(n->dnsmasq_pidfd);
 	n->dnsmasq_pidfd = -1;
 	n->dnsmasq_pid = 0;
@@ -110,6 +123,6 @@ void net_service_ready(struct manager *m, const struct pollfd *pfd, size_t k)
 		for (struct mgr_net *n = m->nets; n; n = n->next)
 			/* the fd is still this dnsmasq's and it has ended (not a number used again) */
 			if (n->dnsmasq_pidfd == pfd[i].fd && dnsmasq_ended(n))
-				ended(n);
+				ended(m, n);
 	}
 }

@@ -3,6 +3,7 @@
 #include "manager/net/net_inventory.h"
 #include "manager/net/net_link.h"
 #include "manager/net/net_run.h"
+#include "manager/events.h"
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
 #include "util/error.h"
@@ -56,6 +57,8 @@ int net_define(struct manager *m, const char *text, size_t len, struct mgr_net *
 	}
 	n->def = d;
 	fprintf(stderr, "petreld: network %s %sdefined\n", d.name, old ? "re" : "");
+	mgr_net_event_emit(m, d.name, old ? "network redefined" : "network defined",
+			   json_pack("{s:s, s:s}", "kind", net_kind_name(d.kind), "bridge", d.bridge));
 	*out = n;
 	return 0;
 }
@@ -79,6 +82,7 @@ int net_undefine(struct manager *m, struct mgr_net *n, char *err, size_t errlen)
 			break;
 		}
 	fprintf(stderr, "petreld: network %s undefined\n", n->def.name);
+	mgr_net_event_emit(m, n->def.name, "network undefined", NULL);
 	mgr_net_free(n);
 	return 0;
 }
@@ -87,7 +91,10 @@ int net_start(struct manager *m, struct mgr_net *n, char *err, size_t errlen)
 {
 	if (n->active)
 		return error_set(err, errlen, -EBUSY, "network %s is already active", n->def.name);
-	return net_run_start(m, n, err, errlen);
+	int e = net_run_start(m, n, err, errlen);
+	if (e >= 0)
+		mgr_net_event_emit(m, n->def.name, "network started", json_pack("{s:i}", "dnsmasq_pid", (int)n->dnsmasq_pid));
+	return e;
 }
 
 int net_destroy(struct manager *m, struct mgr_net *n, char *err, size_t errlen)
@@ -97,7 +104,10 @@ int net_destroy(struct manager *m, struct mgr_net *n, char *err, size_t errlen)
 		return error_set(err, errlen, -EBUSY, "network %s is not active", n->def.name);
 	if (vm)
 		return error_set(err, errlen, -EBUSY, "network %s: VM %s runs on it", n->def.name, vm);
-	return net_run_stop(m, n, err, errlen);
+	int e = net_run_stop(m, n, err, errlen);
+	if (e >= 0)
+		mgr_net_event_emit(m, n->def.name, "network destroyed", NULL);
+	return e;
 }
 
 int net_set_autostart(struct manager *m, struct mgr_net *n, bool on, char *err, size_t errlen)
@@ -112,6 +122,7 @@ int net_set_autostart(struct manager *m, struct mgr_net *n, bool on, char *err, 
 			json_object_del(n->def.doc, "autostart");
 	} else {
 		n->def.autostart = on;
+		mgr_net_event_emit(m, n->def.name, "network autostart", json_pack("{s:b}", "autostart", on));
 	}
 	json_decref(was);
 	return e;
