@@ -66,19 +66,6 @@ static unsigned arp_next;
 static uint32_t pings_answered, arps_answered, forged, honest, discards;
 static char hostname[64];
 
-/* TSC ticks in one RTC second (1 to 2 s of waiting). */
-static uint64_t tsc_calibrate(void)
-{
-	uint8_t s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	uint64_t t0 = rdtsc();
-	s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	return rdtsc() - t0;
-}
-
 static uint64_t after_ms(uint64_t ms) { return rdtsc() + ms * (tsc_hz / 1000); }
 
 /* The value of key= on the command line into buf (NUL-terminated): false if absent or too long. */
@@ -586,7 +573,7 @@ static long body(long arg_unused)
 	for (unsigned b = 0; b < NBUFS; b++)
 		rx_post(b);
 	vq_kick(&rxq);
-	tsc_hz = tsc_calibrate();
+	tsc_hz = tsc_hz_from_rtc();
 	if (!arg("hostname", hostname, sizeof(hostname)))
 		hostname[0] = 0;
 
