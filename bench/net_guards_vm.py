@@ -119,7 +119,7 @@ def main():
               "the frames sent that it counted")
         print(f"{'':34} {'round trip µs':>14} {'vs plain':>9} {'60 B frames/s':>22} {'vs plain':>9} "
               f"{'1514 B frames/s':>22}")
-        base = None
+        base, spread = None, []
         med = statistics.median
         for name, *_ in rows:
             rtts = [r for r, _ in res[name] if r]
@@ -133,6 +133,11 @@ def main():
             base = base or row
             print(f"{name:34} {row[0]:14.1f} {(row[0] / base[0] - 1) * 100:+8.1f}% {row[1]:12.0f} ({row[2]:6.1%}) "
                   f"{(row[1] / base[1] - 1) * 100:+8.1f}% {row[3]:12.0f} ({row[4]:6.1%})")
+            spread.append(f"{name}: round trip {min(rtts):.0f}-{max(rtts):.0f} µs, 60 B "
+                          f"{min(x for x, _ in f60):.0f}-{max(x for x, _ in f60):.0f} frames/s")
+        print("# the runs' spread (min-max): " + "; ".join(spread))
+        print("# each guest polls its rings on a vCPU of its own: with fewer than 4 free host CPUs the two guests, "
+              "petrel's I/O threads and the bridge share them, and the rows differ by the scheduler's noise")
         if not shutil.which("virsh"):
             print("peer: libvirt's default network with clean-traffic: not measured (libvirt is not installed "
                   "on this host; QEMU's guests need ring 0, which a PVM host emulates)")
