@@ -15,8 +15,8 @@ path's (bridge, nftables chains).
   sudo python3 bench/net_guards_vm.py     BENCH_RUNS (default 3), BENCH_RTTS (default 2000),
                                           BENCH_FRAMES (default 100000)
 
-libvirt's default network with its clean-traffic filter would be the peer row; libvirt is not
-installed here (and QEMU's guest ring 0 cannot run on a PVM host): the bench says so.
+libvirt's default network with its clean-traffic filter (QEMU domains running the same guest)
+would be the peer row: not built yet, the bench says so.
 """
 import os
 import platform
@@ -138,9 +138,8 @@ def main():
         print("# the runs' spread (min-max): " + "; ".join(spread))
         print("# each guest polls its rings on a vCPU of its own: with fewer than 4 free host CPUs the two guests, "
               "petrel's I/O threads and the bridge share them, and the rows differ by the scheduler's noise")
-        if not shutil.which("virsh"):
-            print("peer: libvirt's default network with clean-traffic: not measured (libvirt is not installed "
-                  "on this host; QEMU's guests need ring 0, which a PVM host emulates)")
+        print("peer: libvirt's default network with clean-traffic on QEMU domains: not measured yet "
+              f"(libvirt {'installed' if shutil.which('virsh') else 'not installed'} here; the row is still to be built)")
         if QUICK:
             print("(quick mode: the figures mean nothing)")
     finally:
