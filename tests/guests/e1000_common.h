@@ -133,14 +133,7 @@ static inline int e1000_phy_read(struct e1000_card *c, unsigned reg)
 /* TSC ticks in one RTC second. */
 static inline uint64_t e1000_tsc_hz(void)
 {
-	uint8_t s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	uint64_t t0 = rdtsc();
-	s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	return rdtsc() - t0;
+	return tsc_hz_from_rtc();
 }
 
 #endif

@@ -152,8 +152,9 @@ class Guest:
     an EOF on its console unless the test closes it.
     """
 
-    def __init__(self, image, cmdline=None, cpus=None, mem=None, extra=(), timeout=DEFAULT_TIMEOUT):
-        self.cmd = [str(petrel_bin()), "run", "--kernel", str(image), "--debug-exit"]
+    def __init__(self, image, cmdline=None, cpus=None, mem=None, extra=(), timeout=DEFAULT_TIMEOUT, prefix=()):
+        # prefix: what runs petrel (e.g. `ip netns exec NS`: its taps are that namespace's)
+        self.cmd = [*map(str, prefix), str(petrel_bin()), "run", "--kernel", str(image), "--debug-exit"]
         if cmdline is not None:
             self.cmd += ["--cmdline", cmdline]
         if cpus is not None:

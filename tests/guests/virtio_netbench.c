@@ -46,14 +46,7 @@ static void publish(uint16_t old)
 
 static void calibrate(void)
 {
-	uint8_t s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	uint64_t t0 = rdtsc();
-	s0 = rtc_read(0);
-	while (rtc_read(0) == s0)
-		;
-	tsc_hz = rdtsc() - t0;
+	tsc_hz = tsc_hz_from_rtc();
 }
 
 static void run_tx(void)

@@ -24,7 +24,8 @@ def pytest_collection_modifyitems(config, items):
     why = netlib.missing()
     if why:
         for item in items:
-            if item.path.name in ("test_networks.py", "test_network_events.py", "test_vm_networks.py"):
+            if item.path.name in ("test_networks.py", "test_network_events.py", "test_vm_networks.py",
+                                  "test_net_guests.py"):
                 item.add_marker(pytest.mark.skip(reason=why))
 
 

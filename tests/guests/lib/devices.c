@@ -213,6 +213,18 @@ static uint64_t next_rtc_tick(void)
 	return 0;
 }
 
+uint64_t tsc_hz_from_rtc(void)
+{
+	uint8_t s0 = rtc_read(0);
+	while (rtc_read(0) == s0)
+		;
+	uint64_t t0 = rdtsc();
+	s0 = rtc_read(0);
+	while (rtc_read(0) == s0)
+		;
+	return rdtsc() - t0;
+}
+
 bool deadline_use_tsc(void)
 {
 	uint64_t a = next_rtc_tick(), b = a ? next_rtc_tick() : 0;

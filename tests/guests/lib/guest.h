@@ -301,6 +301,9 @@ bool deadline_expired(struct deadline *d);
  * guest whose other vCPU uses the RTC's index latch, which makes RTC reads race. False
  * (and the RTC stays the clock) when the RTC does not tick. */
 bool deadline_use_tsc(void);
+/* TSC ticks in one RTC second, counted between two ticks of its seconds register (1 to 2 s;
+ * port reads only: callable from ring 3). */
+uint64_t tsc_hz_from_rtc(void);
 
 /* ---- ring 3 ----
  * Port I/O is allowed in ring 3 twice over: RFLAGS.IOPL=3 and a TSS I/O
