@@ -329,10 +329,10 @@ def test_cluster_agent_refuses_a_node_without_the_network(host, tmp_path):
                    OCF_RESKEY_petrelctl=str(mgrlib.PETRELCTL), OCF_RESKEY_CRM_meta_on_node="node1")
         return subprocess.run([str(AGENT), "start"], env=env, capture_output=True, text=True, timeout=60)
     r = start()
-    assert r.returncode == 6 and "network default, which is not defined on this node" in r.stderr, r
+    assert r.returncode == 5 and "network default, which is not defined on this node" in r.stderr, r
     host.define(nat_def())
     r = start()
-    assert r.returncode == 6 and "not active on this node (petrelctl net-start default)" in r.stderr, r
+    assert r.returncode == 5 and "not active on this node (petrelctl net-start default)" in r.stderr, r
     assert host.api("GET", "/vms")[1] == []   # nothing defined
 
 
