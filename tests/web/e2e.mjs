@@ -61,10 +61,20 @@ async function clickAct(page, act, confirm) {
   }
 }
 
+// With P.user (petreld with --web-login): log in at the form the page shows first.
+async function loginIfAsked(page) {
+  if (!P.user) return;
+  await page.waitForSelector('form.login', { timeout: T });
+  await page.fill('input[name=user]', P.user);
+  await page.fill('input[name=password]', P.password);
+  await page.click('form.login button[type=submit]');
+}
+
 const scenarios = {
-  // The list shows what the API says; hostile text in a definition stays text.
+  // The list shows what the API says (with P.user, a login first); hostile text in a definition stays text.
   async list(page) {
     await page.goto(`${base}/ui/`);
+    await loginIfAsked(page);
     await page.waitForSelector('tr.vm', { timeout: T });
     const got = await rows(page);
     const out = { rows: got };
@@ -139,7 +149,7 @@ const scenarios = {
 
   // The host's networks (#/networks): the rows as the API has them; with P.start and P.destroy
   // (an admin), each network's button clicked and its row followed to the new state; with
-  // P.user, a login first.
+  // P.user, a login first (loginIfAsked).
   async networks(page) {
     const netRows = () => page.$$eval('tr.net', (trs) => trs.map((tr) => Object.fromEntries(
       ['name', 'c-kind', 'c-bridge', 'c-subnet', 'c-active', 'c-autostart', 'c-vms', 'c-leases'].map((c) => [c.replace('c-', ''), tr.querySelector(`.${c}`).textContent]))));
@@ -148,12 +158,7 @@ const scenarios = {
       return td && td.textContent === y;
     }, [name, yes], { timeout: T });
     await page.goto(`${base}/ui/#/networks`);
-    if (P.user) {
-      await page.waitForSelector('form.login', { timeout: T });
-      await page.fill('input[name=user]', P.user);
-      await page.fill('input[name=password]', P.password);
-      await page.click('form.login button[type=submit]');
-    }
+    await loginIfAsked(page);
     await page.waitForSelector('tr.net', { timeout: T });
     const out = { rows: await netRows(), buttons: await page.$$eval('tr.net button.act', (b) => b.map((x) => x.dataset.act)) };
     out.nav_on = await page.$eval('#nav a.on', (a) => a.dataset.view);

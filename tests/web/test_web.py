@@ -352,6 +352,14 @@ def test_networks_in_the_page(browser_ok, tmp_path):
         assert host.define({"name": "web-iso", "kind": "isolated", "ipv4": {"address": "10.85.0.1", "prefix": 24,
                             "dhcp_start": "10.85.0.10", "dhcp_end": "10.85.0.20"}})[0] == 201
         netlib.Guest(host, "pn-web-nat", "g").dhcp()
+        # a VM on the network (defined, not started): its devices tab shows the network and its address
+        st, body = host.api("POST", "/vms", {"boot-source": {"firmware": "seabios"}, "petrel": {"name": "web-vm"},
+                                             "network-interfaces": [{"iface_id": "eth0", "network": "web-nat"}]})
+        assert st == 201, body
+        nic = host.api("GET", "/vms/web-vm")[1]["interfaces"][0]
+        assert nic["network"] == "web-nat" and nic["ip"].startswith("10.84.0.") and nic["mac"], nic
+        dev = weblib.browser("list", fwd.url, user="rob", password="rob-pw", devices=["web-vm"])["devices"]["web-vm"]
+        assert f"eth0\tweb-nat\t\t{nic['mac']}\t{nic['ip']}" in dev["text"], dev["text"]
         ro = weblib.browser("networks", fwd.url, user="rob", password="rob-pw")
         assert ro["buttons"] == [] and ro["nav_on"] == "networks", ro
         api = {n["name"]: n for n in host.api("GET", "/networks")[1]}

@@ -288,9 +288,13 @@ async function renderDetail(name, tab) {
     append(body, h('h2', {}, 'Disks'), drives.length ? h('table', { class: 'plain' },
       h('tr', {}, ['id', 'path', 'root', 'read-only', 'cache', 'boot'].map((t) => h('th', {}, t))),
       drives.map((d) => h('tr', {}, [d.drive_id, d.path_on_host, d.is_root_device ? 'yes' : 'no', d.is_read_only ? 'yes' : 'no', d.cache_type || '', d.boot_index ?? ''].map((t) => h('td', {}, t ?? ''))))) : h('p', { class: 'muted' }, 'none'));
-    append(body, h('h2', {}, 'Network interfaces'), nics.length ? h('table', { class: 'plain' },
-      h('tr', {}, ['id', 'tap', 'MAC'].map((t) => h('th', {}, t))),
-      nics.map((n) => h('tr', {}, [n.iface_id, n.host_dev_name, n.guest_mac || ''].map((t) => h('td', {}, t ?? ''))))) : h('p', { class: 'muted' }, 'none'));
+    // petreld's view of them (GET /vms/NAME's interfaces): the network, the tap it made, the address
+    let ifs = null;
+    try { ifs = (await api('GET', vmPath(name))).interfaces; } catch (e) { /* the definition's alone */ }
+    const rows = ifs || nics.map((n) => ({ iface_id: n.iface_id, host_dev_name: n.host_dev_name, network: n.network, mac: n.guest_mac }));
+    append(body, h('h2', {}, 'Network interfaces'), rows.length ? h('table', { class: 'plain' },
+      h('tr', {}, ['id', 'network', 'tap', 'MAC', 'address'].map((t) => h('th', {}, t))),
+      rows.map((n) => h('tr', {}, [n.iface_id, n.network || '', n.tap || n.host_dev_name || '', n.mac || '', n.ip || ''].map((t) => h('td', {}, t ?? ''))))) : h('p', { class: 'muted' }, 'none'));
   } else if (tab === 'snapshots') {
     let snaps = [];
     try { snaps = await api('GET', vmPath(name, 'snapshots')); } catch (e) { append(body, h('p', { class: 'bad' }, e.message)); }
