@@ -4,8 +4,10 @@
 #include "manager/net/net_iface.h"
 #include "manager/net/net_inventory.h"
 #include "manager/mgr.h"
+#include "manager/util.h"
 #include "config/devices_config.h"
 #include "util/error.h"
+#include "util/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -198,6 +200,9 @@ static int apply_plan(struct manager *m, struct plan *p, char *err, size_t errle
 		return e;
 	net_def_digest(&n->def, n->digest);
 	mgr_net_run_save(m, n);
+	/* the guards of running VMs' taps follow the reservations too */
+	n->leases_due_ms = now_ms();
+	supervise_wake(m);
 	return 0;
 }
 

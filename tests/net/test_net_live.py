@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A VM's guards while it runs (docs/networks.md#the-vms-addresses): petreld watches each network's
+lease file and gives the guards of a running worker's tap the leases its MAC holds, so that a VM
+whose address comes from the DHCP range (no reservation) may send from it, and only once it has
+it. A replication standby gets its tap like any worker (no KVM: its guest never boots; the lease
+is taken by a namespace with the VM's MAC). With KVM, the dhcpnet test guest run by petreld: from
+the DHCP range, dropped before its lease and answering after it; and a live migration between two
+petreld after which its address keeps answering."""
+import json
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+import mgrlib
+import petrel_test
+from netlib import UDHCPC, Guest, nat_def, ruleset, sh, wait_for
+
+MAC = "52:54:00:5e:01:01"
+
+
+def v4_set(ns, tap):
+    """The addresses the tap's guards let its VM send from, or None when it has no guards."""
+    r = sh("nft", "-j", "list", "set", "netdev", f"petrel-guard-{tap}", "v4", ns=ns, check=False)
+    if r.returncode:
+        return None
+    s = next(o["set"] for o in json.loads(r.stdout)["nftables"] if "set" in o)
+    return {e if isinstance(e, str) else json.dumps(e) for e in s.get("elem", [])}
+
+
+def drops(ns, tap):
+    """The tap's guards' counters: reason -> frames dropped."""
+    out = json.loads(sh("nft", "-j", "list", "counters", "table", "netdev", f"petrel-guard-{tap}", ns=ns).stdout)
+    return {o["counter"]["name"][5:]: o["counter"]["packets"] for o in out["nftables"] if "counter" in o}
+
+
+def tap_info(ns, tap):
+    r = sh("ip", "-d", "link", "show", tap, ns=ns, check=False)
+    return r.stdout if r.returncode == 0 else ""
+
+
+def without_reservations(host, doc):
+    """The network and the VM defined, then the network defined again without the reservation
+    petreld gave the VM (the VM's address will come from the DHCP range), and started."""
+    assert host.define(nat_def())[0] == 201
+    st, body = host.api("POST", "/vms", doc)
+    assert st == 201, body
+    net = host.info("default")["definition"]
+    assert [r["vm"] for r in net["reservations"]] == [doc["petrel"]["name"]], net
+    net["reservations"] = []
+    st, body = host.define(net)
+    assert st in (200, 201), body
+    st, body = host.api("POST", "/networks/default/start")
+    assert st == 200, body
+
+
+def free_port(ns):
+    code = "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
+    return int(sh("python3", "-c", code, ns=ns).stdout)
+
+
+def test_a_standby_has_a_guarded_tap_that_follows_the_leases(host, tmp_path):
+    """A replication standby (its worker waits for a primary: no KVM) of a VM on a nat network
+    without a reservation: its tap is made (on the bridge, guarded, allowing no address), a lease
+    its MAC takes is allowed, a lease released is not, and the tap goes when the standby ends."""
+    kernel = tmp_path / "kernel"   # never booted on a standby
+    kernel.write_bytes(b"\0" * 4096)
+    without_reservations(host, {"boot-source": {"kernel_image_path": str(kernel)},
+                                "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+                                "network-interfaces": [{"iface_id": "eth0", "network": "default", "guest_mac": MAC}],
+                                "petrel": {"name": "sb"}})
+    r = host.pd.ctl("replica", "sb", "standby", "--listen", f"tcp:127.0.0.1:{free_port(host.ns)}")
+    assert r.returncode == 0, r.stderr
+    st, vm = host.api("GET", "/vms/sb")
+    assert vm["state"] == "standby" and vm["interfaces"][0]["tap"] == "pt-sb-0", vm
+    info = tap_info(host.ns, "pt-sb-0")
+    assert "master pn-default" in info and "tun type tap" in info, info
+    assert v4_set(host.ns, "pt-sb-0") == set()   # no reservation, no lease: DHCP only
+    run = json.loads((host.pd.state / "run" / "sb.json").read_text())
+    assert [t["tap"] for t in run["taps"]] == ["pt-sb-0"], run
+
+    # a lease for its MAC (taken by a namespace with that MAC on the bridge): allowed
+    g = Guest(host, "pn-default", "g", mac=MAC)
+    ip = g.dhcp(hostname="sb")
+    assert 100 <= int(ip.rsplit(".", 1)[1]) <= 200, ip
+    wait_for(lambda: v4_set(host.ns, "pt-sb-0") == {ip}, timeout=5, what="the lease in the guards")
+    assert host.api("GET", "/vms/sb")[1]["interfaces"][0]["ip"] == ip
+    # released (a udhcpc that releases when it ends: -R): dnsmasq drops the lease, the guards the address
+    again = host.root / "lease-again"
+    p = subprocess.Popen(["ip", "netns", "exec", g.ns, UDHCPC, "-i", "eth0", "-f", "-R", "-t", "10", "-T", "1",
+                          "-s", str(host.script)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, LEASE_FILE=str(again)))
+    try:
+        wait_for(again.exists, timeout=30, what="the lease again")
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+    wait_for(lambda: host.api("GET", "/networks/default/leases")[1] == [], timeout=5, what="the lease released")
+    wait_for(lambda: v4_set(host.ns, "pt-sb-0") == set(), timeout=5, what="the address gone from the guards")
+    assert "tap pt-sb-0 may send from 1 IPv4" in host.pd.log.read_text(errors="replace")
+
+    # the standby's end: its tap and guards gone
+    assert host.pd.ctl("destroy", "sb").returncode == 0
+    wait_for(lambda: not tap_info(host.ns, "pt-sb-0"), what="the tap's removal")
+    assert "petrel-guard-pt-sb-0" not in ruleset(host.ns)
+    assert host.api("POST", "/networks/default/destroy")[0] == 200
+
+
+def dhcpnet_doc(name, args, mac=MAC):
+    img = mgrlib.guest("dhcpnet")
+    if not img.exists():
+        pytest.skip(f"{img} not built")
+    return {"boot-source": {"kernel_image_path": str(img), "boot_args": f"mac={mac} transport=pci {args}"},
+            "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+            "network-interfaces": [{"iface_id": "eth0", "network": "default", "guest_mac": mac}],
+            "petrel": {"name": name}}
+
+
+def console(pd, name):
+    return (pd.state / "logs" / f"{name}.worker.log").read_text(errors="replace")
+
+
+def pings(ns, addr, count=3):
+    """Whether addr answers a ping from namespace ns (a few tries: the first may wait on ARP)."""
+    return sh("ping", "-c", count, "-W", "2", addr, ns=ns, check=False, timeout=30).returncode == 0
+
+
+@pytest.mark.needs_kvm
+def test_a_vm_from_the_dhcp_range_sends_once_leased(host):
+    """The dhcpnet guest, no reservation: with an address it took itself it cannot reach the
+    gateway (its ARP and IPv4 dropped); by DHCP it gets one from the range, and then reaches the
+    gateway and answers the host, its tap's guards allowing that address alone."""
+    petrel_test.require_kvm()
+    tap = "pt-dyn-0"
+    without_reservations(host, dhcpnet_doc("dyn", "ip=10.77.0.199/24 gw=10.77.0.1 ping=10.77.0.1 serve=300"))
+    st, vm = host.api("POST", "/vms/dyn/start", timeout=120)
+    assert st == 200, vm
+    wait_for(lambda: "dhcpnet serving" in console(host.pd, "dyn"), timeout=120, what="the guest serving")
+    out = console(host.pd, "dyn")
+    assert re.search(r"dhcpnet ping 10\.77\.0\.1: no (reply|arp)", out), out
+    assert v4_set(host.ns, tap) == set()
+    assert not pings(host.ns, "10.77.0.199", count=1)
+    d = drops(host.ns, tap)
+    assert d["arp"] >= 1 and d["mac"] == 0, d
+    assert host.api("POST", "/vms/dyn/destroy", timeout=60)[0] == 200
+    wait_for(lambda: not tap_info(host.ns, tap), what="the tap's removal")
+
+    st, body = host.api("POST", "/vms", dhcpnet_doc("dyn", "hostname=dyn ping=10.77.0.1 serve=300"))
+    assert st == 200, body
+    st, vm = host.api("POST", "/vms/dyn/start", timeout=120)
+    assert st == 200, vm
+    wait_for(lambda: "dhcpnet serving" in console(host.pd, "dyn"), timeout=120, what="the guest serving")
+    out = console(host.pd, "dyn")
+    m = re.search(r"^dhcpnet addr=(10\.77\.0\.(\d+)) ", out, re.M)
+    assert m and 100 <= int(m.group(2)) <= 200, out
+    ip = m.group(1)
+    assert "dhcpnet ping 10.77.0.1: reply" in out, out
+    assert v4_set(host.ns, tap) == {ip}
+    assert pings(host.ns, ip)
+    st, vm = host.api("GET", "/vms/dyn")
+    assert vm["interfaces"][0]["ip"] == ip, vm
+    d = drops(host.ns, tap)
+    assert d["ipv4"] == 0 and d["mac"] == 0, d
+    assert host.api("POST", "/vms/dyn/destroy", timeout=60)[0] == 200
+    wait_for(lambda: not tap_info(host.ns, tap), what="the tap's removal")
