@@ -9,16 +9,15 @@ petreld after which its address keeps answering."""
 import json
 import os
 import re
-import socket
 import subprocess
 
 import pytest
 
-import mgrlib
 import petrel_test
 from netlib import UDHCPC, Guest, nat_def, ruleset, sh, wait_for
+from vmnet import console, dhcpnet_doc, pings
 
-MAC = "52:54:00:5e:01:01"
+from vmnet import MAC
 
 
 def v4_set(ns, tap):
@@ -106,25 +105,6 @@ def test_a_standby_has_a_guarded_tap_that_follows_the_leases(host, tmp_path):
     wait_for(lambda: not tap_info(host.ns, "pt-sb-0"), what="the tap's removal")
     assert "petrel-guard-pt-sb-0" not in ruleset(host.ns)
     assert host.api("POST", "/networks/default/destroy")[0] == 200
-
-
-def dhcpnet_doc(name, args, mac=MAC):
-    img = mgrlib.guest("dhcpnet")
-    if not img.exists():
-        pytest.skip(f"{img} not built")
-    return {"boot-source": {"kernel_image_path": str(img), "boot_args": f"mac={mac} transport=pci {args}"},
-            "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
-            "network-interfaces": [{"iface_id": "eth0", "network": "default", "guest_mac": mac}],
-            "petrel": {"name": name}}
-
-
-def console(pd, name):
-    return (pd.state / "logs" / f"{name}.worker.log").read_text(errors="replace")
-
-
-def pings(ns, addr, count=3):
-    """Whether addr answers a ping from namespace ns (a few tries: the first may wait on ARP)."""
-    return sh("ping", "-c", count, "-W", "2", addr, ns=ns, check=False, timeout=30).returncode == 0
 
 
 @pytest.mark.needs_kvm

@@ -5,7 +5,8 @@ interface on a nat network. The MAC petreld gives and keeps, the reservation in 
 definition and in dnsmasq's hosts file, the tap made for the worker (owned by the jail's ids, on
 the bridge, guarded) and removed when it ends, also by a petreld started after a kill -9; the
 network kept up under a running VM; its address in the API and `petrelctl list`; refusals that
-change nothing. The VMs need /dev/kvm; the refusals do not."""
+change nothing; a live migration (the dhcpnet guest: its address answers on either side). The
+VMs need /dev/kvm; the refusals do not."""
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import pytest
 import mgrlib
 import petrel_test
 from netlib import links, nat_def, ruleset, sh, wait_for
+from vmnet import console, dhcpnet_doc, pings
 
 JAIL_ID = 12345   # petreld's default jail uid and gid
 
@@ -240,7 +242,8 @@ A_IP, B_IP = "10.213.38.1", "10.213.38.2"
 def test_migration_of_a_vm_on_a_network(kvm, tmp_path):
     """Two "hosts" (namespaces joined by a veth, a petreld each with its TLS listener): the target
     without the network, then with another definition of it, is refused before anything is sent;
-    with the same definition the VM moves, its tap made there and removed here."""
+    with the same definition the VM moves, its tap made there and removed here, and its address
+    (the dhcpnet guest, serving: it answers ARP and pings) answers there as it did here."""
     import tlslib
     from nethelp import two_hosts
     if not tlslib.have_certtool():
@@ -260,10 +263,16 @@ def test_migration_of_a_vm_on_a_network(kvm, tmp_path):
         st, body = src.api("POST", "/networks", nat_def())
         assert st == 201, body
         assert src.api("POST", "/networks/default/start")[0] == 200
-        assert src.api("POST", "/vms", vm_doc("mig"))[0] == 201
+        mac = "52:54:00:5e:02:01"
+        assert src.api("POST", "/vms", dhcpnet_doc("mig", "hostname=mig serve=900", mac=mac))[0] == 201
         st, vm = src.api("POST", "/vms/mig/start", timeout=120)
         assert st == 200, vm
-        mac, ip = vm["interfaces"][0]["mac"], vm["interfaces"][0]["ip"]
+        assert vm["interfaces"][0]["mac"] == mac
+        ip = vm["interfaces"][0]["ip"]
+        # the guest has its address from this host's dnsmasq and answers it
+        wait_for(lambda: "dhcpnet serving" in console(src, "mig"), timeout=120, what="the guest serving")
+        assert f"dhcpnet addr={ip} " in console(src, "mig"), console(src, "mig")
+        assert pings(a.name, ip), "the guest's address does not answer before the migration"
 
         def tap_in(ns):
             r = sh(*ns.exec_prefix(), "ip", "-d", "link", "show", "pt-mig-0", check=False)
@@ -298,10 +307,9 @@ def test_migration_of_a_vm_on_a_network(kvm, tmp_path):
         wait_for(lambda: not tap_in(a), what="the source's tap removed")
         assert "petrel-guard" not in sh(*a.exec_prefix(), "nft", "list", "tables").stdout
         assert src.api("POST", "/networks/default/destroy")[0] == 200
-        # the guest runs on there
-        log = dst.state / "logs" / "mig.worker.log"
-        n = log.read_text(errors="replace").count("count=")
-        wait_for(lambda: log.read_text(errors="replace").count("count=") > n + 2, timeout=60, what="counts there")
+        # the guest runs on there: its address answers on the target's network, no more here
+        assert pings(b.name, ip), "the guest's address does not answer after the migration"
+        assert not pings(a.name, ip, count=1)
         assert dst.api("POST", "/vms/mig/destroy", timeout=60)[0] == 200
         wait_for(lambda: not tap_in(b), what="the target's tap removed")
     finally:
