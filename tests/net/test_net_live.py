@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 
+import mgrlib
 import petrel_test
 from netlib import UDHCPC, Guest, nat_def, ruleset, sh, wait_for
 from vmnet import console, dhcpnet_doc, pings
@@ -63,13 +64,15 @@ def free_port(ns):
 def test_a_standby_has_a_guarded_tap_that_follows_the_leases(host, tmp_path):
     """A replication standby (its worker waits for a primary: no KVM) of a VM on a nat network
     without a reservation: its tap is made (on the bridge, guarded, allowing no address), a lease
-    its MAC takes is allowed, a lease released is not, and the tap goes when the standby ends."""
+    its MAC takes is allowed, a lease released is not (each an event "addresses changed"), and
+    the tap goes when the standby ends."""
     kernel = tmp_path / "kernel"   # never booted on a standby
     kernel.write_bytes(b"\0" * 4096)
     without_reservations(host, {"boot-source": {"kernel_image_path": str(kernel)},
                                 "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
                                 "network-interfaces": [{"iface_id": "eth0", "network": "default", "guest_mac": MAC}],
                                 "petrel": {"name": "sb"}})
+    ev = mgrlib.Events(host.pd.sock)
     r = host.pd.ctl("replica", "sb", "standby", "--listen", f"tcp:127.0.0.1:{free_port(host.ns)}")
     assert r.returncode == 0, r.stderr
     st, vm = host.api("GET", "/vms/sb")
@@ -85,6 +88,8 @@ def test_a_standby_has_a_guarded_tap_that_follows_the_leases(host, tmp_path):
     ip = g.dhcp(hostname="sb")
     assert 100 <= int(ip.rsplit(".", 1)[1]) <= 200, ip
     wait_for(lambda: v4_set(host.ns, "pt-sb-0") == {ip}, timeout=5, what="the lease in the guards")
+    e = ev.wait("sb", "addresses changed", timeout=5)
+    assert (e["iface_id"], e["network"], e["tap"], e["ipv4"], e["ipv6"]) == ("eth0", "default", "pt-sb-0", [ip], []), e
     assert host.api("GET", "/vms/sb")[1]["interfaces"][0]["ip"] == ip
     # released (a udhcpc that releases when it ends: -R): dnsmasq drops the lease, the guards the address
     again = host.root / "lease-again"
@@ -98,6 +103,8 @@ def test_a_standby_has_a_guarded_tap_that_follows_the_leases(host, tmp_path):
         p.wait(timeout=10)
     wait_for(lambda: host.api("GET", "/networks/default/leases")[1] == [], timeout=5, what="the lease released")
     wait_for(lambda: v4_set(host.ns, "pt-sb-0") == set(), timeout=5, what="the address gone from the guards")
+    assert ev.wait("sb", "addresses changed", timeout=5)["ipv4"] == []
+    ev.close()
     assert "tap pt-sb-0 may send from 1 IPv4" in host.pd.log.read_text(errors="replace")
 
     # the standby's end: its tap and guards gone

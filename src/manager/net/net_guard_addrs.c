@@ -8,9 +8,11 @@
 #include "manager/net/leases.h"
 #include "manager/net/net_iface.h"
 #include "manager/net/net_inventory.h"
+#include "manager/events.h"
 #include "manager/mgr.h"
 #include "util/error.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -106,6 +108,28 @@ static uint64_t addrs_hash(const struct in_addr *v4, size_t nv4, const struct in
 	return h;
 }
 
+void net_guards_given(struct mgr_net *n, const char *tap, const struct in_addr *v4, size_t nv4,
+		      const struct in6_addr *v6, size_t nv6)
+{
+	if (!n->guards_seen)
+		n->guards_seen = json_object();
+	json_object_set_new(n->guards_seen, tap, json_integer((json_int_t)addrs_hash(v4, nv4, v6, nv6)));
+}
+
+/* The addresses as an event shows them: ["10.77.0.5", ...]. */
+static json_t *addrs_json(int af, const void *a, size_t n)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char s[INET6_ADDRSTRLEN];
+		const void *p = af == AF_INET ? (const void *)&((const struct in_addr *)a)[i]
+					      : (const void *)&((const struct in6_addr *)a)[i];
+		if (inet_ntop(af, p, s, sizeof(s)))
+			json_array_append_new(out, json_string(s));
+	}
+	return out;
+}
+
 /* The element of vm's definition with that iface_id. */
 static json_t *iface_of(const struct mgr_vm *vm, const char *id)
 {
@@ -118,8 +142,8 @@ static json_t *iface_of(const struct mgr_vm *vm, const char *id)
 }
 
 /* One tap: its addresses given when they changed; recorded in seen (tap -> hash). */
-static void follow_tap(struct mgr_net *n, const char *vm, const char *tap, json_t *ifc, const struct lease *l,
-		       size_t nl, json_t *seen)
+static void follow_tap(struct manager *m, struct mgr_net *n, const char *vm, const char *tap, json_t *ifc,
+		       const struct lease *l, size_t nl, json_t *seen)
 {
 	static struct in_addr v4[GUARDS_MAX_ADDRESSES];
 	static struct in6_addr v6[GUARDS_MAX_ADDRESSES];
@@ -138,6 +162,10 @@ static void follow_tap(struct mgr_net *n, const char *vm, const char *tap, json_
 		}
 		fprintf(stderr, "petreld: VM %s: tap %s may send from %zu IPv4 and %zu IPv6 addresses (network %s's leases)\n",
 			vm, tap, nv4, nv6, n->def.name);
+		mgr_event_emit(m, vm, "addresses changed",
+			       json_pack("{s:O?, s:s, s:s, s:o, s:o}", "iface_id", json_object_get(ifc, "iface_id"),
+					 "network", n->def.name, "tap", tap, "ipv4", addrs_json(AF_INET, v4, nv4), "ipv6",
+					 addrs_json(AF_INET6, v6, nv6)));
 	}
 	json_object_set_new(seen, tap, json_integer((json_int_t)h));
 }
@@ -160,7 +188,7 @@ int64_t net_guards_follow(struct manager *m, struct mgr_net *n)
 			const char *tap = json_string_value(json_object_get(t, "tap"));
 			const char *net = json_string_value(json_object_get(t, "network"));
 			if (tap && *tap && net && !strcmp(net, n->def.name))
-				follow_tap(n, vm->def.name, tap,
+				follow_tap(m, n, vm->def.name, tap,
 					   iface_of(vm, json_string_value(json_object_get(t, "iface_id"))), l, nl, seen);
 		}
 	}

@@ -32,10 +32,16 @@ void net_guard_addrs(const struct mgr_net *n, json_t *ifc, const uint8_t mac[6],
 int net_leases_current(struct manager *m, const struct mgr_net *n, struct lease **l, size_t *nl,
 		       int64_t *next_expiry, char *err, size_t errlen);
 
+/* m->lock held: the tap's guards were given these addresses (at the worker's start), so that
+ * net_guards_follow knows what changes. */
+void net_guards_given(struct mgr_net *n, const char *tap, const struct in_addr *v4, size_t nv4,
+		      const struct in6_addr *v6, size_t nv6);
+
 /* m->lock held: every tap petreld made on n for a running worker (vm->taps) that has guards gets
  * its addresses (net_guard_addrs with n's current leases) by guards_set_addresses when they
- * differ from what the last call gave it (every tap the first time, and a tap made since).
- * The ms after which a lease of them expires (call again then), or -1. */
+ * differ from what it was last given (net_guards_given, or the last call; every tap of a
+ * petreld just started), and its VM the event "addresses changed". The ms after which a lease
+ * of them expires (call again then), or -1. */
 int64_t net_guards_follow(struct manager *m, struct mgr_net *n);
 
 #endif

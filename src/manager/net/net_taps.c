@@ -112,6 +112,8 @@ static int tap_up(struct manager *m, struct mgr_vm *vm, size_t i, json_t *ifc, c
 		tap_remove(tap);
 		return e;
 	}
+	if (!g.off)
+		net_guards_given(n, tap, v4, g.nv4, v6, g.nv6);
 	return 0;
 }
 
