@@ -56,19 +56,35 @@ TEST(reservation_leases_and_lists_sorted_once)
 	static struct in_addr v4[GUARDS_MAX_ADDRESSES];
 	static struct in6_addr v6[GUARDS_MAX_ADDRESSES];
 	size_t nv4, nv6;
-	net_guard_addrs(&n, ifc, mac_a, l, 3, v4, &nv4, v6, &nv6);
+	net_guard_addrs(&n, ifc, mac_a, l, 3, NULL, v4, &nv4, v6, &nv6);
 	REQUIRE_EQ(nv4, 3);   /* the reservation once, though leased too; not the other MAC's */
 	CHECK_STR_EQ(str(v4[0]), "10.77.0.5");
 	CHECK_STR_EQ(str(v4[1]), "10.77.0.9");
 	CHECK_STR_EQ(str(v4[2]), "10.77.0.150");
 	CHECK_EQ(nv6, 1);
 	/* without a reservation or a lease: the lists alone; the other MAC's lease is not its */
-	net_guard_addrs(&n, ifc, mac_b, l, 0, v4, &nv4, v6, &nv6);
+	net_guard_addrs(&n, ifc, mac_b, l, 0, NULL, v4, &nv4, v6, &nv6);
 	REQUIRE_EQ(nv4, 1);
 	CHECK_STR_EQ(str(v4[0]), "10.77.0.9");
-	net_guard_addrs(&n, ifc, mac_b, l, 3, v4, &nv4, v6, &nv6);
+	net_guard_addrs(&n, ifc, mac_b, l, 3, NULL, v4, &nv4, v6, &nv6);
 	REQUIRE_EQ(nv4, 2);
 	CHECK_STR_EQ(str(v4[1]), "10.77.0.151");
+	/* the leases it brought from a migration's source: its MAC's, until they expire */
+	long long now = (long long)time(NULL);
+	char text[512];
+	snprintf(text, sizeof(text), "[{\"mac\": \"" MAC_A "\", \"ip\": \"10.77.0.160\", \"expiry\": %lld},"
+		 "{\"mac\": \"" MAC_A "\", \"ip\": \"10.77.0.161\", \"expiry\": 5},"
+		 "{\"mac\": \"52:54:00:5e:00:0b\", \"ip\": \"10.77.0.162\", \"expiry\": 0}]", now + 100);
+	json_t *arriving = json_loads(text, 0, NULL);
+	REQUIRE(arriving != NULL);
+	json_t *carried = net_leases_carried(arriving, mac_a);
+	REQUIRE_EQ(json_array_size(carried), 2);
+	CHECK(net_leases_carried(arriving, (const uint8_t[6]){ 2, 0, 0, 0, 0, 1 }) == NULL);
+	net_guard_addrs(&n, ifc, mac_a, l, 0, carried, v4, &nv4, v6, &nv6);
+	REQUIRE_EQ(nv4, 3);   /* the reservation, the list, the carried lease not expired */
+	CHECK_STR_EQ(str(v4[2]), "10.77.0.160");
+	json_decref(carried);
+	json_decref(arriving);
 	/* guards: the interface's word, else the network's */
 	CHECK(!net_guards_off(&n, ifc));
 	json_object_set_new(ifc, "guards", json_false());
@@ -86,7 +102,7 @@ TEST(a_bridge_network_has_no_leases_of_its_own)
 	static struct in_addr v4[GUARDS_MAX_ADDRESSES];
 	static struct in6_addr v6[GUARDS_MAX_ADDRESSES];
 	size_t nv4, nv6;
-	net_guard_addrs(&n, ifc, mac_a, l, 1, v4, &nv4, v6, &nv6);
+	net_guard_addrs(&n, ifc, mac_a, l, 1, NULL, v4, &nv4, v6, &nv6);
 	CHECK_EQ(nv4, 0);
 	CHECK_EQ(nv6, 0);
 	CHECK(net_guards_off(&n, ifc));

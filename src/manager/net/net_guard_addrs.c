@@ -10,6 +10,7 @@
 #include "manager/net/net_inventory.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
+#include "config/devices_config.h"
 #include "util/error.h"
 
 #include <arpa/inet.h>
@@ -50,8 +51,32 @@ static void sort_unique(void *a, size_t *n, size_t size, int (*cmp)(const void *
 	*n = k;
 }
 
+json_t *net_leases_carried(json_t *arriving, const uint8_t mac[6])
+{
+	json_t *out = NULL, *l;
+	size_t i;
+	json_array_foreach(arriving, i, l) {
+		uint8_t m[6];
+		const char *s = json_string_value(json_object_get(l, "mac"));
+		if (!s || mac_parse(s, m) < 0 || memcmp(m, mac, 6))
+			continue;
+		if (!out)
+			out = json_array();
+		json_array_append_new(out, json_pack("{s:O, s:O}", "ip", json_object_get(l, "ip"), "expiry",
+						     json_object_get(l, "expiry")));
+	}
+	return out;
+}
+
+/* Whether a carried lease has expired (expiry 0: it does not). */
+static bool carried_expired(json_t *l, int64_t now)
+{
+	json_int_t x = json_integer_value(json_object_get(l, "expiry"));
+	return x && x <= now;
+}
+
 void net_guard_addrs(const struct mgr_net *n, json_t *ifc, const uint8_t mac[6], const struct lease *l, size_t nl,
-		     struct in_addr *v4, size_t *nv4, struct in6_addr *v6, size_t *nv6)
+		     json_t *carried, struct in_addr *v4, size_t *nv4, struct in6_addr *v6, size_t *nv6)
 {
 	*nv4 = *nv6 = 0;
 	net_iface_addrs(ifc, v4, nv4, v6, nv6, GUARDS_MAX_ADDRESSES);
@@ -62,6 +87,13 @@ void net_guard_addrs(const struct mgr_net *n, json_t *ifc, const uint8_t mac[6],
 		for (size_t i = 0; i < nl && *nv4 < GUARDS_MAX_ADDRESSES; i++)
 			if (!memcmp(l[i].mac, mac, 6))
 				v4[(*nv4)++] = l[i].ip;
+		size_t i;
+		json_t *c;
+		int64_t now = (int64_t)time(NULL);
+		json_array_foreach(carried, i, c)
+			if (*nv4 < GUARDS_MAX_ADDRESSES && !carried_expired(c, now) &&
+			    inet_pton(AF_INET, json_string_value(json_object_get(c, "ip")) ?: "", &v4[*nv4]) == 1)
+				(*nv4)++;
 	}
 	sort_unique(v4, nv4, sizeof(*v4), cmp4);
 	sort_unique(v6, nv6, sizeof(*v6), cmp6);
@@ -141,10 +173,20 @@ static json_t *iface_of(const struct mgr_vm *vm, const char *id)
 	return NULL;
 }
 
-/* One tap: its addresses given when they changed; recorded in seen (tap -> hash). */
-static void follow_tap(struct manager *m, struct mgr_net *n, const char *vm, const char *tap, json_t *ifc,
-		       const struct lease *l, size_t nl, json_t *seen)
+/* One tap (rec: its record in vm->taps): its addresses given when they changed; recorded in seen
+ * (tap -> hash). *next: lowered to the expiry of a lease it brought from a migration. */
+static void follow_tap(struct manager *m, struct mgr_net *n, const char *vm, json_t *rec, json_t *ifc,
+		       const struct lease *l, size_t nl, json_t *seen, int64_t *next)
 {
+	const char *tap = json_string_value(json_object_get(rec, "tap"));
+	json_t *carried = json_object_get(rec, "leases"), *c;
+	size_t k;
+	int64_t now = (int64_t)time(NULL);
+	json_array_foreach(carried, k, c) {
+		json_int_t x = json_integer_value(json_object_get(c, "expiry"));
+		if (x > now && (!*next || x < *next))
+			*next = x;
+	}
 	static struct in_addr v4[GUARDS_MAX_ADDRESSES];
 	static struct in6_addr v6[GUARDS_MAX_ADDRESSES];
 	uint8_t mac[6];
@@ -152,7 +194,7 @@ static void follow_tap(struct manager *m, struct mgr_net *n, const char *vm, con
 	char err[256];
 	if (!ifc || net_guards_off(n, ifc) || !net_iface_mac(ifc, mac))
 		return;
-	net_guard_addrs(n, ifc, mac, l, nl, v4, &nv4, v6, &nv6);
+	net_guard_addrs(n, ifc, mac, l, nl, carried, v4, &nv4, v6, &nv6);
 	uint64_t h = addrs_hash(v4, nv4, v6, nv6);
 	json_t *was = json_object_get(n->guards_seen, tap);
 	if (!was || (uint64_t)json_integer_value(was) != h) {
@@ -188,8 +230,9 @@ int64_t net_guards_follow(struct manager *m, struct mgr_net *n)
 			const char *tap = json_string_value(json_object_get(t, "tap"));
 			const char *net = json_string_value(json_object_get(t, "network"));
 			if (tap && *tap && net && !strcmp(net, n->def.name))
-				follow_tap(m, n, vm->def.name, tap,
-					   iface_of(vm, json_string_value(json_object_get(t, "iface_id"))), l, nl, seen);
+				follow_tap(m, n, vm->def.name, t,
+					   iface_of(vm, json_string_value(json_object_get(t, "iface_id"))), l, nl, seen,
+					   &next);
 		}
 	}
 	json_decref(n->guards_seen);

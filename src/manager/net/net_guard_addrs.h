@@ -21,10 +21,14 @@ struct lease;
 bool net_guards_off(const struct mgr_net *n, json_t *ifc);
 
 /* The addresses of ifc (MAC mac) on n: its "ipv4"/"ipv6" lists; on a nat or isolated network
- * also the reservation of mac and the leases of mac among l[nl]. Sorted, each once, at most
- * GUARDS_MAX_ADDRESSES of each family (v4 and v6 have room for that many). */
+ * also the reservation of mac, the leases of mac among l[nl] and the leases it brought from a
+ * migration's source that have not expired (carried: [{"ip", "expiry"}] or NULL). Sorted, each
+ * once, at most GUARDS_MAX_ADDRESSES of each family (v4 and v6 have room for that many). */
 void net_guard_addrs(const struct mgr_net *n, json_t *ifc, const uint8_t mac[6], const struct lease *l, size_t nl,
-		     struct in_addr *v4, size_t *nv4, struct in6_addr *v6, size_t *nv6);
+		     json_t *carried, struct in_addr *v4, size_t *nv4, struct in6_addr *v6, size_t *nv6);
+/* The leases of arriving ([{"mac", "ip", "expiry"}], checked) for mac, as [{"ip", "expiry"}],
+ * or NULL when none. */
+json_t *net_leases_carried(json_t *arriving, const uint8_t mac[6]);
 
 /* n's leases that have not expired (its dnsmasq's lease file, read by leases_parse: untrusted),
  * *l malloc'd (NULL when none); *next_expiry: the earliest expiry among them (seconds since the

@@ -1,6 +1,8 @@
 /* A VM's interfaces on host networks in its definition (net_reserve.h). */
 #include "manager/net/net_reserve.h"
 #include "manager/net/dnsmasq.h"
+#include "manager/net/leases.h"
+#include "manager/net/net_guard_addrs.h"
 #include "manager/net/net_iface.h"
 #include "manager/net/net_inventory.h"
 #include "manager/mgr.h"
@@ -330,6 +332,33 @@ json_t *net_vm_digests(struct manager *m, const struct vm_def *def)
 		json_object_set_new(o, net, json_string(hex));
 	}
 	return o;
+}
+
+json_t *net_vm_leases(struct manager *m, const struct vm_def *def)
+{
+	json_t *out = NULL, *ifc;
+	size_t i;
+	json_array_foreach(json_object_get(def->doc, "network-interfaces"), i, ifc) {
+		const char *net = net_iface_network(ifc);
+		struct mgr_net *n = net ? mgr_net_find(m, net) : NULL;
+		uint8_t mac[6];
+		struct lease *l = NULL;
+		size_t nl = 0;
+		int64_t next;
+		char err[256], ip[INET_ADDRSTRLEN], mtext[18];
+		if (!n || !net_iface_mac(ifc, mac) || net_leases_current(m, n, &l, &nl, &next, err, sizeof(err)) < 0)
+			continue;
+		mac_format(mac, mtext);
+		for (size_t k = 0; k < nl; k++)
+			if (!memcmp(l[k].mac, mac, 6) && inet_ntop(AF_INET, &l[k].ip, ip, sizeof(ip))) {
+				if (!out)
+					out = json_array();
+				json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "mac", mtext, "ip", ip, "expiry",
+								     (json_int_t)l[k].expiry));
+			}
+		free(l);
+	}
+	return out;
 }
 
 int net_vm_check_arrival(struct manager *m, const struct vm_def *def, json_t *digests, char *err, size_t errlen)

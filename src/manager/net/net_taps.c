@@ -66,8 +66,8 @@ static void tap_remove(const char *tap)
 }
 
 /* One interface's tap made, guarded and on its bridge (m->lock held). */
-static int tap_up(struct manager *m, struct mgr_vm *vm, size_t i, json_t *ifc, char tap[16], char *err,
-		  size_t errlen)
+static int tap_up(struct manager *m, struct mgr_vm *vm, size_t i, json_t *ifc, json_t *carried, char tap[16],
+		  char *err, size_t errlen)
 {
 	const char *name = net_iface_network(ifc);
 	struct mgr_net *n = mgr_net_find(m, name);
@@ -105,7 +105,7 @@ static int tap_up(struct manager *m, struct mgr_vm *vm, size_t i, json_t *ifc, c
 	if (net_leases_current(m, n, &l, &nl, &next, why, sizeof(why)) < 0)
 		fprintf(stderr, "petreld: VM %s: its tap %s is guarded without the leases of %s: %s\n", vm->def.name, tap,
 			name, why);
-	net_guard_addrs(n, ifc, mac, l, nl, v4, &g.nv4, v6, &g.nv6);
+	net_guard_addrs(n, ifc, mac, l, nl, carried, v4, &g.nv4, v6, &g.nv6);
 	/* guarded before it is on the bridge: nothing of the VM's passes unguarded */
 	if ((e = guards_apply(&g, err, errlen)) < 0 || (e = net_bridge_attach(n->def.bridge, tap, err, errlen)) < 0 ||
 	    (e = net_link_up(tap, err, errlen)) < 0) {
@@ -131,9 +131,11 @@ int net_taps_up(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err, siz
 			continue;
 		char tap[16];
 		const char *net = net_iface_network(ifc);
-		json_t *rec = json_pack("{s:s, s:s, s:O?}", "network", net, "tap", "", "iface_id",
-					json_object_get(ifc, "iface_id"));
-		if ((e = tap_up(m, vm, i, ifc, tap, err, errlen)) < 0) {
+		uint8_t mac[6];
+		json_t *carried = net_iface_mac(ifc, mac) ? net_leases_carried(vm->arriving_leases, mac) : NULL;
+		json_t *rec = json_pack("{s:s, s:s, s:O?, s:o*}", "network", net, "tap", "", "iface_id",
+					json_object_get(ifc, "iface_id"), "leases", carried);
+		if ((e = tap_up(m, vm, i, ifc, carried, tap, err, errlen)) < 0) {
 			json_decref(rec);
 			break;
 		}
@@ -151,6 +153,8 @@ int net_taps_up(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err, siz
 		}
 		net_iface_to_worker(ifc, tap);
 	}
+	json_decref(vm->arriving_leases);   /* in the taps' records now */
+	vm->arriving_leases = NULL;
 	if (e < 0)
 		net_taps_down(m, vm);
 	else if (!json_array_size(made)) {
