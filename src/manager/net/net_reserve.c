@@ -316,48 +316,58 @@ void net_vm_undefine(struct manager *m, const char *vm)
 	json_decref(none.doc);
 }
 
+/* The network an interface of a definition is on, when this host has it. */
+static struct mgr_net *net_of(struct manager *m, json_t *ifc)
+{
+	const char *net = net_iface_network(ifc);
+	return net ? mgr_net_find(m, net) : NULL;
+}
+
 json_t *net_vm_digests(struct manager *m, const struct vm_def *def)
 {
 	json_t *o = NULL, *ifc;
 	size_t i;
 	json_array_foreach(json_object_get(def->doc, "network-interfaces"), i, ifc) {
-		const char *net = net_iface_network(ifc);
-		struct mgr_net *n = net ? mgr_net_find(m, net) : NULL;
+		struct mgr_net *n = net_of(m, ifc);
 		char hex[65];
 		if (!n)
 			continue;
 		net_def_digest(&n->def, hex);
 		if (!o)
 			o = json_object();
-		json_object_set_new(o, net, json_string(hex));
+		json_object_set_new(o, n->def.name, json_string(hex));
 	}
 	return o;
+}
+
+/* The leases the MAC of ifc holds on its network here, appended to *out. */
+static void leases_of(struct manager *m, json_t *ifc, json_t **out)
+{
+	struct mgr_net *n = net_of(m, ifc);
+	uint8_t mac[6];
+	struct lease *l = NULL;
+	size_t nl = 0;
+	int64_t next;
+	char err[256], ip[INET_ADDRSTRLEN], mtext[18];
+	if (!n || !net_iface_mac(ifc, mac) || net_leases_current(m, n, &l, &nl, &next, err, sizeof(err)) < 0)
+		return;
+	mac_format(mac, mtext);
+	for (size_t k = 0; k < nl; k++)
+		if (!memcmp(l[k].mac, mac, 6) && inet_ntop(AF_INET, &l[k].ip, ip, sizeof(ip))) {
+			if (!*out)
+				*out = json_array();
+			json_array_append_new(*out, json_pack("{s:s, s:s, s:I}", "mac", mtext, "ip", ip, "expiry",
+							      (json_int_t)l[k].expiry));
+		}
+	free(l);
 }
 
 json_t *net_vm_leases(struct manager *m, const struct vm_def *def)
 {
 	json_t *out = NULL, *ifc;
 	size_t i;
-	json_array_foreach(json_object_get(def->doc, "network-interfaces"), i, ifc) {
-		const char *net = net_iface_network(ifc);
-		struct mgr_net *n = net ? mgr_net_find(m, net) : NULL;
-		uint8_t mac[6];
-		struct lease *l = NULL;
-		size_t nl = 0;
-		int64_t next;
-		char err[256], ip[INET_ADDRSTRLEN], mtext[18];
-		if (!n || !net_iface_mac(ifc, mac) || net_leases_current(m, n, &l, &nl, &next, err, sizeof(err)) < 0)
-			continue;
-		mac_format(mac, mtext);
-		for (size_t k = 0; k < nl; k++)
-			if (!memcmp(l[k].mac, mac, 6) && inet_ntop(AF_INET, &l[k].ip, ip, sizeof(ip))) {
-				if (!out)
-					out = json_array();
-				json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "mac", mtext, "ip", ip, "expiry",
-								     (json_int_t)l[k].expiry));
-			}
-		free(l);
-	}
+	json_array_foreach(json_object_get(def->doc, "network-interfaces"), i, ifc)
+		leases_of(m, ifc, &out);
 	return out;
 }
 
