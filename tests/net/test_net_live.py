@@ -161,3 +161,20 @@ def test_a_vm_from_the_dhcp_range_sends_once_leased(host):
     assert d["ipv4"] == 0 and d["mac"] == 0, d
     assert host.api("POST", "/vms/dyn/destroy", timeout=60)[0] == 200
     wait_for(lambda: not tap_info(host.ns, tap), what="the tap's removal")
+
+
+def test_a_sources_leases_are_checked(host, tmp_path):
+    """The leases a migration's source sends (POST /migrations/incoming's "leases") are untrusted
+    input: anything but at most 256 of {"mac" (unicast), "ip" (IPv4), "expiry" (>= 0)} is
+    refused (400, naming it) before anything is made."""
+    kernel = tmp_path / "kernel"
+    kernel.write_bytes(b"\0" * 4096)
+    definition = {"boot-source": {"kernel_image_path": str(kernel)},
+                  "machine-config": {"vcpu_count": 1, "mem_size_mib": 32}, "petrel": {"name": "arr"}}
+    lease = {"mac": MAC, "ip": "10.77.0.150", "expiry": 0}
+    for leases, what in (("x", "leases"), ([lease] * 257, "leases"), ([{**lease, "mac": "01:00:5e:00:00:01"}], "leases[0]"),
+                         ([{**lease, "ip": "fd00::1"}], "leases[0]"), ([{**lease, "expiry": -1}], "leases[0]"),
+                         ([lease, {**lease, "extra": 1}], "leases[1]"), ([{"mac": MAC, "ip": "10.77.0.150"}], "leases[0]")):
+        st, body = host.api("POST", "/migrations/incoming", {"definition": definition, "leases": leases})
+        assert st == 400 and what in body["fault_message"], (leases, st, body)
+    assert host.api("GET", "/vms")[1] == []
