@@ -123,11 +123,13 @@ def test_a_standby_has_a_guarded_tap_that_follows_the_leases(host, tmp_path):
 
 
 @pytest.mark.needs_kvm
-def test_a_vm_from_the_dhcp_range_sends_once_leased(host):
+def test_a_vm_from_the_dhcp_range_sends_once_leased(jailed_host):
     """The dhcpnet guest, no reservation: with an address it took itself it cannot reach the
     gateway (its ARP and IPv4 dropped); by DHCP it gets one from the range, and then reaches the
-    gateway and answers the host, its tap's guards allowing that address alone."""
+    gateway and answers the host, its tap's guards allowing that address alone (a frame it sends
+    in the few ms before the lease reaches them may be dropped: the guest tries again)."""
     petrel_test.require_kvm()
+    host = jailed_host
     tap = "pt-dyn-0"
     without_reservations(host, dhcpnet_doc("dyn", "ip=10.77.0.199/24 gw=10.77.0.1 ping=10.77.0.1 serve=300"))
     st, vm = host.api("POST", "/vms/dyn/start", timeout=120)
@@ -157,8 +159,9 @@ def test_a_vm_from_the_dhcp_range_sends_once_leased(host):
     assert pings(host.ns, ip)
     st, vm = host.api("GET", "/vms/dyn")
     assert vm["interfaces"][0]["ip"] == ip, vm
+    # at most its first frame from the address, sent before the lease reached the guards
     d = drops(host.ns, tap)
-    assert d["ipv4"] == 0 and d["mac"] == 0, d
+    assert d["ipv4"] + d["arp"] <= 1 and d["mac"] == 0, d
     assert host.api("POST", "/vms/dyn/destroy", timeout=60)[0] == 200
     wait_for(lambda: not tap_info(host.ns, tap), what="the tap's removal")
 
