@@ -174,8 +174,9 @@ static json_t *iface_of(const struct mgr_vm *vm, const char *id)
 }
 
 /* One tap (rec: its record in vm->taps): its addresses given when they changed; recorded in seen
- * (tap -> hash). *next: lowered to the expiry of a lease it brought from a migration. */
-static void follow_tap(struct manager *m, struct mgr_net *n, const char *vm, json_t *rec, json_t *ifc,
+ * (tap -> hash). *next: lowered to the expiry of a lease it brought from a migration. False when
+ * its guards could not be given them. */
+static bool follow_tap(struct manager *m, struct mgr_net *n, const char *vm, json_t *rec, json_t *ifc,
 		       const struct lease *l, size_t nl, json_t *seen, int64_t *next)
 {
 	const char *tap = json_string_value(json_object_get(rec, "tap"));
@@ -193,14 +194,14 @@ static void follow_tap(struct manager *m, struct mgr_net *n, const char *vm, jso
 	size_t nv4, nv6;
 	char err[256];
 	if (!ifc || net_guards_off(n, ifc) || !net_iface_mac(ifc, mac))
-		return;
+		return true;
 	net_guard_addrs(n, ifc, mac, l, nl, carried, v4, &nv4, v6, &nv6);
 	uint64_t h = addrs_hash(v4, nv4, v6, nv6);
 	json_t *was = json_object_get(n->guards_seen, tap);
 	if (!was || (uint64_t)json_integer_value(was) != h) {
 		if (guards_set_addresses(tap, v4, nv4, v6, nv6, err, sizeof(err)) < 0) {
 			fprintf(stderr, "petreld: VM %s: the guards of its tap %s keep their addresses: %s\n", vm, tap, err);
-			return;   /* not recorded: tried again at the next call */
+			return false;   /* not recorded: tried again */
 		}
 		fprintf(stderr, "petreld: VM %s: tap %s may send from %zu IPv4 and %zu IPv6 addresses (network %s's leases)\n",
 			vm, tap, nv4, nv6, n->def.name);
@@ -210,6 +211,7 @@ static void follow_tap(struct manager *m, struct mgr_net *n, const char *vm, jso
 					 addrs_json(AF_INET6, v6, nv6)));
 	}
 	json_object_set_new(seen, tap, json_integer((json_int_t)h));
+	return true;
 }
 
 int64_t net_guards_follow(struct manager *m, struct mgr_net *n)
@@ -223,6 +225,7 @@ int64_t net_guards_follow(struct manager *m, struct mgr_net *n)
 		return 1000;
 	}
 	json_t *seen = json_object();
+	bool failed = false;
 	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next) {
 		size_t i;
 		json_t *t;
@@ -230,14 +233,16 @@ int64_t net_guards_follow(struct manager *m, struct mgr_net *n)
 			const char *tap = json_string_value(json_object_get(t, "tap"));
 			const char *net = json_string_value(json_object_get(t, "network"));
 			if (tap && *tap && net && !strcmp(net, n->def.name))
-				follow_tap(m, n, vm->def.name, t,
-					   iface_of(vm, json_string_value(json_object_get(t, "iface_id"))), l, nl, seen,
-					   &next);
+				failed |= !follow_tap(m, n, vm->def.name, t,
+						      iface_of(vm, json_string_value(json_object_get(t, "iface_id"))), l,
+						      nl, seen, &next);
 		}
 	}
 	json_decref(n->guards_seen);
 	n->guards_seen = seen;
 	free(l);
+	if (failed)
+		return 1000;
 	if (!next)
 		return -1;
 	int64_t left = next - (int64_t)time(NULL);

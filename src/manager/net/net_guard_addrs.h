@@ -45,7 +45,8 @@ void net_guards_given(struct mgr_net *n, const char *tap, const struct in_addr *
  * its addresses (net_guard_addrs with n's current leases) by guards_set_addresses when they
  * differ from what it was last given (net_guards_given, or the last call; every tap of a
  * petreld just started), and its VM the event "addresses changed". The ms after which a lease
- * of them expires (call again then), or -1. */
+ * of them expires (call again then; 1000 when a tap's guards could not be given their
+ * addresses, to try again), or -1. */
 int64_t net_guards_follow(struct manager *m, struct mgr_net *n);
 
 #endif
