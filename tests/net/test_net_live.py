@@ -3,16 +3,22 @@
 lease file and gives the guards of a running worker's tap the leases its MAC holds, so that a VM
 whose address comes from the DHCP range (no reservation) may send from it, and only once it has
 it. A replication standby gets its tap like any worker (no KVM: its guest never boots; the lease
-is taken by a namespace with the VM's MAC). The leases a migration's source sends are checked.
-No KVM."""
+is taken by a namespace with the VM's MAC). With KVM, the dhcpnet test guest run by petreld: from
+the DHCP range, dropped before its lease and answering after it; and a live migration between two
+petreld after which its address keeps answering."""
 import json
 import os
+import re
 import subprocess
 
-import mgrlib
-from netlib import UDHCPC, Guest, nat_def, ruleset, sh, wait_for
+import pytest
 
-MAC = "52:54:00:5e:01:01"
+import mgrlib
+import petrel_test
+from netlib import UDHCPC, Guest, nat_def, ruleset, sh, wait_for
+from vmnet import console, dhcpnet_doc, pings
+
+from vmnet import MAC
 
 
 def v4_set(ns, tap):
@@ -22,6 +28,12 @@ def v4_set(ns, tap):
         return None
     s = next(o["set"] for o in json.loads(r.stdout)["nftables"] if "set" in o)
     return {e if isinstance(e, str) else json.dumps(e) for e in s.get("elem", [])}
+
+
+def drops(ns, tap):
+    """The tap's guards' counters: reason -> frames dropped."""
+    out = json.loads(sh("nft", "-j", "list", "counters", "table", "netdev", f"petrel-guard-{tap}", ns=ns).stdout)
+    return {o["counter"]["name"][5:]: o["counter"]["packets"] for o in out["nftables"] if "counter" in o}
 
 
 def tap_info(ns, tap):
@@ -108,6 +120,50 @@ def test_a_standby_has_a_guarded_tap_that_follows_the_leases(host, tmp_path):
     wait_for(lambda: not tap_info(host.ns, "pt-sb-0"), what="the tap's removal")
     assert "petrel-guard-pt-sb-0" not in ruleset(host.ns)
     assert host.api("POST", "/networks/default/destroy")[0] == 200
+
+
+@pytest.mark.needs_kvm
+def test_a_vm_from_the_dhcp_range_sends_once_leased(jailed_host):
+    """The dhcpnet guest, no reservation: with an address it took itself it cannot reach the
+    gateway (its ARP and IPv4 dropped); by DHCP it gets one from the range, and then reaches the
+    gateway and answers the host, its tap's guards allowing that address alone (a frame it sends
+    in the few ms before the lease reaches them may be dropped: the guest tries again)."""
+    petrel_test.require_kvm()
+    host = jailed_host
+    tap = "pt-dyn-0"
+    without_reservations(host, dhcpnet_doc("dyn", "ip=10.77.0.199/24 gw=10.77.0.1 ping=10.77.0.1 serve=300"))
+    st, vm = host.api("POST", "/vms/dyn/start", timeout=120)
+    assert st == 200, vm
+    wait_for(lambda: "dhcpnet serving" in console(host.pd, "dyn"), timeout=120, what="the guest serving")
+    out = console(host.pd, "dyn")
+    assert re.search(r"dhcpnet ping 10\.77\.0\.1: no (reply|arp)", out), out
+    assert v4_set(host.ns, tap) == set()
+    assert not pings(host.ns, "10.77.0.199", count=1)
+    d = drops(host.ns, tap)
+    assert d["arp"] >= 1 and d["mac"] == 0, d
+    assert host.api("POST", "/vms/dyn/destroy", timeout=60)[0] == 200
+    wait_for(lambda: not tap_info(host.ns, tap), what="the tap's removal")
+
+    st, body = host.api("POST", "/vms", dhcpnet_doc("dyn", "hostname=dyn ping=10.77.0.1 serve=300"))
+    assert st == 200, body
+    drop_reservations(host)   # a redefinition reserves it an address again
+    st, vm = host.api("POST", "/vms/dyn/start", timeout=120)
+    assert st == 200, vm
+    wait_for(lambda: "dhcpnet serving" in console(host.pd, "dyn"), timeout=120, what="the guest serving")
+    out = console(host.pd, "dyn")
+    m = re.search(r"^dhcpnet addr=(10\.77\.0\.(\d+)) ", out, re.M)
+    assert m and 100 <= int(m.group(2)) <= 200, out
+    ip = m.group(1)
+    assert "dhcpnet ping 10.77.0.1: reply" in out, out
+    assert v4_set(host.ns, tap) == {ip}
+    assert pings(host.ns, ip)
+    st, vm = host.api("GET", "/vms/dyn")
+    assert vm["interfaces"][0]["ip"] == ip, vm
+    # at most its first frame from the address, sent before the lease reached the guards
+    d = drops(host.ns, tap)
+    assert d["ipv4"] + d["arp"] <= 1 and d["mac"] == 0, d
+    assert host.api("POST", "/vms/dyn/destroy", timeout=60)[0] == 200
+    wait_for(lambda: not tap_info(host.ns, tap), what="the tap's removal")
 
 
 def test_a_sources_leases_are_checked(host, tmp_path):
