@@ -159,35 +159,21 @@ class Domain:
         xml.write_text(domain_xml(name, kernel, cmdline, mac, ip, filtered, self.serial))
         lv.virsh("create", xml, "--paused")
         self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(str(self.serial))
+        try:
+            self.s.connect(str(self.serial))
+        except OSError as e:
+            lv.virsh("destroy", name, check=False)
+            raise RuntimeError(f"{name}: its serial socket {self.serial}: {e}") from e
         self.out = b""
         lv.virsh("resume", name)
 
-    def expect(self, text, timeout):
+    def _read(self, until, what, timeout):
+        """Read the console until until() or its end (QEMU gone): whether until() held."""
         deadline = time.monotonic() + timeout
-        while text.encode() not in self.out:
+        while not until():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RuntimeError(f"{self.name}: no '{text}' in {timeout} s: {self.out[-800:]!r}")
-            self.s.settimeout(left)
-            try:
-                d = self.s.recv(65536)
-            except socket.timeout:
-                continue
-            if not d:
-                raise RuntimeError(f"{self.name}: console closed before '{text}': {self.out[-800:]!r}")
-            self.out += d
-
-    def send(self, b):
-        self.s.sendall(b)
-
-    def finish(self, timeout=600):
-        """Read to the guest's end (QEMU exits, the socket closes): its output."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(f"{self.name}: no end in {timeout} s: {self.out[-800:]!r}")
+                raise RuntimeError(f"{self.name}: no {what} in {timeout} s: {self.out[-800:]!r}")
             self.s.settimeout(left)
             try:
                 d = self.s.recv(65536)
@@ -196,8 +182,20 @@ class Domain:
             except ConnectionResetError:
                 d = b""
             if not d:
-                break
+                return False
             self.out += d
+        return True
+
+    def expect(self, text, timeout):
+        if not self._read(lambda: text.encode() in self.out, f"'{text}'", timeout):
+            raise RuntimeError(f"{self.name}: console closed before '{text}': {self.out[-800:]!r}")
+
+    def send(self, b):
+        self.s.sendall(b)
+
+    def finish(self, timeout=600):
+        """Read to the guest's end (QEMU exits, the socket closes): its output."""
+        self._read(lambda: False, "end", timeout)
         text = self.out.decode(errors="replace")
         if "ok dhcpnet" not in text:
             raise RuntimeError(f"{self.name}: did not pass: {text[-800:]}")

@@ -73,13 +73,9 @@ def one(host, vm, pos):
 
 
 def main():
-    if os.geteuid() != 0:
-        sys.exit("bench/net_start.py needs root (network namespaces, taps, nftables)")
-    why = netlib.missing()
+    why = netlib.missing() or (None if petrel_test.kvm_usable() else petrel_test.NO_KVM)   # root, nft, KVM
     if why:
         sys.exit(f"bench/net_start.py: {why}")
-    if not petrel_test.kvm_usable():
-        sys.exit(f"bench/net_start.py: {petrel_test.NO_KVM}")
     n = pick(int(os.environ.get("BENCH_STARTS", 30)), 3)
     host = netlib.Host(jailer=True)
     try:
