@@ -59,7 +59,7 @@ def pair(ns, t1, t2, a_cmd):
 def libvirt_pair(lv, filtered):
     """pair() for two QEMU domains on libvirt's default network, with clean-traffic or without."""
     ip1, ip2 = f"{libvirt_peer.SUBNET}.5", f"{libvirt_peer.SUBNET}.6"
-    kernel = guestlib.guest_image("dhcpnet", "bzimage")
+    kernel = guestlib.guest_image("dhcpnet", "elf")   # PVH: QEMU 7.2 ran the bzImage silently
 
     seq = iter(range(1 << 30))   # a fresh name per domain: libvirt may still be ending the last one
 
