@@ -194,7 +194,7 @@ def main():
         print("# each guest polls its rings on a vCPU of its own: with fewer than 4 free host CPUs the two guests, "
               "petrel's I/O threads and the bridge share them, and the rows differ by the scheduler's noise")
         if lv:
-            print("# libvirt's rows: QEMU 7.2's pc machine (SeaBIOS) with the same guest as -kernel, a "
+            print("# libvirt's rows: QEMU 7.2's pc machine (SeaBIOS) with the same guest's PVH ELF as -kernel, a "
                   "non-transitional virtio-net-pci on libvirt's default NAT network (libvirtd started by hand "
                   "in a namespace of its own), virtio-net in QEMU or vhost-net (/dev/vhost-net "
                   f"{'there' if os.path.exists('/dev/vhost-net') else 'absent here: QEMU uses its own'}); "
