@@ -15,13 +15,15 @@ path's (bridge, nftables chains).
   sudo python3 bench/net_guards_vm.py     BENCH_RUNS (default 3), BENCH_RTTS (default 2000),
                                           BENCH_FRAMES (default 100000)
 
-libvirt's default network with its clean-traffic filter (QEMU domains running the same guest)
-would be the peer row: not built yet, the bench says so.
+The peer rows: libvirt's default NAT network, two QEMU domains running the same guest, with
+libvirt's clean-traffic nwfilter and without (bench/libvirt_peer.py: libvirtd started by hand in the
+bench's outside namespace, its state in tmpfs; BENCH_LIBVIRT=0 leaves them out). Where libvirtd
+cannot run, the bench says why and prints no row for it.
 """
 import os
 import platform
 import re
-import shutil
+import subprocess
 import statistics
 import sys
 import time
@@ -32,6 +34,8 @@ import petrel_test  # noqa: F401,E402  (the shared test framework: netlib, vmnet
 from petrel_test import kvm_record  # noqa: E402
 import netlib  # noqa: E402
 import vmnet  # noqa: E402
+import guestlib  # noqa: E402
+import libvirt_peer  # noqa: E402
 from benchlib import QUICK, failed, pick, runs  # noqa: E402
 
 MAC1, MAC2 = "52:54:00:5e:00:01", "52:54:00:5e:00:02"
@@ -52,9 +56,38 @@ def pair(ns, t1, t2, a_cmd):
     return out1, out2
 
 
-def measure(ns, t1, t2, nrtt, nframes):
-    """(mean round trip µs, {size: (frames/s delivered, the share of the frames sent that arrived)})."""
-    out1, _ = pair(ns, t1, t2, f"bench={nrtt} peer={IP2}")
+def libvirt_pair(lv, filtered):
+    """pair() for two QEMU domains on libvirt's default network, with clean-traffic or without."""
+    ip1, ip2 = f"{libvirt_peer.SUBNET}.5", f"{libvirt_peer.SUBNET}.6"
+    kernel = guestlib.guest_image("dhcpnet", "elf")   # PVH: QEMU 7.2 ran the bzImage silently
+
+    seq = iter(range(1 << 30))   # a fresh name per domain: libvirt may still be ending the last one
+
+    def run(a_cmd):
+        k = next(seq)
+        g2 = libvirt_peer.Domain(lv, f"pbvm2-{k}", kernel, f"mac={MAC2} transport=pci ip={ip2}/24 serve=600", MAC2, ip2,
+                                 filtered)
+        try:
+            g2.expect("dhcpnet serving", timeout=300)
+            g1 = libvirt_peer.Domain(lv, f"pbvm1-{k}", kernel, f"mac={MAC1} transport=pci ip={ip1}/24 "
+                                     f"{a_cmd.replace(IP2, ip2)}", MAC1, ip1, filtered)
+            try:
+                out1 = g1.finish()
+            finally:
+                g1.kill()
+            time.sleep(0.5)
+            g2.send(b"q")
+            out2 = g2.finish()
+        finally:
+            g2.kill()
+        return out1, out2
+    return run
+
+
+def measure(run, nrtt, nframes):
+    """(mean round trip µs, {size: (frames/s delivered, the share of the frames sent that arrived)});
+    run(a_cmd): a pair's outputs (pair, libvirt_pair)."""
+    out1, _ = run(f"bench={nrtt} peer={IP2}")
     m = re.search(r"^dhcpnet bench .* rtts=(\d+) lost=(\d+) tsc=(\d+) tsc_hz=(\d+)", out1, re.M)
     if not m or int(m.group(1)) == 0:
         failed(f"no round trips: {out1}")
@@ -62,7 +95,7 @@ def measure(ns, t1, t2, nrtt, nframes):
     rtt = int(m.group(3)) / int(m.group(4)) / int(m.group(1)) * 1e6
     fps = {}
     for size in (60, 1514):
-        out1, out2 = pair(ns, t1, t2, f"flood={nframes} size={size} peer={IP2}")
+        out1, out2 = run(f"flood={nframes} size={size} peer={IP2}")
         f = re.search(r"^dhcpnet flood .* frames=(\d+) size=\d+ tsc=(\d+) tsc_hz=(\d+)", out1, re.M)
         d = re.search(r"^dhcpnet served .* discard=(\d+)", out2, re.M)
         if not f or not d:
@@ -73,18 +106,31 @@ def measure(ns, t1, t2, nrtt, nframes):
     return rtt, fps
 
 
+def start_libvirt(ns):
+    """libvirtd and its default network in namespace ns: (Libvirt, None) or (None, why not)."""
+    why = libvirt_peer.missing()
+    if why:
+        return None, why
+    try:
+        lv = libvirt_peer.Libvirt(ns)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        return None, f"libvirtd (started by hand, no systemd here) did not run: {e}"
+    try:
+        lv.start_network()
+    except (RuntimeError, subprocess.SubprocessError) as e:
+        lv.close()
+        return None, str(e)
+    return lv, None
+
+
 def main():
-    if os.geteuid() != 0:
-        sys.exit("bench/net_guards_vm.py needs root (network namespaces, taps, nftables)")
-    why = netlib.missing()
+    why = netlib.missing() or (None if petrel_test.kvm_usable() else petrel_test.NO_KVM)   # root, nft, KVM
     if why:
         sys.exit(f"bench/net_guards_vm.py: {why}")
-    if not petrel_test.kvm_usable():
-        sys.exit(f"bench/net_guards_vm.py: {petrel_test.NO_KVM}")
     nruns = runs("BENCH_RUNS", 3)
     nrtt = pick(int(os.environ.get("BENCH_RTTS", 2000)), 50)
     nframes = pick(int(os.environ.get("BENCH_FRAMES", 100000)), 500)
-    host = netlib.Host()
+    host, lv = netlib.Host(), None
     try:
         host.start_net(netlib.nat_def(reservations=[{"vm": "vm1", "mac": MAC1, "ip": IP1},
                                                     {"vm": "vm2", "mac": MAC2, "ip": IP2}]))
@@ -101,14 +147,23 @@ def main():
                 else:
                     vmnet.guardctl(host.ns, "remove", tap)
 
-        rows = [("plain tap (a bridge by hand)", p1, p2, False),
-                ("petreld nat network, guards off", n1, n2, False),
-                ("petreld nat network, guards on", n1, n2, True)]
+        rows = [("plain tap (a bridge by hand)", lambda c: pair(host.ns, p1, p2, c), False),
+                ("petreld nat network, guards off", lambda c: pair(host.ns, n1, n2, c), False),
+                ("petreld nat network, guards on", lambda c: pair(host.ns, n1, n2, c), True)]
+        lv, lv_why = (None, "BENCH_LIBVIRT=0") if os.environ.get("BENCH_LIBVIRT") == "0" else \
+            start_libvirt(host.outside)
+        if lv:
+            rows += [("libvirt default network (QEMU)", libvirt_pair(lv, False), False),
+                     ("libvirt default network + clean-traffic", libvirt_pair(lv, True), False)]
         res = {r[0]: [] for r in rows}
         for _ in range(nruns):
-            for name, t1, t2, on in rows:
+            for name, run, on in rows:
                 guards(on)
-                res[name].append(measure(host.ns, t1, t2, nrtt, nframes))
+                try:
+                    res[name].append(measure(run, nrtt, nframes))
+                except RuntimeError as e:   # libvirt's domains (libvirt_peer): this run of the row lost
+                    failed(f"{name}: {e}")
+                    res[name].append((None, {}))
         guards(False)
 
         print(f"# guest to guest over one bridge: two dhcpnet guests under `petrel run`, on a "
@@ -117,7 +172,7 @@ def main():
               f"frames per flood, median of {nruns} interleaved run(s)")
         print("# frames/s: what the receiving guest counted over the sender's time; (arrived): the share of "
               "the frames sent that it counted")
-        print(f"{'':34} {'round trip µs':>14} {'vs plain':>9} {'60 B frames/s':>22} {'vs plain':>9} "
+        print(f"{'':40} {'round trip µs':>14} {'vs plain':>9} {'60 B frames/s':>22} {'vs plain':>9} "
               f"{'1514 B frames/s':>22}")
         base, spread = None, []
         med = statistics.median
@@ -131,18 +186,26 @@ def main():
             row = (med(rtts), med(x for x, _ in f60), med(a for _, a in f60), med(x for x, _ in f1514),
                    med(a for _, a in f1514))
             base = base or row
-            print(f"{name:34} {row[0]:14.1f} {(row[0] / base[0] - 1) * 100:+8.1f}% {row[1]:12.0f} ({row[2]:6.1%}) "
+            print(f"{name:40} {row[0]:14.1f} {(row[0] / base[0] - 1) * 100:+8.1f}% {row[1]:12.0f} ({row[2]:6.1%}) "
                   f"{(row[1] / base[1] - 1) * 100:+8.1f}% {row[3]:12.0f} ({row[4]:6.1%})")
             spread.append(f"{name}: round trip {min(rtts):.0f}-{max(rtts):.0f} µs, 60 B "
                           f"{min(x for x, _ in f60):.0f}-{max(x for x, _ in f60):.0f} frames/s")
         print("# the runs' spread (min-max): " + "; ".join(spread))
         print("# each guest polls its rings on a vCPU of its own: with fewer than 4 free host CPUs the two guests, "
               "petrel's I/O threads and the bridge share them, and the rows differ by the scheduler's noise")
-        print("peer: libvirt's default network with clean-traffic on QEMU domains: not measured yet "
-              f"(libvirt {'installed' if shutil.which('virsh') else 'not installed'} here; the row is still to be built)")
+        if lv:
+            print("# libvirt's rows: QEMU 7.2's pc machine (SeaBIOS) with the same guest's PVH ELF as -kernel, a "
+                  "non-transitional virtio-net-pci on libvirt's default NAT network (libvirtd started by hand "
+                  "in a namespace of its own), virtio-net in QEMU or vhost-net (/dev/vhost-net "
+                  f"{'there' if os.path.exists('/dev/vhost-net') else 'absent here: QEMU uses its own'}); "
+                  "clean-traffic with the guest's address as IP")
+        else:
+            print(f"peer: libvirt's default network with clean-traffic on QEMU domains: not measured: {lv_why}")
         if QUICK:
             print("(quick mode: the figures mean nothing)")
     finally:
+        if lv:
+            lv.close()
         host.close()
 
 

@@ -79,6 +79,8 @@ PACKAGES=(
 	nftables          # nft: the tests and an administrator read petreld's rulesets and counters with it
 	dnsmasq-base      # DHCP and DNS of petreld's NAT and isolated networks, one dnsmasq per network (not the dnsmasq package: it starts a system-wide service on port 53)
 	udhcpc            # tests/net: a DHCP client in a network namespace playing a guest (busybox's)
+	libvirt-daemon-system # bench/net_guards_vm.py's peer: libvirt's default NAT network and clean-traffic nwfilter on QEMU domains (libvirtd started by the bench in a namespace: no service needed)
+	libvirt-clients   # ... virsh, which the bench drives libvirtd with
 	strace            # bench/serial.py and bench/virtio_net_host.py count system calls (per console byte, per frame) with strace
 )
 

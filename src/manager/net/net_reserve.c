@@ -13,12 +13,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/random.h>
 
 /* Whether mac is taken here by anything but VM self: another definition's interface, another
  * interface of def (skip: its index), another VM's reservation. The name of who has it in *who. */
@@ -46,18 +45,14 @@ static bool mac_taken(struct manager *m, const struct vm_def *def, size_t skip, 
 
 static int random_mac(struct manager *m, const struct vm_def *def, size_t i, uint8_t mac[6], char *err, size_t errlen)
 {
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return error_set(err, errlen, -errno, "cannot open /dev/urandom: %s", strerror(errno));
 	const char *who;
 	int e = -EAGAIN;
 	for (int tries = 0; tries < 64 && e; tries++) {
 		mac[0] = 0x52, mac[1] = 0x54, mac[2] = 0x00;   /* the prefix QEMU and libvirt give */
-		if (read(fd, mac + 3, 3) != 3)
+		if (getrandom(mac + 3, 3, 0) != 3)
 			break;
 		e = mac_taken(m, def, i, mac, &who) ? -EAGAIN : 0;
 	}
-	close(fd);
 	return e ? error_set(err, errlen, -EIO, "network-interfaces[%zu]: cannot find a free MAC", i) : 0;
 }
 

@@ -5,6 +5,7 @@
 #include "manager/net/net_run.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
+#include "manager/util.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -162,15 +163,7 @@ static bool dnsmasq_ended(const struct mgr_net *n)
 {
 	if (syscall(SYS_pidfd_send_signal, n->dnsmasq_pidfd, 0, NULL, 0) < 0)
 		return errno == ESRCH;
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)n->dnsmasq_pid);
-	FILE *f = fopen(path, "re");
-	size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[len] = '\0';
-	const char *p = strrchr(buf, ')');
-	return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+	return proc_start_time(n->dnsmasq_pid) == 0;   /* gone, or a zombie */
 }
 
 /* n's inotify has events: a change of its lease file makes the guards follow it shortly (the
