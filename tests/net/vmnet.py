@@ -95,4 +95,4 @@ def console(pd, name):
 
 def pings(ns, addr, count=3):
     """Whether addr answers a ping from namespace ns (a few tries: the first may wait on ARP)."""
-    return sh("ping", "-c", count, "-W", "2", addr, ns=ns, check=False, timeout=30).returncode == 0
+    return sh("busybox", "ping", "-c", count, "-W", "2", addr, ns=ns, check=False, timeout=30).returncode == 0
