@@ -101,3 +101,22 @@ def test_display_test_paths_need_debug_exit(workdir):
         assert r.status == 400 and "test-only" in r.fault, r
     finally:
         p.close()
+
+
+def test_display_tablet(petrel, api, workdir):
+    """With a driver for the tablet, absolute positions go to it (scaled to 0..32767 over the
+    mode), with button changes and a SYN_REPORT; the PS/2 mouse gets nothing."""
+    boot(api, "tablet=1 wait=60")
+    petrel.expect(r"^display: tablet 'petrel tablet'$")
+    petrel.expect(r"^display: waiting for keys$")
+    assert api.put("/display/input", {"pointer": [320, 240, 1]}, check=False).status == 204
+    petrel.expect(r"^tablet 0 0 0$")
+    out = petrel.out.text()
+    want = f"tablet 3 0 {320 * 32767 // 639}\ntablet 3 1 {240 * 32767 // 479}\ntablet 1 272 1\ntablet 0 0 0"
+    assert want in out, out
+    assert api.put("/display/input", {"pointer": [639, 479, 8]}, check=False).status == 204  # wheel up
+    petrel.expect(r"^tablet 1 272 0$")
+    petrel.expect(r"^tablet 2 8 1$")
+    assert not re.search(r"^mouse ", petrel.out.text(), re.M)
+    keys(api, [0x1C, 0x1C])
+    assert petrel.wait() == 0, petrel.describe()
