@@ -120,3 +120,38 @@ def test_display_tablet(petrel, api, workdir):
     assert not re.search(r"^mouse ", petrel.out.text(), re.M)
     keys(api, [0x1C, 0x1C])
     assert petrel.wait() == 0, petrel.describe()
+
+
+def test_display_snapshot_restore(petrel, api, workdir):
+    """A snapshot carries the screen (video memory, the mode), the keyboard's and the mouse's
+    state and the tablet's: the restored VM shows the same frame and goes on reading keys."""
+    boot(api, "tablet=1 wait=60")
+    petrel.expect(r"^display: waiting for keys$")
+    keys(api, [0x23, 0x1C])  # h Enter: the band is drawn
+    petrel.expect(r"^display: band drawn$")
+    before, data = frame(api, workdir / "before.bin")
+    assert api.patch("/vm", {"state": "Paused"}).status == 204
+    state, mem = workdir / "snap.state", workdir / "snap.mem"
+    r = api.put("/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(state),
+                                     "mem_file_path": str(mem)})
+    assert r.status == 204, r
+    petrel.close()
+    d = workdir / "restored"
+    d.mkdir()
+    p = apilib.Petrel(d)
+    try:
+        api2 = p.client()
+        r = api2.put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem),
+                                        "resume_vm": True})
+        assert r.status == 204, f"{r}\n{p.describe()}"
+        after, data2 = frame(api2, d / "after.bin")
+        assert (after["width"], after["height"], after["stride"]) == (W, H, W * 4)
+        assert after["changed_lines"] == H  # everything is new to whoever shows it
+        assert data2 == data == expected_frame(band=True)
+        assert api2.get("/vm/config", check=False).json["display"]["width"] == W
+        assert api2.put("/display/input", {"pointer": [0, 0, 0]}, check=False).status == 204
+        p.expect(r"^tablet 3 0 0$")
+        keys(api2, [0x1C])
+        assert p.wait() == 0, p.describe()
+    finally:
+        p.close()
