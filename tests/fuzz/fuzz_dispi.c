@@ -15,6 +15,8 @@
  *     a byte XORed there), loaded: refused, or else the mode it describes is a sane one
  *   7 reset
  *   8 tablet configuration: select and subsel bytes
+ *   9 tablet state (VINP): a length byte and that many bytes, loaded into a tablet: refused,
+ *     or else its events waiting are at most its queue's
  * After each: a shown mode lies inside video memory (checked through the pointer and the
  * stride, and by ASan touching its first and last pixel), its changed lines are at most its
  * height; a refused state changed nothing. */
@@ -104,6 +106,32 @@ static void round_trip(struct bochs *b, const struct bochs_params *p)
 	bochs_destroy(&c);
 }
 
+/* The tablet's saved state, as a file or a peer could forge it. */
+static void tablet_state(struct fuzz_input *in)
+{
+	static struct virtio_input t;
+	static bool made;
+	if (!made) {
+		FUZZ_CHECK(virtio_input_create(&t, NULL, NULL) == 0);
+		made = true;
+	}
+	uint8_t buf[256];
+	size_t n = fuzz_byte(in);
+	n = n < in->left ? n : in->left;
+	fuzz_take(in, buf, n);
+	struct dec d;
+	dec_init(&d, buf, n);
+	char err[256] = "";
+	int r = t.vdev.ops->state->load(&t.vdev, &d, 1, err, sizeof(err));
+	FUZZ_CHECK(r == 0 || (r == -EINVAL && err[0]));
+	FUZZ_CHECK(t.st.count <= VIRTIO_INPUT_PENDING && t.st.buttons <= 7);
+	struct enc e;
+	enc_init(&e);
+	t.vdev.ops->state->save(&t.vdev, &e);
+	FUZZ_CHECK(e.err == 0);
+	enc_free(&e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -119,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		uint8_t op = fuzz_byte(&in), v[8] = { 0 };
 		uint16_t off16 = 0, val = 0;
 		uint32_t off32 = 0, w;
-		switch (op % 9) {
+		switch (op % 10) {
 		case 0:
 			fuzz_take(&in, &off16, 2);
 			w = 1u << fuzz_byte(&in) % 4;
@@ -159,6 +187,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			break;
 		case 7:
 			bochs_reset(&b);
+			break;
+		case 9:
+			tablet_state(&in);
 			break;
 		default:
 			tab.select = fuzz_byte(&in);
