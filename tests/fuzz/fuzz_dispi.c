@@ -3,7 +3,8 @@
  * (devices/virtio/input.c). No KVM: the device off any bus, its video memory a mapping of
  * exactly its size.
  *
- * Input: a byte (the EDID's mode: 320 + 8 * b x 200 + 6 * b), then operations until the end,
+ * Input: a byte (the EDID's mode: 320 + 8 * b x 200 + 6 * b; video memory 64 KiB << b % 6, small
+ * so that every page is looked at fast), then operations until the end,
  * each a byte (op % 9) and its arguments:
  *   0 MMIO write: le16 offset (% 0x1100: past the BAR too), a width byte (1 << b % 4), 8 value bytes
  *   1 MMIO read: le16 offset, a width byte
@@ -137,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	struct fuzz_input in = { data, len };
 	uint8_t sz = fuzz_byte(&in);
-	struct bochs_params p = { 320 + 8u * sz, 200 + 6u * sz };
+	struct bochs_params p = { 320 + 8u * sz, 200 + 6u * sz, (64u << 10) << sz % 6 };
 	struct bochs b;
 	char err[256];
 	FUZZ_CHECK(bochs_create(&b, &p, NULL, NULL, err, sizeof(err)) == 0);
