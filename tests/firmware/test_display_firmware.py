@@ -6,6 +6,9 @@ configuration writes put BAR 0, not where petrel would have; GRUB boots the disp
 through display.h (the test-only PUT /display/frame): the guest's drawing, with the dirty log
 of the moved slot. SeaBIOS itself shows nothing on it (no VGA ROM for a class 03/80 device:
 BIOS guests keep the serial console). One firmware pass: 35-55 s on a PVM host."""
+import os
+import pathlib
+
 import pytest
 
 import apilib
@@ -18,6 +21,7 @@ pytestmark = [pytest.mark.needs_kvm,
                                  reason=f"missing {', '.join(fwlib.missing_tools(qemu=False))} (scripts/setup.sh)")]
 
 BOOT_LIMIT = 300.0
+PVM_HOST = pathlib.Path("/sys/module/kvm_pvm").exists()
 
 
 def test_display_behind_seabios(workdir):
@@ -48,5 +52,36 @@ def test_display_behind_seabios(workdir):
         keys(api, [0x1C])
         assert p.wait(60) == 0, p.describe()
         print(f"bochs-display at 00:{found.group(1)}.0, framebuffer at {found.group(2)}, registers at {found.group(3)}")
+    finally:
+        p.close()
+
+
+@pytest.mark.skipif(PVM_HOST and not os.environ.get("PETREL_OVMF_ON_PVM"),
+                    reason="OVMF does not get through its start on a PVM host (test_ovmf.py): run under "
+                           "scripts/nested-kvm.sh or on hardware KVM")
+def test_display_behind_ovmf(workdir):
+    """OVMF's video driver (QemuVideoDxe) takes bochs-display: it reads the EDID and the DISPI
+    registers, sets a mode and the firmware's console is drawn on it; by GRUB's EFI menu the
+    frame is a mode petrel shows and not blank."""
+    image = workdir / "efi.img"
+    fwlib.mkimage("grub-efi-disk", image, guest("display"), "", "wait=300",
+                  env=dict(os.environ, PETREL_GRUB_TIMEOUT="3600"))
+    p = apilib.Petrel(workdir)
+    try:
+        api = p.client()
+        for url, body in (("/display", {"width": 800, "height": 600, "tablet": False}),
+                          ("/boot-source", {"firmware": "ovmf", "firmware_vars_path": str(workdir / "vm.vars")}),
+                          ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
+                          ("/drives/disk", {"drive_id": "disk", "path_on_host": str(image), "is_root_device": False,
+                                            "is_read_only": True, "boot_index": 0}),
+                          ("/actions", {"action_type": "InstanceStart"})):
+            r = api.put(url, body, check=False)
+            assert r.status == 204, (url, r, p.describe())
+        p.expect(r"executed automatically in", timeout=900)
+        mode, data = frame(api, workdir / "grub.bin")
+        print(f"at GRUB's EFI menu: {mode}")
+        assert mode["enabled"] and mode["bpp"] == 32, mode
+        assert len(data) == mode["width"] * mode["height"] * 4
+        assert data.count(0) < len(data), "the firmware's screen is blank"
     finally:
         p.close()
