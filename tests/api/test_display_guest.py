@@ -155,3 +155,30 @@ def test_display_snapshot_restore(petrel, api, workdir):
         assert p.wait() == 0, p.describe()
     finally:
         p.close()
+
+
+def test_display_live_migration(petrel, api, workdir):
+    """Live migration with a drawn screen: the destination shows the same frame (its video
+    memory comes in BOCH, in the final pause) and its keyboard and tablet go on."""
+    from test_api_migration import destination, wait_exit, wait_state
+    boot(api, "tablet=1 wait=60")
+    petrel.expect(r"^display: waiting for keys$")
+    keys(api, [0x23, 0x1C])
+    petrel.expect(r"^display: band drawn$")
+    dst = destination(workdir)
+    try:
+        url = f"unix:{workdir / 'mig.sock'}"
+        dapi = dst.client()
+        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
+        assert api.put("/migration/send", {"destination_url": url}, check=False).status == 204
+        wait_state(dapi, "completed")
+        assert wait_exit(petrel) == 0, petrel.describe()
+        mode, data = frame(dapi, workdir / "migrated.bin")
+        assert (mode["width"], mode["height"]) == (W, H) and mode["changed_lines"] == H, mode
+        assert data == expected_frame(band=True)
+        assert dapi.put("/display/input", {"pointer": [639, 0, 0]}, check=False).status == 204
+        dst.expect(r"^tablet 3 0 32767$")
+        keys(dapi, [0x1C])
+        assert dst.wait() == 0, dst.describe()
+    finally:
+        dst.close()
