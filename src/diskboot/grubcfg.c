@@ -75,8 +75,8 @@ void grub_unset_var(struct grub_run *r, const char *name)
 	*v = r->vars[--r->nvars];
 }
 
-/* A word with its variables' values: malloc'd, or NULL (error set). */
-static char *expand(struct grub_run *r, const char *w)
+/* A word with its variables' values into *res (malloc'd): 0, or -EFBIG/-ENOMEM and why. */
+static int expand(struct grub_run *r, const char *w, char **res)
 {
 	size_t cap = strlen(w) + 1, len = 0;
 	char *out = malloc(cap);
@@ -94,9 +94,8 @@ static char *expand(struct grub_run *r, const char *w)
 		}
 		if (len + n + 1 > GRUBCFG_MAX_LINE + 1) {
 			free(out);
-			error_set(r->err, r->errlen, -EFBIG, "grub.cfg: a word longer than %d bytes once expanded",
-				  GRUBCFG_MAX_LINE);
-			return NULL;
+			return error_set(r->err, r->errlen, -EFBIG, "grub.cfg: a word longer than %d bytes once expanded",
+					 GRUBCFG_MAX_LINE);
 		}
 		if (len + n + 1 > cap) {
 			cap = (len + n + 1) * 2;
@@ -110,11 +109,11 @@ static char *expand(struct grub_run *r, const char *w)
 	}
 	if (!out || *w) {
 		free(out);
-		error_oom(r->err, r->errlen);
-		return NULL;
+		return error_oom(r->err, r->errlen);
 	}
 	out[len] = 0;
-	return out;
+	*res = out;
+	return 0;
 }
 
 void grub_argv_free(struct grub_argv *a)
@@ -134,10 +133,11 @@ int grub_expand_words(struct grub_run *r, const struct gnode *n, struct grub_arg
 	if (!a->v)
 		return error_oom(r->err, r->errlen);
 	for (unsigned i = 0; i < n->nw; i++) {
-		char *s = expand(r, n->w[i].s);
-		if (!s) {
+		char *s = NULL;
+		int e = expand(r, n->w[i].s, &s);
+		if (e < 0) {
 			grub_argv_free(a);
-			return -EINVAL;
+			return e;
 		}
 		if (!*s && !n->w[i].quoted)
 			free(s);

@@ -163,7 +163,8 @@ static int cmd_search(struct grub_run *r, struct grub_argv *a)
 	bool typed = false;
 	const char *var = NULL, *name = NULL, *cmd = a->v[0];
 	if (!strcmp(cmd, "search.fs_uuid") || !strcmp(cmd, "search.fs_label") || !strcmp(cmd, "search.file")) {
-		kind = cmd[8] == 'u' ? GRUB_SEARCH_UUID : cmd[7] == 'f' && cmd[8] == 's' ? GRUB_SEARCH_LABEL : GRUB_SEARCH_FILE;
+		kind = !strcmp(cmd, "search.fs_uuid") ? GRUB_SEARCH_UUID : !strcmp(cmd, "search.fs_label") ? GRUB_SEARCH_LABEL
+										       : GRUB_SEARCH_FILE;
 		name = a->n > 1 ? a->v[1] : NULL;
 		var = a->n > 2 ? a->v[2] : NULL;
 		typed = true;
