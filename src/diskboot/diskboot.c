@@ -101,6 +101,11 @@ static int read_initrds(struct db_search *s, const struct grub_boot *g, struct d
 				  &b, &len, err, errlen);
 		if (r < 0)
 			return r;
+		if (!out->initrd) { /* the first (and mostly the only one): no copy */
+			out->initrd = b;
+			out->initrd_len = len;
+			continue;
+		}
 		uint8_t *all = realloc(out->initrd, at + len + 1);
 		if (!all) {
 			free(b);
