@@ -17,17 +17,6 @@
 #define FW "\"boot-source\": {\"firmware\": \"seabios\"}"
 #define DRIVE(extra) "\"drives\": [{\"drive_id\": \"d\", \"path_on_host\": \"/d\", \"is_root_device\": false" extra "}]"
 
-static int validate(const char *json, char *msg, size_t len)
-{
-	struct vm_config c;
-	vm_config_init(&c);
-	int r = vm_config_parse_json(json, &c, msg, len);
-	if (r == 0)
-		r = vm_config_validate(&c, msg, len);
-	vm_config_free(&c);
-	return r;
-}
-
 TEST(firmware_boot_source)
 {
 	EXPECT_OK("{" FW "}");
@@ -35,12 +24,12 @@ TEST(firmware_boot_source)
 	EXPECT_ERR("{\"boot-source\": {\"firmware\": \"\"}}", "boot-source.firmware: must not be empty");
 	EXPECT_ERR("{\"boot-source\": {}}", "missing required field");
 	char msg[256];
-	CHECK_EQ(validate("{" FW "}", msg, sizeof(msg)), 0);
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"seabios\", \"kernel_image_path\": \"/k\"}}", msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ(parse_and_validate("{" FW "}", msg, sizeof(msg)), 0);
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"seabios\", \"kernel_image_path\": \"/k\"}}", msg, sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "go with no firmware");
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"seabios\", \"boot_args\": \"x\"}}", msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"seabios\", \"boot_args\": \"x\"}}", msg, sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "go with no firmware");
-	CHECK_EQ(validate("{\"boot-source\": {\"boot_args\": \"x\", \"kernel_image_path\": null}}", msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"boot_args\": \"x\", \"kernel_image_path\": null}}", msg, sizeof(msg)), -EINVAL);
 	CHECK_STR_EQ(firmware_path("seabios"), FIRMWARE_SEABIOS_PATH);
 	CHECK_STR_EQ(firmware_path("/x/y.bin"), "/x/y.bin");
 }
@@ -179,13 +168,13 @@ TEST(firmware_image_checks)
 TEST(ovmf_definition)
 {
 	char msg[256];
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"ovmf\"}}", msg, sizeof(msg)), 0);
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"ovmf\"}}", msg, sizeof(msg)), 0);
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
 			  sizeof(msg)), 0);
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"seabios\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"seabios\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
 			  sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "boot-source.firmware_vars_path: SeaBIOS keeps no variables");
-	CHECK_EQ(validate("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
 			  sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "boot-source.firmware_vars_path: goes with a firmware");
 	EXPECT_ERR("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": 1}}",

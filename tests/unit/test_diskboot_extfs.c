@@ -52,8 +52,7 @@ static struct dsrc_mem mem;
 
 static struct dsrc source(void)
 {
-	mem = (struct dsrc_mem){ img, img_len };
-	return (struct dsrc){ dsrc_mem_read, &mem, 0, img_len };
+	return dsrc_of_mem(&mem, img, img_len);
 }
 
 /* The tree every image holds: a kernel of 300 KiB (many blocks, several extents with 1 KiB
