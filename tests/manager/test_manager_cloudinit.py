@@ -95,16 +95,18 @@ def test_a_drive_named_like_the_seed_is_refused(petreld, tmp_path):
 
 
 def test_a_seed_larger_than_a_mebibyte_is_refused(petreld):
-    """A definition is at most 1 MiB too: the seed's files (the user's data with the seed's own
-    lines and the structured fields around it) can pass the limit by a little only."""
+    """A definition is at most 1 MiB too, but the seed writes its JSON indented: a network config
+    with many entries grows past the limit in the seed while its definition is within its own."""
     p = petreld()
 
-    def section(size):
-        return {"users": [{"name": "debian", "ssh_authorized_keys": [KEY]}], "vendor_data": "#!/bin/sh\n",
-                "user_data": "#cloud-config\n# " + "x" * (size - 17) + "\n"}
-    st, body = p.define("x", petrel={"cloud-init": section((1 << 20) - 1200)})
-    assert st == 400 and "the seed it makes would be larger than 1048576 bytes" in body["fault_message"], body
-    st, body = p.define("x", petrel={"cloud-init": section(900 << 10)})
+    def section(n):
+        return {"network_config": {"version": 2, "ethernets": {"eth0": {
+            "addresses": [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/8" for i in range(n)]}}}}
+    big = {"petrel": {"name": "x", "cloud-init": section(50000)}}
+    assert len(json.dumps(big)) < 1 << 20
+    st, body = p.define("x", petrel={"cloud-init": section(50000)})
+    assert st == 400 and "is larger than 1048576 bytes (1 MiB)" in body["fault_message"], body
+    st, body = p.define("x", petrel={"cloud-init": section(20000)})
     assert st == 201, body
 
 
