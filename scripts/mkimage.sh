@@ -496,10 +496,13 @@ e2fsprogs,qemu-guest-agent,openssh-server,sudo,dbus,ifupdown,isc-dhcp-client,ipr
 DEBIAN_CLOUD_HOSTNAME=debian
 # cloud-init's settings for petrel's seeds: NoCloud (the "cidata" drive, or ds=nocloud in SMBIOS)
 # before a cloud's metadata service (none answers on a petrel host: each probe waits for its
-# timeout); the host name in /etc/hosts too (sudo resolves it).
+# timeout); the host name in /etc/hosts too (sudo resolves it); the C.UTF-8 locale, which needs no
+# generation (cloud-init's default, en_US.UTF-8, is not generated in a minimal system: its locale
+# module failed).
 DEBIAN_CLOUD_CFG='# written by scripts/mkimage.sh of petrel (debian-cloud)
 datasource_list: [NoCloud, ConfigDrive, None]
 manage_etc_hosts: localhost
+locale: C.UTF-8
 '
 # An instance of the template is made on its first boot: no machine id (systemd makes one, and the
 # DHCP client id with it), no SSH host keys (cloud-init makes them), no random seed, no logs.
