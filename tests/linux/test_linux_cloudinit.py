@@ -14,6 +14,8 @@ serial "ds=nocloud". The three start at once; each guest's own output shows what
   UUID: three different ones), the SMBIOS serial the guest sees, its host name and the root file
   system's size (growpart and resize2fs grew it to the overlay's size);
 - no warning or error of cloud-init's (a module that failed) on the console.
+A fourth VM boots the same template through OVMF (the EFI system partition's GRUB) with the same
+checks: one GPT disk for both firmwares.
 
 Full systemd and cloud-init boots take many minutes where guest ring 0 is emulated: this runs
 under scripts/nested-kvm.sh or on hardware KVM (scripts/pvm-proofs.sh), skips on a PVM host
@@ -69,24 +71,29 @@ def wait_console(path, pattern, timeout):
         time.sleep(2)
 
 
-def test_three_vms_of_one_template_take_their_identities_from_their_seeds():
-    if os.geteuid() != 0 or not shutil.which("mmdebstrap"):
-        pytest.skip("the template needs root and mmdebstrap (scripts/mkimage.sh debian-cloud)")
-    missing = fwlib.missing_tools(qemu=False) + [t for t in ("qemu-img", "mformat") if not shutil.which(t)]
-    if missing:
-        pytest.skip(f"missing {', '.join(missing)} (scripts/setup.sh)")
-    p = mgrlib.Petreld().start()
-    try:
-        run(p)
-    finally:
-        p.close()
-
-
 REPORT = re.compile(r"PETREL-CI key (\S+) owner (\S+) hash (\S+) sudo (\d+) iid (\S+) serial (.*?) host (\S+) "
                     r"rootsize (\d+) end")
 
 
-def run(p):
+def boot(vms):
+    """Define each VM of vms ({name: (firmware, host name or None)}) on an overlay of its own of
+    the template, with the test's seed; start them all; check each guest's report and login
+    prompt."""
+    if os.geteuid() != 0 or not shutil.which("mmdebstrap"):
+        pytest.skip("the template needs root and mmdebstrap (scripts/mkimage.sh debian-cloud)")
+    missing = fwlib.missing_tools(qemu=False) + [t for t in ("qemu-img", "mformat") if not shutil.which(t)]
+    if any(fw == "ovmf" for fw, _ in vms.values()):
+        missing += fwlib.missing_efi_tools()
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (scripts/setup.sh)")
+    p = mgrlib.Petreld().start()
+    try:
+        run(p, vms)
+    finally:
+        p.close()
+
+
+def run(p, vms):
     # The disks on the jail base's file system (the worker gets hard links): petreld's root.
     base = p.root / "debian-cloud.qcow2"
     secs, _ = fwlib.mkimage("debian-cloud", base, timeout=3600)
@@ -98,23 +105,21 @@ def run(p):
               " iid $(cat /var/lib/cloud/data/instance-id) serial $(cat /sys/class/dmi/id/product_serial)"
               " host $(hostname) rootsize $(findmnt -bno SIZE /) end >/dev/ttyS0")
     user_data = "#cloud-config\nruncmd:\n  - [sh, -c, %s]\n" % json.dumps(report)
-    # The first with a host name of its own (a full name: the host name is its first label), the
-    # others named after their VMs.
-    vms = {"cloud1": {"hostname": f"{HOSTNAME}.example.org"}, "cloud2": {}, "cloud3": {}}
-    hosts = {"cloud1": HOSTNAME, "cloud2": "cloud2", "cloud3": "cloud3"}
-    uuids = {}
-    for name, extra in vms.items():
+    uuids, hosts = {}, {}
+    for name, (firmware, hostname) in vms.items():
         disk = p.root / f"{name}.qcow2"
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2", str(disk),
                         f"{OVERLAY_GIB}G"], check=True, cwd=p.root)
-        doc = {"boot-source": {"firmware": "seabios"},
+        section = {"users": [{"name": USER, "ssh_authorized_keys": [key], "passwd": PASSWD, "sudo": True,
+                              "shell": "/bin/bash"}], "user_data": user_data}
+        if hostname:   # a full name: the host name is its first label
+            section["hostname"] = hostname
+        hosts[name] = (hostname or name).split(".")[0]
+        doc = {"boot-source": {"firmware": firmware},
                "machine-config": {"vcpu_count": 1, "mem_size_mib": 768},
                "drives": [{"drive_id": "root", "path_on_host": str(disk), "format": "qcow2", "is_root_device": False,
                            "is_read_only": False, "boot_index": 0}],
-               "petrel": {"name": name, "cloud-init": {
-                   **extra, "users": [{"name": USER, "ssh_authorized_keys": [key], "passwd": PASSWD, "sudo": True,
-                                       "shell": "/bin/bash"}],
-                   "user_data": user_data}}}
+               "petrel": {"name": name, "cloud-init": section}}
         st, vm = p.api("POST", "/vms", doc)
         assert st == 201, vm
         uuids[name] = vm["uuid"]
@@ -134,8 +139,8 @@ def run(p):
         finally:
             if console.exists():
                 shutil.copyfile(console, LOG.with_name(f"linux-cloudinit-{name}.log"))
-        print(f"{name}: runcmd's line after {t_run - t0:.0f} s, '{hosts[name]} login:' after {t_login - t0:.0f} s "
-              "(the three boot at once)")
+        print(f"{name} ({vms[name][0]}): runcmd's line after {t_run - t0:.0f} s, '{hosts[name]} login:' after "
+              f"{t_login - t0:.0f} s ({len(vms)} booting at once)")
         got_fp, owner, got_hash, sudo, iid, serial, host, rootsize = m.groups()
         assert got_fp == fingerprint, f"{name}: authorized_keys holds {got_fp}, the key given is {fingerprint}"
         assert owner == USER
@@ -148,6 +153,19 @@ def run(p):
         # cloud-init's own complaints (a module that failed) and Python's
         bad = re.findall(r"cloud-init\[\d+\]: .*\[(?:WARNING|ERROR|CRITICAL)\].*|Traceback.*", text)
         assert not bad, f"{name}: " + "\n".join(bad)
-    assert len(set(uuids.values())) == 3
+    assert len(set(uuids.values())) == len(vms)
     for name in vms:
         assert p.api("POST", f"/vms/{name}/destroy")[0] == 200
+
+
+def test_three_vms_of_one_template_take_their_identities_from_their_seeds():
+    """Through SeaBIOS and the BIOS boot partition's GRUB; the first names its host, the others
+    take their VMs' names."""
+    boot({"cloud1": ("seabios", f"{HOSTNAME}.example.org"), "cloud2": ("seabios", None),
+          "cloud3": ("seabios", None)})
+
+
+def test_the_template_boots_through_ovmf_too():
+    """The same disk through OVMF and the EFI system partition's GRUB (its removable-media
+    path: a new VM's variables name no boot entry)."""
+    boot({"cloudefi": ("ovmf", None)})
