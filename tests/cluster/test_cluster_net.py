@@ -16,6 +16,8 @@ Under nested KVM on TCG: PETREL_CLUSTER_WAIT, PETREL_CLUSTER_TIME_SCALE, PETREL_
 import json
 import re
 import shutil
+import subprocess
+import threading
 import time
 
 import pytest
@@ -175,6 +177,29 @@ def test_vm_has_its_reserved_address_on_a_guarded_tap(cluster):
     assert not pings(c, other, count=1), f"{IP} answers on {other}, where the VM is not"
 
 
+class Pinger:
+    """busybox ping of the VM's address every 100 ms from inside host (its network namespace
+    alone), each reply's time taken as it is read: when the address answered there."""
+
+    def __init__(self, c, host):
+        self.replies = []
+        self.p = subprocess.Popen(["nsenter", "-t", str(c.init_pid(host)), "-n", "busybox", "ping", "-i", "0.1", IP],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            if " bytes from " in line:
+                self.replies.append(time.monotonic())
+
+    def stop(self):
+        self.p.terminate()
+        self.p.wait(10)
+        self.t.join(10)
+        return self.replies
+
+
 def move(c, src, dst):
     """crm_resource --move the VM from src to dst: the seconds until it runs on dst alone, after
     Pacemaker live-migrated it (migrate_to in the source's log)."""
@@ -206,12 +231,20 @@ def test_move_live_migrates_keeping_the_address(cluster):
     digest = net_info(c, src)["digest"]
     assert net_info(c, dst)["digest"] == digest
     for a, b in ((src, dst), (dst, src)):
-        took = move(c, a, b)
-        t1 = time.monotonic()
-        assert pings(c, b, count=1) or pings(c, b), f"{IP} does not answer on {b} after the move"
-        answered = time.monotonic() - t1
-        print(f"crm_resource --move {a} -> {b}: {VM} running there {took:.1f} s after, "
-              f"its address answering there {answered:.2f} s after that")
+        pa, pb = Pinger(c, a), Pinger(c, b)
+        try:
+            wait(lambda: pa.replies, 30, f"{IP} answering on {a} before the move")
+            took = move(c, a, b)
+            wait(lambda: pb.replies, 30, f"{IP} answering on {b} after the move")
+        finally:
+            ra, rb = pa.stop(), pb.stop()
+        # the address's gap: its last answer on the source's bridge to its first on the target's
+        # (pings every 100 ms from each host)
+        gap = rb[0] - max(t for t in ra if t < rb[0])
+        assert not [t for t in ra if t > rb[0] + 1], f"{IP} answered on {a} after it did on {b}"
+        print(f"crm_resource --move {a} -> {b}: {VM} running there alone {took:.1f} s after; its address "
+              f"unanswered for {gap:.2f} s (last reply on {a} -> first on {b}, pings every 0.1 s)")
+        assert pings(c, b), f"{IP} does not answer on {b} after the move"
         assert_tap_guarded(c, b)
         assert vm_info(c, b)["interfaces"][0] == {"iface_id": "eth0", "network": NET, "mac": MAC, "ip": IP,
                                                   "tap": TAP}
