@@ -11,7 +11,9 @@ network. In this order:
   that host (busybox ping in the host's namespaces), not from the other;
 - crm_resource --move live-migrates it to the other host with the network: the tap and its guards
   there, the source's gone, the guest answering the same address there without asking DHCP again
-  (no reboot), the network's definitions still the same on both hosts; and back again.
+  (no reboot), the network's definitions still the same on both hosts; and back again;
+- kill -9 of the VM's host: fenced, and the VM restarted on the other host with the network,
+  where the guest, booted again, gets the reserved address again by DHCP.
 Under nested KVM on TCG: PETREL_CLUSTER_WAIT, PETREL_CLUSTER_TIME_SCALE, PETREL_CLUSTER_NO_RT."""
 import json
 import re
@@ -257,7 +259,36 @@ def test_move_live_migrates_keeping_the_address(cluster):
         assert lines == [IP], lines
         # the source's undefine left the network's definition as the shared file has it
         assert net_info(c, a)["digest"] == net_info(c, b)["digest"] == digest
+
+
+def test_host_killed_vm_restarts_where_the_network_is(cluster):
+    """kill -9 of every process of the VM's host: fenced, and Pacemaker restarts the VM on the
+    other host with the network (h3, free, is not one: its start failed there), where the guest
+    boots again and dnsmasq gives it the reserved address again."""
+    c = cluster
+    old = wait(lambda: only(c), 120, f"{VM} running on one host")
+    other = next(h for h in NET_HOSTS if h != old)
+    wait(lambda: set(c.online(other)) == set(c.hosts), 180, "all hosts online")
+    n = len(c.fence_log())
+    off = c.log_size(other, VM)
+    t0 = time.monotonic()
+    c.kill(old)
+    new = wait(lambda: (h := only(c)) and h != old and h, 120, f"{VM} on another host", step=0.1)
+    took = time.monotonic() - t0
+    assert new == other, new
+    assert c.fenced(old, n), f"{VM} restarted before {old} was fenced"
+    m = wait(lambda: ADDR.search(c.console(other, VM, off)), 120, "the guest's address by DHCP")
+    booted = time.monotonic() - t0
+    assert m.group(1) == IP
+    wait(lambda: "dhcpnet serving" in c.console(other, VM, off), 60, "the guest serving")
+    assert_tap_guarded(c, other)
+    assert pings(c, other)
+    print(f"host kill -> {VM} running on {other} {took:.1f} s after, its reserved address by DHCP "
+          f"there {booted:.1f} s after the kill")
+    # the killed host rejoins; the VM stays (stickiness)
+    wait(lambda: set(c.online(other)) == set(c.hosts), 180, f"{old} to rejoin")
+    assert only(c) == other
     # done: stopped, so that the cluster goes down with no VM running
     target_role(c, "Stopped")
     wait(lambda: not c.running_on(VM), 120, f"{VM} stopped")
-    assert not any(tap_info(c, h) for h in c.hosts)
+    assert not tap_info(c, other)
