@@ -174,7 +174,8 @@ def test_vm_has_its_reserved_address_on_a_guarded_tap(cluster):
     wait(lambda: "dhcpnet serving" in c.console(node, VM), 60, "the guest serving")
     iface = vm_info(c, node)["interfaces"][0]
     assert iface == {"iface_id": "eth0", "network": NET, "mac": MAC, "ip": IP, "tap": TAP}, iface
-    assert net_info(c, node)["leases"] >= 1   # the lease dnsmasq gave it there
+    leases = net_info(c, node)["leases"]      # the lease that host's dnsmasq gave it
+    assert [(x["mac"], x["ip"], x["hostname"]) for x in leases] == [(MAC, IP, VM)], leases
     assert pings(c, node), f"{IP} does not answer on {node}"
     assert not pings(c, other, count=1), f"{IP} answers on {other}, where the VM is not"
 
