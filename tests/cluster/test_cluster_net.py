@@ -292,4 +292,4 @@ def test_host_killed_vm_restarts_where_the_network_is(cluster):
     # done: stopped, so that the cluster goes down with no VM running
     target_role(c, "Stopped")
     wait(lambda: not c.running_on(VM), 120, f"{VM} stopped")
-    assert not tap_info(c, other)
+    wait(lambda: not tap_info(c, other), 30, f"{other}'s tap removed")
