@@ -153,8 +153,7 @@ def test_start_fails_clearly_where_the_network_is_missing(cluster):
     took = time.monotonic() - t0
     assert node in NET_HOSTS, node
     assert c.resource_where("h1", VM) == [node]
-    print(f"{VM} refused on h3, started on {node}: {took:.1f} s after its target-role became Started "
-          "(its probes done while it was Stopped)")
+    print(f"{VM} refused on h3, started on {node}: {took:.1f} s after the resource was added")
     # the refusal came before anything was defined on h3; its stop there found nothing
     assert c.vm_state("h3", VM) is None and not tap_info(c, "h3")
     # h3 stays out of the VM's places while the failure stands, the preference notwithstanding
