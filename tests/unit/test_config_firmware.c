@@ -136,6 +136,35 @@ TEST(uuid)
 	vm_config_free(&c);
 }
 
+/* machine-config.smbios_serial (petrel's): the serial number SMBIOS type 1 shows (cloud-init's
+ * "ds=nocloud"), shown back only when set, refused unless 1 to 64 printable ASCII characters. */
+TEST(smbios_serial)
+{
+	struct vm_config c;
+	char msg[256];
+	vm_config_init(&c);
+	CHECK_EQ(vm_config_parse_json(MACHINE(MC_OK ", \"smbios_serial\": \"ds=nocloud\""), &c, msg, sizeof(msg)), 0);
+	CHECK_STR_EQ(c.smbios_serial, "ds=nocloud");
+	json_t *mc = vm_machine_config_to_json(&c);
+	CHECK_STR_EQ(json_string_value(json_object_get(mc, "smbios_serial")), "ds=nocloud");
+	json_decref(mc);
+	/* machine-config replaces the whole section: none given clears it */
+	CHECK_EQ(vm_config_parse_json(MACHINE(MC_OK), &c, msg, sizeof(msg)), 0);
+	CHECK_STR_EQ(c.smbios_serial, "");
+	mc = vm_machine_config_to_json(&c);
+	CHECK(json_object_get(mc, "smbios_serial") == NULL);
+	json_decref(mc);
+	vm_config_free(&c);
+	char long_serial[256];
+	snprintf(long_serial, sizeof(long_serial), MACHINE(MC_OK ", \"smbios_serial\": \"%065d\""), 0);
+	EXPECT_ERR(long_serial, "machine-config.smbios_serial: expected 1 to 64 printable ASCII");
+	EXPECT_ERR(MACHINE(MC_OK ", \"smbios_serial\": \"\""), "machine-config.smbios_serial");
+	EXPECT_ERR(MACHINE(MC_OK ", \"smbios_serial\": \"a\\nb\""), "machine-config.smbios_serial");
+	EXPECT_ERR(MACHINE(MC_OK ", \"smbios_serial\": \"\u00e9\""), "machine-config.smbios_serial");
+	EXPECT_ERR(MACHINE(MC_OK ", \"smbios_serial\": 7"), "machine-config.smbios_serial");
+	EXPECT_OK(MACHINE(MC_OK ", \"smbios_serial\": null"));
+}
+
 TEST(firmware_image_checks)
 {
 	size_t len = 128 << 10;
