@@ -265,3 +265,40 @@ def test_hostile_disks_are_refused_clearly(tmp_path, kernel, layout, damage, wor
         assert p.wait() == 0 and "ok boot" in p.out.text(), p.describe()
     finally:
         p.close()
+
+
+def test_a_restored_vm_reads_its_disk_at_its_reset(tmp_path, kernel):
+    """A from_disk VM snapshotted while its guest holds, restored into a fresh petrel: its reset
+    there reads the disk (changed meanwhile) through the restored VM's own drive."""
+    from test_api_snapshot import load, snapshot
+    cfg = tmp_path / "grub.cfg"
+    cfg.write_text("menuentry 'old' {\n\tlinux /boot/kernel resets=0 hold=1 mark=old\n}\n")
+    disk = direct_disk(tmp_path / "d.img", "gpt-ext4", guestlib.require("reboot", "elf"), grub_cfg=cfg)
+    first = tmp_path / "first"
+    first.mkdir()
+    p = apilib.Petrel(first, level="Info")
+    try:
+        c = p.client()
+        assert c.put("/boot-source", {"from_disk": True}, check=False).status == 204
+        assert c.put("/drives/root", {"drive_id": "root", "path_on_host": str(disk), "is_root_device": True,
+                                      "is_read_only": False}).status == 204
+        assert c.put("/actions", {"action_type": "InstanceStart"}).status == 204
+        p.expect(r"^reboot: holding$")
+        state, mem = snapshot(c, tmp_path)
+    finally:
+        p.close()
+    new = tmp_path / "new.cfg"
+    new.write_text("menuentry 'new' {\n\tlinux /boot/kernel resets=0 mark=new\n}\n")
+    for cmd in ("rm /boot/grub/grub.cfg", f"write {new} /boot/grub/grub.cfg"):
+        subprocess.run(["debugfs", "-w", "-R", cmd, f"{disk}?offset=1048576"], check=True, capture_output=True)
+    p2 = load(tmp_path, "second", state, mem)
+    try:
+        assert p2.client().get("/vm/config", check=False).json["boot-source"]["from_disk"] is True
+        p2.proc.stdin.write(b"x")
+        p2.proc.stdin.flush()
+        p2.expect(r"^ok reboot$")
+        assert p2.wait() == 0, p2.describe()
+        assert 'reboot: cmdline "resets=0 mark=new' in p2.out.text(), p2.describe()
+        assert [m.group(6) for m in LOG_LINE.finditer(p2.err.text())] == ["new"], p2.describe()
+    finally:
+        p2.close()
