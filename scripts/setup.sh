@@ -25,6 +25,7 @@ PACKAGES=(
 	libseccomp-dev    # seccomp filters for the VMM's threads (isolation)
 	zlib1g-dev        # CRC-32 of VM state files (snapshot, migration): zlib's crc32()
 	libdeflate-dev    # the E1000's receive CRC: a PCLMULQDQ CRC-32, 4x zlib's (loaded with dlopen; docs/e1000.md#receive-crc)
+	libext2fs-dev     # a boot from the disk reads its ext2/3/4 /boot with e2fsprogs' library (loaded with dlopen; docs/images.md)
 	liblz4-dev        # bzImage payloads petrel decompresses on the host (LZ4: the Debian cloud kernel's)
 	libzstd-dev       # ... zstd payloads (zlib above does gzip ones)
 	liblzma-dev       # ... xz and legacy lzma payloads
@@ -72,8 +73,9 @@ PACKAGES=(
 	grub-efi-amd64-bin # GRUB for UEFI (x86_64-efi modules): mkimage.sh grub-efi-disk, debian --efi, the hybrid ISO's EFI image
 	grub-common       # grub-mkimage, grub-mkrescue, grub-fstest: mkimage.sh builds GRUB's images, tests/firmware reads them back
 	xorriso           # grub-mkrescue writes the hybrid ISO with it (mkimage.sh grub-iso)
-	mtools            # mformat/mcopy: FAT images without mounts (grub-mkrescue's, mkimage.sh's EFI system partitions)
-	mmdebstrap        # mkimage.sh debian: the installed Debian 12 disk from Debian's archive, without mounts
+	mtools            # mformat/mcopy: FAT images without mounts (grub-mkrescue's, mkimage.sh's EFI system partitions, petreld's cloud-init seeds: docs/manager.md#cloud-init)
+	dosfstools        # fsck.vfat: an administrator checks a FAT image (a cloud-init seed, an EFI system partition) without mounting it
+	mmdebstrap        # mkimage.sh debian and debian-cloud: the installed Debian 12 disk, the cloud template, from Debian's archive, without mounts
 	fdisk             # sfdisk: the MBR and GPT partition tables of mkimage.sh's disks, written on the image file
 	libnftables-dev   # petreld's networks (src/manager/net): NAT, isolation and the guards on VMs' taps as nftables rulesets (libnftables)
 	nftables          # nft: the tests and an administrator read petreld's rulesets and counters with it

@@ -21,6 +21,7 @@
 #define VM_MIN_MEM_MIB 16
 #define VM_MAX_MEM_MIB (1024 * 1024)   /* 1 TiB */
 #define VM_CONFIG_FILE_MAX (1 << 20)   /* largest config file vm_config_load_file reads */
+#define VM_SMBIOS_SERIAL_MAX 64
 
 struct vm_config {
 	char *kernel_path;       /* boot-source.kernel_image_path (required without a firmware) */
@@ -30,7 +31,12 @@ struct vm_config {
 	char *firmware_vars;     /* boot-source.firmware_vars_path (petrel's): a UEFI firmware's
 				  * variables file, or NULL (OVMF: a private copy of the template) */
 	char *initrd_path;       /* boot-source.initrd_path, or NULL */
-	char *cmdline;           /* boot-source.boot_args, or NULL for the default */
+	char *cmdline;           /* boot-source.boot_args, or NULL for the default; with from_disk,
+				  * appended to the command line the disk's boot entry gives */
+	bool from_disk;          /* boot-source.from_disk (petrel's; --from-disk): the kernel, initrd
+				  * and command line come from the boot disk (its grub.cfg's default
+				  * entry or its /vmlinuz links, src/diskboot, docs/images.md), read
+				  * at the start and at every guest reset; no kernel, initrd or firmware */
 	unsigned vcpus;          /* machine-config.vcpu_count, 1..VM_MAX_VCPUS */
 	uint64_t mem_mib;        /* machine-config.mem_size_mib */
 	bool smt;                /* machine-config.smt */
@@ -42,6 +48,9 @@ struct vm_config {
 	bool has_uuid;           /* machine-config.uuid (petrel's): the machine's identity, which a
 				  * firmware shows (SMBIOS); made up at the start when absent */
 	uint8_t uuid[16];
+	char smbios_serial[VM_SMBIOS_SERIAL_MAX + 1]; /* machine-config.smbios_serial (petrel's): the
+				  * serial number a firmware shows (SMBIOS type 1; cloud-init reads
+				  * "ds=nocloud" there); "": the UUID */
 	bool no_reboot;          /* machine-config.reboot "stop" (petrel's; --no-reboot): a guest
 				  * reset ends the VM; "reset", the default: it boots again */
 
@@ -108,6 +117,11 @@ bool vm_config_has_boot_resources(const struct vm_config *cfg);
 /* firmware_config.c: a firmware-booted VM (cfg->firmware set) has no kernel and only devices a
  * firmware can find (PCI): 0 or -EINVAL and why. */
 int vm_config_check_firmware(const struct vm_config *cfg, char *err, size_t errlen);
+/* A VM booted from its disk (cfg->from_disk): no kernel, initrd or firmware beside it, and a
+ * drive to boot from: 0 or -EINVAL and why. */
+int vm_config_check_from_disk(const struct vm_config *cfg, char *err, size_t errlen);
+/* The drive a from_disk VM boots from: the root device, else the first drive; -1 without drives. */
+int vm_config_boot_drive(const struct vm_config *cfg);
 /* The vCPU count alone (1..VM_MAX_VCPUS, even with SMT): 0 or -EINVAL and why. */
 int vm_config_check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen);
 /* Parse Firecracker --config-file JSON text into cfg (which holds defaults/CLI values).

@@ -21,7 +21,7 @@
 
 /* Values from the document, applied to the config only when all of it has parsed. */
 struct pending_config {
-	bool has_kernel, has_initrd, has_cmdline, has_firmware, has_vars;
+	bool has_kernel, has_initrd, has_cmdline, has_firmware, has_vars, has_from_disk, from_disk;
 	char *kernel, *initrd, *cmdline, *firmware, *vars;
 	bool has_machine;
 	uint64_t vcpus, mem_mib;
@@ -31,6 +31,7 @@ struct pending_config {
 	enum guest_mem_backing huge_pages;
 	bool has_uuid;
 	uint8_t uuid[16];
+	char smbios_serial[VM_SMBIOS_SERIAL_MAX + 1];
 	bool has_reboot, no_reboot;
 	bool has_template;
 	char *template_name;     /* NULL for "None" */
@@ -113,7 +114,7 @@ static int req_integer(json_t *obj, const char *section, const char *key, json_i
 static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", "firmware",
-						"firmware_vars_path", NULL };
+						"firmware_vars_path", "from_disk", NULL };
 	const char *sec = "boot-source";
 	int r;
 
@@ -129,10 +130,23 @@ static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, s
 		return r;
 	if (p->has_vars && p->vars && !p->firmware)
 		return error_set(err, errlen, -EINVAL, "boot-source.firmware_vars_path: goes with a firmware");
+	/* and "from_disk": the kernel, initrd and command line from the boot disk (docs/images.md) */
+	if ((r = opt_bool(obj, sec, "from_disk", &p->has_from_disk, &p->from_disk, err, errlen)) < 0)
+		return r;
+	if (p->from_disk) {
+		static const char *const other[] = { "kernel_image_path", "initrd_path", "firmware",
+						     "firmware_vars_path", NULL };
+		for (int i = 0; other[i]; i++) {
+			json_t *o = json_object_get(obj, other[i]);
+			if (o && !json_is_null(o))
+				return error_set(err, errlen, -EINVAL, "boot-source: from_disk and %s exclude each "
+						 "other (the kernel and initrd come from the boot disk)", other[i]);
+		}
+	}
 	json_t *k = json_object_get(obj, "kernel_image_path");
-	if ((!k || json_is_null(k)) && !p->has_firmware)
+	if ((!k || json_is_null(k)) && !p->has_firmware && !p->from_disk)
 		return error_set(err, errlen, -EINVAL,
-				 "boot-source.kernel_image_path: missing required field (or a firmware)");
+				 "boot-source.kernel_image_path: missing required field (or a firmware, or from_disk)");
 	if ((r = opt_string(obj, sec, "kernel_image_path", true, &p->has_kernel, &p->kernel, err,
 			    errlen)) < 0 ||
 	    (r = opt_string(obj, sec, "initrd_path", true, &p->has_initrd, &p->initrd, err,
@@ -147,7 +161,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 				size_t errlen)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
-					    "track_dirty_pages", "huge_pages", "uuid", "reboot", NULL };
+					    "track_dirty_pages", "huge_pages", "uuid", "reboot", "smbios_serial", NULL };
 	const char *sec = "machine-config";
 	json_int_t vcpus = 0, mem = 0;
 	int r;
@@ -212,6 +226,18 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 			return error_set(err, errlen, -EINVAL,
 					 "machine-config.uuid: expected a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
 		p->has_uuid = true;
+	}
+	/* petrel's: the serial number SMBIOS shows (printable ASCII: an SMBIOS string) */
+	json_t *sn = json_object_get(obj, "smbios_serial");
+	if (sn && !json_is_null(sn)) {
+		const char *s = json_string_value(sn);
+		bool ok = s && *s && strlen(s) <= VM_SMBIOS_SERIAL_MAX;
+		for (const char *c = s; ok && *c; c++)
+			ok = *c >= 0x20 && *c < 0x7f;
+		if (!ok)
+			return error_set(err, errlen, -EINVAL, "machine-config.smbios_serial: expected 1 to %d printable "
+					 "ASCII characters", VM_SMBIOS_SERIAL_MAX);
+		snprintf(p->smbios_serial, sizeof(p->smbios_serial), "%s", s);
 	}
 
 	json_t *hp = json_object_get(obj, "huge_pages");
@@ -441,10 +467,11 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (r < 0)
 		return r;
 
-	if (p.has_kernel || p.has_firmware) { /* a boot source is one or the other */
+	if (p.has_kernel || p.has_firmware || p.from_disk) { /* a boot source is one of them */
 		take(&cfg->kernel_path, &p.kernel);
 		take(&cfg->firmware, &p.firmware);
 		take(&cfg->firmware_vars, &p.vars);
+		cfg->from_disk = p.from_disk;
 	}
 	if (p.has_initrd)
 		take(&cfg->initrd_path, &p.initrd);
@@ -463,6 +490,7 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_machine) { /* machine-config replaces the whole section: no uuid clears it */
 		cfg->has_uuid = p.has_uuid;
 		memcpy(cfg->uuid, p.uuid, 16);
+		memcpy(cfg->smbios_serial, p.smbios_serial, sizeof(cfg->smbios_serial));
 	}
 	if (p.has_reboot)
 		cfg->no_reboot = p.no_reboot;

@@ -14,6 +14,8 @@
  * loads S's state and memory (mapped privately, shared through the page cache) on the clone's
  * overlays (restore_overrides). It is all or nothing: if one clone cannot be made or started,
  * every clone of the request is stopped, undefined and removed, and the answer says why. */
+#include "manager/cloudinit/ci_def.h"
+#include "manager/cloudinit/ci_drive.h"
 #include "manager/definitions.h"
 #include "manager/defs.h"
 #include "manager/events.h"
@@ -168,7 +170,9 @@ static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl,
 		return error_set(err, errlen, -EINVAL, "the snapshot's definition has no petrel section");
 	}
 	json_object_set_new(p, "name", json_string(name));
-	json_object_del(p, "uuid"); /* def_parse gives a new one */
+	json_object_del(p, "uuid"); /* def_parse gives a new one: cloud-init's instance-id */
+	/* and its own host name, the clone's name (ci_def.h), however the VM cloned named its own */
+	json_object_del(json_object_get(p, CI_SECTION), "hostname");
 	size_t k;
 	int e = 0;
 	json_array_foreach(json_object_get(doc, "drives"), k, el)
@@ -215,6 +219,7 @@ static void undo(struct manager *m, struct mgr_vm **made, unsigned n)
 			}
 		defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
 		uefi_vars_remove(m, vm->def.name);
+		ci_drive_remove(m, vm->def.name);
 		mgr_event_emit(m, vm->def.name, "undefined", NULL);
 		if (clone_dir(m, vm->def.name, dir, sizeof(dir)) == 0)
 			rm_tree(dir);
@@ -267,11 +272,14 @@ static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_
 		copied = (e = uefi_vars_create(m, name, vars_from, err, errlen)) == 0;
 	if (!e)   /* from the template when the template VM's file is gone */
 		e = uefi_vars_prepare(m, &def, &made, err, errlen);
+	if (!e)   /* its own cloud-init seed (ci_drive.h) */
+		e = ci_drive_write(m, &def, err, errlen);
 	if (!e)
 		e = save_definition(m, &def, err, errlen);
 	if (e < 0) {
 		if (copied || made)
 			uefi_vars_remove(m, name);
+		ci_drive_remove(m, name);
 		pthread_mutex_unlock(&m->lock);
 		def_free(&def);
 		free(vm);
