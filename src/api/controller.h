@@ -86,6 +86,7 @@ enum api_counter {
 	API_GET_HOTPLUG_VCPU, API_PUT_HOTPLUG_VCPU, API_PATCH_HOTPLUG_VCPU,
 	API_PUT_PMEM, API_PATCH_PMEM,
 	API_PUT_FS,
+	API_PUT_DISPLAY,
 	API_COUNTERS
 };
 
@@ -221,6 +222,8 @@ int ctl_put_net(struct controller *ctl, const char *id, json_t *body, char *err,
 int ctl_patch_net(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
 int ctl_put_vsock(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_put_entropy(struct controller *ctl, json_t *body, char *err, size_t errlen);
+/* ctl_display.c: PUT /display (petrel's, docs/display.md), before the start. */
+int ctl_put_display(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_put_logger(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_put_metrics(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errlen);

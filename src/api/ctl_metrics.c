@@ -62,6 +62,7 @@ static const struct {
 	[API_PUT_PMEM] = { PUT, "pmem" },
 	[API_PATCH_PMEM] = { PATCH, "pmem" },
 	[API_PUT_FS] = { PUT, "fs" },
+	[API_PUT_DISPLAY] = { PUT, "display" },
 };
 
 /* {"get_api_requests": {"instance_info_count": N, "instance_info_fails": N, ...}, ...}: every

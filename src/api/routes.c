@@ -55,6 +55,7 @@ SIMPLE_PUT(put_net, ctl_put_net(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_net, ctl_patch_net(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_vsock, ctl_put_vsock(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_display, ctl_put_display(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_balloon, ctl_put_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon, ctl_patch_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, sizeof(msg)))
@@ -359,6 +360,7 @@ const struct route api_routes[] = {
 	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },
 	{ "pmem/*", .put = { put_pmem, API_PUT_PMEM }, .patch = { patch_pmem, API_PATCH_PMEM } },
 	{ "fs/*", .put = { put_fs, API_PUT_FS } }, /* petrel's virtio-fs (docs/virtio-fs.md) */
+	{ "display", .put = { put_display, API_PUT_DISPLAY } }, /* petrel's screen (docs/display.md) */
 	{ "hotplug/memory", .get = { get_hotplug_memory, API_GET_HOTPLUG_MEMORY },
 	  .put = { put_hotplug_memory, API_PUT_HOTPLUG_MEMORY },
 	  .patch = { patch_hotplug_memory, API_PATCH_HOTPLUG_MEMORY } },

@@ -65,7 +65,7 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 	static const char *const order[] = { "logger", "metrics", "boot-source", "machine-config",
 					     "cpu-config", "drives", "pmem", "network-interfaces", "vsock",
 					     "entropy", "balloon", "mmds-config", "memory-hotplug",
-					     "cpu-affinity", "vcpu-hotplug", "fs", NULL };
+					     "cpu-affinity", "vcpu-hotplug", "fs", "display", NULL };
 	static const char *const later[] = { NULL };
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
@@ -121,6 +121,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 			r = prefixed(ctl_put_hotplug_memory(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "vcpu-hotplug"))
 			r = prefixed(ctl_put_hotplug_vcpu(ctl, v, err, errlen), *k, err, errlen);
+		else if (!strcmp(*k, "display"))
+			r = prefixed(ctl_put_display(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "cpu-affinity"))
 			r = load_cpu_affinity(ctl, v, err, errlen);
 		else if (!strcmp(*k, "mmds-config"))

@@ -56,6 +56,8 @@ void vm_config_free(struct vm_config *cfg)
 	pmem_section_free(cfg);
 	fs_section_free(cfg);
 	cfg->has_vcpu_hotplug = false;
+	display_config_free(&cfg->display);
+	cfg->has_display = false;
 	mmds_config_free(&cfg->mmds);
 	free(cfg->cpu_affinity);
 	cfg->cpu_affinity = NULL;
@@ -104,7 +106,8 @@ int vm_config_ensure_uuid(struct vm_config *cfg)
 bool vm_config_has_boot_resources(const struct vm_config *c)
 {
 	return c->kernel_path || c->firmware || c->ndrives || c->npmem || c->nfs || c->nnets || c->has_vsock ||
-	       c->has_entropy || c->has_balloon || c->has_memory_hotplug || c->has_vcpu_hotplug;
+	       c->has_entropy || c->has_balloon || c->has_memory_hotplug || c->has_vcpu_hotplug ||
+	       c->has_display;
 }
 
 int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen)

@@ -15,6 +15,7 @@
 #include "config/pmem_config.h"
 #include "config/fs_config.h"
 #include "config/cpu_affinity_config.h"
+#include "config/display_config.h"
 
 #define VM_MAX_VCPUS 64
 #define VM_MIN_MEM_MIB 16
@@ -65,6 +66,9 @@ struct vm_config {
 	bool has_vcpu_hotplug;    /* "vcpu-hotplug" (petrel's, docs/user-guide.md): vCPUs can be
 				   * added up to max_vcpu_count and removed after the start */
 	struct hotplug_vcpu_config vcpu_hotplug;
+	bool has_display;         /* "display" (petrel's, docs/display.md): a screen, PS/2 keyboard and
+				   * mouse, a tablet; without it none of them and no VNC */
+	struct display_config display;
 	enum virtio_transport_kind virtio_transport; /* --virtio-transport: default for devices */
 	struct mmds_config mmds;  /* "mmds-config" (docs/mmds.md) */
 	/* Not part of the definition: the metadata service the MMDS interfaces answer from (the

@@ -92,6 +92,11 @@ json_t *vm_config_to_json(const struct vm_config *c)
 		json_t *hv = hotplug_vcpu_config_to_json(&c->vcpu_hotplug);
 		err = !hv || json_object_set_new(o, "vcpu-hotplug", hv) < 0;
 	}
+	/* petrel's "display" only when configured: Firecracker's document has no such key */
+	if (!err && c->has_display) {
+		json_t *dp = display_config_to_json(&c->display);
+		err = !dp || json_object_set_new(o, "display", dp) < 0;
+	}
 	static const char *const unset[] = { "logger", "metrics" };
 	for (unsigned i = 0; !err && i < sizeof(unset) / sizeof(unset[0]); i++)
 		err = json_object_set_new(o, unset[i], json_null()) < 0;

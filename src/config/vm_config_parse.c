@@ -45,6 +45,8 @@ struct pending_config {
 	struct hotplug_memory_config memory_hotplug;
 	bool has_vcpu_hotplug;
 	struct hotplug_vcpu_config vcpu_hotplug;
+	bool has_display;
+	struct display_config display;
 	struct cpu_affinity *cpu_affinity;   /* "cpu-affinity", or NULL */
 };
 
@@ -57,6 +59,7 @@ static void pending_free(struct pending_config *p)
 	free(p->cmdline);
 	free(p->template_name);
 	free(p->cpu_config_json);
+	display_config_free(&p->display);
 	vm_config_free(&p->devs);
 	mmds_config_free(&p->mmds);
 	free(p->cpu_affinity);
@@ -380,6 +383,11 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending_
 			r = json_is_null(val) ? 0 : hotplug_vcpu_config_from_json(val, key, &p->vcpu_hotplug, err, errlen);
 			p->has_vcpu_hotplug = r == 0 && !json_is_null(val);
 		}
+		else if (!strcmp(key, "display")) {
+			display_config_free(&p->display);
+			r = json_is_null(val) ? 0 : display_config_from_json(val, key, &p->display, err, errlen);
+			p->has_display = r == 0 && !json_is_null(val);
+		}
 		else if (!strcmp(key, "cpu-affinity")) {
 			r = json_is_null(val) ? 0 : !p->cpu_affinity && !(p->cpu_affinity = malloc(sizeof(*p->cpu_affinity)))
 				? error_oom(err, errlen) : cpu_affinity_from_json(val, key, p->cpu_affinity, err, errlen);
@@ -510,6 +518,11 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_vcpu_hotplug) {
 		cfg->vcpu_hotplug = p.vcpu_hotplug;
 		cfg->has_vcpu_hotplug = true;
+	}
+	if (p.has_display) {
+		display_config_free(&cfg->display);
+		cfg->display = TAKE_STRUCT(p.display);
+		cfg->has_display = true;
 	}
 	if (p.cpu_affinity) {
 		free(cfg->cpu_affinity);

@@ -120,6 +120,19 @@ int kvm_set_user_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t s
 	return 0;
 }
 
+int kvm_slot_take_dirty(struct kvm *kvm, uint32_t slot, uint64_t npages, uint64_t *bitmap)
+{
+	memset(bitmap, 0, (npages + 63) / 64 * 8);
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+	if (ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return -errno;
+	if (!kvm->manual_protect)
+		return 0;
+	struct kvm_clear_dirty_log c = { .slot = slot, .first_page = 0, .num_pages = (uint32_t)npages,
+					 .dirty_bitmap = bitmap };
+	return ioctl(kvm->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0 ? -errno : 0;
+}
+
 /* KVM's 8259s start as after a hardware reset: vector base 0 and no line masked, so an
  * interrupt the guest never asked for arrives on an exception's vector. A PC's firmware
  * programs them before any OS runs (vectors 0x08 and 0x70, lines masked); petrel starts

@@ -39,6 +39,11 @@ bool kvm_host_is_pvm(void);
 
 int kvm_set_user_memory(struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
 			uint32_t flags);
+/* The pages of one slot (with KVM_MEM_LOG_DIRTY_PAGES) written since the last call, a bit per
+ * page into bitmap (BITMAP_WORDS(npages) words, cleared first), and start over: with manual
+ * protection the read pages are protected again here. A display's framebuffer
+ * (devices/display) reads its own slot so; guest RAM's log is guest_mem_take_dirty's. */
+int kvm_slot_take_dirty(struct kvm *kvm, uint32_t slot, uint64_t npages, uint64_t *bitmap);
 int kvm_create_irqchip(struct kvm *kvm);
 int kvm_irq_line(struct kvm *kvm, uint32_t irq, int level);
 

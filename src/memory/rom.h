@@ -22,6 +22,8 @@
 /* A UEFI firmware's variables flash (vm/vm_firmware.c): read-only, below the code, mapped only
  * while the flash is in read-array mode. */
 #define FLASH_SLOT (ROM_SLOT + 1)
+/* A display's framebuffer BAR (devices/display/bochs.c), dirty-logged, while its BAR decodes. */
+#define FB_SLOT (ROM_SLOT + 2)
 #define ROM_TOP (1ull << 32)             /* the image ends at 4 GiB */
 #define ROM_ALIGN 4096u                  /* a size is a multiple of a page (OVMF's code file is not of 64 KiB) ... */
 #define ROM_MAX_SIZE (16u << 20)         /* ... up to 16 MiB */

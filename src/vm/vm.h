@@ -132,6 +132,10 @@ void vm_set_snapshot_parent(struct vm *vm, char *path, const uint8_t *id);
  * /drives, /pmem, the balloon, memory hot-plug, migration's disk copy, replication's vsock
  * gate). Each in configuration order; past its end (or without the device) NULL. */
 struct serial *vm_serial(struct vm *vm);
+/* The VM's screen, keyboard and pointer (devices/display/display.h), NULL for a headless VM
+ * (no "display" section). Lives as long as the VM. */
+struct display;
+struct display *vm_display(struct vm *vm);
 struct bus *vm_mmio_bus(struct vm *vm);
 struct virtio_blk *vm_blk(struct vm *vm, unsigned i);
 struct virtio_pmem *vm_pmem(struct vm *vm, unsigned i);

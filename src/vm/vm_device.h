@@ -21,6 +21,7 @@ enum dev_kind {
 	DEV_VMEM,       /* virtio-mem, "memory-hotplug" */
 	DEV_PMEM,       /* virtio-pmem */
 	DEV_FS,         /* virtio-fs */
+	DEV_DISPLAY,    /* the screen: bochs-display ("display", docs/display.md) */
 	DEV_KINDS
 };
 

@@ -3,6 +3,7 @@
  * transport and in the VM's list (vm/vm_device.h); a new device is its own files and a row
  * here (docs/development.md, "Adding a device"). */
 #include "vm/vm_devices.h"
+#include "devices/display/display_dev.h"
 #include "util/log.h"
 #include "vm/device_params.h"
 #include "vm/vm_internal.h"
@@ -249,6 +250,54 @@ static int make_fs(struct vm *vm, unsigned i, void *dev, struct vm_device *d, en
 	return 0;
 }
 
+/* ---- the screen (docs/display.md): bochs-display, and the struct display its readers (the
+ * worker's VNC server) use over it and the input devices ---- */
+
+static unsigned count_display(const struct vm_config *cfg)
+{
+	return cfg->has_display;
+}
+
+static int make_display(struct vm *vm, unsigned i, void *dev, struct vm_device *d, enum virtio_transport_kind *tr)
+{
+	const struct display_config *c = &vm->cfg->display;
+	struct bochs_params p = { c->width, c->height };
+	char msg[512];
+	if (c->model != DISPLAY_MODEL_BOCHS) {
+		log_error("display.model: \"%s\" is not built (docs/display.md): use \"bochs\"", display_model_name(c->model));
+		return -ENOTSUP;
+	}
+	int err = bochs_create(dev, &p, &vm->kvm, &vm->devs.pci, msg, sizeof(msg));
+	if (err < 0)
+		log_error("%s", msg);
+	return err;
+}
+
+/* Once the screen and the input devices are there: what display.h's readers get. */
+static int make_display_view(struct vm *vm)
+{
+	struct bochs *fb = vm_device_of(vm, DEV_DISPLAY, 0);
+	if (!fb)
+		return 0;
+	vm->devs.display = display_new(fb, &vm->i8042, NULL);
+	return vm->devs.display ? 0 : -ENOMEM;
+}
+
+static void destroy_display(void *dev)
+{
+	bochs_destroy(dev);
+}
+
+static void reset_display(void *dev)
+{
+	bochs_reset(dev);
+}
+
+static void no_op(void *dev)
+{
+	(void)dev;   /* nothing runs outside the vCPUs' accesses: nothing to quiesce */
+}
+
 #define SIZE(type) .size = sizeof(struct type)
 const struct vm_device_kind vm_device_kinds[DEV_KINDS] = {
 	[DEV_BLK] = { count_blk, SIZE(virtio_blk), .make = make_blk, .stats = &virtio_blk_stats_ops },
@@ -262,4 +311,7 @@ const struct vm_device_kind vm_device_kinds[DEV_KINDS] = {
 	[DEV_VMEM] = { count_vmem, SIZE(virtio_mem), .make = make_vmem, .reset = reset_vmem },
 	[DEV_PMEM] = { count_pmem, SIZE(virtio_pmem), .make = make_pmem },
 	[DEV_FS] = { count_fs, SIZE(virtio_fs), .make = make_fs },
+	[DEV_DISPLAY] = { count_display, SIZE(bochs), .make = make_display, .after = make_display_view,
+			  .state = &bochs_state_ops, .destroy = destroy_display, .quiesce = no_op, .resume = no_op,
+			  .reset = reset_display },
 };

@@ -1,6 +1,7 @@
 /* Build the PCI bus and the devices of a VM from its configuration: one attach path for every
  * kind (the rows of vm_device_kinds.c), and the list of attached devices (vm/vm_device.h). */
 #include "vm/vm_devices.h"
+#include "devices/display/display_dev.h"
 #include "devices/virtio/net/net_mmds.h"
 #include "arch/x86/layout.h"
 #include "net/announce.h"
@@ -308,6 +309,8 @@ void vm_devices_destroy(struct vm *vm)
 		}
 	}
 	vd->ndev = vd->ntr = vd->nmmio = 0;
+	display_free(vd->display);
+	vd->display = NULL;
 	mmds_unref(vd->mmds);
 	vd->mmds = NULL;
 	if (vd->pci_ready)

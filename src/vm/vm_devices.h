@@ -5,6 +5,7 @@
 
 #include "arch/x86/acpi.h"
 #include "config/pmem_config.h"
+#include "devices/display/bochs.h"
 #include "devices/e1000/e1000.h"
 #include "devices/legacy/ged.h"
 #include "devices/legacy/vmgenid.h"
@@ -54,6 +55,7 @@ struct vm_devices {
 	struct vmgenid genid;
 	struct vcpu_hotplug vcpuhp;  /* "vcpu-hotplug" (vm/vcpu_hotplug.h) */
 	struct acpi_devices acpi;    /* what the DSDT must describe */
+	struct display *display;     /* "display": what its readers see (devices/display/display.h), else NULL */
 	char cmdline_extra[1024];    /* virtio_mmio.device=... (with --virtio-mmio-cmdline) */
 };
 

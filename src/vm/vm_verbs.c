@@ -163,6 +163,11 @@ struct serial *vm_serial(struct vm *vm)
 	return &vm->serial;
 }
 
+struct display *vm_display(struct vm *vm)
+{
+	return vm->devs.display;
+}
+
 struct bus *vm_mmio_bus(struct vm *vm)
 {
 	return &vm->mmio;
