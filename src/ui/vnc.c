@@ -88,6 +88,12 @@ static void pointer_event(int buttons, int x, int y, rfbClientPtr cl)
 	display_pointer_abs(v->d, ux, uy, (uint32_t)buttons & 0xff);
 }
 
+/* A viewer's clipboard (the library has bounded it to 1 MiB): the guest has no way to take it. */
+static void cut_text(char *text, int len, rfbClientPtr cl)
+{
+	(void)text, (void)len, (void)cl;
+}
+
 /* QEMU's extended key event (RFB pseudo-encoding -258, message 255 subtype 0): a client that
  * announces the encoding gets it acknowledged with an empty rectangle of that encoding, then
  * sends 12-byte messages carrying the key's scan code beside its keysym. */
@@ -326,7 +332,8 @@ int vnc_start(struct display *d, const char *path, struct vnc **out, char *err, 
 	s->cursor = NULL;                    /* never drawn into the guest's framebuffer */
 	s->kbdAddEvent = key_event;
 	s->ptrAddEvent = pointer_event;
-	s->setXCutText = NULL;               /* the clipboard is not the guest's: dropped */
+	s->setXCutText = cut_text;           /* the clipboard is not the guest's: dropped */
+	s->setXCutTextUTF8 = cut_text;
 	s->permitFileTransfer = FALSE;
 	s->deferUpdateTime = 0;
 	s->ignoreSIGPIPE = FALSE;            /* petrel's handler counts SIGPIPE (proc_metrics.h) */
