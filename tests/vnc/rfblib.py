@@ -166,3 +166,50 @@ def connect_petreld(sock_path, vm, timeout=10.0):
     if not head.startswith(b"HTTP/1.1 101"):
         raise RFBError(f"petreld answered {head!r} {s.recv(1024)!r}")
     return RFBClient(s, timeout)
+
+
+def png_decode(data):
+    """An 8-bit RGB or RGBA PNG (what petreld's screenshot is) as (width, height, pixel(x, y) -> 0xRRGGBB)."""
+    import zlib
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
+    pos, idat, w = 8, b"", None
+    while pos < len(data):
+        (ln,) = struct.unpack(">I", data[pos:pos + 4])
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + ln]
+        pos += 12 + ln
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and ctype in (2, 6), (depth, ctype)
+            bpp = 3 if ctype == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+    raw = zlib.decompress(idat)
+    stride = w * bpp
+    out = bytearray(h * stride)
+    prev = bytearray(stride)
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif f == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        out[y * stride:(y + 1) * stride] = line
+        prev = line
+
+    def pixel(x, y):
+        o = y * stride + x * bpp
+        return (out[o] << 16) | (out[o + 1] << 8) | out[o + 2]
+    return w, h, pixel
