@@ -226,6 +226,37 @@ const scenarios = {
     return res;
   },
 
+  // The screen tab (noVNC): logged in as P.user, the frame drawn (P.vm's top left is 0x3366cc in
+  // the tests), P.typed typed and a click on it, Ctrl-Alt-Del from the menu (admins only), the
+  // screenshot link's answer.
+  async screen(page) {
+    await page.goto(`${base}/ui/`);
+    await page.waitForSelector('form.login', { timeout: T });
+    await page.fill('input[name=user]', P.user);
+    await page.fill('input[name=password]', P.password);
+    await page.click('form.login button[type=submit]');
+    await page.waitForSelector('tr.vm', { timeout: T });
+    await gotoHash(page, `#/vm/${P.vm}/screen`);
+    await page.waitForFunction(() => document.querySelector('.scrstatus') && document.querySelector('.scrstatus').textContent.startsWith('connected'), null, { timeout: T });
+    const res = {};
+    res.blue = await page.waitForFunction(() => {
+      const c = document.querySelector('.screen canvas');
+      if (!c || !c.width) return false;
+      const d = c.getContext('2d').getImageData(5, 5, 1, 1).data;
+      return d[0] === 0x33 && d[1] === 0x66 && d[2] === 0xcc;
+    }, null, { timeout: T }).then(() => true, () => false);
+    res.canvas = await page.evaluate(() => { const c = document.querySelector('.screen canvas'); return { w: c.width, h: c.height }; });
+    await page.click('.screen canvas', { position: { x: 20, y: 20 } });
+    await page.keyboard.type(P.typed, { delay: 30 });
+    res.menu = await page.$$eval('select.combos', (x) => x.length);
+    if (res.menu) await page.selectOption('select.combos', 'Ctrl-Alt-Del');
+    res.shot = (await page.evaluate(async (u) => (await fetch(u)).status, await page.getAttribute('.tabbody a.button', 'href')));
+    await page.waitForTimeout(300);
+    res.status = await page.textContent('.scrstatus');
+    if (P.screenshot) await page.screenshot({ path: P.screenshot });
+    return res;
+  },
+
   // A phone-sized screen (P.viewport): the list, a VM's overview and its console fit its width.
   async phone(page) {
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -62,7 +62,7 @@ class Screen:
 @pytest.fixture
 def screen_vm(web, tmp_path):
     users = weblib.users_file(tmp_path / "users", {"ann": ("admin", "ann-pw"), "rob": ("readonly", "rob-pw")})
-    p, fwd = web(args=["--users", str(users)])
+    p, fwd = web(args=["--users", str(users), "--web-login"])
     assert p.define("scr")[0] == 201
     procs = weblib.mgrlib.leave_workers(p, ["scr"])
     p.stop()

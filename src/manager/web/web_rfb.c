@@ -20,6 +20,8 @@ enum {
 	MSG_QEMU = 255,
 };
 
+#define RFB_ENCODING_EXT_CLIPBOARD 0xc0a1e5ceu
+
 static uint32_t be16(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 8 | p[1];
@@ -68,7 +70,7 @@ static int message_done(struct rfb_filter *f, const char **why)
 			*why = "a SetEncodings with too many encodings";
 			return -EPROTO;
 		}
-		f->rest = n * 4;
+		f->encodings = n;   /* taken one by one (RF_ENCODING) */
 	} else if (t == MSG_CUT_TEXT) {
 		uint32_t len = be32(f->msg + 4);
 		if (len > RFB_MAX_CUT_TEXT) {   /* the extended clipboard's negative lengths too */
@@ -100,6 +102,19 @@ ssize_t rfb_filter_feed(struct rfb_filter *f, const uint8_t *in, size_t n, uint8
 		}
 		f->msg[f->have++] = *in++;
 		n--;
+		if (f->state == RF_MSG && f->encodings) {   /* a SetEncodings' list, 4 bytes each */
+			if (f->have < 4)
+				continue;
+			/* the extended clipboard (zlib-compressed, up to 20 MiB inflated in the worker)
+			 * is not offered: the encoding becomes Raw, which every viewer has already */
+			if (be32(f->msg) == RFB_ENCODING_EXT_CLIPBOARD)
+				memset(f->msg, 0, 4);
+			memcpy(out + o, f->msg, 4);
+			o += 4;
+			f->have = 0;
+			f->encodings--;
+			continue;
+		}
 		if (f->state == RF_MSG && f->have == 1) {
 			int len = fixed_len(f, why);
 			if (len < 0)

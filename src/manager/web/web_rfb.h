@@ -17,8 +17,8 @@
 
 /* The viewer's half: the protocol version (12 bytes, 3.7 or 3.8), the security type (1: none,
  * petreld has authenticated the viewer), ClientInit (its shared flag forced on: a viewer never
- * disconnects another), then messages: SetPixelFormat, SetEncodings, FramebufferUpdateRequest
- * pass; KeyEvent, PointerEvent, ClientCutText and QEMU's extended key event pass for an admin
+ * disconnects another), then messages: SetPixelFormat, SetEncodings (the extended clipboard
+ * taken out of it), FramebufferUpdateRequest pass; KeyEvent, PointerEvent, ClientCutText and QEMU's extended key event pass for an admin
  * and are dropped for a read-only viewer; anything else ends the connection. */
 struct rfb_filter {
 	bool read_only;
@@ -26,6 +26,7 @@ struct rfb_filter {
 	uint8_t msg[20];            /* the current message's fixed part so far */
 	size_t have, need;          /* bytes in msg, bytes its fixed part has (0: not known yet) */
 	uint32_t rest;              /* its variable part still to come */
+	uint32_t encodings;         /* a SetEncodings' encodings still to come */
 	bool drop;                  /* the current message is not passed on */
 	uint64_t dropped;           /* input messages dropped (read-only) */
 };
