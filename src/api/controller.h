@@ -230,6 +230,11 @@ int ctl_put_vsock(struct controller *ctl, json_t *body, char *err, size_t errlen
 int ctl_put_entropy(struct controller *ctl, json_t *body, char *err, size_t errlen);
 /* ctl_display.c: PUT /display (petrel's, docs/display.md), before the start. */
 int ctl_put_display(struct controller *ctl, json_t *body, char *err, size_t errlen);
+/* Test-only (with --debug-exit): PUT /display/frame {"path"} writes the frame through
+ * display.h into the file and answers its mode and the lines changed since the last one; PUT
+ * /display/input sends keys and pointer events. */
+int ctl_test_display_frame(struct controller *ctl, json_t *body, json_t **out, char *err, size_t errlen);
+int ctl_test_display_input(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_put_logger(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_put_metrics(struct controller *ctl, json_t *body, char *err, size_t errlen);
 int ctl_put_serial(struct controller *ctl, json_t *body, char *err, size_t errlen);

@@ -56,6 +56,14 @@ SIMPLE_PUT(patch_net, ctl_patch_net(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_vsock, ctl_put_vsock(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_entropy, ctl_put_entropy(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_display, ctl_put_display(c->ctl, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_display_input, ctl_test_display_input(c->ctl, c->body, msg, sizeof(msg)))
+static enum api_result put_display_frame(struct call *c)
+{
+	char msg[FAULT_MAX];
+	json_t *o = NULL;
+	int r = ctl_test_display_frame(c->ctl, c->body, &o, msg, sizeof(msg));
+	return r < 0 ? api_from_result(c, r, msg) : api_from_json(c, o);
+}
 SIMPLE_PUT(put_balloon, ctl_put_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon, ctl_patch_balloon(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, sizeof(msg)))
@@ -361,6 +369,8 @@ const struct route api_routes[] = {
 	{ "pmem/*", .put = { put_pmem, API_PUT_PMEM }, .patch = { patch_pmem, API_PATCH_PMEM } },
 	{ "fs/*", .put = { put_fs, API_PUT_FS } }, /* petrel's virtio-fs (docs/virtio-fs.md) */
 	{ "display", .put = { put_display, API_PUT_DISPLAY } }, /* petrel's screen (docs/display.md) */
+	{ "display/frame", .put = { put_display_frame, API_PUT_DISPLAY } },  /* test-only */
+	{ "display/input", .put = { put_display_input, API_PUT_DISPLAY } },  /* test-only */
 	{ "hotplug/memory", .get = { get_hotplug_memory, API_GET_HOTPLUG_MEMORY },
 	  .put = { put_hotplug_memory, API_PUT_HOTPLUG_MEMORY },
 	  .patch = { patch_hotplug_memory, API_PATCH_HOTPLUG_MEMORY } },

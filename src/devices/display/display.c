@@ -49,12 +49,25 @@ int display_changed(struct display *d, uint64_t *lines, uint32_t nbits)
 
 void display_key(struct display *d, uint16_t qcode_or_xt, bool down)
 {
-	(void)d, (void)qcode_or_xt, (void)down; /* the PS/2 keyboard: next commit */
+	i8042_key(d->kbd, qcode_or_xt, down);
+}
+
+/* RFB's buttons (left, middle, right) in a PS/2 packet's order (left, right, middle). */
+static uint8_t ps2_buttons(uint32_t b)
+{
+	return (uint8_t)((b & DISPLAY_BUTTON_LEFT ? 1 : 0) | (b & DISPLAY_BUTTON_RIGHT ? 2 : 0) |
+			 (b & DISPLAY_BUTTON_MIDDLE ? 4 : 0));
+}
+
+/* A wheel "button" held in an event is a notch: up is away from the user. */
+static int32_t wheel(uint32_t b)
+{
+	return (b & DISPLAY_WHEEL_DOWN ? 1 : 0) - (b & DISPLAY_WHEEL_UP ? 1 : 0);
 }
 
 void display_pointer_rel(struct display *d, int32_t dx, int32_t dy, uint32_t buttons)
 {
-	(void)d, (void)dx, (void)dy, (void)buttons; /* the PS/2 mouse: next commit */
+	i8042_mouse(d->kbd, dx, dy, wheel(buttons), ps2_buttons(buttons));
 }
 
 void display_pointer_abs(struct display *d, uint32_t x, uint32_t y, uint32_t buttons)
