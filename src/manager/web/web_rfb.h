@@ -32,8 +32,10 @@ struct rfb_filter {
 };
 
 void rfb_filter_init(struct rfb_filter *f, bool read_only);
-/* n bytes from the viewer: what goes on to the server is written to out (room for n bytes: the
- * filter only removes). The number of bytes written, or -EPROTO with *why. */
+/* n bytes from the viewer: what goes on to the server is written to out (room for n +
+ * RFB_FILTER_SLACK bytes: a message's fixed part goes out whole once complete, with the bytes
+ * of it that earlier calls kept). The number of bytes written, or -EPROTO with *why. */
+#define RFB_FILTER_SLACK 20
 ssize_t rfb_filter_feed(struct rfb_filter *f, const uint8_t *in, size_t n, uint8_t *out, const char **why);
 
 /* A screenshot: an RFB client's session over io (read exactly len bytes: 0 or -errno; write

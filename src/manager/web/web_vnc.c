@@ -57,12 +57,20 @@ static int vnc_connect(const char *path)
 	return fd;
 }
 
+/* All of p to fd, blocking or not (petreld's HTTP connections are non-blocking): a peer that
+ * takes nothing for VNC_IO_TIMEOUT_S is gone. */
 static int send_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (k < 0 && errno == EINTR)
 			continue;
+		if (k < 0 && errno == EAGAIN) {
+			struct pollfd pf = { fd, POLLOUT, 0 };
+			if (poll(&pf, 1, VNC_IO_TIMEOUT_S * 1000) <= 0)
+				return -ETIMEDOUT;
+			continue;
+		}
 		if (k <= 0)
 			return -EIO;
 		p += k, n -= (size_t)k;
@@ -75,7 +83,7 @@ static int send_all(int fd, const uint8_t *p, size_t n)
 static int viewer_bytes(struct vnc_relay *v, const uint8_t *data, size_t len)
 {
 	const char *why = "the viewer spoke before the VNC server";
-	uint8_t *out = malloc(len ? len : 1);
+	uint8_t *out = malloc(len + RFB_FILTER_SLACK);
 	ssize_t n = !out ? -ENOMEM : v->greeted < VNC_GREETING ? -EPROTO : rfb_filter_feed(&v->filter, data, len, out, &why);
 	int e = n < 0 ? (int)n : send_all(v->peer, out, (size_t)n);
 	free(out);
@@ -110,13 +118,17 @@ static void raw_relay(struct vnc_relay *v)
 			return;
 		}
 		if (p[0].revents) {
-			ssize_t n = recv(v->peer, buf, sizeof(buf), 0);
+			ssize_t n = recv(v->peer, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
 			if (n <= 0 || send_all(v->fd, buf, (size_t)n) < 0)
 				return;
 			worker_bytes(v, (size_t)n);
 		}
 		if (p[1].revents) {
-			ssize_t n = recv(v->fd, buf, sizeof(buf), 0);
+			ssize_t n = recv(v->fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
 			if (n <= 0 || viewer_bytes(v, buf, (size_t)n) < 0)
 				return;
 		}
