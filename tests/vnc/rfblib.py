@@ -3,9 +3,13 @@
 (docs/display.md): the handshake without authentication, 32-bit XRGB pixels, raw encoding,
 framebuffer update requests, key and pointer events, QEMU's extended key event, cut text, and
 raw bytes for malformed messages. The frame is kept as a bytearray (B, G, R, X per pixel)."""
+import queue
 import socket
 import struct
+import subprocess
+import threading
 import time
+from pathlib import Path
 
 QEMU_EXT_KEY = -258
 DESKTOP_SIZE = -223
@@ -39,6 +43,17 @@ class RFBClient:
 
     def close(self):
         self.sock.close()
+
+    def send_last(self, data):
+        """Send data, end the sending side, read whatever comes until the server closes, close."""
+        self.send(data)
+        self.sock.shutdown(socket.SHUT_WR)
+        try:
+            while self.sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.close()
 
     # ---- handshake ----
     def handshake(self, shared=True):
@@ -213,3 +228,50 @@ def png_decode(data):
         o = y * stride + x * bpp
         return (out[o] << 16) | (out[o + 1] << 8) | out[o + 2]
     return w, h, pixel
+
+
+class VncDisplay:
+    """petrel's VNC server over a display in memory (build/tests/tools/vnc_display) at path:
+    cmd() changes the screen ("fill Y0 Y1 RRGGBB", "mode W H", "off"); the input the server
+    passed on comes as lines ("key 0xXT 1", "abs X Y BUTTONS")."""
+
+    def __init__(self, tool, path, w=320, h=200):
+        self.path = Path(path)
+        self.p = subprocess.Popen([str(tool), str(self.path), str(w), str(h)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = self.p.stdout.readline().strip()
+        if first != "ready":
+            raise RFBError(f"vnc_display did not start: {first} {self.p.stderr.read()}")
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.put(line.strip())
+
+    def cmd(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+        time.sleep(0.05)
+
+    def events(self, n=None, timeout=5.0, wait=1.0):
+        """n lines (waiting up to timeout), or with n None all that came within wait seconds."""
+        out = []
+        if n is None:
+            time.sleep(wait)
+            while not self.lines.empty():
+                out.append(self.lines.get())
+            return out
+        end = time.monotonic() + timeout
+        while len(out) < n and time.monotonic() < end:
+            try:
+                out.append(self.lines.get(timeout=0.1))
+            except queue.Empty:
+                pass
+        return out
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            self.p.wait(timeout=10)
+        return self.p.returncode

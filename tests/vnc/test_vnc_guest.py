@@ -9,21 +9,7 @@ import re
 import apilib
 import rfblib
 
-W, H = 640, 480
-
-
-def pixel(x, y):
-    return (x & 0xFF) | (y & 0xFF) << 8 | ((x + y) >> 3 & 0xFF) << 16
-
-
-def expected(band=False):
-    out = bytearray()
-    for y in range(H):
-        if band and 100 <= y < 120:
-            out += (0x0000FF00).to_bytes(4, "little") * W
-        else:
-            out += b"".join(pixel(x, y).to_bytes(4, "little") for x in range(W))
-    return bytes(out)
+from test_display_guest import H, W, expected_frame   # what the display guest draws (tests/api)
 
 
 def test_vnc_frame_and_keys(tmp_path):
@@ -41,7 +27,7 @@ def test_vnc_frame_and_keys(tmp_path):
         c.set_encodings([0, rfblib.DESKTOP_SIZE, rfblib.QEMU_EXT_KEY])
         c.update()
         assert (c.width, c.height) == (W, H)
-        assert bytes(c.fb) == expected(), "the frame over VNC is not what the guest drew"
+        assert bytes(c.fb) == expected_frame(), "the frame over VNC is not what the guest drew"
         assert c.qemu_keys
         p.expect(r"^display: waiting for keys$")
         # the pointer: two positions, the guest's mouse sees motion
@@ -57,7 +43,7 @@ def test_vnc_frame_and_keys(tmp_path):
         rects = c.update(incremental=True)
         lines = sorted({y for (_, y0, _, h, enc) in rects if enc == 0 for y in range(y0, y0 + h)})
         assert lines and lines[0] in (99, 100) and lines[-1] == 119 and len(lines) <= 21, rects
-        assert bytes(c.fb) == expected(band=True)
+        assert bytes(c.fb) == expected_frame(band=True)
         # QEMU's extended key event: scan codes o k Enter (keysyms that would say otherwise)
         for code in (0x18, 0x25, 0x1C):
             c.qemu_key(ord("x"), code, True)

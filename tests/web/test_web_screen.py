@@ -7,12 +7,10 @@ malformed viewers are cut off, GET /vms/NAME/screenshot is a PNG of the frame, p
 gives a loopback port, and the page's screen tab (noVNC in headless Chromium) shows the frame,
 types and clicks; a read-only user's page only watches."""
 import json
-import queue
 import re
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import pytest
@@ -25,38 +23,11 @@ BROWSER = ("Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: cors")
 TOOL = weblib.mgrlib.BUILD / "tests" / "tools" / "vnc_display"
 
 
-class Screen:
+def Screen(p, name):
     """vnc_display at petreld's unjailed VNC path of VM name: <state>/sock/<name>.vnc."""
-
-    def __init__(self, p, name, w=320, h=200):
-        if not TOOL.exists():
-            pytest.skip("vnc_display not built")
-        self.path = p.state / "sock" / f"{name}.vnc"
-        self.p = subprocess.Popen([str(TOOL), str(self.path), str(w), str(h)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert self.p.stdout.readline().strip() == "ready"
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.p.stdout:
-            self.lines.put(line.strip())
-
-    def cmd(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-        time.sleep(0.05)
-
-    def events(self, wait=1.0):
-        time.sleep(wait)
-        out = []
-        while not self.lines.empty():
-            out.append(self.lines.get())
-        return out
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait(timeout=10)
+    if not TOOL.exists():
+        pytest.skip("vnc_display not built")
+    return rfblib.VncDisplay(TOOL, p.state / "sock" / f"{name}.vnc")
 
 
 @pytest.fixture
@@ -70,7 +41,7 @@ def screen_vm(web, tmp_path):
     scr = Screen(p, "scr")
     scr.cmd("fill 0 100 3366cc")
     yield p, fwd, scr
-    scr.close()
+    scr.stop()
     for pr in procs:
         pr.kill()
 
