@@ -226,9 +226,9 @@ const scenarios = {
     return res;
   },
 
-  // The screen tab (noVNC): logged in as P.user, the frame drawn (P.vm's top left is 0x3366cc in
-  // the tests), P.typed typed and a click on it, Ctrl-Alt-Del from the menu (admins only), the
-  // screenshot link's answer.
+  // The screen tab (noVNC): logged in as P.user, the frame drawn (P.probe: [x, y, r, g, b], by
+  // default 0x3366cc at 5,5), P.typed typed (and Enter with P.enter) and a click on it,
+  // Ctrl-Alt-Del from the menu (admins only, unless P.no_combo), the screenshot link's answer.
   async screen(page) {
     await page.goto(`${base}/ui/`);
     await page.waitForSelector('form.login', { timeout: T });
@@ -239,17 +239,21 @@ const scenarios = {
     await gotoHash(page, `#/vm/${P.vm}/screen`);
     await page.waitForFunction(() => document.querySelector('.scrstatus') && document.querySelector('.scrstatus').textContent.startsWith('connected'), null, { timeout: T });
     const res = {};
-    res.blue = await page.waitForFunction(() => {
+    const probe = P.probe || [5, 5, 0x33, 0x66, 0xcc];   // x, y and the colour expected there
+    // P.tolerance: how far each channel may be (noVNC asks for Tight with JPEG: a photo-like
+    // screen comes lossy)
+    res.blue = await page.waitForFunction(([x, y, r, g, b, tol]) => {
       const c = document.querySelector('.screen canvas');
       if (!c || !c.width) return false;
-      const d = c.getContext('2d').getImageData(5, 5, 1, 1).data;
-      return d[0] === 0x33 && d[1] === 0x66 && d[2] === 0xcc;
-    }, null, { timeout: T }).then(() => true, () => false);
+      const d = c.getContext('2d').getImageData(x, y, 1, 1).data;
+      return Math.abs(d[0] - r) <= tol && Math.abs(d[1] - g) <= tol && Math.abs(d[2] - b) <= tol;
+    }, [...probe, P.tolerance || 0], { timeout: T }).then(() => true, () => false);
     res.canvas = await page.evaluate(() => { const c = document.querySelector('.screen canvas'); return { w: c.width, h: c.height }; });
     await page.click('.screen canvas', { position: { x: 20, y: 20 } });
     await page.keyboard.type(P.typed, { delay: 30 });
+    if (P.enter) await page.keyboard.press('Enter');
     res.menu = await page.$$eval('select.combos', (x) => x.length);
-    if (res.menu) await page.selectOption('select.combos', 'Ctrl-Alt-Del');
+    if (res.menu && !P.no_combo) await page.selectOption('select.combos', 'Ctrl-Alt-Del');
     res.shot = (await page.evaluate(async (u) => (await fetch(u)).status, await page.getAttribute('.tabbody a.button', 'href')));
     await page.waitForTimeout(300);
     res.status = await page.textContent('.scrstatus');
