@@ -22,6 +22,7 @@ enum dev_kind {
 	DEV_PMEM,       /* virtio-pmem */
 	DEV_FS,         /* virtio-fs */
 	DEV_DISPLAY,    /* the screen: bochs-display ("display", docs/display.md) */
+	DEV_TABLET,     /* virtio-input, the display's absolute pointer ("display": "tablet") */
 	DEV_KINDS
 };
 

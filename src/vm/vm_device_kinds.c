@@ -273,13 +273,32 @@ static int make_display(struct vm *vm, unsigned i, void *dev, struct vm_device *
 	return err;
 }
 
-/* Once the screen and the input devices are there: what display.h's readers get. */
+static unsigned count_tablet(const struct vm_config *cfg)
+{
+	return cfg->has_display && cfg->display.tablet;
+}
+
+static int make_tablet(struct vm *vm, unsigned i, void *dev, struct vm_device *d, enum virtio_transport_kind *tr)
+{
+	struct virtio_input *t = dev;
+	int err = virtio_input_create(t, &vm->mem, &vm->devs.io);
+	if (err < 0) {
+		log_error("cannot create the virtio-input tablet: %s", strerror(-err));
+		return err;
+	}
+	*d = (struct vm_device){ .vdev = &t->vdev };
+	*tr = VIRTIO_TRANSPORT_PCI;   /* beside the screen, where a firmware finds it too */
+	return 0;
+}
+
+/* Once the screen and the input devices are there (the tablet's row's after): what
+ * display.h's readers get. */
 static int make_display_view(struct vm *vm)
 {
 	struct bochs *fb = vm_device_of(vm, DEV_DISPLAY, 0);
 	if (!fb)
 		return 0;
-	vm->devs.display = display_new(fb, &vm->i8042, NULL);
+	vm->devs.display = display_new(fb, &vm->i8042, vm_device_of(vm, DEV_TABLET, 0));
 	return vm->devs.display ? 0 : -ENOMEM;
 }
 
@@ -311,7 +330,8 @@ const struct vm_device_kind vm_device_kinds[DEV_KINDS] = {
 	[DEV_VMEM] = { count_vmem, SIZE(virtio_mem), .make = make_vmem, .reset = reset_vmem },
 	[DEV_PMEM] = { count_pmem, SIZE(virtio_pmem), .make = make_pmem },
 	[DEV_FS] = { count_fs, SIZE(virtio_fs), .make = make_fs },
-	[DEV_DISPLAY] = { count_display, SIZE(bochs), .make = make_display, .after = make_display_view,
+	[DEV_DISPLAY] = { count_display, SIZE(bochs), .make = make_display,
 			  .state = &bochs_state_ops, .destroy = destroy_display, .quiesce = no_op, .resume = no_op,
 			  .reset = reset_display },
+	[DEV_TABLET] = { count_tablet, SIZE(virtio_input), .make = make_tablet, .after = make_display_view },
 };

@@ -11,6 +11,7 @@
 #include "devices/legacy/vmgenid.h"
 #include "devices/pci/pci.h"
 #include "devices/virtio/balloon.h"
+#include "devices/virtio/input.h"
 #include "devices/virtio/blk/blk.h"
 #include "devices/virtio/net/net.h"
 #include "devices/virtio/pmem.h"

@@ -101,3 +101,57 @@ def test_display_test_paths_need_debug_exit(workdir):
         assert r.status == 400 and "test-only" in r.fault, r
     finally:
         p.close()
+
+
+def test_display_tablet(petrel, api, workdir):
+    """With a driver for the tablet, absolute positions go to it (scaled to 0..32767 over the
+    mode), with button changes and a SYN_REPORT; the PS/2 mouse gets nothing."""
+    boot(api, "tablet=1 wait=60")
+    petrel.expect(r"^display: tablet 'petrel tablet'$")
+    petrel.expect(r"^display: waiting for keys$")
+    assert api.put("/display/input", {"pointer": [320, 240, 1]}, check=False).status == 204
+    petrel.expect(r"^tablet 0 0 0$")
+    out = petrel.out.text()
+    want = f"tablet 3 0 {320 * 32767 // 639}\ntablet 3 1 {240 * 32767 // 479}\ntablet 1 272 1\ntablet 0 0 0"
+    assert want in out, out
+    assert api.put("/display/input", {"pointer": [639, 479, 8]}, check=False).status == 204  # wheel up
+    petrel.expect(r"^tablet 1 272 0$")
+    petrel.expect(r"^tablet 2 8 1$")
+    assert not re.search(r"^mouse ", petrel.out.text(), re.M)
+    keys(api, [0x1C, 0x1C])
+    assert petrel.wait() == 0, petrel.describe()
+
+
+def test_display_snapshot_restore(petrel, api, workdir):
+    """A snapshot carries the screen (video memory, the mode), the keyboard's and the mouse's
+    state and the tablet's: the restored VM shows the same frame and goes on reading keys."""
+    boot(api, "tablet=1 wait=60")
+    petrel.expect(r"^display: waiting for keys$")
+    keys(api, [0x23, 0x1C])  # h Enter: the band is drawn
+    petrel.expect(r"^display: band drawn$")
+    before, data = frame(api, workdir / "before.bin")
+    assert api.patch("/vm", {"state": "Paused"}).status == 204
+    state, mem = workdir / "snap.state", workdir / "snap.mem"
+    r = api.put("/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(state),
+                                     "mem_file_path": str(mem)})
+    assert r.status == 204, r
+    petrel.close()
+    d = workdir / "restored"
+    d.mkdir()
+    p = apilib.Petrel(d)
+    try:
+        api2 = p.client()
+        r = api2.put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem),
+                                        "resume_vm": True})
+        assert r.status == 204, f"{r}\n{p.describe()}"
+        after, data2 = frame(api2, d / "after.bin")
+        assert (after["width"], after["height"], after["stride"]) == (W, H, W * 4)
+        assert after["changed_lines"] == H  # everything is new to whoever shows it
+        assert data2 == data == expected_frame(band=True)
+        assert api2.get("/vm/config", check=False).json["display"]["width"] == W
+        assert api2.put("/display/input", {"pointer": [0, 0, 0]}, check=False).status == 204
+        p.expect(r"^tablet 3 0 0$")
+        keys(api2, [0x1C])
+        assert p.wait() == 0, p.describe()
+    finally:
+        p.close()

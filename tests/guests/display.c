@@ -10,6 +10,8 @@
  * send, polled in ring 3: "key XX" per byte, "mouse B DX DY" per packet, "line: TEXT" on Enter.
  * After the first line it fills lines 100-119 with green ("display: band drawn"); after the
  * second it passes. Fails after wait=N seconds (default 60) without them.
+ * With tablet=1 it also drives the virtio-input tablet (checks its name and axes in the
+ * configuration space) and echoes its events: "tablet TYPE CODE VALUE".
  */
 #include "guest.h"
 #include "virtio_common.h"
@@ -23,6 +25,12 @@ DEFINE_GUEST("display");
 #define STS_AUX 0x20
 
 enum { ID, XRES, YRES, BPP, ENABLE, BANK, VIRT_WIDTH, VIRT_HEIGHT, X_OFFSET, Y_OFFSET, VIDEO_MEMORY_64K };
+
+static struct vdev tab;
+static struct vq tabq;
+static struct vq_mem tabring;
+static uint8_t tabbuf[16][8];
+static bool have_tablet;
 
 static volatile uint8_t *mmio;
 static volatile uint32_t *fb;
@@ -132,6 +140,45 @@ static int read_byte(bool *aux)
 	return -1;
 }
 
+/* The tablet's event queue: 16 buffers of one event each. */
+static long tablet_setup(long unused)
+{
+	check(vpci_find(18, 0, &tab), "no virtio-input device");
+	uint64_t feats;
+	check(vdev_negotiate(&tab, VF_VERSION_1, &feats), "virtio-input refused FEATURES_OK");
+	volatile uint8_t *cfg = (volatile uint8_t *)tab.devcfg;
+	char name[32] = { 0 };
+	cfg[0] = 0x01;   /* ID_NAME */
+	cfg[1] = 0;
+	for (unsigned i = 0; i < cfg[2] && i < sizeof(name) - 1; i++)
+		name[i] = (char)cfg[8 + i];
+	cfg[0] = 0x12;   /* ABS_INFO, ABS_X */
+	uint32_t max = vdev_cfg_read(&tab, 12, 4);
+	check(cfg[2] == 20 && max == 32767, "ABS_X: size %u, max %u", cfg[2], max);
+	check(vq_setup(&tab, &tabq, 0, &tabring, 16, 0xffff), "event queue setup failed");
+	vdev_driver_ok(&tab);
+	for (int i = 0; i < 16; i++) {
+		struct vbuf b = { tabbuf[i], 8, true };
+		vq_add(&tabq, &b, 1);
+	}
+	vq_kick(&tabq);
+	printf("display: tablet '%s'\n", name);
+	return 0;
+}
+
+static void tablet_poll(void)
+{
+	uint32_t id, len;
+	while (have_tablet && vq_poll(&tabq, &id, &len)) {
+		const uint8_t *e = (const uint8_t *)(uintptr_t)tabq.desc[id].addr;
+		printf("tablet %u %u %u\n", e[0] | e[1] << 8, e[2] | e[3] << 8,
+		       e[4] | e[5] << 8 | e[6] << 16 | (uint32_t)e[7] << 24);
+		struct vbuf b = { e, 8, true };
+		vq_add(&tabq, &b, 1);
+		vq_kick(&tabq);
+	}
+}
+
 /* Ring 3: echo keys and mouse packets until `lines` lines were typed or time is up. */
 static long echo(long secs)
 {
@@ -142,6 +189,7 @@ static long echo(long secs)
 	deadline_start(&d, (int)secs);
 	while (!deadline_expired(&d)) {
 		bool aux = false;
+		tablet_poll();
 		int b = read_byte(&aux);
 		if (b < 0)
 			continue;
@@ -218,6 +266,10 @@ void test_main(void)
 	kbd_cmd(I8042_DATA, 0xf4);               /* reporting on */
 	int ack = read_byte(&aux);
 	check(ack == 0xfa && aux, "mouse did not acknowledge: %d (aux %d)", ack, aux);
+	if (cmdline_int("tablet", 0)) {
+		user_call(tablet_setup, 0, USER_IF);
+		have_tablet = true;
+	}
 	long secs = cmdline_int("wait", 60);
 	printf("display: waiting for keys\n");
 	check(user_call(echo, secs, USER_IF), "no two lines typed within %ld s", secs);

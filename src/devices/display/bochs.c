@@ -236,9 +236,13 @@ int bochs_create(struct bochs *b, const struct bochs_params *p, struct kvm *kvm,
 		 char *err, size_t errlen)
 {
 	memset(b, 0, sizeof(*b));
+	uint64_t size = p->vram_size ? p->vram_size : vram_for(p->width, p->height);
+	if (size < PAGE || (size & (size - 1)) || size > (1ull << 31))
+		return error_set(err, errlen, -EINVAL, "bochs-display: %llu bytes of video memory is no power of two "
+				 "from 4 KiB to 2 GiB", (unsigned long long)size);
 	pthread_mutex_init(&b->lock, NULL);
 	b->kvm = kvm;
-	b->vram_size = vram_for(p->width, p->height);
+	b->vram_size = size;
 	b->vram = mmap(NULL, b->vram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (b->vram == MAP_FAILED) {
 		b->vram = NULL;

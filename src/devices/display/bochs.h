@@ -39,6 +39,9 @@ struct kvm;
 
 struct bochs_params {
 	uint32_t width, height;      /* the EDID's preferred mode; video memory holds it */
+	uint64_t vram_size;          /* 0: the smallest power of two of at least BOCHS_VRAM_MIN
+				      * that holds the mode; else that (a power of two, >= 4 KiB:
+				      * the fuzz target's small ones) */
 };
 
 /* The guest-visible state besides the configuration space and video memory. */

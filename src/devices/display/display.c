@@ -4,6 +4,7 @@
 #include "devices/display/display_dev.h"
 #include "devices/display/bochs.h"
 #include "devices/legacy/i8042.h"
+#include "devices/virtio/input.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -70,8 +71,28 @@ void display_pointer_rel(struct display *d, int32_t dx, int32_t dy, uint32_t but
 	i8042_mouse(d->kbd, dx, dy, wheel(buttons), ps2_buttons(buttons));
 }
 
+/* x in 0..w-1 to 0..VIRTIO_INPUT_ABS_MAX. */
+static uint32_t scale(uint32_t v, uint32_t w)
+{
+	if (w < 2)
+		return 0;
+	if (v >= w)
+		v = w - 1;
+	return (uint32_t)((uint64_t)v * VIRTIO_INPUT_ABS_MAX / (w - 1));
+}
+
 void display_pointer_abs(struct display *d, uint32_t x, uint32_t y, uint32_t buttons)
 {
+	if (d->tablet && virtio_input_ready(d->tablet)) {
+		struct display_mode m;
+		display_frame(d, &m);
+		if (m.enabled) {
+			virtio_input_tablet(d->tablet, scale(x, m.width), scale(y, m.height), ps2_buttons(buttons),
+					    -wheel(buttons));
+			return;
+		}
+	}
+	/* no tablet, or no driver for it yet (a firmware, a boot loader): PS/2 motion */
 	pthread_mutex_lock(&d->lock);
 	int32_t dx = d->have_pos ? (int32_t)x - (int32_t)d->x : 0, dy = d->have_pos ? (int32_t)y - (int32_t)d->y : 0;
 	d->x = x;
