@@ -118,6 +118,12 @@ def test_read_only_viewers_input_dropped(screen_vm):
     import base64
     import os
     p, _, scr = screen_vm
+    # a browser's WebSocket without the session's token in its query (another site's page): refused
+    ck, _ = login(p, "ann", "ann-pw")
+    st, _, _ = raw(p.sock, "GET", "/vms/scr/vnc", headers=(*BROWSER, ck, "Origin: http://localhost", "Upgrade: websocket",
+                                                          "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                                                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="))
+    assert st == 403
     for user, pw, typed in (("rob", "rob-pw", False), ("ann", "ann-pw", True)):
         ck, s = login(p, user, pw)
         sock = socket.socket(socket.AF_UNIX)
