@@ -49,6 +49,14 @@ def boot(api, args):
     assert r.status == 204, r
 
 
+def band_drawn(petrel, api):
+    """The guest booted with its tablet, drawn, and its band drawn after a line typed."""
+    boot(api, "tablet=1 wait=60")
+    petrel.expect(r"^display: waiting for keys$")
+    keys(api, [0x23, 0x1C])  # h Enter
+    petrel.expect(r"^display: band drawn$")
+
+
 def test_display_guest(petrel, api, workdir):
     boot(api, "evil=1 wait=60")
     petrel.expect(r"^display: drawn 640x480$")
@@ -122,13 +130,23 @@ def test_display_tablet(petrel, api, workdir):
     assert petrel.wait() == 0, petrel.describe()
 
 
+def shows_and_goes_on(p, api, path, x):
+    """The VM p took over (restored, migrated) shows the band frame, every line new to whoever
+    shows it; its tablet takes a position at x and Enter ends the guest. Returns the frame."""
+    mode, data = frame(api, path)
+    assert (mode["width"], mode["height"], mode["stride"]) == (W, H, W * 4) and mode["changed_lines"] == H, mode
+    assert data == expected_frame(band=True)
+    assert api.put("/display/input", {"pointer": [x, 0, 0]}, check=False).status == 204
+    p.expect(rf"^tablet 3 0 {x * 32767 // (W - 1)}$")
+    keys(api, [0x1C])
+    assert p.wait() == 0, p.describe()
+    return data
+
+
 def test_display_snapshot_restore(petrel, api, workdir):
     """A snapshot carries the screen (video memory, the mode), the keyboard's and the mouse's
     state and the tablet's: the restored VM shows the same frame and goes on reading keys."""
-    boot(api, "tablet=1 wait=60")
-    petrel.expect(r"^display: waiting for keys$")
-    keys(api, [0x23, 0x1C])  # h Enter: the band is drawn
-    petrel.expect(r"^display: band drawn$")
+    band_drawn(petrel, api)
     before, data = frame(api, workdir / "before.bin")
     assert api.patch("/vm", {"state": "Paused"}).status == 204
     state, mem = workdir / "snap.state", workdir / "snap.mem"
@@ -144,14 +162,25 @@ def test_display_snapshot_restore(petrel, api, workdir):
         r = api2.put("/snapshot/load", {"snapshot_path": str(state), "mem_file_path": str(mem),
                                         "resume_vm": True})
         assert r.status == 204, f"{r}\n{p.describe()}"
-        after, data2 = frame(api2, d / "after.bin")
-        assert (after["width"], after["height"], after["stride"]) == (W, H, W * 4)
-        assert after["changed_lines"] == H  # everything is new to whoever shows it
-        assert data2 == data == expected_frame(band=True)
         assert api2.get("/vm/config", check=False).json["display"]["width"] == W
-        assert api2.put("/display/input", {"pointer": [0, 0, 0]}, check=False).status == 204
-        p.expect(r"^tablet 3 0 0$")
-        keys(api2, [0x1C])
-        assert p.wait() == 0, p.describe()
+        assert shows_and_goes_on(p, api2, d / "after.bin", 0) == data
     finally:
         p.close()
+
+
+def test_display_live_migration(petrel, api, workdir):
+    """Live migration with a drawn screen: the destination shows the same frame (its video
+    memory comes in BOCH, in the final pause) and its keyboard and tablet go on."""
+    from test_api_migration import destination, wait_exit, wait_state
+    band_drawn(petrel, api)
+    dst = destination(workdir)
+    try:
+        url = f"unix:{workdir / 'mig.sock'}"
+        dapi = dst.client()
+        assert dapi.put("/migration/receive", {"receiver_url": url}, check=False).status == 204
+        assert api.put("/migration/send", {"destination_url": url}, check=False).status == 204
+        wait_state(dapi, "completed")
+        assert wait_exit(petrel) == 0, petrel.describe()
+        shows_and_goes_on(dst, dapi, workdir / "migrated.bin", W - 1)
+    finally:
+        dst.close()

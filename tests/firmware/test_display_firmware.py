@@ -24,20 +24,29 @@ BOOT_LIMIT = 300.0
 PVM_HOST = pathlib.Path("/sys/module/kvm_pvm").exists()
 
 
+def start(workdir, image, boot_source, width, height):
+    """A petrel (API) with a display (no tablet) booting image (boot index 0) through
+    boot_source's firmware."""
+    p = apilib.Petrel(workdir)
+    api = p.client()
+    for url, body in (("/display", {"width": width, "height": height, "tablet": False}),
+                      ("/boot-source", boot_source),
+                      ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
+                      ("/drives/disk", {"drive_id": "disk", "path_on_host": str(image), "is_root_device": False,
+                                        "is_read_only": True, "boot_index": 0}),
+                      ("/actions", {"action_type": "InstanceStart"})):
+        r = api.put(url, body, check=False)
+        if r.status != 204:
+            p.close()
+            pytest.fail(f"{url}: {r}\n{p.describe()}")
+    return p, api
+
+
 def test_display_behind_seabios(workdir):
     image = workdir / "display.img"
     fwlib.mkimage("grub-disk", image, guest("display"), "", "wait=120")
-    p = apilib.Petrel(workdir)
+    p, api = start(workdir, image, {"firmware": "seabios"}, W, H)
     try:
-        api = p.client()
-        for url, body in (("/display", {"width": W, "height": H, "tablet": False}),
-                          ("/boot-source", {"firmware": "seabios"}),
-                          ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
-                          ("/drives/disk", {"drive_id": "disk", "path_on_host": str(image), "is_root_device": False,
-                                            "is_read_only": True, "boot_index": 0}),
-                          ("/actions", {"action_type": "InstanceStart"})):
-            r = api.put(url, body, check=False)
-            assert r.status == 204, (url, r, p.describe())
         found = p.expect(r"display: found 00:(\w+)\.0 fb (0x\w+) mmio (0x\w+)", timeout=BOOT_LIMIT)
         p.expect(r"display: drawn 640x480", timeout=60)
         mode, data = frame(api, workdir / "frame.bin")
@@ -66,17 +75,8 @@ def test_display_behind_ovmf(workdir):
     image = workdir / "efi.img"
     fwlib.mkimage("grub-efi-disk", image, guest("display"), "", "wait=300",
                   env=dict(os.environ, PETREL_GRUB_TIMEOUT="3600"))
-    p = apilib.Petrel(workdir)
+    p, api = start(workdir, image, {"firmware": "ovmf", "firmware_vars_path": str(workdir / "vm.vars")}, 800, 600)
     try:
-        api = p.client()
-        for url, body in (("/display", {"width": 800, "height": 600, "tablet": False}),
-                          ("/boot-source", {"firmware": "ovmf", "firmware_vars_path": str(workdir / "vm.vars")}),
-                          ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
-                          ("/drives/disk", {"drive_id": "disk", "path_on_host": str(image), "is_root_device": False,
-                                            "is_read_only": True, "boot_index": 0}),
-                          ("/actions", {"action_type": "InstanceStart"})):
-            r = api.put(url, body, check=False)
-            assert r.status == 204, (url, r, p.describe())
         p.expect(r"executed automatically in", timeout=900)
         mode, data = frame(api, workdir / "grub.bin")
         print(f"at GRUB's EFI menu: {mode}")
