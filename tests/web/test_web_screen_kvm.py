@@ -11,6 +11,7 @@ import pytest
 
 import rfblib
 import weblib
+from test_display_guest import pixel   # what the display guest draws (tests/api)
 from weblib import raw
 
 
@@ -19,10 +20,6 @@ def wait_for(cond, timeout):
     while not cond():
         assert time.monotonic() < end, "timed out"
         time.sleep(0.1)
-
-
-def pixel(x, y):   # what the display guest draws (tests/guests/display.c)
-    return (x & 0xFF) | (y & 0xFF) << 8 | ((x + y) >> 3 & 0xFF) << 16
 
 
 @pytest.mark.needs_kvm   # known where the browser is missing too (browser_ok skips first)
