@@ -59,6 +59,8 @@ PACKAGES=(
 	acpica-tools      # iasl: the unit tests disassemble petrel's DSDT to prove its AML well-formed
 	dmidecode         # tests/unit/test_smbios.c: dmidecode --from-dump reads petrel's SMBIOS tables back (the oracle)
 	libwslay-dev      # petreld's web page: the WebSocket framing of the serial console in the browser (src/manager/web/web_ws.c)
+	libvncserver-dev  # the VNC server of a VM with a display (RFB 3.8; src/ui, loaded with dlopen: docs/display.md)
+	libpng-dev        # petreld's GET /vms/NAME/screenshot: the screen as a PNG (src/manager/web/web_vnc.c)
 	libcrypt-dev      # petreld's web page: yescrypt password hashes of its users (crypt(3), src/manager/web/web_users.c)
 	chromium          # tests/web: the page end to end in headless Chromium (playwright-core drives /usr/bin/chromium)
 	corosync          # cluster membership and quorum for petrel VMs on several hosts (docs/cluster.md, tests/cluster)

@@ -35,6 +35,7 @@
 
 struct vm;
 struct mmds;
+struct vnc;
 
 #define CTL_ID_MAX 64
 #define CTL_DEFAULT_ID "anonymous-instance"
@@ -132,6 +133,7 @@ struct controller {
 
 	enum instance_state state;
 	struct vm *vm;                /* from InstanceStart on */
+	struct vnc *vnc;              /* its display's VNC server (ctl_display_serve), or NULL */
 	bool vm_joined;               /* ctl_finish() joined its vCPU threads */
 	int event_fd;                 /* eventfd: written when the VM runs (main thread waits) */
 
@@ -170,6 +172,10 @@ int ctl_submit_arg(struct controller *ctl, enum ctl_action action, void *arg, ct
 		   void *opaque);
 /* Wake the main thread: the VM now runs (ctl->vm set). */
 void ctl_notify_main(struct controller *ctl);
+/* A VM that now runs (booted, restored, arrived, taken over) with a display and a vnc_socket:
+ * its VNC server started (src/ui/vnc.h), on the thread that built it (it loads libvncserver).
+ * A failure is logged: the guest runs without its screen served. */
+void ctl_display_serve(struct controller *ctl, struct vm *vm);
 
 /* ctl_snapshot.c: PUT /snapshot/create, /snapshot/load and petrel's /snapshot/backup bodies
  * (strict, -EINVAL and why), and their work on the worker thread. */

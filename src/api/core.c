@@ -4,6 +4,7 @@
  * resources.c). See controller.h. */
 #include "api/core.h"
 #include "mmds/mmds.h"
+#include "ui/vnc.h"
 #include "util/thread.h"
 #include "util/proc_metrics.h"
 #include "util/util.h"
@@ -55,6 +56,8 @@ void ctl_free(struct controller *ctl)
 	for (const struct ctl_resource *res = ctl_resources; res->name; res++)
 		if (res->free)
 			res->free(ctl);
+	vnc_stop(ctl->vnc);   /* it reads the guest's framebuffer: before the VM goes */
+	ctl->vnc = NULL;
 	if (ctl->vm && !ctl->vm_joined) {
 		/* petrel is leaving before the guest stopped (a signal raced with the start). */
 		vm_request_stop(ctl->vm, VM_STOP_USER, 0, "petrel is exiting");
@@ -146,6 +149,25 @@ void ctl_notify_main(struct controller *ctl)
 		log_warn("cannot wake the main thread: %s", strerror(errno));
 }
 
+void ctl_display_serve(struct controller *ctl, struct vm *vm)
+{
+	const struct vm_config *c = vm_config(vm);
+	struct display *d = vm_display(vm);
+	if (!d || !c->has_display || !c->display.vnc_socket)
+		return;
+	char err[320];
+	struct vnc *v;
+	if (vnc_start(d, c->display.vnc_socket, &v, err, sizeof(err)) < 0) {
+		log_error("the display is not served: %s", err);
+		return;
+	}
+	pthread_mutex_lock(&ctl->lock);
+	struct vnc *old = ctl->vnc;
+	ctl->vnc = v;
+	pthread_mutex_unlock(&ctl->lock);
+	vnc_stop(old);
+}
+
 int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
@@ -202,6 +224,7 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	ctl_notify_main(ctl);
 	if (r < 0)
 		return error_set(err, errlen, -ENOMEM, "cannot start the vCPU threads: %s", strerror(-r));
+	ctl_display_serve(ctl, vm);
 	log_info("microVM started: %u vCPU(s), %llu MiB, %s %s", ctl->cfg.vcpus, (unsigned long long)ctl->cfg.mem_mib,
 		 ctl->cfg.firmware ? "firmware" : ctl->cfg.from_disk ? "boot" : "kernel",
 		 ctl->cfg.firmware ? ctl->cfg.firmware : ctl->cfg.from_disk ? "from disk" : ctl->cfg.kernel_path);

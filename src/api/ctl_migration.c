@@ -50,9 +50,12 @@ static void receive_done(void *opaque, struct migration *m, int e)
 		ctl->mig_vm = NULL;
 		ctl->state = INSTANCE_NOT_STARTED;
 	}
+	struct vm *vm = e == 0 ? ctl->vm : NULL;
 	pthread_mutex_unlock(&ctl->lock);
 	if (e == 0)
 		ctl_notify_main(ctl);
+	if (vm)
+		ctl_display_serve(ctl, vm);
 }
 
 int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t errlen)

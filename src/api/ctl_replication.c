@@ -50,8 +50,11 @@ static void on_event(void *opaque, struct replication *r, enum repl_state st)
 		serial_set_rate_limiter(vm_serial(ctl->vm), &ctl->serial_limit);
 		ctl->state = INSTANCE_RUNNING;
 	}
+	struct vm *vm = ctl->vm;
 	pthread_mutex_unlock(&ctl->lock);
 	ctl_notify_main(ctl);
+	if (vm && !ctl->vnc)
+		ctl_display_serve(ctl, vm);
 }
 
 static int standby(struct controller *ctl, json_t *b, char *err, size_t errlen)

@@ -259,6 +259,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	ctl_notify_main(ctl);
 	if (r < 0)
 		return error_set(err, errlen, -EINVAL, "cannot start the restored microVM: %s", strerror(-r));
+	ctl_display_serve(ctl, vm);
 	log_info("microVM restored from %s (%s)", q->state_path, q->resume ? "running" : "paused");
 	event_emit("snapshot", "snapshot-loaded", "{s:s,s:b}", "snapshot_path", q->state_path, "resumed", q->resume);
 	return 0;

@@ -1,5 +1,5 @@
 /* petrelctl's pieces: petrelctl.c (main, the table of commands and the small ones), request.c
- * (requests to petreld), one file per larger command (top.c, console.c, clone.c, migrate.c,
+ * (requests to petreld), one file per larger command (top.c, console.c, vnc.c, clone.c, migrate.c,
  * replica.c, web_user.c, net.c), arena.c (memory for big answers). */
 #ifndef PETREL_CTL_H
 #define PETREL_CTL_H
@@ -27,6 +27,7 @@ void ctl_arena_for(size_t len);
 /* The commands of their own files: argv[0] is the command's name. */
 int cmd_top(int argc, char **argv);
 int cmd_console(int argc, char **argv);
+int cmd_vnc(int argc, char **argv);       /* vnc.c */
 int cmd_web_user(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);   /* migrate.c */
 int cmd_replica(int argc, char **argv);

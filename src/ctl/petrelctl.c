@@ -410,6 +410,9 @@ static const struct ctl_cmd commands[] = {
 	{ "console", 1, NULL, cmd_console, NULL,
 	  "  console NAME                 the VM's serial console: its output (recent first), and what is\n"
 	  "                               typed goes to the guest; Ctrl-] detaches\n" },
+	{ "vnc", -1, NULL, cmd_vnc, NULL,
+	  "  vnc NAME [--port P]          the VM's screen for a local VNC viewer on 127.0.0.1:P (5900;\n"
+	  "                               0: any free port, printed), through petreld\n" },
 	{ "top", -1, NULL, cmd_top, NULL,
 	  "  top [--delay S] [--iterations N]  every running VM's CPU, memory and I/O, refreshed\n" },
 	{ "web-user", -1, NULL, cmd_web_user, NULL,

@@ -50,6 +50,7 @@ static const struct section {
 	{ "network-interfaces", "/network-interfaces/", "iface_id" },
 	{ "vsock", "/vsock", NULL },
 	{ "entropy", "/entropy", NULL },
+	{ "display", "/display", NULL },
 	{ "balloon", "/balloon", NULL },
 	{ "memory-hotplug", "/hotplug/memory", NULL },
 	{ "vcpu-hotplug", "/hotplug/vcpu", NULL },
@@ -80,6 +81,14 @@ static int configure(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err
 	}
 	/* The machine's identity, which its firmware shows the guest (SMBIOS), is the VM's own
 	 * unless the definition gives another: the same at every start. */
+	/* A display is served over VNC on a socket petreld chooses (worker_vnc_path): the
+	 * definition's own vnc_socket, if any, is not a path of this host's */
+	json_t *disp = json_object_get(fc, "display");
+	if (json_is_object(disp)) {
+		char sock[PATH_MAX];
+		worker_vnc_path(m, vm, true, sock, sizeof(sock));
+		json_object_set_new(disp, "vnc_socket", json_string(sock));
+	}
 	json_t *mc = json_object_get(fc, "machine-config");
 	if (json_is_object(mc) && !json_object_get(mc, "uuid"))
 		json_object_set_new(mc, "uuid", json_string(vm->def.uuid));
@@ -120,12 +129,26 @@ void worker_events_path(struct manager *m, const struct mgr_vm *vm, char *out, s
 		snprintf(out, size, "%s/sock/%s.events", m->state_dir, vm->def.name);
 }
 
-/* A worker without a jail: its socket and events file (those of a jailed one are in its jail). */
+#define VNC_IN_JAIL "/run/vnc.sock"
+
+void worker_vnc_path(struct manager *m, const struct mgr_vm *vm, bool worker_view, char *out, size_t size)
+{
+	if (!vm->jail_dir[0])
+		snprintf(out, size, "%s/sock/%s.vnc", m->state_dir, vm->def.name);
+	else if (worker_view)
+		snprintf(out, size, VNC_IN_JAIL);
+	else
+		snprintf(out, size, "%s/root" VNC_IN_JAIL, vm->jail_dir);
+}
+
+/* A worker without a jail: its sockets and events file (those of a jailed one are in its jail). */
 static void remove_unjailed_files(struct manager *m, struct mgr_vm *vm)
 {
-	char events[PATH_MAX];
-	worker_events_path(m, vm, events, sizeof(events));
-	unlink(events);
+	char path[PATH_MAX];
+	worker_events_path(m, vm, path, sizeof(path));
+	unlink(path);
+	worker_vnc_path(m, vm, false, path, sizeof(path));
+	unlink(path);
 	unlink(vm->api_sock);
 }
 

@@ -43,5 +43,9 @@ bool worker_wait_end(struct manager *m, struct mgr_vm *vm, unsigned ms);
  * writes, unlike its log, which the guest's console shares (migrate.c takes a migration's
  * figures from it). In the jail, or <state>/sock/<name>.events without one. */
 void worker_events_path(struct manager *m, const struct mgr_vm *vm, char *out, size_t size);
+/* Where a VM with a display serves VNC (docs/display.md#petreld): the worker's view of the path
+ * (worker_view: /run/vnc.sock in its jail) or the host's (<jail>/root/run/vnc.sock); without a
+ * jail <state>/sock/<name>.vnc either way. */
+void worker_vnc_path(struct manager *m, const struct mgr_vm *vm, bool worker_view, char *out, size_t size);
 
 #endif

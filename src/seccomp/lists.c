@@ -159,6 +159,15 @@ static const struct entry sanitizer_group[] = {
 	END,
 };
 
+/* The VNC server (src/ui/vnc.c, libvncserver's loop run by hand): its clients' sockets, the
+ * connections it accepts on its listening socket, and the library's select(). No socket of
+ * its own making, no file opened: the library was loaded before, on the VMM's thread. */
+static const struct entry vnc[] = {
+	ANY("accept4"), ANY("recvfrom"), ANY("sendto"), ANY("shutdown"), ANY("getpeername"),
+	ANY("getsockopt"), ANY("setsockopt"), ANY("select"), ANY("pselect6"),
+	END,
+};
+
 #define G(...) { __VA_ARGS__, NULL }
 
 /* The groups of each kind. A kind that builds a VM (main, vmm, migration, replication) gets
@@ -175,6 +184,7 @@ static const struct entry *const *const kind_groups[SC_KIND_MAX] = {
 	[SC_THROTTLE] = (const struct entry *const[])G(base, mem_noexec),
 	[SC_POSTCOPY] = (const struct entry *const[])G(base, mem_noexec, data, uffd),
 	[SC_REPLICATION] = (const struct entry *const[])G(base, mem_any, data, kvm, uffd, build),
+	[SC_VNC] = (const struct entry *const[])G(base, mem_noexec, kvm, vnc),
 };
 
 static int add_group(struct sc_list *l, const struct entry *e, uint32_t pid)

@@ -7,7 +7,7 @@ static const char *const kind_names[SC_KIND_ALL] = {
 	[SC_MAIN] = "main", [SC_API] = "api", [SC_VMM] = "vmm", [SC_VCPU] = "vcpu",
 	[SC_IO] = "io", [SC_PVM_IDLE] = "pvm_idle", [SC_PAGER] = "pager",
 	[SC_MIGRATION] = "migration", [SC_THROTTLE] = "throttle", [SC_POSTCOPY] = "postcopy",
-	[SC_REPLICATION] = "replication", [SC_SPAWN] = "spawn",
+	[SC_REPLICATION] = "replication", [SC_VNC] = "vnc", [SC_SPAWN] = "spawn",
 };
 
 const char *sc_kind_name(int kind)

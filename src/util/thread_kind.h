@@ -16,6 +16,7 @@ enum sc_kind {
 	SC_THROTTLE,    /* petrel_thrott: auto-converge */
 	SC_POSTCOPY,    /* petrel_pcfault, petrel_pcpage: post-copy destination */
 	SC_REPLICATION, /* petrel_repl: replication, primary or standby (builds the VM on takeover) */
+	SC_VNC,         /* petrel_vnc: the VNC server of a VM with a display (src/ui) */
 	SC_KIND_MAX,
 	SC_SPAWN = SC_KIND_MAX, /* fc_spawn: creates the others; the union of their lists */
 	SC_KIND_ALL,

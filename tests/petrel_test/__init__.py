@@ -14,6 +14,7 @@ sys.path itself:
     fwlib                  tests/firmware disk images (scripts/mkimage.sh), QEMU+SeaBIOS, timed boots
     guardlib               tests/net     a bridge, a tap and a peer namespace for the tap guards
     netlib                 tests/net     petreld's host networks: namespaces, guests with udhcpc
+    rfblib                 tests/vnc     a small RFB (VNC) client
 
 pytest imports it before any test module (tests/conftest.py). A script outside pytest (a
 bench, a soak run) puts tests/ on its path once and imports it:
@@ -34,7 +35,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 ROOT = TESTS.parent
-FOLDERS = ("api", "guests", "virtio", "jail", "block", "manager", "firmware", "net")
+FOLDERS = ("api", "guests", "virtio", "jail", "block", "manager", "firmware", "net", "vnc")
 
 for _d in FOLDERS:
     _p = str(TESTS / _d)

@@ -226,6 +226,41 @@ const scenarios = {
     return res;
   },
 
+  // The screen tab (noVNC): logged in as P.user, the frame drawn (P.probe: [x, y, r, g, b], by
+  // default 0x3366cc at 5,5), P.typed typed (and Enter with P.enter) and a click on it,
+  // Ctrl-Alt-Del from the menu (admins only, unless P.no_combo), the screenshot link's answer.
+  async screen(page) {
+    await page.goto(`${base}/ui/`);
+    await page.waitForSelector('form.login', { timeout: T });
+    await page.fill('input[name=user]', P.user);
+    await page.fill('input[name=password]', P.password);
+    await page.click('form.login button[type=submit]');
+    await page.waitForSelector('tr.vm', { timeout: T });
+    await gotoHash(page, `#/vm/${P.vm}/screen`);
+    await page.waitForFunction(() => document.querySelector('.scrstatus') && document.querySelector('.scrstatus').textContent.startsWith('connected'), null, { timeout: T });
+    const res = {};
+    const probe = P.probe || [5, 5, 0x33, 0x66, 0xcc];   // x, y and the colour expected there
+    // P.tolerance: how far each channel may be (noVNC asks for Tight with JPEG: a photo-like
+    // screen comes lossy)
+    res.blue = await page.waitForFunction(([x, y, r, g, b, tol]) => {
+      const c = document.querySelector('.screen canvas');
+      if (!c || !c.width) return false;
+      const d = c.getContext('2d').getImageData(x, y, 1, 1).data;
+      return Math.abs(d[0] - r) <= tol && Math.abs(d[1] - g) <= tol && Math.abs(d[2] - b) <= tol;
+    }, [...probe, P.tolerance || 0], { timeout: T }).then(() => true, () => false);
+    res.canvas = await page.evaluate(() => { const c = document.querySelector('.screen canvas'); return { w: c.width, h: c.height }; });
+    await page.click('.screen canvas', { position: { x: 20, y: 20 } });
+    await page.keyboard.type(P.typed, { delay: 30 });
+    if (P.enter) await page.keyboard.press('Enter');
+    res.menu = await page.$$eval('select.combos', (x) => x.length);
+    if (res.menu && !P.no_combo) await page.selectOption('select.combos', 'Ctrl-Alt-Del');
+    res.shot = (await page.evaluate(async (u) => (await fetch(u)).status, await page.getAttribute('.tabbody a.button', 'href')));
+    await page.waitForTimeout(300);
+    res.status = await page.textContent('.scrstatus');
+    if (P.screenshot) await page.screenshot({ path: P.screenshot });
+    return res;
+  },
+
   // A phone-sized screen (P.viewport): the list, a VM's overview and its console fit its width.
   async phone(page) {
     const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -189,7 +189,7 @@ function updateListFigures() {
 
 // ---- a VM's details ------------------------------------------------------------------------
 
-const TABS = ['overview', 'console', 'definition', 'devices', 'snapshots', 'events'];
+const TABS = ['overview', 'console', 'screen', 'definition', 'devices', 'snapshots', 'events'];
 
 function kv(pairs) {
   return h('dl', { class: 'kv' }, pairs.filter(([, v]) => v != null && v !== '').map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
@@ -278,6 +278,21 @@ async function renderDetail(name, tab) {
     append(body, h('p', { class: 'muted small' }, isAdmin() ? 'The guest\'s serial console: what you type goes to the guest. ' : 'The guest\'s serial console (read-only). ', st), box);
     view.console = new VmConsole(box, name, { readOnly: !isAdmin(), onStatus: (s) => { st.textContent = s; } });
     view.console.focus();
+  } else if (tab === 'screen') {
+    // noVNC is loaded when the tab opens (its own chunk): the list and other tabs do without it
+    const box = h('div', { class: 'screen' });
+    const st = h('span', { class: 'muted small scrstatus' }, 'connecting…');
+    const { VmScreen, COMBOS } = await import('./screen.js');
+    if (state.view !== view) return;
+    const menu = h('select', { class: 'combos', title: 'Send a key combination' },
+      h('option', { value: '' }, 'Send keys…'), Object.keys(COMBOS).map((c) => h('option', { value: c }, c)));
+    menu.addEventListener('change', () => { if (menu.value && view.screen) view.screen.combo(menu.value); menu.value = ''; view.screen.focus(); });
+    const shot = h('a', { class: 'button', href: vmPath(name, 'screenshot'), download: `${name}-screen.png` }, 'Screenshot');
+    append(body, h('p', { class: 'muted small' },
+      isAdmin() ? 'The VM\'s screen: keys and the mouse go to the guest. ' : 'The VM\'s screen (read-only). ', st, ' ',
+      isAdmin() ? menu : null, ' ', shot), box);
+    view.screen = new VmScreen(box, name, { readOnly: !isAdmin(), onStatus: (s) => { st.textContent = s; } });
+    view.screen.focus();
   } else if (tab === 'definition') {
     try { append(body, jsonBlock(await api('GET', vmPath(name, 'definition')))); } catch (e) { append(body, h('p', { class: 'bad' }, e.message)); }
   } else if (tab === 'devices') {
@@ -364,6 +379,7 @@ function teardown() {
   if (!state.view) return;
   if (state.view.charts) state.view.charts.destroy();
   if (state.view.console) state.view.console.destroy();
+  if (state.view.screen) state.view.screen.destroy();
   state.view = null;
 }
 
@@ -390,8 +406,8 @@ async function refreshVms() {
     } finally { refreshing = null; }
   })();
   await refreshing;
-  // The console keeps running through state changes; other views are rebuilt.
-  if (state.session && !(state.view && state.view.tab === 'console' && state.vms.has(state.view.name))) await render();
+  // The console and the screen keep running through state changes; other views are rebuilt.
+  if (state.session && !(state.view && (state.view.tab === 'console' || state.view.tab === 'screen') && state.vms.has(state.view.name))) await render();
 }
 
 let lastEventsRefresh = 0;

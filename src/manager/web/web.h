@@ -99,6 +99,19 @@ enum api_result web_ws_console(struct manager *m, const char *vm, const char *ke
  * comes from the log file at path (its last 16 KiB first), as binary messages. Exposed for
  * tests/fuzz: fd may be any socket, path any file (NULL: none). */
 int web_ws_session(int fd, const char *log_path, void (*on_msg)(void *, const uint8_t *, size_t), void *arg);
+/* The same with a socket instead of the log: what peer sends goes to the browser as binary
+ * messages (until peer closes: on_msg may shut it down to end the session), the browser's
+ * messages (max_in bytes at most each) to on_msg. */
+int web_ws_relay(int fd, int peer, size_t max_in, void (*on_msg)(void *, const uint8_t *, size_t), void *arg);
+
+/* web_vnc.c: a VM's screen. GET /vms/NAME/vnc with Upgrade: websocket (the page's noVNC) or
+ * Upgrade: rfb (petrelctl vnc: the raw stream after the 101): the worker's VNC socket relayed,
+ * the viewer's half checked (web_rfb.h; a read-only viewer's input dropped). */
+enum api_result web_vnc_connect(struct manager *m, const char *vm, const char *upgrade, const char *key,
+				bool may_type, struct api_response *r);
+/* GET /vms/NAME/screenshot: the screen as a PNG, read from the worker's VNC socket. */
+enum api_result web_vnc_screenshot(struct manager *m, const char *vm, struct api_response *r, api_done_fn done,
+				   void *opaque);
 
 /* web_api.c: the route group. Called first by routes.c's handler: API_DONE with *r when it
  * answered (a refusal, a file, /auth/..., /host, events history); otherwise the request goes

@@ -10,6 +10,8 @@
  *   GET  /vms/NAME/events       the VM's recent events, from its log
  *   GET  /vms/NAME/io           its disk and network byte counters (the page's rate charts)
  *   GET  /vms/NAME/console      with Upgrade: websocket, the serial console (web_ws.c)
+ *   GET  /vms/NAME/vnc          with Upgrade: websocket or rfb, the screen over VNC (web_vnc.c)
+ *   GET  /vms/NAME/screenshot   the screen as a PNG (web_vnc.c)
  * and the gate (web_gate.c) before every other request. */
 #include "manager/events.h"
 #include "manager/mgr.h"
@@ -311,6 +313,15 @@ bool web_route(struct manager *m, const char *method, const char *path, const ch
 	char vm[VM_NAME_MAX + 1];
 	if (!strcmp(path, "/host") && read) {
 		*res = host_info(r);
+		return true;
+	}
+	if (is_vm_sub(path, "vnc", vm) || is_vm_sub(path, "screenshot", vm)) {
+		if (!read)
+			*res = fault(r, 405, "GET");
+		else if (!strcmp(strrchr(path, '/'), "/vnc"))
+			*res = web_vnc_connect(m, vm, q.upgrade, q.ws_key, role == ROLE_ADMIN, r);
+		else
+			*res = web_vnc_screenshot(m, vm, r, done, opaque);
 		return true;
 	}
 	bool events = is_vm_sub(path, "events", vm), io = !events && is_vm_sub(path, "io", vm);

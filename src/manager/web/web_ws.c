@@ -1,7 +1,8 @@
 /* WebSocket (RFC 6455) for the page's terminal: the handshake's accept key (SHA-1 and base64,
  * nettle) and one session over a connected socket, framed by wslay (Debian's libwslay: frames,
  * masking, fragments, ping/pong, the close handshake): a log file followed and sent as binary
- * messages, the peer's messages handed on. web_console.c ties it to a VM's console. */
+ * messages, the peer's messages handed on; or a socket's bytes relayed both ways (a VM's VNC
+ * screen). web_console.c ties it to a VM's console, web_vnc.c to its screen. */
 #include "manager/web/web.h"
 
 #include <errno.h>
@@ -93,7 +94,26 @@ static void pump_log(wslay_event_context_ptr ctx, int log)
 	}
 }
 
-int web_ws_session(int fd, const char *log_path, void (*on_msg)(void *, const uint8_t *, size_t), void *arg)
+/* What a relay's peer sent, as binary messages, while a slow browser has not too many waiting:
+ * 0, or -1 when the peer closed or failed. */
+static int pump_peer(wslay_event_context_ptr ctx, int peer)
+{
+	uint8_t buf[65536];
+	if (wslay_event_get_queued_msg_count(ctx) >= WS_MAX_QUEUED)
+		return 0;
+	ssize_t n = recv(peer, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	struct wslay_event_msg m = { WSLAY_BINARY_FRAME, buf, (size_t)n };
+	return wslay_event_queue_msg(ctx, &m) < 0 ? -1 : 0;
+}
+
+/* One session: the log file's new lines (log >= 0) or the peer's bytes (peer >= 0) to the
+ * browser, its messages to on_msg (max_in bytes each at most). */
+static int session(int fd, int log, int peer, size_t max_in, void (*on_msg)(void *, const uint8_t *, size_t),
+		   void *arg)
 {
 	struct ws w = { fd, on_msg, arg };
 	const struct wslay_event_callbacks cb = { .recv_callback = ws_recv, .send_callback = ws_send,
@@ -101,33 +121,50 @@ int web_ws_session(int fd, const char *log_path, void (*on_msg)(void *, const ui
 	wslay_event_context_ptr ctx;
 	if (wslay_event_context_server_init(&ctx, &cb, &w) < 0)
 		return -ENOMEM;
-	wslay_event_config_set_max_recv_msg_length(ctx, WS_MAX_IN);
-	int log = log_path ? open(log_path, O_RDONLY | O_CLOEXEC) : -1;
-	struct stat st;
-	if (log >= 0 && fstat(log, &st) == 0 && st.st_size > WS_BACKLOG)
-		lseek(log, st.st_size - WS_BACKLOG, SEEK_SET);
+	wslay_event_config_set_max_recv_msg_length(ctx, max_in);
 	int e = 0;
 	while (wslay_event_want_read(ctx) || wslay_event_want_write(ctx)) {
 		if (log >= 0 && wslay_event_want_read(ctx))
 			pump_log(ctx, log);
-		struct pollfd p = { fd, (short)((wslay_event_want_read(ctx) ? POLLIN : 0) |
-						 (wslay_event_want_write(ctx) ? POLLOUT : 0)), 0 };
-		int n = poll(&p, 1, WS_POLL_MS);
+		bool peer_room = peer >= 0 && wslay_event_get_queued_msg_count(ctx) < WS_MAX_QUEUED;
+		struct pollfd p[2] = { { fd, (short)((wslay_event_want_read(ctx) ? POLLIN : 0) |
+						     (wslay_event_want_write(ctx) ? POLLOUT : 0)), 0 },
+				       { peer, peer_room ? POLLIN : 0, 0 } };
+		int n = poll(p, peer >= 0 ? 2 : 1, WS_POLL_MS);
 		if (n < 0 && errno != EINTR) {
 			e = -errno;
 			break;
 		}
 		if (n <= 0)
 			continue;
-		if ((p.revents & (POLLIN | POLLHUP | POLLERR)) && wslay_event_recv(ctx) != 0)
+		if (peer >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && pump_peer(ctx, peer) < 0) {
+			wslay_event_queue_close(ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0);
+			break;
+		}
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && wslay_event_recv(ctx) != 0)
 			break; /* the peer went, or broke the protocol (wslay has queued the close) */
-		if ((p.revents & POLLOUT) && wslay_event_send(ctx) != 0)
+		if ((p[0].revents & POLLOUT) && wslay_event_send(ctx) != 0)
 			break;
 	}
 	/* A close frame queued on the way out is sent if the socket takes it at once. */
 	wslay_event_send(ctx);
-	if (log >= 0)
-		close(log);
 	wslay_event_context_free(ctx);
 	return e;
+}
+
+int web_ws_session(int fd, const char *log_path, void (*on_msg)(void *, const uint8_t *, size_t), void *arg)
+{
+	int log = log_path ? open(log_path, O_RDONLY | O_CLOEXEC) : -1;
+	struct stat st;
+	if (log >= 0 && fstat(log, &st) == 0 && st.st_size > WS_BACKLOG)
+		lseek(log, st.st_size - WS_BACKLOG, SEEK_SET);
+	int e = session(fd, log, -1, WS_MAX_IN, on_msg, arg);
+	if (log >= 0)
+		close(log);
+	return e;
+}
+
+int web_ws_relay(int fd, int peer, size_t max_in, void (*on_msg)(void *, const uint8_t *, size_t), void *arg)
+{
+	return session(fd, -1, peer, max_in, on_msg, arg);
 }
