@@ -90,9 +90,9 @@ static int check_start_locked(struct controller *ctl, char *err, size_t errlen)
 		return error_set(err, errlen, -EBUSY, "the microVM is already starting");
 	if (ctl->state != INSTANCE_NOT_STARTED)
 		return error_set(err, errlen, -EBUSY, "the microVM has already been started");
-	if (!ctl->cfg.kernel_path && !ctl->cfg.firmware)
+	if (!ctl->cfg.kernel_path && !ctl->cfg.firmware && !ctl->cfg.from_disk)
 		return error_set(err, errlen, -EINVAL, "cannot start the microVM: no boot source "
-			    "(PUT /boot-source with a kernel_image_path or a firmware first)");
+			    "(PUT /boot-source with a kernel_image_path, a firmware or from_disk first)");
 	/* Devices the VM cannot attach (yet) make vm_create fail with a message naming them:
 	 * a configured device is never silently left out. */
 	char msg[256];
@@ -203,7 +203,8 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	if (r < 0)
 		return error_set(err, errlen, -ENOMEM, "cannot start the vCPU threads: %s", strerror(-r));
 	log_info("microVM started: %u vCPU(s), %llu MiB, %s %s", ctl->cfg.vcpus, (unsigned long long)ctl->cfg.mem_mib,
-		 ctl->cfg.firmware ? "firmware" : "kernel", ctl->cfg.firmware ? ctl->cfg.firmware : ctl->cfg.kernel_path);
+		 ctl->cfg.firmware ? "firmware" : ctl->cfg.from_disk ? "boot" : "kernel",
+		 ctl->cfg.firmware ? ctl->cfg.firmware : ctl->cfg.from_disk ? "from disk" : ctl->cfg.kernel_path);
 	return 0;
 }
 

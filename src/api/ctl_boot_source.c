@@ -1,4 +1,5 @@
-/* PUT /boot-source: the kernel, initrd and command line, or a firmware (petrel's; pre-boot). See controller.h. */
+/* PUT /boot-source: the kernel, initrd and command line, or a firmware, or from_disk (petrel's; pre-boot). See
+ * controller.h. */
 #include "api/core.h"
 #include "boot/firmware.h"
 #include "util/error.h"
@@ -40,6 +41,7 @@ int ctl_put_boot_source(struct controller *ctl, json_t *body, char *err, size_t 
 		ctl_take(&ctl->cfg.firmware_vars, &tmp.firmware_vars);
 		ctl_take(&ctl->cfg.initrd_path, &tmp.initrd_path);
 		ctl_take(&ctl->cfg.cmdline, &tmp.cmdline);
+		ctl->cfg.from_disk = tmp.from_disk;
 	}
 	pthread_mutex_unlock(&ctl->lock);
 	vm_config_free(&tmp);

@@ -15,7 +15,7 @@
 #include <string.h>
 
 enum {
-	OPT_KERNEL = 256, OPT_FIRMWARE, OPT_FIRMWARE_VARS, OPT_PMEM, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
+	OPT_KERNEL = 256, OPT_FIRMWARE, OPT_FROM_DISK, OPT_FIRMWARE_VARS, OPT_PMEM, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEM, OPT_CONFIG, OPT_STATS,
 	OPT_DEBUG_EXIT, OPT_CPU_TEMPLATE, OPT_CPU_CONFIG, OPT_SMT, OPT_PVM, OPT_LEVEL, OPT_HELP,
 	OPT_DISK, OPT_RNG, OPT_VIRTIO_TRANSPORT, OPT_VIRTIO_MMIO_CMDLINE, OPT_NET, OPT_VSOCK,
 	OPT_RESTORE, OPT_MEM_FILE, OPT_CLOCK_REALTIME, OPT_LAZY, OPT_UFFD, OPT_INCOMING, OPT_STANDBY,
@@ -30,6 +30,7 @@ static const struct option options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "firmware", required_argument, NULL, OPT_FIRMWARE },
 	{ "firmware-vars", required_argument, NULL, OPT_FIRMWARE_VARS },
+	{ "from-disk", no_argument, NULL, OPT_FROM_DISK },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -75,6 +76,7 @@ static void usage(FILE *f)
 		"usage: petrel run --kernel PATH [--initrd PATH] [--cmdline STR] [--cpus N] [--mem MIB]\n"
 		"       petrel run --firmware seabios|ovmf|PATH [--firmware-vars PATH] --disk IMAGE[,boot=N]...\n"
 		"                  [--cpus N] [--mem MIB]\n"
+		"       petrel run --from-disk --disk IMAGE[,root]... [--cmdline STR] [--cpus N] [--mem MIB]\n"
 		"       petrel run --config vm.json [options to override it]\n"
 		"       petrel run --restore STATE (--mem-file MEM [--lazy] | --uffd SOCKET) [--clock-realtime]\n"
 		"                  [--stats] [--level L]\n"
@@ -86,6 +88,9 @@ static void usage(FILE *f)
 		"  --firmware seabios|ovmf|PATH  boot from the disks through a firmware instead of a kernel\n"
 		"                       (seabios, ovmf: Debian's; docs/firmware.md)\n"
 		"  --firmware-vars PATH a UEFI firmware's variables file (made from OVMF's template when absent)\n"
+		"  --from-disk          boot the kernel, initrd and command line on the boot disk (the root\n"
+		"                       drive, else the first): grub.cfg's default entry or /vmlinuz; --cmdline\n"
+		"                       is appended to the entry's (docs/images.md)\n"
 		"  --initrd PATH        initial ramdisk\n"
 		"  --cmdline STR        kernel command line (default \"" VM_DEFAULT_CMDLINE "\")\n"
 		"  --cpus N             vCPUs, 1-%d (default 1)\n"
@@ -175,6 +180,7 @@ static int apply_option(struct vm_config *cfg, int opt, const char *arg)
 	case OPT_KERNEL: return replace(&cfg->kernel_path, arg);
 	case OPT_FIRMWARE: return replace(&cfg->firmware, arg);
 	case OPT_FIRMWARE_VARS: return replace(&cfg->firmware_vars, arg);
+	case OPT_FROM_DISK: cfg->from_disk = true; return 0;
 	case OPT_INITRD: return replace(&cfg->initrd_path, arg);
 	case OPT_CMDLINE: return replace(&cfg->cmdline, arg);
 	case OPT_CPU_TEMPLATE: return replace(&cfg->cpu_template, arg);

@@ -103,8 +103,28 @@ int vm_config_ensure_uuid(struct vm_config *cfg)
 
 bool vm_config_has_boot_resources(const struct vm_config *c)
 {
-	return c->kernel_path || c->firmware || c->ndrives || c->npmem || c->nfs || c->nnets || c->has_vsock ||
+	return c->kernel_path || c->firmware || c->from_disk || c->ndrives || c->npmem || c->nfs || c->nnets || c->has_vsock ||
 	       c->has_entropy || c->has_balloon || c->has_memory_hotplug || c->has_vcpu_hotplug;
+}
+
+int vm_config_check_from_disk(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	const char *other = cfg->kernel_path ? "kernel_image_path" : cfg->initrd_path ? "initrd_path"
+			    : cfg->firmware ? "firmware" : cfg->firmware_vars ? "firmware_vars_path" : NULL;
+	if (other)
+		return error_set(err, errlen, -EINVAL, "boot-source: from_disk and %s exclude each other (the "
+				 "kernel and initrd come from the boot disk)", other);
+	if (vm_config_boot_drive(cfg) < 0)
+		return error_set(err, errlen, -EINVAL, "boot-source.from_disk: the VM has no drive to boot from");
+	return 0;
+}
+
+int vm_config_boot_drive(const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndrives; i++)
+		if (cfg->drives[i].is_root_device)
+			return (int)i;
+	return cfg->ndrives ? 0 : -1;
 }
 
 int vm_config_add_drive(struct vm_config *cfg, struct drive_config *d, char *err, size_t errlen)
@@ -181,9 +201,11 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		return r;
 	if (!cfg->firmware && cfg->firmware_vars)
 		return error_set(err, errlen, -EINVAL, "boot-source.firmware_vars_path: goes with a firmware");
-	if (!cfg->firmware && (!cfg->kernel_path || !*cfg->kernel_path))
-		return error_set(err, errlen, -EINVAL,
-				 "no kernel image given (boot-source.kernel_image_path, or a boot-source.firmware)");
+	if (cfg->from_disk && (r = vm_config_check_from_disk(cfg, err, errlen)) < 0)
+		return r;
+	if (!cfg->firmware && !cfg->from_disk && (!cfg->kernel_path || !*cfg->kernel_path))
+		return error_set(err, errlen, -EINVAL, "no kernel image given (boot-source.kernel_image_path, a "
+				 "boot-source.firmware or boot-source.from_disk)");
 	if ((r = vm_config_check_vcpus(cfg->vcpus, cfg->smt, err, errlen)) < 0)
 		return r;
 	if (cfg->huge_pages == GUEST_MEM_PAGES_2M && cfg->mem_mib % 2)

@@ -29,7 +29,12 @@ struct vm_config {
 	char *firmware_vars;     /* boot-source.firmware_vars_path (petrel's): a UEFI firmware's
 				  * variables file, or NULL (OVMF: a private copy of the template) */
 	char *initrd_path;       /* boot-source.initrd_path, or NULL */
-	char *cmdline;           /* boot-source.boot_args, or NULL for the default */
+	char *cmdline;           /* boot-source.boot_args, or NULL for the default; with from_disk,
+				  * appended to the command line the disk's boot entry gives */
+	bool from_disk;          /* boot-source.from_disk (petrel's; --from-disk): the kernel, initrd
+				  * and command line come from the boot disk (its grub.cfg's default
+				  * entry or its /vmlinuz links, src/diskboot, docs/images.md), read
+				  * at the start and at every guest reset; no kernel, initrd or firmware */
 	unsigned vcpus;          /* machine-config.vcpu_count, 1..VM_MAX_VCPUS */
 	uint64_t mem_mib;        /* machine-config.mem_size_mib */
 	bool smt;                /* machine-config.smt */
@@ -104,6 +109,11 @@ bool vm_config_has_boot_resources(const struct vm_config *cfg);
 /* firmware_config.c: a firmware-booted VM (cfg->firmware set) has no kernel and only devices a
  * firmware can find (PCI): 0 or -EINVAL and why. */
 int vm_config_check_firmware(const struct vm_config *cfg, char *err, size_t errlen);
+/* A VM booted from its disk (cfg->from_disk): no kernel, initrd or firmware beside it, and a
+ * drive to boot from: 0 or -EINVAL and why. */
+int vm_config_check_from_disk(const struct vm_config *cfg, char *err, size_t errlen);
+/* The drive a from_disk VM boots from: the root device, else the first drive; -1 without drives. */
+int vm_config_boot_drive(const struct vm_config *cfg);
 /* The vCPU count alone (1..VM_MAX_VCPUS, even with SMT): 0 or -EINVAL and why. */
 int vm_config_check_vcpus(uint64_t vcpus, bool smt, char *err, size_t errlen);
 /* Parse Firecracker --config-file JSON text into cfg (which holds defaults/CLI values).

@@ -44,11 +44,12 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	json_t *o = json_object(), *drives = json_array(), *nets = json_array();
 	json_t *mc = vm_machine_config_to_json(c);
 	int err = !o || !drives || !nets || !mc;
-	if (!err && (c->kernel_path || c->firmware)) {
+	if (!err && (c->kernel_path || c->firmware || c->from_disk)) {
 		json_t *bs = json_object();
-		/* petrel's "firmware" only when there is one: Firecracker's document is unchanged */
+		/* petrel's "firmware" and "from_disk" only when set: Firecracker's document is unchanged */
 		err = !bs || (c->firmware ? set_opt_string(bs, "firmware", c->firmware)
-					  : set_opt_string(bs, "kernel_image_path", c->kernel_path)) < 0 ||
+			      : c->from_disk ? json_object_set_new(bs, "from_disk", json_true())
+					     : set_opt_string(bs, "kernel_image_path", c->kernel_path)) < 0 ||
 		      (c->firmware_vars && set_opt_string(bs, "firmware_vars_path", c->firmware_vars) < 0) ||
 		      set_opt_string(bs, "initrd_path", c->initrd_path) < 0 ||
 		      set_opt_string(bs, "boot_args", c->cmdline) < 0 ||

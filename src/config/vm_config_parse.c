@@ -21,7 +21,7 @@
 
 /* Values from the document, applied to the config only when all of it has parsed. */
 struct pending_config {
-	bool has_kernel, has_initrd, has_cmdline, has_firmware, has_vars;
+	bool has_kernel, has_initrd, has_cmdline, has_firmware, has_vars, has_from_disk, from_disk;
 	char *kernel, *initrd, *cmdline, *firmware, *vars;
 	bool has_machine;
 	uint64_t vcpus, mem_mib;
@@ -110,7 +110,7 @@ static int req_integer(json_t *obj, const char *section, const char *key, json_i
 static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "kernel_image_path", "boot_args", "initrd_path", "firmware",
-						"firmware_vars_path", NULL };
+						"firmware_vars_path", "from_disk", NULL };
 	const char *sec = "boot-source";
 	int r;
 
@@ -126,10 +126,23 @@ static int parse_boot_source(json_t *obj, struct pending_config *p, char *err, s
 		return r;
 	if (p->has_vars && p->vars && !p->firmware)
 		return error_set(err, errlen, -EINVAL, "boot-source.firmware_vars_path: goes with a firmware");
+	/* and "from_disk": the kernel, initrd and command line from the boot disk (docs/images.md) */
+	if ((r = opt_bool(obj, sec, "from_disk", &p->has_from_disk, &p->from_disk, err, errlen)) < 0)
+		return r;
+	if (p->from_disk) {
+		static const char *const other[] = { "kernel_image_path", "initrd_path", "firmware",
+						     "firmware_vars_path", NULL };
+		for (int i = 0; other[i]; i++) {
+			json_t *o = json_object_get(obj, other[i]);
+			if (o && !json_is_null(o))
+				return error_set(err, errlen, -EINVAL, "boot-source: from_disk and %s exclude each "
+						 "other (the kernel and initrd come from the boot disk)", other[i]);
+		}
+	}
 	json_t *k = json_object_get(obj, "kernel_image_path");
-	if ((!k || json_is_null(k)) && !p->has_firmware)
+	if ((!k || json_is_null(k)) && !p->has_firmware && !p->from_disk)
 		return error_set(err, errlen, -EINVAL,
-				 "boot-source.kernel_image_path: missing required field (or a firmware)");
+				 "boot-source.kernel_image_path: missing required field (or a firmware, or from_disk)");
 	if ((r = opt_string(obj, sec, "kernel_image_path", true, &p->has_kernel, &p->kernel, err,
 			    errlen)) < 0 ||
 	    (r = opt_string(obj, sec, "initrd_path", true, &p->has_initrd, &p->initrd, err,
@@ -433,10 +446,11 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (r < 0)
 		return r;
 
-	if (p.has_kernel || p.has_firmware) { /* a boot source is one or the other */
+	if (p.has_kernel || p.has_firmware || p.from_disk) { /* a boot source is one of them */
 		take(&cfg->kernel_path, &p.kernel);
 		take(&cfg->firmware, &p.firmware);
 		take(&cfg->firmware_vars, &p.vars);
+		cfg->from_disk = p.from_disk;
 	}
 	if (p.has_initrd)
 		take(&cfg->initrd_path, &p.initrd);

@@ -259,6 +259,10 @@ int vm_boot_load(struct vm *vm)
 	free(vm->cmdline);
 	if (cfg->firmware) /* the vCPUs are at the reset vector: the firmware boots from the disks */
 		return vm_firmware_power_on(vm, boot_vcpus(vm));
+	if (cfg->from_disk) {
+		log_error("boot-source.from_disk: this petrel cannot read a boot disk yet");
+		return -ENOTSUP;
+	}
 	vm->cmdline = build_cmdline(cfg, vm->pvm);
 	if (!vm->cmdline)
 		return -ENOMEM;
