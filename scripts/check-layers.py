@@ -189,7 +189,7 @@ MANAGER_LAYERS = [
                  "net/nft.c", "net/guards.c", "net/leases.c", "net/net_def.c", "net/net_link.c", "net/net_table.c",
                  "net/dnsmasq.c", "net/net_addrs.c"},
      True),
-    ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c", "net/net_iface.c"}, True),
+    ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c", "net/net_iface.c", "cloudinit/ci_def.c"}, True),
 ]
 
 

@@ -2,6 +2,7 @@
  * autostart, restart policy, resources, jail ids). The Firecracker part is checked by petrel's
  * own parser (src/config), so a definition petreld accepts is one its worker accepts. */
 #include "manager/definition.h"
+#include "manager/cloudinit/ci_def.h"
 #include "manager/defs.h"
 #include "manager/mgr.h"
 #include "manager/net/net_iface.h"
@@ -127,7 +128,7 @@ int partition_parse(json_t *o, struct vm_resources *r, char *err, size_t errlen)
 
 static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "name", "uuid", "autostart", "restart", "resources", "jail", NULL };
+	static const char *const keys[] = { "name", "uuid", "autostart", "restart", "resources", "jail", CI_SECTION, NULL };
 	if (!json_is_object(p))
 		return error_set(err, errlen, -EINVAL, "petrel: expected an object");
 	int e = def_only_keys(p, "petrel", keys, err, errlen);
@@ -253,7 +254,7 @@ int def_parse(const char *text, size_t len, struct vm_def *def, char *err, size_
 		e = error_set(err, errlen, -EINVAL, "no \"petrel\" section (with at least a name)");
 		goto fail;
 	}
-	if ((e = parse_petrel(p, def, err, errlen)) < 0)
+	if ((e = parse_petrel(p, def, err, errlen)) < 0 || (e = ci_def_check(doc, def->name, err, errlen)) < 0)
 		goto fail;
 	/* Host policy lives in petrel.resources; logs and metrics are petreld's. */
 	const char *refused[] = { "cpu-affinity", "logger", "metrics" };
