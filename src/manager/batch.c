@@ -17,9 +17,39 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define START_THREADS 16 /* at most; two per online CPU: a start is mostly CPU (exec, jail, load) */
+
+int batch_name_free(struct manager *m, const char *name,
+		    int (*dir_of)(struct manager *m, const char *name, char *out, size_t size), const char *instead,
+		    char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	if (mgr_vm_find(m, name))
+		return error_set(err, errlen, -EEXIST, "a VM named '%s' exists already (choose %s)", name, instead);
+	if (dir_of(m, name, path, sizeof(path)) == 0 && lstat(path, &st) == 0)
+		return error_set(err, errlen, -EEXIST, "%s exists (the disks of an earlier '%s'?): remove it or choose %s",
+				 path, name, instead);
+	if (uefi_vars_own_path(m, name, path, sizeof(path)) == 0 && lstat(path, &st) == 0)
+		return error_set(err, errlen, -EEXIST, "%s exists (the variables of an earlier '%s'?): remove it or "
+				 "choose %s", path, name, instead);
+	return 0;
+}
+
+void batch_add(struct manager *m, struct mgr_vm *vm, const struct vm_def *def, const struct mgr_job *job,
+	       json_t *extra)
+{
+	vm->def = *def;
+	vm->pidfd = -1;
+	vm->last_exit = -1;
+	vm->job = job;
+	vm->next = m->vms;
+	m->vms = vm;
+	mgr_event_emit(m, def->name, "defined", extra);
+}
 
 struct starter {
 	struct manager *m;

@@ -83,17 +83,9 @@ int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size
 		e = error_set(err, errlen, -EBUSY, "VM '%s' is running: its disks, the clones' bases, would change under "
 			    "them; shut it down first", vm->def.name);
 	for (unsigned i = 0; !e && i < q->count; i++) {
-		char name[VM_NAME_MAX + 1], dir[PATH_MAX];
-		struct stat st;
+		char name[VM_NAME_MAX + 1];
 		clone_name(q, i, name);
-		if (mgr_vm_find(m, name))
-			e = error_set(err, errlen, -EEXIST, "a VM named '%s' exists already (choose another prefix)", name);
-		else if (clone_dir(m, name, dir, sizeof(dir)) == 0 && lstat(dir, &st) == 0)
-			e = error_set(err, errlen, -EEXIST, "%s exists (the disks of an earlier '%s'?): remove it or choose "
-				    "another prefix", dir, name);
-		else if (uefi_vars_own_path(m, name, dir, sizeof(dir)) == 0 && lstat(dir, &st) == 0)
-			e = error_set(err, errlen, -EEXIST, "%s exists (the variables of an earlier '%s'?): remove it or "
-				    "choose another prefix", dir, name);
+		e = batch_name_free(m, name, clone_dir, "another prefix", err, errlen);
 	}
 	if (e < 0) {
 		vmclone_free(q);
@@ -229,13 +221,7 @@ static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_
 		rm_tree(cdir);
 		return e;
 	}
-	vm->def = def;
-	vm->pidfd = -1;
-	vm->last_exit = -1;
-	vm->job = &cloned;
-	vm->next = m->vms;
-	m->vms = vm;
-	mgr_event_emit(m, name, "defined", json_pack("{s:s, s:s}", "clone_of", src->def.name, "snapshot", q->snap));
+	batch_add(m, vm, &def, &cloned, json_pack("{s:s, s:s}", "clone_of", src->def.name, "snapshot", q->snap));
 	pthread_mutex_unlock(&m->lock);
 	*out = vm;
 	return 0;

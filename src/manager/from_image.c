@@ -17,6 +17,7 @@
  * request is stopped, undefined and its directory removed (batch.c), and the answer says why.
  * The VMs are busy ("from-image") until the request ends. */
 #include "manager/from_image.h"
+#include "manager/answer.h"
 #include "manager/batch.h"
 #include "manager/definitions.h"
 #include "manager/events.h"
@@ -54,19 +55,12 @@ int vmimage_prepare(struct manager *m, const char *body, size_t len, struct imag
 	if (!e)
 		e = images_get(m, q->image, &img, err, errlen);
 	for (unsigned i = 0; !e && i < q->count; i++) {
-		char name[VM_NAME_MAX + 1], path[PATH_MAX];
-		struct stat st;
+		char name[VM_NAME_MAX + 1];
 		image_vm_name(q, i, name);
-		if (mgr_vm_find(m, name))
-			e = error_set(err, errlen, -EEXIST, "a VM named '%s' exists already", name);
-		else if (!strcmp(name, FROM_IMAGE_PATH))
+		if (!strcmp(name, FROM_IMAGE_PATH))
 			e = error_set(err, errlen, -EINVAL, "a VM may not be named '%s' (the path of this request)", name);
-		else if (images_vm_dir(m, name, path, sizeof(path)) == 0 && lstat(path, &st) == 0)
-			e = error_set(err, errlen, -EEXIST, "%s exists (the disk of an earlier '%s'?): remove it or choose "
-				      "another name", path, name);
-		else if (uefi_vars_own_path(m, name, path, sizeof(path)) == 0 && lstat(path, &st) == 0)
-			e = error_set(err, errlen, -EEXIST, "%s exists (the variables of an earlier '%s'?): remove it or "
-				      "choose another name", path, name);
+		else
+			e = batch_name_free(m, name, images_vm_dir, "another name", err, errlen);
 	}
 	if (e < 0) {
 		vmimage_free(q);
@@ -188,13 +182,7 @@ static int make_vm(struct manager *m, const struct image_vm_req *q, unsigned i, 
 		rm_tree(dir);
 		return e;
 	}
-	vm->def = def;
-	vm->pidfd = -1;
-	vm->last_exit = -1;
-	vm->job = &making;
-	vm->next = m->vms;
-	m->vms = vm;
-	mgr_event_emit(m, name, "defined", json_pack("{s:s}", "image", q->image));
+	batch_add(m, vm, &def, &making, json_pack("{s:s}", "image", q->image));
 	pthread_mutex_unlock(&m->lock);
 	*out = vm;
 	return 0;
@@ -252,16 +240,8 @@ static void *request_thread(void *arg)
 	struct request *r = arg;
 	char err[512] = "";
 	json_t *out = NULL;
-	struct api_response res = { 0 };
 	int e = vmimage_run(r->m, r->q, &out, err, sizeof(err));
-	if (e < 0)
-		api_response_fault(&res, mgr_status_of(e), "from-image: %s", err);
-	else if (!(res.body = json_dumps(out, JSON_COMPACT)))
-		api_response_fault(&res, 500, "out of memory");
-	else
-		res.status = 201;
-	json_decref(out);
-	r->done(r->opaque, &res);
+	mgr_answer_later(r->done, r->opaque, e < 0 ? mgr_status_of(e) : 0, "from-image: ", err, 201, out);
 	vmimage_free(r->q);
 	free(r);
 	return NULL;

@@ -15,21 +15,6 @@
 #define MEMORY_MIB_MAX (1u << 22)   /* 4 TiB */
 #define DISK_GIB_MAX (1u << 16)     /* 64 TiB */
 
-/* A JSON object of only these keys: 0, or -EINVAL naming the first other one. */
-static int only_keys(json_t *o, const char *const *keys, char *err, size_t errlen)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(o, k, v) {
-		bool known = false;
-		for (const char *const *p = keys; *p; p++)
-			known |= !strcmp(k, *p);
-		if (!known)
-			return error_set(err, errlen, -EINVAL, "unknown field '%.64s'", k);
-	}
-	return 0;
-}
-
 /* A printable string: no control characters (a line of a file cloud-init writes). */
 static bool printable(const char *s)
 {
@@ -80,7 +65,7 @@ int image_import_parse(const char *body, size_t len, struct image_import *q, cha
 	static const char *const keys[] = { "name", "path", "move", NULL };
 	memset(q, 0, sizeof(*q));
 	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *v;
-	int e = json_is_object(o) ? only_keys(o, keys, err, errlen)
+	int e = json_is_object(o) ? def_only_keys(o, "POST /images", keys, err, errlen)
 				  : error_set(err, errlen, -EINVAL, "expected {\"name\": NAME, \"path\": FILE, \"move\": false}");
 	if (!e)
 		e = get_name(o, "name", true, q->name, err, errlen);
@@ -175,7 +160,7 @@ int image_vm_parse(const char *body, size_t len, struct image_vm_req *q, char *e
 	q->vcpus = 1;
 	q->memory_mib = 512;
 	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL), *v;
-	int e = json_is_object(o) ? only_keys(o, keys, err, errlen)
+	int e = json_is_object(o) ? def_only_keys(o, "from-image", keys, err, errlen)
 				  : error_set(err, errlen, -EINVAL, "expected {\"name\": NAME, \"image\": IMAGE, ...}");
 	if (!e && !(e = get_name(o, "name", true, q->name, err, errlen)) && !(e = get_name(o, "image", true, q->image, err, errlen)) &&
 	    !(e = get_name(o, "network", false, q->network, err, errlen)) &&

@@ -9,6 +9,7 @@
  * imports of one name cannot both copy). The data is published with a rename that replaces
  * nothing, then its NAME.json: an image is listed once both exist. */
 #include "manager/images.h"
+#include "manager/answer.h"
 #include "manager/defs.h"
 #include "manager/events.h"
 #include "manager/fsutil.h"
@@ -345,16 +346,8 @@ static void *import_thread(void *arg)
 	struct import_request *r = arg;
 	char err[512] = "";
 	json_t *out = NULL;
-	struct api_response res = { 0 };
 	int e = images_import(r->m, &r->q, &out, err, sizeof(err));
-	if (e < 0)
-		api_response_fault(&res, mgr_status_of(e), "%s", err);
-	else if (!(res.body = json_dumps(out, JSON_COMPACT)))
-		api_response_fault(&res, 500, "out of memory");
-	else
-		res.status = 201;
-	json_decref(out);
-	r->done(r->opaque, &res);
+	mgr_answer_later(r->done, r->opaque, e < 0 ? mgr_status_of(e) : 0, "", err, 201, out);
 	free(r);
 	return NULL;
 }

@@ -12,12 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 import mgrlib
-from test_manager_firmware import wait_log
+from test_manager_firmware import grub_disk, wait_log  # noqa: F401 (grub_disk: a fixture)
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test@petrel"
 
@@ -257,28 +256,11 @@ def test_petrelctl_images(pd):
     assert pd.ctl("image-import", "gone", str(pd.root / "nothing")).returncode == 1
 
 
-@pytest.fixture
-def grub_image(tmp_path):
-    sys.path.insert(0, str(mgrlib.REPO / "tests" / "firmware"))
-    import fwlib
-    missing = [m for m in fwlib.missing_tools() if m != fwlib.QEMU]
-    if missing:
-        pytest.skip("missing " + ", ".join(missing))
-    kernel = mgrlib.GUESTS / "boot.bzimage"
-    if not kernel.exists():
-        pytest.skip("test guests not built")
-
-    def make(out):
-        fwlib.mkimage("grub-disk", out, kernel, "", "petrel-test-token=1234")
-        return out
-    return make
-
-
-def test_a_vm_from_an_image_boots(petreld, kvm, grub_image):
+def test_a_vm_from_an_image_boots(petreld, kvm, grub_disk):
     """A jailed worker boots a VM made from an image through SeaBIOS and GRUB: the image is the
     overlay's base, linked into the jail beside it (jail_backing.c)."""
     p = petreld()
-    disk = grub_image(p.root / "grub.img")
+    disk = grub_disk(p.root / "grub.img")
     st, img = p.api("POST", "/images", {"name": "grub", "path": str(disk), "move": True})
     assert st == 201, img
     ev = mgrlib.Events(p.sock)
