@@ -37,6 +37,7 @@ LAYERS = [
     ["config"],
     ["arch", "boot"],
     ["bus", "block", "net", "vsock", "mmds", "vhost"],
+    ["diskboot"],   # a boot from the disk: reads through block/, hands boot/'s loader its result
     ["devices"],
     ["vcpu"],
     ["vm"],
@@ -59,7 +60,7 @@ SIDEWAYS = {
 # parameter struct, not the definition's (config/ is what the API and the CLI parse).
 NOT_BELOW = {
     "devices": {"config"},
-    "block": {"config"}, "net": {"config"}, "vsock": {"config"}, "mmds": {"config"}, "bus": {"config"},
+    "block": {"config"}, "diskboot": {"config"}, "net": {"config"}, "vsock": {"config"}, "mmds": {"config"}, "bus": {"config"},
     # petreld drives workers through their API: it has a record of its own (struct mgr_vm)
     "manager": {"vm"},
 }

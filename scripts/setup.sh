@@ -25,6 +25,7 @@ PACKAGES=(
 	libseccomp-dev    # seccomp filters for the VMM's threads (isolation)
 	zlib1g-dev        # CRC-32 of VM state files (snapshot, migration): zlib's crc32()
 	libdeflate-dev    # the E1000's receive CRC: a PCLMULQDQ CRC-32, 4x zlib's (loaded with dlopen; docs/e1000.md#receive-crc)
+	libext2fs-dev     # a boot from the disk reads its ext2/3/4 /boot with e2fsprogs' library (loaded with dlopen; docs/images.md)
 	liblz4-dev        # bzImage payloads petrel decompresses on the host (LZ4: the Debian cloud kernel's)
 	libzstd-dev       # ... zstd payloads (zlib above does gzip ones)
 	liblzma-dev       # ... xz and legacy lzma payloads

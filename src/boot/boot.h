@@ -86,6 +86,20 @@ int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd
 	      const char *cmdline, const struct e820_entry *e820, int e820_n, uint64_t rsdp,
 	      enum boot_decompress decompress, bool initrd_unpack, struct boot_info *out);
 
+/* A kernel and initrd already in memory (a boot from the disk, src/diskboot): their names are
+ * for messages. boot_load_images may replace initrd (decompressed on the host); the caller
+ * frees both. */
+struct boot_images {
+	char *kernel;
+	size_t klen;
+	char *initrd;            /* may be NULL */
+	size_t ilen;
+	const char *kernel_name, *initrd_name;
+};
+int boot_load_images(struct guest_mem *mem, struct boot_images *img, const char *cmdline,
+		     const struct e820_entry *e820, int e820_n, uint64_t rsdp, enum boot_decompress decompress,
+		     bool initrd_unpack, struct boot_info *out);
+
 /* Shared by the loaders. Copy the PT_LOAD segments to their physical addresses (above
  * 1 MiB, inside RAM, else -EINVAL logged); *end = first byte after the highest one. */
 int elf_load_segments(struct guest_mem *mem, const uint8_t *img, const struct pvh_info *pi,

@@ -57,16 +57,46 @@ int initrd_unpack_from_name(const char *s, bool *off)
 	return 0;
 }
 
+int boot_load_images(struct guest_mem *mem, struct boot_images *img, const char *cmdline,
+		     const struct e820_entry *e820, int e820_n, uint64_t rsdp, enum boot_decompress decompress,
+		     bool initrd_unpack_on, struct boot_info *out)
+{
+	/* Neither can be larger than the guest's RAM. */
+	if (img->klen > mem->total || (img->initrd && img->ilen > mem->total)) {
+		bool k = img->klen > mem->total;
+		log_error("%s '%s' (%zu MiB) is larger than the guest's memory (%llu MiB)", k ? "kernel image" : "initrd",
+			  k ? img->kernel_name : img->initrd_name, (k ? img->klen : img->ilen) >> 20,
+			  (unsigned long long)(mem->total >> 20));
+		return -EFBIG;
+	}
+	if (img->initrd && initrd_unpack_on)
+		maybe_unpack_initrd(mem, img->initrd_name, &img->initrd, &img->ilen);
+	struct boot_request req = {
+		.kernel = (const uint8_t *)img->kernel, .kernel_len = img->klen,
+		.initrd = (const uint8_t *)img->initrd, .initrd_len = img->ilen,
+		.cmdline = cmdline, .e820 = e820, .e820_n = e820_n, .rsdp = rsdp,
+		.decompress = decompress,
+	};
+	if (image_is_elf(req.kernel, img->klen))
+		return pvh_load(mem, &req, out);
+	struct bzimage_info bz;
+	char msg[256];
+	if (bzimage_parse(req.kernel, img->klen, &bz, msg, sizeof(msg)) < 0) {
+		log_error("kernel image '%s' is neither a bzImage nor an ELF vmlinux with a PVH note: %s",
+			  img->kernel_name, msg);
+		return -EINVAL;
+	}
+	return bzimage_load(mem, &req, out);
+}
+
 int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd_path,
 	      const char *cmdline, const struct e820_entry *e820, int e820_n, uint64_t rsdp,
 	      enum boot_decompress decompress, bool initrd_unpack_on, struct boot_info *out)
 {
-	_cleanup_free_ char *kernel = NULL;
-	_cleanup_free_ char *initrd = NULL;
-	size_t klen = 0, ilen = 0;
+	struct boot_images img = { .kernel_name = kernel_path, .initrd_name = initrd_path };
 	/* Neither can be larger than the guest's RAM: refuse that from the size, before reading. */
 	uint64_t kmax = MIN(KERNEL_MAX, mem->total), imax = MIN(INITRD_MAX, mem->total);
-	int err = read_whole_file(kernel_path, kmax, &kernel, &klen);
+	int err = read_whole_file(kernel_path, kmax, &img.kernel, &img.klen);
 	if (err < 0) {
 		if (err == -EFBIG)
 			log_error("kernel image '%s' is larger than %llu MiB (the guest's memory, at most %llu MiB)",
@@ -76,32 +106,19 @@ int boot_load(struct guest_mem *mem, const char *kernel_path, const char *initrd
 		return err;
 	}
 	if (initrd_path) {
-		err = read_whole_file(initrd_path, imax, &initrd, &ilen);
+		err = read_whole_file(initrd_path, imax, &img.initrd, &img.ilen);
 		if (err < 0) {
 			if (err == -EFBIG)
 				log_error("initrd '%s' does not fit: it is larger than %llu MiB (the guest's memory, "
 					  "at most %llu MiB)", initrd_path, (unsigned long long)(imax >> 20), INITRD_MAX >> 20);
 			else
 				log_error("cannot read initrd '%s': %s", initrd_path, strerror(-err));
+			free(img.kernel);
 			return err;
 		}
-		if (initrd_unpack_on)
-			maybe_unpack_initrd(mem, initrd_path, &initrd, &ilen);
 	}
-	struct boot_request req = {
-		.kernel = (const uint8_t *)kernel, .kernel_len = klen,
-		.initrd = (const uint8_t *)initrd, .initrd_len = ilen,
-		.cmdline = cmdline, .e820 = e820, .e820_n = e820_n, .rsdp = rsdp,
-		.decompress = decompress,
-	};
-	if (image_is_elf(req.kernel, klen))
-		return pvh_load(mem, &req, out);
-	struct bzimage_info bz;
-	char msg[256];
-	if (bzimage_parse(req.kernel, klen, &bz, msg, sizeof(msg)) < 0) {
-		log_error("kernel image '%s' is neither a bzImage nor an ELF vmlinux with a PVH note: %s",
-			  kernel_path, msg);
-		return -EINVAL;
-	}
-	return bzimage_load(mem, &req, out);
+	err = boot_load_images(mem, &img, cmdline, e820, e820_n, rsdp, decompress, initrd_unpack_on, out);
+	free(img.kernel);
+	free(img.initrd);
+	return err;
 }

@@ -247,6 +247,7 @@ static const char *const dlopened[] = {
 	"libhttp_parser.so.2.9", "libnettle.so.8", "libseccomp.so.2", "liblz4.so.1",
 	"libzstd.so.1", "liblzma.so.5", "libbz2.so.1.0", "liblzo2.so.2", "libgnutls.so.30",
 	"libdeflate.so.0",   /* the E1000's receive CRC (devices/e1000/e1000_fcs.c) */
+	"libext2fs.so.2",    /* a boot from the disk's ext2/3/4 (diskboot/extfs.c) */
 	/* and those the petrel program loads at start in every mode but a bare `petrel run`
 	 * (util/lazy_libs.c: not linked, so its start-up skips them when it can) */
 	"libjansson.so.4", "libz.so.1", "liburing.so.2",

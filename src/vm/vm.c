@@ -4,6 +4,7 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/layout.h"
 #include "devices/legacy/pvpanic.h"
+#include "diskboot/diskboot.h"
 #include "vm/vm_firmware.h"
 #include "util/affinity.h"
 #include "util/event_monitor.h"
@@ -83,12 +84,17 @@ int vm_vcpu_create(struct vm *vm, unsigned id)
  *   The RCU stall detector (21 s) likewise. */
 #define PVM_CMDLINE " nowatchdog rcupdate.rcu_cpu_stall_suppress=1 cryptomgr.notests clearcpuid=129,137,141,147,148,153,293,317,320,321,322,323,520,521,522"
 
-static char *build_cmdline(const struct vm_config *cfg, bool pvm)
+/* The kernel's command line: boot_args (or the default), or with a boot from the disk the
+ * entry's with boot_args appended; then PVM's and a root pmem device's. */
+static char *build_cmdline(const struct vm_config *cfg, bool pvm, const char *from_disk)
 {
 	const char *base = cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE;
 	char *s = NULL, root[64];
 	pmem_root_cmdline(cfg, root, sizeof(root)); /* a root pmem device, as Firecracker: last wins */
-	if (asprintf(&s, "%s%s%s", base, pvm ? PVM_CMDLINE : "", root) < 0)
+	if (from_disk && asprintf(&s, "%s%s%s%s%s", from_disk, from_disk[0] && cfg->cmdline ? " " : "",
+				  cfg->cmdline ? cfg->cmdline : "", pvm ? PVM_CMDLINE : "", root) < 0)
+		return NULL;
+	if (!from_disk && asprintf(&s, "%s%s%s", base, pvm ? PVM_CMDLINE : "", root) < 0)
 		return NULL;
 	return s;
 }
@@ -259,11 +265,13 @@ int vm_boot_load(struct vm *vm)
 	free(vm->cmdline);
 	if (cfg->firmware) /* the vCPUs are at the reset vector: the firmware boots from the disks */
 		return vm_firmware_power_on(vm, boot_vcpus(vm));
-	if (cfg->from_disk) {
-		log_error("boot-source.from_disk: this petrel cannot read a boot disk yet");
-		return -ENOTSUP;
-	}
-	vm->cmdline = build_cmdline(cfg, vm->pvm);
+	_cleanup_(diskboot_free) struct diskboot db = { 0 };
+	const char *drive = NULL;
+	uint64_t t0 = now_ns();
+	int err = cfg->from_disk ? vm_diskboot_read(vm, &db, &drive) : 0;
+	if (err < 0)
+		return err;
+	vm->cmdline = build_cmdline(cfg, vm->pvm, cfg->from_disk ? db.cmdline : NULL);
 	if (!vm->cmdline)
 		return -ENOMEM;
 	if (cfg->virtio_mmio_cmdline && vm->devs.cmdline_extra[0]) {
@@ -275,15 +283,27 @@ int vm_boot_load(struct vm *vm)
 	}
 	uint64_t rsdp;
 	vm->devs.acpi.pvpanic_port = PVPANIC_PORT; /* registered in setup_devices */
-	int err = acpi_build_devices(&vm->mem, boot_vcpus(vm), &vm->devs.acpi, &rsdp);
+	err = acpi_build_devices(&vm->mem, boot_vcpus(vm), &vm->devs.acpi, &rsdp);
 	if (err < 0) {
 		log_error("cannot build ACPI tables: %s", strerror(-err));
 		return err;
 	}
 	struct e820_entry e820[E820_MAX];
 	int n = e820_build(&vm->mem, e820);
-	err = boot_load(&vm->mem, cfg->kernel_path, cfg->initrd_path, vm->cmdline, e820, n, rsdp,
-			(enum boot_decompress)cfg->kernel_decompress, !cfg->initrd_unpack_off, &vm->boot);
+	if (cfg->from_disk) {
+		struct boot_images img = { (char *)db.kernel, db.kernel_len, (char *)db.initrd, db.initrd_len, "the disk's kernel",
+					   "the disk's initrd" };
+		err = boot_load_images(&vm->mem, &img, vm->cmdline, e820, n, rsdp, (enum boot_decompress)cfg->kernel_decompress,
+				       !cfg->initrd_unpack_off, &vm->boot);
+		db.initrd = (uint8_t *)img.initrd; /* maybe decompressed: freed with db */
+		db.initrd_len = img.ilen;
+		if (err == 0)
+			log_info("boot from disk: drive %s %s cmdline '%s' (%.1f ms)", drive, db.what, vm->cmdline,
+				 (double)(now_ns() - t0) / 1e6);
+	} else {
+		err = boot_load(&vm->mem, cfg->kernel_path, cfg->initrd_path, vm->cmdline, e820, n, rsdp,
+				(enum boot_decompress)cfg->kernel_decompress, !cfg->initrd_unpack_off, &vm->boot);
+	}
 	if (err < 0)
 		return err;
 	err = x86_boot_tables(&vm->mem, vm->boot.mode);

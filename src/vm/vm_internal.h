@@ -76,5 +76,8 @@ struct power_ctl vm_power_ctl(struct vm *vm);
  * line, the ACPI and boot tables, the boot CPU's registers); a reset loads it again. 0 or
  * -errno (logged). */
 int vm_boot_load(struct vm *vm);
+/* vm_diskboot.c: a from_disk VM's boot, found on its boot drive (logged on failure). */
+struct diskboot;
+int vm_diskboot_read(struct vm *vm, struct diskboot *db, const char **drive_id);
 
 #endif
