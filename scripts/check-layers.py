@@ -181,16 +181,16 @@ MANAGER_LAYERS = [
     ("batch", {"batch.c"}, False),
     ("start", {"start.c", "peer/peer.c", "net/net_run.c"}, False),
     ("worker", {"worker.c"}, False),
-    ("jail", {"jail_fill.c", "net/net_reserve.c", "net/net_taps.c"}, False),
+    ("jail", {"jail_fill.c", "net/net_reserve.c", "net/net_taps.c", "cloudinit/ci_drive.c"}, False),
     ("records", {"runstate.c", "stats.c", "console.c", "console_input.c", "worker_events.c"}, False),
     ("worker client", {"worker_wait.c"}, False),
     ("inventory", {"vm.c", "definitions.c", "net/net_inventory.c", "images.c"}, False),
     ("helpers", {"fsutil.c", "jail_backing.c", "overlay.c", "image_body.c", "uefi_vars.c", "peer/auth.c", "clone_body.c", "replica_args.c", "peer/peer_parse.c",
                  "peer/migrate_figures.c", "web/web_gate.c", "web/web_session.c", "web/web_static.c", "web/web_users.c", "web/web_ws.c",
                  "net/nft.c", "net/guards.c", "net/leases.c", "net/net_def.c", "net/net_link.c", "net/net_table.c",
-                 "net/dnsmasq.c", "net/net_addrs.c"},
+                 "net/dnsmasq.c", "net/net_addrs.c", "cloudinit/cidata.c", "run_tool.c"},
      True),
-    ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c", "net/net_iface.c", "cloudinit/ci_def.c"}, True),
+    ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c", "net/net_iface.c", "cloudinit/ci_def.c", "cloudinit/seed.c"}, True),
 ]
 
 

@@ -28,6 +28,15 @@
 #       --efi (here or before TARGET): a GPT disk for UEFI instead: an EFI system partition
 #       (mounted at /boot/efi) with the system's GRUB for x86_64-efi at EFI/BOOT/BOOTX64.EFI and
 #       EFI/debian/grubx64.efi, the ext4 root second; grub-efi-amd64-bin and efibootmgr installed.
+#   debian-cloud OUT
+#       a Debian 12 cloud template (docs/images.md#templates-and-cloud-init), qcow2: the cloud
+#       kernel, cloud-init (NoCloud first), cloud-guest-utils (growpart: the root grows to the
+#       disk), qemu-guest-agent, openssh-server (no host keys: cloud-init makes them per
+#       instance), an empty /etc/machine-id, a login on ttyS0, no password and no user of its
+#       own (cloud-init makes them). One GPT disk boots by BIOS and by UEFI: a BIOS boot partition
+#       (GRUB's i386-pc core.img), an EFI system partition (GRUB for x86_64-efi at the
+#       removable-media path), the ext4 root last (so growpart can grow it); both GRUBs read the
+#       root's /boot/grub/grub.cfg. Needs root and Debian's archive, as debian does.
 # GRUB's grub.cfg (every GRUB target and debian) puts its terminal on the serial line (COM1, 115200),
 # prints "petrel-grub: menu" there, waits PETREL_GRUB_TIMEOUT seconds (default 1) and boots the
 # first entry: `linux KERNEL CMDLINE` (+ `initrd`). CMDLINE is written into grub.cfg as it is.
@@ -66,6 +75,11 @@ GPT_ROOT_GUID=7e7e0001-5e7a-4c1d-9b00-0000000000e2
 GPT_ESP_TYPE=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
 GPT_LINUX_TYPE=0FC63DAF-8483-4772-8E79-3D69D8477DE4
 ESP_SERIAL=7E7E0E51 # the FAT volume id: UUID=7E7E-0E51
+GPT_BIOS_BOOT_TYPE=21686148-6449-6E6F-744E-656564454649 # GRUB's core.img on a GPT disk booted by BIOS
+GPT_BIOS_BOOT_GUID=7e7e0001-5e7a-4c1d-9b00-0000000000e3
+# the EFI system partition in fstab: nofail and a short wait (a lean boot starts no udev, so the
+# device unit never appears)
+DEBIAN_ESP_FSTAB="UUID=${ESP_SERIAL:0:4}-${ESP_SERIAL:4} /boot/efi vfat umask=0077,nofail,x-systemd.device-timeout=10s 0 0"
 FORCE=0
 GRUB_CFG=""
 EFI=0
@@ -203,9 +217,11 @@ put_le() {
 # get_le FILE OFFSET NBYTES
 get_le() { od -An -tu"$3" -j "$2" -N "$3" "$1" | tr -d ' '; }
 
-# grub_install DISK FSROOT: GRUB for BIOS on an MBR disk whose first partition (ext2/3/4, at
-# sector 2048) holds FSROOT: modules into FSROOT/boot/grub/i386-pc (before the file system is made),
-# then core.img at sector 1 and boot.img's code in the MBR, as grub-bios-setup places them.
+# grub_install DISK [SECTOR PREFIX LIB MODULE...]: GRUB for BIOS: core.img (LIB's modules,
+# default GRUB_LIB's; MODULE... built in, default GRUB_EMBED; $prefix PREFIX, default the first
+# MBR partition's /boot/grub) at SECTOR (default 1: the gap after an MBR; a GPT disk's BIOS boot
+# partition elsewhere) and boot.img's code in the MBR, as grub-bios-setup places them. The
+# modules go into the file system beforehand (grub_modules).
 GRUB_EMBED=(biosdisk part_msdos ext2) # what core.img needs to read $prefix; the rest loads from it
 # grub_modules DIR [LIB]: LIB's modules (default GRUB_LIB's, i386-pc) into DIR/boot/grub/<platform>,
 # where GRUB loads them from $prefix.
@@ -214,28 +230,30 @@ grub_modules() {
 	mkdir -p "$1/boot/grub/${lib##*/}"
 	cp "$lib"/*.mod "$lib"/*.lst "$1/boot/grub/${lib##*/}/"
 }
-grub_install() {
-	local disk=$1 core
+grub_install() { # DISK [SECTOR PREFIX LIB MODULE...]
+	local disk=$1 at=${2:-1} prefix=${3:-'(,msdos1)/boot/grub'} lib=${4:-$GRUB_LIB} core
+	local embed=("${@:5}")
+	((${#embed[@]})) || embed=("${GRUB_EMBED[@]}")
 	tmpdir core core
 	core+=/core.img
 	# "(,msdos1)": the BIOS boot drive (whatever its number), first partition.
-	grub-mkimage -O i386-pc -d "$GRUB_LIB" -p '(,msdos1)/boot/grub' -o "$core" "${GRUB_EMBED[@]}"
+	grub-mkimage -O i386-pc -d "$lib" -p "$prefix" -o "$core" "${embed[@]}"
 	local size sectors
 	size=$(stat -c %s "$core")
 	sectors=$(((size + 511) / 512))
-	((sectors <= 2047)) || die "core.img ($size bytes) does not fit before sector 2048"
+	((at > 1 || sectors <= 2047)) || die "core.img ($size bytes) does not fit before sector 2048"
 	# diskboot.img (core.img's first sector) ends with one blocklist entry {u64 start; u16 len;
 	# u16 segment}: the rest of core.img. grub-mkimage filled len and segment; start is ours.
 	local bl=$((512 - 12))
-	put_le "$core" $bl 8 2
+	put_le "$core" $bl 8 $((at + 1))
 	[[ $(get_le "$core" $((bl + 8)) 2) == $((sectors - 1)) ]] || die "core.img blocklist length is not $((sectors - 1))"
 	[[ $(get_le "$core" $((bl + 10)) 2) == $((0x820)) ]] || die "core.img blocklist segment is not 0x820"
-	dd if="$core" of="$disk" bs=512 seek=1 conv=notrunc status=none
+	dd if="$core" of="$disk" bs=512 seek="$at" conv=notrunc status=none
 	# boot.img: code up to the disk signature (440 bytes), keeping sfdisk's partition table.
-	# kernel_sector (u64 at 0x5c) = 1; boot_drive (0x64) = 0xff: the drive the BIOS booted from;
+	# kernel_sector (u64 at 0x5c) = where core.img is; boot_drive (0x64) = 0xff: the drive the BIOS booted from;
 	# the drive check (jmp at 0x66) becomes two nops, as grub-bios-setup does for hard disks.
-	dd if="$GRUB_LIB/boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none
-	put_le "$disk" $((0x5c)) 8 1
+	dd if="$lib/boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none
+	put_le "$disk" $((0x5c)) 8 "$at"
 	put_le "$disk" $((0x64)) 1 0xff
 	put_le "$disk" $((0x66)) 2 0x9090
 }
@@ -291,16 +309,16 @@ efi_grub() {
 	grub-mkimage -O x86_64-efi -d "$lib" -p "$2" -o "$1" "${GRUB_EFI_EMBED[@]}"
 }
 
-# esp_fs FILE DIR: FILE = the EFI system partition: FAT32 (at least 40 MiB: FAT32 wants 65525
+# esp_fs FILE DIR [START]: FILE = the EFI system partition: FAT32 (at least 40 MiB: FAT32 wants 65525
 # clusters) holding DIR's tree, made and filled on the file by mtools; its volume id ESP_SERIAL,
-# its hidden sectors the partition's start (sector 2048, gpt_disk).
+# its hidden sectors the partition's start (START, default sector 2048: gpt_disk's first).
 esp_fs() {
 	need mformat mtools
 	local mib
 	mib=$(fs_mib "$2" 4 40)
 	rm -f "$1"
 	truncate -s "${mib}M" "$1"
-	MTOOLS_SKIP_CHECK=1 mformat -i "$1" -F -H 2048 -N "$ESP_SERIAL" -v EFI ::
+	MTOOLS_SKIP_CHECK=1 mformat -i "$1" -F -H "${3:-2048}" -N "$ESP_SERIAL" -v EFI ::
 	MTOOLS_SKIP_CHECK=1 mcopy -Q -s -i "$1" "$2"/* ::/
 }
 
@@ -424,42 +442,110 @@ printf "[Unit]\nConditionKernelCommandLine=petrel.lean\n" >"$d/console-getty.ser
 ln -s /lib/systemd/system/console-getty.service "$d/getty.target.wants/console-getty.service"
 '
 
-build_debian() { # FILE (EFI=1: the GPT disk for UEFI)
+# debian_tree DIR PACKAGES [HOOK...]: DIR = a new Debian system (mmdebstrap, minbase and PACKAGES,
+# the lean hook, then each HOOK: a customize hook, sh with $1 the new root), unpacked as root.
+debian_tree() {
 	need mmdebstrap mmdebstrap
-	[[ $(id -u) == 0 ]] || die "the debian image needs root (its files' owners and device nodes)"
-	local stage
+	[[ $(id -u) == 0 ]] || die "the debian images need root (their files' owners and device nodes)"
+	local dir=$1 pkgs=$2 stage h hooks=()
+	shift 2
+	for h in "$@"; do hooks+=(--customize-hook="$h"); done
 	tmpdir stage debian
-	local tar=$stage/root.tar dir=$stage/root grub=$DEBIAN_GRUB_BIOS fstab
-	fstab="UUID=$DEBIAN_UUID / ext4 errors=remount-ro 0 1"
-	if [[ $EFI == 1 ]]; then
-		grub=$DEBIAN_GRUB_EFI
-		# nofail and a short wait: a lean boot starts no udev, so the device unit never appears.
-		fstab+="\nUUID=${ESP_SERIAL:0:4}-${ESP_SERIAL:4} /boot/efi vfat umask=0077,nofail,x-systemd.device-timeout=10s 0 0"
-	fi
 	# The customize hooks run inside the new system before it is packed.
-	mmdebstrap --mode=unshare --variant=minbase --include="$DEBIAN_PACKAGES,$grub" \
+	mmdebstrap --mode=unshare --variant=minbase --include="$pkgs" \
 		--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
 		--dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
-		--customize-hook="$DEBIAN_LEAN_HOOK" \
-		--customize-hook="echo root:$DEBIAN_PASSWORD | chroot \"\$1\" chpasswd" \
-		--customize-hook="echo $DEBIAN_HOSTNAME >\"\$1/etc/hostname\"" \
-		--customize-hook="printf '127.0.0.1 localhost\n127.0.1.1 $DEBIAN_HOSTNAME\n' >\"\$1/etc/hosts\"" \
-		--customize-hook="printf '$fstab\n' >\"\$1/etc/fstab\"" \
-		"$DEBIAN_SUITE" "$tar" >"$stage/mmdebstrap.log" 2>&1 ||
+		--customize-hook="$DEBIAN_LEAN_HOOK" "${hooks[@]}" \
+		"$DEBIAN_SUITE" "$stage/root.tar" >"$stage/mmdebstrap.log" 2>&1 ||
 		{ tail -40 "$stage/mmdebstrap.log" >&2; die "mmdebstrap failed"; }
 	mkdir "$dir"
-	tar -C "$dir" --numeric-owner --xattrs --xattrs-include='*' -xpf "$tar"
-	rm -f "$tar"
+	tar -C "$dir" --numeric-owner --xattrs --xattrs-include='*' -xpf "$stage/root.tar"
+	rm -f "$stage/root.tar"
 	[[ -e $dir/vmlinuz && -e $dir/initrd.img ]] || die "no /vmlinuz or /initrd.img in the new system"
 	# /vmlinuz and /initrd.img are the symlinks the kernel packages keep current (GRUB follows them).
 	mkdir -p "$dir/boot/grub" "$dir/etc/default/grub.d"
 	debian_grub_cfg "" >"$dir/boot/grub/grub.cfg"
 	debian_grub_default "" >"$dir/etc/default/grub.d/petrel.cfg"
+}
+
+build_debian() { # FILE (EFI=1: the GPT disk for UEFI)
+	local stage
+	tmpdir stage debian
+	local dir=$stage/root grub=$DEBIAN_GRUB_BIOS fstab
+	fstab="UUID=$DEBIAN_UUID / ext4 errors=remount-ro 0 1"
+	if [[ $EFI == 1 ]]; then
+		grub=$DEBIAN_GRUB_EFI
+		# nofail and a short wait: a lean boot starts no udev, so the device unit never appears.
+		fstab+="\n$DEBIAN_ESP_FSTAB"
+	fi
+	debian_tree "$dir" "$DEBIAN_PACKAGES,$grub" \
+		"echo root:$DEBIAN_PASSWORD | chroot \"\$1\" chpasswd" \
+		"echo $DEBIAN_HOSTNAME >\"\$1/etc/hostname\"" \
+		"printf '127.0.0.1 localhost\n127.0.1.1 $DEBIAN_HOSTNAME\n' >\"\$1/etc/hosts\"" \
+		"printf '$fstab\n' >\"\$1/etc/fstab\""
 	if [[ $EFI == 1 ]]; then
 		debian_efi_disk "$1" "$dir"
 	else
 		mbr_disk "$1" "$dir" ext4 "$DEBIAN_UUID" 512
 	fi
+}
+
+# The cloud template (debian-cloud): what a cloud image of Debian's has, NoCloud first.
+DEBIAN_CLOUD_PACKAGES="$DEBIAN_PACKAGES,$DEBIAN_GRUB_BIOS,$DEBIAN_GRUB_EFI,cloud-init,cloud-guest-utils,fdisk,\
+e2fsprogs,qemu-guest-agent,openssh-server,sudo,dbus,ifupdown,isc-dhcp-client,iproute2,netbase"
+DEBIAN_CLOUD_HOSTNAME=debian
+# cloud-init's settings for petrel's seeds: NoCloud (the "cidata" drive, or ds=nocloud in SMBIOS)
+# before a cloud's metadata service (none answers on a petrel host: each probe waits for its
+# timeout); the host name in /etc/hosts too (sudo resolves it).
+DEBIAN_CLOUD_CFG='# written by scripts/mkimage.sh of petrel (debian-cloud)
+datasource_list: [NoCloud, ConfigDrive, None]
+manage_etc_hosts: localhost
+'
+# An instance of the template is made on its first boot: no machine id (systemd makes one, and the
+# DHCP client id with it), no SSH host keys (cloud-init makes them), no random seed, no logs.
+DEBIAN_CLOUD_HOOK='
+set -e
+r=$1
+: >"$r/etc/machine-id"
+rm -f "$r/var/lib/dbus/machine-id" "$r"/etc/ssh/ssh_host_*_key* "$r/var/lib/systemd/random-seed"
+mkdir -p "$r/var/lib/dbus"
+ln -s /etc/machine-id "$r/var/lib/dbus/machine-id"
+rm -rf "$r"/var/lib/cloud/* "$r"/var/log/*.log
+'
+
+build_debian_cloud() { # FILE: the qcow2 template
+	need qemu-img qemu-utils
+	local stage
+	tmpdir stage debian-cloud
+	local dir=$stage/root disk=$stage/disk.img lib
+	debian_tree "$dir" "$DEBIAN_CLOUD_PACKAGES" \
+		"echo $DEBIAN_CLOUD_HOSTNAME >\"\$1/etc/hostname\"" \
+		"printf '127.0.0.1 localhost\n127.0.1.1 $DEBIAN_CLOUD_HOSTNAME\n' >\"\$1/etc/hosts\"" \
+		"printf 'UUID=$DEBIAN_UUID / ext4 errors=remount-ro 0 1\n$DEBIAN_ESP_FSTAB\n' >\"\$1/etc/fstab\"" \
+		"$DEBIAN_CLOUD_HOOK"
+	printf '%s' "$DEBIAN_CLOUD_CFG" >"$dir/etc/cloud/cloud.cfg.d/90_petrel.cfg"
+	lib=$dir/usr/lib/grub
+	[[ -f $lib/i386-pc/boot.img && -d $lib/x86_64-efi ]] || die "no GRUB for i386-pc and x86_64-efi in the new system"
+	grub_modules "$dir" "$lib/i386-pc"
+	grub_modules "$dir" "$lib/x86_64-efi"
+	mkdir -p "$dir/boot/efi"
+	# The EFI system partition: the removable-media path (what a UEFI firmware boots from a disk no
+	# boot variable names) and Debian's own place.
+	local esp prefix='(,gpt3)/boot/grub'
+	tmpdir esp debian-cloud-esp
+	efi_grub "$esp/EFI/BOOT/BOOTX64.EFI" "$prefix" "$lib/x86_64-efi"
+	mkdir -p "$esp/EFI/debian"
+	cp "$esp/EFI/BOOT/BOOTX64.EFI" "$esp/EFI/debian/grubx64.efi"
+	CLEANUP+=("$disk.bios" "$disk.esp" "$disk.fs")
+	truncate -s 1M "$disk.bios"
+	esp_fs "$disk.esp" "$esp" 4096 # after the BIOS boot partition
+	ext_fs "$disk.fs" "$dir" ext4 "$DEBIAN_UUID" 512
+	gpt_disk "$disk" "$disk.bios:$GPT_BIOS_BOOT_TYPE:$GPT_BIOS_BOOT_GUID:BIOS boot partition" "$disk.esp:$ESP_PART" \
+		"$disk.fs:$GPT_LINUX_TYPE:$GPT_ROOT_GUID:petrel"
+	# core.img in the BIOS boot partition (sector 2048), reading the root by GPT.
+	grub_install "$disk" 2048 "$prefix" "$lib/i386-pc" biosdisk part_gpt ext2
+	rm -rf "$dir"
+	qemu-img convert -q -f raw -O qcow2 "$disk" "$1"
 }
 
 # debian_efi_disk DISK ROOT: DISK = GPT: the EFI system partition with the system's own GRUB for
@@ -547,5 +633,12 @@ debian)
 			build_debian_cmdline "$CACHE/$name-$h.img" "$extra"
 	fi
 	;;
-*) die "unknown target $TARGET (grub-disk, grub-efi-disk, grub-iso, debian)" ;;
+debian-cloud)
+	[[ $# == 0 ]] || usage
+	[[ -z $GRUB_CFG ]] || die "--grub-cfg is for the GRUB targets"
+	need mkfs.ext2 e2fsprogs
+	# The template is cached by the script alone, as debian is (Debian's archive moves on: --force).
+	cached "debian-cloud-$(key debian-cloud "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT").qcow2" build_debian_cloud
+	;;
+*) die "unknown target $TARGET (grub-disk, grub-efi-disk, grub-iso, debian, debian-cloud)" ;;
 esac

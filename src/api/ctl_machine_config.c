@@ -1,5 +1,5 @@
 /* PUT, PATCH and GET /machine-config: vCPUs, memory, SMT, dirty page tracking, huge pages,
- * the CPU template, the machine's UUID and what a guest reset does (petrel's) (pre-boot). See controller.h. */
+ * the CPU template, the machine's UUID, its SMBIOS serial and what a guest reset does (petrel's) (pre-boot). See controller.h. */
 #include "api/core.h"
 
 #include <string.h>
@@ -55,6 +55,7 @@ int ctl_put_machine_config(struct controller *ctl, json_t *body, bool patch, cha
 		ctl->cfg.huge_pages = tmp.huge_pages;
 		ctl->cfg.has_uuid = tmp.has_uuid;
 		memcpy(ctl->cfg.uuid, tmp.uuid, sizeof(tmp.uuid));
+		memcpy(ctl->cfg.smbios_serial, tmp.smbios_serial, sizeof(tmp.smbios_serial));
 		ctl->cfg.no_reboot = tmp.no_reboot;
 		ctl_take(&ctl->cfg.cpu_template, &tmp.cpu_template);
 	}

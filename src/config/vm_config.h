@@ -20,6 +20,7 @@
 #define VM_MIN_MEM_MIB 16
 #define VM_MAX_MEM_MIB (1024 * 1024)   /* 1 TiB */
 #define VM_CONFIG_FILE_MAX (1 << 20)   /* largest config file vm_config_load_file reads */
+#define VM_SMBIOS_SERIAL_MAX 64
 
 struct vm_config {
 	char *kernel_path;       /* boot-source.kernel_image_path (required without a firmware) */
@@ -46,6 +47,9 @@ struct vm_config {
 	bool has_uuid;           /* machine-config.uuid (petrel's): the machine's identity, which a
 				  * firmware shows (SMBIOS); made up at the start when absent */
 	uint8_t uuid[16];
+	char smbios_serial[VM_SMBIOS_SERIAL_MAX + 1]; /* machine-config.smbios_serial (petrel's): the
+				  * serial number a firmware shows (SMBIOS type 1; cloud-init reads
+				  * "ds=nocloud" there); "": the UUID */
 	bool no_reboot;          /* machine-config.reboot "stop" (petrel's; --no-reboot): a guest
 				  * reset ends the VM; "reset", the default: it boots again */
 

@@ -22,6 +22,8 @@ json_t *vm_machine_config_to_json(const struct vm_config *c)
 		vm_uuid_format(c->uuid, s);
 		json_object_set_new(o, "uuid", json_string(s));
 	}
+	if (o && c->smbios_serial[0])
+		json_object_set_new(o, "smbios_serial", json_string(c->smbios_serial));
 	/* petrel's: only when not the default, so the document looks as Firecracker's */
 	if (o && c->no_reboot)
 		json_object_set_new(o, "reboot", json_string("stop"));

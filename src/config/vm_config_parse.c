@@ -31,6 +31,7 @@ struct pending_config {
 	enum guest_mem_backing huge_pages;
 	bool has_uuid;
 	uint8_t uuid[16];
+	char smbios_serial[VM_SMBIOS_SERIAL_MAX + 1];
 	bool has_reboot, no_reboot;
 	bool has_template;
 	char *template_name;     /* NULL for "None" */
@@ -157,7 +158,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 				size_t errlen)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
-					    "track_dirty_pages", "huge_pages", "uuid", "reboot", NULL };
+					    "track_dirty_pages", "huge_pages", "uuid", "reboot", "smbios_serial", NULL };
 	const char *sec = "machine-config";
 	json_int_t vcpus = 0, mem = 0;
 	int r;
@@ -222,6 +223,18 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 			return error_set(err, errlen, -EINVAL,
 					 "machine-config.uuid: expected a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
 		p->has_uuid = true;
+	}
+	/* petrel's: the serial number SMBIOS shows (printable ASCII: an SMBIOS string) */
+	json_t *sn = json_object_get(obj, "smbios_serial");
+	if (sn && !json_is_null(sn)) {
+		const char *s = json_string_value(sn);
+		bool ok = s && *s && strlen(s) <= VM_SMBIOS_SERIAL_MAX;
+		for (const char *c = s; ok && *c; c++)
+			ok = *c >= 0x20 && *c < 0x7f;
+		if (!ok)
+			return error_set(err, errlen, -EINVAL, "machine-config.smbios_serial: expected 1 to %d printable "
+					 "ASCII characters", VM_SMBIOS_SERIAL_MAX);
+		snprintf(p->smbios_serial, sizeof(p->smbios_serial), "%s", s);
 	}
 
 	json_t *hp = json_object_get(obj, "huge_pages");
@@ -469,6 +482,7 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 	if (p.has_machine) { /* machine-config replaces the whole section: no uuid clears it */
 		cfg->has_uuid = p.has_uuid;
 		memcpy(cfg->uuid, p.uuid, 16);
+		memcpy(cfg->smbios_serial, p.smbios_serial, sizeof(cfg->smbios_serial));
 	}
 	if (p.has_reboot)
 		cfg->no_reboot = p.no_reboot;

@@ -2,6 +2,7 @@
  * when one of them cannot be made or started, so that a request leaves every VM it asked for
  * or none. */
 #include "manager/batch.h"
+#include "manager/cloudinit/ci_drive.h"
 #include "manager/defs.h"
 #include "manager/events.h"
 #include "manager/fsutil.h"
@@ -113,6 +114,7 @@ void batch_discard(struct manager *m, struct mgr_vm **made, unsigned n,
 			}
 		defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
 		uefi_vars_remove(m, vm->def.name);
+		ci_drive_remove(m, vm->def.name);
 		net_vm_undefine(m, vm->def.name);
 		mgr_event_emit(m, vm->def.name, "undefined", NULL);
 		if (dir_of(m, vm->def.name, dir, sizeof(dir)) == 0)

@@ -15,6 +15,8 @@
  * overlays (restore_overrides). It is all or nothing: if one clone cannot be made or started,
  * every clone of the request is stopped, undefined and removed, and the answer says why. */
 #include "manager/batch.h"
+#include "manager/cloudinit/ci_def.h"
+#include "manager/cloudinit/ci_drive.h"
 #include "manager/definitions.h"
 #include "manager/defs.h"
 #include "manager/events.h"
@@ -140,7 +142,9 @@ static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl,
 		return error_set(err, errlen, -EINVAL, "the snapshot's definition has no petrel section");
 	}
 	json_object_set_new(p, "name", json_string(name));
-	json_object_del(p, "uuid"); /* def_parse gives a new one */
+	json_object_del(p, "uuid"); /* def_parse gives a new one: cloud-init's instance-id */
+	/* and its own host name, the clone's name (ci_def.h), however the VM cloned named its own */
+	json_object_del(json_object_get(p, CI_SECTION), "hostname");
 	size_t k;
 	int e = 0;
 	json_array_foreach(json_object_get(doc, "drives"), k, el)
@@ -210,11 +214,14 @@ static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_
 		copied = (e = uefi_vars_create(m, name, vars_from, err, errlen)) == 0;
 	if (!e)   /* from the template when the template VM's file is gone */
 		e = uefi_vars_prepare(m, &def, &made, err, errlen);
+	if (!e)   /* its own cloud-init seed (ci_drive.h) */
+		e = ci_drive_write(m, &def, err, errlen);
 	if (!e)
 		e = save_definition(m, &def, err, errlen);
 	if (e < 0) {
 		if (copied || made)
 			uefi_vars_remove(m, name);
+		ci_drive_remove(m, name);
 		pthread_mutex_unlock(&m->lock);
 		def_free(&def);
 		free(vm);

@@ -6,6 +6,7 @@
  * worker's cgroup, then saved). m->lock held, but by define_vm, which takes it itself. */
 #include "manager/define.h"
 #include "manager/answer.h"
+#include "manager/cloudinit/ci_drive.h"
 #include "manager/definitions.h"
 #include "manager/defs.h"
 #include "manager/events.h"
@@ -45,6 +46,9 @@ enum api_result define_vm(struct manager *m, const char *body, size_t len, struc
 	/* its interfaces on host networks: their MACs, their reservations (net_reserve.h) */
 	if (!e)
 		e = net_vm_define(m, &def, err, sizeof(err));
+	/* its cloud-init seed, made now so one petreld cannot make is refused here (ci_drive.h) */
+	if (!e)
+		e = ci_drive_write(m, &def, err, sizeof(err));
 	if (!e)
 		e = save_definition(m, &def, err, sizeof(err));
 	if (!e && !vm && !(vm = calloc(1, sizeof(*vm))))
@@ -82,6 +86,7 @@ enum api_result undefine_vm(struct manager *m, struct mgr_vm *vm, struct api_res
 		return mgr_answer_fault(r, mgr_status_of(e), err);
 	uefi_vars_remove(m, vm->def.name);   /* petreld's own; a user's file elsewhere stays */
 	images_vm_dir_remove(m, &vm->def);   /* the disk made from an image (from_image.c) */
+	ci_drive_remove(m, vm->def.name);    /* its cloud-init seed, made at its starts */
 	net_vm_undefine(m, vm->def.name);    /* its reservations on the host networks */
 	for (struct mgr_vm **p = &m->vms; *p; p = &(*p)->next)
 		if (*p == vm) {

@@ -254,7 +254,7 @@ int def_parse(const char *text, size_t len, struct vm_def *def, char *err, size_
 		e = error_set(err, errlen, -EINVAL, "no \"petrel\" section (with at least a name)");
 		goto fail;
 	}
-	if ((e = parse_petrel(p, def, err, errlen)) < 0 || (e = ci_def_check(doc, def->name, err, errlen)) < 0)
+	if ((e = parse_petrel(p, def, err, errlen)) < 0 || (e = ci_def_check(doc, def->name, def->uuid, err, errlen)) < 0)
 		goto fail;
 	/* Host policy lives in petrel.resources; logs and metrics are petreld's. */
 	const char *refused[] = { "cpu-affinity", "logger", "metrics" };

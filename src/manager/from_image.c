@@ -11,7 +11,7 @@
  * reservation: net_reserve.h) or a tap, and its petrel.cloud-init section gives the guest its
  * host name (the VM's name), its user, the user's SSH keys and password hash; petreld's UUID
  * for it is cloud-init's instance-id, so every VM of one image is a new instance. It is written
- * atomically, like every definition.
+ * atomically, like every definition, and its seed made (cloudinit/ci_drive.h).
  *
  * All or nothing: if one VM cannot be made (or, with "start", started), every VM of the
  * request is stopped, undefined and its directory removed (batch.c), and the answer says why.
@@ -19,6 +19,7 @@
 #include "manager/from_image.h"
 #include "manager/answer.h"
 #include "manager/batch.h"
+#include "manager/cloudinit/ci_drive.h"
 #include "manager/definitions.h"
 #include "manager/events.h"
 #include "manager/fsutil.h"
@@ -169,13 +170,19 @@ static int make_vm(struct manager *m, const struct image_vm_req *q, unsigned i, 
 		e = error_set(err, errlen, -EEXIST, "a VM named '%s' was defined meanwhile", name);
 	if (!e)
 		e = mgr_def_files_ready(m, &def, &vars_made, err, errlen);
-	if (!e && (e = net_vm_define(m, &def, err, errlen)) < 0 && vars_made)
-		uefi_vars_remove(m, name);
-	if (!e && (e = save_definition(m, &def, err, errlen)) < 0) {
-		uefi_vars_remove(m, name);
-		net_vm_undefine(m, name);
-	}
+	bool defined = false;
+	if (!e && !(e = net_vm_define(m, &def, err, errlen)))
+		defined = true;
+	if (!e)   /* its cloud-init seed, made now as at any define (ci_drive.h) */
+		e = ci_drive_write(m, &def, err, errlen);
+	if (!e)
+		e = save_definition(m, &def, err, errlen);
 	if (e < 0) {
+		if (vars_made)
+			uefi_vars_remove(m, name);
+		if (defined)
+			net_vm_undefine(m, name);
+		ci_drive_remove(m, name);
 		pthread_mutex_unlock(&m->lock);
 		def_free(&def);
 		free(vm);

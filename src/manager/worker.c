@@ -5,6 +5,7 @@
 #include "manager/console.h"
 #include "manager/events.h"
 #include "manager/fsutil.h"
+#include "manager/cloudinit/ci_drive.h"
 #include "manager/jail_fill.h"
 #include "manager/mgr.h"
 #include "manager/net/net_taps.h"
@@ -338,6 +339,12 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 	json_object_del(fc, "petrel");
 	/* the taps of its interfaces on host networks, which fc then names (net_taps.h) */
 	int e = net_taps_up(m, vm, fc, err, errlen);
+	/* and its cloud-init seed, a drive fc names (cloudinit/ci_drive.h) */
+	if (e == 0 && (e = ci_drive_attach(m, vm, fc, err, errlen)) < 0) {
+		pthread_mutex_lock(&m->lock);
+		net_taps_down(m, vm);
+		pthread_mutex_unlock(&m->lock);
+	}
 	if (e == 0 && (e = spawn(m, vm, &log_from, err, errlen)) < 0) {
 		pthread_mutex_lock(&m->lock);
 		net_taps_down(m, vm);

@@ -146,7 +146,8 @@ static int add_smbios(struct vm *vm)
 	const struct vm_config *cfg = vm->cfg;
 	char serial[VM_UUID_STR];
 	vm_uuid_format(cfg->uuid, serial);
-	struct smbios_info in = { .ncpus = vm->nvcpus, .mem_bytes = cfg->mem_mib << 20, .serial = serial,
+	struct smbios_info in = { .ncpus = vm->nvcpus, .mem_bytes = cfg->mem_mib << 20,
+				  .serial = cfg->smbios_serial[0] ? cfg->smbios_serial : serial,
 				  .version = PETREL_VERSION };
 	memcpy(in.uuid, cfg->uuid, 16);
 	uint8_t *anchor = NULL, *tables = NULL;

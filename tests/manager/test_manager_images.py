@@ -47,6 +47,8 @@ def sparse_raw(path, size=64 << 20, at=(1 << 20, 40 << 20)):
 def pd(petreld):
     if not shutil.which("qemu-img"):
         pytest.skip("qemu-img (qemu-utils) not installed")
+    if not shutil.which("mformat"):
+        pytest.skip("mtools not installed (the cloud-init seed)")
     return petreld(jailer=False)
 
 
@@ -142,6 +144,8 @@ def test_a_vm_from_an_image(pd):
     info = qemu_info(vmdir / "root.qcow2")
     assert info["backing-filename"] == "root.base" and info["virtual-size"] == 4 << 30
     assert info["backing-filename-format"] == "qcow2"
+    # its cloud-init seed, made at define as any VM's (Part B's ci_drive.c)
+    assert (pd.defs / "web.cidata").is_file()
     # the image is in use: not removable; listed with its VM
     assert pd.api("GET", "/images")[1][0]["vms"] == ["web"]
     st, body = pd.api("DELETE", "/images/deb")
@@ -158,7 +162,7 @@ def test_a_vm_from_an_image(pd):
     assert pd.api("GET", "/vms/web")[0] == 200
     # undefine takes the VM's directory with it; then the image may go
     assert pd.api("DELETE", "/vms/web")[0] == 204
-    assert not vmdir.exists()
+    assert not vmdir.exists() and not (pd.defs / "web.cidata").exists()
     assert pd.api("DELETE", "/images/deb")[0] == 204
     ev.close()
 
@@ -191,6 +195,7 @@ def test_a_count_of_vms_each_its_own_and_all_or_nothing(pd):
     assert st >= 400 and "web2-2" in body["fault_message"], body
     assert sorted(v["name"] for v in pd.api("GET", "/vms")[1]) == names
     assert not (pd.jails / "images-vms" / "web2-1").exists() and not (pd.defs / "web2-1.json").exists()
+    assert not (pd.defs / "web2-1.cidata").exists()
     assert sorted(p.name for p in (pd.jails / "images-vms").iterdir()) == names
 
 

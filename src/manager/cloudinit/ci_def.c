@@ -2,6 +2,7 @@
  * seed comes from whoever may define VMs, so every field has its type, its form and a limit,
  * and an error names it. */
 #include "manager/cloudinit/ci_def.h"
+#include "manager/cloudinit/seed.h"
 #include "manager/definition.h"
 #include "util/error.h"
 
@@ -175,25 +176,6 @@ static int check_data(json_t *section, const char *field, char *err, size_t errl
 			 "a script (\"#!\"), \"#include\", \"#cloud-boothook\" or a MIME multipart message", field);
 }
 
-/* What the seed's files take, at most: user_data and vendor_data as given, the other fields as
- * JSON (what seed.c writes), plus its few fixed lines. */
-static size_t seed_bound(json_t *section)
-{
-	size_t n = 4096;
-	const char *k;
-	json_t *v;
-	json_object_foreach(section, k, v) {
-		if (json_is_string(v)) {
-			n += json_string_length(v) + 2;
-		} else {
-			char *s = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
-			n += s ? strlen(s) : CI_SEED_MAX_BYTES;
-			free(s);
-		}
-	}
-	return n;
-}
-
 static int check_drives(json_t *doc, char *err, size_t errlen)
 {
 	size_t i;
@@ -207,7 +189,7 @@ static int check_drives(json_t *doc, char *err, size_t errlen)
 	return 0;
 }
 
-int ci_def_check(json_t *doc, const char *vm_name, char *err, size_t errlen)
+int ci_def_check(json_t *doc, const char *vm_name, const char *uuid, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "hostname", "users", "network_config", "user_data", "vendor_data", NULL };
 	json_t *sec = ci_section(doc);
@@ -244,8 +226,13 @@ int ci_def_check(json_t *doc, const char *vm_name, char *err, size_t errlen)
 	if ((e = check_data(sec, "user_data", err, errlen)) < 0 || (e = check_data(sec, "vendor_data", err, errlen)) < 0 ||
 	    (e = check_drives(doc, err, errlen)) < 0)
 		return e;
-	if (seed_bound(sec) > CI_SEED_MAX_BYTES)
-		return error_set(err, errlen, -EINVAL, WHERE ": the seed it makes would be larger than %d bytes (1 MiB)",
-				 CI_SEED_MAX_BYTES);
+	struct ci_seed seed;
+	if ((e = ci_seed_make(sec, vm_name, uuid, &seed, err, errlen)) < 0)
+		return e;
+	size_t size = ci_seed_size(&seed);
+	ci_seed_free(&seed);
+	if (size > CI_SEED_MAX_BYTES)
+		return error_set(err, errlen, -EINVAL, WHERE ": the seed it makes (%zu bytes) is larger than %d bytes (1 MiB)",
+				 size, CI_SEED_MAX_BYTES);
 	return 0;
 }

@@ -31,9 +31,9 @@ json_t *ci_section(json_t *doc);
 const char *ci_hostname(json_t *section, const char *vm_name);
 /* doc's cloud-init section, when it has one: its fields, their types and limits, the host
  * name (the VM's name must be one when no hostname is given), no drive of doc already named
- * CI_DRIVE_ID, and the seed it makes at most CI_SEED_MAX_BYTES. 0, or -EINVAL with
+ * CI_DRIVE_ID, and the seed it makes (instance-id uuid) at most CI_SEED_MAX_BYTES. 0, or -EINVAL with
  * "petrel.cloud-init.FIELD: ..." in err. */
-int ci_def_check(json_t *doc, const char *vm_name, char *err, size_t errlen);
+int ci_def_check(json_t *doc, const char *vm_name, const char *uuid, char *err, size_t errlen);
 /* A host name: labels of 1 to 63 of [A-Za-z0-9-] not beginning or ending with '-', joined by
  * '.', at most CI_HOSTNAME_MAX in all. */
 bool ci_hostname_ok(const char *s);
