@@ -6,8 +6,8 @@ header parser), listed with the VMs that use them, refused when they are no stan
 removed only while no VM's disk uses them; POST /vms/from-image makes each VM a directory with a
 hard link of the image and a qcow2 overlay backed by it, a definition with its own UUID, host
 name, user and keys, all or nothing for a count; undefine removes the directory; petrelctl's
-verbs; the events. Under KVM: a VM made from a GRUB disk image boots through SeaBIOS as a jailed
-worker (the direct boot from the disk is Part A's, tested with it)."""
+verbs; the events; each VM's cloud-init seed. Under KVM: VMs made from one GRUB disk image boot as
+jailed workers, two at once directly from the disk (the VMM's direct boot), one through SeaBIOS."""
 import json
 import os
 import shutil
@@ -261,23 +261,33 @@ def test_petrelctl_images(pd):
     assert pd.ctl("image-import", "gone", str(pd.root / "nothing")).returncode == 1
 
 
-def test_a_vm_from_an_image_boots(petreld, kvm, grub_disk):
-    """A jailed worker boots a VM made from an image through SeaBIOS and GRUB: the image is the
-    overlay's base, linked into the jail beside it (jail_backing.c)."""
+@pytest.mark.parametrize("boot, count, words", [
+    ("disk", 2, ["boot from disk: drive", "ok boot"]),   # the VMM's direct boot (Part A)
+    ("seabios", 1, ["petrel-grub: menu", "ok boot"]),    # SeaBIOS, then GRUB from the disk
+])
+def test_vms_from_an_image_boot(petreld, kvm, grub_disk, boot, count, words):
+    """Jailed workers boot VMs made from one GRUB disk image, directly from the disk or through
+    SeaBIOS: each overlay's base (the image) is linked into its jail beside it
+    (jail_backing.c), and every VM runs on its own overlay."""
     p = petreld()
     disk = grub_disk(p.root / "grub.img")
     st, img = p.api("POST", "/images", {"name": "grub", "path": str(disk), "move": True})
     assert st == 201, img
     ev = mgrlib.Events(p.sock)
-    st, vms = p.api("POST", "/vms/from-image", {"name": "booted", "image": "grub", "boot": "seabios",
-                                                "memory_mib": 256, "start": True}, timeout=240)
+    st, vms = p.api("POST", "/vms/from-image", {"name": "booted", "image": "grub", "boot": boot, "count": count,
+                                                "memory_mib": 256, "start": True}, timeout=300)
     assert st == 201, vms
-    assert vms[0]["state"] == "running"
-    ev.wait("booted", "started")
-    assert os.path.exists(f"/proc/{vms[0]['vmm_pid']}/root/vm/root.base"), "the base is not in the jail"
-    text = wait_log(p.state / "logs" / "booted.worker.log", ["petrel-grub: menu", "ok boot"], 240)
-    assert "FAIL" not in text
+    names = [v["name"] for v in vms]
+    assert names == (["booted"] if count == 1 else [f"booted-{i + 1}" for i in range(count)])
+    for v in vms:
+        assert v["state"] == "running", v
+        ev.wait(v["name"], "started")
+        assert os.path.exists(f"/proc/{v['vmm_pid']}/root/vm/root.base"), "the base is not in the jail"
+        text = wait_log(p.state / "logs" / f"{v['name']}.worker.log", words, 240)
+        assert "FAIL" not in text
     assert p.api("DELETE", "/images/grub")[0] == 409
-    assert p.api("POST", "/vms/booted/destroy", timeout=60)[0] == 200
-    assert p.api("DELETE", "/vms/booted")[0] == 204
+    for n in names:
+        assert p.api("POST", f"/vms/{n}/destroy", timeout=60)[0] == 200
+        assert p.api("DELETE", f"/vms/{n}")[0] == 204
     assert p.api("DELETE", "/images/grub")[0] == 204
+    ev.close()
