@@ -42,13 +42,42 @@ MAC1, MAC2 = "52:54:00:5e:00:01", "52:54:00:5e:00:02"
 IP1, IP2 = "10.77.0.5", "10.77.0.6"
 
 
-def pair(ns, t1, t2, a_cmd):
-    """vm2 serving on t2, vm1 on t1 running a_cmd: (vm1's output, vm2's)."""
+def io_cpu_s(pid):
+    """CPU seconds a petrel process spent outside its vCPUs (its I/O and API threads, and what the
+    kernel did in their system calls: the tap writes, the bridge, the guards' chains): the run time
+    of each thread not named fc_vcpu (/proc/PID/task/TID/schedstat, in ns)."""
+    total = 0
+    for t in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (t / "comm").read_text().startswith("fc_vcpu"):
+                continue
+            total += int((t / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):   # a thread that ended meanwhile
+            pass
+    return total / 1e9
+
+
+def pair(ns, t1, t2, a_cmd, cpu=None):
+    """vm2 serving on t2, vm1 on t1 running a_cmd: (vm1's output, vm2's). With cpu (a dict), a
+    flood's vm1 serves after it (so it is still there to be read) and cpu["s"] is the CPU seconds
+    both petrels spent outside their vCPUs while vm1 lived (io_cpu_s)."""
     g2 = vmnet.boot(ns, t2, MAC2, f"ip={IP2}/24 serve=600", timeout=900)
     try:
         g2.expect(r"^dhcpnet serving$", timeout=120)
-        out1 = vmnet.finish(vmnet.boot(ns, t1, MAC1, f"ip={IP1}/24 {a_cmd}", timeout=900))
-        time.sleep(0.5)   # the last datagrams reach vm2
+        if cpu is None:
+            out1 = vmnet.finish(vmnet.boot(ns, t1, MAC1, f"ip={IP1}/24 {a_cmd}", timeout=900))
+            time.sleep(0.5)   # the last datagrams reach vm2
+        else:
+            before = io_cpu_s(g2.proc.pid)
+            g1 = vmnet.boot(ns, t1, MAC1, f"ip={IP1}/24 {a_cmd} serve=600", timeout=900)
+            try:
+                g1.expect(r"^dhcpnet serving$", timeout=900)
+                time.sleep(0.5)   # the last datagrams reach vm2
+                cpu["s"] = io_cpu_s(g1.proc.pid) + io_cpu_s(g2.proc.pid) - before
+                g1.send("q")
+                out1 = vmnet.finish(g1)
+            finally:
+                g1.kill()
         g2.send("q")
         out2 = vmnet.finish(g2)
     finally:
@@ -84,9 +113,10 @@ def libvirt_pair(lv, filtered):
     return run
 
 
-def measure(run, nrtt, nframes):
-    """(mean round trip µs, {size: (frames/s delivered, the share of the frames sent that arrived)});
-    run(a_cmd): a pair's outputs (pair, libvirt_pair)."""
+def measure(run, nrtt, nframes, cpu=False):
+    """(mean round trip µs, {size: (frames/s delivered, the share of the frames sent that arrived,
+    host CPU µs per frame sent or None)}); run(a_cmd[, cpu]): a pair's outputs (pair, libvirt_pair);
+    cpu: run takes the dict pair() fills with the petrels' CPU outside their vCPUs."""
     out1, _ = run(f"bench={nrtt} peer={IP2}")
     m = re.search(r"^dhcpnet bench .* rtts=(\d+) lost=(\d+) tsc=(\d+) tsc_hz=(\d+)", out1, re.M)
     if not m or int(m.group(1)) == 0:
@@ -95,14 +125,17 @@ def measure(run, nrtt, nframes):
     rtt = int(m.group(3)) / int(m.group(4)) / int(m.group(1)) * 1e6
     fps = {}
     for size in (60, 1514):
-        out1, out2 = run(f"flood={nframes} size={size} peer={IP2}")
+        used = {} if cpu else None
+        cmd = f"flood={nframes} size={size} peer={IP2}"
+        out1, out2 = run(cmd, used) if cpu else run(cmd)
         f = re.search(r"^dhcpnet flood .* frames=(\d+) size=\d+ tsc=(\d+) tsc_hz=(\d+)", out1, re.M)
         d = re.search(r"^dhcpnet served .* discard=(\d+)", out2, re.M)
         if not f or not d:
             failed(f"flood {size}: {out1}{out2}")
             continue
         got = int(d.group(1))
-        fps[size] = (got / (int(f.group(2)) / int(f.group(3))), got / int(f.group(1)))
+        fps[size] = (got / (int(f.group(2)) / int(f.group(3))), got / int(f.group(1)),
+                     used["s"] / int(f.group(1)) * 1e6 if cpu else None)
     return rtt, fps
 
 
@@ -147,9 +180,9 @@ def main():
                 else:
                     vmnet.guardctl(host.ns, "remove", tap)
 
-        rows = [("plain tap (a bridge by hand)", lambda c: pair(host.ns, p1, p2, c), False),
-                ("petreld nat network, guards off", lambda c: pair(host.ns, n1, n2, c), False),
-                ("petreld nat network, guards on", lambda c: pair(host.ns, n1, n2, c), True)]
+        rows = [("plain tap (a bridge by hand)", lambda c, u=None: pair(host.ns, p1, p2, c, u), False),
+                ("petreld nat network, guards off", lambda c, u=None: pair(host.ns, n1, n2, c, u), False),
+                ("petreld nat network, guards on", lambda c, u=None: pair(host.ns, n1, n2, c, u), True)]
         lv, lv_why = (None, "BENCH_LIBVIRT=0") if os.environ.get("BENCH_LIBVIRT") == "0" else \
             start_libvirt(host.outside)
         if lv:
@@ -160,7 +193,7 @@ def main():
             for name, run, on in rows:
                 guards(on)
                 try:
-                    res[name].append(measure(run, nrtt, nframes))
+                    res[name].append(measure(run, nrtt, nframes, cpu=not name.startswith("libvirt")))
                 except RuntimeError as e:   # libvirt's domains (libvirt_peer): this run of the row lost
                     failed(f"{name}: {e}")
                     res[name].append((None, {}))
@@ -173,8 +206,8 @@ def main():
         print("# frames/s: what the receiving guest counted over the sender's time; (arrived): the share of "
               "the frames sent that it counted")
         print(f"{'':40} {'round trip µs':>14} {'vs plain':>9} {'60 B frames/s':>22} {'vs plain':>9} "
-              f"{'1514 B frames/s':>22}")
-        base, spread = None, []
+              f"{'1514 B frames/s':>22} {'host µs/frame 60 B':>19} {'vs off':>7} {'1514 B':>7} {'vs off':>7}")
+        base, spread, off = None, [], None
         med = statistics.median
         for name, *_ in rows:
             rtts = [r for r, _ in res[name] if r]
@@ -183,13 +216,23 @@ def main():
             if not rtts or not f60 or not f1514:
                 failed(f"{name}: not measured")
                 continue
-            row = (med(rtts), med(x for x, _ in f60), med(a for _, a in f60), med(x for x, _ in f1514),
-                   med(a for _, a in f1514))
+            c60, c1514 = [c for *_, c in f60 if c is not None], [c for *_, c in f1514 if c is not None]
+            row = (med(rtts), med(x for x, *_ in f60), med(a for _, a, _ in f60), med(x for x, *_ in f1514),
+                   med(a for _, a, _ in f1514), med(c60) if c60 else None, med(c1514) if c1514 else None)
             base = base or row
+            off = row if "guards off" in name else off
+            cpu = "" if row[5] is None else f" {row[5]:19.2f}" + (
+                f" {(row[5] / off[5] - 1) * 100:+6.1f}%" if off and off is not row else " " * 8) + \
+                f" {row[6]:7.2f}" + (f" {(row[6] / off[6] - 1) * 100:+6.1f}%" if off and off is not row else "")
             print(f"{name:40} {row[0]:14.1f} {(row[0] / base[0] - 1) * 100:+8.1f}% {row[1]:12.0f} ({row[2]:6.1%}) "
-                  f"{(row[1] / base[1] - 1) * 100:+8.1f}% {row[3]:12.0f} ({row[4]:6.1%})")
+                  f"{(row[1] / base[1] - 1) * 100:+8.1f}% {row[3]:12.0f} ({row[4]:6.1%}){cpu}")
             spread.append(f"{name}: round trip {min(rtts):.0f}-{max(rtts):.0f} µs, 60 B "
-                          f"{min(x for x, _ in f60):.0f}-{max(x for x, _ in f60):.0f} frames/s")
+                          f"{min(x for x, *_ in f60):.0f}-{max(x for x, *_ in f60):.0f} frames/s"
+                          + (f", {min(c60):.2f}-{max(c60):.2f} host µs/frame" if c60 else ""))
+        print("# host µs/frame: the CPU both petrels spent outside their vCPUs (their I/O threads and the kernel's "
+              "work in their system calls: the taps, the bridge, the guards) per frame sent; on a host with "
+              "fewer CPUs than the guests' vCPUs plus the I/O threads it is the throughput's bound and the "
+              "figure to compare (the guards' share of it is what they cost)")
         print("# the runs' spread (min-max): " + "; ".join(spread))
         print("# each guest polls its rings on a vCPU of its own: with fewer than 4 free host CPUs the two guests, "
               "petrel's I/O threads and the bridge share them, and the rows differ by the scheduler's noise")

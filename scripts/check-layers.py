@@ -188,7 +188,7 @@ MANAGER_LAYERS = [
     ("helpers", {"fsutil.c", "jail_backing.c", "overlay.c", "image_body.c", "uefi_vars.c", "peer/auth.c", "clone_body.c", "replica_args.c", "peer/peer_parse.c",
                  "peer/migrate_figures.c", "web/web_gate.c", "web/web_session.c", "web/web_static.c", "web/web_users.c", "web/web_ws.c",
                  "net/nft.c", "net/guards.c", "net/leases.c", "net/net_def.c", "net/net_link.c", "net/net_table.c",
-                 "net/dnsmasq.c", "net/net_addrs.c", "cloudinit/cidata.c", "run_tool.c"},
+                 "net/dnsmasq.c", "net/net_addrs.c", "net/net_guard_addrs.c", "cloudinit/cidata.c", "run_tool.c"},
      True),
     ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c", "net/net_iface.c", "cloudinit/ci_def.c", "cloudinit/seed.c"}, True),
 ]

@@ -28,6 +28,14 @@
 #       --efi (here or before TARGET): a GPT disk for UEFI instead: an EFI system partition
 #       (mounted at /boot/efi) with the system's GRUB for x86_64-efi at EFI/BOOT/BOOTX64.EFI and
 #       EFI/debian/grubx64.efi, the ext4 root second; grub-efi-amd64-bin and efibootmgr installed.
+#   direct-disk OUT LAYOUT KERNEL [INITRD] [CMDLINE]
+#       a disk for a boot from the disk (boot-source.from_disk, docs/images.md), no GRUB installed:
+#       LAYOUT is TABLE-FS[-KIND], TABLE mbr, gpt or bare (a file system without a table), FS ext2,
+#       ext3 or ext4; KIND grub (the default: /boot/kernel, /boot/initrd, /boot/grub/grub.cfg and
+#       grubenv, as grub-disk), links (only Debian's /vmlinuz and /initrd.img links to
+#       /boot/vmlinuz-petrel and /boot/initrd.img-petrel) or bootpart (partition 1 the root, an
+#       empty FS; partition 2 a separate ext2 /boot with /kernel, /initrd and /grub/grub.cfg,
+#       whose entry finds it with `search --fs-uuid`).
 #   debian-cloud OUT
 #       a Debian 12 cloud template (docs/images.md#templates-and-cloud-init), qcow2: the cloud
 #       kernel, cloud-init (NoCloud first), cloud-guest-utils (growpart: the root grows to the
@@ -496,10 +504,13 @@ e2fsprogs,qemu-guest-agent,openssh-server,sudo,dbus,ifupdown,isc-dhcp-client,ipr
 DEBIAN_CLOUD_HOSTNAME=debian
 # cloud-init's settings for petrel's seeds: NoCloud (the "cidata" drive, or ds=nocloud in SMBIOS)
 # before a cloud's metadata service (none answers on a petrel host: each probe waits for its
-# timeout); the host name in /etc/hosts too (sudo resolves it).
+# timeout); the host name in /etc/hosts too (sudo resolves it); the C.UTF-8 locale, which needs no
+# generation (cloud-init's default, en_US.UTF-8, is not generated in a minimal system: its locale
+# module failed).
 DEBIAN_CLOUD_CFG='# written by scripts/mkimage.sh of petrel (debian-cloud)
 datasource_list: [NoCloud, ConfigDrive, None]
 manage_etc_hosts: localhost
+locale: C.UTF-8
 '
 # An instance of the template is made on its first boot: no machine id (systemd makes one, and the
 # DHCP client id with it), no SSH host keys (cloud-init makes them), no random seed, no logs.
@@ -596,6 +607,83 @@ build_debian_cmdline() {
 	done
 }
 
+# ---- direct-disk: disks a boot from the disk reads (no GRUB installed) --------------------------
+DIRECT_ROOT_UUID=7e7e0001-5e7a-4c1d-9b00-0000000000d1
+DIRECT_BOOT_UUID=7e7e0001-5e7a-4c1d-9b00-0000000000d2
+GPT_DIRECT_BOOT_GUID=7e7e0001-5e7a-4c1d-9b00-0000000000d3
+GPT_DIRECT_ROOT_GUID=7e7e0001-5e7a-4c1d-9b00-0000000000d4
+
+# direct_mbr DISK FS...: an MBR disk (sfdisk on the file) with a partition per file system image
+# FS (a whole number of MiB), in order from 1 MiB on; the images are moved in.
+direct_mbr() {
+	need sfdisk fdisk
+	local disk=$1 fs mib start=1 table
+	shift
+	table="label: dos"$'\n'"label-id: 0x70657472"$'\n'
+	for fs in "$@"; do
+		mib=$(($(stat -c %s "$fs") >> 20))
+		table+="start=$((start << 11)), size=$((mib << 11)), type=83"$'\n'
+		start=$((start + mib))
+	done
+	rm -f "$disk"
+	truncate -s $((start << 20)) "$disk"
+	printf '%s' "$table" | sfdisk --quiet --no-reread --no-tell-kernel "$disk"
+	start=1
+	for fs in "$@"; do
+		mib=$(($(stat -c %s "$fs") >> 20))
+		dd if="$fs" of="$disk" bs=1M seek=$start conv=notrunc,sparse status=none
+		rm -f "$fs"
+		start=$((start + mib))
+	done
+}
+
+build_direct_disk() { # FILE LAYOUT KERNEL INITRD CMDLINE
+	local out=$1 table fs kind root boot
+	IFS=- read -r table fs kind <<<"$2"
+	kind=${kind:-grub}
+	tmpdir root direct-root
+	case $kind in
+	grub) stage_boot "$root" "$3" "$4" "$5" ;;
+	links)
+		mkdir -p "$root/boot"
+		cp "$3" "$root/boot/vmlinuz-petrel"
+		ln -s boot/vmlinuz-petrel "$root/vmlinuz"
+		[[ -z $4 ]] || { cp "$4" "$root/boot/initrd.img-petrel"; ln -s boot/initrd.img-petrel "$root/initrd.img"; }
+		;;
+	bootpart)
+		tmpdir boot direct-boot
+		mkdir -p "$root/etc" "$boot/grub"
+		echo petrel >"$root/etc/hostname"
+		cp "$3" "$boot/kernel"
+		[[ -z $4 ]] || cp "$4" "$boot/initrd"
+		if [[ -n $GRUB_CFG ]]; then
+			cp "$GRUB_CFG" "$boot/grub/grub.cfg"
+		else
+			{
+				echo "search --no-floppy --fs-uuid --set=root $DIRECT_BOOT_UUID"
+				grub_cfg /kernel "${4:+/initrd}" "$5"
+			} >"$boot/grub/grub.cfg"
+		fi
+		grub_env >"$boot/grub/grubenv"
+		CLEANUP+=("$out.boot")
+		ext_fs "$out.boot" "$boot" ext2 "$DIRECT_BOOT_UUID" 1
+		;;
+	esac
+	CLEANUP+=("$out.root")
+	ext_fs "$out.root" "$root" "$fs" "$DIRECT_ROOT_UUID" 2
+	local parts=("$out.root")
+	[[ $kind != bootpart ]] || parts+=("$out.boot")
+	case $table in
+	bare) mv "$out.root" "$out" ;;
+	mbr) direct_mbr "$out" "${parts[@]}" ;;
+	gpt)
+		local specs=("$out.root:$GPT_LINUX_TYPE:$GPT_DIRECT_ROOT_GUID:root")
+		[[ $kind != bootpart ]] || specs+=("$out.boot:$GPT_LINUX_TYPE:$GPT_DIRECT_BOOT_GUID:boot")
+		gpt_disk "$out" "${specs[@]}"
+		;;
+	esac
+}
+
 # ---- targets ----------------------------------------------------------------------------------
 [[ $EFI == 0 || $TARGET == debian ]] || die "--efi is for debian (grub-efi-disk is the GRUB target's)"
 case $TARGET in
@@ -615,6 +703,19 @@ grub-disk | grub-efi-disk | grub-iso)
 	fi
 	h=$(key "$TARGET" "$kernel" "${initrd:-no-initrd}" "$cmdline" "timeout=$GRUB_TIMEOUT" "${GRUB_CFG:-no-grub-cfg}")
 	cached "$TARGET-$h.img" "build_${TARGET//-/_}" "$kernel" "$initrd" "$cmdline"
+	;;
+direct-disk)
+	[[ $# -ge 2 && $# -le 4 ]] || usage
+	layout=$1 kernel=$2 initrd=${3:-} cmdline=${4:-}
+	[[ $layout =~ ^(mbr|gpt|bare)-(ext2|ext3|ext4)(-(grub|links|bootpart))?$ ]] ||
+		die "layout $layout: TABLE-FS[-KIND], TABLE mbr|gpt|bare, FS ext2|ext3|ext4, KIND grub|links|bootpart"
+	[[ $layout != bare-*-bootpart ]] || die "bootpart needs a partition table"
+	[[ -f $kernel ]] || die "kernel $kernel not found"
+	[[ -z $initrd || -f $initrd ]] || die "initrd $initrd not found"
+	[[ $cmdline != *$'\n'* ]] || die "the command line has a newline"
+	[[ -z $GRUB_CFG || -f $GRUB_CFG ]] || die "grub.cfg $GRUB_CFG not found"
+	h=$(key "$TARGET" "$layout" "$kernel" "${initrd:-no-initrd}" "$cmdline" "${GRUB_CFG:-no-grub-cfg}")
+	cached "$TARGET-$h.img" build_direct_disk "$layout" "$kernel" "$initrd" "$cmdline"
 	;;
 debian)
 	[[ $# -le 1 ]] || usage
@@ -640,5 +741,5 @@ debian-cloud)
 	# The template is cached by the script alone, as debian is (Debian's archive moves on: --force).
 	cached "debian-cloud-$(key debian-cloud "$DEBIAN_SUITE" "timeout=$GRUB_TIMEOUT").qcow2" build_debian_cloud
 	;;
-*) die "unknown target $TARGET (grub-disk, grub-efi-disk, grub-iso, debian, debian-cloud)" ;;
+*) die "unknown target $TARGET (grub-disk, grub-efi-disk, grub-iso, direct-disk, debian, debian-cloud)" ;;
 esac

@@ -73,8 +73,9 @@ PACKAGES=(
 	grub-efi-amd64-bin # GRUB for UEFI (x86_64-efi modules): mkimage.sh grub-efi-disk, debian --efi, the hybrid ISO's EFI image
 	grub-common       # grub-mkimage, grub-mkrescue, grub-fstest: mkimage.sh builds GRUB's images, tests/firmware reads them back
 	xorriso           # grub-mkrescue writes the hybrid ISO with it (mkimage.sh grub-iso)
-	mtools            # mformat/mcopy: FAT images without mounts (grub-mkrescue's, mkimage.sh's EFI system partitions)
-	mmdebstrap        # mkimage.sh debian: the installed Debian 12 disk from Debian's archive, without mounts
+	mtools            # mformat/mcopy: FAT images without mounts (grub-mkrescue's, mkimage.sh's EFI system partitions, petreld's cloud-init seeds: docs/manager.md#cloud-init)
+	dosfstools        # fsck.vfat: an administrator checks a FAT image (a cloud-init seed, an EFI system partition) without mounting it
+	mmdebstrap        # mkimage.sh debian and debian-cloud: the installed Debian 12 disk, the cloud template, from Debian's archive, without mounts
 	fdisk             # sfdisk: the MBR and GPT partition tables of mkimage.sh's disks, written on the image file
 	libnftables-dev   # petreld's networks (src/manager/net): NAT, isolation and the guards on VMs' taps as nftables rulesets (libnftables)
 	nftables          # nft: the tests and an administrator read petreld's rulesets and counters with it

@@ -32,6 +32,7 @@ struct db_part {
 
 struct db_search {
 	const struct dsrc *disk;
+	size_t kernel_max, initrd_max;   /* DISKBOOT_*_MAX, or the guest's memory when less */
 	struct dpart_list parts;
 	struct db_part p[DISKBOOT_MAX_PARTS];
 };
@@ -90,17 +91,22 @@ static int read_file(struct db_search *s, int part, const char *path, size_t max
 	return extfs_read(p->fs, path, max, buf, len, err, errlen);
 }
 
-/* Each initrd, 4-byte aligned one after the other (as GRUB loads them), at most DISKBOOT_INITRD_MAX. */
+/* Each initrd, 4-byte aligned one after the other (as GRUB loads them), at most initrd_max. */
 static int read_initrds(struct db_search *s, const struct grub_boot *g, struct diskboot *out, char *err,
 			size_t errlen)
 {
 	for (unsigned i = 0; i < g->ninitrd; i++) {
 		uint8_t *b;
 		size_t len, at = (out->initrd_len + 3) & ~(size_t)3;
-		int r = read_file(s, g->initrd[i].part, g->initrd[i].path, DISKBOOT_INITRD_MAX - MIN(at, DISKBOOT_INITRD_MAX),
+		int r = read_file(s, g->initrd[i].part, g->initrd[i].path, s->initrd_max - MIN(at, s->initrd_max),
 				  &b, &len, err, errlen);
 		if (r < 0)
 			return r;
+		if (!out->initrd) { /* the first (and mostly the only one): no copy */
+			out->initrd = b;
+			out->initrd_len = len;
+			continue;
+		}
 		uint8_t *all = realloc(out->initrd, at + len + 1);
 		if (!all) {
 			free(b);
@@ -155,7 +161,7 @@ static int try_grub(struct db_search *s, int num, const char *prefix, struct dis
 	struct grub_boot g;
 	if ((r = grubcfg_pick((const char *)cfg, len, &gd, &g, err, errlen)) < 0)
 		return r;
-	r = read_file(s, g.kernel.part, g.kernel.path, DISKBOOT_KERNEL_MAX, &out->kernel, &out->kernel_len, err, errlen);
+	r = read_file(s, g.kernel.part, g.kernel.path, s->kernel_max, &out->kernel, &out->kernel_len, err, errlen);
 	if (!r)
 		r = read_initrds(s, &g, out, err, errlen);
 	if (!r && !(out->cmdline = strdup(g.args)))
@@ -173,13 +179,13 @@ static int try_links(struct db_search *s, int num, struct diskboot *out, char *e
 	const struct dpart *dp;
 	struct db_part *p = part_state(s, num, &dp);
 	for (unsigned i = 0; i < ARRAY_SIZE(pairs); i++) {
-		int r = extfs_read(p->fs, pairs[i][0], DISKBOOT_KERNEL_MAX, &out->kernel, &out->kernel_len, err, errlen);
+		int r = extfs_read(p->fs, pairs[i][0], s->kernel_max, &out->kernel, &out->kernel_len, err, errlen);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
 			return r;
 		bool initrd = extfs_exists(p->fs, pairs[i][1]) == 1;
-		if (initrd && (r = extfs_read(p->fs, pairs[i][1], DISKBOOT_INITRD_MAX, &out->initrd, &out->initrd_len, err,
+		if (initrd && (r = extfs_read(p->fs, pairs[i][1], s->initrd_max, &out->initrd, &out->initrd_len, err,
 					      errlen)) < 0)
 			return r;
 		/* the kernel finds a partition by its PARTUUID itself; a bare file system by its UUID
@@ -197,13 +203,15 @@ static int try_links(struct db_search *s, int num, struct diskboot *out, char *e
 	return 0;
 }
 
-int diskboot_find(const struct dsrc *disk, struct diskboot *out, char *err, size_t errlen)
+int diskboot_find(const struct dsrc *disk, uint64_t mem_max, struct diskboot *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	struct db_search *s = calloc(1, sizeof(*s));
 	if (!s)
 		return error_oom(err, errlen);
 	s->disk = disk;
+	s->kernel_max = mem_max ? (size_t)MIN(mem_max, DISKBOOT_KERNEL_MAX) : DISKBOOT_KERNEL_MAX;
+	s->initrd_max = mem_max ? (size_t)MIN(mem_max, DISKBOOT_INITRD_MAX) : DISKBOOT_INITRD_MAX;
 	int r = partitions_read(disk, &s->parts, err, errlen);
 	char why[1024] = "";
 	size_t n = 0;

@@ -26,8 +26,9 @@ struct diskboot {
 };
 
 /* Find and read the boot on disk: 0, or -errno and why (every partition's reason when none
- * boots). */
-int diskboot_find(const struct dsrc *disk, struct diskboot *out, char *err, size_t errlen);
+ * boots). mem_max (the guest's memory; 0: none) lowers the kernel's and the initrds' limits, so
+ * a small VM never reads more than it could load. */
+int diskboot_find(const struct dsrc *disk, uint64_t mem_max, struct diskboot *out, char *err, size_t errlen);
 void diskboot_free(struct diskboot *b);
 
 struct disk;

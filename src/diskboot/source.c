@@ -28,3 +28,9 @@ int dsrc_mem_read(void *ctx, uint64_t off, void *buf, size_t len)
 	memcpy(buf, m->data + off, len);
 	return 0;
 }
+
+struct dsrc dsrc_of_mem(struct dsrc_mem *m, const uint8_t *data, size_t len)
+{
+	*m = (struct dsrc_mem){ data, len };
+	return (struct dsrc){ dsrc_mem_read, m, 0, len };
+}

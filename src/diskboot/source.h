@@ -25,5 +25,7 @@ struct dsrc dsrc_sub(const struct dsrc *s, uint64_t off, uint64_t size);
 /* A struct dsrc over bytes in memory (tests, fuzzers): ctx is a struct dsrc_mem. */
 struct dsrc_mem { const uint8_t *data; size_t len; };
 int dsrc_mem_read(void *ctx, uint64_t off, void *buf, size_t len);
+/* The whole of data as a struct dsrc, m (the caller's, living as long) filled in. */
+struct dsrc dsrc_of_mem(struct dsrc_mem *m, const uint8_t *data, size_t len);
 
 #endif

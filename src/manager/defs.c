@@ -30,12 +30,19 @@ int defs_write_atomic(const char *dir, const char *name, const char *text, char 
 
 int defs_write_mode(const char *dir, const char *name, const char *text, mode_t mode, char *err, size_t errlen)
 {
+	char file[NAME_MAX + 1];
+	snprintf(file, sizeof(file), "%s.json", name);
+	return defs_write_file(dir, file, text, mode, err, errlen);
+}
+
+int defs_write_file(const char *dir, const char *file, const char *text, mode_t mode, char *err, size_t errlen)
+{
 	char path[PATH_MAX], tmp[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.json.tmp", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, file);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
-		return error_set(err, errlen, -errno, "cannot write the definition %s: %s", tmp, strerror(errno));
+		return error_set(err, errlen, -errno, "cannot write %s: %s", tmp, strerror(errno));
 	size_t len = strlen(text), off = 0;
 	int e = fchmod(fd, mode) < 0 ? errno : 0;
 	while (off < len && !e) {
@@ -53,8 +60,7 @@ int defs_write_mode(const char *dir, const char *name, const char *text, mode_t 
 		e = errno;
 	if (e) {
 		unlink(tmp);
-		return error_set(err, errlen, -e, "cannot write the definition %s: %s (the old one, if any, is kept)",
-			       path, strerror(e));
+		return error_set(err, errlen, -e, "cannot write %s: %s (the old one, if any, is kept)", path, strerror(e));
 	}
 	int r = defs_sync_dir(dir);
 	if (r < 0)

@@ -11,6 +11,8 @@
 int defs_write_atomic(const char *dir, const char *name, const char *text, char *err, size_t errlen);
 /* The same with the file's mode (defs_write_atomic: 0640; a network's definition: 0644). */
 int defs_write_mode(const char *dir, const char *name, const char *text, mode_t mode, char *err, size_t errlen);
+/* Any file of dir (FILE as it is, no ".json" added) written so: a temporary file, fsync, rename, the directory synced. */
+int defs_write_file(const char *dir, const char *file, const char *text, mode_t mode, char *err, size_t errlen);
 int defs_remove(const char *dir, const char *name, char *err, size_t errlen);
 /* fsync a directory (after a file in it was made, renamed or removed): 0 or -errno. */
 int defs_sync_dir(const char *dir);

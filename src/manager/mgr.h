@@ -59,6 +59,9 @@ struct mgr_vm {
 	unsigned long long resets;  /* the guest's resets in its current worker (the worker's count) */
 	json_t *taps;               /* net/net_taps.c: the taps petreld made for its worker, [{"tap",
 				     * "network", "iface_id"}] (owned; kept in the run state), or NULL */
+	json_t *arriving_leases;    /* a migration's arrival: the DHCP leases its MACs held on the source,
+				     * [{"mac", "ip", "expiry"}], which its taps' guards allow until they
+				     * expire (net/net_taps.c); NULL: none */
 };
 
 struct manager {

@@ -3,7 +3,9 @@
  * start): the definition read again, its files checked, the worker started (worker.c) as the
  * start needs it, the VM's state and events. Below the verbs, above the worker. */
 #include "manager/start.h"
+#include "manager/cloudinit/ci_def.h"
 #include "manager/definitions.h"
+#include "manager/defs.h"
 #include "manager/events.h"
 #include "manager/jail_fill.h"
 #include "manager/mgr.h"
@@ -13,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -96,6 +99,30 @@ static int snapshot_into_jail(struct manager *m, struct mgr_vm *vm, const char *
 	return jail_put_snapshot(vm, data, root, err, errlen);
 }
 
+/* A state saved before the VM had a cloud-init section has no seed drive: its override (the
+ * seed ci_drive_attach added to fc) would be refused ("the snapshot has no drive 'cidata'").
+ * The state's definition (dir/meta.json) says; without one, the override stays. */
+static void drop_unsaved_seed(const char *dir, json_t *load)
+{
+	char *text = NULL, err[256];
+	if (defs_read(dir, "meta.json", &text, err, sizeof(err)) < 0)
+		return;
+	json_t *meta = json_loads(text, 0, NULL);
+	free(text);
+	json_t *def = json_object_get(meta, "definition");
+	json_t *drives = json_object_get(load, "drive_overrides");
+	size_t i;
+	json_t *d;
+	if (json_is_object(def) && !ci_section(def))
+		json_array_foreach(drives, i, d)
+			if (json_is_string(json_object_get(d, "drive_id")) &&
+			    !strcmp(json_string_value(json_object_get(d, "drive_id")), CI_DRIVE_ID)) {
+				json_array_remove(drives, i);
+				break;
+			}
+	json_decref(meta);
+}
+
 /* PUT /snapshot/load of the snapshot (directory data) on the definition's disks and taps. */
 static int snapshot_load(struct manager *m, struct mgr_vm *vm, json_t *fc, void *data, json_t **body, char *err,
 			 size_t errlen)
@@ -107,6 +134,7 @@ static int snapshot_load(struct manager *m, struct mgr_vm *vm, json_t *fc, void 
 	*body = json_pack("{s:s, s:{s:s, s:s}, s:b}", "snapshot_path", st, "mem_backend", "backend_type", "File",
 			  "backend_path", mem, "resume_vm", 1);
 	restore_overrides(*body, fc);
+	drop_unsaved_seed(dir, *body);
 	return 0;
 }
 

@@ -33,6 +33,7 @@ void mgr_vm_free(struct mgr_vm *vm)
 	json_decref(vm->replica_args);
 	json_decref(vm->replica_status);
 	json_decref(vm->taps);
+	json_decref(vm->arriving_leases);
 	free(vm);
 }
 

@@ -22,7 +22,7 @@ int vm_diskboot_read(struct vm *vm, struct diskboot *db, const char **drive_id)
 	*drive_id = cfg->drives[idx].drive_id;
 	struct dsrc src = { diskboot_disk_read, &b->disk, 0, disk_size(&b->disk) };
 	char why[1024];
-	int err = diskboot_find(&src, db, why, sizeof(why));
+	int err = diskboot_find(&src, vm->mem.total, db, why, sizeof(why));
 	if (err < 0)
 		log_error("boot from disk: drive %s: %s", *drive_id, why);
 	return err;

@@ -19,11 +19,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *disk = fuzz_dup(data, size);
-	struct dsrc_mem m = { disk, size };
-	struct dsrc src = { dsrc_mem_read, &m, 0, size };
+	struct dsrc_mem m;
+	struct dsrc src = dsrc_of_mem(&m, disk, size);
 	struct diskboot b;
 	char err[1024] = "";
-	int r = diskboot_find(&src, &b, err, sizeof(err));
+	int r = diskboot_find(&src, 0, &b, err, sizeof(err));
 	FUZZ_CHECK(memchr(err, 0, sizeof(err)) != NULL);
 	FUZZ_CHECK(r <= 0);
 	FUZZ_CHECK(r == 0 || err[0]);

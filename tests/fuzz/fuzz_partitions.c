@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *disk = fuzz_dup(data, size);
-	struct dsrc_mem m = { disk, size };
-	struct dsrc src = { dsrc_mem_read, &m, 0, size };
+	struct dsrc_mem m;
+	struct dsrc src = dsrc_of_mem(&m, disk, size);
 	static struct dpart_list l;
 	char err[256] = "";
 	int r = partitions_read(&src, &l, err, sizeof(err));

@@ -56,17 +56,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vm_def def;
 	unsigned timeout_s = 0;
 	err[0] = 0;
-	json_t *nets = NULL;
-	r = peer_incoming_parse(text, size, &def, &timeout_s, &nets, err, sizeof(err));
+	json_t *nets = NULL, *leases = NULL;
+	r = peer_incoming_parse(text, size, &def, &timeout_s, &nets, &leases, err, sizeof(err));
 	FUZZ_CHECK(r == 0 || r == -EINVAL);
 	if (r == 0) {
 		FUZZ_CHECK(mgr_vm_name_ok(def.name));
 		FUZZ_CHECK(timeout_s >= 1 && timeout_s <= 3600);
 		FUZZ_CHECK(!nets || json_is_object(nets));
+		FUZZ_CHECK(!leases || (json_is_array(leases) && json_array_size(leases) <= 256));
 		def_free(&def);
 		json_decref(nets);
+		json_decref(leases);
 	} else {
-		FUZZ_CHECK(err[0] != 0 && !nets);
+		FUZZ_CHECK(err[0] != 0 && !nets && !leases);
 	}
 	/* the whole input as a line of a source worker's events file (migrate.c's figures; a C
 	 * string: getline gave it so) */

@@ -160,6 +160,11 @@ def test_the_seed_holds_the_sections_files(petreld):
     r = subprocess.run(["blkid", "-p", "-o", "export", str(seed)], capture_output=True, text=True)
     tags = dict(line.split("=", 1) for line in r.stdout.split())
     assert tags["TYPE"] == "vfat" and tags["LABEL"].lower() == "cidata", tags
+    # and a sound one to dosfstools' checker (read-only: -n)
+    fsck = shutil.which("fsck.vfat") or "/sbin/fsck.vfat"
+    if os.path.exists(fsck):
+        r = subprocess.run([fsck, "-n", str(seed)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
     files = seed_files(seed)
     assert sorted(files) == ["meta-data", "network-config", "user-data", "vendor-data"]
     meta = yaml.safe_load(files["meta-data"])

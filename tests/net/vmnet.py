@@ -2,12 +2,16 @@
 """VMs on a petreld network for tests/net/test_net_guests.py and bench/net_guards_vm.py: the
 dhcpnet test guest (tests/guests/dhcpnet.c) run by `petrel run` inside the host's namespace
 (netlib.Host) on a persistent tap made here and attached to the network's bridge, its guards put
-on by tests/tools/guardctl as petreld will (until petreld makes VMs' taps and guards itself)."""
+on by tests/tools/guardctl; and the same guest as a VM of petreld's (dhcpnet_doc), on a tap petreld
+makes and guards."""
 import json
 import subprocess
 
-import guestlib
+import pytest
+
 import guardlib
+import guestlib
+import mgrlib
 import netlib
 from netlib import sh
 
@@ -20,6 +24,7 @@ while True:
     d, a = s.recvfrom(2048); s.sendto(("from=" + a[0]).encode(), a)
 """
 UDP_PORT = 9998
+MAC = "52:54:00:5e:01:01"
 
 
 def make_tap(ns, name, bridge):
@@ -69,3 +74,25 @@ def serve_udp_outside(host, port=UDP_PORT):
     netlib.wait_for(lambda: f":{port:04X}" in sh("cat", "/proc/net/udp", ns=host.outside).stdout,
                     what="the UDP echo server")
     return p
+
+
+def dhcpnet_doc(name, args, mac=MAC):
+    """A definition for petreld of the dhcpnet guest with the command line's words args, its
+    interface on the network "default" with the MAC mac."""
+    img = mgrlib.guest("dhcpnet")
+    if not img.exists():
+        pytest.skip(f"{img} not built")
+    return {"boot-source": {"kernel_image_path": str(img), "boot_args": f"mac={mac} transport=pci {args}"},
+            "machine-config": {"vcpu_count": 1, "mem_size_mib": 32},
+            "network-interfaces": [{"iface_id": "eth0", "network": "default", "guest_mac": mac}],
+            "petrel": {"name": name}}
+
+
+def console(pd, name):
+    """The guest's console (in its worker's log) under the petreld pd."""
+    return (pd.state / "logs" / f"{name}.worker.log").read_text(errors="replace")
+
+
+def pings(ns, addr, count=3):
+    """Whether addr answers a ping from namespace ns (a few tries: the first may wait on ARP)."""
+    return sh("busybox", "ping", "-c", count, "-W", "2", addr, ns=ns, check=False, timeout=30).returncode == 0

@@ -38,6 +38,18 @@
 #define MACHINE(mc) "{" BOOT ", \"machine-config\": {" mc "}}"
 #define MC_OK "\"vcpu_count\": 2, \"mem_size_mib\": 256"
 
+/* Parse `json` into a fresh config and validate it (vm_config_validate): 0 or its error. */
+static inline int parse_and_validate(const char *json, char *msg, size_t len)
+{
+	struct vm_config c;
+	vm_config_init(&c);
+	int r = vm_config_parse_json(json, &c, msg, len);
+	if (r == 0)
+		r = vm_config_validate(&c, msg, len);
+	vm_config_free(&c);
+	return r;
+}
+
 static const char *const full_config =
 	"{\n"
 	"  \"boot-source\": {\n"

@@ -17,17 +17,6 @@
 #define FW "\"boot-source\": {\"firmware\": \"seabios\"}"
 #define DRIVE(extra) "\"drives\": [{\"drive_id\": \"d\", \"path_on_host\": \"/d\", \"is_root_device\": false" extra "}]"
 
-static int validate(const char *json, char *msg, size_t len)
-{
-	struct vm_config c;
-	vm_config_init(&c);
-	int r = vm_config_parse_json(json, &c, msg, len);
-	if (r == 0)
-		r = vm_config_validate(&c, msg, len);
-	vm_config_free(&c);
-	return r;
-}
-
 TEST(firmware_boot_source)
 {
 	EXPECT_OK("{" FW "}");
@@ -35,12 +24,12 @@ TEST(firmware_boot_source)
 	EXPECT_ERR("{\"boot-source\": {\"firmware\": \"\"}}", "boot-source.firmware: must not be empty");
 	EXPECT_ERR("{\"boot-source\": {}}", "missing required field");
 	char msg[256];
-	CHECK_EQ(validate("{" FW "}", msg, sizeof(msg)), 0);
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"seabios\", \"kernel_image_path\": \"/k\"}}", msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ(parse_and_validate("{" FW "}", msg, sizeof(msg)), 0);
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"seabios\", \"kernel_image_path\": \"/k\"}}", msg, sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "go with no firmware");
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"seabios\", \"boot_args\": \"x\"}}", msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"seabios\", \"boot_args\": \"x\"}}", msg, sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "go with no firmware");
-	CHECK_EQ(validate("{\"boot-source\": {\"boot_args\": \"x\", \"kernel_image_path\": null}}", msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"boot_args\": \"x\", \"kernel_image_path\": null}}", msg, sizeof(msg)), -EINVAL);
 	CHECK_STR_EQ(firmware_path("seabios"), FIRMWARE_SEABIOS_PATH);
 	CHECK_STR_EQ(firmware_path("/x/y.bin"), "/x/y.bin");
 }
@@ -147,6 +136,35 @@ TEST(uuid)
 	vm_config_free(&c);
 }
 
+/* machine-config.smbios_serial (petrel's): the serial number SMBIOS type 1 shows (cloud-init's
+ * "ds=nocloud"), shown back only when set, refused unless 1 to 64 printable ASCII characters. */
+TEST(smbios_serial)
+{
+	struct vm_config c;
+	char msg[256];
+	vm_config_init(&c);
+	CHECK_EQ(vm_config_parse_json(MACHINE(MC_OK ", \"smbios_serial\": \"ds=nocloud\""), &c, msg, sizeof(msg)), 0);
+	CHECK_STR_EQ(c.smbios_serial, "ds=nocloud");
+	json_t *mc = vm_machine_config_to_json(&c);
+	CHECK_STR_EQ(json_string_value(json_object_get(mc, "smbios_serial")), "ds=nocloud");
+	json_decref(mc);
+	/* machine-config replaces the whole section: none given clears it */
+	CHECK_EQ(vm_config_parse_json(MACHINE(MC_OK), &c, msg, sizeof(msg)), 0);
+	CHECK_STR_EQ(c.smbios_serial, "");
+	mc = vm_machine_config_to_json(&c);
+	CHECK(json_object_get(mc, "smbios_serial") == NULL);
+	json_decref(mc);
+	vm_config_free(&c);
+	char long_serial[256];
+	snprintf(long_serial, sizeof(long_serial), MACHINE(MC_OK ", \"smbios_serial\": \"%065d\""), 0);
+	EXPECT_ERR(long_serial, "machine-config.smbios_serial: expected 1 to 64 printable ASCII");
+	EXPECT_ERR(MACHINE(MC_OK ", \"smbios_serial\": \"\""), "machine-config.smbios_serial");
+	EXPECT_ERR(MACHINE(MC_OK ", \"smbios_serial\": \"a\\nb\""), "machine-config.smbios_serial");
+	EXPECT_ERR(MACHINE(MC_OK ", \"smbios_serial\": \"\u00e9\""), "machine-config.smbios_serial");
+	EXPECT_ERR(MACHINE(MC_OK ", \"smbios_serial\": 7"), "machine-config.smbios_serial");
+	EXPECT_OK(MACHINE(MC_OK ", \"smbios_serial\": null"));
+}
+
 TEST(firmware_image_checks)
 {
 	size_t len = 128 << 10;
@@ -179,13 +197,13 @@ TEST(firmware_image_checks)
 TEST(ovmf_definition)
 {
 	char msg[256];
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"ovmf\"}}", msg, sizeof(msg)), 0);
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"ovmf\"}}", msg, sizeof(msg)), 0);
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
 			  sizeof(msg)), 0);
-	CHECK_EQ(validate("{\"boot-source\": {\"firmware\": \"seabios\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"firmware\": \"seabios\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
 			  sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "boot-source.firmware_vars_path: SeaBIOS keeps no variables");
-	CHECK_EQ(validate("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
+	CHECK_EQ(parse_and_validate("{\"boot-source\": {\"kernel_image_path\": \"/k\", \"firmware_vars_path\": \"/v/a.vars\"}}", msg,
 			  sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "boot-source.firmware_vars_path: goes with a firmware");
 	EXPECT_ERR("{\"boot-source\": {\"firmware\": \"ovmf\", \"firmware_vars_path\": 1}}",

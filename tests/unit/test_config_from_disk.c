@@ -14,17 +14,6 @@
 #define FD "\"boot-source\": {\"from_disk\": true}"
 #define DRIVE(id, root) "{\"drive_id\": \"" id "\", \"path_on_host\": \"/" id "\", \"is_root_device\": " root "}"
 
-static int validate(const char *json, char *msg, size_t len)
-{
-	struct vm_config c;
-	vm_config_init(&c);
-	int r = vm_config_parse_json(json, &c, msg, len);
-	if (r == 0)
-		r = vm_config_validate(&c, msg, len);
-	vm_config_free(&c);
-	return r;
-}
-
 TEST(from_disk_parse)
 {
 	EXPECT_OK("{" FD "}");
@@ -43,9 +32,9 @@ TEST(from_disk_parse)
 TEST(from_disk_validate)
 {
 	char msg[256];
-	CHECK_EQ(validate("{" FD "}", msg, sizeof(msg)), -EINVAL);
+	CHECK_EQ(parse_and_validate("{" FD "}", msg, sizeof(msg)), -EINVAL);
 	CHECK_CONTAINS(msg, "boot-source.from_disk: the VM has no drive to boot from");
-	CHECK_EQ(validate("{" FD ", \"drives\": [" DRIVE("a", "false") "]}", msg, sizeof(msg)), 0);
+	CHECK_EQ(parse_and_validate("{" FD ", \"drives\": [" DRIVE("a", "false") "]}", msg, sizeof(msg)), 0);
 	/* a kernel the CLI gave beside a document's from_disk */
 	struct vm_config c;
 	vm_config_init(&c);

@@ -52,8 +52,7 @@ static struct dsrc_mem mem;
 
 static struct dsrc source(void)
 {
-	mem = (struct dsrc_mem){ img, img_len };
-	return (struct dsrc){ dsrc_mem_read, &mem, 0, img_len };
+	return dsrc_of_mem(&mem, img, img_len);
 }
 
 /* The tree every image holds: a kernel of 300 KiB (many blocks, several extents with 1 KiB
@@ -135,7 +134,7 @@ TEST(disk_search)
 	struct dsrc s = source();
 	struct diskboot b;
 	char err[1024] = "";
-	CHECK_EQ(diskboot_find(&s, &b, err, sizeof(err)), 0);
+	CHECK_EQ(diskboot_find(&s, 0, &b, err, sizeof(err)), 0);
 	CHECK_STR_EQ(err, "");
 	CHECK_EQ(b.kernel_len, 307200);
 	CHECK_EQ(b.initrd_len, 7);
@@ -146,7 +145,7 @@ TEST(disk_search)
 	REQUIRE_EQ(sh("cd %s && debugfs -w -R 'rm /boot/grub/grub.cfg' disk.img?offset=3145728 >/dev/null 2>&1", dir), 0);
 	REQUIRE_EQ(load("disk.img"), 0);
 	s = source();
-	CHECK_EQ(diskboot_find(&s, &b, err, sizeof(err)), 0);
+	CHECK_EQ(diskboot_find(&s, 0, &b, err, sizeof(err)), 0);
 	CHECK_STR_EQ(b.cmdline, "root=PARTUUID=12345678-02 ro console=ttyS0");
 	CHECK_STR_EQ(b.what, "partition 2 (ext4): /vmlinuz entry '(no grub.cfg)'");
 	CHECK_EQ(b.initrd_len, 0);
@@ -155,7 +154,7 @@ TEST(disk_search)
 	REQUIRE_EQ(sh("cd %s && debugfs -w -R 'rm /vmlinuz' disk.img?offset=3145728 >/dev/null 2>&1", dir), 0);
 	REQUIRE_EQ(load("disk.img"), 0);
 	s = source();
-	CHECK_EQ(diskboot_find(&s, &b, err, sizeof(err)), -ENOENT);
+	CHECK_EQ(diskboot_find(&s, 0, &b, err, sizeof(err)), -ENOENT);
 	CHECK_CONTAINS(err, "no boot found on the disk (msdos table): partition 1 (vfat): not a file system petrel reads "
 		       "(ext2/3/4); partition 2 (ext4): no /boot/grub/grub.cfg, /grub/grub.cfg, /vmlinuz or /boot/vmlinuz");
 }
@@ -167,11 +166,11 @@ TEST(other_file_systems)
 	struct dsrc s = source();
 	struct diskboot b;
 	char err[1024] = "";
-	CHECK_EQ(diskboot_find(&s, &b, err, sizeof(err)), -ENOENT);
+	CHECK_EQ(diskboot_find(&s, 0, &b, err, sizeof(err)), -ENOENT);
 	CHECK_CONTAINS(err, "partition 0 (xfs): not a file system petrel reads (ext2/3/4)");
 	memset(img, 0, img_len);
 	memcpy(img + 0x10040, "_BHRfS_M", 8);
-	CHECK_EQ(diskboot_find(&s, &b, err, sizeof(err)), -ENOENT);
+	CHECK_EQ(diskboot_find(&s, 0, &b, err, sizeof(err)), -ENOENT);
 	CHECK_CONTAINS(err, "partition 0 (btrfs)");
 }
 
@@ -189,7 +188,7 @@ TEST(damaged)
 		img_len = cut[i];
 		s = source();
 		err[0] = 0;
-		r = diskboot_find(&s, &b, err, sizeof(err));
+		r = diskboot_find(&s, 0, &b, err, sizeof(err));
 		CHECK(r == 0 || err[0]);
 		CHECK(i > 1 || r < 0);
 		if (r == 0)
@@ -199,7 +198,7 @@ TEST(damaged)
 	REQUIRE_EQ(sh("cd %s && debugfs -w -R 'sif /boot/vmlinuz-6.1 block[2] 99999999' ext2.img >/dev/null 2>&1", dir), 0);
 	REQUIRE_EQ(load("ext2.img"), 0);
 	s = source();
-	CHECK(diskboot_find(&s, &b, err, sizeof(err)) < 0);
+	CHECK(diskboot_find(&s, 0, &b, err, sizeof(err)) < 0);
 	CHECK_CONTAINS(err, "partition 0 (ext2): /boot/vmlinuz-6.1: its blocks lie beyond the file system's end");
 	/* an indirect block that points at itself, and a file as big as ext2 allows */
 	REQUIRE_EQ(make_tree(), 0);
@@ -210,7 +209,7 @@ TEST(damaged)
 		      "debugfs -w -R 'sif /boot/vmlinuz-6.1 size 0xffffffff' ext2.img >/dev/null 2>&1", dir), 0);
 	REQUIRE_EQ(load("ext2.img"), 0);
 	s = source();
-	r = diskboot_find(&s, &b, err, sizeof(err));
+	r = diskboot_find(&s, 0, &b, err, sizeof(err));
 	CHECK(r == 0 || r < 0);
 	if (r == 0)
 		diskboot_free(&b);

@@ -28,8 +28,8 @@ static void mbr_entry(uint8_t *sector, int slot, uint8_t type, uint32_t start, u
 
 static int read_table(struct dpart_list *l, char *err, size_t errlen)
 {
-	static struct dsrc_mem m = { disk, sizeof(disk) };
-	struct dsrc s = { dsrc_mem_read, &m, 0, sizeof(disk) };
+	static struct dsrc_mem m;
+	struct dsrc s = dsrc_of_mem(&m, disk, sizeof(disk));
 	return partitions_read(&s, l, err, errlen);
 }
 

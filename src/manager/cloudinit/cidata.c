@@ -24,17 +24,11 @@ static const char *const mtools_env[] = { "MTOOLS_SKIP_CHECK=1", "MTOOLSRC=/dev/
 
 static int write_all(const char *path, const char *text, size_t len, char *err, size_t errlen)
 {
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	size_t done = 0;
-	while (fd >= 0 && done < len) {
-		ssize_t n = write(fd, text + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	if (fd < 0 || done < len)
+	errno = 0;
+	FILE *f = fopen(path, "wxe");
+	bool ok = f && fwrite(text, 1, len, f) == len;
+	ok = f && fclose(f) == 0 && ok;
+	if (!ok)
 		return error_set(err, errlen, -(errno ? errno : EIO), "cannot write %s: %s", path, strerror(errno ? errno : EIO));
 	return 0;
 }

@@ -8,7 +8,10 @@
 
 struct ci_seed;
 
-#define CIDATA_LABEL "cidata"
+/* FAT's volume label, upper case as FAT keeps it in the root directory (mformat writes the
+ * boot sector's copy as given: a lower-case one there differs, which fsck.vfat reports);
+ * cloud-init's NoCloud and ds-identify look for "cidata" in either case. */
+#define CIDATA_LABEL "CIDATA"
 #define CIDATA_BYTES (2 << 20)   /* the file system: the largest seed (1 MiB) and FAT's own */
 #define MTOOLS_DIR "/usr/bin"
 

@@ -3,6 +3,7 @@
  * (no-resolv: no way out through DNS either). It drops its privileges to the `dnsmasq` user (Debian's
  * dnsmasq-base makes it) or `nobody` after opening its lease file, log and sockets. */
 #include "manager/net/dnsmasq.h"
+#include "manager/defs.h"
 #include "manager/net/net_def.h"
 #include "config/devices_config.h"
 #include "util/error.h"
@@ -25,24 +26,6 @@
 #include <unistd.h>
 
 /* Write text to DIR/NAME through DIR/.NAME.tmp and a rename. */
-static int write_file(const char *dir, const char *name, const char *text, char *err, size_t errlen)
-{
-	char path[PATH_MAX], tmp[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-	FILE *f = fopen(tmp, "we");
-	if (!f)
-		return error_set(err, errlen, -errno, "cannot write %s: %s", tmp, strerror(errno));
-	bool ok = fputs(text, f) >= 0;
-	ok = fclose(f) == 0 && ok;
-	if (!ok || chmod(tmp, 0644) < 0 || rename(tmp, path) < 0) {
-		int e = errno ? errno : EIO;
-		unlink(tmp);
-		return error_set(err, errlen, -e, "cannot write %s: %s", path, strerror(e));
-	}
-	return 0;
-}
-
 static const char *ip(struct in_addr a, char buf[INET_ADDRSTRLEN])
 {
 	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
@@ -92,7 +75,7 @@ int dnsmasq_write_hosts(const char *dir, const struct net_def *d, pid_t pid, cha
 		off += (size_t)snprintf(text + off, size - off, "%s,%s%s%s\n", mac, ip(d->res[i].ip, a),
 					d->res[i].vm[0] ? "," : "", d->res[i].vm);
 	}
-	int e = write_file(dir, "hosts", text, err, errlen);
+	int e = defs_write_file(dir, "hosts", text, 0644, err, errlen);
 	if (e == 0 && pid > 0 && ready_for_sighup(pid) && kill(pid, SIGHUP) < 0)
 		return error_set(err, errlen, -errno, "cannot signal dnsmasq %d: %s", (int)pid, strerror(errno));
 	return e;
@@ -126,7 +109,7 @@ int dnsmasq_write_conf(const char *dir, const struct net_def *d, char *err, size
 		     user) < 0)
 		return error_set(err, errlen, -ENOMEM, "out of memory");
 	int e = dnsmasq_write_hosts(dir, d, 0, err, errlen);
-	return e < 0 ? e : write_file(dir, "dnsmasq.conf", text, err, errlen);
+	return e < 0 ? e : defs_write_file(dir, "dnsmasq.conf", text, 0644, err, errlen);
 }
 
 int dnsmasq_spawn(const char *dir, pid_t *pid, int *pidfd, char *err, size_t errlen)

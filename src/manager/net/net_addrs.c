@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LEASES_FILE_MAX (LEASES_MAX * LEASES_LINE_MAX)
 
@@ -61,13 +62,27 @@ static bool address_of(struct manager *m, const struct mgr_net *n, const uint8_t
 	return have && inet_ntop(AF_INET, &ip, out, INET_ADDRSTRLEN);
 }
 
-static const char *tap_of(const struct mgr_vm *vm, const char *iface_id)
+/* The record of the tap vm's worker has for the interface, or NULL. */
+static json_t *tap_of(const struct mgr_vm *vm, const char *iface_id)
 {
 	size_t i;
 	json_t *t;
 	json_array_foreach(vm->taps, i, t)
 		if (iface_id && !strcmp(json_string_value(json_object_get(t, "iface_id")) ?: "", iface_id))
-			return json_string_value(json_object_get(t, "tap"));
+			return t;
+	return NULL;
+}
+
+/* The first lease the tap brought from a migration's source that has not expired, or NULL. */
+static json_t *carried_ip(json_t *tap)
+{
+	size_t i;
+	json_t *l;
+	json_array_foreach(json_object_get(tap, "leases"), i, l) {
+		json_int_t x = json_integer_value(json_object_get(l, "expiry"));
+		if (!x || x > (json_int_t)time(NULL))
+			return json_object_get(l, "ip");
+	}
 	return NULL;
 }
 
@@ -78,7 +93,7 @@ json_t *net_vm_interfaces(struct manager *m, const struct mgr_vm *vm)
 	json_array_foreach(json_object_get(vm->def.doc, "network-interfaces"), i, ifc) {
 		const char *id = json_string_value(json_object_get(ifc, "iface_id"));
 		const char *net = net_iface_network(ifc);
-		json_t *o = json_pack("{s:s?}", "iface_id", id);
+		json_t *o = json_pack("{s:s?}", "iface_id", id), *tap = NULL;
 		if (!a)
 			a = json_array();
 		json_array_append_new(a, o);
@@ -86,9 +101,9 @@ json_t *net_vm_interfaces(struct manager *m, const struct mgr_vm *vm)
 			json_object_set(o, "host_dev_name", json_object_get(ifc, "host_dev_name"));
 		} else {
 			json_object_set_new(o, "network", json_string(net));
-			const char *tap = vm->pid > 0 ? tap_of(vm, id) : NULL;
+			tap = vm->pid > 0 ? tap_of(vm, id) : NULL;
 			if (tap)
-				json_object_set_new(o, "tap", json_string(tap));
+				json_object_set(o, "tap", json_object_get(tap, "tap"));
 		}
 		uint8_t mac[6];
 		char ip[INET_ADDRSTRLEN];
@@ -98,6 +113,8 @@ json_t *net_vm_interfaces(struct manager *m, const struct mgr_vm *vm)
 		const struct mgr_net *n = net ? network(m, net) : NULL;
 		if (n && address_of(m, n, mac, ip))
 			json_object_set_new(o, "ip", json_string(ip));
+		else if (carried_ip(tap))   /* its lease on a migration's source */
+			json_object_set(o, "ip", carried_ip(tap));
 	}
 	return a;
 }

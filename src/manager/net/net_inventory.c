@@ -73,6 +73,7 @@ static struct mgr_net *load_one(struct manager *m, const char *dir, const char *
 		return NULL;
 	}
 	n->dnsmasq_pidfd = -1;
+	n->leases_fd = -1;
 	return n;
 }
 
@@ -152,6 +153,9 @@ void mgr_net_free(struct mgr_net *n)
 		return;
 	if (n->dnsmasq_pidfd >= 0)
 		close(n->dnsmasq_pidfd);
+	if (n->leases_fd >= 0)
+		close(n->leases_fd);
+	json_decref(n->guards_seen);
 	net_def_free(&n->def);
 	free(n);
 }

@@ -25,6 +25,10 @@ struct mgr_net {
 	unsigned backoff;           /* restarts in a row, for the backoff */
 	uint64_t started_ms;        /* CLOCK_MONOTONIC: when the running dnsmasq was started */
 	uint64_t restart_at_ms;     /* 0: no restart due */
+	/* its leases followed by the guards of its VMs' taps (net_service.c, net_guard_addrs.h) */
+	int leases_fd;              /* inotify on its state directory, -1: none */
+	uint64_t leases_due_ms;     /* CLOCK_MONOTONIC: when the guards follow the leases next; 0: not due */
+	json_t *guards_seen;        /* tap -> hash of the addresses its guards were last given */
 };
 
 struct mgr_net *mgr_net_find(struct manager *m, const char *name);

@@ -1,11 +1,15 @@
 /* A VM's interfaces on host networks in its definition (net_reserve.h). */
 #include "manager/net/net_reserve.h"
 #include "manager/net/dnsmasq.h"
+#include "manager/net/leases.h"
+#include "manager/net/net_guard_addrs.h"
 #include "manager/net/net_iface.h"
 #include "manager/net/net_inventory.h"
 #include "manager/mgr.h"
+#include "manager/util.h"
 #include "config/devices_config.h"
 #include "util/error.h"
+#include "util/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -193,6 +197,9 @@ static int apply_plan(struct manager *m, struct plan *p, char *err, size_t errle
 		return e;
 	net_def_digest(&n->def, n->digest);
 	mgr_net_run_save(m, n);
+	/* the guards of running VMs' taps follow the reservations too */
+	n->leases_due_ms = now_ms();
+	supervise_wake(m);
 	return 0;
 }
 
@@ -304,22 +311,59 @@ void net_vm_undefine(struct manager *m, const char *vm)
 	json_decref(none.doc);
 }
 
+/* The network an interface of a definition is on, when this host has it. */
+static struct mgr_net *net_of(struct manager *m, json_t *ifc)
+{
+	const char *net = net_iface_network(ifc);
+	return net ? mgr_net_find(m, net) : NULL;
+}
+
 json_t *net_vm_digests(struct manager *m, const struct vm_def *def)
 {
 	json_t *o = NULL, *ifc;
 	size_t i;
 	json_array_foreach(json_object_get(def->doc, "network-interfaces"), i, ifc) {
-		const char *net = net_iface_network(ifc);
-		struct mgr_net *n = net ? mgr_net_find(m, net) : NULL;
+		struct mgr_net *n = net_of(m, ifc);
 		char hex[65];
 		if (!n)
 			continue;
 		net_def_digest(&n->def, hex);
 		if (!o)
 			o = json_object();
-		json_object_set_new(o, net, json_string(hex));
+		json_object_set_new(o, n->def.name, json_string(hex));
 	}
 	return o;
+}
+
+/* The leases the MAC of ifc holds on its network here, appended to *out. */
+static void leases_of(struct manager *m, json_t *ifc, json_t **out)
+{
+	struct mgr_net *n = net_of(m, ifc);
+	uint8_t mac[6];
+	struct lease *l = NULL;
+	size_t nl = 0;
+	int64_t next;
+	char err[256], ip[INET_ADDRSTRLEN], mtext[18];
+	if (!n || !net_iface_mac(ifc, mac) || net_leases_current(m, n, &l, &nl, &next, err, sizeof(err)) < 0)
+		return;
+	mac_format(mac, mtext);
+	for (size_t k = 0; k < nl; k++)
+		if (!memcmp(l[k].mac, mac, 6) && inet_ntop(AF_INET, &l[k].ip, ip, sizeof(ip))) {
+			if (!*out)
+				*out = json_array();
+			json_array_append_new(*out, json_pack("{s:s, s:s, s:I}", "mac", mtext, "ip", ip, "expiry",
+							      (json_int_t)l[k].expiry));
+		}
+	free(l);
+}
+
+json_t *net_vm_leases(struct manager *m, const struct vm_def *def)
+{
+	json_t *out = NULL, *ifc;
+	size_t i;
+	json_array_foreach(json_object_get(def->doc, "network-interfaces"), i, ifc)
+		leases_of(m, ifc, &out);
+	return out;
 }
 
 int net_vm_check_arrival(struct manager *m, const struct vm_def *def, json_t *digests, char *err, size_t errlen)

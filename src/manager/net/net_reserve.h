@@ -25,6 +25,10 @@ void net_vm_undefine(struct manager *m, const char *vm);
 /* {"NAME": digest} of every network def names (a migration's request to the target), or NULL
  * when it names none. */
 json_t *net_vm_digests(struct manager *m, const struct vm_def *def);
+/* [{"mac", "ip", "expiry"}]: the DHCP leases the MACs of def's interfaces hold on their networks
+ * here (a migration's request: the target's guards allow them until they expire, as its dnsmasq
+ * has none of them), or NULL when none. */
+json_t *net_vm_leases(struct manager *m, const struct vm_def *def);
 /* Whether a VM def, arriving from another host that sent digests (may be NULL), can run here:
  * each network it names defined here (-EEXIST "no network NAME here"), with the source's
  * digest (-EEXIST "network NAME differs on this host"), and active (-EBUSY). */

@@ -1,5 +1,6 @@
 /* petreld's host networks as a service (net_service.h). */
 #include "manager/net/net_service.h"
+#include "manager/net/net_guard_addrs.h"
 #include "manager/net/net_inventory.h"
 #include "manager/net/net_run.h"
 #include "manager/events.h"
@@ -8,15 +9,19 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define BACKOFF_MAX_MS 30000
 #define STABLE_MS 30000   /* a dnsmasq that ran this long resets the backoff */
+#define LEASES_SETTLE_MS 10   /* after a change of the lease file, before it is read */
+#define LEASES_POLL_MS 2000   /* without inotify: how often it is read */
 
 void net_service_start(struct manager *m)
 {
@@ -37,11 +42,67 @@ void net_service_start(struct manager *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
+static void lower(int *timeout, uint64_t at, uint64_t now)
+{
+	int left = at > now ? (int)(at - now) : 0;
+	if (*timeout < 0 || left < *timeout)
+		*timeout = left;
+}
+
+/* The leases of an active nat or isolated network are watched: an inotify of its state directory
+ * (dnsmasq rewrites its lease file in place at each change, and makes it at its start). An
+ * inactive one's watch is closed. Without inotify the file is read every LEASES_POLL_MS. */
+static void leases_watch(struct manager *m, struct mgr_net *n, uint64_t now)
+{
+	bool want = n->active && n->def.kind != NET_BRIDGE;
+	if (!want) {
+		if (n->leases_fd >= 0)
+			close(n->leases_fd);
+		n->leases_fd = -1;
+		n->leases_due_ms = 0;
+		json_decref(n->guards_seen);
+		n->guards_seen = NULL;
+		return;
+	}
+	if (n->leases_fd >= 0 || (n->leases_due_ms && n->leases_due_ms > now))
+		return;
+	char dir[PATH_MAX], err[256];
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd >= 0 && (mgr_net_state_dir(m, n->def.name, dir, sizeof(dir), err, sizeof(err)) < 0 ||
+			inotify_add_watch(fd, dir, IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_DELETE |
+						   IN_MOVED_FROM) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0 && !n->leases_due_ms)
+		fprintf(stderr, "petreld: network %s: cannot watch its leases (%s): read every %d ms\n", n->def.name,
+			strerror(errno), LEASES_POLL_MS);
+	n->leases_fd = fd;
+	n->leases_due_ms = now;   /* the guards follow the file as it is now, then its changes */
+}
+
+/* The guards of n's taps follow its leases when due. */
+static void leases_follow(struct manager *m, struct mgr_net *n, uint64_t now)
+{
+	if (!n->leases_due_ms || n->leases_due_ms > now)
+		return;
+	int64_t again = net_guards_follow(m, n);
+	n->leases_due_ms = again >= 0 ? now + (uint64_t)again : 0;
+	if (n->leases_fd < 0 && (!n->leases_due_ms || n->leases_due_ms > now + LEASES_POLL_MS))
+		n->leases_due_ms = now + LEASES_POLL_MS;
+}
+
 size_t net_service_fds(struct manager *m, struct pollfd *pfd, size_t max, int *timeout)
 {
 	size_t k = 0;
 	uint64_t now = now_ms();
 	for (struct mgr_net *n = m->nets; n; n = n->next) {
+		leases_watch(m, n, now);
+		leases_follow(m, n, now);
+		if (n->leases_due_ms)
+			lower(timeout, n->leases_due_ms, now);
+		if (n->leases_fd >= 0 && k < max)
+			pfd[k++] = (struct pollfd){ n->leases_fd, POLLIN, 0 };
 		if (n->active && !n->dnsmasq_pid && n->restart_at_ms) {
 			char err[512];
 			if (n->restart_at_ms <= now) {
@@ -59,11 +120,8 @@ size_t net_service_fds(struct manager *m, struct pollfd *pfd, size_t max, int *t
 								     (int)n->restarts));
 				}
 			}
-			if (n->restart_at_ms) {
-				int left = (int)(n->restart_at_ms - now);
-				if (*timeout < 0 || left < *timeout)
-					*timeout = left;
-			}
+			if (n->restart_at_ms)
+				lower(timeout, n->restart_at_ms, now);
 		}
 		if (n->dnsmasq_pidfd >= 0 && k < max)
 			pfd[k++] = (struct pollfd){ n->dnsmasq_pidfd, POLLIN, 0 };
@@ -108,11 +166,34 @@ static bool dnsmasq_ended(const struct mgr_net *n)
 	return proc_start_time(n->dnsmasq_pid) == 0;   /* gone, or a zombie */
 }
 
+/* n's inotify has events: a change of its lease file makes the guards follow it shortly (the
+ * writes of one change coalesce; a read that met a change half written is followed by the
+ * event of its rest). */
+static void leases_changed(struct mgr_net *n)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool leases = false;
+	ssize_t len;
+	while ((len = read(n->leases_fd, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= len;) {
+			const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
+			if ((ev->len && !strcmp(ev->name, "leases")) || (ev->mask & IN_Q_OVERFLOW))
+				leases = true;
+			off += (ssize_t)(sizeof(*ev) + ev->len);
+		}
+	uint64_t at = now_ms() + LEASES_SETTLE_MS;
+	if (leases && (!n->leases_due_ms || n->leases_due_ms > at))
+		n->leases_due_ms = at;
+}
+
 void net_service_ready(struct manager *m, const struct pollfd *pfd, size_t k)
 {
 	for (size_t i = 0; i < k; i++) {
 		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
+		for (struct mgr_net *n = m->nets; n; n = n->next)
+			if (n->leases_fd >= 0 && n->leases_fd == pfd[i].fd)
+				leases_changed(n);
 		for (struct mgr_net *n = m->nets; n; n = n->next)
 			/* the fd is still this dnsmasq's and it has ended (not a number used again) */
 			if (n->dnsmasq_pidfd == pfd[i].fd && dnsmasq_ended(n))

@@ -1,6 +1,8 @@
 /* The taps of a VM's interfaces on host networks (net_taps.h). */
 #include "manager/net/net_taps.h"
 #include "manager/net/guards.h"
+#include "manager/net/leases.h"
+#include "manager/net/net_guard_addrs.h"
 #include "manager/net/net_iface.h"
 #include "manager/net/net_inventory.h"
 #include "manager/net/net_link.h"
@@ -54,19 +56,6 @@ static void tap_name(struct manager *m, const struct mgr_vm *vm, size_t i, char 
 	}
 }
 
-/* The addresses the guards let the interface send from: the reservation of its MAC on a nat or
- * isolated network, the interface's lists on a bridge network. */
-static void guard_addrs(const struct mgr_net *n, json_t *ifc, const uint8_t mac[6], struct in_addr *v4, size_t *nv4,
-			struct in6_addr *v6, size_t *nv6)
-{
-	net_iface_addrs(ifc, v4, nv4, v6, nv6, GUARDS_MAX_ADDRESSES);
-	if (n->def.kind == NET_BRIDGE)
-		return;
-	for (size_t r = 0; r < n->def.nres; r++)
-		if (!memcmp(n->def.res[r].mac, mac, 6) && *nv4 < GUARDS_MAX_ADDRESSES)
-			v4[(*nv4)++] = n->def.res[r].ip;
-}
-
 static void tap_remove(const char *tap)
 {
 	char err[256];
@@ -77,8 +66,8 @@ static void tap_remove(const char *tap)
 }
 
 /* One interface's tap made, guarded and on its bridge (m->lock held). */
-static int tap_up(struct manager *m, struct mgr_vm *vm, size_t i, json_t *ifc, char tap[16], char *err,
-		  size_t errlen)
+static int tap_up(struct manager *m, struct mgr_vm *vm, size_t i, json_t *ifc, json_t *carried, char tap[16],
+		  char *err, size_t errlen)
 {
 	const char *name = net_iface_network(ifc);
 	struct mgr_net *n = mgr_net_find(m, name);
@@ -101,22 +90,30 @@ static int tap_up(struct manager *m, struct mgr_vm *vm, size_t i, json_t *ifc, c
 	int e = net_tap_create(tap, uid, gid, err, errlen);
 	if (e < 0)
 		return e;
-	static struct in_addr v4[GUARDS_MAX_ADDRESSES + NET_RESERVATIONS_MAX];
+	static struct in_addr v4[GUARDS_MAX_ADDRESSES];
 	static struct in6_addr v6[GUARDS_MAX_ADDRESSES];
 	struct guard_spec g = { .v4 = v4, .v6 = v6 };
 	snprintf(g.tap, sizeof(g.tap), "%s", tap);
 	memcpy(g.mac, mac, 6);
-	json_t *off = json_object_get(ifc, "guards");
-	g.off = off ? json_is_false(off) : !n->def.guards;
-	guard_addrs(n, ifc, mac, v4, &g.nv4, v6, &g.nv6);
-	if (g.nv4 > GUARDS_MAX_ADDRESSES)
-		g.nv4 = GUARDS_MAX_ADDRESSES;
+	g.off = net_guards_off(n, ifc);
+	/* its reservation, and the lease its MAC holds (a restart keeps it; the supervisor follows
+	 * the leases from here on: net_guards_follow) */
+	_cleanup_free_ struct lease *l = NULL;
+	size_t nl = 0;
+	int64_t next;
+	char why[256];
+	if (net_leases_current(m, n, &l, &nl, &next, why, sizeof(why)) < 0)
+		fprintf(stderr, "petreld: VM %s: its tap %s is guarded without the leases of %s: %s\n", vm->def.name, tap,
+			name, why);
+	net_guard_addrs(n, ifc, mac, l, nl, carried, v4, &g.nv4, v6, &g.nv6);
 	/* guarded before it is on the bridge: nothing of the VM's passes unguarded */
 	if ((e = guards_apply(&g, err, errlen)) < 0 || (e = net_bridge_attach(n->def.bridge, tap, err, errlen)) < 0 ||
 	    (e = net_link_up(tap, err, errlen)) < 0) {
 		tap_remove(tap);
 		return e;
 	}
+	if (!g.off)
+		net_guards_given(n, tap, v4, g.nv4, v6, g.nv6);
 	return 0;
 }
 
@@ -134,10 +131,12 @@ int net_taps_up(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err, siz
 			continue;
 		char tap[16];
 		const char *net = net_iface_network(ifc);
-		json_t *rec = json_pack("{s:s, s:s, s:O?}", "network", net, "tap", "", "iface_id",
-					json_object_get(ifc, "iface_id"));
+		uint8_t mac[6];
+		json_t *carried = net_iface_mac(ifc, mac) ? net_leases_carried(vm->arriving_leases, mac) : NULL;
+		json_t *rec = json_pack("{s:s, s:s, s:O?, s:o*}", "network", net, "tap", "", "iface_id",
+					json_object_get(ifc, "iface_id"), "leases", carried);
 		uint64_t t0 = now_ns();
-		if ((e = tap_up(m, vm, i, ifc, tap, err, errlen)) < 0) {
+		if ((e = tap_up(m, vm, i, ifc, carried, tap, err, errlen)) < 0) {
 			json_decref(rec);
 			break;
 		}
@@ -157,6 +156,8 @@ int net_taps_up(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err, siz
 		}
 		net_iface_to_worker(ifc, tap);
 	}
+	json_decref(vm->arriving_leases);   /* in the taps' records now */
+	vm->arriving_leases = NULL;
 	if (e < 0)
 		net_taps_down(m, vm);
 	else if (!json_array_size(made)) {

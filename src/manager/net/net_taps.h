@@ -15,7 +15,8 @@ struct mgr_vm;
 /* For every interface of fc (the definition's Firecracker part the worker is given) that names
  * a network: the network must be active here (else -EBUSY "network NAME is not active"); a
  * persistent tap pt-<vm>-<i> (or pt<hash>-<i>) owned by the worker's uid/gid, its guards
- * (the MAC and the reservation's address; on a bridge network the interface's "ipv4"/"ipv6"),
+ * (the MAC, and net_guard_addrs: the reservation's address and the lease of the MAC, the
+ * interface's "ipv4"/"ipv6"; kept current with the leases by net_guards_follow),
  * then on the network's bridge, up; the interface in fc gets host_dev_name = the tap, and the
  * network's rate_limiter as its rx/tx limiter where it has none. On a failure what it made is
  * removed. m->lock not held. */

@@ -52,6 +52,7 @@ int net_define(struct manager *m, const char *text, size_t len, struct mgr_net *
 		net_def_free(&old->def);
 	} else {
 		n->dnsmasq_pidfd = -1;
+		n->leases_fd = -1;
 		n->next = m->nets;
 		m->nets = n;
 	}

@@ -110,8 +110,9 @@ int peer_migrate_run(struct manager *m, struct mgr_vm *vm, const struct peer_mig
 	/* petreld's own variables file is this host's: the target makes its own */
 	json_t *doc = json_deep_copy(vm->def.doc);
 	uefi_vars_for_peer(m, vm->def.name, doc);
-	json_t *body = json_pack("{s:o, s:i, s:o*}", "definition", doc, "timeout_s", 60, "networks",
-				 net_vm_digests(m, &vm->def));   /* the target compares its own */
+	json_t *body = json_pack("{s:o, s:i, s:o*, s:o*}", "definition", doc, "timeout_s", 60, "networks",
+				 net_vm_digests(m, &vm->def),   /* the target compares its own */
+				 "leases", net_vm_leases(m, &vm->def));   /* its guards there allow them */
 	pthread_mutex_unlock(&m->lock);
 	json_t *reply;
 	int st = peer_call(m, host, port, "POST", "/migrations/incoming", body, PEER_CALL_MS, &reply, err, errlen);

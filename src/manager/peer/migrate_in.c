@@ -180,8 +180,8 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 		free(vm);
 		return mgr_answer_fault(r, 500, "out of memory");
 	}
-	json_t *nets;
-	int e = peer_incoming_parse(body, len, &vm->def, &in->timeout_s, &nets, err, sizeof(err));
+	json_t *nets, *leases;
+	int e = peer_incoming_parse(body, len, &vm->def, &in->timeout_s, &nets, &leases, err, sizeof(err));
 	if (e < 0) {
 		free(in);
 		free(vm);
@@ -196,6 +196,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 	if (!e)
 		e = net_vm_check_arrival(m, &vm->def, nets, err, sizeof(err));
 	json_decref(nets);
+	vm->arriving_leases = leases;   /* its guards allow them until they expire (net_taps.h) */
 	/* A UEFI VM's variables file is made here from the template; the migration stream's flash
 	 * section fills it. */
 	if (!e)
@@ -203,6 +204,7 @@ static enum api_result prepare(struct manager *m, const char *body, size_t len, 
 	if (e < 0) {
 		pthread_mutex_unlock(&m->lock);
 		def_free(&vm->def);
+		json_decref(vm->arriving_leases);
 		free(vm);
 		free(in);
 		return mgr_answer_fault(r, e == -EEXIST || e == -EBUSY ? 409 : 400, err);

@@ -48,11 +48,13 @@ struct peer_migrate_req {
 int peer_migrate_parse(const char *body, size_t len, struct peer_migrate_req *r, char *err, size_t errlen);
 /* "HOST", "HOST:PORT", "[IPv6]", "[IPv6]:PORT" or a bare IPv6 address. */
 int peer_parse_target(const char *to, char host[256], unsigned *port, char *err, size_t errlen);
-/* POST /migrations/incoming {"definition": {...}, "timeout_s": N, "networks": {"NAME": digest}}:
- * the definition checked as POST /vms checks it (def_free it); *networks the digests of the
- * networks it is on (NULL: none sent; json_decref). */
+/* POST /migrations/incoming {"definition": {...}, "timeout_s": N, "networks": {"NAME": digest},
+ * "leases": [{"mac", "ip", "expiry"}]}: the definition checked as POST /vms checks it (def_free
+ * it); *networks the digests of the networks it is on, *leases the DHCP leases its MACs held
+ * there (checked: at most 256, a MAC, an IPv4 address, an expiry; each NULL when not sent;
+ * json_decref). */
 int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsigned *timeout_s, json_t **networks,
-			char *err, size_t errlen);
+			json_t **leases, char *err, size_t errlen);
 /* One request to host:port's petreld over TLS with this host's certificate (the target's must
  * name host): its HTTP status with the JSON answer in *reply (json_decref; a status >= 300 also
  * puts the fault in err), or -errno with err. */

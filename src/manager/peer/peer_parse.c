@@ -2,8 +2,10 @@
  * network. Apart from the rest of peer.c so that their fuzz target (tests/fuzz/fuzz_peer.c)
  * links them with the definition parser alone. */
 #include "manager/peer/peer.h"
+#include "config/devices_config.h"
 #include "util/error.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -118,12 +120,33 @@ static int digests_ok(json_t *nets, char *err, size_t errlen)
 	return 0;
 }
 
-int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsigned *timeout_s, json_t **networks,
-			char *err, size_t errlen)
+/* The leases the VM's MACs held on the source: [{"mac", "ip", "expiry"}], at most 256, each a
+ * unicast MAC, an IPv4 address and an expiry >= 0 (seconds since the epoch, 0: none). */
+static int leases_ok(json_t *a, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "definition", "timeout_s", "networks", NULL };
+	size_t i;
+	json_t *l;
+	if (!json_is_array(a) || json_array_size(a) > 256)
+		return error_set(err, errlen, -EINVAL, "leases: expected an array of at most 256 leases");
+	json_array_foreach(a, i, l) {
+		uint8_t mac[6];
+		struct in_addr ip;
+		const char *m = json_string_value(json_object_get(l, "mac")), *s = json_string_value(json_object_get(l, "ip"));
+		json_t *x = json_object_get(l, "expiry");
+		if (!json_is_object(l) || json_object_size(l) != 3 || !m || mac_parse(m, mac) < 0 || (mac[0] & 1) || !s ||
+		    inet_pton(AF_INET, s, &ip) != 1 || !json_is_integer(x) || json_integer_value(x) < 0)
+			return error_set(err, errlen, -EINVAL, "leases[%zu]: expected {\"mac\", \"ip\", \"expiry\"}", i);
+	}
+	return 0;
+}
+
+int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsigned *timeout_s, json_t **networks,
+			json_t **leases, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "definition", "timeout_s", "networks", "leases", NULL };
 	*timeout_s = 60;
 	*networks = NULL;
+	*leases = NULL;
 	json_t *o = object_of(body, len, keys, err, errlen);
 	if (!o)
 		return -EINVAL;
@@ -131,6 +154,9 @@ int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsign
 	int e = uint_member(o, "timeout_s", 1, 3600, timeout_s, err, errlen);
 	if (!e && nets && (e = digests_ok(nets, err, errlen)) == 0)
 		*networks = json_incref(nets);
+	json_t *ls = json_object_get(o, "leases");
+	if (!e && ls && (e = leases_ok(ls, err, errlen)) == 0)
+		*leases = json_incref(ls);
 	char *text = !e && json_is_object(d) ? json_dumps(d, JSON_COMPACT) : NULL;
 	if (!e && !text)
 		e = error_set(err, errlen, -EINVAL, "definition: expected the VM's definition (an object)");
@@ -144,7 +170,8 @@ int peer_incoming_parse(const char *body, size_t len, struct vm_def *def, unsign
 	json_decref(o);
 	if (e < 0) {
 		json_decref(*networks);
-		*networks = NULL;
+		json_decref(*leases);
+		*networks = *leases = NULL;
 	}
 	return e;
 }
