@@ -403,6 +403,16 @@ static const struct ctl_cmd commands[] = {
 	{ "clone", -1, NULL, cmd_clone, NULL,
 	  "  clone NAME SNAP N [--prefix P] [--no-start] [--net IFACE=TAP]\n"
 	  "                               N new VMs from SNAP on copy-on-write disks, started\n" },
+	{ "define-from-image", -1, NULL, cmd_image, NULL,
+	  "  define-from-image NAME --image IMG [--cpus N] [--memory MIB] [--disk-size GIB]\n"
+	  "      [--network NET | --tap TAP] [--user USER] [--ssh-key FILE]... [--password-hash H]\n"
+	  "      [--cloud-init FILE] [--count N] [--boot disk|seabios|ovmf] [--start]\n"
+	  "                               VM(s) on copy-on-write disks of an image, cloud-init's identity each\n" },
+	{ "image-list", -1, NULL, cmd_image, NULL,
+	  "  image-list | image-import NAME FILE [--move] | image-remove NAME\n"
+	  "                               the image store (docs/manager.md#images)\n" },
+	{ "image-import", -1, NULL, cmd_image, NULL, NULL },
+	{ "image-remove", -1, NULL, cmd_image, NULL, NULL },
 	{ "restore", -1, NULL, cmd_restore, NULL,
 	  "  restore NAME BACKUP          the backup's disks back, the VM running from its state\n" },
 	{ "events", -1, cmd_events, NULL, NULL,

@@ -26,7 +26,8 @@ int ctl_request(const char *method, const char *path, const char *body, unsigned
 		const char *msg = json_string_value(json_object_get(o, "fault_message"));
 		fprintf(stderr, "petrelctl: %s\n", msg ? msg : "request failed");
 		json_decref(o);
-		return st == 404 && !strncmp(path, "/vms/", 5) ? EXIT_NO_VM : EXIT_REFUSED;
+		/* POST /vms/from-image's 404 is an image's */
+		return st == 404 && !strncmp(path, "/vms/", 5) && strcmp(path, "/vms/from-image") ? EXIT_NO_VM : EXIT_REFUSED;
 	}
 	if (out)
 		*out = o;

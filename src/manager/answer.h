@@ -24,4 +24,19 @@ static inline enum api_result mgr_answer_fault(struct api_response *r, unsigned 
 	return API_DONE;
 }
 
+/* A request answered later, from a thread of its own: through done, with status and out (taken)
+ * as its body, or, when fault_status is not 0, {"fault_message": "PREFIXerr"}. */
+static inline void mgr_answer_later(api_done_fn done, void *opaque, unsigned fault_status, const char *prefix,
+				    const char *err, unsigned status, json_t *out)
+{
+	struct api_response r = { 0 };
+	if (fault_status) {
+		json_decref(out);
+		api_response_fault(&r, fault_status, "%s%s", prefix, err);
+	} else {
+		mgr_answer_json(&r, status, out);
+	}
+	done(opaque, &r);
+}
+
 #endif

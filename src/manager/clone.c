@@ -14,6 +14,7 @@
  * loads S's state and memory (mapped privately, shared through the page cache) on the clone's
  * overlays (restore_overrides). It is all or nothing: if one clone cannot be made or started,
  * every clone of the request is stopped, undefined and removed, and the answer says why. */
+#include "manager/batch.h"
 #include "manager/cloudinit/ci_def.h"
 #include "manager/cloudinit/ci_drive.h"
 #include "manager/definitions.h"
@@ -24,25 +25,20 @@
 #include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/net/net_iface.h"
-#include "manager/start.h"
+#include "manager/overlay.h"
 #include "manager/uefi_vars.h"
 #include "manager/util.h"
 #include "manager/verbs.h"
-#include "manager/worker.h"
-#include "block/qcow2.h"
 #include "util/error.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define START_THREADS 16 /* at most; two per online CPU: a start is mostly CPU (exec, jail, load) */
 
 static void clone_name(const struct clone_req *q, unsigned i, char out[VM_NAME_MAX + 1])
 {
@@ -89,17 +85,9 @@ int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size
 		e = error_set(err, errlen, -EBUSY, "VM '%s' is running: its disks, the clones' bases, would change under "
 			    "them; shut it down first", vm->def.name);
 	for (unsigned i = 0; !e && i < q->count; i++) {
-		char name[VM_NAME_MAX + 1], dir[PATH_MAX];
-		struct stat st;
+		char name[VM_NAME_MAX + 1];
 		clone_name(q, i, name);
-		if (mgr_vm_find(m, name))
-			e = error_set(err, errlen, -EEXIST, "a VM named '%s' exists already (choose another prefix)", name);
-		else if (clone_dir(m, name, dir, sizeof(dir)) == 0 && lstat(dir, &st) == 0)
-			e = error_set(err, errlen, -EEXIST, "%s exists (the disks of an earlier '%s'?): remove it or choose "
-				    "another prefix", dir, name);
-		else if (uefi_vars_own_path(m, name, dir, sizeof(dir)) == 0 && lstat(dir, &st) == 0)
-			e = error_set(err, errlen, -EEXIST, "%s exists (the variables of an earlier '%s'?): remove it or "
-				    "choose another prefix", dir, name);
+		e = batch_name_free(m, name, clone_dir, "another prefix", err, errlen);
 	}
 	if (e < 0) {
 		vmclone_free(q);
@@ -127,32 +115,16 @@ static int make_overlay(const char *cdir, json_t *drive, char *err, size_t errle
 	const char *fmt = json_string_value(json_object_get(drive, "format"));
 	if (fmt && !strcmp(fmt, "auto"))
 		fmt = NULL;
-	char base[PATH_MAX], top[PATH_MAX], rel[VM_NAME_MAX + 8];
-	struct qcow2_header *h = malloc(sizeof(*h));
-	int q = h ? disk_qcow2_header(disk, fmt, h, err, errlen) : -ENOMEM;
-	bool backed = q > 0 && h->backing_file[0];
-	free(h);
-	if (q < 0)
-		return q;
-	if (backed)
-		return error_set(err, errlen, -ENOTSUP, "drive '%s': '%s' has a backing file itself (a clone's disk?): "
-			       "clone from a VM whose disks stand alone", id, disk);
-	snprintf(rel, sizeof(rel), "%s.base", id);
-	if (snprintf(base, sizeof(base), "%s/%s", cdir, rel) >= (int)sizeof(base) ||
-	    snprintf(top, sizeof(top), "%s/%s.qcow2", cdir, id) >= (int)sizeof(top))
-		return error_set(err, errlen, -ENAMETOOLONG, "%s: path too long", cdir);
-	/* A hard link when the template's disk is on this file system (a jail needs that), else a
-	 * symbolic link to it (a worker without the jailer follows it). */
-	if (link(disk, base) < 0) {
-		char real[PATH_MAX];
-		if (errno != EXDEV || !realpath(disk, real) || symlink(real, base) < 0)
-			return error_set(err, errlen, -errno, "drive '%s': cannot link '%s' as %s: %s", id, disk, base,
-				       strerror(errno));
-	}
-	struct qcow2_create_opts o = { .backing = rel, .backing_format = fmt };
-	char why[512];
-	if (qcow2_create(top, &o, why, sizeof(why)) < 0)
-		return error_set(err, errlen, -EIO, "drive '%s': %s", id, why);
+	char top[PATH_MAX];
+	int e = disk_stands_alone(disk, fmt, err, errlen);
+	if (e == -ENOTSUP)
+		return error_set(err, errlen, e, "drive '%s': '%s' has a backing file itself (a clone's disk?): "
+				 "clone from a VM whose disks stand alone", id, disk);
+	if (e < 0)
+		return e;
+	e = overlay_make(cdir, id, disk, fmt, 0, top, sizeof(top), err, errlen);
+	if (e < 0)
+		return e;
 	json_object_set_new(drive, "path_on_host", json_string(top));
 	json_object_set_new(drive, "format", json_string("qcow2"));
 	return 0;
@@ -196,36 +168,6 @@ static int clone_definition(const struct clone_req *q, unsigned i, json_t *tmpl,
 	else
 		*out = doc;
 	return e;
-}
-
-/* Undo clones made[0..n): stop, undefine, remove their disks. */
-static void undo(struct manager *m, struct mgr_vm **made, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++) {
-		struct mgr_vm *vm = made[i];
-		char dir[PATH_MAX], err[256];
-		if (!vm)
-			continue;
-		pthread_mutex_lock(&m->lock);
-		bool up = vm->pid > 0;
-		pthread_mutex_unlock(&m->lock);
-		if (up)
-			worker_kill(m, vm);
-		pthread_mutex_lock(&m->lock);
-		for (struct mgr_vm **p = &m->vms; *p; p = &(*p)->next)
-			if (*p == vm) {
-				*p = vm->next;
-				break;
-			}
-		defs_remove(m->defs_dir, vm->def.name, err, sizeof(err));
-		uefi_vars_remove(m, vm->def.name);
-		ci_drive_remove(m, vm->def.name);
-		mgr_event_emit(m, vm->def.name, "undefined", NULL);
-		if (clone_dir(m, vm->def.name, dir, sizeof(dir)) == 0)
-			rm_tree(dir);
-		mgr_vm_free(vm);
-		pthread_mutex_unlock(&m->lock);
-	}
 }
 
 /* The job of a clone while it is made and started: the API sees it busy, "clone". */
@@ -286,58 +228,10 @@ static int make_clone(struct manager *m, struct mgr_vm *src, const struct clone_
 		rm_tree(cdir);
 		return e;
 	}
-	vm->def = def;
-	vm->pidfd = -1;
-	vm->last_exit = -1;
-	vm->job = &cloned;
-	vm->next = m->vms;
-	m->vms = vm;
-	mgr_event_emit(m, name, "defined", json_pack("{s:s, s:s}", "clone_of", src->def.name, "snapshot", q->snap));
+	batch_add(m, vm, &def, &cloned, json_pack("{s:s, s:s}", "clone_of", src->def.name, "snapshot", q->snap));
 	pthread_mutex_unlock(&m->lock);
 	*out = vm;
 	return 0;
-}
-
-struct starter {
-	struct manager *m;
-	struct mgr_vm **made;
-	unsigned count;
-	const char *snapdir;
-	atomic_uint next;
-	atomic_int failed;
-	pthread_mutex_t lock;
-	char err[512];
-};
-
-static void *start_some(void *arg)
-{
-	struct starter *s = arg;
-	unsigned i;
-	while (!atomic_load(&s->failed) && (i = atomic_fetch_add(&s->next, 1)) < s->count) {
-		char err[400];
-		if (start_restore(s->m, s->made[i], s->snapdir, "restored", err, sizeof(err)) < 0 &&
-		    !atomic_exchange(&s->failed, 1))
-			snprintf(s->err, sizeof(s->err), "clone '%s': %s", s->made[i]->def.name, err);
-	}
-	return NULL;
-}
-
-/* Start every clone from the snapshot, a few at a time. */
-static int start_all(struct manager *m, struct mgr_vm **made, unsigned count, const char *snapdir, char *err,
-		     size_t errlen)
-{
-	struct starter s = { .m = m, .made = made, .count = count, .snapdir = snapdir };
-	pthread_t t[START_THREADS];
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = 0, max = cpus > 0 && cpus < START_THREADS / 2 ? 2 * (unsigned)cpus : START_THREADS;
-	for (; n < max && n < count; n++)
-		if (pthread_create(&t[n], NULL, start_some, &s) != 0)
-			break;
-	if (!n)
-		start_some(&s);
-	for (unsigned k = 0; k < n; k++)
-		pthread_join(t[k], NULL);
-	return s.failed ? error_set(err, errlen, -EIO, "%s", s.err) : 0;
 }
 
 int vmclone_run(struct manager *m, struct mgr_vm *src, const struct clone_req *q, json_t **result, char *err,
@@ -363,9 +257,9 @@ int vmclone_run(struct manager *m, struct mgr_vm *src, const struct clone_req *q
 		e = make_clone(m, src, q, i, tmpl, &made[i], err, errlen);
 	uint64_t t1 = now_ms();
 	if (!e && q->start)
-		e = start_all(m, made, q->count, snapdir, err, errlen);
+		e = batch_start(m, made, q->count, snapdir, "clone", err, errlen);
 	if (e < 0) {
-		undo(m, made, q->count);
+		batch_discard(m, made, q->count, clone_dir);
 	} else {
 		pthread_mutex_lock(&m->lock);
 		json_t *a = json_array();

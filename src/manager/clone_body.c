@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool tap_ok(const char *pat)
+bool tap_pattern_ok(const char *pat)
 {
 	const char *pct = strstr(pat, "%d");
 	if (!*pat || strlen(pat) + (pct ? 2 : 0) > TAP_MAX || (pct && strstr(pct + 2, "%")))
@@ -79,7 +79,7 @@ int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req
 			goto out;
 		}
 		json_object_foreach(v, k, t)
-			if (!json_is_string(t) || !tap_ok(json_string_value(t))) {
+			if (!json_is_string(t) || !tap_pattern_ok(json_string_value(t))) {
 				e = error_set(err, errlen, -EINVAL, "net.%s: expected a tap name of at most %d characters "
 					    "([A-Za-z0-9_.-], '%%d' once)", k, TAP_MAX - 2);
 				goto out;

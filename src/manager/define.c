@@ -1,8 +1,8 @@
 /* A VM's definition through the API (define.h): POST /vms defines or redefines a VM (the
  * definition checked, a UEFI VM's variables file made, its files checked, an interface on a host
  * network given its MAC and reservation (net_reserve.h), then written atomically),
- * DELETE /vms/NAME undefines a VM that does not run (and removes that file and its
- * reservations), PUT /vms/NAME/resources changes its share of the host (applied to a running
+ * DELETE /vms/NAME undefines a VM that does not run (and removes that file, its reservations
+ * and the disk petreld made it from an image), PUT /vms/NAME/resources changes its share of the host (applied to a running
  * worker's cgroup, then saved). m->lock held, but by define_vm, which takes it itself. */
 #include "manager/define.h"
 #include "manager/answer.h"
@@ -10,6 +10,8 @@
 #include "manager/definitions.h"
 #include "manager/defs.h"
 #include "manager/events.h"
+#include "manager/from_image.h"
+#include "manager/images.h"
 #include "manager/job.h"
 #include "manager/mgr.h"
 #include "manager/net/net_reserve.h"
@@ -27,6 +29,11 @@ enum api_result define_vm(struct manager *m, const char *body, size_t len, struc
 	char err[512];
 	struct vm_def def;
 	int e = def_parse(body, len, &def, err, sizeof(err));
+	if (!e && !strcmp(def.name, FROM_IMAGE_PATH)) {
+		def_free(&def);
+		e = error_set(err, sizeof(err), -EINVAL, "petrel.name: '%s' is the path of POST /vms/%s, not a VM's name",
+			      FROM_IMAGE_PATH, FROM_IMAGE_PATH);
+	}
 	if (e < 0)
 		return mgr_answer_fault(r, 400, err);
 	pthread_mutex_lock(&m->lock);
@@ -78,6 +85,7 @@ enum api_result undefine_vm(struct manager *m, struct mgr_vm *vm, struct api_res
 	if (e < 0)
 		return mgr_answer_fault(r, mgr_status_of(e), err);
 	uefi_vars_remove(m, vm->def.name);   /* petreld's own; a user's file elsewhere stays */
+	images_vm_dir_remove(m, &vm->def);   /* the disk made from an image (from_image.c) */
 	ci_drive_remove(m, vm->def.name);    /* its cloud-init seed, made at its starts */
 	net_vm_undefine(m, vm->def.name);    /* its reservations on the host networks */
 	for (struct mgr_vm **p = &m->vms; *p; p = &(*p)->next)

@@ -116,11 +116,22 @@ void mgr_event_emit(struct manager *m, const char *vm, const char *what, json_t 
 	emit(m, vm, what, o);
 }
 
-void mgr_net_event_emit(struct manager *m, const char *network, const char *what, json_t *extra)
+/* An event about something of the host's that is no VM: key names it (its kind), no VM's log. */
+static void host_event(struct manager *m, const char *key, const char *name, const char *what, json_t *extra)
 {
 	json_t *o = object_of(extra);
-	json_object_set_new(o, "network", json_string(network));
+	json_object_set_new(o, key, json_string(name));
 	emit(m, NULL, what, o);
+}
+
+void mgr_net_event_emit(struct manager *m, const char *network, const char *what, json_t *extra)
+{
+	host_event(m, "network", network, what, extra);
+}
+
+void mgr_image_event_emit(struct manager *m, const char *image, const char *what, json_t *extra)
+{
+	host_event(m, "image", image, what, extra);
 }
 
 json_t *events_read_log(struct manager *m, const char *vm)

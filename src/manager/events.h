@@ -13,6 +13,8 @@ void mgr_event_emit(struct manager *m, const char *vm, const char *what, json_t 
 /* A host network's event to every subscriber: {"event": what, "network": name, "time", ...}
  * (no VM's log: petreld's own log has the network's lines). extra (taken) adds fields. */
 void mgr_net_event_emit(struct manager *m, const char *network, const char *what, json_t *extra);
+/* An image's event (images.c): {"event": what, "image": name, "time", ...}, extra (taken). */
+void mgr_image_event_emit(struct manager *m, const char *image, const char *what, json_t *extra);
 void events_subscribe(void *m, int fd);
 void mgr_vm_log(struct manager *m, const char *vm, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The recent part of the VM's log as a JSON array, oldest first: its "STAMP {event}" lines as

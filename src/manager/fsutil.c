@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,70 @@
 int copy_file(const char *src, const char *dst)
 {
 	return copy_file_mode(src, dst, 0644, false);
+}
+
+#define SPARSE_BLOCK 65536
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
+}
+
+/* The data of in from off to end (a data extent) into out at the same offsets, its blocks of
+ * zeros left holes. */
+static int copy_extent(int in, int out, uint8_t *buf, off_t off, off_t end)
+{
+	while (off < end) {
+		size_t want = (size_t)(end - off < SPARSE_BLOCK ? end - off : SPARSE_BLOCK);
+		ssize_t n = pread(in, buf, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;   /* the source shrank under us */
+		for (ssize_t done = all_zero(buf, (size_t)n) ? n : 0; done < n;) {
+			ssize_t w = pwrite(out, buf + done, (size_t)(n - done), off + done);
+			if (w < 0 && errno != EINTR)
+				return -errno;
+			done += w > 0 ? w : 0;
+		}
+		off += n;
+	}
+	return 0;
+}
+
+int copy_sparse(const char *src, const char *dst, mode_t mode)
+{
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(in, &st) < 0)
+		return -errno;
+	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), e = 0;
+	if (out < 0)
+		return -errno;
+	uint8_t *buf = malloc(SPARSE_BLOCK);
+	if (!buf)
+		e = -ENOMEM;
+	for (off_t off = 0; !e && off < st.st_size;) {
+		off_t data = lseek(in, off, SEEK_DATA), hole;
+		if (data < 0 && errno == ENXIO)
+			break;   /* only a hole is left */
+		if (data < 0 || (hole = lseek(in, data, SEEK_HOLE)) < 0) {
+			e = -errno;
+			break;
+		}
+		e = copy_extent(in, out, buf, data, hole < st.st_size ? hole : st.st_size);
+		off = hole;
+	}
+	free(buf);
+	if (!e && (ftruncate(out, st.st_size) < 0 || fchmod(out, mode) < 0 || fsync(out) < 0))
+		e = -errno;
+	if (close(out) < 0 && !e)
+		e = -errno;
+	if (e)
+		unlink(dst);
+	return e;
 }
 
 int move_file(const char *src, const char *dst)

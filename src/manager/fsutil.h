@@ -13,6 +13,10 @@
 /* Copy src to a new file dst (which must not exist): 0 or -errno. copy_file_mode (util/util.h)
  * with the new file's mode and a sync. */
 int copy_file(const char *src, const char *dst);
+/* Copy src to a new file dst (which must not exist), sparse: the source's holes (SEEK_HOLE) and
+ * every 64 KiB block of zeros stay holes in the copy, whose size is the source's; synced.
+ * 0 or -errno; dst is removed on an error. */
+int copy_sparse(const char *src, const char *dst, mode_t mode);
 /* Rename, or copy and remove across file systems. */
 int move_file(const char *src, const char *dst);
 /* Remove a directory tree. */

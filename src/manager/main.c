@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"  --jailer PATH          petrel-jailer (default: beside petreld)\n"
 		"  --no-jailer            run workers as petreld's user without a jail (development)\n"
 		"  --snapshot-dir DIR     snapshots, <vm>/<name>/ (default /var/lib/petreld/snapshots)\n"
+		"  --image-dir DIR        the image store, NAME.qcow2|raw + NAME.json (default\n"
+		"                         /var/lib/petreld/images; on the jail base's file system)\n"
 		"  --jail-base DIR        the jailer's --chroot-base-dir (default /srv/jailer)\n"
 		"  --ovmf-vars-template FILE  a UEFI VM's variables file is made from it (default\n"
 		"                         " FIRMWARE_OVMF_VARS_TEMPLATE ")\n"
@@ -143,12 +145,13 @@ int main(int argc, char **argv)
 {
 	static struct manager m = {
 		.state_dir = "/run/petreld", .defs_dir = "/etc/petreld/vms", .jail_base = "/srv/jailer", .snapshot_dir = "/var/lib/petreld/snapshots",
+		.image_dir = "/var/lib/petreld/images",
 		.vars_template = FIRMWARE_OVMF_VARS_TEMPLATE,
 		.shutdown_timeout_s = 30, .cgroup_parent = "petreld", .api_timeout_ms = 5000,
 		.api_timeout_max_ms = 300000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP, O_WEB, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS };
+	       O_VER, O_HELP, O_WEB, O_IMAGES, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -156,7 +159,7 @@ int main(int argc, char **argv)
 		{ "no-jailer", no_argument, NULL, O_NOJAIL }, { "jail-base", required_argument, NULL, O_JBASE },
 		{ "cgroup-version", required_argument, NULL, O_CGV },
 		{ "cgroup-parent", required_argument, NULL, O_CGP },
-		{ "snapshot-dir", required_argument, NULL, O_SNAP },
+		{ "snapshot-dir", required_argument, NULL, O_SNAP }, { "image-dir", required_argument, NULL, O_IMAGES },
 		{ "ovmf-vars-template", required_argument, NULL, O_VARS },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO },
@@ -188,6 +191,7 @@ int main(int argc, char **argv)
 			break;
 		case O_CGP: m.cgroup_parent = optarg; break;
 		case O_SNAP: m.snapshot_dir = optarg; break;
+		case O_IMAGES: m.image_dir = optarg; break;
 		case O_VARS: m.vars_template = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;

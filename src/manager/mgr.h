@@ -78,6 +78,7 @@ struct manager {
 	const char *jailer;         /* NULL: workers run without the jailer (--no-jailer) */
 	const char *jail_base;
 	const char *snapshot_dir;   /* /var/lib/petreld/snapshots */
+	const char *image_dir;      /* /var/lib/petreld/images: the image store (images.h) */
 	const char *vars_template;  /* OVMF's variables template a UEFI VM's file is made from (uefi_vars.h) */
 	int cgroup_version;         /* 1 or 2 */
 	const char *cgroup_parent;  /* workers' cgroups are <hierarchy>/<parent>/<name> */

@@ -23,6 +23,9 @@
  *   GET  /vms/NAME/migration    its migration: outgoing, incoming or none (migration_status.c)
  *   POST /migrations/incoming, DELETE /migrations/incoming/NAME  its target's side (migrate_in.c)
  *   /networks[/NAME[/...]]      host networks (net/net_routes.c)
+ *   GET  /images                the image store    POST /images {"name", "path", "move"}  import
+ *   DELETE /images/NAME         (409 while a VM's disk uses it) (images.c)
+ *   POST /vms/from-image        VMs made from an image, each on an overlay of it (from_image.c)
  * Every request is first checked by auth_check (auth.c). Errors are {"fault_message": "..."}
  * with 400 (bad input), 401 (a TLS client without a certificate), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs), 507 (no
@@ -32,6 +35,8 @@
 #include "manager/define.h"
 #include "manager/defs.h"
 #include "manager/events.h"
+#include "manager/from_image.h"
+#include "manager/images.h"
 #include "manager/jobs.h"
 #include "manager/mgr.h"
 #include "manager/net/net_routes.h"
@@ -193,6 +198,51 @@ static enum api_result post_vms(struct call *c)
 	return res;
 }
 
+static enum api_result get_images(struct call *c)
+{
+	pthread_mutex_lock(&c->m->lock);   /* the route is unlocked for POST's sake */
+	json_t *a = images_list(c->m);
+	pthread_mutex_unlock(&c->m->lock);
+	return mgr_answer_json(c->r, 200, a);
+}
+
+/* POST /images: the copy runs on a thread of its own, without m->lock (images.c). */
+static enum api_result post_images(struct call *c)
+{
+	char err[512];
+	struct image_import q;
+	if (image_import_parse(c->body, c->len, &q, err, sizeof(err)) < 0)
+		return mgr_answer_fault(c->r, 400, err);
+	if (images_import_start(c->m, &q, c->done, c->opaque) < 0)
+		return mgr_answer_fault(c->r, 500, "cannot start a thread");
+	return API_PENDING;
+}
+
+static enum api_result delete_image(struct call *c)
+{
+	char err[700];
+	int e = images_remove(c->m, c->star, err, sizeof(err));
+	if (e < 0)
+		return mgr_answer_fault(c->r, e == -ENOENT ? 404 : mgr_status_of(e), err);
+	c->r->status = 204;
+	return API_DONE;
+}
+
+/* POST /vms/from-image (from_image.c): checked here, made on a thread of its own. */
+static enum api_result post_from_image(struct call *c)
+{
+	char err[512];
+	struct image_vm_req *q = NULL;
+	int e = vmimage_prepare(c->m, c->body, c->len, &q, err, sizeof(err));
+	if (e < 0)   /* -ENOENT: no such image */
+		return mgr_answer_fault(c->r, e == -ENOENT ? 404 : mgr_status_of(e), err);
+	if (vmimage_start(c->m, q, c->done, c->opaque) < 0) {
+		vmimage_free(q);
+		return mgr_answer_fault(c->r, 500, "cannot start a thread");
+	}
+	return API_PENDING;
+}
+
 static enum api_result get_stats(struct call *c)
 {
 	return mgr_answer_json(c->r, 200, stats_json(c->m));
@@ -208,7 +258,10 @@ static const struct route service_routes[] = {
 	{ "list", .get = get_list },
 	{ "list/running", .get = get_list },
 	{ "vms", .get = get_vms, .post = post_vms },
+	{ "vms/" FROM_IMAGE_PATH, .post = post_from_image },
 	{ "stats", .get = get_stats },
+	{ "images", .get = get_images, .post = post_images, .unlocked = true },
+	{ "images/*", .del = delete_image, .star_fault = "no such image: a name is 1 to 64 of [A-Za-z0-9-]" },
 	{ "vms", .any = vm_route, .subtree = true },
 	{ "networks", .any = networks, .subtree = true },
 };

@@ -41,6 +41,9 @@ struct clone_req {
 };
 /* clone_body.c: the bodies of clone, restore, snapshot and backup (untrusted: fuzzed). */
 int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req *q, char *err, size_t errlen);
+/* A tap's name, "%d" in it at most once (a clone's, a VM's number), at most TAP_MAX characters
+ * once the number is in ([A-Za-z0-9_.-]). */
+bool tap_pattern_ok(const char *pat);
 /* A body {KEY: NAME} (a snapshot's, a backup's name) into out (VM_NAME_MAX + 1 bytes). */
 bool name_body_parse(const char *body, size_t len, const char *key, char *out);
 int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out,

@@ -98,6 +98,7 @@ class Petreld:
         self.state = self.root / "s"
         self.defs = self.root / "d"
         self.jails = self.root / "j"
+        self.images = self.root / "img"
         self.sock = self.state / "petreld.sock"
         self.cgroup_parent = f"petreld-test-{os.getpid()}-{self.root.name}"
         self.args = list(args) + ([] if jailer else ["--no-jailer"])
@@ -108,7 +109,7 @@ class Petreld:
     def start(self, wait=True):
         self.proc = subprocess.Popen(
             [*self.prefix, str(PETRELD), "--foreground", "--state-dir", str(self.state), "--defs-dir", str(self.defs),
-             "--jail-base", str(self.jails), "--snapshot-dir", str(self.root / "snap"), "--cgroup-parent", self.cgroup_parent, *self.args],
+             "--jail-base", str(self.jails), "--snapshot-dir", str(self.root / "snap"), "--image-dir", str(self.images), "--cgroup-parent", self.cgroup_parent, *self.args],
             stdin=subprocess.DEVNULL, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         if wait:
             deadline = time.monotonic() + 10

@@ -179,6 +179,60 @@ const scenarios = {
     return out;
   },
 
+  // The Images list (#/images) against the API, then the "New VM" form: P.newvm's fields filled
+  // in and sent; the VMs it made as the list then shows them. P.remove: an image removed.
+  async images(page) {
+    const imgRows = () => page.$$eval('tr.image', (trs) => trs.map((tr) => Object.fromEntries(
+      ['name', 'c-format', 'c-size', 'c-vms'].map((c) => [c.replace('c-', ''), tr.querySelector(`.${c}`).textContent]))));
+    await page.goto(`${base}/ui/#/images`);
+    await loginIfAsked(page);
+    await page.waitForSelector('tr.image', { timeout: T });
+    const out = { rows: await imgRows(), nav_on: await page.$eval('#nav a.on', (a) => a.dataset.view) };
+    out.buttons = await page.$$eval('tr.image [data-act]', (b) => b.map((x) => x.dataset.act));
+    if (P.newvm) {
+      const f = P.newvm;
+      await page.click(`tr.image[data-image="${f.image}"] a[data-act=new]`);
+      await page.waitForSelector('form.newvm', { timeout: T });
+      out.chosen = await page.$eval('form.newvm select[name=image]', (s) => s.value);
+      out.networks = await page.$$eval('form.newvm select[name=network] option', (o) => o.map((x) => x.value));
+      await page.fill('form.newvm input[name=name]', f.name);
+      for (const k of ['vcpus', 'memory_mib', 'disk_size_gib', 'count', 'password', 'user']) if (f[k] != null) await page.fill(`form.newvm input[name=${k}]`, String(f[k]));
+      if (f.ssh_key) await page.fill('form.newvm textarea[name=ssh_key]', f.ssh_key);
+      if (f.boot) await page.selectOption('form.newvm select[name=boot]', f.boot);
+      if (f.start === false) await page.uncheck('form.newvm input[name=start]');
+      // what the form sends, seen on the way out
+      const sent = page.waitForRequest((r) => r.url().endsWith('/vms/from-image') && r.method() === 'POST', { timeout: T });
+      await page.click('form.newvm button[type=submit]');
+      out.sent = JSON.parse((await sent).postData());
+      if (f.fails) {
+        await page.waitForFunction(() => { const t = document.querySelector('#newvm-error').textContent; return t && !t.startsWith('Creating'); }, null, { timeout: T });
+        out.error = await page.$eval('#newvm-error', (e) => e.textContent);
+        out.still_form = (await page.$('form.newvm')) !== null;
+      } else {
+        await page.waitForFunction(() => !document.querySelector('form.newvm'), null, { timeout: T });
+        out.hash = await page.evaluate(() => location.hash);
+        if (out.hash === '#/') {
+          await page.waitForSelector('tr.vm', { timeout: T });
+          out.vm_rows = await rows(page);
+        } else {
+          await page.waitForSelector('.detailhead .vmname', { timeout: T });
+          out.detail = await page.$eval('.detailhead .vmname', (e) => e.textContent);
+        }
+      }
+    }
+    if (P.remove) {
+      await gotoHash(page, '#/images');
+      await page.waitForSelector(`tr.image[data-image="${P.remove}"]`, { timeout: T });
+      await page.click(`tr.image[data-image="${P.remove}"] button[data-act=remove]`);
+      await page.waitForSelector('dialog[open] button.ok', { timeout: T });
+      await page.click('dialog[open] button.ok');
+      await page.waitForFunction((n) => !document.querySelector(`tr.image[data-image="${n}"]`), P.remove, { timeout: T });
+      out.rows_after = await imgRows();
+    }
+    if (P.screenshot) await page.screenshot({ path: P.screenshot, fullPage: true });
+    return out;
+  },
+
   // Logins and roles (petreld with --users and --web-login).
   async login(page) {
     await page.goto(`${base}/ui/`);

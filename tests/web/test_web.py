@@ -380,3 +380,49 @@ def test_networks_in_the_page(browser_ok, tmp_path):
         ev.close()
         fwd.close()
         host.close()
+
+
+def test_images_and_the_new_vm_form(web, browser_ok, tmp_path):
+    """The Images list (#/images) against the API, and the "New VM" form: a VM made from an image
+    with a key, a password (hashed by petreld: the clear one is in no file) and a disk size; a
+    count of them; a refusal shown in the form; an image removed; a readonly user's page has
+    neither buttons nor the form. No KVM: the VMs are defined, not started."""
+    users = weblib.users_file(tmp_path / "users", {"ann": ("admin", "ann-pw"), "rob": ("readonly", "rob-pw")})
+    p, fwd = web(args=["--users", str(users), "--web-login"])
+    for name, size in (("deb", 3 << 30), ("spare", 1 << 30)):
+        f = tmp_path / f"{name}.raw"
+        with open(f, "wb") as fh:
+            fh.truncate(size)
+        assert p.api("POST", "/images", {"name": name, "path": str(f)})[0] == 201
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ann@desk"
+    res = weblib.browser("images", fwd.url, user="ann", password="ann-pw",
+                         newvm={"image": "deb", "name": "form-vm", "vcpus": 2, "memory_mib": 768, "disk_size_gib": 5,
+                                "ssh_key": f"# mine\n{key}\n", "password": "pw in clear", "boot": "seabios",
+                                "start": False})
+    assert res["nav_on"] == "images" and res["chosen"] == "deb", res
+    assert res["rows"] == [{"name": "deb", "format": "raw", "size": "3.0 GiB", "vms": "—"},
+                           {"name": "spare", "format": "raw", "size": "1.0 GiB", "vms": "—"}], res["rows"]
+    assert res["buttons"] == ["new", "remove", "new", "remove"], res
+    assert res["sent"] == {"name": "form-vm", "image": "deb", "vcpus": 2, "memory_mib": 768, "count": 1, "boot": "seabios",
+                           "start": False, "disk_size_gib": 5, "ssh_authorized_keys": [key], "password": "pw in clear",
+                           "user": "debian"}, res["sent"]
+    assert res["detail"] == "form-vm" and res["hash"] == "#/vm/form-vm", res
+    doc = p.api("GET", "/vms/form-vm/definition")[1]
+    assert doc["machine-config"] == {"vcpu_count": 2, "mem_size_mib": 768}
+    assert doc["boot-source"] == {"firmware": "seabios"}
+    user = doc["petrel"]["cloud-init"]["users"][0]
+    assert user["ssh_authorized_keys"] == [key] and user["passwd"].startswith("$y$") and user["name"] == "debian"
+    assert all(b"pw in clear" not in f.read_bytes() for f in p.root.rglob("*") if f.is_file() and f.stat().st_size < 1 << 24)
+    # a count: NAME-1, NAME-2, then the list; a name taken: the refusal in the form
+    res = weblib.browser("images", fwd.url, user="ann", password="ann-pw", remove="spare",
+                         newvm={"image": "deb", "name": "many", "count": 2, "ssh_key": key, "start": False})
+    assert res["hash"] == "#/" and {"many-1", "many-2", "form-vm"} <= {r["name"] for r in res["vm_rows"]}, res
+    assert [r["name"] for r in res["rows_after"]] == ["deb"], res
+    assert sorted(res["rows_after"][0]["vms"].split(", ")) == ["form-vm", "many-1", "many-2"], res
+    assert p.api("GET", "/images")[1][0]["name"] == "deb" and len(p.api("GET", "/images")[1]) == 1
+    res = weblib.browser("images", fwd.url, user="ann", password="ann-pw",
+                         newvm={"image": "deb", "name": "form-vm", "fails": True})
+    assert "exists already" in res["error"] and res["still_form"], res
+    assert "page_errors" not in res, res
+    ro = weblib.browser("images", fwd.url, user="rob", password="rob-pw")
+    assert ro["buttons"] == [] and len(ro["rows"]) == 1, ro

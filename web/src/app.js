@@ -1,6 +1,7 @@
 // petreld's web page: the host's VMs (state, vCPUs, memory, uptime, CPU share, a sparkline),
 // a VM's details (live charts, actions, console, definition, disks, NICs, snapshots,
-// migration/replication status, events), the host's networks (networks.js), a login form. Views are built from petreld's API
+// migration/replication status, events), the host's networks (networks.js), its images and the
+// "New VM" form (images.js), a login form. Views are built from petreld's API
 // and kept current by its event stream and metrics, without reloading the page.
 import '@xterm/xterm/css/xterm.css';
 import 'uplot/dist/uPlot.min.css';
@@ -10,6 +11,7 @@ import { VmCharts, sparkline } from './charts.js';
 import { VmConsole } from './console.js';
 import { append, ask, clear, fmtBytes, fmtDuration, h, toast } from './dom.js';
 import { Metrics, POLL_MS } from './metrics.js';
+import { renderImages, renderNewVm } from './images.js';
 import { renderNetworks } from './networks.js';
 
 const state = { session: null, host: null, vms: new Map(), metrics: null, view: null, events: [] };
@@ -150,7 +152,8 @@ function cpuText(name) {
 function renderList() {
   const el = clear(main());
   const vms = [...state.vms.values()].sort((a, b) => a.name.localeCompare(b.name));
-  append(el, h('div', { class: 'listhead' }, h('h1', {}, 'Virtual machines'), h('span', { class: 'muted' }, `${vms.length} defined, ${vms.filter((v) => v.state === 'running').length} running`)));
+  append(el, h('div', { class: 'listhead' }, h('h1', {}, 'Virtual machines'), h('span', { class: 'muted' }, `${vms.length} defined, ${vms.filter((v) => v.state === 'running').length} running`),
+    isAdmin() ? h('a', { href: '#/new', class: 'button', 'data-act': 'new' }, 'New VM') : null));
   if (!vms.length) {
     append(el, h('p', { class: 'muted' }, 'No VM is defined on this host (petrelctl define FILE).'));
     return;
@@ -371,6 +374,9 @@ function renderLogin(msg) {
 
 function route() {
   if (/^#\/networks\/?$/.test(location.hash)) return { name: null, networks: true };
+  if (/^#\/images\/?$/.test(location.hash)) return { name: null, images: true };
+  const n = location.hash.match(/^#\/new(?:\/([^/]+))?\/?$/);
+  if (n) return { name: null, newvm: true, image: n[1] ? decodeURIComponent(n[1]) : null };
   const m = location.hash.match(/^#\/vm\/([^/]+)(?:\/([a-z]+))?/);
   return m ? { name: decodeURIComponent(m[1]), tab: TABS.includes(m[2]) ? m[2] : 'overview' } : { name: null };
 }
@@ -387,9 +393,15 @@ async function render() {
   if (!state.session) return;
   teardown();
   const r = route();
-  state.view = { name: r.name, tab: r.tab, networks: r.networks };
-  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('on', (a.dataset.view === 'networks') === !!r.networks);
+  state.view = { name: r.name, tab: r.tab, networks: r.networks, images: r.images, newvm: r.newvm };
+  const on = r.networks ? 'networks' : r.images || r.newvm ? 'images' : 'vms';
+  for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('on', a.dataset.view === on);
   if (r.networks) await renderNetworks(main(), { admin: isAdmin(), refresh: render });
+  else if (r.images) await renderImages(main(), { admin: isAdmin(), refresh: render });
+  else if (r.newvm) {
+    if (isAdmin()) await renderNewVm(main(), { image: r.image, done: async (names) => { await refreshVms(); location.hash = names.length === 1 ? `#/vm/${encodeURIComponent(names[0])}` : '#/'; } });
+    else append(clear(main()), h('p', { class: 'bad' }, 'read-only user: only an admin may make VMs'));
+  }
   else if (r.name) await renderDetail(r.name, r.tab);
   else renderList();
 }
@@ -406,8 +418,9 @@ async function refreshVms() {
     } finally { refreshing = null; }
   })();
   await refreshing;
-  // The console and the screen keep running through state changes; other views are rebuilt.
-  if (state.session && !(state.view && (state.view.tab === 'console' || state.view.tab === 'screen') && state.vms.has(state.view.name))) await render();
+  // The console and the screen keep running through state changes, and a form being filled in
+  // stays; other views are rebuilt.
+  if (state.session && !(state.view && (((state.view.tab === 'console' || state.view.tab === 'screen') && state.vms.has(state.view.name)) || state.view.newvm))) await render();
 }
 
 let lastEventsRefresh = 0;
@@ -435,7 +448,7 @@ async function start() {
     if (stopper.signal.aborted) return;
     try {
       await state.metrics.sample(state.view && state.view.name);
-      if (state.view && !state.view.name && !state.view.networks) updateListFigures();
+      if (state.view && !state.view.name && !state.view.networks && !state.view.images && !state.view.newvm) updateListFigures();
       if (state.view && state.view.charts) state.view.charts.update(state.metrics.series.get(state.view.name));
       const hs = document.getElementById('hoststats');
       let cpu = 0;

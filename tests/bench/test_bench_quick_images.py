@@ -1,0 +1,17 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bench of VMs made from an image in its quick mode (bench/from_image.py,
+docs/manager.md#vms-from-an-image), run as test_bench_quick.py runs the others. A file of its own:
+the record of the KVM benches (tests/kvm-record.json) is kept per test file."""
+import pytest
+
+import test_bench_quick as quick
+
+# (command, needs /dev/kvm, needs root, a line its output must have, timeout s)
+IMAGES = [
+    (["from_image.py"], True, True, "made and started (boot from the disk)", 900),
+]
+
+
+@pytest.mark.parametrize("argv,kvm,root,line,timeout", IMAGES, ids=[" ".join(p[0]) for p in IMAGES])
+def test_images_bench_quick(argv, kvm, root, line, timeout):
+    quick.test_python_bench_quick(argv, kvm, root, line, timeout)
