@@ -1,7 +1,8 @@
-/* A host program run to its end (run_tool.h). petreld's supervisor reaps every ended child
- * with waitpid(-1) (supervise.c): a child spawned the usual way could be reaped there and its
- * exit status lost. This one is cloned with exit_signal 0, a "clone child" that waitpid(-1)
- * without __WALL does not see, and is waited for through its pidfd. */
+/* A host program run to its end (run_tool.h), waited for through its pidfd. No other thread of
+ * petreld may reap it: the supervisor waits for its workers by their pids, never waitpid(-1)
+ * (supervise.c reap). Its exit signal 0 does not hide it from a waitpid(-1): a child that has
+ * exec'd reports to its parent with SIGCHLD whatever it was cloned with (the kernel's
+ * exit_notify), as a stress of ten threads against a waitpid(-1) loop showed. */
 #include "manager/run_tool.h"
 #include "util/error.h"
 #include "util/util.h"

@@ -79,17 +79,21 @@ void supervise_ended(struct manager *m, struct mgr_vm *vm, int status)
 	replica_ended(m, vm);
 }
 
+/* The workers that are petreld's children and have ended. Each VM's own pid, never
+ * waitpid(-1): that would also reap the children other threads wait for themselves (a seed's
+ * mtools in run_tool.c, whose exec makes it an ordinary child whatever its exit signal, and
+ * dnsmasq), and their exit status would be lost. An adopted worker (not our child) answers
+ * ECHILD here; its pidfd tells its end (supervise_loop). */
 static void reap(struct manager *m)
 {
-	int status;
-	pid_t pid;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		pthread_mutex_lock(&m->lock);
-		for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
-			if (vm->pid == pid)
-				supervise_ended(m, vm, status);
-		pthread_mutex_unlock(&m->lock);
+	pthread_mutex_lock(&m->lock);
+	for (struct mgr_vm *vm = m->vms, *next; vm; vm = next) {
+		next = vm->next;
+		int status;
+		if (vm->pid > 0 && waitpid(vm->pid, &status, WNOHANG) == vm->pid)
+			supervise_ended(m, vm, status);
 	}
+	pthread_mutex_unlock(&m->lock);
 }
 
 static void *restart_thread(void *arg);
