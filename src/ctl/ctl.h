@@ -21,6 +21,9 @@ int ctl_request(const char *method, const char *path, const char *body, unsigned
 int ctl_request_json(const char *method, const char *path, json_t *body, unsigned timeout_ms, json_t **out);
 /* o as indented JSON on stdout. */
 void ctl_print_json(json_t *o);
+/* GET path for a list command: with --json it is printed here (0, *out NULL); else 0 and *out for
+ * the command's table; or the exit status with the reason printed. */
+int ctl_list(const char *path, unsigned timeout_ms, json_t **out);
 /* arena.c: jansson's allocations from one pre-faulted region for a big answer of len bytes. */
 void ctl_arena_init(void);
 void ctl_arena_for(size_t len);

@@ -21,14 +21,9 @@ static int image_list(void)
 {
 	json_t *a = NULL, *img;
 	size_t i;
-	int e = ctl_request("GET", "/images", NULL, 30000, &a);
-	if (e)
+	int e = ctl_list("/images", 30000, &a);
+	if (e || !a)
 		return e;
-	if (ctl_json) {
-		ctl_print_json(a);
-		json_decref(a);
-		return 0;
-	}
 	printf(" %-24s %-6s %10s %10s  %-20s %s\n", "Name", "Format", "Size", "On disk", "Imported", "VMs");
 	printf("-----------------------------------------------------------------------------------------\n");
 	json_array_foreach(a, i, img) {

@@ -43,14 +43,9 @@ static int net_list(void)
 {
 	json_t *a = NULL, *n;
 	size_t i;
-	int e = ctl_request("GET", "/networks", NULL, NET_TIMEOUT_MS, &a);
-	if (e)
+	int e = ctl_list("/networks", NET_TIMEOUT_MS, &a);
+	if (e || !a)
 		return e;
-	if (ctl_json) {
-		ctl_print_json(a);
-		json_decref(a);
-		return 0;
-	}
 	printf(" %-20s %-9s %-16s %-8s %-9s %-18s %s\n", "Name", "Kind", "Bridge", "Active", "Autostart", "Subnet", "VMs");
 	printf("-------------------------------------------------------------------------------------\n");
 	json_array_foreach(a, i, n)

@@ -52,3 +52,15 @@ void ctl_print_json(json_t *o)
 		puts(t);
 	free(t);
 }
+
+int ctl_list(const char *path, unsigned timeout_ms, json_t **out)
+{
+	*out = NULL;
+	int e = ctl_request("GET", path, NULL, timeout_ms, out);
+	if (e || !ctl_json)
+		return e;
+	ctl_print_json(*out);
+	json_decref(*out);
+	*out = NULL;
+	return 0;
+}
