@@ -1,8 +1,7 @@
-/* A host program run to its end (run_tool.h), waited for through its pidfd. No other thread of
- * petreld may reap it: the supervisor waits for its workers by their pids, never waitpid(-1)
- * (supervise.c reap). Its exit signal 0 does not hide it from a waitpid(-1): a child that has
- * exec'd reports to its parent with SIGCHLD whatever it was cloned with (the kernel's
- * exit_notify), as a stress of ten threads against a waitpid(-1) loop showed. */
+/* A host program run to its end (run_tool.h), an ordinary child waited for through its pidfd.
+ * No other thread of petreld may reap it: the supervisor waits for its workers by their pids,
+ * never waitpid(-1) (supervise.c reap). (A clone with another exit signal would not hide it: an
+ * exec'd child reports to its parent with SIGCHLD whatever it was cloned with.) */
 #include "manager/run_tool.h"
 #include "util/error.h"
 #include "util/util.h"
@@ -42,7 +41,7 @@ int run_tool(const char *const argv[], const char *const envp[], char *err, size
 		return error_set(err, errlen, -errno, "%s: %s", name, strerror(errno));
 	_cleanup_close_ int rd = pipefd[0];
 	int pidfd = -1;
-	struct clone_args ca = { .flags = CLONE_PIDFD, .pidfd = (uint64_t)(uintptr_t)&pidfd, .exit_signal = 0 };
+	struct clone_args ca = { .flags = CLONE_PIDFD, .pidfd = (uint64_t)(uintptr_t)&pidfd, .exit_signal = SIGCHLD };
 	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0)
 		child(argv, envp, null, pipefd[1]);
@@ -81,7 +80,7 @@ int run_tool(const char *const argv[], const char *const envp[], char *err, size
 	while (n && (said[n - 1] == '\n' || said[n - 1] == ' '))
 		said[--n] = 0;
 	siginfo_t si = { 0 };
-	while (waitid((idtype_t)P_PIDFD, (id_t)pfd, &si, WEXITED | __WALL) < 0)
+	while (waitid((idtype_t)P_PIDFD, (id_t)pfd, &si, WEXITED) < 0)
 		if (errno != EINTR)
 			return error_set(err, errlen, -errno, "%s: cannot wait for it: %s", name, strerror(errno));
 	if (timed_out)
