@@ -210,9 +210,9 @@ static int add_vga_rom(struct vm *vm)
 		return 0;
 	char *rom = NULL;
 	size_t len = 0;
-	int e = read_whole_file(STDVGA_ROM_PATH, 256u << 10, &rom, &len);
+	int e = read_whole_file(DISPLAY_STDVGA_ROM, 256u << 10, &rom, &len);
 	if (e < 0) {
-		log_error("stdvga: cannot read its VGA BIOS %s: %s (install Debian's package seabios)", STDVGA_ROM_PATH,
+		log_error("stdvga: cannot read its VGA BIOS %s: %s (install Debian's package seabios)", DISPLAY_STDVGA_ROM,
 			  strerror(-e));
 		return e;
 	}

@@ -28,7 +28,6 @@ struct bus;
 #define STDVGA_DISPI_PORT_LEN 3     /* 0x1CE index, 0x1CF data (0x1D0: data, as QEMU) */
 #define STDVGA_MMIO_VGA 0x400       /* BAR 2: the ports 0x3C0-0x3DF */
 #define STDVGA_MMIO_VGA_LEN 0x20
-#define STDVGA_ROM_PATH "/usr/share/seabios/vgabios-stdvga.bin"
 #define STDVGA_ROM_NAME "pci1234,1111.rom"   /* SeaBIOS's fw_cfg name for the device's ROM */
 
 struct stdvga {
