@@ -30,42 +30,20 @@ static void rig_init(struct rig *r)
 	REQUIRE_EQ(stdvga_attach(&r->b, &r->pio, &r->mmio), 0);
 }
 
-static void outb(struct rig *r, uint16_t port, uint8_t v)
+/* One access on a bus of the rig's; every one must reach the device. */
+static uint32_t acc(struct bus *bus, uint64_t addr, uint32_t v, uint32_t len, bool write)
 {
-	CHECK(bus_access(&r->pio, port, &v, 1, true));
+	uint8_t d[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	CHECK(bus_access(bus, addr, d, len, write));
+	return (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
 }
 
-static uint8_t inb(struct rig *r, uint16_t port)
-{
-	uint8_t v = 0;
-	CHECK(bus_access(&r->pio, port, &v, 1, false));
-	return v;
-}
-
-static void outw(struct rig *r, uint16_t port, uint16_t v)
-{
-	uint8_t d[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
-	CHECK(bus_access(&r->pio, port, d, 2, true));
-}
-
-static uint16_t inw(struct rig *r, uint16_t port)
-{
-	uint8_t d[2] = { 0 };
-	CHECK(bus_access(&r->pio, port, d, 2, false));
-	return (uint16_t)(d[0] | d[1] << 8);
-}
-
-static void memb(struct rig *r, uint32_t addr, uint8_t v)
-{
-	CHECK(bus_access(&r->mmio, addr, &v, 1, true));
-}
-
-static uint8_t rmemb(struct rig *r, uint32_t addr)
-{
-	uint8_t v = 0;
-	CHECK(bus_access(&r->mmio, addr, &v, 1, false));
-	return v;
-}
+#define outb(r, port, v) acc(&(r)->pio, port, v, 1, true)
+#define inb(r, port) ((uint8_t)acc(&(r)->pio, port, 0, 1, false))
+#define outw(r, port, v) acc(&(r)->pio, port, v, 2, true)
+#define inw(r, port) ((uint16_t)acc(&(r)->pio, port, 0, 2, false))
+#define memb(r, addr, v) acc(&(r)->mmio, addr, v, 1, true)
+#define rmemb(r, addr) ((uint8_t)acc(&(r)->mmio, addr, 0, 1, false))
 
 /* Mode 3 (80x25 text, 9x16 cells) as the VGA's reference tables give it, with a grey and a white. */
 static void mode3(struct rig *r)
@@ -84,7 +62,7 @@ static void mode3(struct rig *r)
 		outw(r, 0x3d4, (uint16_t)(cr[i] << 8 | i));
 	for (unsigned i = 0; i < sizeof(gr); i++)
 		outw(r, 0x3ce, (uint16_t)(gr[i] << 8 | i));
-	inb(r, 0x3da);
+	(void)inb(r, 0x3da);
 	for (unsigned i = 0; i < sizeof(ar); i++) {
 		outb(r, 0x3c0, (uint8_t)i);
 		outb(r, 0x3c0, ar[i]);
@@ -186,7 +164,7 @@ TEST(stdvga_planar_font_load)
 	outw(&r, 0x3c4, 0x0f02);
 	outw(&r, 0x3ce, 0x0205);
 	outw(&r, 0x3ce, 0xf008);
-	rmemb(&r, 0xa0100);
+	(void)rmemb(&r, 0xa0100);
 	memb(&r, 0xa0100, 0x05);                                        /* planes 0 and 2 set */
 	CHECK(r.b.vga->vga.planes[0][0x100] == 0xf0 && r.b.vga->vga.planes[1][0x100] == 0 &&
 	      r.b.vga->vga.planes[2][0x100] == 0xf0);
