@@ -26,6 +26,7 @@ int stdvga_create(struct bochs *b)
 		return -ENOMEM;
 	}
 	vga_init(&s->vga);
+	s->stale = true;
 	b->vga = s;
 	return 0;
 }
@@ -43,7 +44,8 @@ void stdvga_reset(struct bochs *b)
 {
 	vga_init(&b->vga->vga);
 	b->vga->dispi_index = 0;
-	b->vga->geom = (struct vga_text_geom){ 0 };
+	b->vga->geom = (struct vga_text_geom){ 0 };   /* a new mode when drawn again */
+	b->vga->stale = true;
 }
 
 bool stdvga_showing(const struct bochs *b)
@@ -57,6 +59,9 @@ bool stdvga_showing(const struct bochs *b)
 static bool redraw(struct bochs *b)
 {
 	struct stdvga *s = b->vga;
+	if (!s->stale)   /* nothing written since: fb (or nothing) is what the registers show */
+		return s->geom.width != 0;
+	s->stale = false;
 	struct vga_text_geom g;
 	char why[160];
 	int r = vga_text_geometry(&s->vga, &g, why, sizeof(why));
@@ -119,6 +124,7 @@ uint8_t stdvga_mmio_read(struct bochs *b, unsigned off)
 
 void stdvga_mmio_write(struct bochs *b, unsigned off, uint8_t val)
 {
+	b->vga->stale = true;
 	vga_port_write(&b->vga->vga, 0x3c0 - VGA_PORT_BASE + off, val);
 }
 
@@ -128,6 +134,7 @@ static void port_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
 	struct bochs *b = opaque;
 	pthread_mutex_lock(&b->lock);
+	b->vga->stale = true;   /* a read too: the DAC's and the flip-flop's state moves */
 	for (uint32_t i = 0; i < len; i++)   /* a word access is the index and the data */
 		data[i] = off + i < VGA_PORT_LEN ? vga_port_read(&b->vga->vga, (unsigned)(off + i)) : 0xff;
 	pthread_mutex_unlock(&b->lock);
@@ -137,6 +144,7 @@ static void port_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 {
 	struct bochs *b = opaque;
 	pthread_mutex_lock(&b->lock);
+	b->vga->stale = true;
 	for (uint32_t i = 0; i < len; i++)
 		if (off + i < VGA_PORT_LEN)
 			vga_port_write(&b->vga->vga, (unsigned)(off + i), data[i]);
@@ -220,6 +228,7 @@ static void window_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 				bitmap_set(b->dirty, (uint64_t)(p - b->vram) / PAGE);
 			}
 		} else if (o < VGA_WINDOW_LEN) {
+			b->vga->stale = true;
 			vga_mem_write(&b->vga->vga, (uint32_t)o, data[i]);
 		}
 	}

@@ -34,6 +34,7 @@ struct stdvga {
 	struct vga vga;
 	uint16_t dispi_index;         /* what port 0x1CE selected */
 	struct vga_text_geom geom;    /* what fb holds now (width 0: nothing drawn yet) */
+	bool stale;                   /* the guest wrote to the VGA since fb was drawn */
 	uint32_t *fb;                 /* the text screen: VGA_TEXT_MAX_WIDTH x VGA_TEXT_MAX_HEIGHT */
 	uint32_t line[VGA_TEXT_MAX_WIDTH];
 	uint64_t pending[VGA_TEXT_MAX_HEIGHT / 64];  /* lines changed, not reported yet */
