@@ -16,9 +16,10 @@
 
 int stdvga_create(struct bochs *b)
 {
-	struct stdvga *s = calloc(1, sizeof(*s));
+	struct stdvga *s = aligned_alloc(_Alignof(struct stdvga), sizeof(*s));   /* its planes are page-scanned */
 	if (!s)
 		return -ENOMEM;
+	memset(s, 0, sizeof(*s));
 	/* 12 MiB reserved, only what a text screen covers ever touched */
 	s->fb = mmap(NULL, FB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (s->fb == MAP_FAILED) {

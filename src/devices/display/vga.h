@@ -42,7 +42,7 @@ struct vga_regs {
 
 struct vga {
 	struct vga_regs r;
-	uint8_t planes[4][VGA_PLANE_SIZE];
+	uint8_t planes[4][VGA_PLANE_SIZE] __attribute__((aligned(64)));   /* whole pages (a saved state scans them) */
 };
 
 /* Power-on: everything 0, the mask 0xff (the VGA BIOS programs the rest). */
