@@ -69,7 +69,7 @@ PACKAGES=(
 	resource-agents   # ocf-shellfuncs the petrel-vm agent sources; ocf-tester the tests run on it
 	jq                # the petrel-vm agent reads petrelctl's JSON answers and the definition's name with it
 	libxml2-utils     # xmllint: tests/cluster checks the agents' meta-data against the OCF DTD
-	seabios           # /usr/share/seabios/bios-256k.bin: the firmware of --firmware seabios, and QEMU's in tests/firmware (the oracle)
+	seabios           # /usr/share/seabios/bios-256k.bin: the firmware of --firmware seabios, and QEMU's in tests/firmware (the oracle); vgabios-stdvga.bin: stdvga's VGA BIOS
 	ovmf              # /usr/share/OVMF/OVMF_CODE_4M.fd and OVMF_VARS_4M.fd: the firmware of --firmware ovmf (UEFI), and QEMU's in tests/firmware
 	grub-pc-bin       # GRUB for BIOS (i386-pc boot.img, core.img's modules): scripts/mkimage.sh's bootable disks
 	grub-efi-amd64-bin # GRUB for UEFI (x86_64-efi modules): mkimage.sh grub-efi-disk, debian --efi, the hybrid ISO's EFI image

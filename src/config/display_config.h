@@ -19,6 +19,9 @@ enum display_model {
 #define DISPLAY_MAX_WIDTH 3840
 #define DISPLAY_MAX_HEIGHT 2160
 #define DISPLAY_SOCKET_MAX 107   /* sockaddr_un's sun_path, less its NUL */
+/* stdvga's VGA BIOS (Debian's seabios package), read by the VMM at this path (petreld puts it
+ * at the same path in a worker's jail) */
+#define DISPLAY_STDVGA_ROM "/usr/share/seabios/vgabios-stdvga.bin"
 
 struct display_config {
 	enum display_model model;   /* default bochs */

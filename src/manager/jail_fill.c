@@ -4,6 +4,7 @@
  * as /vm/fN, a qcow2 disk's backing chain beside it (jail_backing.c), a snapshot's state and
  * memory for a start from it, and the certificates of a migration between hosts. */
 #include "manager/jail_fill.h"
+#include "config/display_config.h"
 #include "manager/definition.h"
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
@@ -76,6 +77,26 @@ static void rewrite_paths(json_t *fc)
 	}
 }
 
+/* stdvga's VGA BIOS, which the worker reads at its host path: copied to that path in the jail. */
+static int put_vga_rom(const char *root, json_t *fc, char *err, size_t errlen)
+{
+	json_t *model = json_object_get(json_object_get(fc, "display"), "model");
+	if (!json_is_string(model) || strcmp(json_string_value(model), "stdvga") != 0)
+		return 0;
+	char dst[PATH_MAX + 64];
+	const char *p = DISPLAY_STDVGA_ROM;
+	for (const char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		snprintf(dst, sizeof(dst), "%s%.*s", root, (int)(s - p), p);
+		if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+			return error_set(err, errlen, -errno, "mkdir %s: %s", dst, strerror(errno));
+	}
+	snprintf(dst, sizeof(dst), "%s%s", root, p);
+	if (copy_file(p, dst) < 0 || chmod(dst, 0644) < 0)
+		return error_set(err, errlen, -errno, "display: cannot put stdvga's VGA BIOS %s into the jail: %s "
+				 "(Debian's package seabios)", p, strerror(errno));
+	return 0;
+}
+
 int jail_fill(struct mgr_vm *vm, const char *root, json_t *fc, char *err, size_t errlen)
 {
 	char vmdir[PATH_MAX + 16];
@@ -84,7 +105,8 @@ int jail_fill(struct mgr_vm *vm, const char *root, json_t *fc, char *err, size_t
 		return error_set(err, errlen, -errno, "mkdir %s: %s", vmdir, strerror(errno));
 	struct jail_put jp = { vm, root, 0, err, errlen };
 	int e;
-	if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0 || (e = jail_link_backing(fc, root, err, errlen)) < 0)
+	if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0 || (e = jail_link_backing(fc, root, err, errlen)) < 0 ||
+	    (e = put_vga_rom(root, fc, err, errlen)) < 0)
 		return e;
 	rewrite_paths(fc);
 	return 0;

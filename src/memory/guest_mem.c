@@ -1,5 +1,6 @@
 #include "memory/guest_mem.h"
 #include "memory/backing.h"
+#include "memory/rom.h"
 #include "kvm/kvm.h"
 #include "memory/uffd.h"
 #include "kvm/kvm_vcpu.h"
@@ -232,11 +233,36 @@ void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64
 	}
 }
 
+#define HOLE_END_PAGES (GUEST_MEM_VGA_HOLE_END / GUEST_PAGE)
+
+/* Region i's KVM slot(s): one, or two around the VGA window for region 0 with the hole. */
+static int set_region_slots(struct guest_mem *mem, struct kvm *kvm, unsigned i, uint32_t flags)
+{
+	struct guest_region *r = &mem->regions[i];
+	if (i != 0 || !mem->vga_hole)
+		return kvm_set_user_memory(kvm, i, r->gpa, r->size, r->hva, flags);
+	int e = kvm_set_user_memory(kvm, 0, 0, GUEST_MEM_VGA_HOLE, r->hva, flags);
+	return e ?: kvm_set_user_memory(kvm, LOW_TAIL_SLOT, GUEST_MEM_VGA_HOLE_END, r->size - GUEST_MEM_VGA_HOLE_END,
+					r->hva + GUEST_MEM_VGA_HOLE_END, flags);
+}
+
+int guest_mem_hole_vga(struct guest_mem *mem, struct kvm *kvm)
+{
+	if (mem->vga_hole)
+		return 0;
+	if (!mem->nregions || mem->regions[0].gpa || mem->regions[0].size <= GUEST_MEM_VGA_HOLE_END)
+		return -EINVAL;
+	int e = kvm_set_user_memory(kvm, 0, 0, 0, NULL, 0);   /* a slot changes size only deleted */
+	if (e < 0)
+		return e;
+	mem->vga_hole = true;
+	return set_region_slots(mem, kvm, 0, mem->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+}
+
 static int set_logging(struct guest_mem *mem, struct kvm *kvm, bool on)
 {
 	for (unsigned i = 0; i < mem->nregions; i++) {
-		struct guest_region *r = &mem->regions[i];
-		int e = kvm_set_user_memory(kvm, i, r->gpa, r->size, r->hva, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
+		int e = set_region_slots(mem, kvm, i, on ? KVM_MEM_LOG_DIRTY_PAGES : 0);
 		if (e < 0)
 			return e;
 	}
@@ -278,6 +304,24 @@ int guest_mem_clear_dirty(struct guest_mem *mem, struct kvm *kvm, unsigned r, ui
 		return -EINVAL;
 	if (npages > total - first)
 		npages = total - first;
+	if (r == 0 && mem->vga_hole) {
+		/* the pages below the window in slot 0, those above in LOW_TAIL_SLOT */
+		uint64_t low = GUEST_MEM_VGA_HOLE / GUEST_PAGE, end = first + npages;
+		if (first < low) {
+			struct kvm_clear_dirty_log c = { .slot = 0, .first_page = first,
+							 .num_pages = (uint32_t)((end < low ? end : low) - first),
+							 .dirty_bitmap = bitmap };
+			if (kvm_clear_dirty_log(kvm, &c) < 0)
+				return -errno;
+		}
+		uint64_t from = first > HOLE_END_PAGES ? first : HOLE_END_PAGES;
+		if (end <= from)
+			return 0;
+		struct kvm_clear_dirty_log c = { .slot = LOW_TAIL_SLOT, .first_page = from - HOLE_END_PAGES,
+						 .num_pages = (uint32_t)(end - from),
+						 .dirty_bitmap = bitmap + (from - first) / 64 };
+		return kvm_clear_dirty_log(kvm, &c);
+	}
 	struct kvm_clear_dirty_log c = { .slot = r, .first_page = first, .num_pages = (uint32_t)npages,
 					 .dirty_bitmap = bitmap };
 	return kvm_clear_dirty_log(kvm, &c);
@@ -293,6 +337,10 @@ int guest_mem_fetch_dirty(struct guest_mem *mem, struct kvm *kvm, uint64_t **bit
 		memset(bitmaps[i], 0, words * 8);
 		struct kvm_dirty_log log = { .slot = i, .dirty_bitmap = bitmaps[i] };
 		if (kvm_get_dirty_log(kvm, &log) < 0)
+			return -errno;
+		/* the hole's tail: its first page is word HOLE_END_PAGES / 64's first bit */
+		struct kvm_dirty_log tail = { .slot = LOW_TAIL_SLOT, .dirty_bitmap = bitmaps[i] + HOLE_END_PAGES / 64 };
+		if (i == 0 && mem->vga_hole && kvm_get_dirty_log(kvm, &tail) < 0)
 			return -errno;
 		for (size_t w = 0; w < words; w++)
 			bitmaps[i][w] |= __atomic_exchange_n(&r->dirty[w], 0, __ATOMIC_ACQ_REL);

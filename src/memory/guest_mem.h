@@ -42,7 +42,19 @@ struct guest_mem {
 	struct guest_lazy *lazy; /* lazy restore in progress (uffd.h), else NULL */
 	int filling;         /* a userfaultfd fills it now (lazy restore, post-copy): guest_mem_filling() */
 	bool shared;         /* boot RAM is shared memfd memory a vhost-user back end can map */
+	bool vga_hole;       /* region 0's KVM slots leave out the VGA window (guest_mem_hole_vga) */
 };
+
+/* The legacy VGA window (stdvga, devices/display/stdvga.h) in region 0. */
+#define GUEST_MEM_VGA_HOLE 0xa0000ull
+#define GUEST_MEM_VGA_HOLE_END 0xc0000ull   /* a multiple of 64 pages: the logs' words line up */
+
+struct kvm;
+/* Take [GUEST_MEM_VGA_HOLE, GUEST_MEM_VGA_HOLE_END) out of region 0's KVM slot so the guest's
+ * accesses there exit (MMIO for the VGA); region 0 becomes two KVM slots, 0 below and
+ * LOW_TAIL_SLOT above, whose dirty logs are read and cleared as the region's one. Its host
+ * memory stays (those 128 KiB are unused). Before the vCPUs run. 0 or -errno. */
+int guest_mem_hole_vga(struct guest_mem *mem, struct kvm *kvm);
 
 /* Whether a userfaultfd still fills guest memory (a lazy restore's pager or handler, a
  * post-copy migration's destination): a page dropped now would be filled again behind the

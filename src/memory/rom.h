@@ -24,6 +24,8 @@
 #define FLASH_SLOT (ROM_SLOT + 1)
 /* A display's framebuffer BAR (devices/display/bochs.c), dirty-logged, while its BAR decodes. */
 #define FB_SLOT (ROM_SLOT + 2)
+/* RAM above the VGA window when region 0 has its hole (memory/guest_mem.h, stdvga). */
+#define LOW_TAIL_SLOT (ROM_SLOT + 3)
 #define ROM_TOP (1ull << 32)             /* the image ends at 4 GiB */
 #define ROM_ALIGN 4096u                  /* a size is a multiple of a page (OVMF's code file is not of 64 KiB) ... */
 #define ROM_MAX_SIZE (16u << 20)         /* ... up to 16 MiB */

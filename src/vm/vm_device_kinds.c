@@ -4,6 +4,7 @@
  * here (docs/development.md, "Adding a device"). */
 #include "vm/vm_devices.h"
 #include "devices/display/display_dev.h"
+#include "devices/display/stdvga.h"
 #include "util/log.h"
 #include "vm/device_params.h"
 #include "vm/vm_internal.h"
@@ -250,7 +251,7 @@ static int make_fs(struct vm *vm, unsigned i, void *dev, struct vm_device *d, en
 	return 0;
 }
 
-/* ---- the screen (docs/display.md): bochs-display, and the struct display its readers (the
+/* ---- the screen (docs/display.md): bochs-display or stdvga, and the struct display its readers (the
  * worker's VNC server) use over it and the input devices ---- */
 
 static unsigned count_display(const struct vm_config *cfg)
@@ -261,15 +262,22 @@ static unsigned count_display(const struct vm_config *cfg)
 static int make_display(struct vm *vm, unsigned i, void *dev, struct vm_device *d, enum virtio_transport_kind *tr)
 {
 	const struct display_config *c = &vm->cfg->display;
-	struct bochs_params p = { c->width, c->height };
+	struct bochs_params p = { c->width, c->height, .vga = c->model == DISPLAY_MODEL_STDVGA };
 	char msg[512];
-	if (c->model != DISPLAY_MODEL_BOCHS) {
-		log_error("display.model: \"%s\" is not built (docs/display.md): use \"bochs\"", display_model_name(c->model));
-		return -ENOTSUP;
-	}
 	int err = bochs_create(dev, &p, &vm->kvm, &vm->devs.pci, msg, sizeof(msg));
-	if (err < 0)
+	if (err < 0) {
 		log_error("%s", msg);
+		return err;
+	}
+	if (!p.vga)
+		return 0;
+	/* stdvga: the VGA's ports and its window, where guest RAM leaves a hole */
+	err = guest_mem_hole_vga(&vm->mem, &vm->kvm);
+	if (err < 0)
+		log_error("stdvga: cannot leave the VGA window 0xa0000-0xbffff out of guest RAM: %s", strerror(-err));
+	err = err ?: stdvga_attach(dev, &vm->pio, &vm->mmio);
+	if (err < 0)
+		log_error("stdvga: cannot register the VGA's ports and window: %s", strerror(-err));
 	return err;
 }
 

@@ -12,6 +12,7 @@
 #include "boot/firmware.h"
 #include "arch/x86/fw_loader.h"
 #include "kvm/kvm.h"
+#include "devices/display/stdvga.h"
 #include "devices/legacy/pvpanic.h"
 #include "devices/legacy/serial.h"
 #include "util/log.h"
@@ -200,6 +201,26 @@ static int add_bootorder(struct vm *vm)
 	return used ? add_file(vm, "bootorder", text, (uint32_t)used) : 0;
 }
 
+/* stdvga's option ROM, Debian's SeaVGABIOS for it: SeaBIOS runs the fw_cfg file named after
+ * the VGA device's PCI ids as its ROM (optionroms.c, init_pcirom), with the device's address,
+ * so the VGA BIOS finds its framebuffer BAR. */
+static int add_vga_rom(struct vm *vm)
+{
+	if (!vm->cfg->has_display || vm->cfg->display.model != DISPLAY_MODEL_STDVGA)
+		return 0;
+	char *rom = NULL;
+	size_t len = 0;
+	int e = read_whole_file(DISPLAY_STDVGA_ROM, 256u << 10, &rom, &len);
+	if (e < 0) {
+		log_error("stdvga: cannot read its VGA BIOS %s: %s (install Debian's package seabios)", DISPLAY_STDVGA_ROM,
+			  strerror(-e));
+		return e;
+	}
+	e = add_file(vm, STDVGA_ROM_NAME, rom, (uint32_t)len);
+	free(rom);
+	return e;
+}
+
 static int add_items(struct vm *vm)
 {
 	uint16_t ncpus = (uint16_t)vm->nvcpus, max = (uint16_t)vcpu_hotplug_possible(vm->cfg), yes = 1, no = 0;
@@ -210,8 +231,10 @@ static int add_items(struct vm *vm)
 	err = err ?: add_key(vm, FW_CFG_UUID, vm->cfg->uuid, 16);
 	err = err ?: add_key(vm, FW_CFG_NOGRAPHIC, &yes, 2);
 	err = err ?: add_key(vm, FW_CFG_BOOT_MENU, &no, 2);
-	/* the firmware's screen is the serial console (SeaBIOS's sercon): there is no display */
+	/* the firmware's screen is the serial console (SeaBIOS's sercon); with stdvga's VGA BIOS
+	 * SeaBIOS writes to both (its "split mode") */
 	err = err ?: add_file(vm, "etc/sercon-port", &port, 8);
+	err = err ?: add_vga_rom(vm);
 	err = err ?: add_e820(vm);
 	err = err ?: put_acpi(vm, vm->nvcpus, false);
 	err = err ?: add_smbios(vm);

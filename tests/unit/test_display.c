@@ -282,7 +282,7 @@ TEST(bochs_state)
 	CHECK(e.len < 3 * 4100 + 400);                              /* two pages of video memory, not 16 MiB */
 	struct dec d;
 	dec_init(&d, e.buf, e.len);
-	REQUIRE_EQ(bochs_state_ops.load(&b, &d, 1, err, sizeof(err)), 0);
+	REQUIRE_EQ(bochs_state_ops.load(&b, &d, bochs_state_ops.version, err, sizeof(err)), 0);
 	struct display_mode m;
 	const uint8_t *p = bochs_frame(&b, &m);
 	REQUIRE(p != NULL);
@@ -305,18 +305,18 @@ TEST(bochs_state)
 		uint8_t saved = e.buf[bad[i].at];
 		e.buf[bad[i].at] = bad[i].v;
 		dec_init(&d, e.buf, e.len);
-		CHECK_EQ(bochs_state_ops.load(&b, &d, 1, err, sizeof(err)), -EINVAL);
+		CHECK_EQ(bochs_state_ops.load(&b, &d, bochs_state_ops.version, err, sizeof(err)), -EINVAL);
 		CHECK(strstr(err, bad[i].word) != NULL);
 		e.buf[bad[i].at] = saved;
 		CHECK_EQ(pci_get(bochs_frame(&b, &m), 0, 4), 0x77);
 	}
 	/* a list that says more pages than it holds, and one page twice */
 	dec_init(&d, e.buf, e.len - 1);
-	CHECK_EQ(bochs_state_ops.load(&b, &d, 1, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(bochs_state_ops.load(&b, &d, bochs_state_ops.version, err, sizeof(err)), -EINVAL);
 	uint32_t first = (uint32_t)pci_get(e.buf, page_at, 4);
 	pci_put(e.buf, page_at + 4 + 4096, first, 4);
 	dec_init(&d, e.buf, e.len);
-	CHECK_EQ(bochs_state_ops.load(&b, &d, 1, err, sizeof(err)), -EINVAL);
+	CHECK_EQ(bochs_state_ops.load(&b, &d, bochs_state_ops.version, err, sizeof(err)), -EINVAL);
 	CHECK_EQ(pci_get(bochs_frame(&b, &m), 0, 4), 0x77);
 	enc_free(&e);
 	bochs_destroy(&a);

@@ -1,6 +1,7 @@
 /* bochs-display: the PCI function, its video memory in a KVM slot, the mode and the changed
  * lines. See bochs.h. */
 #include "devices/display/bochs.h"
+#include "devices/display/stdvga.h"
 #include "kvm/kvm.h"
 #include "memory/rom.h"
 #include "util/bitmap.h"
@@ -61,6 +62,8 @@ static uint8_t mmio_byte(struct bochs *b, uint64_t off)
 		uint32_t v = off < BOCHS_MMIO_QEXT + 4 ? BOCHS_QEXT_SIZE : BOCHS_LITTLE_ENDIAN;
 		return (uint8_t)(v >> (8 * ((off - BOCHS_MMIO_QEXT) & 3)));
 	}
+	if (b->vga && off >= STDVGA_MMIO_VGA && off < STDVGA_MMIO_VGA + STDVGA_MMIO_VGA_LEN)
+		return stdvga_mmio_read(b, (unsigned)(off - STDVGA_MMIO_VGA));
 	return 0;
 }
 
@@ -89,11 +92,14 @@ void bochs_mmio_write(struct bochs *b, uint64_t off, const uint8_t *data, uint32
 		if (v != BOCHS_LITTLE_ENDIAN)
 			log_limited(LOG_WARN, "%s: the guest asked for a framebuffer byte order %#x: only "
 				    "little-endian (%#x) is shown", b->pci.name, v, BOCHS_LITTLE_ENDIAN);
+	} else if (b->vga && off >= STDVGA_MMIO_VGA && off < STDVGA_MMIO_VGA + STDVGA_MMIO_VGA_LEN) {
+		for (uint32_t i = 0; i < len && off + i < STDVGA_MMIO_VGA + STDVGA_MMIO_VGA_LEN; i++)
+			stdvga_mmio_write(b, (unsigned)(off + i - STDVGA_MMIO_VGA), data[i]);
 	} else if (off >= BOCHS_MMIO_DISPI && off < BOCHS_MMIO_DISPI + 2 * DISPI_NREGS) {
 		log_limited(LOG_WARN, "%s: a %u-byte write at DISPI offset %#llx is no whole register: ignored",
 			    b->pci.name, len, (unsigned long long)(off - BOCHS_MMIO_DISPI));
 	}
-	/* EDID, the VGA ports' window (stdvga's) and the rest: read-only or absent */
+	/* EDID and the rest: read-only or absent */
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -165,6 +171,11 @@ static const struct pci_device_ops bochs_pci_ops = {
 const uint8_t *bochs_frame(struct bochs *b, struct display_mode *mode)
 {
 	pthread_mutex_lock(&b->lock);
+	if (stdvga_showing(b)) {
+		const uint8_t *t = stdvga_frame(b, mode);
+		pthread_mutex_unlock(&b->lock);
+		return t;
+	}
 	const struct dispi_mode *m = &b->mode;
 	*mode = (struct display_mode){ m->enabled, m->width, m->height, m->stride, m->bpp, b->generation };
 	const uint8_t *p = m->enabled ? b->vram + m->offset : NULL;
@@ -191,6 +202,11 @@ int bochs_changed(struct bochs *b, uint64_t *lines, uint32_t nbits)
 {
 	memset(lines, 0, BITMAP_WORDS(nbits) * 8);
 	pthread_mutex_lock(&b->lock);
+	if (stdvga_showing(b)) {
+		int t = stdvga_changed(b, lines, nbits);
+		pthread_mutex_unlock(&b->lock);
+		return t;
+	}
 	const struct dispi_mode *m = &b->mode;
 	uint64_t npages = vram_pages(b);
 	int r = 0;
@@ -257,19 +273,23 @@ int bochs_create(struct bochs *b, const struct bochs_params *p, struct kvm *kvm,
 	}
 	edid_build(b->edid, p->width, p->height);
 	dispi_init(&b->st.dispi);
-	/* class 03/80 (display controller, other), QEMU's subsystem ids */
-	pci_device_init(&b->pci, "bochs-display", BOCHS_VENDOR, BOCHS_DEVICE, 0x038000, 2, 0x1af4, 0x1100,
-			&bochs_pci_ops, b);
+	if (p->vga && stdvga_create(b) < 0) {
+		bochs_destroy(b);
+		return error_oom(err, errlen);
+	}
+	/* class 03/80 (display controller, other) or 03/00 (VGA), QEMU's subsystem ids */
+	pci_device_init(&b->pci, p->vga ? "stdvga" : "bochs-display", BOCHS_VENDOR, BOCHS_DEVICE,
+			p->vga ? 0x030000 : 0x038000, 2, 0x1af4, 0x1100, &bochs_pci_ops, b);
 	pci_device_set_bar(&b->pci, 0, (uint32_t)b->vram_size);
 	b->pci.st.cfg[PCI_BAR0] |= 0x08;    /* prefetchable */
 	pci_device_set_bar(&b->pci, 2, BOCHS_MMIO_SIZE);
 	int e = bus ? pci_bus_add(bus, &b->pci) : 0;
 	if (e < 0) {
 		bochs_destroy(b);
-		return error_set(err, errlen, e, "bochs-display: no room on the PCI bus: %s", strerror(-e));
+		return error_set(err, errlen, e, "%s: no room on the PCI bus: %s", b->pci.name, strerror(-e));
 	}
 	if (bus)
-		log_info("bochs-display: PCI 00:%02x.0, %llu MiB of video memory, EDID %ux%u", b->pci.slot,
+		log_info("%s: PCI 00:%02x.0, %llu MiB of video memory, EDID %ux%u", b->pci.name, b->pci.slot,
 			 (unsigned long long)(b->vram_size >> 20), p->width, p->height);
 	return 0;
 }
@@ -285,6 +305,7 @@ void bochs_destroy(struct bochs *b)
 	free(b->dirty);
 	free(b->scratch);
 	b->dirty = b->scratch = NULL;
+	stdvga_destroy(b);
 	pthread_mutex_destroy(&b->lock);
 }
 
@@ -292,6 +313,8 @@ void bochs_reset(struct bochs *b)
 {
 	pthread_mutex_lock(&b->lock);
 	dispi_init(&b->st.dispi);
+	if (b->vga)
+		stdvga_reset(b);
 	clear_vram(b);
 	recompute_mode(b);
 	pthread_mutex_unlock(&b->lock);

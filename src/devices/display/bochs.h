@@ -1,5 +1,6 @@
 /* QEMU's bochs-display on petrel's PCI bus (1234:1111, class 0380): the display device OVMF's
- * QemuVideoDxe and Linux's bochs DRM driver drive.
+ * QemuVideoDxe and Linux's bochs DRM driver drive; with bochs_params.vga, QEMU's stdvga (class
+ * 0300, the same registers plus the legacy VGA of stdvga.h).
  *
  * BAR 0: the framebuffer, video memory the guest writes straight into: a host mapping put in a
  * KVM memory slot (FB_SLOT) with dirty logging wherever the BAR decodes, so drawing costs no
@@ -25,6 +26,7 @@
 #include <stdint.h>
 
 struct kvm;
+struct stdvga;
 
 #define BOCHS_VENDOR 0x1234
 #define BOCHS_DEVICE 0x1111
@@ -42,6 +44,7 @@ struct bochs_params {
 	uint64_t vram_size;          /* 0: the smallest power of two of at least BOCHS_VRAM_MIN
 				      * that holds the mode; else that (a power of two, >= 4 KiB:
 				      * the fuzz target's small ones) */
+	bool vga;                    /* stdvga: class 0300 with the legacy VGA (stdvga.h) */
 };
 
 /* The guest-visible state besides the configuration space and video memory. */
@@ -64,6 +67,7 @@ struct bochs {
 	struct dispi_mode mode;      /* what the registers describe, refused ones disabled */
 	uint64_t generation;         /* bumped on every change of mode */
 	uint64_t reported;           /* the generation bochs_changed last reported */
+	struct stdvga *vga;          /* stdvga's legacy VGA, NULL for bochs-display */
 };
 
 /* Create the device and put it on bus (NULL: off any bus, for tests); kvm NULL: no memory
