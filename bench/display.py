@@ -6,6 +6,9 @@ guest (issue 56's Performance; docs/display.md#figures-the-scrolling-console).
   python3 bench/display.py          full run: paces 30 and 60 scrolls/s, raw and ZRLE, 3 runs
                                     of each, petrel and QEMU alternating; medians
   BENCH_QUICK=1 python3 bench/display.py   one short run of each (the suite's quick mode)
+  python3 bench/display.py --check  exit 1 unless, in every cell, petrel's updates/s are at least
+                                    QEMU's (within 2 %) and its host CPU per update at most
+                                    QEMU's (medians; scripts/pvm-proofs.sh display)
   env: BENCH_DISPLAY_PACES=30,60, BENCH_DISPLAY_ENCODINGS=raw,zrle (raw, zlib, zrle),
        BENCH_DISPLAY_REPEAT=3, BENCH_DISPLAY_SECONDS=10 (per run), BENCH_DISPLAY_SIZE=1024x768,
        BENCH_QEMU=0 (no QEMU rows)
@@ -314,7 +317,11 @@ def main():
                                   f"CPU/update {r['cpu_us']:7.0f} us (without vCPUs {r['vmm_us']:6.0f} us), "
                                   f"{r['bytes'] / 1024:7.1f} KiB/update", flush=True)
                         results.setdefault((enc, pace, vmm), []).append(r)
-    table(results, encodings, paces)
+    ok = table(results, encodings, paces)
+    if "--check" in sys.argv[1:] and not ok:
+        print("display --check: the goal (updates/s at least QEMU's, CPU per update at most QEMU's) was not "
+              "met in every cell, or QEMU did not run")
+        sys.exit(1)
 
 
 def table(results, encodings, paces):
@@ -332,16 +339,21 @@ def table(results, encodings, paces):
                 med[(enc, pace, vmm)] = m
                 print(f"| {enc} | {pace} | {vmm} | {m['ups']:.1f} | {m['cpu_us']:.0f} us | {m['vmm_us']:.0f} us "
                       f"| {m['bytes'] / 1024:.1f} | {len(runs)} |")
+    met, compared = True, 0
     for enc in encodings:
         for pace in paces:
             p, q = med.get((enc, pace, "petrel")), med.get((enc, pace, "QEMU"))
             if not p or not q:
+                met = False
                 continue
+            compared += 1
             ok = p["ups"] >= q["ups"] * 0.98 and p["cpu_us"] <= q["cpu_us"]
+            met &= ok
             print(f"petrel vs QEMU, {enc}, {pace} scrolls/s: {p['ups'] / q['ups']:.2f}x the updates/s, "
                   f"{p['cpu_us'] / q['cpu_us']:.2f}x the CPU per update "
                   f"({p['vmm_us'] / q['vmm_us'] if q['vmm_us'] else float('nan'):.2f}x without vCPU threads), "
                   f"{p['bytes'] / q['bytes']:.2f}x the bytes{'' if ok else '  <- goal not met'}")
+    return met and compared > 0
 
 
 if __name__ == "__main__":
