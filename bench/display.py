@@ -23,13 +23,14 @@ the bench reads the CPU time again. Reported per run: frame updates received per
 CPU per update (the VMM process, every thread; and without its vCPU threads: the VNC server
 and the rest of the VMM alone), bytes per update (the whole FramebufferUpdate message).
 
-petrel: `petrel run` with a "display" section (bochs, the size, no tablet, vnc_socket in a
-temporary directory). QEMU 7.2: machine pc with KVM, `-device bochs-display` of the same EDID
+petrel: `petrel --no-api --config-file` with a "display" section (bochs, the size, no tablet,
+vnc_socket in a temporary directory). QEMU 7.2: machine pc with KVM, `-device bochs-display` of the same EDID
 size, `-vnc unix:PATH`, the guest's PVH ELF as -kernel (SeaBIOS starts it, as in
 bench/e1000.py), `-name ...,debug-threads=on` so that its vCPU threads are named ("CPU 0/KVM").
 QEMU's VNC server looks for changes every 30 ms while a client waits (its refresh timer), petrel's
 every 15 ms: the pace of 60 scrolls/s shows that, 30/s is within both.
 """
+import json
 import os
 import pathlib
 import re
@@ -250,11 +251,13 @@ def run_one(vmm, cmd, sock, encoding, timeout):
 def petrel_cmd(tmp, size, args):
     w, h = size
     sock = tmp / "petrel-vnc.sock"
-    cfg = tmp / "display.json"
-    cfg.write_text('{"display": {"model": "bochs", "width": %d, "height": %d, "tablet": false, '
-                   '"vnc_socket": "%s"}}' % (w, h, sock))
-    return [str(PETREL), "run", "--config", str(cfg), "--kernel", str(GUEST), "--debug-exit", "--mem", "128",
-            "--cmdline", args], sock
+    cfg = tmp / "vm.json"
+    # a Firecracker --config-file (the controller serves VNC: `petrel run` has no server)
+    cfg.write_text(json.dumps({
+        "boot-source": {"kernel_image_path": str(GUEST), "boot_args": args},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 128},
+        "display": {"model": "bochs", "width": w, "height": h, "tablet": False, "vnc_socket": str(sock)}}))
+    return [str(PETREL), "--no-api", "--config-file", str(cfg), "--debug-exit", "--level", "Warning"], sock
 
 
 def qemu_cmd(tmp, size, args):
