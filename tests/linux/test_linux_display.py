@@ -119,25 +119,15 @@ def test_linux_bochs_drm_fbcon_over_vnc_and_keys_to_a_shell():
         with open(LOG, "wb") as log:
             argv = [str(PETREL), "--api-sock", str(sock), "--level", "Info"]
             proc, con = linuxlib.spawn(argv, log, cwd=ROOT)
-            api = apilib.Client(sock)
-            try:
-                linuxlib.wait_for_socket(sock, proc, con)
-                requests = [
-                    ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(INITRD),
-                                      "boot_args": " ".join(CMDLINE)}),
-                    ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
-                    ("/display", {"width": W, "height": H, "tablet": False, "vnc_socket": str(vnc)}),
-                    ("/actions", {"action_type": "InstanceStart"}),
-                ]
-                for path, body in requests:
-                    r = api.put(path, body)
-                    assert r.status == 204, f"PUT {path}: {r}"
-                run = linuxlib.run_console(proc, con, start, "hello-display", on_prompt=at_prompt)
-            finally:
-                api.close()
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+            requests = [
+                ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(INITRD),
+                                  "boot_args": " ".join(CMDLINE)}),
+                ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
+                ("/display", {"width": W, "height": H, "tablet": False, "vnc_socket": str(vnc)}),
+                ("/actions", {"action_type": "InstanceStart"}),
+            ]
+            run = linuxlib.configure_and_run(apilib.Client(sock), proc, con, sock, requests, start,
+                                             "hello-display", on_prompt=at_prompt)
         where = linuxlib.assert_healthy(run, proc, con, LOG)
         checks = {k: v for k, (_, v) in run.checks.items()}
         modules = checks.get("modules", "0/1").split("/")
