@@ -41,9 +41,15 @@ static uint32_t glyph_row(char c, unsigned r)
 /* Text line number n at pixel row y0. */
 static void text_line(uint32_t y0, uint32_t n)
 {
+	/* every line different at every place, as a console's output is: the sentence starts
+	 * elsewhere on each line (a screen of identical lines would let a server that compares
+	 * frames send next to nothing) */
+	static const char words[] = "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. ";
 	char s[160];
-	int len = snprintf(s, sizeof(s), "%06u petrel's console scrolls: the quick brown fox jumps over the lazy dog [%08x]",
-			   n, n * 2654435761u);
+	int len = snprintf(s, sizeof(s), "%06u %08x ", n, n * 2654435761u);
+	for (uint32_t i = 0; len < (int)sizeof(s) - 1 && len < 110; i++)
+		s[len++] = words[(n * 7 + i) % (sizeof(words) - 1)];
+	s[len] = 0;
 	for (uint32_t y = 0; y < CELL_H; y++) {
 		volatile uint32_t *p = sfb + (y0 + y) * sw;
 		for (uint32_t x = 0; x < sw; x++) {

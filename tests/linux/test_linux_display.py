@@ -123,7 +123,7 @@ def test_linux_bochs_drm_fbcon_over_vnc_and_keys_to_a_shell():
                 ("/boot-source", {"kernel_image_path": str(VMLINUX), "initrd_path": str(INITRD),
                                   "boot_args": " ".join(CMDLINE)}),
                 ("/machine-config", {"vcpu_count": 1, "mem_size_mib": 256}),
-                ("/display", {"width": W, "height": H, "tablet": False, "vnc_socket": str(vnc)}),
+                ("/display", {"width": W, "height": H, "tablet": False, "vnc_socket": str(vnc)}, False),
                 ("/actions", {"action_type": "InstanceStart"}),
             ]
             run = linuxlib.configure_and_run(apilib.Client(sock), proc, con, sock, requests, start,
