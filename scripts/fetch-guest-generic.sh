@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Fetch the generic Debian kernel of the default guest's version into guest-generic/
-# (git-ignored), with the e1000 driver as a module, for tests/linux/test_linux_e1000.py.
+# (git-ignored), with the e1000 driver as a module, for tests/linux/test_linux_e1000.py, and the
+# bochs DRM driver (bochs.ko and the DRM modules it needs) for tests/linux/test_linux_display.py.
 # Debian's cloud kernel (guest/, scripts/fetch-guest.sh) is built without CONFIG_E1000; the
 # generic image package of the same version (linux-image-<version>-amd64, what
-# linux-image-amd64 depends on) ships drivers/net/ethernet/intel/e1000/e1000.ko.
+# linux-image-amd64 depends on) ships drivers/net/ethernet/intel/e1000/e1000.ko and
+# drivers/gpu/drm/tiny/bochs.ko (the cloud kernel has no DRM at all).
 # Writes the same files as fetch-guest.sh (vmlinuz, vmlinux, modules/ with e1000.ko and the
 # virtio drivers, drivers.txt, initramfs.cpio through scripts/mkinitramfs.sh).
 #
@@ -17,7 +19,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEFAULT=${PETREL_GUEST_DIR:-$ROOT/guest}
 OUT=${PETREL_GENERIC_GUEST_DIR:-$ROOT/guest-generic}
-DRIVERS="e1000"
+DRIVERS="e1000 bochs"
 
 log() { echo "fetch-guest-generic: $*"; }
 die() { echo "fetch-guest-generic: $*" >&2; exit 1; }
@@ -26,8 +28,13 @@ die() { echo "fetch-guest-generic: $*" >&2; exit 1; }
 # when drivers were added to its list since), it fetches the generic kernel, not the cloud one,
 # which has no e1000 and would replace this guest's kernel with one the test cannot use.
 export PETREL_GUEST_DIR=$OUT PETREL_GUEST_EXTRA_DRIVERS=$DRIVERS PETREL_KERNEL_META=linux-image-amd64
-# Already there with the driver: fetch-guest.sh only brings the initramfs up to date.
-if [[ ${1:-} != --force && -f $OUT/.kernel-fetched ]] && grep -q '^e1000 module ' "$OUT/drivers.txt" 2>/dev/null; then
+# Already there with the drivers: fetch-guest.sh only brings the initramfs up to date. (A guest
+# fetched before bochs was on the list is fetched again: its modules were not kept.)
+have_drivers() {
+	local d
+	for d in $DRIVERS; do grep -q "^$d module " "$OUT/drivers.txt" 2>/dev/null || return 1; done
+}
+if [[ ${1:-} != --force && -f $OUT/.kernel-fetched ]] && have_drivers; then
 	exec "$ROOT/scripts/fetch-guest.sh"
 fi
 
@@ -56,4 +63,4 @@ if [[ -z ${PETREL_KERNEL_DEB:-} ]]; then
 fi
 # Not exec: the trap removes the download afterwards.
 "$ROOT/scripts/fetch-guest.sh" --force
-grep -q '^e1000 module ' "$OUT/drivers.txt" || die "the kernel in $OUT has no e1000 module (see drivers.txt)"
+have_drivers || die "the kernel in $OUT lacks one of $DRIVERS as a module (see drivers.txt)"

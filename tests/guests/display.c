@@ -12,9 +12,12 @@
  * second it passes. Fails after wait=N seconds (default 60) without them.
  * With tablet=1 it also drives the virtio-input tablet (checks its name and axes in the
  * configuration space) and echoes its events: "tablet TYPE CODE VALUE".
+ * With scroll=HZ (bench/display.py) it programs w=W h=H (default the EDID's preferred mode) and
+ * scrolls text instead (display_scroll.c), then passes: no keys, no mouse.
  */
 #include "guest.h"
 #include "virtio_common.h"
+#include "display_scroll.h"
 
 DEFINE_GUEST("display");
 
@@ -252,8 +255,14 @@ void test_main(void)
 	*(volatile uint32_t *)(mmio + 0x604) = 0x1e1e1e1e;  /* little-endian, as Linux asks */
 	if (cmdline_int("evil", 0))
 		evil(vram);
+	width = (uint32_t)cmdline_int("w", width);
+	height = (uint32_t)cmdline_int("h", height);
 	set_mode(width, height);
 	check(dispi_get(XRES) == width && dispi_get(YRES) == height && dispi_get(BPP) == 32, "mode not kept");
+	if (cmdline_int("scroll", 0)) {
+		display_scroll(fb, width, height, cmdline_int("scroll", 0));
+		pass();
+	}
 	user_call(draw, 0, 0);
 	printf("display: drawn %ux%u\n", width, height);
 

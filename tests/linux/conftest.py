@@ -21,6 +21,7 @@ EXTRA_BOOTS = {
     "test_linux_bzimage_entry.py": "boots Linux twice more through the 64-bit entries",
     "test_linux_vmem.py": "boots Linux once more for memory hot-plug",
     "test_linux_e1000.py": "boots Debian's generic kernel for its e1000 driver",
+    "test_linux_display.py": "boots Debian's generic kernel for its bochs DRM driver",
     "test_linux_virtiofs.py": "boots Linux once more for virtio-fs (such a VM cannot be snapshotted)",
     "test_linux_firmware.py": "boots Linux through SeaBIOS and GRUB, and the installed Debian disk",
     "test_linux_uefi.py": "boots the installed Debian disk twice through OVMF",

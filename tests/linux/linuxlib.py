@@ -239,6 +239,23 @@ def run_console(proc, con, start, input_line, on_tick=None, on_prompt=None, rest
     return run
 
 
+def configure_and_run(api, proc, con, sock, requests, start, input_line, **kw):
+    """The API-mode boot the tests share: wait for petrel's socket, PUT each (path, body) of
+    requests (each must answer 204; (path, body, False) for one the spec has not), then run_console(..., **kw); the client is closed and petrel
+    killed if it is still there, whatever happened."""
+    try:
+        wait_for_socket(sock, proc, con)
+        for path, body, *spec in requests:   # (path, body[, False]): not in the API's spec
+            r = api.put(path, body, check=spec[0] if spec else True)
+            assert r.status == 204, f"PUT {path}: {r}"
+        return run_console(proc, con, start, input_line, **kw)
+    finally:
+        api.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def dump_vcpus(proc, con, times=3, gap=5.0):
     """Before a stalled guest is killed: have petrel log where each vCPU is (SIGUSR2), a few
     times apart, so the log shows whether they move (ring 3 spinning, ring 0 stuck, halted)."""
