@@ -43,12 +43,12 @@
 #          fails without the prompt within 90 min                         ~tens of minutes on PVM
 #   clouddisk issue 55: the cloud template booted by petreld directly from its disk (from_disk) with a
 #          cloud-init seed, to its login prompt; the guest's runcmd prints its own `uname -r` and the
-#          host name cloud-init set (tests/linux/test_linux_diskboot.py, its first test; junit report
+#          host name cloud-init set (tests/linux/test_linux_diskboot.py; junit report
 #          build/pvm-proofs/clouddisk.xml)                                 tens of minutes on PVM
 #   kernelupdate issue 55: a kernel update inside the guest and a reboot, from the disk and through
 #          SeaBIOS + GRUB: Debian's generic kernel package (cached in the image directory's debs/,
 #          fetched from Debian's archive) on a second disk, dpkg -i, update-grub, grub-set-default,
-#          reboot; the next boot runs it (the test's second test; kernelupdate.xml)  ~1 h on PVM
+#          reboot; the next boot runs it (tests/linux/test_linux_kernel_update.py; kernelupdate.xml) ~1 h on PVM
 #   diskbench issue 55's bench: bench/diskboot.py: start -> the guest's first output, a given kernel vs
 #          from_disk vs SeaBIOS+GRUB (OVMF+GRUB skipped on PVM, saying so)   ~5-10 min on PVM
 #
@@ -210,15 +210,15 @@ step_cloudinit() {
 		/usr/bin/python3 -m pytest -v -s -rfEs --junitxml="$OUT/cloudinit.xml" tests/linux/test_linux_cloudinit.py
 }
 
-# diskboot_test NAME K: the test of tests/linux/test_linux_diskboot.py whose name holds K, on this host
-diskboot_test() {
+# template_test NAME FILE: the template's test FILE (tests/linux) on this host, its report NAME.xml
+template_test() {
 	scripts/mkimage.sh debian-cloud "$OUT/debian-cloud.qcow2" || return 1
 	rm -f "$OUT/debian-cloud.qcow2"
 	PETREL_LINUX_EXTRA=1 PETREL_CLOUDINIT_ON_PVM=1 PETREL_CLOUDINIT_BOOT_TIMEOUT=${PETREL_CLOUDINIT_BOOT_TIMEOUT:-7200} \
-		/usr/bin/python3 -m pytest -v -s -rfEs --junitxml="$OUT/$1.xml" tests/linux/test_linux_diskboot.py -k "$2"
+		/usr/bin/python3 -m pytest -v -s -rfEs --junitxml="$OUT/$1.xml" "tests/linux/$2"
 }
-step_clouddisk() { diskboot_test clouddisk boots_from_its_disk; }
-step_kernelupdate() { diskboot_test kernelupdate kernel_update; }
+step_clouddisk() { template_test clouddisk test_linux_diskboot.py; }
+step_kernelupdate() { template_test kernelupdate test_linux_kernel_update.py; }
 step_diskbench() { BENCH_DISKBOOT_RUNS=${BENCH_DISKBOOT_RUNS:-10} /usr/bin/python3 bench/diskboot.py; }
 
 for s in "${STEPS[@]}"; do
