@@ -25,6 +25,7 @@ EXTRA_BOOTS = {
     "test_linux_virtiofs.py": "boots Linux once more for virtio-fs (such a VM cannot be snapshotted)",
     "test_linux_firmware.py": "boots Linux through SeaBIOS and GRUB, and the installed Debian disk",
     "test_linux_uefi.py": "boots the installed Debian disk twice through OVMF",
+    "test_linux_diskboot.py": "boots the Debian cloud template from its disk with systemd and cloud-init",
     "test_linux_cloudinit.py": "boots the Debian cloud template with systemd and cloud-init (three VMs through SeaBIOS, one through OVMF)",
 }
 
