@@ -4,7 +4,7 @@
 # (summary.txt: step, exit status, minutes, its last lines).
 #
 #   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra record bench blk net startup boot
-#                                           cloudinit diskboot display)
+#                                           cloudinit diskboot display clouddisk diskbench)
 #
 #   check  /dev/kvm is there and is PVM (/sys/module/kvm_pvm); the host's CPUs, load, kernel
 #   soak   scripts/soak-linux.sh 10: ten real-Linux boots in a row (1 and 2 vCPUs, bzImage and
