@@ -37,33 +37,16 @@ FUZZ_QUIET_LOGS()
 static struct guest_mem mem;
 static uint8_t *ram;
 
-static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
-
-static void notify(struct virtio_dev *d, unsigned q)
-{
-	pthread_mutex_lock(&d->lock);
-	if (q < d->nqueues && virtio_is_running(d) && virtq_is_enabled(&d->vq[q]))
-		d->ops->queue_notify(d, q);
-	pthread_mutex_unlock(&d->lock);
-}
+static uint64_t qdesc(unsigned q) { return fake_driver_desc(0x1000, q); }
 
 static void publish(struct virtio_dev *d, unsigned q, uint16_t head)
 {
-	uint16_t *a = (uint16_t *)(ram + qdesc(q) + 0x1000);
-	a[2 + a[1] % QS] = head;
-	a[1]++;
-	notify(d, q);
+	fake_driver_publish(d, ram, 0x1000, QS, q, head);
 }
 
 static void driver_setup(struct virtio_dev *v)
 {
-	uint64_t feat = v->host_features;
-	pthread_mutex_lock(&v->lock);
-	virtio_set_status(v, 0);
-	for (unsigned q = 0; q < v->nqueues; q++)
-		memset(ram + qdesc(q), 0, 0x3000);
-	fake_driver_start(v, feat, v->nqueues, 0x1000, QS);
-	pthread_mutex_unlock(&v->lock);
+	fake_driver_restart(v, ram, 0x1000, QS);
 }
 
 /* A chain on the hinting queue (when there is one): descriptor 0 the command id (mostly the

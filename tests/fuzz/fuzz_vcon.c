@@ -38,32 +38,21 @@ FUZZ_QUIET_LOGS()
 static struct guest_mem mem;
 static uint8_t *ram;
 
-static uint64_t qdesc(unsigned q) { return 0x1000 + 0x3000ull * q; }
+static uint64_t qdesc(unsigned q) { return fake_driver_desc(0x1000, q); }
 
 static void notify(struct virtio_dev *d, unsigned q)
 {
-	pthread_mutex_lock(&d->lock);
-	if (q < d->nqueues && virtio_is_running(d) && virtq_is_enabled(&d->vq[q]))
-		d->ops->queue_notify(d, q);
-	pthread_mutex_unlock(&d->lock);
+	fake_driver_notify(d, q);
 }
 
 static void publish(struct virtio_dev *d, unsigned q, uint16_t head)
 {
-	uint16_t *a = (uint16_t *)(ram + qdesc(q) + 0x1000);
-	a[2 + a[1] % QS] = head;
-	a[1]++;
-	notify(d, q);
+	fake_driver_publish(d, ram, 0x1000, QS, q, head);
 }
 
 static void driver_setup(struct virtio_dev *v)
 {
-	pthread_mutex_lock(&v->lock);
-	virtio_set_status(v, 0);
-	for (unsigned q = 0; q < v->nqueues; q++)
-		memset(ram + qdesc(q), 0, 0x3000);
-	fake_driver_start(v, v->host_features, v->nqueues, 0x1000, QS);
-	pthread_mutex_unlock(&v->lock);
+	fake_driver_restart(v, ram, 0x1000, QS);
 }
 
 static void set_desc(unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)

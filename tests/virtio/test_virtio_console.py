@@ -21,6 +21,7 @@ import pytest
 
 import apilib
 from guestlib import Guest, assert_passed, require
+from test_vsock import read_line
 
 PORT = "org.petrel.test.0"
 
@@ -40,20 +41,18 @@ def connect(path, timeout=30):
             time.sleep(0.1)
 
 
-def read_line(s):
-    line = b""
-    while not line.endswith(b"\n"):
-        d = s.recv(1)
-        if not d:
-            break
-        line += d
-    return line
-
-
 def echo(s, text):
     s.sendall(text.encode() + b"\n")
     got = read_line(s)
     assert got == b"echo:" + text.encode() + b"\n", got
+
+
+def quit_and_wait(g, s):
+    """The guest's last line: it closes its port and passes."""
+    s.sendall(b"quit\n")
+    res = g.wait()
+    assert_passed(res, "virtio_console")
+    return res
 
 
 def config(tmp_path, img, cmdline, ports):
@@ -98,11 +97,9 @@ def test_echo_both_ways_open_and_close_seen(tmp_path, transport):
         s = connect(sock)                         # one client at a time, again and again
         g.expect(r"(?s)host closed.*^vcon: host open$", timeout=30)
         echo(s, "again")
-        s.sendall(b"quit\n")
-        res = g.wait()
+        res = quit_and_wait(g, s)
     finally:
         g.kill()
-    assert_passed(res, "virtio_console")
     assert "vcon: echoed 4" in res.stdout, res.describe()
     for what in ("opened", "closed"):
         assert f"the guest {what} port 2 ({PORT})" in res.stderr, res.describe()
@@ -116,11 +113,9 @@ def test_garbage_control_messages_are_refused(tmp_path):
         s = connect(sock)
         g.expect(r"^vcon: host open$", timeout=30)
         echo(s, "still here")
-        s.sendall(b"quit\n")
-        res = g.wait()
+        res = quit_and_wait(g, s)
     finally:
         g.kill()
-    assert_passed(res, "virtio_console")
     assert "control message refused" in res.stderr, res.describe()
 
 
@@ -139,11 +134,9 @@ def test_flood_against_a_slow_reader(tmp_path):
         assert bytes(got) == want
         g.expect(r"^vcon: flood done$", timeout=60)
         echo(s, "after the flood")
-        s.sendall(b"quit\n")
-        res = g.wait()
+        quit_and_wait(g, s)
     finally:
         g.kill()
-    assert_passed(res, "virtio_console")
 
 
 def api_boot(api, sock, mode="echo"):
