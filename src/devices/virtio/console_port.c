@@ -205,6 +205,7 @@ static int tx_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *ch, vo
 {
 	struct vcon_port *p = ctx;
 	uint64_t total = ch->out_len;
+	uint16_t head = ch->head;   /* a disconnect serves the control queue with the same chain struct */
 	if (p->fd < 0 || p->st.tx_done >= total) {
 		stat_add(&p->dropped, p->fd < 0 ? total - p->st.tx_done : 0);
 		p->st.tx_done = 0;
@@ -229,7 +230,7 @@ static int tx_chain(struct virtio_dev *d, unsigned q, struct virtq_chain *ch, vo
 	while (w < 0 && errno == EINTR);
 	if (w < 0 && errno != EAGAIN) {
 		disconnect(p, strerror(errno));
-		virtq_push(&d->vq[q], ch->head, 0);
+		virtq_push(&d->vq[q], head, 0);
 		return VIRTIO_SERVE_PUSHED;
 	}
 	if (w > 0) {
