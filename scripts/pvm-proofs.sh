@@ -53,8 +53,9 @@
 #          build/pvm-proofs/clouddisk.xml)                                 tens of minutes on PVM
 #   kernelupdate issue 55: a kernel update inside the guest and a reboot, from the disk and through
 #          SeaBIOS + GRUB: Debian's generic kernel package (cached in the image directory's debs/,
-#          fetched from Debian's archive) on a second disk, dpkg -i, update-grub, grub-set-default,
-#          reboot; the next boot runs it (tests/linux/test_linux_kernel_update.py; kernelupdate.xml) ~1 h on PVM
+#          fetched from Debian's archive) on a second disk, GRUB_DEFAULT=saved, dpkg -i (update-grub
+#          by its kernel hook), grub-set-default, reboot; the next boot runs it
+#          (tests/linux/test_linux_kernel_update.py; kernelupdate.xml)      ~1-3 h on PVM
 #   diskbench issue 55's bench: bench/diskboot.py: start -> the guest's first output, a given kernel vs
 #          from_disk vs SeaBIOS+GRUB (OVMF+GRUB skipped on PVM, saying so)   ~5-10 min on PVM
 #
