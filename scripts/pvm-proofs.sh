@@ -51,6 +51,11 @@
 #          cloud-init seed, to its login prompt; the guest's runcmd prints its own `uname -r` and the
 #          host name cloud-init set (tests/linux/test_linux_diskboot.py; junit report
 #          build/pvm-proofs/clouddisk.xml)                                 tens of minutes on PVM
+#   kernelupdate issue 55: a kernel update inside the guest and a reboot, from the disk and through
+#          SeaBIOS + GRUB: Debian's generic kernel package (cached in the image directory's debs/,
+#          fetched from Debian's archive) on a second disk, GRUB_DEFAULT=saved, dpkg -i (update-grub
+#          by its kernel hook), grub-set-default, reboot; the next boot runs it
+#          (tests/linux/test_linux_kernel_update.py; kernelupdate.xml)      ~1-3 h on PVM
 #   diskbench issue 55's bench: bench/diskboot.py: start -> the guest's first output, a given kernel vs
 #          from_disk vs SeaBIOS+GRUB (OVMF+GRUB skipped on PVM, saying so)   ~5-10 min on PVM
 #
@@ -65,7 +70,7 @@ mkdir -p "$OUT"
 cd "$ROOT" || exit 2
 STEPS=("$@")
 [[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra record bench blk net startup boot cloudinit diskboot display clouddisk
-	diskbench)
+	kernelupdate diskbench)
 
 step_check() {
 	[[ -e /dev/kvm ]] || { echo "no /dev/kvm on this host"; return 2; }
@@ -230,10 +235,11 @@ template_test() {
 		/usr/bin/python3 -m pytest -v -s -rfEs --junitxml="$OUT/$1.xml" "tests/linux/$2"
 }
 step_clouddisk() { template_test clouddisk test_linux_diskboot.py; }
+step_kernelupdate() { template_test kernelupdate test_linux_kernel_update.py; }
 step_diskbench() { BENCH_DISKBOOT_RUNS=${BENCH_DISKBOOT_RUNS:-10} /usr/bin/python3 bench/diskboot.py; }
 
 for s in "${STEPS[@]}"; do
-	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra record bench blk net startup boot cloudinit diskboot display clouddisk diskbench)" >&2; exit 2; }
+	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra record bench blk net startup boot cloudinit diskboot display clouddisk kernelupdate diskbench)" >&2; exit 2; }
 done
 
 overall=0
