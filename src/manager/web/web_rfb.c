@@ -188,12 +188,17 @@ static int skip(const struct rfb_io *io, uint64_t len)
 static int handshake(const struct rfb_io *io, uint32_t *w, uint32_t *h, char *err, size_t errlen)
 {
 	uint8_t b[24];
-	int e = rd(io, b, 12);
+	/* our version first, before the server's greeting: the worker's libvncserver waits 100 ms
+	 * on each new connection for a client that speaks first (its WebSocket and TLS sniff),
+	 * its VNC thread blocked meanwhile; a version line is neither, and is read as our reply */
+	int e = io->write(io->ctx, "RFB 003.008\n", 12);
 	if (e < 0)
+		return error_set(err, errlen, e, "RFB handshake: %s", strerror(-e));
+	if ((e = rd(io, b, 12)) < 0)
 		return error_set(err, errlen, e, "no RFB greeting: %s", strerror(-e));
 	if (memcmp(b, "RFB 003.008\n", 12))
 		return error_set(err, errlen, -EPROTO, "the server is not RFB 3.8");
-	if ((e = io->write(io->ctx, "RFB 003.008\n", 12)) < 0 || (e = rd(io, b, 1)) < 0)
+	if ((e = rd(io, b, 1)) < 0)
 		return error_set(err, errlen, e, "RFB handshake: %s", strerror(-e));
 	uint8_t ntypes = b[0], types[255];
 	if (!ntypes || (e = rd(io, types, ntypes)) < 0)
