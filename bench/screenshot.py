@@ -2,9 +2,10 @@
 """What petreld's GET /vms/NAME/screenshot costs (docs/display.md#thumbnails): whether the VM
 list can show thumbnails of the screens.
 
-  python3 bench/screenshot.py        30 screenshots of a 1024x768 text screen; medians
-  BENCH_QUICK=1 python3 bench/screenshot.py   5 of them
-  env: BENCH_SHOTS=30, BENCH_SCREEN=1024x768
+  python3 bench/screenshot.py        30 screenshots of a 1024x768 text screen, full size and
+                                     as the list's thumbnails (?width=160); medians
+  BENCH_QUICK=1 python3 bench/screenshot.py   5 of each
+  env: BENCH_SHOTS=30, BENCH_SCREEN=1024x768, BENCH_THUMB=160
 
 No KVM: petreld without the jailer, a worker it adopts, and petrel's VNC server over a display
 in memory (build/tests/tools/vnc_display, src/ui/vnc.c as the worker runs it) where petreld
@@ -42,6 +43,35 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
+THUMB = int(os.environ.get("BENCH_THUMB", "160"))
+
+
+def shoot(p, scr, w, h, shots, label, query):
+    walls, sizes = [], []
+    for i in range(shots + 1):
+        c0 = (cpu(p.proc.pid), cpu(scr.p.pid))
+        t0 = time.monotonic()
+        st, head, body = weblib.raw(p.sock, "GET", "/vms/scr/screenshot" + query)
+        t1 = time.monotonic()
+        c1 = (cpu(p.proc.pid), cpu(scr.p.pid))
+        if st != 200:
+            sys.exit(f"screenshot: {st} {head}")
+        if i == 0:   # the first connects a viewer for the first time: left out
+            pw, ph, _ = rfblib.png_decode(body)
+            assert pw == (THUMB if query else w), (pw, ph)
+            cpu_start = c1
+            continue
+        walls.append(t1 - t0)
+        sizes.append(len(body))
+    n = len(walls)
+    print(f"Screenshot of a {w}x{h} text screen through petreld, {label} ({n} shots, one at a time):")
+    print(f"  wall per shot: median {median(walls) * 1e3:.1f} ms (min {min(walls) * 1e3:.1f}, "
+          f"max {max(walls) * 1e3:.1f})")
+    print(f"  CPU per shot: petreld {(c1[0] - cpu_start[0]) / n * 1e3:.1f} ms, "
+          f"VNC server {(c1[1] - cpu_start[1]) / n * 1e3:.1f} ms")
+    print(f"  PNG: {median(sizes) / 1024:.1f} KiB", flush=True)
+
+
 def main():
     if not TOOL.exists():
         sys.exit(f"screenshot: {TOOL} is not built")
@@ -56,30 +86,8 @@ def main():
         p.start()   # adopts the worker: a running VM without KVM
         scr = rfblib.VncDisplay(TOOL, p.state / "sock" / "scr.vnc", w, h)
         scr.cmd("text")
-        walls, sizes = [], []
-        for i in range(shots + 1):
-            c0 = (cpu(p.proc.pid), cpu(scr.p.pid))
-            t0 = time.monotonic()
-            st, head, body = weblib.raw(p.sock, "GET", "/vms/scr/screenshot")
-            t1 = time.monotonic()
-            c1 = (cpu(p.proc.pid), cpu(scr.p.pid))
-            if st != 200:
-                sys.exit(f"screenshot: {st} {head}")
-            if i == 0:   # the first connects a viewer for the first time: left out
-                pw, ph, _ = rfblib.png_decode(body)
-                assert (pw, ph) == (w, h), (pw, ph)
-                cpu_start = c1
-                continue
-            walls.append(t1 - t0)
-            sizes.append(len(body))
-        cpu_end = c1
-        n = len(walls)
-        print(f"Screenshot of a {w}x{h} text screen through petreld ({n} shots, one at a time):")
-        print(f"  wall per shot: median {median(walls) * 1e3:.1f} ms (min {min(walls) * 1e3:.1f}, "
-              f"max {max(walls) * 1e3:.1f})")
-        print(f"  CPU per shot: petreld {(cpu_end[0] - cpu_start[0]) / n * 1e3:.1f} ms, "
-              f"VNC server {(cpu_end[1] - cpu_start[1]) / n * 1e3:.1f} ms")
-        print(f"  PNG: {median(sizes) / 1024:.1f} KiB")
+        for label, query in (("full size", ""), (f"thumbnail {THUMB} wide", f"?width={THUMB}")):
+            shoot(p, scr, w, h, shots, label, query)
     finally:
         if scr:
             scr.stop()

@@ -1,4 +1,5 @@
-// petreld's web page: the host's VMs (state, vCPUs, memory, uptime, CPU share, a sparkline),
+// petreld's web page: the host's VMs (state, vCPUs, memory, uptime, CPU share, a sparkline,
+// a thumbnail of the screen),
 // a VM's details (live charts, actions, console, definition, disks, NICs, snapshots,
 // migration/replication status, events), the host's networks (networks.js), its images and the
 // "New VM" form (images.js), a login form. Views are built from petreld's API
@@ -149,6 +150,40 @@ function cpuText(name) {
   return n && n.cpu != null ? `${n.cpu.toFixed(1)} %` : '—';
 }
 
+// Thumbnails of the running VMs' screens (GET /vms/NAME/screenshot?width=160: petreld reads a
+// frame and scales it down, a few ms: docs/display.md#thumbnails), fetched again every
+// THUMB_MS only while the list is shown and the page visible; one request per VM at a time.
+const THUMB_W = 160;
+const THUMB_MS = 5000;
+const hasScreen = (vm) => vm.display && (vm.state === 'running' || vm.state === 'paused');
+
+const thumbs = new Map();   // VM name -> { url (a blob's), at (ms), busy }: kept across the list's rebuilds
+
+function showThumb(img) {
+  const t = thumbs.get(img.dataset.vm);
+  if (t && t.url) { img.src = t.url; img.hidden = false; } else img.hidden = true;
+}
+
+async function loadThumb(name) {
+  const t = thumbs.get(name) || {};
+  thumbs.set(name, t);
+  if (t.busy || Date.now() - (t.at || 0) < THUMB_MS - 500) return;
+  t.busy = true;
+  let url = null;
+  try {
+    const r = await fetch(`${vmPath(name, 'screenshot')}?width=${THUMB_W}`, { credentials: 'same-origin', cache: 'no-store' });
+    if (r.ok) url = URL.createObjectURL(await r.blob());
+  } catch { /* no screen now (starting, stopping): the next round tries again */ }
+  if (t.url) URL.revokeObjectURL(t.url);
+  Object.assign(t, { url, at: Date.now(), busy: false });
+  for (const img of document.querySelectorAll('img.thumb')) if (img.dataset.vm === name) showThumb(img);
+}
+
+function refreshThumbs() {
+  if (document.hidden) return;
+  for (const img of document.querySelectorAll('img.thumb')) loadThumb(img.dataset.vm);
+}
+
 function renderList() {
   const el = clear(main());
   const vms = [...state.vms.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -168,14 +203,20 @@ function renderList() {
       h('td', { 'data-label': 'Uptime', class: 'c-uptime' }, uptime(vm)),
       h('td', { 'data-label': 'CPU share', class: 'c-cpu' }, cpuText(vm.name)),
       h('td', { 'data-label': 'CPU', class: 'c-spark' }, canvas),
+      h('td', { 'data-label': 'Screen', class: 'c-thumb' }, hasScreen(vm) ? h('img', { class: 'thumb', 'data-vm': vm.name, alt: `${vm.name}'s screen`, width: THUMB_W, hidden: true }) : null),
       h('td', { class: 'c-actions' }, actionButtons(vm, false)));
     const s = state.metrics && state.metrics.series.get(vm.name);
     if (s) sparkline(canvas, s.cpu);
     return tr;
   });
   append(el, h('table', { class: 'vms' },
-    h('thead', {}, h('tr', {}, ['Name', 'State', 'vCPUs', 'Memory', 'Uptime', 'CPU share', 'CPU', ''].map((t) => h('th', {}, t)))),
+    h('thead', {}, h('tr', {}, ['Name', 'State', 'vCPUs', 'Memory', 'Uptime', 'CPU share', 'CPU', 'Screen', ''].map((t) => h('th', {}, t)))),
     h('tbody', {}, rows)));
+  if (vms.some(hasScreen)) {
+    for (const img of el.querySelectorAll('img.thumb')) showThumb(img);
+    refreshThumbs();
+    state.view.thumbs = setInterval(refreshThumbs, THUMB_MS);
+  }
 }
 
 function updateListFigures() {
@@ -386,6 +427,7 @@ function teardown() {
   if (state.view.charts) state.view.charts.destroy();
   if (state.view.console) state.view.console.destroy();
   if (state.view.screen) state.view.screen.destroy();
+  if (state.view.thumbs) clearInterval(state.view.thumbs);
   state.view = null;
 }
 
