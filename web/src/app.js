@@ -151,37 +151,34 @@ function cpuText(name) {
 }
 
 // Thumbnails of the running VMs' screens (GET /vms/NAME/screenshot?width=160: petreld reads a
-// frame and scales it down, a few ms: docs/display.md#thumbnails), fetched again every
-// THUMB_MS only while the list is shown and the page visible; one request per VM at a time.
+// frame and scales it down, a few ms: docs/display.md#thumbnails-in-the-list), asked again
+// every THUMB_MS only while the list is shown and the page visible (an image whose address
+// changes before it came is asked for once: the browser drops the older request).
 const THUMB_W = 160;
 const THUMB_MS = 5000;
 const hasScreen = (vm) => vm.display && (vm.state === 'running' || vm.state === 'paused');
 
-const thumbs = new Map();   // VM name -> { url (a blob's), at (ms), busy }: kept across the list's rebuilds
+const thumbs = new Map();   // VM name -> { url, at (ms) }: kept across the list's rebuilds
 
-function showThumb(img) {
-  const t = thumbs.get(img.dataset.vm);
-  if (t && t.url) { img.src = t.url; img.hidden = false; } else img.hidden = true;
-}
-
-async function loadThumb(name) {
-  const t = thumbs.get(name) || {};
-  thumbs.set(name, t);
-  if (t.busy || Date.now() - (t.at || 0) < THUMB_MS - 500) return;
-  t.busy = true;
-  let url = null;
-  try {
-    const r = await fetch(`${vmPath(name, 'screenshot')}?width=${THUMB_W}`, { credentials: 'same-origin', cache: 'no-store' });
-    if (r.ok) url = URL.createObjectURL(await r.blob());
-  } catch { /* no screen now (starting, stopping): the next round tries again */ }
-  if (t.url) URL.revokeObjectURL(t.url);
-  Object.assign(t, { url, at: Date.now(), busy: false });
-  for (const img of document.querySelectorAll('img.thumb')) if (img.dataset.vm === name) showThumb(img);
+// The thumbnail's address, a new one (a new request) once THUMB_MS have passed. A rebuilt list
+// gets the same address, which the browser has already (no request). The image keeps showing
+// the last one until the next has come.
+function thumbSrc(name) {
+  const now = Date.now();
+  let t = thumbs.get(name);
+  if (!t || now - t.at >= THUMB_MS - 500) {
+    t = { url: `${vmPath(name, 'screenshot')}?width=${THUMB_W}&t=${now}`, at: now };
+    thumbs.set(name, t);
+  }
+  return t.url;
 }
 
 function refreshThumbs() {
   if (document.hidden) return;
-  for (const img of document.querySelectorAll('img.thumb')) loadThumb(img.dataset.vm);
+  for (const img of document.querySelectorAll('img.thumb')) {
+    const u = thumbSrc(img.dataset.vm);
+    if (img.getAttribute('src') !== u) img.src = u;
+  }
 }
 
 function renderList() {
@@ -203,7 +200,8 @@ function renderList() {
       h('td', { 'data-label': 'Uptime', class: 'c-uptime' }, uptime(vm)),
       h('td', { 'data-label': 'CPU share', class: 'c-cpu' }, cpuText(vm.name)),
       h('td', { 'data-label': 'CPU', class: 'c-spark' }, canvas),
-      h('td', { 'data-label': 'Screen', class: 'c-thumb' }, hasScreen(vm) ? h('img', { class: 'thumb', 'data-vm': vm.name, alt: `${vm.name}'s screen`, width: THUMB_W, hidden: true }) : null),
+      h('td', { 'data-label': 'Screen', class: 'c-thumb' }, hasScreen(vm) ? h('img', { class: 'thumb', 'data-vm': vm.name, alt: `${vm.name}'s screen`, width: THUMB_W, hidden: true,
+        onload: (e) => { e.target.hidden = false; }, onerror: (e) => { e.target.hidden = true; } }) : null),
       h('td', { class: 'c-actions' }, actionButtons(vm, false)));
     const s = state.metrics && state.metrics.series.get(vm.name);
     if (s) sparkline(canvas, s.cpu);
@@ -213,7 +211,6 @@ function renderList() {
     h('thead', {}, h('tr', {}, ['Name', 'State', 'vCPUs', 'Memory', 'Uptime', 'CPU share', 'CPU', 'Screen', ''].map((t) => h('th', {}, t)))),
     h('tbody', {}, rows)));
   if (vms.some(hasScreen)) {
-    for (const img of el.querySelectorAll('img.thumb')) showThumb(img);
     refreshThumbs();
     state.view.thumbs = setInterval(refreshThumbs, THUMB_MS);
   }
