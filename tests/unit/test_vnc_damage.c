@@ -51,6 +51,15 @@ static uint8_t *frame(uint32_t w, uint32_t h, uint32_t stride)
 	return fb;
 }
 
+/* A patterned frame and a shadow of it: the frame. */
+static uint8_t *start(struct vnc_damage *dm, uint32_t w, uint32_t h, uint32_t stride)
+{
+	uint8_t *fb = frame(w, h, stride);
+	memset(dm, 0, sizeof(*dm));
+	CHECK_EQ(vnc_damage_reset(dm, fb, w, h, stride), 0);
+	return fb;
+}
+
 static bool shadow_matches(const struct vnc_damage *dm, const uint8_t *fb, uint32_t stride)
 {
 	for (uint32_t y = 0; y < dm->height; y++)
@@ -62,9 +71,8 @@ static bool shadow_matches(const struct vnc_damage *dm, const uint8_t *fb, uint3
 TEST(rewritten_unchanged_is_nothing)
 {
 	uint32_t w = 64, h = 48, st = w * 4;
-	uint8_t *fb = frame(w, h, st);
-	struct vnc_damage dm = { 0 };
-	CHECK_EQ(vnc_damage_reset(&dm, fb, w, h, st), 0);
+	struct vnc_damage dm;
+	uint8_t *fb = start(&dm, w, h, st);
 	CHECK(shadow_matches(&dm, fb, st));
 	uint64_t lines[1] = { (1ull << h) - 1 };   /* every line reported, none changed */
 	struct rects rs = { 0 };
@@ -80,9 +88,8 @@ TEST(rewritten_unchanged_is_nothing)
 TEST(one_pixel_one_tile)
 {
 	uint32_t w = 64, h = 48, st = w * 4;
-	uint8_t *fb = frame(w, h, st);
-	struct vnc_damage dm = { 0 };
-	CHECK_EQ(vnc_damage_reset(&dm, fb, w, h, st), 0);
+	struct vnc_damage dm;
+	uint8_t *fb = start(&dm, w, h, st);
 	*px(fb, st, 37, 20) = 0xffffff;
 	uint64_t lines[1] = { 0 };
 	set_line(lines, 20);
@@ -104,9 +111,8 @@ TEST(one_pixel_one_tile)
 TEST(band_spans_its_changed_lines_and_runs_of_tiles)
 {
 	uint32_t w = 128, h = 40, st = w * 4;
-	uint8_t *fb = frame(w, h, st);
-	struct vnc_damage dm = { 0 };
-	CHECK_EQ(vnc_damage_reset(&dm, fb, w, h, st), 0);
+	struct vnc_damage dm;
+	uint8_t *fb = start(&dm, w, h, st);
 	/* band 0 (lines 0-15): lines 3 and 12, tiles 0-1 and 5; band 2 (32-39): line 39, tile 7 */
 	*px(fb, st, 0, 3) ^= 1;
 	*px(fb, st, 31, 12) ^= 1;
@@ -126,9 +132,8 @@ TEST(band_spans_its_changed_lines_and_runs_of_tiles)
 TEST(unreported_lines_are_not_looked_at)
 {
 	uint32_t w = 64, h = 32, st = w * 4;
-	uint8_t *fb = frame(w, h, st);
-	struct vnc_damage dm = { 0 };
-	CHECK_EQ(vnc_damage_reset(&dm, fb, w, h, st), 0);
+	struct vnc_damage dm;
+	uint8_t *fb = start(&dm, w, h, st);
 	*px(fb, st, 5, 7) ^= 1;
 	uint64_t lines[1] = { 0 };
 	set_line(lines, 8);
@@ -148,9 +153,8 @@ TEST(unreported_lines_are_not_looked_at)
 TEST(partial_last_tile_and_padded_stride)
 {
 	uint32_t w = 100, h = 20, st = 512;   /* 6 tiles and 4 pixels; 112 bytes of padding */
-	uint8_t *fb = frame(w, h, st);
-	struct vnc_damage dm = { 0 };
-	CHECK_EQ(vnc_damage_reset(&dm, fb, w, h, st), 0);
+	struct vnc_damage dm;
+	uint8_t *fb = start(&dm, w, h, st);
 	CHECK(shadow_matches(&dm, fb, st));
 	*px(fb, st, 99, 19) ^= 1;
 	fb[19 * st + 450] ^= 0xff;   /* in the padding: not shown, not compared */
