@@ -1,9 +1,10 @@
 /* The VNC server (vnc.h). One thread, the library's own event loop run by hand
  * (rfbProcessEvents, no thread of the library's): it accepts on the Unix socket, asks the display
- * which lines changed and marks them, and lets the library read its clients' messages and send
- * the updates they asked for. The library reads the framebuffer where the guest draws it (the
- * display's pointer into guest RAM): nothing is copied, and nothing of the library writes it (no
- * server-side cursor). */
+ * which lines changed, compares them with its shadow of the frame and marks the tiles that differ
+ * (vnc_damage.h), and lets the library read its clients' messages and send the updates they asked
+ * for. The library reads the shadow, which holds what its clients were sent: the guest's frame is
+ * copied whole only when a mode is first shown, then only the tiles that differ. Nothing of the
+ * library writes the guest's frame (no server-side cursor). */
 #include "ui/vnc.h"
 #include "devices/display/display.h"
 #include "ui/vnc_damage.h"
