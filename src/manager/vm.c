@@ -55,6 +55,8 @@ json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm)
 		json_object_set_new(o, "started_at", json_integer(vm->started_at));
 		json_object_set_new(o, "resets", json_integer((json_int_t)vm->resets));
 	}
+	if (json_object_get(vm->def.doc, "display"))   /* a screen: the page's list shows a thumbnail */
+		json_object_set_new(o, "display", json_true());
 	if (vm->restarts)
 		json_object_set_new(o, "restarts", json_integer(vm->restarts));
 	if (vm->replica)

@@ -1,11 +1,13 @@
 /* The VNC server (vnc.h). One thread, the library's own event loop run by hand
  * (rfbProcessEvents, no thread of the library's): it accepts on the Unix socket, asks the display
- * which lines changed and marks them, and lets the library read its clients' messages and send
- * the updates they asked for. The library reads the framebuffer where the guest draws it (the
- * display's pointer into guest RAM): nothing is copied, and nothing of the library writes it (no
- * server-side cursor). */
+ * which lines changed, compares them with its shadow of the frame and marks the tiles that differ
+ * (vnc_damage.h), and lets the library read its clients' messages and send the updates they asked
+ * for. The library reads the shadow, which holds what its clients were sent: the guest's frame is
+ * copied whole only when a mode is first shown, then only the tiles that differ. Nothing of the
+ * library writes the guest's frame (no server-side cursor). */
 #include "ui/vnc.h"
 #include "devices/display/display.h"
+#include "ui/vnc_damage.h"
 #include "ui/vnc_keys.h"
 #include "ui/vnc_lib.h"
 #include "util/error.h"
@@ -43,6 +45,8 @@ struct vnc {
 	const uint8_t *fb;
 	uint64_t *lines;            /* display_changed's bitmap, mode.height bits */
 	uint8_t *blank;             /* VNC_BLANK_W x VNC_BLANK_H black (zero pages: never written) */
+	struct vnc_damage damage;   /* the shadow of the shown frame: what really changed */
+	bool had_clients;           /* the compare's figures are logged when the last one goes */
 };
 
 /* ---- the library's log: debug lines, rate-limited (a client can make it write) ---- */
@@ -169,7 +173,11 @@ static bool mode_ok(const struct display_mode *m, const uint8_t *fb)
 	       m->height <= VNC_MAX_DIM && m->stride >= m->width * 4;
 }
 
-/* Show mode m at fb (or the blank): the clients are told the new size. */
+/* Show mode m at fb (or the blank): the clients are told the new size. The library reads the
+ * shadow (vnc_damage.h), which holds exactly what its clients were sent: the dirty log is read
+ * (and so starts over) before the shadow is filled, so a write after the copy is in the next
+ * one. Without memory for a shadow, the library reads the guest's frame and every reported line
+ * is sent whole. */
 static void new_mode(struct vnc *v, const struct display_mode *m, const uint8_t *fb)
 {
 	bool ok = mode_ok(m, fb);
@@ -184,10 +192,30 @@ static void new_mode(struct vnc *v, const struct display_mode *m, const uint8_t 
 	v->mode = *m;
 	v->mode.enabled = ok;
 	v->fb = ok ? fb : v->blank;
-	vnc_lib.rfbNewFramebuffer(v->screen, (char *)v->fb, (int)w, (int)h, 8, 3, 4);
-	v->screen->paddedWidthInBytes = ok ? (int)m->stride : (int)w * 4;
+	const uint8_t *shown = v->fb;
+	int row = ok ? (int)m->stride : (int)w * 4;
+	struct vnc_damage old = v->damage;   /* the library reads it until rfbNewFramebuffer */
+	v->damage.shadow = NULL;
+	v->damage.cols = NULL;
+	if (ok) {
+		display_changed(v->d, v->lines, h);   /* everything is sent: the log starts over */
+		if (vnc_damage_reset(&v->damage, fb, w, h, m->stride) == 0)
+			shown = v->damage.shadow, row = (int)w * 4;
+		else
+			log_limited(LOG_WARN, "vnc: no memory for a shadow of the %ux%u frame: every line the "
+				    "dirty log reports is sent whole", w, h);
+	}
+	vnc_lib.rfbNewFramebuffer(v->screen, (char *)shown, (int)w, (int)h, 8, 3, 4);
+	vnc_damage_free(&old);
+	v->screen->paddedWidthInBytes = row;
 	set_format(v->screen);
 	vnc_lib.rfbMarkRectAsModified(v->screen, 0, 0, (int)w, (int)h);
+}
+
+static void mark_rect(void *arg, uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1)
+{
+	struct vnc *v = arg;
+	vnc_lib.rfbMarkRectAsModified(v->screen, (int)x0, (int)y0, (int)x1, (int)y1);
 }
 
 /* What changed since the last look: a new mode, or lines the guest drew. */
@@ -200,8 +228,6 @@ static void refresh(struct vnc *v)
 					     m.width != v->mode.width || m.height != v->mode.height ||
 					     m.stride != v->mode.stride))) {
 		new_mode(v, &m, fb);
-		if (ok)   /* the dirty log starts over: everything was sent as modified */
-			display_changed(v->d, v->lines, m.height);
 		return;
 	}
 	if (!ok)
@@ -212,17 +238,22 @@ static void refresh(struct vnc *v)
 			log_limited(LOG_WARN, "vnc: cannot read the display's changed lines: %s", strerror(-n));
 		return;
 	}
-	/* runs of changed lines, each one rectangle the screen's width */
-	for (uint32_t y = 0; y < m.height;) {
-		if (!(v->lines[y / 64] >> (y % 64) & 1)) {
-			y++;
-			continue;
-		}
-		uint32_t y0 = y;
-		while (y < m.height && (v->lines[y / 64] >> (y % 64) & 1))
-			y++;
-		vnc_lib.rfbMarkRectAsModified(v->screen, 0, (int)y0, (int)m.width, (int)y);
-	}
+	/* of those lines, the tiles that differ from what was sent: copied into the shadow */
+	vnc_damage_find(&v->damage, fb, m.stride, v->lines, mark_rect, v);
+}
+
+/* What the compare cost and saved while viewers looked (bench/display.py reads this line). */
+static void log_damage(struct vnc *v)
+{
+	struct vnc_damage_stats *st = &v->damage.stats;
+	if (!st->looks)
+		return;
+	log_info("vnc: shadow compare: %llu looks, %llu lines compared (%llu changed), %llu tiles (%llu changed), "
+		 "%llu rectangles, CPU %llu us (%llu us a look)",
+		 (unsigned long long)st->looks, (unsigned long long)st->lines, (unsigned long long)st->lines_changed,
+		 (unsigned long long)st->tiles, (unsigned long long)st->tiles_changed, (unsigned long long)st->rects,
+		 (unsigned long long)(st->cpu_ns / 1000), (unsigned long long)(st->cpu_ns / 1000 / st->looks));
+	memset(st, 0, sizeof(*st));
 }
 
 static unsigned client_count(rfbScreenInfoPtr s)
@@ -261,11 +292,15 @@ static void *vnc_loop(void *arg)
 	while (!__atomic_load_n(&v->stop, __ATOMIC_ACQUIRE)) {
 		accept_clients(v);
 		if (!v->screen->clientHead) {
+			if (v->had_clients)
+				log_damage(v);
+			v->had_clients = false;
 			/* nobody looks: no dirty log read, no frames; wake for a connection */
 			struct pollfd p = { v->listen_fd, POLLIN, 0 };
 			poll(&p, 1, VNC_IDLE_MS);
 			continue;
 		}
+		v->had_clients = true;
 		refresh(v);
 		vnc_lib.rfbProcessEvents(v->screen, VNC_TICK_US);
 	}
@@ -278,13 +313,15 @@ static void vnc_free(struct vnc *v)
 {
 	if (v->screen) {
 		vnc_lib.rfbShutdownServer(v->screen, TRUE);
-		v->screen->frameBuffer = NULL;   /* the guest's or v->blank: not the library's to free */
+		v->screen->frameBuffer = NULL;   /* the shadow, the guest's or v->blank: not the library's */
 		vnc_lib.rfbScreenCleanup(v->screen);
 	}
 	if (v->listen_fd >= 0) {
 		close(v->listen_fd);
 		unlink(v->path);
 	}
+	log_damage(v);
+	vnc_damage_free(&v->damage);
 	free(v->lines);
 	free(v->blank);
 	free(v);

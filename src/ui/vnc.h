@@ -1,8 +1,9 @@
 /* The VNC server of a VM with a display (docs/display.md#vnc): RFB 3.8 by Debian's libvncserver
  * (loaded with dlopen, vnc_lib.h), on a Unix socket in the worker's jail that petreld (its
  * WebSocket proxy, petrelctl vnc, screenshots) connects to; never a TCP port. One thread (kind
- * SC_VNC) accepts the connections itself and hands each to the library, sends the lines the
- * guest changed (display_changed: KVM's dirty log of the framebuffer), and passes keys (QEMU's
+ * SC_VNC) accepts the connections itself and hands each to the library, sends what the guest
+ * changed (display_changed: KVM's dirty log of the framebuffer, narrowed to the tiles that differ
+ * from what was sent: vnc_damage.h), and passes keys (QEMU's
  * extended key event, or keysyms through vnc_keys.h's US map) and the pointer to the display's
  * input devices. */
 #ifndef PETREL_UI_VNC_H

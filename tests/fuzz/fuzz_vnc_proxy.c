@@ -6,7 +6,8 @@
  * kept (RFB_FILTER_SLACK), a read-only
  * viewer's input never passes (every message type byte it lets through after the handshake is
  * one of the pass list, at a message boundary: replayed through a second filter, the output is
- * accepted unchanged), and a frame's size is what it says. */
+ * accepted unchanged), and a frame's size is what it says; the frame is then shrunk to a
+ * thumbnail's width (rfb_frame_shrink) of the first byte's upper bits. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!f.width || !f.height || f.width > RFB_MAX_DIM || f.height > RFB_MAX_DIM)
 			abort();
 		volatile uint8_t sink = f.pixels[(size_t)f.width * f.height * 4 - 1];
+		/* the list's thumbnail of it: a width from the first byte's upper bits */
+		uint32_t tw = RFB_THUMB_MIN_W + (mode >> 1) * 8u, w0 = f.width, h0 = f.height;
+		if (rfb_frame_shrink(&f, tw) == 0) {
+			if (tw < w0 ? f.width != tw || !f.height || f.height > h0 : f.width != w0 || f.height != h0)
+				abort();
+			sink = f.pixels[(size_t)f.width * f.height * 4 - 1];
+		}
 		(void)sink;
 		free(f.pixels);
 	} else if (!err[0]) {

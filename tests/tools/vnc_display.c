@@ -1,7 +1,10 @@
 /* petrel's VNC server (src/ui/vnc.c, libvncserver) over a display in memory, for the tests of
  * the server without a VM (tests/display/test_vnc_server.py): vnc_display SOCKET W H serves a
  * W x H XRGB screen; each line on standard input changes it ("fill Y0 Y1 RRGGBB": lines Y0..Y1-1
- * painted and reported changed; "mode W H": a new mode; "off": the guest shows nothing), and the
+ * painted and reported changed; "rect X0 Y0 X1 Y1 RRGGBB": that rectangle painted and its whole
+ * lines reported, as the dirty log reports the pages written; "text": the screen filled with
+ * lines of made-up text, 8x16 cells, as bench/display.py's guest draws (bench/screenshot.py);
+ * "mode W H": a new mode; "off": the guest shows nothing), and the
  * input the server passes on is printed on standard output ("key 0xXT 1|0", "abs X Y BUTTONS"),
  * one line each, flushed. "ready" is printed once it serves. Ends at the end of its input. */
 #include "devices/display/display.h"
@@ -9,6 +12,7 @@
 #include "util/log.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +80,38 @@ static void set_mode(uint32_t w, uint32_t h)
 	pthread_mutex_unlock(&disp.lock);
 }
 
+/* x0 <= x < x1, y0 <= y < y1 painted c; the lines reported changed, whole. */
+static void paint(uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1, uint32_t c)
+{
+	pthread_mutex_lock(&disp.lock);
+	for (uint32_t y = y0; y < y1 && y < disp.mode.height; y++) {
+		for (uint32_t x = x0; x < x1 && x < disp.mode.width; x++)
+			memcpy(disp.fb + (size_t)y * disp.mode.stride + x * 4, &c, 4);
+		disp.dirty[y / 64] |= 1ull << (y % 64);
+	}
+	pthread_mutex_unlock(&disp.lock);
+}
+
+/* The screen filled with text-like lines: in each 8x16 cell of the first 110 columns a dot
+ * pattern of the character's (rows 3-12), light grey on black; every line different. */
+static void text(void)
+{
+	pthread_mutex_lock(&disp.lock);
+	for (uint32_t y = 0; y < disp.mode.height; y++) {
+		uint32_t *row = (uint32_t *)(disp.fb + (size_t)y * disp.mode.stride), r = y % 16, line = y / 16;
+		for (uint32_t x = 0; x < disp.mode.width; x++) {
+			uint32_t col = x / 8, h = (col * 31 + line * 7) % 41 * 2654435761u ^ r * 40503u;
+			h ^= h >> 13;
+			h *= 0x5bd1e995u;
+			h ^= h >> 15;
+			bool on = col < 110 && (col * 31 + line * 7) % 41 && r >= 3 && r <= 12 && (h >> (7 - x % 8) & 1) && x % 8;
+			row[x] = on ? 0xc0c0c0 : 0;
+		}
+		disp.dirty[y / 64] |= 1ull << (y % 64);
+	}
+	pthread_mutex_unlock(&disp.lock);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
@@ -94,17 +130,15 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	char line[128];
 	while (fgets(line, sizeof(line), stdin)) {
-		unsigned a, b, c;
+		unsigned a, b, c, e, f;
 		if (sscanf(line, "fill %u %u %x", &a, &b, &c) == 3) {
-			pthread_mutex_lock(&disp.lock);
-			for (uint32_t y = a; y < b && y < disp.mode.height; y++) {
-				for (uint32_t x = 0; x < disp.mode.width; x++)
-					memcpy(disp.fb + (size_t)y * disp.mode.stride + x * 4, &c, 4);
-				disp.dirty[y / 64] |= 1ull << (y % 64);
-			}
-			pthread_mutex_unlock(&disp.lock);
+			paint(0, a, UINT32_MAX, b, c);
+		} else if (sscanf(line, "rect %u %u %u %u %x", &a, &b, &c, &e, &f) == 5) {
+			paint(a, b, c, e, f);
 		} else if (sscanf(line, "mode %u %u", &a, &b) == 2 && a && b && a <= 4096 && b <= 4096) {
 			set_mode(a, b);
+		} else if (!strncmp(line, "text", 4)) {
+			text();
 		} else if (!strncmp(line, "off", 3)) {
 			pthread_mutex_lock(&disp.lock);
 			disp.mode.enabled = false;

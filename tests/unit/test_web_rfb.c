@@ -1,6 +1,7 @@
 /* petreld's RFB filter (src/manager/web/web_rfb.c): what passes from a viewer to the worker, by
  * role, in any cut of the stream; what ends the viewer's connection. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "manager/web/web_rfb.h"
@@ -83,6 +84,31 @@ TEST(refused)
 	CHECK_EQ(rfb_filter_feed(&f, (const uint8_t *)"GET / HTTP/1.1\r\n", 16, out, &why), -EPROTO);
 	rfb_filter_init(&f, false);
 	CHECK_EQ(rfb_filter_feed(&f, (const uint8_t *)"RFB 003.008\n\x02", 13, out, &why), -EPROTO); /* VNC auth */
+}
+
+/* The list's thumbnails: each pixel its box's average, the height in proportion. */
+TEST(shrink)
+{
+	struct rfb_frame f = { 64, 40, calloc(64 * 40, 4) };
+	for (uint32_t y = 0; y < 40; y++)
+		for (uint32_t x = 0; x < 64; x++)
+			f.pixels[(y * 64 + x) * 4 + 2] = y < 20 ? 200 : (x % 2 ? 100 : 0);   /* red */
+	CHECK_EQ(rfb_frame_shrink(&f, 0), 0);    /* none asked: as it is */
+	CHECK_EQ(rfb_frame_shrink(&f, 64), 0);
+	CHECK_EQ(f.width, 64);
+	CHECK_EQ(rfb_frame_shrink(&f, 16), 0);
+	CHECK_EQ(f.width, 16);
+	CHECK_EQ(f.height, 10);
+	CHECK_EQ(f.pixels[2], 200);                       /* top: solid */
+	CHECK_EQ(f.pixels[(9 * 16 + 3) * 4 + 2], 50);     /* bottom: stripes averaged */
+	CHECK_EQ(f.pixels[(9 * 16 + 3) * 4 + 1], 0);
+	free(f.pixels);
+	/* a line: at least one row */
+	struct rfb_frame g = { 300, 2, calloc(300 * 2, 4) };
+	CHECK_EQ(rfb_frame_shrink(&g, 16), 0);
+	CHECK_EQ(g.width, 16);
+	CHECK_EQ(g.height, 1);
+	free(g.pixels);
 }
 
 int main(int argc, char **argv)

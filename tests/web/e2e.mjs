@@ -282,17 +282,23 @@ const scenarios = {
 
   // The screen tab (noVNC): logged in as P.user, the frame drawn (P.probe: [x, y, r, g, b], by
   // default 0x3366cc at 5,5), P.typed typed (and Enter with P.enter) and a click on it,
-  // Ctrl-Alt-Del from the menu (admins only, unless P.no_combo), the screenshot link's answer.
+  // Ctrl-Alt-Del from the menu (admins only, unless P.no_combo), the screenshot link's answer;
+  // before, in the list, the VM's thumbnail (res.thumb: its size, null when none came).
   async screen(page) {
+    const res = {};
     await page.goto(`${base}/ui/`);
     await page.waitForSelector('form.login', { timeout: T });
     await page.fill('input[name=user]', P.user);
     await page.fill('input[name=password]', P.password);
     await page.click('form.login button[type=submit]');
     await page.waitForSelector('tr.vm', { timeout: T });
+    // the list's thumbnail of the screen (a VM with a display, running): its size as drawn
+    res.thumb = await page.waitForFunction((vm) => {
+      const img = document.querySelector(`img.thumb[data-vm="${vm}"]`);
+      return img && !img.hidden && img.complete && img.naturalWidth ? { w: img.naturalWidth, h: img.naturalHeight } : null;
+    }, P.vm, { timeout: T }).then((x) => x.jsonValue(), () => null);
     await gotoHash(page, `#/vm/${P.vm}/screen`);
     await page.waitForFunction(() => document.querySelector('.scrstatus') && document.querySelector('.scrstatus').textContent.startsWith('connected'), null, { timeout: T });
-    const res = {};
     const probe = P.probe || [5, 5, 0x33, 0x66, 0xcc];   // x, y and the colour expected there
     // P.tolerance: how far each channel may be (noVNC asks for Tight with JPEG: a photo-like
     // screen comes lossy)

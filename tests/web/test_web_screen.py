@@ -3,8 +3,9 @@
 vnc_display (petrel's VNC server over a display in memory) listens where petreld looks for an
 unjailed worker's VNC socket, beside an adopted worker. GET /vms/NAME/vnc relays it (Upgrade: rfb
 for programs, WebSocket for the page), a read-only viewer's input is dropped by petreld,
-malformed viewers are cut off, GET /vms/NAME/screenshot is a PNG of the frame, petrelctl vnc
-gives a loopback port, and the page's screen tab (noVNC in headless Chromium) shows the frame,
+malformed viewers are cut off, GET /vms/NAME/screenshot is a PNG of the frame (and, with
+?width=N, the list's thumbnail), petrelctl vnc
+gives a loopback port, the page's list shows the thumbnail, and the page's screen tab (noVNC in headless Chromium) shows the frame,
 types and clicks; a read-only user's page only watches."""
 import json
 import re
@@ -34,7 +35,7 @@ def Screen(p, name):
 def screen_vm(web, tmp_path):
     users = weblib.users_file(tmp_path / "users", {"ann": ("admin", "ann-pw"), "rob": ("readonly", "rob-pw")})
     p, fwd = web(args=["--users", str(users), "--web-login"])
-    assert p.define("scr")[0] == 201
+    assert p.define("scr", display={"model": "bochs"})[0] == 201
     procs = weblib.mgrlib.leave_workers(p, ["scr"])
     p.stop()
     p.start()   # adopts the worker: a running VM without KVM
@@ -203,6 +204,16 @@ def test_screenshot(screen_vm):
     ck, _ = login(p, "rob", "rob-pw")
     assert raw(p.sock, "GET", "/vms/scr/screenshot", headers=(*BROWSER, ck))[0] == 200
     assert raw(p.sock, "GET", "/vms/nope/screenshot")[0] == 404
+    # the list's thumbnails: scaled down to the width asked (the height in proportion), each
+    # pixel its box's average; a width out of bounds refused
+    st, head, body = raw(p.sock, "GET", "/vms/scr/screenshot?width=32")
+    assert st == 200, head
+    w, h, px = rfblib.png_decode(body)
+    assert (w, h) == (32, 20) and px(0, 0) == 0x3366cc and px(20, 15) == 0xff8000 and px(5, 19) == 0
+    for bad in ("width=15", "width=8193", "width=", "width=64x", "width=99999999999999999999"):
+        assert raw(p.sock, "GET", f"/vms/scr/screenshot?{bad}")[0] == 400, bad
+    assert raw(p.sock, "GET", "/vms/scr/screenshot?width=4000")[0] == 200   # wider: as it is
+    assert [v for v in p.api("GET", "/vms")[1] if v["name"] == "scr"][0].get("display") is True
 
 
 def test_petrelctl_vnc(screen_vm):
@@ -238,6 +249,7 @@ def test_screen_in_the_page(screen_vm, browser_ok):
     assert any(e.startswith("abs ") for e in ev), ev                     # the click
     assert {"key 0x1d 1", "key 0x38 1", "key 0xe053 1"} <= set(ev), ev   # Ctrl-Alt-Del from the menu
     assert adm["shot"] == 200
+    assert adm["thumb"] == {"w": 160, "h": 100}, adm   # the list's thumbnail of the 320x200 screen
     ro = weblib.browser("screen", fwd.url, vm="scr", user="rob", password="rob-pw", typed="ab")
     assert ro["status"].startswith("connected") and ro["blue"] and ro["menu"] == 0, ro
     assert scr.events() == [], "a read-only user's keys reached the guest"

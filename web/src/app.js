@@ -1,4 +1,5 @@
-// petreld's web page: the host's VMs (state, vCPUs, memory, uptime, CPU share, a sparkline),
+// petreld's web page: the host's VMs (state, vCPUs, memory, uptime, CPU share, a sparkline,
+// a thumbnail of the screen),
 // a VM's details (live charts, actions, console, definition, disks, NICs, snapshots,
 // migration/replication status, events), the host's networks (networks.js), its images and the
 // "New VM" form (images.js), a login form. Views are built from petreld's API
@@ -149,6 +150,37 @@ function cpuText(name) {
   return n && n.cpu != null ? `${n.cpu.toFixed(1)} %` : '—';
 }
 
+// Thumbnails of the running VMs' screens (GET /vms/NAME/screenshot?width=160: petreld reads a
+// frame and scales it down, a few ms: docs/display.md#thumbnails-in-the-list), asked again
+// every THUMB_MS only while the list is shown and the page visible (an image whose address
+// changes before it came is asked for once: the browser drops the older request).
+const THUMB_W = 160;
+const THUMB_MS = 5000;
+const hasScreen = (vm) => vm.display && (vm.state === 'running' || vm.state === 'paused');
+
+const thumbs = new Map();   // VM name -> { url, at (ms) }: kept across the list's rebuilds
+
+// The thumbnail's address, a new one (a new request) once THUMB_MS have passed. A rebuilt list
+// gets the same address, which the browser has already (no request). The image keeps showing
+// the last one until the next has come.
+function thumbSrc(name) {
+  const now = Date.now();
+  let t = thumbs.get(name);
+  if (!t || now - t.at >= THUMB_MS - 500) {
+    t = { url: `${vmPath(name, 'screenshot')}?width=${THUMB_W}&t=${now}`, at: now };
+    thumbs.set(name, t);
+  }
+  return t.url;
+}
+
+function refreshThumbs() {
+  if (document.hidden) return;
+  for (const img of document.querySelectorAll('img.thumb')) {
+    const u = thumbSrc(img.dataset.vm);
+    if (img.getAttribute('src') !== u) img.src = u;
+  }
+}
+
 function renderList() {
   const el = clear(main());
   const vms = [...state.vms.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -168,14 +200,20 @@ function renderList() {
       h('td', { 'data-label': 'Uptime', class: 'c-uptime' }, uptime(vm)),
       h('td', { 'data-label': 'CPU share', class: 'c-cpu' }, cpuText(vm.name)),
       h('td', { 'data-label': 'CPU', class: 'c-spark' }, canvas),
+      h('td', { 'data-label': 'Screen', class: 'c-thumb' }, hasScreen(vm) ? h('img', { class: 'thumb', 'data-vm': vm.name, alt: `${vm.name}'s screen`, width: THUMB_W, hidden: true,
+        onload: (e) => { e.target.hidden = false; }, onerror: (e) => { e.target.hidden = true; } }) : null),
       h('td', { class: 'c-actions' }, actionButtons(vm, false)));
     const s = state.metrics && state.metrics.series.get(vm.name);
     if (s) sparkline(canvas, s.cpu);
     return tr;
   });
   append(el, h('table', { class: 'vms' },
-    h('thead', {}, h('tr', {}, ['Name', 'State', 'vCPUs', 'Memory', 'Uptime', 'CPU share', 'CPU', ''].map((t) => h('th', {}, t)))),
+    h('thead', {}, h('tr', {}, ['Name', 'State', 'vCPUs', 'Memory', 'Uptime', 'CPU share', 'CPU', 'Screen', ''].map((t) => h('th', {}, t)))),
     h('tbody', {}, rows)));
+  if (vms.some(hasScreen)) {
+    refreshThumbs();
+    state.view.thumbs = setInterval(refreshThumbs, THUMB_MS);
+  }
 }
 
 function updateListFigures() {
@@ -386,6 +424,7 @@ function teardown() {
   if (state.view.charts) state.view.charts.destroy();
   if (state.view.console) state.view.console.destroy();
   if (state.view.screen) state.view.screen.destroy();
+  if (state.view.thumbs) clearInterval(state.view.thumbs);
   state.view = null;
 }
 

@@ -109,9 +109,10 @@ int web_ws_relay(int fd, int peer, size_t max_in, void (*on_msg)(void *, const u
  * the viewer's half checked (web_rfb.h; a read-only viewer's input dropped). */
 enum api_result web_vnc_connect(struct manager *m, const char *vm, const char *upgrade, const char *key,
 				bool may_type, struct api_response *r);
-/* GET /vms/NAME/screenshot: the screen as a PNG, read from the worker's VNC socket. */
-enum api_result web_vnc_screenshot(struct manager *m, const char *vm, struct api_response *r, api_done_fn done,
-				   void *opaque);
+/* GET /vms/NAME/screenshot: the screen as a PNG, read from the worker's VNC socket; with
+ * ?width=N (RFB_THUMB_MIN_W..RFB_MAX_DIM) scaled down to that width (the list's thumbnails). */
+enum api_result web_vnc_screenshot(struct manager *m, const char *vm, uint32_t width, struct api_response *r,
+				   api_done_fn done, void *opaque);
 
 /* web_api.c: the route group. Called first by routes.c's handler: API_DONE with *r when it
  * answered (a refusal, a file, /auth/..., /host, events history); otherwise the request goes

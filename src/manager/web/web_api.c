@@ -18,9 +18,11 @@
 #include "manager/stats.h"
 #include "manager/util.h"
 #include "manager/web/web.h"
+#include "manager/web/web_rfb.h"
 #include "http/server.h"
 #include "util/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -283,6 +285,27 @@ static bool is_vm_sub(const char *path, const char *sub, char name[VM_NAME_MAX +
 	return mgr_vm_name_ok(name);
 }
 
+/* A screenshot's ?width=N (a thumbnail's; other parameters are not a screenshot's concern): 0
+ * without it; false for anything but a number of pixels in RFB_THUMB_MIN_W..RFB_MAX_DIM. */
+static bool screenshot_width(const char *query, uint32_t *width)
+{
+	*width = 0;
+	for (const char *p = query; p && *p;) {
+		size_t n = strcspn(p, "&");
+		if (!strncmp(p, "width=", 6)) {
+			unsigned long v = 0;
+			size_t i = 6;
+			for (; i < n && isdigit((unsigned char)p[i]) && v <= RFB_MAX_DIM; i++)
+				v = v * 10 + (unsigned long)(p[i] - '0');
+			if (i == 6 || i != n || v < RFB_THUMB_MIN_W || v > RFB_MAX_DIM)
+				return false;
+			*width = (uint32_t)v;
+		}
+		p += n + (p[n] == '&');
+	}
+	return true;
+}
+
 bool web_route(struct manager *m, const char *method, const char *path, const char *body, size_t len,
 	       struct api_response *r, void *opaque, enum api_result *res, api_done_fn done)
 {
@@ -315,13 +338,16 @@ bool web_route(struct manager *m, const char *method, const char *path, const ch
 		*res = host_info(r);
 		return true;
 	}
+	uint32_t width;
 	if (is_vm_sub(path, "vnc", vm) || is_vm_sub(path, "screenshot", vm)) {
 		if (!read)
 			*res = fault(r, 405, "GET");
 		else if (!strcmp(strrchr(path, '/'), "/vnc"))
 			*res = web_vnc_connect(m, vm, q.upgrade, q.ws_key, role == ROLE_ADMIN, r);
+		else if (!screenshot_width(q.query, &width))
+			*res = fault(r, 400, "width: a number of pixels from 16 to 8192");
 		else
-			*res = web_vnc_screenshot(m, vm, r, done, opaque);
+			*res = web_vnc_screenshot(m, vm, width, r, done, opaque);
 		return true;
 	}
 	bool events = is_vm_sub(path, "events", vm), io = !events && is_vm_sub(path, "io", vm);

@@ -188,12 +188,17 @@ static int skip(const struct rfb_io *io, uint64_t len)
 static int handshake(const struct rfb_io *io, uint32_t *w, uint32_t *h, char *err, size_t errlen)
 {
 	uint8_t b[24];
-	int e = rd(io, b, 12);
+	/* our version first, before the server's greeting: the worker's libvncserver waits 100 ms
+	 * on each new connection for a client that speaks first (its WebSocket and TLS sniff),
+	 * its VNC thread blocked meanwhile; a version line is neither, and is read as our reply */
+	int e = io->write(io->ctx, "RFB 003.008\n", 12);
 	if (e < 0)
+		return error_set(err, errlen, e, "RFB handshake: %s", strerror(-e));
+	if ((e = rd(io, b, 12)) < 0)
 		return error_set(err, errlen, e, "no RFB greeting: %s", strerror(-e));
 	if (memcmp(b, "RFB 003.008\n", 12))
 		return error_set(err, errlen, -EPROTO, "the server is not RFB 3.8");
-	if ((e = io->write(io->ctx, "RFB 003.008\n", 12)) < 0 || (e = rd(io, b, 1)) < 0)
+	if ((e = rd(io, b, 1)) < 0)
 		return error_set(err, errlen, e, "RFB handshake: %s", strerror(-e));
 	uint8_t ntypes = b[0], types[255];
 	if (!ntypes || (e = rd(io, types, ntypes)) < 0)
@@ -294,4 +299,41 @@ int rfb_read_frame(const struct rfb_io *io, struct rfb_frame *out, char *err, si
 		return error_oom(err, errlen);
 	return error_set(err, errlen, e < 0 ? e : -EPROTO, "RFB frame: %s",
 			 e < 0 && e != -EPROTO ? strerror(-e) : "a message petreld did not expect");
+}
+
+int rfb_frame_shrink(struct rfb_frame *f, uint32_t w)
+{
+	if (!w || w >= f->width)
+		return 0;
+	uint32_t h = (uint32_t)((uint64_t)f->height * w / f->width);
+	h = h ? h : 1;
+	uint8_t *out = malloc((size_t)w * h * 4);
+	uint32_t *sum = calloc((size_t)w * 4, sizeof(uint32_t)), *col = malloc((size_t)f->width * sizeof(uint32_t));
+	if (!out || !sum || !col) {
+		free(out), free(sum), free(col);
+		return -ENOMEM;
+	}
+	for (uint32_t x = 0; x < f->width; x++)   /* the output column of each input column */
+		col[x] = (uint32_t)((uint64_t)x * w / f->width);
+	for (uint32_t yo = 0, y = 0; yo < h; yo++) {
+		uint32_t y1 = (uint32_t)((uint64_t)(yo + 1) * f->height / h);
+		memset(sum, 0, (size_t)w * 4 * sizeof(uint32_t));
+		for (; y < y1; y++) {   /* a box has at most 8192 x 8192 / 16 pixels: no overflow */
+			const uint8_t *p = f->pixels + (size_t)y * f->width * 4;
+			for (uint32_t x = 0; x < f->width; x++, p += 4) {
+				uint32_t *s = sum + col[x] * 4;
+				s[0] += p[0], s[1] += p[1], s[2] += p[2], s[3]++;
+			}
+		}
+		uint8_t *o = out + (size_t)yo * w * 4;
+		for (uint32_t x = 0; x < w; x++, o += 4) {
+			uint32_t *s = sum + x * 4, n = s[3] ? s[3] : 1;
+			o[0] = (uint8_t)(s[0] / n), o[1] = (uint8_t)(s[1] / n), o[2] = (uint8_t)(s[2] / n), o[3] = 0;
+		}
+	}
+	free(sum);
+	free(col);
+	free(f->pixels);
+	f->pixels = out, f->width = w, f->height = h;
+	return 0;
 }

@@ -50,5 +50,9 @@ struct rfb_frame {
 	uint8_t *pixels;
 };
 int rfb_read_frame(const struct rfb_io *io, struct rfb_frame *out, char *err, size_t errlen);
+/* A thumbnail: f scaled down to width w (and its height in proportion, at least 1), each pixel
+ * the average of its box of f's. w >= f's width, or 0: f unchanged. 0, or -ENOMEM. */
+#define RFB_THUMB_MIN_W 16
+int rfb_frame_shrink(struct rfb_frame *f, uint32_t w);
 
 #endif

@@ -255,6 +255,7 @@ struct shot {
 	struct manager *m;
 	char vm[VM_NAME_MAX + 1];
 	char sock[PATH_MAX];
+	uint32_t width;             /* a thumbnail's, or 0 */
 	api_done_fn done;
 	void *opaque;
 };
@@ -348,6 +349,8 @@ static void *shot_run(void *arg)
 				   strerror(-fd));
 	} else if (rfb_read_frame(&io, &f, err, sizeof(err)) < 0) {
 		api_response_fault(&r, 502, "VM '%s': the screen could not be read: %s", s->vm, err);
+	} else if (rfb_frame_shrink(&f, s->width) < 0) {
+		api_response_fault(&r, 500, "out of memory");
 	} else {
 		struct png_out o = { 0 };
 		if (png_encode(&f, &o) < 0) {
@@ -369,8 +372,8 @@ static void *shot_run(void *arg)
 	return NULL;
 }
 
-enum api_result web_vnc_screenshot(struct manager *m, const char *vm, struct api_response *r, api_done_fn done,
-				   void *opaque)
+enum api_result web_vnc_screenshot(struct manager *m, const char *vm, uint32_t width, struct api_response *r,
+				   api_done_fn done, void *opaque)
 {
 	struct shot *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -382,6 +385,7 @@ enum api_result web_vnc_screenshot(struct manager *m, const char *vm, struct api
 		return API_DONE;
 	}
 	s->m = m;
+	s->width = width;
 	snprintf(s->vm, sizeof(s->vm), "%s", vm);
 	s->done = done;
 	s->opaque = opaque;
