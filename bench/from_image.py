@@ -88,17 +88,18 @@ def all_printed(files, t0, timeout):
 def started(p, n, boot):
     """n VMs made and started from the image, booting from the disk or through SeaBIOS
     (boot): (request ms, all booted ms)."""
+    name = f"f{boot[0]}"       # a name of each row's: a VM's log outlives the VM
     t0 = time.monotonic()
-    st, body = p.api("POST", "/vms/from-image", {"name": "fi", "image": "grub", "count": n, "boot": boot,
+    st, body = p.api("POST", "/vms/from-image", {"name": name, "image": "grub", "count": n, "boot": boot,
                                                  "memory_mib": MEMORY[boot], "start": True}, timeout=600)
     t_req = (time.monotonic() - t0) * 1000
     if st != 201:
         failed(f"from-image count {n}, {boot}, started: {st} {body}")
         return t_req, None
-    t_all = all_printed([p.state / "logs" / f"fi-{i + 1}.worker.log" for i in range(n)], t0, BOOT_WAIT[boot])
+    t_all = all_printed([p.state / "logs" / f"{name}-{i + 1}.worker.log" for i in range(n)], t0, BOOT_WAIT[boot])
     for i in range(n):
-        p.api("POST", f"/vms/fi-{i + 1}/destroy", timeout=60)
-        p.api("DELETE", f"/vms/fi-{i + 1}")
+        p.api("POST", f"/vms/{name}-{i + 1}/destroy", timeout=60)
+        p.api("DELETE", f"/vms/{name}-{i + 1}")
     return t_req, t_all
 
 

@@ -5,9 +5,9 @@ qcow2 overlay (`qemu-img create -b IMAGE -F raw`) and `virt-install --import --c
 NoCloud seed: an ISO made by xorrisofs in virt-install's scratch directory, attached for the first
 boot only, with the SMBIOS serial `ds=nocloud`), against a libvirtd the bench starts itself
 (bench/libvirt_peer.py: in a network namespace of its own, private /run/libvirt, /var/lib/libvirt,
-...). virt-install runs in libvirtd's mount namespace (nsenter): its scratch directory must be one
-libvirtd's QEMU sees (/var/lib/libvirt/boot is libvirtd's private tmpfs there, so virt-install
-falls back to $XDG_CACHE_HOME/virt-manager/boot, in the bench's directory).
+...). virt-install runs in libvirtd's mount namespace (nsenter): it writes the seed into its scratch
+directory, /var/lib/libvirt/boot (made there, in libvirtd's private tmpfs), which libvirtd's QEMU
+must see (without it virt-install would write into ~/.cache and upload the seed to libvirtd).
 
 Domains: --osinfo detect=on,require=off (nothing to detect in an imported disk: a generic OS), the
 overlay as a virtio disk, no network, no graphics, no balloon, the first serial port to a file
@@ -56,7 +56,7 @@ class Peer:
         self.image, self.memory_mib = image, memory_mib
         self.version = subprocess.run([VIRT_INSTALL, "--version"], capture_output=True, text=True).stdout.strip()
         self.names = []
-        self.env = dict(os.environ, XDG_CACHE_HOME=str(self.lv.dir / "cache"))
+        self._run(["nsenter", "-t", str(self.lv.proc.pid), "-m", "mkdir", "-p", "/var/lib/libvirt/boot"])
 
     def libvirtd_cpu_ms(self):
         """libvirtd's utime + stime with its waited-for children (the process ip netns exec, unshare
@@ -85,7 +85,7 @@ class Peer:
                 "--serial", f"file,path={self.serial_log(name)}", "--noautoconsole"]
 
     def _run(self, argv, stdin=None):
-        r = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=self.env, timeout=300)
+        r = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=300)
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)[:300]}: {r.stderr.strip()[-800:]} | "
                                f"libvirtd: {self.lv.log_tail(600)}")
