@@ -44,6 +44,7 @@ PACKAGES=(
 	qemu-utils        # qemu-img/qemu-io: make qcow2 images in tests and check what petrel wrote (the oracle)
 	libvirt-daemon-system # bench/manager.py: libvirtd with its QEMU driver, the peer figure beside petreld (virsh: libvirt-clients)
 	libvirt-clients   # ... virsh
+	virtinst          # virt-install --import --cloud-init: the peer of petreld's VMs made from an image in bench/from_image.py (libvirt's way of issue 55)
 	qemu-system-x86   # QEMU's e1000, virtio-blk and virtio-net as the peers of bench/e1000.py and bench/run.py blk/net (and scripts/nested-kvm.sh's L1 VM)
 	fio               # bench/blk_host.py: fio's io_uring engine on the same file, a peer figure beside petrel's
 	cpio              # packs the initramfs (newc format)
