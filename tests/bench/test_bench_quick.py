@@ -27,7 +27,6 @@ PY = [
     (["virtio_net_host.py"], False, False, "host->guest", 180),
     (["decompress.py"], False, False, "lz4 (as shipped)", 180),
     (["deploy.py"], False, False, "create-overlay", 120),
-    (["screenshot.py"], False, False, "thumbnail 160 wide", 180),
     (["jailer.py"], False, True, "jailer -> API answers", 120),
     (["qcow2.py"], False, False, "4K rand read", 180),
     (["seccomp.py", "startup"], False, False, "interleaved runs", 120),
