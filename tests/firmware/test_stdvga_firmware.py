@@ -54,9 +54,10 @@ def wait_screen(c, want, timeout):
 
 
 @contextlib.contextmanager
-def grub_menu_on_vnc(workdir):
+def grub_menu_on_vnc(workdir, banner=True):
     """petrel booting SeaBIOS with stdvga and the two-entry GRUB disk, read over VNC until the
-    banner and then GRUB's menu show: yields (petrel, the VNC client) at the menu."""
+    banner (banner=False: a host whose screen reads are slower than the firmware may miss it;
+    nested KVM did) and then GRUB's menu show: yields (petrel, the VNC client) at the menu."""
     image = workdir / "menu.img"
     cfg = workdir / "grub.cfg"
     cfg.write_text(GRUB_CFG)
@@ -80,10 +81,11 @@ def grub_menu_on_vnc(workdir):
         blank = screen(c)
         t0 = time.monotonic()
         # the BIOS's banner, in text mode (80x25 in 9x16 cells), before GRUB clears the screen
-        lines = wait_screen(c, "SeaBIOS (version", BOOT_LIMIT)
-        assert (c.width, c.height) == (720, 400), (c.width, c.height)
-        assert lines != blank
-        print(f"SeaBIOS on stdvga after {time.monotonic() - t0:.1f} s:\n" + "\n".join(l for l in lines if l))
+        if banner:
+            lines = wait_screen(c, "SeaBIOS (version", BOOT_LIMIT)
+            assert (c.width, c.height) == (720, 400), (c.width, c.height)
+            assert lines != blank
+            print(f"SeaBIOS on stdvga after {time.monotonic() - t0:.1f} s:\n" + "\n".join(l for l in lines if l))
         # GRUB's menu, drawn through the VGA BIOS
         lines = wait_screen(c, "petrel rtc guest", BOOT_LIMIT)
         assert any("GNU GRUB" in line for line in lines), "\n".join(lines)

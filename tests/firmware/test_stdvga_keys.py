@@ -10,10 +10,15 @@ from test_stdvga_firmware import pytestmark  # noqa: F401 (its marks: KVM, the i
 
 
 def test_grub_key_over_vnc_selects_an_entry(workdir):
-    with grub_menu_on_vnc(workdir) as (p, c):
+    # the banner is test_stdvga_firmware's: here only the menu and the keys
+    with grub_menu_on_vnc(workdir, banner=False) as (p, c):
+        assert (c.width, c.height) == (720, 400), (c.width, c.height)
         # Down, Enter over VNC: the second entry
         for keysym, qnum in ((0xff54, 0xd0), (0xff0d, 0x1c)):
             c.qemu_key(keysym, qnum, True)
             c.qemu_key(keysym, qnum, False)
+        # an update after them: the server has read the keys (a client it drops for not reading
+        # its updates loses what it sent last)
+        c.update()
         p.expect(r"rtc: status", timeout=BOOT_LIMIT)
         assert "boot: protocol" not in p.out.text(), "the first entry ran"
