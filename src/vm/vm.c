@@ -109,8 +109,11 @@ static int setup_devices(struct vm *vm, int console_out_fd)
 	if (berr < 0) /* it works without: a poll and a write per byte */
 		log_warn("serial: cannot buffer console output: %s", strerror(-berr));
 	i8042_init(&vm->i8042, (struct irq_line){ &vm->kvm, I8042_KBD_IRQ }, power);
-	if (vm->cfg->has_display) /* a screen comes with a PS/2 mouse (docs/display.md) */
+	vm->devs.acpi.i8042 = true;   /* the DSDT's PNP0303: SeaBIOS looks for it */
+	if (vm->cfg->has_display) { /* a screen comes with a PS/2 mouse (docs/display.md) */
 		i8042_add_mouse(&vm->i8042, (struct irq_line){ &vm->kvm, I8042_AUX_IRQ });
+		vm->devs.acpi.i8042_mouse = true;
+	}
 	rtc_init(&vm->rtc, guest_mem_low_end(&vm->mem), guest_mem_ram_size(&vm->mem) - guest_mem_low_end(&vm->mem));
 	vm->debug.power = power;
 

@@ -289,7 +289,7 @@ static void flash_slot_sync(void *opaque, bool want)
 }
 
 /* The vars file mapped, the flash over it directly below the image at 4 GiB - code_size, its
- * MMIO range (reads while not in read-array mode, every write), its slot, and port 0x402. */
+ * MMIO range (reads while not in read-array mode, every write) and its slot. */
 static int flash_create(struct vm *vm, size_t code_size)
 {
 	struct vm_firmware *fw = vm->fw;
@@ -309,8 +309,6 @@ static int flash_create(struct vm *vm, size_t code_size)
 	fw->flash_ready = true;
 	err = bus_register(&vm->mmio, fw->flash_gpa, fw->vars.size, "firmware-vars", cfi_flash_read, cfi_flash_write,
 			   &fw->flash);
-	debugcon_init(&fw->debugcon);
-	err = err ?: bus_register(&vm->pio, DEBUGCON_PORT, 1, "debugcon", debugcon_read, debugcon_write, &fw->debugcon);
 	if (err < 0)
 		return err;
 	flash_slot_sync(vm, cfi_flash_in_array_mode(&fw->flash));
@@ -352,6 +350,11 @@ int vm_firmware_create(struct vm *vm)
 		return err;
 	}
 	err = bus_register(&vm->mmio, fw->rom.gpa, fw->rom.size, "firmware", rom_mmio_read, rom_mmio_write, &fw->rom);
+	/* port 0x402 for both firmwares: OVMF's and SeaBIOS's debug output (each checks that it
+	 * reads back 0xe9 before writing there) */
+	debugcon_init(&fw->debugcon);
+	fw->debugcon_ready = true;
+	err = err ?: bus_register(&vm->pio, DEBUGCON_PORT, 1, "debugcon", debugcon_read, debugcon_write, &fw->debugcon);
 	err = err ?: (firmware_is_uefi(vm->cfg) ? flash_create(vm, len) : 0);
 	err = err ?: fw_cfg_init(&fw->cfg, &vm->mem);
 	if (err < 0)
@@ -401,9 +404,10 @@ void vm_firmware_destroy(struct vm *vm)
 		kvm_set_user_memory(&vm->kvm, FLASH_SLOT, fw->flash_gpa, 0, NULL, 0);
 	if (fw->flash_ready) {
 		cfi_flash_destroy(&fw->flash);
-		debugcon_destroy(&fw->debugcon);
 		pthread_mutex_destroy(&fw->slot_lock);
 	}
+	if (fw->debugcon_ready)
+		debugcon_destroy(&fw->debugcon);
 	firmware_vars_close(&fw->vars);
 	rom_unmap(&fw->rom);
 	free(fw);

@@ -26,14 +26,15 @@ struct vm_firmware {
 	struct i440fx host;      /* 00:00.0 */
 	struct piix piix;        /* 00:01.0 and 00:01.3 */
 	struct port92 port92;    /* 0x92, 0xb2-0xb3, 0xcf9 */
-	/* a UEFI firmware (firmware_is_uefi): its variables flash below the image, and 0x402 */
+	/* a UEFI firmware (firmware_is_uefi): its variables flash below the image */
 	struct firmware_vars vars;
 	struct cfi_flash flash;
 	bool flash_ready;
 	uint64_t flash_gpa;
 	pthread_mutex_t slot_lock;  /* orders the flash slot's map and unmap */
 	bool slot_mapped;           /* slot_lock: FLASH_SLOT is in KVM */
-	struct debugcon debugcon;
+	struct debugcon debugcon;   /* port 0x402, either firmware's */
+	bool debugcon_ready;
 };
 
 /* The PCI hole the firmware programs BARs in (the bus's window and the DSDT's _CRS). */

@@ -171,6 +171,46 @@ TEST(dsdt_vmgenid_and_ged)
 	mem_free();
 }
 
+/* The keyboard controller as SeaBIOS looks it up (acpi_dsdt_present_eisaid(0x0303)): a Name
+ * (_HID) whose value is the EISA ID's DWord (0x0c 0x41 0xd0 0x03 0x03). Without it SeaBIOS said
+ * "ACPI: no PS/2 keyboard present", set no keyboard up and GRUB's menu read no key typed over VNC
+ * (2026-11-27). The mouse's PNP0F13 with it only when the mouse port is wired. */
+TEST(dsdt_describes_the_keyboard_controller)
+{
+	struct acpi_devices d;
+	uint32_t len = 0;
+	mem_init();
+	genid_devices(&d);
+	static const uint8_t kbd[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x03, 0x03 };
+	static const uint8_t mou[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0f, 0x13 };
+	/* _CRS: IO 0x60, IO 0x64, IRQNoFlags {1}, end tag; the mouse's IRQNoFlags {12} */
+	static const uint8_t kbd_crs[] = { 0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, 0x47, 0x01, 0x64, 0x00,
+					   0x64, 0x00, 0x01, 0x01, 0x22, 0x02, 0x00, 0x79, 0x00 };
+	static const uint8_t mou_crs[] = { 0x22, 0x00, 0x10, 0x79, 0x00 };
+	const uint8_t *t = dsdt_of(&d, &len);
+	REQUIRE(t != NULL);
+	CHECK(!has_bytes(t, len, kbd, sizeof(kbd)));
+	d.i8042 = true;
+	t = dsdt_of(&d, &len);
+	REQUIRE(t != NULL);
+	CHECK(has_bytes(t, len, kbd, sizeof(kbd)));
+	CHECK(has_bytes(t, len, kbd_crs, sizeof(kbd_crs)));
+	CHECK(!has_bytes(t, len, mou, sizeof(mou)));
+	d.i8042_mouse = true;
+	t = dsdt_of(&d, &len);
+	REQUIRE(t != NULL);
+	CHECK(has_bytes(t, len, kbd, sizeof(kbd)));
+	CHECK(has_bytes(t, len, mou, sizeof(mou)));
+	CHECK(has_bytes(t, len, mou_crs, sizeof(mou_crs)));
+	/* alone (no PCI, no virtio-mmio: a direct boot's smallest machine) it still opens \_SB */
+	memset(&d, 0, sizeof(d));
+	d.i8042 = true;
+	t = dsdt_of(&d, &len);
+	REQUIRE(t != NULL);
+	CHECK(has_bytes(t, len, kbd, sizeof(kbd)));
+	mem_free();
+}
+
 TEST(tables_stay_below_the_vmgenid_page)
 {
 	/* The biggest DSDT petrel makes (every virtio-mmio slot) and 255 CPUs: every table ends
@@ -219,7 +259,10 @@ TEST(dsdt_disassembles_with_iasl)
 	}
 	struct acpi_devices d;
 	uint32_t len = 0;
-	const uint8_t *t = genid_dsdt(&d, &len);
+	mem_init();
+	genid_devices(&d);
+	d.i8042 = d.i8042_mouse = true;
+	const uint8_t *t = dsdt_of(&d, &len);
 	REQUIRE(t != NULL);
 	char dir[] = "/tmp/petrel-acpi-XXXXXX";
 	REQUIRE(mkdtemp(dir) != NULL);
@@ -259,6 +302,13 @@ TEST(dsdt_disassembles_with_iasl)
 	CHECK_CONTAINS(dsl, "IO (Decode16,");
 	CHECK_CONTAINS(dsl, "0x0505,             // Range Minimum");
 	CHECK_CONTAINS(dsl, "Name (_S5, Package");
+	CHECK_CONTAINS(dsl, "Device (KBD)");
+	CHECK_CONTAINS(dsl, "Name (_HID, EisaId (\"PNP0303\")");
+	CHECK_CONTAINS(dsl, "0x0064,             // Range Minimum");
+	CHECK_CONTAINS(dsl, "IRQNoFlags ()\n                    {1}");
+	CHECK_CONTAINS(dsl, "Device (MOU)");
+	CHECK_CONTAINS(dsl, "Name (_HID, EisaId (\"PNP0F13\")");
+	CHECK_CONTAINS(dsl, "{12}");
 	if (n == 0 || !strstr(dsl, "Notify (\\_SB.VGEN")) {
 		snprintf(cmd, sizeof(cmd), "cat %s/iasl.log %s/dsdt.dsl", dir, dir);
 		CHECK_EQ(system(cmd), 0);

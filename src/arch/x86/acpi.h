@@ -38,6 +38,10 @@ struct acpi_devices {
 					 * ncpus disabled, online capable); needs the GED */
 	uint16_t cpuhp_port;            /* its register block (devices/legacy/cpu_hotplug.h) */
 	uint16_t pvpanic_port;          /* the pvpanic device (QEMU0001, 1 port; 0: none) */
+	bool i8042;                     /* the PC's keyboard controller (PNP0303 at 0x60/0x64,
+					 * IRQ 1): SeaBIOS sets no keyboard up without it */
+	bool i8042_mouse;               /* and its mouse port (PNP0F13, IRQ 12); Linux drops
+					 * the port when a PNP0303 comes without one */
 	uint16_t pm_base;               /* the ACPI PM block's port (0: ACPI_PM_BASE); a firmware
 					 * moves it (PIIX4's PMBA) */
 	bool pm_timer;                  /* the FADT describes the PM timer at pm_base +

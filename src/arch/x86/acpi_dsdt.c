@@ -1,6 +1,7 @@
-/* The DSDT: \_S5 for power-off and, in \_SB, the devices struct acpi_devices lists (the PCI
- * host bridge with its _CRS and _PRT, virtio-mmio devices, the VM generation ID, the vCPU
- * container, pvpanic, the GED). Position-independent: no table address appears in it. */
+/* The DSDT: \_S5 for power-off and, in \_SB, the devices struct acpi_devices lists (the
+ * keyboard controller, the PCI host bridge with its _CRS and _PRT, virtio-mmio devices, the VM
+ * generation ID, the vCPU container, pvpanic, the GED). Position-independent: no table address
+ * appears in it. */
 #include "arch/x86/acpi.h"
 #include "arch/x86/acpi_hw.h"
 #include "arch/x86/acpi_table.h"
@@ -98,6 +99,56 @@ static void build_virtio_mmio(struct aml *a, unsigned i, uint64_t base, uint32_t
 	aml_close(a, dev);
 }
 
+/* The PC/AT's keyboard controller where every PC has it (devices/legacy/i8042.h): Device
+ * (KBD) with _HID PNP0303 and its two ports and IRQ 1 (IO (Decode16, port, port, 1, 1) twice,
+ * IRQNoFlags () {1}), and when the mouse port is wired, Device (MOU) with _HID PNP0F13 and
+ * IRQ 12, as QEMU's PC describes them. SeaBIOS parses the DSDT and, finding one but no PNP0303,
+ * says "ACPI: no PS/2 keyboard present" and never sets the keyboard up nor takes its IRQ 1:
+ * int 16h then never has a key. Linux's i8042 binds them by PNP (without the tables it probes
+ * the ports since the FADT says an 8042 exists). */
+enum { KBD_DATA_PORT = 0x60, KBD_CMD_PORT = 0x64, KBD_IRQ = 1, MOUSE_IRQ = 12 };
+
+static size_t rt_io(uint8_t *p, uint16_t port)
+{
+	uint8_t io[8] = { 0x47, 0x01 }; /* IO (Decode16, port, port, alignment 1, length 1) */
+	acpi_put(io, 2, port, 2);
+	acpi_put(io, 4, port, 2);
+	io[6] = 1;
+	io[7] = 1;
+	memcpy(p, io, sizeof(io));
+	return sizeof(io);
+}
+
+static size_t rt_irq(uint8_t *p, unsigned irq)
+{
+	p[0] = 0x22; /* IRQNoFlags: a 16-bit mask (edge, active high, exclusive) */
+	acpi_put(p, 1, 1u << irq, 2);
+	return 3;
+}
+
+static void build_i8042(struct aml *a, bool mouse)
+{
+	uint8_t rt[24];
+	size_t n = 0;
+	size_t dev = aml_device(a, "KBD_");
+	aml_name(a, "_HID");
+	aml_byte(a, 0x0c);
+	aml_le(a, aml_eisa_id("PNP0303"), 4);
+	n += rt_io(rt + n, KBD_DATA_PORT);
+	n += rt_io(rt + n, KBD_CMD_PORT);
+	n += rt_irq(rt + n, KBD_IRQ);
+	aml_crs(a, rt, n);
+	aml_close(a, dev);
+	if (!mouse)
+		return;
+	dev = aml_device(a, "MOU_");
+	aml_name(a, "_HID");
+	aml_byte(a, 0x0c);
+	aml_le(a, aml_eisa_id("PNP0F13"), 4);
+	aml_crs(a, rt, rt_irq(rt, MOUSE_IRQ));
+	aml_close(a, dev);
+}
+
 /* Device (VGEN): the VM generation ID as Linux's vmgenid driver finds it (_HID or _CID; ACPICA
  * upper-cases the _CID to the driver's "VM_GEN_COUNTER"), ADDR: Package { low, high } of its
  * guest-physical address. */
@@ -127,12 +178,8 @@ static void build_pvpanic(struct aml *a, uint16_t port)
 	size_t dev = aml_device(a, "PEVT");
 	aml_name(a, "_HID");
 	aml_string(a, "QEMU0001");
-	uint8_t io[8] = { 0x47, 0x01 }; /* IO (Decode16, port, port, alignment 1, length 1) */
-	acpi_put(io, 2, port, 2);
-	acpi_put(io, 4, port, 2);
-	io[6] = 1;
-	io[7] = 1;
-	aml_crs(a, io, sizeof(io));
+	uint8_t io[8];
+	aml_crs(a, io, rt_io(io, port));
 	aml_close(a, dev);
 }
 
@@ -179,8 +226,8 @@ static void build_ged(struct aml *a, const struct acpi_devices *devs)
 	aml_close(a, dev);
 }
 
-/* DSDT: \_S5 (Package (4) { 5, 5, 0, 0 }) and, in \_SB, the PCI host bridge, the
- * virtio-mmio devices, the VM generation ID and the GED. */
+/* DSDT: \_S5 (Package (4) { 5, 5, 0, 0 }) and, in \_SB, the keyboard controller, the PCI
+ * host bridge, the virtio-mmio devices, the VM generation ID and the GED. */
 uint32_t acpi_build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *devs)
 {
 	static const uint8_t s5[] = {
@@ -192,8 +239,11 @@ uint32_t acpi_build_dsdt(uint8_t *t, size_t room, const struct acpi_devices *dev
 	struct aml a;
 	aml_init(&a, t + ACPI_HDR_LEN, room > ACPI_HDR_LEN ? room - ACPI_HDR_LEN : 0);
 	aml_bytes(&a, s5, sizeof(s5));
-	if (devs && (devs->pci || devs->nmmio || devs->ged || devs->cpu_max || devs->pvpanic_port)) {
+	if (devs && (devs->pci || devs->nmmio || devs->ged || devs->cpu_max || devs->pvpanic_port || devs->i8042)) {
 		size_t sc = aml_scope(&a, "\\_SB_");
+		/* first: SeaBIOS's DSDT parser gives up on a scope at an opcode it does not know */
+		if (devs->i8042)
+			build_i8042(&a, devs->i8042_mouse);
 		if (devs->pci)
 			build_pci_host(&a, devs);
 		for (unsigned i = 0; i < devs->nmmio && i < ACPI_MAX_VIRTIO_MMIO; i++)
