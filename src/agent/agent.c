@@ -4,6 +4,7 @@
  * request is preceded by 0xFF + guest-sync-delimited and everything up to its answer is
  * dropped (qemu-guest-agent's schema asks clients to do exactly that). */
 #include "agent/agent_int.h"
+#include "config/console_ports_config.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -42,7 +43,7 @@ int guest_agent_create(struct guest_agent **out, unsigned timeout_ms, int *devic
 		return e;
 	}
 	pthread_mutex_init(&a->lock, NULL);
-	a->timeout_ms = timeout_ms ? timeout_ms : GUEST_AGENT_TIMEOUT_MS;
+	a->timeout_ms = timeout_ms ? timeout_ms : GUEST_AGENT_TIMEOUT_DEFAULT;
 	*out = a;
 	return 0;
 }

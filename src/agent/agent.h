@@ -17,8 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GUEST_AGENT_PORT_NAME "org.qemu.guest_agent.0"
-#define GUEST_AGENT_TIMEOUT_MS 5000   /* the definition's guest-agent.timeout_ms when not given */
 
 struct guest_agent;
 

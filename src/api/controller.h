@@ -189,7 +189,10 @@ enum snapshot_request_kind { SNAP_REQ_CREATE, SNAP_REQ_LOAD, SNAP_REQ_BACKUP };
 int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct snapshot_request **out,
 		       char *err, size_t errlen);
 void ctl_snapshot_request_free(struct snapshot_request *q);
-int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen);
+int ctl_snapshot_run(struct controller *ctl, struct snapshot_request *q, char *err, size_t errlen);
+/* A create's or backup's answer once it ran, when its body named a consistency:
+ * {"consistency": "filesystem"|"crash", "frozen_ms" (when frozen)} (NULL: a 204). */
+json_t *ctl_snapshot_take_answer(struct snapshot_request *q);
 
 /* ctl_guest.c (docs/guest-agent.md): GET /guest/ping, /guest/info, /guest/interfaces, PUT
  * /guest/fsfreeze, /guest/shutdown, /guest/time, /guest/fstrim. parse checks the body (NULL

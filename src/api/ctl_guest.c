@@ -160,19 +160,6 @@ int ctl_guest_run(struct controller *ctl, struct guest_request *q, char *err, si
 	return error_set(err, errlen, -EINVAL, "unknown guest request");
 }
 
-/* After a restore or an incoming migration: the guest's clock set from the host's, when an
- * agent answers (best effort: logged). */
-void ctl_guest_set_time(struct controller *ctl)
-{
-	struct guest_request q = { .op = GUEST_TIME };
-	char msg[256];
-	int r = ctl_guest_run(ctl, &q, msg, sizeof(msg));
-	if (r == 0)
-		log_info("guest agent: the guest's clock set from the host's");
-	else if (r != -ENODEV)
-		log_warn("guest agent: cannot set the guest's clock: %s", msg);
-}
-
 void ctl_guest_free(struct controller *ctl)
 {
 	guest_agent_free(ctl->agent);   /* thaws a freeze left pending */

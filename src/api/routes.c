@@ -160,16 +160,29 @@ struct pending {
 	api_done_fn done;
 	void *opaque;
 	bool deprecated;
-	struct guest_request *guest;  /* a /guest/... request: its answer and status (ctl_guest.c) */
+	enum ctl_action action;
+	void *arg;                    /* the job's argument: alive until done returns */
 };
+
+/* What a job answers besides 204: a /guest/... request's agent answer (ctl_guest.c), a
+ * snapshot's consistency (ctl_snapshot.c). */
+static json_t *job_answer(const struct pending *p)
+{
+	if (p->action == CTL_ACTION_GUEST)
+		return ctl_guest_take_answer(p->arg);
+	if (p->action == CTL_ACTION_SNAPSHOT)
+		return ctl_snapshot_take_answer(p->arg);
+	return NULL;
+}
 
 static void pending_done(void *opaque, int err, const char *msg)
 {
 	struct pending *p = opaque;
 	struct api_response resp = { 204, NULL, p->deprecated };
-	json_t *answer = p->guest && !err ? ctl_guest_take_answer(p->guest) : NULL;
+	json_t *answer = p->arg && !err ? job_answer(p) : NULL;
+	bool guest = p->action == CTL_ACTION_GUEST;
 	if (err)
-		api_response_fault(&resp, p->guest ? ctl_guest_http_status(err) : err == -ENOMEM ? 500 : 400, "%s",
+		api_response_fault(&resp, guest ? ctl_guest_http_status(err) : err == -ENOMEM ? 500 : 400, "%s",
 				   msg ? msg : strerror(-err));
 	else if (answer)
 		api_set_json(&resp, 200, answer);
@@ -209,8 +222,7 @@ static enum api_result submit_arg(struct call *c, enum ctl_action action, void *
 		api_response_fault(c->resp, 500, "out of memory");
 		return API_DONE;
 	}
-	*p = (struct pending){ c->ctl, c->counter, c->done, c->opaque, c->resp->deprecated,
-			       action == CTL_ACTION_GUEST ? arg : NULL };
+	*p = (struct pending){ c->ctl, c->counter, c->done, c->opaque, c->resp->deprecated, action, arg };
 	int r = ctl_submit_arg(c->ctl, action, arg, pending_done, p);
 	if (r < 0) {
 		free(p);
