@@ -90,6 +90,7 @@ enum api_counter {
 	API_PUT_FS,
 	API_PUT_DISPLAY,
 	API_GET_GUEST, API_PUT_GUEST,
+	API_PUT_CONSOLE_PORT, API_PUT_GUEST_AGENT,
 	API_COUNTERS
 };
 
@@ -323,6 +324,10 @@ int ctl_pmem_metrics_locked(struct controller *ctl, json_t *out);
 /* ctl_fs.c (docs/virtio-fs.md): PUT /fs/{id} (pre-boot; its socket must exist); the config
  * file's "fs" array is one PUT per element. */
 int ctl_put_fs(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+/* ctl_console_ports.c (docs/guest-agent.md): PUT /console-ports/{port_id} and PUT /guest-agent
+ * (pre-boot); the config file's "console-ports" array is one PUT per element. */
+int ctl_put_console_port(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+int ctl_put_guest_agent(struct controller *ctl, json_t *body, char *err, size_t errlen);
 
 /* Count one API request (and a failure when it failed) for the metrics (core_checks.c). */
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);

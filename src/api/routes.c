@@ -70,6 +70,8 @@ SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, si
 SIMPLE_PUT(put_pmem, ctl_put_pmem(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_pmem, ctl_patch_pmem(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_fs, ctl_put_fs(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_console_port, ctl_put_console_port(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_guest_agent, ctl_put_guest_agent(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_hint_start, ctl_balloon_hint_start(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_hint_stop, ctl_balloon_hint_stop(c->ctl, msg, sizeof(msg)))
 /* petrel's vCPU hot-plug (docs/user-guide.md) */
@@ -406,6 +408,9 @@ const struct route api_routes[] = {
 	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },
 	{ "pmem/*", .put = { put_pmem, API_PUT_PMEM }, .patch = { patch_pmem, API_PATCH_PMEM } },
 	{ "fs/*", .put = { put_fs, API_PUT_FS } }, /* petrel's virtio-fs (docs/virtio-fs.md) */
+	/* petrel's virtio-console ports and the guest agent's switch (docs/guest-agent.md) */
+	{ "console-ports/*", .put = { put_console_port, API_PUT_CONSOLE_PORT } },
+	{ "guest-agent", .put = { put_guest_agent, API_PUT_GUEST_AGENT } },
 	{ "display", .put = { put_display, API_PUT_DISPLAY } }, /* petrel's screen (docs/display.md) */
 	{ "display/frame", .put = { put_display_frame, API_PUT_DISPLAY } },  /* test-only */
 	{ "display/input", .put = { put_display_input, API_PUT_DISPLAY } },  /* test-only */
