@@ -50,7 +50,15 @@ def commands(petrel):
 
 
 @pytest.mark.parametrize("transport", ["pci", "mmio"])
-def test_honest_agent_answers(petrel, api, transport):
+def test_honest_agent_answers(workdir, transport):
+    petrel = apilib.Petrel(workdir, args=["--virtio-transport", transport])
+    try:
+        honest_agent_answers(petrel, petrel.client(), transport)
+    finally:
+        petrel.close()
+
+
+def honest_agent_answers(petrel, api, transport):
     start(api, "honest", transport)
     wait_open(petrel)
     r = api.get("/guest/ping", check=False)
