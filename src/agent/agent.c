@@ -72,6 +72,13 @@ unsigned guest_agent_timeout_ms(const struct guest_agent *a)
 	return a->timeout_ms;
 }
 
+void guest_agent_set_timeout_ms(struct guest_agent *a, unsigned timeout_ms)
+{
+	pthread_mutex_lock(&a->lock);
+	a->timeout_ms = timeout_ms ? timeout_ms : GUEST_AGENT_TIMEOUT_DEFAULT;
+	pthread_mutex_unlock(&a->lock);
+}
+
 int guest_agent_reconnect(struct guest_agent *a, int *device_fd, char *err, size_t errlen)
 {
 	int ours = -1;

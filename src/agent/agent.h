@@ -32,6 +32,8 @@ void guest_agent_set_port_check(struct guest_agent *a, bool (*open)(void *opaque
  * pair made, *device_fd as in guest_agent_create; the next request resyncs. */
 int guest_agent_reconnect(struct guest_agent *a, int *device_fd, char *err, size_t errlen);
 unsigned guest_agent_timeout_ms(const struct guest_agent *a);
+/* A new timeout (0: the default), e.g. once an arriving VM's definition is known. */
+void guest_agent_set_timeout_ms(struct guest_agent *a, unsigned timeout_ms);
 
 /* Send cmd with args (NULL: none; borrowed) and wait for its answer: 0 with *ret the value of
  * "return" (a new reference; ret may be NULL). */

@@ -157,6 +157,7 @@ struct controller {
 	 * with the VM, freed (a pending freeze thawed) by ctl_free's hook. Set under the lock;
 	 * used by the worker's jobs (one at a time; the client has its own lock). */
 	struct guest_agent *agent;
+	int agent_incoming_fd;        /* an incoming migration's device end (core_agent.c), or -1 */
 
 	/* worker */
 	pthread_t worker;

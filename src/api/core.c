@@ -34,6 +34,7 @@ int ctl_init(struct controller *ctl, const char *id)
 	vm_config_init(&ctl->cfg);
 	metrics_init(&ctl->metrics);
 	ctl->serial_fd = -1;
+	ctl->agent_incoming_fd = -1;
 	ctl->logger.level = log_get_level();
 	ctl->jobs_tail = &ctl->jobs;
 	ctl->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

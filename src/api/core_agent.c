@@ -83,3 +83,38 @@ void ctl_agent_set_time(struct controller *ctl)
 	else
 		log_warn("guest agent: cannot set the guest's clock (best effort): %s", msg);
 }
+
+int ctl_agent_incoming_locked(struct controller *ctl, struct snapshot_load_opts *load, char *err, size_t errlen)
+{
+	int fd = -1;
+	int r = ctl->agent ? guest_agent_reconnect(ctl->agent, &fd, err, errlen)
+			   : guest_agent_create(&ctl->agent, 0, &fd, err, errlen);
+	if (r < 0)
+		return r;
+	if (ctl->agent_incoming_fd >= 0)
+		close(ctl->agent_incoming_fd);
+	ctl->agent_incoming_fd = fd;
+	load->has_guest_agent_fd = true;
+	load->guest_agent_fd = fd;
+	return 0;
+}
+
+void ctl_agent_arrived(struct controller *ctl, struct vm *vm, int e)
+{
+	pthread_mutex_lock(&ctl->lock);
+	if (ctl->agent_incoming_fd >= 0)
+		close(ctl->agent_incoming_fd);   /* the device has its own copy */
+	ctl->agent_incoming_fd = -1;
+	struct guest_agent *a = ctl->agent, *drop = NULL;
+	if (a && (e < 0 || !agent_enabled(&ctl->cfg))) {
+		drop = a;
+		ctl->agent = a = NULL;
+	}
+	pthread_mutex_unlock(&ctl->lock);
+	guest_agent_free(drop);
+	if (!a)
+		return;
+	guest_agent_set_timeout_ms(a, ctl->cfg.guest_agent.timeout_ms);
+	guest_agent_set_port_check(a, port_open, vm);
+	ctl_agent_set_time(ctl);
+}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct guest_request {
 	enum guest_op op;
@@ -164,4 +165,7 @@ void ctl_guest_free(struct controller *ctl)
 {
 	guest_agent_free(ctl->agent);   /* thaws a freeze left pending */
 	ctl->agent = NULL;
+	if (ctl->agent_incoming_fd >= 0)
+		close(ctl->agent_incoming_fd);
+	ctl->agent_incoming_fd = -1;
 }

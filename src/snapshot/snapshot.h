@@ -59,6 +59,11 @@ struct snapshot_load_opts {
 	unsigned ndrive;
 	bool has_huge_pages;      /* huge_pages other than "Snapshot": back memory this way */
 	enum guest_mem_backing huge_pages;
+	/* the device end of the guest agent's socketpair (src/agent), for a definition that
+	 * enables the agent and arrives with the state (an incoming migration): it becomes the
+	 * definition's guest_agent_fd; the caller keeps and closes its own */
+	bool has_guest_agent_fd;
+	int guest_agent_fd;
 };
 
 /* Write the snapshot of a paused VM (vm_pause done: vCPUs parked, devices quiesced). Files go
