@@ -35,6 +35,8 @@ void agent_rx_free(struct agent_rx *rx)
 
 int agent_rx_push(struct agent_rx *rx, const void *data, size_t n)
 {
+	if (!n)
+		return 0;
 	/* What is buffered never holds a complete line for long (the caller takes them), so
 	 * the buffer's length bounds the line being read, give or take the lines before it. */
 	const uint8_t *nl = rx->len ? memrchr(rx->buf, '\n', rx->len) : NULL;
