@@ -148,6 +148,14 @@ int agent_reply_parse(const char *line, size_t len, json_t **ret, char *err, siz
 
 /* ---- typed readers ---- */
 
+/* v an array of at most max values: else -EPROTO naming what. */
+static int bounded_array(json_t *v, size_t max, const char *what, char *err, size_t errlen)
+{
+	if (!json_is_array(v) || json_array_size(v) > max)
+		return error_set(err, errlen, -EPROTO, "%s: expected an array of at most %zu", what, max);
+	return 0;
+}
+
 int agent_read_sync(json_t *ret, int64_t *id, char *err, size_t errlen)
 {
 	if (!json_is_integer(ret))
@@ -187,9 +195,8 @@ int agent_read_info(json_t *ret, json_t **out, char *err, size_t errlen)
 	json_t *cmds = json_object_get(ret, "supported_commands");
 	if (!json_is_object(ret) || !version)
 		return error_set(err, errlen, -EPROTO, "guest-info: version: expected a string of printable text");
-	if (!json_is_array(cmds) || json_array_size(cmds) > AGENT_MAX_COMMANDS)
-		return error_set(err, errlen, -EPROTO, "guest-info: supported_commands: expected an array of at most %d",
-				 AGENT_MAX_COMMANDS);
+	if (bounded_array(cmds, AGENT_MAX_COMMANDS, "guest-info: supported_commands", err, errlen) < 0)
+		return -EPROTO;
 	json_t *list = json_array();
 	size_t i;
 	json_t *c;
@@ -265,17 +272,16 @@ static json_t *read_interface(json_t *ifc, size_t i, char *err, size_t errlen)
 	if (hw)
 		json_object_set_new(o, "mac", json_string(mac));
 	json_t *ips = json_object_get(ifc, "ip-addresses");
-	if (ips && (!json_is_array(ips) || json_array_size(ips) > AGENT_MAX_ADDRS)) {
-		error_set(err, errlen, -EPROTO, "guest-network-get-interfaces[%zu] (%s): ip-addresses: expected an "
-			  "array of at most %d", i, name, AGENT_MAX_ADDRS);
+	char where[AGENT_TEXT_MAX + 80];
+	snprintf(where, sizeof(where), "guest-network-get-interfaces[%zu] (%s): ip-addresses", i, name);
+	if (ips && bounded_array(ips, AGENT_MAX_ADDRS, where, err, errlen) < 0)
 		goto fail;
-	}
 	size_t k;
 	json_t *a;
 	json_array_foreach(ips, k, a) {
-		char where[AGENT_TEXT_MAX + 80];
-		snprintf(where, sizeof(where), "guest-network-get-interfaces[%zu] (%s): ip-addresses[%zu]", i, name, k);
-		json_t *one = read_address(a, where, err, errlen);
+		char at[sizeof(where) + 24];
+		snprintf(at, sizeof(at), "%s[%zu]", where, k);
+		json_t *one = read_address(a, at, err, errlen);
 		if (!one)
 			goto fail;
 		json_array_append_new(addrs, one);
@@ -291,9 +297,8 @@ fail:
 int agent_read_interfaces(json_t *ret, json_t **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	if (!json_is_array(ret) || json_array_size(ret) > AGENT_MAX_IFACES)
-		return error_set(err, errlen, -EPROTO, "guest-network-get-interfaces: expected an array of at most %d",
-				 AGENT_MAX_IFACES);
+	if (bounded_array(ret, AGENT_MAX_IFACES, "guest-network-get-interfaces", err, errlen) < 0)
+		return -EPROTO;
 	json_t *list = json_array();
 	size_t i;
 	json_t *ifc;
@@ -325,9 +330,8 @@ int agent_read_fstrim(json_t *ret, json_t **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	json_t *paths = json_object_get(ret, "paths");
-	if (!json_is_array(paths) || json_array_size(paths) > AGENT_MAX_PATHS)
-		return error_set(err, errlen, -EPROTO, "guest-fstrim: paths: expected an array of at most %d",
-				 AGENT_MAX_PATHS);
+	if (bounded_array(paths, AGENT_MAX_PATHS, "guest-fstrim: paths", err, errlen) < 0)
+		return -EPROTO;
 	json_t *list = json_array();
 	size_t i;
 	json_t *p;
