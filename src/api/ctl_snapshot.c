@@ -262,6 +262,14 @@ static int consistent_save(struct controller *ctl, struct save_job *j, bool runn
 		if (rep.frozen)
 			log_info("snapshot: filesystem-consistent, %u file system(s) frozen for %llu ms", rep.nfs,
 				 (unsigned long long)rep.frozen_ms);
+		/* in the state file too (snapshot info), when it was asked for */
+		char path[4096], why2[256];
+		snprintf(path, sizeof(path), "%s%s", q->kind == SNAP_REQ_BACKUP ? q->backup_dir : q->state_path,
+			 q->kind == SNAP_REQ_BACKUP ? "/vm.state" : "");
+		if (q->has_consistency &&
+		    snapshot_note_consistency(path, rep.frozen ? "filesystem" : "crash", rep.frozen, rep.frozen_ms, why2,
+					      sizeof(why2)) < 0)
+			log_warn("snapshot: cannot record its consistency in %s: %s", path, why2);
 	}
 	return r;
 }

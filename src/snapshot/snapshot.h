@@ -80,6 +80,12 @@ int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *c
 int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snapshot_load_opts *o,
 		  int console_out_fd, char *err, size_t errlen);
 
+/* Record in the state file at state_path how consistent it is ("filesystem" or "crash") and,
+ * when the guest's file systems were frozen, for how long (its CNSY section; the file is
+ * written again, atomically). */
+int snapshot_note_consistency(const char *state_path, const char *consistency, bool frozen, uint64_t frozen_ms,
+			      char *err, size_t errlen);
+
 /* Describe a state file (version, id, vCPUs, memory layout, sections, the VM definition). */
 #include <stdio.h>
 int snapshot_info(const char *path, FILE *out, char *err, size_t errlen);

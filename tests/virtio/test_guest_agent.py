@@ -14,6 +14,9 @@ honest or hostile:
 - a freeze that answers and a thaw that never does: the snapshot is written, the error says
   the thaw failed, the VM runs on.
 """
+import json
+import re
+import subprocess
 import threading
 import time
 
@@ -99,6 +102,11 @@ def test_consistent_snapshot_and_backup_freeze_and_thaw(petrel, api, workdir):
     assert commands(petrel) == ["guest-fsfreeze-freeze", "guest-fsfreeze-thaw"]
     assert running(api)
     assert (workdir / "s.state").exists() and (workdir / "s.mem").exists()
+    info = subprocess.run([str(apilib.petrel_bin()), "snapshot", "info", str(workdir / "s.state")],
+                          capture_output=True, text=True)
+    assert info.returncode == 0, info.stderr
+    m = re.search(r"^consistency:\n(.*?)\n}", info.stdout, re.M | re.S)
+    assert m and json.loads(m.group(1) + "}") == r.json, info.stdout
     # a backup of the running VM with "auto": the agent answers, so the file systems freeze
     r = api.put("/snapshot/backup", {"backup_dir": str(workdir / "b"), "consistency": "auto"}, check=False)
     assert r.status == 200 and r.json["consistency"] == "filesystem", r
