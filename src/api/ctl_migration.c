@@ -56,6 +56,7 @@ static void receive_done(void *opaque, struct migration *m, int e)
 		ctl_notify_main(ctl);
 	if (vm)
 		ctl_display_serve(ctl, vm);
+	ctl_agent_arrived(ctl, vm, e);   /* the agent's new connection, the guest's clock */
 }
 
 int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t errlen)
@@ -93,8 +94,10 @@ int ctl_migration_receive(struct controller *ctl, json_t *b, char *err, size_t e
 	else
 		r = ctl_adopt_begin(ctl, b, "receiving a migration", &ctl->mig_overrides, &ctl->mig_vm, &o.load,
 				    &o.console_out_fd, err, errlen);
-	if (r == 0 && (r = migration_receive_start(ctl->mig_vm, &ctl->cfg, &o, receive_done, ctl, &ctl->mig, err,
-						  errlen)) < 0)
+	if (r == 0 && (r = ctl_agent_incoming_locked(ctl, &o.load, err, errlen)) < 0)
+		ctl_adopt_abort(ctl, &ctl->mig_overrides, &ctl->mig_vm);
+	else if (r == 0 && (r = migration_receive_start(ctl->mig_vm, &ctl->cfg, &o, receive_done, ctl, &ctl->mig, err,
+						       errlen)) < 0)
 		ctl_adopt_abort(ctl, &ctl->mig_overrides, &ctl->mig_vm);
 	pthread_mutex_unlock(&ctl->lock);
 	tls_creds_free(o.tls);   /* the migration holds its own reference */

@@ -160,6 +160,7 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen)
 		snap_id_name(s.id, name);
 		fprintf(out, "  %s #%-3u v%u %8llu bytes\n", name, s.instance, s.version, (unsigned long long)s.len);
 	}
+	print_json_section(out, rd, SEC_CNSY, "consistency");
 	print_json_section(out, rd, SEC_CONF, "VM config");
 	snap_state_close(&f);
 	return 0;

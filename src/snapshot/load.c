@@ -57,6 +57,10 @@ static int apply_overrides(const struct snapshot_load_opts *o, struct vm_config 
 		free(cfg->nets[k].host_dev_name);
 		cfg->nets[k].host_dev_name = dev;
 	}
+	if (o->has_guest_agent_fd && cfg->has_guest_agent && cfg->guest_agent.enabled) {
+		cfg->guest_agent_fd_set = true;
+		cfg->guest_agent_fd = o->guest_agent_fd;
+	}
 	if (o->vsock_uds_path) {
 		if (!cfg->has_vsock)
 			return error_set(err, errlen, -EINVAL, "vsock_override: the snapshot has no vsock device");

@@ -20,6 +20,7 @@
 #define SEC_MEMF SNAP_ID('M', 'E', 'M', 'F')   /* text: where this snapshot's memory file was written */
 #define SEC_PRNT SNAP_ID('P', 'R', 'N', 'T')   /* a Diff's parent: its 16-byte id, then its state file's path */
 #define SEC_PGMP SNAP_ID('P', 'G', 'M', 'P')   /* a Diff: le64 words, bit i = file page i is in its memory file */
+#define SEC_CNSY SNAP_ID('C', 'N', 'S', 'Y')   /* JSON: consistency, frozen_ms (consistency.c; absent: not asked) */
 /* Devices' sections (UART, I804, RTC, ACPI, PCIB, GED, VGID, PVM, VIRT, BLK, NET, VSCK, BALN,
  * PMEM, VMEM): their ids and versions are in their dev_state_ops (vm/vm_state.c lists them). */
 

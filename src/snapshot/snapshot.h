@@ -59,6 +59,11 @@ struct snapshot_load_opts {
 	unsigned ndrive;
 	bool has_huge_pages;      /* huge_pages other than "Snapshot": back memory this way */
 	enum guest_mem_backing huge_pages;
+	/* the device end of the guest agent's socketpair (src/agent), for a definition that
+	 * enables the agent and arrives with the state (an incoming migration): it becomes the
+	 * definition's guest_agent_fd; the caller keeps and closes its own */
+	bool has_guest_agent_fd;
+	int guest_agent_fd;
 };
 
 /* Write the snapshot of a paused VM (vm_pause done: vCPUs parked, devices quiesced). Files go
@@ -74,6 +79,12 @@ int snapshot_read_config(const struct snapshot_load_opts *o, struct vm_config *c
  * VM is destroyed: no half-restored guest remains. */
 int snapshot_load(struct vm *vm, const struct vm_config *cfg, const struct snapshot_load_opts *o,
 		  int console_out_fd, char *err, size_t errlen);
+
+/* Record in the state file at state_path how consistent it is ("filesystem" or "crash") and,
+ * when the guest's file systems were frozen, for how long (its CNSY section; the file is
+ * written again, atomically). */
+int snapshot_note_consistency(const char *state_path, const char *consistency, bool frozen, uint64_t frozen_ms,
+			      char *err, size_t errlen);
 
 /* Describe a state file (version, id, vCPUs, memory layout, sections, the VM definition). */
 #include <stdio.h>
