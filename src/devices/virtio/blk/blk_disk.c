@@ -80,7 +80,9 @@ void virtio_blk_unlock(struct virtio_blk *b)
 
 void virtio_blk_handover(struct virtio_blk *b)
 {
-	/* The other side reads the image's tables when it takes it: they must be complete. */
+	/* The other side reads the image's tables when it takes it: they must be complete. And
+	 * from now on the backup bitmap is the other side's: never written back from here. */
+	b->bmp_persist = false;
 	if (disk_handover(&b->disk) < 0)
 		log_warn("%s: cannot make %s complete for the other side", b->vdev.name, b->disk.file.path);
 	if (disk_unlock(&b->disk) < 0)
