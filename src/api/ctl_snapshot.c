@@ -26,6 +26,8 @@ struct snapshot_request {
 	struct ctl_overrides ov;
 	/* backup */
 	char *backup_dir;
+	struct backup_chain_request *chain; /* mode, chain_id, backing (ctl_backup.c) */
+	json_t *answer;                     /* what the backup answers */
 };
 
 void ctl_snapshot_request_free(struct snapshot_request *q)
@@ -34,6 +36,8 @@ void ctl_snapshot_request_free(struct snapshot_request *q)
 		return;
 	free(q->state_path);
 	free(q->backup_dir);
+	ctl_backup_free(q->chain);
+	json_decref(q->answer);
 	free(q->mem_path);
 	ctl_overrides_free(&q->ov);
 	free(q);
@@ -121,8 +125,10 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 
 static int parse_backup(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "backup_dir", NULL };
+	static const char *const keys[] = { "backup_dir", "mode", "chain_id", "backing", NULL };
 	int r = json_check_keys(b, "", keys, err, errlen);
+	if (r == 0)
+		r = ctl_backup_parse(b, &q->chain, err, errlen);
 	return r < 0 ? r : ctl_json_dup_str(b, "", "backup_dir", true, &q->backup_dir, err, errlen);
 }
 
@@ -265,7 +271,12 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 	return 0;
 }
 
-static int ctl_snapshot_backup(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+json_t *ctl_snapshot_take_answer(struct snapshot_request *q)
+{
+	return TAKE_PTR(q->answer);
+}
+
+static int ctl_snapshot_backup(struct controller *ctl, struct snapshot_request *q, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct vm *vm = ctl->vm;
@@ -273,14 +284,16 @@ static int ctl_snapshot_backup(struct controller *ctl, const struct snapshot_req
 	pthread_mutex_unlock(&ctl->lock);
 	if (r < 0)
 		return r;
-	r = snapshot_backup(vm, q->backup_dir, err, errlen);
+	r = ctl_backup_run(vm, q->backup_dir, q->chain, err, errlen);
 	end_snapshot(ctl);
+	if (r == 0 && (!(q->answer = json_object()) || ctl_backup_answer(q->chain, q->answer) < 0))
+		log_warn("backup: no memory for the answer's disks");
 	if (r == 0)
 		event_emit("snapshot", "backup-taken", "{s:s}", "backup_dir", q->backup_dir);
 	return r;
 }
 
-int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+int ctl_snapshot_run(struct controller *ctl, struct snapshot_request *q, char *err, size_t errlen)
 {
 	uint64_t t0 = now_ns();
 	int r;

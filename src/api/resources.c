@@ -37,11 +37,16 @@ static void free_snapshot(void *arg)
 	ctl_snapshot_request_free(arg);
 }
 
+static json_t *snapshot_answer(void *arg)
+{
+	return ctl_snapshot_take_answer(arg);
+}
+
 const struct ctl_action_ops ctl_actions[] = {
 	[CTL_ACTION_START] = { run_start, NULL },
 	[CTL_ACTION_PAUSE] = { run_pause, NULL },
 	[CTL_ACTION_RESUME] = { run_resume, NULL },
-	[CTL_ACTION_SNAPSHOT] = { run_snapshot, free_snapshot },
+	[CTL_ACTION_SNAPSHOT] = { run_snapshot, free_snapshot, snapshot_answer },
 	[CTL_ACTION_PROMOTE] = { run_promote, NULL },
 };
 

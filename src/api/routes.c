@@ -162,10 +162,13 @@ struct pending {
 	bool deprecated;
 };
 
-static void pending_done(void *opaque, int err, const char *msg)
+static void pending_done(void *opaque, int err, const char *msg, json_t *answer)
 {
 	struct pending *p = opaque;
 	struct api_response resp = { 204, NULL, p->deprecated };
+	if (answer && !err && (resp.body = json_dumps(answer, JSON_COMPACT)))
+		resp.status = 200;
+	json_decref(answer);
 	if (err)
 		api_response_fault(&resp, err == -ENOMEM ? 500 : 400, "%s",
 				   msg ? msg : strerror(-err));
