@@ -188,7 +188,7 @@ int ctl_snapshot_run(struct controller *ctl, struct snapshot_request *q, char *e
 /* What the request answers once run (NULL: 204; the caller owns it). */
 json_t *ctl_snapshot_take_answer(struct snapshot_request *q);
 
-/* ctl_backup.c: PUT /snapshot/backup's "mode", "chain_id" and "backing", and the answer's
+/* core_backup.c: PUT /snapshot/backup's "mode", "chain_id" and "backing", and the answer's
  * "disks" (docs/snapshots.md#incremental-backups). */
 struct backup_chain_request;
 struct vm;

@@ -26,7 +26,7 @@ struct snapshot_request {
 	struct ctl_overrides ov;
 	/* backup */
 	char *backup_dir;
-	struct backup_chain_request *chain; /* mode, chain_id, backing (ctl_backup.c) */
+	struct backup_chain_request *chain; /* mode, chain_id, backing (core_backup.c) */
 	json_t *answer;                     /* what the backup answers */
 };
 

@@ -2,7 +2,8 @@
  * "mode" ("full" | "incremental"), "chain_id" (the caller's opaque string, kept with each
  * disk's bitmap) and "backing" ({"drive_id": "the previous member's file name"}), checked on
  * the API's thread; and the answer's "disks" (one object per disk: drive_id, mode, why, file,
- * bytes_written, dirty_bytes, sha256). The rest of the request is ctl_snapshot.c's. */
+ * bytes_written, dirty_bytes, sha256). The rest of the request is ctl_snapshot.c's, which
+ * calls these: they sit with the core, below the resource files. */
 #include "api/core.h"
 #include "block/bitmap_store.h"
 #include "snapshot/snapshot.h"
