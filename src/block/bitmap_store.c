@@ -186,14 +186,10 @@ static int load_sidecar(const char *path, uint64_t disk_size, struct backup_bitm
 	_cleanup_close_ int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		out->disk_size = disk_size;
-		out->nbits = backup_bitmap_nbits(disk_size);
 		backup_bitmap_set_stale(out, "no bitmap yet (%s: %s)", name, strerror(errno));
 		return 0;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != sidecar_len(backup_bitmap_nbits(disk_size))) {
-		out->disk_size = disk_size;
-		out->nbits = backup_bitmap_nbits(disk_size);
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != sidecar_len(out->nbits)) {
 		backup_bitmap_set_stale(out, "the bitmap %s is refused: %lld bytes, expected %zu", name,
 					(long long)st.st_size, sidecar_len(out->nbits));
 		return 0;
@@ -232,12 +228,12 @@ static bool keeps_own(int fd, uint64_t file_size)
 int bitmap_store_load(const char *path, uint64_t disk_size, struct backup_bitmap *out, bool *qcow2_ext)
 {
 	memset(out, 0, sizeof(*out));
+	out->disk_size = disk_size; /* what a stale answer says too */
+	out->nbits = backup_bitmap_nbits(disk_size);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
 	struct stat st;
 	*qcow2_ext = false;
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		out->disk_size = disk_size;
-		out->nbits = backup_bitmap_nbits(disk_size);
 		backup_bitmap_set_stale(out, "cannot open %s: %s", path, strerror(errno));
 		return 0;
 	}

@@ -33,6 +33,19 @@ def boot(api, disk, fmt=None):
     assert api.put("/actions", {"action_type": "InstanceStart"}).status == 204
 
 
+def again(workdir, disk):
+    """A second worker on the same disk, its guest past round 3: (petrel, client)."""
+    (workdir / "again").mkdir()
+    q = apilib.Petrel(workdir / "again")
+    try:
+        boot(q.client(), disk)
+        q.expect(r"^blkloop round=3 ok$")
+    except BaseException:
+        q.close()
+        raise
+    return q, q.client()
+
+
 def rounds(p):
     return [int(n) for n in p.lines(r"^blkloop round=(\d+) ok$")]
 
@@ -90,12 +103,8 @@ def test_incremental_member_holds_the_written_percent_and_the_chain_is_the_disk(
     assert a["mode"] == "full" and "chain_id" in a["why"] and other["file"] == "data.img", a
     # killed -9: the bitmap stays in use on disk; the next worker's backup is full, with why
     petrel.close()
-    (workdir / "again").mkdir()
-    q = apilib.Petrel(workdir / "again")
+    q, qa = again(workdir, disk)
     try:
-        qa = q.client()
-        boot(qa, disk)
-        q.expect(r"^blkloop round=3 ok$")
         a, d, _ = backup(qa, workdir / "b3", "incremental", chain="c2", backing="../b2/data.img")
         assert a["mode"] == "full" and "in use" in a["why"] and d["file"] == "data.img", a
     finally:
@@ -119,12 +128,8 @@ def test_qcow2_disk_bitmap_survives_a_clean_stop(petrel, api, workdir):
     assert "in-use" not in bms[0]["flags"], bms
     qimg("check", disk)
     # the next run carries on: its first backup is an incremental with the last run's writes
-    (workdir / "again").mkdir()
-    q = apilib.Petrel(workdir / "again")
+    q, qa = again(workdir, disk)
     try:
-        qa = q.client()
-        boot(qa, disk)
-        q.expect(r"^blkloop round=3 ok$")
         assert qa.patch("/vm", {"state": "Paused"}).status == 204
         a, d, member = backup(qa, workdir / "b1", "incremental", chain="q", backing="../b0/data.img")
         assert a["mode"] == "incremental" and d["dirty_bytes"] == WRITTEN, a
