@@ -272,10 +272,44 @@ static int put_run(struct qcow2 *q, const void *buf, uint64_t len, uint64_t *off
 	return qcow2_pwrite(q, pad, (size_t)want * q->cs, *off);
 }
 
-/* Let go of the clusters of the old directory dir (size bytes, nb entries, at doff). */
-static void free_old(struct qcow2 *q, const uint8_t *dir, uint64_t size, uint64_t nb, uint64_t doff)
+/* Clusters of the image's bitmaps as found before petrel writes its own: let go of once the
+ * header names the new ones. Collected before anything is allocated, so that nothing named
+ * past the end of the file then (a corrupt directory) can be a cluster handed out since. */
+struct runs {
+	struct { uint64_t off, len; } *r;
+	size_t n, cap;
+};
+
+static void runs_free(struct runs *s)
 {
+	free(s->r);
+}
+
+static void runs_add(struct runs *s, uint64_t off, uint64_t len)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		void *r = realloc(s->r, cap * sizeof(*s->r));
+		if (!r)
+			return; /* leaked: harmless */
+		s->r = r;
+		s->cap = cap;
+	}
+	s->r[s->n].off = off;
+	s->r[s->n++].len = len;
+}
+
+static void collect_old(struct qcow2 *q, struct runs *s)
+{
+	size_t hlen = (size_t)MIN(q->cs, q->file_size);
+	_cleanup_free_ uint8_t *h = malloc(hlen), *dir = NULL;
+	struct qcow2_header hd;
 	char err[160];
+	uint64_t nb, size, doff;
+	if (!h || qcow2_bm_fd_read(&q->fd, h, hlen, 0) < 0 || qcow2_header_parse(h, hlen, q->file_size, &hd, err, sizeof(err)) < 0 ||
+	    find_ext(h, hlen, &hd, &nb, &size, &doff, err, sizeof(err)) < 0 || !inside(doff, size, q->file_size) ||
+	    !(dir = malloc(size)) || qcow2_bm_fd_read(&q->fd, dir, size, doff) < 0)
+		return;
 	uint64_t at = 0;
 	struct bm_entry e;
 	for (uint64_t i = 0; i < nb && dir_entry(dir, size, &at, &e, err, sizeof(err)) == 0; i++) {
@@ -286,17 +320,28 @@ static void free_old(struct qcow2 *q, const uint8_t *dir, uint64_t size, uint64_
 			continue;
 		for (uint64_t j = 0; j < e.table_size; j++) {
 			uint64_t off = qcow2_be64(tab + j * 8) & QCOW2_OFFSET_MASK;
-			if (off && off % q->cs == 0)
-				qcow2_unref(q, off, q->cs);
+			if (off && off % q->cs == 0 && inside(off, q->cs, q->file_size))
+				runs_add(s, off, q->cs);
 		}
-		qcow2_unref(q, e.table_off, (uint64_t)e.table_size * 8);
+		runs_add(s, e.table_off, (uint64_t)e.table_size * 8);
 	}
-	qcow2_unref(q, doff, size);
+	runs_add(s, doff, size);
+}
+
+/* Let go of the old runs but for any cluster of the new bitmap (in use: refcount 1 too). */
+static void free_old(struct qcow2 *q, const struct runs *old, const struct runs *now)
+{
+	for (size_t i = 0; i < old->n; i++) {
+		bool mine = false;
+		for (size_t j = 0; !mine && j < now->n; j++)
+			mine = old->r[i].off < now->r[j].off + now->r[j].len && now->r[j].off < old->r[i].off + old->r[i].len;
+		if (!mine && old->r[i].len)
+			qcow2_unref(q, old->r[i].off, old->r[i].len);
+	}
 }
 
 /* The header cluster with the bitmaps extension set to (dsize, doff) and autoclear bit 0. */
-static int put_header(struct qcow2 *q, uint64_t dsize, uint64_t doff, uint8_t **old_dir, uint64_t *old_size,
-		      uint64_t *old_nb, uint64_t *old_off, char *err, size_t errlen)
+static int put_header(struct qcow2 *q, uint64_t dsize, uint64_t doff, char *err, size_t errlen)
 {
 	size_t hlen = (size_t)MIN(q->cs, q->file_size);
 	_cleanup_free_ uint8_t *h = malloc(hlen), *nh = calloc(1, hlen);
@@ -304,14 +349,10 @@ static int put_header(struct qcow2 *q, uint64_t dsize, uint64_t doff, uint8_t **
 	if (!h || !nh)
 		return error_oom(err, errlen);
 	int e = qcow2_bm_fd_read(&q->fd, h, hlen, 0);
-	if (e < 0 || (e = qcow2_header_parse(h, hlen, q->file_size, &hd, err, errlen)) < 0)
-		return e < 0 && *err ? e : error_set(err, errlen, e, "cannot read the header: %s", strerror(-e));
-	if (find_ext(h, hlen, &hd, old_nb, old_size, old_off, err, errlen) == 0 &&
-	    inside(*old_off, *old_size, q->file_size) && (*old_dir = malloc(*old_size)) &&
-	    qcow2_bm_fd_read(&q->fd, *old_dir, *old_size, *old_off) < 0) {
-		free(*old_dir);
-		*old_dir = NULL;
-	}
+	if (e < 0)
+		return error_set(err, errlen, e, "cannot read the header: %s", strerror(-e));
+	if ((e = qcow2_header_parse(h, hlen, q->file_size, &hd, err, errlen)) < 0)
+		return e;
 	memcpy(nh, h, hd.header_length);
 	size_t at = hd.header_length, out = hd.header_length, used = at;
 	while (inside(at, 8, hlen)) { /* every other extension as it was */
@@ -324,8 +365,8 @@ static int put_header(struct qcow2 *q, uint64_t dsize, uint64_t doff, uint8_t **
 		}
 		at += 8 + align8(len);
 	}
-	used = at + 8 + strlen(hd.backing_file);
 	size_t blen = strlen(hd.backing_file);
+	used = MAX(at + 8, blen ? (size_t)qcow2_be64(h + 8) + blen : 0); /* what the old header used */
 	if (out + 8 + 24 + 8 + blen > hlen)
 		return error_set(err, errlen, -ENOSPC, "no room for the bitmaps extension in the header cluster");
 	qcow2_put_be32(nh + out, QCOW2_EXT_BITMAPS);
@@ -356,6 +397,8 @@ static int store_locked(struct qcow2 *q, const char *chain_id, const uint64_t *b
 	_cleanup_free_ uint8_t *tab = calloc(ntab + 1, 8), *ent = NULL;
 	if (!tab)
 		return error_oom(err, errlen);
+	_cleanup_(runs_free) struct runs old = { 0 }, now = { 0 };
+	collect_old(q, &old);
 	const uint8_t *src = (const uint8_t *)bits;
 	for (uint64_t i = 0; i < ntab; i++) {
 		uint64_t piece = MIN(q->cs, bytes - i * q->cs), off;
@@ -367,6 +410,7 @@ static int store_locked(struct qcow2 *q, const char *chain_id, const uint64_t *b
 		if ((e = put_run(q, src + i * q->cs, piece, &off)) < 0)
 			return error_set(err, errlen, e, "cannot write the bitmap's data: %s", strerror(-e));
 		qcow2_put_be64(tab + i * 8, off);
+		runs_add(&now, off, q->cs);
 	}
 	size_t idlen = chain_id ? strlen(chain_id) : 0;
 	size_t nlen = NAME_LEN + (idlen ? 1 + idlen : 0), elen = (size_t)align8(24 + nlen);
@@ -375,6 +419,7 @@ static int store_locked(struct qcow2 *q, const char *chain_id, const uint64_t *b
 	uint64_t toff, doff;
 	if ((e = put_run(q, tab, ntab * 8, &toff)) < 0)
 		return error_set(err, errlen, e, "cannot write the bitmap table: %s", strerror(-e));
+	runs_add(&now, toff, ntab * 8);
 	qcow2_put_be64(ent, toff);
 	qcow2_put_be32(ent + 8, (uint32_t)ntab);
 	qcow2_put_be32(ent + 12, QCOW2_BME_AUTO);
@@ -389,16 +434,14 @@ static int store_locked(struct qcow2 *q, const char *chain_id, const uint64_t *b
 	}
 	if ((e = put_run(q, ent, elen, &doff)) < 0)
 		return error_set(err, errlen, e, "cannot write the bitmap directory: %s", strerror(-e));
+	runs_add(&now, doff, elen);
 	/* the new clusters and their refcounts durable before the header names them */
 	if (fdatasync(q->fd) < 0)
 		return error_set(err, errlen, -errno, "cannot sync the image: %s", strerror(errno));
 	qcow2_reserve_synced(q);
-	_cleanup_free_ uint8_t *old = NULL;
-	uint64_t osize = 0, onb = 0, ooff = 0;
-	if ((e = put_header(q, elen, doff, &old, &osize, &onb, &ooff, err, errlen)) < 0)
+	if ((e = put_header(q, elen, doff, err, errlen)) < 0)
 		return e;
-	if (old)
-		free_old(q, old, osize, onb, ooff);
+	free_old(q, &old, &now);
 	return 0;
 }
 

@@ -133,3 +133,15 @@ def test_hostile_sidecar_never_trusted(tmp_path):
         side.write_bytes(junk)
         chain, why = load(r)
         assert chain is None, junk
+
+
+def test_old_directory_past_the_end_is_not_freed_over_the_new_one(tmp_path):
+    """Found by fuzz_backup_bitmap: an image whose bitmaps extension names a directory past the
+    end of the file. The clusters petrel then allocated for its own bitmap were at that place,
+    and letting go of the "old" directory freed the new one. The old bitmaps' clusters are now
+    collected before anything is allocated, and never one of the new bitmap's."""
+    seed = ROOT / "tests" / "fuzz" / "corpus" / "fuzz_backup_bitmap" / "dir_past_end"
+    d = tmp_path / "c.qcow2"
+    d.write_bytes(seed.read_bytes()[1:])  # the fuzz input's first byte picks the reader
+    assert tool("store", d, "fuzz", 1, 2, 3) == "ok"
+    assert load(d) == ("fuzz", [1, 2, 3])
