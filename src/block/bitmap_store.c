@@ -237,9 +237,13 @@ int bitmap_store_load(const char *path, uint64_t disk_size, struct backup_bitmap
 		backup_bitmap_set_stale(out, "cannot open %s: %s", path, strerror(errno));
 		return 0;
 	}
+	if (!S_ISREG(st.st_mode)) { /* a block device: no place of its own for a sidecar */
+		backup_bitmap_set_stale(out, "%s is not a regular file: it keeps no backup bitmap", path);
+		return 0;
+	}
 	uint64_t flags_off = 0;
 	int e;
-	*qcow2_ext = S_ISREG(st.st_mode) && keeps_own(fd, (uint64_t)st.st_size);
+	*qcow2_ext = keeps_own(fd, (uint64_t)st.st_size);
 	if (*qcow2_ext)
 		e = load_qcow2(fd, (uint64_t)st.st_size, disk_size, out, &flags_off);
 	else

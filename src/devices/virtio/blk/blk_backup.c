@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int blk_backup_open(struct virtio_blk *b, const char *path, bool read_only, bool migrating)
 {
@@ -48,7 +49,8 @@ int blk_backup_open(struct virtio_blk *b, const char *path, bool read_only, bool
 	backup_bitmap_free(&b->bmp);
 	blk_dirty_enable(d, true);
 	b->backup = d;
-	b->bmp_persist = true;
+	struct stat st; /* a block device has no bitmap on disk: its chain lives only as long as the worker */
+	b->bmp_persist = stat(path, &st) == 0 && S_ISREG(st.st_mode);
 	return 0;
 }
 
