@@ -82,6 +82,11 @@ def test_incremental_member_holds_the_written_percent_and_the_chain_is_the_disk(
     at = max(rounds(petrel))
     petrel.expect(rf"^blkloop round={at + 10} ok$")  # the guest writes its 1% again and again
     assert api.patch("/vm", {"state": "Paused"}).status == 204
+    # a member that cannot be made (its backing is not there) fails cleanly and keeps the marks
+    r = api.put("/snapshot/backup", {"backup_dir": str(workdir / "bad"), "mode": "incremental", "chain_id": "c1",
+                                     "backing": {"data": "../nowhere/data.img"}}, check=False)
+    assert r.status == 400 and "nowhere" in r.fault, r
+    assert not [f for f in (workdir / "bad").iterdir() if f.name.startswith("data")]
     a, inc, imember = backup(api, workdir / "b1", "incremental", backing="../b0/data.img")
     assert a["mode"] == "incremental" and inc["file"] == "data.qcow2", a
     # the bitmap marked exactly blkloop's slots; the member holds them (± its metadata)
