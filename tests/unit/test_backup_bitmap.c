@@ -109,6 +109,24 @@ TEST(clean_close_persists_crash_is_stale)
 	virtio_dev_destroy(&again.vdev);
 }
 
+TEST(a_disk_copy_restarts_the_chain)
+{
+	static struct virtio_blk b;
+	REQUIRE_EQ(fake_blk_start(&b, raw_image("h.raw", 0), DISK_FORMAT_RAW, DRIVE_IO_SYNC, 0, &transport), 0);
+	struct blk_backup_take t;
+	REQUIRE_EQ(virtio_blk_backup_begin(&b, false, "c", &t), 0);
+	virtio_blk_backup_end(&b, &t, true, "c");
+	static uint8_t chunk[4096];
+	REQUIRE_EQ(virtio_blk_write(&b, 0, chunk, sizeof(chunk)), 0); /* a migration's or replication's copy */
+	REQUIRE_EQ(virtio_blk_backup_begin(&b, true, "c", &t), 0);
+	CHECK(!t.incremental && strstr(t.why, "replication") != NULL);
+	virtio_blk_backup_end(&b, &t, true, "c");            /* the full member restarts it */
+	REQUIRE_EQ(virtio_blk_backup_begin(&b, true, "c", &t), 0);
+	CHECK(t.incremental);
+	virtio_blk_backup_end(&b, &t, false, "c");
+	virtio_dev_destroy(&b.vdev);
+}
+
 int main(int argc, char **argv)
 {
 	return fake_blk_main(argc, argv);

@@ -79,6 +79,7 @@ struct virtio_blk {
 	struct backup_bitmap bmp;     /* .bits unused once merged into the tracker */
 	bool bmp_qcow2;               /* kept in the qcow2 image's bitmaps extension, else the sidecar */
 	bool bmp_persist;             /* written back at a clean close (not after a handover) */
+	bool bmp_host_written;        /* atomic: a disk copy wrote the image (blk_backup_host_write) */
 	struct rate_limiter rl;       /* the drive's rate_limiter (unlimited unless configured) */
 };
 
@@ -165,6 +166,9 @@ struct blk_backup_take {
  * clean close's write-back (before the image is closed). */
 int blk_backup_open(struct virtio_blk *b, const char *path, bool read_only, bool migrating);
 void blk_backup_close(struct virtio_blk *b);
+/* The host wrote the image (a migration's or replication's copy, not the guest: the tracker
+ * does not see it): the chain restarts. Any thread. */
+void blk_backup_host_write(struct virtio_blk *b);
 /* The drive's file was replaced (PATCH /drives): the chain restarts. */
 void blk_backup_file_changed(struct virtio_blk *b, const char *path);
 /* Decide the mode (incremental only with a bitmap that is not stale and the same chain id)

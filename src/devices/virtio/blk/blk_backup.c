@@ -56,6 +56,8 @@ int blk_backup_open(struct virtio_blk *b, const char *path, bool read_only, bool
 
 void blk_backup_close(struct virtio_blk *b)
 {
+	if (__atomic_load_n(&b->bmp_host_written, __ATOMIC_ACQUIRE))
+		return; /* stale: left in use on disk */
 	if (!b->backup || !b->bmp_persist || b->bmp.stale || b->disk.file.read_only)
 		return; /* on disk it stays in use (or absent): stale at the next open */
 	uint64_t *bits = calloc(BITMAP_WORDS(b->backup->nchunks) + 1, 8);
@@ -91,10 +93,19 @@ void blk_backup_file_changed(struct virtio_blk *b, const char *path)
 				path);
 }
 
+void blk_backup_host_write(struct virtio_blk *b)
+{
+	/* the first such write says why; the flag is read by the backup on the worker */
+	if (!__atomic_exchange_n(&b->bmp_host_written, true, __ATOMIC_ACQ_REL))
+		log_info("%s: written by a disk copy: its backup chain restarts with a full member", b->vdev.name);
+}
+
 int virtio_blk_backup_begin(struct virtio_blk *b, bool incremental, const char *chain_id, struct blk_backup_take *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->incremental = incremental;
+	if (__atomic_exchange_n(&b->bmp_host_written, false, __ATOMIC_ACQ_REL))
+		backup_bitmap_set_stale(&b->bmp, "the disk was written by a migration's or replication's copy");
 	if (incremental && (!b->backup || b->bmp.stale)) {
 		snprintf(t->why, sizeof(t->why), "the backup bitmap is stale: %s", b->bmp.why);
 		t->incremental = false;
