@@ -59,8 +59,9 @@ enum ctl_action {
 };
 
 /* Called once per submitted action, on the worker thread: err is 0 or a negative errno
- * (-ENOMEM: internal error; anything else: the request was refused), msg says why. */
-typedef void (*ctl_done_fn)(void *opaque, int err, const char *msg);
+ * (-ENOMEM: internal error; anything else: the request was refused), msg says why; answer:
+ * what a 200 answers (the callee owns it), NULL for 204. */
+typedef void (*ctl_done_fn)(void *opaque, int err, const char *msg, json_t *answer);
 
 struct snapshot_request;
 
@@ -192,8 +193,9 @@ int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct sna
 		       char *err, size_t errlen);
 void ctl_snapshot_request_free(struct snapshot_request *q);
 int ctl_snapshot_run(struct controller *ctl, struct snapshot_request *q, char *err, size_t errlen);
-/* A create's or backup's answer once it ran, when its body named a consistency:
- * {"consistency": "filesystem"|"crash", "frozen_ms" (when frozen)} (NULL: a 204). */
+/* A create's answer once it ran, when its body named a consistency: {"consistency":
+ * "filesystem"|"crash", "frozen_ms" (when frozen)}; a backup's always, with its members
+ * (ctl_backup_answer) (NULL: a 204; the caller owns it). */
 json_t *ctl_snapshot_take_answer(struct snapshot_request *q);
 
 /* ctl_guest.c (docs/guest-agent.md): GET /guest/ping, /guest/info, /guest/interfaces, PUT
@@ -208,6 +210,16 @@ json_t *ctl_guest_take_answer(struct guest_request *q);
 unsigned ctl_guest_http_status(int r);
 void ctl_guest_request_free(struct guest_request *q);
 void ctl_guest_free(struct controller *ctl);
+
+/* core_backup.c: PUT /snapshot/backup's "mode", "chain_id" and "backing", and the answer's
+ * "disks" (docs/snapshots.md#incremental-backups). */
+struct backup_chain_request;
+struct vm;
+int ctl_backup_parse(json_t *body, struct backup_chain_request **out, char *err, size_t errlen);
+void ctl_backup_free(struct backup_chain_request *c);
+int ctl_backup_run(struct vm *vm, const char *dir, struct backup_chain_request *c, char *err, size_t errlen);
+/* "disks" (and the backup's "mode", "why", "chain_id") into answer. 0 or -ENOMEM. */
+int ctl_backup_answer(const struct backup_chain_request *c, json_t *answer);
 
 /* ctl_migration.c: PUT /migration/receive and /migration/send (0 or -errno with err; the
  * migration goes on in the background), GET /migration, and whether one is under way. */

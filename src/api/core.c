@@ -266,8 +266,10 @@ int ctl_finish(struct controller *ctl)
 static void run_job(struct controller *ctl, struct ctl_job *job)
 {
 	char msg[640] = "";
-	int r = ctl_actions[job->action].run(ctl, job->arg, msg, sizeof(msg));
-	job->done(job->opaque, r, r < 0 ? msg : NULL);
+	const struct ctl_action_ops *ops = &ctl_actions[job->action];
+	int r = ops->run(ctl, job->arg, msg, sizeof(msg));
+	json_t *answer = r == 0 && ops->take_answer ? ops->take_answer(job->arg) : NULL;
+	job->done(job->opaque, r, r < 0 ? msg : NULL, answer);
 }
 
 static void periodic_flush_locked(struct controller *ctl)
@@ -310,7 +312,7 @@ static void *worker_main(void *arg)
 		bool refuse = ctl->shutting_down;
 		pthread_mutex_unlock(&ctl->lock);
 		if (refuse)
-			job->done(job->opaque, -ESHUTDOWN, "petrel is shutting down");
+			job->done(job->opaque, -ESHUTDOWN, "petrel is shutting down", NULL);
 		else
 			run_job(ctl, job);
 		if (ctl_actions[job->action].free_arg)

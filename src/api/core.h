@@ -110,6 +110,7 @@ extern const struct ctl_resource ctl_resources[];
 struct ctl_action_ops {
 	int (*run)(struct controller *ctl, void *arg, char *err, size_t errlen);
 	void (*free_arg)(void *arg);
+	json_t *(*take_answer)(void *arg);   /* after a run that succeeded: a 200's body, or NULL */
 };
 extern const struct ctl_action_ops ctl_actions[];   /* indexed by enum ctl_action */
 

@@ -22,7 +22,8 @@ struct snapshot_request {
 	/* create, backup */
 	bool has_consistency;           /* given: a create may take a running VM (pausing it) */
 	enum snap_consistency consistency;
-	json_t *answer;                 /* {"consistency", "frozen_ms"}, set on the worker */
+	json_t *answer;                 /* {"consistency", "frozen_ms"} (a backup's: and its members,
+					 * "mode", "why", "chain_id", "disks"), set on the worker */
 	/* create */
 	char *state_path, *mem_path;
 	bool diff;
@@ -34,6 +35,7 @@ struct snapshot_request {
 	struct ctl_overrides ov;
 	/* backup */
 	char *backup_dir;
+	struct backup_chain_request *chain; /* mode, chain_id, backing (core_backup.c) */
 };
 
 void ctl_snapshot_request_free(struct snapshot_request *q)
@@ -42,16 +44,18 @@ void ctl_snapshot_request_free(struct snapshot_request *q)
 		return;
 	free(q->state_path);
 	free(q->backup_dir);
+	ctl_backup_free(q->chain);
 	free(q->mem_path);
 	ctl_overrides_free(&q->ov);
 	json_decref(q->answer);
 	free(q);
 }
 
-/* 200 with it only when the request named a consistency: Firecracker's clients get their 204. */
+/* A create answers 200 with it only when the request named a consistency: Firecracker's clients
+ * get their 204. A backup (petrel's own request) always answers its members. */
 json_t *ctl_snapshot_take_answer(struct snapshot_request *q)
 {
-	return q->has_consistency ? TAKE_PTR(q->answer) : NULL;
+	return q->has_consistency || q->kind == SNAP_REQ_BACKUP ? TAKE_PTR(q->answer) : NULL;
 }
 
 static int parse_consistency(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
@@ -154,10 +158,12 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 
 static int parse_backup(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "backup_dir", "consistency", NULL };
+	static const char *const keys[] = { "backup_dir", "consistency", "mode", "chain_id", "backing", NULL };
 	int r = json_check_keys(b, "", keys, err, errlen);
 	if (r == 0)
 		r = parse_consistency(b, q, err, errlen);
+	if (r == 0)
+		r = ctl_backup_parse(b, &q->chain, err, errlen);
 	return r < 0 ? r : ctl_json_dup_str(b, "", "backup_dir", true, &q->backup_dir, err, errlen);
 }
 
@@ -218,8 +224,8 @@ static int save(void *opaque, char *err, size_t errlen)
 {
 	struct save_job *j = opaque;
 	struct snapshot_request *q = j->q;
-	if (q->kind == SNAP_REQ_BACKUP)
-		return snapshot_backup(j->vm, q->backup_dir, err, errlen);   /* pauses and resumes */
+	if (q->kind == SNAP_REQ_BACKUP)   /* pauses and resumes; its members: core_backup.c */
+		return ctl_backup_run(j->vm, q->backup_dir, q->chain, err, errlen);
 	int r = j->pause ? vm_pause(j->vm) : 0;
 	if (r < 0)
 		return error_set(err, errlen, r, "cannot pause the VM: %s", strerror(-r));
@@ -385,8 +391,12 @@ static int ctl_snapshot_backup(struct controller *ctl, struct snapshot_request *
 	struct save_job j = { vm, q, false };
 	r = consistent_save(ctl, &j, running, err, errlen);
 	end_snapshot(ctl);
+	/* the answer: its consistency (consistent_save) and its members (core_backup.c) */
+	if (r == 0 && (!q->answer || ctl_backup_answer(q->chain, q->answer) < 0))
+		log_warn("backup: no memory for the answer's disks");
 	if (q->answer)
-		event_emit("snapshot", "backup-taken", "{s:s,s:O}", "backup_dir", q->backup_dir, "consistency", q->answer);
+		event_emit("snapshot", "backup-taken", "{s:s,s:O?}", "backup_dir", q->backup_dir, "consistency",
+			   json_object_get(q->answer, "consistency"));
 	return r;
 }
 

@@ -42,18 +42,28 @@ static void free_guest(void *arg)
 	ctl_guest_request_free(arg);
 }
 
+static json_t *guest_answer(void *arg)
+{
+	return ctl_guest_take_answer(arg);
+}
+
 static void free_snapshot(void *arg)
 {
 	ctl_snapshot_request_free(arg);
+}
+
+static json_t *snapshot_answer(void *arg)
+{
+	return ctl_snapshot_take_answer(arg);
 }
 
 const struct ctl_action_ops ctl_actions[] = {
 	[CTL_ACTION_START] = { run_start, NULL },
 	[CTL_ACTION_PAUSE] = { run_pause, NULL },
 	[CTL_ACTION_RESUME] = { run_resume, NULL },
-	[CTL_ACTION_SNAPSHOT] = { run_snapshot, free_snapshot },
+	[CTL_ACTION_SNAPSHOT] = { run_snapshot, free_snapshot, snapshot_answer },
 	[CTL_ACTION_PROMOTE] = { run_promote, NULL },
-	[CTL_ACTION_GUEST] = { run_guest, free_guest },
+	[CTL_ACTION_GUEST] = { run_guest, free_guest, guest_answer },
 };
 
 /* Freed in this order (before the VM goes); metrics groups added in this order. */

@@ -166,22 +166,12 @@ struct pending {
 	void *arg;                    /* the job's argument: alive until done returns */
 };
 
-/* What a job answers besides 204: a /guest/... request's agent answer (ctl_guest.c), a
- * snapshot's consistency (ctl_snapshot.c). */
-static json_t *job_answer(const struct pending *p)
-{
-	if (p->action == CTL_ACTION_GUEST)
-		return ctl_guest_take_answer(p->arg);
-	if (p->action == CTL_ACTION_SNAPSHOT)
-		return ctl_snapshot_take_answer(p->arg);
-	return NULL;
-}
-
-static void pending_done(void *opaque, int err, const char *msg)
+/* answer: what the job answers besides 204 (its action's take_answer: a /guest/... request's
+ * agent answer, a snapshot's consistency, a backup's members), taken. */
+static void pending_done(void *opaque, int err, const char *msg, json_t *answer)
 {
 	struct pending *p = opaque;
 	struct api_response resp = { 204, NULL, p->deprecated };
-	json_t *answer = p->arg && !err ? job_answer(p) : NULL;
 	bool guest = p->action == CTL_ACTION_GUEST;
 	if (err)
 		api_response_fault(&resp, guest ? ctl_guest_http_status(err) : err == -ENOMEM ? 500 : 400, "%s",

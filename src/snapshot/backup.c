@@ -3,6 +3,8 @@
  * images are cloned: a reflink (FICLONE: no data copied) where the file system can, a copy
  * otherwise (the guest then stays paused for the copy). The backup's definition names the
  * copies, so loading it gives the VM back as it was, on disks of its own. */
+#include "devices/virtio/blk/blk.h"
+#include "snapshot/backup_member.h"
 #include "snapshot/page_map.h"
 #include "snapshot/snapshot.h"
 #include "util/error.h"
@@ -124,46 +126,116 @@ static int own_disk(const struct vm_config *cfg, const char *dst, char *err, siz
 	return 0;
 }
 
+/* The previous member's name for drive id, or NULL. */
+static const char *backing_of(const struct snapshot_backup_opts *o, const char *id)
+{
+	for (unsigned j = 0; j < o->nbacking; j++)
+		if (!strcmp(o->backing[j].drive_id, id))
+			return o->backing[j].file;
+	return NULL;
+}
+
+/* Drive i's member into tmp: the whole image, or the chunks its bitmap marks. */
+static int write_member(struct vm *vm, unsigned i, const char *src, const char *tmp, const char *backing,
+			const struct blk_backup_take *t, char *err, size_t errlen)
+{
+	struct virtio_blk *b = vm_blk(vm, i);
+	if (t->incremental && b)
+		return backup_member_incremental(b, tmp, backing, t, err, errlen);
+	const char *how = "?";
+	int e = clone_file(src, tmp, &how);
+	if (e < 0)
+		return error_set(err, errlen, e, "disk %s -> %s: %s", src, tmp, strerror(-e));
+	log_info("backup: disk %s -> %s (%s)", src, tmp, how);
+	return 0;
+}
+
+/* After the members are in place (ok) or not: each drive's bitmap cleared or its marks kept,
+ * and the answer's per-disk fields. */
+static void finish_disks(struct vm *vm, const struct snapshot_backup_opts *o, struct blk_backup_take *takes,
+			 char *const *paths, struct snapshot_backup_result *res, bool ok)
+{
+	const struct vm_config *cfg = vm_config(vm);
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		struct virtio_blk *b = vm_blk(vm, i);
+		struct backup_disk_result *d = &res->disks[i];
+		if (b)
+			virtio_blk_backup_end(b, &takes[i], ok, o->chain_id);
+		if (!ok)
+			continue;
+		char hexerr[200];
+		d->bytes_written = backup_member_allocated(paths[i]);
+		if (backup_member_sha256(paths[i], d->sha256, hexerr, sizeof(hexerr)) < 0)
+			log_warn("backup: %s", hexerr);
+	}
+}
+
 int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
 {
+	struct snapshot_backup_opts o = { .dir = dir, .mode = BACKUP_FULL };
+	struct snapshot_backup_result res;
+	return snapshot_backup_run(vm, &o, &res, err, errlen);
+}
+
+int snapshot_backup_run(struct vm *vm, const struct snapshot_backup_opts *o, struct snapshot_backup_result *res,
+			char *err, size_t errlen)
+{
+	const char *dir = o->dir;
+	memset(res, 0, sizeof(*res));
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return error_set(err, errlen, -errno, "%s: %s", dir, strerror(errno));
 	const struct vm_config *cfg = vm_config(vm);
 	char *paths[DEVICES_MAX_DRIVES] = { 0 }, *tmps[DEVICES_MAX_DRIVES] = { 0 }, state[4096], mem[4096];
+	struct blk_backup_take takes[DEVICES_MAX_DRIVES] = { 0 };
 	snprintf(state, sizeof(state), "%s/vm.state", dir);
 	snprintf(mem, sizeof(mem), "%s/vm.mem", dir);
 	int e = 0;
 	for (unsigned i = 0; !e && i < cfg->ndrives; i++)
-		if (asprintf(&paths[i], "%s/%s.img", dir, cfg->drives[i].drive_id) < 0 ||
-		    asprintf(&tmps[i], "%s.tmp.%d", paths[i], (int)getpid()) < 0)
-			e = -ENOMEM;
-	for (unsigned i = 0; !e && i < cfg->ndrives; i++)
-		e = own_disk(cfg, paths[i], err, errlen);
+		if (o->mode == BACKUP_INCREMENTAL && vm_blk(vm, i) && !backing_of(o, cfg->drives[i].drive_id))
+			e = error_set(err, errlen, -EINVAL, "backing: drive %s: an incremental member needs the previous "
+				      "member's file name", cfg->drives[i].drive_id);
 	uint64_t t0 = now_ns();
 	bool was_paused = vm_is_paused(vm);
 	if (!e && (e = vm_pause(vm)) < 0)
 		e = error_set(err, errlen, e, "cannot pause the VM: %s", strerror(-e));
 	uint64_t t1 = now_ns();
+	bool paused = !e;
+	/* each drive's mode and marks, taken while the guest cannot write */
+	for (unsigned i = 0; !e && i < cfg->ndrives; i++) {
+		struct virtio_blk *b = vm_blk(vm, i);
+		struct backup_disk_result *d = &res->disks[res->ndisks++];
+		snprintf(d->drive_id, sizeof(d->drive_id), "%s", cfg->drives[i].drive_id);
+		if (b && virtio_blk_backup_begin(b, o->mode == BACKUP_INCREMENTAL, o->chain_id, &takes[i]) < 0)
+			e = error_oom(err, errlen);
+		d->mode = takes[i].incremental ? BACKUP_INCREMENTAL : BACKUP_FULL;
+		snprintf(d->why, sizeof(d->why), "%s", takes[i].why);
+		d->dirty_bytes = takes[i].dirty_bytes;
+		snprintf(d->file, sizeof(d->file), "%s.%s", cfg->drives[i].drive_id, takes[i].incremental ? "qcow2" : "img");
+		if (!e && (asprintf(&paths[i], "%s/%s", dir, d->file) < 0 ||
+			   asprintf(&tmps[i], "%s.tmp.%d", paths[i], (int)getpid()) < 0))
+			e = error_oom(err, errlen);
+	}
+	for (unsigned i = 0; !e && i < cfg->ndrives; i++)
+		e = own_disk(cfg, paths[i], err, errlen);
 	if (!e) {
 		/* The disks first, under temporary names, then the snapshot (memory, then state), then
 		 * the disks into place: a backup that fails leaves the one before it as it was. */
-		for (unsigned i = 0; !e && i < cfg->ndrives; i++) {
-			const char *how = "?";
-			if ((e = clone_file(cfg->drives[i].path_on_host, tmps[i], &how)) < 0)
-				e = error_set(err, errlen, e, "disk %s -> %s: %s",
-					      cfg->drives[i].path_on_host, paths[i], strerror(-e));
-			else
-				log_info("backup: disk %s -> %s (%s)", cfg->drives[i].path_on_host, paths[i], how);
-		}
-		struct snapshot_create_opts o = { .state_path = state, .mem_path = mem, .drive_paths = paths };
+		for (unsigned i = 0; !e && i < cfg->ndrives; i++)
+			e = write_member(vm, i, cfg->drives[i].path_on_host, tmps[i], backing_of(o, cfg->drives[i].drive_id),
+					 &takes[i], err, errlen);
+		struct snapshot_create_opts so = { .state_path = state, .mem_path = mem, .drive_paths = paths };
 		if (!e)
-			e = snapshot_create(vm, &o, err, errlen);
+			e = snapshot_create(vm, &so, err, errlen);
 		for (unsigned i = 0; !e && i < cfg->ndrives; i++)
 			if (rename(tmps[i], paths[i]) < 0) {
 				e = error_set(err, errlen, -errno, "disk %s: %s", paths[i], strerror(errno));
 			}
 		for (unsigned i = 0; e && i < cfg->ndrives; i++)
-			unlink(tmps[i]);
+			if (tmps[i])
+				unlink(tmps[i]);
+	}
+	if (paused) { /* the bitmaps cleared (or the marks back) before the guest writes again */
+		finish_disks(vm, o, takes, paths, res, !e);
 		if (!was_paused)
 			vm_resume(vm);
 	}
@@ -173,6 +245,7 @@ int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen)
 	for (unsigned i = 0; i < DEVICES_MAX_DRIVES; i++) {
 		free(paths[i]);
 		free(tmps[i]);
+		free(takes[i].bits);
 	}
 	return e;
 }

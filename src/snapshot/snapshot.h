@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/devices_config.h"
 #include "memory/backing.h"
 
 struct vm;
@@ -92,6 +93,40 @@ int snapshot_info(const char *path, FILE *out, char *err, size_t errlen);
 /* A running (or paused) VM into dir: vm.state, vm.mem and a copy of every disk (DRIVE_ID.img,
  * reflinked where the file system can), the VM paused only meanwhile and resumed after. */
 int snapshot_backup(struct vm *vm, const char *dir, char *err, size_t errlen);
+
+/* ---- chains of backups: full and incremental members (backup_member.c,
+ * docs/snapshots.md#incremental-backups) ---- */
+enum backup_mode { BACKUP_FULL, BACKUP_INCREMENTAL };
+struct backup_backing {
+	const char *drive_id, *file;  /* the previous member's file, relative to the new directory */
+};
+struct snapshot_backup_opts {
+	const char *dir;
+	enum backup_mode mode;
+	const char *chain_id;         /* the caller's, kept with each disk's bitmap ("" or NULL: none) */
+	const struct backup_backing *backing;
+	unsigned nbacking;
+};
+/* One disk's member, as the answer lists it. */
+struct backup_disk_result {
+	char drive_id[64];
+	enum backup_mode mode;        /* what it became */
+	char why[320];                /* an incremental asked for that became full: why */
+	char file[256];               /* the member's name in the directory */
+	uint64_t bytes_written;       /* bytes the member file occupies (allocated) */
+	uint64_t dirty_bytes;         /* the bitmap's marks taken (64 KiB each) */
+	char sha256[65];              /* of the member file, hex */
+};
+struct snapshot_backup_result {
+	unsigned ndisks;
+	struct backup_disk_result disks[DEVICES_MAX_DRIVES];
+};
+/* snapshot_backup with a mode: a full member (the disk copied whole, DRIVE_ID.img, as above)
+ * or an incremental one (DRIVE_ID.qcow2: only the chunks the disk's backup bitmap marks,
+ * backed by the previous member); each disk's bitmap is cleared once its member is in place
+ * (a failure keeps the marks). res lists the members. */
+int snapshot_backup_run(struct vm *vm, const struct snapshot_backup_opts *o, struct snapshot_backup_result *res,
+			char *err, size_t errlen);
 /* Fold the chain ending at state (mem: its memory file; NULL: the recorded one) into one full
  * snapshot written to out_state and out_mem (atomically, like a create). */
 int snapshot_merge(const char *state, const char *mem, const char *out_state, const char *out_mem,

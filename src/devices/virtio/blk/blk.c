@@ -83,6 +83,7 @@ static void req_put(struct virtio_blk *b, struct blk_req *r)
 static void mark_chunks(struct virtio_blk *b, uint64_t off, uint64_t len)
 {
 	blk_dirty_mark(__atomic_load_n(&b->dirty, __ATOMIC_ACQUIRE), off, len);
+	blk_dirty_mark(b->backup, off, len);
 }
 
 static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t data_len)
@@ -460,10 +461,13 @@ static void blk_destroy(struct virtio_dev *d)
 	if (b->rl.timer_fd >= 0 && d->io)
 		io_thread_remove(d->io, b->rl.timer_fd);
 	rate_limiter_destroy(&b->rl);
+	blk_backup_close(b);
 	disk_close(&b->disk);
 	reqs_free(b);
 	blk_dirty_free(b->dirty);
 	b->dirty = NULL;
+	blk_dirty_free(b->backup);
+	b->backup = NULL;
 }
 
 static const struct dev_state_ops blk_state_ops;
@@ -485,7 +489,12 @@ int virtio_blk_create(struct virtio_blk *b, const struct virtio_blk_params *cfg,
 	b->opts = (struct disk_options){ .format = cfg->format, .read_only = cfg->read_only,
 					 .direct = cfg->direct, .async = cfg->async,
 					 .depth = VIRTIO_BLK_QUEUE_SIZE, .no_lock = cfg->no_lock };
-	int err = disk_open(&b->disk, cfg->path, &b->opts);
+	/* the bitmap first: opening a qcow2 image for writing declares its bitmaps stale */
+	int err = blk_backup_open(b, cfg->path, cfg->read_only, cfg->no_lock);
+	if (err == 0 && (err = disk_open(&b->disk, cfg->path, &b->opts)) < 0) {
+		blk_dirty_free(b->backup);
+		b->backup = NULL;
+	}
 	if (err < 0)
 		return err;
 	b->st.capacity = disk_size(&b->disk) / SECTOR;
@@ -505,6 +514,8 @@ int virtio_blk_create(struct virtio_blk *b, const struct virtio_blk_params *cfg,
 		rate_limiter_destroy(&b->rl);
 		reqs_free(b);
 		disk_close(&b->disk);
+		blk_dirty_free(b->backup);
+		b->backup = NULL;
 		return err;
 	}
 	uint64_t features = VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |

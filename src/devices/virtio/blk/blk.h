@@ -4,6 +4,7 @@
 #ifndef PETREL_DEVICES_VIRTIO_BLK_H
 #define PETREL_DEVICES_VIRTIO_BLK_H
 
+#include "block/bitmap_store.h"
 #include "block/disk.h"
 #include "util/rate_limiter.h"
 #include "devices/virtio/virtio.h"
@@ -71,6 +72,14 @@ struct virtio_blk {
 	struct virtq_chain chain;     /* scratch for popping */
 	uint64_t reads, writes, flushes, errors;
 	struct blk_dirty *dirty;      /* chunks written (live migration, replication); NULL: never tracked */
+	/* The backup bitmap (blk_backup.c): a tracker of its own (migration's takes never clear
+	 * it), the persistent bitmap's chain id and staleness, where it is kept. Worker thread
+	 * only, but for the tracker's marks (I/O thread). */
+	struct blk_dirty *backup;     /* NULL: a read-only drive (never tracked) */
+	struct backup_bitmap bmp;     /* .bits unused once merged into the tracker */
+	bool bmp_qcow2;               /* kept in the qcow2 image's bitmaps extension, else the sidecar */
+	bool bmp_persist;             /* written back at a clean close (not after a handover) */
+	bool bmp_host_written;        /* atomic: a disk copy wrote the image (blk_backup_host_write) */
 	struct rate_limiter rl;       /* the drive's rate_limiter (unlimited unless configured) */
 };
 
@@ -143,6 +152,31 @@ int virtio_blk_track_writes(struct virtio_blk *b, bool on);
 /* The chunks written since the last call, taken (cleared): *bits (the caller frees it) with
  * *nchunks bits; NULL and 0 when never tracked. 0 or -ENOMEM. */
 int virtio_blk_take_written(struct virtio_blk *b, uint64_t **bits, uint64_t *nchunks);
+
+/* ---- The backup bitmap (blk_backup.c, docs/snapshots.md#incremental-backups) ---- */
+
+/* What a backup takes from a drive: the mode it can have and the chunks to copy. */
+struct blk_backup_take {
+	bool incremental;             /* false: full (why says why, when incremental was asked) */
+	char why[300];
+	uint64_t *bits, nbits;        /* the chunks written since the last backup (taken, cleared) */
+	uint64_t dirty_bytes;
+};
+/* Start tracking at create (before the image is opened for writing: path, its size), and the
+ * clean close's write-back (before the image is closed). */
+int blk_backup_open(struct virtio_blk *b, const char *path, bool read_only, bool migrating);
+void blk_backup_close(struct virtio_blk *b);
+/* The host wrote the image (a migration's or replication's copy, not the guest: the tracker
+ * does not see it): the chain restarts. Any thread. */
+void blk_backup_host_write(struct virtio_blk *b);
+/* The drive's file was replaced (PATCH /drives): the chain restarts. */
+void blk_backup_file_changed(struct virtio_blk *b, const char *path);
+/* Decide the mode (incremental only with a bitmap that is not stale and the same chain id)
+ * and take the marks, cleared. 0 or -ENOMEM. */
+int virtio_blk_backup_begin(struct virtio_blk *b, bool incremental, const char *chain_id, struct blk_backup_take *t);
+/* The member is complete (ok): the chain goes on from it (chain id, generation + 1, not
+ * stale). Not ok: the marks go back, so the next incremental still has them. t is freed. */
+void virtio_blk_backup_end(struct virtio_blk *b, struct blk_backup_take *t, bool ok, const char *chain_id);
 
 /* The drive's counters for the metrics ("block", "block_ID"). */
 struct dev_stats_ops;

@@ -50,6 +50,7 @@ int virtio_blk_read(struct virtio_blk *b, uint64_t off, void *buf, uint64_t len)
 
 int virtio_blk_write(struct virtio_blk *b, uint64_t off, const void *buf, uint64_t len)
 {
+	blk_backup_host_write(b);
 	return sync_io(b, RAW_WRITE, off, (void *)buf, len);
 }
 
@@ -80,7 +81,9 @@ void virtio_blk_unlock(struct virtio_blk *b)
 
 void virtio_blk_handover(struct virtio_blk *b)
 {
-	/* The other side reads the image's tables when it takes it: they must be complete. */
+	/* The other side reads the image's tables when it takes it: they must be complete. And
+	 * from now on the backup bitmap is the other side's: never written back from here. */
+	b->bmp_persist = false;
 	if (disk_handover(&b->disk) < 0)
 		log_warn("%s: cannot make %s complete for the other side", b->vdev.name, b->disk.file.path);
 	if (disk_unlock(&b->disk) < 0)
@@ -111,6 +114,7 @@ int virtio_blk_resize_empty(struct virtio_blk *b, uint64_t size, char *err, size
 		/* Start from an empty image of the source's size: its holes are zero here too. */
 		return error_set(err, errlen, -errno, "%s: cannot size the image: %s", b->vdev.name, strerror(errno));
 	}
+	blk_backup_host_write(b);
 	b->disk.file.size = b->disk.size = size;
 	b->st.capacity = size / 512; /* the guest sees the source's size (the state says so too) */
 	return 0;

@@ -52,6 +52,8 @@ int virtio_blk_swap_file(struct virtio_blk *b, const char *path)
 	if (err < 0)
 		return err;
 	err = install(b, &nd);
+	if (!same)
+		blk_backup_file_changed(b, path);
 	pthread_mutex_lock(&d->lock);
 	if (same && disk_lock(&b->disk, false) < 0)
 		log_warn("%s: %s is no longer locked against other writers", d->name, path);
