@@ -7,6 +7,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,13 +65,25 @@ static int cmd_list(const struct ctl_cmd *c, int argc, char **argv)
 		if (pid)
 			snprintf(pids, sizeof(pids), "%lld", (long long)json_integer_value(pid));
 		char *res = json_dumps(json_object_get(vm, "resources"), JSON_COMPACT);
-		char addrs[256] = "";   /* its interfaces' addresses on host networks */
+		/* its interfaces' addresses on host networks, then those its guest agent reports that
+		 * are not among them (marked "(agent)") */
+		char addrs[256] = "";
 		size_t k, off = 0;
-		json_t *ip;
-		json_array_foreach(json_object_get(vm, "addresses"), k, ip)
+		json_t *ip, *net = json_object_get(vm, "addresses");
+		json_array_foreach(net, k, ip)
 			if (json_is_string(ip) && off < sizeof(addrs))
 				off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s", off ? "," : "",
 							json_string_value(ip));
+		json_array_foreach(json_object_get(vm, "guest_addresses"), k, ip) {
+			size_t j;
+			json_t *seen;
+			bool dup = false;
+			json_array_foreach(net, j, seen)
+				dup = dup || json_equal(seen, ip);
+			if (json_is_string(ip) && !dup && off < sizeof(addrs))
+				off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s(agent)", off ? "," : "",
+							json_string_value(ip));
+		}
 		printf(" %-8s %-24s %-10s %-16s %s\n", pids, json_string_value(json_object_get(vm, "name")),
 		       json_string_value(json_object_get(vm, "state")), off ? addrs : "-", res && strcmp(res, "{}") ? res : "");
 		free(res);

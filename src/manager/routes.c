@@ -26,6 +26,8 @@
  *   GET  /images                the image store    POST /images {"name", "path", "move"}  import
  *   DELETE /images/NAME         (409 while a VM's disk uses it) (images.c)
  *   POST /vms/from-image        VMs made from an image, each on an overlay of it (from_image.c)
+ *   GET  /vms/NAME/guest/{ping,info,interfaces}, PUT .../{fsfreeze,shutdown,time,fstrim}: its guest
+ *                               agent, through its worker (guest.c)
  * Every request is first checked by auth_check (auth.c). Errors are {"fault_message": "..."}
  * with 400 (bad input), 401 (a TLS client without a certificate), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs), 507 (no
@@ -36,6 +38,7 @@
 #include "manager/defs.h"
 #include "manager/events.h"
 #include "manager/from_image.h"
+#include "manager/guest.h"
 #include "manager/images.h"
 #include "manager/jobs.h"
 #include "manager/mgr.h"
@@ -397,6 +400,12 @@ static enum api_result replica(struct call *c)
 	return run_job(c, j);
 }
 
+/* /vms/NAME/guest/... (guest.c): its guest agent, through its worker */
+static enum api_result guest(struct call *c)
+{
+	return guest_route(c->m, c->vm, c->method, c->rest, c->body, c->len, c->r, c->done, c->opaque);
+}
+
 /* POST /vms/NAME/clone {"snapshot", "count", "prefix", "start", "net"} (clone.c),
  * POST /vms/NAME/restore {"backup"} (restore.c). */
 static enum api_result clone_or_restore(struct call *c, bool clone)
@@ -493,6 +502,7 @@ static const struct route vm_routes[] = {
 	{ "migrate", .post = post_migrate },
 	{ "migration", .any = migration },                   /* migration_status.c */
 	{ "replica", .any = replica, .subtree = true },      /* replica.c */
+	{ "guest", .any = guest, .subtree = true },          /* guest.c */
 	{ "clone", .post = post_clone },
 	{ "restore", .post = post_restore },
 	{ "snapshots", .get = get_snapshots, .post = post_snapshot },
