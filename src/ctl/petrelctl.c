@@ -447,6 +447,9 @@ static const struct ctl_cmd commands[] = {
 	{ "replica", -1, NULL, cmd_replica, NULL,
 	  "  replica NAME standby --listen URL | primary --to URL | promote | status [--json]\n"
 	  "                               replicated VMs, failover decided by a cluster (replica.c)\n" },
+	{ "guest", -1, NULL, cmd_guest, NULL,
+	  "  guest NAME ping|info|interfaces|freeze|thaw|fsfreeze-status|fstrim|set-time|shutdown|reboot|halt\n"
+	  "                               the VM's guest agent (docs/guest-agent.md)\n" },
 	{ "net-define", -1, NULL, cmd_net, NULL,
 	  "  net-define FILE | net-undefine NAME | net-list | net-info NAME\n"
 	  "  net-start NAME | net-destroy NAME | net-autostart NAME [--disable]\n"
