@@ -53,7 +53,7 @@ static void *relay_run(void *arg)
 		error_set(err, sizeof(err), st, "its worker did not answer %s %s: %s", x->method, x->path, strerror(-st));
 		mgr_answer_later(x->done, x->opaque, st == -ETIMEDOUT ? 504 : 502, "", err, 0, NULL);
 	} else if (!json_is_object(o) && !(st == 204 && !o)) {
-		snprintf(err, sizeof(err), "its worker's answer to %s %s is not a JSON object", x->method, x->path);
+		error_set(err, sizeof(err), -EPROTO, "its worker's answer to %s %s is not a JSON object", x->method, x->path);
 		mgr_answer_later(x->done, x->opaque, 502, "", err, 0, NULL);
 		o = NULL;
 	} else {
@@ -145,19 +145,19 @@ static json_t *interfaces_kept(json_t *o)
 	return out;
 }
 
-struct watched {
+struct agent_watched {
 	char name[VM_NAME_MAX + 1];
 	char sock[sizeof(((struct mgr_vm *)0)->api_sock)];
 	pid_t pid;
 };
 
 /* The VMs to ask now (m->lock held): running, with an agent, not busy being moved. */
-static size_t watch_list(struct manager *m, struct watched **out)
+static size_t watch_list(struct manager *m, struct agent_watched **out)
 {
 	size_t n = 0, k = 0;
 	for (struct mgr_vm *vm = m->vms; vm; vm = vm->next)
 		n++;
-	struct watched *w = n ? calloc(n, sizeof(*w)) : NULL;
+	struct agent_watched *w = n ? calloc(n, sizeof(*w)) : NULL;
 	for (struct mgr_vm *vm = m->vms; w && vm; vm = vm->next) {
 		if (vm->pid <= 0 || vm->state != VM_RUNNING || !def_guest_agent(vm->def.doc))
 			continue;
@@ -169,7 +169,7 @@ static size_t watch_list(struct manager *m, struct watched **out)
 	return k;
 }
 
-static void watch_one(struct manager *m, const struct watched *w)
+static void watch_one(struct manager *m, const struct agent_watched *w)
 {
 	char *reply = NULL;
 	int st = uhttp_request(w->sock, "GET", "/guest/interfaces", NULL, GUEST_WATCH_CALL_MS, &reply);
@@ -194,7 +194,7 @@ static void *watch_thread(void *arg)
 	struct manager *m = arg;
 	for (;;) {
 		sleep(GUEST_WATCH_S);
-		struct watched *w = NULL;
+		struct agent_watched *w = NULL;
 		pthread_mutex_lock(&m->lock);
 		bool quit = m->quitting;
 		size_t n = quit ? 0 : watch_list(m, &w);
