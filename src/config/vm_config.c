@@ -55,6 +55,8 @@ void vm_config_free(struct vm_config *cfg)
 	cfg->has_memory_hotplug = false;
 	pmem_section_free(cfg);
 	fs_section_free(cfg);
+	console_ports_section_free(cfg);
+	cfg->has_guest_agent = false;
 	cfg->has_vcpu_hotplug = false;
 	display_config_free(&cfg->display);
 	cfg->has_display = false;
@@ -106,7 +108,7 @@ int vm_config_ensure_uuid(struct vm_config *cfg)
 bool vm_config_has_boot_resources(const struct vm_config *c)
 {
 	return c->kernel_path || c->firmware || c->from_disk || c->ndrives || c->npmem || c->nfs || c->nnets || c->has_vsock ||
-	       c->has_entropy || c->has_balloon || c->has_memory_hotplug || c->has_vcpu_hotplug ||
+	       c->nconsole_ports || c->has_entropy || c->has_balloon || c->has_memory_hotplug || c->has_vcpu_hotplug ||
 	       c->has_display;
 }
 
@@ -219,7 +221,8 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		return error_set(err, errlen, -EINVAL,
 				 "balloon.amount_mib: %u MiB is more than the guest's %llu MiB of memory",
 				 cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
-	if ((r = pmem_check_root(cfg, err, errlen)) < 0 || (r = fs_check_config(cfg, err, errlen)) < 0)
+	if ((r = pmem_check_root(cfg, err, errlen)) < 0 || (r = fs_check_config(cfg, err, errlen)) < 0 ||
+	    (r = console_check_config(cfg, err, errlen)) < 0)
 		return r;
 	if (cfg->has_vcpu_hotplug &&
 	    (r = hotplug_vcpu_config_check(&cfg->vcpu_hotplug, cfg->vcpus, cfg->smt, err, errlen)) < 0)

@@ -14,6 +14,7 @@
 #include "config/mmds_config.h"
 #include "config/pmem_config.h"
 #include "config/fs_config.h"
+#include "config/console_ports_config.h"
 #include "config/cpu_affinity_config.h"
 #include "config/display_config.h"
 
@@ -72,6 +73,12 @@ struct vm_config {
 	unsigned npmem;
 	struct fs_config fs[FS_MAX_DEVICES]; /* "fs": petrel's virtio-fs devices (docs/virtio-fs.md) */
 	unsigned nfs;
+	struct console_port_config console_ports[CONSOLE_PORTS_MAX]; /* "console-ports" (petrel's,
+				   * docs/guest-agent.md): virtio-console's named ports, in guest order */
+	unsigned nconsole_ports;
+	bool has_guest_agent;     /* "guest-agent" (petrel's): the QEMU guest agent's switch */
+	struct guest_agent_config guest_agent;
+	enum virtio_transport_kind console_transport; /* the virtio-console device's (petrel extensions) */
 	bool has_vcpu_hotplug;    /* "vcpu-hotplug" (petrel's, docs/user-guide.md): vCPUs can be
 				   * added up to max_vcpu_count and removed after the start */
 	struct hotplug_vcpu_config vcpu_hotplug;
@@ -83,6 +90,11 @@ struct vm_config {
 	/* Not part of the definition: the metadata service the MMDS interfaces answer from (the
 	 * controller's, borrowed; NULL: vm_devices_create makes the VM its own empty one). */
 	struct mmds *mmds_service;
+	/* Not part of the definition: the device end of the guest agent's socketpair (src/agent's
+	 * guest_agent_create), the agent port's back end; the device takes a dup of it when the VM
+	 * is built (the caller closes its own). Without guest_agent_fd_set the port has none. */
+	bool guest_agent_fd_set;
+	int guest_agent_fd;
 	bool virtio_mmio_cmdline;  /* --virtio-mmio-cmdline: also announce virtio-mmio devices with
 				    * virtio_mmio.device= on the kernel command line */
 

@@ -90,6 +90,15 @@ json_t *vm_config_to_json(const struct vm_config *c)
 	json_t *fs = !err && c->nfs ? fs_section_to_json(c) : NULL;
 	if (!err && c->nfs)
 		err = !fs || json_object_set_new(o, "fs", fs) < 0;
+	/* petrel's "console-ports" and "guest-agent" only when configured (docs/guest-agent.md) */
+	if (!err && c->nconsole_ports) {
+		json_t *cp = console_ports_section_to_json(c);
+		err = !cp || json_object_set_new(o, "console-ports", cp) < 0;
+	}
+	if (!err && c->has_guest_agent) {
+		json_t *ga = guest_agent_config_to_json(&c->guest_agent);
+		err = !ga || json_object_set_new(o, "guest-agent", ga) < 0;
+	}
 	/* petrel's "vcpu-hotplug" only when configured: Firecracker's document has no such key */
 	if (!err && c->has_vcpu_hotplug) {
 		json_t *hv = hotplug_vcpu_config_to_json(&c->vcpu_hotplug);
@@ -148,6 +157,9 @@ json_t *vm_config_extensions_to_json(const struct vm_config *c)
 	if (!err && c->has_entropy)
 		err = json_object_set_new(o, "entropy", json_pack("{s:o}", "transport",
 								   transport_json(c->entropy.transport))) < 0;
+	if (!err && vm_config_has_console(c))
+		err = json_object_set_new(o, "console", json_pack("{s:o}", "transport",
+								   transport_json(c->console_transport))) < 0;
 	json_t *pmem = !err && c->npmem ? json_array() : NULL;
 	for (unsigned i = 0; pmem && !err && i < c->npmem; i++)
 		err = append(pmem, json_pack("{s:o}", "transport", transport_json(c->pmem[i].transport)));
@@ -193,7 +205,7 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 {
 	static const char *const keys[] = { "virtio_transport", "virtio_mmio_cmdline", "debug_exit",
 					    "pvm", "stats", "drives", "network-interfaces", "vsock",
-					    "entropy", "vmgenid", "pmem", NULL };
+					    "entropy", "vmgenid", "pmem", "console", NULL };
 	if (!json_is_object(o))
 		return error_set(err, errlen, -EINVAL, "petrel: expected an object");
 	int r = json_check_keys(o, "petrel", keys, err, errlen);
@@ -246,6 +258,10 @@ int vm_config_extensions_from_json(json_t *o, struct vm_config *c, char *err, si
 	if (v && (r = get_transport(v, "petrel.vsock", &c->vsock.transport, err, errlen)) < 0)
 		return r;
 	if (e && (r = get_transport(e, "petrel.entropy", &c->entropy.transport, err, errlen)) < 0)
+		return r;
+	/* the console's transport: absent (no console, or an older snapshot) is the default */
+	json_t *con = json_object_get(o, "console");
+	if (con && (r = get_transport(con, "petrel.console", &c->console_transport, err, errlen)) < 0)
 		return r;
 	/* pmem transports: absent (no pmem devices, or a snapshot older than them) is the default */
 	json_t *pm = json_object_get(o, "pmem");

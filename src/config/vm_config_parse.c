@@ -38,7 +38,9 @@ struct pending_config {
 	char *cpu_config_json;
 	/* Device sections: present ones replace what the config had. */
 	struct vm_config devs;   /* only the device fields are used */
-	bool has_drives, has_nets, has_vsock, has_entropy, has_pmem, has_fs;
+	bool has_drives, has_nets, has_vsock, has_entropy, has_pmem, has_fs, has_console_ports;
+	bool has_guest_agent;
+	struct guest_agent_config guest_agent;
 	struct mmds_config mmds;  /* configured: "mmds-config" was given */
 	bool has_balloon;
 	struct balloon_config balloon;
@@ -426,6 +428,14 @@ static int parse_root(json_t *root, const struct vm_config *cfg, struct pending_
 			r = fs_section_from_json(val, &p->devs, err, errlen);
 			p->has_fs = r == 0 && !json_is_null(val);
 		}
+		else if (!strcmp(key, "console-ports")) {
+			r = console_ports_section_from_json(val, &p->devs, err, errlen);
+			p->has_console_ports = r == 0 && !json_is_null(val);
+		}
+		else if (!strcmp(key, "guest-agent")) {
+			r = json_is_null(val) ? 0 : guest_agent_config_from_json(val, key, &p->guest_agent, err, errlen);
+			p->has_guest_agent = r == 0 && !json_is_null(val);
+		}
 		else if (!strcmp(key, "drives") || !strcmp(key, "network-interfaces") ||
 			 !strcmp(key, "vsock") || !strcmp(key, "entropy"))
 			r = parse_devices(key, val, p, err, errlen);
@@ -542,6 +552,16 @@ int vm_config_parse_json(const char *json, struct vm_config *cfg, char *err, siz
 		memcpy(cfg->fs, p.devs.fs, sizeof(cfg->fs));
 		cfg->nfs = p.devs.nfs;
 		p.devs.nfs = 0;
+	}
+	if (p.has_console_ports) {
+		console_ports_section_free(cfg);
+		memcpy(cfg->console_ports, p.devs.console_ports, sizeof(cfg->console_ports));
+		cfg->nconsole_ports = p.devs.nconsole_ports;
+		p.devs.nconsole_ports = 0;
+	}
+	if (p.has_guest_agent) {
+		cfg->guest_agent = p.guest_agent;
+		cfg->has_guest_agent = true;
 	}
 	if (p.has_vcpu_hotplug) {
 		cfg->vcpu_hotplug = p.vcpu_hotplug;

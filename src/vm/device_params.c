@@ -50,3 +50,17 @@ const struct e1000_params *vm_e1000_params(const struct net_config *c, struct e1
 _Static_assert(VIRTIO_NET_ID_MAX >= DEVICES_ID_MAX, "a virtio-net device keeps every id the definition allows");
 _Static_assert(E1000_ID_MAX >= DEVICES_ID_MAX, "an E1000 keeps every id the definition allows");
 _Static_assert(VIRTIO_PMEM_ID_MAX >= DEVICES_ID_MAX, "a pmem device keeps every id the definition allows");
+
+unsigned vm_console_params(const struct vm_config *cfg, int agent_fd, struct vcon_port_params out[VCON_MAX_PORTS - 1])
+{
+	int agent;
+	unsigned n = vm_config_console_port_count(cfg, &agent);
+	n = n < VCON_MAX_PORTS - 1 ? n : VCON_MAX_PORTS - 1;
+	for (unsigned i = 0; i < n; i++) {
+		const struct console_port_config *c = i < cfg->nconsole_ports ? &cfg->console_ports[i] : NULL;
+		out[i] = (struct vcon_port_params){ .name = c ? c->name : GUEST_AGENT_PORT_NAME,
+						    .fd = (int)i == agent ? agent_fd : -1,
+						    .socket_path = c ? c->socket_path : NULL };
+	}
+	return n;
+}

@@ -141,6 +141,8 @@ struct virtio_blk *vm_blk(struct vm *vm, unsigned i);
 struct virtio_pmem *vm_pmem(struct vm *vm, unsigned i);
 struct virtio_vsock *vm_vsock(struct vm *vm);
 struct virtio_balloon *vm_balloon(struct vm *vm);
+/* The virtio-console (docs/guest-agent.md), NULL without one: virtio_console_port_guest_open. */
+struct virtio_console *vm_console(struct vm *vm);
 struct virtio_mem *vm_virtio_mem(struct vm *vm);
 /* The network interface iface_id's virtio-net or E1000 (the other NULL); -ENOENT for neither. */
 int vm_net_by_iface(struct vm *vm, const char *iface_id, struct virtio_net **net, struct e1000 **card);

@@ -23,6 +23,7 @@ enum dev_kind {
 	DEV_FS,         /* virtio-fs */
 	DEV_DISPLAY,    /* the screen: bochs-display ("display", docs/display.md) */
 	DEV_TABLET,     /* virtio-input, the display's absolute pointer ("display": "tablet") */
+	DEV_CONSOLE,    /* virtio-console, "console-ports" and the guest agent's (docs/guest-agent.md) */
 	DEV_KINDS
 };
 

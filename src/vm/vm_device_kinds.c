@@ -10,6 +10,7 @@
 #include "vm/vm_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 /* ---- drives: virtio-blk ---- */
@@ -320,6 +321,35 @@ static void reset_display(void *dev)
 	bochs_reset(dev);
 }
 
+/* ---- virtio-console (docs/guest-agent.md): the definition's ports and the guest agent's ---- */
+
+static unsigned count_console(const struct vm_config *cfg)
+{
+	return vm_config_has_console(cfg);
+}
+
+static int make_console(struct vm *vm, unsigned i, void *dev, struct vm_device *d, enum virtio_transport_kind *tr)
+{
+	struct vcon_port_params p[VCON_MAX_PORTS - 1];
+	const struct vm_config *cfg = vm->cfg;
+	/* the agent's end is the caller's: the device owns a copy of it */
+	int afd = cfg->guest_agent_fd_set ? fcntl(cfg->guest_agent_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	if (cfg->guest_agent_fd_set && afd < 0) {
+		log_error("virtio-console: cannot take the guest agent's socket: %s", strerror(errno));
+		return -errno;
+	}
+	unsigned n = vm_console_params(cfg, afd, p);
+	char msg[512];
+	int err = virtio_console_create(dev, p, n, &vm->mem, &vm->devs.io, msg, sizeof(msg));
+	if (err < 0) {
+		log_error("%s", msg);
+		return err;
+	}
+	*d = (struct vm_device){ .vdev = &((struct virtio_console *)dev)->vdev };
+	*tr = cfg->console_transport;
+	return 0;
+}
+
 static void no_op(void *dev)
 {
 	(void)dev;   /* nothing runs outside the vCPUs' accesses: nothing to quiesce */
@@ -342,4 +372,5 @@ const struct vm_device_kind vm_device_kinds[DEV_KINDS] = {
 			  .state = &bochs_state_ops, .destroy = destroy_display, .quiesce = no_op, .resume = no_op,
 			  .reset = reset_display },
 	[DEV_TABLET] = { count_tablet, SIZE(virtio_input), .make = make_tablet, .after = make_display_view },
+	[DEV_CONSOLE] = { count_console, SIZE(virtio_console), .make = make_console, .stats = &virtio_console_stats_ops },
 };

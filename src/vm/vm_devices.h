@@ -13,6 +13,7 @@
 #include "devices/virtio/balloon.h"
 #include "devices/virtio/input.h"
 #include "devices/virtio/blk/blk.h"
+#include "devices/virtio/console.h"
 #include "devices/virtio/net/net.h"
 #include "devices/virtio/pmem.h"
 #include "devices/virtio/rng.h"

@@ -188,6 +188,11 @@ struct virtio_vsock *vm_vsock(struct vm *vm)
 	return vm_device_of(vm, DEV_VSOCK, 0);
 }
 
+struct virtio_console *vm_console(struct vm *vm)
+{
+	return vm_device_of(vm, DEV_CONSOLE, 0);
+}
+
 struct virtio_balloon *vm_balloon(struct vm *vm)
 {
 	return vm_device_of(vm, DEV_BALLOON, 0);

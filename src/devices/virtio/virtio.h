@@ -27,7 +27,7 @@
 struct guest_mem;
 struct io_thread;
 
-#define VIRTIO_MAX_QUEUES 16
+#define VIRTIO_MAX_QUEUES 36   /* virtio-console: 2 per port, 17 ports, and its 2 control queues */
 #define VIRTIO_NO_VECTOR 0xffff
 
 /* Device status (2.1) */
@@ -49,6 +49,7 @@ struct io_thread;
 /* Device IDs (5) */
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
 #define VIRTIO_ID_VSOCK 19
 

@@ -26,7 +26,7 @@
 #define VIRTIO_ID_FS 26
 #define VIRTIO_FS_TAG_LEN 36          /* the configuration's tag field (not NUL-terminated when full) */
 #define VIRTIO_FS_CONFIG_LEN 40       /* tag[36], le32 num_request_queues */
-#define VIRTIO_FS_MAX_REQUEST_QUEUES (VIRTIO_MAX_QUEUES - 1)  /* queue 0 is the high-priority one */
+#define VIRTIO_FS_MAX_REQUEST_QUEUES 15  /* and queue 0, the high-priority one */
 #define VIRTIO_FS_TIMEOUT_MS 2000     /* each of the back end's replies */
 /* The replies of the first handshake (InstanceStart, before any vCPU runs): Debian's virtiofsd
  * sets up its sandbox (namespaces, chroot, seccomp) only after it accepted the connection, and
