@@ -234,11 +234,17 @@ static int cmd_snapshot(const struct ctl_cmd *c, int argc, char **argv)
 
 static int cmd_backup(const struct ctl_cmd *c, int argc, char **argv)
 {
+	if (!(argc == 3 || (argc == 5 && !strcmp(argv[3], "--consistency")))) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 	const char *name = argv[1], *backup = argv[2];
 	char path[160];
-	json_t *o = NULL;
+	json_t *o = NULL, *body = json_pack("{s:s}", "name", backup);
+	if (argc == 5)
+		json_object_set_new(body, "consistency", json_string(argv[4]));
 	snprintf(path, sizeof(path), "/vms/%s/backup", name);
-	int e = ctl_request_json("POST", path, json_pack("{s:s}", "name", backup), VERB_TIMEOUT_MS, &o);
+	int e = ctl_request_json("POST", path, body, VERB_TIMEOUT_MS, &o);
 	if (!e && ctl_json)
 		ctl_print_json(o ? o : json_null());
 	else if (!e)
@@ -405,8 +411,10 @@ static const struct ctl_cmd commands[] = {
 	  "  snapshot-create NAME SNAP    pause, snapshot (memory and devices), resume\n" },
 	{ "snapshot-list", 1, cmd_get, NULL, "snapshots",
 	  "  snapshot-list NAME           its snapshots\n" },
-	{ "backup", 2, cmd_backup, NULL, NULL,
-	  "  backup NAME BACKUP           a backup of the running VM with copies of its disks\n" },
+	{ "backup", -1, cmd_backup, NULL, NULL,
+	  "  backup NAME BACKUP [--consistency auto|filesystem|crash]\n"
+	  "                               a backup of the running VM with copies of its disks (filesystem:\n"
+	  "                               its file systems frozen by the guest agent meanwhile)\n" },
 	{ "backup-list", 1, cmd_get, NULL, "backups",
 	  "  backup-list NAME             its backups\n" },
 	{ "snapshot-revert", 2, cmd_snapshot, NULL, "revert",

@@ -357,9 +357,19 @@ static enum api_result named_job(struct call *c, enum mgr_verb verb)
 	return run_job(c, j);
 }
 
+/* POST /vms/NAME/backup {"name", "consistency"} */
 static enum api_result post_backup(struct call *c)
 {
-	return named_job(c, MGR_VERB_BACKUP);
+	enum api_result res;
+	char err[160];
+	struct mgr_job *j = new_job(c, MGR_VERB_BACKUP, &res);
+	if (!j)
+		return res;
+	if (named_consistency_parse(c->body, c->len, j->arg.name, j->consistency, err, sizeof(err)) < 0) {
+		mgr_job_free(j);
+		return mgr_answer_fault(c->r, 400, err);
+	}
+	return run_job(c, j);
 }
 
 /* POST /vms/NAME/migrate {"to", "downtime_ms", "timeout_s"} (migrate.c) */
