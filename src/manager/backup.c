@@ -48,8 +48,7 @@ static int worker_backup(struct manager *m, struct mgr_vm *vm, const char *dir, 
 			 char *err, size_t errlen)
 {
 	json_t *b = json_pack("{s:s}", "backup_dir", dir), *o = NULL;
-	if (consistency[0])
-		json_object_set_new(b, "consistency", json_string(consistency));
+	json_object_set_new(b, "consistency", json_string(consistency[0] ? consistency : "auto"));
 	int e = worker_call_json(m, vm, "PUT", "/snapshot/backup", b, &o, err, errlen);
 	json_decref(b);
 	*how = consistency_meta(o);
