@@ -178,7 +178,7 @@ MANAGER_LAYERS = [
     ("jobs", {"jobs.c"}, False),
     ("verbs", {"backup.c", "clone.c", "define.c", "lifecycle.c", "machine.c", "peer/migrate.c", "peer/migrate_in.c",
                "peer/migration_status.c", "replica.c", "restore.c", "snapshot.c", "web/web_console.c", "web/web_vnc.c", "net/net_verbs.c",
-               "from_image.c"}, False),
+               "from_image.c", "guest.c"}, False),
     ("batch", {"batch.c"}, False),
     ("start", {"start.c", "peer/peer.c", "net/net_run.c"}, False),
     ("worker", {"worker.c"}, False),

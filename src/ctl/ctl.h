@@ -1,6 +1,6 @@
 /* petrelctl's pieces: petrelctl.c (main, the table of commands and the small ones), request.c
  * (requests to petreld), one file per larger command (top.c, console.c, vnc.c, clone.c, migrate.c,
- * replica.c, web_user.c, net.c, image.c), arena.c (memory for big answers). */
+ * replica.c, web_user.c, net.c, image.c, guest.c), arena.c (memory for big answers). */
 #ifndef PETREL_CTL_H
 #define PETREL_CTL_H
 
@@ -34,6 +34,7 @@ int cmd_vnc(int argc, char **argv);       /* vnc.c */
 int cmd_web_user(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);   /* migrate.c */
 int cmd_replica(int argc, char **argv);
+int cmd_guest(int argc, char **argv);     /* guest.c: the guest agent */
 int cmd_net(int argc, char **argv);       /* net.c: net-define, net-list, ... */
 /* image.c: image-list, image-import, image-remove, define-from-image */
 int cmd_image(int argc, char **argv);

@@ -7,6 +7,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,13 +65,25 @@ static int cmd_list(const struct ctl_cmd *c, int argc, char **argv)
 		if (pid)
 			snprintf(pids, sizeof(pids), "%lld", (long long)json_integer_value(pid));
 		char *res = json_dumps(json_object_get(vm, "resources"), JSON_COMPACT);
-		char addrs[256] = "";   /* its interfaces' addresses on host networks */
+		/* its interfaces' addresses on host networks, then those its guest agent reports that
+		 * are not among them (marked "(agent)") */
+		char addrs[256] = "";
 		size_t k, off = 0;
-		json_t *ip;
-		json_array_foreach(json_object_get(vm, "addresses"), k, ip)
+		json_t *ip, *net = json_object_get(vm, "addresses");
+		json_array_foreach(net, k, ip)
 			if (json_is_string(ip) && off < sizeof(addrs))
 				off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s", off ? "," : "",
 							json_string_value(ip));
+		json_array_foreach(json_object_get(vm, "guest_addresses"), k, ip) {
+			size_t j;
+			json_t *seen;
+			bool dup = false;
+			json_array_foreach(net, j, seen)
+				dup = dup || json_equal(seen, ip);
+			if (json_is_string(ip) && !dup && off < sizeof(addrs))
+				off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s(agent)", off ? "," : "",
+							json_string_value(ip));
+		}
 		printf(" %-8s %-24s %-10s %-16s %s\n", pids, json_string_value(json_object_get(vm, "name")),
 		       json_string_value(json_object_get(vm, "state")), off ? addrs : "-", res && strcmp(res, "{}") ? res : "");
 		free(res);
@@ -195,15 +208,35 @@ static int cmd_machine(const struct ctl_cmd *c, int argc, char **argv)
 }
 
 /* snapshot-create, -revert, -delete: arg is which. */
+/* NAME THING [--consistency C]: the body {"name": THING, "consistency": C} of a snapshot or
+ * backup, or NULL (usage printed) when the arguments are not that. */
+static json_t *consistency_body(int argc, char **argv)
+{
+	if (!(argc == 3 || (argc == 5 && !strcmp(argv[3], "--consistency")))) {
+		usage(stderr);
+		return NULL;
+	}
+	json_t *body = json_pack("{s:s}", "name", argv[2]);
+	if (argc == 5)
+		json_object_set_new(body, "consistency", json_string(argv[4]));
+	return body;
+}
+
 static int cmd_snapshot(const struct ctl_cmd *c, int argc, char **argv)
 {
 	const char *what = c->arg, *name = argv[1], *snap = argv[2];
 	char path[256];
-	json_t *o = NULL;
+	json_t *o = NULL, *body;
 	int e;
+	if (strcmp(what, "create") && argc != 3) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 	if (!strcmp(what, "create")) {
+		if (!(body = consistency_body(argc, argv)))
+			return EXIT_USAGE;
 		snprintf(path, sizeof(path), "/vms/%s/snapshots", name);
-		e = ctl_request_json("POST", path, json_pack("{s:s}", "name", snap), VERB_TIMEOUT_MS, &o);
+		e = ctl_request_json("POST", path, body, VERB_TIMEOUT_MS, &o);
 	} else if (!strcmp(what, "revert")) {
 		snprintf(path, sizeof(path), "/vms/%s/snapshots/%s/revert", name, snap);
 		e = ctl_request("POST", path, NULL, VERB_TIMEOUT_MS, &o);
@@ -221,11 +254,13 @@ static int cmd_snapshot(const struct ctl_cmd *c, int argc, char **argv)
 
 static int cmd_backup(const struct ctl_cmd *c, int argc, char **argv)
 {
+	json_t *o = NULL, *body = consistency_body(argc, argv);
+	if (!body)
+		return EXIT_USAGE;
 	const char *name = argv[1], *backup = argv[2];
 	char path[160];
-	json_t *o = NULL;
 	snprintf(path, sizeof(path), "/vms/%s/backup", name);
-	int e = ctl_request_json("POST", path, json_pack("{s:s}", "name", backup), VERB_TIMEOUT_MS, &o);
+	int e = ctl_request_json("POST", path, body, VERB_TIMEOUT_MS, &o);
 	if (!e && ctl_json)
 		ctl_print_json(o ? o : json_null());
 	else if (!e)
@@ -388,17 +423,20 @@ static const struct ctl_cmd commands[] = {
 	  "  setvcpus NAME N              vCPUs of a running VM (vCPU hot-plug)\n" },
 	{ "setmem", 2, cmd_machine, NULL, "memory_mib",
 	  "  setmem NAME MIB              memory of a running VM (virtio-mem or the balloon)\n" },
-	{ "snapshot-create", 2, cmd_snapshot, NULL, "create",
-	  "  snapshot-create NAME SNAP    pause, snapshot (memory and devices), resume\n" },
+	{ "snapshot-create", -1, cmd_snapshot, NULL, "create",
+	  "  snapshot-create NAME SNAP [--consistency auto|filesystem|crash]\n"
+	  "                               pause, snapshot (memory and devices), resume\n" },
 	{ "snapshot-list", 1, cmd_get, NULL, "snapshots",
 	  "  snapshot-list NAME           its snapshots\n" },
-	{ "backup", 2, cmd_backup, NULL, NULL,
-	  "  backup NAME BACKUP           a backup of the running VM with copies of its disks\n" },
+	{ "backup", -1, cmd_backup, NULL, NULL,
+	  "  backup NAME BACKUP [--consistency auto|filesystem|crash]\n"
+	  "                               a backup of the running VM with copies of its disks (filesystem:\n"
+	  "                               its file systems frozen by the guest agent meanwhile)\n" },
 	{ "backup-list", 1, cmd_get, NULL, "backups",
 	  "  backup-list NAME             its backups\n" },
-	{ "snapshot-revert", 2, cmd_snapshot, NULL, "revert",
+	{ "snapshot-revert", -1, cmd_snapshot, NULL, "revert",
 	  "  snapshot-revert NAME SNAP    replace the VM's worker by one restored from SNAP\n" },
-	{ "snapshot-delete", 2, cmd_snapshot, NULL, "delete",
+	{ "snapshot-delete", -1, cmd_snapshot, NULL, "delete",
 	  "  snapshot-delete NAME SNAP\n" },
 	{ "clone", -1, NULL, cmd_clone, NULL,
 	  "  clone NAME SNAP N [--prefix P] [--no-start] [--net IFACE=TAP]\n"
@@ -434,6 +472,9 @@ static const struct ctl_cmd commands[] = {
 	{ "replica", -1, NULL, cmd_replica, NULL,
 	  "  replica NAME standby --listen URL | primary --to URL | promote | status [--json]\n"
 	  "                               replicated VMs, failover decided by a cluster (replica.c)\n" },
+	{ "guest", -1, NULL, cmd_guest, NULL,
+	  "  guest NAME ping|info|interfaces|freeze|thaw|fsfreeze-status|fstrim|set-time|shutdown|reboot|halt\n"
+	  "                               the VM's guest agent (docs/guest-agent.md)\n" },
 	{ "net-define", -1, NULL, cmd_net, NULL,
 	  "  net-define FILE | net-undefine NAME | net-list | net-info NAME\n"
 	  "  net-start NAME | net-destroy NAME | net-autostart NAME [--disable]\n"

@@ -42,7 +42,22 @@ static int move_all(const char *dir, const char *to, char *err, size_t errlen)
 	return e;
 }
 
-int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char *err, size_t errlen)
+/* The worker's PUT /snapshot/backup into dir: 0 and *how, the backup's {"consistency", "frozen_ms"}
+ * as the worker answered them (consistency_meta). */
+static int worker_backup(struct manager *m, struct mgr_vm *vm, const char *dir, const char *consistency, json_t **how,
+			 char *err, size_t errlen)
+{
+	json_t *b = json_pack("{s:s}", "backup_dir", dir), *o = NULL;
+	json_object_set_new(b, "consistency", json_string(consistency[0] ? consistency : "auto"));
+	int e = worker_call_json(m, vm, "PUT", "/snapshot/backup", b, &o, err, errlen);
+	json_decref(b);
+	*how = consistency_meta(o);
+	json_decref(o);
+	return e;
+}
+
+int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency, char *err,
+		    size_t errlen)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX], inside[PATH_MAX + 16] = "";
 	if (mgr_vm_backup_dir(m, vm->def.name, name, dir, sizeof(dir)) < 0)
@@ -62,11 +77,9 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char
 		if (mkdir(inside, 0700) < 0 || chown(inside, vm->def.uid, vm->def.gid) < 0)
 			e = error_set(err, errlen, -errno, "cannot make %s for the worker: %s", inside, strerror(errno));
 	}
-	if (!e) {
-		json_t *b = json_pack("{s:s}", "backup_dir", vm->jail_dir[0] ? "/backup" : tmp);
-		e = worker_call(m, vm, "PUT", "/snapshot/backup", b, err, errlen);
-		json_decref(b);
-	}
+	json_t *how = NULL;   /* what the worker says of the backup's consistency */
+	if (!e)
+		e = worker_backup(m, vm, vm->jail_dir[0] ? "/backup" : tmp, consistency, &how, err, errlen);
 	if (!e && inside[0])
 		e = move_all(inside, tmp, err, errlen);
 	if (inside[0])
@@ -84,10 +97,12 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char
 	if (!e) {
 		json_t *meta = json_pack("{s:s, s:I, s:O}", "name", name, "created", (json_int_t)time(NULL),
 					 "definition", vm->def.doc);
+		json_object_update(meta, how);
 		e = meta_dir_finish(tmp, dir, meta, err, errlen);
 	} else {
 		rm_tree(tmp);
 	}
+	json_decref(how);
 	return e;
 }
 

@@ -116,3 +116,36 @@ bool name_body_parse(const char *body, size_t len, const char *key, char *out)
 	json_decref(o);
 	return ok;
 }
+
+int named_consistency_parse(const char *body, size_t len, char *name, char *consistency, char *err, size_t errlen)
+{
+	json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	const char *n = json_string_value(json_object_get(o, "name"));
+	json_t *c = json_object_get(o, "consistency");
+	const char *cs = json_string_value(c);
+	size_t keys = json_object_size(o);
+	bool ok = json_is_object(o) && n && mgr_vm_name_ok(n) && keys == 1u + !!c;
+	bool c_ok = !c || (cs && (!strcmp(cs, "auto") || !strcmp(cs, "filesystem") || !strcmp(cs, "crash")));
+	if (ok && c_ok) {
+		snprintf(name, VM_NAME_MAX + 1, "%s", n);
+		snprintf(consistency, 12, "%s", cs ? cs : "");
+	}
+	json_decref(o);
+	if (!ok)
+		return error_set(err, errlen, -EINVAL, "expected {\"name\": NAME, \"consistency\": ...}, NAME 1 to %d of "
+			       "[A-Za-z0-9-]", VM_NAME_MAX);
+	if (!c_ok)
+		return error_set(err, errlen, -EINVAL, "consistency: expected \"auto\", \"filesystem\" or \"crash\"");
+	return 0;
+}
+
+json_t *consistency_meta(json_t *answer)
+{
+	const char *c = json_string_value(json_object_get(answer, "consistency"));
+	json_t *ms = json_object_get(answer, "frozen_ms");
+	bool fs = c && !strcmp(c, "filesystem");
+	json_t *o = json_pack("{s:s}", "consistency", fs ? "filesystem" : "crash");
+	if (fs && json_is_integer(ms) && json_integer_value(ms) >= 0)
+		json_object_set(o, "frozen_ms", ms);
+	return o;
+}

@@ -21,6 +21,11 @@
 
 #define DEFAULT_JAIL_ID 12345
 
+bool def_guest_agent(json_t *doc)
+{
+	return json_is_true(json_object_get(json_object_get(doc, "guest-agent"), "enabled"));
+}
+
 const char *restart_policy_name(enum restart_policy p)
 {
 	return p == RESTART_ALWAYS ? "always" : p == RESTART_ON_FAILURE ? "on-failure" : "never";
@@ -128,7 +133,8 @@ int partition_parse(json_t *o, struct vm_resources *r, char *err, size_t errlen)
 
 static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "name", "uuid", "autostart", "restart", "resources", "jail", CI_SECTION, NULL };
+	static const char *const keys[] = { "name", "uuid", "autostart", "restart", "shutdown", "resources", "jail",
+					    CI_SECTION, NULL };
 	if (!json_is_object(p))
 		return error_set(err, errlen, -EINVAL, "petrel: expected an object");
 	int e = def_only_keys(p, "petrel", keys, err, errlen);
@@ -162,6 +168,12 @@ static int parse_petrel(json_t *p, struct vm_def *def, char *err, size_t errlen)
 			def->restart = RESTART_ALWAYS;
 		else
 			return error_set(err, errlen, -EINVAL, "petrel.restart: expected \"never\", \"on-failure\" or \"always\"");
+	}
+	if ((v = json_object_get(p, "shutdown"))) {
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(s, "acpi") && strcmp(s, "agent"))
+			return error_set(err, errlen, -EINVAL, "petrel.shutdown: expected \"acpi\" or \"agent\"");
+		def->shutdown_agent = !strcmp(s, "agent");
 	}
 	if ((v = json_object_get(p, "resources")) && (e = partition_parse(v, &def->res, err, errlen)) < 0)
 		return e;
@@ -287,6 +299,11 @@ int def_parse(const char *text, size_t len, struct vm_def *def, char *err, size_
 	free(fc_text);
 	if (e < 0) {
 		e = error_set(err, errlen, -EINVAL, "%s", why[0] ? why : "invalid definition");
+		goto fail;
+	}
+	if (def->shutdown_agent && !def_guest_agent(doc)) {
+		e = error_set(err, errlen, -EINVAL, "petrel.shutdown: \"agent\" needs a guest agent (\"guest-agent\": "
+			      "{\"enabled\": true})");
 		goto fail;
 	}
 	struct path_check pc = { err, errlen };

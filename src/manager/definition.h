@@ -29,6 +29,7 @@ struct vm_def {
 	char uuid[37];
 	bool autostart;
 	enum restart_policy restart;
+	bool shutdown_agent;        /* petrel.shutdown "agent": shutdown asks the guest agent first */
 	struct vm_resources res;
 	unsigned uid, gid;          /* the worker's ids in its jail */
 	json_t *doc;                /* the whole document, as stored (owned) */
@@ -51,6 +52,8 @@ extern const char *const def_boot_keys[];
 int def_foreach_file(json_t *doc, int (*fn)(void *, const char *where, const char *path, bool disk),
 		     void *arg);
 const char *restart_policy_name(enum restart_policy p);
+/* Whether the Firecracker part of doc gives the VM a guest agent ("guest-agent": {"enabled": true}). */
+bool def_guest_agent(json_t *doc);
 /* A VM's (a snapshot's, a backup's) name: 1 to VM_NAME_MAX of [A-Za-z0-9-], no '-' first. */
 bool mgr_vm_name_ok(const char *name);
 

@@ -35,6 +35,8 @@ struct mgr_job {
 		json_t *replica;                    /* the replica verb's body (owned) */
 		struct peer_migrate_req migrate;
 	} arg;
+	char consistency[12];       /* snapshot, backup: "auto", "filesystem", "crash", or "" (the worker's
+				     * default) */
 	json_t *result;             /* what the verb answers instead of the VM (clones), or NULL */
 	json_t *event_extra;        /* the fields of the table's success event, or NULL */
 	/* the API's answer, once the job has ended */

@@ -48,7 +48,7 @@ static int run_pause(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, ch
 
 static int run_snapshot(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)
 {
-	int e = vmsnap_create(m, vm, j->arg.name, err, errlen);
+	int e = vmsnap_create(m, vm, j->arg.name, j->consistency, err, errlen);
 	if (e == 0)
 		j->event_extra = json_pack("{s:s}", "snapshot", j->arg.name);
 	return e;
@@ -61,7 +61,7 @@ static int run_revert(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, c
 
 static int run_backup(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)
 {
-	int e = vmbackup_create(m, vm, j->arg.name, err, errlen);
+	int e = vmbackup_create(m, vm, j->arg.name, j->consistency, err, errlen);
 	char dir[PATH_MAX];
 	if (e == 0 && mgr_vm_backup_dir(m, vm->def.name, j->arg.name, dir, sizeof(dir)) == 0)
 		j->event_extra = json_pack("{s:s, s:s}", "backup", j->arg.name, "dir", dir);

@@ -1,6 +1,7 @@
 /* petreld: the host service (docs/manager.md). Options, start-up (definitions, re-adoption of
  * running workers, autostart), the API, then supervision until SIGTERM or SIGINT. Stopping
  * petreld leaves every VM running: the next petreld adopts them again. */
+#include "manager/guest.h"
 #include "manager/definitions.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
@@ -298,6 +299,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "petreld: serving %s (definitions %s, %s)\n", m.socket_path, m.defs_dir,
 		m.jailer ? "jailed workers" : "workers without the jailer");
 	supervise_autostart(&m);
+	if (guest_watch_start(&m) < 0)
+		fprintf(stderr, "petreld: no thread for the guest agents' addresses: they are not shown\n");
 	supervise_loop(&m);
 	/* The VMs keep running; verbs in progress are cut short with the process (the server is
 	 * not stopped: a verb's thread may still answer through it). */

@@ -62,6 +62,8 @@ struct mgr_vm {
 	json_t *arriving_leases;    /* a migration's arrival: the DHCP leases its MACs held on the source,
 				     * [{"mac", "ip", "expiry"}], which its taps' guards allow until they
 				     * expire (net/net_taps.c); NULL: none */
+	json_t *guest_ifs;          /* guest.c: its guest agent's interfaces, [{"name", "mac", "addresses":
+				     * [{"address", "prefix"}]}], from its current worker (owned), or NULL */
 };
 
 struct manager {
@@ -99,6 +101,9 @@ const char *mgr_vm_state_name(enum mgr_vm_state s);
 json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm);
 /* What a listing shows (GET /list): name, state, pid, operation, addresses and resources if set. */
 json_t *mgr_vm_brief_json(struct manager *m, struct mgr_vm *vm);
+/* The addresses its guest agent last reported (guest.c's watcher), loopback left out: a new
+ * array, or NULL when the agent said nothing yet. */
+json_t *mgr_vm_guest_addresses(const struct mgr_vm *vm);
 void mgr_vm_free(struct mgr_vm *vm);
 /* Where vm's snapshots are, <snapshot dir>/<vm>[/<snap>], and its backups,
  * <snapshot dir>/<vm>.backups[/<name>]: 0, or -ENAMETOOLONG. */

@@ -26,6 +26,8 @@
  *   GET  /images                the image store    POST /images {"name", "path", "move"}  import
  *   DELETE /images/NAME         (409 while a VM's disk uses it) (images.c)
  *   POST /vms/from-image        VMs made from an image, each on an overlay of it (from_image.c)
+ *   GET  /vms/NAME/guest/{ping,info,interfaces}, PUT .../{fsfreeze,shutdown,time,fstrim}: its guest
+ *                               agent, through its worker (guest.c)
  * Every request is first checked by auth_check (auth.c). Errors are {"fault_message": "..."}
  * with 400 (bad input), 401 (a TLS client without a certificate), 404 (no such VM or path), 405,
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs), 507 (no
@@ -36,6 +38,7 @@
 #include "manager/defs.h"
 #include "manager/events.h"
 #include "manager/from_image.h"
+#include "manager/guest.h"
 #include "manager/images.h"
 #include "manager/jobs.h"
 #include "manager/mgr.h"
@@ -341,22 +344,24 @@ static enum api_result get_backups(struct call *c)
 }
 
 /* POST .../backup, .../snapshots {"name": NAME} */
-static enum api_result named_job(struct call *c, enum mgr_verb verb)
+/* POST /vms/NAME/backup and POST /vms/NAME/snapshots: {"name", "consistency"} */
+static enum api_result consistent_job(struct call *c, enum mgr_verb verb)
 {
 	enum api_result res;
+	char err[160];
 	struct mgr_job *j = new_job(c, verb, &res);
 	if (!j)
 		return res;
-	if (!name_body_parse(c->body, c->len, "name", j->arg.name)) {
+	if (named_consistency_parse(c->body, c->len, j->arg.name, j->consistency, err, sizeof(err)) < 0) {
 		mgr_job_free(j);
-		return mgr_answer_fault(c->r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
+		return mgr_answer_fault(c->r, 400, err);
 	}
 	return run_job(c, j);
 }
 
 static enum api_result post_backup(struct call *c)
 {
-	return named_job(c, MGR_VERB_BACKUP);
+	return consistent_job(c, MGR_VERB_BACKUP);
 }
 
 /* POST /vms/NAME/migrate {"to", "downtime_ms", "timeout_s"} (migrate.c) */
@@ -397,6 +402,12 @@ static enum api_result replica(struct call *c)
 	return run_job(c, j);
 }
 
+/* /vms/NAME/guest/... (guest.c): its guest agent, through its worker */
+static enum api_result guest(struct call *c)
+{
+	return guest_route(c->m, c->vm, c->method, c->rest, c->body, c->len, c->r, c->done, c->opaque);
+}
+
 /* POST /vms/NAME/clone {"snapshot", "count", "prefix", "start", "net"} (clone.c),
  * POST /vms/NAME/restore {"backup"} (restore.c). */
 static enum api_result clone_or_restore(struct call *c, bool clone)
@@ -434,7 +445,7 @@ static enum api_result get_snapshots(struct call *c)
 
 static enum api_result post_snapshot(struct call *c)
 {
-	return named_job(c, MGR_VERB_SNAPSHOT);
+	return consistent_job(c, MGR_VERB_SNAPSHOT);
 }
 
 static enum api_result delete_snapshot(struct call *c)
@@ -493,6 +504,7 @@ static const struct route vm_routes[] = {
 	{ "migrate", .post = post_migrate },
 	{ "migration", .any = migration },                   /* migration_status.c */
 	{ "replica", .any = replica, .subtree = true },      /* replica.c */
+	{ "guest", .any = guest, .subtree = true },          /* guest.c */
 	{ "clone", .post = post_clone },
 	{ "restore", .post = post_restore },
 	{ "snapshots", .get = get_snapshots, .post = post_snapshot },

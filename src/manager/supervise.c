@@ -62,6 +62,8 @@ void supervise_ended(struct manager *m, struct mgr_vm *vm, int status)
 	bool was_starting = vm->state == VM_STARTING;
 	worker_cleanup(m, vm);
 	vm->pid = vm->vmm_pid = 0;
+	json_decref(vm->guest_ifs);   /* its agent spoke for the worker that ended */
+	vm->guest_ifs = NULL;
 	json_t *why = json_object();
 	if (status >= 0)
 		json_object_set_new(why, WIFSIGNALED(status) ? "signal" : "exit_status",

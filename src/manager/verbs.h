@@ -15,11 +15,16 @@ struct mgr_vm;
 
 /* backup.c: backups of a running VM with its disks (petrel's PUT /snapshot/backup), in
  * <snapshot dir>/<vm>.backups/<name>/: vm.state, vm.mem, DRIVE_ID.img, meta.json. */
-int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, char *err, size_t errlen);
+/* consistency: "auto", "filesystem", "crash" (the guest agent's freeze around it: docs/guest-agent.md),
+ * or "" for the worker's default; what the worker says it was goes into meta.json. */
+int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency, char *err,
+		    size_t errlen);
 json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm);
 
 /* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */
-int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
+/* consistency: as vmbackup_create's; meta.json keeps what the worker says it was. */
+int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, const char *consistency, char *err,
+		  size_t errlen);
 int vmsnap_revert(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
 int vmsnap_delete(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
 json_t *vmsnap_list(struct manager *m, struct mgr_vm *vm);
@@ -46,6 +51,13 @@ int vmclone_parse(const char *body, size_t len, const char *vm, struct clone_req
 bool tap_pattern_ok(const char *pat);
 /* A body {KEY: NAME} (a snapshot's, a backup's name) into out (VM_NAME_MAX + 1 bytes). */
 bool name_body_parse(const char *body, size_t len, const char *key, char *out);
+/* A body {"name": NAME, "consistency": "auto"|"filesystem"|"crash"} (consistency optional: "" then;
+ * 12 bytes): 0 or -EINVAL and why. */
+int named_consistency_parse(const char *body, size_t len, char *name, char *consistency, char *err, size_t errlen);
+/* What a worker's answer to a snapshot or backup says of its consistency, as meta.json keeps it:
+ * {"consistency": "filesystem", "frozen_ms": N} or {"consistency": "crash"} (anything else, or no
+ * answer: a worker that does not say is taken as crash-consistent). */
+json_t *consistency_meta(json_t *answer);
 int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out,
 		    char *err, size_t errlen);
 /* Make and start the clones q asks for; *result: the clones, as the API shows them. */

@@ -34,7 +34,23 @@ void mgr_vm_free(struct mgr_vm *vm)
 	json_decref(vm->replica_status);
 	json_decref(vm->taps);
 	json_decref(vm->arriving_leases);
+	json_decref(vm->guest_ifs);
 	free(vm);
+}
+
+json_t *mgr_vm_guest_addresses(const struct mgr_vm *vm)
+{
+	if (!vm->guest_ifs)
+		return NULL;
+	json_t *out = json_array(), *it, *a;
+	size_t i, j;
+	json_array_foreach(vm->guest_ifs, i, it) {
+		if (!strcmp(json_string_value(json_object_get(it, "name")) ?: "", "lo"))
+			continue;
+		json_array_foreach(json_object_get(it, "addresses"), j, a)
+			json_array_append(out, json_object_get(a, "address"));
+	}
+	return out;
 }
 
 json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm)
@@ -66,6 +82,8 @@ json_t *mgr_vm_to_json(struct manager *m, struct mgr_vm *vm)
 	json_t *ifs = net_vm_interfaces(m, vm);   /* networks, MACs, addresses, taps */
 	if (ifs)
 		json_object_set_new(o, "interfaces", ifs);
+	if (vm->guest_ifs)   /* what its guest agent says (guest.c) */
+		json_object_set_new(o, "guest_interfaces", json_incref(vm->guest_ifs));
 	return o;
 }
 
@@ -81,6 +99,8 @@ json_t *mgr_vm_brief_json(struct manager *m, struct mgr_vm *vm)
 	json_t *addrs = net_vm_addresses(m, vm);
 	if (addrs)
 		json_object_set_new(o, "addresses", addrs);
+	if ((addrs = mgr_vm_guest_addresses(vm)))
+		json_object_set_new(o, "guest_addresses", addrs);
 	json_t *res = partition_to_json(&vm->def.res);
 	if (json_object_size(res))
 		json_object_set_new(o, "resources", res);

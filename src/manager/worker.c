@@ -51,6 +51,8 @@ static const struct section {
 	{ "vsock", "/vsock", NULL },
 	{ "entropy", "/entropy", NULL },
 	{ "display", "/display", NULL },
+	{ "console-ports", "/console-ports/", "port_id" },
+	{ "guest-agent", "/guest-agent", NULL },
 	{ "balloon", "/balloon", NULL },
 	{ "memory-hotplug", "/hotplug/memory", NULL },
 	{ "vcpu-hotplug", "/hotplug/vcpu", NULL },
@@ -88,6 +90,17 @@ static int configure(struct manager *m, struct mgr_vm *vm, json_t *fc, char *err
 		char sock[PATH_MAX];
 		worker_vnc_path(m, vm, true, sock, sizeof(sock));
 		json_object_set_new(disp, "vnc_socket", json_string(sock));
+	}
+	/* A virtio-console port's socket too: in the worker's jail (worker_port_path) */
+	size_t pi;
+	json_t *port;
+	json_array_foreach(json_object_get(fc, "console-ports"), pi, port) {
+		const char *id = json_string_value(json_object_get(port, "port_id"));
+		if (!json_object_get(port, "socket_path") || !id || !id_ok(id))
+			continue;
+		char sock[PATH_MAX];
+		worker_port_path(m, vm, id, true, sock, sizeof(sock));
+		json_object_set_new(port, "socket_path", json_string(sock));
 	}
 	json_t *mc = json_object_get(fc, "machine-config");
 	if (json_is_object(mc) && !json_object_get(mc, "uuid"))
@@ -127,6 +140,17 @@ void worker_events_path(struct manager *m, const struct mgr_vm *vm, char *out, s
 		snprintf(out, size, "%s/root" EVENTS_IN_JAIL, vm->jail_dir);
 	else
 		snprintf(out, size, "%s/sock/%s.events", m->state_dir, vm->def.name);
+}
+
+void worker_port_path(struct manager *m, const struct mgr_vm *vm, const char *port_id, bool worker_view, char *out,
+		      size_t size)
+{
+	if (!vm->jail_dir[0])
+		snprintf(out, size, "%s/sock/%s.port-%s", m->state_dir, vm->def.name, port_id);
+	else if (worker_view)
+		snprintf(out, size, "/run/port-%s.sock", port_id);
+	else
+		snprintf(out, size, "%s/root/run/port-%s.sock", vm->jail_dir, port_id);
 }
 
 #define VNC_IN_JAIL "/run/vnc.sock"

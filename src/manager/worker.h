@@ -43,6 +43,11 @@ bool worker_wait_end(struct manager *m, struct mgr_vm *vm, unsigned ms);
  * writes, unlike its log, which the guest's console shares (migrate.c takes a migration's
  * figures from it). In the jail, or <state>/sock/<name>.events without one. */
 void worker_events_path(struct manager *m, const struct mgr_vm *vm, char *out, size_t size);
+/* Where the worker's virtio-console port port_id listens (a definition's socket_path is not a
+ * path of the worker's): worker_view, the path the worker is given (inside its jail); else this
+ * host's path to it. */
+void worker_port_path(struct manager *m, const struct mgr_vm *vm, const char *port_id, bool worker_view, char *out,
+		      size_t size);
 /* Where a VM with a display serves VNC (docs/display.md#petreld): the worker's view of the path
  * (worker_view: /run/vnc.sock in its jail) or the host's (<jail>/root/run/vnc.sock); without a
  * jail <state>/sock/<name>.vnc either way. */

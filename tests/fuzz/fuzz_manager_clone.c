@@ -1,5 +1,5 @@
-/* libFuzzer target: the bodies of petreld's POST /vms/NAME/clone (vmclone_parse) and
- * POST /vms/NAME/restore (vmrestore_parse), untrusted text from petreld's API. Each accepts
+/* libFuzzer target: the bodies of petreld's POST /vms/NAME/clone (vmclone_parse),
+ * POST /vms/NAME/restore (vmrestore_parse) and POST /vms/NAME/backup (named_consistency_parse), untrusted text from petreld's API. Each accepts
  * or refuses with -EINVAL and a message; what it accepts keeps its invariants: names that
  * make valid VM names, a count in range, tap patterns that fit an interface name. */
 #include <errno.h>
@@ -46,6 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = vmrestore_parse(text, size, backup, err, sizeof(err));
 	FUZZ_CHECK(r == 0 || r == -EINVAL);
 	FUZZ_CHECK(r != 0 || mgr_vm_name_ok(backup));
+	FUZZ_CHECK(r == 0 || err[0] != 0);
+	char consistency[12] = "";
+	err[0] = 0;
+	r = named_consistency_parse(text, size, backup, consistency, err, sizeof(err));
+	FUZZ_CHECK(r == 0 || r == -EINVAL);
+	FUZZ_CHECK(r != 0 || (mgr_vm_name_ok(backup) && (!consistency[0] || !strcmp(consistency, "auto") ||
+							   !strcmp(consistency, "filesystem") || !strcmp(consistency, "crash"))));
 	FUZZ_CHECK(r == 0 || err[0] != 0);
 	free(text);
 	return 0;

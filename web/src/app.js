@@ -345,20 +345,29 @@ async function renderDetail(name, tab) {
       h('tr', {}, ['id', 'path', 'root', 'read-only', 'cache', 'boot'].map((t) => h('th', {}, t))),
       drives.map((d) => h('tr', {}, [d.drive_id, d.path_on_host, d.is_root_device ? 'yes' : 'no', d.is_read_only ? 'yes' : 'no', d.cache_type || '', d.boot_index ?? ''].map((t) => h('td', {}, t ?? ''))))) : h('p', { class: 'muted' }, 'none'));
     // petreld's view of them (GET /vms/NAME's interfaces): the network, the tap it made, the address
-    let ifs = null;
-    try { ifs = (await api('GET', vmPath(name))).interfaces; } catch (e) { /* the definition's alone */ }
+    let ifs = null, gifs = null;
+    try { ({ interfaces: ifs, guest_interfaces: gifs } = await api('GET', vmPath(name))); } catch (e) { /* the definition's alone */ }
     const rows = ifs || nics.map((n) => ({ iface_id: n.iface_id, host_dev_name: n.host_dev_name, network: n.network, mac: n.guest_mac }));
     append(body, h('h2', {}, 'Network interfaces'), rows.length ? h('table', { class: 'plain' },
       h('tr', {}, ['id', 'network', 'tap', 'MAC', 'address'].map((t) => h('th', {}, t))),
       rows.map((n) => h('tr', {}, [n.iface_id, n.network || '', n.tap || n.host_dev_name || '', n.mac || '', n.ip || ''].map((t) => h('td', {}, t ?? ''))))) : h('p', { class: 'muted' }, 'none'));
+    // what the guest agent says (petreld asks a running VM's agent now and then: guest.c)
+    if (def['guest-agent'] && def['guest-agent'].enabled) {
+      append(body, h('h2', {}, 'In the guest (its agent)'), gifs && gifs.length ? h('table', { class: 'plain', 'data-guest-ifs': '' },
+        h('tr', {}, ['interface', 'MAC', 'addresses'].map((t) => h('th', {}, t))),
+        gifs.map((g) => h('tr', {}, [g.name, g.mac || '', (g.addresses || []).map((a) => `${a.address}/${a.prefix}`).join(', ')].map((t) => h('td', {}, t))))) :
+        h('p', { class: 'muted' }, vm.state === 'running' ? 'the agent has not answered yet' : 'the VM is not running'));
+    }
   } else if (tab === 'snapshots') {
     let snaps = [];
     try { snaps = await api('GET', vmPath(name, 'snapshots')); } catch (e) { append(body, h('p', { class: 'bad' }, e.message)); }
     if (isAdmin() && vm.state === 'running') append(body, h('button', { type: 'button', 'data-act': 'snapshot', onclick: () => snapshotAction(name) }, 'Take a snapshot'));
     append(body, snaps.length ? h('table', { class: 'plain snaps' },
-      h('tr', {}, ['name', 'created', 'state', 'memory', ''].map((t) => h('th', {}, t))),
+      h('tr', {}, ['name', 'created', 'state', 'consistency', 'memory', ''].map((t) => h('th', {}, t))),
       snaps.map((s) => h('tr', { 'data-snap': s.name }, h('td', {}, s.name), h('td', {}, s.created ? new Date(s.created * 1000).toLocaleString() : ''),
-        h('td', {}, s.vm_state || ''), h('td', {}, fmtBytes(s.mem_bytes)),
+        h('td', {}, s.vm_state || ''),
+        h('td', {}, s.consistency === 'filesystem' ? `file systems frozen${s.frozen_ms != null ? ` ${s.frozen_ms} ms` : ''}` : (s.consistency || 'crash')),
+        h('td', {}, fmtBytes(s.mem_bytes)),
         h('td', {}, isAdmin() ? [
           h('button', { type: 'button', onclick: async () => {
             if (!(await ask(`Revert ${name} to ${s.name}?`, 'The running VM is replaced by the snapshot\'s: what happened since is lost.', [], { confirm: 'Revert', danger: true }))) return;
