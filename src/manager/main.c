@@ -1,6 +1,7 @@
 /* petreld: the host service (docs/manager.md). Options, start-up (definitions, re-adoption of
  * running workers, autostart), the API, then supervision until SIGTERM or SIGINT. Stopping
  * petreld leaves every VM running: the next petreld adopts them again. */
+#include "manager/backup_jobs.h"
 #include "manager/guest.h"
 #include "manager/definitions.h"
 #include "manager/events.h"
@@ -45,6 +46,9 @@ static void usage(FILE *f)
 		"  --snapshot-dir DIR     snapshots, <vm>/<name>/ (default /var/lib/petreld/snapshots)\n"
 		"  --image-dir DIR        the image store, NAME.qcow2|raw + NAME.json (default\n"
 		"                         /var/lib/petreld/images; on the jail base's file system)\n"
+		"  --backup-jobs-dir DIR  backup jobs, ID.json and ID.state (default <defs dir>/../backup-jobs)\n"
+		"  --test-clock FILE      tests: backup schedules and retention take the time (seconds since\n"
+		"                         the epoch) from FILE instead of the clock\n"
 		"  --jail-base DIR        the jailer's --chroot-base-dir (default /srv/jailer)\n"
 		"  --ovmf-vars-template FILE  a UEFI VM's variables file is made from it (default\n"
 		"                         " FIRMWARE_OVMF_VARS_TEMPLATE ")\n"
@@ -152,7 +156,7 @@ int main(int argc, char **argv)
 		.api_timeout_max_ms = 300000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP, O_WEB, O_IMAGES, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS };
+	       O_VER, O_HELP, O_WEB, O_IMAGES, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS, O_BJOBS, O_TCLOCK };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -162,6 +166,7 @@ int main(int argc, char **argv)
 		{ "cgroup-parent", required_argument, NULL, O_CGP },
 		{ "snapshot-dir", required_argument, NULL, O_SNAP }, { "image-dir", required_argument, NULL, O_IMAGES },
 		{ "ovmf-vars-template", required_argument, NULL, O_VARS },
+		{ "backup-jobs-dir", required_argument, NULL, O_BJOBS }, { "test-clock", required_argument, NULL, O_TCLOCK },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO },
 		{ "api-timeout-max", required_argument, NULL, O_ATOMAX }, { "version", no_argument, NULL, O_VER },
@@ -194,6 +199,8 @@ int main(int argc, char **argv)
 		case O_SNAP: m.snapshot_dir = optarg; break;
 		case O_IMAGES: m.image_dir = optarg; break;
 		case O_VARS: m.vars_template = optarg; break;
+		case O_BJOBS: m.backup_jobs_dir = optarg; break;
+		case O_TCLOCK: m.test_clock = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
 		case O_ATOMAX: m.api_timeout_max_ms = (unsigned)atoi(optarg); break;
@@ -249,6 +256,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "petreld: cannot create %s: %m\n", m.defs_dir);
 		return 1;
 	}
+	char *jobs_dir = NULL;
+	if (!m.backup_jobs_dir && asprintf(&jobs_dir, "%s/../backup-jobs", m.defs_dir) > 0)
+		m.backup_jobs_dir = jobs_dir;
+	if (m.test_clock && access(m.test_clock, R_OK) < 0) {
+		fprintf(stderr, "petreld: --test-clock %s: %m\n", m.test_clock);
+		return 1;
+	}
 	if (!foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "petreld: daemon: %m\n");
 		return 1;
@@ -266,6 +280,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 
 	load_all(&m);
+	backup_jobs_load(&m);
 	adopt_all(&m);
 	net_service_start(&m);   /* the networks, adopted or autostarted, before any VM starts */
 	struct api_server *srv = NULL;
@@ -299,6 +314,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "petreld: serving %s (definitions %s, %s)\n", m.socket_path, m.defs_dir,
 		m.jailer ? "jailed workers" : "workers without the jailer");
 	supervise_autostart(&m);
+	if (backup_jobs_start(&m) < 0)
+		fprintf(stderr, "petreld: no thread for the backup jobs: none runs on its schedule\n");
 	if (guest_watch_start(&m) < 0)
 		fprintf(stderr, "petreld: no thread for the guest agents' addresses: they are not shown\n");
 	supervise_loop(&m);
