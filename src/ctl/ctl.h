@@ -1,6 +1,6 @@
 /* petrelctl's pieces: petrelctl.c (main, the table of commands and the small ones), request.c
  * (requests to petreld), one file per larger command (top.c, console.c, vnc.c, clone.c, migrate.c,
- * replica.c, web_user.c, net.c, image.c, guest.c), arena.c (memory for big answers). */
+ * replica.c, web_user.c, net.c, image.c, guest.c, backup_job.c), arena.c (memory for big answers). */
 #ifndef PETREL_CTL_H
 #define PETREL_CTL_H
 
@@ -38,6 +38,8 @@ int cmd_guest(int argc, char **argv);     /* guest.c: the guest agent */
 int cmd_net(int argc, char **argv);       /* net.c: net-define, net-list, ... */
 /* image.c: image-list, image-import, image-remove, define-from-image */
 int cmd_image(int argc, char **argv);
+/* backup_job.c: backup-job-define, -list, -run, -remove, backup-verify */
+int cmd_backup_job(int argc, char **argv);
 /* clone.c */
 int cmd_clone(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
