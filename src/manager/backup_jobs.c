@@ -167,7 +167,9 @@ static int backup_one(struct manager *m, struct mgr_vm *vm, const struct bjob_de
 	if (!j)
 		return error_oom(err, errlen);
 	snprintf(j->arg.name, sizeof(j->arg.name), "%s", name);
-	snprintf(j->consistency, sizeof(j->consistency), "%s", d->consistency);
+	/* "auto" is the worker's default: not sent (a worker without the guest agent's freeze
+	 * knows no such field) */
+	snprintf(j->consistency, sizeof(j->consistency), "%s", strcmp(d->consistency, "auto") ? d->consistency : "");
 	j->target = d->target_dir[0] ? d->target_dir : NULL;
 	int e = jobs_begin(j, err, errlen);
 	if (e < 0) {
