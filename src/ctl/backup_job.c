@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#define JOB_DEF_MAX (1 << 20)
 #define JOB_TIMEOUT_MS 30000
 #define RUN_TIMEOUT_MS 3600000   /* a run backs up every VM of the job */
 
@@ -32,17 +31,8 @@ static void when(json_t *t, char *out, size_t size)
 
 static int job_define(const char *file)
 {
-	char *text = NULL;
-	size_t len;
-	int r = read_whole_file(file, JOB_DEF_MAX, &text, &len);
-	if (r < 0) {
-		fprintf(stderr, "petrelctl: %s: %s\n", file,
-			r == -EINVAL || r == -EFBIG ? "not a regular file of at most 1 MiB" : strerror(-r));
-		return EXIT_REFUSED;
-	}
 	json_t *o = NULL;
-	int e = ctl_request("POST", "/backup-jobs", text, JOB_TIMEOUT_MS, &o);
-	free(text);
+	int e = ctl_post_file("/backup-jobs", file, JOB_TIMEOUT_MS, &o);
 	char next[32];
 	when(json_object_get(o, "next_run"), next, sizeof(next));
 	if (!e && ctl_json)

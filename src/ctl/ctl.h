@@ -19,6 +19,9 @@ extern bool ctl_json;
 int ctl_request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out);
 /* The same with a JSON body (taken; NULL: none). */
 int ctl_request_json(const char *method, const char *path, json_t *body, unsigned timeout_ms, json_t **out);
+/* POST the file (at most 1 MiB: a definition) to path: as ctl_request, or EXIT_REFUSED with the
+ * reason printed when it cannot be read. */
+int ctl_post_file(const char *path, const char *file, unsigned timeout_ms, json_t **out);
 /* o as indented JSON on stdout. */
 void ctl_print_json(json_t *o);
 /* GET path for a list command: with --json it is printed here (0, *out NULL); else 0 and *out for

@@ -104,35 +104,31 @@ static void load_state(struct manager *m, struct bjob *j, time_t now)
 	json_decref(o);
 }
 
+static bool load_job(const char *id, void *arg)
+{
+	struct manager *m = arg;
+	char err[512], file[VM_NAME_MAX + 8];
+	_cleanup_free_ char *text = NULL;
+	struct bjob *j = calloc(1, sizeof(*j));
+	if (!j)
+		return false;
+	snprintf(file, sizeof(file), "%s.json", id);
+	if (defs_read(m->backup_jobs_dir, file, &text, err, sizeof(err)) < 0 ||
+	    bjob_def_parse(text, strlen(text), &j->def, err, sizeof(err)) < 0 || strcmp(id, j->def.id)) {
+		fprintf(stderr, "petreld: skipping backup job %s: %s\n", file,
+			j->def.doc ? "its id is not its file's name" : err);
+		bjob_free(j);
+		return true;
+	}
+	load_state(m, j, mgr_clock_now(m));
+	j->next = jobs;
+	jobs = j;
+	return true;
+}
+
 void backup_jobs_load(struct manager *m)
 {
-	time_t now = mgr_clock_now(m);
-	DIR *d = opendir(m->backup_jobs_dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json"))
-			continue;
-		char err[512];
-		_cleanup_free_ char *text = NULL;
-		struct bjob *j = calloc(1, sizeof(*j));
-		if (!j)
-			break;
-		if (defs_read(m->backup_jobs_dir, de->d_name, &text, err, sizeof(err)) < 0 ||
-		    bjob_def_parse(text, strlen(text), &j->def, err, sizeof(err)) < 0 ||
-		    strncmp(de->d_name, j->def.id, n - 5) || strlen(j->def.id) != n - 5) {
-			fprintf(stderr, "petreld: skipping backup job %s: %s\n", de->d_name,
-				j->def.doc ? "its id is not its file's name" : err);
-			bjob_free(j);
-			continue;
-		}
-		load_state(m, j, now);
-		j->next = jobs;
-		jobs = j;
-	}
-	closedir(d);
+	defs_each_json(m->backup_jobs_dir, load_job, m);
 }
 
 /* ---- a run ---- */

@@ -4,6 +4,7 @@
 #include "manager/backup_jobs.h"
 #include "manager/guest.h"
 #include "manager/definitions.h"
+#include "manager/defs.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
 #include "manager/net/net_service.h"
@@ -104,35 +105,24 @@ static int default_cgroup_version(void)
 	return access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 ? 2 : 1;
 }
 
-/* Every definition in the directory; the ones that do not parse are logged and left alone. */
-static void load_all(struct manager *m)
+/* One definition of the directory (defs_each_json); one that does not parse is logged and left alone. */
+static bool load_one(const char *name, void *arg)
 {
-	DIR *d = opendir(m->defs_dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json"))
-			continue;
-		char name[VM_NAME_MAX + 1], err[512];
-		if (n - 5 > VM_NAME_MAX)
-			continue;
-		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
-		struct mgr_vm *vm = calloc(1, sizeof(*vm));
-		if (!vm)
-			break;
-		vm->pidfd = -1;
-		vm->last_exit = -1;
-		if (mgr_load_definition(m, name, &vm->def, err, sizeof(err)) < 0) {
-			fprintf(stderr, "petreld: skipping definition %s: %s\n", de->d_name, err);
-			free(vm);
-			continue;
-		}
-		vm->next = m->vms;
-		m->vms = vm;
+	struct manager *m = arg;
+	char err[512];
+	struct mgr_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return false;
+	vm->pidfd = -1;
+	vm->last_exit = -1;
+	if (mgr_load_definition(m, name, &vm->def, err, sizeof(err)) < 0) {
+		fprintf(stderr, "petreld: skipping definition %s.json: %s\n", name, err);
+		free(vm);
+		return true;
 	}
-	closedir(d);
+	vm->next = m->vms;
+	m->vms = vm;
+	return true;
 }
 
 static void on_signal(int sig)
@@ -279,7 +269,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
-	load_all(&m);
+	defs_each_json(m.defs_dir, load_one, &m);
 	backup_jobs_load(&m);
 	adopt_all(&m);
 	net_service_start(&m);   /* the networks, adopted or autostarted, before any VM starts */
