@@ -42,7 +42,7 @@ LAYERS = [
     ["vcpu"],
     ["vm"],
     ["ui"],
-    ["ha", "migration", "snapshot"],
+    ["ha", "migration", "snapshot", "agent"],  # agent: the guest agent's client (docs/guest-agent.md)
     ["cli", "api"],
     ["manager", "jail"],
     ["ctl"],

@@ -55,6 +55,7 @@ enum ctl_action {
 	CTL_ACTION_RESUME,
 	CTL_ACTION_SNAPSHOT, /* arg: struct snapshot_request (create or load) */
 	CTL_ACTION_PROMOTE,  /* PATCH /replication promote, asked: wait for the guest to run */
+	CTL_ACTION_GUEST,    /* arg: struct guest_request (a /guest/... request to the agent) */
 };
 
 /* Called once per submitted action, on the worker thread: err is 0 or a negative errno
@@ -88,6 +89,8 @@ enum api_counter {
 	API_PUT_PMEM, API_PATCH_PMEM,
 	API_PUT_FS,
 	API_PUT_DISPLAY,
+	API_GET_GUEST, API_PUT_GUEST,
+	API_PUT_CONSOLE_PORT, API_PUT_GUEST_AGENT,
 	API_COUNTERS
 };
 
@@ -150,6 +153,10 @@ struct controller {
 	/* the worker is writing a snapshot or backup of ctl->vm (it takes the dirty page log and
 	 * pauses): a migration or replication waits until it is done */
 	bool snapshot_busy;
+	/* the guest agent's client (src/agent, ctl_guest.c) when the definition enables it: made
+	 * with the VM, freed (a pending freeze thawed) by ctl_free's hook. Set under the lock;
+	 * used by the worker's jobs (one at a time; the client has its own lock). */
+	struct guest_agent *agent;
 
 	/* worker */
 	pthread_t worker;
@@ -183,7 +190,23 @@ enum snapshot_request_kind { SNAP_REQ_CREATE, SNAP_REQ_LOAD, SNAP_REQ_BACKUP };
 int ctl_snapshot_parse(json_t *body, enum snapshot_request_kind kind, struct snapshot_request **out,
 		       char *err, size_t errlen);
 void ctl_snapshot_request_free(struct snapshot_request *q);
-int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen);
+int ctl_snapshot_run(struct controller *ctl, struct snapshot_request *q, char *err, size_t errlen);
+/* A create's or backup's answer once it ran, when its body named a consistency:
+ * {"consistency": "filesystem"|"crash", "frozen_ms" (when frozen)} (NULL: a 204). */
+json_t *ctl_snapshot_take_answer(struct snapshot_request *q);
+
+/* ctl_guest.c (docs/guest-agent.md): GET /guest/ping, /guest/info, /guest/interfaces, PUT
+ * /guest/fsfreeze, /guest/shutdown, /guest/time, /guest/fstrim. parse checks the body (NULL
+ * for a GET) on the API's thread; run talks to the agent on the worker; take_answer gives
+ * what a 200 answers (NULL: 204); http_status maps a failure of run to 400, 502 or 504. */
+enum guest_op { GUEST_PING, GUEST_INFO, GUEST_INTERFACES, GUEST_FSFREEZE, GUEST_SHUTDOWN, GUEST_TIME, GUEST_FSTRIM };
+struct guest_request;
+int ctl_guest_parse(json_t *body, enum guest_op op, struct guest_request **out, char *err, size_t errlen);
+int ctl_guest_run(struct controller *ctl, struct guest_request *q, char *err, size_t errlen);
+json_t *ctl_guest_take_answer(struct guest_request *q);
+unsigned ctl_guest_http_status(int r);
+void ctl_guest_request_free(struct guest_request *q);
+void ctl_guest_free(struct controller *ctl);
 
 /* ctl_migration.c: PUT /migration/receive and /migration/send (0 or -errno with err; the
  * migration goes on in the background), GET /migration, and whether one is under way. */
@@ -301,6 +324,10 @@ int ctl_pmem_metrics_locked(struct controller *ctl, json_t *out);
 /* ctl_fs.c (docs/virtio-fs.md): PUT /fs/{id} (pre-boot; its socket must exist); the config
  * file's "fs" array is one PUT per element. */
 int ctl_put_fs(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+/* ctl_console_ports.c (docs/guest-agent.md): PUT /console-ports/{port_id} and PUT /guest-agent
+ * (pre-boot); the config file's "console-ports" array is one PUT per element. */
+int ctl_put_console_port(struct controller *ctl, const char *id, json_t *body, char *err, size_t errlen);
+int ctl_put_guest_agent(struct controller *ctl, json_t *body, char *err, size_t errlen);
 
 /* Count one API request (and a failure when it failed) for the metrics (core_checks.c). */
 void ctl_count_request(struct controller *ctl, enum api_counter counter, bool failed);

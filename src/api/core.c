@@ -194,8 +194,16 @@ int ctl_start_vm(struct controller *ctl, char *err, size_t errlen)
 	if (boot_timer)
 		boot_timer_init(&ctl->boot_timer);
 	char why[512];
+	if ((r = ctl_agent_prepare(ctl, &ctl->cfg, err, errlen)) < 0) {
+		vm_free(vm);
+		pthread_mutex_lock(&ctl->lock);
+		ctl->state = INSTANCE_NOT_STARTED;
+		pthread_mutex_unlock(&ctl->lock);
+		return r;
+	}
 	log_capture_begin(why, sizeof(why));
 	r = vm_create(vm, &ctl->cfg, out_fd);
+	ctl_agent_attach(ctl, vm, &ctl->cfg, r == 0);
 	if (r == 0 && boot_timer) {
 		r = bus_register(vm_mmio_bus(vm), BOOT_TIMER_MMIO_BASE, BOOT_TIMER_MMIO_LEN, "boot-timer",
 				 boot_timer_read, boot_timer_write, &ctl->boot_timer);

@@ -68,6 +68,19 @@ void ctl_note_latency(struct controller *ctl, enum ctl_latency which, uint64_t t
  * interfaces and a snapshot load). The caller holds the lock. NULL: out of memory. */
 struct mmds *ctl_mmds_service_locked(struct controller *ctl);
 
+/* ---- core_agent.c: the guest agent's client with the VM (docs/guest-agent.md) ---- */
+
+/* Before a VM is built from cfg: when cfg enables the agent, ctl->agent made (or, for a VM
+ * that replaces one, given a new connection) and cfg->guest_agent_fd set to the device's end.
+ * 0 or -errno with why. */
+int ctl_agent_prepare(struct controller *ctl, struct vm_config *cfg, char *err, size_t errlen);
+/* After the build (built: it worked): our copy of the device's end closed, and the client
+ * told how to see whether the guest opened the port. */
+void ctl_agent_attach(struct controller *ctl, struct vm *vm, struct vm_config *cfg, bool built);
+/* A restored or arrived VM that runs: guest-set-time from the host's clock (best effort,
+ * logged; bounded by the agent's timeout). */
+void ctl_agent_set_time(struct controller *ctl);
+
 /* ---- hooks: what the resources hand the core (the tables are resources.c's) ---- */
 
 /* One per resource that holds something the core must reach; any hook may be NULL. */

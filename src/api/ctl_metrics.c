@@ -63,6 +63,10 @@ static const struct {
 	[API_PATCH_PMEM] = { PATCH, "pmem" },
 	[API_PUT_FS] = { PUT, "fs" },
 	[API_PUT_DISPLAY] = { PUT, "display" },
+	[API_GET_GUEST] = { GET, "guest" },
+	[API_PUT_GUEST] = { PUT, "guest" },
+	[API_PUT_CONSOLE_PORT] = { PUT, "console_ports" },
+	[API_PUT_GUEST_AGENT] = { PUT, "guest_agent" },
 };
 
 /* {"get_api_requests": {"instance_info_count": N, "instance_info_fails": N, ...}, ...}: every

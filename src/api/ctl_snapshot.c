@@ -1,6 +1,7 @@
 /* PUT /snapshot/create and PUT /snapshot/load: the bodies (Firecracker's SnapshotCreateParams
  * and SnapshotLoadParams, checked strictly) and their work on the controller's worker. */
 #include "api/core.h"
+#include "agent/agent.h"
 #include "util/event_monitor.h"
 #include "block/disk.h"
 #include "snapshot/snapshot.h"
@@ -13,8 +14,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* petrel's "consistency" of a create or backup (docs/guest-agent.md). */
+enum snap_consistency { CONSISTENCY_AUTO, CONSISTENCY_FILESYSTEM, CONSISTENCY_CRASH };
+
 struct snapshot_request {
 	enum snapshot_request_kind kind;
+	/* create, backup */
+	bool has_consistency;           /* given: a create may take a running VM (pausing it) */
+	enum snap_consistency consistency;
+	json_t *answer;                 /* {"consistency", "frozen_ms"}, set on the worker */
 	/* create */
 	char *state_path, *mem_path;
 	bool diff;
@@ -36,7 +44,31 @@ void ctl_snapshot_request_free(struct snapshot_request *q)
 	free(q->backup_dir);
 	free(q->mem_path);
 	ctl_overrides_free(&q->ov);
+	json_decref(q->answer);
 	free(q);
+}
+
+/* 200 with it only when the request named a consistency: Firecracker's clients get their 204. */
+json_t *ctl_snapshot_take_answer(struct snapshot_request *q)
+{
+	return q->has_consistency ? TAKE_PTR(q->answer) : NULL;
+}
+
+static int parse_consistency(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(b, "consistency");
+	if (!v || json_is_null(v))
+		return 0;
+	static const char *const names[] = { [CONSISTENCY_AUTO] = "auto", [CONSISTENCY_FILESYSTEM] = "filesystem",
+					     [CONSISTENCY_CRASH] = "crash" };
+	const char *s = json_string_value(v);
+	for (unsigned i = 0; s && i < ARRAY_SIZE(names); i++)
+		if (!strcmp(s, names[i]) && strlen(s) == json_string_length(v)) {
+			q->has_consistency = true;
+			q->consistency = i;
+			return 0;
+		}
+	return error_set(err, errlen, -EINVAL, "consistency: expected \"auto\", \"filesystem\" or \"crash\"");
 }
 
 static int boolean(json_t *o, const char *key, bool *out, char *err, size_t errlen)
@@ -53,9 +85,10 @@ static int boolean(json_t *o, const char *key, bool *out, char *err, size_t errl
 static int parse_create(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "snapshot_path", "mem_file_path", "snapshot_type",
-					    "version", NULL };
+					    "version", "consistency", NULL };
 	int r;
 	if ((r = json_check_keys(b, "", keys, err, errlen)) < 0 ||
+	    (r = parse_consistency(b, q, err, errlen)) < 0 ||
 	    (r = ctl_json_dup_str(b, "", "snapshot_path", true, &q->state_path, err, errlen)) < 0 ||
 	    (r = ctl_json_dup_str(b, "", "mem_file_path", true, &q->mem_path, err, errlen)) < 0)
 		return r;
@@ -121,8 +154,10 @@ static int parse_load(json_t *b, struct snapshot_request *q, char *err, size_t e
 
 static int parse_backup(json_t *b, struct snapshot_request *q, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "backup_dir", NULL };
+	static const char *const keys[] = { "backup_dir", "consistency", NULL };
 	int r = json_check_keys(b, "", keys, err, errlen);
+	if (r == 0)
+		r = parse_consistency(b, q, err, errlen);
 	return r < 0 ? r : ctl_json_dup_str(b, "", "backup_dir", true, &q->backup_dir, err, errlen);
 }
 
@@ -172,23 +207,85 @@ static void end_snapshot(struct controller *ctl)
 	pthread_mutex_unlock(&ctl->lock);
 }
 
-static int ctl_snapshot_create(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+/* The save itself, as the frozen run calls it. */
+struct save_job {
+	struct vm *vm;
+	struct snapshot_request *q;
+	bool pause;                     /* a create of a running VM: pause around it */
+};
+
+static int save(void *opaque, char *err, size_t errlen)
+{
+	struct save_job *j = opaque;
+	struct snapshot_request *q = j->q;
+	if (q->kind == SNAP_REQ_BACKUP)
+		return snapshot_backup(j->vm, q->backup_dir, err, errlen);   /* pauses and resumes */
+	int r = j->pause ? vm_pause(j->vm) : 0;
+	if (r < 0)
+		return error_set(err, errlen, r, "cannot pause the VM: %s", strerror(-r));
+	struct snapshot_create_opts o = { .state_path = q->state_path, .mem_path = q->mem_path, .diff = q->diff };
+	r = snapshot_create(j->vm, &o, err, errlen);
+	if (j->pause)
+		vm_resume(j->vm);
+	return r;
+}
+
+/* The save with the consistency asked: through the guest agent's freeze (the thaw on every
+ * path: agent_freeze.c) when the guest runs and has an agent, else crash-consistent. "auto"
+ * asks the agent only when it answers a ping; "filesystem" fails when the freeze does. */
+static int consistent_save(struct controller *ctl, struct save_job *j, bool running, char *err, size_t errlen)
+{
+	struct snapshot_request *q = j->q;
+	pthread_mutex_lock(&ctl->lock);
+	struct guest_agent *a = ctl->agent;
+	pthread_mutex_unlock(&ctl->lock);
+	bool ask = running && a && q->consistency != CONSISTENCY_CRASH;
+	char why[256];
+	if (ask && q->consistency == CONSISTENCY_AUTO && guest_agent_ping(a, why, sizeof(why)) < 0) {
+		log_info("snapshot: crash-consistent: the guest agent does not answer (%s)", why);
+		ask = false;
+	}
+	if (!ask && q->consistency == CONSISTENCY_FILESYSTEM)
+		return error_set(err, errlen, -EINVAL, "consistency \"filesystem\" needs %s",
+				 !a ? "a guest agent (the definition's \"guest-agent\": {\"enabled\": true})"
+				    : "a running microVM: a paused guest's agent cannot freeze its file systems");
+	struct guest_freeze_report rep = { 0 };
+	int r = ask ? guest_agent_frozen_run(a, q->consistency == CONSISTENCY_FILESYSTEM, save, j, &rep, err, errlen)
+		    : save(j, err, errlen);
+	/* a thaw that failed after a good save: the snapshot is there, the error says why not
+	 * everything is well (the VM runs on) */
+	bool saved = r == 0 || (rep.thaw_err < 0 && r == rep.thaw_err);
+	if (saved) {
+		j->q->answer = rep.frozen ? json_pack("{s:s, s:I}", "consistency", "filesystem", "frozen_ms",
+						      (json_int_t)rep.frozen_ms)
+					  : json_pack("{s:s}", "consistency", "crash");
+		if (rep.frozen)
+			log_info("snapshot: filesystem-consistent, %u file system(s) frozen for %llu ms", rep.nfs,
+				 (unsigned long long)rep.frozen_ms);
+	}
+	return r;
+}
+
+static int ctl_snapshot_create(struct controller *ctl, struct snapshot_request *q, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct vm *vm = ctl->vm;
-	int r = begin_snapshot_locked(ctl, vm && ctl->state == INSTANCE_PAUSED, "the microVM must be paused "
-				      "(PATCH /vm {\"state\": \"Paused\"}) before a snapshot", err, errlen);
+	/* Firecracker's rule: a paused VM. With petrel's "consistency" a running one too: the
+	 * snapshot pauses it itself (between the freeze and the thaw). */
+	bool running = ctl->state == INSTANCE_RUNNING;
+	int r = begin_snapshot_locked(ctl, vm && (ctl->state == INSTANCE_PAUSED || (running && q->has_consistency)),
+				      "the microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot, "
+				      "or petrel's \"consistency\" given", err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
 	if (r < 0)
 		return r;
-	struct snapshot_create_opts o = { .state_path = q->state_path, .mem_path = q->mem_path,
-					  .diff = q->diff };
-	r = snapshot_create(vm, &o, err, errlen);
+	struct save_job j = { vm, q, running };
+	r = consistent_save(ctl, &j, running, err, errlen);
 	end_snapshot(ctl);
-	if (r == 0) {
+	if (q->answer) {
 		log_info("snapshot written: %s, %s", q->state_path, q->mem_path);
-		event_emit("snapshot", "snapshot-taken", "{s:s,s:s,s:s}", "snapshot_path", q->state_path,
-			   "mem_file_path", q->mem_path, "snapshot_type", q->diff ? "Diff" : "Full");
+		event_emit("snapshot", "snapshot-taken", "{s:s,s:s,s:s,s:O}", "snapshot_path", q->state_path,
+			   "mem_file_path", q->mem_path, "snapshot_type", q->diff ? "Diff" : "Full", "consistency", q->answer);
 	}
 	return r;
 }
@@ -229,7 +326,9 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 		ctl->cfg = cfg;
 		pthread_mutex_unlock(&ctl->lock);
 		have_cfg = false;
-		r = snapshot_load(vm, &ctl->cfg, &o, out_fd, err, errlen);
+		if ((r = ctl_agent_prepare(ctl, &ctl->cfg, err, errlen)) == 0)
+			r = snapshot_load(vm, &ctl->cfg, &o, out_fd, err, errlen);
+		ctl_agent_attach(ctl, vm, &ctl->cfg, r == 0);
 	}
 	if (have_cfg)
 		vm_config_free(&cfg);
@@ -261,26 +360,29 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 		return error_set(err, errlen, -EINVAL, "cannot start the restored microVM: %s", strerror(-r));
 	ctl_display_serve(ctl, vm);
 	log_info("microVM restored from %s (%s)", q->state_path, q->resume ? "running" : "paused");
+	ctl_agent_set_time(ctl);   /* the guest's clock is the snapshot's: best effort */
 	event_emit("snapshot", "snapshot-loaded", "{s:s,s:b}", "snapshot_path", q->state_path, "resumed", q->resume);
 	return 0;
 }
 
-static int ctl_snapshot_backup(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+static int ctl_snapshot_backup(struct controller *ctl, struct snapshot_request *q, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct vm *vm = ctl->vm;
+	bool running = ctl->state == INSTANCE_RUNNING;
 	int r = begin_snapshot_locked(ctl, vm && started(ctl), "the microVM is not running", err, errlen);
 	pthread_mutex_unlock(&ctl->lock);
 	if (r < 0)
 		return r;
-	r = snapshot_backup(vm, q->backup_dir, err, errlen);
+	struct save_job j = { vm, q, false };
+	r = consistent_save(ctl, &j, running, err, errlen);
 	end_snapshot(ctl);
-	if (r == 0)
-		event_emit("snapshot", "backup-taken", "{s:s}", "backup_dir", q->backup_dir);
+	if (q->answer)
+		event_emit("snapshot", "backup-taken", "{s:s,s:O}", "backup_dir", q->backup_dir, "consistency", q->answer);
 	return r;
 }
 
-int ctl_snapshot_run(struct controller *ctl, const struct snapshot_request *q, char *err, size_t errlen)
+int ctl_snapshot_run(struct controller *ctl, struct snapshot_request *q, char *err, size_t errlen)
 {
 	uint64_t t0 = now_ns();
 	int r;

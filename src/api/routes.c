@@ -70,6 +70,8 @@ SIMPLE_PUT(patch_balloon_stats, ctl_patch_balloon_stats(c->ctl, c->body, msg, si
 SIMPLE_PUT(put_pmem, ctl_put_pmem(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_pmem, ctl_patch_pmem(c->ctl, c->id, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_fs, ctl_put_fs(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_console_port, ctl_put_console_port(c->ctl, c->id, c->body, msg, sizeof(msg)))
+SIMPLE_PUT(put_guest_agent, ctl_put_guest_agent(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_hint_start, ctl_balloon_hint_start(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(patch_balloon_hint_stop, ctl_balloon_hint_stop(c->ctl, msg, sizeof(msg)))
 /* petrel's vCPU hot-plug (docs/user-guide.md) */
@@ -160,15 +162,32 @@ struct pending {
 	api_done_fn done;
 	void *opaque;
 	bool deprecated;
+	enum ctl_action action;
+	void *arg;                    /* the job's argument: alive until done returns */
 };
+
+/* What a job answers besides 204: a /guest/... request's agent answer (ctl_guest.c), a
+ * snapshot's consistency (ctl_snapshot.c). */
+static json_t *job_answer(const struct pending *p)
+{
+	if (p->action == CTL_ACTION_GUEST)
+		return ctl_guest_take_answer(p->arg);
+	if (p->action == CTL_ACTION_SNAPSHOT)
+		return ctl_snapshot_take_answer(p->arg);
+	return NULL;
+}
 
 static void pending_done(void *opaque, int err, const char *msg)
 {
 	struct pending *p = opaque;
 	struct api_response resp = { 204, NULL, p->deprecated };
+	json_t *answer = p->arg && !err ? job_answer(p) : NULL;
+	bool guest = p->action == CTL_ACTION_GUEST;
 	if (err)
-		api_response_fault(&resp, err == -ENOMEM ? 500 : 400, "%s",
+		api_response_fault(&resp, guest ? ctl_guest_http_status(err) : err == -ENOMEM ? 500 : 400, "%s",
 				   msg ? msg : strerror(-err));
+	else if (answer)
+		api_set_json(&resp, 200, answer);
 	ctl_count_request(p->ctl, p->counter, resp.status >= 400);
 	if (resp.status >= 400)
 		log_info("API request failed (%u): %s", resp.status, msg ? msg : "");
@@ -188,6 +207,8 @@ static void drop_arg(enum ctl_action action, void *arg)
 {
 	if (action == CTL_ACTION_SNAPSHOT)
 		ctl_snapshot_request_free(arg);
+	if (action == CTL_ACTION_GUEST)
+		ctl_guest_request_free(arg);
 }
 
 static enum api_result submit_arg(struct call *c, enum ctl_action action, void *arg)
@@ -203,7 +224,7 @@ static enum api_result submit_arg(struct call *c, enum ctl_action action, void *
 		api_response_fault(c->resp, 500, "out of memory");
 		return API_DONE;
 	}
-	*p = (struct pending){ c->ctl, c->counter, c->done, c->opaque, c->resp->deprecated };
+	*p = (struct pending){ c->ctl, c->counter, c->done, c->opaque, c->resp->deprecated, action, arg };
 	int r = ctl_submit_arg(c->ctl, action, arg, pending_done, p);
 	if (r < 0) {
 		free(p);
@@ -300,6 +321,25 @@ static enum api_result put_snapshot_load(struct call *c) { return put_snapshot(c
 /* petrel's own: a backup of the running VM (docs/snapshots.md). */
 static enum api_result put_snapshot_backup(struct call *c) { return put_snapshot(c, SNAP_REQ_BACKUP); }
 
+/* petrel's own: the guest's agent (docs/guest-agent.md), on the worker: it may wait for the
+ * agent's timeout. */
+static enum api_result guest(struct call *c, enum guest_op op)
+{
+	char msg[FAULT_MAX];
+	struct guest_request *q;
+	int r = ctl_guest_parse(c->body, op, &q, msg, sizeof(msg));
+	if (r < 0)
+		return api_from_result(c, r, msg);
+	return submit_arg(c, CTL_ACTION_GUEST, q);
+}
+static enum api_result get_guest_ping(struct call *c) { return guest(c, GUEST_PING); }
+static enum api_result get_guest_info(struct call *c) { return guest(c, GUEST_INFO); }
+static enum api_result get_guest_interfaces(struct call *c) { return guest(c, GUEST_INTERFACES); }
+static enum api_result put_guest_fsfreeze(struct call *c) { return guest(c, GUEST_FSFREEZE); }
+static enum api_result put_guest_shutdown(struct call *c) { return guest(c, GUEST_SHUTDOWN); }
+static enum api_result put_guest_time(struct call *c) { return guest(c, GUEST_TIME); }
+static enum api_result put_guest_fstrim(struct call *c) { return guest(c, GUEST_FSTRIM); }
+
 /* petrel's own: live migration (docs/migration.md). */
 SIMPLE_PUT(put_migration_receive, ctl_migration_receive(c->ctl, c->body, msg, sizeof(msg)))
 SIMPLE_PUT(put_migration_send, ctl_migration_send(c->ctl, c->body, msg, sizeof(msg)))
@@ -368,9 +408,20 @@ const struct route api_routes[] = {
 	{ "mmds/config", .put = { put_mmds_config, API_PUT_MMDS } },
 	{ "pmem/*", .put = { put_pmem, API_PUT_PMEM }, .patch = { patch_pmem, API_PATCH_PMEM } },
 	{ "fs/*", .put = { put_fs, API_PUT_FS } }, /* petrel's virtio-fs (docs/virtio-fs.md) */
+	/* petrel's virtio-console ports and the guest agent's switch (docs/guest-agent.md) */
+	{ "console-ports/*", .put = { put_console_port, API_PUT_CONSOLE_PORT } },
+	{ "guest-agent", .put = { put_guest_agent, API_PUT_GUEST_AGENT } },
 	{ "display", .put = { put_display, API_PUT_DISPLAY } }, /* petrel's screen (docs/display.md) */
 	{ "display/frame", .put = { put_display_frame, API_PUT_DISPLAY } },  /* test-only */
 	{ "display/input", .put = { put_display_input, API_PUT_DISPLAY } },  /* test-only */
+	/* petrel's guest agent (docs/guest-agent.md) */
+	{ "guest/ping", .get = { get_guest_ping, API_GET_GUEST } },
+	{ "guest/info", .get = { get_guest_info, API_GET_GUEST } },
+	{ "guest/interfaces", .get = { get_guest_interfaces, API_GET_GUEST } },
+	{ "guest/fsfreeze", .put = { put_guest_fsfreeze, API_PUT_GUEST } },
+	{ "guest/shutdown", .put = { put_guest_shutdown, API_PUT_GUEST }, .body = ROUTE_BODY_OPTIONAL },
+	{ "guest/time", .put = { put_guest_time, API_PUT_GUEST }, .body = ROUTE_BODY_OPTIONAL },
+	{ "guest/fstrim", .put = { put_guest_fstrim, API_PUT_GUEST }, .body = ROUTE_BODY_OPTIONAL },
 	{ "hotplug/memory", .get = { get_hotplug_memory, API_GET_HOTPLUG_MEMORY },
 	  .put = { put_hotplug_memory, API_PUT_HOTPLUG_MEMORY },
 	  .patch = { patch_hotplug_memory, API_PATCH_HOTPLUG_MEMORY } },

@@ -34,6 +34,7 @@ static int load_device_array(struct controller *ctl, const char *section, const 
 			return error_set(err, errlen, -EINVAL, "%s.%s: missing or not a string", where, id_key);
 		const char *v = json_string_value(id);
 		int r = !strcmp(section, "fs") ? ctl_put_fs(ctl, v, el, err, errlen)
+			: !strcmp(section, "console-ports") ? ctl_put_console_port(ctl, v, el, err, errlen)
 			: id_key[0] == 'd'    ? ctl_put_drive(ctl, v, el, err, errlen)
 					      : ctl_put_net(ctl, v, el, err, errlen);
 		if (r < 0)
@@ -65,7 +66,8 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 	static const char *const order[] = { "logger", "metrics", "boot-source", "machine-config",
 					     "cpu-config", "drives", "pmem", "network-interfaces", "vsock",
 					     "entropy", "balloon", "mmds-config", "memory-hotplug",
-					     "cpu-affinity", "vcpu-hotplug", "fs", "display", NULL };
+					     "cpu-affinity", "vcpu-hotplug", "fs", "display",
+					     "console-ports", "guest-agent", NULL };
 	static const char *const later[] = { NULL };
 	json_error_t jerr;
 	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
@@ -105,6 +107,10 @@ int ctl_load_config(struct controller *ctl, const char *json, char *err, size_t 
 			r = ctl_load_pmem(ctl, v, err, errlen);
 		else if (!strcmp(*k, "fs"))
 			r = load_device_array(ctl, "fs", "id", v, err, errlen);
+		else if (!strcmp(*k, "console-ports"))
+			r = load_device_array(ctl, "console-ports", "port_id", v, err, errlen);
+		else if (!strcmp(*k, "guest-agent"))
+			r = prefixed(ctl_put_guest_agent(ctl, v, err, errlen), *k, err, errlen);
 		else if (!strcmp(*k, "boot-source"))
 			r = ctl_put_boot_source(ctl, v, err, errlen);
 		else if (!strcmp(*k, "machine-config"))

@@ -208,15 +208,35 @@ static int cmd_machine(const struct ctl_cmd *c, int argc, char **argv)
 }
 
 /* snapshot-create, -revert, -delete: arg is which. */
+/* NAME THING [--consistency C]: the body {"name": THING, "consistency": C} of a snapshot or
+ * backup, or NULL (usage printed) when the arguments are not that. */
+static json_t *consistency_body(int argc, char **argv)
+{
+	if (!(argc == 3 || (argc == 5 && !strcmp(argv[3], "--consistency")))) {
+		usage(stderr);
+		return NULL;
+	}
+	json_t *body = json_pack("{s:s}", "name", argv[2]);
+	if (argc == 5)
+		json_object_set_new(body, "consistency", json_string(argv[4]));
+	return body;
+}
+
 static int cmd_snapshot(const struct ctl_cmd *c, int argc, char **argv)
 {
 	const char *what = c->arg, *name = argv[1], *snap = argv[2];
 	char path[256];
-	json_t *o = NULL;
+	json_t *o = NULL, *body;
 	int e;
+	if (strcmp(what, "create") && argc != 3) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 	if (!strcmp(what, "create")) {
+		if (!(body = consistency_body(argc, argv)))
+			return EXIT_USAGE;
 		snprintf(path, sizeof(path), "/vms/%s/snapshots", name);
-		e = ctl_request_json("POST", path, json_pack("{s:s}", "name", snap), VERB_TIMEOUT_MS, &o);
+		e = ctl_request_json("POST", path, body, VERB_TIMEOUT_MS, &o);
 	} else if (!strcmp(what, "revert")) {
 		snprintf(path, sizeof(path), "/vms/%s/snapshots/%s/revert", name, snap);
 		e = ctl_request("POST", path, NULL, VERB_TIMEOUT_MS, &o);
@@ -234,15 +254,11 @@ static int cmd_snapshot(const struct ctl_cmd *c, int argc, char **argv)
 
 static int cmd_backup(const struct ctl_cmd *c, int argc, char **argv)
 {
-	if (!(argc == 3 || (argc == 5 && !strcmp(argv[3], "--consistency")))) {
-		usage(stderr);
+	json_t *o = NULL, *body = consistency_body(argc, argv);
+	if (!body)
 		return EXIT_USAGE;
-	}
 	const char *name = argv[1], *backup = argv[2];
 	char path[160];
-	json_t *o = NULL, *body = json_pack("{s:s}", "name", backup);
-	if (argc == 5)
-		json_object_set_new(body, "consistency", json_string(argv[4]));
 	snprintf(path, sizeof(path), "/vms/%s/backup", name);
 	int e = ctl_request_json("POST", path, body, VERB_TIMEOUT_MS, &o);
 	if (!e && ctl_json)
@@ -407,8 +423,9 @@ static const struct ctl_cmd commands[] = {
 	  "  setvcpus NAME N              vCPUs of a running VM (vCPU hot-plug)\n" },
 	{ "setmem", 2, cmd_machine, NULL, "memory_mib",
 	  "  setmem NAME MIB              memory of a running VM (virtio-mem or the balloon)\n" },
-	{ "snapshot-create", 2, cmd_snapshot, NULL, "create",
-	  "  snapshot-create NAME SNAP    pause, snapshot (memory and devices), resume\n" },
+	{ "snapshot-create", -1, cmd_snapshot, NULL, "create",
+	  "  snapshot-create NAME SNAP [--consistency auto|filesystem|crash]\n"
+	  "                               pause, snapshot (memory and devices), resume\n" },
 	{ "snapshot-list", 1, cmd_get, NULL, "snapshots",
 	  "  snapshot-list NAME           its snapshots\n" },
 	{ "backup", -1, cmd_backup, NULL, NULL,
@@ -425,9 +442,9 @@ static const struct ctl_cmd commands[] = {
 	{ "backup-job-list", -1, NULL, cmd_backup_job, NULL, NULL },
 	{ "backup-job-run", -1, NULL, cmd_backup_job, NULL, NULL },
 	{ "backup-job-remove", -1, NULL, cmd_backup_job, NULL, NULL },
-	{ "snapshot-revert", 2, cmd_snapshot, NULL, "revert",
+	{ "snapshot-revert", -1, cmd_snapshot, NULL, "revert",
 	  "  snapshot-revert NAME SNAP    replace the VM's worker by one restored from SNAP\n" },
-	{ "snapshot-delete", 2, cmd_snapshot, NULL, "delete",
+	{ "snapshot-delete", -1, cmd_snapshot, NULL, "delete",
 	  "  snapshot-delete NAME SNAP\n" },
 	{ "clone", -1, NULL, cmd_clone, NULL,
 	  "  clone NAME SNAP N [--prefix P] [--no-start] [--net IFACE=TAP]\n"

@@ -45,29 +45,16 @@ static int move_all(const char *dir, const char *to, char *err, size_t errlen)
 }
 
 /* The worker's PUT /snapshot/backup into dir: 0 and *how, the backup's {"consistency", "frozen_ms"}
- * as the worker answered them (checked: a jailed worker's word), "crash" when it said nothing. */
+ * as the worker answered them (consistency_meta). */
 static int worker_backup(struct manager *m, struct mgr_vm *vm, const char *dir, const char *consistency, json_t **how,
 			 char *err, size_t errlen)
 {
-	json_t *b = json_pack("{s:s}", "backup_dir", dir);
+	json_t *b = json_pack("{s:s}", "backup_dir", dir), *o = NULL;
 	if (consistency[0])
 		json_object_set_new(b, "consistency", json_string(consistency));
-	char *text = json_dumps(b, JSON_COMPACT), *reply = NULL;
+	int e = worker_call_json(m, vm, "PUT", "/snapshot/backup", b, &o, err, errlen);
 	json_decref(b);
-	int st = text ? worker_request(m, vm, "PUT", "/snapshot/backup", text, m->api_timeout_ms, &reply, err, errlen)
-		      : error_oom(err, errlen);
-	free(text);
-	json_t *o = reply ? json_loads(reply, 0, NULL) : NULL;
-	int e = st < 0 ? st : 0;
-	if (st >= 300)
-		e = error_set(err, errlen, -EIO, "worker API PUT /snapshot/backup: %d %s", st,
-			      json_string_value(json_object_get(o, "fault_message")) ?: (reply ? reply : ""));
-	free(reply);
-	const char *c = json_string_value(json_object_get(o, "consistency"));
-	json_t *ms = json_object_get(o, "frozen_ms");
-	*how = json_pack("{s:s}", "consistency", c && !strcmp(c, "filesystem") ? "filesystem" : "crash");
-	if (c && !strcmp(c, "filesystem") && json_is_integer(ms) && json_integer_value(ms) >= 0)
-		json_object_set(*how, "frozen_ms", ms);
+	*how = consistency_meta(o);
 	json_decref(o);
 	return e;
 }

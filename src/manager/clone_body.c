@@ -138,3 +138,14 @@ int named_consistency_parse(const char *body, size_t len, char *name, char *cons
 		return error_set(err, errlen, -EINVAL, "consistency: expected \"auto\", \"filesystem\" or \"crash\"");
 	return 0;
 }
+
+json_t *consistency_meta(json_t *answer)
+{
+	const char *c = json_string_value(json_object_get(answer, "consistency"));
+	json_t *ms = json_object_get(answer, "frozen_ms");
+	bool fs = c && !strcmp(c, "filesystem");
+	json_t *o = json_pack("{s:s}", "consistency", fs ? "filesystem" : "crash");
+	if (fs && json_is_integer(ms) && json_integer_value(ms) >= 0)
+		json_object_set(o, "frozen_ms", ms);
+	return o;
+}

@@ -48,7 +48,7 @@ static int run_pause(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, ch
 
 static int run_snapshot(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)
 {
-	int e = vmsnap_create(m, vm, j->arg.name, err, errlen);
+	int e = vmsnap_create(m, vm, j->arg.name, j->consistency, err, errlen);
 	if (e == 0)
 		j->event_extra = json_pack("{s:s}", "snapshot", j->arg.name);
 	return e;

@@ -371,25 +371,12 @@ static enum api_result post_verify(struct call *c)
 }
 
 /* POST .../backup, .../snapshots {"name": NAME} */
-static enum api_result named_job(struct call *c, enum mgr_verb verb)
-{
-	enum api_result res;
-	struct mgr_job *j = new_job(c, verb, &res);
-	if (!j)
-		return res;
-	if (!name_body_parse(c->body, c->len, "name", j->arg.name)) {
-		mgr_job_free(j);
-		return mgr_answer_fault(c->r, 400, "expected {\"name\": NAME}, NAME 1 to 64 of [A-Za-z0-9-]");
-	}
-	return run_job(c, j);
-}
-
-/* POST /vms/NAME/backup {"name", "consistency"} */
-static enum api_result post_backup(struct call *c)
+/* POST /vms/NAME/backup and POST /vms/NAME/snapshots: {"name", "consistency"} */
+static enum api_result consistent_job(struct call *c, enum mgr_verb verb)
 {
 	enum api_result res;
 	char err[160];
-	struct mgr_job *j = new_job(c, MGR_VERB_BACKUP, &res);
+	struct mgr_job *j = new_job(c, verb, &res);
 	if (!j)
 		return res;
 	if (named_consistency_parse(c->body, c->len, j->arg.name, j->consistency, err, sizeof(err)) < 0) {
@@ -397,6 +384,11 @@ static enum api_result post_backup(struct call *c)
 		return mgr_answer_fault(c->r, 400, err);
 	}
 	return run_job(c, j);
+}
+
+static enum api_result post_backup(struct call *c)
+{
+	return consistent_job(c, MGR_VERB_BACKUP);
 }
 
 /* POST /vms/NAME/migrate {"to", "downtime_ms", "timeout_s"} (migrate.c) */
@@ -480,7 +472,7 @@ static enum api_result get_snapshots(struct call *c)
 
 static enum api_result post_snapshot(struct call *c)
 {
-	return named_job(c, MGR_VERB_SNAPSHOT);
+	return consistent_job(c, MGR_VERB_SNAPSHOT);
 }
 
 static enum api_result delete_snapshot(struct call *c)

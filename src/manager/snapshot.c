@@ -1,5 +1,6 @@
 /* A VM's snapshots, through petrel's own (docs/snapshots.md): <snapshot dir>/<vm>/<name>/ holds
- * vm.state, vm.mem and meta.json. Create pauses a running VM, has its worker write a Full
+ * vm.state, vm.mem and meta.json. Create pauses a running VM (its worker does, around its guest
+ * agent's freeze, when the VM has one: docs/guest-agent.md), has its worker write a Full
  * snapshot (into its jail, from where petreld moves the files out: the jail goes with the
  * worker) and resumes it. Revert replaces the VM's worker (if any) with a new one that loads the
  * snapshot; the disks are not part of a snapshot and stay as they are. */
@@ -23,7 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen)
+int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, const char *consistency, char *err,
+		  size_t errlen)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16];
 	if (mgr_vm_snapshot_dir(m, vm->def.name, snap, dir, sizeof(dir)) < 0)
@@ -40,17 +42,23 @@ int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *
 	pthread_mutex_lock(&m->lock);
 	bool was_running = vm->state == VM_RUNNING;
 	pthread_mutex_unlock(&m->lock);
+	/* A running VM with a guest agent (or a consistency asked for): the worker freezes its file
+	 * systems, pauses, saves, resumes and thaws (docs/guest-agent.md); else petreld pauses it. */
+	bool by_worker = was_running && (consistency[0] ? strcmp(consistency, "crash") : def_guest_agent(vm->def.doc));
 	json_t *pause = json_pack("{s:s}", "state", "Paused");
-	int e = was_running ? worker_call(m, vm, "PATCH", "/vm", pause, err, errlen) : 0;
+	int e = was_running && !by_worker ? worker_call(m, vm, "PATCH", "/vm", pause, err, errlen) : 0;
 	json_decref(pause);
 	/* In a jail the worker writes into its root, which it owns; else straight into tmp. */
 	char st[PATH_MAX + 32], mem[PATH_MAX + 32];
 	snprintf(st, sizeof(st), "%s/vm.state", vm->jail_dir[0] ? "" : tmp);
 	snprintf(mem, sizeof(mem), "%s/vm.mem", vm->jail_dir[0] ? "" : tmp);
+	json_t *answer = NULL;
 	if (!e) {
 		json_t *b = json_pack("{s:s, s:s, s:s}", "snapshot_type", "Full", "snapshot_path", st,
 				      "mem_file_path", mem);
-		e = worker_call(m, vm, "PUT", "/snapshot/create", b, err, errlen);
+		if (by_worker)
+			json_object_set_new(b, "consistency", json_string(consistency[0] ? consistency : "auto"));
+		e = worker_call_json(m, vm, "PUT", "/snapshot/create", b, &answer, err, errlen);
 		json_decref(b);
 	}
 	if (!e && vm->jail_dir[0]) {
@@ -63,7 +71,7 @@ int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *
 				e = error_set(err, errlen, e, "cannot move %s out of the jail: %s", from, strerror(-e));
 		}
 	}
-	if (was_running) {
+	if (was_running && !by_worker) {
 		char ignore[256];
 		json_t *resume = json_pack("{s:s}", "state", "Resumed");
 		worker_call(m, vm, "PATCH", "/vm", resume, ignore, sizeof(ignore));
@@ -72,10 +80,14 @@ int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *
 	if (!e) {
 		json_t *meta = json_pack("{s:s, s:I, s:s, s:O}", "name", snap, "created", (json_int_t)time(NULL),
 					 "vm_state", was_running ? "running" : "paused", "definition", vm->def.doc);
+		json_t *how = consistency_meta(answer);
+		json_object_update(meta, how);
+		json_decref(how);
 		e = meta_dir_finish(tmp, dir, meta, err, errlen);
 	} else {
 		rm_tree(tmp);
 	}
+	json_decref(answer);
 	return e;
 }
 

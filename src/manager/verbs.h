@@ -27,7 +27,9 @@ int vmbackup_parent_dir(struct manager *m, const char *vm, const char *target, c
 json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm);
 
 /* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */
-int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
+/* consistency: as vmbackup_create's; meta.json keeps what the worker says it was. */
+int vmsnap_create(struct manager *m, struct mgr_vm *vm, const char *snap, const char *consistency, char *err,
+		  size_t errlen);
 int vmsnap_revert(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
 int vmsnap_delete(struct manager *m, struct mgr_vm *vm, const char *snap, char *err, size_t errlen);
 json_t *vmsnap_list(struct manager *m, struct mgr_vm *vm);
@@ -57,6 +59,10 @@ bool name_body_parse(const char *body, size_t len, const char *key, char *out);
 /* A body {"name": NAME, "consistency": "auto"|"filesystem"|"crash"} (consistency optional: "" then;
  * 12 bytes): 0 or -EINVAL and why. */
 int named_consistency_parse(const char *body, size_t len, char *name, char *consistency, char *err, size_t errlen);
+/* What a worker's answer to a snapshot or backup says of its consistency, as meta.json keeps it:
+ * {"consistency": "filesystem", "frozen_ms": N} or {"consistency": "crash"} (anything else, or no
+ * answer: a worker that does not say is taken as crash-consistent). */
+json_t *consistency_meta(json_t *answer);
 int vmclone_prepare(struct manager *m, struct mgr_vm *vm, const char *body, size_t len, struct clone_req **out,
 		    char *err, size_t errlen);
 /* Make and start the clones q asks for; *result: the clones, as the API shows them. */

@@ -48,5 +48,9 @@ int worker_await_api(struct worker_start_wait *w, char *err, size_t errlen);
  * worker's fault with its status ("worker API METHOD PATH: STATUS BODY", -EIO). */
 int worker_call(struct manager *m, struct mgr_vm *vm, const char *method, const char *path, json_t *body,
 		char *err, size_t errlen);
+/* The same, keeping the worker's answer: 0 and *out (a JSON object, or left NULL when the
+ * answer was none or not an object: a jailed worker's word), or its fault. */
+int worker_call_json(struct manager *m, struct mgr_vm *vm, const char *method, const char *path, json_t *body,
+		     json_t **out, char *err, size_t errlen);
 
 #endif

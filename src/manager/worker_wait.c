@@ -304,3 +304,24 @@ int worker_call(struct manager *m, struct mgr_vm *vm, const char *method, const 
 	free(reply);
 	return e;
 }
+
+int worker_call_json(struct manager *m, struct mgr_vm *vm, const char *method, const char *path, json_t *body,
+		     json_t **out, char *err, size_t errlen)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL, *reply = NULL;
+	if (body && !text)
+		return error_oom(err, errlen);
+	int st = worker_request(m, vm, method, path, text, m->api_timeout_ms, &reply, err, errlen);
+	free(text);
+	json_t *o = reply ? json_loads(reply, 0, NULL) : NULL;
+	int e = st < 0 ? st : 0;
+	if (st >= 300)
+		e = error_set(err, errlen, -EIO, "worker API %s %s: %d %s", method, path, st,
+			      json_string_value(json_object_get(o, "fault_message")) ?: (reply ? reply : ""));
+	free(reply);
+	if (e == 0 && json_is_object(o))
+		*out = o;
+	else
+		json_decref(o);
+	return e;
+}

@@ -37,6 +37,11 @@ int unix_path_free(const char *path)
 
 int unix_listen(const char *path, int backlog, bool nonblock)
 {
+	return unix_listen_mode(path, backlog, nonblock, 0);
+}
+
+int unix_listen_mode(const char *path, int backlog, bool nonblock, unsigned mode)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -44,6 +49,8 @@ int unix_listen(const char *path, int backlog, bool nonblock)
 	_cleanup_close_ int fd =
 		socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0)
+		return -errno;
+	if (mode && fchmod(fd, (mode_t)mode) < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		int e = errno;

@@ -115,7 +115,7 @@ bool vdev_find(uint32_t device_id, bool mmio, struct vdev *d)
 
 bool vdev_find_on_cmdline_transport(uint32_t device_id, struct vdev *d)
 {
-	static const char *const names[] = { [1] = "net", [2] = "blk", [4] = "rng", [5] = "balloon", [19] = "vsock", [27] = "pmem" };
+	static const char *const names[] = { [1] = "net", [2] = "blk", [3] = "console", [4] = "rng", [5] = "balloon", [19] = "vsock", [27] = "pmem" };
 	const char *name = device_id < sizeof(names) / sizeof(names[0]) && names[device_id] ? names[device_id] : "?";
 	bool mmio = cmdline_is("transport", "mmio");
 	check(vdev_find(device_id, mmio, d), "no virtio-%s device on %s", name, mmio ? "virtio-mmio" : "PCI");

@@ -326,9 +326,11 @@ async function renderDetail(name, tab) {
     try { snaps = await api('GET', vmPath(name, 'snapshots')); } catch (e) { append(body, h('p', { class: 'bad' }, e.message)); }
     if (isAdmin() && vm.state === 'running') append(body, h('button', { type: 'button', 'data-act': 'snapshot', onclick: () => snapshotAction(name) }, 'Take a snapshot'));
     append(body, snaps.length ? h('table', { class: 'plain snaps' },
-      h('tr', {}, ['name', 'created', 'state', 'memory', ''].map((t) => h('th', {}, t))),
+      h('tr', {}, ['name', 'created', 'state', 'consistency', 'memory', ''].map((t) => h('th', {}, t))),
       snaps.map((s) => h('tr', { 'data-snap': s.name }, h('td', {}, s.name), h('td', {}, s.created ? new Date(s.created * 1000).toLocaleString() : ''),
-        h('td', {}, s.vm_state || ''), h('td', {}, fmtBytes(s.mem_bytes)),
+        h('td', {}, s.vm_state || ''),
+        h('td', {}, s.consistency === 'filesystem' ? `file systems frozen${s.frozen_ms != null ? ` ${s.frozen_ms} ms` : ''}` : (s.consistency || 'crash')),
+        h('td', {}, fmtBytes(s.mem_bytes)),
         h('td', {}, isAdmin() ? [
           h('button', { type: 'button', onclick: async () => {
             if (!(await ask(`Revert ${name} to ${s.name}?`, 'The running VM is replaced by the snapshot\'s: what happened since is lost.', [], { confirm: 'Revert', danger: true }))) return;

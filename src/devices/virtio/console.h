@@ -80,16 +80,22 @@ struct vcon_port_state {
 	uint32_t tx_done;      /* bytes of the transmit queue's next chain already written */
 };
 
+struct virtio_console;
 struct vcon_port {
 	struct vcon_port_state st;
+	struct virtio_console *owner;
+	unsigned index;        /* its port number */
 	/* The host side (not saved: made again after a restore). */
 	int fd;                /* the connection, -1: none */
 	int listen_fd;         /* socket ports: the listening socket, -1: none */
 	char *socket_path;     /* socket ports */
 	bool owns_path;        /* we made the socket file: unlink it at the end */
-	uint32_t watching;     /* the events fd is watched for now (0: not added) */
+	bool watched;          /* fd is on the I/O thread */
+	uint32_t events;       /* what it is watched for now */
+	bool hup;              /* the peer hung up while the buffer was full: read the rest later */
 	bool tx_blocked;       /* the fd was full: the transmit queue waits for EPOLLOUT */
 	bool rx_waiting;       /* bytes for the driver but no buffer: wait for its kick */
+	bool resend_open;      /* after a restore: tell the driver the host side's state again */
 	/* Bytes read from fd for the driver (a ring of VCON_BUF_SIZE; saved). */
 	uint8_t *buf;
 	size_t head, len;

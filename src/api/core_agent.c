@@ -1,0 +1,85 @@
+/* The core's part of the guest agent (docs/guest-agent.md): the client made with the VM when
+ * its definition enables the agent, its socketpair's device end handed to virtio-console's
+ * agent port, and after a restore or an incoming migration a new connection and the guest's
+ * clock set. The requests themselves are ctl_guest.c's; a snapshot's freeze is
+ * ctl_snapshot.c's. Both reach the client as ctl->agent. */
+#include "api/core.h"
+#include "agent/agent.h"
+#include "config/console_ports_config.h"
+#include "devices/virtio/console.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool agent_enabled(const struct vm_config *cfg)
+{
+	int agent = -1;
+	vm_config_console_port_count(cfg, &agent);
+	return cfg->has_guest_agent && cfg->guest_agent.enabled && agent >= 0;
+}
+
+int ctl_agent_prepare(struct controller *ctl, struct vm_config *cfg, char *err, size_t errlen)
+{
+	cfg->guest_agent_fd_set = false;
+	if (!agent_enabled(cfg))
+		return 0;
+	int fd = -1, r;
+	pthread_mutex_lock(&ctl->lock);
+	struct guest_agent *a = ctl->agent;
+	pthread_mutex_unlock(&ctl->lock);
+	if (a) {
+		r = guest_agent_reconnect(a, &fd, err, errlen);
+	} else if ((r = guest_agent_create(&a, cfg->guest_agent.timeout_ms, &fd, err, errlen)) == 0) {
+		pthread_mutex_lock(&ctl->lock);
+		ctl->agent = a;
+		pthread_mutex_unlock(&ctl->lock);
+	}
+	if (r < 0)
+		return r;
+	cfg->guest_agent_fd_set = true;
+	cfg->guest_agent_fd = fd;
+	return 0;
+}
+
+static bool port_open(void *opaque)
+{
+	struct vm *vm = opaque;
+	struct virtio_console *c = vm_console(vm);
+	return c && virtio_console_port_guest_open(c, GUEST_AGENT_PORT_NAME);
+}
+
+void ctl_agent_attach(struct controller *ctl, struct vm *vm, struct vm_config *cfg, bool built)
+{
+	if (!cfg->guest_agent_fd_set)
+		return;
+	close(cfg->guest_agent_fd);   /* the device has its own copy */
+	cfg->guest_agent_fd_set = false;
+	cfg->guest_agent_fd = -1;
+	pthread_mutex_lock(&ctl->lock);
+	struct guest_agent *a = ctl->agent;
+	pthread_mutex_unlock(&ctl->lock);
+	if (a && built)
+		guest_agent_set_port_check(a, port_open, vm);
+	else if (a)
+		guest_agent_set_port_check(a, NULL, NULL);
+}
+
+void ctl_agent_set_time(struct controller *ctl)
+{
+	pthread_mutex_lock(&ctl->lock);
+	struct guest_agent *a = ctl->state == INSTANCE_RUNNING ? ctl->agent : NULL;
+	pthread_mutex_unlock(&ctl->lock);
+	if (!a)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char msg[256];
+	int r = guest_agent_set_time(a, (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec, msg, sizeof(msg));
+	if (r == 0)
+		log_info("guest agent: the guest's clock set from the host's");
+	else
+		log_warn("guest agent: cannot set the guest's clock (best effort): %s", msg);
+}
