@@ -275,6 +275,8 @@ static void bump(struct fields *f, int k)
 		f->mi = 0, f->h++;
 	if (f->h > 23)
 		f->h = 0, f->d++;
+	if (f->mon > 12)   /* the month stepped: its days are the next year's January's */
+		f->mon = 1, f->y++;
 	if (f->d > days_in(f->y, f->mon))
 		f->d = 1, f->mon++;
 	if (f->mon > 12)
