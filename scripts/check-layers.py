@@ -171,10 +171,11 @@ MANAGER_LAYERS = [
     ("main", {"main.c"}, False),
     ("routes", {"routes.c", "peer/tls_listen.c"}, False),
     ("web", {"web/web_api.c"}, False),
-    ("net routes", {"net/net_routes.c"}, False),
+    ("net routes", {"net/net_routes.c", "backup_routes.c"}, False),
     ("adopt", {"adopt.c"}, False),
     ("supervise", {"supervise.c"}, False),
     ("net service", {"net/net_service.c"}, False),
+    ("backup jobs", {"backup_jobs.c"}, False),
     ("jobs", {"jobs.c"}, False),
     ("verbs", {"backup.c", "clone.c", "define.c", "lifecycle.c", "machine.c", "peer/migrate.c", "peer/migrate_in.c",
                "peer/migration_status.c", "replica.c", "restore.c", "snapshot.c", "web/web_console.c", "web/web_vnc.c", "net/net_verbs.c",
@@ -189,9 +190,11 @@ MANAGER_LAYERS = [
     ("helpers", {"fsutil.c", "jail_backing.c", "overlay.c", "image_body.c", "uefi_vars.c", "peer/auth.c", "clone_body.c", "replica_args.c", "peer/peer_parse.c",
                  "peer/migrate_figures.c", "web/web_gate.c", "web/web_session.c", "web/web_static.c", "web/web_users.c", "web/web_ws.c", "web/web_rfb.c",
                  "net/nft.c", "net/guards.c", "net/leases.c", "net/net_def.c", "net/net_link.c", "net/net_table.c",
-                 "net/dnsmasq.c", "net/net_addrs.c", "net/net_guard_addrs.c", "cloudinit/cidata.c", "run_tool.c"},
+                 "net/dnsmasq.c", "net/net_addrs.c", "net/net_guard_addrs.c", "cloudinit/cidata.c", "run_tool.c",
+                 "backup_verify.c", "backup_jobdef.c"},
      True),
-    ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c", "net/net_iface.c", "cloudinit/ci_def.c", "cloudinit/seed.c"}, True),
+    ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c", "net/net_iface.c", "cloudinit/ci_def.c", "cloudinit/seed.c",
+              "backup_calendar.c", "backup_prune.c", "test_clock.c"}, True),
 ]
 
 

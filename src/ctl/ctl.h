@@ -1,6 +1,6 @@
 /* petrelctl's pieces: petrelctl.c (main, the table of commands and the small ones), request.c
  * (requests to petreld), one file per larger command (top.c, console.c, vnc.c, clone.c, migrate.c,
- * replica.c, web_user.c, net.c, image.c, guest.c), arena.c (memory for big answers). */
+ * replica.c, web_user.c, net.c, image.c, guest.c, backup_job.c), arena.c (memory for big answers). */
 #ifndef PETREL_CTL_H
 #define PETREL_CTL_H
 
@@ -19,6 +19,9 @@ extern bool ctl_json;
 int ctl_request(const char *method, const char *path, const char *body, unsigned timeout_ms, json_t **out);
 /* The same with a JSON body (taken; NULL: none). */
 int ctl_request_json(const char *method, const char *path, json_t *body, unsigned timeout_ms, json_t **out);
+/* POST the file (at most 1 MiB: a definition) to path: as ctl_request, or EXIT_REFUSED with the
+ * reason printed when it cannot be read. */
+int ctl_post_file(const char *path, const char *file, unsigned timeout_ms, json_t **out);
 /* o as indented JSON on stdout. */
 void ctl_print_json(json_t *o);
 /* GET path for a list command: with --json it is printed here (0, *out NULL); else 0 and *out for
@@ -38,6 +41,8 @@ int cmd_guest(int argc, char **argv);     /* guest.c: the guest agent */
 int cmd_net(int argc, char **argv);       /* net.c: net-define, net-list, ... */
 /* image.c: image-list, image-import, image-remove, define-from-image */
 int cmd_image(int argc, char **argv);
+/* backup_job.c: backup-job-define, -list, -run, -remove, backup-verify */
+int cmd_backup_job(int argc, char **argv);
 /* clone.c */
 int cmd_clone(int argc, char **argv);
 int cmd_restore(int argc, char **argv);

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NET_DEF_MAX (1 << 20)
 #define NET_TIMEOUT_MS 30000
 
 static int usage(void)
@@ -20,17 +19,8 @@ static int usage(void)
 
 static int net_define(const char *file)
 {
-	char *text = NULL;
-	size_t len;
-	int r = read_whole_file(file, NET_DEF_MAX, &text, &len);
-	if (r < 0) {
-		fprintf(stderr, "petrelctl: %s: %s\n", file,
-			r == -EINVAL || r == -EFBIG ? "not a regular file of at most 1 MiB" : strerror(-r));
-		return EXIT_REFUSED;
-	}
 	json_t *o = NULL;
-	int e = ctl_request("POST", "/networks", text, NET_TIMEOUT_MS, &o);
-	free(text);
+	int e = ctl_post_file("/networks", file, NET_TIMEOUT_MS, &o);
 	if (!e && ctl_json)
 		ctl_print_json(o);
 	else if (!e)

@@ -2,6 +2,9 @@
  * turned into the exit status, and JSON printed for --json. */
 #include "ctl/ctl.h"
 #include "http/client.h"
+#include "util/util.h"
+
+#include <errno.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,4 +66,19 @@ int ctl_list(const char *path, unsigned timeout_ms, json_t **out)
 	json_decref(*out);
 	*out = NULL;
 	return 0;
+}
+
+int ctl_post_file(const char *path, const char *file, unsigned timeout_ms, json_t **out)
+{
+	char *text = NULL;
+	size_t len;
+	int r = read_whole_file(file, 1 << 20, &text, &len);
+	if (r < 0) {
+		fprintf(stderr, "petrelctl: %s: %s\n", file,
+			r == -EINVAL || r == -EFBIG ? "not a regular file of at most 1 MiB" : strerror(-r));
+		return EXIT_REFUSED;
+	}
+	int e = ctl_request("POST", path, text, timeout_ms, out);
+	free(text);
+	return e;
 }

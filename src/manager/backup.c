@@ -4,8 +4,10 @@
  * writes into its jail (all it can reach), from where petreld moves the files out: the jail
  * goes with the worker. A backup is complete or absent: it is made in <name>.partial and
  * renamed into place with its meta.json. */
+#include "manager/backup_verify.h"
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
+#include "manager/test_clock.h"
 #include "manager/uefi_vars.h"
 #include "manager/verbs.h"
 #include "manager/wclient.h"
@@ -56,18 +58,27 @@ static int worker_backup(struct manager *m, struct mgr_vm *vm, const char *dir, 
 	return e;
 }
 
-int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency, char *err,
-		    size_t errlen)
+int vmbackup_parent_dir(struct manager *m, const char *vm, const char *target, char *out, size_t size)
+{
+	int n = target && target[0] ? snprintf(out, size, "%s/%s", target, vm) : 0;
+	if (!(target && target[0]))
+		return mgr_vm_backup_dir(m, vm, NULL, out, size);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency,
+		    const char *target, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX], inside[PATH_MAX + 16] = "";
-	if (mgr_vm_backup_dir(m, vm->def.name, name, dir, sizeof(dir)) < 0)
+	if (vmbackup_parent_dir(m, vm->def.name, target, parent, sizeof(parent)) < 0 ||
+	    (size_t)snprintf(dir, sizeof(dir), "%s/%s", parent, name) >= sizeof(dir))
 		return error_set(err, errlen, -ENAMETOOLONG, "backup directory path too long");
 	if (access(dir, F_OK) == 0)
 		return error_set(err, errlen, -EEXIST, "VM '%s' already has a backup '%s'", vm->def.name, name);
-	mgr_vm_backup_dir(m, vm->def.name, NULL, parent, sizeof(parent));
 	snprintf(tmp, sizeof(tmp), "%s.partial", dir);
 	rm_tree(tmp);
-	if ((mkdir(m->snapshot_dir, 0750) < 0 && errno != EEXIST) || (mkdir(parent, 0750) < 0 && errno != EEXIST) ||
+	const char *top = target && target[0] ? target : m->snapshot_dir;
+	if ((mkdir(top, 0750) < 0 && errno != EEXIST) || (mkdir(parent, 0750) < 0 && errno != EEXIST) ||
 	    mkdir(tmp, 0750) < 0)
 		return error_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	int e = 0;
@@ -94,9 +105,13 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, cons
 			e = error_set(err, errlen, e, "cannot copy the variables file %s into the backup: %s", vars,
 				      strerror(-e));
 	}
+	/* Every file's SHA-256 (backup_verify.h): what backup-verify checks the backup against. */
+	json_t *sums = NULL;
+	if (!e)
+		e = backup_checksums(tmp, &sums, err, errlen);
 	if (!e) {
-		json_t *meta = json_pack("{s:s, s:I, s:O}", "name", name, "created", (json_int_t)time(NULL),
-					 "definition", vm->def.doc);
+		json_t *meta = json_pack("{s:s, s:I, s:O, s:s, s:o}", "name", name, "created", (json_int_t)mgr_clock_now(m),
+					 "definition", vm->def.doc, "mode", "full", "sha256", sums);
 		json_object_update(meta, how);
 		e = meta_dir_finish(tmp, dir, meta, err, errlen);
 	} else {

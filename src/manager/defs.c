@@ -2,8 +2,10 @@
  * the same directory, fsync, rename over the old one, fsync of the directory), so a power cut
  * or a full disk leaves the old definition or the new one, never half of one. */
 #include "manager/defs.h"
+#include "manager/definition.h"
 #include "util/error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -111,4 +113,22 @@ int defs_read(const char *dir, const char *file, char **out, char *err, size_t e
 	buf[len] = '\0';
 	*out = buf;
 	return (int)len;
+}
+
+void defs_each_json(const char *dir, bool (*fn)(const char *name, void *arg), void *arg)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	bool more = true;
+	while (more && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] == '.' || n < 6 || n - 5 > VM_NAME_MAX || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		char name[VM_NAME_MAX + 1];
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+		more = fn(name, arg);
+	}
+	closedir(d);
 }

@@ -3,6 +3,7 @@
 #ifndef PETREL_MANAGER_DEFS_H
 #define PETREL_MANAGER_DEFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -16,6 +17,9 @@ int defs_write_file(const char *dir, const char *file, const char *text, mode_t 
 int defs_remove(const char *dir, const char *name, char *err, size_t errlen);
 /* fsync a directory (after a file in it was made, renamed or removed): 0 or -errno. */
 int defs_sync_dir(const char *dir);
+/* Call fn(name, arg) for each <name>.json in dir (name at most VM_NAME_MAX characters, not
+ * starting with a dot) until it answers false. */
+void defs_each_json(const char *dir, bool (*fn)(const char *name, void *arg), void *arg);
 /* Read <dir>/<file> into a malloc'd NUL-terminated text (at most DEF_MAX_BYTES). */
 int defs_read(const char *dir, const char *file, char **out, char *err, size_t errlen);
 

@@ -37,6 +37,8 @@ struct mgr_job {
 	} arg;
 	char consistency[12];       /* snapshot, backup: "auto", "filesystem", "crash", or "" (the worker's
 				     * default) */
+	const char *target;         /* backup: a backup job's target directory (backup_jobs.c), or NULL: the
+				     * VM's own backups */
 	json_t *result;             /* what the verb answers instead of the VM (clones), or NULL */
 	json_t *event_extra;        /* the fields of the table's success event, or NULL */
 	/* the API's answer, once the job has ended */

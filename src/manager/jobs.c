@@ -61,10 +61,11 @@ static int run_revert(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, c
 
 static int run_backup(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)
 {
-	int e = vmbackup_create(m, vm, j->arg.name, j->consistency, err, errlen);
+	/* The one call of the backup verb: the API's backups and the backup jobs' (backup_jobs.c). */
+	int e = vmbackup_create(m, vm, j->arg.name, j->consistency, j->target, err, errlen);
 	char dir[PATH_MAX];
-	if (e == 0 && mgr_vm_backup_dir(m, vm->def.name, j->arg.name, dir, sizeof(dir)) == 0)
-		j->event_extra = json_pack("{s:s, s:s}", "backup", j->arg.name, "dir", dir);
+	if (e == 0 && vmbackup_parent_dir(m, vm->def.name, j->target, dir, sizeof(dir)) == 0)
+		j->event_extra = json_pack("{s:s, s:s++}", "backup", j->arg.name, "dir", dir, "/", j->arg.name);
 	return e;
 }
 

@@ -1,8 +1,10 @@
 /* petreld: the host service (docs/manager.md). Options, start-up (definitions, re-adoption of
  * running workers, autostart), the API, then supervision until SIGTERM or SIGINT. Stopping
  * petreld leaves every VM running: the next petreld adopts them again. */
+#include "manager/backup_jobs.h"
 #include "manager/guest.h"
 #include "manager/definitions.h"
+#include "manager/defs.h"
 #include "manager/events.h"
 #include "manager/mgr.h"
 #include "manager/net/net_service.h"
@@ -45,6 +47,9 @@ static void usage(FILE *f)
 		"  --snapshot-dir DIR     snapshots, <vm>/<name>/ (default /var/lib/petreld/snapshots)\n"
 		"  --image-dir DIR        the image store, NAME.qcow2|raw + NAME.json (default\n"
 		"                         /var/lib/petreld/images; on the jail base's file system)\n"
+		"  --backup-jobs-dir DIR  backup jobs, ID.json and ID.state (default <defs dir>/../backup-jobs)\n"
+		"  --test-clock FILE      tests: backup schedules and retention take the time (seconds since\n"
+		"                         the epoch) from FILE instead of the clock\n"
 		"  --jail-base DIR        the jailer's --chroot-base-dir (default /srv/jailer)\n"
 		"  --ovmf-vars-template FILE  a UEFI VM's variables file is made from it (default\n"
 		"                         " FIRMWARE_OVMF_VARS_TEMPLATE ")\n"
@@ -100,35 +105,24 @@ static int default_cgroup_version(void)
 	return access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0 ? 2 : 1;
 }
 
-/* Every definition in the directory; the ones that do not parse are logged and left alone. */
-static void load_all(struct manager *m)
+/* One definition of the directory (defs_each_json); one that does not parse is logged and left alone. */
+static bool load_one(const char *name, void *arg)
 {
-	DIR *d = opendir(m->defs_dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		if (de->d_name[0] == '.' || n < 6 || strcmp(de->d_name + n - 5, ".json"))
-			continue;
-		char name[VM_NAME_MAX + 1], err[512];
-		if (n - 5 > VM_NAME_MAX)
-			continue;
-		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
-		struct mgr_vm *vm = calloc(1, sizeof(*vm));
-		if (!vm)
-			break;
-		vm->pidfd = -1;
-		vm->last_exit = -1;
-		if (mgr_load_definition(m, name, &vm->def, err, sizeof(err)) < 0) {
-			fprintf(stderr, "petreld: skipping definition %s: %s\n", de->d_name, err);
-			free(vm);
-			continue;
-		}
-		vm->next = m->vms;
-		m->vms = vm;
+	struct manager *m = arg;
+	char err[512];
+	struct mgr_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return false;
+	vm->pidfd = -1;
+	vm->last_exit = -1;
+	if (mgr_load_definition(m, name, &vm->def, err, sizeof(err)) < 0) {
+		fprintf(stderr, "petreld: skipping definition %s.json: %s\n", name, err);
+		free(vm);
+		return true;
 	}
-	closedir(d);
+	vm->next = m->vms;
+	m->vms = vm;
+	return true;
 }
 
 static void on_signal(int sig)
@@ -152,7 +146,7 @@ int main(int argc, char **argv)
 		.api_timeout_max_ms = 300000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP, O_WEB, O_IMAGES, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS };
+	       O_VER, O_HELP, O_WEB, O_IMAGES, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS, O_BJOBS, O_TCLOCK };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
@@ -162,6 +156,7 @@ int main(int argc, char **argv)
 		{ "cgroup-parent", required_argument, NULL, O_CGP },
 		{ "snapshot-dir", required_argument, NULL, O_SNAP }, { "image-dir", required_argument, NULL, O_IMAGES },
 		{ "ovmf-vars-template", required_argument, NULL, O_VARS },
+		{ "backup-jobs-dir", required_argument, NULL, O_BJOBS }, { "test-clock", required_argument, NULL, O_TCLOCK },
 		{ "shutdown-timeout", required_argument, NULL, O_STO },
 		{ "api-timeout", required_argument, NULL, O_ATO },
 		{ "api-timeout-max", required_argument, NULL, O_ATOMAX }, { "version", no_argument, NULL, O_VER },
@@ -194,6 +189,8 @@ int main(int argc, char **argv)
 		case O_SNAP: m.snapshot_dir = optarg; break;
 		case O_IMAGES: m.image_dir = optarg; break;
 		case O_VARS: m.vars_template = optarg; break;
+		case O_BJOBS: m.backup_jobs_dir = optarg; break;
+		case O_TCLOCK: m.test_clock = optarg; break;
 		case O_STO: m.shutdown_timeout_s = (unsigned)atoi(optarg); break;
 		case O_ATO: m.api_timeout_ms = (unsigned)atoi(optarg); break;
 		case O_ATOMAX: m.api_timeout_max_ms = (unsigned)atoi(optarg); break;
@@ -249,6 +246,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "petreld: cannot create %s: %m\n", m.defs_dir);
 		return 1;
 	}
+	char *jobs_dir = NULL;
+	if (!m.backup_jobs_dir && asprintf(&jobs_dir, "%s/../backup-jobs", m.defs_dir) > 0)
+		m.backup_jobs_dir = jobs_dir;
+	if (m.test_clock && access(m.test_clock, R_OK) < 0) {
+		fprintf(stderr, "petreld: --test-clock %s: %m\n", m.test_clock);
+		return 1;
+	}
 	if (!foreground && daemon(0, 0) < 0) {
 		fprintf(stderr, "petreld: daemon: %m\n");
 		return 1;
@@ -265,7 +269,8 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
-	load_all(&m);
+	defs_each_json(m.defs_dir, load_one, &m);
+	backup_jobs_load(&m);
 	adopt_all(&m);
 	net_service_start(&m);   /* the networks, adopted or autostarted, before any VM starts */
 	struct api_server *srv = NULL;
@@ -299,6 +304,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "petreld: serving %s (definitions %s, %s)\n", m.socket_path, m.defs_dir,
 		m.jailer ? "jailed workers" : "workers without the jailer");
 	supervise_autostart(&m);
+	if (backup_jobs_start(&m) < 0)
+		fprintf(stderr, "petreld: no thread for the backup jobs: none runs on its schedule\n");
 	if (guest_watch_start(&m) < 0)
 		fprintf(stderr, "petreld: no thread for the guest agents' addresses: they are not shown\n");
 	supervise_loop(&m);

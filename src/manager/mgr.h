@@ -81,6 +81,8 @@ struct manager {
 	const char *jail_base;
 	const char *snapshot_dir;   /* /var/lib/petreld/snapshots */
 	const char *image_dir;      /* /var/lib/petreld/images: the image store (images.h) */
+	const char *backup_jobs_dir; /* backup jobs' definitions and state (backup_jobs.h): <defs dir>/../backup-jobs */
+	const char *test_clock;     /* --test-clock FILE: the schedules' clock (test_clock.h), or NULL: the real one */
 	const char *vars_template;  /* OVMF's variables template a UEFI VM's file is made from (uefi_vars.h) */
 	int cgroup_version;         /* 1 or 2 */
 	const char *cgroup_parent;  /* workers' cgroups are <hierarchy>/<parent>/<name> */

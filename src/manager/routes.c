@@ -23,6 +23,9 @@
  *   GET  /vms/NAME/migration    its migration: outgoing, incoming or none (migration_status.c)
  *   POST /migrations/incoming, DELETE /migrations/incoming/NAME  its target's side (migrate_in.c)
  *   /networks[/NAME[/...]]      host networks (net/net_routes.c)
+ *   /backup-jobs[/ID[/run]], POST /backup-calendar, POST /backup-retention, POST
+ *   /vms/NAME/backups/BACKUP/verify   backup jobs, their calendars and retention, verification
+ *                               (backup_routes.c)
  *   GET  /images                the image store    POST /images {"name", "path", "move"}  import
  *   DELETE /images/NAME         (409 while a VM's disk uses it) (images.c)
  *   POST /vms/from-image        VMs made from an image, each on an overlay of it (from_image.c)
@@ -33,6 +36,7 @@
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs), 507 (no
  * space for the definition), 500. */
 #include "manager/answer.h"
+#include "manager/backup_routes.h"
 #include "manager/console.h"
 #include "manager/define.h"
 #include "manager/defs.h"
@@ -152,6 +156,21 @@ static enum api_result networks(struct call *c)
 	return net_route(c->m, c->method, c->rest, c->body, c->len, c->r);
 }
 
+static enum api_result backup_jobs(struct call *c)
+{
+	return backup_jobs_route(c->m, c->method, c->rest, c->body, c->len, c->r, c->done, c->opaque);
+}
+
+static enum api_result post_backup_calendar(struct call *c)
+{
+	return backup_calendar_post(c->body, c->len, c->r);
+}
+
+static enum api_result post_backup_retention(struct call *c)
+{
+	return backup_retention_post(c->body, c->len, c->r);
+}
+
 static enum api_result get_events(struct call *c)
 {
 	c->r->status = 200;
@@ -267,6 +286,9 @@ static const struct route service_routes[] = {
 	{ "images/*", .del = delete_image, .star_fault = "no such image: a name is 1 to 64 of [A-Za-z0-9-]" },
 	{ "vms", .any = vm_route, .subtree = true },
 	{ "networks", .any = networks, .subtree = true },
+	{ "backup-jobs", .any = backup_jobs, .subtree = true },
+	{ "backup-calendar", .post = post_backup_calendar, .unlocked = true },
+	{ "backup-retention", .post = post_backup_retention, .unlocked = true },
 };
 
 /* ---- a VM's paths: /vms/NAME/... ---- */
@@ -341,6 +363,11 @@ static enum api_result patch_machine(struct call *c)
 static enum api_result get_backups(struct call *c)
 {
 	return mgr_answer_json(c->r, 200, vmbackup_list(c->m, c->vm));
+}
+
+static enum api_result post_verify(struct call *c)
+{
+	return backup_verify_post(c->m, c->vm, c->star, c->r, c->done, c->opaque);
 }
 
 /* POST .../backup, .../snapshots {"name": NAME} */
@@ -500,6 +527,7 @@ static const struct route vm_routes[] = {
 	{ "console", .get = get_console, .post = post_console },
 	{ "machine", .patch = patch_machine },
 	{ "backups", .get = get_backups },
+	{ "backups/*/verify", .post = post_verify, .star_fault = "no such backup: a name is 1 to 64 of [A-Za-z0-9-]" },
 	{ "backup", .post = post_backup },
 	{ "migrate", .post = post_migrate },
 	{ "migration", .any = migration },                   /* migration_status.c */

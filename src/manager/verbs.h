@@ -17,8 +17,13 @@ struct mgr_vm;
  * <snapshot dir>/<vm>.backups/<name>/: vm.state, vm.mem, DRIVE_ID.img, meta.json. */
 /* consistency: "auto", "filesystem", "crash" (the guest agent's freeze around it: docs/guest-agent.md),
  * or "" for the worker's default; what the worker says it was goes into meta.json. */
-int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency, char *err,
-		    size_t errlen);
+/* target: a backup job's target directory: the backup goes to <target>/<vm>/<name>; NULL or "": the
+ * VM's own. meta.json has "created" (petreld's clock: test_clock.h), "mode" ("full": every member
+ * is whole until the worker writes incremental ones), "sha256" (every file's, backup_verify.h). */
+int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency,
+		    const char *target, char *err, size_t errlen);
+/* Where a VM's backups are: <target>/<vm>, or its own <snapshot dir>/<vm>.backups. */
+int vmbackup_parent_dir(struct manager *m, const char *vm, const char *target, char *out, size_t size);
 json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm);
 
 /* snapshot.c: snapshots of a VM, <snapshot dir>/<vm>/<snapshot>/{vm.state, vm.mem, meta.json}. */

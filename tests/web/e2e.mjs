@@ -233,6 +233,35 @@ const scenarios = {
     return out;
   },
 
+  // The Backups view (#/backups) against the API: each job's row; P.run: its "Run now" pressed and
+  // the row's result after it; P.remove: a job removed.
+  async backups(page) {
+    const jobRows = () => page.$$eval('tr.backup-job', (trs) => trs.map((tr) => Object.fromEntries(
+      ['name', 'c-vms', 'c-schedule', 'c-retention', 'c-last', 'c-result', 'c-next'].map((c) => [c.replace('c-', ''), tr.querySelector(`.${c}`).textContent]))));
+    await page.goto(`${base}/ui/#/backups`);
+    await loginIfAsked(page);
+    await page.waitForSelector('tr.backup-job', { timeout: T });
+    const out = { rows: await jobRows(), nav_on: await page.$eval('#nav a.on', (a) => a.dataset.view) };
+    out.buttons = await page.$$eval('tr.backup-job [data-act]', (b) => b.map((x) => x.dataset.act));
+    if (P.run) {
+      await page.click(`tr.backup-job[data-job="${P.run}"] button[data-act=run]`);
+      await page.waitForFunction((j) => {
+        const td = document.querySelector(`tr.backup-job[data-job="${j}"] .c-last`);
+        return td && td.textContent !== '—';
+      }, P.run, { timeout: T });
+      out.rows_after_run = await jobRows();
+    }
+    if (P.remove) {
+      await page.click(`tr.backup-job[data-job="${P.remove}"] button[data-act=remove]`);
+      await page.waitForSelector('dialog[open] button.ok', { timeout: T });
+      await page.click('dialog[open] button.ok');
+      await page.waitForFunction((n) => !document.querySelector(`tr.backup-job[data-job="${n}"]`), P.remove, { timeout: T });
+      out.rows_after = await jobRows();
+    }
+    if (P.screenshot) await page.screenshot({ path: P.screenshot, fullPage: true });
+    return out;
+  },
+
   // Logins and roles (petreld with --users and --web-login).
   async login(page) {
     await page.goto(`${base}/ui/`);

@@ -426,3 +426,32 @@ def test_images_and_the_new_vm_form(web, browser_ok, tmp_path):
     assert "page_errors" not in res, res
     ro = weblib.browser("images", fwd.url, user="rob", password="rob-pw")
     assert ro["buttons"] == [] and len(ro["rows"]) == 1, ro
+
+
+def test_backup_jobs_in_the_page(web, browser_ok, tmp_path):
+    """The Backups view (#/backups) against the API: each job's VMs, schedule, retention, last
+    run with its result per VM and next run; "Run now" (the VM is not running: the run fails and
+    the row says why); a job removed; a readonly user's rows have no buttons. No KVM."""
+    users = weblib.users_file(tmp_path / "users", {"ann": ("admin", "ann-pw"), "rob": ("readonly", "rob-pw")})
+    clock = tmp_path / "clock"
+    clock.write_text("1798761600")   # 2027-01-01 00:00 UTC
+    p, fwd = web(args=["--users", str(users), "--web-login", "--test-clock", str(clock)])
+    assert p.define("db1")[0] == 201
+    for job in ({"id": "nightly", "vms": ["db1"], "schedule": "*-*-* 03:00 UTC", "retention": {"keep-daily": 7, "keep-weekly": 4}},
+                {"id": "weekly", "vms": "all", "schedule": "Sun 04:00 UTC"}):
+        assert p.api("POST", "/backup-jobs", job)[0] == 201
+    res = weblib.browser("backups", fwd.url, user="ann", password="ann-pw", run="nightly", remove="weekly")
+    assert res["nav_on"] == "backups", res
+    rows = {r["name"]: r for r in res["rows"]}
+    assert rows["nightly"]["vms"] == "db1" and rows["nightly"]["schedule"] == "*-*-* 03:00 UTC"
+    assert rows["nightly"]["retention"] == "daily 7, weekly 4" and rows["nightly"]["last"] == "—"
+    assert rows["weekly"]["vms"] == "all running" and rows["weekly"]["retention"] == "keep all"
+    assert rows["nightly"]["next"] != "—"
+    assert res["buttons"] == ["run", "remove", "run", "remove"], res
+    after = {r["name"]: r for r in res["rows_after_run"]}
+    assert after["nightly"]["result"].startswith("failed") and "not running" in after["nightly"]["result"], after
+    assert [r["name"] for r in res["rows_after"]] == ["nightly"], res
+    assert p.api("GET", "/backup-jobs/weekly")[0] == 404
+    assert "page_errors" not in res, res
+    ro = weblib.browser("backups", fwd.url, user="rob", password="rob-pw")
+    assert ro["buttons"] == [] and len(ro["rows"]) == 1, ro

@@ -2,7 +2,7 @@
 // a thumbnail of the screen),
 // a VM's details (live charts, actions, console, definition, disks, NICs, snapshots,
 // migration/replication status, events), the host's networks (networks.js), its images and the
-// "New VM" form (images.js), a login form. Views are built from petreld's API
+// "New VM" form (images.js), the backup jobs (backups.js), a login form. Views are built from petreld's API
 // and kept current by its event stream and metrics, without reloading the page.
 import '@xterm/xterm/css/xterm.css';
 import 'uplot/dist/uPlot.min.css';
@@ -14,6 +14,7 @@ import { append, ask, clear, fmtBytes, fmtDuration, h, toast } from './dom.js';
 import { Metrics, POLL_MS } from './metrics.js';
 import { renderImages, renderNewVm } from './images.js';
 import { renderNetworks } from './networks.js';
+import { renderBackups } from './backups.js';
 
 const state = { session: null, host: null, vms: new Map(), metrics: null, view: null, events: [] };
 const main = () => document.getElementById('main');
@@ -422,6 +423,7 @@ function renderLogin(msg) {
 function route() {
   if (/^#\/networks\/?$/.test(location.hash)) return { name: null, networks: true };
   if (/^#\/images\/?$/.test(location.hash)) return { name: null, images: true };
+  if (/^#\/backups\/?$/.test(location.hash)) return { name: null, backups: true };
   const n = location.hash.match(/^#\/new(?:\/([^/]+))?\/?$/);
   if (n) return { name: null, newvm: true, image: n[1] ? decodeURIComponent(n[1]) : null };
   const m = location.hash.match(/^#\/vm\/([^/]+)(?:\/([a-z]+))?/);
@@ -441,11 +443,12 @@ async function render() {
   if (!state.session) return;
   teardown();
   const r = route();
-  state.view = { name: r.name, tab: r.tab, networks: r.networks, images: r.images, newvm: r.newvm };
-  const on = r.networks ? 'networks' : r.images || r.newvm ? 'images' : 'vms';
+  state.view = { name: r.name, tab: r.tab, networks: r.networks, images: r.images, newvm: r.newvm, backups: r.backups };
+  const on = r.networks ? 'networks' : r.images || r.newvm ? 'images' : r.backups ? 'backups' : 'vms';
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('on', a.dataset.view === on);
   if (r.networks) await renderNetworks(main(), { admin: isAdmin(), refresh: render });
   else if (r.images) await renderImages(main(), { admin: isAdmin(), refresh: render });
+  else if (r.backups) await renderBackups(main(), { admin: isAdmin(), refresh: render });
   else if (r.newvm) {
     if (isAdmin()) await renderNewVm(main(), { image: r.image, done: async (names) => { await refreshVms(); location.hash = names.length === 1 ? `#/vm/${encodeURIComponent(names[0])}` : '#/'; } });
     else append(clear(main()), h('p', { class: 'bad' }, 'read-only user: only an admin may make VMs'));
@@ -496,7 +499,7 @@ async function start() {
     if (stopper.signal.aborted) return;
     try {
       await state.metrics.sample(state.view && state.view.name);
-      if (state.view && !state.view.name && !state.view.networks && !state.view.images && !state.view.newvm) updateListFigures();
+      if (state.view && !state.view.name && !state.view.networks && !state.view.images && !state.view.newvm && !state.view.backups) updateListFigures();
       if (state.view && state.view.charts) state.view.charts.update(state.metrics.series.get(state.view.name));
       const hs = document.getElementById('hoststats');
       let cpu = 0;

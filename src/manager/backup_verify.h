@@ -1,0 +1,19 @@
+/* Checksums of backups and their verification (backup_verify.c, docs/backups.md#verification):
+ * meta.json's "sha256" names every file of a backup with its SHA-256 (nettle's); a verification
+ * reads them all again, and the chain's earlier members (meta.json's "parent") too. */
+#ifndef PETREL_MANAGER_BACKUP_VERIFY_H
+#define PETREL_MANAGER_BACKUP_VERIFY_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define BACKUP_CHAIN_MAX 256
+
+/* {"FILE": "hex SHA-256"} of every regular file in dir but meta.json: 0 and *out, or -errno and why. */
+int backup_checksums(const char *dir, json_t **out, char *err, size_t errlen);
+/* Verify the backup <parent>/<name> and the members before it: {"backup", "ok", "chain": [names,
+ * the backup first], "files": [{"backup", "file", "status": "ok" | "altered" | "missing"}],
+ * "problems": ["what is wrong, the member and file named"]}. */
+json_t *backup_verify(const char *parent, const char *name);
+
+#endif
