@@ -187,7 +187,7 @@ MANAGER_LAYERS = [
     ("records", {"runstate.c", "stats.c", "console.c", "console_input.c", "worker_events.c"}, False),
     ("worker client", {"worker_wait.c"}, False),
     ("inventory", {"vm.c", "definitions.c", "net/net_inventory.c", "images.c"}, False),
-    ("helpers", {"fsutil.c", "jail_backing.c", "overlay.c", "image_body.c", "uefi_vars.c", "peer/auth.c", "clone_body.c", "replica_args.c", "peer/peer_parse.c",
+    ("helpers", {"fsutil.c", "jail_backing.c", "overlay.c", "image_body.c", "uefi_vars.c", "peer/auth.c", "clone_body.c", "route_walk.c", "replica_args.c", "peer/peer_parse.c",
                  "peer/migrate_figures.c", "web/web_gate.c", "web/web_session.c", "web/web_static.c", "web/web_users.c", "web/web_ws.c", "web/web_rfb.c",
                  "net/nft.c", "net/guards.c", "net/leases.c", "net/net_def.c", "net/net_link.c", "net/net_table.c",
                  "net/dnsmasq.c", "net/net_addrs.c", "net/net_guard_addrs.c", "cloudinit/cidata.c", "run_tool.c",

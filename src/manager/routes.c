@@ -50,6 +50,7 @@
 #include "manager/partition.h"
 #include "manager/peer/peer.h"
 #include "manager/replica.h"
+#include "manager/route_walk.h"
 #include "manager/service.h"
 #include "manager/stats.h"
 #include "manager/util.h"
@@ -68,48 +69,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* One request, as a route's handler sees it. */
-struct call {
-	struct manager *m;
-	const char *method, *path, *body;
-	size_t len;
-	const struct api_principal *who;
-	struct api_response *r;
-	api_done_fn done;
-	void *opaque;
-	struct mgr_vm *vm;          /* a VM's routes: the VM */
-	const char *rest;           /* a subtree's route: the path below it, or NULL */
-	char star[VM_NAME_MAX + 2]; /* the name a "*" segment matched */
-};
-
-typedef enum api_result (*handler_fn)(struct call *c);
-
-/* A path and its handler per method; a method without one is answered 405 with the ones there
- * are. subtree: the route also takes every path below it (c->rest) and its handler (any)
- * answers every method itself. "*" is one segment, a name (1 to 64 of [A-Za-z0-9-]): a path
- * whose segment there is none is answered 404 with star_fault. unlocked: without m->lock (the
- * handler takes it if it needs it). */
-struct route {
-	const char *path;
-	handler_fn get, post, put, patch, del, any;
-	bool subtree, unlocked;
-	const char *star_fault;
-};
-
 static enum api_result no_memory(struct api_response *r)
 {
 	return mgr_answer_fault(r, 500, "out of memory");
-}
-
-/* The name at the start of rest (up to a '/') into out: its length, or 0 if it is no name. */
-static size_t path_name(const char *rest, char out[VM_NAME_MAX + 2])
-{
-	size_t n = strcspn(rest, "/");
-	if (n > VM_NAME_MAX)
-		return 0;
-	memcpy(out, rest, n);
-	out[n] = '\0';
-	return mgr_vm_name_ok(out) ? n : 0;
 }
 
 /* Begin the job j (its arguments parsed) and run it: the answer comes through done. */
@@ -546,88 +508,11 @@ static const struct route vm_routes[] = {
 	{ "resume", .post = post_resume },
 };
 
-/* ---- the walk ---- */
-
-/* Whether path (relative, "" for the root) is route's: 1 yes (c->rest, c->star filled), 0 no,
- * or -1 when a "*" segment holds no name (then route->star_fault is the answer). */
-static int route_match(const struct route *rt, const char *path, struct call *c)
-{
-	const char *p = rt->path, *q = path;
-	while (*p) {
-		if (*p == '*') {
-			size_t n = path_name(q, c->star);
-			if (!n)
-				return -1;
-			p++;
-			q += n;
-			continue;
-		}
-		if (*p++ != *q++)
-			return 0;
-	}
-	if (!*q) {
-		c->rest = NULL;
-		return 1;
-	}
-	if (rt->subtree && *q == '/' && rt->path[0]) {
-		c->rest = q + 1;
-		return 1;
-	}
-	return 0;
-}
-
-static const struct { const char *method; size_t offset; } methods[] = {
-	{ "GET", offsetof(struct route, get) }, { "POST", offsetof(struct route, post) },
-	{ "PUT", offsetof(struct route, put) }, { "PATCH", offsetof(struct route, patch) },
-	{ "DELETE", offsetof(struct route, del) },
-};
-
-static handler_fn method_fn(const struct route *rt, size_t i)
-{
-	return *(const handler_fn *)((const char *)rt + methods[i].offset);
-}
-
-static enum api_result dispatch(const struct route *rt, struct call *c)
-{
-	if (rt->any)
-		return rt->any(c);
-	const char *names[5];
-	size_t n = 0, off = 0;
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		if (method_fn(rt, i) && !strcmp(c->method, methods[i].method))
-			return method_fn(rt, i)(c);
-		if (method_fn(rt, i))
-			names[n++] = methods[i].method;
-	}
-	char allow[64] = "";   /* "GET, PUT or PATCH": the methods route has */
-	for (size_t i = 0; i < n; i++)
-		off += (size_t)snprintf(allow + off, sizeof(allow) - off, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
-	return mgr_answer_fault(c->r, 405, allow);
-}
-
-/* The route of path in routes (n of them), or NULL; *res is the answer when a "*" segment
- * held no name. */
-static const struct route *find(const struct route *routes, size_t n, const char *path, struct call *c,
-				enum api_result *res)
-{
-	for (size_t i = 0; i < n; i++) {
-		int k = route_match(&routes[i], path, c);
-		if (k < 0) {
-			*res = mgr_answer_fault(c->r, 404, routes[i].star_fault);
-			return NULL;
-		}
-		if (k)
-			return &routes[i];
-	}
-	*res = mgr_answer_fault(c->r, 404, "unknown path");
-	return NULL;
-}
-
 /* /vms/NAME[/...]: the VM, then its route (m->lock held). */
 static enum api_result vm_route(struct call *c)
 {
 	char name[VM_NAME_MAX + 2];
-	size_t n = path_name(c->rest, name);
+	size_t n = route_path_name(c->rest, name);
 	if (!n)
 		return mgr_answer_fault(c->r, 404, "no such VM: a name is 1 to 64 of [A-Za-z0-9-]");
 	if (!(c->vm = mgr_vm_find(c->m, name))) {
@@ -639,8 +524,8 @@ static enum api_result vm_route(struct call *c)
 		return mgr_answer_fault(c->r, 404, "unknown path");   /* "/vms/NAME/" is not "/vms/NAME" */
 	const char *sub = c->rest + n + (c->rest[n] == '/');
 	enum api_result res;
-	const struct route *rt = find(vm_routes, sizeof(vm_routes) / sizeof(vm_routes[0]), sub, c, &res);
-	return rt ? dispatch(rt, c) : res;
+	const struct route *rt = route_find(vm_routes, sizeof(vm_routes) / sizeof(vm_routes[0]), sub, c, &res);
+	return rt ? route_dispatch(rt, c) : res;
 }
 
 static enum api_result handle(void *ctx, const char *method, const char *path, const char *body, size_t len,
@@ -664,13 +549,13 @@ static enum api_result handle(void *ctx, const char *method, const char *path, c
 	struct call c = { .m = m, .method = method, .path = path, .body = body, .len = len, .who = who, .r = r,
 			  .done = done, .opaque = opaque };
 	const struct route *rt = path[0] == '/'
-		? find(service_routes, sizeof(service_routes) / sizeof(service_routes[0]), path + 1, &c, &res) : NULL;
+		? route_find(service_routes, sizeof(service_routes) / sizeof(service_routes[0]), path + 1, &c, &res) : NULL;
 	if (!rt)
 		return path[0] == '/' ? res : mgr_answer_fault(r, 404, "unknown path");
 	if (rt->unlocked)
-		return dispatch(rt, &c);
+		return route_dispatch(rt, &c);
 	pthread_mutex_lock(&m->lock);
-	res = dispatch(rt, &c);
+	res = route_dispatch(rt, &c);
 	pthread_mutex_unlock(&m->lock);
 	return res;
 }
