@@ -44,6 +44,23 @@ static int move_all(const char *dir, const char *to, char *err, size_t errlen)
 	return e;
 }
 
+/* Remove what earlier backups left in a jail (<jail>/root/backup.*: a killed petreld's). */
+static void jail_backup_leftovers(const char *jail)
+{
+	char root[PATH_MAX + 8];
+	snprintf(root, sizeof(root), "%s/root", jail);
+	DIR *d = opendir(root);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX + 8 + 260];
+		if (!strncmp(de->d_name, "backup.", 7) && snprintf(path, sizeof(path), "%s/%s", root, de->d_name) > 0)
+			rm_tree(path);
+	}
+	closedir(d);
+}
+
 /* The worker's PUT /snapshot/backup into dir: 0 and *how, the backup's {"consistency", "frozen_ms"}
  * as the worker answered them (consistency_meta). */
 static int worker_backup(struct manager *m, struct mgr_vm *vm, const char *dir, const char *consistency, json_t **how,
@@ -69,7 +86,7 @@ int vmbackup_parent_dir(struct manager *m, const char *vm, const char *target, c
 int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency,
 		    const char *target, char *err, size_t errlen)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX], inside[PATH_MAX + 16] = "";
+	char dir[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX], inside[PATH_MAX + 64] = "";
 	if (vmbackup_parent_dir(m, vm->def.name, target, parent, sizeof(parent)) < 0 ||
 	    (size_t)snprintf(dir, sizeof(dir), "%s/%s", parent, name) >= sizeof(dir))
 		return error_set(err, errlen, -ENAMETOOLONG, "backup directory path too long");
@@ -83,14 +100,19 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, cons
 		return error_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	int e = 0;
 	if (vm->jail_dir[0]) {
-		snprintf(inside, sizeof(inside), "%s/root/backup", vm->jail_dir);
-		rm_tree(inside);
+		/* A directory of this request's own: a petreld killed mid-backup leaves its request with
+		 * the worker, which may still be writing into the last one's when this one begins. */
+		jail_backup_leftovers(vm->jail_dir);
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		snprintf(inside, sizeof(inside), "%s/root/backup.%lld%09d", vm->jail_dir, (long long)now.tv_sec,
+			 (int)now.tv_nsec);
 		if (mkdir(inside, 0700) < 0 || chown(inside, vm->def.uid, vm->def.gid) < 0)
 			e = error_set(err, errlen, -errno, "cannot make %s for the worker: %s", inside, strerror(errno));
 	}
 	json_t *how = NULL;   /* what the worker says of the backup's consistency */
 	if (!e)
-		e = worker_backup(m, vm, vm->jail_dir[0] ? "/backup" : tmp, consistency, &how, err, errlen);
+		e = worker_backup(m, vm, vm->jail_dir[0] ? strrchr(inside, '/') : tmp, consistency, &how, err, errlen);
 	if (!e && inside[0])
 		e = move_all(inside, tmp, err, errlen);
 	if (inside[0])

@@ -106,7 +106,7 @@ def test_a_week_of_nightly_backups_killed_and_verified(petreld, kvm, tmp_path):
     wait_for(lambda: p.api("GET", "/backup-jobs/nightly")[1]["last_run"] == night and
              not p.api("GET", "/backup-jobs/nightly")[1]["busy"])
     job = p.api("GET", "/backup-jobs/nightly")[1]
-    assert job["last_result"] == "ok" and job["next_run"] == night + 86400, job
+    assert job["last_result"] == "ok" and job["next_run"] == night + 86400, job["last_vms"]
     assert names() == made[-2:] + [name]
     assert len([e for e in events("backup created") if e["backup"] == name]) == 1
     assert not list(backups.glob("*.partial"))
