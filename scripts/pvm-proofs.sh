@@ -4,7 +4,8 @@
 # (summary.txt: step, exit status, minutes, its last lines).
 #
 #   scripts/pvm-proofs.sh [STEP...]        (default: check soak suite extra record bench blk net startup boot
-#                                           cloudinit diskboot display clouddisk diskbench)
+#                                           cloudinit diskboot display clouddisk kernelupdate
+#                                           guestagent diskbench)
 #
 #   check  /dev/kvm is there and is PVM (/sys/module/kvm_pvm); the host's CPUs, load, kernel
 #   soak   scripts/soak-linux.sh 10: ten real-Linux boots in a row (1 and 2 vCPUs, bzImage and
@@ -56,6 +57,11 @@
 #          fetched from Debian's archive) on a second disk, GRUB_DEFAULT=saved, dpkg -i (update-grub
 #          by its kernel hook), grub-set-default, reboot; the next boot runs it
 #          (tests/linux/test_linux_kernel_update.py; kernelupdate.xml)      ~1-3 h on PVM
+#   guestagent issue 57's proof: the cloud template booted once by petreld from its disk with Debian's
+#          qemu-guest-agent: the agent answers, its addresses in list/info, a file-system consistent
+#          backup while the guest writes (e2fsck -fn clean, the file ends at a whole record), the
+#          guest's clock set after a restore, shutdown through the agent
+#          (tests/linux/test_linux_guest_agent.py; guestagent.xml)         tens of minutes on PVM
 #   diskbench issue 55's bench: bench/diskboot.py: start -> the guest's first output, a given kernel vs
 #          from_disk vs SeaBIOS+GRUB (OVMF+GRUB skipped on PVM, saying so)   ~5-10 min on PVM
 #
@@ -70,7 +76,7 @@ mkdir -p "$OUT"
 cd "$ROOT" || exit 2
 STEPS=("$@")
 [[ ${#STEPS[@]} -gt 0 ]] || STEPS=(check soak suite extra record bench blk net startup boot cloudinit diskboot display clouddisk
-	kernelupdate diskbench)
+	kernelupdate guestagent diskbench)
 
 step_check() {
 	[[ -e /dev/kvm ]] || { echo "no /dev/kvm on this host"; return 2; }
@@ -236,10 +242,11 @@ template_test() {
 }
 step_clouddisk() { template_test clouddisk test_linux_diskboot.py; }
 step_kernelupdate() { template_test kernelupdate test_linux_kernel_update.py; }
+step_guestagent() { template_test guestagent test_linux_guest_agent.py; }
 step_diskbench() { BENCH_DISKBOOT_RUNS=${BENCH_DISKBOOT_RUNS:-10} /usr/bin/python3 bench/diskboot.py; }
 
 for s in "${STEPS[@]}"; do
-	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra record bench blk net startup boot cloudinit diskboot display clouddisk kernelupdate diskbench)" >&2; exit 2; }
+	declare -F "step_$s" >/dev/null || { echo "pvm-proofs: unknown step '$s' (check soak suite extra record bench blk net startup boot cloudinit diskboot display clouddisk kernelupdate guestagent diskbench)" >&2; exit 2; }
 done
 
 overall=0

@@ -26,6 +26,7 @@ EXTRA_BOOTS = {
     "test_linux_firmware.py": "boots Linux through SeaBIOS and GRUB, and the installed Debian disk",
     "test_linux_uefi.py": "boots the installed Debian disk twice through OVMF",
     "test_linux_diskboot.py": "boots the Debian cloud template from its disk with systemd and cloud-init",
+    "test_linux_guest_agent.py": "boots the Debian cloud template once with Debian's qemu-guest-agent",
     "test_linux_kernel_update.py": "boots the Debian cloud template twice on two paths (a kernel update and a reboot)",
     "test_linux_cloudinit.py": "boots the Debian cloud template with systemd and cloud-init (three VMs through SeaBIOS, one through OVMF)",
 }

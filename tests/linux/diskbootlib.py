@@ -66,15 +66,18 @@ def require_tools():
         pytest.skip(f"missing {', '.join(missing)} (scripts/setup.sh)")
 
 
-def define(p, base, name, boot, user_data, extra_disk=None):
+def define(p, base, name, boot, user_data, extra_disk=None, fc=None, petrel=None, cloud_init=None):
     """A VM of the template on a qcow2 overlay of its own, booting by `boot` ("disk" or a firmware),
-    with a cloud-init section (a user, the test's user_data); extra_disk a read-only second drive."""
+    with a cloud-init section (a user, the test's user_data); extra_disk a read-only second drive;
+    fc, petrel and cloud_init: further keys of the definition, its petrel section and its
+    cloud-init section."""
     disk = p.root / f"{name}.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2", str(disk),
                     f"{OVERLAY_GIB}G"], check=True, cwd=p.root)
     key, _ = ed25519_key("tester@petrel")
     section = {"users": [{"name": USER, "ssh_authorized_keys": [key], "passwd": PASSWD, "sudo": True,
-                          "shell": "/bin/bash"}], "user_data": user_data, "hostname": f"{name}.example.org"}
+                          "shell": "/bin/bash"}], "user_data": user_data, "hostname": f"{name}.example.org",
+               **(cloud_init or {})}
     drives = [{"drive_id": "root", "path_on_host": str(disk), "format": "qcow2", "is_root_device": boot == "disk",
                "is_read_only": False}]
     if boot != "disk":
@@ -84,7 +87,7 @@ def define(p, base, name, boot, user_data, extra_disk=None):
                        "is_read_only": True})
     doc = {"boot-source": {"from_disk": True} if boot == "disk" else {"firmware": boot},
            "machine-config": {"vcpu_count": 1, "mem_size_mib": 1024},
-           "drives": drives, "petrel": {"name": name, "cloud-init": section}}
+           "drives": drives, **(fc or {}), "petrel": {"name": name, "cloud-init": section, **(petrel or {})}}
     st, vm = p.api("POST", "/vms", doc)
     assert st == 201, vm
     return vm
