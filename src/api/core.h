@@ -84,9 +84,10 @@ void ctl_agent_attach(struct controller *ctl, struct vm *vm, struct vm_config *c
 struct snapshot_load_opts;
 int ctl_agent_incoming_locked(struct controller *ctl, struct snapshot_load_opts *load, char *err, size_t errlen);
 void ctl_agent_arrived(struct controller *ctl, struct vm *vm, int e);
-/* A restored or arrived VM that runs: guest-set-time from the host's clock (best effort,
- * logged; bounded by the agent's timeout). */
-void ctl_agent_set_time(struct controller *ctl);
+/* A restored or arrived VM that runs: its file systems thawed when the guest was saved frozen
+ * (a file-system consistent snapshot or backup), then guest-set-time from the host's clock
+ * (best effort, logged; each request bounded by the agent's timeout). */
+void ctl_agent_resumed(struct controller *ctl);
 
 /* ---- hooks: what the resources hand the core (the tables are resources.c's) ---- */
 

@@ -1,7 +1,7 @@
 /* The core's part of the guest agent (docs/guest-agent.md): the client made with the VM when
  * its definition enables the agent, its socketpair's device end handed to virtio-console's
- * agent port, and after a restore or an incoming migration a new connection and the guest's
- * clock set. The requests themselves are ctl_guest.c's; a snapshot's freeze is
+ * agent port, and after a restore or an incoming migration a new connection, the guest thawed
+ * when it was saved frozen, and its clock set. The requests themselves are ctl_guest.c's; a snapshot's freeze is
  * ctl_snapshot.c's. Both reach the client as ctl->agent. */
 #include "api/core.h"
 #include "agent/agent.h"
@@ -67,16 +67,29 @@ void ctl_agent_attach(struct controller *ctl, struct vm *vm, struct vm_config *c
 		guest_agent_set_port_check(a, NULL, NULL);
 }
 
-void ctl_agent_set_time(struct controller *ctl)
+void ctl_agent_resumed(struct controller *ctl)
 {
 	pthread_mutex_lock(&ctl->lock);
 	struct guest_agent *a = ctl->state == INSTANCE_RUNNING ? ctl->agent : NULL;
 	pthread_mutex_unlock(&ctl->lock);
 	if (!a)
 		return;
+	char msg[256];
+	/* A file-system consistent snapshot or backup saved the guest between its freeze and its
+	 * thaw: the restored guest is frozen (its writers blocked, the agent refusing all but
+	 * thaw), and only we can thaw it. */
+	bool frozen = false;
+	if (guest_agent_freeze_status(a, &frozen, msg, sizeof(msg)) < 0) {
+		log_warn("guest agent: cannot ask whether the restored guest is frozen (best effort): %s", msg);
+		return;
+	}
+	unsigned n = 0;
+	if (frozen && guest_agent_thaw(a, &n, msg, sizeof(msg)) < 0)
+		log_warn("guest agent: cannot thaw the restored guest's file systems: %s", msg);
+	else if (frozen)
+		log_info("guest agent: thawed the %u file system(s) the snapshot was taken frozen with", n);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	char msg[256];
 	int r = guest_agent_set_time(a, (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec, msg, sizeof(msg));
 	if (r == 0)
 		log_info("guest agent: the guest's clock set from the host's");
@@ -116,5 +129,5 @@ void ctl_agent_arrived(struct controller *ctl, struct vm *vm, int e)
 		return;
 	guest_agent_set_timeout_ms(a, ctl->cfg.guest_agent.timeout_ms);
 	guest_agent_set_port_check(a, port_open, vm);
-	ctl_agent_set_time(ctl);
+	ctl_agent_resumed(ctl);
 }

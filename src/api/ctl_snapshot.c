@@ -374,7 +374,7 @@ static int ctl_snapshot_load(struct controller *ctl, const struct snapshot_reque
 		return error_set(err, errlen, -EINVAL, "cannot start the restored microVM: %s", strerror(-r));
 	ctl_display_serve(ctl, vm);
 	log_info("microVM restored from %s (%s)", q->state_path, q->resume ? "running" : "paused");
-	ctl_agent_set_time(ctl);   /* the guest's clock is the snapshot's: best effort */
+	ctl_agent_resumed(ctl);   /* thawed if saved frozen; the guest's clock is the snapshot's */
 	event_emit("snapshot", "snapshot-loaded", "{s:s,s:b}", "snapshot_path", q->state_path, "resumed", q->resume);
 	return 0;
 }

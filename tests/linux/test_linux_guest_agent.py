@@ -15,9 +15,10 @@ every four, and printing its clock to the serial console every two seconds. In t
    read out (qemu-img, GPT parsed here), `e2fsck -fn` finds it clean, and the records file read
    with `debugfs` ends at a whole record, numbered from 1 without a gap;
 4. the guest's clock after a restore: 20 s after that backup petreld restores it (`petrelctl
-   restore`: the disk copies back, a new worker from the backup's state); the worker sets the
-   guest's clock through the agent (`guest-set-time`) and the guest's own clock on its console is
-   the host's within a few seconds;
+   restore`: the disk copies back, a new worker from the backup's state); the guest was saved
+   frozen, so the worker thaws it, then sets its clock through the agent (`guest-set-time`):
+   the writer's clock on the console, 20 s and more ahead of the backup's last record, is the
+   host's within a few seconds;
 5. `petrelctl shutdown` through the agent ends the VM: systemd powers it off ("reboot: Power
    down"), no Ctrl-Alt-Del, no destroy.
 
@@ -95,10 +96,11 @@ def wait_for(what, fn, timeout, every=1.0):
 
 def image_opts(copy, base, offset, size):
     """qemu-img's --image-opts for bytes [offset, offset+size) of the qcow2 copy whose backing file
-    is base (the copy names it relative to the VM's directory, not the backup's)."""
-    qcow2 = f"driver=qcow2,file.driver=file,file.filename={copy}"
+    is base (the copy names it relative to the VM's directory, not the backup's). No locks: the
+    running worker holds the template's, which nobody writes."""
+    qcow2 = f"driver=qcow2,file.driver=file,file.filename={copy},file.locking=off"
     if base:
-        qcow2 += f",backing.driver=qcow2,backing.file.driver=file,backing.file.filename={base}"
+        qcow2 += f",backing.driver=qcow2,backing.file.driver=file,backing.file.filename={base},backing.file.locking=off"
     return f"driver=raw,offset={offset},size={size}," + ",".join("file." + kv for kv in qcow2.split(","))
 
 
@@ -245,7 +247,8 @@ def run_proof(p):
     print(f"agent's interfaces: {json.dumps(vm['guest_interfaces'])}")
 
     # 3. a file-system consistent backup while the writer writes, checked on the host
-    clk_before = clock_lines(console.read_text(errors="replace"))
+    clk_before = wait_for("50 records", lambda: [c for c in clock_lines(console.read_text(errors="replace"))
+                                                 if c[0] >= 50], 120)
     st, body = p.api("POST", f"/vms/{NAME}/backup", {"name": "b1", "consistency": "filesystem"}, timeout=900)
     t_backup = time.time()
     assert st in (200, 201), body
@@ -278,8 +281,14 @@ def run_proof(p):
         return lines and abs(lines[-1][1] - time.time()) <= 4 and lines
     lines = wait_for("the guest's clock set right after the restore", a_right_clock, 120, every=0.5)
     after = console_after(console, offset)
+    # the backup's guest was saved frozen: the restored worker thawed it, then set its clock
+    assert re.search(r"guest agent: thawed the \d+ file system\(s\) the snapshot was taken frozen", after), \
+        after[-3000:]
     assert "the guest's clock set from the host's" in after, after[-3000:]
     assert lines[0][0] <= count + 40, f"the restored writer is not the backup's: {lines[0]} after {count}"
+    # the restored guest ran a few seconds since its state was saved, the host's clock 20 s and
+    # more: its clock came forward from the host's (kvmclock itself continues from the saved value)
+    assert lines[-1][1] - stamp >= 15, (stamp, lines)
     print(f"after the restore: the guest's first clock line {lines[0]} ({lines[0][1] - time.time():+.0f} s "
           f"off now), its clock set by the agent: {lines[-1]}")
 
