@@ -61,6 +61,10 @@ int guest_agent_fstrim(struct guest_agent *a, json_t **out, char *err, size_t er
 int guest_agent_freeze(struct guest_agent *a, unsigned *nfs, char *err, size_t errlen);
 int guest_agent_thaw(struct guest_agent *a, unsigned *nfs, char *err, size_t errlen);
 int guest_agent_freeze_status(struct guest_agent *a, bool *frozen, char *err, size_t errlen);
+/* guest-fsfreeze-status, and guest-fsfreeze-thaw when the guest says frozen (*nfs thawed): a
+ * guest restored from a snapshot taken between its freeze and its thaw is frozen, and nobody
+ * else would thaw it. */
+int guest_agent_thaw_if_frozen(struct guest_agent *a, bool *was_frozen, unsigned *nfs, char *err, size_t errlen);
 /* A freeze of this client that no thaw has answered yet. */
 bool guest_agent_freeze_pending(struct guest_agent *a);
 /* Thaw if one is pending (the worker's stop hook): 0 when nothing was pending or it worked. */

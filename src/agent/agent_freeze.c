@@ -63,6 +63,15 @@ int guest_agent_freeze_status(struct guest_agent *a, bool *frozen, char *err, si
 	return e;
 }
 
+int guest_agent_thaw_if_frozen(struct guest_agent *a, bool *was_frozen, unsigned *nfs, char *err, size_t errlen)
+{
+	*nfs = 0;
+	int e = guest_agent_freeze_status(a, was_frozen, err, errlen);
+	if (e == 0 && *was_frozen)
+		e = guest_agent_thaw(a, nfs, err, errlen);
+	return e;
+}
+
 int guest_agent_thaw_pending(struct guest_agent *a, char *err, size_t errlen)
 {
 	if (!guest_agent_freeze_pending(a))

@@ -79,14 +79,13 @@ void ctl_agent_resumed(struct controller *ctl)
 	 * thaw: the restored guest is frozen (its writers blocked, the agent refusing all but
 	 * thaw), and only we can thaw it. */
 	bool frozen = false;
-	if (guest_agent_freeze_status(a, &frozen, msg, sizeof(msg)) < 0) {
-		log_warn("guest agent: cannot ask whether the restored guest is frozen (best effort): %s", msg);
+	unsigned n = 0;
+	if (guest_agent_thaw_if_frozen(a, &frozen, &n, msg, sizeof(msg)) < 0) {
+		/* an agent that does not answer, or a guest left frozen (which refuses the clock) */
+		log_warn("guest agent: after the restore (best effort): %s", msg);
 		return;
 	}
-	unsigned n = 0;
-	if (frozen && guest_agent_thaw(a, &n, msg, sizeof(msg)) < 0)
-		log_warn("guest agent: cannot thaw the restored guest's file systems: %s", msg);
-	else if (frozen)
+	if (frozen)
 		log_info("guest agent: thawed the %u file system(s) the snapshot was taken frozen with", n);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);

@@ -250,6 +250,7 @@ struct fake {
 	enum mode mode;
 	pthread_t t;
 	char order[256];       /* the commands it saw, in order, comma-separated */
+	bool frozen;           /* what guest-fsfreeze-status answers */
 	volatile bool stop;
 };
 
@@ -303,7 +304,10 @@ static void answer(struct fake *f, json_t *req)
 	} else if (!strcmp(cmd, "guest-network-get-interfaces")) {
 		snprintf(out, sizeof(out), "%s\n", ifaces_answer);
 	} else if (!strcmp(cmd, "guest-fsfreeze-freeze") || !strcmp(cmd, "guest-fsfreeze-thaw")) {
+		f->frozen = !strcmp(cmd, "guest-fsfreeze-freeze");
 		snprintf(out, sizeof(out), "{\"return\": 2}\n");
+	} else if (!strcmp(cmd, "guest-fsfreeze-status")) {
+		snprintf(out, sizeof(out), "{\"return\": \"%s\"}\n", f->frozen ? "frozen" : "thawed");
 	} else if (!strcmp(cmd, "guest-shutdown")) {
 		return;
 	} else {
@@ -394,6 +398,31 @@ TEST(honest_agent)
 	CHECK_EQ(guest_agent_shutdown(a, "powerdown", err, sizeof(err)), 0);
 	CHECK_EQ(guest_agent_ping(a, err, sizeof(err)), 0);
 	CHECK_STR_EQ(f.order, "ping,info,network-get-interfaces,set-time,fstrim,shutdown,ping");
+	finish(&f, a);
+}
+
+TEST(a_guest_restored_frozen_is_thawed_one_restored_thawed_only_asked)
+{
+	struct fake f;
+	struct guest_agent *a = start(&f, HONEST, 2000);
+	REQUIRE(a);
+	f.frozen = true;   /* restored from a snapshot taken between its freeze and its thaw */
+	char err[256];
+	bool was;
+	unsigned n = 99;
+	CHECK_EQ(guest_agent_thaw_if_frozen(a, &was, &n, err, sizeof(err)), 0);
+	CHECK(was);
+	CHECK_EQ(n, 2);
+	CHECK(!f.frozen);
+	CHECK_EQ(guest_agent_thaw_if_frozen(a, &was, &n, err, sizeof(err)), 0);
+	CHECK(!was);
+	CHECK_EQ(n, 0);
+	CHECK_STR_EQ(f.order, "fsfreeze-status,fsfreeze-thaw,fsfreeze-status");
+	finish(&f, a);
+	a = start(&f, SILENT, 200);
+	REQUIRE(a);
+	CHECK_EQ(guest_agent_thaw_if_frozen(a, &was, &n, err, sizeof(err)), -ETIMEDOUT);
+	CHECK(!was);
 	finish(&f, a);
 }
 
