@@ -12,9 +12,7 @@ honest or hostile:
   API answering meanwhile; "auto" falls back to a crash-consistent snapshot, "filesystem" is
   refused with the reason;
 - a freeze that answers and a thaw that never does: the snapshot is written, the error says
-  the thaw failed, the VM runs on;
-- a guest restored from a file-system consistent backup (saved frozen) is thawed by the
-  restored worker before its clock is set.
+  the thaw failed, the VM runs on.
 """
 import json
 import re
@@ -135,46 +133,6 @@ def test_consistent_snapshot_and_backup_freeze_and_thaw(petrel, api, workdir):
     assert len(commands(petrel)) == 5
     r = api.get("/guest/ping", check=False)
     assert r.status == 200, r
-
-
-def test_a_guest_saved_frozen_is_thawed_after_its_restore(petrel, api, workdir):
-    """A file-system consistent backup saves the guest between its freeze and its thaw: the guest
-    restored from it is frozen (qemu-guest-agent then refuses all but thaw, its writers block),
-    so the restored worker asks, thaws it, then sets its clock (found by the real agent:
-    tests/linux/test_linux_guest_agent.py)."""
-    start(api, "honest")
-    wait_open(petrel)
-    backup = workdir / "b"
-    r = api.put("/snapshot/backup", {"backup_dir": str(backup), "consistency": "filesystem"}, check=False)
-    assert r.status == 200 and r.json["consistency"] == "filesystem", r
-    petrel.close()
-    (workdir / "second").mkdir()
-    p2 = apilib.Petrel(workdir / "second")
-    try:
-        body = {"snapshot_path": str(backup / "vm.state"),
-                "mem_backend": {"backend_type": "File", "backend_path": str(backup / "vm.mem")}, "resume_vm": True}
-        r = p2.client().put("/snapshot/load", body, check=False)
-        assert r.status == 204, f"{r}\n{p2.describe()}"
-        assert commands(p2, "guest-set-time") == ["guest-fsfreeze-status", "guest-fsfreeze-thaw", "guest-set-time"]
-        r = p2.client().put("/guest/fsfreeze", {"action": "status"}, check=False)
-        assert r.status == 200 and r.json == {"status": "thawed"}, r
-        # a guest saved thawed is only asked
-        r = p2.client().put("/snapshot/backup", {"backup_dir": str(workdir / "c"), "consistency": "crash"},
-                            check=False)
-        assert r.status == 200 and r.json == {"consistency": "crash"}, r
-    finally:
-        p2.close()
-    (workdir / "third").mkdir()
-    p3 = apilib.Petrel(workdir / "third")
-    try:
-        body = {"snapshot_path": str(workdir / "c" / "vm.state"),
-                "mem_backend": {"backend_type": "File", "backend_path": str(workdir / "c" / "vm.mem")},
-                "resume_vm": True}
-        r = p3.client().put("/snapshot/load", body, check=False)
-        assert r.status == 204, f"{r}\n{p3.describe()}"
-        assert commands(p3, "guest-set-time") == ["guest-fsfreeze-status", "guest-set-time"]
-    finally:
-        p3.close()
 
 
 @pytest.mark.parametrize("mode,status,why", [
