@@ -37,6 +37,7 @@ import pytest
 
 import mgrlib
 from diskbootlib import BOOT_TIMEOUT_S, console_of, define, keep, not_on_pvm, require_tools, template
+from netlib import wait_for
 from test_linux_cloudinit import wait_console
 
 pytestmark = not_on_pvm
@@ -80,16 +81,6 @@ def console_after(path, offset):
 
 def clock_lines(text):
     return [(int(i), int(t)) for i, t in re.findall(r"PETREL-CLK (\d+) (\d+)", text)]
-
-
-def wait_for(what, fn, timeout, every=1.0):
-    end = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        assert time.monotonic() < end, f"no {what} within {timeout:.0f} s"
-        time.sleep(every)
 
 
 # --- the backup's disk copy, read on the host --------------------------------------------------
@@ -207,7 +198,7 @@ def run_proof(p):
     wait_console(console, r"PETREL-CLK \d+ \d+", 120)
 
     # 1. the agent answers
-    wait_for("answer to guest ping", lambda: p.ctl("guest", NAME, "ping").returncode == 0, 120, every=2)
+    wait_for(lambda: p.ctl("guest", NAME, "ping").returncode == 0, 120, "an answer to guest ping", every=2)
     rtts = []
     for _ in range(10):
         t = time.monotonic()
@@ -228,7 +219,7 @@ def run_proof(p):
     def addresses():
         _, vms = p.api("GET", "/list")
         return GUEST_IP in [a for v in vms if v["name"] == NAME for a in v.get("guest_addresses", [])]
-    wait_for("agent addresses in /list", addresses, 90)
+    wait_for(addresses, 90, "the agent's addresses in /list", every=1)
     _, vm = p.api("GET", f"/vms/{NAME}")
     eth0 = [i for i in vm["guest_interfaces"] if i.get("mac", "").lower() == MAC]
     assert eth0, vm["guest_interfaces"]
@@ -247,8 +238,8 @@ def run_proof(p):
     print(f"agent's interfaces: {json.dumps(vm['guest_interfaces'])}")
 
     # 3. a file-system consistent backup while the writer writes, checked on the host
-    clk_before = wait_for("50 records", lambda: [c for c in clock_lines(console.read_text(errors="replace"))
-                                                 if c[0] >= 50], 120)
+    clk_before = wait_for(lambda: [c for c in clock_lines(console.read_text(errors="replace")) if c[0] >= 50],
+                          120, "50 records", every=1)
     st, body = p.api("POST", f"/vms/{NAME}/backup", {"name": "b1", "consistency": "filesystem"}, timeout=900)
     t_backup = time.time()
     assert st in (200, 201), body
@@ -265,8 +256,8 @@ def run_proof(p):
           f"({fsck.strip().splitlines()[-1]}); {count} whole records, the last from {stamp}")
     assert clk_before and count >= clk_before[-1][0] - 1, (count, clk_before[-1])
     # the writer went on after the thaw
-    wait_for("the writer after the backup", lambda: any(i > count + 10 for i, _ in
-                                                          clock_lines(console.read_text(errors="replace"))), 60)
+    wait_for(lambda: any(i > count + 10 for i, _ in clock_lines(console.read_text(errors="replace"))), 60,
+             "the writer after the backup", every=1)
 
     # 4. the guest's clock after a restore 20 s later
     time.sleep(max(0.0, t_backup + 20 - time.time()))
@@ -279,7 +270,7 @@ def run_proof(p):
     def a_right_clock():
         lines = clock_lines(console_after(console, offset))
         return lines and abs(lines[-1][1] - time.time()) <= 4 and lines
-    lines = wait_for("the guest's clock set right after the restore", a_right_clock, 120, every=0.5)
+    lines = wait_for(a_right_clock, 120, "the guest's clock set right after the restore", every=0.5)
     after = console_after(console, offset)
     # the backup's guest was saved frozen: the restored worker thawed it, then set its clock
     assert re.search(r"guest agent: thawed the \d+ file system\(s\) the snapshot was taken frozen", after), \

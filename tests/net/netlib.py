@@ -80,14 +80,14 @@ def alive(pid):
     return state not in ("Z", "X")
 
 
-def wait_for(cond, timeout=10.0, what="the condition"):
+def wait_for(cond, timeout=10.0, what="the condition", every=0.05):
     deadline = time.monotonic() + timeout
     while True:
         v = cond()
         if v:
             return v
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def nat_def(name="default", subnet="10.77.0", **extra):
