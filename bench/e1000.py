@@ -87,6 +87,47 @@ def counters(pid):
     return exits, cpu
 
 
+class ExitTrace:
+    """Exits of process pid's VM from KVM's tracepoints, where its debugfs has no per-VM
+    directory (a PVM host): `perf stat` on kvm:kvm_userspace_exit (every exit to the VMM: port
+    I/O, MMIO and the rest, QEMU's as well as petrel's) and kvm:kvm_exit (every exit; PVM does
+    not fire it: "all" is then unknown), attached at start() and ended at stop(). Needs perf
+    (Debian's linux-perf) and root; unavailable, it counts nothing (None)."""
+
+    EVENTS = ("kvm:kvm_userspace_exit", "kvm:kvm_exit")
+
+    def __init__(self, pid):
+        self.pid, self.proc, self.out = pid, None, None
+
+    def start(self):
+        if not shutil.which("perf"):
+            return self
+        self.out = tempfile.NamedTemporaryFile("r", prefix="bench-exits-", suffix=".csv")
+        self.proc = subprocess.Popen(["perf", "stat", "-x", ",", "-o", self.out.name, "-e", ",".join(self.EVENTS),
+                                      "-p", str(self.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def stop(self):
+        """(exits to the VMM, all exits or None), or None."""
+        if not self.proc:
+            return None
+        self.proc.send_signal(2)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+        v = {}
+        for line in self.out.read().splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[2] in self.EVENTS and f[0].isdigit():
+                v[f[2]] = int(f[0])
+        self.out.close()
+        if "kvm:kvm_userspace_exit" not in v:
+            return None
+        return v["kvm:kvm_userspace_exit"], v.get("kvm:kvm_exit") or None
+
+
 def tap_queue_len(tap):
     """Room for a host->guest burst in the tap's queue, through sysfs (busybox's ip, as in the
     nested-KVM L1, has no txqueuelen; some kernels refuse 100000): the length set."""
@@ -106,6 +147,7 @@ def run_synced(cmd, tag, mode, tap, size, n):
     with tempfile.TemporaryFile("w+") as errf:   # a file: a chatty stderr cannot block the VMM
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf, text=True)
         out, marks = [], {}
+        trace = traced = None
         watchdog = threading.Timer(float(os.environ.get("BENCH_E1000_TIMEOUT", "900")), p.kill)  # a silent hang
         watchdog.start()
         try:
@@ -117,6 +159,11 @@ def run_synced(cmd, tag, mode, tap, size, n):
                             subprocess.run([str(BUILD / "bench" / "net_host"), tap, MAC, str(size), str(n)],
                                            capture_output=True, text=True, timeout=900)
                         marks[what] = counters(p.pid)
+                        if marks[what][0] is None:   # no per-VM debugfs: the tracepoints
+                            if what == "ready":
+                                trace = ExitTrace(p.pid).start()
+                            else:
+                                traced = trace.stop() if trace else None
                         p.stdin.write("g")
                         p.stdin.flush()
             p.wait(timeout=900)
@@ -131,6 +178,8 @@ def run_synced(cmd, tag, mode, tap, size, n):
     if "ready" in marks and "done" in marks:
         (e0, c0), (e1, c1) = marks["ready"], marks["done"]
         window = (e1[0] - e0[0] if e0 and e1 else None, e1[1] - e0[1] if e0 and e1 else None, c1 - c0)
+        if window[0] is None and traced:
+            window = (traced[0], traced[1], c1 - c0)
     return p.returncode, out, err, window
 
 
@@ -152,7 +201,7 @@ def report(label, mode, size, out, window, fallback_exits=None, what="irqs", key
     vmm, allx, cpu = window
     f = max(frames, 1)
     if vmm is not None:
-        ex = f"exits/frame vmm {vmm / f:6.2f} all {allx / f:6.2f}"
+        ex = f"exits/frame vmm {vmm / f:6.2f} all " + (f"{allx / f:6.2f}" if allx is not None else "     ?")
     elif fallback_exits is not None:
         ex = f"exits/frame (whole run) {fallback_exits / f:6.2f}"
     else:
