@@ -92,7 +92,7 @@ static int run_replica(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, 
 {
 	return j->verb == MGR_VERB_REPLICA_STANDBY   ? replica_standby(m, vm, j->arg.replica, err, errlen)
 	       : j->verb == MGR_VERB_REPLICA_PRIMARY ? replica_primary(m, vm, j->arg.replica, err, errlen)
-						     : replica_promote(m, vm, err, errlen);
+						     : replica_promote(m, vm, j->arg.replica, err, errlen);
 }
 
 static int run_migrate(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)

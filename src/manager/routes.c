@@ -565,10 +565,18 @@ int mgr_api_start(struct manager *m, struct api_server **out)
 	int e = api_server_start_handler(out, handle, m, m->socket_path, DEF_MAX_BYTES);
 	if (e < 0)
 		return e;
-	/* root and the petrel group only */
-	struct group *g = getgrnam("petrel");
+	/* root and the petrel group (or --socket-group's) only */
+	const char *name = m->socket_group ? m->socket_group : "petrel";
+	struct group *g = getgrnam(name);
+	if (!g && m->socket_group) {
+		fprintf(stderr, "petreld: --socket-group: no group named '%s'\n", name);
+		api_server_stop(*out);
+		*out = NULL;
+		unlink(m->socket_path);
+		return -ENOENT;
+	}
 	if (g && chown(m->socket_path, 0, g->gr_gid) < 0)
-		fprintf(stderr, "petreld: cannot give %s to group petrel: %m\n", m->socket_path);
+		fprintf(stderr, "petreld: cannot give %s to group %s: %m\n", m->socket_path, name);
 	chmod(m->socket_path, 0660);
 	return 0;
 }
