@@ -191,7 +191,7 @@ MANAGER_LAYERS = [
                  "peer/migrate_figures.c", "web/web_gate.c", "web/web_session.c", "web/web_static.c", "web/web_users.c", "web/web_ws.c", "web/web_rfb.c",
                  "net/nft.c", "net/guards.c", "net/leases.c", "net/net_def.c", "net/net_link.c", "net/net_table.c",
                  "net/dnsmasq.c", "net/net_addrs.c", "net/net_guard_addrs.c", "cloudinit/cidata.c", "run_tool.c",
-                 "backup_verify.c", "backup_jobdef.c"},
+                 "backup_verify.c", "backup_jobdef.c", "backup_chain.c", "backup_flatten.c"},
      True),
     ("base", {"util.c", "defs.c", "definition.c", "partition.c", "events.c", "net/net_iface.c", "cloudinit/ci_def.c", "cloudinit/seed.c",
               "backup_calendar.c", "backup_prune.c", "test_clock.c"}, True),
