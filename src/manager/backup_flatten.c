@@ -18,12 +18,12 @@
 
 #define FLAT_BLOCK (1u << 20)
 
-/* The format of the chain's bottom image (the full member). */
-static enum disk_format base_format(struct disk *d)
+/* The chain's bottom image (the full member). */
+static struct disk *base_of(struct disk *d)
 {
 	while (d->format == DISK_FORMAT_QCOW2 && qcow2_backing(d->qcow2))
 		d = qcow2_backing(d->qcow2);
-	return d->format;
+	return d;
 }
 
 static bool all_zero(const uint8_t *b, size_t n)
@@ -31,13 +31,14 @@ static bool all_zero(const uint8_t *b, size_t n)
 	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
 }
 
-/* src's bytes into out (open for writing, its size set): its data runs, zero blocks skipped. */
-static int copy_data(struct disk *src, struct disk *out, uint64_t size, char *err, size_t errlen)
+/* src's bytes [from, size) into out (open for writing, its size set): its data runs, zero
+ * blocks skipped. */
+static int copy_data(struct disk *src, struct disk *out, uint64_t from, uint64_t size, char *err, size_t errlen)
 {
 	_cleanup_free_ uint8_t *buf = malloc(FLAT_BLOCK);
 	if (!buf)
 		return error_oom(err, errlen);
-	for (uint64_t off = 0; off < size;) {
+	for (uint64_t off = from; off < size;) {
 		uint64_t len = MIN((uint64_t)FLAT_BLOCK, size - off);
 		bool data = true;
 		if (disk_status(src, off, &len, &data) < 0)
@@ -66,15 +67,20 @@ int backup_flatten(const char *member, const char *dst, char *err, size_t errlen
 	int e = disk_open(&src, member, &ro);
 	if (e < 0)
 		return error_set(err, errlen, e, "cannot open the member %s and its chain: %s", member, strerror(-e));
-	uint64_t size = disk_size(&src);
-	bool qcow2 = base_format(&src) == DISK_FORMAT_QCOW2;
+	/* A raw disk's last bytes past its last whole sector are no guest's (virtio-blk counts
+	 * sectors): the members stop there, the full member's copy has them. */
+	uint64_t size = disk_size(&src), whole = size;
+	struct disk *base = base_of(&src);
+	bool qcow2 = base->format == DISK_FORMAT_QCOW2;
+	if (!qcow2 && disk_size(base) > size)
+		whole = disk_size(base);
 	unlink(dst);
 	if (qcow2) {
 		struct qcow2_create_opts co = { .size = size, .sync = true };
 		e = qcow2_create(dst, &co, err, errlen);
 	} else {
 		int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+		if (fd < 0 || ftruncate(fd, (off_t)whole) < 0)
 			e = error_set(err, errlen, -errno, "cannot make %s: %s", dst, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -84,7 +90,9 @@ int backup_flatten(const char *member, const char *dst, char *err, size_t errlen
 	if (!e && (e = disk_open(&out, dst, &wo)) < 0)
 		e = error_set(err, errlen, e, "cannot open %s: %s", dst, strerror(-e));
 	else if (!e) {
-		e = copy_data(&src, &out, size, err, errlen);
+		e = copy_data(&src, &out, 0, size, err, errlen);
+		if (!e && whole > size)
+			e = copy_data(base, &out, size, whole, err, errlen);
 		disk_close(&out);
 	}
 	disk_close(&src);

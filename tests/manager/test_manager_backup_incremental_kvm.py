@@ -211,3 +211,45 @@ def test_a_week_of_incremental_backups_restored_killed_and_verified(petreld, kvm
     shutil.rmtree(backups / made[1])
     r = p.ctl("backup-verify", "bk", made[4])
     assert r.returncode == 1 and f"member '{made[1]}' is missing" in r.stderr, (r.stdout, r.stderr)
+
+
+def test_full_every_restarts_the_chain_and_pruning_removes_whole_chains(petreld, kvm, tmp_path):
+    clock = tmp_path / "clock"
+    t0 = ts(2027, 1, 4)
+    clock.write_text(str(t0))
+    p = petreld(args=["--test-clock", str(clock)])
+    disk = tmp_path / "data.img"
+    disk.write_bytes(os.urandom(8 * MiB))
+    assert p.define("bk", **{"boot-source": {"kernel_image_path": str(mgrlib.guest("blkloop")), "boot_args": "keep=1 slots=5"},
+                             "drives": [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
+                                         "is_read_only": False}]})[0] == 201
+    assert p.api("POST", "/vms/bk/start")[0] == 200
+    # a bad full-every is refused with its field named
+    st, body = p.api("POST", "/backup-jobs", {"id": "w", "vms": ["bk"], "schedule": "daily", "full-every": -1})
+    assert st == 400 and "full-every" in body["fault_message"], body
+    st, job = p.api("POST", "/backup-jobs", {"id": "w", "vms": ["bk"], "schedule": "*-*-* 03:00 UTC",
+                                             "full-every": 2, "retention": {"keep-last": 1}})
+    assert st == 201, job
+    backups = p.root / "snap" / "bk.backups"
+    made, seen = [], []
+    for day in range(3):
+        night = t0 + day * 86400 + 3 * 3600
+        n = len(rounds(p, "bk"))
+        wait_for(lambda: len(rounds(p, "bk")) >= n + 2)
+        clock.write_text(str(night))
+        wait_for(lambda: p.api("GET", "/backup-jobs/w")[1]["last_run"] == night and
+                 not p.api("GET", "/backup-jobs/w")[1]["busy"])
+        job = p.api("GET", "/backup-jobs/w")[1]
+        assert job["last_result"] == "ok", job
+        made.append(job["last_vms"]["bk"]["backup"])
+        seen.append(job["last_vms"]["bk"]["pruned"])
+        meta = json.loads((backups / made[-1] / "meta.json").read_text())
+        if day == 1:
+            assert meta["mode"] == "incremental" and meta["parent"] == made[0], meta
+        else:   # the first member, then full-every 2: a new chain
+            assert meta["mode"] == "full" and "parent" not in meta, meta
+        if day == 2:
+            assert "full-every" in meta["why"] and meta["chain_id"] == f"job:w:{made[2]}", meta
+    # keep-last 1: the night-1 incremental kept its full member; the new chain's full let both go
+    assert seen == [[], [], sorted(made[:2])], seen
+    assert sorted(d.name for d in backups.iterdir()) == [made[2]]
