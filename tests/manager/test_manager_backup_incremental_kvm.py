@@ -21,6 +21,7 @@ import time
 import pytest
 
 import mgrlib
+from test_manager_backup_jobs_kvm import ts, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) is not installed")
 
@@ -30,15 +31,18 @@ SIZE = 64 * MiB
 WRITTEN = 5 * 128 * 1024   # blkloop keep=1 slots=5
 
 
-def ts(*a):
-    return int(datetime.datetime(*a, tzinfo=UTC).timestamp())
-
-
-def wait_for(cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def blkloop_vm(petreld, tmp_path, disk):
+    """A petreld (the fixture's) on the test clock (its file, at t0: a Monday) with VM bk running
+    blkloop on disk: (petreld, clock file, t0)."""
+    clock = tmp_path / "clock"
+    clock.write_text(str(ts(2027, 1, 4)))
+    p = petreld(args=["--test-clock", str(clock)])
+    assert p.define("bk", **{"boot-source": {"kernel_image_path": str(mgrlib.guest("blkloop")),
+                                             "boot_args": "keep=1 slots=5"},
+                             "drives": [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
+                                         "is_read_only": False}]})[0] == 201
+    assert p.api("POST", "/vms/bk/start")[0] == 200
+    return p, clock, ts(2027, 1, 4)
 
 
 def console(p, name):
@@ -58,10 +62,6 @@ def qimg(*args, ok=True):
 
 
 def test_a_week_of_incremental_backups_restored_killed_and_verified(petreld, kvm, tmp_path):
-    clock = tmp_path / "clock"
-    t0 = ts(2027, 1, 4)
-    clock.write_text(str(t0))
-    p = petreld(args=["--test-clock", str(clock)])
     # a qcow2 disk: its bitmap lives in the image, which the jailed worker writes (a raw disk's
     # sidecar cannot be written back from a jail: docs/backups.md)
     raw = tmp_path / "data.raw"
@@ -69,10 +69,7 @@ def test_a_week_of_incremental_backups_restored_killed_and_verified(petreld, kvm
     disk = tmp_path / "data.qcow2"
     qimg("convert", "-f", "raw", "-O", "qcow2", raw, disk)
     raw.unlink()
-    assert p.define("bk", **{"boot-source": {"kernel_image_path": str(mgrlib.guest("blkloop")), "boot_args": "keep=1 slots=5"},
-                       "drives": [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
-                                   "is_read_only": False}]})[0] == 201
-    assert p.api("POST", "/vms/bk/start")[0] == 200
+    p, clock, t0 = blkloop_vm(petreld, tmp_path, disk)
     wait_for(lambda: len(rounds(p, "bk")) >= 5)
     target = tmp_path / "target"
     st, job = p.api("POST", "/backup-jobs", {"id": "nightly", "vms": ["bk"], "schedule": "*-*-* 03:00 UTC",
@@ -214,16 +211,9 @@ def test_a_week_of_incremental_backups_restored_killed_and_verified(petreld, kvm
 
 
 def test_full_every_restarts_the_chain_and_pruning_removes_whole_chains(petreld, kvm, tmp_path):
-    clock = tmp_path / "clock"
-    t0 = ts(2027, 1, 4)
-    clock.write_text(str(t0))
-    p = petreld(args=["--test-clock", str(clock)])
     disk = tmp_path / "data.img"
     disk.write_bytes(os.urandom(8 * MiB))
-    assert p.define("bk", **{"boot-source": {"kernel_image_path": str(mgrlib.guest("blkloop")), "boot_args": "keep=1 slots=5"},
-                             "drives": [{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
-                                         "is_read_only": False}]})[0] == 201
-    assert p.api("POST", "/vms/bk/start")[0] == 200
+    p, clock, t0 = blkloop_vm(petreld, tmp_path, disk)
     # a bad full-every is refused with its field named
     st, body = p.api("POST", "/backup-jobs", {"id": "w", "vms": ["bk"], "schedule": "daily", "full-every": -1})
     assert st == 400 and "full-every" in body["fault_message"], body
