@@ -25,8 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Move every file of dir (the jail's backup directory) into to. */
-static int move_all(const char *dir, const char *to, char *err, size_t errlen)
+/* Move every file of dir (the jail's backup directory) into to. Each plain file becomes
+ * petreld's, readable by the worker's group (gid): a later incremental's worker reads it through
+ * a link in its jail (backup_chain.h), and cannot change it. */
+static int move_all(const char *dir, const char *to, unsigned gid, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -39,8 +41,12 @@ static int move_all(const char *dir, const char *to, char *err, size_t errlen)
 		char from[PATH_MAX + 512], dst[PATH_MAX + 512];
 		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
 		snprintf(dst, sizeof(dst), "%s/%s", to, de->d_name);
+		struct stat st;
 		if ((e = move_file(from, dst)) < 0)
 			e = error_set(err, errlen, e, "cannot move %s out of the jail: %s", from, strerror(-e));
+		else if (lstat(dst, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+			 (lchown(dst, geteuid(), gid) < 0 || chmod(dst, 0640) < 0))
+			e = error_set(err, errlen, -errno, "cannot take %s from the worker: %s", dst, strerror(errno));
 	}
 	closedir(d);
 	return e;
@@ -131,7 +137,7 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, cons
 	if (!e && inside[0]) {
 		char made[PATH_MAX + 160];
 		snprintf(made, sizeof(made), "%s/%s", inside, name);
-		e = move_all(made, tmp, err, errlen);
+		e = move_all(made, tmp, vm->def.gid, err, errlen);
 	}
 	if (inside[0])
 		rm_tree(inside);

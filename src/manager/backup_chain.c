@@ -182,7 +182,8 @@ int backup_chain_link(const char *parent, const struct backup_plan *p, const cha
 				e = error_set(err, errlen, -errno, "cannot link %s into the jail: %s", from, strerror(errno));
 				break;
 			}
-			if (stat(at, &st) < 0 || (st.st_uid != uid && !(st.st_mode & 0004))) {
+			if (stat(at, &st) < 0 || !((st.st_uid == uid && (st.st_mode & 0400)) ||
+						    (st.st_gid == gid && (st.st_mode & 0040)) || (st.st_mode & 0004))) {
 				e = error_set(err, errlen, -EACCES, "%s is not the worker's to read", from);
 				break;
 			}

@@ -117,6 +117,8 @@ def test_a_week_of_incremental_backups_restored_killed_and_verified(petreld, kvm
             assert json.loads(qimg("info", "--output=json", member).stdout)["backing-filename"] == \
                 f"../{made[-1]}/{'data.img' if day == 1 else 'data.qcow2'}"
         assert meta["sha256"][d["file"]] == d["sha256"]
+        # petreld's now, readable by the worker's group (the next worker reads it through a link)
+        assert member.stat().st_uid == os.geteuid() and member.stat().st_mode & 0o777 == 0o640
         r = qimg("compare", "-f", "qcow2", "-F", "raw", member, copy, ok=False)
         assert r.returncode == 0 and "identical" in r.stdout, (day, r.stdout, r.stderr)
         made.append(name)
