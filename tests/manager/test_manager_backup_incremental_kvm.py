@@ -188,6 +188,8 @@ def test_a_week_of_incremental_backups_restored_killed_and_verified(petreld, kvm
     st, body = p.api("POST", "/vms/bk/restore", {"backup": mid})
     assert st == 200, body
     wait_for(lambda: p.api("GET", "/vms/bk")[1]["state"] == "running")
+    # the worker loaded the member's state and memory through links, never handed them
+    assert all((backups / mid / f).stat().st_uid == os.geteuid() for f in ("vm.state", "vm.mem"))
     # blkloop goes on from that night's round, reading back the slot it wrote last: on another
     # night's disk it stops with "round N: round N-1's block lost its data"
     start = len(console(p, "bk"))
