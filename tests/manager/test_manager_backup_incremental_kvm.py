@@ -247,3 +247,22 @@ def test_full_every_restarts_the_chain_and_pruning_removes_whole_chains(petreld,
     # keep-last 1: the night-1 incremental kept its full member; the new chain's full let both go
     assert seen == [[], [], sorted(made[:2])], seen
     assert sorted(d.name for d in backups.iterdir()) == [made[2]]
+    # the raw disk's bitmap sidecar lives in the jail while the worker runs (the host's name gone:
+    # a petreld that died meanwhile would leave none, hence a full backup), and comes back out
+    # at a clean stop: the next worker's first backup is an incremental
+    sidecar = disk.parent / (disk.name + ".petrel-bitmap")
+    assert not sidecar.exists()
+    vmm = p.api("GET", "/vms/bk")[1]["vmm_pid"]
+    os.kill(vmm, signal.SIGTERM)
+    wait_for(lambda: p.api("GET", "/vms/bk")[1]["state"] != "running", timeout=30)
+    wait_for(sidecar.exists, timeout=10)
+    assert p.api("POST", "/vms/bk/start")[0] == 200
+    wait_for(lambda: len(rounds(p, "bk")) >= 3)
+    night = t0 + 3 * 86400 + 3 * 3600
+    clock.write_text(str(night))
+    wait_for(lambda: p.api("GET", "/backup-jobs/w")[1]["last_run"] == night and
+             not p.api("GET", "/backup-jobs/w")[1]["busy"])
+    name = p.api("GET", "/backup-jobs/w")[1]["last_vms"]["bk"]["backup"]
+    meta = json.loads((backups / name / "meta.json").read_text())
+    assert meta["mode"] == "incremental" and meta["parent"] == made[2], meta
+    assert meta["disks"][0]["dirty_bytes"] == WRITTEN, meta
