@@ -437,8 +437,8 @@ static const struct ctl_cmd commands[] = {
 	  "  backup NAME BACKUP [--consistency auto|filesystem|crash] [--incremental]\n"
 	  "                               a backup of the running VM with copies of its disks (filesystem:\n"
 	  "                               its file systems frozen by the guest agent meanwhile)\n" },
-	{ "backup-list", 1, cmd_get, NULL, "backups",
-	  "  backup-list NAME             its backups\n" },
+	{ "backup-list", -1, NULL, cmd_backup_job, NULL,
+	  "  backup-list NAME             its backups (its own and its jobs'), with their chains\n" },
 	{ "backup-verify", -1, NULL, cmd_backup_job, NULL,
 	  "  backup-verify NAME BACKUP    check the backup's files (and its chain's) against their checksums\n" },
 	{ "backup-job-define", -1, NULL, cmd_backup_job, NULL,

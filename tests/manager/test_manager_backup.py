@@ -67,6 +67,10 @@ def test_backup_of_a_running_vm_with_its_disk(petreld, kvm, tmp_path):
     assert meta["disks"][0]["file"] == "data.qcow2" and meta["disks"][0]["dirty_bytes"] == 0, meta
     listed = {b["name"]: b for b in p.api("GET", "/vms/bk/backups")[1]}
     assert listed["b2"]["parent"] == "b1" and listed["b2"]["mode"] == "incremental", listed
+    r = p.ctl("backup-list", "bk")
+    assert r.returncode == 0 and [line.split()[:4:3] for line in r.stdout.splitlines()[2:]] == \
+        [["b1", "full"], ["b2", "incremental"]], r.stdout
+    assert r.stdout.splitlines()[3].split()[4] == "b1", r.stdout
     disk.write_bytes(b"changed" + bytes(1 << 20))
     assert p.api("POST", "/vms/bk/restore", {"backup": "b2"})[0] == 200
     assert disk.read_bytes() == b"petrel-backup" + bytes(1 << 20)

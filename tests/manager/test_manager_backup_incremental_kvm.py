@@ -128,6 +128,9 @@ def test_a_week_of_incremental_backups_restored_killed_and_verified(petreld, kvm
     assert listed[made[0]]["mode"] == "full" and listed[made[0]]["chain_id"] == listed[made[4]]["chain_id"]
     r = p.ctl("backup-verify", "bk", made[4])
     assert r.returncode == 0 and "verified" in r.stdout, (r.stdout, r.stderr)
+    r = p.ctl("backup-list", "bk")   # the job's target's backups, with their chain
+    rows = [line.split() for line in r.stdout.splitlines()[2:]]
+    assert [x[0] for x in rows] == made and rows[2][4] == made[1] and rows[0][3] == "full", r.stdout
 
     # a worker stopped cleanly (SIGTERM: the bitmap written back into the image) and started again:
     # the chain goes on with an incremental
