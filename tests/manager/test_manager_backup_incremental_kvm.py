@@ -269,3 +269,64 @@ def test_full_every_restarts_the_chain_and_pruning_removes_whole_chains(petreld,
     meta = json.loads((backups / name / "meta.json").read_text())
     assert meta["mode"] == "incremental" and meta["parent"] == made[2], meta
     assert meta["disks"][0]["dirty_bytes"] == WRITTEN, meta
+
+
+def test_a_worker_killed_while_it_writes_a_member(petreld, kvm, tmp_path):
+    """A job's full member of a 384 MiB raw disk takes long enough to catch the worker writing it
+    (its temporary file in the jail): killed -9 then, the run fails, nothing is kept, the chain
+    before it verifies, and the next backup is full (the stale bitmap) and equals the disk."""
+    disk = tmp_path / "big.img"
+    with open(disk, "wb") as f:
+        for _ in range(6):
+            f.write(os.urandom(64 * MiB))
+    p, clock, t0 = blkloop_vm(petreld, tmp_path, disk)
+    wait_for(lambda: len(rounds(p, "bk")) >= 3)
+    st, job = p.api("POST", "/backup-jobs", {"id": "k", "vms": ["bk"], "schedule": "*-*-* 03:00 UTC",
+                                             "full-every": 2, "target_dir": str(tmp_path / "t")})
+    assert st == 201, job
+    backups = tmp_path / "t" / "bk"
+
+    def night(day, wait=True):
+        n = t0 + day * 86400 + 3 * 3600
+        clock.write_text(str(n))
+        if wait:
+            wait_for(lambda: p.api("GET", "/backup-jobs/k")[1]["last_run"] == n and
+                     not p.api("GET", "/backup-jobs/k")[1]["busy"], timeout=120)
+        return p.api("GET", "/backup-jobs/k")[1]
+
+    made = []
+    for day in range(2):
+        job = night(day)
+        assert job["last_result"] == "ok", job
+        made.append(job["last_vms"]["bk"]["backup"])
+    assert json.loads((backups / made[1] / "meta.json").read_text())["mode"] == "incremental"
+    # night 2: full-every 2, a full member: the worker caught writing it
+    vmm = p.api("GET", "/vms/bk")[1]["vmm_pid"]
+    jail = p.jails / "petrel" / "bk" / "root"
+    night(2, wait=False)
+    deadline = time.monotonic() + 60
+    while not list(jail.glob("backup.*/*/data.img.tmp.*")):
+        assert time.monotonic() < deadline, "the worker never wrote a member"
+        time.sleep(0.002)
+    os.kill(vmm, signal.SIGKILL)
+    wait_for(lambda: not p.api("GET", "/backup-jobs/k")[1]["busy"], timeout=60)
+    job = p.api("GET", "/backup-jobs/k")[1]
+    assert job["last_result"] == "failed", job
+    assert sorted(x.name for x in backups.iterdir()) == made, list(backups.iterdir())
+    r = p.ctl("backup-verify", "bk", made[1])
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    wait_for(lambda: p.api("GET", "/vms/bk")[1]["state"] != "running", timeout=30)
+    assert p.api("POST", "/vms/bk/start")[0] == 200
+    wait_for(lambda: len(rounds(p, "bk")) >= 3)
+    assert p.api("POST", "/vms/bk/pause")[0] == 200
+    # the job without full-every now: it asks for an incremental on night 1, and the worker says no
+    assert p.api("POST", "/backup-jobs", {"id": "k", "vms": ["bk"], "schedule": "*-*-* 03:00 UTC",
+                                          "target_dir": str(tmp_path / "t")})[0] == 200
+    job = night(3)
+    assert job["last_result"] == "ok", job
+    name = job["last_vms"]["bk"]["backup"]
+    meta = json.loads((backups / name / "meta.json").read_text())
+    assert meta["mode"] == "full" and "stale" in meta["why"] and "parent" not in meta, meta
+    shutil.copyfile(disk, tmp_path / "now.img")   # the paused VM's disk (its worker holds the lock)
+    r = qimg("compare", "-f", "raw", "-F", "raw", backups / name / "data.img", tmp_path / "now.img", ok=False)
+    assert r.returncode == 0 and "identical" in r.stdout, r.stdout + r.stderr
