@@ -15,12 +15,12 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 
 import pytest
 
 import mgrlib
+from test_api_incremental_backup import qimg  # qemu-img, its failure the assertion
 from test_manager_backup_jobs_kvm import ts, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) is not installed")
@@ -52,13 +52,6 @@ def console(p, name):
 
 def rounds(p, name):
     return [int(n) for n in re.findall(r"^blkloop round=(\d+) ok$", console(p, name), re.M)]
-
-
-def qimg(*args, ok=True):
-    r = subprocess.run(["qemu-img", *map(str, args)], capture_output=True, text=True, timeout=120)
-    if ok:
-        assert r.returncode == 0, r.stdout + r.stderr
-    return r
 
 
 def test_a_week_of_incremental_backups_restored_killed_and_verified(petreld, kvm, tmp_path):
