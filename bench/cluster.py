@@ -7,7 +7,9 @@
 KVM/PVM host, scripts/pvm-proofs.sh); without it the figures are only printed.
 
 fence     kill -9 of every process of a host -> the survivors have fenced it (fence daemon's
-          log), with Corosync's token at BENCH_CLUSTER_TOKEN ms (default 1000). No KVM needed:
+          log), with Corosync's token at BENCH_CLUSTER_TOKEN ms (default 1000), and its
+          token_coefficient and consensus at BENCH_CLUSTER_TOKEN_COEFFICIENT and
+          BENCH_CLUSTER_CONSENSUS ms when set (Corosync's defaults otherwise). No KVM needed:
           this is the cluster's share of every failover.
 cold      kill -9 of the host of a VM (counter guest, definition and disk on the shared storage)
           -> the VM running on another host (goal <= 15 s). Needs /dev/kvm.
@@ -21,6 +23,7 @@ BENCH_CLUSTER_ONLY=cold,replica (a comma list of the names above): only those, i
 KVM on TCG a cluster's set-up and each kill and rejoin take minutes, and the fence figure needs
 no KVM. Each bench stops its VM when done, so the next one's figures do not carry its load.
 """
+import json
 import os
 import re
 import shutil
@@ -39,6 +42,10 @@ from clusterlib import wait  # noqa: E402
 
 RUNS = benchlib.runs("BENCH_CLUSTER_RUNS", 3)
 TOKEN = int(os.environ.get("BENCH_CLUSTER_TOKEN", 1000))
+# Corosync's other detection settings (docs/cluster.md#timeouts): unset, Corosync's defaults
+# (token_coefficient 650 ms per node above two, consensus 1.2 x the effective token)
+COEFF = os.environ.get("BENCH_CLUSTER_TOKEN_COEFFICIENT")
+CONSENSUS = os.environ.get("BENCH_CLUSTER_CONSENSUS")
 ONLY = [b for b in os.environ.get("BENCH_CLUSTER_ONLY", "fence,cold,replica,migrate").split(",") if b]
 KVM = os.access("/dev/kvm", os.R_OK | os.W_OK)
 COUNTER = clusterlib.BUILD / "tests" / "guests" / "counter.elf"
@@ -66,15 +73,33 @@ def has_verb(verb):
     return f"{verb} " in r.stdout + r.stderr
 
 
-def fence_time(c, host, since):
-    """Wall-clock time (s since the epoch) of the fence daemon's first action on host."""
+def fence_time(c, host, since, done=False):
+    """Wall-clock time (s since the epoch) of the fence daemon's first action on host: when it
+    began, or (done) when it had killed the host (the line's last field)."""
     for ln in c.fence_log()[since:]:
         f = ln.split()
         if f[2:3] == [host] and f[1] in ("reboot", "off"):
             today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
-            t = datetime.strptime(f"{today} {f[0][:15]}", "%Y-%m-%d %H:%M:%S.%f")
+            t = datetime.strptime(f"{today} {f[-1 if done else 0][:15]}", "%Y-%m-%d %H:%M:%S.%f")
             return t.replace(tzinfo=timezone.utc).timestamp()
     return None
+
+
+def event_time(c, host, vm, event, after):
+    """When host's petreld emitted event for vm (its time_ms, s since the epoch) after `after`,
+    and the event; (None, None) if it did not (the VM's log, which outlives the host)."""
+    try:
+        lines = (c.dir / "hosts" / host / "petreld-logs" / f"{vm}.log").read_text().splitlines()
+    except OSError:
+        return None, None
+    for ln in lines:
+        try:
+            e = json.loads(ln.split(" ", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if e.get("event") == event and e.get("time_ms", 0) / 1000 >= after:
+            return e["time_ms"] / 1000, e
+    return None, None
 
 
 def rejoined(c):
@@ -101,6 +126,12 @@ def row(name, values, goal=None):
           + (verdict(med, goal) if goal is not None else ""))
 
 
+def totem():
+    """The detection settings of this run, for the figures' labels."""
+    return f"token {TOKEN} ms" + (f", token_coefficient {COEFF} ms" if COEFF else "") + \
+        (f", consensus {CONSENSUS} ms" if CONSENSUS else "")
+
+
 def bench_fence(c):
     out = []
     for i in range(RUNS):
@@ -115,7 +146,7 @@ def bench_fence(c):
             benchlib.failed(f"fence: {e}")
             continue
         out.append(fence_time(c, victim, n) - t0)
-    row(f"host kill -> fenced (token {TOKEN} ms)", out)
+    row(f"host kill -> fenced ({totem()})", out)
 
 
 def vm_host(c, name):
@@ -123,10 +154,11 @@ def vm_host(c, name):
     return on[0] if len(on) == 1 else None
 
 
-def kill_runs(c, vm, what):
+def kill_runs(c, vm, what, event=None):
     """RUNS times: kill -9 the host of vm, time until it runs on another host; the times and
-    the times until the old host was fenced."""
-    out, fenced = [], []
+    the times until the old host was fenced; with event (petreld's, on the new host): the times
+    from the fence's end to it, and the events."""
+    out, fenced, after, events = [], [], [], []
     for _ in range(RUNS):
         wait(lambda: rejoined(c), 180, "all hosts online")
         # 300: a promotable clone's first promotion is some ten operations in a row
@@ -145,7 +177,13 @@ def kill_runs(c, vm, what):
         ft = fence_time(c, old, n)
         if ft:
             fenced.append(ft - t0)
-    return out, fenced
+        if event:
+            done, new = fence_time(c, old, n, done=True), vm_host(c, vm)
+            et, e = event_time(c, new, vm, event, t0) if new else (None, None)
+            if done and et:
+                after.append(et - done)
+                events.append(e)
+    return (out, fenced, after, events) if event else (out, fenced)
 
 
 def stop(c, rsc):
@@ -176,9 +214,12 @@ def bench_cold(c):
 def bench_replica(c):
     cfg = clusterlib.vm_definition(c.shared / "brep.json", "brep", c.shared / "counter.elf")
     c.cib("h1", "-C", "-o", "resources", "-X", clusterlib.vm_resource("brep", cfg, promotable=True, monitor="1s"))
-    out, fenced = kill_runs(c, "brep", "promoted elsewhere")
+    out, fenced, after, events = kill_runs(c, "brep", "promoted elsewhere", event="promoted")
     row("host kill -> replicated VM promoted elsewhere", out, 5)
     row("  of that (replicated): kill -> fenced", fenced)
+    # the fence's end -> the standby's petreld promoted it (its event); goal <= 0.5 s (issue 59)
+    row("  fenced -> promoted, running", after, 0.5)
+    print("  promoted by: " + ", ".join(e.get("by") or "Pacemaker's promote" for e in events))
     stop(c, "brep-clone")
 
 
@@ -262,8 +303,8 @@ def main():
     if unknown:
         sys.exit(f"BENCH_CLUSTER_ONLY: no bench {', '.join(unknown)} (fence, cold, replica, migrate)")
     host = host_kind()
-    print(f"3 namespace hosts on one machine ({host}), Corosync token {TOKEN} ms, {RUNS} run(s)")
-    with clusterlib.running(3, token_ms=TOKEN) as c:
+    print(f"3 namespace hosts on one machine ({host}), Corosync {totem()}, {RUNS} run(s)")
+    with clusterlib.running(3, token_ms=TOKEN, token_coefficient_ms=COEFF, consensus_ms=CONSENSUS) as c:
         if "fence" in ONLY:
             bench_fence(c)
         vms = [b for b in ONLY if b != "fence"]

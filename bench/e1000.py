@@ -42,11 +42,13 @@ PVM the absolute figures say little: compare the rows with each other.
 import os
 import pathlib
 import re
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
@@ -87,6 +89,84 @@ def counters(pid):
     return exits, cpu
 
 
+class ExitTrace:
+    """Exits of process pid's VM from KVM's tracepoints, where its debugfs has no per-VM
+    directory (a PVM host): `perf stat` on kvm:kvm_userspace_exit (every exit to the VMM: port
+    I/O, MMIO and the rest, QEMU's as well as petrel's) and kvm:kvm_exit (every exit; PVM does
+    not fire it: "all" is then unknown). Attached at once, counting nothing until enable() and
+    nothing after disable() (perf's control FIFO), so the window is exactly the bench's. Needs
+    perf (Debian's linux-perf) and root; unavailable, it counts nothing (None)."""
+
+    EVENTS = ("kvm:kvm_userspace_exit", "kvm:kvm_exit")
+
+    def __init__(self, pid):
+        self.pid, self.proc = pid, None
+
+    def start(self):
+        if not shutil.which("perf"):
+            return self
+        self.dir = tempfile.TemporaryDirectory(prefix="bench-exits-")
+        d = pathlib.Path(self.dir.name)
+        self.out, ctl, ack = d / "stat.csv", d / "ctl", d / "ack"
+        os.mkfifo(ctl)
+        os.mkfifo(ack)
+        self.proc = subprocess.Popen(["perf", "stat", "-x", ",", "-o", str(self.out), "-e", ",".join(self.EVENTS),
+                                      "-D", "-1", "--control", f"fifo:{ctl},{ack}", "-p", str(self.pid)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # the ack FIFO read and write (never blocks to open, and a read waits for perf's
+        # answer); the control FIFO once perf opened it, which it does when it is attached
+        self.ack = os.open(ack, os.O_RDWR)
+        self.ctl = None
+        deadline = time.monotonic() + 10
+        while self.ctl is None and self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                self.ctl = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:   # ENXIO: perf has not opened it yet
+                time.sleep(0.01)
+        if self.ctl is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+            os.close(self.ack)
+        return self
+
+    def _say(self, what):
+        if not self.proc:
+            return
+        os.write(self.ctl, f"{what}\n".encode())
+        if select.select([self.ack], [], [], 10)[0]:   # "ack": the events are on (off) now
+            os.read(self.ack, 16)
+
+    def enable(self):
+        self._say("enable")
+
+    def disable(self):
+        self._say("disable")
+
+    def stop(self):
+        """(exits to the VMM, all exits or None), or None."""
+        if not self.proc:
+            return None
+        self.proc.send_signal(2)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+        finally:
+            os.close(self.ctl)
+            os.close(self.ack)
+        v = {}
+        for line in self.out.read_text().splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[2] in self.EVENTS and f[0].isdigit():
+                v[f[2]] = int(f[0])
+        self.dir.cleanup()
+        if "kvm:kvm_userspace_exit" not in v:
+            return None
+        return v["kvm:kvm_userspace_exit"], v.get("kvm:kvm_exit") or None
+
+
 def tap_queue_len(tap):
     """Room for a host->guest burst in the tap's queue, through sysfs (busybox's ip, as in the
     nested-KVM L1, has no txqueuelen; some kernels refuse 100000): the length set."""
@@ -106,6 +186,8 @@ def run_synced(cmd, tag, mode, tap, size, n):
     with tempfile.TemporaryFile("w+") as errf:   # a file: a chatty stderr cannot block the VMM
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errf, text=True)
         out, marks = [], {}
+        # no per-VM debugfs: KVM's tracepoints instead, attached now (long before "ready")
+        trace = ExitTrace(p.pid).start() if counters(p.pid)[0] is None else None
         watchdog = threading.Timer(float(os.environ.get("BENCH_E1000_TIMEOUT", "900")), p.kill)  # a silent hang
         watchdog.start()
         try:
@@ -117,6 +199,8 @@ def run_synced(cmd, tag, mode, tap, size, n):
                             subprocess.run([str(BUILD / "bench" / "net_host"), tap, MAC, str(size), str(n)],
                                            capture_output=True, text=True, timeout=900)
                         marks[what] = counters(p.pid)
+                        if trace:   # no per-VM debugfs: the tracepoints, this window only
+                            trace.enable() if what == "ready" else trace.disable()
                         p.stdin.write("g")
                         p.stdin.flush()
             p.wait(timeout=900)
@@ -124,6 +208,7 @@ def run_synced(cmd, tag, mode, tap, size, n):
             p.kill()
             p.wait()
         watchdog.cancel()
+        traced = trace.stop() if trace else None
         errf.seek(0)
         err = errf.read()
     out = "".join(out)
@@ -131,6 +216,8 @@ def run_synced(cmd, tag, mode, tap, size, n):
     if "ready" in marks and "done" in marks:
         (e0, c0), (e1, c1) = marks["ready"], marks["done"]
         window = (e1[0] - e0[0] if e0 and e1 else None, e1[1] - e0[1] if e0 and e1 else None, c1 - c0)
+        if window[0] is None and traced:
+            window = (traced[0], traced[1], c1 - c0)
     return p.returncode, out, err, window
 
 
@@ -152,7 +239,7 @@ def report(label, mode, size, out, window, fallback_exits=None, what="irqs", key
     vmm, allx, cpu = window
     f = max(frames, 1)
     if vmm is not None:
-        ex = f"exits/frame vmm {vmm / f:6.2f} all {allx / f:6.2f}"
+        ex = f"exits/frame vmm {vmm / f:6.2f} all " + (f"{allx / f:6.2f}" if allx is not None else "     ?")
     elif fallback_exits is not None:
         ex = f"exits/frame (whole run) {fallback_exits / f:6.2f}"
     else:

@@ -45,7 +45,9 @@ blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequentia
          virtio-blk-pci with an iothread and aio=io_uring, same image, same run.
          BENCH_BLK_RAND_OPS / BENCH_BLK_SEQ_OPS: counts; BENCH_BLK_MB: the image's size;
          BENCH_QEMU=0: no QEMU row; BENCH_BLK_CASES: some of randread,randread-poll20,
-         seqread,seqwrite (default all).
+         seqread,seqwrite (default all). BENCH_BLK_ROUNDS (default 3, quick 1): rounds of
+         petrel, the host and QEMU in turn (the order reversed every other round), the figures
+         the medians and the host's and petrel's spread printed (the host's own rate varies).
 blkhost  virtio-blk's device path without KVM (bench/blk_host.py): blk.c driven through its
          queue on a real I/O thread against the host's io_uring loop on the same file, and fio.
 net      virtio-net through a tap (needs root): the ring-3 `virtio_netbench` guest sends
@@ -417,42 +419,69 @@ def bench_blk():
               "seqwrite": "1 MiB sequential write, qd 8"}
     print(f"virtio-blk (virtio-pci, io_uring backend, {size >> 20} MiB image in the page cache); "
           "peer: QEMU's virtio-blk-pci (iothread, aio=io_uring), the same guest as a PVH kernel:")
+    # The host's own rate moves from run to run (0.69-1.04 M IOPS on one PVM host, 2026-11-27):
+    # each case runs BENCH_BLK_ROUNDS rounds of petrel, the host and QEMU one after the other,
+    # the order turned each round, and the ratios are of the medians.
+    rounds = pick(int(os.environ.get("BENCH_BLK_ROUNDS", "3")), 1)
     for mode, bs, qd, ops, opts in cases:
         guest = GUESTS / "virtio_blkbench.elf"
         cmdline = f"mode={mode} bs={bs} qd={qd} ops={ops}"
-        wall, cpu, _, out, err, rc = run_petrel(
-            ["--kernel", str(guest), "--debug-exit", "--mem", "512", "--cmdline", cmdline, "--disk", f"{img}{opts}"],
-            timeout=1200)
-        m = re.search(r"blkbench .* tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", out)
-        if rc != 0 or not m:
-            failed(f"  {mode}: guest failed ({rc}): {(out + err)[-400:]}")
-            continue
-        guest_s = int(m.group(1)) / int(m.group(2))
-        h = subprocess.run([str(host_bin), str(img), mode, str(bs), str(qd), str(ops)],
-                           capture_output=True, text=True, timeout=600)
-        hm = re.search(r"ns=(\d+)", h.stdout)
-        host_s = int(hm.group(1)) / 1e9 if hm else float("nan")
+
+        def petrel_run():
+            wall, cpu, _, out, err, rc = run_petrel(
+                ["--kernel", str(guest), "--debug-exit", "--mem", "512", "--cmdline", cmdline, "--disk", f"{img}{opts}"],
+                timeout=1200)
+            m = re.search(r"blkbench .* tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", out)
+            if rc != 0 or not m:
+                failed(f"  {mode}: guest failed ({rc}): {(out + err)[-400:]}")
+                return None
+            return int(m.group(1)) / int(m.group(2)), int(m.group(3))
+
+        def host_run():
+            h = subprocess.run([str(host_bin), str(img), mode, str(bs), str(qd), str(ops)],
+                               capture_output=True, text=True, timeout=600)
+            hm = re.search(r"ns=(\d+)", h.stdout)
+            return (int(hm.group(1)) / 1e9, 0) if hm else None
+
         # QEMU's row beside the default one (its iothread polls adaptively as petrel now does)
-        qemu_s, qemu_note = None, ""
         qemu = None if opts or os.environ.get("BENCH_QEMU") == "0" else qemu_pc(guest, cmdline, 512, [
             "-object", "iothread,id=io0",
             "-drive", f"file={img},if=none,id=d0,format=raw,cache=writeback,aio=io_uring",
             "-device", "virtio-blk-pci,drive=d0,iothread=io0,disable-legacy=on,num-queues=1"])
-        if qemu:
+
+        def qemu_run():
             q = subprocess.run(qemu, capture_output=True, text=True, timeout=1200)
             qm = re.search(r"blkbench .* tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", q.stdout)
-            if qm:
-                qemu_s, qemu_note = int(qm.group(1)) / int(qm.group(2)), f", QEMU {qm.group(3)}"
-            else:
+            if not qm:
                 failed(f"  {mode}: the guest under QEMU failed ({q.returncode}): {(q.stdout + q.stderr)[-400:]}")
+                return None
+            return int(qm.group(1)) / int(qm.group(2)), int(qm.group(3))
+
+        runners = [("petrel", petrel_run), ("host", host_run)] + ([("QEMU", qemu_run)] if qemu else [])
+        times = {name: [] for name, _ in runners}
+        notes = {name: [] for name, _ in runners}
+        for r in range(rounds):
+            for name, fn in (runners if r % 2 == 0 else runners[::-1]):
+                got = fn()
+                if got:
+                    times[name].append(got[0])
+                    notes[name].append(got[1])
+        if not times["petrel"] or not times["host"]:
+            continue
         scale = (lambda t: ops / t) if bs == 4096 else (lambda t: ops * bs / t / 1e6)
         unit = "IOPS" if bs == 4096 else "MB/s"
-        g, hst = scale(guest_s), scale(host_s)
+        g, hst = scale(median(times["petrel"])), scale(median(times["host"]))
+        spread = "" if rounds == 1 else \
+            f"   (host {min(map(scale, times['host'])):.0f}-{max(map(scale, times['host'])):.0f}, " \
+            f"petrel {min(map(scale, times['petrel'])):.0f}-{max(map(scale, times['petrel'])):.0f} over {rounds} rounds)"
         label = f"{labels[mode]}{', ' + opts[1:] if opts else ''}:"
-        qs = f"   QEMU {scale(qemu_s):9.0f} {unit} ratio {scale(qemu_s) / hst:5.2f}   petrel/QEMU {qemu_s / guest_s:5.2f}" \
-            if qemu_s else ""
+        qs = ""
+        if times.get("QEMU"):
+            qv = scale(median(times["QEMU"]))
+            qs = f"   QEMU {qv:9.0f} {unit} ratio {qv / hst:5.2f}   petrel/QEMU {g / qv:5.2f}"
+        qn = f", QEMU {int(median(notes['QEMU']))}" if notes.get("QEMU") else ""
         print(f"  {label:40} guest {g:9.0f} {unit}   host {hst:9.0f} {unit}   ratio {g / hst:5.2f}{qs}"
-              f"   (notifications for {ops} requests: petrel {m.group(3)}{qemu_note})", flush=True)
+              f"   (notifications for {ops} requests: petrel {int(median(notes['petrel']))}{qn}){spread}", flush=True)
     if not os.access("/dev/kvm", os.R_OK | os.W_OK) or not shutil.which("qemu-system-x86_64"):
         print("  (no QEMU row: needs qemu-system-x86_64 and /dev/kvm)")
 
@@ -534,7 +563,8 @@ def bench_net():
                         t = tsc / hz if tsc else float("nan")
                         vmm_x, all_x, cpu = window
                         f = max(frames, 1)
-                        ex = "exits/frame ?" if vmm_x is None else f"exits/frame {vmm_x / f:5.2f} vmm {all_x / f:5.2f} all"
+                        ex = "exits/frame ?" if vmm_x is None else \
+                            f"exits/frame {vmm_x / f:5.2f} vmm " + ("?" if all_x is None else f"{all_x / f:5.2f}") + " all"
                         side = (f"tap received {stat('rx_packets') - before} of {frames}" if mode == "tx" else
                                 f"{stat('tx_dropped') - before} dropped by the tap")
                         print(f"  {who:6} {d} {size:5d} B: {frames / t / 1e3:8.1f} kframes/s {nbytes * 8 / t / 1e9:6.2f} "

@@ -47,6 +47,7 @@ PACKAGES=(
 	virtinst          # virt-install --import --cloud-init: the peer of petreld's VMs made from an image in bench/from_image.py (libvirt's way of issue 55)
 	qemu-system-x86   # QEMU's e1000, virtio-blk and virtio-net as the peers of bench/e1000.py and bench/run.py blk/net (and scripts/nested-kvm.sh's L1 VM)
 	fio               # bench/blk_host.py: fio's io_uring engine on the same file, a peer figure beside petrel's
+	linux-perf        # bench/e1000.py and run.py net: exits per frame from KVM's tracepoints where its debugfs has no per-VM figures (a PVM host)
 	cpio              # packs the initramfs (newc format)
 	gzip              # unpacks gzip-compressed kernel payloads and modules (fetch-guest.sh)
 	lz4               # unpacks the cloud kernel's LZ4 payload into guest/vmlinux (PVH boot)

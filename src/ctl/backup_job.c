@@ -1,5 +1,5 @@
 /* petrelctl backup-job-define FILE, backup-job-list, backup-job-run ID, backup-job-remove ID,
- * backup-verify NAME BACKUP (docs/backups.md). */
+ * backup-verify NAME BACKUP, backup-list NAME (docs/backups.md). */
 #include "ctl/ctl.h"
 #include "util/util.h"
 
@@ -15,7 +15,7 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: petrelctl backup-job-define FILE | backup-job-list | backup-job-run ID |\n"
-			"       backup-job-remove ID | backup-verify NAME BACKUP\n");
+			"       backup-job-remove ID | backup-verify NAME BACKUP | backup-list NAME\n");
 	return EXIT_USAGE;
 }
 
@@ -89,6 +89,33 @@ static int job_run(const char *id)
 	return ok ? 0 : EXIT_REFUSED;
 }
 
+/* A VM's backups (its own and its jobs' targets), oldest first, with their chains. */
+static int backup_list(const char *vm)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "/vms/%s/backups", vm);
+	json_t *a = NULL, *b;
+	size_t i;
+	int e = ctl_list(path, JOB_TIMEOUT_MS, &a);
+	if (e || !a)
+		return e;
+	printf(" %-36s %-20s %-12s %-36s %-11s %s\n", "Backup", "Created", "Mode", "Parent", "Consistency", "Why");
+	printf("------------------------------------------------------------------------------------------"
+	       "----------------------------------\n");
+	json_array_foreach(a, i, b) {
+		char created[32];
+		when(json_object_get(b, "created"), created, sizeof(created));
+		const char *mode = json_string_value(json_object_get(b, "mode"));
+		const char *parent = json_string_value(json_object_get(b, "parent"));
+		const char *cons = json_string_value(json_object_get(b, "consistency"));
+		const char *why = json_string_value(json_object_get(b, "why"));
+		printf(" %-36s %-20s %-12s %-36s %-11s %s\n", json_string_value(json_object_get(b, "name")) ?: "?", created,
+		       mode ? mode : "full", parent ? parent : "-", cons ? cons : "-", why ? why : "");
+	}
+	json_decref(a);
+	return 0;
+}
+
 static int verify(const char *vm, const char *backup)
 {
 	char path[256];
@@ -120,6 +147,8 @@ int cmd_backup_job(int argc, char **argv)
 		return argc == 3 ? verify(argv[1], argv[2]) : usage();
 	if (!strcmp(cmd, "backup-job-list"))
 		return argc == 1 ? job_list() : usage();
+	if (!strcmp(cmd, "backup-list"))
+		return argc == 2 ? backup_list(argv[1]) : usage();
 	if (argc != 2)
 		return usage();
 	if (!strcmp(cmd, "backup-job-define"))

@@ -252,11 +252,16 @@ static int cmd_snapshot(const struct ctl_cmd *c, int argc, char **argv)
 	return e;
 }
 
+/* backup NAME BACKUP [--consistency C] [--incremental]: an incremental member over the VM's
+ * last backup of the verb's chain (docs/backups.md#incremental-backups). */
 static int cmd_backup(const struct ctl_cmd *c, int argc, char **argv)
 {
-	json_t *o = NULL, *body = consistency_body(argc, argv);
+	bool incremental = argc > 3 && !strcmp(argv[argc - 1], "--incremental");
+	json_t *o = NULL, *body = consistency_body(argc - incremental, argv);
 	if (!body)
 		return EXIT_USAGE;
+	if (incremental)
+		json_object_set_new(body, "mode", json_string("incremental"));
 	const char *name = argv[1], *backup = argv[2];
 	char path[160];
 	snprintf(path, sizeof(path), "/vms/%s/backup", name);
@@ -429,11 +434,11 @@ static const struct ctl_cmd commands[] = {
 	{ "snapshot-list", 1, cmd_get, NULL, "snapshots",
 	  "  snapshot-list NAME           its snapshots\n" },
 	{ "backup", -1, cmd_backup, NULL, NULL,
-	  "  backup NAME BACKUP [--consistency auto|filesystem|crash]\n"
+	  "  backup NAME BACKUP [--consistency auto|filesystem|crash] [--incremental]\n"
 	  "                               a backup of the running VM with copies of its disks (filesystem:\n"
 	  "                               its file systems frozen by the guest agent meanwhile)\n" },
-	{ "backup-list", 1, cmd_get, NULL, "backups",
-	  "  backup-list NAME             its backups\n" },
+	{ "backup-list", -1, NULL, cmd_backup_job, NULL,
+	  "  backup-list NAME             its backups (its own and its jobs'), with their chains\n" },
 	{ "backup-verify", -1, NULL, cmd_backup_job, NULL,
 	  "  backup-verify NAME BACKUP    check the backup's files (and its chain's) against their checksums\n" },
 	{ "backup-job-define", -1, NULL, cmd_backup_job, NULL,

@@ -15,7 +15,7 @@ static int usage(void)
 		"       petrelctl replica NAME primary --to tls|tcp:HOST:PORT [--interval-ms N] [--timeout-ms N]\n"
 		"                                      [--on-loss continue|stop]\n"
 		"       (tls: uses petreld's --tls-dir certificates; tcp: is plain)\n"
-		"       petrelctl replica NAME promote\n"
+		"       petrelctl replica NAME promote [--by WHO]\n"
 		"       petrelctl replica NAME status [--json]\n");
 	return EXIT_USAGE;
 }
@@ -26,7 +26,7 @@ static int options(int argc, char **argv, json_t *body)
 	static const struct { const char *opt, *key; bool number; } known[] = {
 		{ "--listen", "listen_url", false }, { "--to", "peer_url", false },
 		{ "--interval-ms", "checkpoint_interval_ms", true }, { "--timeout-ms", "failure_timeout_ms", true },
-		{ "--on-loss", "on_standby_loss", false },
+		{ "--on-loss", "on_standby_loss", false }, { "--by", "by", false },
 	};
 	for (int i = 0; i < argc; i += 2) {
 		size_t k = 0;
@@ -57,7 +57,7 @@ static void print_status(json_t *o)
 		return;
 	}
 	const char *keys[] = { "role", "state", "running", "vm_state", "peer", "checkpoints", "generation", "reason",
-			       "failover_ms", NULL };
+			       "failover_ms", "promoted_by", NULL };
 	for (const char **k = keys; *k; k++) {
 		json_t *v = json_object_get(o, *k);
 		if (!v)
@@ -96,7 +96,9 @@ int cmd_replica(int argc, char **argv)
 		fprintf(stderr, "petrelctl: replica %s needs %s\n", verb, need[0] == 'l' ? "--listen URL" : "--to URL");
 		e = EXIT_USAGE;
 	}
-	if (e == 0 && !need && json_object_size(body))
+	if (e == 0 && !need && (json_object_size(body) > 1 || (json_object_size(body) && !json_object_get(body, "by"))))
+		e = usage();
+	if (e == 0 && need && json_object_get(body, "by"))
 		e = usage();
 	if (e) {
 		json_decref(body);

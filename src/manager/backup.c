@@ -4,7 +4,9 @@
  * writes into its jail (all it can reach), from where petreld moves the files out: the jail
  * goes with the worker. A backup is complete or absent: it is made in <name>.partial and
  * renamed into place with its meta.json. */
+#include "manager/backup_chain.h"
 #include "manager/backup_verify.h"
+#include "manager/events.h"
 #include "manager/fsutil.h"
 #include "manager/mgr.h"
 #include "manager/test_clock.h"
@@ -23,8 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Move every file of dir (the jail's backup directory) into to. */
-static int move_all(const char *dir, const char *to, char *err, size_t errlen)
+/* Move every file of dir (the jail's backup directory) into to. Each plain file becomes
+ * petreld's, readable by the worker's group (gid): a later incremental's worker reads it through
+ * a link in its jail (backup_chain.h), and cannot change it. */
+static int move_all(const char *dir, const char *to, unsigned gid, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -34,11 +38,15 @@ static int move_all(const char *dir, const char *to, char *err, size_t errlen)
 	while (!e && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		char from[PATH_MAX + 16 + 260], dst[PATH_MAX + 16 + 260];
+		char from[PATH_MAX + 512], dst[PATH_MAX + 512];
 		snprintf(from, sizeof(from), "%s/%s", dir, de->d_name);
 		snprintf(dst, sizeof(dst), "%s/%s", to, de->d_name);
+		struct stat st;
 		if ((e = move_file(from, dst)) < 0)
 			e = error_set(err, errlen, e, "cannot move %s out of the jail: %s", from, strerror(-e));
+		else if (lstat(dst, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+			 (lchown(dst, geteuid(), gid) < 0 || chmod(dst, 0640) < 0))
+			e = error_set(err, errlen, -errno, "cannot take %s from the worker: %s", dst, strerror(errno));
 	}
 	closedir(d);
 	return e;
@@ -61,17 +69,18 @@ static void jail_backup_leftovers(const char *jail)
 	closedir(d);
 }
 
-/* The worker's PUT /snapshot/backup into dir: 0 and *how, the backup's {"consistency", "frozen_ms"}
- * as the worker answered them (consistency_meta). */
-static int worker_backup(struct manager *m, struct mgr_vm *vm, const char *dir, const char *consistency, json_t **how,
-			 char *err, size_t errlen)
+/* The worker's PUT /snapshot/backup into dir, as p plans it: 0 and *answer, the worker's. */
+static int worker_backup(struct manager *m, struct mgr_vm *vm, const char *dir, const char *consistency,
+			 const struct backup_plan *p, json_t **answer, char *err, size_t errlen)
 {
-	json_t *b = json_pack("{s:s}", "backup_dir", dir), *o = NULL;
+	json_t *b = json_pack("{s:s, s:s, s:s}", "backup_dir", dir, "mode", p->incremental ? "incremental" : "full",
+			      "chain_id", p->chain_id);
 	json_object_set_new(b, "consistency", json_string(consistency[0] ? consistency : "auto"));
-	int e = worker_call_json(m, vm, "PUT", "/snapshot/backup", b, &o, err, errlen);
+	if (p->incremental)
+		json_object_set(b, "backing", p->backing);
+	*answer = NULL;
+	int e = worker_call_json(m, vm, "PUT", "/snapshot/backup", b, answer, err, errlen);
 	json_decref(b);
-	*how = consistency_meta(o);
-	json_decref(o);
 	return e;
 }
 
@@ -84,9 +93,9 @@ int vmbackup_parent_dir(struct manager *m, const char *vm, const char *target, c
 }
 
 int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency,
-		    const char *target, char *err, size_t errlen)
+		    const char *target, const struct vmbackup_mode *mode, char *err, size_t errlen)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX], inside[PATH_MAX + 64] = "";
+	char dir[PATH_MAX], tmp[PATH_MAX + 16], parent[PATH_MAX], inside[PATH_MAX + 64] = "", wdir[PATH_MAX + 160];
 	if (vmbackup_parent_dir(m, vm->def.name, target, parent, sizeof(parent)) < 0 ||
 	    (size_t)snprintf(dir, sizeof(dir), "%s/%s", parent, name) >= sizeof(dir))
 		return error_set(err, errlen, -ENAMETOOLONG, "backup directory path too long");
@@ -99,9 +108,14 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, cons
 	    mkdir(tmp, 0750) < 0)
 		return error_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	int e = 0;
+	struct backup_plan plan;
+	backup_chain_plan(parent, name, json_object_get(vm->def.doc, "drives"), mode, &plan);
+	snprintf(wdir, sizeof(wdir), "%s", tmp);
 	if (vm->jail_dir[0]) {
 		/* A directory of this request's own: a petreld killed mid-backup leaves its request with
-		 * the worker, which may still be writing into the last one's when this one begins. */
+		 * the worker, which may still be writing into the last one's when this one begins. The
+		 * worker writes into its NAME, beside the chain's earlier members linked in (their
+		 * names are the backing files' "../PREV/FILE"). */
 		jail_backup_leftovers(vm->jail_dir);
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -109,12 +123,22 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, cons
 			 (int)now.tv_nsec);
 		if (mkdir(inside, 0700) < 0 || chown(inside, vm->def.uid, vm->def.gid) < 0)
 			e = error_set(err, errlen, -errno, "cannot make %s for the worker: %s", inside, strerror(errno));
+		char why[sizeof(plan.why)];
+		if (!e && plan.incremental &&
+		    backup_chain_link(parent, &plan, inside, vm->def.uid, vm->def.gid, why, sizeof(why)) < 0) {
+			mgr_vm_log(m, vm->def.name, "backup '%s': a full member: %s", name, why);
+			backup_plan_full(&plan, mode->key, name, why);
+		}
+		snprintf(wdir, sizeof(wdir), "%s/%s", strrchr(inside, '/'), name);
 	}
-	json_t *how = NULL;   /* what the worker says of the backup's consistency */
+	json_t *answer = NULL;   /* the worker's: consistency, mode, disks */
 	if (!e)
-		e = worker_backup(m, vm, vm->jail_dir[0] ? strrchr(inside, '/') : tmp, consistency, &how, err, errlen);
-	if (!e && inside[0])
-		e = move_all(inside, tmp, err, errlen);
+		e = worker_backup(m, vm, wdir, consistency, &plan, &answer, err, errlen);
+	if (!e && inside[0]) {
+		char made[PATH_MAX + 160];
+		snprintf(made, sizeof(made), "%s/%s", inside, name);
+		e = move_all(made, tmp, vm->def.gid, err, errlen);
+	}
 	if (inside[0])
 		rm_tree(inside);
 	/* A UEFI VM's variables file too (the state's flash section has them as they were at the
@@ -132,14 +156,18 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, cons
 	if (!e)
 		e = backup_checksums(tmp, &sums, err, errlen);
 	if (!e) {
-		json_t *meta = json_pack("{s:s, s:I, s:O, s:s, s:o}", "name", name, "created", (json_int_t)mgr_clock_now(m),
-					 "definition", vm->def.doc, "mode", "full", "sha256", sums);
+		json_t *meta = json_pack("{s:s, s:I, s:O, s:o}", "name", name, "created", (json_int_t)mgr_clock_now(m),
+					 "definition", vm->def.doc, "sha256", sums);
+		json_t *how = consistency_meta(answer);
 		json_object_update(meta, how);
+		json_decref(how);
+		backup_chain_meta(meta, &plan, answer);
 		e = meta_dir_finish(tmp, dir, meta, err, errlen);
 	} else {
 		rm_tree(tmp);
 	}
-	json_decref(how);
+	json_decref(answer);
+	backup_plan_free(&plan);
 	return e;
 }
 

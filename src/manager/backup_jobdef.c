@@ -1,5 +1,6 @@
 /* A backup job's definition (backup_jobs.h), checked field by field: nothing unknown, every
  * value in range, the schedule a calendar expression, the target an absolute path. */
+#include "manager/backup_chain.h"
 #include "manager/backup_jobs.h"
 #include "util/error.h"
 
@@ -61,7 +62,8 @@ static int vms_parse(json_t *v, struct bjob_def *d, char *err, size_t errlen)
 
 static int def_fields(json_t *o, struct bjob_def *d, char *err, size_t errlen)
 {
-	static const char *const known[] = { "id", "vms", "schedule", "target_dir", "retention", "consistency", "mode" };
+	static const char *const known[] = { "id",          "vms",  "schedule",  "target_dir",
+					     "retention",   "consistency", "mode", "full-every" };
 	const char *key;
 	json_t *v;
 	json_object_foreach(o, key, v) {
@@ -105,6 +107,11 @@ static int def_fields(json_t *o, struct bjob_def *d, char *err, size_t errlen)
 	if (!ms || (strcmp(ms, "incremental") && strcmp(ms, "full")))
 		return error_set(err, errlen, -EINVAL, "mode: expected \"incremental\" or \"full\"");
 	d->incremental = !strcmp(ms, "incremental");
+	json_t *fe = json_object_get(o, "full-every");
+	if (fe && (!json_is_integer(fe) || json_integer_value(fe) < 0 || json_integer_value(fe) > BACKUP_LINK_MAX))
+		return error_set(err, errlen, -EINVAL, "full-every: expected 0 to %d (backups; 0: a full one only when needed)",
+				 BACKUP_LINK_MAX);
+	d->full_every = fe ? (unsigned)json_integer_value(fe) : 0;
 	return 0;
 }
 

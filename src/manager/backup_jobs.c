@@ -167,6 +167,9 @@ static int backup_one(struct manager *m, struct mgr_vm *vm, const struct bjob_de
 	 * knows no such field) */
 	snprintf(j->consistency, sizeof(j->consistency), "%s", strcmp(d->consistency, "auto") ? d->consistency : "");
 	j->target = d->target_dir[0] ? d->target_dir : NULL;
+	j->bmode.incremental = d->incremental;
+	j->bmode.full_every = d->full_every;
+	snprintf(j->bmode.key, sizeof(j->bmode.key), "job:%s", d->id);
 	int e = jobs_begin(j, err, errlen);
 	if (e < 0) {
 		mgr_job_free(j);
@@ -543,6 +546,40 @@ int backup_job_run_now(struct manager *m, const char *id, api_done_fn done, void
 		return error_set(err, errlen, -EAGAIN, "cannot start a thread");
 	}
 	return 0;
+}
+
+static int by_created(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "created"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "created"));
+	return x < y ? -1 : x > y;
+}
+
+json_t *backup_jobs_vm_backups(struct manager *m, const char *vm, json_t *list)
+{
+	for (struct bjob *j = jobs; j; j = j->next) {
+		char parent[PATH_MAX];
+		bool seen = false;   /* a target two jobs share: listed once */
+		for (struct bjob *k = jobs; k != j; k = k->next)
+			seen |= !strcmp(k->def.target_dir, j->def.target_dir);
+		if (seen || !j->def.target_dir[0] || vmbackup_parent_dir(m, vm, j->def.target_dir, parent, sizeof(parent)) < 0)
+			continue;
+		json_t *more = meta_dirs_list(parent);
+		json_array_extend(list, more);
+		json_decref(more);
+	}
+	size_t n = json_array_size(list);
+	json_t **v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v)
+		return list;
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_incref(json_array_get(list, i));
+	qsort(v, n, sizeof(*v), by_created);
+	json_array_clear(list);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, v[i]);
+	free(v);
+	return list;
 }
 
 int backup_jobs_find_backup(struct manager *m, const char *vm, const char *name, char *dir, size_t size)

@@ -29,7 +29,8 @@ struct bjob_def {
 	char target_dir[PATH_MAX];  /* "": the VM's own backups (<snapshot dir>/<vm>.backups) */
 	struct prune_keep keep;
 	char consistency[12];       /* "auto", "filesystem", "crash" */
-	bool incremental;           /* "mode": "incremental" (full members until the worker has them) */
+	bool incremental;           /* "mode": "incremental" (the default), or "full" */
+	unsigned full_every;        /* "full-every": N: a full member every N backups (0: only when needed) */
 	json_t *doc;                /* the definition as given (owned) */
 };
 
@@ -60,5 +61,8 @@ int backup_job_run_now(struct manager *m, const char *id, api_done_fn done, void
 		       size_t errlen);
 /* Where a VM's backup NAME is: its own backups, or a job's target: 0 and dir, or -ENOENT. */
 int backup_jobs_find_backup(struct manager *m, const char *vm, const char *name, char *dir, size_t size);
+/* A VM's backups: list (its own, taken) and those in the jobs' targets (each meta.json without its
+ * definition, with "dir"), oldest first. */
+json_t *backup_jobs_vm_backups(struct manager *m, const char *vm, json_t *list);
 
 #endif

@@ -1,7 +1,10 @@
 /* Checksums and verification of backups (backup_verify.h). */
 #include "manager/backup_verify.h"
+#include "block/qcow2_format.h"
+#include "manager/backup_chain.h"
 #include "manager/defs.h"
 #include "manager/definition.h"
+#include "manager/jail_fill.h"
 #include "util/error.h"
 #include "util/util.h"
 
@@ -89,6 +92,49 @@ static void problem(json_t *rep, const char *fmt, const char *a, const char *b)
 	json_array_append_new(json_object_get(rep, "problems"), json_string(msg));
 }
 
+/* The links of a member's incremental disk members (meta.json's "disks"): each qcow2's backing
+ * file is its drive's member in the parent ("../PARENT/FILE"), and that file is there. */
+static void verify_links(const char *parent_dir, const char *name, const char *dir, json_t *meta, const char *parent,
+			 json_t *rep)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(meta, "disks"), i, d) {
+		const char *file = json_string_value(json_object_get(d, "file")), *mode = json_string_value(json_object_get(d, "mode"));
+		const char *id = json_string_value(json_object_get(d, "drive_id"));
+		if (!file || !id || !mode || strcmp(mode, "incremental") || !file_name_ok(file))
+			continue;
+		char path[PATH_MAX + 400], want[2 * VM_NAME_MAX + 100], err[300], msg[PATH_MAX + 500];
+		struct qcow2_header h;
+		snprintf(path, sizeof(path), "%s/%s", dir, file);
+		if (access(path, F_OK) < 0)
+			continue;   /* said already: missing */
+		json_t *pm = NULL;
+		if (parent[0]) {
+			char pdir[PATH_MAX + 80];
+			_cleanup_free_ char *text = NULL;
+			snprintf(pdir, sizeof(pdir), "%s/%s", parent_dir, parent);
+			pm = defs_read(pdir, "meta.json", &text, err, sizeof(err)) >= 0 ? json_loads(text, 0, NULL) : NULL;
+		}
+		char pfile[VM_NAME_MAX + 80];
+		backup_member_file(pm, id, pfile, sizeof(pfile));
+		json_decref(pm);
+		snprintf(want, sizeof(want), "../%s/%s", parent, pfile);
+		if (!parent[0])
+			snprintf(msg, sizeof(msg), "member '%s': %s is incremental but the member names no parent", name, file);
+		else if (disk_qcow2_header(path, "qcow2", &h, err, sizeof(err)) < 0)
+			snprintf(msg, sizeof(msg), "member '%s': %s is no qcow2 image (%s)", name, file, err);
+		else if (strcmp(h.backing_file, want))
+			snprintf(msg, sizeof(msg), "member '%s': %s's backing file is '%s', not its parent's %s", name, file,
+				 h.backing_file, want);
+		else if (snprintf(path, sizeof(path), "%s/%s", dir, want) > 0 && access(path, F_OK) < 0)
+			snprintf(msg, sizeof(msg), "member '%s': %s's backing file %s is missing", name, file, want);
+		else
+			continue;
+		problem(rep, "%s%s", msg, "");
+	}
+}
+
 /* One member: its files against its meta.json's checksums; its parent's name into parent ("" none). */
 static void verify_member(const char *parent_dir, const char *name, json_t *rep, char *parent, size_t psize)
 {
@@ -135,6 +181,7 @@ static void verify_member(const char *parent_dir, const char *name, json_t *rep,
 		snprintf(parent, psize, "%s", p);
 	else if (p)
 		problem(rep, "member '%s' names a parent that is no backup's name%s", name, "");
+	verify_links(parent_dir, name, dir, meta, parent, rep);
 	json_decref(meta);
 }
 

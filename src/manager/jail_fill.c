@@ -7,6 +7,7 @@
 #include "config/display_config.h"
 #include "manager/definition.h"
 #include "manager/fsutil.h"
+#include "manager/jail_bitmap.h"
 #include "manager/mgr.h"
 #include "util/error.h"
 
@@ -51,6 +52,10 @@ static int put_in_jail(void *arg, const char *where, const char *path, bool disk
 	if (disk ? chown(dst, j->vm->def.uid, j->vm->def.gid) < 0 : copy && chmod(dst, 0644) < 0)
 		return error_set(j->err, j->errlen, -errno, "%s: cannot hand '%s' to the worker: %s", where, path,
 			       strerror(errno));
+	int e = !strcmp(where, "drives") ? jail_bitmap_in(j->vm, j->root, strrchr(dst, '/') + 1, path) : 0;
+	if (e < 0)
+		return error_set(j->err, j->errlen, e, "%s: cannot list '%s''s bitmap for the jail: %s", where, path,
+				 strerror(-e));
 	return 0;
 }
 
@@ -103,6 +108,9 @@ int jail_fill(struct mgr_vm *vm, const char *root, json_t *fc, char *err, size_t
 	snprintf(vmdir, sizeof(vmdir), "%s/vm", root);
 	if (mkdir(vmdir, 0755) < 0 && errno != EEXIST)
 		return error_set(err, errlen, -errno, "mkdir %s: %s", vmdir, strerror(errno));
+	/* the worker's: a raw disk's bitmap sidecar is written beside it (jail_bitmap.c) */
+	if (chown(vmdir, vm->def.uid, vm->def.gid) < 0)
+		return error_set(err, errlen, -errno, "cannot hand %s to the worker: %s", vmdir, strerror(errno));
 	struct jail_put jp = { vm, root, 0, err, errlen };
 	int e;
 	if ((e = def_foreach_file(fc, put_in_jail, &jp)) < 0 || (e = jail_link_backing(fc, root, err, errlen)) < 0 ||
@@ -121,6 +129,11 @@ int jail_put_snapshot(struct mgr_vm *vm, const char *dir, const char *root, char
 		snprintf(to, sizeof(to), "%s/%s", root, names[i]);
 		if (link(from, to) < 0 && copy_file(from, to) < 0)
 			return error_set(err, errlen, -errno, "cannot put %s into the jail: %s", from, strerror(errno));
+		/* A backup's files are petreld's, the worker's group reading them (backup.c): a link
+		 * handed to the worker would hand it the backup's file. */
+		struct stat st;
+		if (stat(to, &st) == 0 && st.st_gid == vm->def.gid && (st.st_mode & 0040) && st.st_nlink > 1)
+			continue;
 		if (chown(to, vm->def.uid, vm->def.gid) < 0)
 			return error_set(err, errlen, -errno, "cannot hand %s to the worker: %s", to, strerror(errno));
 	}

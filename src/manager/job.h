@@ -6,6 +6,7 @@
 #define PETREL_MANAGER_JOB_H
 
 #include "http/response.h"
+#include "manager/backup_chain.h"
 #include "manager/definition.h"
 #include "manager/peer/peer.h"
 
@@ -39,6 +40,9 @@ struct mgr_job {
 				     * default) */
 	const char *target;         /* backup: a backup job's target directory (backup_jobs.c), or NULL: the
 				     * VM's own backups */
+	struct vmbackup_mode bmode; /* backup: full or incremental, its chain's key */
+	char *backup_dir;           /* restore: the backup's directory (a backup job's target), NULL: the
+				     * VM's own backups (owned) */
 	json_t *result;             /* what the verb answers instead of the VM (clones), or NULL */
 	json_t *event_extra;        /* the fields of the table's success event, or NULL */
 	/* the API's answer, once the job has ended */

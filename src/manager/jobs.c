@@ -62,7 +62,7 @@ static int run_revert(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, c
 static int run_backup(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)
 {
 	/* The one call of the backup verb: the API's backups and the backup jobs' (backup_jobs.c). */
-	int e = vmbackup_create(m, vm, j->arg.name, j->consistency, j->target, err, errlen);
+	int e = vmbackup_create(m, vm, j->arg.name, j->consistency, j->target, &j->bmode, err, errlen);
 	char dir[PATH_MAX];
 	if (e == 0 && vmbackup_parent_dir(m, vm->def.name, j->target, dir, sizeof(dir)) == 0)
 		j->event_extra = json_pack("{s:s, s:s++}", "backup", j->arg.name, "dir", dir, "/", j->arg.name);
@@ -71,7 +71,7 @@ static int run_backup(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, c
 
 static int run_restore(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)
 {
-	return vmrestore_run(m, vm, j->arg.name, err, errlen);
+	return vmrestore_run(m, vm, j->arg.name, j->backup_dir, err, errlen);
 }
 
 static int run_machine(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)
@@ -92,7 +92,7 @@ static int run_replica(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, 
 {
 	return j->verb == MGR_VERB_REPLICA_STANDBY   ? replica_standby(m, vm, j->arg.replica, err, errlen)
 	       : j->verb == MGR_VERB_REPLICA_PRIMARY ? replica_primary(m, vm, j->arg.replica, err, errlen)
-						     : replica_promote(m, vm, err, errlen);
+						     : replica_promote(m, vm, j->arg.replica, err, errlen);
 }
 
 static int run_migrate(struct manager *m, struct mgr_vm *vm, struct mgr_job *j, char *err, size_t errlen)
@@ -155,6 +155,7 @@ void mgr_job_free(struct mgr_job *j)
 		json_decref(j->arg.replica);
 	json_decref(j->result);
 	json_decref(j->event_extra);
+	free(j->backup_dir);
 	free(j);
 }
 

@@ -41,6 +41,8 @@ static void usage(FILE *f)
 		"  --state-dir DIR        run state, logs, worker sockets (default /run/petreld)\n"
 		"  --defs-dir DIR         definitions, <name>.json (default /etc/petreld/vms)\n"
 		"  --socket PATH          the API socket (default <state dir>/petreld.sock)\n"
+		"  --socket-group NAME    who besides root may use it (mode 0660; default petrel, if it exists;\n"
+		"                         a cluster's haclient: docs/cluster.md#promotion-on-fencing)\n"
 		"  --petrel PATH          the worker binary (default: petrel beside petreld)\n"
 		"  --jailer PATH          petrel-jailer (default: beside petreld)\n"
 		"  --no-jailer            run workers as petreld's user without a jail (development)\n"
@@ -146,10 +148,12 @@ int main(int argc, char **argv)
 		.api_timeout_max_ms = 300000,
 	};
 	enum { O_FG = 256, O_STATE, O_DEFS, O_SOCK, O_PETREL, O_JAILER, O_NOJAIL, O_JBASE, O_CGV, O_STO, O_ATO, O_CGP, O_SNAP,
-	       O_VER, O_HELP, O_WEB, O_IMAGES, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS, O_BJOBS, O_TCLOCK };
+	       O_VER, O_HELP, O_WEB, O_IMAGES, O_WEBDIR, O_USERS, O_WEBLOGIN, O_WEBHOST, O_LTCP, O_TLSDIR, O_ATOMAX, O_VARS, O_BJOBS, O_TCLOCK,
+	       O_SOCKGRP };
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, O_FG }, { "state-dir", required_argument, NULL, O_STATE },
 		{ "defs-dir", required_argument, NULL, O_DEFS }, { "socket", required_argument, NULL, O_SOCK },
+		{ "socket-group", required_argument, NULL, O_SOCKGRP },
 		{ "petrel", required_argument, NULL, O_PETREL }, { "jailer", required_argument, NULL, O_JAILER },
 		{ "no-jailer", no_argument, NULL, O_NOJAIL }, { "jail-base", required_argument, NULL, O_JBASE },
 		{ "cgroup-version", required_argument, NULL, O_CGV },
@@ -174,6 +178,7 @@ int main(int argc, char **argv)
 		case O_STATE: m.state_dir = optarg; break;
 		case O_DEFS: m.defs_dir = optarg; break;
 		case O_SOCK: m.socket_path = optarg; break;
+		case O_SOCKGRP: m.socket_group = optarg; break;
 		case O_PETREL: m.petrel = optarg; break;
 		case O_JAILER: m.jailer = optarg; break;
 		case O_NOJAIL: no_jailer = true; break;

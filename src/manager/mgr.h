@@ -52,6 +52,7 @@ struct mgr_vm {
 	json_t *replica_args;       /* the last replica verb's body: what the pair was asked (owned, kept
 				     * in the run state) */
 	json_t *replica_status;     /* the worker's GET /replication, refreshed (owned) */
+	char promoted_by[65];       /* who promoted this standby (its promote's "by"), "" if none said */
 	uint64_t serial;            /* supervise.c: tells this VM from a later one at its address */
 	uint64_t launch_t0;         /* worker.c: when its last start began (CLOCK_MONOTONIC ms) */
 	unsigned launch_ms[3];      /* ... and ms from then to spawned, API answering, jail filled */
@@ -76,6 +77,7 @@ struct manager {
 	const char *state_dir;      /* /run/petreld: run/<name>.json, logs, worker sockets */
 	const char *defs_dir;       /* /etc/petreld/vms: <name>.json */
 	const char *socket_path;
+	const char *socket_group;   /* --socket-group: the socket's group (NULL: petrel, if it exists) */
 	const char *petrel;         /* the worker binary */
 	const char *jailer;         /* NULL: workers run without the jailer (--no-jailer) */
 	const char *jail_base;

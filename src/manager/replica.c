@@ -192,6 +192,7 @@ static json_t *standby_body(json_t *args, json_t *fc)
 int replica_standby(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&m->lock);
+	vm->promoted_by[0] = 0;   /* a standby again */
 	enum mgr_vm_state before = vm->state;
 	bool vars_made;   /* a UEFI standby's variables: its own file, filled by the checkpoints */
 	int e = mgr_def_files_ready(m, &vm->def, &vars_made, err, errlen);
@@ -293,8 +294,9 @@ int replica_primary(struct manager *m, struct mgr_vm *vm, json_t *args, char *er
 	return e < 0 ? e : wait_protected(m, vm, err, errlen);
 }
 
-int replica_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen)
+int replica_promote(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen)
 {
+	const char *by = json_string_value(json_object_get(args, "by"));
 	json_t *b = json_pack("{s:s}", "action", "promote"), *st = NULL;
 	int e = worker_json(m, vm, "PATCH", "/replication", b, PROMOTE_CALL_MS, NULL, err, errlen);
 	json_decref(b);
@@ -309,8 +311,10 @@ int replica_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t errl
 		vm->started_at = time(NULL);
 		runstate_save(m, vm);
 		mgr_event_emit(m, vm->def.name, "promoted",
-			   json_pack("{s:O?, s:O?, s:O?}", "checkpoints", json_object_get(st, "checkpoints"), "generation",
-				     json_object_get(st, "generation"), "failover_ms", json_object_get(st, "failover_ms")));
+			   json_pack("{s:O?, s:O?, s:O?, s:s?}", "checkpoints", json_object_get(st, "checkpoints"), "generation",
+				     json_object_get(st, "generation"), "failover_ms", json_object_get(st, "failover_ms"),
+				     "by", by));
+		snprintf(vm->promoted_by, sizeof(vm->promoted_by), "%s", by ? by : "");
 		if (st) {
 			json_decref(vm->replica_status);
 			vm->replica_status = json_incref(st);
@@ -338,6 +342,8 @@ static json_t *status_json(struct mgr_vm *vm)
 	for (const char *const *k = copied; *k; k++)
 		if (json_object_get(s, *k))
 			json_object_set(o, *k, json_object_get(s, *k));
+	if (vm->replica == REPLICA_PRIMARY && vm->promoted_by[0])
+		json_object_set_new(o, "promoted_by", json_string(vm->promoted_by));
 	return o;
 }
 

@@ -24,7 +24,9 @@ enum mgr_verb replica_route(struct manager *m, struct mgr_vm *vm, const char *me
  * waited for until protected), a standby promoted. args: the verb's body. */
 int replica_standby(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen);
 int replica_primary(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen);
-int replica_promote(struct manager *m, struct mgr_vm *vm, char *err, size_t errlen);
+/* args: the verb's body, {"by": WHO} optional (the status says who promoted it: the cluster's
+ * fence alert, a person). */
+int replica_promote(struct manager *m, struct mgr_vm *vm, json_t *args, char *err, size_t errlen);
 /* The worker of vm has ended (m->lock held): its part in a pair with it. */
 void replica_ended(struct manager *m, struct mgr_vm *vm);
 /* vm's replicated worker was re-adopted (adopt.c): follow its replication again. */

@@ -20,6 +20,18 @@ static int uint_in(json_t *o, const char *key, json_int_t min, json_int_t max, c
 	return 0;
 }
 
+/* 1 to max printable ASCII characters (a name for logs and the status). */
+static bool printable(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (!n || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
 static int url_in(json_t *o, const char *key, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(o, key);
@@ -42,7 +54,7 @@ int replica_parse(const char *verb, const char *body, size_t len, json_t **out, 
 	static const char *const standby[] = { "listen_url", "failure_timeout_ms", NULL };
 	static const char *const primary[] = { "peer_url", "checkpoint_interval_ms", "failure_timeout_ms",
 					       "on_standby_loss", NULL };
-	static const char *const none[] = { NULL };
+	static const char *const promote[] = { "by", NULL };
 	int e;
 	if (!strcmp(verb, "standby")) {
 		if ((e = json_check_keys(o, "", standby, err, errlen)) == 0 && (e = url_in(o, "listen_url", err, errlen)) == 0)
@@ -56,7 +68,9 @@ int replica_parse(const char *verb, const char *body, size_t len, json_t **out, 
 		    (!l || (strcmp(l, "continue") && strcmp(l, "stop"))))
 			e = error_set(err, errlen, -EINVAL, "on_standby_loss: expected \"continue\" or \"stop\"");
 	} else if (!strcmp(verb, "promote")) {
-		e = json_check_keys(o, "", none, err, errlen);
+		json_t *by = json_object_get(o, "by");
+		if ((e = json_check_keys(o, "", promote, err, errlen)) == 0 && by && !printable(json_string_value(by), 64))
+			e = error_set(err, errlen, -EINVAL, "by: expected 1 to 64 printable characters");
 	} else {
 		e = error_set(err, errlen, -EINVAL, "unknown replica verb '%s'", verb);
 	}

@@ -36,6 +36,7 @@
  * 409 (the VM's state or another verb in progress), 502/504 (its worker failed or hangs), 507 (no
  * space for the definition), 500. */
 #include "manager/answer.h"
+#include "manager/backup_jobs.h"
 #include "manager/backup_routes.h"
 #include "manager/console.h"
 #include "manager/define.h"
@@ -324,7 +325,7 @@ static enum api_result patch_machine(struct call *c)
 
 static enum api_result get_backups(struct call *c)
 {
-	return mgr_answer_json(c->r, 200, vmbackup_list(c->m, c->vm));
+	return mgr_answer_json(c->r, 200, backup_jobs_vm_backups(c->m, c->vm->def.name, vmbackup_list(c->m, c->vm)));
 }
 
 static enum api_result post_verify(struct call *c)
@@ -348,9 +349,20 @@ static enum api_result consistent_job(struct call *c, enum mgr_verb verb)
 	return run_job(c, j);
 }
 
+/* POST /vms/NAME/backup {"name", "consistency", "mode"} */
 static enum api_result post_backup(struct call *c)
 {
-	return consistent_job(c, MGR_VERB_BACKUP);
+	enum api_result res;
+	char err[200];
+	struct mgr_job *j = new_job(c, MGR_VERB_BACKUP, &res);
+	if (!j)
+		return res;
+	if (vmbackup_body_parse(c->body, c->len, j->arg.name, j->consistency, &j->bmode.incremental, err, sizeof(err)) < 0) {
+		mgr_job_free(j);
+		return mgr_answer_fault(c->r, 400, err);
+	}
+	snprintf(j->bmode.key, sizeof(j->bmode.key), "api");
+	return run_job(c, j);
 }
 
 /* POST /vms/NAME/migrate {"to", "downtime_ms", "timeout_s"} (migrate.c) */
@@ -408,8 +420,12 @@ static enum api_result clone_or_restore(struct call *c, bool clone)
 		return res;
 	int e = clone ? vmclone_prepare(c->m, c->vm, c->body, c->len, &j->arg.clone, err, sizeof(err))
 		      : vmrestore_parse(c->body, c->len, j->arg.name, err, sizeof(err));
+	char dir[PATH_MAX];   /* a backup job's backup too */
+	if (!e && !clone && backup_jobs_find_backup(c->m, c->vm->def.name, j->arg.name, dir, sizeof(dir)) == 0 &&
+	    !(j->backup_dir = strdup(dir)))
+		e = error_set(err, sizeof(err), -ENOMEM, "out of memory");
 	if (!e && !clone)
-		e = vmrestore_check(c->m, c->vm, j->arg.name, err, sizeof(err));
+		e = vmrestore_check(c->m, c->vm, j->arg.name, j->backup_dir, err, sizeof(err));
 	if (e < 0) {
 		mgr_job_free(j);
 		return mgr_answer_fault(c->r, e == -ENOENT ? 404 : mgr_status_of(e), err);
@@ -565,10 +581,18 @@ int mgr_api_start(struct manager *m, struct api_server **out)
 	int e = api_server_start_handler(out, handle, m, m->socket_path, DEF_MAX_BYTES);
 	if (e < 0)
 		return e;
-	/* root and the petrel group only */
-	struct group *g = getgrnam("petrel");
+	/* root and the petrel group (or --socket-group's) only */
+	const char *name = m->socket_group ? m->socket_group : "petrel";
+	struct group *g = getgrnam(name);
+	if (!g && m->socket_group) {
+		fprintf(stderr, "petreld: --socket-group: no group named '%s'\n", name);
+		api_server_stop(*out);
+		*out = NULL;
+		unlink(m->socket_path);
+		return -ENOENT;
+	}
 	if (g && chown(m->socket_path, 0, g->gr_gid) < 0)
-		fprintf(stderr, "petreld: cannot give %s to group petrel: %m\n", m->socket_path);
+		fprintf(stderr, "petreld: cannot give %s to group %s: %m\n", m->socket_path, name);
 	chmod(m->socket_path, 0660);
 	return 0;
 }

@@ -4,6 +4,7 @@
 #ifndef PETREL_MANAGER_VERBS_H
 #define PETREL_MANAGER_VERBS_H
 
+#include "manager/backup_chain.h"
 #include "manager/definition.h"
 
 #include <jansson.h>
@@ -18,10 +19,13 @@ struct mgr_vm;
 /* consistency: "auto", "filesystem", "crash" (the guest agent's freeze around it: docs/guest-agent.md),
  * or "" for the worker's default; what the worker says it was goes into meta.json. */
 /* target: a backup job's target directory: the backup goes to <target>/<vm>/<name>; NULL or "": the
- * VM's own. meta.json has "created" (petreld's clock: test_clock.h), "mode" ("full": every member
- * is whole until the worker writes incremental ones), "sha256" (every file's, backup_verify.h). */
+ * VM's own. meta.json has "created" (petreld's clock: test_clock.h), "sha256" (every file's,
+ * backup_verify.h). */
+/* mode: a full member, or an incremental one on the chain's newest (backup_chain.h); meta.json
+ * then has the chain's fields too: "mode" as the worker made it ("why" when not as asked),
+ * "chain_id", "parent", "disks" (the worker's answer per disk). */
 int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, const char *consistency,
-		    const char *target, char *err, size_t errlen);
+		    const char *target, const struct vmbackup_mode *mode, char *err, size_t errlen);
 /* Where a VM's backups are: <target>/<vm>, or its own <snapshot dir>/<vm>.backups. */
 int vmbackup_parent_dir(struct manager *m, const char *vm, const char *target, char *out, size_t size);
 json_t *vmbackup_list(struct manager *m, struct mgr_vm *vm);
@@ -72,7 +76,10 @@ void vmclone_free(void *req);
 int vmrestore_parse(const char *body, size_t len, char *backup, char *err, size_t errlen);
 
 /* restore.c: POST /vms/NAME/restore {"backup"}: the backup's disks back, its state loaded. */
-int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen);
-int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, char *err, size_t errlen);
+/* dir: the backup's directory (a backup job's target: backup_jobs_find_backup), NULL: the VM's
+ * own <snapshot dir>/<vm>.backups/<backup>. */
+int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, const char *dir, char *err,
+		    size_t errlen);
+int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, const char *dir, char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
 #include "manager/events.h"
 #include "manager/fsutil.h"
 #include "manager/cloudinit/ci_drive.h"
+#include "manager/jail_bitmap.h"
 #include "manager/jail_fill.h"
 #include "manager/mgr.h"
 #include "manager/net/net_taps.h"
@@ -179,9 +180,10 @@ static void remove_unjailed_files(struct manager *m, struct mgr_vm *vm)
 void worker_cleanup(struct manager *m, struct mgr_vm *vm)
 {
 	worker_events_unfollow(m, vm);
-	if (vm->jail_dir[0])
+	if (vm->jail_dir[0]) {
+		jail_bitmaps_out(vm->jail_dir);
 		rm_tree(vm->jail_dir);
-	else if (vm->api_sock[0])
+	} else if (vm->api_sock[0])
 		remove_unjailed_files(m, vm);
 	partition_remove(m, vm->def.name);
 	console_input_remove(m, vm->def.name);

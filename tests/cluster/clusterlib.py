@@ -42,13 +42,14 @@ PETREL_LINE = re.compile(r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9} \[[^\]\n]*\]
 
 
 class Cluster:
-    def __init__(self, n=3, token_ms=None, cdir=None):
+    def __init__(self, n=3, token_ms=None, cdir=None, token_coefficient_ms=None, consensus_ms=None):
         self.n = n
         self.hosts = [f"h{i}" for i in range(1, n + 1)]
         self.dir = Path(cdir or os.environ.get("PETREL_CLUSTER_DIR", "/tmp/petrel-cluster"))
         self.env = dict(os.environ, PETREL_BUILD=str(BUILD), PETREL_CLUSTER_DIR=str(self.dir))
-        if token_ms:
-            self.env["PETREL_CLUSTER_TOKEN"] = str(token_ms)
+        for var, v in (("TOKEN", token_ms), ("TOKEN_COEFFICIENT", token_coefficient_ms), ("CONSENSUS", consensus_ms)):
+            if v is not None:
+                self.env[f"PETREL_CLUSTER_{var}"] = str(v)
         self.shared = self.dir / "shared"
 
     def sh(self, *args, check=True, timeout=300):
@@ -219,6 +220,13 @@ class Cluster:
         """Where host's petreld logs VM name's worker (its console): outside the host, so it
         outlives a kill (harness/cluster.sh binds it over /run/petreld/logs)."""
         return self.dir / "hosts" / host / "petreld-logs" / f"{name}.worker.log"
+
+    def log_text(self, host, name):
+        """VM name's petreld log on host (its events, one per line after a time stamp), "" if none."""
+        try:
+            return (self.dir / "hosts" / host / "petreld-logs" / f"{name}.log").read_text()
+        except OSError:
+            return ""
 
     def log_size(self, host, name):
         try:

@@ -264,6 +264,11 @@ def test_replicated_vm_fails_over_by_promotion(cluster):
     print(f"host kill -> rep1 promoted on {new}: {time.monotonic() - t0:.1f} s")
     assert new == sb
     assert c.fenced(prim, n)
+    # promoted by petrel's fence alert (ocf/petrel-alert, run by Pacemaker as hacluster) as soon
+    # as the fence succeeded, before Pacemaker's transition got to its own promote
+    promoted = [json.loads(ln.split(" ", 1)[1]) for ln in c.log_text(new, "rep1").splitlines()
+                if '"event":"promoted"' in ln]
+    assert promoted and promoted[-1].get("by") == "fence-alert", promoted
     # the standby ran on from the last acknowledged checkpoint: the primary's console up to its
     # kill, then the promoted one's, count after count, none lost and no reboot
     before = c.console(prim, "rep1", off[prim])
@@ -271,6 +276,14 @@ def test_replicated_vm_fails_over_by_promotion(cluster):
     wait(lambda: [k for k in counts(c.console(new, "rep1", off[new])) if k >= last + 2], 120, "rep1 counting on")
     joined, again = failover_console.join(before, c.console(new, "rep1", off[new]), COUNT)
     print(f"rep1: primary's last count {last}, {again} characters written again by the promoted standby")
+    # Pacemaker's own promote followed and found it running: promoted there, no failed operation
+    # (the unpromoted instance's monitors in between said "promotion follows", not a failure)
+    c.x(new, "crm_resource", "--wait", "--timeout", f"{300 * S:.0f}s", check=True, timeout=330)
+    mon = c.x(new, "crm_mon", "-1", "--output-as=xml", check=True).stdout
+    assert re.search(rf'<resource id="rep1"[^>]*role="Promoted"[^>]*>\s*<node name="{new}"', mon), mon
+    # (the earlier test's crm_resource --fail shows as a failed "asyncmon": not this one's)
+    failed = re.findall(r'<failure op_key="(rep1_[^"]*)"', mon)
+    assert not [f for f in failed if not f.startswith("rep1_asyncmon")], mon
     # the fenced host back before the next test, which runs on h1 (it failed with "h1 is down"
     # when h1 had held the primary: its boot comes 5 s after the others drop it)
     wait(lambda: set(c.online(new)) == set(c.hosts), 180, f"{prim} to rejoin")

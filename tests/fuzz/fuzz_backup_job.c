@@ -3,12 +3,15 @@
  * backup jobs directory; a retention that parses is applied (backup_prune) to backup times taken
  * from the input. A definition is accepted or refused with -EINVAL and a message; an accepted
  * one has a valid id and VM names, an absolute target; pruning keeps no more than the rules
- * allow, everything when there are none. */
+ * allow, everything when there are none. The input is also the backup verb's body
+ * (vmbackup_body_parse: src/manager/backup_chain.c, {"name", "consistency", "mode"}), and an
+ * accepted one has a valid name and a known consistency. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "manager/backup_chain.h"
 #include "manager/backup_jobs.h"
 #include "util/log.h"
 #include "fuzz_common.h"
@@ -31,6 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!d.vms || (json_array_size(d.vms) > 0 && json_array_size(d.vms) <= BJOB_VMS_MAX));
 		bjob_def_free(&d);
 	}
+	/* The input as the backup verb's body. */
+	char name[VM_NAME_MAX + 1], cons[12];
+	bool inc;
+	err[0] = '\0';
+	r = vmbackup_body_parse(text, size, name, cons, &inc, err, sizeof(err));
+	FUZZ_CHECK(r == 0 || (r == -EINVAL && err[0]));
+	FUZZ_CHECK(r < 0 || (mgr_vm_name_ok(name) && (!cons[0] || !strcmp(cons, "auto") || !strcmp(cons, "crash") ||
+							!strcmp(cons, "filesystem"))));
 	/* The input as a retention object too, and its rules over times from the input's bytes. */
 	json_t *o = json_loadb(text, size, 0, NULL);
 	struct prune_keep k;

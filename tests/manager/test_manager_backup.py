@@ -15,7 +15,8 @@ def test_backup_bad_input_and_a_refusing_worker():
         assert p.api("GET", "/vms/bk/backups") == (200, [])
         st, body = p.api("POST", "/vms/bk/backup", {"name": "b1"})
         assert st == 409 and "not running" in body["fault_message"]
-        for bad in ({"name": "../x"}, {"name": "b1", "extra": 1}, {}, [], {"name": 5}, "not json"):
+        for bad in ({"name": "../x"}, {"name": "b1", "extra": 1}, {}, [], {"name": 5}, "not json",
+                    {"name": "b1", "mode": "differential"}, {"name": "b1", "mode": 1}, {"mode": "full"}):
             assert p.api("POST", "/vms/bk/backup", bad)[0] == 400, bad
         assert p.api("GET", "/vms/bk/backup")[0] == 405
         assert p.api("POST", "/vms/nope/backup", {"name": "b1"})[0] == 404
@@ -55,4 +56,22 @@ def test_backup_of_a_running_vm_with_its_disk(petreld, kvm, tmp_path):
     assert json.loads((d / "meta.json").read_text())["definition"]["petrel"]["name"] == "bk"
     assert [b["name"] for b in p.api("GET", "/vms/bk/backups")[1]] == ["b1"]
     assert p.api("POST", "/vms/bk/backup", {"name": "b1"})[0] == 409
+    # the verb's own chain ("api"): an incremental on b1, the guest's writes since (none: the
+    # counter guest writes no disk) in a qcow2 over ../b1/data.img; restored, the disk again
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["mode"] == "full" and meta["chain_id"] == "api:b1" and meta["disks"][0]["file"] == "data.img", meta
+    assert p.api("POST", "/vms/bk/backup", {"name": "b2", "mode": "incremental"})[0] == 200
+    ev.wait("bk", "backup created")
+    meta = json.loads((d.parent / "b2" / "meta.json").read_text())
+    assert meta["mode"] == "incremental" and meta["parent"] == "b1" and meta["chain_id"] == "api:b1", meta
+    assert meta["disks"][0]["file"] == "data.qcow2" and meta["disks"][0]["dirty_bytes"] == 0, meta
+    listed = {b["name"]: b for b in p.api("GET", "/vms/bk/backups")[1]}
+    assert listed["b2"]["parent"] == "b1" and listed["b2"]["mode"] == "incremental", listed
+    r = p.ctl("backup-list", "bk")
+    assert r.returncode == 0 and [line.split()[:4:3] for line in r.stdout.splitlines()[2:]] == \
+        [["b1", "full"], ["b2", "incremental"]], r.stdout
+    assert r.stdout.splitlines()[3].split()[4] == "b1", r.stdout
+    disk.write_bytes(b"changed" + bytes(1 << 20))
+    assert p.api("POST", "/vms/bk/restore", {"backup": "b2"})[0] == 200
+    assert disk.read_bytes() == b"petrel-backup" + bytes(1 << 20)
     ev.close()

@@ -7,9 +7,14 @@ short by kill -9 finished), and backup-verify finding an altered and a missing m
 import datetime
 import hashlib
 import json
+import os
+import shutil
 import signal
+import subprocess
 import time
 from zoneinfo import ZoneInfo
+
+import pytest
 
 import mgrlib
 
@@ -335,7 +340,6 @@ def test_verify_finds_an_altered_and_a_missing_member(tmp_path):
         assert r.returncode == 1 and "data.img is altered" in r.stderr
         # A member's file missing, and a member missing from the chain.
         (inc1 / "data.qcow2").unlink()
-        import shutil
         shutil.rmtree(full)
         st, rep = p.api("POST", "/vms/v/backups/inc2/verify")
         assert rep["problems"] == ["member 'inc1': data.qcow2 is missing",
@@ -348,5 +352,49 @@ def test_verify_finds_an_altered_and_a_missing_member(tmp_path):
         (evil / "meta.json").write_text(json.dumps({"sha256": {"../inc2/vm.state": "00", "/etc/passwd": "00"}}))
         st, rep = p.api("POST", "/vms/v/backups/evil/verify")
         assert not rep["ok"] and all(f["file"] == "?" for f in rep["files"]), rep
+    finally:
+        p.close()
+
+
+@pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) is not installed")
+def test_verify_checks_the_chain_links(tmp_path):
+    """backup-verify follows each incremental disk member's link: its qcow2's backing file must be
+    its drive's member in the parent (meta.json's "disks"), and be there. Members made by qemu-img."""
+    p, _ = clocked(tmp_path, ts(2027, 1, 1))
+    try:
+        assert p.define("v")[0] == 201
+        base = p.root / "snap" / "v.backups"
+
+        def member(name, parent=None, backing=None):
+            d = base / name
+            d.mkdir(parents=True)
+            (d / "vm.state").write_bytes(name.encode())
+            if parent:
+                subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F",
+                                "raw" if backing.endswith(".img") else "qcow2", str(d / "data.qcow2")], check=True)
+            else:
+                (d / "data.img").write_bytes(os.urandom(1 << 20))
+            f = "data.qcow2" if parent else "data.img"
+            meta = {"name": name, "created": 1, "mode": "incremental" if parent else "full",
+                    "sha256": {x: hashlib.sha256((d / x).read_bytes()).hexdigest() for x in ("vm.state", f)},
+                    "disks": [{"drive_id": "data", "mode": "incremental" if parent else "full", "file": f}]}
+            if parent:
+                meta["parent"] = parent
+            (d / "meta.json").write_text(json.dumps(meta))
+            return d
+
+        member("full")
+        inc1 = member("inc1", "full", "../full/data.img")
+        member("inc2", "inc1", "../inc1/data.qcow2")
+        member("bad", "inc1", "../full/data.img")   # skips its parent
+        st, rep = p.api("POST", "/vms/v/backups/inc2/verify")
+        assert st == 200 and rep["ok"] and rep["chain"] == ["inc2", "inc1", "full"], rep
+        st, rep = p.api("POST", "/vms/v/backups/bad/verify")
+        assert rep["problems"] == ["member 'bad': data.qcow2's backing file is '../full/data.img', not its "
+                                   "parent's ../inc1/data.qcow2"], rep
+        (inc1 / "data.qcow2").unlink()
+        st, rep = p.api("POST", "/vms/v/backups/inc2/verify")
+        assert rep["problems"] == ["member 'inc2': data.qcow2's backing file ../inc1/data.qcow2 is missing",
+                                   "member 'inc1': data.qcow2 is missing"], rep
     finally:
         p.close()

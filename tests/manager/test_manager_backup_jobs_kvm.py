@@ -36,8 +36,10 @@ def test_a_week_of_nightly_backups_killed_and_verified(petreld, kvm, tmp_path):
     assert p.define("bk", drives=[{"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
                                    "is_read_only": False}])[0] == 201
     assert p.api("POST", "/vms/bk/start")[0] == 200
+    # full members: this test is the schedule's (incremental chains and their pruning:
+    # test_manager_backup_incremental_kvm.py)
     st, job = p.api("POST", "/backup-jobs", {"id": "nightly", "vms": ["bk"], "schedule": "*-*-* 03:00 UTC",
-                                             "retention": {"keep-daily": 3}})
+                                             "retention": {"keep-daily": 3}, "mode": "full"})
     assert st == 201 and job["next_run"] == t0 + 3 * 3600, job
     backups = p.root / "snap" / "bk.backups"
     log = p.state / "logs" / "bk.log"

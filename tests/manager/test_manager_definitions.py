@@ -231,6 +231,22 @@ def test_the_socket_is_for_root_and_the_petrel_group(petreld):
     assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o660
 
 
+def test_the_socket_group_is_the_one_asked_for(petreld):
+    """--socket-group: a cluster's haclient, whom Pacemaker runs the fence alert as
+    (docs/cluster.md#promotion-on-fencing); a group that does not exist stops petreld clearly."""
+    import grp
+    group = next(g for g in grp.getgrall() if g.gr_gid != 0)
+    p = petreld(args=["--socket-group", group.gr_name])
+    st = os.stat(p.sock)
+    assert st.st_gid == group.gr_gid and stat.S_IMODE(st.st_mode) == 0o660
+    p.stop()
+    q = mgrlib.Petreld(args=["--socket-group", "no-such-group-here"])
+    q.start(wait=False)
+    assert q.proc.wait(timeout=10) == 1
+    assert "--socket-group: no group named 'no-such-group-here'" in q.log.read_text()
+    assert not q.sock.exists()
+
+
 @pytest.mark.skipif(mgrlib.has_kvm(), reason="checks the failure without /dev/kvm")
 def test_a_start_that_fails_leaves_nothing_behind(petreld):
     p = petreld()

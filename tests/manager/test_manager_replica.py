@@ -61,6 +61,8 @@ def test_a_standby_waits_and_refusals_change_nothing(petreld, tmp_path):
         assert r.returncode in (1, 2) and msg in r.stderr.lower(), (args, r.stderr)
     for path, body, msg in (("standby", {"listen_url": "tcp:127.0.0.1:1", "takeover": "auto"}, "takeover"),
                             ("standby", "[]", "object"), ("promote", {"action": "promote"}, "action"),
+                            ("promote", {"by": ""}, "printable"), ("promote", {"by": "x" * 65}, "printable"),
+                            ("promote", {"by": "a\nb"}, "printable"), ("promote", {"by": 7}, "printable"),
                             ("standby", b"{\"listen_url\": \"tcp:127.0.0.1:1\", \"listen_url\": 1}", "object")):
         st, o = p.api("POST", f"/vms/sb/replica/{path}", body)
         assert st == 400 and msg in o["fault_message"], (path, body, st, o)
@@ -172,14 +174,17 @@ def test_a_killed_primary_is_not_taken_over_until_promoted(petreld, kvm):
     waiting = console(b, "rep")
     assert not gens(waiting), waiting  # its guest has not run a step
 
-    # The cluster promotes it: it runs on from the last acknowledged checkpoint.
+    # The cluster promotes it (here the fence alert, which says so): it runs on from the last
+    # acknowledged checkpoint.
     t = time.monotonic()
-    r = b.ctl("replica", "rep", "promote")
+    r = b.ctl("replica", "rep", "promote", "--by", "fence alert")
     took = time.monotonic() - t
     assert r.returncode == 0, r.stderr
     e = ev.wait("rep", "promoted")
+    assert e.get("by") == "fence alert", e
     o = replica(b, "rep")
     assert o["role"] == "primary" and o["state"] == "active" and o["running"] is True, o
+    assert o["promoted_by"] == "fence alert", o
     assert b.api("GET", "/vms/rep")[1]["state"] == "running"
     seen = console(a, "rep")
     last = max(gens(seen))

@@ -234,15 +234,27 @@ const scenarios = {
   },
 
   // The Backups view (#/backups) against the API: each job's row; P.run: its "Run now" pressed and
-  // the row's result after it; P.remove: a job removed.
+  // the row's result after it; P.remove: a job removed; every VM's backups (vm_rows) and P.restore.
   async backups(page) {
     const jobRows = () => page.$$eval('tr.backup-job', (trs) => trs.map((tr) => Object.fromEntries(
       ['name', 'c-vms', 'c-schedule', 'c-retention', 'c-last', 'c-result', 'c-next'].map((c) => [c.replace('c-', ''), tr.querySelector(`.${c}`).textContent]))));
     await page.goto(`${base}/ui/#/backups`);
     await loginIfAsked(page);
     await page.waitForSelector('tr.backup-job', { timeout: T });
+    const vmRows = () => page.$$eval('tr.backup', (trs) => trs.map((tr) => Object.fromEntries(
+      ['c-vm', 'name', 'c-chain', 'c-consistency'].map((c) => [c.replace('c-', ''), tr.querySelector(`.${c}`).textContent]))));
     const out = { rows: await jobRows(), nav_on: await page.$eval('#nav a.on', (a) => a.dataset.view) };
     out.buttons = await page.$$eval('tr.backup-job [data-act]', (b) => b.map((x) => x.dataset.act));
+    out.vm_rows = await vmRows();
+    out.restore_buttons = await page.$$eval('tr.backup [data-act=restore]', (b) => b.map((x) => x.closest('tr').dataset.backup));
+    if (P.restore) {   // "VM/BACKUP": its Restore pressed and confirmed; the toast that answers
+      const [vm, b] = P.restore.split('/');
+      await page.click(`tr.backup[data-vm="${vm}"][data-backup="${b}"] button[data-act=restore]`);
+      await page.waitForSelector('dialog[open] button.ok', { timeout: T });
+      await page.click('dialog[open] button.ok');
+      await page.waitForFunction(() => /restore/.test(document.getElementById('toast').textContent), null, { timeout: T });
+      out.restore_toast = await page.textContent('#toast');
+    }
     if (P.run) {
       await page.click(`tr.backup-job[data-job="${P.run}"] button[data-act=run]`);
       await page.waitForFunction((j) => {

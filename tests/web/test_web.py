@@ -440,7 +440,16 @@ def test_backup_jobs_in_the_page(web, browser_ok, tmp_path):
     for job in ({"id": "nightly", "vms": ["db1"], "schedule": "*-*-* 03:00 UTC", "retention": {"keep-daily": 7, "keep-weekly": 4}},
                 {"id": "weekly", "vms": "all", "schedule": "Sun 04:00 UTC"}):
         assert p.api("POST", "/backup-jobs", job)[0] == 201
-    res = weblib.browser("backups", fwd.url, user="ann", password="ann-pw", run="nightly", remove="weekly")
+    # two members of a chain as petreld writes their meta.json (their files left out: the restore
+    # of one fails, and the page says why)
+    members = p.root / "snap" / "db1.backups"
+    for name, meta in (("b1", {"mode": "full", "chain_id": "api:b1", "consistency": "filesystem", "frozen_ms": 12}),
+                       ("b2", {"mode": "incremental", "parent": "b1", "chain_id": "api:b1", "consistency": "crash"})):
+        (members / name).mkdir(parents=True)
+        (members / name / "meta.json").write_text(json.dumps({"name": name, "created": 1798761600 + len(name), **meta}))
+    assert [b["name"] for b in p.api("GET", "/vms/db1/backups")[1]] == ["b1", "b2"]
+    res = weblib.browser("backups", fwd.url, user="ann", password="ann-pw", run="nightly", remove="weekly",
+                         restore="db1/b2")
     assert res["nav_on"] == "backups", res
     rows = {r["name"]: r for r in res["rows"]}
     assert rows["nightly"]["vms"] == "db1" and rows["nightly"]["schedule"] == "*-*-* 03:00 UTC"
@@ -452,6 +461,13 @@ def test_backup_jobs_in_the_page(web, browser_ok, tmp_path):
     assert after["nightly"]["result"].startswith("failed") and "not running" in after["nightly"]["result"], after
     assert [r["name"] for r in res["rows_after"]] == ["nightly"], res
     assert p.api("GET", "/backup-jobs/weekly")[0] == 404
+    # every VM's backups, newest first, with their chain and consistency; restore asked for b2
+    assert res["vm_rows"] == [
+        {"vm": "db1", "name": "b2", "chain": "incremental on b1", "consistency": "crash"},
+        {"vm": "db1", "name": "b1", "chain": "full", "consistency": "filesystem, frozen 12 ms"}], res
+    assert res["restore_buttons"] == ["b2", "b1"], res
+    assert res["restore_toast"].startswith("db1: restore from b2 failed:"), res
     assert "page_errors" not in res, res
     ro = weblib.browser("backups", fwd.url, user="rob", password="rob-pw")
-    assert ro["buttons"] == [] and len(ro["rows"]) == 1, ro
+    assert ro["buttons"] == [] and len(ro["rows"]) == 1 and ro["restore_buttons"] == [], ro
+    assert len(ro["vm_rows"]) == 2, ro

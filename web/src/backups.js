@@ -1,6 +1,8 @@
 // The host's backup jobs (petreld's GET /backup-jobs, docs/backups.md): each job's schedule, its
 // VMs, retention, the last run with its result per VM, the next run; an admin runs one now or
-// removes it. Backups listed per VM come with the job's GET /backup-jobs/ID.
+// removes it. Below them every VM's backups (GET /vms/NAME/backups: its own and its jobs'
+// targets'), each member with its chain (full or incremental, the member it builds on, why a
+// full one was made) and consistency; an admin restores a shut-off VM from any member.
 import { api } from './api.js';
 import { append, ask, clear, h, toast } from './dom.js';
 
@@ -47,6 +49,53 @@ async function remove(id, refresh) {
   await refresh();
 }
 
+async function restore(vm, name, refresh) {
+  const ok = await ask(`Restore ${vm} from ${name}?`,
+    'The VM must be shut off; its disks (and a UEFI VM\'s variables) become the backup\'s, the chain flattened for an incremental member.',
+    [], { confirm: 'restore', danger: true });
+  if (!ok) return;
+  try {
+    await api('POST', `/vms/${encodeURIComponent(vm)}/restore`, { backup: name });
+    toast(`${vm}: restored from ${name}`);
+  } catch (e) {
+    toast(`${vm}: restore from ${name} failed: ${e.message}`, true);
+  }
+  await refresh();
+}
+
+// Every VM's backups, newest first, one row a member.
+async function vmBackups(admin, refresh) {
+  let vms;
+  try {
+    vms = await api('GET', '/vms');
+  } catch (e) {
+    return [h('p', { class: 'bad' }, `VMs: ${e.message}`)];
+  }
+  const lists = await Promise.all(vms.map((v) => api('GET', `/vms/${encodeURIComponent(v.name)}/backups`)
+    .then((l) => [v, l]).catch(() => [v, []])));
+  const rows = [];
+  for (const [v, list] of lists) {
+    for (const b of [...list].reverse()) {
+      const chain = b.mode === 'incremental' ? `incremental on ${b.parent || '?'}` : `full${b.why ? ` (${b.why})` : ''}`;
+      const cons = b.consistency ? `${b.consistency}${b.frozen_ms !== undefined ? `, frozen ${b.frozen_ms} ms` : ''}` : 'crash';
+      rows.push(h('tr', { class: 'backup', 'data-vm': v.name, 'data-backup': b.name },
+        h('td', { class: 'c-vm', 'data-label': 'VM' }, v.name),
+        h('td', { class: 'name', 'data-label': 'Backup' }, b.name),
+        h('td', { class: 'c-created', 'data-label': 'Made' }, when(b.created)),
+        h('td', { class: 'c-chain', 'data-label': 'Chain' }, chain),
+        h('td', { class: 'c-consistency', 'data-label': 'Consistency' }, cons),
+        h('td', { class: 'c-actions' }, admin
+          ? h('button', { type: 'button', class: 'act danger', 'data-act': 'restore', disabled: v.state === 'running' || v.state === 'paused',
+            title: v.state === 'running' || v.state === 'paused' ? 'shut the VM off first' : '', onclick: () => restore(v.name, b.name, refresh) }, 'Restore')
+          : h('span', { class: 'muted small' }, 'read-only'))));
+    }
+  }
+  if (!rows.length) return [h('p', { class: 'muted' }, 'No VM has a backup yet.')];
+  return [h('table', { class: 'vms vm-backups' },
+    h('thead', {}, h('tr', {}, ['VM', 'Backup', 'Made', 'Chain', 'Consistency', ''].map((t) => h('th', {}, t)))),
+    h('tbody', {}, rows))];
+}
+
 export async function renderBackups(el, { admin, refresh }) {
   let jobs;
   try {
@@ -58,8 +107,11 @@ export async function renderBackups(el, { admin, refresh }) {
   jobs.sort((a, b) => a.id.localeCompare(b.id));
   clear(el);
   append(el, h('div', { class: 'listhead' }, h('h1', {}, 'Backups'), h('span', { class: 'muted' }, `${jobs.length} job(s)`)));
+  const perVm = await vmBackups(admin, refresh);
+  const tail = () => append(el, h('h2', {}, 'Backups by VM'), ...perVm);
   if (!jobs.length) {
     append(el, h('p', { class: 'muted' }, 'No backup job is defined (petrelctl backup-job-define FILE).'));
+    tail();
     return;
   }
   const rows = jobs.map((j) => {
@@ -82,4 +134,5 @@ export async function renderBackups(el, { admin, refresh }) {
   append(el, h('table', { class: 'vms backups' },
     h('thead', {}, h('tr', {}, ['Job', 'VMs', 'Schedule', 'Retention', 'Last run', 'Result', 'Next run', ''].map((t) => h('th', {}, t)))),
     h('tbody', {}, rows)));
+  tail();
 }

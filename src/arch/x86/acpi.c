@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define TABLES_MAX 0x10000      /* the tables blob at most */
 #define FIXED_TABLES_MAX 0x1000 /* what it holds besides the DSDT: FACS, FADT, MADT, XSDT, RSDT */
@@ -182,17 +183,26 @@ void acpi_blobs_free(struct acpi_blobs *b)
 	memset(b, 0, sizeof(*b));
 }
 
+static void scratch_unmap(void **p)
+{
+	if (*p && *p != MAP_FAILED)
+		munmap(*p, TABLES_MAX);
+}
+
 int acpi_build_blobs(unsigned ncpus, const struct acpi_devices *devs, struct acpi_blobs *out)
 {
 	unsigned max = devs ? devs->cpu_max : 0;
 	if (ncpus == 0 || ncpus > 255 || max > 255 || (max && max < ncpus))
 		return -EINVAL;
 	_cleanup_(acpi_blobs_free) struct acpi_blobs b = { 0 };
-	b.tables = calloc(1, TABLES_MAX);
+	/* Built in fresh zero pages, of which only those the tables reach become resident (a
+	 * calloc of the bound cleared 64 KiB at every start), then kept at their length. */
+	_cleanup_(scratch_unmap) void *scratch = mmap(NULL, TABLES_MAX, PROT_READ | PROT_WRITE,
+						       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	b.rsdp = calloc(1, ACPI_RSDP_LEN);
-	if (!b.tables || !b.rsdp)
+	if (scratch == MAP_FAILED || !b.rsdp)
 		return -ENOMEM;
-	uint8_t *p = b.tables;
+	uint8_t *p = scratch;
 	uint32_t off = 0;
 #define NEXT(len) do { off = ALIGN_UP(off + (len), 16); } while (0)
 	const uint32_t dsdt = 0;
@@ -221,6 +231,11 @@ int acpi_build_blobs(unsigned ncpus, const struct acpi_devices *devs, struct acp
 		acpi_put(p + rsdt, ACPI_HDR_LEN + 4 * i, tables[i], 4);
 #undef NEXT
 	b.tables_len = rsdt + rlen;
+	b.tables = malloc(b.tables_len);
+	if (!b.tables)
+		return -ENOMEM;
+	memcpy(b.tables, p, b.tables_len);
+	p = b.tables;
 
 	uint8_t *r = b.rsdp; /* ACPI 2.0+ */
 	b.rsdp_len = ACPI_RSDP_LEN;
@@ -307,7 +322,11 @@ int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_
 			    msg, sizeof(msg));
 	if (err)
 		return err; /* our own commands: only a table set too large for the area (-ENOSPC) */
-	memset(area, 0, LAYOUT_ACPI_END - LAYOUT_ACPI);
+	/* Cleared where something is written: a fresh VM's pages are zero and stay unallocated
+	 * (clearing them all made 128 KiB of guest memory resident at every start). */
+	for (uint64_t off = 0; off < LAYOUT_ACPI_END - LAYOUT_ACPI; off += 4096)
+		if (!guest_page_is_zero(area + off))
+			memset(area + off, 0, 4096);
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		memcpy(area + (files[i].addr - LAYOUT_ACPI), files[i].data, files[i].len);
 	*rsdp_out = files[0].addr;

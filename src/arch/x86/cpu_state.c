@@ -2,6 +2,7 @@
 #include "kvm/kvm_vcpu.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,6 +10,9 @@
 
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
+
+/* KVM refuses more entries in one KVM_GET_MSRS (MAX_IO_MSRS). */
+#define MSRS_PER_CALL 255
 
 int cpu_msr_list(struct kvm *kvm, int vcpu_fd, struct msr_list *out)
 {
@@ -19,17 +23,34 @@ int cpu_msr_list(struct kvm *kvm, int vcpu_fd, struct msr_list *out)
 	int e = kvm_get_msr_index_list(kvm, &l.hdr);
 	if (e < 0)
 		return e;
+	uint32_t n = MIN(l.hdr.nmsrs, 1024u);
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + MSRS_PER_CALL * sizeof(struct kvm_msr_entry));
+	if (!m)
+		return -ENOMEM;
+	/* Read in batches: KVM stops at the first MSR it refuses (listed, but not readable on this
+	 * vCPU: a feature not exposed), which is left out, and the rest is asked again. One call per
+	 * MSR cost a vCPU ioctl each, and every vCPU ioctl a read of a host MSR where the host is
+	 * itself a guest (a PVM host: 40 of them were 0.1 ms of each start). */
 	out->n = 0;
-	for (uint32_t i = 0; i < l.hdr.nmsrs && i < 1024; i++) {
-		uint64_t value;
-		if (kvm_get_msr(vcpu_fd, l.idx[i], &value) < 0)
-			continue; /* listed but not readable on this vCPU (feature not exposed) */
-		if (out->n == CPU_STATE_MAX_MSRS) {
-			log_warn("more than %d saveable MSRs; the rest are not saved", CPU_STATE_MAX_MSRS);
-			break;
+	for (uint32_t i = 0; i < n && out->n < CPU_STATE_MAX_MSRS;) {
+		m->nmsrs = MIN(n - i, (uint32_t)MSRS_PER_CALL);
+		for (uint32_t j = 0; j < m->nmsrs; j++)
+			m->entries[j] = (struct kvm_msr_entry){ .index = l.idx[i + j] };
+		int r = kvm_get_msrs(vcpu_fd, m);
+		if (r < 0) {
+			free(m);
+			return r;
 		}
-		out->index[out->n++] = l.idx[i];
+		for (int j = 0; j < r; j++) {
+			if (out->n == CPU_STATE_MAX_MSRS) {
+				log_warn("more than %d saveable MSRs; the rest are not saved", CPU_STATE_MAX_MSRS);
+				break;
+			}
+			out->index[out->n++] = l.idx[i + (uint32_t)j];
+		}
+		i += (uint32_t)r + ((uint32_t)r < m->nmsrs); /* past the refused one, if one was */
 	}
+	free(m);
 	return 0;
 }
 

@@ -43,6 +43,9 @@
 #      PETREL_CLUSTER_BOOST  a booting host's Pacemaker's nice value until its fencer holds the
 #                           fence device (default -10; 0: none)
 #      PETREL_CLUSTER_TOKEN Corosync's totem token in ms (default 3000, Corosync's; docs/cluster.md#timeouts)
+#      PETREL_CLUSTER_TOKEN_COEFFICIENT  totem token_coefficient in ms, added to the token per node
+#                           above two (unset: Corosync's 650)
+#      PETREL_CLUSTER_CONSENSUS  totem consensus in ms (unset: Corosync's 1.2 x the effective token)
 #      PETREL_CLUSTER_BOOT_DELAY  seconds between the others dropping a fence-rebooted host from
 #                           their membership and its boot (default 5)
 #      PETREL_CLUSTER_FENCE_TIMEOUT  seconds a fencing action and the fence device's start and
@@ -56,6 +59,8 @@ SELF=$HERE/cluster.sh
 C=${PETREL_CLUSTER_DIR:-/tmp/petrel-cluster}
 BUILD=${PETREL_BUILD:-$ROOT/build}
 TOKEN=${PETREL_CLUSTER_TOKEN:-3000}
+TOKEN_COEFFICIENT=${PETREL_CLUSTER_TOKEN_COEFFICIENT:-}
+CONSENSUS=${PETREL_CLUSTER_CONSENSUS:-}
 BOOT_DELAY=${PETREL_CLUSTER_BOOT_DELAY:-5}
 WAIT=${PETREL_CLUSTER_WAIT:-60}
 # Under QEMU's TCG (16:11 nested run) the fence device's start and monitor overran Pacemaker's
@@ -70,6 +75,7 @@ POLL=0.2
 BR=pclbr0
 NET=10.239.39
 OCF_DIR=/usr/lib/ocf/resource.d/petrel
+ALERT_AGENT=/usr/share/petrel/alerts/petrel-alert
 FENCE_AGENT=/usr/sbin/fence_petrelns
 
 log() { echo "cluster: $*" >&2; }
@@ -148,7 +154,9 @@ host_init() {
 	# 5 s): under nested KVM a worker answered InstanceStart after 5.02 s and the start failed
 	local ato=()
 	[[ -n ${PETREL_CLUSTER_API_TIMEOUT:-} ]] && ato=(--api-timeout "$PETREL_CLUSTER_API_TIMEOUT")
-	"$BUILD/petreld" --foreground "${tls[@]}" "${ato[@]}" --state-dir /run/petreld --defs-dir /var/lib/petrel/vms \
+	# --socket-group haclient: Pacemaker runs the fence alert (ocf/petrel-alert) as hacluster with
+	# its primary group only (docs/cluster.md#promotion-on-fencing)
+	"$BUILD/petreld" --foreground "${tls[@]}" "${ato[@]}" --socket-group haclient --state-dir /run/petreld --defs-dir /var/lib/petrel/vms \
 		--snapshot-dir /var/lib/petrel/snapshots --jail-base "$H/jail" --cgroup-parent "petrel-cluster-$h" --shutdown-timeout 5 \
 		>>/var/log/petreld.log 2>&1 &
 	# an init reaps what is orphaned to it and never ends on its own
@@ -222,6 +230,8 @@ write_corosync_conf() {
 		echo "	crypto_cipher: aes256"
 		echo "	crypto_hash: sha256"
 		echo "	token: $TOKEN"
+		[[ -n $TOKEN_COEFFICIENT ]] && echo "	token_coefficient: $TOKEN_COEFFICIENT"
+		[[ -n $CONSENSUS ]] && echo "	consensus: $CONSENSUS"
 		echo "}"
 		echo "nodelist {"
 		for ((i = 1; i <= n; i++)); do
@@ -266,6 +276,8 @@ seed_cib() {
 	cfg=${cfg//@HOSTS@/"$(hosts | paste -sd' ')"}
 	cfg=${cfg//@SPOOL@/"$C/fence"}
 	cfg=${cfg//@FENCE_TIMEOUT@/"$FENCE_TIMEOUT"}
+	cfg=${cfg//@ALERT@/"$ALERT_AGENT"}
+	cfg=${cfg//@PETRELCTL@/"$BUILD/petrelctl"}
 	skel=$(cibadmin --empty)
 	# PETREL_CLUSTER_NO_VALIDATE: no schema validation of the CIB (validate-with="none"). On
 	# QEMU's TCG a CIB manager spent more than pacemakerd's ~30 s liveness window validating its
@@ -278,6 +290,7 @@ seed_cib() {
 
 install_agents() { # what meson install puts there; the tests use this tree's agents
 	install -D -m 0755 "$ROOT/ocf/petrel-vm" "$OCF_DIR/petrel-vm"
+	install -D -m 0755 "$ROOT/ocf/petrel-alert" "$ALERT_AGENT"
 	install -D -m 0755 "$HERE/fence_petrelns" "$FENCE_AGENT"
 }
 
