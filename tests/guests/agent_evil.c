@@ -14,12 +14,15 @@
  *   flood    writes answers-that-are-not without end, never reads.
  *   silent   opens the port, reads and drops everything.
  *   nothaw   honest, but never answers guest-fsfreeze-thaw.
+ *   flap     closes and opens the port FLAPS times in a row (what reaches it meanwhile is
+ *            dropped), prints "agent: flapped", then stays open and honest.
  */
 #include "virtio_console_lib.h"
 
 DEFINE_GUEST("agent_evil");
 
 #define AGENT_PORT "org.qemu.guest_agent.0"
+#define FLAPS 30000
 
 static struct vcg g;
 static int port = -1;
@@ -185,6 +188,18 @@ static long body(long arg)
 	bool silent = cmdline_is("mode", "silent");
 	if (cmdline_is("mode", "flood"))
 		flood();
+	if (cmdline_is("mode", "flap")) {
+		uint8_t drop[512];
+		for (unsigned i = 0; i < FLAPS; i++) {
+			vcg_open(&g, (unsigned)port, false);
+			vcg_poll(&g);
+			vcg_open(&g, (unsigned)port, true);
+			vcg_poll(&g);
+			while (vcg_read(&g, (unsigned)port, drop, sizeof(drop)))
+				;
+		}
+		printf("agent: flapped %u times\n", FLAPS);
+	}
 	uint8_t buf[512];
 	for (;;) {
 		vcg_poll(&g);

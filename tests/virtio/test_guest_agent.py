@@ -175,6 +175,32 @@ def test_hostile_agent_costs_a_bounded_timeout(petrel, api, workdir, mode, statu
     assert petrel.proc.poll() is None, petrel.describe()
 
 
+def test_a_port_opened_and_closed_in_a_loop(petrel, api, workdir):
+    """The guest closes and opens the agent's port thousands of times: requests meanwhile get an
+    answer or a clear error within the timeout, the API and the VM run on, and once the guest
+    keeps the port open the agent answers again."""
+    start(api, "flap")
+    wait_open(petrel)
+    got = []
+    while not petrel.lines(r"^agent: (flapped) \d+ times$") and len(got) < 40:
+        t0 = time.monotonic()
+        r = apilib.Client(petrel.sock).get("/guest/ping", check=False)
+        got.append((r.status, time.monotonic() - t0, r.fault if r.status != 200 else ""))
+        assert running(api)
+    assert got, "the guest flapped before the first request"
+    for status, took, fault in got:
+        assert status in (200, 400, 502, 504) and took < 3 * TIMEOUT_MS / 1000 + 3, got
+        assert status != 400 or "has not opened its agent port" in fault, got
+        assert status == 200 or fault, got
+    petrel.expect(r"^agent: flapped \d+ times$", timeout=120)
+    deadline = time.monotonic() + 30
+    while (r := api.get("/guest/ping", check=False)).status != 200:
+        assert time.monotonic() < deadline, r
+        time.sleep(0.2)
+    assert running(api) and petrel.proc.poll() is None, petrel.describe()
+    print(f"requests while the port flapped: {[g[0] for g in got]}")
+
+
 def test_thaw_never_answered_reports_and_the_vm_runs(petrel, api, workdir):
     start(api, "nothaw")
     wait_open(petrel)
