@@ -331,7 +331,9 @@ def qemu_case(tap, mode, size, n, extra):
         print("  QEMU e1000: no qemu-system-x86_64")
         return
     accel = os.environ.get("BENCH_QEMU_ACCEL", "kvm")
-    cmd = [qemu, "-M", "pc", "-accel", accel, *(["-cpu", "host"] if accel == "kvm" else []), "-m", "512",
+    # a PVM host refuses the IA32_ARCH_CAPABILITIES MSR QEMU sets for "-cpu host" (as bench/run.py, fwlib)
+    cpu = "host,-arch-capabilities" if os.path.exists("/sys/module/kvm_pvm") else "host"
+    cmd = [qemu, "-M", "pc", "-accel", accel, *(["-cpu", cpu] if accel == "kvm" else []), "-m", "512",
            "-nodefaults", "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
            "-kernel", str(GUESTS / "e1000_bench.elf"),
            "-append", f"mode={mode} frames={n} size={size} sync=1 {extra}",
