@@ -233,10 +233,7 @@ static int parse_machine_config(json_t *obj, bool smt_default, struct pending_co
 	json_t *sn = json_object_get(obj, "smbios_serial");
 	if (sn && !json_is_null(sn)) {
 		const char *s = json_string_value(sn);
-		bool ok = s && *s && strlen(s) <= VM_SMBIOS_SERIAL_MAX;
-		for (const char *c = s; ok && *c; c++)
-			ok = *c >= 0x20 && *c < 0x7f;
-		if (!ok)
+		if (!ascii_printable(s, VM_SMBIOS_SERIAL_MAX))
 			return error_set(err, errlen, -EINVAL, "machine-config.smbios_serial: expected 1 to %d printable "
 					 "ASCII characters", VM_SMBIOS_SERIAL_MAX);
 		snprintf(p->smbios_serial, sizeof(p->smbios_serial), "%s", s);

@@ -4,6 +4,7 @@
 #include "migration/url.h"
 #include "util/error.h"
 #include "util/json_util.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,18 +19,6 @@ static int uint_in(json_t *o, const char *key, json_int_t min, json_int_t max, c
 		return error_set(err, errlen, -EINVAL, "%s: expected an integer %lld-%lld", key, (long long)min,
 				 (long long)max);
 	return 0;
-}
-
-/* 1 to max printable ASCII characters (a name for logs and the status). */
-static bool printable(const char *s, size_t max)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (!n || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < 0x20 || s[i] > 0x7e)
-			return false;
-	return true;
 }
 
 static int url_in(json_t *o, const char *key, char *err, size_t errlen)
@@ -69,7 +58,7 @@ int replica_parse(const char *verb, const char *body, size_t len, json_t **out, 
 			e = error_set(err, errlen, -EINVAL, "on_standby_loss: expected \"continue\" or \"stop\"");
 	} else if (!strcmp(verb, "promote")) {
 		json_t *by = json_object_get(o, "by");
-		if ((e = json_check_keys(o, "", promote, err, errlen)) == 0 && by && !printable(json_string_value(by), 64))
+		if ((e = json_check_keys(o, "", promote, err, errlen)) == 0 && by && !ascii_printable(json_string_value(by), 64))
 			e = error_set(err, errlen, -EINVAL, "by: expected 1 to 64 printable characters");
 	} else {
 		e = error_set(err, errlen, -EINVAL, "unknown replica verb '%s'", verb);

@@ -53,6 +53,19 @@ int copy_file_mode(const char *src, const char *dst, mode_t mode, bool sync);
  * through), mode 0600. The fd, or -errno. */
 int open_new_tmp(const char *path, char *tmp, size_t tmplen);
 
+/* s holds 1 to max printable ASCII characters (0x20-0x7e): a name shown in logs, a status, an
+ * SMBIOS string. False for NULL. */
+static inline bool ascii_printable(const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (!n || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /* The value of a hexadecimal digit, or -1 (MAC addresses, percent escapes). */
 static inline int hex_digit(char c)
 {
