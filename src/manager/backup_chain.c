@@ -7,6 +7,7 @@
 #include "manager/defs.h"
 #include "manager/verbs.h"
 #include "util/error.h"
+#include "util/json_util.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -26,19 +27,13 @@ static json_t *member_meta(const char *parent, const char *name)
 	return defs_read(dir, "meta.json", &text, err, sizeof(err)) >= 0 ? json_loads(text, 0, NULL) : NULL;
 }
 
-static const char *str(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
 void backup_member_file(json_t *meta, const char *id, char *out, size_t size)
 {
 	size_t i;
 	json_t *d;
 	json_array_foreach(json_object_get(meta, "disks"), i, d) {
-		const char *f = str(d, "file");
-		if (!strcmp(str(d, "drive_id"), id) && f[0] && f[0] != '.' && !strchr(f, '/')) {
+		const char *f = json_str_or_empty(d, "file");
+		if (!strcmp(json_str_or_empty(d, "drive_id"), id) && f[0] && f[0] != '.' && !strchr(f, '/')) {
 			snprintf(out, size, "%s", f);
 			return;
 		}
@@ -61,7 +56,7 @@ static bool newest_member(const char *parent, const char *key, const char *name,
 		    !mgr_vm_name_ok(de->d_name))
 			continue;
 		json_t *meta = member_meta(parent, de->d_name);
-		const char *id = str(meta, "chain_id");
+		const char *id = json_str_or_empty(meta, "chain_id");
 		json_int_t t = json_integer_value(json_object_get(meta, "created"));
 		if (!strncmp(id, key, klen) && id[klen] == ':' && json_is_array(json_object_get(meta, "disks")) &&
 		    (t > best || (t == best && strcmp(de->d_name, out) > 0))) {
@@ -99,7 +94,7 @@ static const char *walk_chain(const char *parent, struct backup_plan *p, char *w
 			return why;
 		}
 		snprintf(p->links[p->nlinks++], VM_NAME_MAX + 1, "%s", cur);
-		const char *up = str(meta, "parent");
+		const char *up = json_str_or_empty(meta, "parent");
 		snprintf(cur, sizeof(cur), "%s", mgr_vm_name_ok(up) ? up : "");
 		json_decref(meta);
 	}
@@ -133,7 +128,7 @@ void backup_chain_plan(const char *parent, const char *name, json_t *drives, con
 	size_t i;
 	json_t *d;
 	json_array_foreach(bad ? NULL : drives, i, d) {
-		const char *id = str(d, "drive_id");
+		const char *id = json_str_or_empty(d, "drive_id");
 		char file[VM_NAME_MAX + 80], path[PATH_MAX + 300], rel[2 * VM_NAME_MAX + 100];
 		backup_member_file(meta, id, file, sizeof(file));
 		snprintf(path, sizeof(path), "%s/%s/%s", parent, p->prev, file);
@@ -146,7 +141,7 @@ void backup_chain_plan(const char *parent, const char *name, json_t *drives, con
 		json_object_set_new(p->backing, id, json_string(rel));
 	}
 	if (!bad)
-		snprintf(p->chain_id, sizeof(p->chain_id), "%s", str(meta, "chain_id"));
+		snprintf(p->chain_id, sizeof(p->chain_id), "%s", json_str_or_empty(meta, "chain_id"));
 	json_decref(meta);
 	if (bad)
 		backup_plan_full(p, mode->key, name, bad);
@@ -174,7 +169,7 @@ int backup_chain_link(const char *parent, const struct backup_plan *p, const cha
 		int e = 0;
 		json_array_foreach(json_object_get(meta, "disks"), i, d) {
 			char file[VM_NAME_MAX + 80], from[PATH_MAX + 300], at[PATH_MAX + 400];
-			backup_member_file(meta, str(d, "drive_id"), file, sizeof(file));
+			backup_member_file(meta, json_str_or_empty(d, "drive_id"), file, sizeof(file));
 			snprintf(from, sizeof(from), "%s/%s/%s", parent, p->links[k], file);
 			snprintf(at, sizeof(at), "%s/%s", to, file);
 			struct stat st;
@@ -197,16 +192,16 @@ int backup_chain_link(const char *parent, const struct backup_plan *p, const cha
 
 void backup_chain_meta(json_t *meta, const struct backup_plan *p, json_t *answer)
 {
-	const char *mode = str(answer, "mode");
+	const char *mode = json_str_or_empty(answer, "mode");
 	json_t *disks = json_object_get(answer, "disks");
 	bool any_inc = false;
 	size_t i;
 	json_t *d;
 	json_array_foreach(disks, i, d)
-		any_inc |= !strcmp(str(d, "mode"), "incremental");
+		any_inc |= !strcmp(json_str_or_empty(d, "mode"), "incremental");
 	json_object_set_new(meta, "mode", json_string(!strcmp(mode, "incremental") ? "incremental" : "full"));
 	/* why a full member though an incremental was asked: petreld's reason, else the worker's */
-	const char *why = p->why[0] ? p->why : p->incremental && strcmp(mode, "incremental") ? str(answer, "why") : "";
+	const char *why = p->why[0] ? p->why : p->incremental && strcmp(mode, "incremental") ? json_str_or_empty(answer, "why") : "";
 	if (why[0])
 		json_object_set_new(meta, "why", json_string(why));
 	json_object_set_new(meta, "chain_id", json_string(p->chain_id));

@@ -26,11 +26,6 @@ static struct disk *base_of(struct disk *d)
 	return d;
 }
 
-static bool all_zero(const uint8_t *b, size_t n)
-{
-	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
-}
-
 /* src's bytes [from, size) into out (open for writing, its size set): its data runs, zero
  * blocks skipped. */
 static int copy_data(struct disk *src, struct disk *out, uint64_t from, uint64_t size, char *err, size_t errlen)
@@ -50,7 +45,7 @@ static int copy_data(struct disk *src, struct disk *out, uint64_t from, uint64_t
 			if (r != (int64_t)len)
 				return error_set(err, errlen, r < 0 ? (int)r : -EIO, "reading the chain at %llu: %s",
 						 (unsigned long long)off, strerror(r < 0 ? (int)-r : EIO));
-			if (!all_zero(buf, len) && (r = disk_sync(out, RAW_WRITE, off, &iov, 1)) != (int64_t)len)
+			if (!mem_is_zero(buf, len) && (r = disk_sync(out, RAW_WRITE, off, &iov, 1)) != (int64_t)len)
 				return error_set(err, errlen, r < 0 ? (int)r : -EIO, "writing at %llu: %s",
 						 (unsigned long long)off, strerror(r < 0 ? (int)-r : EIO));
 		}

@@ -3,6 +3,7 @@
 #include "manager/fsutil.h"
 #include "manager/defs.h"
 #include "util/error.h"
+#include "util/util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,11 +24,6 @@ int copy_file(const char *src, const char *dst)
 
 #define SPARSE_BLOCK 65536
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
-}
-
 /* The data of in from off to end (a data extent) into out at the same offsets, its blocks of
  * zeros left holes. */
 static int copy_extent(int in, int out, uint8_t *buf, off_t off, off_t end)
@@ -39,7 +35,7 @@ static int copy_extent(int in, int out, uint8_t *buf, off_t off, off_t end)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;   /* the source shrank under us */
-		for (ssize_t done = all_zero(buf, (size_t)n) ? n : 0; done < n;) {
+		for (ssize_t done = mem_is_zero(buf, (size_t)n) ? n : 0; done < n;) {
 			ssize_t w = pwrite(out, buf + done, (size_t)(n - done), off + done);
 			if (w < 0 && errno != EINTR)
 				return -errno;

@@ -26,6 +26,7 @@
 #include "manager/worker.h"
 #include "http/response.h"
 #include "util/error.h"
+#include "util/json_util.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -42,12 +43,6 @@
 static const char *role_name(enum replica_role r)
 {
 	return r == REPLICA_PRIMARY ? "primary" : r == REPLICA_STANDBY ? "standby" : "none";
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
 }
 
 /* A call to vm's worker: 0 and *out (may be NULL), or its refusal (-EBUSY, 409) or failure
@@ -84,7 +79,7 @@ struct watch {
 /* The worker's replication state went from prev to now (m->lock held). */
 static void observe(struct manager *m, struct mgr_vm *vm, json_t *o)
 {
-	const char *prev = str_of(vm->replica_status, "state"), *now = str_of(o, "state");
+	const char *prev = json_str_or_empty(vm->replica_status, "state"), *now = json_str_or_empty(o, "state");
 	static const struct { const char *state, *event; } events[] = {
 		{ "protected", "replication protected" }, { "unprotected", "standby lost" },
 		{ "primary-lost", "primary lost" }, { "stopped", "replication stopped" },
@@ -94,7 +89,7 @@ static void observe(struct manager *m, struct mgr_vm *vm, json_t *o)
 			if (!strcmp(now, events[i].state))
 				mgr_event_emit(m, vm->def.name, events[i].event,
 					   json_pack("{s:s, s:s, s:s}", "role", role_name(vm->replica), "peer",
-						     str_of(o, "peer"), "reason", str_of(o, "reason")));
+						     json_str_or_empty(o, "peer"), "reason", json_str_or_empty(o, "reason")));
 	json_decref(vm->replica_status);
 	vm->replica_status = o;
 }
@@ -237,14 +232,14 @@ static int wait_protected(struct manager *m, struct mgr_vm *vm, char *err, size_
 		int e = worker_json(m, vm, "GET", "/replication", NULL, m->api_timeout_ms, &o, err, errlen);
 		if (e < 0)
 			return e;
-		const char *st = str_of(o, "state");
+		const char *st = json_str_or_empty(o, "state");
 		if (!strcmp(st, "protected")) {
 			json_decref(o);
 			return 0;
 		}
 		if (!strcmp(st, "stopped") || !strcmp(st, "unprotected")) {
-			e = error_set(err, errlen, -EIO, "not protected: the replication to %s %s: %s", str_of(o, "peer"),
-				    st, str_of(o, "reason"));
+			e = error_set(err, errlen, -EIO, "not protected: the replication to %s %s: %s", json_str_or_empty(o, "peer"),
+				    st, json_str_or_empty(o, "reason"));
 			json_decref(o);
 			return e;
 		}
@@ -261,14 +256,14 @@ int replica_primary(struct manager *m, struct mgr_vm *vm, json_t *args, char *er
 	pthread_mutex_lock(&m->lock);
 	bool up = vm->state == VM_RUNNING || vm->state == VM_PAUSED;
 	pthread_mutex_unlock(&m->lock);
-	const char *url = str_of(args, "peer_url");
+	const char *url = json_str_or_empty(args, "peer_url");
 	int e = up ? 0 : start_boot(m, vm, false, err, errlen);
 	/* Already replicating to that standby: nothing to do (the cluster's agent repeats itself). */
 	json_t *cur = NULL;
 	bool already = false;
 	if (e == 0 && worker_json(m, vm, "GET", "/replication", NULL, m->api_timeout_ms, &cur, err, errlen) == 0)
-		already = !strcmp(str_of(cur, "role"), "primary") && !strcmp(str_of(cur, "peer"), url) &&
-			  (!strcmp(str_of(cur, "state"), "syncing") || !strcmp(str_of(cur, "state"), "protected"));
+		already = !strcmp(json_str_or_empty(cur, "role"), "primary") && !strcmp(json_str_or_empty(cur, "peer"), url) &&
+			  (!strcmp(json_str_or_empty(cur, "state"), "syncing") || !strcmp(json_str_or_empty(cur, "state"), "protected"));
 	json_decref(cur);
 	if (e == 0 && !already) {
 		json_t *b = json_deep_copy(args);
@@ -330,7 +325,7 @@ int replica_promote(struct manager *m, struct mgr_vm *vm, json_t *args, char *er
 static json_t *status_json(struct mgr_vm *vm)
 {
 	json_t *s = vm->replica_status;
-	const char *state = str_of(s, "state");
+	const char *state = json_str_or_empty(s, "state");
 	json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "role", role_name(vm->replica), "state",
 			      vm->replica ? (*state ? state : "starting") : "none", "running",
 			      vm->state == VM_RUNNING || vm->state == VM_PAUSED, "vm_state", mgr_vm_state_name(vm->state));
@@ -403,7 +398,7 @@ enum mgr_verb replica_route(struct manager *m, struct mgr_vm *vm, const char *me
 	else if (vm->state == VM_STARTING)
 		why = "VM '%s' is %s";
 	else if (!standby && !primary && vm->replica != REPLICA_STANDBY)
-		why = !strcmp(str_of(vm->replica_status, "state"), "active")
+		why = !strcmp(json_str_or_empty(vm->replica_status, "state"), "active")
 			      ? "VM '%s' was promoted already: it is %s here"
 		      : up ? "VM '%s' is %s here as the primary, or not replicated: only a standby can be promoted"
 			   : "VM '%s' is %s: it is no standby here";

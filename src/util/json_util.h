@@ -25,5 +25,12 @@ int json_get_bool(json_t *obj, const char *where, const char *key, bool required
  * integer or out of range. */
 int json_get_uint(json_t *obj, const char *where, const char *key, bool required, uint64_t min,
 		  uint64_t max, uint64_t *out, char *err, size_t errlen);
+/* o's string field key, or "" when o is NULL, has no such field or it is no string (a status
+ * or a meta.json read where absent and empty mean the same). */
+static inline const char *json_str_or_empty(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
 
 #endif

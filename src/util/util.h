@@ -66,6 +66,13 @@ static inline bool ascii_printable(const char *s, size_t max)
 	return true;
 }
 
+/* n bytes at p, all zero. */
+static inline bool mem_is_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
 /* The value of a hexadecimal digit, or -1 (MAC addresses, percent escapes). */
 static inline int hex_digit(char c)
 {
