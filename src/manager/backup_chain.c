@@ -5,6 +5,7 @@
  * disk's bitmap: another chain's request, or a stale bitmap, gets a full member. */
 #include "manager/backup_chain.h"
 #include "manager/defs.h"
+#include "manager/fsutil.h"
 #include "manager/verbs.h"
 #include "util/error.h"
 #include "util/json_util.h"
@@ -21,10 +22,9 @@
 
 static json_t *member_meta(const char *parent, const char *name)
 {
-	char dir[PATH_MAX + VM_NAME_MAX + 2], err[200];
-	_cleanup_free_ char *text = NULL;
+	char dir[PATH_MAX + VM_NAME_MAX + 2];
 	snprintf(dir, sizeof(dir), "%s/%s", parent, name);
-	return defs_read(dir, "meta.json", &text, err, sizeof(err)) >= 0 ? json_loads(text, 0, NULL) : NULL;
+	return meta_dir_read(dir);
 }
 
 void backup_member_file(json_t *meta, const char *id, char *out, size_t size)

@@ -220,10 +220,9 @@ static struct member *job_members(const char *parent, const char *id, size_t *n)
 		if (strncmp(de->d_name, id, idlen) || de->d_name[idlen] != '-' || strchr(de->d_name, '.') ||
 		    strlen(de->d_name) > VM_NAME_MAX)
 			continue;
-		char dir[PATH_MAX + 80], err[128];
-		_cleanup_free_ char *text = NULL;
+		char dir[PATH_MAX + 80];
 		snprintf(dir, sizeof(dir), "%s/%s", parent, de->d_name);
-		json_t *meta = defs_read(dir, "meta.json", &text, err, sizeof(err)) >= 0 ? json_loads(text, 0, NULL) : NULL;
+		json_t *meta = meta_dir_read(dir);
 		if (!meta)
 			continue;
 		if (*n == cap) {

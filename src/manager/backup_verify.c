@@ -4,6 +4,7 @@
 #include "manager/backup_chain.h"
 #include "manager/defs.h"
 #include "manager/definition.h"
+#include "manager/fsutil.h"
 #include "manager/jail_fill.h"
 #include "util/error.h"
 #include "util/util.h"
@@ -112,9 +113,8 @@ static void verify_links(const char *parent_dir, const char *name, const char *d
 		json_t *pm = NULL;
 		if (parent[0]) {
 			char pdir[PATH_MAX + 80];
-			_cleanup_free_ char *text = NULL;
 			snprintf(pdir, sizeof(pdir), "%s/%s", parent_dir, parent);
-			pm = defs_read(pdir, "meta.json", &text, err, sizeof(err)) >= 0 ? json_loads(text, 0, NULL) : NULL;
+			pm = meta_dir_read(pdir);
 		}
 		char pfile[VM_NAME_MAX + 80];
 		backup_member_file(pm, id, pfile, sizeof(pfile));
@@ -138,8 +138,7 @@ static void verify_links(const char *parent_dir, const char *name, const char *d
 /* One member: its files against its meta.json's checksums; its parent's name into parent ("" none). */
 static void verify_member(const char *parent_dir, const char *name, json_t *rep, char *parent, size_t psize)
 {
-	char dir[PATH_MAX + 80], err[256];
-	_cleanup_free_ char *text = NULL;
+	char dir[PATH_MAX + 80];
 	parent[0] = '\0';
 	snprintf(dir, sizeof(dir), "%s/%s", parent_dir, name);
 	json_array_append_new(json_object_get(rep, "chain"), json_string(name));
@@ -148,7 +147,7 @@ static void verify_member(const char *parent_dir, const char *name, json_t *rep,
 		problem(rep, "member '%s' is missing (%s)", name, dir);
 		return;
 	}
-	json_t *meta = defs_read(dir, "meta.json", &text, err, sizeof(err)) >= 0 ? json_loads(text, 0, NULL) : NULL;
+	json_t *meta = meta_dir_read(dir);
 	json_t *sums = json_object_get(meta, "sha256");
 	if (!json_is_object(sums)) {
 		problem(rep, "member '%s' has no checksums in its meta.json%s", name, meta ? "" : " (unreadable)");

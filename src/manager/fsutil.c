@@ -116,6 +116,13 @@ int meta_dir_finish(const char *tmp, const char *dir, json_t *meta, char *err, s
 	return e;
 }
 
+json_t *meta_dir_read(const char *dir)
+{
+	char err[256];
+	_cleanup_free_ char *text = NULL;
+	return defs_read(dir, "meta.json", &text, err, sizeof(err)) >= 0 ? json_loads(text, 0, NULL) : NULL;
+}
+
 json_t *meta_dirs_list(const char *parent)
 {
 	json_t *a = json_array();
@@ -126,12 +133,9 @@ json_t *meta_dirs_list(const char *parent)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' || strchr(de->d_name, '.'))
 			continue; /* ., .., and <name>.partial */
-		char sub[PATH_MAX + 320], err[256], *text = NULL;
+		char sub[PATH_MAX + 320];
 		snprintf(sub, sizeof(sub), "%s/%s", parent, de->d_name);
-		json_t *o = NULL;
-		if (defs_read(sub, "meta.json", &text, err, sizeof(err)) >= 0)
-			o = json_loads(text, 0, NULL);
-		free(text);
+		json_t *o = meta_dir_read(sub);
 		if (!o)
 			continue;
 		json_object_del(o, "definition");

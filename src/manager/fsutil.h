@@ -21,6 +21,9 @@ int copy_sparse(const char *src, const char *dst, mode_t mode);
 int move_file(const char *src, const char *dst);
 /* Remove a directory tree. */
 int rm_tree(const char *dir);
+/* dir/meta.json (a snapshot's or a backup's) parsed, or NULL when it is missing, too large or
+ * no JSON. */
+json_t *meta_dir_read(const char *dir);
 /* The subdirectories of parent with a meta.json (snapshots, backups): each meta.json without
  * its definition, plus "dir" and "mem_bytes" (the size of its vm.mem). */
 json_t *meta_dirs_list(const char *parent);

@@ -30,14 +30,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The backup's meta.json (its "disks" name each drive's member), or NULL. */
-static json_t *backup_meta(const char *dir)
-{
-	_cleanup_free_ char *text = NULL;
-	char err[200];
-	return defs_read(dir, "meta.json", &text, err, sizeof(err)) >= 0 ? json_loads(text, 0, NULL) : NULL;
-}
-
 /* Drive id's member of the backup in dir. */
 static void member_path(const char *dir, json_t *meta, const char *id, char *out, size_t size)
 {
@@ -72,7 +64,7 @@ int vmrestore_check(struct manager *m, struct mgr_vm *vm, const char *backup, co
 	/* Every writable disk must have its copy: a backup from before a disk was added cannot
 	 * bring the VM back whole. */
 	size_t i;
-	json_t *d, *bm = backup_meta(dir);
+	json_t *d, *bm = meta_dir_read(dir);
 	int e = 0;
 	json_array_foreach(json_object_get(vm->def.doc, "drives"), i, d) {
 		char copy[PATH_MAX + 160];
@@ -172,7 +164,7 @@ int vmrestore_run(struct manager *m, struct mgr_vm *vm, const char *backup, cons
 	if (up)
 		worker_kill(m, vm);
 	size_t i;
-	json_t *d, *bm = backup_meta(dir);
+	json_t *d, *bm = meta_dir_read(dir);
 	json_array_foreach(drives, i, d) {
 		char copy[PATH_MAX + 160];
 		const char *id = json_string_value(json_object_get(d, "drive_id"));
