@@ -309,6 +309,24 @@ static int inject_exception(struct vcpu *v, const struct emu_result *res, struct
 	return kvm_set_vcpu_events(v->fd, &ev);
 }
 
+/* The instruction the host failed on: the bytes its emulator fetched when it gives them, as the
+ * memory at RIP may hold another by now (another vCPU rewrote it: Linux's text_poke_bp() puts
+ * an int3 over an instruction, then the new one); the memory at RIP otherwise. */
+static unsigned failed_code(struct vcpu *v, const struct kvm_regs *regs, const struct kvm_sregs *sregs,
+			    uint8_t *code)
+{
+	const struct kvm_run *run = v->run;
+	if (run->emulation_failure.ndata >= 4 &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) &&
+	    run->emulation_failure.insn_size) {
+		unsigned n = MIN((unsigned)run->emulation_failure.insn_size, (unsigned)EMU_MAX_INSN);
+		n = MIN(n, (unsigned)sizeof(run->emulation_failure.insn_bytes));
+		memcpy(code, run->emulation_failure.insn_bytes, n);
+		return n;
+	}
+	return fetch_code(v, regs, sregs, code);
+}
+
 /* KVM could not emulate an instruction (on PVM: anything its ring-0 emulator lacks). */
 static void handle_emulation_failure(struct vcpu *v)
 {
@@ -323,7 +341,7 @@ static void handle_emulation_failure(struct vcpu *v)
 		return;
 	}
 	uint8_t code[EMU_MAX_INSN];
-	unsigned n = fetch_code(v, &regs, &sregs, code);
+	unsigned n = failed_code(v, &regs, &sregs, code);
 	struct emu_ctx ctx = { v, &sregs };
 	struct emu_env env = {
 		.opaque = &ctx, .read = linear_read, .write = linear_write,

@@ -116,6 +116,15 @@ def test_traps():
     assert "traps ok 8" in res.stdout
 
 
+def test_code_rewritten_under_a_running_vcpu():
+    # one vCPU flips an int3 over the jmp the other runs in ring 0 (Linux's text_poke_bp());
+    # on PVM petrel emulates the int3 after the host gave up, when the jmp may be back
+    res = run_guest("textpoke", "elf", cpus=2, mem=64, cmdline="secs=3")
+    assert_passed(res, "textpoke")
+    m = re.search(r"^textpoke rounds=(\d+) bp=(\d+) ap_flips=(\d+)$", res.stdout, re.M)
+    assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, res.describe()
+
+
 def test_unhandled_exit_is_reported():
     res = run_guest("unhandled", "elf", mem=64)
     assert res.returncode != 0, res.describe()

@@ -19,7 +19,10 @@ def wait_state(p, name, state, timeout=60):
         st, vm = p.api("GET", f"/vms/{name}")
         if vm.get("state") == state:
             return vm
-        assert time.monotonic() < deadline, f"{name} is {vm.get('state')}, not {state}"
+        if time.monotonic() >= deadline:
+            log = p.state / "logs" / f"{name}.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)"
+            raise AssertionError(f"{name} is {vm.get('state')}, not {state}; {vm}\n--- {log} ---\n{tail}")
         time.sleep(0.05)
 
 
