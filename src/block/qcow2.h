@@ -83,6 +83,21 @@ struct qcow2_create_opts {
  * the backing file and its format recorded. Reads only the backing file's first cluster:
  * the cost does not depend on its size. 0, or -errno with a message in err. */
 int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err, size_t errlen);
+/* A new image written front to back in one pass (qcow2_stream.c): over o->create's backing
+ * file, holding the 64 KiB clusters o->clusters marks (bit c: the guest's bytes c * 64 KiB on),
+ * each read through o->read when its turn comes; every byte of the file goes to o->sink (when
+ * set) in file order as it is written. Never over an existing file; on an error the file is
+ * removed. 0, or -errno with a message in err. */
+struct qcow2_stream_opts {
+	struct qcow2_create_opts create;
+	const uint64_t *clusters;
+	uint64_t nclusters;          /* bits in clusters (those past the disk's end are ignored) */
+	int (*read)(void *opaque, uint64_t off, void *buf, uint64_t len); /* 0 or -errno */
+	void *read_opaque;
+	void (*sink)(void *opaque, const uint8_t *buf, size_t len);
+	void *sink_opaque;
+};
+int qcow2_stream_create(const char *path, const struct qcow2_stream_opts *o, char *err, size_t errlen);
 /* The format (format NULL or "auto": probed) and virtual size of the image at path, from its
  * header alone. 0, or -errno with a message in err. */
 int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t fmt_len, uint64_t *size,

@@ -9,6 +9,7 @@
  * refcount block (16-bit refcounts: clusters 0 .. 2 + L1 clusters counted once); from
  * cluster 3 the L1 table. */
 #include "block/qcow2.h"
+#include "block/qcow2_layout.h"
 #include "util/error.h"
 #include "util/util.h"
 
@@ -22,9 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CBITS 16
-#define HEADER_LEN 104
-#define REFCOUNT_ORDER 4 /* 16-bit refcounts, qemu-img's default */
+#define CBITS QCOW2_NEW_CBITS
+#define HEADER_LEN QCOW2_V3_HEADER_LEN
+#define REFCOUNT_ORDER QCOW2_NEW_REFCOUNT_ORDER
 
 int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t fmt_len, uint64_t *size,
 		     char *err, size_t errlen)
@@ -71,54 +72,60 @@ int qcow2_image_info(const char *path, const char *format, char *fmt_out, size_t
 	return r;
 }
 
-int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err, size_t errlen)
+int qcow2_new_backing(const char *path, const struct qcow2_create_opts *o, char *fmt, size_t fmtlen,
+		      uint64_t *size, char *err, size_t errlen)
+{
+	*size = o->size;
+	fmt[0] = 0;
+	if (!o->backing)
+		return 0;
+	size_t blen = strlen(o->backing);
+	if (!blen || blen > QCOW2_MAX_BACKING_NAME)
+		return error_set(err, errlen, -EINVAL, "the backing file name must have 1 to %d bytes",
+				 QCOW2_MAX_BACKING_NAME);
+	/* A relative name is relative to the new image's directory, as when it is opened. */
+	char full[PATH_MAX], dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (o->backing[0] == '/')
+		snprintf(full, sizeof(full), "%s", o->backing);
+	else if (snprintf(full, sizeof(full), "%s/%s", dirname(dir), o->backing) >= (int)sizeof(full))
+		return error_set(err, errlen, -ENAMETOOLONG, "backing file %s: %s", o->backing, strerror(ENAMETOOLONG));
+	uint64_t bsize;
+	int r = qcow2_image_info(full, o->backing_format, fmt, fmtlen, &bsize, err, errlen);
+	if (r == 0 && !o->size)
+		*size = bsize;
+	return r;
+}
+
+uint32_t qcow2_new_l1_size(uint64_t size, char *err, size_t errlen)
 {
 	const uint64_t cs = 1ull << CBITS;
-	uint64_t size = o->size;
-	char fmt[16] = "";
-	size_t blen = o->backing ? strlen(o->backing) : 0;
-	if (o->backing) {
-		if (!blen || blen > QCOW2_MAX_BACKING_NAME)
-			return error_set(err, errlen, -EINVAL,
-					 "the backing file name must have 1 to %d bytes",
-					 QCOW2_MAX_BACKING_NAME);
-		/* A relative name is relative to the new image's directory, as when it is opened. */
-		char full[PATH_MAX], dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s", path);
-		if (o->backing[0] == '/')
-			snprintf(full, sizeof(full), "%s", o->backing);
-		else if (snprintf(full, sizeof(full), "%s/%s", dirname(dir), o->backing) >= (int)sizeof(full))
-			return error_set(err, errlen, -ENAMETOOLONG, "backing file %s: %s", o->backing, strerror(ENAMETOOLONG));
-		uint64_t bsize;
-		int r = qcow2_image_info(full, o->backing_format, fmt, sizeof(fmt), &bsize, err, errlen);
-		if (r < 0)
-			return r;
-		if (!size)
-			size = bsize;
+	if (!size || size > QCOW2_MAX_SIZE) {
+		error_set(err, errlen, -EINVAL, "the virtual size must be given (no backing file) and at most 2^56 bytes");
+		return 0;
 	}
-	if (!size || size > QCOW2_MAX_SIZE)
-		return error_set(err, errlen, -EINVAL,
-				 "the virtual size must be given (no backing file) and at most 2^56 bytes");
 	uint64_t l1_size = (size + (cs << (CBITS - 3)) - 1) >> (2 * CBITS - 3);
-	uint64_t l1_clusters = MAX((l1_size * 8 + cs - 1) / cs, 1u);
-	if (l1_size * 8 > QCOW2_MAX_L1_BYTES)
-		return error_set(err, errlen, -EINVAL, "the virtual size needs an L1 table over %u MiB",
-				 QCOW2_MAX_L1_BYTES >> 20);
-	/* Cluster 0: header, extensions, backing file name. */
-	uint8_t hdr[HEADER_LEN + 16 + 16 + 8 + QCOW2_MAX_BACKING_NAME];
-	memset(hdr, 0, sizeof(hdr));
+	if (l1_size * 8 > QCOW2_MAX_L1_BYTES) {
+		error_set(err, errlen, -EINVAL, "the virtual size needs an L1 table over %u MiB", QCOW2_MAX_L1_BYTES >> 20);
+		return 0;
+	}
+	return (uint32_t)l1_size;
+}
+
+size_t qcow2_new_header(uint8_t *hdr, const struct qcow2_new_layout *l, const char *backing, const char *fmt)
+{
 	qcow2_put_be32(hdr, QCOW2_MAGIC);
 	qcow2_put_be32(hdr + 4, 3);
 	qcow2_put_be32(hdr + 20, CBITS);
-	qcow2_put_be64(hdr + 24, size);
-	qcow2_put_be32(hdr + 36, (uint32_t)l1_size);
-	qcow2_put_be64(hdr + 40, 3 * cs);
-	qcow2_put_be64(hdr + 48, cs);
-	qcow2_put_be32(hdr + 56, 1);
+	qcow2_put_be64(hdr + 24, l->size);
+	qcow2_put_be32(hdr + 36, l->l1_size);
+	qcow2_put_be64(hdr + 40, l->l1_off);
+	qcow2_put_be64(hdr + 48, l->rt_off);
+	qcow2_put_be32(hdr + 56, l->rt_clusters);
 	qcow2_put_be32(hdr + 96, REFCOUNT_ORDER);
 	qcow2_put_be32(hdr + 100, HEADER_LEN);
 	size_t at = HEADER_LEN;
-	if (o->backing) {
+	if (backing) {
 		size_t flen = strlen(fmt);
 		qcow2_put_be32(hdr + at, QCOW2_EXT_BACKING_FORMAT);
 		qcow2_put_be32(hdr + at + 4, (uint32_t)flen);
@@ -126,12 +133,33 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 		at += 8 + ALIGN_UP(flen, 8);
 	}
 	at += 8; /* the end-of-extensions marker: zeroes */
-	if (o->backing) {
+	if (backing) {
+		size_t blen = strlen(backing);
 		qcow2_put_be64(hdr + 8, at);
 		qcow2_put_be32(hdr + 16, (uint32_t)blen);
-		memcpy(hdr + at, o->backing, blen);
+		memcpy(hdr + at, backing, blen);
 		at += blen;
 	}
+	return at;
+}
+
+int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err, size_t errlen)
+{
+	const uint64_t cs = 1ull << CBITS;
+	char fmt[16];
+	uint64_t size;
+	int r = qcow2_new_backing(path, o, fmt, sizeof(fmt), &size, err, errlen);
+	if (r < 0)
+		return r;
+	uint32_t l1_size = qcow2_new_l1_size(size, err, errlen);
+	if (!l1_size)
+		return -EINVAL;
+	uint64_t l1_clusters = MAX((l1_size * 8ull + cs - 1) / cs, 1u);
+	/* Cluster 0: header, extensions, backing file name. */
+	uint8_t hdr[QCOW2_NEW_HEADER_MAX];
+	memset(hdr, 0, sizeof(hdr));
+	struct qcow2_new_layout l = { .size = size, .l1_size = l1_size, .l1_off = 3 * cs, .rt_off = cs, .rt_clusters = 1 };
+	size_t at = qcow2_new_header(hdr, &l, o->backing, fmt);
 	/* Cluster 1: the refcount table; cluster 2: the refcount block. */
 	uint8_t rt[8], rb[2 * (3 + 8)];
 	uint64_t used = 3 + l1_clusters;

@@ -154,7 +154,7 @@ int vmbackup_create(struct manager *m, struct mgr_vm *vm, const char *name, cons
 	/* Every file's SHA-256 (backup_verify.h): what backup-verify checks the backup against. */
 	json_t *sums = NULL;
 	if (!e)
-		e = backup_checksums(tmp, &sums, err, errlen);
+		e = backup_checksums(tmp, json_object_get(answer, "disks"), &sums, err, errlen);
 	if (!e) {
 		json_t *meta = json_pack("{s:s, s:I, s:O, s:o}", "name", name, "created", (json_int_t)mgr_clock_now(m),
 					 "definition", vm->def.doc, "sha256", sums);

@@ -49,7 +49,23 @@ static int file_sha256(const char *path, char hex[2 * SHA256_DIGEST_SIZE + 1])
 	return 0;
 }
 
-int backup_checksums(const char *dir, json_t **out, char *err, size_t errlen)
+/* The worker's checksum of file (its answer's "disks"), when it gave a well-formed one. */
+static const char *worker_sum(const json_t *disks, const char *file)
+{
+	size_t i;
+	const json_t *d;
+	json_array_foreach(disks, i, d) {
+		const char *f = json_string_value(json_object_get(d, "file"));
+		const char *h = json_string_value(json_object_get(d, "sha256"));
+		if (!f || !h || strcmp(f, file) || strlen(h) != 2 * SHA256_DIGEST_SIZE ||
+		    strspn(h, "0123456789abcdef") != 2 * SHA256_DIGEST_SIZE)
+			continue;
+		return h;
+	}
+	return NULL;
+}
+
+int backup_checksums(const char *dir, const json_t *disks, json_t **out, char *err, size_t errlen)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -65,7 +81,10 @@ int backup_checksums(const char *dir, json_t **out, char *err, size_t errlen)
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		if ((e = file_sha256(path, hex)) < 0)
+		const char *given = worker_sum(disks, de->d_name);
+		if (given)
+			json_object_set_new(o, de->d_name, json_string(given));
+		else if ((e = file_sha256(path, hex)) < 0)
 			e = error_set(err, errlen, e, "cannot read %s for its checksum: %s", path, strerror(-e));
 		else
 			json_object_set_new(o, de->d_name, json_string(hex));

@@ -9,8 +9,12 @@
 
 #define BACKUP_CHAIN_MAX 256
 
-/* {"FILE": "hex SHA-256"} of every regular file in dir but meta.json: 0 and *out, or -errno and why. */
-int backup_checksums(const char *dir, json_t **out, char *err, size_t errlen);
+/* {"FILE": "hex SHA-256"} of every regular file in dir but meta.json: 0 and *out, or -errno and
+ * why. A disk member's comes from the worker's answer (disks: its "disks", each with "file" and
+ * "sha256", computed as the member was written) when it has one, so the member is not read
+ * again; the rest are read. A wrong one from the worker only makes backup-verify find the member
+ * altered. */
+int backup_checksums(const char *dir, const json_t *disks, json_t **out, char *err, size_t errlen);
 /* Verify the backup <parent>/<name> and the members before it: {"backup", "ok", "chain": [names,
  * the backup first], "files": [{"backup", "file", "status": "ok" | "altered" | "missing"}],
  * "problems": ["what is wrong, the member and file named"]}. */

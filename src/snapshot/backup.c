@@ -137,11 +137,11 @@ static const char *backing_of(const struct snapshot_backup_opts *o, const char *
 
 /* Drive i's member into tmp: the whole image, or the chunks its bitmap marks. */
 static int write_member(struct vm *vm, unsigned i, const char *src, const char *tmp, const char *backing,
-			const struct blk_backup_take *t, char *err, size_t errlen)
+			const struct blk_backup_take *t, char sha256[65], char *err, size_t errlen)
 {
 	struct virtio_blk *b = vm_blk(vm, i);
 	if (t->incremental && b)
-		return backup_member_incremental(b, tmp, backing, t, err, errlen);
+		return backup_member_incremental(b, tmp, backing, t, sha256, err, errlen);
 	const char *how = "?";
 	int e = clone_file(src, tmp, &how);
 	if (e < 0)
@@ -165,7 +165,7 @@ static void finish_disks(struct vm *vm, const struct snapshot_backup_opts *o, st
 			continue;
 		char hexerr[200];
 		d->bytes_written = backup_member_allocated(paths[i]);
-		if (backup_member_sha256(paths[i], d->sha256, hexerr, sizeof(hexerr)) < 0)
+		if (!d->sha256[0] && backup_member_sha256(paths[i], d->sha256, hexerr, sizeof(hexerr)) < 0)
 			log_warn("backup: %s", hexerr);
 	}
 }
@@ -222,7 +222,7 @@ int snapshot_backup_run(struct vm *vm, const struct snapshot_backup_opts *o, str
 		 * the disks into place: a backup that fails leaves the one before it as it was. */
 		for (unsigned i = 0; !e && i < cfg->ndrives; i++)
 			e = write_member(vm, i, cfg->drives[i].path_on_host, tmps[i], backing_of(o, cfg->drives[i].drive_id),
-					 &takes[i], err, errlen);
+					 &takes[i], res->disks[i].sha256, err, errlen);
 		struct snapshot_create_opts so = { .state_path = state, .mem_path = mem, .drive_paths = paths };
 		if (!e)
 			e = snapshot_create(vm, &so, err, errlen);

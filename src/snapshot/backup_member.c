@@ -2,11 +2,14 @@
  * member is a qcow2 file (64 KiB clusters) holding only the chunks the drive's backup bitmap
  * marks, whose backing file is the previous member (a relative name, so a chain moves as a
  * directory tree); `qemu-img` reads the chain, and `qemu-img convert` of the last member gives
- * the disk as it was. Each member's SHA-256 goes in the answer (nettle, loaded on first use). */
+ * the disk as it was. It is written front to back (qcow2_stream.c), its SHA-256 computed as it
+ * goes out; a full member's is read afterwards. Each goes in the answer (nettle, loaded on first
+ * use). */
 #include "snapshot/backup_member.h"
 #include "block/disk.h"
 #include "block/dirty.h"
 #include "block/qcow2.h"
+#include "block/qcow2_layout.h"
 #include "devices/virtio/blk/blk.h"
 #include "util/bitmap.h"
 #include "util/dlopen.h"
@@ -22,55 +25,66 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int backup_member_incremental(struct virtio_blk *b, const char *path, const char *backing,
-			      const struct blk_backup_take *t, char *err, size_t errlen)
-{
-	uint64_t size = virtio_blk_size(b);
-	struct qcow2_create_opts co = { .backing = backing, .size = size, .sync = false };
-	unlink(path);
-	int e = qcow2_create(path, &co, err, errlen);
-	if (e < 0)
-		return e;
-	struct disk m;
-	struct disk_options o = { .format = DISK_FORMAT_QCOW2 };
-	if ((e = disk_open(&m, path, &o)) < 0)
-		return error_set(err, errlen, e, "cannot open the new member %s: %s", path, strerror(-e));
-	_cleanup_free_ uint8_t *buf = malloc(BLK_DIRTY_CHUNK);
-	e = buf ? 0 : error_oom(err, errlen);
-	for (uint64_t c = 0; !e && c < t->nbits; c++) {
-		if (!bitmap_test(t->bits, c))
-			continue;
-		uint64_t off = c * BLK_DIRTY_CHUNK, len = MIN((uint64_t)BLK_DIRTY_CHUNK, size - off);
-		struct iovec iov = { buf, len };
-		if ((e = virtio_blk_read(b, off, buf, len)) < 0)
-			e = error_set(err, errlen, e, "reading %s at %llu: %s", virtio_blk_path(b), (unsigned long long)off,
-				      strerror(-e));
-		else if ((e = (int)disk_sync(&m, RAW_WRITE, off, &iov, 1)) != (int)len)
-			e = error_set(err, errlen, e < 0 ? e : -EIO, "writing %s at %llu: %s", path,
-				      (unsigned long long)off, strerror(e < 0 ? -e : EIO));
-		else
-			e = 0;
-	}
-	if (!e && (e = (int)disk_sync(&m, RAW_FLUSH, 0, NULL, 0)) < 0)
-		e = error_set(err, errlen, e, "syncing %s: %s", path, strerror(-e));
-	disk_close(&m);
-	return e;
-}
-
 static struct {
 	__typeof__(nettle_sha256_init) *init;
 	__typeof__(nettle_sha256_update) *update;
 	__typeof__(nettle_sha256_digest) *digest;
 } nt;
 
-int backup_member_sha256(const char *path, char hex[65], char *err, size_t errlen)
+static int nettle_load(char *err, size_t errlen)
 {
 	const struct dl_sym syms[] = {
 		{ "nettle_sha256_init", (void **)&nt.init },
 		{ "nettle_sha256_update", (void **)&nt.update },
 		{ "nettle_sha256_digest", (void **)&nt.digest },
 	};
-	int e = dl_load_syms("libnettle.so.8", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+	return dl_load_syms("libnettle.so.8", syms, sizeof(syms) / sizeof(syms[0]), err, errlen);
+}
+
+static void digest_hex(struct sha256_ctx *ctx, char hex[65])
+{
+	uint8_t d[SHA256_DIGEST_SIZE];
+	nt.digest(ctx, sizeof(d), d);
+	for (unsigned i = 0; i < sizeof(d); i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+static int read_drive(void *opaque, uint64_t off, void *buf, uint64_t len)
+{
+	return virtio_blk_read(opaque, off, buf, len);
+}
+
+static void hash_written(void *opaque, const uint8_t *buf, size_t len)
+{
+	nt.update(opaque, len, buf);
+}
+
+int backup_member_incremental(struct virtio_blk *b, const char *path, const char *backing,
+			      const struct blk_backup_take *t, char sha256[65], char *err, size_t errlen)
+{
+	int e = nettle_load(err, errlen);
+	if (e < 0)
+		return e;
+	struct sha256_ctx ctx;
+	nt.init(&ctx);
+	/* The drive's chunks are the member's clusters: one bit, one cluster. */
+	_Static_assert(BLK_DIRTY_CHUNK == 1u << QCOW2_NEW_CBITS, "a dirty chunk is a qcow2 cluster");
+	struct qcow2_stream_opts so = {
+		.create = { .backing = backing, .size = virtio_blk_size(b), .sync = true },
+		.clusters = t->bits, .nclusters = t->nbits,
+		.read = read_drive, .read_opaque = b,
+		.sink = hash_written, .sink_opaque = &ctx,
+	};
+	unlink(path);
+	if ((e = qcow2_stream_create(path, &so, err, errlen)) < 0)
+		return e;
+	digest_hex(&ctx, sha256);
+	return 0;
+}
+
+int backup_member_sha256(const char *path, char hex[65], char *err, size_t errlen)
+{
+	int e = nettle_load(err, errlen);
 	if (e < 0)
 		return e;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -92,10 +106,7 @@ int backup_member_sha256(const char *path, char hex[65], char *err, size_t errle
 			break;
 		nt.update(&ctx, (size_t)n, buf);
 	}
-	uint8_t d[SHA256_DIGEST_SIZE];
-	nt.digest(&ctx, sizeof(d), d);
-	for (unsigned i = 0; i < sizeof(d); i++)
-		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	digest_hex(&ctx, hex);
 	return 0;
 }
 

@@ -94,6 +94,9 @@ def test_incremental_member_holds_the_written_percent_and_the_chain_is_the_disk(
     assert WRITTEN <= inc["bytes_written"] <= WRITTEN + 512 * 1024, inc
     i = json.loads(qimg("info", "--output=json", imember).stdout)
     assert i["backing-filename"] == "../b0/data.img", i
+    # written front to back, its checksum on the way (backup() checks it against the file): a
+    # sound image, no cluster leaked or used twice
+    qimg("check", imember)
     # full + incremental == the disk (paused: nothing changed since; its copy, as the running
     # worker holds the disk's lock), qemu-img's word and ours
     now = workdir / "now.raw"

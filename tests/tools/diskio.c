@@ -19,11 +19,15 @@
  *   loop N OFF SPAN LEN   N writes of LEN bytes at random aligned offsets in [OFF, OFF+SPAN)
  *   rloop N OFF SPAN LEN  N reads likewise;  seq r|w OFF LEN CHUNK  one pass in CHUNK pieces
  *   (loop, rloop and seq print "ns T" first: the time they took, for bench/qcow2.py)
+ *   member OUT BACKING C,C,...   a backup member (qcow2_stream_create): a new qcow2 at OUT
+ *                     over BACKING holding the disk's 64 KiB clusters C; prints "sink N CRC":
+ *                     the bytes the sink saw and their CRC-32 (zlib's), to match the file's
  * Prints "ok" after each command (so a test can kill it mid-way) and "error: ..." and exits 1
  * on the first failure. The pattern of SEED at byte i is ((i * 131) ^ (SEED * 7919)) >> 3
  * truncated to a byte, with i the disk offset: the same bytes however a write is split. */
 #include "block/disk.h"
 #include "block/qcow2.h"
+#include "util/crc32.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -177,6 +181,47 @@ static int put(struct disk *d, uint64_t off, uint64_t len, uint64_t seed)
 	return r == (int64_t)len ? 0 : r < 0 ? (int)r : -EIO;
 }
 
+static int read_disk(void *opaque, uint64_t off, void *buf, uint64_t len)
+{
+	struct iovec iov = { buf, len };
+	int64_t r = disk_sync(opaque, RAW_READ, off, &iov, 1);
+	return r == (int64_t)len ? 0 : r < 0 ? (int)r : -EIO;
+}
+
+struct sink { uint64_t n; uint32_t crc; };
+
+static void sink(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct sink *s = opaque;
+	s->n += len;
+	s->crc = crc32_fast(s->crc, buf, len);
+}
+
+static int member(struct disk *d, const char *out, const char *backing, char *list)
+{
+	uint64_t n = (disk_size(d) + 65535) / 65536;
+	uint64_t *bits = calloc((n + 63) / 64, 8);
+	if (!bits)
+		return -ENOMEM;
+	for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
+		unsigned long long c = strtoull(t, NULL, 0);
+		if (c < n)
+			bits[c / 64] |= 1ull << (c % 64);
+	}
+	struct sink s = { 0, 0 };
+	struct qcow2_stream_opts o = { .create = { .backing = backing, .size = disk_size(d), .sync = true },
+				       .clusters = bits, .nclusters = n, .read = read_disk, .read_opaque = d,
+				       .sink = sink, .sink_opaque = &s };
+	char err[512];
+	int e = qcow2_stream_create(out, &o, err, sizeof(err));
+	free(bits);
+	if (e < 0)
+		printf("member: %s\n", err);
+	else
+		printf("sink %llu %u\n", (unsigned long long)s.n, s.crc);
+	return e;
+}
+
 int main(int argc, char **argv)
 {
 	struct disk_options o = { .format = DISK_FORMAT_AUTO, .async = false };
@@ -208,7 +253,7 @@ int main(int argc, char **argv)
 	srandom(1);
 	while (fgets(line, sizeof(line), stdin)) {
 		unsigned long long a = 0, b = 0, c = 0, e = 0;
-		char path[1024];
+		char path[1024], mpath_b[1024], mlist[3001];
 		int err = 0;
 		if (sscanf(line, "w %llu %llu %llu", &a, &b, &c) == 3)
 			err = put(&d, a, b, c);
@@ -220,6 +265,8 @@ int main(int argc, char **argv)
 			err = dump(&d, path, a, b);
 		else if (sscanf(line, "dump %1023s", path) == 1)
 			err = dump(&d, path, 0, disk_size(&d));
+		else if (sscanf(line, "member %1023s %1023s %3000s", path, mpath_b, mlist) == 3)
+			err = member(&d, path, mpath_b, mlist);
 		else if (!strcmp(line, "f\n"))
 			err = (int)disk_sync(&d, RAW_FLUSH, 0, NULL, 0);
 		else if (aio && (sscanf(line, "loop %llu %llu %llu %llu", &a, &b, &c, &e) == 4 ||

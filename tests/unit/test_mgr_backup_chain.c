@@ -7,6 +7,7 @@
 #include "block/qcow2.h"
 #include "manager/backup_chain.h"
 #include "manager/backup_flatten.h"
+#include "manager/backup_verify.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -169,6 +170,41 @@ TEST(meta_gets_the_chain_fields_as_the_worker_answered)
 	CHECK_NULL(json_object_get(meta, "why"));
 	json_decref(answer);
 	json_decref(meta);
+}
+
+/* The checksums in meta.json: a disk member's from the worker's answer when well-formed (it was
+ * computed as the member was written), read from the file otherwise; the rest always read. */
+TEST(checksums_take_the_workers_well_formed_ones_and_read_the_rest)
+{
+	static const char sum_x[] = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"; /* "x" */
+	static const char given[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	setup();
+	member("sums", 1, "c", "", "data.qcow2");
+	char dir[128], path[192];
+	snprintf(dir, sizeof(dir), "%s/sums", root);
+	snprintf(path, sizeof(path), "%s/vm.state", dir);
+	write_file(path, "x");
+	snprintf(path, sizeof(path), "%s/data.img", dir);
+	write_file(path, "x");
+	/* data.qcow2's given; data.img's in upper case (not the form petrel writes) and vm.state's
+	 * absent: both read */
+	char ans[512];
+	snprintf(ans, sizeof(ans), "[{\"file\": \"data.qcow2\", \"sha256\": \"%s\"}, {\"file\": \"data.img\", "
+		 "\"sha256\": \"2D711642B726B04401627CA9FBAC32F5C8530FB1903CC4DB02258717921A4881\"}, {\"file\": 7}]", given);
+	json_t *disks = json_loads(ans, 0, NULL), *sums = NULL;
+	char err[256];
+	CHECK_EQ(backup_checksums(dir, disks, &sums, err, sizeof(err)), 0);
+	CHECK_STR_EQ(json_string_value(json_object_get(sums, "data.qcow2")), given);
+	CHECK_STR_EQ(json_string_value(json_object_get(sums, "data.img")), sum_x);
+	CHECK_STR_EQ(json_string_value(json_object_get(sums, "vm.state")), sum_x);
+	CHECK_NULL(json_object_get(sums, "meta.json"));
+	json_decref(sums);
+	/* no answer: every file read */
+	CHECK_EQ(backup_checksums(dir, NULL, &sums, err, sizeof(err)), 0);
+	CHECK_STR_EQ(json_string_value(json_object_get(sums, "data.qcow2")), sum_x);
+	json_decref(sums);
+	json_decref(disks);
+	rm_rf(root);
 }
 
 TEST(the_backup_verbs_body)
