@@ -527,7 +527,8 @@ def bench_net():
         qemu_net = ["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no,vhost=off",
                     "-device", f"virtio-net-pci,netdev=n0,mac={mac},disable-legacy=on,mrg_rxbuf=on"]
         vmms = [("petrel", lambda c: [str(PETREL), "run", "--stats", "--kernel", guest, "--debug-exit", "--mem", "256",
-                                      "--cmdline", c, "--net", f"tap={tap},mac={mac}"])]
+                                      "--cmdline", c, "--net", f"tap={tap},mac={mac}",
+                                      *os.environ.get("BENCH_NET_PETREL_ARGS", "").split()])]
         if os.environ.get("BENCH_QEMU") != "0" and qemu_pc(guest, "", 256):
             vmms.append(("QEMU", lambda c: qemu_pc(guest, c, 256, qemu_net)))
         else:
