@@ -58,6 +58,8 @@ net      virtio-net through a tap (needs root): the ring-3 `virtio_netbench` gue
          petrel and the guest drain it, not how fast a sender can produce it or who wins this
          host's CPUs; frames the tap had to drop are reported. Frames/s and Gbit/s of Ethernet
          frames, first to last frame as the guest's TSC sees them; the tap's MTU is 65521.
+         BENCH_NET_SIZES, BENCH_NET_MODES (tx,rx), BENCH_NET_REPEAT, BENCH_NET_FRAMES;
+         BENCH_NET_PETREL_ARGS: more arguments for petrel run (e.g. --huge-pages Transparent).
          The guest runs with sync=1, so exits per frame (KVM's debugfs) and the VMM's CPU per
          frame cover only its first to last frame (bench/e1000.py's run_synced), for petrel
          and QEMU alike; at the end petrel/QEMU per cell. BENCH_NET_SIZES (default
