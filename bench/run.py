@@ -48,6 +48,7 @@ blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequentia
          seqread,seqwrite (default all). BENCH_BLK_ROUNDS (default 3, quick 1): rounds of
          petrel, the host and QEMU in turn (the order reversed every other round), the figures
          the medians and the host's and petrel's spread printed (the host's own rate varies).
+         BENCH_BLK_PETREL_ARGS: more arguments for petrel run (e.g. --huge-pages Transparent).
 blkhost  virtio-blk's device path without KVM (bench/blk_host.py): blk.c driven through its
          queue on a real I/O thread against the host's io_uring loop on the same file, and fio.
 net      virtio-net through a tap (needs root): the ring-3 `virtio_netbench` guest sends
@@ -431,7 +432,8 @@ def bench_blk():
 
         def petrel_run():
             wall, cpu, _, out, err, rc = run_petrel(
-                ["--kernel", str(guest), "--debug-exit", "--mem", "512", "--cmdline", cmdline, "--disk", f"{img}{opts}"],
+                ["--kernel", str(guest), "--debug-exit", "--mem", "512", "--cmdline", cmdline, "--disk", f"{img}{opts}",
+                 *os.environ.get("BENCH_BLK_PETREL_ARGS", "").split()],
                 timeout=1200)
             m = re.search(r"blkbench .* tsc=(\d+) tsc_hz=(\d+) notifies=(\d+)", out)
             if rc != 0 or not m:
