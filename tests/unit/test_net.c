@@ -61,10 +61,30 @@ static void host_send(uint32_t len, uint8_t seed)
 	CHECK_EQ(send(nf.peer, f, 12 + len, 0), 12 + len);
 }
 
+/* The num_buffers field of the vnet header at the start of the chain at guest address at. */
+static uint16_t num_buffers(uint64_t at)
+{
+	uint16_t nb;
+	memcpy(&nb, ram + at + 10, 2);
+	return nb;
+}
+
 static void rx_buf(unsigned i, uint32_t len)
 {
 	set_desc(0, i, BUF + 0x2000ull * i, len, VIRTQ_DESC_F_WRITE, 0);
 	publish(0, (uint16_t)i);
+}
+
+/* A driver with mergeable buffers that posted n of len bytes and told the device. */
+static int mrg_setup_with_buffers(unsigned n, uint32_t len)
+{
+	int e = net_setup(VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF));
+	if (e < 0)
+		return e;
+	for (unsigned i = 0; i < n; i++)
+		rx_buf(i, len);
+	notify(&nf.n.vdev, VIRTIO_NET_RXQ);
+	return 0;
 }
 
 TEST(net_config_space_and_features)
@@ -92,10 +112,7 @@ TEST(net_config_space_and_features)
 
 TEST(net_rx_merges_buffers_and_waits_for_more)
 {
-	REQUIRE_EQ(net_setup(VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)), 0);
-	for (unsigned i = 0; i < 4; i++)
-		rx_buf(i, 1000);
-	notify(&nf.n.vdev, VIRTIO_NET_RXQ);
+	REQUIRE_EQ(mrg_setup_with_buffers(4, 1000), 0);
 	host_send(2500, 1); /* 2512 bytes with the header: 3 buffers */
 	virtio_net_poll(&nf.n);
 	REQUIRE_EQ(used_idx(0), 3);
@@ -103,9 +120,7 @@ TEST(net_rx_merges_buffers_and_waits_for_more)
 	CHECK_EQ(used_elem(0, 0).len, 1000);
 	CHECK_EQ(used_elem(0, 1).len, 1000);
 	CHECK_EQ(used_elem(0, 2).len, 512);
-	uint16_t nb;
-	memcpy(&nb, ram + BUF + 10, 2);
-	CHECK_EQ(nb, 3);
+	CHECK_EQ(num_buffers(BUF), 3);
 	CHECK_EQ(ram[BUF + 12], 1);
 	CHECK_EQ(ram[BUF + 0x2000 + 0], (uint8_t)(1 + 988 * 3));  /* byte 988 of the frame */
 	CHECK_EQ(ram[BUF + 0x4000 + 511], (uint8_t)(1 + 2499 * 3));
@@ -125,8 +140,7 @@ TEST(net_rx_merges_buffers_and_waits_for_more)
 	CHECK_EQ(used_elem(0, 3).id, 3);
 	CHECK_EQ(ram[BUF + 0x2000 * 3 + 12], 2);
 	CHECK_EQ(used_elem(0, 6).len, 112);
-	memcpy(&nb, ram + BUF + 0x2000 * used_elem(0, 6).id + 10, 2);
-	CHECK_EQ(nb, 1);
+	CHECK_EQ(num_buffers(BUF + 0x2000ull * used_elem(0, 6).id), 1);
 	CHECK_EQ(nf.n.stats.rx_frames, 3);
 	net_teardown();
 }
@@ -136,10 +150,7 @@ TEST(net_rx_merges_buffers_and_waits_for_more)
  * in order, each in as few buffers as it needs. */
 TEST(net_rx_many_small_buffers_frames_whole_and_in_order)
 {
-	REQUIRE_EQ(net_setup(VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF)), 0);
-	for (unsigned i = 0; i < 12; i++)
-		rx_buf(i, 0x2000);
-	notify(&nf.n.vdev, VIRTIO_NET_RXQ);
+	REQUIRE_EQ(mrg_setup_with_buffers(12, 0x2000), 0);
 	host_send(9000, 5); /* 9012 bytes with the header: 2 buffers */
 	host_send(60, 6);
 	host_send(0x2000 - 12, 7); /* exactly one buffer */
@@ -152,9 +163,7 @@ TEST(net_rx_many_small_buffers_frames_whole_and_in_order)
 	CHECK_EQ(used_elem(0, 2).len, 72);
 	CHECK_EQ(used_elem(0, 3).id, 3);
 	CHECK_EQ(used_elem(0, 3).len, 0x2000);
-	uint16_t nb;
-	memcpy(&nb, ram + BUF + 10, 2);
-	CHECK_EQ(nb, 2);
+	CHECK_EQ(num_buffers(BUF), 2);
 	for (uint32_t i = 0; i < 9000; i += 997) /* frame byte i: chain byte 12 + i */
 		CHECK_EQ(ram[BUF + 12 + i], (uint8_t)(5 + i * 3));   /* the buffers are contiguous */
 	CHECK_EQ(ram[BUF + 0x2000 * 2 + 12 + 59], (uint8_t)(6 + 59 * 3));
@@ -177,9 +186,7 @@ TEST(net_rx_without_mrg_one_chain_per_frame)
 	virtio_net_poll(&nf.n);
 	REQUIRE_EQ(used_idx(0), 1);
 	CHECK_EQ(used_elem(0, 0).len, 62);
-	uint16_t nb;
-	memcpy(&nb, ram + BUF + 10, 2);
-	CHECK_EQ(nb, 1);
+	CHECK_EQ(num_buffers(BUF), 1);
 	net_teardown();
 }
 
