@@ -10,6 +10,7 @@
 #include "devices/display/display.h"
 #include "ui/vnc.h"
 #include "util/log.h"
+#include "util/proc_metrics.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -119,6 +120,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(LOG_WARN);
+	/* As in the VMM: a viewer gone mid-update is an EPIPE the server handles, not the end of the
+	 * process (vnc.c leaves SIGPIPE to this handler). */
+	if (proc_metrics_install() < 0) {
+		fprintf(stderr, "vnc_display: cannot install the signal handlers\n");
+		return 1;
+	}
 	set_mode((uint32_t)atoi(argv[2]), (uint32_t)atoi(argv[3]));
 	struct vnc *v;
 	char err[256];
