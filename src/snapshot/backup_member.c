@@ -6,12 +6,10 @@
  * goes out; a full member's is read afterwards. Each goes in the answer (nettle, loaded on first
  * use). */
 #include "snapshot/backup_member.h"
-#include "block/disk.h"
 #include "block/dirty.h"
 #include "block/qcow2.h"
 #include "block/qcow2_layout.h"
 #include "devices/virtio/blk/blk.h"
-#include "util/bitmap.h"
 #include "util/dlopen.h"
 #include "util/error.h"
 #include "util/util.h"

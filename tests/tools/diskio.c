@@ -184,7 +184,7 @@ static int put(struct disk *d, uint64_t off, uint64_t len, uint64_t seed)
 static int read_disk(void *opaque, uint64_t off, void *buf, uint64_t len)
 {
 	struct iovec iov = { buf, len };
-	int64_t r = disk_sync(opaque, RAW_READ, off, &iov, 1);
+	int64_t r = io_one(opaque, RAW_READ, off, &iov, 1);
 	return r == (int64_t)len ? 0 : r < 0 ? (int)r : -EIO;
 }
 
