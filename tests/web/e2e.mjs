@@ -267,7 +267,10 @@ const scenarios = {
       await page.click(`tr.backup-job[data-job="${P.remove}"] button[data-act=remove]`);
       await page.waitForSelector('dialog[open] button.ok', { timeout: T });
       await page.click('dialog[open] button.ok');
-      await page.waitForFunction((n) => !document.querySelector(`tr.backup-job[data-job="${n}"]`), P.remove, { timeout: T });
+      // the removed job's row gone and the view drawn again (its other rows back)
+      const others = out.rows.map((r) => r.name).filter((n) => n !== P.remove);
+      await page.waitForFunction(([n, rest]) => !document.querySelector(`tr.backup-job[data-job="${n}"]`) &&
+        rest.every((o) => document.querySelector(`tr.backup-job[data-job="${o}"]`)), [P.remove, others], { timeout: T });
       out.rows_after = await jobRows();
     }
     if (P.screenshot) await page.screenshot({ path: P.screenshot, fullPage: true });

@@ -105,9 +105,10 @@ export async function renderBackups(el, { admin, refresh }) {
     return;
   }
   jobs.sort((a, b) => a.id.localeCompare(b.id));
+  // everything fetched before the view is cleared: it never shows a half-drawn list
+  const perVm = await vmBackups(admin, refresh);
   clear(el);
   append(el, h('div', { class: 'listhead' }, h('h1', {}, 'Backups'), h('span', { class: 'muted' }, `${jobs.length} job(s)`)));
-  const perVm = await vmBackups(admin, refresh);
   const tail = () => append(el, h('h2', {}, 'Backups by VM'), ...perVm);
   if (!jobs.length) {
     append(el, h('p', { class: 'muted' }, 'No backup job is defined (petrelctl backup-job-define FILE).'));
