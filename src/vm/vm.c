@@ -288,7 +288,9 @@ int vm_boot_load(struct vm *vm)
 	}
 	uint64_t rsdp;
 	vm->devs.acpi.pvpanic_port = PVPANIC_PORT; /* registered in setup_devices */
-	err = acpi_build_devices(&vm->mem, boot_vcpus(vm), &vm->devs.acpi, &rsdp);
+	/* a first boot's ACPI area was never written: a reset's or a restored VM's was */
+	err = acpi_build_devices(&vm->mem, boot_vcpus(vm), &vm->devs.acpi, !vm->acpi_written && !vm->restored, &rsdp);
+	vm->acpi_written = true;
 	if (err < 0) {
 		log_error("cannot build ACPI tables: %s", strerror(-err));
 		return err;

@@ -64,6 +64,7 @@ struct vm {
 	uint64_t start_ns;
 	uint64_t first_run_ns;        /* a vCPU's first KVM_RUN (migration's downtime ends there) */
 	bool restored;                /* built from a snapshot (vm_create_restored) */
+	bool acpi_written;            /* the direct boot's ACPI tables were written once (vm_boot_load) */
 	struct vm_reset reset;        /* the guest's resets (vm_reset.c) */
 	/* The last snapshot written or loaded (the parent of a Diff): its state file and id. */
 	char *snap_parent;

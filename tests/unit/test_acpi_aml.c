@@ -118,7 +118,7 @@ static void genid_devices(struct acpi_devices *d)
 static const uint8_t *dsdt_of(const struct acpi_devices *d, uint32_t *len)
 {
 	uint64_t rsdp;
-	if (acpi_build_devices(&M, 2, d, &rsdp) != 0)
+	if (acpi_build_devices(&M, 2, d, false, &rsdp) != 0)
 		return NULL;
 	const uint8_t *r = guest_mem_ptr(&M, rsdp, 36);
 	const uint8_t *fadt = table(rd64(guest_mem_ptr(&M, rd64(r + 24), 44) + 36), "FACP");
@@ -225,7 +225,7 @@ TEST(tables_stay_below_the_vmgenid_page)
 		d.mmio[i].gsi = LAYOUT_VIRTIO_MMIO_GSI + i % 4;
 	}
 	uint64_t rsdp;
-	REQUIRE_EQ(acpi_build_devices(&M, 255, &d, &rsdp), 0);
+	REQUIRE_EQ(acpi_build_devices(&M, 255, &d, false, &rsdp), 0);
 	const uint8_t *page = M.regions[0].hva + LAYOUT_VMGENID;
 	bool zero = true;
 	for (unsigned i = 0; i < 4096; i++)

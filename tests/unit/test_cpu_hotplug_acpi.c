@@ -109,7 +109,7 @@ static int build_tables(unsigned boot, unsigned max, struct acpi_devices *d, uin
 	d->ged_gsi = LAYOUT_GED_GSI;
 	d->cpu_max = max;
 	d->cpuhp_port = CPUHP_PORT;
-	return acpi_build_devices(&M, boot, d, rsdp);
+	return acpi_build_devices(&M, boot, d, false, rsdp);
 }
 
 /* The table with signature sig that the XSDT lists (or the DSDT through the FADT). */
@@ -147,12 +147,12 @@ TEST(madt_lists_possible_cpus_online_capable)
 	CHECK_EQ(n, 5);
 	/* a max below the boot count, or past 255, is refused */
 	d.cpu_max = 1;
-	CHECK_EQ(acpi_build_devices(&M, 2, &d, &rsdp), -EINVAL);
+	CHECK_EQ(acpi_build_devices(&M, 2, &d, false, &rsdp), -EINVAL);
 	d.cpu_max = 256;
-	CHECK_EQ(acpi_build_devices(&M, 2, &d, &rsdp), -EINVAL);
+	CHECK_EQ(acpi_build_devices(&M, 2, &d, false, &rsdp), -EINVAL);
 	/* the largest machine still fits below the VM generation ID page */
 	d.cpu_max = VM_MAX_VCPUS;
-	CHECK_EQ(acpi_build_devices(&M, 2, &d, &rsdp), 0);
+	CHECK_EQ(acpi_build_devices(&M, 2, &d, false, &rsdp), 0);
 	free(M.regions[0].hva);
 }
 

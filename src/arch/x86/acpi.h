@@ -50,8 +50,10 @@ struct acpi_devices {
 
 /* acpi_build with a PCI host bridge and/or virtio-mmio devices in the DSDT (devs may be NULL):
  * acpi_build_blobs, then the loader's commands run by petrel, the RSDP at LAYOUT_ACPI and the
- * tables 0x100 bytes after it. -ENOSPC if they do not fit below LAYOUT_VMGENID. */
-int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_devices *devs,
+ * tables 0x100 bytes after it. -ENOSPC if they do not fit below LAYOUT_VMGENID. `fresh`: the
+ * area was never written (a VM's first boot on memory just mapped), so it is not read to find
+ * what to clear; else (a reset) every page not zero is cleared. */
+int acpi_build_devices(struct guest_mem *mem, unsigned ncpus, const struct acpi_devices *devs, bool fresh,
 		       uint64_t *rsdp);
 
 /* The fw_cfg files a firmware gets: the tables blob (all but the RSDP; its pointers hold offsets
