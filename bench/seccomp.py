@@ -2,7 +2,7 @@
 """Start-up and seccomp's cost (docs/performance.md#start-up, docs/security.md#seccomp):
 prints figures, asserts nothing.
 
-  python3 bench/seccomp.py [startup] [exits]       (default: both; exits needs /dev/kvm)
+  python3 bench/seccomp.py [startup] [exits] [threads]   (default: startup exits; exits needs /dev/kvm)
 
 startup  Interleaved runs (BENCH_SECCOMP_RUNS, default 20, of each variant in turn), medians
          and minimums, of:
@@ -20,6 +20,10 @@ exits    port-I/O exit round trip from guest ring 3 (the `exitloop` test guest, 
          with and without --no-seccomp, BENCH_EXIT_ITERS (200000) exits: the vCPU thread's
          filter runs on every system call the exit path makes (KVM_RUN's ioctl, nothing else
          for a null port). Skips without /dev/kvm.
+threads  seccomp's start-up cost by parts, no KVM (bench/thread_start_host.c): the threads
+         `petrel run` starts (vCPU, I/O, PVM idle kicker) under petrel's built-in filters, with
+         and without the spawner thread, the union and the stacked filters, BENCH_THREAD_ROUNDS
+         (200) interleaved rounds of CPU per process.
 """
 import os
 import pathlib
@@ -158,8 +162,18 @@ def bench_exits(iters=pick(int(os.environ.get("BENCH_EXIT_ITERS", "200000")), 20
         print(f"  {label:22s} {ns:8.0f} ns/exit")
 
 
+def bench_threads(rounds=pick(int(os.environ.get("BENCH_THREAD_ROUNDS", "200")), 20)):
+    p = subprocess.run([str(BUILD / "bench" / "thread_start_host"), str(rounds)],
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise RuntimeError(f"thread_start_host failed ({p.returncode}): {p.stderr[-400:]}")
+    print(p.stdout, end="")
+
+
 if __name__ == "__main__":
     which = sys.argv[1:] or ["startup", "exits"]
+    if "threads" in which:
+        bench_threads()
     if "startup" in which:
         bench_startup()
     if "exits" in which:
