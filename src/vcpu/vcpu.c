@@ -264,7 +264,9 @@ static void format_bytes(const uint8_t *code, unsigned n, char *out, size_t outl
 }
 
 /* Stop the VM with a one-line description of where the guest was. */
-static void fail_at_rip(struct vcpu *v, const char *what)
+/* The VM ends on what: the vCPU's RIP, mode and instruction bytes, those given (what was
+ * emulated: KVM's own fetch when it gave one) or else read from guest memory now. */
+static void fail_at(struct vcpu *v, const char *what, const uint8_t *given, unsigned given_n)
 {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
@@ -274,8 +276,8 @@ static void fail_at_rip(struct vcpu *v, const char *what)
 		stop(v, VM_STOP_ERROR, 1, "vCPU %u: %s (registers unavailable)", v->id, what);
 		return;
 	}
-	unsigned n = fetch_code(v, &regs, &sregs, code);
-	format_bytes(code, n, bytes, sizeof(bytes));
+	unsigned n = given ? given_n : fetch_code(v, &regs, &sregs, code);
+	format_bytes(given ? given : code, n, bytes, sizeof(bytes));
 	stop(v, VM_STOP_ERROR, 1,
 			"vCPU %u: %s at RIP 0x%llx (CPL %u, %s), instruction bytes: %s", v->id, what,
 			(unsigned long long)regs.rip, sregs.cs.selector & 3u,
@@ -331,13 +333,13 @@ static unsigned failed_code(struct vcpu *v, const struct kvm_regs *regs, const s
 static void handle_emulation_failure(struct vcpu *v)
 {
 	if (!v->env->pvm) {
-		fail_at_rip(v, "unhandled exit KVM_EXIT_INTERNAL_ERROR (emulation failure)");
+		fail_at(v, "unhandled exit KVM_EXIT_INTERNAL_ERROR (emulation failure)", NULL, 0);
 		return;
 	}
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	if (kvm_get_regs(v->fd, &regs) < 0 || kvm_get_sregs(v->fd, &sregs) < 0) {
-		fail_at_rip(v, "emulation failure");
+		fail_at(v, "emulation failure", NULL, 0);
 		return;
 	}
 	uint8_t code[EMU_MAX_INSN];
@@ -361,9 +363,10 @@ static void handle_emulation_failure(struct vcpu *v)
 	struct emu_result res;
 	emu_step(&env, &r, code, n, &res);
 	if (res.status == EMU_UNSUPPORTED || res.status == EMU_FAULT) {
-		fail_at_rip(v, res.status == EMU_FAULT
-				       ? "emulated instruction faulted on its memory operand"
-				       : "unhandled exit KVM_EXIT_INTERNAL_ERROR: instruction the host cannot emulate and petrel does not know");
+		fail_at(v, res.status == EMU_FAULT
+				   ? "emulated instruction faulted on its memory operand"
+				   : "unhandled exit KVM_EXIT_INTERNAL_ERROR: instruction the host cannot emulate and petrel does not know",
+			code, n);
 		return;
 	}
 	for (int i = 0; i < 16; i++)
@@ -371,11 +374,11 @@ static void handle_emulation_failure(struct vcpu *v)
 	regs.rip = r.rip;
 	regs.rflags = r.rflags;
 	if (kvm_set_regs(v->fd, &regs) < 0) {
-		fail_at_rip(v, "KVM_SET_REGS after emulation failed");
+		fail_at(v, "KVM_SET_REGS after emulation failed", NULL, 0);
 		return;
 	}
 	if (res.status == EMU_EXCEPTION && inject_exception(v, &res, &sregs) < 0) {
-		fail_at_rip(v, "cannot inject the exception an emulated instruction raised");
+		fail_at(v, "cannot inject the exception an emulated instruction raised", NULL, 0);
 		return;
 	}
 	if (exit_stats_emulated(&v->stats, res.name) == 1)
@@ -441,20 +444,20 @@ static enum exit_kind handle_exit(struct vcpu *v)
 			char what[96];
 			snprintf(what, sizeof(what), "unhandled exit KVM_EXIT_INTERNAL_ERROR (suberror %u)",
 				 run->internal.suberror);
-			fail_at_rip(v, what);
+			fail_at(v, what, NULL, 0);
 		}
 		return EXIT_OTHER;
 	case KVM_EXIT_FAIL_ENTRY: {
 		char what[128];
 		snprintf(what, sizeof(what), "KVM_EXIT_FAIL_ENTRY (hardware reason 0x%llx): invalid guest state",
 			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-		fail_at_rip(v, what);
+		fail_at(v, what, NULL, 0);
 		return EXIT_OTHER;
 	}
 	default: {
 		char what[64];
 		snprintf(what, sizeof(what), "unhandled exit reason %u", run->exit_reason);
-		fail_at_rip(v, what);
+		fail_at(v, what, NULL, 0);
 		return EXIT_OTHER;
 	}
 	}
