@@ -30,6 +30,8 @@ require_kvm() where it would look at /dev/kvm, or carries @pytest.mark.needs_kvm
 pytestmark) when it must be known before any fixture runs (collection-time skips).
 """
 import os
+import selectors
+import subprocess
 import sys
 from pathlib import Path
 
@@ -41,6 +43,22 @@ for _d in FOLDERS:
     _p = str(TESTS / _d)
     if _p not in sys.path:
         sys.path.append(_p)
+
+
+class _RecheckingPollSelector(selectors.PollSelector):
+    """subprocess's selector (communicate(), run() with capture_output), never blocking more
+    than a second at a time. On the PVM hosts a poll() on a child's output pipe has missed the
+    pipe's end: the child had exited (a zombie), yet the run waited 999 s in poll(), until a
+    debugger attached to it interrupted the call, which then found the end at once
+    (2026-11-28, test_manager_cloudinit.py; two petrelctl calls before it, mgrlib.Petreld.ctl).
+    Looking again every second turns such a missed wakeup into a second's delay; communicate()
+    takes an empty answer as "nothing yet" and asks again."""
+
+    def select(self, timeout=None):
+        return super().select(1.0 if timeout is None or timeout > 1.0 else timeout)
+
+
+subprocess._PopenSelector = _RecheckingPollSelector
 
 
 def process_ended(pid):
