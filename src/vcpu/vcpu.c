@@ -263,9 +263,9 @@ static void format_bytes(const uint8_t *code, unsigned n, char *out, size_t outl
 		snprintf(out, outlen, "(unreadable)");
 }
 
-/* Stop the VM with a one-line description of where the guest was. */
-/* The VM ends on what: the vCPU's RIP, mode and instruction bytes, those given (what was
- * emulated: KVM's own fetch when it gave one) or else read from guest memory now. */
+/* Stop the VM with a one-line description of where the guest was: what, the vCPU's RIP, mode
+ * and instruction bytes, those given (what was emulated: KVM's own fetch when it gave one) or
+ * else read from guest memory now. */
 static void fail_at(struct vcpu *v, const char *what, const uint8_t *given, unsigned given_n)
 {
 	struct kvm_regs regs;
