@@ -78,13 +78,12 @@ def grub_menu_on_vnc(workdir, banner=True):
         c = rfblib.connect_unix(sock).handshake()
         c.set_pixel_format_xrgb()
         c.set_encodings([0, rfblib.DESKTOP_SIZE, rfblib.QEMU_EXT_KEY])
-        blank = screen(c)
         t0 = time.monotonic()
         # the BIOS's banner, in text mode (80x25 in 9x16 cells), before GRUB clears the screen
+        # (SeaBIOS may have drawn it before the first read: it was there at once in a suite run)
         if banner:
             lines = wait_screen(c, "SeaBIOS (version", BOOT_LIMIT)
             assert (c.width, c.height) == (720, 400), (c.width, c.height)
-            assert lines != blank
             print(f"SeaBIOS on stdvga after {time.monotonic() - t0:.1f} s:\n" + "\n".join(l for l in lines if l))
         # GRUB's menu, drawn through the VGA BIOS
         lines = wait_screen(c, "petrel rtc guest", BOOT_LIMIT)
