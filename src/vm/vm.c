@@ -264,7 +264,7 @@ static unsigned boot_vcpus(struct vm *vm)
 	return present;
 }
 
-int vm_boot_load(struct vm *vm)
+int vm_boot_load(struct vm *vm, bool fresh)
 {
 	const struct vm_config *cfg = vm->cfg;
 	free(vm->cmdline);
@@ -288,9 +288,7 @@ int vm_boot_load(struct vm *vm)
 	}
 	uint64_t rsdp;
 	vm->devs.acpi.pvpanic_port = PVPANIC_PORT; /* registered in setup_devices */
-	/* a first boot's ACPI area was never written: a reset's or a restored VM's was */
-	err = acpi_build_devices(&vm->mem, boot_vcpus(vm), &vm->devs.acpi, !vm->acpi_written && !vm->restored, &rsdp);
-	vm->acpi_written = true;
+	err = acpi_build_devices(&vm->mem, boot_vcpus(vm), &vm->devs.acpi, fresh, &rsdp);
 	if (err < 0) {
 		log_error("cannot build ACPI tables: %s", strerror(-err));
 		return err;
@@ -336,7 +334,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, int console_out_fd)
 		log_error("cannot write the VM generation ID: %s", strerror(-err));
 		return err;
 	}
-	return vm_boot_load(vm);
+	return vm_boot_load(vm, true);   /* guest memory just mapped: nothing written yet */
 }
 
 int vm_create_restored(struct vm *vm, const struct vm_config *cfg, int console_out_fd, int mem_fd)

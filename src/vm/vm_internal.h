@@ -64,7 +64,6 @@ struct vm {
 	uint64_t start_ns;
 	uint64_t first_run_ns;        /* a vCPU's first KVM_RUN (migration's downtime ends there) */
 	bool restored;                /* built from a snapshot (vm_create_restored) */
-	bool acpi_written;            /* the direct boot's ACPI tables were written once (vm_boot_load) */
 	struct vm_reset reset;        /* the guest's resets (vm_reset.c) */
 	/* The last snapshot written or loaded (the parent of a Diff): its state file and id. */
 	char *snap_parent;
@@ -74,9 +73,10 @@ struct vm {
 /* vm.c: the power requests of the VM's devices (a guest's poweroff, reset) go here. */
 struct power_ctl vm_power_ctl(struct vm *vm);
 /* The boot: everything vm_create does after building the machine (the kernel, its command
- * line, the ACPI and boot tables, the boot CPU's registers); a reset loads it again. 0 or
- * -errno (logged). */
-int vm_boot_load(struct vm *vm);
+ * line, the ACPI and boot tables, the boot CPU's registers); a reset loads it again. fresh:
+ * guest memory was never written (vm_create's; a reset's was), so the ACPI area is not read
+ * to find what to clear. 0 or -errno (logged). */
+int vm_boot_load(struct vm *vm, bool fresh);
 /* vm_diskboot.c: a from_disk VM's boot, found on its boot drive (logged on failure). */
 struct diskboot;
 int vm_diskboot_read(struct vm *vm, struct diskboot *db, const char **drive_id);

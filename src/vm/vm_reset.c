@@ -148,7 +148,7 @@ static int reset_machine(struct vm *vm, char *err, size_t errlen)
 	vcpu_hotplug_release(vm);
 	if (vm->pvm)
 		pvm_syscall_reset(&vm->pvm_syscall);
-	if (!e && (e = vm_boot_load(vm)) < 0)
+	if (!e && (e = vm_boot_load(vm, false)) < 0)
 		e = error_set(err, errlen, e, "cannot load the boot again: %s (the log says more)", strerror(-e));
 	/* the boot rewrote the kernel, its tables and data: with dirty logging on (a migration,
 	 * a replica, diff snapshots), every page counts as written */

@@ -31,6 +31,20 @@ FUZZ_QUIET_LOGS()
 
 static char dir[64];
 
+/* The member directory goes with the process (libFuzzer ends with exit()). */
+static void remove_dir(void)
+{
+	static const char *const names[] = { "a.qcow2", "b.img" };
+	char path[128];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
 static const char *member_dir(void)
 {
 	if (dir[0])
@@ -39,6 +53,7 @@ static const char *member_dir(void)
 	char path[128];
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		abort();
+	atexit(remove_dir);
 	snprintf(path, sizeof(path), "%s/a.qcow2", dir);
 	FILE *f = fopen(path, "w");
 	if (!f || fputs("petrel disk a\n", f) < 0 || fclose(f))
