@@ -39,6 +39,7 @@ int worker_progress_look(void *opaque);
 struct worker_start_wait {
 	const char *sock;
 	struct worker_progress wp;
+	bool ended;   /* wp.pid is known to have ended (reaped): no wait */
 	unsigned idle_ms, max_ms;
 	const char *log;
 	long long log_from;

@@ -245,7 +245,7 @@ static pid_t read_pid_file(const char *path, unsigned ms)
 	return 0;
 }
 
-static int spawn(struct manager *m, struct mgr_vm *vm, long long *log_from, char *err, size_t errlen)
+static int spawn(struct manager *m, struct mgr_vm *vm, long long *log_from, pid_t *spawned, char *err, size_t errlen)
 {
 	const char *name = vm->def.name;
 	char *argv[44], cg[8][96], uid[16], gid[16], logpath[PATH_MAX], events[PATH_MAX];
@@ -323,6 +323,7 @@ static int spawn(struct manager *m, struct mgr_vm *vm, long long *log_from, char
 	pthread_mutex_lock(&m->lock);
 	vm->pid = pid;
 	vm->vmm_pid = pid;
+	*spawned = pid;
 	vm->start_time = proc_start_time(pid);
 	vm->pidfd = pidfd_open_(pid);
 	vm->last_exit = -1;
@@ -333,20 +334,21 @@ static int spawn(struct manager *m, struct mgr_vm *vm, long long *log_from, char
 }
 
 /* Until the new worker's API answers (docs/manager.md#waiting-for-a-worker): as long as the
- * worker, and a jailer's child, make progress; a fault at once when one of them ends. */
-static int wait_socket(struct manager *m, struct mgr_vm *vm, long long log_from, char *err, size_t errlen)
+ * worker, and a jailer's child, make progress; a fault at once when one of them ends. pid is
+ * the one spawn() started: the supervisor may have reaped it already and cleared vm->pid, and
+ * the fault is the same then (its pid, its log's last line). */
+static int wait_socket(struct manager *m, struct mgr_vm *vm, pid_t pid, long long log_from, char *err, size_t errlen)
 {
 	char log[PATH_MAX], pidf[PATH_MAX + 32];
 	snprintf(log, sizeof(log), "%s/logs/%s.worker.log", m->state_dir, vm->def.name);
 	snprintf(pidf, sizeof(pidf), "%s/root/petrel.pid", vm->jail_dir);
 	pthread_mutex_lock(&m->lock);
-	struct worker_start_wait w = { .sock = vm->api_sock, .wp = { .pid = vm->pid }, .idle_ms = m->api_timeout_ms,
-				       .max_ms = m->api_timeout_max_ms, .log = log, .log_from = log_from };
+	struct worker_start_wait w = { .sock = vm->api_sock, .wp = { .pid = pid }, .ended = vm->pid != pid,
+				       .idle_ms = m->api_timeout_ms, .max_ms = m->api_timeout_max_ms, .log = log,
+				       .log_from = log_from };
 	pthread_mutex_unlock(&m->lock);
 	if (m->jailer)
 		w.wp.child_pid_file = pidf;
-	if (w.wp.pid <= 0)
-		return error_set(err, errlen, -EIO, "the worker exited before its API answered (see %s)", log);
 	return worker_await_api(&w, err, errlen);
 }
 
@@ -384,6 +386,7 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 	uint64_t t0 = now_ms();
 	vm->launch_t0 = t0;
 	long long log_from = 0;
+	pid_t pid = 0;
 	json_t *fc = json_deep_copy(vm->def.doc);
 	json_object_del(fc, "petrel");
 	/* the taps of its interfaces on host networks, which fc then names (net_taps.h) */
@@ -394,7 +397,7 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 		net_taps_down(m, vm);
 		pthread_mutex_unlock(&m->lock);
 	}
-	if (e == 0 && (e = spawn(m, vm, &log_from, err, errlen)) < 0) {
+	if (e == 0 && (e = spawn(m, vm, &log_from, &pid, err, errlen)) < 0) {
 		pthread_mutex_lock(&m->lock);
 		net_taps_down(m, vm);
 		pthread_mutex_unlock(&m->lock);
@@ -404,7 +407,7 @@ int worker_launch(struct manager *m, struct mgr_vm *vm, const struct worker_star
 		return e;
 	}
 	vm->launch_ms[0] = (unsigned)(now_ms() - t0);
-	if ((e = wait_socket(m, vm, log_from, err, errlen)) < 0)
+	if ((e = wait_socket(m, vm, pid, log_from, err, errlen)) < 0)
 		goto fail;
 	vm->launch_ms[1] = (unsigned)(now_ms() - t0);
 	/* its events file is open before its API answers (docs/events.md) */

@@ -225,8 +225,14 @@ int worker_await_api(struct worker_start_wait *w, char *err, size_t errlen)
 	struct uhttp_patience p = { .idle_ms = w->idle_ms, .max_ms = w->max_ms, .progress = worker_progress_look,
 				    .opaque = &w->wp, .await_socket = true };
 	char *reply = NULL;
-	int st = uhttp_request_patient(w->sock, "GET", "/", NULL, &p, &reply);
-	free(reply);
+	int st = -ESRCH;
+	if (w->ended) {
+		p.outcome = UHTTP_WAIT_GONE;
+		w->wp.gone = w->wp.pid;
+	} else {
+		st = uhttp_request_patient(w->sock, "GET", "/", NULL, &p, &reply);
+		free(reply);
+	}
 	if (st == 200)
 		return 0;
 	/* closed without an answer: the worker may have just died */

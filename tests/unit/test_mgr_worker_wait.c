@@ -361,6 +361,21 @@ TEST(a_worker_that_dies_before_its_socket_fails_at_once_with_its_last_line)
 	reap_start(pid);
 }
 
+/* petreld's supervisor reaped it before the wait began: the same fault, its pid and last line */
+TEST(a_worker_already_reaped_fails_the_same_way)
+{
+	pid_t pid = starting_worker(DIE_AT_EXEC);
+	waitpid(pid, NULL, 0);
+	struct worker_start_wait w = { .sock = sock_path, .wp = { .pid = pid }, .ended = true, .idle_ms = IDLE_MS,
+				       .max_ms = MAX_MS, .log = log_path, .log_from = 0 };
+	char err[512] = "", want[64];
+	CHECK_EQ(worker_await_api(&w, err, sizeof(err)), -EIO);
+	snprintf(want, sizeof(want), "the worker (pid %d) ended before its API answered", (int)pid);
+	CHECK(strstr(err, want) != NULL);
+	CHECK(strstr(err, "libc.so.6: cannot open shared object file") != NULL);
+	unlink(log_path);
+}
+
 TEST(a_jailers_child_that_dies_fails_at_once_while_the_jailer_lingers)
 {
 	pid_t pid = starting_worker(JAILER_CHILD_DIES);
