@@ -15,7 +15,7 @@ import time
 import pytest
 
 import weblib
-from weblib import raw
+from weblib import raw, ws_read
 
 BROWSER = ("Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: cors")
 
@@ -146,17 +146,6 @@ def ws_frame(opcode, payload, mask=True):
         return b + ln + payload
     k = os.urandom(4)
     return b + ln + k + bytes(c ^ k[i % 4] for i, c in enumerate(payload))
-
-
-def ws_read(s):
-    h = s.recv(2, socket.MSG_WAITALL)
-    assert len(h) == 2, "the WebSocket ended"
-    n = h[1] & 0x7F
-    if n == 126:
-        n = struct.unpack(">H", s.recv(2, socket.MSG_WAITALL))[0]
-    elif n == 127:
-        n = struct.unpack(">Q", s.recv(8, socket.MSG_WAITALL))[0]
-    return h[0] & 0x0F, s.recv(n, socket.MSG_WAITALL) if n else b""
 
 
 def test_console_websocket(web):

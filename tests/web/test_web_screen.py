@@ -12,7 +12,6 @@ import re
 import socket
 import struct
 import subprocess
-import time
 
 import pytest
 
@@ -172,18 +171,13 @@ class WsSock:
 
     def recv(self, n):
         while not self.buf:
-            h = self.s.recv(2, socket.MSG_WAITALL)
-            if len(h) < 2:
+            try:
+                op, data = weblib.ws_read(self.s)
+            except AssertionError:
                 return b""
-            ln = h[1] & 0x7F
-            if ln == 126:
-                ln = struct.unpack(">H", self.s.recv(2, socket.MSG_WAITALL))[0]
-            elif ln == 127:
-                ln = struct.unpack(">Q", self.s.recv(8, socket.MSG_WAITALL))[0]
-            data = self.s.recv(ln, socket.MSG_WAITALL) if ln else b""
-            if h[0] & 0x0F == 8:
+            if op == 8:
                 return b""
-            if h[0] & 0x0F == 2:
+            if op == 2:
                 self.buf += data
         out, self.buf = self.buf[:n], self.buf[n:]
         return out

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 from pathlib import Path
@@ -104,6 +105,32 @@ def browser(scenario, url, timeout=180, **params):
     out = r.stdout.strip().splitlines()
     assert r.returncode == 0, f"{scenario} failed:\n{r.stdout}\n{r.stderr}"
     return json.loads(out[-1]) if out else None
+
+
+def recv_exact(s, n):
+    """n bytes from s, or fewer when it ended. Not recv(n, MSG_WAITALL): a socket with a timeout
+    is non-blocking underneath, and there the kernel hands back what has come so far."""
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def ws_read(s):
+    """One WebSocket frame a server sent (unmasked): (opcode, payload)."""
+    h = recv_exact(s, 2)
+    assert len(h) == 2, "the WebSocket ended"
+    n = h[1] & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", recv_exact(s, 2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", recv_exact(s, 8))[0]
+    data = recv_exact(s, n)
+    assert len(data) == n, f"the WebSocket ended after {len(data)} of a frame's {n} bytes"
+    return h[0] & 0x0F, data
 
 
 def raw(sock, method, path, headers=(), body=b""):
