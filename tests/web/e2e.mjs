@@ -526,21 +526,26 @@ try {
   const errors = [];
   page.on('pageerror', (e) => { errors.push(String(e)); log.push(`pageerror: ${e}`); });
   page.on('console', (m) => log.push(`console.${m.type()}: ${m.text()}`));
+  const at = () => `${(performance.now() / 1000).toFixed(2)} s`;
+  page.on('request', (r) => log.push(`${at()} request: ${r.method()} ${r.url()}`));
+  page.on('response', (r) => log.push(`${at()} response: ${r.status()} ${r.request().method()} ${r.url()}`));
   page.on('requestfailed', (r) => log.push(`requestfailed: ${r.method()} ${r.url()} ${r.failure() && r.failure().errorText}`));
   if (P.fail_dir) (await import('node:fs')).appendFileSync(`${P.fail_dir}/steps.txt`, `browser up ${(performance.now() / 1000).toFixed(1)} s after node started\n`);
   const out = await scenarios[scenario](page, ctx, browser);
   if (errors.length) out.page_errors = errors;
   console.log(JSON.stringify(out ?? {}));
 } catch (e) {
-  console.log(String(e && e.stack || e));
   code = 1;
-  // With P.fail_dir (somewhere that outlives the run): what the page showed and said.
+  // what the page showed and said, in the failure's report (and with P.fail_dir, somewhere
+  // that outlives the run, with a screenshot)
+  const text = page ? await page.evaluate(() => `${location.href}\n${document.body.innerText}`).catch((x) => `no text: ${x}`) : '';
+  const report = `${String(e && e.stack || e)}\n\n--- page ---\n${text.slice(0, 4000)}\n\n--- log ---\n${log.slice(-60).join('\n')}\n`;
+  console.log(report);
   if (P.fail_dir && page) {
     const base = `${P.fail_dir}/failed-${scenario}`;
     await page.screenshot({ path: `${base}.png`, fullPage: true, timeout: 60000 }).catch((x) => log.push(`no screenshot: ${x}`));
-    const text = await page.evaluate(() => `${location.href}\n${document.body.innerText}`).catch((x) => `no text: ${x}`);
     const { writeFileSync } = await import('node:fs');
-    writeFileSync(`${base}.txt`, `${String(e && e.stack || e)}\n\n--- page ---\n${text}\n\n--- log ---\n${log.join('\n')}\n`);
+    writeFileSync(`${base}.txt`, report);
   }
 } finally {
   await browser.close();

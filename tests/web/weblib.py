@@ -9,7 +9,9 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import mgrlib
@@ -63,16 +65,32 @@ class Forwarder:
             except OSError:
                 pass
 
+    def _connect(self):
+        """A connection to petreld's socket. A connect that failed is tried again for a second:
+        once in some thirty runs of tests/web on a PVM host it failed with ENOENT while petreld
+        served on (the page then lacked app.js); each failure is said on stderr, which pytest
+        shows with the test's failure."""
+        for attempt in range(10):
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                u.connect(self.sock_path)
+                return u
+            except OSError as e:
+                u.close()
+                there = os.path.exists(self.sock_path)
+                print(f"Forwarder: connect to {self.sock_path} (try {attempt + 1}): {e!r}; "
+                      f"the path {'exists' if there else 'is missing'}", file=sys.stderr)
+                time.sleep(0.1)
+        return None
+
     def _accept(self):
         while not self.closed:
             try:
                 c, _ = self.srv.accept()
             except OSError:
                 return
-            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                u.connect(self.sock_path)
-            except OSError:
+            u = self._connect()
+            if not u:
                 c.close()
                 continue
             threading.Thread(target=self._pipe, args=(c, u), daemon=True).start()
