@@ -31,8 +31,11 @@ pytestmark) when it must be known before any fixture runs (collection-time skips
 """
 import os
 import selectors
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -59,6 +62,68 @@ class _RecheckingPollSelector(selectors.PollSelector):
 
 
 subprocess._PopenSelector = _RecheckingPollSelector
+
+
+class _UnreapedChildWatch(threading.Thread):
+    """Wakes this process's threads (a signal with a handler that does nothing: each blocking
+    call returns EINTR and Python makes it again, looking afresh) while a child of ours has been a
+    zombie for KICK_AFTER seconds, and says so once per child on the real stderr. The selector
+    above was not enough: a later fresh-clone suite on a PVM host sat 14 minutes in the same test
+    with mtype a zombie and pytest asleep in poll() with its one-second timeout long past, so the
+    thread was never woken at all, not even by its timer, until strace attached to it
+    (2026-11-28 14:00). A zombie is what each such hang left; one that a test leaves unreaped on
+    purpose (a killed Popen not waited for) only costs a harmless wake-up every few seconds."""
+
+    KICK_AFTER = 5.0
+    LOOK_EVERY = 2.0
+    SIGNAL = signal.SIGWINCH   # ignored by default; nothing in the tests uses it
+
+    def __init__(self):
+        super().__init__(name="petrel_test-unreaped-child-watch", daemon=True)
+        self.pid = os.getpid()
+        self.since = {}
+        self.said = set()
+
+    def zombies(self):
+        out = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    head, tail = f.read().rsplit(")", 1)
+            except (OSError, ValueError):
+                continue
+            fields = tail.split()
+            if fields[0] == "Z" and int(fields[1]) == self.pid:
+                out[int(d)] = head.split("(", 1)[-1]
+        return out
+
+    def run(self):
+        while os.getpid() == self.pid:
+            time.sleep(self.LOOK_EVERY)
+            now = time.monotonic()
+            found = self.zombies()
+            self.since = {pid: self.since.get(pid, now) for pid in found}
+            stale = [pid for pid, t in self.since.items() if now - t >= self.KICK_AFTER]
+            if not stale:
+                continue
+            for pid in stale:
+                if pid not in self.said:
+                    self.said.add(pid)
+                    print(f"petrel_test: child {pid} ({found[pid]}) has been a zombie for "
+                          f"{now - self.since[pid]:.0f} s: waking this process's threads", file=sys.__stderr__)
+            for t in threading.enumerate():
+                if t is not self and t.ident:
+                    try:
+                        signal.pthread_kill(t.ident, self.SIGNAL)
+                    except (OSError, ProcessLookupError):
+                        pass
+
+
+if threading.current_thread() is threading.main_thread():
+    signal.signal(_UnreapedChildWatch.SIGNAL, lambda signum, frame: None)
+    _UnreapedChildWatch().start()
 
 
 def process_ended(pid):
