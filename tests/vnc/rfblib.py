@@ -19,6 +19,18 @@ class RFBError(Exception):
     pass
 
 
+def recv_exact(sock, n):
+    """n bytes from sock, or fewer when it ended. Not recv(n, MSG_WAITALL): a socket with a
+    timeout is non-blocking underneath, and there the kernel hands back what has come so far."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf)
+
+
 class RFBClient:
     def __init__(self, sock, timeout=10.0):
         self.sock = sock
@@ -30,13 +42,10 @@ class RFBClient:
 
     # ---- plumbing ----
     def recv_exact(self, n):
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise RFBError(f"the server closed after {len(buf)} of {n} bytes")
-            buf += chunk
-        return bytes(buf)
+        buf = recv_exact(self.sock, n)
+        if len(buf) < n:
+            raise RFBError(f"the server closed after {len(buf)} of {n} bytes")
+        return buf
 
     def send(self, data):
         self.sock.sendall(data)

@@ -173,7 +173,7 @@ class WsSock:
         while not self.buf:
             try:
                 op, data = weblib.ws_read(self.s)
-            except AssertionError:
+            except weblib.WebSocketEnded:
                 return b""
             if op == 8:
                 return b""

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import mgrlib
+from rfblib import recv_exact
 
 REPO = mgrlib.REPO
 DIST = REPO / "web" / "dist"
@@ -125,29 +126,24 @@ def browser(scenario, url, timeout=180, **params):
     return json.loads(out[-1]) if out else None
 
 
-def recv_exact(s, n):
-    """n bytes from s, or fewer when it ended. Not recv(n, MSG_WAITALL): a socket with a timeout
-    is non-blocking underneath, and there the kernel hands back what has come so far."""
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return buf
+class WebSocketEnded(AssertionError):
+    """The server's WebSocket ended before (or in the middle of) a frame."""
 
 
 def ws_read(s):
-    """One WebSocket frame a server sent (unmasked): (opcode, payload)."""
+    """One WebSocket frame a server sent (unmasked): (opcode, payload); WebSocketEnded when the
+    stream ends first."""
     h = recv_exact(s, 2)
-    assert len(h) == 2, "the WebSocket ended"
+    if len(h) < 2:
+        raise WebSocketEnded("the WebSocket ended")
     n = h[1] & 0x7F
     if n == 126:
         n = struct.unpack(">H", recv_exact(s, 2))[0]
     elif n == 127:
         n = struct.unpack(">Q", recv_exact(s, 8))[0]
     data = recv_exact(s, n)
-    assert len(data) == n, f"the WebSocket ended after {len(data)} of a frame's {n} bytes"
+    if len(data) < n:
+        raise WebSocketEnded(f"the WebSocket ended after {len(data)} of a frame's {n} bytes")
     return h[0] & 0x0F, data
 
 
