@@ -17,6 +17,7 @@ PACKAGES=(
 	clang             # second compiler: sanitizer builds, freestanding test guests, warnings
 	libclang-rt-14-dev # clang's libFuzzer and sanitizer runtimes (tests/fuzz, -Dfuzz=true): only recommended by clang
 	lld               # links petrel with its start-up functions together (src/startup.order; docs/performance.md)
+	lld-16            # ... and packs its relative relocations (DT_RELR: Debian 12's lld 14 cannot for glibc), 40 KiB less read at every start
 	meson             # the build system
 	ninja-build       # the build backend meson drives
 	pkg-config        # how meson finds the libraries below

@@ -365,7 +365,7 @@ int vm_start(struct vm *vm)
 			log_warn("cpu-affinity: vCPU %u: the VM has %u vCPUs; ignored", i, vcpu_hotplug_possible(vm->cfg));
 	/* The kicker first: each vCPU thread registers itself with it as it starts. */
 	if (vm->pvm)
-		pvm_idle_start(&vm->pvm_idle, &vm->kvm, vm->nvcpus, poke_vcpu, vm);
+		pvm_idle_start(&vm->pvm_idle, &vm->kvm, &vm->devs.io, vm->nvcpus, poke_vcpu, vm);
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		/* each on its own host CPUs when the placement names it (util/affinity.h) */

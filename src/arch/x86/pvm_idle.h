@@ -25,6 +25,7 @@
 #define PVM_IDLE_MASKED (1u << 16) /* in what pvm_idle_vector_of_lvtt keeps: the LVT was masked */
 #define PVM_IDLE_MAX_VCPUS 64
 
+struct io_thread;
 struct kvm;
 
 struct pvm_idle {
@@ -38,13 +39,18 @@ struct pvm_idle {
 	bool paused;                               /* VM paused: send nothing */
 	pthread_mutex_t round_lock;                /* held by the kicker through each round */
 	uint64_t last_refresh_ns[PVM_IDLE_MAX_VCPUS];
+	struct io_thread *io;                      /* where the start timer runs */
+	int start_tfd;                             /* fires at the first round: the thread is made */
 	pthread_t thread;
-	bool running;
+	bool thread_started;
+	bool running;                              /* started (the timer set or the thread made) */
 	int stop_efd;
 	uint64_t kicks, skipped;
 };
 
-int pvm_idle_start(struct pvm_idle *pi, struct kvm *kvm, unsigned nvcpus,
+/* The kicker's first round is due PVM_IDLE_KICK_MS from now; its thread is made then (by a
+ * timer on `io`, which must outlive pvm_idle_stop). */
+int pvm_idle_start(struct pvm_idle *pi, struct kvm *kvm, struct io_thread *io, unsigned nvcpus,
 		   void (*poke)(void *opaque, unsigned id), void *poke_opaque);
 void pvm_idle_stop(struct pvm_idle *pi);
 /* From vCPU `id`'s own thread, between runs: re-read its LAPIC timer vector now and then. */
