@@ -16,7 +16,10 @@ startup  VMM start -> first guest instruction: a test guest whose first act is t
          the same run, runs interleaved, when present: QEMU's microvm (qemu-system-x86_64,
          the same PVH kernel, isa-debug-exit) and kvmtool (BENCH_KVMTOOL=path/to/lkvm; not in
          Debian 12: build it from its source; a flat binary whose first act is the i8042 reset
-         that ends a kvmtool VM). BENCH_STARTUP_RUNS: runs of each (default 9).
+         that ends a kvmtool VM). BENCH_STARTUP_RUNS: runs of each (default 31: peak RSS
+         varies by +-100 KiB from run to run with where ASLR puts each mapping against the
+         kernel's 64 KiB fault-around windows). Each VMM's binary is dropped from the page
+         cache first, so that every one is read the same way (by exec's readahead).
 exits    port-I/O exit round trip: the `exitloop` test guest does N `out`s to the null port
          0xf5 from ring 3 (and from ring 0); ns per exit from the difference of two runs,
          next to bench/bare_exit_loop (raw KVM_RUN loop, ring 3) and the same guest under
@@ -160,7 +163,20 @@ def startup_peers(elf):
     return peers
 
 
-def bench_startup(n=benchlib_runs("BENCH_STARTUP_RUNS", 9)):
+def drop_cached(path):
+    """Drop a program's file from the page cache (written back first), so that the next exec
+    reads it the way an installed program's first run does. The pages a file sits in decide
+    what the kernel's fault-around maps (how the file was written: a linker's output, a copy
+    or a readahead's), and so its peak RSS: the same binary measured 100 KiB apart."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def bench_startup(n=benchlib_runs("BENCH_STARTUP_RUNS", 31)):
     guest = first_insn_guest()
     # Timed as the peers run: no --stats (its exit table and the guest memory's mincore cost
     # ~0.15 ms and ~48 KiB that kvmtool and QEMU do not pay); the guest memory resident comes
@@ -168,6 +184,8 @@ def bench_startup(n=benchlib_runs("BENCH_STARTUP_RUNS", 9)):
     petrel = [str(PETREL), "run", "--kernel", str(guest), "--debug-exit", "--mem", "128"]
     rows = [("petrel run", petrel, 0, None)] + startup_peers(guest)
     figs = {name: ([], [], [], []) for name, *_ in rows}
+    for _, cmd, *_ in rows:
+        drop_cached(shutil.which(cmd[0]) or cmd[0])
     for _ in range(n):
         for name, cmd, ok, env in rows:  # interleaved: every VMM sees the same load
             wall, cpu, maxrss, out, err, rc = run_rusage(cmd, env=env)

@@ -21,8 +21,11 @@
 int sc_sigsys_install(void);   /* sigsys.c */
 
 static bool enabled;
-static struct sock_fprog progs[SC_KIND_ALL];
+static struct sock_fprog progs[SC_KIND_ALL];   /* compiled from --seccomp-filter FILE */
 static bool progs_from_file;   /* progs were malloc'ed by compiling (else: the built-in ones) */
+/* The built-in programs get the pid when a thread of their kind first installs one: the kinds
+ * a VM never starts are never written (their pages stay petrel's file's, not copies). */
+static uint32_t builtin_pid;
 static int trigger_kind = SC_KIND_NONE;
 
 bool seccomp_enabled(void)
@@ -89,7 +92,10 @@ static int install(int kind)
 	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
 	if (kind == SC_SPAWN && spawn_inherited)
 		return 0;
-	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &progs[kind]) < 0 ? -errno : 0;
+	struct sock_fprog prog = progs[kind];
+	if (!progs_from_file)
+		sc_builtin_prog(kind, SC_SANITIZER, builtin_pid, &prog);
+	return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0 ? -errno : 0;
 }
 
 int seccomp_enter(int kind)
@@ -157,7 +163,7 @@ int seccomp_start(const struct sc_options *o)
 	if (o->filter_path)
 		e = compile_with_file(o->filter_path);
 	else
-		sc_builtin_progs(progs, SC_SANITIZER, (uint32_t)getpid());
+		builtin_pid = (uint32_t)getpid();
 	if (e < 0)
 		return e;
 

@@ -60,7 +60,9 @@ extern const struct sc_builtin sc_builtin_bpf[2][SC_KIND_ALL];
 extern const char sc_syscall_name_text[];
 extern const unsigned short sc_syscall_name_at[SC_SYSCALL_NAMES];   /* 0: no name */
 
-/* This build's programs with `pid` put in, ready for seccomp(SECCOMP_SET_MODE_FILTER). */
+/* This build's program of `kind` with `pid` put in, ready for seccomp(SECCOMP_SET_MODE_FILTER). */
+void sc_builtin_prog(int kind, bool sanitizer, uint32_t pid, struct sock_fprog *out);
+/* ... of every kind. */
 void sc_builtin_progs(struct sock_fprog progs[SC_KIND_ALL], bool sanitizer, uint32_t pid);
 /* NULL if nr has no name */
 const char *sc_syscall_name(int nr);
