@@ -32,6 +32,10 @@ static pthread_cond_t spawn_cond = PTHREAD_COND_INITIALIZER;
 static struct start *spawn_queue;
 static bool spawner_running;
 static int (*enter_filter)(int kind); /* seccomp's, once it started the spawner */
+/* The thread that started the spawner, when its filter is the spawner's own: it creates its
+ * threads itself (the spawner is for every other thread). */
+static bool creator_direct;
+static pthread_t creator;
 
 static void report(struct start *s, int status, bool child)
 {
@@ -74,14 +78,19 @@ static void *trampoline(void *p)
 }
 
 /* pthread_create with every signal blocked (the child inherits the mask). */
-static int create(struct start *s)
+static int create_blocked(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int e = pthread_create(&s->thread, NULL, trampoline, s);
+	int e = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -e;
+}
+
+static int create(struct start *s)
+{
+	return create_blocked(&s->thread, trampoline, s);
 }
 
 static void *spawner(void *arg)
@@ -106,6 +115,22 @@ static void *spawner(void *arg)
 	return NULL;
 }
 
+/* The spawner when its filter is its creator's: what the trampoline does, but nothing to
+ * install (enter_filter only unblocks SIGSYS) and no one waiting for it. */
+static void *spawner_inheriting(void *arg)
+{
+	prctl(PR_SET_NAME, "fc_spawn", 0, 0, 0);
+	sigset_t faults;
+	proc_metrics_fault_signals(&faults);
+	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+	int e = enter_filter(SC_SPAWN);
+	if (e < 0) {
+		log_error("the spawner thread: %s", strerror(-e));
+		return NULL;
+	}
+	return spawner(arg);
+}
+
 int thread_start(pthread_t *t, int kind, const char *name, void *(*fn)(void *), void *arg)
 {
 	return thread_start_on(t, kind, name, affinity_for_kind(kind), fn, arg);
@@ -122,7 +147,7 @@ int thread_start_on(pthread_t *t, int kind, const char *name, const cpu_set_t *c
 	pthread_cond_init(&s.cond, NULL);
 	int e = 0;
 	pthread_mutex_lock(&spawn_lock);
-	bool queued = spawner_running;
+	bool queued = spawner_running && !(creator_direct && pthread_equal(pthread_self(), creator));
 	if (queued) {
 		s.next = spawn_queue;
 		spawn_queue = &s;
@@ -173,14 +198,26 @@ int thread_spawner_pin(const cpu_set_t *cpus)
 	return s.status;
 }
 
-int thread_spawner_start(int (*enter)(int kind))
+int thread_spawner_start(int (*enter)(int kind), bool creator_keeps_filter)
 {
 	enter_filter = enter;
 	pthread_t t;
-	int e = thread_start(&t, SC_SPAWN, "fc_spawn", spawner, NULL);
+	int e;
+	/* Its creator's filter is the spawner's own: it starts serving when it runs, and requests
+	 * queued before then wait for it (no round trip to wait for it here). */
+	if (creator_keeps_filter) {
+		if ((e = create_blocked(&t, spawner_inheriting, NULL)) == 0)
+			pthread_detach(t);
+		else
+			log_error("cannot start thread 'fc_spawn': %s", strerror(-e));
+	} else {
+		e = thread_start(&t, SC_SPAWN, "fc_spawn", spawner, NULL);
+	}
 	if (e == 0) {
 		pthread_mutex_lock(&spawn_lock);
 		spawner_running = true;
+		creator_direct = creator_keeps_filter;
+		creator = pthread_self();
 		pthread_mutex_unlock(&spawn_lock);
 	}
 	return e;

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 
 /* Start fn(arg) as a thread of seccomp kind `kind` (enum sc_kind, util/thread_kind.h)
  * named `name` (at most 15 characters kept), with every signal blocked but SIGSYS and the
@@ -28,9 +29,11 @@ int thread_start_on(pthread_t *t, int kind, const char *name, const cpu_set_t *c
 int thread_spawner_pin(const cpu_set_t *cpus);
 
 /* The spawner (seccomp_start() calls it once, with its seccomp_enter): from then on every new
- * thread calls enter(its kind) before anything else, and is created by the spawner. Before it
- * (and with seccomp off) threads start unfiltered, from their creator. util knows no seccomp:
- * the filter comes from the layer above. 0 or -errno. */
-int thread_spawner_start(int (*enter)(int kind));
+ * thread calls enter(its kind) before anything else, and is created by the spawner; with
+ * creator_keeps_filter, the caller's filter stays the spawner's (it adds none of its own), and
+ * the threads the caller starts it creates itself, without the hop. Before it (and with
+ * seccomp off) threads start unfiltered, from their creator. util knows no seccomp: the filter
+ * comes from the layer above. 0 or -errno. */
+int thread_spawner_start(int (*enter)(int kind), bool creator_keeps_filter);
 
 #endif
