@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SC_FILTER_FILE_MAX (1u << 20)
@@ -171,8 +170,6 @@ int seccomp_start(const struct sc_options *o)
 	if (t && *t && (trigger_kind = sc_kind_from_name(t)) == SC_KIND_NONE)
 		log_warn("PETREL_SECCOMP_TEST_TRIGGER: '%s' is not a thread kind", t);
 
-	/* The time zone is read once, by the first log line's timestamp; read it now. */
-	tzset();
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		e = -errno;
 		log_error("seccomp: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));

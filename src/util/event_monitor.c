@@ -3,6 +3,7 @@
 #include "util/event_monitor.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/utc.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -142,10 +143,8 @@ static json_t *envelope(const char *source, const char *event, json_t *props, ui
 	struct timespec wall, mono;
 	clock_gettime(CLOCK_REALTIME, &wall);
 	clock_gettime(CLOCK_MONOTONIC, &mono);
-	struct tm tm;
 	char ts[40];
-	gmtime_r(&wall.tv_sec, &tm);
-	size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	size_t n = utc_stamp(ts, sizeof(ts), wall.tv_sec);
 	snprintf(ts + n, sizeof(ts) - n, ".%06ldZ", wall.tv_nsec / 1000);
 	return json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:o}", "timestamp", ts, "monotonic_us",
 			 (json_int_t)(mono.tv_sec * 1000000LL + mono.tv_nsec / 1000), "seq", (json_int_t)seq,

@@ -1,6 +1,7 @@
 #include "devices/legacy/rtc.h"
 #include "devices/dev_state.h"
 #include "util/error.h"
+#include "util/utc.h"
 
 #include <stdbool.h>
 #include <errno.h>
@@ -69,8 +70,7 @@ static unsigned decode(const struct rtc_state *st, uint8_t v)
 
 static void guest_tm(const struct rtc_state *st, struct tm *tm)
 {
-	time_t t = time(NULL) + st->offset_sec;
-	gmtime_r(&t, tm);
+	utc_from_epoch((int64_t)time(NULL) + st->offset_sec, tm);
 }
 
 static uint8_t encode_hour(const struct rtc_state *st, int hour)
@@ -141,9 +141,7 @@ static void write_time(struct rtc_state *st, unsigned idx, uint8_t v)
 	case REG_YEAR: tm.tm_year = (tm.tm_year / 100) * 100 + (int)val; break;
 	default: tm.tm_year = (int)val * 100 + tm.tm_year % 100 - 1900; break;
 	}
-	time_t t = timegm(&tm);
-	if (t != (time_t)-1)
-		st->offset_sec = (int64_t)t - (int64_t)time(NULL);
+	st->offset_sec = utc_to_epoch(&tm) - (int64_t)time(NULL);
 }
 
 /* Register B. Setting SET freezes the time registers (the guest then writes them one by
@@ -167,9 +165,7 @@ static void write_reg_b(struct rtc_state *st, uint8_t v)
 			.tm_mon = (int)decode(st, c[REG_MON]) - 1,
 			.tm_year = (int)(decode(st, c[RTC_CENTURY_REG]) * 100 + decode(st, c[REG_YEAR])) - 1900,
 		};
-		time_t t = timegm(&tm);
-		if (t != (time_t)-1)
-			st->offset_sec = (int64_t)t - (int64_t)time(NULL);
+		st->offset_sec = utc_to_epoch(&tm) - (int64_t)time(NULL);
 	}
 }
 
