@@ -10,7 +10,8 @@
  * Covered: virtio-blk on a raw image and on a qcow2 overlay (io_uring reads and writes, flush,
  * first-write allocation with copy from the base, discard), virtio-net (receive, transmit
  * through a rate limiter's timer, the control queue), the vsock mux (guest connecting to a
- * host socket, data both ways, the output gate and its release). */
+ * host socket, data both ways, the output gate and its release), and the time (a vCPU's and
+ * the I/O thread's first log lines, the RTC read and set). */
 #include "unit.h"
 
 #define MEM_SIZE (2u << 20)
@@ -26,6 +27,8 @@
 #include "vsock/vsock_mux.h"
 #include "seccomp/seccomp.h"
 #include "util/thread.h"
+#include "devices/legacy/rtc.h"
+#include "rtc_io.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -285,6 +288,42 @@ TEST(vsock_under_filters)
 	vsock_mux_destroy(&mux);
 	close(vsock_listener);
 	unlink(hostp);
+}
+
+/* ---- the time: a data-plane thread's first log line and RTC read ---- */
+
+static struct rtc rtc;
+
+static void time_on_vcpu(void) /* vCPU: the guest reads its clock; a line is logged */
+{
+	uint8_t sec = rtc_get(&rtc, 0), year = rtc_get(&rtc, 9);
+	if (sec == 0xee || year == 0xee)
+		fail(30);
+	rtc_set(&rtc, 0x0b, 0x82);   /* SET, as Linux sets the clock ... */
+	rtc_set(&rtc, 9, year);
+	rtc_set(&rtc, 0x0b, 0x02);   /* ... and the date is read back in (timegm's work) */
+	log_warn("a vCPU's line, stamped");
+}
+
+static void time_on_io(void)
+{
+	log_warn("an I/O thread's line, stamped");
+}
+
+/* The child's first conversions of time happen here, on threads whose filters open no file:
+ * glibc's gmtime_r, timegm and strftime would read /etc/localtime (util/utc.h). */
+TEST(time_on_data_threads_under_filters)
+{
+	rtc_init(&rtc, 128 << 20, 0);
+	const struct step steps[] = {
+		{ SC_VCPU, "fc_vcpu 0", time_on_vcpu },
+		{ SC_IO, "fc_io", time_on_io },
+	};
+	char log[4096];
+	int st = run_steps(steps, sizeof(steps) / sizeof(steps[0]), log, sizeof(log));
+	CHECK_CLEAN(st, log);
+	CHECK_CONTAINS(log, "a vCPU's line, stamped");
+	CHECK_CONTAINS(log, "an I/O thread's line, stamped");
 }
 
 int main(int argc, char **argv)
