@@ -199,7 +199,7 @@ int seccomp_start(const struct sc_options *o)
 	 * filter install (~50 us on a PVM host) at every start, and main could not start `petrel
 	 * run`'s threads itself (each a hop through the spawner). A --seccomp-filter FILE's main
 	 * list is stacked on the union as written. */
-	bool main_union = !SC_SANITIZER && !o->filter_path;
+	bool main_union = spawn_inherited && !o->filter_path;
 	if ((e = thread_spawner_start(seccomp_enter, main_union)) < 0) {
 		enabled = false;
 		log_error("seccomp: cannot start the spawner thread: %s", strerror(-e));

@@ -47,18 +47,23 @@ static void report(struct start *s, int status, bool child)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* What every new thread does first: its name, and faults and SIGPIPE let through to their
+ * counting handlers (util/proc_metrics.h): a blocked synchronous fault would kill without them. */
+static void thread_begin(const char *name)
+{
+	if (name[0])
+		prctl(PR_SET_NAME, name, 0, 0, 0);
+	sigset_t faults;
+	proc_metrics_fault_signals(&faults);
+	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+}
+
 static void *trampoline(void *p)
 {
 	struct start *s = p;
 	void *(*fn)(void *) = s->fn;
 	void *arg = s->arg;
-	if (s->name[0])
-		prctl(PR_SET_NAME, s->name, 0, 0, 0);
-	/* Faults and SIGPIPE reach their counting handlers (util/proc_metrics.h) on this thread
-	 * too: a blocked synchronous fault would kill without them. */
-	sigset_t faults;
-	proc_metrics_fault_signals(&faults);
-	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+	thread_begin(s->name);
 	/* On its host CPUs before its own filter and before fn: a vCPU never runs a guest
 	 * instruction elsewhere. */
 	int e = s->pin ? affinity_pin_self(&s->cpus) : 0;
@@ -119,10 +124,7 @@ static void *spawner(void *arg)
  * install (enter_filter only unblocks SIGSYS) and no one waiting for it. */
 static void *spawner_inheriting(void *arg)
 {
-	prctl(PR_SET_NAME, "fc_spawn", 0, 0, 0);
-	sigset_t faults;
-	proc_metrics_fault_signals(&faults);
-	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+	thread_begin("fc_spawn");
 	int e = enter_filter(SC_SPAWN);
 	if (e < 0) {
 		log_error("the spawner thread: %s", strerror(-e));

@@ -3,28 +3,28 @@
 
 #include <stdio.h>
 
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
 /* Days from 1970-01-01 to year-month-day (month 1-12), any year: counted in 400-year eras of
  * 146097 days, each year begun on March 1 so that February's leap day is the year's last. */
 static int64_t days_from_civil(int64_t y, int m, int d)
 {
 	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t era = floor_div(y, 400);
 	int64_t yoe = y - era * 400;                                   /* [0, 399] */
 	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;  /* [0, 365] */
 	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
 	return era * 146097 + doe - 719468;
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
 void utc_from_epoch(int64_t sec, struct tm *tm)
 {
 	int64_t days = floor_div(sec, 86400), rem = sec - days * 86400;
 	int64_t z = days + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t era = floor_div(z, 146097);
 	int64_t doe = z - era * 146097;                                        /* [0, 146096] */
 	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;   /* [0, 399] */
 	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                  /* [0, 365] */
@@ -42,8 +42,8 @@ void utc_from_epoch(int64_t sec, struct tm *tm)
 
 int64_t utc_to_epoch(const struct tm *tm)
 {
-	int64_t mon = tm->tm_mon, y = (int64_t)tm->tm_year + 1900 + floor_div(mon, 12);
-	mon -= floor_div(mon, 12) * 12;
+	int64_t years = floor_div(tm->tm_mon, 12);
+	int64_t y = (int64_t)tm->tm_year + 1900 + years, mon = tm->tm_mon - years * 12;
 	int64_t days = days_from_civil(y, (int)mon + 1, 1) + tm->tm_mday - 1;
 	return days * 86400 + (int64_t)tm->tm_hour * 3600 + (int64_t)tm->tm_min * 60 + tm->tm_sec;
 }
