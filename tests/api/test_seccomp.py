@@ -17,8 +17,9 @@ import apilib
 TRIGGER = "PETREL_SECCOMP_TEST_TRIGGER"   # test-only: that kind's first thread calls times()
 
 
-def task_status(pid):
-    """{tid: (name, {Seccomp, NoNewPrivs})} for every thread of pid."""
+def task_statuses(pid):
+    """{tid: /proc status fields} for every thread of pid but io_uring's kernel workers, which
+    never run user code."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -26,10 +27,14 @@ def task_status(pid):
                 st = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
         except FileNotFoundError:
             continue   # ended meanwhile
-        if st["Name"].startswith("iou-"):
-            continue   # io_uring's kernel workers never run user code
-        out[int(tid)] = (st["Name"].strip(), st["Seccomp"].strip(), st["NoNewPrivs"].strip())
+        if not st["Name"].startswith("iou-"):
+            out[int(tid)] = {k: v.strip() for k, v in st.items()}
     return out
+
+
+def task_status(pid):
+    """{tid: (name, Seccomp, NoNewPrivs)} for every thread of pid."""
+    return {tid: (st["Name"], st["Seccomp"], st["NoNewPrivs"]) for tid, st in task_statuses(pid).items()}
 
 
 def assert_all_filtered(pid, expect_names):
@@ -46,6 +51,18 @@ def test_every_thread_is_filtered(petrel, api):
     assert api.get("/").status == 200
     names = assert_all_filtered(petrel.proc.pid, ["petrel", "fc_spawn", "fc_vmm", "fc_api"])
     assert len(names) == 4, names
+
+
+def filter_counts(pid):
+    """{thread name: Seccomp_filters} of pid's threads."""
+    return {st["Name"]: int(st["Seccomp_filters"]) for st in task_statuses(pid).values()}
+
+
+def test_main_keeps_the_union_and_the_others_stack_their_own(petrel, api):
+    # with the built-in lists main's policy is the spawner's union (one filter, as fc_spawn's,
+    # which inherits it); every thread they start adds its kind's list on top (docs/security.md)
+    assert api.get("/").status == 200
+    assert filter_counts(petrel.proc.pid) == {"petrel": 1, "fc_spawn": 1, "fc_vmm": 2, "fc_api": 2}
 
 
 def maps(pid):
