@@ -2,8 +2,6 @@
 /* A tiny virtio 1.x driver for the test guests (see virtio_common.h). */
 #include "virtio_common.h"
 
-#define mb() __asm__ __volatile__("mfence" ::: "memory")
-
 static inline uint8_t r8(uintptr_t a) { return *(volatile uint8_t *)a; }
 static inline uint16_t r16(uintptr_t a) { return *(volatile uint16_t *)a; }
 static inline uint32_t r32(uintptr_t a) { return *(volatile uint32_t *)a; }
@@ -289,10 +287,22 @@ uint8_t vdev_isr(struct vdev *d)
 void vq_publish(struct vq *vq, uint16_t head)
 {
 	vq->avail[2 + (vq->avail_idx & (vq->size - 1))] = head;
-	mb();
+	virt_wmb();
 	vq->avail_idx++;
 	vq->avail[1] = vq->avail_idx;
-	mb();
+	virt_mb();
+}
+
+bool vq_publish_since(struct vq *vq, uint16_t old)
+{
+	virt_wmb();
+	vq->avail[1] = vq->avail_idx;
+	virt_mb();
+	uint16_t avail_event = *(volatile uint16_t *)(vq->used + 4 + 8 * vq->size);
+	if ((uint16_t)(vq->avail_idx - avail_event - 1) >= (uint16_t)(vq->avail_idx - old))
+		return false;
+	vq_kick(vq);
+	return true;
 }
 
 void vq_kick(struct vq *vq)
@@ -328,7 +338,7 @@ bool vq_poll(struct vq *vq, uint32_t *id, uint32_t *len)
 {
 	if (vq_used_idx(vq) == vq->last_used)
 		return false;
-	mb();
+	virt_rmb();
 	volatile uint8_t *e = vq->used + 4 + 8 * (vq->last_used & (vq->size - 1));
 	if (id)
 		*id = *(volatile uint32_t *)e;

@@ -32,21 +32,10 @@ static uint8_t rxbuf[QSIZE][16384] __attribute__((aligned(4096)));
 static long mode, nframes, size, bufsize, sync;
 static uint64_t tsc_hz, tsc_cycles, notifies, frames_done, bytes_done;
 
-static void publish(uint16_t old)
-{
-	__asm__ __volatile__("mfence" ::: "memory");
-	vq.avail[1] = vq.avail_idx;
-	__asm__ __volatile__("mfence" ::: "memory");
-	uint16_t avail_event = *(volatile uint16_t *)(vq.used + 4 + 8 * QSIZE);
-	if ((uint16_t)(vq.avail_idx - avail_event - 1) < (uint16_t)(vq.avail_idx - old)) {
-		vq_kick(&vq);
-		notifies++;
-	}
-}
-
 static void calibrate(void)
 {
 	tsc_hz = tsc_hz_from_rtc();
+	deadline_tsc_hz(tsc_hz);
 }
 
 static void run_tx(void)
@@ -76,7 +65,7 @@ static void run_tx(void)
 			submitted++;
 		}
 		if (vq.avail_idx != old)
-			publish(old);
+			notifies += vq_publish_since(&vq, old);
 		uint32_t id;
 		bool any = false;
 		while (vq_poll(&vq, &id, NULL)) {
@@ -104,7 +93,7 @@ static void run_rx(void)
 	}
 	bench_sync("netbench", "ready", tsc_hz);
 	vq.avail_idx = QSIZE;
-	publish(0);
+	notifies += vq_publish_since(&vq, 0);
 	vq_kick(&vq);
 	uint64_t first = 0, last = 0;
 	unsigned remaining = 0;
@@ -136,7 +125,7 @@ static void run_rx(void)
 			any = true;
 		}
 		if (any) {
-			publish(old);
+			notifies += vq_publish_since(&vq, old);
 		} else if (first ? rdtsc() - last > idle_limit : rdtsc() - wait_start > 120 * tsc_hz) {
 			break;
 		}

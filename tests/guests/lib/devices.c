@@ -234,6 +234,11 @@ bool deadline_use_tsc(void)
 	return true;
 }
 
+void deadline_tsc_hz(uint64_t hz)
+{
+	tsc_per_sec = hz;
+}
+
 void deadline_start(struct deadline *d, int seconds)
 {
 	uint64_t per_sec = tsc_per_sec ? tsc_per_sec : DEADLINE_TSC_PER_SEC;

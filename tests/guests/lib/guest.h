@@ -301,6 +301,9 @@ bool deadline_expired(struct deadline *d);
  * guest whose other vCPU uses the RTC's index latch, which makes RTC reads race. False
  * (and the RTC stays the clock) when the RTC does not tick. */
 bool deadline_use_tsc(void);
+/* The same with a rate the caller measured (tsc_hz_from_rtc): a loop that checks its deadline
+ * often must not read the RTC each time (two port I/O exits, tens of us on a PVM host). */
+void deadline_tsc_hz(uint64_t hz);
 /* TSC ticks in one RTC second, counted between two ticks of its seconds register (1 to 2 s;
  * port reads only: callable from ring 3). */
 uint64_t tsc_hz_from_rtc(void);

@@ -99,8 +99,22 @@ static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint
 			guest_mem_mark_dirty_hva(mem, r->data[i].iov_base, r->data[i].iov_len);
 	if (status != VIRTIO_BLK_S_OK)
 		stat_add(&b->errors, 1);
-	virtq_push(&b->vdev.vq[0], r->head, (status == VIRTIO_BLK_S_OK ? data_len : 0) + 1);
+	uint32_t len = (status == VIRTIO_BLK_S_OK ? data_len : 0) + 1;
+	if (b->reaping && b->nreaped < VIRTIO_BLK_QUEUE_SIZE)
+		b->reaped[b->nreaped++] = (struct virtq_used_elem){ r->head, len };
+	else
+		virtq_push(&b->vdev.vq[0], r->head, len);
 	req_put(b, r);
+}
+
+unsigned blk_reap(struct virtio_blk *b, bool wait)
+{
+	b->reaping = true;
+	unsigned n = (unsigned)disk_reap(&b->disk, blk_complete_one, b, wait);
+	b->reaping = false;
+	virtq_push_n(&b->vdev.vq[0], b->reaped, b->nreaped);
+	b->nreaped = 0;
+	return n;
 }
 
 
@@ -109,7 +123,7 @@ static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint
 static void drain_for_sync(struct virtio_blk *b)
 {
 	if (b->disk.qcow2 && disk_inflight(&b->disk))
-		disk_reap(&b->disk, blk_complete_one, b, true);
+		blk_reap(b, true);
 }
 
 static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t nsect)
@@ -326,7 +340,7 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned q)
 		disk_kick(&b->disk);
 		/* Page-cache hits complete during the submit: answer them now rather than after
 		 * another trip through epoll. */
-		if (disk_reap(&b->disk, blk_complete_one, b, false) > 0)
+		if (blk_reap(b, false) > 0)
 			any = true;
 		/* Tell the driver now, not when we go idle: an interrupt-driven driver then refills
 		 * the queue while we look for more work, and we find it without another notification
@@ -406,7 +420,7 @@ void blk_completions(void *opaque, int fd, uint32_t events)
 	struct virtio_dev *d = &b->vdev;
 	pthread_mutex_lock(&d->lock);
 	bool was_full = reqs_full(b);
-	if (disk_reap(&b->disk, blk_complete_one, b, false) > 0)
+	if (blk_reap(b, false) > 0)
 		virtio_queue_interrupt(d, 0);
 	/* Requests held back for lack of slots can go now. */
 	if (was_full && virtio_is_running(d) && virtq_is_enabled(&d->vq[0]))
@@ -446,7 +460,7 @@ static void blk_reset(struct virtio_dev *d)
 static void blk_quiesce(struct virtio_dev *d)
 {
 	struct virtio_blk *b = to_blk(d);
-	if (disk_reap(&b->disk, blk_complete_one, b, true) > 0)
+	if (blk_reap(b, true) > 0)
 		virtio_queue_interrupt(d, 0);
 	int err = disk_commit(&b->disk);
 	if (err < 0)

@@ -81,6 +81,11 @@ struct virtio_blk {
 	bool bmp_persist;             /* written back at a clean close (not after a handover) */
 	bool bmp_host_written;        /* atomic: a disk copy wrote the image (blk_backup_host_write) */
 	struct rate_limiter rl;       /* the drive's rate_limiter (unlimited unless configured) */
+	/* Completions of one reap (blk_reap), put in the used ring together: one store of the
+	 * used index the driver polls, not one a request. */
+	struct virtq_used_elem reaped[VIRTIO_BLK_QUEUE_SIZE];
+	unsigned nreaped;
+	bool reaping;
 };
 
 /* Open the image and set up the device (no transport yet). */

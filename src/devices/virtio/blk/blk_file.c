@@ -23,7 +23,7 @@ static int install(struct virtio_blk *b, struct disk *nd)
 	if (disk_async(&b->disk) && d->io)
 		io_thread_remove(d->io, b->disk.file.efd);
 	pthread_mutex_lock(&d->lock);
-	if (disk_reap(&b->disk, blk_complete_one, b, true) > 0)
+	if (blk_reap(b, true) > 0)
 		virtio_queue_interrupt(d, 0);
 	/* Writes the old file took are the guest's too: a FLUSH after the swap goes to the new
 	 * file, so they are made durable now (with the writeback cache the guest relies on it). */
