@@ -435,7 +435,8 @@ def bench_blk():
             pass
     host_bin = BUILD / "bench" / "virtio_blk_host"
     rand_ops = pick(int(os.environ.get("BENCH_BLK_RAND_OPS", "200000")), 256)
-    seq_ops = pick(int(os.environ.get("BENCH_BLK_SEQ_OPS", "2048")), 16)
+    # 8 GiB a run: at 2 GiB (0.2 s) one run's rate moved with what else the host did then
+    seq_ops = pick(int(os.environ.get("BENCH_BLK_SEQ_OPS", "8192")), 16)
     cases = [("randread", 4096, 32, rand_ops, ""), ("randread", 4096, 32, rand_ops, ",poll=20"),
              ("seqread", 1 << 20, 8, seq_ops, ""), ("seqwrite", 1 << 20, 8, seq_ops, "")]
     names = ["randread", "randread-poll20", "seqread", "seqwrite"]
@@ -462,6 +463,10 @@ def bench_blk():
             if rc != 0 or not m:
                 failed(f"  {mode}: guest failed ({rc}): {(out + err)[-400:]}")
                 return None
+            g = re.search(r"blkbench-guest refill=(\d+) stalls=(\d+) stall=(\d+)", out)
+            if g:  # where the guest's time went: refilling the queue, kept from running
+                where["refill"].append(int(g.group(1)) / int(m.group(1)))
+                where["stall"].append(int(g.group(3)) / int(m.group(1)))
             return int(m.group(1)) / int(m.group(2)), int(m.group(3))
 
         def host_run():
@@ -484,6 +489,7 @@ def bench_blk():
                 return None
             return int(qm.group(1)) / int(qm.group(2)), int(qm.group(3))
 
+        where = {"refill": [], "stall": []}
         runners = [("petrel", petrel_run), ("host", host_run)] + ([("QEMU", qemu_run)] if qemu else [])
         times = {name: [] for name, _ in runners}
         notes = {name: [] for name, _ in runners}
@@ -509,6 +515,9 @@ def bench_blk():
         qn = f", QEMU {int(median(notes['QEMU']))}" if notes.get("QEMU") else ""
         print(f"  {label:40} guest {g:9.0f} {unit}   host {hst:9.0f} {unit}   ratio {g / hst:5.2f}{qs}"
               f"   (notifications for {ops} requests: petrel {int(median(notes['petrel']))}{qn}){spread}", flush=True)
+        if where["refill"]:
+            print(f"  {'':40} petrel's guest: {100 * median(where['refill']):.1f}% of its time refilling the queue, "
+                  f"{100 * median(where['stall']):.1f}% kept from running (gaps over 10 us)", flush=True)
     if not os.access("/dev/kvm", os.R_OK | os.W_OK) or not shutil.which("qemu-system-x86_64"):
         print("  (no QEMU row: needs qemu-system-x86_64 and /dev/kvm)")
 
