@@ -1,7 +1,9 @@
 /* Unit tests for the PVM workarounds' pure parts: the SYSCALL shim (src/arch/x86/pvm_syscall.c),
  * the idle kicker's vector choice (pvm_idle.c), and the guest page-table walker the shim relies
  * on (src/arch/x86/pagewalk.c), over a fake guest memory. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "arch/x86/pvm_idle.h"
 #include "arch/x86/pvm_syscall.h"
 #include "memory/guest_mem.h"
+#include "util/io_thread.h"
 #include "unit.h"
 
 static uint64_t rd64(const uint8_t *p)
@@ -47,6 +50,56 @@ TEST(idle_kicker_tells_sleeping_threads_from_running_ones)
 	CHECK(!pvm_idle_thread_sleeping((int)gettid())); /* this thread, reading its own state: running */
 	pthread_cancel(t);
 	pthread_join(t, NULL);
+}
+
+/* Whether this process has a thread named fc_pvm_idle (the kicker). */
+static bool kicker_thread_exists(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		char path[300], comm[32] = "";
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
+		if (f) {
+			found = fgets(comm, sizeof(comm), f) && !strncmp(comm, "fc_pvm_idle", 11);
+			fclose(f);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* A VM that ends before the first round (a short `petrel run`) never pays for the kicker's
+ * thread; one that lives past it has the thread, and stopping joins it. No KVM: with no vCPU
+ * thread or timer vector known, a round sends nothing. */
+TEST(the_kicker_thread_is_made_at_its_first_round)
+{
+	struct io_thread io;
+	REQUIRE_EQ(io_thread_init(&io), 0);
+	REQUIRE_EQ(io_thread_start(&io, "test_io"), 0);
+	static struct pvm_idle pi;
+	REQUIRE_EQ(pvm_idle_start(&pi, NULL, &io, 1, NULL, NULL), 0);
+	CHECK(!pi.thread_started);
+	CHECK(!kicker_thread_exists());
+	pvm_idle_stop(&pi);                       /* before the first round: no thread ever */
+	CHECK(!pi.thread_started);
+	usleep(3 * PVM_IDLE_KICK_MS * 1000);
+	CHECK(!kicker_thread_exists());
+
+	REQUIRE_EQ(pvm_idle_start(&pi, NULL, &io, 1, NULL, NULL), 0);
+	usleep(3 * PVM_IDLE_KICK_MS * 1000);
+	CHECK(__atomic_load_n(&pi.thread_started, __ATOMIC_ACQUIRE));
+	CHECK(kicker_thread_exists());
+	pvm_idle_stop(&pi);
+	CHECK(!pi.thread_started);
+	CHECK(!kicker_thread_exists());
+	CHECK_EQ(pi.kicks, 0);
+	io_thread_stop(&io);
+	io_thread_destroy(&io);
 }
 
 TEST(shim_code_points_at_its_constants)
