@@ -99,6 +99,10 @@ class Forwarder:
 
     def close(self):
         self.closed = True
+        try:  # wakes the accept thread: a close alone left it blocked in accept() for good
+            self.srv.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.srv.close()
 
 
