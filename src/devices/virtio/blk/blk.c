@@ -117,7 +117,6 @@ unsigned blk_reap(struct virtio_blk *b, bool wait)
 	return n;
 }
 
-
 /* Before a synchronous write, zeroes or discard on a qcow2 image: the requests on its ring
  * finish first, since the synchronous path may move or free clusters they read or write. */
 static void drain_for_sync(struct virtio_blk *b)
