@@ -86,7 +86,9 @@ static void mark_chunks(struct virtio_blk *b, uint64_t off, uint64_t len)
 	blk_dirty_mark(b->backup, off, len);
 }
 
-static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t data_len)
+/* What every answer does but the used ring's entry: the status byte, the pages it counts as
+ * written, the error count. Returns the length the entry reports. */
+static uint32_t answer(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t data_len)
 {
 	*r->status = status;
 	/* The push marks the data it reports (none on an error) and the chain's first byte: the
@@ -99,22 +101,14 @@ static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint
 			guest_mem_mark_dirty_hva(mem, r->data[i].iov_base, r->data[i].iov_len);
 	if (status != VIRTIO_BLK_S_OK)
 		stat_add(&b->errors, 1);
-	uint32_t len = (status == VIRTIO_BLK_S_OK ? data_len : 0) + 1;
-	if (b->reaping && b->nreaped < VIRTIO_BLK_QUEUE_SIZE)
-		b->reaped[b->nreaped++] = (struct virtq_used_elem){ r->head, len };
-	else
-		virtq_push(&b->vdev.vq[0], r->head, len);
-	req_put(b, r);
+	return (status == VIRTIO_BLK_S_OK ? data_len : 0) + 1;
 }
 
-unsigned blk_reap(struct virtio_blk *b, bool wait)
+/* A request answered on the way (not on the disk's ring): into the used ring at once. */
+static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t data_len)
 {
-	b->reaping = true;
-	unsigned n = (unsigned)disk_reap(&b->disk, blk_complete_one, b, wait);
-	b->reaping = false;
-	virtq_push_n(&b->vdev.vq[0], b->reaped, b->nreaped);
-	b->nreaped = 0;
-	return n;
+	virtq_push(&b->vdev.vq[0], r->head, answer(b, r, status, data_len));
+	req_put(b, r);
 }
 
 /* Before a synchronous write, zeroes or discard on a qcow2 image: the requests on its ring
@@ -385,7 +379,9 @@ static int64_t finish_transfer(struct virtio_blk *b, struct blk_req *r, int64_t 
 	return more < 0 ? more : res + more;
 }
 
-void blk_complete_one(void *ctx, void *tag, int64_t res)
+/* A request finished on the disk's ring (tag: its slot; res: bytes or -errno), during a
+ * blk_reap: its used entry joins the reap's batch. */
+static void complete_one(void *ctx, void *tag, int64_t res)
 {
 	struct virtio_blk *b = ctx;
 	struct blk_req *r = tag;
@@ -399,7 +395,20 @@ void blk_complete_one(void *ctx, void *tag, int64_t res)
 	}
 	if (r->type == VIRTIO_BLK_T_OUT) /* again: a copy may have read the chunk meanwhile */
 		mark_chunks(b, r->off, r->expect);
-	finish(b, r, status, r->used_len);
+	if (b->nreaped == VIRTIO_BLK_QUEUE_SIZE) { /* no more are ever in flight; bounded all the same */
+		virtq_push_n(&b->vdev.vq[0], b->reaped, b->nreaped);
+		b->nreaped = 0;
+	}
+	b->reaped[b->nreaped++] = (struct virtq_used_elem){ r->head, answer(b, r, status, r->used_len) };
+	req_put(b, r);
+}
+
+unsigned blk_reap(struct virtio_blk *b, bool wait)
+{
+	unsigned n = (unsigned)disk_reap(&b->disk, complete_one, b, wait);
+	virtq_push_n(&b->vdev.vq[0], b->reaped, b->nreaped);
+	b->nreaped = 0;
+	return n;
 }
 
 /* Discard completions after a reset: the ring they belonged to is gone. */

@@ -85,7 +85,6 @@ struct virtio_blk {
 	 * used index the driver polls, not one a request. */
 	struct virtq_used_elem reaped[VIRTIO_BLK_QUEUE_SIZE];
 	unsigned nreaped;
-	bool reaping;
 };
 
 /* Open the image and set up the device (no transport yet). */

@@ -7,11 +7,8 @@
 
 struct virtio_blk;
 
-/* A request finished on the disk's ring (tag: its slot; res: bytes or -errno): status, used
- * ring. Called with the device's lock held. */
-void blk_complete_one(void *ctx, void *tag, int64_t res);
 /* Reap the disk's completions (wait: until none is in flight) and put them in the used ring
- * with one store of its index; the count reaped. */
+ * with one store of its index; the count reaped. Called with the device's lock held. */
 unsigned blk_reap(struct virtio_blk *b, bool wait);
 /* The I/O thread's handler of the disk ring's fd: reaps and completes. */
 void blk_completions(void *opaque, int fd, uint32_t events);
