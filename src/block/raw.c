@@ -132,6 +132,8 @@ static bool aligned(const struct raw_file *f, uint64_t off, const struct iovec *
 
 int raw_queue(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n, void *tag)
 {
+	if (op == RAW_WRITE && raw_write_inline(f))
+		return -EAGAIN;
 	return raw_queue_at(f, f->fd, f->direct, op, off, iov, n, tag);
 }
 
@@ -293,16 +295,10 @@ out:
 	return r;
 }
 
-int64_t raw_sync(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+/* preadv/pwritev of all total bytes of iov. */
+static int64_t rw_all(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n,
+		      uint64_t total)
 {
-	__atomic_fetch_add(&f->sync_ops, 1, __ATOMIC_RELAXED); /* the I/O thread, and a disk copy's */
-	if (op == RAW_FLUSH)
-		return fdatasync(f->fd) < 0 ? -errno : 0;
-	if (f->direct && !aligned(f, off, iov, n))
-		return bounce(f, op, off, iov, n);
-	uint64_t total = 0;
-	for (unsigned i = 0; i < n; i++)
-		total += iov[i].iov_len;
 	/* preadv/pwritev take at most IOV_MAX iovecs and may transfer less than asked: loop. */
 	uint64_t done = 0;
 	unsigned i = 0;
@@ -343,6 +339,33 @@ int64_t raw_sync(struct raw_file *f, enum raw_op op, uint64_t off, const struct 
 			i++;
 	}
 	return (int64_t)total;
+}
+
+int64_t raw_sync(struct raw_file *f, enum raw_op op, uint64_t off, const struct iovec *iov, unsigned n)
+{
+	__atomic_fetch_add(&f->sync_ops, 1, __ATOMIC_RELAXED); /* the I/O thread, and a disk copy's */
+	if (op == RAW_FLUSH)
+		return fdatasync(f->fd) < 0 ? -errno : 0;
+	if (f->direct && !aligned(f, off, iov, n))
+		return bounce(f, op, off, iov, n);
+	uint64_t total = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (op != RAW_WRITE || !f->async || f->direct)
+		return rw_all(f, op, off, iov, n, total);
+	if (__atomic_load_n(&f->wr_mode, __ATOMIC_RELAXED) == RAW_WR_PROBE) {
+		int64_t r = raw_write_probe(f, off, iov, n);
+		if (r == (int64_t)total)
+			return r;
+		/* a refusal, or part of it: all of it again, blocking */
+	}
+	if (__atomic_load_n(&f->wr_mode, __ATOMIC_RELAXED) != RAW_WR_INLINE)
+		return rw_all(f, op, off, iov, n, total);
+	uint64_t t0 = now_ns();
+	int64_t r = rw_all(f, op, off, iov, n, total);
+	uint64_t t1 = now_ns();
+	raw_write_timed(f, t1 - t0, total, t1);
+	return r;
 }
 
 int raw_discard(struct raw_file *f, uint64_t off, uint64_t len)

@@ -28,7 +28,30 @@ struct raw_file {
 	unsigned depth, inflight, queued;
 	uint64_t submitted, completed, sync_ops;
 	uint64_t kicks;         /* io_uring_submit calls that submitted something */
+	/* Buffered writes (raw_queue; raw_write.c): the first one learns whether the file system
+	 * takes them without blocking (RAW_WR_RING: they go through the ring like the rest) or
+	 * not (RAW_WR_INLINE: io_uring would hand each to a worker thread, so raw_queue leaves
+	 * them to raw_sync on the caller's thread while they stay quick). */
+	int wr_mode;            /* RAW_WR_PROBE, RAW_WR_RING, RAW_WR_INLINE */
+	uint64_t wr_resume_ns;  /* RAW_WR_INLINE: writes take the ring until then (one was slow) */
+	uint64_t wr_pause_ns;   /* the next such pause */
+	uint64_t wr_slow_ns;    /* when the last slow write ended */
+	uint64_t wr_inline, wr_slow; /* writes done on the caller's thread; slow ones among them */
 };
+
+enum { RAW_WR_PROBE, RAW_WR_RING, RAW_WR_INLINE };
+
+/* A write the caller's thread should do itself (raw_queue answers -EAGAIN, raw_sync does it):
+ * a buffered write the file system cannot take without blocking, outside a pause. */
+bool raw_write_inline(struct raw_file *f);
+/* raw_sync's buffered write with f->wr_mode RAW_WR_PROBE: try it with RWF_NOWAIT and learn
+ * the mode from the answer. Bytes written (maybe fewer than total: write them again in full)
+ * or -errno. */
+int64_t raw_write_probe(struct raw_file *f, uint64_t off, const struct iovec *iov, unsigned n);
+/* An inline write of len bytes took ns, ending at now: a slow one (over 10 ms + 1 ns a byte:
+ * dirty throttling, reclaim, a slow device) pauses inline writes, 1 s and twice as long each
+ * time after, up to 64 s. */
+void raw_write_timed(struct raw_file *f, uint64_t ns, uint64_t len, uint64_t now);
 
 /* Open path. direct: O_DIRECT (fails if the file system cannot). async: try io_uring with
  * `depth` entries, else log why and use the synchronous path. */

@@ -161,13 +161,92 @@ TEST(writes_reach_the_file)
 	run(&b);
 	CHECK_EQ(ram[STATUS], VIRTIO_BLK_S_OK);
 	CHECK_EQ(ram[STATUS + 1], VIRTIO_BLK_S_OK);
-	CHECK_EQ(b.disk.file.sync_ops, 0);        /* the write and the flush both on the ring */
+	/* the flush on the ring; the write learned where buffered writes run (raw_write.c) */
+	CHECK_EQ(b.disk.file.sync_ops, 1);
+	CHECK(b.disk.file.wr_mode == RAW_WR_RING || b.disk.file.wr_mode == RAW_WR_INLINE);
 	virtio_dev_destroy(&b.vdev);
 	uint8_t buf[8192];
 	int fd = open(path, O_RDONLY);
 	CHECK_EQ(pread(fd, buf, sizeof(buf), 16 * 512), 8192);
 	close(fd);
 	CHECK(buf[0] == 0xc3 && buf[8191] == 0xc3);
+}
+
+/* Write slot i's (i < 5) 4 KiB at sector 8 i, filled with i + 1, and run: where it went. */
+static void write_slot(struct virtio_blk *b, unsigned i, uint64_t *ring, uint64_t *sync)
+{
+	uint64_t r0 = b->disk.file.submitted, s0 = b->disk.file.sync_ops;
+	memset(ram + DATA + 0x10000ull * i, (int)i + 1, 4096);
+	queue_req(i, VIRTIO_BLK_T_OUT, 8 * i, 4096);
+	run(b);
+	*ring = b->disk.file.submitted - r0;
+	*sync = b->disk.file.sync_ops - s0;
+}
+
+TEST(buffered_writes_run_on_the_io_thread_where_io_uring_would_punt_them)
+{
+	static struct virtio_blk b;
+	const char *path = raw_image("p.raw", 0);
+	REQUIRE_EQ(setup(&b, path, DISK_FORMAT_RAW, 0), 0);
+	struct raw_file *f = &b.disk.file;
+	uint64_t ring, sync;
+	write_slot(&b, 0, &ring, &sync);
+	CHECK(ring == 0 && sync == 1); /* the first one learns, on this thread */
+	REQUIRE(f->wr_mode != RAW_WR_PROBE);
+	write_slot(&b, 1, &ring, &sync);
+	CHECK_EQ(ring, f->wr_mode == RAW_WR_RING ? 1 : 0);
+	/* On a file system without non-blocking buffered writes (ext4, tmpfs), as if learned. */
+	f->wr_mode = RAW_WR_INLINE;
+	uint64_t inl = f->wr_inline;
+	write_slot(&b, 2, &ring, &sync);
+	CHECK(ring == 0 && sync == 1);
+	CHECK_EQ(f->wr_inline, inl + 1);
+	/* A slow one (dirty throttling): the ring for 1 s, then inline again. */
+	raw_write_timed(f, 50000000, 4096, now_ns());
+	CHECK_EQ(f->wr_slow, 1);
+	write_slot(&b, 3, &ring, &sync);
+	CHECK(ring == 1 && sync == 0);
+	f->wr_resume_ns = now_ns() - 1;
+	write_slot(&b, 4, &ring, &sync);
+	CHECK(ring == 0 && sync == 1);
+	for (unsigned i = 0; i < 5; i++)
+		CHECK_EQ(ram[STATUS + i], VIRTIO_BLK_S_OK);
+	/* Reads and flushes stay on the ring. */
+	uint64_t r0 = f->submitted, s0 = f->sync_ops;
+	queue_req(0, VIRTIO_BLK_T_IN, 0, 4096);
+	queue_req(1, VIRTIO_BLK_T_FLUSH, 0, 0);
+	run(&b);
+	CHECK(f->submitted - r0 == 2 && f->sync_ops == s0);
+	CHECK(ram[STATUS] == VIRTIO_BLK_S_OK && ram[STATUS + 1] == VIRTIO_BLK_S_OK);
+	virtio_dev_destroy(&b.vdev);
+	int fd = open(path, O_RDONLY);
+	for (unsigned i = 0; i < 5; i++) {
+		uint8_t buf[4096];
+		CHECK_EQ(pread(fd, buf, sizeof(buf), 8 * 512 * i), 4096);
+		CHECK(buf[0] == i + 1 && buf[4095] == i + 1);
+	}
+	close(fd);
+}
+
+TEST(slow_inline_writes_pause_them_longer_each_time)
+{
+	struct raw_file f = { .wr_mode = RAW_WR_INLINE };
+	uint64_t t = 1000000000000ull, s = 1000000000ull;
+	raw_write_timed(&f, 9000000, 0, t); /* under 10 ms: preempted, maybe */
+	raw_write_timed(&f, 10500000, 1 << 20, t); /* 1 MiB in 10.5 ms: under 10 ms + 1 ns a byte */
+	CHECK(f.wr_inline == 2 && f.wr_slow == 0 && f.wr_resume_ns == 0);
+	raw_write_timed(&f, 12000000, 1 << 20, t);
+	CHECK(f.wr_slow == 1 && f.wr_resume_ns == t + s);
+	uint64_t want = 2;
+	for (unsigned i = 0; i < 8; i++) { /* 2, 4, ... 64 s, and no longer */
+		t += 70 * s;
+		raw_write_timed(&f, 20000000, 0, t);
+		CHECK_EQ(f.wr_resume_ns, t + want * s);
+		want = want < 64 ? 2 * want : 64;
+	}
+	t += 300 * s; /* a long quiet spell is forgotten */
+	raw_write_timed(&f, 20000000, 0, t);
+	CHECK_EQ(f.wr_resume_ns, t + s);
 }
 
 /* A qcow2 overlay NAME.qcow2 over the raw image NAME.raw (raw_image, seed): its path, or NULL. */
