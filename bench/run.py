@@ -38,8 +38,8 @@ linux-entry  petrel's start -> the kernel's first lines (earlyprintk), stopped t
          the same vmlinux under QEMU's microvm).
 decompress  host-side decompression of the real kernel's payload per format
          (bench/decompress.py, no VM needed).
-blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequential read/write
-         MB/s (queue depth 8) from the ring-3 `virtio_blkbench` guest over virtio-pci, next
+blk      virtio-blk: 4 KiB random-read and -write IOPS (queue depth 32) and 1 MiB sequential
+         read/write MB/s (queue depth 8) from the ring-3 `virtio_blkbench` guest over virtio-pci, next
          to the same pattern run directly on the image file with io_uring
          (bench/virtio_blk_host) in the same run; the ratio is guest / host. The image is a
          256 MiB file of random data in the page cache (buffered I/O on both sides). Random
@@ -48,7 +48,7 @@ blk      virtio-blk: 4 KiB random-read IOPS (queue depth 32) and 1 MiB sequentia
          virtio-blk-pci with an iothread and aio=io_uring, same image, same run.
          BENCH_BLK_RAND_OPS / BENCH_BLK_SEQ_OPS: counts; BENCH_BLK_MB: the image's size;
          BENCH_QEMU=0: no QEMU row; BENCH_BLK_CASES: some of randread,randread-poll20,
-         seqread,seqwrite (default all). BENCH_BLK_ROUNDS (default 3, quick 1): rounds of
+         seqread,seqwrite,randwrite (default all). BENCH_BLK_ROUNDS (default 3, quick 1): rounds of
          petrel, the host and QEMU in turn (the order reversed every other round), the figures
          the medians and the host's and petrel's spread printed (the host's own rate varies).
          BENCH_BLK_PETREL_ARGS: more arguments for petrel run (e.g. --huge-pages Transparent).
@@ -438,12 +438,13 @@ def bench_blk():
     # 8 GiB a run: at 2 GiB (0.2 s) one run's rate moved with what else the host did then
     seq_ops = pick(int(os.environ.get("BENCH_BLK_SEQ_OPS", "8192")), 16)
     cases = [("randread", 4096, 32, rand_ops, ""), ("randread", 4096, 32, rand_ops, ",poll=20"),
-             ("seqread", 1 << 20, 8, seq_ops, ""), ("seqwrite", 1 << 20, 8, seq_ops, "")]
-    names = ["randread", "randread-poll20", "seqread", "seqwrite"]
+             ("seqread", 1 << 20, 8, seq_ops, ""), ("seqwrite", 1 << 20, 8, seq_ops, ""),
+             ("randwrite", 4096, 32, rand_ops, "")]
+    names = ["randread", "randread-poll20", "seqread", "seqwrite", "randwrite"]
     pick_cases = os.environ.get("BENCH_BLK_CASES", ",".join(names)).split(",")
     cases = [c for c, n in zip(cases, names) if n in pick_cases]
     labels = {"randread": "4 KiB random read, qd 32", "seqread": "1 MiB sequential read, qd 8",
-              "seqwrite": "1 MiB sequential write, qd 8"}
+              "seqwrite": "1 MiB sequential write, qd 8", "randwrite": "4 KiB random write, qd 32"}
     print(f"virtio-blk (virtio-pci, io_uring backend, {size >> 20} MiB image in the page cache); "
           "peer: QEMU's virtio-blk-pci (iothread, aio=io_uring), the same guest as a PVH kernel:")
     # The host's own rate moves from run to run (0.69-1.04 M IOPS on one PVM host, 2026-11-27):

@@ -3,7 +3,7 @@
  * virtio_blkbench: benchmark driver for virtio-blk, run from ring 3 with polling (no
  * interrupts) and EVENT_IDX (a notification only when the device asks for one).
  * Command line:
- *   mode=randread|seqread|seqwrite   (default randread)
+ *   mode=randread|seqread|seqwrite|randwrite   (default randread)
  *   bs=BYTES    request size, a multiple of 512 up to 1 MiB (default 4096)
  *   qd=N        requests in flight, 1-32 (default 32)
  *   ops=N       requests to complete (default 20000)
@@ -28,7 +28,7 @@ static uint8_t bufs[MAXQD][MAXBS] __attribute__((aligned(4096)));
 static struct blk_hdr hdrs[MAXQD];
 static uint8_t status[MAXQD];
 static uint64_t cap, tsc_cycles, tsc_hz, notifies, refill_cycles, stalls, stall_cycles;
-static long mode, bs, qd, ops;
+static long mode, bs, qd, ops; /* mode: 0 randread, 1 seqread, 2 seqwrite, 3 randwrite */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull, seq_next;
 
 static uint64_t xorshift(void)
@@ -43,7 +43,7 @@ static uint64_t xorshift(void)
 static uint64_t next_sector(void)
 {
 	uint64_t per = (uint64_t)bs / 512, slots = cap / per;
-	if (mode == 0)
+	if (mode == 0 || mode == 3)
 		return (xorshift() % slots) * per;
 	uint64_t s = seq_next;
 	seq_next = (seq_next + per) % (slots * per);
@@ -52,12 +52,13 @@ static uint64_t next_sector(void)
 
 static void fill_slot(unsigned i)
 {
-	hdrs[i] = (struct blk_hdr){ mode == 2 ? BLK_T_OUT : BLK_T_IN, 0, next_sector() };
+	bool wr = mode >= 2;
+	hdrs[i] = (struct blk_hdr){ wr ? BLK_T_OUT : BLK_T_IN, 0, next_sector() };
 	status[i] = 0xff;
 	uint16_t d = (uint16_t)(3 * i);
 	vq.desc[d] = (struct vring_desc){ (uintptr_t)&hdrs[i], 16, VD_NEXT, (uint16_t)(d + 1) };
 	vq.desc[d + 1] = (struct vring_desc){ (uintptr_t)bufs[i], (uint32_t)bs,
-					      (uint16_t)(VD_NEXT | (mode == 2 ? 0 : VD_WRITE)), (uint16_t)(d + 2) };
+					      (uint16_t)(VD_NEXT | (wr ? 0 : VD_WRITE)), (uint16_t)(d + 2) };
 	vq.desc[d + 2] = (struct vring_desc){ (uintptr_t)&status[i], 1, VD_WRITE, 0 };
 	vq.avail[2 + (vq.avail_idx & (QSIZE - 1))] = d;
 	vq.avail_idx++;
@@ -132,7 +133,7 @@ static long run(long arg)
 
 void test_main(void)
 {
-	mode = cmdline_is("mode", "seqread") ? 1 : cmdline_is("mode", "seqwrite") ? 2 : 0;
+	mode = cmdline_is("mode", "seqread") ? 1 : cmdline_is("mode", "seqwrite") ? 2 : cmdline_is("mode", "randwrite") ? 3 : 0;
 	bs = cmdline_int("bs", 4096);
 	qd = cmdline_int("qd", 32);
 	ops = cmdline_int("ops", 20000);
@@ -145,7 +146,7 @@ void test_main(void)
 	 * on IRQ 0 at vector 8, which ring 3's open interrupts would take as a #DF. */
 	pic_init();
 	user_call(run, 0, USER_IF);
-	static const char *const names[] = { "randread", "seqread", "seqwrite" };
+	static const char *const names[] = { "randread", "seqread", "seqwrite", "randwrite" };
 	printf("blkbench mode=%s bs=%ld qd=%ld ops=%ld tsc=%lu tsc_hz=%lu notifies=%lu\n", names[mode], bs, qd,
 	       ops, (unsigned long)tsc_cycles, (unsigned long)tsc_hz, (unsigned long)notifies);
 	printf("blkbench-guest refill=%lu stalls=%lu stall=%lu\n", (unsigned long)refill_cycles,
