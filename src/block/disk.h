@@ -1,6 +1,7 @@
 /* A disk image of any supported format (raw, qcow2 with its backing chain) behind one
  * interface: what virtio-blk, disk migration and replication read and write. Data goes
- * through io_uring: all of a raw image's, and a qcow2 request's whose guest range maps onto
+ * through io_uring: all of a raw image's (buffered writes the file system cannot take without
+ * blocking run on the caller's thread instead: raw_write.c), and a qcow2 request's whose guest range maps onto
  * one run of one file of the chain (a read from allocated clusters or from the backing file,
  * a rewrite in place); the rest of qcow2 (allocation, copy-on-write, zero and compressed
  * clusters, metadata, flush) is synchronous on the caller's thread. */
