@@ -6,12 +6,20 @@
  * (net.c flushes it before a chain that cannot join it, and virtio_serve before it asks for a
  * notification), so pause, snapshot, reset and replication never see a frame in flight.
  *
- * The writes are linked, so that the writes after a refused one are cancelled rather than
- * sent ahead of it: a full tap gives the refused frame and those after it back to the ring
- * (they were the last popped) and sets the transmit rate limiter back to what it was after the
- * refused frame, as if the later ones had never been looked at. A write the kernel refuses for
- * good (bad vnet header) drops its frame, as before, and the cancelled ones after it are
- * submitted again.
+ * Until the tap first refuses a frame for lack of room, the writes are not linked: each is
+ * written in line during the submission, one after the other, in order. (Linked writes cost
+ * the kernel a task-work round per frame after the first: on Linux 6.18 the I/O thread spent
+ * half its time in io_uring rather than the tap, and 60 B frames went out 1.31x faster
+ * unlinked; docs/performance.md#virtio-net-unlinked.) A tap whose send buffer is the
+ * kernel's default (INT_MAX) never refuses for room. Once one does, the writes are linked for
+ * good, so that the writes after a refused one are cancelled rather than sent ahead of it: a
+ * full tap gives the refused frame and those after it back to the ring (they were the last
+ * popped) and sets the transmit rate limiter back to what it was after the refused frame, as
+ * if the later ones had never been looked at. In the unlinked batch where the tap first
+ * refused, a later frame may have been taken (a smaller one, or room made meanwhile): it went
+ * ahead of the refused ones, which are then dropped rather than sent out of order (counted as
+ * transmit errors). A write the kernel refuses for good (bad vnet header) drops its frame, as
+ * before; when linked, the cancelled ones after it are submitted again.
  *
  * A full tap must answer at once, as the non-blocking writev does, but io_uring ignores the
  * file's O_NONBLOCK and waits for room instead. The writes carry RWF_NOWAIT, which makes a full
@@ -52,6 +60,8 @@ struct net_tx_batch {
 	struct io_uring ring;
 	bool off;                  /* batches turned off (turn_off says why): writev from now on */
 	bool nowait;               /* RWF_NOWAIT (until the tap says it cannot take it) */
+	bool linked;               /* writes linked: the tap has refused a frame for room */
+	bool batch_linked;         /* the batch in flight was */
 	unsigned n, niov;
 	struct tx_frame f[NET_TX_BATCH];
 	int res[NET_TX_BATCH];
@@ -159,17 +169,20 @@ static unsigned reap(struct virtio_net *n, unsigned want, bool wait, int *cancel
 	return got;
 }
 
-/* Write frames from..n-1 with one submission, linked in order; res[] gets each one's result
+/* Write frames from..n-1 with one submission, in order; res[] gets each one's result
  * (NOT_RUN for those the ring did not take). Returns when no write is in flight. */
 static void submit(struct virtio_net *n, unsigned from)
 {
 	struct net_tx_batch *b = n->txb;
+	/* Unlinked writes need RWF_NOWAIT: a full tap must answer in line, not hold a write in
+	 * flight while later ones go. */
+	b->batch_linked = b->linked || !b->nowait;
 	for (unsigned i = from; i < b->n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring); /* the ring holds a batch */
 		io_uring_prep_writev2(sqe, tap_fd(n), &b->iov[b->f[i].iov_first], b->f[i].niov, 0,
 				      b->nowait ? RWF_NOWAIT : 0);
 		io_uring_sqe_set_data64(sqe, i);
-		if (i + 1 < b->n)
+		if (i + 1 < b->n && b->batch_linked)
 			sqe->flags |= IOSQE_IO_LINK;
 		b->res[i] = NOT_RUN;
 	}
@@ -215,6 +228,24 @@ static void submit(struct virtio_net *n, unsigned from)
 	}
 }
 
+/* The tap refused frame i of an unlinked batch for lack of room: links from now on. If a
+ * later frame of the batch was taken, it went ahead of this one: drop this one (-EIO, a
+ * transmit error) rather than send it out of order; the loop asks again for each later
+ * refused frame. Else r: this frame and the rest go back to the ring as with links. */
+static ssize_t first_refusal(struct virtio_net *n, unsigned i, ssize_t r)
+{
+	struct net_tx_batch *b = n->txb;
+	if (!b->linked) {
+		b->linked = true;
+		log_info("%s: the tap refused a frame for lack of room: transmit batches linked from now on",
+			 n->vdev.name);
+	}
+	for (unsigned k = i + 1; k < b->n; k++)
+		if (b->res[k] >= 0)
+			return -EIO;
+	return r;
+}
+
 int net_txb_flush(struct virtio_net *n)
 {
 	struct net_tx_batch *b = n->txb;
@@ -242,6 +273,8 @@ int net_txb_flush(struct virtio_net *n)
 			}
 			if (r == NOT_RUN || r == -EOPNOTSUPP || r == -ECANCELED)
 				r = net_tx_writev(n, &b->iov[f->iov_first], f->niov);
+			if ((r == -EAGAIN || r == -ENOBUFS) && !b->off && !b->batch_linked)
+				r = first_refusal(n, i, r);
 			if (r == -EAGAIN || r == -ENOBUFS) {
 				/* The tap is full: this frame and the later ones again when it is
 				 * writable, the limiter as it was when this one was admitted. */
