@@ -188,6 +188,7 @@ TEST(buffered_writes_run_on_the_io_thread_where_io_uring_would_punt_them)
 	static struct virtio_blk b;
 	const char *path = raw_image("p.raw", 0);
 	REQUIRE_EQ(setup(&b, path, DISK_FORMAT_RAW, 0), 0);
+	REQUIRE(disk_async(&b.disk));
 	struct raw_file *f = &b.disk.file;
 	uint64_t ring, sync;
 	write_slot(&b, 0, &ring, &sync);
