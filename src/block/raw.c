@@ -351,7 +351,7 @@ int64_t raw_sync(struct raw_file *f, enum raw_op op, uint64_t off, const struct 
 	uint64_t total = 0;
 	for (unsigned i = 0; i < n; i++)
 		total += iov[i].iov_len;
-	if (op != RAW_WRITE || !f->async || f->direct)
+	if (op != RAW_WRITE || !f->async || f->direct || !total) /* (an empty write would teach nothing) */
 		return rw_all(f, op, off, iov, n, total);
 	if (__atomic_load_n(&f->wr_mode, __ATOMIC_RELAXED) == RAW_WR_PROBE) {
 		int64_t r = raw_write_probe(f, off, iov, n);

@@ -175,7 +175,8 @@ static void submit(struct virtio_net *n, unsigned from)
 {
 	struct net_tx_batch *b = n->txb;
 	/* Unlinked writes need RWF_NOWAIT: a full tap must answer in line, not hold a write in
-	 * flight while later ones go. */
+	 * flight while later ones go. (Should one be held all the same, it is cancelled below
+	 * and taken as refused: net_txb_flush.) */
 	b->batch_linked = b->linked || !b->nowait;
 	for (unsigned i = from; i < b->n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring); /* the ring holds a batch */
@@ -263,6 +264,8 @@ int net_txb_flush(struct virtio_net *n)
 		for (; i < b->n; i++) {
 			const struct tx_frame *f = &b->f[i];
 			ssize_t r = b->res[i];
+			if (r == -ECANCELED && !b->batch_linked)
+				r = -EAGAIN; /* unlinked, held in flight and cancelled: the tap was full */
 			if (r == -ECANCELED && i > from)
 				break; /* a write before it failed for good: again from here */
 			if (r == -EOPNOTSUPP && b->nowait) {
@@ -273,7 +276,9 @@ int net_txb_flush(struct virtio_net *n)
 			}
 			if (r == NOT_RUN || r == -EOPNOTSUPP || r == -ECANCELED)
 				r = net_tx_writev(n, &b->iov[f->iov_first], f->niov);
-			if ((r == -EAGAIN || r == -ENOBUFS) && !b->off && !b->batch_linked)
+			/* (also when submit turned the batches off on the way: writes after this
+			 * one may have gone all the same) */
+			if ((r == -EAGAIN || r == -ENOBUFS) && !b->batch_linked)
 				r = first_refusal(n, i, r);
 			if (r == -EAGAIN || r == -ENOBUFS) {
 				/* The tap is full: this frame and the later ones again when it is
