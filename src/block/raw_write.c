@@ -21,7 +21,6 @@
 #include "util/util.h"
 
 #include <errno.h>
-#include <string.h>
 #include <sys/uio.h>
 
 #define SLOW_NS          10000000ull       /* plus 1 ns a byte */
