@@ -4,6 +4,7 @@
  * sends one Ctrl-A. */
 #include "cli/cli.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "vm/vm.h"
 
 #include <errno.h>
@@ -95,18 +96,25 @@ int console_loop(struct vm *vm, int sfd)
 	bool stdin_open = true;
 
 	while (!vm_stopping(vm)) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = vm_stop_fd(vm), .events = POLLIN },
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = (stdin_open && c.npending < sizeof(c.pending) / 2) ? STDIN_FILENO : -1,
 			  .events = POLLIN },
+			/* a thread of the VM waits for the thread spawner (util/thread.h): -1 if none
+			 * is deferred to here */
+			{ .fd = thread_spawner_wanted_fd(), .events = POLLIN },
 		};
 		/* While input waits for room in the UART FIFO, retry every few milliseconds. */
-		int r = poll(p, 3, (c.npending || c.break_at != SIZE_MAX) ? 5 : -1);
+		int r = poll(p, 4, (c.npending || c.break_at != SIZE_MAX) ? 5 : -1);
 		if (r < 0 && errno != EINTR) {
 			log_error("console poll: %s", strerror(errno));
 			break;
 		}
+		/* before anything here that takes a lock (a stop takes vm->lock): the asking
+		 * thread waits, and must hold no lock this thread takes (vm_request_reset) */
+		if (p[3].revents & POLLIN)
+			(void)thread_spawner_serve();
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))

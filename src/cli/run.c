@@ -7,6 +7,7 @@
 #include "snapshot/snapshot.h"
 #include "util/affinity.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/util.h"
 #include "vm/vcpu_hotplug.h"
 #include "vm/vm.h"
@@ -332,6 +333,12 @@ int cli_run(int argc, char **argv)
 	}
 	struct vm *vm = vm_alloc();
 	int status;
+	/* The thread spawner only if a thread of the VM asks for a thread (a reset, PVM's idle
+	 * kicker): this thread makes it from the console loop (util/thread.h). From here until
+	 * serve_end it waits for no other thread but in thread_start. */
+	int se = vm ? thread_spawner_serve_begin() : 0;
+	if (se < 0)
+		log_warn("cannot defer the thread spawner: %s", strerror(-se));
 	if (!vm) {
 		log_error("out of memory");
 		status = 1;
@@ -341,11 +348,14 @@ int cli_run(int argc, char **argv)
 	} else if (!restore && vm_create(vm, &cfg, STDOUT_FILENO) < 0) {
 		status = 1;
 	} else if (vm_start(vm) < 0) {
+		thread_spawner_serve_end();
 		status = vm_join(vm);
 	} else {
 		console_loop(vm, sfd);
+		thread_spawner_serve_end();   /* before vm_join waits for the VM's threads */
 		status = vm_join(vm);
 	}
+	thread_spawner_serve_end();
 	if (vm) {
 		cli_report_stop(vm, cfg.stats, cfg.mem_mib, stderr);
 		vm_destroy(vm);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 
 struct start {
@@ -36,6 +37,13 @@ static int (*enter_filter)(int kind); /* seccomp's, once it started the spawner 
  * threads itself (the spawner is for every other thread). */
 static bool creator_direct;
 static pthread_t creator;
+/* With creator_direct the spawner thread is made when first needed: `owed` until then. It is
+ * made before the creator's first thread, unless the creator serves: then it watches `wanted`
+ * (an eventfd another thread's first request writes) and makes it then; `closed` once it no
+ * longer watches (thread_spawner_serve_end), after which a request that no spawner would
+ * serve fails. All under spawn_lock. */
+static bool spawner_owed, serving, closed;
+static int wanted = -1;
 
 static void report(struct start *s, int status, bool child)
 {
@@ -133,6 +141,32 @@ static void *spawner_inheriting(void *arg)
 	return spawner(arg);
 }
 
+/* The spawner that keeps its creator's filter (owed until now): it serves what is queued. */
+static int make_spawner(void)
+{
+	pthread_t t;
+	int e = create_blocked(&t, spawner_inheriting, NULL);
+	struct start *failed = NULL;
+	pthread_mutex_lock(&spawn_lock);
+	if (e == 0) {
+		pthread_detach(t);
+		spawner_running = true;
+		spawner_owed = false;
+	} else {   /* no one would serve what waits for it */
+		failed = spawn_queue;
+		spawn_queue = NULL;
+	}
+	pthread_mutex_unlock(&spawn_lock);
+	if (e < 0)
+		log_error("cannot start thread 'fc_spawn': %s", strerror(-e));
+	while (failed) {
+		struct start *next = failed->next;
+		report(failed, e, false);   /* failed is the waiter's: not touched after this */
+		failed = next;
+	}
+	return e;
+}
+
 int thread_start(pthread_t *t, int kind, const char *name, void *(*fn)(void *), void *arg)
 {
 	return thread_start_on(t, kind, name, affinity_for_kind(kind), fn, arg);
@@ -149,14 +183,24 @@ int thread_start_on(pthread_t *t, int kind, const char *name, const cpu_set_t *c
 	pthread_cond_init(&s.cond, NULL);
 	int e = 0;
 	pthread_mutex_lock(&spawn_lock);
-	bool queued = spawner_running && !(creator_direct && pthread_equal(pthread_self(), creator));
+	bool by_creator = creator_direct && pthread_equal(pthread_self(), creator);
+	bool owed = spawner_owed && !by_creator;   /* another thread, no spawner yet */
+	if (owed && !serving)
+		e = -ECANCELED;   /* the creator no longer makes one: the process is ending */
+	bool queued = !e && !by_creator && (spawner_running || owed);
 	if (queued) {
 		s.next = spawn_queue;
 		spawn_queue = &s;
 		pthread_cond_signal(&spawn_cond);
+		if (owed)
+			(void)!eventfd_write(wanted, 1);
 	}
+	/* the creator's first thread where it does not serve requests: the spawner first */
+	bool make = by_creator && spawner_owed && !serving;
 	pthread_mutex_unlock(&spawn_lock);
-	if (!queued)
+	if (make)
+		e = make_spawner();
+	if (!e && !queued)
 		e = create(&s);
 	if (e == 0) {
 		pthread_mutex_lock(&s.lock);
@@ -171,7 +215,10 @@ int thread_start_on(pthread_t *t, int kind, const char *name, const cpu_set_t *c
 	pthread_mutex_destroy(&s.lock);
 	pthread_cond_destroy(&s.cond);
 	if (e < 0) {
-		log_error("cannot start thread '%s' (%s): %s", s.name, sc_kind_name(kind), strerror(-e));
+		if (e == -ECANCELED)   /* the caller says what it gave up */
+			log_debug("thread '%s' (%s) not started: the process is ending", s.name, sc_kind_name(kind));
+		else
+			log_error("cannot start thread '%s' (%s): %s", s.name, sc_kind_name(kind), strerror(-e));
 		return e;
 	}
 	*t = s.thread;
@@ -203,24 +250,67 @@ int thread_spawner_pin(const cpu_set_t *cpus)
 int thread_spawner_start(int (*enter)(int kind), bool creator_keeps_filter)
 {
 	enter_filter = enter;
+	pthread_mutex_lock(&spawn_lock);
+	creator_direct = creator_keeps_filter;
+	creator = pthread_self();
+	/* Its creator's filter is the spawner's own: made when first needed (see spawner_owed),
+	 * and requests queued before it runs wait for it. */
+	spawner_owed = creator_keeps_filter && !spawner_running;
+	serving = closed = false;
+	pthread_mutex_unlock(&spawn_lock);
+	if (creator_keeps_filter)
+		return 0;
 	pthread_t t;
-	int e;
-	/* Its creator's filter is the spawner's own: it starts serving when it runs, and requests
-	 * queued before then wait for it (no round trip to wait for it here). */
-	if (creator_keeps_filter) {
-		if ((e = create_blocked(&t, spawner_inheriting, NULL)) == 0)
-			pthread_detach(t);
-		else
-			log_error("cannot start thread 'fc_spawn': %s", strerror(-e));
-	} else {
-		e = thread_start(&t, SC_SPAWN, "fc_spawn", spawner, NULL);
-	}
+	int e = thread_start(&t, SC_SPAWN, "fc_spawn", spawner, NULL);
 	if (e == 0) {
 		pthread_mutex_lock(&spawn_lock);
 		spawner_running = true;
-		creator_direct = creator_keeps_filter;
-		creator = pthread_self();
 		pthread_mutex_unlock(&spawn_lock);
 	}
 	return e;
+}
+
+int thread_spawner_serve_begin(void)
+{
+	int e = 0;
+	pthread_mutex_lock(&spawn_lock);
+	if (spawner_owed && !closed && pthread_equal(pthread_self(), creator)) {
+		if (wanted < 0 && (wanted = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+			e = -errno;
+		else
+			serving = true;
+	}
+	pthread_mutex_unlock(&spawn_lock);
+	return e;
+}
+
+int thread_spawner_wanted_fd(void)
+{
+	pthread_mutex_lock(&spawn_lock);
+	int fd = serving && spawner_owed ? wanted : -1;
+	pthread_mutex_unlock(&spawn_lock);
+	return fd;
+}
+
+int thread_spawner_serve(void)
+{
+	eventfd_t v;
+	pthread_mutex_lock(&spawn_lock);
+	bool make = serving && spawner_owed && spawn_queue;
+	if (wanted >= 0)
+		(void)!eventfd_read(wanted, &v);
+	pthread_mutex_unlock(&spawn_lock);
+	return make ? make_spawner() : 0;
+}
+
+void thread_spawner_serve_end(void)
+{
+	pthread_mutex_lock(&spawn_lock);
+	/* what was asked before this still gets its thread */
+	bool make = serving && spawner_owed && spawn_queue;
+	closed = closed || serving;
+	serving = false;
+	pthread_mutex_unlock(&spawn_lock);
+	if (make)
+		(void)make_spawner();
 }

@@ -30,10 +30,26 @@ int thread_spawner_pin(const cpu_set_t *cpus);
 
 /* The spawner (seccomp_start() calls it once, with its seccomp_enter): from then on every new
  * thread calls enter(its kind) before anything else, and is created by the spawner; with
- * creator_keeps_filter, the caller's filter stays the spawner's (it adds none of its own), and
- * the threads the caller starts it creates itself, without the hop. Before it (and with
- * seccomp off) threads start unfiltered, from their creator. util knows no seccomp: the filter
- * comes from the layer above. 0 or -errno. */
+ * creator_keeps_filter, the caller's filter stays the spawner's (it adds none of its own), the
+ * threads the caller starts it creates itself, without the hop, and the spawner thread is made
+ * when first needed: before the caller's first thread, or (thread_spawner_serve_begin) at
+ * another thread's first request. Before it (and with seccomp off) threads start unfiltered,
+ * from their creator. util knows no seccomp: the filter comes from the layer above. 0 or
+ * -errno. */
 int thread_spawner_start(int (*enter)(int kind), bool creator_keeps_filter);
-
+/* The creator (the caller of thread_spawner_start, before its first thread) makes the spawner
+ * only if another thread asks for a thread: it watches thread_spawner_wanted_fd() and calls
+ * thread_spawner_serve() when it is readable, until thread_spawner_serve_end(). Meanwhile
+ * the creator must never wait for another thread in a way that thread could be waiting
+ * for it: a thread asking for one waits until the creator serves it. After serve_end a request
+ * that no spawner serves fails with -ECANCELED (the process is ending), and the creator's own
+ * next thread makes the spawner first, as where it never served. `petrel run` does
+ * this from its console loop: a VM that never resets, asks for no thread after its start
+ * (PVM's idle kicker, 20 ms in) and ends, never pays for the spawner. No-op (0) where there
+ * is nothing to defer; -errno. */
+int thread_spawner_serve_begin(void);
+/* -1 when the creator is not serving (nothing deferred, or after serve_end) */
+int thread_spawner_wanted_fd(void);
+int thread_spawner_serve(void);
+void thread_spawner_serve_end(void);
 #endif

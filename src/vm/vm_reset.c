@@ -216,14 +216,21 @@ static void *reset_thread(void *arg)
 void vm_request_reset(struct vm *vm, const char *why)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (vm->stopping || vm->reset.requested) {
+	/* starting: another request is starting the thread, and the VM resets once */
+	if (vm->stopping || vm->reset.requested || vm->reset.starting) {
 		pthread_mutex_unlock(&vm->lock);
 		return;
 	}
 	snprintf(vm->reset.why, sizeof(vm->reset.why), "%s", why);
 	int e = 0;
 	if (!vm->reset.started) {
+		/* Not under vm->lock: the thread may wait for petrel's main thread to make the spawner
+		 * (util/thread.h), and main takes vm->lock (a stop on a signal). */
+		vm->reset.starting = true;
+		pthread_mutex_unlock(&vm->lock);
 		e = thread_start(&vm->reset.thread, SC_VMM, "petrel_reset", reset_thread, vm);
+		pthread_mutex_lock(&vm->lock);
+		vm->reset.starting = false;
 		vm->reset.started = e == 0;
 	}
 	if (e == 0)
@@ -242,6 +249,8 @@ void vm_request_reset(struct vm *vm, const char *why)
 void vm_reset_join(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->lock);
+	while (vm->reset.starting)   /* a request starting the thread (vm_request_reset) */
+		pthread_cond_wait(&vm->cond, &vm->lock);
 	bool started = vm->reset.started;
 	vm->reset.started = false;
 	if (started) { /* vm_join's VM stops already; vm_destroy's may not have */

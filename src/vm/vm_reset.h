@@ -22,6 +22,7 @@ struct msr_list;
 struct vm_reset {
 	bool requested;
 	bool started;                       /* the reset thread runs (started at the first request) */
+	bool starting;                      /* a request is starting it (outside vm->lock) */
 	pthread_t thread;
 	char why[256];                      /* what the guest did, for the log and the event */
 	uint64_t count;                     /* resets done; atomic */

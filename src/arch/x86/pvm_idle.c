@@ -144,7 +144,7 @@ static void start_kicker(void *opaque, int fd, uint32_t events)
 	struct pvm_idle *pi = opaque;
 	io_thread_remove(pi->io, fd);
 	int err = -thread_start(&pi->thread, SC_PVM_IDLE, "fc_pvm_idle", kicker, pi);
-	if (err)
+	if (err && err != ECANCELED)   /* ECANCELED: petrel is ending, no round is due */
 		log_warn("PVM: cannot start the idle kicker: %s", strerror(err));
 	else
 		pi->thread_started = true;
