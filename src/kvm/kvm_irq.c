@@ -2,6 +2,7 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -44,7 +45,7 @@ static int commit(struct kvm_routes *r);
 
 int kvm_routes_init(struct kvm_routes *r, struct kvm *kvm)
 {
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(struct kvm_routes, msi));
 	r->kvm = kvm;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_lock(&r->lock);
@@ -65,6 +66,7 @@ int kvm_routes_alloc_msi(struct kvm_routes *r, uint32_t *gsi)
 		pthread_mutex_unlock(&r->lock);
 		return -ENOSPC;
 	}
+	memset(&r->msi[r->nmsi], 0, sizeof(r->msi[0]));   /* not valid until set */
 	*gsi = KVM_MSI_GSI_BASE + r->nmsi++;
 	pthread_mutex_unlock(&r->lock);
 	return 0;

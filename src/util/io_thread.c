@@ -4,6 +4,7 @@
 #include "util/thread.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -11,7 +12,7 @@
 
 int io_thread_init(struct io_thread *t)
 {
-	memset(t, 0, sizeof(*t));
+	memset(t, 0, offsetof(struct io_thread, handlers));
 	t->stop_efd = t->pause_efd = -1;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
@@ -53,12 +54,11 @@ int io_thread_add(struct io_thread *t, int fd, uint32_t events, io_handler_fn fn
 {
 	bool self = lock_table(t);
 	struct io_handler *h = NULL;
-	for (unsigned i = 0; i < IO_THREAD_MAX_HANDLERS; i++) {
-		if (!t->handlers[i].used) {
+	for (unsigned i = 0; i < t->nhandlers && !h; i++)
+		if (!t->handlers[i].used)
 			h = &t->handlers[i];
-			break;
-		}
-	}
+	if (!h && t->nhandlers < IO_THREAD_MAX_HANDLERS)
+		h = &t->handlers[t->nhandlers++];
 	if (!h) {
 		unlock_table(t, self);
 		log_error("I/O thread: more than %d file descriptors", IO_THREAD_MAX_HANDLERS);
@@ -83,7 +83,7 @@ int io_thread_add_in(struct io_thread *t, int fd, io_handler_fn fn, void *opaque
 
 static struct io_handler *find(struct io_thread *t, int fd)
 {
-	for (unsigned i = 0; i < IO_THREAD_MAX_HANDLERS; i++)
+	for (unsigned i = 0; i < t->nhandlers; i++)
 		if (t->handlers[i].used && t->handlers[i].fd == fd)
 			return &t->handlers[i];
 	return NULL;
