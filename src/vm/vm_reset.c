@@ -216,8 +216,12 @@ static void *reset_thread(void *arg)
 void vm_request_reset(struct vm *vm, const char *why)
 {
 	pthread_mutex_lock(&vm->lock);
-	/* starting: another request is starting the thread, and the VM resets once */
-	if (vm->stopping || vm->reset.requested || vm->reset.starting) {
+	/* Another request is starting the thread: the VM resets once, and this vCPU parks as it
+	 * would have behind the lock (not back to the guest meanwhile: a triple fault would fault
+	 * again at once). */
+	while (vm->reset.starting && !vm->stopping)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	if (vm->stopping || vm->reset.requested) {
 		pthread_mutex_unlock(&vm->lock);
 		return;
 	}

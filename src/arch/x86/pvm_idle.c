@@ -144,10 +144,10 @@ static void start_kicker(void *opaque, int fd, uint32_t events)
 	struct pvm_idle *pi = opaque;
 	io_thread_remove(pi->io, fd);
 	int err = -thread_start(&pi->thread, SC_PVM_IDLE, "fc_pvm_idle", kicker, pi);
-	if (err && err != ECANCELED)   /* ECANCELED: petrel is ending, no round is due */
-		log_warn("PVM: cannot start the idle kicker: %s", strerror(err));
-	else
+	if (!err)
 		pi->thread_started = true;
+	else if (err != ECANCELED)   /* ECANCELED: petrel is ending, no round is due */
+		log_warn("PVM: cannot start the idle kicker: %s", strerror(err));
 }
 
 int pvm_idle_start(struct pvm_idle *pi, struct kvm *kvm, struct io_thread *io, unsigned nvcpus,
