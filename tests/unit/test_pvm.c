@@ -1,7 +1,6 @@
 /* Unit tests for the PVM workarounds' pure parts: the SYSCALL shim (src/arch/x86/pvm_syscall.c),
  * the idle kicker's vector choice (pvm_idle.c), and the guest page-table walker the shim relies
  * on (src/arch/x86/pagewalk.c), over a fake guest memory. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -15,6 +14,7 @@
 #include "arch/x86/pvm_syscall.h"
 #include "memory/guest_mem.h"
 #include "util/io_thread.h"
+#include "threads_named.h"
 #include "unit.h"
 
 static uint64_t rd64(const uint8_t *p)
@@ -53,27 +53,6 @@ TEST(idle_kicker_tells_sleeping_threads_from_running_ones)
 	pthread_join(t, NULL);
 }
 
-/* Whether this process has a thread named fc_pvm_idle (the kicker). */
-static bool kicker_thread_exists(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return false;
-	bool found = false;
-	struct dirent *e;
-	while (!found && (e = readdir(d))) {
-		char path[300], comm[32] = "";
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = e->d_name[0] != '.' ? fopen(path, "r") : NULL;
-		if (f) {
-			found = fgets(comm, sizeof(comm), f) && !strncmp(comm, "fc_pvm_idle", 11);
-			fclose(f);
-		}
-	}
-	closedir(d);
-	return found;
-}
-
 /* A VM that ends before the first round (a short `petrel run`) never pays for the kicker's
  * thread; one that lives past it has the thread, and stopping joins it. No KVM: with no vCPU
  * thread or timer vector known, a round sends nothing. */
@@ -86,7 +65,7 @@ TEST(the_kicker_thread_is_made_at_its_first_round)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	REQUIRE_EQ(pvm_idle_start(&pi, NULL, &io, 1, NULL, NULL), 0);
-	bool started = pi.thread_started, exists = kicker_thread_exists();
+	bool started = pi.thread_started, exists = threads_named("fc_pvm_idle") > 0;
 	pvm_idle_stop(&pi);                       /* before the first round: no thread ever */
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -94,19 +73,19 @@ TEST(the_kicker_thread_is_made_at_its_first_round)
 		CHECK(!started && !exists);
 		CHECK(!pi.thread_started);
 		usleep(3 * PVM_IDLE_KICK_MS * 1000);
-		CHECK(!kicker_thread_exists());
+		CHECK(threads_named("fc_pvm_idle") <= 0);
 	}
 
 	REQUIRE_EQ(pvm_idle_start(&pi, NULL, &io, 1, NULL, NULL), 0);
 	/* due after PVM_IDLE_KICK_MS: wait up to 5 s for it (a loaded host, a sanitizer build) */
 	for (unsigned i = 0; i < 500 && !(__atomic_load_n(&pi.thread_started, __ATOMIC_ACQUIRE) &&
-					   kicker_thread_exists()); i++)
+					   threads_named("fc_pvm_idle") > 0); i++)
 		usleep(10000);
 	CHECK(__atomic_load_n(&pi.thread_started, __ATOMIC_ACQUIRE));
-	CHECK(kicker_thread_exists());
+	CHECK(threads_named("fc_pvm_idle") > 0);
 	pvm_idle_stop(&pi);
 	CHECK(!pi.thread_started);
-	CHECK(!kicker_thread_exists());
+	CHECK(threads_named("fc_pvm_idle") <= 0);
 	CHECK_EQ(pi.kicks, 0);
 	io_thread_stop(&io);
 	io_thread_destroy(&io);

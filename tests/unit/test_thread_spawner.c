@@ -3,7 +3,6 @@
  * makes it before its own first thread, and after serve_end a request no spawner would serve
  * fails at once instead of waiting for ever. No seccomp: the filter step is a stand-in that
  * only counts. Each case runs in a child process (the spawner's state is the process's). */
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -14,6 +13,7 @@
 
 #include "util/log.h"
 #include "util/thread.h"
+#include "threads_named.h"
 #include "unit.h"
 
 static unsigned entered;
@@ -23,30 +23,6 @@ static int enter(int kind)
 	(void)kind;
 	__atomic_add_fetch(&entered, 1, __ATOMIC_SEQ_CST);
 	return 0;
-}
-
-/* how many of this process's threads are called `name` */
-static int threads_named(const char *name)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		char path[300], comm[32] = "";
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f && fgets(comm, sizeof(comm), f))
-			comm[strcspn(comm, "\n")] = 0;
-		if (f)
-			fclose(f);
-		n += !strcmp(comm, name);
-	}
-	closedir(d);
-	return n;
 }
 
 static void *idle(void *arg)
