@@ -347,15 +347,12 @@ int cli_run(int argc, char **argv)
 		status = 1;
 	} else if (!restore && vm_create(vm, &cfg, STDOUT_FILENO) < 0) {
 		status = 1;
-	} else if (vm_start(vm) < 0) {
-		thread_spawner_serve_end();
-		status = vm_join(vm);
 	} else {
-		console_loop(vm, sfd);
+		if (vm_start(vm) == 0)
+			console_loop(vm, sfd);
 		thread_spawner_serve_end();   /* before vm_join waits for the VM's threads */
 		status = vm_join(vm);
 	}
-	thread_spawner_serve_end();
 	if (vm) {
 		cli_report_stop(vm, cfg.stats, cfg.mem_mib, stderr);
 		vm_destroy(vm);

@@ -38,11 +38,11 @@ static int (*enter_filter)(int kind); /* seccomp's, once it started the spawner 
 static bool creator_direct;
 static pthread_t creator;
 /* With creator_direct the spawner thread is made when first needed: `owed` until then. It is
- * made before the creator's first thread, unless the creator serves: then it watches `wanted`
- * (an eventfd another thread's first request writes) and makes it then; `closed` once it no
- * longer watches (thread_spawner_serve_end), after which a request that no spawner would
- * serve fails. All under spawn_lock. */
-static bool spawner_owed, serving, closed;
+ * made before the creator's first thread, unless the creator is `serving`: then it watches
+ * `wanted` (an eventfd another thread's first request writes) and makes it then, until
+ * thread_spawner_serve_end, after which a request that no spawner would serve fails. All under
+ * spawn_lock. */
+static bool spawner_owed, serving;
 static int wanted = -1;
 
 static void report(struct start *s, int status, bool child)
@@ -256,7 +256,7 @@ int thread_spawner_start(int (*enter)(int kind), bool creator_keeps_filter)
 	/* Its creator's filter is the spawner's own: made when first needed (see spawner_owed),
 	 * and requests queued before it runs wait for it. */
 	spawner_owed = creator_keeps_filter && !spawner_running;
-	serving = closed = false;
+	serving = false;
 	pthread_mutex_unlock(&spawn_lock);
 	if (creator_keeps_filter)
 		return 0;
@@ -274,7 +274,7 @@ int thread_spawner_serve_begin(void)
 {
 	int e = 0;
 	pthread_mutex_lock(&spawn_lock);
-	if (spawner_owed && !closed && pthread_equal(pthread_self(), creator)) {
+	if (spawner_owed && pthread_equal(pthread_self(), creator)) {
 		if (wanted < 0 && (wanted = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 			e = -errno;
 		else
@@ -308,7 +308,6 @@ void thread_spawner_serve_end(void)
 	pthread_mutex_lock(&spawn_lock);
 	/* what was asked before this still gets its thread */
 	bool make = serving && spawner_owed && spawn_queue;
-	closed = closed || serving;
 	serving = false;
 	pthread_mutex_unlock(&spawn_lock);
 	if (make)
