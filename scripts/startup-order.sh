@@ -2,10 +2,14 @@
 # Write src/startup.order: the functions `petrel run` executes from exec to its first guest
 # instruction and exit, which the link places together (meson.build, lld's
 # --symbol-ordering-file), so that the kernel maps fewer of petrel's text pages at start
-# (docs/performance.md#start-up). Run it after large changes to the start path; a stale list
-# only costs locality, never correctness (names no longer defined are ignored).
+# (docs/performance.md#start-up); and src/startup-rodata.ld: the read-only data the same run
+# reads, which the link places at the head of the read-only segment
+# (scripts/startup-rodata.py, docs/performance.md#startup-rodata). Run it after large changes to
+# the start path, then build again; a stale list only costs locality, never correctness (names
+# no longer defined are ignored).
 #
-# Needs /dev/kvm (the first-insn guest runs) and valgrind. The run is traced with
+# Needs /dev/kvm (the first-insn guest runs), valgrind (callgrind for the functions, lackey for
+# the data) and a build linked with lld (the data's link map). The runs are traced with
 # `--no-seccomp` (valgrind does not know the seccomp system call), so the seccomp start-up
 # code (src/seccomp/seccomp.c, sigsys.c, builtin.c, src/util/thread.c) is added by name.
 #
@@ -43,5 +47,19 @@ valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" \
 		f=$(ls "$BUILD"/libpetrel*.a.p/"$o" | head -1)
 		nm --defined-only "$f" | awk '$2 ~ /^[tT]$/ {print $3}'
 	done
-} | awk '!seen[$0]++' >"$OUT"
+} | awk '!seen[$0]++' >"$tmp/startup.order"
+
+# The data: every load and store of the same run (lackey), and the link map of the binary traced
+# (its link command again, with -Map: the same inputs give the same binary).
+valgrind --tool=lackey --trace-mem=yes --log-fd=3 \
+	"$PETREL" run --no-seccomp --kernel "$guest" --debug-exit --mem 128 3>&1 >"$tmp/run.log" 2>&1 |
+	grep -E '^ [LSM] ' >"$tmp/mem.trace" ||
+	{ echo "startup-order: the traced run failed:" >&2; tail -5 "$tmp/run.log" >&2; exit 1; }
+link=$(cd "$BUILD" && ninja -t commands petrel | tail -1)
+[[ $link == *-fuse-ld=lld* ]] || { echo "startup-order: $PETREL is not linked with lld (scripts/setup.sh installs it)" >&2; exit 1; }
+(cd "$BUILD" && eval "$link -o $tmp/petrel -Wl,-Map=$tmp/petrel.map")
+cmp -s "$tmp/petrel" "$PETREL" || { echo "startup-order: $PETREL is not what its link command makes: build it first" >&2; exit 1; }
+/usr/bin/python3 "$ROOT/scripts/startup-rodata.py" "$PETREL" "$tmp/petrel.map" "$tmp/mem.trace" \
+	"$tmp/startup.order" "$ROOT/src/startup-rodata.ld"
+mv "$tmp/startup.order" "$OUT"
 echo "startup-order: $(grep -vc '^#' "$OUT") functions in $OUT"
