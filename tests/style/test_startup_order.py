@@ -4,6 +4,7 @@ the start or stop path later is missing until someone runs the script again, and
 maps one more page of text at every start. This checks the stop path of `cli_run` (the block
 after its last `vm_join`): every petrel function called there, and every one those call in
 src/cli/stop_report.c without --stats, is listed. (cli_report_stop, split out of run.c, was not.)"""
+import json
 import os
 import pathlib
 import re
@@ -44,3 +45,20 @@ def test_the_stop_path_of_petrel_run_is_listed():
               if line.strip() and not line.startswith("#")}
     missing = sorted(n for n in names & defined if n not in listed)
     assert not missing, f"not in src/startup.order: {missing}"
+
+
+def test_petrel_is_linked_with_the_start_up_layout():
+    """With lld installed petrel is linked with the start-up layout (meson.build): its functions
+    ordered and the start's read-only data in .rodata.start. meson's checks of the link
+    arguments fall back to the default link without a word when one of them fails, as one
+    did for a test program without .rodata."""
+    if not (BUILD / "petrel").exists():
+        pytest.skip(f"{BUILD}/petrel is not built")
+    if not any(os.path.exists(p) for p in ("/usr/bin/ld.lld", "/usr/lib/llvm-16/bin/ld.lld")):
+        pytest.skip("lld is not installed: the default link is expected")
+    options = json.loads((BUILD / "meson-info" / "intro-buildoptions.json").read_text())
+    value = {o["name"]: o["value"] for o in options}
+    if value.get("b_sanitize", "none") != "none" or value.get("fuzz"):
+        pytest.skip("sanitizer and fuzz builds keep the default link")
+    r = subprocess.run(["readelf", "-SW", str(BUILD / "petrel")], capture_output=True, text=True, check=True)
+    assert ".rodata.start" in r.stdout, "petrel was not linked with src/startup-rodata.ld (meson-log.txt: its link checks)"
