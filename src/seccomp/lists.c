@@ -18,8 +18,12 @@
 #include <termios.h>
 #include <unistd.h>
 
+/* The name in the entry, not a pointer to it: a table of pointers is relocated by the loader at
+ * every start in a position-independent program, which writes (makes private) each of its pages,
+ * though petrel reads these tables only for --seccomp-filter and its tests (the built-in filters
+ * are compiled at build time). 32: longer than any Linux system call's name. */
 struct entry {
-	const char *name;
+	char name[32];
 	uint8_t nargs;
 	struct sc_arg args[2];
 };
@@ -31,7 +35,7 @@ struct entry {
 #define EQ64(n, i, v) { n, 1, { { i, false, SC_OP_EQ, (uint64_t)(v), 0 } } }
 /* one argument, (arg & m) == v */
 #define MASK(n, i, m, v) { n, 1, { { i, false, SC_OP_MASKED_EQ, v, m } } }
-#define END { NULL, 0, { { 0 } } }
+#define END { "", 0, { { 0 } } }
 
 /* Every thread: memory, locks, time, signals, names, and I/O on descriptors it holds. */
 static const struct entry base[] = {
@@ -190,7 +194,7 @@ static const struct entry *const *const kind_groups[SC_KIND_MAX] = {
 
 static int add_group(struct sc_list *l, const struct entry *e, uint32_t pid)
 {
-	for (; e->name; e++) {
+	for (; e->name[0]; e++) {
 		struct sc_rule r = { .nr = sc_syscall_nr(e->name), .nargs = e->nargs };
 		if (r.nr < 0)
 			continue;   /* not a system call on this libseccomp: nothing to allow */
