@@ -97,8 +97,11 @@ const scenarios = {
       out.devices = {};
       for (const n of P.devices) {
         await gotoHash(page, `#/vm/${n}/devices`);
+        // the tab is drawn in two steps (the definition's Boot and Disks, then petreld's view of
+        // the interfaces after a second request): wait for the last section
         await page.waitForFunction((nn) => document.querySelector('.detailhead .vmname')?.textContent === nn &&
-          document.querySelector('.tabbody dl.kv'), n, { timeout: T });
+          document.querySelector('.tabbody dl.kv') &&
+          [...document.querySelectorAll('.tabbody h2')].some((h) => h.textContent === 'Network interfaces'), n, { timeout: T });
         out.devices[n] = await page.$eval('.tabbody', (b) => ({
           boot: Object.fromEntries([...b.querySelector('dl.kv').querySelectorAll('dt')].map((dt) => [dt.textContent, dt.nextElementSibling.textContent])),
           disks: [...(b.querySelector('table.plain')?.querySelectorAll('tr') || [])].slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
