@@ -32,9 +32,17 @@ run.BUILD = pathlib.Path('$tmp'); (run.BUILD / 'bench').mkdir()
 print(run.first_insn_guest())" >/dev/null)
 guest=$tmp/bench/first-insn.elf
 
-valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" \
-	"$PETREL" run --no-seccomp --kernel "$guest" --debug-exit --mem 128 >"$tmp/run.log" 2>&1 ||
-	{ echo "startup-order: the traced run failed:" >&2; tail -5 "$tmp/run.log" >&2; exit 1; }
+run=("$PETREL" run --no-seccomp --kernel "$guest" --debug-exit --mem 128)
+traced_run_failed() { echo "startup-order: the traced run failed:" >&2; tail -5 "$tmp/run.log" >&2; exit 1; }
+
+# The link map of the binary traced: its link command again, with -Map (the same inputs give
+# the same binary), checked before the traced runs
+link=$(cd "$BUILD" && ninja -t commands petrel | tail -1)
+[[ $link == *-fuse-ld=lld* ]] || { echo "startup-order: $PETREL is not linked with lld (scripts/setup.sh installs it)" >&2; exit 1; }
+(cd "$BUILD" && eval "$link -o $tmp/petrel -Wl,-Map=$tmp/petrel.map")
+cmp -s "$tmp/petrel" "$PETREL" || { echo "startup-order: $PETREL is not what its link command makes: build it first" >&2; exit 1; }
+
+valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "${run[@]}" >"$tmp/run.log" 2>&1 || traced_run_failed
 
 {
 	echo "# The functions petrel runs at start, placed together by the link (scripts/startup-order.sh"
@@ -49,16 +57,9 @@ valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" \
 	done
 } | awk '!seen[$0]++' >"$tmp/startup.order"
 
-# The data: every load and store of the same run (lackey), and the link map of the binary traced
-# (its link command again, with -Map: the same inputs give the same binary).
-valgrind --tool=lackey --trace-mem=yes --log-fd=3 \
-	"$PETREL" run --no-seccomp --kernel "$guest" --debug-exit --mem 128 3>&1 >"$tmp/run.log" 2>&1 |
-	grep -E '^ [LSM] ' >"$tmp/mem.trace" ||
-	{ echo "startup-order: the traced run failed:" >&2; tail -5 "$tmp/run.log" >&2; exit 1; }
-link=$(cd "$BUILD" && ninja -t commands petrel | tail -1)
-[[ $link == *-fuse-ld=lld* ]] || { echo "startup-order: $PETREL is not linked with lld (scripts/setup.sh installs it)" >&2; exit 1; }
-(cd "$BUILD" && eval "$link -o $tmp/petrel -Wl,-Map=$tmp/petrel.map")
-cmp -s "$tmp/petrel" "$PETREL" || { echo "startup-order: $PETREL is not what its link command makes: build it first" >&2; exit 1; }
+# The data: every load and store of the same run (lackey)
+valgrind --tool=lackey --trace-mem=yes --log-fd=3 "${run[@]}" 3>&1 >"$tmp/run.log" 2>&1 |
+	grep -E '^ [LSM] ' >"$tmp/mem.trace" || traced_run_failed
 /usr/bin/python3 "$ROOT/scripts/startup-rodata.py" "$PETREL" "$tmp/petrel.map" "$tmp/mem.trace" \
 	"$tmp/startup.order" "$ROOT/src/startup-rodata.ld"
 mv "$tmp/startup.order" "$OUT"
