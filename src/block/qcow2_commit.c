@@ -50,6 +50,7 @@ int qcow2_commit_init(struct qcow2 *q)
 		log_warn("qcow2 %s: io_uring unavailable (%s): copy-on-write is committed in line", q->f->path,
 			 strerror(-r));
 	q->commit_ring_up = r == 0;
+	q->commit_fixed = q->commit_ring_up && raw_register_image(q->f, &q->commit_ring);
 	return 0;
 }
 
@@ -271,6 +272,8 @@ int qcow2_commit_start_locked(struct qcow2 *q)
 	 * after the sync succeeded (a failed sync cancels the rest). */
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->commit_ring);
 	qcow2_prep_sync(sqe, q->fd, lo, hi);
+	if (q->commit_fixed)
+		raw_sqe_fixed(sqe);
 	sqe->flags |= IOSQE_IO_LINK;
 	sqe->user_data = ((uint64_t)g << 16) | FSYNC_TAG;
 	unsigned n = 0;
@@ -280,6 +283,8 @@ int qcow2_commit_start_locked(struct qcow2 *q)
 			continue;
 		sqe = io_uring_get_sqe(&q->commit_ring);
 		io_uring_prep_write(sqe, q->fd, h->be, 8, h->l2_off + 8 * h->l2_index);
+		if (q->commit_fixed)
+			raw_sqe_fixed(sqe);
 		if (++n < q->nnew)
 			sqe->flags |= IOSQE_IO_LINK;
 		sqe->user_data = ((uint64_t)g << 16) | i;

@@ -46,6 +46,7 @@ struct qcow2 {
 	                              * answers it (the kernel reports a writeback error once, to
 	                              * whichever sync of the file comes first) */
 	bool sync_ring_up;
+	bool sync_fixed;             /* sync_ring holds the image as its file 0 (raw_register_image) */
 	struct io_uring sync_ring;
 	uint64_t reserve_bytes;      /* size of the last run reserved */
 	uint8_t *buf;                /* one cluster: copy-on-write */
@@ -70,6 +71,7 @@ struct qcow2 {
 	struct qcow2_held *held_retired; /* records the kernel may still read (the ring failed) */
 	struct { unsigned cqes; int res; bool busy; } commits[QCOW2_COMMITS];
 	bool commit_ring_up;
+	bool commit_fixed;           /* commit_ring holds the image as its file 0 */
 	unsigned ring_inflight;      /* requests the kernel took from commit_ring, not yet reaped */
 	struct io_uring commit_ring;
 	bool commit_failed_logged;

@@ -41,6 +41,7 @@ void qcow2_reserve_init(struct qcow2 *q)
 		return;
 	}
 	q->sync_ring_up = true;
+	q->sync_fixed = raw_register_image(q->f, &q->sync_ring);
 }
 
 /* Count the next run at the end of the used area: [*start, *end). Whatever was counted
@@ -105,6 +106,8 @@ static bool submit_sync(struct qcow2 *q, uint64_t lo, uint64_t hi)
 	if (!sqe)
 		return false;
 	qcow2_prep_sync(sqe, q->fd, lo, hi);
+	if (q->sync_fixed)
+		raw_sqe_fixed(sqe);
 	if (io_uring_submit(&q->sync_ring) != 1)
 		return false;
 	q->sync_inflight = true;

@@ -23,6 +23,7 @@ struct raw_file {
 	uint32_t dio_align;     /* buffer/offset alignment O_DIRECT needs */
 	uint64_t size;          /* bytes */
 	bool async;             /* io_uring ring is up */
+	bool fixed;             /* the ring holds the image as its file 0 (raw_register_image) */
 	struct io_uring ring;
 	int efd;                /* readable when completions are waiting (async only: the ring's fd) */
 	unsigned depth, inflight, queued;
@@ -57,6 +58,15 @@ void raw_write_timed(struct raw_file *f, uint64_t ns, uint64_t len, uint64_t now
  * `depth` entries, else log why and use the synchronous path. */
 int raw_open(struct raw_file *f, const char *path, bool read_only, bool direct, bool async, unsigned depth);
 void raw_close(struct raw_file *f);
+/* Make f's image file 0 of ring (registered: no descriptor lookup per request), through a
+ * second open of it that carries no lock: true if done. raw_open does it for f's own ring. */
+bool raw_register_image(const struct raw_file *f, struct io_uring *ring);
+/* An sqe prepared on f->fd, moved to a ring's registered file 0. */
+static inline void raw_sqe_fixed(struct io_uring_sqe *sqe)
+{
+	sqe->fd = 0;
+	sqe->flags |= IOSQE_FIXED_FILE;
+}
 
 /* Queue an asynchronous op (submitted by raw_kick). tag comes back from raw_reap. The iovec
  * array and buffers must stay valid until then. -EAGAIN: ring full or this op cannot go

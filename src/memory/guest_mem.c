@@ -196,16 +196,8 @@ uint64_t guest_mem_low_end(const struct guest_mem *mem)
 	return mem->nregions ? mem->regions[0].gpa + mem->regions[0].size : 0;
 }
 
-bool guest_mem_logging(const struct guest_mem *mem)
+void guest_mem_mark_dirty_logged(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
-	/* pairs with the release in guest_mem_dirty_log_start: the bitmaps are there */
-	return __atomic_load_n(&mem->dirty_log, __ATOMIC_ACQUIRE);
-}
-
-void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
-{
-	if (!len || !guest_mem_logging(mem))
-		return;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		const struct guest_region *r = &mem->regions[i];
 		if (gpa < r->gpa || gpa - r->gpa >= r->size)
@@ -219,10 +211,8 @@ void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t le
 	}
 }
 
-void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64_t len)
+void guest_mem_mark_dirty_hva_logged(const struct guest_mem *mem, const void *p, uint64_t len)
 {
-	if (!guest_mem_logging(mem))
-		return;
 	for (unsigned i = 0; i < mem->nregions; i++) {
 		const struct guest_region *r = &mem->regions[i];
 		const uint8_t *b = p;

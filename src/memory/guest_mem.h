@@ -98,13 +98,28 @@ void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 /* Copy to/from guest RAM; -EFAULT if any byte is outside RAM. */
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *buf, size_t len);
 int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *buf, size_t len);
-/* Whether dirty logging is on (an acquire load: the bitmaps are in place when it is). */
-bool guest_mem_logging(const struct guest_mem *mem);
+/* Whether dirty logging is on (an acquire load: the bitmaps are in place when it is). Inline,
+ * as are the two checks below: devices ask several times per request, and logging is rare. */
+static inline bool guest_mem_logging(const struct guest_mem *mem)
+{
+	/* pairs with the release in guest_mem_dirty_log_start */
+	return __atomic_load_n(&mem->dirty_log, __ATOMIC_ACQUIRE);
+}
+void guest_mem_mark_dirty_logged(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+void guest_mem_mark_dirty_hva_logged(const struct guest_mem *mem, const void *p, uint64_t len);
 /* With dirty logging on: note that petrel (a device, the emulator) wrote [gpa, gpa+len), which
  * KVM's dirty log does not see. Safe from any thread; a no-op otherwise. */
-void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+static inline void guest_mem_mark_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	if (len && guest_mem_logging(mem))
+		guest_mem_mark_dirty_logged(mem, gpa, len);
+}
 /* The same for a host pointer into guest RAM. */
-void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64_t len);
+static inline void guest_mem_mark_dirty_hva(const struct guest_mem *mem, const void *p, uint64_t len)
+{
+	if (guest_mem_logging(mem))
+		guest_mem_mark_dirty_hva_logged(mem, p, len);
+}
 /* Every page written since the last call (KVM's dirty log of each region, ORed with petrel's
  * own), into bitmaps[r] (a bit per page, caller-allocated, zeroed here), and start over.
  * -EINVAL if dirty logging is off. */

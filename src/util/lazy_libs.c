@@ -56,6 +56,7 @@
 #define URING_FNS(X)                                                                                \
 	X(int, io_uring_queue_init, (unsigned n, struct io_uring *r, unsigned flags), (n, r, flags)) \
 	X(int, io_uring_submit, (struct io_uring *r), (r))                                          \
+	X(int, io_uring_register_files, (struct io_uring *r, const int *fds, unsigned n), (r, fds, n)) \
 	X(int, __io_uring_get_cqe, (struct io_uring *r, struct io_uring_cqe **c, unsigned submit,    \
 				    unsigned wait, sigset_t *sig), (r, c, submit, wait, sig))
 

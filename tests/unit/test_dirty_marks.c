@@ -3,7 +3,7 @@
  * record must still hold every page and chunk written after it. The other thread's moment is
  * forced, deterministically, by wrapping the calls it would run beside (-Wl,--wrap, see
  * tests/unit/meson.build): disk_kick and disk_sync (the request popped, its read not done),
- * guest_mem_mark_dirty (between the used ring's mark and its stores), disk_write_held (a disk
+ * guest_mem_mark_dirty_logged (guest_mem_mark_dirty with the log on: between the used ring's mark and its stores), disk_write_held (a disk
  * copy taking the chunk during a write). Found by a review (2026-11-24); each case failed on
  * the code before. */
 #include "unit.h"
@@ -66,10 +66,10 @@ int64_t __wrap_disk_sync(struct disk *d, enum raw_op op, uint64_t off, const str
 	return __real_disk_sync(d, op, off, iov, n);
 }
 
-void __real_guest_mem_mark_dirty(const struct guest_mem *m, uint64_t gpa, uint64_t len);
-void __wrap_guest_mem_mark_dirty(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+void __real_guest_mem_mark_dirty_logged(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+void __wrap_guest_mem_mark_dirty_logged(const struct guest_mem *m, uint64_t gpa, uint64_t len)
 {
-	__real_guest_mem_mark_dirty(m, gpa, len);
+	__real_guest_mem_mark_dirty_logged(m, gpa, len);
 	if (harvest_on_used_mark && gpa == qdesc(0) + 0x2000) {
 		/* the round's fetch lands right after mark_used_ring, and the page is read before
 		 * virtq_push's memcpy/idx store (I/O thread preempted between the two) */
