@@ -32,10 +32,11 @@ def qimg(*args, check=True):
 
 
 def qimg_check_killed(image, timeout=10.0):
-    """qemu-img check of an image whose writer was just SIGKILLed. The kernel closes a killed
-    process's io_uring (and with it the image's file and its OFD locks) asynchronously, after
-    wait() returned: while the lock is still held qemu-img answers 'Failed to lock byte', so
-    ask again for a while."""
+    """qemu-img check of an image whose writer was just SIGKILLed. The kernel tears a killed
+    process's io_uring down asynchronously, after wait() returned, and a request in flight on
+    the image's locked open would hold its OFD lock until then ('Failed to lock byte'). petrel's
+    rings use a second, unlocked open (test_lock_release.py); asked again for a while all the
+    same, for a host where registering it failed and requests went on the locked open."""
     end = time.monotonic() + timeout
     while True:
         r = qimg("check", image, check=False)
