@@ -328,10 +328,6 @@ bool virtq_enable_notify(struct virtq *q)
 
 size_t virtq_chain_read(const struct virtq_chain *c, size_t off, void *buf, size_t len)
 {
-	if (c->n_out && c->iov[0].iov_len >= off + len) { /* the usual header: in the first buffer */
-		memcpy(buf, (const uint8_t *)c->iov[0].iov_base + off, len);
-		return len;
-	}
 	return iov_copy_at(c->iov, c->n_out, off, buf, len, false);
 }
 
