@@ -53,9 +53,10 @@ blk      virtio-blk: 4 KiB random-read and -write IOPS (queue depth 32) and 1 Mi
          petrel, the host and QEMU in turn (the order reversed every other round), the figures
          the medians and the host's and petrel's spread printed (the host's own rate varies).
          Each row prints the round trip of a cache line between the host's first two CPUs
-         (bench/cpu_roundtrip, measured around every run): a round in which it rose past 3x
-         the best of the bench (a cloud host's CPUs moved apart) is run again, at most twice,
-         and the discarded round printed.
+         (bench/cpu_roundtrip, measured around every run; bench/host_cpus.py): a round waits
+         until it is within 3x the best seen on this host (BENCH_CPU_SETTLE_S, default 300 s),
+         and one in which it rose past that (a cloud host's CPUs moved apart) is run again, at
+         most twice, the discarded round printed.
          BENCH_BLK_PETREL_ARGS: more arguments for petrel run (e.g. --huge-pages Transparent).
 blkhost  virtio-blk's device path without KVM (bench/blk_host.py): blk.c driven through its
          queue on a real I/O thread against the host's io_uring loop on the same file, and fio.
@@ -88,6 +89,7 @@ import tempfile
 import time
 
 from benchlib import failed, pick, runs as benchlib_runs  # noqa: E402
+from host_cpus import HostCpus  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = pathlib.Path(os.environ.get("PETREL_BUILD", ROOT / "build"))
@@ -428,17 +430,6 @@ def bench_decompress():
     decompress.main(5)
 
 
-def cpu_roundtrip():
-    """ns for one cache line's round trip between the host's first two CPUs (None: cannot tell)."""
-    try:
-        out = subprocess.run([str(BUILD / "bench" / "cpu_roundtrip")], capture_output=True, text=True,
-                             timeout=60).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(r"roundtrip_ns=([\d.]+)", out)
-    return float(m.group(1)) if m else None
-
-
 def bench_blk():
     img = BUILD / "bench-virtio-blk.img"
     size = pick(int(os.environ.get("BENCH_BLK_MB", "256")), 16) << 20
@@ -471,7 +462,7 @@ def bench_blk():
     # each case runs BENCH_BLK_ROUNDS rounds of petrel, the host and QEMU one after the other,
     # the order turned each round, and the ratios are of the medians.
     rounds = pick(int(os.environ.get("BENCH_BLK_ROUNDS", "3")), 1)
-    all_trips = []  # every CPU round trip of this bench: the best of them is the host's own
+    cpus = HostCpus(BUILD)
     for mode, bs, qd, ops, opts in cases:
         guest = GUESTS / "virtio_blkbench.elf"
         cmdline = f"mode={mode} bs={bs} qd={qd} ops={ops}"
@@ -519,22 +510,21 @@ def bench_blk():
         times = {name: [] for name, _ in runners}
         notes = {name: [] for name, _ in runners}
         for r in range(rounds):
-            # A round during which the host's CPUs moved apart (the round trip between them over
-            # 3x the best seen) is run again, at most twice, and says so: it measured the host.
+            # Each round starts with the host's CPUs close together; one during which they moved
+            # apart is run again, at most twice, and printed: it measured the host (host_cpus.py).
             for again in range(3):
+                cpus.settle()
                 got = {}
-                trips = [cpu_roundtrip()]
+                trips = [cpus.measure()]
                 for name, fn in (runners if r % 2 == 0 else runners[::-1]):
                     got[name] = fn()
-                    trips.append(cpu_roundtrip())
+                    trips.append(cpus.measure())
                 trips = [t for t in trips if t]
-                best = min(all_trips + trips, default=0)
-                all_trips += trips
                 case_trips += trips
-                if not trips or max(trips) <= 3 * best or again == 2:
+                if not any(map(cpus.far, trips)) or again == 2:
                     break
                 print(f"  (round {r + 1} of {mode}{opts} again: the host's CPUs were up to {max(trips):.0f} ns "
-                      f"apart in it, {best:.0f} ns at best; it gave "
+                      f"apart in it, {cpus.best:.0f} ns at best; it gave "
                       + ", ".join(f"{n} {scale(g[0]):.0f} {unit}" for n, g in got.items() if g) + ")", flush=True)
             for name, g in got.items():
                 if g:
