@@ -24,7 +24,9 @@
 #   blk    issue 43's virtio-blk goals: bench/run.py blk (QEMU's virtio-blk with an iothread in
 #          the same run) three times; fails unless every run has 4 KiB random reads >= 0.9 of
 #          the host's io_uring, 1 MiB sequential >= 0.95, petrel ahead of QEMU on random
-#          reads and within 3 % of it on the sequential rows (both at the host's rate) ~10 min
+#          reads and within 3 % of it on the sequential rows (both at the host's rate); each
+#          round with the host's two CPUs close together (bench/host_cpus.py: a cloud host's
+#          may drift apart for minutes, and every VMM's rate with them)          ~10-20 min
 #   net    issue 43's virtio-net goal: bench/run.py net (QEMU's virtio-net-pci on the same tap
 #          in the same run), every cell three times, petrel and QEMU alternating; fails unless
 #          petrel's median frames/s is at least QEMU's in every cell (root: a tap) ~15 min
