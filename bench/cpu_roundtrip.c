@@ -1,7 +1,7 @@
 /* How far apart two of the host's CPUs are: one cache line passed back and forth between a
  * thread on each, nanoseconds per round trip (the median of 5 runs of N trips).
  *
- *   cpu_roundtrip [CPU_A CPU_B [N]]    (default: the first two CPUs this process may use, 200000)
+ *   cpu_roundtrip [N [CPU_A CPU_B]]    (default: 200000, the first two CPUs this process may use)
  *
  * Prints "roundtrip_ns=X cpus=A,B". A VMM's device thread and its guest's vCPU exchange the
  * virtqueue's lines all the time; a host loop on one CPU exchanges none. On a cloud VM the
@@ -66,10 +66,10 @@ static int cmp(const void *x, const void *y)
 int main(int argc, char **argv)
 {
 	int a = -1, b = -1;
-	trips = argc > 3 ? atol(argv[3]) : 200000;
-	if (argc > 2) {
-		a = atoi(argv[1]);
-		b = atoi(argv[2]);
+	trips = argc > 1 ? atol(argv[1]) : 200000;
+	if (argc > 3) {
+		a = atoi(argv[2]);
+		b = atoi(argv[3]);
 	} else {
 		cpu_set_t s;
 		if (sched_getaffinity(0, sizeof(s), &s))

@@ -514,6 +514,7 @@ def bench_blk():
             # apart is run again, at most twice, and printed: it measured the host (host_cpus.py).
             for again in range(3):
                 cpus.settle()
+                kept = {k: len(w) for k, w in where.items()}
                 got = {}
                 trips = [cpus.measure()]
                 for name, fn in (runners if r % 2 == 0 else runners[::-1]):
@@ -523,6 +524,8 @@ def bench_blk():
                 case_trips += trips
                 if not any(map(cpus.far, trips)) or again == 2:
                     break
+                for k, w in where.items():  # a discarded round's guest figures go with it
+                    del w[kept[k]:]
                 print(f"  (round {r + 1} of {mode}{opts} again: the host's CPUs were up to {max(trips):.0f} ns "
                       f"apart in it, {cpus.best:.0f} ns at best; it gave "
                       + ", ".join(f"{n} {scale(g[0]):.0f} {unit}" for n, g in got.items() if g) + ")", flush=True)
