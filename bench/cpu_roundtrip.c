@@ -7,7 +7,8 @@
  * virtqueue's lines all the time; a host loop on one CPU exchanges none. On a cloud VM the
  * hypervisor underneath may move the two CPUs apart for minutes (a 2-CPU PVM host went from
  * ~50 ns to ~400 ns and back, 2026-11-29), and every VMM's I/O rate drops with it while the
- * host loop's does not: bench/run.py blk prints this beside each round so such a round shows. */
+ * host loop's does not: bench/run.py blk prints it beside each row and runs its rounds with
+ * the CPUs close (bench/host_cpus.py). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
