@@ -57,10 +57,11 @@ class HostCpus:
         return ns is not None and self.best is not None and ns > FAR_FACTOR * self.best
 
     def settle(self):
-        """Wait until the CPUs are close (at most settle_s); a line says what it waited for."""
+        """Wait until the CPUs are close (at most settle_s); a line says what it waited for.
+        Returns the last round trip measured (None: cannot tell)."""
         ns = self.measure()
         if not self.far(ns):
-            return
+            return ns
         first, t0 = ns, time.monotonic()
         while self.far(ns) and time.monotonic() - t0 < self.settle_s:
             time.sleep(5)
@@ -72,3 +73,4 @@ class HostCpus:
         else:
             print(f"  (waited {waited:.0f} s for the host's CPUs to come close again: {first:.0f} -> {ns:.0f} ns)",
                   flush=True)
+        return ns

@@ -513,10 +513,9 @@ def bench_blk():
             # Each round starts with the host's CPUs close together; one during which they moved
             # apart is run again, at most twice, and printed: it measured the host (host_cpus.py).
             for again in range(3):
-                cpus.settle()
+                trips = [cpus.settle()]
                 kept = {k: len(w) for k, w in where.items()}
                 got = {}
-                trips = [cpus.measure()]
                 for name, fn in (runners if r % 2 == 0 else runners[::-1]):
                     got[name] = fn()
                     trips.append(cpus.measure())
