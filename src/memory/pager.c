@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #define FAULT_RUN 16      /* pages brought in per fault: the guest tends to read on */
+#define HOLE_RUN 256      /* zero pages mapped per fault in a hole (a snapshot reads them all) */
 #define PREFETCH_RUN 256  /* pages per background copy: bounds how long a fault waits */
 
 struct pager_region {
@@ -37,6 +38,7 @@ struct pager {
 	unsigned n;
 	unsigned cur;          /* background copy: region and page it is at */
 	uint64_t cursor;
+	bool unregistered;     /* finish() let go of guest memory: events left are only woken */
 	uint64_t t0;
 	struct pager_stats st;
 };
@@ -75,27 +77,45 @@ static uint64_t copy_run(struct pager *p, struct pager_region *g, uint64_t page,
 	if (e < 0) {
 		log_error("lazy restore: cannot copy guest page at %p: %s; it reads as zero",
 			  (void *)(g->hva + (page + pages) * GUEST_PAGE), strerror(-e));
-		uffd_zero(p->uffd, g->hva + (page + pages) * GUEST_PAGE, GUEST_PAGE, NULL);
+		uffd_zero_wake(p->uffd, g->hva + (page + pages) * GUEST_PAGE, GUEST_PAGE, NULL);
 		bitmap_set(g->done, page + pages);
 		return pages + 1;
 	}
 	return pages;
 }
 
+/* A fault in a hole, or on a page handled before (given back since, or answered while this
+ * event waited): zero pages from page on, the hole's next ones with it (a snapshot of a VM
+ * still being filled reads every page). Returns pages handled (>= 1). */
+static uint64_t zero_run(struct pager *p, struct pager_region *g, uint64_t page)
+{
+	uint64_t n = 1;
+	if (!bitmap_test(g->done, page))
+		while (n < HOLE_RUN && page + n < g->npages && !bitmap_test(g->data, page + n) &&
+		       !bitmap_test(g->done, page + n))
+			n++;
+	uint64_t done = 0;
+	uffd_zero_wake(p->uffd, g->hva + page * GUEST_PAGE, n * GUEST_PAGE, &done);
+	uint64_t pages = done / GUEST_PAGE ? done / GUEST_PAGE : 1;  /* the first: zeroed or present */
+	bitmap_set_range(g->done, page, pages);
+	return pages;
+}
+
 static void serve_fault(struct pager *p, uint64_t addr)
 {
 	uint64_t t = now_ns();
+	if (p->unregistered) {
+		/* Delivered after finish() let go (uffd.c, uffd_zero_wake): plain memory now. */
+		uffd_wake(p->uffd, (void *)(uintptr_t)addr, GUEST_PAGE);
+		return;
+	}
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pager_region *g = &p->r[i];
 		if (addr < (uintptr_t)g->hva || addr >= (uintptr_t)g->hva + g->npages * GUEST_PAGE)
 			continue;
-		uint64_t page = (addr - (uintptr_t)g->hva) / GUEST_PAGE, got = 1;
+		uint64_t page = (addr - (uintptr_t)g->hva) / GUEST_PAGE, got;
 		if (bitmap_test(g->done, page) || !bitmap_test(g->data, page)) {
-			/* A hole, or a page given back since (or handled while this event waited). */
-			int e = uffd_zero(p->uffd, g->hva + page * GUEST_PAGE, GUEST_PAGE, NULL);
-			if (e == -EEXIST)
-				uffd_wake(p->uffd, g->hva + page * GUEST_PAGE, GUEST_PAGE);
-			bitmap_set(g->done, page);
+			got = zero_run(p, g, page);
 		} else {
 			uint64_t n = 1;
 			while (n < FAULT_RUN && page + n < g->npages && bitmap_test(g->data, page + n) &&
@@ -113,6 +133,7 @@ static void serve_fault(struct pager *p, uint64_t addr)
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
+	uffd_wake(p->uffd, (void *)(uintptr_t)addr, GUEST_PAGE); /* not ours: never left waiting */
 }
 
 /* Pages the VMM gave back (madvise DONTNEED): they read as zero from now on. */
@@ -181,7 +202,8 @@ static void finish(struct pager *p)
 		if (e < 0)
 			log_warn("lazy restore: cannot unregister guest memory: %s", strerror(-e));
 	}
-	drain_events(p); /* faults that raced with it: their pages are plain memory now */
+	p->unregistered = true;
+	drain_events(p); /* faults that raced with it: woken, their pages are plain memory now */
 	/* The file is not read again: let it go, so deleting it gives its space back. */
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pager_region *g = &p->r[i];
@@ -210,10 +232,10 @@ static void *pager_thread(void *opaque)
 			break;
 		if (pf[1].revents)
 			break;
-		if (pf[0].revents & POLLIN) {
+		/* Events first, then one background run either way: a thread faulting page after
+		 * page (a snapshot reading the holes) must not hold the copy back. */
+		if (pf[0].revents & POLLIN)
 			drain_events(p);
-			continue;
-		}
 		if (!complete && !prefetch(p)) {
 			finish(p);
 			complete = true;

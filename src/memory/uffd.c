@@ -123,6 +123,22 @@ int uffd_wake(int uffd, void *dst, uint64_t len)
 	return ioctl(uffd, UFFDIO_WAKE, &range) < 0 ? -errno : 0;
 }
 
+/* A fault can be delivered after its range was unregistered: UFFDIO_UNREGISTER wakes the
+ * waiters it finds, then clears the registration, and with per-VMA locks (Linux 6.4 on) a fault
+ * that got its VMA before the unregister queues itself after that wake-up and still reaches the
+ * reader. UFFDIO_ZEROPAGE then fails (ENOENT) and only UFFDIO_WAKE lets the thread go, to find
+ * plain memory (a lazy restore's API thread hung for good that way in a snapshot, 2026-11-29). */
+int uffd_zero_wake(int uffd, void *dst, uint64_t len, uint64_t *done)
+{
+	uint64_t d = 0;
+	int e = uffd_zero(uffd, dst, len, &d);
+	if (e < 0)
+		uffd_wake(uffd, (uint8_t *)dst + d, len - d);
+	if (done)
+		*done = d;
+	return e;
+}
+
 static char *regions_json(const struct guest_mem *mem)
 {
 	json_t *a = json_array();

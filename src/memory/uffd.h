@@ -25,6 +25,10 @@ int uffd_copy(int uffd, void *dst, const void *src, uint64_t len, uint64_t *done
 int uffd_zero(int uffd, void *dst, uint64_t len, uint64_t *done);
 /* Wake threads waiting on [dst, dst+len) (after a page there appeared some other way). */
 int uffd_wake(int uffd, void *dst, uint64_t len);
+/* Answer a fault with the zero page (uffd_zero's results). Whatever kept a page from going in
+ * (present already, or no longer registered: see uffd.c), the threads waiting on the pages not
+ * filled are woken, to fault again: an event read is never left unanswered. */
+int uffd_zero_wake(int uffd, void *dst, uint64_t len, uint64_t *done);
 
 /* Firecracker's handshake with an external page-fault handler: connect to its Unix socket
  * and send, in one message, a JSON array describing each region (base_host_virt_addr, size,

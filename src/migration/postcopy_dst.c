@@ -82,9 +82,9 @@ static void fault(struct postcopy_dst *p, uint64_t addr)
 		return;
 	}
 	if (!bitmap_test_atomic(g->needed, pg)) {
-		/* Never written on the source, or sent before and not dirtied since: zero here. */
-		if (uffd_zero(p->uffd, at, GUEST_PAGE, NULL) == -EEXIST)
-			uffd_wake(p->uffd, at, GUEST_PAGE);
+		/* Never written on the source, or sent before and not dirtied since: zero here
+		 * (woken whatever happens: after postcopy_dst_wait's unregister too). */
+		uffd_zero_wake(p->uffd, at, GUEST_PAGE, NULL);
 		bitmap_set_atomic(g->done, pg);
 		return;
 	}
