@@ -38,7 +38,7 @@ struct pager {
 	unsigned n;
 	unsigned cur;          /* background copy: region and page it is at */
 	uint64_t cursor;
-	bool unregistered;     /* finish() let go of guest memory: events left are only woken */
+	bool unregistered;     /* finish() let go of all guest memory: events left are only woken */
 	uint64_t t0;
 	struct pager_stats st;
 };
@@ -196,13 +196,17 @@ static bool prefetch(struct pager *p)
 static void finish(struct pager *p)
 {
 	drain_events(p);
+	bool all = true;
 	for (unsigned i = 0; i < p->n; i++) {
 		struct pager_region *g = &p->r[i];
 		int e = uffd_unregister(p->uffd, g->hva, g->npages * GUEST_PAGE);
 		if (e < 0)
 			log_warn("lazy restore: cannot unregister guest memory: %s", strerror(-e));
+		all &= e == 0;
 	}
-	p->unregistered = true;
+	/* Still registered somewhere: its faults keep getting zero pages (every data page is in),
+	 * a wake-up alone would only bring them back. */
+	p->unregistered = all;
 	drain_events(p); /* faults that raced with it: woken, their pages are plain memory now */
 	/* The file is not read again: let it go, so deleting it gives its space back. */
 	for (unsigned i = 0; i < p->n; i++) {
