@@ -61,6 +61,17 @@ static void find_data(int fd, uint64_t off, uint64_t npages, uint64_t *data)
 	}
 }
 
+/* How many pages from page on, page itself counted, are not handled yet and hold data (or, with
+ * data false, are holes): at most max. */
+static uint64_t run_of(const struct pager_region *g, uint64_t page, uint64_t max, bool data)
+{
+	uint64_t n = 1;
+	while (n < max && page + n < g->npages && bitmap_test(g->data, page + n) == data &&
+	       !bitmap_test(g->done, page + n))
+		n++;
+	return n;
+}
+
 /* Bring in [page, page+n) of region g (all data, none done yet): n pages copied, or fewer
  * when one turned out present (it is marked done). Returns pages handled (>= 1). */
 static uint64_t copy_run(struct pager *p, struct pager_region *g, uint64_t page, uint64_t n)
@@ -89,11 +100,7 @@ static uint64_t copy_run(struct pager *p, struct pager_region *g, uint64_t page,
  * still being filled reads every page). Returns pages handled (>= 1). */
 static uint64_t zero_run(struct pager *p, struct pager_region *g, uint64_t page)
 {
-	uint64_t n = 1;
-	if (!bitmap_test(g->done, page))
-		while (n < HOLE_RUN && page + n < g->npages && !bitmap_test(g->data, page + n) &&
-		       !bitmap_test(g->done, page + n))
-			n++;
+	uint64_t n = bitmap_test(g->done, page) ? 1 : run_of(g, page, HOLE_RUN, false);
 	uint64_t done = 0;
 	uffd_zero_wake(p->uffd, g->hva + page * GUEST_PAGE, n * GUEST_PAGE, &done);
 	uint64_t pages = done / GUEST_PAGE ? done / GUEST_PAGE : 1;  /* the first: zeroed or present */
@@ -117,11 +124,7 @@ static void serve_fault(struct pager *p, uint64_t addr)
 		if (bitmap_test(g->done, page) || !bitmap_test(g->data, page)) {
 			got = zero_run(p, g, page);
 		} else {
-			uint64_t n = 1;
-			while (n < FAULT_RUN && page + n < g->npages && bitmap_test(g->data, page + n) &&
-			       !bitmap_test(g->done, page + n))
-				n++;
-			got = copy_run(p, g, page, n);
+			got = copy_run(p, g, page, run_of(g, page, FAULT_RUN, true));
 		}
 		pthread_mutex_lock(&p->lock);
 		p->st.faults++;
@@ -178,11 +181,7 @@ static bool prefetch(struct pager *p)
 			p->cursor = 0;
 			continue;
 		}
-		uint64_t n = 1;
-		while (n < PREFETCH_RUN && p->cursor + n < g->npages && bitmap_test(g->data, p->cursor + n) &&
-		       !bitmap_test(g->done, p->cursor + n))
-			n++;
-		uint64_t got = copy_run(p, g, p->cursor, n);
+		uint64_t got = copy_run(p, g, p->cursor, run_of(g, p->cursor, PREFETCH_RUN, true));
 		p->cursor += got;
 		pthread_mutex_lock(&p->lock);
 		p->st.prefetched += got;
